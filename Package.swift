@@ -1,0 +1,52 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "mlops-exporter",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "Exposition", targets: ["Exposition"]),
+        .library(name: "MLOpsExporter", targets: ["MLOpsExporter"]),
+        .executable(name: "mlops-exporter", targets: ["mlops-exporter"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        // Metric model, registry, collectors and the two text encoders. Pure: no I/O, no dependencies.
+        .target(name: "Exposition", swiftSettings: strict),
+        // Linux syscalls that Glibc does not import (epoll, eventfd, accept4).
+        .target(name: "CSystemShims"),
+        // HTTP/1.1 server on epoll. Knows nothing of metrics.
+        .target(
+            name: "HTTPServer",
+            dependencies: ["CSystemShims", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+        // Wiring: registry + server + endpoints; the library product for embedding.
+        .target(
+            name: "MLOpsExporter",
+            dependencies: ["Exposition", "HTTPServer", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+        // The command line: parses arguments, nothing else.
+        .executableTarget(
+            name: "mlops-exporter",
+            dependencies: [
+                "MLOpsExporter",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+        // Test support: renders fixture registries for the Python conformance tests.
+        .executableTarget(name: "exposition-fixture", dependencies: ["Exposition"], swiftSettings: strict),
+        .testTarget(name: "ExpositionTests", dependencies: ["Exposition"], swiftSettings: strict),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"], swiftSettings: strict),
+    ]
+)

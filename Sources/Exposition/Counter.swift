@@ -1,0 +1,89 @@
+import Synchronization
+
+/// A monotonically increasing count (requests served, events rejected). Starts at 0 and only goes up;
+/// for a value that can go down use ``Gauge``.
+///
+/// A counter is a handle: obtain it once (from ``Registry/counter(_:help:unit:)`` or
+/// ``MetricFamily/labels(_:)-swift.method``) and keep it; every update is lock-free. Integer increments
+/// use one atomic add; fractional ones add into a separate double with a compare-and-swap loop, so the
+/// common `inc()` never loops. Negative, NaN and infinite increments are refused and counted as
+/// dropped (reason `invalid_value`) instead of breaking monotonicity.
+public final class Counter: FamilySeries {
+    public let _meta: SeriesMetaBox
+    let integer = Atomic<UInt64>(0)
+    let fractionBits = Atomic<UInt64>(0)
+    let exemplar = Mutex<Exemplar?>(nil)
+
+    init(meta: SeriesMeta) { _meta = SeriesMetaBox(meta: meta) }
+
+    /// Adds one.
+    @inline(__always)
+    public func inc() {
+        integer.wrappingAdd(1, ordering: .relaxed)
+        _meta.meta.touch(self)
+    }
+
+    /// Adds a whole number; a negative one is refused and counted.
+    @inline(__always)
+    public func inc(by amount: Int) {
+        guard amount >= 0 else {
+            _meta.meta.rejected()
+            return
+        }
+        integer.wrappingAdd(UInt64(amount), ordering: .relaxed)
+        _meta.meta.touch(self)
+    }
+
+    /// Adds a non-negative finite amount; anything else is refused and counted.
+    public func inc(by amount: Double) {
+        guard amount >= 0 && amount.isFinite else {
+            _meta.meta.rejected()
+            return
+        }
+        if amount == amount.rounded(.towardZero) && amount < FloatFormat.twoTo53 {
+            integer.wrappingAdd(UInt64(amount), ordering: .relaxed)
+        } else {
+            var old = fractionBits.load(ordering: .relaxed)
+            while true {
+                let new = (Double(bitPattern: old) + amount).bitPattern
+                let (exchanged, current) = fractionBits.weakCompareExchange(
+                    expected: old, desired: new, ordering: .relaxed)
+                if exchanged { break }
+                old = current
+            }
+        }
+        _meta.meta.touch(self)
+    }
+
+    /// Adds `amount` and records an exemplar for it (OpenMetrics only).
+    public func inc(by amount: Double, exemplar: Exemplar) {
+        guard amount >= 0 && amount.isFinite else {
+            _meta.meta.rejected()
+            return
+        }
+        inc(by: amount)
+        self.exemplar.withLock { $0 = exemplar }
+    }
+
+    /// The current total.
+    public var value: Double {
+        Double(integer.load(ordering: .relaxed)) + Double(bitPattern: fractionBits.load(ordering: .relaxed))
+    }
+
+    func render(into out: inout [UInt8], names: FamilyNames, context: RenderContext) {
+        let meta = _meta.meta
+        out.appendSeries(names.main, meta.renderedLabels)
+        let fraction = Double(bitPattern: fractionBits.load(ordering: .relaxed))
+        let whole = integer.load(ordering: .relaxed)
+        if fraction == 0 {
+            out.appendInteger(whole)
+        } else {
+            out.appendSampleValue(Double(whole) + fraction)
+        }
+        if context.format == .openMetrics, let e = exemplar.withLock({ $0 }) {
+            out.append(contentsOf: e.rendered)
+        }
+        out.append(UInt8(ascii: "\n"))
+        out.appendCreated(names, meta, context)
+    }
+}

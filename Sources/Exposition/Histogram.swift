@@ -1,0 +1,141 @@
+import Synchronization
+
+/// Bucket bounds of a histogram family, validated once and shared by its series, with the `le` label
+/// text of every bucket (the last is `+Inf`) pre-rendered in both formats.
+final class HistogramLayout: Sendable {
+    let bounds: [Double]
+    let leText: [[UInt8]]
+    let leOpenMetrics: [[UInt8]]
+    /// OpenMetrics forbids `_sum` when a bucket bound is negative.
+    let hasNegativeBound: Bool
+
+    init(bounds: [Double]) {
+        self.bounds = bounds
+        leText = (bounds.map { FloatFormat.goString($0) } + ["+Inf"]).map { Array("le=\"\($0)\"".utf8) }
+        leOpenMetrics = (bounds.map { FloatFormat.openMetricsString($0) } + ["+Inf"]).map { Array("le=\"\($0)\"".utf8) }
+        hasNegativeBound = bounds.contains { $0 < 0 }
+    }
+
+    /// Index of the first bucket whose bound is ≥ `value` (`bounds.count` for the `+Inf` bucket).
+    @inline(__always)
+    func bucketIndex(_ value: Double) -> Int {
+        bounds.withUnsafeBufferPointer { b in
+            var lo = 0
+            var hi = b.count
+            while lo < hi {
+                let mid = (lo &+ hi) >> 1
+                if value <= b[mid] { hi = mid } else { lo = mid &+ 1 }
+            }
+            return lo
+        }
+    }
+}
+
+/// A distribution of observations in fixed buckets (latencies, sizes), as Prometheus classic
+/// histograms: cumulative `_bucket{le}` counts, `_sum` and `_count`.
+///
+/// `observe` is lock-free and allocation-free: a binary search for the bucket, one atomic add on that
+/// bucket, and a compare-and-swap add of the value into the sum. Buckets are stored non-cumulative and
+/// summed at render time, so `_count` always equals the `+Inf` bucket. NaN observations are refused and
+/// counted as dropped (reason `invalid_value`).
+///
+/// `@unchecked Sendable`: the bucket atomics live in memory this object allocates once and frees in
+/// `deinit`; every access to them is atomic.
+public final class Histogram: FamilySeries, @unchecked Sendable {
+    public let _meta: SeriesMetaBox
+    let layout: HistogramLayout
+    let buckets: UnsafeMutablePointer<Atomic<UInt64>>
+    let sumBits = Atomic<UInt64>(0)
+    let exemplars = Mutex<[Exemplar?]>([])
+
+    init(meta: SeriesMeta, layout: HistogramLayout) {
+        _meta = SeriesMetaBox(meta: meta)
+        self.layout = layout
+        let n = layout.bounds.count + 1
+        buckets = .allocate(capacity: n)
+        for i in 0..<n { (buckets + i).initialize(to: Atomic<UInt64>(0)) }
+    }
+
+    deinit {
+        buckets.deinitialize(count: layout.bounds.count + 1)
+        buckets.deallocate()
+    }
+
+    /// Records one observation.
+    @inline(__always)
+    public func observe(_ value: Double) {
+        guard !value.isNaN else {
+            _meta.meta.rejected()
+            return
+        }
+        buckets[layout.bucketIndex(value)].wrappingAdd(1, ordering: .relaxed)
+        var old = sumBits.load(ordering: .relaxed)
+        while true {
+            let new = (Double(bitPattern: old) + value).bitPattern
+            let (exchanged, current) = sumBits.weakCompareExchange(expected: old, desired: new, ordering: .relaxed)
+            if exchanged { break }
+            old = current
+        }
+        _meta.meta.touch(self)
+    }
+
+    /// Records one observation with an exemplar for its bucket (OpenMetrics only). The exemplar's value
+    /// should be the observed value, which is what OpenMetrics requires to lie within the bucket.
+    public func observe(_ value: Double, exemplar: Exemplar) {
+        guard !value.isNaN else {
+            _meta.meta.rejected()
+            return
+        }
+        let index = layout.bucketIndex(value)
+        observe(value)
+        let n = layout.bounds.count + 1
+        exemplars.withLock {
+            if $0.isEmpty { $0 = Array(repeating: nil, count: n) }
+            $0[index] = exemplar
+        }
+    }
+
+    /// Number of observations.
+    public var count: UInt64 {
+        var total: UInt64 = 0
+        for i in 0...layout.bounds.count { total &+= buckets[i].load(ordering: .relaxed) }
+        return total
+    }
+
+    /// Sum of observations.
+    public var sum: Double { Double(bitPattern: sumBits.load(ordering: .relaxed)) }
+
+    /// Cumulative counts per bucket, the last being `+Inf` (the same numbers a scrape shows).
+    public var cumulativeCounts: [UInt64] {
+        var running: UInt64 = 0
+        return (0...layout.bounds.count).map {
+            running &+= buckets[$0].load(ordering: .relaxed)
+            return running
+        }
+    }
+
+    func render(into out: inout [UInt8], names: FamilyNames, context: RenderContext) {
+        let meta = _meta.meta
+        let labels = meta.renderedLabels
+        let le = context.format == .openMetrics ? layout.leOpenMetrics : layout.leText
+        let ex: [Exemplar?] = context.format == .openMetrics ? exemplars.withLock { $0 } : []
+        var running: UInt64 = 0
+        for i in 0...layout.bounds.count {
+            running &+= buckets[i].load(ordering: .relaxed)
+            out.appendSeries(names.main, labels, le[i])
+            out.appendInteger(running)
+            if !ex.isEmpty, let e = ex[i] { out.append(contentsOf: e.rendered) }
+            out.append(UInt8(ascii: "\n"))
+        }
+        // OpenMetrics forbids `_sum` with negative bounds, and `_count` goes with `_sum`.
+        if !(context.format == .openMetrics && layout.hasNegativeBound) {
+            out.appendSeries(names.sum, labels)
+            out.appendSampleValue(sum)
+            out.append(UInt8(ascii: "\n"))
+            out.appendSeries(names.count, labels)
+            out.appendInteger(running)
+            out.append(UInt8(ascii: "\n"))
+        }
+        out.appendCreated(names, meta, context)
+    }
+}

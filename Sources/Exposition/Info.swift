@@ -1,0 +1,15 @@
+/// Constant facts about the target as labels on a sample of value 1 (`build_info{version="1.2"} 1`).
+///
+/// OpenMetrics type `info`, sample `<name>_info`; in text 0.0.4 a gauge named `<name>_info`. An info
+/// series has no operations: its labels are its content. OpenMetrics says they should not change during
+/// the process' life; to change them, remove the series and create another.
+public final class Info: FamilySeries {
+    public let _meta: SeriesMetaBox
+
+    init(meta: SeriesMeta) { _meta = SeriesMetaBox(meta: meta) }
+
+    func render(into out: inout [UInt8], names: FamilyNames, context: RenderContext) {
+        out.appendSeries(names.main, _meta.meta.renderedLabels)
+        out.append(contentsOf: [UInt8(ascii: "1"), UInt8(ascii: "\n")])
+    }
+}

@@ -1,0 +1,258 @@
+import Synchronization
+
+/// A named metric with fixed label names and one series per combination of label values.
+///
+/// `labels(...)` finds or creates a series and returns its handle; keep the handle, since updates
+/// through it touch no lock and no dictionary. Series identity does not depend on the order labels are
+/// given in: `labels(["model": "a", "version": "1"])` and `labels(["version": "1", "model": "a"])` return
+/// the same series. Label names are written sorted, and series are written sorted by label values.
+///
+/// Removal: ``remove(_:)`` (exact values), ``remove(labels:)``, ``removeMatching(_:)`` (partial match)
+/// and ``removeAll()``. A removed series is gone for good: updates through an old handle are counted as
+/// dropped (reason `removed_series`) and never written; ask `labels(...)` again for a fresh series.
+///
+/// Time-to-live (optional, per family): a series that no update touched for that long is dropped from
+/// the output at the next render, and comes back with its values the next time its handle is updated.
+/// The check costs one relaxed atomic load per update; no clock is read on the hot path.
+public final class MetricFamily<Series: FamilySeries>: Sendable, SeriesOwner {
+    /// Name, type, help, unit and label names as declared.
+    public let descriptor: MetricDescriptor
+    let names: FamilyNames
+    /// Label names sorted, the order they are rendered and keyed in.
+    let sortedLabelNames: [String]
+    /// For each sorted position, the declared index of that label.
+    let declaredIndex: [Int]
+    let ttlNanos: UInt64
+    let make: @Sendable (SeriesMeta) -> Series
+    let renderSeries: @Sendable (Series, inout [UInt8], FamilyNames, RenderContext) -> Void
+    let storage = Mutex(Storage())
+    let droppedRemoved = Atomic<UInt64>(0)
+    let droppedInvalid = Atomic<UInt64>(0)
+
+    struct Storage {
+        var series: [[String]: Series] = [:]
+        /// Series sorted by label values; `nil` after a change, rebuilt at the next render.
+        var sorted: [Series]? = []
+    }
+
+    init(
+        descriptor: MetricDescriptor, timeToLive: Duration?,
+        make: @escaping @Sendable (SeriesMeta) -> Series,
+        render: @escaping @Sendable (Series, inout [UInt8], FamilyNames, RenderContext) -> Void
+    ) throws(ExpositionError) {
+        self.descriptor = descriptor
+        self.names = FamilyNames(descriptor)
+        let order = descriptor.labelNames.indices.sorted { descriptor.labelNames[$0] < descriptor.labelNames[$1] }
+        declaredIndex = order
+        sortedLabelNames = order.map { descriptor.labelNames[$0] }
+        if let ttl = timeToLive {
+            guard ttl > .zero else {
+                throw .invalidOption(metric: descriptor.name, reason: "time-to-live must be positive")
+            }
+            let (s, a) = ttl.components
+            ttlNanos = UInt64(s) &* 1_000_000_000 &+ UInt64(a / 1_000_000_000)
+        } else {
+            ttlNanos = 0
+        }
+        self.make = make
+        self.renderSeries = render
+    }
+
+    // MARK: - Lookup
+
+    /// The series for these label values, in the order the label names were declared.
+    public func labels(_ values: String...) throws(ExpositionError) -> Series { try labels(values) }
+
+    /// The series for these label values, in the order the label names were declared.
+    public func labels(_ values: [String]) throws(ExpositionError) -> Series {
+        guard values.count == declaredIndex.count else {
+            throw .labelCountMismatch(metric: descriptor.name, expected: declaredIndex.count, got: values.count)
+        }
+        return series(forKey: declaredIndex.map { values[$0] })
+    }
+
+    /// The series for these label name/value pairs; the order of the pairs does not matter.
+    public func labels(_ pairs: [String: String]) throws(ExpositionError) -> Series {
+        series(forKey: try key(for: pairs))
+    }
+
+    func key(for pairs: [String: String]) throws(ExpositionError) -> [String] {
+        guard pairs.count == sortedLabelNames.count, sortedLabelNames.allSatisfy({ pairs[$0] != nil }) else {
+            throw .labelNamesMismatch(metric: descriptor.name, expected: sortedLabelNames, got: pairs.keys.sorted())
+        }
+        return sortedLabelNames.map { pairs[$0]! }
+    }
+
+    func series(forKey key: [String]) -> Series {
+        storage.withLock { st in
+            if let s = st.series[key] { return s }
+            let meta = SeriesMeta(
+                labelValues: key, renderedLabels: Escaping.renderLabelPairs(names: sortedLabelNames, values: key),
+                owner: self, now: Clock.monotonicNanos())
+            let s = make(meta)
+            st.series[key] = s
+            st.sorted = nil
+            return s
+        }
+    }
+
+    /// Number of series currently written.
+    public var seriesCount: Int { storage.withLock { $0.series.count } }
+
+    // MARK: - Removal
+
+    /// Removes the series with these label values (declared order). Returns whether one existed.
+    @discardableResult
+    public func remove(_ values: [String]) throws(ExpositionError) -> Bool {
+        guard values.count == declaredIndex.count else {
+            throw .labelCountMismatch(metric: descriptor.name, expected: declaredIndex.count, got: values.count)
+        }
+        return remove(key: declaredIndex.map { values[$0] })
+    }
+
+    /// Removes the series with exactly these label pairs. Returns whether one existed.
+    @discardableResult
+    public func remove(labels pairs: [String: String]) throws(ExpositionError) -> Bool {
+        remove(key: try key(for: pairs))
+    }
+
+    func remove(key: [String]) -> Bool {
+        storage.withLock { st in
+            guard let s = st.series.removeValue(forKey: key) else { return false }
+            s._meta.meta.state.store(SeriesState.removed, ordering: .relaxed)
+            st.sorted = nil
+            return true
+        }
+    }
+
+    /// Removes every series whose labels include all of `partial` (client_golang's `DeletePartialMatch`).
+    /// Returns how many were removed. Throws if `partial` names a label the family does not have.
+    @discardableResult
+    public func removeMatching(_ partial: [String: String]) throws(ExpositionError) -> Int {
+        var positions: [(Int, String)] = []
+        for (name, value) in partial {
+            guard let i = sortedLabelNames.firstIndex(of: name) else {
+                throw .labelNamesMismatch(
+                    metric: descriptor.name, expected: sortedLabelNames, got: partial.keys.sorted())
+            }
+            positions.append((i, value))
+        }
+        return storage.withLock { st in
+            let doomed = st.series.keys.filter { key in positions.allSatisfy { key[$0.0] == $0.1 } }
+            for key in doomed {
+                st.series.removeValue(forKey: key)?._meta.meta.state.store(SeriesState.removed, ordering: .relaxed)
+            }
+            if !doomed.isEmpty { st.sorted = nil }
+            return doomed.count
+        }
+    }
+
+    /// Removes every series.
+    public func removeAll() {
+        storage.withLock { st in
+            for s in st.series.values { s._meta.meta.state.store(SeriesState.removed, ordering: .relaxed) }
+            st.series.removeAll()
+            st.sorted = []
+        }
+    }
+
+    // MARK: - Lifecycle events from series
+
+    func reattach(_ object: AnyObject) {
+        guard let s = object as? Series else { return }
+        let meta = s._meta.meta
+        storage.withLock { st in
+            guard meta.state.load(ordering: .relaxed) == SeriesState.expired else { return }
+            if st.series[meta.labelValues] == nil {
+                st.series[meta.labelValues] = s
+                st.sorted = nil
+                meta.lastSeen.store(Clock.monotonicNanos(), ordering: .relaxed)
+                meta.state.store(SeriesState.active, ordering: .relaxed)
+            } else {
+                // `labels(...)` created a new series for these values meanwhile; this handle is stale.
+                meta.state.store(SeriesState.removed, ordering: .relaxed)
+                droppedRemoved.wrappingAdd(1, ordering: .relaxed)
+            }
+        }
+    }
+
+    func countDropped(_ reason: DropReason) {
+        switch reason {
+        case .removedSeries: droppedRemoved.wrappingAdd(1, ordering: .relaxed)
+        case .invalidValue: droppedInvalid.wrappingAdd(1, ordering: .relaxed)
+        }
+    }
+
+    /// Updates dropped so far, by reason: through removed handles, and invalid values (NaN, negative increments).
+    public var droppedUpdates: (removedSeries: UInt64, invalidValue: UInt64) {
+        (droppedRemoved.load(ordering: .relaxed), droppedInvalid.load(ordering: .relaxed))
+    }
+
+    // MARK: - Rendering
+
+    /// Applies the time-to-live at monotonic time `now` and returns the series to write, sorted.
+    func snapshot(now: UInt64) -> [Series] {
+        storage.withLock { st in
+            if ttlNanos > 0 { sweep(&st, now: now) }
+            if let sorted = st.sorted { return sorted }
+            let sorted = st.series.values.sorted {
+                $0._meta.meta.labelValues.lexicographicallyPrecedes($1._meta.meta.labelValues)
+            }
+            st.sorted = sorted
+            return sorted
+        }
+    }
+
+    private func sweep(_ st: inout Storage, now: UInt64) {
+        var expired: [[String]] = []
+        for (key, s) in st.series {
+            let meta = s._meta.meta
+            if meta.state.compareExchange(expected: SeriesState.active, desired: SeriesState.idle, ordering: .relaxed)
+                .exchanged
+            {
+                meta.lastSeen.store(now, ordering: .relaxed)
+            } else if now &- meta.lastSeen.load(ordering: .relaxed) >= ttlNanos {
+                meta.state.store(SeriesState.expired, ordering: .relaxed)
+                expired.append(key)
+            }
+        }
+        for key in expired { st.series.removeValue(forKey: key) }
+        if !expired.isEmpty { st.sorted = nil }
+    }
+}
+
+extension MetricFamily: RenderableFamily {
+    func render(into out: inout [UInt8], context: RenderContext, now: UInt64) {
+        let series = snapshot(now: now)
+        guard !series.isEmpty else { return }
+        out.append(contentsOf: context.format == .openMetrics ? names.metadataOpenMetrics : names.metadataText)
+        for s in series { renderSeries(s, &out, names, context) }
+    }
+
+    var droppedCounts: [(DropReason, UInt64)] {
+        [
+            (.removedSeries, droppedRemoved.load(ordering: .relaxed)),
+            (.invalidValue, droppedInvalid.load(ordering: .relaxed)),
+        ]
+    }
+}
+
+/// A family the registry can write, whatever its series type.
+protocol RenderableFamily: AnyObject, Sendable {
+    var descriptor: MetricDescriptor { get }
+    func render(into out: inout [UInt8], context: RenderContext, now: UInt64)
+    var droppedCounts: [(DropReason, UInt64)] { get }
+}
+
+/// Families by series type.
+public typealias CounterFamily = MetricFamily<Counter>
+/// Families of gauges.
+public typealias GaugeFamily = MetricFamily<Gauge>
+/// Families of histograms.
+public typealias HistogramFamily = MetricFamily<Histogram>
+/// Families of summaries.
+public typealias SummaryFamily = MetricFamily<Summary>
+/// Families of info series.
+public typealias InfoFamily = MetricFamily<Info>
+/// Families of state sets.
+public typealias StateSetFamily = MetricFamily<StateSet>

@@ -1,0 +1,159 @@
+import Dispatch
+import Synchronization
+
+/// What one render did, for the caller's logs and self metrics.
+public struct RenderReport: Sendable {
+    /// A collector left out of this render, and why (`error`, `invalid`, `deadline`, `still_running`).
+    public struct SkippedCollector: Sendable, Equatable {
+        /// The collector's name.
+        public var collector: String
+        /// The `reason` label it was counted under.
+        public var reason: String
+        /// A one-line explanation (the error, or the invalid emission).
+        public var detail: String
+    }
+
+    /// Families written (those with at least one series).
+    public var families: Int = 0
+    /// Collectors skipped in this render.
+    public var skipped: [SkippedCollector] = []
+}
+
+extension Registry {
+    /// Renders every family and collector into `out` (cleared first, capacity kept), in `format`.
+    ///
+    /// Collectors run concurrently on Dispatch's global queues; the render waits for them at most
+    /// `timeout` (use the scrape's `X-Prometheus-Scrape-Timeout-Seconds` minus a margin). Registered
+    /// families are written from their atomics without waiting for anything.
+    @discardableResult
+    public func render(
+        format: ExpositionFormat, into out: inout [UInt8], timeout: Duration = .seconds(10)
+    ) -> RenderReport {
+        render(format: format, into: &out, timeout: timeout, now: Clock.monotonicNanos())
+    }
+
+    /// Renders into a new buffer.
+    public func render(format: ExpositionFormat, timeout: Duration = .seconds(10)) -> [UInt8] {
+        var out: [UInt8] = []
+        render(format: format, into: &out, timeout: timeout)
+        return out
+    }
+
+    func render(format: ExpositionFormat, into out: inout [UInt8], timeout: Duration, now: UInt64) -> RenderReport {
+        out.removeAll(keepingCapacity: true)
+        var report = RenderReport()
+        let (families, collectors) = state.withLock { ($0.families, $0.collectors) }
+        let context = RenderContext(format: format, emitCreated: options.emitCreated)
+        var collected = runCollectors(collectors, timeout: timeout, report: &report)
+        if let selfMetrics, let dropped = droppedUpdatesFamily(families, descriptor: selfMetrics.dropped) {
+            collected.append(dropped)
+        }
+        collected.sort { $0.names.descriptor.name < $1.names.descriptor.name }
+
+        // Merge the two sorted lists by family name.
+        var i = 0
+        var j = 0
+        while i < families.count || j < collected.count {
+            let before = out.count
+            if j == collected.count
+                || (i < families.count && families[i].descriptor.name < collected[j].names.descriptor.name)
+            {
+                families[i].render(into: &out, context: context, now: now)
+                i += 1
+            } else {
+                collected[j].render(into: &out, context: context)
+                j += 1
+            }
+            if out.count > before { report.families += 1 }
+        }
+        if format == .openMetrics { out.append(contentsOf: "# EOF\n".utf8) }
+        return report
+    }
+
+    private func droppedUpdatesFamily(
+        _ families: [any RenderableFamily], descriptor: MetricDescriptor
+    ) -> CollectedFamily? {
+        var series: [CollectedSeries] = []
+        for f in families {
+            for (reason, count) in f.droppedCounts where count > 0 {
+                let name = f.descriptor.type == .counter ? f.descriptor.name + "_total" : f.descriptor.name
+                series.append(
+                    CollectedSeries(labelValues: [name, reason.label], value: .counter(Double(count), created: nil)))
+            }
+        }
+        return try? CollectedFamily(descriptor: descriptor, series: series)
+    }
+
+    private final class ResultBox: Sendable {
+        let results = Mutex<[Int: Result<[CollectedFamily], CollectorFailure>]>([:])
+    }
+
+    private func runCollectors(
+        _ collectors: [RegisteredCollector], timeout: Duration, report: inout RenderReport
+    ) -> [CollectedFamily] {
+        guard !collectors.isEmpty else { return [] }
+        let box = ResultBox()
+        let group = DispatchGroup()
+        var launched: [RegisteredCollector] = []
+        for c in collectors {
+            if c.running.exchange(true, ordering: .acquiring) {
+                skip(c, .stillRunning, detail: "its previous run has not finished", report: &report)
+                continue
+            }
+            launched.append(c)
+            group.enter()
+            DispatchQueue.global().async { [selfMetrics] in
+                let start = Clock.monotonicNanos()
+                let result = Self.runOne(c)
+                let seconds = Double(Clock.monotonicNanos() &- start) / 1e9
+                try? selfMetrics?.collectorDuration.labels([c.collector.name]).set(seconds)
+                box.results.withLock { $0[c.id] = result }
+                c.running.store(false, ordering: .releasing)
+                group.leave()
+            }
+        }
+        let (seconds, attoseconds) = timeout.components
+        let nanos = max(0, Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000))
+        _ = group.wait(timeout: .now() + .nanoseconds(nanos))
+        let results = box.results.withLock { $0 }
+        var out: [CollectedFamily] = []
+        for c in launched {
+            switch results[c.id] {
+            case .success(let families)?: out.append(contentsOf: families)
+            case .failure(let failure)?:
+                switch failure {
+                case .threw(let d), .invalid(let d): skip(c, failure, detail: d, report: &report)
+                default: skip(c, failure, detail: "", report: &report)
+                }
+            case nil: skip(c, .deadline, detail: "not finished within \(timeout)", report: &report)
+            }
+        }
+        return out
+    }
+
+    private func skip(
+        _ c: RegisteredCollector, _ failure: CollectorFailure, detail: String, report: inout RenderReport
+    ) {
+        report.skipped.append(.init(collector: c.collector.name, reason: failure.reason, detail: detail))
+        try? selfMetrics?.collectorSkipped.labels([c.collector.name, failure.reason]).inc()
+    }
+
+    private static func runOne(_ c: RegisteredCollector) -> Result<[CollectedFamily], CollectorFailure> {
+        var sink = CollectorSink(descriptors: c.descriptors)
+        do {
+            try c.collector.collect(into: &sink)
+        } catch {
+            return .failure(.threw(String(describing: error)))
+        }
+        if let problem = sink.problem { return .failure(.invalid(problem)) }
+        var families: [CollectedFamily] = []
+        for d in c.descriptors {
+            do {
+                families.append(try CollectedFamily(descriptor: d, series: sink.families[d.name] ?? []))
+            } catch {
+                return .failure(error)
+            }
+        }
+        return .success(families)
+    }
+}

@@ -1,0 +1,320 @@
+import Dispatch
+import Synchronization
+
+/// The set of metric families and collectors that one `/metrics` endpoint exposes, and the renderer
+/// that writes them in either exposition format.
+///
+/// # Contract
+/// - Registering a name that is already taken (by a family or a collector, including any sample name
+///   such as `foo_total` or `foo_bucket` that a family writes) throws ``ExpositionError/alreadyRegistered(name:reason:)``,
+///   whose reason says whether the type, label names or help differ. There is no silent get-or-create.
+/// - Output is deterministic: families sorted by name, series by label values, label names sorted. The
+///   same state always renders to the same bytes.
+/// - Collectors run concurrently at render time, bounded by the render's timeout; one that fails or is
+///   late is skipped and counted, and the rest of the output is still written.
+/// - Self metrics, under ``Options/selfMetricsPrefix``: `<prefix>_collector_skipped_total{collector,reason}`,
+///   `<prefix>_collector_duration_seconds{collector}` and `<prefix>_updates_dropped_total{metric,reason}`.
+public final class Registry: Sendable {
+    /// Registry-wide options.
+    public struct Options: Sendable {
+        /// Write OpenMetrics `_created` samples for counters, histograms and summaries (off by default:
+        /// they double the number of series Prometheus stores).
+        public var emitCreated: Bool
+        /// Prefix of the registry's own metrics; `nil` turns them off.
+        public var selfMetricsPrefix: String?
+
+        /// Creates options.
+        public init(emitCreated: Bool = false, selfMetricsPrefix: String? = "mlops_exporter") {
+            self.emitCreated = emitCreated
+            self.selfMetricsPrefix = selfMetricsPrefix
+        }
+    }
+
+    /// Identifies a registered collector, for ``Registry/unregister(_:)-(CollectorRegistration)``.
+    public struct CollectorRegistration: Sendable, Hashable {
+        let id: Int
+    }
+
+    final class RegisteredCollector: Sendable {
+        let id: Int
+        let collector: any Collector
+        let descriptors: [MetricDescriptor]
+        let running = Atomic<Bool>(false)
+        init(id: Int, collector: any Collector, descriptors: [MetricDescriptor]) {
+            self.id = id
+            self.collector = collector
+            self.descriptors = descriptors
+        }
+    }
+
+    struct State {
+        /// Registered families sorted by name.
+        var families: [any RenderableFamily] = []
+        var collectors: [RegisteredCollector] = []
+        /// Every reserved sample name → the descriptor of the family that owns it.
+        var reserved: [String: MetricDescriptor] = [:]
+        var nextCollectorID = 0
+    }
+
+    /// The options this registry was created with.
+    public let options: Options
+    let state = Mutex(State())
+    let selfMetrics: SelfMetrics?
+
+    /// The registry's own families; `updates_dropped` is computed at render time from every family.
+    struct SelfMetrics: Sendable {
+        let collectorSkipped: CounterFamily
+        let collectorDuration: GaugeFamily
+        let dropped: MetricDescriptor
+    }
+
+    /// Creates an empty registry (plus its self metrics, unless turned off). A self-metrics prefix that
+    /// is not a valid metric name is a programming error and traps.
+    public init(options: Options = Options()) {
+        self.options = options
+        guard let prefix = options.selfMetricsPrefix else {
+            selfMetrics = nil
+            return
+        }
+        do {
+            let skipped = try CounterFamily.counters(
+                MetricDescriptor(
+                    name: prefix + "_collector_skipped_total", type: .counter,
+                    help:
+                        "Scrapes in which a collector was skipped, by reason (error, invalid, deadline, still_running).",
+                    labelNames: ["collector", "reason"]), timeToLive: nil)
+            let duration = try GaugeFamily.gauges(
+                MetricDescriptor(
+                    name: prefix + "_collector_duration_seconds", type: .gauge,
+                    help: "Duration of each collector's last run.",
+                    unit: "seconds", labelNames: ["collector"]), timeToLive: nil)
+            let dropped = try MetricDescriptor(
+                name: prefix + "_updates_dropped_total", type: .counter,
+                help: "Metric updates dropped: through a removed series' handle, or with an invalid value.",
+                labelNames: ["metric", "reason"])
+            selfMetrics = SelfMetrics(collectorSkipped: skipped, collectorDuration: duration, dropped: dropped)
+            try add(skipped)
+            try add(duration)
+            try reserve([dropped])
+        } catch {
+            preconditionFailure("invalid self-metrics prefix \"\(prefix)\": \(error)")
+        }
+    }
+
+    // MARK: - Registration
+
+    func add(_ family: some RenderableFamily) throws(ExpositionError) {
+        try state.withLock { st throws(ExpositionError) in
+            try Self.checkFree([family.descriptor], in: st)
+            for name in family.descriptor.reservedNames { st.reserved[name] = family.descriptor }
+            let index = st.families.firstIndex { $0.descriptor.name > family.descriptor.name } ?? st.families.count
+            st.families.insert(family, at: index)
+        }
+    }
+
+    func reserve(_ descriptors: [MetricDescriptor]) throws(ExpositionError) {
+        try state.withLock { st throws(ExpositionError) in
+            try Self.checkFree(descriptors, in: st)
+            for d in descriptors { for name in d.reservedNames { st.reserved[name] = d } }
+        }
+    }
+
+    static func checkFree(_ descriptors: [MetricDescriptor], in st: State) throws(ExpositionError) {
+        var mine = Set<String>()
+        for d in descriptors {
+            for name in d.reservedNames {
+                if let other = st.reserved[name] {
+                    throw .alreadyRegistered(
+                        name: d.name, reason: conflictReason(new: d, existing: other, sample: name))
+                }
+                if !mine.insert(name).inserted {
+                    throw .alreadyRegistered(
+                        name: d.name, reason: "described twice, or clashes with a sibling's \"\(name)\"")
+                }
+            }
+        }
+    }
+
+    static func conflictReason(new: MetricDescriptor, existing: MetricDescriptor, sample: String) -> String {
+        guard new.name == existing.name else {
+            return "its sample name \"\(sample)\" is already used by \(existing.type.rawValue) \"\(existing.name)\""
+        }
+        if new.type != existing.type { return "already registered as a \(existing.type.rawValue)" }
+        if new.labelNames != existing.labelNames {
+            return "already registered with label names \(existing.labelNames)"
+        }
+        if new.help != existing.help { return "already registered with a different help text" }
+        if new.unit != existing.unit { return "already registered with unit \"\(existing.unit)\"" }
+        return "already registered"
+    }
+
+    /// Registers a family of counters. See ``MetricFamily`` for labels, removal and time-to-live.
+    public func counterFamily(
+        _ name: String, help: String, unit: String = "", labelNames: [String], timeToLive: Duration? = nil
+    ) throws(ExpositionError) -> CounterFamily {
+        let f = try CounterFamily.counters(
+            MetricDescriptor(name: name, type: .counter, help: help, unit: unit, labelNames: labelNames),
+            timeToLive: timeToLive)
+        try add(f)
+        return f
+    }
+
+    /// Registers an unlabelled counter and returns its handle.
+    public func counter(_ name: String, help: String, unit: String = "") throws(ExpositionError) -> Counter {
+        try counterFamily(name, help: help, unit: unit, labelNames: []).labels([])
+    }
+
+    /// Registers a family of gauges.
+    public func gaugeFamily(
+        _ name: String, help: String, unit: String = "", labelNames: [String], timeToLive: Duration? = nil
+    ) throws(ExpositionError) -> GaugeFamily {
+        let f = try GaugeFamily.gauges(
+            MetricDescriptor(name: name, type: .gauge, help: help, unit: unit, labelNames: labelNames),
+            timeToLive: timeToLive)
+        try add(f)
+        return f
+    }
+
+    /// Registers an unlabelled gauge and returns its handle.
+    public func gauge(_ name: String, help: String, unit: String = "") throws(ExpositionError) -> Gauge {
+        try gaugeFamily(name, help: help, unit: unit, labelNames: []).labels([])
+    }
+
+    /// Registers a family of histograms with the given bucket upper bounds (`+Inf` is added).
+    public func histogramFamily(
+        _ name: String, help: String, unit: String = "", labelNames: [String],
+        buckets: [Double] = Buckets.defaultSeconds, timeToLive: Duration? = nil
+    ) throws(ExpositionError) -> HistogramFamily {
+        let d = try MetricDescriptor(name: name, type: .histogram, help: help, unit: unit, labelNames: labelNames)
+        let layout = HistogramLayout(bounds: try Buckets.validate(buckets, metric: d.name))
+        let f = try HistogramFamily(
+            descriptor: d, timeToLive: timeToLive, make: { Histogram(meta: $0, layout: layout) },
+            render: { $0.render(into: &$1, names: $2, context: $3) })
+        try add(f)
+        return f
+    }
+
+    /// Registers an unlabelled histogram and returns its handle.
+    public func histogram(
+        _ name: String, help: String, unit: String = "", buckets: [Double] = Buckets.defaultSeconds
+    ) throws(ExpositionError) -> Histogram {
+        try histogramFamily(name, help: help, unit: unit, labelNames: [], buckets: buckets).labels([])
+    }
+
+    /// Registers a family of summaries; `quantiles` adds quantiles over a sliding window.
+    public func summaryFamily(
+        _ name: String, help: String, unit: String = "", labelNames: [String], quantiles: SummaryQuantiles? = nil,
+        timeToLive: Duration? = nil
+    ) throws(ExpositionError) -> SummaryFamily {
+        let d = try MetricDescriptor(name: name, type: .summary, help: help, unit: unit, labelNames: labelNames)
+        let options = try quantiles?.validated(metric: d.name)
+        let labels = (options?.quantiles ?? []).map { Array("quantile=\"\(FloatFormat.goString($0))\"".utf8) }
+        let f = try SummaryFamily(
+            descriptor: d, timeToLive: timeToLive,
+            make: { Summary(meta: $0, options: options, quantileLabels: labels) },
+            render: { $0.render(into: &$1, names: $2, context: $3) })
+        try add(f)
+        return f
+    }
+
+    /// Registers an unlabelled summary and returns its handle.
+    public func summary(
+        _ name: String, help: String, unit: String = "", quantiles: SummaryQuantiles? = nil
+    ) throws(ExpositionError) -> Summary {
+        try summaryFamily(name, help: help, unit: unit, labelNames: [], quantiles: quantiles).labels([])
+    }
+
+    /// Registers a family of info series (name given with or without `_info`).
+    public func infoFamily(_ name: String, help: String, labelNames: [String]) throws(ExpositionError) -> InfoFamily {
+        let f = try InfoFamily(
+            descriptor: MetricDescriptor(name: name, type: .info, help: help, labelNames: labelNames), timeToLive: nil,
+            make: { Info(meta: $0) }, render: { $0.render(into: &$1, names: $2, context: $3) })
+        try add(f)
+        return f
+    }
+
+    /// Registers an info family with one series carrying `labels`.
+    @discardableResult
+    public func info(_ name: String, help: String, labels: [String: String]) throws(ExpositionError) -> Info {
+        try infoFamily(name, help: help, labelNames: labels.keys.sorted()).labels(labels)
+    }
+
+    /// Registers a family of state sets over fixed `states`.
+    public func stateSetFamily(
+        _ name: String, help: String, labelNames: [String], states: [String], timeToLive: Duration? = nil
+    ) throws(ExpositionError) -> StateSetFamily {
+        let d = try MetricDescriptor(name: name, type: .stateset, help: help, labelNames: labelNames)
+        let layout = try StateSetLayout(name: d.name, states: states)
+        let f = try StateSetFamily(
+            descriptor: d, timeToLive: timeToLive, make: { StateSet(meta: $0, states: layout) },
+            render: { $0.render(into: &$1, names: $2, context: $3) })
+        try add(f)
+        return f
+    }
+
+    /// Registers an unlabelled state set and returns its handle.
+    public func stateSet(_ name: String, help: String, states: [String]) throws(ExpositionError) -> StateSet {
+        try stateSetFamily(name, help: help, labelNames: [], states: states).labels([])
+    }
+
+    /// Registers a collector after checking its descriptors against everything registered.
+    @discardableResult
+    public func register(_ collector: some Collector) throws(ExpositionError) -> CollectorRegistration {
+        let descriptors = collector.descriptors
+        return try state.withLock { st throws(ExpositionError) in
+            try Self.checkFree(descriptors, in: st)
+            for d in descriptors { for name in d.reservedNames { st.reserved[name] = d } }
+            let id = st.nextCollectorID
+            st.nextCollectorID += 1
+            st.collectors.append(RegisteredCollector(id: id, collector: collector, descriptors: descriptors))
+            return CollectorRegistration(id: id)
+        }
+    }
+
+    /// Removes a collector; its names become free. Returns whether it was registered.
+    @discardableResult
+    public func unregister(_ registration: CollectorRegistration) -> Bool {
+        state.withLock { st in
+            guard let i = st.collectors.firstIndex(where: { $0.id == registration.id }) else { return false }
+            for d in st.collectors[i].descriptors { for name in d.reservedNames { st.reserved[name] = nil } }
+            st.collectors.remove(at: i)
+            return true
+        }
+    }
+
+    /// Removes the family registered under `name` (for counters, with or without `_total`). Handles to
+    /// its series keep working but are no longer written. Returns whether such a family existed.
+    @discardableResult
+    public func unregister(family name: String) -> Bool {
+        state.withLock { st in
+            let base = st.reserved[name]?.name ?? name
+            guard let i = st.families.firstIndex(where: { $0.descriptor.name == base }) else { return false }
+            for n in st.families[i].descriptor.reservedNames { st.reserved[n] = nil }
+            st.families.remove(at: i)
+            return true
+        }
+    }
+
+    /// Descriptors of every registered family and collector family, sorted by name.
+    public var descriptors: [MetricDescriptor] {
+        state.withLock { st in
+            (st.families.map(\.descriptor) + st.collectors.flatMap(\.descriptors)).sorted { $0.name < $1.name }
+        }
+    }
+}
+
+extension MetricFamily where Series == Counter {
+    static func counters(_ d: MetricDescriptor, timeToLive: Duration?) throws(ExpositionError) -> CounterFamily {
+        try CounterFamily(
+            descriptor: d, timeToLive: timeToLive, make: { Counter(meta: $0) },
+            render: { $0.render(into: &$1, names: $2, context: $3) })
+    }
+}
+
+extension MetricFamily where Series == Gauge {
+    static func gauges(_ d: MetricDescriptor, timeToLive: Duration?) throws(ExpositionError) -> GaugeFamily {
+        try GaugeFamily(
+            descriptor: d, timeToLive: timeToLive, make: { Gauge(meta: $0) },
+            render: { $0.render(into: &$1, names: $2, context: $3) })
+    }
+}

@@ -1,0 +1,7 @@
+@_exported import Exposition
+
+/// The version of mlops-exporter, shown by `--version`, the landing page and `mlops_exporter_build_info`.
+public enum MLOpsExporterVersion {
+    /// Semantic version of this build.
+    public static let version = "0.1.0"
+}
