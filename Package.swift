@@ -29,10 +29,17 @@ let package = Package(
             dependencies: ["CSystemShims", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
+        // System libraries for one-shot gzip: libdeflate (default, faster) and zlib (for comparison).
+        .systemLibrary(name: "CLibdeflate", pkgConfig: "libdeflate", providers: [.apt(["libdeflate-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // gzip compression of whole buffers. Knows nothing of HTTP or metrics.
+        .target(name: "Compression", dependencies: ["CLibdeflate", "CZlib"], swiftSettings: strict),
         // Wiring: registry + server + endpoints; the library product for embedding.
         .target(
             name: "MLOpsExporter",
-            dependencies: ["Exposition", "HTTPServer", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "Exposition", "HTTPServer", "Compression", .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
         // The command line: parses arguments, nothing else.
@@ -48,5 +55,7 @@ let package = Package(
         .executableTarget(name: "exposition-fixture", dependencies: ["Exposition"], swiftSettings: strict),
         .testTarget(name: "ExpositionTests", dependencies: ["Exposition"], swiftSettings: strict),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"], swiftSettings: strict),
+        .testTarget(name: "CompressionTests", dependencies: ["Compression"], swiftSettings: strict),
+        .testTarget(name: "MLOpsExporterTests", dependencies: ["MLOpsExporter"], swiftSettings: strict),
     ]
 )

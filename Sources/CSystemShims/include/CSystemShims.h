@@ -1,0 +1,71 @@
+// Linux system interfaces that the Swift `Glibc` module does not import: epoll, eventfd, timerfd,
+// and the GNU-only `accept4` and `pthread_setname_np`. Everything macro-like or awkward to call
+// from Swift (the packed `struct epoll_event` on x86_64) is wrapped in a `static inline` helper.
+#ifndef CSYSTEMSHIMS_H
+#define CSYSTEMSHIMS_H
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <sys/types.h>
+
+/// GNU extension: `accept` that sets `SOCK_NONBLOCK`/`SOCK_CLOEXEC` atomically on the new socket.
+extern int accept4(int sockfd, struct sockaddr *addr, socklen_t *addrlen, int flags);
+
+/// GNU extension: names a thread (at most 15 bytes plus NUL), visible in `top -H` and debuggers.
+extern int pthread_setname_np(pthread_t thread, const char *name);
+
+// MARK: - epoll
+
+/// `epoll_ctl` with the event mask and 64-bit user token passed by value.
+static inline int cshims_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t token) {
+    struct epoll_event event;
+    event.events = events;
+    event.data.u64 = token;
+    return epoll_ctl(epfd, op, fd, &event);
+}
+
+/// Allocates an array of `count` epoll events for `epoll_wait`; release with `cshims_epoll_events_free`.
+struct epoll_event *cshims_epoll_events_allocate(int count);
+
+/// Releases an array from `cshims_epoll_events_allocate`.
+void cshims_epoll_events_free(struct epoll_event *events);
+
+/// The ready-event mask of element `index`.
+static inline uint32_t cshims_epoll_event_mask(const struct epoll_event *events, int index) {
+    return events[index].events;
+}
+
+/// The user token of element `index`.
+static inline uint64_t cshims_epoll_event_token(const struct epoll_event *events, int index) {
+    return events[index].data.u64;
+}
+
+static inline uint32_t cshims_epollin(void) { return EPOLLIN; }
+static inline uint32_t cshims_epollout(void) { return EPOLLOUT; }
+static inline uint32_t cshims_epollrdhup(void) { return EPOLLRDHUP; }
+static inline uint32_t cshims_epollerr(void) { return EPOLLERR; }
+static inline uint32_t cshims_epollhup(void) { return EPOLLHUP; }
+static inline int cshims_epoll_cloexec(void) { return EPOLL_CLOEXEC; }
+
+// MARK: - eventfd, sockets
+
+static inline int cshims_efd_nonblock_cloexec(void) { return EFD_NONBLOCK | EFD_CLOEXEC; }
+static inline int cshims_sock_nonblock_cloexec(void) { return SOCK_NONBLOCK | SOCK_CLOEXEC; }
+static inline int cshims_sock_stream_cloexec(void) { return SOCK_STREAM | SOCK_CLOEXEC; }
+static inline int cshims_msg_nosignal(void) { return MSG_NOSIGNAL; }
+
+/// `timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)`.
+static inline int cshims_timerfd_create_monotonic(void) {
+    return timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+}
+
+/// A thread-safe description of an errno value, e.g. "Address already in use".
+const char *cshims_strerror(int error);
+
+#endif

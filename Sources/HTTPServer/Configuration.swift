@@ -1,0 +1,99 @@
+import Glibc
+
+extension HTTPServer {
+    /// Everything tunable about the server: where it listens, how many threads it runs and the
+    /// limits and timeouts that protect it from slow or hostile clients. Every field has a sane
+    /// default; ``HTTPServer/start()`` validates the values and throws on nonsense.
+    public struct Configuration: Sendable {
+        /// Addresses to listen on, each `host:port`: `0.0.0.0:9464` (IPv4), `[::1]:9464` (IPv6),
+        /// `:9464` or `*:9464` (all interfaces, dual-stack IPv6 socket, or IPv4 only when the host has
+        /// no IPv6), `localhost:9464` (127.0.0.1). Port 0 picks a free port; read it back from
+        /// ``HTTPServer/boundAddresses``. Host names other than `localhost` are not resolved.
+        public var listenAddresses: [String]
+        /// Number of event-loop threads; connections are spread over them. The first loop also owns the
+        /// listeners and hands each accepted connection to the least-loaded loop. Default: `min(cores, 2)`.
+        public var eventLoopCount: Int
+        /// Connections served at once. At the cap the server stops accepting (new clients wait in the
+        /// kernel's backlog) until a connection closes. Default 1024.
+        public var maxConnections: Int
+        /// Time allowed to receive a request's complete head, from the connection's accept or the first
+        /// byte of a keep-alive request (slowloris defence). Expiry answers 408 and closes. Default 10 s.
+        public var headerReadTimeout: Duration
+        /// Longest gap between two reads of a request body; expiry answers 408 and closes. Default 30 s.
+        public var bodyReadTimeout: Duration
+        /// How long a keep-alive connection may sit with no request in progress. Default 60 s.
+        public var idleTimeout: Duration
+        /// How long queued output may make no progress (peer not reading) before the connection is
+        /// dropped. Default 30 s.
+        public var writeStallTimeout: Duration
+        /// Longest accepted request target; longer answers 414. Default 8 KiB.
+        public var maxRequestTargetLength: Int
+        /// Largest header section (after the request line, also bounding chunked trailers); larger
+        /// answers 431. Default 16 KiB.
+        public var maxHeaderBytes: Int
+        /// Most header field lines per request; more answers 431. Default 100.
+        public var maxHeaderCount: Int
+        /// Largest request body after de-chunking; larger answers 413. Default 16 MiB.
+        public var maxBodySize: Int
+        /// Requests per connection handed to the handler but not yet answered and written. When reached,
+        /// the connection stops reading until responses are flushed (pipelining back-pressure). Default 16.
+        public var maxPipelinedRequests: Int
+        /// `listen(2)` backlog. Default `SOMAXCONN`.
+        public var listenBacklog: Int
+
+        /// Creates a configuration listening on `listenAddresses` with default limits.
+        public init(listenAddresses: [String] = ["127.0.0.1:0"]) {
+            self.listenAddresses = listenAddresses
+            self.eventLoopCount = Swift.max(1, Swift.min(Self.processorCount, 2))
+            self.maxConnections = 1024
+            self.headerReadTimeout = .seconds(10)
+            self.bodyReadTimeout = .seconds(30)
+            self.idleTimeout = .seconds(60)
+            self.writeStallTimeout = .seconds(30)
+            self.maxRequestTargetLength = 8 * 1024
+            self.maxHeaderBytes = 16 * 1024
+            self.maxHeaderCount = 100
+            self.maxBodySize = 16 * 1024 * 1024
+            self.maxPipelinedRequests = 16
+            self.listenBacklog = Int(SOMAXCONN)
+        }
+
+        static var processorCount: Int {
+            Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+        }
+
+        /// Throws ``HTTPServerError`` naming the first invalid field.
+        func validate() throws(HTTPServerError) {
+            func require(_ condition: Bool, _ message: String) throws(HTTPServerError) {
+                if !condition { throw HTTPServerError(.invalidConfiguration, message) }
+            }
+            try require(!listenAddresses.isEmpty, "listenAddresses is empty")
+            try require(eventLoopCount >= 1 && eventLoopCount <= 256, "eventLoopCount must be in 1...256")
+            try require(maxConnections >= 1, "maxConnections must be at least 1")
+            for (name, value) in [
+                ("headerReadTimeout", headerReadTimeout), ("bodyReadTimeout", bodyReadTimeout),
+                ("idleTimeout", idleTimeout), ("writeStallTimeout", writeStallTimeout),
+            ] {
+                try require(value > .zero, "\(name) must be positive")
+            }
+            try require(maxRequestTargetLength >= 16, "maxRequestTargetLength must be at least 16")
+            try require(maxHeaderBytes >= 64, "maxHeaderBytes must be at least 64")
+            try require(maxHeaderCount >= 1, "maxHeaderCount must be at least 1")
+            try require(maxBodySize >= 0, "maxBodySize must not be negative")
+            try require(maxPipelinedRequests >= 1, "maxPipelinedRequests must be at least 1")
+            try require(listenBacklog >= 1, "listenBacklog must be at least 1")
+        }
+    }
+}
+
+extension Duration {
+    /// Whole nanoseconds, saturating at `UInt64.max` (timeouts are compared on the monotonic clock).
+    var nanoseconds: UInt64 {
+        let (seconds, attoseconds) = components
+        guard seconds >= 0 else { return 0 }
+        let (whole, overflow) = UInt64(seconds).multipliedReportingOverflow(by: 1_000_000_000)
+        if overflow { return .max }
+        let (sum, overflow2) = whole.addingReportingOverflow(UInt64(attoseconds / 1_000_000_000))
+        return overflow2 ? .max : sum
+    }
+}

@@ -1,0 +1,287 @@
+import Glibc
+
+/// Which timeout currently runs on a connection. Exactly one runs at a time; its clock restarts when
+/// the phase changes (and, for `body` and `write`, on every bit of progress).
+enum TimerPhase: Equatable {
+    /// No timeout: a handler is working on a request.
+    case none
+    /// Keep-alive: nothing in progress (``HTTPServer/Configuration/idleTimeout``).
+    case idle
+    /// Receiving a request head (``HTTPServer/Configuration/headerReadTimeout``, not reset by progress).
+    case head
+    /// Receiving a request body (``HTTPServer/Configuration/bodyReadTimeout`` between reads).
+    case body
+    /// Output queued but the peer is not reading (``HTTPServer/Configuration/writeStallTimeout``).
+    case write
+    /// Closing: discarding late input before the final close.
+    case linger
+}
+
+/// The protocol spoken over a ``Connection``: consumes its input buffer, produces into its output
+/// queue, and tells the connection what it wants (input, a timeout, to be closed).
+///
+/// This is the seam for HTTP/2: ``HTTP1Session`` implements it now. A later `HTTP2Session` (nghttp2
+/// in memory mode) implements the same calls, and a connection switches by replacing its
+/// `protocolHandler` — when the first bytes are the client preface `PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n`
+/// (checked by the HTTP/1 session before parsing its first request), after answering `101` to
+/// `Upgrade: h2c`, or up front when a TLS transport negotiated ALPN `h2`. Bytes not yet consumed stay
+/// in the connection's input buffer and are handed over as they are.
+protocol ConnectionProtocolHandler: AnyObject {
+    /// Consumes buffered input and dispatches requests as far as back-pressure allows. Called after
+    /// every change (input read, output written, response delivered); must be idempotent.
+    func process(_ connection: Connection)
+    /// The handler's response for request `requestID`; unknown or duplicate ids are ignored.
+    func deliver(_ response: HTTPResponse, requestID: UInt64, connection: Connection)
+    /// Whether the connection should poll for input now.
+    func wantsInput(_ connection: Connection) -> Bool
+    /// Whether every request is answered and the connection should close once its output is written.
+    func isFinished(_ connection: Connection) -> Bool
+    /// The timeout that applies while no output is pending.
+    func timerPhase(_ connection: Connection) -> TimerPhase
+    /// The timeout of `phase` (`idle`, `head` or `body`) expired.
+    func timerExpired(_ phase: TimerPhase, connection: Connection)
+    /// The peer finished sending (read returned 0).
+    func inputEnded(_ connection: Connection)
+    /// Graceful shutdown started: finish the request in progress, accept no new one.
+    func beginDrain(_ connection: Connection)
+}
+
+/// One accepted socket: owns its transport, input buffer, output queue, timer and protocol handler,
+/// and is confined to the thread of its ``EventLoop``.
+///
+/// The connection does the I/O and the lifecycle; the protocol handler does the HTTP. Flow:
+/// the loop calls ``handle(_:)`` with epoll readiness (read into the input buffer, note writability),
+/// and after every batch of events, deliveries and timer expiries it calls ``process()`` on each
+/// touched connection, which lets the protocol consume input, writes output with one gathered
+/// `sendmsg`, closes when the protocol is finished, and re-arms epoll interest and the deadline.
+///
+/// Closing after a final response is graceful: `shutdown(SHUT_WR)` first, then unread input is
+/// drained for a short while ("lingering close"), because closing a socket that still has unread
+/// data sends RST, which may make the peer discard the response it has not read yet.
+final class Connection: DeadlineScheduled {
+    let id: UInt64
+    unowned let loop: EventLoop
+    let transport: any ConnectionTransport
+    let remoteAddress: String
+    var protocolHandler: any ConnectionProtocolHandler
+    var input = InputBuffer()
+    var output = OutputQueue()
+
+    /// The peer finished sending.
+    private(set) var inputClosed = false
+    private(set) var isClosed = false
+    private var lingering = false
+    private var registeredInterest: EpollEvents = []
+    private var timerPhase: TimerPhase = .none
+    private var timerBase: UInt64 = 0
+    private var didRead = false
+    private var didWrite = false
+    var isDirty = false
+    /// Set by the protocol when it stops reading in the middle of a request (parse error, timeout):
+    /// the peer is probably still sending, so the close must linger.
+    var lingerOnClose = false
+
+    // DeadlineScheduled
+    var deadline: UInt64 = 0
+    var heapIndex = -1
+
+    init(
+        id: UInt64, loop: EventLoop, transport: any ConnectionTransport, remoteAddress: String,
+        protocolHandler: any ConnectionProtocolHandler
+    ) {
+        self.id = id
+        self.loop = loop
+        self.transport = transport
+        self.remoteAddress = remoteAddress
+        self.protocolHandler = protocolHandler
+        self.timerBase = loop.now
+    }
+
+    /// The interest the loop registered the descriptor with at adoption.
+    static let initialInterest: EpollEvents = [.readable, .readHangup]
+
+    func markRegistered(_ interest: EpollEvents) {
+        registeredInterest = interest
+    }
+
+    // MARK: - Events
+
+    /// Handles epoll readiness. The loop calls ``process()`` afterwards.
+    func handle(_ events: EpollEvents) {
+        if events.contains(.error) || (events.contains(.hangup) && !lingering) {
+            // Reset by the peer (or both directions shut down): nothing can be answered any more.
+            close(reason: "reset")
+            return
+        }
+        if lingering {
+            discardInput()
+            return
+        }
+        if events.contains(.readable) || events.contains(.readHangup) {
+            readInput()
+        }
+    }
+
+    private func readInput() {
+        for _ in 0..<4 {
+            var outcome = TransportResult.wouldBlock
+            var space = 0
+            let count = input.write(minimumSpace: 4096) { buffer in
+                space = buffer.count
+                outcome = transport.read(into: buffer)
+                if case .bytes(let count) = outcome { return count }
+                return 0
+            }
+            switch outcome {
+            case .bytes:
+                didRead = true
+                if count < space { return }  // drained the socket for now
+            case .wouldBlock:
+                return
+            case .endOfFile:
+                inputClosed = true
+                protocolHandler.inputEnded(self)
+                return
+            case .failed:
+                close(reason: "reset")
+                return
+            }
+        }
+    }
+
+    /// Lingering close: read and drop whatever the peer still sends until it closes or the linger ends.
+    private func discardInput() {
+        for _ in 0..<16 {
+            var outcome = TransportResult.wouldBlock
+            _ = input.write(minimumSpace: 16 * 1024) { buffer in
+                outcome = transport.read(into: buffer)
+                return 0
+            }
+            switch outcome {
+            case .bytes: continue
+            case .wouldBlock: return
+            case .endOfFile, .failed:
+                close(reason: nil)
+                return
+            }
+        }
+    }
+
+    /// The deadline of the current timer phase passed.
+    func timerExpired() {
+        switch timerPhase {
+        case .none:
+            break
+        case .linger:
+            close(reason: nil)
+        case .write:
+            close(reason: "write_stall")
+        case .idle, .head, .body:
+            protocolHandler.timerExpired(timerPhase, connection: self)
+        }
+    }
+
+    /// Graceful shutdown started.
+    func beginDrain() {
+        guard !isClosed, !lingering else { return }
+        protocolHandler.beginDrain(self)
+    }
+
+    // MARK: - Processing
+
+    /// Lets the protocol consume input, writes output, closes when finished, and re-arms interest and
+    /// the timer. Called by the loop after anything touched this connection.
+    func process() {
+        guard !isClosed else { return }
+        if !lingering {
+            for _ in 0..<64 {
+                protocolHandler.process(self)
+                if isClosed { return }
+                if output.isEmpty { break }
+                let responsesBefore = output.pendingResponses
+                let result = output.write(to: transport, scratch: loop.iovecScratch) { completed in
+                    loop.responseCompleted(completed)
+                }
+                switch result {
+                case .bytes(let count):
+                    if count > 0 { didWrite = true }
+                case .wouldBlock:
+                    didWrite = true
+                case .endOfFile:
+                    break
+                case .failed:
+                    close(reason: "reset")
+                    return
+                }
+                // Written responses free pipelining capacity: let the protocol take more requests.
+                if output.pendingResponses == responsesBefore || !output.isEmpty { break }
+            }
+            if output.isEmpty && protocolHandler.isFinished(self) {
+                finish()
+                if isClosed { return }
+            }
+        }
+        updateRegistration()
+    }
+
+    /// All responses are written: close now, or half-close and linger when the peer may still be
+    /// sending (see the type's documentation). Like nginx, linger only when there is evidence of
+    /// unread input, so an ordinary `Connection: close` or a shutdown does not wait for the peer.
+    private func finish() {
+        if inputClosed {
+            close(reason: nil)
+            return
+        }
+        if !lingerOnClose && input.isEmpty {
+            var outcome = TransportResult.wouldBlock
+            _ = input.write(minimumSpace: 4096) { buffer in
+                outcome = transport.read(into: buffer)
+                return 0
+            }
+            if case .bytes = outcome {
+                // Unread data after all: linger below.
+            } else {
+                close(reason: nil)
+                return
+            }
+        }
+        transport.shutdownOutput()
+        lingering = true
+        input.removeAll()
+        discardInput()
+    }
+
+    private func updateRegistration() {
+        var interest: EpollEvents = []
+        if lingering {
+            interest = [.readable, .readHangup]
+        } else {
+            if !inputClosed && protocolHandler.wantsInput(self) { interest.formUnion([.readable, .readHangup]) }
+            if !output.isEmpty || transport.wantsWritable { interest.insert(.writable) }
+        }
+        if interest != registeredInterest {
+            loop.modifyInterest(of: self, to: interest)
+            registeredInterest = interest
+        }
+
+        let phase: TimerPhase =
+            if lingering { .linger } else if !output.isEmpty { .write } else { protocolHandler.timerPhase(self) }
+        if phase != timerPhase || (phase == .body && didRead) || (phase == .write && didWrite) {
+            timerBase = loop.now
+        }
+        didRead = false
+        didWrite = false
+        timerPhase = phase
+        loop.schedule(self, phase: phase, from: timerBase)
+    }
+
+    /// Closes the socket at once, dropping queued output. `reason` goes to the observer when not nil.
+    func close(reason: String?) {
+        guard !isClosed else { return }
+        isClosed = true
+        if let reason { loop.context.observer?.connectionError(reason: reason) }
+        output.removeAll()
+        loop.connectionWillClose(self)
+        transport.close()
+    }
+}

@@ -1,0 +1,470 @@
+import CSystemShims
+import Glibc
+import Logging
+import Synchronization
+
+/// One epoll event loop on its own pthread, serving the connections assigned to it.
+///
+/// Threading model: all connection state (sockets, buffers, parsers, deadlines) is confined to the
+/// loop's thread, so it needs no locks. Other threads talk to a loop only through ``post(_:)``: a
+/// message is appended to a `Mutex`-protected inbox and the loop is woken through an eventfd (one
+/// write per batch, not per message). Handlers run on the loop thread; a response given
+/// synchronously there is queued directly, without the inbox.
+///
+/// Accepting: loop 0 is the acceptor. It owns every listener, accepts, and hands each connection to
+/// the loop with the fewest connections (itself included, without a hop). One acceptor rather than
+/// one `SO_REUSEPORT` listener per loop because it keeps the connection cap exact and race-free, keeps
+/// EMFILE back-off and shutdown in one place, and because `SO_REUSEPORT` would let a second process
+/// (a stale exporter instance) silently bind the same port and steal half the scrapes. Connection
+/// rates of a metrics endpoint are low; the per-connection hand-off costs one eventfd write.
+///
+/// The loop never polls: `epoll_wait` sleeps until I/O, a message, or the earliest connection
+/// deadline (kept in a ``DeadlineHeap``).
+final class EventLoop: @unchecked Sendable {
+    /// Cross-thread work for a loop.
+    enum Message: Sendable {
+        /// Serve this freshly accepted socket.
+        case adopt(fileDescriptor: Int32, remoteAddress: String)
+        /// A handler answered off the loop thread.
+        case deliver(connectionID: UInt64, requestID: UInt64, response: HTTPResponse)
+        /// A connection closed while the acceptor was paused at the connection cap.
+        case resumeAccepting
+        /// Start a graceful shutdown; force-close what remains at `deadline` (monotonic ns).
+        case beginShutdown(deadline: UInt64)
+    }
+
+    private struct Inbox {
+        var messages: [Message] = []
+        var wakePending = false
+    }
+
+    let index: Int
+    let context: ServerContext
+    /// Connections served by this loop; read by the acceptor to balance load.
+    let connectionCount = Atomic<Int>(0)
+
+    private let epoll: Epoll
+    private let wakeFD: Int32
+    private let inbox = Mutex(Inbox())
+    private let threadID = Atomic<UInt>(0)
+
+    // Thread-confined state below.
+    /// Monotonic nanoseconds, refreshed after every `epoll_wait`.
+    private(set) var now: UInt64
+    var dateCache = DateCache()
+    /// Gather-write vector shared by this loop's connections.
+    let iovecScratch: UnsafeMutableBufferPointer<iovec>
+    private var connections: [UInt64: Connection] = [:]
+    private var deadlines = DeadlineHeap<Connection>()
+    private var dirty: [Connection] = []
+    private var nextToken: UInt64 = 16  // 0 = wake-up eventfd, 1..15 = listeners
+    private var draining = false
+    private var shutdownDeadline: UInt64?
+    private var stopped = false
+    private var onExit: (@Sendable () -> Void)?
+
+    // Acceptor state (loop 0 only).
+    private var listeners: [Listener] = []
+    /// All loops, set by the server before the threads start; cleared at exit to break the cycle.
+    var peers: [EventLoop] = []
+    /// The acceptor loop (loop 0), to resume it at the cap; cleared at exit.
+    var acceptor: EventLoop?
+    private var listenersPolled = false
+    private var acceptBackoffUntil: UInt64?
+    private var acceptBackoff: UInt64 = 0
+
+    private static let wakeToken: UInt64 = 0
+
+    init(index: Int, context: ServerContext) throws(HTTPServerError) {
+        self.index = index
+        self.context = context
+        self.epoll = try Epoll()
+        let fd = eventfd(0, cshims_efd_nonblock_cloexec())
+        guard fd >= 0 else { throw HTTPServerError(.eventLoopFailed, "eventfd failed", errno: errno) }
+        self.wakeFD = fd
+        self.now = Syscall.monotonicNow()
+        self.iovecScratch = .allocate(capacity: 64)
+        if let error = epoll.add(fd, interest: .readable, token: Self.wakeToken) {
+            Syscall.close(fd)
+            throw HTTPServerError(.eventLoopFailed, "epoll_ctl(eventfd) failed", errno: error)
+        }
+    }
+
+    deinit {
+        // The eventfd lives as long as the object: a late `post` from a responder must never write to a
+        // descriptor number that was closed and reused.
+        Syscall.close(wakeFD)
+        iovecScratch.deallocate()
+    }
+
+    /// Whether the caller runs on this loop's thread.
+    var isOnLoopThread: Bool {
+        let id = threadID.load(ordering: .acquiring)
+        return id != 0 && pthread_equal(pthread_self(), pthread_t(id)) != 0
+    }
+
+    // MARK: - Cross-thread API
+
+    /// Queues `message` for the loop and wakes it. Thread-safe.
+    func post(_ message: Message) {
+        let mustWake = inbox.withLock { inbox in
+            inbox.messages.append(message)
+            if inbox.wakePending { return false }
+            inbox.wakePending = true
+            return true
+        }
+        if mustWake {
+            var one: UInt64 = 1
+            _ = Glibc.write(wakeFD, &one, 8)
+        }
+    }
+
+    /// Routes a handler's response to its connection: directly on the loop thread, else via the inbox.
+    func deliver(_ response: HTTPResponse, connectionID: UInt64, requestID: UInt64) {
+        if isOnLoopThread {
+            deliverNow(response, connectionID: connectionID, requestID: requestID)
+        } else {
+            post(.deliver(connectionID: connectionID, requestID: requestID, response: response))
+        }
+    }
+
+    // MARK: - Setup (before the thread starts)
+
+    /// Adds a bound listener to this (acceptor) loop. Called before ``start(onExit:)``.
+    func addListener(_ listener: Listener) {
+        listener.token = UInt64(1 + listeners.count)
+        listeners.append(listener)
+    }
+
+    /// Starts the loop thread; `onExit` runs on it after the loop has released everything.
+    func start(onExit: @escaping @Sendable () -> Void) throws(HTTPServerError) {
+        self.onExit = onExit
+        if !listeners.isEmpty { setListenersPolled(true) }
+        let box = Unmanaged.passRetained(self)
+        var thread = pthread_t()
+        let result = pthread_create(
+            &thread, nil,
+            { argument in
+                let loop = Unmanaged<EventLoop>.fromOpaque(argument!).takeRetainedValue()
+                loop.run()
+                return nil
+            }, box.toOpaque())
+        guard result == 0 else {
+            box.release()
+            throw HTTPServerError(.eventLoopFailed, "pthread_create failed", errno: result)
+        }
+        pthread_detach(thread)
+    }
+
+    // MARK: - The loop
+
+    private func run() {
+        threadID.store(UInt(pthread_self()), ordering: .releasing)
+        _ = pthread_setname_np(pthread_self(), "http-loop-\(index)")
+        while !stopped {
+            let count = epoll.wait(timeoutMilliseconds: nextTimeout())
+            now = Syscall.monotonicNow()
+            for eventIndex in 0..<count {
+                let (events, token) = epoll.event(at: eventIndex)
+                if token == Self.wakeToken {
+                    var value: UInt64 = 0
+                    _ = Glibc.read(wakeFD, &value, 8)
+                } else if token < 16 {
+                    acceptConnections(from: listeners[Int(token) - 1])
+                } else if let connection = connections[token] {
+                    connection.handle(events)
+                    markDirty(connection)
+                }
+            }
+            drainInbox()
+            expireDeadlines()
+            resumeAcceptingAfterBackoff()
+            processDirty()
+            if draining {
+                if let shutdownDeadline, now >= shutdownDeadline { forceCloseAll() }
+                if connections.isEmpty { stopped = true }
+            }
+        }
+        tearDown()
+    }
+
+    private func nextTimeout() -> Int32 {
+        var earliest = deadlines.first?.deadline
+        if let backoff = acceptBackoffUntil { earliest = min(earliest ?? backoff, backoff) }
+        if let shutdownDeadline { earliest = min(earliest ?? shutdownDeadline, shutdownDeadline) }
+        guard let earliest else { return -1 }
+        let current = Syscall.monotonicNow()
+        if earliest <= current { return 0 }
+        let milliseconds = (earliest - current + 999_999) / 1_000_000  // round up: never wake early
+        return Int32(clamping: milliseconds)
+    }
+
+    private func drainInbox() {
+        let messages = inbox.withLock { inbox in
+            inbox.wakePending = false
+            var taken: [Message] = []
+            swap(&taken, &inbox.messages)
+            return taken
+        }
+        for message in messages {
+            switch message {
+            case .adopt(let fd, let remoteAddress):
+                adopt(fd, remoteAddress: remoteAddress)
+            case .deliver(let connectionID, let requestID, let response):
+                deliverNow(response, connectionID: connectionID, requestID: requestID)
+            case .resumeAccepting:
+                resumeAcceptingAtCapacity()
+            case .beginShutdown(let deadline):
+                beginShutdown(deadline: deadline)
+            }
+        }
+    }
+
+    private func deliverNow(_ response: HTTPResponse, connectionID: UInt64, requestID: UInt64) {
+        guard let connection = connections[connectionID] else { return }  // closed meanwhile: drop
+        connection.protocolHandler.deliver(response, requestID: requestID, connection: connection)
+        markDirty(connection)
+    }
+
+    func markDirty(_ connection: Connection) {
+        if !connection.isDirty {
+            connection.isDirty = true
+            dirty.append(connection)
+        }
+    }
+
+    private func processDirty() {
+        while !dirty.isEmpty {
+            let batch = dirty
+            dirty.removeAll(keepingCapacity: true)
+            for connection in batch {
+                connection.isDirty = false
+                connection.process()
+            }
+        }
+    }
+
+    private func expireDeadlines() {
+        while let first = deadlines.first, first.deadline <= now {
+            deadlines.remove(first)
+            first.timerExpired()
+            markDirty(first)
+        }
+    }
+
+    // MARK: - Connections
+
+    /// Starts serving an accepted socket on this loop.
+    func adopt(_ fd: Int32, remoteAddress: String) {
+        if draining {
+            Syscall.close(fd)
+            releaseSlot()
+            return
+        }
+        let id = nextToken
+        nextToken += 1
+        let connection = Connection(
+            id: id, loop: self, transport: PlainSocketTransport(fileDescriptor: fd), remoteAddress: remoteAddress,
+            protocolHandler: HTTP1Session(context: context))
+        if let error = epoll.add(fd, interest: Connection.initialInterest, token: id) {
+            context.logger.warning("epoll_ctl(ADD) failed for a new connection: \(Syscall.describe(error))")
+            Syscall.close(fd)
+            releaseSlot()
+            return
+        }
+        connection.markRegistered(Connection.initialInterest)
+        connections[id] = connection
+        connectionCount.add(1, ordering: .relaxed)
+        context.observer?.connectionOpened()
+        markDirty(connection)  // arms the header timeout
+    }
+
+    func modifyInterest(of connection: Connection, to interest: EpollEvents) {
+        if let error = epoll.modify(connection.transport.fileDescriptor, interest: interest, token: connection.id) {
+            context.logger.warning("epoll_ctl(MOD) failed: \(Syscall.describe(error))")
+            connection.close(reason: "reset")
+        }
+    }
+
+    /// Arms the connection's timer for `phase`, started at `base`.
+    func schedule(_ connection: Connection, phase: TimerPhase, from base: UInt64) {
+        let timeout: UInt64
+        switch phase {
+        case .none:
+            deadlines.remove(connection)
+            return
+        case .idle: timeout = context.idleTimeout
+        case .head: timeout = context.headerReadTimeout
+        case .body: timeout = context.bodyReadTimeout
+        case .write: timeout = context.writeStallTimeout
+        case .linger: timeout = context.lingerTimeout
+        }
+        let (deadline, overflow) = base.addingReportingOverflow(timeout)
+        deadlines.schedule(connection, at: overflow ? .max : deadline)
+    }
+
+    /// Bookkeeping for a connection that is closing (its descriptor is closed right after).
+    func connectionWillClose(_ connection: Connection) {
+        epoll.remove(connection.transport.fileDescriptor)
+        deadlines.remove(connection)
+        connections[connection.id] = nil
+        connectionCount.subtract(1, ordering: .relaxed)
+        context.observer?.connectionClosed()
+        releaseSlot()
+    }
+
+    private func releaseSlot() {
+        if context.releaseConnectionSlot() {
+            if index == 0 { resumeAcceptingAtCapacity() } else { acceptor?.post(.resumeAccepting) }
+        }
+    }
+
+    func responseCompleted(_ response: CompletedResponse) {
+        guard let observer = context.observer else { return }
+        // A fresh clock reading: `now` dates from the start of this iteration, before the handler ran.
+        let duration = Double(Syscall.monotonicNow() &- response.receivedAt) / 1e9
+        observer.requestCompleted(
+            method: response.method, status: response.status, protocolName: response.protocolName,
+            responseBytes: response.bytes, durationSeconds: max(0, duration))
+    }
+
+    // MARK: - Accepting (loop 0)
+
+    private func acceptConnections(from listener: Listener) {
+        for _ in 0..<64 {
+            guard context.reserveConnectionSlot() else {
+                pauseAtCapacity()
+                return
+            }
+            switch listener.accept() {
+            case .connection(let fd, let remoteAddress):
+                acceptBackoff = 0
+                let target =
+                    peers.min {
+                        $0.connectionCount.load(ordering: .relaxed) < $1.connectionCount.load(ordering: .relaxed)
+                    } ?? self
+                if target === self {
+                    adopt(fd, remoteAddress: remoteAddress)
+                } else {
+                    target.post(.adopt(fileDescriptor: fd, remoteAddress: remoteAddress))
+                }
+            case .wouldBlock:
+                _ = context.releaseConnectionSlot()
+                return
+            case .retry:
+                _ = context.releaseConnectionSlot()
+            case .outOfDescriptors(let error):
+                _ = context.releaseConnectionSlot()
+                context.observer?.connectionError(reason: "emfile")
+                backOff(error: error, label: "out of file descriptors")
+                return
+            case .failed(let error):
+                _ = context.releaseConnectionSlot()
+                context.observer?.connectionError(reason: "accept_failed")
+                backOff(error: error, label: "accept failed")
+                return
+            }
+        }
+    }
+
+    /// Stops polling the listeners for a while (10 ms doubling to 1 s) after an accept failure that
+    /// would otherwise repeat at once: the listener stays readable, so level-triggered epoll would spin.
+    private func backOff(error: Int32, label: String) {
+        acceptBackoff = acceptBackoff == 0 ? 10_000_000 : min(acceptBackoff * 2, 1_000_000_000)
+        if acceptBackoff >= 1_000_000_000 || acceptBackoff == 10_000_000 {
+            context.logger.warning(
+                "\(label); pausing accept",
+                metadata: ["error": "\(Syscall.describe(error))", "pause_ms": "\(acceptBackoff / 1_000_000)"])
+        }
+        acceptBackoffUntil = now + acceptBackoff
+        setListenersPolled(false)
+    }
+
+    private func resumeAcceptingAfterBackoff() {
+        guard let until = acceptBackoffUntil, now >= until else { return }
+        acceptBackoffUntil = nil
+        if !draining && !context.acceptPausedAtCapacity.load(ordering: .sequentiallyConsistent) {
+            setListenersPolled(true)
+        }
+    }
+
+    private func pauseAtCapacity() {
+        context.acceptPausedAtCapacity.store(true, ordering: .sequentiallyConsistent)
+        setListenersPolled(false)
+        // A connection may have closed between the failed reservation and the flag: re-check.
+        if context.openConnections.load(ordering: .sequentiallyConsistent) < context.configuration.maxConnections {
+            resumeAcceptingAtCapacity()
+        }
+    }
+
+    private func resumeAcceptingAtCapacity() {
+        guard context.acceptPausedAtCapacity.load(ordering: .sequentiallyConsistent) else { return }
+        guard context.openConnections.load(ordering: .sequentiallyConsistent) < context.configuration.maxConnections
+        else { return }
+        context.acceptPausedAtCapacity.store(false, ordering: .sequentiallyConsistent)
+        if !draining && acceptBackoffUntil == nil { setListenersPolled(true) }
+    }
+
+    private func setListenersPolled(_ polled: Bool) {
+        guard polled != listenersPolled else { return }
+        listenersPolled = polled
+        for listener in listeners {
+            let result =
+                polled
+                ? epoll.add(listener.fileDescriptor, interest: .readable, token: listener.token)
+                : {
+                    epoll.remove(listener.fileDescriptor); return nil
+                }()
+            if let result { context.logger.error("epoll_ctl on a listener failed: \(Syscall.describe(result))") }
+        }
+    }
+
+    // MARK: - Shutdown
+
+    private func beginShutdown(deadline: UInt64) {
+        guard !draining else { return }
+        draining = true
+        shutdownDeadline = deadline
+        // Stop accepting at once: close the listeners (new connection attempts are refused).
+        setListenersPolled(false)
+        for listener in listeners { listener.close() }
+        listeners = []
+        acceptBackoffUntil = nil
+        // The acceptor tells the other loops only now, after its last hand-off: each inbox is FIFO, so
+        // every `adopt` it posted is seen before `beginShutdown` (and closed there if unwanted).
+        for peer in peers where peer !== self {
+            peer.post(.beginShutdown(deadline: deadline))
+        }
+        for connection in Array(connections.values) {
+            connection.beginDrain()
+            markDirty(connection)
+        }
+    }
+
+    private func forceCloseAll() {
+        for connection in Array(connections.values) {
+            connection.close(reason: "shutdown")
+        }
+    }
+
+    private func tearDown() {
+        for connection in Array(connections.values) { connection.close(reason: "shutdown") }
+        for listener in listeners { listener.close() }
+        listeners = []
+        // Sockets handed to this loop after it stopped are closed here; late deliveries are dropped.
+        let leftovers = inbox.withLock { inbox in
+            defer { inbox.messages = [] }
+            return inbox.messages
+        }
+        for case .adopt(let fd, _) in leftovers {
+            Syscall.close(fd)
+            releaseSlot()
+        }
+        peers = []
+        acceptor = nil
+        threadID.store(0, ordering: .releasing)
+        let onExit = self.onExit
+        self.onExit = nil
+        onExit?()
+    }
+}

@@ -1,0 +1,152 @@
+/// Serialises HTTP/1.1 response heads into a byte buffer, with no string interpolation.
+enum HTTP1ResponseEncoder {
+    /// How the `Connection` field is set on a response.
+    enum ConnectionField {
+        /// Nothing: HTTP/1.1 persistent connection.
+        case none
+        /// `Connection: keep-alive`, for an HTTP/1.0 client that asked for it.
+        case keepAlive
+        /// `Connection: close`: the server closes after this response.
+        case close
+    }
+
+    /// Appends the status line and header section of `response` to `buffer`.
+    ///
+    /// - Parameters:
+    ///   - contentLength: the `Content-Length` to send, `nil` for none (1xx, 204, 304).
+    /// - Returns: the number of handler-supplied fields dropped because they are managed by the server
+    ///   or invalid (name not a token, or CR, LF or NUL in the value).
+    @discardableResult
+    static func encodeHead(
+        status: Int, headers: HTTPHeaders, contentLength: Int?, connection: ConnectionField,
+        date: inout DateCache, into buffer: inout [UInt8]
+    ) -> Int {
+        buffer.append(contentsOf: "HTTP/1.1 ".utf8)
+        appendDecimal(status, to: &buffer)
+        buffer.append(UInt8(ascii: " "))
+        buffer.append(contentsOf: HTTPStatus.reasonPhrase(for: status).utf8)
+        buffer.append(contentsOf: "\r\n".utf8)
+
+        var dropped = 0
+        var hasDate = false
+        for field in headers {
+            let name = field.name.utf8
+            switch name.count {
+            case 4 where ASCII.equalsIgnoringCase(name, "date".utf8):
+                hasDate = true
+            case 10 where ASCII.equalsIgnoringCase(name, "connection".utf8),
+                14 where ASCII.equalsIgnoringCase(name, "content-length".utf8),
+                17 where ASCII.equalsIgnoringCase(name, "transfer-encoding".utf8):
+                dropped += 1
+                continue
+            default:
+                break
+            }
+            guard !name.isEmpty, name.allSatisfy(ASCII.isTokenCharacter),
+                field.value.utf8.allSatisfy({ $0 != 0x0D && $0 != 0x0A && $0 != 0 })
+            else {
+                dropped += 1
+                continue
+            }
+            buffer.append(contentsOf: name)
+            buffer.append(contentsOf: ": ".utf8)
+            buffer.append(contentsOf: field.value.utf8)
+            buffer.append(contentsOf: "\r\n".utf8)
+        }
+        if let contentLength {
+            buffer.append(contentsOf: "Content-Length: ".utf8)
+            appendDecimal(contentLength, to: &buffer)
+            buffer.append(contentsOf: "\r\n".utf8)
+        }
+        switch connection {
+        case .none: break
+        case .keepAlive: buffer.append(contentsOf: "Connection: keep-alive\r\n".utf8)
+        case .close: buffer.append(contentsOf: "Connection: close\r\n".utf8)
+        }
+        if !hasDate { date.appendHeaderLine(to: &buffer) }
+        buffer.append(contentsOf: "\r\n".utf8)
+        return dropped
+    }
+
+    /// Appends the decimal digits of a non-negative integer.
+    static func appendDecimal(_ value: Int, to buffer: inout [UInt8]) {
+        precondition(value >= 0)
+        if value < 10 {
+            buffer.append(UInt8(ascii: "0") + UInt8(value))
+            return
+        }
+        var digits:
+            (
+                UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8
+            ) =
+                (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var count = 0
+        var remaining = value
+        withUnsafeMutableBytes(of: &digits) { raw in
+            while remaining > 0 {
+                raw[19 - count] = UInt8(ascii: "0") + UInt8(remaining % 10)
+                remaining /= 10
+                count += 1
+            }
+            buffer.append(contentsOf: raw[(20 - count)...])
+        }
+    }
+}
+
+/// Standard reason phrases (RFC 9110 §15).
+enum HTTPStatus {
+    /// The reason phrase for `status`, or an empty string for codes without a registered one.
+    static func reasonPhrase(for status: Int) -> String {
+        switch status {
+        case 100: "Continue"
+        case 101: "Switching Protocols"
+        case 200: "OK"
+        case 201: "Created"
+        case 202: "Accepted"
+        case 204: "No Content"
+        case 206: "Partial Content"
+        case 301: "Moved Permanently"
+        case 302: "Found"
+        case 303: "See Other"
+        case 304: "Not Modified"
+        case 307: "Temporary Redirect"
+        case 308: "Permanent Redirect"
+        case 400: "Bad Request"
+        case 401: "Unauthorized"
+        case 403: "Forbidden"
+        case 404: "Not Found"
+        case 405: "Method Not Allowed"
+        case 406: "Not Acceptable"
+        case 408: "Request Timeout"
+        case 409: "Conflict"
+        case 410: "Gone"
+        case 411: "Length Required"
+        case 412: "Precondition Failed"
+        case 413: "Content Too Large"
+        case 414: "URI Too Long"
+        case 415: "Unsupported Media Type"
+        case 416: "Range Not Satisfiable"
+        case 417: "Expectation Failed"
+        case 421: "Misdirected Request"
+        case 422: "Unprocessable Content"
+        case 426: "Upgrade Required"
+        case 428: "Precondition Required"
+        case 429: "Too Many Requests"
+        case 431: "Request Header Fields Too Large"
+        case 500: "Internal Server Error"
+        case 501: "Not Implemented"
+        case 502: "Bad Gateway"
+        case 503: "Service Unavailable"
+        case 504: "Gateway Timeout"
+        case 505: "HTTP Version Not Supported"
+        default: ""
+        }
+    }
+
+    /// Whether a response with this status never carries a body or `Content-Length` (1xx, 204)
+    /// or carries no body (304, whose length would describe the unsent representation).
+    static func forbidsBody(_ status: Int) -> Bool {
+        status < 200 || status == 204 || status == 304
+    }
+}

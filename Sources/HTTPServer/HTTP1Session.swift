@@ -1,0 +1,224 @@
+/// HTTP/1.0 and HTTP/1.1 over one connection: parses requests, hands them to the handler, and writes
+/// the responses strictly in request order (pipelining), deciding keep-alive per RFC 9112 §9.3.
+///
+/// Back-pressure: at most ``HTTPServer/Configuration/maxPipelinedRequests`` requests may be in flight
+/// (dispatched, or answered but not yet written); beyond that the session stops parsing and the
+/// connection stops reading, so a client that pipelines without reading cannot grow server memory.
+///
+/// After a parse error the session answers with the error status and a one-line reason, then takes
+/// no further request: the framing of whatever follows is unknown, so the connection closes.
+final class HTTP1Session: ConnectionProtocolHandler {
+    private struct Slot {
+        let id: UInt64
+        let method: String
+        let isHead: Bool
+        let version: HTTPVersion
+        let keepAlive: Bool
+        let receivedAt: UInt64
+        /// Error answers are not reported to ``HTTPServerObserver/requestCompleted``.
+        let isParseError: Bool
+        var response: HTTPResponse?
+    }
+
+    private static let continueResponse = Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)
+    /// Bodies up to this size are copied behind the head (one chunk, one iovec); larger ones are queued
+    /// as the handler's array.
+    private static let inlineBodyLimit = 4096
+
+    private let context: ServerContext
+    private var parser: HTTP1Parser
+    /// Requests dispatched and not yet encoded, in order.
+    private var slots: [Slot] = []
+    private var nextRequestID: UInt64 = 0
+    private var requestsReceived = 0
+    /// False once no further request will be read: after a non-keep-alive request, a parse error, the
+    /// end of input, or when draining.
+    private var acceptingRequests = true
+    private var draining = false
+    private var inputEnded = false
+
+    init(context: ServerContext) {
+        self.context = context
+        self.parser = HTTP1Parser(limits: context.limits)
+    }
+
+    private func hasCapacity(_ connection: Connection) -> Bool {
+        slots.count + connection.output.pendingResponses < context.configuration.maxPipelinedRequests
+    }
+
+    // MARK: - ConnectionProtocolHandler
+
+    func process(_ connection: Connection) {
+        // HTTP/2 seam: before the first request, a later version checks here for the h2c client preface
+        // ("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n") and hands the connection to an HTTP/2 session. Today the
+        // parser answers it with 505.
+        while acceptingRequests && hasCapacity(connection) && !connection.input.isEmpty {
+            let (consumed, result) = connection.input.withReadableBytes { parser.parse($0) }
+            connection.input.consume(consumed)
+            switch result {
+            case .needMoreData:
+                if parser.takeContinueRequest() && slots.isEmpty && connection.output.isEmpty {
+                    connection.output.append(Self.continueResponse)
+                }
+                // Leave the loop: the remaining bytes are an incomplete request.
+                if inputEnded { finishAfterEndOfInput(connection) }
+                return
+            case .request(let request):
+                dispatch(request, connection)
+                if connection.isClosed { return }
+            case .error(let error):
+                fail(status: error.status, reason: error.reason, label: error.observerReason, connection)
+                return
+            }
+        }
+        if inputEnded && acceptingRequests && hasCapacity(connection) {
+            finishAfterEndOfInput(connection)
+        }
+    }
+
+    /// Nothing more will arrive: anything buffered is an incomplete request, dropped.
+    private func finishAfterEndOfInput(_ connection: Connection) {
+        acceptingRequests = false
+        if !connection.input.isEmpty || !parser.isAtRequestBoundary {
+            context.observer?.connectionError(reason: "incomplete_request")
+        }
+    }
+
+    func deliver(_ response: HTTPResponse, requestID: UInt64, connection: Connection) {
+        guard let index = slots.firstIndex(where: { $0.id == requestID }), slots[index].response == nil else {
+            return  // already answered, or the request belongs to an earlier incarnation: ignore
+        }
+        slots[index].response = response
+        encodeReadyResponses(connection)
+    }
+
+    func wantsInput(_ connection: Connection) -> Bool {
+        !inputEnded && acceptingRequests && hasCapacity(connection)
+    }
+
+    func isFinished(_ connection: Connection) -> Bool {
+        slots.isEmpty && !acceptingRequests
+    }
+
+    func timerPhase(_ connection: Connection) -> TimerPhase {
+        if !slots.isEmpty || !acceptingRequests { return .none }
+        if parser.isAtRequestBoundary && connection.input.isEmpty {
+            // A fresh connection must send its first request head in time; later it may idle.
+            return requestsReceived == 0 ? .head : .idle
+        }
+        return parser.isAtRequestBoundary ? .head : .body
+    }
+
+    func timerExpired(_ phase: TimerPhase, connection: Connection) {
+        switch phase {
+        case .idle:
+            connection.close(reason: "idle_timeout")
+        case .head:
+            fail(status: 408, reason: "request header read timeout", label: "header_timeout", connection)
+        case .body:
+            fail(status: 408, reason: "request body read timeout", label: "body_timeout", connection)
+        case .none, .write, .linger:
+            break
+        }
+    }
+
+    func inputEnded(_ connection: Connection) {
+        inputEnded = true
+    }
+
+    func beginDrain(_ connection: Connection) {
+        draining = true
+        // Let a request that is partly received complete; otherwise take nothing new.
+        if parser.isAtRequestBoundary && connection.input.isEmpty {
+            acceptingRequests = false
+        }
+    }
+
+    // MARK: - Requests
+
+    private func dispatch(_ request: HTTP1Parser.Request, _ connection: Connection) {
+        let head = request.head
+        let id = nextRequestID
+        nextRequestID &+= 1
+        requestsReceived += 1
+        let keepAlive = head.keepAlive && !draining
+        if !keepAlive { acceptingRequests = false }
+        slots.append(
+            Slot(
+                id: id, method: head.method, isHead: head.method == "HEAD", version: head.version,
+                keepAlive: keepAlive, receivedAt: connection.loop.now, isParseError: false, response: nil))
+        let httpRequest = HTTPRequest(
+            method: head.method, path: head.path, query: head.query, version: head.version, headers: head.headers,
+            body: request.body, protocolName: head.version == .http1_0 ? "http/1.0" : "http/1.1",
+            remoteAddress: connection.remoteAddress)
+        context.handler.handle(
+            httpRequest, respond: HTTPResponder(loop: connection.loop, connectionID: connection.id, requestID: id))
+    }
+
+    /// Answers a parse error or timeout with `status` and a one-line reason, then closes.
+    private func fail(status: Int, reason: String, label: String, _ connection: Connection) {
+        acceptingRequests = false
+        connection.lingerOnClose = true
+        context.observer?.connectionError(reason: label)
+        context.logger.debug(
+            "rejecting request",
+            metadata: ["peer": "\(connection.remoteAddress)", "status": "\(status)", "reason": "\(reason)"])
+        let id = nextRequestID
+        nextRequestID &+= 1
+        slots.append(
+            Slot(
+                id: id, method: "", isHead: false, version: .http1_1, keepAlive: false, receivedAt: connection.loop.now,
+                isParseError: true, response: HTTPResponse(status: status, text: reason + "\n")))
+        encodeReadyResponses(connection)
+    }
+
+    // MARK: - Responses
+
+    /// Encodes the answered requests at the front of the queue, in order.
+    private func encodeReadyResponses(_ connection: Connection) {
+        while let slot = slots.first, let response = slot.response {
+            slots.removeFirst()
+            encode(response, for: slot, connection)
+        }
+        connection.loop.markDirty(connection)
+    }
+
+    private func encode(_ response: HTTPResponse, for slot: Slot, _ connection: Connection) {
+        var status = response.status
+        if !(200...999).contains(status) {
+            context.logger.error("handler returned an invalid status; sending 500", metadata: ["status": "\(status)"])
+            status = 500
+        }
+        let closing = !slot.keepAlive || (slots.isEmpty && !acceptingRequests)
+        let connectionField: HTTP1ResponseEncoder.ConnectionField =
+            closing ? .close : (slot.version == .http1_0 ? .keepAlive : .none)
+        let bodyAllowed = !HTTPStatus.forbidsBody(status)
+        let body = bodyAllowed && !slot.isHead ? response.body : []
+        let contentLength: Int? = status == 204 || status == 304 ? nil : (bodyAllowed ? response.body.count : 0)
+
+        let inline = body.count <= Self.inlineBodyLimit
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(192 + response.headers.count * 48 + (inline ? body.count : 0))
+        let dropped = HTTP1ResponseEncoder.encodeHead(
+            status: status, headers: response.headers, contentLength: contentLength, connection: connectionField,
+            date: &connection.loop.dateCache, into: &buffer)
+        if dropped > 0 {
+            context.logger.debug(
+                "dropped server-managed or invalid response header fields", metadata: ["count": "\(dropped)"])
+        }
+        let completion =
+            slot.isParseError
+            ? nil
+            : CompletedResponse(
+                method: slot.method, status: status,
+                protocolName: slot.version == .http1_0 ? "http/1.0" : "http/1.1",
+                bytes: buffer.count + body.count, receivedAt: slot.receivedAt)
+        if inline {
+            buffer.append(contentsOf: body)
+            connection.output.append(buffer, completion: completion)
+        } else {
+            connection.output.append(buffer)
+            connection.output.append(body, completion: completion)
+        }
+    }
+}

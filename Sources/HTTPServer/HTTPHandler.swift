@@ -1,0 +1,67 @@
+/// The application side of the server: turns requests into responses.
+///
+/// Implementation requirements:
+/// - ``handle(_:respond:)`` is called on an event-loop thread, one request at a time per loop.
+///   It must return quickly: anything slow (I/O, heavy rendering) must be moved to another thread
+///   or task by the handler itself, which then calls `respond` from there.
+/// - `respond` must be called exactly once per request, from any thread, during or after `handle`.
+///   Extra calls are ignored. A request that never gets a response keeps its connection open
+///   (until the peer resets it or the shutdown deadline passes) and blocks later pipelined responses.
+public protocol HTTPHandler: Sendable {
+    /// Handles one request; see the protocol's requirements.
+    func handle(_ request: HTTPRequest, respond: HTTPResponder)
+}
+
+/// The completion of one request: call it once with the response.
+///
+/// Calling it on the request's own event-loop thread (typically synchronously inside
+/// ``HTTPHandler/handle(_:respond:)``) queues the response without a thread hop; from any other
+/// thread the response is posted to the loop, which is woken through its eventfd.
+public struct HTTPResponder: Sendable {
+    let loop: EventLoop
+    let connectionID: UInt64
+    let requestID: UInt64
+
+    /// Sends `response` for the request this responder belongs to. Thread-safe; only the first call counts.
+    public func callAsFunction(_ response: HTTPResponse) {
+        loop.deliver(response, connectionID: connectionID, requestID: requestID)
+    }
+}
+
+/// Adapts a closure to ``HTTPHandler``, handy for tests and small servers.
+public struct HTTPClosureHandler: HTTPHandler {
+    let body: @Sendable (HTTPRequest, HTTPResponder) -> Void
+
+    /// Wraps `body`, which has the same contract as ``HTTPHandler/handle(_:respond:)``.
+    public init(_ body: @escaping @Sendable (HTTPRequest, HTTPResponder) -> Void) {
+        self.body = body
+    }
+
+    /// Calls the wrapped closure.
+    public func handle(_ request: HTTPRequest, respond: HTTPResponder) {
+        body(request, respond)
+    }
+}
+
+/// Hooks through which the embedding application observes the server, e.g. to export self metrics.
+/// The server itself keeps no metrics.
+///
+/// Implementation requirements: methods are called synchronously on event-loop threads, concurrently
+/// from different loops, so they must be thread-safe and cheap (an atomic increment, not I/O).
+public protocol HTTPServerObserver: Sendable {
+    /// A connection was accepted and is now served.
+    func connectionOpened()
+    /// A connection was closed, for whatever reason; pairs with ``connectionOpened()``.
+    func connectionClosed()
+    /// The last byte of a handler's response was handed to the kernel.
+    /// `responseBytes` counts head and body as written; `durationSeconds` runs from the moment the
+    /// request was fully received to that last write. Parse-error responses are not reported here.
+    func requestCompleted(
+        method: String, status: Int, protocolName: String, responseBytes: Int, durationSeconds: Double)
+    /// Something went wrong on a connection or listener. `reason` is one of a small fixed set of labels:
+    /// `header_timeout`, `body_timeout`, `idle_timeout`, `write_stall`, `bad_request` (400, 501, 505),
+    /// `too_large` (413, 414, 431), `incomplete_request` (peer closed mid-request), `reset` (peer reset or
+    /// write failed), `shutdown` (closed at the shutdown deadline), `emfile` (accept ran out of descriptors),
+    /// `accept_failed`.
+    func connectionError(reason: String)
+}

@@ -1,0 +1,163 @@
+/// An ordered list of HTTP header fields with case-insensitive name lookup.
+///
+/// Order and duplicates are preserved exactly as received (or as added), because some fields
+/// (`Set-Cookie`, `Via`) may legitimately repeat and their order matters. Names are compared
+/// ASCII-case-insensitively; values are kept verbatim, with surrounding whitespace already trimmed
+/// by the parser.
+///
+/// ```swift
+/// var headers: HTTPHeaders = ["Content-Type": "text/plain; charset=utf-8"]
+/// headers.add(name: "Vary", value: "Accept-Encoding")
+/// headers["content-type"]  // "text/plain; charset=utf-8"
+/// ```
+public struct HTTPHeaders: Sendable, Equatable {
+    /// One header field line: a name as it was spelled and its value.
+    public typealias Field = (name: String, value: String)
+
+    @usableFromInline var storage: [(name: String, value: String)]
+
+    /// Creates an empty header list.
+    public init() {
+        storage = []
+    }
+
+    /// Creates a header list from `(name, value)` pairs, keeping their order and duplicates.
+    public init(_ fields: [(String, String)]) {
+        storage = fields.map { (name: $0.0, value: $0.1) }
+    }
+
+    /// The number of field lines, counting duplicates separately.
+    public var count: Int { storage.count }
+
+    /// Whether there are no field lines.
+    public var isEmpty: Bool { storage.isEmpty }
+
+    /// Appends a field line, keeping any existing lines with the same name.
+    public mutating func add(name: String, value: String) {
+        storage.append((name: name, value: value))
+    }
+
+    /// Removes every line named `name` (case-insensitively), then appends `name: value`.
+    public mutating func replaceOrAdd(name: String, value: String) {
+        remove(name: name)
+        storage.append((name: name, value: value))
+    }
+
+    /// Removes every line named `name` (case-insensitively).
+    public mutating func remove(name: String) {
+        storage.removeAll { Self.namesEqual($0.name, name) }
+    }
+
+    /// The value of the first line named `name` (case-insensitively), or `nil`.
+    public subscript(name: String) -> String? {
+        for field in storage where Self.namesEqual(field.name, name) {
+            return field.value
+        }
+        return nil
+    }
+
+    /// The values of all lines named `name` (case-insensitively), in order. Values are not split on commas.
+    public func values(for name: String) -> [String] {
+        storage.compactMap { Self.namesEqual($0.name, name) ? $0.value : nil }
+    }
+
+    /// Whether at least one line is named `name` (case-insensitively).
+    public func contains(_ name: String) -> Bool {
+        storage.contains { Self.namesEqual($0.name, name) }
+    }
+
+    /// Whether some line named `name` holds `token` as one of its comma-separated elements,
+    /// compared case-insensitively (e.g. `containsToken("close", in: "Connection")`).
+    public func containsToken(_ token: String, in name: String) -> Bool {
+        for field in storage where Self.namesEqual(field.name, name) {
+            for element in field.value.utf8.split(separator: UInt8(ascii: ",")) {
+                if ASCII.equalsIgnoringCase(ASCII.trimmingWhitespace(element), token.utf8) {
+                    return true
+                }
+            }
+        }
+        return false
+    }
+
+    /// Two lists are equal when they hold the same lines in the same order; names compare case-insensitively.
+    public static func == (lhs: HTTPHeaders, rhs: HTTPHeaders) -> Bool {
+        guard lhs.storage.count == rhs.storage.count else { return false }
+        for (left, right) in zip(lhs.storage, rhs.storage) {
+            guard namesEqual(left.name, right.name), left.value == right.value else { return false }
+        }
+        return true
+    }
+
+    @inlinable
+    static func namesEqual(_ lhs: String, _ rhs: String) -> Bool {
+        ASCII.equalsIgnoringCase(lhs.utf8, rhs.utf8)
+    }
+}
+
+extension HTTPHeaders: Sequence {
+    /// Iterates the field lines in order.
+    public func makeIterator() -> IndexingIterator<[(name: String, value: String)]> {
+        storage.makeIterator()
+    }
+}
+
+extension HTTPHeaders: ExpressibleByDictionaryLiteral {
+    /// Creates a header list from a literal such as `["Content-Type": "text/plain"]`, keeping the literal's order.
+    public init(dictionaryLiteral elements: (String, String)...) {
+        storage = elements.map { (name: $0.0, value: $0.1) }
+    }
+}
+
+extension HTTPHeaders: CustomStringConvertible {
+    /// The lines as `Name: value`, separated by commas, for logs and test failures.
+    public var description: String {
+        "[" + storage.map { "\($0.name): \($0.value)" }.joined(separator: ", ") + "]"
+    }
+}
+
+/// ASCII helpers shared by the header list, the parser and the encoder.
+@usableFromInline
+enum ASCII {
+    @inlinable
+    static func lowercased(_ byte: UInt8) -> UInt8 {
+        byte &+ ((byte &- UInt8(ascii: "A")) < 26 ? 32 : 0)
+    }
+
+    @inlinable
+    static func equalsIgnoringCase<L: Collection<UInt8>, R: Collection<UInt8>>(_ lhs: L, _ rhs: R) -> Bool {
+        guard lhs.count == rhs.count else { return false }
+        return zip(lhs, rhs).allSatisfy { lowercased($0) == lowercased($1) }
+    }
+
+    @usableFromInline
+    static func trimmingWhitespace<C: BidirectionalCollection<UInt8>>(_ bytes: C) -> C.SubSequence {
+        var start = bytes.startIndex
+        var end = bytes.endIndex
+        while start < end, isWhitespace(bytes[start]) { start = bytes.index(after: start) }
+        while end > start, isWhitespace(bytes[bytes.index(before: end)]) { end = bytes.index(before: end) }
+        return bytes[start..<end]
+    }
+
+    /// SP or HTAB (RFC 9110 OWS).
+    @inlinable
+    static func isWhitespace(_ byte: UInt8) -> Bool {
+        byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t")
+    }
+
+    /// RFC 9110 `tchar`: the characters of a token (method, header name, transfer-coding).
+    @inlinable
+    static func isTokenCharacter(_ byte: UInt8) -> Bool {
+        tokenTable[Int(byte)]
+    }
+
+    @usableFromInline
+    static let tokenTable: [Bool] = (0..<256).map { value in
+        switch UInt8(value) {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "a")...UInt8(ascii: "z"),
+            UInt8(ascii: "A")...UInt8(ascii: "Z"):
+            return true
+        default:
+            return "!#$%&'*+-.^_`|~".utf8.contains(UInt8(value))
+        }
+    }
+}

@@ -1,0 +1,251 @@
+import Glibc
+import Logging
+import Synchronization
+
+/// An HTTP/1.1 server on non-blocking POSIX sockets and epoll, with no knowledge of what it serves.
+///
+/// It listens on one or more addresses (``Configuration/listenAddresses``), runs
+/// ``Configuration/eventLoopCount`` event-loop threads of its own (never threads of the Swift
+/// concurrency pool), and hands every request to an ``HTTPHandler``. It supports keep-alive and
+/// pipelining (responses in request order), HTTP/1.0, `HEAD`, chunked request bodies and
+/// `Expect: 100-continue`, and protects itself with the limits and timeouts of ``Configuration``.
+///
+/// Lifecycle: ``init(configuration:handler:observer:logger:)`` → ``start()`` (binds; throws a
+/// readable error) → serve → ``shutdown(deadline:)``. A server runs at most once. Signal handling is
+/// the embedding program's job: install handlers and call `shutdown` from them (or from a task).
+///
+/// ```swift
+/// let server = HTTPServer(
+///     configuration: .init(listenAddresses: [":9464"]),
+///     handler: HTTPClosureHandler { request, respond in respond(HTTPResponse(status: 200, text: "ok\n")) },
+///     logger: Logger(label: "http"))
+/// try server.start()
+/// print(server.boundAddresses)
+/// server.shutdown(deadline: .seconds(5))
+/// ```
+public final class HTTPServer: Sendable {
+    private enum State {
+        case created
+        case running(loops: [EventLoop], bound: [BoundAddress])
+        case stopping(bound: [BoundAddress])
+        case stopped(bound: [BoundAddress])
+    }
+
+    private struct Lifecycle {
+        var state: State = .created
+        var loopsRunning = 0
+        var shutdownWaiters: [@Sendable () -> Void] = []
+    }
+
+    private let context: ServerContext
+    private let lifecycle = Mutex(Lifecycle())
+
+    /// Creates a server; nothing is bound until ``start()``.
+    ///
+    /// - Parameters:
+    ///   - configuration: addresses, threads, limits and timeouts.
+    ///   - handler: answers every request (see ``HTTPHandler`` for the threading contract).
+    ///   - observer: optional hooks for self metrics; called on loop threads.
+    ///   - logger: receives start/stop at `info`, accept trouble at `warning`, rejected requests at `debug`.
+    public init(
+        configuration: Configuration, handler: some HTTPHandler, observer: (any HTTPServerObserver)? = nil,
+        logger: Logger
+    ) {
+        context = ServerContext(configuration: configuration, handler: handler, observer: observer, logger: logger)
+    }
+
+    deinit {
+        // Without an explicit shutdown, stop the loops now (not waiting) so their threads exit.
+        let loops: [EventLoop] = lifecycle.withLock { lifecycle in
+            if case .running(let loops, _) = lifecycle.state { return loops }
+            return []
+        }
+        loops.first?.post(.beginShutdown(deadline: Syscall.monotonicNow()))
+    }
+
+    /// Validates the configuration, binds every listen address and starts the event-loop threads.
+    ///
+    /// On return the server accepts connections and ``boundAddresses`` holds the actual ports.
+    /// Throws ``HTTPServerError`` (e.g. `bind to 0.0.0.0:9464 failed: Address already in use (errno 98)`)
+    /// without leaving anything bound or running; throws `.invalidState` if called twice.
+    public func start() throws(HTTPServerError) {
+        try lifecycle.withLock { lifecycle throws(HTTPServerError) in
+            guard case .created = lifecycle.state else {
+                throw HTTPServerError(.invalidState, "the server was already started")
+            }
+            try context.configuration.validate()
+            var addresses: [ListenAddress] = []
+            for text in context.configuration.listenAddresses {
+                addresses.append(try ListenAddress(text))
+            }
+
+            var listeners: [Listener] = []
+            for address in addresses {
+                listeners.append(try Listener.bind(address, backlog: context.configuration.listenBacklog))
+            }
+            var loops: [EventLoop] = []
+            for index in 0..<context.configuration.eventLoopCount {
+                loops.append(try EventLoop(index: index, context: context))
+            }
+            let acceptor = loops[0]
+            for listener in listeners { acceptor.addListener(listener) }
+            acceptor.peers = loops
+            for loop in loops { loop.acceptor = acceptor }
+
+            let bound = listeners.map(\.boundAddress)
+            lifecycle.state = .running(loops: loops, bound: bound)
+            for loop in loops {
+                do throws(HTTPServerError) {
+                    try loop.start { [weak self] in self?.loopDidExit() }
+                    lifecycle.loopsRunning += 1
+                } catch {
+                    // Stop the loops that did start; they exit without having served anything.
+                    acceptor.post(.beginShutdown(deadline: 0))
+                    if lifecycle.loopsRunning == 0 {
+                        lifecycle.state = .stopped(bound: bound)
+                    } else {
+                        lifecycle.state = .stopping(bound: bound)
+                    }
+                    throw error
+                }
+            }
+        }
+        context.logger.info(
+            "HTTP server listening",
+            metadata: [
+                "addresses": "\(boundAddresses.map(\.description).joined(separator: ", "))",
+                "event_loops": "\(context.configuration.eventLoopCount)",
+            ])
+    }
+
+    /// The addresses actually bound, in ``Configuration/listenAddresses`` order, with port 0 resolved.
+    /// Empty before ``start()``; still available after shutdown.
+    public var boundAddresses: [BoundAddress] {
+        lifecycle.withLock { lifecycle in
+            switch lifecycle.state {
+            case .created: []
+            case .running(_, let bound), .stopping(let bound), .stopped(let bound): bound
+            }
+        }
+    }
+
+    /// Connections currently open (accepted and not yet closed), across all event loops.
+    public var openConnections: Int {
+        context.openConnections.load(ordering: .relaxed)
+    }
+
+    /// Whether ``start()`` succeeded and shutdown has not completed.
+    public var isRunning: Bool {
+        lifecycle.withLock { lifecycle in
+            if case .running = lifecycle.state { return true }
+            if case .stopping = lifecycle.state { return true }
+            return false
+        }
+    }
+
+    // MARK: - Shutdown
+
+    /// Gracefully stops the server and calls `completion` (on an internal thread) when it is done.
+    ///
+    /// Immediately closes the listeners (new connections are refused) and the idle keep-alive
+    /// connections. Requests in progress — being received, being handled, or being written — may
+    /// finish until `deadline` from now; their responses carry `Connection: close`. At the deadline the
+    /// remaining connections are closed. Then the loop threads exit and `completion` runs.
+    /// Calling it again, or before ``start()``, is harmless: `completion` runs when the server is stopped.
+    public func shutdown(deadline: Duration, completion: @escaping @Sendable () -> Void) {
+        let absoluteDeadline = Syscall.monotonicNow() &+ deadline.nanoseconds
+        let (acceptor, runNow): (EventLoop?, Bool) = lifecycle.withLock { lifecycle in
+            switch lifecycle.state {
+            case .created:
+                lifecycle.state = .stopped(bound: [])
+                return (nil, true)
+            case .stopped:
+                return (nil, true)
+            case .stopping:
+                lifecycle.shutdownWaiters.append(completion)
+                return (nil, false)
+            case .running(let loops, let bound):
+                lifecycle.state = .stopping(bound: bound)
+                lifecycle.shutdownWaiters.append(completion)
+                return (loops[0], false)
+            }
+        }
+        if let acceptor {
+            context.logger.info("HTTP server shutting down", metadata: ["deadline": "\(deadline)"])
+            acceptor.post(.beginShutdown(deadline: absoluteDeadline))
+        }
+        if runNow { completion() }
+    }
+
+    /// Gracefully stops the server and blocks the calling thread until it is stopped; see
+    /// ``shutdown(deadline:completion:)``. Must not be called from a handler (an event-loop thread),
+    /// where it would wait for itself; use the completion or async variant there.
+    public func shutdown(deadline: Duration) {
+        let onLoopThread = lifecycle.withLock { lifecycle in
+            if case .running(let loops, _) = lifecycle.state { return loops.contains { $0.isOnLoopThread } }
+            return false
+        }
+        precondition(!onLoopThread, "HTTPServer.shutdown(deadline:) would deadlock on an event-loop thread")
+        let done = Mutex(false)
+        let condition = Condition()
+        shutdown(deadline: deadline) {
+            done.withLock { $0 = true }
+            condition.signal()
+        }
+        condition.wait { done.withLock { $0 } }
+    }
+
+    /// Gracefully stops the server and resumes when it is stopped; see ``shutdown(deadline:completion:)``.
+    public func shutdown(deadline: Duration) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            shutdown(deadline: deadline) { continuation.resume() }
+        }
+    }
+
+    private func loopDidExit() {
+        let waiters: [@Sendable () -> Void] = lifecycle.withLock { lifecycle in
+            lifecycle.loopsRunning -= 1
+            guard lifecycle.loopsRunning == 0 else { return [] }
+            switch lifecycle.state {
+            case .running(_, let bound), .stopping(let bound), .stopped(let bound):
+                lifecycle.state = .stopped(bound: bound)
+            case .created:
+                break
+            }
+            defer { lifecycle.shutdownWaiters = [] }
+            return lifecycle.shutdownWaiters
+        }
+        if !waiters.isEmpty { context.logger.info("HTTP server stopped") }
+        for waiter in waiters { waiter() }
+    }
+}
+
+/// A minimal condition variable (pthread) for the blocking shutdown.
+private final class Condition: @unchecked Sendable {
+    private var mutex = pthread_mutex_t()
+    private var condition = pthread_cond_t()
+
+    init() {
+        pthread_mutex_init(&mutex, nil)
+        pthread_cond_init(&condition, nil)
+    }
+
+    deinit {
+        pthread_cond_destroy(&condition)
+        pthread_mutex_destroy(&mutex)
+    }
+
+    func signal() {
+        pthread_mutex_lock(&mutex)
+        pthread_cond_broadcast(&condition)
+        pthread_mutex_unlock(&mutex)
+    }
+
+    func wait(until predicate: () -> Bool) {
+        pthread_mutex_lock(&mutex)
+        while !predicate() {
+            pthread_cond_wait(&condition, &mutex)
+        }
+        pthread_mutex_unlock(&mutex)
+    }
+}

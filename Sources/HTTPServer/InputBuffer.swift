@@ -1,0 +1,76 @@
+/// Bytes read from a connection and not yet consumed by its protocol handler.
+///
+/// One contiguous array with reader and writer indices: the transport reads straight into the free
+/// tail (no intermediate copy), the parser sees the readable region as one `UnsafeBufferPointer`.
+/// Consumed bytes are reclaimed by resetting the indices when the buffer empties (the common case)
+/// or by compacting before a read that needs room.
+struct InputBuffer {
+    private var storage: [UInt8]
+    private var readerIndex = 0
+    private var writerIndex = 0
+    private let initialCapacity: Int
+
+    init(capacity: Int = 4096) {
+        initialCapacity = capacity
+        storage = []
+    }
+
+    /// Number of unconsumed bytes.
+    var readableCount: Int { writerIndex - readerIndex }
+
+    /// Whether all read bytes have been consumed.
+    var isEmpty: Bool { readerIndex == writerIndex }
+
+    /// Calls `body` with at least `minimum` bytes of free space after the readable bytes; `body`
+    /// returns how many bytes it wrote there (or a negative value / nil for none).
+    mutating func write(minimumSpace minimum: Int, _ body: (UnsafeMutableRawBufferPointer) -> Int) -> Int {
+        reserve(minimum)
+        let writer = writerIndex
+        let written = storage.withUnsafeMutableBytes { raw in
+            body(UnsafeMutableRawBufferPointer(rebasing: raw[writer...]))
+        }
+        if written > 0 { writerIndex += written }
+        return written
+    }
+
+    /// Calls `body` with the readable bytes.
+    func withReadableBytes<R>(_ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+        storage.withUnsafeBufferPointer { all in
+            body(UnsafeBufferPointer(rebasing: all[readerIndex..<writerIndex]))
+        }
+    }
+
+    /// Drops `count` bytes from the front of the readable region.
+    mutating func consume(_ count: Int) {
+        precondition(count <= readableCount)
+        readerIndex += count
+        if readerIndex == writerIndex {
+            readerIndex = 0
+            writerIndex = 0
+            // Give back memory after an unusually large request (a big body) once it is consumed.
+            if storage.count > 64 * 1024 { storage = [] }
+        }
+    }
+
+    /// Drops everything (used when input is discarded during a lingering close).
+    mutating func removeAll() {
+        consume(readableCount)
+    }
+
+    private mutating func reserve(_ minimum: Int) {
+        if storage.count - writerIndex >= minimum { return }
+        if readerIndex > 0 {
+            let readable = readableCount
+            let reader = readerIndex
+            storage.withUnsafeMutableBytes { raw in
+                raw.baseAddress!.copyMemory(from: raw.baseAddress! + reader, byteCount: readable)
+            }
+            readerIndex = 0
+            writerIndex = readable
+            if storage.count - writerIndex >= minimum { return }
+        }
+        var capacity = Swift.max(storage.count, initialCapacity)
+        while capacity - writerIndex < minimum { capacity *= 2 }
+        storage.append(contentsOf: repeatElement(0, count: capacity - storage.count))
+    }
+}

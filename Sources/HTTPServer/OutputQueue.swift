@@ -1,0 +1,148 @@
+import Glibc
+
+/// A response whose last byte is still queued; reported to the observer once it is written.
+struct CompletedResponse {
+    var method: String
+    var status: Int
+    var protocolName: String
+    var bytes: Int
+    /// Monotonic nanoseconds when the request was fully received.
+    var receivedAt: UInt64
+}
+
+/// Bytes waiting to be written to a connection, in order, as a list of shared arrays.
+///
+/// Response bodies are queued as the handler's own array (no copy: arrays are copy-on-write and
+/// nobody mutates them again); small bodies are appended to the head buffer instead so that a typical
+/// response is one chunk. ``write(to:scratch:completed:)`` gathers up to `scratch.count` chunks into one
+/// `sendmsg` call, so head and body leave together (no Nagle/delayed-ACK stall).
+struct OutputQueue {
+    private struct Chunk {
+        var bytes: [UInt8]
+        var offset: Int
+        var completion: CompletedResponse?
+    }
+
+    private var chunks: [Chunk] = []
+    private var first = 0
+    /// Bytes not yet written.
+    private(set) var pendingBytes = 0
+    /// Queued responses whose last byte is not yet written.
+    private(set) var pendingResponses = 0
+
+    /// Whether everything has been written.
+    var isEmpty: Bool { first == chunks.count }
+
+    /// Queues `bytes` (ignored when empty); `completion` marks the last chunk of a response.
+    mutating func append(_ bytes: [UInt8], completion: CompletedResponse? = nil) {
+        if bytes.isEmpty {
+            if let completion {
+                // Nothing to write for this piece; attach the completion to an empty marker.
+                chunks.append(Chunk(bytes: [], offset: 0, completion: completion))
+                pendingResponses += 1
+            }
+            return
+        }
+        chunks.append(Chunk(bytes: bytes, offset: 0, completion: completion))
+        pendingBytes += bytes.count
+        if completion != nil { pendingResponses += 1 }
+    }
+
+    /// Drops all queued output (the connection is being closed).
+    mutating func removeAll() {
+        chunks.removeAll()
+        first = 0
+        pendingBytes = 0
+        pendingResponses = 0
+    }
+
+    /// Writes as much as the transport accepts. Returns `.bytes(total)` when everything was written,
+    /// `.wouldBlock` when output remains (wait for writability), or `.failed`. Calls `completed` for
+    /// each response whose last byte went out.
+    mutating func write(
+        to transport: any ConnectionTransport, scratch: UnsafeMutableBufferPointer<iovec>,
+        completed: (CompletedResponse) -> Void
+    ) -> TransportResult {
+        var total = 0
+        while true {
+            popEmptyMarkers(completed)
+            if isEmpty {
+                compact()
+                return .bytes(total)
+            }
+            let end = Swift.min(chunks.count, first + scratch.count)
+            var requested = 0
+            let result = gather(first, end, scratch, 0) { count in
+                for index in 0..<count { requested += scratch[index].iov_len }
+                return transport.write(UnsafeMutableBufferPointer(rebasing: scratch[0..<count]))
+            }
+            switch result {
+            case .bytes(let written):
+                total += written
+                advance(by: written, completed)
+                // A short write means the socket buffer is full: wait for EPOLLOUT instead of retrying.
+                if written < requested { return .wouldBlock }
+            case .wouldBlock, .endOfFile:
+                return .wouldBlock
+            case .failed:
+                return result
+            }
+        }
+    }
+
+    /// Fills `scratch[count...]` with chunks `index..<end`, nesting `withUnsafeBytes` so that every
+    /// pointer stays valid during the system call, then calls `body` with the vector count.
+    private func gather(
+        _ index: Int, _ end: Int, _ scratch: UnsafeMutableBufferPointer<iovec>, _ count: Int,
+        _ body: (Int) -> TransportResult
+    ) -> TransportResult {
+        if index == end { return body(count) }
+        let chunk = chunks[index]
+        if chunk.bytes.isEmpty { return gather(index + 1, end, scratch, count, body) }
+        return chunk.bytes.withUnsafeBytes { raw in
+            scratch[count] = iovec(
+                iov_base: UnsafeMutableRawPointer(mutating: raw.baseAddress! + chunk.offset),
+                iov_len: raw.count - chunk.offset)
+            return gather(index + 1, end, scratch, count + 1, body)
+        }
+    }
+
+    /// Consumes `written` bytes from the front.
+    private mutating func advance(by written: Int, _ completed: (CompletedResponse) -> Void) {
+        var remaining = written
+        pendingBytes -= written
+        while remaining > 0 {
+            let available = chunks[first].bytes.count - chunks[first].offset
+            if remaining < available {
+                chunks[first].offset += remaining
+                return
+            }
+            remaining -= available
+            finishFirst(completed)
+            popEmptyMarkers(completed)
+        }
+    }
+
+    private mutating func popEmptyMarkers(_ completed: (CompletedResponse) -> Void) {
+        while first < chunks.count, chunks[first].bytes.isEmpty {
+            finishFirst(completed)
+        }
+    }
+
+    private mutating func finishFirst(_ completed: (CompletedResponse) -> Void) {
+        let completion = chunks[first].completion
+        chunks[first] = Chunk(bytes: [], offset: 0, completion: nil)  // release the array now
+        first += 1
+        if let completion {
+            pendingResponses -= 1
+            completed(completion)
+        }
+    }
+
+    private mutating func compact() {
+        if first > 0 {
+            chunks.removeAll(keepingCapacity: chunks.count <= 64)
+            first = 0
+        }
+    }
+}

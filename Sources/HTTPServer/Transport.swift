@@ -1,0 +1,84 @@
+import CSystemShims
+import Glibc
+
+/// The outcome of one transport read or write.
+enum TransportResult: Equatable {
+    /// This many bytes were transferred (> 0).
+    case bytes(Int)
+    /// The operation would block: wait for readiness.
+    case wouldBlock
+    /// The peer finished sending (read returned 0).
+    case endOfFile
+    /// The operation failed with this errno (ECONNRESET, EPIPE, ...): the connection is dead.
+    case failed(Int32)
+}
+
+/// The byte stream under a ``Connection``: reads, gathered writes, half-close and close.
+///
+/// This is the seam for TLS: a later `TLSTransport` wraps the same non-blocking descriptor, runs the
+/// handshake inside `read`/`write` (reporting `wouldBlock` until it completes, and `wantsWritable`
+/// while handshake or close-notify bytes are queued), decrypts into the caller's buffer, encrypts the
+/// gathered chunks, and exposes the ALPN result so the connection can choose HTTP/2 or HTTP/1.1.
+/// The connection and protocol layers above it only ever see plaintext bytes.
+protocol ConnectionTransport: AnyObject {
+    /// The descriptor the event loop polls.
+    var fileDescriptor: Int32 { get }
+    /// Whether the transport itself needs `EPOLLOUT` (always false for plain TCP).
+    var wantsWritable: Bool { get }
+    /// Reads available plaintext into `buffer`.
+    func read(into buffer: UnsafeMutableRawBufferPointer) -> TransportResult
+    /// Writes the chunks of `vectors` in order, as far as the socket accepts them.
+    func write(_ vectors: UnsafeMutableBufferPointer<iovec>) -> TransportResult
+    /// Half-closes: no more output (`shutdown(SHUT_WR)`; a TLS close-notify later).
+    func shutdownOutput()
+    /// Releases the descriptor. Called exactly once.
+    func close()
+}
+
+/// Plain TCP on a non-blocking socket.
+final class PlainSocketTransport: ConnectionTransport {
+    let fileDescriptor: Int32
+
+    init(fileDescriptor: Int32) {
+        self.fileDescriptor = fileDescriptor
+    }
+
+    var wantsWritable: Bool { false }
+
+    func read(into buffer: UnsafeMutableRawBufferPointer) -> TransportResult {
+        while true {
+            let count = Glibc.read(fileDescriptor, buffer.baseAddress, buffer.count)
+            if count > 0 { return .bytes(count) }
+            if count == 0 { return .endOfFile }
+            switch errno {
+            case EINTR: continue
+            case EAGAIN, EWOULDBLOCK: return .wouldBlock
+            case let error: return .failed(error)
+            }
+        }
+    }
+
+    func write(_ vectors: UnsafeMutableBufferPointer<iovec>) -> TransportResult {
+        // sendmsg rather than writev: only send* take MSG_NOSIGNAL (no SIGPIPE on a closed peer).
+        var message = msghdr()
+        message.msg_iov = vectors.baseAddress
+        message.msg_iovlen = vectors.count
+        while true {
+            let count = sendmsg(fileDescriptor, &message, cshims_msg_nosignal())
+            if count >= 0 { return count == 0 ? .wouldBlock : .bytes(count) }
+            switch errno {
+            case EINTR: continue
+            case EAGAIN, EWOULDBLOCK: return .wouldBlock
+            case let error: return .failed(error)
+            }
+        }
+    }
+
+    func shutdownOutput() {
+        _ = Glibc.shutdown(fileDescriptor, Int32(SHUT_WR))
+    }
+
+    func close() {
+        Syscall.close(fileDescriptor)
+    }
+}

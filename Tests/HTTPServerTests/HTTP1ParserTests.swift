@@ -1,0 +1,348 @@
+import Testing
+
+@testable import HTTPServer
+
+/// Feeds `input` to a parser in pieces of `pieceSize` bytes (all at once when nil), the way a
+/// connection does: unconsumed bytes stay buffered and are presented again with the next read.
+private func parse(
+    _ input: String, limits: HTTP1Parser.Limits = .init(), pieceSize: Int? = nil
+) -> (requests: [HTTP1Parser.Request], error: HTTP1ParseError?, buffered: Int) {
+    parse(Array(input.utf8), limits: limits, pieceSize: pieceSize)
+}
+
+private func parse(
+    _ bytes: [UInt8], limits: HTTP1Parser.Limits = .init(), pieceSize: Int? = nil
+) -> (requests: [HTTP1Parser.Request], error: HTTP1ParseError?, buffered: Int) {
+    var parser = HTTP1Parser(limits: limits)
+    var buffer: [UInt8] = []
+    var requests: [HTTP1Parser.Request] = []
+    var offset = 0
+    let step = pieceSize ?? max(bytes.count, 1)
+    while offset < bytes.count {
+        let end = min(bytes.count, offset + step)
+        buffer.append(contentsOf: bytes[offset..<end])
+        offset = end
+        while !buffer.isEmpty {
+            let (consumed, result) = buffer.withUnsafeBufferPointer { parser.parse($0) }
+            buffer.removeFirst(consumed)
+            switch result {
+            case .needMoreData:
+                break
+            case .request(let request):
+                requests.append(request)
+                continue
+            case .error(let error):
+                return (requests, error, buffer.count)
+            }
+            break
+        }
+    }
+    return (requests, nil, buffer.count)
+}
+
+private func expectError(
+    _ input: String, _ status: Int, limits: HTTP1Parser.Limits = .init(),
+    sourceLocation: SourceLocation = #_sourceLocation
+) {
+    let result = parse(input, limits: limits)
+    #expect(result.requests.isEmpty, sourceLocation: sourceLocation)
+    #expect(result.error?.status == status, "got \(String(describing: result.error))", sourceLocation: sourceLocation)
+    if let reason = result.error?.reason {
+        #expect(!reason.isEmpty && !reason.contains("\n") && !reason.contains("\r"), sourceLocation: sourceLocation)
+    }
+}
+
+@Suite("HTTP/1 parser: happy paths")
+struct HTTP1ParserHappyPathTests {
+    @Test func simpleGet() throws {
+        let result = parse("GET /metrics?name=a&b HTTP/1.1\r\nHost: localhost:9464\r\nAccept: */*\r\n\r\n")
+        #expect(result.error == nil)
+        let request = try #require(result.requests.first)
+        #expect(request.head.method == "GET")
+        #expect(request.head.path == "/metrics")
+        #expect(request.head.query == "name=a&b")
+        #expect(request.head.version == .http1_1)
+        #expect(request.head.keepAlive)
+        #expect(request.head.headers["host"] == "localhost:9464")
+        #expect(request.head.headers["ACCEPT"] == "*/*")
+        #expect(request.body.isEmpty)
+        #expect(result.buffered == 0)
+    }
+
+    @Test func headerValuesAreTrimmedAndDuplicatesKeptInOrder() throws {
+        let result = parse("GET / HTTP/1.1\r\nHost: h\r\nX-A:  one \t\r\nx-a: two\r\nEmpty:\r\n\r\n")
+        let request = try #require(result.requests.first)
+        #expect(request.head.headers.values(for: "X-A") == ["one", "two"])
+        #expect(request.head.headers["empty"] == "")
+        #expect(request.head.headers.count == 4)
+    }
+
+    @Test func pipelinedRequestsInOneBuffer() {
+        let input =
+            "GET /a HTTP/1.1\r\nHost: h\r\n\r\n"
+            + "POST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello"
+            + "GET /c HTTP/1.1\r\nHost: h\r\n\r\n"
+        let result = parse(input)
+        #expect(result.error == nil)
+        #expect(result.requests.map(\.head.path) == ["/a", "/b", "/c"])
+        #expect(result.requests[1].body == Array("hello".utf8))
+    }
+
+    @Test(arguments: [1, 2, 3, 7, 64])
+    func requestSplitAcrossManySmallReads(pieceSize: Int) {
+        let input =
+            "POST /upload HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+            + "5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\nTrailer: x\r\n\r\n"
+            + "GET /next HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc"
+        let result = parse(input, pieceSize: pieceSize)
+        #expect(result.error == nil)
+        #expect(result.requests.count == 2)
+        #expect(result.requests.first?.body == Array("hello, world".utf8))
+        #expect(result.requests.last?.head.path == "/next")
+        #expect(result.requests.last?.body == Array("abc".utf8))
+        #expect(result.buffered == 0)
+    }
+
+    @Test func chunkedBodyWithExtensionsAndTrailers() throws {
+        let input =
+            "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: Chunked\r\n\r\n"
+            + "A;name=value;other\r\n0123456789\r\n1a\r\nabcdefghijklmnopqrstuvwxyz\r\n"
+            + "0\r\nX-Checksum: 1\r\nX-Other: 2\r\n\r\n"
+        let request = try #require(parse(input).requests.first)
+        #expect(request.body == Array("0123456789abcdefghijklmnopqrstuvwxyz".utf8))
+    }
+
+    @Test func http10DefaultsToClose() throws {
+        let plain = try #require(parse("GET / HTTP/1.0\r\n\r\n").requests.first)
+        #expect(plain.head.version == .http1_0)
+        #expect(!plain.head.keepAlive)
+        let keepAlive = try #require(parse("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n").requests.first)
+        #expect(keepAlive.head.keepAlive)
+    }
+
+    @Test func connectionCloseOnHTTP11() throws {
+        let request = try #require(parse("GET / HTTP/1.1\r\nHost: h\r\nConnection: foo, close\r\n\r\n").requests.first)
+        #expect(!request.head.keepAlive)
+    }
+
+    @Test func bareLineFeedsAndLeadingEmptyLinesAreAccepted() throws {
+        let request = try #require(parse("\r\n\nGET /x HTTP/1.1\nHost: h\n\n").requests.first)
+        #expect(request.head.path == "/x")
+    }
+
+    @Test func identicalDuplicateContentLengthsAreAccepted() throws {
+        let result = parse("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nContent-Length: 3, 3\r\n\r\nabc")
+        #expect(result.error == nil)
+        #expect(result.requests.first?.body == Array("abc".utf8))
+    }
+
+    @Test func absoluteFormAndAsteriskForm() throws {
+        let absolute = try #require(
+            parse("GET http://example.com:80/p/q?x=1 HTTP/1.1\r\nHost: example.com\r\n\r\n").requests.first)
+        #expect(absolute.head.path == "/p/q")
+        #expect(absolute.head.query == "x=1")
+        let bare = try #require(parse("GET http://example.com HTTP/1.1\r\nHost: example.com\r\n\r\n").requests.first)
+        #expect(bare.head.path == "/")
+        let options = try #require(parse("OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n").requests.first)
+        #expect(options.head.path == "*")
+    }
+
+    @Test func emptyQueryIsDistinctFromNoQuery() throws {
+        #expect(try #require(parse("GET /a? HTTP/1.1\r\nHost: h\r\n\r\n").requests.first).head.query == "")
+        #expect(try #require(parse("GET /a HTTP/1.1\r\nHost: h\r\n\r\n").requests.first).head.query == nil)
+    }
+
+    @Test func expectContinueIsReportedOnceBeforeTheBody() {
+        var parser = HTTP1Parser(limits: .init())
+        let head = Array("POST / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n".utf8)
+        let (consumed, result) = head.withUnsafeBufferPointer { parser.parse($0) }
+        #expect(consumed == head.count)
+        #expect(result == .needMoreData)
+        let first = parser.takeContinueRequest()
+        let second = parser.takeContinueRequest()
+        #expect(first)
+        #expect(!second)
+        let body = Array("ok".utf8)
+        let (_, final) = body.withUnsafeBufferPointer { parser.parse($0) }
+        guard case .request(let request) = final else {
+            Issue.record("expected a request, got \(final)")
+            return
+        }
+        #expect(request.body == body)
+    }
+
+    @Test func higherHTTP1MinorIsTreatedAsHTTP11() throws {
+        #expect(try #require(parse("GET / HTTP/1.2\r\nHost: h\r\n\r\n").requests.first).head.version == .http1_1)
+    }
+
+    @Test func requestAtExactLimitsIsAccepted() {
+        var limits = HTTP1Parser.Limits()
+        limits.maxRequestTargetLength = 32
+        limits.maxHeaderCount = 2
+        limits.maxBodySize = 4
+        let target = "/" + String(repeating: "a", count: 31)
+        let result = parse("POST \(target) HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\nabcd", limits: limits)
+        #expect(result.error == nil)
+        #expect(result.requests.count == 1)
+    }
+}
+
+@Suite("HTTP/1 parser: errors")
+struct HTTP1ParserErrorTests {
+    @Test(arguments: [
+        "GET\r\nHost: h\r\n\r\n",  // no target
+        "GET /\r\nHost: h\r\n\r\n",  // no version
+        "GET  / HTTP/1.1\r\nHost: h\r\n\r\n",  // double space
+        "G(T / HTTP/1.1\r\nHost: h\r\n\r\n",  // method not a token
+        "GET /a b HTTP/1.1\r\nHost: h\r\n\r\n",  // space in target
+        "GET relative HTTP/1.1\r\nHost: h\r\n\r\n",  // not origin-form
+        "GET * HTTP/1.1\r\nHost: h\r\n\r\n",  // asterisk-form outside OPTIONS
+        "GET / HTTX/1.1\r\nHost: h\r\n\r\n",  // malformed version
+        "GET / HTTP/1.1 \r\nHost: h\r\n\r\n",  // trailing space
+        "GET / http/1.1\r\nHost: h\r\n\r\n",  // version is case-sensitive
+        "GET /\u{7F} HTTP/1.1\r\nHost: h\r\n\r\n",  // DEL in target
+    ])
+    func malformedRequestLine(input: String) {
+        expectError(input, 400)
+    }
+
+    @Test func obsoleteLineFoldingIsRejected() {
+        expectError("GET / HTTP/1.1\r\nHost: h\r\nX-Long: part one\r\n  part two\r\n\r\n", 400)
+        expectError("GET / HTTP/1.1\r\nHost: h\r\nX-Long: part one\r\n\tpart two\r\n\r\n", 400)
+    }
+
+    @Test func whitespaceBeforeColonIsRejected() {
+        expectError("GET / HTTP/1.1\r\nHost : h\r\n\r\n", 400)
+        expectError("GET / HTTP/1.1\r\nHost: h\r\nX-A\t: 1\r\n\r\n", 400)
+    }
+
+    @Test(arguments: [
+        "GET / HTTP/1.1\r\nHost: h\r\nNoColon\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: h\r\n: empty name\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: h\r\nBad[Name]: 1\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: h\r\nX-A: bad\u{0}value\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: h\r\nX-A: bare\rcr\r\n\r\n",
+    ])
+    func malformedHeaderLine(input: String) {
+        expectError(input, 400)
+    }
+
+    @Test func hostHeaderRules() {
+        expectError("GET / HTTP/1.1\r\nAccept: */*\r\n\r\n", 400)
+        expectError("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400)
+    }
+
+    @Test(arguments: [
+        "Content-Length: 3\r\nContent-Length: 4",
+        "Content-Length: 3, 4",
+        "Content-Length: -1",
+        "Content-Length: 0x10",
+        "Content-Length: 1 2",
+        "Content-Length: +5",
+        "Content-Length:",
+    ])
+    func invalidContentLength(field: String) {
+        expectError("POST / HTTP/1.1\r\nHost: h\r\n\(field)\r\n\r\nabcd", 400)
+    }
+
+    @Test func contentLengthWithTransferEncodingIsRejected() {
+        expectError(
+            "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400)
+        expectError(
+            "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n", 400)
+    }
+
+    @Test func transferEncodingRules() {
+        expectError("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n", 501)
+        expectError("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501)
+        expectError("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, chunked\r\n\r\n", 400)
+        expectError("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding:\r\n\r\n", 400)
+        expectError("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400)
+    }
+
+    @Test(arguments: [
+        "zz\r\nhello\r\n0\r\n\r\n",  // not hex
+        "\r\nhello\r\n0\r\n\r\n",  // empty size
+        "5 x\r\nhello\r\n0\r\n\r\n",  // junk after size
+        "5\r\nhelloXX0\r\n\r\n",  // data not followed by CRLF
+        "5\r\nhello\rX",  // CR not followed by LF
+        "-5\r\nhello\r\n0\r\n\r\n",  // negative
+    ])
+    func badChunks(body: String) {
+        expectError("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n\(body)", 400)
+    }
+
+    @Test func chunkSizeOverflowIsTooLarge() {
+        expectError(
+            "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffffff\r\n", 413)
+    }
+
+    @Test func bodyOverLimit() {
+        var limits = HTTP1Parser.Limits()
+        limits.maxBodySize = 10
+        expectError("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\n", 413, limits: limits)
+        expectError(
+            "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 99999999999999999999999\r\n\r\n", 413, limits: limits)
+        expectError(
+            "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nabcdef\r\n5\r\nabcde\r\n", 413,
+            limits: limits)
+    }
+
+    @Test func targetTooLong() {
+        var limits = HTTP1Parser.Limits()
+        limits.maxRequestTargetLength = 32
+        let target = "/" + String(repeating: "a", count: 32)
+        expectError("GET \(target) HTTP/1.1\r\nHost: h\r\n\r\n", 414, limits: limits)
+        // Also while the request line is still arriving (no line feed yet).
+        expectError("GET /" + String(repeating: "a", count: 200), 414, limits: limits)
+    }
+
+    @Test func headersTooLarge() {
+        var limits = HTTP1Parser.Limits()
+        limits.maxHeaderBytes = 100
+        limits.maxHeaderCount = 3
+        expectError(
+            "GET / HTTP/1.1\r\nHost: h\r\nX-Big: \(String(repeating: "b", count: 120))\r\n\r\n", 431, limits: limits)
+        // Detected before the head completes, too.
+        expectError("GET / HTTP/1.1\r\nHost: h\r\nX-Big: \(String(repeating: "b", count: 120))", 431, limits: limits)
+        expectError("GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n", 431, limits: limits)
+    }
+
+    @Test func trailersTooLarge() {
+        var limits = HTTP1Parser.Limits()
+        limits.maxHeaderBytes = 64
+        expectError(
+            "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                + "0\r\nT: \(String(repeating: "t", count: 80))\r\n\r\n",
+            431, limits: limits)
+    }
+
+    @Test func unsupportedVersions() {
+        expectError("GET / HTTP/2.0\r\nHost: h\r\n\r\n", 505)
+        expectError("GET / HTTP/0.9\r\nHost: h\r\n\r\n", 505)
+        // The HTTP/2 client preface is answered as an unsupported version (no h2c yet).
+        expectError("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505)
+    }
+
+    @Test func connectIsNotImplemented() {
+        expectError("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", 501)
+    }
+
+    @Test func tooManyEmptyLinesBeforeRequest() {
+        expectError(String(repeating: "\r\n", count: 20) + "GET / HTTP/1.1\r\nHost: h\r\n\r\n", 400)
+    }
+
+    @Test func errorIsSticky() {
+        var parser = HTTP1Parser(limits: .init())
+        let bad = Array("BAD REQUEST LINE HERE\r\n\r\n".utf8)
+        let (_, first) = bad.withUnsafeBufferPointer { parser.parse($0) }
+        let good = Array("GET / HTTP/1.1\r\nHost: h\r\n\r\n".utf8)
+        let (_, second) = good.withUnsafeBufferPointer { parser.parse($0) }
+        #expect(first == second)
+        guard case .error(let error) = second else {
+            Issue.record("expected an error")
+            return
+        }
+        #expect(error.status == 400)
+    }
+}

@@ -1,0 +1,130 @@
+import Testing
+
+@testable import HTTPServer
+
+@Suite("Headers, addresses, encoding")
+struct SupportTypesTests {
+    @Test func headersLookupIsCaseInsensitiveAndOrdered() {
+        var headers: HTTPHeaders = ["Content-Type": "text/plain", "Set-Cookie": "a=1"]
+        headers.add(name: "set-cookie", value: "b=2")
+        #expect(headers["content-type"] == "text/plain")
+        #expect(headers.values(for: "SET-COOKIE") == ["a=1", "b=2"])
+        #expect(headers.contains("Content-TYPE"))
+        #expect(!headers.contains("Content-Length"))
+        headers.replaceOrAdd(name: "SET-COOKIE", value: "c=3")
+        #expect(headers.values(for: "set-cookie") == ["c=3"])
+        headers.remove(name: "content-type")
+        #expect(headers.count == 1)
+        #expect(headers.map(\.name) == ["SET-COOKIE"])
+    }
+
+    @Test func headerTokenMatching() {
+        let headers: HTTPHeaders = ["Connection": "keep-alive, Upgrade", "Accept-Encoding": "gzip;q=1"]
+        #expect(headers.containsToken("upgrade", in: "connection"))
+        #expect(!headers.containsToken("close", in: "connection"))
+        #expect(!headers.containsToken("gzip", in: "accept-encoding"))  // parameters are part of the element
+    }
+
+    @Test(arguments: [
+        ("0.0.0.0:9464", "0.0.0.0:9464", 9464),
+        ("[::1]:0", "[::1]:0", 0),
+        (":9464", ":9464", 9464),
+        ("*:80", ":80", 80),
+        ("localhost:8080", "127.0.0.1:8080", 8080),
+    ])
+    func validListenAddresses(text: String, normalized: String, port: Int) throws {
+        let address = try ListenAddress(text)
+        #expect(address.description == normalized)
+        #expect(address.port == port)
+    }
+
+    @Test(arguments: ["9464", "host:9464", "1.2.3:80", "[::1:80", "[zz]:80", "0.0.0.0:65536", "0.0.0.0:-1", "0.0.0.0:"])
+    func invalidListenAddresses(text: String) {
+        let error = #expect(throws: HTTPServerError.self) { try ListenAddress(text) }
+        #expect(error?.kind == .invalidAddress)
+        #expect(error?.description.contains(text) == true)
+    }
+
+    @Test func responseHeadEncoding() {
+        var date = DateCache()
+        var buffer: [UInt8] = []
+        let dropped = HTTP1ResponseEncoder.encodeHead(
+            status: 404, headers: ["X-A": "1", "Connection": "keep-alive", "Bad Name": "x"], contentLength: 12,
+            connection: .close, date: &date, into: &buffer)
+        let text = String(decoding: buffer, as: UTF8.self)
+        #expect(dropped == 2)
+        #expect(text.hasPrefix("HTTP/1.1 404 Not Found\r\nX-A: 1\r\nContent-Length: 12\r\nConnection: close\r\nDate: "))
+        #expect(text.hasSuffix(" GMT\r\n\r\n"))
+    }
+
+    @Test func unknownStatusHasEmptyReason() {
+        var date = DateCache()
+        var buffer: [UInt8] = []
+        HTTP1ResponseEncoder.encodeHead(
+            status: 299, headers: [:], contentLength: nil, connection: .none, date: &date, into: &buffer)
+        #expect(String(decoding: buffer, as: UTF8.self).hasPrefix("HTTP/1.1 299 \r\nDate: "))
+    }
+
+    @Test(arguments: [0, 7, 10, 99, 1000, 123_456_789, Int.max])
+    func decimalEncoding(value: Int) {
+        var buffer: [UInt8] = []
+        HTTP1ResponseEncoder.appendDecimal(value, to: &buffer)
+        #expect(String(decoding: buffer, as: UTF8.self) == String(value))
+    }
+
+    @Test func dateHeaderIsIMFFixdate() {
+        #expect(
+            String(decoding: DateCache.render(784_111_777), as: UTF8.self) == "Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n")
+        #expect(String(decoding: DateCache.render(0), as: UTF8.self) == "Date: Thu, 01 Jan 1970 00:00:00 GMT\r\n")
+    }
+
+    @Test func durationConversion() {
+        #expect(Duration.milliseconds(1500).nanoseconds == 1_500_000_000)
+        #expect(Duration.seconds(-1).nanoseconds == 0)
+        #expect(Duration.seconds(Int64.max).nanoseconds == UInt64.max)
+    }
+
+    @Test func deadlineHeapOrdersAndUpdates() {
+        final class Item: DeadlineScheduled {
+            var deadline: UInt64 = 0
+            var heapIndex = -1
+            let name: String
+            init(_ name: String) { self.name = name }
+        }
+        var heap = DeadlineHeap<Item>()
+        let items = (0..<20).map { Item("i\($0)") }
+        for (index, item) in items.enumerated() { heap.schedule(item, at: UInt64((index * 7919) % 20)) }
+        heap.schedule(items[5], at: 100)
+        heap.remove(items[3])
+        heap.remove(items[3])  // no effect the second time
+        var order: [UInt64] = []
+        while let first = heap.first {
+            order.append(first.deadline)
+            heap.remove(first)
+        }
+        #expect(order == order.sorted())
+        #expect(order.count == 19)
+        #expect(order.last == 100)
+        #expect(items.allSatisfy { $0.heapIndex == -1 })
+    }
+
+    @Test func inputBufferCompactsAndGrows() {
+        var buffer = InputBuffer(capacity: 8)
+        let written = buffer.write(minimumSpace: 4) { space in
+            for index in 0..<6 { space[index] = UInt8(index) }
+            return 6
+        }
+        #expect(written == 6)
+        buffer.consume(4)
+        _ = buffer.write(minimumSpace: 20) { space in
+            #expect(space.count >= 20)
+            for index in 0..<20 { space[index] = 100 }
+            return 20
+        }
+        #expect(buffer.readableCount == 22)
+        let bytes = buffer.withReadableBytes { Array($0) }
+        #expect(Array(bytes.prefix(2)) == [4, 5])
+        buffer.consume(22)
+        #expect(buffer.isEmpty)
+    }
+}
