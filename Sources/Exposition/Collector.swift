@@ -80,9 +80,13 @@ public struct CollectorSink: Sendable {
 
     /// A state set: every state with whether it is on.
     public mutating func stateSet(_ name: String, _ labelValues: [String] = [], states: [(String, Bool)]) {
+        guard Set(states.map { LabelKey(values: [$0.0]) }).count == states.count else {
+            problem = problem ?? "state set \"\(name)\": a state is given twice"
+            return
+        }
         add(
             name, .stateset, labelValues,
-            .stateSet(states.sorted { $0.0 < $1.0 }.map { StateValue(name: $0.0, on: $0.1) }))
+            .stateSet(states.sorted { LabelKey.precedes([$0.0], [$1.0]) }.map { StateValue(name: $0.0, on: $0.1) }))
     }
 
     /// A histogram: finite upper bounds (strictly increasing), per-bucket counts (NOT cumulative), one
@@ -108,6 +112,10 @@ public struct CollectorSink: Sendable {
     ) {
         guard quantiles.allSatisfy({ $0.0 > 0 && $0.0 < 1 }) else {
             problem = problem ?? "summary \"\(name)\": quantiles must lie in (0, 1)"
+            return
+        }
+        guard Set(quantiles.map(\.0)).count == quantiles.count else {
+            problem = problem ?? "summary \"\(name)\": a quantile is given twice"
             return
         }
         add(
@@ -154,8 +162,8 @@ struct CollectedFamily: Sendable {
         let order = descriptor.labelNames.indices.sorted { descriptor.labelNames[$0] < descriptor.labelNames[$1] }
         sortedLabelNames = order.map { descriptor.labelNames[$0] }
         let keyed = raw.map { s in (key: order.map { s.labelValues[$0] }, value: s.value) }
-            .sorted { $0.key.lexicographicallyPrecedes($1.key) }
-        for i in keyed.indices.dropFirst() where keyed[i].key == keyed[i - 1].key {
+            .sorted { LabelKey.precedes($0.key, $1.key) }
+        for i in keyed.indices.dropFirst() where LabelKey(values: keyed[i].key) == LabelKey(values: keyed[i - 1].key) {
             throw CollectorFailure.invalid("family \"\(descriptor.name)\": series \(keyed[i].key) emitted twice")
         }
         let labelNames = sortedLabelNames
@@ -203,7 +211,7 @@ struct CollectedFamily: Sendable {
                     out.appendInteger(running)
                     out.append(UInt8(ascii: "\n"))
                 }
-                if !(om && bounds.contains { $0 < 0 }) {
+                if !om || OpenMetricsRules.allowsSum(sum, negativeBounds: bounds.contains { $0 < 0 }) {
                     out.appendSeries(names.sum, labels)
                     out.appendSampleValue(sum)
                     out.append(UInt8(ascii: "\n"))
@@ -212,17 +220,19 @@ struct CollectedFamily: Sendable {
                     out.append(UInt8(ascii: "\n"))
                 }
             case .summary(let quantiles, let count, let sum):
-                for q in quantiles {
+                for q in quantiles where !om || OpenMetricsRules.allowsQuantile(q.value) {
                     out.appendSeries(names.main, labels, Array("quantile=\"\(FloatFormat.goString(q.quantile))\"".utf8))
                     out.appendSampleValue(q.value)
                     out.append(UInt8(ascii: "\n"))
                 }
-                out.appendSeries(names.sum, labels)
-                out.appendSampleValue(sum)
-                out.append(UInt8(ascii: "\n"))
-                out.appendSeries(names.count, labels)
-                out.appendInteger(count)
-                out.append(UInt8(ascii: "\n"))
+                if !om || OpenMetricsRules.allowsSum(sum, negativeBounds: false) {
+                    out.appendSeries(names.sum, labels)
+                    out.appendSampleValue(sum)
+                    out.append(UInt8(ascii: "\n"))
+                    out.appendSeries(names.count, labels)
+                    out.appendInteger(count)
+                    out.append(UInt8(ascii: "\n"))
+                }
             }
         }
     }

@@ -9,6 +9,7 @@ import Synchronization
 /// common `inc()` never loops. Negative, NaN and infinite increments are refused and counted as
 /// dropped (reason `invalid_value`) instead of breaking monotonicity.
 public final class Counter: FamilySeries {
+    /// Internal per-series data; not part of the API.
     public let _meta: SeriesMetaBox
     let integer = Atomic<UInt64>(0)
     let fractionBits = Atomic<UInt64>(0)

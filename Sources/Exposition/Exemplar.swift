@@ -1,7 +1,7 @@
 /// An OpenMetrics exemplar: a few labels (typically a trace id) and the observed value that points to
 /// an example of what a counter or histogram bucket counted.
 ///
-/// Validated when built: label names legal, label names and values together at most 128 characters
+/// Validated when built: label names legal, label names and values together at most 128 code points
 /// (OpenMetrics 1.0), value finite. The rendered text is kept, so attaching an exemplar to an
 /// observation copies no strings. Exemplars are written only in OpenMetrics output.
 public struct Exemplar: Sendable, Equatable {
@@ -17,7 +17,7 @@ public struct Exemplar: Sendable, Equatable {
             if let problem = Names.identifierProblem(name) {
                 throw .invalidExemplar(reason: "label name \"\(name)\": \(problem)")
             }
-            characters += name.count + labelValue.count
+            characters += name.unicodeScalars.count + labelValue.unicodeScalars.count
         }
         if characters > 128 {
             throw .invalidExemplar(reason: "labels have \(characters) characters, at most 128 are allowed")

@@ -13,3 +13,15 @@ public enum ExpositionFormat: Sendable, Hashable, CaseIterable {
         }
     }
 }
+
+/// Constraints OpenMetrics puts on values that text 0.0.4 does not.
+enum OpenMetricsRules {
+    /// Histogram and summary `_sum` samples are counter-like in OpenMetrics: never negative or NaN, and
+    /// absent when a bucket bound is negative. `_count` is written only together with `_sum`.
+    static func allowsSum(_ sum: Double, negativeBounds: Bool) -> Bool {
+        !negativeBounds && sum >= 0
+    }
+
+    /// Summary quantile values must not be negative in OpenMetrics (NaN, for "no observations", is allowed).
+    static func allowsQuantile(_ value: Double) -> Bool { !(value < 0) }
+}

@@ -3,6 +3,7 @@ import Synchronization
 /// A value that goes up and down (queue depth, temperature, a drift score). Lock-free: the value is
 /// the bit pattern of a `Double` in one atomic; `set` is one store, `inc`/`dec` a compare-and-swap loop.
 public final class Gauge: FamilySeries {
+    /// Internal per-series data; not part of the API.
     public let _meta: SeriesMetaBox
     let bits = Atomic<UInt64>(0)
 

@@ -37,11 +37,14 @@ final class HistogramLayout: Sendable {
 /// `observe` is lock-free and allocation-free: a binary search for the bucket, one atomic add on that
 /// bucket, and a compare-and-swap add of the value into the sum. Buckets are stored non-cumulative and
 /// summed at render time, so `_count` always equals the `+Inf` bucket. NaN observations are refused and
-/// counted as dropped (reason `invalid_value`).
+/// counted as dropped (reason `invalid_value`). OpenMetrics forbids a negative or NaN `_sum` (and a `_sum`
+/// beside negative bucket bounds); in that case the OpenMetrics output omits `_sum` and `_count` (which
+/// go together), while the buckets, whose `+Inf` count is the count, stay. Text 0.0.4 always has both.
 ///
 /// `@unchecked Sendable`: the bucket atomics live in memory this object allocates once and frees in
 /// `deinit`; every access to them is atomic.
 public final class Histogram: FamilySeries, @unchecked Sendable {
+    /// Internal per-series data; not part of the API.
     public let _meta: SeriesMetaBox
     let layout: HistogramLayout
     let buckets: UnsafeMutablePointer<Atomic<UInt64>>
@@ -86,7 +89,8 @@ public final class Histogram: FamilySeries, @unchecked Sendable {
             _meta.meta.rejected()
             return
         }
-        let index = layout.bucketIndex(value)
+        // The exemplar goes to the bucket its own value falls in, which OpenMetrics requires.
+        let index = layout.bucketIndex(exemplar.value)
         observe(value)
         let n = layout.bounds.count + 1
         exemplars.withLock {
@@ -127,8 +131,8 @@ public final class Histogram: FamilySeries, @unchecked Sendable {
             if !ex.isEmpty, let e = ex[i] { out.append(contentsOf: e.rendered) }
             out.append(UInt8(ascii: "\n"))
         }
-        // OpenMetrics forbids `_sum` with negative bounds, and `_count` goes with `_sum`.
-        if !(context.format == .openMetrics && layout.hasNegativeBound) {
+        let sum = self.sum
+        if context.format == .text || OpenMetricsRules.allowsSum(sum, negativeBounds: layout.hasNegativeBound) {
             out.appendSeries(names.sum, labels)
             out.appendSampleValue(sum)
             out.append(UInt8(ascii: "\n"))

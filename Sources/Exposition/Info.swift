@@ -4,6 +4,7 @@
 /// series has no operations: its labels are its content. OpenMetrics says they should not change during
 /// the process' life; to change them, remove the series and create another.
 public final class Info: FamilySeries {
+    /// Internal per-series data; not part of the API.
     public let _meta: SeriesMetaBox
 
     init(meta: SeriesMeta) { _meta = SeriesMetaBox(meta: meta) }

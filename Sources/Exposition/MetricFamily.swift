@@ -11,9 +11,15 @@ import Synchronization
 /// and ``removeAll()``. A removed series is gone for good: updates through an old handle are counted as
 /// dropped (reason `removed_series`) and never written; ask `labels(...)` again for a fresh series.
 ///
-/// Time-to-live (optional, per family): a series that no update touched for that long is dropped from
-/// the output at the next render, and comes back with its values the next time its handle is updated.
-/// The check costs one relaxed atomic load per update; no clock is read on the hot path.
+/// Time-to-live (optional, per family): a series that no update touched for that long is left out of
+/// the output, and comes back with its values the next time it is updated (through its handle or a new
+/// `labels(...)` call, which returns the same series). The hot path reads no clock: each render notes
+/// which series were updated since the previous render, so idleness is measured from the first render
+/// after the last update, i.e. a series disappears between one time-to-live and one time-to-live plus
+/// one scrape interval after its last update. Expired series are forgotten (memory freed) after
+/// ten times the time-to-live, at least an hour; a handle updated after that re-inserts its series if
+/// no new one took its place, and is otherwise counted as dropped. The check costs one relaxed atomic
+/// load per update.
 public final class MetricFamily<Series: FamilySeries>: Sendable, SeriesOwner {
     /// Name, type, help, unit and label names as declared.
     public let descriptor: MetricDescriptor
@@ -23,6 +29,8 @@ public final class MetricFamily<Series: FamilySeries>: Sendable, SeriesOwner {
     /// For each sorted position, the declared index of that label.
     let declaredIndex: [Int]
     let ttlNanos: UInt64
+    /// How long an expired series stays findable before it is forgotten.
+    let purgeNanos: UInt64
     let make: @Sendable (SeriesMeta) -> Series
     let renderSeries: @Sendable (Series, inout [UInt8], FamilyNames, RenderContext) -> Void
     let storage = Mutex(Storage())
@@ -30,9 +38,12 @@ public final class MetricFamily<Series: FamilySeries>: Sendable, SeriesOwner {
     let droppedInvalid = Atomic<UInt64>(0)
 
     struct Storage {
-        var series: [[String]: Series] = [:]
-        /// Series sorted by label values; `nil` after a change, rebuilt at the next render.
+        /// Every series, expired ones included until they are purged.
+        var series: [LabelKey: Series] = [:]
+        /// Written (not expired) series sorted by label values; `nil` after a change, rebuilt at the next render.
         var sorted: [Series]? = []
+        /// Number of expired series still in `series`.
+        var expiredCount = 0
     }
 
     init(
@@ -49,10 +60,12 @@ public final class MetricFamily<Series: FamilySeries>: Sendable, SeriesOwner {
             guard ttl > .zero else {
                 throw .invalidOption(metric: descriptor.name, reason: "time-to-live must be positive")
             }
-            let (s, a) = ttl.components
-            ttlNanos = UInt64(s) &* 1_000_000_000 &+ UInt64(a / 1_000_000_000)
+            ttlNanos = ttl.saturatingNanoseconds
+            purgeNanos = max(
+                ttlNanos.multipliedReportingOverflow(by: 10).overflow ? .max : ttlNanos * 10, 3_600_000_000_000)
         } else {
             ttlNanos = 0
+            purgeNanos = 0
         }
         self.make = make
         self.renderSeries = render
@@ -85,19 +98,28 @@ public final class MetricFamily<Series: FamilySeries>: Sendable, SeriesOwner {
 
     func series(forKey key: [String]) -> Series {
         storage.withLock { st in
-            if let s = st.series[key] { return s }
+            if let s = st.series[LabelKey(values: key)] {
+                let meta = s._meta.meta
+                if meta.state.compareExchange(
+                    expected: SeriesState.expired, desired: SeriesState.active, ordering: .relaxed
+                ).exchanged {
+                    st.expiredCount -= 1
+                    st.sorted = nil
+                }
+                return s
+            }
             let meta = SeriesMeta(
                 labelValues: key, renderedLabels: Escaping.renderLabelPairs(names: sortedLabelNames, values: key),
                 owner: self, now: Clock.monotonicNanos())
             let s = make(meta)
-            st.series[key] = s
+            st.series[LabelKey(values: key)] = s
             st.sorted = nil
             return s
         }
     }
 
-    /// Number of series currently written.
-    public var seriesCount: Int { storage.withLock { $0.series.count } }
+    /// Number of series currently written (expired ones excluded).
+    public var seriesCount: Int { storage.withLock { $0.series.count - $0.expiredCount } }
 
     // MARK: - Removal
 
@@ -118,10 +140,8 @@ public final class MetricFamily<Series: FamilySeries>: Sendable, SeriesOwner {
 
     func remove(key: [String]) -> Bool {
         storage.withLock { st in
-            guard let s = st.series.removeValue(forKey: key) else { return false }
-            s._meta.meta.state.store(SeriesState.removed, ordering: .relaxed)
-            st.sorted = nil
-            return true
+            guard let s = st.series.removeValue(forKey: LabelKey(values: key)) else { return false }
+            return Self.markRemoved(s, &st)
         }
     }
 
@@ -138,12 +158,12 @@ public final class MetricFamily<Series: FamilySeries>: Sendable, SeriesOwner {
             positions.append((i, value))
         }
         return storage.withLock { st in
-            let doomed = st.series.keys.filter { key in positions.allSatisfy { key[$0.0] == $0.1 } }
+            let doomed = st.series.keys.filter { key in positions.allSatisfy { key.values[$0.0].sameBytes($0.1) } }
+            var written = 0
             for key in doomed {
-                st.series.removeValue(forKey: key)?._meta.meta.state.store(SeriesState.removed, ordering: .relaxed)
+                if let s = st.series.removeValue(forKey: key), Self.markRemoved(s, &st) { written += 1 }
             }
-            if !doomed.isEmpty { st.sorted = nil }
-            return doomed.count
+            return written
         }
     }
 
@@ -153,7 +173,19 @@ public final class MetricFamily<Series: FamilySeries>: Sendable, SeriesOwner {
             for s in st.series.values { s._meta.meta.state.store(SeriesState.removed, ordering: .relaxed) }
             st.series.removeAll()
             st.sorted = []
+            st.expiredCount = 0
         }
+    }
+
+    /// Marks a series taken out of `series` as removed; returns whether it was being written (not expired).
+    private static func markRemoved(_ s: Series, _ st: inout Storage) -> Bool {
+        let previous = s._meta.meta.state.exchange(SeriesState.removed, ordering: .relaxed)
+        st.sorted = nil
+        if previous == SeriesState.expired {
+            st.expiredCount -= 1
+            return false
+        }
+        return true
     }
 
     // MARK: - Lifecycle events from series
@@ -163,10 +195,12 @@ public final class MetricFamily<Series: FamilySeries>: Sendable, SeriesOwner {
         let meta = s._meta.meta
         storage.withLock { st in
             guard meta.state.load(ordering: .relaxed) == SeriesState.expired else { return }
-            if st.series[meta.labelValues] == nil {
-                st.series[meta.labelValues] = s
+            let key = LabelKey(values: meta.labelValues)
+            let current = st.series[key]
+            if current === s || current == nil {
+                if current === s { st.expiredCount -= 1 }
+                st.series[key] = s
                 st.sorted = nil
-                meta.lastSeen.store(Clock.monotonicNanos(), ordering: .relaxed)
                 meta.state.store(SeriesState.active, ordering: .relaxed)
             } else {
                 // `labels(...)` created a new series for these values meanwhile; this handle is stale.
@@ -195,29 +229,47 @@ public final class MetricFamily<Series: FamilySeries>: Sendable, SeriesOwner {
         storage.withLock { st in
             if ttlNanos > 0 { sweep(&st, now: now) }
             if let sorted = st.sorted { return sorted }
-            let sorted = st.series.values.sorted {
-                $0._meta.meta.labelValues.lexicographicallyPrecedes($1._meta.meta.labelValues)
+            let sorted = st.series.values.filter {
+                $0._meta.meta.state.load(ordering: .relaxed) != SeriesState.expired
+            }.sorted {
+                LabelKey.precedes($0._meta.meta.labelValues, $1._meta.meta.labelValues)
             }
             st.sorted = sorted
             return sorted
         }
     }
 
+    /// Notes the series updated since the last sweep, expires those idle for the time-to-live and purges
+    /// long-expired ones. Renders may run concurrently with clock readings out of order: idleness never
+    /// goes negative and `lastSeen` never moves backwards.
     private func sweep(_ st: inout Storage, now: UInt64) {
-        var expired: [[String]] = []
+        var purged: [LabelKey] = []
         for (key, s) in st.series {
             let meta = s._meta.meta
-            if meta.state.compareExchange(expected: SeriesState.active, desired: SeriesState.idle, ordering: .relaxed)
-                .exchanged
-            {
-                meta.lastSeen.store(now, ordering: .relaxed)
-            } else if now &- meta.lastSeen.load(ordering: .relaxed) >= ttlNanos {
-                meta.state.store(SeriesState.expired, ordering: .relaxed)
-                expired.append(key)
+            let lastSeen = meta.lastSeen.load(ordering: .relaxed)
+            let idle = now > lastSeen ? now - lastSeen : 0
+            switch meta.state.load(ordering: .relaxed) {
+            case SeriesState.active:
+                if meta.state.compareExchange(
+                    expected: SeriesState.active, desired: SeriesState.idle, ordering: .relaxed
+                ).exchanged, now > lastSeen {
+                    meta.lastSeen.store(now, ordering: .relaxed)
+                }
+            case SeriesState.idle where idle >= ttlNanos:
+                if meta.state.compareExchange(
+                    expected: SeriesState.idle, desired: SeriesState.expired, ordering: .relaxed
+                ).exchanged {
+                    st.expiredCount += 1
+                    st.sorted = nil
+                }
+            case SeriesState.expired where idle >= purgeNanos:
+                purged.append(key)
+            default:
+                break
             }
         }
-        for key in expired { st.series.removeValue(forKey: key) }
-        if !expired.isEmpty { st.sorted = nil }
+        for key in purged { st.series.removeValue(forKey: key) }
+        st.expiredCount -= purged.count
     }
 }
 

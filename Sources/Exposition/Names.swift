@@ -1,8 +1,8 @@
 /// Validation of metric and label names against the Prometheus data model and OpenMetrics.
 ///
-/// Metric names: `[a-zA-Z_][a-zA-Z0-9_]*`, no leading `__`. Colons are legal in Prometheus but reserved
-/// for recording rules, so an exporter refuses them. Label names: `[a-zA-Z_][a-zA-Z0-9_]*`, no
-/// leading `__` (reserved for Prometheus' internal labels).
+/// Metric and label names: `[a-zA-Z][a-zA-Z0-9_]*`. Colons are legal in Prometheus but reserved for
+/// recording rules, so an exporter refuses them; a leading `_` is reserved by OpenMetrics (and `__` by
+/// Prometheus), so it is refused too.
 enum Names {
     static func isNameStart(_ c: UInt8) -> Bool {
         (c >= UInt8(ascii: "a") && c <= UInt8(ascii: "z")) || (c >= UInt8(ascii: "A") && c <= UInt8(ascii: "Z"))
@@ -18,12 +18,12 @@ enum Names {
         let bytes = Array(name.utf8)
         guard let first = bytes.first else { return "must not be empty" }
         if bytes.contains(UInt8(ascii: ":")) { return "colons are reserved for recording rules" }
-        guard isNameStart(first) else { return "must start with a letter or underscore" }
+        guard isNameStart(first) else { return "must start with a letter" }
         for c in bytes.dropFirst() where !isNameContinue(c) {
             return "may contain only letters, digits and underscores"
         }
-        if bytes.count >= 2 && bytes[0] == UInt8(ascii: "_") && bytes[1] == UInt8(ascii: "_") {
-            return "names starting with \"__\" are reserved"
+        if bytes[0] == UInt8(ascii: "_") {
+            return "names starting with \"_\" are reserved (\"__\" by Prometheus, any by OpenMetrics)"
         }
         return nil
     }

@@ -29,7 +29,7 @@ extension Registry {
     public func render(
         format: ExpositionFormat, into out: inout [UInt8], timeout: Duration = .seconds(10)
     ) -> RenderReport {
-        render(format: format, into: &out, timeout: timeout, now: Clock.monotonicNanos())
+        render(format: format, into: &out, timeout: timeout, now: nil)
     }
 
     /// Renders into a new buffer.
@@ -39,7 +39,8 @@ extension Registry {
         return out
     }
 
-    func render(format: ExpositionFormat, into out: inout [UInt8], timeout: Duration, now: UInt64) -> RenderReport {
+    /// `now` (monotonic nanoseconds) is for tests; by default the clock is read after the collectors ran.
+    func render(format: ExpositionFormat, into out: inout [UInt8], timeout: Duration, now: UInt64?) -> RenderReport {
         out.removeAll(keepingCapacity: true)
         var report = RenderReport()
         let (families, collectors) = state.withLock { ($0.families, $0.collectors) }
@@ -49,6 +50,7 @@ extension Registry {
             collected.append(dropped)
         }
         collected.sort { $0.names.descriptor.name < $1.names.descriptor.name }
+        let now = now ?? Clock.monotonicNanos()
 
         // Merge the two sorted lists by family name.
         var i = 0
@@ -112,9 +114,9 @@ extension Registry {
                 group.leave()
             }
         }
-        let (seconds, attoseconds) = timeout.components
-        let nanos = max(0, Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000))
-        _ = group.wait(timeout: .now() + .nanoseconds(nanos))
+        // Capped at a day: DispatchTime arithmetic overflows for absurd timeouts.
+        let nanos = min(timeout.saturatingNanoseconds, 86_400_000_000_000)
+        _ = group.wait(timeout: .now() + .nanoseconds(Int(nanos)))
         let results = box.results.withLock { $0 }
         var out: [CollectedFamily] = []
         for c in launched {

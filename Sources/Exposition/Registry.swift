@@ -287,7 +287,13 @@ public final class Registry: Sendable {
     @discardableResult
     public func unregister(family name: String) -> Bool {
         state.withLock { st in
-            let base = st.reserved[name]?.name ?? name
+            var base = name
+            if let d = st.reserved[name], d.name != name {
+                // Only the names a family is registered under: its own, or a counter's `_total` / an info's `_info`.
+                guard (d.type == .counter && name == d.name + "_total") || (d.type == .info && name == d.name + "_info")
+                else { return false }
+                base = d.name
+            }
             guard let i = st.families.firstIndex(where: { $0.descriptor.name == base }) else { return false }
             for n in st.families[i].descriptor.reservedNames { st.reserved[n] = nil }
             st.families.remove(at: i)

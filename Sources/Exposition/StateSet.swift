@@ -4,6 +4,7 @@ import Synchronization
 /// state is on. OpenMetrics type `stateset`; a gauge in text 0.0.4. States are fixed when the family is
 /// created (at most 64) and written in sorted order; their on/off bits live in one atomic.
 public final class StateSet: FamilySeries {
+    /// Internal per-series data; not part of the API.
     public let _meta: SeriesMetaBox
     let states: StateSetLayout
     let bits = Atomic<UInt64>(0)
@@ -48,6 +49,8 @@ public final class StateSet: FamilySeries {
 
 /// The states of a state-set family: sorted for output, with their `name="state"` label text.
 final class StateSetLayout: Sendable {
+    /// The family name, for errors.
+    let name: String
     /// States in the order given at creation; bit i belongs to `given[i]`.
     let given: [String]
     /// For each rendered (sorted) position, the bit index of that state.
@@ -57,16 +60,19 @@ final class StateSetLayout: Sendable {
     init(name: String, states: [String]) throws(ExpositionError) {
         guard !states.isEmpty else { throw .invalidState(metric: name, reason: "at least one state is needed") }
         guard states.count <= 64 else { throw .invalidState(metric: name, reason: "at most 64 states are supported") }
-        guard Set(states).count == states.count else { throw .invalidState(metric: name, reason: "duplicate states") }
+        guard Set(states.map { LabelKey(values: [$0]) }).count == states.count else {
+            throw .invalidState(metric: name, reason: "duplicate states")
+        }
+        self.name = name
         given = states
-        let order = states.indices.sorted { states[$0] < states[$1] }
+        let order = states.indices.sorted { LabelKey.precedes([states[$0]], [states[$1]]) }
         bitIndex = order
         renderedLabels = order.map { Escaping.renderLabelPairs(names: [name], values: [states[$0]]) }
     }
 
     func bit(of state: String) throws(ExpositionError) -> UInt64 {
-        guard let i = given.firstIndex(of: state) else {
-            throw .invalidState(metric: "", reason: "unknown state \"\(state)\"")
+        guard let i = given.firstIndex(where: { $0.sameBytes(state) }) else {
+            throw .invalidState(metric: name, reason: "unknown state \"\(state)\"")
         }
         return 1 << UInt64(i)
     }

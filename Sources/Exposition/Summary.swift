@@ -42,9 +42,7 @@ public struct SummaryQuantiles: Sendable, Equatable {
     }
 
     var stepNanos: UInt64 {
-        let (s, a) = maxAge.components
-        let total = UInt64(s) &* 1_000_000_000 &+ UInt64(a / 1_000_000_000)
-        return Swift.max(1, total / UInt64(ageBuckets))
+        Swift.max(1, maxAge.saturatingNanoseconds / UInt64(ageBuckets))
     }
 }
 
@@ -103,8 +101,11 @@ struct QuantileWindow {
 ///
 /// Without quantiles `observe` is lock-free (two atomics). With quantiles it also takes a mutex and
 /// appends to the current window step, as client_golang's summaries do; prefer a ``Histogram`` where
-/// you need to aggregate across instances, since quantiles cannot be aggregated.
+/// you need to aggregate across instances, since quantiles cannot be aggregated. As for histograms, the
+/// OpenMetrics output omits `_sum` and `_count` when the sum is negative or NaN, and quantiles whose value is
+/// negative, which OpenMetrics forbids.
 public final class Summary: FamilySeries {
+    /// Internal per-series data; not part of the API.
     public let _meta: SeriesMetaBox
     let count = Atomic<UInt64>(0)
     let sumBits = Atomic<UInt64>(0)
@@ -163,17 +164,20 @@ public final class Summary: FamilySeries {
     func render(into out: inout [UInt8], names: FamilyNames, context: RenderContext) {
         let meta = _meta.meta
         let labels = meta.renderedLabels
-        for (i, q) in quantileValues.enumerated() {
+        for (i, q) in quantileValues.enumerated() where context.format == .text || OpenMetricsRules.allowsQuantile(q) {
             out.appendSeries(names.main, labels, quantileLabels[i])
             out.appendSampleValue(q)
             out.append(UInt8(ascii: "\n"))
         }
-        out.appendSeries(names.sum, labels)
-        out.appendSampleValue(sum)
-        out.append(UInt8(ascii: "\n"))
-        out.appendSeries(names.count, labels)
-        out.appendInteger(observationCount)
-        out.append(UInt8(ascii: "\n"))
+        let sum = self.sum
+        if context.format == .text || OpenMetricsRules.allowsSum(sum, negativeBounds: false) {
+            out.appendSeries(names.sum, labels)
+            out.appendSampleValue(sum)
+            out.append(UInt8(ascii: "\n"))
+            out.appendSeries(names.count, labels)
+            out.appendInteger(observationCount)
+            out.append(UInt8(ascii: "\n"))
+        }
         out.appendCreated(names, meta, context)
     }
 }
