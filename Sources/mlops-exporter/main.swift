@@ -1,4 +1,5 @@
 import ArgumentParser
+import Logging
 import MLOpsExporter
 
 /// `mlops-exporter`: the command line. Parses arguments and hands over to the MLOpsExporter library.
@@ -6,7 +7,108 @@ struct MLOpsExporterCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mlops-exporter",
         abstract: "Prometheus exporter for a service's SRE signals and its ML models' health.",
-        version: MLOpsExporterVersion.version)
+        version: MLOpsExporterVersion.version,
+        subcommands: [Serve.self],
+        defaultSubcommand: Serve.self)
+}
+
+/// `mlops-exporter serve`: runs the exporter until SIGTERM or SIGINT.
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve /metrics (and the landing page, /-/healthy, /-/ready) until SIGTERM or SIGINT.")
+
+    @Option(
+        name: .customLong("web.listen-address"),
+        help: "Address to listen on; repeat for several (host:port, [v6]:port, :port for all interfaces).")
+    var listenAddresses: [String] = [Exporter.Configuration.defaultListenAddress]
+
+    @Option(name: .customLong("web.telemetry-path"), help: "Path under which to expose metrics.")
+    var telemetryPath = "/metrics"
+
+    @Option(
+        name: .customLong("web.max-requests"),
+        help: "Maximum number of concurrent metrics requests; more get 503. 0 means no limit.")
+    var maxRequests = 40
+
+    @Option(name: .customLong("process.pid"), help: "Also export process_* metrics for this pid (the model server).")
+    var targetPID: Int32?
+
+    @Option(
+        name: .customLong("process.pidfile"), help: "Also export process_* metrics for the pid read from this file.")
+    var targetPIDFile: String?
+
+    @Flag(name: .customLong("no-process-metrics"), help: "Do not export process_* metrics for the exporter itself.")
+    var noProcessMetrics = false
+
+    @Option(name: .customLong("web.max-connections"), help: "Maximum number of open HTTP connections.")
+    var maxConnections = 1024
+
+    @Option(name: .customLong("web.header-timeout"), help: "Seconds a client has to send a request's headers.")
+    var headerTimeout = 10.0
+
+    @Option(name: .customLong("web.idle-timeout"), help: "Seconds an idle keep-alive connection is kept.")
+    var idleTimeout = 60.0
+
+    @Option(name: .customLong("web.max-body-bytes"), help: "Largest request body accepted.")
+    var maxBodyBytes = 16 << 20
+
+    @Option(
+        name: .customLong("bench.synthetic-series"),
+        help: "Register this many synthetic series (synthetic_requests_total), for load tests and benchmarks.")
+    var syntheticSeries = 0
+
+    @Option(name: .customLong("shutdown-timeout"), help: "Seconds in-flight requests get to finish on shutdown.")
+    var shutdownTimeout = 10.0
+
+    @Option(name: .customLong("log.level"), help: "Only log messages at or above: trace, debug, info, warning, error.")
+    var logLevel: String = "info"
+
+    @Option(name: .customLong("log.format"), help: "Log line format: logfmt or json.")
+    var logFormat: String = "logfmt"
+
+    func validate() throws {
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log.level: unknown level \"\(logLevel)\" (trace, debug, info, notice, warning, error)")
+        }
+        guard LogFormat(rawValue: logFormat) != nil else {
+            throw ValidationError("--log.format: unknown format \"\(logFormat)\" (logfmt, json)")
+        }
+        guard telemetryPath.hasPrefix("/") else { throw ValidationError("--web.telemetry-path must start with /") }
+        guard syntheticSeries >= 0 else { throw ValidationError("--bench.synthetic-series must be >= 0") }
+        guard maxRequests >= 0 else { throw ValidationError("--web.max-requests must be >= 0") }
+        guard headerTimeout > 0, idleTimeout > 0, shutdownTimeout > 0 else {
+            throw ValidationError("timeouts must be positive")
+        }
+    }
+
+    func run() throws {
+        let level = Logger.Level(rawValue: logLevel)!
+        let format = LogFormat(rawValue: logFormat)!
+        LoggingSystem.bootstrap { StderrLogHandler(label: $0, format: format, level: level) }
+        let logger = Logger(label: "mlops-exporter")
+        var configuration = Exporter.Configuration()
+        configuration.listenAddresses = listenAddresses
+        configuration.telemetryPath = telemetryPath
+        configuration.maxRequests = maxRequests
+        configuration.processMetrics = !noProcessMetrics
+        configuration.targetPID = targetPID
+        configuration.targetPIDFile = targetPIDFile
+        configuration.syntheticSeries = syntheticSeries
+        configuration.server.maxConnections = maxConnections
+        configuration.server.headerReadTimeout = .milliseconds(Int(headerTimeout * 1000))
+        configuration.server.idleTimeout = .milliseconds(Int(idleTimeout * 1000))
+        configuration.server.maxBodySize = maxBodyBytes
+        let exporter: Exporter
+        do {
+            exporter = try Exporter(configuration: configuration, logger: logger)
+            try exporter.start()
+        } catch {
+            logger.error("cannot start", metadata: ["error": "\(error)"])
+            throw ExitCode(1)
+        }
+        let status = exporter.runUntilSignalled(deadline: .milliseconds(Int(shutdownTimeout * 1000)))
+        throw ExitCode(status)
+    }
 }
 
 MLOpsExporterCommand.main()

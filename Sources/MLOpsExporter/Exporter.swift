@@ -1,0 +1,111 @@
+import Dispatch
+import Exposition
+import Foundation
+import HTTPServer
+import Logging
+
+/// An mlops-exporter instance: a ``Registry`` served over HTTP at `/metrics`, with its landing page,
+/// health and readiness endpoints, self metrics and process metrics.
+///
+/// Embed it in a Swift service (create, ``start()``, register metrics in ``registry``, ``shutdown(deadline:)``),
+/// or let the `mlops-exporter serve` command run it until SIGTERM or SIGINT (``runUntilSignalled()``).
+public final class Exporter: Sendable {
+    /// Everything `serve` can set; the defaults are the documented ones.
+    public struct Configuration: Sendable {
+        /// The default port (`:9747`, all interfaces).
+        public static let defaultListenAddress = ":9747"
+        /// Addresses to listen on (`host:port`, `[v6]:port`, `:port` for all interfaces).
+        public var listenAddresses: [String] = [defaultListenAddress]
+        /// Path of the metrics endpoint.
+        public var telemetryPath: String = "/metrics"
+        /// Most concurrent metrics requests; more get 503. 0 means no limit.
+        public var maxRequests: Int = 40
+        /// HTTP limits and timeouts (its listen addresses are replaced by ``listenAddresses``).
+        public var server = HTTPServer.Configuration()
+        /// Export `process_*` metrics for the exporter itself.
+        public var processMetrics: Bool = true
+        /// Also export `process_*` metrics for this process (the model server beside the sidecar).
+        public var targetPID: Int32?
+        /// Or read the target's pid from this file at every scrape.
+        public var targetPIDFile: String?
+        /// Number of synthetic series to register, for load tests and benchmarks (see `SyntheticSeries`).
+        public var syntheticSeries: Int = 0
+        /// Source revision shown in `mlops_exporter_build_info`.
+        public var revision: String = "unknown"
+
+        /// Creates a configuration with the defaults.
+        public init() {}
+    }
+
+    /// The registry this exporter serves; register your own metrics and collectors here.
+    public let registry: Registry
+    let configuration: Configuration
+    let server: HTTPServer
+    let state = ExporterState()
+    let logger: Logger
+
+    /// Builds the exporter (nothing is bound until ``start()``).
+    public init(configuration: Configuration, registry: Registry = Registry(), logger: Logger) throws {
+        self.configuration = configuration
+        self.registry = registry
+        self.logger = logger
+        let selfMetrics = try SelfMetrics(
+            registry: registry, version: MLOpsExporterVersion.version, revision: configuration.revision)
+        if configuration.processMetrics {
+            try registry.register(
+                ProcessCollector(targetPID: configuration.targetPID, targetPIDFile: configuration.targetPIDFile))
+        }
+        try SyntheticSeries.register(count: configuration.syntheticSeries, in: registry)
+        let metrics = MetricsEndpoint(
+            registry: registry, selfMetrics: selfMetrics, maxRequests: configuration.maxRequests)
+        let router = Router(
+            metricsPath: configuration.telemetryPath, metrics: metrics, selfMetrics: selfMetrics,
+            landingPage: LandingPage.render(
+                version: MLOpsExporterVersion.version, revision: configuration.revision,
+                metricsPath: configuration.telemetryPath),
+            state: state)
+        var serverConfiguration = configuration.server
+        serverConfiguration.listenAddresses = configuration.listenAddresses
+        server = HTTPServer(configuration: serverConfiguration, handler: router, observer: selfMetrics, logger: logger)
+    }
+
+    /// Binds every listen address and starts serving. Throws (naming the address) if one cannot be bound.
+    public func start() throws {
+        try server.start()
+        state.ready.store(true, ordering: .relaxed)
+        logger.info(
+            "listening",
+            metadata: ["addresses": "\(server.boundAddresses.map { "\($0)" }.joined(separator: ","))"])
+    }
+
+    /// The addresses actually bound (port 0 resolved), as `host:port` strings.
+    public var boundAddresses: [String] { server.boundAddresses.map { "\($0)" } }
+
+    /// Stops accepting, lets in-flight requests finish up to `deadline`, then closes everything.
+    public func shutdown(deadline: Duration = .seconds(10)) {
+        state.ready.store(false, ordering: .relaxed)
+        server.shutdown(deadline: deadline)
+    }
+
+    /// Blocks until SIGTERM or SIGINT, then shuts down gracefully. Returns the process exit status (0).
+    public func runUntilSignalled(deadline: Duration = .seconds(10)) -> Int32 {
+        signal(SIGTERM, SIG_IGN)
+        signal(SIGINT, SIG_IGN)
+        let done = DispatchSemaphore(value: 0)
+        let queue = DispatchQueue(label: "mlops-exporter.signals")
+        let sources = [SIGTERM, SIGINT].map { sig in
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: queue)
+            source.setEventHandler { [logger] in
+                logger.info("shutting down", metadata: ["signal": "\(sig == SIGTERM ? "SIGTERM" : "SIGINT")"])
+                done.signal()
+            }
+            source.resume()
+            return source
+        }
+        done.wait()
+        shutdown(deadline: deadline)
+        sources.forEach { $0.cancel() }
+        logger.info("stopped")
+        return 0
+    }
+}

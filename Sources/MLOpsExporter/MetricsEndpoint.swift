@@ -1,0 +1,113 @@
+import Compression
+import Dispatch
+import Exposition
+import HTTPServer
+import Synchronization
+
+/// `GET /metrics`: negotiates the format from `Accept`, compresses when `Accept-Encoding` allows,
+/// shares one render among concurrent scrapes of the same representation, bounds the render by the
+/// scrape's `X-Prometheus-Scrape-Timeout-Seconds`, and refuses more than `maxRequests` at once with 503.
+///
+/// Rendering runs on a Dispatch queue, never on an event-loop thread. Render buffers are kept per
+/// representation and reused: once the server has written a response and dropped its reference, the
+/// next render of that representation writes into the same storage.
+final class MetricsEndpoint: Sendable {
+    struct Key: Hashable, Sendable {
+        let format: ExpositionFormat
+        let gzip: Bool
+    }
+
+    struct Waiter: Sendable {
+        let respond: @Sendable (HTTPResponse) -> Void
+    }
+
+    let registry: Registry
+    let selfMetrics: SelfMetrics
+    let maxRequests: Int
+    let defaultTimeout: Duration
+    let inFlight = Atomic<Int>(0)
+    let pending = Mutex<[Key: [Waiter]]>([:])
+    let buffers = Mutex<[Key: [UInt8]]>([:])
+    let compressors: GzipPool
+    let queue = DispatchQueue(label: "mlops-exporter.render", qos: .userInitiated, attributes: .concurrent)
+
+    init(registry: Registry, selfMetrics: SelfMetrics, maxRequests: Int, defaultTimeout: Duration = .seconds(10)) {
+        self.registry = registry
+        self.selfMetrics = selfMetrics
+        self.maxRequests = maxRequests
+        self.defaultTimeout = defaultTimeout
+        self.compressors = GzipPool()
+    }
+
+    func handle(_ request: HTTPRequest, respond: @escaping @Sendable (HTTPResponse) -> Void) {
+        let now = inFlight.wrappingAdd(1, ordering: .relaxed).newValue
+        if maxRequests > 0 && now > maxRequests {
+            inFlight.wrappingSubtract(1, ordering: .relaxed)
+            try? selfMetrics.scrapesRejected.labels("max_requests").inc()
+            respond(
+                HTTPResponse(
+                    status: 503, text: "Limit of concurrent requests reached (\(maxRequests)), try again later.\n"))
+            return
+        }
+        let key = Key(
+            format: ContentNegotiation.format(accept: request.headers["accept"]),
+            gzip: ContentNegotiation.acceptsGzip(request.headers["accept-encoding"]))
+        var timeout = defaultTimeout
+        if let scrapeTimeout = ContentNegotiation.scrapeTimeout(request.headers["x-prometheus-scrape-timeout-seconds"]) {
+            // Leave Prometheus a margin to receive the body before its own deadline.
+            timeout = max(scrapeTimeout * 0.9, .milliseconds(100))
+        }
+        let waiter = Waiter { response in
+            self.inFlight.wrappingSubtract(1, ordering: .relaxed)
+            respond(response)
+        }
+        let first = pending.withLock { p -> Bool in
+            if p[key] != nil {
+                p[key]!.append(waiter)
+                return false
+            }
+            p[key] = [waiter]
+            return true
+        }
+        guard first else {
+            selfMetrics.scrapesCoalesced.inc()
+            return
+        }
+        let renderTimeout = timeout
+        queue.async { self.renderAndAnswer(key, timeout: renderTimeout) }
+    }
+
+    private func renderAndAnswer(_ key: Key, timeout: Duration) {
+        let start = ContinuousClock.now
+        var buffer = buffers.withLock { $0.removeValue(forKey: key) } ?? []
+        let report = registry.render(format: key.format, into: &buffer, timeout: timeout)
+        var body = buffer
+        if key.gzip {
+            body = compressors.compress(buffer)
+        }
+        buffers.withLock { $0[key] = buffer }
+        let seconds = (ContinuousClock.now - start).seconds
+        let formatLabel = key.format == .openMetrics ? "openmetrics" : "text"
+        try? selfMetrics.scrapeDuration.labels(formatLabel).observe(seconds)
+        _ = report
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: key.format.contentType)
+        if key.gzip { headers.add(name: "Content-Encoding", value: "gzip") }
+        headers.add(name: "Vary", value: "Accept, Accept-Encoding")
+        let response = HTTPResponse(status: 200, headers: headers, body: body)
+        let waiters = pending.withLock { $0.removeValue(forKey: key) } ?? []
+        let scrapes = try? selfMetrics.scrapes.labels(formatLabel, key.gzip ? "gzip" : "identity")
+        for w in waiters {
+            scrapes?.inc()
+            w.respond(response)
+        }
+    }
+}
+
+extension Duration {
+    /// The duration in seconds as a `Double`.
+    var seconds: Double {
+        let (s, a) = components
+        return Double(s) + Double(a) / 1e18
+    }
+}

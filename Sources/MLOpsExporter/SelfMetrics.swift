@@ -1,0 +1,89 @@
+import Exposition
+import HTTPServer
+
+/// The exporter's metrics about itself: build, HTTP traffic by handler, code and protocol, scrapes by
+/// format and encoding, connections, and errors by reason. Handles are resolved once here, so counting
+/// a request is a few atomic adds.
+final class SelfMetrics: HTTPServerObserver {
+    /// The fixed set of `handler` label values.
+    enum Handler: String, CaseIterable {
+        case metrics, landing, healthy, ready, other
+    }
+
+    let requests: CounterFamily
+    let requestDuration: HistogramFamily
+    let responseBytes: CounterFamily
+    let scrapes: CounterFamily
+    let scrapeDuration: HistogramFamily
+    let scrapesRejected: CounterFamily
+    let scrapesCoalesced: Counter
+    let connectionsOpen: Gauge
+    let connectionsTotal: Counter
+    let errors: CounterFamily
+    private let durationHandles: [Histogram]
+    private let bytesHandles: [Counter]
+
+    init(registry: Registry, version: String, revision: String) throws(ExpositionError) {
+        try registry.info(
+            "mlops_exporter_build", help: "Version and revision of the running mlops-exporter.",
+            labels: ["version": version, "revision": revision])
+        requests = try registry.counterFamily(
+            "mlops_exporter_http_requests_total", help: "HTTP requests answered, by handler, status code and protocol.",
+            labelNames: ["handler", "code", "protocol"])
+        requestDuration = try registry.histogramFamily(
+            "mlops_exporter_http_request_duration_seconds",
+            help: "Time from a request's arrival to its response being handed to the server, by handler.",
+            unit: "seconds", labelNames: ["handler"],
+            buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10])
+        responseBytes = try registry.counterFamily(
+            "mlops_exporter_http_response_bytes_total", help: "Response body bytes sent, by handler.",
+            unit: "bytes", labelNames: ["handler"])
+        scrapes = try registry.counterFamily(
+            "mlops_exporter_scrapes_total",
+            help: "Metrics scrapes served, by negotiated format (text, openmetrics) and encoding (identity, gzip).",
+            labelNames: ["format", "encoding"])
+        scrapeDuration = try registry.histogramFamily(
+            "mlops_exporter_scrape_duration_seconds", help: "Time to render (and compress) one metrics response.",
+            unit: "seconds", labelNames: ["format"],
+            buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1])
+        scrapesRejected = try registry.counterFamily(
+            "mlops_exporter_scrapes_rejected_total", help: "Metrics requests refused, by reason (max_requests).",
+            labelNames: ["reason"])
+        scrapesCoalesced = try registry.counter(
+            "mlops_exporter_scrapes_coalesced_total", help: "Metrics requests answered by sharing a concurrent render.")
+        connectionsOpen = try registry.gauge(
+            "mlops_exporter_http_connections_open", help: "HTTP connections currently open.")
+        connectionsTotal = try registry.counter(
+            "mlops_exporter_http_connections_total", help: "HTTP connections accepted.")
+        errors = try registry.counterFamily(
+            "mlops_exporter_http_errors_total",
+            help: "HTTP connection and protocol errors, by reason (header_timeout, bad_request, too_large, …).",
+            labelNames: ["reason"])
+        let durations = requestDuration
+        let bytes = responseBytes
+        durationHandles = try Handler.allCases.map { h throws(ExpositionError) in try durations.labels(h.rawValue) }
+        bytesHandles = try Handler.allCases.map { h throws(ExpositionError) in try bytes.labels(h.rawValue) }
+        _ = try scrapesRejected.labels("max_requests")
+    }
+
+    func handled(_ handler: Handler, status: Int, protocolName: String, bytes: Int, seconds: Double) {
+        let index = Handler.allCases.firstIndex(of: handler)!
+        try? requests.labels([handler.rawValue, String(status), protocolName]).inc()
+        durationHandles[index].observe(seconds)
+        bytesHandles[index].inc(by: bytes)
+    }
+
+    // MARK: HTTPServerObserver
+
+    func connectionOpened() {
+        connectionsOpen.inc()
+        connectionsTotal.inc()
+    }
+
+    func connectionClosed() { connectionsOpen.dec() }
+
+    func requestCompleted(method: String, status: Int, protocolName: String, responseBytes: Int, durationSeconds: Double) {
+    }
+
+    func connectionError(reason: String) { try? errors.labels(reason).inc() }
+}

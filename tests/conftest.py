@@ -1,0 +1,105 @@
+"""Shared fixtures for the end-to-end and oracle tests: build the Swift products once, start the real
+binary on a loopback port chosen at run time, and talk to it over HTTP."""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRATCH = os.environ.get("SWIFT_SCRATCH", ".build")
+
+
+def wait_for(predicate, timeout=10.0, interval=0.02, what="condition"):
+    """Polls `predicate` until it returns a truthy value or `timeout` passes (never a bare sleep)."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+@pytest.fixture(scope="session")
+def binary():
+    """Path of the debug `mlops-exporter` binary, built once per session."""
+    subprocess.run(
+        ["swift", "build", "--scratch-path", SCRATCH, "--product", "mlops-exporter"],
+        cwd=ROOT, check=True, stdout=subprocess.DEVNULL,
+    )
+    path = ROOT / SCRATCH / "debug" / "mlops-exporter"
+    assert path.exists(), path
+    return path
+
+
+class Exporter:
+    """A running mlops-exporter process listening on 127.0.0.1 at a kernel-chosen port."""
+
+    def __init__(self, binary, args, tmp_path):
+        self.log_path = tmp_path / f"exporter-{time.monotonic_ns()}.log"
+        self.log = open(self.log_path, "w+")
+        self.proc = subprocess.Popen(
+            [str(binary), "serve", "--web.listen-address", "127.0.0.1:0", "--log.level", "debug", *args],
+            stdout=self.log, stderr=self.log, cwd=ROOT,
+        )
+        port = wait_for(self._port_from_log, timeout=30, what="exporter to log its listen address")
+        self.port = int(port)
+        self.base = f"http://127.0.0.1:{self.port}"
+
+    def _port_from_log(self):
+        if self.proc.poll() is not None:
+            raise AssertionError(f"exporter exited with {self.proc.returncode}: {self.log_path.read_text()}")
+        m = re.search(r"127\.0\.0\.1:(\d+)", self.log_path.read_text())
+        return m.group(1) if m else None
+
+    def get(self, path="/metrics", headers=None, method="GET", timeout=10):
+        req = urllib.request.Request(self.base + path, headers=headers or {}, method=method)
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                return r.status, dict(r.headers), r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, dict(e.headers), e.read()
+
+    def open_fds(self):
+        return len(os.listdir(f"/proc/{self.proc.pid}/fd"))
+
+    def stop(self, sig=signal.SIGTERM, timeout=15):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+        return self.proc.returncode
+
+
+@pytest.fixture
+def start_exporter(binary, tmp_path):
+    """Factory: start_exporter(*args) -> Exporter; every process is stopped after the test."""
+    started = []
+
+    def start(*args):
+        e = Exporter(binary, list(args), tmp_path)
+        started.append(e)
+        return e
+
+    yield start
+    for e in started:
+        e.stop(signal.SIGKILL)
+
+
+def free_port():
+    """A port that was free a moment ago, for peers that cannot report the one they bound."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

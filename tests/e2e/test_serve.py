@@ -1,0 +1,207 @@
+"""End to end: the real binary on a loopback port, driven by real clients (urllib, raw sockets, curl)."""
+
+import gzip
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_om
+from prometheus_client.parser import text_string_to_metric_families as parse_text
+
+from conftest import wait_for
+
+PROMETHEUS_ACCEPT = (
+    "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,"
+    "text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+)
+TEXT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+OM_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+# Families whose values change from one scrape to the next.
+VOLATILE = re.compile(rb"^(# (HELP|TYPE|UNIT) )?(process_|mlops_exporter_(http|scrape|collector))")
+
+
+def stable(body: bytes) -> list:
+    return [line for line in body.split(b"\n") if not VOLATILE.match(line)]
+
+
+def sample_value(body: str, name: str, labels: dict) -> float:
+    for family in parse_text(body):
+        for s in family.samples:
+            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
+                return s.value
+    return 0.0
+
+
+def raw_exchange(port, payload: bytes, read_until=None, timeout=5.0) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(payload)
+        data = b""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if read_until and read_until(data):
+                break
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        return data
+
+
+def test_endpoints_and_errors(start_exporter):
+    e = start_exporter()
+    status, headers, body = e.get("/")
+    assert status == 200 and headers["Content-Type"].startswith("text/html")
+    assert b'href="/metrics"' in body and b"/-/healthy" in body
+    assert e.get("/-/healthy")[0] == 200
+    assert e.get("/-/ready")[0] == 200
+    status, _, body = e.get("/nope")
+    assert status == 404 and body.count(b"\n") == 1
+    status, headers, _ = e.get("/metrics", method="POST")
+    assert status == 405 and headers["Allow"] == "GET, HEAD"
+
+
+def test_negotiation_content_types_and_promtool(start_exporter):
+    e = start_exporter()
+    status, headers, text = e.get("/metrics", {"Accept": "*/*"})
+    assert status == 200 and headers["Content-Type"] == TEXT_TYPE
+    assert "Accept" in headers["Vary"] and "Accept-Encoding" in headers["Vary"]
+    families = {f.name for f in parse_text(text.decode())}
+    assert {"mlops_exporter_build_info", "process_cpu_seconds", "process_open_fds"} <= families
+    check = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True)
+    assert check.returncode == 0, check.stderr.decode()
+
+    status, headers, om = e.get("/metrics", {"Accept": PROMETHEUS_ACCEPT})
+    assert status == 200 and headers["Content-Type"] == OM_TYPE
+    assert om.endswith(b"# EOF\n")
+    assert {f.name for f in parse_om(om.decode())} >= {"mlops_exporter_build", "process_cpu_seconds"}
+
+
+def test_gzip_body_equals_plain_body(start_exporter):
+    e = start_exporter()
+    _, plain_headers, plain = e.get("/metrics")
+    _, headers, compressed = e.get("/metrics", {"Accept-Encoding": "gzip"})
+    assert headers["Content-Encoding"] == "gzip" and "Content-Encoding" not in plain_headers
+    assert stable(gzip.decompress(compressed)) == stable(plain)
+    # curl decodes it itself.
+    out = subprocess.run(
+        ["curl", "-sS", "--compressed", "-o", "-", "-w", "\n%{content_type}", f"{e.base}/metrics"],
+        capture_output=True, check=True,
+    ).stdout
+    body, content_type = out.rsplit(b"\n", 1)
+    assert content_type.decode() == TEXT_TYPE
+    assert stable(body) == stable(plain)
+
+
+def test_head_has_length_but_no_body(start_exporter):
+    e = start_exporter()
+    data = raw_exchange(e.port, b"HEAD /-/healthy HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    head, _, rest = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200")
+    assert int(re.search(rb"(?i)content-length: (\d+)", head).group(1)) > 0
+    assert rest == b""
+
+
+def test_keep_alive_reuses_one_connection(start_exporter):
+    e = start_exporter()
+    before = sample_value(e.get()[2].decode(), "mlops_exporter_http_connections_total", {})
+    with socket.create_connection(("127.0.0.1", e.port)) as s:
+        f = s.makefile("rb")
+        for _ in range(5):
+            s.sendall(b"GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n")
+            status = f.readline()
+            assert status.startswith(b"HTTP/1.1 200")
+            length = 0
+            while (line := f.readline()) not in (b"\r\n", b""):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+            assert f.read(length).startswith(b"mlops-exporter is Healthy")
+    after = sample_value(e.get()[2].decode(), "mlops_exporter_http_connections_total", {})
+    # One connection for the five requests, one for the second scrape.
+    assert after - before == 2
+
+
+def test_pipelined_requests_answered_in_order(start_exporter):
+    e = start_exporter()
+    payload = (
+        b"GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n"
+        b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n"
+        b"GET /-/ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    data = raw_exchange(e.port, payload)
+    statuses = re.findall(rb"HTTP/1.1 (\d{3})", data)
+    assert statuses == [b"200", b"404", b"200"]
+    assert data.index(b"Healthy") < data.index(b"not found") < data.index(b"Ready")
+
+
+def test_http10_closes_and_bad_requests_get_one_line_reasons(start_exporter):
+    e = start_exporter()
+    data = raw_exchange(e.port, b"GET /-/healthy HTTP/1.0\r\n\r\n")
+    assert data.startswith(b"HTTP/1.0 200") or data.startswith(b"HTTP/1.1 200")
+    for payload, code in [
+        (b"GARBAGE\r\n\r\n", b"400"),
+        (b"GET /x HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", b"400"),
+        (b"GET /" + b"a" * 20000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", b"414"),
+        (b"GET / HTTP/1.1\r\nHost: x\r\n" + b"X-A: b\r\n" * 500 + b"\r\n", b"431"),
+        (b"GET / HTTP/9.9\r\nHost: x\r\n\r\n", b"505"),
+    ]:
+        data = raw_exchange(e.port, payload)
+        assert data.startswith(b"HTTP/1.1 " + code), (payload[:40], data[:200])
+        body = data.partition(b"\r\n\r\n")[2]
+        assert body.count(b"\n") == 1 and len(body) > 3, body
+
+
+def test_slowloris_cut_at_header_timeout(start_exporter):
+    e = start_exporter("--web.header-timeout", "1")
+    with socket.create_connection(("127.0.0.1", e.port)) as s:
+        s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+        start = time.monotonic()
+        s.settimeout(10)
+        data = b""
+        while chunk := s.recv(4096):
+            data += chunk
+        elapsed = time.monotonic() - start
+    assert data.startswith(b"HTTP/1.1 408"), data[:100]
+    assert 0.5 < elapsed < 5, elapsed
+
+
+def test_vanishing_clients_leak_no_fds(start_exporter):
+    e = start_exporter()
+    e.get("/-/healthy")
+    baseline = e.open_fds()
+    for i in range(50):
+        s = socket.create_connection(("127.0.0.1", e.port))
+        s.sendall(b"POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\npartial" if i % 2 else b"GET /met")
+        s.close()
+    wait_for(lambda: e.open_fds() <= baseline, timeout=10, what=f"fds back to {baseline}")
+    assert e.open_fds() <= baseline
+
+
+def test_sigterm_lets_running_scrapes_complete(start_exporter):
+    e = start_exporter()
+    results = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def scraper():
+        while not stop.is_set():
+            try:
+                status, _, body = e.get("/metrics", {"Accept": PROMETHEUS_ACCEPT}, timeout=10)
+            except OSError:
+                return  # refused after the listener closed: expected, not a truncated response
+            with lock:
+                results.append((status, body.endswith(b"# EOF\n")))
+
+    threads = [threading.Thread(target=scraper) for _ in range(8)]
+    for t in threads:
+        t.start()
+    wait_for(lambda: len(results) >= 40, timeout=30, what="scrapes under way")
+    e.proc.send_signal(signal.SIGTERM)
+    assert e.proc.wait(timeout=20) == 0
+    stop.set()
+    for t in threads:
+        t.join(timeout=20)
+    assert results and all(status == 200 and complete for status, complete in results)
