@@ -53,7 +53,8 @@ final class MetricsEndpoint: Sendable {
             format: ContentNegotiation.format(accept: request.headers["accept"]),
             gzip: ContentNegotiation.acceptsGzip(request.headers["accept-encoding"]))
         var timeout = defaultTimeout
-        if let scrapeTimeout = ContentNegotiation.scrapeTimeout(request.headers["x-prometheus-scrape-timeout-seconds"]) {
+        if let scrapeTimeout = ContentNegotiation.scrapeTimeout(request.headers["x-prometheus-scrape-timeout-seconds"])
+        {
             // Leave Prometheus a margin to receive the body before its own deadline.
             timeout = max(scrapeTimeout * 0.9, .milliseconds(100))
         }

@@ -82,7 +82,9 @@ final class SelfMetrics: HTTPServerObserver {
 
     func connectionClosed() { connectionsOpen.dec() }
 
-    func requestCompleted(method: String, status: Int, protocolName: String, responseBytes: Int, durationSeconds: Double) {
+    func requestCompleted(
+        method: String, status: Int, protocolName: String, responseBytes: Int, durationSeconds: Double
+    ) {
     }
 
     func connectionError(reason: String) { try? errors.labels(reason).inc() }

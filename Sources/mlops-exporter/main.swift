@@ -68,7 +68,8 @@ struct Serve: ParsableCommand {
 
     func validate() throws {
         guard Logger.Level(rawValue: logLevel) != nil else {
-            throw ValidationError("--log.level: unknown level \"\(logLevel)\" (trace, debug, info, notice, warning, error)")
+            throw ValidationError(
+                "--log.level: unknown level \"\(logLevel)\" (trace, debug, info, notice, warning, error)")
         }
         guard LogFormat(rawValue: logFormat) != nil else {
             throw ValidationError("--log.format: unknown format \"\(logFormat)\" (logfmt, json)")

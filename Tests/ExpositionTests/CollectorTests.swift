@@ -193,7 +193,8 @@ struct CollectorTests {
         #expect(text.contains("slow_value 1\n"))
         #expect(text.contains(#"t_collector_skipped_total{collector="slow",reason="deadline"} 1"#))
         // At least the one counted above; polling renders may also have found it still finishing.
-        #expect(!lines(text, startingWith: #"t_collector_skipped_total{collector="slow",reason="still_running"}"#).isEmpty)
+        #expect(
+            !lines(text, startingWith: #"t_collector_skipped_total{collector="slow",reason="still_running"}"#).isEmpty)
     }
 
     @Test("an absurd render timeout does not trap")
