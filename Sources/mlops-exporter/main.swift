@@ -49,6 +49,11 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("web.idle-timeout"), help: "Seconds an idle keep-alive connection is kept.")
     var idleTimeout = 60.0
 
+    @Option(
+        name: .customLong("web.write-timeout"),
+        help: "Seconds a client may stall reading a response before the connection is closed.")
+    var writeTimeout = 30.0
+
     @Option(name: .customLong("web.max-body-bytes"), help: "Largest request body accepted.")
     var maxBodyBytes = 16 << 20
 
@@ -76,8 +81,10 @@ struct Serve: ParsableCommand {
         }
         guard telemetryPath.hasPrefix("/") else { throw ValidationError("--web.telemetry-path must start with /") }
         guard syntheticSeries >= 0 else { throw ValidationError("--bench.synthetic-series must be >= 0") }
+        guard maxConnections > 0 else { throw ValidationError("--web.max-connections must be > 0") }
+        guard maxBodyBytes > 0 else { throw ValidationError("--web.max-body-bytes must be > 0") }
         guard maxRequests >= 0 else { throw ValidationError("--web.max-requests must be >= 0") }
-        guard headerTimeout > 0, idleTimeout > 0, shutdownTimeout > 0 else {
+        guard headerTimeout > 0, idleTimeout > 0, writeTimeout > 0, shutdownTimeout > 0 else {
             throw ValidationError("timeouts must be positive")
         }
     }
@@ -98,6 +105,7 @@ struct Serve: ParsableCommand {
         configuration.server.maxConnections = maxConnections
         configuration.server.headerReadTimeout = .milliseconds(Int(headerTimeout * 1000))
         configuration.server.idleTimeout = .milliseconds(Int(idleTimeout * 1000))
+        configuration.server.writeStallTimeout = .milliseconds(Int(writeTimeout * 1000))
         configuration.server.maxBodySize = maxBodyBytes
         let exporter: Exporter
         do {

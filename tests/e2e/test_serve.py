@@ -205,3 +205,57 @@ def test_sigterm_lets_running_scrapes_complete(start_exporter):
     for t in threads:
         t.join(timeout=20)
     assert results and all(status == 200 and complete for status, complete in results)
+
+
+def test_excess_concurrent_scrapes_get_503(start_exporter):
+    e = start_exporter("--bench.synthetic-series", "100000", "--web.max-requests", "2")
+    results = []
+    lock = threading.Lock()
+
+    def scrape():
+        status, _, body = e.get("/metrics", timeout=30)
+        with lock:
+            results.append((status, body))
+
+    rejected = 0
+    for _ in range(10):  # bounded: usually the first round already shows both behaviours
+        threads = [threading.Thread(target=scrape) for _ in range(12)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        rejected = sum(1 for status, _ in results if status == 503)
+        if rejected:
+            break
+    assert rejected > 0
+    for status, body in results:
+        assert status in (200, 503)
+        if status == 503:
+            assert body == b"Limit of concurrent requests reached (2), try again later.\n"
+    text = e.get("/metrics")[2].decode()
+    assert sample_value(text, "mlops_exporter_scrapes_rejected_total", {"reason": "max_requests"}) == rejected
+    assert sample_value(text, "mlops_exporter_http_requests_total", {"handler": "metrics", "code": "503"}) == rejected
+
+
+def test_concurrent_scrapes_share_one_render(start_exporter):
+    e = start_exporter("--bench.synthetic-series", "100000", "--web.max-requests", "0")
+
+    def coalesced():
+        return sample_value(e.get("/metrics")[2].decode(), "mlops_exporter_scrapes_coalesced_total", {})
+
+    statuses = []
+    for _ in range(10):  # bounded rounds of 12 simultaneous scrapes
+        threads = [threading.Thread(target=lambda: statuses.append(e.get("/metrics", timeout=30)[0]))
+                   for _ in range(12)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        if coalesced() > 0:
+            break
+    assert set(statuses) == {200}
+    assert coalesced() > 0
+    # Each scrape is counted once, whether it rendered or shared a render.
+    text = e.get("/metrics")[2].decode()
+    served = sample_value(text, "mlops_exporter_scrapes_total", {"format": "text", "encoding": "identity"})
+    assert served >= len(statuses)
