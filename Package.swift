@@ -17,6 +17,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // Metric model, registry, collectors and the two text encoders. Pure: no I/O, no dependencies.
@@ -34,11 +35,15 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // gzip compression of whole buffers. Knows nothing of HTTP or metrics.
         .target(name: "Compression", dependencies: ["CLibdeflate", "CZlib"], swiftSettings: strict),
+        // The configuration file (YAML): typed model configurations, validated with file:line:field errors.
+        .target(
+            name: "ExporterConfig", dependencies: [.product(name: "Yams", package: "Yams")], swiftSettings: strict),
         // Wiring: registry + server + endpoints; the library product for embedding.
         .target(
             name: "MLOpsExporter",
             dependencies: [
-                "Exposition", "HTTPServer", "Compression", .product(name: "Logging", package: "swift-log"),
+                "Exposition", "HTTPServer", "Compression", "ExporterConfig",
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
@@ -46,7 +51,7 @@ let package = Package(
         .executableTarget(
             name: "mlops-exporter",
             dependencies: [
-                "MLOpsExporter",
+                "MLOpsExporter", "ExporterConfig",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -57,5 +62,6 @@ let package = Package(
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"], swiftSettings: strict),
         .testTarget(name: "CompressionTests", dependencies: ["Compression"], swiftSettings: strict),
         .testTarget(name: "MLOpsExporterTests", dependencies: ["MLOpsExporter"], swiftSettings: strict),
+        .testTarget(name: "ExporterConfigTests", dependencies: ["ExporterConfig"], swiftSettings: strict),
     ]
 )

@@ -1,4 +1,5 @@
 import Dispatch
+import ExporterConfig
 import Exposition
 import Foundation
 import HTTPServer
@@ -30,6 +31,10 @@ public final class Exporter: Sendable {
         public var targetPIDFile: String?
         /// Number of synthetic series to register, for load tests and benchmarks (see `SyntheticSeries`).
         public var syntheticSeries: Int = 0
+        /// The configuration file to re-read on SIGHUP and `POST /-/reload` (`nil`: the demo configuration).
+        public var configPath: String?
+        /// The model configuration, already loaded and validated (by default the demo configuration).
+        public var models: ExporterConfiguration? = nil
         /// Source revision shown in `mlops_exporter_build_info`.
         public var revision: String = "unknown"
 
@@ -43,6 +48,7 @@ public final class Exporter: Sendable {
     let server: HTTPServer
     let state = ExporterState()
     let logger: Logger
+    let config: ConfigurationState
 
     /// Builds the exporter (nothing is bound until ``start()``).
     public init(configuration: Configuration, registry: Registry = Registry(), logger: Logger) throws {
@@ -56,6 +62,9 @@ public final class Exporter: Sendable {
                 ProcessCollector(targetPID: configuration.targetPID, targetPIDFile: configuration.targetPIDFile))
         }
         try SyntheticSeries.register(count: configuration.syntheticSeries, in: registry)
+        config = try ConfigurationState(
+            path: configuration.configPath, initial: try configuration.models ?? DemoConfiguration.load(),
+            knownCollectors: ConfigLoader.builtInCollectors, registry: registry, logger: logger)
         let metrics = MetricsEndpoint(
             registry: registry, selfMetrics: selfMetrics, maxRequests: configuration.maxRequests)
         let router = Router(
@@ -63,7 +72,7 @@ public final class Exporter: Sendable {
             landingPage: LandingPage.render(
                 version: MLOpsExporterVersion.version, revision: configuration.revision,
                 metricsPath: configuration.telemetryPath),
-            state: state)
+            state: state, config: config)
         var serverConfiguration = configuration.server
         serverConfiguration.listenAddresses = configuration.listenAddresses
         server = HTTPServer(configuration: serverConfiguration, handler: router, observer: selfMetrics, logger: logger)
@@ -87,10 +96,19 @@ public final class Exporter: Sendable {
         server.shutdown(deadline: deadline)
     }
 
-    /// Blocks until SIGTERM or SIGINT, then shuts down gracefully. Returns the process exit status (0).
+    /// Re-reads the configuration file; returns the problems if it was rejected (the old one stays).
+    @discardableResult
+    public func reload() -> ConfigErrors? { config.reload(trigger: "api") }
+
+    /// The model configuration in force.
+    public var models: ExporterConfiguration { config.configuration }
+
+    /// Blocks until SIGTERM or SIGINT, then shuts down gracefully; SIGHUP reloads the configuration.
+    /// Returns the process exit status (0).
     public func runUntilSignalled(deadline: Duration = .seconds(10)) -> Int32 {
         signal(SIGTERM, SIG_IGN)
         signal(SIGINT, SIG_IGN)
+        signal(SIGHUP, SIG_IGN)
         let done = DispatchSemaphore(value: 0)
         let queue = DispatchQueue(label: "mlops-exporter.signals")
         let sources = [SIGTERM, SIGINT].map { sig in
@@ -102,9 +120,13 @@ public final class Exporter: Sendable {
             source.resume()
             return source
         }
+        let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: queue)
+        hangup.setEventHandler { [config] in _ = config.reload(trigger: "SIGHUP") }
+        hangup.resume()
         done.wait()
         shutdown(deadline: deadline)
         sources.forEach { $0.cancel() }
+        hangup.cancel()
         logger.info("stopped")
         return 0
     }

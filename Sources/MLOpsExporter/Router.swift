@@ -1,3 +1,4 @@
+import Dispatch
 import Exposition
 import HTTPServer
 import Synchronization
@@ -10,6 +11,7 @@ struct Router: HTTPHandler {
     let selfMetrics: SelfMetrics
     let landingPage: [UInt8]
     let state: ExporterState
+    let config: ConfigurationState
 
     func handle(_ request: HTTPRequest, respond: HTTPResponder) {
         let start = ContinuousClock.now
@@ -19,6 +21,7 @@ struct Router: HTTPHandler {
         case "/": handler = .landing
         case "/-/healthy": handler = .healthy
         case "/-/ready": handler = .ready
+        case "/-/reload": handler = .reload
         default: handler = .other
         }
         let selfMetrics = self.selfMetrics
@@ -33,9 +36,10 @@ struct Router: HTTPHandler {
             answer(HTTPResponse(status: 404, text: "404 page not found: \(request.path)\n"))
             return
         }
-        guard request.method == "GET" || request.method == "HEAD" else {
+        let allowed = handler == .reload ? ["POST", "PUT"] : ["GET", "HEAD"]
+        guard allowed.contains(request.method) else {
             var response = HTTPResponse(status: 405, text: "method \(request.method) not allowed on \(request.path)\n")
-            response.headers.add(name: "Allow", value: "GET, HEAD")
+            response.headers.add(name: "Allow", value: allowed.joined(separator: ", "))
             answer(response)
             return
         }
@@ -53,6 +57,16 @@ struct Router: HTTPHandler {
                 answer(HTTPResponse(status: 200, text: "mlops-exporter is Ready.\n"))
             } else {
                 answer(HTTPResponse(status: 503, text: "mlops-exporter is not ready (starting or shutting down).\n"))
+            }
+        case .reload:
+            // Reading and validating the file is I/O: keep it off the event loop.
+            DispatchQueue.global().async { [config] in
+                if let problems = config.reload(trigger: "api") {
+                    let reason = problems.errors.map(\.description).joined(separator: "; ")
+                    answer(HTTPResponse(status: 500, text: "configuration rejected, previous one kept: \(reason)\n"))
+                } else {
+                    answer(HTTPResponse(status: 200, text: "configuration reloaded\n"))
+                }
             }
         case .other:
             break

@@ -1,4 +1,6 @@
 import ArgumentParser
+import ExporterConfig
+import Foundation
 import Logging
 import MLOpsExporter
 
@@ -8,7 +10,7 @@ struct MLOpsExporterCommand: ParsableCommand {
         commandName: "mlops-exporter",
         abstract: "Prometheus exporter for a service's SRE signals and its ML models' health.",
         version: MLOpsExporterVersion.version,
-        subcommands: [Serve.self],
+        subcommands: [Serve.self, CheckConfig.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -16,6 +18,11 @@ struct MLOpsExporterCommand: ParsableCommand {
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Serve /metrics (and the landing page, /-/healthy, /-/ready) until SIGTERM or SIGINT.")
+
+    @Option(
+        name: .customLong("config"),
+        help: "Model configuration file (YAML; see examples/models.yaml). Default: the built-in demo configuration.")
+    var configPath: String?
 
     @Option(
         name: .customLong("web.listen-address"),
@@ -95,6 +102,15 @@ struct Serve: ParsableCommand {
         LoggingSystem.bootstrap { StderrLogHandler(label: $0, format: format, level: level) }
         let logger = Logger(label: "mlops-exporter")
         var configuration = Exporter.Configuration()
+        if let configPath {
+            do {
+                configuration.models = try ConfigLoader.load(file: configPath)
+                configuration.configPath = configPath
+            } catch {
+                printError("invalid configuration:\n\(error)")
+                throw ExitCode(1)
+            }
+        }
         configuration.listenAddresses = listenAddresses
         configuration.telemetryPath = telemetryPath
         configuration.maxRequests = maxRequests
@@ -118,6 +134,32 @@ struct Serve: ParsableCommand {
         let status = exporter.runUntilSignalled(deadline: .milliseconds(Int(shutdownTimeout * 1000)))
         throw ExitCode(status)
     }
+}
+
+/// `mlops-exporter check-config FILE`: validates a configuration file and lists every problem.
+struct CheckConfig: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check-config",
+        abstract: "Validate a configuration file; print each problem as FILE:LINE:COLUMN: FIELD: MESSAGE.")
+
+    @Argument(help: "The configuration file.")
+    var file: String
+
+    func run() throws {
+        do {
+            let config = try ConfigLoader.load(file: file)
+            print(
+                "\(file): valid, \(config.models.count) model(s): \(config.models.map(\.name).joined(separator: ", "))")
+        } catch {
+            printError(error.description)
+            throw ExitCode(1)
+        }
+    }
+}
+
+func printError(_ message: String) {
+    var line = Array((message + "\n").utf8)
+    line.withUnsafeMutableBytes { _ = write(2, $0.baseAddress, $0.count) }
 }
 
 MLOpsExporterCommand.main()

@@ -47,3 +47,47 @@ def test_json_logs(start_exporter):
     records = [json.loads(l) for l in lines]
     assert any(r.get("msg") == "listening" and "addresses" in r for r in records)
     assert all({"ts", "level", "msg"} <= r.keys() for r in records)
+
+
+def test_check_config_accepts_the_example_and_locates_errors(binary, tmp_path):
+    r = run(binary, "check-config", "examples/models.yaml")
+    assert r.returncode == 0, r.stderr
+    assert "2 model(s): fraud, eta" in r.stdout
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("models:\n  - name: m\n    task: regression\n    versions: [v]\n    colour: blue\n")
+    r = run(binary, "check-config", str(bad))
+    assert r.returncode == 1
+    assert f"{bad}:5:5: models[0].colour: unknown field" in r.stderr
+    r = run(binary, "check-config", str(tmp_path / "missing.yaml"))
+    assert r.returncode == 1 and "missing.yaml" in r.stderr and "cannot read" in r.stderr
+
+
+def test_invalid_config_at_start_stops_with_the_location(binary, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("models:\n  - name: m\n    task: nope\n    versions: [v]\n")
+    r = run(binary, "serve", "--config", str(bad), "--web.listen-address", "127.0.0.1:0")
+    assert r.returncode == 1
+    assert f"{bad}:3:11: models[0].task: unknown task" in r.stderr
+
+
+def test_reload_keeps_the_old_configuration_when_the_new_one_is_bad(start_exporter, tmp_path):
+    import signal
+    config = tmp_path / "models.yaml"
+    config.write_text("models:\n  - {name: a, task: regression, versions: [v]}\n")
+    e = start_exporter("--config", str(config))
+
+    def gauge(name):
+        for line in e.get("/metrics")[2].decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+
+    assert gauge("mlops_exporter_config_last_reload_successful") == 1
+    config.write_text("models:\n  - {name: a, task: regression}\n")
+    status, _, body = e.get("/-/reload", method="POST")
+    assert status == 500 and b"models[0].versions: required" in body and body.count(b"\n") == 1
+    assert gauge("mlops_exporter_config_last_reload_successful") == 0
+    assert e.get("/-/reload")[0] == 405
+    config.write_text("models:\n  - {name: a, task: regression, versions: [v2]}\n")
+    e.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: gauge("mlops_exporter_config_last_reload_successful") == 1, what="SIGHUP reload")
+    assert "configuration reloaded" in e.log_path.read_text()

@@ -1,0 +1,494 @@
+import Foundation
+import Yams
+
+/// Reads and validates the configuration file. Every problem is reported with its file, line, column and
+/// field path; loading goes on after a problem, so one run lists them all.
+public enum ConfigLoader {
+    /// Collector names every model may use without further registration.
+    public static let builtInCollectors: Set<String> = ["service"]
+
+    /// Reads `path` and validates it. `knownCollectors` are the collector names that exist in this
+    /// process (built-in plus user-registered).
+    public static func load(
+        file path: String, knownCollectors: Set<String> = builtInCollectors
+    ) throws(ConfigErrors) -> ExporterConfiguration {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ConfigErrors([
+                ConfigError(file: path, line: 0, column: 0, field: "", message: "cannot read: \(reason(error))")
+            ])
+        }
+        let folder = (path as NSString).deletingLastPathComponent
+        return try parse(
+            text, file: path, baseDirectory: folder.isEmpty ? "." : folder, knownCollectors: knownCollectors)
+    }
+
+    /// Validates YAML `text`, naming `file` in errors; relative paths resolve against `baseDirectory`.
+    public static func parse(
+        _ text: String, file: String, baseDirectory: String = ".", knownCollectors: Set<String> = builtInCollectors
+    ) throws(ConfigErrors) -> ExporterConfiguration {
+        var reader = Reader(file: file, baseDirectory: baseDirectory, knownCollectors: knownCollectors)
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: text)
+        } catch {
+            throw ConfigErrors([yamlError(error, file: file)])
+        }
+        guard let root else {
+            throw ConfigErrors([ConfigError(file: file, line: 0, column: 0, field: "", message: "the file is empty")])
+        }
+        let configuration = reader.configuration(root)
+        if !reader.errors.isEmpty { throw ConfigErrors(reader.errors) }
+        return configuration
+    }
+
+    static func yamlError(_ error: any Error, file: String) -> ConfigError {
+        if let y = error as? YamlError {
+            switch y {
+            case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _),
+                .composer(_, let problem, let mark, _):
+                return ConfigError(
+                    file: file, line: mark.line, column: mark.column, field: "", message: "invalid YAML: \(problem)")
+            case .duplicatedKeysInMapping(let duplicates, let context):
+                return ConfigError(
+                    file: file, line: context.mark.line, column: context.mark.column, field: "",
+                    message: "duplicate keys \(duplicates)")
+            default: break
+            }
+        }
+        return ConfigError(file: file, line: 0, column: 0, field: "", message: "invalid YAML: \(error)")
+    }
+
+    static func reason(_ error: any Error) -> String {
+        (error as NSError).localizedFailureReason ?? (error as NSError).localizedDescription
+    }
+}
+
+/// Walks the YAML tree, building typed values and collecting errors.
+struct Reader {
+    let file: String
+    let baseDirectory: String
+    let knownCollectors: Set<String>
+    var errors: [ConfigError] = []
+
+    mutating func fail(_ node: Node?, _ field: String, _ message: String) {
+        errors.append(
+            ConfigError(
+                file: file, line: node?.mark?.line ?? 0, column: node?.mark?.column ?? 0, field: field,
+                message: message))
+    }
+
+    // MARK: Shapes
+
+    mutating func mapping(_ node: Node, _ field: String, allowed: [String]) -> [(key: String, value: Node)]? {
+        guard case .mapping(let m) = node else {
+            fail(node, field, "expected a mapping")
+            return nil
+        }
+        var out: [(String, Node)] = []
+        for (k, v) in m {
+            guard let key = k.string else {
+                fail(k, field, "keys must be strings")
+                continue
+            }
+            if !allowed.contains(key) {
+                fail(
+                    k, field.isEmpty ? key : "\(field).\(key)",
+                    "unknown field (expected one of: \(allowed.joined(separator: ", ")))")
+                continue
+            }
+            out.append((key, v))
+        }
+        return out
+    }
+
+    mutating func sequence(_ node: Node, _ field: String) -> [Node]? {
+        guard case .sequence(let s) = node else {
+            fail(node, field, "expected a list")
+            return nil
+        }
+        return Array(s)
+    }
+
+    mutating func string(_ node: Node, _ field: String) -> String? {
+        guard case .scalar(let s) = node else {
+            fail(node, field, "expected a string")
+            return nil
+        }
+        return s.string
+    }
+
+    mutating func strings(_ node: Node, _ field: String, unique: Bool = true) -> [String]? {
+        guard let items = sequence(node, field) else { return nil }
+        var out: [String] = []
+        for (i, item) in items.enumerated() {
+            guard let s = string(item, "\(field)[\(i)]") else { continue }
+            if s.isEmpty {
+                fail(item, "\(field)[\(i)]", "must not be empty")
+                continue
+            }
+            if s == "__other__" {
+                fail(item, "\(field)[\(i)]", "\"__other__\" is reserved for values outside the list")
+                continue
+            }
+            if unique && out.contains(s) {
+                fail(item, "\(field)[\(i)]", "\"\(s)\" is listed twice")
+                continue
+            }
+            out.append(s)
+        }
+        return out
+    }
+
+    mutating func int(_ node: Node, _ field: String, range: ClosedRange<Int>) -> Int? {
+        guard case .scalar(let s) = node, let v = Int(s.string) else {
+            fail(node, field, "expected a whole number")
+            return nil
+        }
+        guard range.contains(v) else {
+            fail(node, field, "must be between \(range.lowerBound) and \(range.upperBound)")
+            return nil
+        }
+        return v
+    }
+
+    mutating func number(_ node: Node, _ field: String) -> Double? {
+        guard case .scalar(let s) = node, let v = Double(s.string), v.isFinite else {
+            fail(node, field, "expected a finite number")
+            return nil
+        }
+        return v
+    }
+
+    mutating func name(_ node: Node, _ field: String, what: String) -> String? {
+        guard let s = string(node, field) else { return nil }
+        let ok =
+            !s.isEmpty && s.count <= 128
+            && s.unicodeScalars.allSatisfy {
+                $0.isASCII
+                    && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "_-.".unicodeScalars.contains($0))
+            }
+        guard ok, s != "__other__" else {
+            fail(node, field, "\(what) \"\(s)\" must be 1-128 characters of letters, digits, '_', '-' or '.'")
+            return nil
+        }
+        return s
+    }
+
+    func configValue(_ node: Node) -> ConfigValue {
+        switch node {
+        case .scalar(let s):
+            if s.style == .plain {
+                if let b = Bool.construct(from: s) { return .bool(b) }
+                if let d = Double(s.string) { return .number(d) }
+            }
+            return .string(s.string)
+        case .sequence(let seq): return .list(seq.map(configValue))
+        case .mapping(let m):
+            var out: [String: ConfigValue] = [:]
+            for (k, v) in m { out[k.string ?? ""] = configValue(v) }
+            return .map(out)
+        case .alias: return .string("")
+        }
+    }
+
+    // MARK: Document
+
+    mutating func configuration(_ root: Node) -> ExporterConfiguration {
+        var models: [ModelConfiguration] = []
+        guard let fields = mapping(root, "", allowed: ["models"]) else {
+            return ExporterConfiguration(models: [], source: file)
+        }
+        guard let modelsNode = fields.first(where: { $0.key == "models" })?.value else {
+            fail(root, "models", "required: the list of models to monitor")
+            return ExporterConfiguration(models: [], source: file)
+        }
+        guard let items = sequence(modelsNode, "models") else { return ExporterConfiguration(models: [], source: file) }
+        if items.isEmpty { fail(modelsNode, "models", "at least one model is needed") }
+        for (i, item) in items.enumerated() {
+            guard let model = model(item, "models[\(i)]") else { continue }
+            if models.contains(where: { $0.name == model.name }) {
+                fail(item, "models[\(i)].name", "model \"\(model.name)\" is configured twice")
+                continue
+            }
+            models.append(model)
+        }
+        return ExporterConfiguration(models: models, source: file)
+    }
+
+    static let modelFields = [
+        "name", "task", "versions", "classes", "positive_class", "features", "sensitive_attributes", "reference",
+        "window", "latency_buckets", "collectors", "token", "token_file", "max_series",
+    ]
+
+    mutating func model(_ node: Node, _ path: String) -> ModelConfiguration? {
+        guard let fields = mapping(node, path, allowed: Self.modelFields) else { return nil }
+        let errorsBefore = errors.count
+        func value(_ key: String) -> Node? { fields.first { $0.key == key }?.value }
+        var name: String?
+        if let n = value("name") {
+            name = self.name(n, "\(path).name", what: "model name")
+        } else {
+            fail(node, "\(path).name", "required")
+        }
+        var task: ModelTask?
+        if let t = value("task") {
+            if let s = string(t, "\(path).task") {
+                task = ModelTask(rawValue: s)
+                if task == nil {
+                    fail(
+                        t, "\(path).task",
+                        "unknown task \"\(s)\" (expected one of: \(ModelTask.allCases.map(\.rawValue).joined(separator: ", ")))"
+                    )
+                }
+            }
+        } else {
+            fail(node, "\(path).task", "required (\(ModelTask.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        var m = ModelConfiguration(name: name ?? "", task: task ?? .regression)
+        if let v = value("versions") {
+            m.versions = strings(v, "\(path).versions") ?? []
+            if m.versions.isEmpty { fail(v, "\(path).versions", "list at least one version") }
+        } else {
+            fail(node, "\(path).versions", "required: the versions to report separately (others become __other__)")
+        }
+        // Classes
+        let classesNode = value("classes")
+        if let c = classesNode { m.classes = strings(c, "\(path).classes") ?? [] }
+        if let p = value("positive_class") { m.positiveClass = string(p, "\(path).positive_class") }
+        switch task {
+        case .binaryClassification?:
+            if m.classes.count != 2 {
+                fail(classesNode ?? node, "\(path).classes", "binary classification needs exactly 2 classes")
+            }
+            if let p = m.positiveClass {
+                if !m.classes.contains(p) {
+                    fail(value("positive_class"), "\(path).positive_class", "\"\(p)\" is not one of the classes")
+                }
+            } else {
+                fail(node, "\(path).positive_class", "required for binary classification")
+            }
+        case .multiclassClassification?:
+            if m.classes.count < 3 {
+                fail(classesNode ?? node, "\(path).classes", "multiclass classification needs at least 3 classes")
+            }
+            if let p = value("positive_class") {
+                fail(p, "\(path).positive_class", "only binary classification has a positive class")
+            }
+        case .regression?:
+            if let c = classesNode { fail(c, "\(path).classes", "a regression model has no classes") }
+            if let p = value("positive_class") {
+                fail(p, "\(path).positive_class", "a regression model has no classes")
+            }
+        case nil: break
+        }
+        if let r = value("reference"), let s = string(r, "\(path).reference") {
+            let resolved = s.hasPrefix("/") ? s : baseDirectory + "/" + s
+            if !FileManager.default.isReadableFile(atPath: resolved) {
+                fail(r, "\(path).reference", "cannot read \"\(resolved)\"")
+            }
+            m.reference = resolved
+        }
+        if let f = value("features"), let items = sequence(f, "\(path).features") {
+            for (i, item) in items.enumerated() {
+                guard let feature = feature(item, "\(path).features[\(i)]", hasReference: m.reference != nil) else {
+                    continue
+                }
+                if m.features.contains(where: { $0.name == feature.name }) {
+                    fail(item, "\(path).features[\(i)].name", "feature \"\(feature.name)\" is listed twice")
+                    continue
+                }
+                m.features.append(feature)
+            }
+        }
+        if let a = value("sensitive_attributes"), let items = sequence(a, "\(path).sensitive_attributes") {
+            for (i, item) in items.enumerated() {
+                guard let attribute = attribute(item, "\(path).sensitive_attributes[\(i)]") else { continue }
+                if m.sensitiveAttributes.contains(where: { $0.name == attribute.name }) {
+                    fail(
+                        item, "\(path).sensitive_attributes[\(i)].name",
+                        "attribute \"\(attribute.name)\" is listed twice")
+                    continue
+                }
+                m.sensitiveAttributes.append(attribute)
+            }
+        }
+        if let w = value("window") { m.window = window(w, "\(path).window") ?? m.window }
+        if let b = value("latency_buckets") {
+            m.latencyBuckets = buckets(b, "\(path).latency_buckets") ?? m.latencyBuckets
+        }
+        if let c = value("collectors") { m.collectors = collectors(c, "\(path).collectors") }
+        if let t = value("token") {
+            m.token = string(t, "\(path).token")
+            if value("token_file") != nil { fail(t, "\(path).token", "give token or token_file, not both") }
+        }
+        if let t = value("token_file"), let p = string(t, "\(path).token_file") {
+            let resolved = p.hasPrefix("/") ? p : baseDirectory + "/" + p
+            if let content = try? String(contentsOfFile: resolved, encoding: .utf8) {
+                let token = content.trimmingCharacters(in: .whitespacesAndNewlines)
+                if token.isEmpty { fail(t, "\(path).token_file", "\"\(resolved)\" is empty") } else { m.token = token }
+            } else {
+                fail(t, "\(path).token_file", "cannot read \"\(resolved)\"")
+            }
+        }
+        if let s = value("max_series") {
+            m.maxSeries = int(s, "\(path).max_series", range: 1...10_000_000) ?? m.maxSeries
+        }
+        return errors.count == errorsBefore ? m : nil
+    }
+
+    mutating func feature(_ node: Node, _ path: String, hasReference: Bool) -> FeatureConfiguration? {
+        guard let fields = mapping(node, path, allowed: ["name", "type", "values"]) else { return nil }
+        func value(_ key: String) -> Node? { fields.first { $0.key == key }?.value }
+        guard let n = value("name") else {
+            fail(node, "\(path).name", "required")
+            return nil
+        }
+        guard let name = self.name(n, "\(path).name", what: "feature name") else { return nil }
+        guard let t = value("type") else {
+            fail(node, "\(path).type", "required (numeric or categorical)")
+            return nil
+        }
+        guard let typeName = string(t, "\(path).type") else { return nil }
+        guard let kind = FeatureKind(rawValue: typeName) else {
+            fail(t, "\(path).type", "unknown type \"\(typeName)\" (expected numeric or categorical)")
+            return nil
+        }
+        var values: [String]?
+        if let v = value("values") {
+            if kind == .numeric {
+                fail(v, "\(path).values", "only categorical features list values")
+                return nil
+            }
+            values = strings(v, "\(path).values")
+            if values?.isEmpty == true { fail(v, "\(path).values", "list at least one value") }
+        } else if kind == .categorical && !hasReference {
+            fail(
+                node, "\(path).values",
+                "a categorical feature needs its values, or a reference profile to learn them from")
+            return nil
+        }
+        return FeatureConfiguration(name: name, kind: kind, values: values)
+    }
+
+    mutating func attribute(_ node: Node, _ path: String) -> SensitiveAttribute? {
+        guard let fields = mapping(node, path, allowed: ["name", "groups", "privileged"]) else { return nil }
+        func value(_ key: String) -> Node? { fields.first { $0.key == key }?.value }
+        guard let n = value("name") else {
+            fail(node, "\(path).name", "required")
+            return nil
+        }
+        guard let name = self.name(n, "\(path).name", what: "attribute name") else { return nil }
+        guard let g = value("groups") else {
+            fail(node, "\(path).groups", "required: the groups to compare")
+            return nil
+        }
+        guard let groups = strings(g, "\(path).groups") else { return nil }
+        if groups.count < 2 {
+            fail(g, "\(path).groups", "list at least two groups")
+            return nil
+        }
+        var privileged: String?
+        if let p = value("privileged") {
+            privileged = string(p, "\(path).privileged")
+            if let privileged, !groups.contains(privileged) {
+                fail(p, "\(path).privileged", "\"\(privileged)\" is not one of the groups")
+                return nil
+            }
+        }
+        return SensitiveAttribute(name: name, groups: groups, privileged: privileged)
+    }
+
+    mutating func window(_ node: Node, _ path: String) -> WindowConfiguration? {
+        guard let fields = mapping(node, path, allowed: ["duration", "slices"]) else { return nil }
+        var w = WindowConfiguration()
+        for (key, value) in fields {
+            switch key {
+            case "duration":
+                guard let s = string(value, "\(path).duration") else { continue }
+                guard let d = DurationParser.parse(s) else {
+                    fail(value, "\(path).duration", "\"\(s)\" is not a duration (like 30s, 5m, 1h, 1d)")
+                    continue
+                }
+                w.duration = d
+            default:
+                w.slices = int(value, "\(path).slices", range: 1...1000) ?? w.slices
+            }
+        }
+        if w.duration / w.slices < .seconds(1) {
+            fail(node, path, "each slice (duration / slices) must last at least 1s")
+            return nil
+        }
+        return w
+    }
+
+    mutating func buckets(_ node: Node, _ path: String) -> [Double]? {
+        guard let items = sequence(node, path) else { return nil }
+        var out: [Double] = []
+        for (i, item) in items.enumerated() {
+            guard let v = number(item, "\(path)[\(i)]") else { return nil }
+            guard v > 0 else {
+                fail(item, "\(path)[\(i)]", "latency bounds must be positive")
+                return nil
+            }
+            if let last = out.last, !(last < v) {
+                fail(item, "\(path)[\(i)]", "bounds must increase strictly (\(last) then \(v))")
+                return nil
+            }
+            out.append(v)
+        }
+        if out.isEmpty {
+            fail(node, path, "list at least one bound")
+            return nil
+        }
+        return out
+    }
+
+    mutating func collectors(_ node: Node, _ path: String) -> [CollectorConfiguration] {
+        guard let items = sequence(node, path) else { return [] }
+        var out: [CollectorConfiguration] = []
+        for (i, item) in items.enumerated() {
+            let field = "\(path)[\(i)]"
+            var config: CollectorConfiguration?
+            var nameNode = item
+            switch item {
+            case .scalar(let s):
+                config = CollectorConfiguration(name: s.string)
+            case .mapping:
+                guard let fields = mapping(item, field, allowed: ["name", "options"]) else { continue }
+                guard let n = fields.first(where: { $0.key == "name" })?.value, let name = string(n, "\(field).name")
+                else {
+                    fail(item, "\(field).name", "required")
+                    continue
+                }
+                nameNode = n
+                var options: [String: ConfigValue] = [:]
+                if let o = fields.first(where: { $0.key == "options" })?.value {
+                    if case .map(let m) = configValue(o) {
+                        options = m
+                    } else {
+                        fail(o, "\(field).options", "expected a mapping")
+                    }
+                }
+                config = CollectorConfiguration(name: name, options: options)
+            default:
+                fail(item, field, "expected a collector name or {name, options}")
+            }
+            guard let config else { continue }
+            guard knownCollectors.contains(config.name) else {
+                fail(
+                    nameNode, field,
+                    "unknown collector \"\(config.name)\" (known: \(knownCollectors.sorted().joined(separator: ", ")))")
+                continue
+            }
+            if out.contains(where: { $0.name == config.name }) {
+                fail(nameNode, field, "collector \"\(config.name)\" is listed twice")
+                continue
+            }
+            out.append(config)
+        }
+        return out
+    }
+}

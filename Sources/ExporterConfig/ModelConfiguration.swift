@@ -1,0 +1,170 @@
+/// The exporter's configuration file (`--config FILE`), as typed values: the models it monitors and,
+/// for each, its task, versions, classes, features, sensitive attributes, reference profile, window,
+/// latency buckets, collectors and ingestion token. ``ConfigLoader`` builds it from YAML and validates it.
+public struct ExporterConfiguration: Sendable, Equatable {
+    /// The models, in file order; names are unique.
+    public var models: [ModelConfiguration]
+    /// The file it was read from ("<built-in>" for the demo configuration).
+    public var source: String
+
+    /// Creates a configuration.
+    public init(models: [ModelConfiguration], source: String) {
+        self.models = models
+        self.source = source
+    }
+
+    /// The model named `name`, if configured.
+    public func model(named name: String) -> ModelConfiguration? { models.first { $0.name == name } }
+}
+
+/// What a model predicts; it decides which outputs and quality metrics make sense.
+public enum ModelTask: String, Sendable, CaseIterable {
+    /// Two classes, one of them the positive class.
+    case binaryClassification = "binary_classification"
+    /// Three or more classes.
+    case multiclassClassification = "multiclass_classification"
+    /// A number.
+    case regression
+}
+
+/// The type of an input feature.
+public enum FeatureKind: String, Sendable, CaseIterable {
+    /// A number (drift on binned distributions).
+    case numeric
+    /// One of a finite set of values (others become `__other__`).
+    case categorical
+}
+
+/// One input feature of a model.
+public struct FeatureConfiguration: Sendable, Equatable {
+    /// Feature name, as sent in events' `features` object.
+    public var name: String
+    /// Numeric or categorical.
+    public var kind: FeatureKind
+    /// For categorical features: the known values (others map to `__other__`); `nil` means "learn them
+    /// from the reference profile", which then must be configured.
+    public var values: [String]?
+
+    /// Creates a feature.
+    public init(name: String, kind: FeatureKind, values: [String]? = nil) {
+        self.name = name
+        self.kind = kind
+        self.values = values
+    }
+}
+
+/// A sensitive attribute (for fairness) and its groups; events carry it in `attributes`.
+public struct SensitiveAttribute: Sendable, Equatable {
+    /// Attribute name.
+    public var name: String
+    /// Known groups; others map to `__other__`.
+    public var groups: [String]
+    /// The privileged group for AIF360-style signed metrics, if any.
+    public var privileged: String?
+
+    /// Creates an attribute.
+    public init(name: String, groups: [String], privileged: String? = nil) {
+        self.name = name
+        self.groups = groups
+        self.privileged = privileged
+    }
+}
+
+/// The sliding window model statistics are computed over: `duration` split into `slices` that rotate.
+public struct WindowConfiguration: Sendable, Equatable {
+    /// Window length (default one hour).
+    public var duration: Duration
+    /// Number of slices (default 12, i.e. 5 minutes each for an hour).
+    public var slices: Int
+
+    /// Creates a window.
+    public init(duration: Duration = .seconds(3600), slices: Int = 12) {
+        self.duration = duration
+        self.slices = slices
+    }
+}
+
+/// A collector to run for a model, by registered name, with its options.
+public struct CollectorConfiguration: Sendable, Equatable {
+    /// The collector's registered name (`service`, or a user's own).
+    public var name: String
+    /// Options, as given in the file (a mapping; empty when none).
+    public var options: [String: ConfigValue]
+
+    /// Creates a collector configuration.
+    public init(name: String, options: [String: ConfigValue] = [:]) {
+        self.name = name
+        self.options = options
+    }
+}
+
+/// A configuration value whose schema belongs to a plug-in (collector options).
+public indirect enum ConfigValue: Sendable, Equatable {
+    /// A string (any YAML scalar that is not a number or boolean).
+    case string(String)
+    /// A number.
+    case number(Double)
+    /// A boolean.
+    case bool(Bool)
+    /// A list.
+    case list([ConfigValue])
+    /// A mapping.
+    case map([String: ConfigValue])
+}
+
+/// One model's configuration.
+public struct ModelConfiguration: Sendable, Equatable {
+    /// Model name: the `model` label value and the `{model}` of the ingestion URLs.
+    public var name: String
+    /// What it predicts.
+    public var task: ModelTask
+    /// Allowed versions; any other version is recorded as `__other__`.
+    public var versions: [String]
+    /// Classes, for classification tasks; other predictions are recorded as `__other__`.
+    public var classes: [String]
+    /// The positive class, for binary classification.
+    public var positiveClass: String?
+    /// Input features.
+    public var features: [FeatureConfiguration]
+    /// Sensitive attributes.
+    public var sensitiveAttributes: [SensitiveAttribute]
+    /// Path of the reference profile (resolved against the configuration file's folder), if any.
+    public var reference: String?
+    /// Statistics window.
+    public var window: WindowConfiguration
+    /// Upper bounds of the latency histogram buckets, in seconds.
+    public var latencyBuckets: [Double]
+    /// Collectors to run, in order.
+    public var collectors: [CollectorConfiguration]
+    /// Bearer token that ingestion requests must present, if set.
+    public var token: String?
+    /// Most series this model's collectors may create (a guard on cardinality).
+    public var maxSeries: Int
+
+    /// client_golang's default buckets, 5 ms to 10 s.
+    public static let defaultLatencyBuckets: [Double] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+
+    /// Creates a model configuration with defaults for everything but name and task.
+    public init(
+        name: String, task: ModelTask, versions: [String] = [], classes: [String] = [], positiveClass: String? = nil,
+        features: [FeatureConfiguration] = [], sensitiveAttributes: [SensitiveAttribute] = [],
+        reference: String? = nil, window: WindowConfiguration = WindowConfiguration(),
+        latencyBuckets: [Double] = ModelConfiguration.defaultLatencyBuckets,
+        collectors: [CollectorConfiguration] = [CollectorConfiguration(name: "service")], token: String? = nil,
+        maxSeries: Int = 10_000
+    ) {
+        self.name = name
+        self.task = task
+        self.versions = versions
+        self.classes = classes
+        self.positiveClass = positiveClass
+        self.features = features
+        self.sensitiveAttributes = sensitiveAttributes
+        self.reference = reference
+        self.window = window
+        self.latencyBuckets = latencyBuckets
+        self.collectors = collectors
+        self.token = token
+        self.maxSeries = maxSeries
+    }
+}

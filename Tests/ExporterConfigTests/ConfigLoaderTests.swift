@@ -1,0 +1,170 @@
+import Foundation
+import Testing
+
+@testable import ExporterConfig
+
+private func load(_ yaml: String) throws(ConfigErrors) -> ExporterConfiguration {
+    try ConfigLoader.parse(yaml, file: "test.yaml")
+}
+
+/// The errors of an invalid document, as `line: field: message` strings.
+private func problems(_ yaml: String) -> [String] {
+    do {
+        _ = try load(yaml)
+        return []
+    } catch {
+        return error.errors.map { "\($0.line): \($0.field): \($0.message)" }
+    }
+}
+
+@Suite("Configuration file")
+struct ConfigLoaderTests {
+    @Test("the example configuration loads with every field")
+    func example() throws {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+            "../../examples/models.yaml")
+        let config = try ConfigLoader.load(file: url.path)
+        #expect(config.models.map(\.name) == ["fraud", "eta"])
+        let fraud = try #require(config.model(named: "fraud"))
+        #expect(fraud.task == .binaryClassification)
+        #expect(fraud.versions == ["v1", "v2"])
+        #expect(fraud.classes == ["legit", "fraud"] && fraud.positiveClass == "fraud")
+        #expect(fraud.features.map(\.name) == ["amount", "account_age_days", "country", "channel"])
+        #expect(
+            fraud.features[2]
+                == FeatureConfiguration(name: "country", kind: .categorical, values: ["US", "DE", "FR", "GB", "IN"]))
+        #expect(
+            fraud.sensitiveAttributes[0]
+                == SensitiveAttribute(name: "gender", groups: ["female", "male"], privileged: "male"))
+        #expect(fraud.window == WindowConfiguration(duration: .seconds(3600), slices: 12))
+        #expect(fraud.latencyBuckets.first == 0.001 && fraud.latencyBuckets.count == 10)
+        #expect(fraud.collectors == [CollectorConfiguration(name: "service")])
+        let eta = try #require(config.model(named: "eta"))
+        #expect(eta.task == .regression && eta.classes.isEmpty)
+        #expect(eta.window == WindowConfiguration(duration: .seconds(1800), slices: 6))
+        #expect(eta.latencyBuckets == ModelConfiguration.defaultLatencyBuckets)
+        #expect(eta.maxSeries == 10_000)
+    }
+
+    @Test("every problem is reported with its line and field, not just the first")
+    func manyErrors() {
+        let found = problems(
+            """
+            models:
+              - name: fraud
+                task: binary_classifier
+                versions: [v1, v1]
+                classes: [a, b, c]
+                positive_class: z
+                features:
+                  - {name: amount, type: float}
+                  - {name: country, type: categorical}
+                window: {duration: 1 hour, slices: 0}
+                latency_buckets: [0.1, 0.05]
+                collectors: [service, nope]
+                colour: blue
+            """)
+        #expect(found.count == 9, "\(found)")
+        #expect(found.contains { $0.hasPrefix("3: models[0].task: unknown task") })
+        #expect(found.contains { $0.hasPrefix("4: models[0].versions[1]:") })
+        #expect(found.contains { $0.hasPrefix("8: models[0].features[0].type:") })
+        #expect(found.contains { $0.hasPrefix("9: models[0].features[1].values:") })
+        #expect(found.contains { $0.hasPrefix("10: models[0].window.duration:") })
+        #expect(found.contains { $0.hasPrefix("10: models[0].window.slices:") })
+        #expect(found.contains { $0.hasPrefix("11: models[0].latency_buckets[1]:") })
+        #expect(found.contains { $0.hasPrefix("12: models[0].collectors[1]: unknown collector \"nope\"") })
+        #expect(found.contains { $0.hasPrefix("13: models[0].colour: unknown field") })
+    }
+
+    @Test(
+        "task-specific rules",
+        arguments: [
+            (
+                "task: binary_classification\n    versions: [v]\n    classes: [a, b]",
+                "positive_class: required for binary classification"
+            ),
+            (
+                "task: binary_classification\n    versions: [v]\n    classes: [a]\n    positive_class: a",
+                "classes: binary classification needs exactly 2 classes"
+            ),
+            (
+                "task: multiclass_classification\n    versions: [v]\n    classes: [a, b]",
+                "classes: multiclass classification needs at least 3 classes"
+            ),
+            ("task: regression\n    versions: [v]\n    classes: [a, b]", "classes: a regression model has no classes"),
+            ("task: regression", "versions: required: the versions to report separately (others become __other__)"),
+            (
+                "task: regression\n    versions: [__other__]",
+                "versions[0]: \"__other__\" is reserved for values outside the list"
+            ),
+        ])
+    func taskRules(body: String, expected: String) {
+        let found = problems("models:\n  - name: m\n    \(body)\n")
+        #expect(found.contains { $0.hasSuffix(expected) }, "\(found)")
+    }
+
+    @Test("YAML syntax errors and empty or wrong documents are located")
+    func syntax() {
+        #expect(problems("models: [\n  - name: x\n").first?.contains("invalid YAML") == true)
+        #expect(problems("") == ["0: : the file is empty"])
+        #expect(problems("models: []\n") == ["1: models: at least one model is needed"])
+        #expect(problems("- a\n") == ["1: : expected a mapping"])
+        #expect(problems("other: 1\n").first?.hasPrefix("1: other: unknown field") == true)
+    }
+
+    @Test("names are restricted and unique")
+    func names() {
+        let dup = problems(
+            "models:\n  - {name: m, task: regression, versions: [v]}\n  - {name: m, task: regression, versions: [v]}\n")
+        #expect(dup == ["3: models[1].name: model \"m\" is configured twice"])
+        let bad = problems("models:\n  - {name: \"a b\", task: regression, versions: [v]}\n")
+        #expect(bad.first?.contains("model name \"a b\" must be 1-128 characters") == true)
+    }
+
+    @Test(
+        "durations parse like Prometheus'",
+        arguments: [
+            ("30s", 30.0), ("5m", 300), ("1h30m", 5400), ("1d", 86400), ("250ms", 0.25), ("1w", 604_800),
+        ])
+    func durations(text: String, seconds: Double) throws {
+        let d = try #require(DurationParser.parse(text))
+        #expect(abs(Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 - seconds) < 1e-9)
+    }
+
+    @Test("bad durations are refused", arguments: ["", "5", "m", "1x", "-1s", "1.5h", "1h 2m", "0s"])
+    func badDurations(text: String) {
+        #expect(DurationParser.parse(text) == nil)
+    }
+
+    @Test("token_file is read and trimmed; a missing one is an error")
+    func tokenFile() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cfg-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try "s3cret\n".write(to: dir.appendingPathComponent("token"), atomically: true, encoding: .utf8)
+        let yaml = "models:\n  - {name: m, task: regression, versions: [v], token_file: token}\n"
+        let config = try ConfigLoader.parse(yaml, file: "x.yaml", baseDirectory: dir.path)
+        #expect(config.models[0].token == "s3cret")
+        let missing = "models:\n  - {name: m, task: regression, versions: [v], token_file: nope}\n"
+        #expect(throws: ConfigErrors.self) { try ConfigLoader.parse(missing, file: "x.yaml", baseDirectory: dir.path) }
+    }
+
+    @Test("collector options are kept as typed values")
+    func collectorOptions() throws {
+        let config = try load(
+            """
+            models:
+              - name: m
+                task: regression
+                versions: [v]
+                collectors:
+                  - name: service
+                    options: {threshold: 0.5, enabled: true, label: x, list: [1, two]}
+            """)
+        #expect(
+            config.models[0].collectors[0].options == [
+                "threshold": .number(0.5), "enabled": .bool(true), "label": .string("x"),
+                "list": .list([.number(1), .string("two")]),
+            ])
+    }
+}
