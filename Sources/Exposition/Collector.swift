@@ -170,7 +170,7 @@ struct CollectedFamily: Sendable {
         series = keyed.map { (Escaping.renderLabelPairs(names: labelNames, values: $0.key), $0.value) }
     }
 
-    func render(into out: inout [UInt8], context: RenderContext) {
+    func render(into out: inout ByteWriter, context: RenderContext) {
         guard !series.isEmpty else { return }
         out.append(contentsOf: context.format == .openMetrics ? names.metadataOpenMetrics : names.metadataText)
         let om = context.format == .openMetrics
@@ -191,7 +191,7 @@ struct CollectedFamily: Sendable {
                 out.append(UInt8(ascii: "\n"))
             case .info:
                 out.appendSeries(names.main, labels)
-                out.append(contentsOf: [UInt8(ascii: "1"), UInt8(ascii: "\n")])
+                out.append(UInt8(ascii: "1"), UInt8(ascii: "\n"))
             case .stateSet(let states):
                 for state in states {
                     out.appendSeries(

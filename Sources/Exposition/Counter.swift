@@ -71,9 +71,9 @@ public final class Counter: FamilySeries {
         Double(integer.load(ordering: .relaxed)) + Double(bitPattern: fractionBits.load(ordering: .relaxed))
     }
 
-    func render(into out: inout [UInt8], names: FamilyNames, context: RenderContext) {
+    func render(into out: inout ByteWriter, names: FamilyNames, context: RenderContext) {
         let meta = _meta.meta
-        out.appendSeries(names.main, meta.renderedLabels)
+        out.append(contentsOf: meta.mainPrefix)
         let fraction = Double(bitPattern: fractionBits.load(ordering: .relaxed))
         let whole = integer.load(ordering: .relaxed)
         if fraction == 0 {

@@ -18,6 +18,9 @@ func _swiftFloat64ToString(
 
 enum FloatFormat {
     static let twoTo53: Double = 9_007_199_254_740_992
+    static let nanBytes: [UInt8] = Array("NaN".utf8)
+    static let plusInfBytes: [UInt8] = Array("+Inf".utf8)
+    static let minusInfBytes: [UInt8] = Array("-Inf".utf8)
 
     /// Shortest round-trip decimal digits of a finite, non-zero `abs(value)`: `value = 0.DIGITS × 10^point`.
     static func decimalDigits(_ value: Double) -> (digits: [UInt8], point: Int) {

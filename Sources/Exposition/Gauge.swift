@@ -37,8 +37,8 @@ public final class Gauge: FamilySeries {
     /// The current value.
     public var value: Double { Double(bitPattern: bits.load(ordering: .relaxed)) }
 
-    func render(into out: inout [UInt8], names: FamilyNames, context: RenderContext) {
-        out.appendSeries(names.main, _meta.meta.renderedLabels)
+    func render(into out: inout ByteWriter, names: FamilyNames, context: RenderContext) {
+        out.append(contentsOf: _meta.meta.mainPrefix)
         out.appendSampleValue(value)
         out.append(UInt8(ascii: "\n"))
     }

@@ -118,7 +118,7 @@ public final class Histogram: FamilySeries, @unchecked Sendable {
         }
     }
 
-    func render(into out: inout [UInt8], names: FamilyNames, context: RenderContext) {
+    func render(into out: inout ByteWriter, names: FamilyNames, context: RenderContext) {
         let meta = _meta.meta
         let labels = meta.renderedLabels
         let le = context.format == .openMetrics ? layout.leOpenMetrics : layout.leText

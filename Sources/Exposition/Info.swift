@@ -9,8 +9,8 @@ public final class Info: FamilySeries {
 
     init(meta: SeriesMeta) { _meta = SeriesMetaBox(meta: meta) }
 
-    func render(into out: inout [UInt8], names: FamilyNames, context: RenderContext) {
-        out.appendSeries(names.main, _meta.meta.renderedLabels)
-        out.append(contentsOf: [UInt8(ascii: "1"), UInt8(ascii: "\n")])
+    func render(into out: inout ByteWriter, names: FamilyNames, context: RenderContext) {
+        out.append(contentsOf: _meta.meta.mainPrefix)
+        out.append(UInt8(ascii: "1"), UInt8(ascii: "\n"))
     }
 }

@@ -32,7 +32,7 @@ public final class MetricFamily<Series: FamilySeries>: Sendable, SeriesOwner {
     /// How long an expired series stays findable before it is forgotten.
     let purgeNanos: UInt64
     let make: @Sendable (SeriesMeta) -> Series
-    let renderSeries: @Sendable (Series, inout [UInt8], FamilyNames, RenderContext) -> Void
+    let renderSeries: @Sendable (Series, inout ByteWriter, FamilyNames, RenderContext) -> Void
     let storage = Mutex(Storage())
     let droppedRemoved = Atomic<UInt64>(0)
     let droppedInvalid = Atomic<UInt64>(0)
@@ -49,7 +49,7 @@ public final class MetricFamily<Series: FamilySeries>: Sendable, SeriesOwner {
     init(
         descriptor: MetricDescriptor, timeToLive: Duration?,
         make: @escaping @Sendable (SeriesMeta) -> Series,
-        render: @escaping @Sendable (Series, inout [UInt8], FamilyNames, RenderContext) -> Void
+        render: @escaping @Sendable (Series, inout ByteWriter, FamilyNames, RenderContext) -> Void
     ) throws(ExpositionError) {
         self.descriptor = descriptor
         self.names = FamilyNames(descriptor)
@@ -110,7 +110,7 @@ public final class MetricFamily<Series: FamilySeries>: Sendable, SeriesOwner {
             }
             let meta = SeriesMeta(
                 labelValues: key, renderedLabels: Escaping.renderLabelPairs(names: sortedLabelNames, values: key),
-                owner: self, now: Clock.monotonicNanos())
+                mainName: names.main, owner: self, now: Clock.monotonicNanos())
             let s = make(meta)
             st.series[LabelKey(values: key)] = s
             st.sorted = nil
@@ -274,7 +274,7 @@ public final class MetricFamily<Series: FamilySeries>: Sendable, SeriesOwner {
 }
 
 extension MetricFamily: RenderableFamily {
-    func render(into out: inout [UInt8], context: RenderContext, now: UInt64) {
+    func render(into out: inout ByteWriter, context: RenderContext, now: UInt64) {
         let series = snapshot(now: now)
         guard !series.isEmpty else { return }
         out.append(contentsOf: context.format == .openMetrics ? names.metadataOpenMetrics : names.metadataText)
@@ -292,7 +292,7 @@ extension MetricFamily: RenderableFamily {
 /// A family the registry can write, whatever its series type.
 protocol RenderableFamily: AnyObject, Sendable {
     var descriptor: MetricDescriptor { get }
-    func render(into out: inout [UInt8], context: RenderContext, now: UInt64)
+    func render(into out: inout ByteWriter, context: RenderContext, now: UInt64)
     var droppedCounts: [(DropReason, UInt64)] { get }
 }
 

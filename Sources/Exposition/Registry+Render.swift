@@ -40,8 +40,17 @@ extension Registry {
     }
 
     /// `now` (monotonic nanoseconds) is for tests; by default the clock is read after the collectors ran.
-    func render(format: ExpositionFormat, into out: inout [UInt8], timeout: Duration, now: UInt64?) -> RenderReport {
-        out.removeAll(keepingCapacity: true)
+    func render(format: ExpositionFormat, into buffer: inout [UInt8], timeout: Duration, now: UInt64?) -> RenderReport {
+        var out = ByteWriter(capacity: Swift.max(buffer.capacity, lastRenderSize.load(ordering: .relaxed)))
+        defer { out.free() }
+        let report = render(format: format, into: &out, timeout: timeout, now: now)
+        lastRenderSize.store(out.count, ordering: .relaxed)
+        buffer.removeAll(keepingCapacity: true)
+        buffer.append(contentsOf: out.bytes)
+        return report
+    }
+
+    func render(format: ExpositionFormat, into out: inout ByteWriter, timeout: Duration, now: UInt64?) -> RenderReport {
         var report = RenderReport()
         let (families, collectors) = state.withLock { ($0.families, $0.collectors) }
         let context = RenderContext(format: format, emitCreated: options.emitCreated)
@@ -68,9 +77,11 @@ extension Registry {
             }
             if out.count > before { report.families += 1 }
         }
-        if format == .openMetrics { out.append(contentsOf: "# EOF\n".utf8) }
+        if format == .openMetrics { out.append(contentsOf: Self.eof) }
         return report
     }
+
+    static let eof: [UInt8] = Array("# EOF\n".utf8)
 
     private func droppedUpdatesFamily(
         _ families: [any RenderableFamily], descriptor: MetricDescriptor

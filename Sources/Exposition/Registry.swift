@@ -60,6 +60,8 @@ public final class Registry: Sendable {
     public let options: Options
     let state = Mutex(State())
     let selfMetrics: SelfMetrics?
+    /// Size of the previous render, to size the next one's buffer at once.
+    let lastRenderSize = Atomic<Int>(0)
 
     /// The registry's own families; `updates_dropped` is computed at render time from every family.
     struct SelfMetrics: Sendable {

@@ -36,6 +36,8 @@ final class SeriesMeta: Sendable {
     let labelValues: [String]
     /// `a="x",b="y"`, escaped, without braces; empty for an unlabelled series.
     let renderedLabels: [UInt8]
+    /// `name{a="x",b="y"} ` for the family's main sample name (counters, gauges, infos: their only line).
+    let mainPrefix: [UInt8]
     /// Wall-clock creation time, for OpenMetrics `_created`.
     let created: Double
     let state = Atomic<UInt8>(SeriesState.active)
@@ -43,9 +45,17 @@ final class SeriesMeta: Sendable {
     let lastSeen = Atomic<UInt64>(0)
     weak let owner: (any SeriesOwner)?
 
-    init(labelValues: [String], renderedLabels: [UInt8], owner: (any SeriesOwner)?, now: UInt64) {
+    init(labelValues: [String], renderedLabels: [UInt8], mainName: [UInt8], owner: (any SeriesOwner)?, now: UInt64) {
         self.labelValues = labelValues
         self.renderedLabels = renderedLabels
+        var prefix = mainName
+        if !renderedLabels.isEmpty {
+            prefix.append(UInt8(ascii: "{"))
+            prefix.append(contentsOf: renderedLabels)
+            prefix.append(UInt8(ascii: "}"))
+        }
+        prefix.append(UInt8(ascii: " "))
+        self.mainPrefix = prefix
         self.created = Clock.unixSeconds()
         self.owner = owner
         self.lastSeen.store(now, ordering: .relaxed)
@@ -117,31 +127,6 @@ struct FamilyNames: Sendable {
 struct RenderContext {
     let format: ExpositionFormat
     let emitCreated: Bool
-}
-
-extension Array where Element == UInt8 {
-    /// Appends `name{labels,extra} ` (no braces when both are empty).
-    @inline(__always)
-    mutating func appendSeries(_ name: [UInt8], _ labels: [UInt8], _ extra: [UInt8] = []) {
-        append(contentsOf: name)
-        if labels.isEmpty && extra.isEmpty {
-            append(UInt8(ascii: " "))
-            return
-        }
-        append(UInt8(ascii: "{"))
-        append(contentsOf: labels)
-        if !labels.isEmpty && !extra.isEmpty { append(UInt8(ascii: ",")) }
-        append(contentsOf: extra)
-        append(contentsOf: [UInt8(ascii: "}"), UInt8(ascii: " ")])
-    }
-
-    /// Appends the `_created` sample of a series when the format and options ask for it.
-    mutating func appendCreated(_ names: FamilyNames, _ meta: SeriesMeta, _ context: RenderContext) {
-        guard context.emitCreated && context.format == .openMetrics else { return }
-        appendSeries(names.created, meta.renderedLabels)
-        appendSampleValue(meta.created)
-        append(UInt8(ascii: "\n"))
-    }
 }
 
 /// The comment lines that precede a family's samples.

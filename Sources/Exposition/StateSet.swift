@@ -36,7 +36,7 @@ public final class StateSet: FamilySeries {
         bits.load(ordering: .relaxed) & (try states.bit(of: state)) != 0
     }
 
-    func render(into out: inout [UInt8], names: FamilyNames, context: RenderContext) {
+    func render(into out: inout ByteWriter, names: FamilyNames, context: RenderContext) {
         let value = bits.load(ordering: .relaxed)
         let labels = _meta.meta.renderedLabels
         for (i, stateLabel) in states.renderedLabels.enumerated() {

@@ -161,7 +161,7 @@ public final class Summary: FamilySeries {
     /// Sum of observations.
     public var sum: Double { Double(bitPattern: sumBits.load(ordering: .relaxed)) }
 
-    func render(into out: inout [UInt8], names: FamilyNames, context: RenderContext) {
+    func render(into out: inout ByteWriter, names: FamilyNames, context: RenderContext) {
         let meta = _meta.meta
         let labels = meta.renderedLabels
         for (i, q) in quantileValues.enumerated() where context.format == .text || OpenMetricsRules.allowsQuantile(q) {
