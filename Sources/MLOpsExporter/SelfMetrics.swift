@@ -23,6 +23,12 @@ final class SelfMetrics: HTTPServerObserver {
     private let durationHandles: [Histogram]
     private let bytesHandles: [Counter]
 
+    /// The reasons `HTTPServerObserver.connectionError(reason:)` reports.
+    static let errorReasons = [
+        "header_timeout", "body_timeout", "idle_timeout", "write_stall", "bad_request", "too_large",
+        "incomplete_request", "reset", "shutdown", "emfile", "accept_failed",
+    ]
+
     init(registry: Registry, version: String, revision: String) throws(ExpositionError) {
         try registry.info(
             "mlops_exporter_build", help: "Version and revision of the running mlops-exporter.",
@@ -63,7 +69,12 @@ final class SelfMetrics: HTTPServerObserver {
         let bytes = responseBytes
         durationHandles = try Handler.allCases.map { h throws(ExpositionError) in try durations.labels(h.rawValue) }
         bytesHandles = try Handler.allCases.map { h throws(ExpositionError) in try bytes.labels(h.rawValue) }
+        // Pre-initialise the fixed label values, so that rate() and alerts see zeros, not absent series.
         _ = try scrapesRejected.labels("max_requests")
+        for reason in Self.errorReasons { _ = try errors.labels(reason) }
+        for format in ["text", "openmetrics"] {
+            for encoding in ["identity", "gzip"] { _ = try scrapes.labels(format, encoding) }
+        }
     }
 
     func handled(_ handler: Handler, status: Int, protocolName: String, bytes: Int, seconds: Double) {
