@@ -38,6 +38,8 @@ let package = Package(
         // The configuration file (YAML): typed model configurations, validated with file:line:field errors.
         .target(
             name: "ExporterConfig", dependencies: [.product(name: "Yams", package: "Yams")], swiftSettings: strict),
+        // Decoding of prediction and label events (JSON arrays, NDJSON) against a model's schema. Pure.
+        .target(name: "Ingestion", swiftSettings: strict),
         // Wiring: registry + server + endpoints; the library product for embedding.
         .target(
             name: "MLOpsExporter",
@@ -63,5 +65,6 @@ let package = Package(
         .testTarget(name: "CompressionTests", dependencies: ["Compression"], swiftSettings: strict),
         .testTarget(name: "MLOpsExporterTests", dependencies: ["MLOpsExporter"], swiftSettings: strict),
         .testTarget(name: "ExporterConfigTests", dependencies: ["ExporterConfig"], swiftSettings: strict),
+        .testTarget(name: "IngestionTests", dependencies: ["Ingestion"], swiftSettings: strict),
     ]
 )

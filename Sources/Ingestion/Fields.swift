@@ -1,0 +1,526 @@
+/// One JSON value read by ``Scanner/scalar(depth:)``; objects and arrays are skipped and only reported.
+enum Token {
+    case string(StringToken)
+    case number(NumberToken)
+    case bool(Bool)
+    case null
+    case object
+    case array
+
+    var typeName: String {
+        switch self {
+        case .string: "a string"
+        case .number: "a number"
+        case .bool: "a boolean"
+        case .null: "null"
+        case .object: "an object"
+        case .array: "an array"
+        }
+    }
+}
+
+extension Scanner {
+    /// Reads any value at nesting level `depth` (the event object is level 1); objects and arrays are validated and
+    /// skipped.
+    @inline(__always)
+    mutating func scalar(depth: Int) throws(SyntaxError) -> Token {
+        skipWhitespace()
+        guard pos < end else { throw error("expected a value, found end of input") }
+        switch base[pos] {
+        case 0x22: return .string(try string())
+        case 0x2D, 0x30...0x39: return .number(try number())
+        case 0x74, 0x66, 0x6E:
+            if let value = try literal() { return .bool(value) }
+            return .null
+        case 0x7B:
+            try skipValue(depth: depth)
+            return .object
+        case 0x5B:
+            try skipValue(depth: depth)
+            return .array
+        default:
+            throw error("expected a value, found \(describe(base[pos]))")
+        }
+    }
+}
+
+/// The known keys of prediction and label events.
+enum Field {
+    case id, timestamp, version, features, prediction, score, probabilities, latencySeconds, status, errorKind
+    case attributes, label
+
+    @inline(__always)
+    init?(_ key: UnsafeBufferPointer<UInt8>) {
+        switch key.count {
+        case 2: if equal(key, "id") { self = .id } else { return nil }
+        case 5:
+            if equal(key, "score") {
+                self = .score
+            } else if equal(key, "label") {
+                self = .label
+            } else {
+                return nil
+            }
+        case 6: if equal(key, "status") { self = .status } else { return nil }
+        case 7: if equal(key, "version") { self = .version } else { return nil }
+        case 8: if equal(key, "features") { self = .features } else { return nil }
+        case 9: if equal(key, "timestamp") { self = .timestamp } else { return nil }
+        case 10:
+            if equal(key, "prediction") {
+                self = .prediction
+            } else if equal(key, "error_kind") {
+                self = .errorKind
+            } else if equal(key, "attributes") {
+                self = .attributes
+            } else {
+                return nil
+            }
+        case 13: if equal(key, "probabilities") { self = .probabilities } else { return nil }
+        case 15: if equal(key, "latency_seconds") { self = .latencySeconds } else { return nil }
+        default: return nil
+        }
+    }
+}
+
+@inline(__always)
+private func equal(_ bytes: UnsafeBufferPointer<UInt8>, _ literal: StaticString) -> Bool {
+    guard bytes.count == literal.utf8CodeUnitCount else { return false }
+    let p = literal.utf8Start
+    for i in 0..<bytes.count where bytes[i] != p[i] { return false }
+    return true
+}
+
+/// Per-batch decoding state: the schema and caches reused across events.
+struct FieldReader {
+    let schema: Schema
+    let isClassification: Bool
+    var scratch: [UInt8] = []
+    /// The last version's bytes and String, so that a batch of one version builds the String once.
+    var versionBytes: [UInt8] = []
+    var versionString = ""
+
+    init(schema: Schema) {
+        self.schema = schema
+        isClassification = schema.task == .classification
+    }
+
+    // MARK: Helpers
+
+    func resolve(_ token: StringToken, _ s: Scanner, in table: NameTable, hint: Int) -> Int? {
+        if !token.hasEscapes { return table.lookup(s.raw(token), hint: hint) }
+        var bytes: [UInt8] = []
+        s.unescape(token, into: &bytes)
+        return bytes.withUnsafeBufferPointer { table.lookup($0, hint: hint) }
+    }
+
+    func field(_ token: StringToken, _ s: Scanner) -> Field? {
+        if !token.hasEscapes { return Field(s.raw(token)) }
+        var bytes: [UInt8] = []
+        s.unescape(token, into: &bytes)
+        return bytes.withUnsafeBufferPointer { Field($0) }
+    }
+
+    /// The text of a number token (its JSON spelling).
+    @inline(__always)
+    func numberText(_ token: NumberToken, _ s: Scanner) -> String { s.text(token.start, token.end) }
+
+    /// Reads a prediction or label value typed by the task; nil for null.
+    mutating func outcome(
+        _ s: inout Scanner, _ name: String, _ rejection: inout Rejection?
+    ) throws(SyntaxError)
+        -> Outcome?
+    {
+        let token = try s.scalar(depth: 2)
+        if isClassification {
+            switch token {
+            case .string(let t): return .label(s.makeString(t, scratch: &scratch))
+            case .number(let n) where n.isInteger: return .label(numberText(n, s))
+            case .bool(let b): return .label(b ? "true" : "false")
+            case .null: return nil
+            default:
+                reject(
+                    &rejection, .wrongType,
+                    "'\(name)' must be a class label (string, integer or boolean), found \(token.typeName)")
+                return nil
+            }
+        }
+        switch token {
+        case .number(let n):
+            guard n.value.isFinite else {
+                reject(&rejection, .invalidNumber, "'\(name)' is out of range")
+                return nil
+            }
+            return .number(n.value)
+        case .null: return nil
+        default:
+            reject(&rejection, .wrongType, "'\(name)' must be a number, found \(token.typeName)")
+            return nil
+        }
+    }
+
+    func classIndex(_ outcome: Outcome?) -> Int? {
+        guard isClassification, case .label(let text)? = outcome else { return nil }
+        var copy = text
+        return copy.withUTF8 { schema.classTable.lookup($0, hint: Int.max) }
+    }
+
+    /// A finite number (nil for null); records a rejection for other types.
+    mutating func double(
+        _ s: inout Scanner, _ name: String, _ rejection: inout Rejection?
+    ) throws(SyntaxError)
+        -> Double?
+    {
+        let token = try s.scalar(depth: 2)
+        switch token {
+        case .number(let n):
+            guard n.value.isFinite else {
+                reject(&rejection, .invalidNumber, "'\(name)' is out of range")
+                return nil
+            }
+            return n.value
+        case .null: return nil
+        default:
+            reject(&rejection, .wrongType, "'\(name)' must be a number, found \(token.typeName)")
+            return nil
+        }
+    }
+
+    /// An id: a string, or an integer's JSON text (nil for null).
+    mutating func identifier(_ s: inout Scanner, _ rejection: inout Rejection?) throws(SyntaxError) -> String? {
+        let token = try s.scalar(depth: 2)
+        switch token {
+        case .string(let t): return s.makeString(t, scratch: &scratch)
+        case .number(let n) where n.isInteger: return numberText(n, s)
+        case .null: return nil
+        default:
+            reject(&rejection, .wrongType, "'id' must be a string or an integer, found \(token.typeName)")
+            return nil
+        }
+    }
+
+    // MARK: Prediction events
+
+    /// At '{': parses one prediction event into `event`; returns the first semantic problem, if any.
+    mutating func parsePrediction(
+        _ s: inout Scanner, into event: inout PredictionEvent
+    ) throws(SyntaxError)
+        -> Rejection?
+    {
+        event.id = nil
+        event.timestamp = nil
+        for i in event.features.indices { event.features[i] = .missing }
+        event.unknownFeatureCount = 0
+        event.predictionClass = nil
+        event.score = nil
+        event.probabilities.removeAll(keepingCapacity: true)
+        event.latencySeconds = nil
+        event.status = .ok
+        event.errorKind = nil
+        for i in event.attributes.indices { event.attributes[i] = nil }
+        event.label = nil
+        event.labelClass = nil
+
+        var rejection: Rejection?
+        var hasVersion = false
+        var prediction: Outcome?
+        s.pos += 1
+        if !s.objectIsEmpty() {
+            repeat {
+                let key = try s.key()
+                guard let field = field(key, s) else {
+                    try s.skipValue(depth: 2)
+                    continue
+                }
+                switch field {
+                case .id: event.id = try identifier(&s, &rejection)
+                case .timestamp: event.timestamp = try double(&s, "timestamp", &rejection)
+                case .version: hasVersion = try version(&s, &event, &rejection)
+                case .features: try features(&s, &event, &rejection)
+                case .prediction: prediction = try outcome(&s, "prediction", &rejection)
+                case .score: event.score = try double(&s, "score", &rejection)
+                case .probabilities: try probabilities(&s, &event, &rejection)
+                case .latencySeconds:
+                    event.latencySeconds = try double(&s, "latency_seconds", &rejection)
+                    if let latency = event.latencySeconds, latency < 0 {
+                        reject(&rejection, .invalidNumber, "'latency_seconds' must not be negative")
+                    }
+                case .status: try status(&s, &event, &rejection)
+                case .errorKind:
+                    let token = try s.scalar(depth: 2)
+                    switch token {
+                    case .string(let t): event.errorKind = s.makeString(t, scratch: &scratch)
+                    case .null: event.errorKind = nil
+                    default: reject(&rejection, .wrongType, "'error_kind' must be a string, found \(token.typeName)")
+                    }
+                case .attributes: try attributes(&s, &event, &rejection)
+                case .label: event.label = try outcome(&s, "label", &rejection)
+                }
+            } while try s.objectContinues()
+        }
+        if rejection == nil && !hasVersion {
+            reject(&rejection, .missingVersion, "missing 'version'")
+        }
+        if rejection == nil {
+            if let prediction {
+                event.prediction = prediction
+            } else {
+                reject(&rejection, .missingPrediction, "missing 'prediction'")
+            }
+        }
+        if rejection == nil && isClassification {
+            event.predictionClass = classIndex(event.prediction)
+            event.labelClass = classIndex(event.label)
+        }
+        return rejection
+    }
+
+    mutating func version(
+        _ s: inout Scanner, _ event: inout PredictionEvent, _ rejection: inout Rejection?
+    )
+        throws(SyntaxError) -> Bool
+    {
+        let token = try s.scalar(depth: 2)
+        switch token {
+        case .string(let t) where !t.hasEscapes:
+            let raw = s.raw(t)
+            if !raw.elementsEqual(versionBytes) {
+                versionBytes.removeAll(keepingCapacity: true)
+                versionBytes.append(contentsOf: raw)
+                versionString = String(decoding: raw, as: UTF8.self)
+            }
+            event.version = versionString
+            return true
+        case .string(let t):
+            event.version = s.makeString(t, scratch: &scratch)
+            return true
+        case .null: return false
+        default:
+            reject(&rejection, .wrongType, "'version' must be a string, found \(token.typeName)")
+            return false
+        }
+    }
+
+    mutating func status(
+        _ s: inout Scanner, _ event: inout PredictionEvent, _ rejection: inout Rejection?
+    )
+        throws(SyntaxError)
+    {
+        let token = try s.scalar(depth: 2)
+        if case .null = token {
+            event.status = .ok
+            return
+        }
+        if case .string(let t) = token {
+            let value = s.makeString(t, scratch: &scratch)
+            if value == "ok" {
+                event.status = .ok
+                return
+            }
+            if value == "error" {
+                event.status = .error
+                return
+            }
+        }
+        reject(&rejection, .invalidStatus, "'status' must be \"ok\" or \"error\"")
+    }
+
+    mutating func features(
+        _ s: inout Scanner, _ event: inout PredictionEvent, _ rejection: inout Rejection?
+    )
+        throws(SyntaxError)
+    {
+        guard s.peek() == 0x7B else {
+            let token = try s.scalar(depth: 2)
+            if case .null = token { return }
+            reject(&rejection, .wrongType, "'features' must be an object, found \(token.typeName)")
+            return
+        }
+        s.pos += 1
+        if s.objectIsEmpty() { return }
+        var hint = 0
+        repeat {
+            let key = try s.key()
+            guard let index = resolve(key, s, in: schema.featureTable, hint: hint) else {
+                event.unknownFeatureCount += 1
+                try s.skipValue(depth: 3)
+                continue
+            }
+            hint = index + 1
+            let token = try s.scalar(depth: 3)
+            if schema.featureIsNumeric[index] {
+                switch token {
+                case .number(let n):
+                    if n.value.isFinite {
+                        event.features[index] = .number(n.value)
+                    } else {
+                        reject(&rejection, .invalidNumber, "feature '\(schema.features[index].name)' is out of range")
+                    }
+                case .bool(let b): event.features[index] = .number(b ? 1 : 0)
+                case .null: event.features[index] = .missing
+                default:
+                    reject(
+                        &rejection, .wrongType,
+                        "numeric feature '\(schema.features[index].name)' must be a number, found \(token.typeName)")
+                }
+            } else {
+                switch token {
+                case .string(let t): event.features[index] = .category(s.makeString(t, scratch: &scratch))
+                case .number(let n): event.features[index] = .category(numberText(n, s))
+                case .bool(let b): event.features[index] = .category(b ? "true" : "false")
+                case .null: event.features[index] = .missing
+                default:
+                    reject(
+                        &rejection, .wrongType,
+                        "categorical feature '\(schema.features[index].name)' must be a string, number or boolean, "
+                            + "found \(token.typeName)")
+                }
+            }
+        } while try s.objectContinues()
+    }
+
+    mutating func attributes(
+        _ s: inout Scanner, _ event: inout PredictionEvent, _ rejection: inout Rejection?
+    )
+        throws(SyntaxError)
+    {
+        guard s.peek() == 0x7B else {
+            let token = try s.scalar(depth: 2)
+            if case .null = token { return }
+            reject(&rejection, .wrongType, "'attributes' must be an object, found \(token.typeName)")
+            return
+        }
+        s.pos += 1
+        if s.objectIsEmpty() { return }
+        var hint = 0
+        repeat {
+            let key = try s.key()
+            guard let index = resolve(key, s, in: schema.attributeTable, hint: hint) else {
+                try s.skipValue(depth: 3)
+                continue
+            }
+            hint = index + 1
+            let token = try s.scalar(depth: 3)
+            switch token {
+            case .string(let t): event.attributes[index] = s.makeString(t, scratch: &scratch)
+            case .number(let n): event.attributes[index] = numberText(n, s)
+            case .bool(let b): event.attributes[index] = b ? "true" : "false"
+            case .null: event.attributes[index] = nil
+            default:
+                reject(
+                    &rejection, .wrongType,
+                    "attribute '\(schema.attributeNames[index])' must be a string, number or boolean, "
+                        + "found \(token.typeName)")
+            }
+        } while try s.objectContinues()
+    }
+
+    mutating func probabilities(
+        _ s: inout Scanner, _ event: inout PredictionEvent, _ rejection: inout Rejection?
+    )
+        throws(SyntaxError)
+    {
+        let classCount = schema.classes.count
+        let first = s.peek()
+        if first == 0x7B || first == 0x5B {
+            if !isClassification {
+                try s.skipValue(depth: 2)
+                reject(&rejection, .invalidProbabilities, "'probabilities' given for a regression model")
+                return
+            }
+            event.probabilities.removeAll(keepingCapacity: true)
+            event.probabilities.append(contentsOf: repeatElement(.nan, count: classCount))
+        }
+        if first == 0x7B {
+            s.pos += 1
+            var hint = 0
+            if !s.objectIsEmpty() {
+                repeat {
+                    let key = try s.key()
+                    let index = resolve(key, s, in: schema.classTable, hint: hint)
+                    let token = try s.scalar(depth: 3)
+                    guard let index else {
+                        let name = s.makeString(key, scratch: &scratch)
+                        reject(&rejection, .invalidProbabilities, "'probabilities' has unknown class '\(name)'")
+                        continue
+                    }
+                    hint = index + 1
+                    if let p = probability(token, &rejection) { event.probabilities[index] = p }
+                } while try s.objectContinues()
+            }
+            if rejection == nil, let missing = event.probabilities.firstIndex(where: { $0.isNaN }) {
+                reject(&rejection, .invalidProbabilities, "'probabilities' lacks class '\(schema.classes[missing])'")
+            }
+        } else if first == 0x5B {
+            s.pos += 1
+            var count = 0
+            s.skipWhitespace()
+            if s.pos < s.end && s.base[s.pos] == 0x5D {
+                s.pos += 1
+            } else {
+                repeat {
+                    let token = try s.scalar(depth: 3)
+                    if let p = probability(token, &rejection), count < classCount { event.probabilities[count] = p }
+                    count += 1
+                } while try s.arrayContinues()
+            }
+            if count != classCount {
+                reject(
+                    &rejection, .invalidProbabilities,
+                    "'probabilities' has \(count) values for \(classCount) classes")
+            }
+        } else {
+            let token = try s.scalar(depth: 2)
+            if case .null = token { return }
+            reject(&rejection, .wrongType, "'probabilities' must be an object or an array, found \(token.typeName)")
+        }
+        if rejection != nil { event.probabilities.removeAll(keepingCapacity: true) }
+    }
+
+    func probability(_ token: Token, _ rejection: inout Rejection?) -> Double? {
+        guard case .number(let n) = token else {
+            reject(&rejection, .wrongType, "probabilities must be numbers, found \(token.typeName)")
+            return nil
+        }
+        guard n.value >= 0 && n.value <= 1 else {
+            reject(&rejection, .invalidProbabilities, "probability \(n.value) is outside [0, 1]")
+            return nil
+        }
+        return n.value
+    }
+
+    // MARK: Label events
+
+    /// At '{': parses one label event into `event`; returns the first semantic problem, if any.
+    mutating func parseLabel(_ s: inout Scanner, into event: inout LabelEvent) throws(SyntaxError) -> Rejection? {
+        var rejection: Rejection?
+        var id: String?
+        var label: Outcome?
+        event.timestamp = nil
+        s.pos += 1
+        if !s.objectIsEmpty() {
+            repeat {
+                let key = try s.key()
+                switch field(key, s) {
+                case .id: id = try identifier(&s, &rejection)
+                case .label: label = try outcome(&s, "label", &rejection)
+                case .timestamp: event.timestamp = try double(&s, "timestamp", &rejection)
+                default: try s.skipValue(depth: 2)
+                }
+            } while try s.objectContinues()
+        }
+        if rejection == nil {
+            if let id { event.id = id } else { reject(&rejection, .missingID, "missing 'id'") }
+        }
+        if rejection == nil {
+            if let label { event.label = label } else { reject(&rejection, .missingLabel, "missing 'label'") }
+        }
+        if rejection == nil { event.labelClass = classIndex(event.label) }
+        return rejection
+    }
+}
+
+/// Records `reason` unless an earlier problem was recorded for the event (the first one is reported).
+@inline(__always)
+private func reject(_ rejection: inout Rejection?, _ reason: RejectReason, _ message: @autoclosure () -> String) {
+    if rejection == nil { rejection = Rejection(reason: reason, message: message()) }
+}

@@ -1,0 +1,164 @@
+/// The kind of model a schema describes, which decides the JSON type of `prediction` and `label`.
+public enum TaskKind: Sendable, Equatable {
+    /// `prediction` and `label` are JSON numbers.
+    case regression
+    /// `prediction` and `label` are class labels: strings, or integers/booleans turned into strings.
+    case classification
+}
+
+/// The kind of an input feature, which decides how its JSON value is stored in a ``FeatureValue``.
+public enum FeatureKind: Sendable, Equatable {
+    /// A number (`true`/`false` are accepted as 1/0); strings are rejected as `wrong_type`.
+    case numeric
+    /// A category: strings as is, numbers as their JSON text, booleans as `"true"`/`"false"`.
+    case categorical
+}
+
+/// One declared input feature of a model.
+public struct FeatureSpec: Sendable, Equatable {
+    /// The key of the feature in the event's `features` object.
+    public var name: String
+    /// How the value is interpreted.
+    public var kind: FeatureKind
+
+    /// Declares a feature named `name` of the given kind.
+    public init(_ name: String, _ kind: FeatureKind) {
+        self.name = name
+        self.kind = kind
+    }
+}
+
+/// A schema that cannot be built: two names collide within one of its lists.
+public struct SchemaError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// Which list holds the duplicate: `"classes"`, `"features"` or `"attributes"`.
+    public var list: String
+    /// The duplicated name.
+    public var name: String
+
+    /// Creates the error for `name` duplicated in `list`.
+    public init(list: String, name: String) {
+        self.list = list
+        self.name = name
+    }
+
+    /// A human-readable message naming the list and the duplicate.
+    public var description: String { "duplicate name '\(name)' in \(list)" }
+}
+
+/// The decoding schema of one model, built once and shared by every batch for that model.
+///
+/// It lays out features, classes and attributes in declaration order ("schema order") and precomputes
+/// byte-level lookup tables so that the decoder resolves a JSON key to its index without building a `String`:
+/// it first tries the position after the previously matched key (events usually list keys in a fixed order),
+/// then an open-addressing hash table keyed by the UTF-8 bytes.
+public struct Schema: Sendable {
+    /// Whether predictions are numbers (regression) or class labels (classification).
+    public let task: TaskKind
+    /// The classes, in the order used by ``PredictionEvent/probabilities`` and by array-form probabilities.
+    public let classes: [String]
+    /// The declared features, in the order used by ``PredictionEvent/features``.
+    public let features: [FeatureSpec]
+    /// The declared attributes, in the order used by ``PredictionEvent/attributes``.
+    public let attributeNames: [String]
+
+    let classTable: NameTable
+    let featureTable: NameTable
+    let attributeTable: NameTable
+    let featureIsNumeric: [Bool]
+
+    /// Builds a schema; throws ``SchemaError`` when a list contains the same name twice.
+    ///
+    /// `classes` is ignored for regression models except that it must not contain duplicates.
+    public init(
+        task: TaskKind, classes: [String] = [], features: [FeatureSpec], attributeNames: [String] = []
+    )
+        throws(SchemaError)
+    {
+        self.task = task
+        self.classes = classes
+        self.features = features
+        self.attributeNames = attributeNames
+        classTable = try NameTable(classes, list: "classes")
+        featureTable = try NameTable(features.map(\.name), list: "features")
+        attributeTable = try NameTable(attributeNames, list: "attributes")
+        featureIsNumeric = features.map { $0.kind == .numeric }
+    }
+}
+
+/// Names stored as contiguous UTF-8 bytes with an open-addressing hash index over them.
+struct NameTable: Sendable {
+    /// All names' bytes, back to back.
+    let bytes: [UInt8]
+    /// `starts[i]..<starts[i + 1]` are the bytes of name `i`; `starts.count == count + 1`.
+    let starts: [Int]
+    /// Hash slots holding `index + 1`, or 0 when empty; the count is a power of two.
+    let slots: [Int32]
+    var count: Int { starts.count - 1 }
+
+    init(_ names: [String], list: String) throws(SchemaError) {
+        var bytes: [UInt8] = []
+        var starts: [Int] = [0]
+        for name in names {
+            bytes.append(contentsOf: name.utf8)
+            starts.append(bytes.count)
+        }
+        var size = 4
+        while size < names.count * 2 { size *= 2 }
+        var slots = [Int32](repeating: 0, count: size)
+        for (index, name) in names.enumerated() {
+            let utf8 = Array(name.utf8)
+            var slot = utf8.withUnsafeBufferPointer { NameTable.hash($0) } & (size - 1)
+            while slots[slot] != 0 {
+                let other = Int(slots[slot]) - 1
+                if Array(bytes[starts[other]..<starts[other + 1]]) == utf8 {
+                    throw SchemaError(list: list, name: name)
+                }
+                slot = (slot + 1) & (size - 1)
+            }
+            slots[slot] = Int32(index + 1)
+        }
+        self.bytes = bytes
+        self.starts = starts
+        self.slots = slots
+    }
+
+    /// FNV-1a over the bytes.
+    @inline(__always)
+    static func hash(_ key: UnsafeBufferPointer<UInt8>) -> Int {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in key {
+            h = (h ^ UInt64(b)) &* 0x100_0000_01b3
+        }
+        return Int(truncatingIfNeeded: h ^ (h >> 29))
+    }
+
+    /// Whether name `index` has exactly the bytes of `key`.
+    @inline(__always)
+    func matches(_ index: Int, _ key: UnsafeBufferPointer<UInt8>) -> Bool {
+        let start = starts[index]
+        let n = starts[index + 1] - start
+        guard n == key.count else { return false }
+        return bytes.withUnsafeBufferPointer { all in
+            var i = 0
+            while i < n {
+                if all[start + i] != key[i] { return false }
+                i += 1
+            }
+            return true
+        }
+    }
+
+    /// The index of the name equal to `key`, trying `hint` first; nil when absent.
+    @inline(__always)
+    func lookup(_ key: UnsafeBufferPointer<UInt8>, hint: Int) -> Int? {
+        if hint < count && matches(hint, key) { return hint }
+        let mask = slots.count - 1
+        var slot = NameTable.hash(key) & mask
+        while true {
+            let entry = Int(slots[slot])
+            if entry == 0 { return nil }
+            if matches(entry - 1, key) { return entry - 1 }
+            slot = (slot + 1) & mask
+        }
+    }
+}

@@ -1,0 +1,75 @@
+import Ingestion
+import Testing
+
+private func labels(
+    _ body: String, _ format: BodyFormat = .ndjson, schema: Schema = classificationSchema()
+)
+    throws(BodyError) -> ([LabelEvent], DecodeReport)
+{
+    var events: [LabelEvent] = []
+    let report = try decodeLabels(body: Array(body.utf8), format: format, schema: schema, maxEvents: 10) { event, _ in
+        events.append(event)
+    }
+    return (events, report)
+}
+
+@Suite("Label events")
+struct LabelTests {
+    @Test("classification labels, with and without timestamp; unknown keys ignored")
+    func classification() throws {
+        let (events, report) = try labels(
+            """
+            {"id":"e1","label":"b","timestamp":1764400000}
+            {"id":7,"label":3,"extra":{"x":[1]}}
+            {"id":"e3","label":false}
+            """)
+        #expect(report.accepted == 3)
+        #expect(
+            events == [
+                LabelEvent(id: "e1", label: .label("b"), labelClass: 1, timestamp: 1_764_400_000),
+                LabelEvent(id: "7", label: .label("3")),
+                LabelEvent(id: "e3", label: .label("false")),
+            ])
+    }
+
+    @Test("regression labels are numbers; JSON arrays work too")
+    func regression() throws {
+        let (events, report) = try labels(
+            #"[{"id":"a","label":1.5},{"id":"b","label":"x"}]"#, .json, schema: regressionSchema())
+        #expect(events == [LabelEvent(id: "a", label: .number(1.5))])
+        #expect(
+            report.errors == [
+                EventError(
+                    index: 1, line: nil, offset: 24, reason: .wrongType,
+                    message: "'label' must be a number, found a string")
+            ])
+    }
+
+    @Test("missing id, missing label and other reasons")
+    func reasons() throws {
+        let (events, report) = try labels(
+            """
+            {"label":"a"}
+            {"id":"x"}
+            {"id":"x","label":null}
+            {"id":null,"label":"a"}
+            {"id":1.5,"label":"a"}
+            {"id":"x","label":"a","timestamp":"t"}
+            {"id":"x","label":"a"
+            {"id":"ok","label":"a"}
+            """)
+        #expect(events.map(\.id) == ["ok"])
+        #expect(
+            report.errors.map(\.reason) == [
+                .missingID, .missingLabel, .missingLabel, .missingID, .wrongType, .wrongType, .invalidJSON,
+            ])
+        #expect(report.errors.map(\.line) == [1, 2, 3, 4, 5, 6, 7])
+        #expect(report.rejectedByReason == ["missing_id": 2, "missing_label": 2, "wrong_type": 2, "invalid_json": 1])
+    }
+
+    @Test("maxEvents applies to labels")
+    func maxEvents() {
+        let body = String(repeating: #"{"id":"x","label":"a"}"# + "\n", count: 11)
+        #expect(throws: BodyError.tooManyEvents(count: 11, limit: 10)) { try labels(body) }
+    }
+}

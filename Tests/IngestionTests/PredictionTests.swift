@@ -1,0 +1,253 @@
+import Ingestion
+import Testing
+
+@Suite("Prediction events")
+struct PredictionTests {
+    @Test("all fields decode into schema order")
+    func allFields() throws {
+        let event = try #require(
+            try single(
+                #"""
+                { "id": "e1", "timestamp": 1764400000.5, "version": "v3",
+                  "features": {"city": "paris", "income": 52000.5, "age": 41},
+                  "prediction": 12.5, "score": 0.25, "latency_seconds": 0.012,
+                  "status": "error", "error_kind": "timeout",
+                  "attributes": {"gender": "f", "ignored": 1}, "label": 13, "unknown": {"a": [1, {"b": null}]} }
+                """#))
+        #expect(event.id == "e1")
+        #expect(event.timestamp == 1_764_400_000.5)
+        #expect(event.version == "v3")
+        #expect(event.features == [.number(41), .number(52000.5), .category("paris")])
+        #expect(event.unknownFeatureCount == 0)
+        #expect(event.prediction == .number(12.5))
+        #expect(event.score == 0.25)
+        #expect(event.latencySeconds == 0.012)
+        #expect(event.status == .error)
+        #expect(event.errorKind == "timeout")
+        #expect(event.attributes == ["f"])
+        #expect(event.label == .number(13))
+        #expect(event.probabilities.isEmpty)
+    }
+
+    @Test("minimal event: defaults, missing features, integer id")
+    func minimal() throws {
+        let event = try #require(try single(#"{"version":"v","prediction":-0.5,"id":42}"#))
+        #expect(event.id == "42")
+        #expect(event.timestamp == nil)
+        #expect(event.features == [.missing, .missing, .missing])
+        #expect(event.status == .ok)
+        #expect(event.errorKind == nil)
+        #expect(event.attributes == [nil])
+        #expect(event.label == nil)
+    }
+
+    @Test("feature value conversions and nulls; unknown features counted")
+    func featureValues() throws {
+        let decoded = try decode(
+            #"""
+            [{"version":"v","prediction":1,"features":{"age":true,"income":null,"city":7.50,"zip":"75001","x":{"y":[]}}},
+             {"version":"v","prediction":1,"features":{"age":false,"city":false}},
+             {"version":"v","prediction":1,"features":null,"attributes":{"gender":1.0}}]
+            """#)
+        #expect(
+            decoded.events.map(\.features) == [
+                [.number(1), .missing, .category("7.50")],
+                [.number(0), .missing, .category("false")],
+                [.missing, .missing, .missing],
+            ])
+        #expect(decoded.events.map(\.unknownFeatureCount) == [2, 0, 0])
+        #expect(decoded.events[2].attributes == ["1.0"])
+        #expect(decoded.report.unknownFeatures == 2)
+    }
+
+    @Test("the buffer is reset between events")
+    func reset() throws {
+        let decoded = try decode(
+            #"""
+            [{"version":"v","prediction":1,"id":"a","features":{"age":1},"status":"error","attributes":{"gender":"m"}},
+             {"version":"v","prediction":2}]
+            """#)
+        #expect(decoded.events[1].id == nil)
+        #expect(decoded.events[1].features == [.missing, .missing, .missing])
+        #expect(decoded.events[1].status == .ok)
+        #expect(decoded.events[1].attributes == [nil])
+    }
+
+    @Test("features in any order are resolved (hint and hash paths)")
+    func featureOrder() throws {
+        let event = try #require(
+            try single(#"{"version":"v","prediction":1,"features":{"city":"x","age":1,"income":2,"age":3}}"#))
+        #expect(event.features == [.number(3), .number(2), .category("x")])  // duplicate key: last wins
+    }
+
+    @Test("classification predictions: strings, integers and booleans become labels")
+    func classification() throws {
+        let schema = classificationSchema()
+        let decoded = try decode(
+            #"""
+            [{"version":"v","prediction":"b","label":"c"},
+             {"version":"v","prediction":2,"label":true},
+             {"version":"v","prediction":"zebra"}]
+            """#, schema: schema)
+        #expect(decoded.events.map(\.prediction) == [.label("b"), .label("2"), .label("zebra")])
+        #expect(decoded.events.map(\.predictionClass) == [1, nil, nil])
+        #expect(decoded.events.map(\.label) == [.label("c"), .label("true"), nil])
+        #expect(decoded.events.map(\.labelClass) == [2, nil, nil])
+    }
+
+    @Test("probabilities as an object and as an array, in class order")
+    func probabilities() throws {
+        let schema = classificationSchema()
+        let decoded = try decode(
+            #"""
+            [{"version":"v","prediction":"a","probabilities":{"c":0.1,"a":0.6,"b":0.3}},
+             {"version":"v","prediction":"a","probabilities":[0.5,0.25,0.25]},
+             {"version":"v","prediction":"a","probabilities":null}]
+            """#, schema: schema)
+        #expect(decoded.events.map(\.probabilities) == [[0.6, 0.3, 0.1], [0.5, 0.25, 0.25], []])
+    }
+
+    @Test(
+        "each rejection reason",
+        arguments: [
+            (#"{"prediction":1}"#, RejectReason.missingVersion, "missing 'version'"),
+            (#"{"version":null,"prediction":1}"#, .missingVersion, "missing 'version'"),
+            (#"{"version":"v"}"#, .missingPrediction, "missing 'prediction'"),
+            (#"{"version":"v","prediction":null}"#, .missingPrediction, "missing 'prediction'"),
+            (#"{"version":3,"prediction":1}"#, .wrongType, "'version' must be a string, found a number"),
+            (#"{"version":"v","prediction":"1"}"#, .wrongType, "'prediction' must be a number, found a string"),
+            (
+                #"{"version":"v","prediction":1,"id":1.5}"#, .wrongType,
+                "'id' must be a string or an integer, found a number"
+            ),
+            (
+                #"{"version":"v","prediction":1,"id":{}}"#, .wrongType,
+                "'id' must be a string or an integer, found an object"
+            ),
+            (
+                #"{"version":"v","prediction":1,"timestamp":"now"}"#, .wrongType,
+                "'timestamp' must be a number, found a string"
+            ),
+            (
+                #"{"version":"v","prediction":1,"features":[1]}"#, .wrongType,
+                "'features' must be an object, found an array"
+            ),
+            (
+                #"{"version":"v","prediction":1,"features":{"age":"old"}}"#, .wrongType,
+                "numeric feature 'age' must be a number, found a string"
+            ),
+            (
+                #"{"version":"v","prediction":1,"features":{"city":[]}}"#, .wrongType,
+                "categorical feature 'city' must be a string, number or boolean, found an array"
+            ),
+            (
+                #"{"version":"v","prediction":1,"features":{"age":1e999}}"#, .invalidNumber,
+                "feature 'age' is out of range"
+            ),
+            (
+                #"{"version":"v","prediction":1,"attributes":"x"}"#, .wrongType,
+                "'attributes' must be an object, found a string"
+            ),
+            (
+                #"{"version":"v","prediction":1,"attributes":{"gender":{}}}"#, .wrongType,
+                "attribute 'gender' must be a string, number or boolean, found an object"
+            ),
+            (
+                #"{"version":"v","prediction":1,"error_kind":5}"#, .wrongType,
+                "'error_kind' must be a string, found a number"
+            ),
+            (
+                #"{"version":"v","prediction":1,"latency_seconds":-0.1}"#, .invalidNumber,
+                "'latency_seconds' must not be negative"
+            ),
+            (#"{"version":"v","prediction":1,"score":-1e400}"#, .invalidNumber, "'score' is out of range"),
+            (#"{"version":"v","prediction":1,"status":"fine"}"#, .invalidStatus, #"'status' must be "ok" or "error""#),
+            (#"{"version":"v","prediction":1,"status":1}"#, .invalidStatus, #"'status' must be "ok" or "error""#),
+            (
+                #"{"version":"v","prediction":1,"probabilities":[0.5]}"#, .invalidProbabilities,
+                "'probabilities' given for a regression model"
+            ),
+            (
+                #"{"version":"v","prediction":1,"probabilities":0.5}"#, .wrongType,
+                "'probabilities' must be an object or an array, found a number"
+            ),
+            (#"{"version":"v","prediction":1,"label":"x"}"#, .wrongType, "'label' must be a number, found a string"),
+        ])
+    func reasons(_ object: String, _ reason: RejectReason, _ message: String) throws {
+        let decoded = try decode("[\(object)]")
+        #expect(decoded.events.isEmpty)
+        #expect(decoded.report.rejected == 1)
+        #expect(decoded.report.errors == [EventError(index: 0, line: nil, offset: 1, reason: reason, message: message)])
+        #expect(decoded.report.rejectedByReason == [reason.rawValue: 1])
+    }
+
+    @Test(
+        "classification rejection reasons",
+        arguments: [
+            (
+                #"{"version":"v","prediction":1.5}"#, RejectReason.wrongType,
+                "'prediction' must be a class label (string, integer or boolean), found a number"
+            ),
+            (
+                #"{"version":"v","prediction":["a"]}"#, .wrongType,
+                "'prediction' must be a class label (string, integer or boolean), found an array"
+            ),
+            (
+                #"{"version":"v","prediction":"a","probabilities":{"a":0.5,"b":0.5}}"#, .invalidProbabilities,
+                "'probabilities' lacks class 'c'"
+            ),
+            (
+                #"{"version":"v","prediction":"a","probabilities":{"a":0.5,"b":0.5,"c":0,"d":0}}"#,
+                .invalidProbabilities,
+                "'probabilities' has unknown class 'd'"
+            ),
+            (
+                #"{"version":"v","prediction":"a","probabilities":[0.5,0.5]}"#, .invalidProbabilities,
+                "'probabilities' has 2 values for 3 classes"
+            ),
+            (
+                #"{"version":"v","prediction":"a","probabilities":[0.5,0.5,0,0]}"#, .invalidProbabilities,
+                "'probabilities' has 4 values for 3 classes"
+            ),
+            (
+                #"{"version":"v","prediction":"a","probabilities":[0.5,1.5,0]}"#, .invalidProbabilities,
+                "probability 1.5 is outside [0, 1]"
+            ),
+            (
+                #"{"version":"v","prediction":"a","probabilities":{"a":"x","b":0,"c":0}}"#, .wrongType,
+                "probabilities must be numbers, found a string"
+            ),
+        ])
+    func classificationReasons(_ object: String, _ reason: RejectReason, _ message: String) throws {
+        let decoded = try decode("[\(object)]", schema: classificationSchema())
+        #expect(decoded.events.isEmpty)
+        #expect(decoded.report.errors == [EventError(index: 0, line: nil, offset: 1, reason: reason, message: message)])
+    }
+
+    @Test("the first problem of an event is reported")
+    func firstProblemWins() throws {
+        let error = try rejection(#"{"status":"bad","version":1}"#)
+        #expect(error?.reason == .invalidStatus)
+    }
+
+    @Test("duplicate schema names are refused")
+    func schemaDuplicates() {
+        #expect(throws: SchemaError(list: "features", name: "a")) {
+            try Schema(task: .regression, features: [FeatureSpec("a", .numeric), FeatureSpec("a", .categorical)])
+        }
+        #expect(throws: SchemaError(list: "classes", name: "x")) {
+            try Schema(task: .classification, classes: ["x", "y", "x"], features: [])
+        }
+    }
+
+    @Test("many features resolve through the hash table in any order")
+    func manyFeatures() throws {
+        let names = (0..<100).map { "f\($0)" }
+        let schema = try Schema(task: .regression, features: names.map { FeatureSpec($0, .numeric) })
+        let order = names.indices.reversed().map { (i: Int) in "\"f\(i)\":\(i)" }.joined(separator: ",")
+        let event = try #require(
+            try single(#"{"version":"v","prediction":1,"features":{\#(order),"f100":1}}"#, schema: schema))
+        #expect(event.features == (0..<100).map { .number(Double($0)) })
+        #expect(event.unknownFeatureCount == 1)
+    }
+}
