@@ -14,8 +14,15 @@ public final class Counter: FamilySeries {
     let integer = Atomic<UInt64>(0)
     let fractionBits = Atomic<UInt64>(0)
     let exemplar = Mutex<Exemplar?>(nil)
+    /// Set once an exemplar was recorded, so that renders lock only counters that have one.
+    let hasExemplar = Atomic<Bool>(false)
+    /// `name{labels} `, kept here as well as in the metadata so that a render touches one object less.
+    let prefix: [UInt8]
 
-    init(meta: SeriesMeta) { _meta = SeriesMetaBox(meta: meta) }
+    init(meta: SeriesMeta) {
+        _meta = SeriesMetaBox(meta: meta)
+        prefix = meta.mainPrefix
+    }
 
     /// Adds one.
     @inline(__always)
@@ -64,6 +71,7 @@ public final class Counter: FamilySeries {
         }
         inc(by: amount)
         self.exemplar.withLock { $0 = exemplar }
+        hasExemplar.store(true, ordering: .releasing)
     }
 
     /// The current total.
@@ -72,8 +80,7 @@ public final class Counter: FamilySeries {
     }
 
     func render(into out: inout ByteWriter, names: FamilyNames, context: RenderContext) {
-        let meta = _meta.meta
-        out.append(contentsOf: meta.mainPrefix)
+        out.append(contentsOf: prefix)
         let fraction = Double(bitPattern: fractionBits.load(ordering: .relaxed))
         let whole = integer.load(ordering: .relaxed)
         if fraction == 0 {
@@ -81,10 +88,10 @@ public final class Counter: FamilySeries {
         } else {
             out.appendSampleValue(Double(whole) + fraction)
         }
-        if context.format == .openMetrics, let e = exemplar.withLock({ $0 }) {
+        if context.format == .openMetrics, hasExemplar.load(ordering: .acquiring), let e = exemplar.withLock({ $0 }) {
             out.append(contentsOf: e.rendered)
         }
         out.append(UInt8(ascii: "\n"))
-        out.appendCreated(names, meta, context)
+        if context.emitCreated { out.appendCreated(names, _meta.meta, context) }
     }
 }

@@ -6,8 +6,13 @@ public final class Gauge: FamilySeries {
     /// Internal per-series data; not part of the API.
     public let _meta: SeriesMetaBox
     let bits = Atomic<UInt64>(0)
+    /// `name{labels} `, kept here so that a render touches one object less.
+    let prefix: [UInt8]
 
-    init(meta: SeriesMeta) { _meta = SeriesMetaBox(meta: meta) }
+    init(meta: SeriesMeta) {
+        _meta = SeriesMetaBox(meta: meta)
+        prefix = meta.mainPrefix
+    }
 
     /// Sets the value (NaN and infinities are legal gauge values).
     @inline(__always)
@@ -38,7 +43,7 @@ public final class Gauge: FamilySeries {
     public var value: Double { Double(bitPattern: bits.load(ordering: .relaxed)) }
 
     func render(into out: inout ByteWriter, names: FamilyNames, context: RenderContext) {
-        out.append(contentsOf: _meta.meta.mainPrefix)
+        out.append(contentsOf: prefix)
         out.appendSampleValue(value)
         out.append(UInt8(ascii: "\n"))
     }

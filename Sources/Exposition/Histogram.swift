@@ -140,6 +140,6 @@ public final class Histogram: FamilySeries, @unchecked Sendable {
             out.appendInteger(running)
             out.append(UInt8(ascii: "\n"))
         }
-        out.appendCreated(names, meta, context)
+        if context.emitCreated { out.appendCreated(names, meta, context) }
     }
 }

@@ -281,6 +281,10 @@ extension MetricFamily: RenderableFamily {
         for s in series { renderSeries(s, &out, names, context) }
     }
 
+    var hasDropped: Bool {
+        droppedRemoved.load(ordering: .relaxed) != 0 || droppedInvalid.load(ordering: .relaxed) != 0
+    }
+
     var droppedCounts: [(DropReason, UInt64)] {
         [
             (.removedSeries, droppedRemoved.load(ordering: .relaxed)),
@@ -294,6 +298,8 @@ protocol RenderableFamily: AnyObject, Sendable {
     var descriptor: MetricDescriptor { get }
     func render(into out: inout ByteWriter, context: RenderContext, now: UInt64)
     var droppedCounts: [(DropReason, UInt64)] { get }
+    /// Whether any update was dropped (checked on every render without allocating).
+    var hasDropped: Bool { get }
 }
 
 /// Families by series type.

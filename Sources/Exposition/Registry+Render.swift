@@ -86,6 +86,7 @@ extension Registry {
     private func droppedUpdatesFamily(
         _ families: [any RenderableFamily], descriptor: MetricDescriptor
     ) -> CollectedFamily? {
+        guard families.contains(where: { $0.hasDropped }) else { return nil }
         var series: [CollectedSeries] = []
         for f in families {
             for (reason, count) in f.droppedCounts where count > 0 {

@@ -178,6 +178,6 @@ public final class Summary: FamilySeries {
             out.appendInteger(observationCount)
             out.append(UInt8(ascii: "\n"))
         }
-        out.appendCreated(names, meta, context)
+        if context.emitCreated { out.appendCreated(names, meta, context) }
     }
 }
