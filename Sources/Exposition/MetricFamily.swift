@@ -278,7 +278,19 @@ extension MetricFamily: RenderableFamily {
         let series = snapshot(now: now)
         guard !series.isEmpty else { return }
         out.append(contentsOf: context.format == .openMetrics ? names.metadataOpenMetrics : names.metadataText)
-        for s in series { renderSeries(s, &out, names, context) }
+        // The common types get a statically dispatched loop (no closure call per series); the closure
+        // serves the rest. `Series.self == T.self` makes the casts exact.
+        if Series.self == Counter.self {
+            unsafeBitCast(series, to: [Counter].self).withUnsafeBufferPointer { all in
+                for c in all { c.render(into: &out, names: names, context: context) }
+            }
+        } else if Series.self == Gauge.self {
+            unsafeBitCast(series, to: [Gauge].self).withUnsafeBufferPointer { all in
+                for g in all { g.render(into: &out, names: names, context: context) }
+            }
+        } else {
+            for s in series { renderSeries(s, &out, names, context) }
+        }
     }
 
     var hasDropped: Bool {
