@@ -43,12 +43,12 @@ def binary():
 class Exporter:
     """A running mlops-exporter process listening on 127.0.0.1 at a kernel-chosen port."""
 
-    def __init__(self, binary, args, tmp_path):
+    def __init__(self, binary, args, tmp_path, preexec_fn=None):
         self.log_path = tmp_path / f"exporter-{time.monotonic_ns()}.log"
         self.log = open(self.log_path, "w+")
         self.proc = subprocess.Popen(
             [str(binary), "serve", "--web.listen-address", "127.0.0.1:0", "--log.level", "debug", *args],
-            stdout=self.log, stderr=self.log, cwd=ROOT,
+            stdout=self.log, stderr=self.log, cwd=ROOT, preexec_fn=preexec_fn,
         )
         port = wait_for(self._port_from_log, timeout=30, what="exporter to log its listen address")
         self.port = int(port)

@@ -1,6 +1,7 @@
 """End to end: the real binary on a loopback port, driven by real clients (urllib, raw sockets, curl)."""
 
 import gzip
+import os
 import re
 import signal
 import socket
@@ -259,3 +260,39 @@ def test_concurrent_scrapes_share_one_render(start_exporter):
     text = e.get("/metrics")[2].decode()
     served = sample_value(text, "mlops_exporter_scrapes_total", {"format": "text", "encoding": "identity"})
     assert served >= len(statuses)
+
+
+def test_out_of_file_descriptors_does_not_spin(binary, tmp_path):
+    """With RLIMIT_NOFILE tiny, connections beyond it make accept fail with EMFILE: the exporter must back
+    off (not burn CPU on a listener that stays readable) and serve again once descriptors free up."""
+    import resource
+
+    from conftest import Exporter
+
+    def limit_fds():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (40, 40))
+
+    e = Exporter(binary, [], tmp_path, preexec_fn=limit_fds)
+    try:
+        clients = []
+        for _ in range(60):  # more than the limit: the kernel queues them in the backlog
+            clients.append(socket.create_connection(("127.0.0.1", e.port), timeout=5))
+
+        def cpu_seconds():
+            fields = open(f"/proc/{e.proc.pid}/stat").read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+        wait_for(lambda: "emfile" in e.log_path.read_text().lower() or e.open_fds() >= 38, timeout=10,
+                 what="descriptor limit reached")
+        before = cpu_seconds()
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline:  # a bounded observation window, not synchronisation
+            time.sleep(0.1)
+        assert cpu_seconds() - before < 0.5, "the accept loop spins while out of descriptors"
+        for c in clients:
+            c.close()
+        wait_for(lambda: e.get("/-/healthy", timeout=2)[0] == 200, timeout=20, what="serving again")
+        text = e.get("/metrics")[2].decode()
+        assert sample_value(text, "mlops_exporter_http_errors_total", {"reason": "emfile"}) > 0
+    finally:
+        e.stop(signal.SIGKILL)
