@@ -66,7 +66,7 @@ public final class Exporter: Sendable {
             path: configuration.configPath, initial: try configuration.models ?? DemoConfiguration.load(),
             knownCollectors: ConfigLoader.builtInCollectors, registry: registry, logger: logger)
         let metrics = MetricsEndpoint(
-            registry: registry, selfMetrics: selfMetrics, maxRequests: configuration.maxRequests)
+            registry: registry, selfMetrics: selfMetrics, maxRequests: configuration.maxRequests, logger: logger)
         let router = Router(
             metricsPath: configuration.telemetryPath, metrics: metrics, selfMetrics: selfMetrics,
             landingPage: LandingPage.render(

@@ -2,6 +2,7 @@ import Compression
 import Dispatch
 import Exposition
 import HTTPServer
+import Logging
 import Synchronization
 
 /// `GET /metrics`: negotiates the format from `Accept`, compresses when `Accept-Encoding` allows,
@@ -30,8 +31,13 @@ final class MetricsEndpoint: Sendable {
     let buffers = Mutex<[Key: [UInt8]]>([:])
     let compressors: GzipPool
     let queue = DispatchQueue(label: "mlops-exporter.render", qos: .userInitiated, attributes: .concurrent)
+    let logger: Logger
 
-    init(registry: Registry, selfMetrics: SelfMetrics, maxRequests: Int, defaultTimeout: Duration = .seconds(10)) {
+    init(
+        registry: Registry, selfMetrics: SelfMetrics, maxRequests: Int, logger: Logger,
+        defaultTimeout: Duration = .seconds(10)
+    ) {
+        self.logger = logger
         self.registry = registry
         self.selfMetrics = selfMetrics
         self.maxRequests = maxRequests
@@ -90,7 +96,13 @@ final class MetricsEndpoint: Sendable {
         let seconds = (ContinuousClock.now - start).seconds
         let formatLabel = key.format == .openMetrics ? "openmetrics" : "text"
         try? selfMetrics.scrapeDuration.labels(formatLabel).observe(seconds)
-        _ = report
+        for skipped in report.skipped {
+            logger.warning(
+                "collector skipped for this scrape",
+                metadata: [
+                    "collector": "\(skipped.collector)", "reason": "\(skipped.reason)", "detail": "\(skipped.detail)",
+                ])
+        }
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: key.format.contentType)
         if key.gzip { headers.add(name: "Content-Encoding", value: "gzip") }
