@@ -24,6 +24,9 @@ struct ByteWriter {
     /// Releases the memory; the writer must not be used afterwards.
     func free() { base.deallocate() }
 
+    /// Forgets what was written, keeping the memory.
+    mutating func reset() { count = 0 }
+
     /// The bytes written so far.
     var bytes: UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(start: base, count: count) }
 

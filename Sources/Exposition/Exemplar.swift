@@ -25,15 +25,17 @@ public struct Exemplar: Sendable, Equatable {
         guard value.isFinite else { throw .invalidExemplar(reason: "value must be finite") }
         if let t = timestamp, !t.isFinite { throw .invalidExemplar(reason: "timestamp must be finite") }
         let names = labels.keys.sorted()
-        var out: [UInt8] = Array(" # {".utf8)
+        var out = ByteWriter(capacity: 512)
+        defer { out.free() }
+        out.append(contentsOf: Array(" # {".utf8))
         out.append(contentsOf: Escaping.renderLabelPairs(names: names, values: names.map { labels[$0]! }))
-        out.append(contentsOf: "} ".utf8)
+        out.append(UInt8(ascii: "}"), UInt8(ascii: " "))
         out.appendSampleValue(value)
         if let t = timestamp {
             out.append(UInt8(ascii: " "))
             out.appendSampleValue(t)
         }
-        self.rendered = out
+        self.rendered = Array(out.bytes)
         self.value = value
     }
 }

@@ -104,9 +104,10 @@ struct FloatFormattingTests {
     }
 
     func sample(_ v: Double) -> String {
-        var out: [UInt8] = []
+        var out = ByteWriter(capacity: 64)
+        defer { out.free() }
         out.appendSampleValue(v)
-        return String(decoding: out, as: UTF8.self)
+        return String(decoding: out.bytes, as: UTF8.self)
     }
 
     @Test(
@@ -131,14 +132,14 @@ struct FloatFormattingTests {
     @Test("sample values, property: ~1e6 random bit patterns equal description and parse back")
     func sampleValueProperty() {
         var rng = SplitMix64(seed: 20_240_601)
-        var out: [UInt8] = []
-        out.reserveCapacity(64)
+        var out = ByteWriter(capacity: 64)
+        defer { out.free() }
         var failures = 0
         for _ in 0..<1_000_000 {
             let v = Double(bitPattern: rng.next())
-            out.removeAll(keepingCapacity: true)
+            out.reset()
             out.appendSampleValue(v)
-            let s = String(decoding: out, as: UTF8.self)
+            let s = String(decoding: out.bytes, as: UTF8.self)
             let expected: String
             if v.isNaN {
                 expected = "NaN"
@@ -193,9 +194,10 @@ struct FloatFormattingTests {
 
     @Test("integers of every magnitude", arguments: [0, 9, 10, 99, 100, 12_345, UInt64(UInt32.max), UInt64.max])
     func integers(value: UInt64) {
-        var out: [UInt8] = []
+        var out = ByteWriter(capacity: 64)
+        defer { out.free() }
         out.appendInteger(value)
-        #expect(String(decoding: out, as: UTF8.self) == String(value))
+        #expect(String(decoding: out.bytes, as: UTF8.self) == String(value))
     }
 
     @Test("le and quantile labels use Go form in text and canonical form in OpenMetrics")
