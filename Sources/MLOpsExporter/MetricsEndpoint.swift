@@ -55,9 +55,10 @@ final class MetricsEndpoint: Sendable {
                     status: 503, text: "Limit of concurrent requests reached (\(maxRequests)), try again later.\n"))
             return
         }
+        // Repeated Accept / Accept-Encoding lines count as one comma-separated list (RFC 9110 §5.3).
         let key = Key(
-            format: ContentNegotiation.format(accept: request.headers["accept"]),
-            gzip: ContentNegotiation.acceptsGzip(request.headers["accept-encoding"]))
+            format: ContentNegotiation.format(acceptLines: request.headers.values(for: "accept")),
+            gzip: ContentNegotiation.acceptsGzip(acceptEncodingLines: request.headers.values(for: "accept-encoding")))
         var timeout = defaultTimeout
         if let scrapeTimeout = ContentNegotiation.scrapeTimeout(request.headers["x-prometheus-scrape-timeout-seconds"])
         {
