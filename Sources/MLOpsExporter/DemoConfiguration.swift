@@ -1,7 +1,7 @@
 import ExporterConfig
 
 /// The configuration used when `serve` is given no `--config`: the two example models of
-/// `examples/models.yaml` (a test keeps the two identical), so that a first run shows model metrics.
+/// `examples/models.yaml` (a test keeps the two identical), so that a first run has models configured.
 public enum DemoConfiguration {
     /// The YAML text.
     public static let yaml = #"""
