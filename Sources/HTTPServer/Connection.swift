@@ -206,7 +206,9 @@ final class Connection: DeadlineScheduled {
                 case .bytes(let count):
                     if count > 0 { didWrite = true }
                 case .wouldBlock:
-                    didWrite = true
+                    // Only bytes that went out restart the write-stall timer: a peer that keeps the socket
+                    // full while trickling input must not keep the connection alive forever.
+                    if output.lastWriteBytes > 0 { didWrite = true }
                 case .endOfFile:
                     break
                 case .failed:

@@ -56,6 +56,10 @@ struct OutputQueue {
         pendingResponses = 0
     }
 
+    /// Bytes the last ``write(to:scratch:completed:)`` handed to the kernel, whatever it returned: a
+    /// `.wouldBlock` may follow a partial write or no write at all, and only progress counts as activity.
+    private(set) var lastWriteBytes = 0
+
     /// Writes as much as the transport accepts. Returns `.bytes(total)` when everything was written,
     /// `.wouldBlock` when output remains (wait for writability), or `.failed`. Calls `completed` for
     /// each response whose last byte went out.
@@ -64,6 +68,7 @@ struct OutputQueue {
         completed: (CompletedResponse) -> Void
     ) -> TransportResult {
         var total = 0
+        defer { lastWriteBytes = total }
         while true {
             popEmptyMarkers(completed)
             if isEmpty {

@@ -296,3 +296,27 @@ def test_out_of_file_descriptors_does_not_spin(binary, tmp_path):
         assert sample_value(text, "mlops_exporter_http_errors_total", {"reason": "emfile"}) > 0
     finally:
         e.stop(signal.SIGKILL)
+
+
+def test_write_stall_is_not_reset_by_trickled_input(start_exporter):
+    """A client that never reads a large response but keeps sending a byte now and then must still be
+    cut at the write-stall timeout: only bytes written count as progress."""
+    e = start_exporter("--web.write-timeout", "1", "--bench.synthetic-series", "300000")
+    text = e.get("/metrics")[2].decode()
+    before = sample_value(text, "mlops_exporter_http_errors_total", {"reason": "write_stall"})
+    s = socket.create_connection(("127.0.0.1", e.port))
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+
+    def stalled():
+        try:
+            s.send(b"G")  # trickle the next request head; never read
+        except OSError:
+            pass
+        text = e.get("/metrics", timeout=10)[2].decode()
+        return sample_value(text, "mlops_exporter_http_errors_total", {"reason": "write_stall"}) > before
+
+    try:
+        wait_for(stalled, timeout=20, interval=0.3, what="the write-stall timeout to cut the slow reader")
+    finally:
+        s.close()
