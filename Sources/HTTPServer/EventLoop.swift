@@ -57,7 +57,9 @@ final class EventLoop: @unchecked Sendable {
     private var connections: [UInt64: Connection] = [:]
     private var deadlines = DeadlineHeap<Connection>()
     private var dirty: [Connection] = []
-    private var nextToken: UInt64 = 16  // 0 = wake-up eventfd, 1..15 = listeners
+    /// epoll tokens: 0 = wake-up eventfd, `listenerTokenBit | index` = listeners, others = connections.
+    private var nextToken: UInt64 = 16
+    static let listenerTokenBit: UInt64 = 1 << 63
     private var draining = false
     private var shutdownDeadline: UInt64?
     private var stopped = false
@@ -132,7 +134,7 @@ final class EventLoop: @unchecked Sendable {
 
     /// Adds a bound listener to this (acceptor) loop. Called before ``start(onExit:)``.
     func addListener(_ listener: Listener) {
-        listener.token = UInt64(1 + listeners.count)
+        listener.token = Self.listenerTokenBit | UInt64(listeners.count)
         listeners.append(listener)
     }
 
@@ -169,8 +171,8 @@ final class EventLoop: @unchecked Sendable {
                 if token == Self.wakeToken {
                     var value: UInt64 = 0
                     _ = Glibc.read(wakeFD, &value, 8)
-                } else if token < 16 {
-                    acceptConnections(from: listeners[Int(token) - 1])
+                } else if token & Self.listenerTokenBit != 0 {
+                    acceptConnections(from: listeners[Int(token & ~Self.listenerTokenBit)])
                 } else if let connection = connections[token] {
                     connection.handle(events)
                     markDirty(connection)

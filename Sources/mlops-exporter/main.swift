@@ -91,9 +91,13 @@ struct Serve: ParsableCommand {
         guard maxConnections > 0 else { throw ValidationError("--web.max-connections must be > 0") }
         guard maxBodyBytes > 0 else { throw ValidationError("--web.max-body-bytes must be > 0") }
         guard maxRequests >= 0 else { throw ValidationError("--web.max-requests must be >= 0") }
-        guard headerTimeout > 0, idleTimeout > 0, writeTimeout > 0, shutdownTimeout > 0 else {
-            throw ValidationError("timeouts must be positive")
+        for (flag, seconds) in [
+            ("--web.header-timeout", headerTimeout), ("--web.idle-timeout", idleTimeout),
+            ("--web.write-timeout", writeTimeout), ("--shutdown-timeout", shutdownTimeout),
+        ] where !(seconds >= 0.001 && seconds <= 86_400) {
+            throw ValidationError("\(flag): \(seconds) is not between 0.001 and 86400 seconds")
         }
+
     }
 
     func run() throws {

@@ -91,3 +91,23 @@ def test_reload_keeps_the_old_configuration_when_the_new_one_is_bad(start_export
     e.proc.send_signal(signal.SIGHUP)
     wait_for(lambda: gauge("mlops_exporter_config_last_reload_successful") == 1, what="SIGHUP reload")
     assert "configuration reloaded" in e.log_path.read_text()
+
+
+def test_out_of_range_timeouts_are_refused(binary):
+    for flag, value in [("--web.idle-timeout", "inf"), ("--shutdown-timeout", "1e300"),
+                        ("--web.header-timeout", "0.0001"), ("--web.write-timeout", "nan")]:
+        r = run(binary, "serve", flag, value, "--web.listen-address", "127.0.0.1:0")
+        assert r.returncode not in (0, 132) and flag in r.stderr, (flag, r.returncode, r.stderr)
+
+
+def test_many_listen_addresses_all_answer(start_exporter):
+    import re
+    import urllib.request
+    e = start_exporter(*sum([["--web.listen-address", "127.0.0.1:0"] for _ in range(19)], []))
+    text = e.log_path.read_text()
+    line = next(l for l in text.splitlines() if "msg=listening" in l)
+    ports = set(re.findall(r"127\.0\.0\.1:(\d+)", line))
+    assert len(ports) == 20
+    for port in ports:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/-/healthy", timeout=5) as r:
+            assert r.status == 200
