@@ -98,48 +98,59 @@ extension Registry {
         return try? CollectedFamily(descriptor: descriptor, series: series)
     }
 
-    private final class ResultBox: Sendable {
-        let results = Mutex<[Int: Result<[CollectedFamily], CollectorFailure>]>([:])
+    /// One run of a collector, shared by every render that wants its result while it is under way.
+    final class CollectorRun: Sendable {
+        let done = DispatchGroup()
+        let result = Mutex<Result<[CollectedFamily], CollectorFailure>?>(nil)
     }
 
+    /// Runs (or joins the run already under way of) every collector, concurrently, and waits for them
+    /// until `timeout`. Renders of different formats that overlap share one run of each collector instead
+    /// of skipping it; a render that joins a run which does not finish in time counts `still_running`,
+    /// one that started it counts `deadline`.
     private func runCollectors(
         _ collectors: [RegisteredCollector], timeout: Duration, report: inout RenderReport
     ) -> [CollectedFamily] {
         guard !collectors.isEmpty else { return [] }
-        let box = ResultBox()
-        let group = DispatchGroup()
-        var launched: [RegisteredCollector] = []
+        // Capped at a day: DispatchTime arithmetic overflows for absurd timeouts.
+        let deadline = DispatchTime.now() + .nanoseconds(Int(min(timeout.saturatingNanoseconds, 86_400_000_000_000)))
+        var runs: [(RegisteredCollector, CollectorRun, started: Bool)] = []
         for c in collectors {
-            if c.running.exchange(true, ordering: .acquiring) {
-                skip(c, .stillRunning, detail: "its previous run has not finished", report: &report)
-                continue
+            let (run, started) = c.current.withLock { current -> (CollectorRun, Bool) in
+                if let run = current { return (run, false) }
+                let run = CollectorRun()
+                run.done.enter()
+                current = run
+                return (run, true)
             }
-            launched.append(c)
-            group.enter()
+            runs.append((c, run, started))
+            guard started else { continue }
             DispatchQueue.global().async { [selfMetrics] in
                 let start = Clock.monotonicNanos()
                 let result = Self.runOne(c)
                 let seconds = Double(Clock.monotonicNanos() &- start) / 1e9
                 try? selfMetrics?.collectorDuration.labels([c.collector.name]).set(seconds)
-                box.results.withLock { $0[c.id] = result }
-                c.running.store(false, ordering: .releasing)
-                group.leave()
+                run.result.withLock { $0 = result }
+                c.current.withLock { $0 = nil }
+                run.done.leave()
             }
         }
-        // Capped at a day: DispatchTime arithmetic overflows for absurd timeouts.
-        let nanos = min(timeout.saturatingNanoseconds, 86_400_000_000_000)
-        _ = group.wait(timeout: .now() + .nanoseconds(Int(nanos)))
-        let results = box.results.withLock { $0 }
         var out: [CollectedFamily] = []
-        for c in launched {
-            switch results[c.id] {
+        for (c, run, started) in runs {
+            _ = run.done.wait(timeout: deadline)
+            switch run.result.withLock({ $0 }) {
             case .success(let families)?: out.append(contentsOf: families)
             case .failure(let failure)?:
                 switch failure {
                 case .threw(let d), .invalid(let d): skip(c, failure, detail: d, report: &report)
                 default: skip(c, failure, detail: "", report: &report)
                 }
-            case nil: skip(c, .deadline, detail: "not finished within \(timeout)", report: &report)
+            case nil:
+                if started {
+                    skip(c, .deadline, detail: "not finished within \(timeout)", report: &report)
+                } else {
+                    skip(c, .stillRunning, detail: "a run started earlier has not finished", report: &report)
+                }
             }
         }
         return out

@@ -39,7 +39,8 @@ public final class Registry: Sendable {
         let id: Int
         let collector: any Collector
         let descriptors: [MetricDescriptor]
-        let running = Atomic<Bool>(false)
+        /// The run under way, if any; renders that overlap join it.
+        let current = Mutex<Registry.CollectorRun?>(nil)
         init(id: Int, collector: any Collector, descriptors: [MetricDescriptor]) {
             self.id = id
             self.collector = collector

@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import Synchronization
 import Testing
 
 @testable import Exposition
@@ -195,6 +196,37 @@ struct CollectorTests {
         // At least the one counted above; polling renders may also have found it still finishing.
         #expect(
             !lines(text, startingWith: #"t_collector_skipped_total{collector="slow",reason="still_running"}"#).isEmpty)
+    }
+
+    @Test("an overlapping render joins the collector's run under way instead of starting another")
+    func overlappingRendersShareARun() throws {
+        let registry = countingRegistry()
+        let gate = Gate()
+        defer { gate.release.signal() }
+        let runs = Mutex(0)
+        try registry.register(
+            ClosureCollector("shared", [try MetricDescriptor(name: "shared_value", type: .gauge, help: "")]) { sink in
+                runs.withLock { $0 += 1 }
+                gate.pass()
+                sink.gauge("shared_value", value: 7)
+            })
+        let first = SharedValue<String>()
+        let firstDone = DispatchSemaphore(value: 0)
+        Thread {
+            first.set(rendered(registry, .text, timeout: .seconds(20)))
+            firstDone.signal()
+        }.start()
+        #expect(gate.entered.wait(timeout: .now() + 20) == .success)
+        // While the first render's run is blocked, another render (another format) joins that run: it does
+        // not invoke the collector again, and gives up at its own deadline.
+        var out: [UInt8] = []
+        let report = registry.render(format: .openMetrics, into: &out, timeout: .milliseconds(300))
+        #expect(report.skipped.map(\.reason) == ["still_running"])
+        #expect(runs.withLock { $0 } == 1)
+        gate.release.signal()
+        #expect(firstDone.wait(timeout: .now() + 30) == .success)
+        #expect(first.value?.contains("shared_value 7\n") == true)
+        #expect(runs.withLock { $0 } == 1)
     }
 
     @Test("an absurd render timeout does not trap")
