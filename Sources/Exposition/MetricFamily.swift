@@ -123,7 +123,8 @@ public final class MetricFamily<Series: FamilySeries>: Sendable, SeriesOwner {
 
     // MARK: - Removal
 
-    /// Removes the series with these label values (declared order). Returns whether one existed.
+    /// Removes the series with these label values (declared order). Returns whether a written series was
+    /// removed (an expired series is removed too, but reported as `false`: it was no longer written).
     @discardableResult
     public func remove(_ values: [String]) throws(ExpositionError) -> Bool {
         guard values.count == declaredIndex.count else {

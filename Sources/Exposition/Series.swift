@@ -72,7 +72,10 @@ final class SeriesMeta: Sendable {
     func touchSlow(_ s: UInt8, _ series: AnyObject) {
         switch s {
         case SeriesState.idle:
-            _ = state.compareExchange(expected: SeriesState.idle, desired: SeriesState.active, ordering: .relaxed)
+            // A sweep may expire the series between the load and this exchange: then act on the new state.
+            let (exchanged, current) = state.compareExchange(
+                expected: SeriesState.idle, desired: SeriesState.active, ordering: .relaxed)
+            if !exchanged && current != SeriesState.active { touchSlow(current, series) }
         case SeriesState.expired:
             owner?.reattach(series)
         default:

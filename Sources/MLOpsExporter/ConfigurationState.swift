@@ -42,6 +42,10 @@ final class ConfigurationState: Sendable {
 
     var configuration: ExporterConfiguration { current.withLock { $0 } }
 
+    /// Whether a configuration file is in use (otherwise the built-in demo configuration is, and a reload
+    /// has nothing to read).
+    var hasFile: Bool { path != nil }
+
     /// Re-reads the file. Returns `nil` on success, else the problems (already logged and counted).
     func reload(trigger: String) -> ConfigErrors? {
         guard let path else {

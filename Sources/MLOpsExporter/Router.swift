@@ -59,6 +59,10 @@ struct Router: HTTPHandler {
                 answer(HTTPResponse(status: 503, text: "mlops-exporter is not ready (starting or shutting down).\n"))
             }
         case .reload:
+            guard config.hasFile else {
+                answer(HTTPResponse(status: 409, text: "no --config file is in use: nothing to reload\n"))
+                return
+            }
             // Reading and validating the file is I/O: keep it off the event loop.
             DispatchQueue.global().async { [config] in
                 if let problems = config.reload(trigger: "api") {

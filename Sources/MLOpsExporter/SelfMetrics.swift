@@ -42,7 +42,8 @@ final class SelfMetrics: HTTPServerObserver {
             unit: "seconds", labelNames: ["handler"],
             buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10])
         responseBytes = try registry.counterFamily(
-            "mlops_exporter_http_response_bytes_total", help: "Response body bytes sent, by handler.",
+            "mlops_exporter_http_response_bytes_total",
+            help: "Response body bytes handed to the HTTP server, by handler (HEAD counts the body it describes).",
             unit: "bytes", labelNames: ["handler"])
         scrapes = try registry.counterFamily(
             "mlops_exporter_scrapes_total",

@@ -87,6 +87,9 @@ def test_reload_keeps_the_old_configuration_when_the_new_one_is_bad(start_export
     assert status == 500 and b"models[0].versions: required" in body and body.count(b"\n") == 1
     assert gauge("mlops_exporter_config_last_reload_successful") == 0
     assert e.get("/-/reload")[0] == 405
+    plain = start_exporter()
+    status, _, body = plain.get("/-/reload", method="POST")
+    assert status == 409 and b"no --config" in body
     config.write_text("models:\n  - {name: a, task: regression, versions: [v2]}\n")
     e.proc.send_signal(signal.SIGHUP)
     wait_for(lambda: gauge("mlops_exporter_config_last_reload_successful") == 1, what="SIGHUP reload")
