@@ -8,6 +8,8 @@ import Synchronization
 /// `GET /metrics`: negotiates the format from `Accept`, compresses when `Accept-Encoding` allows,
 /// shares one render among concurrent scrapes of the same representation, bounds the render by the
 /// scrape's `X-Prometheus-Scrape-Timeout-Seconds`, and refuses more than `maxRequests` at once with 503.
+/// A scrape joins a render under way only if that render's deadline is no later than its own; otherwise
+/// it renders on its own, so a short scrape timeout is never stretched by a longer one.
 ///
 /// Rendering runs on a Dispatch queue, never on an event-loop thread. Render buffers are kept per
 /// representation and reused: once the server has written a response and dropped its reference, the
@@ -27,7 +29,8 @@ final class MetricsEndpoint: Sendable {
     let maxRequests: Int
     let defaultTimeout: Duration
     let inFlight = Atomic<Int>(0)
-    let pending = Mutex<[Key: [Waiter]]>([:])
+    /// Renders under way, by representation: their deadline and the scrapes waiting for them.
+    let pending = Mutex<[Key: (deadline: ContinuousClock.Instant, waiters: [Waiter])]>([:])
     let buffers = Mutex<[Key: [UInt8]]>([:])
     let compressors: GzipPool
     let queue = DispatchQueue(label: "mlops-exporter.render", qos: .userInitiated, attributes: .concurrent)
@@ -69,31 +72,39 @@ final class MetricsEndpoint: Sendable {
             self.inFlight.wrappingSubtract(1, ordering: .relaxed)
             respond(response)
         }
-        let first = pending.withLock { p -> Bool in
-            if p[key] != nil {
-                p[key]!.append(waiter)
-                return false
+        let deadline = ContinuousClock.now + timeout
+        enum Role { case joined, leader, alone }
+        let role = pending.withLock { p -> Role in
+            if let current = p[key] {
+                guard current.deadline <= deadline else { return .alone }
+                p[key]!.waiters.append(waiter)
+                return .joined
             }
-            p[key] = [waiter]
-            return true
-        }
-        guard first else {
-            selfMetrics.scrapesCoalesced.inc()
-            return
+            p[key] = (deadline, [waiter])
+            return .leader
         }
         let renderTimeout = timeout
-        queue.async { self.renderAndAnswer(key, timeout: renderTimeout) }
+        switch role {
+        case .joined:
+            selfMetrics.scrapesCoalesced.inc()
+        case .leader:
+            queue.async { self.renderAndAnswer(key, timeout: renderTimeout, alone: nil) }
+        case .alone:
+            queue.async { self.renderAndAnswer(key, timeout: renderTimeout, alone: waiter) }
+        }
     }
 
-    private func renderAndAnswer(_ key: Key, timeout: Duration) {
+    /// Renders `key` and answers its waiters: the pending ones, or only `alone` for a scrape that did not
+    /// join (nor lead) the shared render.
+    private func renderAndAnswer(_ key: Key, timeout: Duration, alone: Waiter?) {
         let start = ContinuousClock.now
-        var buffer = buffers.withLock { $0.removeValue(forKey: key) } ?? []
+        var buffer = (alone == nil ? buffers.withLock { $0.removeValue(forKey: key) } : nil) ?? []
         let report = registry.render(format: key.format, into: &buffer, timeout: timeout)
         var body = buffer
         if key.gzip {
             body = compressors.compress(buffer)
         }
-        buffers.withLock { $0[key] = buffer }
+        if alone == nil { buffers.withLock { $0[key] = buffer } }
         let seconds = (ContinuousClock.now - start).seconds
         let formatLabel = key.format == .openMetrics ? "openmetrics" : "text"
         try? selfMetrics.scrapeDuration.labels(formatLabel).observe(seconds)
@@ -109,7 +120,7 @@ final class MetricsEndpoint: Sendable {
         if key.gzip { headers.add(name: "Content-Encoding", value: "gzip") }
         headers.add(name: "Vary", value: "Accept, Accept-Encoding")
         let response = HTTPResponse(status: 200, headers: headers, body: body)
-        let waiters = pending.withLock { $0.removeValue(forKey: key) } ?? []
+        let waiters = alone.map { [$0] } ?? pending.withLock { $0.removeValue(forKey: key)?.waiters } ?? []
         let scrapes = try? selfMetrics.scrapes.labels(formatLabel, key.gzip ? "gzip" : "identity")
         for w in waiters {
             scrapes?.inc()

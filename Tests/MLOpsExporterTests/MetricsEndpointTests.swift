@@ -1,0 +1,71 @@
+import Dispatch
+import Exposition
+import HTTPServer
+import Logging
+import Synchronization
+import Testing
+
+@testable import MLOpsExporter
+
+/// A collector that blocks its first run until released.
+private final class BlockingCollector: Collector {
+    let name = "blocking"
+    let entered = DispatchSemaphore(value: 0)
+    let release = DispatchSemaphore(value: 0)
+    let armed = Atomic<Bool>(true)
+    var descriptors: [MetricDescriptor] { [try! MetricDescriptor(name: "blocking_value", type: .gauge, help: "")] }
+
+    func collect(into sink: inout CollectorSink) throws {
+        if armed.exchange(false, ordering: .acquiringAndReleasing) {
+            entered.signal()
+            release.wait()
+        }
+        sink.gauge("blocking_value", value: 1)
+    }
+}
+
+private final class Answers: Sendable {
+    let responses = Mutex<[String: (status: Int, body: String)]>([:])
+    let arrived = DispatchSemaphore(value: 0)
+
+    func record(_ name: String) -> @Sendable (HTTPResponse) -> Void {
+        { response in
+            self.responses.withLock { $0[name] = (response.status, String(decoding: response.body, as: UTF8.self)) }
+            self.arrived.signal()
+        }
+    }
+}
+
+@Suite("Metrics endpoint")
+struct MetricsEndpointTests {
+    @Test("a scrape with a short timeout does not join a longer render under way: it answers at its own deadline")
+    func shortTimeoutDoesNotWaitForLongerRender() throws {
+        let registry = Registry()
+        let collector = BlockingCollector()
+        try registry.register(collector)
+        let selfMetrics = try SelfMetrics(registry: registry, version: "t", revision: "t")
+        let endpoint = MetricsEndpoint(
+            registry: registry, selfMetrics: selfMetrics, maxRequests: 0, logger: Logger(label: "test"))
+        let answers = Answers()
+        defer { collector.release.signal() }
+
+        // A: no scrape-timeout header, so the 10 s default; its render blocks on the collector.
+        endpoint.handle(HTTPRequest(method: "GET", path: "/metrics"), respond: answers.record("long"))
+        #expect(collector.entered.wait(timeout: .now() + 10) == .success)
+        // B: same representation, 1 s timeout: must not wait behind A's 10 s deadline.
+        let start = ContinuousClock.now
+        endpoint.handle(
+            HTTPRequest(method: "GET", path: "/metrics", headers: ["X-Prometheus-Scrape-Timeout-Seconds": "1"]),
+            respond: answers.record("short"))
+        #expect(answers.arrived.wait(timeout: .now() + 5) == .success)
+        #expect(ContinuousClock.now - start < .seconds(4))
+        let short = try #require(answers.responses.withLock { $0["short"] })
+        #expect(short.status == 200)
+        #expect(!short.body.contains("blocking_value"))
+        #expect(answers.responses.withLock { $0["long"] } == nil)
+        // Released, A completes with the collector's value.
+        collector.release.signal()
+        #expect(answers.arrived.wait(timeout: .now() + 10) == .success)
+        #expect(answers.responses.withLock { $0["long"] }?.body.contains("blocking_value 1") == true)
+    }
+}
