@@ -106,9 +106,10 @@ public final class Exporter: Sendable {
     /// Blocks until SIGTERM or SIGINT, then shuts down gracefully; SIGHUP reloads the configuration.
     /// Returns the process exit status (0).
     public func runUntilSignalled(deadline: Duration = .seconds(10)) -> Int32 {
-        signal(SIGTERM, SIG_IGN)
-        signal(SIGINT, SIG_IGN)
-        signal(SIGHUP, SIG_IGN)
+        // Dispatch sources see signals only while the default action is off; restored on return, so that
+        // an embedding process gets its own handling back.
+        let previous = [SIGTERM, SIGINT, SIGHUP].map { ($0, signal($0, SIG_IGN)) }
+        defer { for (sig, handler) in previous { signal(sig, handler) } }
         let done = DispatchSemaphore(value: 0)
         let queue = DispatchQueue(label: "mlops-exporter.signals")
         let sources = [SIGTERM, SIGINT].map { sig in
