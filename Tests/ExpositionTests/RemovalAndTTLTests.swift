@@ -339,8 +339,9 @@ struct TimeToLiveTests {
             doneA.signal()
         }.start()
         #expect(gate.entered.wait(timeout: .now() + 20) == .success)
-        // Scrape B skips the still-running collector and sweeps with a later clock reading.
-        #expect(rendered(registry, .text, timeout: .seconds(30)) == "# TYPE g gauge\ng 1\n")
+        // Scrape B joins the collector's run, gives up at its own short deadline, and sweeps with a later
+        // clock reading than A's.
+        #expect(rendered(registry, .text, timeout: .milliseconds(300)) == "# TYPE g gauge\ng 1\n")
         gate.release.signal()
         doneA.wait()
         let a = try #require(resultA.value)
