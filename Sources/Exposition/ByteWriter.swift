@@ -144,6 +144,21 @@ struct ByteWriter {
         append(UInt8(ascii: "}"), UInt8(ascii: " "))
     }
 
+    /// Appends the `_sum` and `_count` samples of a histogram or summary, unless OpenMetrics forbids this
+    /// sum (negative or NaN, or beside negative bucket bounds), in which case both are left out.
+    mutating func appendSumAndCount(
+        _ names: FamilyNames, _ labels: [UInt8], sum: Double, count: UInt64, negativeBounds: Bool,
+        format: ExpositionFormat
+    ) {
+        guard format == .text || OpenMetricsRules.allowsSum(sum, negativeBounds: negativeBounds) else { return }
+        appendSeries(names.sum, labels)
+        appendSampleValue(sum)
+        append(UInt8(ascii: "\n"))
+        appendSeries(names.count, labels)
+        appendInteger(count)
+        append(UInt8(ascii: "\n"))
+    }
+
     /// Appends the `_created` sample of a series when the format and options ask for it.
     mutating func appendCreated(_ names: FamilyNames, _ meta: SeriesMeta, _ context: RenderContext) {
         guard context.emitCreated && context.format == .openMetrics else { return }

@@ -211,28 +211,17 @@ struct CollectedFamily: Sendable {
                     out.appendInteger(running)
                     out.append(UInt8(ascii: "\n"))
                 }
-                if !om || OpenMetricsRules.allowsSum(sum, negativeBounds: bounds.contains { $0 < 0 }) {
-                    out.appendSeries(names.sum, labels)
-                    out.appendSampleValue(sum)
-                    out.append(UInt8(ascii: "\n"))
-                    out.appendSeries(names.count, labels)
-                    out.appendInteger(running)
-                    out.append(UInt8(ascii: "\n"))
-                }
+                out.appendSumAndCount(
+                    names, labels, sum: sum, count: running, negativeBounds: bounds.contains { $0 < 0 },
+                    format: context.format)
             case .summary(let quantiles, let count, let sum):
                 for q in quantiles where !om || OpenMetricsRules.allowsQuantile(q.value) {
                     out.appendSeries(names.main, labels, Array("quantile=\"\(FloatFormat.goString(q.quantile))\"".utf8))
                     out.appendSampleValue(q.value)
                     out.append(UInt8(ascii: "\n"))
                 }
-                if !om || OpenMetricsRules.allowsSum(sum, negativeBounds: false) {
-                    out.appendSeries(names.sum, labels)
-                    out.appendSampleValue(sum)
-                    out.append(UInt8(ascii: "\n"))
-                    out.appendSeries(names.count, labels)
-                    out.appendInteger(count)
-                    out.append(UInt8(ascii: "\n"))
-                }
+                out.appendSumAndCount(
+                    names, labels, sum: sum, count: count, negativeBounds: false, format: context.format)
             }
         }
     }

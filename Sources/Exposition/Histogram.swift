@@ -131,15 +131,8 @@ public final class Histogram: FamilySeries, @unchecked Sendable {
             if !ex.isEmpty, let e = ex[i] { out.append(contentsOf: e.rendered) }
             out.append(UInt8(ascii: "\n"))
         }
-        let sum = self.sum
-        if context.format == .text || OpenMetricsRules.allowsSum(sum, negativeBounds: layout.hasNegativeBound) {
-            out.appendSeries(names.sum, labels)
-            out.appendSampleValue(sum)
-            out.append(UInt8(ascii: "\n"))
-            out.appendSeries(names.count, labels)
-            out.appendInteger(running)
-            out.append(UInt8(ascii: "\n"))
-        }
+        out.appendSumAndCount(
+            names, labels, sum: sum, count: running, negativeBounds: layout.hasNegativeBound, format: context.format)
         if context.emitCreated { out.appendCreated(names, meta, context) }
     }
 }

@@ -169,15 +169,8 @@ public final class Summary: FamilySeries {
             out.appendSampleValue(q)
             out.append(UInt8(ascii: "\n"))
         }
-        let sum = self.sum
-        if context.format == .text || OpenMetricsRules.allowsSum(sum, negativeBounds: false) {
-            out.appendSeries(names.sum, labels)
-            out.appendSampleValue(sum)
-            out.append(UInt8(ascii: "\n"))
-            out.appendSeries(names.count, labels)
-            out.appendInteger(observationCount)
-            out.append(UInt8(ascii: "\n"))
-        }
+        out.appendSumAndCount(
+            names, labels, sum: sum, count: observationCount, negativeBounds: false, format: context.format)
         if context.emitCreated { out.appendCreated(names, meta, context) }
     }
 }
