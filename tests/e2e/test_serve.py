@@ -323,3 +323,29 @@ def test_write_stall_is_not_reset_by_trickled_input(start_exporter):
         wait_for(stalled, timeout=20, interval=0.3, what="the write-stall timeout to cut the slow reader")
     finally:
         s.close()
+
+
+def test_sidecar_target_process_metrics(start_exporter, tmp_path):
+    """--process.pidfile: the model server's process_* series carry process="target"; when it exits the
+    exporter keeps serving and says so in mlops_exporter_process_target_up."""
+    target = subprocess.Popen(["sleep", "120"])
+    try:
+        pidfile = tmp_path / "model.pid"
+        pidfile.write_text(f"{target.pid}\n")
+        e = start_exporter("--process.pidfile", str(pidfile))
+        text = e.get("/metrics")[2].decode()
+        assert sample_value(text, "mlops_exporter_process_target_up", {"process": "target"}) == 1
+        assert sample_value(text, "process_threads", {"process": "target"}) == 1
+        assert sample_value(text, "process_threads", {"process": "exporter"}) >= 2
+        start = sample_value(text, "process_start_time_seconds", {"process": "target"})
+        assert abs(start - time.time()) < 120
+        target.kill()
+        target.wait()
+        wait_for(lambda: "mlops_exporter_process_target_up{process=\"target\"} 0" in e.get("/metrics")[2].decode(),
+                 timeout=10, what="target_up 0 after the target exits")
+        text = e.get("/metrics")[2].decode()
+        assert 'process_threads{process="target"}' not in text
+        assert e.get("/-/healthy")[0] == 200
+    finally:
+        target.kill()
+        target.wait()
