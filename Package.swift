@@ -37,7 +37,8 @@ let package = Package(
         .target(name: "Compression", dependencies: ["CLibdeflate", "CZlib"], swiftSettings: strict),
         // The configuration file (YAML): typed model configurations, validated with file:line:field errors.
         .target(
-            name: "ExporterConfig", dependencies: [.product(name: "Yams", package: "Yams")], swiftSettings: strict),
+            name: "ExporterConfig", dependencies: ["Exposition", .product(name: "Yams", package: "Yams")],
+            swiftSettings: strict),
         // Decoding of prediction and label events (JSON arrays, NDJSON) against a model's schema. Pure.
         .target(name: "Ingestion", swiftSettings: strict),
         // Wiring: registry + server + endpoints; the library product for embedding.

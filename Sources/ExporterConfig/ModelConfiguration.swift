@@ -1,3 +1,5 @@
+import Exposition
+
 /// The exporter's configuration file (`--config FILE`), as typed values: the models it monitors and,
 /// for each, its task, versions, classes, features, sensitive attributes, reference profile, window,
 /// latency buckets, collectors and ingestion token. ``ConfigLoader`` builds it from YAML and validates it.
@@ -142,7 +144,7 @@ public struct ModelConfiguration: Sendable, Equatable {
     public var maxSeries: Int
 
     /// client_golang's default buckets, 5 ms to 10 s.
-    public static let defaultLatencyBuckets: [Double] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+    public static let defaultLatencyBuckets: [Double] = Buckets.defaultSeconds
 
     /// Creates a model configuration with defaults for everything but name and task.
     public init(

@@ -52,19 +52,20 @@ final class MetricsEndpoint: Sendable {
         let now = inFlight.wrappingAdd(1, ordering: .relaxed).newValue
         if maxRequests > 0 && now > maxRequests {
             inFlight.wrappingSubtract(1, ordering: .relaxed)
-            try? selfMetrics.scrapesRejected.labels("max_requests").inc()
+            selfMetrics.rejectedMaxRequests.inc()
             respond(
                 HTTPResponse(
                     status: 503, text: "Limit of concurrent requests reached (\(maxRequests)), try again later.\n"))
             return
         }
         // Repeated Accept / Accept-Encoding lines count as one comma-separated list (RFC 9110 §5.3).
-        let key = Key(
-            format: ContentNegotiation.format(acceptLines: request.headers.values(for: "accept")),
-            gzip: ContentNegotiation.acceptsGzip(acceptEncodingLines: request.headers.values(for: "accept-encoding")))
+        let negotiated = ScrapeNegotiation(
+            acceptLines: request.headers.values(for: "accept"),
+            acceptEncodingLines: request.headers.values(for: "accept-encoding"),
+            scrapeTimeout: request.headers["x-prometheus-scrape-timeout-seconds"])
+        let key = Key(format: negotiated.format, gzip: negotiated.gzip)
         var timeout = defaultTimeout
-        if let scrapeTimeout = ContentNegotiation.scrapeTimeout(request.headers["x-prometheus-scrape-timeout-seconds"])
-        {
+        if let scrapeTimeout = negotiated.scrapeTimeout {
             // Leave Prometheus a margin to receive the body before its own deadline.
             timeout = max(scrapeTimeout * 0.9, .milliseconds(100))
         }
@@ -106,8 +107,7 @@ final class MetricsEndpoint: Sendable {
         }
         if alone == nil { buffers.withLock { $0[key] = buffer } }
         let seconds = (ContinuousClock.now - start).seconds
-        let formatLabel = key.format == .openMetrics ? "openmetrics" : "text"
-        try? selfMetrics.scrapeDuration.labels(formatLabel).observe(seconds)
+        selfMetrics.scrapeDuration(key.format).observe(seconds)
         for skipped in report.skipped {
             logger.warning(
                 "collector skipped for this scrape",
@@ -121,9 +121,9 @@ final class MetricsEndpoint: Sendable {
         headers.add(name: "Vary", value: "Accept, Accept-Encoding")
         let response = HTTPResponse(status: 200, headers: headers, body: body)
         let waiters = alone.map { [$0] } ?? pending.withLock { $0.removeValue(forKey: key)?.waiters } ?? []
-        let scrapes = try? selfMetrics.scrapes.labels(formatLabel, key.gzip ? "gzip" : "identity")
+        let scrapes = selfMetrics.scrapes(key.format, gzip: key.gzip)
         for w in waiters {
-            scrapes?.inc()
+            scrapes.inc()
             w.respond(response)
         }
     }

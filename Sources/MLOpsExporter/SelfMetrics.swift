@@ -14,7 +14,7 @@ final class SelfMetrics: HTTPServerObserver {
     let requestDuration: HistogramFamily
     let responseBytes: CounterFamily
     let scrapes: CounterFamily
-    let scrapeDuration: HistogramFamily
+    let scrapeDurationFamily: HistogramFamily
     let scrapesRejected: CounterFamily
     let scrapesCoalesced: Counter
     let connectionsOpen: Gauge
@@ -22,6 +22,10 @@ final class SelfMetrics: HTTPServerObserver {
     let errors: CounterFamily
     private let durationHandles: [Histogram]
     private let bytesHandles: [Counter]
+    /// Per-scrape handles, resolved once: [text, openmetrics] × [identity, gzip], and durations by format.
+    private let scrapeHandles: [[Counter]]
+    private let scrapeDurationHandles: [Histogram]
+    let rejectedMaxRequests: Counter
 
     /// The reasons `HTTPServerObserver.connectionError(reason:)` reports.
     static let errorReasons = [
@@ -49,7 +53,7 @@ final class SelfMetrics: HTTPServerObserver {
             "mlops_exporter_scrapes_total",
             help: "Metrics scrapes served, by negotiated format (text, openmetrics) and encoding (identity, gzip).",
             labelNames: ["format", "encoding"])
-        scrapeDuration = try registry.histogramFamily(
+        scrapeDurationFamily = try registry.histogramFamily(
             "mlops_exporter_scrape_duration_seconds", help: "Time to render (and compress) one metrics response.",
             unit: "seconds", labelNames: ["format"],
             buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1])
@@ -71,11 +75,24 @@ final class SelfMetrics: HTTPServerObserver {
         durationHandles = try Handler.allCases.map { h throws(ExpositionError) in try durations.labels(h.rawValue) }
         bytesHandles = try Handler.allCases.map { h throws(ExpositionError) in try bytes.labels(h.rawValue) }
         // Pre-initialise the fixed label values, so that rate() and alerts see zeros, not absent series.
-        _ = try scrapesRejected.labels("max_requests")
+        rejectedMaxRequests = try scrapesRejected.labels("max_requests")
         for reason in Self.errorReasons { _ = try errors.labels(reason) }
-        for format in ["text", "openmetrics"] {
-            for encoding in ["identity", "gzip"] { _ = try scrapes.labels(format, encoding) }
+        let scrapes = self.scrapes
+        scrapeHandles = try ["text", "openmetrics"].map { format throws(ExpositionError) in
+            [try scrapes.labels(format, "identity"), try scrapes.labels(format, "gzip")]
         }
+        let scrapeDuration = self.scrapeDurationFamily
+        scrapeDurationHandles = [try scrapeDuration.labels("text"), try scrapeDuration.labels("openmetrics")]
+    }
+
+    /// The scrapes counter for a negotiated representation.
+    func scrapes(_ format: ExpositionFormat, gzip: Bool) -> Counter {
+        scrapeHandles[format == .openMetrics ? 1 : 0][gzip ? 1 : 0]
+    }
+
+    /// The render-duration histogram for a format.
+    func scrapeDuration(_ format: ExpositionFormat) -> Histogram {
+        scrapeDurationHandles[format == .openMetrics ? 1 : 0]
     }
 
     func handled(_ handler: Handler, status: Int, protocolName: String, bytes: Int, seconds: Double) {
