@@ -111,10 +111,10 @@ final class SelfMetrics: HTTPServerObserver {
 
     func connectionClosed() { connectionsOpen.dec() }
 
+    /// Not used: requests are counted by the router, which knows the handler label the server does not.
     func requestCompleted(
         method: String, status: Int, protocolName: String, responseBytes: Int, durationSeconds: Double
-    ) {
-    }
+    ) {}
 
     func connectionError(reason: String) { try? errors.labels(reason).inc() }
 }
