@@ -12,6 +12,7 @@ let package = Package(
     products: [
         .library(name: "Exposition", targets: ["Exposition"]),
         .library(name: "MLOpsExporter", targets: ["MLOpsExporter"]),
+        .library(name: "ModelMonitoring", targets: ["ModelMonitoring"]),
         .executable(name: "mlops-exporter", targets: ["mlops-exporter"]),
     ],
     dependencies: [
@@ -41,11 +42,16 @@ let package = Package(
             swiftSettings: strict),
         // Decoding of prediction and label events (JSON arrays, NDJSON) against a model's schema. Pure.
         .target(name: "Ingestion", swiftSettings: strict),
+        // Per-model monitoring: collectors (service, user-defined) fed by decoded events, ingestion accounting.
+        // Pure: no sockets, no files.
+        .target(
+            name: "ModelMonitoring", dependencies: ["Exposition", "Ingestion", "ExporterConfig"],
+            swiftSettings: strict),
         // Wiring: registry + server + endpoints; the library product for embedding.
         .target(
             name: "MLOpsExporter",
             dependencies: [
-                "Exposition", "HTTPServer", "Compression", "ExporterConfig",
+                "Exposition", "HTTPServer", "Compression", "ExporterConfig", "Ingestion", "ModelMonitoring",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
@@ -67,5 +73,6 @@ let package = Package(
         .testTarget(name: "MLOpsExporterTests", dependencies: ["MLOpsExporter"], swiftSettings: strict),
         .testTarget(name: "ExporterConfigTests", dependencies: ["ExporterConfig"], swiftSettings: strict),
         .testTarget(name: "IngestionTests", dependencies: ["Ingestion"], swiftSettings: strict),
+        .testTarget(name: "ModelMonitoringTests", dependencies: ["ModelMonitoring"], swiftSettings: strict),
     ]
 )

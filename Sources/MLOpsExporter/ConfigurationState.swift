@@ -1,16 +1,20 @@
 import ExporterConfig
 import Exposition
+import Foundation
 import Logging
+import ModelMonitoring
 import Synchronization
 
 /// The model configuration currently in force, and its reloading: `--config FILE` read at start, again on
-/// SIGHUP and `POST /-/reload`. A reload that fails validation keeps the previous configuration, logs every
-/// problem, and says so in `mlops_exporter_config_last_reload_successful` (0) and
+/// SIGHUP and `POST /-/reload`. Every load also builds the models' collectors in the ``ModelMonitor``
+/// (unchanged models keep theirs, and their counts). A reload that fails validation (of the file, or of
+/// collector options and series caps) keeps the previous configuration, logs every problem, and says so
+/// in `mlops_exporter_config_last_reload_successful` (0) and
 /// `mlops_exporter_config_reloads_total{result="failure"}`.
 final class ConfigurationState: Sendable {
     let path: String?
     let current: Mutex<ExporterConfiguration>
-    let knownCollectors: Set<String>
+    let monitor: ModelMonitor
     let logger: Logger
     let lastReloadSuccessful: Gauge
     let lastReloadSuccessTimestamp: Gauge
@@ -19,12 +23,13 @@ final class ConfigurationState: Sendable {
     let reloadLock = Mutex(())
 
     init(
-        path: String?, initial: ExporterConfiguration, knownCollectors: Set<String>, registry: Registry, logger: Logger
-    ) throws(ExpositionError) {
+        path: String?, initial: ExporterConfiguration, monitor: ModelMonitor, registry: Registry, logger: Logger
+    ) throws {
         self.path = path
         self.current = Mutex(initial)
-        self.knownCollectors = knownCollectors
+        self.monitor = monitor
         self.logger = logger
+        monitor.apply(try ConfigurationState.prepare(initial, monitor: monitor))
         lastReloadSuccessful = try registry.gauge(
             "mlops_exporter_config_last_reload_successful",
             help: "Whether the last configuration load or reload succeeded (1) or was rejected (0).")
@@ -55,7 +60,15 @@ final class ConfigurationState: Sendable {
         }
         return reloadLock.withLock { _ -> ConfigErrors? in
             do throws(ConfigErrors) {
-                let fresh = try ConfigLoader.load(file: path, knownCollectors: knownCollectors)
+                let fresh = try ConfigLoader.load(file: path, knownCollectors: monitor.catalog.names)
+                let models: PreparedModels
+                do throws(ModelSetupErrors) {
+                    models = try ConfigurationState.prepare(fresh, monitor: monitor)
+                } catch {
+                    throw ConfigErrors(
+                        error.problems.map { ConfigError(file: path, line: 0, column: 0, field: "", message: $0) })
+                }
+                monitor.apply(models)
                 current.withLock { $0 = fresh }
                 lastReloadSuccessful.set(1)
                 lastReloadSuccessTimestamp.setToCurrentTime()
@@ -75,5 +88,21 @@ final class ConfigurationState: Sendable {
                 return error
             }
         }
+    }
+
+    /// Builds and validates the models of `configuration` (with the SHA-256 of each reference file).
+    static func prepare(
+        _ configuration: ExporterConfiguration, monitor: ModelMonitor
+    ) throws(ModelSetupErrors)
+        -> PreparedModels
+    {
+        var hashes: [String: String] = [:]
+        for path in Set(configuration.models.compactMap(\.reference)) {
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw ModelSetupErrors(problems: ["cannot read reference \"\(path)\""])
+            }
+            hashes[path] = SHA256.hex(Array(data))
+        }
+        return try monitor.prepare(configuration, referenceHashes: hashes)
     }
 }

@@ -64,6 +64,13 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("web.max-body-bytes"), help: "Largest request body accepted.")
     var maxBodyBytes = 16 << 20
 
+    @Option(name: .customLong("ingest.max-events"), help: "Most events one ingestion request may carry.")
+    var ingestMaxEvents = 10_000
+
+    @Option(
+        name: .customLong("ingest.max-decompressed-bytes"), help: "Most bytes a gzip ingestion body may inflate to.")
+    var ingestMaxDecompressedBytes = 64 << 20
+
     @Option(
         name: .customLong("bench.synthetic-series"),
         help: "Register this many synthetic series (synthetic_requests_total), for load tests and benchmarks.")
@@ -90,6 +97,10 @@ struct Serve: ParsableCommand {
         guard syntheticSeries >= 0 else { throw ValidationError("--bench.synthetic-series must be >= 0") }
         guard maxConnections > 0 else { throw ValidationError("--web.max-connections must be > 0") }
         guard maxBodyBytes > 0 else { throw ValidationError("--web.max-body-bytes must be > 0") }
+        guard ingestMaxEvents > 0 else { throw ValidationError("--ingest.max-events must be > 0") }
+        guard ingestMaxDecompressedBytes > 0 else {
+            throw ValidationError("--ingest.max-decompressed-bytes must be > 0")
+        }
         guard maxRequests >= 0 else { throw ValidationError("--web.max-requests must be >= 0") }
         for (flag, seconds) in [
             ("--web.header-timeout", headerTimeout), ("--web.idle-timeout", idleTimeout),
@@ -108,7 +119,7 @@ struct Serve: ParsableCommand {
         var configuration = Exporter.Configuration()
         if let configPath {
             do {
-                configuration.models = try ConfigLoader.load(file: configPath)
+                configuration.models = try Exporter.checkConfiguration(file: configPath)
                 configuration.configPath = configPath
             } catch {
                 printError("invalid configuration:\n\(error)")
@@ -122,6 +133,8 @@ struct Serve: ParsableCommand {
         configuration.targetPID = targetPID
         configuration.targetPIDFile = targetPIDFile
         configuration.syntheticSeries = syntheticSeries
+        configuration.ingestMaxEvents = ingestMaxEvents
+        configuration.ingestMaxDecompressedBytes = ingestMaxDecompressedBytes
         configuration.server.maxConnections = maxConnections
         configuration.server.headerReadTimeout = .milliseconds(Int(headerTimeout * 1000))
         configuration.server.idleTimeout = .milliseconds(Int(idleTimeout * 1000))
@@ -151,11 +164,11 @@ struct CheckConfig: ParsableCommand {
 
     func run() throws {
         do {
-            let config = try ConfigLoader.load(file: file)
+            let config = try Exporter.checkConfiguration(file: file)
             print(
                 "\(file): valid, \(config.models.count) model(s): \(config.models.map(\.name).joined(separator: ", "))")
         } catch {
-            printError(error.description)
+            printError("\(error)")
             throw ExitCode(1)
         }
     }
