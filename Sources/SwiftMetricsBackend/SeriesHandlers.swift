@@ -7,22 +7,36 @@ protocol SeriesHandler: AnyObject, Sendable {
     associatedtype Series: FamilySeries
     /// Resolves the series once; updates then go straight to it.
     init(family: MetricFamily<Series>, address: SeriesAddress) throws(ExpositionError)
-    var address: SeriesAddress { get }
+    var binding: SeriesBinding<Series> { get }
+}
+
+extension SeriesHandler {
+    var address: SeriesAddress { binding.address }
+
     /// Takes the series out of its family (swift-metrics `destroy()`).
-    func removeSeries()
+    func removeSeries() { _ = binding.remove() }
+}
+
+/// A series' family and labels, to resolve and remove it.
+struct SeriesBinding<Series: FamilySeries>: Sendable {
+    let family: MetricFamily<Series>
+    let address: SeriesAddress
+
+    func resolve() throws(ExpositionError) -> Series { try family.labels(address.labels) }
+
+    /// Whether a series was there to remove.
+    func remove() -> Bool { (try? family.remove(labels: address.labels)) == true }
 }
 
 /// `Counter` and `FloatingPointCounter`. The series sits behind a lock, held only to read it, so that
 /// `reset()` can replace it with a fresh one (Prometheus then sees a counter reset).
 final class CounterSeriesHandler: SeriesHandler, CounterHandler, FloatingPointCounterHandler {
-    let address: SeriesAddress
-    let family: CounterFamily
+    let binding: SeriesBinding<Exposition.Counter>
     let series: Mutex<Exposition.Counter>
 
     init(family: CounterFamily, address: SeriesAddress) throws(ExpositionError) {
-        self.family = family
-        self.address = address
-        series = Mutex(try family.labels(address.labels))
+        binding = SeriesBinding(family: family, address: address)
+        series = Mutex(try binding.resolve())
     }
 
     func increment(by amount: Int64) { series.withLock { $0 }.inc(by: Int(truncatingIfNeeded: amount)) }
@@ -32,26 +46,20 @@ final class CounterSeriesHandler: SeriesHandler, CounterHandler, FloatingPointCo
     /// Replaces the series with a fresh one at 0, unless it was destroyed.
     func reset() {
         series.withLock { series in
-            guard (try? family.remove(labels: address.labels)) == true,
-                let fresh = try? family.labels(address.labels)
-            else { return }
+            guard binding.remove(), let fresh = try? binding.resolve() else { return }
             series = fresh
         }
     }
-
-    func removeSeries() { _ = try? family.remove(labels: address.labels) }
 }
 
 /// `Meter` and non-aggregating `Recorder` (swift-metrics `Gauge`).
 final class GaugeSeriesHandler: SeriesHandler, MeterHandler, RecorderHandler {
-    let address: SeriesAddress
-    let family: GaugeFamily
+    let binding: SeriesBinding<Exposition.Gauge>
     let series: Exposition.Gauge
 
     init(family: GaugeFamily, address: SeriesAddress) throws(ExpositionError) {
-        self.family = family
-        self.address = address
-        series = try family.labels(address.labels)
+        binding = SeriesBinding(family: family, address: address)
+        series = try binding.resolve()
     }
 
     func set(_ value: Int64) { series.set(Double(value)) }
@@ -65,20 +73,16 @@ final class GaugeSeriesHandler: SeriesHandler, MeterHandler, RecorderHandler {
     func record(_ value: Int64) { series.set(Double(value)) }
 
     func record(_ value: Double) { series.set(value) }
-
-    func removeSeries() { _ = try? family.remove(labels: address.labels) }
 }
 
 /// Aggregating `Recorder` and `Timer` (durations converted from nanoseconds to seconds).
 final class HistogramSeriesHandler: SeriesHandler, RecorderHandler, TimerHandler {
-    let address: SeriesAddress
-    let family: HistogramFamily
+    let binding: SeriesBinding<Histogram>
     let series: Histogram
 
     init(family: HistogramFamily, address: SeriesAddress) throws(ExpositionError) {
-        self.family = family
-        self.address = address
-        series = try family.labels(address.labels)
+        binding = SeriesBinding(family: family, address: address)
+        series = try binding.resolve()
     }
 
     func record(_ value: Int64) { series.observe(Double(value)) }
@@ -86,8 +90,6 @@ final class HistogramSeriesHandler: SeriesHandler, RecorderHandler, TimerHandler
     func record(_ value: Double) { series.observe(value) }
 
     func recordNanoseconds(_ duration: Int64) { series.observe(Double(duration) / 1e9) }
-
-    func removeSeries() { _ = try? family.remove(labels: address.labels) }
 }
 
 /// Turns swift-metrics labels and dimension keys into Prometheus names.

@@ -29,9 +29,10 @@ func dropped(_ registry: Registry, _ reason: String) -> [String] {
     lines(registry, "mlops_exporter_swift_metrics_dropped_total{reason=\"\(reason)\"}")
 }
 
-@Test func counterIsExportedWithTotalAndSanitisedName() throws {
+@Test func counterIsExportedWithTotalAndSanitisedNames() throws {
     let (registry, factory) = try makeFactory()
-    let counter = CoreMetrics.Counter(label: "http.server.requests", dimensions: [("method", "GET")], factory: factory)
+    let counter = CoreMetrics.Counter(
+        label: "http.server.requests", dimensions: [("http.method", "GET")], factory: factory)
     counter.increment()
     counter.increment(by: 2)
     CoreMetrics.Counter(label: "jobs_total", factory: factory).increment(by: 5)
@@ -40,7 +41,7 @@ func dropped(_ registry: Registry, _ reason: String) -> [String] {
             """
             # HELP http_server_requests_total swift-metrics counter "http.server.requests".
             # TYPE http_server_requests_total counter
-            http_server_requests_total{method="GET"} 3
+            http_server_requests_total{http_method="GET"} 3
 
             """))
     #expect(lines(registry, "jobs") == ["jobs_total 5"])
