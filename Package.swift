@@ -13,12 +13,14 @@ let package = Package(
         .library(name: "Exposition", targets: ["Exposition"]),
         .library(name: "MLOpsExporter", targets: ["MLOpsExporter"]),
         .library(name: "ModelMonitoring", targets: ["ModelMonitoring"]),
+        .library(name: "SwiftMetricsBackend", targets: ["SwiftMetricsBackend"]),
         .executable(name: "mlops-exporter", targets: ["mlops-exporter"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
     ],
     targets: [
         // Metric model, registry, collectors and the two text encoders. Pure: no I/O, no dependencies.
@@ -56,6 +58,12 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // A swift-metrics backend: code instrumented with swift-metrics exports through a `Registry`.
+        .target(
+            name: "SwiftMetricsBackend",
+            dependencies: ["Exposition", .product(name: "CoreMetrics", package: "swift-metrics")],
+            swiftSettings: strict
+        ),
         // The command line: parses arguments, nothing else.
         .executableTarget(
             name: "mlops-exporter",
@@ -74,5 +82,12 @@ let package = Package(
         .testTarget(name: "ExporterConfigTests", dependencies: ["ExporterConfig"], swiftSettings: strict),
         .testTarget(name: "IngestionTests", dependencies: ["Ingestion"], swiftSettings: strict),
         .testTarget(name: "ModelMonitoringTests", dependencies: ["ModelMonitoring"], swiftSettings: strict),
+        .testTarget(
+            name: "SwiftMetricsBackendTests",
+            dependencies: [
+                "SwiftMetricsBackend", "Exposition", .product(name: "CoreMetrics", package: "swift-metrics"),
+            ],
+            swiftSettings: strict
+        ),
     ]
 )
