@@ -73,6 +73,14 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The example of a user-defined model collector (examples/custom-collector), built and tested with the rest.
+        .executableTarget(
+            name: "custom-collector-example",
+            dependencies: [
+                "MLOpsExporter", "ModelMonitoring", "Exposition", "Ingestion",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "examples/custom-collector", exclude: ["models.yaml"], swiftSettings: strict),
         // Test support: renders fixture registries for the Python conformance tests.
         .executableTarget(name: "exposition-fixture", dependencies: ["Exposition"], swiftSettings: strict),
         .testTarget(name: "ExpositionTests", dependencies: ["Exposition"], swiftSettings: strict),
