@@ -28,28 +28,22 @@ struct SeriesBinding<Series: FamilySeries>: Sendable {
     func remove() -> Bool { (try? family.remove(labels: address.labels)) == true }
 }
 
-/// `Counter` and `FloatingPointCounter`. The series sits behind a lock, held only to read it, so that
-/// `reset()` can replace it with a fresh one (Prometheus then sees a counter reset).
+/// `Counter` and `FloatingPointCounter`: lock-free, straight to the series; `reset()` sets it back to 0
+/// (Prometheus then sees a counter reset).
 final class CounterSeriesHandler: SeriesHandler, CounterHandler, FloatingPointCounterHandler {
     let binding: SeriesBinding<Exposition.Counter>
-    let series: Mutex<Exposition.Counter>
+    let series: Exposition.Counter
 
     init(family: CounterFamily, address: SeriesAddress) throws(ExpositionError) {
         binding = SeriesBinding(family: family, address: address)
-        series = Mutex(try binding.resolve())
+        series = try binding.resolve()
     }
 
-    func increment(by amount: Int64) { series.withLock { $0 }.inc(by: Int(truncatingIfNeeded: amount)) }
+    func increment(by amount: Int64) { series.inc(by: Int(truncatingIfNeeded: amount)) }
 
-    func increment(by amount: Double) { series.withLock { $0 }.inc(by: amount) }
+    func increment(by amount: Double) { series.inc(by: amount) }
 
-    /// Replaces the series with a fresh one at 0, unless it was destroyed.
-    func reset() {
-        series.withLock { series in
-            guard binding.remove(), let fresh = try? binding.resolve() else { return }
-            series = fresh
-        }
-    }
+    func reset() { series.resetToZero() }
 }
 
 /// `Meter` and non-aggregating `Recorder` (swift-metrics `Gauge`).
