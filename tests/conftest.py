@@ -7,6 +7,8 @@ import signal
 import socket
 import subprocess
 import time
+import json
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -112,3 +114,54 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@pytest.fixture
+def prometheus(tmp_path):
+    """Starts Prometheus with a generated config; yields (start_fn) taking the exporter's port."""
+    procs = []
+
+    def start(target_port):
+        port = free_port()
+        config = tmp_path / "prometheus.yml"
+        config.write_text(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
+            "scrape_configs:\n  - job_name: mlops\n"
+            f"    static_configs:\n      - targets: ['127.0.0.1:{target_port}']\n"
+        )
+        log = open(tmp_path / "prometheus.log", "w")
+        proc = subprocess.Popen(
+            ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'data'}",
+             f"--web.listen-address=127.0.0.1:{port}"],
+            stdout=log, stderr=log,
+        )
+        procs.append(proc)
+        base = f"http://127.0.0.1:{port}"
+
+        def ready():
+            try:
+                with urllib.request.urlopen(base + "/-/ready", timeout=2) as r:
+                    return r.status == 200
+            except OSError:
+                return False
+
+        wait_for(ready, timeout=60, what="prometheus ready")
+        return base
+
+    yield start
+    for p in procs:
+        p.terminate()
+        p.wait(timeout=30)
+
+
+def query(base, expr):
+    url = base + "/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+    with urllib.request.urlopen(url, timeout=5) as r:
+        body = json.load(r)
+    assert body["status"] == "success", body
+    return body["data"]["result"]
+
+
+def scalar(base, expr):
+    result = query(base, expr)
+    return float(result[0]["value"][1]) if result else None

@@ -30,6 +30,10 @@ public final class AtomicSlots: @unchecked Sendable {
         base[index].wrappingAdd(amount, ordering: .relaxed)
     }
 
+    /// Sets slot `index` to `value`.
+    @inline(__always)
+    public func store(_ index: Int, _ value: UInt64) { base[index].store(value, ordering: .relaxed) }
+
     /// The integer value of slot `index`.
     @inline(__always)
     public func load(_ index: Int) -> UInt64 { base[index].load(ordering: .relaxed) }

@@ -76,16 +76,23 @@ public struct CollectorOptions: Sendable {
     /// For errors: the collector's name.
     public let collector: String
 
+    /// For errors: the path of these options inside the collector's (`features.amount.`), or empty.
+    public let path: String
+
     /// Wraps `values` for `collector` of `model`.
-    public init(_ values: [String: ConfigValue], model: String, collector: String) {
+    public init(_ values: [String: ConfigValue], model: String, collector: String, path: String = "") {
         self.values = values
         self.model = model
         self.collector = collector
+        self.path = path
     }
 
     /// An error about `option`.
     public func error(_ option: String?, _ message: String) -> ModelCollectorError {
-        ModelCollectorError(model: model, collector: collector, option: option, message: message)
+        ModelCollectorError(
+            model: model, collector: collector,
+            option: option.map { path + $0 } ?? (path.isEmpty ? nil : String(path.dropLast())),
+            message: message)
     }
 
     /// Throws when an option outside `allowed` is present.
@@ -122,6 +129,39 @@ public struct CollectorOptions: Sendable {
             }
         }
         return out
+    }
+
+    /// A number, or nil when absent.
+    public func number(_ key: String) throws(ModelCollectorError) -> Double? {
+        guard let value = values[key] else { return nil }
+        guard case .number(let n) = value else { throw error(key, "expected a number") }
+        return n
+    }
+
+    /// A string (numbers and booleans as written), or nil when absent.
+    public func string(_ key: String) throws(ModelCollectorError) -> String? {
+        guard let value = values[key] else { return nil }
+        switch value {
+        case .string(let s): return s
+        case .number(let n) where n == n.rounded() && abs(n) < 1e15: return String(Int64(n))
+        case .number(let n): return String(n)
+        case .bool(let b): return b ? "true" : "false"
+        default: throw error(key, "expected a string")
+        }
+    }
+
+    /// A boolean, or nil when absent.
+    public func bool(_ key: String) throws(ModelCollectorError) -> Bool? {
+        guard let value = values[key] else { return nil }
+        guard case .bool(let b) = value else { throw error(key, "expected true or false") }
+        return b
+    }
+
+    /// A mapping as nested options (errors name `key.subkey`), or nil when absent.
+    public func map(_ key: String) throws(ModelCollectorError) -> CollectorOptions? {
+        guard let value = values[key] else { return nil }
+        guard case .map(let m) = value else { throw error(key, "expected a mapping") }
+        return CollectorOptions(m, model: model, collector: collector, path: path + key + ".")
     }
 
     /// An integer in `range`, or nil when absent.

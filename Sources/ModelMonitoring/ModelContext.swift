@@ -20,12 +20,16 @@ public struct ModelContext: Sendable {
     public let classLabels: [String]
     /// SHA-256 (hex) of the reference profile file, or empty when none is configured.
     public let referenceSHA256: String
+    /// The reference profile, when the model has one (`reference:`), already checked against the model.
+    public let reference: ReferenceProfile?
 
     /// The model name (the `model` label value).
     public var name: String { configuration.name }
 
     /// Builds the context; throws when the schema cannot be built (duplicate names).
-    public init(configuration: ModelConfiguration, referenceSHA256: String = "") throws(SchemaError) {
+    public init(
+        configuration: ModelConfiguration, referenceSHA256: String = "", reference: ReferenceProfile? = nil
+    ) throws(SchemaError) {
         self.configuration = configuration
         let isRegression = configuration.task == .regression
         schema = try Schema(
@@ -38,6 +42,7 @@ public struct ModelContext: Sendable {
         versionLabels = configuration.versions + [ModelContext.other]
         classLabels = isRegression ? [] : configuration.classes + [ModelContext.other]
         self.referenceSHA256 = referenceSHA256
+        self.reference = reference
     }
 
     /// The index in ``versionLabels`` of `version` (the last one, `__other__`, when it is not configured).
