@@ -72,7 +72,7 @@ let package = Package(
         .executableTarget(
             name: "mlops-exporter",
             dependencies: [
-                "MLOpsExporter", "ExporterConfig",
+                "MLOpsExporter", "ExporterConfig", "ModelMonitoring", "Profiling",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
