@@ -62,7 +62,7 @@ struct ColumnMapping {
         let trimmed = raw.trimmingCharacters(in: .whitespaces)
         if trimmed.isEmpty { return .missing }
         guard let x = Self.number(trimmed) else {
-            throw notANumber("\"\(raw)\"", column: c, line: line)
+            throw notANumber(ColumnMapping.quoted(raw), column: c, line: line)
         }
         return .number(x)
     }
@@ -87,6 +87,14 @@ struct ColumnMapping {
     private func notANumber(_ shown: String, column c: Int, line: Int) -> ProfilingError {
         ProfilingError(
             file: file, line: line, field: "column \"\(builder.columns[c].name)\"", message: "\(shown) is not a number")
+    }
+
+    /// `text` in double quotes, with quotes, backslashes and control characters escaped as in JSON, so
+    /// that an error message stays on one line.
+    static func quoted(_ text: String) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .withoutEscapingSlashes
+        return (try? encoder.encode(text)).map { String(decoding: $0, as: UTF8.self) } ?? "\"\(text)\""
     }
 
     /// A finite decimal number, or NaN (`nan`, any case) for a missing value; `nil` for anything else

@@ -30,7 +30,7 @@ enum JSONValue: Decodable, Equatable {
         case .null: "null"
         case .bool(let b): b ? "true" : "false"
         case .number(let x): "\(x)"
-        case .string(let s): "\"\(s)\""
+        case .string(let s): ColumnMapping.quoted(s)
         case .array: "an array"
         case .object: "an object"
         }

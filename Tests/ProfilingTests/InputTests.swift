@@ -71,6 +71,9 @@ func failure(
             failure("amount,country,channel\n1,D\"E,web\n") == "data.csv:2: field 2: a quote inside an unquoted field")
         #expect(failure("amount,country,channel\n1,\"DE\"x,web\n") == "data.csv:2: field 2: text after a closing quote")
         #expect(
+            failure("amount,country,channel\n\"1\n\"\"\t\\\u{1}\",DE,web\n")
+                == #"data.csv:2: column "amount": "1\n\"\t\\\u0001" is not a number"#)
+        #expect(
             failure("amount,country,channel\ninf,DE,web\n") == #"data.csv:2: column "amount": "inf" is not a number"#)
         #expect(
             failure("amount,country,channel\n0x10,DE,web\n") == #"data.csv:2: column "amount": "0x10" is not a number"#)
