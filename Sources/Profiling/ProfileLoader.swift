@@ -6,8 +6,9 @@ import ModelMonitoring
 public enum ProfileLoader {
     /// The profile at `path`, checked against `model`: format version, model name, a profile of the right
     /// kind for every configured feature, consistent bins (`counts.count == edges.count + 3`, edges
-    /// strictly increasing, a non-empty fine histogram; `counts.count == values.count + 1` for categorical
-    /// columns) and, when the configuration lists a categorical feature's values, the same values.
+    /// strictly increasing and strictly inside `(min, max)`, a non-empty fine histogram, bin and fine counts
+    /// summing to `count`; `counts.count == values.count + 1` for categorical columns; values plus missing
+    /// equal to `rows`) and, when the configuration lists a categorical feature's values, the same values.
     /// Profile features the configuration does not list are allowed (and unused).
     public static func load(path: String, model: ModelConfiguration) throws(ProfilingError) -> ReferenceProfile {
         let bytes = try Profiler.read(path)
@@ -44,19 +45,21 @@ public enum ProfileLoader {
             }
             try check(
                 profile.features[i], kind: feature.kind, values: feature.values,
-                field: "features[\(i)] (\(feature.name))", file: file)
+                field: "features[\(i)] (\(feature.name))", file: file, rows: profile.rows)
         }
         if let prediction = profile.prediction {
             let kind: FeatureKind = model.task == .regression ? .numeric : .categorical
             try check(
                 prediction, kind: kind, values: model.classes.isEmpty ? nil : model.classes, field: "prediction",
-                file: file)
+                file: file, rows: profile.rows)
         }
-        if let score = profile.score { try check(score, kind: .numeric, values: nil, field: "score", file: file) }
+        if let score = profile.score {
+            try check(score, kind: .numeric, values: nil, field: "score", file: file, rows: profile.rows)
+        }
     }
 
     static func check(
-        _ column: ColumnProfile, kind: FeatureKind, values: [String]?, field: String, file: String
+        _ column: ColumnProfile, kind: FeatureKind, values: [String]?, field: String, file: String, rows: Int
     )
         throws(ProfilingError)
     {
@@ -77,6 +80,13 @@ public enum ProfileLoader {
             guard (numeric.counts + numeric.fine).allSatisfy({ $0 >= 0 }), numeric.count >= 0 else {
                 throw fail("negative count")
             }
+            guard numeric.edges.allSatisfy({ $0 > numeric.min && $0 < numeric.max }) else {
+                throw fail("edges are not all strictly between min and max")
+            }
+            for (name, bins) in [("counts", numeric.counts), ("fine", numeric.fine)]
+            where bins.reduce(0, +) != numeric.count {
+                throw fail("\(name) sum to \(bins.reduce(0, +)), not count \(numeric.count)")
+            }
         case .categorical:
             guard let categorical = column.categorical, column.numeric == nil else {
                 throw fail("expected a categorical profile")
@@ -91,6 +101,9 @@ public enum ProfileLoader {
                     "values \(categorical.values) differ from the configured \(values) (rebuild the profile)")
             }
             guard categorical.counts.allSatisfy({ $0 >= 0 }) else { throw fail("negative count") }
+        }
+        guard column.count + column.missing == rows else {
+            throw fail("\(column.count) values and \(column.missing) missing are not the profile's \(rows) rows")
         }
     }
 

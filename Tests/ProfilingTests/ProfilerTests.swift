@@ -152,6 +152,15 @@ struct Workspace {
             try failure { $0.features[0].numeric!.fine = [] }
                 == "ref.json: features[0] (amount): the fine histogram is empty")
         #expect(
+            try failure { $0.features[0].numeric!.fine[0] += 1 }
+                == "ref.json: features[0] (amount): fine sum to 3, not count 2")
+        #expect(
+            try failure { $0.features[0].numeric!.edges = [7] }
+                == "ref.json: features[0] (amount): edges are not all strictly between min and max")
+        #expect(
+            try failure { $0.features[1].missing = 5 }
+                == "ref.json: features[1] (country): 3 values and 5 missing are not the profile's 3 rows")
+        #expect(
             try failure { $0.features[1].categorical!.counts.append(1) }
                 == "ref.json: features[1] (country): 4 counts for 2 values (expected values + 1 for __other__)")
         #expect(
