@@ -213,9 +213,13 @@ struct Profile: ParsableCommand {
     var ignoreColumns: String?
 
     func validate() throws {
-        guard bins >= 1 else { throw ValidationError("--bins must be >= 1") }
-        guard fineBins >= 1 else { throw ValidationError("--fine-bins must be >= 1") }
-        guard maxCategories >= 1 else { throw ValidationError("--max-categories must be >= 1") }
+        guard (1...10_000).contains(bins) else { throw ValidationError("--bins must be between 1 and 10000") }
+        guard (1...1_000_000).contains(fineBins) else {
+            throw ValidationError("--fine-bins must be between 1 and 1000000")
+        }
+        guard (1...100_000).contains(maxCategories) else {
+            throw ValidationError("--max-categories must be between 1 and 100000")
+        }
         if let format, InputFormat(rawValue: format) == nil {
             throw ValidationError("--format: unknown format \"\(format)\" (csv, ndjson)")
         }

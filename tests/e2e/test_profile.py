@@ -198,3 +198,5 @@ def test_bad_arguments(binary, tmp_path):
     assert r.returncode != 0 and "--format" in r.stderr and "xml" in r.stderr
     r = run(binary, "--config", "x", "--model", "m", "--input", "a.csv", "--out", "o", "--bins", "0")
     assert r.returncode != 0 and "--bins" in r.stderr
+    r = run(binary, "--config", "x", "--model", "m", "--input", "a.csv", "--out", "o", "--fine-bins", "2000000000")
+    assert r.returncode != 0 and "--fine-bins" in r.stderr
