@@ -7,7 +7,8 @@ public enum InputFormat: String, Sendable, CaseIterable {
     /// Comma-separated values with a header row (RFC 4180).
     case csv
     /// One JSON object per line: flat (`{"amount": 3.5, "country": "DE", "prediction": "fraud"}`) or an
-    /// ingestion event (`{"features": {...}, "prediction": ..., "score": ...}`).
+    /// ingestion event (`{"features": {...}, "prediction": ..., "score": ...}`). Blank lines are skipped;
+    /// `null` and the bare `NaN` that Python's `json` writes are missing values.
     case ndjson
 
     /// The format named by `path`'s extension: `.csv`, or `.ndjson` / `.jsonl`; `nil` otherwise.
@@ -73,6 +74,7 @@ struct ColumnMapping {
         let numeric = builder.columns[c].kind == .numeric
         switch json {
         case .null: return .missing
+        case .number(let x) where x.isInfinite: throw notANumber(json.shown, column: c, line: line)
         case .number(let x): return .number(x)
         case .string(let s) where !numeric: return s.isEmpty ? .missing : .category(s)
         case .bool(let b) where !numeric: return .category(b ? "true" : "false")
@@ -163,6 +165,8 @@ enum InputReader {
     {
         let file = mapping.file
         let decoder = JSONDecoder()
+        let lenient = JSONDecoder()
+        lenient.allowsJSON5 = true
         var seen = Set<String>()
         var row = [ProfileBuilder.Value](repeating: .absent, count: builder.columns.count)
         let predictionColumn = builder.columns.count - 2
@@ -176,7 +180,13 @@ enum InputReader {
             do {
                 value = try decoder.decode(JSONValue.self, from: Data(text))
             } catch {
-                throw ProfilingError(file: file, line: lineNumber, message: "malformed JSON")
+                // Python's json module writes a missing float as NaN, which JSON5 allows.
+                guard String(decoding: text, as: UTF8.self).contains("NaN"),
+                    let json5 = try? lenient.decode(JSONValue.self, from: Data(text))
+                else {
+                    throw ProfilingError(file: file, line: lineNumber, message: "malformed JSON")
+                }
+                value = json5
             }
             guard case .object(let object) = value else {
                 throw ProfilingError(
