@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "Exposition", targets: ["Exposition"]),
         .library(name: "MLOpsExporter", targets: ["MLOpsExporter"]),
         .library(name: "ModelMonitoring", targets: ["ModelMonitoring"]),
+        .library(name: "Profiling", targets: ["Profiling"]),
         .library(name: "SwiftMetricsBackend", targets: ["SwiftMetricsBackend"]),
         .executable(name: "mlops-exporter", targets: ["mlops-exporter"]),
     ],
@@ -49,6 +50,9 @@ let package = Package(
         .target(
             name: "ModelMonitoring", dependencies: ["Exposition", "Ingestion", "ExporterConfig"],
             swiftSettings: strict),
+        // Reference profiles: reads CSV / NDJSON reference data into a profile file, loads and checks profiles.
+        .target(
+            name: "Profiling", dependencies: ["ModelMonitoring", "ExporterConfig"], swiftSettings: strict),
         // Wiring: registry + server + endpoints; the library product for embedding.
         .target(
             name: "MLOpsExporter",
@@ -68,7 +72,7 @@ let package = Package(
         .executableTarget(
             name: "mlops-exporter",
             dependencies: [
-                "MLOpsExporter", "ExporterConfig",
+                "MLOpsExporter", "ExporterConfig", "ModelMonitoring", "Profiling",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -90,6 +94,9 @@ let package = Package(
         .testTarget(name: "ExporterConfigTests", dependencies: ["ExporterConfig"], swiftSettings: strict),
         .testTarget(name: "IngestionTests", dependencies: ["Ingestion"], swiftSettings: strict),
         .testTarget(name: "ModelMonitoringTests", dependencies: ["ModelMonitoring"], swiftSettings: strict),
+        .testTarget(
+            name: "ProfilingTests", dependencies: ["Profiling", "ModelMonitoring", "ExporterConfig"],
+            swiftSettings: strict),
         .testTarget(
             name: "SwiftMetricsBackendTests",
             dependencies: [

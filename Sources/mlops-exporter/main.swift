@@ -3,6 +3,8 @@ import ExporterConfig
 import Foundation
 import Logging
 import MLOpsExporter
+import ModelMonitoring
+import Profiling
 
 /// `mlops-exporter`: the command line. Parses arguments and hands over to the MLOpsExporter library.
 struct MLOpsExporterCommand: ParsableCommand {
@@ -10,7 +12,7 @@ struct MLOpsExporterCommand: ParsableCommand {
         commandName: "mlops-exporter",
         abstract: "Prometheus exporter for a service's SRE signals and its ML models' health.",
         version: MLOpsExporterVersion.version,
-        subcommands: [Serve.self, CheckConfig.self],
+        subcommands: [Serve.self, CheckConfig.self, Profile.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -169,6 +171,70 @@ struct CheckConfig: ParsableCommand {
                 "\(file): valid, \(config.models.count) model(s): \(config.models.map(\.name).joined(separator: ", "))")
         } catch {
             printError("\(error)")
+            throw ExitCode(1)
+        }
+    }
+}
+
+/// `mlops-exporter profile`: builds a model's reference profile from training or validation data.
+struct Profile: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Build a model's reference profile (drift baseline) from a CSV or NDJSON file.")
+
+    @Option(name: .customLong("config"), help: "Model configuration file (YAML).")
+    var configPath: String
+
+    @Option(help: "The model to profile (its name in the configuration).")
+    var model: String
+
+    @Option(help: "Reference data: CSV with a header row, or NDJSON (flat objects or ingestion events).")
+    var input: String
+
+    @Option(help: "Where to write the profile (JSON).")
+    var out: String
+
+    @Option(help: "Quantile bins per numeric column (repeated values may merge some).")
+    var bins = 10
+
+    @Option(name: .customLong("fine-bins"), help: "Equal-width bins of the fine histogram (for KS, Wasserstein).")
+    var fineBins = 1000
+
+    @Option(
+        name: .customLong("max-categories"),
+        help: "Most values learned for a categorical feature without configured values; the rest are __other__.")
+    var maxCategories = 50
+
+    @Option(help: "Input format: csv or ndjson. Default: from the extension (.csv; .ndjson, .jsonl).")
+    var format: String?
+
+    @Option(
+        name: .customLong("ignore-columns"),
+        help: "Comma-separated input columns to skip (other columns that are not the model's are an error).")
+    var ignoreColumns: String?
+
+    func validate() throws {
+        guard (1...10_000).contains(bins) else { throw ValidationError("--bins must be between 1 and 10000") }
+        guard (1...1_000_000).contains(fineBins) else {
+            throw ValidationError("--fine-bins must be between 1 and 1000000")
+        }
+        guard (1...100_000).contains(maxCategories) else {
+            throw ValidationError("--max-categories must be between 1 and 100000")
+        }
+        if let format, InputFormat(rawValue: format) == nil {
+            throw ValidationError("--format: unknown format \"\(format)\" (csv, ndjson)")
+        }
+    }
+
+    func run() throws {
+        let request = Profiler.Request(
+            configPath: configPath, model: model, input: input, output: out,
+            format: format.flatMap(InputFormat.init(rawValue:)),
+            options: ProfileBuilder.Options(bins: bins, fineBins: fineBins, maxCategories: maxCategories),
+            ignoreColumns: ignoreColumns.map { $0.split(separator: ",").map(String.init) } ?? [])
+        do {
+            print(try Profiler.run(request))
+        } catch {
+            printError(error.description)
             throw ExitCode(1)
         }
     }
