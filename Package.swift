@@ -57,7 +57,7 @@ let package = Package(
         .target(
             name: "MLOpsExporter",
             dependencies: [
-                "Exposition", "HTTPServer", "Compression", "ExporterConfig", "Ingestion", "ModelMonitoring",
+                "Exposition", "HTTPServer", "Compression", "ExporterConfig", "Ingestion", "ModelMonitoring", "Profiling",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict

@@ -3,6 +3,7 @@ import Exposition
 import Foundation
 import Logging
 import ModelMonitoring
+import Profiling
 import Synchronization
 
 /// The model configuration currently in force, and its reloading: `--config FILE` read at start, again on
@@ -90,19 +91,29 @@ final class ConfigurationState: Sendable {
         }
     }
 
-    /// Builds and validates the models of `configuration` (with the SHA-256 of each reference file).
+    /// Builds and validates the models of `configuration`, with their reference profiles (read, checked
+    /// against their model, and hashed).
     static func prepare(
         _ configuration: ExporterConfiguration, monitor: ModelMonitor
     ) throws(ModelSetupErrors)
         -> PreparedModels
     {
-        var hashes: [String: String] = [:]
-        for path in Set(configuration.models.compactMap(\.reference)) {
-            guard let data = FileManager.default.contents(atPath: path) else {
-                throw ModelSetupErrors(problems: ["cannot read reference \"\(path)\""])
+        var references: [String: LoadedReference] = [:]
+        var problems: [String] = []
+        for model in configuration.models {
+            guard let path = model.reference else { continue }
+            do {
+                let profile = try ProfileLoader.load(path: path, model: model)
+                guard let data = FileManager.default.contents(atPath: path) else {
+                    problems.append("\(path): cannot read the reference profile")
+                    continue
+                }
+                references[path] = LoadedReference(profile: profile, sha256: SHA256.hex(Array(data)))
+            } catch {
+                problems.append("model \"\(model.name)\": reference: \(error)")
             }
-            hashes[path] = SHA256.hex(Array(data))
         }
-        return try monitor.prepare(configuration, referenceHashes: hashes)
+        if !problems.isEmpty { throw ModelSetupErrors(problems: problems) }
+        return try monitor.prepare(configuration, references: references)
     }
 }

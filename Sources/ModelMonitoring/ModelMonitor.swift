@@ -30,10 +30,10 @@ public final class ModelMonitor: Collector {
     }
 
     /// Builds and validates every model of `configuration` (collector options, series caps) without
-    /// installing anything; throws every problem found. `referenceHashes` maps a reference path to the
-    /// SHA-256 of its content.
+    /// installing anything; throws every problem found. `references` maps a model's `reference` path to
+    /// the loaded, checked profile and the SHA-256 of its file.
     public func prepare(
-        _ configuration: ExporterConfiguration, referenceHashes: [String: String] = [:]
+        _ configuration: ExporterConfiguration, references: [String: LoadedReference] = [:]
     )
         throws(ModelSetupErrors) -> PreparedModels
     {
@@ -41,7 +41,8 @@ public final class ModelMonitor: Collector {
         var prepared: [MonitoredModel] = []
         let current = models.withLock { $0 }
         for model in configuration.models {
-            let hash = model.reference.flatMap { referenceHashes[$0] } ?? ""
+            let loaded = model.reference.flatMap { references[$0] }
+            let hash = loaded?.sha256 ?? ""
             // An unchanged model keeps its collectors, and so its counts.
             if let existing = current[model.name], existing.context.configuration == model,
                 existing.context.referenceSHA256 == hash
@@ -51,7 +52,7 @@ public final class ModelMonitor: Collector {
             }
             let context: ModelContext
             do {
-                context = try ModelContext(configuration: model, referenceSHA256: hash)
+                context = try ModelContext(configuration: model, referenceSHA256: hash, reference: loaded?.profile)
             } catch {
                 problems.append("model \"\(model.name)\": \(error)")
                 continue
@@ -115,6 +116,20 @@ public final class ModelMonitor: Collector {
         sink.counter(
             "mlops_ingest_rejected_requests_total", [Self.unknownModel, RequestRejectReason.unknownModel.rawValue],
             value: Double(unknownModelRequests.load(0)))
+    }
+}
+
+/// A reference profile as read from its file: the profile (checked against its model) and the file's SHA-256.
+public struct LoadedReference: Sendable {
+    /// The profile.
+    public var profile: ReferenceProfile
+    /// SHA-256 (hex) of the profile file, reported in `mlops_model_info{reference_sha256}`.
+    public var sha256: String
+
+    /// Pairs a profile with its file's hash.
+    public init(profile: ReferenceProfile, sha256: String) {
+        self.profile = profile
+        self.sha256 = sha256
     }
 }
 
