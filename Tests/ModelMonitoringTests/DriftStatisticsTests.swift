@@ -303,12 +303,18 @@ struct DriftStatisticsTests {
     @Test("Kolmogorov-Smirnov survival matches scipy's kstwo.sf in every regime (relative 1e-9)")
     func kolmogorovSurvivalMatchesScipy() throws {
         var points: [(n: Int, x: Double)] = []
-        for n in [1, 2, 3, 7, 10, 50, 100, 140, 141, 500, 1000, 5000, 20_000, 100_000, 100_001, 400_000, 2_000_000] {
+        for n in [
+            1, 2, 3, 7, 10, 50, 100, 140, 141, 500, 1000, 4999, 5000, 8000, 20_000, 100_000, 100_001, 400_000,
+            2_000_000,
+        ] {
             let nd = Double(n)
             for nx2 in [0.05, 0.3, 0.754, 0.76, 1.2, 2.0, 2.19, 2.21, 3.9, 4.1, 10, 17.9, 18.1, 60, 200, 369, 371] {
                 points.append((n, (nx2 / nd).squareRoot()))
             }
             for t in [0.4, 0.6, 0.9, 1.0, 1.5] { points.append((n, t / nd)) }
+            // The Durbin-matrix / Pelz-Good regime (n·x^1.5 <= 1.4), up to its boundary.
+            let boundary = pow(1.4 / nd, 2.0 / 3.0)
+            for fraction in [0.2, 0.5, 0.8, 0.95, 0.999] { points.append((n, boundary * fraction)) }
             for x in [0.5, 0.55, 0.8, 0.99, 1 - 0.5 / nd, 1.0, 0.0] { points.append((n, x)) }
         }
         let operations = points.map {
