@@ -9,10 +9,11 @@ public struct CollectorCatalog: Sendable {
     /// An empty catalog.
     public init() {}
 
-    /// The built-in collectors (`service`).
+    /// The built-in collectors (`service`, `drift`).
     public static var builtIn: CollectorCatalog {
         var catalog = CollectorCatalog()
         try! catalog.register(ServiceCollector.self)
+        try! catalog.register(DriftCollector.self)
         return catalog
     }
 

@@ -9,9 +9,14 @@ struct Harness {
     let monitor: ModelMonitor
 
     init(_ models: [ModelConfiguration], catalog: CollectorCatalog = .builtIn) throws {
-        monitor = ModelMonitor(catalog: catalog)
+        try self.init(monitor: ModelMonitor(catalog: catalog), models)
+    }
+
+    init(monitor: ModelMonitor, _ models: [ModelConfiguration], references: [String: LoadedReference] = [:]) throws {
+        self.monitor = monitor
         try registry.register(monitor)
-        monitor.apply(try monitor.prepare(ExporterConfiguration(models: models, source: "test")))
+        monitor.apply(
+            try monitor.prepare(ExporterConfiguration(models: models, source: "test"), references: references))
     }
 
     func model(_ name: String) -> MonitoredModel { monitor.model(named: name)! }
