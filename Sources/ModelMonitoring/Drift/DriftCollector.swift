@@ -214,7 +214,9 @@ public final class DriftCollector: ModelCollector {
             case (.number(let x), .numeric(let p)): c.record(number: x, p, ring: ring, block: block, totals: totals)
             case (.category(let s), .categorical(_, let index)):
                 c.record(category: index.index(of: s), ring: ring, block: block, totals: totals)
-            default: c.recordMissing(ring: ring, block: block, totals: totals)  // kinds cannot disagree: the schema decides
+            default:
+                // Kinds cannot disagree (the schema is built from the same configuration); count, never crash.
+                c.recordMissing(ring: ring, block: block, totals: totals)
             }
         }
         if let prediction {
