@@ -126,3 +126,80 @@ func driftHarness(
         }
     }
 }
+
+@Suite struct DriftEdgeCaseTests {
+    /// A model whose reference has a constant numeric feature, an all-missing numeric feature and a categorical
+    /// feature with a single value.
+    func harness() throws -> (Harness, MonitoredModel) {
+        let config = ModelConfiguration(
+            name: "e", task: .regression, versions: ["v1"],
+            features: [
+                FeatureConfiguration(name: "constant", kind: .numeric),
+                FeatureConfiguration(name: "empty", kind: .numeric),
+                FeatureConfiguration(name: "single", kind: .categorical, values: ["only"]),
+            ],
+            reference: "ref.json",
+            collectors: [
+                CollectorConfiguration(
+                    name: "drift",
+                    options: [
+                        "min_observations": .number(1),
+                        "features": .map([
+                            "constant": .map(["method": .string("wasserstein")]),
+                            "empty": .map(["method": .string("psi")]),
+                        ]),
+                    ])
+            ])
+        let profile = ReferenceProfile(
+            model: "e", rows: 50, inputSHA256: "",
+            features: [
+                ColumnProfile(
+                    name: "constant", missing: 0,
+                    numeric: NumericProfile(
+                        count: 50, mean: 3, std: 0, min: 3, max: 3, edges: [], counts: [0, 50, 0],
+                        fine: [50] + Array(repeating: 0, count: 9))),
+                ColumnProfile(
+                    name: "empty", missing: 50,
+                    numeric: NumericProfile(
+                        count: 0, mean: 0, std: 0, min: 0, max: 0, edges: [], counts: [0, 0, 0],
+                        fine: Array(repeating: 0, count: 10))),
+                ColumnProfile(
+                    name: "single", missing: 0, categorical: CategoricalProfile(values: ["only"], counts: [50, 0])),
+            ])
+        let h = try Harness(
+            monitor: ModelMonitor(), [config], references: ["ref.json": LoadedReference(profile: profile, sha256: "")])
+        return (h, h.model("e"))
+    }
+
+    @Test func constantFeatureStdZeroUsesTheFloorAndSeesAShift() throws {
+        let (h, m) = try harness()
+        for _ in 0..<10 { m.record(version: "v1", prediction: .number(1), features: ["constant": .number(3)]) }
+        #expect(h.value(#"mlops_feature_drift_score{feature="constant",method="wasserstein",model="e"}"#) == 0)
+        m.record(version: "v1", prediction: .number(1), features: ["constant": .number(4)])
+        // Wasserstein = 1/11 (one value moved by 1), normalised by max(std, 0.001) = 0.001.
+        let score = try #require(
+            h.value(#"mlops_feature_drift_score{feature="constant",method="wasserstein",model="e"}"#))
+        #expect(abs(score - (1.0 / 11) / 0.001) < 1e-9)
+        #expect(h.value(#"mlops_feature_drift_detected{feature="constant",method="wasserstein",model="e"}"#) == 1)
+    }
+
+    @Test func allMissingReferenceGivesNoScoreAndNoCrash() throws {
+        let (h, m) = try harness()
+        m.record(version: "v1", prediction: .number(1), features: ["empty": .number(1), "single": .category("only")])
+        m.record(version: "v1", prediction: .number(1))
+        #expect(h.value(#"mlops_feature_window_observations{feature="empty",model="e"}"#) == 1)
+        #expect(h.value(#"mlops_feature_window_missing{feature="empty",model="e"}"#) == 1)
+        #expect(h.value(#"mlops_feature_drift_score{feature="empty",method="psi",model="e"}"#) == nil)
+        #expect(h.value(#"mlops_feature_drift_detected{feature="empty",method="psi",model="e"}"#) == nil)
+    }
+
+    @Test func singleCategoryHasNoDriftUntilSomethingElseArrives() throws {
+        let (h, m) = try harness()
+        for _ in 0..<5 { m.record(version: "v1", prediction: .number(1), features: ["single": .category("only")]) }
+        let labels = #"{feature="single",method="z",model="e"}"#  // auto: one category and 50 rows -> z
+        #expect(h.value("mlops_feature_drift_detected" + labels) == 0)
+        m.record(version: "v1", prediction: .number(1), features: ["single": .category("new")])
+        #expect(h.value("mlops_feature_drift_detected" + labels) == 1)
+        #expect(h.value(#"mlops_feature_bin_observations_total{bin="__other__",feature="single",model="e"}"#) == 1)
+    }
+}

@@ -182,14 +182,14 @@ public final class DriftCollector: ModelCollector {
     }
 
     /// Rejects a method that cannot apply to a column: KS and Wasserstein need a numeric column, the z test
-    /// a categorical one with exactly two values.
+    /// a categorical one with at most two values (plus `__other__`).
     static func check(_ m: Monitored, _ options: CollectorOptions) throws(ModelCollectorError) {
         let c = m.column
         switch m.method {
         case .ks where !c.isNumeric, .wasserstein where !c.isNumeric:
             throw options.error(nil, "column \(c.name): \(m.method.rawValue) needs a numeric column")
-        case .z where c.isNumeric || c.binCount != 3:
-            throw options.error(nil, "column \(c.name): z needs a categorical column with exactly two values")
+        case .z where c.isNumeric || c.binCount > 3:
+            throw options.error(nil, "column \(c.name): z needs a categorical column with at most two values")
         default: break
         }
     }
