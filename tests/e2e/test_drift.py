@@ -16,6 +16,7 @@ from scipy import stats
 from scipy.spatial import distance
 
 from conftest import ROOT, scalar, wait_for
+from test_docs import check_documented
 
 N_REF, N_CUR = 5000, 2000
 NUMERIC = {"f_psi": "psi", "f_kl": "kl_div", "f_js": "jensenshannon", "f_ks": "ks", "f_w": "wasserstein"}
@@ -160,6 +161,9 @@ def test_drift_matches_scipy_and_evidently(scenario, reference, start_exporter):
     e = start_exporter("--config", str(reference["config"]))
     send(e, cur)
     s = samples(e)
+    if scenario == "mean_shift":
+        _, _, text = e.get("/metrics", headers={"Accept": "text/plain;version=0.0.4"})
+        assert "mlops_feature_drift_detected" in check_documented(text.decode())
     ref = reference["data"]
     ev = evidently_tests()
     verdicts = {}
