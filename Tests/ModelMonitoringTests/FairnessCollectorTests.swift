@@ -279,6 +279,34 @@ func groupSeries(_ family: String, _ a: String, _ g: String) -> String {
         #expect(FairnessCollector.needsOutcomes)
     }
 
+    @Test func everyFamilyIsInTheMetricsReference() throws {
+        let doc = try String(
+            contentsOf: PythonOracle.packageRoot.appendingPathComponent("docs/metrics.md"), encoding: .utf8)
+        for d in FairnessCollector.descriptors {
+            // Counter families are named without `_total`; the documentation lists the sample name.
+            let name = d.type == .counter ? d.name + "_total" : d.name
+            let row = doc.split(separator: "\n").first { $0.hasPrefix("| `\(name)` |") }
+            let labels = d.labelNames.map { "`\($0)`" }.joined(separator: ", ")
+            #expect(row == "| `\(name)` | \(d.type.rawValue) | \(labels) | \(d.help) |", "docs/metrics.md: \(name)")
+        }
+    }
+
+    @Test func concurrentRecordingLosesNothing() throws {
+        let (h, m, c) = try fairnessHarness([Self.gender], options: ["min_group_observations": .number(1)])
+        let feed = FairnessFeeder(model: m, collector: c)
+        DispatchQueue.concurrentPerform(iterations: 4) { i in
+            let group = i % 2 == 0 ? "f" : "m"
+            for j in 0..<5000 { feed.record([group], predicted: j % 4 == 0, label: j % 2 == 0) }
+        }
+        for g in ["f", "m"] {
+            #expect(h.value(groupSeries("mlops_fairness_predictions_total", "gender", g)) == 10000)
+            #expect(h.value(groupSeries("mlops_fairness_window_observations", "gender", g)) == 10000)
+            #expect(h.value(groupSeries("mlops_fairness_selected_total", "gender", g)) == 2500)
+            #expect(h.value(groupSeries("mlops_fairness_true_positive_rate", "gender", g)) == 0.5)
+            #expect(h.value(groupSeries("mlops_fairness_false_positive_rate", "gender", g)) == 0)
+        }
+    }
+
     @Test func countsPerGroupAndConfusionCell() throws {
         let (h, m, c) = try fairnessHarness([Self.gender], options: ["min_group_observations": .number(1)])
         let feed = FairnessFeeder(model: m, collector: c)
