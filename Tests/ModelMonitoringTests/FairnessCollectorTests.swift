@@ -291,6 +291,22 @@ func groupSeries(_ family: String, _ a: String, _ g: String) -> String {
         }
     }
 
+    @Test func theSetUpInTheDocsLoads() throws {
+        let doc = try String(
+            contentsOf: PythonOracle.packageRoot.appendingPathComponent("docs/fairness.md"), encoding: .utf8)
+        let yaml = try #require(
+            doc.components(separatedBy: "```yaml\n").dropFirst().first?.components(separatedBy: "```").first)
+        let configuration = try ConfigLoader.parse(yaml, file: "docs/fairness.md")
+        let h = try Harness(configuration.models)
+        #expect(h.model("credit").collectors.last is FairnessCollector)
+        #expect(
+            h.value(#"mlops_fairness_upper_bound{attribute="age_band",metric="disparate_impact",model="credit"}"#)
+                == 1.25)
+        #expect(
+            h.value(#"mlops_fairness_lower_bound{attribute="gender",metric="demographic_parity_ratio",model="credit"}"#)
+                == 0.8)
+    }
+
     @Test func concurrentRecordingLosesNothing() throws {
         let (h, m, c) = try fairnessHarness([Self.gender], options: ["min_group_observations": .number(1)])
         let feed = FairnessFeeder(model: m, collector: c)
