@@ -390,6 +390,25 @@ func groupSeries(_ family: String, _ a: String, _ g: String) -> String {
         #expect(h.value(metricSeries("gender", "equalized_odds_difference")) == 20.0 / 30 - 0.5)
     }
 
+    @Test func privilegedGroupBelowTheMinimumMeansNoAIF360Metric() throws {
+        let (h, m, c) = try fairnessHarness(
+            [SensitiveAttribute(name: "age", groups: ["young", "mid", "old"], privileged: "mid")],
+            options: ["min_group_observations": .number(10)])
+        let feed = FairnessFeeder(model: m, collector: c)
+        feed.predictions(["young"], count: 10, selected: 2)
+        feed.predictions(["old"], count: 10, selected: 4)
+        feed.predictions(["mid"], count: 9, selected: 9)
+        // young and old are compared (fairlearn); without its privileged group AIF360 has nothing to compare with.
+        #expect(h.value(metricSeries("age", "demographic_parity_ratio")) == 0.5)
+        #expect(h.value(metricSeries("age", "disparate_impact")) == nil)
+        #expect(
+            h.value(metricSeries("age", "statistical_parity_difference", family: "mlops_fairness_violation")) == nil)
+        feed.predictions(["mid"], count: 1, selected: 0)
+        // mid: 9 / 10; the unprivileged pool: 6 / 20.
+        #expect(h.value(metricSeries("age", "disparate_impact")) == 0.3 / 0.9)
+        #expect(h.value(metricSeries("age", "demographic_parity_ratio")) == 0.2 / 0.9)
+    }
+
     @Test func otherGroupCollectsUnknownAndMissingValues() throws {
         let attribute = SensitiveAttribute(name: "gender", groups: ["f", "m"], privileged: "m")
         for includeOther in [true, false] {
