@@ -47,6 +47,16 @@ extension ModelCollector {
     public static var needsOutcomes: Bool { false }
     /// Collectors that do not need outcomes need not implement this.
     public func record(outcome: JoinedOutcome, receivedAt: Double) {}
+
+    /// A gauge family description for ``descriptors`` (the name, help and labels are literals: valid).
+    static func gauge(_ name: String, _ help: String, _ labels: [String]) -> MetricDescriptor {
+        try! MetricDescriptor(name: name, type: .gauge, help: help, labelNames: labels)
+    }
+
+    /// A counter family description for ``descriptors``.
+    static func counter(_ name: String, _ help: String, _ labels: [String]) -> MetricDescriptor {
+        try! MetricDescriptor(name: name, type: .counter, help: help, labelNames: labels)
+    }
 }
 
 /// A collector cannot be set up for a model: a bad option, or more series than the model allows.
