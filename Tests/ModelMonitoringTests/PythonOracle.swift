@@ -1,0 +1,77 @@
+import Foundation
+
+/// Runs a Python program in the project's venv (`.venv`: scipy, scikit-learn, Evidently, fairlearn) as an
+/// independent oracle at test time: one process per call, `input` on stdin, its stdout returned. A missing
+/// venv is an error telling how to create it, so oracle tests fail instead of passing vacuously.
+enum PythonOracle {
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
+    static let python = packageRoot.appendingPathComponent(".venv/bin/python").path
+
+    /// Runs `script` (`python -c`) with `input` on stdin; throws with its stderr when it exits non-zero.
+    static func run(script: String, input: Data) throws -> Data {
+        guard FileManager.default.isExecutableFile(atPath: python) else {
+            throw Failure(
+                description:
+                    "the oracle venv is missing: \(python) (run scripts/install-deps --python; the README test "
+                    + "command does)")
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = ["-c", script]
+        let stdin = Pipe()
+        let stdout = Pipe()
+        let errorFile = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "python-oracle-\(UUID().uuidString).err")
+        guard FileManager.default.createFile(atPath: errorFile.path, contents: nil) else {
+            throw Failure(description: "cannot create \(errorFile.path)")
+        }
+        defer { try? FileManager.default.removeItem(at: errorFile) }
+        let stderr = try FileHandle(forWritingTo: errorFile)
+        defer { try? stderr.close() }
+        process.standardInput = stdin
+        process.standardOutput = stdout
+        process.standardError = stderr
+        try process.run()
+        let writer = Thread {
+            try? stdin.fileHandleForWriting.write(contentsOf: input)
+            try? stdin.fileHandleForWriting.close()
+        }
+        writer.start()
+        let output = stdout.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            let message = (try? String(contentsOf: errorFile, encoding: .utf8)) ?? ""
+            throw Failure(description: "oracle exited with \(process.terminationStatus): \(message)")
+        }
+        return output
+    }
+
+    /// Runs `script`, which defines `handle(op)` returning a dictionary of strings, on each of `operations`
+    /// (JSON on stdin); an exception becomes that operation's `error`.
+    static func results<Operation: Encodable>(script: String, _ operations: [Operation]) throws -> [[String: String]] {
+        let output = try run(script: script + driver, input: try JSONEncoder().encode(operations))
+        let results = try JSONDecoder().decode([[String: String]].self, from: output)
+        guard results.count == operations.count else {
+            throw Failure(description: "oracle returned \(results.count) results for \(operations.count) operations")
+        }
+        return results
+    }
+
+    /// Calls `handle` on every operation read from stdin and writes the results to stdout.
+    static let driver = #"""
+
+        import sys as _sys, json as _json
+        _results = []
+        for _op in _json.load(_sys.stdin):
+            try:
+                _results.append(handle(_op))
+            except Exception as error:
+                _results.append({"error": type(error).__name__ + ": " + str(error)})
+        _json.dump(_results, _sys.stdout)
+        """#
+}
