@@ -435,6 +435,26 @@ let exact = 1e-9
         }
     }
 
+    @Test func concurrentRecordingLosesNothing() throws {
+        let h = try Harness([
+            qualityModel("c", task: .binaryClassification, versions: ["v1"], classes: ["n", "p"], positive: "p")
+        ])
+        let q = qualityCollector(h, "c")
+        let now = WallClock.now()
+        let outcome = ClassOutcome(actual: 1, predicted: 1, score: 0.75).joined(time: now)
+        DispatchQueue.concurrentPerform(iterations: 8) { _ in
+            for _ in 0..<5000 { q.record(outcome: outcome, receivedAt: now) }
+        }
+        let l = ["model": "c", "version": "v1"]
+        #expect(
+            h.value(series("mlops_model_confusion_total", l.merging(["actual": "p", "predicted": "p"]) { $1 })) == 40000
+        )
+        #expect(h.value(series("mlops_model_window_outcomes", l)) == 40000)
+        #expect(h.value(series("mlops_model_brier_score_sum_total", l)) == 40000 * 0.0625)  // exact in binary
+        #expect(h.value(series("mlops_model_brier_score", l)) == 0.0625)
+        #expect(h.value(series("mlops_model_calibration_bin_positives_total", l.merging(["bin": "8"]) { $1 })) == 40000)
+    }
+
     @Test func optionsAreValidatedByName() throws {
         func failure(_ config: ModelConfiguration) throws -> ModelCollectorError? {
             let context = try ModelContext(configuration: config)
