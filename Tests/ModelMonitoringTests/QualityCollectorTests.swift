@@ -479,6 +479,19 @@ let exact = 1e-9
         let error = try #require(try failure(regression))
         #expect(error.option == "score_bins")
         #expect(error.description.contains("only binary classification"))
+        // Through the monitor, as a configuration load: the option is named, and a series budget the bins
+        // would exceed is refused with the count.
+        let monitor = ModelMonitor(catalog: .builtIn)
+        let typo = qualityModel("t", task: .regression, options: ["bogus": .bool(true)])
+        let setup = #expect(throws: ModelSetupErrors.self) {
+            _ = try monitor.prepare(ExporterConfiguration(models: [typo], source: "test"))
+        }
+        #expect(setup?.description.contains(#"collector "quality": option bogus: unknown option"#) == true)
+        let big = binary(["score_bins": .number(10000), "score_bin_series": .bool(true)])
+        let budget = #expect(throws: ModelSetupErrors.self) {
+            _ = try monitor.prepare(ExporterConfiguration(models: [big], source: "test"))
+        }
+        #expect(budget?.description.contains("more than max_series (10000)") == true)
         #expect(QualityCollector.needsOutcomes)
         #expect(CollectorCatalog.builtIn.names.contains("quality"))
         #expect(ConfigLoader.builtInCollectors.contains("quality"))
