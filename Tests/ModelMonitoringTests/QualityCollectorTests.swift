@@ -319,7 +319,7 @@ let exact = 1e-9
     }
 
     @Test func outcomesLeaveTheWindowButStayInTheCounters() throws {
-        let window = WindowConfiguration(duration: .seconds(60), slices: 6)
+        let window = WindowConfiguration(duration: .seconds(600), slices: 10)
         let h = try Harness([
             qualityModel(
                 "w", task: .binaryClassification, versions: ["v1"], classes: ["n", "p"], positive: "p",
@@ -329,8 +329,8 @@ let exact = 1e-9
         let q = qualityCollector(h, "w")
         let qr = qualityCollector(h, "wr")
         let now = WallClock.now()
-        // Credited at the label's arrival: two minutes ago (first, so the ring accepts it), then now.
-        let old = now - 120
+        // Credited at the label's arrival: twenty minutes ago (first, so the ring accepts it), then now.
+        let old = now - 1200
         for _ in 0..<4 {
             q.record(outcome: ClassOutcome(actual: 1, predicted: 0, score: 0.2).joined(time: old), receivedAt: old)
             qr.record(outcome: regressionOutcome(predicted: 100, actual: 1, time: old), receivedAt: old)
