@@ -5,7 +5,7 @@ import Yams
 /// field path; loading goes on after a problem, so one run lists them all.
 public enum ConfigLoader {
     /// Collector names every model may use without further registration.
-    public static let builtInCollectors: Set<String> = ["service", "drift", "fairness"]
+    public static let builtInCollectors: Set<String> = ["service", "drift", "quality", "fairness"]
 
     /// Reads `path` and validates it. `knownCollectors` are the collector names that exist in this
     /// process (built-in plus user-registered). With `referencesMustExist` false, a model's `reference`

@@ -62,6 +62,17 @@ public final class AtomicSlots: @unchecked Sendable {
         }
     }
 
+    /// Raises integer slot `index` to `value` if that is larger (unsigned comparison).
+    @inline(__always)
+    public func storeMaxInteger(_ index: Int, _ value: UInt64) {
+        var old = base[index].load(ordering: .relaxed)
+        while old < value {
+            let (done, current) = base[index].weakCompareExchange(expected: old, desired: value, ordering: .relaxed)
+            if done { return }
+            old = current
+        }
+    }
+
     /// The Double value of slot `index`.
     @inline(__always)
     public func loadDouble(_ index: Int) -> Double { Double(bitPattern: base[index].load(ordering: .relaxed)) }

@@ -2,9 +2,11 @@ import Foundation
 import Testing
 
 /// scipy and Evidently as an independent oracle at test time (through ``PythonOracle``): a batch of operations
-/// as JSON on stdin, one JSON object of results per operation on stdout. Every number
-/// crosses as a string (`Double.description` / Python `repr`), so values round-trip exactly.
+/// as JSON on stdin, one JSON object of results per operation on stdout. Every number crosses as a string
+/// (`Double.description` / Python `repr`), so values round-trip exactly.
 enum DriftOracle {
+    typealias Failure = PythonOracle.Failure
+
     /// One operation: `op` names it, `a` and `b` are number vectors, `args` scalars.
     struct Operation: Encodable {
         var op: String
@@ -22,12 +24,7 @@ enum DriftOracle {
 
     /// Runs `operations`; the result of each is a dictionary of strings (numbers as Python `repr`, or `error`).
     static func run(_ operations: [Operation]) throws -> [[String: String]] {
-        let results = try PythonOracle.run(script, input: operations, as: [[String: String]].self)
-        guard results.count == operations.count else {
-            throw PythonOracle.Failure(
-                description: "oracle returned \(results.count) results for \(operations.count) operations")
-        }
-        return results
+        try PythonOracle.results(script: script, operations)
     }
 
     /// The oracle program: scipy and Evidently called on the raw inputs, nothing precomputed.
@@ -145,13 +142,6 @@ enum DriftOracle {
                 raise ValueError("unknown op " + kind)
             return out
 
-        results = []
-        for op in json.load(sys.stdin):
-            try:
-                results.append(handle(op))
-            except Exception as error:
-                results.append({"error": type(error).__name__ + ": " + str(error)})
-        json.dump(results, sys.stdout)
         """#
 }
 

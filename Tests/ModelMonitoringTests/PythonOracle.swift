@@ -53,4 +53,27 @@ enum PythonOracle {
         }
         return try JSONDecoder().decode(Output.self, from: result)
     }
+
+    /// Runs `script`, which defines `handle(op)` returning a dictionary of strings, on each of `operations`
+    /// (JSON on stdin); an exception becomes that operation's `error`.
+    static func results<Operation: Encodable>(script: String, _ operations: [Operation]) throws -> [[String: String]] {
+        let results = try run(script + driver, input: operations, as: [[String: String]].self)
+        guard results.count == operations.count else {
+            throw Failure(description: "oracle returned \(results.count) results for \(operations.count) operations")
+        }
+        return results
+    }
+
+    /// Calls `handle` on every operation read from stdin and writes the results to stdout.
+    static let driver = #"""
+
+        import sys as _sys, json as _json
+        _results = []
+        for _op in _json.load(_sys.stdin):
+            try:
+                _results.append(handle(_op))
+            except Exception as error:
+                _results.append({"error": type(error).__name__ + ": " + str(error)})
+        _json.dump(_results, _sys.stdout)
+        """#
 }

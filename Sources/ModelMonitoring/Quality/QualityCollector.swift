@@ -1,0 +1,361 @@
+import Exposition
+import Ingestion
+
+/// The built-in `quality` collector: model quality from predictions joined with their delayed labels, per
+/// model and version, over the model's sliding window and as cumulative raw counters (so that PromQL can
+/// aggregate a fleet of replicas with `increase()`).
+///
+/// It declares ``needsOutcomes``: the model keeps predictions with an `id` until their label arrives, and
+/// each joined label reaches ``record(outcome:receivedAt:)`` with `receivedAt` the **label's arrival**. An
+/// outcome is credited to the window slice of that arrival (not of the prediction's time): the window
+/// answers "how good were the predictions whose labels arrived in the last hour", and an outcome never
+/// lands in a slice that has already left the window. Outcomes older than the window are counted in
+/// `mlops_quality_late_outcomes_total` and only in the cumulative counters.
+///
+/// Classification (classes from the configuration plus `__other__`):
+/// - counters `mlops_model_confusion_total{model,version,actual,predicted}`,
+///   `mlops_model_correct_predictions_total`, `mlops_model_classification_outcomes_total`,
+///   `mlops_model_probability_outcomes_total`, `mlops_model_probability_skipped_total`,
+///   `mlops_model_log_loss_sum_total`; binary also `mlops_model_brier_score_sum_total` and, with
+///   `bin_series`, `mlops_model_calibration_bin_total{bin}`, `..._probability_sum_total{bin}`,
+///   `..._positives_total{bin}`; with `score_bin_series`, `mlops_model_score_bin_total{actual,bin}`;
+/// - window gauges `mlops_model_window_outcomes`, `mlops_model_accuracy`,
+///   `mlops_model_precision|recall|f1{class}` (configured classes), `mlops_model_macro_precision|recall|f1`,
+///   `mlops_model_log_loss`; binary also `mlops_model_brier_score`,
+///   `mlops_model_expected_calibration_error`, `mlops_model_roc_auc` and `mlops_model_roc_auc_error_bound`.
+///
+/// Regression (error `e = predicted − actual`):
+/// - counters `mlops_model_regression_outcomes_total`, `mlops_model_absolute_error_sum_total`,
+///   `mlops_model_squared_error_sum_total`, `mlops_model_absolute_percentage_error_sum_total`,
+///   `mlops_model_mape_skipped_total`, `mlops_model_positive_error_sum_total`,
+///   `mlops_model_negative_error_sum_total`, `mlops_model_positive_actual_sum_total`,
+///   `mlops_model_negative_actual_sum_total`, `mlops_model_actual_squared_sum_total`; cumulative signed
+///   gauges `mlops_model_error_sum`, `mlops_model_actual_sum`;
+/// - window gauges `mlops_model_window_outcomes`, `mlops_model_mae`, `mlops_model_rmse`, `mlops_model_mape`,
+///   `mlops_model_r2`, `mlops_model_mean_error`.
+///
+/// Window gauges are absent while undefined (no outcomes in the window; for AUC, one class absent). The
+/// formulas, bins and error bounds are in `docs/quality.md`. Recording is lock-free: atomic adds at
+/// positions computed from the outcome's indices, no allocation.
+public final class QualityCollector: ModelCollector {
+    /// `quality`.
+    public static let name = "quality"
+    /// Joined outcomes feed this collector.
+    public static let needsOutcomes = true
+
+    static func gauge(_ name: String, _ help: String, _ labels: [String] = ["model", "version"]) -> MetricDescriptor {
+        try! MetricDescriptor(name: name, type: .gauge, help: help, labelNames: labels)
+    }
+
+    static func counter(
+        _ name: String, _ help: String, _ labels: [String] = ["model", "version"]
+    )
+        -> MetricDescriptor
+    {
+        try! MetricDescriptor(name: name, type: .counter, help: help, labelNames: labels)
+    }
+
+    /// The families listed above.
+    public static let descriptors: [MetricDescriptor] = [
+        counter(
+            "mlops_model_confusion_total", "Joined outcomes by actual and predicted class, since start.",
+            ["model", "version", "actual", "predicted"]),
+        counter(
+            "mlops_model_correct_predictions_total",
+            "Joined outcomes whose predicted class is their actual, configured class, since start."),
+        counter("mlops_model_classification_outcomes_total", "Joined outcomes of a classifier, since start."),
+        counter(
+            "mlops_model_probability_outcomes_total",
+            "Joined outcomes with a usable probability of their actual class, since start."),
+        counter(
+            "mlops_model_probability_skipped_total",
+            "Joined outcomes whose probability or score could not be used (actual __other__, score outside [0, 1])."
+        ),
+        counter(
+            "mlops_model_log_loss_sum_total", "Sum of the outcomes' log loss (probabilities clipped to [eps, 1-eps])."),
+        counter(
+            "mlops_model_brier_score_sum_total", "Sum of the outcomes' squared error of P(positive), binary models."),
+        counter(
+            "mlops_model_calibration_bin_total", "Outcomes per equal-width bin of P(positive), since start.",
+            ["model", "version", "bin"]),
+        counter(
+            "mlops_model_calibration_bin_probability_sum_total", "Sum of P(positive) per calibration bin, since start.",
+            ["model", "version", "bin"]),
+        counter(
+            "mlops_model_calibration_bin_positives_total", "Positive outcomes per calibration bin, since start.",
+            ["model", "version", "bin"]),
+        counter(
+            "mlops_model_score_bin_total", "Outcomes per equal-width bin of P(positive) and actual class, since start.",
+            ["model", "version", "actual", "bin"]),
+        gauge("mlops_model_window_outcomes", "Joined outcomes in the window (credited at the label's arrival)."),
+        gauge("mlops_model_accuracy", "Share of the window's outcomes predicted correctly."),
+        gauge(
+            "mlops_model_precision", "Precision of each configured class over the window (0 when never predicted).",
+            ["model", "version", "class"]),
+        gauge(
+            "mlops_model_recall", "Recall of each configured class over the window (0 when never actual).",
+            ["model", "version", "class"]),
+        gauge(
+            "mlops_model_f1", "F1 score of each configured class over the window (0 when undefined).",
+            ["model", "version", "class"]),
+        gauge("mlops_model_macro_precision", "Mean precision over the configured classes, over the window."),
+        gauge("mlops_model_macro_recall", "Mean recall over the configured classes, over the window."),
+        gauge("mlops_model_macro_f1", "Mean F1 score over the configured classes, over the window."),
+        gauge("mlops_model_log_loss", "Mean log loss over the window's outcomes with probabilities."),
+        gauge("mlops_model_brier_score", "Mean squared error of P(positive) over the window, binary models."),
+        gauge(
+            "mlops_model_expected_calibration_error",
+            "Expected calibration error over the window, on equal-width bins of P(positive)."),
+        gauge("mlops_model_roc_auc", "ROC AUC over the window, from binned scores (ties within a bin count 1/2)."),
+        gauge(
+            "mlops_model_roc_auc_error_bound", "Largest possible distance of the binned ROC AUC from the exact one."),
+        counter("mlops_model_regression_outcomes_total", "Joined outcomes of a regression model, since start."),
+        counter("mlops_model_absolute_error_sum_total", "Sum of absolute errors |predicted - actual|, since start."),
+        counter("mlops_model_squared_error_sum_total", "Sum of squared errors (predicted - actual)^2, since start."),
+        counter(
+            "mlops_model_absolute_percentage_error_sum_total",
+            "Sum of |predicted - actual| / |actual| over nonzero actuals, since start."),
+        counter("mlops_model_mape_skipped_total", "Joined outcomes with a zero actual, left out of MAPE."),
+        counter(
+            "mlops_model_positive_error_sum_total", "Sum of positive errors (over-predictions), since start."),
+        counter(
+            "mlops_model_negative_error_sum_total",
+            "Sum of the magnitudes of negative errors (under-predictions), since start."),
+        counter("mlops_model_positive_actual_sum_total", "Sum of the positive actual values, since start."),
+        counter(
+            "mlops_model_negative_actual_sum_total", "Sum of the magnitudes of the negative actual values, since start."
+        ),
+        counter("mlops_model_actual_squared_sum_total", "Sum of the squared actual values, since start."),
+        gauge("mlops_model_error_sum", "Sum of errors predicted - actual since start (signed)."),
+        gauge("mlops_model_actual_sum", "Sum of actual values since start (signed)."),
+        gauge("mlops_model_mae", "Mean absolute error over the window."),
+        gauge("mlops_model_rmse", "Root mean squared error over the window."),
+        gauge("mlops_model_mape", "Mean absolute percentage error (a fraction) over the window's nonzero actuals."),
+        gauge("mlops_model_r2", "Coefficient of determination R^2 over the window (as scikit-learn's r2_score)."),
+        gauge("mlops_model_mean_error", "Mean error predicted - actual over the window (bias)."),
+        counter(
+            "mlops_quality_late_outcomes_total", "Joined outcomes older than the quality window, not counted in it.",
+            ["model"]),
+    ]
+
+    let model: ModelContext
+    let options: QualityOptions
+    let task: QualityTask
+    let versions: Int
+    let classification: ClassificationQuality?
+    let slots: QualitySlots
+    let late = AtomicSlots(count: 1)
+    /// Bin labels `1`…`n` of the calibration and score bins.
+    let calibrationLabels: [String]
+    let scoreLabels: [String]
+
+    /// Options as in ``QualityOptions`` (binary models only).
+    public init(model: ModelContext, options: CollectorOptions) throws(ModelCollectorError) {
+        let configuration = model.configuration
+        switch configuration.task {
+        case .binaryClassification:
+            guard model.positiveClassIndex != nil else {
+                throw options.error(nil, "a binary classifier needs its positive_class")
+            }
+            task = .binary
+        case .multiclassClassification: task = .multiclass
+        case .regression: task = .regression
+        }
+        let parsed = try QualityOptions(options, task: task)
+        self.model = model
+        self.options = parsed
+        versions = model.versionLabels.count
+        let width: Int
+        if task == .regression {
+            classification = nil
+            width = RegressionQuality.width
+        } else {
+            let c = ClassificationQuality(
+                classes: model.classLabels.count, positive: task == .binary ? model.positiveClassIndex : nil,
+                options: parsed)
+            classification = c
+            width = c.width
+        }
+        calibrationLabels = (0..<(classification?.calibrationBins ?? 0)).map { String($0 + 1) }
+        scoreLabels = (0..<(classification?.scoreBins ?? 0)).map { String($0 + 1) }
+        let window = configuration.window
+        let seconds = Double(window.duration.components.seconds) + Double(window.duration.components.attoseconds) / 1e18
+        slots = QualitySlots(
+            versions: versions, width: width, sliceSeconds: seconds / Double(window.slices), slices: window.slices)
+    }
+
+    /// Per version: classification K² confusion + 5 counters + 6 + 3C window gauges (binary: + 5, + 3 per
+    /// calibration bin with `bin_series`, + 2 per score bin with `score_bin_series`); regression 18. Plus the
+    /// late-outcomes counter.
+    public var maxSeries: Int {
+        guard let c = classification else { return versions * 18 + 1 }
+        var perVersion = c.classes * c.classes + 5 + 6 + 3 * c.configured
+        if c.positive != nil {
+            perVersion += 5
+            if options.binSeries { perVersion += 3 * c.calibrationBins }
+            if options.scoreBinSeries { perVersion += 2 * c.scoreBins }
+        }
+        return versions * perVersion + 1
+    }
+
+    /// Predictions alone say nothing about quality.
+    public func record(prediction: PredictionEvent, receivedAt: Double) {}
+
+    /// Records a joined outcome in the window slice of `receivedAt` (the label's arrival) and in the
+    /// cumulative totals. Outcomes with indices out of range (which the join never produces) are ignored.
+    public func record(outcome: JoinedOutcome, receivedAt: Double) {
+        let v = outcome.prediction.version
+        guard v >= 0 && v < versions else { return }
+        let base = v &* slots.width
+        if let c = classification {
+            let actual = outcome.actualClass
+            let predicted = outcome.prediction.predictedClass
+            guard actual >= 0 && actual < c.classes && predicted >= 0 && predicted < c.classes else { return }
+            c.record(outcome, base: base, block: block(receivedAt), slots: slots)
+        } else {
+            let predicted = outcome.prediction.value
+            let actual = outcome.actualValue
+            guard predicted.isFinite && actual.isFinite else { return }
+            RegressionQuality.record(
+                predicted: predicted, actual: actual, base: base, block: block(receivedAt), slots: slots)
+        }
+    }
+
+    /// The window block for `t`, counting a late outcome.
+    @inline(__always)
+    func block(_ t: Double) -> Int? {
+        let block = slots.ring.block(for: t)
+        if block == nil { late.add(0) }
+        return block
+    }
+
+    /// Emits every version's counters and window gauges (the `__other__` version only once it has outcomes).
+    public func collect(into sink: inout CollectorSink) {
+        let blocks = slots.ring.liveBlocks(now: WallClock.now())
+        for v in 0..<versions {
+            if let c = classification {
+                collectClassification(c, version: v, blocks: blocks, into: &sink)
+            } else {
+                collectRegression(version: v, blocks: blocks, into: &sink)
+            }
+        }
+        sink.counter("mlops_quality_late_outcomes_total", [model.name], value: Double(late.load(0)))
+    }
+
+    func collectClassification(
+        _ c: ClassificationQuality, version v: Int, blocks: [Int], into sink: inout CollectorSink
+    ) {
+        let k = c.classes
+        let totalMatrix = (0..<k * k).map { slots.total(v, c.confusion + $0) }
+        let total = c.scores(totalMatrix)
+        if v == versions - 1 && total.count == 0 { return }
+        let labels = [model.name, model.versionLabels[v]]
+        for a in 0..<k {
+            for p in 0..<k {
+                sink.counter(
+                    "mlops_model_confusion_total", labels + [model.classLabels[a], model.classLabels[p]],
+                    value: totalMatrix[a * k + p])
+            }
+        }
+        sink.counter("mlops_model_correct_predictions_total", labels, value: total.correct)
+        sink.counter("mlops_model_classification_outcomes_total", labels, value: total.count)
+        sink.counter("mlops_model_probability_outcomes_total", labels, value: slots.total(v, c.probabilityCount))
+        sink.counter("mlops_model_probability_skipped_total", labels, value: slots.total(v, c.probabilitySkipped))
+        sink.counter("mlops_model_log_loss_sum_total", labels, value: slots.totalDouble(v, c.logLossSum))
+        if let positive = c.positive {
+            sink.counter("mlops_model_brier_score_sum_total", labels, value: slots.totalDouble(v, c.brierSum))
+            if options.binSeries {
+                for b in 0..<c.calibrationBins {
+                    let l = labels + [calibrationLabels[b]]
+                    sink.counter("mlops_model_calibration_bin_total", l, value: slots.total(v, c.calibrationCount + b))
+                    sink.counter(
+                        "mlops_model_calibration_bin_probability_sum_total", l,
+                        value: slots.totalDouble(v, c.calibrationProbabilitySum + b))
+                    sink.counter(
+                        "mlops_model_calibration_bin_positives_total", l,
+                        value: slots.total(v, c.calibrationPositives + b))
+                }
+            }
+            if options.scoreBinSeries {
+                let negative = positive == 0 ? 1 : 0
+                for (actual, start) in [(positive, c.scorePositives), (negative, c.scoreNegatives)] {
+                    for b in 0..<c.scoreBins {
+                        sink.counter(
+                            "mlops_model_score_bin_total", labels + [model.classLabels[actual], scoreLabels[b]],
+                            value: slots.total(v, start + b))
+                    }
+                }
+            }
+        }
+        let w = slots.window(version: v, blocks: blocks)
+        let window = c.scores(w.counts(c.confusion, k * k))
+        sink.gauge("mlops_model_window_outcomes", labels, value: window.count)
+        guard window.count > 0 else { return }
+        sink.gauge("mlops_model_accuracy", labels, value: window.accuracy)
+        for i in 0..<c.configured {
+            let l = labels + [model.classLabels[i]]
+            sink.gauge("mlops_model_precision", l, value: window.precision[i])
+            sink.gauge("mlops_model_recall", l, value: window.recall[i])
+            sink.gauge("mlops_model_f1", l, value: window.f1[i])
+        }
+        sink.gauge("mlops_model_macro_precision", labels, value: window.macroPrecision)
+        sink.gauge("mlops_model_macro_recall", labels, value: window.macroRecall)
+        sink.gauge("mlops_model_macro_f1", labels, value: window.macroF1)
+        let n = w.count(c.probabilityCount)
+        guard n > 0 else { return }
+        sink.gauge("mlops_model_log_loss", labels, value: w.sum(c.logLossSum) / n)
+        guard c.positive != nil else { return }
+        sink.gauge("mlops_model_brier_score", labels, value: w.sum(c.brierSum) / n)
+        sink.gauge(
+            "mlops_model_expected_calibration_error", labels,
+            value: ProbabilityBins.expectedCalibrationError(
+                counts: w.counts(c.calibrationCount, c.calibrationBins),
+                probabilities: w.sums(c.calibrationProbabilitySum, c.calibrationBins),
+                positives: w.counts(c.calibrationPositives, c.calibrationBins)))
+        if let (auc, bound) = ProbabilityBins.rocAUC(
+            positives: w.counts(c.scorePositives, c.scoreBins), negatives: w.counts(c.scoreNegatives, c.scoreBins))
+        {
+            sink.gauge("mlops_model_roc_auc", labels, value: auc)
+            sink.gauge("mlops_model_roc_auc_error_bound", labels, value: bound)
+        }
+    }
+
+    func collectRegression(version v: Int, blocks: [Int], into sink: inout CollectorSink) {
+        typealias R = RegressionQuality
+        let count = slots.total(v, R.count)
+        if v == versions - 1 && count == 0 { return }
+        let labels = [model.name, model.versionLabels[v]]
+        sink.counter("mlops_model_regression_outcomes_total", labels, value: count)
+        sink.counter("mlops_model_absolute_error_sum_total", labels, value: slots.totalDouble(v, R.absoluteError))
+        sink.counter("mlops_model_squared_error_sum_total", labels, value: slots.totalDouble(v, R.squaredError))
+        sink.counter(
+            "mlops_model_absolute_percentage_error_sum_total", labels,
+            value: slots.totalDouble(v, R.absolutePercentageError))
+        sink.counter("mlops_model_mape_skipped_total", labels, value: slots.total(v, R.mapeSkipped))
+        sink.counter("mlops_model_positive_error_sum_total", labels, value: slots.totalDouble(v, R.positiveError))
+        sink.counter("mlops_model_negative_error_sum_total", labels, value: slots.totalDouble(v, R.negativeError))
+        sink.counter("mlops_model_positive_actual_sum_total", labels, value: slots.totalDouble(v, R.positiveActual))
+        sink.counter("mlops_model_negative_actual_sum_total", labels, value: slots.totalDouble(v, R.negativeActual))
+        sink.counter("mlops_model_actual_squared_sum_total", labels, value: slots.totalDouble(v, R.actualSquared))
+        sink.gauge("mlops_model_error_sum", labels, value: slots.totalDouble(v, R.error))
+        sink.gauge("mlops_model_actual_sum", labels, value: slots.totalDouble(v, R.actual))
+        let w = slots.window(version: v, blocks: blocks)
+        let maxKey = w.maxKey(R.actualMaxKey)
+        let minKey = w.maxKey(R.actualMinKey)
+        let constant =
+            maxKey != 0 && minKey != 0
+            && QualitySlots.value(ofKey: maxKey) == -QualitySlots.value(ofKey: minKey)
+        let s = R.scores(
+            count: w.count(R.count), absoluteError: w.sum(R.absoluteError), squaredError: w.sum(R.squaredError),
+            error: w.sum(R.error), actual: w.sum(R.actual), actualSquared: w.sum(R.actualSquared),
+            absolutePercentageError: w.sum(R.absolutePercentageError), skipped: w.count(R.mapeSkipped),
+            constant: constant)
+        sink.gauge("mlops_model_window_outcomes", labels, value: s.count)
+        for (name, value) in [
+            ("mlops_model_mae", s.mae), ("mlops_model_rmse", s.rmse), ("mlops_model_mape", s.mape),
+            ("mlops_model_r2", s.r2), ("mlops_model_mean_error", s.meanError),
+        ] where !value.isNaN {
+            sink.gauge(name, labels, value: value)
+        }
+    }
+}
