@@ -61,8 +61,7 @@ public final class MonitoredModel: Sendable {
             case .predictions:
                 report = try decodePredictions(body: body, format: format, schema: context.schema, maxEvents: maxEvents)
                 {
-                    event, _ in
-                    for collector in collectors { collector.record(prediction: event, receivedAt: receivedAt) }
+                    event, _ in accept(event, receivedAt: receivedAt)
                 }
                 counters.unknownFeatures(report.unknownFeatures)
             case .labels:

@@ -128,4 +128,26 @@ func joinHarness(
         let evicted = try #require(h.value(#"mlops_predictions_evicted_total{model="m",reason="capacity"}"#))
         #expect(pending <= 1000 && pending + evicted == 80_000)
     }
+
+    @Test func bodiesFromTheHTTPAPIJoinLikeInProcessEvents() throws {
+        let (h, m, recorder) = try joinHarness()
+        let now = WallClock.now()
+        let predictions = Array(
+            """
+            {"id":"a","version":"v1","prediction":"no","score":0.2}
+            {"id":"b","version":"v1","prediction":"yes","label":"yes"}
+
+            """.utf8)
+        let labels = Array(#"[{"id":"a","label":"yes"},{"id":"zz","label":"no"}]"#.utf8)
+        _ = try predictions.withUnsafeBytes {
+            try m.ingest(.predictions, body: $0, format: .ndjson, maxEvents: 10, receivedAt: now)
+        }
+        _ = try labels.withUnsafeBytes {
+            try m.ingest(.labels, body: $0, format: .json, maxEvents: 10, receivedAt: now)
+        }
+        #expect(recorder.outcomes.withLock { $0.map(\.actualClass) } == [1, 1])
+        #expect(h.value(#"mlops_labels_joined_total{model="m",source="endpoint"}"#) == 1)
+        #expect(h.value(#"mlops_labels_joined_total{model="m",source="inline"}"#) == 1)
+        #expect(h.value(#"mlops_labels_unmatched_total{model="m"}"#) == 1)
+    }
 }
