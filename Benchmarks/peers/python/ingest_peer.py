@@ -26,6 +26,8 @@ same NDJSON prediction batches and keeps the same families with prometheus_clien
   Answers 202 with {"accepted": n, "rejected": m, "errors": [first 20 {"index","line","reason","message"}]}.
   Not implemented (not exercised by the benchmark): gzip bodies, JSON-array bodies, tokens, /labels.
 - `GET /metrics`: prometheus_client.generate_latest (text format).
+
+    ingest_peer.py --measure 200       # CPU per event of ingest() without HTTP, and of its parts
 """
 import argparse
 import json
@@ -292,10 +294,49 @@ class Server(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
+def measure(batches):
+    """Prints the CPU time per event of ingest() without HTTP, and of its parts, over `batches` batches."""
+    bodies = [M.body(seed) for seed in range(1, 9)]
+    events = [[json.loads(line) for line in b.split(b"\n") if line] for b in bodies]
+    n = batches * M.EVENTS_PER_BODY
+
+    def per_event(work):
+        t = time.process_time()
+        for i in range(batches):
+            work(i % len(bodies))
+        return (time.process_time() - t) / n * 1e6
+
+    def parse(i):
+        for line in bodies[i].split(b"\n"):
+            if line:
+                json.loads(line)
+
+    def check(i):
+        for e in events[i]:
+            validate(e)
+
+    def update(i):
+        for e in events[i]:
+            v = e["version"]
+            REQUESTS.labels(M.MODEL, v, e["status"]).inc()
+            LATENCY.labels(M.MODEL, v).observe(e["latency_seconds"])
+            PREDICTED.labels(M.MODEL, v, e["prediction"]).inc()
+            LAST_EVENT.labels(M.MODEL, v).set(1.0)
+
+    per_event(lambda i: ingest(M.MODEL, bodies[i]))  # warm-up
+    print(f"ingest() without HTTP: {per_event(lambda i: ingest(M.MODEL, bodies[i])):.2f} us CPU/event; parts: "
+          f"json.loads {per_event(parse):.2f}, checks {per_event(check):.2f}, "
+          f"metric updates {per_event(update):.2f} us/event ({n} events each)")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--listen", default="127.0.0.1:0", help="host:port (port 0 = any free port)")
+    ap.add_argument("--measure", type=int, metavar="BATCHES",
+                    help="instead of serving, print the CPU cost per event of ingest() and its parts")
     a = ap.parse_args()
+    if a.measure:
+        return measure(min(a.measure, 100_000))
     host, _, port = a.listen.rpartition(":")
     server = Server((host, int(port)), Handler)
     bound_host, bound_port = server.server_address[:2]
