@@ -32,6 +32,7 @@ public final class IngestFixture: @unchecked Sendable {
         return path + "/Fixtures"
     }
 
+    /// Loads the configuration and the batch, builds the monitor, and fills ``event``.
     public init() throws {
         let configuration = try ConfigLoader.load(file: Self.fixtures + "/ingest-models.yaml")
         monitor = ModelMonitor(catalog: .builtIn)
@@ -105,6 +106,8 @@ public func threadCPUNanos() -> Int {
 
 /// A fixture file that cannot be read.
 public struct FixtureError: Error, CustomStringConvertible {
+    /// The file.
     public let path: String
+    /// `cannot read PATH`.
     public var description: String { "cannot read \(path)" }
 }

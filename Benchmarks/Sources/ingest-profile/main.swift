@@ -4,9 +4,10 @@
 //     swift build -c release --product ingest-profile
 //     .build/release/ingest-profile record 10000000      # record(_:) of a pre-shaped 20-feature event
 //     .build/release/ingest-profile ingest 20000         # decode + record of the 100-event NDJSON fixture
-//     valgrind --tool=callgrind --toggle-collect='*measured*' .build/release/ingest-profile ingest 200
-import Ingestion
+//     objcopy --strip-debug .build/release/ingest-profile /tmp/ingest-profile   # valgrind 3.19 cannot read its DWARF 5
+//     valgrind --tool=callgrind --toggle-collect='*measured*' /tmp/ingest-profile ingest 200
 import IngestFixtures
+import Ingestion
 import ModelMonitoring
 
 #if canImport(Glibc)
@@ -64,7 +65,11 @@ let cpu = Double(threadCPUNanos() - cpuStart)
 let elapsed = clock.now - start
 let ns = Double(elapsed.components.seconds) * 1e9 + Double(elapsed.components.attoseconds) / 1e9
 precondition(fixture.accepted == UInt64(events), "accepted \(fixture.accepted), expected \(events)")
-func f(_ x: Double) -> String { String(Int((x * 10).rounded())).dropLast() + "." + String(Int((x * 10).rounded())).suffix(1) }
+/// `x` with one decimal.
+func f(_ x: Double) -> String {
+    let tenths = Int((x * 10).rounded())
+    return "\(tenths / 10).\(tenths % 10)"
+}
 print(
     "\(args[1]): \(events) events, wall \(f(ns / 1e6)) ms = \(f(ns / Double(events))) ns/event, "
         + "thread CPU \(f(cpu / 1e6)) ms = \(f(cpu / Double(events))) ns/event")
