@@ -1,5 +1,5 @@
 // swift-tools-version:6.1
-// Benchmarks for the `Exposition` module, kept out of the main package so that its users and its CI
+// Benchmarks for the `Exposition` module and the ingestion path (`IngestBenchmarks`), kept out of the main package so that its users and its CI
 // never resolve or build the benchmark framework. Run from this directory:
 //
 //     swift package --allow-writing-to-package-directory benchmark
@@ -47,6 +47,33 @@ let package = Package(
         .executableTarget(
             name: "expo-profile",
             dependencies: ["BenchmarkFixtures", .product(name: "Exposition", package: mainPackage)],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        // The ingestion benchmark's model and batch (Fixtures/), shared by the benchmark and its profile driver.
+        .target(
+            name: "IngestFixtures",
+            dependencies: [
+                .product(name: "ModelMonitoring", package: mainPackage),
+                .product(name: "Exposition", package: mainPackage),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        // record() and decode+record (MonitoredModel.ingest) cost in process: ns per event, allocations.
+        .executableTarget(
+            name: "IngestBenchmarks",
+            dependencies: [
+                "IngestFixtures",
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "ModelMonitoring", package: mainPackage),
+            ],
+            path: "Benchmarks/IngestBenchmarks",
+            swiftSettings: [.swiftLanguageMode(.v6)],
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        // The ingestion workloads without the framework, for perf and valgrind/callgrind.
+        .executableTarget(
+            name: "ingest-profile",
+            dependencies: ["IngestFixtures", .product(name: "ModelMonitoring", package: mainPackage)],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
     ]
