@@ -1,3 +1,4 @@
+import CSystemShims
 import Glibc
 
 extension HTTPServer {
@@ -58,9 +59,8 @@ extension HTTPServer {
             self.listenBacklog = Int(SOMAXCONN)
         }
 
-        static var processorCount: Int {
-            Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
-        }
+        /// The CPUs this process may run on (its affinity, so `taskset -c 0` means one loop).
+        static var processorCount: Int { Int(cshims_usable_cpu_count()) }
 
         /// Throws ``HTTPServerError`` naming the first invalid field.
         func validate() throws(HTTPServerError) {

@@ -47,8 +47,11 @@ struct InputBuffer {
         if readerIndex == writerIndex {
             readerIndex = 0
             writerIndex = 0
-            // Give back memory after an unusually large request (a big body) once it is consumed.
-            if storage.count > 64 * 1024 { storage = [] }
+            // Give back memory after an unusually large request once it is consumed. 256 KiB keeps the buffer
+            // of a client that POSTs ingestion batches (~70 KB for 100 events of 20 features) from being
+            // regrown for every request (page faults cost 8-25% of CPU per event in the ingestion
+            // benchmark); worst case 256 KiB x max connections.
+            if storage.count > 256 * 1024 { storage = [] }
         }
     }
 

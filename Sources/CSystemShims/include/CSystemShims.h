@@ -68,4 +68,7 @@ static inline int cshims_timerfd_create_monotonic(void) {
 /// A thread-safe description of an errno value, e.g. "Address already in use".
 const char *cshims_strerror(int error);
 
+/// The number of CPUs this process may run on (its affinity mask), at least 1.
+int cshims_usable_cpu_count(void);
+
 #endif
