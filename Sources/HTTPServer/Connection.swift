@@ -15,6 +15,8 @@ enum TimerPhase: Equatable {
     case write
     /// Closing: discarding late input before the final close.
     case linger
+    /// The TLS handshake is under way (``HTTPServer/Configuration/tlsHandshakeTimeout``).
+    case handshake
 }
 
 /// The protocol spoken over a ``Connection``: consumes its input buffer, produces into its output
@@ -117,8 +119,10 @@ final class Connection: DeadlineScheduled {
             discardInput()
             return
         }
-        if events.contains(.readable) || events.contains(.readHangup) {
-            readInput()
+        if events.contains(.readable) || events.contains(.readHangup)
+            || (events.contains(.writable) && transport.wantsWritable)
+        {
+            readInput()  // also drives a TLS handshake that waited for writability
         }
     }
 
@@ -143,7 +147,15 @@ final class Connection: DeadlineScheduled {
                 protocolHandler.inputEnded(self)
                 return
             case .failed:
-                close(reason: "reset")
+                if let detail = transport.failureDetail {
+                    loop.context.logger.debug(
+                        "TLS failure",
+                        metadata: [
+                            "peer": "\(remoteAddress)", "reason": "\(transport.failureReason ?? "")",
+                            "detail": "\(detail)",
+                        ])
+                }
+                close(reason: transport.failureReason ?? "reset")
                 return
             }
         }
@@ -176,6 +188,8 @@ final class Connection: DeadlineScheduled {
             close(reason: nil)
         case .write:
             close(reason: "write_stall")
+        case .handshake:
+            close(reason: "tls_handshake_timeout")
         case .idle, .head, .body:
             protocolHandler.timerExpired(timerPhase, connection: self)
         }
@@ -193,6 +207,10 @@ final class Connection: DeadlineScheduled {
     /// the timer. Called by the loop after anything touched this connection.
     func process() {
         guard !isClosed else { return }
+        if !lingering && !inputClosed && transport.hasBufferedInput && protocolHandler.wantsInput(self) {
+            readInput()
+            if isClosed { return }
+        }
         if !lingering {
             for _ in 0..<64 {
                 protocolHandler.process(self)
@@ -221,6 +239,9 @@ final class Connection: DeadlineScheduled {
             if output.isEmpty && protocolHandler.isFinished(self) {
                 finish()
                 if isClosed { return }
+            }
+            if !inputClosed && transport.hasBufferedInput && protocolHandler.wantsInput(self) {
+                loop.markDirty(self)  // decrypted input is waiting inside the transport
             }
         }
         updateRegistration()
@@ -267,7 +288,15 @@ final class Connection: DeadlineScheduled {
         }
 
         let phase: TimerPhase =
-            if lingering { .linger } else if !output.isEmpty { .write } else { protocolHandler.timerPhase(self) }
+            if lingering {
+                .linger
+            } else if !output.isEmpty {
+                .write
+            } else if transport.isHandshaking {
+                .handshake
+            } else {
+                protocolHandler.timerPhase(self)
+            }
         if phase != timerPhase || (phase == .body && didRead) || (phase == .write && didWrite) {
             timerBase = loop.now
         }
