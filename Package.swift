@@ -52,7 +52,7 @@ let package = Package(
         .target(
             name: "MLOpsExporter",
             dependencies: [
-                "Exposition", "HTTPServer", "Compression", "ExporterConfig", "CCrypt",
+                "Exposition", "HTTPServer", "Compression", "ExporterConfig", "CCrypt", "COpenSSL",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict

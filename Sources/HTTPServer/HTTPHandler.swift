@@ -21,10 +21,28 @@ public struct HTTPResponder: Sendable {
     let loop: EventLoop
     let connectionID: UInt64
     let requestID: UInt64
+    /// Fields set on the response before it is sent (see ``settingHeaders(_:)``).
+    var extraHeaders: [(name: String, value: String)] = []
+
+    init(loop: EventLoop, connectionID: UInt64, requestID: UInt64) {
+        self.loop = loop
+        self.connectionID = connectionID
+        self.requestID = requestID
+    }
 
     /// Sends `response` for the request this responder belongs to. Thread-safe; only the first call counts.
     public func callAsFunction(_ response: HTTPResponse) {
+        var response = response
+        for field in extraHeaders { response.headers.replaceOrAdd(name: field.name, value: field.value) }
         loop.deliver(response, connectionID: connectionID, requestID: requestID)
+    }
+
+    /// A responder for the same request that also sets `fields` on the response, replacing any field of
+    /// the same name: how a wrapping handler adds headers (security headers) to whatever the inner one says.
+    public func settingHeaders(_ fields: [(name: String, value: String)]) -> HTTPResponder {
+        var copy = self
+        copy.extraHeaders.append(contentsOf: fields)
+        return copy
     }
 }
 

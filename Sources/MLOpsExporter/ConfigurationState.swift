@@ -12,9 +12,7 @@ final class ConfigurationState: Sendable {
     let current: Mutex<ExporterConfiguration>
     let knownCollectors: Set<String>
     let logger: Logger
-    let lastReloadSuccessful: Gauge
-    let lastReloadSuccessTimestamp: Gauge
-    let reloads: CounterFamily
+    let metrics: ReloadMetrics
     /// Serialises reloads (a SIGHUP and a POST at once).
     let reloadLock = Mutex(())
 
@@ -25,19 +23,7 @@ final class ConfigurationState: Sendable {
         self.current = Mutex(initial)
         self.knownCollectors = knownCollectors
         self.logger = logger
-        lastReloadSuccessful = try registry.gauge(
-            "mlops_exporter_config_last_reload_successful",
-            help: "Whether the last configuration load or reload succeeded (1) or was rejected (0).")
-        lastReloadSuccessTimestamp = try registry.gauge(
-            "mlops_exporter_config_last_reload_success_timestamp_seconds",
-            help: "Unix time of the last successful configuration load.", unit: "seconds")
-        reloads = try registry.counterFamily(
-            "mlops_exporter_config_reloads_total", help: "Configuration reloads, by result (success, failure).",
-            labelNames: ["result"])
-        _ = try reloads.labels("success")
-        _ = try reloads.labels("failure")
-        lastReloadSuccessful.set(1)
-        lastReloadSuccessTimestamp.setToCurrentTime()
+        metrics = try ReloadMetrics(registry: registry, prefix: "mlops_exporter_config", what: "configuration")
     }
 
     var configuration: ExporterConfiguration { current.withLock { $0 } }
@@ -57,16 +43,13 @@ final class ConfigurationState: Sendable {
             do throws(ConfigErrors) {
                 let fresh = try ConfigLoader.load(file: path, knownCollectors: knownCollectors)
                 current.withLock { $0 = fresh }
-                lastReloadSuccessful.set(1)
-                lastReloadSuccessTimestamp.setToCurrentTime()
-                try? reloads.labels("success").inc()
+                metrics.succeeded()
                 logger.info(
                     "configuration reloaded",
                     metadata: ["trigger": "\(trigger)", "file": "\(path)", "models": "\(fresh.models.map(\.name))"])
                 return nil
             } catch {
-                lastReloadSuccessful.set(0)
-                try? reloads.labels("failure").inc()
+                metrics.failed()
                 for problem in error.errors {
                     logger.error(
                         "configuration reload rejected; keeping the previous configuration",

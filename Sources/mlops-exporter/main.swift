@@ -29,6 +29,11 @@ struct Serve: ParsableCommand {
         help: "Address to listen on; repeat for several (host:port, [v6]:port, :port for all interfaces).")
     var listenAddresses: [String] = [Exporter.Configuration.defaultListenAddress]
 
+    @Option(
+        name: .customLong("web.config.file"),
+        help: "Web configuration file (exporter-toolkit format: TLS, HTTP/2, headers, basic auth); re-read on SIGHUP.")
+    var webConfigPath: String?
+
     @Option(name: .customLong("web.telemetry-path"), help: "Path under which to expose metrics.")
     var telemetryPath = "/metrics"
 
@@ -107,13 +112,12 @@ struct Serve: ParsableCommand {
         let logger = Logger(label: "mlops-exporter")
         var configuration = Exporter.Configuration()
         if let configPath {
-            do {
-                configuration.models = try ConfigLoader.load(file: configPath)
-                configuration.configPath = configPath
-            } catch {
-                printError("invalid configuration:\n\(error)")
-                throw ExitCode(1)
-            }
+            configuration.models = try loadOrExit("configuration") { try ConfigLoader.load(file: configPath) }
+            configuration.configPath = configPath
+        }
+        if let webConfigPath {
+            configuration.web = try loadOrExit("web configuration") { try WebConfigLoader.load(file: webConfigPath) }
+            configuration.webConfigPath = webConfigPath
         }
         configuration.listenAddresses = listenAddresses
         configuration.telemetryPath = telemetryPath
@@ -158,6 +162,16 @@ struct CheckConfig: ParsableCommand {
             printError(error.description)
             throw ExitCode(1)
         }
+    }
+}
+
+/// The loaded file, or exits with status 1 after printing every problem.
+func loadOrExit<T>(_ what: String, _ load: () throws -> T) throws -> T {
+    do {
+        return try load()
+    } catch {
+        printError("invalid \(what):\n\(error)")
+        throw ExitCode(1)
     }
 }
 
