@@ -66,6 +66,11 @@ struct Serve: ParsableCommand {
         help: "Seconds a client may stall reading a response before the connection is closed.")
     var writeTimeout = 30.0
 
+    @Option(
+        name: .customLong("web.tls-handshake-timeout"),
+        help: "Seconds a client has to complete the TLS handshake (with tls_server_config).")
+    var tlsHandshakeTimeout = 10.0
+
     @Option(name: .customLong("web.max-body-bytes"), help: "Largest request body accepted.")
     var maxBodyBytes = 16 << 20
 
@@ -99,6 +104,7 @@ struct Serve: ParsableCommand {
         for (flag, seconds) in [
             ("--web.header-timeout", headerTimeout), ("--web.idle-timeout", idleTimeout),
             ("--web.write-timeout", writeTimeout), ("--shutdown-timeout", shutdownTimeout),
+            ("--web.tls-handshake-timeout", tlsHandshakeTimeout),
         ] where !(seconds >= 0.001 && seconds <= 86_400) {
             throw ValidationError("\(flag): \(seconds) is not between 0.001 and 86400 seconds")
         }
@@ -131,6 +137,7 @@ struct Serve: ParsableCommand {
         configuration.server.idleTimeout = .milliseconds(Int(idleTimeout * 1000))
         configuration.server.writeStallTimeout = .milliseconds(Int(writeTimeout * 1000))
         configuration.server.maxBodySize = maxBodyBytes
+        configuration.server.tlsHandshakeTimeout = .milliseconds(Int(tlsHandshakeTimeout * 1000))
         let exporter: Exporter
         do {
             exporter = try Exporter(configuration: configuration, logger: logger)
