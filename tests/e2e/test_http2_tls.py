@@ -10,6 +10,7 @@ import subprocess
 import pytest
 
 from conftest import wait_for
+from test_prometheus import prometheus, scalar  # noqa: F401 (prometheus is a fixture)
 from test_serve import sample_value, stable
 
 pytestmark = pytest.mark.skipif(
@@ -250,3 +251,30 @@ def test_sighup_reload_keeps_old_web_config_when_bad_and_rereads_certificates(st
     assert curl(*ca, "-u", "prom:one", f"{https(e)}/metrics")[1] == "2 401"
     _, _, err = curl("-v", *ca, "-u", "prom:two", f"{https(e)}/metrics")
     assert "CN=renewed.localhost" in err, err
+
+
+def test_prometheus_scrapes_over_https_with_basic_auth(start_exporter, prometheus, pki, tmp_path):  # noqa: F811
+    web = web_config(tmp_path / "web.yml", pki, users={"prom": bcrypt("s3cret")})
+    # One exporter per job, so that each one's self metrics show only that job's protocol.
+    default, h1 = start_exporter("--web.config.file", str(web)), start_exporter("--web.config.file", str(web))
+
+    def job(name, port, password, options=""):
+        return (
+            f"  - job_name: {name}\n    scheme: https\n{options}"
+            f"    tls_config:\n      ca_file: {pki}/ca.crt\n"
+            f"    basic_auth:\n      username: prom\n      password: {password}\n"
+            f"    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
+        )
+
+    base = prometheus(default.port, job("default", default.port, "s3cret")
+                      + job("h1", h1.port, "s3cret", "    enable_http2: false\n") + job("wrong", h1.port, "nope"))
+    wait_for(lambda: scalar(base, 'up{job="default"}') == 1 and scalar(base, 'up{job="h1"}') == 1, timeout=60,
+             what="both https jobs up")
+    wait_for(lambda: scalar(base, 'up{job="wrong"}') == 0, timeout=60, what="wrong password job down")
+    requests = 'sum(mlops_exporter_http_requests_total{job="%s",handler="metrics",protocol="%s"}) or vector(0)'
+    wait_for(lambda: scalar(base, requests % ("default", "h2")) >= 2, timeout=60, what="default scrapes over h2")
+    wait_for(lambda: scalar(base, requests % ("h1", "http/1.1")) >= 2, timeout=60, what="h1 job over HTTP/1.1")
+    assert scalar(base, requests % ("default", "http/1.1")) == 0
+    assert scalar(base, requests % ("h1", "h2")) == 0
+    targets = subprocess.run(["curl", "-sS", f"{base}/api/v1/targets"], capture_output=True, text=True).stdout
+    assert "401" in targets, targets
