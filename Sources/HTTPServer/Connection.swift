@@ -46,6 +46,13 @@ protocol ConnectionProtocolHandler: AnyObject {
     func inputEnded(_ connection: Connection)
     /// Graceful shutdown started: finish the request in progress, accept no new one.
     func beginDrain(_ connection: Connection)
+    /// Whether the protocol stopped producing output only because enough was queued (HTTP/2 pulls frames
+    /// below a threshold): once the queue is written, ``process(_:)`` must run again.
+    func hasMoreOutput(_ connection: Connection) -> Bool
+}
+
+extension ConnectionProtocolHandler {
+    func hasMoreOutput(_ connection: Connection) -> Bool { false }
 }
 
 /// One accepted socket: owns its transport, input buffer, output queue, timer and protocol handler,
@@ -233,8 +240,10 @@ final class Connection: DeadlineScheduled {
                     close(reason: "reset")
                     return
                 }
-                // Written responses free pipelining capacity: let the protocol take more requests.
-                if output.pendingResponses == responsesBefore || !output.isEmpty { break }
+                // Written responses free pipelining capacity: let the protocol take more requests; a protocol
+                // that held output back produces the rest now that the queue is empty.
+                if !output.isEmpty { break }
+                if output.pendingResponses == responsesBefore && !protocolHandler.hasMoreOutput(self) { break }
             }
             if output.isEmpty && protocolHandler.isFinished(self) {
                 finish()
@@ -242,6 +251,9 @@ final class Connection: DeadlineScheduled {
             }
             if !inputClosed && transport.hasBufferedInput && protocolHandler.wantsInput(self) {
                 loop.markDirty(self)  // decrypted input is waiting inside the transport
+            }
+            if output.isEmpty && protocolHandler.hasMoreOutput(self) {
+                loop.markDirty(self)  // the 64 rounds above ran out: continue after the other connections
             }
         }
         updateRegistration()

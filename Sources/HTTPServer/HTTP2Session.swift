@@ -53,6 +53,8 @@ final class HTTP2Session: ConnectionProtocolHandler {
     private var streams: [Int32: Stream] = [:]
     private var inputEnded = false
     private var terminated = false
+    /// The last pull stopped at ``outputThreshold`` with frames still to come.
+    private var heldBackOutput = false
 
     /// Creates the session and queues our SETTINGS frame. The connection keeps the session alive.
     init(context: ServerContext, connection: Connection) {
@@ -171,14 +173,23 @@ final class HTTP2Session: ConnectionProtocolHandler {
 
     // MARK: - Output
 
+    func hasMoreOutput(_ connection: Connection) -> Bool {
+        heldBackOutput && !terminated
+    }
+
     /// Serialises queued frames into the output queue until nghttp2 has nothing more or the threshold is
-    /// reached. In the second case the connection is marked dirty, so that it pulls again once the queue
-    /// has been written (or when the socket becomes writable).
+    /// reached. In the second case ``hasMoreOutput(_:)`` says so, and the connection calls ``process(_:)``
+    /// again once the queue has been written.
     private func pullOutput(_ connection: Connection) {
         var pending = connection.output.pendingBytes
         guard pending < Self.outputThreshold else { return }
         var chunk: [UInt8] = []
-        while pending < Self.outputThreshold {
+        heldBackOutput = false
+        while true {
+            if pending >= Self.outputThreshold {
+                heldBackOutput = true
+                break
+            }
             var data: UnsafePointer<UInt8>?
             let count = nghttp2_session_mem_send(session, &data)
             if count < 0 {
@@ -190,9 +201,6 @@ final class HTTP2Session: ConnectionProtocolHandler {
             pending += count
         }
         if !chunk.isEmpty { connection.output.append(chunk) }
-        if pending >= Self.outputThreshold && nghttp2_session_want_write(session) != 0 {
-            connection.loop.markDirty(connection)
-        }
     }
 
     /// A fatal session error (bad preface, flood, out of memory): nothing more can be said on it.

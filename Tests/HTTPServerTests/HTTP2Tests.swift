@@ -35,6 +35,17 @@ struct HTTP2Tests {
         }
     }
 
+    @Test func manyLargeResponsesOnOneConnectionComplete() throws {
+        // 3 MB at once, well past the 64 KiB output threshold. (The stall this guards against, output held
+        // back and never resumed after a full socket drained, shows with h2load in tests/e2e.)
+        try withServer { _, port in
+            let client = try HTTP2Client(port: port)
+            let ids = (0..<10).map { _ in client.request("GET", "/big?n=300000") }
+            try client.run(timeout: 10) { ids.allSatisfy { client.responses[$0]?.closed == true } }
+            #expect(ids.allSatisfy { client.responses[$0]?.body.count == 300_000 })
+        }
+    }
+
     @Test func requestBodiesArriveWhole() throws {
         try withServer { _, port in
             let client = try HTTP2Client(port: port)

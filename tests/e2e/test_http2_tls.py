@@ -125,6 +125,11 @@ def test_h2load_20000_requests_without_failures_or_fd_leak(start_exporter):
         r.stdout
     assert "status codes: 20000 2xx" in r.stdout
     wait_for(lambda: e.open_fds() <= fds, what="connections to close")
+    # Large bodies (10,000 series, ~560 KB): output is held back at 64 KiB per connection and resumed.
+    big = start_exporter("--no-process-metrics", "--web.max-requests", "0", "--bench.synthetic-series", "10000")
+    r = subprocess.run(["h2load", "-n", "1000", "-c", "10", "-m", "10", f"{big.base}/metrics"],
+                       capture_output=True, text=True, timeout=300)
+    assert "1000 succeeded, 0 failed, 0 errored" in r.stdout, r.stdout
 
 
 def test_malformed_h2_input_closes_only_that_connection(start_exporter):
