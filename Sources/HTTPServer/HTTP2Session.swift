@@ -55,6 +55,9 @@ final class HTTP2Session: ConnectionProtocolHandler {
     private var terminated = false
     /// The last pull stopped at ``outputThreshold`` with frames still to come.
     private var heldBackOutput = false
+    /// Streams handed to the handler and not yet answered by it, including streams the peer has reset
+    /// meanwhile: the handler's work per connection, capped at the concurrent-stream limit.
+    private var outstanding = Set<Int32>()
 
     /// Creates the session and queues our SETTINGS frame. The connection keeps the session alive.
     init(context: ServerContext, connection: Connection) {
@@ -123,11 +126,13 @@ final class HTTP2Session: ConnectionProtocolHandler {
     }
 
     func deliver(_ response: HTTPResponse, requestID: UInt64, connection: Connection) {
-        guard let stream = streams[Int32(truncatingIfNeeded: requestID)], stream.dispatched, !stream.responded else {
-            return  // reset by the peer meanwhile, or answered already
+        let id = Int32(truncatingIfNeeded: requestID)
+        guard outstanding.remove(id) != nil else { return }  // answered already
+        connection.loop.markDirty(connection)
+        guard let stream = streams[id], stream.dispatched, !stream.responded else {
+            return  // reset by the peer meanwhile
         }
         submit(response, on: stream, reportCompletion: true)
-        connection.loop.markDirty(connection)
     }
 
     func wantsInput(_ connection: Connection) -> Bool {
@@ -220,6 +225,16 @@ final class HTTP2Session: ConnectionProtocolHandler {
 
     private func dispatch(_ stream: Stream) {
         stream.dispatched = true
+        // Rapid reset (CVE-2023-44487): a peer that resets streams at once frees its stream slots while the
+        // handler still works on them. Cap the handler's unanswered work too; REFUSED_STREAM is safe to retry.
+        guard outstanding.count < context.configuration.http2MaxConcurrentStreams else {
+            stream.responded = true
+            context.observer?.connectionError(reason: "stream_refused")
+            nghttp2_submit_rst_stream(
+                session, UInt8(NGHTTP2_FLAG_NONE.rawValue), stream.id, UInt32(NGHTTP2_REFUSED_STREAM.rawValue))
+            return
+        }
+        outstanding.insert(stream.id)
         let target = stream.path
         let path: String
         let query: String?

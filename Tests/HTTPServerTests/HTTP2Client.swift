@@ -107,6 +107,12 @@ final class HTTP2Client {
         return id
     }
 
+    /// Queues RST_STREAM (CANCEL) for stream `id`.
+    func reset(_ id: Int32) {
+        nghttp2_submit_rst_stream(
+            session, UInt8(NGHTTP2_FLAG_NONE.rawValue), id, UInt32(NGHTTP2_CANCEL.rawValue))
+    }
+
     /// Exchanges frames until `done()` holds or the server closes the connection; throws on timeout.
     func run(timeout: Double = 5, until done: () -> Bool) throws {
         let end = monotonicSeconds() + timeout

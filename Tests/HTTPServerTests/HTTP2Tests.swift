@@ -120,6 +120,35 @@ struct HTTP2Tests {
         server.shutdown(deadline: .seconds(1))
     }
 
+    @Test func rapidResetCannotPileUpHandlerWork() throws {
+        let handler = HoldingHandler()
+        let observer = RecordingObserver()
+        try withServer(configure: { $0.http2MaxConcurrentStreams = 10 }, handler: handler, observer: observer) {
+            _, port in try rapidReset(port: port, handler: handler, observer: observer)
+        }
+    }
+
+    private func rapidReset(port: Int, handler: HoldingHandler, observer: RecordingObserver) throws {
+        let client = try HTTP2Client(port: port)
+        // 10 requests reset at once by the client: their slots are free, but the handler still holds them.
+        let reset = (0..<10).map { _ in client.request("GET", "/hold") }
+        try client.run { true }  // HEADERS on the wire first, so that the resets are real
+        for id in reset { client.reset(id) }
+        let later = (0..<5).map { _ in client.request("GET", "/other") }
+        let all = reset + later
+        try client.run { all.allSatisfy { client.responses[$0]?.closed == true } }
+        #expect(eventually { handler.heldCount == 10 })
+        let refused = later.filter { client.responses[$0]?.errorCode == 7 }  // REFUSED_STREAM
+        #expect(refused.count == 5)
+        let refusals = observer.errors.filter { $0 == "stream_refused" }
+        #expect(refusals.count == 5)
+        // Once the handler answers, the connection takes requests again.
+        handler.releaseAll()
+        let again = client.request("GET", "/other")
+        let response = try client.response(again)
+        #expect(response.status == 200)
+    }
+
     @Test func base64URLDecoding() {
         #expect(Base64URL.decode("") == [])
         #expect(Base64URL.decode("AAMAAABkAAQAAP__") == [0, 3, 0, 0, 0, 100, 0, 4, 0, 0, 255, 255])
@@ -135,5 +164,28 @@ struct HTTP2Tests {
         #expect(HTTP2ResponseFields.classify((name: "X-Bad", value: "a\r\nb")) == .dropped)
         #expect(HTTP2ResponseFields.classify((name: "Date", value: "x")) == .date)
         #expect(HTTP2ResponseFields.classify((name: "Content-Type", value: "text/plain")) == .regular)
+    }
+}
+
+/// Answers every path at once except `/hold`, whose responders it keeps until ``releaseAll()``.
+private final class HoldingHandler: HTTPHandler {
+    private let held = Mutex<[HTTPResponder]>([])
+
+    var heldCount: Int { held.withLock { $0.count } }
+
+    func handle(_ request: HTTPRequest, respond: HTTPResponder) {
+        if request.path == "/hold" {
+            held.withLock { $0.append(respond) }
+        } else {
+            respond(HTTPResponse(status: 200, text: "ok"))
+        }
+    }
+
+    func releaseAll() {
+        let responders = held.withLock { held in
+            defer { held = [] }
+            return held
+        }
+        for respond in responders { respond(HTTPResponse(status: 200, text: "late")) }
     }
 }
