@@ -12,12 +12,16 @@ let package = Package(
     products: [
         .library(name: "Exposition", targets: ["Exposition"]),
         .library(name: "MLOpsExporter", targets: ["MLOpsExporter"]),
+        .library(name: "ModelMonitoring", targets: ["ModelMonitoring"]),
+        .library(name: "Profiling", targets: ["Profiling"]),
+        .library(name: "SwiftMetricsBackend", targets: ["SwiftMetricsBackend"]),
         .executable(name: "mlops-exporter", targets: ["mlops-exporter"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
     ],
     targets: [
         // Metric model, registry, collectors and the two text encoders. Pure: no I/O, no dependencies.
@@ -48,24 +52,47 @@ let package = Package(
             swiftSettings: strict),
         // Decoding of prediction and label events (JSON arrays, NDJSON) against a model's schema. Pure.
         .target(name: "Ingestion", swiftSettings: strict),
+        // Per-model monitoring: collectors (service, user-defined) fed by decoded events, ingestion accounting.
+        // Pure: no sockets, no files.
+        .target(
+            name: "ModelMonitoring", dependencies: ["Exposition", "Ingestion", "ExporterConfig"],
+            swiftSettings: strict),
+        // Reference profiles: reads CSV / NDJSON reference data into a profile file, loads and checks profiles.
+        .target(
+            name: "Profiling", dependencies: ["ModelMonitoring", "ExporterConfig"], swiftSettings: strict),
         // Wiring: registry + server + endpoints; the library product for embedding.
         .target(
             name: "MLOpsExporter",
             dependencies: [
-                "Exposition", "HTTPServer", "Compression", "ExporterConfig", "CCrypt", "COpenSSL",
+                "Exposition", "HTTPServer", "Compression", "ExporterConfig", "Ingestion", "ModelMonitoring", "Profiling",
+                "CCrypt", "COpenSSL",
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: strict
+        ),
+        // A swift-metrics backend: code instrumented with swift-metrics exports through a `Registry`.
+        .target(
+            name: "SwiftMetricsBackend",
+            dependencies: ["Exposition", .product(name: "CoreMetrics", package: "swift-metrics")],
             swiftSettings: strict
         ),
         // The command line: parses arguments, nothing else.
         .executableTarget(
             name: "mlops-exporter",
             dependencies: [
-                "MLOpsExporter", "ExporterConfig",
+                "MLOpsExporter", "ExporterConfig", "ModelMonitoring", "Profiling",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
         ),
+        // The example of a user-defined model collector (examples/custom-collector), built and tested with the rest.
+        .executableTarget(
+            name: "custom-collector-example",
+            dependencies: [
+                "MLOpsExporter", "ModelMonitoring", "Exposition", "Ingestion",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "examples/custom-collector", exclude: ["models.yaml"], swiftSettings: strict),
         // Test support: renders fixture registries for the Python conformance tests.
         .executableTarget(name: "exposition-fixture", dependencies: ["Exposition"], swiftSettings: strict),
         .testTarget(name: "ExpositionTests", dependencies: ["Exposition"], swiftSettings: strict),
@@ -74,5 +101,16 @@ let package = Package(
         .testTarget(name: "MLOpsExporterTests", dependencies: ["MLOpsExporter"], swiftSettings: strict),
         .testTarget(name: "ExporterConfigTests", dependencies: ["ExporterConfig"], swiftSettings: strict),
         .testTarget(name: "IngestionTests", dependencies: ["Ingestion"], swiftSettings: strict),
+        .testTarget(name: "ModelMonitoringTests", dependencies: ["ModelMonitoring"], swiftSettings: strict),
+        .testTarget(
+            name: "ProfilingTests", dependencies: ["Profiling", "ModelMonitoring", "ExporterConfig"],
+            swiftSettings: strict),
+        .testTarget(
+            name: "SwiftMetricsBackendTests",
+            dependencies: [
+                "SwiftMetricsBackend", "Exposition", .product(name: "CoreMetrics", package: "swift-metrics"),
+            ],
+            swiftSettings: strict
+        ),
     ]
 )

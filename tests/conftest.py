@@ -7,6 +7,8 @@ import signal
 import socket
 import subprocess
 import time
+import json
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -31,23 +33,17 @@ def wait_for(predicate, timeout=10.0, interval=0.02, what="condition"):
 @pytest.fixture(scope="session")
 def binary():
     """Path of the debug `mlops-exporter` binary, built once per session."""
-    subprocess.run(
-        ["swift", "build", "--scratch-path", SCRATCH, "--product", "mlops-exporter"],
-        cwd=ROOT, check=True, stdout=subprocess.DEVNULL,
-    )
-    path = ROOT / SCRATCH / "debug" / "mlops-exporter"
-    assert path.exists(), path
-    return path
+    return build_product("mlops-exporter")
 
 
 class Exporter:
     """A running mlops-exporter process listening on 127.0.0.1 at a kernel-chosen port."""
 
-    def __init__(self, binary, args, tmp_path, preexec_fn=None):
+    def __init__(self, binary, args, tmp_path, preexec_fn=None, subcommand=("serve",)):
         self.log_path = tmp_path / f"exporter-{time.monotonic_ns()}.log"
         self.log = open(self.log_path, "w+")
         self.proc = subprocess.Popen(
-            [str(binary), "serve", "--web.listen-address", "127.0.0.1:0", "--log.level", "debug", *args],
+            [str(binary), *subcommand, "--web.listen-address", "127.0.0.1:0", "--log.level", "debug", *args],
             stdout=self.log, stderr=self.log, cwd=ROOT, preexec_fn=preexec_fn,
         )
         port = wait_for(self._port_from_log, timeout=30, what="exporter to log its listen address")
@@ -60,13 +56,17 @@ class Exporter:
         m = re.search(r"127\.0\.0\.1:(\d+)", self.log_path.read_text())
         return m.group(1) if m else None
 
-    def get(self, path="/metrics", headers=None, method="GET", timeout=10):
-        req = urllib.request.Request(self.base + path, headers=headers or {}, method=method)
+    def get(self, path="/metrics", headers=None, method="GET", timeout=10, data=None):
+        req = urllib.request.Request(self.base + path, headers=headers or {}, method=method, data=data)
         try:
             with urllib.request.urlopen(req, timeout=timeout) as r:
                 return r.status, dict(r.headers), r.read()
         except urllib.error.HTTPError as e:
             return e.code, dict(e.headers), e.read()
+
+    def post(self, path, body: bytes, headers=None, timeout=30):
+        """POSTs `body`; returns (status, headers, body) also for error statuses."""
+        return self.get(path, headers=headers, method="POST", timeout=timeout, data=body)
 
     def open_fds(self):
         return len(os.listdir(f"/proc/{self.proc.pid}/fd"))
@@ -98,8 +98,73 @@ def start_exporter(binary, tmp_path):
         e.stop(signal.SIGKILL)
 
 
+def build_product(product):
+    """Builds a Swift executable product (debug) and returns its path."""
+    subprocess.run(
+        ["swift", "build", "--scratch-path", SCRATCH, "--product", product],
+        cwd=ROOT, check=True, stdout=subprocess.DEVNULL,
+    )
+    path = ROOT / SCRATCH / "debug" / product
+    assert path.exists(), path
+    return path
+
+
 def free_port():
     """A port that was free a moment ago, for peers that cannot report the one they bound."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@pytest.fixture
+def prometheus(tmp_path):
+    """Starts Prometheus with a generated config; yields (start_fn) taking the exporter's port."""
+    procs = []
+
+    def start(target_port, scrape_configs=None):
+        """`scrape_configs`: the YAML list to use instead of one plain `mlops` job on `target_port`."""
+        port = free_port()
+        config = tmp_path / "prometheus.yml"
+        config.write_text(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
+            + "scrape_configs:\n"
+            + (scrape_configs or (
+                "  - job_name: mlops\n"
+                f"    static_configs:\n      - targets: ['127.0.0.1:{target_port}']\n"))
+        )
+        log = open(tmp_path / "prometheus.log", "w")
+        proc = subprocess.Popen(
+            ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'data'}",
+             f"--web.listen-address=127.0.0.1:{port}"],
+            stdout=log, stderr=log,
+        )
+        procs.append(proc)
+        base = f"http://127.0.0.1:{port}"
+
+        def ready():
+            try:
+                with urllib.request.urlopen(base + "/-/ready", timeout=2) as r:
+                    return r.status == 200
+            except OSError:
+                return False
+
+        wait_for(ready, timeout=60, what="prometheus ready")
+        return base
+
+    yield start
+    for p in procs:
+        p.terminate()
+        p.wait(timeout=30)
+
+
+def query(base, expr):
+    url = base + "/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+    with urllib.request.urlopen(url, timeout=5) as r:
+        body = json.load(r)
+    assert body["status"] == "success", body
+    return body["data"]["result"]
+
+
+def scalar(base, expr):
+    result = query(base, expr)
+    return float(result[0]["value"][1]) if result else None

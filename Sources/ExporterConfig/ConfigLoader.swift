@@ -5,12 +5,13 @@ import Yams
 /// field path; loading goes on after a problem, so one run lists them all.
 public enum ConfigLoader {
     /// Collector names every model may use without further registration.
-    public static let builtInCollectors: Set<String> = ["service"]
+    public static let builtInCollectors: Set<String> = ["service", "drift"]
 
     /// Reads `path` and validates it. `knownCollectors` are the collector names that exist in this
-    /// process (built-in plus user-registered).
+    /// process (built-in plus user-registered). With `referencesMustExist` false, a model's `reference`
+    /// file need not exist yet (for `mlops-exporter profile`, which writes it).
     public static func load(
-        file path: String, knownCollectors: Set<String> = builtInCollectors
+        file path: String, knownCollectors: Set<String> = builtInCollectors, referencesMustExist: Bool = true
     ) throws(ConfigErrors) -> ExporterConfiguration {
         let text: String
         do {
@@ -22,14 +23,18 @@ public enum ConfigLoader {
         }
         let folder = (path as NSString).deletingLastPathComponent
         return try parse(
-            text, file: path, baseDirectory: folder.isEmpty ? "." : folder, knownCollectors: knownCollectors)
+            text, file: path, baseDirectory: folder.isEmpty ? "." : folder, knownCollectors: knownCollectors,
+            referencesMustExist: referencesMustExist)
     }
 
     /// Validates YAML `text`, naming `file` in errors; relative paths resolve against `baseDirectory`.
+    /// `referencesMustExist` as in ``load(file:knownCollectors:referencesMustExist:)``.
     public static func parse(
-        _ text: String, file: String, baseDirectory: String = ".", knownCollectors: Set<String> = builtInCollectors
+        _ text: String, file: String, baseDirectory: String = ".", knownCollectors: Set<String> = builtInCollectors,
+        referencesMustExist: Bool = true
     ) throws(ConfigErrors) -> ExporterConfiguration {
         var reader = Reader(file: file, baseDirectory: baseDirectory, knownCollectors: knownCollectors)
+        reader.referencesMustExist = referencesMustExist
         let root: Node?
         do {
             root = try Yams.compose(yaml: text)
@@ -71,6 +76,7 @@ struct Reader {
     let file: String
     let baseDirectory: String
     let knownCollectors: Set<String>
+    var referencesMustExist = true
     var errors: [ConfigError] = []
 
     mutating func fail(_ node: Node?, _ field: String, _ message: String) {
@@ -286,7 +292,7 @@ struct Reader {
         }
         if let r = value("reference"), let s = string(r, "\(path).reference") {
             let resolved = s.hasPrefix("/") ? s : baseDirectory + "/" + s
-            if !FileManager.default.isReadableFile(atPath: resolved) {
+            if referencesMustExist && !FileManager.default.isReadableFile(atPath: resolved) {
                 fail(r, "\(path).reference", "cannot read \"\(resolved)\"")
             }
             m.reference = resolved

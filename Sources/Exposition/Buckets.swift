@@ -47,7 +47,7 @@ public enum Buckets {
 
     /// Checks bounds: finite, strictly increasing (so no duplicates), at least one. A trailing `+Inf`
     /// is accepted and dropped (it is always added).
-    static func validate(_ bounds: [Double], metric: String) throws(ExpositionError) -> [Double] {
+    public static func validate(_ bounds: [Double], metric: String) throws(ExpositionError) -> [Double] {
         var b = bounds
         if b.last == .infinity { b.removeLast() }
         guard !b.isEmpty else { throw .invalidBuckets(metric: metric, reason: "at least one finite bound is needed") }

@@ -13,7 +13,14 @@ enum Clock {
         return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
     }
 
-    static func unixSeconds() -> Double {
+    static func unixSeconds() -> Double { WallClock.now() }
+}
+
+/// Unix time in seconds (`CLOCK_REALTIME`), for stamping when something happened (not for measuring
+/// durations: it can jump).
+public enum WallClock {
+    /// Seconds since the Unix epoch, with sub-second precision.
+    public static func now() -> Double {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
         return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9

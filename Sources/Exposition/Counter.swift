@@ -74,6 +74,15 @@ public final class Counter: FamilySeries {
         hasExemplar.store(true, ordering: .releasing)
     }
 
+    /// Starts the count again from 0, as a restart of the process would; Prometheus's `rate()` reads the
+    /// drop as a counter reset. For bridges whose API has a reset (swift-metrics' `CounterHandler.reset()`).
+    /// Lock-free: two atomic stores; an increment racing with it lands before or after the reset.
+    public func resetToZero() {
+        integer.store(0, ordering: .relaxed)
+        fractionBits.store(0, ordering: .relaxed)
+        _meta.meta.touch(self)
+    }
+
     /// The current total.
     public var value: Double {
         Double(integer.load(ordering: .relaxed)) + Double(bitPattern: fractionBits.load(ordering: .relaxed))

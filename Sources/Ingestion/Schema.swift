@@ -162,3 +162,24 @@ struct NameTable: Sendable {
         }
     }
 }
+
+/// A fixed list of names with a byte-level hash index: maps a string to its position without hashing a
+/// `String` (FNV-1a over the UTF-8 bytes, open addressing). For hot paths that bin categorical values.
+public struct NameIndex: Sendable {
+    let table: NameTable
+
+    /// Indexes `names`; throws when a name appears twice.
+    public init(_ names: [String]) throws(SchemaError) {
+        table = try NameTable(names, list: "names")
+    }
+
+    /// The number of names.
+    public var count: Int { table.count }
+
+    /// The position of `name`, or nil when it is not in the list.
+    @inline(__always)
+    public func index(of name: String) -> Int? {
+        var copy = name
+        return copy.withUTF8 { table.lookup($0, hint: Int.max) }
+    }
+}

@@ -1,28 +1,34 @@
 import ExporterConfig
 import Exposition
+import Foundation
 import Logging
+import ModelMonitoring
+import Profiling
 import Synchronization
 
 /// The model configuration currently in force, and its reloading: `--config FILE` read at start, again on
-/// SIGHUP and `POST /-/reload`. A reload that fails validation keeps the previous configuration, logs every
-/// problem, and says so in `mlops_exporter_config_last_reload_successful` (0) and
+/// SIGHUP and `POST /-/reload`. Every load also builds the models' collectors in the ``ModelMonitor``
+/// (unchanged models keep theirs, and their counts). A reload that fails validation (of the file, or of
+/// collector options and series caps) keeps the previous configuration, logs every problem, and says so
+/// in `mlops_exporter_config_last_reload_successful` (0) and
 /// `mlops_exporter_config_reloads_total{result="failure"}`.
 final class ConfigurationState: Sendable {
     let path: String?
     let current: Mutex<ExporterConfiguration>
-    let knownCollectors: Set<String>
+    let monitor: ModelMonitor
     let logger: Logger
     let metrics: ReloadMetrics
     /// Serialises reloads (a SIGHUP and a POST at once).
     let reloadLock = Mutex(())
 
     init(
-        path: String?, initial: ExporterConfiguration, knownCollectors: Set<String>, registry: Registry, logger: Logger
-    ) throws(ExpositionError) {
+        path: String?, initial: ExporterConfiguration, monitor: ModelMonitor, registry: Registry, logger: Logger
+    ) throws {
         self.path = path
         self.current = Mutex(initial)
-        self.knownCollectors = knownCollectors
+        self.monitor = monitor
         self.logger = logger
+        monitor.apply(try ConfigurationState.prepare(initial, monitor: monitor))
         metrics = try ReloadMetrics(registry: registry, prefix: "mlops_exporter_config", what: "configuration")
     }
 
@@ -41,7 +47,15 @@ final class ConfigurationState: Sendable {
         }
         return reloadLock.withLock { _ -> ConfigErrors? in
             do throws(ConfigErrors) {
-                let fresh = try ConfigLoader.load(file: path, knownCollectors: knownCollectors)
+                let fresh = try ConfigLoader.load(file: path, knownCollectors: monitor.catalog.names)
+                let models: PreparedModels
+                do throws(ModelSetupErrors) {
+                    models = try ConfigurationState.prepare(fresh, monitor: monitor)
+                } catch {
+                    throw ConfigErrors(
+                        error.problems.map { ConfigError(file: path, line: 0, column: 0, field: "", message: $0) })
+                }
+                monitor.apply(models)
                 current.withLock { $0 = fresh }
                 metrics.succeeded()
                 logger.info(
@@ -58,5 +72,31 @@ final class ConfigurationState: Sendable {
                 return error
             }
         }
+    }
+
+    /// Builds and validates the models of `configuration`, with their reference profiles (read, checked
+    /// against their model, and hashed).
+    static func prepare(
+        _ configuration: ExporterConfiguration, monitor: ModelMonitor
+    ) throws(ModelSetupErrors)
+        -> PreparedModels
+    {
+        var references: [String: LoadedReference] = [:]
+        var problems: [String] = []
+        for model in configuration.models {
+            guard let path = model.reference else { continue }
+            do {
+                let profile = try ProfileLoader.load(path: path, model: model)
+                guard let data = FileManager.default.contents(atPath: path) else {
+                    problems.append("\(path): cannot read the reference profile")
+                    continue
+                }
+                references[path] = LoadedReference(profile: profile, sha256: SHA256.hex(Array(data)))
+            } catch {
+                problems.append("model \"\(model.name)\": reference: \(error)")
+            }
+        }
+        if !problems.isEmpty { throw ModelSetupErrors(problems: problems) }
+        return try monitor.prepare(configuration, references: references)
     }
 }

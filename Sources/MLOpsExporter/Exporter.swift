@@ -4,6 +4,7 @@ import Exposition
 import Foundation
 import HTTPServer
 import Logging
+import ModelMonitoring
 
 /// An mlops-exporter instance: a ``Registry`` served over HTTP at `/metrics`, with its landing page,
 /// health and readiness endpoints, self metrics and process metrics.
@@ -39,6 +40,12 @@ public final class Exporter: Sendable {
         public var webConfigPath: String?
         /// The web configuration (TLS, HTTP/2, headers, basic auth), already loaded and validated.
         public var web = WebConfiguration()
+        /// The model collectors configurations may name: the built-in ones, plus any you register.
+        public var collectors: CollectorCatalog = .builtIn
+        /// Most events one ingestion request may carry (more: 413).
+        public var ingestMaxEvents: Int = 10_000
+        /// Most bytes a gzip ingestion body may inflate to (more: 413).
+        public var ingestMaxDecompressedBytes: Int = 64 << 20
         /// Source revision shown in `mlops_exporter_build_info`.
         public var revision: String = "unknown"
 
@@ -48,6 +55,8 @@ public final class Exporter: Sendable {
 
     /// The registry this exporter serves; register your own metrics and collectors here.
     public let registry: Registry
+    /// The monitored models (see ``model(_:)``).
+    public let monitor: ModelMonitor
     let configuration: Configuration
     let server: HTTPServer
     let state = ExporterState()
@@ -67,9 +76,11 @@ public final class Exporter: Sendable {
                 ProcessCollector(targetPID: configuration.targetPID, targetPIDFile: configuration.targetPIDFile))
         }
         try SyntheticSeries.register(count: configuration.syntheticSeries, in: registry)
+        monitor = ModelMonitor(catalog: configuration.collectors)
+        try registry.register(monitor)
         config = try ConfigurationState(
             path: configuration.configPath, initial: try configuration.models ?? DemoConfiguration.load(),
-            knownCollectors: ConfigLoader.builtInCollectors, registry: registry, logger: logger)
+            monitor: monitor, registry: registry, logger: logger)
         let metrics = MetricsEndpoint(
             registry: registry, selfMetrics: selfMetrics, maxRequests: configuration.maxRequests, logger: logger)
         let router = Router(
@@ -77,7 +88,10 @@ public final class Exporter: Sendable {
             landingPage: LandingPage.render(
                 version: MLOpsExporterVersion.version, revision: configuration.revision,
                 metricsPath: configuration.telemetryPath),
-            state: state, config: config)
+            state: state, config: config,
+            ingest: IngestEndpoint(
+                monitor: monitor, maxEvents: configuration.ingestMaxEvents,
+                maxDecompressedBytes: configuration.ingestMaxDecompressedBytes))
         var serverConfiguration = configuration.server
         serverConfiguration.listenAddresses = configuration.listenAddresses
         web = try WebConfigState(
@@ -116,6 +130,23 @@ public final class Exporter: Sendable {
 
     /// The model configuration in force.
     public var models: ExporterConfiguration { config.configuration }
+
+    /// The monitored model named `name`, to record predictions and labels in process with the ingestion
+    /// API's rules (`exporter.model("fraud")?.record(version: "v1", prediction: .label("fraud"), ...)`).
+    /// Look it up again after a configuration reload: a changed model is a new object.
+    public func model(_ name: String) -> MonitoredModel? { monitor.model(named: name) }
+
+    /// Loads `file` and builds its models with `collectors` exactly as `serve` would, without serving:
+    /// what `check-config` runs. Throws the problems (file, line and field where the file is at fault).
+    public static func checkConfiguration(
+        file: String, collectors: CollectorCatalog = .builtIn
+    ) throws
+        -> ExporterConfiguration
+    {
+        let configuration = try ConfigLoader.load(file: file, knownCollectors: collectors.names)
+        _ = try ConfigurationState.prepare(configuration, monitor: ModelMonitor(catalog: collectors))
+        return configuration
+    }
 
     /// Blocks until SIGTERM or SIGINT, then shuts down gracefully; SIGHUP reloads the configuration.
     /// Returns the process exit status (0).

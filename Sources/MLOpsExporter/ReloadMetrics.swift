@@ -16,7 +16,8 @@ struct ReloadMetrics: Sendable {
             "\(prefix)_last_reload_success_timestamp_seconds",
             help: "Unix time of the last successful \(what) load.", unit: "seconds")
         reloads = try registry.counterFamily(
-            "\(prefix)_reloads_total", help: "Reloads of the \(what), by result (success, failure).",
+            "\(prefix)_reloads_total",
+            help: "\(what.prefix(1).uppercased() + what.dropFirst()) reloads, by result (success, failure).",
             labelNames: ["result"])
         _ = try reloads.labels("success")
         _ = try reloads.labels("failure")

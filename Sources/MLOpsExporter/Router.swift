@@ -12,11 +12,14 @@ struct Router: HTTPHandler {
     let landingPage: [UInt8]
     let state: ExporterState
     let config: ConfigurationState
+    let ingest: IngestEndpoint
 
     func handle(_ request: HTTPRequest, respond: HTTPResponder) {
         let start = ContinuousClock.now
         let handler: SelfMetrics.Handler
+        let ingestRoute = IngestEndpoint.route(request.path)
         switch request.path {
+        case _ where ingestRoute != nil: handler = .ingest
         case metricsPath: handler = .metrics
         case "/": handler = .landing
         case "/-/healthy": handler = .healthy
@@ -36,7 +39,7 @@ struct Router: HTTPHandler {
             answer(HTTPResponse(status: 404, text: "404 page not found: \(request.path)\n"))
             return
         }
-        let allowed = handler == .reload ? ["POST", "PUT"] : ["GET", "HEAD"]
+        let allowed = handler == .reload ? ["POST", "PUT"] : handler == .ingest ? ["POST"] : ["GET", "HEAD"]
         guard allowed.contains(request.method) else {
             var response = HTTPResponse(status: 405, text: "method \(request.method) not allowed on \(request.path)\n")
             response.headers.add(name: "Allow", value: allowed.joined(separator: ", "))
@@ -46,6 +49,9 @@ struct Router: HTTPHandler {
         switch handler {
         case .metrics:
             metrics.handle(request, respond: answer)
+        case .ingest:
+            let (model, kind) = ingestRoute!
+            ingest.handle(request, model: model, kind: kind, respond: answer)
         case .landing:
             answer(
                 HTTPResponse(

@@ -7,7 +7,7 @@ import HTTPServer
 final class SelfMetrics: HTTPServerObserver {
     /// The fixed set of `handler` label values.
     enum Handler: String, CaseIterable {
-        case metrics, landing, healthy, ready, reload, other
+        case metrics, landing, healthy, ready, reload, ingest, other
     }
 
     let requests: CounterFamily

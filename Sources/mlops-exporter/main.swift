@@ -3,6 +3,8 @@ import ExporterConfig
 import Foundation
 import Logging
 import MLOpsExporter
+import ModelMonitoring
+import Profiling
 
 /// `mlops-exporter`: the command line. Parses arguments and hands over to the MLOpsExporter library.
 struct MLOpsExporterCommand: ParsableCommand {
@@ -10,7 +12,7 @@ struct MLOpsExporterCommand: ParsableCommand {
         commandName: "mlops-exporter",
         abstract: "Prometheus exporter for a service's SRE signals and its ML models' health.",
         version: MLOpsExporterVersion.version,
-        subcommands: [Serve.self, CheckConfig.self],
+        subcommands: [Serve.self, CheckConfig.self, Profile.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -74,6 +76,13 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("web.max-body-bytes"), help: "Largest request body accepted.")
     var maxBodyBytes = 16 << 20
 
+    @Option(name: .customLong("ingest.max-events"), help: "Most events one ingestion request may carry.")
+    var ingestMaxEvents = 10_000
+
+    @Option(
+        name: .customLong("ingest.max-decompressed-bytes"), help: "Most bytes a gzip ingestion body may inflate to.")
+    var ingestMaxDecompressedBytes = 64 << 20
+
     @Option(
         name: .customLong("bench.synthetic-series"),
         help: "Register this many synthetic series (synthetic_requests_total), for load tests and benchmarks.")
@@ -100,6 +109,10 @@ struct Serve: ParsableCommand {
         guard syntheticSeries >= 0 else { throw ValidationError("--bench.synthetic-series must be >= 0") }
         guard maxConnections > 0 else { throw ValidationError("--web.max-connections must be > 0") }
         guard maxBodyBytes > 0 else { throw ValidationError("--web.max-body-bytes must be > 0") }
+        guard ingestMaxEvents > 0 else { throw ValidationError("--ingest.max-events must be > 0") }
+        guard ingestMaxDecompressedBytes > 0 else {
+            throw ValidationError("--ingest.max-decompressed-bytes must be > 0")
+        }
         guard maxRequests >= 0 else { throw ValidationError("--web.max-requests must be >= 0") }
         for (flag, seconds) in [
             ("--web.header-timeout", headerTimeout), ("--web.idle-timeout", idleTimeout),
@@ -118,7 +131,9 @@ struct Serve: ParsableCommand {
         let logger = Logger(label: "mlops-exporter")
         var configuration = Exporter.Configuration()
         if let configPath {
-            configuration.models = try loadOrExit("configuration") { try ConfigLoader.load(file: configPath) }
+            configuration.models = try loadOrExit("configuration") {
+                try Exporter.checkConfiguration(file: configPath)
+            }
             configuration.configPath = configPath
         }
         if let webConfigPath {
@@ -132,6 +147,8 @@ struct Serve: ParsableCommand {
         configuration.targetPID = targetPID
         configuration.targetPIDFile = targetPIDFile
         configuration.syntheticSeries = syntheticSeries
+        configuration.ingestMaxEvents = ingestMaxEvents
+        configuration.ingestMaxDecompressedBytes = ingestMaxDecompressedBytes
         configuration.server.maxConnections = maxConnections
         configuration.server.headerReadTimeout = .milliseconds(Int(headerTimeout * 1000))
         configuration.server.idleTimeout = .milliseconds(Int(idleTimeout * 1000))
@@ -162,9 +179,73 @@ struct CheckConfig: ParsableCommand {
 
     func run() throws {
         do {
-            let config = try ConfigLoader.load(file: file)
+            let config = try Exporter.checkConfiguration(file: file)
             print(
                 "\(file): valid, \(config.models.count) model(s): \(config.models.map(\.name).joined(separator: ", "))")
+        } catch {
+            printError("\(error)")
+            throw ExitCode(1)
+        }
+    }
+}
+
+/// `mlops-exporter profile`: builds a model's reference profile from training or validation data.
+struct Profile: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Build a model's reference profile (drift baseline) from a CSV or NDJSON file.")
+
+    @Option(name: .customLong("config"), help: "Model configuration file (YAML).")
+    var configPath: String
+
+    @Option(help: "The model to profile (its name in the configuration).")
+    var model: String
+
+    @Option(help: "Reference data: CSV with a header row, or NDJSON (flat objects or ingestion events).")
+    var input: String
+
+    @Option(help: "Where to write the profile (JSON).")
+    var out: String
+
+    @Option(help: "Quantile bins per numeric column (repeated values may merge some).")
+    var bins = 10
+
+    @Option(name: .customLong("fine-bins"), help: "Equal-width bins of the fine histogram (for KS, Wasserstein).")
+    var fineBins = 1000
+
+    @Option(
+        name: .customLong("max-categories"),
+        help: "Most values learned for a categorical feature without configured values; the rest are __other__.")
+    var maxCategories = 50
+
+    @Option(help: "Input format: csv or ndjson. Default: from the extension (.csv; .ndjson, .jsonl).")
+    var format: String?
+
+    @Option(
+        name: .customLong("ignore-columns"),
+        help: "Comma-separated input columns to skip (other columns that are not the model's are an error).")
+    var ignoreColumns: String?
+
+    func validate() throws {
+        guard (1...10_000).contains(bins) else { throw ValidationError("--bins must be between 1 and 10000") }
+        guard (1...1_000_000).contains(fineBins) else {
+            throw ValidationError("--fine-bins must be between 1 and 1000000")
+        }
+        guard (1...100_000).contains(maxCategories) else {
+            throw ValidationError("--max-categories must be between 1 and 100000")
+        }
+        if let format, InputFormat(rawValue: format) == nil {
+            throw ValidationError("--format: unknown format \"\(format)\" (csv, ndjson)")
+        }
+    }
+
+    func run() throws {
+        let request = Profiler.Request(
+            configPath: configPath, model: model, input: input, output: out,
+            format: format.flatMap(InputFormat.init(rawValue:)),
+            options: ProfileBuilder.Options(bins: bins, fineBins: fineBins, maxCategories: maxCategories),
+            ignoreColumns: ignoreColumns.map { $0.split(separator: ",").map(String.init) } ?? [])
+        do {
+            print(try Profiler.run(request))
         } catch {
             printError(error.description)
             throw ExitCode(1)

@@ -9,8 +9,7 @@ import subprocess
 
 import pytest
 
-from conftest import wait_for
-from test_prometheus import prometheus, scalar  # noqa: F401 (prometheus is a fixture)
+from conftest import scalar, wait_for
 from test_serve import sample_value, stable
 
 pytestmark = pytest.mark.skipif(
@@ -258,7 +257,7 @@ def test_sighup_reload_keeps_old_web_config_when_bad_and_rereads_certificates(st
     assert "CN=renewed.localhost" in err, err
 
 
-def test_prometheus_scrapes_over_https_with_basic_auth(start_exporter, prometheus, pki, tmp_path):  # noqa: F811
+def test_prometheus_scrapes_over_https_with_basic_auth(start_exporter, prometheus, pki, tmp_path):
     web = web_config(tmp_path / "web.yml", pki, users={"prom": bcrypt("s3cret")})
     # One exporter per job, so that each one's self metrics show only that job's protocol.
     default, h1 = start_exporter("--web.config.file", str(web)), start_exporter("--web.config.file", str(web))

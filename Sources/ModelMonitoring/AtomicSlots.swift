@@ -1,0 +1,73 @@
+import Synchronization
+
+/// A fixed number of 64-bit atomic slots allocated once: the storage of a collector's counters, bucket
+/// counts and Double sums, indexed by pre-computed positions so that recording an event does no lookup.
+///
+/// Integer slots count (`add`); Double slots hold a bit pattern updated by compare-and-swap (`addDouble`,
+/// `storeMax`). Every access is atomic and relaxed: readers at scrape time see each slot consistently,
+/// not all slots at one instant (as with any Prometheus client).
+public final class AtomicSlots: @unchecked Sendable {
+    private let base: UnsafeMutablePointer<Atomic<UInt64>>
+    /// The number of slots.
+    public let count: Int
+
+    /// `count` slots, all zero (for Double slots, zero is `0.0`).
+    public init(count: Int) {
+        precondition(count >= 0)
+        self.count = count
+        base = .allocate(capacity: max(count, 1))
+        for i in 0..<count { (base + i).initialize(to: Atomic<UInt64>(0)) }
+    }
+
+    deinit {
+        base.deinitialize(count: count)
+        base.deallocate()
+    }
+
+    /// Adds `amount` to integer slot `index`.
+    @inline(__always)
+    public func add(_ index: Int, _ amount: UInt64 = 1) {
+        base[index].wrappingAdd(amount, ordering: .relaxed)
+    }
+
+    /// Sets slot `index` to `value`.
+    @inline(__always)
+    public func store(_ index: Int, _ value: UInt64) { base[index].store(value, ordering: .relaxed) }
+
+    /// The integer value of slot `index`.
+    @inline(__always)
+    public func load(_ index: Int) -> UInt64 { base[index].load(ordering: .relaxed) }
+
+    /// Adds `value` to Double slot `index`.
+    @inline(__always)
+    public func addDouble(_ index: Int, _ value: Double) {
+        var old = base[index].load(ordering: .relaxed)
+        while true {
+            let new = (Double(bitPattern: old) + value).bitPattern
+            let (done, current) = base[index].weakCompareExchange(expected: old, desired: new, ordering: .relaxed)
+            if done { return }
+            old = current
+        }
+    }
+
+    /// Raises Double slot `index` to `value` if that is larger.
+    @inline(__always)
+    public func storeMax(_ index: Int, _ value: Double) {
+        var old = base[index].load(ordering: .relaxed)
+        while Double(bitPattern: old) < value {
+            let (done, current) = base[index].weakCompareExchange(
+                expected: old, desired: value.bitPattern, ordering: .relaxed)
+            if done { return }
+            old = current
+        }
+    }
+
+    /// The Double value of slot `index`.
+    @inline(__always)
+    public func loadDouble(_ index: Int) -> Double { Double(bitPattern: base[index].load(ordering: .relaxed)) }
+
+    /// The integer values of slots `start..<start + count`.
+    public func loadRange(_ start: Int, _ count: Int) -> [UInt64] {
+        (start..<start + count).map { load($0) }
+    }
+}

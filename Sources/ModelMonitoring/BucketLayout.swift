@@ -1,0 +1,30 @@
+import Exposition
+
+/// Histogram bucket upper bounds, validated once, with the bucket index of a value found by binary search.
+/// Bucket `i` holds values `<= bounds[i]` (and above the previous bound); index `bounds.count` is `+Inf`.
+public struct BucketLayout: Sendable, Equatable {
+    /// Finite, strictly increasing upper bounds (without `+Inf`).
+    public let bounds: [Double]
+
+    /// Validates `bounds` (finite, strictly increasing; a trailing `+Inf` is dropped).
+    public init(_ bounds: [Double], metric: String) throws(ExpositionError) {
+        self.bounds = try Buckets.validate(bounds, metric: metric)
+    }
+
+    /// Number of buckets including `+Inf`.
+    public var bucketCount: Int { bounds.count + 1 }
+
+    /// The bucket of `value` (NaN goes to `+Inf`; callers reject NaN before).
+    @inline(__always)
+    public func index(_ value: Double) -> Int {
+        bounds.withUnsafeBufferPointer { b in
+            var lo = 0
+            var hi = b.count
+            while lo < hi {
+                let mid = (lo &+ hi) >> 1
+                if value <= b[mid] { hi = mid } else { lo = mid &+ 1 }
+            }
+            return lo
+        }
+    }
+}

@@ -1,0 +1,344 @@
+import Exposition
+import Ingestion
+
+/// The built-in `drift` collector: data drift per feature and prediction drift, against the model's
+/// reference profile, over a sliding window; and raw per-bin counters so that PromQL can compute drift
+/// across a fleet.
+///
+/// Each event's features (and prediction and score) are binned on the reference's bins and counted in the
+/// current slice of a ``SliceRing`` (the model's `window`: `duration` split in `slices`), plus cumulative
+/// totals. At scrape time the window's counts are compared with the reference by each column's method
+/// (``DriftOptions``; `auto` follows Evidently's rule, resolved once from the reference), giving:
+/// - `mlops_feature_drift_score{model,feature,method}`: the value compared with the threshold (a distance;
+///   for `ks`, `chisquare` and `z` the p-value, as Evidently reports it), `mlops_feature_drift_threshold`,
+///   `mlops_feature_drift_statistic` (the distance, or KS D, chi-square, z), `mlops_feature_drift_p_value`
+///   (tests only), and `mlops_feature_drift_detected` (0/1; absent while the window holds fewer than
+///   `min_observations` values, so an idle model does not flap);
+/// - `mlops_feature_window_observations{model,feature}`, `mlops_feature_window_missing{model,feature}`,
+///   `mlops_feature_missing_total{model,feature}`;
+/// - the same for the outputs as `mlops_prediction_drift_*{model,output,method}` (`output` is
+///   `prediction` or `score`) and `mlops_prediction_window_observations{model,output}`;
+/// - `mlops_dataset_drift_share{model}` (drifted / features with a verdict) and
+///   `mlops_dataset_drift_detected{model}` (share >= `drift_share`);
+/// - with `bin_series` (default on): `mlops_feature_bin_observations_total{model,feature,bin}` (cumulative)
+///   and `mlops_feature_reference_ratio{model,feature,bin}`, likewise `mlops_prediction_bin_observations_total`
+///   and `mlops_prediction_reference_ratio{model,output,bin}`;
+/// - `mlops_drift_late_events_total{model}`: events whose time is older than the window (not counted in it).
+///
+/// Numeric bins are labelled `underflow`, `1`…`k` (the reference's quantile bins), `overflow`;
+/// categorical bins by value, plus `__other__`.
+public final class DriftCollector: ModelCollector {
+    /// `drift`.
+    public static let name = "drift"
+
+    static func gauge(_ name: String, _ help: String, _ labels: [String]) -> MetricDescriptor {
+        try! MetricDescriptor(name: name, type: .gauge, help: help, labelNames: labels)
+    }
+
+    static func counter(_ name: String, _ help: String, _ labels: [String]) -> MetricDescriptor {
+        try! MetricDescriptor(name: name, type: .counter, help: help, labelNames: labels)
+    }
+
+    /// The families listed above.
+    public static let descriptors: [MetricDescriptor] = {
+        let f = ["model", "feature", "method"]
+        let p = ["model", "output", "method"]
+        return [
+            gauge(
+                "mlops_feature_drift_score", "Drift score of a feature over the window (p-value for ks, chisquare, z).",
+                f),
+            gauge("mlops_feature_drift_threshold", "Threshold the feature's drift score is compared with.", f),
+            gauge(
+                "mlops_feature_drift_statistic", "Drift statistic of a feature (distance, KS D, chi-square or z).", f),
+            gauge("mlops_feature_drift_p_value", "p-value of the feature's drift test (ks, chisquare, z).", f),
+            gauge(
+                "mlops_feature_drift_detected",
+                "Whether the feature drifted (1) or not (0); absent below min_observations.", f),
+            gauge(
+                "mlops_feature_window_observations", "Non-missing values of the feature in the window.",
+                ["model", "feature"]),
+            gauge(
+                "mlops_feature_window_missing", "Missing values of the feature in the window.", ["model", "feature"]),
+            counter(
+                "mlops_feature_missing_total", "Events without a value for the feature (absent or null).",
+                ["model", "feature"]),
+            counter(
+                "mlops_feature_bin_observations_total", "Values of the feature per reference bin, since start.",
+                ["model", "feature", "bin"]),
+            gauge(
+                "mlops_feature_reference_ratio", "Share of the reference in each bin of the feature.",
+                ["model", "feature", "bin"]),
+            gauge("mlops_prediction_drift_score", "Drift score of the model's prediction or score over the window.", p),
+            gauge("mlops_prediction_drift_threshold", "Threshold the prediction drift score is compared with.", p),
+            gauge("mlops_prediction_drift_statistic", "Drift statistic of the prediction or score.", p),
+            gauge("mlops_prediction_drift_p_value", "p-value of the prediction drift test (ks, chisquare, z).", p),
+            gauge(
+                "mlops_prediction_drift_detected",
+                "Whether the prediction or score drifted; absent below min_observations.", p),
+            gauge(
+                "mlops_prediction_window_observations", "Predictions (or scores) in the window.", ["model", "output"]),
+            counter(
+                "mlops_prediction_bin_observations_total", "Predictions (or scores) per reference bin, since start.",
+                ["model", "output", "bin"]),
+            gauge(
+                "mlops_prediction_reference_ratio", "Share of the reference in each prediction (or score) bin.",
+                ["model", "output", "bin"]),
+            gauge("mlops_dataset_drift_share", "Share of the features with a verdict that drifted.", ["model"]),
+            gauge("mlops_dataset_drift_detected", "Whether at least drift_share of the features drifted.", ["model"]),
+            counter(
+                "mlops_drift_late_events_total", "Events older than the drift window, not counted in it.", ["model"]),
+        ]
+    }()
+
+    struct Monitored: Sendable {
+        let column: DriftColumn
+        let method: DriftMethod
+        let threshold: Double
+        /// Reference std for Wasserstein's normalisation.
+        let std: Double
+        let referenceCount: Int
+    }
+
+    let model: ModelContext
+    let options: DriftOptions
+    let features: [Monitored]
+    let prediction: Monitored?
+    let score: Monitored?
+    let ring: SliceRing
+    let totals: AtomicSlots
+    let late = AtomicSlots(count: 1)
+
+    /// Needs the model's reference profile; options as in ``DriftOptions``.
+    public init(model: ModelContext, options: CollectorOptions) throws(ModelCollectorError) {
+        guard let reference = model.reference else {
+            throw options.error(
+                nil, "needs a reference profile: set `reference:` for the model (mlops-exporter profile)")
+        }
+        let configuration = model.configuration
+        let parsed = try DriftOptions(options, featureNames: configuration.features.map(\.name))
+        self.model = model
+        self.options = parsed
+        var base = 0
+        var totalsBase = 0
+        func column(_ name: String, _ profile: ColumnProfile) throws(ModelCollectorError) -> DriftColumn {
+            let c: DriftColumn
+            if let n = profile.numeric {
+                c = DriftColumn(name: name, numeric: n, base: base, totalsBase: totalsBase)
+            } else if let k = profile.categorical {
+                do {
+                    c = try DriftColumn(name: name, categorical: k, base: base, totalsBase: totalsBase)
+                } catch {
+                    throw options.error(nil, "reference column \(name): \(error)")
+                }
+            } else {
+                throw options.error(nil, "reference column \(name) is neither numeric nor categorical")
+            }
+            base += c.width
+            totalsBase += c.totalsWidth
+            return c
+        }
+        func monitored(
+            _ c: DriftColumn, _ profile: ColumnProfile, _ choice: DriftOptions.Choice?, name: String?
+        )
+            -> Monitored
+        {
+            let resolve: (DriftOptions.Choice) -> DriftMethod = { choice in
+                if case .method(let m) = choice { return m }
+                let unique = c.isNumeric ? c.referenceFine.count { $0 > 0 } : c.referenceBins.count { $0 > 0 }
+                return DriftMethod.auto(numeric: c.isNumeric, uniqueValues: unique, referenceRows: reference.rows)
+            }
+            let (method, threshold): (DriftMethod, Double)
+            if let name {
+                (method, threshold) = parsed.resolved(feature: name, resolve: resolve)
+            } else {
+                let m = resolve(choice ?? .auto)
+                (method, threshold) = (m, parsed.thresholds[m] ?? m.defaultThreshold)
+            }
+            return Monitored(
+                column: c, method: method, threshold: threshold, std: profile.numeric?.std ?? 0,
+                referenceCount: profile.count)
+        }
+        var features: [Monitored] = []
+        for feature in configuration.features {
+            guard let profile = reference.feature(named: feature.name) else {
+                throw options.error(nil, "the reference profile has no column for feature \(feature.name)")
+            }
+            let c = try column(feature.name, profile)
+            features.append(monitored(c, profile, nil, name: feature.name))
+        }
+        for m in features { try Self.check(m, options) }
+        self.features = features
+        prediction = try reference.prediction.map { (p) throws(ModelCollectorError) in
+            monitored(try column("prediction", p), p, parsed.predictionMethod, name: nil)
+        }
+        score = try reference.score.map { (p) throws(ModelCollectorError) in
+            monitored(try column("score", p), p, parsed.predictionMethod, name: nil)
+        }
+        for m in [prediction, score].compactMap({ $0 }) { try Self.check(m, options) }
+        let window = configuration.window
+        let seconds = Double(window.duration.components.seconds) + Double(window.duration.components.attoseconds) / 1e18
+        ring = SliceRing(sliceSeconds: seconds / Double(window.slices), sliceCount: window.slices, width: base)
+        totals = AtomicSlots(count: totalsBase)
+    }
+
+    /// Rejects a method that cannot apply to a column: KS and Wasserstein need a numeric column, the z test
+    /// a categorical one with at most two values (plus `__other__`).
+    static func check(_ m: Monitored, _ options: CollectorOptions) throws(ModelCollectorError) {
+        let c = m.column
+        switch m.method {
+        case .ks where !c.isNumeric, .wasserstein where !c.isNumeric:
+            throw options.error(nil, "column \(c.name): \(m.method.rawValue) needs a numeric column")
+        case .z where c.isNumeric || c.binCount > 3:
+            throw options.error(nil, "column \(c.name): z needs a categorical column with at most two values")
+        default: break
+        }
+    }
+
+    /// Per feature: 5 drift series, 3 window/missing series, and 2 per bin with `bin_series`; the same for
+    /// the outputs; 2 dataset series and the late-events counter.
+    public var maxSeries: Int {
+        func columnSeries(_ m: Monitored) -> Int { 8 + (options.binSeries ? 2 * m.column.binCount : 0) }
+        return (features + [prediction, score].compactMap { $0 }).reduce(0) { $0 + columnSeries($1) } + 3
+    }
+
+    /// Bins every feature (and the prediction and score) of the event into the current slice.
+    public func record(prediction event: PredictionEvent, receivedAt: Double) {
+        guard let block = ring.block(for: receivedAt) else {
+            late.add(0)
+            return
+        }
+        for i in 0..<features.count {
+            let c = features[i].column
+            switch (event.features[i], c.kind) {
+            case (.missing, _): c.recordMissing(ring: ring, block: block, totals: totals)
+            case (.number(let x), .numeric(let p)): c.record(number: x, p, ring: ring, block: block, totals: totals)
+            case (.category(let s), .categorical(_, let index)):
+                c.record(category: index.index(of: s), ring: ring, block: block, totals: totals)
+            default:
+                // Kinds cannot disagree (the schema is built from the same configuration); count, never crash.
+                c.recordMissing(ring: ring, block: block, totals: totals)
+            }
+        }
+        if let prediction {
+            let c = prediction.column
+            switch (event.prediction, c.kind) {
+            case (.number(let x), .numeric(let p)): c.record(number: x, p, ring: ring, block: block, totals: totals)
+            case (.label, .categorical):
+                c.record(category: event.predictionClass, ring: ring, block: block, totals: totals)
+            default: c.recordMissing(ring: ring, block: block, totals: totals)
+            }
+        }
+        if let score, case .numeric(let p) = score.column.kind {
+            if let x = event.score {
+                score.column.record(number: x, p, ring: ring, block: block, totals: totals)
+            } else {
+                score.column.recordMissing(ring: ring, block: block, totals: totals)
+            }
+        }
+    }
+
+    /// The window's comparison of one column with its reference, or nil when the window has no values.
+    func evaluate(_ m: Monitored, blocks: [Int]) -> (result: DriftResult, observations: Double, missing: Double) {
+        let c = m.column
+        let current = ring.sums(c.base, count: c.binCount, blocks: blocks)
+        let observations = current.reduce(0, +)
+        let missing = Double(ring.sum(c.base + c.missingOffset, blocks: blocks))
+        guard observations > 0 else { return (DriftResult(distance: .nan), 0, missing) }
+        let result: DriftResult
+        switch m.method {
+        case .psi: result = DriftStatistics.psi(reference: c.referenceBins, current: current)
+        case .klDiv: result = DriftStatistics.klDivergence(reference: c.referenceBins, current: current)
+        case .jensenShannon:
+            result = DriftStatistics.jensenShannon(
+                reference: c.referenceBins, current: current, base: options.jensenShannonBase)
+        case .chiSquare: result = DriftStatistics.chiSquare(reference: c.referenceBins, current: current)
+        case .z: result = DriftStatistics.zTest(reference: c.referenceBins, current: current)
+        case .wasserstein, .ks:
+            guard case .numeric(let p) = c.kind else {
+                // Configuration validation keeps distribution methods off categorical columns.
+                return (DriftResult(distance: .nan), observations, missing)
+            }
+            let fine = ring.sums(c.base + c.fineOffset, count: c.fineCount, blocks: blocks)
+            let below = Double(ring.sum(c.base + c.belowCountOffset, blocks: blocks))
+            let above = Double(ring.sum(c.base + c.aboveCountOffset, blocks: blocks))
+            if m.method == .ks {
+                result = DriftStatistics.ks(
+                    referenceFine: c.referenceFine, currentFine: fine, currentBelow: below, currentAbove: above,
+                    n: m.referenceCount, m: Int(observations))
+            } else {
+                let distance = DriftStatistics.wasserstein(
+                    referenceFine: c.referenceFine, lower: p.min, upper: p.max, currentFine: fine,
+                    currentBelow: (below, ring.sumDouble(c.base + c.belowSumOffset, blocks: blocks)),
+                    currentAbove: (above, ring.sumDouble(c.base + c.aboveSumOffset, blocks: blocks)))
+                let normalised = distance / Swift.max(m.std, 0.001)
+                result = DriftResult(distance: normalised)
+            }
+        }
+        return (result, observations, missing)
+    }
+
+    /// Computes every column's drift over the window ending now and emits the families.
+    public func collect(into sink: inout CollectorSink) {
+        let blocks = ring.liveBlocks(now: WallClock.now())
+        let name = model.name
+        var verdicts = 0
+        var drifted = 0
+        for m in features {
+            let c = m.column
+            let (result, observations, missing) = evaluate(m, blocks: blocks)
+            let labels = [name, c.name, m.method.rawValue]
+            sink.gauge("mlops_feature_window_observations", [name, c.name], value: observations)
+            sink.gauge("mlops_feature_window_missing", [name, c.name], value: missing)
+            sink.counter(
+                "mlops_feature_missing_total", [name, c.name], value: Double(totals.load(c.totalsBase + c.binCount)))
+            sink.gauge("mlops_feature_drift_threshold", labels, value: m.threshold)
+            if observations > 0 && !result.score.isNaN {
+                sink.gauge("mlops_feature_drift_score", labels, value: result.score)
+                sink.gauge("mlops_feature_drift_statistic", labels, value: result.statistic)
+                if let p = result.pValue { sink.gauge("mlops_feature_drift_p_value", labels, value: p) }
+                if observations >= Double(options.minObservations) {
+                    let isDrift = m.method.isDrift(score: result.score, threshold: m.threshold)
+                    sink.gauge("mlops_feature_drift_detected", labels, value: isDrift ? 1 : 0)
+                    verdicts += 1
+                    if isDrift { drifted += 1 }
+                }
+            }
+            if options.binSeries { emitBins(m, "mlops_feature", [name, c.name], into: &sink) }
+        }
+        for (output, m) in [("prediction", prediction), ("score", score)] {
+            guard let m else { continue }
+            let (result, observations, _) = evaluate(m, blocks: blocks)
+            let labels = [name, output, m.method.rawValue]
+            sink.gauge("mlops_prediction_window_observations", [name, output], value: observations)
+            sink.gauge("mlops_prediction_drift_threshold", labels, value: m.threshold)
+            if observations > 0 && !result.score.isNaN {
+                sink.gauge("mlops_prediction_drift_score", labels, value: result.score)
+                sink.gauge("mlops_prediction_drift_statistic", labels, value: result.statistic)
+                if let p = result.pValue { sink.gauge("mlops_prediction_drift_p_value", labels, value: p) }
+                if observations >= Double(options.minObservations) {
+                    sink.gauge(
+                        "mlops_prediction_drift_detected", labels,
+                        value: m.method.isDrift(score: result.score, threshold: m.threshold) ? 1 : 0)
+                }
+            }
+            if options.binSeries { emitBins(m, "mlops_prediction", [name, output], into: &sink) }
+        }
+        if verdicts > 0 {
+            let share = Double(drifted) / Double(verdicts)
+            sink.gauge("mlops_dataset_drift_share", [name], value: share)
+            sink.gauge("mlops_dataset_drift_detected", [name], value: share >= options.driftShare ? 1 : 0)
+        }
+        sink.counter("mlops_drift_late_events_total", [name], value: Double(late.load(0)))
+    }
+
+    func emitBins(_ m: Monitored, _ prefix: String, _ labels: [String], into sink: inout CollectorSink) {
+        let c = m.column
+        let referenceTotal = c.referenceBins.reduce(0, +)
+        for b in 0..<c.binCount {
+            let l = labels + [c.binLabels[b]]
+            sink.counter(prefix + "_bin_observations_total", l, value: Double(totals.load(c.totalsBase + b)))
+            sink.gauge(
+                prefix + "_reference_ratio", l, value: referenceTotal > 0 ? c.referenceBins[b] / referenceTotal : 0)
+        }
+    }
+}

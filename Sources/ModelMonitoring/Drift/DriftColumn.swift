@@ -1,0 +1,129 @@
+import Ingestion
+
+/// One monitored column (a feature, the prediction or the score) of the drift collector: how a live value
+/// is binned, where its counters sit in a ``SliceRing`` block and in the cumulative totals, and its
+/// reference counts.
+///
+/// Block layout (offsets from ``base``): numeric columns hold `binCount` bin counts, `fineCount` fine
+/// counts, then below-range count, below-range sum (Double), above-range count, above-range sum (Double),
+/// then missing; categorical columns hold one count per value plus `__other__`, then missing.
+struct DriftColumn: Sendable {
+    enum Kind: Sendable {
+        case numeric(NumericProfile)
+        case categorical(CategoricalProfile, NameIndex)
+    }
+
+    /// Column name (the `feature` label).
+    let name: String
+    let kind: Kind
+    /// Offset of this column's slots in a ring block.
+    let base: Int
+    /// Offset of this column's cumulative bin counts (then missing) in the totals.
+    let totalsBase: Int
+    /// Number of reference bins (numeric: quantile bins + underflow + overflow; categorical: values + other).
+    let binCount: Int
+    let fineCount: Int
+    /// Fine bins per unit of value (`fineCount / (max - min)`), 0 for a constant column.
+    let fineScale: Double
+    /// The bin labels (`bin` label values).
+    let binLabels: [String]
+    /// Reference counts per bin, as Doubles.
+    let referenceBins: [Double]
+    let referenceFine: [Double]
+
+    init(name: String, numeric p: NumericProfile, base: Int, totalsBase: Int) {
+        self.name = name
+        kind = .numeric(p)
+        self.base = base
+        self.totalsBase = totalsBase
+        binCount = p.binCount
+        fineCount = p.fine.count
+        fineScale = p.max > p.min ? Double(p.fine.count) / (p.max - p.min) : 0
+        binLabels = (0..<p.binCount).map { i in
+            i == 0 ? "underflow" : i == p.binCount - 1 ? "overflow" : String(i)
+        }
+        referenceBins = p.counts.map(Double.init)
+        referenceFine = p.fine.map(Double.init)
+    }
+
+    init(name: String, categorical p: CategoricalProfile, base: Int, totalsBase: Int) throws(SchemaError) {
+        self.name = name
+        kind = .categorical(p, try NameIndex(p.values))
+        self.base = base
+        self.totalsBase = totalsBase
+        binCount = p.values.count + 1
+        fineCount = 0
+        fineScale = 0
+        binLabels = p.values + [ModelContext.other]
+        referenceBins = p.counts.map(Double.init)
+        referenceFine = []
+    }
+
+    var isNumeric: Bool {
+        if case .numeric = kind { return true }
+        return false
+    }
+
+    /// Slots in a ring block.
+    var width: Int { isNumeric ? binCount + fineCount + 5 : binCount + 1 }
+    /// Slots in the totals (bins, then missing).
+    var totalsWidth: Int { binCount + 1 }
+
+    // Offsets within the column's block.
+    var fineOffset: Int { binCount }
+    var belowCountOffset: Int { binCount + fineCount }
+    var belowSumOffset: Int { binCount + fineCount + 1 }
+    var aboveCountOffset: Int { binCount + fineCount + 2 }
+    var aboveSumOffset: Int { binCount + fineCount + 3 }
+    var missingOffset: Int { isNumeric ? binCount + fineCount + 4 : binCount }
+
+    /// The reference bin of a numeric value: 0 below `min`, `binCount - 1` above `max`, else 1 + the first
+    /// interior edge `>= x` (binary search).
+    @inline(__always)
+    static func bin(_ x: Double, _ p: NumericProfile) -> Int {
+        if x < p.min { return 0 }
+        if x > p.max { return p.edges.count + 2 }
+        return p.edges.withUnsafeBufferPointer { e in
+            var lo = 0
+            var hi = e.count
+            while lo < hi {
+                let mid = (lo &+ hi) >> 1
+                if x <= e[mid] { hi = mid } else { lo = mid &+ 1 }
+            }
+            return lo &+ 1
+        }
+    }
+
+    /// Records a numeric value into the block at `block` and the cumulative totals.
+    @inline(__always)
+    func record(number x: Double, _ p: NumericProfile, ring: SliceRing, block: Int, totals: AtomicSlots) {
+        let b = Self.bin(x, p)
+        ring.add(block, base &+ b)
+        totals.add(totalsBase &+ b)
+        if x < p.min {
+            ring.add(block, base &+ belowCountOffset)
+            ring.addDouble(block, base &+ belowSumOffset, x)
+        } else if x > p.max {
+            ring.add(block, base &+ aboveCountOffset)
+            ring.addDouble(block, base &+ aboveSumOffset, x)
+        } else {
+            let f = Swift.min(Int((x - p.min) * fineScale), fineCount &- 1)
+            ring.add(block, base &+ fineOffset &+ f)
+        }
+    }
+
+    /// Records a category (by position, `nil` for `__other__`).
+    @inline(__always)
+    func record(category index: Int?, ring: SliceRing, block: Int, totals: AtomicSlots) {
+        let b = index ?? (binCount &- 1)
+        ring.add(block, base &+ b)
+        totals.add(totalsBase &+ b)
+    }
+
+    /// Records a missing value.
+    @inline(__always)
+    func recordMissing(ring: SliceRing, block: Int, totals: AtomicSlots) {
+        ring.add(block, base &+ missingOffset)
+        totals.add(totalsBase &+ binCount)
+    }
+}

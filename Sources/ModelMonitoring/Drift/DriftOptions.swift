@@ -1,0 +1,108 @@
+/// The `drift` collector's options, validated.
+///
+/// ```yaml
+/// collectors:
+///   - name: drift
+///     options:
+///       method: auto             # every feature; or psi, kl_div, jensenshannon, wasserstein, ks, chisquare, z
+///       thresholds: {psi: 0.2}   # per method (defaults: Evidently's, see DriftMethod.defaultThreshold)
+///       features:                # per feature
+///         amount: {method: psi, threshold: 0.25}
+///       prediction_method: auto  # the prediction and score columns
+///       min_observations: 100    # below this many values in the window: score only, no verdict
+///       drift_share: 0.5         # dataset drift when at least this share of features drifted
+///       jensenshannon_base: e    # or 2 (then the distance lies in [0, 1])
+///       bin_series: true         # export the raw per-bin counters and reference ratios
+/// ```
+struct DriftOptions: Sendable {
+    /// A method or `auto` (resolved per column from the reference).
+    enum Choice: Sendable, Equatable {
+        case auto
+        case method(DriftMethod)
+    }
+
+    var method: Choice = .auto
+    var thresholds: [DriftMethod: Double] = [:]
+    var features: [String: (choice: Choice?, threshold: Double?)] = [:]
+    var predictionMethod: Choice = .auto
+    var minObservations = 100
+    var driftShare = 0.5
+    var jensenShannonBase: Double? = nil
+    var binSeries = true
+
+    init(_ options: CollectorOptions, featureNames: [String]) throws(ModelCollectorError) {
+        try options.checkAllowed([
+            "method", "thresholds", "features", "prediction_method", "min_observations", "drift_share",
+            "jensenshannon_base", "bin_series",
+        ])
+        if let m = try options.string("method") { method = try Self.choice(m, options, "method") }
+        if let m = try options.string("prediction_method") {
+            predictionMethod = try Self.choice(m, options, "prediction_method")
+        }
+        if let t = try options.map("thresholds") {
+            for key in t.values.keys.sorted() {
+                guard let m = DriftMethod(rawValue: key) else {
+                    throw t.error(key, "unknown method (known: \(Self.methodNames))")
+                }
+                thresholds[m] = try Self.threshold(try t.number(key)!, t, key)
+            }
+        }
+        if let f = try options.map("features") {
+            for name in f.values.keys.sorted() {
+                guard featureNames.contains(name) else {
+                    throw f.error(
+                        name, "not a feature of the model (features: \(featureNames.joined(separator: ", ")))")
+                }
+                guard let spec = try f.map(name) else { continue }
+                try spec.checkAllowed(["method", "threshold"])
+                let choice = try spec.string("method").map { (m) throws(ModelCollectorError) in
+                    try Self.choice(m, spec, "method")
+                }
+                let threshold = try spec.number("threshold").map { (t) throws(ModelCollectorError) in
+                    try Self.threshold(t, spec, "threshold")
+                }
+                features[name] = (choice, threshold)
+            }
+        }
+        if let n = try options.integer("min_observations", in: 1...1_000_000_000) { minObservations = n }
+        if let s = try options.number("drift_share") {
+            guard s > 0 && s <= 1 else { throw options.error("drift_share", "must lie in (0, 1]") }
+            driftShare = s
+        }
+        if let b = try options.string("jensenshannon_base") {
+            switch b {
+            case "e": jensenShannonBase = nil
+            case "2": jensenShannonBase = 2
+            default: throw options.error("jensenshannon_base", "expected e or 2")
+            }
+        }
+        if let b = try options.bool("bin_series") { binSeries = b }
+    }
+
+    static var methodNames: String { DriftMethod.allCases.map(\.rawValue).joined(separator: ", ") }
+
+    static func choice(_ text: String, _ options: CollectorOptions, _ key: String) throws(ModelCollectorError) -> Choice
+    {
+        if text == "auto" { return .auto }
+        guard let m = DriftMethod(rawValue: text) else {
+            throw options.error(key, "unknown method \"\(text)\" (known: auto, \(methodNames))")
+        }
+        return .method(m)
+    }
+
+    static func threshold(
+        _ value: Double, _ options: CollectorOptions, _ key: String
+    ) throws(ModelCollectorError)
+        -> Double
+    {
+        guard value.isFinite && value >= 0 else { throw options.error(key, "must be a finite number >= 0") }
+        return value
+    }
+
+    /// The method and threshold for feature `name`, with `auto` resolved by `resolve`.
+    func resolved(feature name: String, resolve: (Choice) -> DriftMethod) -> (DriftMethod, Double) {
+        let override = features[name]
+        let method = resolve(override?.choice ?? method)
+        return (method, override?.threshold ?? thresholds[method] ?? method.defaultThreshold)
+    }
+}

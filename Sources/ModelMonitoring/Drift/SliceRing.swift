@@ -1,0 +1,122 @@
+import Synchronization
+
+/// Time-sliced counters for a sliding window: `sliceCount` slices of `sliceSeconds` each, every slice a
+/// block of `width` atomic slots (integer counts, or Double sums by CAS). Memory is fixed at creation:
+/// `sliceCount × width` slots, whatever the traffic.
+///
+/// A slice is identified by its epoch, `floor(t / sliceSeconds)` for Unix time `t`, and lives in block
+/// `epoch mod sliceCount`. Writers find the block for their event's time with ``block(for:)``: when time
+/// has moved into a new epoch, the first writer to notice clears the blocks being reused (under a lock,
+/// once per slice period), then publishes the new epoch; everyone else only does one atomic load. An event
+/// older than the window (its block already reused) gets nil and is counted by the caller.
+///
+/// Readers (``sum(_:now:)``, ``sumDouble(_:now:)``) add the blocks whose epoch lies in the window ending
+/// at `now`, so an idle model's window empties as time passes even without events. Reads run concurrently
+/// with writes: each slot is read atomically, the window as a whole is not a snapshot.
+public final class SliceRing: Sendable {
+    /// Seconds per slice.
+    public let sliceSeconds: Double
+    /// Number of slices in the window.
+    public let sliceCount: Int
+    /// Slots per slice.
+    public let width: Int
+    let data: AtomicSlots
+    /// The epoch held by each block (`Int.min` when never used), as the bit pattern of an `Int`.
+    let blockEpochs: AtomicSlots
+    let newest = Atomic<Int>(Int.min)
+    let rotation = Mutex(())
+
+    /// A window of `sliceCount` slices of `sliceSeconds` seconds, each `width` slots wide.
+    public init(sliceSeconds: Double, sliceCount: Int, width: Int) {
+        precondition(sliceSeconds > 0 && sliceCount > 0 && width >= 0)
+        self.sliceSeconds = sliceSeconds
+        self.sliceCount = sliceCount
+        self.width = width
+        data = AtomicSlots(count: sliceCount * width)
+        blockEpochs = AtomicSlots(count: sliceCount)
+        for i in 0..<sliceCount { blockEpochs.store(i, UInt64(bitPattern: Int64(Int.min))) }
+    }
+
+    /// The epoch of Unix time `t`.
+    @inline(__always)
+    public func epoch(_ t: Double) -> Int { Int((t / sliceSeconds).rounded(.down)) }
+
+    /// The offset in ``data`` of the block for an event at Unix time `t`, or nil when `t` is older than
+    /// the window (relative to the newest slice seen).
+    @inline(__always)
+    public func block(for t: Double) -> Int? {
+        let e = epoch(t)
+        var current = newest.load(ordering: .acquiring)
+        if e > current {
+            advance(to: e)
+            current = e
+        }
+        if e <= current - sliceCount { return nil }
+        return block(ofEpoch: e) * width
+    }
+
+    /// The block holding epoch `e` (non-negative modulo).
+    @inline(__always)
+    func block(ofEpoch e: Int) -> Int {
+        let r = e % sliceCount
+        return r < 0 ? r + sliceCount : r
+    }
+
+    /// Moves the newest epoch to `e`, clearing the blocks it reuses.
+    func advance(to e: Int) {
+        rotation.withLock { _ in
+            let current = newest.load(ordering: .relaxed)
+            guard e > current else { return }
+            let first = current == Int.min ? e - sliceCount + 1 : Swift.max(current + 1, e - sliceCount + 1)
+            for epoch in first...e {
+                let block = self.block(ofEpoch: epoch)
+                let base = block * width
+                for i in 0..<width { data.store(base + i, 0) }
+                blockEpochs.store(block, UInt64(bitPattern: Int64(epoch)))
+            }
+            newest.store(e, ordering: .releasing)
+        }
+    }
+
+    /// The blocks (offsets) whose slice lies in the window ending at Unix time `now`.
+    public func liveBlocks(now: Double) -> [Int] {
+        let e = epoch(now)
+        var out: [Int] = []
+        for block in 0..<sliceCount {
+            let held = Int(Int64(bitPattern: blockEpochs.load(block)))
+            if held != Int.min && held <= e && held > e - sliceCount { out.append(block * width) }
+        }
+        return out
+    }
+
+    /// The window's total of integer slot `position` (an offset within a block).
+    public func sum(_ position: Int, blocks: [Int]) -> UInt64 {
+        var total: UInt64 = 0
+        for base in blocks { total &+= data.load(base + position) }
+        return total
+    }
+
+    /// The window's total of Double slot `position`.
+    public func sumDouble(_ position: Int, blocks: [Int]) -> Double {
+        var total = 0.0
+        for base in blocks { total += data.loadDouble(base + position) }
+        return total
+    }
+
+    /// Window totals of the integer slots `position..<position + count`, as Doubles.
+    public func sums(_ position: Int, count: Int, blocks: [Int]) -> [Double] {
+        var out = [Double](repeating: 0, count: count)
+        for base in blocks {
+            for i in 0..<count { out[i] += Double(data.load(base + position + i)) }
+        }
+        return out
+    }
+
+    /// Adds one to integer slot `position` of the block at `base`.
+    @inline(__always)
+    public func add(_ base: Int, _ position: Int) { data.add(base &+ position) }
+
+    /// Adds `value` to Double slot `position` of the block at `base`.
+    @inline(__always)
+    public func addDouble(_ base: Int, _ position: Int, _ value: Double) { data.addDouble(base &+ position, value) }
+}

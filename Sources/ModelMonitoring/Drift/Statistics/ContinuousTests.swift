@@ -1,0 +1,181 @@
+extension DriftStatistics {
+    /// Wasserstein-1 distance `∫ |F_ref(x) − F_cur(x)| dx` from fine histograms (NOT normalised: Evidently's
+    /// `wasserstein` score divides this by `max(std_ref, 0.001)`, population std).
+    ///
+    /// `referenceFine` counts the reference in `K` equal-width bins over `[lower, upper]` (bin `i` holds
+    /// `lower + i·w <= x < lower + (i+1)·w`, the last closed at `upper`; the reference has no values outside);
+    /// `currentFine` counts the current on the same grid, `currentBelow` / `currentAbove` the current values
+    /// `< lower` / `> upper` as (count, sum of the values).
+    ///
+    /// Within `[lower, upper]` each CDF is interpolated linearly inside a bin (mass spread uniformly), so both CDFs
+    /// are exact at every bin edge and `∫|F_ref − F_cur|` is integrated exactly for the interpolants (piecewise
+    /// linear, with the zero crossing handled). Outside, the reference CDF is 0 (below) or 1 (above), so the tails
+    /// are exact: `(count·lower − sum)/m` below and `(sum − count·upper)/m` above.
+    ///
+    /// Error bound against `scipy.stats.wasserstein_distance` on the raw samples: at most
+    /// `w · (P_in + Q_in) / 2 <= w`, where `w = (upper − lower)/K` and `P_in`, `Q_in` are the shares of reference
+    /// and current inside `[lower, upper]` (a monotone CDF differs from its in-bin linear interpolant by at most
+    /// the bin's mass, and by at most `w·mass/2` in integral). NaN if either sample is empty or the grids differ.
+    public static func wasserstein(
+        referenceFine: [Double], lower: Double, upper: Double, currentFine: [Double],
+        currentBelow: (count: Double, sum: Double), currentAbove: (count: Double, sum: Double)
+    ) -> Double {
+        let bins = referenceFine.count
+        guard bins > 0, currentFine.count == bins, upper >= lower else { return .nan }
+        var n = 0.0
+        var inside = 0.0
+        for i in 0..<bins {
+            n += referenceFine[i]
+            inside += currentFine[i]
+        }
+        let m = inside + currentBelow.count + currentAbove.count
+        guard n > 0, m > 0 else { return .nan }
+        let width = (upper - lower) / Double(bins)
+        var total = 0.0
+        if currentBelow.count > 0 { total += (currentBelow.count * lower - currentBelow.sum) / m }
+        if currentAbove.count > 0 { total += (currentAbove.sum - currentAbove.count * upper) / m }
+        var cumulativeRef = 0.0
+        var cumulativeCur = currentBelow.count
+        var a = 0 - cumulativeCur / m  // F_ref − F_cur at the bin's left edge
+        var inBins = 0.0
+        for i in 0..<bins {
+            cumulativeRef += referenceFine[i]
+            cumulativeCur += currentFine[i]
+            let b = cumulativeRef / n - cumulativeCur / m
+            if (a >= 0) == (b >= 0) || a == 0 || b == 0 {
+                inBins += (abs(a) + abs(b)) / 2
+            } else {
+                inBins += (a * a + b * b) / (2 * (abs(a) + abs(b)))
+            }
+            a = b
+        }
+        return total + inBins * width
+    }
+
+    /// The two-sample Kolmogorov-Smirnov test from fine histograms on the same grid as
+    /// ``wasserstein(referenceFine:lower:upper:currentFine:currentBelow:currentAbove:)``: the statistic
+    /// `D = sup |F_ref − F_cur|` evaluated at the fine-bin edges (below `lower`, every interior edge, and at
+    /// `upper` inclusive), with `F` normalised by the counts' totals; `currentBelow` / `currentAbove` count the
+    /// current values outside `[lower, upper]`.
+    ///
+    /// Error bound: `D_binned <= D_exact <= D_binned + max_i max(ref_i/n, cur_i/m)` (the largest mass of one fine
+    /// bin in either sample), since both CDFs are exact at the edges and monotone in between.
+    ///
+    /// p-value: two-sided, for sample sizes `n` (reference) and `m` (current), as
+    /// `scipy.stats.ks_2samp(..., method='asymp')`: `kstwo.sf(D, round(n·m/(n+m)))`
+    /// (``SpecialFunctions/ksTwoSampleAsymptoticPValue(d:n:m:)``; relative 1e-9 from scipy on the same D).
+    /// scipy's default `method='auto'` uses the exact two-sample distribution when `max(n, m) <= 10000`, which
+    /// needs the exact D and is not offered here. NaN if either sample is empty.
+    public static func ks(
+        referenceFine: [Double], currentFine: [Double], currentBelow: Double, currentAbove: Double, n: Int, m: Int
+    ) -> DriftResult {
+        let d = ksStatistic(
+            referenceFine: referenceFine, currentFine: currentFine, currentBelow: currentBelow,
+            currentAbove: currentAbove)
+        guard !d.isNaN else { return DriftResult(statistic: .nan, pValue: .nan) }
+        return DriftResult(statistic: d, pValue: SpecialFunctions.ksTwoSampleAsymptoticPValue(d: d, n: n, m: m))
+    }
+
+    /// The KS statistic alone from fine histograms (see ``ks(referenceFine:currentFine:currentBelow:currentAbove:n:m:)``).
+    public static func ksStatistic(
+        referenceFine: [Double], currentFine: [Double], currentBelow: Double, currentAbove: Double
+    ) -> Double {
+        let bins = referenceFine.count
+        guard bins > 0, currentFine.count == bins else { return .nan }
+        var n = 0.0
+        var inside = 0.0
+        for i in 0..<bins {
+            n += referenceFine[i]
+            inside += currentFine[i]
+        }
+        let m = inside + currentBelow + currentAbove
+        guard n > 0, m > 0 else { return .nan }
+        var cumulativeRef = 0.0
+        var cumulativeCur = currentBelow
+        var d = cumulativeCur / m
+        for i in 0..<bins {
+            cumulativeRef += referenceFine[i]
+            cumulativeCur += currentFine[i]
+            d = max(d, abs(cumulativeRef / n - cumulativeCur / m))
+        }
+        return d
+    }
+
+    /// The error bound of the binned KS statistic: the largest share of one fine bin in either sample
+    /// (`max_i max(ref_i/n, cur_i/m)`); `D_exact − D_binned` lies in `[0, bound]`.
+    public static func ksStatisticBound(
+        referenceFine: [Double], currentFine: [Double], currentBelow: Double, currentAbove: Double
+    )
+        -> Double
+    {
+        var n = 0.0
+        var inside = 0.0
+        var maxRef = 0.0
+        var maxCur = 0.0
+        for i in referenceFine.indices {
+            n += referenceFine[i]
+            maxRef = max(maxRef, referenceFine[i])
+        }
+        for c in currentFine {
+            inside += c
+            maxCur = max(maxCur, c)
+        }
+        let m = inside + currentBelow + currentAbove
+        guard n > 0, m > 0 else { return .nan }
+        return max(maxRef / n, maxCur / m)
+    }
+
+    /// Walks the merged distinct values of two samples in increasing order, calling `body(x, F_ref(x), F_cur(x))`
+    /// with both empirical CDFs just after `x`. False (and no call) if either sample is empty or holds NaN.
+    private static func walkEmpiricalCDFs(
+        _ reference: [Double], _ current: [Double], _ body: (_ x: Double, _ fRef: Double, _ fCur: Double) -> Void
+    ) -> Bool {
+        guard !reference.isEmpty, !current.isEmpty, !reference.contains(where: \.isNaN),
+            !current.contains(where: \.isNaN)
+        else { return false }
+        let a = reference.sorted()
+        let b = current.sorted()
+        let n = Double(a.count)
+        let m = Double(b.count)
+        var i = 0
+        var j = 0
+        while i < a.count || j < b.count {
+            let x = j >= b.count || (i < a.count && a[i] <= b[j]) ? a[i] : b[j]
+            while i < a.count && a[i] == x { i += 1 }
+            while j < b.count && b[j] == x { j += 1 }
+            body(x, Double(i) / n, Double(j) / m)
+        }
+        return true
+    }
+
+    /// The exact two-sample KS statistic `D = sup |F_ref − F_cur|` from samples (as `scipy.stats.ks_2samp`), for
+    /// tests and small references. Sorts copies (allocates). NaN if either sample is empty or holds NaN.
+    public static func ksStatistic(reference: [Double], current: [Double]) -> Double {
+        var d = 0.0
+        let valid = walkEmpiricalCDFs(reference, current) { _, fRef, fCur in d = max(d, abs(fRef - fCur)) }
+        return valid ? d : .nan
+    }
+
+    /// The two-sample KS test from samples: exact D (``ksStatistic(reference:current:)``) and the asymptotic
+    /// p-value of scipy's `method='asymp'` (which scipy's default `auto` also uses when `max(n, m) > 10000`).
+    public static func ks(reference: [Double], current: [Double]) -> DriftResult {
+        let d = ksStatistic(reference: reference, current: current)
+        guard !d.isNaN else { return DriftResult(statistic: .nan, pValue: .nan) }
+        return DriftResult(
+            statistic: d,
+            pValue: SpecialFunctions.ksTwoSampleAsymptoticPValue(d: d, n: reference.count, m: current.count))
+    }
+
+    /// The exact Wasserstein-1 distance `∫ |F_ref − F_cur| dx` between two samples (as
+    /// `scipy.stats.wasserstein_distance`, not normalised), for tests and small references. Sorts copies
+    /// (allocates). NaN if either sample is empty or holds NaN.
+    public static func wasserstein(reference: [Double], current: [Double]) -> Double {
+        var total = 0.0
+        var previous = (x: 0.0, difference: 0.0)
+        let valid = walkEmpiricalCDFs(reference, current) { x, fRef, fCur in
+            total += previous.difference * (x - previous.x)
+            previous = (x, abs(fRef - fCur))
+        }
+        return valid ? total : .nan
+    }
+}

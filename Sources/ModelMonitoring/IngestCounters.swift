@@ -1,0 +1,124 @@
+import Exposition
+import Ingestion
+
+/// Why a whole ingestion request was refused before its events could be counted one by one.
+public enum RequestRejectReason: String, Sendable, CaseIterable {
+    /// A JSON body that is not valid JSON (or not an array).
+    case invalidJSON = "invalid_json"
+    /// More events than one request may carry.
+    case tooManyEvents = "too_many_events"
+    /// The body, after gzip decompression, is larger than allowed.
+    case bodyTooLarge = "body_too_large"
+    /// A `Content-Type` that is neither JSON nor NDJSON.
+    case unsupportedMediaType = "unsupported_media_type"
+    /// A `Content-Encoding` other than gzip or identity.
+    case unsupportedEncoding = "unsupported_encoding"
+    /// A gzip body that does not decompress.
+    case invalidGzip = "invalid_gzip"
+    /// A missing or wrong bearer token.
+    case unauthorized
+    /// The model in the URL is not configured (counted under `model="__unknown__"`).
+    case unknownModel = "unknown_model"
+}
+
+/// The accounting of one model's ingestion, so that every event sent is either counted as accepted or
+/// counted as rejected with a reason:
+/// - `mlops_ingest_events_total{model,kind}`: events accepted (`kind` `predictions` or `labels`);
+/// - `mlops_ingest_rejected_total{model,reason}`: events rejected one by one (reasons: ``RejectReason``);
+/// - `mlops_ingest_rejected_requests_total{model,reason}`: whole requests refused (``RequestRejectReason``);
+/// - `mlops_ingest_unknown_features_total{model}`: feature keys that are not in the schema (ignored).
+///
+/// Kept across configuration reloads while the model keeps its name, so counters do not reset.
+public final class IngestCounters: Sendable {
+    static let kinds = ["predictions", "labels"]
+    static let eventReasons = RejectReason.allCases
+    static let requestReasons = RequestRejectReason.allCases
+
+    static let descriptors: [MetricDescriptor] = [
+        try! MetricDescriptor(
+            name: "mlops_ingest_events_total", type: .counter,
+            help: "Events accepted through the ingestion API or record(), by model and kind (predictions, labels).",
+            labelNames: ["model", "kind"]),
+        try! MetricDescriptor(
+            name: "mlops_ingest_rejected_total", type: .counter,
+            help: "Events rejected one by one (the rest of their batch was accepted), by model and reason.",
+            labelNames: ["model", "reason"]),
+        try! MetricDescriptor(
+            name: "mlops_ingest_rejected_requests_total", type: .counter,
+            help: "Ingestion requests refused as a whole (none of their events recorded), by model and reason.",
+            labelNames: ["model", "reason"]),
+        try! MetricDescriptor(
+            name: "mlops_ingest_unknown_features_total", type: .counter,
+            help: "Feature keys in accepted events that the model does not declare (ignored).",
+            labelNames: ["model"]),
+    ]
+
+    /// The model label value.
+    public let model: String
+    let slots: AtomicSlots
+    private static let eventBase = 0
+    private static let rejectedBase = kinds.count
+    private static let requestBase = rejectedBase + eventReasons.count
+    private static let unknownFeaturesSlot = requestBase + requestReasons.count
+
+    /// Zeroed counters for `model`.
+    public init(model: String) {
+        self.model = model
+        slots = AtomicSlots(count: Self.unknownFeaturesSlot + 1)
+    }
+
+    /// Counts `count` accepted events of `kind`.
+    @inline(__always)
+    public func accepted(_ kind: EventKind, _ count: Int = 1) {
+        if count > 0 { slots.add(Self.eventBase + kind.rawValue, UInt64(count)) }
+    }
+
+    /// Counts `count` events rejected for `reason`.
+    public func rejected(_ reason: RejectReason, _ count: Int = 1) {
+        let index = Self.eventReasons.firstIndex(of: reason)!
+        slots.add(Self.rejectedBase + index, UInt64(count))
+    }
+
+    /// Counts one request refused for `reason`.
+    public func rejectedRequest(_ reason: RequestRejectReason) {
+        slots.add(Self.requestBase + Self.requestReasons.firstIndex(of: reason)!)
+    }
+
+    /// Counts feature keys not in the schema.
+    public func unknownFeatures(_ count: Int) {
+        if count > 0 { slots.add(Self.unknownFeaturesSlot, UInt64(count)) }
+    }
+
+    /// The accepted events of `kind` so far.
+    public func acceptedCount(_ kind: EventKind) -> UInt64 { slots.load(Self.eventBase + kind.rawValue) }
+
+    /// Emits the counters (`unknown_model` is emitted by ``ModelMonitor``, under `model="__unknown__"`).
+    func collect(into sink: inout CollectorSink) {
+        for (i, kind) in Self.kinds.enumerated() {
+            sink.counter("mlops_ingest_events_total", [model, kind], value: Double(slots.load(Self.eventBase + i)))
+        }
+        for (i, reason) in Self.eventReasons.enumerated() {
+            sink.counter(
+                "mlops_ingest_rejected_total", [model, reason.rawValue],
+                value: Double(slots.load(Self.rejectedBase + i)))
+        }
+        for (i, reason) in Self.requestReasons.enumerated() where reason != .unknownModel {
+            sink.counter(
+                "mlops_ingest_rejected_requests_total", [model, reason.rawValue],
+                value: Double(slots.load(Self.requestBase + i)))
+        }
+        sink.counter(
+            "mlops_ingest_unknown_features_total", [model], value: Double(slots.load(Self.unknownFeaturesSlot)))
+    }
+}
+
+/// What an ingestion request carries.
+public enum EventKind: Int, Sendable {
+    /// Prediction events.
+    case predictions = 0
+    /// Delayed label events.
+    case labels = 1
+
+    /// The `kind` label value and URL segment.
+    public var name: String { self == .predictions ? "predictions" : "labels" }
+}

@@ -1,0 +1,175 @@
+import ExporterConfig
+import Exposition
+import Ingestion
+
+/// A per-model plug-in: created for each model that lists it under `collectors`, it sees every accepted
+/// event of that model and emits its families at scrape time.
+///
+/// # Contract
+/// - ``name`` is how configurations refer to it; ``descriptors`` are the families it writes, the same for
+///   every model (the model is a label, conventionally the first, `model`). Both are static so that the
+///   exporter can check every family of every registered collector once, at start.
+/// - ``init(model:options:)`` validates `options` (throwing ``ModelCollectorError`` naming the option) and
+///   pre-allocates everything recording needs; ``maxSeries`` is the most series it can ever emit for this
+///   model, checked against the model's `max_series` before the collector is used.
+/// - ``record(prediction:receivedAt:)`` and ``record(label:receivedAt:)`` are called for every accepted
+///   event, concurrently from many threads: they must be thread-safe and cheap (atomics on slots resolved
+///   from the context's indices; no locks, no dictionary lookups, no allocation).
+/// - ``collect(into:)`` emits the current samples; it runs at scrape time, concurrently with recording.
+///   Label values must come from finite, configured sets (never an event id).
+public protocol ModelCollector: AnyObject, Sendable {
+    /// The name used in configurations (`collectors: [service]`).
+    static var name: String { get }
+    /// Every family this collector may write.
+    static var descriptors: [MetricDescriptor] { get }
+    /// Creates the collector for one model.
+    init(model: ModelContext, options: CollectorOptions) throws(ModelCollectorError)
+    /// The most series this collector emits for its model.
+    var maxSeries: Int { get }
+    /// Records one accepted prediction event; `receivedAt` is the Unix time of its batch's arrival.
+    func record(prediction: PredictionEvent, receivedAt: Double)
+    /// Records one accepted label event (ground truth arriving after its prediction).
+    func record(label: LabelEvent, receivedAt: Double)
+    /// Emits the current samples.
+    func collect(into sink: inout CollectorSink)
+}
+
+extension ModelCollector {
+    /// Collectors that ignore delayed labels need not implement this.
+    public func record(label: LabelEvent, receivedAt: Double) {}
+}
+
+/// A collector cannot be set up for a model: a bad option, or more series than the model allows.
+public struct ModelCollectorError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The model.
+    public var model: String
+    /// The collector's name.
+    public var collector: String
+    /// The option at fault, if any.
+    public var option: String?
+    /// What is wrong.
+    public var message: String
+
+    /// Creates the error.
+    public init(model: String, collector: String, option: String? = nil, message: String) {
+        self.model = model
+        self.collector = collector
+        self.option = option
+        self.message = message
+    }
+
+    /// E.g. `model "fraud": collector "service": option prediction_buckets: bounds must increase strictly`.
+    public var description: String {
+        var s = "model \"\(model)\": collector \"\(collector)\": "
+        if let option { s += "option \(option): " }
+        return s + message
+    }
+}
+
+/// A collector's options from the configuration file, with typed accessors that throw errors naming the
+/// option. Unknown options are an error (``checkAllowed(_:)``), so typos do not pass silently.
+public struct CollectorOptions: Sendable {
+    /// The raw options.
+    public let values: [String: ConfigValue]
+    /// For errors: the model and the collector.
+    public let model: String
+    /// For errors: the collector's name.
+    public let collector: String
+
+    /// For errors: the path of these options inside the collector's (`features.amount.`), or empty.
+    public let path: String
+
+    /// Wraps `values` for `collector` of `model`.
+    public init(_ values: [String: ConfigValue], model: String, collector: String, path: String = "") {
+        self.values = values
+        self.model = model
+        self.collector = collector
+        self.path = path
+    }
+
+    /// An error about `option`.
+    public func error(_ option: String?, _ message: String) -> ModelCollectorError {
+        ModelCollectorError(
+            model: model, collector: collector,
+            option: option.map { path + $0 } ?? (path.isEmpty ? nil : String(path.dropLast())),
+            message: message)
+    }
+
+    /// Throws when an option outside `allowed` is present.
+    public func checkAllowed(_ allowed: Set<String>) throws(ModelCollectorError) {
+        for key in values.keys.sorted() where !allowed.contains(key) {
+            throw error(
+                key, "unknown option (known: \(allowed.isEmpty ? "none" : allowed.sorted().joined(separator: ", ")))")
+        }
+    }
+
+    /// A list of numbers, or nil when absent.
+    public func numbers(_ key: String) throws(ModelCollectorError) -> [Double]? {
+        guard let value = values[key] else { return nil }
+        guard case .list(let items) = value else { throw error(key, "expected a list of numbers") }
+        var out: [Double] = []
+        for item in items {
+            guard case .number(let n) = item else { throw error(key, "expected a list of numbers") }
+            out.append(n)
+        }
+        return out
+    }
+
+    /// A list of strings, or nil when absent.
+    public func strings(_ key: String) throws(ModelCollectorError) -> [String]? {
+        guard let value = values[key] else { return nil }
+        guard case .list(let items) = value else { throw error(key, "expected a list of strings") }
+        var out: [String] = []
+        for item in items {
+            switch item {
+            case .string(let s): out.append(s)
+            case .number(let n) where n == n.rounded() && abs(n) < 1e15: out.append(String(Int64(n)))
+            case .bool(let b): out.append(b ? "true" : "false")
+            default: throw error(key, "expected a list of strings")
+            }
+        }
+        return out
+    }
+
+    /// A number, or nil when absent.
+    public func number(_ key: String) throws(ModelCollectorError) -> Double? {
+        guard let value = values[key] else { return nil }
+        guard case .number(let n) = value else { throw error(key, "expected a number") }
+        return n
+    }
+
+    /// A string (numbers and booleans as written), or nil when absent.
+    public func string(_ key: String) throws(ModelCollectorError) -> String? {
+        guard let value = values[key] else { return nil }
+        switch value {
+        case .string(let s): return s
+        case .number(let n) where n == n.rounded() && abs(n) < 1e15: return String(Int64(n))
+        case .number(let n): return String(n)
+        case .bool(let b): return b ? "true" : "false"
+        default: throw error(key, "expected a string")
+        }
+    }
+
+    /// A boolean, or nil when absent.
+    public func bool(_ key: String) throws(ModelCollectorError) -> Bool? {
+        guard let value = values[key] else { return nil }
+        guard case .bool(let b) = value else { throw error(key, "expected true or false") }
+        return b
+    }
+
+    /// A mapping as nested options (errors name `key.subkey`), or nil when absent.
+    public func map(_ key: String) throws(ModelCollectorError) -> CollectorOptions? {
+        guard let value = values[key] else { return nil }
+        guard case .map(let m) = value else { throw error(key, "expected a mapping") }
+        return CollectorOptions(m, model: model, collector: collector, path: path + key + ".")
+    }
+
+    /// An integer in `range`, or nil when absent.
+    public func integer(_ key: String, in range: ClosedRange<Int>) throws(ModelCollectorError) -> Int? {
+        guard let value = values[key] else { return nil }
+        guard case .number(let n) = value, n == n.rounded(), let i = Int(exactly: n), range.contains(i) else {
+            throw error(key, "expected an integer in \(range.lowerBound)...\(range.upperBound)")
+        }
+        return i
+    }
+}

@@ -1,0 +1,59 @@
+import ExporterConfig
+import Ingestion
+
+/// One model as its collectors see it: the configuration, the decoding schema, and the finite label sets
+/// (versions, classes) with their `__other__` slot, resolved to indices so that recording an event needs
+/// no dictionary lookup.
+///
+/// Built once per configuration load; immutable.
+public struct ModelContext: Sendable {
+    /// The label value for anything outside a configured finite set.
+    public static let other = "__other__"
+
+    /// The model's configuration.
+    public let configuration: ModelConfiguration
+    /// The schema events are decoded and validated against.
+    public let schema: Schema
+    /// The configured versions followed by `__other__`: the `version` label values, by version index.
+    public let versionLabels: [String]
+    /// For classification, the configured classes followed by `__other__`; empty for regression.
+    public let classLabels: [String]
+    /// SHA-256 (hex) of the reference profile file, or empty when none is configured.
+    public let referenceSHA256: String
+    /// The reference profile, when the model has one (`reference:`), already checked against the model.
+    public let reference: ReferenceProfile?
+
+    /// The model name (the `model` label value).
+    public var name: String { configuration.name }
+
+    /// Builds the context; throws when the schema cannot be built (duplicate names).
+    public init(
+        configuration: ModelConfiguration, referenceSHA256: String = "", reference: ReferenceProfile? = nil
+    ) throws(SchemaError) {
+        self.configuration = configuration
+        let isRegression = configuration.task == .regression
+        schema = try Schema(
+            task: isRegression ? .regression : .classification,
+            classes: configuration.classes,
+            features: configuration.features.map {
+                FeatureSpec($0.name, $0.kind == .numeric ? .numeric : .categorical)
+            },
+            attributeNames: configuration.sensitiveAttributes.map(\.name))
+        versionLabels = configuration.versions + [ModelContext.other]
+        classLabels = isRegression ? [] : configuration.classes + [ModelContext.other]
+        self.referenceSHA256 = referenceSHA256
+        self.reference = reference
+    }
+
+    /// The index in ``versionLabels`` of `version` (the last one, `__other__`, when it is not configured).
+    @inline(__always)
+    public func versionIndex(_ version: String) -> Int {
+        let versions = configuration.versions
+        for i in 0..<versions.count where versions[i] == version { return i }
+        return versions.count
+    }
+
+    /// The index in ``classLabels`` of a decoded class index (`nil`: not a configured class, so `__other__`).
+    @inline(__always)
+    public func classIndex(_ decoded: Int?) -> Int { decoded ?? configuration.classes.count }
+}

@@ -1,0 +1,151 @@
+import ExporterConfig
+import Exposition
+import Ingestion
+import Synchronization
+
+/// All monitored models, as one registry ``Collector``: builds each model's collectors from the
+/// configuration (again on every reload), finds a model by name for ingestion, and emits every model's
+/// families at scrape time, plus the ingestion accounting.
+///
+/// Register it once in the ``Registry``; its families are those of every collector in its catalog (fixed at
+/// creation), so a reload that adds models or changes their collectors needs no re-registration.
+public final class ModelMonitor: Collector {
+    /// The model label value under which requests for unconfigured models are counted.
+    public static let unknownModel = "__unknown__"
+
+    /// `models` (the `collector` label of the registry's self metrics).
+    public let name = "models"
+    /// The ingestion families and every family of the catalog's collectors.
+    public let descriptors: [MetricDescriptor]
+    /// The collectors models may use.
+    public let catalog: CollectorCatalog
+    let models = Mutex<[String: MonitoredModel]>([:])
+    let order = Mutex<[String]>([])
+    let unknownModelRequests = AtomicSlots(count: 1)
+
+    /// A monitor with no models yet (see ``apply(_:)``).
+    public init(catalog: CollectorCatalog = .builtIn) {
+        self.catalog = catalog
+        descriptors = IngestCounters.descriptors + catalog.descriptors
+    }
+
+    /// Builds and validates every model of `configuration` (collector options, series caps) without
+    /// installing anything; throws every problem found. `references` maps a model's `reference` path to
+    /// the loaded, checked profile and the SHA-256 of its file.
+    public func prepare(
+        _ configuration: ExporterConfiguration, references: [String: LoadedReference] = [:]
+    )
+        throws(ModelSetupErrors) -> PreparedModels
+    {
+        var problems: [String] = []
+        var prepared: [MonitoredModel] = []
+        let current = models.withLock { $0 }
+        for model in configuration.models {
+            let loaded = model.reference.flatMap { references[$0] }
+            let hash = loaded?.sha256 ?? ""
+            // An unchanged model keeps its collectors, and so its counts.
+            if let existing = current[model.name], existing.context.configuration == model,
+                existing.context.referenceSHA256 == hash
+            {
+                prepared.append(existing)
+                continue
+            }
+            let context: ModelContext
+            do {
+                context = try ModelContext(configuration: model, referenceSHA256: hash, reference: loaded?.profile)
+            } catch {
+                problems.append("model \"\(model.name)\": \(error)")
+                continue
+            }
+            var collectors: [any ModelCollector] = []
+            var seriesBudget = model.maxSeries
+            for config in model.collectors {
+                guard let type = catalog.types[config.name] else {
+                    problems.append("model \"\(model.name)\": unknown collector \"\(config.name)\"")
+                    continue
+                }
+                do {
+                    let collector = try type.init(
+                        model: context,
+                        options: CollectorOptions(config.options, model: model.name, collector: config.name))
+                    seriesBudget -= collector.maxSeries
+                    collectors.append(collector)
+                } catch {
+                    problems.append(error.description)
+                }
+            }
+            if seriesBudget < 0 {
+                problems.append(
+                    "model \"\(model.name)\": its collectors may create up to \(model.maxSeries - seriesBudget) series, more than max_series (\(model.maxSeries))"
+                )
+            }
+            prepared.append(
+                MonitoredModel(
+                    context: context, collectors: collectors,
+                    counters: current[model.name]?.counters ?? IngestCounters(model: model.name)))
+        }
+        if !problems.isEmpty { throw ModelSetupErrors(problems: problems) }
+        return PreparedModels(models: prepared)
+    }
+
+    /// Installs prepared models, replacing the previous set (models no longer configured disappear).
+    public func apply(_ prepared: PreparedModels) {
+        var byName: [String: MonitoredModel] = [:]
+        for model in prepared.models { byName[model.name] = model }
+        models.withLock { $0 = byName }
+        order.withLock { $0 = prepared.models.map(\.name) }
+    }
+
+    /// The model named `name`, if configured.
+    public func model(named name: String) -> MonitoredModel? { models.withLock { $0[name] } }
+
+    /// The configured model names, in configuration order.
+    public var modelNames: [String] { order.withLock { $0 } }
+
+    /// Counts a request for a model that is not configured.
+    public func unknownModelRequested() { unknownModelRequests.add(0) }
+
+    /// Emits every model's ingestion counters and collectors, in configuration order.
+    public func collect(into sink: inout CollectorSink) throws {
+        let (names, byName) = (order.withLock { $0 }, models.withLock { $0 })
+        for name in names {
+            guard let model = byName[name] else { continue }
+            model.counters.collect(into: &sink)
+            for collector in model.collectors { collector.collect(into: &sink) }
+        }
+        sink.counter(
+            "mlops_ingest_rejected_requests_total", [Self.unknownModel, RequestRejectReason.unknownModel.rawValue],
+            value: Double(unknownModelRequests.load(0)))
+    }
+}
+
+/// A reference profile as read from its file: the profile (checked against its model) and the file's SHA-256.
+public struct LoadedReference: Sendable {
+    /// The profile.
+    public var profile: ReferenceProfile
+    /// SHA-256 (hex) of the profile file, reported in `mlops_model_info{reference_sha256}`.
+    public var sha256: String
+
+    /// Pairs a profile with its file's hash.
+    public init(profile: ReferenceProfile, sha256: String) {
+        self.profile = profile
+        self.sha256 = sha256
+    }
+}
+
+/// Models built and validated by ``ModelMonitor/prepare(_:referenceHashes:)``, ready to be applied.
+public struct PreparedModels: Sendable {
+    /// The models, in configuration order.
+    public let models: [MonitoredModel]
+}
+
+/// Everything wrong with a configuration's models that only building their collectors reveals.
+public struct ModelSetupErrors: Error, Sendable, CustomStringConvertible {
+    /// One line per problem.
+    public var problems: [String]
+
+    /// Creates the list.
+    public init(problems: [String]) { self.problems = problems }
+    /// The problems, one per line.
+    public var description: String { problems.joined(separator: "\n") }
+}

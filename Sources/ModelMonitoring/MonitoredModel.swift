@@ -1,0 +1,137 @@
+import Exposition
+import Ingestion
+
+/// One configured model at run time: its context, its collectors, and its ingestion accounting. Every
+/// event of the model goes through here, from the HTTP ingestion API (``ingest(_:body:format:maxEvents:receivedAt:)``)
+/// or from embedding code (``record(_:receivedAt:)``), with the same validation and the same counters.
+///
+/// Thread-safe: any number of threads may record at once.
+public final class MonitoredModel: Sendable {
+    /// The model as collectors see it.
+    public let context: ModelContext
+    /// The model's collectors, in configuration order.
+    public let collectors: [any ModelCollector]
+    /// Accepted and rejected counts.
+    public let counters: IngestCounters
+
+    init(context: ModelContext, collectors: [any ModelCollector], counters: IngestCounters) {
+        self.context = context
+        self.collectors = collectors
+        self.counters = counters
+    }
+
+    /// The model name.
+    public var name: String { context.name }
+
+    // MARK: Bodies (the HTTP ingestion API)
+
+    /// Decodes a body of `kind` events, records the valid ones, counts everything, and returns the report.
+    /// Throws (and counts the request as refused) when the body is rejected as a whole.
+    public func ingest(
+        _ kind: EventKind, body: UnsafeRawBufferPointer, format: BodyFormat, maxEvents: Int, receivedAt: Double
+    ) throws(BodyError) -> DecodeReport {
+        let report: DecodeReport
+        do throws(BodyError) {
+            switch kind {
+            case .predictions:
+                report = try decodePredictions(body: body, format: format, schema: context.schema, maxEvents: maxEvents)
+                {
+                    event, _ in
+                    for collector in collectors { collector.record(prediction: event, receivedAt: receivedAt) }
+                }
+                counters.unknownFeatures(report.unknownFeatures)
+            case .labels:
+                report = try decodeLabels(body: body, format: format, schema: context.schema, maxEvents: maxEvents) {
+                    event, _ in
+                    for collector in collectors { collector.record(label: event, receivedAt: receivedAt) }
+                }
+            }
+        } catch {
+            counters.rejectedRequest(error.reason == .tooManyEvents ? .tooManyEvents : .invalidJSON)
+            throw error
+        }
+        counters.accepted(kind, report.accepted)
+        for (reason, count) in report.rejectedByReason {
+            if let r = RejectReason(rawValue: reason) { counters.rejected(r, count) }
+        }
+        return report
+    }
+
+    // MARK: In-process recording (embedding)
+
+    /// An empty prediction event shaped for this model's schema, to fill and pass to ``record(_:receivedAt:)``:
+    /// set `features[i]` by the index from ``featureIndex(_:)`` and `attributes[i]` by ``attributeIndex(_:)``.
+    public func makePrediction(version: String, prediction: Outcome) -> PredictionEvent {
+        var event = PredictionEvent(schema: context.schema)
+        event.version = version
+        event.prediction = prediction
+        return event
+    }
+
+    /// The position of feature `name` in ``PredictionEvent/features`` (resolve once, keep the index).
+    public func featureIndex(_ name: String) -> Int? { context.schema.features.firstIndex { $0.name == name } }
+
+    /// The position of attribute `name` in ``PredictionEvent/attributes``.
+    public func attributeIndex(_ name: String) -> Int? { context.schema.attributeNames.firstIndex(of: name) }
+
+    /// Records one prediction with the same rules as the ingestion API: returns `nil` when it was accepted,
+    /// or the reason it was rejected (counted in `mlops_ingest_rejected_total`). Class indices are derived
+    /// from the labels, so callers need not set `predictionClass` or `labelClass`.
+    @discardableResult
+    public func record(_ event: PredictionEvent, receivedAt: Double = WallClock.now()) -> RejectReason? {
+        var event = event
+        if let reason = EventValidation.check(&event, schema: context.schema) {
+            counters.rejected(reason)
+            return reason
+        }
+        for collector in collectors { collector.record(prediction: event, receivedAt: receivedAt) }
+        counters.accepted(.predictions)
+        counters.unknownFeatures(event.unknownFeatureCount)
+        return nil
+    }
+
+    /// Records one prediction given by feature and attribute names (convenient, slower than filling a
+    /// ``makePrediction(version:prediction:)`` event): unknown feature names are counted and ignored,
+    /// unknown attribute names rejected as `wrong_type`.
+    @discardableResult
+    public func record(
+        version: String, prediction: Outcome, features: [String: FeatureValue] = [:], score: Double? = nil,
+        probabilities: [Double] = [], latencySeconds: Double? = nil, status: PredictionStatus = .ok,
+        errorKind: String? = nil, attributes: [String: String] = [:], id: String? = nil, label: Outcome? = nil,
+        timestamp: Double? = nil, receivedAt: Double = WallClock.now()
+    ) -> RejectReason? {
+        var event = makePrediction(version: version, prediction: prediction)
+        for (name, value) in features {
+            if let i = featureIndex(name) { event.features[i] = value } else { event.unknownFeatureCount += 1 }
+        }
+        for (name, value) in attributes {
+            guard let i = attributeIndex(name) else {
+                counters.rejected(.wrongType)
+                return .wrongType
+            }
+            event.attributes[i] = value
+        }
+        event.score = score
+        event.probabilities = probabilities
+        event.latencySeconds = latencySeconds
+        event.status = status
+        event.errorKind = errorKind
+        event.id = id
+        event.label = label
+        event.timestamp = timestamp
+        return record(event, receivedAt: receivedAt)
+    }
+
+    /// Records one delayed label with the ingestion API's rules; `nil` when accepted, else the reason.
+    @discardableResult
+    public func record(label: LabelEvent, receivedAt: Double = WallClock.now()) -> RejectReason? {
+        var label = label
+        if let reason = EventValidation.check(&label, schema: context.schema) {
+            counters.rejected(reason)
+            return reason
+        }
+        for collector in collectors { collector.record(label: label, receivedAt: receivedAt) }
+        counters.accepted(.labels)
+        return nil
+    }
+}

@@ -1,0 +1,222 @@
+import Exposition
+import Ingestion
+import Synchronization
+
+/// The built-in `service` collector: a model's golden signals per version, from the same events that feed
+/// its ML signals.
+///
+/// Families (label values only from configured sets or `__other__`):
+/// - `mlops_model_requests_total{model,version,status}`: predictions served, `status` `ok` or `error`.
+/// - `mlops_model_errors_total{model,version,kind}`: failed predictions by `error_kind` (the kinds listed in
+///   the `error_kinds` option, plus up to `max_error_kinds` (default 10) more learned from traffic, then
+///   `__other__`; `unspecified` when an error has no kind).
+/// - `mlops_model_latency_seconds{model,version}`: histogram of `latency_seconds` in the model's
+///   `latency_buckets`.
+/// - regression: `mlops_model_prediction_value{model,version}` histogram (option `prediction_buckets`);
+///   classification: `mlops_model_predicted_class_total{model,version,class}`.
+/// - `mlops_model_last_event_timestamp_seconds{model,version}`: Unix time the last prediction was received
+///   (absent until one was).
+/// - `mlops_model_info{model,version,task,reference_sha256} 1` for every configured version.
+///
+/// Recording is lock-free (atomic slots at pre-computed positions) except for an error whose kind is not
+/// known yet, which takes a lock once per new kind lookup; errors of known kinds take a short lock-protected
+/// dictionary read (errors are the rare path).
+public final class ServiceCollector: ModelCollector {
+    /// `service`.
+    public static let name = "service"
+
+    /// Default `prediction_buckets` for regression: a symmetric decade scale. Configure your own for useful
+    /// resolution.
+    public static let defaultPredictionBuckets: [Double] = [
+        -1000, -100, -10, -1, -0.1, 0, 0.1, 1, 10, 100, 1000,
+    ]
+    static let unspecifiedErrorKind = "unspecified"
+
+    /// The seven families listed above.
+    public static let descriptors: [MetricDescriptor] = [
+        try! MetricDescriptor(
+            name: "mlops_model_requests_total", type: .counter,
+            help: "Predictions served, by model, version and status (ok, error).",
+            labelNames: ["model", "version", "status"]),
+        try! MetricDescriptor(
+            name: "mlops_model_errors_total", type: .counter,
+            help: "Failed predictions, by model, version and error kind.", labelNames: ["model", "version", "kind"]),
+        try! MetricDescriptor(
+            name: "mlops_model_latency_seconds", type: .histogram,
+            help: "Prediction latency reported by the model server.",
+            unit: "seconds", labelNames: ["model", "version"]),
+        try! MetricDescriptor(
+            name: "mlops_model_prediction_value", type: .histogram, help: "Predicted values of regression models.",
+            labelNames: ["model", "version"]),
+        try! MetricDescriptor(
+            name: "mlops_model_predicted_class_total", type: .counter,
+            help: "Predictions of classification models, by predicted class.",
+            labelNames: ["model", "version", "class"]),
+        try! MetricDescriptor(
+            name: "mlops_model_last_event_timestamp_seconds", type: .gauge,
+            help: "Unix time the last prediction of this model and version was received.", unit: "seconds",
+            labelNames: ["model", "version"]),
+        try! MetricDescriptor(
+            name: "mlops_model_info", type: .info,
+            help: "Configured model versions, with the task and the SHA-256 of the reference profile.",
+            labelNames: ["model", "version", "task", "reference_sha256"]),
+    ]
+
+    let model: ModelContext
+    let versions: Int
+    let latency: BucketLayout
+    let prediction: BucketLayout?
+    let classes: Int
+    let errorKindLimit: Int
+    /// Known error kinds (configured first, then learned) -> slot; the last slot is `__other__`.
+    let errorKinds: Mutex<[String: Int]>
+    let errorKindNames: Mutex<[String]>
+
+    // Slot layout: one block per version.
+    let requests: AtomicSlots  // [version][status: 0 ok, 1 error]
+    let errors: AtomicSlots  // [version][kind slot]
+    let latencyCounts: AtomicSlots  // [version][bucket]
+    let latencySums: AtomicSlots  // [version] Double
+    let predictionCounts: AtomicSlots  // regression: [version][bucket]; classification: [version][class]
+    let predictionSums: AtomicSlots  // regression: [version] Double
+    let lastEvent: AtomicSlots  // [version] Double
+
+    /// Options: `prediction_buckets` (regression), `error_kinds`, `max_error_kinds`.
+    public init(model: ModelContext, options: CollectorOptions) throws(ModelCollectorError) {
+        try options.checkAllowed(["prediction_buckets", "error_kinds", "max_error_kinds"])
+        self.model = model
+        versions = model.versionLabels.count
+        do {
+            latency = try BucketLayout(model.configuration.latencyBuckets, metric: "mlops_model_latency_seconds")
+        } catch {
+            throw options.error(nil, "latency_buckets: \(error)")
+        }
+        if model.configuration.task == .regression {
+            do {
+                prediction = try BucketLayout(
+                    try options.numbers("prediction_buckets") ?? Self.defaultPredictionBuckets,
+                    metric: "mlops_model_prediction_value")
+            } catch let error as ModelCollectorError {
+                throw error
+            } catch {
+                throw options.error("prediction_buckets", "\(error)")
+            }
+            classes = 0
+        } else {
+            if options.values["prediction_buckets"] != nil {
+                throw options.error("prediction_buckets", "only regression models have prediction buckets")
+            }
+            prediction = nil
+            classes = model.classLabels.count
+        }
+        let configured = try options.strings("error_kinds") ?? []
+        let learned = try options.integer("max_error_kinds", in: 0...1000) ?? 10
+        var kinds: [String: Int] = [:]
+        var names: [String] = []
+        for kind in configured + [Self.unspecifiedErrorKind] where kinds[kind] == nil {
+            kinds[kind] = names.count
+            names.append(kind)
+        }
+        errorKindLimit = names.count + learned
+        errorKinds = Mutex(kinds)
+        errorKindNames = Mutex(names)
+        requests = AtomicSlots(count: versions * 2)
+        errors = AtomicSlots(count: versions * (errorKindLimit + 1))
+        latencyCounts = AtomicSlots(count: versions * latency.bucketCount)
+        latencySums = AtomicSlots(count: versions)
+        predictionCounts = AtomicSlots(count: versions * (prediction?.bucketCount ?? classes))
+        predictionSums = AtomicSlots(count: versions)
+        lastEvent = AtomicSlots(count: versions)
+    }
+
+    /// Per version: requests (2), error kinds (+ `__other__`), latency, prediction, last event; plus info.
+    public var maxSeries: Int {
+        // requests (2) + errors (kinds + __other__) + latency + prediction + last event, per version; info per
+        // configured version.
+        let predictionSeries = prediction == nil ? classes : 1
+        return versions * (2 + errorKindLimit + 1 + 1 + predictionSeries + 1) + (versions - 1)
+    }
+
+    /// Counts the request, its error kind, latency and prediction, lock-free except for error kinds.
+    public func record(prediction event: PredictionEvent, receivedAt: Double) {
+        let v = model.versionIndex(event.version)
+        if event.status == .ok {
+            requests.add(v &* 2)
+        } else {
+            requests.add(v &* 2 &+ 1)
+            errors.add(v &* (errorKindLimit &+ 1) &+ errorKindSlot(event.errorKind ?? Self.unspecifiedErrorKind))
+        }
+        if let seconds = event.latencySeconds {
+            latencyCounts.add(v &* latency.bucketCount &+ latency.index(seconds))
+            latencySums.addDouble(v, seconds)
+        }
+        if let layout = prediction {
+            if case .number(let value) = event.prediction {
+                predictionCounts.add(v &* layout.bucketCount &+ layout.index(value))
+                predictionSums.addDouble(v, value)
+            }
+        } else {
+            predictionCounts.add(v &* classes &+ model.classIndex(event.predictionClass))
+        }
+        lastEvent.storeMax(v, receivedAt)
+    }
+
+    /// The slot of an error kind: known, newly learned (while room is left), or `__other__`.
+    func errorKindSlot(_ kind: String) -> Int {
+        if let slot = errorKinds.withLock({ $0[kind] }) { return slot }
+        return errorKindNames.withLock { names in
+            // Re-check under the names lock, which serialises learning.
+            if let slot = errorKinds.withLock({ $0[kind] }) { return slot }
+            guard names.count < errorKindLimit, kind.utf8.count <= 128 else { return errorKindLimit }
+            let slot = names.count
+            names.append(kind)
+            errorKinds.withLock { $0[kind] = slot }
+            return slot
+        }
+    }
+
+    /// Emits every version's series (error kinds seen so far; `__other__` only once used).
+    public func collect(into sink: inout CollectorSink) {
+        let name = model.name
+        let kinds = errorKindNames.withLock { $0 }
+        for v in 0..<versions {
+            let version = model.versionLabels[v]
+            sink.counter("mlops_model_requests_total", [name, version, "ok"], value: Double(requests.load(v * 2)))
+            sink.counter(
+                "mlops_model_requests_total", [name, version, "error"], value: Double(requests.load(v * 2 + 1)))
+            let errorBase = v * (errorKindLimit + 1)
+            for (slot, kind) in kinds.enumerated() {
+                sink.counter(
+                    "mlops_model_errors_total", [name, version, kind], value: Double(errors.load(errorBase + slot)))
+            }
+            let otherErrors = errors.load(errorBase + errorKindLimit)
+            if otherErrors > 0 {
+                sink.counter(
+                    "mlops_model_errors_total", [name, version, ModelContext.other], value: Double(otherErrors))
+            }
+            sink.histogram(
+                "mlops_model_latency_seconds", [name, version], bounds: latency.bounds,
+                counts: latencyCounts.loadRange(v * latency.bucketCount, latency.bucketCount),
+                sum: latencySums.loadDouble(v))
+            if let layout = prediction {
+                sink.histogram(
+                    "mlops_model_prediction_value", [name, version], bounds: layout.bounds,
+                    counts: predictionCounts.loadRange(v * layout.bucketCount, layout.bucketCount),
+                    sum: predictionSums.loadDouble(v))
+            } else {
+                for c in 0..<classes {
+                    sink.counter(
+                        "mlops_model_predicted_class_total", [name, version, model.classLabels[c]],
+                        value: Double(predictionCounts.load(v * classes + c)))
+                }
+            }
+            let last = lastEvent.loadDouble(v)
+            if last > 0 { sink.gauge("mlops_model_last_event_timestamp_seconds", [name, version], value: last) }
+            if v < versions - 1 {
+                sink.info(
+                    "mlops_model_info",
+                    [name, version, model.configuration.task.rawValue, model.referenceSHA256])
+            }
+        }
+    }
+}

@@ -1,0 +1,226 @@
+import ExporterConfig
+import Foundation
+import ModelMonitoring
+
+/// The format of a reference input file.
+public enum InputFormat: String, Sendable, CaseIterable {
+    /// Comma-separated values with a header row (RFC 4180).
+    case csv
+    /// One JSON object per line: flat (`{"amount": 3.5, "country": "DE", "prediction": "fraud"}`) or an
+    /// ingestion event (`{"features": {...}, "prediction": ..., "score": ...}`). Blank lines are skipped;
+    /// `null` and the bare `NaN` that Python's `json` writes are missing values.
+    case ndjson
+
+    /// The format named by `path`'s extension: `.csv`, or `.ndjson` / `.jsonl`; `nil` otherwise.
+    public init?(path: String) {
+        switch (path as NSString).pathExtension.lowercased() {
+        case "csv": self = .csv
+        case "ndjson", "jsonl": self = .ndjson
+        default: return nil
+        }
+    }
+}
+
+/// Maps an input's column names to a ``ProfileBuilder``'s columns and turns its cells into values.
+struct ColumnMapping {
+    let file: String
+    let model: ModelConfiguration
+    let builder: ProfileBuilder
+    /// Names an input may carry besides the builder's columns.
+    let tolerated: Set<String>
+    /// Builder column index by name.
+    let index: [String: Int]
+
+    /// Columns that are not features but may appear in an input and are not profiled.
+    static let passThrough = ["id", "label", "timestamp", "version"]
+
+    init(file: String, model: ModelConfiguration, builder: ProfileBuilder, ignoring: [String]) {
+        self.file = file
+        self.model = model
+        self.builder = builder
+        tolerated = Set(Self.passThrough + model.sensitiveAttributes.map(\.name) + ignoring)
+        index = Dictionary(builder.columns.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    /// An error listing the `names` that are neither columns nor tolerated, if any.
+    /// `what` is the singular noun (`column`, `key`).
+    func unknown(_ names: [String], line: Int = 0, what: String = "column") -> ProfilingError? {
+        let unknown = names.filter { index[$0] == nil && !tolerated.contains($0) }
+        guard !unknown.isEmpty else { return nil }
+        let listed = unknown.map { "\"\($0)\"" }.joined(separator: ", ")
+        return ProfilingError(
+            file: file, line: line,
+            message:
+                "\(what)\(unknown.count == 1 ? " \(listed) is not a feature" : "s \(listed) are not features") of model "
+                + "\(model.name) (nor prediction, score, id, label, timestamp, version or a sensitive attribute); "
+                + "skip with --ignore-columns \(unknown.joined(separator: ","))")
+    }
+
+    /// The value of CSV text `raw` for column `c`.
+    func value(csv raw: String, column c: Int, line: Int) throws(ProfilingError) -> ProfileBuilder.Value {
+        if raw.isEmpty { return .missing }
+        guard builder.columns[c].kind == .numeric else { return .category(raw) }
+        let trimmed = raw.trimmingCharacters(in: .whitespaces)
+        if trimmed.isEmpty { return .missing }
+        guard let x = Self.number(trimmed) else {
+            throw notANumber(ColumnMapping.quoted(raw), column: c, line: line)
+        }
+        return .number(x)
+    }
+
+    /// The value of JSON `json` for column `c`.
+    func value(json: JSONValue?, column c: Int, line: Int) throws(ProfilingError) -> ProfileBuilder.Value {
+        guard let json else { return .absent }
+        let numeric = builder.columns[c].kind == .numeric
+        switch json {
+        case .null: return .missing
+        case .number(let x) where x.isInfinite: throw notANumber(json.shown, column: c, line: line)
+        case .number(let x): return .number(x)
+        case .string(let s) where !numeric: return s.isEmpty ? .missing : .category(s)
+        case .bool(let b) where !numeric: return .category(b ? "true" : "false")
+        default:
+            if numeric { throw notANumber(json.shown, column: c, line: line) }
+            throw ProfilingError(
+                file: file, line: line, field: "column \"\(builder.columns[c].name)\"",
+                message: "\(json.shown) is not a category (a string, number or boolean)")
+        }
+    }
+
+    private func notANumber(_ shown: String, column c: Int, line: Int) -> ProfilingError {
+        ProfilingError(
+            file: file, line: line, field: "column \"\(builder.columns[c].name)\"", message: "\(shown) is not a number")
+    }
+
+    /// `text` in double quotes, with quotes, backslashes and control characters escaped as in JSON, so
+    /// that an error message stays on one line.
+    static func quoted(_ text: String) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .withoutEscapingSlashes
+        return (try? encoder.encode(text)).map { String(decoding: $0, as: UTF8.self) } ?? "\"\(text)\""
+    }
+
+    /// A finite decimal number, or NaN (`nan`, any case) for a missing value; `nil` for anything else
+    /// (words, hexadecimal, infinities).
+    static func number(_ text: String) -> Double? {
+        if text.lowercased() == "nan" { return .nan }
+        guard text.utf8.allSatisfy({ (48...57).contains($0) || "+-.eE".utf8.contains($0) }),
+            let x = Double(text), x.isFinite
+        else { return nil }
+        return x
+    }
+
+    /// The error for a configured feature the input never carries.
+    func missingFeature(_ name: String, what: String) -> ProfilingError {
+        ProfilingError(
+            file: file,
+            message: "\(what) \"\(name)\" (feature of model \(model.name)) is missing from the "
+                + (what == "column" ? "header" : "input (no line has it)"))
+    }
+}
+
+/// Reads CSV and NDJSON inputs into a ``ProfileBuilder``.
+enum InputReader {
+    static func csv(
+        _ bytes: [UInt8], mapping: ColumnMapping, into builder: inout ProfileBuilder
+    )
+        throws(ProfilingError)
+    {
+        let file = mapping.file
+        var parser = CSVParser(bytes: bytes, file: file)
+        guard let (header, headerLine) = try parser.next() else {
+            throw ProfilingError(file: file, message: "the input is empty (no header, no data rows)")
+        }
+        var seen = Set<String>()
+        for name in header where !seen.insert(name).inserted {
+            throw ProfilingError(
+                file: file, line: headerLine, message: "column \"\(name)\" appears twice in the header")
+        }
+        for feature in mapping.model.features where !seen.contains(feature.name) {
+            throw mapping.missingFeature(feature.name, what: "column")
+        }
+        if let error = mapping.unknown(header) { throw error }
+        // For each builder column, its position in the header (nil: absent).
+        let positions = builder.columns.map { column in header.firstIndex(of: column.name) }
+        var row = [ProfileBuilder.Value](repeating: .absent, count: positions.count)
+        while let (fields, line) = try parser.next() {
+            guard fields.count == header.count else {
+                throw ProfilingError(
+                    file: file, line: line, message: "\(fields.count) fields, the header has \(header.count)")
+            }
+            for (c, position) in positions.enumerated() {
+                row[c] =
+                    try position.map { (p: Int) throws(ProfilingError) in
+                        try mapping.value(csv: fields[p], column: c, line: line)
+                    } ?? .absent
+            }
+            builder.add(row)
+        }
+        if builder.rows == 0 { throw ProfilingError(file: file, message: "no data rows (only a header)") }
+    }
+
+    static func ndjson(
+        _ bytes: [UInt8], mapping: ColumnMapping, into builder: inout ProfileBuilder
+    )
+        throws(ProfilingError)
+    {
+        let file = mapping.file
+        let decoder = JSONDecoder()
+        let lenient = JSONDecoder()
+        lenient.allowsJSON5 = true
+        var seen = Set<String>()
+        var row = [ProfileBuilder.Value](repeating: .absent, count: builder.columns.count)
+        let predictionColumn = builder.columns.count - 2
+        let scoreColumn = builder.columns.count - 1
+        var lineNumber = 0
+        for slice in bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
+            lineNumber += 1
+            let text = slice.last == UInt8(ascii: "\r") ? slice.dropLast() : slice
+            if text.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
+            let value: JSONValue
+            do {
+                value = try decoder.decode(JSONValue.self, from: Data(text))
+            } catch {
+                // Python's json module writes a missing float as NaN, which JSON5 allows.
+                guard String(decoding: text, as: UTF8.self).contains("NaN"),
+                    let json5 = try? lenient.decode(JSONValue.self, from: Data(text))
+                else {
+                    throw ProfilingError(file: file, line: lineNumber, message: "malformed JSON")
+                }
+                value = json5
+            }
+            guard case .object(let object) = value else {
+                throw ProfilingError(
+                    file: file, line: lineNumber, message: "expected a JSON object, got \(value.shown)")
+            }
+            let features: [String: JSONValue]
+            var outputs = object
+            if case .object(let inner)? = object["features"] {
+                // An ingestion event: only `features` is checked; its other keys are event fields.
+                features = inner
+                outputs = object.filter { $0.key == "prediction" || $0.key == "score" }
+            } else {
+                features = object
+            }
+            if let error = mapping.unknown(
+                features.keys.sorted().filter { $0 != "prediction" && $0 != "score" }, line: lineNumber,
+                what: "key")
+            {
+                throw error
+            }
+            for c in 0..<predictionColumn {
+                let cell = features[builder.columns[c].name]
+                if cell != nil { seen.insert(builder.columns[c].name) }
+                row[c] = try mapping.value(json: cell, column: c, line: lineNumber)
+            }
+            row[predictionColumn] = try mapping.value(
+                json: outputs[ProfileBuilder.predictionColumn], column: predictionColumn, line: lineNumber)
+            row[scoreColumn] = try mapping.value(
+                json: outputs[ProfileBuilder.scoreColumn], column: scoreColumn, line: lineNumber)
+            builder.add(row)
+        }
+        if builder.rows == 0 { throw ProfilingError(file: file, message: "the input is empty (no data rows)") }
+        for feature in mapping.model.features where !seen.contains(feature.name) {
+            throw mapping.missingFeature(feature.name, what: "key")
+        }
+    }
+}

@@ -1,0 +1,130 @@
+import ExporterConfig
+import Foundation
+import ModelMonitoring
+
+/// Reads a reference profile and checks it against the model it is configured for.
+public enum ProfileLoader {
+    /// The profile at `path`, checked against `model`: format version, model name, a profile of the right
+    /// kind for every configured feature, consistent bins (`counts.count == edges.count + 3`, edges
+    /// strictly increasing and strictly inside `(min, max)`, a non-empty fine histogram, bin and fine counts
+    /// summing to `count`; `counts.count == values.count + 1` for categorical columns; values plus missing
+    /// equal to `rows`) and, when the configuration lists a categorical feature's values, the same values.
+    /// Profile features the configuration does not list are allowed (and unused).
+    public static func load(path: String, model: ModelConfiguration) throws(ProfilingError) -> ReferenceProfile {
+        let bytes = try Profiler.read(path)
+        let profile: ReferenceProfile
+        do {
+            profile = try JSONDecoder().decode(ReferenceProfile.self, from: Data(bytes))
+        } catch let error as DecodingError {
+            throw Self.error(error, file: path)
+        } catch {
+            throw ProfilingError(file: path, message: "not a reference profile: \(error)")
+        }
+        try check(profile, model: model, file: path)
+        return profile
+    }
+
+    /// Checks a decoded `profile` against `model`, naming `file` in errors.
+    public static func check(
+        _ profile: ReferenceProfile, model: ModelConfiguration, file: String
+    )
+        throws(ProfilingError)
+    {
+        func fail(_ field: String, _ message: String) -> ProfilingError {
+            ProfilingError(file: file, field: field, message: message)
+        }
+        guard profile.format == ReferenceProfile.formatVersion else {
+            throw fail("format", "\"\(profile.format)\" is not \"\(ReferenceProfile.formatVersion)\"")
+        }
+        guard profile.model == model.name else {
+            throw fail("model", "the profile is of model \"\(profile.model)\", not \"\(model.name)\"")
+        }
+        for feature in model.features {
+            guard let i = profile.features.firstIndex(where: { $0.name == feature.name }) else {
+                throw fail("features", "no profile for feature \"\(feature.name)\"")
+            }
+            try check(
+                profile.features[i], kind: feature.kind, values: feature.values,
+                field: "features[\(i)] (\(feature.name))", file: file, rows: profile.rows)
+        }
+        if let prediction = profile.prediction {
+            let kind: FeatureKind = model.task == .regression ? .numeric : .categorical
+            try check(
+                prediction, kind: kind, values: model.classes.isEmpty ? nil : model.classes, field: "prediction",
+                file: file, rows: profile.rows)
+        }
+        if let score = profile.score {
+            try check(score, kind: .numeric, values: nil, field: "score", file: file, rows: profile.rows)
+        }
+    }
+
+    static func check(
+        _ column: ColumnProfile, kind: FeatureKind, values: [String]?, field: String, file: String, rows: Int
+    )
+        throws(ProfilingError)
+    {
+        func fail(_ message: String) -> ProfilingError { ProfilingError(file: file, field: field, message: message) }
+        guard column.missing >= 0 else { throw fail("missing is negative") }
+        switch kind {
+        case .numeric:
+            guard let numeric = column.numeric, column.categorical == nil else {
+                throw fail("expected a numeric profile")
+            }
+            guard numeric.counts.count == numeric.edges.count + 3 else {
+                throw fail("\(numeric.counts.count) counts for \(numeric.edges.count) edges (expected edges + 3)")
+            }
+            guard !numeric.fine.isEmpty else { throw fail("the fine histogram is empty") }
+            guard zip(numeric.edges, numeric.edges.dropFirst()).allSatisfy({ $0 < $1 }) else {
+                throw fail("edges are not strictly increasing")
+            }
+            guard (numeric.counts + numeric.fine).allSatisfy({ $0 >= 0 }), numeric.count >= 0 else {
+                throw fail("negative count")
+            }
+            guard numeric.edges.allSatisfy({ $0 > numeric.min && $0 < numeric.max }) else {
+                throw fail("edges are not all strictly between min and max")
+            }
+            for (name, bins) in [("counts", numeric.counts), ("fine", numeric.fine)]
+            where bins.reduce(0, +) != numeric.count {
+                throw fail("\(name) sum to \(bins.reduce(0, +)), not count \(numeric.count)")
+            }
+        case .categorical:
+            guard let categorical = column.categorical, column.numeric == nil else {
+                throw fail("expected a categorical profile")
+            }
+            guard categorical.counts.count == categorical.values.count + 1 else {
+                throw fail(
+                    "\(categorical.counts.count) counts for \(categorical.values.count) values "
+                        + "(expected values + 1 for __other__)")
+            }
+            if let values, values != categorical.values {
+                throw fail(
+                    "values \(categorical.values) differ from the configured \(values) (rebuild the profile)")
+            }
+            guard categorical.counts.allSatisfy({ $0 >= 0 }) else { throw fail("negative count") }
+        }
+        guard column.count + column.missing == rows else {
+            throw fail("\(column.count) values and \(column.missing) missing are not the profile's \(rows) rows")
+        }
+    }
+
+    static func error(_ error: DecodingError, file: String) -> ProfilingError {
+        func path(_ keys: [any CodingKey]) -> String {
+            keys.reduce("") { text, key in
+                if let i = key.intValue { return text + "[\(i)]" }
+                return text.isEmpty ? key.stringValue : text + "." + key.stringValue
+            }
+        }
+        switch error {
+        case .keyNotFound(let key, let context):
+            return ProfilingError(
+                file: file, field: path(context.codingPath + [key]), message: "required, missing")
+        case .typeMismatch(let type, let context), .valueNotFound(let type, let context):
+            return ProfilingError(file: file, field: path(context.codingPath), message: "expected \(type)")
+        case .dataCorrupted(let context):
+            return ProfilingError(
+                file: file, field: path(context.codingPath), message: "not a JSON reference profile")
+        @unknown default:
+            return ProfilingError(file: file, message: "not a reference profile: \(error)")
+        }
+    }
+}

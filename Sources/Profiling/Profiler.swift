@@ -1,0 +1,159 @@
+import ExporterConfig
+import Foundation
+import ModelMonitoring
+
+/// `mlops-exporter profile`: reads a model's reference data (CSV or NDJSON), builds its
+/// ``ReferenceProfile`` with a ``ProfileBuilder`` and writes it as JSON.
+///
+/// Input columns (CSV header names, NDJSON keys: top-level keys of flat objects, the keys of `features`
+/// in ingestion events) must be the model's features, `prediction`, `score`, `id`, `label`, `timestamp`,
+/// `version` or a sensitive attribute's name; any other is an error unless listed in `ignoreColumns`
+/// (a typo in a feature name must not silently profile nothing). Every configured feature must be a CSV
+/// column, or a key on at least one NDJSON line; a feature absent from some lines is missing there.
+///
+/// Memory: the whole input file is read (its SHA-256 is part of the profile), plus the builder's values
+/// of numeric columns (see ``ProfileBuilder``).
+public enum Profiler {
+    /// What to profile and where to write it.
+    public struct Request: Sendable, Equatable {
+        /// The configuration file.
+        public var configPath: String
+        /// The model's name in it.
+        public var model: String
+        /// The reference input file.
+        public var input: String
+        /// Where to write the profile (JSON).
+        public var output: String
+        /// The input format; `nil` to infer it from the input's extension.
+        public var format: InputFormat?
+        /// Bins and vocabulary.
+        public var options: ProfileBuilder.Options
+        /// Input columns to skip although they are not the model's.
+        public var ignoreColumns: [String]
+
+        /// Creates a request.
+        public init(
+            configPath: String, model: String, input: String, output: String, format: InputFormat? = nil,
+            options: ProfileBuilder.Options = ProfileBuilder.Options(), ignoreColumns: [String] = []
+        ) {
+            self.configPath = configPath
+            self.model = model
+            self.input = input
+            self.output = output
+            self.format = format
+            self.options = options
+            self.ignoreColumns = ignoreColumns
+        }
+    }
+
+    /// What a run wrote.
+    public struct Summary: Sendable, Equatable, CustomStringConvertible {
+        /// The profile written.
+        public var profile: ReferenceProfile
+        /// The output file.
+        public var output: String
+        /// SHA-256 (hex) of the profile file's bytes (what `mlops_model_info` reports).
+        public var profileSHA256: String
+
+        /// One line: output, model, rows, features, both hashes.
+        public var description: String {
+            let extra = [profile.prediction, profile.score].compactMap { $0?.name }
+            let outputs = extra.isEmpty ? "" : " (+ \(extra.joined(separator: ", ")))"
+            return
+                "\(output): model \(profile.model), \(profile.rows) rows, \(profile.features.count) features\(outputs), "
+                + "input sha256 \(profile.inputSHA256), profile sha256 \(profileSHA256)"
+        }
+    }
+
+    /// Loads the configuration, profiles the input and writes the profile.
+    public static func run(_ request: Request) throws(ProfilingError) -> Summary {
+        let model = try self.model(named: request.model, in: request.configPath)
+        guard let format = request.format ?? InputFormat(path: request.input) else {
+            throw ProfilingError(
+                file: request.input, message: "cannot tell the format from the extension (use --format csv|ndjson)")
+        }
+        let bytes = try read(request.input)
+        let profile = try self.profile(
+            bytes, file: request.input, format: format, model: model, options: request.options,
+            ignoreColumns: request.ignoreColumns)
+        let encoded = try encode(profile, file: request.output)
+        try write(encoded, to: request.output)
+        return Summary(profile: profile, output: request.output, profileSHA256: SHA256.hex(encoded))
+    }
+
+    /// The profile of input `bytes` (named `file` in errors) for `model`.
+    public static func profile(
+        _ bytes: [UInt8], file: String, format: InputFormat, model: ModelConfiguration,
+        options: ProfileBuilder.Options = ProfileBuilder.Options(), ignoreColumns: [String] = []
+    ) throws(ProfilingError) -> ReferenceProfile {
+        var builder = ProfileBuilder(model: model, options: options)
+        let mapping = ColumnMapping(file: file, model: model, builder: builder, ignoring: ignoreColumns)
+        switch format {
+        case .csv: try InputReader.csv(bytes, mapping: mapping, into: &builder)
+        case .ndjson: try InputReader.ndjson(bytes, mapping: mapping, into: &builder)
+        }
+        return builder.build(model: model.name, inputSHA256: SHA256.hex(bytes))
+    }
+
+    /// The profile as JSON: sorted keys, pretty-printed, ending with a newline.
+    public static func encode(_ profile: ReferenceProfile, file: String = "profile") throws(ProfilingError) -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        do {
+            return Array(try encoder.encode(profile)) + [UInt8(ascii: "\n")]
+        } catch {
+            throw ProfilingError(file: file, message: "cannot encode the profile: \(error)")
+        }
+    }
+
+    /// Model `name` of configuration file `path` (whose reference files need not exist yet).
+    public static func model(named name: String, in path: String) throws(ProfilingError) -> ModelConfiguration {
+        let configuration: ExporterConfiguration
+        do {
+            configuration = try ConfigLoader.load(file: path, referencesMustExist: false)
+        } catch {
+            throw ProfilingError(
+                file: path, message: "invalid configuration: \(error.errors.map(\.description).joined(separator: "; "))"
+            )
+        }
+        guard let model = configuration.model(named: name) else {
+            let known = configuration.models.map(\.name).joined(separator: ", ")
+            throw ProfilingError(file: path, message: "no model \"\(name)\" (models: \(known))")
+        }
+        return model
+    }
+
+    /// The bytes of `path`.
+    static func read(_ path: String) throws(ProfilingError) -> [UInt8] {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw ProfilingError(file: path, message: "cannot read: no such file")
+        }
+        guard !isDirectory.boolValue else { throw ProfilingError(file: path, message: "cannot read: is a directory") }
+        do {
+            return Array(try Data(contentsOf: URL(fileURLWithPath: path)))
+        } catch {
+            let reason = FileManager.default.isReadableFile(atPath: path) ? "\(error)" : "permission denied"
+            throw ProfilingError(file: path, message: "cannot read: \(reason)")
+        }
+    }
+
+    /// Writes `bytes` to `path` atomically (a temporary file renamed over it).
+    static func write(_ bytes: [UInt8], to path: String) throws(ProfilingError) {
+        let folder = (path as NSString).deletingLastPathComponent
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: folder.isEmpty ? "." : folder, isDirectory: &isDirectory),
+            isDirectory.boolValue
+        else {
+            throw ProfilingError(file: path, message: "cannot write: no such folder \"\(folder)\"")
+        }
+        do {
+            try Data(bytes).write(to: URL(fileURLWithPath: path), options: .atomic)
+        } catch {
+            let reason =
+                FileManager.default.isWritableFile(atPath: folder.isEmpty ? "." : folder)
+                ? "\(error)" : "permission denied"
+            throw ProfilingError(file: path, message: "cannot write: \(reason)")
+        }
+    }
+}

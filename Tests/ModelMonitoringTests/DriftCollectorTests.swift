@@ -1,0 +1,205 @@
+import ExporterConfig
+import Exposition
+import Ingestion
+import ModelMonitoring
+import Testing
+
+/// A model with a numeric feature `x` (reference bins underflow, [0,2], (2,5], (5,8], (8,10], overflow) and a
+/// categorical feature `c` (a, b, __other__), with a hand-made reference profile.
+func driftHarness(
+    options: [String: ConfigValue] = [:], window: WindowConfiguration = WindowConfiguration()
+)
+    throws -> (Harness, MonitoredModel)
+{
+    let config = ModelConfiguration(
+        name: "m", task: .binaryClassification, versions: ["v1"], classes: ["no", "yes"], positiveClass: "yes",
+        features: [
+            FeatureConfiguration(name: "x", kind: .numeric),
+            FeatureConfiguration(name: "c", kind: .categorical, values: ["a", "b"]),
+        ],
+        reference: "ref.json", window: window,
+        collectors: [CollectorConfiguration(name: "drift", options: options)])
+    let profile = ReferenceProfile(
+        model: "m", rows: 100, inputSHA256: "",
+        features: [
+            ColumnProfile(
+                name: "x", missing: 0,
+                numeric: NumericProfile(
+                    count: 100, mean: 5, std: 2.5, min: 0, max: 10, edges: [2, 5, 8], counts: [0, 20, 30, 30, 20, 0],
+                    fine: [10, 10, 10, 10, 10, 10, 10, 10, 10, 10])),
+            ColumnProfile(
+                name: "c", missing: 0, categorical: CategoricalProfile(values: ["a", "b"], counts: [50, 40, 10])),
+        ],
+        prediction: ColumnProfile(
+            name: "prediction", missing: 0,
+            categorical: CategoricalProfile(values: ["no", "yes"], counts: [70, 30, 0])))
+    let monitor = ModelMonitor()
+    let h = try Harness(
+        monitor: monitor, [config], references: ["ref.json": LoadedReference(profile: profile, sha256: "abc")])
+    return (h, h.model("m"))
+}
+
+@Suite struct DriftCollectorTests {
+    @Test func windowCountsBinsAndScoresFollowTheReferenceBins() throws {
+        let (h, m) = try driftHarness(options: [
+            "features": .map(["x": .map(["method": .string("psi")]), "c": .map(["method": .string("chisquare")])]),
+            "min_observations": .number(5),
+        ])
+        let xs: [Double?] = [-1, 0, 2, 2.5, 5, 9, 10, 11, nil]
+        let cs: [String?] = ["a", "b", "zzz", nil, "a", "a", "a", "b", "b"]
+        for (x, c) in zip(xs, cs) {
+            var features: [String: FeatureValue] = [:]
+            if let x { features["x"] = .number(x) }
+            if let c { features["c"] = .category(c) }
+            #expect(m.record(version: "v1", prediction: .label(x == nil ? "yes" : "no"), features: features) == nil)
+        }
+        // x: underflow 1 (-1), [0,2] 2 (0, 2), (2,5] 2 (2.5, 5), (5,8] 0, (8,10] 2 (9, 10), overflow 1 (11).
+        let expectedX: [Double] = [1, 2, 2, 0, 2, 1]
+        for (bin, n) in zip(["underflow", "1", "2", "3", "4", "overflow"], expectedX) {
+            #expect(h.value(#"mlops_feature_bin_observations_total{bin="\#(bin)",feature="x",model="m"}"#) == n)
+        }
+        #expect(h.value(#"mlops_feature_reference_ratio{bin="2",feature="x",model="m"}"#) == 0.3)
+        #expect(h.value(#"mlops_feature_window_observations{feature="x",model="m"}"#) == 8)
+        #expect(h.value(#"mlops_feature_window_missing{feature="x",model="m"}"#) == 1)
+        #expect(h.value(#"mlops_feature_missing_total{feature="x",model="m"}"#) == 1)
+        let psi = DriftStatistics.psi(reference: [0, 20, 30, 30, 20, 0], current: expectedX)
+        #expect(h.value(#"mlops_feature_drift_score{feature="x",method="psi",model="m"}"#) == psi.score)
+        #expect(h.value(#"mlops_feature_drift_threshold{feature="x",method="psi",model="m"}"#) == 0.1)
+        #expect(h.value(#"mlops_feature_drift_detected{feature="x",method="psi",model="m"}"#) == 1)
+        // c: a 4, b 3, __other__ 1 ("zzz"), missing 1.
+        let chi = DriftStatistics.chiSquare(reference: [50, 40, 10], current: [4, 3, 1])
+        #expect(h.value(#"mlops_feature_drift_score{feature="c",method="chisquare",model="m"}"#) == chi.pValue)
+        #expect(h.value(#"mlops_feature_drift_p_value{feature="c",method="chisquare",model="m"}"#) == chi.pValue)
+        #expect(h.value(#"mlops_feature_drift_statistic{feature="c",method="chisquare",model="m"}"#) == chi.statistic)
+        #expect(h.value(#"mlops_feature_bin_observations_total{bin="__other__",feature="c",model="m"}"#) == 1)
+        // Prediction drift: 8 "no", 1 "yes"; auto with two classes and 100 reference rows is the z test.
+        let z = DriftStatistics.zTest(reference: [70, 30, 0], current: [8, 1, 0])
+        #expect(h.value(#"mlops_prediction_drift_score{method="z",model="m",output="prediction"}"#) == z.score)
+        #expect(h.value(#"mlops_dataset_drift_share{model="m"}"#) != nil)
+    }
+
+    @Test func noVerdictBelowMinObservationsAndNoScoreWhenEmpty() throws {
+        let (h, m) = try driftHarness()
+        #expect(h.value(#"mlops_feature_window_observations{feature="x",model="m"}"#) == 0)
+        #expect(!h.samples().contains { $0.hasPrefix("mlops_feature_drift_score") })
+        m.record(version: "v1", prediction: .label("no"), features: ["x": .number(3)])
+        #expect(h.samples().contains { $0.hasPrefix("mlops_feature_drift_score{feature=\"x\"") })
+        #expect(!h.samples().contains { $0.hasPrefix("mlops_feature_drift_detected") })
+        #expect(!h.samples().contains { $0.hasPrefix("mlops_dataset_drift_share") })
+    }
+
+    @Test func autoFollowsEvidentlysRuleFromTheReference() throws {
+        // 100 reference rows (<= 1000): numeric with more than 5 distinct values -> ks; categorical with 3 -> chisquare.
+        let (h, m) = try driftHarness()
+        m.record(version: "v1", prediction: .label("no"), features: ["x": .number(3), "c": .category("a")])
+        #expect(
+            h.samples().contains {
+                $0.hasPrefix(#"mlops_feature_drift_threshold{feature="x",method="ks",model="m"} 0.05"#)
+            })
+        #expect(
+            h.samples().contains {
+                $0.hasPrefix(#"mlops_feature_drift_threshold{feature="c",method="chisquare",model="m"} 0.05"#)
+            })
+    }
+
+    @Test func eventsOlderThanTheWindowAreCountedNotBinned() throws {
+        let (h, m) = try driftHarness(window: WindowConfiguration(duration: .seconds(60), slices: 6))
+        let now = WallClock.now()
+        m.record(version: "v1", prediction: .label("no"), features: ["x": .number(3)], receivedAt: now)
+        m.record(version: "v1", prediction: .label("no"), features: ["x": .number(3)], receivedAt: now - 3600)
+        #expect(h.value(#"mlops_drift_late_events_total{model="m"}"#) == 1)
+        #expect(h.value(#"mlops_feature_window_observations{feature="x",model="m"}"#) == 1)
+    }
+
+    @Test func optionsAreValidated() throws {
+        for (options, fragment) in [
+            (["features": ConfigValue.map(["nope": .map(["method": .string("psi")])])], "features.nope: not a feature"),
+            (["features": .map(["c": .map(["method": .string("ks")])])], "column c: ks needs a numeric column"),
+            (["features": .map(["x": .map(["method": .string("z")])])], "column x: z needs a categorical column"),
+            (["method": .string("hellinger")], "option method: unknown method \"hellinger\""),
+            (["thresholds": .map(["psi": .number(-1)])], "option thresholds.psi: must be a finite number >= 0"),
+            (["drift_share": .number(0)], "option drift_share: must lie in (0, 1]"),
+            (["colour": .string("red")], "option colour: unknown option"),
+        ] {
+            let error = #expect(throws: ModelSetupErrors.self) { try driftHarness(options: options) }
+            #expect(error?.description.contains(fragment) == true, "\(error?.description ?? "") lacks \(fragment)")
+        }
+    }
+}
+
+@Suite struct DriftEdgeCaseTests {
+    /// A model whose reference has a constant numeric feature, an all-missing numeric feature and a categorical
+    /// feature with a single value.
+    func harness() throws -> (Harness, MonitoredModel) {
+        let config = ModelConfiguration(
+            name: "e", task: .regression, versions: ["v1"],
+            features: [
+                FeatureConfiguration(name: "constant", kind: .numeric),
+                FeatureConfiguration(name: "empty", kind: .numeric),
+                FeatureConfiguration(name: "single", kind: .categorical, values: ["only"]),
+            ],
+            reference: "ref.json",
+            collectors: [
+                CollectorConfiguration(
+                    name: "drift",
+                    options: [
+                        "min_observations": .number(1),
+                        "features": .map([
+                            "constant": .map(["method": .string("wasserstein")]),
+                            "empty": .map(["method": .string("psi")]),
+                        ]),
+                    ])
+            ])
+        let profile = ReferenceProfile(
+            model: "e", rows: 50, inputSHA256: "",
+            features: [
+                ColumnProfile(
+                    name: "constant", missing: 0,
+                    numeric: NumericProfile(
+                        count: 50, mean: 3, std: 0, min: 3, max: 3, edges: [], counts: [0, 50, 0],
+                        fine: [50] + Array(repeating: 0, count: 9))),
+                ColumnProfile(
+                    name: "empty", missing: 50,
+                    numeric: NumericProfile(
+                        count: 0, mean: 0, std: 0, min: 0, max: 0, edges: [], counts: [0, 0, 0],
+                        fine: Array(repeating: 0, count: 10))),
+                ColumnProfile(
+                    name: "single", missing: 0, categorical: CategoricalProfile(values: ["only"], counts: [50, 0])),
+            ])
+        let h = try Harness(
+            monitor: ModelMonitor(), [config], references: ["ref.json": LoadedReference(profile: profile, sha256: "")])
+        return (h, h.model("e"))
+    }
+
+    @Test func constantFeatureStdZeroUsesTheFloorAndSeesAShift() throws {
+        let (h, m) = try harness()
+        for _ in 0..<10 { m.record(version: "v1", prediction: .number(1), features: ["constant": .number(3)]) }
+        #expect(h.value(#"mlops_feature_drift_score{feature="constant",method="wasserstein",model="e"}"#) == 0)
+        m.record(version: "v1", prediction: .number(1), features: ["constant": .number(4)])
+        // Wasserstein = 1/11 (one value moved by 1), normalised by max(std, 0.001) = 0.001.
+        let score = try #require(
+            h.value(#"mlops_feature_drift_score{feature="constant",method="wasserstein",model="e"}"#))
+        #expect(abs(score - (1.0 / 11) / 0.001) < 1e-9)
+        #expect(h.value(#"mlops_feature_drift_detected{feature="constant",method="wasserstein",model="e"}"#) == 1)
+    }
+
+    @Test func allMissingReferenceGivesNoScoreAndNoCrash() throws {
+        let (h, m) = try harness()
+        m.record(version: "v1", prediction: .number(1), features: ["empty": .number(1), "single": .category("only")])
+        m.record(version: "v1", prediction: .number(1))
+        #expect(h.value(#"mlops_feature_window_observations{feature="empty",model="e"}"#) == 1)
+        #expect(h.value(#"mlops_feature_window_missing{feature="empty",model="e"}"#) == 1)
+        #expect(h.value(#"mlops_feature_drift_score{feature="empty",method="psi",model="e"}"#) == nil)
+        #expect(h.value(#"mlops_feature_drift_detected{feature="empty",method="psi",model="e"}"#) == nil)
+    }
+
+    @Test func singleCategoryHasNoDriftUntilSomethingElseArrives() throws {
+        let (h, m) = try harness()
+        for _ in 0..<5 { m.record(version: "v1", prediction: .number(1), features: ["single": .category("only")]) }
+        let labels = #"{feature="single",method="z",model="e"}"#  // auto: one category and 50 rows -> z
+        #expect(h.value("mlops_feature_drift_detected" + labels) == 0)
+        m.record(version: "v1", prediction: .number(1), features: ["single": .category("new")])
+        #expect(h.value("mlops_feature_drift_detected" + labels) == 1)
+        #expect(h.value(#"mlops_feature_bin_observations_total{bin="__other__",feature="single",model="e"}"#) == 1)
+    }
+}

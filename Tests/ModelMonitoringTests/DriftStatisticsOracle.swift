@@ -1,0 +1,232 @@
+import Foundation
+import Testing
+
+/// Runs the project's Python venv (scipy, Evidently) as an independent oracle at test time: one process per call,
+/// a batch of operations as JSON on stdin, one JSON object of results per operation on stdout. Every number
+/// crosses as a string (`Double.description` / Python `repr`), so values round-trip exactly.
+enum DriftOracle {
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// One operation: `op` names it, `a` and `b` are number vectors, `args` scalars.
+    struct Operation: Encodable {
+        var op: String
+        var a: [String] = []
+        var b: [String] = []
+        var args: [String: String] = [:]
+
+        init(_ op: String, a: [Double] = [], b: [Double] = [], args: [String: String] = [:]) {
+            self.op = op
+            self.a = a.map(\.description)
+            self.b = b.map(\.description)
+            self.args = args
+        }
+    }
+
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
+    static let python = packageRoot.appendingPathComponent(".venv/bin/python").path
+
+    /// Runs `operations`; the result of each is a dictionary of strings (numbers as Python `repr`, or `error`).
+    static func run(_ operations: [Operation]) throws -> [[String: String]] {
+        guard FileManager.default.isExecutableFile(atPath: python) else {
+            throw Failure(
+                description:
+                    "the oracle venv is missing: \(python) (run scripts/install-deps --python; the README test "
+                    + "command does)")
+        }
+        let input = try JSONEncoder().encode(operations)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = ["-c", script]
+        let stdin = Pipe()
+        let stdout = Pipe()
+        let errorFile = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "drift-oracle-\(UUID().uuidString).err")
+        guard FileManager.default.createFile(atPath: errorFile.path, contents: nil) else {
+            throw Failure(description: "cannot create \(errorFile.path)")
+        }
+        defer { try? FileManager.default.removeItem(at: errorFile) }
+        let stderr = try FileHandle(forWritingTo: errorFile)
+        defer { try? stderr.close() }
+        process.standardInput = stdin
+        process.standardOutput = stdout
+        process.standardError = stderr
+        try process.run()
+        let writer = Thread {
+            try? stdin.fileHandleForWriting.write(contentsOf: input)
+            try? stdin.fileHandleForWriting.close()
+        }
+        writer.start()
+        let output = stdout.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            let message = (try? String(contentsOf: errorFile, encoding: .utf8)) ?? ""
+            throw Failure(description: "oracle exited with \(process.terminationStatus): \(message)")
+        }
+        let results = try JSONDecoder().decode([[String: String]].self, from: output)
+        guard results.count == operations.count else {
+            throw Failure(description: "oracle returned \(results.count) results for \(operations.count) operations")
+        }
+        return results
+    }
+
+    /// The oracle program: scipy and Evidently called on the raw inputs, nothing precomputed.
+    static let script = #"""
+        import sys, json, warnings
+        warnings.filterwarnings("ignore")
+        import numpy as np
+        from scipy import stats, special
+        from scipy.spatial import distance
+
+        def num(x):
+            return repr(float(x))
+
+        def fix(shares):
+            # Evidently's feel_zeroes rule, re-implemented independently for arbitrary counts.
+            s = np.array(shares, dtype=float)
+            nz = s[s != 0]
+            rep = nz.min() / 10**6 if nz.min() <= 0.0001 else 0.0001
+            s[s == 0] = rep
+            return s
+
+        _ev = {}
+        def evidently():
+            if not _ev:
+                import pandas as pd
+                from evidently.legacy.core import ColumnType
+                from evidently.legacy.calculations.stattests import psi, kl_div, jensenshannon, registry
+                from evidently.legacy.calculations.stattests import chisquare_stattest, z_stattest, ks_stattest
+                from evidently.legacy.calculations.stattests import wasserstein_distance_norm
+                _ev.update(pd=pd, ColumnType=ColumnType, psi=psi._psi, kl=kl_div._kl_div,
+                           js=jensenshannon._jensenshannon, chi=chisquare_stattest._chi_stat_test,
+                           z=z_stattest._z_stat_test, ks=ks_stattest._ks_stat_test,
+                           wd=wasserstein_distance_norm._wasserstein_distance_norm, registry=registry)
+            return _ev
+
+        def series_from_counts(counts):
+            ev = evidently()
+            labels = np.repeat(np.array(["c%03d" % i for i in range(len(counts))], dtype=object),
+                               np.array(counts, dtype=np.int64))
+            return ev["pd"].Series(labels, dtype=object)
+
+        def handle(op):
+            kind = op["op"]
+            a = np.array([float(v) for v in op.get("a", [])], dtype=float)
+            b = np.array([float(v) for v in op.get("b", [])], dtype=float)
+            args = op.get("args", {})
+            out = {}
+            if kind == "bins":
+                # Counts per bin: numpy / scipy on the same bins (bins empty in both dropped, as Evidently's
+                # categorical binning does).
+                keep = (a > 0) | (b > 0)
+                r, c = a[keep], b[keep]
+                p, q = fix(r / r.sum()), fix(c / c.sum())
+                out["psi"] = num(np.sum((p - q) * np.log(p / q)))
+                out["kl"] = num(stats.entropy(p, q))
+                out["js"] = num(distance.jensenshannon(a, b))
+                out["js2"] = num(distance.jensenshannon(a, b, base=2))
+                f_exp = r * (c.sum() / r.sum())
+                with np.errstate(all="ignore"):
+                    res = stats.chisquare(c, f_exp)
+                out["chi_stat"] = num(res.statistic)
+                out["chi_p"] = num(res.pvalue)
+            elif kind == "evidently_categorical":
+                ev = evidently()
+                ref, cur = series_from_counts(a), series_from_counts(b)
+                cat = ev["ColumnType"].Categorical
+                for name in ("psi", "kl", "js", "chi"):
+                    value, drift = ev[name](ref, cur, cat, float(args["threshold_" + name]))
+                    out[name] = num(value)
+                    out[name + "_drift"] = str(bool(drift))
+                if args.get("z") == "1":
+                    value, drift = ev["z"](ref, cur, cat, 0.05)
+                    out["z"] = num(value)
+                    out["z_drift"] = str(bool(drift))
+            elif kind == "samples":
+                asymp = stats.ks_2samp(a, b, method="asymp")
+                out["ks_d"] = num(asymp.statistic)
+                out["ks_p_asymp"] = num(asymp.pvalue)
+                out["ks_p_auto"] = num(stats.ks_2samp(a, b).pvalue)
+                out["wasserstein"] = num(stats.wasserstein_distance(a, b))
+                if args.get("evidently") == "1":
+                    ev = evidently()
+                    pd = ev["pd"]
+                    num_type = ev["ColumnType"].Numerical
+                    p, drift = ev["ks"](pd.Series(a), pd.Series(b), num_type, 0.05)
+                    out["ev_ks_p"] = num(p)
+                    out["ev_ks_drift"] = str(bool(drift))
+                    w, drift = ev["wd"](pd.Series(a), pd.Series(b), num_type, 0.1)
+                    out["ev_wasserstein"] = num(w)
+                    out["ev_wasserstein_drift"] = str(bool(drift))
+            elif kind == "kstwo":
+                out["sf"] = num(stats.kstwo.sf(float(args["x"]), int(args["n"])))
+            elif kind == "smirnov":
+                out["sf"] = num(special.smirnov(int(args["n"]), float(args["x"])))
+            elif kind == "chi2sf":
+                out["sf"] = num(stats.chi2.sf(float(args["x"]), float(args["dof"])))
+            elif kind == "auto":
+                ev = evidently()
+                pd = ev["pd"]
+                column_type = ev["ColumnType"].Numerical if args["numeric"] == "1" else ev["ColumnType"].Categorical
+                if args["numeric"] == "1":
+                    ref, cur = pd.Series(a), pd.Series(b)
+                else:
+                    ref = pd.Series(["v%g" % v for v in a], dtype=object)
+                    cur = pd.Series(["v%g" % v for v in b], dtype=object)
+                test = ev["registry"].get_stattest(ref, cur, column_type, None)
+                out["name"] = test.name
+                out["threshold"] = num(test.default_threshold)
+                out["unique"] = str(int(pd.concat([ref, cur]).nunique()))
+            elif kind == "threshold":
+                ev = evidently()
+                column_type = ev["ColumnType"].Categorical if args["name"] in ("chisquare", "z") else ev["ColumnType"].Numerical
+                out["threshold"] = num(ev["registry"].get_registered_stattest(args["name"], column_type).default_threshold)
+            else:
+                raise ValueError("unknown op " + kind)
+            return out
+
+        results = []
+        for op in json.load(sys.stdin):
+            try:
+                results.append(handle(op))
+            except Exception as error:
+                results.append({"error": type(error).__name__ + ": " + str(error)})
+        json.dump(results, sys.stdout)
+        """#
+}
+
+extension Dictionary where Key == String, Value == String {
+    /// The number under `key` (NaN if absent, so a missing result fails any closeness check).
+    func number(_ key: String) -> Double { self[key].flatMap(Double.init) ?? .nan }
+}
+
+/// Whether `actual` is within `absolute + relative·|expected|` of `expected` (NaN matches NaN, ±∞ matches itself).
+func close(_ actual: Double, _ expected: Double, relative: Double, absolute: Double = 0) -> Bool {
+    if actual.isNaN || expected.isNaN { return actual.isNaN && expected.isNaN }
+    if actual.isInfinite || expected.isInfinite { return actual == expected }
+    return abs(actual - expected) <= absolute + relative * abs(expected)
+}
+
+/// A seeded generator (SplitMix64), so every run sees the same inputs.
+struct SeededRandom: RandomNumberGenerator {
+    var state: UInt64
+
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// A standard normal draw (Box-Muller).
+    mutating func normal() -> Double {
+        let u = Double.random(in: Double.ulpOfOne..<1, using: &self)
+        let v = Double.random(in: 0..<1, using: &self)
+        return (-2 * Foundation.log(u)).squareRoot() * Foundation.cos(2 * Double.pi * v)
+    }
+}

@@ -1,0 +1,154 @@
+import ExporterConfig
+import Exposition
+import Foundation
+import Ingestion
+import ModelMonitoring
+import Testing
+
+@Suite struct MonitoredModelTests {
+    @Test func inProcessRecordAppliesTheDecodersRules() throws {
+        let h = try Harness([fraud, eta])
+        let f = h.model("fraud")
+        #expect(f.record(version: "", prediction: .label("fraud")) == .missingVersion)
+        #expect(f.record(version: "v1", prediction: .number(1)) == .wrongType)
+        #expect(f.record(version: "v1", prediction: .label("fraud"), latencySeconds: -1) == .invalidNumber)
+        #expect(f.record(version: "v1", prediction: .label("fraud"), probabilities: [0.5]) == .invalidProbabilities)
+        #expect(
+            f.record(version: "v1", prediction: .label("fraud"), probabilities: [0.2, 1.5]) == .invalidProbabilities)
+        #expect(
+            f.record(version: "v1", prediction: .label("fraud"), features: ["amount": .category("x")]) == .wrongType)
+        #expect(
+            f.record(version: "v1", prediction: .label("fraud"), features: ["amount": .number(.nan)]) == .invalidNumber)
+        #expect(f.record(version: "v1", prediction: .label("fraud"), attributes: ["shoe_size": "9"]) == .wrongType)
+        #expect(
+            f.record(version: "v1", prediction: .label("fraud"), features: ["amount": .number(3), "zzz": .number(1)])
+                == nil)
+        #expect(f.record(label: LabelEvent(id: "", label: .label("fraud"))) == .missingID)
+        #expect(f.record(label: LabelEvent(id: "7", label: .number(1))) == .wrongType)
+        #expect(f.record(label: LabelEvent(id: "7", label: .label("fraud"))) == nil)
+        #expect(h.model("eta").record(version: "2024.06", prediction: .number(.infinity)) == .invalidNumber)
+        #expect(h.value(#"mlops_ingest_rejected_total{model="fraud",reason="wrong_type"}"#) == 4)
+        #expect(h.value(#"mlops_ingest_rejected_total{model="fraud",reason="invalid_number"}"#) == 2)
+        #expect(h.value(#"mlops_ingest_rejected_total{model="fraud",reason="invalid_probabilities"}"#) == 2)
+        #expect(h.value(#"mlops_ingest_rejected_total{model="fraud",reason="missing_version"}"#) == 1)
+        #expect(h.value(#"mlops_ingest_rejected_total{model="fraud",reason="missing_id"}"#) == 1)
+        #expect(h.value(#"mlops_ingest_events_total{kind="predictions",model="fraud"}"#) == 1)
+        #expect(h.value(#"mlops_ingest_events_total{kind="labels",model="fraud"}"#) == 1)
+        #expect(h.value(#"mlops_ingest_unknown_features_total{model="fraud"}"#) == 1)
+        #expect(h.value(#"mlops_ingest_rejected_total{model="eta",reason="invalid_number"}"#) == 1)
+    }
+
+    @Test func preShapedEventsUseResolvedIndices() throws {
+        let h = try Harness([fraud])
+        let f = h.model("fraud")
+        let amount = try #require(f.featureIndex("amount"))
+        let gender = try #require(f.attributeIndex("gender"))
+        var event = f.makePrediction(version: "v2", prediction: .label("legit"))
+        event.features[amount] = .number(10)
+        event.attributes[gender] = "f"
+        #expect(f.record(event) == nil)
+        #expect(h.value(#"mlops_model_predicted_class_total{class="legit",model="fraud",version="v2"}"#) == 1)
+    }
+
+    @Test func bodiesAreDecodedRecordedAndCounted() throws {
+        let h = try Harness([fraud])
+        let f = h.model("fraud")
+        let body = Array(
+            """
+            {"version":"v1","prediction":"fraud"}
+            {"version":"v1"}
+            nope
+            {"version":"v2","prediction":"legit","features":{"unknown":1}}
+            """.utf8)
+        let report = try body.withUnsafeBytes { raw in
+            try f.ingest(.predictions, body: raw, format: .ndjson, maxEvents: 10, receivedAt: 1)
+        }
+        #expect(report.accepted == 2 && report.rejected == 2)
+        #expect(h.value(#"mlops_ingest_events_total{kind="predictions",model="fraud"}"#) == 2)
+        #expect(h.value(#"mlops_ingest_rejected_total{model="fraud",reason="missing_prediction"}"#) == 1)
+        #expect(h.value(#"mlops_ingest_rejected_total{model="fraud",reason="invalid_json"}"#) == 1)
+        #expect(h.value(#"mlops_ingest_unknown_features_total{model="fraud"}"#) == 1)
+        #expect(throws: BodyError.self) {
+            try body.withUnsafeBytes { raw in
+                try f.ingest(.predictions, body: raw, format: .ndjson, maxEvents: 3, receivedAt: 1)
+            }
+        }
+        #expect(h.value(#"mlops_ingest_rejected_requests_total{model="fraud",reason="too_many_events"}"#) == 1)
+        #expect(h.value(#"mlops_ingest_events_total{kind="predictions",model="fraud"}"#) == 2)
+    }
+}
+
+@Suite struct ModelMonitorTests {
+    @Test func badOptionsAndSeriesCapsAreReportedPerModel() throws {
+        let monitor = ModelMonitor()
+        var badBuckets = eta
+        badBuckets.collectors = [
+            CollectorConfiguration(name: "service", options: ["prediction_buckets": .list([.number(5), .number(1)])])
+        ]
+        var unknownOption = fraud
+        unknownOption.collectors = [CollectorConfiguration(name: "service", options: ["buckets": .number(1)])]
+        var capped = fraud
+        capped.name = "capped"
+        capped.maxSeries = 10
+        let error = #expect(throws: ModelSetupErrors.self) {
+            try monitor.prepare(ExporterConfiguration(models: [badBuckets, unknownOption, capped], source: "t"))
+        }
+        let problems = try #require(error?.problems)
+        #expect(problems.count == 3)
+        #expect(problems[0].contains(#"model "eta": collector "service": option prediction_buckets"#))
+        #expect(problems[1].contains("option buckets: unknown option"))
+        #expect(problems[2].contains(#"model "capped""#) && problems[2].contains("max_series (10)"))
+        #expect(monitor.modelNames.isEmpty)
+    }
+
+    @Test func reloadKeepsUnchangedModelsAndIngestCounts() throws {
+        let h = try Harness([fraud, eta])
+        let before = h.model("fraud")
+        before.record(version: "v1", prediction: .label("fraud"))
+        h.model("eta").record(version: "2024.06", prediction: .number(3))
+        var changedEta = eta
+        changedEta.versions = ["2024.07"]
+        h.monitor.apply(try h.monitor.prepare(ExporterConfiguration(models: [fraud, changedEta], source: "t")))
+        #expect(h.model("fraud") === before)
+        #expect(h.value(#"mlops_model_requests_total{model="fraud",status="ok",version="v1"}"#) == 1)
+        // The changed model gets new collectors (new label sets) but keeps its ingestion counters.
+        #expect(h.value(#"mlops_model_requests_total{model="eta",status="ok",version="2024.07"}"#) == 0)
+        #expect(h.value(#"mlops_ingest_events_total{kind="predictions",model="eta"}"#) == 1)
+        h.monitor.apply(try h.monitor.prepare(ExporterConfiguration(models: [changedEta], source: "t")))
+        #expect(h.monitor.model(named: "fraud") == nil)
+        #expect(!h.samples().contains { $0.contains(#"model="fraud""#) })
+    }
+
+    @Test func unknownModelsAreCountedUnderOneLabel() throws {
+        let h = try Harness([fraud])
+        h.monitor.unknownModelRequested()
+        h.monitor.unknownModelRequested()
+        #expect(h.value(#"mlops_ingest_rejected_requests_total{model="__unknown__",reason="unknown_model"}"#) == 2)
+    }
+
+    @Test func catalogRejectsNameAndFamilyClashes() {
+        var catalog = CollectorCatalog.builtIn
+        #expect(throws: CatalogError.self) { try catalog.register(ServiceCollector.self) }
+        #expect(catalog.names == ["service", "drift"])
+    }
+}
+
+@Suite struct SHA256Tests {
+    @Test(arguments: [0, 1, 55, 56, 63, 64, 65, 1000, 100_000])
+    func matchesSha256sum(length: Int) throws {
+        var generator = SystemRandomNumberGenerator()
+        let bytes = (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("sha-\(UUID().uuidString)")
+        try Data(bytes).write(to: url)
+        defer { try? FileManager.default.removeItem(at: url) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
+        process.arguments = [url.path]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(SHA256.hex(bytes) == String(output.prefix(64)))
+    }
+}

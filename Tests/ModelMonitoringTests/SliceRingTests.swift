@@ -1,0 +1,52 @@
+import ModelMonitoring
+import Testing
+
+@Suite struct SliceRingTests {
+    @Test func countsLandInTheSliceOfTheirTimeAndExpireWithTheWindow() throws {
+        // 4 slices of 10 s: a 40 s window.
+        let ring = SliceRing(sliceSeconds: 10, sliceCount: 4, width: 2)
+        for t in [1000.0, 1005, 1015, 1029.9] {
+            let block = try #require(ring.block(for: t))
+            ring.add(block, 0)
+            ring.addDouble(block, 1, t)
+        }
+        #expect(ring.sum(0, blocks: ring.liveBlocks(now: 1030)) == 4)
+        #expect(ring.sumDouble(1, blocks: ring.liveBlocks(now: 1030)) == 1000 + 1005 + 1015 + 1029.9)
+        // At 1040 the slice [1000, 1010) has left the window ending in [1040, 1050).
+        #expect(ring.sum(0, blocks: ring.liveBlocks(now: 1040)) == 2)
+        #expect(ring.sum(0, blocks: ring.liveBlocks(now: 1069.9)) == 0)
+        // An event in a new slice reuses (and clears) the block of the slice four epochs before.
+        let block = try #require(ring.block(for: 1041))
+        ring.add(block, 0)
+        #expect(ring.sum(0, blocks: ring.liveBlocks(now: 1041)) == 3)
+        // Older than the window: refused.
+        #expect(ring.block(for: 1009) == nil)
+        #expect(ring.block(for: 1010) != nil)
+    }
+
+    @Test func aJumpLongerThanTheWindowClearsEverything() throws {
+        let ring = SliceRing(sliceSeconds: 1, sliceCount: 3, width: 1)
+        for t in 0..<3 { ring.add(try #require(ring.block(for: Double(t) + 100)), 0) }
+        #expect(ring.sum(0, blocks: ring.liveBlocks(now: 102.5)) == 3)
+        ring.add(try #require(ring.block(for: 1000)), 0)
+        #expect(ring.sum(0, blocks: ring.liveBlocks(now: 1000)) == 1)  // the three old counts are gone
+    }
+
+    @Test func concurrentWritersAcrossSliceBoundariesLoseNothing() async throws {
+        let ring = SliceRing(sliceSeconds: 1, sliceCount: 1000, width: 3)
+        await withTaskGroup(of: Void.self) { group in
+            for writer in 0..<8 {
+                group.addTask {
+                    for i in 0..<20_000 {
+                        // Times move forward through 200 slices, each writer at its own pace.
+                        let t = 5000 + Double(i) / 100 + Double(writer) * 0.001
+                        guard let block = ring.block(for: t) else { continue }
+                        ring.add(block, i % 3)
+                    }
+                }
+            }
+        }
+        let blocks = ring.liveBlocks(now: 5000 + 199.99)
+        #expect(ring.sum(0, blocks: blocks) + ring.sum(1, blocks: blocks) + ring.sum(2, blocks: blocks) == 160_000)
+    }
+}

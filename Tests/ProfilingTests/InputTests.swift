@@ -1,0 +1,144 @@
+import ExporterConfig
+import Foundation
+import ModelMonitoring
+import Profiling
+import Testing
+
+/// The fraud model of the examples, with `country` learned from the reference.
+let fraud = ModelConfiguration(
+    name: "fraud", task: .binaryClassification, versions: ["v1"], classes: ["legit", "fraud"],
+    positiveClass: "fraud",
+    features: [
+        FeatureConfiguration(name: "amount", kind: .numeric),
+        FeatureConfiguration(name: "country", kind: .categorical),
+        FeatureConfiguration(name: "channel", kind: .categorical, values: ["web", "app"]),
+    ],
+    sensitiveAttributes: [SensitiveAttribute(name: "gender", groups: ["f", "m"])])
+
+func profile(
+    _ text: String, _ format: InputFormat = .csv, file: String = "data.csv", ignore: [String] = []
+) throws(ProfilingError) -> ReferenceProfile {
+    try Profiler.profile(
+        Array(text.utf8), file: file, format: format, model: fraud, options: .init(bins: 2, fineBins: 4),
+        ignoreColumns: ignore)
+}
+
+/// The message of the error `text` raises.
+func failure(
+    _ text: String, _ format: InputFormat = .csv, file: String = "data.csv", ignore: [String] = []
+) -> String {
+    do {
+        _ = try profile(text, format, file: file, ignore: ignore)
+        return "no error"
+    } catch {
+        return error.description
+    }
+}
+
+@Suite struct CSVTests {
+    @Test func quotedFieldsCRLFBlankLinesAndBOM() throws {
+        let csv =
+            "\u{FEFF}amount,country,channel,\"prediction\",id\r\n"
+            + "1.5,\"DE\",web,fraud,\"a,b\"\r\n"
+            + "\r\n"
+            + "2,\"say \"\"hi\"\"\",app,legit,\"multi\nline\"\n"
+            + " 3 ,\"\",,legit,x\n"
+            + "nan,\"x\ny\",web,fraud,"
+        let p = try profile(csv)
+        #expect(p.rows == 4)
+        #expect(p.features[0].numeric?.count == 3 && p.features[0].missing == 1)
+        #expect(p.features[0].numeric?.mean == 6.5 / 3)
+        #expect(
+            p.features[1].categorical
+                == CategoricalProfile(values: ["DE", "say \"hi\"", "x\ny"], counts: [1, 1, 1, 0]))
+        #expect(p.features[1].missing == 1)
+        #expect(p.features[2].categorical == CategoricalProfile(values: ["web", "app"], counts: [2, 1, 0]))
+        #expect(p.features[2].missing == 1)
+        #expect(p.prediction?.categorical == CategoricalProfile(values: ["legit", "fraud"], counts: [2, 2, 0]))
+        #expect(p.score == nil)
+        #expect(p.inputSHA256 == SHA256.hex(Array(csv.utf8)))
+    }
+
+    @Test func lineNumbersCountEmbeddedNewlines() {
+        let csv = "amount,country,channel\n1,\"a\nb\nc\",web\n\n2,DE,web\nabc,DE,web\n"
+        #expect(failure(csv) == #"data.csv:7: column "amount": "abc" is not a number"#)
+        #expect(failure("amount,country,channel\n1,DE\n") == "data.csv:2: 2 fields, the header has 3")
+        #expect(failure("amount,country,channel\n1,DE,web,x\n") == "data.csv:2: 4 fields, the header has 3")
+        #expect(
+            failure("amount,country,channel\n1,\"DE,web\n")
+                == "data.csv:2: field 2: a quoted field is not closed before the end")
+        #expect(
+            failure("amount,country,channel\n1,D\"E,web\n") == "data.csv:2: field 2: a quote inside an unquoted field")
+        #expect(failure("amount,country,channel\n1,\"DE\"x,web\n") == "data.csv:2: field 2: text after a closing quote")
+        #expect(
+            failure("amount,country,channel\n\"1\n\"\"\t\\\u{1}\",DE,web\n")
+                == #"data.csv:2: column "amount": "1\n\"\t\\\u0001" is not a number"#)
+        #expect(
+            failure("amount,country,channel\ninf,DE,web\n") == #"data.csv:2: column "amount": "inf" is not a number"#)
+        #expect(
+            failure("amount,country,channel\n0x10,DE,web\n") == #"data.csv:2: column "amount": "0x10" is not a number"#)
+    }
+
+    @Test func headerProblems() {
+        #expect(failure("") == "data.csv: the input is empty (no header, no data rows)")
+        #expect(failure("\n\n") == "data.csv: the input is empty (no header, no data rows)")
+        #expect(failure("amount,country,channel\n") == "data.csv: no data rows (only a header)")
+        #expect(
+            failure("country,channel\nDE,web\n")
+                == #"data.csv: column "amount" (feature of model fraud) is missing from the header"#)
+        #expect(
+            failure("amount,country,channel,amount\n1,DE,web,2\n")
+                == #"data.csv:1: column "amount" appears twice in the header"#)
+        let unknown = failure("amount,country,channel,ammount,zip\n1,DE,web,1,2\n")
+        #expect(
+            unknown
+                == #"data.csv: columns "ammount", "zip" are not features of model fraud (nor prediction, score, id, label, timestamp, version or a sensitive attribute); skip with --ignore-columns ammount,zip"#
+        )
+        #expect(failure("amount,country,channel,zip\n1,DE,web,1\n", ignore: ["zip"]) == "no error")
+        #expect(
+            failure("amount,country,channel,id,label,timestamp,version,gender,score\n1,DE,web,a,b,c,d,f,0.5\n")
+                == "no error")
+    }
+}
+
+@Suite struct NDJSONTests {
+    @Test func flatObjectsAndEventsBothWork() throws {
+        let ndjson = """
+            {"amount": 1, "country": "DE", "channel": "web", "prediction": "fraud", "score": 0.9}
+            {"id": "7", "version": "v1", "features": {"amount": 3, "country": 44, "channel": null}, "prediction": "legit", "attributes": {"gender": "f"}}
+
+            {"features": {"amount": null, "country": true}, "score": 0.1}\r
+            {"amount": 2.5, "country": "DE", "gender": "m"}
+            {"amount": NaN, "country": "DE", "channel": "app"}
+            """
+        let p = try profile(ndjson, .ndjson, file: "data.ndjson")
+        #expect(p.rows == 5)
+        #expect(p.features[0].numeric?.count == 3 && p.features[0].missing == 2)
+        #expect(p.features[1].categorical == CategoricalProfile(values: ["DE", "44", "true"], counts: [3, 1, 1, 0]))
+        #expect(p.features[2].categorical == CategoricalProfile(values: ["web", "app"], counts: [1, 1, 0]))
+        #expect(p.features[2].missing == 3)
+        #expect(p.prediction?.categorical?.counts == [1, 1, 0] && p.prediction?.missing == 3)
+        #expect(p.score?.numeric?.count == 2 && p.score?.missing == 3)
+    }
+
+    @Test func errorsNameTheLine() {
+        let ok = #"{"amount": 1, "country": "DE", "channel": "web"}"#
+        func fail(_ text: String) -> String { failure(text, .ndjson, file: "d.ndjson") }
+        #expect(fail("\(ok)\n{\"amount\": 1,\n") == "d.ndjson:2: malformed JSON")
+        #expect(fail("\(ok)\n\n[1]\n") == "d.ndjson:3: expected a JSON object, got an array")
+        #expect(fail("\(ok)\n{\"amount\": \"abc\"}\n") == #"d.ndjson:2: column "amount": "abc" is not a number"#)
+        #expect(fail("{\"amount\": Infinity, \"score\": NaN}") == #"d.ndjson:1: column "amount": inf is not a number"#)
+        #expect(fail("{\"amount\": true}") == #"d.ndjson:1: column "amount": true is not a number"#)
+        #expect(
+            fail("{\"country\": [1]}")
+                == #"d.ndjson:1: column "country": an array is not a category (a string, number or boolean)"#)
+        #expect(
+            fail("\(ok)\n{\"features\": {\"amount\": 1, \"zip\": 1}}")
+                == #"d.ndjson:2: key "zip" is not a feature of model fraud (nor prediction, score, id, label, timestamp, version or a sensitive attribute); skip with --ignore-columns zip"#
+        )
+        #expect(
+            fail("{\"amount\": 1, \"country\": \"DE\"}")
+                == #"d.ndjson: key "channel" (feature of model fraud) is missing from the input (no line has it)"#)
+        #expect(fail("\n  \n") == "d.ndjson: the input is empty (no data rows)")
+    }
+}

@@ -1,0 +1,181 @@
+import ExporterConfig
+import Foundation
+import ModelMonitoring
+import Profiling
+import Testing
+
+/// A temporary folder with a configuration whose `reference` file does not exist yet.
+struct Workspace {
+    let dir: URL
+
+    init() throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("mlops-profile-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        try write(
+            "models.yaml",
+            """
+            models:
+              - name: fraud
+                task: binary_classification
+                versions: [v1]
+                classes: [legit, fraud]
+                positive_class: fraud
+                reference: ref.json
+                features:
+                  - {name: amount, type: numeric}
+                  - {name: country, type: categorical}
+                  - {name: channel, type: categorical, values: [web, app]}
+
+            """)
+    }
+
+    func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
+
+    @discardableResult
+    func write(_ name: String, _ text: String) throws -> String {
+        try Data(text.utf8).write(to: dir.appendingPathComponent(name))
+        return path(name)
+    }
+
+    func request(input: String, output: String = "ref.json", model: String = "fraud") -> Profiler.Request {
+        Profiler.Request(
+            configPath: path("models.yaml"), model: model, input: path(input), output: path(output),
+            options: .init(bins: 3, fineBins: 10))
+    }
+
+    func failure(_ request: Profiler.Request) -> String {
+        do {
+            _ = try Profiler.run(request)
+            return "no error"
+        } catch {
+            return error.description
+        }
+    }
+}
+
+@Suite struct ProfilerTests {
+    static let csv = "amount,country,channel,prediction,score\n1,DE,web,fraud,0.9\n2,FR,app,legit,0.2\n,DE,web,legit,\n"
+
+    @Test func runWritesAProfileThatLoadsBack() throws {
+        let w = try Workspace()
+        try w.write("data.csv", Self.csv)
+        let summary = try Profiler.run(w.request(input: "data.csv"))
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: w.path("ref.json")))
+        #expect(summary.profileSHA256 == SHA256.hex(Array(bytes)))
+        #expect(summary.profile.inputSHA256 == SHA256.hex(Array(Self.csv.utf8)))
+        #expect(
+            summary.description
+                == "\(w.path("ref.json")): model fraud, 3 rows, 3 features (+ prediction, score), input sha256 "
+                + "\(summary.profile.inputSHA256), profile sha256 \(summary.profileSHA256)")
+        let text = String(decoding: bytes, as: UTF8.self)
+        #expect(text.contains("\"input_sha256\"") && text.contains("\"format\" : \"mlops-exporter.profile/v1\""))
+        let model = try Profiler.model(named: "fraud", in: w.path("models.yaml"))
+        let loaded = try ProfileLoader.load(path: w.path("ref.json"), model: model)
+        #expect(loaded == summary.profile)
+        #expect(loaded.feature(named: "amount")?.numeric?.fine.count == 10)
+        #expect(
+            loaded.feature(named: "country")?.categorical
+                == CategoricalProfile(values: ["DE", "FR"], counts: [2, 1, 0]))
+    }
+
+    @Test func runErrors() throws {
+        let w = try Workspace()
+        try w.write("data.csv", Self.csv)
+        #expect(w.failure(w.request(input: "nope.csv")) == "\(w.path("nope.csv")): cannot read: no such file")
+        var folder = w.request(input: "data.csv")
+        folder.input = w.dir.path
+        folder.format = .ndjson
+        #expect(w.failure(folder) == "\(w.dir.path): cannot read: is a directory")
+        #expect(
+            w.failure(w.request(input: "data.csv", model: "eta"))
+                == "\(w.path("models.yaml")): no model \"eta\" (models: fraud)")
+        try w.write("data.txt", Self.csv)
+        #expect(
+            w.failure(w.request(input: "data.txt"))
+                == "\(w.path("data.txt")): cannot tell the format from the extension (use --format csv|ndjson)")
+        var explicit = w.request(input: "data.txt")
+        explicit.format = .csv
+        #expect(w.failure(explicit) == "no error")
+        #expect(
+            w.failure(w.request(input: "data.csv", output: "no/ref.json"))
+                == "\(w.path("no/ref.json")): cannot write: no such folder \"\(w.path("no"))\"")
+        try w.write("bad.yaml", "models: 3\n")
+        var badConfig = w.request(input: "data.csv")
+        badConfig.configPath = w.path("bad.yaml")
+        #expect(w.failure(badConfig).hasPrefix("\(w.path("bad.yaml")): invalid configuration: "))
+    }
+}
+
+@Suite struct ProfileLoaderTests {
+    /// The message of loading `profile` (edited) as `ref.json` for the fraud model.
+    func failure(_ edit: (inout ReferenceProfile) -> Void) throws -> String {
+        var p = try profile(ProfilerTests.csv)
+        edit(&p)
+        return failure(text: String(decoding: try Profiler.encode(p), as: UTF8.self))
+    }
+
+    func failure(text: String) -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mlops-ref-\(UUID().uuidString)")
+        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let path = dir.appendingPathComponent("ref.json").path
+        try? Data(text.utf8).write(to: URL(fileURLWithPath: path))
+        do {
+            _ = try ProfileLoader.load(path: path, model: fraud)
+            return "no error"
+        } catch {
+            return error.description.replacingOccurrences(of: path, with: "ref.json")
+        }
+    }
+
+    @Test func checksEveryField() throws {
+        #expect(try failure { _ in } == "no error")
+        #expect(try failure { $0.format = "v0" } == #"ref.json: format: "v0" is not "mlops-exporter.profile/v1""#)
+        #expect(try failure { $0.model = "eta" } == #"ref.json: model: the profile is of model "eta", not "fraud""#)
+        #expect(try failure { $0.features.remove(at: 1) } == #"ref.json: features: no profile for feature "country""#)
+        #expect(
+            try failure { $0.features[2] = $0.features[0] }
+                == #"ref.json: features: no profile for feature "channel""#)
+        #expect(
+            try failure {
+                $0.features[2] = ColumnProfile(name: "channel", missing: 0, numeric: $0.features[0].numeric!)
+            }
+                == "ref.json: features[2] (channel): expected a categorical profile")
+        #expect(
+            try failure {
+                $0.features[0] = ColumnProfile(name: "amount", missing: 0, categorical: $0.features[1].categorical!)
+            }
+                == "ref.json: features[0] (amount): expected a numeric profile")
+        #expect(
+            try failure { $0.features[0].numeric!.counts.append(0) }
+                == "ref.json: features[0] (amount): 5 counts for 1 edges (expected edges + 3)")
+        #expect(
+            try failure { $0.features[0].numeric!.fine = [] }
+                == "ref.json: features[0] (amount): the fine histogram is empty")
+        #expect(
+            try failure { $0.features[0].numeric!.fine[0] += 1 }
+                == "ref.json: features[0] (amount): fine sum to 3, not count 2")
+        #expect(
+            try failure { $0.features[0].numeric!.edges = [7] }
+                == "ref.json: features[0] (amount): edges are not all strictly between min and max")
+        #expect(
+            try failure { $0.features[1].missing = 5 }
+                == "ref.json: features[1] (country): 3 values and 5 missing are not the profile's 3 rows")
+        #expect(
+            try failure { $0.features[1].categorical!.counts.append(1) }
+                == "ref.json: features[1] (country): 4 counts for 2 values (expected values + 1 for __other__)")
+        #expect(
+            try failure { $0.features[2].categorical!.values = ["web", "pos"] }
+                == #"ref.json: features[2] (channel): values ["web", "pos"] differ from the configured ["web", "app"] (rebuild the profile)"#
+        )
+        #expect(
+            try failure { $0.prediction = $0.features[0] }
+                == "ref.json: prediction: expected a categorical profile")
+    }
+
+    @Test func malformedFiles() {
+        #expect(failure(text: "{") == "ref.json: not a JSON reference profile")
+        #expect(failure(text: "{\"format\": 1}") == "ref.json: format: expected String")
+        #expect(failure(text: "{\"format\": \"x\"}") == "ref.json: model: required, missing")
+        #expect(throws: ProfilingError.self) { try ProfileLoader.load(path: "/nonexistent/ref.json", model: fraud) }
+    }
+}

@@ -1,0 +1,258 @@
+"""End to end: the ingestion API of the real binary (POST /api/v1/models/{model}/predictions|labels), its
+error statuses, its accounting, concurrent writers, promtool on the output, and a user-defined collector."""
+
+import gzip
+import json
+import subprocess
+import threading
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_om
+from prometheus_client.parser import text_string_to_metric_families as parse_text
+
+from conftest import ROOT, Exporter, build_product
+
+NDJSON = {"Content-Type": "application/x-ndjson"}
+JSON = {"Content-Type": "application/json"}
+PRED = "/api/v1/models/fraud/predictions"
+
+CONFIG = """
+models:
+  - name: fraud
+    task: binary_classification
+    versions: [v1, v2]
+    classes: [legit, fraud]
+    positive_class: fraud
+    features:
+      - {name: amount, type: numeric}
+      - {name: country, type: categorical, values: [US, DE]}
+    latency_buckets: [0.01, 0.1, 1]
+    collectors: [service]
+  - name: eta
+    task: regression
+    versions: ["2024.06"]
+    token: s3cret
+    features:
+      - {name: distance_km, type: numeric}
+    collectors:
+      - name: service
+        options: {prediction_buckets: [10, 60]}
+"""
+
+
+def samples(exporter):
+    status, _, body = exporter.get("/metrics")
+    assert status == 200
+    out = {}
+    for family in parse_text(body.decode()):
+        for s in family.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def value(snapshot, name, **labels):
+    return snapshot.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def event(i, version="v1", **extra):
+    e = {"id": str(i), "version": version, "features": {"amount": i * 1.5, "country": "US"},
+         "prediction": "fraud" if i % 3 == 0 else "legit", "latency_seconds": 0.005 if i % 2 else 0.05}
+    e.update(extra)
+    return e
+
+
+def ndjson(events):
+    return "".join(json.dumps(e) + "\n" for e in events).encode()
+
+
+@pytest.fixture
+def exporter(start_exporter, tmp_path):
+    config = tmp_path / "models.yaml"
+    config.write_text(CONFIG)
+    return start_exporter("--config", str(config), "--ingest.max-events", "1000", "--web.max-body-bytes", "200000")
+
+
+def test_ndjson_and_json_batches_are_recorded(exporter):
+    status, headers, body = exporter.post(PRED, ndjson([event(i) for i in range(10)]), NDJSON)
+    assert status == 202 and headers["Content-Type"] == "application/json"
+    assert json.loads(body) == {"accepted": 10, "rejected": 0, "errors": []}
+    status, _, body = exporter.post(PRED, json.dumps([event(i, "v2") for i in range(5)]).encode(), JSON)
+    assert status == 202 and json.loads(body)["accepted"] == 5
+    s = samples(exporter)
+    assert value(s, "mlops_ingest_events_total", model="fraud", kind="predictions") == 15
+    assert value(s, "mlops_model_requests_total", model="fraud", version="v1", status="ok") == 10
+    assert value(s, "mlops_model_requests_total", model="fraud", version="v2", status="ok") == 5
+    assert value(s, "mlops_model_predicted_class_total", model="fraud", version="v1", **{"class": "fraud"}) == 4
+    assert value(s, "mlops_model_latency_seconds_bucket", model="fraud", version="v1", le="0.01") == 5
+    assert value(s, "mlops_model_latency_seconds_count", model="fraud", version="v1") == 10
+    assert value(s, "mlops_model_last_event_timestamp_seconds", model="fraud", version="v1") > 1.7e9
+
+
+def test_mixed_batch_accepts_the_good_events_and_names_the_bad(exporter):
+    lines = [
+        json.dumps(event(1)),
+        json.dumps({"version": "v1"}),                                   # no prediction
+        "{not json",
+        json.dumps(event(2, latency_seconds=-3)),
+        "",                                                              # blank lines are skipped
+        json.dumps(event(3, "v9", status="error", error_kind="timeout")),  # unknown version -> __other__
+        json.dumps(event(4, features={"amount": "many"})),               # numeric feature as a string
+    ]
+    status, _, body = exporter.post(PRED, "\n".join(lines).encode(), NDJSON)
+    assert status == 202
+    report = json.loads(body)
+    assert report["accepted"] == 2 and report["rejected"] == 4
+    assert [(e["index"], e["line"], e["reason"]) for e in report["errors"]] == [
+        (1, 2, "missing_prediction"), (2, 3, "invalid_json"), (3, 4, "invalid_number"), (5, 7, "wrong_type")]
+    assert all(e["message"] for e in report["errors"])
+    s = samples(exporter)
+    assert value(s, "mlops_ingest_events_total", model="fraud", kind="predictions") == 2
+    for reason, n in [("missing_prediction", 1), ("invalid_json", 1), ("invalid_number", 1), ("wrong_type", 1)]:
+        assert value(s, "mlops_ingest_rejected_total", model="fraud", reason=reason) == n
+    assert value(s, "mlops_model_errors_total", model="fraud", version="__other__", kind="timeout") == 1
+
+
+def test_every_error_status_has_a_reason_and_is_counted(exporter):
+    status, _, body = exporter.post(PRED, b'[{"version": "v1", "prediction": "legit"},', JSON)
+    assert status == 400 and b"byte offset" in body
+    status, _, body = exporter.post("/api/v1/models/nope/predictions", b"[]", JSON)
+    assert status == 404 and b'unknown model "nope"' in body and b"fraud" in body
+    status, _, body = exporter.post(PRED, ndjson([event(i) for i in range(1001)]), NDJSON)
+    assert status == 413 and b"too many events" in body
+    status, _, body = exporter.post(PRED, b"[" + b" " * 300_000 + b"]", JSON)
+    assert status == 413
+    status, _, body = exporter.post(PRED, b"amount=1", {"Content-Type": "application/x-www-form-urlencoded"})
+    assert status == 415 and b"Content-Type" in body
+    status, _, body = exporter.post(PRED, b"[]", {**JSON, "Content-Encoding": "br"})
+    assert status == 415 and b"Content-Encoding" in body
+    status, _, body = exporter.post(PRED, b"not gzip at all", {**JSON, "Content-Encoding": "gzip"})
+    assert status == 400 and b"gzip" in body
+    status, headers, body = exporter.get(PRED)
+    assert status == 405 and headers["Allow"] == "POST"
+    # A token is configured for eta: missing or wrong -> 401 with WWW-Authenticate; right -> 202.
+    eta = "/api/v1/models/eta/predictions"
+    one = ndjson([{"version": "2024.06", "prediction": 12.5, "features": {"distance_km": 3}}])
+    status, headers, body = exporter.post(eta, one, NDJSON)
+    assert status == 401 and headers["WWW-Authenticate"].startswith("Bearer") and b"token" in body
+    assert exporter.post(eta, one, {**NDJSON, "Authorization": "Bearer wrong"})[0] == 401
+    assert exporter.post(eta, one, {**NDJSON, "Authorization": "Bearer s3cret"})[0] == 202
+    s = samples(exporter)
+    for reason, n in [("invalid_json", 1), ("too_many_events", 1), ("unsupported_media_type", 1),
+                      ("unsupported_encoding", 1), ("invalid_gzip", 1)]:
+        assert value(s, "mlops_ingest_rejected_requests_total", model="fraud", reason=reason) == n, reason
+    assert value(s, "mlops_ingest_rejected_requests_total", model="eta", reason="unauthorized") == 2
+    assert value(s, "mlops_ingest_rejected_requests_total", model="__unknown__", reason="unknown_model") == 1
+    assert value(s, "mlops_ingest_events_total", model="fraud", kind="predictions") == 0
+    assert value(s, "mlops_model_prediction_value_bucket", model="eta", version="2024.06", le="60") == 1
+
+
+def test_gzip_bodies_and_labels(exporter):
+    body = gzip.compress(ndjson([event(i) for i in range(100)]))
+    status, _, reply = exporter.post(PRED, body, {**NDJSON, "Content-Encoding": "gzip"})
+    assert status == 202 and json.loads(reply)["accepted"] == 100
+    labels = [{"id": str(i), "label": "fraud"} for i in range(20)] + [{"label": "legit"}, {"id": "x", "label": 3}]
+    status, _, reply = exporter.post("/api/v1/models/fraud/labels", json.dumps(labels).encode(), JSON)
+    assert status == 202
+    report = json.loads(reply)
+    assert report["accepted"] == 21 and [e["reason"] for e in report["errors"]] == ["missing_id"]
+    s = samples(exporter)
+    assert value(s, "mlops_ingest_events_total", model="fraud", kind="predictions") == 100
+    assert value(s, "mlops_ingest_events_total", model="fraud", kind="labels") == 21
+    assert value(s, "mlops_ingest_rejected_total", model="fraud", reason="missing_id") == 1
+
+
+def test_eight_concurrent_writers_100k_events_counted_exactly(exporter):
+    writers, per_writer, batch = 8, 12_500, 250
+    sent = Counter()
+    sent_lock = threading.Lock()
+    failures = []
+
+    def writer(w):
+        local = Counter()
+        for start in range(0, per_writer, batch):
+            events = [event(w * per_writer + i, "v1" if (w + i) % 2 else "v2",
+                            status="error" if i % 50 == 0 else "ok", error_kind="oom")
+                      for i in range(start, start + batch)]
+            status, _, body = exporter.post(PRED, ndjson(events), NDJSON)
+            if status != 202 or json.loads(body)["accepted"] != batch:
+                failures.append((status, body[:200]))
+                return
+            for e in events:
+                local[(e["version"], e["status"])] += 1
+                local[("class", e["prediction"])] += 1
+        with sent_lock:
+            sent.update(local)
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(writers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert not failures, failures[:3]
+    s = samples(exporter)
+    assert value(s, "mlops_ingest_events_total", model="fraud", kind="predictions") == writers * per_writer
+    for version in ("v1", "v2"):
+        for st in ("ok", "error"):
+            got = value(s, "mlops_model_requests_total", model="fraud", version=version, status=st)
+            assert got == sent[(version, st)], (version, st)
+        assert value(s, "mlops_model_errors_total", model="fraud", version=version, kind="oom") == sent[(version, "error")]
+    for cls in ("fraud", "legit"):
+        got = sum(value(s, "mlops_model_predicted_class_total", model="fraud", version=v, **{"class": cls})
+                  for v in ("v1", "v2"))
+        assert got == sent[("class", cls)]
+    assert value(s, "mlops_model_latency_seconds_count", model="fraud", version="v1") + value(
+        s, "mlops_model_latency_seconds_count", model="fraud", version="v2") == writers * per_writer
+
+
+def test_promtool_accepts_the_output_with_models(exporter):
+    exporter.post(PRED, ndjson([event(i, status="error" if i % 4 == 0 else "ok") for i in range(10)]), NDJSON)
+    _, _, body = exporter.get("/metrics", headers={"Accept": "text/plain;version=0.0.4"})
+    assert b"mlops_model_requests_total" in body
+    result = subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True)
+    assert result.returncode == 0 and not result.stdout.strip(), result.stdout + result.stderr
+    # promtool reads only the text format: OpenMetrics goes through prometheus_client's strict parser.
+    _, _, body = exporter.get("/metrics", headers={"Accept": "application/openmetrics-text;version=1.0.0"})
+    families = {f.name for f in parse_om(body.decode())}
+    assert {"mlops_model_requests", "mlops_model_latency_seconds", "mlops_model"} <= families  # info: no _info
+
+
+def test_reload_keeps_counts_of_unchanged_models(exporter, tmp_path):
+    exporter.post(PRED, ndjson([event(i) for i in range(7)]), NDJSON)
+    config = tmp_path / "models.yaml"
+    config.write_text(CONFIG.replace('versions: ["2024.06"]', 'versions: ["2024.06", "2024.07"]'))
+    status, _, body = exporter.post("/-/reload", b"")
+    assert status == 200, body
+    s = samples(exporter)
+    assert value(s, "mlops_model_requests_total", model="fraud", version="v1", status="ok") == 7
+    assert value(s, "mlops_model_info", model="eta", version="2024.07", task="regression", reference_sha256="") == 1
+    config.write_text(CONFIG.replace("prediction_buckets: [10, 60]", "prediction_buckets: [60, 10]"))
+    status, _, body = exporter.post("/-/reload", b"")
+    assert status == 500 and b"prediction_buckets" in body
+    assert value(samples(exporter), "mlops_exporter_config_last_reload_successful") == 0
+
+
+def test_check_config_reports_collector_option_errors(binary, tmp_path):
+    config = tmp_path / "bad.yaml"
+    config.write_text(CONFIG.replace("prediction_buckets: [10, 60]", "prediction_bucket: [10, 60]"))
+    result = subprocess.run([str(binary), "check-config", str(config)], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert 'model "eta": collector "service": option prediction_bucket: unknown option' in result.stderr
+
+
+def test_example_custom_collector_appears_in_metrics(tmp_path):
+    example = build_product("custom-collector-example")
+    config = ROOT / "examples" / "custom-collector" / "models.yaml"
+    e = Exporter(example, ["--config", str(config)], tmp_path, subcommand=())
+    try:
+        body = ndjson([{"version": "v1", "prediction": "legit", "features": {"amount": 1}},
+                       {"version": "v1", "prediction": "legit", "features": {"country": "DE"}},
+                       {"version": "v1", "prediction": "fraud"}])
+        assert e.post(PRED, body, NDJSON)[0] == 202
+        s = samples(e)
+        assert value(s, "mlops_model_feature_missing_total", model="fraud", feature="amount") == 2
+        assert value(s, "mlops_model_feature_missing_total", model="fraud", feature="country") == 2
+        assert value(s, "mlops_model_requests_total", model="fraud", version="v1", status="ok") == 3
+    finally:
+        e.stop()

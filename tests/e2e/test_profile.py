@@ -1,0 +1,203 @@
+"""`mlops-exporter profile`: the real binary on generated CSV and NDJSON, checked against numpy and pandas
+computed here, and every error case (exit 1, one clear line)."""
+
+import hashlib
+import json
+import subprocess
+
+import numpy as np
+import pandas as pd
+import pytest
+
+CONFIG = """\
+models:
+  - name: fraud
+    task: binary_classification
+    versions: [v1]
+    classes: [legit, fraud]
+    positive_class: fraud
+    reference: ref.json
+    features:
+      - {name: amount, type: numeric}
+      - {name: age, type: numeric}
+      - {name: country, type: categorical}
+      - {name: channel, type: categorical, values: [web, app, pos]}
+    sensitive_attributes:
+      - {name: gender, groups: [f, m]}
+"""
+FEATURES = ["amount", "age", "country", "channel"]
+BINS, FINE_BINS, MAX_CATEGORIES = 10, 1000, 4
+
+
+def run(binary, *args):
+    return subprocess.run([str(binary), "profile", *args], capture_output=True, text=True, timeout=60)
+
+
+@pytest.fixture
+def frame():
+    """2000 rows: a lognormal amount, integer ages (many ties), 7 countries (one with a comma and a quote),
+    channels with an unknown value, missing values everywhere, predictions and scores."""
+    rng = np.random.default_rng(7)
+    n = 2000
+    df = pd.DataFrame({
+        "id": [f"r{i}" for i in range(n)],
+        "amount": rng.lognormal(3, 1, n),
+        "age": rng.integers(18, 80, n).astype(float),
+        "country": rng.choice(["US", "DE", "FR", "GB", "IN", 'Foo, "Bar"', "JP"], n, p=[.3, .2, .15, .15, .1, .05, .05]),
+        "channel": rng.choice(["web", "app", "pos", "kiosk"], n),
+        "gender": rng.choice(["f", "m"], n),
+        "prediction": rng.choice(["legit", "fraud", "unknown"], n, p=[.8, .19, .01]),
+        "score": rng.random(n),
+    })
+    for column, share in [("amount", .03), ("age", .01), ("country", .02), ("channel", .05), ("score", .1)]:
+        df.loc[rng.random(n) < share, column] = None
+    return df
+
+
+def profile(binary, tmp_path, name, *extra):
+    config = tmp_path / "models.yaml"
+    config.write_text(CONFIG)
+    out = tmp_path / f"{name}.json"
+    r = run(binary, "--config", str(config), "--model", "fraud", "--input", str(tmp_path / name), "--out", str(out),
+            "--max-categories", str(MAX_CATEGORIES), *extra)
+    assert r.returncode == 0, r.stderr
+    return r, json.loads(out.read_text()), out
+
+
+def expected_numeric(values):
+    x = values.dropna().to_numpy(dtype=np.float64)
+    lo, hi = float(x.min()), float(x.max())
+    edges = []
+    for e in np.quantile(x, [i / BINS for i in range(1, BINS)]):
+        if lo < e < hi and (not edges or e > edges[-1]):
+            edges.append(float(e))
+    # Profile bins are closed on the right, [min, e0], (e0, e1], ...: on -x they are numpy's left-closed bins.
+    inner = np.histogram(-x, bins=-np.array([hi] + edges[::-1] + [lo]))[0][::-1]
+    return dict(count=len(x), mean=np.mean(x), std=np.std(x), min=lo, max=hi, edges=edges,
+                counts=[0, *map(int, inner), 0],
+                fine=list(map(int, np.histogram(x, bins=FINE_BINS, range=(lo, hi))[0])))
+
+
+def check_numeric(got, values):
+    want = expected_numeric(values)
+    assert got["missing"] == int(values.isna().sum())
+    g = got["numeric"]
+    assert g["count"] == want["count"] and g["min"] == want["min"] and g["max"] == want["max"]
+    assert g["mean"] == pytest.approx(want["mean"], rel=1e-12)
+    assert g["std"] == pytest.approx(want["std"], rel=1e-12)
+    assert g["edges"] == want["edges"]
+    assert g["counts"] == want["counts"]
+    assert g["fine"] == want["fine"]
+
+
+def check_categorical(got, values, known):
+    assert got["missing"] == int(values.isna().sum())
+    counts = values.dropna().value_counts()
+    assert got["categorical"]["values"] == known
+    assert got["categorical"]["counts"] == [int(counts.get(v, 0)) for v in known] + [
+        int(counts[~counts.index.isin(known)].sum())]
+
+
+def check_profile(p, df):
+    assert p["format"] == "mlops-exporter.profile/v1" and p["model"] == "fraud" and p["rows"] == len(df)
+    assert [f["name"] for f in p["features"]] == FEATURES
+    check_numeric(p["features"][0], df["amount"])
+    check_numeric(p["features"][1], df["age"])
+    counts = df["country"].dropna().value_counts()
+    learned = sorted(counts.index, key=lambda v: (-counts[v], v.encode()))[:MAX_CATEGORIES]
+    check_categorical(p["features"][2], df["country"], learned)
+    check_categorical(p["features"][3], df["channel"], ["web", "app", "pos"])
+    check_categorical(p["prediction"], df["prediction"], ["legit", "fraud"])
+    check_numeric(p["score"], df["score"])
+
+
+def test_csv_profile_matches_numpy_and_pandas(binary, tmp_path, frame):
+    path = tmp_path / "data.csv"
+    frame.to_csv(path, index=False, lineterminator="\r\n")
+    r, p, out = profile(binary, tmp_path, "data.csv")
+    check_profile(p, frame)
+    assert p["input_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    line = r.stdout.strip()
+    assert "\n" not in line and "2000 rows" in line and "4 features" in line
+    assert p["input_sha256"] in line and hashlib.sha256(out.read_bytes()).hexdigest() in line
+
+
+def ndjson_rows(frame, events):
+    """Flat rows keep missing floats as NaN (what json.dumps writes); events write them as null."""
+    for record in frame.to_dict("records"):
+        if events:
+            record = {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in record.items()}
+            features = {k: record.pop(k) for k in FEATURES}
+            yield {"id": record["id"], "version": "v1", "features": features, "prediction": record["prediction"],
+                   "score": record["score"], "attributes": {"gender": record["gender"]}}
+        else:
+            yield record
+
+
+@pytest.mark.parametrize("events", [False, True], ids=["flat", "events"])
+def test_ndjson_profile_equals_the_csv_one(binary, tmp_path, frame, events):
+    path = tmp_path / "data.ndjson"
+    path.write_text("".join(json.dumps(row) + "\n" for row in ndjson_rows(frame, events)))
+    _, p, _ = profile(binary, tmp_path, "data.ndjson")
+    check_profile(p, frame)
+    assert p["input_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    _, from_csv, _ = profile(binary, tmp_path, "data.csv")
+    assert {**p, "input_sha256": ""} == {**from_csv, "input_sha256": ""}
+
+
+def test_bins_options_and_format_flag(binary, tmp_path, frame):
+    frame.to_csv(tmp_path / "data.txt", index=False)
+    _, p, _ = profile(binary, tmp_path, "data.txt", "--format", "csv", "--bins", "4", "--fine-bins", "16")
+    amount = p["features"][0]["numeric"]
+    assert len(amount["edges"]) == 3 and len(amount["counts"]) == 6 and len(amount["fine"]) == 16
+
+
+OK_HEADER = "amount,age,country,channel\n"
+
+
+@pytest.mark.parametrize("name,content,args,message", [
+    ("data.csv", None, [], "{dir}/data.csv: cannot read: no such file"),
+    ("data.csv", OK_HEADER + "1,2,US,web\n", ["--model", "eta"], '{dir}/models.yaml: no model "eta" (models: fraud)'),
+    ("data.csv", "amount,country,channel\n1,US,web\n", [],
+     '{dir}/data.csv: column "age" (feature of model fraud) is missing from the header'),
+    ("data.csv", "amount,age,country,channel,zip,Age\n1,2,US,web,1,2\n", [],
+     '{dir}/data.csv: columns "zip", "Age" are not features of model fraud (nor prediction, score, id, label, '
+     'timestamp, version or a sensitive attribute); skip with --ignore-columns zip,Age'),
+    ("data.csv", OK_HEADER + "1,2,US,web\n1,2,\"a\nb\",web\n3,abc,US,web\n", [],
+     '{dir}/data.csv:5: column "age": "abc" is not a number'),
+    ("data.csv", OK_HEADER + "1,2,US,web\n1,\"a\nb\",US,web\n", [], '{dir}/data.csv:3: column "age": "a\\nb" is not a number'),
+    ("data.csv", OK_HEADER + "1,2,US,web\n1,2,US\n", [], "{dir}/data.csv:3: 3 fields, the header has 4"),
+    ("data.csv", "", [], "{dir}/data.csv: the input is empty (no header, no data rows)"),
+    ("data.csv", OK_HEADER, [], "{dir}/data.csv: no data rows (only a header)"),
+    ("data.ndjson", '{"amount": 1, "age": 2, "country": "US", "channel": "web"}\n{"amount": 1,\n', [],
+     "{dir}/data.ndjson:2: malformed JSON"),
+    ("data.ndjson", '\n{"amount": "x", "age": 2, "country": "US", "channel": "web"}\n', [],
+     '{dir}/data.ndjson:2: column "amount": "x" is not a number'),
+    ("data.ndjson", "\n", [], "{dir}/data.ndjson: the input is empty (no data rows)"),
+])
+def test_errors_exit_1_with_one_clear_line(binary, tmp_path, name, content, args, message):
+    config = tmp_path / "models.yaml"
+    config.write_text(CONFIG)
+    if content is not None:
+        (tmp_path / name).write_text(content)
+    r = run(binary, "--config", str(config), "--model", "fraud", "--input", str(tmp_path / name),
+            "--out", str(tmp_path / "ref.json"), *args)
+    assert r.returncode == 1
+    assert r.stderr.strip() == message.format(dir=tmp_path)
+    assert not (tmp_path / "ref.json").exists()
+
+
+def test_ignore_columns_skips_unknown_columns(binary, tmp_path):
+    (tmp_path / "data.csv").write_text("amount,age,country,channel,zip\n1,2,US,web,9\n")
+    r, p, _ = profile(binary, tmp_path, "data.csv", "--ignore-columns", "zip")
+    assert p["rows"] == 1 and p["features"][2]["categorical"] == {"values": ["US"], "counts": [1, 0]}
+
+
+def test_bad_arguments(binary, tmp_path):
+    r = run(binary, "--config", "x", "--model", "m", "--input", "a.csv", "--out", "o", "--format", "xml")
+    assert r.returncode != 0 and "--format" in r.stderr and "xml" in r.stderr
+    r = run(binary, "--config", "x", "--model", "m", "--input", "a.csv", "--out", "o", "--bins", "0")
+    assert r.returncode != 0 and "--bins" in r.stderr
+    r = run(binary, "--config", "x", "--model", "m", "--input", "a.csv", "--out", "o", "--fine-bins", "2000000000")
+    assert r.returncode != 0 and "--fine-bins" in r.stderr
