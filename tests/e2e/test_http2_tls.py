@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from conftest import scalar, wait_for
+from conftest import ROOT, scalar, wait_for
 from test_serve import sample_value, stable
 
 pytestmark = pytest.mark.skipif(
@@ -282,3 +282,26 @@ def test_prometheus_scrapes_over_https_with_basic_auth(start_exporter, prometheu
     assert scalar(base, requests % ("h1", "h2")) == 0
     targets = subprocess.run(["curl", "-sS", f"{base}/api/v1/targets"], capture_output=True, text=True).stdout
     assert "401" in targets, targets
+
+
+def test_ingestion_bodies_over_h2_match_http11(start_exporter, tmp_path):
+    """The ingestion API takes the same request bodies over h2c as over HTTP/1.1 (here ~150 KB, several
+    DATA frames and flow-control windows) and answers the same."""
+    e = start_exporter("--config", str(ROOT / "examples" / "models.yaml"))
+    body = tmp_path / "events.ndjson"
+    body.write_text("".join(
+        '{"version": "v1", "prediction": "fraud", "latency_seconds": 0.01, "id": "%d"}\n' % i for i in range(2000)))
+    url = f"{e.base}/api/v1/models/fraud/predictions"
+
+    def post(*args):
+        r = subprocess.run(["curl", "-sS", "--max-time", "30", "-w", "\n%{http_version} %{http_code}", *args,
+                            "-H", "Content-Type: application/x-ndjson", "--data-binary", f"@{body}", url],
+                           capture_output=True, text=True, check=True)
+        return r.stdout.rsplit("\n", 1)
+
+    h1_body, h1_status = post("--http1.1")
+    h2_body, h2_status = post("--http2-prior-knowledge")
+    assert h1_status == "1.1 202" and h2_status == "2 202", (h1_status, h2_status)
+    assert h1_body == h2_body
+    text = e.get("/metrics")[2].decode()
+    assert sample_value(text, "mlops_ingest_events_total", {"model": "fraud", "kind": "predictions"}) == 4000
