@@ -305,3 +305,14 @@ def test_ingestion_bodies_over_h2_match_http11(start_exporter, tmp_path):
     assert h1_body == h2_body
     text = e.get("/metrics")[2].decode()
     assert sample_value(text, "mlops_ingest_events_total", {"model": "fraud", "kind": "predictions"}) == 4000
+
+
+def test_http2_false_turns_off_h2c_and_alpn_h2(start_exporter, pki, tmp_path):
+    clear = start_exporter("--web.config.file", str(web_config(tmp_path / "clear.yml", extra=(
+        "http_server_config:\n  http2: false\n"))))
+    assert curl("--http2", f"{clear.base}/metrics")[1] == "1.1 200"  # the Upgrade is ignored
+    assert curl("--http2-prior-knowledge", f"{clear.base}/metrics")[1].endswith("000")
+    tls = start_exporter("--web.config.file", str(web_config(tmp_path / "tls.yml", pki, extra=(
+        "http_server_config:\n  http2: false\n"))))
+    code, status, err = curl("-v", "--cacert", str(pki / "ca.crt"), f"{https(tls)}/metrics")
+    assert status == "1.1 200" and "ALPN: server accepted http/1.1" in err, err
