@@ -5,7 +5,7 @@ import Yams
 /// field path; loading goes on after a problem, so one run lists them all.
 public enum ConfigLoader {
     /// Collector names every model may use without further registration.
-    public static let builtInCollectors: Set<String> = ["service", "drift"]
+    public static let builtInCollectors: Set<String> = ["service", "drift", "fairness"]
 
     /// Reads `path` and validates it. `knownCollectors` are the collector names that exist in this
     /// process (built-in plus user-registered). With `referencesMustExist` false, a model's `reference`
@@ -226,7 +226,7 @@ struct Reader {
 
     static let modelFields = [
         "name", "task", "versions", "classes", "positive_class", "features", "sensitive_attributes", "reference",
-        "window", "latency_buckets", "collectors", "token", "token_file", "max_series",
+        "window", "latency_buckets", "collectors", "token", "token_file", "max_series", "join_ttl", "max_pending",
     ]
 
     mutating func model(_ node: Node, _ path: String) -> ModelConfiguration? {
@@ -341,6 +341,16 @@ struct Reader {
         }
         if let s = value("max_series") {
             m.maxSeries = int(s, "\(path).max_series", range: 1...10_000_000) ?? m.maxSeries
+        }
+        if let t = value("join_ttl"), let s = string(t, "\(path).join_ttl") {
+            if let d = DurationParser.parse(s), d >= .seconds(1) {
+                m.joinTTL = d
+            } else {
+                fail(t, "\(path).join_ttl", "\"\(s)\" is not a duration of at least 1s (like 30m, 24h, 7d)")
+            }
+        }
+        if let n = value("max_pending") {
+            m.maxPending = int(n, "\(path).max_pending", range: 0...100_000_000) ?? m.maxPending
         }
         return errors.count == errorsBefore ? m : nil
     }

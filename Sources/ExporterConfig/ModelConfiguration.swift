@@ -142,6 +142,11 @@ public struct ModelConfiguration: Sendable, Equatable {
     public var token: String?
     /// Most series this model's collectors may create (a guard on cardinality).
     public var maxSeries: Int
+    /// How long a prediction with an `id` waits for its label (`join_ttl`, default 24 h).
+    public var joinTTL: Duration = .seconds(86_400)
+    /// Most predictions waiting for a label at once (`max_pending`, default 100,000); beyond, the oldest
+    /// are evicted (and counted).
+    public var maxPending: Int = 100_000
 
     /// client_golang's default buckets, 5 ms to 10 s.
     public static let defaultLatencyBuckets: [Double] = Buckets.defaultSeconds

@@ -9,11 +9,12 @@ public struct CollectorCatalog: Sendable {
     /// An empty catalog.
     public init() {}
 
-    /// The built-in collectors (`service`, `drift`).
+    /// The built-in collectors (`service`, `drift`, `fairness`).
     public static var builtIn: CollectorCatalog {
         var catalog = CollectorCatalog()
         try! catalog.register(ServiceCollector.self)
         try! catalog.register(DriftCollector.self)
+        try! catalog.register(FairnessCollector.self)
         return catalog
     }
 

@@ -28,8 +28,14 @@ public protocol ModelCollector: AnyObject, Sendable {
     var maxSeries: Int { get }
     /// Records one accepted prediction event; `receivedAt` is the Unix time of its batch's arrival.
     func record(prediction: PredictionEvent, receivedAt: Double)
-    /// Records one accepted label event (ground truth arriving after its prediction).
+    /// Records one accepted label event (ground truth arriving after its prediction), as received.
     func record(label: LabelEvent, receivedAt: Double)
+    /// Whether this collector wants joined outcomes: when any collector of a model does, the model keeps
+    /// predictions with an `id` in its bounded pending store until their label arrives.
+    static var needsOutcomes: Bool { get }
+    /// Records a prediction joined with its label; `receivedAt` is the label's arrival. Same threading rules
+    /// as ``record(prediction:receivedAt:)``.
+    func record(outcome: JoinedOutcome, receivedAt: Double)
     /// Emits the current samples.
     func collect(into sink: inout CollectorSink)
 }
@@ -37,6 +43,20 @@ public protocol ModelCollector: AnyObject, Sendable {
 extension ModelCollector {
     /// Collectors that ignore delayed labels need not implement this.
     public func record(label: LabelEvent, receivedAt: Double) {}
+    /// By default collectors do not need joined outcomes.
+    public static var needsOutcomes: Bool { false }
+    /// Collectors that do not need outcomes need not implement this.
+    public func record(outcome: JoinedOutcome, receivedAt: Double) {}
+
+    /// A gauge family description for ``descriptors`` (the name, help and labels are literals: valid).
+    static func gauge(_ name: String, _ help: String, _ labels: [String]) -> MetricDescriptor {
+        try! MetricDescriptor(name: name, type: .gauge, help: help, labelNames: labels)
+    }
+
+    /// A counter family description for ``descriptors``.
+    static func counter(_ name: String, _ help: String, _ labels: [String]) -> MetricDescriptor {
+        try! MetricDescriptor(name: name, type: .counter, help: help, labelNames: labels)
+    }
 }
 
 /// A collector cannot be set up for a model: a bad option, or more series than the model allows.

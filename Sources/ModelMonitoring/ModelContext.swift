@@ -22,6 +22,14 @@ public struct ModelContext: Sendable {
     public let referenceSHA256: String
     /// The reference profile, when the model has one (`reference:`), already checked against the model.
     public let reference: ReferenceProfile?
+    /// Per sensitive attribute (in configuration order), its groups followed by `__other__`: the `group`
+    /// label values, by group index.
+    public let groupLabels: [[String]]
+    /// Per sensitive attribute, the index of the privileged group, if configured.
+    public let privilegedGroups: [Int?]
+    /// For binary classification, the index of the positive class in ``classLabels``.
+    public let positiveClassIndex: Int?
+    let groupIndexes: [NameIndex]
 
     /// The model name (the `model` label value).
     public var name: String { configuration.name }
@@ -43,6 +51,21 @@ public struct ModelContext: Sendable {
         classLabels = isRegression ? [] : configuration.classes + [ModelContext.other]
         self.referenceSHA256 = referenceSHA256
         self.reference = reference
+        groupLabels = configuration.sensitiveAttributes.map { $0.groups + [ModelContext.other] }
+        privilegedGroups = configuration.sensitiveAttributes.map { a in
+            a.privileged.flatMap { a.groups.firstIndex(of: $0) }
+        }
+        positiveClassIndex = configuration.positiveClass.flatMap { configuration.classes.firstIndex(of: $0) }
+        var indexes: [NameIndex] = []
+        for attribute in configuration.sensitiveAttributes { indexes.append(try NameIndex(attribute.groups)) }
+        groupIndexes = indexes
+    }
+
+    /// The group index of attribute `attribute`'s value (`__other__`, the last, when absent or unknown).
+    @inline(__always)
+    public func groupIndex(attribute: Int, value: String?) -> Int {
+        guard let value, let i = groupIndexes[attribute].index(of: value) else { return groupIndexes[attribute].count }
+        return i
     }
 
     /// The index in ``versionLabels`` of `version` (the last one, `__other__`, when it is not configured).

@@ -26,7 +26,7 @@ public final class ModelMonitor: Collector {
     /// A monitor with no models yet (see ``apply(_:)``).
     public init(catalog: CollectorCatalog = .builtIn) {
         self.catalog = catalog
-        descriptors = IngestCounters.descriptors + catalog.descriptors
+        descriptors = IngestCounters.descriptors + LabelJoiner.descriptors + catalog.descriptors
     }
 
     /// Builds and validates every model of `configuration` (collector options, series caps) without
@@ -82,7 +82,8 @@ public final class ModelMonitor: Collector {
             prepared.append(
                 MonitoredModel(
                     context: context, collectors: collectors,
-                    counters: current[model.name]?.counters ?? IngestCounters(model: model.name)))
+                    counters: current[model.name]?.counters ?? IngestCounters(model: model.name),
+                    joinCounters: current[model.name]?.joiner?.counters ?? JoinCounters()))
         }
         if !problems.isEmpty { throw ModelSetupErrors(problems: problems) }
         return PreparedModels(models: prepared)
@@ -92,7 +93,14 @@ public final class ModelMonitor: Collector {
     public func apply(_ prepared: PreparedModels) {
         var byName: [String: MonitoredModel] = [:]
         for model in prepared.models { byName[model.name] = model }
-        models.withLock { $0 = byName }
+        let previous = models.withLock { old in
+            defer { old = byName }
+            return old
+        }
+        // A replaced model's pending predictions cannot be joined any more: count them, keep its totals.
+        for (name, old) in previous {
+            if let new = byName[name], new !== old, let oldJoiner = old.joiner { new.joiner?.inherit(from: oldJoiner) }
+        }
         order.withLock { $0 = prepared.models.map(\.name) }
     }
 
@@ -108,9 +116,11 @@ public final class ModelMonitor: Collector {
     /// Emits every model's ingestion counters and collectors, in configuration order.
     public func collect(into sink: inout CollectorSink) throws {
         let (names, byName) = (order.withLock { $0 }, models.withLock { $0 })
+        let now = WallClock.now()
         for name in names {
             guard let model = byName[name] else { continue }
             model.counters.collect(into: &sink)
+            model.joiner?.collect(into: &sink, now: now)
             for collector in model.collectors { collector.collect(into: &sink) }
         }
         sink.counter(

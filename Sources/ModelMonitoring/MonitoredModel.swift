@@ -13,11 +13,36 @@ public final class MonitoredModel: Sendable {
     public let collectors: [any ModelCollector]
     /// Accepted and rejected counts.
     public let counters: IngestCounters
+    /// Joins delayed labels to predictions, when a collector needs outcomes (quality, fairness).
+    public let joiner: LabelJoiner?
+    /// The collectors that receive joined outcomes.
+    let outcomeCollectors: [any ModelCollector]
 
-    init(context: ModelContext, collectors: [any ModelCollector], counters: IngestCounters) {
+    init(context: ModelContext, collectors: [any ModelCollector], counters: IngestCounters, joinCounters: JoinCounters)
+    {
         self.context = context
         self.collectors = collectors
         self.counters = counters
+        outcomeCollectors = collectors.filter { type(of: $0).needsOutcomes }
+        joiner = outcomeCollectors.isEmpty ? nil : LabelJoiner(context: context, counters: joinCounters)
+    }
+
+    /// Hands an accepted prediction to every collector, and to the label join.
+    @inline(__always)
+    func accept(_ event: PredictionEvent, receivedAt: Double) {
+        for collector in collectors { collector.record(prediction: event, receivedAt: receivedAt) }
+        if let joiner, let outcome = joiner.predicted(event, receivedAt: receivedAt) {
+            for collector in outcomeCollectors { collector.record(outcome: outcome, receivedAt: receivedAt) }
+        }
+    }
+
+    /// Hands an accepted label to every collector, and joins it to its prediction.
+    @inline(__always)
+    func accept(_ label: LabelEvent, receivedAt: Double) {
+        for collector in collectors { collector.record(label: label, receivedAt: receivedAt) }
+        if let joiner, let outcome = joiner.labelled(label, receivedAt: receivedAt) {
+            for collector in outcomeCollectors { collector.record(outcome: outcome, receivedAt: receivedAt) }
+        }
     }
 
     /// The model name.
@@ -42,8 +67,7 @@ public final class MonitoredModel: Sendable {
                 counters.unknownFeatures(report.unknownFeatures)
             case .labels:
                 report = try decodeLabels(body: body, format: format, schema: context.schema, maxEvents: maxEvents) {
-                    event, _ in
-                    for collector in collectors { collector.record(label: event, receivedAt: receivedAt) }
+                    event, _ in accept(event, receivedAt: receivedAt)
                 }
             }
         } catch {
@@ -84,7 +108,7 @@ public final class MonitoredModel: Sendable {
             counters.rejected(reason)
             return reason
         }
-        for collector in collectors { collector.record(prediction: event, receivedAt: receivedAt) }
+        accept(event, receivedAt: receivedAt)
         counters.accepted(.predictions)
         counters.unknownFeatures(event.unknownFeatureCount)
         return nil
@@ -130,7 +154,7 @@ public final class MonitoredModel: Sendable {
             counters.rejected(reason)
             return reason
         }
-        for collector in collectors { collector.record(label: label, receivedAt: receivedAt) }
+        accept(label, receivedAt: receivedAt)
         counters.accepted(.labels)
         return nil
     }

@@ -1,14 +1,10 @@
 import Foundation
 import Testing
 
-/// Runs the project's Python venv (scipy, Evidently) as an independent oracle at test time: one process per call,
-/// a batch of operations as JSON on stdin, one JSON object of results per operation on stdout. Every number
+/// scipy and Evidently as an independent oracle at test time (through ``PythonOracle``): a batch of operations
+/// as JSON on stdin, one JSON object of results per operation on stdout. Every number
 /// crosses as a string (`Double.description` / Python `repr`), so values round-trip exactly.
 enum DriftOracle {
-    struct Failure: Error, CustomStringConvertible {
-        var description: String
-    }
-
     /// One operation: `op` names it, `a` and `b` are number vectors, `args` scalars.
     struct Operation: Encodable {
         var op: String
@@ -24,50 +20,12 @@ enum DriftOracle {
         }
     }
 
-    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent()
-    static let python = packageRoot.appendingPathComponent(".venv/bin/python").path
-
     /// Runs `operations`; the result of each is a dictionary of strings (numbers as Python `repr`, or `error`).
     static func run(_ operations: [Operation]) throws -> [[String: String]] {
-        guard FileManager.default.isExecutableFile(atPath: python) else {
-            throw Failure(
-                description:
-                    "the oracle venv is missing: \(python) (run scripts/install-deps --python; the README test "
-                    + "command does)")
-        }
-        let input = try JSONEncoder().encode(operations)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = ["-c", script]
-        let stdin = Pipe()
-        let stdout = Pipe()
-        let errorFile = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "drift-oracle-\(UUID().uuidString).err")
-        guard FileManager.default.createFile(atPath: errorFile.path, contents: nil) else {
-            throw Failure(description: "cannot create \(errorFile.path)")
-        }
-        defer { try? FileManager.default.removeItem(at: errorFile) }
-        let stderr = try FileHandle(forWritingTo: errorFile)
-        defer { try? stderr.close() }
-        process.standardInput = stdin
-        process.standardOutput = stdout
-        process.standardError = stderr
-        try process.run()
-        let writer = Thread {
-            try? stdin.fileHandleForWriting.write(contentsOf: input)
-            try? stdin.fileHandleForWriting.close()
-        }
-        writer.start()
-        let output = stdout.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            let message = (try? String(contentsOf: errorFile, encoding: .utf8)) ?? ""
-            throw Failure(description: "oracle exited with \(process.terminationStatus): \(message)")
-        }
-        let results = try JSONDecoder().decode([[String: String]].self, from: output)
+        let results = try PythonOracle.run(script, input: operations, as: [[String: String]].self)
         guard results.count == operations.count else {
-            throw Failure(description: "oracle returned \(results.count) results for \(operations.count) operations")
+            throw PythonOracle.Failure(
+                description: "oracle returned \(results.count) results for \(operations.count) operations")
         }
         return results
     }

@@ -129,7 +129,7 @@ import Testing
     @Test func catalogRejectsNameAndFamilyClashes() {
         var catalog = CollectorCatalog.builtIn
         #expect(throws: CatalogError.self) { try catalog.register(ServiceCollector.self) }
-        #expect(catalog.names == ["service", "drift"])
+        #expect(catalog.names == ["service", "drift", "fairness"])
     }
 }
 

@@ -1,4 +1,4 @@
-// An exporter with a user-defined collector: the built-in catalog plus `FeatureMissingCollector`, which
+// An exporter with a user-defined collector: the built-in catalog plus `HighScoreCollector`, which
 // configurations can then name like a built-in one (see models.yaml beside this file).
 //
 //     swift run custom-collector-example --config examples/custom-collector/models.yaml
@@ -28,7 +28,7 @@ LoggingSystem.bootstrap { StderrLogHandler(label: $0, format: .logfmt, level: le
 let logger = Logger(label: "custom-collector-example")
 
 var catalog = CollectorCatalog.builtIn
-try catalog.register(FeatureMissingCollector.self)
+try catalog.register(HighScoreCollector.self)
 
 var configuration = Exporter.Configuration()
 configuration.collectors = catalog

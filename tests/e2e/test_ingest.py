@@ -246,13 +246,20 @@ def test_example_custom_collector_appears_in_metrics(tmp_path):
     config = ROOT / "examples" / "custom-collector" / "models.yaml"
     e = Exporter(example, ["--config", str(config)], tmp_path, subcommand=())
     try:
-        body = ndjson([{"version": "v1", "prediction": "legit", "features": {"amount": 1}},
-                       {"version": "v1", "prediction": "legit", "features": {"country": "DE"}},
-                       {"version": "v1", "prediction": "fraud"}])
+        body = ndjson([{"version": "v1", "prediction": "fraud", "score": 0.95},
+                       {"version": "v1", "prediction": "fraud", "score": 0.9},
+                       {"version": "v1", "prediction": "legit", "score": 0.2},
+                       {"version": "v7", "prediction": "fraud", "score": 0.99}])
         assert e.post(PRED, body, NDJSON)[0] == 202
         s = samples(e)
-        assert value(s, "mlops_model_feature_missing_total", model="fraud", feature="amount") == 2
-        assert value(s, "mlops_model_feature_missing_total", model="fraud", feature="country") == 2
+        assert value(s, "mlops_model_high_score_predictions_total", model="fraud", version="v1") == 2
+        assert value(s, "mlops_model_high_score_predictions_total", model="fraud", version="__other__") == 1
         assert value(s, "mlops_model_requests_total", model="fraud", version="v1", status="ok") == 3
     finally:
         e.stop()
+    # Its options are validated like a built-in collector's.
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(config.read_text().replace("{threshold: 0.9}", "{threshold: high}"))
+    e = None
+    result = subprocess.run([str(example), "--config", str(bad)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and "option threshold: expected a number" in result.stderr

@@ -31,14 +31,6 @@ public final class DriftCollector: ModelCollector {
     /// `drift`.
     public static let name = "drift"
 
-    static func gauge(_ name: String, _ help: String, _ labels: [String]) -> MetricDescriptor {
-        try! MetricDescriptor(name: name, type: .gauge, help: help, labelNames: labels)
-    }
-
-    static func counter(_ name: String, _ help: String, _ labels: [String]) -> MetricDescriptor {
-        try! MetricDescriptor(name: name, type: .counter, help: help, labelNames: labels)
-    }
-
     /// The families listed above.
     public static let descriptors: [MetricDescriptor] = {
         let f = ["model", "feature", "method"]

@@ -1,0 +1,226 @@
+import Exposition
+import Ingestion
+
+/// The built-in `fairness` collector: per sensitive attribute of a binary classifier, each group's
+/// selection rate, true positive rate and false positive rate over the model's window, and the fairlearn
+/// and AIF360 comparisons between the groups, with a violation flag against configurable bounds; plus raw
+/// cumulative counters so that PromQL can compare groups across a fleet.
+///
+/// Every accepted prediction counts for its group of each attribute (`__other__` for values outside the
+/// configured groups, or absent): as a prediction, and as selected when its predicted class is the positive
+/// class. Every joined outcome (a prediction with its label, ``record(outcome:receivedAt:)``) counts in one
+/// confusion cell: positive means the positive class, anything else is negative (fairlearn's `pos_label`).
+/// Predictions are credited to the window slice of their arrival, outcomes to that of their label's arrival.
+///
+/// Families (`attribute` and `group` from the configuration, `metric` from ``FairnessMetric``):
+/// - `mlops_fairness_predictions_total`, `mlops_fairness_selected_total{model,attribute,group}`,
+///   `mlops_fairness_outcomes_total{model,attribute,group,outcome}` (`tp`, `fp`, `fn`, `tn`): since start;
+/// - `mlops_fairness_window_observations`, `mlops_fairness_selection_rate`,
+///   `mlops_fairness_true_positive_rate`, `mlops_fairness_false_positive_rate{model,attribute,group}` and
+///   `mlops_fairness_window_outcomes{model,attribute,group,outcome}`: over the window (a rate is absent
+///   while its denominator is 0);
+/// - `mlops_fairness_metric` and `mlops_fairness_violation{model,attribute,metric}`: absent unless two
+///   groups qualify (``FairnessEvaluation``); `mlops_fairness_lower_bound` and `mlops_fairness_upper_bound`;
+/// - `mlops_fairness_late_events_total{model,event}`: predictions and outcomes older than the window.
+public final class FairnessCollector: ModelCollector {
+    /// `fairness`.
+    public static let name = "fairness"
+
+    /// Joined outcomes give the true and false positive rates.
+    public static let needsOutcomes = true
+
+    /// The families listed above.
+    public static let descriptors: [MetricDescriptor] = {
+        let g = ["model", "attribute", "group"]
+        let o = ["model", "attribute", "group", "outcome"]
+        let m = ["model", "attribute", "metric"]
+        return [
+            counter("mlops_fairness_predictions_total", "Predictions per sensitive group, since start.", g),
+            counter(
+                "mlops_fairness_selected_total", "Predictions of the positive class per sensitive group, since start.",
+                g),
+            counter(
+                "mlops_fairness_outcomes_total",
+                "Joined outcomes per sensitive group and confusion cell (tp, fp, fn, tn), since start.", o),
+            gauge("mlops_fairness_window_observations", "Predictions of the sensitive group in the window.", g),
+            gauge(
+                "mlops_fairness_window_outcomes",
+                "Joined outcomes of the sensitive group in the window, per confusion cell.", o),
+            gauge(
+                "mlops_fairness_selection_rate",
+                "Share of the group's predictions in the window that are of the positive class.", g),
+            gauge(
+                "mlops_fairness_true_positive_rate", "TP / (TP + FN) of the group's joined outcomes in the window.",
+                g),
+            gauge(
+                "mlops_fairness_false_positive_rate",
+                "FP / (FP + TN) of the group's joined outcomes in the window.", g),
+            gauge(
+                "mlops_fairness_metric",
+                "Fairness metric between the attribute's groups over the window (fairlearn unsigned, AIF360 signed).",
+                m),
+            gauge(
+                "mlops_fairness_violation",
+                "Whether the fairness metric lies outside its bounds (1) or not (0); absent without two qualifying groups.",
+                m),
+            gauge("mlops_fairness_lower_bound", "Smallest acceptable value of the fairness metric.", m),
+            gauge("mlops_fairness_upper_bound", "Largest acceptable value of the fairness metric.", m),
+            counter(
+                "mlops_fairness_late_events_total",
+                "Predictions and outcomes older than the fairness window, not counted in it.", ["model", "event"]),
+        ]
+    }()
+
+    let model: ModelContext
+    let options: FairnessOptions
+    let positiveClass: Int
+    /// Per attribute, the offset of its first group's block in ``ring`` and ``totals``.
+    let bases: [Int]
+    /// Per attribute, its number of groups (`__other__` included).
+    let groupCounts: [Int]
+    /// Per attribute, the metrics reported (fairlearn's, and AIF360's with a privileged group).
+    let metrics: [[FairnessMetric]]
+    let ring: SliceRing
+    let totals: AtomicSlots
+    /// Late predictions (slot 0) and late outcomes (slot 1).
+    let late = AtomicSlots(count: 2)
+
+    /// Needs a binary classification model with sensitive attributes; options as in ``FairnessOptions``.
+    public init(model: ModelContext, options: CollectorOptions) throws(ModelCollectorError) {
+        let configuration = model.configuration
+        guard configuration.task == .binaryClassification, let positive = model.positiveClassIndex else {
+            throw options.error(
+                nil,
+                "needs a binary classification model with a positive_class (this model's task is "
+                    + "\(configuration.task.rawValue))")
+        }
+        guard !configuration.sensitiveAttributes.isEmpty else {
+            throw options.error(nil, "needs sensitive_attributes: the model has none")
+        }
+        self.options = try FairnessOptions(options)
+        self.model = model
+        positiveClass = positive
+        var bases: [Int] = []
+        var width = 0
+        for labels in model.groupLabels {
+            bases.append(width)
+            width += labels.count * GroupCounts.width
+        }
+        self.bases = bases
+        groupCounts = model.groupLabels.map(\.count)
+        metrics = model.privilegedGroups.map { $0 == nil ? FairnessMetric.fairlearn : FairnessMetric.allCases }
+        let window = configuration.window
+        let seconds = Double(window.duration.components.seconds) + Double(window.duration.components.attoseconds) / 1e18
+        ring = SliceRing(sliceSeconds: seconds / Double(window.slices), sliceCount: window.slices, width: width)
+        totals = AtomicSlots(count: width)
+    }
+
+    /// Per group: 6 counters and 8 window gauges; per metric: its value, violation flag and one or two
+    /// bounds; the two late-event counters.
+    public var maxSeries: Int {
+        var n = 2
+        for a in 0..<groupCounts.count {
+            n += groupCounts[a] * 14
+            for m in metrics[a] {
+                let b = bounds(m)
+                n += 2 + (b.lower == nil ? 0 : 1) + (b.upper == nil ? 0 : 1)
+            }
+        }
+        return n
+    }
+
+    /// Counts the prediction, and whether it selects the positive class, for its group of every attribute.
+    public func record(prediction event: PredictionEvent, receivedAt: Double) {
+        let selected = model.classIndex(event.predictionClass) == positiveClass
+        let block = ring.block(for: receivedAt)
+        if block == nil { late.add(0) }
+        let attributes = Swift.min(bases.count, event.attributes.count)
+        for a in 0..<attributes {
+            let position = bases[a] &+ model.groupIndex(attribute: a, value: event.attributes[a]) &* GroupCounts.width
+            totals.add(position &+ GroupCounts.predictionsSlot)
+            if selected { totals.add(position &+ GroupCounts.selectedSlot) }
+            if let block {
+                ring.add(block, position &+ GroupCounts.predictionsSlot)
+                if selected { ring.add(block, position &+ GroupCounts.selectedSlot) }
+            }
+        }
+    }
+
+    /// Counts the outcome in its confusion cell for its prediction's group of every attribute.
+    public func record(outcome: JoinedOutcome, receivedAt: Double) {
+        let predicted = outcome.prediction.predictedClass == positiveClass
+        let actual = outcome.actualClass == positiveClass
+        let cell =
+            predicted
+            ? (actual ? GroupCounts.truePositiveSlot : GroupCounts.falsePositiveSlot)
+            : (actual ? GroupCounts.falseNegativeSlot : GroupCounts.trueNegativeSlot)
+        let block = ring.block(for: receivedAt)
+        if block == nil { late.add(1) }
+        let groups = outcome.prediction.groups
+        let attributes = Swift.min(bases.count, groups.count)
+        for a in 0..<attributes {
+            let g = groups[a]
+            guard g >= 0 && g < groupCounts[a] else { continue }
+            let position = bases[a] &+ g &* GroupCounts.width &+ cell
+            totals.add(position)
+            if let block { ring.add(block, position) }
+        }
+    }
+
+    /// Emits every attribute's counters, window rates and comparisons over the window ending now.
+    public func collect(into sink: inout CollectorSink) {
+        let blocks = ring.liveBlocks(now: WallClock.now())
+        let name = model.name
+        for a in 0..<bases.count {
+            let attribute = model.configuration.sensitiveAttributes[a].name
+            let labels = model.groupLabels[a]
+            var window: [GroupCounts] = []
+            for g in 0..<groupCounts[a] {
+                let position = bases[a] + g * GroupCounts.width
+                let counts = GroupCounts(slots: ring.sums(position, count: GroupCounts.width, blocks: blocks))
+                window.append(counts)
+                let group = [name, attribute, labels[g]]
+                sink.counter(
+                    "mlops_fairness_predictions_total", group,
+                    value: Double(totals.load(position + GroupCounts.predictionsSlot)))
+                sink.counter(
+                    "mlops_fairness_selected_total", group,
+                    value: Double(totals.load(position + GroupCounts.selectedSlot)))
+                for (i, outcome) in GroupCounts.outcomeLabels.enumerated() {
+                    let slot = GroupCounts.truePositiveSlot + i
+                    sink.counter(
+                        "mlops_fairness_outcomes_total", group + [outcome], value: Double(totals.load(position + slot)))
+                }
+                sink.gauge("mlops_fairness_window_observations", group, value: counts.predictions)
+                let cells = [counts.truePositives, counts.falsePositives, counts.falseNegatives, counts.trueNegatives]
+                for (outcome, value) in zip(GroupCounts.outcomeLabels, cells) {
+                    sink.gauge("mlops_fairness_window_outcomes", group + [outcome], value: value)
+                }
+                if let r = counts.selectionRate { sink.gauge("mlops_fairness_selection_rate", group, value: r) }
+                if let r = counts.truePositiveRate { sink.gauge("mlops_fairness_true_positive_rate", group, value: r) }
+                if let r = counts.falsePositiveRate {
+                    sink.gauge("mlops_fairness_false_positive_rate", group, value: r)
+                }
+            }
+            let compared = (0..<groupCounts[a]).map { options.includeOther || $0 < groupCounts[a] - 1 }
+            let results = FairnessEvaluation.evaluate(
+                window, compared: compared, privileged: model.privilegedGroups[a],
+                minimum: Double(options.minGroupObservations))
+            for (metric, value) in results where metrics[a].contains(metric) {
+                let l = [name, attribute, metric.rawValue]
+                sink.gauge("mlops_fairness_metric", l, value: value)
+                sink.gauge("mlops_fairness_violation", l, value: bounds(metric).isViolated(by: value) ? 1 : 0)
+            }
+            for metric in metrics[a] {
+                let l = [name, attribute, metric.rawValue]
+                let b = bounds(metric)
+                if let lower = b.lower { sink.gauge("mlops_fairness_lower_bound", l, value: lower) }
+                if let upper = b.upper { sink.gauge("mlops_fairness_upper_bound", l, value: upper) }
+            }
+        }
+        sink.counter("mlops_fairness_late_events_total", [name, "prediction"], value: Double(late.load(0)))
+        sink.counter("mlops_fairness_late_events_total", [name, "outcome"], value: Double(late.load(1)))
+    }
+
+    func bounds(_ metric: FairnessMetric) -> FairnessBounds { options.bounds[metric] ?? metric.defaultBounds }
+}

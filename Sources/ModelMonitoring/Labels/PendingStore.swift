@@ -1,0 +1,162 @@
+import Synchronization
+
+/// Predictions waiting for their label: a bounded, sharded store keyed by the 64-bit hash of the prediction's
+/// `id`, with a time-to-live.
+///
+/// Each shard is a ring of `capacity / shards` entries in arrival order plus a dictionary from key to ring
+/// position, behind its own lock (so concurrent writers rarely meet). Because the time-to-live is the same
+/// for every entry, arrival order is expiry order: expiring and evicting only ever take the ring's head.
+/// - ``insert(key:time:_:now:)`` first expires the shard's entries older than the TTL, then, when the
+///   shard is full, evicts its oldest entry (counted), then appends. A second prediction with a pending
+///   `id` replaces the first (counted as a duplicate).
+/// - ``take(key:now:)`` removes and returns the pending entry for a label, or nil (unknown or expired id).
+/// - Memory is fixed by capacity whatever the traffic: per entry, the key, the time, the entry's payload
+///   (`Payload`, a fixed-size value) and a dictionary slot.
+///
+/// Ids are identified by a 64-bit FNV-1a hash: two ids colliding among a million pending ones has a
+/// probability of about 3·10⁻⁸.
+public final class PendingStore<Payload: Sendable>: Sendable {
+    struct Shard {
+        var keys: [UInt64]
+        var times: [Double]
+        var payloads: [Payload?]
+        var live: [Bool]
+        var index: [UInt64: Int32] = [:]
+        var head = 0
+        var count = 0
+        var expired: UInt64 = 0
+        var evicted: UInt64 = 0
+        var duplicates: UInt64 = 0
+
+        init(capacity: Int) {
+            keys = Array(repeating: 0, count: capacity)
+            times = Array(repeating: 0, count: capacity)
+            payloads = Array(repeating: nil, count: capacity)
+            live = Array(repeating: false, count: capacity)
+            index.reserveCapacity(Swift.min(capacity, 1 << 16))
+        }
+
+        var capacity: Int { keys.count }
+
+        /// Drops the head entry; returns whether it was still waiting.
+        mutating func dropHead() -> Bool {
+            let wasLive = live[head]
+            if wasLive {
+                index.removeValue(forKey: keys[head])
+                live[head] = false
+                payloads[head] = nil
+            }
+            head = head + 1 == capacity ? 0 : head + 1
+            count -= 1
+            return wasLive
+        }
+
+        mutating func expire(before deadline: Double) {
+            while count > 0 && times[head] < deadline {
+                if dropHead() { expired += 1 }
+            }
+            // Joined entries at the head hold no memory worth keeping: skip them too.
+            while count > 0 && !live[head] { _ = dropHead() }
+        }
+    }
+
+    final class Locked: Sendable {
+        let mutex: Mutex<Shard>
+        init(_ shard: Shard) { mutex = Mutex(shard) }
+    }
+
+    let shards: [Locked]
+    let mask: Int
+    /// Seconds an entry waits before it expires.
+    public let timeToLive: Double
+    /// Most entries held at once (over all shards).
+    public let capacity: Int
+
+    /// A store for `capacity` entries kept `timeToLive` seconds.
+    public init(capacity: Int, timeToLive: Double) {
+        var n = 1
+        while n < 16 && n * 1024 < capacity { n *= 2 }
+        let perShard = capacity == 0 ? 0 : (capacity + n - 1) / n
+        shards = (0..<n).map { _ in Locked(Shard(capacity: perShard)) }
+        mask = n - 1
+        self.timeToLive = timeToLive
+        self.capacity = perShard * n
+    }
+
+    @inline(__always)
+    func shard(_ key: UInt64) -> Int { Int(truncatingIfNeeded: (key >> 32) ^ key) & mask }
+
+    /// Adds a pending entry that arrived at `time`.
+    public func insert(key: UInt64, time: Double, _ payload: Payload, now: Double) {
+        shards[shard(key)].mutex.withLock { s in
+            guard s.capacity > 0 else {
+                s.evicted += 1
+                return
+            }
+            s.expire(before: now - timeToLive)
+            if let old = s.index[key] {
+                s.live[Int(old)] = false
+                s.payloads[Int(old)] = nil
+                s.index.removeValue(forKey: key)
+                s.duplicates += 1
+            }
+            if s.count == s.capacity {
+                if s.dropHead() { s.evicted += 1 }
+            }
+            var slot = s.head + s.count
+            if slot >= s.capacity { slot -= s.capacity }
+            s.keys[slot] = key
+            s.times[slot] = time
+            s.payloads[slot] = payload
+            s.live[slot] = true
+            s.index[key] = Int32(slot)
+            s.count += 1
+        }
+    }
+
+    /// Removes and returns the pending entry for `key` with its arrival time, or nil when there is none (or
+    /// it has expired by `now`).
+    public func take(key: UInt64, now: Double) -> (payload: Payload, time: Double)? {
+        shards[shard(key)].mutex.withLock { s -> (Payload, Double)? in
+            guard let slot = s.index.removeValue(forKey: key).map(Int.init) else { return nil }
+            s.live[slot] = false
+            let payload = s.payloads[slot]
+            s.payloads[slot] = nil
+            if s.times[slot] < now - timeToLive {
+                s.expired += 1
+                return nil
+            }
+            return payload.map { ($0, s.times[slot]) }
+        }
+    }
+
+    /// Expires every shard's old entries (run at scrape time, so that the counts are current).
+    public func expire(now: Double) {
+        for shard in shards { shard.mutex.withLock { $0.expire(before: now - timeToLive) } }
+    }
+
+    /// Entries waiting now, and the running totals of expired, evicted and replaced (duplicate id) entries.
+    public var counts: (pending: Int, expired: UInt64, evicted: UInt64, duplicates: UInt64) {
+        var out: (Int, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        for shard in shards {
+            shard.mutex.withLock { s in
+                out.0 += s.index.count
+                out.1 += s.expired
+                out.2 += s.evicted
+                out.3 += s.duplicates
+            }
+        }
+        return out
+    }
+
+    /// FNV-1a over the UTF-8 bytes of `id`: the key of a prediction id.
+    @inline(__always)
+    public static func key(_ id: String) -> UInt64 {
+        var copy = id
+        return copy.withUTF8 { bytes in
+            var h: UInt64 = 0xcbf2_9ce4_8422_2325
+            for b in bytes { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+            return h
+        }
+    }
+}

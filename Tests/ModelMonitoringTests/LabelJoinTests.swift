@@ -1,0 +1,131 @@
+import ExporterConfig
+import Exposition
+import Ingestion
+import ModelMonitoring
+import Synchronization
+import Testing
+
+/// A collector that keeps every joined outcome it is given.
+final class OutcomeRecorder: ModelCollector {
+    static let name = "outcome_recorder"
+    static let descriptors: [MetricDescriptor] = []
+    static var needsOutcomes: Bool { true }
+    let outcomes = Mutex<[JoinedOutcome]>([])
+
+    init(model: ModelContext, options: CollectorOptions) throws(ModelCollectorError) {}
+
+    var maxSeries: Int { 0 }
+    func record(prediction: PredictionEvent, receivedAt: Double) {}
+    func record(outcome: JoinedOutcome, receivedAt: Double) { outcomes.withLock { $0.append(outcome) } }
+    func collect(into sink: inout CollectorSink) {}
+}
+
+func joinHarness(
+    maxPending: Int = 100, ttl: Duration = .seconds(3600)
+) throws -> (Harness, MonitoredModel, OutcomeRecorder) {
+    var catalog = CollectorCatalog.builtIn
+    try catalog.register(OutcomeRecorder.self)
+    var config = ModelConfiguration(
+        name: "m", task: .binaryClassification, versions: ["v1", "v2"], classes: ["no", "yes"], positiveClass: "yes",
+        sensitiveAttributes: [SensitiveAttribute(name: "gender", groups: ["f", "m"], privileged: "m")],
+        collectors: [CollectorConfiguration(name: "outcome_recorder")])
+    config.maxPending = maxPending
+    config.joinTTL = ttl
+    let h = try Harness([config], catalog: catalog)
+    let m = h.model("m")
+    return (h, m, m.collectors[0] as! OutcomeRecorder)
+}
+
+@Suite struct LabelJoinTests {
+    @Test func labelsJoinTheirPredictionsWithTheirDelay() throws {
+        let (h, m, recorder) = try joinHarness()
+        let t0 = WallClock.now()
+        #expect(
+            m.record(
+                version: "v2", prediction: .label("yes"), score: 0.8, attributes: ["gender": "f"], id: "a",
+                receivedAt: t0) == nil)
+        m.record(version: "v1", prediction: .label("no"), id: "b", receivedAt: t0 + 1)
+        #expect(h.value(#"mlops_labels_pending{model="m"}"#) == 2)
+        #expect(m.record(label: LabelEvent(id: "a", label: .label("no")), receivedAt: t0 + 10) == nil)
+        let outcomes = recorder.outcomes.withLock { $0 }
+        #expect(outcomes.count == 1)
+        let o = try #require(outcomes.first)
+        #expect(o.actualClass == 0 && o.prediction.predictedClass == 1 && o.prediction.version == 1)
+        #expect(o.prediction.score == 0.8 && o.prediction.groups == [0] && o.delaySeconds == 10)
+        #expect(h.value(#"mlops_labels_joined_total{model="m",source="endpoint"}"#) == 1)
+        #expect(h.value(#"mlops_labels_pending{model="m"}"#) == 1)
+        #expect(h.value(#"mlops_labels_join_delay_seconds_bucket{model="m",le="10"}"#) == 1)
+        #expect(h.value(#"mlops_labels_join_delay_seconds_bucket{model="m",le="1"}"#) == 0)
+        // Joined once only: the same label again is unmatched.
+        m.record(label: LabelEvent(id: "a", label: .label("no")), receivedAt: t0 + 11)
+        #expect(h.value(#"mlops_labels_unmatched_total{model="m"}"#) == 1)
+    }
+
+    @Test func inlineLabelsJoinAtOnceAndUnknownClassesAreOther() throws {
+        let (h, m, recorder) = try joinHarness()
+        m.record(version: "v1", prediction: .label("yes"), attributes: ["gender": "x"], label: .label("maybe"))
+        let o = try #require(recorder.outcomes.withLock { $0.first })
+        #expect(o.actualClass == 2 && o.prediction.groups == [2] && o.delaySeconds == 0)
+        #expect(h.value(#"mlops_labels_joined_total{model="m",source="inline"}"#) == 1)
+        #expect(h.value(#"mlops_labels_pending{model="m"}"#) == 0)
+    }
+
+    @Test func aLabelBeforeItsPredictionIsUnmatched() throws {
+        let (h, m, recorder) = try joinHarness()
+        let t0 = WallClock.now()
+        m.record(label: LabelEvent(id: "early", label: .label("yes")), receivedAt: t0)
+        m.record(version: "v1", prediction: .label("yes"), id: "early", receivedAt: t0 + 1)
+        #expect(h.value(#"mlops_labels_unmatched_total{model="m"}"#) == 1)
+        #expect(h.value(#"mlops_labels_pending{model="m"}"#) == 1)
+        #expect(recorder.outcomes.withLock { $0.isEmpty })
+    }
+
+    @Test func predictionsExpireAfterTheTTL() throws {
+        let (h, m, recorder) = try joinHarness(ttl: .seconds(60))
+        let t0 = WallClock.now()
+        m.record(version: "v1", prediction: .label("yes"), id: "old", receivedAt: t0 - 70)
+        m.record(version: "v1", prediction: .label("yes"), id: "fresh", receivedAt: t0 - 20)
+        #expect(m.record(label: LabelEvent(id: "old", label: .label("yes")), receivedAt: t0) == nil)
+        #expect(m.record(label: LabelEvent(id: "fresh", label: .label("yes")), receivedAt: t0) == nil)
+        #expect(recorder.outcomes.withLock { $0.count } == 1)
+        #expect(h.value(#"mlops_labels_unmatched_total{model="m"}"#) == 1)
+        #expect(h.value(#"mlops_predictions_expired_total{model="m"}"#) == 1)
+        // A scrape expires what is due even without traffic (the store's clock is the wall clock there).
+        m.record(version: "v1", prediction: .label("yes"), id: "ancient", receivedAt: t0 - 1000)
+        #expect(h.value(#"mlops_predictions_expired_total{model="m"}"#) == 2)
+        #expect(h.value(#"mlops_labels_pending{model="m"}"#) == 0)
+    }
+
+    @Test func theOldestAreEvictedAtCapacityAndDuplicatesReplace() throws {
+        let (h, m, recorder) = try joinHarness(maxPending: 4)
+        let t0 = WallClock.now()
+        for i in 0..<6 { m.record(version: "v1", prediction: .label("yes"), id: "p\(i)", receivedAt: t0 + Double(i)) }
+        #expect(h.value(#"mlops_predictions_evicted_total{model="m",reason="capacity"}"#) == 2)
+        #expect(h.value(#"mlops_labels_pending{model="m"}"#) == 4)
+        for i in 0..<6 { m.record(label: LabelEvent(id: "p\(i)", label: .label("no")), receivedAt: t0 + 10) }
+        #expect(recorder.outcomes.withLock { $0.count } == 4)
+        #expect(h.value(#"mlops_labels_unmatched_total{model="m"}"#) == 2)
+        m.record(version: "v1", prediction: .label("yes"), id: "dup", receivedAt: t0 + 20)
+        m.record(version: "v2", prediction: .label("no"), id: "dup", receivedAt: t0 + 21)
+        m.record(label: LabelEvent(id: "dup", label: .label("no")), receivedAt: t0 + 22)
+        #expect(h.value(#"mlops_predictions_duplicate_id_total{model="m"}"#) == 1)
+        #expect(recorder.outcomes.withLock { $0.last?.prediction.version } == 1)
+    }
+
+    @Test func memoryStaysBoundedUnderAnyTraffic() async throws {
+        let (h, m, _) = try joinHarness(maxPending: 1000)
+        let t0 = WallClock.now()
+        await withTaskGroup(of: Void.self) { group in
+            for writer in 0..<4 {
+                group.addTask {
+                    for i in 0..<20_000 {
+                        m.record(version: "v1", prediction: .label("yes"), id: "w\(writer)-\(i)", receivedAt: t0)
+                    }
+                }
+            }
+        }
+        let pending = try #require(h.value(#"mlops_labels_pending{model="m"}"#))
+        let evicted = try #require(h.value(#"mlops_predictions_evicted_total{model="m",reason="capacity"}"#))
+        #expect(pending <= 1000 && pending + evicted == 80_000)
+    }
+}

@@ -1,0 +1,56 @@
+import Foundation
+
+/// Runs a program in the project's Python venv (scipy, Evidently, scikit-learn, fairlearn) as an independent
+/// oracle at test time: one process per call, the input as JSON on stdin, the result as JSON on stdout.
+/// Fails with a clear message when the venv is missing.
+enum PythonOracle {
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
+    static let python = packageRoot.appendingPathComponent(".venv/bin/python").path
+
+    /// Runs `script` with `input` encoded as JSON on stdin and decodes its stdout as `Output`.
+    static func run<Input: Encodable, Output: Decodable>(
+        _ script: String, input: Input, as output: Output.Type
+    ) throws -> Output {
+        guard FileManager.default.isExecutableFile(atPath: python) else {
+            throw Failure(
+                description:
+                    "the oracle venv is missing: \(python) (run scripts/install-deps --python; the README test "
+                    + "command does)")
+        }
+        let data = try JSONEncoder().encode(input)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = ["-c", script]
+        let stdin = Pipe()
+        let stdout = Pipe()
+        let errorFile = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "python-oracle-\(UUID().uuidString).err")
+        guard FileManager.default.createFile(atPath: errorFile.path, contents: nil) else {
+            throw Failure(description: "cannot create \(errorFile.path)")
+        }
+        defer { try? FileManager.default.removeItem(at: errorFile) }
+        let stderr = try FileHandle(forWritingTo: errorFile)
+        defer { try? stderr.close() }
+        process.standardInput = stdin
+        process.standardOutput = stdout
+        process.standardError = stderr
+        try process.run()
+        let writer = Thread {
+            try? stdin.fileHandleForWriting.write(contentsOf: data)
+            try? stdin.fileHandleForWriting.close()
+        }
+        writer.start()
+        let result = stdout.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            let message = (try? String(contentsOf: errorFile, encoding: .utf8)) ?? ""
+            throw Failure(description: "oracle exited with \(process.terminationStatus): \(message)")
+        }
+        return try JSONDecoder().decode(Output.self, from: result)
+    }
+}

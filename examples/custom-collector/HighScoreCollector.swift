@@ -1,0 +1,54 @@
+import Exposition
+import Ingestion
+import ModelMonitoring
+
+/// An example of a user-defined model collector: counts, per model version, the predictions whose score is
+/// at or above a configured threshold (say, transactions a fraud model would block), so a sudden rise shows
+/// up as a rate:
+///
+///     collectors:
+///       - name: high_score
+///         options: {threshold: 0.9}
+///
+///     mlops_model_high_score_predictions_total{model="fraud",version="v1"} 3
+///
+/// It follows the ``ModelCollector`` contract: a static name and families; options validated at creation
+/// (errors name the option); lock-free recording into slots resolved once (one per version, through the
+/// context's version index); samples emitted at scrape time, with label values from configured sets only.
+final class HighScoreCollector: ModelCollector {
+    static let name = "high_score"
+    static let descriptors: [MetricDescriptor] = [
+        try! MetricDescriptor(
+            name: "mlops_model_high_score_predictions_total", type: .counter,
+            help: "Predictions whose score is at or above the high_score collector's threshold.",
+            labelNames: ["model", "version"])
+    ]
+
+    let model: ModelContext
+    let threshold: Double
+    let counts: AtomicSlots
+
+    init(model: ModelContext, options: CollectorOptions) throws(ModelCollectorError) {
+        try options.checkAllowed(["threshold"])
+        guard let threshold = try options.number("threshold") else {
+            throw options.error("threshold", "required: the score at or above which a prediction counts")
+        }
+        guard threshold.isFinite else { throw options.error("threshold", "must be a finite number") }
+        self.model = model
+        self.threshold = threshold
+        counts = AtomicSlots(count: model.versionLabels.count)
+    }
+
+    var maxSeries: Int { model.versionLabels.count }
+
+    func record(prediction: PredictionEvent, receivedAt: Double) {
+        if let score = prediction.score, score >= threshold { counts.add(model.versionIndex(prediction.version)) }
+    }
+
+    func collect(into sink: inout CollectorSink) {
+        for (i, version) in model.versionLabels.enumerated() {
+            sink.counter(
+                "mlops_model_high_score_predictions_total", [model.name, version], value: Double(counts.load(i)))
+        }
+    }
+}
