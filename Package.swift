@@ -28,12 +28,19 @@ let package = Package(
         .target(name: "Exposition", swiftSettings: strict),
         // Linux syscalls that Glibc does not import (epoll, eventfd, accept4).
         .target(name: "CSystemShims"),
-        // HTTP/1.1 server on epoll. Knows nothing of metrics.
+        // System libraries for HTTP/2 (libnghttp2 1.52, memory mode) and TLS (OpenSSL 3).
+        .systemLibrary(name: "CNghttp2", pkgConfig: "libnghttp2", providers: [.apt(["libnghttp2-dev"])]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        // HTTP/1.1, HTTP/2 and TLS server on epoll. Knows nothing of metrics.
         .target(
             name: "HTTPServer",
-            dependencies: ["CSystemShims", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "CSystemShims", "CNghttp2", "COpenSSL", .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
+        // libxcrypt, for bcrypt password hashes of the web configuration's basic_auth_users.
+        .systemLibrary(name: "CCrypt", pkgConfig: "libcrypt", providers: [.apt(["libcrypt-dev"])]),
         // System libraries for one-shot gzip: libdeflate (default, faster) and zlib (for comparison).
         .systemLibrary(name: "CLibdeflate", pkgConfig: "libdeflate", providers: [.apt(["libdeflate-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
@@ -58,6 +65,7 @@ let package = Package(
             name: "MLOpsExporter",
             dependencies: [
                 "Exposition", "HTTPServer", "Compression", "ExporterConfig", "Ingestion", "ModelMonitoring", "Profiling",
+                "CCrypt", "COpenSSL",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
@@ -88,7 +96,7 @@ let package = Package(
         // Test support: renders fixture registries for the Python conformance tests.
         .executableTarget(name: "exposition-fixture", dependencies: ["Exposition"], swiftSettings: strict),
         .testTarget(name: "ExpositionTests", dependencies: ["Exposition"], swiftSettings: strict),
-        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"], swiftSettings: strict),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "CNghttp2"], swiftSettings: strict),
         .testTarget(name: "CompressionTests", dependencies: ["Compression"], swiftSettings: strict),
         .testTarget(name: "MLOpsExporterTests", dependencies: ["MLOpsExporter"], swiftSettings: strict),
         .testTarget(name: "ExporterConfigTests", dependencies: ["ExporterConfig"], swiftSettings: strict),

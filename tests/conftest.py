@@ -121,13 +121,16 @@ def prometheus(tmp_path):
     """Starts Prometheus with a generated config; yields (start_fn) taking the exporter's port."""
     procs = []
 
-    def start(target_port):
+    def start(target_port, scrape_configs=None):
+        """`scrape_configs`: the YAML list to use instead of one plain `mlops` job on `target_port`."""
         port = free_port()
         config = tmp_path / "prometheus.yml"
         config.write_text(
             "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
-            "scrape_configs:\n  - job_name: mlops\n"
-            f"    static_configs:\n      - targets: ['127.0.0.1:{target_port}']\n"
+            + "scrape_configs:\n"
+            + (scrape_configs or (
+                "  - job_name: mlops\n"
+                f"    static_configs:\n      - targets: ['127.0.0.1:{target_port}']\n"))
         )
         log = open(tmp_path / "prometheus.log", "w")
         proc = subprocess.Popen(

@@ -41,6 +41,17 @@ extension HTTPServer {
         public var maxPipelinedRequests: Int
         /// `listen(2)` backlog. Default `SOMAXCONN`.
         public var listenBacklog: Int
+        /// Whether HTTP/2 is served: h2c (prior knowledge and `Upgrade: h2c`) in cleartext, ALPN `h2` with
+        /// TLS. Default true.
+        public var http2Enabled: Bool
+        /// The `SETTINGS_MAX_CONCURRENT_STREAMS` announced to HTTP/2 clients; streams beyond it are
+        /// refused. Default 100.
+        public var http2MaxConcurrentStreams: Int
+        /// TLS for every listener; nil serves cleartext. Replace it at run time with
+        /// ``HTTPServer/reloadTLS(_:)``.
+        public var tls: TLSConfiguration?
+        /// Time a client has to complete the TLS handshake after connecting. Default 10 s.
+        public var tlsHandshakeTimeout: Duration
 
         /// Creates a configuration listening on `listenAddresses` with default limits.
         public init(listenAddresses: [String] = ["127.0.0.1:0"]) {
@@ -57,6 +68,10 @@ extension HTTPServer {
             self.maxBodySize = 16 * 1024 * 1024
             self.maxPipelinedRequests = 16
             self.listenBacklog = Int(SOMAXCONN)
+            self.http2Enabled = true
+            self.http2MaxConcurrentStreams = 100
+            self.tls = nil
+            self.tlsHandshakeTimeout = .seconds(10)
         }
 
         /// The CPUs this process may run on (its affinity, so `taskset -c 0` means one loop).
@@ -73,6 +88,7 @@ extension HTTPServer {
             for (name, value) in [
                 ("headerReadTimeout", headerReadTimeout), ("bodyReadTimeout", bodyReadTimeout),
                 ("idleTimeout", idleTimeout), ("writeStallTimeout", writeStallTimeout),
+                ("tlsHandshakeTimeout", tlsHandshakeTimeout),
             ] {
                 try require(value > .zero, "\(name) must be positive")
             }
@@ -82,6 +98,8 @@ extension HTTPServer {
             try require(maxBodySize >= 0, "maxBodySize must not be negative")
             try require(maxPipelinedRequests >= 1, "maxPipelinedRequests must be at least 1")
             try require(listenBacklog >= 1, "listenBacklog must be at least 1")
+            try require(
+                (1...1_000_000).contains(http2MaxConcurrentStreams), "http2MaxConcurrentStreams must be in 1...1000000")
         }
     }
 }

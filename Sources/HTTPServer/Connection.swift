@@ -15,6 +15,8 @@ enum TimerPhase: Equatable {
     case write
     /// Closing: discarding late input before the final close.
     case linger
+    /// The TLS handshake is under way (``HTTPServer/Configuration/tlsHandshakeTimeout``).
+    case handshake
 }
 
 /// The protocol spoken over a ``Connection``: consumes its input buffer, produces into its output
@@ -44,6 +46,13 @@ protocol ConnectionProtocolHandler: AnyObject {
     func inputEnded(_ connection: Connection)
     /// Graceful shutdown started: finish the request in progress, accept no new one.
     func beginDrain(_ connection: Connection)
+    /// Whether the protocol stopped producing output only because enough was queued (HTTP/2 pulls frames
+    /// below a threshold): once the queue is written, ``process(_:)`` must run again.
+    func hasMoreOutput(_ connection: Connection) -> Bool
+}
+
+extension ConnectionProtocolHandler {
+    func hasMoreOutput(_ connection: Connection) -> Bool { false }
 }
 
 /// One accepted socket: owns its transport, input buffer, output queue, timer and protocol handler,
@@ -117,8 +126,10 @@ final class Connection: DeadlineScheduled {
             discardInput()
             return
         }
-        if events.contains(.readable) || events.contains(.readHangup) {
-            readInput()
+        if events.contains(.readable) || events.contains(.readHangup)
+            || (events.contains(.writable) && transport.wantsWritable)
+        {
+            readInput()  // also drives a TLS handshake that waited for writability
         }
     }
 
@@ -143,7 +154,15 @@ final class Connection: DeadlineScheduled {
                 protocolHandler.inputEnded(self)
                 return
             case .failed:
-                close(reason: "reset")
+                if let detail = transport.failureDetail {
+                    loop.context.logger.debug(
+                        "TLS failure",
+                        metadata: [
+                            "peer": "\(remoteAddress)", "reason": "\(transport.failureReason ?? "")",
+                            "detail": "\(detail)",
+                        ])
+                }
+                close(reason: transport.failureReason ?? "reset")
                 return
             }
         }
@@ -176,6 +195,8 @@ final class Connection: DeadlineScheduled {
             close(reason: nil)
         case .write:
             close(reason: "write_stall")
+        case .handshake:
+            close(reason: "tls_handshake_timeout")
         case .idle, .head, .body:
             protocolHandler.timerExpired(timerPhase, connection: self)
         }
@@ -193,6 +214,10 @@ final class Connection: DeadlineScheduled {
     /// the timer. Called by the loop after anything touched this connection.
     func process() {
         guard !isClosed else { return }
+        if !lingering && !inputClosed && transport.hasBufferedInput && protocolHandler.wantsInput(self) {
+            readInput()
+            if isClosed { return }
+        }
         if !lingering {
             for _ in 0..<64 {
                 protocolHandler.process(self)
@@ -215,12 +240,20 @@ final class Connection: DeadlineScheduled {
                     close(reason: "reset")
                     return
                 }
-                // Written responses free pipelining capacity: let the protocol take more requests.
-                if output.pendingResponses == responsesBefore || !output.isEmpty { break }
+                // Written responses free pipelining capacity: let the protocol take more requests; a protocol
+                // that held output back produces the rest now that the queue is empty.
+                if !output.isEmpty { break }
+                if output.pendingResponses == responsesBefore && !protocolHandler.hasMoreOutput(self) { break }
             }
             if output.isEmpty && protocolHandler.isFinished(self) {
                 finish()
                 if isClosed { return }
+            }
+            if !inputClosed && transport.hasBufferedInput && protocolHandler.wantsInput(self) {
+                loop.markDirty(self)  // decrypted input is waiting inside the transport
+            }
+            if output.isEmpty && protocolHandler.hasMoreOutput(self) {
+                loop.markDirty(self)  // the 64 rounds above ran out: continue after the other connections
             }
         }
         updateRegistration()
@@ -267,7 +300,15 @@ final class Connection: DeadlineScheduled {
         }
 
         let phase: TimerPhase =
-            if lingering { .linger } else if !output.isEmpty { .write } else { protocolHandler.timerPhase(self) }
+            if lingering {
+                .linger
+            } else if !output.isEmpty {
+                .write
+            } else if transport.isHandshaking {
+                .handshake
+            } else {
+                protocolHandler.timerPhase(self)
+            }
         if phase != timerPhase || (phase == .body && didRead) || (phase == .write && didWrite) {
             timerBase = loop.now
         }

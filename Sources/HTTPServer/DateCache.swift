@@ -19,6 +19,13 @@ struct DateCache {
         buffer.append(contentsOf: line)
     }
 
+    /// The field value alone (`Sun, 06 Nov 1994 08:49:37 GMT`), for HTTP/2 `date` fields.
+    mutating func currentValue() -> String {
+        var buffer: [UInt8] = []
+        appendHeaderLine(to: &buffer)
+        return String(decoding: buffer[6..<(buffer.count - 2)], as: UTF8.self)
+    }
+
     /// Renders the header line for `seconds` since the epoch (RFC 9110 §5.6.7 IMF-fixdate, always GMT).
     static func render(_ seconds: time_t) -> [UInt8] {
         var seconds = seconds

@@ -265,8 +265,20 @@ final class EventLoop: @unchecked Sendable {
         }
         let id = nextToken
         nextToken += 1
+        let transport: any ConnectionTransport
+        if let tls = context.currentTLS {
+            guard let secure = TLSTransport(fileDescriptor: fd, context: tls) else {
+                context.logger.warning("SSL_new failed for a new connection")
+                Syscall.close(fd)
+                releaseSlot()
+                return
+            }
+            transport = secure
+        } else {
+            transport = PlainSocketTransport(fileDescriptor: fd)
+        }
         let connection = Connection(
-            id: id, loop: self, transport: PlainSocketTransport(fileDescriptor: fd), remoteAddress: remoteAddress,
+            id: id, loop: self, transport: transport, remoteAddress: remoteAddress,
             protocolHandler: HTTP1Session(context: context))
         if let error = epoll.add(fd, interest: Connection.initialInterest, token: id) {
             context.logger.warning("epoll_ctl(ADD) failed for a new connection: \(Syscall.describe(error))")
@@ -300,6 +312,7 @@ final class EventLoop: @unchecked Sendable {
         case .body: timeout = context.bodyReadTimeout
         case .write: timeout = context.writeStallTimeout
         case .linger: timeout = context.lingerTimeout
+        case .handshake: timeout = context.tlsHandshakeTimeout
         }
         let (deadline, overflow) = base.addingReportingOverflow(timeout)
         deadlines.schedule(connection, at: overflow ? .max : deadline)

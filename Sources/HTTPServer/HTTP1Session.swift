@@ -49,9 +49,22 @@ final class HTTP1Session: ConnectionProtocolHandler {
     // MARK: - ConnectionProtocolHandler
 
     func process(_ connection: Connection) {
-        // HTTP/2 seam: before the first request, a later version checks here for the h2c client preface
-        // ("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n") and hands the connection to an HTTP/2 session. Today the
-        // parser answers it with 505.
+        // Before the first request: TLS chose h2 through ALPN, or the client sent the h2c preface.
+        if requestsReceived == 0 && slots.isEmpty && context.configuration.http2Enabled {
+            if connection.transport.negotiatedProtocol == "h2" {
+                switchToHTTP2(connection)
+                return
+            }
+            switch prefaceMatch(connection) {
+            case .complete:
+                switchToHTTP2(connection)
+                return
+            case .partial where !inputEnded:
+                return  // wait for the rest of the 24 bytes
+            case .partial, .none:
+                break
+            }
+        }
         while acceptingRequests && hasCapacity(connection) && !connection.input.isEmpty {
             let (consumed, result) = connection.input.withReadableBytes { parser.parse($0) }
             connection.input.consume(consumed)
@@ -64,6 +77,10 @@ final class HTTP1Session: ConnectionProtocolHandler {
                 if inputEnded { finishAfterEndOfInput(connection) }
                 return
             case .request(let request):
+                if let settings = h2cUpgradeSettings(request, connection) {
+                    upgradeToHTTP2(request, settings: settings, connection)
+                    return
+                }
                 dispatch(request, connection)
                 if connection.isClosed { return }
             case .error(let error):
@@ -75,6 +92,61 @@ final class HTTP1Session: ConnectionProtocolHandler {
             finishAfterEndOfInput(connection)
         }
     }
+
+    // MARK: - Switching to HTTP/2
+
+    private enum PrefaceMatch { case none, partial, complete }
+
+    /// Whether the buffered input starts with (a prefix of) the HTTP/2 client preface.
+    private func prefaceMatch(_ connection: Connection) -> PrefaceMatch {
+        connection.input.withReadableBytes { bytes in
+            let preface = HTTP2Session.clientPreface
+            let count = min(bytes.count, preface.count)
+            guard count > 0, bytes[0..<count].elementsEqual(preface[0..<count]) else { return .none }
+            return count == preface.count ? .complete : .partial
+        }
+    }
+
+    /// Hands the connection, with its unconsumed input, to an HTTP/2 session.
+    private func switchToHTTP2(_ connection: Connection) {
+        let session = HTTP2Session(context: context, connection: connection)
+        connection.protocolHandler = session
+        session.process(connection)
+    }
+
+    /// The decoded `HTTP2-Settings` payload when `request` is a valid h2c upgrade request (RFC 7540 §3.2)
+    /// that can be honoured: the first request on a cleartext connection with HTTP/2 enabled.
+    private func h2cUpgradeSettings(_ request: HTTP1Parser.Request, _ connection: Connection) -> [UInt8]? {
+        let headers = request.head.headers
+        guard requestsReceived == 0, slots.isEmpty, connection.output.isEmpty, !draining,
+            context.configuration.http2Enabled, !connection.transport.isSecure, request.head.version == .http1_1,
+            headers.containsToken("h2c", in: "Upgrade"), headers.containsToken("HTTP2-Settings", in: "Connection"),
+            headers.values(for: "HTTP2-Settings").count == 1, let encoded = headers["HTTP2-Settings"]
+        else { return nil }
+        return Base64URL.decode(encoded)
+    }
+
+    /// Answers `101 Switching Protocols`, then serves `request` as stream 1 of a new HTTP/2 session.
+    private func upgradeToHTTP2(_ request: HTTP1Parser.Request, settings: [UInt8], _ connection: Connection) {
+        requestsReceived += 1
+        let head = request.head
+        var headers = head.headers
+        for name in ["Connection", "Upgrade", "HTTP2-Settings"] { headers.remove(name: name) }
+        let session = HTTP2Session(context: context, connection: connection)
+        connection.output.append(Self.switchingProtocols)
+        connection.protocolHandler = session
+        let upgraded = HTTPRequest(
+            method: head.method, path: head.path, query: head.query, version: .http2, headers: headers,
+            body: request.body, protocolName: "h2", remoteAddress: connection.remoteAddress)
+        guard session.upgrade(from: upgraded, settingsPayload: settings) else {
+            connection.close(reason: "bad_request")
+            return
+        }
+        session.process(connection)
+    }
+
+    private static let switchingProtocols = Array(
+        "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n".utf8)
 
     /// Nothing more will arrive: anything buffered is an incomplete request, dropped.
     private func finishAfterEndOfInput(_ connection: Connection) {
@@ -117,7 +189,7 @@ final class HTTP1Session: ConnectionProtocolHandler {
             fail(status: 408, reason: "request header read timeout", label: "header_timeout", connection)
         case .body:
             fail(status: 408, reason: "request body read timeout", label: "body_timeout", connection)
-        case .none, .write, .linger:
+        case .none, .write, .linger, .handshake:
             break
         }
     }

@@ -21,10 +21,28 @@ public struct HTTPResponder: Sendable {
     let loop: EventLoop
     let connectionID: UInt64
     let requestID: UInt64
+    /// Fields set on the response before it is sent (see ``settingHeaders(_:)``).
+    var extraHeaders: [(name: String, value: String)] = []
+
+    init(loop: EventLoop, connectionID: UInt64, requestID: UInt64) {
+        self.loop = loop
+        self.connectionID = connectionID
+        self.requestID = requestID
+    }
 
     /// Sends `response` for the request this responder belongs to. Thread-safe; only the first call counts.
     public func callAsFunction(_ response: HTTPResponse) {
+        var response = response
+        for field in extraHeaders { response.headers.replaceOrAdd(name: field.name, value: field.value) }
         loop.deliver(response, connectionID: connectionID, requestID: requestID)
+    }
+
+    /// A responder for the same request that also sets `fields` on the response, replacing any field of
+    /// the same name: how a wrapping handler adds headers (security headers) to whatever the inner one says.
+    public func settingHeaders(_ fields: [(name: String, value: String)]) -> HTTPResponder {
+        var copy = self
+        copy.extraHeaders.append(contentsOf: fields)
+        return copy
     }
 }
 
@@ -62,6 +80,7 @@ public protocol HTTPServerObserver: Sendable {
     /// `header_timeout`, `body_timeout`, `idle_timeout`, `write_stall`, `bad_request` (400, 501, 505),
     /// `too_large` (413, 414, 431), `incomplete_request` (peer closed mid-request), `reset` (peer reset or
     /// write failed), `shutdown` (closed at the shutdown deadline), `emfile` (accept ran out of descriptors),
-    /// `accept_failed`.
+    /// `accept_failed`; HTTP/2: `stream_refused` (a stream beyond the limit of unanswered requests); TLS:
+    /// the labels of ``HTTPServer/tlsErrorReasons`` (`tls_handshake_timeout`, `tls_no_client_certificate`, …).
     func connectionError(reason: String)
 }

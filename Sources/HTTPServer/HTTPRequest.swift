@@ -4,12 +4,15 @@ public enum HTTPVersion: Sendable, Hashable, CustomStringConvertible {
     case http1_0
     /// HTTP/1.1: persistent connections by default, pipelining allowed.
     case http1_1
+    /// HTTP/2 (h2 over TLS, h2c in cleartext): many concurrent streams over one connection.
+    case http2
 
     /// The version as written on the request line, e.g. `HTTP/1.1`.
     public var description: String {
         switch self {
         case .http1_0: "HTTP/1.0"
         case .http1_1: "HTTP/1.1"
+        case .http2: "HTTP/2"
         }
     }
 }
@@ -32,7 +35,8 @@ public struct HTTPRequest: Sendable {
     public var headers: HTTPHeaders
     /// The request body after removing any chunked transfer coding; empty when there is none.
     public var body: [UInt8]
-    /// The protocol spoken on the connection (`http/1.0`, `http/1.1`), for labelling self metrics.
+    /// The protocol spoken on the connection (`http/1.0`, `http/1.1`, `h2`), for labelling self metrics:
+    /// the only way a handler can tell which protocol carried the request.
     public var protocolName: String
     /// The peer as `address:port` (`127.0.0.1:50312`, `[::1]:50312`).
     public var remoteAddress: String
@@ -48,7 +52,15 @@ public struct HTTPRequest: Sendable {
         self.version = version
         self.headers = headers
         self.body = body
-        self.protocolName = protocolName ?? (version == .http1_0 ? "http/1.0" : "http/1.1")
+        self.protocolName =
+            protocolName
+            ?? {
+                switch version {
+                case .http1_0: "http/1.0"
+                case .http1_1: "http/1.1"
+                case .http2: "h2"
+                }
+            }()
         self.remoteAddress = remoteAddress
     }
 }

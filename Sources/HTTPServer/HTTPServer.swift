@@ -74,6 +74,10 @@ public final class HTTPServer: Sendable {
                 throw HTTPServerError(.invalidState, "the server was already started")
             }
             try context.configuration.validate()
+            if let tls = context.configuration.tls {
+                let built = try TLSContext(tls, http2: context.configuration.http2Enabled)
+                context.tls.withLock { $0 = built }
+            }
             var addresses: [ListenAddress] = []
             for text in context.configuration.listenAddresses {
                 addresses.append(try ListenAddress(text))
@@ -117,6 +121,22 @@ public final class HTTPServer: Sendable {
                 "event_loops": "\(context.configuration.eventLoopCount)",
             ])
     }
+
+    /// Replaces the TLS settings for connections accepted from now on (connections already open keep
+    /// theirs): certificate and key files are read again, so a renewed certificate takes effect. Throws
+    /// without changing anything when the files or settings are unusable; nil switches to cleartext.
+    public func reloadTLS(_ configuration: TLSConfiguration?) throws(HTTPServerError) {
+        let built = try configuration.map { configuration throws(HTTPServerError) in
+            try TLSContext(configuration, http2: context.configuration.http2Enabled)
+        }
+        context.tls.withLock { $0 = built }
+    }
+
+    /// Whether connections accepted now use TLS.
+    public var servesTLS: Bool { context.currentTLS != nil }
+
+    /// The `reason` labels ``HTTPServerObserver/connectionError(reason:)`` reports for TLS failures.
+    public static let tlsErrorReasons = TLSTransport.failureReasons
 
     /// The addresses actually bound, in ``Configuration/listenAddresses`` order, with port 0 resolved.
     /// Empty before ``start()``; still available after shutdown.

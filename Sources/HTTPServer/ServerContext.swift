@@ -10,6 +10,7 @@ final class ServerContext: Sendable {
     let bodyReadTimeout: UInt64
     let idleTimeout: UInt64
     let writeStallTimeout: UInt64
+    let tlsHandshakeTimeout: UInt64
     /// How long a closing connection keeps draining unread input after its last response (see
     /// ``Connection``): closing a socket with unread data sends RST, which can destroy that response.
     let lingerTimeout: UInt64 = 2_000_000_000
@@ -21,6 +22,11 @@ final class ServerContext: Sendable {
     let openConnections = Atomic<Int>(0)
     /// Set by the acceptor when it stopped polling its listeners because of the cap.
     let acceptPausedAtCapacity = Atomic<Bool>(false)
+    /// The TLS context new connections use; nil serves cleartext. Swapped by ``HTTPServer/reloadTLS(_:)``.
+    let tls = Mutex<TLSContext?>(nil)
+
+    /// The TLS context for a connection accepted now.
+    var currentTLS: TLSContext? { tls.withLock { $0 } }
 
     init(
         configuration: HTTPServer.Configuration, handler: any HTTPHandler, observer: (any HTTPServerObserver)?,
@@ -36,6 +42,7 @@ final class ServerContext: Sendable {
         self.bodyReadTimeout = configuration.bodyReadTimeout.nanoseconds
         self.idleTimeout = configuration.idleTimeout.nanoseconds
         self.writeStallTimeout = configuration.writeStallTimeout.nanoseconds
+        self.tlsHandshakeTimeout = configuration.tlsHandshakeTimeout.nanoseconds
         self.handler = handler
         self.observer = observer
         self.logger = logger

@@ -25,6 +25,19 @@ protocol ConnectionTransport: AnyObject {
     var fileDescriptor: Int32 { get }
     /// Whether the transport itself needs `EPOLLOUT` (always false for plain TCP).
     var wantsWritable: Bool { get }
+    /// Whether the transport encrypts (TLS): h2c upgrades are refused on it.
+    var isSecure: Bool { get }
+    /// Whether a handshake is still under way (the handshake timeout runs instead of the protocol's).
+    var isHandshaking: Bool { get }
+    /// The protocol ALPN selected (`h2`, `http/1.1`), or nil (plain TCP, or no ALPN).
+    var negotiatedProtocol: String? { get }
+    /// Input already read from the socket and held inside the transport (TLS records): epoll will not
+    /// report it, so the connection reads again without waiting.
+    var hasBufferedInput: Bool { get }
+    /// After a `.failed` result: the observer label for it (e.g. `tls_handshake_failed`); nil: `reset`.
+    var failureReason: String? { get }
+    /// After a `.failed` result: details for a debug log line, never secrets.
+    var failureDetail: String? { get }
     /// Reads available plaintext into `buffer`.
     func read(into buffer: UnsafeMutableRawBufferPointer) -> TransportResult
     /// Writes the chunks of `vectors` in order, as far as the socket accepts them.
@@ -33,6 +46,16 @@ protocol ConnectionTransport: AnyObject {
     func shutdownOutput()
     /// Releases the descriptor. Called exactly once.
     func close()
+}
+
+extension ConnectionTransport {
+    // Plain TCP's answers; TLSTransport overrides them.
+    var isSecure: Bool { false }
+    var isHandshaking: Bool { false }
+    var negotiatedProtocol: String? { nil }
+    var hasBufferedInput: Bool { false }
+    var failureReason: String? { nil }
+    var failureDetail: String? { nil }
 }
 
 /// Plain TCP on a non-blocking socket.

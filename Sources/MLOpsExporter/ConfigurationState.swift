@@ -17,9 +17,7 @@ final class ConfigurationState: Sendable {
     let current: Mutex<ExporterConfiguration>
     let monitor: ModelMonitor
     let logger: Logger
-    let lastReloadSuccessful: Gauge
-    let lastReloadSuccessTimestamp: Gauge
-    let reloads: CounterFamily
+    let metrics: ReloadMetrics
     /// Serialises reloads (a SIGHUP and a POST at once).
     let reloadLock = Mutex(())
 
@@ -31,19 +29,7 @@ final class ConfigurationState: Sendable {
         self.monitor = monitor
         self.logger = logger
         monitor.apply(try ConfigurationState.prepare(initial, monitor: monitor))
-        lastReloadSuccessful = try registry.gauge(
-            "mlops_exporter_config_last_reload_successful",
-            help: "Whether the last configuration load or reload succeeded (1) or was rejected (0).")
-        lastReloadSuccessTimestamp = try registry.gauge(
-            "mlops_exporter_config_last_reload_success_timestamp_seconds",
-            help: "Unix time of the last successful configuration load.", unit: "seconds")
-        reloads = try registry.counterFamily(
-            "mlops_exporter_config_reloads_total", help: "Configuration reloads, by result (success, failure).",
-            labelNames: ["result"])
-        _ = try reloads.labels("success")
-        _ = try reloads.labels("failure")
-        lastReloadSuccessful.set(1)
-        lastReloadSuccessTimestamp.setToCurrentTime()
+        metrics = try ReloadMetrics(registry: registry, prefix: "mlops_exporter_config", what: "configuration")
     }
 
     var configuration: ExporterConfiguration { current.withLock { $0 } }
@@ -71,16 +57,13 @@ final class ConfigurationState: Sendable {
                 }
                 monitor.apply(models)
                 current.withLock { $0 = fresh }
-                lastReloadSuccessful.set(1)
-                lastReloadSuccessTimestamp.setToCurrentTime()
-                try? reloads.labels("success").inc()
+                metrics.succeeded()
                 logger.info(
                     "configuration reloaded",
                     metadata: ["trigger": "\(trigger)", "file": "\(path)", "models": "\(fresh.models.map(\.name))"])
                 return nil
             } catch {
-                lastReloadSuccessful.set(0)
-                try? reloads.labels("failure").inc()
+                metrics.failed()
                 for problem in error.errors {
                     logger.error(
                         "configuration reload rejected; keeping the previous configuration",

@@ -36,6 +36,10 @@ public final class Exporter: Sendable {
         public var configPath: String?
         /// The model configuration, already loaded and validated (by default the demo configuration).
         public var models: ExporterConfiguration? = nil
+        /// The web configuration file (`--web.config.file`) to re-read on SIGHUP; nil: none.
+        public var webConfigPath: String?
+        /// The web configuration (TLS, HTTP/2, headers, basic auth), already loaded and validated.
+        public var web = WebConfiguration()
         /// The model collectors configurations may name: the built-in ones, plus any you register.
         public var collectors: CollectorCatalog = .builtIn
         /// Most events one ingestion request may carry (more: 413).
@@ -58,6 +62,7 @@ public final class Exporter: Sendable {
     let state = ExporterState()
     let logger: Logger
     let config: ConfigurationState
+    let web: WebConfigState
 
     /// Builds the exporter (nothing is bound until ``start()``).
     public init(configuration: Configuration, registry: Registry = Registry(), logger: Logger) throws {
@@ -89,7 +94,16 @@ public final class Exporter: Sendable {
                 maxDecompressedBytes: configuration.ingestMaxDecompressedBytes))
         var serverConfiguration = configuration.server
         serverConfiguration.listenAddresses = configuration.listenAddresses
-        server = HTTPServer(configuration: serverConfiguration, handler: router, observer: selfMetrics, logger: logger)
+        web = try WebConfigState(
+            path: configuration.webConfigPath, initial: configuration.web, registry: registry, logger: logger)
+        WebConfigState.apply(configuration.web, to: &serverConfiguration)
+        if serverConfiguration.tls != nil {
+            for reason in HTTPServer.tlsErrorReasons { _ = try selfMetrics.errors.labels(reason) }
+        }
+        server = HTTPServer(
+            configuration: serverConfiguration, handler: WebHandler(next: router, web: web), observer: selfMetrics,
+            logger: logger)
+        web.attach(server)
     }
 
     /// Binds every listen address and starts serving. Throws (naming the address) if one cannot be bound.
@@ -153,7 +167,10 @@ public final class Exporter: Sendable {
             return source
         }
         let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: queue)
-        hangup.setEventHandler { [config] in _ = config.reload(trigger: "SIGHUP") }
+        hangup.setEventHandler { [config, web] in
+            _ = config.reload(trigger: "SIGHUP")
+            web.reload(trigger: "SIGHUP")
+        }
         hangup.resume()
         done.wait()
         shutdown(deadline: deadline)

@@ -31,6 +31,11 @@ struct Serve: ParsableCommand {
         help: "Address to listen on; repeat for several (host:port, [v6]:port, :port for all interfaces).")
     var listenAddresses: [String] = [Exporter.Configuration.defaultListenAddress]
 
+    @Option(
+        name: .customLong("web.config.file"),
+        help: "Web configuration file (exporter-toolkit format: TLS, HTTP/2, headers, basic auth); re-read on SIGHUP.")
+    var webConfigPath: String?
+
     @Option(name: .customLong("web.telemetry-path"), help: "Path under which to expose metrics.")
     var telemetryPath = "/metrics"
 
@@ -62,6 +67,11 @@ struct Serve: ParsableCommand {
         name: .customLong("web.write-timeout"),
         help: "Seconds a client may stall reading a response before the connection is closed.")
     var writeTimeout = 30.0
+
+    @Option(
+        name: .customLong("web.tls-handshake-timeout"),
+        help: "Seconds a client has to complete the TLS handshake (with tls_server_config).")
+    var tlsHandshakeTimeout = 10.0
 
     @Option(name: .customLong("web.max-body-bytes"), help: "Largest request body accepted.")
     var maxBodyBytes = 16 << 20
@@ -107,6 +117,7 @@ struct Serve: ParsableCommand {
         for (flag, seconds) in [
             ("--web.header-timeout", headerTimeout), ("--web.idle-timeout", idleTimeout),
             ("--web.write-timeout", writeTimeout), ("--shutdown-timeout", shutdownTimeout),
+            ("--web.tls-handshake-timeout", tlsHandshakeTimeout),
         ] where !(seconds >= 0.001 && seconds <= 86_400) {
             throw ValidationError("\(flag): \(seconds) is not between 0.001 and 86400 seconds")
         }
@@ -120,13 +131,14 @@ struct Serve: ParsableCommand {
         let logger = Logger(label: "mlops-exporter")
         var configuration = Exporter.Configuration()
         if let configPath {
-            do {
-                configuration.models = try Exporter.checkConfiguration(file: configPath)
-                configuration.configPath = configPath
-            } catch {
-                printError("invalid configuration:\n\(error)")
-                throw ExitCode(1)
+            configuration.models = try loadOrExit("configuration") {
+                try Exporter.checkConfiguration(file: configPath)
             }
+            configuration.configPath = configPath
+        }
+        if let webConfigPath {
+            configuration.web = try loadOrExit("web configuration") { try WebConfigLoader.load(file: webConfigPath) }
+            configuration.webConfigPath = webConfigPath
         }
         configuration.listenAddresses = listenAddresses
         configuration.telemetryPath = telemetryPath
@@ -142,6 +154,7 @@ struct Serve: ParsableCommand {
         configuration.server.idleTimeout = .milliseconds(Int(idleTimeout * 1000))
         configuration.server.writeStallTimeout = .milliseconds(Int(writeTimeout * 1000))
         configuration.server.maxBodySize = maxBodyBytes
+        configuration.server.tlsHandshakeTimeout = .milliseconds(Int(tlsHandshakeTimeout * 1000))
         let exporter: Exporter
         do {
             exporter = try Exporter(configuration: configuration, logger: logger)
@@ -237,6 +250,16 @@ struct Profile: ParsableCommand {
             printError(error.description)
             throw ExitCode(1)
         }
+    }
+}
+
+/// The loaded file, or exits with status 1 after printing every problem.
+func loadOrExit<T>(_ what: String, _ load: () throws -> T) throws -> T {
+    do {
+        return try load()
+    } catch {
+        printError("invalid \(what):\n\(error)")
+        throw ExitCode(1)
     }
 }
 

@@ -1,0 +1,258 @@
+import Foundation
+import Yams
+
+/// Reads and validates the web configuration file (`--web.config.file`, exporter-toolkit format). Every
+/// problem is reported as `file:line:column: field: message`, like ``ConfigLoader``; unknown fields are
+/// errors, relative file paths resolve against the file's directory, and referenced files must be readable.
+public enum WebConfigLoader {
+    /// Reads `path` and validates it.
+    public static func load(file path: String) throws(ConfigErrors) -> WebConfiguration {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ConfigErrors([
+                ConfigError(
+                    file: path, line: 0, column: 0, field: "", message: "cannot read: \(ConfigLoader.reason(error))")
+            ])
+        }
+        let folder = (path as NSString).deletingLastPathComponent
+        return try parse(text, file: path, baseDirectory: folder.isEmpty ? "." : folder)
+    }
+
+    /// Validates YAML `text`, naming `file` in errors. An empty document is the default configuration.
+    public static func parse(
+        _ text: String, file: String, baseDirectory: String = "."
+    ) throws(ConfigErrors)
+        -> WebConfiguration
+    {
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: text)
+        } catch {
+            throw ConfigErrors([ConfigLoader.yamlError(error, file: file)])
+        }
+        guard let root else { return WebConfiguration() }
+        var reader = WebReader(reader: Reader(file: file, baseDirectory: baseDirectory, knownCollectors: []))
+        let configuration = reader.configuration(root)
+        if !reader.reader.errors.isEmpty { throw ConfigErrors(reader.reader.errors) }
+        return configuration
+    }
+}
+
+/// Walks the web configuration's YAML tree with the shared ``Reader`` helpers.
+struct WebReader {
+    var reader: Reader
+
+    mutating func configuration(_ root: Node) -> WebConfiguration {
+        var configuration = WebConfiguration()
+        guard
+            let fields = reader.mapping(
+                root, "", allowed: ["tls_server_config", "http_server_config", "basic_auth_users"])
+        else { return configuration }
+        for (key, value) in fields {
+            switch key {
+            case "tls_server_config": configuration.tls = tls(value, key)
+            case "http_server_config": httpServer(value, key, into: &configuration)
+            default: configuration.basicAuthUsers = users(value, key)
+            }
+        }
+        return configuration
+    }
+
+    // MARK: tls_server_config
+
+    mutating func tls(_ node: Node, _ path: String) -> WebConfiguration.TLSServer? {
+        let allowed = [
+            "cert_file", "key_file", "client_auth_type", "client_ca_file", "min_version", "max_version",
+            "cipher_suites", "curve_preferences", "prefer_server_cipher_suites",
+        ]
+        guard let fields = reader.mapping(node, path, allowed: allowed) else { return nil }
+        var values: [String: (node: Node, text: String)] = [:]
+        var lists: [String: [String]] = [:]
+        var preferServer = true
+        for (key, value) in fields {
+            let field = "\(path).\(key)"
+            switch key {
+            case "cipher_suites":
+                lists[key] = choices(value, field, from: WebConfiguration.cipherSuiteNames)
+            case "curve_preferences":
+                lists[key] = choices(value, field, from: WebConfiguration.curves)
+            case "prefer_server_cipher_suites":
+                if let flag = bool(value, field) { preferServer = flag }
+            default:
+                if let text = reader.string(value, field) { values[key] = (value, text) }
+            }
+        }
+        let certFile = file(values["cert_file"], "\(path).cert_file", in: node)
+        let keyFile = file(values["key_file"], "\(path).key_file", in: node)
+        let clientCAFile = values["client_ca_file"].flatMap { file($0, "\(path).client_ca_file", in: node) }
+        var tls = WebConfiguration.TLSServer(certFile: certFile ?? "", keyFile: keyFile ?? "")
+        tls.clientCAFile = clientCAFile
+        tls.cipherSuites = lists["cipher_suites"] ?? []
+        tls.curvePreferences = lists["curve_preferences"] ?? []
+        tls.preferServerCipherSuites = preferServer
+        if let (typeNode, type) = values["client_auth_type"] {
+            if WebConfiguration.clientAuthTypes.contains(type) {
+                tls.clientAuthType = type
+            } else {
+                reader.fail(
+                    typeNode, "\(path).client_auth_type",
+                    "unknown value \"\(type)\" (expected one of: \(WebConfiguration.clientAuthTypes.joined(separator: ", ")))"
+                )
+            }
+        }
+        if let (caNode, _) = values["client_ca_file"], tls.clientAuthType == "NoClientCert" {
+            reader.fail(caNode, "\(path).client_ca_file", "client CAs are configured without a client_auth_type")
+        }
+        if ["RequireAndVerifyClientCert", "VerifyClientCertIfGiven"].contains(tls.clientAuthType)
+            && values["client_ca_file"] == nil
+        {
+            reader.fail(
+                values["client_auth_type"]?.node, "\(path).client_ca_file",
+                "required by client_auth_type \(tls.clientAuthType)")
+        }
+        let minimum = version(values["min_version"], "\(path).min_version")
+        let maximum = version(values["max_version"], "\(path).max_version")
+        if let minimum { tls.minVersion = minimum }
+        tls.maxVersion = maximum
+        if let maximum, let index = WebConfiguration.tlsVersions.firstIndex(of: maximum),
+            index < WebConfiguration.tlsVersions.firstIndex(of: tls.minVersion)!
+        {
+            reader.fail(
+                values["max_version"]?.node, "\(path).max_version", "\(maximum) is below min_version \(tls.minVersion)")
+        }
+        return certFile != nil && keyFile != nil ? tls : nil
+    }
+
+    /// A readable file named by `entry`, resolved against the configuration's directory.
+    private mutating func file(_ entry: (node: Node, text: String)?, _ field: String, in parent: Node) -> String? {
+        guard let (node, text) = entry else {
+            reader.fail(parent, field, "missing (required in tls_server_config)")
+            return nil
+        }
+        guard !text.isEmpty else {
+            reader.fail(node, field, "must not be empty")
+            return nil
+        }
+        let resolved = text.hasPrefix("/") ? text : reader.baseDirectory + "/" + text
+        guard FileManager.default.isReadableFile(atPath: resolved) else {
+            reader.fail(node, field, "cannot read file \(resolved)")
+            return nil
+        }
+        return resolved
+    }
+
+    private mutating func version(_ entry: (node: Node, text: String)?, _ field: String) -> String? {
+        guard let (node, text) = entry else { return nil }
+        guard WebConfiguration.tlsVersions.contains(text) else {
+            reader.fail(
+                node, field,
+                "unknown TLS version \"\(text)\" (expected one of: \(WebConfiguration.tlsVersions.joined(separator: ", ")))"
+            )
+            return nil
+        }
+        return text
+    }
+
+    private mutating func choices(_ node: Node, _ field: String, from allowed: [String]) -> [String]? {
+        guard let items = reader.sequence(node, field) else { return nil }
+        var out: [String] = []
+        for (index, item) in items.enumerated() {
+            guard let text = reader.string(item, "\(field)[\(index)]") else { continue }
+            guard allowed.contains(text) else {
+                reader.fail(item, "\(field)[\(index)]", "unknown value \"\(text)\"")
+                continue
+            }
+            out.append(text)
+        }
+        return out
+    }
+
+    private mutating func bool(_ node: Node, _ field: String) -> Bool? {
+        guard case .scalar(let scalar) = node, let value = Bool.construct(from: scalar) else {
+            reader.fail(node, field, "expected true or false")
+            return nil
+        }
+        return value
+    }
+
+    // MARK: http_server_config
+
+    mutating func httpServer(_ node: Node, _ path: String, into configuration: inout WebConfiguration) {
+        guard let fields = reader.mapping(node, path, allowed: ["http2", "headers"]) else { return }
+        for (key, value) in fields {
+            let field = "\(path).\(key)"
+            if key == "http2" {
+                if let flag = bool(value, field) { configuration.http2 = flag }
+                continue
+            }
+            guard case .mapping(let headers) = value else {
+                reader.fail(value, field, "expected a mapping of header names to values")
+                continue
+            }
+            for (nameNode, valueNode) in headers {
+                guard let name = reader.string(nameNode, field), let text = reader.string(valueNode, "\(field).\(name)")
+                else { continue }
+                guard
+                    let canonical = WebConfiguration.allowedHeaders.first(where: {
+                        $0.lowercased() == name.lowercased()
+                    })
+                else {
+                    reader.fail(
+                        nameNode, "\(field).\(name)",
+                        "this header cannot be configured (allowed: \(WebConfiguration.allowedHeaders.joined(separator: ", ")))"
+                    )
+                    continue
+                }
+                guard !text.contains(where: { $0 == "\r" || $0 == "\n" || $0 == "\0" }) else {
+                    reader.fail(valueNode, "\(field).\(name)", "must not contain CR, LF or NUL")
+                    continue
+                }
+                configuration.headers.append(WebConfiguration.Header(name: canonical, value: text))
+            }
+        }
+    }
+
+    // MARK: basic_auth_users
+
+    mutating func users(_ node: Node, _ path: String) -> [String: String] {
+        guard case .mapping(let entries) = node else {
+            reader.fail(node, path, "expected a mapping of user names to bcrypt hashes")
+            return [:]
+        }
+        var users: [String: String] = [:]
+        for (nameNode, hashNode) in entries {
+            guard let name = reader.string(nameNode, path) else { continue }
+            let field = "\(path).\(name)"
+            guard !name.isEmpty, !name.contains(":") else {
+                reader.fail(nameNode, field, "a user name must be non-empty and contain no ':'")
+                continue
+            }
+            guard let hash = reader.string(hashNode, field) else { continue }
+            guard Self.isBcryptHash(hash) else {
+                reader.fail(hashNode, field, "expected a bcrypt hash ($2y$, $2b$ or $2a$, cost 04-31, 60 characters)")
+                continue
+            }
+            users[name] = hash
+        }
+        return users
+    }
+
+    /// `$2y$10$` + 53 characters of bcrypt's base64 alphabet.
+    static func isBcryptHash(_ hash: String) -> Bool {
+        let bytes = Array(hash.utf8)
+        guard bytes.count == 60, hash.hasPrefix("$2y$") || hash.hasPrefix("$2b$") || hash.hasPrefix("$2a$"),
+            bytes[6] == UInt8(ascii: "$"), let cost = Int(String(decoding: bytes[4..<6], as: UTF8.self)),
+            (4...31).contains(cost)
+        else { return false }
+        return bytes[7...].allSatisfy { byte in
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "."), UInt8(ascii: "/"):
+                true
+            default: false
+            }
+        }
+    }
+}

@@ -1,0 +1,103 @@
+/// The web configuration file of `--web.config.file`, in the Prometheus exporter-toolkit format:
+/// TLS for the listeners, HTTP server options, and users allowed in by basic authentication.
+///
+/// ```yaml
+/// tls_server_config:
+///   cert_file: server.crt
+///   key_file: server.key
+///   client_auth_type: RequireAndVerifyClientCert
+///   client_ca_file: ca.crt
+///   min_version: TLS12
+/// http_server_config:
+///   http2: true
+///   headers:
+///     Strict-Transport-Security: max-age=31536000
+/// basic_auth_users:
+///   prometheus: $2y$10$...   # bcrypt hash
+/// ```
+public struct WebConfiguration: Sendable, Equatable {
+    /// The `tls_server_config` section: when present, every listener speaks TLS.
+    public struct TLSServer: Sendable, Equatable {
+        /// PEM certificate chain, resolved against the configuration file's directory.
+        public var certFile: String
+        /// PEM private key, resolved against the configuration file's directory.
+        public var keyFile: String
+        /// One of ``WebConfiguration/clientAuthTypes``. Default `NoClientCert`.
+        public var clientAuthType: String = "NoClientCert"
+        /// PEM CA bundle that client certificates must chain to.
+        public var clientCAFile: String?
+        /// Lowest TLS version (`TLS10` ... `TLS13`). Default `TLS12`.
+        public var minVersion: String = "TLS12"
+        /// Highest TLS version; nil: the highest available.
+        public var maxVersion: String?
+        /// TLS 1.2 cipher suites by Go/IANA name; empty: the library's defaults.
+        public var cipherSuites: [String] = []
+        /// Key-exchange curves (`X25519`, `CurveP256`, `CurveP384`, `CurveP521`); empty: the defaults.
+        public var curvePreferences: [String] = []
+        /// Prefer the server's cipher order. Default true.
+        public var preferServerCipherSuites = true
+
+        /// Creates the section with a certificate and key and the defaults above.
+        public init(certFile: String, keyFile: String) {
+            self.certFile = certFile
+            self.keyFile = keyFile
+        }
+    }
+
+    /// One response header from `http_server_config.headers`.
+    public struct Header: Sendable, Equatable {
+        /// The field name, as written in the file.
+        public var name: String
+        /// The field value.
+        public var value: String
+
+        /// Creates a header.
+        public init(name: String, value: String) {
+            self.name = name
+            self.value = value
+        }
+    }
+
+    /// TLS for the listeners; nil: cleartext HTTP.
+    public var tls: TLSServer?
+    /// `http_server_config.http2`: offer HTTP/2 (ALPN `h2` with TLS, h2c in cleartext). Default true.
+    public var http2 = true
+    /// `http_server_config.headers`: added to every response.
+    public var headers: [Header] = []
+    /// `basic_auth_users`: user name to bcrypt hash; empty: no authentication.
+    public var basicAuthUsers: [String: String] = [:]
+
+    /// The configuration of an empty (or absent) file: cleartext, HTTP/2 on, no headers, no users.
+    public init() {}
+
+    /// The `client_auth_type` values (the names of Go's `tls.ClientAuthType`).
+    public static let clientAuthTypes = [
+        "NoClientCert", "RequestClientCert", "RequireAnyClientCert", "VerifyClientCertIfGiven",
+        "RequireAndVerifyClientCert",
+    ]
+
+    /// The `min_version` / `max_version` values, lowest first.
+    public static let tlsVersions = ["TLS10", "TLS11", "TLS12", "TLS13"]
+
+    /// The `curve_preferences` values.
+    public static let curves = ["X25519", "CurveP256", "CurveP384", "CurveP521"]
+
+    /// The `cipher_suites` values: the TLS 1.0–1.2 suites Go knows, by their IANA names.
+    public static let cipherSuiteNames = [
+        "TLS_RSA_WITH_3DES_EDE_CBC_SHA", "TLS_RSA_WITH_AES_128_CBC_SHA", "TLS_RSA_WITH_AES_256_CBC_SHA",
+        "TLS_RSA_WITH_AES_128_CBC_SHA256", "TLS_RSA_WITH_AES_128_GCM_SHA256", "TLS_RSA_WITH_AES_256_GCM_SHA384",
+        "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA", "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA",
+        "TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA", "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA",
+        "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA", "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256",
+        "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+        "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+        "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+        "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+    ]
+
+    /// The response headers `http_server_config.headers` may set (as in exporter-toolkit).
+    public static let allowedHeaders = [
+        "Cache-Control", "Content-Security-Policy", "Strict-Transport-Security", "X-Content-Type-Options",
+        "X-Frame-Options", "X-XSS-Protection",
+    ]
+}

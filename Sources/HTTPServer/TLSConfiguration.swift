@@ -1,0 +1,58 @@
+/// TLS settings for the server's listeners: certificate, client authentication, protocol versions,
+/// cipher suites and groups. Files are read when a ``TLSContext`` is built (at ``HTTPServer/start()``
+/// and on ``HTTPServer/reloadTLS(_:)``), so replacing a certificate on disk takes effect on reload.
+public struct TLSConfiguration: Sendable, Equatable {
+    /// A TLS protocol version.
+    public enum Version: String, Sendable, Equatable, CaseIterable {
+        case tls10 = "TLS10"
+        case tls11 = "TLS11"
+        case tls12 = "TLS12"
+        case tls13 = "TLS13"
+    }
+
+    /// Whether and how clients authenticate with a certificate (the exporter-toolkit / Go names).
+    public enum ClientAuth: String, Sendable, Equatable, CaseIterable {
+        /// No client certificate is requested.
+        case noClientCert = "NoClientCert"
+        /// A certificate is requested but neither required nor verified.
+        case requestClientCert = "RequestClientCert"
+        /// A certificate is required but not verified.
+        case requireAnyClientCert = "RequireAnyClientCert"
+        /// A certificate is requested and, when sent, verified against the client CA.
+        case verifyClientCertIfGiven = "VerifyClientCertIfGiven"
+        /// A certificate verified against the client CA is required (mutual TLS).
+        case requireAndVerifyClientCert = "RequireAndVerifyClientCert"
+    }
+
+    /// PEM certificate chain (leaf first).
+    public var certificateFile: String
+    /// PEM private key of the leaf certificate. Never logged.
+    public var privateKeyFile: String
+    /// Client certificate policy. Default ``ClientAuth/noClientCert``.
+    public var clientAuth: ClientAuth = .noClientCert
+    /// PEM bundle of CAs that client certificates must chain to (required to verify them).
+    public var clientCAFile: String?
+    /// Lowest protocol version accepted. Default TLS 1.2.
+    public var minVersion: Version = .tls12
+    /// Highest protocol version accepted; nil: the highest OpenSSL supports (TLS 1.3).
+    public var maxVersion: Version?
+    /// TLS 1.2 cipher suites by IANA name (`TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256`, as Go spells them);
+    /// empty: OpenSSL's defaults. TLS 1.3 suites are not configurable (as in Go).
+    public var cipherSuites: [String] = []
+    /// Key-exchange groups in preference order (`X25519`, `CurveP256`, `CurveP384`, `CurveP521`);
+    /// empty: OpenSSL's defaults.
+    public var curvePreferences: [String] = []
+    /// Prefer the server's cipher order over the client's. Default true.
+    public var preferServerCipherSuites = true
+
+    /// Creates a configuration with a certificate and key and the defaults above.
+    public init(certificateFile: String, privateKeyFile: String) {
+        self.certificateFile = certificateFile
+        self.privateKeyFile = privateKeyFile
+    }
+
+    /// The OpenSSL group names of the Go curve names accepted in ``curvePreferences``.
+    public static let curveNames: [String: String] = [
+        "X25519": "X25519", "CurveP256": "P-256", "CurveP384": "P-384", "CurveP521": "P-521",
+    ]
+}

@@ -1,0 +1,180 @@
+import COpenSSL
+import Glibc
+
+/// An OpenSSL `SSL_CTX` built from a ``TLSConfiguration``: certificate and key loaded and checked,
+/// client verification, version range, ciphers, groups, and ALPN selection (`h2` when HTTP/2 is
+/// enabled, else `http/1.1`).
+///
+/// Immutable once built and shared by every connection accepted while it is current (OpenSSL contexts
+/// are thread-safe for creating connections); a reload builds a new one, and connections keep the
+/// context they started with. Errors name the file or field at fault, never key material.
+final class TLSContext: @unchecked Sendable {
+    let context: OpaquePointer
+
+    init(_ configuration: TLSConfiguration, http2: Bool) throws(HTTPServerError) {
+        // OpenSSL's socket BIO writes with write(2), which raises SIGPIPE on a reset peer.
+        signal(SIGPIPE, SIG_IGN)
+        guard let context = SSL_CTX_new(TLS_server_method()) else {
+            throw Self.error("cannot create an OpenSSL context")
+        }
+        self.context = context
+        ERR_clear_error()
+        guard SSL_CTX_use_certificate_chain_file(context, configuration.certificateFile) == 1 else {
+            throw Self.error("cannot load certificate file \(configuration.certificateFile)")
+        }
+        guard SSL_CTX_use_PrivateKey_file(context, configuration.privateKeyFile, SSL_FILETYPE_PEM) == 1 else {
+            throw Self.error("cannot load key file \(configuration.privateKeyFile)")
+        }
+        guard SSL_CTX_check_private_key(context) == 1 else {
+            throw Self.error(
+                "key file \(configuration.privateKeyFile) does not match certificate \(configuration.certificateFile)")
+        }
+        try configureClientAuth(configuration)
+        guard copenssl_ctx_set_min_proto_version(context, Self.openSSLVersion(configuration.minVersion)) == 1,
+            copenssl_ctx_set_max_proto_version(context, configuration.maxVersion.map(Self.openSSLVersion) ?? 0) == 1
+        else {
+            throw Self.error("unsupported TLS version range")
+        }
+        if !configuration.cipherSuites.isEmpty {
+            let list = try Self.openSSLCipherList(configuration.cipherSuites)
+            guard SSL_CTX_set_cipher_list(context, list) == 1 else {
+                throw Self.error("cipher_suites: none of the suites is usable")
+            }
+        }
+        if !configuration.curvePreferences.isEmpty {
+            var groups: [String] = []
+            for curve in configuration.curvePreferences {
+                guard let group = TLSConfiguration.curveNames[curve] else {
+                    throw HTTPServerError(.invalidConfiguration, "curve_preferences: unknown curve \(curve)")
+                }
+                groups.append(group)
+            }
+            guard copenssl_ctx_set1_groups_list(context, groups.joined(separator: ":")) == 1 else {
+                throw Self.error("curve_preferences: OpenSSL rejected \(configuration.curvePreferences)")
+            }
+        }
+        var options = copenssl_op_no_renegotiation() | copenssl_op_ignore_unexpected_eof()
+        if configuration.preferServerCipherSuites { options |= copenssl_op_server_preference() }
+        _ = copenssl_ctx_set_options(context, options)
+        _ = copenssl_ctx_set_mode(context, copenssl_mode_partial_write())
+        SSL_CTX_set_alpn_select_cb(
+            context, Self.selectProtocol, UnsafeMutableRawPointer(bitPattern: http2 ? 2 : 1))
+    }
+
+    deinit {
+        SSL_CTX_free(context)
+    }
+
+    private func configureClientAuth(_ configuration: TLSConfiguration) throws(HTTPServerError) {
+        if let caFile = configuration.clientCAFile {
+            guard SSL_CTX_load_verify_locations(context, caFile, nil) == 1 else {
+                throw Self.error("cannot load client CA file \(caFile)")
+            }
+            if let names = SSL_load_client_CA_file(caFile) { SSL_CTX_set_client_CA_list(context, names) }
+        }
+        let acceptAny: SSL_verify_cb = { _, _ in 1 }
+        switch configuration.clientAuth {
+        case .noClientCert:
+            SSL_CTX_set_verify(context, SSL_VERIFY_NONE, nil)
+        case .requestClientCert:
+            SSL_CTX_set_verify(context, SSL_VERIFY_PEER, acceptAny)
+        case .requireAnyClientCert:
+            SSL_CTX_set_verify(context, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, acceptAny)
+        case .verifyClientCertIfGiven:
+            SSL_CTX_set_verify(context, SSL_VERIFY_PEER, nil)
+        case .requireAndVerifyClientCert:
+            SSL_CTX_set_verify(context, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nil)
+        }
+        let verifies =
+            configuration.clientAuth == .verifyClientCertIfGiven
+            || configuration.clientAuth == .requireAndVerifyClientCert
+        if verifies && configuration.clientCAFile == nil {
+            throw HTTPServerError(
+                .invalidConfiguration, "client_auth_type \(configuration.clientAuth.rawValue) needs a client CA file")
+        }
+    }
+
+    /// Creates the per-connection `SSL` object on `fileDescriptor`.
+    func makeConnection(fileDescriptor: Int32) -> OpaquePointer? {
+        guard let ssl = SSL_new(context) else { return nil }
+        SSL_set_fd(ssl, fileDescriptor)
+        SSL_set_accept_state(ssl)
+        return ssl
+    }
+
+    // MARK: - ALPN
+
+    /// Picks `h2` (when the context's argument says HTTP/2 is on) or `http/1.1` from the client's list.
+    /// `out` points into the client's own list (`input`), which outlives the callback.
+    private static let selectProtocol: SSL_CTX_alpn_select_cb_func = { _, out, outLength, input, inputLength, arg in
+        let http2 = Int(bitPattern: arg) == 2
+        guard let input else { return SSL_TLSEXT_ERR_NOACK }
+        var http11: (UnsafePointer<UInt8>, UInt8)?
+        var index = 0
+        let count = Int(inputLength)
+        while index < count {
+            let length = Int(input[index])
+            let start = index + 1
+            guard length > 0, start + length <= count else { break }
+            let name = UnsafeBufferPointer(start: input + start, count: length)
+            if http2 && name.elementsEqual("h2".utf8) {
+                out!.pointee = input + start
+                outLength!.pointee = UInt8(length)
+                return SSL_TLSEXT_ERR_OK
+            }
+            if http11 == nil && name.elementsEqual("http/1.1".utf8) { http11 = (input + start, UInt8(length)) }
+            index = start + length
+        }
+        if let (pointer, length) = http11 {
+            out!.pointee = pointer
+            outLength!.pointee = length
+            return SSL_TLSEXT_ERR_OK
+        }
+        return SSL_TLSEXT_ERR_NOACK  // no common protocol: go on without ALPN (HTTP/1.1)
+    }
+
+    // MARK: - Helpers
+
+    static func openSSLVersion(_ version: TLSConfiguration.Version) -> Int32 {
+        switch version {
+        case .tls10: copenssl_tls1_version()
+        case .tls11: copenssl_tls1_1_version()
+        case .tls12: copenssl_tls1_2_version()
+        case .tls13: copenssl_tls1_3_version()
+        }
+    }
+
+    /// Maps IANA suite names (as Go and exporter-toolkit spell them) to an OpenSSL cipher list.
+    static func openSSLCipherList(_ names: [String]) throws(HTTPServerError) -> String {
+        guard let probe = SSL_CTX_new(TLS_server_method()) else { throw error("cannot create an OpenSSL context") }
+        defer { SSL_CTX_free(probe) }
+        _ = SSL_CTX_set_cipher_list(probe, "ALL")
+        var known: [String: String] = [:]
+        if let ciphers = SSL_CTX_get_ciphers(probe) {
+            for index in 0..<OPENSSL_sk_num(ciphers) {
+                let cipher = OpaquePointer(OPENSSL_sk_value(ciphers, index))
+                if let standard = SSL_CIPHER_standard_name(cipher), let name = SSL_CIPHER_get_name(cipher) {
+                    known[String(cString: standard)] = String(cString: name)
+                }
+            }
+        }
+        var list: [String] = []
+        for name in names {
+            guard let openSSLName = known[name] else {
+                throw HTTPServerError(.invalidConfiguration, "cipher_suites: unknown or unsupported suite \(name)")
+            }
+            list.append(openSSLName)
+        }
+        return list.joined(separator: ":")
+    }
+
+    /// An error with OpenSSL's reason for the last failure appended (error strings carry no key material).
+    static func error(_ message: String) -> HTTPServerError {
+        let code = ERR_peek_last_error()
+        ERR_clear_error()
+        guard code != 0, let reason = ERR_reason_error_string(code) else {
+            return HTTPServerError(.invalidConfiguration, message)
+        }
+        return HTTPServerError(.invalidConfiguration, "\(message): \(String(cString: reason))")
+    }
+}

@@ -1,0 +1,155 @@
+import COpenSSL
+import CSystemShims
+import Glibc
+
+/// TLS over a non-blocking socket: the server side of the handshake runs inside ``read(into:)`` (it
+/// reports `wouldBlock` until it completes, and ``wantsWritable`` while OpenSSL waits to send), then
+/// reads decrypt and writes encrypt. After the handshake ``negotiatedProtocol`` holds the ALPN choice.
+///
+/// Failures carry a short reason (``failureReason``, e.g. `tls_handshake_failed`,
+/// `tls_no_client_certificate`, `tls_http_request`) that the connection reports to the observer.
+final class TLSTransport: ConnectionTransport {
+    let fileDescriptor: Int32
+    private let ssl: OpaquePointer
+    /// Keeps the context alive as long as the connection that was created from it.
+    private let context: TLSContext
+    private(set) var isHandshaking = true
+    private(set) var negotiatedProtocol: String?
+    private(set) var failureReason: String?
+    /// OpenSSL's detail for the last failure (an error string; never key material), for debug logs.
+    private(set) var failureDetail: String?
+    private var wantsWrite = false
+
+    init?(fileDescriptor: Int32, context: TLSContext) {
+        guard let ssl = context.makeConnection(fileDescriptor: fileDescriptor) else { return nil }
+        self.fileDescriptor = fileDescriptor
+        self.ssl = ssl
+        self.context = context
+    }
+
+    deinit {
+        SSL_free(ssl)
+    }
+
+    var wantsWritable: Bool { wantsWrite }
+    var isSecure: Bool { true }
+    /// Plaintext OpenSSL has decrypted but not yet handed out (epoll cannot see it).
+    var hasBufferedInput: Bool { !isHandshaking && SSL_pending(ssl) > 0 }
+
+    func read(into buffer: UnsafeMutableRawBufferPointer) -> TransportResult {
+        ERR_clear_error()
+        if isHandshaking {
+            let result = SSL_do_handshake(ssl)
+            guard result == 1 else { return outcome(of: result, handshake: true) }
+            isHandshaking = false
+            wantsWrite = false
+            var data: UnsafePointer<UInt8>?
+            var length: UInt32 = 0
+            SSL_get0_alpn_selected(ssl, &data, &length)
+            if let data, length > 0 {
+                negotiatedProtocol = String(
+                    decoding: UnsafeBufferPointer(start: data, count: Int(length)), as: UTF8.self)
+            }
+        }
+        var total = 0
+        // Fill the buffer: a record may be larger than one read, and what stays inside OpenSSL is
+        // invisible to epoll (``hasBufferedInput`` covers the rest).
+        while total < buffer.count {
+            let count = SSL_read(ssl, buffer.baseAddress! + total, Int32(clamping: buffer.count - total))
+            if count > 0 {
+                total += Int(count)
+                continue
+            }
+            let result = outcome(of: count, handshake: false)
+            if total > 0, case .wouldBlock = result { break }
+            if total > 0 { return .bytes(total) }  // report the error on the next read
+            return result
+        }
+        wantsWrite = false
+        return .bytes(total)
+    }
+
+    func write(_ vectors: UnsafeMutableBufferPointer<iovec>) -> TransportResult {
+        if isHandshaking { return .wouldBlock }
+        ERR_clear_error()
+        var total = 0
+        for vector in vectors {
+            var offset = 0
+            while offset < vector.iov_len {
+                let count = SSL_write(
+                    ssl, vector.iov_base! + offset, Int32(clamping: min(vector.iov_len - offset, 1 << 20)))
+                if count > 0 {
+                    offset += Int(count)
+                    total += Int(count)
+                    continue
+                }
+                let result = outcome(of: count, handshake: false)
+                if case .wouldBlock = result { return total > 0 ? .bytes(total) : .wouldBlock }
+                return total > 0 ? .bytes(total) : result
+            }
+        }
+        wantsWrite = false
+        return total > 0 ? .bytes(total) : .wouldBlock
+    }
+
+    func shutdownOutput() {
+        if !isHandshaking && failureReason == nil {
+            ERR_clear_error()
+            _ = SSL_shutdown(ssl)  // close_notify; the peer's answer is not awaited
+        }
+        _ = Glibc.shutdown(fileDescriptor, Int32(SHUT_WR))
+    }
+
+    func close() {
+        Syscall.close(fileDescriptor)
+    }
+
+    /// Translates a non-positive OpenSSL result into a transport result, recording why on failure.
+    private func outcome(of result: Int32, handshake: Bool) -> TransportResult {
+        let error = SSL_get_error(ssl, result)
+        switch error {
+        case SSL_ERROR_WANT_READ:
+            wantsWrite = false
+            return .wouldBlock
+        case SSL_ERROR_WANT_WRITE:
+            wantsWrite = true
+            return .wouldBlock
+        case SSL_ERROR_ZERO_RETURN:
+            return .endOfFile
+        case SSL_ERROR_SYSCALL where ERR_peek_error() == 0:
+            let code = errno
+            if handshake {
+                failureReason = "tls_handshake_aborted"
+                return .failed(code == 0 ? ECONNRESET : code)
+            }
+            return code == 0 ? .endOfFile : .failed(code)
+        default:
+            let code = ERR_peek_last_error()
+            let detail = code == 0 ? nil : ERR_reason_error_string(code).map { String(cString: $0) }
+            ERR_clear_error()
+            failureDetail = detail
+            failureReason = handshake ? Self.handshakeReason(detail) : "tls_error"
+            return .failed(EPROTO)
+        }
+    }
+
+    /// A small fixed set of labels for handshake failures, from OpenSSL's reason string.
+    static func handshakeReason(_ detail: String?) -> String {
+        guard let detail else { return "tls_handshake_failed" }
+        if detail.contains("http request") || detail.contains("https proxy request") { return "tls_http_request" }
+        if detail.contains("did not return a certificate") { return "tls_no_client_certificate" }
+        if detail.contains("certificate verify failed") || detail.contains("certificate") {
+            return "tls_bad_client_certificate"
+        }
+        if detail.contains("protocol") || detail.contains("version") { return "tls_protocol_version" }
+        if detail.contains("no shared cipher") || detail.contains("no suitable") { return "tls_no_shared_cipher" }
+        return "tls_handshake_failed"
+    }
+
+    /// Every label ``handshakeReason(_:)`` and the transport can produce, plus the handshake timeout.
+    static let failureReasons = [
+        "tls_handshake_failed", "tls_handshake_aborted", "tls_handshake_timeout", "tls_http_request",
+        "tls_no_client_certificate", "tls_bad_client_certificate", "tls_protocol_version", "tls_no_shared_cipher",
+        "tls_error",
+    ]
+}

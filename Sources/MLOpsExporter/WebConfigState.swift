@@ -1,0 +1,108 @@
+import ExporterConfig
+import Exposition
+import HTTPServer
+import Logging
+import Synchronization
+
+/// The web configuration in force (`--web.config.file`): basic-auth users and response headers for the
+/// ``WebHandler``, and the TLS settings of the server. Re-read on SIGHUP: a file that fails validation,
+/// or whose certificate cannot be loaded, leaves the previous configuration in force, is logged with
+/// every problem, and sets `mlops_exporter_web_config_last_reload_successful` to 0.
+final class WebConfigState: Sendable {
+    /// What the handler needs per request, swapped as one value on reload.
+    struct Current: Sendable {
+        let configuration: WebConfiguration
+        let auth: BasicAuth
+        let headers: [(name: String, value: String)]
+    }
+
+    let path: String?
+    let logger: Logger
+    let metrics: ReloadMetrics
+    private let current: Mutex<Current>
+    private let reloadLock = Mutex(())
+    /// The server whose TLS settings a reload replaces; set once the server exists.
+    private let server = Mutex<HTTPServer?>(nil)
+
+    init(path: String?, initial: WebConfiguration, registry: Registry, logger: Logger) throws(ExpositionError) {
+        self.path = path
+        self.logger = logger
+        self.current = Mutex(Self.makeCurrent(initial))
+        metrics = try ReloadMetrics(
+            registry: registry, prefix: "mlops_exporter_web_config", what: "web configuration (--web.config.file)")
+    }
+
+    /// The configuration in force.
+    var snapshot: Current { current.withLock { $0 } }
+
+    func attach(_ server: HTTPServer) {
+        self.server.withLock { $0 = server }
+    }
+
+    /// The server settings a web configuration implies: TLS and HTTP/2.
+    static func apply(_ web: WebConfiguration, to configuration: inout HTTPServer.Configuration) {
+        configuration.tls = web.tls.map(tlsConfiguration)
+        configuration.http2Enabled = web.http2
+    }
+
+    /// Converts the file's `tls_server_config` (already validated) into the server's settings.
+    static func tlsConfiguration(_ tls: WebConfiguration.TLSServer) -> TLSConfiguration {
+        var out = TLSConfiguration(certificateFile: tls.certFile, privateKeyFile: tls.keyFile)
+        out.clientAuth = TLSConfiguration.ClientAuth(rawValue: tls.clientAuthType) ?? .noClientCert
+        out.clientCAFile = tls.clientCAFile
+        out.minVersion = TLSConfiguration.Version(rawValue: tls.minVersion) ?? .tls12
+        out.maxVersion = tls.maxVersion.flatMap(TLSConfiguration.Version.init(rawValue:))
+        out.cipherSuites = tls.cipherSuites
+        out.curvePreferences = tls.curvePreferences
+        out.preferServerCipherSuites = tls.preferServerCipherSuites
+        return out
+    }
+
+    /// Re-reads the file and, when it is valid and its certificate loads, puts it in force. Returns the
+    /// problem (already logged and counted) or nil. Without a file there is nothing to do.
+    @discardableResult
+    func reload(trigger: String) -> String? {
+        guard let path else { return nil }
+        return reloadLock.withLock { _ -> String? in
+            let fresh: WebConfiguration
+            do throws(ConfigErrors) {
+                fresh = try WebConfigLoader.load(file: path)
+            } catch {
+                return rejected(error.description, trigger: trigger)
+            }
+            let old = snapshot.configuration
+            if fresh.http2 != old.http2 || (fresh.tls == nil) != (old.tls == nil) {
+                logger.warning(
+                    "web configuration: switching TLS on or off, or http2, takes a restart; applying the rest",
+                    metadata: ["trigger": "\(trigger)"])
+            }
+            if let tls = fresh.tls, old.tls != nil, let server = server.withLock({ $0 }) {
+                do throws(HTTPServerError) {
+                    try server.reloadTLS(Self.tlsConfiguration(tls))
+                } catch {
+                    return rejected(error.description, trigger: trigger)
+                }
+            }
+            current.withLock { $0 = Self.makeCurrent(fresh) }
+            metrics.succeeded()
+            logger.info(
+                "web configuration reloaded",
+                metadata: ["trigger": "\(trigger)", "file": "\(path)", "users": "\(fresh.basicAuthUsers.count)"])
+            return nil
+        }
+    }
+
+    private func rejected(_ problem: String, trigger: String) -> String {
+        metrics.failed()
+        logger.error(
+            "web configuration reload rejected; keeping the previous configuration",
+            metadata: ["trigger": "\(trigger)", "problem": "\(problem)"])
+        return problem
+    }
+
+    private static func makeCurrent(_ web: WebConfiguration) -> Current {
+        Current(
+            configuration: web, auth: BasicAuth(users: web.basicAuthUsers),
+            headers: web.headers.map { (name: $0.name, value: $0.value) })
+    }
+}

@@ -1,0 +1,129 @@
+import Foundation
+import Testing
+
+@testable import ExporterConfig
+
+/// The errors of an invalid web configuration, as `line:column: field: message` strings.
+private func webProblems(_ yaml: String, directory: String = ".") -> [String] {
+    do {
+        _ = try WebConfigLoader.parse(yaml, file: "web.yml", baseDirectory: directory)
+        return []
+    } catch {
+        return error.errors.map { "\($0.line):\($0.column): \($0.field): \($0.message)" }
+    }
+}
+
+@Suite("Web configuration file")
+struct WebConfigLoaderTests {
+    static let hash = "$2y$04$Q.iuDQ/WjcjA1gUDRIeH9OYhdWJx/vtjFyc0ypSQiWk58jsVizjjK"
+
+    /// A directory holding empty `server.crt`, `server.key` and `ca.crt` (the loader checks readability).
+    static let directory: String = {
+        let path = NSTemporaryDirectory() + "web-config-tests-\(getpid())"
+        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        for name in ["server.crt", "server.key", "ca.crt"] {
+            _ = FileManager.default.createFile(atPath: path + "/" + name, contents: Data())
+        }
+        return path
+    }()
+
+    @Test func anEmptyFileIsTheDefault() throws {
+        let web = try WebConfigLoader.parse("", file: "web.yml")
+        #expect(web == WebConfiguration())
+        #expect(web.http2 && web.tls == nil && web.basicAuthUsers.isEmpty)
+    }
+
+    @Test func everyFieldIsRead() throws {
+        let yaml = """
+            tls_server_config:
+              cert_file: server.crt
+              key_file: server.key
+              client_auth_type: RequireAndVerifyClientCert
+              client_ca_file: ca.crt
+              min_version: TLS13
+              max_version: TLS13
+              cipher_suites: [TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256]
+              curve_preferences: [X25519, CurveP256]
+              prefer_server_cipher_suites: false
+            http_server_config:
+              http2: false
+              headers:
+                x-frame-options: deny
+                Strict-Transport-Security: max-age=31536000
+            basic_auth_users:
+              prom: "\(Self.hash)"
+            """
+        let web = try WebConfigLoader.parse(yaml, file: "web.yml", baseDirectory: Self.directory)
+        let tls = try #require(web.tls)
+        #expect(tls.certFile == Self.directory + "/server.crt")
+        #expect(tls.keyFile == Self.directory + "/server.key")
+        #expect(tls.clientCAFile == Self.directory + "/ca.crt")
+        #expect(tls.clientAuthType == "RequireAndVerifyClientCert")
+        #expect(tls.minVersion == "TLS13" && tls.maxVersion == "TLS13")
+        #expect(tls.cipherSuites == ["TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"])
+        #expect(tls.curvePreferences == ["X25519", "CurveP256"])
+        #expect(!tls.preferServerCipherSuites)
+        #expect(!web.http2)
+        #expect(
+            web.headers == [
+                .init(name: "X-Frame-Options", value: "deny"),
+                .init(name: "Strict-Transport-Security", value: "max-age=31536000"),
+            ])
+        #expect(web.basicAuthUsers == ["prom": Self.hash])
+    }
+
+    @Test func errorsNameLineColumnAndField() {
+        let directory = Self.directory
+        #expect(
+            webProblems("tls_server_config:\n  cert_file: server.crt\n  key_fil: x\n", directory: directory) == [
+                "3:3: tls_server_config.key_fil: unknown field (expected one of: cert_file, key_file, client_auth_type, client_ca_file, min_version, max_version, cipher_suites, curve_preferences, prefer_server_cipher_suites)",
+                "2:3: tls_server_config.key_file: missing (required in tls_server_config)",
+            ])
+        #expect(
+            webProblems("tls_server_config:\n  cert_file: missing.crt\n  key_file: server.key\n", directory: directory)
+                == ["2:14: tls_server_config.cert_file: cannot read file \(directory)/missing.crt"])
+        #expect(
+            webProblems(
+                "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_auth_type: Always\n",
+                directory: directory
+            ).first?.hasPrefix("4:21: tls_server_config.client_auth_type: unknown value") == true)
+        #expect(
+            webProblems(
+                "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_auth_type: RequireAndVerifyClientCert\n",
+                directory: directory) == [
+                    "4:21: tls_server_config.client_ca_file: required by client_auth_type RequireAndVerifyClientCert"
+                ])
+        #expect(
+            webProblems(
+                "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  min_version: TLS13\n  max_version: TLS12\n",
+                directory: directory) == ["5:16: tls_server_config.max_version: TLS12 is below min_version TLS13"])
+        #expect(
+            webProblems(
+                "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  min_version: SSL3\n",
+                directory: directory)
+                == [
+                    "4:16: tls_server_config.min_version: unknown TLS version \"SSL3\" (expected one of: TLS10, TLS11, TLS12, TLS13)"
+                ])
+        #expect(
+            webProblems("basic_auth_users:\n  prom: plaintext\n") == [
+                "2:9: basic_auth_users.prom: expected a bcrypt hash ($2y$, $2b$ or $2a$, cost 04-31, 60 characters)"
+            ])
+        #expect(
+            webProblems("http_server_config:\n  http2: maybe\n") == [
+                "2:10: http_server_config.http2: expected true or false"
+            ])
+        #expect(
+            webProblems("http_server_config:\n  headers:\n    Set-Cookie: a=b\n").first?.hasPrefix(
+                "3:5: http_server_config.headers.Set-Cookie: this header cannot be configured") == true)
+        #expect(webProblems("tls_config: {}\n").first?.hasPrefix("1:1: tls_config: unknown field") == true)
+        #expect(webProblems("a: [\n").first?.contains("invalid YAML") == true)
+    }
+
+    @Test func bcryptHashShapes() {
+        #expect(WebReader.isBcryptHash(Self.hash))
+        #expect(WebReader.isBcryptHash("$2b$" + Self.hash.dropFirst(4)))
+        #expect(!WebReader.isBcryptHash("$2y$03$" + Self.hash.dropFirst(7)))
+        #expect(!WebReader.isBcryptHash("$1$" + Self.hash.dropFirst(3)))
+        #expect(!WebReader.isBcryptHash(String(Self.hash.dropLast())))
+    }
+}

@@ -1,0 +1,153 @@
+import CNghttp2
+import Glibc
+
+/// A minimal blocking HTTP/2 client on libnghttp2 (memory mode over a ``RawClient`` socket), so tests can
+/// drive the server's HTTP/2 session frame by frame.
+final class HTTP2Client {
+    struct Response {
+        var status = 0
+        var headers: [(String, String)] = []
+        var body: [UInt8] = []
+        var closed = false
+        var errorCode: UInt32 = 0
+
+        func header(_ name: String) -> String? { headers.first { $0.0 == name }?.1 }
+        var text: String { String(decoding: body, as: UTF8.self) }
+    }
+
+    let raw: RawClient
+    private var session: OpaquePointer?
+    var responses: [Int32: Response] = [:]
+    private var uploads: [Int32: (body: [UInt8], offset: Int)] = [:]
+    /// Set when the server sent GOAWAY.
+    var goAwayReceived = false
+    /// Set when the server closed the connection.
+    var connectionClosed = false
+
+    /// Connects and queues the client preface and SETTINGS; `sendPreface: false` leaves that to the test.
+    init(port: Int, sendPreface: Bool = true) throws {
+        raw = try RawClient(port: port)
+        var callbacks: OpaquePointer?
+        nghttp2_session_callbacks_new(&callbacks)
+        nghttp2_session_callbacks_set_on_header_callback(callbacks) {
+            _, frame, name, nameLength, value, valueLength, _, userData in
+            let client = Unmanaged<HTTP2Client>.fromOpaque(userData!).takeUnretainedValue()
+            let name = String(decoding: UnsafeBufferPointer(start: name, count: nameLength), as: UTF8.self)
+            let value = String(decoding: UnsafeBufferPointer(start: value, count: valueLength), as: UTF8.self)
+            let id = frame!.pointee.hd.stream_id
+            if name == ":status" { client.responses[id, default: Response()].status = Int(value) ?? 0 }
+            client.responses[id, default: Response()].headers.append((name, value))
+            return 0
+        }
+        nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks) {
+            _, _, streamID, data, length, userData in
+            let client = Unmanaged<HTTP2Client>.fromOpaque(userData!).takeUnretainedValue()
+            client.responses[streamID, default: Response()].body.append(
+                contentsOf: UnsafeBufferPointer(start: data, count: length))
+            return 0
+        }
+        nghttp2_session_callbacks_set_on_stream_close_callback(callbacks) { _, streamID, errorCode, userData in
+            let client = Unmanaged<HTTP2Client>.fromOpaque(userData!).takeUnretainedValue()
+            client.responses[streamID, default: Response()].closed = true
+            client.responses[streamID, default: Response()].errorCode = errorCode
+            return 0
+        }
+        nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks) { _, frame, userData in
+            if frame!.pointee.hd.type == UInt8(NGHTTP2_GOAWAY.rawValue) {
+                Unmanaged<HTTP2Client>.fromOpaque(userData!).takeUnretainedValue().goAwayReceived = true
+            }
+            return 0
+        }
+        nghttp2_session_client_new(&session, callbacks, Unmanaged.passUnretained(self).toOpaque())
+        nghttp2_session_callbacks_del(callbacks)
+        if sendPreface { nghttp2_submit_settings(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), nil, 0) }
+    }
+
+    deinit {
+        nghttp2_session_del(session)
+    }
+
+    /// Queues a request; returns its stream id.
+    @discardableResult
+    func request(_ method: String, _ path: String, body: [UInt8]? = nil, headers: [(String, String)] = []) -> Int32 {
+        let fields = [(":method", method), (":path", path), (":scheme", "http"), (":authority", "test")] + headers
+        var storage: [UInt8] = []
+        var ranges: [(Range<Int>, Range<Int>)] = []
+        for (name, value) in fields {
+            let nameStart = storage.count
+            storage.append(contentsOf: name.utf8)
+            let valueStart = storage.count
+            storage.append(contentsOf: value.utf8)
+            ranges.append((nameStart..<valueStart, valueStart..<storage.count))
+        }
+        let id = storage.withUnsafeMutableBufferPointer { bytes in
+            var nva = ranges.map { name, value in
+                nghttp2_nv(
+                    name: bytes.baseAddress! + name.lowerBound, value: bytes.baseAddress! + value.lowerBound,
+                    namelen: name.count, valuelen: value.count, flags: UInt8(NGHTTP2_NV_FLAG_NONE.rawValue))
+            }
+            guard body != nil else { return nghttp2_submit_request(session, nil, &nva, nva.count, nil, nil) }
+            var provider = nghttp2_data_provider(
+                source: nghttp2_data_source(ptr: nil),
+                read_callback: { _, streamID, buffer, length, flags, _, userData in
+                    let client = Unmanaged<HTTP2Client>.fromOpaque(userData!).takeUnretainedValue()
+                    guard let upload = client.uploads[streamID] else { return 0 }
+                    let count = min(length, upload.body.count - upload.offset)
+                    upload.body.withUnsafeBytes { body in
+                        buffer!.update(
+                            from: body.baseAddress!.assumingMemoryBound(to: UInt8.self) + upload.offset, count: count)
+                    }
+                    client.uploads[streamID]!.offset += count
+                    if upload.offset + count == upload.body.count { flags!.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue }
+                    return count
+                })
+            return nghttp2_submit_request(session, nil, &nva, nva.count, &provider, nil)
+        }
+        if let body { uploads[id] = (body, 0) }
+        return id
+    }
+
+    /// Queues RST_STREAM (CANCEL) for stream `id`.
+    func reset(_ id: Int32) {
+        nghttp2_submit_rst_stream(
+            session, UInt8(NGHTTP2_FLAG_NONE.rawValue), id, UInt32(NGHTTP2_CANCEL.rawValue))
+    }
+
+    /// Exchanges frames until `done()` holds or the server closes the connection; throws on timeout.
+    func run(timeout: Double = 5, until done: () -> Bool) throws {
+        let end = monotonicSeconds() + timeout
+        while true {
+            try flush()
+            if done() || connectionClosed { return }
+            let left = end - monotonicSeconds()
+            if left <= 0 { throw TestFailure("HTTP/2 exchange timed out") }
+            var poller = pollfd(fd: raw.fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&poller, 1, Int32(left * 1000) + 1) > 0 else { continue }
+            var chunk = [UInt8](repeating: 0, count: 65536)
+            let count = chunk.withUnsafeMutableBytes { Glibc.read(raw.fd, $0.baseAddress, $0.count) }
+            if count <= 0 {
+                connectionClosed = true
+                return
+            }
+            let consumed = chunk.withUnsafeBufferPointer { nghttp2_session_mem_recv(session, $0.baseAddress, count) }
+            if consumed < 0 { throw TestFailure("client session error \(consumed)") }
+        }
+    }
+
+    /// Runs until stream `id` is closed.
+    func response(_ id: Int32, timeout: Double = 5) throws -> Response {
+        try run(timeout: timeout) { responses[id]?.closed == true }
+        guard let response = responses[id], response.closed else { throw TestFailure("stream \(id) not closed") }
+        return response
+    }
+
+    private func flush() throws {
+        while true {
+            var data: UnsafePointer<UInt8>?
+            let count = nghttp2_session_mem_send(session, &data)
+            if count < 0 { throw TestFailure("client mem_send error \(count)") }
+            if count == 0 { return }
+            try raw.send(Array(UnsafeBufferPointer(start: data, count: count)))
+        }
+    }
+}

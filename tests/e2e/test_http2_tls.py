@@ -1,0 +1,318 @@
+"""End to end: HTTP/2 (h2c, Upgrade, ALPN), TLS and the exporter-toolkit web configuration, driven by the
+real clients (curl, nghttp, h2load, openssl) against the real binary on loopback."""
+
+import ctypes
+import re
+import signal
+import socket
+import subprocess
+
+import pytest
+
+from conftest import ROOT, scalar, wait_for
+from test_serve import sample_value, stable
+
+pytestmark = pytest.mark.skipif(
+    subprocess.run(["which", "nghttp", "h2load", "openssl"], capture_output=True).returncode != 0,
+    reason="nghttp2-client and openssl are needed (scripts/install-deps)",
+)
+
+
+def bcrypt(password: str) -> str:
+    """A `$2y$` bcrypt hash (cost 4) made by the system's libxcrypt, as htpasswd -B would."""
+    lib = ctypes.CDLL("libcrypt.so.1")
+    lib.crypt_gensalt.restype = ctypes.c_char_p
+    lib.crypt_gensalt.argtypes = [ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p, ctypes.c_int]
+    lib.crypt.restype = ctypes.c_char_p
+    lib.crypt.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+    setting = lib.crypt_gensalt(b"$2y$", 4, None, 0)
+    return lib.crypt(password.encode(), setting).decode()
+
+
+def curl(*args, timeout=15):
+    """Runs curl; returns (exit code, "<http_version> <code>", stderr)."""
+    r = subprocess.run(
+        ["curl", "-sS", "--max-time", str(timeout), "-o", "/dev/null", "-w", "%{http_version} %{http_code}", *args],
+        capture_output=True, text=True,
+    )
+    return r.returncode, r.stdout, r.stderr
+
+
+def curl_body(*args) -> bytes:
+    r = subprocess.run(["curl", "-sS", "--max-time", "15", *args], capture_output=True, check=True)
+    return r.stdout
+
+
+def openssl(*args, cwd):
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+def issue(cwd, name, cn, ca="ca", san=None):
+    """A P-256 key and a certificate for `cn` signed by `ca`."""
+    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", f"{name}.key",
+            "-out", f"{name}.csr", "-subj", f"/CN={cn}", cwd=cwd)
+    extra = []
+    if san:
+        (cwd / f"{name}.ext").write_text(f"subjectAltName={san}\n")
+        extra = ["-extfile", f"{name}.ext"]
+    openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.crt", "-CAkey", f"{ca}.key", "-CAcreateserial",
+            "-out", f"{name}.crt", "-days", "2", *extra, cwd=cwd)
+
+
+@pytest.fixture
+def pki(tmp_path):
+    """A test CA, a server certificate for 127.0.0.1/localhost and a client certificate, made at test time."""
+    d = tmp_path / "pki"
+    d.mkdir()
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key",
+            "-out", "ca.crt", "-days", "2", "-subj", "/CN=mlops-test-ca", cwd=d)
+    issue(d, "server", "localhost", san="DNS:localhost,IP:127.0.0.1")
+    issue(d, "client", "scraper")
+    return d
+
+
+def web_config(path, pki=None, users=None, extra=""):
+    text = ""
+    if pki is not None:
+        text += f"tls_server_config:\n  cert_file: {pki}/server.crt\n  key_file: {pki}/server.key\n"
+    if users:
+        text += "basic_auth_users:\n" + "".join(f"  {u}: '{h}'\n" for u, h in users.items())
+    path.write_text(text + extra)
+    return path
+
+
+def https(e):
+    return f"https://127.0.0.1:{e.port}"
+
+
+# MARK: - h2c
+
+
+def test_h2c_prior_knowledge_upgrade_and_nghttp(start_exporter):
+    e = start_exporter("--no-process-metrics")
+    assert curl("--http2-prior-knowledge", f"{e.base}/metrics")[1] == "2 200"
+    code, status, err = curl("-v", "--http2", f"{e.base}/metrics")
+    assert status == "2 200" and "101 Switching Protocols" in err, err
+    trace = subprocess.run(["nghttp", "-nv", f"{e.base}/metrics"], capture_output=True, text=True, timeout=15)
+    assert trace.returncode == 0 and ":status: 200" in trace.stdout and "recv DATA frame" in trace.stdout
+    upgrade = subprocess.run(["nghttp", "-nuv", f"{e.base}/-/healthy"], capture_output=True, text=True, timeout=15)
+    assert upgrade.returncode == 0 and "HTTP Upgrade success" in upgrade.stdout
+    body = e.get("/metrics")[2].decode()
+    assert sample_value(body, "mlops_exporter_http_requests_total",
+                        {"handler": "metrics", "code": "200", "protocol": "h2"}) >= 3
+    assert sample_value(body, "mlops_exporter_http_requests_total",
+                        {"handler": "metrics", "code": "200", "protocol": "http/1.1"}) >= 0
+
+
+def test_h2_body_equals_http1_body(start_exporter):
+    e = start_exporter("--no-process-metrics", "--bench.synthetic-series", "2000")
+    h2 = curl_body("--http2-prior-knowledge", f"{e.base}/metrics")
+    h1 = curl_body("--http1.1", f"{e.base}/metrics")
+    assert len(h2) > 100_000
+    assert stable(h2) == stable(h1)
+    gz2 = curl_body("--http2-prior-knowledge", "--compressed", f"{e.base}/metrics")
+    assert stable(gz2) == stable(h1)
+
+
+def test_h2load_20000_requests_without_failures_or_fd_leak(start_exporter):
+    e = start_exporter("--no-process-metrics", "--web.max-requests", "0")
+    e.get("/metrics")
+    fds = e.open_fds()
+    r = subprocess.run(["h2load", "-n", "20000", "-c", "10", "-m", "10", f"{e.base}/metrics"],
+                       capture_output=True, text=True, timeout=300)
+    assert "requests: 20000 total, 20000 started, 20000 done, 20000 succeeded, 0 failed, 0 errored" in r.stdout, \
+        r.stdout
+    assert "status codes: 20000 2xx" in r.stdout
+    wait_for(lambda: e.open_fds() <= fds, what="connections to close")
+    # Large bodies (10,000 series, ~560 KB): output is held back at 64 KiB per connection and resumed.
+    big = start_exporter("--no-process-metrics", "--web.max-requests", "0", "--bench.synthetic-series", "10000")
+    r = subprocess.run(["h2load", "-n", "1000", "-c", "10", "-m", "10", f"{big.base}/metrics"],
+                       capture_output=True, text=True, timeout=300)
+    assert "1000 succeeded, 0 failed, 0 errored" in r.stdout, r.stdout
+
+
+def test_malformed_h2_input_closes_only_that_connection(start_exporter):
+    e = start_exporter("--no-process-metrics")
+    e.get("/-/healthy")
+    fds = e.open_fds()
+    with socket.create_connection(("127.0.0.1", e.port), timeout=5) as s:
+        s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\xff" * 64)
+        data = b""
+        while chunk := s.recv(65536):  # the server closes: recv returns b"" (or resets)
+            data += chunk
+    # Oversized header block: that stream is reset, the connection and the server go on.
+    r = subprocess.run(["nghttp", "-nv", "-H", "x-big: " + "y" * 40_000, f"{e.base}/metrics"],
+                       capture_output=True, text=True, timeout=15)
+    assert "RST_STREAM" in r.stdout or "GOAWAY" in r.stdout or r.returncode != 0
+    # An RST_STREAM-heavy client: h2load with 1-request streams and many connections opened and closed.
+    flood = subprocess.run(["h2load", "-n", "2000", "-c", "50", "-m", "100", f"{e.base}/-/healthy"],
+                           capture_output=True, text=True, timeout=120)
+    assert "0 errored" in flood.stdout
+    assert curl("--http2-prior-knowledge", f"{e.base}/-/healthy")[1] == "2 200"
+    wait_for(lambda: e.open_fds() <= fds, what="connections to close")
+
+
+# MARK: - TLS
+
+
+def test_tls_alpn_negotiates_h2_and_falls_back_to_http11(start_exporter, pki, tmp_path):
+    web = web_config(tmp_path / "web.yml", pki, extra="http_server_config:\n  headers:\n    X-Frame-Options: deny\n")
+    e = start_exporter("--web.config.file", str(web), "--web.max-requests", "0")
+    code, status, err = curl("-v", "--cacert", str(pki / "ca.crt"), f"{https(e)}/metrics")
+    assert status == "2 200", err
+    assert "ALPN: server accepted h2" in err and "x-frame-options: deny" in err.lower()
+    assert curl("--http1.1", "--cacert", str(pki / "ca.crt"), f"{https(e)}/metrics")[1] == "1.1 200"
+    # Cleartext to the TLS port is refused and counted.
+    assert curl(f"{e.base}/metrics")[1].endswith("000")
+    load = subprocess.run(["h2load", "-n", "2000", "-c", "4", "-m", "10", f"{https(e)}/metrics"],
+                          capture_output=True, text=True, timeout=120)
+    assert "Application protocol: h2" in load.stdout and "2000 succeeded, 0 failed" in load.stdout, load.stdout
+    body = curl_body("--cacert", str(pki / "ca.crt"), f"{https(e)}/metrics").decode()
+    assert sample_value(body, "mlops_exporter_http_requests_total", {"handler": "metrics", "protocol": "h2"}) >= 2000
+    assert sample_value(body, "mlops_exporter_http_requests_total",
+                        {"handler": "metrics", "protocol": "http/1.1"}) >= 1
+    assert sample_value(body, "mlops_exporter_http_errors_total", {"reason": "tls_http_request"}) >= 1
+    log = e.log_path.read_text()
+    assert "PRIVATE KEY" not in log and (pki / "server.key").read_text().splitlines()[1] not in log
+
+
+def test_tls_handshake_timeout(start_exporter, pki, tmp_path):
+    web = web_config(tmp_path / "web.yml", pki)
+    e = start_exporter("--web.config.file", str(web), "--web.tls-handshake-timeout", "0.3")
+    with socket.create_connection(("127.0.0.1", e.port), timeout=5) as s:
+        assert s.recv(1) == b""  # closed by the server, without a byte from us
+    body = curl_body("--cacert", str(pki / "ca.crt"), f"{https(e)}/metrics").decode()
+    assert sample_value(body, "mlops_exporter_http_errors_total", {"reason": "tls_handshake_timeout"}) == 1
+
+
+def test_basic_auth_over_tls(start_exporter, pki, tmp_path):
+    web = web_config(tmp_path / "web.yml", pki, users={"prom": bcrypt("s3cret")})
+    e = start_exporter("--web.config.file", str(web))
+    ca = ("--cacert", str(pki / "ca.crt"))
+    for args in [(), ("-u", "prom:wrong"), ("-u", "nobody:s3cret"), ("--http1.1", "-u", "prom:wrong")]:
+        r = subprocess.run(["curl", "-sS", "-D", "-", "-o", "/dev/null", *ca, *args, f"{https(e)}/metrics"],
+                           capture_output=True, text=True, timeout=15)
+        assert re.search(r"^HTTP/[\d.]+ 401", r.stdout, re.M), r.stdout
+        assert re.search(r'^www-authenticate: Basic realm="mlops-exporter"', r.stdout, re.M | re.I), r.stdout
+    for _ in range(3):  # the second and third are answered from the cache of successful checks
+        assert curl(*ca, "-u", "prom:s3cret", f"{https(e)}/metrics")[1] == "2 200"
+
+
+def test_mutual_tls_rejects_a_client_without_certificate(start_exporter, pki, tmp_path):
+    # The extra lines continue tls_server_config.
+    web = web_config(tmp_path / "web.yml", pki, extra=(
+        f"  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: {pki}/ca.crt\n"))
+    e = start_exporter("--web.config.file", str(web))
+    ca = ("--cacert", str(pki / "ca.crt"))
+    code, status, _ = curl(*ca, f"{https(e)}/metrics")
+    assert code != 0 and status.endswith("000")
+    assert curl(*ca, "--cert", str(pki / "client.crt"), "--key", str(pki / "client.key"),
+                f"{https(e)}/metrics")[1] == "2 200"
+    body = curl_body(*ca, "--cert", str(pki / "client.crt"), "--key", str(pki / "client.key"),
+                     f"{https(e)}/metrics").decode()
+    assert sample_value(body, "mlops_exporter_http_errors_total", {"reason": "tls_no_client_certificate"}) >= 1
+
+
+# MARK: - Web configuration file
+
+
+def test_bad_web_config_stops_with_file_line_and_field(binary, tmp_path, pki):
+    bad = tmp_path / "web.yml"
+    bad.write_text(f"tls_server_config:\n  cert_file: {pki}/server.crt\n  key_fil: x\n")
+    r = subprocess.run([str(binary), "serve", "--web.listen-address", "127.0.0.1:0", "--web.config.file", str(bad)],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1
+    assert f"{bad}:3:3: tls_server_config.key_fil: unknown field" in r.stderr
+    assert f"{bad}:2:3: tls_server_config.key_file: missing" in r.stderr
+    # A key that does not belong to the certificate is caught when the server starts.
+    mismatch = web_config(tmp_path / "mismatch.yml")
+    mismatch.write_text(f"tls_server_config:\n  cert_file: {pki}/server.crt\n  key_file: {pki}/client.key\n")
+    r = subprocess.run([str(binary), "serve", "--web.listen-address", "127.0.0.1:0", "--web.config.file",
+                        str(mismatch)], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1 and f"cannot load key file {pki}/client.key: key values mismatch" in r.stderr, r.stderr
+
+
+def test_sighup_reload_keeps_old_web_config_when_bad_and_rereads_certificates(start_exporter, pki, tmp_path):
+    web = web_config(tmp_path / "web.yml", pki, users={"prom": bcrypt("one")})
+    e = start_exporter("--web.config.file", str(web))
+    ca = ("--cacert", str(pki / "ca.crt"))
+
+    def gauge():
+        body = curl_body(*ca, "-u", "prom:one", f"{https(e)}/metrics").decode()
+        return sample_value(body, "mlops_exporter_web_config_last_reload_successful", {})
+
+    assert gauge() == 1
+    web.write_text(web.read_text().replace("basic_auth_users:", "basic_auth_user:"))
+    e.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: gauge() == 0, what="rejected reload")
+    assert "keeping the previous configuration" in e.log_path.read_text()
+    assert curl(*ca, "-u", "prom:one", f"{https(e)}/metrics")[1] == "2 200"
+    # A good file: new password, and a renewed certificate read again.
+    issue(pki, "server", "renewed.localhost", san="DNS:localhost,IP:127.0.0.1")
+    web_config(web, pki, users={"prom": bcrypt("two")})
+    e.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: curl(*ca, "-u", "prom:two", f"{https(e)}/metrics")[1] == "2 200", what="good reload")
+    assert curl(*ca, "-u", "prom:one", f"{https(e)}/metrics")[1] == "2 401"
+    _, _, err = curl("-v", *ca, "-u", "prom:two", f"{https(e)}/metrics")
+    assert "CN=renewed.localhost" in err, err
+
+
+def test_prometheus_scrapes_over_https_with_basic_auth(start_exporter, prometheus, pki, tmp_path):
+    web = web_config(tmp_path / "web.yml", pki, users={"prom": bcrypt("s3cret")})
+    # One exporter per job, so that each one's self metrics show only that job's protocol.
+    default, h1 = start_exporter("--web.config.file", str(web)), start_exporter("--web.config.file", str(web))
+
+    def job(name, port, password, options=""):
+        return (
+            f"  - job_name: {name}\n    scheme: https\n{options}"
+            f"    tls_config:\n      ca_file: {pki}/ca.crt\n"
+            f"    basic_auth:\n      username: prom\n      password: {password}\n"
+            f"    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
+        )
+
+    base = prometheus(default.port, job("default", default.port, "s3cret")
+                      + job("h1", h1.port, "s3cret", "    enable_http2: false\n") + job("wrong", h1.port, "nope"))
+    wait_for(lambda: scalar(base, 'up{job="default"}') == 1 and scalar(base, 'up{job="h1"}') == 1, timeout=60,
+             what="both https jobs up")
+    wait_for(lambda: scalar(base, 'up{job="wrong"}') == 0, timeout=60, what="wrong password job down")
+    requests = 'sum(mlops_exporter_http_requests_total{job="%s",handler="metrics",protocol="%s"}) or vector(0)'
+    wait_for(lambda: scalar(base, requests % ("default", "h2")) >= 2, timeout=60, what="default scrapes over h2")
+    wait_for(lambda: scalar(base, requests % ("h1", "http/1.1")) >= 2, timeout=60, what="h1 job over HTTP/1.1")
+    assert scalar(base, requests % ("default", "http/1.1")) == 0
+    assert scalar(base, requests % ("h1", "h2")) == 0
+    targets = subprocess.run(["curl", "-sS", f"{base}/api/v1/targets"], capture_output=True, text=True).stdout
+    assert "401" in targets, targets
+
+
+def test_ingestion_bodies_over_h2_match_http11(start_exporter, tmp_path):
+    """The ingestion API takes the same request bodies over h2c as over HTTP/1.1 (here ~150 KB, several
+    DATA frames and flow-control windows) and answers the same."""
+    e = start_exporter("--config", str(ROOT / "examples" / "models.yaml"))
+    body = tmp_path / "events.ndjson"
+    body.write_text("".join(
+        '{"version": "v1", "prediction": "fraud", "latency_seconds": 0.01, "id": "%d"}\n' % i for i in range(2000)))
+    url = f"{e.base}/api/v1/models/fraud/predictions"
+
+    def post(*args):
+        r = subprocess.run(["curl", "-sS", "--max-time", "30", "-w", "\n%{http_version} %{http_code}", *args,
+                            "-H", "Content-Type: application/x-ndjson", "--data-binary", f"@{body}", url],
+                           capture_output=True, text=True, check=True)
+        return r.stdout.rsplit("\n", 1)
+
+    h1_body, h1_status = post("--http1.1")
+    h2_body, h2_status = post("--http2-prior-knowledge")
+    assert h1_status == "1.1 202" and h2_status == "2 202", (h1_status, h2_status)
+    assert h1_body == h2_body
+    text = e.get("/metrics")[2].decode()
+    assert sample_value(text, "mlops_ingest_events_total", {"model": "fraud", "kind": "predictions"}) == 4000
+
+
+def test_http2_false_turns_off_h2c_and_alpn_h2(start_exporter, pki, tmp_path):
+    clear = start_exporter("--web.config.file", str(web_config(tmp_path / "clear.yml", extra=(
+        "http_server_config:\n  http2: false\n"))))
+    assert curl("--http2", f"{clear.base}/metrics")[1] == "1.1 200"  # the Upgrade is ignored
+    assert curl("--http2-prior-knowledge", f"{clear.base}/metrics")[1].endswith("000")
+    tls = start_exporter("--web.config.file", str(web_config(tmp_path / "tls.yml", pki, extra=(
+        "http_server_config:\n  http2: false\n"))))
+    code, status, err = curl("-v", "--cacert", str(pki / "ca.crt"), f"{https(tls)}/metrics")
+    assert status == "1.1 200" and "ALPN: server accepted http/1.1" in err, err
