@@ -85,7 +85,9 @@ struct Serve: ParsableCommand {
 
     @Option(
         name: .customLong("bench.synthetic-series"),
-        help: "Register this many synthetic series (synthetic_requests_total), for load tests and benchmarks.")
+        help:
+            "Register this many synthetic series (synthetic_requests_total), for load tests and benchmarks; without --config, no demo models are loaded."
+    )
     var syntheticSeries = 0
 
     @Option(name: .customLong("shutdown-timeout"), help: "Seconds in-flight requests get to finish on shutdown.")
@@ -147,6 +149,10 @@ struct Serve: ParsableCommand {
         configuration.targetPID = targetPID
         configuration.targetPIDFile = targetPIDFile
         configuration.syntheticSeries = syntheticSeries
+        if syntheticSeries > 0 && configPath == nil {
+            // Benchmarks compare the synthetic set alone with other servers: no demo models.
+            configuration.models = ExporterConfiguration(models: [], source: "<none>")
+        }
         configuration.ingestMaxEvents = ingestMaxEvents
         configuration.ingestMaxDecompressedBytes = ingestMaxDecompressedBytes
         configuration.server.maxConnections = maxConnections
