@@ -37,6 +37,41 @@ let package = Package(
             traits: mallocInterposer ? ["MallocInterposer"] : []),
     ],
     targets: [
+        // Drift (issue 6): the models, reference profiles and events of the drift benchmarks.
+        .target(
+            name: "DriftFixtures",
+            dependencies: [
+                "BenchmarkFixtures",
+                .product(name: "ModelMonitoring", package: mainPackage),
+                .product(name: "Profiling", package: mainPackage),
+                .product(name: "Exposition", package: mainPackage),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        // record() cost per event (20 and 100 features) and scrape cost (10 models x 50 features).
+        .executableTarget(
+            name: "DriftBenchmarks",
+            dependencies: [
+                "DriftFixtures",
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "ModelMonitoring", package: mainPackage),
+                .product(name: "Exposition", package: mainPackage),
+            ],
+            path: "Benchmarks/DriftBenchmarks",
+            swiftSettings: [.swiftLanguageMode(.v6)],
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        // Without the framework: memory per model (RSS), one window's CPU time (scripts/bench-drift), callgrind.
+        .executableTarget(
+            name: "drift-profile",
+            dependencies: [
+                "DriftFixtures",
+                .product(name: "ModelMonitoring", package: mainPackage),
+                .product(name: "Profiling", package: mainPackage),
+                .product(name: "Exposition", package: mainPackage),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
         // The registries, observations and label values the benchmarks work on.
         .target(
             name: "BenchmarkFixtures",
