@@ -97,6 +97,27 @@ public final class DriftCollector: ModelCollector {
     let prediction: Monitored?
     let score: Monitored?
     let ring: SliceRing
+
+    /// Per feature, what `record` needs, trivially copyable: no reference counting per feature and event.
+    struct RecordPlan {
+        let base: Int
+        let totalsBase: Int
+        let binCount: Int
+        let fineCount: Int
+        let missingOffset: Int
+        let fineScale: Double
+        let min: Double
+        let max: Double
+        let edgesStart: Int
+        let edgesCount: Int
+        /// Index in `categoricalIndexes`, or -1 for a numeric feature.
+        let categorical: Int
+    }
+    let plans: [RecordPlan]
+    let predictionPlan: RecordPlan?
+    let scorePlan: RecordPlan?
+    let planEdges: [Double]
+    let categoricalIndexes: [NameIndex]
     let totals: AtomicSlots
     let late = AtomicSlots(count: 1)
 
@@ -160,12 +181,35 @@ public final class DriftCollector: ModelCollector {
         }
         for m in features { try Self.check(m, options) }
         self.features = features
+        var planEdges: [Double] = []
+        var categoricalIndexes: [NameIndex] = []
+        func plan(_ c: DriftColumn) -> RecordPlan {
+            switch c.kind {
+            case .numeric(let p):
+                defer { planEdges += p.edges }
+                return RecordPlan(
+                    base: c.base, totalsBase: c.totalsBase, binCount: c.binCount, fineCount: c.fineCount,
+                    missingOffset: c.missingOffset, fineScale: c.fineScale, min: p.min, max: p.max,
+                    edgesStart: planEdges.count, edgesCount: p.edges.count, categorical: -1)
+            case .categorical(_, let index):
+                defer { categoricalIndexes.append(index) }
+                return RecordPlan(
+                    base: c.base, totalsBase: c.totalsBase, binCount: c.binCount, fineCount: 0,
+                    missingOffset: c.missingOffset, fineScale: 0, min: 0, max: 0, edgesStart: 0, edgesCount: 0,
+                    categorical: categoricalIndexes.count)
+            }
+        }
+        plans = features.map { plan($0.column) }
         prediction = try reference.prediction.map { (p) throws(ModelCollectorError) in
             monitored(try column("prediction", p), p, parsed.predictionMethod, name: nil)
         }
         score = try reference.score.map { (p) throws(ModelCollectorError) in
             monitored(try column("score", p), p, parsed.predictionMethod, name: nil)
         }
+        predictionPlan = prediction.map { plan($0.column) }
+        scorePlan = score.map { plan($0.column) }
+        self.planEdges = planEdges
+        self.categoricalIndexes = categoricalIndexes
         for m in [prediction, score].compactMap({ $0 }) { try Self.check(m, options) }
         let window = configuration.window
         let seconds = Double(window.duration.components.seconds) + Double(window.duration.components.attoseconds) / 1e18
@@ -199,33 +243,85 @@ public final class DriftCollector: ModelCollector {
             late.add(0)
             return
         }
-        for i in 0..<features.count {
-            let c = features[i].column
-            switch (event.features[i], c.kind) {
-            case (.missing, _): c.recordMissing(ring: ring, block: block, totals: totals)
-            case (.number(let x), .numeric(let p)): c.record(number: x, p, ring: ring, block: block, totals: totals)
-            case (.category(let s), .categorical(_, let index)):
-                c.record(category: index.index(of: s), ring: ring, block: block, totals: totals)
-            default:
-                // Kinds cannot disagree (the schema is built from the same configuration); count, never crash.
-                c.recordMissing(ring: ring, block: block, totals: totals)
+        plans.withUnsafeBufferPointer { plans in
+            planEdges.withUnsafeBufferPointer { edges in
+                event.features.withUnsafeBufferPointer { values in
+                    for i in 0..<Swift.min(plans.count, values.count) {
+                        let p = plans[i]
+                        switch values[i] {
+                        case .number(let x) where p.categorical < 0:
+                            Self.record(number: x, p, edges, ring: ring, block: block, totals: totals)
+                        case .category(let s) where p.categorical >= 0:
+                            let b = categoricalIndexes[p.categorical].index(of: s) ?? (p.binCount &- 1)
+                            ring.add(block, p.base &+ b)
+                            totals.add(p.totalsBase &+ b)
+                        default: Self.recordMissing(p, ring: ring, block: block, totals: totals)
+                        }
+                    }
+                }
             }
         }
-        if let prediction {
-            let c = prediction.column
-            switch (event.prediction, c.kind) {
-            case (.number(let x), .numeric(let p)): c.record(number: x, p, ring: ring, block: block, totals: totals)
-            case (.label, .categorical):
-                c.record(category: event.predictionClass, ring: ring, block: block, totals: totals)
-            default: c.recordMissing(ring: ring, block: block, totals: totals)
+        planEdges.withUnsafeBufferPointer { edges in
+            if let p = predictionPlan {
+                switch event.prediction {
+                case .number(let x) where p.categorical < 0:
+                    Self.record(number: x, p, edges, ring: ring, block: block, totals: totals)
+                case .label where p.categorical >= 0:
+                    let b = event.predictionClass ?? (p.binCount &- 1)
+                    ring.add(block, p.base &+ b)
+                    totals.add(p.totalsBase &+ b)
+                default: Self.recordMissing(p, ring: ring, block: block, totals: totals)
+                }
+            }
+            if let p = scorePlan, p.categorical < 0 {
+                if let x = event.score {
+                    Self.record(number: x, p, edges, ring: ring, block: block, totals: totals)
+                } else {
+                    Self.recordMissing(p, ring: ring, block: block, totals: totals)
+                }
             }
         }
-        if let score, case .numeric(let p) = score.column.kind {
-            if let x = event.score {
-                score.column.record(number: x, p, ring: ring, block: block, totals: totals)
-            } else {
-                score.column.recordMissing(ring: ring, block: block, totals: totals)
+    }
+
+    @inline(__always)
+    static func recordMissing(_ p: RecordPlan, ring: SliceRing, block: Int, totals: AtomicSlots) {
+        ring.add(block, p.base &+ p.missingOffset)
+        totals.add(p.totalsBase &+ p.binCount)
+    }
+
+    /// Bins a numeric value: reference bin (underflow, quantile bins closed on the right, overflow), then the
+    /// fine bin or the exact tail count and sum.
+    @inline(__always)
+    static func record(
+        number x: Double, _ p: RecordPlan, _ edges: UnsafeBufferPointer<Double>, ring: SliceRing, block: Int,
+        totals: AtomicSlots
+    ) {
+        let b: Int
+        if x < p.min {
+            b = 0
+        } else if x > p.max {
+            b = p.edgesCount &+ 2
+        } else {
+            var lo = 0
+            var hi = p.edgesCount
+            while lo < hi {
+                let mid = (lo &+ hi) >> 1
+                if x <= edges[p.edgesStart &+ mid] { hi = mid } else { lo = mid &+ 1 }
             }
+            b = lo &+ 1
+        }
+        ring.add(block, p.base &+ b)
+        totals.add(p.totalsBase &+ b)
+        let below = p.binCount &+ p.fineCount
+        if x < p.min {
+            ring.add(block, p.base &+ below)
+            ring.addDouble(block, p.base &+ below &+ 1, x)
+        } else if x > p.max {
+            ring.add(block, p.base &+ below &+ 2)
+            ring.addDouble(block, p.base &+ below &+ 3, x)
+        } else {
+            let f = Swift.min(Int((x - p.min) * p.fineScale), p.fineCount &- 1)
+            ring.add(block, p.base &+ p.binCount &+ f)
         }
     }
 
