@@ -358,3 +358,28 @@ def test_invalid_slo_config_is_reported_with_file_line_and_field(binary, tmp_pat
     r = run(binary, "rules", "--config", str(EXAMPLE), "--format", "grafana")
     assert r.returncode != 0 and "--format" in r.stderr
 
+
+def test_slo_metrics_are_exported_and_follow_reloads(start_exporter, tmp_path):
+    config = tmp_path / "models.yaml"
+    text = EXAMPLE.read_text()
+    config.write_text(text)
+    e = start_exporter("--config", str(config))
+
+    def scrape():
+        _, _, body = e.get("/metrics", headers={"Accept": "text/plain;version=0.0.4"})
+        return [line for line in body.decode().splitlines() if line.startswith("mlops_slo_")]
+
+    lines = scrape()
+    assert 'mlops_slo_objective_ratio{model="fraud",slo="availability"} 0.999' in lines
+    assert 'mlops_slo_objective_ratio{model="eta",slo="fast"} 0.99' in lines
+    assert ('mlops_slo_info{metric="",model="fraud",objective="99",period="28d",slo="latency",threshold="0.25",'
+            'type="latency"} 1') in lines
+    assert ('mlops_slo_info{metric="accuracy",model="fraud",objective="95",period="28d",slo="quality",'
+            'threshold="0.9",type="quality"} 1') in lines
+    assert len([x for x in lines if x.startswith("mlops_slo_info{")]) == 8
+    config.write_text(text.replace("{type: availability, objective: 99.9, period: 28d}",
+                                   "{type: availability, objective: 99.5, period: 30d}"))
+    assert e.post("/-/reload", b"")[0] == 200
+    lines = scrape()
+    assert 'mlops_slo_objective_ratio{model="fraud",slo="availability"} 0.995' in lines
+    assert any('objective="99.5",period="30d",slo="availability"' in x for x in lines)
