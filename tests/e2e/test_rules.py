@@ -343,6 +343,14 @@ def test_sloth_spec_structure(binary, tmp_path):
             assert alerting["ticket_alert"]["labels"]["severity"] == "ticket"
             assert alerting["annotations"]["runbook_url"].startswith("https://")
     assert set(got) == set(want)
+    # Every query parses as PromQL once Sloth fills in the window (as Sloth's own validation does).
+    queries = [q.replace("{{.window}}", "5m") for slo in got.values()
+               for q in [*slo["sli"].get("events", {}).values(), *slo["sli"].get("raw", {}).values()]]
+    check = tmp_path / "sloth-queries.yml"
+    check.write_text(yaml.safe_dump({"groups": [{"name": "q", "rules": [
+        {"record": f"sloth:query_{i}", "expr": q} for i, q in enumerate(queries)]}]}))
+    r = subprocess.run(["promtool", "check", "rules", str(check)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
     # One document per period, all SLOs of a document share it (Sloth takes the period from its command line).
     assert len(docs) == len({s["period"] for s in want.values()})
 
