@@ -86,7 +86,7 @@ public enum RuleGenerator {
                 total: { "sum(rate(\(count)[\($0)]))" })
         case .quality:
             return .violation(
-                "(\n  \(accuracy(model, job: job, window: PromQL.duration(slo.window), by: nil))\n)\n< bool "
+                "(\n  \(accuracy(model, job: job, window: PromQL.duration(slo.window), by: nil).indented)\n)\n< bool "
                     + PromQL.number(slo.target ?? 0))
         case .drift:
             return .violation("max(\(PromQL.selector("mlops_dataset_drift_detected", base))) > bool 0")
@@ -105,7 +105,7 @@ public enum RuleGenerator {
         let all = "rate(\(PromQL.selector("mlops_model_confusion_total", base))[\(window)])"
         let sum = by.map { "sum by (\($0)) " } ?? "sum"
         let zero = by == nil ? "vector(0)" : "0 * \(sum)(\(all))"
-        return "(\(sum)(\(correct)) or \(zero))\n  /\n  \(sum)(\(all))"
+        return "(\(sum)(\(correct)) or \(zero))\n/\n\(sum)(\(all))"
     }
 
     // MARK: SLO rules
@@ -320,7 +320,7 @@ public enum RuleGenerator {
                 rules.append(
                     Rule(
                         .alert("MLOpsModelQualityBelowTarget"),
-                        expr: "(\n  \(accuracy(model, job: job, window: window, by: nil))\n)\n< \(target)",
+                        expr: "(\n  \(accuracy(model, job: job, window: window, by: nil).indented)\n)\n< \(target)",
                         duration: PromQL.duration(a.qualityFor),
                         labels: [("severity", "ticket"), ("model", name), ("slo", slo.name)],
                         annotations: [
@@ -335,4 +335,9 @@ public enum RuleGenerator {
         }
         return rules
     }
+}
+
+extension String {
+    /// The text with every line after the first indented by two spaces (to nest it in parentheses).
+    fileprivate var indented: String { replacing("\n", with: "\n  ") }
 }
