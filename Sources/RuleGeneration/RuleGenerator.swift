@@ -223,22 +223,27 @@ public enum RuleGenerator {
 
     // MARK: Model health
 
+    /// A model-health alert: `severity`, then `labels`; summary, description and runbook annotations.
+    static func healthAlert(
+        _ name: String, expr: String, for duration: Duration, severity: String, labels: [(String, String)] = [],
+        summary: String, description: String, runbook: String
+    ) -> Rule {
+        Rule(
+            .alert(name), expr: expr, duration: PromQL.duration(duration), labels: [("severity", severity)] + labels,
+            annotations: [("summary", summary), ("description", description), ("runbook_url", runbook)])
+    }
+
     static func healthRules(_ configuration: ExporterConfiguration, job: String) -> [Rule] {
         let a = configuration.alerting
         func runbook(_ alert: String) -> String { "\(a.runbookBaseURL)/\(alert)" }
+        func percent(_ ratio: Double) -> String { PromQL.number(PromQL.rounded(ratio * 100)) + "%" }
         var rules = [
-            Rule(
-                .alert("MLOpsExporterDown"),
-                expr: "\(PromQL.selector("up", [("job", "=", job)])) == 0", duration: PromQL.duration(a.scrapeFor),
-                labels: [("severity", "ticket")],
-                annotations: [
-                    ("summary", "mlops-exporter {{ $labels.instance }} cannot be scraped"),
-                    (
-                        "description",
-                        "Prometheus has failed to scrape {{ $labels.instance }} (job \(job)) for \(PromQL.duration(a.scrapeFor)): the service and model SLOs, drift and fairness of its models are not measured. Check that the exporter runs (/-/healthy), its logs, and the network path; restart it if it hangs."
-                    ),
-                    ("runbook_url", runbook("MLOpsExporterDown")),
-                ])
+            healthAlert(
+                "MLOpsExporterDown", expr: "\(PromQL.selector("up", [("job", "=", job)])) == 0", for: a.scrapeFor,
+                severity: "ticket", summary: "mlops-exporter {{ $labels.instance }} cannot be scraped",
+                description:
+                    "Prometheus has failed to scrape {{ $labels.instance }} (job \(job)) for \(PromQL.duration(a.scrapeFor)): the service and model SLOs, drift and fairness of its models are not measured. Check that the exporter runs (/-/healthy), its logs, and the network path; restart it if it hangs.",
+                runbook: runbook("MLOpsExporterDown"))
         ]
         for model in configuration.models {
             let base = matchers(model, job: job)
@@ -246,91 +251,63 @@ public enum RuleGenerator {
             let accepted = PromQL.selector("mlops_ingest_events_total", base)
             let rejected = PromQL.selector("mlops_ingest_rejected_total", base)
             rules.append(
-                Rule(
-                    .alert("MLOpsIngestRejects"),
+                healthAlert(
+                    "MLOpsIngestRejects",
                     expr:
                         "sum(rate(\(rejected)[5m]))\n/\n((sum(rate(\(accepted)[5m])) or vector(0)) + sum(rate(\(rejected)[5m])))\n> "
-                        + PromQL.number(a.rejectRatio),
-                    duration: PromQL.duration(a.rejectFor), labels: [("severity", "warning"), ("model", name)],
-                    annotations: [
-                        (
-                            "summary",
-                            "\(name): over \(PromQL.number(PromQL.rounded(a.rejectRatio * 100)))% of ingested events are rejected"
-                        ),
-                        (
-                            "description",
-                            "More than \(PromQL.number(PromQL.rounded(a.rejectRatio * 100)))% of the prediction and label events sent for model \(name) have been rejected for \(PromQL.duration(a.rejectFor)), so its drift, quality and fairness miss data. See mlops_ingest_rejected_total by reason and fix the sender (schema, version, missing fields), or update the model's configuration if the schema changed on purpose."
-                        ),
-                        ("runbook_url", runbook("MLOpsIngestRejects")),
-                    ]))
+                        + PromQL.number(a.rejectRatio), for: a.rejectFor, severity: "warning",
+                    labels: [("model", name)],
+                    summary: "\(name): over \(percent(a.rejectRatio)) of ingested events are rejected",
+                    description:
+                        "More than \(percent(a.rejectRatio)) of the prediction and label events sent for model \(name) have been rejected for \(PromQL.duration(a.rejectFor)), so its drift, quality and fairness miss data. See mlops_ingest_rejected_total by reason and fix the sender (schema, version, missing fields), or update the model's configuration if the schema changed on purpose.",
+                    runbook: runbook("MLOpsIngestRejects")))
             let joined = PromQL.selector("mlops_labels_joined_total", base)
             let requests = PromQL.selector("mlops_model_requests_total", base)
             rules.append(
-                Rule(
-                    .alert("MLOpsLabelsNotArriving"),
+                healthAlert(
+                    "MLOpsLabelsNotArriving",
                     expr:
                         "sum(rate(\(joined)[30m]))\n< \(PromQL.number(a.labelsDropRatio)) * sum(rate(\(joined)[6h] offset 30m))\n"
-                        + "and\nsum(rate(\(requests)[30m])) > 0",
-                    duration: PromQL.duration(a.labelsFor), labels: [("severity", "warning"), ("model", name)],
-                    annotations: [
-                        ("summary", "\(name): ground-truth labels stopped arriving"),
-                        (
-                            "description",
-                            "Model \(name) still serves predictions, but labels joined to them over the last 30m arrive at under \(PromQL.number(PromQL.rounded(a.labelsDropRatio * 100)))% of the rate of the 6h before: quality and fairness are going blind. Check the labelling pipeline and its sender (mlops_ingest_events_total{kind=\"labels\"}, mlops_labels_unmatched_total, mlops_labels_expired_total)."
-                        ),
-                        ("runbook_url", runbook("MLOpsLabelsNotArriving")),
-                    ]))
+                        + "and\nsum(rate(\(requests)[30m])) > 0", for: a.labelsFor, severity: "warning",
+                    labels: [("model", name)], summary: "\(name): ground-truth labels stopped arriving",
+                    description:
+                        "Model \(name) still serves predictions, but labels joined to them over the last 30m arrive at under \(percent(a.labelsDropRatio)) of the rate of the 6h before: quality and fairness are going blind. Check the labelling pipeline and its sender (mlops_ingest_events_total{kind=\"labels\"}, mlops_labels_unmatched_total, mlops_labels_expired_total).",
+                    runbook: runbook("MLOpsLabelsNotArriving")))
             if !model.features.isEmpty {
                 rules.append(
-                    Rule(
-                        .alert("MLOpsDatasetDrift"),
+                    healthAlert(
+                        "MLOpsDatasetDrift",
                         expr: "max by (model) (\(PromQL.selector("mlops_dataset_drift_detected", base))) > 0",
-                        duration: PromQL.duration(a.driftFor), labels: [("severity", "warning"), ("model", name)],
-                        annotations: [
-                            ("summary", "\(name): dataset drift for \(PromQL.duration(a.driftFor))"),
-                            (
-                                "description",
-                                "The inputs of model \(name) have drifted from its reference profile for \(PromQL.duration(a.driftFor)). Check the feature pipeline first (mlops_feature_drift_score and mlops:feature_psi:increase1h by feature: a broken or rescaled feature drifts alone); if the shift is real, watch quality, retrain on recent data and update the reference profile."
-                            ),
-                            ("runbook_url", runbook("MLOpsDatasetDrift")),
-                        ]))
+                        for: a.driftFor, severity: "warning", labels: [("model", name)],
+                        summary: "\(name): dataset drift for \(PromQL.duration(a.driftFor))",
+                        description:
+                            "The inputs of model \(name) have drifted from its reference profile for \(PromQL.duration(a.driftFor)). Check the feature pipeline first (mlops_feature_drift_score and mlops:feature_psi:increase1h by feature: a broken or rescaled feature drifts alone); if the shift is real, watch quality, retrain on recent data and update the reference profile.",
+                        runbook: runbook("MLOpsDatasetDrift")))
             }
             if !model.sensitiveAttributes.isEmpty {
                 rules.append(
-                    Rule(
-                        .alert("MLOpsFairnessViolation"),
+                    healthAlert(
+                        "MLOpsFairnessViolation",
                         expr:
                             "max by (model, attribute, metric) (\(PromQL.selector("mlops_fairness_violation", base))) > 0",
-                        duration: PromQL.duration(a.fairnessFor), labels: [("severity", "ticket"), ("model", name)],
-                        annotations: [
-                            (
-                                "summary",
-                                "\(name): fairness violation on {{ $labels.attribute }} ({{ $labels.metric }})"
-                            ),
-                            (
-                                "description",
-                                "Model \(name) has violated the {{ $labels.metric }} fairness threshold for attribute {{ $labels.attribute }} for \(PromQL.duration(a.fairnessFor)) (mlops_fairness_metric shows the gap). Consider pausing automated decisions for the affected group, check the group's data and labels, and retrain with bias mitigation."
-                            ),
-                            ("runbook_url", runbook("MLOpsFairnessViolation")),
-                        ]))
+                        for: a.fairnessFor, severity: "ticket", labels: [("model", name)],
+                        summary: "\(name): fairness violation on {{ $labels.attribute }} ({{ $labels.metric }})",
+                        description:
+                            "Model \(name) has violated the {{ $labels.metric }} fairness threshold for attribute {{ $labels.attribute }} for \(PromQL.duration(a.fairnessFor)) (mlops_fairness_metric shows the gap). Consider pausing automated decisions for the affected group, check the group's data and labels, and retrain with bias mitigation.",
+                        runbook: runbook("MLOpsFairnessViolation")))
             }
             for slo in model.slos where slo.type == .quality {
                 let target = PromQL.number(slo.target ?? 0)
                 let window = PromQL.duration(slo.window)
                 rules.append(
-                    Rule(
-                        .alert("MLOpsModelQualityBelowTarget"),
+                    healthAlert(
+                        "MLOpsModelQualityBelowTarget",
                         expr: "(\n  \(accuracy(model, job: job, window: window, by: nil).indented)\n)\n< \(target)",
-                        duration: PromQL.duration(a.qualityFor),
-                        labels: [("severity", "ticket"), ("model", name), ("slo", slo.name)],
-                        annotations: [
-                            ("summary", "\(name): accuracy below \(target) for \(PromQL.duration(a.qualityFor))"),
-                            (
-                                "description",
-                                "The accuracy of model \(name) over the last \(window) (all versions and replicas, from labelled predictions) has stayed below the SLO target \(target) for \(PromQL.duration(a.qualityFor)). Compare versions (mlops:model_accuracy:ratio_rate1h): roll back if the newest is worse; check drift and the labels; retrain if the world changed."
-                            ),
-                            ("runbook_url", slo.runbookURL ?? runbook("MLOpsModelQualityBelowTarget")),
-                        ]))
+                        for: a.qualityFor, severity: "ticket", labels: [("model", name), ("slo", slo.name)],
+                        summary: "\(name): accuracy below \(target) for \(PromQL.duration(a.qualityFor))",
+                        description:
+                            "The accuracy of model \(name) over the last \(window) (all versions and replicas, from labelled predictions) has stayed below the SLO target \(target) for \(PromQL.duration(a.qualityFor)). Compare versions (mlops:model_accuracy:ratio_rate1h): roll back if the newest is worse; check drift and the labels; retrain if the world changed.",
+                        runbook: slo.runbookURL ?? runbook("MLOpsModelQualityBelowTarget")))
             }
         }
         return rules
