@@ -271,7 +271,7 @@ public enum RuleGenerator {
                         + "and\nsum(rate(\(requests)[30m])) > 0", for: a.labelsFor, severity: "warning",
                     labels: [("model", name)], summary: "\(name): ground-truth labels stopped arriving",
                     description:
-                        "Model \(name) still serves predictions, but labels joined to them over the last 30m arrive at under \(percent(a.labelsDropRatio)) of the rate of the 6h before: quality and fairness are going blind. Check the labelling pipeline and its sender (mlops_ingest_events_total{kind=\"labels\"}, mlops_labels_unmatched_total, mlops_labels_expired_total).",
+                        "Model \(name) still serves predictions, but labels joined to them over the last 30m arrive at under \(percent(a.labelsDropRatio)) of the rate of the 6h before: quality and fairness are going blind. Check the labelling pipeline and its sender (mlops_ingest_events_total{kind=\"labels\"}, mlops_labels_unmatched_total, mlops_predictions_expired_total).",
                     runbook: runbook("MLOpsLabelsNotArriving")))
             if !model.features.isEmpty {
                 rules.append(
