@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "MLOpsExporter", targets: ["MLOpsExporter"]),
         .library(name: "ModelMonitoring", targets: ["ModelMonitoring"]),
         .library(name: "Profiling", targets: ["Profiling"]),
+        .library(name: "RuleGeneration", targets: ["RuleGeneration"]),
         .library(name: "SwiftMetricsBackend", targets: ["SwiftMetricsBackend"]),
         .executable(name: "mlops-exporter", targets: ["mlops-exporter"]),
     ],
@@ -50,6 +51,9 @@ let package = Package(
         .target(
             name: "ExporterConfig", dependencies: ["Exposition", .product(name: "Yams", package: "Yams")],
             swiftSettings: strict),
+        // Prometheus rules (SLO recording rules, burn-rate and model-health alerts) and Sloth specs from the
+        // configuration. Pure: text in memory only.
+        .target(name: "RuleGeneration", dependencies: ["ExporterConfig"], swiftSettings: strict),
         // Decoding of prediction and label events (JSON arrays, NDJSON) against a model's schema. Pure.
         .target(name: "Ingestion", swiftSettings: strict),
         // Per-model monitoring: collectors (service, user-defined) fed by decoded events, ingestion accounting.
@@ -80,7 +84,7 @@ let package = Package(
         .executableTarget(
             name: "mlops-exporter",
             dependencies: [
-                "MLOpsExporter", "ExporterConfig", "ModelMonitoring", "Profiling",
+                "MLOpsExporter", "ExporterConfig", "ModelMonitoring", "Profiling", "RuleGeneration",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -100,6 +104,8 @@ let package = Package(
         .testTarget(name: "CompressionTests", dependencies: ["Compression"], swiftSettings: strict),
         .testTarget(name: "MLOpsExporterTests", dependencies: ["MLOpsExporter"], swiftSettings: strict),
         .testTarget(name: "ExporterConfigTests", dependencies: ["ExporterConfig"], swiftSettings: strict),
+        .testTarget(
+            name: "RuleGenerationTests", dependencies: ["RuleGeneration", "ExporterConfig"], swiftSettings: strict),
         .testTarget(name: "IngestionTests", dependencies: ["Ingestion"], swiftSettings: strict),
         .testTarget(name: "ModelMonitoringTests", dependencies: ["ModelMonitoring"], swiftSettings: strict),
         .testTarget(

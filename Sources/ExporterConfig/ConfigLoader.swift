@@ -204,7 +204,7 @@ struct Reader {
 
     mutating func configuration(_ root: Node) -> ExporterConfiguration {
         var models: [ModelConfiguration] = []
-        guard let fields = mapping(root, "", allowed: ["models"]) else {
+        guard let fields = mapping(root, "", allowed: ["models", "alerting"]) else {
             return ExporterConfiguration(models: [], source: file)
         }
         guard let modelsNode = fields.first(where: { $0.key == "models" })?.value else {
@@ -221,12 +221,17 @@ struct Reader {
             }
             models.append(model)
         }
-        return ExporterConfiguration(models: models, source: file)
+        var configuration = ExporterConfiguration(models: models, source: file)
+        if let a = fields.first(where: { $0.key == "alerting" })?.value {
+            configuration.alerting = alerting(a, "alerting") ?? configuration.alerting
+        }
+        return configuration
     }
 
     static let modelFields = [
         "name", "task", "versions", "classes", "positive_class", "features", "sensitive_attributes", "reference",
         "window", "latency_buckets", "collectors", "token", "token_file", "max_series", "join_ttl", "max_pending",
+        "slos",
     ]
 
     mutating func model(_ node: Node, _ path: String) -> ModelConfiguration? {
@@ -352,6 +357,7 @@ struct Reader {
         if let n = value("max_pending") {
             m.maxPending = int(n, "\(path).max_pending", range: 0...100_000_000) ?? m.maxPending
         }
+        if let s = value("slos") { m.slos = slos(s, "\(path).slos", model: m) }
         return errors.count == errorsBefore ? m : nil
     }
 

@@ -8,6 +8,8 @@ public struct ExporterConfiguration: Sendable, Equatable {
     public var models: [ModelConfiguration]
     /// The file it was read from ("<built-in>" for the demo configuration).
     public var source: String
+    /// Thresholds and durations of the generated alerts (`alerting:`).
+    public var alerting = AlertingConfiguration()
 
     /// Creates a configuration.
     public init(models: [ModelConfiguration], source: String) {
@@ -147,6 +149,8 @@ public struct ModelConfiguration: Sendable, Equatable {
     /// Most predictions waiting for a label at once (`max_pending`, default 100,000); beyond, the oldest
     /// are evicted (and counted).
     public var maxPending: Int = 100_000
+    /// Service level objectives (`slos`), in file order; names are unique within the model.
+    public var slos: [SLOConfiguration] = []
 
     /// client_golang's default buckets, 5 ms to 10 s.
     public static let defaultLatencyBuckets: [Double] = Buckets.defaultSeconds

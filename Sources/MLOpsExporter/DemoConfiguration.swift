@@ -24,6 +24,13 @@ public enum DemoConfiguration {
             window: {duration: 1h, slices: 12}
             latency_buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1]
             collectors: [service]
+            # Service level objectives; `mlops-exporter rules` turns them into Prometheus rules (docs/slos.md).
+            slos:
+              - {type: availability, objective: 99.9, period: 28d}
+              - {type: latency, objective: 99, threshold_seconds: 0.25, period: 28d}
+              - {type: quality, metric: accuracy, target: 0.9, window: 1h, objective: 95, period: 28d}
+              - {type: drift, objective: 95, period: 28d}
+              - {type: fairness, objective: 99, period: 28d}
 
           - name: eta
             task: regression
@@ -35,6 +42,16 @@ public enum DemoConfiguration {
             window: {duration: 30m, slices: 6}
             collectors:
               - name: service
+            slos:
+              - {name: availability, type: availability, objective: 99.5, period: 30d}
+              - {name: fast, type: latency, objective: 99, threshold_seconds: 1, period: 30d}
+              - {type: drift, objective: 95, period: 30d}
+
+        # Thresholds of the generated model-health alerts (all optional; docs/slos.md).
+        alerting:
+          runbook_base_url: https://runbooks.example.com/mlops-exporter
+          drift_for: 30m
+          reject_ratio: 0.01
 
         """#
 

@@ -81,6 +81,7 @@ public final class Exporter: Sendable {
         config = try ConfigurationState(
             path: configuration.configPath, initial: try configuration.models ?? DemoConfiguration.load(),
             monitor: monitor, registry: registry, logger: logger)
+        try registry.register(SLOCollector(config: config))
         let metrics = MetricsEndpoint(
             registry: registry, selfMetrics: selfMetrics, maxRequests: configuration.maxRequests, logger: logger)
         let router = Router(

@@ -5,6 +5,7 @@ import Logging
 import MLOpsExporter
 import ModelMonitoring
 import Profiling
+import RuleGeneration
 
 /// `mlops-exporter`: the command line. Parses arguments and hands over to the MLOpsExporter library.
 struct MLOpsExporterCommand: ParsableCommand {
@@ -12,7 +13,7 @@ struct MLOpsExporterCommand: ParsableCommand {
         commandName: "mlops-exporter",
         abstract: "Prometheus exporter for a service's SRE signals and its ML models' health.",
         version: MLOpsExporterVersion.version,
-        subcommands: [Serve.self, CheckConfig.self, Profile.self],
+        subcommands: [Serve.self, CheckConfig.self, Profile.self, Rules.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -266,6 +267,60 @@ func loadOrExit<T>(_ what: String, _ load: () throws -> T) throws -> T {
     } catch {
         printError("invalid \(what):\n\(error)")
         throw ExitCode(1)
+    }
+}
+
+/// `mlops-exporter rules`: writes the Prometheus rules (or a Sloth spec) for the configured SLOs and models.
+struct Rules: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write Prometheus recording and alerting rules (SLOs, burn rates, model health) or a Sloth spec.",
+        discussion:
+            "Every rule and alert is described in docs/slos.md. Check the output with: promtool check rules FILE")
+
+    @Option(name: .customLong("config"), help: "Model configuration file (YAML) with the models' slos.")
+    var configPath: String
+
+    @Option(help: "Where to write the rules. Default: standard output.")
+    var out: String?
+
+    @Option(help: "Output format: prometheus (a rule file) or sloth (a Sloth prometheus/v1 spec).")
+    var format = "prometheus"
+
+    @Option(help: "The job label Prometheus scrapes the exporter under.")
+    var job = RuleGenerator.defaultJob
+
+    func validate() throws {
+        guard format == "prometheus" || format == "sloth" else {
+            throw ValidationError("--format: unknown format \"\(format)\" (prometheus, sloth)")
+        }
+        guard !job.isEmpty, !job.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+            throw ValidationError("--job must be a non-empty label value without control characters")
+        }
+    }
+
+    func run() throws {
+        let configuration: ExporterConfiguration
+        do {
+            configuration = try ConfigLoader.load(
+                file: configPath, knownCollectors: CollectorCatalog.builtIn.names, referencesMustExist: false)
+        } catch {
+            printError("invalid configuration:\n\(error)")
+            throw ExitCode(1)
+        }
+        let text =
+            format == "sloth"
+            ? RuleGenerator.slothYAML(for: configuration, job: job)
+            : RuleGenerator.prometheusYAML(for: configuration, job: job)
+        guard let out else {
+            print(text, terminator: "")
+            return
+        }
+        do {
+            try text.write(toFile: out, atomically: true, encoding: .utf8)
+        } catch {
+            printError("cannot write \(out): \(error.localizedDescription)")
+            throw ExitCode(1)
+        }
     }
 }
 

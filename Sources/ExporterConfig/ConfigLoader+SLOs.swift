@@ -1,0 +1,194 @@
+import Yams
+
+/// The `slos` list of a model and the top-level `alerting` section (see docs/slos.md).
+extension Reader {
+    static let sloFields = [
+        "name", "type", "objective", "period", "threshold_seconds", "metric", "target", "window", "runbook_url",
+        "description",
+    ]
+
+    mutating func slos(_ node: Node, _ path: String, model: ModelConfiguration) -> [SLOConfiguration] {
+        guard let items = sequence(node, path) else { return [] }
+        var out: [SLOConfiguration] = []
+        for (i, item) in items.enumerated() {
+            guard let slo = slo(item, "\(path)[\(i)]", model: model) else { continue }
+            if out.contains(where: { $0.name == slo.name }) {
+                fail(item, "\(path)[\(i)].name", "SLO \"\(slo.name)\" is defined twice for this model (name it)")
+                continue
+            }
+            out.append(slo)
+        }
+        return out
+    }
+
+    mutating func slo(_ node: Node, _ path: String, model: ModelConfiguration) -> SLOConfiguration? {
+        guard let fields = mapping(node, path, allowed: Self.sloFields) else { return nil }
+        let errorsBefore = errors.count
+        func value(_ key: String) -> Node? { fields.first { $0.key == key }?.value }
+        let types = SLOType.allCases.map(\.rawValue).joined(separator: ", ")
+        guard let t = value("type") else {
+            fail(node, "\(path).type", "required (\(types))")
+            return nil
+        }
+        guard let typeName = string(t, "\(path).type") else { return nil }
+        guard let type = SLOType(rawValue: typeName) else {
+            fail(t, "\(path).type", "unknown SLO type \"\(typeName)\" (expected one of: \(types))")
+            return nil
+        }
+        var slo = SLOConfiguration(type: type, objective: 99)
+        if let n = value("name") { slo.name = name(n, "\(path).name", what: "SLO name") ?? slo.name }
+        if let o = value("objective") {
+            if let v = number(o, "\(path).objective") {
+                if v > 0 && v < 100 {
+                    slo.objective = v
+                } else {
+                    fail(o, "\(path).objective", "must be a percentage above 0 and below 100 (like 99.9)")
+                }
+            }
+        } else {
+            fail(node, "\(path).objective", "required: the objective in percent (like 99.9)")
+        }
+        if let p = value("period"), let s = string(p, "\(path).period") {
+            if let period = SLOPeriod(rawValue: s) {
+                slo.period = period
+            } else {
+                fail(p, "\(path).period", "unknown period \"\(s)\" (expected 28d or 30d)")
+            }
+        }
+        // Fields that belong to one type only.
+        for (key, owner) in [
+            ("threshold_seconds", SLOType.latency), ("metric", .quality), ("target", .quality), ("window", .quality),
+        ] where type != owner {
+            if let v = value(key) { fail(v, "\(path).\(key)", "only \(owner.rawValue) SLOs have \(key)") }
+        }
+        switch type {
+        case .availability: break
+        case .latency:
+            if let v = value("threshold_seconds") {
+                if let threshold = number(v, "\(path).threshold_seconds") {
+                    if model.latencyBuckets.contains(threshold) {
+                        slo.thresholdSeconds = threshold
+                    } else {
+                        let bounds = model.latencyBuckets.map(Self.plain).joined(separator: ", ")
+                        fail(
+                            v, "\(path).threshold_seconds",
+                            "\(Self.plain(threshold)) is not one of the model's latency_buckets (\(bounds))")
+                    }
+                }
+            } else {
+                fail(node, "\(path).threshold_seconds", "required: one of the model's latency_buckets")
+            }
+        case .quality:
+            if model.task == .regression {
+                fail(t, "\(path).type", "quality SLOs need a classification model (accuracy)")
+            }
+            slo.metric = .accuracy
+            if let m = value("metric"), let s = string(m, "\(path).metric") {
+                if let metric = QualityMetric(rawValue: s) {
+                    slo.metric = metric
+                } else {
+                    fail(
+                        m, "\(path).metric",
+                        "unknown quality metric \"\(s)\" (expected one of: \(QualityMetric.allCases.map(\.rawValue).joined(separator: ", ")))"
+                    )
+                }
+            }
+            if let v = value("target") {
+                if let target = number(v, "\(path).target") {
+                    if target > 0 && target < 1 {
+                        slo.target = target
+                    } else {
+                        fail(v, "\(path).target", "must be above 0 and below 1 (like 0.9)")
+                    }
+                }
+            } else {
+                fail(node, "\(path).target", "required: the least acceptable accuracy (like 0.9)")
+            }
+            if let w = value("window") {
+                slo.window = duration(w, "\(path).window", range: .seconds(300) ... .seconds(86_400)) ?? slo.window
+            }
+        case .drift:
+            if model.features.isEmpty {
+                fail(t, "\(path).type", "drift SLOs need the model's features (none are configured)")
+            }
+        case .fairness:
+            if model.sensitiveAttributes.isEmpty {
+                fail(t, "\(path).type", "fairness SLOs need sensitive_attributes (none are configured)")
+            }
+        }
+        if let r = value("runbook_url") { slo.runbookURL = url(r, "\(path).runbook_url") }
+        if let d = value("description") { slo.description = string(d, "\(path).description") }
+        return errors.count == errorsBefore ? slo : nil
+    }
+
+    static func plain(_ value: Double) -> String { SLOConfiguration.text(value) }
+
+    static let alertingFields = [
+        "runbook_base_url", "drift_for", "fairness_for", "quality_for", "labels_drop_ratio", "labels_for",
+        "reject_ratio", "reject_for", "scrape_for",
+    ]
+
+    mutating func alerting(_ node: Node, _ path: String) -> AlertingConfiguration? {
+        guard let fields = mapping(node, path, allowed: Self.alertingFields) else { return nil }
+        var a = AlertingConfiguration()
+        let minute = Duration.seconds(60)
+        let day = Duration.seconds(86_400)
+        for (key, value) in fields {
+            let field = "\(path).\(key)"
+            switch key {
+            case "runbook_base_url":
+                if let u = url(value, field) {
+                    a.runbookBaseURL = u.hasSuffix("/") ? String(u.dropLast()) : u
+                }
+            case "drift_for": a.driftFor = duration(value, field, range: minute...day) ?? a.driftFor
+            case "fairness_for": a.fairnessFor = duration(value, field, range: minute...day) ?? a.fairnessFor
+            case "quality_for": a.qualityFor = duration(value, field, range: minute...day) ?? a.qualityFor
+            case "labels_for": a.labelsFor = duration(value, field, range: minute...day) ?? a.labelsFor
+            case "reject_for": a.rejectFor = duration(value, field, range: minute...day) ?? a.rejectFor
+            case "scrape_for": a.scrapeFor = duration(value, field, range: minute...day) ?? a.scrapeFor
+            case "labels_drop_ratio": a.labelsDropRatio = ratio(value, field) ?? a.labelsDropRatio
+            default: a.rejectRatio = ratio(value, field) ?? a.rejectRatio
+            }
+        }
+        return a
+    }
+
+    /// A duration in whole seconds within `range` (Prometheus syntax: 30s, 5m, 1h, 1d).
+    mutating func duration(_ node: Node, _ field: String, range: ClosedRange<Duration>) -> Duration? {
+        guard let s = string(node, field) else { return nil }
+        guard let d = DurationParser.parse(s), d.components.attoseconds == 0 else {
+            fail(node, field, "\"\(s)\" is not a duration in whole seconds (like 30s, 5m, 1h, 1d)")
+            return nil
+        }
+        guard range.contains(d) else {
+            fail(
+                node, field,
+                "must be between \(range.lowerBound.components.seconds)s and \(range.upperBound.components.seconds)s")
+            return nil
+        }
+        return d
+    }
+
+    /// A number above 0 and below 1.
+    mutating func ratio(_ node: Node, _ field: String) -> Double? {
+        guard let v = number(node, field) else { return nil }
+        guard v > 0 && v < 1 else {
+            fail(node, field, "must be above 0 and below 1")
+            return nil
+        }
+        return v
+    }
+
+    /// An http(s) URL without whitespace or quotes (it goes into alert annotations).
+    mutating func url(_ node: Node, _ field: String) -> String? {
+        guard let s = string(node, field) else { return nil }
+        let ok =
+            (s.hasPrefix("http://") || s.hasPrefix("https://")) && s.count > 8
+            && !s.unicodeScalars.contains { $0.properties.isWhitespace || $0 == "\"" || $0 == "\\" || $0.value < 0x20 }
+        guard ok else {
+            fail(node, field, "\"\(s)\" is not an http:// or https:// URL")
+            return nil
+        }
+        return s
+    }
+}

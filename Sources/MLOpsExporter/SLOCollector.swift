@@ -1,0 +1,42 @@
+import ExporterConfig
+import Exposition
+
+/// Exports the configured SLOs at scrape time, so that dashboards show targets without the rule file:
+/// `mlops_slo_objective_ratio{model,slo}` and `mlops_slo_info{model,slo,type,objective,period,threshold,metric}`.
+/// It reads the configuration in force at each scrape, so the series follow reloads.
+struct SLOCollector: Collector {
+    let config: ConfigurationState
+
+    var name: String { "slo" }
+
+    var descriptors: [MetricDescriptor] {
+        [
+            try! MetricDescriptor(
+                name: "mlops_slo_objective_ratio", type: .gauge,
+                help: "Objective of each configured SLO, as a ratio (99.9% is 0.999).", unit: "ratio",
+                labelNames: ["model", "slo"]),
+            try! MetricDescriptor(
+                name: "mlops_slo_info", type: .info,
+                help:
+                    "Configured SLOs: type (availability, latency, quality, drift, fairness), objective in percent, period, latency threshold or quality target, quality metric.",
+                labelNames: ["model", "slo", "type", "objective", "period", "threshold", "metric"]),
+        ]
+    }
+
+    func collect(into sink: inout CollectorSink) {
+        for model in config.configuration.models {
+            for slo in model.slos {
+                sink.gauge("mlops_slo_objective_ratio", [model.name, slo.name], value: slo.objectiveRatio)
+                let threshold = slo.thresholdSeconds ?? slo.target
+                sink.info(
+                    "mlops_slo_info",
+                    [
+                        model.name, slo.name, slo.type.rawValue, Self.number(slo.objective), slo.period.rawValue,
+                        threshold.map(Self.number) ?? "", slo.metric?.rawValue ?? "",
+                    ])
+            }
+        }
+    }
+
+    static func number(_ value: Double) -> String { SLOConfiguration.text(value) }
+}

@@ -1,0 +1,155 @@
+import Testing
+
+@testable import ExporterConfig
+
+/// The errors of an invalid document, as `line:column: field: message` strings.
+private func sloProblems(_ yaml: String) -> [String] {
+    do {
+        _ = try ConfigLoader.parse(yaml, file: "test.yaml")
+        return []
+    } catch {
+        return error.errors.map { "\($0.line):\($0.column): \($0.field): \($0.message)" }
+    }
+}
+
+private let classifier = """
+    models:
+      - name: m
+        task: binary_classification
+        versions: [v1]
+        classes: [no, yes]
+        positive_class: "yes"
+        features: [{name: x, type: numeric}]
+        sensitive_attributes: [{name: g, groups: [a, b]}]
+        latency_buckets: [0.1, 0.25, 1]
+        slos:
+
+    """
+
+@Suite("SLOs in the configuration")
+struct SLOConfigTests {
+    @Test("the example's SLOs and alerting section load")
+    func example() throws {
+        let config = try ConfigLoader.parse(
+            classifier + """
+                      - {type: availability, objective: 99.9, period: 28d, runbook_url: "https://r.example/a"}
+                      - {name: fast, type: latency, objective: 99, threshold_seconds: 0.25}
+                      - {type: quality, target: 0.9, window: 2h, objective: 95, description: labelled accuracy}
+                      - {type: drift, objective: 95}
+                      - {type: fairness, objective: 99, period: 30d}
+                alerting: {runbook_base_url: "https://runbooks.example/x/", drift_for: 45m, reject_ratio: 0.05}
+                """, file: "t.yaml")
+        let slos = try #require(config.model(named: "m")).slos
+        #expect(slos.map(\.name) == ["availability", "fast", "quality", "drift", "fairness"])
+        #expect(
+            slos[0]
+                == SLOConfiguration(
+                    type: .availability, objective: 99.9, period: .days28, runbookURL: "https://r.example/a"))
+        #expect(slos[1].thresholdSeconds == 0.25 && slos[1].period == .days30)
+        #expect(slos[2].metric == .accuracy && slos[2].target == 0.9 && slos[2].window == .seconds(7200))
+        #expect(slos[2].description == "labelled accuracy")
+        #expect(slos[0].objectiveRatio == 0.999)
+        #expect(config.alerting.runbookBaseURL == "https://runbooks.example/x")
+        #expect(config.alerting.driftFor == .seconds(2700) && config.alerting.rejectRatio == 0.05)
+        #expect(config.alerting.fairnessFor == .seconds(1800))
+    }
+
+    @Test(
+        "every SLO problem names line, column and field",
+        arguments: [
+            (
+                "- {objective: 99}",
+                "11:9: models[0].slos[0].type: required (availability, latency, quality, drift, fairness)"
+            ),
+            ("- {type: speed, objective: 99}", "11:16: models[0].slos[0].type: unknown SLO type \"speed\""),
+            ("- {type: availability}", "11:9: models[0].slos[0].objective: required"),
+            ("- {type: availability, objective: 100}", "11:41: models[0].slos[0].objective: must be a percentage"),
+            ("- {type: availability, objective: high}", "11:41: models[0].slos[0].objective: expected a finite number"),
+            (
+                "- {type: availability, objective: 99, period: 7d}",
+                "11:53: models[0].slos[0].period: unknown period \"7d\""
+            ),
+            ("- {type: latency, objective: 99}", "11:9: models[0].slos[0].threshold_seconds: required"),
+            (
+                "- {type: latency, objective: 99, threshold_seconds: 0.3}",
+                "11:59: models[0].slos[0].threshold_seconds: 0.3 is not one of the model's latency_buckets (0.1, 0.25, 1)"
+            ),
+            (
+                "- {type: availability, objective: 99, threshold_seconds: 1}",
+                "11:64: models[0].slos[0].threshold_seconds: only latency SLOs have threshold_seconds"
+            ),
+            ("- {type: quality, objective: 99}", "11:9: models[0].slos[0].target: required"),
+            (
+                "- {type: quality, objective: 99, target: 90}",
+                "11:48: models[0].slos[0].target: must be above 0 and below 1"
+            ),
+            (
+                "- {type: quality, objective: 99, target: 0.9, metric: auc}",
+                "11:61: models[0].slos[0].metric: unknown quality metric \"auc\""
+            ),
+            (
+                "- {type: quality, objective: 99, target: 0.9, window: 1m}",
+                "11:61: models[0].slos[0].window: must be between 300s and 86400s"
+            ),
+            (
+                "- {type: drift, objective: 99, runbook_url: wiki/drift}",
+                "11:51: models[0].slos[0].runbook_url: \"wiki/drift\" is not an http:// or https:// URL"
+            ),
+            ("- {type: drift, objective: 99, owner: me}", "11:38: models[0].slos[0].owner: unknown field"),
+            (
+                "- {type: drift, objective: 99}\n      - {type: drift, objective: 95}",
+                "12:9: models[0].slos[1].name: SLO \"drift\" is defined twice for this model (name it)"
+            ),
+            (
+                "- {name: \"a b\", type: drift, objective: 99}",
+                "11:16: models[0].slos[0].name: SLO name \"a b\" must be"
+            ),
+        ])
+    func problems(slo: String, expected: String) {
+        let found = sloProblems(classifier + "      " + slo + "\n")
+        #expect(found.count == 1, "\(found)")
+        #expect(found.first?.hasPrefix(expected) == true, "\(found)")
+    }
+
+    @Test("types that need something the model lacks are refused")
+    func needs() {
+        let found = sloProblems(
+            """
+            models:
+              - name: r
+                task: regression
+                versions: [v1]
+                slos:
+                  - {type: quality, target: 0.9, objective: 99}
+                  - {type: drift, objective: 99}
+                  - {type: fairness, objective: 99}
+            """)
+        #expect(
+            found == [
+                "6:16: models[0].slos[0].type: quality SLOs need a classification model (accuracy)",
+                "7:16: models[0].slos[1].type: drift SLOs need the model's features (none are configured)",
+                "8:16: models[0].slos[2].type: fairness SLOs need sensitive_attributes (none are configured)",
+            ])
+    }
+
+    @Test("alerting section problems are located")
+    func alerting() {
+        let found = sloProblems(
+            """
+            models:
+              - {name: r, task: regression, versions: [v1]}
+            alerting:
+              drift_for: 10s
+              reject_ratio: 2
+              labels_for: soon
+              paging: true
+            """)
+        #expect(
+            found == [
+                "7:3: alerting.paging: unknown field (expected one of: runbook_base_url, drift_for, fairness_for, quality_for, labels_drop_ratio, labels_for, reject_ratio, reject_for, scrape_for)",
+                "4:14: alerting.drift_for: must be between 60s and 86400s",
+                "5:17: alerting.reject_ratio: must be above 0 and below 1",
+                "6:15: alerting.labels_for: \"soon\" is not a duration in whole seconds (like 30s, 5m, 1h, 1d)",
+            ])
+    }
+}

@@ -1,0 +1,143 @@
+import ExporterConfig
+import Testing
+
+@testable import RuleGeneration
+
+private func config(_ models: [ModelConfiguration], alerting: AlertingConfiguration = .init()) -> ExporterConfiguration
+{
+    var c = ExporterConfiguration(models: models, source: "test.yaml")
+    c.alerting = alerting
+    return c
+}
+
+private var fraud: ModelConfiguration {
+    var m = ModelConfiguration(
+        name: "fraud", task: .binaryClassification, versions: ["v1"], classes: ["legit", "fraud"],
+        positiveClass: "fraud", features: [FeatureConfiguration(name: "amount", kind: .numeric)],
+        sensitiveAttributes: [SensitiveAttribute(name: "gender", groups: ["f", "m"])], latencyBuckets: [0.1, 1])
+    m.slos = [
+        SLOConfiguration(type: .availability, objective: 99.9, period: .days28),
+        SLOConfiguration(name: "fast", type: .latency, objective: 99, thresholdSeconds: 1),
+        SLOConfiguration(type: .quality, objective: 95, metric: .accuracy, target: 0.9),
+        SLOConfiguration(type: .drift, objective: 95),
+    ]
+    return m
+}
+
+@Suite("Rule generation")
+struct RuleGeneratorTests {
+    @Test("burn-rate factors follow Sloth: budget share x period hours / long window hours")
+    func factors() {
+        #expect(BurnRateWindow.windows(periodDays: 30).map(\.factor) == [14.4, 6, 3, 1])
+        #expect(BurnRateWindow.windows(periodDays: 28).map(\.factor) == [13.44, 5.6, 2.8, 0.933333333333])
+        #expect(BurnRateWindow.windows(periodDays: 28).map(\.short) == ["5m", "30m", "2h", "6h"])
+        #expect(BurnRateWindow.windows(periodDays: 28).map(\.severity) == ["page", "page", "ticket", "ticket"])
+    }
+
+    @Test("groups: fleet, one per SLO, model health; SLO groups record windows, budget, burn rates, then alert")
+    func structure() {
+        let file = RuleGenerator.rules(for: config([fraud]))
+        #expect(
+            file.groups.map(\.name) == [
+                "mlops-fleet", "mlops-slo-fraud-availability", "mlops-slo-fraud-fast", "mlops-slo-fraud-quality",
+                "mlops-slo-fraud-drift", "mlops-model-health",
+            ])
+        let availability = file.groups[1].rules
+        #expect(
+            availability.map(\.name) == [
+                "slo:sli_error:ratio_rate5m", "slo:sli_error:ratio_rate30m", "slo:sli_error:ratio_rate1h",
+                "slo:sli_error:ratio_rate2h", "slo:sli_error:ratio_rate6h", "slo:sli_error:ratio_rate1d",
+                "slo:sli_error:ratio_rate3d", "slo:sli_error:ratio_rate28d", "slo:objective:ratio",
+                "slo:error_budget:ratio", "slo:time_period:days", "slo:current_burn_rate:ratio",
+                "slo:period_burn_rate:ratio", "slo:period_error_budget_remaining:ratio",
+            ] + Array(repeating: "MLOpsSLOErrorBudgetBurn", count: 4))
+        for rule in availability {
+            #expect(rule.label("model") == "fraud" && rule.label("slo") == "availability")
+        }
+        #expect(availability[8].expr == "vector(0.999)" && availability[9].expr == "vector(0.001)")
+        let page = availability[14]
+        #expect(page.label("severity") == "page" && page.label("long_window") == "1h")
+        #expect(
+            page.expr
+                == "slo:sli_error:ratio_rate1h{model=\"fraud\",slo=\"availability\"} > (13.44 * 0.001)\nand on (model, slo)\nslo:sli_error:ratio_rate5m{model=\"fraud\",slo=\"availability\"} > (13.44 * 0.001)"
+        )
+        #expect(page.annotation("runbook_url") == "https://runbooks.example.com/mlops-exporter/MLOpsSLOErrorBudgetBurn")
+        #expect(availability[17].label("severity") == "ticket" && availability[17].label("long_window") == "3d")
+        // Time-based SLIs record the 0/1 violation first, then average it.
+        let drift = file.groups[4].rules
+        #expect(drift[0].name == "slo:sli_violation:bool")
+        #expect(drift[0].expr == "max(mlops_dataset_drift_detected{job=\"mlops-exporter\",model=\"fraud\"}) > bool 0")
+        #expect(drift[1].expr == "avg_over_time(slo:sli_violation:bool{model=\"fraud\",slo=\"drift\"}[5m])")
+        #expect(drift[8].name == "slo:sli_error:ratio_rate30d")
+        let health = file.groups[5].rules.map(\.name)
+        #expect(
+            health == [
+                "MLOpsExporterDown", "MLOpsIngestRejects", "MLOpsLabelsNotArriving", "MLOpsDatasetDrift",
+                "MLOpsFairnessViolation", "MLOpsModelQualityBelowTarget",
+            ])
+        for rule in file.rules {
+            if case .alert = rule.kind {
+                #expect(["page", "ticket", "warning"].contains(rule.label("severity") ?? ""))
+                #expect(rule.annotation("summary") != nil && rule.annotation("description") != nil)
+                #expect(rule.annotation("runbook_url")?.hasPrefix("https://") == true)
+            }
+        }
+    }
+
+    @Test("SLIs select the job and model; latency matches both renderings of an integral bucket")
+    func queries() {
+        let file = RuleGenerator.rules(for: config([fraud]), job: "ml \"prod\"")
+        let latency = file.groups[2].rules[0].expr
+        #expect(
+            latency.contains(
+                "mlops_model_latency_seconds_bucket{job=\"ml \\\"prod\\\"\",model=\"fraud\",le=~\"1|1\\\\.0\"}[5m]"))
+        let availability = file.groups[1].rules[0].expr
+        #expect(
+            availability
+                == "(sum(rate(mlops_model_requests_total{job=\"ml \\\"prod\\\"\",model=\"fraud\",status=\"error\"}[5m])) or vector(0))\n/\nsum(rate(mlops_model_requests_total{job=\"ml \\\"prod\\\"\",model=\"fraud\"}[5m]))"
+        )
+        let quality = file.groups[3].rules[0].expr
+        #expect(quality.contains("actual=\"legit\",predicted=\"legit\"}[1h]) or rate("))
+        #expect(quality.hasSuffix("< bool 0.9"))
+        #expect(PromQL.leMatcher(0.25) == ("le", "=", "0.25"))
+        #expect(PromQL.goString(1e-05) == "1e-05" && PromQL.goString(2.5) == "2.5" && PromQL.goString(10) == "10")
+    }
+
+    @Test("the alerting section sets durations, thresholds and runbooks; a model without SLOs gets health alerts")
+    func alerting() {
+        var a = AlertingConfiguration()
+        a.runbookBaseURL = "https://wiki.example/rb"
+        a.driftFor = .seconds(5400)
+        a.rejectRatio = 0.05
+        let plain = ModelConfiguration(name: "eta", task: .regression, versions: ["1"])
+        let file = RuleGenerator.rules(for: config([plain], alerting: a))
+        #expect(file.groups.map(\.name) == ["mlops-model-health"])
+        let rejects = file.rules.first { $0.name == "MLOpsIngestRejects" }
+        #expect(rejects?.expr.hasSuffix("> 0.05") == true && rejects?.duration == "10m")
+        #expect(rejects?.annotation("runbook_url") == "https://wiki.example/rb/MLOpsIngestRejects")
+        var drifting = fraud
+        drifting.slos = []
+        let drift = RuleGenerator.rules(for: config([drifting], alerting: a)).rules.first {
+            $0.name == "MLOpsDatasetDrift"
+        }
+        #expect(drift?.duration == "90m")
+    }
+
+    @Test("YAML output is deterministic, quoted and ends with a newline; Sloth spec has one document per period")
+    func yaml() {
+        let c = config([fraud])
+        let text = RuleGenerator.prometheusYAML(for: c)
+        #expect(text == RuleGenerator.prometheusYAML(for: c))
+        #expect(text.hasPrefix("# Generated by `mlops-exporter rules` from test.yaml"))
+        #expect(
+            text.contains(
+                "\n  - name: \"mlops-slo-fraud-availability\"\n    rules:\n      - record: slo:sli_error:ratio_rate5m\n        expr: |-\n"
+            ))
+        #expect(text.hasSuffix("\n"))
+        let sloth = RuleGenerator.slothYAML(for: c)
+        #expect(sloth.components(separatedBy: "version: \"prometheus/v1\"").count == 3)
+        #expect(sloth.contains("  - name: \"fraud-availability\"\n    objective: 99.9\n"))
+        #expect(sloth.contains("error_ratio_query: |-\n          avg_over_time(("))
+        #expect(YAMLWriter.quoted("a\"b\\c\n") == "\"a\\\"b\\\\c\\n\"")
+    }
+}

@@ -1,0 +1,393 @@
+"""`mlops-exporter rules`: the generated rule file for the example configuration passes `promtool check rules`,
+and `promtool test rules` proves on synthetic series that every burn-rate alert (page and ticket, every SLO of
+the example) and every model-health alert fires when it should and stays silent when it should not.
+
+The promtool unit tests are generated here from the configuration and the rule file: for each SLO a series
+of scenarios with a constant SLI error ratio (request-based SLIs: counters growing at a fixed error share;
+time-based SLIs: a 0/1 gauge on for an evenly spread share of the minutes), and the expected alerts computed
+from the SRE Workbook thresholds (ratio > factor x budget over both windows of a pair). The scenario file
+is written next to the rules (tmp) and kept in the test's output on failure."""
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import ROOT
+
+EXAMPLE = ROOT / "examples" / "models.yaml"
+JOB = "mlops-exporter"
+T = 70  # minutes of synthetic data in the request-based burn-rate scenarios; eval at the end
+T_TIME = 200  # the same for time-based SLIs: 0/1 shares need enough minutes to sit clear of the thresholds
+WINDOW_MINUTES = {"5m": 5, "30m": 30, "1h": 60, "2h": 120, "6h": 360, "1d": 1440, "3d": 4320}
+
+
+def run(binary, *args):
+    return subprocess.run([str(binary), *args], capture_output=True, text=True, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def rules(binary, tmp_path_factory):
+    out = tmp_path_factory.mktemp("rules") / "rules.yml"
+    r = run(binary, "rules", "--config", str(EXAMPLE), "--out", str(out), "--job", JOB)
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+def test_promtool_check_rules_passes(rules):
+    r = subprocess.run(["promtool", "check", "rules", str(rules)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "SUCCESS" in r.stdout
+
+
+def test_output_is_deterministic_and_stdout_equals_file(binary, rules):
+    r = run(binary, "rules", "--config", str(EXAMPLE))
+    assert r.returncode == 0 and r.stdout == rules.read_text()
+
+
+def test_rule_names_and_labels(rules):
+    doc = yaml.safe_load(rules.read_text())
+    groups = {g["name"]: g["rules"] for g in doc["groups"]}
+    config = yaml.safe_load(EXAMPLE.read_text())
+    for model in config["models"]:
+        for slo in model.get("slos", []):
+            name = slo.get("name", slo["type"])
+            group = groups[f"mlops-slo-{model['name']}-{name}"]
+            records = [r["record"] for r in group if "record" in r]
+            period = slo["period"]
+            want = [f"slo:sli_error:ratio_rate{w}" for w in [*WINDOW_MINUTES, period]] + [
+                "slo:objective:ratio", "slo:error_budget:ratio", "slo:time_period:days",
+                "slo:current_burn_rate:ratio", "slo:period_burn_rate:ratio",
+                "slo:period_error_budget_remaining:ratio"]
+            if slo["type"] in ("quality", "drift", "fairness"):
+                want.insert(0, "slo:sli_violation:bool")
+            assert records == want
+            for r in group:
+                assert r["labels"]["model"] == model["name"] and r["labels"]["slo"] == name
+            alerts = [r for r in group if "alert" in r]
+            assert [(a["labels"]["severity"], a["labels"]["long_window"], a["labels"]["short_window"])
+                    for a in alerts] == [("page", "1h", "5m"), ("page", "6h", "30m"), ("ticket", "1d", "2h"),
+                                         ("ticket", "3d", "6h")]
+            factors = [float(re.search(r"> \(([\d.]+) \*", a["expr"]).group(1)) for a in alerts]
+            days = int(period[:-1])
+            assert factors == pytest.approx([0.02 * days * 24, 0.05 * days * 4, 0.1 * days, 0.1 * days / 3])
+            for a in alerts:
+                assert {"summary", "description", "runbook_url"} <= set(a["annotations"])
+    health = groups["mlops-model-health"]
+    assert sorted({r["alert"] for r in health}) == [
+        "MLOpsDatasetDrift", "MLOpsExporterDown", "MLOpsFairnessViolation", "MLOpsIngestRejects",
+        "MLOpsLabelsNotArriving", "MLOpsModelQualityBelowTarget"]
+    for r in health:
+        assert r["labels"]["severity"] in ("page", "ticket", "warning")
+        assert r["annotations"]["runbook_url"].startswith("https://runbooks.example.com/mlops-exporter/")
+    fleet = [r["record"] for r in groups["mlops-fleet"]]
+    assert fleet == ["mlops:feature_bin_share:increase1h", "mlops:feature_psi:increase1h",
+                     "mlops:model_accuracy:ratio_rate1h"]
+
+
+# ---- promtool test rules --------------------------------------------------------------------------------
+
+
+def series(name, labels, values):
+    body = ",".join(f'{k}="{v}"' for k, v in {"job": JOB, **labels}.items())
+    return {"series": f"{name}{{{body}}}", "values": values}
+
+
+def spread(share, minutes):
+    """0/1 values at each minute 0..minutes, on for `share` of them, evenly spread."""
+    return [1 if int((i + 1) * share + 1e-9) > int(i * share + 1e-9) else 0 for i in range(minutes + 1)]
+
+
+def expand(values):
+    return " ".join(str(v) for v in values)
+
+
+def expected_alert(rule, extra_labels=None):
+    labels = dict(rule["labels"])
+    labels.update(extra_labels or {})
+    annotations = {k: re.sub(r"\{\{ \$labels\.(\w+) \}\}", lambda m: labels[m.group(1)], v)
+                   for k, v in rule.get("annotations", {}).items()}
+    return {"exp_labels": labels, "exp_annotations": annotations}
+
+
+def burn_scenarios(model, slo, alerts):
+    """Scenarios for one SLO: (description, input series, expected firing burn-rate alerts at T)."""
+    thresholds = []
+    for a in alerts:
+        factor, budget = map(float, re.search(r"> \(([\d.e-]+) \* ([\d.e-]+)\)", a["expr"]).groups())
+        thresholds.append((a, factor * budget))
+    budget = thresholds[0][1] / float(re.search(r"> \(([\d.]+) \*", alerts[0]["expr"]).group(1))
+    name, kind = model["name"], slo["type"]
+    m = {"model": name}
+    out = []
+    if kind == "quality":
+        classes = model["classes"]
+        for accuracy in (0.8, 0.95):
+            correct = round(100 * accuracy)
+            inputs = [series("mlops_model_confusion_total",
+                             {**m, "version": "v1", "actual": classes[0], "predicted": classes[0]}, f"0+{correct}x{T}"),
+                      series("mlops_model_confusion_total",
+                             {**m, "version": "v1", "actual": classes[0], "predicted": classes[1]},
+                             f"0+{100 - correct}x{T}")]
+            violated = accuracy < slo["target"]
+            out.append((f"accuracy {accuracy}", inputs, [a for a, _ in thresholds] if violated else [], T))
+        return out
+    for multiple in (20, 8, 4, 1.5, 0.5):
+        ratio = min(1.0, multiple * budget)
+        if kind in ("availability", "latency"):
+            total = 1000
+            errors = ratio * total
+            if kind == "availability":
+                inputs = [series("mlops_model_requests_total", {**m, "version": "v1", "status": "error"},
+                                 f"0+{errors:g}x{T}"),
+                          series("mlops_model_requests_total", {**m, "version": "v1", "status": "ok"},
+                                 f"0+{total - errors:g}x{T}")]
+            else:
+                # `le` as OpenMetrics writes it ("1.0"; the rules also match the text format's "1").
+                inputs = [series("mlops_model_latency_seconds_count", {**m, "version": "v1"}, f"0+{total}x{T}"),
+                          series("mlops_model_latency_seconds_bucket",
+                                 {**m, "version": "v1", "le": str(float(slo["threshold_seconds"]))},
+                                 f"0+{total - errors:g}x{T}")]
+            ratios = {w: ratio for w in WINDOW_MINUTES}
+        else:
+            on = spread(ratio, T_TIME)
+            metric = "mlops_dataset_drift_detected" if kind == "drift" else "mlops_fairness_violation"
+            labels = m if kind == "drift" else {**m, "attribute": "gender", "metric": "demographic_parity"}
+            inputs = [series(metric, labels, expand(on))]
+            # avg_over_time over [T-w, T], both ends included (Prometheus 2.x), of the recorded 0/1 indicator.
+            ratios = {w: sum(on[max(0, T_TIME - n):]) / len(on[max(0, T_TIME - n):])
+                      for w, n in WINDOW_MINUTES.items()}
+        firing = []
+        for a, threshold in thresholds:
+            long_, short = a["labels"]["long_window"], a["labels"]["short_window"]
+            for w in (long_, short):
+                assert abs(ratios[w] / threshold - 1) > 0.05, f"scenario too close to the threshold: {name} {slo} {w}"
+            if ratios[long_] > threshold and ratios[short] > threshold:
+                firing.append(a)
+        minutes = T if kind in ("availability", "latency") else T_TIME
+        out.append((f"error ratio {ratio:g} ({multiple}x budget)", inputs, firing, minutes))
+    return out
+
+
+def burn_rate_tests(config, groups):
+    tests = []
+    seen = {}  # (model, slo, long window) -> {fired, silent}
+    for model in config["models"]:
+        for slo in model.get("slos", []):
+            name = slo.get("name", slo["type"])
+            alerts = [r for r in groups[f"mlops-slo-{model['name']}-{name}"] if "alert" in r]
+            for what, inputs, firing, minutes in burn_scenarios(model, slo, alerts):
+                for a in alerts:
+                    key = (model["name"], name, a["labels"]["long_window"])
+                    seen.setdefault(key, set()).add("fired" if a in firing else "silent")
+                tests.append({
+                    "name": f"{model['name']}/{name}: {what}",
+                    "interval": "1m",
+                    "input_series": inputs,
+                    "alert_rule_test": [{"eval_time": f"{minutes}m", "alertname": "MLOpsSLOErrorBudgetBurn",
+                                         "exp_alerts": [expected_alert(a) for a in firing]}],
+                })
+    return tests, seen
+
+
+def health_tests(config, groups):
+    health = {}
+    for r in groups["mlops-model-health"]:
+        health.setdefault(r["alert"], []).append(r)
+
+    def rule(alert, model=None):
+        return next(r for r in health[alert] if model is None or r["labels"].get("model") == model)
+
+    def case(name, inputs, checks, interval="1m"):
+        return {"name": name, "interval": interval, "input_series": inputs, "alert_rule_test": checks}
+
+    def check(alert, minutes, firing):
+        return {"eval_time": f"{minutes}m", "alertname": alert, "exp_alerts": firing}
+
+    down = rule("MLOpsExporterDown")
+    fraud = {"model": "fraud"}
+    drift, fairness = rule("MLOpsDatasetDrift", "fraud"), rule("MLOpsFairnessViolation", "fraud")
+    quality, rejects = rule("MLOpsModelQualityBelowTarget", "fraud"), rule("MLOpsIngestRejects", "fraud")
+    labels = rule("MLOpsLabelsNotArriving", "fraud")
+    attr = {"attribute": "gender", "metric": "demographic_parity"}
+    return [
+        case("exporter down fires after scrape_for, not before, not for another job",
+             [series("up", {"instance": "a:9747"}, "0x20"),
+              {"series": 'up{job="other",instance="b:1"}', "values": "0x20"},
+              series("up", {"instance": "c:9747"}, "1x20")],
+             [check("MLOpsExporterDown", 3, []),
+              check("MLOpsExporterDown", 10, [expected_alert(down, {"instance": "a:9747", "job": JOB})])]),
+        case("exporter up: silent", [series("up", {"instance": "a:9747"}, "1x20")],
+             [check("MLOpsExporterDown", 10, [])]),
+        case("drift for 40m fires after drift_for (30m); a 20m drift does not",
+             [series("mlops_dataset_drift_detected", fraud, "1x60"),
+              series("mlops_dataset_drift_detected", {"model": "eta"}, "1x20 0x40")],
+             [check("MLOpsDatasetDrift", 20, []), check("MLOpsDatasetDrift", 40, [expected_alert(drift)])]),
+        case("no drift: silent", [series("mlops_dataset_drift_detected", fraud, "0x60")],
+             [check("MLOpsDatasetDrift", 40, [])]),
+        case("fairness violation fires per attribute and metric",
+             [series("mlops_fairness_violation", {**fraud, **attr}, "1x60"),
+              series("mlops_fairness_violation", {**fraud, "attribute": "age_band", "metric": "demographic_parity"},
+                     "0x60")],
+             [check("MLOpsFairnessViolation", 20, []),
+              check("MLOpsFairnessViolation", 40, [expected_alert(fairness, attr)])]),
+        case("fair: silent", [series("mlops_fairness_violation", {**fraud, **attr}, "0x60")],
+             [check("MLOpsFairnessViolation", 40, [])]),
+        case("accuracy 0.8 below target 0.9 fires after quality_for",
+             [series("mlops_model_confusion_total", {**fraud, "version": "v1", "actual": "legit",
+                                                     "predicted": "legit"}, "0+70x60"),
+              series("mlops_model_confusion_total", {**fraud, "version": "v1", "actual": "fraud",
+                                                     "predicted": "fraud"}, "0+10x60"),
+              series("mlops_model_confusion_total", {**fraud, "version": "v1", "actual": "legit",
+                                                     "predicted": "fraud"}, "0+20x60")],
+             [check("MLOpsModelQualityBelowTarget", 10, []),
+              check("MLOpsModelQualityBelowTarget", 30, [expected_alert(quality)])]),
+        case("accuracy 0.94: silent",
+             [series("mlops_model_confusion_total", {**fraud, "version": "v1", "actual": "legit",
+                                                     "predicted": "legit"}, "0+80x60"),
+              series("mlops_model_confusion_total", {**fraud, "version": "v1", "actual": "legit",
+                                                     "predicted": "fraud"}, "0+5x60")],
+             [check("MLOpsModelQualityBelowTarget", 30, [])]),
+        case("10% of events rejected fires after reject_for",
+             [series("mlops_ingest_events_total", {**fraud, "kind": "predictions"}, "0+90x30"),
+              series("mlops_ingest_rejected_total", {**fraud, "reason": "missing_id"}, "0+10x30")],
+             [check("MLOpsIngestRejects", 5, []), check("MLOpsIngestRejects", 20, [expected_alert(rejects)])]),
+        case("0.5% rejected: silent",
+             [series("mlops_ingest_events_total", {**fraud, "kind": "predictions"}, "0+995x30"),
+              series("mlops_ingest_rejected_total", {**fraud, "reason": "missing_id"}, "0+5x30")],
+             [check("MLOpsIngestRejects", 20, [])]),
+        # Hours of history at a 5m resolution (a separate test file with a 5m evaluation interval).
+        case("labels stop while predictions go on: fires",
+             [series("mlops_labels_joined_total", {**fraud, "source": "api"}, "0+50x72 3600+0x18"),
+              series("mlops_model_requests_total", {**fraud, "version": "v1", "status": "ok"}, "0+500x90")],
+             [check("MLOpsLabelsNotArriving", 380, []),
+              check("MLOpsLabelsNotArriving", 420, [expected_alert(labels)])], interval="5m"),
+        case("labels keep arriving: silent",
+             [series("mlops_labels_joined_total", {**fraud, "source": "api"}, "0+50x90"),
+              series("mlops_model_requests_total", {**fraud, "version": "v1", "status": "ok"}, "0+500x90")],
+             [check("MLOpsLabelsNotArriving", 420, [])], interval="5m"),
+        case("labels and predictions both stop: silent (no traffic is not a label problem)",
+             [series("mlops_labels_joined_total", {**fraud, "source": "api"}, "0+50x72 3600+0x18"),
+              series("mlops_model_requests_total", {**fraud, "version": "v1", "status": "ok"},
+                     "0+500x72 36000+0x18")],
+             [check("MLOpsLabelsNotArriving", 420, [])], interval="5m"),
+    ]
+
+
+def test_promtool_unit_tests_prove_every_alert_fires_and_stays_silent(rules):
+    doc = yaml.safe_load(rules.read_text())
+    groups = {g["name"]: g["rules"] for g in doc["groups"]}
+    config = yaml.safe_load(EXAMPLE.read_text())
+    burn, seen = burn_rate_tests(config, groups)
+    # Every burn-rate alert of every SLO both fires in some scenario and stays silent in another.
+    assert len(seen) == 4 * sum(len(m.get("slos", [])) for m in config["models"])
+    for key, outcomes in seen.items():
+        assert outcomes == {"fired", "silent"}, key
+    health = health_tests(config, groups)
+    fired = {c["alertname"] for t in health for c in t["alert_rule_test"] if c["exp_alerts"]}
+    silent = {c["alertname"] for t in health for c in t["alert_rule_test"] if not c["exp_alerts"]}
+    every = {r["alert"] for r in groups["mlops-model-health"]}
+    assert fired == silent == every
+    files = []
+    for interval in ("1m", "5m"):
+        tests = [t for t in burn + health if t["interval"] == interval]
+        test_file = rules.parent / f"rules-{interval}.test.yml"
+        test_file.write_text(yaml.safe_dump({"rule_files": [rules.name], "evaluation_interval": interval,
+                                             "tests": tests}, sort_keys=False, width=1000))
+        files.append(test_file.name)
+    r = subprocess.run(["promtool", "test", "rules", *files], capture_output=True, text=True,
+                       cwd=rules.parent, timeout=900)
+    assert r.returncode == 0, f"{rules.parent}\n{r.stdout[-20000:]}\n{r.stderr[-5000:]}"
+
+
+def test_a_wrong_expectation_fails(rules):
+    """The harness can fail: a burn-rate alert expected where none fires is reported by promtool."""
+    test_file = rules.parent / "wrong.test.yml"
+    test_file.write_text(yaml.safe_dump({"rule_files": [rules.name], "evaluation_interval": "1m", "tests": [{
+        "interval": "1m", "input_series": [series("mlops_model_requests_total",
+                                                  {"model": "fraud", "version": "v1", "status": "ok"}, f"0+10x{T}")],
+        "alert_rule_test": [{"eval_time": f"{T}m", "alertname": "MLOpsSLOErrorBudgetBurn",
+                             "exp_alerts": [{"exp_labels": {"severity": "page"}}]}]}]}))
+    r = subprocess.run(["promtool", "test", "rules", str(test_file)], capture_output=True, text=True,
+                       cwd=rules.parent, timeout=120)
+    assert r.returncode != 0
+
+
+def test_sloth_spec_structure(binary, tmp_path):
+    out = tmp_path / "sloth.yml"
+    r = run(binary, "rules", "--config", str(EXAMPLE), "--format", "sloth", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    docs = list(yaml.safe_load_all(out.read_text()))
+    config = yaml.safe_load(EXAMPLE.read_text())
+    want = {(m["name"], s.get("name", s["type"])): s for m in config["models"] for s in m.get("slos", [])}
+    got = {}
+    for doc in docs:
+        assert doc["version"] == "prometheus/v1" and doc["service"] == JOB
+        for slo in doc["slos"]:
+            assert re.fullmatch(r"[a-z0-9][a-z0-9._-]*", slo["name"])
+            key = (slo["labels"]["model"], slo["labels"]["slo"])
+            spec = want[key]
+            got[key] = slo
+            assert slo["objective"] == spec["objective"] and 0 < slo["objective"] <= 100
+            sli = slo["sli"]
+            if spec["type"] in ("availability", "latency"):
+                assert set(sli) == {"events"}
+                assert "{{.window}}" in sli["events"]["error_query"] and "{{.window}}" in sli["events"]["total_query"]
+            else:
+                assert set(sli) == {"raw"} and "{{.window}}" in sli["raw"]["error_ratio_query"]
+            alerting = slo["alerting"]
+            assert alerting["name"] == "MLOpsSLOErrorBudgetBurn"
+            assert alerting["page_alert"]["labels"]["severity"] == "page"
+            assert alerting["ticket_alert"]["labels"]["severity"] == "ticket"
+            assert alerting["annotations"]["runbook_url"].startswith("https://")
+    assert set(got) == set(want)
+    # Every query parses as PromQL once Sloth fills in the window (as Sloth's own validation does).
+    queries = [q.replace("{{.window}}", "5m") for slo in got.values()
+               for q in [*slo["sli"].get("events", {}).values(), *slo["sli"].get("raw", {}).values()]]
+    check = tmp_path / "sloth-queries.yml"
+    check.write_text(yaml.safe_dump({"groups": [{"name": "q", "rules": [
+        {"record": f"sloth:query_{i}", "expr": q} for i, q in enumerate(queries)]}]}))
+    r = subprocess.run(["promtool", "check", "rules", str(check)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    # One document per period, all SLOs of a document share it (Sloth takes the period from its command line).
+    assert len(docs) == len({s["period"] for s in want.values()})
+
+
+def test_invalid_slo_config_is_reported_with_file_line_and_field(binary, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("models:\n  - name: m\n    task: regression\n    versions: [v1]\n"
+                   "    slos:\n      - {type: latency, objective: 99, threshold_seconds: 0.3}\n")
+    r = run(binary, "rules", "--config", str(bad))
+    assert r.returncode == 1
+    assert f"{bad}:6:59: models[0].slos[0].threshold_seconds: 0.3 is not one of the model's latency_buckets" \
+        in r.stderr
+    r = run(binary, "rules", "--config", str(EXAMPLE), "--format", "grafana")
+    assert r.returncode != 0 and "--format" in r.stderr
+
+
+def test_slo_metrics_are_exported_and_follow_reloads(start_exporter, tmp_path):
+    config = tmp_path / "models.yaml"
+    text = EXAMPLE.read_text()
+    config.write_text(text)
+    e = start_exporter("--config", str(config))
+
+    def scrape():
+        _, _, body = e.get("/metrics", headers={"Accept": "text/plain;version=0.0.4"})
+        return [line for line in body.decode().splitlines() if line.startswith("mlops_slo_")]
+
+    lines = scrape()
+    assert 'mlops_slo_objective_ratio{model="fraud",slo="availability"} 0.999' in lines
+    assert 'mlops_slo_objective_ratio{model="eta",slo="fast"} 0.99' in lines
+    assert ('mlops_slo_info{metric="",model="fraud",objective="99",period="28d",slo="latency",threshold="0.25",'
+            'type="latency"} 1') in lines
+    assert ('mlops_slo_info{metric="accuracy",model="fraud",objective="95",period="28d",slo="quality",'
+            'threshold="0.9",type="quality"} 1') in lines
+    assert len([x for x in lines if x.startswith("mlops_slo_info{")]) == 8
+    config.write_text(text.replace("{type: availability, objective: 99.9, period: 28d}",
+                                   "{type: availability, objective: 99.5, period: 30d}"))
+    assert e.post("/-/reload", b"")[0] == 200
+    lines = scrape()
+    assert 'mlops_slo_objective_ratio{model="fraud",slo="availability"} 0.995' in lines
+    assert any('objective="99.5",period="30d",slo="availability"' in x for x in lines)
