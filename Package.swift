@@ -76,11 +76,14 @@ let package = Package(
             dependencies: ["Exposition", .product(name: "CoreMetrics", package: "swift-metrics")],
             swiftSettings: strict
         ),
+        // `mlops-exporter demo`: realistic prediction and delayed-label traffic for examples/demo, in phases
+        // (stable, drift, bias, degraded), sent over HTTP/1.1. Knows nothing of the exporter's internals.
+        .target(name: "DemoTraffic", swiftSettings: strict),
         // The command line: parses arguments, nothing else.
         .executableTarget(
             name: "mlops-exporter",
             dependencies: [
-                "MLOpsExporter", "ExporterConfig", "ModelMonitoring", "Profiling",
+                "MLOpsExporter", "ExporterConfig", "ModelMonitoring", "Profiling", "DemoTraffic",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -101,6 +104,7 @@ let package = Package(
         .testTarget(name: "MLOpsExporterTests", dependencies: ["MLOpsExporter"], swiftSettings: strict),
         .testTarget(name: "ExporterConfigTests", dependencies: ["ExporterConfig"], swiftSettings: strict),
         .testTarget(name: "IngestionTests", dependencies: ["Ingestion"], swiftSettings: strict),
+        .testTarget(name: "DemoTrafficTests", dependencies: ["DemoTraffic"], swiftSettings: strict),
         .testTarget(name: "ModelMonitoringTests", dependencies: ["ModelMonitoring"], swiftSettings: strict),
         .testTarget(
             name: "ProfilingTests", dependencies: ["Profiling", "ModelMonitoring", "ExporterConfig"],
