@@ -121,12 +121,15 @@ def prometheus(tmp_path):
     """Starts Prometheus with a generated config; yields (start_fn) taking the exporter's port."""
     procs = []
 
-    def start(target_port, scrape_configs=None):
-        """`scrape_configs`: the YAML list to use instead of one plain `mlops` job on `target_port`."""
+    def start(target_port, scrape_configs=None, rule_files=()):
+        """`scrape_configs`: the YAML list to use instead of one plain `mlops` job on `target_port`;
+        `rule_files`: rule files to load (evaluated every second)."""
         port = free_port()
         config = tmp_path / "prometheus.yml"
         config.write_text(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n"
+            + ("rule_files:\n" if rule_files else "")
+            + "".join(f"  - {json.dumps(str(f))}\n" for f in rule_files)
             + "scrape_configs:\n"
             + (scrape_configs or (
                 "  - job_name: mlops\n"
