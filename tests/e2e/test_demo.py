@@ -5,10 +5,13 @@ gender=female; degraded: errors and latency up); a dead or refusing target is re
 crash; and the committed reference profiles are exactly what scripts/gen-demo-reference produces."""
 
 import json
+import os
+import signal
+import urllib.request
 import re
 import subprocess
 
-from conftest import ROOT, free_port
+from conftest import ROOT, free_port, wait_for
 from test_drift import get, samples as scrape
 
 CONFIG = "examples/demo/models.yaml"
@@ -128,3 +131,35 @@ def test_committed_reference_profiles_are_reproducible(binary, tmp_path):
                        stdout=subprocess.DEVNULL)
         committed = json.loads((ROOT / f"examples/demo/{model}-reference.json").read_text())
         assert json.loads(out.read_text()) == committed, f"{model}: rerun scripts/gen-demo-reference and commit"
+
+
+def test_scripts_demo_runs_exporter_and_generator_and_ctrl_c_stops_both(binary, tmp_path):
+    port = free_port()
+    log = open(tmp_path / "demo-script.log", "w")
+    script = subprocess.Popen(
+        [str(ROOT / "scripts/demo"), "--web.listen-address", f"127.0.0.1:{port}"],
+        env={**os.environ, "MLOPS_EXPORTER_BIN": str(binary), "DEMO_ARGS": "--rate 100 --time-scale 30"},
+        stdout=log, stderr=log, cwd=ROOT, start_new_session=True)
+    try:
+        def traffic_counted():
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+                    text = r.read().decode()
+            except OSError:
+                return None
+            m = re.search(r'^mlops_ingest_events_total\{kind="labels",model="fraud"\} (\d+)', text, re.M)
+            return m and int(m.group(1)) > 0
+
+        wait_for(traffic_counted, timeout=30, interval=0.2, what="demo traffic counted by the exporter")
+        children = subprocess.run(["pgrep", "-P", str(script.pid)], capture_output=True, text=True).stdout.split()
+        assert len(children) == 2, children
+        script.send_signal(signal.SIGINT)
+        assert script.wait(timeout=20) is not None
+        wait_for(lambda: not any(os.path.exists(f"/proc/{c}") and
+                                 open(f"/proc/{c}/stat").read().split()[2] != "Z" for c in children),
+                 timeout=20, what="exporter and generator to exit")
+    finally:
+        if script.poll() is None:
+            os.killpg(script.pid, signal.SIGKILL)
+            script.wait()
+        log.close()
