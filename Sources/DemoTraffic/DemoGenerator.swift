@@ -23,6 +23,8 @@ public final class DemoGenerator {
         public var labelDelay: Double = 30
         /// Seconds between batches (real time).
         public var tick: Double = 0.5
+        /// The demo models to send traffic for (`fraud`, `eta`): those the target's configuration declares.
+        public var models: Set<String> = DemoGenerator.models
 
         /// Options sending to `target` with the defaults.
         public init(target: String) { self.target = target }
@@ -42,6 +44,9 @@ public final class DemoGenerator {
         public var failedRequests = 0
     }
 
+    /// The models the demo generates traffic for (those of examples/demo/models.yaml).
+    public static let models: Set<String> = ["fraud", "eta"]
+
     private let options: Options
     private let client: DemoHTTPClient
     private var scenario: Scenario
@@ -60,6 +65,9 @@ public final class DemoGenerator {
         }
         guard options.timeScale > 0, options.timeScale <= 100_000 else {
             throw .invalidArgument("--time-scale must be in (0, 100000]")
+        }
+        guard !options.models.isEmpty, options.models.isSubset(of: Self.models) else {
+            throw .invalidArgument("the demo sends traffic for fraud and eta only (examples/demo/models.yaml)")
         }
         if let duration = options.duration, !(duration > 0) {
             throw .invalidArgument("--duration must be positive")
@@ -122,7 +130,8 @@ public final class DemoGenerator {
         var fraud = "", eta = ""
         var fraudCount = 0, etaCount = 0
         for _ in 0..<count {
-            let isFraud = scenario.random.chance(0.7)
+            var isFraud = scenario.random.chance(0.7)
+            if !options.models.contains(isFraud ? "fraud" : "eta") { isFraud.toggle() }
             let generated =
                 isFraud ? scenario.fraud(phase, progress: progress) : scenario.eta(phase, progress: progress)
             if isFraud {
@@ -138,8 +147,13 @@ public final class DemoGenerator {
                     (demoTime + delay, isFraud ? "fraud" : "eta", "{\"id\":\"\(id)\",\"label\":\(label)}"))
             }
             if let bad = scenario.malformed(phase) {
-                fraud += bad + "\n"
-                fraudCount += 1
+                if isFraud {
+                    fraud += bad + "\n"
+                    fraudCount += 1
+                } else {
+                    eta += bad + "\n"
+                    etaCount += 1
+                }
             }
         }
         if fraudCount > 0 { post(model: "fraud", kind: "predictions", body: fraud, events: fraudCount) }

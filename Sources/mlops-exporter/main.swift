@@ -267,7 +267,8 @@ struct Demo: ParsableCommand {
         discussion: """
             The models are those of examples/demo/models.yaml (fraud, eta). Phases: stable, drift, bias, degraded, \
             incident (all three). Default schedule: stable, drift, stable, bias, stable, degraded, incident, 3 minutes \
-            each, cycling. --time-scale 10 runs phases and label delays ten times faster.
+            each, cycling. --time-scale 10 runs phases and label delays ten times faster. With --config, traffic \
+            only for the demo models that configuration declares.
             """)
 
     @Option(help: "The exporter's base URL (http only), e.g. http://127.0.0.1:9747.")
@@ -302,7 +303,9 @@ struct Demo: ParsableCommand {
     @Option(name: .customLong("reference-rows"), help: "Rows per model with --write-reference-data.")
     var referenceRows = 5000
 
-    @Option(name: .customLong("config"), help: "Accepted for symmetry with serve; the demo models are fixed.")
+    @Option(
+        name: .customLong("config"),
+        help: "The target's configuration: traffic only for the demo models (fraud, eta) it declares.")
     var configPath: String?
 
     func validate() throws {
@@ -316,6 +319,15 @@ struct Demo: ParsableCommand {
     }
 
     func run() throws {
+        var models = DemoGenerator.models
+        if let configPath {
+            let configuration = try loadOrExit("configuration") { try ConfigLoader.load(file: configPath) }
+            models = Set(configuration.models.map(\.name)).intersection(DemoGenerator.models)
+            guard !models.isEmpty else {
+                printError("mlops-exporter demo: \(configPath) declares neither fraud nor eta (see examples/demo)")
+                throw ExitCode(2)
+            }
+        }
         do {
             if let referenceDirectory {
                 try DemoGenerator.writeReferenceData(directory: referenceDirectory, rows: referenceRows, seed: seed)
@@ -327,6 +339,7 @@ struct Demo: ParsableCommand {
             options.seed = seed
             options.duration = duration
             options.labelDelay = labelDelay
+            options.models = models
             if let phases {
                 options.schedule = try DemoSchedule(parsing: phases, cycles: cycle)
             }

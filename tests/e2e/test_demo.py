@@ -112,6 +112,23 @@ def test_an_unreachable_or_refusing_target_is_reported_not_fatal(binary, start_e
     assert exporter.proc.poll() is None
 
 
+def test_config_limits_traffic_to_the_models_it_declares(binary, start_exporter, tmp_path):
+    config = tmp_path / "eta-only.yaml"
+    config.write_text("models:\n  - name: eta\n    task: regression\n    versions: ['2024.06']\n"
+                      "    collectors: [service, quality]\n")
+    exporter = start_exporter("--config", str(config))
+    rc, stderr = run_demo(binary, "--target", exporter.base, "--config", str(config), "--rate", "200",
+                          "--duration", "1.5")
+    assert rc == 0, stderr
+    sent = summary(stderr)
+    assert sent["failed"] == 0 and sent["predictions"] > 100, stderr
+    assert total(scrape(exporter), "mlops_ingest_events_total", model="eta", kind="predictions") > 100
+    other = tmp_path / "other.yaml"
+    other.write_text("models:\n  - name: other\n    task: regression\n    versions: ['1']\n")
+    rc, stderr = run_demo(binary, "--target", exporter.base, "--config", str(other), "--duration", "1")
+    assert rc == 2 and "declares neither fraud nor eta" in stderr
+
+
 def test_bad_arguments_are_refused(binary):
     for args, message in [(["--rate", "10"], "--target"), (["--target", "https://x:1"], "only http://"),
                           (["--target", "http://127.0.0.1:1", "--phases", "calm:1m"], "unknown phase"),
