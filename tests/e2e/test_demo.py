@@ -150,6 +150,13 @@ def test_committed_reference_profiles_are_reproducible(binary, tmp_path):
         assert json.loads(out.read_text()) == committed, f"{model}: rerun scripts/gen-demo-reference and commit"
 
 
+def test_scripts_run_with_arguments_passes_them_to_serve(binary):
+    env = {**os.environ, "MLOPS_EXPORTER_BIN": str(binary)}
+    for args in (["--help"], ["--no-demo", "--help"]):
+        out = subprocess.run([str(ROOT / "scripts/run"), *args], env=env, capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0 and "--web.listen-address" in out.stdout, out
+
+
 def test_scripts_demo_runs_exporter_and_generator_and_ctrl_c_stops_both(binary, tmp_path):
     port = free_port()
     log = open(tmp_path / "demo-script.log", "w")
