@@ -40,11 +40,15 @@ public struct DemoSchedule: Equatable, Sendable {
     /// Whether the schedule starts again after its last step (otherwise the last step lasts forever).
     public var cycles: Bool
 
-    /// The default: stable, drift, bias, degraded, incident, 3 demo minutes each, over and over.
+    /// The default, over and over (39 demo minutes): stable 3m, drift 5m, stable 8m, bias 5m, stable 8m,
+    /// degraded 5m, incident 5m. The stable gaps let a 10-minute window recover between problems.
     public static let `default` = DemoSchedule(
-        steps: [.stable, .drift, .stable, .bias, .stable, .degraded, .incident].map {
-            DemoStep(phase: $0, seconds: 180)
-        }, cycles: true)
+        steps: [
+            DemoStep(phase: .stable, seconds: 180), DemoStep(phase: .drift, seconds: 300),
+            DemoStep(phase: .stable, seconds: 480), DemoStep(phase: .bias, seconds: 300),
+            DemoStep(phase: .stable, seconds: 480), DemoStep(phase: .degraded, seconds: 300),
+            DemoStep(phase: .incident, seconds: 300),
+        ], cycles: true)
 
     /// A schedule of `steps`, cycling or not.
     public init(steps: [DemoStep], cycles: Bool) {

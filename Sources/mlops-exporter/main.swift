@@ -266,8 +266,8 @@ struct Demo: ParsableCommand {
         abstract: "Send demo prediction and label traffic (stable, drift, bias, degraded phases) to an exporter.",
         discussion: """
             The models are those of examples/demo/models.yaml (fraud, eta). Phases: stable, drift, bias, degraded, \
-            incident (all three). Default schedule: stable, drift, stable, bias, stable, degraded, incident, 3 minutes \
-            each, cycling. --time-scale 10 runs phases and label delays ten times faster. With --config, traffic \
+            incident (all three). Default schedule (minutes): stable 3, drift 5, stable 8, bias 5, stable 8, degraded 5, \
+            incident 5, cycling. --time-scale 10 runs phases and label delays ten times faster. With --config, traffic \
             only for the demo models that configuration declares.
             """)
 

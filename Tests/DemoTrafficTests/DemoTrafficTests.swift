@@ -24,6 +24,15 @@ import Testing
         #expect(holding.phase(at: 25).progress == 1)
     }
 
+    @Test func theDefaultScheduleCyclesThroughEveryPhase() {
+        let s = DemoSchedule.default
+        #expect(s.cycles)
+        #expect(Set(s.steps.map(\.phase)) == Set(DemoPhase.allCases))
+        #expect(s.phase(at: 0).phase == .stable)
+        #expect(s.phase(at: 200).phase == .drift)
+        #expect(s.phase(at: 39 * 60 + 200).phase == .drift)
+    }
+
     @Test func rejectsBadSchedules() {
         #expect(throws: DemoError.self) { try DemoSchedule(parsing: "calm:10s", cycles: false) }
         #expect(throws: DemoError.self) { try DemoSchedule(parsing: "stable,drift:10s", cycles: false) }
