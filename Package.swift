@@ -80,11 +80,14 @@ let package = Package(
             dependencies: ["Exposition", .product(name: "CoreMetrics", package: "swift-metrics")],
             swiftSettings: strict
         ),
+        // `mlops-exporter demo`: realistic prediction and delayed-label traffic for examples/demo, in phases
+        // (stable, drift, bias, degraded), sent over HTTP/1.1. Knows nothing of the exporter's internals.
+        .target(name: "DemoTraffic", swiftSettings: strict),
         // The command line: parses arguments, nothing else.
         .executableTarget(
             name: "mlops-exporter",
             dependencies: [
-                "MLOpsExporter", "ExporterConfig", "ModelMonitoring", "Profiling", "RuleGeneration",
+                "MLOpsExporter", "ExporterConfig", "ModelMonitoring", "Profiling", "RuleGeneration", "DemoTraffic",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -107,6 +110,7 @@ let package = Package(
         .testTarget(
             name: "RuleGenerationTests", dependencies: ["RuleGeneration", "ExporterConfig"], swiftSettings: strict),
         .testTarget(name: "IngestionTests", dependencies: ["Ingestion"], swiftSettings: strict),
+        .testTarget(name: "DemoTrafficTests", dependencies: ["DemoTraffic"], swiftSettings: strict),
         .testTarget(name: "ModelMonitoringTests", dependencies: ["ModelMonitoring"], swiftSettings: strict),
         .testTarget(
             name: "ProfilingTests", dependencies: ["Profiling", "ModelMonitoring", "ExporterConfig"],

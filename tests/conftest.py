@@ -121,13 +121,16 @@ def prometheus(tmp_path):
     """Starts Prometheus with a generated config; yields (start_fn) taking the exporter's port."""
     procs = []
 
-    def start(target_port, scrape_configs=None, extra=""):
+    def start(target_port, scrape_configs=None, rule_files=(), extra=""):
         """`scrape_configs`: the YAML list to use instead of one plain `mlops` job on `target_port`;
-        `extra`: more top-level configuration (`rule_files`, `alerting`)."""
+        `rule_files`: rule files to load (evaluated every second); `extra`: more top-level configuration
+        (`alerting`)."""
         port = free_port()
         config = tmp_path / "prometheus.yml"
         config.write_text(
             "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n"
+            + ("rule_files:\n" if rule_files else "")
+            + "".join(f"  - {json.dumps(str(f))}\n" for f in rule_files)
             + extra
             + "scrape_configs:\n"
             + (scrape_configs or (

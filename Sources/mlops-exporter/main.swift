@@ -1,4 +1,5 @@
 import ArgumentParser
+import DemoTraffic
 import ExporterConfig
 import Foundation
 import Logging
@@ -13,7 +14,7 @@ struct MLOpsExporterCommand: ParsableCommand {
         commandName: "mlops-exporter",
         abstract: "Prometheus exporter for a service's SRE signals and its ML models' health.",
         version: MLOpsExporterVersion.version,
-        subcommands: [Serve.self, CheckConfig.self, Profile.self, Rules.self],
+        subcommands: [Serve.self, CheckConfig.self, Profile.self, Rules.self, Demo.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -256,6 +257,97 @@ struct Profile: ParsableCommand {
         } catch {
             printError(error.description)
             throw ExitCode(1)
+        }
+    }
+}
+
+/// `mlops-exporter demo`: demo traffic for examples/demo/models.yaml, or that configuration's reference data.
+struct Demo: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Send demo prediction and label traffic (stable, drift, bias, degraded phases) to an exporter.",
+        discussion: """
+            The models are those of examples/demo/models.yaml (fraud, eta). Phases: stable, drift, bias, degraded, \
+            incident (all three). Default schedule (minutes): stable 3, drift 5, stable 8, bias 5, stable 8, degraded 5, \
+            incident 5, cycling. --time-scale 10 runs phases and label delays ten times faster. With --config, traffic \
+            only for the demo models that configuration declares.
+            """)
+
+    @Option(help: "The exporter's base URL (http only), e.g. http://127.0.0.1:9747.")
+    var target: String?
+
+    @Option(help: "Predictions per second, over both models.")
+    var rate = 40.0
+
+    @Option(name: .customLong("time-scale"), help: "Demo seconds per real second (phases and label delays).")
+    var timeScale = 1.0
+
+    @Option(help: "Phases as name:duration,... (e.g. stable:30s,drift:10m,bias); the last may omit its duration.")
+    var phases: String?
+
+    @Flag(help: "Start the --phases schedule again after its last phase (the default schedule always cycles).")
+    var cycle = false
+
+    @Option(help: "Seed of the generated traffic.")
+    var seed: UInt64 = 1
+
+    @Option(help: "Stop after this many (real) seconds. Default: run until interrupted.")
+    var duration: Double?
+
+    @Option(name: .customLong("label-delay"), help: "Demo seconds from a prediction to its label.")
+    var labelDelay = 30.0
+
+    @Option(
+        name: .customLong("write-reference-data"),
+        help: "Write the reference data (fraud.csv, eta.csv) into this directory and exit.")
+    var referenceDirectory: String?
+
+    @Option(name: .customLong("reference-rows"), help: "Rows per model with --write-reference-data.")
+    var referenceRows = 5000
+
+    @Option(
+        name: .customLong("config"),
+        help: "The target's configuration: traffic only for the demo models (fraud, eta) it declares.")
+    var configPath: String?
+
+    func validate() throws {
+        if referenceDirectory == nil && target == nil {
+            throw ValidationError("--target (or --write-reference-data) is required")
+        }
+        guard (1...10_000_000).contains(referenceRows) else {
+            throw ValidationError("--reference-rows must be between 1 and 10000000")
+        }
+        guard labelDelay >= 0 else { throw ValidationError("--label-delay must not be negative") }
+    }
+
+    func run() throws {
+        var models = DemoGenerator.models
+        if let configPath {
+            let configuration = try loadOrExit("configuration") { try ConfigLoader.load(file: configPath) }
+            models = Set(configuration.models.map(\.name)).intersection(DemoGenerator.models)
+            guard !models.isEmpty else {
+                printError("mlops-exporter demo: \(configPath) declares neither fraud nor eta (see examples/demo)")
+                throw ExitCode(2)
+            }
+        }
+        do {
+            if let referenceDirectory {
+                try DemoGenerator.writeReferenceData(directory: referenceDirectory, rows: referenceRows, seed: seed)
+                return
+            }
+            var options = DemoGenerator.Options(target: target ?? "")
+            options.rate = rate
+            options.timeScale = timeScale
+            options.seed = seed
+            options.duration = duration
+            options.labelDelay = labelDelay
+            options.models = models
+            if let phases {
+                options.schedule = try DemoSchedule(parsing: phases, cycles: cycle)
+            }
+            try DemoGenerator(options: options).run()
+        } catch {
+            printError("mlops-exporter demo: \(error)")
+            throw ExitCode(2)
         }
     }
 }

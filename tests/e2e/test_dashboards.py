@@ -1,0 +1,214 @@
+"""The Grafana dashboards in dashboards/: their JSON structure (unique panel ids, grid positions within 24
+columns and without overlaps, the `${datasource}` variable on every panel and query, every variable used is
+defined, units and descriptions set), that the committed JSON is what scripts/gen-dashboards writes, and, end
+to end, that every panel query (variables substituted as Grafana's "All" does) returns data from a real
+Prometheus scraping the exporter (examples/demo/models.yaml) while `mlops-exporter demo` sends traffic.
+
+Panels that need the SLO recording rules of `mlops-exporter rules` (or the `mlops_slo_*` metrics, or firing
+alerts) are listed explicitly in NEEDS_SLO_RULES: when the binary can generate rules with SLOs for the demo
+configuration, they are loaded into Prometheus and those panels must return data too; otherwise their queries
+must still be valid PromQL, and the test checks that the list is exactly the panels reading those series."""
+
+import json
+import re
+import subprocess
+import sys
+import urllib.parse
+import urllib.request
+
+import pytest
+
+from conftest import ROOT, wait_for
+
+DASHBOARDS = sorted((ROOT / "dashboards").glob("*.json"))
+BUILTINS = {"__rate_interval", "__interval", "__range", "__all"}
+# Grafana's values for the built-in variables, at the test's 1 s scrape interval.
+BUILTIN_VALUES = {"__rate_interval": "20s", "__interval": "2s", "__range": "5m"}
+SLO_SERIES = re.compile(r"\bslo:|mlops_slo_|\bALERTS\b")
+# (dashboard uid, panel title) of every panel whose queries read SLO recording rules, mlops_slo_* or ALERTS.
+NEEDS_SLO_RULES = {
+    ("mlops-overview", "Error budget remaining"),
+    ("mlops-overview", "Alerts firing"),
+    ("mlops-slos", "Error budget remaining"),
+    ("mlops-slos", "Objectives"),
+    ("mlops-slos", "Error budget remaining over time"),
+    ("mlops-slos", "Current burn rate (5m)"),
+    ("mlops-slos", "Period burn rate"),
+    ("mlops-slos", "Error ratio by alert window"),
+    ("mlops-slos", "Alerts firing and pending"),
+    ("mlops-slos", "Alerts firing over time"),
+}
+
+
+def load(path):
+    return json.loads(path.read_text())
+
+
+def panels(dashboard):
+    return [p for p in dashboard["panels"] if p["type"] != "row"]
+
+
+def variables_used(text):
+    return set(re.findall(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)", text))
+
+
+def test_three_dashboards_with_the_expected_variables():
+    assert [p.name for p in DASHBOARDS] == ["mlops-model.json", "mlops-overview.json", "mlops-slos.json"]
+    for path in DASHBOARDS:
+        d = load(path)
+        names = [v["name"] for v in d["templating"]["list"]]
+        assert {"datasource", "model", "version", "instance"} <= set(names), path
+        ds = next(v for v in d["templating"]["list"] if v["name"] == "datasource")
+        assert ds["type"] == "datasource" and ds["query"] == "prometheus"
+        assert d["uid"] and d["title"] and d["schemaVersion"] >= 36 and d.get("id") is None
+
+
+def test_committed_json_and_panel_list_are_what_the_generator_writes():
+    files = [*DASHBOARDS, ROOT / "docs/dashboards.md"]
+    before = {p.name: p.read_text() for p in files}
+    subprocess.run([sys.executable, str(ROOT / "scripts/gen-dashboards")], check=True, stdout=subprocess.DEVNULL)
+    after = {p.name: p.read_text() for p in [*sorted((ROOT / "dashboards").glob("*.json")), files[-1]]}
+    assert before == after, "dashboards/ or docs/dashboards.md differ from scripts/gen-dashboards' output: rerun it"
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
+def test_structure(path):
+    d = load(path)
+    ids = [p["id"] for p in d["panels"]]
+    assert len(ids) == len(set(ids)), f"duplicate panel ids in {path.name}"
+    cells = {}
+    for p in d["panels"]:
+        g = p["gridPos"]
+        assert all(isinstance(g[k], int) for k in "xywh"), p["title"]
+        assert g["x"] >= 0 and g["y"] >= 0 and g["w"] >= 1 and g["h"] >= 1, p["title"]
+        assert g["x"] + g["w"] <= 24, f"{p['title']}: beyond 24 columns"
+        for x in range(g["x"], g["x"] + g["w"]):
+            for y in range(g["y"], g["y"] + g["h"]):
+                assert (x, y) not in cells, f"{p['title']} overlaps {cells[(x, y)]}"
+                cells[(x, y)] = p["title"]
+    defined = {v["name"] for v in d["templating"]["list"]}
+    for v in d["templating"]["list"]:
+        if v["type"] == "query":
+            assert v["datasource"] == {"type": "prometheus", "uid": "${datasource}"}, v["name"]
+            assert variables_used(v["definition"]) - BUILTINS <= defined, v["name"]
+    titles = [p["title"] for p in panels(d)]
+    assert len(titles) == len(set(titles)), "panel titles are unique within a dashboard (the tests name them)"
+    for p in panels(d):
+        assert p["datasource"] == {"type": "prometheus", "uid": "${datasource}"}, p["title"]
+        assert p.get("description"), f"{p['title']}: no description"
+        defaults = p["fieldConfig"]["defaults"]
+        assert defaults.get("unit"), f"{p['title']}: no unit"
+        assert defaults.get("thresholds", {}).get("steps"), f"{p['title']}: no thresholds"
+        assert defaults.get("noValue"), f"{p['title']}: nothing to show without data"
+        assert p["targets"], p["title"]
+        ref_ids = [t["refId"] for t in p["targets"]]
+        assert len(ref_ids) == len(set(ref_ids)), p["title"]
+        for t in p["targets"]:
+            assert t["datasource"] == {"type": "prometheus", "uid": "${datasource}"}, p["title"]
+            used = variables_used(t["expr"]) - BUILTINS
+            assert used <= defined, f"{p['title']}: undefined variables {used - defined}"
+        reads_slo = any(SLO_SERIES.search(t["expr"]) for t in p["targets"])
+        assert reads_slo == ((d["uid"], p["title"]) in NEEDS_SLO_RULES), (
+            f"{p['title']}: NEEDS_SLO_RULES must list exactly the panels reading slo:*, mlops_slo_* or ALERTS")
+
+
+def test_needs_slo_rules_names_existing_panels():
+    existing = {(load(p)["uid"], q["title"]) for p in DASHBOARDS for q in panels(load(p))}
+    assert NEEDS_SLO_RULES <= existing, NEEDS_SLO_RULES - existing
+
+
+def substitute(expr, values):
+    def repl(m):
+        name = m.group(1) or m.group(2)
+        return values.get(name, BUILTIN_VALUES.get(name, m.group(0)))
+    return re.sub(r"\$\{(\w+)\}|\$(\w+)", repl, expr)
+
+
+def prom_query(base, expr):
+    url = base + "/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            body = json.load(r)
+    except urllib.error.HTTPError as e:
+        raise AssertionError(f"Prometheus refused {expr!r}: {e.read()!r}") from e
+    assert body["status"] == "success", body
+    return body["data"]["result"]
+
+
+def label_values(base, definition, values):
+    """Evaluates a Grafana `label_values(selector, label)` variable query against Prometheus."""
+    m = re.fullmatch(r"label_values\((.*),\s*(\w+)\)", definition)
+    assert m, definition
+    selector, label = substitute(m.group(1), values), m.group(2)
+    url = f"{base}/api/v1/label/{label}/values?" + urllib.parse.urlencode({"match[]": selector})
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return json.load(r)["data"]
+
+
+def slo_rules(binary, tmp_path):
+    """The rule file of `mlops-exporter rules` for the demo configuration, if the binary has that command and
+    the configuration has SLOs; else None."""
+    help_text = subprocess.run([str(binary), "--help"], capture_output=True, text=True).stdout
+    if not re.search(r"^\s+rules\b", help_text, re.M):
+        return None
+    out = tmp_path / "mlops-rules.yml"
+    subprocess.run([str(binary), "rules", "--config", str(ROOT / "examples/demo/models.yaml"), "--out", str(out),
+                    "--job", "mlops"], check=True, cwd=ROOT)
+    return out if "slo:objective:ratio" in out.read_text() else None
+
+
+def test_every_panel_query_returns_data(binary, start_exporter, prometheus, tmp_path):
+    exporter = start_exporter("--config", "examples/demo/models.yaml")
+    demo_log = open(tmp_path / "demo.log", "w")
+    demo = subprocess.Popen(
+        [str(binary), "demo", "--target", exporter.base, "--rate", "200", "--time-scale", "30", "--duration", "120",
+         "--phases", "stable:2m,drift:2m,bias:2m,degraded:2m,incident"],
+        stdout=demo_log, stderr=demo_log, cwd=ROOT)
+    try:
+        rules = slo_rules(binary, tmp_path)
+        base = prometheus(exporter.port, rule_files=[rules] if rules else [])
+        all_values = {"datasource": "", "model": ".*", "version": ".*", "instance": ".*", "feature": ".*",
+                      "slo": ".*"}
+        queries = []
+        for path in DASHBOARDS:
+            d = load(path)
+            for p in panels(d):
+                for t in p["targets"]:
+                    queries.append(((d["uid"], p["title"]), t["refId"], substitute(t["expr"], all_values)))
+        expect_data = [q for q in queries if rules or q[0] not in NEEDS_SLO_RULES]
+        missing = {}
+
+        def all_have_data():
+            missing.clear()
+            for key, ref, expr in expect_data:
+                if not prom_query(base, expr):
+                    missing[(key, ref)] = expr
+            return not missing
+
+        # Bounded: the demo passes through every phase in 10 s; rates need two scrapes, the window a few.
+        try:
+            wait_for(all_have_data, timeout=90, interval=1, what="every panel query to return data")
+        except AssertionError:
+            raise AssertionError("panel queries without data:\n" + "\n".join(
+                f"{k[0][0]} / {k[0][1]} / {k[1]}: {e}" for k, e in missing.items()))
+        for key, ref, expr in queries:
+            prom_query(base, expr)  # every query, the SLO ones included, is valid PromQL
+        assert len(expect_data) >= 50, len(expect_data)
+        if not rules:
+            empty = {key for key, _, expr in queries if key in NEEDS_SLO_RULES}
+            assert empty == NEEDS_SLO_RULES
+        # The variables' queries find the demo's models, versions, instance and features.
+        d = load(ROOT / "dashboards/mlops-model.json")
+        found = {}
+        for v in d["templating"]["list"]:
+            if v["type"] == "query":
+                found[v["name"]] = label_values(base, v["definition"], all_values)
+        assert found["model"] == ["eta", "fraud"]
+        assert set(found["version"]) == {"2024.06", "v1", "v2"}
+        assert found["instance"] == [f"127.0.0.1:{exporter.port}"]
+        assert set(found["feature"]) == {"amount", "account_age_days", "country", "channel", "distance_km", "hour",
+                                         "weather"}
+    finally:
+        demo.terminate()
+        demo.wait(timeout=15)
+        demo_log.close()

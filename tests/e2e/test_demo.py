@@ -1,0 +1,189 @@
+"""`mlops-exporter demo`, end to end against the real exporter with examples/demo/models.yaml: what it reports
+sending is what the exporter counted; each phase moves the signals it should (stable: no drift, no fairness
+violation on gender; drift: dataset drift on both models and accuracy down; bias: disparate impact for
+gender=female; degraded: errors and latency up); a dead or refusing target is reported and counted, never a
+crash; and the committed reference profiles are exactly what scripts/gen-demo-reference produces."""
+
+import json
+import os
+import signal
+import urllib.request
+import re
+import subprocess
+
+from conftest import ROOT, free_port, wait_for
+from test_drift import get, samples as scrape
+
+CONFIG = "examples/demo/models.yaml"
+
+
+def run_demo(binary, *args, timeout=60):
+    proc = subprocess.run([str(binary), "demo", *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    return proc.returncode, proc.stderr
+
+
+def summary(stderr):
+    m = re.search(r"demo: done: (\d+) predictions, (\d+) labels sent; (\d+) accepted, (\d+) rejected, "
+                  r"(\d+) failed requests", stderr)
+    assert m, stderr
+    return dict(zip(["predictions", "labels", "accepted", "rejected", "failed"], map(int, m.groups())))
+
+
+def total(samples, name, **labels):
+    return sum(v for (n, ls), v in samples.items() if n == name and all(dict(ls).get(k) == x
+                                                                      for k, x in labels.items()))
+
+
+def phase_run(binary, start_exporter, phase, seconds=3, rate=1000):
+    exporter = start_exporter("--config", CONFIG)
+    rc, stderr = run_demo(binary, "--target", exporter.base, "--rate", str(rate), "--phases", phase,
+                          "--duration", str(seconds), "--time-scale", "30")
+    assert rc == 0, stderr
+    return exporter, summary(stderr), scrape(exporter)
+
+
+def test_what_the_demo_sends_is_what_the_exporter_counts(binary, start_exporter):
+    exporter, sent, s = phase_run(binary, start_exporter, "stable:1m,degraded")
+    assert sent["failed"] == 0 and sent["predictions"] > 500 and sent["labels"] > 100
+    accepted = total(s, "mlops_ingest_events_total")
+    rejected = total(s, "mlops_ingest_rejected_total")
+    assert accepted == sent["accepted"] and rejected == sent["rejected"]
+    assert accepted + rejected == sent["predictions"] + sent["labels"]
+    assert total(s, "mlops_ingest_events_total", kind="labels") == sent["labels"]
+    assert rejected > 0  # a buggy client sends events without a version now and then
+    assert total(s, "mlops_ingest_rejected_requests_total") == 0
+    # Every label the demo sends is for a prediction it sent: all join, none unmatched.
+    assert total(s, "mlops_labels_joined_total") == sent["labels"]
+    assert total(s, "mlops_labels_unmatched_total") == 0
+    for model in ("fraud", "eta"):
+        assert total(s, "mlops_model_requests_total", model=model) > 0
+        assert total(s, "mlops_labels_pending", model=model) > 0  # some labels never come
+
+
+def test_each_phase_moves_its_signals(binary, start_exporter):
+    _, _, stable = phase_run(binary, start_exporter, "stable")
+    _, _, drift = phase_run(binary, start_exporter, "drift")
+    _, _, bias = phase_run(binary, start_exporter, "bias")
+    _, _, degraded = phase_run(binary, start_exporter, "degraded")
+    for model in ("fraud", "eta"):
+        assert get(stable, "mlops_dataset_drift_detected", model=model) == 0
+        assert get(drift, "mlops_dataset_drift_detected", model=model) == 1
+        assert get(bias, "mlops_dataset_drift_detected", model=model) == 0
+    di = dict(model="fraud", attribute="gender", metric="disparate_impact")
+    assert 0.8 <= get(stable, "mlops_fairness_metric", **di) <= 1.25
+    assert get(stable, "mlops_fairness_violation", **di) == 0
+    assert get(bias, "mlops_fairness_metric", **di) > 1.5  # female (unprivileged) flagged far more often
+    assert get(bias, "mlops_fairness_violation", **di) == 1
+
+    def accuracy(s):
+        joined = total(s, "mlops_model_window_outcomes", model="fraud")
+        return sum(total(s, "mlops_model_accuracy", model="fraud", version=v) *
+                   total(s, "mlops_model_window_outcomes", model="fraud", version=v) for v in ("v1", "v2")) / joined
+
+    assert accuracy(stable) > 0.8 and accuracy(drift) < accuracy(stable) - 0.05
+    assert total(drift, "mlops_model_mae", model="eta") > total(stable, "mlops_model_mae", model="eta")
+
+    def error_ratio(s):
+        return (total(s, "mlops_model_requests_total", status="error")
+                / total(s, "mlops_model_requests_total"))
+
+    def mean_latency(s):
+        return total(s, "mlops_model_latency_seconds_sum") / total(s, "mlops_model_latency_seconds_count")
+
+    assert error_ratio(stable) < 0.01 and error_ratio(degraded) > 0.015  # a last phase without a duration stays at a quarter of the ramp
+    assert mean_latency(degraded) > 4 * mean_latency(stable)
+    assert total(degraded, "mlops_model_errors_total", kind="timeout") > 0
+
+
+def test_an_unreachable_or_refusing_target_is_reported_not_fatal(binary, start_exporter, tmp_path):
+    rc, stderr = run_demo(binary, "--target", f"http://127.0.0.1:{free_port()}", "--rate", "50", "--duration", "1.5")
+    assert rc == 0, stderr
+    assert "demo: error:" in stderr and "cannot connect" in stderr
+    sent = summary(stderr)
+    assert sent["failed"] > 0 and sent["accepted"] == 0
+    # An exporter without the demo models: every request is refused with 404, counted, reported.
+    config = tmp_path / "other.yaml"
+    config.write_text("models:\n  - name: other\n    task: regression\n    versions: ['1']\n")
+    exporter = start_exporter("--config", str(config))
+    rc, stderr = run_demo(binary, "--target", exporter.base, "--rate", "50", "--duration", "1.5")
+    assert rc == 0, stderr
+    assert "HTTP 404" in stderr
+    assert summary(stderr)["failed"] > 0
+    assert exporter.proc.poll() is None
+
+
+def test_config_limits_traffic_to_the_models_it_declares(binary, start_exporter, tmp_path):
+    config = tmp_path / "eta-only.yaml"
+    config.write_text("models:\n  - name: eta\n    task: regression\n    versions: ['2024.06']\n"
+                      "    collectors: [service, quality]\n")
+    exporter = start_exporter("--config", str(config))
+    rc, stderr = run_demo(binary, "--target", exporter.base, "--config", str(config), "--rate", "200",
+                          "--duration", "1.5")
+    assert rc == 0, stderr
+    sent = summary(stderr)
+    assert sent["failed"] == 0 and sent["predictions"] > 100, stderr
+    assert total(scrape(exporter), "mlops_ingest_events_total", model="eta", kind="predictions") > 100
+    other = tmp_path / "other.yaml"
+    other.write_text("models:\n  - name: other\n    task: regression\n    versions: ['1']\n")
+    rc, stderr = run_demo(binary, "--target", exporter.base, "--config", str(other), "--duration", "1")
+    assert rc == 2 and "declares neither fraud nor eta" in stderr
+
+
+def test_bad_arguments_are_refused(binary):
+    for args, message in [(["--rate", "10"], "--target"), (["--target", "https://x:1"], "only http://"),
+                          (["--target", "http://127.0.0.1:1", "--phases", "calm:1m"], "unknown phase"),
+                          (["--target", "http://127.0.0.1:1", "--phases", "stable,drift:1m"], "needs a duration"),
+                          (["--target", "http://127.0.0.1:1", "--time-scale", "0"], "--time-scale")]:
+        rc, stderr = run_demo(binary, *args)
+        assert rc != 0 and message in stderr, (args, stderr)
+
+
+def test_committed_reference_profiles_are_reproducible(binary, tmp_path):
+    rc, stderr = run_demo(binary, "--write-reference-data", str(tmp_path), "--seed", "1", "--reference-rows", "5000")
+    assert rc == 0, stderr
+    for model in ("fraud", "eta"):
+        out = tmp_path / f"{model}-reference.json"
+        subprocess.run([str(binary), "profile", "--config", CONFIG, "--model", model, "--input",
+                        str(tmp_path / f"{model}.csv"), "--out", str(out)], check=True, cwd=ROOT,
+                       stdout=subprocess.DEVNULL)
+        committed = json.loads((ROOT / f"examples/demo/{model}-reference.json").read_text())
+        assert json.loads(out.read_text()) == committed, f"{model}: rerun scripts/gen-demo-reference and commit"
+
+
+def test_scripts_run_with_arguments_passes_them_to_serve(binary):
+    env = {**os.environ, "MLOPS_EXPORTER_BIN": str(binary)}
+    for args in (["--help"], ["--no-demo", "--help"]):
+        out = subprocess.run([str(ROOT / "scripts/run"), *args], env=env, capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0 and "--web.listen-address" in out.stdout, out
+
+
+def test_scripts_demo_runs_exporter_and_generator_and_ctrl_c_stops_both(binary, tmp_path):
+    port = free_port()
+    log = open(tmp_path / "demo-script.log", "w")
+    script = subprocess.Popen(
+        [str(ROOT / "scripts/demo"), "--web.listen-address", f"127.0.0.1:{port}"],
+        env={**os.environ, "MLOPS_EXPORTER_BIN": str(binary), "DEMO_ARGS": "--rate 100 --time-scale 30"},
+        stdout=log, stderr=log, cwd=ROOT, start_new_session=True)
+    try:
+        def traffic_counted():
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+                    text = r.read().decode()
+            except OSError:
+                return None
+            m = re.search(r'^mlops_ingest_events_total\{kind="labels",model="fraud"\} (\d+)', text, re.M)
+            return m and int(m.group(1)) > 0
+
+        wait_for(traffic_counted, timeout=30, interval=0.2, what="demo traffic counted by the exporter")
+        children = subprocess.run(["pgrep", "-P", str(script.pid)], capture_output=True, text=True).stdout.split()
+        assert len(children) == 2, children
+        script.send_signal(signal.SIGINT)
+        assert script.wait(timeout=20) is not None
+        wait_for(lambda: not any(os.path.exists(f"/proc/{c}") and
+                                 open(f"/proc/{c}/stat").read().split()[2] != "Z" for c in children),
+                 timeout=20, what="exporter and generator to exit")
+    finally:
+        if script.poll() is None:
+            os.killpg(script.pid, signal.SIGKILL)
+            script.wait()
+        log.close()
