@@ -1,6 +1,6 @@
-"""SLO and model-health alerts end to end: the exporter with a drift collector, the rules `mlops-exporter rules`
-generates for its configuration loaded into a real Prometheus, a real Alertmanager, and a webhook receiver run by
-this test. After drift is injected through the ingestion API, MLOpsDatasetDrift reaches the webhook within a
+"""SLO and model-health alerts end to end: the exporter with the demo configuration, the rules `mlops-exporter rules`
+generates for it loaded into a real Prometheus, a real Alertmanager, a webhook receiver run by this test, and the
+demo traffic generator. After the generator injects drift, MLOpsDatasetDrift reaches the webhook within a
 deadline, with its labels and annotations."""
 
 import json
@@ -8,12 +8,9 @@ import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
-import numpy as np
-import pandas as pd
 import pytest
 
-from conftest import free_port, scalar, wait_for
-from test_drift import N_CUR, N_REF, config_text, dataset, send
+from conftest import ROOT, free_port, scalar, wait_for
 
 
 class Webhook:
@@ -68,15 +65,7 @@ def alertmanager(tmp_path):
 
 def test_drift_alert_reaches_alertmanager_with_annotations(binary, tmp_path, start_exporter, prometheus,
                                                           alertmanager):
-    rng = np.random.default_rng(11)
-    pd.DataFrame(dataset(rng, N_REF)).to_csv(tmp_path / "ref.csv", index=False)
-    config = tmp_path / "models.yaml"
-    config.write_text(config_text(tmp_path / "reference.json")
-                      + "alerting:\n  drift_for: 1m\n  runbook_base_url: https://runbooks.example.com/mlops\n")
-    result = subprocess.run(
-        [str(binary), "profile", "--config", str(config), "--model", "m", "--input", str(tmp_path / "ref.csv"),
-         "--out", str(tmp_path / "reference.json")], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
+    config = ROOT / "examples" / "demo" / "models.yaml"   # SLOs, drift collector, alerting: drift_for 1m
     rules = tmp_path / "rules.yml"
     result = subprocess.run([str(binary), "rules", "--config", str(config), "--out", str(rules), "--job", "mlops"],
                             capture_output=True, text=True)
@@ -85,25 +74,28 @@ def test_drift_alert_reaches_alertmanager_with_annotations(binary, tmp_path, sta
 
     am_port, hook = alertmanager
     exporter = start_exporter("--config", str(config))
-    base = prometheus(exporter.port, extra=(
-        f"rule_files: ['{rules}']\n"
+    base = prometheus(exporter.port, rule_files=[rules], extra=(
         f"alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['127.0.0.1:{am_port}']\n"))
     wait_for(lambda: scalar(base, 'up{job="mlops"}') == 1, timeout=60, what="Prometheus scraping the exporter")
-    # Healthy traffic first: no drift, no alert.
-    send(exporter, dataset(rng, N_CUR))
-    wait_for(lambda: scalar(base, 'mlops_dataset_drift_detected{model="m"}') == 0, timeout=60, what="no drift")
-    assert not hook.alerts("MLOpsDatasetDrift")
-    # Inject drift: the window now holds shifted data too, and the dataset drifts.
-    send(exporter, dataset(rng, 3 * N_CUR, shift=1.0, probs=(0.1, 0.2, 0.7)))
-    wait_for(lambda: scalar(base, 'mlops_dataset_drift_detected{model="m"}') == 1, timeout=60, what="drift detected")
-    wait_for(lambda: scalar(base, 'ALERTS{alertname="MLOpsDatasetDrift",alertstate="pending"}') == 1, timeout=60,
-             what="the drift alert pending")
-    # drift_for is 1m: the alert fires about a minute later and Alertmanager delivers it.
-    alerts = wait_for(lambda: hook.alerts("MLOpsDatasetDrift"), timeout=180, interval=0.5,
-                      what="MLOpsDatasetDrift at the webhook")
+    # The demo generator: a stable phase, then drift injected and kept.
+    log = open(tmp_path / "demo.log", "w")
+    demo = subprocess.Popen(
+        [str(binary), "demo", "--target", exporter.base, "--phases", "stable:20s,drift", "--duration", "240",
+         "--seed", "5"], stdout=log, stderr=log)
+    try:
+        wait_for(lambda: scalar(base, 'mlops_dataset_drift_detected{model="fraud"}') == 0, timeout=60,
+                 what="a verdict of no drift in the stable phase")
+        assert not hook.alerts("MLOpsDatasetDrift")
+        wait_for(lambda: scalar(base, 'mlops_dataset_drift_detected{model="fraud"}') == 1, timeout=90,
+                 what="drift detected after the drift phase starts")
+        # drift_for is 1m: the alert fires about a minute later and Alertmanager delivers it.
+        alerts = wait_for(lambda: [a for a in hook.alerts("MLOpsDatasetDrift") if a["labels"]["model"] == "fraud"],
+                          timeout=180, interval=0.5, what="MLOpsDatasetDrift for fraud at the webhook")
+    finally:
+        demo.terminate()
+        demo.wait(timeout=30)
     alert = alerts[0]
     assert alert["status"] == "firing"
-    assert alert["labels"]["model"] == "m" and alert["labels"]["severity"]
+    assert alert["labels"]["severity"]
     annotations = alert["annotations"]
-    assert annotations["summary"] and annotations["description"]
-    assert annotations["runbook_url"].startswith("https://runbooks.example.com/mlops")
+    assert annotations["summary"] and annotations["description"] and annotations["runbook_url"]
