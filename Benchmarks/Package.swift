@@ -49,5 +49,25 @@ let package = Package(
             dependencies: ["BenchmarkFixtures", .product(name: "Exposition", package: mainPackage)],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
+        // Label join, quality and fairness (QUALITY_RESULTS.md): the benchmark model and the harness benchmarks.
+        .target(
+            name: "QualityBenchFixtures",
+            dependencies: [
+                .product(name: "Exposition", package: mainPackage),
+                .product(name: "ModelMonitoring", package: mainPackage),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        .executableTarget(
+            name: "LabelJoinBenchmarks",
+            dependencies: [
+                "QualityBenchFixtures", .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "Exposition", package: mainPackage),
+                .product(name: "ModelMonitoring", package: mainPackage),
+            ],
+            path: "Benchmarks/LabelJoinBenchmarks",
+            swiftSettings: [.swiftLanguageMode(.v6)],
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
     ]
 )
