@@ -49,7 +49,8 @@ let package = Package(
             dependencies: ["BenchmarkFixtures", .product(name: "Exposition", package: mainPackage)],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
-        // Label join, quality and fairness (QUALITY_RESULTS.md): the benchmark model and the harness benchmarks.
+        // Label join, quality and fairness (QUALITY_RESULTS.md): the benchmark model, the harness benchmarks,
+        // and a plain executable for RSS per pending entry and the CPU time of one window.
         .target(
             name: "QualityBenchFixtures",
             dependencies: [
@@ -68,6 +69,14 @@ let package = Package(
             path: "Benchmarks/LabelJoinBenchmarks",
             swiftSettings: [.swiftLanguageMode(.v6)],
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        .executableTarget(
+            name: "quality-bench",
+            dependencies: [
+                "QualityBenchFixtures", .product(name: "Exposition", package: mainPackage),
+                .product(name: "ModelMonitoring", package: mainPackage),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
         ),
     ]
 )
