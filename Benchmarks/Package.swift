@@ -123,5 +123,34 @@ let package = Package(
             dependencies: ["IngestFixtures", .product(name: "ModelMonitoring", package: mainPackage)],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
+        // Label join, quality and fairness (QUALITY_RESULTS.md): the benchmark model, the harness benchmarks,
+        // and a plain executable for RSS per pending entry and the CPU time of one window.
+        .target(
+            name: "QualityBenchFixtures",
+            dependencies: [
+                .product(name: "Exposition", package: mainPackage),
+                .product(name: "ModelMonitoring", package: mainPackage),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        .executableTarget(
+            name: "LabelJoinBenchmarks",
+            dependencies: [
+                "QualityBenchFixtures", .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "Exposition", package: mainPackage),
+                .product(name: "ModelMonitoring", package: mainPackage),
+            ],
+            path: "Benchmarks/LabelJoinBenchmarks",
+            swiftSettings: [.swiftLanguageMode(.v6)],
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        .executableTarget(
+            name: "quality-bench",
+            dependencies: [
+                "QualityBenchFixtures", .product(name: "Exposition", package: mainPackage),
+                .product(name: "ModelMonitoring", package: mainPackage),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
     ]
 )
