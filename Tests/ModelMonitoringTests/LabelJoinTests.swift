@@ -150,4 +150,21 @@ func joinHarness(
         #expect(h.value(#"mlops_labels_joined_total{model="m",source="inline"}"#) == 1)
         #expect(h.value(#"mlops_labels_unmatched_total{model="m"}"#) == 1)
     }
+
+    @Test func labelsJoinedOutOfOrderNeverEvictBelowTheLimit() throws {
+        let (h, m, recorder) = try joinHarness(maxPending: 4)
+        let t0 = WallClock.now()
+        for i in 0..<4 { m.record(version: "v1", prediction: .label("yes"), id: "p\(i)", receivedAt: t0 + Double(i)) }
+        for i in [1, 2] { m.record(label: LabelEvent(id: "p\(i)", label: .label("no")), receivedAt: t0 + 5) }
+        // Two holes in the ring: two more predictions fit without evicting anyone.
+        for i in 4..<6 { m.record(version: "v1", prediction: .label("yes"), id: "p\(i)", receivedAt: t0 + Double(i)) }
+        #expect(h.value(#"mlops_predictions_evicted_total{model="m",reason="capacity"}"#) == 0)
+        #expect(h.value(#"mlops_labels_pending{model="m"}"#) == 4)
+        // Now full: the next one evicts the oldest waiting prediction (p0), not a later one.
+        m.record(version: "v1", prediction: .label("yes"), id: "p6", receivedAt: t0 + 6)
+        #expect(h.value(#"mlops_predictions_evicted_total{model="m",reason="capacity"}"#) == 1)
+        for i in [0, 3, 4, 5, 6] { m.record(label: LabelEvent(id: "p\(i)", label: .label("no")), receivedAt: t0 + 7) }
+        #expect(recorder.outcomes.withLock { $0.count } == 2 + 4)
+        #expect(h.value(#"mlops_labels_unmatched_total{model="m"}"#) == 1)
+    }
 }

@@ -7,7 +7,9 @@ import Synchronization
 /// position, behind its own lock (so concurrent writers rarely meet). Because the time-to-live is the same
 /// for every entry, arrival order is expiry order: expiring and evicting only ever take the ring's head.
 /// - ``insert(key:time:_:now:)`` first expires the shard's entries older than the TTL, then, when the
-///   shard is full, evicts its oldest entry (counted), then appends. A second prediction with a pending
+///   shard holds its share of `capacity` waiting entries, evicts its oldest waiting entry (counted), then
+///   appends. `capacity` is split evenly over the shards (by id hash), so the store may start evicting a
+///   little before `capacity` ids are pending in total. A second prediction with a pending
 ///   `id` replaces the first (counted as a duplicate).
 /// - ``take(key:now:)`` removes and returns the pending entry for a label, or nil (unknown or expired id).
 /// - Memory is fixed by capacity whatever the traffic: per entry, the key, the time, the entry's payload
@@ -27,16 +29,47 @@ public final class PendingStore<Payload: Sendable>: Sendable {
         var expired: UInt64 = 0
         var evicted: UInt64 = 0
         var duplicates: UInt64 = 0
+        /// Most live (waiting) entries; the ring has a quarter more slots, so that labels joined out of order
+        /// (holes in the ring) never force a live entry out before the limit is reached.
+        let limit: Int
 
-        init(capacity: Int) {
-            keys = Array(repeating: 0, count: capacity)
-            times = Array(repeating: 0, count: capacity)
-            payloads = Array(repeating: nil, count: capacity)
-            live = Array(repeating: false, count: capacity)
-            index.reserveCapacity(Swift.min(capacity, 1 << 16))
+        init(limit: Int) {
+            self.limit = limit
+            let slots = limit == 0 ? 0 : limit + Swift.max(1, limit / 4)
+            keys = Array(repeating: 0, count: slots)
+            times = Array(repeating: 0, count: slots)
+            payloads = Array(repeating: nil, count: slots)
+            live = Array(repeating: false, count: slots)
+            index.reserveCapacity(Swift.min(limit, 1 << 16))
         }
 
         var capacity: Int { keys.count }
+
+        /// Moves the live entries to the front of the ring, in order (when the ring is full of holes). Runs at
+        /// most once per `capacity - limit` inserts, so it costs O(1) per insert, amortised.
+        mutating func compact() {
+            var write = 0
+            var read = head
+            for _ in 0..<count {
+                if live[read] {
+                    if read != write {
+                        keys[write] = keys[read]
+                        times[write] = times[read]
+                        payloads[write] = payloads[read]
+                        live[write] = true
+                        index[keys[write]] = Int32(write)
+                    }
+                    write += 1
+                }
+                read = read + 1 == capacity ? 0 : read + 1
+            }
+            for slot in write..<capacity {
+                live[slot] = false
+                payloads[slot] = nil
+            }
+            head = 0
+            count = write
+        }
 
         /// Drops the head entry; returns whether it was still waiting.
         mutating func dropHead() -> Bool {
@@ -77,7 +110,7 @@ public final class PendingStore<Payload: Sendable>: Sendable {
         var n = 1
         while n < 16 && n * 1024 < capacity { n *= 2 }
         let perShard = capacity == 0 ? 0 : (capacity + n - 1) / n
-        shards = (0..<n).map { _ in Locked(Shard(capacity: perShard)) }
+        shards = (0..<n).map { _ in Locked(Shard(limit: perShard)) }
         mask = n - 1
         self.timeToLive = timeToLive
         self.capacity = perShard * n
@@ -89,7 +122,7 @@ public final class PendingStore<Payload: Sendable>: Sendable {
     /// Adds a pending entry that arrived at `time`.
     public func insert(key: UInt64, time: Double, _ payload: Payload, now: Double) {
         shards[shard(key)].mutex.withLock { s in
-            guard s.capacity > 0 else {
+            guard s.limit > 0 else {
                 s.evicted += 1
                 return
             }
@@ -100,9 +133,12 @@ public final class PendingStore<Payload: Sendable>: Sendable {
                 s.index.removeValue(forKey: key)
                 s.duplicates += 1
             }
-            if s.count == s.capacity {
-                if s.dropHead() { s.evicted += 1 }
+            if s.index.count >= s.limit {
+                // Full: the oldest waiting entry goes (joined ones before it are skipped).
+                while s.count > 0 && !s.dropHead() {}
+                s.evicted += 1
             }
+            if s.count == s.capacity { s.compact() }
             var slot = s.head + s.count
             if slot >= s.capacity { slot -= s.capacity }
             s.keys[slot] = key
