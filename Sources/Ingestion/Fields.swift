@@ -84,10 +84,8 @@ enum Field {
 
 @inline(__always)
 private func equal(_ bytes: UnsafeBufferPointer<UInt8>, _ literal: StaticString) -> Bool {
-    guard bytes.count == literal.utf8CodeUnitCount else { return false }
-    let p = literal.utf8Start
-    for i in 0..<bytes.count where bytes[i] != p[i] { return false }
-    return true
+    guard bytes.count == literal.utf8CodeUnitCount, let base = bytes.baseAddress else { return false }
+    return bytesEqual(base, literal.utf8Start, bytes.count)
 }
 
 /// Per-batch decoding state: the schema and caches reused across events.
@@ -111,6 +109,21 @@ struct FieldReader {
         var bytes: [UInt8] = []
         s.unescape(token, into: &bytes)
         return bytes.withUnsafeBufferPointer { table.lookup($0, hint: hint) }
+    }
+
+    /// Reads the next `"key":` of an object whose names are in `table` and returns the key's index, or nil for a
+    /// name not in the table (`key` then holds its token). The name at `hint` (the one after the previous key: keys
+    /// usually come in schema order) is compared directly against the input first, without scanning the key.
+    @inline(__always)
+    func keyIndex(
+        _ s: inout Scanner, in table: NameTable, hint: Int, key: inout StringToken
+    ) throws(SyntaxError) -> Int? {
+        if hint < table.count {
+            let length = table.plainLength(hint)
+            if length >= 0, try s.key(equalTo: table.name(hint), count: length) { return hint }
+        }
+        key = try s.key()
+        return resolve(key, s, in: table, hint: hint)
     }
 
     func field(_ token: StringToken, _ s: Scanner) -> Field? {
@@ -338,9 +351,9 @@ struct FieldReader {
         s.pos += 1
         if s.objectIsEmpty() { return }
         var hint = 0
+        var key = StringToken(start: 0, end: 0, hasEscapes: false)
         repeat {
-            let key = try s.key()
-            guard let index = resolve(key, s, in: schema.featureTable, hint: hint) else {
+            guard let index = try keyIndex(&s, in: schema.featureTable, hint: hint, key: &key) else {
                 event.unknownFeatureCount += 1
                 try s.skipValue(depth: 3)
                 continue
@@ -392,9 +405,9 @@ struct FieldReader {
         s.pos += 1
         if s.objectIsEmpty() { return }
         var hint = 0
+        var key = StringToken(start: 0, end: 0, hasEscapes: false)
         repeat {
-            let key = try s.key()
-            guard let index = resolve(key, s, in: schema.attributeTable, hint: hint) else {
+            guard let index = try keyIndex(&s, in: schema.attributeTable, hint: hint, key: &key) else {
                 try s.skipValue(depth: 3)
                 continue
             }
@@ -433,10 +446,10 @@ struct FieldReader {
         if first == 0x7B {
             s.pos += 1
             var hint = 0
+            var key = StringToken(start: 0, end: 0, hasEscapes: false)
             if !s.objectIsEmpty() {
                 repeat {
-                    let key = try s.key()
-                    let index = resolve(key, s, in: schema.classTable, hint: hint)
+                    let index = try keyIndex(&s, in: schema.classTable, hint: hint, key: &key)
                     let token = try s.scalar(depth: 3)
                     guard let index else {
                         let name = s.makeString(key, scratch: &scratch)

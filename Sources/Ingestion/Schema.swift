@@ -93,6 +93,8 @@ struct NameTable: Sendable {
     let starts: [Int]
     /// Hash slots holding `index + 1`, or 0 when empty; the count is a power of two.
     let slots: [Int32]
+    /// The same bytes and starts behind stable pointers, for comparisons without bounds checks.
+    let storage: NameStorage
     var count: Int { starts.count - 1 }
 
     init(_ names: [String], list: String) throws(SchemaError) {
@@ -120,7 +122,17 @@ struct NameTable: Sendable {
         self.bytes = bytes
         self.starts = starts
         self.slots = slots
+        storage = NameStorage(bytes: bytes, starts: starts)
     }
+
+    /// The bytes of name `index` (`index < count`).
+    @inline(__always)
+    func name(_ index: Int) -> UnsafePointer<UInt8> { UnsafePointer(storage.bytes + storage.starts[index]) }
+
+    /// The byte count of name `index` (`index < count`), or -1 when its JSON key can have escapes or must be
+    /// validated (it contains '"', '\\' or a byte below 0x20): such names are only matched after scanning.
+    @inline(__always)
+    func plainLength(_ index: Int) -> Int { storage.plainLengths[index] }
 
     /// FNV-1a over the bytes.
     @inline(__always)
@@ -135,17 +147,11 @@ struct NameTable: Sendable {
     /// Whether name `index` has exactly the bytes of `key`.
     @inline(__always)
     func matches(_ index: Int, _ key: UnsafeBufferPointer<UInt8>) -> Bool {
-        let start = starts[index]
-        let n = starts[index + 1] - start
+        let start = storage.starts[index]
+        let n = storage.starts[index + 1] - start
         guard n == key.count else { return false }
-        return bytes.withUnsafeBufferPointer { all in
-            var i = 0
-            while i < n {
-                if all[start + i] != key[i] { return false }
-                i += 1
-            }
-            return true
-        }
+        guard let keyBase = key.baseAddress else { return true }
+        return bytesEqual(storage.bytes + start, keyBase, n)
     }
 
     /// The index of the name equal to `key`, trying `hint` first; nil when absent.
@@ -160,6 +166,43 @@ struct NameTable: Sendable {
             if matches(entry - 1, key) { return entry - 1 }
             slot = (slot + 1) & mask
         }
+    }
+}
+
+/// The immutable bytes, starts and plain lengths of a ``NameTable`` in manually allocated memory, so that the
+/// decoder's hot path reads them through plain pointers (no array bounds checks or `withUnsafeBufferPointer`).
+final class NameStorage: @unchecked Sendable {
+    // Sendable: written only in `init`, read-only afterwards.
+    let bytes: UnsafeMutablePointer<UInt8>
+    let starts: UnsafeMutablePointer<Int>
+    let plainLengths: UnsafeMutablePointer<Int>
+    private let byteCount: Int
+    private let nameCount: Int
+
+    init(bytes source: [UInt8], starts startList: [Int]) {
+        byteCount = max(source.count, 1)
+        nameCount = startList.count - 1
+        bytes = .allocate(capacity: byteCount)
+        bytes.initialize(repeating: 0, count: byteCount)
+        for (i, b) in source.enumerated() { bytes[i] = b }
+        starts = .allocate(capacity: startList.count)
+        starts.initialize(from: startList, count: startList.count)
+        plainLengths = .allocate(capacity: max(nameCount, 1))
+        plainLengths.initialize(repeating: -1, count: max(nameCount, 1))
+        for i in 0..<nameCount {
+            let name = source[startList[i]..<startList[i + 1]]
+            let plain = !name.contains { $0 == 0x22 || $0 == 0x5C || $0 < 0x20 }
+            plainLengths[i] = plain ? name.count : -1
+        }
+    }
+
+    deinit {
+        bytes.deinitialize(count: byteCount)
+        bytes.deallocate()
+        starts.deinitialize(count: nameCount + 1)
+        starts.deallocate()
+        plainLengths.deinitialize(count: max(nameCount, 1))
+        plainLengths.deallocate()
     }
 }
 
