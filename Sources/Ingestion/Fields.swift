@@ -96,10 +96,20 @@ struct FieldReader {
     /// The last version's bytes and String, so that a batch of one version builds the String once.
     var versionBytes: [UInt8] = []
     var versionString = ""
+    /// Recently built Strings of short escape-free values (categorical values, attributes, labels, error kinds):
+    /// a batch repeats a few distinct values, so most are found here instead of being validated and built again.
+    let strings = StringCache()
 
     init(schema: Schema) {
         self.schema = schema
         isClassification = schema.task == .classification
+    }
+
+    /// The String of a string token, from ``strings`` when it is short and escape-free.
+    @inline(__always)
+    mutating func string(_ token: StringToken, _ s: Scanner) -> String {
+        if token.hasEscapes || token.count > StringCache.maximumLength { return s.makeString(token, scratch: &scratch) }
+        return strings.string(s.raw(token))
     }
 
     // MARK: Helpers
@@ -146,7 +156,7 @@ struct FieldReader {
         let token = try s.scalar(depth: 2)
         if isClassification {
             switch token {
-            case .string(let t): return .label(s.makeString(t, scratch: &scratch))
+            case .string(let t): return .label(string(t, s))
             case .number(let n) where n.isInteger: return .label(numberText(n, s))
             case .bool(let b): return .label(b ? "true" : "false")
             case .null: return nil
@@ -261,7 +271,7 @@ struct FieldReader {
                 case .errorKind:
                     let token = try s.scalar(depth: 2)
                     switch token {
-                    case .string(let t): event.errorKind = s.makeString(t, scratch: &scratch)
+                    case .string(let t): event.errorKind = string(t, s)
                     case .null: event.errorKind = nil
                     default: reject(&rejection, .wrongType, "'error_kind' must be a string, found \(token.typeName)")
                     }
@@ -324,7 +334,7 @@ struct FieldReader {
             return
         }
         if case .string(let t) = token {
-            let value = s.makeString(t, scratch: &scratch)
+            let value = string(t, s)
             if value == "ok" {
                 event.status = .ok
                 return
@@ -377,7 +387,7 @@ struct FieldReader {
                 }
             } else {
                 switch token {
-                case .string(let t): event.features[index] = .category(s.makeString(t, scratch: &scratch))
+                case .string(let t): event.features[index] = .category(string(t, s))
                 case .number(let n): event.features[index] = .category(numberText(n, s))
                 case .bool(let b): event.features[index] = .category(b ? "true" : "false")
                 case .null: event.features[index] = .missing
@@ -414,7 +424,7 @@ struct FieldReader {
             hint = index + 1
             let token = try s.scalar(depth: 3)
             switch token {
-            case .string(let t): event.attributes[index] = s.makeString(t, scratch: &scratch)
+            case .string(let t): event.attributes[index] = string(t, s)
             case .number(let n): event.attributes[index] = numberText(n, s)
             case .bool(let b): event.attributes[index] = b ? "true" : "false"
             case .null: event.attributes[index] = nil
@@ -536,4 +546,59 @@ struct FieldReader {
 @inline(__always)
 private func reject(_ rejection: inout Rejection?, _ reason: RejectReason, _ message: @autoclosure () -> String) {
     if rejection == nil { rejection = Rejection(reason: reason, message: message()) }
+}
+
+/// A direct-mapped cache of 256 Strings keyed by their UTF-8 bytes (at most ``maximumLength``), packed into two
+/// words: no hashing of a `String`, no allocation on a hit. A class over manually allocated entries, so that a hit
+/// costs no uniqueness check or bounds check; one per decoding call (not shared between threads).
+final class StringCache {
+    static let maximumLength = 16
+    private static let slotBits = 8
+
+    private struct Entry {
+        var length: Int
+        var low: UInt64
+        var high: UInt64
+        var value: String
+    }
+
+    private let entries: UnsafeMutablePointer<Entry>
+
+    init() {
+        entries = .allocate(capacity: 1 << StringCache.slotBits)
+        entries.initialize(repeating: Entry(length: -1, low: 0, high: 0, value: ""), count: 1 << StringCache.slotBits)
+    }
+
+    deinit {
+        entries.deinitialize(count: 1 << StringCache.slotBits)
+        entries.deallocate()
+    }
+
+    /// The String of `bytes`: validated UTF-8 of at most ``maximumLength`` bytes.
+    @inline(__always)
+    func string(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
+        let n = bytes.count
+        guard let base = bytes.baseAddress, n > 0 else { return "" }
+        // The bytes as two words that determine them for a given length (the loads overlap, never go past n).
+        let raw = UnsafeRawPointer(base)
+        var low: UInt64 = 0
+        var high: UInt64 = 0
+        if n >= 8 {
+            low = raw.loadUnaligned(as: UInt64.self)
+            high = raw.loadUnaligned(fromByteOffset: n &- 8, as: UInt64.self)
+        } else if n >= 4 {
+            low = UInt64(raw.loadUnaligned(as: UInt32.self))
+            high = UInt64(raw.loadUnaligned(fromByteOffset: n &- 4, as: UInt32.self))
+        } else {
+            for i in 0..<n { low |= UInt64(base[i]) << (i &* 8) }
+        }
+        let mixed = (low &* 0x9E37_79B9_7F4A_7C15) ^ ((high &+ UInt64(n)) &* 0xC2B2_AE3D_27D4_EB4F)
+        let entry = entries + Int(truncatingIfNeeded: mixed >> (64 - StringCache.slotBits))
+        if entry.pointee.length == n && entry.pointee.low == low && entry.pointee.high == high {
+            return entry.pointee.value
+        }
+        let value = String(decoding: bytes, as: UTF8.self)
+        entry.pointee = Entry(length: n, low: low, high: high, value: value)
+        return value
+    }
 }

@@ -198,6 +198,39 @@ struct WordScanTests {
         }
     }
 
+    @Test("categorical values and attributes of every length decode exactly when repeated, near misses included")
+    func repeatedValues() throws {
+        var values: [String] = []
+        for length in 1...24 {
+            let value = String((0..<length).map { Character(Unicode.Scalar(UInt8(0x41 + ($0 * 7) % 26))) })
+            var last = Array(value.utf8)
+            last[length - 1] ^= 0x01
+            var first = Array(value.utf8)
+            first[0] ^= 0x01
+            values += [value, String(decoding: last, as: UTF8.self), String(decoding: first, as: UTF8.self)]
+            values += [value + "é", "é" + value, String(value.dropLast())]
+        }
+        values += ["", "true", "false"]
+        var body = ""
+        var expected: [String] = []
+        for round in 0..<3 {
+            for (i, value) in values.enumerated() {
+                let v = values[(i * (round + 1)) % values.count]
+                body +=
+                    #"{"version":"v","prediction":1,"features":{"city":"\#(v)"},"attributes":{"gender":"\#(value)"}}"#
+                body += "\n"
+                expected.append(v + "|" + value)
+            }
+        }
+        let decoded = try decode(body, .ndjson)
+        #expect(decoded.report.accepted == expected.count)
+        let seen = decoded.events.map { event -> String in
+            guard case .category(let city) = event.features[2] else { return "?" }
+            return city + "|" + (event.attributes[0] ?? "nil")
+        }
+        #expect(seen == expected)
+    }
+
     /// The decoded `id` of an event whose id is the JSON string `literal`, placed after `prefix` bytes of padding so
     /// that it starts at every offset within a word.
     private func id(_ literal: String, prefix: Int) throws -> String? {
