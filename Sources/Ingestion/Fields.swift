@@ -45,9 +45,16 @@ extension Scanner {
 }
 
 /// The known keys of prediction and label events.
-enum Field {
+enum Field: Int {
     case id, timestamp, version, features, prediction, score, probabilities, latencySeconds, status, errorKind
     case attributes, label
+
+    /// The keys as a name table, in the order of the cases (index = raw value).
+    static let table = try! NameTable(
+        [
+            "id", "timestamp", "version", "features", "prediction", "score", "probabilities", "latency_seconds",
+            "status", "error_kind", "attributes", "label",
+        ], list: "fields")
 
     @inline(__always)
     init?(_ key: UnsafeBufferPointer<UInt8>) {
@@ -99,6 +106,11 @@ struct FieldReader {
     /// Recently built Strings of short escape-free values (categorical values, attributes, labels, error kinds):
     /// a batch repeats a few distinct values, so most are found here instead of being validated and built again.
     let strings = StringCache()
+    /// For each field index (and `Field.table.count` for the start of an event), 4 bits holding the index of the key
+    /// that followed it in the previous event: events of a batch usually list their keys in the same order.
+    var fieldSuccessors: UInt64 = 0xCBA_9876_5432_1
+    /// ``Field/table``, read once per batch.
+    let fieldTable = Field.table
 
     init(schema: Schema) {
         self.schema = schema
@@ -128,10 +140,20 @@ struct FieldReader {
     func keyIndex(
         _ s: inout Scanner, in table: NameTable, hint: Int, key: inout StringToken
     ) throws(SyntaxError) -> Int? {
-        if hint < table.count {
-            let length = table.plainLength(hint)
-            if length >= 0, try s.key(equalTo: table.name(hint), count: length) { return hint }
+        let names = table.storage
+        if hint < names.count
+            && s.skipKey(names.patterns + names.patternStarts[hint], count: names.patternLengths[hint])
+        {
+            return hint
         }
+        return try scanKey(&s, in: table, hint: hint, key: &key)
+    }
+
+    /// ``keyIndex(_:in:hint:key:)`` when the hinted name is not next: scans the key and looks it up.
+    @inline(never)
+    func scanKey(
+        _ s: inout Scanner, in table: NameTable, hint: Int, key: inout StringToken
+    ) throws(SyntaxError) -> Int? {
         key = try s.key()
         return resolve(key, s, in: table, hint: hint)
     }
@@ -248,12 +270,23 @@ struct FieldReader {
         var prediction: Outcome?
         s.pos += 1
         if !s.objectIsEmpty() {
+            let fields = fieldTable
+            var key = StringToken(start: 0, end: 0, hasEscapes: false)
+            var previous = fields.count  // the start of the object
             repeat {
-                let key = try s.key()
-                guard let field = field(key, s) else {
+                // The key that followed the previous one last time is compared in place first.
+                let shift = UInt64(truncatingIfNeeded: previous &* 4)
+                let hint = Int(truncatingIfNeeded: (fieldSuccessors >> shift) & 0xF)
+                guard let index = try keyIndex(&s, in: fields, hint: hint, key: &key),
+                    let field = Field(rawValue: index)
+                else {
                     try s.skipValue(depth: 2)
                     continue
                 }
+                if index != hint {
+                    fieldSuccessors = fieldSuccessors & ~(0xF << shift) | UInt64(truncatingIfNeeded: index) << shift
+                }
+                previous = index
                 switch field {
                 case .id: event.id = try identifier(&s, &rejection)
                 case .timestamp: event.timestamp = try double(&s, "timestamp", &rejection)

@@ -121,19 +121,13 @@ struct Scanner {
         return token
     }
 
-    /// Reads `"name":` when the next key's bytes are exactly the `count` bytes at `name` and returns true; otherwise
-    /// only skips whitespace and returns false. `name` must contain no '"', '\\' or byte below 0x20, so that the raw
-    /// bytes between the quotes are the whole, valid, escape-free key (the result of ``key()`` for the same input).
-    @inline(__always) mutating func key(
-        equalTo name: UnsafePointer<UInt8>, count: Int
-    ) throws(SyntaxError) -> Bool {
-        skipWhitespace()
-        let close = pos &+ 1 &+ count
-        guard close < end, base[pos] == 0x22, base[close] == 0x22, bytesEqual(base + pos + 1, name, count) else {
-            return false
-        }
-        pos = close + 1
-        try expect(0x3A, "':' after object key")
+    /// Consumes the `count` bytes at `pattern` (a key's `"name":`) when the input continues with exactly them and
+    /// returns true; otherwise returns false and consumes nothing. `count` is -1 for names that are never compared
+    /// in place. The name must contain no '"', '\\' or byte below 0x20, so that the match is the whole, valid,
+    /// escape-free key and its ':' (what ``key()`` reads from the same input without whitespace).
+    @inline(__always) mutating func skipKey(_ pattern: UnsafePointer<UInt8>, count: Int) -> Bool {
+        guard count > 0, pos &+ count <= end, bytesEqual(base + pos, pattern, count) else { return false }
+        pos &+= count
         return true
     }
 

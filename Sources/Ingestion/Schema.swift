@@ -125,15 +125,6 @@ struct NameTable: Sendable {
         storage = NameStorage(bytes: bytes, starts: starts)
     }
 
-    /// The bytes of name `index` (`index < count`).
-    @inline(__always)
-    func name(_ index: Int) -> UnsafePointer<UInt8> { UnsafePointer(storage.bytes + storage.starts[index]) }
-
-    /// The byte count of name `index` (`index < count`), or -1 when its JSON key can have escapes or must be
-    /// validated (it contains '"', '\\' or a byte below 0x20): such names are only matched after scanning.
-    @inline(__always)
-    func plainLength(_ index: Int) -> Int { storage.plainLengths[index] }
-
     /// FNV-1a over the bytes.
     @inline(__always)
     static func hash(_ key: UnsafeBufferPointer<UInt8>) -> Int {
@@ -169,40 +160,59 @@ struct NameTable: Sendable {
     }
 }
 
-/// The immutable bytes, starts and plain lengths of a ``NameTable`` in manually allocated memory, so that the
-/// decoder's hot path reads them through plain pointers (no array bounds checks or `withUnsafeBufferPointer`).
+/// The immutable bytes and starts of a ``NameTable``, and each name's JSON key pattern `"name":`, in manually
+/// allocated memory, so that the decoder's hot path reads them through plain pointers (no array bounds checks or
+/// `withUnsafeBufferPointer`).
 final class NameStorage: @unchecked Sendable {
     // Sendable: written only in `init`, read-only afterwards.
+    let count: Int
     let bytes: UnsafeMutablePointer<UInt8>
     let starts: UnsafeMutablePointer<Int>
-    let plainLengths: UnsafeMutablePointer<Int>
+    /// For each name, `"name":` (from `patternStarts[i]`, `patternLengths[i]` bytes); the length is -1 when the
+    /// name contains '"', '\\' or a byte below 0x20 (its key needs escapes and is only matched after scanning).
+    let patterns: UnsafeMutablePointer<UInt8>
+    let patternStarts: UnsafeMutablePointer<Int>
+    let patternLengths: UnsafeMutablePointer<Int>
     private let byteCount: Int
-    private let nameCount: Int
 
     init(bytes source: [UInt8], starts startList: [Int]) {
-        byteCount = max(source.count, 1)
-        nameCount = startList.count - 1
-        bytes = .allocate(capacity: byteCount)
-        bytes.initialize(repeating: 0, count: byteCount)
-        for (i, b) in source.enumerated() { bytes[i] = b }
-        starts = .allocate(capacity: startList.count)
-        starts.initialize(from: startList, count: startList.count)
-        plainLengths = .allocate(capacity: max(nameCount, 1))
-        plainLengths.initialize(repeating: -1, count: max(nameCount, 1))
-        for i in 0..<nameCount {
+        count = startList.count - 1
+        // The names, then the patterns (the names again, each with 3 more bytes).
+        byteCount = max(source.count, 1) + source.count + 3 * count
+        let all = UnsafeMutablePointer<UInt8>.allocate(capacity: byteCount)
+        all.initialize(repeating: 0, count: byteCount)
+        for (i, b) in source.enumerated() { all[i] = b }
+        bytes = all
+        starts = .allocate(capacity: count + 1)
+        starts.initialize(from: startList, count: count + 1)
+        patterns = all + max(source.count, 1)
+        patternStarts = .allocate(capacity: count + 1)
+        patternLengths = .allocate(capacity: count + 1)
+        patternStarts.initialize(repeating: 0, count: count + 1)
+        patternLengths.initialize(repeating: -1, count: count + 1)
+        var at = 0
+        for i in 0..<count {
             let name = source[startList[i]..<startList[i + 1]]
+            patternStarts[i] = at
+            patterns[at] = 0x22
+            for (k, b) in name.enumerated() { patterns[at + 1 + k] = b }
+            patterns[at + 1 + name.count] = 0x22
+            patterns[at + 2 + name.count] = 0x3A
             let plain = !name.contains { $0 == 0x22 || $0 == 0x5C || $0 < 0x20 }
-            plainLengths[i] = plain ? name.count : -1
+            patternLengths[i] = plain ? name.count + 3 : -1
+            at += name.count + 3
         }
     }
 
     deinit {
         bytes.deinitialize(count: byteCount)
         bytes.deallocate()
-        starts.deinitialize(count: nameCount + 1)
+        starts.deinitialize(count: count + 1)
         starts.deallocate()
-        plainLengths.deinitialize(count: max(nameCount, 1))
-        plainLengths.deallocate()
+        patternStarts.deinitialize(count: count + 1)
+        patternStarts.deallocate()
+        patternLengths.deinitialize(count: count + 1)
+        patternLengths.deallocate()
     }
 }
 
