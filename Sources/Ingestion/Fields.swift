@@ -100,7 +100,8 @@ struct FieldReader {
     let schema: Schema
     let isClassification: Bool
     var scratch: [UInt8] = []
-    /// The last version's bytes and String, so that a batch of one version builds the String once.
+    /// The last long version's bytes and String, so that a batch of one version builds the String once (short ones
+    /// come from ``strings``).
     var versionBytes: [UInt8] = []
     var versionString = ""
     /// Recently built Strings of short escape-free values (categorical values, attributes, labels, error kinds):
@@ -337,7 +338,7 @@ struct FieldReader {
     {
         let token = try s.scalar(depth: 2)
         switch token {
-        case .string(let t) where !t.hasEscapes:
+        case .string(let t) where !t.hasEscapes && t.count > StringCache.maximumLength:
             let raw = s.raw(t)
             if !raw.elementsEqual(versionBytes) {
                 versionBytes.removeAll(keepingCapacity: true)
@@ -347,7 +348,7 @@ struct FieldReader {
             event.version = versionString
             return true
         case .string(let t):
-            event.version = s.makeString(t, scratch: &scratch)
+            event.version = string(t, s)
             return true
         case .null: return false
         default:
