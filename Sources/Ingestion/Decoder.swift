@@ -220,9 +220,12 @@ private func nextNewline(_ body: UnsafeBufferPointer<UInt8>, from: Int) -> Int {
 /// (it throws `tooManyEvents` when they are more than `maxEvents`).
 private func lineEnds(_ body: UnsafeBufferPointer<UInt8>, _ maxEvents: Int) throws(BodyError) -> [Int]? {
     let n = body.count
-    guard let base = body.baseAddress, n > 0 else { return [] }
+    guard let base = body.baseAddress, n > 0 else {
+        try checkLineCount(body, maxEvents)  // no line, but a negative limit is still exceeded
+        return []
+    }
     var ends: [Int] = []
-    ends.reserveCapacity(min(maxEvents, n / 32) + 1)
+    ends.reserveCapacity(max(0, min(maxEvents, n / 32)) + 1)
     let raw = UnsafeRawPointer(base)
     let ones: UInt64 = 0x0101_0101_0101_0101
     let low7: UInt64 = 0x7F7F_7F7F_7F7F_7F7F

@@ -231,6 +231,13 @@ struct WordScanTests {
         #expect(seen == expected)
     }
 
+    @Test("a negative event limit refuses every NDJSON body, the empty one included, as before")
+    func negativeLimit() {
+        for body in ["", "\n", " ", #"{"version":"v","prediction":1}"#] {
+            #expect(throws: BodyError.self) { try decode(body, .ndjson, maxEvents: -1) }
+        }
+    }
+
     /// The decoded `id` of an event whose id is the JSON string `literal`, placed after `prefix` bytes of padding so
     /// that it starts at every offset within a word.
     private func id(_ literal: String, prefix: Int) throws -> String? {
