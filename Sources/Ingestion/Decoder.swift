@@ -146,12 +146,14 @@ private func forEachEvent(
             throw BodyError.malformed(offset: error.offset, message: error.message)
         }
     case .ndjson:
-        try checkLineCount(body, maxEvents)
+        // The line ends, found in one pass before anything is visited (nil when there are more lines than
+        // `maxEvents`: then the non-blank ones were counted, there are not too many, and each end is searched).
+        let ends = try lineEnds(body, maxEvents)
         var lineStart = 0
         var line = 1
         var index = 0
         while lineStart < body.count {
-            var lineEnd = nextNewline(body, from: lineStart)
+            var lineEnd = ends?[line - 1] ?? nextNewline(body, from: lineStart)
             let next = lineEnd + 1
             if lineEnd > lineStart && body[lineEnd - 1] == 0x0D { lineEnd -= 1 }
             var scanner = Scanner(body, from: lineStart, to: lineEnd)
@@ -211,6 +213,53 @@ private func nextNewline(_ body: UnsafeBufferPointer<UInt8>, from: Int) -> Int {
         i += 1
     }
     return n
+}
+
+/// The offset of each line's end (its LF, or `body.count` for a last line without one), found eight bytes at a
+/// time; nil when there are more than `maxEvents` lines, after ``checkLineCount(_:_:)`` counted the non-blank ones
+/// (it throws `tooManyEvents` when they are more than `maxEvents`).
+private func lineEnds(_ body: UnsafeBufferPointer<UInt8>, _ maxEvents: Int) throws(BodyError) -> [Int]? {
+    let n = body.count
+    guard let base = body.baseAddress, n > 0 else {
+        try checkLineCount(body, maxEvents)  // no line, but a negative limit is still exceeded
+        return []
+    }
+    var ends: [Int] = []
+    ends.reserveCapacity(max(0, min(maxEvents, n / 32)) + 1)
+    let raw = UnsafeRawPointer(base)
+    let ones: UInt64 = 0x0101_0101_0101_0101
+    let low7: UInt64 = 0x7F7F_7F7F_7F7F_7F7F
+    // For a word x = bytes ^ 0x0A..0A, ((x & 0x7F..7F) + 0x7F..7F) | x has the high bit of a byte clear exactly
+    // where the byte is an LF (no carry between bytes); `word(at:)` returns that, its high bits only.
+    @inline(__always) func word(at offset: Int) -> UInt64 {
+        let x = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self)) ^ (ones &* 0x0A)
+        return ((x & low7) &+ low7) | x | low7
+    }
+    var i = 0
+    while i &+ 8 <= n {
+        // 32 bytes per round while no LF is among them (most of the body).
+        if i &+ 32 <= n, word(at: i) & word(at: i &+ 8) & word(at: i &+ 16) & word(at: i &+ 24) == ~0 {
+            i &+= 32
+            continue
+        }
+        var found = ~word(at: i)
+        while found != 0 {
+            ends.append(i &+ found.trailingZeroBitCount >> 3)
+            found &= found &- 1
+        }
+        if ends.count > maxEvents { break }
+        i &+= 8
+    }
+    if ends.count <= maxEvents {
+        while i < n {
+            if base[i] == 0x0A { ends.append(i) }
+            i &+= 1
+        }
+        if (ends.last ?? -1) &+ 1 < n { ends.append(n) }
+    }
+    if ends.count <= maxEvents { return ends }
+    try checkLineCount(body, maxEvents)
+    return nil
 }
 
 /// Throws `tooManyEvents` when the body has more than `maxEvents` non-blank lines.

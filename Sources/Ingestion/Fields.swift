@@ -45,9 +45,16 @@ extension Scanner {
 }
 
 /// The known keys of prediction and label events.
-enum Field {
+enum Field: Int {
     case id, timestamp, version, features, prediction, score, probabilities, latencySeconds, status, errorKind
     case attributes, label
+
+    /// The keys as a name table, in the order of the cases (index = raw value).
+    static let table = try! NameTable(
+        [
+            "id", "timestamp", "version", "features", "prediction", "score", "probabilities", "latency_seconds",
+            "status", "error_kind", "attributes", "label",
+        ], list: "fields")
 
     @inline(__always)
     init?(_ key: UnsafeBufferPointer<UInt8>) {
@@ -84,10 +91,8 @@ enum Field {
 
 @inline(__always)
 private func equal(_ bytes: UnsafeBufferPointer<UInt8>, _ literal: StaticString) -> Bool {
-    guard bytes.count == literal.utf8CodeUnitCount else { return false }
-    let p = literal.utf8Start
-    for i in 0..<bytes.count where bytes[i] != p[i] { return false }
-    return true
+    guard bytes.count == literal.utf8CodeUnitCount, let base = bytes.baseAddress else { return false }
+    return bytesEqual(base, literal.utf8Start, bytes.count)
 }
 
 /// Per-batch decoding state: the schema and caches reused across events.
@@ -95,13 +100,29 @@ struct FieldReader {
     let schema: Schema
     let isClassification: Bool
     var scratch: [UInt8] = []
-    /// The last version's bytes and String, so that a batch of one version builds the String once.
+    /// The last long version's bytes and String, so that a batch of one version builds the String once (short ones
+    /// come from ``strings``).
     var versionBytes: [UInt8] = []
     var versionString = ""
+    /// Recently built Strings of short escape-free values (categorical values, attributes, labels, error kinds):
+    /// a batch repeats a few distinct values, so most are found here instead of being validated and built again.
+    let strings = StringCache()
+    /// For each field index (and `Field.table.count` for the start of an event), 4 bits holding the index of the key
+    /// that followed it in the previous event: events of a batch usually list their keys in the same order.
+    var fieldSuccessors: UInt64 = 0xCBA_9876_5432_1
+    /// ``Field/table``, read once per batch.
+    let fieldTable = Field.table
 
     init(schema: Schema) {
         self.schema = schema
         isClassification = schema.task == .classification
+    }
+
+    /// The String of a string token, from ``strings`` when it is short and escape-free.
+    @inline(__always)
+    mutating func string(_ token: StringToken, _ s: Scanner) -> String {
+        if token.hasEscapes || token.count > StringCache.maximumLength { return s.makeString(token, scratch: &scratch) }
+        return strings.string(s.raw(token))
     }
 
     // MARK: Helpers
@@ -111,6 +132,31 @@ struct FieldReader {
         var bytes: [UInt8] = []
         s.unescape(token, into: &bytes)
         return bytes.withUnsafeBufferPointer { table.lookup($0, hint: hint) }
+    }
+
+    /// Reads the next `"key":` of an object whose names are in `table` and returns the key's index, or nil for a
+    /// name not in the table (`key` then holds its token). The name at `hint` (the one after the previous key: keys
+    /// usually come in schema order) is compared directly against the input first, without scanning the key.
+    @inline(__always)
+    func keyIndex(
+        _ s: inout Scanner, in table: NameTable, hint: Int, key: inout StringToken
+    ) throws(SyntaxError) -> Int? {
+        let names = table.storage
+        if hint < names.count
+            && s.skipKey(names.patterns + names.patternStarts[hint], count: names.patternLengths[hint])
+        {
+            return hint
+        }
+        return try scanKey(&s, in: table, hint: hint, key: &key)
+    }
+
+    /// ``keyIndex(_:in:hint:key:)`` when the hinted name is not next: scans the key and looks it up.
+    @inline(never)
+    func scanKey(
+        _ s: inout Scanner, in table: NameTable, hint: Int, key: inout StringToken
+    ) throws(SyntaxError) -> Int? {
+        key = try s.key()
+        return resolve(key, s, in: table, hint: hint)
     }
 
     func field(_ token: StringToken, _ s: Scanner) -> Field? {
@@ -133,7 +179,7 @@ struct FieldReader {
         let token = try s.scalar(depth: 2)
         if isClassification {
             switch token {
-            case .string(let t): return .label(s.makeString(t, scratch: &scratch))
+            case .string(let t): return .label(string(t, s))
             case .number(let n) where n.isInteger: return .label(numberText(n, s))
             case .bool(let b): return .label(b ? "true" : "false")
             case .null: return nil
@@ -225,12 +271,23 @@ struct FieldReader {
         var prediction: Outcome?
         s.pos += 1
         if !s.objectIsEmpty() {
+            let fields = fieldTable
+            var key = StringToken(start: 0, end: 0, hasEscapes: false)
+            var previous = fields.count  // the start of the object
             repeat {
-                let key = try s.key()
-                guard let field = field(key, s) else {
+                // The key that followed the previous one last time is compared in place first.
+                let shift = UInt64(truncatingIfNeeded: previous &* 4)
+                let hint = Int(truncatingIfNeeded: (fieldSuccessors >> shift) & 0xF)
+                guard let index = try keyIndex(&s, in: fields, hint: hint, key: &key),
+                    let field = Field(rawValue: index)
+                else {
                     try s.skipValue(depth: 2)
                     continue
                 }
+                if index != hint {
+                    fieldSuccessors = fieldSuccessors & ~(0xF << shift) | UInt64(truncatingIfNeeded: index) << shift
+                }
+                previous = index
                 switch field {
                 case .id: event.id = try identifier(&s, &rejection)
                 case .timestamp: event.timestamp = try double(&s, "timestamp", &rejection)
@@ -248,7 +305,7 @@ struct FieldReader {
                 case .errorKind:
                     let token = try s.scalar(depth: 2)
                     switch token {
-                    case .string(let t): event.errorKind = s.makeString(t, scratch: &scratch)
+                    case .string(let t): event.errorKind = string(t, s)
                     case .null: event.errorKind = nil
                     default: reject(&rejection, .wrongType, "'error_kind' must be a string, found \(token.typeName)")
                     }
@@ -281,7 +338,7 @@ struct FieldReader {
     {
         let token = try s.scalar(depth: 2)
         switch token {
-        case .string(let t) where !t.hasEscapes:
+        case .string(let t) where !t.hasEscapes && t.count > StringCache.maximumLength:
             let raw = s.raw(t)
             if !raw.elementsEqual(versionBytes) {
                 versionBytes.removeAll(keepingCapacity: true)
@@ -291,7 +348,7 @@ struct FieldReader {
             event.version = versionString
             return true
         case .string(let t):
-            event.version = s.makeString(t, scratch: &scratch)
+            event.version = string(t, s)
             return true
         case .null: return false
         default:
@@ -311,7 +368,7 @@ struct FieldReader {
             return
         }
         if case .string(let t) = token {
-            let value = s.makeString(t, scratch: &scratch)
+            let value = string(t, s)
             if value == "ok" {
                 event.status = .ok
                 return
@@ -338,9 +395,9 @@ struct FieldReader {
         s.pos += 1
         if s.objectIsEmpty() { return }
         var hint = 0
+        var key = StringToken(start: 0, end: 0, hasEscapes: false)
         repeat {
-            let key = try s.key()
-            guard let index = resolve(key, s, in: schema.featureTable, hint: hint) else {
+            guard let index = try keyIndex(&s, in: schema.featureTable, hint: hint, key: &key) else {
                 event.unknownFeatureCount += 1
                 try s.skipValue(depth: 3)
                 continue
@@ -364,7 +421,7 @@ struct FieldReader {
                 }
             } else {
                 switch token {
-                case .string(let t): event.features[index] = .category(s.makeString(t, scratch: &scratch))
+                case .string(let t): event.features[index] = .category(string(t, s))
                 case .number(let n): event.features[index] = .category(numberText(n, s))
                 case .bool(let b): event.features[index] = .category(b ? "true" : "false")
                 case .null: event.features[index] = .missing
@@ -392,16 +449,16 @@ struct FieldReader {
         s.pos += 1
         if s.objectIsEmpty() { return }
         var hint = 0
+        var key = StringToken(start: 0, end: 0, hasEscapes: false)
         repeat {
-            let key = try s.key()
-            guard let index = resolve(key, s, in: schema.attributeTable, hint: hint) else {
+            guard let index = try keyIndex(&s, in: schema.attributeTable, hint: hint, key: &key) else {
                 try s.skipValue(depth: 3)
                 continue
             }
             hint = index + 1
             let token = try s.scalar(depth: 3)
             switch token {
-            case .string(let t): event.attributes[index] = s.makeString(t, scratch: &scratch)
+            case .string(let t): event.attributes[index] = string(t, s)
             case .number(let n): event.attributes[index] = numberText(n, s)
             case .bool(let b): event.attributes[index] = b ? "true" : "false"
             case .null: event.attributes[index] = nil
@@ -433,10 +490,10 @@ struct FieldReader {
         if first == 0x7B {
             s.pos += 1
             var hint = 0
+            var key = StringToken(start: 0, end: 0, hasEscapes: false)
             if !s.objectIsEmpty() {
                 repeat {
-                    let key = try s.key()
-                    let index = resolve(key, s, in: schema.classTable, hint: hint)
+                    let index = try keyIndex(&s, in: schema.classTable, hint: hint, key: &key)
                     let token = try s.scalar(depth: 3)
                     guard let index else {
                         let name = s.makeString(key, scratch: &scratch)
@@ -523,4 +580,59 @@ struct FieldReader {
 @inline(__always)
 private func reject(_ rejection: inout Rejection?, _ reason: RejectReason, _ message: @autoclosure () -> String) {
     if rejection == nil { rejection = Rejection(reason: reason, message: message()) }
+}
+
+/// A direct-mapped cache of 256 Strings keyed by their UTF-8 bytes (at most ``maximumLength``), packed into two
+/// words: no hashing of a `String`, no allocation on a hit. A class over manually allocated entries, so that a hit
+/// costs no uniqueness check or bounds check; one per decoding call (not shared between threads).
+final class StringCache {
+    static let maximumLength = 16
+    private static let slotBits = 8
+
+    private struct Entry {
+        var length: Int
+        var low: UInt64
+        var high: UInt64
+        var value: String
+    }
+
+    private let entries: UnsafeMutablePointer<Entry>
+
+    init() {
+        entries = .allocate(capacity: 1 << StringCache.slotBits)
+        entries.initialize(repeating: Entry(length: -1, low: 0, high: 0, value: ""), count: 1 << StringCache.slotBits)
+    }
+
+    deinit {
+        entries.deinitialize(count: 1 << StringCache.slotBits)
+        entries.deallocate()
+    }
+
+    /// The String of `bytes`: validated UTF-8 of at most ``maximumLength`` bytes.
+    @inline(__always)
+    func string(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
+        let n = bytes.count
+        guard let base = bytes.baseAddress, n > 0 else { return "" }
+        // The bytes as two words that determine them for a given length (the loads overlap, never go past n).
+        let raw = UnsafeRawPointer(base)
+        var low: UInt64 = 0
+        var high: UInt64 = 0
+        if n >= 8 {
+            low = raw.loadUnaligned(as: UInt64.self)
+            high = raw.loadUnaligned(fromByteOffset: n &- 8, as: UInt64.self)
+        } else if n >= 4 {
+            low = UInt64(raw.loadUnaligned(as: UInt32.self))
+            high = UInt64(raw.loadUnaligned(fromByteOffset: n &- 4, as: UInt32.self))
+        } else {
+            for i in 0..<n { low |= UInt64(base[i]) << (i &* 8) }
+        }
+        let mixed = (low &* 0x9E37_79B9_7F4A_7C15) ^ ((high &+ UInt64(n)) &* 0xC2B2_AE3D_27D4_EB4F)
+        let entry = entries + Int(truncatingIfNeeded: mixed >> (64 - StringCache.slotBits))
+        if entry.pointee.length == n && entry.pointee.low == low && entry.pointee.high == high {
+            return entry.pointee.value
+        }
+        let value = String(decoding: bytes, as: UTF8.self)
+        entry.pointee = Entry(length: n, low: low, high: high, value: value)
+        return value
+    }
 }

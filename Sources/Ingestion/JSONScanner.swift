@@ -48,6 +48,7 @@ struct Scanner {
     @inline(__always) mutating func skipWhitespace() {
         while pos < end {
             let b = base[pos]
+            if b > 0x20 { return }  // the common case: one compare for any non-blank byte
             if b == 0x20 || b == 0x0A || b == 0x0D || b == 0x09 { pos += 1 } else { return }
         }
     }
@@ -120,6 +121,16 @@ struct Scanner {
         return token
     }
 
+    /// Consumes the `count` bytes at `pattern` (a key's `"name":`) when the input continues with exactly them and
+    /// returns true; otherwise returns false and consumes nothing. `count` is -1 for names that are never compared
+    /// in place. The name must contain no '"', '\\' or byte below 0x20, so that the match is the whole, valid,
+    /// escape-free key and its ':' (what ``key()`` reads from the same input without whitespace).
+    @inline(__always) mutating func skipKey(_ pattern: UnsafePointer<UInt8>, count: Int) -> Bool {
+        guard count > 0, pos &+ count <= end, bytesEqual(base + pos, pattern, count) else { return false }
+        pos &+= count
+        return true
+    }
+
     // MARK: Strings
 
     /// At '"': scans a string, validating escapes (including surrogate pairs) and UTF-8.
@@ -129,7 +140,18 @@ struct Scanner {
         let start = pos
         var escapes = false
         while true {
-            // ASCII fast loop.
+            // Eight bytes at a time while a whole word lies before `end`: stop at the first '"', '\\', control
+            // byte or byte >= 0x80.
+            while pos &+ 8 <= end {
+                let found = stringStops(
+                    UInt64(littleEndian: UnsafeRawPointer(base + pos).loadUnaligned(as: UInt64.self)))
+                if found != 0 {
+                    pos += found.trailingZeroBitCount >> 3
+                    break
+                }
+                pos += 8
+            }
+            // ASCII loop: the last bytes before `end`, or the stop found above.
             while pos < end {
                 let b = base[pos]
                 if b == 0x22 || b == 0x5C || b < 0x20 || b >= 0x80 { break }
@@ -384,4 +406,49 @@ struct Scanner {
             throw error("expected a value, found \(describe(base[pos]))")
         }
     }
+}
+
+/// For a word of 8 input bytes (byte 0 in the low bits), the high bit of each byte that is '"', '\\', below 0x20
+/// or >= 0x80. Bits above the lowest set one may be spurious (borrows), the lowest one is exact.
+@inline(__always)
+func stringStops(_ word: UInt64) -> UInt64 {
+    let ones: UInt64 = 0x0101_0101_0101_0101
+    let quote = word ^ (ones &* 0x22)
+    let backslash = word ^ (ones &* 0x5C)
+    let zeroQuote = (quote &- ones) & ~quote
+    let zeroBackslash = (backslash &- ones) & ~backslash
+    let control = (word &- ones &* 0x20) & ~word
+    return (zeroQuote | zeroBackslash | control | word) & (ones &* 0x80)
+}
+
+/// Whether the `count` bytes at `a` and `b` are equal; reads exactly those bytes (word by word, the last words
+/// overlapping), nothing beyond.
+@inline(__always)
+func bytesEqual(_ a: UnsafePointer<UInt8>, _ b: UnsafePointer<UInt8>, _ count: Int) -> Bool {
+    let ra = UnsafeRawPointer(a)
+    let rb = UnsafeRawPointer(b)
+    if count >= 8 {
+        var i = 0
+        while i &+ 8 < count {
+            if ra.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+                != rb.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+            {
+                return false
+            }
+            i &+= 8
+        }
+        return ra.loadUnaligned(fromByteOffset: count &- 8, as: UInt64.self)
+            == rb.loadUnaligned(fromByteOffset: count &- 8, as: UInt64.self)
+    }
+    if count >= 4 {
+        return ra.loadUnaligned(as: UInt32.self) == rb.loadUnaligned(as: UInt32.self)
+            && ra.loadUnaligned(fromByteOffset: count &- 4, as: UInt32.self)
+                == rb.loadUnaligned(fromByteOffset: count &- 4, as: UInt32.self)
+    }
+    if count >= 2 {
+        return ra.loadUnaligned(as: UInt16.self) == rb.loadUnaligned(as: UInt16.self)
+            && ra.loadUnaligned(fromByteOffset: count &- 2, as: UInt16.self)
+                == rb.loadUnaligned(fromByteOffset: count &- 2, as: UInt16.self)
+    }
+    return count == 0 || a.pointee == b.pointee
 }

@@ -93,6 +93,8 @@ struct NameTable: Sendable {
     let starts: [Int]
     /// Hash slots holding `index + 1`, or 0 when empty; the count is a power of two.
     let slots: [Int32]
+    /// The same bytes and starts behind stable pointers, for comparisons without bounds checks.
+    let storage: NameStorage
     var count: Int { starts.count - 1 }
 
     init(_ names: [String], list: String) throws(SchemaError) {
@@ -120,6 +122,7 @@ struct NameTable: Sendable {
         self.bytes = bytes
         self.starts = starts
         self.slots = slots
+        storage = NameStorage(bytes: bytes, starts: starts)
     }
 
     /// FNV-1a over the bytes.
@@ -135,17 +138,11 @@ struct NameTable: Sendable {
     /// Whether name `index` has exactly the bytes of `key`.
     @inline(__always)
     func matches(_ index: Int, _ key: UnsafeBufferPointer<UInt8>) -> Bool {
-        let start = starts[index]
-        let n = starts[index + 1] - start
+        let start = storage.starts[index]
+        let n = storage.starts[index + 1] - start
         guard n == key.count else { return false }
-        return bytes.withUnsafeBufferPointer { all in
-            var i = 0
-            while i < n {
-                if all[start + i] != key[i] { return false }
-                i += 1
-            }
-            return true
-        }
+        guard let keyBase = key.baseAddress else { return true }
+        return bytesEqual(storage.bytes + start, keyBase, n)
     }
 
     /// The index of the name equal to `key`, trying `hint` first; nil when absent.
@@ -160,6 +157,62 @@ struct NameTable: Sendable {
             if matches(entry - 1, key) { return entry - 1 }
             slot = (slot + 1) & mask
         }
+    }
+}
+
+/// The immutable bytes and starts of a ``NameTable``, and each name's JSON key pattern `"name":`, in manually
+/// allocated memory, so that the decoder's hot path reads them through plain pointers (no array bounds checks or
+/// `withUnsafeBufferPointer`).
+final class NameStorage: @unchecked Sendable {
+    // Sendable: written only in `init`, read-only afterwards.
+    let count: Int
+    let bytes: UnsafeMutablePointer<UInt8>
+    let starts: UnsafeMutablePointer<Int>
+    /// For each name, `"name":` (from `patternStarts[i]`, `patternLengths[i]` bytes); the length is -1 when the
+    /// name contains '"', '\\' or a byte below 0x20 (its key needs escapes and is only matched after scanning).
+    let patterns: UnsafeMutablePointer<UInt8>
+    let patternStarts: UnsafeMutablePointer<Int>
+    let patternLengths: UnsafeMutablePointer<Int>
+    private let byteCount: Int
+
+    init(bytes source: [UInt8], starts startList: [Int]) {
+        count = startList.count - 1
+        // The names, then the patterns (the names again, each with 3 more bytes).
+        byteCount = max(source.count, 1) + source.count + 3 * count
+        let all = UnsafeMutablePointer<UInt8>.allocate(capacity: byteCount)
+        all.initialize(repeating: 0, count: byteCount)
+        for (i, b) in source.enumerated() { all[i] = b }
+        bytes = all
+        starts = .allocate(capacity: count + 1)
+        starts.initialize(from: startList, count: count + 1)
+        patterns = all + max(source.count, 1)
+        patternStarts = .allocate(capacity: count + 1)
+        patternLengths = .allocate(capacity: count + 1)
+        patternStarts.initialize(repeating: 0, count: count + 1)
+        patternLengths.initialize(repeating: -1, count: count + 1)
+        var at = 0
+        for i in 0..<count {
+            let name = source[startList[i]..<startList[i + 1]]
+            patternStarts[i] = at
+            patterns[at] = 0x22
+            for (k, b) in name.enumerated() { patterns[at + 1 + k] = b }
+            patterns[at + 1 + name.count] = 0x22
+            patterns[at + 2 + name.count] = 0x3A
+            let plain = !name.contains { $0 == 0x22 || $0 == 0x5C || $0 < 0x20 }
+            patternLengths[i] = plain ? name.count + 3 : -1
+            at += name.count + 3
+        }
+    }
+
+    deinit {
+        bytes.deinitialize(count: byteCount)
+        bytes.deallocate()
+        starts.deinitialize(count: count + 1)
+        starts.deallocate()
+        patternStarts.deinitialize(count: count + 1)
+        patternStarts.deallocate()
+        patternLengths.deinitialize(count: count + 1)
+        patternLengths.deallocate()
     }
 }
 
