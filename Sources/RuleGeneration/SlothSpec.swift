@@ -30,7 +30,7 @@ extension RuleGenerator {
         _ w: inout YAMLWriter, slo: SLOConfiguration, model: ModelConfiguration, alerting: AlertingConfiguration,
         job: String
     ) {
-        w.line(2, "- name: \(YAMLWriter.quoted("\(model.name)-\(slo.name)"))")
+        w.line(2, "- name: \(YAMLWriter.quoted("\(model.shortName)-\(slo.name)"))")
         w.line(4, "objective: \(PromQL.number(slo.objective))")
         w.line(
             4,

@@ -142,8 +142,8 @@ struct RuleGeneratorTests {
                 "mlops_model_latency_seconds_bucket{job=\"mlops-exporter\",le=~\"1|1\\\\.0\"}[5m]"))
         #expect(!fast.rules[0].expr.contains("model="))
         let sloth = RuleGenerator.slothYAML(for: c)
-        #expect(sloth.contains("  - name: \"__service__-fast\"\n    objective: 99\n"))
-        #expect(sloth.contains("  - name: \"__service__-availability\"\n    objective: 99.5\n"))
+        #expect(sloth.contains("  - name: \"service-fast\"\n    objective: 99\n"))
+        #expect(sloth.contains("  - name: \"service-availability\"\n    objective: 99.5\n"))
         #expect(sloth.contains("    labels:\n      model: \"__service__\"\n      slo: \"fast\""))
     }
 
