@@ -7,13 +7,18 @@ extension Reader {
         "description",
     ]
 
-    mutating func slos(_ node: Node, _ path: String, model: ModelConfiguration) -> [SLOConfiguration] {
+    /// The SLOs of `model`, or (with `fleet`, the configured models) the service-wide SLOs.
+    mutating func slos(
+        _ node: Node, _ path: String, model: ModelConfiguration, fleet: [ModelConfiguration]? = nil
+    ) -> [SLOConfiguration] {
         guard let items = sequence(node, path) else { return [] }
         var out: [SLOConfiguration] = []
         for (i, item) in items.enumerated() {
-            guard let slo = slo(item, "\(path)[\(i)]", model: model) else { continue }
+            guard let slo = slo(item, "\(path)[\(i)]", model: model, fleet: fleet) else { continue }
             if out.contains(where: { $0.name == slo.name }) {
-                fail(item, "\(path)[\(i)].name", "SLO \"\(slo.name)\" is defined twice for this model (name it)")
+                fail(
+                    item, "\(path)[\(i)].name",
+                    "SLO \"\(slo.name)\" is defined twice for this \(fleet == nil ? "model" : "service") (name it)")
                 continue
             }
             out.append(slo)
@@ -21,7 +26,9 @@ extension Reader {
         return out
     }
 
-    mutating func slo(_ node: Node, _ path: String, model: ModelConfiguration) -> SLOConfiguration? {
+    mutating func slo(
+        _ node: Node, _ path: String, model: ModelConfiguration, fleet: [ModelConfiguration]? = nil
+    ) -> SLOConfiguration? {
         guard let fields = mapping(node, path, allowed: Self.sloFields) else { return nil }
         let errorsBefore = errors.count
         func value(_ key: String) -> Node? { fields.first { $0.key == key }?.value }
@@ -33,6 +40,10 @@ extension Reader {
         guard let typeName = string(t, "\(path).type") else { return nil }
         guard let type = SLOType(rawValue: typeName) else {
             fail(t, "\(path).type", "unknown SLO type \"\(typeName)\" (expected one of: \(types))")
+            return nil
+        }
+        if fleet != nil && !type.isRequestBased {
+            fail(t, "\(path).type", "service-wide SLOs are availability or latency (\(typeName) SLOs are per model)")
             return nil
         }
         var slo = SLOConfiguration(type: type, objective: 99)
@@ -66,8 +77,14 @@ extension Reader {
         case .latency:
             if let v = value("threshold_seconds") {
                 if let threshold = number(v, "\(path).threshold_seconds") {
-                    if model.latencyBuckets.contains(threshold) {
+                    let missing = (fleet ?? []).filter { !$0.latencyBuckets.contains(threshold) }.map(\.name)
+                    if fleet != nil && missing.isEmpty || fleet == nil && model.latencyBuckets.contains(threshold) {
                         slo.thresholdSeconds = threshold
+                    } else if fleet != nil {
+                        fail(
+                            v, "\(path).threshold_seconds",
+                            "\(Self.plain(threshold)) is not a bucket of every model's latency_buckets (missing in: \(missing.joined(separator: ", ")))"
+                        )
                     } else {
                         let bounds = model.latencyBuckets.map(Self.plain).joined(separator: ", ")
                         fail(
@@ -76,7 +93,9 @@ extension Reader {
                     }
                 }
             } else {
-                fail(node, "\(path).threshold_seconds", "required: one of the model's latency_buckets")
+                let which =
+                    fleet == nil ? "one of the model's latency_buckets" : "a bucket of every model's latency_buckets"
+                fail(node, "\(path).threshold_seconds", "required: \(which)")
             }
         case .quality:
             if model.task == .regression {

@@ -204,7 +204,7 @@ struct Reader {
 
     mutating func configuration(_ root: Node) -> ExporterConfiguration {
         var models: [ModelConfiguration] = []
-        guard let fields = mapping(root, "", allowed: ["models", "alerting"]) else {
+        guard let fields = mapping(root, "", allowed: ["models", "alerting", "service_slos"]) else {
             return ExporterConfiguration(models: [], source: file)
         }
         guard let modelsNode = fields.first(where: { $0.key == "models" })?.value else {
@@ -225,6 +225,10 @@ struct Reader {
         if let a = fields.first(where: { $0.key == "alerting" })?.value {
             configuration.alerting = alerting(a, "alerting") ?? configuration.alerting
         }
+        if let s = fields.first(where: { $0.key == "service_slos" })?.value {
+            configuration.serviceSLOs = slos(
+                s, "service_slos", model: ExporterConfiguration.serviceModel, fleet: models)
+        }
         return configuration
     }
 
@@ -241,6 +245,12 @@ struct Reader {
         var name: String?
         if let n = value("name") {
             name = self.name(n, "\(path).name", what: "model name")
+            if name == ExporterConfiguration.serviceModelName {
+                fail(
+                    n, "\(path).name", "\"\(ExporterConfiguration.serviceModelName)\" is reserved for service-wide SLOs"
+                )
+                name = nil
+            }
         } else {
             fail(node, "\(path).name", "required")
         }

@@ -10,6 +10,16 @@ public struct ExporterConfiguration: Sendable, Equatable {
     public var source: String
     /// Thresholds and durations of the generated alerts (`alerting:`).
     public var alerting = AlertingConfiguration()
+    /// Service-wide SLOs (`service_slos:`): availability and latency over the requests of all models,
+    /// labelled `model="__service__"` (see docs/slos.md).
+    public var serviceSLOs: [SLOConfiguration] = []
+
+    /// The `model` label of service-wide SLOs' rules, alerts and `mlops_slo_*` series; reserved as a model name.
+    public static let serviceModelName = "__service__"
+
+    /// The pseudo-model that owns the service-wide SLOs: its name is ``serviceModelName``; the rule generator
+    /// selects the requests of every model for it.
+    public static let serviceModel = ModelConfiguration(name: serviceModelName, task: .regression, latencyBuckets: [])
 
     /// Creates a configuration.
     public init(models: [ModelConfiguration], source: String) {
@@ -19,6 +29,12 @@ public struct ExporterConfiguration: Sendable, Equatable {
 
     /// The model named `name`, if configured.
     public func model(named name: String) -> ModelConfiguration? { models.first { $0.name == name } }
+
+    /// Every SLO with its owner, in file order: each model's `slos`, then the service-wide ones (owned by
+    /// ``serviceModel``).
+    public var allSLOs: [(model: ModelConfiguration, slo: SLOConfiguration)] {
+        models.flatMap { m in m.slos.map { (m, $0) } } + serviceSLOs.map { (Self.serviceModel, $0) }
+    }
 }
 
 /// What a model predicts; it decides which outputs and quality metrics make sense.

@@ -47,6 +47,12 @@ public enum DemoConfiguration {
               - {name: fast, type: latency, objective: 99, threshold_seconds: 1, period: 30d}
               - {type: drift, objective: 95, period: 30d}
 
+        # Service-wide SLOs over the requests of every model, labelled model="__service__" (docs/slos.md):
+        # availability and latency only; a latency threshold must be a bucket of every model's latency_buckets.
+        service_slos:
+          - {type: availability, objective: 99.5, period: 30d}
+          - {name: fast, type: latency, objective: 99, threshold_seconds: 0.5, period: 30d}
+
         # Thresholds of the generated model-health alerts (all optional; docs/slos.md).
         alerting:
           runbook_base_url: https://runbooks.example.com/mlops-exporter

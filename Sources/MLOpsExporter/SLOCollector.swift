@@ -3,7 +3,7 @@ import Exposition
 
 /// Exports the configured SLOs at scrape time, so that dashboards show targets without the rule file:
 /// `mlops_slo_objective_ratio{model,slo}` and `mlops_slo_info{model,slo,type,objective,period,threshold,metric}`.
-/// It reads the configuration in force at each scrape, so the series follow reloads.
+/// Service-wide SLOs have `model="__service__"`. It reads the configuration in force at each scrape, so the series follow reloads.
 struct SLOCollector: Collector {
     let config: ConfigurationState
 
@@ -24,17 +24,15 @@ struct SLOCollector: Collector {
     }
 
     func collect(into sink: inout CollectorSink) {
-        for model in config.configuration.models {
-            for slo in model.slos {
-                sink.gauge("mlops_slo_objective_ratio", [model.name, slo.name], value: slo.objectiveRatio)
-                let threshold = slo.thresholdSeconds ?? slo.target
-                sink.info(
-                    "mlops_slo_info",
-                    [
-                        model.name, slo.name, slo.type.rawValue, Self.number(slo.objective), slo.period.rawValue,
-                        threshold.map(Self.number) ?? "", slo.metric?.rawValue ?? "",
-                    ])
-            }
+        for (model, slo) in config.configuration.allSLOs {
+            sink.gauge("mlops_slo_objective_ratio", [model.name, slo.name], value: slo.objectiveRatio)
+            let threshold = slo.thresholdSeconds ?? slo.target
+            sink.info(
+                "mlops_slo_info",
+                [
+                    model.name, slo.name, slo.type.rawValue, Self.number(slo.objective), slo.period.rawValue,
+                    threshold.map(Self.number) ?? "", slo.metric?.rawValue ?? "",
+                ])
         }
     }
 

@@ -20,13 +20,11 @@ public enum RuleGenerator {
         var groups: [RuleGroup] = []
         let fleet = fleetRules(configuration, job: job)
         if !fleet.isEmpty { groups.append(RuleGroup(name: "mlops-fleet", rules: fleet)) }
-        for model in configuration.models {
-            for slo in model.slos {
-                groups.append(
-                    RuleGroup(
-                        name: "mlops-slo-\(model.name)-\(slo.name)",
-                        rules: sloRules(model: model, slo: slo, alerting: configuration.alerting, job: job)))
-            }
+        for (model, slo) in configuration.allSLOs {
+            groups.append(
+                RuleGroup(
+                    name: "mlops-slo-\(model.name)-\(slo.name)",
+                    rules: sloRules(model: model, slo: slo, alerting: configuration.alerting, job: job)))
         }
         groups.append(RuleGroup(name: "mlops-model-health", rules: healthRules(configuration, job: job)))
         return RuleFile(groups: groups)
@@ -65,8 +63,9 @@ public enum RuleGenerator {
         case violation(String)
     }
 
+    /// The series of `model`; for the service-wide pseudo-model, those of every model of the job.
     static func matchers(_ model: ModelConfiguration, job: String) -> [(String, String, String)] {
-        [("job", "=", job), ("model", "=", model.name)]
+        model.isService ? [("job", "=", job)] : [("job", "=", job), ("model", "=", model.name)]
     }
 
     static func sli(_ slo: SLOConfiguration, model: ModelConfiguration, job: String) -> SLI {
@@ -162,11 +161,11 @@ public enum RuleGenerator {
                     annotations: [
                         (
                             "summary",
-                            "\(model.name): SLO \(slo.name) (\(slo.type.rawValue), \(PromQL.number(slo.objective))% over \(period)) burns its error budget over \(PromQL.number(w.factor))x too fast"
+                            "\(model.shortName): SLO \(slo.name) (\(slo.type.rawValue), \(PromQL.number(slo.objective))% over \(period)) burns its error budget over \(PromQL.number(w.factor))x too fast"
                         ),
                         (
                             "description",
-                            "The \(slo.type.rawValue) error ratio of model \(model.name) over the last \(w.long) and over the last \(w.short) (slo:sli_error:ratio_rate\(w.long) and ratio_rate\(w.short){model=\"\(model.name)\",slo=\"\(slo.name)\"}) is above \(PromQL.number(w.factor)) times the error budget (\(PromQL.number(PromQL.rounded(budget * 100)))% over \(period)): at this burn rate the whole budget lasts \(exhausted). "
+                            "The \(slo.type.rawValue) error ratio of \(model.subject) over the last \(w.long) and over the last \(w.short) (slo:sli_error:ratio_rate\(w.long) and ratio_rate\(w.short){model=\"\(model.name)\",slo=\"\(slo.name)\"}) is above \(PromQL.number(w.factor)) times the error budget (\(PromQL.number(PromQL.rounded(budget * 100)))% over \(period)): at this burn rate the whole budget lasts \(exhausted). "
                                 + (slo.description.map { "SLO: \($0). " } ?? "") + advice(slo, model: model)
                         ),
                         ("runbook_url", runbook),
@@ -312,6 +311,15 @@ public enum RuleGenerator {
         }
         return rules
     }
+}
+
+extension ModelConfiguration {
+    /// Whether this is the pseudo-model of the service-wide SLOs.
+    var isService: Bool { name == ExporterConfiguration.serviceModelName }
+    /// How alert summaries name it: the model's name, or "service".
+    var shortName: String { isService ? "service" : name }
+    /// How alert descriptions name it: "model fraud", or "the service (all models)".
+    var subject: String { isService ? "the service (all models)" : "model \(name)" }
 }
 
 extension String {

@@ -7,7 +7,7 @@ extension RuleGenerator {
     /// are `raw` error ratios: the share of the window in violation, as a subquery at 1m resolution.
     public static func slothYAML(for configuration: ExporterConfiguration, job: String = defaultJob) -> String {
         var periods: [SLOPeriod] = []
-        for slo in configuration.models.flatMap(\.slos) where !periods.contains(slo.period) {
+        for (_, slo) in configuration.allSLOs where !periods.contains(slo.period) {
             periods.append(slo.period)
         }
         var w = YAMLWriter()
@@ -19,10 +19,8 @@ extension RuleGenerator {
             w.line(0, "version: \"prometheus/v1\"")
             w.line(0, "service: \(YAMLWriter.quoted(job))")
             w.line(0, "slos:")
-            for model in configuration.models {
-                for slo in model.slos where slo.period == period {
-                    spec(&w, slo: slo, model: model, alerting: configuration.alerting, job: job)
-                }
+            for (model, slo) in configuration.allSLOs where slo.period == period {
+                spec(&w, slo: slo, model: model, alerting: configuration.alerting, job: job)
             }
         }
         return w.text
@@ -32,12 +30,12 @@ extension RuleGenerator {
         _ w: inout YAMLWriter, slo: SLOConfiguration, model: ModelConfiguration, alerting: AlertingConfiguration,
         job: String
     ) {
-        w.line(2, "- name: \(YAMLWriter.quoted("\(model.name)-\(slo.name)"))")
+        w.line(2, "- name: \(YAMLWriter.quoted("\(model.shortName)-\(slo.name)"))")
         w.line(4, "objective: \(PromQL.number(slo.objective))")
         w.line(
             4,
             "description: "
-                + YAMLWriter.quoted(slo.description ?? "\(slo.type.rawValue) of model \(model.name) (mlops-exporter)"))
+                + YAMLWriter.quoted(slo.description ?? "\(slo.type.rawValue) of \(model.subject) (mlops-exporter)"))
         w.map(4, "labels", [("model", model.name), ("slo", slo.name), ("slo_type", slo.type.rawValue)])
         w.line(4, "sli:")
         switch sli(slo, model: model, job: job) {
@@ -56,7 +54,7 @@ extension RuleGenerator {
         w.map(
             6, "annotations",
             [
-                ("summary", "\(model.name): SLO \(slo.name) burns its error budget too fast"),
+                ("summary", "\(model.shortName): SLO \(slo.name) burns its error budget too fast"),
                 ("description", advice(slo, model: model)),
                 ("runbook_url", slo.runbookURL ?? "\(alerting.runbookBaseURL)/\(burnRateAlert)"),
             ])

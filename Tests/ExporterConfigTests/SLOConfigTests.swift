@@ -132,6 +132,51 @@ struct SLOConfigTests {
             ])
     }
 
+    @Test("service-wide SLOs load: availability and latency over every model, a bucket common to all")
+    func service() throws {
+        let config = try ConfigLoader.parse(
+            classifier + """
+                      - {type: availability, objective: 99.9}
+                  - {name: r, task: regression, versions: [v1], latency_buckets: [0.25, 0.5, 1]}
+                service_slos:
+                  - {type: availability, objective: 99.5, period: 28d}
+                  - {name: fast, type: latency, objective: 99, threshold_seconds: 1}
+                """, file: "t.yaml")
+        #expect(config.serviceSLOs.map(\.name) == ["availability", "fast"])
+        #expect(config.serviceSLOs[1].thresholdSeconds == 1 && config.serviceSLOs[0].period == .days28)
+        #expect(
+            config.allSLOs.map { "\($0.model.name)/\($0.slo.name)" } == [
+                "m/availability", "__service__/availability", "__service__/fast",
+            ])
+        #expect(config.allSLOs[1].model == ExporterConfiguration.serviceModel)
+    }
+
+    @Test("service-wide SLO problems name line, column and field")
+    func serviceProblems() {
+        let found = sloProblems(
+            classifier + """
+                      - {type: availability, objective: 99.9}
+                  - {name: r, task: regression, versions: [v1], latency_buckets: [0.5, 1]}
+                  - {name: __service__, task: regression, versions: [v1]}
+                service_slos:
+                  - {type: latency, objective: 99, threshold_seconds: 0.25}
+                  - {type: latency, objective: 99}
+                  - {type: drift, objective: 99}
+                  - {type: availability, objective: 99}
+                  - {type: availability, objective: 99.9}
+                  - {type: availability, objective: 99, target: 0.9}
+                """)
+        #expect(
+            found == [
+                "13:12: models[2].name: \"__service__\" is reserved for service-wide SLOs",
+                "15:55: service_slos[0].threshold_seconds: 0.25 is not a bucket of every model's latency_buckets (missing in: r)",
+                "16:5: service_slos[1].threshold_seconds: required: a bucket of every model's latency_buckets",
+                "17:12: service_slos[2].type: service-wide SLOs are availability or latency (drift SLOs are per model)",
+                "19:5: service_slos[4].name: SLO \"availability\" is defined twice for this service (name it)",
+                "20:49: service_slos[5].target: only quality SLOs have target",
+            ])
+    }
+
     @Test("alerting section problems are located")
     func alerting() {
         let found = sloProblems(

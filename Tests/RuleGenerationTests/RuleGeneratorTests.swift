@@ -103,6 +103,50 @@ struct RuleGeneratorTests {
         #expect(PromQL.goString(1e-05) == "1e-05" && PromQL.goString(2.5) == "2.5" && PromQL.goString(10) == "10")
     }
 
+    @Test("service-wide SLOs: the per-model rules and alerts over every model's requests, model=\"__service__\"")
+    func service() throws {
+        var c = config([fraud, ModelConfiguration(name: "eta", task: .regression, versions: ["1"])])
+        c.serviceSLOs = [
+            SLOConfiguration(type: .availability, objective: 99.5, period: .days28),
+            SLOConfiguration(name: "fast", type: .latency, objective: 99, period: .days28, thresholdSeconds: 1),
+        ]
+        let file = RuleGenerator.rules(for: c)
+        let names = file.groups.map(\.name)
+        #expect(
+            names.suffix(3) == [
+                "mlops-slo-__service__-availability", "mlops-slo-__service__-fast", "mlops-model-health",
+            ])
+        let availability = try #require(file.groups.first { $0.name == "mlops-slo-__service__-availability" })
+        let perModel = try #require(file.groups.first { $0.name == "mlops-slo-fraud-availability" })
+        // The same rules as a model's SLO, told apart by model="__service__".
+        #expect(availability.rules.map(\.name) == perModel.rules.map(\.name))
+        #expect(
+            availability.rules[0].expr
+                == "(sum(rate(mlops_model_requests_total{job=\"mlops-exporter\",status=\"error\"}[5m])) or vector(0))\n/\nsum(rate(mlops_model_requests_total{job=\"mlops-exporter\"}[5m]))"
+        )
+        #expect(availability.rules.allSatisfy { $0.label("model") == "__service__" })
+        let alerts = availability.rules.filter { $0.name == RuleGenerator.burnRateAlert }
+        #expect(alerts.count == 4)
+        #expect(
+            alerts[0].expr.contains(
+                "slo:sli_error:ratio_rate1h{model=\"__service__\",slo=\"availability\"} > ("))
+        #expect(
+            alerts[0].annotation("summary")?.hasPrefix("service: SLO availability (availability, 99.5% over 28d)")
+                == true)
+        #expect(
+            alerts[0].annotation("description")?.hasPrefix("The availability error ratio of the service (all models)")
+                == true)
+        let fast = try #require(file.groups.first { $0.name == "mlops-slo-__service__-fast" })
+        #expect(
+            fast.rules[0].expr.contains(
+                "mlops_model_latency_seconds_bucket{job=\"mlops-exporter\",le=~\"1|1\\\\.0\"}[5m]"))
+        #expect(!fast.rules[0].expr.contains("model="))
+        let sloth = RuleGenerator.slothYAML(for: c)
+        #expect(sloth.contains("  - name: \"service-fast\"\n    objective: 99\n"))
+        #expect(sloth.contains("  - name: \"service-availability\"\n    objective: 99.5\n"))
+        #expect(sloth.contains("    labels:\n      model: \"__service__\"\n      slo: \"fast\""))
+    }
+
     @Test("the alerting section sets durations, thresholds and runbooks; a model without SLOs gets health alerts")
     func alerting() {
         var a = AlertingConfiguration()

@@ -24,6 +24,16 @@ T_TIME = 200  # the same for time-based SLIs: 0/1 shares need enough minutes to 
 WINDOW_MINUTES = {"5m": 5, "30m": 30, "1h": 60, "2h": 120, "6h": 360, "1d": 1440, "3d": 4320}
 
 
+SERVICE = "__service__"  # the `model` label of service-wide SLOs (`service_slos:`)
+
+
+def slo_owners(config):
+    """(model, slo) for every SLO: each model's, then the service-wide ones (owned by a pseudo-model
+    named __service__ whose requests are those of every model)."""
+    return ([(m, s) for m in config["models"] for s in m.get("slos", [])]
+            + [({"name": SERVICE, "models": config["models"]}, s) for s in config.get("service_slos", [])])
+
+
 def run(binary, *args):
     return subprocess.run([str(binary), *args], capture_output=True, text=True, timeout=60)
 
@@ -51,30 +61,34 @@ def test_rule_names_and_labels(rules):
     doc = yaml.safe_load(rules.read_text())
     groups = {g["name"]: g["rules"] for g in doc["groups"]}
     config = yaml.safe_load(EXAMPLE.read_text())
-    for model in config["models"]:
-        for slo in model.get("slos", []):
-            name = slo.get("name", slo["type"])
-            group = groups[f"mlops-slo-{model['name']}-{name}"]
-            records = [r["record"] for r in group if "record" in r]
-            period = slo["period"]
-            want = [f"slo:sli_error:ratio_rate{w}" for w in [*WINDOW_MINUTES, period]] + [
-                "slo:objective:ratio", "slo:error_budget:ratio", "slo:time_period:days",
-                "slo:current_burn_rate:ratio", "slo:period_burn_rate:ratio",
-                "slo:period_error_budget_remaining:ratio"]
-            if slo["type"] in ("quality", "drift", "fairness"):
-                want.insert(0, "slo:sli_violation:bool")
-            assert records == want
-            for r in group:
-                assert r["labels"]["model"] == model["name"] and r["labels"]["slo"] == name
-            alerts = [r for r in group if "alert" in r]
-            assert [(a["labels"]["severity"], a["labels"]["long_window"], a["labels"]["short_window"])
-                    for a in alerts] == [("page", "1h", "5m"), ("page", "6h", "30m"), ("ticket", "1d", "2h"),
-                                         ("ticket", "3d", "6h")]
-            factors = [float(re.search(r"> \(([\d.]+) \*", a["expr"]).group(1)) for a in alerts]
-            days = int(period[:-1])
-            assert factors == pytest.approx([0.02 * days * 24, 0.05 * days * 4, 0.1 * days, 0.1 * days / 3])
-            for a in alerts:
-                assert {"summary", "description", "runbook_url"} <= set(a["annotations"])
+    assert config.get("service_slos"), "the example configures service-wide SLOs"
+    for model, slo in slo_owners(config):
+        name = slo.get("name", slo["type"])
+        group = groups[f"mlops-slo-{model['name']}-{name}"]
+        records = [r["record"] for r in group if "record" in r]
+        period = slo["period"]
+        want = [f"slo:sli_error:ratio_rate{w}" for w in [*WINDOW_MINUTES, period]] + [
+            "slo:objective:ratio", "slo:error_budget:ratio", "slo:time_period:days",
+            "slo:current_burn_rate:ratio", "slo:period_burn_rate:ratio",
+            "slo:period_error_budget_remaining:ratio"]
+        if slo["type"] in ("quality", "drift", "fairness"):
+            want.insert(0, "slo:sli_violation:bool")
+        assert records == want
+        for r in group:
+            assert r["labels"]["model"] == model["name"] and r["labels"]["slo"] == name
+        if model["name"] == SERVICE:
+            # Service-wide SLIs sum the requests of every model of the job: no model matcher.
+            sli = next(r for r in group if r.get("record") == "slo:sli_error:ratio_rate5m")
+            assert 'job="mlops-exporter"' in sli["expr"] and "model=" not in sli["expr"]
+        alerts = [r for r in group if "alert" in r]
+        assert [(a["labels"]["severity"], a["labels"]["long_window"], a["labels"]["short_window"])
+                for a in alerts] == [("page", "1h", "5m"), ("page", "6h", "30m"), ("ticket", "1d", "2h"),
+                                     ("ticket", "3d", "6h")]
+        factors = [float(re.search(r"> \(([\d.]+) \*", a["expr"]).group(1)) for a in alerts]
+        days = int(period[:-1])
+        assert factors == pytest.approx([0.02 * days * 24, 0.05 * days * 4, 0.1 * days, 0.1 * days / 3])
+        for a in alerts:
+            assert {"summary", "description", "runbook_url"} <= set(a["annotations"])
     health = groups["mlops-model-health"]
     assert sorted({r["alert"] for r in health}) == [
         "MLOpsDatasetDrift", "MLOpsExporterDown", "MLOpsFairnessViolation", "MLOpsIngestRejects",
@@ -121,6 +135,9 @@ def burn_scenarios(model, slo, alerts):
     budget = thresholds[0][1] / float(re.search(r"> \(([\d.]+) \*", alerts[0]["expr"]).group(1))
     name, kind = model["name"], slo["type"]
     m = {"model": name}
+    # Service-wide SLOs count the requests of every model; the errors (or slow requests) all go to the first
+    # model, so that only the sum over the models gives the scenario's error ratio.
+    owners = [o["name"] for o in model.get("models", [model])]
     out = []
     if kind == "quality":
         classes = model["classes"]
@@ -139,17 +156,21 @@ def burn_scenarios(model, slo, alerts):
         if kind in ("availability", "latency"):
             total = 1000
             errors = ratio * total
-            if kind == "availability":
-                inputs = [series("mlops_model_requests_total", {**m, "version": "v1", "status": "error"},
-                                 f"0+{errors:g}x{T}"),
-                          series("mlops_model_requests_total", {**m, "version": "v1", "status": "ok"},
-                                 f"0+{total - errors:g}x{T}")]
-            else:
-                # `le` as OpenMetrics writes it ("1.0"; the rules also match the text format's "1").
-                inputs = [series("mlops_model_latency_seconds_count", {**m, "version": "v1"}, f"0+{total}x{T}"),
-                          series("mlops_model_latency_seconds_bucket",
-                                 {**m, "version": "v1", "le": str(float(slo["threshold_seconds"]))},
-                                 f"0+{total - errors:g}x{T}")]
+            share = total / len(owners)
+            inputs = []
+            for i, owner in enumerate(owners):
+                bad = errors if i == 0 else 0
+                mv = {"model": owner, "version": "v1"}
+                if kind == "availability":
+                    inputs += [series("mlops_model_requests_total", {**mv, "status": "error"}, f"0+{bad:g}x{T}"),
+                               series("mlops_model_requests_total", {**mv, "status": "ok"},
+                                      f"0+{share - bad:g}x{T}")]
+                else:
+                    # `le` as OpenMetrics writes it ("1.0"; the rules also match the text format's "1").
+                    inputs += [series("mlops_model_latency_seconds_count", mv, f"0+{share:g}x{T}"),
+                               series("mlops_model_latency_seconds_bucket",
+                                      {**mv, "le": str(float(slo["threshold_seconds"]))},
+                                      f"0+{share - bad:g}x{T}")]
             ratios = {w: ratio for w in WINDOW_MINUTES}
         else:
             on = spread(ratio, T_TIME)
@@ -172,23 +193,25 @@ def burn_scenarios(model, slo, alerts):
 
 
 def burn_rate_tests(config, groups):
-    tests = []
+    """promtool tests of every SLO's burn-rate alerts, by scope: "models" (per-model SLOs) and "service"
+    (service-wide SLOs, whose requests are those of every model: they run against a rule file of their own, as
+    a per-model scenario's requests would also burn the service's budget and the other way round)."""
+    tests = {"models": [], "service": []}
     seen = {}  # (model, slo, long window) -> {fired, silent}
-    for model in config["models"]:
-        for slo in model.get("slos", []):
-            name = slo.get("name", slo["type"])
-            alerts = [r for r in groups[f"mlops-slo-{model['name']}-{name}"] if "alert" in r]
-            for what, inputs, firing, minutes in burn_scenarios(model, slo, alerts):
-                for a in alerts:
-                    key = (model["name"], name, a["labels"]["long_window"])
-                    seen.setdefault(key, set()).add("fired" if a in firing else "silent")
-                tests.append({
-                    "name": f"{model['name']}/{name}: {what}",
-                    "interval": "1m",
-                    "input_series": inputs,
-                    "alert_rule_test": [{"eval_time": f"{minutes}m", "alertname": "MLOpsSLOErrorBudgetBurn",
-                                         "exp_alerts": [expected_alert(a) for a in firing]}],
-                })
+    for model, slo in slo_owners(config):
+        name = slo.get("name", slo["type"])
+        alerts = [r for r in groups[f"mlops-slo-{model['name']}-{name}"] if "alert" in r]
+        for what, inputs, firing, minutes in burn_scenarios(model, slo, alerts):
+            for a in alerts:
+                key = (model["name"], name, a["labels"]["long_window"])
+                seen.setdefault(key, set()).add("fired" if a in firing else "silent")
+            tests["service" if model["name"] == SERVICE else "models"].append({
+                "name": f"{model['name']}/{name}: {what}",
+                "interval": "1m",
+                "input_series": inputs,
+                "alert_rule_test": [{"eval_time": f"{minutes}m", "alertname": "MLOpsSLOErrorBudgetBurn",
+                                     "exp_alerts": [expected_alert(a) for a in firing]}],
+            })
     return tests, seen
 
 
@@ -282,7 +305,8 @@ def test_promtool_unit_tests_prove_every_alert_fires_and_stays_silent(rules):
     config = yaml.safe_load(EXAMPLE.read_text())
     burn, seen = burn_rate_tests(config, groups)
     # Every burn-rate alert of every SLO both fires in some scenario and stays silent in another.
-    assert len(seen) == 4 * sum(len(m.get("slos", [])) for m in config["models"])
+    assert len(seen) == 4 * len(slo_owners(config))
+    assert any(key[0] == SERVICE for key in seen)
     for key, outcomes in seen.items():
         assert outcomes == {"fired", "silent"}, key
     health = health_tests(config, groups)
@@ -290,11 +314,19 @@ def test_promtool_unit_tests_prove_every_alert_fires_and_stays_silent(rules):
     silent = {c["alertname"] for t in health for c in t["alert_rule_test"] if not c["exp_alerts"]}
     every = {r["alert"] for r in groups["mlops-model-health"]}
     assert fired == silent == every
+    # The generated rule file split in two: everything but the service-wide SLOs, and those alone.
+    service = [g for g in doc["groups"] if g["name"].startswith(f"mlops-slo-{SERVICE}-")]
+    scoped = {"models": rules.parent / "rules-models.yml", "service": rules.parent / "rules-service.yml"}
+    scoped["models"].write_text(yaml.safe_dump({"groups": [g for g in doc["groups"] if g not in service]},
+                                               sort_keys=False, width=1000))
+    scoped["service"].write_text(yaml.safe_dump({"groups": service}, sort_keys=False, width=1000))
     files = []
-    for interval in ("1m", "5m"):
-        tests = [t for t in burn + health if t["interval"] == interval]
-        test_file = rules.parent / f"rules-{interval}.test.yml"
-        test_file.write_text(yaml.safe_dump({"rule_files": [rules.name], "evaluation_interval": interval,
+    for scope, interval, tests in [("models", "1m", burn["models"] + [t for t in health if t["interval"] == "1m"]),
+                                   ("models", "5m", [t for t in health if t["interval"] == "5m"]),
+                                   ("service", "1m", burn["service"])]:
+        assert tests
+        test_file = rules.parent / f"rules-{scope}-{interval}.test.yml"
+        test_file.write_text(yaml.safe_dump({"rule_files": [scoped[scope].name], "evaluation_interval": interval,
                                              "tests": tests}, sort_keys=False, width=1000))
         files.append(test_file.name)
     r = subprocess.run(["promtool", "test", "rules", *files], capture_output=True, text=True,
@@ -321,12 +353,14 @@ def test_sloth_spec_structure(binary, tmp_path):
     assert r.returncode == 0, r.stderr
     docs = list(yaml.safe_load_all(out.read_text()))
     config = yaml.safe_load(EXAMPLE.read_text())
-    want = {(m["name"], s.get("name", s["type"])): s for m in config["models"] for s in m.get("slos", [])}
+    want = {(m["name"], s.get("name", s["type"])): s for m, s in slo_owners(config)}
     got = {}
     for doc in docs:
         assert doc["version"] == "prometheus/v1" and doc["service"] == JOB
         for slo in doc["slos"]:
             assert re.fullmatch(r"[a-z0-9][a-z0-9._-]*", slo["name"])
+            if slo["labels"]["model"] == SERVICE:
+                assert slo["name"] == f"service-{slo['labels']['slo']}"
             key = (slo["labels"]["model"], slo["labels"]["slo"])
             spec = want[key]
             got[key] = slo
@@ -384,10 +418,13 @@ def test_slo_metrics_are_exported_and_follow_reloads(start_exporter, tmp_path):
             'type="latency"} 1') in lines
     assert ('mlops_slo_info{metric="accuracy",model="fraud",objective="95",period="28d",slo="quality",'
             'threshold="0.9",type="quality"} 1') in lines
-    assert len([x for x in lines if x.startswith("mlops_slo_info{")]) == 8
+    assert 'mlops_slo_objective_ratio{model="__service__",slo="availability"} 0.995' in lines
+    assert ('mlops_slo_info{metric="",model="__service__",objective="99",period="30d",slo="fast",threshold="0.5",'
+            'type="latency"} 1') in lines
+    assert len([x for x in lines if x.startswith("mlops_slo_info{")]) == 10
     config.write_text(text.replace("{type: availability, objective: 99.9, period: 28d}",
                                    "{type: availability, objective: 99.5, period: 30d}"))
     assert e.post("/-/reload", b"")[0] == 200
     lines = scrape()
     assert 'mlops_slo_objective_ratio{model="fraud",slo="availability"} 0.995' in lines
-    assert any('objective="99.5",period="30d",slo="availability"' in x for x in lines)
+    assert any('model="fraud",objective="99.5",period="30d",slo="availability"' in x for x in lines)
