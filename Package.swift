@@ -68,7 +68,8 @@ let package = Package(
         .target(
             name: "MLOpsExporter",
             dependencies: [
-                "Exposition", "HTTPServer", "Compression", "ExporterConfig", "Ingestion", "ModelMonitoring", "Profiling",
+                "Exposition", "HTTPServer", "Compression", "ExporterConfig", "Ingestion", "ModelMonitoring",
+                "Profiling",
                 "CCrypt", "COpenSSL",
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -381,19 +381,30 @@ struct FieldReader {
         reject(&rejection, .invalidStatus, "'status' must be \"ok\" or \"error\"")
     }
 
+    /// At a field's value: true when it is a non-empty object, the scanner then at its first key. `null` and `{}`
+    /// give false; any other type is rejected as `wrong_type` (and false).
+    @inline(__always)
+    mutating func enterObject(
+        _ s: inout Scanner, _ field: StaticString, _ rejection: inout Rejection?
+    )
+        throws(SyntaxError) -> Bool
+    {
+        guard s.peek() == 0x7B else {
+            let token = try s.scalar(depth: 2)
+            if case .null = token { return false }
+            reject(&rejection, .wrongType, "'\(field)' must be an object, found \(token.typeName)")
+            return false
+        }
+        s.pos += 1
+        return !s.objectIsEmpty()
+    }
+
     mutating func features(
         _ s: inout Scanner, _ event: inout PredictionEvent, _ rejection: inout Rejection?
     )
         throws(SyntaxError)
     {
-        guard s.peek() == 0x7B else {
-            let token = try s.scalar(depth: 2)
-            if case .null = token { return }
-            reject(&rejection, .wrongType, "'features' must be an object, found \(token.typeName)")
-            return
-        }
-        s.pos += 1
-        if s.objectIsEmpty() { return }
+        guard try enterObject(&s, "features", &rejection) else { return }
         var hint = 0
         var key = StringToken(start: 0, end: 0, hasEscapes: false)
         repeat {
@@ -440,14 +451,7 @@ struct FieldReader {
     )
         throws(SyntaxError)
     {
-        guard s.peek() == 0x7B else {
-            let token = try s.scalar(depth: 2)
-            if case .null = token { return }
-            reject(&rejection, .wrongType, "'attributes' must be an object, found \(token.typeName)")
-            return
-        }
-        s.pos += 1
-        if s.objectIsEmpty() { return }
+        guard try enterObject(&s, "attributes", &rejection) else { return }
         var hint = 0
         var key = StringToken(start: 0, end: 0, hasEscapes: false)
         repeat {

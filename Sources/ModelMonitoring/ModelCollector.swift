@@ -48,13 +48,18 @@ extension ModelCollector {
     /// Collectors that do not need outcomes need not implement this.
     public func record(outcome: JoinedOutcome, receivedAt: Double) {}
 
-    /// A gauge family description for ``descriptors`` (the name, help and labels are literals: valid).
-    static func gauge(_ name: String, _ help: String, _ labels: [String]) -> MetricDescriptor {
+    /// A gauge family description for ``descriptors`` (the name, help and labels are literals: valid); labelled
+    /// per model and version unless told otherwise.
+    static func gauge(_ name: String, _ help: String, _ labels: [String] = ["model", "version"]) -> MetricDescriptor {
         try! MetricDescriptor(name: name, type: .gauge, help: help, labelNames: labels)
     }
 
     /// A counter family description for ``descriptors``.
-    static func counter(_ name: String, _ help: String, _ labels: [String]) -> MetricDescriptor {
+    static func counter(
+        _ name: String, _ help: String, _ labels: [String] = ["model", "version"]
+    )
+        -> MetricDescriptor
+    {
         try! MetricDescriptor(name: name, type: .counter, help: help, labelNames: labels)
     }
 }

@@ -373,43 +373,18 @@ public final class DriftCollector: ModelCollector {
         var drifted = 0
         for m in features {
             let c = m.column
-            let (result, observations, missing) = evaluate(m, blocks: blocks)
-            let labels = [name, c.name, m.method.rawValue]
-            sink.gauge("mlops_feature_window_observations", [name, c.name], value: observations)
+            let (verdict, missing) = emitDrift(m, "mlops_feature", [name, c.name], blocks: blocks, into: &sink)
             sink.gauge("mlops_feature_window_missing", [name, c.name], value: missing)
             sink.counter(
                 "mlops_feature_missing_total", [name, c.name], value: Double(totals.load(c.totalsBase + c.binCount)))
-            sink.gauge("mlops_feature_drift_threshold", labels, value: m.threshold)
-            if observations > 0 && !result.score.isNaN {
-                sink.gauge("mlops_feature_drift_score", labels, value: result.score)
-                sink.gauge("mlops_feature_drift_statistic", labels, value: result.statistic)
-                if let p = result.pValue { sink.gauge("mlops_feature_drift_p_value", labels, value: p) }
-                if observations >= Double(options.minObservations) {
-                    let isDrift = m.method.isDrift(score: result.score, threshold: m.threshold)
-                    sink.gauge("mlops_feature_drift_detected", labels, value: isDrift ? 1 : 0)
-                    verdicts += 1
-                    if isDrift { drifted += 1 }
-                }
+            if let verdict {
+                verdicts += 1
+                if verdict { drifted += 1 }
             }
-            if options.binSeries { emitBins(m, "mlops_feature", [name, c.name], into: &sink) }
         }
         for (output, m) in [("prediction", prediction), ("score", score)] {
             guard let m else { continue }
-            let (result, observations, _) = evaluate(m, blocks: blocks)
-            let labels = [name, output, m.method.rawValue]
-            sink.gauge("mlops_prediction_window_observations", [name, output], value: observations)
-            sink.gauge("mlops_prediction_drift_threshold", labels, value: m.threshold)
-            if observations > 0 && !result.score.isNaN {
-                sink.gauge("mlops_prediction_drift_score", labels, value: result.score)
-                sink.gauge("mlops_prediction_drift_statistic", labels, value: result.statistic)
-                if let p = result.pValue { sink.gauge("mlops_prediction_drift_p_value", labels, value: p) }
-                if observations >= Double(options.minObservations) {
-                    sink.gauge(
-                        "mlops_prediction_drift_detected", labels,
-                        value: m.method.isDrift(score: result.score, threshold: m.threshold) ? 1 : 0)
-                }
-            }
-            if options.binSeries { emitBins(m, "mlops_prediction", [name, output], into: &sink) }
+            _ = emitDrift(m, "mlops_prediction", [name, output], blocks: blocks, into: &sink)
         }
         if verdicts > 0 {
             let share = Double(drifted) / Double(verdicts)
@@ -417,6 +392,30 @@ public final class DriftCollector: ModelCollector {
             sink.gauge("mlops_dataset_drift_detected", [name], value: share >= options.driftShare ? 1 : 0)
         }
         sink.counter("mlops_drift_late_events_total", [name], value: Double(late.load(0)))
+    }
+
+    /// Emits a column's `<prefix>_window_observations`, `_drift_threshold`, and when the window has values its
+    /// `_drift_score`, `_drift_statistic`, `_drift_p_value` (tests) and `_drift_detected` (from
+    /// `min_observations` on), and its bins; returns the verdict (nil without one) and the window's missing count.
+    func emitDrift(
+        _ m: Monitored, _ prefix: String, _ subject: [String], blocks: [Int], into sink: inout CollectorSink
+    ) -> (verdict: Bool?, missing: Double) {
+        let (result, observations, missing) = evaluate(m, blocks: blocks)
+        let labels = subject + [m.method.rawValue]
+        sink.gauge(prefix + "_window_observations", subject, value: observations)
+        sink.gauge(prefix + "_drift_threshold", labels, value: m.threshold)
+        var verdict: Bool?
+        if observations > 0 && !result.score.isNaN {
+            sink.gauge(prefix + "_drift_score", labels, value: result.score)
+            sink.gauge(prefix + "_drift_statistic", labels, value: result.statistic)
+            if let p = result.pValue { sink.gauge(prefix + "_drift_p_value", labels, value: p) }
+            if observations >= Double(options.minObservations) {
+                verdict = m.method.isDrift(score: result.score, threshold: m.threshold)
+                sink.gauge(prefix + "_drift_detected", labels, value: verdict! ? 1 : 0)
+            }
+        }
+        if options.binSeries { emitBins(m, prefix, subject, into: &sink) }
+        return (verdict, missing)
     }
 
     func emitBins(_ m: Monitored, _ prefix: String, _ labels: [String], into sink: inout CollectorSink) {

@@ -43,18 +43,6 @@ public final class QualityCollector: ModelCollector {
     /// Joined outcomes feed this collector.
     public static let needsOutcomes = true
 
-    static func gauge(_ name: String, _ help: String, _ labels: [String] = ["model", "version"]) -> MetricDescriptor {
-        try! MetricDescriptor(name: name, type: .gauge, help: help, labelNames: labels)
-    }
-
-    static func counter(
-        _ name: String, _ help: String, _ labels: [String] = ["model", "version"]
-    )
-        -> MetricDescriptor
-    {
-        try! MetricDescriptor(name: name, type: .counter, help: help, labelNames: labels)
-    }
-
     /// The families listed above.
     public static let descriptors: [MetricDescriptor] = [
         counter(
