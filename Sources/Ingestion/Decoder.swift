@@ -1,3 +1,11 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#elseif canImport(Musl)
+    import Musl
+#endif
+
 /// Decodes a body of prediction events and hands each valid one to `visit`, with its 0-based index in the batch.
 ///
 /// - JSON (`.json`): the body must be one array; it is validated as a whole first, so a syntax error anywhere
@@ -11,10 +19,11 @@
 /// ignored (their values still have to be valid JSON); for duplicate keys, the last one wins. Nesting deeper than
 /// 64 levels is a syntax error. `null` counts as absent for every field.
 ///
-/// The visitor receives a buffer reused for the next event: copy what must outlive the call.
+/// The visitor gets the decoder's one event `inout`, so that it is not copied per event (a copy retains and
+/// releases each of its strings and arrays); the next event overwrites it: copy what must outlive the call.
 public func decodePredictions(
     body: UnsafeRawBufferPointer, format: BodyFormat, schema: Schema, maxEvents: Int,
-    visit: (PredictionEvent, Int) -> Void
+    visit: (inout PredictionEvent, Int) -> Void
 ) throws(BodyError) -> DecodeReport {
     var event = PredictionEvent(schema: schema)
     var fields = FieldReader(schema: schema)
@@ -24,7 +33,7 @@ public func decodePredictions(
         try fields.parsePrediction(&scanner, into: &event)
     } accept: { index in
         unknownFeatures += event.unknownFeatureCount
-        visit(event, index)
+        visit(&event, index)
     }
     report.unknownFeatures = unknownFeatures
     return report
@@ -32,7 +41,7 @@ public func decodePredictions(
 
 /// ``decodePredictions(body:format:schema:maxEvents:visit:)`` for a byte array.
 public func decodePredictions(
-    body: [UInt8], format: BodyFormat, schema: Schema, maxEvents: Int, visit: (PredictionEvent, Int) -> Void
+    body: [UInt8], format: BodyFormat, schema: Schema, maxEvents: Int, visit: (inout PredictionEvent, Int) -> Void
 ) throws(BodyError) -> DecodeReport {
     try withRawBytes(body) { (raw) throws(BodyError) in
         try decodePredictions(body: raw, format: format, schema: schema, maxEvents: maxEvents, visit: visit)
@@ -195,67 +204,31 @@ private func forEachEvent(
     }
 }
 
-/// The offset of the next LF at or after `from`, or `body.count`.
+/// The offset of the next LF at or after `from`, or `body.count` (libc's vectorised `memchr`).
 @inline(__always)
 private func nextNewline(_ body: UnsafeBufferPointer<UInt8>, from: Int) -> Int {
-    guard let base = body.baseAddress else { return body.count }
-    var i = from
-    let n = body.count
-    // Eight bytes at a time: a zero byte in (word ^ 0x0A..0A) marks an LF.
-    while i + 8 <= n {
-        let word = UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self) ^ 0x0A0A_0A0A_0A0A_0A0A
-        let found = (word &- 0x0101_0101_0101_0101) & ~word & 0x8080_8080_8080_8080
-        if found != 0 { return i + (found.littleEndian.trailingZeroBitCount >> 3) }
-        i += 8
-    }
-    while i < n {
-        if base[i] == 0x0A { return i }
-        i += 1
-    }
-    return n
+    guard let base = body.baseAddress, from < body.count else { return body.count }
+    guard let found = memchr(base + from, 0x0A, body.count - from) else { return body.count }
+    return base.distance(to: found.assumingMemoryBound(to: UInt8.self))
 }
 
-/// The offset of each line's end (its LF, or `body.count` for a last line without one), found eight bytes at a
-/// time; nil when there are more than `maxEvents` lines, after ``checkLineCount(_:_:)`` counted the non-blank ones
-/// (it throws `tooManyEvents` when they are more than `maxEvents`).
+/// The offset of each line's end (its LF, or `body.count` for a last line without one), found with `memchr`; nil
+/// when there are more than `maxEvents` lines, after ``checkLineCount(_:_:)`` counted the non-blank ones (it throws
+/// `tooManyEvents` when they are more than `maxEvents`).
 private func lineEnds(_ body: UnsafeBufferPointer<UInt8>, _ maxEvents: Int) throws(BodyError) -> [Int]? {
     let n = body.count
-    guard let base = body.baseAddress, n > 0 else {
+    guard n > 0 else {
         try checkLineCount(body, maxEvents)  // no line, but a negative limit is still exceeded
         return []
     }
     var ends: [Int] = []
     ends.reserveCapacity(max(0, min(maxEvents, n / 32)) + 1)
-    let raw = UnsafeRawPointer(base)
-    let ones: UInt64 = 0x0101_0101_0101_0101
-    let low7: UInt64 = 0x7F7F_7F7F_7F7F_7F7F
-    // For a word x = bytes ^ 0x0A..0A, ((x & 0x7F..7F) + 0x7F..7F) | x has the high bit of a byte clear exactly
-    // where the byte is an LF (no carry between bytes); `word(at:)` returns that, its high bits only.
-    @inline(__always) func word(at offset: Int) -> UInt64 {
-        let x = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self)) ^ (ones &* 0x0A)
-        return ((x & low7) &+ low7) | x | low7
-    }
     var i = 0
-    while i &+ 8 <= n {
-        // 32 bytes per round while no LF is among them (most of the body).
-        if i &+ 32 <= n, word(at: i) & word(at: i &+ 8) & word(at: i &+ 16) & word(at: i &+ 24) == ~0 {
-            i &+= 32
-            continue
-        }
-        var found = ~word(at: i)
-        while found != 0 {
-            ends.append(i &+ found.trailingZeroBitCount >> 3)
-            found &= found &- 1
-        }
+    while i < n {
+        let lineEnd = nextNewline(body, from: i)
+        ends.append(lineEnd)
         if ends.count > maxEvents { break }
-        i &+= 8
-    }
-    if ends.count <= maxEvents {
-        while i < n {
-            if base[i] == 0x0A { ends.append(i) }
-            i &+= 1
-        }
-        if (ends.last ?? -1) &+ 1 < n { ends.append(n) }
+        i = lineEnd &+ 1
     }
     if ends.count <= maxEvents { return ends }
     try checkLineCount(body, maxEvents)

@@ -112,6 +112,10 @@ struct FieldReader {
     var fieldSuccessors: UInt64 = 0xCBA_9876_5432_1
     /// ``Field/table``, read once per batch.
     let fieldTable = Field.table
+    /// Whether the current event had a `features` key (else its features are all set missing at its end).
+    var featuresSeen = false
+    /// Whether the current event had `probabilities` as an object or array (else they are emptied at its end).
+    var probabilitiesSeen = false
 
     init(schema: Schema) {
         self.schema = schema
@@ -170,18 +174,26 @@ struct FieldReader {
     @inline(__always)
     func numberText(_ token: NumberToken, _ s: Scanner) -> String { s.text(token.start, token.end) }
 
-    /// Reads a prediction or label value typed by the task; nil for null.
+    /// Reads a prediction or label value typed by the task; nil for null. For classification, `classIndex` is set
+    /// to the label's index in ``Schema/classes`` (nil when not listed).
     mutating func outcome(
-        _ s: inout Scanner, _ name: String, _ rejection: inout Rejection?
+        _ s: inout Scanner, _ name: String, _ rejection: inout Rejection?, classIndex: inout Int?
     ) throws(SyntaxError)
         -> Outcome?
     {
         let token = try s.scalar(depth: 2)
+        classIndex = nil
         if isClassification {
+            let label: Outcome
             switch token {
-            case .string(let t): return .label(string(t, s))
-            case .number(let n) where n.isInteger: return .label(numberText(n, s))
-            case .bool(let b): return .label(b ? "true" : "false")
+            case .string(let t):
+                // Looked up from the input's bytes: no String to read back.
+                if !t.hasEscapes { classIndex = schema.classTable.lookup(s.raw(t), hint: Int.max) }
+                let outcome = Outcome.label(string(t, s))
+                if t.hasEscapes { classIndex = self.classIndex(outcome) }
+                return outcome
+            case .number(let n) where n.isInteger: label = .label(numberText(n, s))
+            case .bool(let b): label = .label(b ? "true" : "false")
             case .null: return nil
             default:
                 reject(
@@ -189,6 +201,8 @@ struct FieldReader {
                     "'\(name)' must be a class label (string, integer or boolean), found \(token.typeName)")
                 return nil
             }
+            classIndex = self.classIndex(label)
+            return label
         }
         switch token {
         case .number(let n):
@@ -254,11 +268,11 @@ struct FieldReader {
     {
         event.id = nil
         event.timestamp = nil
-        for i in event.features.indices { event.features[i] = .missing }
+        featuresSeen = false  // the features are reset by `features(_:_:_:)`, or below when the key is absent
         event.unknownFeatureCount = 0
         event.predictionClass = nil
         event.score = nil
-        event.probabilities.removeAll(keepingCapacity: true)
+        probabilitiesSeen = false  // kept from the previous event until `probabilities(_:_:_:)` or the end
         event.latencySeconds = nil
         event.status = .ok
         event.errorKind = nil
@@ -269,6 +283,8 @@ struct FieldReader {
         var rejection: Rejection?
         var hasVersion = false
         var prediction: Outcome?
+        var predictionClass: Int?
+        var labelClass: Int?
         s.pos += 1
         if !s.objectIsEmpty() {
             let fields = fieldTable
@@ -293,7 +309,8 @@ struct FieldReader {
                 case .timestamp: event.timestamp = try double(&s, "timestamp", &rejection)
                 case .version: hasVersion = try version(&s, &event, &rejection)
                 case .features: try features(&s, &event, &rejection)
-                case .prediction: prediction = try outcome(&s, "prediction", &rejection)
+                case .prediction:
+                    prediction = try outcome(&s, "prediction", &rejection, classIndex: &predictionClass)
                 case .score: event.score = try double(&s, "score", &rejection)
                 case .probabilities: try probabilities(&s, &event, &rejection)
                 case .latencySeconds:
@@ -310,9 +327,15 @@ struct FieldReader {
                     default: reject(&rejection, .wrongType, "'error_kind' must be a string, found \(token.typeName)")
                     }
                 case .attributes: try attributes(&s, &event, &rejection)
-                case .label: event.label = try outcome(&s, "label", &rejection)
+                case .label: event.label = try outcome(&s, "label", &rejection, classIndex: &labelClass)
                 }
             } while try s.objectContinues()
+        }
+        if !probabilitiesSeen && !event.probabilities.isEmpty { event.probabilities.removeAll(keepingCapacity: true) }
+        if !featuresSeen {
+            event.features.withUnsafeMutableBufferPointer { values in
+                for i in values.indices { values[i] = .missing }
+            }
         }
         if rejection == nil && !hasVersion {
             reject(&rejection, .missingVersion, "missing 'version'")
@@ -325,8 +348,8 @@ struct FieldReader {
             }
         }
         if rejection == nil && isClassification {
-            event.predictionClass = classIndex(event.prediction)
-            event.labelClass = classIndex(event.label)
+            event.predictionClass = predictionClass
+            event.labelClass = labelClass
         }
         return rejection
     }
@@ -399,21 +422,33 @@ struct FieldReader {
         return !s.objectIsEmpty()
     }
 
+    /// Reads the `features` object. Every feature ends up either given by this object or `.missing` (no reset of
+    /// the reused event beforehand): a feature skipped over in schema order is set missing on the way, the ones
+    /// after the last key at the end. Keys out of order are still read; a duplicate `features` key wins as a whole.
     mutating func features(
         _ s: inout Scanner, _ event: inout PredictionEvent, _ rejection: inout Rejection?
     )
         throws(SyntaxError)
     {
-        guard try enterObject(&s, "features", &rejection) else { return }
-        var hint = 0
+        featuresSeen = true
+        guard try enterObject(&s, "features", &rejection) else {
+            event.features.withUnsafeMutableBufferPointer { values in
+                for i in values.indices { values[i] = .missing }
+            }
+            return
+        }
+        var next = 0  // every feature below `next` is given or set missing already
         var key = StringToken(start: 0, end: 0, hasEscapes: false)
         repeat {
-            guard let index = try keyIndex(&s, in: schema.featureTable, hint: hint, key: &key) else {
+            guard let index = try keyIndex(&s, in: schema.featureTable, hint: next, key: &key) else {
                 event.unknownFeatureCount += 1
                 try s.skipValue(depth: 3)
                 continue
             }
-            hint = index + 1
+            if index >= next {
+                for i in next..<index { event.features[i] = .missing }
+                next = index &+ 1
+            }
             let token = try s.scalar(depth: 3)
             if schema.featureIsNumeric[index] {
                 switch token {
@@ -421,7 +456,8 @@ struct FieldReader {
                     if n.value.isFinite {
                         event.features[index] = .number(n.value)
                     } else {
-                        reject(&rejection, .invalidNumber, "feature '\(schema.features[index].name)' is out of range")
+                        reject(
+                            &rejection, .invalidNumber, "feature '\(schema.features[index].name)' is out of range")
                     }
                 case .bool(let b): event.features[index] = .number(b ? 1 : 0)
                 case .null: event.features[index] = .missing
@@ -439,11 +475,12 @@ struct FieldReader {
                 default:
                     reject(
                         &rejection, .wrongType,
-                        "categorical feature '\(schema.features[index].name)' must be a string, number or boolean, "
-                            + "found \(token.typeName)")
+                        "categorical feature '\(schema.features[index].name)' must be a string, number or "
+                            + "boolean, found \(token.typeName)")
                 }
             }
         } while try s.objectContinues()
+        for i in next..<event.features.count { event.features[i] = .missing }
     }
 
     mutating func attributes(
@@ -488,8 +525,12 @@ struct FieldReader {
                 reject(&rejection, .invalidProbabilities, "'probabilities' given for a regression model")
                 return
             }
-            event.probabilities.removeAll(keepingCapacity: true)
-            event.probabilities.append(contentsOf: repeatElement(.nan, count: classCount))
+            probabilitiesSeen = true
+            if event.probabilities.count == classCount {
+                for i in 0..<classCount { event.probabilities[i] = .nan }
+            } else {
+                event.probabilities = Array(repeating: .nan, count: classCount)
+            }
         }
         if first == 0x7B {
             s.pos += 1
@@ -556,6 +597,7 @@ struct FieldReader {
         var rejection: Rejection?
         var id: String?
         var label: Outcome?
+        var labelClass: Int?
         event.timestamp = nil
         s.pos += 1
         if !s.objectIsEmpty() {
@@ -563,7 +605,7 @@ struct FieldReader {
                 let key = try s.key()
                 switch field(key, s) {
                 case .id: id = try identifier(&s, &rejection)
-                case .label: label = try outcome(&s, "label", &rejection)
+                case .label: label = try outcome(&s, "label", &rejection, classIndex: &labelClass)
                 case .timestamp: event.timestamp = try double(&s, "timestamp", &rejection)
                 default: try s.skipValue(depth: 2)
                 }
@@ -575,7 +617,7 @@ struct FieldReader {
         if rejection == nil {
             if let label { event.label = label } else { reject(&rejection, .missingLabel, "missing 'label'") }
         }
-        if rejection == nil { event.labelClass = classIndex(event.label) }
+        if rejection == nil { event.labelClass = labelClass }
         return rejection
     }
 }

@@ -37,8 +37,62 @@ enum NumberParser {
 
     /// Scans a number starting at `start` (< `end`); returns the offset after it, its value and whether it is an
     /// integer (no fraction, no exponent). The byte after the number is not checked.
+    ///
+    /// The common case (at most 19 digits, no exponent, no leading zeros) takes one tight loop per digit run and
+    /// Clinger's fast path (or Eisel-Lemire above 2^53); everything else is scanned again by
+    /// ``scanGeneral(_:_:_:)``, which also produces the syntax errors.
     @inline(__always)
     static func scan(
+        _ base: UnsafePointer<UInt8>, _ start: Int, _ end: Int
+    )
+        -> Result<(Int, Double, Bool), NumberSyntaxError>
+    {
+        var pos = start
+        let negative = base[pos] == 0x2D
+        if negative { pos &+= 1 }
+        let digitsStart = pos
+        var mantissa: UInt64 = 0
+        while pos < end {
+            let d = base[pos] &- 0x30
+            if d >= 10 { break }
+            mantissa = mantissa &* 10 &+ UInt64(d)
+            pos &+= 1
+        }
+        let integerDigits = pos &- digitsStart
+        var fractionDigits = 0
+        var isInteger = true
+        if pos < end && base[pos] == 0x2E {
+            isInteger = false
+            pos &+= 1
+            let fractionStart = pos
+            while pos < end {
+                let d = base[pos] &- 0x30
+                if d >= 10 { break }
+                mantissa = mantissa &* 10 &+ UInt64(d)
+                pos &+= 1
+            }
+            fractionDigits = pos &- fractionStart
+        }
+        // At most 19 digits in all: `mantissa` is exact (< 10^19 < 2^64), and so is the decimal exponent.
+        guard integerDigits > 0, integerDigits &+ fractionDigits <= 19, isInteger || fractionDigits > 0,
+            integerDigits == 1 || base[digitsStart] != 0x30, pos >= end || (base[pos] | 0x20) != 0x65
+        else { return scanGeneral(base, start, end) }
+        if mantissa == 0 { return .success((pos, negative ? -0.0 : 0.0, isInteger)) }
+        if mantissa <= 1 << 53 {
+            // Clinger: both operands exact, so one correctly rounded IEEE division gives the answer.
+            var value = Double(mantissa)
+            if fractionDigits > 0 { value /= powersOfTen[fractionDigits] }
+            return .success((pos, negative ? -value : value, isInteger))
+        }
+        if let value = eiselLemire(mantissa, -fractionDigits) {
+            return .success((pos, negative ? -value : value, isInteger))
+        }
+        return scanGeneral(base, start, end)
+    }
+
+    /// ``scan(_:_:_:)`` for any number: more than 19 digits, exponents, and the syntax errors.
+    @inline(never)
+    static func scanGeneral(
         _ base: UnsafePointer<UInt8>, _ start: Int, _ end: Int
     )
         -> Result<(Int, Double, Bool), NumberSyntaxError>

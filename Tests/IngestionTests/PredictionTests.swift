@@ -73,6 +73,49 @@ struct PredictionTests {
         #expect(decoded.events[1].attributes == [nil])
     }
 
+    @Test("features not given by an event are missing whatever the previous event gave (no per-event reset)")
+    func lazyReset() throws {
+        let decoded = try decode(
+            #"""
+            [{"version":"v","prediction":1,"features":{"age":1,"income":2,"city":"x"}},
+             {"version":"v","prediction":2,"features":{"city":"y"}},
+             {"version":"v","prediction":3,"features":{"income":5}},
+             {"version":"v","prediction":4,"features":{"age":6,"income":7,"city":"z"}},
+             {"version":"v","prediction":5,"features":{"age":8},"features":{"city":"w"}},
+             {"version":"v","prediction":6,"features":{"age":9,"income":10,"city":"v"}},
+             {"version":"v","prediction":7,"features":null},
+             {"version":"v","prediction":8,"features":{"income":11,"age":12}},
+             {"version":"v","prediction":9,"features":{}}]
+            """#)
+        #expect(
+            decoded.events.map(\.features) == [
+                [.number(1), .number(2), .category("x")],
+                [.missing, .missing, .category("y")],
+                [.missing, .number(5), .missing],
+                [.number(6), .number(7), .category("z")],
+                [.missing, .missing, .category("w")],  // a duplicate `features` wins as a whole
+                [.number(9), .number(10), .category("v")],
+                [.missing, .missing, .missing],
+                [.number(12), .number(11), .missing],
+                [.missing, .missing, .missing],
+            ])
+    }
+
+    @Test("probabilities and class indices are not carried over from the previous event")
+    func lazyResetClassification() throws {
+        let decoded = try decode(
+            #"""
+            [{"version":"v","prediction":"a","label":"b","probabilities":[0.5,0.25,0.25]},
+             {"version":"v","prediction":"zebra"},
+             {"version":"v","prediction":"c","probabilities":{"a":0.2,"b":0.3,"c":0.5}},
+             {"version":"v","prediction":"b\u0061","label":"\u0063"}]
+            """#, schema: classificationSchema())
+        #expect(decoded.events.map(\.probabilities) == [[0.5, 0.25, 0.25], [], [0.2, 0.3, 0.5], []])
+        #expect(decoded.events.map(\.predictionClass) == [0, nil, 2, nil])
+        #expect(decoded.events.map(\.labelClass) == [1, nil, nil, 2])
+        #expect(decoded.events.map(\.prediction) == [.label("a"), .label("zebra"), .label("c"), .label("ba")])
+    }
+
     @Test("features in any order are resolved (hint and hash paths)")
     func featureOrder() throws {
         let event = try #require(
@@ -237,6 +280,42 @@ struct PredictionTests {
         }
         #expect(throws: SchemaError(list: "classes", name: "x")) {
             try Schema(task: .classification, classes: ["x", "y", "x"], features: [])
+        }
+    }
+
+    @Test("500 events of random feature subsets in random order decode to exactly what each one gave")
+    func randomSubsets() throws {
+        let names = (0..<12).map { "f\($0)" }
+        let schema = try Schema(
+            task: .regression,
+            features: names.enumerated().map { FeatureSpec($1, $0 % 3 == 2 ? .categorical : .numeric) })
+        var rng = SplitMix64(seed: 7)
+        var lines: [String] = []
+        var expected: [[FeatureValue]] = []
+        for e in 0..<500 {
+            var values = [FeatureValue](repeating: .missing, count: names.count)
+            var members: [String] = []
+            for i in names.indices.shuffled(using: &rng) where Bool.random(using: &rng) {
+                if i % 3 == 2 {
+                    values[i] = .category("c\(e % 7)")
+                    members.append(#""\#(names[i])":"c\#(e % 7)""#)
+                } else {
+                    values[i] = .number(Double(e * 100 + i))
+                    members.append(#""\#(names[i])":\#(e * 100 + i)"#)
+                }
+            }
+            if e % 50 == 0 { members.append(#""unknown":1"#) }
+            let features = e % 97 == 5 ? "" : #","features":{\#(members.joined(separator: ","))}"#
+            if features.isEmpty { values = [FeatureValue](repeating: .missing, count: names.count) }
+            lines.append(#"{"version":"v","prediction":1\#(features)}"#)
+            expected.append(values)
+        }
+        let decoded = try decode(lines.joined(separator: "\n"), .ndjson, schema: schema)
+        #expect(decoded.report.accepted == 500)
+        #expect(decoded.events.count == 500)
+        for (index, event) in decoded.events.enumerated() where event.features != expected[index] {
+            Issue.record("event \(index): \(event.features) != \(expected[index])")
+            break
         }
     }
 
