@@ -21,12 +21,16 @@
 ///
 /// The visitor gets the decoder's one event `inout`, so that it is not copied per event (a copy retains and
 /// releases each of its strings and arrays); the next event overwrites it: copy what must outlive the call.
+///
+/// `cache`, when given, carries decoding state from earlier bodies (see ``DecoderCache``); it must not be used by
+/// another call at the same time.
 public func decodePredictions(
-    body: UnsafeRawBufferPointer, format: BodyFormat, schema: Schema, maxEvents: Int,
+    body: UnsafeRawBufferPointer, format: BodyFormat, schema: Schema, maxEvents: Int, cache: DecoderCache? = nil,
     visit: (inout PredictionEvent, Int) -> Void
 ) throws(BodyError) -> DecodeReport {
     var event = PredictionEvent(schema: schema)
-    var fields = FieldReader(schema: schema)
+    var fields = FieldReader(schema: schema, cache: cache)
+    defer { cache?.fieldSuccessors = fields.fieldSuccessors }
     var report = DecodeReport()
     var unknownFeatures = 0
     try forEachEvent(body, format, maxEvents, &report) { (scanner: inout Scanner) throws(SyntaxError) -> Rejection? in
@@ -39,24 +43,26 @@ public func decodePredictions(
     return report
 }
 
-/// ``decodePredictions(body:format:schema:maxEvents:visit:)`` for a byte array.
+/// ``decodePredictions(body:format:schema:maxEvents:cache:visit:)`` for a byte array.
 public func decodePredictions(
-    body: [UInt8], format: BodyFormat, schema: Schema, maxEvents: Int, visit: (inout PredictionEvent, Int) -> Void
+    body: [UInt8], format: BodyFormat, schema: Schema, maxEvents: Int, cache: DecoderCache? = nil,
+    visit: (inout PredictionEvent, Int) -> Void
 ) throws(BodyError) -> DecodeReport {
     try withRawBytes(body) { (raw) throws(BodyError) in
-        try decodePredictions(body: raw, format: format, schema: schema, maxEvents: maxEvents, visit: visit)
+        try decodePredictions(
+            body: raw, format: format, schema: schema, maxEvents: maxEvents, cache: cache, visit: visit)
     }
 }
 
 /// Decodes a body of label events (`{"id": ..., "label": ..., "timestamp": ...}`), with the same framing, limits
-/// and error rules as ``decodePredictions(body:format:schema:maxEvents:visit:)``. `id` and `label` are required;
-/// `label` is typed by the schema's task.
+/// and error rules as ``decodePredictions(body:format:schema:maxEvents:cache:visit:)``. `id` and `label` are
+/// required; `label` is typed by the schema's task.
 public func decodeLabels(
-    body: UnsafeRawBufferPointer, format: BodyFormat, schema: Schema, maxEvents: Int,
+    body: UnsafeRawBufferPointer, format: BodyFormat, schema: Schema, maxEvents: Int, cache: DecoderCache? = nil,
     visit: (LabelEvent, Int) -> Void
 ) throws(BodyError) -> DecodeReport {
     var event = LabelEvent(id: "", label: .number(0))
-    var fields = FieldReader(schema: schema)
+    var fields = FieldReader(schema: schema, cache: cache)
     var report = DecodeReport()
     try forEachEvent(body, format, maxEvents, &report) { (scanner: inout Scanner) throws(SyntaxError) -> Rejection? in
         try fields.parseLabel(&scanner, into: &event)
@@ -66,12 +72,13 @@ public func decodeLabels(
     return report
 }
 
-/// ``decodeLabels(body:format:schema:maxEvents:visit:)`` for a byte array.
+/// ``decodeLabels(body:format:schema:maxEvents:cache:visit:)`` for a byte array.
 public func decodeLabels(
-    body: [UInt8], format: BodyFormat, schema: Schema, maxEvents: Int, visit: (LabelEvent, Int) -> Void
+    body: [UInt8], format: BodyFormat, schema: Schema, maxEvents: Int, cache: DecoderCache? = nil,
+    visit: (LabelEvent, Int) -> Void
 ) throws(BodyError) -> DecodeReport {
     try withRawBytes(body) { (raw) throws(BodyError) in
-        try decodeLabels(body: raw, format: format, schema: schema, maxEvents: maxEvents, visit: visit)
+        try decodeLabels(body: raw, format: format, schema: schema, maxEvents: maxEvents, cache: cache, visit: visit)
     }
 }
 

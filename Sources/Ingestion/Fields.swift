@@ -106,10 +106,10 @@ struct FieldReader {
     var versionString = ""
     /// Recently built Strings of short escape-free values (categorical values, attributes, labels, error kinds):
     /// a batch repeats a few distinct values, so most are found here instead of being validated and built again.
-    let strings = StringCache()
+    let strings: StringCache
     /// For each field index (and `Field.table.count` for the start of an event), 4 bits holding the index of the key
     /// that followed it in the previous event: events of a batch usually list their keys in the same order.
-    var fieldSuccessors: UInt64 = 0xCBA_9876_5432_1
+    var fieldSuccessors: UInt64
     /// ``Field/table``, read once per batch.
     let fieldTable = Field.table
     /// Whether the current event had a `features` key (else its features are all set missing at its end).
@@ -117,9 +117,11 @@ struct FieldReader {
     /// Whether the current event had `probabilities` as an object or array (else they are emptied at its end).
     var probabilitiesSeen = false
 
-    init(schema: Schema) {
+    init(schema: Schema, cache: DecoderCache?) {
         self.schema = schema
         isClassification = schema.task == .classification
+        strings = cache?.strings ?? StringCache()
+        fieldSuccessors = cache?.fieldSuccessors ?? DecoderCache.initialFieldSuccessors
     }
 
     /// The String of a string token, from ``strings`` when it is short and escape-free.
@@ -626,59 +628,4 @@ struct FieldReader {
 @inline(__always)
 private func reject(_ rejection: inout Rejection?, _ reason: RejectReason, _ message: @autoclosure () -> String) {
     if rejection == nil { rejection = Rejection(reason: reason, message: message()) }
-}
-
-/// A direct-mapped cache of 256 Strings keyed by their UTF-8 bytes (at most ``maximumLength``), packed into two
-/// words: no hashing of a `String`, no allocation on a hit. A class over manually allocated entries, so that a hit
-/// costs no uniqueness check or bounds check; one per decoding call (not shared between threads).
-final class StringCache {
-    static let maximumLength = 16
-    private static let slotBits = 8
-
-    private struct Entry {
-        var length: Int
-        var low: UInt64
-        var high: UInt64
-        var value: String
-    }
-
-    private let entries: UnsafeMutablePointer<Entry>
-
-    init() {
-        entries = .allocate(capacity: 1 << StringCache.slotBits)
-        entries.initialize(repeating: Entry(length: -1, low: 0, high: 0, value: ""), count: 1 << StringCache.slotBits)
-    }
-
-    deinit {
-        entries.deinitialize(count: 1 << StringCache.slotBits)
-        entries.deallocate()
-    }
-
-    /// The String of `bytes`: validated UTF-8 of at most ``maximumLength`` bytes.
-    @inline(__always)
-    func string(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
-        let n = bytes.count
-        guard let base = bytes.baseAddress, n > 0 else { return "" }
-        // The bytes as two words that determine them for a given length (the loads overlap, never go past n).
-        let raw = UnsafeRawPointer(base)
-        var low: UInt64 = 0
-        var high: UInt64 = 0
-        if n >= 8 {
-            low = raw.loadUnaligned(as: UInt64.self)
-            high = raw.loadUnaligned(fromByteOffset: n &- 8, as: UInt64.self)
-        } else if n >= 4 {
-            low = UInt64(raw.loadUnaligned(as: UInt32.self))
-            high = UInt64(raw.loadUnaligned(fromByteOffset: n &- 4, as: UInt32.self))
-        } else {
-            for i in 0..<n { low |= UInt64(base[i]) << (i &* 8) }
-        }
-        let mixed = (low &* 0x9E37_79B9_7F4A_7C15) ^ ((high &+ UInt64(n)) &* 0xC2B2_AE3D_27D4_EB4F)
-        let entry = entries + Int(truncatingIfNeeded: mixed >> (64 - StringCache.slotBits))
-        if entry.pointee.length == n && entry.pointee.low == low && entry.pointee.high == high {
-            return entry.pointee.value
-        }
-        let value = String(decoding: bytes, as: UTF8.self)
-        entry.pointee = Entry(length: n, low: low, high: high, value: value)
-        return value
-    }
 }

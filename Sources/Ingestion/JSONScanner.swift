@@ -329,14 +329,14 @@ struct Scanner {
 
     /// The decoded string value of a validated token.
     func makeString(_ token: StringToken, scratch: inout [UInt8]) -> String {
-        if !token.hasEscapes { return String(decoding: raw(token), as: UTF8.self) }
+        if !token.hasEscapes { return makeUTF8String(raw(token)) }
         unescape(token, into: &scratch)
-        return String(decoding: scratch, as: UTF8.self)
+        return scratch.withUnsafeBufferPointer { makeUTF8String($0) }
     }
 
     /// The raw bytes between `start` and `end` as a String (used for number text).
     func text(_ start: Int, _ end: Int) -> String {
-        String(decoding: UnsafeBufferPointer(start: base + start, count: end - start), as: UTF8.self)
+        makeUTF8String(UnsafeBufferPointer(start: base + start, count: end - start))
     }
 
     // MARK: Numbers
@@ -405,6 +405,18 @@ struct Scanner {
         default:
             throw error("expected a value, found \(describe(base[pos]))")
         }
+    }
+}
+
+/// The String of validated UTF-8 `bytes`. Up to 15 bytes (a small String, stored inline) it is built in place,
+/// which skips the validation `String(decoding:as:)` repeats for ASCII; longer ones go through `String(decoding:)`.
+@inline(__always)
+func makeUTF8String(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
+    let count = bytes.count
+    guard count <= 15, let source = bytes.baseAddress else { return String(decoding: bytes, as: UTF8.self) }
+    return String(unsafeUninitializedCapacity: count) { buffer in
+        buffer.baseAddress!.update(from: source, count: count)
+        return count
     }
 }
 

@@ -1,5 +1,6 @@
 import Exposition
 import Ingestion
+import Synchronization
 
 /// One configured model at run time: its context, its collectors, and its ingestion accounting. Every
 /// event of the model goes through here, from the HTTP ingestion API (``ingest(_:body:format:maxEvents:receivedAt:)``)
@@ -17,6 +18,10 @@ public final class MonitoredModel: Sendable {
     public let joiner: LabelJoiner?
     /// The collectors that receive joined outcomes.
     let outcomeCollectors: [any ModelCollector]
+    /// Decoder caches of finished requests, each handed to one request at a time (at most
+    /// ``maximumPooledCaches`` are kept: about one per thread that ingests).
+    let decoderCaches = Mutex<[DecoderCache]>([])
+    static let maximumPooledCaches = 16
 
     init(context: ModelContext, collectors: [any ModelCollector], counters: IngestCounters, joinCounters: JoinCounters)
     {
@@ -56,18 +61,23 @@ public final class MonitoredModel: Sendable {
         _ kind: EventKind, body: UnsafeRawBufferPointer, format: BodyFormat, maxEvents: Int, receivedAt: Double
     ) throws(BodyError) -> DecodeReport {
         let report: DecodeReport
+        let cache = decoderCaches.withLock { $0.popLast() } ?? DecoderCache()
+        defer {
+            decoderCaches.withLock { caches in
+                if caches.count < Self.maximumPooledCaches { caches.append(cache) }
+            }
+        }
         do throws(BodyError) {
             switch kind {
             case .predictions:
-                report = try decodePredictions(body: body, format: format, schema: context.schema, maxEvents: maxEvents)
-                {
-                    event, _ in accept(event, receivedAt: receivedAt)
-                }
+                report = try decodePredictions(
+                    body: body, format: format, schema: context.schema, maxEvents: maxEvents, cache: cache
+                ) { event, _ in accept(event, receivedAt: receivedAt) }
                 counters.unknownFeatures(report.unknownFeatures)
             case .labels:
-                report = try decodeLabels(body: body, format: format, schema: context.schema, maxEvents: maxEvents) {
-                    event, _ in accept(event, receivedAt: receivedAt)
-                }
+                report = try decodeLabels(
+                    body: body, format: format, schema: context.schema, maxEvents: maxEvents, cache: cache
+                ) { event, _ in accept(event, receivedAt: receivedAt) }
             }
         } catch {
             counters.rejectedRequest(error.reason == .tooManyEvents ? .tooManyEvents : .invalidJSON)

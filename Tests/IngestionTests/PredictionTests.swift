@@ -330,3 +330,42 @@ struct PredictionTests {
         #expect(event.unknownFeatureCount == 1)
     }
 }
+
+@Suite("Decoder cache")
+struct DecoderCacheTests {
+    /// A body of `count` events whose keys come in an order drawn from `rng`, with values drawn from small sets
+    /// (so that the string cache holds many of them) and unique ids.
+    func body(_ count: Int, _ rng: inout SplitMix64) -> String {
+        (0..<count).map { i in
+            var members = [
+                #""version":"v\#(Int.random(in: 1...3, using: &rng))""#,
+                #""prediction":\#(Int.random(in: 0...9, using: &rng))"#,
+                #""id":"event-\#(rng.next())""#,
+                #""features":{"city":"city-\#(Int.random(in: 0...40, using: &rng))","age":\#(i)}"#,
+                #""attributes":{"gender":"\#(["f", "m", "x", "a-much-longer-group-name"].randomElement(using: &rng)!)"}"#,
+            ]
+            if Bool.random(using: &rng) { members.shuffle(using: &rng) }
+            return "{" + members.joined(separator: ",") + "}"
+        }.joined(separator: "\n")
+    }
+
+    @Test("a cache shared by 50 bodies decodes each exactly as without it")
+    func sameResults() throws {
+        var rng = SplitMix64(seed: 11)
+        let cache = DecoderCache()
+        for _ in 0..<50 {
+            let text = body(40, &rng)
+            var with: [PredictionEvent] = []
+            var without: [PredictionEvent] = []
+            let a = try decodePredictions(
+                body: Array(text.utf8), format: .ndjson, schema: regressionSchema(), maxEvents: 100, cache: cache
+            ) { event, _ in with.append(event) }
+            let b = try decodePredictions(
+                body: Array(text.utf8), format: .ndjson, schema: regressionSchema(), maxEvents: 100
+            ) { event, _ in without.append(event) }
+            #expect(a == b)
+            #expect(with.count == 40)
+            #expect(with == without)
+        }
+    }
+}
