@@ -117,23 +117,42 @@ struct IngestEndpoint: Sendable {
         if body.count <= inlineBodyLimit { work() } else { DispatchQueue.global().async(execute: work) }
     }
 
-    /// The body format from `Content-Type` (parameters ignored); without one, a body starting with `[` is
-    /// JSON and anything else NDJSON.
+    /// The body format from `Content-Type` (parameters ignored, media type case-insensitive); without one, a
+    /// body starting with `[` is JSON and anything else NDJSON. Works on the bytes (no Foundation): it runs for
+    /// every request.
     static func format(_ contentType: String?, body: [UInt8]) -> BodyFormat? {
-        guard let contentType else {
+        guard var contentType else {
             let first = body.first { $0 != 0x20 && $0 != 0x09 && $0 != 0x0A && $0 != 0x0D }
             return first == UInt8(ascii: "[") ? .json : .ndjson
         }
-        let mediaType = contentType.split(separator: ";", maxSplits: 1).first.map {
-            $0.trimmingCharacters(in: .whitespaces).lowercased()
+        return contentType.withUTF8 { bytes in
+            var start = 0
+            var end = bytes.firstIndex(of: UInt8(ascii: ";")) ?? bytes.count
+            while start < end && (bytes[start] == 0x20 || bytes[start] == 0x09) { start += 1 }
+            while end > start && (bytes[end - 1] == 0x20 || bytes[end - 1] == 0x09) { end -= 1 }
+            let mediaType = UnsafeBufferPointer(rebasing: bytes[start..<end])
+            if asciiCaseInsensitiveEqual(mediaType, "application/json") { return .json }
+            for name in ndjsonMediaTypes where asciiCaseInsensitiveEqual(mediaType, name) { return .ndjson }
+            return nil
         }
-        switch mediaType {
-        case "application/json": return .json
-        case "application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonlines",
-            "application/jsonlines":
-            return .ndjson
-        default: return nil
+    }
+
+    /// The media types read as NDJSON.
+    static let ndjsonMediaTypes: [StaticString] = [
+        "application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonlines",
+        "application/jsonlines",
+    ]
+
+    /// Whether `bytes` spell `lowercase` (ASCII, lower case) in any case.
+    static func asciiCaseInsensitiveEqual(_ bytes: UnsafeBufferPointer<UInt8>, _ lowercase: StaticString) -> Bool {
+        guard bytes.count == lowercase.utf8CodeUnitCount else { return false }
+        let expected = lowercase.utf8Start
+        for i in 0..<bytes.count {
+            var b = bytes[i]
+            if b >= 0x41 && b <= 0x5A { b |= 0x20 }
+            if b != expected[i] { return false }
         }
+        return true
     }
 
     /// Whether an `Authorization` value is `Bearer <token>`, compared in constant time.
