@@ -8,7 +8,8 @@ struct IngestEndpointTests {
     @Test(
         "Content-Type picks the body format; parameters, case and blanks do not matter",
         arguments: [
-            ("application/json", BodyFormat.json), ("APPLICATION/JSON", .json), ("application/json; charset=utf-8", .json),
+            ("application/json", BodyFormat.json), ("APPLICATION/JSON", .json),
+            ("application/json; charset=utf-8", .json),
             (" \tapplication/json ;charset=utf-8", .json), ("application/x-ndjson", .ndjson),
             ("Application/X-NDJSON; charset=UTF-8", .ndjson), ("application/ndjson", .ndjson),
             ("application/jsonl", .ndjson), ("application/x-jsonlines", .ndjson), ("application/jsonlines", .ndjson),
@@ -20,7 +21,8 @@ struct IngestEndpointTests {
     @Test(
         "other media types are refused (415)",
         arguments: [
-            "", ";", "text/plain", "application/jsonx", "application/jso", "application/json-seq", "application/x-ndjson2",
+            "", ";", "text/plain", "application/jsonx", "application/jso", "application/json-seq",
+            "application/x-ndjson2",
             "application/ json", "applicationjson", "application/ndjson\u{00E9}",
         ])
     func unknown(_ contentType: String) {
@@ -40,7 +42,8 @@ struct IngestEndpointTests {
         #expect(IngestEndpoint.route("/api/v1/models/fraud/labels")?.kind == .labels)
         #expect(IngestEndpoint.route("/api/v1/models/fraud/predictions")?.kind == .predictions)
         for path in [
-            "/api/v1/models//predictions", "/api/v1/models/fraud", "/api/v1/models/fraud/", "/api/v1/models/fraud/other",
+            "/api/v1/models//predictions", "/api/v1/models/fraud", "/api/v1/models/fraud/",
+            "/api/v1/models/fraud/other",
             "/api/v1/models/fraud/predictions/x", "/api/v2/models/fraud/predictions", "/metrics",
         ] {
             #expect(IngestEndpoint.route(path) == nil, "\(path)")
