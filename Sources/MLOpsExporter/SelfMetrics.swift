@@ -1,5 +1,6 @@
 import Exposition
 import HTTPServer
+import Synchronization
 
 /// The exporter's metrics about itself: build, HTTP traffic by handler, code and protocol, scrapes by
 /// format and encoding, connections, and errors by reason. Handles are resolved once here, so counting
@@ -26,6 +27,22 @@ final class SelfMetrics: HTTPServerObserver {
     private let scrapeHandles: [[Counter]]
     private let scrapeDurationHandles: [Histogram]
     let rejectedMaxRequests: Counter
+    /// `requests` handles by (handler, protocol, common status), resolved on first use without a lock: counting a
+    /// request does no label lookup unless its status is uncommon. `nonisolated(unsafe)`: the memory is only
+    /// accessed through each element's atomic operations.
+    nonisolated(unsafe) private let requestHandles: UnsafeMutablePointer<AtomicLazyReference<Counter>>
+    static let protocols = ["http/1.1", "h2", "http/1.0"]
+    static let commonStatuses = [
+        200, 202, 204, 206, 301, 302, 304, 400, 401, 403, 404, 405, 406, 408, 409, 411, 413, 414, 415, 422, 429, 431,
+        500, 501, 502, 503, 504, 505,
+    ]
+    /// `commonStatuses` position of each status 100...599, or -1.
+    static let statusSlots: [Int] = {
+        var slots = [Int](repeating: -1, count: 600)
+        for (i, status) in commonStatuses.enumerated() { slots[status] = i }
+        return slots
+    }()
+    static var requestHandleCount: Int { Handler.allCases.count * protocols.count * commonStatuses.count }
 
     /// The reasons `HTTPServerObserver.connectionError(reason:)` reports.
     static let errorReasons = [
@@ -83,6 +100,13 @@ final class SelfMetrics: HTTPServerObserver {
         }
         let scrapeDuration = self.scrapeDurationFamily
         scrapeDurationHandles = [try scrapeDuration.labels("text"), try scrapeDuration.labels("openmetrics")]
+        requestHandles = .allocate(capacity: Self.requestHandleCount)
+        for i in 0..<Self.requestHandleCount { (requestHandles + i).initialize(to: AtomicLazyReference()) }
+    }
+
+    deinit {
+        requestHandles.deinitialize(count: Self.requestHandleCount)
+        requestHandles.deallocate()
     }
 
     /// The scrapes counter for a negotiated representation.
@@ -97,9 +121,22 @@ final class SelfMetrics: HTTPServerObserver {
 
     func handled(_ handler: Handler, status: Int, protocolName: String, bytes: Int, seconds: Double) {
         let index = Handler.allCases.firstIndex(of: handler)!
-        try? requests.labels([handler.rawValue, String(status), protocolName]).inc()
+        requestCounter(index, handler, status: status, protocolName: protocolName)?.inc()
         durationHandles[index].observe(seconds)
         bytesHandles[index].inc(by: bytes)
+    }
+
+    /// The `requests` series of a handler, status and protocol: a pre-resolved handle for the common ones, a label
+    /// lookup for the rest.
+    private func requestCounter(_ index: Int, _ handler: Handler, status: Int, protocolName: String) -> Counter? {
+        let statusSlot = status >= 0 && status < 600 ? Self.statusSlots[status] : -1
+        guard statusSlot >= 0, let protocolSlot = Self.protocols.firstIndex(of: protocolName) else {
+            return try? requests.labels([handler.rawValue, String(status), protocolName])
+        }
+        let slot = (index * Self.protocols.count + protocolSlot) * Self.commonStatuses.count + statusSlot
+        if let counter = requestHandles[slot].load() { return counter }
+        guard let counter = try? requests.labels([handler.rawValue, String(status), protocolName]) else { return nil }
+        return requestHandles[slot].storeIfNil(counter)
     }
 
     // MARK: HTTPServerObserver

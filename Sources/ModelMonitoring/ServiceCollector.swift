@@ -1,6 +1,5 @@
 import Exposition
 import Ingestion
-import Synchronization
 
 /// The built-in `service` collector: a model's golden signals per version, from the same events that feed
 /// its ML signals.
@@ -68,9 +67,8 @@ public final class ServiceCollector: ModelCollector {
     let prediction: BucketLayout?
     let classes: Int
     let errorKindLimit: Int
-    /// Known error kinds (configured first, then learned) -> slot; the last slot is `__other__`.
-    let errorKinds: Mutex<[String: Int]>
-    let errorKindNames: Mutex<[String]>
+    /// Known error kinds (configured first, then learned) and their slots; slot `errorKindLimit` is `__other__`.
+    let errorKinds: LearnedNames
 
     // Slot layout: one block per version.
     let requests: AtomicSlots  // [version][status: 0 ok, 1 error]
@@ -111,15 +109,9 @@ public final class ServiceCollector: ModelCollector {
         }
         let configured = try options.strings("error_kinds") ?? []
         let learned = try options.integer("max_error_kinds", in: 0...1000) ?? 10
-        var kinds: [String: Int] = [:]
-        var names: [String] = []
-        for kind in configured + [Self.unspecifiedErrorKind] where kinds[kind] == nil {
-            kinds[kind] = names.count
-            names.append(kind)
-        }
-        errorKindLimit = names.count + learned
-        errorKinds = Mutex(kinds)
-        errorKindNames = Mutex(names)
+        let initial = configured + [Self.unspecifiedErrorKind]
+        errorKindLimit = Set(initial).count + learned
+        errorKinds = LearnedNames(initial, capacity: errorKindLimit)
         requests = AtomicSlots(count: versions * 2)
         errors = AtomicSlots(count: versions * (errorKindLimit + 1))
         latencyCounts = AtomicSlots(count: versions * latency.bucketCount)
@@ -161,24 +153,18 @@ public final class ServiceCollector: ModelCollector {
         lastEvent.storeMax(v, receivedAt)
     }
 
-    /// The slot of an error kind: known, newly learned (while room is left), or `__other__`.
+    /// The slot of an error kind: known, newly learned (while room is left, up to 128 bytes), or `__other__`.
+    /// Lock-free unless the kind is new.
+    @inline(__always)
     func errorKindSlot(_ kind: String) -> Int {
-        if let slot = errorKinds.withLock({ $0[kind] }) { return slot }
-        return errorKindNames.withLock { names in
-            // Re-check under the names lock, which serialises learning.
-            if let slot = errorKinds.withLock({ $0[kind] }) { return slot }
-            guard names.count < errorKindLimit, kind.utf8.count <= 128 else { return errorKindLimit }
-            let slot = names.count
-            names.append(kind)
-            errorKinds.withLock { $0[kind] = slot }
-            return slot
-        }
+        if kind.utf8.count > 128 { return errorKinds.index(of: kind) ?? errorKindLimit }  // too long to learn
+        return errorKinds.slot(of: kind) ?? errorKindLimit
     }
 
     /// Emits every version's series (error kinds seen so far; `__other__` only once used).
     public func collect(into sink: inout CollectorSink) {
         let name = model.name
-        let kinds = errorKindNames.withLock { $0 }
+        let kinds = errorKinds.all
         for v in 0..<versions {
             let version = model.versionLabels[v]
             sink.counter("mlops_model_requests_total", [name, version, "ok"], value: Double(requests.load(v * 2)))
