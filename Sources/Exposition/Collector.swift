@@ -161,13 +161,23 @@ struct CollectedFamily: Sendable {
         names = FamilyNames(descriptor)
         let order = descriptor.labelNames.indices.sorted { descriptor.labelNames[$0] < descriptor.labelNames[$1] }
         sortedLabelNames = order.map { descriptor.labelNames[$0] }
-        let keyed = raw.map { s in (key: order.map { s.labelValues[$0] }, value: s.value) }
-            .sorted { LabelKey.precedes($0.key, $1.key) }
-        for i in keyed.indices.dropFirst() where LabelKey(values: keyed[i].key) == LabelKey(values: keyed[i - 1].key) {
-            throw CollectorFailure.invalid("family \"\(descriptor.name)\": series \(keyed[i].key) emitted twice")
+        // Label values in sorted-name order (the emitted arrays as they are when the names already are sorted).
+        let keys =
+            order.elementsEqual(order.indices)
+            ? raw.map(\.labelValues) : raw.map { s in order.map { s.labelValues[$0] } }
+        // Series order by a permutation of indices (moving the series themselves, each an array of Strings and a
+        // value, cost more than the comparisons), skipped when the collector emitted them in order already.
+        var permutation = Array(keys.indices)
+        if keys.indices.dropFirst().contains(where: { !LabelKey.precedes(keys[$0 - 1], keys[$0]) }) {
+            permutation.sort { LabelKey.precedes(keys[$0], keys[$1]) }
+            for i in permutation.indices.dropFirst()
+            where LabelKey(values: keys[permutation[i]]) == LabelKey(values: keys[permutation[i - 1]]) {
+                throw CollectorFailure.invalid(
+                    "family \"\(descriptor.name)\": series \(keys[permutation[i]]) emitted twice")
+            }
         }
         let labelNames = sortedLabelNames
-        series = keyed.map { (Escaping.renderLabelPairs(names: labelNames, values: $0.key), $0.value) }
+        series = permutation.map { (Escaping.renderLabelPairs(names: labelNames, values: keys[$0]), raw[$0].value) }
     }
 
     func render(into out: inout ByteWriter, context: RenderContext) {

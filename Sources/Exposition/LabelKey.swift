@@ -7,7 +7,9 @@ struct LabelKey: Hashable, Sendable {
     let values: [String]
 
     static func == (a: LabelKey, b: LabelKey) -> Bool {
-        a.values.count == b.values.count && zip(a.values, b.values).allSatisfy { $0.utf8.elementsEqual($1.utf8) }
+        guard a.values.count == b.values.count else { return false }
+        for i in a.values.indices where compareBytes(a.values[i], b.values[i]) != 0 { return false }
+        return true
     }
 
     func hash(into hasher: inout Hasher) {
@@ -19,15 +21,38 @@ struct LabelKey: Hashable, Sendable {
 
     /// Byte-wise lexicographic order of value tuples.
     static func precedes(_ a: [String], _ b: [String]) -> Bool {
-        for (x, y) in zip(a, b) {
-            if x.utf8.elementsEqual(y.utf8) { continue }
-            return x.utf8.lexicographicallyPrecedes(y.utf8)
+        for i in 0..<min(a.count, b.count) {
+            let order = compareBytes(a[i], b[i])
+            if order != 0 { return order < 0 }
         }
         return a.count < b.count
+    }
+
+    /// The byte-wise order of two strings' UTF-8: negative, zero or positive. Reads native strings (small ones
+    /// included) in place; others (bridged) through their UTF-8 view.
+    @inline(__always)
+    static func compareBytes(_ x: String, _ y: String) -> Int {
+        let fast = x.utf8.withContiguousStorageIfAvailable { a in
+            y.utf8.withContiguousStorageIfAvailable { b in compareBytes(a, b) }
+        }
+        if let order = fast ?? nil { return order }
+        if x.utf8.elementsEqual(y.utf8) { return 0 }
+        return x.utf8.lexicographicallyPrecedes(y.utf8) ? -1 : 1
+    }
+
+    @inline(__always)
+    static func compareBytes(_ a: UnsafeBufferPointer<UInt8>, _ b: UnsafeBufferPointer<UInt8>) -> Int {
+        let n = min(a.count, b.count)
+        var i = 0
+        while i < n {
+            if a[i] != b[i] { return a[i] < b[i] ? -1 : 1 }
+            i &+= 1
+        }
+        return a.count - b.count
     }
 }
 
 extension String {
     /// Byte-wise equality (see ``LabelKey``).
-    func sameBytes(_ other: String) -> Bool { utf8.elementsEqual(other.utf8) }
+    func sameBytes(_ other: String) -> Bool { LabelKey.compareBytes(self, other) == 0 }
 }

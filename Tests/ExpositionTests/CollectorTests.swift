@@ -96,6 +96,55 @@ struct CollectorTests {
         #expect(skipped(registry, "bad", "error") == [#"t_collector_skipped_total{collector="bad",reason="error"} 2"#])
     }
 
+    @Test(
+        "collected series come out in byte order of their label values (sorted names), whatever the emission order",
+        arguments: [false, true])
+    func seriesOrder(reversed: Bool) throws {
+        // Byte order, not String order: "\u{E9}" (C3 A9) and "e\u{301}" (65 CC 81) are different series, "B" < "a",
+        // "a" < "a\u{0}" < "ab", "10" < "9", and the tuple compares value by value ("a","z") < ("a\u{0}b","c")).
+        let values: [[String]] = [
+            ["B", "x"], ["a", "z"], ["a", "\u{0}"], ["a\u{0}b", "c"], ["ab", "a"], ["e\u{301}", "1"], ["\u{E9}", "1"],
+            ["10", "1"], ["9", "1"], ["", "1"],
+        ]
+        let expected = values.sorted { x, y in
+            for (a, b) in zip(x, y) where Array(a.utf8) != Array(b.utf8) {
+                return Array(a.utf8).lexicographicallyPrecedes(Array(b.utf8))
+            }
+            return x.count < y.count
+        }
+        let emitted = reversed ? expected.reversed() : expected  // in order (no sort needed), then reversed
+        let registry = plainRegistry()
+        try registry.register(
+            ClosureCollector("o", [try MetricDescriptor(name: "v", type: .gauge, help: "V.", labelNames: ["b", "a"])]) {
+                sink in
+                // Label names are emitted as declared (b, a) and rendered sorted (a, b): swap the tuple's order.
+                for (i, pair) in emitted.enumerated() { sink.gauge("v", [pair[1], pair[0]], value: Double(i)) }
+            })
+        // Each sample line up to its closing brace (no value here contains one).
+        let series = rendered(registry).split(separator: "\n").filter { $0.hasPrefix("v{") }.map {
+            $0.prefix { $0 != "}" }
+        }
+        // As bytes: `==` on Strings would take the two spellings of "é" for one another.
+        #expect(series.map { Array($0.utf8) } == expected.map { Array(#"v{a="\#($0[0])",b="\#($0[1])""#.utf8) })
+    }
+
+    @Test("a duplicate series is found wherever it is in the emission order")
+    func duplicateFarApart() throws {
+        let registry = countingRegistry()
+        try registry.register(
+            ClosureCollector("dup", [try MetricDescriptor(name: "v", type: .gauge, help: "", labelNames: ["k"])]) {
+                sink in
+                for k in ["a", "b", "c", "d"] { sink.gauge("v", [k], value: 1) }
+                sink.gauge("v", ["e\u{301}"], value: 1)
+                sink.gauge("v", ["\u{E9}"], value: 1)  // canonically equal to the previous one, other bytes: not a duplicate
+                sink.gauge("v", ["b"], value: 2)
+            })
+        var out: [UInt8] = []
+        let report = registry.render(format: .text, into: &out)
+        #expect(report.skipped.map(\.reason) == ["invalid"])
+        #expect(report.skipped.first?.detail.contains("emitted twice") == true)
+    }
+
     static let invalidEmissions: [(String, @Sendable (inout CollectorSink) -> Void)] = [
         ("undescribed family", { $0.gauge("other", value: 1) }),
         ("wrong label count", { $0.gauge("v", ["a", "b"], value: 1) }),
