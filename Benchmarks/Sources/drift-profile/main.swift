@@ -18,7 +18,8 @@ import Profiling
 //       one text scrape; a fresh monitor per repeat; JSON with each repeat's times and the drift verdicts.
 //   drift-profile profile --config FILE --model NAME --input FILE --out FILE
 //       `Profiler.run`, what `mlops-exporter profile` runs (the one-time cost of a reference), with its CPU time.
-//   drift-profile scrape [--iterations 20] [--shift 0]   10 models x 50 features, full window: repeated scrapes
+//   drift-profile scrape [--iterations 20] [--shift 0] [--dump FILE]   10 models x 50 features, full window:
+//       repeated scrapes (--dump writes the last body)
 //   drift-profile record [--features 20] [--iterations 1000000] [--service]
 //       (the last two for valgrind --tool=callgrind).
 
@@ -231,6 +232,10 @@ func scrape(_ arguments: [String]) throws {
     let t0 = processCPUNanos()
     for _ in 0..<iterations { bytes = fixture.scrape(into: &buffer) }
     let t1 = processCPUNanos()
+    if let path = option("dump", arguments) {
+        // The last scrape's body, to compare two builds' output.
+        try Data(buffer.prefix(bytes)).write(to: URL(fileURLWithPath: path))
+    }
     print(
         json([
             "iterations": iterations, "bytes": bytes, "cpu_ms_per_scrape": Double(t1 - t0) / 1e6 / Double(iterations),
