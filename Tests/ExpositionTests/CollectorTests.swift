@@ -135,8 +135,9 @@ struct CollectorTests {
             ClosureCollector("dup", [try MetricDescriptor(name: "v", type: .gauge, help: "", labelNames: ["k"])]) {
                 sink in
                 for k in ["a", "b", "c", "d"] { sink.gauge("v", [k], value: 1) }
+                // Canonically equal to each other but other bytes: not duplicates.
                 sink.gauge("v", ["e\u{301}"], value: 1)
-                sink.gauge("v", ["\u{E9}"], value: 1)  // canonically equal to the previous one, other bytes: not a duplicate
+                sink.gauge("v", ["\u{E9}"], value: 1)
                 sink.gauge("v", ["b"], value: 2)
             })
         var out: [UInt8] = []
