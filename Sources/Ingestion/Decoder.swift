@@ -20,7 +20,8 @@
 /// 64 levels is a syntax error. `null` counts as absent for every field.
 ///
 /// The visitor gets the decoder's one event `inout`, so that it is not copied per event (a copy retains and
-/// releases each of its strings and arrays); the next event overwrites it: copy what must outlive the call.
+/// releases each of its strings and arrays); the next event overwrites it: copy what must outlive the call. The
+/// visitor may change it (the decoder restores the arrays' schema lengths for the next event).
 ///
 /// `cache`, when given, carries decoding state from earlier bodies (see ``DecoderCache``); it must not be used by
 /// another call at the same time.

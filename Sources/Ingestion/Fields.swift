@@ -278,6 +278,13 @@ struct FieldReader {
         event.latencySeconds = nil
         event.status = .ok
         event.errorKind = nil
+        // The visitor gets the event `inout`: put back the shapes the schema gives, should it have changed them.
+        if event.features.count != schema.features.count {
+            event.features = Array(repeating: .missing, count: schema.features.count)
+        }
+        if event.attributes.count != schema.attributeNames.count {
+            event.attributes = Array(repeating: nil, count: schema.attributeNames.count)
+        }
         for i in event.attributes.indices { event.attributes[i] = nil }
         event.label = nil
         event.labelClass = nil
@@ -574,7 +581,10 @@ struct FieldReader {
             }
         } else {
             let token = try s.scalar(depth: 2)
-            if case .null = token { return }
+            if case .null = token {
+                probabilitiesSeen = false  // a later `null` wins over an earlier object or array too
+                return
+            }
             reject(&rejection, .wrongType, "'probabilities' must be an object or an array, found \(token.typeName)")
         }
         if rejection != nil { event.probabilities.removeAll(keepingCapacity: true) }

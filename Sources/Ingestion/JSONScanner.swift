@@ -408,8 +408,9 @@ struct Scanner {
     }
 }
 
-/// The String of validated UTF-8 `bytes`. Up to 15 bytes (a small String, stored inline) it is built in place,
-/// which skips the validation `String(decoding:as:)` repeats for ASCII; longer ones go through `String(decoding:)`.
+/// The String of validated UTF-8 `bytes`. Up to 15 bytes (a small String, stored inline) it is built in place
+/// with `String(unsafeUninitializedCapacity:)`, whose ASCII check is a word mask (non-ASCII is still validated);
+/// longer ones go through `String(decoding:as:)`.
 @inline(__always)
 func makeUTF8String(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
     let count = bytes.count

@@ -1,6 +1,7 @@
 /// A direct-mapped cache of 256 Strings keyed by their UTF-8 bytes (at most ``maximumLength``), packed into two
 /// words: no hashing of a `String`, no allocation on a hit. A class over manually allocated entries, so that a hit
-/// costs no uniqueness check or bounds check; one per decoding call (not shared between threads).
+/// costs no uniqueness check or bounds check. Used by one decoding call at a time (it lives in a ``DecoderCache``,
+/// which servers pool across requests).
 final class StringCache {
     static let maximumLength = 16
     private static let slotBits = 8

@@ -21,7 +21,8 @@ public final class LearnedNames: @unchecked Sendable {
     private let count = Atomic<Int>(0)
     private let lock = Mutex<Void>(())
 
-    /// A set holding `initial` (in slots 0, 1, …; duplicates once), with room for `capacity` names in all.
+    /// A set holding `initial` (in slots 0, 1, …; byte-identical duplicates once), with room for `capacity` names in
+    /// all.
     public init(_ initial: [String], capacity: Int) {
         self.capacity = max(capacity, 0)
         names = .allocate(capacity: max(self.capacity, 1))
@@ -60,7 +61,9 @@ public final class LearnedNames: @unchecked Sendable {
         while true {
             let entry = table[probe].load(ordering: .acquiring)
             if entry == 0 { return nil }
-            if names[entry - 1] == name { return entry - 1 }
+            // Bytes, not `==` (which equates canonically equivalent spellings): the hash is of the bytes, and
+            // label values are compared as bytes everywhere else.
+            if names[entry - 1].utf8.elementsEqual(name.utf8) { return entry - 1 }
             probe = (probe + 1) & mask
         }
     }

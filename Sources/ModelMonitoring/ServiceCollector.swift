@@ -110,7 +110,7 @@ public final class ServiceCollector: ModelCollector {
         let configured = try options.strings("error_kinds") ?? []
         let learned = try options.integer("max_error_kinds", in: 0...1000) ?? 10
         let initial = configured + [Self.unspecifiedErrorKind]
-        errorKindLimit = Set(initial).count + learned
+        errorKindLimit = LearnedNames(initial, capacity: initial.count).all.count + learned  // distinct by bytes
         errorKinds = LearnedNames(initial, capacity: errorKindLimit)
         requests = AtomicSlots(count: versions * 2)
         errors = AtomicSlots(count: versions * (errorKindLimit + 1))

@@ -124,6 +124,19 @@ struct FramingTests {
         let decoded = try decode("\(good)\r\n\(good)\r\n", .ndjson)
         #expect(decoded.report.accepted == 2)
         #expect(decoded.report.rejected == 0)
+        #expect(try decode("\(good)\r\n\(good)\r", .ndjson).report.accepted == 2)  // CR before the end, no LF
+    }
+
+    @Test("NDJSON: only line feeds, with a limit of zero events, and a 1 MB line")
+    func framingEdges() throws {
+        #expect(try decode("\n\n\n\n", .ndjson, maxEvents: 0).report == DecodeReport())
+        #expect(throws: BodyError.tooManyEvents(count: 1, limit: 0)) {
+            try decode("\n\n\(good)\n\n", .ndjson, maxEvents: 0)
+        }
+        let long = #"{"version":"v","prediction":1,"id":""# + String(repeating: "k", count: 1_000_000) + #""}"#
+        let decoded = try decode("\(good)\n\(long)\n\(good)", .ndjson)
+        #expect(decoded.report.accepted == 3)
+        #expect(decoded.events[1].id?.utf8.count == 1_000_000)
     }
 
     @Test("NDJSON: a malformed line rejects only that line, with its line number and column")

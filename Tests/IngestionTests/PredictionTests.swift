@@ -283,6 +283,95 @@ struct PredictionTests {
         }
     }
 
+    @Test("rejected or malformed events leave nothing behind for the next accepted one")
+    func resetAfterFailures() throws {
+        let decoded = try decode(
+            """
+            {"version":"v","prediction":1,"features":{"age":1,"income":2,"city":"x"},"attributes":{"gender":"f"},"status":"bad"}
+            {"version":"v","prediction":2}
+            {"version":"v","prediction":3,"features":{"age":4,"income":5,"city":"y"},"attributes":{"gender":"m"}}
+            {"version":"v","prediction":4,"features":{"age":6,"income":
+            {"version":"v","prediction":5}
+            {"version":"v","prediction":6,"features":{"age":7},"probabilities":[0.5]} junk
+            {"version":"v","prediction":7,"attributes":null}
+            """, .ndjson)
+        #expect(decoded.report.rejected == 3)
+        #expect(decoded.events.map(\.prediction) == [.number(2), .number(3), .number(5), .number(7)])
+        for i in [0, 2, 3] {
+            #expect(decoded.events[i].features == [.missing, .missing, .missing])
+            #expect(decoded.events[i].attributes == [nil])
+        }
+        #expect(decoded.events[1].features == [.number(4), .number(5), .category("y")])
+    }
+
+    @Test("a later null wins over earlier probabilities, features and attributes")
+    func laterNullWins() throws {
+        let decoded = try decode(
+            #"""
+            [{"version":"v","prediction":"a","probabilities":[0.5,0.25,0.25],"probabilities":null},
+             {"version":"v","prediction":"a","probabilities":{"a":1,"b":0,"c":0},"probabilities":null,"features":{"x":1},"features":null}]
+            """#, schema: classificationSchema())
+        #expect(decoded.report.accepted == 2)
+        #expect(decoded.events.map(\.probabilities) == [[], []])
+        #expect(decoded.events[1].features == [.missing])
+    }
+
+    @Test("a visitor that changes the event's arrays does not break the next events")
+    func visitorChangesArrays() throws {
+        let body = """
+            {"version":"v","prediction":1,"features":{"age":1,"city":"x"},"attributes":{"gender":"f"}}
+            {"version":"v","prediction":2,"features":{"age":2},"attributes":{"gender":"m"}}
+            {"version":"v","prediction":3,"features":{"income":3}}
+            """
+        var seen: [PredictionEvent] = []
+        var call = 0
+        let report = try decodePredictions(
+            body: Array(body.utf8), format: .ndjson, schema: regressionSchema(), maxEvents: 10
+        ) { event, _ in
+            seen.append(event)
+            call += 1
+            switch call {
+            case 1:
+                event.features = []  // emptied
+                event.attributes = []
+            default:
+                event.features.append(.number(99))  // grown
+                event.attributes.append("extra")
+                event.probabilities = [1, 2, 3]
+            }
+        }
+        #expect(report.accepted == 3)
+        #expect(
+            seen.map(\.features) == [
+                [.number(1), .missing, .category("x")], [.number(2), .missing, .missing],
+                [.missing, .number(3), .missing],
+            ])
+        #expect(seen.map(\.attributes) == [["f"], ["m"], [nil]])
+        #expect(seen.map(\.probabilities) == [[], [], []])
+    }
+
+    @Test("strings around the 15-byte inline limit, ASCII or not, escaped or not, decode exactly")
+    func inlineStringLimit() throws {
+        let values = [
+            "", "a", String(repeating: "x", count: 15), String(repeating: "x", count: 16),
+            String(repeating: "y", count: 17),
+            "\u{E9}\u{E9}\u{E9}\u{E9}\u{E9}\u{E9}\u{E9}a", "\u{E9}\u{E9}\u{E9}\u{E9}\u{E9}\u{E9}\u{E9}\u{E9}",
+            "\u{1F600}\u{1F600}\u{1F600}x", "tab\there", String(repeating: "z", count: 14) + "\u{E9}",
+        ]
+        let schema = try Schema(
+            task: .regression, features: [FeatureSpec("c", .categorical)], attributeNames: ["g"])
+        for value in values {
+            let json = value.unicodeScalars.map { $0 == "\t" ? "\\t" : String($0) }.joined()
+            let event = try #require(
+                try single(
+                    #"{"version":"v","prediction":1,"id":"\#(json)","features":{"c":"\#(json)"},"attributes":{"g":"\#(json)"}}"#,
+                    schema: schema))
+            #expect(Array((event.id ?? "-").utf8) == Array(value.utf8), "\(value)")
+            #expect(event.features == [.category(value)], "\(value)")
+            #expect(event.attributes == [value], "\(value)")
+        }
+    }
+
     @Test("500 events of random feature subsets in random order decode to exactly what each one gave")
     func randomSubsets() throws {
         let names = (0..<12).map { "f\($0)" }

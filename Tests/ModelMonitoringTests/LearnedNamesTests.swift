@@ -21,6 +21,17 @@ struct LearnedNamesTests {
         #expect(LearnedNames([], capacity: 0).slot(of: "x") == nil)
     }
 
+    @Test("names are told apart by their bytes: the two spellings of é get two slots")
+    func bytesNotCanonicalEquivalence() {
+        let names = LearnedNames(["\u{E9}", "e\u{301}", "\u{E9}"], capacity: 3)
+        #expect(names.all.map { Array($0.utf8) } == [[0xC3, 0xA9], [0x65, 0xCC, 0x81]])
+        #expect(names.index(of: "\u{E9}") == 0)
+        #expect(names.index(of: "e\u{301}") == 1)
+        let long = String(repeating: "k", count: 300)
+        #expect(names.slot(of: long) == 2)
+        #expect(names.index(of: long) == 2)
+    }
+
     @Test("8 threads learning 200 names into 120 slots agree on every slot; exactly 120 are learned")
     func concurrent() {
         let names = LearnedNames([], capacity: 120)
