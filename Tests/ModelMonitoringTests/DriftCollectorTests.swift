@@ -78,6 +78,22 @@ func driftHarness(
         #expect(h.value(#"mlops_dataset_drift_share{model="m"}"#) != nil)
     }
 
+    @Test func onlyKSAndWassersteinColumnsKeepFineCounts() throws {
+        func slots(_ options: [String: ConfigValue]) throws -> Int {
+            let (_, m) = try driftHarness(options: options)
+            return try #require(m.collectors.compactMap { $0 as? DriftCollector }.first).windowSlotsPerSlice
+        }
+        // x: 6 bins + 5 (+ 10 fine counts in this profile for ks / wasserstein); c: 2 values + other + missing;
+        // prediction: no, yes, other + missing.
+        #expect(try slots([:]) == 21 + 4 + 4)  // auto: ks for x (100 reference rows)
+        #expect(
+            try slots(["method": .string("wasserstein"), "features": .map(["c": .map(["method": .string("psi")])])])
+                == 21 + 4 + 4)
+        for method in ["psi", "kl_div", "jensenshannon", "chisquare"] {
+            #expect(try slots(["method": .string(method)]) == 11 + 4 + 4, "\(method)")
+        }
+    }
+
     @Test func noVerdictBelowMinObservationsAndNoScoreWhenEmpty() throws {
         let (h, m) = try driftHarness()
         #expect(h.value(#"mlops_feature_window_observations{feature="x",model="m"}"#) == 0)

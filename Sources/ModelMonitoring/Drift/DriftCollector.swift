@@ -133,10 +133,13 @@ public final class DriftCollector: ModelCollector {
         self.options = parsed
         var base = 0
         var totalsBase = 0
-        func column(_ name: String, _ profile: ColumnProfile) throws(ModelCollectorError) -> DriftColumn {
+        func column(
+            _ name: String, _ profile: ColumnProfile, _ method: DriftMethod
+        ) throws(ModelCollectorError) -> DriftColumn {
             let c: DriftColumn
             if let n = profile.numeric {
-                c = DriftColumn(name: name, numeric: n, base: base, totalsBase: totalsBase)
+                c = DriftColumn(
+                    name: name, numeric: n, keepsFine: method.usesFineBins, base: base, totalsBase: totalsBase)
             } else if let k = profile.categorical {
                 do {
                     c = try DriftColumn(name: name, categorical: k, base: base, totalsBase: totalsBase)
@@ -150,34 +153,35 @@ public final class DriftCollector: ModelCollector {
             totalsBase += c.totalsWidth
             return c
         }
+        // A column's method is resolved from its profile first: it decides whether the column keeps fine counts.
         func monitored(
-            _ c: DriftColumn, _ profile: ColumnProfile, _ choice: DriftOptions.Choice?, name: String?
-        )
-            -> Monitored
-        {
+            _ columnName: String, _ profile: ColumnProfile, _ choice: DriftOptions.Choice?, feature: Bool
+        ) throws(ModelCollectorError) -> Monitored {
             let resolve: (DriftOptions.Choice) -> DriftMethod = { choice in
                 if case .method(let m) = choice { return m }
-                let unique = c.isNumeric ? c.referenceFine.count { $0 > 0 } : c.referenceBins.count { $0 > 0 }
-                return DriftMethod.auto(numeric: c.isNumeric, uniqueValues: unique, referenceRows: reference.rows)
+                let unique =
+                    profile.numeric.map { $0.fine.count { $0 > 0 } }
+                    ?? profile.categorical.map { $0.counts.count { $0 > 0 } } ?? 0
+                return DriftMethod.auto(
+                    numeric: profile.numeric != nil, uniqueValues: unique, referenceRows: reference.rows)
             }
             let (method, threshold): (DriftMethod, Double)
-            if let name {
-                (method, threshold) = parsed.resolved(feature: name, resolve: resolve)
+            if feature {
+                (method, threshold) = parsed.resolved(feature: columnName, resolve: resolve)
             } else {
                 let m = resolve(choice ?? .auto)
                 (method, threshold) = (m, parsed.thresholds[m] ?? m.defaultThreshold)
             }
             return Monitored(
-                column: c, method: method, threshold: threshold, std: profile.numeric?.std ?? 0,
-                referenceCount: profile.count)
+                column: try column(columnName, profile, method), method: method, threshold: threshold,
+                std: profile.numeric?.std ?? 0, referenceCount: profile.count)
         }
         var features: [Monitored] = []
         for feature in configuration.features {
             guard let profile = reference.feature(named: feature.name) else {
                 throw options.error(nil, "the reference profile has no column for feature \(feature.name)")
             }
-            let c = try column(feature.name, profile)
-            features.append(monitored(c, profile, nil, name: feature.name))
+            features.append(try monitored(feature.name, profile, nil, feature: true))
         }
         for m in features { try Self.check(m, options) }
         self.features = features
@@ -201,10 +205,10 @@ public final class DriftCollector: ModelCollector {
         }
         plans = features.map { plan($0.column) }
         prediction = try reference.prediction.map { (p) throws(ModelCollectorError) in
-            monitored(try column("prediction", p), p, parsed.predictionMethod, name: nil)
+            try monitored("prediction", p, parsed.predictionMethod, feature: false)
         }
         score = try reference.score.map { (p) throws(ModelCollectorError) in
-            monitored(try column("score", p), p, parsed.predictionMethod, name: nil)
+            try monitored("score", p, parsed.predictionMethod, feature: false)
         }
         predictionPlan = prediction.map { plan($0.column) }
         scorePlan = score.map { plan($0.column) }
@@ -232,6 +236,10 @@ public final class DriftCollector: ModelCollector {
 
     /// Per feature: 5 drift series, 3 window/missing series, and 2 per bin with `bin_series`; the same for
     /// the outputs; 2 dataset series and the late-events counter.
+    /// The window's fixed memory: slots per slice (8 bytes each, times the window's slices), for capacity
+    /// planning. A numeric column takes its bins + 5 slots, plus 1000 fine counts when its method is KS or Wasserstein.
+    public var windowSlotsPerSlice: Int { ring.width }
+
     public var maxSeries: Int {
         func columnSeries(_ m: Monitored) -> Int { 8 + (options.binSeries ? 2 * m.column.binCount : 0) }
         return (features + [prediction, score].compactMap { $0 }).reduce(0) { $0 + columnSeries($1) } + 3
@@ -319,7 +327,7 @@ public final class DriftCollector: ModelCollector {
         } else if x > p.max {
             ring.add(block, p.base &+ below &+ 2)
             ring.addDouble(block, p.base &+ below &+ 3, x)
-        } else {
+        } else if p.fineCount > 0 {
             let f = Swift.min(Int((x - p.min) * p.fineScale), p.fineCount &- 1)
             ring.add(block, p.base &+ p.binCount &+ f)
         }

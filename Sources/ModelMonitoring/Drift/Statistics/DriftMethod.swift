@@ -46,6 +46,10 @@ extension DriftMethod {
         }
     }
 
+    /// Whether the method compares distributions on the fine equal-width histogram (KS, Wasserstein); the others
+    /// use the reference bins only, so their columns keep no fine counts.
+    public var usesFineBins: Bool { self == .ks || self == .wasserstein }
+
     /// Evidently's auto selection (`registry.py::_get_default_stattest`), where `uniqueValues` is the number of
     /// distinct non-missing values in reference and current together and `referenceRows` the reference's rows:
     /// numeric with `uniqueValues > 5` → `ks` if `referenceRows <= 1000` else `wasserstein`; numeric with at
