@@ -8,7 +8,7 @@ import Profiling
 
 // The drift workloads without the benchmark framework (whose malloc interposer makes valgrind abort):
 //
-//   drift-profile memory [--models 10] [--features 50]
+//   drift-profile memory [--models 10] [--features 50] [--method M]
 //       memory per model: the drift collector's slots computed from the layout, and the RSS delta of creating
 //       the models (and of filling their windows and scraping), as JSON.
 //   drift-profile window --config FILE --model NAME --reference FILE --current FILE.ndjson
@@ -91,7 +91,14 @@ func memory(_ arguments: [String]) throws {
     let count = Int(option("models", arguments) ?? "10") ?? 10
     let features = Int(option("features", arguments) ?? "50") ?? 50
     // Build the profiles (and the configuration) first, so that the RSS delta is the models alone.
-    let configurations = DriftWorkload.configurations(models: count, features: features, service: false)
+    var configurations = DriftWorkload.configurations(models: count, features: features, service: false)
+    let method = option("method", arguments)
+    if let method {
+        // One method for every column (the computed figure below assumes `auto`: fine counts on numeric columns).
+        for i in configurations.indices {
+            configurations[i].collectors = [CollectorConfiguration(name: "drift", options: ["method": .string(method)])]
+        }
+    }
     let references = DriftWorkload.references(for: configurations)
     let registry = Registry()
     let monitor = ModelMonitor()
@@ -112,7 +119,11 @@ func memory(_ arguments: [String]) throws {
     let filled = residentBytes()
     let body = registry.render(format: .text)
     let scraped = residentBytes()
-    var out: [String: Any] = computedBytes(features: features, slices: 12)
+    var out: [String: Any] = method == nil ? computedBytes(features: features, slices: 12) : ["method": method!]
+    if let drift = models[0].collectors.compactMap({ $0 as? DriftCollector }).first {
+        out["collector_slots_per_slice"] = drift.windowSlotsPerSlice
+        out["collector_ring_bytes"] = drift.windowSlotsPerSlice * 12 * 8
+    }
     out["models"] = count
     out["features"] = features
     out["rss_before"] = before
