@@ -234,12 +234,13 @@ public final class DriftCollector: ModelCollector {
         }
     }
 
-    /// Per feature: 5 drift series, 3 window/missing series, and 2 per bin with `bin_series`; the same for
-    /// the outputs; 2 dataset series and the late-events counter.
     /// The window's fixed memory: slots per slice (8 bytes each, times the window's slices), for capacity
-    /// planning. A numeric column takes its bins + 5 slots, plus 1000 fine counts when its method is KS or Wasserstein.
+    /// planning. A numeric column takes its bins + 5 slots, plus 1000 fine counts when its method is KS or
+    /// Wasserstein.
     public var windowSlotsPerSlice: Int { ring.width }
 
+    /// Per feature: 5 drift series, 3 window/missing series, and 2 per bin with `bin_series`; the same for
+    /// the outputs; 2 dataset series and the late-events counter.
     public var maxSeries: Int {
         func columnSeries(_ m: Monitored) -> Int { 8 + (options.binSeries ? 2 * m.column.binCount : 0) }
         return (features + [prediction, score].compactMap { $0 }).reduce(0) { $0 + columnSeries($1) } + 3
