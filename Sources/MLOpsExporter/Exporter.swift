@@ -101,9 +101,11 @@ public final class Exporter: Sendable {
         if serverConfiguration.tls != nil {
             for reason in HTTPServer.tlsErrorReasons { _ = try selfMetrics.errors.labels(reason) }
         }
+        let handler = WebHandler(next: router, web: web) { [monitor] request in
+            IngestEndpoint.carriesModelToken(request, monitor: monitor)
+        }
         server = HTTPServer(
-            configuration: serverConfiguration, handler: WebHandler(next: router, web: web), observer: selfMetrics,
-            logger: logger)
+            configuration: serverConfiguration, handler: handler, observer: selfMetrics, logger: logger)
         web.attach(server)
     }
 

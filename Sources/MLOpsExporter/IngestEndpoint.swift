@@ -155,6 +155,15 @@ struct IngestEndpoint: Sendable {
         return true
     }
 
+    /// Whether `request` is an ingestion request with `Authorization: Bearer …` for a model that has a `token`:
+    /// such a request is authenticated here, by the token, instead of by the web configuration's basic auth.
+    static func carriesModelToken(_ request: HTTPRequest, monitor: ModelMonitor) -> Bool {
+        guard let (name, _) = route(request.path), let given = request.headers["Authorization"],
+            given.utf8.count > 7, given.prefix(7).lowercased() == "bearer "
+        else { return false }
+        return monitor.model(named: String(name))?.context.configuration.token != nil
+    }
+
     /// Whether an `Authorization` value is `Bearer <token>`, compared in constant time.
     static func bearerMatches(_ header: String, token: String) -> Bool {
         let parts = header.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)

@@ -315,3 +315,35 @@ def test_http2_false_turns_off_h2c_and_alpn_h2(start_exporter, pki, tmp_path):
         "http_server_config:\n  http2: false\n"))))
     code, status, err = curl("-v", "--cacert", str(pki / "ca.crt"), f"{https(tls)}/metrics")
     assert status == "1.1 200" and "ALPN: server accepted http/1.1" in err, err
+
+
+def test_basic_auth_and_a_model_token_together(start_exporter, tmp_path):
+    """With basic auth on, an ingestion request to a model that has a token authenticates with the token alone;
+    every other request (other paths, models without a token, other schemes) still needs basic auth."""
+    config = tmp_path / "models.yaml"
+    config.write_text(
+        "models:\n"
+        "  - {name: fraud, task: binary_classification, versions: [v1], classes: [legit, fraud],\n"
+        "     positive_class: fraud, collectors: [service]}\n"
+        "  - {name: eta, task: regression, versions: [v1], token: t0ken, collectors: [service]}\n")
+    web = web_config(tmp_path / "web.yml", users={"prom": bcrypt("s3cret")})
+    e = start_exporter("--config", str(config), "--web.config.file", str(web))
+    body = ('{"version":"v1","prediction":3.5}\n', '{"version":"v1","prediction":"fraud"}\n')
+
+    def post(model, *args):
+        return curl("-X", "POST", "-H", "Content-Type: application/x-ndjson", "--data-binary",
+                    body[0] if model == "eta" else body[1], *args, f"{e.base}/api/v1/models/{model}/predictions")[1]
+
+    assert post("eta", "-H", "Authorization: Bearer t0ken") == "1.1 202"
+    assert post("eta", "-H", "authorization: bearer t0ken") == "1.1 202"  # scheme case-insensitive
+    assert post("eta", "-H", "Authorization: Bearer wrong") == "1.1 401"  # checked by the endpoint
+    assert post("eta") == "1.1 401"  # no credentials: basic auth asks for them
+    assert post("eta", "-u", "prom:s3cret") == "1.1 401"  # basic auth passes, but the model wants its token
+    assert post("fraud", "-H", "Authorization: Bearer t0ken") == "1.1 401"  # no token on fraud: basic auth applies
+    assert post("fraud", "-u", "prom:s3cret") == "1.1 202"
+    assert post("fraud") == "1.1 401"
+    assert curl("-H", "Authorization: Bearer t0ken", f"{e.base}/metrics")[1] == "1.1 401"
+    assert curl("-u", "prom:s3cret", f"{e.base}/metrics")[1] == "1.1 200"
+    metrics = curl_body("-u", "prom:s3cret", f"{e.base}/metrics").decode()
+    assert sample_value(metrics, "mlops_ingest_events_total", {"model": "eta", "kind": "predictions"}) == 2
+    assert sample_value(metrics, "mlops_ingest_events_total", {"model": "fraud", "kind": "predictions"}) == 1
