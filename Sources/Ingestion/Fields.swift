@@ -342,9 +342,7 @@ struct FieldReader {
         }
         if !probabilitiesSeen && !event.probabilities.isEmpty { event.probabilities.removeAll(keepingCapacity: true) }
         if !featuresSeen {
-            event.features.withUnsafeMutableBufferPointer { values in
-                for i in values.indices { values[i] = .missing }
-            }
+            setAllFeaturesMissing(&event)
         }
         if rejection == nil && !hasVersion {
             reject(&rejection, .missingVersion, "missing 'version'")
@@ -441,9 +439,7 @@ struct FieldReader {
     {
         featuresSeen = true
         guard try enterObject(&s, "features", &rejection) else {
-            event.features.withUnsafeMutableBufferPointer { values in
-                for i in values.indices { values[i] = .missing }
-            }
+            setAllFeaturesMissing(&event)
             return
         }
         var next = 0  // every feature below `next` is given or set missing already
@@ -631,6 +627,13 @@ struct FieldReader {
         }
         if rejection == nil { event.labelClass = labelClass }
         return rejection
+    }
+}
+
+/// Sets every feature of `event` missing (one uniqueness check for the whole array).
+private func setAllFeaturesMissing(_ event: inout PredictionEvent) {
+    event.features.withUnsafeMutableBufferPointer { values in
+        for i in values.indices { values[i] = .missing }
     }
 }
 

@@ -182,28 +182,9 @@ struct IngestEndpoint: Sendable {
             if i > 0 { out += "," }
             out += "{\"index\":\(error.index),"
             if let line = error.line { out += "\"line\":\(line)," }
-            out += "\"reason\":\"\(error.reason.rawValue)\",\"message\":" + jsonString(error.message) + "}"
+            out += "\"reason\":\"\(error.reason.rawValue)\",\"message\":" + jsonStringLiteral(error.message) + "}"
         }
         out += "]}\n"
         return Array(out.utf8)
-    }
-
-    /// `s` as a JSON string literal.
-    static func jsonString(_ s: String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
     }
 }

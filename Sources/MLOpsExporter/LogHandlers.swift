@@ -45,7 +45,7 @@ public struct StderrLogHandler: LogHandler {
         case .logfmt:
             line = fields.map { "\($0.0)=\(Self.logfmtValue($0.1))" }.joined(separator: " ")
         case .json:
-            line = "{" + fields.map { "\(Self.jsonString($0.0)):\(Self.jsonString($0.1))" }.joined(separator: ",") + "}"
+            line = "{" + fields.map { "\(jsonStringLiteral($0.0)):\(jsonStringLiteral($0.1))" }.joined(separator: ",") + "}"
         }
         line += "\n"
         var bytes = Array(line.utf8)
@@ -58,26 +58,6 @@ public struct StderrLogHandler: LogHandler {
 
     static func logfmtValue(_ s: String) -> String {
         if !s.isEmpty && !s.contains(where: { $0 == " " || $0 == "=" || $0 == "\"" || $0.isNewline }) { return s }
-        return jsonString(s)
-    }
-
-    static func jsonString(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 {
-                    out += String(format: "\\u%04x", u.value)
-                } else {
-                    out.unicodeScalars.append(u)
-                }
-            }
-        }
-        return out + "\""
+        return jsonStringLiteral(s)
     }
 }

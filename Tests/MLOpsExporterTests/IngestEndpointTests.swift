@@ -1,3 +1,4 @@
+import Foundation
 import Ingestion
 import Testing
 
@@ -47,6 +48,19 @@ struct IngestEndpointTests {
             "/api/v1/models/fraud/predictions/x", "/api/v2/models/fraud/predictions", "/metrics",
         ] {
             #expect(IngestEndpoint.route(path) == nil, "\(path)")
+        }
+    }
+}
+
+@Suite("JSON string literals")
+struct JSONStringLiteralTests {
+    @Test("every literal parses back (Foundation's JSON parser) to the string it was made from")
+    func roundTrip() throws {
+        let samples = ["", "plain", "quote \" backslash \\ slash /", "\n\r\t\u{0}\u{1}\u{1F}\u{7F}", "é 日本 😀"]
+        for s in samples {
+            let data = Data("[\(jsonStringLiteral(s))]".utf8)
+            let parsed = try #require(try JSONSerialization.jsonObject(with: data) as? [String])
+            #expect(parsed.first.map { Array($0.utf8) } == Array(s.utf8), "\(s.debugDescription)")
         }
     }
 }
