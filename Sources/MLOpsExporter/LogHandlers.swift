@@ -45,7 +45,9 @@ public struct StderrLogHandler: LogHandler {
         case .logfmt:
             line = fields.map { "\($0.0)=\(Self.logfmtValue($0.1))" }.joined(separator: " ")
         case .json:
-            line = "{" + fields.map { "\(jsonStringLiteral($0.0)):\(jsonStringLiteral($0.1))" }.joined(separator: ",") + "}"
+            line =
+                "{" + fields.map { "\(jsonStringLiteral($0.0)):\(jsonStringLiteral($0.1))" }.joined(separator: ",")
+                + "}"
         }
         line += "\n"
         var bytes = Array(line.utf8)
