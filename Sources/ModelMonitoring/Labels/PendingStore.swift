@@ -21,8 +21,8 @@ public final class PendingStore<Payload: Sendable>: Sendable {
     struct Shard {
         var keys: [UInt64]
         var times: [Double]
+        /// The waiting entries' payloads; nil for a slot whose entry was joined, replaced or dropped.
         var payloads: [Payload?]
-        var live: [Bool]
         var index: [UInt64: Int32] = [:]
         var head = 0
         var count = 0
@@ -39,44 +39,39 @@ public final class PendingStore<Payload: Sendable>: Sendable {
             keys = Array(repeating: 0, count: slots)
             times = Array(repeating: 0, count: slots)
             payloads = Array(repeating: nil, count: slots)
-            live = Array(repeating: false, count: slots)
             index.reserveCapacity(Swift.min(limit, 1 << 16))
         }
 
         var capacity: Int { keys.count }
 
         /// Moves the live entries to the front of the ring, in order (when the ring is full of holes). Runs at
-        /// most once per `capacity - limit` inserts, so it costs O(1) per insert, amortised.
+        /// most once per `capacity - limit` inserts, so it costs O(1) per insert, amortised. The entries are
+        /// gathered first: in a ring that wraps, writing from slot 0 while reading from `head` would overwrite
+        /// entries not read yet.
         mutating func compact() {
-            var write = 0
+            var kept: [(key: UInt64, time: Double, payload: Payload)] = []
+            kept.reserveCapacity(index.count)
             var read = head
             for _ in 0..<count {
-                if live[read] {
-                    if read != write {
-                        keys[write] = keys[read]
-                        times[write] = times[read]
-                        payloads[write] = payloads[read]
-                        live[write] = true
-                        index[keys[write]] = Int32(write)
-                    }
-                    write += 1
-                }
+                if let payload = payloads[read] { kept.append((keys[read], times[read], payload)) }
                 read = read + 1 == capacity ? 0 : read + 1
             }
-            for slot in write..<capacity {
-                live[slot] = false
-                payloads[slot] = nil
+            for slot in 0..<capacity { payloads[slot] = nil }
+            for (slot, entry) in kept.enumerated() {
+                keys[slot] = entry.key
+                times[slot] = entry.time
+                payloads[slot] = entry.payload
+                index[entry.key] = Int32(slot)
             }
             head = 0
-            count = write
+            count = kept.count
         }
 
         /// Drops the head entry; returns whether it was still waiting.
         mutating func dropHead() -> Bool {
-            let wasLive = live[head]
+            let wasLive = payloads[head] != nil
             if wasLive {
                 index.removeValue(forKey: keys[head])
-                live[head] = false
                 payloads[head] = nil
             }
             head = head + 1 == capacity ? 0 : head + 1
@@ -89,7 +84,7 @@ public final class PendingStore<Payload: Sendable>: Sendable {
                 if dropHead() { expired += 1 }
             }
             // Joined entries at the head hold no memory worth keeping: skip them too.
-            while count > 0 && !live[head] { _ = dropHead() }
+            while count > 0 && payloads[head] == nil { _ = dropHead() }
         }
     }
 
@@ -128,7 +123,6 @@ public final class PendingStore<Payload: Sendable>: Sendable {
             }
             s.expire(before: now - timeToLive)
             if let old = s.index[key] {
-                s.live[Int(old)] = false
                 s.payloads[Int(old)] = nil
                 s.index.removeValue(forKey: key)
                 s.duplicates += 1
@@ -144,7 +138,6 @@ public final class PendingStore<Payload: Sendable>: Sendable {
             s.keys[slot] = key
             s.times[slot] = time
             s.payloads[slot] = payload
-            s.live[slot] = true
             s.index[key] = Int32(slot)
             s.count += 1
         }
@@ -155,7 +148,6 @@ public final class PendingStore<Payload: Sendable>: Sendable {
     public func take(key: UInt64, now: Double) -> (payload: Payload, time: Double)? {
         shards[shard(key)].mutex.withLock { s -> (Payload, Double)? in
             guard let slot = s.index.removeValue(forKey: key).map(Int.init) else { return nil }
-            s.live[slot] = false
             let payload = s.payloads[slot]
             s.payloads[slot] = nil
             if s.times[slot] < now - timeToLive {
