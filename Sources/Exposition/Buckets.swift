@@ -45,6 +45,19 @@ public enum Buckets {
         return out
     }
 
+    /// The bucket of `value` among increasing upper `bounds`: the first `i` with `value <= bounds[i]`, or
+    /// `bounds.count` (the `+Inf` bucket) when there is none (NaN too). A binary search, no allocation.
+    @inline(__always)
+    public static func index(of value: Double, in bounds: UnsafeBufferPointer<Double>) -> Int {
+        var lo = 0
+        var hi = bounds.count
+        while lo < hi {
+            let mid = (lo &+ hi) >> 1
+            if value <= bounds[mid] { hi = mid } else { lo = mid &+ 1 }
+        }
+        return lo
+    }
+
     /// Checks bounds: finite, strictly increasing (so no duplicates), at least one. A trailing `+Inf`
     /// is accepted and dropped (it is always added).
     public static func validate(_ bounds: [Double], metric: String) throws(ExpositionError) -> [Double] {

@@ -19,15 +19,7 @@ final class HistogramLayout: Sendable {
     /// Index of the first bucket whose bound is ≥ `value` (`bounds.count` for the `+Inf` bucket).
     @inline(__always)
     func bucketIndex(_ value: Double) -> Int {
-        bounds.withUnsafeBufferPointer { b in
-            var lo = 0
-            var hi = b.count
-            while lo < hi {
-                let mid = (lo &+ hi) >> 1
-                if value <= b[mid] { hi = mid } else { lo = mid &+ 1 }
-            }
-            return lo
-        }
+        bounds.withUnsafeBufferPointer { Buckets.index(of: value, in: $0) }
     }
 }
 

@@ -55,44 +55,6 @@ enum Field: Int {
             "id", "timestamp", "version", "features", "prediction", "score", "probabilities", "latency_seconds",
             "status", "error_kind", "attributes", "label",
         ], list: "fields")
-
-    @inline(__always)
-    init?(_ key: UnsafeBufferPointer<UInt8>) {
-        switch key.count {
-        case 2: if equal(key, "id") { self = .id } else { return nil }
-        case 5:
-            if equal(key, "score") {
-                self = .score
-            } else if equal(key, "label") {
-                self = .label
-            } else {
-                return nil
-            }
-        case 6: if equal(key, "status") { self = .status } else { return nil }
-        case 7: if equal(key, "version") { self = .version } else { return nil }
-        case 8: if equal(key, "features") { self = .features } else { return nil }
-        case 9: if equal(key, "timestamp") { self = .timestamp } else { return nil }
-        case 10:
-            if equal(key, "prediction") {
-                self = .prediction
-            } else if equal(key, "error_kind") {
-                self = .errorKind
-            } else if equal(key, "attributes") {
-                self = .attributes
-            } else {
-                return nil
-            }
-        case 13: if equal(key, "probabilities") { self = .probabilities } else { return nil }
-        case 15: if equal(key, "latency_seconds") { self = .latencySeconds } else { return nil }
-        default: return nil
-        }
-    }
-}
-
-@inline(__always)
-private func equal(_ bytes: UnsafeBufferPointer<UInt8>, _ literal: StaticString) -> Bool {
-    guard bytes.count == literal.utf8CodeUnitCount, let base = bytes.baseAddress else { return false }
-    return bytesEqual(base, literal.utf8Start, bytes.count)
 }
 
 /// Per-batch decoding state: the schema and caches reused across events.
@@ -163,13 +125,6 @@ struct FieldReader {
     ) throws(SyntaxError) -> Int? {
         key = try s.key()
         return resolve(key, s, in: table, hint: hint)
-    }
-
-    func field(_ token: StringToken, _ s: Scanner) -> Field? {
-        if !token.hasEscapes { return Field(s.raw(token)) }
-        var bytes: [UInt8] = []
-        s.unescape(token, into: &bytes)
-        return bytes.withUnsafeBufferPointer { Field($0) }
     }
 
     /// The text of a number token (its JSON spelling).
@@ -611,7 +566,7 @@ struct FieldReader {
         if !s.objectIsEmpty() {
             repeat {
                 let key = try s.key()
-                switch field(key, s) {
+                switch resolve(key, s, in: fieldTable, hint: Int.max).flatMap(Field.init(rawValue:)) {
                 case .id: id = try identifier(&s, &rejection)
                 case .label: label = try outcome(&s, "label", &rejection, classIndex: &labelClass)
                 case .timestamp: event.timestamp = try double(&s, "timestamp", &rejection)

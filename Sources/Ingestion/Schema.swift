@@ -127,13 +127,7 @@ struct NameTable: Sendable {
 
     /// FNV-1a over the bytes.
     @inline(__always)
-    static func hash(_ key: UnsafeBufferPointer<UInt8>) -> Int {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in key {
-            h = (h ^ UInt64(b)) &* 0x100_0000_01b3
-        }
-        return Int(truncatingIfNeeded: h ^ (h >> 29))
-    }
+    static func hash(_ key: UnsafeBufferPointer<UInt8>) -> Int { FNV1a.slotHash(key) }
 
     /// Whether name `index` has exactly the bytes of `key`.
     @inline(__always)

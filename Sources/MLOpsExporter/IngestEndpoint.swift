@@ -159,16 +159,21 @@ struct IngestEndpoint: Sendable {
     /// such a request is authenticated here, by the token, instead of by the web configuration's basic auth.
     static func carriesModelToken(_ request: HTTPRequest, monitor: ModelMonitor) -> Bool {
         guard let (name, _) = route(request.path), let given = request.headers["Authorization"],
-            given.utf8.count > 7, given.prefix(7).lowercased() == "bearer "
+            bearerToken(given) != nil
         else { return false }
         return monitor.model(named: String(name))?.context.configuration.token != nil
     }
 
+    /// The credentials of an `Authorization: Bearer <token>` value (scheme case-insensitive), or nil.
+    static func bearerToken(_ header: String) -> Substring? {
+        guard header.utf8.count > 7, header.prefix(7).lowercased() == "bearer " else { return nil }
+        return header.dropFirst(7)
+    }
+
     /// Whether an `Authorization` value is `Bearer <token>`, compared in constant time.
     static func bearerMatches(_ header: String, token: String) -> Bool {
-        let parts = header.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return false }
-        let given = Array(parts[1].utf8)
+        guard let credentials = bearerToken(header) else { return false }
+        let given = Array(credentials.utf8)
         let expected = Array(token.utf8)
         var difference = UInt8(given.count == expected.count ? 0 : 1)
         for i in 0..<expected.count { difference |= expected[i] ^ (i < given.count ? given[i] : 0) }

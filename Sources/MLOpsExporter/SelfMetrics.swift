@@ -42,7 +42,8 @@ final class SelfMetrics: HTTPServerObserver {
         for (i, status) in commonStatuses.enumerated() { slots[status] = i }
         return slots
     }()
-    static var requestHandleCount: Int { Handler.allCases.count * protocols.count * commonStatuses.count }
+    static let handlers = Handler.allCases
+    static var requestHandleCount: Int { handlers.count * protocols.count * commonStatuses.count }
 
     /// The reasons `HTTPServerObserver.connectionError(reason:)` reports.
     static let errorReasons = [
@@ -120,7 +121,7 @@ final class SelfMetrics: HTTPServerObserver {
     }
 
     func handled(_ handler: Handler, status: Int, protocolName: String, bytes: Int, seconds: Double) {
-        let index = Handler.allCases.firstIndex(of: handler)!
+        let index = Self.handlers.firstIndex(of: handler)!  // a static array: `allCases` builds one per call
         requestCounter(index, handler, status: status, protocolName: protocolName)?.inc()
         durationHandles[index].observe(seconds)
         bytesHandles[index].inc(by: bytes)

@@ -17,14 +17,6 @@ public struct BucketLayout: Sendable, Equatable {
     /// The bucket of `value` (NaN goes to `+Inf`; callers reject NaN before).
     @inline(__always)
     public func index(_ value: Double) -> Int {
-        bounds.withUnsafeBufferPointer { b in
-            var lo = 0
-            var hi = b.count
-            while lo < hi {
-                let mid = (lo &+ hi) >> 1
-                if value <= b[mid] { hi = mid } else { lo = mid &+ 1 }
-            }
-            return lo
-        }
+        bounds.withUnsafeBufferPointer { Buckets.index(of: value, in: $0) }
     }
 }

@@ -1,3 +1,4 @@
+import Ingestion
 import Synchronization
 
 /// A set of up to `capacity` names, each given the next slot number when first learned, that hot paths look up
@@ -86,9 +87,5 @@ public final class LearnedNames: @unchecked Sendable {
     /// FNV-1a over the UTF-8 bytes (no per-process seed needed: the names come from configuration and events, and
     /// the table is small and bounded).
     @inline(__always)
-    private static func hash(_ name: String) -> Int {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in name.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
-        return Int(truncatingIfNeeded: h ^ (h >> 29))
-    }
+    private static func hash(_ name: String) -> Int { FNV1a.slotHash(name.utf8) }
 }

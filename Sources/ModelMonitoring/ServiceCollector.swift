@@ -17,9 +17,8 @@ import Ingestion
 ///   (absent until one was).
 /// - `mlops_model_info{model,version,task,reference_sha256} 1` for every configured version.
 ///
-/// Recording is lock-free (atomic slots at pre-computed positions) except for an error whose kind is not
-/// known yet, which takes a lock once per new kind lookup; errors of known kinds take a short lock-protected
-/// dictionary read (errors are the rare path).
+/// Recording is lock-free (atomic slots at pre-computed positions; error kinds through ``LearnedNames``), except
+/// for an error whose kind is new, which takes a lock once to learn it.
 public final class ServiceCollector: ModelCollector {
     /// `service`.
     public static let name = "service"
@@ -110,7 +109,7 @@ public final class ServiceCollector: ModelCollector {
         let configured = try options.strings("error_kinds") ?? []
         let learned = try options.integer("max_error_kinds", in: 0...1000) ?? 10
         let initial = configured + [Self.unspecifiedErrorKind]
-        errorKindLimit = LearnedNames(initial, capacity: initial.count).all.count + learned  // distinct by bytes
+        errorKindLimit = Set(initial.map { Array($0.utf8) }).count + learned  // distinct by bytes, as LearnedNames
         errorKinds = LearnedNames(initial, capacity: errorKindLimit)
         requests = AtomicSlots(count: versions * 2)
         errors = AtomicSlots(count: versions * (errorKindLimit + 1))

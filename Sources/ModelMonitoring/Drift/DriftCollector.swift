@@ -215,9 +215,7 @@ public final class DriftCollector: ModelCollector {
         self.planEdges = planEdges
         self.categoricalIndexes = categoricalIndexes
         for m in [prediction, score].compactMap({ $0 }) { try Self.check(m, options) }
-        let window = configuration.window
-        let seconds = Double(window.duration.components.seconds) + Double(window.duration.components.attoseconds) / 1e18
-        ring = SliceRing(sliceSeconds: seconds / Double(window.slices), sliceCount: window.slices, width: base)
+        ring = SliceRing(window: configuration.window, width: base)
         totals = AtomicSlots(count: totalsBase)
     }
 
@@ -311,13 +309,8 @@ public final class DriftCollector: ModelCollector {
         } else if x > p.max {
             b = p.edgesCount &+ 2
         } else {
-            var lo = 0
-            var hi = p.edgesCount
-            while lo < hi {
-                let mid = (lo &+ hi) >> 1
-                if x <= edges[p.edgesStart &+ mid] { hi = mid } else { lo = mid &+ 1 }
-            }
-            b = lo &+ 1
+            let own = UnsafeBufferPointer(rebasing: edges[p.edgesStart..<(p.edgesStart &+ p.edgesCount)])
+            b = Buckets.index(of: x, in: own) &+ 1
         }
         ring.add(block, p.base &+ b)
         totals.add(p.totalsBase &+ b)

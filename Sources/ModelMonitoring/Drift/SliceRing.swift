@@ -1,3 +1,4 @@
+import ExporterConfig
 import Synchronization
 
 /// Time-sliced counters for a sliding window: `sliceCount` slices of `sliceSeconds` each, every slice a
@@ -25,6 +26,13 @@ public final class SliceRing: Sendable {
     let blockEpochs: AtomicSlots
     let newest = Atomic<Int>(Int.min)
     let rotation = Mutex(())
+
+    /// A model's configured window (`duration` split into `slices`), each slice `width` slots wide.
+    public convenience init(window: WindowConfiguration, width: Int) {
+        let components = window.duration.components
+        let seconds = Double(components.seconds) + Double(components.attoseconds) / 1e18
+        self.init(sliceSeconds: seconds / Double(window.slices), sliceCount: window.slices, width: width)
+    }
 
     /// A window of `sliceCount` slices of `sliceSeconds` seconds, each `width` slots wide.
     public init(sliceSeconds: Double, sliceCount: Int, width: Int) {

@@ -109,9 +109,7 @@ public final class FairnessCollector: ModelCollector {
         self.bases = bases
         groupCounts = model.groupLabels.map(\.count)
         metrics = model.privilegedGroups.map { $0 == nil ? FairnessMetric.fairlearn : FairnessMetric.allCases }
-        let window = configuration.window
-        let seconds = Double(window.duration.components.seconds) + Double(window.duration.components.attoseconds) / 1e18
-        ring = SliceRing(sliceSeconds: seconds / Double(window.slices), sliceCount: window.slices, width: width)
+        ring = SliceRing(window: configuration.window, width: width)
         totals = AtomicSlots(count: width)
     }
 

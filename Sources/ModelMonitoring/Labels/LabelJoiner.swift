@@ -146,9 +146,7 @@ public final class JoinCounters: Sendable {
 
     @inline(__always)
     func observeDelay(_ seconds: Double) {
-        var i = 0
-        while i < LabelJoiner.delayBounds.count && seconds > LabelJoiner.delayBounds[i] { i += 1 }
-        delays.add(i)
+        delays.add(LabelJoiner.delayBounds.withUnsafeBufferPointer { Buckets.index(of: seconds, in: $0) })
         delaySum.addDouble(0, seconds)
     }
 

@@ -1,3 +1,4 @@
+import Ingestion
 import Synchronization
 
 /// Predictions waiting for their label: a bounded, sharded store keyed by the 64-bit hash of the prediction's
@@ -181,10 +182,6 @@ public final class PendingStore<Payload: Sendable>: Sendable {
     @inline(__always)
     public static func key(_ id: String) -> UInt64 {
         var copy = id
-        return copy.withUTF8 { bytes in
-            var h: UInt64 = 0xcbf2_9ce4_8422_2325
-            for b in bytes { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
-            return h
-        }
+        return copy.withUTF8 { FNV1a.hash($0) }
     }
 }

@@ -166,10 +166,7 @@ public final class QualityCollector: ModelCollector {
         }
         calibrationLabels = (0..<(classification?.calibrationBins ?? 0)).map { String($0 + 1) }
         scoreLabels = (0..<(classification?.scoreBins ?? 0)).map { String($0 + 1) }
-        let window = configuration.window
-        let seconds = Double(window.duration.components.seconds) + Double(window.duration.components.attoseconds) / 1e18
-        slots = QualitySlots(
-            versions: versions, width: width, sliceSeconds: seconds / Double(window.slices), slices: window.slices)
+        slots = QualitySlots(versions: versions, width: width, window: configuration.window)
     }
 
     /// Per version: classification K² confusion + 5 counters + 6 + 3C window gauges (binary: + 5, + 3 per

@@ -1,3 +1,5 @@
+import ExporterConfig
+
 /// The quality collector's storage: one block of `width` slots per version, held twice with the same
 /// layout, in a ``SliceRing`` (the model's window) and in cumulative ``AtomicSlots`` (since start, for the
 /// raw counters). Positions are pre-computed by the task's layout, so recording an outcome is a few atomic
@@ -10,9 +12,9 @@ struct QualitySlots: Sendable {
     /// Slots per version.
     let width: Int
 
-    init(versions: Int, width: Int, sliceSeconds: Double, slices: Int) {
+    init(versions: Int, width: Int, window: WindowConfiguration) {
         self.width = width
-        ring = SliceRing(sliceSeconds: sliceSeconds, sliceCount: slices, width: versions * width)
+        ring = SliceRing(window: window, width: versions * width)
         totals = AtomicSlots(count: versions * width)
     }
 

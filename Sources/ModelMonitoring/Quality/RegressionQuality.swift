@@ -47,15 +47,16 @@ struct RegressionQuality: Sendable {
         } else {
             slots.add(block, base &+ mapeSkipped)
         }
+        // The split sums are exported as running totals only (for PromQL over replicas): the window never reads them.
         if e >= 0 {
-            slots.addDouble(block, base &+ positiveError, e)
+            slots.totals.addDouble(base &+ positiveError, e)
         } else {
-            slots.addDouble(block, base &+ negativeError, -e)
+            slots.totals.addDouble(base &+ negativeError, -e)
         }
         if y >= 0 {
-            slots.addDouble(block, base &+ positiveActual, y)
+            slots.totals.addDouble(base &+ positiveActual, y)
         } else {
-            slots.addDouble(block, base &+ negativeActual, -y)
+            slots.totals.addDouble(base &+ negativeActual, -y)
         }
         slots.storeMaxKey(block, base &+ actualMaxKey, QualitySlots.orderedKey(y))
         slots.storeMaxKey(block, base &+ actualMinKey, QualitySlots.orderedKey(-y))
