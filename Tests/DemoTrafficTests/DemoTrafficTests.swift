@@ -43,7 +43,11 @@ import Testing
     @Test func theSameSeedGivesTheSameTraffic() {
         var a = Scenario(seed: 7)
         var b = Scenario(seed: 7)
-        #expect(a.referenceCSV(model: "fraud", rows: 50) == b.referenceCSV(model: "fraud", rows: 50))
+        var c = Scenario(seed: 8)
+        let csv = a.referenceCSV(model: "fraud", rows: 50)
+        #expect(csv == b.referenceCSV(model: "fraud", rows: 50))
+        #expect(csv != c.referenceCSV(model: "fraud", rows: 50))  // the seed matters
+        #expect(csv.split(separator: "\n").count == 51)  // a header and 50 rows
         #expect(a.fraud(.incident, progress: 0.5).line == b.fraud(.incident, progress: 0.5).line)
     }
 

@@ -75,7 +75,9 @@ func driftHarness(
         // Prediction drift: 8 "no", 1 "yes"; auto with two classes and 100 reference rows is the z test.
         let z = DriftStatistics.zTest(reference: [70, 30, 0], current: [8, 1, 0])
         #expect(h.value(#"mlops_prediction_drift_score{method="z",model="m",output="prediction"}"#) == z.score)
-        #expect(h.value(#"mlops_dataset_drift_share{model="m"}"#) != nil)
+        // Two feature verdicts: x drifted (psi, asserted above), c by its chi-square p-value.
+        let cDrifted = DriftMethod.chiSquare.isDrift(score: chi.score, threshold: 0.05)
+        #expect(h.value(#"mlops_dataset_drift_share{model="m"}"#) == (cDrifted ? 1 : 0.5))
     }
 
     @Test func onlyKSAndWassersteinColumnsKeepFineCounts() throws {

@@ -146,8 +146,14 @@ enum DriftOracle {
 }
 
 extension Dictionary where Key == String, Value == String {
-    /// The number under `key` (NaN if absent, so a missing result fails any closeness check).
-    func number(_ key: String) -> Double { self[key].flatMap(Double.init) ?? .nan }
+    /// The number under `key`; an absent or unreadable one is recorded as a test issue (and read as NaN).
+    func number(_ key: String) -> Double {
+        guard let value = self[key].flatMap(Double.init) else {
+            Issue.record("the oracle's result has no number under \(key): \(self)")
+            return .nan
+        }
+        return value
+    }
 }
 
 /// Whether `actual` is within `absolute + relative·|expected|` of `expected` (NaN matches NaN, ±∞ matches itself).

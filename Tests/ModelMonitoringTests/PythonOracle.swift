@@ -55,11 +55,15 @@ enum PythonOracle {
     }
 
     /// Runs `script`, which defines `handle(op)` returning a dictionary of strings, on each of `operations`
-    /// (JSON on stdin); an exception becomes that operation's `error`.
+    /// (JSON on stdin). An exception in any operation fails the call (with its message): a test never compares
+    /// against an oracle that did not answer.
     static func results<Operation: Encodable>(script: String, _ operations: [Operation]) throws -> [[String: String]] {
         let results = try run(script + driver, input: operations, as: [[String: String]].self)
         guard results.count == operations.count else {
             throw Failure(description: "oracle returned \(results.count) results for \(operations.count) operations")
+        }
+        for (i, result) in results.enumerated() {
+            if let error = result["error"] { throw Failure(description: "oracle, operation \(i): \(error)") }
         }
         return results
     }

@@ -120,6 +120,7 @@ def test_delayed_labels_quality_and_fairness_match_sklearn_and_fairlearn(exporte
     assert get(s, "mlops_model_log_loss", **v) == pytest.approx(skm.log_loss(y01, p, labels=[0, 1]), rel=1e-9)
     assert get(s, "mlops_model_brier_score", **v) == pytest.approx(skm.brier_score_loss(y01, p), rel=1e-9)
     auc, bound = get(s, "mlops_model_roc_auc", **v), get(s, "mlops_model_roc_auc_error_bound", **v)
+    assert 0 < bound < 0.01, bound  # the exported bound must itself be tight, or the check below proves little
     assert abs(auc - skm.roc_auc_score(y01, p)) <= bound + 1e-12
     confusion = skm.confusion_matrix(y_true, y_pred, labels=["deny", "approve"])
     for a, actual_class in enumerate(["deny", "approve"]):

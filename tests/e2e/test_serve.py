@@ -29,12 +29,13 @@ def stable(body: bytes) -> list:
     return [line for line in body.split(b"\n") if not VOLATILE.match(line)]
 
 
-def sample_value(body: str, name: str, labels: dict) -> float:
+def sample_value(body: str, name: str, labels: dict):
+    """The value of the first sample of `name` whose labels include `labels`; None when there is none."""
     for family in parse_text(body):
         for s in family.samples:
             if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
                 return s.value
-    return 0.0
+    return None
 
 
 def raw_exchange(port, payload: bytes, read_until=None, timeout=5.0) -> bytes:
