@@ -173,3 +173,23 @@ def query(base, expr):
 def scalar(base, expr):
     result = query(base, expr)
     return float(result[0]["value"][1]) if result else None
+
+
+def scrape(exporter):
+    """GET /metrics in the text format: (text, {(name, sorted label pairs): value}), the parse by
+    prometheus_client."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    status, _, body = exporter.get("/metrics", headers={"Accept": "text/plain;version=0.0.4"})
+    assert status == 200, status
+    text = body.decode()
+    samples = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            samples[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return text, samples
+
+
+def sample(samples, name, **labels):
+    """The value of the series `name{labels}` in a `scrape` result; None when it is absent."""
+    return samples.get((name, tuple(sorted(labels.items()))))

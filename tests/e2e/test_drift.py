@@ -11,11 +11,10 @@ import subprocess
 import numpy as np
 import pandas as pd
 import pytest
-from prometheus_client.parser import text_string_to_metric_families as parse_text
 from scipy import stats
 from scipy.spatial import distance
 
-from conftest import ROOT, scalar, wait_for
+from conftest import ROOT, sample, scalar, scrape, wait_for
 from test_docs import check_documented
 
 N_REF, N_CUR = 5000, 2000
@@ -96,17 +95,8 @@ def reference(binary, tmp_path_factory):
     return {"data": ref, "config": config, "profile": profile}
 
 
-def samples(exporter):
-    _, _, body = exporter.get("/metrics", headers={"Accept": "text/plain;version=0.0.4"})
-    out = {}
-    for family in parse_text(body.decode()):
-        for s in family.samples:
-            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
-    return out
 
 
-def get(snapshot, name, **labels):
-    return snapshot.get((name, tuple(sorted(labels.items()))))
 
 
 def send(exporter, data):
@@ -160,7 +150,7 @@ def test_drift_matches_scipy_and_evidently(scenario, reference, start_exporter):
     cur = dataset(rng, N_CUR, **SCENARIOS[scenario])
     e = start_exporter("--config", str(reference["config"]))
     send(e, cur)
-    s = samples(e)
+    s = scrape(e)[1]
     if scenario == "mean_shift":
         _, _, text = e.get("/metrics", headers={"Accept": "text/plain;version=0.0.4"})
         assert "mlops_feature_drift_detected" in check_documented(text.decode())
@@ -173,11 +163,11 @@ def test_drift_matches_scipy_and_evidently(scenario, reference, start_exporter):
 
     for f, method in NUMERIC.items():
         labels = dict(model="m", feature=f, method=method)
-        score = get(s, "mlops_feature_drift_score", **labels)
+        score = sample(s, "mlops_feature_drift_score", **labels)
         assert score is not None, (f, scenario)
         column = next(c for c in reference["profile"]["features"] if c["name"] == f)["numeric"]
         r_all, c_all = non_missing(ref[f]), non_missing(cur[f])
-        assert get(s, "mlops_feature_window_observations", model="m", feature=f) == len(c_all)
+        assert sample(s, "mlops_feature_window_observations", model="m", feature=f) == len(c_all)
         rb, cb = numeric_bins(ref[f], column), numeric_bins(cur[f], column)
         assert list(rb) == column["counts"]
         keep = (rb > 0) | (cb > 0)
@@ -194,7 +184,7 @@ def test_drift_matches_scipy_and_evidently(scenario, reference, start_exporter):
         width = (column["max"] - column["min"]) / len(column["fine"])
         if method == "ks":
             d_exact = stats.ks_2samp(r_all, c_all).statistic
-            d = get(s, "mlops_feature_drift_statistic", **labels)
+            d = sample(s, "mlops_feature_drift_statistic", **labels)
             fine_r = np.histogram(r_all, bins=len(column["fine"]), range=(column["min"], column["max"]))[0]
             fine_c = np.histogram(c_all, bins=len(column["fine"]), range=(column["min"], column["max"]))[0]
             bound = max(fine_r.max() / len(r_all), fine_c.max() / len(c_all)) + 1e-12
@@ -212,29 +202,29 @@ def test_drift_matches_scipy_and_evidently(scenario, reference, start_exporter):
             assert value == pytest.approx(expected, rel=1e-9)
             assert (score >= 0.1) == bool(drift), (scenario, score, value)
             verdicts[f] = bool(drift)
-        detected = get(s, "mlops_feature_drift_detected", **labels)
+        detected = sample(s, "mlops_feature_drift_detected", **labels)
         assert detected == float(verdicts[f]), (f, scenario)
 
     for c, method in CATEGORICAL.items():
         labels = dict(model="m", feature=c, method=method)
-        score = get(s, "mlops_feature_drift_score", **labels)
+        score = sample(s, "mlops_feature_drift_score", **labels)
         r = pd.Series([v for v in ref[c] if v is not None], dtype=object)
         k = pd.Series([v if v in CATEGORIES else "__other__" for v in cur[c] if v is not None], dtype=object)
         value, drift = ev[method](r, k, ev["cat"], THRESHOLDS[method])
         assert score == pytest.approx(float(value), rel=1e-9, abs=1e-12), (c, scenario, score, value)
-        assert get(s, "mlops_feature_drift_detected", **labels) == float(bool(drift)), (c, scenario)
+        assert sample(s, "mlops_feature_drift_detected", **labels) == float(bool(drift)), (c, scenario)
         verdicts[c] = bool(drift)
 
     share = sum(verdicts.values()) / len(verdicts)
-    assert get(s, "mlops_dataset_drift_share", model="m") == pytest.approx(share)
-    assert get(s, "mlops_dataset_drift_detected", model="m") == float(share >= 0.5)
+    assert sample(s, "mlops_dataset_drift_share", model="m") == pytest.approx(share)
+    assert sample(s, "mlops_dataset_drift_detected", model="m") == float(share >= 0.5)
     # Prediction drift: categorical over the classes, Evidently's jensenshannon on the same values (auto
     # for a categorical column with more than 1000 reference rows).
     value, drift = ev["jensenshannon"](pd.Series(ref["prediction"], dtype=object), pd.Series(cur["prediction"], dtype=object),
                                        ev["cat"], 0.1)
     labels = dict(model="m", output="prediction", method="jensenshannon")
-    assert get(s, "mlops_prediction_drift_score", **labels) == pytest.approx(float(value), rel=1e-9, abs=1e-12)
-    assert get(s, "mlops_prediction_drift_detected", **labels) == float(bool(drift))
+    assert sample(s, "mlops_prediction_drift_score", **labels) == pytest.approx(float(value), rel=1e-9, abs=1e-12)
+    assert sample(s, "mlops_prediction_drift_detected", **labels) == float(bool(drift))
     # The scenarios do what they say.
     expected_drift = {"no_drift": False, "mean_shift": True, "variance_shift": True, "categorical_shift": True,
                       "new_category": True, "missing_values": False}[scenario]
@@ -242,9 +232,9 @@ def test_drift_matches_scipy_and_evidently(scenario, reference, start_exporter):
         # Only the three categorical features move: they drift, the numeric ones do not (3 of 8 < 0.5).
         assert all(verdicts[c] for c in CATEGORICAL) and not any(verdicts[f] for f in NUMERIC), verdicts
     else:
-        assert bool(get(s, "mlops_dataset_drift_detected", model="m")) == expected_drift, (scenario, verdicts)
+        assert bool(sample(s, "mlops_dataset_drift_detected", model="m")) == expected_drift, (scenario, verdicts)
     if scenario == "missing_values":
-        assert get(s, "mlops_feature_window_missing", model="m", feature="f_psi") == sum(v is None for v in cur["f_psi"])
+        assert sample(s, "mlops_feature_window_missing", model="m", feature="f_psi") == sum(v is None for v in cur["f_psi"])
 
 
 def test_fleet_psi_in_promql_equals_the_exporters(reference, start_exporter, prometheus):
@@ -253,7 +243,7 @@ def test_fleet_psi_in_promql_equals_the_exporters(reference, start_exporter, pro
     rng = np.random.default_rng(7)
     e = start_exporter("--config", str(reference["config"]))
     send(e, dataset(rng, N_CUR, shift=0.3))
-    own = get(samples(e), "mlops_feature_drift_score", model="m", feature="f_psi", method="psi")
+    own = sample(scrape(e)[1], "mlops_feature_drift_score", model="m", feature="f_psi", method="psi")
     base = prometheus(e.port)
     q = ('sum by (model, feature, bin) (mlops_feature_bin_observations_total{feature="f_psi"})'
          ' / on (model, feature) group_left sum by (model, feature) (mlops_feature_bin_observations_total{feature="f_psi"})')

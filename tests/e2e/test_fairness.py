@@ -9,8 +9,8 @@ import warnings
 
 import numpy as np
 from fairlearn.metrics import MetricFrame, demographic_parity_difference, demographic_parity_ratio, selection_rate
-from prometheus_client.parser import text_string_to_metric_families as parse_text
 
+from conftest import sample, scrape
 from test_docs import check_documented
 
 CONFIG = """
@@ -45,17 +45,12 @@ def test_selection_rates_through_http_match_fairlearn(start_exporter, tmp_path):
     status, _, _ = e.post("/api/v1/models/credit/predictions", ("\n".join(lines) + "\n").encode(),
                           {"Content-Type": "application/x-ndjson"})
     assert status == 202
-    _, _, body = e.get("/metrics", headers={"Accept": "text/plain;version=0.0.4"})
-    text = body.decode()
+    text, scraped = scrape(e)
     names = check_documented(text)
     assert {"mlops_fairness_metric", "mlops_fairness_selection_rate", "mlops_fairness_predictions_total"} <= names
-    scraped = {}
-    for family in parse_text(text):
-        for s in family.samples:
-            scraped[(s.name, tuple(sorted(s.labels.items())))] = s.value
 
     def value(name, **labels):
-        return scraped.get((name, tuple(sorted({"model": "credit", "attribute": "gender", **labels}.items()))))
+        return sample(scraped, name, model="credit", attribute="gender", **labels)
 
     groups = np.array(["__other__" if g in (None, "x") else g for g in gender], dtype=object)
     y = approve.astype(int)

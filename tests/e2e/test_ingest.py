@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_om
-from prometheus_client.parser import text_string_to_metric_families as parse_text
 
-from conftest import ROOT, Exporter, build_product
+from conftest import ROOT, Exporter, build_product, sample, scrape
 
 NDJSON = {"Content-Type": "application/x-ndjson"}
 JSON = {"Content-Type": "application/json"}
@@ -43,19 +42,8 @@ models:
 """
 
 
-def samples(exporter):
-    status, _, body = exporter.get("/metrics")
-    assert status == 200
-    out = {}
-    for family in parse_text(body.decode()):
-        for s in family.samples:
-            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
-    return out
 
 
-def value(snapshot, name, **labels):
-    """The sample's value; None when the series is absent (so that `== 0` cannot pass on a missing series)."""
-    return snapshot.get((name, tuple(sorted(labels.items()))))
 
 
 def event(i, version="v1", **extra):
@@ -83,14 +71,14 @@ def test_ndjson_and_json_batches_are_recorded(exporter):
     assert json.loads(body) == {"accepted": 10, "rejected": 0, "errors": []}
     status, _, body = exporter.post(PRED, json.dumps([event(i, "v2") for i in range(5)]).encode(), JSON)
     assert status == 202 and json.loads(body)["accepted"] == 5
-    s = samples(exporter)
-    assert value(s, "mlops_ingest_events_total", model="fraud", kind="predictions") == 15
-    assert value(s, "mlops_model_requests_total", model="fraud", version="v1", status="ok") == 10
-    assert value(s, "mlops_model_requests_total", model="fraud", version="v2", status="ok") == 5
-    assert value(s, "mlops_model_predicted_class_total", model="fraud", version="v1", **{"class": "fraud"}) == 4
-    assert value(s, "mlops_model_latency_seconds_bucket", model="fraud", version="v1", le="0.01") == 5
-    assert value(s, "mlops_model_latency_seconds_count", model="fraud", version="v1") == 10
-    assert started <= value(s, "mlops_model_last_event_timestamp_seconds", model="fraud", version="v1") <= time.time()
+    s = scrape(exporter)[1]
+    assert sample(s, "mlops_ingest_events_total", model="fraud", kind="predictions") == 15
+    assert sample(s, "mlops_model_requests_total", model="fraud", version="v1", status="ok") == 10
+    assert sample(s, "mlops_model_requests_total", model="fraud", version="v2", status="ok") == 5
+    assert sample(s, "mlops_model_predicted_class_total", model="fraud", version="v1", **{"class": "fraud"}) == 4
+    assert sample(s, "mlops_model_latency_seconds_bucket", model="fraud", version="v1", le="0.01") == 5
+    assert sample(s, "mlops_model_latency_seconds_count", model="fraud", version="v1") == 10
+    assert started <= sample(s, "mlops_model_last_event_timestamp_seconds", model="fraud", version="v1") <= time.time()
 
 
 def test_mixed_batch_accepts_the_good_events_and_names_the_bad(exporter):
@@ -110,11 +98,11 @@ def test_mixed_batch_accepts_the_good_events_and_names_the_bad(exporter):
     assert [(e["index"], e["line"], e["reason"]) for e in report["errors"]] == [
         (1, 2, "missing_prediction"), (2, 3, "invalid_json"), (3, 4, "invalid_number"), (5, 7, "wrong_type")]
     assert all(e["message"] for e in report["errors"])
-    s = samples(exporter)
-    assert value(s, "mlops_ingest_events_total", model="fraud", kind="predictions") == 2
+    s = scrape(exporter)[1]
+    assert sample(s, "mlops_ingest_events_total", model="fraud", kind="predictions") == 2
     for reason, n in [("missing_prediction", 1), ("invalid_json", 1), ("invalid_number", 1), ("wrong_type", 1)]:
-        assert value(s, "mlops_ingest_rejected_total", model="fraud", reason=reason) == n
-    assert value(s, "mlops_model_errors_total", model="fraud", version="__other__", kind="timeout") == 1
+        assert sample(s, "mlops_ingest_rejected_total", model="fraud", reason=reason) == n
+    assert sample(s, "mlops_model_errors_total", model="fraud", version="__other__", kind="timeout") == 1
 
 
 def test_every_error_status_has_a_reason_and_is_counted(exporter):
@@ -141,14 +129,14 @@ def test_every_error_status_has_a_reason_and_is_counted(exporter):
     assert status == 401 and headers["WWW-Authenticate"].startswith("Bearer") and b"token" in body
     assert exporter.post(eta, one, {**NDJSON, "Authorization": "Bearer wrong"})[0] == 401
     assert exporter.post(eta, one, {**NDJSON, "Authorization": "Bearer s3cret"})[0] == 202
-    s = samples(exporter)
+    s = scrape(exporter)[1]
     for reason, n in [("invalid_json", 1), ("too_many_events", 1), ("unsupported_media_type", 1),
                       ("unsupported_encoding", 1), ("invalid_gzip", 1)]:
-        assert value(s, "mlops_ingest_rejected_requests_total", model="fraud", reason=reason) == n, reason
-    assert value(s, "mlops_ingest_rejected_requests_total", model="eta", reason="unauthorized") == 2
-    assert value(s, "mlops_ingest_rejected_requests_total", model="__unknown__", reason="unknown_model") == 1
-    assert value(s, "mlops_ingest_events_total", model="fraud", kind="predictions") == 0
-    assert value(s, "mlops_model_prediction_value_bucket", model="eta", version="2024.06", le="60") == 1
+        assert sample(s, "mlops_ingest_rejected_requests_total", model="fraud", reason=reason) == n, reason
+    assert sample(s, "mlops_ingest_rejected_requests_total", model="eta", reason="unauthorized") == 2
+    assert sample(s, "mlops_ingest_rejected_requests_total", model="__unknown__", reason="unknown_model") == 1
+    assert sample(s, "mlops_ingest_events_total", model="fraud", kind="predictions") == 0
+    assert sample(s, "mlops_model_prediction_value_bucket", model="eta", version="2024.06", le="60") == 1
 
 
 def test_gzip_bodies_and_labels(exporter):
@@ -160,10 +148,10 @@ def test_gzip_bodies_and_labels(exporter):
     assert status == 202
     report = json.loads(reply)
     assert report["accepted"] == 21 and [e["reason"] for e in report["errors"]] == ["missing_id"]
-    s = samples(exporter)
-    assert value(s, "mlops_ingest_events_total", model="fraud", kind="predictions") == 100
-    assert value(s, "mlops_ingest_events_total", model="fraud", kind="labels") == 21
-    assert value(s, "mlops_ingest_rejected_total", model="fraud", reason="missing_id") == 1
+    s = scrape(exporter)[1]
+    assert sample(s, "mlops_ingest_events_total", model="fraud", kind="predictions") == 100
+    assert sample(s, "mlops_ingest_events_total", model="fraud", kind="labels") == 21
+    assert sample(s, "mlops_ingest_rejected_total", model="fraud", reason="missing_id") == 1
 
 
 def test_eight_concurrent_writers_100k_events_counted_exactly(exporter):
@@ -195,18 +183,18 @@ def test_eight_concurrent_writers_100k_events_counted_exactly(exporter):
         t.join(timeout=300)
     assert not any(t.is_alive() for t in threads), "writers still running after 300 s"
     assert not failures, failures[:3]
-    s = samples(exporter)
-    assert value(s, "mlops_ingest_events_total", model="fraud", kind="predictions") == writers * per_writer
+    s = scrape(exporter)[1]
+    assert sample(s, "mlops_ingest_events_total", model="fraud", kind="predictions") == writers * per_writer
     for version in ("v1", "v2"):
         for st in ("ok", "error"):
-            got = value(s, "mlops_model_requests_total", model="fraud", version=version, status=st)
+            got = sample(s, "mlops_model_requests_total", model="fraud", version=version, status=st)
             assert got == sent[(version, st)], (version, st)
-        assert value(s, "mlops_model_errors_total", model="fraud", version=version, kind="oom") == sent[(version, "error")]
+        assert sample(s, "mlops_model_errors_total", model="fraud", version=version, kind="oom") == sent[(version, "error")]
     for cls in ("fraud", "legit"):
-        got = sum(value(s, "mlops_model_predicted_class_total", model="fraud", version=v, **{"class": cls})
+        got = sum(sample(s, "mlops_model_predicted_class_total", model="fraud", version=v, **{"class": cls})
                   for v in ("v1", "v2"))
         assert got == sent[("class", cls)]
-    assert value(s, "mlops_model_latency_seconds_count", model="fraud", version="v1") + value(
+    assert sample(s, "mlops_model_latency_seconds_count", model="fraud", version="v1") + sample(
         s, "mlops_model_latency_seconds_count", model="fraud", version="v2") == writers * per_writer
 
 
@@ -230,13 +218,13 @@ def test_reload_keeps_counts_of_unchanged_models(exporter, tmp_path):
     config.write_text(CONFIG.replace('versions: ["2024.06"]', 'versions: ["2024.06", "2024.07"]'))
     status, _, body = exporter.post("/-/reload", b"")
     assert status == 200, body
-    s = samples(exporter)
-    assert value(s, "mlops_model_requests_total", model="fraud", version="v1", status="ok") == 7
-    assert value(s, "mlops_model_info", model="eta", version="2024.07", task="regression", reference_sha256="") == 1
+    s = scrape(exporter)[1]
+    assert sample(s, "mlops_model_requests_total", model="fraud", version="v1", status="ok") == 7
+    assert sample(s, "mlops_model_info", model="eta", version="2024.07", task="regression", reference_sha256="") == 1
     config.write_text(CONFIG.replace("prediction_buckets: [10, 60]", "prediction_buckets: [60, 10]"))
     status, _, body = exporter.post("/-/reload", b"")
     assert status == 500 and b"prediction_buckets" in body
-    assert value(samples(exporter), "mlops_exporter_config_last_reload_successful") == 0
+    assert sample(scrape(exporter)[1], "mlops_exporter_config_last_reload_successful") == 0
 
 
 def test_check_config_reports_collector_option_errors(binary, tmp_path):
@@ -257,10 +245,10 @@ def test_example_custom_collector_appears_in_metrics(tmp_path):
                        {"version": "v1", "prediction": "legit", "score": 0.2},
                        {"version": "v7", "prediction": "fraud", "score": 0.99}])
         assert e.post(PRED, body, NDJSON)[0] == 202
-        s = samples(e)
-        assert value(s, "mlops_model_high_score_predictions_total", model="fraud", version="v1") == 2
-        assert value(s, "mlops_model_high_score_predictions_total", model="fraud", version="__other__") == 1
-        assert value(s, "mlops_model_requests_total", model="fraud", version="v1", status="ok") == 3
+        s = scrape(e)[1]
+        assert sample(s, "mlops_model_high_score_predictions_total", model="fraud", version="v1") == 2
+        assert sample(s, "mlops_model_high_score_predictions_total", model="fraud", version="__other__") == 1
+        assert sample(s, "mlops_model_requests_total", model="fraud", version="v1", status="ok") == 3
     finally:
         e.stop()
     # Its options are validated like a built-in collector's.

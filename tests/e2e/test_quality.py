@@ -11,9 +11,9 @@ import pytest
 from fairlearn.metrics import (MetricFrame, demographic_parity_difference, demographic_parity_ratio,
                                equalized_odds_difference, equalized_odds_ratio, false_positive_rate,
                                selection_rate, true_positive_rate)
-from prometheus_client.parser import text_string_to_metric_families as parse_text
 from sklearn import metrics as skm
 
+from conftest import sample, scrape
 from test_docs import check_documented
 
 CONFIG = """
@@ -48,18 +48,8 @@ def post(e, path, events):
         assert json.loads(reply)["rejected"] == 0, reply
 
 
-def scrape(e):
-    _, _, body = e.get("/metrics", headers={"Accept": "text/plain;version=0.0.4"})
-    text = body.decode()
-    out = {}
-    for family in parse_text(text):
-        for s in family.samples:
-            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
-    return text, out
 
 
-def get(s, name, **labels):
-    return s.get((name, tuple(sorted(labels.items()))))
 
 
 @pytest.fixture
@@ -96,36 +86,36 @@ def test_delayed_labels_quality_and_fairness_match_sklearn_and_fairlearn(exporte
 
     text, s = scrape(exporter)
     check_documented(text)
-    assert get(s, "mlops_labels_joined_total", model="credit", source="endpoint") == len(arriving)
-    assert get(s, "mlops_labels_joined_total", model="credit", source="inline") == n_inline
-    assert get(s, "mlops_labels_unmatched_total", model="credit") == n_unknown
-    assert get(s, "mlops_labels_pending", model="credit") == n - len(arriving)
-    assert get(s, "mlops_predictions_expired_total", model="credit") == 0
-    assert get(s, "mlops_labels_join_delay_seconds_count", model="credit") == len(arriving) + n_inline
+    assert sample(s, "mlops_labels_joined_total", model="credit", source="endpoint") == len(arriving)
+    assert sample(s, "mlops_labels_joined_total", model="credit", source="inline") == n_inline
+    assert sample(s, "mlops_labels_unmatched_total", model="credit") == n_unknown
+    assert sample(s, "mlops_labels_pending", model="credit") == n - len(arriving)
+    assert sample(s, "mlops_predictions_expired_total", model="credit") == 0
+    assert sample(s, "mlops_labels_join_delay_seconds_count", model="credit") == len(arriving) + n_inline
 
     joined = np.concatenate([np.sort(arriving), np.arange(n, n + n_inline)])
     y_true = np.array([cls(b) for b in actual[joined]])
     y_pred = np.array([cls(b) for b in predicted[joined]])
     p = score[joined]
     v = dict(model="credit", version="v1")
-    assert get(s, "mlops_model_accuracy", **v) == pytest.approx(skm.accuracy_score(y_true, y_pred), rel=1e-9)
+    assert sample(s, "mlops_model_accuracy", **v) == pytest.approx(skm.accuracy_score(y_true, y_pred), rel=1e-9)
     precision, recall, f1, _ = skm.precision_recall_fscore_support(
         y_true, y_pred, labels=["deny", "approve"], zero_division=0)
     for k, c in enumerate(["deny", "approve"]):
-        assert get(s, "mlops_model_precision", **v, **{"class": c}) == pytest.approx(precision[k], rel=1e-9)
-        assert get(s, "mlops_model_recall", **v, **{"class": c}) == pytest.approx(recall[k], rel=1e-9)
-        assert get(s, "mlops_model_f1", **v, **{"class": c}) == pytest.approx(f1[k], rel=1e-9)
-    assert get(s, "mlops_model_macro_f1", **v) == pytest.approx(f1.mean(), rel=1e-9)
+        assert sample(s, "mlops_model_precision", **v, **{"class": c}) == pytest.approx(precision[k], rel=1e-9)
+        assert sample(s, "mlops_model_recall", **v, **{"class": c}) == pytest.approx(recall[k], rel=1e-9)
+        assert sample(s, "mlops_model_f1", **v, **{"class": c}) == pytest.approx(f1[k], rel=1e-9)
+    assert sample(s, "mlops_model_macro_f1", **v) == pytest.approx(f1.mean(), rel=1e-9)
     y01 = (y_true == "approve").astype(int)
-    assert get(s, "mlops_model_log_loss", **v) == pytest.approx(skm.log_loss(y01, p, labels=[0, 1]), rel=1e-9)
-    assert get(s, "mlops_model_brier_score", **v) == pytest.approx(skm.brier_score_loss(y01, p), rel=1e-9)
-    auc, bound = get(s, "mlops_model_roc_auc", **v), get(s, "mlops_model_roc_auc_error_bound", **v)
+    assert sample(s, "mlops_model_log_loss", **v) == pytest.approx(skm.log_loss(y01, p, labels=[0, 1]), rel=1e-9)
+    assert sample(s, "mlops_model_brier_score", **v) == pytest.approx(skm.brier_score_loss(y01, p), rel=1e-9)
+    auc, bound = sample(s, "mlops_model_roc_auc", **v), sample(s, "mlops_model_roc_auc_error_bound", **v)
     assert 0 < bound < 0.01, bound  # the exported bound must itself be tight, or the check below proves little
     assert abs(auc - skm.roc_auc_score(y01, p)) <= bound + 1e-12
     confusion = skm.confusion_matrix(y_true, y_pred, labels=["deny", "approve"])
     for a, actual_class in enumerate(["deny", "approve"]):
         for b, predicted_class in enumerate(["deny", "approve"]):
-            assert get(s, "mlops_model_confusion_total", **v, actual=actual_class,
+            assert sample(s, "mlops_model_confusion_total", **v, actual=actual_class,
                        predicted=predicted_class) == confusion[a, b]
 
     # Fairness: selection rates over every prediction; TPR and FPR over the joined ones.
@@ -145,14 +135,14 @@ def test_delayed_labels_quality_and_fairness_match_sklearn_and_fairlearn(exporte
                             y_true=y01, y_pred=predicted[joined].astype(int), sensitive_features=g_joined)
     a = dict(model="credit", attribute="gender")
     for metric, value in expected.items():
-        assert get(s, "mlops_fairness_metric", **a, metric=metric) == pytest.approx(value, rel=1e-9, abs=1e-12), metric
+        assert sample(s, "mlops_fairness_metric", **a, metric=metric) == pytest.approx(value, rel=1e-9, abs=1e-12), metric
     for group in ("f", "m"):
-        assert get(s, "mlops_fairness_true_positive_rate", **a, group=group) == pytest.approx(
+        assert sample(s, "mlops_fairness_true_positive_rate", **a, group=group) == pytest.approx(
             frame.by_group["tpr"][group], rel=1e-9)
-        assert get(s, "mlops_fairness_false_positive_rate", **a, group=group) == pytest.approx(
+        assert sample(s, "mlops_fairness_false_positive_rate", **a, group=group) == pytest.approx(
             frame.by_group["fpr"][group], rel=1e-9)
     # The built-in bias violates demographic parity (a 0.15 score bonus for one group).
-    assert get(s, "mlops_fairness_violation", **a, metric="demographic_parity_difference") == 1
+    assert sample(s, "mlops_fairness_violation", **a, metric="demographic_parity_difference") == 1
 
 
 def test_regression_quality_matches_sklearn(exporter):
@@ -166,11 +156,11 @@ def test_regression_quality_matches_sklearn(exporter):
     post(exporter, "/api/v1/models/eta/labels", [{"id": str(i), "label": float(y[i])} for i in range(n)])
     _, s = scrape(exporter)
     v = dict(model="eta", version="1")
-    assert get(s, "mlops_model_mae", **v) == pytest.approx(skm.mean_absolute_error(y, pred), rel=1e-9)
-    assert get(s, "mlops_model_rmse", **v) == pytest.approx(np.sqrt(skm.mean_squared_error(y, pred)), rel=1e-9)
-    assert get(s, "mlops_model_r2", **v) == pytest.approx(skm.r2_score(y, pred), rel=1e-9)
+    assert sample(s, "mlops_model_mae", **v) == pytest.approx(skm.mean_absolute_error(y, pred), rel=1e-9)
+    assert sample(s, "mlops_model_rmse", **v) == pytest.approx(np.sqrt(skm.mean_squared_error(y, pred)), rel=1e-9)
+    assert sample(s, "mlops_model_r2", **v) == pytest.approx(skm.r2_score(y, pred), rel=1e-9)
     nz = y != 0
-    assert get(s, "mlops_model_mape", **v) == pytest.approx(
+    assert sample(s, "mlops_model_mape", **v) == pytest.approx(
         skm.mean_absolute_percentage_error(y[nz], pred[nz]), rel=1e-9)
-    assert get(s, "mlops_model_mape_skipped_total", **v) == 40
-    assert get(s, "mlops_labels_joined_total", model="eta", source="endpoint") == n
+    assert sample(s, "mlops_model_mape_skipped_total", **v) == 40
+    assert sample(s, "mlops_labels_joined_total", model="eta", source="endpoint") == n
