@@ -53,6 +53,7 @@ let package = Package(
             name: "DriftBenchmarks",
             dependencies: [
                 "DriftFixtures",
+                "BenchmarkFixtures",
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "ModelMonitoring", package: mainPackage),
                 .product(name: "Exposition", package: mainPackage),
@@ -66,6 +67,7 @@ let package = Package(
             name: "drift-profile",
             dependencies: [
                 "DriftFixtures",
+                "BenchmarkFixtures",
                 .product(name: "ModelMonitoring", package: mainPackage),
                 .product(name: "Profiling", package: mainPackage),
                 .product(name: "Exposition", package: mainPackage),
@@ -100,6 +102,7 @@ let package = Package(
         .target(
             name: "IngestFixtures",
             dependencies: [
+                "BenchmarkFixtures",
                 .product(name: "ModelMonitoring", package: mainPackage),
                 .product(name: "Exposition", package: mainPackage),
             ],
@@ -110,6 +113,7 @@ let package = Package(
             name: "IngestBenchmarks",
             dependencies: [
                 "IngestFixtures",
+                "BenchmarkFixtures",
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "ModelMonitoring", package: mainPackage),
             ],
@@ -120,7 +124,9 @@ let package = Package(
         // The ingestion workloads without the framework, for perf and valgrind/callgrind.
         .executableTarget(
             name: "ingest-profile",
-            dependencies: ["IngestFixtures", .product(name: "ModelMonitoring", package: mainPackage)],
+            dependencies: [
+                "IngestFixtures", "BenchmarkFixtures", .product(name: "ModelMonitoring", package: mainPackage),
+            ],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         // Label join, quality and fairness (QUALITY_RESULTS.md): the benchmark model, the harness benchmarks,

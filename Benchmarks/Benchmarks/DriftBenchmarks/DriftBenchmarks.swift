@@ -1,4 +1,5 @@
 @preconcurrency import Benchmark
+import BenchmarkFixtures
 import DriftFixtures
 import Exposition
 import ModelMonitoring

@@ -1,4 +1,5 @@
 @preconcurrency import Benchmark
+import BenchmarkFixtures
 import IngestFixtures
 import Ingestion
 import ModelMonitoring

@@ -243,18 +243,3 @@ public final class DriftFixture: Sendable {
         return buffer.count
     }
 }
-
-/// CPU time of the calling thread, in nanoseconds (`CLOCK_THREAD_CPUTIME_ID`): not inflated by other
-/// processes sharing the core.
-public func threadCPUNanos() -> Int {
-    var t = timespec()
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t)
-    return t.tv_sec * 1_000_000_000 + t.tv_nsec
-}
-
-/// CPU time of the whole process (all threads, user + system), in nanoseconds.
-public func processCPUNanos() -> Int {
-    var t = timespec()
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t)
-    return t.tv_sec * 1_000_000_000 + t.tv_nsec
-}

@@ -1,3 +1,4 @@
+import BenchmarkFixtures
 import ExporterConfig
 import Exposition
 import Ingestion
@@ -93,15 +94,6 @@ public final class IngestFixture: @unchecked Sendable {
         }
         return out
     }
-}
-
-/// Nanoseconds of CPU time the calling thread has used (`CLOCK_THREAD_CPUTIME_ID`): unlike the wall clock,
-/// it does not count the time other processes ran on the core, which on a shared machine matters.
-@inline(__always)
-public func threadCPUNanos() -> Int {
-    var ts = timespec()
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
-    return Int(ts.tv_sec) * 1_000_000_000 + Int(ts.tv_nsec)
 }
 
 /// A fixture file that cannot be read.

@@ -1,3 +1,4 @@
+import BenchmarkFixtures
 import DriftFixtures
 import ExporterConfig
 import Exposition

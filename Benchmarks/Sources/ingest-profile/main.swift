@@ -6,6 +6,7 @@
 //     .build/release/ingest-profile ingest 20000         # decode + record of the 100-event NDJSON fixture
 //     objcopy --strip-debug .build/release/ingest-profile /tmp/ingest-profile   # valgrind 3.19 cannot read its DWARF 5
 //     valgrind --tool=callgrind --toggle-collect='*measured*' /tmp/ingest-profile ingest 200
+import BenchmarkFixtures
 import IngestFixtures
 import Ingestion
 import ModelMonitoring
