@@ -86,12 +86,10 @@ final class ConfigurationState: Sendable {
         for model in configuration.models {
             guard let path = model.reference else { continue }
             do {
-                let profile = try ProfileLoader.load(path: path, model: model)
-                guard let data = FileManager.default.contents(atPath: path) else {
-                    problems.append("\(path): cannot read the reference profile")
-                    continue
-                }
-                references[path] = LoadedReference(profile: profile, sha256: SHA256.hex(Array(data)))
+                // Read once: the hash is of the very bytes that were parsed.
+                let bytes = try Profiler.read(path)
+                let profile = try ProfileLoader.load(bytes: bytes, path: path, model: model)
+                references[path] = LoadedReference(profile: profile, sha256: SHA256.hex(bytes))
             } catch {
                 problems.append("model \"\(model.name)\": reference: \(error)")
             }

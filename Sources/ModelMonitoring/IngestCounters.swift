@@ -30,7 +30,7 @@ public enum RequestRejectReason: String, Sendable, CaseIterable {
 ///
 /// Kept across configuration reloads while the model keeps its name, so counters do not reset.
 public final class IngestCounters: Sendable {
-    static let kinds = ["predictions", "labels"]
+    static let kinds = EventKind.allCases.map(\.name)  // in raw-value order
     static let eventReasons = RejectReason.allCases
     static let requestReasons = RequestRejectReason.allCases
 
@@ -113,7 +113,7 @@ public final class IngestCounters: Sendable {
 }
 
 /// What an ingestion request carries.
-public enum EventKind: Int, Sendable {
+public enum EventKind: Int, Sendable, CaseIterable {
     /// Prediction events.
     case predictions = 0
     /// Delayed label events.

@@ -11,7 +11,15 @@ public enum ProfileLoader {
     /// equal to `rows`) and, when the configuration lists a categorical feature's values, the same values.
     /// Profile features the configuration does not list are allowed (and unused).
     public static func load(path: String, model: ModelConfiguration) throws(ProfilingError) -> ReferenceProfile {
-        let bytes = try Profiler.read(path)
+        try load(bytes: try Profiler.read(path), path: path, model: model)
+    }
+
+    /// ``load(path:model:)`` on the file's bytes already read (so that a caller hashing them hashes what was parsed).
+    public static func load(
+        bytes: [UInt8], path: String, model: ModelConfiguration
+    ) throws(ProfilingError)
+        -> ReferenceProfile
+    {
         let profile: ReferenceProfile
         do {
             profile = try JSONDecoder().decode(ReferenceProfile.self, from: Data(bytes))

@@ -123,8 +123,8 @@ public enum Profiler {
         return model
     }
 
-    /// The bytes of `path`.
-    static func read(_ path: String) throws(ProfilingError) -> [UInt8] {
+    /// The bytes of `path` (a `ProfilingError` naming it when it is missing, a directory or unreadable).
+    public static func read(_ path: String) throws(ProfilingError) -> [UInt8] {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw ProfilingError(file: path, message: "cannot read: no such file")

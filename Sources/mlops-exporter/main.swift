@@ -391,13 +391,9 @@ struct Rules: ParsableCommand {
     }
 
     func run() throws {
-        let configuration: ExporterConfiguration
-        do {
-            configuration = try ConfigLoader.load(
+        let configuration = try loadOrExit("configuration") {
+            try ConfigLoader.load(
                 file: configPath, knownCollectors: CollectorCatalog.builtIn.names, referencesMustExist: false)
-        } catch {
-            printError("invalid configuration:\n\(error)")
-            throw ExitCode(1)
         }
         let text =
             format == "sloth"
