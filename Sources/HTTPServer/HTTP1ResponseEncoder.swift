@@ -1,3 +1,5 @@
+import Logging
+
 /// Serialises HTTP/1.1 response heads into a byte buffer, with no string interpolation.
 enum HTTP1ResponseEncoder {
     /// How the `Connection` field is set on a response.
@@ -42,9 +44,7 @@ enum HTTP1ResponseEncoder {
             default:
                 break
             }
-            guard !name.isEmpty, name.allSatisfy(ASCII.isTokenCharacter),
-                field.value.utf8.allSatisfy({ $0 != 0x0D && $0 != 0x0A && $0 != 0 })
-            else {
+            guard HTTPHeaders.isSendable(name: name, value: field.value) else {
                 dropped += 1
                 continue
             }
@@ -148,5 +148,18 @@ enum HTTPStatus {
     /// or carries no body (304, whose length would describe the unsent representation).
     static func forbidsBody(_ status: Int) -> Bool {
         status < 200 || status == 204 || status == 304
+    }
+
+    /// A handler's status as sent: 200...999 as is, anything else 500 (logged).
+    static func sanitized(_ status: Int, logger: Logger) -> Int {
+        if (200...999).contains(status) { return status }
+        logger.error("handler returned an invalid status; sending 500", metadata: ["status": "\(status)"])
+        return 500
+    }
+
+    /// The `Content-Length` a response with `status` declares for a body of `bodyCount` bytes (also for `HEAD`,
+    /// where the body is not sent): none for 204 and 304, 0 where a body is forbidden.
+    static func contentLength(_ status: Int, bodyCount: Int) -> Int? {
+        status == 204 || status == 304 ? nil : (forbidsBody(status) ? 0 : bodyCount)
     }
 }

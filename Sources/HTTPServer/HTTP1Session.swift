@@ -256,17 +256,13 @@ final class HTTP1Session: ConnectionProtocolHandler {
     }
 
     private func encode(_ response: HTTPResponse, for slot: Slot, _ connection: Connection) {
-        var status = response.status
-        if !(200...999).contains(status) {
-            context.logger.error("handler returned an invalid status; sending 500", metadata: ["status": "\(status)"])
-            status = 500
-        }
+        let status = HTTPStatus.sanitized(response.status, logger: context.logger)
         let closing = !slot.keepAlive || (slots.isEmpty && !acceptingRequests)
         let connectionField: HTTP1ResponseEncoder.ConnectionField =
             closing ? .close : (slot.version == .http1_0 ? .keepAlive : .none)
         let bodyAllowed = !HTTPStatus.forbidsBody(status)
         let body = bodyAllowed && !slot.isHead ? response.body : []
-        let contentLength: Int? = status == 204 || status == 304 ? nil : (bodyAllowed ? response.body.count : 0)
+        let contentLength = HTTPStatus.contentLength(status, bodyCount: response.body.count)
 
         let inline = body.count <= Self.inlineBodyLimit
         var buffer: [UInt8] = []

@@ -38,9 +38,7 @@ struct HTTP2ResponseFields {
         where ASCII.equalsIgnoringCase(name, forbidden.utf8) {
             return .dropped
         }
-        guard !name.isEmpty, name.allSatisfy(ASCII.isTokenCharacter),
-            field.value.utf8.allSatisfy({ $0 != 0x0D && $0 != 0x0A && $0 != 0 })
-        else { return .dropped }
+        guard HTTPHeaders.isSendable(name: name, value: field.value) else { return .dropped }
         return ASCII.equalsIgnoringCase(name, "date".utf8) ? .date : .regular
     }
 

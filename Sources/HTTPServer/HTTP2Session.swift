@@ -261,11 +261,7 @@ final class HTTP2Session: ConnectionProtocolHandler {
     /// Submits the response HEADERS (and DATA through the read callback) for `stream`.
     private func submit(_ response: HTTPResponse, on stream: Stream, reportCompletion: Bool) {
         stream.responded = true
-        var status = response.status
-        if !(200...999).contains(status) {
-            context.logger.error("handler returned an invalid status; sending 500", metadata: ["status": "\(status)"])
-            status = 500
-        }
+        let status = HTTPStatus.sanitized(response.status, logger: context.logger)
         let bodyAllowed = !HTTPStatus.forbidsBody(status)
         let sendsBody = bodyAllowed && stream.method != "HEAD" && !response.body.isEmpty
         var fields = HTTP2ResponseFields()
@@ -279,8 +275,8 @@ final class HTTP2Session: ConnectionProtocolHandler {
             }
             fields.add(field.name.lowercased(), field.value)
         }
-        if status != 204 && status != 304 {
-            fields.add("content-length", String(bodyAllowed ? response.body.count : 0))
+        if let length = HTTPStatus.contentLength(status, bodyCount: response.body.count) {
+            fields.add("content-length", String(length))
         }
         if !hasDate { fields.add("date", connection.loop.dateCache.currentValue()) }
 

@@ -115,6 +115,15 @@ extension HTTPHeaders: CustomStringConvertible {
     }
 }
 
+extension HTTPHeaders {
+    /// Whether a handler's header field may be sent: a token name, a value without CR, LF or NUL (no response
+    /// splitting, in either protocol).
+    static func isSendable(name: String.UTF8View, value: String) -> Bool {
+        !name.isEmpty && name.allSatisfy(ASCII.isTokenCharacter)
+            && value.utf8.allSatisfy({ $0 != 0x0D && $0 != 0x0A && $0 != 0 })
+    }
+}
+
 /// ASCII helpers shared by the header list, the parser and the encoder.
 @usableFromInline
 enum ASCII {
