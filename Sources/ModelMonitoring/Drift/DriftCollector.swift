@@ -422,12 +422,10 @@ public final class DriftCollector: ModelCollector {
 
     func emitBins(_ m: Monitored, _ prefix: String, _ labels: [String], into sink: inout CollectorSink) {
         let c = m.column
-        let referenceTotal = c.referenceBins.reduce(0, +)
         for b in 0..<c.binCount {
             let l = labels + [c.binLabels[b]]
             sink.counter(prefix + "_bin_observations_total", l, value: Double(totals.load(c.totalsBase + b)))
-            sink.gauge(
-                prefix + "_reference_ratio", l, value: referenceTotal > 0 ? c.referenceBins[b] / referenceTotal : 0)
+            sink.gauge(prefix + "_reference_ratio", l, value: c.referenceRatios[b])
         }
     }
 }

@@ -31,6 +31,8 @@ struct DriftColumn: Sendable {
     let binLabels: [String]
     /// Reference counts per bin, as Doubles.
     let referenceBins: [Double]
+    /// Each bin's share of the reference (0 for an empty reference), exported at every scrape.
+    let referenceRatios: [Double]
     let referenceFine: [Double]
 
     init(name: String, numeric p: NumericProfile, keepsFine: Bool, base: Int, totalsBase: Int) {
@@ -45,6 +47,7 @@ struct DriftColumn: Sendable {
             i == 0 ? "underflow" : i == p.binCount - 1 ? "overflow" : String(i)
         }
         referenceBins = p.counts.map(Double.init)
+        referenceRatios = Self.ratios(referenceBins)
         referenceFine = keepsFine ? p.fine.map(Double.init) : []
     }
 
@@ -58,7 +61,14 @@ struct DriftColumn: Sendable {
         fineScale = 0
         binLabels = p.values + [ModelContext.other]
         referenceBins = p.counts.map(Double.init)
+        referenceRatios = Self.ratios(referenceBins)
         referenceFine = []
+    }
+
+    /// `counts` as shares of their total (all 0 when the total is 0).
+    static func ratios(_ counts: [Double]) -> [Double] {
+        let total = counts.reduce(0, +)
+        return counts.map { total > 0 ? $0 / total : 0 }
     }
 
     var isNumeric: Bool {

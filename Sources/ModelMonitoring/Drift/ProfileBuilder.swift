@@ -74,7 +74,7 @@ public struct ProfileBuilder: Sendable {
     /// Name of the score column.
     public static let scoreColumn = "score"
     /// The catch-all category.
-    public static let other = "__other__"
+    public static let other = ModelContext.other
 
     /// The columns, in row order: features (configuration order), `prediction`, `score`.
     public let columns: [Column]

@@ -74,14 +74,14 @@ public final class FairnessCollector: ModelCollector {
     let model: ModelContext
     let options: FairnessOptions
     let positiveClass: Int
-    /// Per attribute, the offset of its first group's block in ``ring`` and ``totals``.
+    /// Per attribute, the offset of its first group's block in ``slots``.
     let bases: [Int]
     /// Per attribute, its number of groups (`__other__` included).
     let groupCounts: [Int]
     /// Per attribute, the metrics reported (fairlearn's, and AIF360's with a privileged group).
     let metrics: [[FairnessMetric]]
-    let ring: SliceRing
-    let totals: AtomicSlots
+    /// The window and the totals, with the same layout (one block: attributes × groups × ``GroupCounts``).
+    let slots: QualitySlots
     /// Late predictions (slot 0) and late outcomes (slot 1).
     let late = AtomicSlots(count: 2)
 
@@ -109,8 +109,7 @@ public final class FairnessCollector: ModelCollector {
         self.bases = bases
         groupCounts = model.groupLabels.map(\.count)
         metrics = model.privilegedGroups.map { $0 == nil ? FairnessMetric.fairlearn : FairnessMetric.allCases }
-        ring = SliceRing(window: configuration.window, width: width)
-        totals = AtomicSlots(count: width)
+        slots = QualitySlots(versions: 1, width: width, window: configuration.window)
     }
 
     /// Per group: 6 counters and 8 window gauges; per metric: its value, violation flag and one or two
@@ -130,17 +129,13 @@ public final class FairnessCollector: ModelCollector {
     /// Counts the prediction, and whether it selects the positive class, for its group of every attribute.
     public func record(prediction event: PredictionEvent, receivedAt: Double) {
         let selected = model.classIndex(event.predictionClass) == positiveClass
-        let block = ring.block(for: receivedAt)
+        let block = slots.ring.block(for: receivedAt)
         if block == nil { late.add(0) }
         let attributes = Swift.min(bases.count, event.attributes.count)
         for a in 0..<attributes {
             let position = bases[a] &+ model.groupIndex(attribute: a, value: event.attributes[a]) &* GroupCounts.width
-            totals.add(position &+ GroupCounts.predictionsSlot)
-            if selected { totals.add(position &+ GroupCounts.selectedSlot) }
-            if let block {
-                ring.add(block, position &+ GroupCounts.predictionsSlot)
-                if selected { ring.add(block, position &+ GroupCounts.selectedSlot) }
-            }
+            slots.add(block, position &+ GroupCounts.predictionsSlot)
+            if selected { slots.add(block, position &+ GroupCounts.selectedSlot) }
         }
     }
 
@@ -152,7 +147,7 @@ public final class FairnessCollector: ModelCollector {
             predicted
             ? (actual ? GroupCounts.truePositiveSlot : GroupCounts.falsePositiveSlot)
             : (actual ? GroupCounts.falseNegativeSlot : GroupCounts.trueNegativeSlot)
-        let block = ring.block(for: receivedAt)
+        let block = slots.ring.block(for: receivedAt)
         if block == nil { late.add(1) }
         let groups = outcome.prediction.groups
         let attributes = Swift.min(bases.count, groups.count)
@@ -160,14 +155,13 @@ public final class FairnessCollector: ModelCollector {
             let g = groups[a]
             guard g >= 0 && g < groupCounts[a] else { continue }
             let position = bases[a] &+ g &* GroupCounts.width &+ cell
-            totals.add(position)
-            if let block { ring.add(block, position) }
+            slots.add(block, position)
         }
     }
 
     /// Emits every attribute's counters, window rates and comparisons over the window ending now.
     public func collect(into sink: inout CollectorSink) {
-        let blocks = ring.liveBlocks(now: WallClock.now())
+        let blocks = slots.ring.liveBlocks(now: WallClock.now())
         let name = model.name
         for a in 0..<bases.count {
             let attribute = model.configuration.sensitiveAttributes[a].name
@@ -175,19 +169,20 @@ public final class FairnessCollector: ModelCollector {
             var window: [GroupCounts] = []
             for g in 0..<groupCounts[a] {
                 let position = bases[a] + g * GroupCounts.width
-                let counts = GroupCounts(slots: ring.sums(position, count: GroupCounts.width, blocks: blocks))
+                let counts = GroupCounts(slots: slots.ring.sums(position, count: GroupCounts.width, blocks: blocks))
                 window.append(counts)
                 let group = [name, attribute, labels[g]]
                 sink.counter(
                     "mlops_fairness_predictions_total", group,
-                    value: Double(totals.load(position + GroupCounts.predictionsSlot)))
+                    value: Double(slots.totals.load(position + GroupCounts.predictionsSlot)))
                 sink.counter(
                     "mlops_fairness_selected_total", group,
-                    value: Double(totals.load(position + GroupCounts.selectedSlot)))
+                    value: Double(slots.totals.load(position + GroupCounts.selectedSlot)))
                 for (i, outcome) in GroupCounts.outcomeLabels.enumerated() {
                     let slot = GroupCounts.truePositiveSlot + i
                     sink.counter(
-                        "mlops_fairness_outcomes_total", group + [outcome], value: Double(totals.load(position + slot)))
+                        "mlops_fairness_outcomes_total", group + [outcome],
+                        value: Double(slots.totals.load(position + slot)))
                 }
                 sink.gauge("mlops_fairness_window_observations", group, value: counts.predictions)
                 let cells = [counts.truePositives, counts.falsePositives, counts.falseNegatives, counts.trueNegatives]

@@ -1,6 +1,6 @@
 import ExporterConfig
 
-/// The quality collector's storage: one block of `width` slots per version, held twice with the same
+/// The quality and fairness collectors' storage: one block of `width` slots per version, held twice with the same
 /// layout, in a ``SliceRing`` (the model's window) and in cumulative ``AtomicSlots`` (since start, for the
 /// raw counters). Positions are pre-computed by the task's layout, so recording an outcome is a few atomic
 /// adds, no lookup and no allocation.
