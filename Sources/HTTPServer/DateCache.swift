@@ -9,21 +9,25 @@ struct DateCache {
     private var renderedSecond: time_t = -1
     private var line: [UInt8] = []
 
-    /// Appends `Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n` for the current second.
-    mutating func appendHeaderLine(to buffer: inout [UInt8]) {
+    /// The line for the current second, re-rendered when the second changes.
+    private mutating func currentLine() -> [UInt8] {
         let now = time(nil)
         if now != renderedSecond {
             renderedSecond = now
             line = Self.render(now)
         }
-        buffer.append(contentsOf: line)
+        return line
     }
 
-    /// The field value alone (`Sun, 06 Nov 1994 08:49:37 GMT`), for HTTP/2 `date` fields.
-    mutating func currentValue() -> String {
-        var buffer: [UInt8] = []
-        appendHeaderLine(to: &buffer)
-        return String(decoding: buffer[6..<(buffer.count - 2)], as: UTF8.self)
+    /// Appends `Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n` for the current second.
+    mutating func appendHeaderLine(to buffer: inout [UInt8]) {
+        buffer.append(contentsOf: currentLine())
+    }
+
+    /// Appends the field value alone (`Sun, 06 Nov 1994 08:49:37 GMT`), for HTTP/2 `date` fields.
+    mutating func appendValue(to buffer: inout [UInt8]) {
+        let line = currentLine()
+        buffer.append(contentsOf: line[6..<(line.count - 2)])
     }
 
     /// Renders the header line for `seconds` since the epoch (RFC 9110 §5.6.7 IMF-fixdate, always GMT).

@@ -21,10 +21,15 @@ struct HTTP2ResponseFields {
 
     /// Appends one field.
     mutating func add(_ name: String, _ value: String) {
+        add(name) { $0.append(contentsOf: value.utf8) }
+    }
+
+    /// Adds a field whose value `writeValue` appends to the buffer (no intermediate String).
+    mutating func add(_ name: String, value writeValue: (inout [UInt8]) -> Void) {
         let nameStart = storage.count
         storage.append(contentsOf: name.utf8)
         let valueStart = storage.count
-        storage.append(contentsOf: value.utf8)
+        writeValue(&storage)
         ranges.append((nameStart..<valueStart, valueStart..<storage.count))
     }
 

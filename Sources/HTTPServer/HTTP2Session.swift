@@ -278,7 +278,7 @@ final class HTTP2Session: ConnectionProtocolHandler {
         if let length = HTTPStatus.contentLength(status, bodyCount: response.body.count) {
             fields.add("content-length", String(length))
         }
-        if !hasDate { fields.add("date", connection.loop.dateCache.currentValue()) }
+        if !hasDate { fields.add("date") { connection.loop.dateCache.appendValue(to: &$0) } }
 
         stream.responseBody = sendsBody ? response.body : []
         stream.responseOffset = 0
