@@ -155,7 +155,8 @@ public final class DriftCollector: ModelCollector {
         }
         // A column's method is resolved from its profile first: it decides whether the column keeps fine counts.
         func monitored(
-            _ columnName: String, _ profile: ColumnProfile, _ choice: DriftOptions.Choice?, feature: Bool
+            _ columnName: String, _ profile: ColumnProfile,
+            _ pick: ((DriftOptions.Choice) -> DriftMethod) -> (DriftMethod, Double)
         ) throws(ModelCollectorError) -> Monitored {
             let resolve: (DriftOptions.Choice) -> DriftMethod = { choice in
                 if case .method(let m) = choice { return m }
@@ -165,13 +166,7 @@ public final class DriftCollector: ModelCollector {
                 return DriftMethod.auto(
                     numeric: profile.numeric != nil, uniqueValues: unique, referenceRows: reference.rows)
             }
-            let (method, threshold): (DriftMethod, Double)
-            if feature {
-                (method, threshold) = parsed.resolved(feature: columnName, resolve: resolve)
-            } else {
-                let m = resolve(choice ?? .auto)
-                (method, threshold) = (m, parsed.thresholds[m] ?? m.defaultThreshold)
-            }
+            let (method, threshold) = pick(resolve)
             return Monitored(
                 column: try column(columnName, profile, method), method: method, threshold: threshold,
                 std: profile.numeric?.std ?? 0, referenceCount: profile.count)
@@ -181,7 +176,8 @@ public final class DriftCollector: ModelCollector {
             guard let profile = reference.feature(named: feature.name) else {
                 throw options.error(nil, "the reference profile has no column for feature \(feature.name)")
             }
-            features.append(try monitored(feature.name, profile, nil, feature: true))
+            features.append(
+                try monitored(feature.name, profile) { parsed.resolved(feature: feature.name, resolve: $0) })
         }
         for m in features { try Self.check(m, options) }
         self.features = features
@@ -205,10 +201,10 @@ public final class DriftCollector: ModelCollector {
         }
         plans = features.map { plan($0.column) }
         prediction = try reference.prediction.map { (p) throws(ModelCollectorError) in
-            try monitored("prediction", p, parsed.predictionMethod, feature: false)
+            try monitored("prediction", p) { parsed.resolved(parsed.predictionMethod, resolve: $0) }
         }
         score = try reference.score.map { (p) throws(ModelCollectorError) in
-            try monitored("score", p, parsed.predictionMethod, feature: false)
+            try monitored("score", p) { parsed.resolved(parsed.predictionMethod, resolve: $0) }
         }
         predictionPlan = prediction.map { plan($0.column) }
         scorePlan = score.map { plan($0.column) }

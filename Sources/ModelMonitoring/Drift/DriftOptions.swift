@@ -102,7 +102,15 @@ struct DriftOptions: Sendable {
     /// The method and threshold for feature `name`, with `auto` resolved by `resolve`.
     func resolved(feature name: String, resolve: (Choice) -> DriftMethod) -> (DriftMethod, Double) {
         let override = features[name]
-        let method = resolve(override?.choice ?? method)
-        return (method, override?.threshold ?? thresholds[method] ?? method.defaultThreshold)
+        return resolved(override?.choice ?? method, threshold: override?.threshold, resolve: resolve)
+    }
+
+    /// The method of `choice` (`auto` resolved by `resolve`) and `threshold`, else the method's configured or
+    /// default threshold.
+    func resolved(
+        _ choice: Choice, threshold: Double? = nil, resolve: (Choice) -> DriftMethod
+    ) -> (DriftMethod, Double) {
+        let method = resolve(choice)
+        return (method, threshold ?? thresholds[method] ?? method.defaultThreshold)
     }
 }
