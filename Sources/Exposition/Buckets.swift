@@ -47,7 +47,7 @@ public enum Buckets {
 
     /// The bucket of `value` among increasing upper `bounds`: the first `i` with `value <= bounds[i]`, or
     /// `bounds.count` (the `+Inf` bucket) when there is none (NaN too). A binary search, no allocation.
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func index(of value: Double, in bounds: UnsafeBufferPointer<Double>) -> Int {
         var lo = 0
         var hi = bounds.count

@@ -11,8 +11,7 @@ import urllib.request
 import re
 import subprocess
 
-from conftest import ROOT, free_port, wait_for
-from test_drift import get, samples as scrape
+from conftest import ROOT, free_port, sample, scrape, wait_for
 
 CONFIG = "examples/demo/models.yaml"
 
@@ -39,7 +38,7 @@ def phase_run(binary, start_exporter, phase, seconds=3, rate=1000):
     rc, stderr = run_demo(binary, "--target", exporter.base, "--rate", str(rate), "--phases", phase,
                           "--duration", str(seconds), "--time-scale", "30")
     assert rc == 0, stderr
-    return exporter, summary(stderr), scrape(exporter)
+    return exporter, summary(stderr), scrape(exporter)[1]
 
 
 def test_what_the_demo_sends_is_what_the_exporter_counts(binary, start_exporter):
@@ -66,14 +65,14 @@ def test_each_phase_moves_its_signals(binary, start_exporter):
     _, _, bias = phase_run(binary, start_exporter, "bias")
     _, _, degraded = phase_run(binary, start_exporter, "degraded")
     for model in ("fraud", "eta"):
-        assert get(stable, "mlops_dataset_drift_detected", model=model) == 0
-        assert get(drift, "mlops_dataset_drift_detected", model=model) == 1
-        assert get(bias, "mlops_dataset_drift_detected", model=model) == 0
+        assert sample(stable, "mlops_dataset_drift_detected", model=model) == 0
+        assert sample(drift, "mlops_dataset_drift_detected", model=model) == 1
+        assert sample(bias, "mlops_dataset_drift_detected", model=model) == 0
     di = dict(model="fraud", attribute="gender", metric="disparate_impact")
-    assert 0.8 <= get(stable, "mlops_fairness_metric", **di) <= 1.25
-    assert get(stable, "mlops_fairness_violation", **di) == 0
-    assert get(bias, "mlops_fairness_metric", **di) > 1.5  # female (unprivileged) flagged far more often
-    assert get(bias, "mlops_fairness_violation", **di) == 1
+    assert 0.8 <= sample(stable, "mlops_fairness_metric", **di) <= 1.25
+    assert sample(stable, "mlops_fairness_violation", **di) == 0
+    assert sample(bias, "mlops_fairness_metric", **di) > 1.5  # female (unprivileged) flagged far more often
+    assert sample(bias, "mlops_fairness_violation", **di) == 1
 
     def accuracy(s):
         joined = total(s, "mlops_model_window_outcomes", model="fraud")
@@ -122,7 +121,7 @@ def test_config_limits_traffic_to_the_models_it_declares(binary, start_exporter,
     assert rc == 0, stderr
     sent = summary(stderr)
     assert sent["failed"] == 0 and sent["predictions"] > 100, stderr
-    assert total(scrape(exporter), "mlops_ingest_events_total", model="eta", kind="predictions") > 100
+    assert total(scrape(exporter)[1], "mlops_ingest_events_total", model="eta", kind="predictions") > 100
     other = tmp_path / "other.yaml"
     other.write_text("models:\n  - name: other\n    task: regression\n    versions: ['1']\n")
     rc, stderr = run_demo(binary, "--target", exporter.base, "--config", str(other), "--duration", "1")
