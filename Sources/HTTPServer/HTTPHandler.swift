@@ -10,6 +10,42 @@
 public protocol HTTPHandler: Sendable {
     /// Handles one request; see the protocol's requirements.
     func handle(_ request: HTTPRequest, respond: HTTPResponder)
+
+    /// Decides whether the server may receive the body announced by `head` (an HTTP/1.x request with
+    /// `Content-Length` > 0 or `Transfer-Encoding: chunked`, or an HTTP/2 HEADERS frame without
+    /// END_STREAM), before any of it is buffered: authentication and cheap checks belong here, so that a
+    /// client without credentials never gets the server to hold its body. `head.body` is empty.
+    ///
+    /// Called on an event-loop thread, like ``handle(_:respond:)``; it must return quickly and call the
+    /// admission exactly once, from any thread, during or after the call. While undecided the body is not
+    /// read (HTTP/1.1) or not acknowledged (HTTP/2 flow control). A rejection is sent as the request's
+    /// response and the body is discarded (HTTP/1.1 closes the connection after it). The default admits.
+    func admit(_ head: HTTPRequest, admission: HTTPAdmission)
+}
+
+extension HTTPHandler {
+    /// Admits every body.
+    public func admit(_ head: HTTPRequest, admission: HTTPAdmission) {
+        admission.accept()
+    }
+}
+
+/// The answer to ``HTTPHandler/admit(_:admission:)``: call ``accept()`` or ``reject(_:)`` once.
+/// Thread-safe; only the first call counts.
+public struct HTTPAdmission: Sendable {
+    private let decide: @Sendable (HTTPResponse?) -> Void
+
+    /// An admission that hands the decision to `decide` (nil: accepted). The server makes these; a
+    /// handler's tests may too.
+    public init(_ decide: @escaping @Sendable (HTTPResponse?) -> Void) {
+        self.decide = decide
+    }
+
+    /// The body may be received; the request is handed to ``HTTPHandler/handle(_:respond:)`` when complete.
+    public func accept() { decide(nil) }
+
+    /// The body is refused: `response` (a 401, 403, 413, 429 or 503, typically) is the request's answer.
+    public func reject(_ response: HTTPResponse) { decide(response) }
 }
 
 /// The completion of one request: call it once with the response.
