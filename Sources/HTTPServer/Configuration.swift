@@ -22,6 +22,31 @@ extension HTTPServer {
         public var headerReadTimeout: Duration
         /// Longest gap between two reads of a request body; expiry answers 408 and closes. Default 30 s.
         public var bodyReadTimeout: Duration
+        /// Longest time a request body may take, from its admission (see ``HTTPHandler/admit(_:admission:)``)
+        /// to its last byte, however steadily it trickles in; expiry answers 408 and closes (HTTP/2: the
+        /// stream). Default 60 s.
+        public var bodyTimeout: Duration
+        /// Slowest average rate, in bytes per second, at which a request body may arrive once
+        /// ``bodyRateGrace`` has passed: a body must have delivered `minBodyRate × (elapsed − grace)` bytes
+        /// at any moment, or it is answered 408 (slow-POST defence). 0 disables the check. Default 4096.
+        public var minBodyRate: Int
+        /// How long a body may arrive at any rate before ``minBodyRate`` applies. Default 5 s.
+        public var bodyRateGrace: Duration
+        /// Most request-body bytes held by the server at once, over all connections and both protocols:
+        /// bodies being received and bodies handed to the handler whose response is not yet delivered. A new
+        /// body that does not fit is answered 503 with `Retry-After` (HTTP/2: on its stream). At least
+        /// ``maxBodySize`` is used. Default 256 MiB.
+        public var maxBufferedBodyBytes: Int
+        /// Most request-body bytes one connection may hold (HTTP/1.1 pipelining, HTTP/2 streams). Beyond it the
+        /// connection stops reading (HTTP/1.1) or withholds flow-control credit (HTTP/2) until its earlier
+        /// requests are answered; an HTTP/2 stream that could never fit is answered 503. At least
+        /// ``maxBodySize`` is used. Default 32 MiB.
+        public var maxConnectionBodyBytes: Int
+        /// Connection slots that requests with a body may not occupy, so that scrapes and health checks are
+        /// still served when uploads fill the rest: at most `maxConnections − reservedConnections`
+        /// connections receive a body at once, a body beyond that is answered 503 with `Retry-After`.
+        /// nil: `maxConnections / 10`, at least 1 (0 when `maxConnections` is 1).
+        public var reservedConnections: Int?
         /// How long a keep-alive connection may sit with no request in progress. Default 60 s.
         public var idleTimeout: Duration
         /// How long queued output may make no progress (peer not reading) before the connection is
@@ -60,6 +85,12 @@ extension HTTPServer {
             self.maxConnections = 1024
             self.headerReadTimeout = .seconds(10)
             self.bodyReadTimeout = .seconds(30)
+            self.bodyTimeout = .seconds(60)
+            self.minBodyRate = 4096
+            self.bodyRateGrace = .seconds(5)
+            self.maxBufferedBodyBytes = 256 * 1024 * 1024
+            self.maxConnectionBodyBytes = 32 * 1024 * 1024
+            self.reservedConnections = nil
             self.idleTimeout = .seconds(60)
             self.writeStallTimeout = .seconds(30)
             self.maxRequestTargetLength = 8 * 1024
@@ -72,6 +103,11 @@ extension HTTPServer {
             self.http2MaxConcurrentStreams = 100
             self.tls = nil
             self.tlsHandshakeTimeout = .seconds(10)
+        }
+
+        /// The connection slots kept free of body uploads (see ``reservedConnections``).
+        var effectiveReservedConnections: Int {
+            reservedConnections ?? (maxConnections == 1 ? 0 : Swift.max(1, maxConnections / 10))
         }
 
         /// The CPUs this process may run on (its affinity, so `taskset -c 0` means one loop).
@@ -88,7 +124,7 @@ extension HTTPServer {
             for (name, value) in [
                 ("headerReadTimeout", headerReadTimeout), ("bodyReadTimeout", bodyReadTimeout),
                 ("idleTimeout", idleTimeout), ("writeStallTimeout", writeStallTimeout),
-                ("tlsHandshakeTimeout", tlsHandshakeTimeout),
+                ("tlsHandshakeTimeout", tlsHandshakeTimeout), ("bodyTimeout", bodyTimeout),
             ] {
                 try require(value > .zero, "\(name) must be positive")
             }
@@ -96,6 +132,13 @@ extension HTTPServer {
             try require(maxHeaderBytes >= 64, "maxHeaderBytes must be at least 64")
             try require(maxHeaderCount >= 1, "maxHeaderCount must be at least 1")
             try require(maxBodySize >= 0, "maxBodySize must not be negative")
+            try require(minBodyRate >= 0, "minBodyRate must not be negative")
+            try require(bodyRateGrace >= .zero, "bodyRateGrace must not be negative")
+            try require(maxBufferedBodyBytes >= 0, "maxBufferedBodyBytes must not be negative")
+            try require(maxConnectionBodyBytes >= 0, "maxConnectionBodyBytes must not be negative")
+            try require(
+                (0..<maxConnections).contains(effectiveReservedConnections),
+                "reservedConnections must be in 0..<maxConnections")
             try require(maxPipelinedRequests >= 1, "maxPipelinedRequests must be at least 1")
             try require(listenBacklog >= 1, "listenBacklog must be at least 1")
             try require(

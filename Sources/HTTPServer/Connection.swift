@@ -9,7 +9,8 @@ enum TimerPhase: Equatable {
     case idle
     /// Receiving a request head (``HTTPServer/Configuration/headerReadTimeout``, not reset by progress).
     case head
-    /// Receiving a request body (``HTTPServer/Configuration/bodyReadTimeout`` between reads).
+    /// Receiving a request body (``HTTPServer/Configuration/bodyReadTimeout`` between reads, and the
+    /// protocol's ``ConnectionProtocolHandler/bodyDeadline(_:)``: total time and minimum rate).
     case body
     /// Output queued but the peer is not reading (``HTTPServer/Configuration/writeStallTimeout``).
     case write
@@ -42,6 +43,12 @@ protocol ConnectionProtocolHandler: AnyObject {
     func timerPhase(_ connection: Connection) -> TimerPhase
     /// The timeout of `phase` (`idle`, `head` or `body`) expired.
     func timerExpired(_ phase: TimerPhase, connection: Connection)
+    /// In the `body` phase: the earliest deadline (monotonic ns) of a body being received, from its total
+    /// time and minimum rate (``ServerContext/bodyDeadline(start:received:)``); nil when none applies.
+    func bodyDeadline(_ connection: Connection) -> UInt64?
+    /// The handler decided the admission of request `requestID` (nil: accepted); unknown or repeated
+    /// decisions are ignored.
+    func admissionDecided(_ rejection: HTTPResponse?, requestID: UInt64, connection: Connection)
     /// The peer finished sending (read returned 0).
     func inputEnded(_ connection: Connection)
     /// Graceful shutdown started: finish the request in progress, accept no new one.
@@ -53,6 +60,7 @@ protocol ConnectionProtocolHandler: AnyObject {
 
 extension ConnectionProtocolHandler {
     func hasMoreOutput(_ connection: Connection) -> Bool { false }
+    func bodyDeadline(_ connection: Connection) -> UInt64? { nil }
 }
 
 /// One accepted socket: owns its transport, input buffer, output queue, timer and protocol handler,
@@ -90,6 +98,12 @@ final class Connection: DeadlineScheduled {
     /// the peer is probably still sending, so the close must linger.
     var lingerOnClose = false
 
+    /// Request-body bytes this connection holds in the server's ``BodyBudget`` (bodies being received and
+    /// bodies whose response is not yet delivered); all returned when it closes.
+    private(set) var bodyBytesReserved = 0
+    /// Whether this connection holds one of the budget's receiving slots.
+    private(set) var holdsReceivingSlot = false
+
     // DeadlineScheduled
     var deadline: UInt64 = 0
     var heapIndex = -1
@@ -111,6 +125,39 @@ final class Connection: DeadlineScheduled {
 
     func markRegistered(_ interest: EpollEvents) {
         registeredInterest = interest
+    }
+
+    // MARK: - Request bodies
+
+    /// Reserves `count` body bytes against this connection's limit and the process-wide budget.
+    func reserveBodyBytes(_ count: Int) -> BodyReservation {
+        guard count > 0 else { return .reserved }
+        let context = loop.context
+        if bodyBytesReserved + count > context.connectionBodyLimit { return .connectionLimit }
+        guard context.bodyBudget.reserve(count) else { return .processLimit }
+        bodyBytesReserved += count
+        return .reserved
+    }
+
+    /// Returns `count` bytes reserved with ``reserveBodyBytes(_:)``.
+    func releaseBodyBytes(_ count: Int) {
+        let count = min(count, bodyBytesReserved)
+        bodyBytesReserved -= count
+        loop.context.bodyBudget.release(count)
+    }
+
+    /// Claims a connection slot for receiving bodies (idempotent); false when every unreserved slot is taken.
+    func claimReceivingSlot() -> Bool {
+        if holdsReceivingSlot { return true }
+        holdsReceivingSlot = loop.context.bodyBudget.claimReceivingSlot()
+        return holdsReceivingSlot
+    }
+
+    /// Gives the receiving slot back (idempotent).
+    func releaseReceivingSlot() {
+        guard holdsReceivingSlot else { return }
+        holdsReceivingSlot = false
+        loop.context.bodyBudget.releaseReceivingSlot()
     }
 
     // MARK: - Events
@@ -315,7 +362,8 @@ final class Connection: DeadlineScheduled {
         didRead = false
         didWrite = false
         timerPhase = phase
-        loop.schedule(self, phase: phase, from: timerBase)
+        loop.schedule(
+            self, phase: phase, from: timerBase, notAfter: phase == .body ? protocolHandler.bodyDeadline(self) : nil)
     }
 
     /// Closes the socket at once, dropping queued output. `reason` goes to the observer when not nil.
@@ -324,6 +372,8 @@ final class Connection: DeadlineScheduled {
         isClosed = true
         if let reason { loop.context.observer?.connectionError(reason: reason) }
         output.removeAll()
+        releaseBodyBytes(bodyBytesReserved)
+        releaseReceivingSlot()
         loop.connectionWillClose(self)
         transport.close()
     }

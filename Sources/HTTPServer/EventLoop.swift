@@ -27,6 +27,8 @@ final class EventLoop: @unchecked Sendable {
         case adopt(fileDescriptor: Int32, remoteAddress: String)
         /// A handler answered off the loop thread.
         case deliver(connectionID: UInt64, requestID: UInt64, response: HTTPResponse)
+        /// A handler decided a body's admission off the loop thread (nil: accepted).
+        case admission(connectionID: UInt64, requestID: UInt64, rejection: HTTPResponse?)
         /// A connection closed while the acceptor was paused at the connection cap.
         case resumeAccepting
         /// Start a graceful shutdown; force-close what remains at `deadline` (monotonic ns).
@@ -130,6 +132,22 @@ final class EventLoop: @unchecked Sendable {
         }
     }
 
+    /// Routes a handler's admission decision to its connection, like ``deliver(_:connectionID:requestID:)``.
+    func decideAdmission(_ rejection: HTTPResponse?, connectionID: UInt64, requestID: UInt64) {
+        if isOnLoopThread {
+            decideAdmissionNow(rejection, connectionID: connectionID, requestID: requestID)
+        } else {
+            post(.admission(connectionID: connectionID, requestID: requestID, rejection: rejection))
+        }
+    }
+
+    /// The admission through which a handler answers ``HTTPHandler/admit(_:admission:)`` for a request.
+    func admission(connectionID: UInt64, requestID: UInt64) -> HTTPAdmission {
+        HTTPAdmission { [self] rejection in
+            decideAdmission(rejection, connectionID: connectionID, requestID: requestID)
+        }
+    }
+
     // MARK: - Setup (before the thread starts)
 
     /// Adds a bound listener to this (acceptor) loop. Called before ``start(onExit:)``.
@@ -214,6 +232,8 @@ final class EventLoop: @unchecked Sendable {
                 adopt(fd, remoteAddress: remoteAddress)
             case .deliver(let connectionID, let requestID, let response):
                 deliverNow(response, connectionID: connectionID, requestID: requestID)
+            case .admission(let connectionID, let requestID, let rejection):
+                decideAdmissionNow(rejection, connectionID: connectionID, requestID: requestID)
             case .resumeAccepting:
                 resumeAcceptingAtCapacity()
             case .beginShutdown(let deadline):
@@ -225,6 +245,12 @@ final class EventLoop: @unchecked Sendable {
     private func deliverNow(_ response: HTTPResponse, connectionID: UInt64, requestID: UInt64) {
         guard let connection = connections[connectionID] else { return }  // closed meanwhile: drop
         connection.protocolHandler.deliver(response, requestID: requestID, connection: connection)
+        markDirty(connection)
+    }
+
+    private func decideAdmissionNow(_ rejection: HTTPResponse?, connectionID: UInt64, requestID: UInt64) {
+        guard let connection = connections[connectionID] else { return }  // closed meanwhile: drop
+        connection.protocolHandler.admissionDecided(rejection, requestID: requestID, connection: connection)
         markDirty(connection)
     }
 
@@ -300,8 +326,8 @@ final class EventLoop: @unchecked Sendable {
         }
     }
 
-    /// Arms the connection's timer for `phase`, started at `base`.
-    func schedule(_ connection: Connection, phase: TimerPhase, from base: UInt64) {
+    /// Arms the connection's timer for `phase`, started at `base`, and no later than `notAfter`.
+    func schedule(_ connection: Connection, phase: TimerPhase, from base: UInt64, notAfter: UInt64? = nil) {
         let timeout: UInt64
         switch phase {
         case .none:
@@ -315,7 +341,7 @@ final class EventLoop: @unchecked Sendable {
         case .handshake: timeout = context.tlsHandshakeTimeout
         }
         let (deadline, overflow) = base.addingReportingOverflow(timeout)
-        deadlines.schedule(connection, at: overflow ? .max : deadline)
+        deadlines.schedule(connection, at: min(overflow ? .max : deadline, notAfter ?? .max))
     }
 
     /// Bookkeeping for a connection that is closing (its descriptor is closed right after).

@@ -80,6 +80,10 @@ struct HTTP1Parser {
         case needMoreData
         /// One request is complete.
         case request(Request)
+        /// The head is complete and a body follows (`contentLength` nil: chunked); no body byte has been
+        /// consumed. The caller decides whether to receive it (the server asks its handler); the next call goes
+        /// on with the body.
+        case bodyAnnounced(Head, contentLength: Int?)
         /// The input is malformed or over a limit; answer and close.
         case error(HTTP1ParseError)
     }
@@ -106,22 +110,17 @@ struct HTTP1Parser {
     private var requestLineEnd: Int?
     private var headerLineCount = 0
     private var trailerBytes = 0
-    private var continuePending = false
 
     init(limits: Limits) {
         self.limits = limits
     }
 
+    /// Body bytes collected so far from a chunked body (a fixed-length body stays in the input until complete).
+    var chunkedBodyCount: Int { body.count }
+
     /// Whether no part of a request has been consumed: a boundary between requests. Together with an
     /// empty input buffer this means the connection is idle.
     var isAtRequestBoundary: Bool { phase == .head }
-
-    /// True once per request when its head asked for `100 Continue` and the body has not started to
-    /// arrive; reading resets it. The caller then sends the interim response if appropriate.
-    mutating func takeContinueRequest() -> Bool {
-        defer { continuePending = false }
-        return continuePending
-    }
 
     /// Parses from the start of `input`, the connection's unconsumed bytes. The caller must drop the
     /// returned number of bytes from its buffer before the next call.
@@ -168,8 +167,13 @@ struct HTTP1Parser {
                     reset()
                     return (consumed, .request(request))
                 }
-                if phase == .head, head?.expectsContinue == true, consumed == input.count {
-                    continuePending = true  // the body has not started to arrive
+                if phase == .head {
+                    // A body follows: stop so that the caller can decide whether to receive it.
+                    phase = next
+                    if case .fixedBody(let length) = next {
+                        return (consumed, .bodyAnnounced(head!, contentLength: length))
+                    }
+                    return (consumed, .bodyAnnounced(head!, contentLength: nil))
                 }
                 phase = next
             case .fail(let error):
@@ -196,7 +200,6 @@ struct HTTP1Parser {
         requestLineEnd = nil
         headerLineCount = 0
         trailerBytes = 0
-        continuePending = false
     }
 
     // MARK: - Head

@@ -7,6 +7,14 @@
 ///
 /// After a parse error the session answers with the error status and a one-line reason, then takes
 /// no further request: the framing of whatever follows is unknown, so the connection closes.
+///
+/// Bodies: when a head announces a body, the session stops and asks the handler
+/// (``HTTPHandler/admit(_:admission:)``) before reading any of it, then claims one of the connection
+/// slots for bodies and reserves the body's bytes (``BodyBudget``; a chunked body reserves as it grows).
+/// A refusal is answered (401, 503 with `Retry-After`, …) and the connection closes, its body unread. A
+/// body must arrive within ``HTTPServer/Configuration/bodyTimeout`` and keep up
+/// ``HTTPServer/Configuration/minBodyRate``, or it is answered 408. The reservation is returned when the
+/// request's response is delivered.
 final class HTTP1Session: ConnectionProtocolHandler {
     private struct Slot {
         let id: UInt64
@@ -18,6 +26,20 @@ final class HTTP1Session: ConnectionProtocolHandler {
         /// Error answers are not reported to ``HTTPServerObserver/requestCompleted``.
         let isParseError: Bool
         var response: HTTPResponse?
+        /// Body bytes reserved for this request, returned when its response is delivered.
+        var bodyBytes = 0
+    }
+
+    /// Where the body of the request being parsed stands.
+    private enum BodyState {
+        /// No body in progress (or it needs no decision: no body announced).
+        case none
+        /// The handler decides whether to receive it; nothing is read meanwhile.
+        case awaitingAdmission(id: UInt64, head: HTTP1Parser.Head, contentLength: Int?)
+        /// Admitted: waiting for a receiving slot and the body's bytes in the budget.
+        case admitted(head: HTTP1Parser.Head, contentLength: Int?)
+        /// Being received since `since` (monotonic ns).
+        case receiving(head: HTTP1Parser.Head, contentLength: Int?, since: UInt64)
     }
 
     private static let continueResponse = Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)
@@ -36,6 +58,14 @@ final class HTTP1Session: ConnectionProtocolHandler {
     private var acceptingRequests = true
     private var draining = false
     private var inputEnded = false
+    private var bodyState = BodyState.none
+    /// Bytes reserved for the body being received.
+    private var bodyReserved = 0
+    /// The body waits for the connection's earlier requests to return their reservations.
+    private var bodyWaitsForBudget = false
+    private var nextAdmissionID: UInt64 = 0
+    /// Reservation steps of a chunked body.
+    private static let chunkedReservationStep = 64 * 1024
 
     init(context: ServerContext) {
         self.context = context
@@ -49,8 +79,9 @@ final class HTTP1Session: ConnectionProtocolHandler {
     // MARK: - ConnectionProtocolHandler
 
     func process(_ connection: Connection) {
-        // Before the first request: TLS chose h2 through ALPN, or the client sent the h2c preface.
-        if requestsReceived == 0 && slots.isEmpty && context.configuration.http2Enabled {
+        // Before the first request: TLS chose h2 through ALPN, or the client sent the h2c preface (never in the
+        // middle of a body).
+        if requestsReceived == 0 && slots.isEmpty && parser.isAtRequestBoundary && context.configuration.http2Enabled {
             if connection.transport.negotiatedProtocol == "h2" {
                 switchToHTTP2(connection)
                 return
@@ -65,17 +96,19 @@ final class HTTP1Session: ConnectionProtocolHandler {
                 break
             }
         }
-        while acceptingRequests && hasCapacity(connection) && !connection.input.isEmpty {
+        while acceptingRequests && hasCapacity(connection) {
+            guard prepareBody(connection) else { return }
+            if connection.input.isEmpty { break }
             let (consumed, result) = connection.input.withReadableBytes { parser.parse($0) }
             connection.input.consume(consumed)
             switch result {
             case .needMoreData:
-                if parser.takeContinueRequest() && slots.isEmpty && connection.output.isEmpty {
-                    connection.output.append(Self.continueResponse)
-                }
                 // Leave the loop: the remaining bytes are an incomplete request.
                 if inputEnded { finishAfterEndOfInput(connection) }
                 return
+            case .bodyAnnounced(let head, let contentLength):
+                askAdmission(head, contentLength: contentLength, connection)
+                if connection.isClosed { return }
             case .request(let request):
                 if let settings = h2cUpgradeSettings(request, connection) {
                     upgradeToHTTP2(request, settings: settings, connection)
@@ -161,11 +194,18 @@ final class HTTP1Session: ConnectionProtocolHandler {
             return  // already answered, or the request belongs to an earlier incarnation: ignore
         }
         slots[index].response = response
+        connection.releaseBodyBytes(slots[index].bodyBytes)
+        slots[index].bodyBytes = 0
+        bodyWaitsForBudget = false
         encodeReadyResponses(connection)
     }
 
     func wantsInput(_ connection: Connection) -> Bool {
-        !inputEnded && acceptingRequests && hasCapacity(connection)
+        guard !inputEnded && acceptingRequests && hasCapacity(connection) && !bodyWaitsForBudget else { return false }
+        switch bodyState {
+        case .none, .receiving: return true
+        case .awaitingAdmission, .admitted: return false
+        }
     }
 
     func isFinished(_ connection: Connection) -> Bool {
@@ -173,6 +213,11 @@ final class HTTP1Session: ConnectionProtocolHandler {
     }
 
     func timerPhase(_ connection: Connection) -> TimerPhase {
+        switch bodyState {
+        case .receiving: return acceptingRequests && !bodyWaitsForBudget ? .body : .none
+        case .awaitingAdmission, .admitted: return .none
+        case .none: break
+        }
         if !slots.isEmpty || !acceptingRequests { return .none }
         if parser.isAtRequestBoundary && connection.input.isEmpty {
             // A fresh connection must send its first request head in time; later it may idle.
@@ -188,10 +233,23 @@ final class HTTP1Session: ConnectionProtocolHandler {
         case .head:
             fail(status: 408, reason: "request header read timeout", label: "header_timeout", connection)
         case .body:
-            fail(status: 408, reason: "request body read timeout", label: "body_timeout", connection)
+            if let deadline = bodyDeadline(connection), connection.loop.now >= deadline {
+                fail(
+                    status: 408, reason: "request body too slow (below the minimum rate or over the total time)",
+                    label: "body_too_slow", connection)
+            } else {
+                fail(status: 408, reason: "request body read timeout", label: "body_timeout", connection)
+            }
         case .none, .write, .linger, .handshake:
             break
         }
+    }
+
+    func bodyDeadline(_ connection: Connection) -> UInt64? {
+        guard case .receiving(_, let contentLength, let since) = bodyState else { return nil }
+        let buffered = connection.input.readableCount
+        let received = contentLength.map { min($0, buffered) } ?? parser.chunkedBodyCount + buffered
+        return context.bodyDeadline(start: since, received: received)
     }
 
     func inputEnded(_ connection: Connection) {
@@ -206,6 +264,124 @@ final class HTTP1Session: ConnectionProtocolHandler {
         }
     }
 
+    // MARK: - Bodies
+
+    /// Asks the handler whether the body announced by `head` may be received.
+    private func askAdmission(_ head: HTTP1Parser.Head, contentLength: Int?, _ connection: Connection) {
+        let id = nextAdmissionID
+        nextAdmissionID &+= 1
+        bodyState = .awaitingAdmission(id: id, head: head, contentLength: contentLength)
+        let request = HTTPRequest(
+            method: head.method, path: head.path, query: head.query, version: head.version, headers: head.headers,
+            protocolName: head.version == .http1_0 ? "http/1.0" : "http/1.1", remoteAddress: connection.remoteAddress)
+        context.handler.admit(request, admission: connection.loop.admission(connectionID: connection.id, requestID: id))
+    }
+
+    func admissionDecided(_ rejection: HTTPResponse?, requestID: UInt64, connection: Connection) {
+        guard case .awaitingAdmission(let id, let head, let contentLength) = bodyState, id == requestID else { return }
+        if let rejection {
+            refuseBody(head, rejection, reason: nil, connection)
+        } else {
+            bodyState = .admitted(head: head, contentLength: contentLength)
+        }
+        connection.loop.markDirty(connection)
+    }
+
+    /// Gets the body in progress ready to be parsed further: a slot and its bytes reserved. False while it
+    /// must wait (admission, the connection's earlier requests) or after it was refused.
+    private func prepareBody(_ connection: Connection) -> Bool {
+        switch bodyState {
+        case .none:
+            return true
+        case .awaitingAdmission:
+            return false
+        case .admitted(let head, let contentLength):
+            return startBody(head, contentLength: contentLength, connection)
+        case .receiving(let head, let contentLength, _):
+            guard contentLength == nil else { return true }
+            // Chunked: keep the reservation ahead of the bytes buffered, in steps.
+            let buffered = parser.chunkedBodyCount + connection.input.readableCount
+            guard buffered > bodyReserved else { return true }
+            let step = Self.chunkedReservationStep
+            let wanted = min((buffered + step - 1) / step * step, context.configuration.maxBodySize + step)
+            guard wanted > bodyReserved else { return true }  // over the limit: the parser answers 413
+            switch reserve(wanted - bodyReserved, connection, head: head) {
+            case .reserved:
+                bodyReserved = wanted
+                return true
+            case .connectionLimit:
+                return false
+            case .processLimit:
+                return false
+            }
+        }
+    }
+
+    /// Claims a receiving slot and reserves a fixed-length body; answers 503 when either is exhausted.
+    private func startBody(_ head: HTTP1Parser.Head, contentLength: Int?, _ connection: Connection) -> Bool {
+        let wanted = contentLength ?? 0
+        switch reserve(wanted, connection, head: head) {
+        case .reserved: break
+        case .connectionLimit, .processLimit: return false
+        }
+        guard connection.claimReceivingSlot() else {
+            connection.releaseBodyBytes(wanted)
+            refuseBody(
+                head, Self.overloaded("too many connections are sending request bodies"), reason: "body_connections",
+                connection)
+            return false
+        }
+        bodyReserved = wanted
+        bodyState = .receiving(head: head, contentLength: contentLength, since: connection.loop.now)
+        if head.expectsContinue && slots.isEmpty && connection.output.isEmpty && connection.input.isEmpty {
+            connection.output.append(Self.continueResponse)
+        }
+        return true
+    }
+
+    /// Reserves `count` body bytes: waits (``bodyWaitsForBudget``) when the connection's earlier requests
+    /// hold its share, answers 503 when the process-wide budget is exhausted or nothing would free the share.
+    private func reserve(_ count: Int, _ connection: Connection, head: HTTP1Parser.Head) -> BodyReservation {
+        let result = connection.reserveBodyBytes(count)
+        switch result {
+        case .reserved:
+            bodyWaitsForBudget = false
+        case .connectionLimit where slots.contains(where: { $0.bodyBytes > 0 }):
+            bodyWaitsForBudget = true
+        case .connectionLimit, .processLimit:
+            refuseBody(
+                head, Self.overloaded("the server holds too many request bodies"), reason: "body_memory", connection)
+        }
+        return result
+    }
+
+    /// A 503 with `Retry-After` for a body the server cannot take now.
+    private static func overloaded(_ reason: String) -> HTTPResponse {
+        HTTPResponse(status: 503, headers: ["Retry-After": "1"], body: Array("\(reason); retry later\n".utf8))
+    }
+
+    /// Answers the request whose body is refused with `response`, then closes: its body is never read.
+    private func refuseBody(
+        _ head: HTTP1Parser.Head, _ response: HTTPResponse, reason: String?, _ connection: Connection
+    ) {
+        bodyState = .none
+        bodyWaitsForBudget = false
+        connection.releaseBodyBytes(bodyReserved)
+        bodyReserved = 0
+        connection.releaseReceivingSlot()
+        acceptingRequests = false
+        connection.lingerOnClose = true
+        if let reason { context.observer?.connectionError(reason: reason) }
+        let id = nextRequestID
+        nextRequestID &+= 1
+        requestsReceived += 1
+        slots.append(
+            Slot(
+                id: id, method: head.method, isHead: head.method == "HEAD", version: head.version, keepAlive: false,
+                receivedAt: connection.loop.now, isParseError: false, response: response))
+        encodeReadyResponses(connection)
+    }
+
     // MARK: - Requests
 
     private func dispatch(_ request: HTTP1Parser.Request, _ connection: Connection) {
@@ -218,7 +394,11 @@ final class HTTP1Session: ConnectionProtocolHandler {
         slots.append(
             Slot(
                 id: id, method: head.method, isHead: head.method == "HEAD", version: head.version,
-                keepAlive: keepAlive, receivedAt: connection.loop.now, isParseError: false, response: nil))
+                keepAlive: keepAlive, receivedAt: connection.loop.now, isParseError: false, response: nil,
+                bodyBytes: bodyReserved))
+        if case .receiving = bodyState { connection.releaseReceivingSlot() }
+        bodyState = .none
+        bodyReserved = 0
         let httpRequest = HTTPRequest(
             method: head.method, path: head.path, query: head.query, version: head.version, headers: head.headers,
             body: request.body, protocolName: head.version == .http1_0 ? "http/1.0" : "http/1.1",
@@ -230,6 +410,8 @@ final class HTTP1Session: ConnectionProtocolHandler {
     /// Answers a parse error or timeout with `status` and a one-line reason, then closes.
     private func fail(status: Int, reason: String, label: String, _ connection: Connection) {
         acceptingRequests = false
+        bodyState = .none
+        connection.releaseReceivingSlot()
         connection.lingerOnClose = true
         context.observer?.connectionError(reason: label)
         context.logger.debug(

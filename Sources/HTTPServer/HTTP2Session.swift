@@ -14,6 +14,16 @@ import Glibc
 /// appears as a `host` field. Bodies are collected up to ``HTTPServer/Configuration/maxBodySize``
 /// (beyond it the stream is answered 413).
 ///
+/// Bodies and flow control: a stream whose HEADERS announce a body is first put to the handler
+/// (``HTTPHandler/admit(_:admission:)``); its DATA is acknowledged (`nghttp2_session_consume`, so WINDOW_UPDATE)
+/// only once it is admitted and its bytes are reserved in the connection's and the process's body budget
+/// (``BodyBudget``). Automatic window updates are off, so a peer can never have more than one connection
+/// window (64 KiB) of unacknowledged data in memory. When the connection's share is held by earlier requests
+/// the credit is withheld until they are answered; when the process-wide budget or the receiving-connection
+/// slots are exhausted the stream is answered 503 with `Retry-After`. A refused stream gets its response and
+/// then RST_STREAM(NO_ERROR), and its DATA is discarded. Each body must keep up
+/// ``HTTPServer/Configuration/minBodyRate`` and finish within ``HTTPServer/Configuration/bodyTimeout`` (408).
+///
 /// Back-pressure: output is pulled from nghttp2 only while less than ``outputThreshold`` bytes wait in
 /// the output queue, and input is read only below that threshold too, so a peer that sends without
 /// reading (requests, pings, resets) cannot grow server memory. Our SETTINGS frame limits concurrent
@@ -36,6 +46,16 @@ final class HTTP2Session: ConnectionProtocolHandler {
         var headerBytes = 0
         var body: [UInt8] = []
         var receivedAt: UInt64 = 0
+        /// Where the handler's decision on the body stands.
+        var admission = Admission.notAsked
+        /// END_STREAM arrived: the request is complete.
+        var ended = false
+        /// Body bytes reserved in the budget (kept in ``HTTP2Session/outstanding`` once dispatched).
+        var bodyReserved = 0
+        /// Received body bytes not yet acknowledged to flow control.
+        var withheld = 0
+        /// When the body was admitted (monotonic ns).
+        var admittedAt: UInt64 = 0
         /// Handed to the handler; waiting for its response.
         var dispatched = false
         /// Answered (by the handler or with an error status).
@@ -47,6 +67,17 @@ final class HTTP2Session: ConnectionProtocolHandler {
         init(id: Int32) { self.id = id }
     }
 
+    /// The handler's decision on a stream's body.
+    private enum Admission {
+        /// No body announced (or not yet).
+        case notAsked
+        case pending
+        /// Admitted and being received.
+        case admitted
+        /// Refused or answered early (401, 413, 503, 408): its DATA is discarded.
+        case refused
+    }
+
     private let context: ServerContext
     private unowned let connection: Connection
     private var session: OpaquePointer?
@@ -56,8 +87,11 @@ final class HTTP2Session: ConnectionProtocolHandler {
     /// The last pull stopped at ``outputThreshold`` with frames still to come.
     private var heldBackOutput = false
     /// Streams handed to the handler and not yet answered by it, including streams the peer has reset
-    /// meanwhile: the handler's work per connection, capped at the concurrent-stream limit.
-    private var outstanding = Set<Int32>()
+    /// meanwhile, with the body bytes each holds in the budget: the handler's work per connection, capped at
+    /// the concurrent-stream limit.
+    private var outstanding: [Int32: Int] = [:]
+    /// Admitted streams still receiving their body; the connection holds a receiving slot while any is.
+    private var receivingStreams = 0
 
     /// Creates the session and queues our SETTINGS frame. The connection keeps the session alive.
     init(context: ServerContext, connection: Connection) {
@@ -70,6 +104,8 @@ final class HTTP2Session: ConnectionProtocolHandler {
         nghttp2_option_new(&options)
         // The server answers PING and SETTINGS itself; cap the replies a peer may make it queue.
         nghttp2_option_set_max_outbound_ack(options, 1000)
+        // Flow-control credit is given by hand, once a body's bytes are admitted and reserved.
+        nghttp2_option_set_no_auto_window_update(options, 1)
         nghttp2_session_server_new2(&session, callbacks, Unmanaged.passUnretained(self).toOpaque(), options)
         nghttp2_option_del(options)
         nghttp2_session_callbacks_del(callbacks)
@@ -127,7 +163,9 @@ final class HTTP2Session: ConnectionProtocolHandler {
 
     func deliver(_ response: HTTPResponse, requestID: UInt64, connection: Connection) {
         let id = Int32(truncatingIfNeeded: requestID)
-        guard outstanding.remove(id) != nil else { return }  // answered already
+        guard let held = outstanding.removeValue(forKey: id) else { return }  // answered already
+        connection.releaseBodyBytes(held)
+        creditWithheldStreams()
         connection.loop.markDirty(connection)
         guard let stream = streams[id], stream.dispatched, !stream.responded else {
             return  // reset by the peer meanwhile
@@ -148,8 +186,19 @@ final class HTTP2Session: ConnectionProtocolHandler {
     }
 
     func timerPhase(_ connection: Connection) -> TimerPhase {
+        if receivingStreams > 0 { return .body }
         if streams.values.contains(where: { $0.dispatched && !$0.responded }) { return .none }
         return streams.values.contains { !$0.dispatched } ? .body : .idle
+    }
+
+    func bodyDeadline(_ connection: Connection) -> UInt64? {
+        guard receivingStreams > 0 else { return nil }
+        var earliest: UInt64?
+        for stream in streams.values where stream.admission == .admitted && !stream.dispatched {
+            let deadline = context.bodyDeadline(start: stream.admittedAt, received: stream.body.count)
+            earliest = min(earliest ?? deadline, deadline)
+        }
+        return earliest
     }
 
     func timerExpired(_ phase: TimerPhase, connection: Connection) {
@@ -158,6 +207,24 @@ final class HTTP2Session: ConnectionProtocolHandler {
             // Idle keep-alive ended: say goodbye (GOAWAY, no error) and close once it is written.
             nghttp2_session_terminate_session(session, UInt32(NGHTTP2_NO_ERROR.rawValue))
         case .body, .head:
+            // Streams past their total time or below the minimum rate get 408; with none, the whole
+            // connection went quiet for the read timeout.
+            let now = connection.loop.now
+            let late = streams.values.filter {
+                $0.admission == .admitted && !$0.dispatched
+                    && context.bodyDeadline(start: $0.admittedAt, received: $0.body.count) <= now
+            }
+            guard late.isEmpty else {
+                for stream in late {
+                    refuse(
+                        stream,
+                        HTTPResponse(
+                            status: 408, text: "request body too slow (below the minimum rate or over the total time)\n"
+                        ),
+                        reason: "body_too_slow")
+                }
+                return
+            }
             context.observer?.connectionError(reason: "body_timeout")
             nghttp2_session_terminate_session(session, UInt32(NGHTTP2_PROTOCOL_ERROR.rawValue))
         case .none, .write, .linger, .handshake:
@@ -225,16 +292,29 @@ final class HTTP2Session: ConnectionProtocolHandler {
 
     private func dispatch(_ stream: Stream) {
         stream.dispatched = true
+        if stream.admission == .admitted { finishReceiving() }
+        let held = stream.bodyReserved
+        stream.bodyReserved = 0
         // Rapid reset (CVE-2023-44487): a peer that resets streams at once frees its stream slots while the
         // handler still works on them. Cap the handler's unanswered work too; REFUSED_STREAM is safe to retry.
         guard outstanding.count < context.configuration.http2MaxConcurrentStreams else {
             stream.responded = true
+            connection.releaseBodyBytes(held)
             context.observer?.connectionError(reason: "stream_refused")
             nghttp2_submit_rst_stream(
                 session, UInt8(NGHTTP2_FLAG_NONE.rawValue), stream.id, UInt32(NGHTTP2_REFUSED_STREAM.rawValue))
             return
         }
-        outstanding.insert(stream.id)
+        outstanding[stream.id] = held
+        let request = request(for: stream, body: stream.body)
+        stream.body = []
+        context.handler.handle(
+            request,
+            respond: HTTPResponder(loop: connection.loop, connectionID: connection.id, requestID: UInt64(stream.id)))
+    }
+
+    /// The handler's view of `stream` with `body`.
+    private func request(for stream: Stream, body: [UInt8]) -> HTTPRequest {
         let target = stream.path
         let path: String
         let query: String?
@@ -249,13 +329,115 @@ final class HTTP2Session: ConnectionProtocolHandler {
         if let authority = stream.authority, !headers.contains("host") {
             headers.add(name: "host", value: authority)
         }
-        let request = HTTPRequest(
-            method: stream.method, path: path, query: query, version: .http2, headers: headers, body: stream.body,
+        return HTTPRequest(
+            method: stream.method, path: path, query: query, version: .http2, headers: headers, body: body,
             protocolName: "h2", remoteAddress: connection.remoteAddress)
+    }
+
+    // MARK: - Bodies
+
+    /// Puts the body announced by `stream`'s HEADERS to the handler.
+    private func askAdmission(_ stream: Stream) {
+        guard !stream.method.isEmpty, !stream.path.isEmpty else {
+            refuse(stream, HTTPResponse(status: 400, text: "missing :method or :path\n"), reason: nil)
+            return
+        }
+        stream.admission = .pending
+        context.handler.admit(
+            request(for: stream, body: []),
+            admission: connection.loop.admission(connectionID: connection.id, requestID: UInt64(stream.id)))
+    }
+
+    func admissionDecided(_ rejection: HTTPResponse?, requestID: UInt64, connection: Connection) {
+        guard !terminated, let stream = streams[Int32(truncatingIfNeeded: requestID)], stream.admission == .pending
+        else { return }
+        if let rejection {
+            refuse(stream, rejection, reason: nil)
+            return
+        }
+        if receivingStreams == 0 && !connection.claimReceivingSlot() {
+            refuse(
+                stream, Self.overloaded("too many connections are sending request bodies"), reason: "body_connections")
+            return
+        }
+        stream.admission = .admitted
+        stream.admittedAt = connection.loop.now
+        receivingStreams += 1
+        credit(stream)
+        settle(stream)
+    }
+
+    /// Reserves and acknowledges `stream`'s withheld bytes: withholds them while the connection's earlier
+    /// requests hold its share, refuses the stream (503) when nothing would free it or the process is full.
+    private func credit(_ stream: Stream) {
+        guard stream.admission == .admitted, stream.withheld > 0 else { return }
+        switch connection.reserveBodyBytes(stream.withheld) {
+        case .reserved:
+            stream.bodyReserved += stream.withheld
+            nghttp2_session_consume(session, stream.id, stream.withheld)
+            stream.withheld = 0
+        case .connectionLimit where outstanding.values.contains(where: { $0 > 0 }):
+            break  // credit withheld until an earlier request is answered
+        case .connectionLimit, .processLimit:
+            refuse(stream, Self.overloaded("the server holds too many request bodies"), reason: "body_memory")
+        }
+    }
+
+    /// Retries the credit of streams that waited for the connection's share.
+    private func creditWithheldStreams() {
+        for stream in streams.values where stream.admission == .admitted && stream.withheld > 0 {
+            credit(stream)
+            settle(stream)
+        }
+    }
+
+    /// Dispatches `stream` once its request is complete and every byte of its body is reserved.
+    private func settle(_ stream: Stream) {
+        guard stream.ended, !stream.dispatched, !stream.responded else { return }
+        switch stream.admission {
+        case .notAsked:
+            if stream.method.isEmpty || stream.path.isEmpty {
+                refuse(stream, HTTPResponse(status: 400, text: "missing :method or :path\n"), reason: nil)
+                return
+            }
+            dispatch(stream)
+        case .admitted where stream.withheld == 0:
+            dispatch(stream)
+        case .admitted, .pending, .refused:
+            break
+        }
+    }
+
+    /// An admitted stream stopped receiving (dispatched, refused or closed).
+    private func finishReceiving() {
+        receivingStreams -= 1
+        if receivingStreams == 0 { connection.releaseReceivingSlot() }
+    }
+
+    /// Answers `stream` with `response` before its body is complete (or instead of receiving it), returns its
+    /// reservation and discards its body; RST_STREAM(NO_ERROR) follows the response (RFC 9113 §8.1).
+    private func refuse(_ stream: Stream, _ response: HTTPResponse, reason: String?) {
+        if stream.admission == .admitted { finishReceiving() }
+        stream.admission = .refused
+        connection.releaseBodyBytes(stream.bodyReserved)
+        stream.bodyReserved = 0
+        discard(stream)
+        if let reason { context.observer?.connectionError(reason: reason) }
+        submit(response, on: stream, reportCompletion: true)
+    }
+
+    /// Drops `stream`'s buffered body and acknowledges its withheld bytes, so the connection window reopens.
+    private func discard(_ stream: Stream) {
         stream.body = []
-        context.handler.handle(
-            request,
-            respond: HTTPResponder(loop: connection.loop, connectionID: connection.id, requestID: UInt64(stream.id)))
+        if stream.withheld > 0 {
+            nghttp2_session_consume(session, stream.id, stream.withheld)
+            stream.withheld = 0
+        }
+    }
+
+    /// A 503 with `Retry-After` for a body the server cannot take now.
+    private static func overloaded(_ reason: String) -> HTTPResponse {
+        HTTPResponse(status: 503, headers: ["Retry-After": "1"], body: Array("\(reason); retry later\n".utf8))
     }
 
     /// Submits the response HEADERS (and DATA through the read callback) for `stream`.
@@ -352,42 +534,61 @@ final class HTTP2Session: ConnectionProtocolHandler {
         nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks) {
             session, _, streamID, data, length, userData in
             let owner = HTTP2Session.from(userData)
-            guard let stream = owner.streams[streamID], !stream.responded else { return 0 }
+            guard let stream = owner.streams[streamID], !stream.responded, stream.admission != .refused else {
+                nghttp2_session_consume(session, streamID, length)  // discarded: give the credit back
+                return 0
+            }
             if stream.body.count + length > owner.context.configuration.maxBodySize {
-                owner.context.observer?.connectionError(reason: "too_large")
-                owner.submit(
-                    HTTPResponse(status: 413, text: "request body too large\n"), on: stream, reportCompletion: false)
-                stream.body = []
+                nghttp2_session_consume(session, streamID, length)
+                owner.refuse(stream, HTTPResponse(status: 413, text: "request body too large\n"), reason: "too_large")
                 return 0
             }
             stream.body.append(contentsOf: UnsafeBufferPointer(start: data, count: length))
+            stream.withheld += length
+            owner.credit(stream)
             return 0
         }
         nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks) { _, frame, userData in
             let header = frame!.pointee.hd
             let type = Int(header.type)
-            guard type == Int(NGHTTP2_HEADERS.rawValue) || type == Int(NGHTTP2_DATA.rawValue),
-                header.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0
-            else { return 0 }
+            guard type == Int(NGHTTP2_HEADERS.rawValue) || type == Int(NGHTTP2_DATA.rawValue) else { return 0 }
             let session = HTTP2Session.from(userData)
             // May run after the stream closed: look it up rather than assume it.
             guard let stream = session.streams[header.stream_id], !stream.dispatched, !stream.responded else {
                 return 0
             }
-            if stream.method.isEmpty || stream.path.isEmpty {
-                session.submit(
-                    HTTPResponse(status: 400, text: "missing :method or :path\n"), on: stream, reportCompletion: false)
-                return 0
+            if header.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0 {
+                stream.ended = true
+                session.settle(stream)
+            } else if type == Int(NGHTTP2_HEADERS.rawValue) && frame!.pointee.headers.cat == NGHTTP2_HCAT_REQUEST {
+                session.askAdmission(stream)
             }
-            session.dispatch(stream)
+            return 0
+        }
+        nghttp2_session_callbacks_set_on_frame_send_callback(callbacks) { _, frame, userData in
+            // The response to a refused stream is complete while the peer may still send: ask it to stop.
+            let header = frame!.pointee.hd
+            guard header.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0 else { return 0 }
+            let session = HTTP2Session.from(userData)
+            if let stream = session.streams[header.stream_id], stream.admission == .refused, !stream.ended {
+                nghttp2_submit_rst_stream(
+                    session.session, UInt8(NGHTTP2_FLAG_NONE.rawValue), header.stream_id,
+                    UInt32(NGHTTP2_NO_ERROR.rawValue))
+            }
             return 0
         }
         nghttp2_session_callbacks_set_on_stream_close_callback(callbacks) { _, streamID, errorCode, userData in
             let session = HTTP2Session.from(userData)
+            guard let stream = session.streams.removeValue(forKey: streamID) else { return 0 }
+            // A stream closed before its request was complete gives back its reservation and credit.
+            if !stream.dispatched {
+                if stream.admission == .admitted { session.finishReceiving() }
+                session.connection.releaseBodyBytes(stream.bodyReserved)
+                stream.bodyReserved = 0
+                session.discard(stream)
+            }
             // A stream closed without error has had its last DATA frame serialised.
-            if let stream = session.streams.removeValue(forKey: streamID), let completion = stream.completion,
-                errorCode == NGHTTP2_NO_ERROR.rawValue
-            {
+            if let completion = stream.completion, errorCode == NGHTTP2_NO_ERROR.rawValue {
                 session.connection.loop.responseCompleted(completion)
             }
             return 0

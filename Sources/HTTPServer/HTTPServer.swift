@@ -154,6 +154,17 @@ public final class HTTPServer: Sendable {
         context.openConnections.load(ordering: .relaxed)
     }
 
+    /// Request-body bytes held now (received or being received, and not yet answered), over all connections:
+    /// at most ``Configuration/maxBufferedBodyBytes``.
+    public var bufferedBodyBytes: Int { context.bodyBudget.reservedBytes }
+
+    /// The most request-body bytes held at once (``Configuration/maxBufferedBodyBytes``, at least
+    /// ``Configuration/maxBodySize``).
+    public var bufferedBodyLimit: Int { context.bodyBudget.limit }
+
+    /// Connections receiving a request body now: at most `maxConnections − reservedConnections`.
+    public var connectionsReceivingBodies: Int { context.bodyBudget.receivingConnections }
+
     /// Whether ``start()`` succeeded and shutdown has not completed.
     public var isRunning: Bool {
         lifecycle.withLock { lifecycle in

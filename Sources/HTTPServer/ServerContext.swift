@@ -11,6 +11,12 @@ final class ServerContext: Sendable {
     let idleTimeout: UInt64
     let writeStallTimeout: UInt64
     let tlsHandshakeTimeout: UInt64
+    let bodyTimeout: UInt64
+    let bodyRateGrace: UInt64
+    /// Most body bytes one connection may hold (at least ``HTTPServer/Configuration/maxBodySize``).
+    let connectionBodyLimit: Int
+    /// Body bytes held over all connections, and connections receiving a body.
+    let bodyBudget: BodyBudget
     /// How long a closing connection keeps draining unread input after its last response (see
     /// ``Connection``): closing a socket with unread data sends RST, which can destroy that response.
     let lingerTimeout: UInt64 = 2_000_000_000
@@ -43,9 +49,28 @@ final class ServerContext: Sendable {
         self.idleTimeout = configuration.idleTimeout.nanoseconds
         self.writeStallTimeout = configuration.writeStallTimeout.nanoseconds
         self.tlsHandshakeTimeout = configuration.tlsHandshakeTimeout.nanoseconds
+        self.bodyTimeout = configuration.bodyTimeout.nanoseconds
+        self.bodyRateGrace = configuration.bodyRateGrace.nanoseconds
+        self.connectionBodyLimit = max(configuration.maxConnectionBodyBytes, configuration.maxBodySize)
+        self.bodyBudget = BodyBudget(
+            limit: max(configuration.maxBufferedBodyBytes, configuration.maxBodySize),
+            connectionLimit: configuration.maxConnections - configuration.effectiveReservedConnections)
         self.handler = handler
         self.observer = observer
         self.logger = logger
+    }
+
+    /// The deadline (monotonic ns) of a body admitted at `start` that has delivered `received` bytes so far:
+    /// the earlier of the total ``HTTPServer/Configuration/bodyTimeout`` and the moment it falls below
+    /// ``HTTPServer/Configuration/minBodyRate``.
+    func bodyDeadline(start: UInt64, received: Int) -> UInt64 {
+        let total = start &+ bodyTimeout
+        let rate = configuration.minBodyRate
+        guard rate > 0 else { return total }
+        let allowance =
+            UInt64(received) / UInt64(rate) &* 1_000_000_000
+            &+ (UInt64(received) % UInt64(rate)) &* 1_000_000_000 / UInt64(rate)
+        return min(total, start &+ bodyRateGrace &+ allowance)
     }
 
     /// Claims a connection slot before `accept`; false at the cap.

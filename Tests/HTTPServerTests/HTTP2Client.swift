@@ -18,7 +18,7 @@ final class HTTP2Client {
     let raw: RawClient
     private var session: OpaquePointer?
     var responses: [Int32: Response] = [:]
-    private var uploads: [Int32: (body: [UInt8], offset: Int)] = [:]
+    private var uploads: [Int32: (body: [UInt8], offset: Int, ends: Bool)] = [:]
     /// Set when the server sent GOAWAY.
     var goAwayReceived = false
     /// Set when the server closed the connection.
@@ -67,9 +67,12 @@ final class HTTP2Client {
         nghttp2_session_del(session)
     }
 
-    /// Queues a request; returns its stream id.
+    /// Queues a request; returns its stream id. With `endStream: false` the body is sent without END_STREAM and
+    /// the stream stays open (an unfinished upload).
     @discardableResult
-    func request(_ method: String, _ path: String, body: [UInt8]? = nil, headers: [(String, String)] = []) -> Int32 {
+    func request(
+        _ method: String, _ path: String, body: [UInt8]? = nil, headers: [(String, String)] = [], endStream: Bool = true
+    ) -> Int32 {
         let fields = [(":method", method), (":path", path), (":scheme", "http"), (":authority", "test")] + headers
         var storage: [UInt8] = []
         var ranges: [(Range<Int>, Range<Int>)] = []
@@ -93,17 +96,20 @@ final class HTTP2Client {
                     let client = Unmanaged<HTTP2Client>.fromOpaque(userData!).takeUnretainedValue()
                     guard let upload = client.uploads[streamID] else { return 0 }
                     let count = min(length, upload.body.count - upload.offset)
+                    if count == 0 && !upload.ends { return Int(NGHTTP2_ERR_DEFERRED.rawValue) }
                     upload.body.withUnsafeBytes { body in
                         buffer!.update(
                             from: body.baseAddress!.assumingMemoryBound(to: UInt8.self) + upload.offset, count: count)
                     }
                     client.uploads[streamID]!.offset += count
-                    if upload.offset + count == upload.body.count { flags!.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue }
+                    if upload.offset + count == upload.body.count && upload.ends {
+                        flags!.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue
+                    }
                     return count
                 })
             return nghttp2_submit_request(session, nil, &nva, nva.count, &provider, nil)
         }
-        if let body { uploads[id] = (body, 0) }
+        if let body { uploads[id] = (body, 0, endStream) }
         return id
     }
 
