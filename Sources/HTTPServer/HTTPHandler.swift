@@ -116,7 +116,9 @@ public protocol HTTPServerObserver: Sendable {
     /// `header_timeout`, `body_timeout`, `idle_timeout`, `write_stall`, `bad_request` (400, 501, 505),
     /// `too_large` (413, 414, 431), `incomplete_request` (peer closed mid-request), `reset` (peer reset or
     /// write failed), `shutdown` (closed at the shutdown deadline), `emfile` (accept ran out of descriptors),
-    /// `accept_failed`; HTTP/2: `stream_refused` (a stream beyond the limit of unanswered requests); TLS:
+    /// `accept_failed`; bodies: `body_too_slow` (408: below ``HTTPServer/Configuration/minBodyRate`` or over
+    /// ``HTTPServer/Configuration/bodyTimeout``), `body_memory` (503: the body budget is full), `body_connections`
+    /// (503: every connection slot for bodies is taken); HTTP/2: `stream_refused` (a stream beyond the limit of unanswered requests); TLS:
     /// the labels of ``HTTPServer/tlsErrorReasons`` (`tls_handshake_timeout`, `tls_no_client_certificate`, …).
     func connectionError(reason: String)
 }

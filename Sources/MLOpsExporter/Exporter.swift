@@ -106,6 +106,7 @@ public final class Exporter: Sendable {
         }
         server = HTTPServer(
             configuration: serverConfiguration, handler: handler, observer: selfMetrics, logger: logger)
+        try registry.register(ServerBudgetCollector(server: server))
         web.attach(server)
     }
 

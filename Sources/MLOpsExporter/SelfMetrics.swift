@@ -48,7 +48,8 @@ final class SelfMetrics: HTTPServerObserver {
     /// The reasons `HTTPServerObserver.connectionError(reason:)` reports.
     static let errorReasons = [
         "header_timeout", "body_timeout", "idle_timeout", "write_stall", "bad_request", "too_large",
-        "incomplete_request", "reset", "shutdown", "emfile", "accept_failed",
+        "incomplete_request", "reset", "shutdown", "emfile", "accept_failed", "body_too_slow", "body_memory",
+        "body_connections",
     ]
 
     init(registry: Registry, version: String, revision: String) throws(ExpositionError) {

@@ -78,6 +78,30 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("web.max-body-bytes"), help: "Largest request body accepted.")
     var maxBodyBytes = 16 << 20
 
+    @Option(
+        name: .customLong("web.max-buffered-body-bytes"),
+        help: "Most request-body bytes held at once over all connections; new bodies beyond it get 503.")
+    var maxBufferedBodyBytes = 256 << 20
+
+    @Option(
+        name: .customLong("web.max-connection-body-bytes"),
+        help: "Most request-body bytes one connection may hold (HTTP/1.1 pipelining, HTTP/2 streams).")
+    var maxConnectionBodyBytes = 32 << 20
+
+    @Option(
+        name: .customLong("web.body-timeout"), help: "Seconds a request body may take in all, from its headers on.")
+    var bodyTimeout = 60.0
+
+    @Option(
+        name: .customLong("web.body-min-rate"),
+        help: "Bytes per second a request body must keep up after its first 5 seconds; 0 disables.")
+    var bodyMinRate = 4096
+
+    @Option(
+        name: .customLong("web.reserved-connections"),
+        help: "Connections kept for requests without a body (scrapes, health checks). Default: max-connections / 10.")
+    var reservedConnections: Int?
+
     @Option(name: .customLong("ingest.max-events"), help: "Most events one ingestion request may carry.")
     var ingestMaxEvents = 10_000
 
@@ -113,6 +137,14 @@ struct Serve: ParsableCommand {
         guard syntheticSeries >= 0 else { throw ValidationError("--bench.synthetic-series must be >= 0") }
         guard maxConnections > 0 else { throw ValidationError("--web.max-connections must be > 0") }
         guard maxBodyBytes > 0 else { throw ValidationError("--web.max-body-bytes must be > 0") }
+        guard maxBufferedBodyBytes > 0 else { throw ValidationError("--web.max-buffered-body-bytes must be > 0") }
+        guard maxConnectionBodyBytes > 0 else {
+            throw ValidationError("--web.max-connection-body-bytes must be > 0")
+        }
+        guard bodyMinRate >= 0 else { throw ValidationError("--web.body-min-rate must be >= 0") }
+        if let reservedConnections, !(0..<maxConnections).contains(reservedConnections) {
+            throw ValidationError("--web.reserved-connections must be >= 0 and below --web.max-connections")
+        }
         guard ingestMaxEvents > 0 else { throw ValidationError("--ingest.max-events must be > 0") }
         guard ingestMaxDecompressedBytes > 0 else {
             throw ValidationError("--ingest.max-decompressed-bytes must be > 0")
@@ -121,7 +153,7 @@ struct Serve: ParsableCommand {
         for (flag, seconds) in [
             ("--web.header-timeout", headerTimeout), ("--web.idle-timeout", idleTimeout),
             ("--web.write-timeout", writeTimeout), ("--shutdown-timeout", shutdownTimeout),
-            ("--web.tls-handshake-timeout", tlsHandshakeTimeout),
+            ("--web.tls-handshake-timeout", tlsHandshakeTimeout), ("--web.body-timeout", bodyTimeout),
         ] where !(seconds >= 0.001 && seconds <= 86_400) {
             throw ValidationError("\(flag): \(seconds) is not between 0.001 and 86400 seconds")
         }
@@ -162,6 +194,11 @@ struct Serve: ParsableCommand {
         configuration.server.idleTimeout = .milliseconds(Int(idleTimeout * 1000))
         configuration.server.writeStallTimeout = .milliseconds(Int(writeTimeout * 1000))
         configuration.server.maxBodySize = maxBodyBytes
+        configuration.server.maxBufferedBodyBytes = maxBufferedBodyBytes
+        configuration.server.maxConnectionBodyBytes = maxConnectionBodyBytes
+        configuration.server.bodyTimeout = .milliseconds(Int(bodyTimeout * 1000))
+        configuration.server.minBodyRate = bodyMinRate
+        configuration.server.reservedConnections = reservedConnections
         configuration.server.tlsHandshakeTimeout = .milliseconds(Int(tlsHandshakeTimeout * 1000))
         let exporter: Exporter
         do {

@@ -1,0 +1,231 @@
+"""Attacks on request bodies, reproduced from issue 13 in seconds (loopback only, bounded in count and time):
+HTTP/2 streams that never end, unfinished HTTP/1.1 bodies, and slow POSTs that hold every connection. Each
+asserts the bound that now holds: the exporter's RSS under a stated ceiling, a scrape served within a stated
+time, and the refusal counted in mlops_exporter_http_errors_total{reason}."""
+
+import socket
+import threading
+import time
+
+import h2.config
+import h2.connection
+import h2.events
+import h2.exceptions
+
+from conftest import scrape, sample, wait_for
+
+MiB = 1 << 20
+# Budgets passed to the exporter in these tests: small, so that the bound is far below what the attack offers.
+BUDGET = ["--web.max-buffered-body-bytes", str(48 * MiB), "--web.max-connection-body-bytes", str(24 * MiB)]
+PREDICTIONS = "/api/v1/models/fraud/predictions"
+
+
+def rss_bytes(exporter):
+    with open(f"/proc/{exporter.proc.pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+class RSSWatch:
+    """Samples the exporter's RSS every 20 ms in a thread; `peak` is the largest seen."""
+
+    def __init__(self, exporter):
+        self.exporter, self.peak, self.stop = exporter, rss_bytes(exporter), threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self.stop.is_set():
+            try:
+                self.peak = max(self.peak, rss_bytes(self.exporter))
+            except (OSError, AssertionError):
+                return
+            self.stop.wait(0.02)
+
+    def close(self):
+        self.stop.set()
+        self.thread.join()
+        return self.peak
+
+
+def timed_get(exporter, path="/metrics", timeout=5):
+    start = time.monotonic()
+    status, _, _ = exporter.get(path, timeout=timeout)
+    return status, time.monotonic() - start
+
+
+def h2_flood(port, streams, per_stream, seconds):
+    """One h2c connection that opens `streams` POST streams and sends each up to `per_stream` bytes without
+    END_STREAM, as fast as the server's flow control allows, for at most `seconds`. Returns (bytes sent,
+    statuses of the streams the server answered)."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=2)
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
+    conn.initiate_connection()
+    ids = []
+    for _ in range(streams):
+        sid = conn.get_next_available_stream_id()
+        conn.send_headers(sid, [(":method", "POST"), (":path", PREDICTIONS), (":scheme", "http"),
+                                (":authority", "x"), ("content-type", "application/x-ndjson")])
+        ids.append(sid)
+    sock.sendall(conn.data_to_send())
+    sent, left, statuses = 0, {sid: per_stream for sid in ids}, {}
+    chunk = b"x" * 16384
+    deadline = time.monotonic() + seconds
+    sock.settimeout(0.05)
+    while time.monotonic() < deadline:
+        progressed = False
+        for sid in ids:
+            if sid in statuses or left[sid] == 0:
+                continue
+            try:
+                window = min(conn.local_flow_control_window(sid), conn.max_outbound_frame_size, left[sid])
+            except (h2.exceptions.StreamClosedError, KeyError):
+                continue
+            while window > 0:
+                n = min(window, len(chunk))
+                try:
+                    conn.send_data(sid, chunk[:n])
+                except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError):
+                    break
+                sent += n
+                left[sid] -= n
+                window -= n
+                progressed = True
+        out = conn.data_to_send()
+        if out:
+            try:
+                sock.sendall(out)
+            except OSError:
+                break
+        try:
+            data = sock.recv(1 << 20)
+        except socket.timeout:
+            if not progressed and all(sid in statuses or left[sid] == 0 for sid in ids):
+                break
+            continue
+        except OSError:
+            break
+        if not data:
+            break
+        for event in conn.receive_data(data):
+            if isinstance(event, h2.events.ResponseReceived):
+                statuses[event.stream_id] = int(dict(event.headers)[":status"])
+        pending = conn.data_to_send()
+        if pending:
+            sock.sendall(pending)
+    sock.close()
+    return sent, statuses
+
+
+def test_h2_streams_that_never_end_are_bounded_by_flow_control(start_exporter):
+    exporter = start_exporter(*BUDGET)
+    baseline = rss_bytes(exporter)
+    watch = RSSWatch(exporter)
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(h2_flood(exporter.port, 100, 15 * MiB, 4)))
+               for _ in range(2)]
+    for t in threads:
+        t.start()
+    # While the floods run, a scrape on another connection is served promptly.
+    status, seconds = timed_get(exporter)
+    for t in threads:
+        t.join(timeout=30)
+    peak = watch.close()
+    assert status == 200 and seconds < 2, (status, seconds)
+    offered = sum(r[0] for r in results)
+    refused = sum(1 for r in results for s in r[1].values() if s == 503)
+    # Before the fix the server acknowledged every byte (1.6 GiB per connection at the defaults).
+    assert peak - baseline < 48 * MiB + 64 * MiB, (peak - baseline, offered)
+    assert refused > 0, results
+    _, samples = scrape(exporter)
+    assert sample(samples, "mlops_exporter_http_errors_total", reason="body_memory") > 0
+    assert sample(samples, "mlops_exporter_http_buffered_body_limit_bytes") == 48 * MiB
+    # Once the attackers are gone, the budget is returned.
+    wait_for(lambda: sample(scrape(exporter)[1], "mlops_exporter_http_buffered_body_bytes") == 0,
+             what="body budget to be returned")
+
+
+def test_http1_unfinished_bodies_share_one_budget(start_exporter):
+    exporter = start_exporter(*BUDGET)
+    baseline = rss_bytes(exporter)
+    watch = RSSWatch(exporter)
+    statuses = []
+    socks = []
+
+    def attacker():
+        s = socket.create_connection(("127.0.0.1", exporter.port), timeout=5)
+        socks.append(s)
+        s.sendall(f"POST {PREDICTIONS} HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-ndjson\r\n"
+                  f"Content-Length: {16 * MiB}\r\n\r\n".encode())
+        body = b"x" * MiB
+        try:
+            for _ in range(15):  # 15 of the 16 MiB: never finished
+                s.sendall(body)
+        except OSError:
+            pass
+        try:
+            s.settimeout(0.5)
+            head = s.recv(4096)
+            if head:
+                statuses.append(int(head.split()[1]))
+        except OSError:
+            pass
+
+    threads = [threading.Thread(target=attacker) for _ in range(50)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    status, seconds = timed_get(exporter)
+    peak = watch.close()
+    for s in socks:
+        s.close()
+    # Before the fix: 50 x 16 MiB held (1.1-1.5 GB).
+    assert peak - baseline < 48 * MiB + 64 * MiB, peak - baseline
+    assert status == 200 and seconds < 2, (status, seconds)
+    assert statuses.count(503) >= 40, statuses
+    _, samples = scrape(exporter)
+    assert sample(samples, "mlops_exporter_http_errors_total", reason="body_memory") >= 40
+
+
+def test_slow_posts_cannot_hold_every_connection(start_exporter):
+    exporter = start_exporter("--web.max-connections", "20")
+    stop = threading.Event()
+    slow = []
+
+    def slow_client():
+        try:
+            s = socket.create_connection(("127.0.0.1", exporter.port), timeout=2)
+            slow.append(s)
+            s.sendall(f"POST {PREDICTIONS} HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-ndjson\r\n"
+                      f"Content-Length: 1000\r\n\r\n".encode())
+            while not stop.wait(1.0):  # one byte a second, for at most the test's length
+                s.sendall(b"x")
+        except OSError:
+            pass
+
+    threads = [threading.Thread(target=slow_client, daemon=True) for _ in range(20)]
+    for t in threads:
+        t.start()
+    try:
+        wait_for(lambda: len(slow) == 20, timeout=10, what="20 slow clients connected")
+        # Every scrape during the attack is answered, quickly: reserved slots, then the minimum rate frees the rest.
+        worst = 0.0
+        for _ in range(10):
+            status, seconds = timed_get(exporter, timeout=5)
+            assert status == 200, status
+            worst = max(worst, seconds)
+            time.sleep(0.5)  # paces the legitimate scraper (not synchronisation)
+        assert worst < 3, worst
+        samples = wait_for(
+            lambda: (lambda s: s if (sample(s, "mlops_exporter_http_errors_total", reason="body_too_slow") or 0) > 0
+                     else None)(scrape(exporter)[1]),
+            timeout=15, what="slow bodies answered 408")
+        refused = sample(samples, "mlops_exporter_http_errors_total", reason="body_connections") or 0
+        assert refused + sample(samples, "mlops_exporter_http_errors_total", reason="body_too_slow") >= 2
+    finally:
+        stop.set()
+        for s in slow:
+            s.close()
