@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 
 /// Which timeout currently runs on a connection. Exactly one runs at a time; its clock restarts when
 /// the phase changes (and, for `body` and `write`, on every bit of progress).
@@ -63,6 +64,15 @@ extension ConnectionProtocolHandler {
     func bodyDeadline(_ connection: Connection) -> UInt64? { nil }
 }
 
+/// A connection's closed flag, shared with the responders and admissions of its requests on other threads.
+final class ConnectionLiveness: Sendable {
+    private let closed = Atomic<Bool>(false)
+
+    var isClosed: Bool { closed.load(ordering: .relaxed) }
+
+    func markClosed() { closed.store(true, ordering: .relaxed) }
+}
+
 /// One accepted socket: owns its transport, input buffer, output queue, timer and protocol handler,
 /// and is confined to the thread of its ``EventLoop``.
 ///
@@ -98,6 +108,8 @@ final class Connection: DeadlineScheduled {
     /// the peer is probably still sending, so the close must linger.
     var lingerOnClose = false
 
+    /// Whether this connection has closed, readable from any thread (responders and admissions hold it).
+    let liveness = ConnectionLiveness()
     /// Request-body bytes this connection holds in the server's ``BodyBudget`` (bodies being received and
     /// bodies whose response is not yet delivered); all returned when it closes.
     private(set) var bodyBytesReserved = 0
@@ -137,6 +149,16 @@ final class Connection: DeadlineScheduled {
         guard context.bodyBudget.reserve(count) else { return .processLimit }
         bodyBytesReserved += count
         return .reserved
+    }
+
+    /// The admission through which a handler answers ``HTTPHandler/admit(_:admission:)`` for request `requestID`.
+    func admission(requestID: UInt64) -> HTTPAdmission {
+        let loop = self.loop
+        let id = self.id
+        let liveness = self.liveness
+        return HTTPAdmission(isCancelled: { liveness.isClosed }) { rejection in
+            loop.decideAdmission(rejection, connectionID: id, requestID: requestID)
+        }
     }
 
     /// Returns `count` bytes reserved with ``reserveBodyBytes(_:)``.
@@ -338,7 +360,11 @@ final class Connection: DeadlineScheduled {
         if lingering {
             interest = [.readable, .readHangup]
         } else {
-            if !inputClosed && protocolHandler.wantsInput(self) { interest.formUnion([.readable, .readHangup]) }
+            if !inputClosed {
+                // Without input wanted, still notice a peer that leaves (FIN), so that work waiting for it (an
+                // admission) is cancelled; what it sent before leaving is read then, at most a socket buffer.
+                interest.formUnion(protocolHandler.wantsInput(self) ? [.readable, .readHangup] : [.readHangup])
+            }
             if !output.isEmpty || transport.wantsWritable { interest.insert(.writable) }
         }
         if interest != registeredInterest {
@@ -370,6 +396,7 @@ final class Connection: DeadlineScheduled {
     func close(reason: String?) {
         guard !isClosed else { return }
         isClosed = true
+        liveness.markClosed()
         if let reason { loop.context.observer?.connectionError(reason: reason) }
         output.removeAll()
         releaseBodyBytes(bodyBytesReserved)

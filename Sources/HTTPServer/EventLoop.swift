@@ -141,13 +141,6 @@ final class EventLoop: @unchecked Sendable {
         }
     }
 
-    /// The admission through which a handler answers ``HTTPHandler/admit(_:admission:)`` for a request.
-    func admission(connectionID: UInt64, requestID: UInt64) -> HTTPAdmission {
-        HTTPAdmission { [self] rejection in
-            decideAdmission(rejection, connectionID: connectionID, requestID: requestID)
-        }
-    }
-
     // MARK: - Setup (before the thread starts)
 
     /// Adds a bound listener to this (acceptor) loop. Called before ``start(onExit:)``.

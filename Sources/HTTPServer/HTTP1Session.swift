@@ -254,6 +254,14 @@ final class HTTP1Session: ConnectionProtocolHandler {
 
     func inputEnded(_ connection: Connection) {
         inputEnded = true
+        // The client left while its body waited for admission, and the body cannot be complete: nobody is
+        // waiting for the answer any more (this also cancels the handler's admission work). A chunked body's
+        // completeness is not known before parsing: it waits for the decision.
+        if case .awaitingAdmission(_, _, let contentLength?) = bodyState, connection.input.readableCount < contentLength
+        {
+            context.observer?.connectionError(reason: "incomplete_request")
+            connection.close(reason: nil)
+        }
     }
 
     func beginDrain(_ connection: Connection) {
@@ -274,7 +282,7 @@ final class HTTP1Session: ConnectionProtocolHandler {
         let request = HTTPRequest(
             method: head.method, path: head.path, query: head.query, version: head.version, headers: head.headers,
             protocolName: head.version == .http1_0 ? "http/1.0" : "http/1.1", remoteAddress: connection.remoteAddress)
-        context.handler.admit(request, admission: connection.loop.admission(connectionID: connection.id, requestID: id))
+        context.handler.admit(request, admission: connection.admission(requestID: id))
     }
 
     func admissionDecided(_ rejection: HTTPResponse?, requestID: UInt64, connection: Connection) {
@@ -404,7 +412,7 @@ final class HTTP1Session: ConnectionProtocolHandler {
             body: request.body, protocolName: head.version == .http1_0 ? "http/1.0" : "http/1.1",
             remoteAddress: connection.remoteAddress)
         context.handler.handle(
-            httpRequest, respond: HTTPResponder(loop: connection.loop, connectionID: connection.id, requestID: id))
+            httpRequest, respond: HTTPResponder(connection: connection, requestID: id))
     }
 
     /// Answers a parse error or timeout with `status` and a one-line reason, then closes.

@@ -310,7 +310,7 @@ final class HTTP2Session: ConnectionProtocolHandler {
         stream.body = []
         context.handler.handle(
             request,
-            respond: HTTPResponder(loop: connection.loop, connectionID: connection.id, requestID: UInt64(stream.id)))
+            respond: HTTPResponder(connection: connection, requestID: UInt64(stream.id)))
     }
 
     /// The handler's view of `stream` with `body`.
@@ -345,7 +345,7 @@ final class HTTP2Session: ConnectionProtocolHandler {
         stream.admission = .pending
         context.handler.admit(
             request(for: stream, body: []),
-            admission: connection.loop.admission(connectionID: connection.id, requestID: UInt64(stream.id)))
+            admission: connection.admission(requestID: UInt64(stream.id)))
     }
 
     func admissionDecided(_ rejection: HTTPResponse?, requestID: UInt64, connection: Connection) {

@@ -34,12 +34,20 @@ extension HTTPHandler {
 /// Thread-safe; only the first call counts.
 public struct HTTPAdmission: Sendable {
     private let decide: @Sendable (HTTPResponse?) -> Void
+    private let cancelled: @Sendable () -> Bool
 
-    /// An admission that hands the decision to `decide` (nil: accepted). The server makes these; a
-    /// handler's tests may too.
-    public init(_ decide: @escaping @Sendable (HTTPResponse?) -> Void) {
+    /// An admission that hands the decision to `decide` (nil: accepted); `isCancelled` tells whether the
+    /// client is gone. The server makes these; a handler's tests may too.
+    public init(
+        isCancelled: @escaping @Sendable () -> Bool = { false }, _ decide: @escaping @Sendable (HTTPResponse?) -> Void
+    ) {
         self.decide = decide
+        self.cancelled = isCancelled
     }
+
+    /// Whether the connection has closed: the decision will be dropped, so expensive work for it (a password
+    /// hash) can be skipped. Thread-safe, cheap (one atomic load).
+    public var isCancelled: Bool { cancelled() }
 
     /// The body may be received; the request is handed to ``HTTPHandler/handle(_:respond:)`` when complete.
     public func accept() { decide(nil) }
@@ -57,14 +65,20 @@ public struct HTTPResponder: Sendable {
     let loop: EventLoop
     let connectionID: UInt64
     let requestID: UInt64
+    let liveness: ConnectionLiveness
     /// Fields set on the response before it is sent (see ``settingHeaders(_:)``).
     var extraHeaders: [(name: String, value: String)] = []
 
-    init(loop: EventLoop, connectionID: UInt64, requestID: UInt64) {
-        self.loop = loop
-        self.connectionID = connectionID
+    init(connection: Connection, requestID: UInt64) {
+        self.loop = connection.loop
+        self.connectionID = connection.id
         self.requestID = requestID
+        self.liveness = connection.liveness
     }
+
+    /// Whether the request's connection has closed: a response would be dropped, so work still queued for it
+    /// can be skipped. Thread-safe, cheap (one atomic load).
+    public var isCancelled: Bool { liveness.isClosed }
 
     /// Sends `response` for the request this responder belongs to. Thread-safe; only the first call counts.
     public func callAsFunction(_ response: HTTPResponse) {

@@ -29,8 +29,34 @@ final class AdmittingHandler: HTTPHandler {
     }
 }
 
+/// Keeps every admission unanswered, so a test can watch it be cancelled.
+final class AdmissionHoldingHandler: HTTPHandler {
+    let held = Mutex<[HTTPAdmission]>([])
+
+    func handle(_ request: HTTPRequest, respond: HTTPResponder) {
+        respond(HTTPResponse(status: 200, text: "ok"))
+    }
+
+    func admit(_ head: HTTPRequest, admission: HTTPAdmission) {
+        held.withLock { $0.append(admission) }
+    }
+}
+
 @Suite("Request bodies: admission, budgets, deadlines")
 struct BodyLimitTests {
+    @Test func anAdmissionIsCancelledWhenTheClientLeaves() throws {
+        let handler = AdmissionHoldingHandler()
+        try withServer(handler: handler) { _, port in
+            let client = try RawClient(port: port)
+            try client.send("POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\n")
+            #expect(eventually { handler.held.withLock { $0.count } == 1 })
+            let admission = handler.held.withLock { $0[0] }
+            #expect(!admission.isCancelled)
+            client.close()
+            #expect(eventually { admission.isCancelled })
+        }
+    }
+
     @Test func aRefusedBodyIsAnsweredFromTheHeadAndNeverRead() throws {
         let handler = AdmittingHandler()
         try withServer(handler: handler) { server, port in
