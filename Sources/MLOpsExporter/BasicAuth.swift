@@ -8,18 +8,52 @@ import Synchronization
 /// bcrypt is slow on purpose (tens of milliseconds at cost 10), so, as exporter-toolkit does, a
 /// successful check is remembered: the cache holds SHA-256 digests of user, hash and password (never
 /// the password itself), so a scraper presenting the same credentials costs one digest, not a bcrypt
-/// run. Unknown users are checked against a dummy hash, so that the answer takes as long as for a
-/// known user with a wrong password. Hashes are verified by the system's libxcrypt (`crypt_rn`), which
-/// understands `$2y$`, `$2b$` and `$2a$`.
+/// run. Failures are not remembered: a negative cache would answer a repeated wrong guess faster than a
+/// fresh one, and bounding bcrypt work is the ``WebHandler``'s job (a bounded pool), not the cache's.
+///
+/// Contract:
+/// - ``screen(authorization:)`` is cheap (base64, one SHA-256, one lock on the cache) and never runs
+///   bcrypt; ``verify(_:)`` runs bcrypt and belongs on a worker thread.
+/// - Credentials whose user or password contains NUL are refused by ``screen(authorization:)`` (and by
+///   ``verify(password:hash:)``): `crypt_rn` takes C strings, so `secret\0junk` would be hashed as `secret`.
+/// - An unknown user is checked against ``dummyHash``, a hash at the highest cost among the configured
+///   users, so that a wrong user name takes as long as a wrong password (exactly so when all users have one
+///   cost; a user with a lower cost than another answers faster than an unknown name).
+/// - Hashes are verified by the system's libxcrypt (`crypt_rn`), which understands `$2y$`, `$2b$` and `$2a$`.
 final class BasicAuth: Sendable {
     /// The realm named in `WWW-Authenticate`.
     static let realm = "mlops-exporter"
+    /// Most cached successes; the cache is emptied when full.
     private static let cacheLimit = 1024
-    /// A valid bcrypt hash of a random string, for timing-equal failures on unknown users.
-    private static let dummyHash = "$2y$10$ds77F71r3b2mKje32/hC3.gbXxcieipg.XUmM1S2ihhU6FA0WlQ5S"
+    /// The cost of the dummy hash when no configured hash names one.
+    static let defaultCost = 10
+
+    /// Credentials that passed the cheap checks and need a bcrypt run.
+    struct Pending: Sendable {
+        let password: String
+        /// The user's hash, or the dummy hash for an unknown user.
+        let hash: String
+        /// The cache key of a known user's credentials; nil for an unknown user.
+        let cacheKey: [UInt8]?
+    }
+
+    /// What the cheap checks say about an `Authorization` value.
+    enum Screening: Sendable {
+        /// No `Basic` credentials (no header, another scheme, or not base64 of `user:password`).
+        case missing
+        /// Refused without hashing (a NUL in the user or the password).
+        case invalid
+        /// Known good: in the success cache.
+        case cached
+        /// Needs ``BasicAuth/verify(_:)``.
+        case uncached(Pending)
+    }
 
     private let users: [String: String]
     private let verified = Mutex<Set<[UInt8]>>([])
+    /// A bcrypt hash nobody knows the password of, at the highest configured cost: unknown users are checked
+    /// against it.
+    let dummyHash: String
 
     /// Whether any user is configured (otherwise every request is let through).
     var isEnabled: Bool { !users.isEmpty }
@@ -27,19 +61,26 @@ final class BasicAuth: Sendable {
     /// Creates a checker for `users` (user name to bcrypt hash).
     init(users: [String: String]) {
         self.users = users
+        dummyHash = Self.makeDummyHash(cost: users.values.compactMap(Self.cost).max() ?? Self.defaultCost)
     }
 
-    /// Whether `authorization` (the header value) holds valid credentials. May run bcrypt: call it off
-    /// the event loop unless ``isCached(authorization:)`` said yes.
-    func check(authorization: String?) -> Bool {
-        guard let (user, password) = Self.credentials(authorization) else { return false }
+    /// Sorts `authorization` (the header value) out without running bcrypt.
+    func screen(authorization: String?) -> Screening {
+        guard let (user, password) = Self.credentials(authorization) else { return .missing }
+        guard !user.utf8.contains(0), !password.utf8.contains(0) else { return .invalid }
         guard let hash = users[user] else {
-            _ = Self.verify(password: password, hash: Self.dummyHash)
-            return false
+            return .uncached(Pending(password: password, hash: dummyHash, cacheKey: nil))
         }
         let key = Self.cacheKey(user: user, password: password, hash: hash)
-        if verified.withLock({ $0.contains(key) }) { return true }
-        guard Self.verify(password: password, hash: hash) else { return false }
+        if verified.withLock({ $0.contains(key) }) { return .cached }
+        return .uncached(Pending(password: password, hash: hash, cacheKey: key))
+    }
+
+    /// Runs bcrypt for credentials ``screen(authorization:)`` could not decide, and caches a success. Slow:
+    /// call it on a worker thread.
+    func verify(_ pending: Pending) -> Bool {
+        let matches = Self.verify(password: pending.password, hash: pending.hash)
+        guard matches, let key = pending.cacheKey else { return false }
         verified.withLock { cache in
             if cache.count >= Self.cacheLimit { cache.removeAll() }
             cache.insert(key)
@@ -47,11 +88,20 @@ final class BasicAuth: Sendable {
         return true
     }
 
+    /// Whether `authorization` holds valid credentials: ``screen(authorization:)`` then, when needed,
+    /// ``verify(_:)`` on the calling thread. May run bcrypt: call it off the event loop.
+    func check(authorization: String?) -> Bool {
+        switch screen(authorization: authorization) {
+        case .cached: true
+        case .missing, .invalid: false
+        case .uncached(let pending): verify(pending)
+        }
+    }
+
     /// Whether `authorization` is known good without running bcrypt (cheap: one SHA-256).
     func isCached(authorization: String?) -> Bool {
-        guard let (user, password) = Self.credentials(authorization), let hash = users[user] else { return false }
-        let key = Self.cacheKey(user: user, password: password, hash: hash)
-        return verified.withLock { $0.contains(key) }
+        if case .cached = screen(authorization: authorization) { return true }
+        return false
     }
 
     /// The user name and password of a `Basic` authorization value.
@@ -65,8 +115,10 @@ final class BasicAuth: Sendable {
         return (String(text[..<colon]), String(text[text.index(after: colon)...]))
     }
 
-    /// Whether `password` matches the modular-crypt `hash` (bcrypt here), compared in constant time.
+    /// Whether `password` matches the modular-crypt `hash` (bcrypt here), compared in constant time. A
+    /// password containing NUL never matches (C strings end there).
     static func verify(password: String, hash: String) -> Bool {
+        guard !password.utf8.contains(0) else { return false }
         var data = crypt_data()
         let size = Int32(MemoryLayout<crypt_data>.size)
         let output: String? = withUnsafeMutableBytes(of: &data) { raw in
@@ -80,6 +132,33 @@ final class BasicAuth: Sendable {
         var difference: UInt8 = 0
         for index in left.indices { difference |= left[index] ^ right[index] }
         return difference == 0
+    }
+
+    /// The cost of a `$2?$NN$…` bcrypt hash, or nil.
+    static func cost(_ hash: String) -> Int? {
+        let bytes = Array(hash.utf8)
+        guard bytes.count >= 7, bytes[0] == UInt8(ascii: "$"), bytes[3] == UInt8(ascii: "$"),
+            bytes[6] == UInt8(ascii: "$")
+        else { return nil }
+        return Int(String(decoding: bytes[4..<6], as: UTF8.self))
+    }
+
+    /// A well-formed bcrypt hash at `cost` whose password nobody knows: a fresh salt from `crypt_gensalt_rn`
+    /// (random bytes from the system) followed by 31 random characters of bcrypt's alphabet. bcrypt reads
+    /// only the salt of the hash it checks against, so checking a password against this one costs exactly
+    /// what checking it against a real hash of that cost does, and building it costs no bcrypt run (a cost-31
+    /// hash would take days to make by hashing).
+    static func makeDummyHash(cost: Int) -> String {
+        var setting = [CChar](repeating: 0, count: Int(CRYPT_GENSALT_OUTPUT_SIZE))
+        let prefix =
+            crypt_gensalt_rn("$2y$", UInt(cost), nil, 0, &setting, Int32(setting.count)) != nil
+            ? String(decoding: setting.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            : "$2y$\(cost < 10 ? "0" : "")\(cost)$ds77F71r3b2mKje32/hC3."  // no entropy source: a fixed salt
+        let alphabet = Array("./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789".utf8)
+        var tail = (0..<30).map { _ in alphabet[Int.random(in: 0..<64)] }
+        // 23 bytes are 184 bits: the 31st character carries 4 of them, its low 2 bits are zero.
+        tail.append(Array(".Oeu".utf8)[Int.random(in: 0..<4)])
+        return prefix + String(decoding: tail, as: UTF8.self)
     }
 
     private static func cacheKey(user: String, password: String, hash: String) -> [UInt8] {

@@ -46,6 +46,19 @@ public final class Exporter: Sendable {
         public var ingestMaxEvents: Int = 10_000
         /// Most bytes a gzip ingestion body may inflate to (more: 413).
         public var ingestMaxDecompressedBytes: Int = 64 << 20
+        /// The workers that inflate gzip ingestion bodies and decode identity bodies above 256 KiB, off the
+        /// event loops: one thread per core, 4 bodies per core waiting (each holds at most
+        /// `server.maxBodySize` bytes; a running gzip body inflates to at most ``ingestMaxDecompressedBytes``),
+        /// 10 s of waiting at most. A body finding them full is refused with 503 and `Retry-After`, counted in
+        /// `mlops_ingest_rejected_requests_total{reason="overloaded"}`.
+        public var ingestWorkers = WorkerLimits(
+            threads: Exporter.cores, queue: 4 * Exporter.cores, maxQueueWait: .seconds(10))
+        /// The workers that check uncached basic-auth credentials (bcrypt): half the cores (one at least, so
+        /// that a flood of wrong passwords leaves the other half to scrapes and ingestion), 16 checks waiting,
+        /// 4 per client address, 2 s of waiting at most. Beyond: 503 (`queue_full`, `expired`) or 429
+        /// (`client_limit`) with `Retry-After`, counted in `mlops_exporter_auth_rejected_total{reason}`.
+        public var authWorkers = WorkerLimits(
+            threads: Exporter.cores / 2, queue: 16, perKey: 4, maxQueueWait: .seconds(2))
         /// Source revision shown in `mlops_exporter_build_info`.
         public var revision: String = "unknown"
 
@@ -63,6 +76,11 @@ public final class Exporter: Sendable {
     let logger: Logger
     let config: ConfigurationState
     let web: WebConfigState
+    /// What the server calls: auth and headers, then the router.
+    let handler: WebHandler
+
+    /// The processors this process may use.
+    static let cores = ProcessInfo.processInfo.activeProcessorCount
 
     /// Builds the exporter (nothing is bound until ``start()``).
     public init(configuration: Configuration, registry: Registry = Registry(), logger: Logger) throws {
@@ -92,7 +110,8 @@ public final class Exporter: Sendable {
             state: state, config: config,
             ingest: IngestEndpoint(
                 monitor: monitor, maxEvents: configuration.ingestMaxEvents,
-                maxDecompressedBytes: configuration.ingestMaxDecompressedBytes))
+                maxDecompressedBytes: configuration.ingestMaxDecompressedBytes,
+                workers: WorkerPool(limits: configuration.ingestWorkers)))
         var serverConfiguration = configuration.server
         serverConfiguration.listenAddresses = configuration.listenAddresses
         web = try WebConfigState(
@@ -101,9 +120,10 @@ public final class Exporter: Sendable {
         if serverConfiguration.tls != nil {
             for reason in HTTPServer.tlsErrorReasons { _ = try selfMetrics.errors.labels(reason) }
         }
-        let handler = WebHandler(next: router, web: web) { [monitor] request in
-            IngestEndpoint.carriesModelToken(request, monitor: monitor)
-        }
+        handler = WebHandler(
+            next: router, web: web,
+            hasOwnCredentials: { [monitor] request in IngestEndpoint.carriesModelToken(request, monitor: monitor) },
+            checks: WorkerPool(limits: configuration.authWorkers), selfMetrics: selfMetrics)
         server = HTTPServer(
             configuration: serverConfiguration, handler: handler, observer: selfMetrics, logger: logger)
         try registry.register(ServerBudgetCollector(server: server))

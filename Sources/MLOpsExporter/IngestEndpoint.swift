@@ -1,5 +1,4 @@
 import Compression
-import Dispatch
 import Exposition
 import Foundation
 import HTTPServer
@@ -14,7 +13,14 @@ import ModelMonitoring
 /// reason and counted in `mlops_ingest_rejected_requests_total{model,reason}`: unknown model `404`, missing
 /// or wrong bearer token `401`, malformed JSON `400` (with the byte offset), more events than
 /// ``maxEvents`` or a gzip body inflating beyond ``maxDecompressedBytes`` `413`, a `Content-Type` other than
-/// JSON or NDJSON `415`, a `Content-Encoding` other than gzip `415`, a corrupt gzip body `400`.
+/// JSON or NDJSON `415`, a `Content-Encoding` other than gzip `415`, a corrupt gzip body `400`, and `503`
+/// with `Retry-After` (`overloaded`) when the body needs a worker and `workers` has no room.
+///
+/// Where the work runs: identity bodies up to ``inlineBodyLimit`` are decoded on the event loop (a 100-event
+/// batch takes ~0.2 ms: the fast path); every gzip body (a 64 KiB body can inflate to 64 MiB) and larger
+/// identity bodies are inflated and decoded on `workers`, a bounded ``WorkerPool``. Whether a body gets a
+/// worker is decided before anything is inflated. The head checks (model, token, media type, encoding) are
+/// ``screen(_:model:)``, shared by ``admit(_:model:accept:refuse:)`` and ``handle(_:model:kind:respond:)``.
 struct IngestEndpoint: Sendable {
     static let prefix = "/api/v1/models/"
 
@@ -23,9 +29,10 @@ struct IngestEndpoint: Sendable {
     let maxEvents: Int
     /// Most bytes a gzip body may inflate to.
     let maxDecompressedBytes: Int
-    /// Bodies up to this size are decoded on the event loop (a 100-event batch takes ~0.2 ms); larger
-    /// ones on a worker thread, so that one big batch cannot stall the loop's other connections.
-    let inlineBodyLimit = 256 * 1024
+    /// Inflates gzip bodies and decodes large ones, off the event loops.
+    let workers: WorkerPool
+    /// Identity bodies up to this size are decoded on the event loop; larger ones on `workers`.
+    var inlineBodyLimit = 256 * 1024
 
     /// The model and kind of an ingestion path, or nil when `path` is not one.
     static func route(_ path: String) -> (model: Substring, kind: EventKind)? {
@@ -42,79 +49,172 @@ struct IngestEndpoint: Sendable {
         return model.isEmpty ? nil : (model, kind)
     }
 
+    /// What the head of an ingestion request says, once ``screen(_:model:)`` let it through.
+    struct Screened: Sendable {
+        let model: MonitoredModel
+        /// From `Content-Type`; nil when there is none (the body is sniffed).
+        let format: BodyFormat?
+        let gzip: Bool
+    }
+
+    /// A request refused as a whole: its status, message and counting reason, and the model it is counted
+    /// under (nil: `__unknown__`).
+    struct Refusal: Error, Sendable {
+        let model: MonitoredModel?
+        let status: Int
+        let reason: RequestRejectReason
+        let message: String
+        var headers: HTTPHeaders = [:]
+    }
+
+    /// The checks that need only the head: the model exists (404), the bearer token (401), `Content-Type`
+    /// and `Content-Encoding` (415).
+    func screen(_ head: HTTPRequest, model name: Substring) -> Result<Screened, Refusal> {
+        guard let model = monitor.model(named: String(name)) else {
+            let known = monitor.modelNames.joined(separator: ", ")
+            return .failure(
+                Refusal(
+                    model: nil, status: 404, reason: .unknownModel,
+                    message: "unknown model \"\(name)\" (configured: \(known))"))
+        }
+        if let token = model.context.configuration.token {
+            guard let given = head.headers["Authorization"], Self.bearerMatches(given, token: token) else {
+                return .failure(
+                    Refusal(
+                        model: model, status: 401, reason: .unauthorized,
+                        message: "missing or wrong bearer token for model \"\(name)\"",
+                        headers: ["WWW-Authenticate": "Bearer realm=\"mlops-exporter\""]))
+            }
+        }
+        var format: BodyFormat? = nil
+        if let contentType = head.headers["Content-Type"] {
+            guard let known = Self.format(contentType, body: []) else {
+                return .failure(
+                    Refusal(
+                        model: model, status: 415, reason: .unsupportedMediaType,
+                        message:
+                            "unsupported Content-Type \"\(contentType)\": send application/json (an array of events) or application/x-ndjson"
+                    ))
+            }
+            format = known
+        }
+        let gzip: Bool
+        switch head.headers["Content-Encoding"]?.lowercased() {
+        case nil, "identity": gzip = false
+        case "gzip", "x-gzip": gzip = true
+        case let other?:
+            return .failure(
+                Refusal(
+                    model: model, status: 415, reason: .unsupportedEncoding,
+                    message: "unsupported Content-Encoding \"\(other)\": send gzip or identity"))
+        }
+        return .success(Screened(model: model, format: format, gzip: gzip))
+    }
+
+    /// Counts `refusal` (under its model, or `__unknown__`) and answers it.
+    func refuse(_ refusal: Refusal, respond: @Sendable (HTTPResponse) -> Void) {
+        if let model = refusal.model {
+            model.counters.rejectedRequest(refusal.reason)
+        } else {
+            monitor.unknownModelRequested()
+        }
+        var response = HTTPResponse(status: refusal.status, text: refusal.message + "\n")
+        for field in refusal.headers { response.headers.add(name: field.name, value: field.value) }
+        respond(response)
+    }
+
+    /// The refusal of a body for `model` that needs a worker when `workers` has no room.
+    func overloaded(_ model: MonitoredModel) -> Refusal {
+        Refusal(
+            model: model, status: 503, reason: .overloaded,
+            message:
+                "ingestion workers busy (\(workers.limits.threads) running, \(workers.limits.queue) queued), try again later",
+            headers: ["Retry-After": "1"])
+    }
+
+    /// Decides from the head whether the body may be received: ``screen(_:model:)``, then, for a body that will
+    /// need a worker (gzip, or a `Content-Length` above ``inlineBodyLimit``), whether `workers` has room now.
+    func admit(
+        _ head: HTTPRequest, model name: Substring, accept: () -> Void,
+        refuse respond: @escaping @Sendable (HTTPResponse) -> Void
+    ) {
+        switch screen(head, model: name) {
+        case .failure(let refusal):
+            refuse(refusal, respond: respond)
+        case .success(let screened):
+            let length = head.headers["Content-Length"].flatMap { Int($0) } ?? 0
+            if (screened.gzip || length > inlineBodyLimit) && !workers.hasRoom {
+                refuse(overloaded(screened.model), respond: respond)
+            } else {
+                accept()
+            }
+        }
+    }
+
     func handle(
         _ request: HTTPRequest, model name: Substring, kind: EventKind,
         respond: @escaping @Sendable (HTTPResponse) -> Void
     ) {
-        guard let model = monitor.model(named: String(name)) else {
-            monitor.unknownModelRequested()
-            let known = monitor.modelNames.joined(separator: ", ")
-            respond(HTTPResponse(status: 404, text: "unknown model \"\(name)\" (configured: \(known))\n"))
+        let screened: Screened
+        switch screen(request, model: name) {
+        case .failure(let refusal):
+            refuse(refusal, respond: respond)
             return
+        case .success(let value): screened = value
         }
-        let counters = model.counters
-        func refuse(_ status: Int, _ reason: RequestRejectReason, _ message: String, headers: HTTPHeaders = [:]) {
-            counters.rejectedRequest(reason)
-            var response = HTTPResponse(status: status, text: message + "\n")
-            for field in headers { response.headers.add(name: field.name, value: field.value) }
-            respond(response)
+        let model = screened.model
+        let body = request.body
+        guard screened.gzip || body.count > inlineBodyLimit else {
+            return ingest(body, model: model, kind: kind, format: screened.format, respond: respond)
         }
-        if let token = model.context.configuration.token {
-            guard let given = request.headers["Authorization"], Self.bearerMatches(given, token: token) else {
-                refuse(
-                    401, .unauthorized, "missing or wrong bearer token for model \"\(name)\"",
-                    headers: ["WWW-Authenticate": "Bearer realm=\"mlops-exporter\""])
-                return
-            }
-        }
-        guard let format = Self.format(request.headers["Content-Type"], body: request.body) else {
-            refuse(
-                415, .unsupportedMediaType,
-                "unsupported Content-Type \"\(request.headers["Content-Type"] ?? "")\": send application/json (an array of events) or application/x-ndjson"
-            )
-            return
-        }
-        var inflated = request.body
-        switch request.headers["Content-Encoding"]?.lowercased() {
-        case nil, "identity": break
-        case "gzip", "x-gzip":
-            do {
-                inflated = try Gzip.gunzip(inflated, maxOutputSize: maxDecompressedBytes)
-            } catch .outputLimitExceeded(let limit) {
-                refuse(413, .bodyTooLarge, "gzip body inflates beyond \(limit) bytes")
-                return
-            } catch {
-                refuse(400, .invalidGzip, "gzip body cannot be decompressed: \(error)")
-                return
-            }
-        case let other?:
-            refuse(415, .unsupportedEncoding, "unsupported Content-Encoding \"\(other)\": send gzip or identity")
-            return
-        }
-        let body = inflated
-        let maxEvents = self.maxEvents
-        let work: @Sendable () -> Void = {
-            let receivedAt = WallClock.now()
-            let result: Result<DecodeReport, BodyError> = body.withUnsafeBytes { raw in
-                do throws(BodyError) {
-                    return .success(
-                        try model.ingest(kind, body: raw, format: format, maxEvents: maxEvents, receivedAt: receivedAt))
-                } catch {
-                    return .failure(error)
+        // Decided before anything is inflated: a body that needs a worker and finds none is refused.
+        let submission = workers.submit(
+            run: { [self] in
+                guard screened.gzip else {
+                    return ingest(body, model: model, kind: kind, format: screened.format, respond: respond)
                 }
-            }
-            switch result {
-            case .success(let report):
-                respond(
-                    HTTPResponse(
-                        status: 202, headers: ["Content-Type": "application/json"],
-                        body: Self.reportJSON(report)))
-            case .failure(let error):
-                let status = error.reason == .tooManyEvents ? 413 : 400
-                respond(HTTPResponse(status: status, text: "\(error)\n"))
+                do throws(GzipError) {
+                    let inflated = try Gzip.gunzip(body, maxOutputSize: maxDecompressedBytes)
+                    ingest(inflated, model: model, kind: kind, format: screened.format, respond: respond)
+                } catch .outputLimitExceeded(let limit) {
+                    refuse(
+                        Refusal(
+                            model: model, status: 413, reason: .bodyTooLarge,
+                            message: "gzip body inflates beyond \(limit) bytes"), respond: respond)
+                } catch {
+                    refuse(
+                        Refusal(
+                            model: model, status: 400, reason: .invalidGzip,
+                            message: "gzip body cannot be decompressed: \(error)"), respond: respond)
+                }
+            },
+            expired: { [self] in refuse(overloaded(model), respond: respond) })
+        if submission != .accepted { refuse(overloaded(model), respond: respond) }
+    }
+
+    /// Decodes `body` (already inflated) into `model` on the calling thread and answers.
+    private func ingest(
+        _ body: [UInt8], model: MonitoredModel, kind: EventKind, format: BodyFormat?,
+        respond: @Sendable (HTTPResponse) -> Void
+    ) {
+        let format = format ?? Self.format(nil, body: body)!  // without Content-Type the body is sniffed: never nil
+        let receivedAt = WallClock.now()
+        let result: Result<DecodeReport, BodyError> = body.withUnsafeBytes { raw in
+            do throws(BodyError) {
+                return .success(
+                    try model.ingest(kind, body: raw, format: format, maxEvents: maxEvents, receivedAt: receivedAt))
+            } catch {
+                return .failure(error)
             }
         }
-        if body.count <= inlineBodyLimit { work() } else { DispatchQueue.global().async(execute: work) }
+        switch result {
+        case .success(let report):
+            respond(
+                HTTPResponse(status: 202, headers: ["Content-Type": "application/json"], body: Self.reportJSON(report)))
+        case .failure(let error):
+            let status = error.reason == .tooManyEvents ? 413 : 400
+            respond(HTTPResponse(status: status, text: "\(error)\n"))
+        }
     }
 
     /// The body format from `Content-Type` (parameters ignored, media type case-insensitive); without one, a

@@ -1,10 +1,16 @@
 import Dispatch
 import Exposition
 import HTTPServer
+import ModelMonitoring
 import Synchronization
 
 /// Routes requests to the exporter's endpoints and records every answer in the self metrics.
 /// Unknown paths get 404, wrong methods 405 with `Allow`.
+///
+/// ``admit(_:admission:)`` decides from the head of a request that announces a body, with the same routing
+/// and method checks as ``handle(_:respond:)`` (404, 405): ingestion requests are screened by the
+/// ``IngestEndpoint`` (unknown model, token, media type, encoding, workers' room); `/-/reload` may carry a
+/// body (it is ignored); every other endpoint takes none (413). Refusals are counted like any answer.
 struct Router: HTTPHandler {
     let metricsPath: String
     let metrics: MetricsEndpoint
@@ -14,43 +20,76 @@ struct Router: HTTPHandler {
     let config: ConfigurationState
     let ingest: IngestEndpoint
 
-    func handle(_ request: HTTPRequest, respond: HTTPResponder) {
-        let start = ContinuousClock.now
+    /// Where a request goes.
+    private struct Route {
         let handler: SelfMetrics.Handler
+        let ingest: (model: Substring, kind: EventKind)?
+    }
+
+    private func route(_ request: HTTPRequest) -> Route {
         let ingestRoute = IngestEndpoint.route(request.path)
         switch request.path {
-        case _ where ingestRoute != nil: handler = .ingest
-        case metricsPath: handler = .metrics
-        case "/": handler = .landing
-        case "/-/healthy": handler = .healthy
-        case "/-/ready": handler = .ready
-        case "/-/reload": handler = .reload
-        default: handler = .other
+        case _ where ingestRoute != nil: return Route(handler: .ingest, ingest: ingestRoute)
+        case metricsPath: return Route(handler: .metrics, ingest: nil)
+        case "/": return Route(handler: .landing, ingest: nil)
+        case "/-/healthy": return Route(handler: .healthy, ingest: nil)
+        case "/-/ready": return Route(handler: .ready, ingest: nil)
+        case "/-/reload": return Route(handler: .reload, ingest: nil)
+        default: return Route(handler: .other, ingest: nil)
         }
+    }
+
+    /// `deliver`, recording the answer in the self metrics first.
+    private func recording(
+        _ handler: SelfMetrics.Handler, _ request: HTTPRequest, _ deliver: @escaping @Sendable (HTTPResponse) -> Void
+    ) -> @Sendable (HTTPResponse) -> Void {
+        let start = ContinuousClock.now
         let selfMetrics = self.selfMetrics
         let protocolName = request.protocolName
-        let answer: @Sendable (HTTPResponse) -> Void = { response in
+        return { response in
             selfMetrics.handled(
                 handler, status: response.status, protocolName: protocolName, bytes: response.body.count,
                 seconds: (ContinuousClock.now - start).seconds)
-            respond(response)
+            deliver(response)
         }
-        if handler == .other {
-            answer(HTTPResponse(status: 404, text: "404 page not found: \(request.path)\n"))
-            return
-        }
+    }
+
+    /// 404 for an unknown path, 405 with `Allow` for a method the endpoint does not take; nil otherwise.
+    private static func refusal(_ handler: SelfMetrics.Handler, _ request: HTTPRequest) -> HTTPResponse? {
+        if handler == .other { return HTTPResponse(status: 404, text: "404 page not found: \(request.path)\n") }
         let allowed = handler == .reload ? ["POST", "PUT"] : handler == .ingest ? ["POST"] : ["GET", "HEAD"]
         guard allowed.contains(request.method) else {
             var response = HTTPResponse(status: 405, text: "method \(request.method) not allowed on \(request.path)\n")
             response.headers.add(name: "Allow", value: allowed.joined(separator: ", "))
-            answer(response)
-            return
+            return response
         }
+        return nil
+    }
+
+    func admit(_ head: HTTPRequest, admission: HTTPAdmission) {
+        let route = route(head)
+        let answer = recording(route.handler, head) { admission.reject($0) }
+        if let refusal = Self.refusal(route.handler, head) { return answer(refusal) }
+        switch route.handler {
+        case .ingest:
+            ingest.admit(head, model: route.ingest!.model, accept: admission.accept, refuse: answer)
+        case .reload:
+            admission.accept()
+        case .metrics, .landing, .healthy, .ready, .other:
+            answer(HTTPResponse(status: 413, text: "\(head.path) takes no request body\n"))
+        }
+    }
+
+    func handle(_ request: HTTPRequest, respond: HTTPResponder) {
+        let route = route(request)
+        let handler = route.handler
+        let answer = recording(handler, request) { respond($0) }
+        if let refusal = Self.refusal(handler, request) { return answer(refusal) }
         switch handler {
         case .metrics:
             metrics.handle(request, respond: answer)
         case .ingest:
-            let (model, kind) = ingestRoute!
+            let (model, kind) = route.ingest!
             ingest.handle(request, model: model, kind: kind, respond: answer)
         case .landing:
             answer(

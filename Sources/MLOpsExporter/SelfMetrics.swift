@@ -27,6 +27,9 @@ final class SelfMetrics: HTTPServerObserver {
     private let scrapeHandles: [[Counter]]
     private let scrapeDurationHandles: [Histogram]
     let rejectedMaxRequests: Counter
+    let authRejectedFamily: CounterFamily
+    /// `authRejectedFamily` handles by ``AuthRejectReason`` raw value.
+    private let authRejectedHandles: [Counter]
     /// `requests` handles by (handler, protocol, common status), resolved on first use without a lock: counting a
     /// request does no label lookup unless its status is uncommon. `nonisolated(unsafe)`: the memory is only
     /// accessed through each element's atomic operations.
@@ -81,6 +84,11 @@ final class SelfMetrics: HTTPServerObserver {
             labelNames: ["reason"])
         scrapesCoalesced = try registry.counter(
             "mlops_exporter_scrapes_coalesced_total", help: "Metrics requests answered by sharing a concurrent render.")
+        authRejectedFamily = try registry.counterFamily(
+            "mlops_exporter_auth_rejected_total",
+            help:
+                "Requests refused by basic authentication, by reason (missing, invalid, client_limit, queue_full, expired).",
+            labelNames: ["reason"])
         connectionsOpen = try registry.gauge(
             "mlops_exporter_http_connections_open", help: "HTTP connections currently open.")
         connectionsTotal = try registry.counter(
@@ -96,6 +104,10 @@ final class SelfMetrics: HTTPServerObserver {
         // Pre-initialise the fixed label values, so that rate() and alerts see zeros, not absent series.
         rejectedMaxRequests = try scrapesRejected.labels("max_requests")
         for reason in Self.errorReasons { _ = try errors.labels(reason) }
+        let authRejected = authRejectedFamily
+        authRejectedHandles = try AuthRejectReason.allCases.map { r throws(ExpositionError) in
+            try authRejected.labels(r.label)
+        }
         let scrapes = self.scrapes
         scrapeHandles = try ["text", "openmetrics"].map { format throws(ExpositionError) in
             [try scrapes.labels(format, "identity"), try scrapes.labels(format, "gzip")]
@@ -120,6 +132,9 @@ final class SelfMetrics: HTTPServerObserver {
     func scrapeDuration(_ format: ExpositionFormat) -> Histogram {
         scrapeDurationHandles[format == .openMetrics ? 1 : 0]
     }
+
+    /// Counts a request refused by basic authentication.
+    func authRejected(_ reason: AuthRejectReason) { authRejectedHandles[reason.rawValue].inc() }
 
     func handled(_ handler: Handler, status: Int, protocolName: String, bytes: Int, seconds: Double) {
         let index = Self.handlers.firstIndex(of: handler)!  // a static array: `allCases` builds one per call
@@ -156,4 +171,29 @@ final class SelfMetrics: HTTPServerObserver {
     ) {}
 
     func connectionError(reason: String) { try? errors.labels(reason).inc() }
+}
+
+/// Why basic authentication refused a request: the `reason` of `mlops_exporter_auth_rejected_total`.
+enum AuthRejectReason: Int, CaseIterable, Sendable {
+    /// No `Basic` credentials (401).
+    case missing
+    /// Wrong user or password, or a NUL in either (401).
+    case invalid
+    /// The client (remote address) already had its share of the uncached checks in the pool (429).
+    case clientLimit
+    /// The pool of uncached checks was full (503).
+    case queueFull
+    /// The check waited in the pool's queue past its deadline (503).
+    case expired
+
+    /// The label value.
+    var label: String {
+        switch self {
+        case .missing: "missing"
+        case .invalid: "invalid"
+        case .clientLimit: "client_limit"
+        case .queueFull: "queue_full"
+        case .expired: "expired"
+        }
+    }
 }

@@ -1,37 +1,115 @@
-import Dispatch
 import HTTPServer
 
-/// Applies the web configuration in front of the ``Router``: basic authentication (401 with
-/// `WWW-Authenticate` when credentials are missing or wrong) and the configured response headers.
+/// Applies the web configuration in front of the ``Router``: basic authentication and the configured
+/// response headers, on both the request head (``admit(_:admission:)``, before the server buffers a body) and
+/// the complete request (``handle(_:respond:)``).
 ///
-/// A request whose credentials are in the success cache is routed at once, on the event loop; an
-/// uncached one runs bcrypt on a Dispatch queue first, so that a slow hash never stalls the loop.
-///
-/// A request that `hasOwnCredentials` names (an ingestion request with `Authorization: Bearer …` to a model that
-/// has a `token`) is passed on without basic authentication: the endpoint checks the token (401 when wrong), so
-/// one `Authorization` header serves a model's token while every other path keeps basic auth.
+/// Contract:
+/// - Credentials in the success cache are accepted at once, on the calling (event-loop) thread: a scrape with
+///   cached credentials never waits behind uncached ones.
+/// - Uncached credentials (bcrypt) are checked on `checks`, a bounded ``WorkerPool``, never on a loop:
+///   beyond ``WorkerLimits/perKey`` checks of one client (its remote address without the port) the answer is
+///   429, beyond the pool's `threads + queue` 503, and a check that waited past
+///   ``WorkerLimits/maxQueueWait`` is not run but answered 503; each with `Retry-After`. Wrong credentials
+///   get 401 with `WWW-Authenticate`. Every refusal is counted in
+///   `mlops_exporter_auth_rejected_total{reason}` (``AuthRejectReason``).
+/// - A request that `hasOwnCredentials` names (an ingestion request with `Authorization: Bearer …` to a
+///   model that has a `token`) is passed on without basic authentication: the endpoint checks the token (401
+///   when wrong), so one `Authorization` header serves a model's token while every other path keeps basic
+///   auth.
+/// - Accepted heads go on to `next.admit`, so that the router can refuse them cheaply too; rejections carry
+///   the configured headers like any response.
 struct WebHandler: HTTPHandler {
     let next: any HTTPHandler
     let web: WebConfigState
     let hasOwnCredentials: @Sendable (HTTPRequest) -> Bool
+    /// Where uncached credentials are checked.
+    let checks: WorkerPool
+    let selfMetrics: SelfMetrics
+
+    /// Seconds a client is asked to wait (`Retry-After`) when the checks are busy.
+    static let retryAfterSeconds = 1
 
     func handle(_ request: HTTPRequest, respond: HTTPResponder) {
         let current = web.snapshot
         let respond = current.headers.isEmpty ? respond : respond.settingHeaders(current.headers)
-        let auth = current.auth
-        let authorization = request.headers["Authorization"]
-        guard auth.isEnabled, !auth.isCached(authorization: authorization), !hasOwnCredentials(request) else {
+        let next = self.next
+        authenticate(request, current.auth, refuse: { respond($0) }) {
             next.handle(request, respond: respond)
-            return
         }
-        DispatchQueue.global().async { [next] in
-            if auth.check(authorization: authorization) {
-                next.handle(request, respond: respond)
-            } else {
-                var response = HTTPResponse(status: 401, text: "Unauthorized\n")
-                response.headers.add(name: "WWW-Authenticate", value: "Basic realm=\"\(BasicAuth.realm)\"")
-                respond(response)
+    }
+
+    func admit(_ head: HTTPRequest, admission: HTTPAdmission) {
+        let current = web.snapshot
+        let headers = current.headers
+        let refuse: @Sendable (HTTPResponse) -> Void = { response in
+            var response = response
+            for field in headers { response.headers.replaceOrAdd(name: field.name, value: field.value) }
+            admission.reject(response)
+        }
+        let forward =
+            headers.isEmpty ? admission : HTTPAdmission { response in response.map(refuse) ?? admission.accept() }
+        let next = self.next
+        authenticate(head, current.auth, refuse: refuse) {
+            next.admit(head, admission: forward)
+        }
+    }
+
+    /// Calls `proceed` when `request` may pass basic authentication, `refuse` with the answer otherwise; either
+    /// at once on this thread (no auth, cached or refused credentials) or later on a pool thread (bcrypt).
+    private func authenticate(
+        _ request: HTTPRequest, _ auth: BasicAuth, refuse: @escaping @Sendable (HTTPResponse) -> Void,
+        then proceed: @escaping @Sendable () -> Void
+    ) {
+        guard auth.isEnabled else { return proceed() }
+        let screening = auth.screen(authorization: request.headers["Authorization"])
+        if case .cached = screening { return proceed() }
+        if hasOwnCredentials(request) { return proceed() }
+        let selfMetrics = self.selfMetrics
+        let reject: @Sendable (AuthRejectReason) -> Void = { reason in
+            selfMetrics.authRejected(reason)
+            refuse(Self.response(reason))
+        }
+        switch screening {
+        case .cached: proceed()
+        case .missing: reject(.missing)
+        case .invalid: reject(.invalid)
+        case .uncached(let pending):
+            let submission = checks.submit(
+                key: Self.client(request.remoteAddress),
+                run: { auth.verify(pending) ? proceed() : reject(.invalid) },
+                expired: { reject(.expired) })
+            switch submission {
+            case .accepted: break
+            case .queueFull: reject(.queueFull)
+            case .keyLimit: reject(.clientLimit)
             }
         }
+    }
+
+    /// The answer to a request refused for `reason`.
+    static func response(_ reason: AuthRejectReason) -> HTTPResponse {
+        var response: HTTPResponse
+        switch reason {
+        case .missing, .invalid:
+            response = HTTPResponse(status: 401, text: "Unauthorized\n")
+            response.headers.add(name: "WWW-Authenticate", value: "Basic realm=\"\(BasicAuth.realm)\"")
+            return response
+        case .clientLimit:
+            response = HTTPResponse(status: 429, text: "Too many authentication attempts from this client at once\n")
+        case .queueFull, .expired:
+            response = HTTPResponse(status: 503, text: "Authentication is busy, try again later\n")
+        }
+        response.headers.add(name: "Retry-After", value: String(retryAfterSeconds))
+        return response
+    }
+
+    /// The client part of a remote address: `127.0.0.1:50312` → `127.0.0.1`, `[::1]:50312` → `[::1]`.
+    static func client(_ remoteAddress: String) -> String {
+        if remoteAddress.hasPrefix("["), let close = remoteAddress.firstIndex(of: "]") {
+            return String(remoteAddress[...close])
+        }
+        guard let colon = remoteAddress.lastIndex(of: ":") else { return remoteAddress }
+        return String(remoteAddress[..<colon])
     }
 }

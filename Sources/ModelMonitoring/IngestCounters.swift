@@ -19,6 +19,8 @@ public enum RequestRejectReason: String, Sendable, CaseIterable {
     case unauthorized
     /// The model in the URL is not configured (counted under `model="__unknown__"`).
     case unknownModel = "unknown_model"
+    /// The workers that inflate and decode bodies off the event loops were all busy, their queue full (503).
+    case overloaded
 }
 
 /// The accounting of one model's ingestion, so that every event sent is either counted as accepted or

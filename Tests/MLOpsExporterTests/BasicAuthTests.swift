@@ -42,4 +42,50 @@ struct BasicAuthTests {
         #expect(BasicAuth.credentials("Basic " + Data("nocolon".utf8).base64EncodedString()) == nil)
         #expect(!BasicAuth(users: [:]).isEnabled)
     }
+
+    @Test func aNulInTheUserOrPasswordIsRefusedBeforeHashing() {
+        let auth = BasicAuth(users: ["prom": Self.hash])
+        // crypt_rn takes a C string: "secret\0junk" would be hashed as "secret".
+        #expect(!auth.check(authorization: Self.header("prom", "secret\0junk")))
+        #expect(!auth.check(authorization: Self.header("prom\0x", "secret")))
+        #expect(!BasicAuth.verify(password: "secret\0junk", hash: Self.hash))
+        #expect(auth.check(authorization: Self.header("prom", "secret")))
+        // Once the real password is cached, the NUL variant is still refused.
+        #expect(!auth.check(authorization: Self.header("prom", "secret\0junk")))
+    }
+
+    /// Median seconds of `runs` calls of `body`.
+    static func medianSeconds(runs: Int, _ body: () -> Void) -> Double {
+        var samples: [Double] = []
+        for _ in 0..<runs {
+            let start = ContinuousClock.now
+            body()
+            samples.append((ContinuousClock.now - start).seconds)
+        }
+        return samples.sorted()[runs / 2]
+    }
+
+    @Test func anUnknownUserCostsAsMuchAsAWrongPassword() {
+        // Only a cost-4 user: an unknown user must not be checked against a costlier hash (it was cost 10,
+        // ~64 times longer, which told an attacker which user names exist).
+        let auth = BasicAuth(users: ["prom": Self.hash])
+        let wrongPassword = Self.header("prom", "wrong")
+        let unknownUser = Self.header("nobody", "wrong")
+        _ = auth.check(authorization: wrongPassword)
+        _ = auth.check(authorization: unknownUser)
+        let known = Self.medianSeconds(runs: 15) { _ = auth.check(authorization: wrongPassword) }
+        let unknown = Self.medianSeconds(runs: 15) { _ = auth.check(authorization: unknownUser) }
+        let ratio = unknown / known
+        #expect(ratio > 0.5 && ratio < 2, "unknown user \(unknown) s, wrong password \(known) s")
+    }
+
+    @Test func theDummyHashHasTheHighestConfiguredCost() {
+        let cost12 = "$2y$12$" + String(Self.hash.dropFirst(7))
+        #expect(BasicAuth(users: ["a": Self.hash]).dummyHash.hasPrefix("$2y$04$"))
+        #expect(BasicAuth(users: ["a": Self.hash, "b": cost12]).dummyHash.hasPrefix("$2y$12$"))
+        let dummy = BasicAuth(users: ["a": Self.hash]).dummyHash
+        #expect(dummy.utf8.count == 60)
+        #expect(dummy != BasicAuth(users: ["a": Self.hash]).dummyHash)  // a fresh salt each time
+        #expect(!BasicAuth.verify(password: "", hash: dummy))
+    }
 }
