@@ -141,6 +141,10 @@ final class Connection: DeadlineScheduled {
 
     // MARK: - Request bodies
 
+    /// In the `body` phase: whether the gap between reads (``HTTPServer/Configuration/bodyReadTimeout``) ran
+    /// out, rather than the protocol's ``ConnectionProtocolHandler/bodyDeadline(_:)``.
+    var bodyReadGapExpired: Bool { loop.now >= timerBase &+ loop.context.bodyReadTimeout }
+
     /// Reserves `count` body bytes against this connection's limit and the process-wide budget.
     func reserveBodyBytes(_ count: Int) -> BodyReservation {
         guard count > 0 else { return .reserved }

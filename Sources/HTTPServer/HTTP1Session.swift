@@ -233,7 +233,7 @@ final class HTTP1Session: ConnectionProtocolHandler {
         case .head:
             fail(status: 408, reason: "request header read timeout", label: "header_timeout", connection)
         case .body:
-            if let deadline = bodyDeadline(connection), connection.loop.now >= deadline {
+            if !connection.bodyReadGapExpired {
                 fail(
                     status: 408, reason: "request body too slow (below the minimum rate or over the total time)",
                     label: "body_too_slow", connection)

@@ -210,9 +210,18 @@ final class HTTP2Session: ConnectionProtocolHandler {
             // Streams past their total time or below the minimum rate get 408; with none, the whole
             // connection went quiet for the read timeout.
             let now = connection.loop.now
-            let late = streams.values.filter {
+            var late = streams.values.filter {
                 $0.admission == .admitted && !$0.dispatched
                     && context.bodyDeadline(start: $0.admittedAt, received: $0.body.count) <= now
+            }
+            if late.isEmpty && !connection.bodyReadGapExpired {
+                // Bytes read just before the expiry moved the deadline a little: the earliest stream is the late one.
+                let receiving = streams.values.filter { $0.admission == .admitted && !$0.dispatched }
+                late = Array(
+                    receiving.min {
+                        context.bodyDeadline(start: $0.admittedAt, received: $0.body.count)
+                            < context.bodyDeadline(start: $1.admittedAt, received: $1.body.count)
+                    }.map { [$0] } ?? [])
             }
             guard late.isEmpty else {
                 for stream in late {

@@ -62,7 +62,9 @@ struct InputBuffer {
 
     private mutating func reserve(_ minimum: Int) {
         if storage.count - writerIndex >= minimum { return }
-        if readerIndex > 0 {
+        // Compact only when the consumed prefix is at least as large as what is moved, so that a client
+        // pipelining large bodies costs O(1) moves per byte, not a move of the whole buffer per read.
+        if readerIndex > 0 && readerIndex >= readableCount {
             let readable = readableCount
             let reader = readerIndex
             storage.withUnsafeMutableBytes { raw in
@@ -74,6 +76,6 @@ struct InputBuffer {
         }
         var capacity = Swift.max(storage.count, initialCapacity)
         while capacity - writerIndex < minimum { capacity *= 2 }
-        storage.append(contentsOf: repeatElement(0, count: capacity - storage.count))
+        storage.append(contentsOf: [UInt8](repeating: 0, count: capacity - storage.count))
     }
 }

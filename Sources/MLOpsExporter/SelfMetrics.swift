@@ -87,7 +87,7 @@ final class SelfMetrics: HTTPServerObserver {
         authRejectedFamily = try registry.counterFamily(
             "mlops_exporter_auth_rejected_total",
             help:
-                "Requests refused by basic authentication, by reason (missing, invalid, client_limit, queue_full, expired).",
+                "Requests refused by basic authentication, by reason (missing, invalid, client_limit, queue_full, expired, cancelled).",
             labelNames: ["reason"])
         connectionsOpen = try registry.gauge(
             "mlops_exporter_http_connections_open", help: "HTTP connections currently open.")
@@ -185,6 +185,8 @@ enum AuthRejectReason: Int, CaseIterable, Sendable {
     case queueFull
     /// The check waited in the pool's queue past its deadline (503).
     case expired
+    /// The client left before its queued check ran: the check was skipped (nobody to answer).
+    case cancelled
 
     /// The label value.
     var label: String {
@@ -194,6 +196,7 @@ enum AuthRejectReason: Int, CaseIterable, Sendable {
         case .clientLimit: "client_limit"
         case .queueFull: "queue_full"
         case .expired: "expired"
+        case .cancelled: "cancelled"
         }
     }
 }

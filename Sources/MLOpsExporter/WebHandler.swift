@@ -34,7 +34,7 @@ struct WebHandler: HTTPHandler {
         let current = web.snapshot
         let respond = current.headers.isEmpty ? respond : respond.settingHeaders(current.headers)
         let next = self.next
-        authenticate(request, current.auth, refuse: { respond($0) }) {
+        authenticate(request, current.auth, cancelled: { respond.isCancelled }, refuse: { respond($0) }) {
             next.handle(request, respond: respond)
         }
     }
@@ -50,15 +50,17 @@ struct WebHandler: HTTPHandler {
         let forward =
             headers.isEmpty ? admission : HTTPAdmission { response in response.map(refuse) ?? admission.accept() }
         let next = self.next
-        authenticate(head, current.auth, refuse: refuse) {
+        authenticate(head, current.auth, cancelled: { admission.isCancelled }, refuse: refuse) {
             next.admit(head, admission: forward)
         }
     }
 
     /// Calls `proceed` when `request` may pass basic authentication, `refuse` with the answer otherwise; either
-    /// at once on this thread (no auth, cached or refused credentials) or later on a pool thread (bcrypt).
+    /// at once on this thread (no auth, cached or refused credentials) or later on a pool thread (bcrypt),
+    /// unless `cancelled` says the client left before the check's turn (counted `cancelled`, nothing answered).
     private func authenticate(
-        _ request: HTTPRequest, _ auth: BasicAuth, refuse: @escaping @Sendable (HTTPResponse) -> Void,
+        _ request: HTTPRequest, _ auth: BasicAuth, cancelled: @escaping @Sendable () -> Bool,
+        refuse: @escaping @Sendable (HTTPResponse) -> Void,
         then proceed: @escaping @Sendable () -> Void
     ) {
         guard auth.isEnabled else { return proceed() }
@@ -77,7 +79,11 @@ struct WebHandler: HTTPHandler {
         case .uncached(let pending):
             let submission = checks.submit(
                 key: Self.client(request.remoteAddress),
-                run: { auth.verify(pending) ? proceed() : reject(.invalid) },
+                run: {
+                    // The client left while the check waited: skip the hash, nobody would read the answer.
+                    if cancelled() { return selfMetrics.authRejected(.cancelled) }
+                    auth.verify(pending) ? proceed() : reject(.invalid)
+                },
                 expired: { reject(.expired) })
             switch submission {
             case .accepted: break
@@ -97,7 +103,7 @@ struct WebHandler: HTTPHandler {
             return response
         case .clientLimit:
             response = HTTPResponse(status: 429, text: "Too many authentication attempts from this client at once\n")
-        case .queueFull, .expired:
+        case .queueFull, .expired, .cancelled:
             response = HTTPResponse(status: 503, text: "Authentication is busy, try again later\n")
         }
         response.headers.add(name: "Retry-After", value: String(retryAfterSeconds))

@@ -108,6 +108,36 @@ struct SupportTypesTests {
         #expect(items.allSatisfy { $0.heapIndex == -1 })
     }
 
+    @Test func inputBufferMatchesAModelUnderRandomWritesAndConsumes() {
+        var buffer = InputBuffer(capacity: 16)
+        var model: [UInt8] = []
+        var seed: UInt64 = 0x9E37_79B9_7F4A_7C15
+        func next() -> Int {
+            seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int(truncatingIfNeeded: seed >> 33)
+        }
+        var value: UInt8 = 0
+        for _ in 0..<5000 {
+            if next() % 3 != 0 {
+                let count = next() % 5000
+                _ = buffer.write(minimumSpace: max(count, 1)) { space in
+                    for index in 0..<count {
+                        space[index] = value
+                        model.append(value)
+                        value &+= 1
+                    }
+                    return count
+                }
+            } else {
+                let count = model.isEmpty ? 0 : next() % (model.count + 1)
+                buffer.consume(count)
+                model.removeFirst(count)
+            }
+            #expect(buffer.readableCount == model.count)
+        }
+        #expect(buffer.withReadableBytes { Array($0) } == model)
+    }
+
     @Test func inputBufferCompactsAndGrows() {
         var buffer = InputBuffer(capacity: 8)
         let written = buffer.write(minimumSpace: 4) { space in

@@ -48,6 +48,13 @@ final class Decision: Sendable {
     }
 }
 
+/// A flag set from any thread.
+final class Flag: Sendable {
+    private let value = Atomic<Bool>(false)
+    var isSet: Bool { value.load(ordering: .relaxed) }
+    func set() { value.store(true, ordering: .relaxed) }
+}
+
 /// An exporter built (never started) with basic auth for `prom`/`secret` (cost 4) and two models: `fraud`
 /// without a token, `eta` with token `t0ken`.
 func makeExporter(
@@ -156,6 +163,33 @@ struct WebHandlerAdmissionTests {
         #expect(sampleValue(exporter, "mlops_exporter_auth_rejected_total{reason=\"client_limit\"}") == 8)
         #expect(sampleValue(exporter, "mlops_exporter_auth_rejected_total{reason=\"queue_full\"}") == 1)
         #expect(sampleValue(exporter, "mlops_exporter_auth_rejected_total{reason=\"expired\"}") == 4)
+    }
+
+    @Test func aCheckWhoseClientLeftIsSkipped() throws {
+        let exporter = try makeExporter()
+        let gate = DispatchSemaphore(value: 0)
+        let started = DispatchSemaphore(value: 0)
+        #expect(
+            exporter.handler.checks.submit(
+                run: {
+                    started.signal()
+                    gate.wait()
+                }, expired: {}) == .accepted)
+        #expect(started.wait(timeout: .now() + 10) == .success)
+        let gone = Flag()
+        let decided = Flag()
+        let admission = HTTPAdmission(isCancelled: { gone.isSet }) { _ in decided.set() }
+        let wrong = ("Authorization", BasicAuthTests.header("prom", "wrong"))
+        exporter.handler.admit(head("/metrics", [wrong], method: "GET"), admission: admission)
+        gone.set()  // the client leaves while its check waits
+        gate.signal()
+        let deadline = ContinuousClock.now + .seconds(10)
+        while sampleValue(exporter, "mlops_exporter_auth_rejected_total{reason=\"cancelled\"}") != 1 {
+            try #require(ContinuousClock.now < deadline)
+            Thread.sleep(forTimeInterval: 0.001)
+        }
+        #expect(!decided.isSet)
+        #expect(sampleValue(exporter, "mlops_exporter_auth_rejected_total{reason=\"invalid\"}") == 0)
     }
 
     @Test func cachedCredentialsPassWhileThePoolIsFull() throws {
