@@ -13,14 +13,7 @@ public enum ConfigLoader {
     public static func load(
         file path: String, knownCollectors: Set<String> = builtInCollectors, referencesMustExist: Bool = true
     ) throws(ConfigErrors) -> ExporterConfiguration {
-        let text: String
-        do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
-        } catch {
-            throw ConfigErrors([
-                ConfigError(file: path, line: 0, column: 0, field: "", message: "cannot read: \(reason(error))")
-            ])
-        }
+        let text = try read(path)
         let folder = (path as NSString).deletingLastPathComponent
         return try parse(
             text, file: path, baseDirectory: folder.isEmpty ? "." : folder, knownCollectors: knownCollectors,
@@ -35,13 +28,7 @@ public enum ConfigLoader {
     ) throws(ConfigErrors) -> ExporterConfiguration {
         var reader = Reader(file: file, baseDirectory: baseDirectory, knownCollectors: knownCollectors)
         reader.referencesMustExist = referencesMustExist
-        let root: Node?
-        do {
-            root = try Yams.compose(yaml: text)
-        } catch {
-            throw ConfigErrors([yamlError(error, file: file)])
-        }
-        guard let root else {
+        guard let root = try compose(text, file: file) else {
             throw ConfigErrors([ConfigError(file: file, line: 0, column: 0, field: "", message: "the file is empty")])
         }
         let configuration = reader.configuration(root)
