@@ -170,23 +170,6 @@ struct Reader {
         return s
     }
 
-    func configValue(_ node: Node) -> ConfigValue {
-        switch node {
-        case .scalar(let s):
-            if s.style == .plain {
-                if let b = Bool.construct(from: s) { return .bool(b) }
-                if let d = Double(s.string) { return .number(d) }
-            }
-            return .string(s.string)
-        case .sequence(let seq): return .list(seq.map(configValue))
-        case .mapping(let m):
-            var out: [String: ConfigValue] = [:]
-            for (k, v) in m { out[k.string ?? ""] = configValue(v) }
-            return .map(out)
-        case .alias: return .string("")
-        }
-    }
-
     // MARK: Document
 
     mutating func configuration(_ root: Node) -> ExporterConfiguration {
@@ -483,19 +466,16 @@ struct Reader {
                     continue
                 }
                 nameNode = n
-                var options: [String: ConfigValue] = [:]
+                var collector = CollectorConfiguration(name: name)
                 if let o = fields.first(where: { $0.key == "options" })?.value {
-                    if case .map(let m) = configValue(o) {
-                        options = m
-                    } else {
-                        fail(o, "\(field).options", "expected a mapping")
-                    }
+                    options(o, "\(field).options", into: &collector)
                 }
-                config = CollectorConfiguration(name: name, options: options)
+                config = collector
             default:
                 fail(item, field, "expected a collector name or {name, options}")
             }
-            guard let config else { continue }
+            guard var config else { continue }
+            config.location = ConfigLocation(item)
             guard knownCollectors.contains(config.name) else {
                 fail(
                     nameNode, field,
