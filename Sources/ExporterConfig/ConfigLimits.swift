@@ -22,4 +22,9 @@ public enum ConfigLimits {
 
     /// Longest chain of YAML aliases (an alias of an anchored node that holds an alias, and so on): 8.
     public static let maxAliasDepth = 8
+
+    /// Most items in one list of the configuration (models, versions, classes, features, categorical values,
+    /// sensitive attributes, groups, collectors, latency buckets, SLOs, and the web configuration's lists):
+    /// 10,000. Every label value listed becomes series, so a real list stays far below.
+    public static let maxListItems = 10_000
 }
