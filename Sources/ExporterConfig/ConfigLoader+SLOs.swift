@@ -13,9 +13,10 @@ extension Reader {
     ) -> [SLOConfiguration] {
         guard let items = sequence(node, path) else { return [] }
         var out: [SLOConfiguration] = []
+        var names = Set<String>()
         for (i, item) in items.enumerated() {
             guard let slo = slo(item, "\(path)[\(i)]", model: model, fleet: fleet) else { continue }
-            if out.contains(where: { $0.name == slo.name }) {
+            if !names.insert(slo.name).inserted {
                 fail(
                     item, "\(path)[\(i)].name",
                     "SLO \"\(slo.name)\" is defined twice for this \(fleet == nil ? "model" : "service") (name it)")

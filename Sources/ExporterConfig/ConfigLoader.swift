@@ -2,7 +2,8 @@ import Foundation
 import Yams
 
 /// Reads and validates the configuration file. Every problem is reported with its file, line, column and
-/// field path; loading goes on after a problem, so one run lists them all.
+/// field path; loading goes on after a problem, so one run lists them all. A file beyond one of
+/// ``ConfigLimits`` (size, YAML alias expansion, list length) is refused with the place where it passes.
 public enum ConfigLoader {
     /// Collector names every model may use without further registration.
     public static let builtInCollectors: Set<String> = ["service", "drift", "quality", "fairness"]
@@ -13,14 +14,7 @@ public enum ConfigLoader {
     public static func load(
         file path: String, knownCollectors: Set<String> = builtInCollectors, referencesMustExist: Bool = true
     ) throws(ConfigErrors) -> ExporterConfiguration {
-        let text: String
-        do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
-        } catch {
-            throw ConfigErrors([
-                ConfigError(file: path, line: 0, column: 0, field: "", message: "cannot read: \(reason(error))")
-            ])
-        }
+        let text = try read(path)
         let folder = (path as NSString).deletingLastPathComponent
         return try parse(
             text, file: path, baseDirectory: folder.isEmpty ? "." : folder, knownCollectors: knownCollectors,
@@ -35,13 +29,7 @@ public enum ConfigLoader {
     ) throws(ConfigErrors) -> ExporterConfiguration {
         var reader = Reader(file: file, baseDirectory: baseDirectory, knownCollectors: knownCollectors)
         reader.referencesMustExist = referencesMustExist
-        let root: Node?
-        do {
-            root = try Yams.compose(yaml: text)
-        } catch {
-            throw ConfigErrors([yamlError(error, file: file)])
-        }
-        guard let root else {
+        guard let root = try compose(text, file: file) else {
             throw ConfigErrors([ConfigError(file: file, line: 0, column: 0, field: "", message: "the file is empty")])
         }
         let configuration = reader.configuration(root)
@@ -110,9 +98,14 @@ struct Reader {
         return out
     }
 
+    /// The items of list `node`, at most ``ConfigLimits/maxListItems``.
     mutating func sequence(_ node: Node, _ field: String) -> [Node]? {
         guard case .sequence(let s) = node else {
             fail(node, field, "expected a list")
+            return nil
+        }
+        guard s.count <= ConfigLimits.maxListItems else {
+            fail(node, field, "\(s.count) items, more than \(ConfigLimits.maxListItems) (the most a list may have)")
             return nil
         }
         return Array(s)
@@ -129,6 +122,7 @@ struct Reader {
     mutating func strings(_ node: Node, _ field: String, unique: Bool = true) -> [String]? {
         guard let items = sequence(node, field) else { return nil }
         var out: [String] = []
+        var seen = Set<String>()
         for (i, item) in items.enumerated() {
             guard let s = string(item, "\(field)[\(i)]") else { continue }
             if s.isEmpty {
@@ -139,7 +133,7 @@ struct Reader {
                 fail(item, "\(field)[\(i)]", "\"__other__\" is reserved for values outside the list")
                 continue
             }
-            if unique && out.contains(s) {
+            if unique && !seen.insert(s).inserted {
                 fail(item, "\(field)[\(i)]", "\"\(s)\" is listed twice")
                 continue
             }
@@ -183,23 +177,6 @@ struct Reader {
         return s
     }
 
-    func configValue(_ node: Node) -> ConfigValue {
-        switch node {
-        case .scalar(let s):
-            if s.style == .plain {
-                if let b = Bool.construct(from: s) { return .bool(b) }
-                if let d = Double(s.string) { return .number(d) }
-            }
-            return .string(s.string)
-        case .sequence(let seq): return .list(seq.map(configValue))
-        case .mapping(let m):
-            var out: [String: ConfigValue] = [:]
-            for (k, v) in m { out[k.string ?? ""] = configValue(v) }
-            return .map(out)
-        case .alias: return .string("")
-        }
-    }
-
     // MARK: Document
 
     mutating func configuration(_ root: Node) -> ExporterConfiguration {
@@ -213,9 +190,10 @@ struct Reader {
         }
         guard let items = sequence(modelsNode, "models") else { return ExporterConfiguration(models: [], source: file) }
         if items.isEmpty { fail(modelsNode, "models", "at least one model is needed") }
+        var names = Set<String>()
         for (i, item) in items.enumerated() {
             guard let model = model(item, "models[\(i)]") else { continue }
-            if models.contains(where: { $0.name == model.name }) {
+            if !names.insert(model.name).inserted {
                 fail(item, "models[\(i)].name", "model \"\(model.name)\" is configured twice")
                 continue
             }
@@ -270,29 +248,36 @@ struct Reader {
         }
         var m = ModelConfiguration(name: name ?? "", task: task ?? .regression)
         if let v = value("versions") {
-            m.versions = strings(v, "\(path).versions") ?? []
-            if m.versions.isEmpty { fail(v, "\(path).versions", "list at least one version") }
+            if let versions = strings(v, "\(path).versions") {
+                m.versions = versions
+                if versions.isEmpty { fail(v, "\(path).versions", "list at least one version") }
+            }
         } else {
             fail(node, "\(path).versions", "required: the versions to report separately (others become __other__)")
         }
-        // Classes
+        // Classes (not checked against the task when the list itself was refused)
         let classesNode = value("classes")
-        if let c = classesNode { m.classes = strings(c, "\(path).classes") ?? [] }
+        var classesRead = true
+        if let c = classesNode {
+            let classes = strings(c, "\(path).classes")
+            m.classes = classes ?? []
+            classesRead = classes != nil
+        }
         if let p = value("positive_class") { m.positiveClass = string(p, "\(path).positive_class") }
         switch task {
         case .binaryClassification?:
-            if m.classes.count != 2 {
+            if m.classes.count != 2 && classesRead {
                 fail(classesNode ?? node, "\(path).classes", "binary classification needs exactly 2 classes")
             }
             if let p = m.positiveClass {
-                if !m.classes.contains(p) {
+                if !m.classes.contains(p) && classesRead {
                     fail(value("positive_class"), "\(path).positive_class", "\"\(p)\" is not one of the classes")
                 }
             } else {
                 fail(node, "\(path).positive_class", "required for binary classification")
             }
         case .multiclassClassification?:
-            if m.classes.count < 3 {
+            if m.classes.count < 3 && classesRead {
                 fail(classesNode ?? node, "\(path).classes", "multiclass classification needs at least 3 classes")
             }
             if let p = value("positive_class") {
@@ -313,11 +298,12 @@ struct Reader {
             m.reference = resolved
         }
         if let f = value("features"), let items = sequence(f, "\(path).features") {
+            var names = Set<String>()
             for (i, item) in items.enumerated() {
                 guard let feature = feature(item, "\(path).features[\(i)]", hasReference: m.reference != nil) else {
                     continue
                 }
-                if m.features.contains(where: { $0.name == feature.name }) {
+                if !names.insert(feature.name).inserted {
                     fail(item, "\(path).features[\(i)].name", "feature \"\(feature.name)\" is listed twice")
                     continue
                 }
@@ -325,9 +311,10 @@ struct Reader {
             }
         }
         if let a = value("sensitive_attributes"), let items = sequence(a, "\(path).sensitive_attributes") {
+            var names = Set<String>()
             for (i, item) in items.enumerated() {
                 guard let attribute = attribute(item, "\(path).sensitive_attributes[\(i)]") else { continue }
-                if m.sensitiveAttributes.contains(where: { $0.name == attribute.name }) {
+                if !names.insert(attribute.name).inserted {
                     fail(
                         item, "\(path).sensitive_attributes[\(i)].name",
                         "attribute \"\(attribute.name)\" is listed twice")
@@ -481,6 +468,7 @@ struct Reader {
     mutating func collectors(_ node: Node, _ path: String) -> [CollectorConfiguration] {
         guard let items = sequence(node, path) else { return [] }
         var out: [CollectorConfiguration] = []
+        var names = Set<String>()
         for (i, item) in items.enumerated() {
             let field = "\(path)[\(i)]"
             var config: CollectorConfiguration?
@@ -496,26 +484,23 @@ struct Reader {
                     continue
                 }
                 nameNode = n
-                var options: [String: ConfigValue] = [:]
+                var collector = CollectorConfiguration(name: name)
                 if let o = fields.first(where: { $0.key == "options" })?.value {
-                    if case .map(let m) = configValue(o) {
-                        options = m
-                    } else {
-                        fail(o, "\(field).options", "expected a mapping")
-                    }
+                    options(o, "\(field).options", into: &collector)
                 }
-                config = CollectorConfiguration(name: name, options: options)
+                config = collector
             default:
                 fail(item, field, "expected a collector name or {name, options}")
             }
-            guard let config else { continue }
+            guard var config else { continue }
+            config.location = ConfigLocation(item)
             guard knownCollectors.contains(config.name) else {
                 fail(
                     nameNode, field,
                     "unknown collector \"\(config.name)\" (known: \(knownCollectors.sorted().joined(separator: ", ")))")
                 continue
             }
-            if out.contains(where: { $0.name == config.name }) {
+            if !names.insert(config.name).inserted {
                 fail(nameNode, field, "collector \"\(config.name)\" is listed twice")
                 continue
             }

@@ -104,17 +104,45 @@ public struct WindowConfiguration: Sendable, Equatable {
     }
 }
 
-/// A collector to run for a model, by registered name, with its options.
+/// A collector to run for a model, by registered name, with its options, and where they are in the file
+/// (for errors found when the collector is built). Two configurations are equal when their names and
+/// options are: the locations take no part, so a model that only moved in the file is unchanged.
 public struct CollectorConfiguration: Sendable, Equatable {
     /// The collector's registered name (`service`, or a user's own).
     public var name: String
-    /// Options, as given in the file (a mapping; empty when none).
+    /// Options, as given in the file (a mapping; empty when none), YAML aliases resolved.
     public var options: [String: ConfigValue]
+    /// Where the collector's entry is in the file (`nil` when not read from a file).
+    public var location: ConfigLocation?
+    /// Where each option is in the file, by its path through mappings (`prediction_buckets`,
+    /// `features.amount.method`); options inside lists are not listed.
+    public var optionLocations: [String: ConfigLocation]
 
     /// Creates a collector configuration.
-    public init(name: String, options: [String: ConfigValue] = [:]) {
+    public init(
+        name: String, options: [String: ConfigValue] = [:], location: ConfigLocation? = nil,
+        optionLocations: [String: ConfigLocation] = [:]
+    ) {
         self.name = name
         self.options = options
+        self.location = location
+        self.optionLocations = optionLocations
+    }
+
+    /// Where option `path` (as in ``optionLocations``; `nil` for the collector as a whole) is: its own
+    /// location, else that of the closest enclosing option, else the entry's.
+    public func location(ofOption path: String?) -> ConfigLocation? {
+        var path = path.map { Substring($0) }
+        while let current = path, !current.isEmpty {
+            if let found = optionLocations[String(current)] { return found }
+            path = current.lastIndex(of: ".").map { current[..<$0] }
+        }
+        return location
+    }
+
+    /// Equal names and options (locations are not compared).
+    public static func == (lhs: CollectorConfiguration, rhs: CollectorConfiguration) -> Bool {
+        lhs.name == rhs.name && lhs.options == rhs.options
     }
 }
 

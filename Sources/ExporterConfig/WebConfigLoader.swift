@@ -4,18 +4,11 @@ import Yams
 /// Reads and validates the web configuration file (`--web.config.file`, exporter-toolkit format). Every
 /// problem is reported as `file:line:column: field: message`, like ``ConfigLoader``; unknown fields are
 /// errors, relative file paths resolve against the file's directory, and referenced files must be readable.
+/// The file is bounded like the models' (``ConfigLimits``).
 public enum WebConfigLoader {
     /// Reads `path` and validates it.
     public static func load(file path: String) throws(ConfigErrors) -> WebConfiguration {
-        let text: String
-        do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
-        } catch {
-            throw ConfigErrors([
-                ConfigError(
-                    file: path, line: 0, column: 0, field: "", message: "cannot read: \(ConfigLoader.reason(error))")
-            ])
-        }
+        let text = try ConfigLoader.read(path)
         let folder = (path as NSString).deletingLastPathComponent
         return try parse(text, file: path, baseDirectory: folder.isEmpty ? "." : folder)
     }
@@ -26,13 +19,7 @@ public enum WebConfigLoader {
     ) throws(ConfigErrors)
         -> WebConfiguration
     {
-        let root: Node?
-        do {
-            root = try Yams.compose(yaml: text)
-        } catch {
-            throw ConfigErrors([ConfigLoader.yamlError(error, file: file)])
-        }
-        guard let root else { return WebConfiguration() }
+        guard let root = try ConfigLoader.compose(text, file: file) else { return WebConfiguration() }
         var reader = WebReader(reader: Reader(file: file, baseDirectory: baseDirectory, knownCollectors: []))
         let configuration = reader.configuration(root)
         if !reader.reader.errors.isEmpty { throw ConfigErrors(reader.reader.errors) }

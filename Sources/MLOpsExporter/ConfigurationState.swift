@@ -52,8 +52,7 @@ final class ConfigurationState: Sendable {
                 do throws(ModelSetupErrors) {
                     models = try ConfigurationState.prepare(fresh, monitor: monitor)
                 } catch {
-                    throw ConfigErrors(
-                        error.problems.map { ConfigError(file: path, line: 0, column: 0, field: "", message: $0) })
+                    throw ConfigErrors(error, file: path)
                 }
                 monitor.apply(models)
                 current.withLock { $0 = fresh }
@@ -96,5 +95,17 @@ final class ConfigurationState: Sendable {
         }
         if !problems.isEmpty { throw ModelSetupErrors(problems: problems) }
         return try monitor.prepare(configuration, references: references)
+    }
+}
+
+extension ConfigErrors {
+    /// The problems of building `file`'s models, each at its location in the file when known.
+    init(_ setup: ModelSetupErrors, file: String) {
+        self.init(
+            setup.located.map {
+                ConfigError(
+                    file: file, line: $0.location?.line ?? 0, column: $0.location?.column ?? 0, field: "",
+                    message: $0.message)
+            })
     }
 }

@@ -161,14 +161,19 @@ public final class Exporter: Sendable {
     public func model(_ name: String) -> MonitoredModel? { monitor.model(named: name) }
 
     /// Loads `file` and builds its models with `collectors` exactly as `serve` would, without serving:
-    /// what `check-config` runs. Throws the problems (file, line and field where the file is at fault).
+    /// what `check-config` runs. Throws ``ConfigErrors``: the file's problems, else those of building its
+    /// models (at the line and column of the collector option at fault when there is one).
     public static func checkConfiguration(
         file: String, collectors: CollectorCatalog = .builtIn
     ) throws
         -> ExporterConfiguration
     {
         let configuration = try ConfigLoader.load(file: file, knownCollectors: collectors.names)
-        _ = try ConfigurationState.prepare(configuration, monitor: ModelMonitor(catalog: collectors))
+        do throws(ModelSetupErrors) {
+            _ = try ConfigurationState.prepare(configuration, monitor: ModelMonitor(catalog: collectors))
+        } catch {
+            throw ConfigErrors(error, file: file)
+        }
         return configuration
     }
 

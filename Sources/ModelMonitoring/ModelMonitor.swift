@@ -37,7 +37,7 @@ public final class ModelMonitor: Collector {
     )
         throws(ModelSetupErrors) -> PreparedModels
     {
-        var problems: [String] = []
+        var problems: [ModelSetupErrors.Problem] = []
         var prepared: [MonitoredModel] = []
         let current = models.withLock { $0 }
         for model in configuration.models {
@@ -54,14 +54,15 @@ public final class ModelMonitor: Collector {
             do {
                 context = try ModelContext(configuration: model, referenceSHA256: hash, reference: loaded?.profile)
             } catch {
-                problems.append("model \"\(model.name)\": \(error)")
+                problems.append(.init("model \"\(model.name)\": \(error)"))
                 continue
             }
             var collectors: [any ModelCollector] = []
             var seriesBudget = model.maxSeries
             for config in model.collectors {
                 guard let type = catalog.types[config.name] else {
-                    problems.append("model \"\(model.name)\": unknown collector \"\(config.name)\"")
+                    problems.append(
+                        .init("model \"\(model.name)\": unknown collector \"\(config.name)\"", at: config.location))
                     continue
                 }
                 do {
@@ -71,13 +72,14 @@ public final class ModelMonitor: Collector {
                     seriesBudget -= collector.maxSeries
                     collectors.append(collector)
                 } catch {
-                    problems.append(error.description)
+                    problems.append(.init(error.description, at: config.location(ofOption: error.option)))
                 }
             }
             if seriesBudget < 0 {
                 problems.append(
-                    "model \"\(model.name)\": its collectors may create up to \(model.maxSeries - seriesBudget) series, more than max_series (\(model.maxSeries))"
-                )
+                    .init(
+                        "model \"\(model.name)\": its collectors may create up to \(model.maxSeries - seriesBudget) series, more than max_series (\(model.maxSeries))"
+                    ))
             }
             prepared.append(
                 MonitoredModel(
@@ -85,7 +87,7 @@ public final class ModelMonitor: Collector {
                     counters: current[model.name]?.counters ?? IngestCounters(model: model.name),
                     joinCounters: current[model.name]?.joiner?.counters ?? JoinCounters()))
         }
-        if !problems.isEmpty { throw ModelSetupErrors(problems: problems) }
+        if !problems.isEmpty { throw ModelSetupErrors(problems) }
         return PreparedModels(models: prepared)
     }
 
@@ -151,11 +153,31 @@ public struct PreparedModels: Sendable {
 
 /// Everything wrong with a configuration's models that only building their collectors reveals.
 public struct ModelSetupErrors: Error, Sendable, CustomStringConvertible {
+    /// One problem: a line of text, and where it is in the configuration file when known (a collector's
+    /// option, or its entry).
+    public struct Problem: Sendable, Equatable {
+        /// What is wrong, naming the model (and the collector and option).
+        public var message: String
+        /// Where in the configuration file, if known.
+        public var location: ConfigLocation?
+
+        /// Creates a problem.
+        public init(_ message: String, at location: ConfigLocation? = nil) {
+            self.message = message
+            self.location = location
+        }
+    }
+
+    /// The problems, in configuration order.
+    public var located: [Problem]
+
     /// One line per problem.
-    public var problems: [String]
+    public var problems: [String] { located.map(\.message) }
 
     /// Creates the list.
-    public init(problems: [String]) { self.problems = problems }
+    public init(_ problems: [Problem]) { located = problems }
+    /// Creates the list of problems without locations.
+    public init(problems: [String]) { located = problems.map { Problem($0) } }
     /// The problems, one per line.
     public var description: String { problems.joined(separator: "\n") }
 }

@@ -1,17 +1,20 @@
 /// An RFC 4180 CSV record reader over a file's bytes: comma-separated fields, records ended by LF or
 /// CRLF, fields optionally in double quotes (with `""` for a quote, and commas, quotes and line breaks
 /// inside). A UTF-8 byte order mark is skipped; blank lines are skipped (as pandas does). Quotes inside an
-/// unquoted field and text after a closing quote are errors.
+/// unquoted field, text after a closing quote and bytes that are not UTF-8 are errors.
 struct CSVParser {
     private let bytes: [UInt8]
     private let file: String
+    /// Where the text begins (after the byte order mark, if any).
+    private let textStart: Int
     private var position = 0
     private var line = 1
 
     init(bytes: [UInt8], file: String) {
         self.bytes = bytes
         self.file = file
-        if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { position = 3 }
+        textStart = bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? 3 : 0
+        position = textStart
     }
 
     private static let quote = UInt8(ascii: "\"")
@@ -72,10 +75,11 @@ struct CSVParser {
             }
             position += 1
         }
-        return String(decoding: bytes[begin..<position], as: UTF8.self)
+        return try text(bytes[begin..<position], written: begin..<position, line: line, index: index)
     }
 
     private mutating func quoted(start: Int, index: Int) throws(ProfilingError) -> String {
+        let (begin, firstLine) = (position, line)
         position += 1
         var text: [UInt8] = []
         while position < bytes.count {
@@ -87,7 +91,7 @@ struct CSVParser {
                     continue
                 }
                 position += 1
-                return String(decoding: text, as: UTF8.self)
+                return try self.text(text, written: begin..<position, line: firstLine, index: index)
             }
             if b == Self.lf { line += 1 }
             text.append(b)
@@ -95,5 +99,18 @@ struct CSVParser {
         }
         throw ProfilingError(
             file: file, line: start, field: "field \(index)", message: "a quoted field is not closed before the end")
+    }
+
+    /// Field `index`'s text from its bytes `field`; throws naming the first byte that is not UTF-8 in
+    /// `written`, the field as the file has it (quotes and all), which begins on line `line`.
+    private func text(
+        _ field: some Collection<UInt8>, written: Range<Int>, line: Int, index: Int
+    ) throws(ProfilingError) -> String {
+        if let text = String(validating: field, as: UTF8.self) { return text }
+        let bad = InvalidUTF8.firstIndex(in: bytes, written) ?? written.lowerBound
+        let lineStart = bytes[textStart..<bad].lastIndex(of: Self.lf).map { $0 + 1 } ?? textStart
+        throw InvalidUTF8.error(
+            file: file, bytes: bytes, at: bad, line: line + bytes[written.lowerBound..<bad].count { $0 == Self.lf },
+            lineStart: lineStart, field: "field \(index)")
     }
 }

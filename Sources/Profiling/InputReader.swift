@@ -180,6 +180,10 @@ enum InputReader {
             do {
                 value = try decoder.decode(JSONValue.self, from: Data(text))
             } catch {
+                if let bad = InvalidUTF8.firstIndex(in: bytes, text.startIndex..<text.endIndex) {
+                    throw InvalidUTF8.error(
+                        file: file, bytes: bytes, at: bad, line: lineNumber, lineStart: text.startIndex)
+                }
                 // Python's json module writes a missing float as NaN, which JSON5 allows.
                 guard String(decoding: text, as: UTF8.self).contains("NaN"),
                     let json5 = try? lenient.decode(JSONValue.self, from: Data(text))

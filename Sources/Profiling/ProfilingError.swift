@@ -1,26 +1,29 @@
 /// A problem reading a reference input, a configuration or a profile: one line naming the file, the line
-/// when it applies and the field or column, as `file:line: field: message`.
+/// and column when they apply and the field or column, as `file:line[:column]: field: message`.
 public struct ProfilingError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The file at fault.
     public var file: String
     /// Line, from 1 (0 when the problem is not on one line).
     public var line: Int
+    /// Column within the line, in characters from 1 (0 when the problem is not at one place of the line).
+    public var column: Int
     /// The column or field (`column "amount"`, `features[2] (country)`), empty when none.
     public var field: String
     /// What is wrong.
     public var message: String
 
     /// Creates an error.
-    public init(file: String, line: Int = 0, field: String = "", message: String) {
+    public init(file: String, line: Int = 0, column: Int = 0, field: String = "", message: String) {
         self.file = file
         self.line = line
+        self.column = column
         self.field = field
         self.message = message
     }
 
-    /// `file[:line]: [field: ]message`.
+    /// `file[:line[:column]]: [field: ]message`.
     public var description: String {
-        let location = line > 0 ? "\(file):\(line)" : file
+        let location = line > 0 ? (column > 0 ? "\(file):\(line):\(column)" : "\(file):\(line)") : file
         return field.isEmpty ? "\(location): \(message)" : "\(location): \(field): \(message)"
     }
 }

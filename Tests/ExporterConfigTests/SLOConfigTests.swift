@@ -2,16 +2,6 @@ import Testing
 
 @testable import ExporterConfig
 
-/// The errors of an invalid document, as `line:column: field: message` strings.
-private func sloProblems(_ yaml: String) -> [String] {
-    do {
-        _ = try ConfigLoader.parse(yaml, file: "test.yaml")
-        return []
-    } catch {
-        return error.errors.map { "\($0.line):\($0.column): \($0.field): \($0.message)" }
-    }
-}
-
 private let classifier = """
     models:
       - name: m
@@ -106,14 +96,14 @@ struct SLOConfigTests {
             ),
         ])
     func problems(slo: String, expected: String) {
-        let found = sloProblems(classifier + "      " + slo + "\n")
+        let found = locatedErrors(classifier + "      " + slo + "\n")
         #expect(found.count == 1, "\(found)")
         #expect(found.first?.hasPrefix(expected) == true, "\(found)")
     }
 
     @Test("types that need something the model lacks are refused")
     func needs() {
-        let found = sloProblems(
+        let found = locatedErrors(
             """
             models:
               - name: r
@@ -153,7 +143,7 @@ struct SLOConfigTests {
 
     @Test("service-wide SLO problems name line, column and field")
     func serviceProblems() {
-        let found = sloProblems(
+        let found = locatedErrors(
             classifier + """
                       - {type: availability, objective: 99.9}
                   - {name: r, task: regression, versions: [v1], latency_buckets: [0.5, 1]}
@@ -179,7 +169,7 @@ struct SLOConfigTests {
 
     @Test("alerting section problems are located")
     func alerting() {
-        let found = sloProblems(
+        let found = locatedErrors(
             """
             models:
               - {name: r, task: regression, versions: [v1]}

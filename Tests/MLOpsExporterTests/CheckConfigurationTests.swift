@@ -1,0 +1,43 @@
+import ExporterConfig
+import Foundation
+import Testing
+
+@testable import MLOpsExporter
+
+@Suite("Checking a configuration file")
+struct CheckConfigurationTests {
+    @Test("collector option problems name the file, line and column of the option")
+    func optionProblemsAreLocated() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("check-\(UUID().uuidString).yaml")
+        try """
+        models:
+          - name: fraud
+            task: binary_classification
+            versions: [v1]
+            classes: [legit, fraud]
+            positive_class: fraud
+            sensitive_attributes: [{name: gender, groups: [f, m]}]
+            collectors:
+              - name: service
+                options: {prediction_bucket: [1, 2]}
+              - name: fairness
+                options:
+                  bounds:
+                    disparate_impact: 0.8
+                    nope: 0.1
+        """.write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let thrown = #expect(throws: ConfigErrors.self) { try Exporter.checkConfiguration(file: file.path) }
+        let lines = thrown?.description.split(separator: "\n").map(String.init) ?? []
+        #expect(lines.count == 2, "\(lines)")
+        #expect(
+            lines.first?.hasPrefix(
+                #"\#(file.path):10:19: model "fraud": collector "service": option prediction_bucket: unknown option"#)
+                == true, "\(lines)")
+        #expect(
+            lines.last?.hasPrefix(
+                #"\#(file.path):15:13: model "fraud": collector "fairness": option bounds.nope: unknown metric"#)
+                == true,
+            "\(lines)")
+    }
+}

@@ -1,0 +1,135 @@
+"""Hostile configuration and reference files against the real binary: a YAML alias bomb at
+`check-config` and through `POST /-/reload`, a list far over the maximum, and reference data that is not
+UTF-8. Each must be refused quickly, with the file and line, within bounded memory (the children run
+under an address-space limit, so a regression fails instead of eating the machine)."""
+
+import resource
+import subprocess
+import time
+
+from conftest import Exporter, sample, scrape, wait_for
+
+GIB = 1 << 30
+MIB = 1 << 20
+ADDRESS_SPACE = 2 * GIB
+RSS_CEILING = 300 * MIB
+MAX_LIST_ITEMS = 10_000  # ConfigLimits.maxListItems
+
+VALID = """\
+models:
+  - name: fraud
+    task: regression
+    versions: [v1]
+    collectors: [service]
+"""
+
+
+def limited():
+    """preexec_fn: the child may map at most ADDRESS_SPACE bytes."""
+    resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
+
+
+def run(binary, *args, timeout=30):
+    started = time.monotonic()
+    result = subprocess.run([str(binary), *args], capture_output=True, text=True, timeout=timeout,
+                            preexec_fn=limited)
+    return result, time.monotonic() - started
+
+
+def alias_bomb(levels=9, width=9):
+    """A "billion laughs" (width^levels strings from a few hundred bytes) under a collector's options;
+    returns the text and the line of the first anchor whose expansion passes a million values."""
+    lines = VALID.replace("collectors: [service]", "collectors:\n      - name: service\n        options:").splitlines()
+    lines.append(f"          a0: &a0 [{', '.join(['lol'] * width)}]")
+    values, passing = width + 1, None
+    for level in range(1, levels):
+        lines.append(f"          a{level}: &a{level} [{', '.join([f'*a{level - 1}'] * width)}]")
+        values = 1 + width * values
+        if passing is None and values > 1_000_000:
+            passing = (len(lines), level)
+    return "\n".join(lines) + "\n", passing
+
+
+def test_check_config_refuses_an_alias_bomb_quickly_with_its_line(binary, tmp_path):
+    text, (line, level) = alias_bomb()
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(text)
+    assert len(text.encode()) < 1000
+    result, elapsed = run(binary, "check-config", str(bomb))
+    assert result.returncode == 1, result
+    assert elapsed < 5, elapsed
+    assert f"{bomb}:{line}:15: models[0].collectors[0].options.a{level}: more than 1000000 values" in result.stderr
+    assert "YAML aliases are expanded" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def rss(pid, field):
+    """`VmRSS` or `VmHWM` (the peak) of process `pid`, in bytes."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError(f"no {field} in /proc/{pid}/status")
+
+
+def test_reload_refuses_an_alias_bomb_and_keeps_serving(binary, tmp_path):
+    config = tmp_path / "models.yaml"
+    config.write_text(VALID)
+    exporter = Exporter(binary, ["--config", str(config)], tmp_path, preexec_fn=limited)
+    try:
+        assert sample(scrape(exporter)[1], "mlops_model_info", model="fraud", version="v1", task="regression",
+                      reference_sha256="") == 1
+        text, (line, _) = alias_bomb()
+        config.write_text(text)
+        started = time.monotonic()
+        status, _, body = exporter.post("/-/reload", b"")
+        assert time.monotonic() - started < 5
+        reason = body.decode()
+        assert status == 500, reason
+        assert reason.endswith("\n") and reason.count("\n") == 1, reason
+        assert reason.startswith("configuration rejected, previous one kept: ")
+        assert f"{config}:{line}:15: models[0].collectors[0].options." in reason
+        # Still serving, with the previous configuration, and the failure is counted.
+        _, samples = scrape(exporter)
+        assert sample(samples, "mlops_exporter_config_last_reload_successful") == 0
+        assert sample(samples, "mlops_exporter_config_reloads_total", result="failure") == 1
+        assert sample(samples, "mlops_model_info", model="fraud", version="v1", task="regression",
+                      reference_sha256="") == 1
+        assert exporter.proc.poll() is None
+        peak = rss(exporter.proc.pid, "VmHWM")
+        assert rss(exporter.proc.pid, "VmRSS") <= peak < RSS_CEILING, peak
+    finally:
+        exporter.stop()
+
+
+def test_check_config_refuses_200000_versions_quickly_at_the_list(binary, tmp_path):
+    versions = ", ".join(f"v{i}" for i in range(200_000))
+    big = tmp_path / "versions.yaml"
+    big.write_text(VALID.replace("versions: [v1]", f"versions: [{versions}]"))
+    result, elapsed = run(binary, "check-config", str(big))
+    assert elapsed < 5, elapsed
+    assert result.returncode == 1, result
+    assert result.stderr.strip() == (
+        f"{big}:4:15: models[0].versions: 200000 items, more than {MAX_LIST_ITEMS} (the most a list may have)")
+
+
+def test_check_config_accepts_a_list_at_the_maximum(binary, tmp_path):
+    versions = ", ".join(f"v{i}" for i in range(MAX_LIST_ITEMS))
+    big = tmp_path / "versions.yaml"
+    big.write_text(VALID.replace("versions: [v1]", f"versions: [{versions}]").replace("[service]", "[]"))
+    result, elapsed = run(binary, "check-config", str(big))
+    assert elapsed < 5, elapsed
+    assert result.returncode == 0, result.stderr
+
+
+def test_profile_refuses_csv_that_is_not_utf8_naming_line_and_column(binary, tmp_path):
+    config = tmp_path / "models.yaml"
+    config.write_text(VALID + "    reference: ref.json\n    features:\n      - {name: country, type: categorical}\n")
+    data = tmp_path / "data.csv"
+    data.write_bytes(b"country,prediction\nDE,1.5\nF\xffR,2\n")
+    out = tmp_path / "ref.json"
+    result, _ = run(binary, "profile", "--config", str(config), "--model", "fraud", "--input", str(data),
+                    "--out", str(out))
+    assert result.returncode == 1, result
+    assert result.stderr.strip() == f"{data}:3:2: field 1: invalid UTF-8 (byte 0xFF); the input must be UTF-8 text"
+    assert not out.exists()
