@@ -104,12 +104,30 @@ public struct CollectorOptions: Sendable {
     /// For errors: the path of these options inside the collector's (`features.amount.`), or empty.
     public let path: String
 
+    /// The series this collector may still create for its model: the model's `max_series` less what the
+    /// collectors before it may create. A collector whose memory grows with its series calls
+    /// ``requireSeries(_:)`` before allocating, so that a configuration over the limit is refused before it
+    /// costs memory (the exporter checks ``ModelCollector/maxSeries`` afterwards anyway).
+    public let seriesBudget: Int
+
     /// Wraps `values` for `collector` of `model`.
-    public init(_ values: [String: ConfigValue], model: String, collector: String, path: String = "") {
+    public init(
+        _ values: [String: ConfigValue], model: String, collector: String, path: String = "", seriesBudget: Int = .max
+    ) {
         self.values = values
         self.model = model
         self.collector = collector
         self.path = path
+        self.seriesBudget = seriesBudget
+    }
+
+    /// Throws when `count` series would not fit in ``seriesBudget``.
+    public func requireSeries(_ count: Int) throws(ModelCollectorError) {
+        guard count > seriesBudget else { return }
+        throw error(
+            nil,
+            "may create up to \(count) series, more than the \(max(0, seriesBudget)) left of the model's max_series (raise max_series, or monitor fewer classes, features or groups)"
+        )
     }
 
     /// An error about `option`.

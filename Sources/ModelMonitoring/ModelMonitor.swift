@@ -68,7 +68,8 @@ public final class ModelMonitor: Collector {
                 do {
                     let collector = try type.init(
                         model: context,
-                        options: CollectorOptions(config.options, model: model.name, collector: config.name))
+                        options: CollectorOptions(
+                            config.options, model: model.name, collector: config.name, seriesBudget: seriesBudget))
                     seriesBudget -= collector.maxSeries
                     collectors.append(collector)
                 } catch {

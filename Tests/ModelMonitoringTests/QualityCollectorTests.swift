@@ -491,7 +491,14 @@ let exact = 1e-9
         let budget = #expect(throws: ModelSetupErrors.self) {
             _ = try monitor.prepare(ExporterConfiguration(models: [big], source: "test"))
         }
-        #expect(budget?.description.contains("more than max_series (10000)") == true)
+        #expect(budget?.description.contains("may create up to 60184 series, more than the 10000 left") == true)
+        // 10,000 classes would make a K² window of 19 GB: refused by the series budget before it is allocated.
+        let classes = (0..<10_000).map { "c\($0)" }
+        let huge = qualityModel("m", task: .multiclassClassification, classes: classes, options: [:])
+        let refused = #expect(throws: ModelSetupErrors.self) {
+            _ = try monitor.prepare(ExporterConfiguration(models: [huge], source: "test"))
+        }
+        #expect(refused?.description.contains("series, more than the 10000 left of the model's max_series") == true)
         #expect(QualityCollector.needsOutcomes)
         #expect(CollectorCatalog.builtIn.names.contains("quality"))
         #expect(ConfigLoader.builtInCollectors.contains("quality"))

@@ -211,6 +211,9 @@ public final class DriftCollector: ModelCollector {
         self.planEdges = planEdges
         self.categoricalIndexes = categoricalIndexes
         for m in [prediction, score].compactMap({ $0 }) { try Self.check(m, options) }
+        // The window grows with the columns: refuse a configuration over its series budget before allocating it.
+        try options.requireSeries(
+            Self.series(features + [prediction, score].compactMap { $0 }, binSeries: parsed.binSeries))
         ring = SliceRing(window: configuration.window, width: base)
         totals = AtomicSlots(count: totalsBase)
     }
@@ -236,8 +239,11 @@ public final class DriftCollector: ModelCollector {
     /// Per feature: 5 drift series, 3 window/missing series, and 2 per bin with `bin_series`; the same for
     /// the outputs; 2 dataset series and the late-events counter.
     public var maxSeries: Int {
-        func columnSeries(_ m: Monitored) -> Int { 8 + (options.binSeries ? 2 * m.column.binCount : 0) }
-        return (features + [prediction, score].compactMap { $0 }).reduce(0) { $0 + columnSeries($1) } + 3
+        Self.series(features + [prediction, score].compactMap { $0 }, binSeries: options.binSeries)
+    }
+
+    private static func series(_ columns: [Monitored], binSeries: Bool) -> Int {
+        columns.reduce(0) { $0 + 8 + (binSeries ? 2 * $1.column.binCount : 0) } + 3
     }
 
     /// Bins every feature (and the prediction and score) of the event into the current slice.

@@ -109,6 +109,8 @@ public final class FairnessCollector: ModelCollector {
         self.bases = bases
         groupCounts = model.groupLabels.map(\.count)
         metrics = model.privilegedGroups.map { $0 == nil ? FairnessMetric.fairlearn : FairnessMetric.allCases }
+        // The window grows with the groups: refuse a configuration over its series budget before allocating it.
+        try options.requireSeries(groupCounts.reduce(2) { $0 + $1 * 14 })
         slots = QualitySlots(versions: 1, width: width, window: configuration.window)
     }
 

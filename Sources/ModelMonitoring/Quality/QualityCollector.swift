@@ -166,14 +166,19 @@ public final class QualityCollector: ModelCollector {
         }
         calibrationLabels = (0..<(classification?.calibrationBins ?? 0)).map { String($0 + 1) }
         scoreLabels = (0..<(classification?.scoreBins ?? 0)).map { String($0 + 1) }
+        // The window grows with the series (K² confusion cells): refuse before allocating it.
+        try options.requireSeries(Self.series(versions: versions, classification: classification, options: parsed))
         slots = QualitySlots(versions: versions, width: width, window: configuration.window)
     }
 
     /// Per version: classification K² confusion + 5 counters + 6 + 3C window gauges (binary: + 5, + 3 per
     /// calibration bin with `bin_series`, + 2 per score bin with `score_bin_series`); regression 18. Plus the
     /// late-outcomes counter.
-    public var maxSeries: Int {
-        guard let c = classification else { return versions * 18 + 1 }
+    public var maxSeries: Int { Self.series(versions: versions, classification: classification, options: options) }
+
+    private static func series(versions: Int, classification c: ClassificationQuality?, options: QualityOptions) -> Int
+    {
+        guard let c else { return versions * 18 + 1 }
         var perVersion = c.classes * c.classes + 5 + 6 + 3 * c.configured
         if c.positive != nil {
             perVersion += 5
