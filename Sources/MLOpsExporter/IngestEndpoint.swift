@@ -16,10 +16,11 @@ import ModelMonitoring
 /// JSON or NDJSON `415`, a `Content-Encoding` other than gzip `415`, a corrupt gzip body `400`, and `503`
 /// with `Retry-After` (`overloaded`) when the body needs a worker and `workers` has no room.
 ///
-/// Where the work runs: identity bodies up to ``inlineBodyLimit`` are decoded on the event loop (a 100-event
-/// batch takes ~0.2 ms: the fast path); every gzip body (a 64 KiB body can inflate to 64 MiB) and larger
-/// identity bodies are inflated and decoded on `workers`, a bounded ``WorkerPool``. Whether a body gets a
-/// worker is decided before anything is inflated. The head checks (model, token, media type, encoding) are
+/// Where the work runs: bodies up to ``inlineBodyLimit`` are decoded on the event loop (a 100-event batch takes
+/// ~0.2 ms: the fast path), gzip ones too when they inflate to at most ``inlineBodyLimit`` (inflating is stopped
+/// there, so the loop never does more than for an identity body of that size); larger bodies, and gzip bodies
+/// that inflate further (a 64 KiB body can inflate to 64 MiB), are inflated and decoded on `workers`, a bounded
+/// ``WorkerPool``. Whether a body gets a worker is decided before it is inflated beyond ``inlineBodyLimit``. The head checks (model, token, media type, encoding) are
 /// ``screen(_:model:)``, shared by ``admit(_:model:accept:refuse:)`` and ``handle(_:model:kind:respond:)``.
 struct IngestEndpoint: Sendable {
     static let prefix = "/api/v1/models/"
@@ -133,7 +134,7 @@ struct IngestEndpoint: Sendable {
     }
 
     /// Decides from the head whether the body may be received: ``screen(_:model:)``, then, for a body that will
-    /// need a worker (gzip, or a `Content-Length` above ``inlineBodyLimit``), whether `workers` has room now.
+    /// need a worker (a `Content-Length` above ``inlineBodyLimit``), whether `workers` has room now.
     func admit(
         _ head: HTTPRequest, model name: Substring, accept: () -> Void,
         refuse respond: @escaping @Sendable (HTTPResponse) -> Void
@@ -143,7 +144,7 @@ struct IngestEndpoint: Sendable {
             refuse(refusal, respond: respond)
         case .success(let screened):
             let length = head.headers["Content-Length"].flatMap { Int($0) } ?? 0
-            if (screened.gzip || length > inlineBodyLimit) && !workers.hasRoom {
+            if length > inlineBodyLimit && !workers.hasRoom {
                 refuse(overloaded(screened.model), respond: respond)
             } else {
                 accept()
@@ -164,32 +165,53 @@ struct IngestEndpoint: Sendable {
         }
         let model = screened.model
         let body = request.body
-        guard screened.gzip || body.count > inlineBodyLimit else {
+        guard body.count <= inlineBodyLimit else {
+            return offload(
+                body, gzip: screened.gzip, model: model, kind: kind, format: screened.format, respond: respond)
+        }
+        guard screened.gzip else {
             return ingest(body, model: model, kind: kind, format: screened.format, respond: respond)
         }
-        // Decided before anything is inflated: a body that needs a worker and finds none is refused.
+        // A small gzip body is inflated here, but never beyond what an identity body may be on the loop; one that
+        // inflates further goes to a worker, where it is inflated again up to the full limit.
+        do throws(GzipError) {
+            let inflated = try Gzip.gunzip(body, maxOutputSize: inlineBodyLimit)
+            ingest(inflated, model: model, kind: kind, format: screened.format, respond: respond)
+        } catch .outputLimitExceeded {
+            offload(body, gzip: true, model: model, kind: kind, format: screened.format, respond: respond)
+        } catch {
+            refuse(gzipRefusal(error, model: model), respond: respond)
+        }
+    }
+
+    /// Inflates (gzip) and decodes `body` on a worker; refused with 503 when the workers have no room, decided
+    /// before anything more is inflated.
+    private func offload(
+        _ body: [UInt8], gzip: Bool, model: MonitoredModel, kind: EventKind, format: BodyFormat?,
+        respond: @escaping @Sendable (HTTPResponse) -> Void
+    ) {
         let submission = workers.submit(
             run: { [self] in
-                guard screened.gzip else {
-                    return ingest(body, model: model, kind: kind, format: screened.format, respond: respond)
-                }
+                guard gzip else { return ingest(body, model: model, kind: kind, format: format, respond: respond) }
                 do throws(GzipError) {
                     let inflated = try Gzip.gunzip(body, maxOutputSize: maxDecompressedBytes)
-                    ingest(inflated, model: model, kind: kind, format: screened.format, respond: respond)
-                } catch .outputLimitExceeded(let limit) {
-                    refuse(
-                        Refusal(
-                            model: model, status: 413, reason: .bodyTooLarge,
-                            message: "gzip body inflates beyond \(limit) bytes"), respond: respond)
+                    ingest(inflated, model: model, kind: kind, format: format, respond: respond)
                 } catch {
-                    refuse(
-                        Refusal(
-                            model: model, status: 400, reason: .invalidGzip,
-                            message: "gzip body cannot be decompressed: \(error)"), respond: respond)
+                    refuse(gzipRefusal(error, model: model), respond: respond)
                 }
             },
             expired: { [self] in refuse(overloaded(model), respond: respond) })
         if submission != .accepted { refuse(overloaded(model), respond: respond) }
+    }
+
+    /// The answer to a gzip body that cannot be inflated: 413 beyond ``maxDecompressedBytes``, 400 when corrupt.
+    private func gzipRefusal(_ error: GzipError, model: MonitoredModel) -> Refusal {
+        if case .outputLimitExceeded(let limit) = error {
+            return Refusal(
+                model: model, status: 413, reason: .bodyTooLarge, message: "gzip body inflates beyond \(limit) bytes")
+        }
+        return Refusal(
+            model: model, status: 400, reason: .invalidGzip, message: "gzip body cannot be decompressed: \(error)")
     }
 
     /// Decodes `body` (already inflated) into `model` on the calling thread and answers.

@@ -284,7 +284,8 @@ struct RouterAdmissionTests {
         defer { gate.signal() }
         #expect(workers.submit(run: { gate.wait() }, expired: {}) == .accepted)
         let gzip = ("Content-Encoding", "gzip")
-        #expect(Self.admit(exporter, head(predictions, [ndjson, gzip])) == 503)
+        #expect(Self.admit(exporter, head(predictions, [ndjson, gzip, ("Content-Length", "1000000")])) == 503)
+        #expect(Self.admit(exporter, head(predictions, [ndjson, gzip])) == 0)  // may inflate within the inline limit
         #expect(Self.admit(exporter, head(predictions, [ndjson, ("Content-Length", "1000000")])) == 503)
         #expect(Self.admit(exporter, head(predictions, [ndjson, ("Content-Length", "1000")])) == 0)  // inline
         #expect(
@@ -311,23 +312,28 @@ struct IngestOffLoopTests {
     }
 
     static let body = Array("{\"version\":\"v1\",\"prediction\":\"fraud\"}\n".utf8)
-    static let gzipped = HTTPRequest(
-        method: "POST", path: predictions, headers: HTTPHeaders([ndjson, ("Content-Encoding", "gzip")]),
-        body: GzipPool.shared.compress(body))
+    static func gzipped(_ body: [UInt8]) -> HTTPRequest {
+        HTTPRequest(
+            method: "POST", path: predictions, headers: HTTPHeaders([ndjson, ("Content-Encoding", "gzip")]),
+            body: GzipPool.shared.compress(body))
+    }
+    /// 300 KB of events: a small gzip body that inflates beyond the inline limit (256 KiB).
+    static let bomb = gzipped(Array(repeating: body, count: 300_000 / body.count).flatMap { $0 })
 
-    @Test func smallIdentityBodiesAreDecodedInlineGzipBodiesOnAWorker() throws {
+    @Test func smallBodiesAreDecodedInlineGzipBodiesInflatingFurtherOnAWorker() throws {
         let exporter = try makeExporter()
         let endpoint = try #require(exporter.handler.next as? Router).ingest
         let inline = Responses()
         endpoint.handle(
             HTTPRequest(method: "POST", path: predictions, headers: HTTPHeaders([ndjson]), body: Self.body),
             model: "fraud", kind: .predictions, respond: inline.respond)
-        #expect(inline.count == 1)  // answered before handle returned
+        endpoint.handle(Self.gzipped(Self.body), model: "fraud", kind: .predictions, respond: inline.respond)
+        #expect(inline.count == 2)  // both answered before handle returned
         let gate = DispatchSemaphore(value: 0)
         #expect(endpoint.workers.submit(run: { gate.wait() }, expired: {}) == .accepted)
         let zipped = Responses()
-        endpoint.handle(Self.gzipped, model: "fraud", kind: .predictions, respond: zipped.respond)
-        #expect(zipped.count == 0)  // queued behind our job: not inflated on this thread
+        endpoint.handle(Self.bomb, model: "fraud", kind: .predictions, respond: zipped.respond)
+        #expect(zipped.count == 0)  // queued behind our job: inflated beyond the inline limit only there
         gate.signal()
         #expect(zipped.wait()?.status == 202)
     }
@@ -339,7 +345,7 @@ struct IngestOffLoopTests {
         defer { gate.signal() }
         #expect(endpoint.workers.submit(run: { gate.wait() }, expired: {}) == .accepted)
         let refused = Responses()
-        endpoint.handle(Self.gzipped, model: "fraud", kind: .predictions, respond: refused.respond)
+        endpoint.handle(Self.bomb, model: "fraud", kind: .predictions, respond: refused.respond)
         let response = try #require(refused.list.withLock { $0.first })
         #expect(response.status == 503 && response.headers["Retry-After"] == "1")
         #expect(

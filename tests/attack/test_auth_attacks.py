@@ -199,10 +199,16 @@ def pipeline_while_probing(e, path, body, count):
     answers = []
 
     def attack():
-        attacker.sendall((head + body) * count)
+        try:
+            attacker.sendall((head + body) * count)
+        except OSError:
+            pass  # the server closed after refusing a body from its head (it never reads it)
         f = attacker.makefile("rb")
         for _ in range(count):
-            answers.append(read_response(f))
+            try:
+                answers.append(read_response(f))
+            except (OSError, IndexError, ValueError):
+                break
 
     thread = threading.Thread(target=attack)
     thread.start()
@@ -226,7 +232,6 @@ def pipeline_while_probing(e, path, body, count):
         attacker.close()
         for probe in probes:
             probe.close()
-    assert len(answers) == count
     return answers, latencies
 
 
@@ -240,8 +245,11 @@ def test_pipelined_gzip_bombs_do_not_stall_the_event_loops(start_exporter, tmp_p
     # Control: the same bytes to an unknown model, refused at once (nothing inflated): what the traffic costs
     # without ingestion.
     control_answers, control = pipeline_while_probing(e, "/api/v1/models/nope/predictions", bomb, count)
-    assert {status for status, _, _ in control_answers} == {404}
+    # Refused from its head: answered once, and the connection closed with the body unread.
+    assert [status for status, _, _ in control_answers] == [404]
+    assert control_answers[0][1].get("connection") == "close"
     answers, latencies = pipeline_while_probing(e, "/api/v1/models/fraud/predictions", bomb, count)
+    assert len(answers) == count
     statuses = sorted(status for status, _, _ in answers)
     _, body, _ = get(e)
     overloaded = metric_sum(body.decode(), "mlops_ingest_rejected_requests_total", model="fraud",
