@@ -36,6 +36,14 @@ func failure(
 }
 
 @Suite struct CSVTests {
+    /// Found by Fuzz/ (profiling): values near the largest Double made `std` NaN, and the profile could not be
+    /// written as JSON.
+    @Test func hugeValuesGiveAProfileThatIsWritten() throws {
+        let p = try profile("amount,country,channel\n1e308,DE,web\n-1e308,FR,app\n1e308,DE,web\n")
+        #expect(p.features[0].numeric?.mean.isFinite == true && p.features[0].numeric?.std.isFinite == true)
+        #expect(throws: Never.self) { try Profiler.encode(p) }
+    }
+
     @Test func quotedFieldsCRLFBlankLinesAndBOM() throws {
         let csv =
             "\u{FEFF}amount,country,channel,\"prediction\",id\r\n"
