@@ -106,6 +106,8 @@ struct ConfigLoaderTests {
     @Test("YAML syntax errors and empty or wrong documents are located")
     func syntax() {
         #expect(problems("models: [\n  - name: x\n").first?.contains("invalid YAML") == true)
+        // Found by Fuzz/ (config): a control character gave an unlocated error on three lines.
+        #expect(problems("models:\r\n  -\u{17} name: m\n") == ["2: : invalid YAML: control characters are not allowed"])
         #expect(problems("") == ["0: : the file is empty"])
         #expect(problems("models: []\n") == ["1: models: at least one model is needed"])
         #expect(problems("- a\n") == ["1: : expected a mapping"])
