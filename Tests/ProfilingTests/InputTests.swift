@@ -129,6 +129,15 @@ func failure(
         #expect(p.score?.numeric?.count == 2 && p.score?.missing == 3)
     }
 
+    /// Found by Fuzz/ (profiling): a line with NaN and invalid UTF-8 went to Foundation's JSON5 reader, which
+    /// traps on invalid UTF-8 in an unquoted key.
+    @Test func invalidUTF8NextToNaNIsMalformed() {
+        let line = Array(#"{"amount": NaN, "#.utf8) + [0xFF] + Array(#"ab": 1}"#.utf8)
+        #expect(throws: ProfilingError(file: "d.ndjson", line: 1, message: "malformed JSON")) {
+            try Profiler.profile(line, file: "d.ndjson", format: .ndjson, model: fraud)
+        }
+    }
+
     @Test func errorsNameTheLine() {
         let ok = #"{"amount": 1, "country": "DE", "channel": "web"}"#
         func fail(_ text: String) -> String { failure(text, .ndjson, file: "d.ndjson") }
