@@ -11,6 +11,10 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "Exposition", targets: ["Exposition"]),
+        // For Fuzz/ (a package of its own, built with the fuzzer runtime): the modules its harnesses drive.
+        .library(name: "ExporterConfig", targets: ["ExporterConfig"]),
+        .library(name: "HTTPServer", targets: ["HTTPServer"]),
+        .library(name: "Ingestion", targets: ["Ingestion"]),
         .library(name: "MLOpsExporter", targets: ["MLOpsExporter"]),
         .library(name: "ModelMonitoring", targets: ["ModelMonitoring"]),
         .library(name: "Profiling", targets: ["Profiling"]),

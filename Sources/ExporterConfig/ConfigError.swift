@@ -12,13 +12,35 @@ public struct ConfigError: Error, Sendable, Equatable, CustomStringConvertible {
     /// What is wrong.
     public var message: String
 
-    /// Creates an error.
+    /// Creates an error. Control characters and line separators in `field` and `message` (which quote the
+    /// file's keys and values) are escaped as in Swift literals (`\n`, `\u{1B}`), so that each error stays on
+    /// one line and cannot drive a terminal.
     public init(file: String, line: Int, column: Int, field: String, message: String) {
         self.file = file
         self.line = line
         self.column = column
-        self.field = field
-        self.message = message
+        self.field = Self.oneLine(field)
+        self.message = Self.oneLine(message)
+    }
+
+    /// `text` with control characters and line or paragraph separators escaped.
+    static func oneLine(_ text: String) -> String {
+        func isBreaking(_ scalar: Unicode.Scalar) -> Bool {
+            switch scalar.properties.generalCategory {
+            case .control, .lineSeparator, .paragraphSeparator: true
+            default: false
+            }
+        }
+        guard text.unicodeScalars.contains(where: isBreaking) else { return text }
+        var escaped = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars {
+            if isBreaking(scalar) {
+                escaped.append(contentsOf: scalar.escaped(asASCII: true).unicodeScalars)
+            } else {
+                escaped.append(scalar)
+            }
+        }
+        return String(escaped)
     }
 
     /// `file:line:column: field: message`.

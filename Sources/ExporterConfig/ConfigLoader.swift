@@ -48,10 +48,23 @@ public enum ConfigLoader {
                 return ConfigError(
                     file: file, line: context.mark.line, column: context.mark.column, field: "",
                     message: "duplicate keys \(duplicates)")
+            case .reader(let problem, let offset, _, let yaml):
+                // Input libyaml refuses to read (control characters, invalid UTF-8): Yams' description would
+                // quote the line over three lines.
+                let (line, column) = offset.map { location(ofCharacter: $0, in: yaml) } ?? (0, 0)
+                return ConfigError(
+                    file: file, line: line, column: column, field: "", message: "invalid YAML: \(problem)")
             default: break
             }
         }
         return ConfigError(file: file, line: 0, column: 0, field: "", message: "invalid YAML: \(error)")
+    }
+
+    /// Line and column (from 1) of the character `offset` characters into `text`.
+    static func location(ofCharacter offset: Int, in text: String) -> (line: Int, column: Int) {
+        let before = text.prefix(offset)
+        let line = 1 + before.count { $0.isNewline }
+        return (line, 1 + before.reversed().prefix { !$0.isNewline }.count)
     }
 
     static func reason(_ error: any Error) -> String {

@@ -239,11 +239,15 @@ struct HTTP1Parser {
             }
         }
         scanOffset = position
+        // The line still arriving: a CR at its end may be the CR of its CRLF, which no limit counts (else the
+        // same head would pass or fail depending on whether its CR and LF arrived in one read).
+        let pendingCR = input.count > lineStart && input[input.count - 1] == UInt8(ascii: "\r")
+        let end = pendingCR ? input.count - 1 : input.count
         if let requestLineEnd {
-            if input.count - requestLineEnd > limits.maxHeaderBytes {
+            if end - requestLineEnd > limits.maxHeaderBytes {
                 return .fail(.init(431, "header section larger than \(limits.maxHeaderBytes) bytes"))
             }
-        } else if input.count - headStart > limits.maxRequestLineLength {
+        } else if end - headStart > limits.maxRequestLineLength {
             return .fail(.init(414, "request line longer than \(limits.maxRequestLineLength) bytes"))
         }
         return .needMore

@@ -184,8 +184,9 @@ enum InputReader {
                     throw InvalidUTF8.error(
                         file: file, bytes: bytes, at: bad, line: lineNumber, lineStart: text.startIndex)
                 }
-                // Python's json module writes a missing float as NaN, which JSON5 allows.
-                guard String(decoding: text, as: UTF8.self).contains("NaN"),
+                // Python's json module writes a missing float as NaN, which JSON5 allows. (Foundation's JSON5 reader
+                // traps on invalid UTF-8, which is reported above.)
+                guard String(validating: text, as: UTF8.self)?.contains("NaN") == true,
                     let json5 = try? lenient.decode(JSONValue.self, from: Data(text))
                 else {
                     throw ProfilingError(file: file, line: lineNumber, message: "malformed JSON")

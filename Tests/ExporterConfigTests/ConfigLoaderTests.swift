@@ -106,6 +106,12 @@ struct ConfigLoaderTests {
     @Test("YAML syntax errors and empty or wrong documents are located")
     func syntax() {
         #expect(problems("models: [\n  - name: x\n").first?.contains("invalid YAML") == true)
+        // Found by Fuzz/ (config): a control character gave an unlocated error on three lines.
+        #expect(problems("models:\r\n  -\u{17} name: m\n") == ["2: : invalid YAML: control characters are not allowed"])
+        // Found by Fuzz/ (config): a value with line breaks, quoted in a message, spread it over several lines.
+        #expect(
+            problems("models:\n  - name: m\n    task: \"a\\nb\\u001B\"\n    versions: [v]\n").first?.hasPrefix(
+                #"3: models[0].task: unknown task "a\nb\u{1B}""#) == true)
         #expect(problems("") == ["0: : the file is empty"])
         #expect(problems("models: []\n") == ["1: models: at least one model is needed"])
         #expect(problems("- a\n") == ["1: : expected a mapping"])

@@ -117,6 +117,7 @@ struct WebConfigLoaderTests {
                 "3:5: http_server_config.headers.Set-Cookie: this header cannot be configured") == true)
         #expect(webProblems("tls_config: {}\n").first?.hasPrefix("1:1: tls_config: unknown field") == true)
         #expect(webProblems("a: [\n").first?.contains("invalid YAML") == true)
+        #expect(webProblems("a: b\n\u{0}") == ["2:1: : invalid YAML: control characters are not allowed"])
     }
 
     @Test func bcryptHashShapes() {

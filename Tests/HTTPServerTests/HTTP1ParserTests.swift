@@ -319,6 +319,30 @@ struct HTTP1ParserErrorTests {
         expectError("GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n", 431, limits: limits)
     }
 
+    /// Found by Fuzz/ (http1-parser): a request line or header section of exactly the limit was refused when its
+    /// final CR arrived without its LF (then counted as content), and accepted otherwise.
+    @Test func headsAtTheLimitPassWhereverThePiecesEnd() {
+        var limits = HTTP1Parser.Limits()
+        limits.maxRequestTargetLength = 32
+        limits.maxHeaderBytes = 100
+        let target = "/" + String(repeating: "a", count: 31)
+        // A request line of `methodLength` + 42 bytes; a header section of `valueLength` + 14 bytes.
+        func line(_ methodLength: Int) -> String {
+            "\(String(repeating: "M", count: methodLength)) \(target) HTTP/1.1\r\nHost: h\r\n\r\n"
+        }
+        func headers(_ valueLength: Int) -> String {
+            "GET / HTTP/1.1\r\nHost: h\r\nX: \(String(repeating: "x", count: valueLength))\r\n\r\n"
+        }
+        for input in [line(54), headers(86)] {
+            for pieceSize in 1...input.utf8.count {
+                let result = parse(input, limits: limits, pieceSize: pieceSize)
+                #expect(result.error == nil && result.requests.count == 1, "in pieces of \(pieceSize): \(result)")
+            }
+        }
+        expectError(line(55), 414, limits: limits)
+        expectError(headers(87), 431, limits: limits)
+    }
+
     @Test func trailersTooLarge() {
         var limits = HTTP1Parser.Limits()
         limits.maxHeaderBytes = 64

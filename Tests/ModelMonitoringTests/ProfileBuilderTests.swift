@@ -36,6 +36,18 @@ import Testing
                     count: 3, mean: 5, std: 0, min: 5, max: 5, edges: [], counts: [0, 3, 0], fine: [3, 0, 0, 0]))
     }
 
+    /// Found by Fuzz/ (profiling): the sums overflowed, `std` was NaN and `mlops-exporter profile` failed to
+    /// write the profile ("Unable to encode Double.-nan directly in JSON").
+    @Test(arguments: [
+        ([1e308, -1e308, 1e308], 1e308 / 3, 2 * 2.0.squareRoot() / 3 * 1e308),
+        ([-1e300, 1.5, 2, 3], -2.5e299, 4.330127018922194e299),
+    ])
+    func hugeValuesHaveAFiniteMeanAndStd(values: [Double], mean: Double, std: Double) {
+        let p = ProfileBuilder.numeric(values, bins: 2, fineBins: 4)
+        #expect(close(p.mean, mean), "mean \(p.mean)")
+        #expect(close(p.std, std), "std \(p.std)")
+    }
+
     @Test func allMissingColumnIsEmpty() {
         var b = ProfileBuilder(
             model: ModelConfiguration(

@@ -36,6 +36,14 @@ func failure(
 }
 
 @Suite struct CSVTests {
+    /// Found by Fuzz/ (profiling): values near the largest Double made `std` NaN, and the profile could not be
+    /// written as JSON.
+    @Test func hugeValuesGiveAProfileThatIsWritten() throws {
+        let p = try profile("amount,country,channel\n1e308,DE,web\n-1e308,FR,app\n1e308,DE,web\n")
+        #expect(p.features[0].numeric?.mean.isFinite == true && p.features[0].numeric?.std.isFinite == true)
+        #expect(throws: Never.self) { try Profiler.encode(p) }
+    }
+
     @Test func quotedFieldsCRLFBlankLinesAndBOM() throws {
         let csv =
             "\u{FEFF}amount,country,channel,\"prediction\",id\r\n"
@@ -119,6 +127,19 @@ func failure(
         #expect(p.features[2].missing == 3)
         #expect(p.prediction?.categorical?.counts == [1, 1, 0] && p.prediction?.missing == 3)
         #expect(p.score?.numeric?.count == 2 && p.score?.missing == 3)
+    }
+
+    /// Found by Fuzz/ (profiling): a line with NaN and invalid UTF-8 went to Foundation's JSON5 reader, which
+    /// traps on invalid UTF-8 in an unquoted key. The invalid byte is reported where it is.
+    @Test func invalidUTF8NextToNaNIsReportedNotTrapped() {
+        let line = Array(#"{"amount": NaN, "#.utf8) + [0xFF] + Array(#"ab": 1}"#.utf8)
+        #expect(
+            throws: ProfilingError(
+                file: "d.ndjson", line: 1, column: 17,
+                message: "invalid UTF-8 (byte 0xFF); the input must be UTF-8 text")
+        ) {
+            try Profiler.profile(line, file: "d.ndjson", format: .ndjson, model: fraud)
+        }
     }
 
     @Test func errorsNameTheLine() {

@@ -14,7 +14,9 @@ import ExporterConfig
 ///
 /// Statistics of a numeric column (all over its non-missing values):
 /// - `mean` (compensated summation) and population `std` (ddof 0) by two passes over the stored values,
-///   `sqrt(Σ(x − mean)² / n)`: numerically stable, as `numpy.std`.
+///   `sqrt(Σ(x − mean)² / n)`: numerically stable, as `numpy.std`. Where those sums overflow (values near
+///   ±`Double.greatestFiniteMagnitude`, where numpy answers `inf` or `nan`), they are taken over the values
+///   scaled down by a power of two, so that both stay finite.
 /// - `edges`: `numpy.quantile(x, i/bins)` for `i = 1 … bins − 1` with numpy's default `linear` method
 ///   (same virtual index and interpolation, bit for bit), then edges `<= min`, `>= max` or not above the
 ///   previous edge are dropped, so edges are strictly increasing and strictly inside `(min, max)`.
@@ -173,9 +175,15 @@ public struct ProfileBuilder: Sendable {
         let n = sorted.count
         let lo = sorted[0]
         let hi = sorted[n - 1]
-        let mean = compensatedSum(values) / Double(n)
-        let squares = compensatedSum(values.map { ($0 - mean) * ($0 - mean) })
-        let std = (squares / Double(n)).squareRoot()
+        var (mean, std) = meanAndStd(values)
+        if !mean.isFinite || !std.isFinite {
+            // Values near ±Double.greatestFiniteMagnitude overflow the sums (and JSON has no inf or nan): the same
+            // over the values divided by a power of two (exact but for values below 2^-1000 of the largest), scaled
+            // back.
+            let scale = Double(sign: .plus, exponent: Swift.max(abs(lo), abs(hi)).exponent, significand: 1)
+            let scaled = meanAndStd(values.map { $0 / scale })
+            (mean, std) = (scaled.mean * scale, scaled.std * scale)
+        }
 
         var edges: [Double] = []
         for k in 1..<bins {
@@ -258,6 +266,14 @@ public struct ProfileBuilder: Sendable {
     static func text(of x: Double) -> String {
         if x == x.rounded(), abs(x) < 1e15 { return String(Int64(x)) }
         return "\(x)"
+    }
+
+    /// The mean (compensated summation) and the population standard deviation (two passes) of `values`.
+    static func meanAndStd(_ values: [Double]) -> (mean: Double, std: Double) {
+        let n = Double(values.count)
+        let mean = compensatedSum(values) / n
+        let squares = compensatedSum(values.map { ($0 - mean) * ($0 - mean) })
+        return (mean, (squares / n).squareRoot())
     }
 
     /// Neumaier's compensated sum.
