@@ -160,7 +160,7 @@ final class Connection: DeadlineScheduled {
         let loop = self.loop
         let id = self.id
         let liveness = self.liveness
-        return HTTPAdmission(isCancelled: { liveness.isClosed }) { rejection in
+        return HTTPAdmission(requestID: requestID, isCancelled: { liveness.isClosed }) { rejection in
             loop.decideAdmission(rejection, connectionID: id, requestID: requestID)
         }
     }

@@ -35,6 +35,8 @@ extension HTTPHandler {
 public struct HTTPAdmission: Sendable {
     private let decide: @Sendable (HTTPResponse?) -> Void
     private let cancelled: @Sendable () -> Bool
+    /// The request on its connection, for a caller that drives a connection by hand (the fuzz harness).
+    let requestID: UInt64?
 
     /// An admission that hands the decision to `decide` (nil: accepted); `isCancelled` tells whether the
     /// client is gone. The server makes these; a handler's tests may too.
@@ -43,6 +45,16 @@ public struct HTTPAdmission: Sendable {
     ) {
         self.decide = decide
         self.cancelled = isCancelled
+        self.requestID = nil
+    }
+
+    init(
+        requestID: UInt64, isCancelled: @escaping @Sendable () -> Bool,
+        _ decide: @escaping @Sendable (HTTPResponse?) -> Void
+    ) {
+        self.decide = decide
+        self.cancelled = isCancelled
+        self.requestID = requestID
     }
 
     /// Whether the connection has closed: the decision will be dropped, so expensive work for it (a password

@@ -9,6 +9,8 @@ private let limits = HTTP1Parser.Limits(
 /// What a connection makes of a byte stream: the requests parsed, then the status of the error that stopped it,
 /// if any (its reason names the limit met first, which may depend on how much had arrived).
 private struct Outcome: Equatable {
+    /// The `Content-Length` of each body announced before it was read (nil: chunked).
+    var announcedBodies: [Int?] = []
     var requests: [HTTP1Parser.Request] = []
     var errorStatus: Int?
 }
@@ -41,6 +43,12 @@ private func parse(_ payload: UnsafeBufferPointer<UInt8>, in pieces: [Range<Int>
             switch result {
             case .needMoreData:
                 break
+            case .bodyAnnounced(let head, let contentLength):
+                invariant(
+                    contentLength.map { $0 > 0 && $0 <= limits.maxBodySize } ?? true, "announced \(contentLength!)")
+                invariant(!head.method.isEmpty, "empty method")
+                outcome.announcedBodies.append(contentLength)
+                continue
             case .request(let request):
                 check(request)
                 outcome.requests.append(request)

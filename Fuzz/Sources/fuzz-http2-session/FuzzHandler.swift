@@ -12,6 +12,29 @@ final class FuzzHandler: HTTPHandler, @unchecked Sendable {
     var synchronous = false
     /// Requests waiting for their answer, in arrival order.
     private(set) var waiting: [(request: HTTPRequest, responder: HTTPResponder)] = []
+    /// Heads waiting for the decision on their body, in arrival order.
+    private(set) var admissions: [(head: HTTPRequest, admission: HTTPAdmission)] = []
+
+    func admit(_ head: HTTPRequest, admission: HTTPAdmission) {
+        if synchronous, let connection {
+            Self.decide(head, admission, on: connection)
+        } else {
+            admissions.append((head, admission))
+        }
+    }
+
+    /// Takes the heads waiting for a decision.
+    func takeAdmissions() -> [(head: HTTPRequest, admission: HTTPAdmission)] {
+        defer { admissions = [] }
+        return admissions
+    }
+
+    /// Decides as the event loop delivers a decision (`EventLoop.decideAdmissionNow`): `/deny` is refused with
+    /// 401 (the body is then discarded), anything else admitted.
+    static func decide(_ head: HTTPRequest, _ admission: HTTPAdmission, on connection: Connection) {
+        let rejection = head.path == "/deny" ? HTTPResponse(status: 401, text: "no\n") : nil
+        connection.protocolHandler.admissionDecided(rejection, requestID: admission.requestID!, connection: connection)
+    }
 
     func handle(_ request: HTTPRequest, respond: HTTPResponder) {
         if synchronous, let connection {

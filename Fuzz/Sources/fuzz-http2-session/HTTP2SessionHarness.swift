@@ -49,6 +49,7 @@ public func fuzzHTTP2Session(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int3
     defer {
         handler.connection = nil
         _ = handler.takeWaiting()
+        _ = handler.takeAdmissions()
     }
     var driver = Driver(
         connection: connection, transport: transport, newestFirst: input.flag(6), holdingAnswers: input.flag(2))
@@ -112,6 +113,12 @@ private struct Driver {
         for _ in 0..<64 {
             connection.protocolHandler.process(connection)
             if connection.isClosed { return }
+            var admissions = holdingAnswers ? [] : handler.takeAdmissions()
+            if newestFirst { admissions.reverse() }
+            for (head, admission) in admissions {
+                FuzzHandler.decide(head, admission, on: connection)
+                if connection.isClosed { return }
+            }
             var waiting = holdingAnswers ? [] : handler.takeWaiting()
             if newestFirst { waiting.reverse() }
             for (request, responder) in waiting {
@@ -123,7 +130,11 @@ private struct Driver {
                 let result = connection.output.write(to: transport, scratch: connection.loop.iovecScratch) { _ in }
                 invariant(connection.output.isEmpty, "the transport took everything, yet output remains: \(result)")
             }
-            if waiting.isEmpty && !hadOutput && !connection.protocolHandler.hasMoreOutput(connection) { break }
+            if waiting.isEmpty && admissions.isEmpty && !hadOutput
+                && !connection.protocolHandler.hasMoreOutput(connection)
+            {
+                break
+            }
         }
         if connection.output.isEmpty && connection.protocolHandler.isFinished(connection) {
             connection.close(reason: nil)
