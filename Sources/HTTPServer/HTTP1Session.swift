@@ -162,6 +162,12 @@ final class HTTP1Session: ConnectionProtocolHandler {
     /// Answers `101 Switching Protocols`, then serves `request` as stream 1 of a new HTTP/2 session.
     private func upgradeToHTTP2(_ request: HTTP1Parser.Request, settings: [UInt8], _ connection: Connection) {
         requestsReceived += 1
+        // The upgrade request's body (at most one, received already) goes to stream 1: the HTTP/1 session's
+        // reservation and receiving slot end here.
+        connection.releaseBodyBytes(bodyReserved)
+        bodyReserved = 0
+        if case .receiving = bodyState { connection.releaseReceivingSlot() }
+        bodyState = .none
         let head = request.head
         var headers = head.headers
         for name in ["Connection", "Upgrade", "HTTP2-Settings"] { headers.remove(name: name) }

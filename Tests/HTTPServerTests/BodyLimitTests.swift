@@ -245,6 +245,17 @@ struct BodyLimitTests {
         }
     }
 
+    @Test func anUpgradeRequestWithABodyReturnsItsReservation() throws {
+        try withServer { server, port in
+            let client = try RawClient(port: port)
+            try client.send(
+                "POST /echo HTTP/1.1\r\nHost: t\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+                    + "HTTP2-Settings: AAMAAABkAAQAAP__\r\nContent-Length: 5\r\n\r\nhello")
+            #expect(try client.readResponse(bodyExpected: false).status == 101)
+            #expect(eventually { server.bufferedBodyBytes == 0 && server.connectionsReceivingBodies == 0 })
+        }
+    }
+
     @Test func http2SlowStreamGets408AndOthersAreServed() throws {
         try withServer(
             configure: {
