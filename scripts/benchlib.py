@@ -10,6 +10,7 @@ import sys
 import time
 
 PROG = "bench"
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 STARTED = []  # Popen objects, each the leader of its own session/process group
 
@@ -21,6 +22,17 @@ def log(msg):
 def die(msg):
     log("FAIL: " + msg)
     sys.exit(1)
+
+
+def run_in_venv():
+    """Re-executes the calling script with .venv's python (prepared by `scripts/install-deps --python`, which is
+    idempotent) unless it already runs there."""
+    venv = os.path.join(ROOT, ".venv")
+    if os.path.realpath(sys.prefix) == os.path.realpath(venv):
+        return
+    subprocess.run([os.path.join(ROOT, "scripts", "install-deps"), "--python"], check=True, stdout=sys.stderr)
+    python = os.path.join(venv, "bin", "python")
+    os.execv(python, [python, os.path.abspath(sys.argv[0])] + sys.argv[1:])
 
 
 # ---------------------------------------------------------------- processes

@@ -98,13 +98,13 @@ def start_exporter(binary, tmp_path):
         e.stop(signal.SIGKILL)
 
 
-def build_product(product):
-    """Builds a Swift executable product (debug) and returns its path."""
+def build_product(product, configuration="debug"):
+    """Builds a Swift executable product (`debug` or `release`) and returns its path."""
     subprocess.run(
-        ["swift", "build", "--scratch-path", SCRATCH, "--product", product],
+        ["swift", "build", "-c", configuration, "--scratch-path", SCRATCH, "--product", product],
         cwd=ROOT, check=True, stdout=subprocess.DEVNULL,
     )
-    path = ROOT / SCRATCH / "debug" / product
+    path = ROOT / SCRATCH / configuration / product
     assert path.exists(), path
     return path
 
