@@ -42,6 +42,15 @@ final class AdmissionHoldingHandler: HTTPHandler {
     }
 }
 
+/// Sends `piece` every 50 ms (60 times at most) until the server answers; returns the answer.
+func trickle(_ piece: [UInt8], to client: RawClient) throws -> ClientResponse? {
+    for _ in 0..<60 {
+        try? client.send(piece)
+        if client.hasInput(within: 0.05) { return try client.readResponse(timeout: 1) }
+    }
+    return nil
+}
+
 @Suite("Request bodies: admission, budgets, deadlines")
 struct BodyLimitTests {
     @Test func anAdmissionIsCancelledWhenTheClientLeaves() throws {
@@ -147,11 +156,7 @@ struct BodyLimitTests {
             try client.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\n")
             // One byte every 50 ms (20 B/s): each read would restart a gap timer, the rate catches it.
             let start = monotonicSeconds()
-            var response: ClientResponse?
-            for _ in 0..<60 where response == nil {
-                try? client.send("x")
-                if client.hasInput(within: 0.05) { response = try client.readResponse(timeout: 1) }
-            }
+            let response = try trickle(Array("x".utf8), to: client)
             let elapsed = monotonicSeconds() - start
             #expect(response?.status == 408)
             #expect(elapsed < 2)
@@ -168,12 +173,7 @@ struct BodyLimitTests {
         ) { _, port in
             let client = try RawClient(port: port)
             try client.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\n")
-            var response: ClientResponse?
-            for _ in 0..<60 where response == nil {
-                try? client.send([UInt8](repeating: 0x78, count: 100))
-                if client.hasInput(within: 0.05) { response = try client.readResponse(timeout: 1) }
-            }
-            #expect(response?.status == 408)
+            #expect(try trickle([UInt8](repeating: 0x78, count: 100), to: client)?.status == 408)
         }
     }
 
