@@ -5,7 +5,12 @@ import HTTPServer
 /// receiving a body. Refusals are counted by the server's observer in
 /// `mlops_exporter_http_errors_total{reason="body_memory"|"body_connections"|"body_too_slow"}`.
 struct ServerBudgetCollector: Collector {
-    let server: HTTPServer
+    /// Weak: the server holds the registry (through its handler), which holds this collector.
+    let server: WeakServer
+
+    init(server: HTTPServer) {
+        self.server = WeakServer(server: server)
+    }
 
     var name: String { "http_server" }
 
@@ -29,6 +34,7 @@ struct ServerBudgetCollector: Collector {
     }
 
     func collect(into sink: inout CollectorSink) {
+        guard let server = server.server else { return }
         sink.gauge("mlops_exporter_http_buffered_body_bytes", [], value: Double(server.bufferedBodyBytes))
         sink.gauge("mlops_exporter_http_buffered_body_limit_bytes", [], value: Double(server.bufferedBodyLimit))
         sink.gauge(

@@ -21,8 +21,9 @@ final class WebConfigState: Sendable {
     let metrics: ReloadMetrics
     private let current: Mutex<Current>
     private let reloadLock = Mutex(())
-    /// The server whose TLS settings a reload replaces; set once the server exists.
-    private let server = Mutex<HTTPServer?>(nil)
+    /// The server whose TLS settings a reload replaces; set once the server exists. Held weakly: the server
+    /// holds this state through its handler, and an embedded exporter must be freed whole once released.
+    private let server = Mutex<WeakServer>(WeakServer())
 
     init(path: String?, initial: WebConfiguration, registry: Registry, logger: Logger) throws(ExpositionError) {
         self.path = path
@@ -36,7 +37,7 @@ final class WebConfigState: Sendable {
     var snapshot: Current { current.withLock { $0 } }
 
     func attach(_ server: HTTPServer) {
-        self.server.withLock { $0 = server }
+        self.server.withLock { $0.server = server }
     }
 
     /// The server settings a web configuration implies: TLS and HTTP/2.
@@ -76,7 +77,7 @@ final class WebConfigState: Sendable {
                     "web configuration: switching TLS on or off, or http2, takes a restart; applying the rest",
                     metadata: ["trigger": "\(trigger)"])
             }
-            if let tls = fresh.tls, old.tls != nil, let server = server.withLock({ $0 }) {
+            if let tls = fresh.tls, old.tls != nil, let server = server.withLock({ $0.server }) {
                 do throws(HTTPServerError) {
                     try server.reloadTLS(Self.tlsConfiguration(tls))
                 } catch {
@@ -105,4 +106,12 @@ final class WebConfigState: Sendable {
             configuration: web, auth: BasicAuth(users: web.basicAuthUsers),
             headers: web.headers.map { (name: $0.name, value: $0.value) })
     }
+}
+
+/// A weak reference to the server, for the objects the server itself keeps alive (its handler's state, the
+/// registry's collectors): a strong one would be a cycle, and an embedded exporter would never be freed.
+struct WeakServer: @unchecked Sendable {
+    // @unchecked: the reference is only read and written under the Mutex that holds this value, or set once
+    // before any other thread can see it.
+    weak var server: HTTPServer?
 }
