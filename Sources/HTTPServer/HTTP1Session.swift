@@ -323,10 +323,8 @@ final class HTTP1Session: ConnectionProtocolHandler {
             case .reserved:
                 bodyReserved = wanted
                 return true
-            case .connectionLimit:
-                return false
-            case .processLimit:
-                return false
+            case .connectionLimit, .processLimit:
+                return false  // waiting for earlier responses, or refused by `reserve`
             }
         }
     }
