@@ -4,9 +4,11 @@ import Synchronization
 /// What one render did, for the caller's logs and self metrics.
 public struct RenderReport: Sendable {
     /// A collector left out of this render, and why (`error`, `invalid`, `deadline`, `still_running`).
-    public struct SkippedCollector: Sendable, Equatable {
+    public struct SkippedCollector: Sendable, Hashable {
         /// The collector's name.
         public var collector: String
+        /// The model it collects for (empty for collectors of no model).
+        public var model: String
         /// The `reason` label it was counted under.
         public var reason: String
         /// A one-line explanation (the error, or the invalid emission).
@@ -17,6 +19,9 @@ public struct RenderReport: Sendable {
     public var families: Int = 0
     /// Collectors skipped in this render.
     public var skipped: [SkippedCollector] = []
+    /// Those of ``skipped`` not reported before (remembered up to ``Registry/maxReportedProblems``, then
+    /// forgotten all at once): log these, so that a collector failing at every scrape is logged once.
+    public var firstSkips: [SkippedCollector] = []
 }
 
 extension Registry {
@@ -52,13 +57,27 @@ extension Registry {
 
     func render(format: ExpositionFormat, into out: inout ByteWriter, timeout: Duration, now: UInt64?) -> RenderReport {
         var report = RenderReport()
-        let (families, collectors) = state.withLock { ($0.families, $0.collectors) }
-        let context = RenderContext(format: format, emitCreated: options.emitCreated)
-        var collected = runCollectors(collectors, timeout: timeout, report: &report)
-        if let selfMetrics, let dropped = droppedUpdatesFamily(families, descriptor: selfMetrics.dropped) {
-            collected.append(dropped)
+        let (families, collectors, collected, knownSlots) = state.withLock {
+            ($0.families, $0.collectors, $0.collected, $0.slots)
         }
-        collected.sort { $0.names.descriptor.name < $1.names.descriptor.name }
+        let context = RenderContext(format: format, emitCreated: options.emitCreated)
+        let parts = collectors.flatMap(\.parts)
+        let slots = slotMaps(for: parts, known: knownSlots, collected: collected)
+        let results = runParts(parts, timeout: timeout, report: &report)
+
+        // Each family's chunks, in part order.
+        var chunks = [[[CollectedSeries]]](repeating: [], count: collected.count)
+        for (p, result) in results.enumerated() {
+            guard let emitted = result else { continue }
+            let map = slots[p]
+            for (i, chunk) in emitted.enumerated() where !chunk.isEmpty { chunks[map[i]].append(chunk) }
+        }
+        if let selfMetrics {
+            let own = selfMetricsSeries(selfMetrics, parts: parts, families: families)
+            if let map = slots.last, parts.count < slots.count {
+                for (i, chunk) in own.enumerated() where !chunk.isEmpty { chunks[map[i]].append(chunk) }
+            }
+        }
         let now = now ?? Clock.monotonicNanos()
 
         // Merge the two sorted lists by family name.
@@ -67,12 +86,12 @@ extension Registry {
         while i < families.count || j < collected.count {
             let before = out.count
             if j == collected.count
-                || (i < families.count && families[i].descriptor.name < collected[j].names.descriptor.name)
+                || (i < families.count && families[i].descriptor.name < collected[j].descriptor.name)
             {
                 families[i].render(into: &out, context: context, now: now)
                 i += 1
             } else {
-                collected[j].render(into: &out, context: context)
+                collected[j].render(chunks[j], into: &out, context: context)
                 j += 1
             }
             if out.count > before { report.families += 1 }
@@ -83,102 +102,162 @@ extension Registry {
 
     static let eof: [UInt8] = Array("# EOF\n".utf8)
 
-    private func droppedUpdatesFamily(
-        _ families: [any RenderableFamily], descriptor: MetricDescriptor
-    ) -> CollectedFamily? {
-        guard families.contains(where: { $0.hasDropped }) else { return nil }
-        var series: [CollectedSeries] = []
-        for f in families {
-            for (reason, count) in f.droppedCounts where count > 0 {
-                let name = f.descriptor.type == .counter ? f.descriptor.name + "_total" : f.descriptor.name
-                series.append(
-                    CollectedSeries(labelValues: [name, reason.label], value: .counter(Double(count), created: nil)))
+    /// Per part (then, last, for the registry's own schema): where each family of its schema goes among the
+    /// collected families. Maps are computed once per schema and kept until collectors change.
+    private func slotMaps(
+        for parts: [CollectorPart], known: [Int: [Int]], collected: [CollectedFamily]
+    ) -> [[Int]] {
+        var schemas = parts.map(\.schema)
+        if let selfMetrics { schemas.append(selfMetrics.schema) }
+        var fresh: [Int: [Int]] = [:]
+        var byName: [String: Int]?
+        let maps = schemas.map { schema -> [Int] in
+            if let map = known[schema.id] ?? fresh[schema.id], map.count == schema.descriptors.count { return map }
+            if byName == nil {
+                byName = Dictionary(
+                    collected.enumerated().map { ($1.descriptor.name, $0) }, uniquingKeysWith: { a, _ in a })
+            }
+            let map = schema.descriptors.map { d in
+                byName![d.name].flatMap { collected[$0].descriptor == d ? $0 : nil } ?? -1
+            }
+            fresh[schema.id] = map
+            return map
+        }
+        if !fresh.isEmpty {
+            state.withLock { st in
+                // Only if the collectors did not change meanwhile (the maps index this render's list).
+                guard st.collected.count == collected.count else { return }
+                st.slots.merge(fresh) { a, _ in a }
             }
         }
-        return try? CollectedFamily(descriptor: descriptor, series: series)
+        return maps
     }
 
-    /// One run of a collector, shared by every render that wants its result while it is under way.
+    /// The registry's own series: skips and last durations per part (summed over parts of the same collector
+    /// and model), and dropped updates per registered family.
+    private func selfMetricsSeries(
+        _ m: SelfMetrics, parts: [CollectorPart], families: [any RenderableFamily]
+    ) -> [[CollectedSeries]] {
+        var sink = CollectorSink(schema: m.schema)
+        var seen: [String: Int] = [:]
+        var merged: [(part: CollectorPart, skips: [UInt64], duration: Double)] = []
+        for part in parts {
+            let key = part.collector + "\u{0}" + part.model
+            let skips = part.skipCounts
+            let duration = Double(bitPattern: part.lastDuration.load(ordering: .relaxed))
+            if let k = seen[key] {
+                for r in skips.indices { merged[k].skips[r] += skips[r] }
+                if !duration.isNaN {
+                    merged[k].duration = max(merged[k].duration.isNaN ? 0 : merged[k].duration, duration)
+                }
+            } else {
+                seen[key] = merged.count
+                merged.append((part, skips, duration))
+            }
+        }
+        let reasons = CollectorPart.reasons
+        for (part, skips, duration) in merged {
+            for (r, count) in skips.enumerated() where count > 0 {
+                sink.counter(m.skipped, [part.collector, part.model, reasons[r]], value: Double(count))
+            }
+            if !duration.isNaN { sink.gauge(m.duration, [part.collector, part.model], value: duration) }
+        }
+        for f in families where f.hasDropped {
+            let name = f.descriptor.type == .counter ? f.descriptor.name + "_total" : f.descriptor.name
+            for (reason, count) in f.droppedCounts where count > 0 {
+                sink.counter(m.dropped, [name, reason.label], value: Double(count))
+            }
+        }
+        return sink.chunks
+    }
+
+    /// One run of a part, shared by every render that wants its result while it is under way.
     final class CollectorRun: Sendable {
         let done = DispatchGroup()
-        let result = Mutex<Result<[CollectedFamily], CollectorFailure>?>(nil)
+        let result = Mutex<Result<[[CollectedSeries]], CollectorFailure>?>(nil)
     }
 
-    /// Runs (or joins the run already under way of) every collector, concurrently, and waits for them
-    /// until `timeout`. Renders of different formats that overlap share one run of each collector instead
-    /// of skipping it; a render that joins a run which does not finish in time counts `still_running`,
-    /// one that started it counts `deadline`.
-    private func runCollectors(
-        _ collectors: [RegisteredCollector], timeout: Duration, report: inout RenderReport
-    ) -> [CollectedFamily] {
-        guard !collectors.isEmpty else { return [] }
+    /// Runs (or joins the run already under way of) every part, concurrently, and waits for them until
+    /// `timeout`. Renders of different formats that overlap share one run of each part instead of skipping
+    /// it; a render that joins a run which does not finish in time counts `still_running`, one that started
+    /// it counts `deadline`. Returns each part's series per family of its schema, or nil when left out.
+    private func runParts(
+        _ parts: [CollectorPart], timeout: Duration, report: inout RenderReport
+    ) -> [[[CollectedSeries]]?] {
+        guard !parts.isEmpty else { return [] }
         // Capped at a day: DispatchTime arithmetic overflows for absurd timeouts.
         let deadline = DispatchTime.now() + .nanoseconds(Int(min(timeout.saturatingNanoseconds, 86_400_000_000_000)))
-        var runs: [(RegisteredCollector, CollectorRun, started: Bool)] = []
-        for c in collectors {
-            let (run, started) = c.current.withLock { current -> (CollectorRun, Bool) in
+        var runs: [(CollectorRun, started: Bool)] = []
+        runs.reserveCapacity(parts.count)
+        for part in parts {
+            let (run, started) = part.current.withLock { current -> (CollectorRun, Bool) in
                 if let run = current { return (run, false) }
                 let run = CollectorRun()
                 run.done.enter()
                 current = run
                 return (run, true)
             }
-            runs.append((c, run, started))
+            runs.append((run, started))
             guard started else { continue }
-            DispatchQueue.global().async { [selfMetrics] in
+            part.queue.async {
                 let start = Clock.monotonicNanos()
-                let result = Self.runOne(c)
+                let result = Self.runOne(part)
                 let seconds = Double(Clock.monotonicNanos() &- start) / 1e9
-                try? selfMetrics?.collectorDuration.labels([c.collector.name]).set(seconds)
+                part.lastDuration.store(seconds.bitPattern, ordering: .relaxed)
                 run.result.withLock { $0 = result }
-                c.current.withLock { $0 = nil }
+                part.current.withLock { $0 = nil }
                 run.done.leave()
             }
         }
-        var out: [CollectedFamily] = []
-        for (c, run, started) in runs {
+        var out: [[[CollectedSeries]]?] = []
+        out.reserveCapacity(parts.count)
+        for (part, (run, started)) in zip(parts, runs) {
             _ = run.done.wait(timeout: deadline)
             switch run.result.withLock({ $0 }) {
-            case .success(let families)?: out.append(contentsOf: families)
+            case .success(let families)?:
+                out.append(families)
+                continue
             case .failure(let failure)?:
                 switch failure {
-                case .threw(let d), .invalid(let d): skip(c, failure, detail: d, report: &report)
-                default: skip(c, failure, detail: "", report: &report)
+                case .threw(let d), .invalid(let d): skip(part, failure, detail: d, report: &report)
+                default: skip(part, failure, detail: "", report: &report)
                 }
             case nil:
                 if started {
-                    skip(c, .deadline, detail: "not finished within \(timeout)", report: &report)
+                    skip(part, .deadline, detail: "not finished within \(timeout)", report: &report)
                 } else {
-                    skip(c, .stillRunning, detail: "a run started earlier has not finished", report: &report)
+                    skip(part, .stillRunning, detail: "a run started earlier has not finished", report: &report)
                 }
             }
+            out.append(nil)
         }
         return out
     }
 
-    private func skip(
-        _ c: RegisteredCollector, _ failure: CollectorFailure, detail: String, report: inout RenderReport
-    ) {
-        report.skipped.append(.init(collector: c.collector.name, reason: failure.reason, detail: detail))
-        try? selfMetrics?.collectorSkipped.labels([c.collector.name, failure.reason]).inc()
+    private func skip(_ part: CollectorPart, _ failure: CollectorFailure, detail: String, report: inout RenderReport) {
+        part.counted(failure)
+        let problem = RenderReport.SkippedCollector(
+            collector: part.collector, model: part.model, reason: failure.reason, detail: detail)
+        report.skipped.append(problem)
+        let first = reportedProblems.withLock { seen in
+            guard !seen.contains(problem) else { return false }
+            if seen.count >= Self.maxReportedProblems { seen.removeAll() }
+            seen.insert(problem)
+            return true
+        }
+        if first { report.firstSkips.append(problem) }
     }
 
-    private static func runOne(_ c: RegisteredCollector) -> Result<[CollectedFamily], CollectorFailure> {
-        var sink = CollectorSink(descriptors: c.descriptors)
+    /// How many distinct problems are remembered so that each is reported (logged) once.
+    static let maxReportedProblems = 1024
+
+    private static func runOne(_ part: CollectorPart) -> Result<[[CollectedSeries]], CollectorFailure> {
+        var sink = CollectorSink(schema: part.schema)
         do {
-            try c.collector.collect(into: &sink)
+            try part.body(&sink)
         } catch {
             return .failure(.threw(String(describing: error)))
         }
-        if let problem = sink.problem { return .failure(.invalid(problem)) }
-        var families: [CollectedFamily] = []
-        for d in c.descriptors {
-            do {
-                families.append(try CollectedFamily(descriptor: d, series: sink.families[d.name] ?? []))
-            } catch {
-                return .failure(error)
-            }
-        }
-        return .success(families)
+        return part.verified.withLock { sink.finish(verified: &$0) }
     }
 }

@@ -8,12 +8,15 @@ import Synchronization
 /// - Registering a name that is already taken (by a family or a collector, including any sample name
 ///   such as `foo_total` or `foo_bucket` that a family writes) throws ``ExpositionError/alreadyRegistered(name:reason:)``,
 ///   whose reason says whether the type, label names or help differ. There is no silent get-or-create.
-/// - Output is deterministic: families sorted by name, series by label values, label names sorted. The
+/// - Output is deterministic: families sorted by name, label names sorted; a registered family's series
+///   by label values, a collected family's series in part order, then in each part's emission order. The
 ///   same state always renders to the same bytes.
-/// - Collectors run concurrently at render time, bounded by the render's timeout; one that fails or is
-///   late is skipped and counted, and the rest of the output is still written.
-/// - Self metrics, under ``Options/selfMetricsPrefix``: `<prefix>_collector_skipped_total{collector,reason}`,
-///   `<prefix>_collector_duration_seconds{collector}` and `<prefix>_updates_dropped_total{metric,reason}`.
+/// - Collectors (and each part of a ``CollectorGroup``) run concurrently at render time, bounded by the
+///   render's timeout; one that fails or is late is left out and counted, and the rest of the output is
+///   still written.
+/// - Self metrics, under ``Options/selfMetricsPrefix``, computed at render time:
+///   `<prefix>_collector_skipped_total{collector,model,reason}`,
+///   `<prefix>_collector_duration_seconds{collector,model}` and `<prefix>_updates_dropped_total{metric,reason}`.
 public final class Registry: Sendable {
     /// Registry-wide options.
     public struct Options: Sendable {
@@ -35,26 +38,42 @@ public final class Registry: Sendable {
         let id: Int
     }
 
+    /// A registered collector or collector group: its reserved families and where its parts come from.
     final class RegisteredCollector: Sendable {
         let id: Int
-        let collector: any Collector
         let descriptors: [MetricDescriptor]
-        /// The run under way, if any; renders that overlap join it.
-        let current = Mutex<Registry.CollectorRun?>(nil)
-        init(id: Int, collector: any Collector, descriptors: [MetricDescriptor]) {
+        let fixed: CollectorPart?
+        let group: (any CollectorGroup)?
+
+        init(id: Int, descriptors: [MetricDescriptor], fixed: CollectorPart?, group: (any CollectorGroup)?) {
             self.id = id
-            self.collector = collector
             self.descriptors = descriptors
+            self.fixed = fixed
+            self.group = group
         }
+
+        var parts: [CollectorPart] { fixed.map { [$0] } ?? group?.parts() ?? [] }
     }
 
     struct State {
         /// Registered families sorted by name.
         var families: [any RenderableFamily] = []
         var collectors: [RegisteredCollector] = []
+        /// Every family collectors may write (the registry's own computed ones included), sorted by name.
+        var collected: [CollectedFamily] = []
+        /// Per schema id: the index in ``collected`` of each of its families (-1: not reserved).
+        var slots: [Int: [Int]] = [:]
         /// Every reserved sample name → the descriptor of the family that owns it.
         var reserved: [String: MetricDescriptor] = [:]
         var nextCollectorID = 0
+
+        /// Recomputes ``collected`` after a collector came or went.
+        mutating func collectorsChanged(selfMetrics: SelfMetrics?) {
+            var all = collectors.flatMap(\.descriptors)
+            if let selfMetrics { all += selfMetrics.schema.descriptors }
+            collected = all.sorted { $0.name < $1.name }.map(CollectedFamily.init)
+            slots = [:]
+        }
     }
 
     /// The options this registry was created with.
@@ -63,12 +82,33 @@ public final class Registry: Sendable {
     let selfMetrics: SelfMetrics?
     /// Size of the previous render, to size the next one's buffer at once.
     let lastRenderSize = Atomic<Int>(0)
+    /// Collector problems already reported in a ``RenderReport/firstSkips`` (bounded).
+    let reportedProblems = Mutex<Set<RenderReport.SkippedCollector>>([])
 
-    /// The registry's own families; `updates_dropped` is computed at render time from every family.
+    /// The registry's own families, computed at render time: skips and durations from the parts run, dropped
+    /// updates from every registered family.
     struct SelfMetrics: Sendable {
-        let collectorSkipped: CounterFamily
-        let collectorDuration: GaugeFamily
-        let dropped: MetricDescriptor
+        let schema: CollectorSchema
+        let skipped: CounterHandle
+        let duration: GaugeHandle
+        let dropped: CounterHandle
+
+        init(prefix: String) throws(ExpositionError) {
+            var s = CollectorSchema()
+            skipped = try s.counter(
+                prefix + "_collector_skipped_total",
+                help:
+                    "Scrapes in which a collector was left out, by collector, model and reason (error, invalid, deadline, still_running).",
+                labels: ["collector", "model", "reason"])
+            duration = try s.gauge(
+                prefix + "_collector_duration_seconds", help: "Duration of each collector's last run, per model.",
+                unit: "seconds", labels: ["collector", "model"])
+            dropped = try s.counter(
+                prefix + "_updates_dropped_total",
+                help: "Metric updates dropped: through a removed series' handle, or with an invalid value.",
+                labels: ["metric", "reason"])
+            schema = s
+        }
     }
 
     /// Creates an empty registry (plus its self metrics, unless turned off). A self-metrics prefix that
@@ -80,25 +120,10 @@ public final class Registry: Sendable {
             return
         }
         do {
-            let skipped = try CounterFamily.counters(
-                MetricDescriptor(
-                    name: prefix + "_collector_skipped_total", type: .counter,
-                    help:
-                        "Scrapes in which a collector was skipped, by reason (error, invalid, deadline, still_running).",
-                    labelNames: ["collector", "reason"]), timeToLive: nil)
-            let duration = try GaugeFamily.gauges(
-                MetricDescriptor(
-                    name: prefix + "_collector_duration_seconds", type: .gauge,
-                    help: "Duration of each collector's last run.",
-                    unit: "seconds", labelNames: ["collector"]), timeToLive: nil)
-            let dropped = try MetricDescriptor(
-                name: prefix + "_updates_dropped_total", type: .counter,
-                help: "Metric updates dropped: through a removed series' handle, or with an invalid value.",
-                labelNames: ["metric", "reason"])
-            selfMetrics = SelfMetrics(collectorSkipped: skipped, collectorDuration: duration, dropped: dropped)
-            try add(skipped)
-            try add(duration)
-            try reserve([dropped])
+            let metrics = try SelfMetrics(prefix: prefix)
+            selfMetrics = metrics
+            try reserve(metrics.schema.descriptors)
+            state.withLock { $0.collectorsChanged(selfMetrics: metrics) }
         } catch {
             preconditionFailure("invalid self-metrics prefix \"\(prefix)\": \(error)")
         }
@@ -263,24 +288,38 @@ public final class Registry: Sendable {
     /// Registers a collector after checking its descriptors against everything registered.
     @discardableResult
     public func register(_ collector: some Collector) throws(ExpositionError) -> CollectorRegistration {
-        let descriptors = collector.descriptors
-        return try state.withLock { st throws(ExpositionError) in
+        try register(descriptors: collector.schema.descriptors, fixed: CollectorPart(collector), group: nil)
+    }
+
+    /// Registers a group of collector parts after checking every family they may write against everything
+    /// registered.
+    @discardableResult
+    public func register(_ group: some CollectorGroup) throws(ExpositionError) -> CollectorRegistration {
+        try register(descriptors: group.descriptors, fixed: nil, group: group)
+    }
+
+    private func register(
+        descriptors: [MetricDescriptor], fixed: CollectorPart?, group: (any CollectorGroup)?
+    ) throws(ExpositionError) -> CollectorRegistration {
+        try state.withLock { [selfMetrics] st throws(ExpositionError) in
             try Self.checkFree(descriptors, in: st)
             for d in descriptors { for name in d.reservedNames { st.reserved[name] = d } }
             let id = st.nextCollectorID
             st.nextCollectorID += 1
-            st.collectors.append(RegisteredCollector(id: id, collector: collector, descriptors: descriptors))
+            st.collectors.append(RegisteredCollector(id: id, descriptors: descriptors, fixed: fixed, group: group))
+            st.collectorsChanged(selfMetrics: selfMetrics)
             return CollectorRegistration(id: id)
         }
     }
 
-    /// Removes a collector; its names become free. Returns whether it was registered.
+    /// Removes a collector or group; its names become free. Returns whether it was registered.
     @discardableResult
     public func unregister(_ registration: CollectorRegistration) -> Bool {
-        state.withLock { st in
+        state.withLock { [selfMetrics] st in
             guard let i = st.collectors.firstIndex(where: { $0.id == registration.id }) else { return false }
             for d in st.collectors[i].descriptors { for name in d.reservedNames { st.reserved[name] = nil } }
             st.collectors.remove(at: i)
+            st.collectorsChanged(selfMetrics: selfMetrics)
             return true
         }
     }
@@ -307,7 +346,7 @@ public final class Registry: Sendable {
     /// Descriptors of every registered family and collector family, sorted by name.
     public var descriptors: [MetricDescriptor] {
         state.withLock { st in
-            (st.families.map(\.descriptor) + st.collectors.flatMap(\.descriptors)).sorted { $0.name < $1.name }
+            (st.families.map(\.descriptor) + st.collected.map(\.descriptor)).sorted { $0.name < $1.name }
         }
     }
 }

@@ -108,11 +108,13 @@ final class MetricsEndpoint: Sendable {
         if alone == nil { buffers.withLock { $0[key] = buffer } }
         let seconds = (ContinuousClock.now - start).seconds
         selfMetrics.scrapeDuration(key.format).observe(seconds)
-        for skipped in report.skipped {
+        // Once per distinct problem: a collector failing at every scrape is logged once, counted every time.
+        for skipped in report.firstSkips {
             logger.warning(
-                "collector skipped for this scrape",
+                "collector left out of scrapes",
                 metadata: [
-                    "collector": "\(skipped.collector)", "reason": "\(skipped.reason)", "detail": "\(skipped.detail)",
+                    "collector": "\(skipped.collector)", "model": "\(skipped.model)", "reason": "\(skipped.reason)",
+                    "detail": "\(skipped.detail)",
                 ])
         }
         var headers = HTTPHeaders()

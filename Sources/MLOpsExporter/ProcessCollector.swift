@@ -104,27 +104,28 @@ public struct ProcessCollector: Collector {
     public var name: String { "process" }
 
     /// The ten `process_*` families and `mlops_exporter_process_target_up`, each labelled `process`.
-    public var descriptors: [MetricDescriptor] { Self.families.map(\.descriptor) }
+    public var schema: CollectorSchema { Self.families.schema }
 
     /// Reads every target and emits its series (see the type's documentation for what is omitted).
     public func collect(into sink: inout CollectorSink) throws {
         let snapshots = targets.map { snapshot(of: $0.source) }
+        let f = Self.families
         for (target, snapshot) in zip(targets, snapshots) {
             let labels = [target.label]
             if target.source != .current {
-                sink.gauge(Self.upName, labels, value: snapshot == nil ? 0 : 1)
+                sink.gauge(f.up, labels, value: snapshot == nil ? 0 : 1)
             }
             guard let s = snapshot else { continue }
-            sink.counter("process_cpu_seconds", labels, value: s.cpuSeconds)
-            sink.gauge("process_resident_memory_bytes", labels, value: s.residentMemoryBytes)
-            sink.gauge("process_virtual_memory_bytes", labels, value: s.virtualMemoryBytes)
-            sink.gauge("process_threads", labels, value: Double(s.threads))
-            if let v = s.startTimeSeconds { sink.gauge("process_start_time_seconds", labels, value: v) }
-            if let v = s.openFDs { sink.gauge("process_open_fds", labels, value: Double(v)) }
-            if let v = s.maxFDs { sink.gauge("process_max_fds", labels, value: v) }
-            if let v = s.maxAddressSpaceBytes { sink.gauge("process_virtual_memory_max_bytes", labels, value: v) }
-            if let v = s.networkReceiveBytes { sink.counter("process_network_receive_bytes", labels, value: v) }
-            if let v = s.networkTransmitBytes { sink.counter("process_network_transmit_bytes", labels, value: v) }
+            sink.counter(f.cpu, labels, value: s.cpuSeconds)
+            sink.gauge(f.resident, labels, value: s.residentMemoryBytes)
+            sink.gauge(f.virtual, labels, value: s.virtualMemoryBytes)
+            sink.gauge(f.threads, labels, value: Double(s.threads))
+            if let v = s.startTimeSeconds { sink.gauge(f.startTime, labels, value: v) }
+            if let v = s.openFDs { sink.gauge(f.openFDs, labels, value: Double(v)) }
+            if let v = s.maxFDs { sink.gauge(f.maxFDs, labels, value: v) }
+            if let v = s.maxAddressSpaceBytes { sink.gauge(f.virtualMax, labels, value: v) }
+            if let v = s.networkReceiveBytes { sink.counter(f.received, labels, value: v) }
+            if let v = s.networkTransmitBytes { sink.counter(f.transmitted, labels, value: v) }
         }
     }
 
@@ -136,40 +137,56 @@ public struct ProcessCollector: Collector {
 
     // MARK: Families
 
-    static let upName = "mlops_exporter_process_target_up"
+    struct Families {
+        let schema: CollectorSchema
+        let cpu: CounterHandle
+        let openFDs: GaugeHandle
+        let maxFDs: GaugeHandle
+        let virtual: GaugeHandle
+        let virtualMax: GaugeHandle
+        let resident: GaugeHandle
+        let startTime: GaugeHandle
+        let threads: GaugeHandle
+        let received: CounterHandle
+        let transmitted: CounterHandle
+        let up: GaugeHandle
 
-    private struct Family {
-        let descriptor: MetricDescriptor
-        init(_ name: String, _ type: MetricType, _ help: String, unit: String = "") {
-            // Constant, valid names: a failure here is a typo caught by every test run.
-            descriptor = try! MetricDescriptor(name: name, type: type, help: help, unit: unit, labelNames: ["process"])
+        // Constant, valid names: a failure here is a typo caught by every test run.
+        init() {
+            var s = CollectorSchema()
+            let l = ["process"]
+            cpu = try! s.counter(
+                "process_cpu_seconds", help: "Total user and system CPU time spent in seconds.", unit: "seconds",
+                labels: l)
+            openFDs = try! s.gauge("process_open_fds", help: "Number of open file descriptors.", labels: l)
+            maxFDs = try! s.gauge("process_max_fds", help: "Maximum number of open file descriptors.", labels: l)
+            virtual = try! s.gauge(
+                "process_virtual_memory_bytes", help: "Virtual memory size in bytes.", unit: "bytes", labels: l)
+            virtualMax = try! s.gauge(
+                "process_virtual_memory_max_bytes", help: "Maximum amount of virtual memory available in bytes.",
+                unit: "bytes", labels: l)
+            resident = try! s.gauge(
+                "process_resident_memory_bytes", help: "Resident memory size in bytes.", unit: "bytes", labels: l)
+            startTime = try! s.gauge(
+                "process_start_time_seconds", help: "Start time of the process since unix epoch in seconds.",
+                unit: "seconds", labels: l)
+            threads = try! s.gauge("process_threads", help: "Number of OS threads in the process.", labels: l)
+            received = try! s.counter(
+                "process_network_receive_bytes", help: "Number of bytes received by the process over the network.",
+                unit: "bytes", labels: l)
+            transmitted = try! s.counter(
+                "process_network_transmit_bytes", help: "Number of bytes sent by the process over the network.",
+                unit: "bytes", labels: l)
+            up = try! s.gauge(
+                "mlops_exporter_process_target_up",
+                help:
+                    "Whether the watched process could be read (1), or is gone, a zombie, unreadable or not named by its "
+                    + "pidfile (0).", labels: l)
+            schema = s
         }
     }
 
-    private static let families: [Family] = [
-        Family("process_cpu_seconds", .counter, "Total user and system CPU time spent in seconds.", unit: "seconds"),
-        Family("process_open_fds", .gauge, "Number of open file descriptors."),
-        Family("process_max_fds", .gauge, "Maximum number of open file descriptors."),
-        Family("process_virtual_memory_bytes", .gauge, "Virtual memory size in bytes.", unit: "bytes"),
-        Family(
-            "process_virtual_memory_max_bytes", .gauge, "Maximum amount of virtual memory available in bytes.",
-            unit: "bytes"),
-        Family("process_resident_memory_bytes", .gauge, "Resident memory size in bytes.", unit: "bytes"),
-        Family(
-            "process_start_time_seconds", .gauge, "Start time of the process since unix epoch in seconds.",
-            unit: "seconds"),
-        Family("process_threads", .gauge, "Number of OS threads in the process."),
-        Family(
-            "process_network_receive_bytes", .counter, "Number of bytes received by the process over the network.",
-            unit: "bytes"),
-        Family(
-            "process_network_transmit_bytes", .counter, "Number of bytes sent by the process over the network.",
-            unit: "bytes"),
-        Family(
-            upName, .gauge,
-            "Whether the watched process could be read (1), or is gone, a zombie, unreadable or not named by its "
-                + "pidfile (0)."),
-    ]
+    static let families = Families()
 }
 
 // MARK: - Snapshot

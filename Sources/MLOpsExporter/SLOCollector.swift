@@ -9,26 +9,35 @@ struct SLOCollector: Collector {
 
     var name: String { "slo" }
 
-    var descriptors: [MetricDescriptor] {
-        [
-            try! MetricDescriptor(
-                name: "mlops_slo_objective_ratio", type: .gauge,
-                help: "Objective of each configured SLO, as a ratio (99.9% is 0.999).", unit: "ratio",
-                labelNames: ["model", "slo"]),
-            try! MetricDescriptor(
-                name: "mlops_slo_info", type: .info,
+    struct Families {
+        let schema: CollectorSchema
+        let objective: GaugeHandle
+        let info: InfoHandle
+
+        init() {
+            var s = CollectorSchema()
+            objective = try! s.gauge(
+                "mlops_slo_objective_ratio", help: "Objective of each configured SLO, as a ratio (99.9% is 0.999).",
+                unit: "ratio", labels: ["model", "slo"])
+            info = try! s.info(
+                "mlops_slo_info",
                 help:
                     "Configured SLOs: type (availability, latency, quality, drift, fairness), objective in percent, period, latency threshold or quality target, quality metric.",
-                labelNames: ["model", "slo", "type", "objective", "period", "threshold", "metric"]),
-        ]
+                labels: ["model", "slo", "type", "objective", "period", "threshold", "metric"])
+            schema = s
+        }
     }
 
+    static let families = Families()
+    var schema: CollectorSchema { Self.families.schema }
+
     func collect(into sink: inout CollectorSink) {
+        let f = Self.families
         for (model, slo) in config.configuration.allSLOs {
-            sink.gauge("mlops_slo_objective_ratio", [model.name, slo.name], value: slo.objectiveRatio)
+            sink.gauge(f.objective, [model.name, slo.name], value: slo.objectiveRatio)
             let threshold = slo.thresholdSeconds ?? slo.target
             sink.info(
-                "mlops_slo_info",
+                f.info,
                 [
                     model.name, slo.name, slo.type.rawValue, Self.number(slo.objective), slo.period.rawValue,
                     threshold.map(Self.number) ?? "", slo.metric?.rawValue ?? "",

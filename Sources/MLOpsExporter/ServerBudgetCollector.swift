@@ -14,30 +14,40 @@ struct ServerBudgetCollector: Collector {
 
     var name: String { "http_server" }
 
-    var descriptors: [MetricDescriptor] {
-        [
-            try! MetricDescriptor(
-                name: "mlops_exporter_http_buffered_body_bytes", type: .gauge,
+    struct Families {
+        let schema: CollectorSchema
+        let buffered: GaugeHandle
+        let limit: GaugeHandle
+        let receiving: GaugeHandle
+
+        init() {
+            var s = CollectorSchema()
+            buffered = try! s.gauge(
+                "mlops_exporter_http_buffered_body_bytes",
                 help: "Request-body bytes the server holds now (being received, or handed on and not yet answered).",
-                unit: "bytes"),
-            try! MetricDescriptor(
-                name: "mlops_exporter_http_buffered_body_limit_bytes", type: .gauge,
+                unit: "bytes")
+            limit = try! s.gauge(
+                "mlops_exporter_http_buffered_body_limit_bytes",
                 help:
                     "Most request-body bytes the server holds at once (--web.max-buffered-body-bytes); new bodies beyond it get 503.",
-                unit: "bytes"),
-            try! MetricDescriptor(
-                name: "mlops_exporter_http_connections_receiving_bodies", type: .gauge,
+                unit: "bytes")
+            receiving = try! s.gauge(
+                "mlops_exporter_http_connections_receiving_bodies",
                 help:
                     "Connections receiving a request body now (at most --web.max-connections minus --web.reserved-connections)."
-            ),
-        ]
+            )
+            schema = s
+        }
     }
+
+    static let families = Families()
+    var schema: CollectorSchema { Self.families.schema }
 
     func collect(into sink: inout CollectorSink) {
         guard let server = server.server else { return }
-        sink.gauge("mlops_exporter_http_buffered_body_bytes", [], value: Double(server.bufferedBodyBytes))
-        sink.gauge("mlops_exporter_http_buffered_body_limit_bytes", [], value: Double(server.bufferedBodyLimit))
-        sink.gauge(
-            "mlops_exporter_http_connections_receiving_bodies", [], value: Double(server.connectionsReceivingBodies))
+        let f = Self.families
+        sink.gauge(f.buffered, value: Double(server.bufferedBodyBytes))
+        sink.gauge(f.limit, value: Double(server.bufferedBodyLimit))
+        sink.gauge(f.receiving, value: Double(server.connectionsReceivingBodies))
     }
 }

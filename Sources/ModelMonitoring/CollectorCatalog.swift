@@ -29,8 +29,8 @@ public struct CollectorCatalog: Sendable {
             throw CatalogError(message: "a collector named \"\(type.name)\" is already registered")
         }
         for (otherName, other) in types {
-            for mine in type.descriptors {
-                if let theirs = other.descriptors.first(where: { $0.name == mine.name }), theirs != mine {
+            for mine in type.schema.descriptors {
+                if let theirs = other.schema.descriptors.first(where: { $0.name == mine.name }), theirs != mine {
                     throw CatalogError(
                         message:
                             "collector \"\(type.name)\": family \(mine.name) is already described differently by \"\(otherName)\""
@@ -44,7 +44,7 @@ public struct CollectorCatalog: Sendable {
     /// Every family of every collector, each once, sorted by name.
     public var descriptors: [MetricDescriptor] {
         var byName: [String: MetricDescriptor] = [:]
-        for type in types.values { for d in type.descriptors { byName[d.name] = d } }
+        for type in types.values { for d in type.schema.descriptors { byName[d.name] = d } }
         return byName.keys.sorted().map { byName[$0]! }
     }
 }

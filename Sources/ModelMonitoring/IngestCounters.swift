@@ -36,28 +36,44 @@ public final class IngestCounters: Sendable {
     static let eventReasons = RejectReason.allCases
     static let requestReasons = RequestRejectReason.allCases
 
-    static let descriptors: [MetricDescriptor] = [
-        try! MetricDescriptor(
-            name: "mlops_ingest_events_total", type: .counter,
-            help: "Events accepted through the ingestion API or record(), by model and kind (predictions, labels).",
-            labelNames: ["model", "kind"]),
-        try! MetricDescriptor(
-            name: "mlops_ingest_rejected_total", type: .counter,
-            help: "Events rejected one by one (the rest of their batch was accepted), by model and reason.",
-            labelNames: ["model", "reason"]),
-        try! MetricDescriptor(
-            name: "mlops_ingest_rejected_requests_total", type: .counter,
-            help: "Ingestion requests refused as a whole (none of their events recorded), by model and reason.",
-            labelNames: ["model", "reason"]),
-        try! MetricDescriptor(
-            name: "mlops_ingest_unknown_features_total", type: .counter,
-            help: "Feature keys in accepted events that the model does not declare (ignored).",
-            labelNames: ["model"]),
-    ]
+    struct Families {
+        let schema: CollectorSchema
+        let events: CounterHandle
+        let rejected: CounterHandle
+        let rejectedRequests: CounterHandle
+        let unknownFeatures: CounterHandle
+
+        init() {
+            var s = CollectorSchema()
+            events = try! s.counter(
+                "mlops_ingest_events_total",
+                help: "Events accepted through the ingestion API or record(), by model and kind (predictions, labels).",
+                labels: ["model", "kind"])
+            rejected = try! s.counter(
+                "mlops_ingest_rejected_total",
+                help: "Events rejected one by one (the rest of their batch was accepted), by model and reason.",
+                labels: ["model", "reason"])
+            rejectedRequests = try! s.counter(
+                "mlops_ingest_rejected_requests_total",
+                help: "Ingestion requests refused as a whole (none of their events recorded), by model and reason.",
+                labels: ["model", "reason"])
+            unknownFeatures = try! s.counter(
+                "mlops_ingest_unknown_features_total",
+                help: "Feature keys in accepted events that the model does not declare (ignored).",
+                labels: ["model"])
+            schema = s
+        }
+    }
+
+    static let families = Families()
+    /// The ingestion families.
+    static var schema: CollectorSchema { families.schema }
 
     /// The model label value.
     public let model: String
     let slots: AtomicSlots
+    /// Label sets, rendered once, in emission order: kinds, event reasons, request reasons, then `{model}`.
+    let labels: [LabelSet]
     private static let eventBase = 0
     private static let rejectedBase = kinds.count
     private static let requestBase = rejectedBase + eventReasons.count
@@ -67,6 +83,12 @@ public final class IngestCounters: Sendable {
     public init(model: String) {
         self.model = model
         slots = AtomicSlots(count: Self.unknownFeaturesSlot + 1)
+        let f = Self.families
+        labels =
+            Self.kinds.map { try! f.events.labels(model, $0) }
+            + Self.eventReasons.map { try! f.rejected.labels(model, $0.rawValue) }
+            + Self.requestReasons.map { try! f.rejectedRequests.labels(model, $0.rawValue) }
+            + [try! f.unknownFeatures.labels(model)]
     }
 
     /// Counts `count` accepted events of `kind`.
@@ -96,21 +118,19 @@ public final class IngestCounters: Sendable {
 
     /// Emits the counters (`unknown_model` is emitted by ``ModelMonitor``, under `model="__unknown__"`).
     func collect(into sink: inout CollectorSink) {
-        for (i, kind) in Self.kinds.enumerated() {
-            sink.counter("mlops_ingest_events_total", [model, kind], value: Double(slots.load(Self.eventBase + i)))
+        let f = Self.families
+        for i in 0..<Self.kinds.count {
+            sink.counter(f.events, labels[Self.eventBase + i], value: Double(slots.load(Self.eventBase + i)))
         }
-        for (i, reason) in Self.eventReasons.enumerated() {
-            sink.counter(
-                "mlops_ingest_rejected_total", [model, reason.rawValue],
-                value: Double(slots.load(Self.rejectedBase + i)))
+        for i in 0..<Self.eventReasons.count {
+            sink.counter(f.rejected, labels[Self.rejectedBase + i], value: Double(slots.load(Self.rejectedBase + i)))
         }
         for (i, reason) in Self.requestReasons.enumerated() where reason != .unknownModel {
             sink.counter(
-                "mlops_ingest_rejected_requests_total", [model, reason.rawValue],
-                value: Double(slots.load(Self.requestBase + i)))
+                f.rejectedRequests, labels[Self.requestBase + i], value: Double(slots.load(Self.requestBase + i)))
         }
         sink.counter(
-            "mlops_ingest_unknown_features_total", [model], value: Double(slots.load(Self.unknownFeaturesSlot)))
+            f.unknownFeatures, labels[Self.unknownFeaturesSlot], value: Double(slots.load(Self.unknownFeaturesSlot)))
     }
 }
 

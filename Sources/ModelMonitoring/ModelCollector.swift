@@ -6,22 +6,26 @@ import Ingestion
 /// event of that model and emits its families at scrape time.
 ///
 /// # Contract
-/// - ``name`` is how configurations refer to it; ``descriptors`` are the families it writes, the same for
-///   every model (the model is a label, conventionally the first, `model`). Both are static so that the
-///   exporter can check every family of every registered collector once, at start.
+/// - ``name`` is how configurations refer to it; ``schema`` declares the families it writes, the same for
+///   every model (the model is a label, conventionally the first, `model`), with the handles it emits through.
+///   Both are static so that the exporter can check every family of every registered collector once, at
+///   start. Build the label sets that repeat at every scrape (model, version, class, feature, bin) in
+///   ``init(model:options:)``, once.
 /// - ``init(model:options:)`` validates `options` (throwing ``ModelCollectorError`` naming the option) and
 ///   pre-allocates everything recording needs; ``maxSeries`` is the most series it can ever emit for this
 ///   model, checked against the model's `max_series` before the collector is used.
 /// - ``record(prediction:receivedAt:)`` and ``record(label:receivedAt:)`` are called for every accepted
 ///   event, concurrently from many threads: they must be thread-safe and cheap (atomics on slots resolved
 ///   from the context's indices; no locks, no dictionary lookups, no allocation).
-/// - ``collect(into:)`` emits the current samples; it runs at scrape time, concurrently with recording.
-///   Label values must come from finite, configured sets (never an event id).
+/// - ``collect(into:)`` emits the current samples through the schema's handles; it runs at scrape time,
+///   concurrently with recording. Label values must come from finite, configured sets (never an event id).
+///   Each (model, collector) is run and checked on its own: a throw, an invalid emission or a missed
+///   deadline drops only this collector's families for this model in that scrape.
 public protocol ModelCollector: AnyObject, Sendable {
     /// The name used in configurations (`collectors: [service]`).
     static var name: String { get }
-    /// Every family this collector may write.
-    static var descriptors: [MetricDescriptor] { get }
+    /// Every family this collector may write, with their handles.
+    static var schema: CollectorSchema { get }
     /// Creates the collector for one model.
     init(model: ModelContext, options: CollectorOptions) throws(ModelCollectorError)
     /// The most series this collector emits for its model.
@@ -47,20 +51,18 @@ extension ModelCollector {
     public static var needsOutcomes: Bool { false }
     /// Collectors that do not need outcomes need not implement this.
     public func record(outcome: JoinedOutcome, receivedAt: Double) {}
+}
 
-    /// A gauge family description for ``descriptors`` (the name, help and labels are literals: valid); labelled
-    /// per model and version unless told otherwise.
-    static func gauge(_ name: String, _ help: String, _ labels: [String] = ["model", "version"]) -> MetricDescriptor {
-        try! MetricDescriptor(name: name, type: .gauge, help: help, labelNames: labels)
+extension CollectorSchema {
+    /// Declares a gauge family of a built-in collector (name, help and labels are literals: valid), labelled per
+    /// model and version unless told otherwise.
+    mutating func gauge(_ name: String, _ help: String, _ labels: [String] = ["model", "version"]) -> GaugeHandle {
+        try! gauge(name, help: help, labels: labels)
     }
 
-    /// A counter family description for ``descriptors``.
-    static func counter(
-        _ name: String, _ help: String, _ labels: [String] = ["model", "version"]
-    )
-        -> MetricDescriptor
-    {
-        try! MetricDescriptor(name: name, type: .counter, help: help, labelNames: labels)
+    /// Declares a counter family of a built-in collector.
+    mutating func counter(_ name: String, _ help: String, _ labels: [String] = ["model", "version"]) -> CounterHandle {
+        try! counter(name, help: help, labels: labels)
     }
 }
 

@@ -3,18 +3,18 @@ import Exposition
 import Ingestion
 import Synchronization
 
-/// All monitored models, as one registry ``Collector``: builds each model's collectors from the
-/// configuration (again on every reload), finds a model by name for ingestion, and emits every model's
-/// families at scrape time, plus the ingestion accounting.
+/// All monitored models, as one registry ``CollectorGroup``: builds each model's collectors from the
+/// configuration (again on every reload), finds a model by name for ingestion, and gives the registry one
+/// ``CollectorPart`` per model and collector (plus the ingestion accounting and the label join of each
+/// model), so that a scrape drops only the part that fails.
 ///
-/// Register it once in the ``Registry``; its families are those of every collector in its catalog (fixed at
-/// creation), so a reload that adds models or changes their collectors needs no re-registration.
-public final class ModelMonitor: Collector {
+/// Register it once in the ``Registry`` (`registry.register(monitor)`); its families are those of every
+/// collector in its catalog (fixed at creation), so a reload that adds models or changes their collectors
+/// needs no re-registration.
+public final class ModelMonitor: CollectorGroup {
     /// The model label value under which requests for unconfigured models are counted.
     public static let unknownModel = "__unknown__"
 
-    /// `models` (the `collector` label of the registry's self metrics).
-    public let name = "models"
     /// The ingestion families and every family of the catalog's collectors.
     public let descriptors: [MetricDescriptor]
     /// The collectors models may use.
@@ -22,11 +22,19 @@ public final class ModelMonitor: Collector {
     let models = Mutex<[String: MonitoredModel]>([:])
     let order = Mutex<[String]>([])
     let unknownModelRequests = AtomicSlots(count: 1)
+    /// The part that writes the requests for unconfigured models.
+    let unknownPart: CollectorPart
 
     /// A monitor with no models yet (see ``apply(_:)``).
     public init(catalog: CollectorCatalog = .builtIn) {
         self.catalog = catalog
-        descriptors = IngestCounters.descriptors + LabelJoiner.descriptors + catalog.descriptors
+        descriptors = IngestCounters.schema.descriptors + LabelJoiner.schema.descriptors + catalog.descriptors
+        let requests = unknownModelRequests
+        let labels = try! IngestCounters.families.rejectedRequests.labels(
+            Self.unknownModel, RequestRejectReason.unknownModel.rawValue)
+        unknownPart = CollectorPart(collector: "ingest", model: Self.unknownModel, schema: IngestCounters.schema) {
+            $0.counter(IngestCounters.families.rejectedRequests, labels, value: Double(requests.load(0)))
+        }
     }
 
     /// Builds and validates every model of `configuration` (collector options, series caps) without
@@ -116,19 +124,13 @@ public final class ModelMonitor: Collector {
     /// Counts a request for a model that is not configured.
     public func unknownModelRequested() { unknownModelRequests.add(0) }
 
-    /// Emits every model's ingestion counters and collectors, in configuration order.
-    public func collect(into sink: inout CollectorSink) throws {
+    /// Every model's parts, in configuration order, then the requests for unconfigured models.
+    public func parts() -> [CollectorPart] {
         let (names, byName) = (order.withLock { $0 }, models.withLock { $0 })
-        let now = WallClock.now()
-        for name in names {
-            guard let model = byName[name] else { continue }
-            model.counters.collect(into: &sink)
-            model.joiner?.collect(into: &sink, now: now)
-            for collector in model.collectors { collector.collect(into: &sink) }
-        }
-        sink.counter(
-            "mlops_ingest_rejected_requests_total", [Self.unknownModel, RequestRejectReason.unknownModel.rawValue],
-            value: Double(unknownModelRequests.load(0)))
+        var parts: [CollectorPart] = []
+        for name in names { if let model = byName[name] { parts += model.parts } }
+        parts.append(unknownPart)
+        return parts
     }
 }
 

@@ -18,6 +18,9 @@ public final class MonitoredModel: Sendable {
     public let joiner: LabelJoiner?
     /// The collectors that receive joined outcomes.
     let outcomeCollectors: [any ModelCollector]
+    /// What a scrape runs for this model, each part checked on its own: the ingestion counters (`ingest`),
+    /// the label join (`labels`), then each collector.
+    let parts: [CollectorPart]
     /// Decoder caches of finished requests, each handed to one request at a time (at most
     /// ``maximumPooledCaches`` are kept: about one per thread that ingests).
     let decoderCaches = Mutex<[DecoderCache]>([])
@@ -29,7 +32,26 @@ public final class MonitoredModel: Sendable {
         self.collectors = collectors
         self.counters = counters
         outcomeCollectors = collectors.filter { type(of: $0).needsOutcomes }
-        joiner = outcomeCollectors.isEmpty ? nil : LabelJoiner(context: context, counters: joinCounters)
+        let joiner = outcomeCollectors.isEmpty ? nil : LabelJoiner(context: context, counters: joinCounters)
+        self.joiner = joiner
+        var parts = [
+            CollectorPart(collector: "ingest", model: context.name, schema: IngestCounters.schema) {
+                counters.collect(into: &$0)
+            }
+        ]
+        if let joiner {
+            parts.append(
+                CollectorPart(collector: "labels", model: context.name, schema: LabelJoiner.schema) {
+                    joiner.collect(into: &$0, now: WallClock.now())
+                })
+        }
+        for collector in collectors {
+            parts.append(
+                CollectorPart(
+                    collector: type(of: collector).name, model: context.name, schema: type(of: collector).schema
+                ) { collector.collect(into: &$0) })
+        }
+        self.parts = parts
     }
 
     /// Hands an accepted prediction to every collector, and to the label join.

@@ -1,5 +1,6 @@
 import Exposition
 import Ingestion
+import Synchronization
 
 /// The built-in `service` collector: a model's golden signals per version, from the same events that feed
 /// its ML signals.
@@ -30,35 +31,59 @@ public final class ServiceCollector: ModelCollector {
     ]
     static let unspecifiedErrorKind = "unspecified"
 
+    /// The seven families listed above, and their handles.
+    struct Families {
+        let schema: CollectorSchema
+        let requests: CounterHandle
+        let errors: CounterHandle
+        let latency: HistogramHandle
+        let prediction: HistogramHandle
+        let predictedClass: CounterHandle
+        let lastEvent: GaugeHandle
+        let info: InfoHandle
+
+        init() {
+            var s = CollectorSchema()
+            requests = try! s.counter(
+                "mlops_model_requests_total", help: "Predictions served, by model, version and status (ok, error).",
+                labels: ["model", "version", "status"])
+            errors = try! s.counter(
+                "mlops_model_errors_total", help: "Failed predictions, by model, version and error kind.",
+                labels: ["model", "version", "kind"])
+            latency = try! s.histogram(
+                "mlops_model_latency_seconds", help: "Prediction latency reported by the model server.",
+                unit: "seconds", labels: ["model", "version"])
+            prediction = try! s.histogram(
+                "mlops_model_prediction_value", help: "Predicted values of regression models.",
+                labels: ["model", "version"])
+            predictedClass = try! s.counter(
+                "mlops_model_predicted_class_total", help: "Predictions of classification models, by predicted class.",
+                labels: ["model", "version", "class"])
+            lastEvent = try! s.gauge(
+                "mlops_model_last_event_timestamp_seconds",
+                help: "Unix time the last prediction of this model and version was received.", unit: "seconds",
+                labels: ["model", "version"])
+            info = try! s.info(
+                "mlops_model_info",
+                help: "Configured model versions, with the task and the SHA-256 of the reference profile.",
+                labels: ["model", "version", "task", "reference_sha256"])
+            schema = s
+        }
+    }
+
+    static let families = Families()
     /// The seven families listed above.
-    public static let descriptors: [MetricDescriptor] = [
-        try! MetricDescriptor(
-            name: "mlops_model_requests_total", type: .counter,
-            help: "Predictions served, by model, version and status (ok, error).",
-            labelNames: ["model", "version", "status"]),
-        try! MetricDescriptor(
-            name: "mlops_model_errors_total", type: .counter,
-            help: "Failed predictions, by model, version and error kind.", labelNames: ["model", "version", "kind"]),
-        try! MetricDescriptor(
-            name: "mlops_model_latency_seconds", type: .histogram,
-            help: "Prediction latency reported by the model server.",
-            unit: "seconds", labelNames: ["model", "version"]),
-        try! MetricDescriptor(
-            name: "mlops_model_prediction_value", type: .histogram, help: "Predicted values of regression models.",
-            labelNames: ["model", "version"]),
-        try! MetricDescriptor(
-            name: "mlops_model_predicted_class_total", type: .counter,
-            help: "Predictions of classification models, by predicted class.",
-            labelNames: ["model", "version", "class"]),
-        try! MetricDescriptor(
-            name: "mlops_model_last_event_timestamp_seconds", type: .gauge,
-            help: "Unix time the last prediction of this model and version was received.", unit: "seconds",
-            labelNames: ["model", "version"]),
-        try! MetricDescriptor(
-            name: "mlops_model_info", type: .info,
-            help: "Configured model versions, with the task and the SHA-256 of the reference profile.",
-            labelNames: ["model", "version", "task", "reference_sha256"]),
-    ]
+    public static var schema: CollectorSchema { families.schema }
+
+    /// Label sets of one version, rendered once.
+    struct VersionLabels {
+        let version: LabelSet
+        let ok: LabelSet
+        let error: LabelSet
+        let otherKind: LabelSet
+        let classes: [LabelSet]
+        let info: LabelSet
+    }
 
     let model: ModelContext
     let versions: Int
@@ -68,6 +93,10 @@ public final class ServiceCollector: ModelCollector {
     let errorKindLimit: Int
     /// Known error kinds (configured first, then learned) and their slots; slot `errorKindLimit` is `__other__`.
     let errorKinds: LearnedNames
+    /// Per version, rendered once.
+    let labels: [VersionLabels]
+    /// Per version, the label sets of the error kinds known so far (grown as kinds are learned).
+    let kindLabels: Mutex<[[LabelSet]]>
 
     // Slot layout: one block per version.
     let requests: AtomicSlots  // [version][status: 0 ok, 1 error]
@@ -118,6 +147,18 @@ public final class ServiceCollector: ModelCollector {
         predictionCounts = AtomicSlots(count: versions * (prediction?.bucketCount ?? classes))
         predictionSums = AtomicSlots(count: versions)
         lastEvent = AtomicSlots(count: versions)
+        let f = Self.families
+        labels = model.versionLabels.map { version in
+            VersionLabels(
+                version: try! f.lastEvent.labels(model.name, version),
+                ok: try! f.requests.labels(model.name, version, "ok"),
+                error: try! f.requests.labels(model.name, version, "error"),
+                otherKind: try! f.errors.labels(model.name, version, ModelContext.other),
+                classes: model.classLabels.map { try! f.predictedClass.labels(model.name, version, $0) },
+                info: try! f.info.labels(
+                    model.name, version, model.configuration.task.rawValue, model.referenceSHA256))
+        }
+        kindLabels = Mutex(Array(repeating: [], count: model.versionLabels.count))
     }
 
     /// Per version: requests (2), error kinds (+ `__other__`), latency, prediction, last event; plus info.
@@ -162,46 +203,43 @@ public final class ServiceCollector: ModelCollector {
 
     /// Emits every version's series (error kinds seen so far; `__other__` only once used).
     public func collect(into sink: inout CollectorSink) {
-        let name = model.name
+        let f = Self.families
         let kinds = errorKinds.all
+        let kindLabels = self.kindLabels.withLock { cached in
+            for v in 0..<versions where cached[v].count < kinds.count {
+                for kind in kinds[cached[v].count...] {
+                    cached[v].append(try! f.errors.labels(model.name, model.versionLabels[v], kind))
+                }
+            }
+            return cached
+        }
         for v in 0..<versions {
-            let version = model.versionLabels[v]
-            sink.counter("mlops_model_requests_total", [name, version, "ok"], value: Double(requests.load(v * 2)))
-            sink.counter(
-                "mlops_model_requests_total", [name, version, "error"], value: Double(requests.load(v * 2 + 1)))
+            let l = labels[v]
+            sink.counter(f.requests, l.ok, value: Double(requests.load(v * 2)))
+            sink.counter(f.requests, l.error, value: Double(requests.load(v * 2 + 1)))
             let errorBase = v * (errorKindLimit + 1)
-            for (slot, kind) in kinds.enumerated() {
-                sink.counter(
-                    "mlops_model_errors_total", [name, version, kind], value: Double(errors.load(errorBase + slot)))
+            for slot in 0..<kinds.count {
+                sink.counter(f.errors, kindLabels[v][slot], value: Double(errors.load(errorBase + slot)))
             }
             let otherErrors = errors.load(errorBase + errorKindLimit)
-            if otherErrors > 0 {
-                sink.counter(
-                    "mlops_model_errors_total", [name, version, ModelContext.other], value: Double(otherErrors))
-            }
+            if otherErrors > 0 { sink.counter(f.errors, l.otherKind, value: Double(otherErrors)) }
             sink.histogram(
-                "mlops_model_latency_seconds", [name, version], bounds: latency.bounds,
+                f.latency, l.version, bounds: latency.histogram,
                 counts: latencyCounts.loadRange(v * latency.bucketCount, latency.bucketCount),
                 sum: latencySums.loadDouble(v))
             if let layout = prediction {
                 sink.histogram(
-                    "mlops_model_prediction_value", [name, version], bounds: layout.bounds,
+                    f.prediction, l.version, bounds: layout.histogram,
                     counts: predictionCounts.loadRange(v * layout.bucketCount, layout.bucketCount),
                     sum: predictionSums.loadDouble(v))
             } else {
                 for c in 0..<classes {
-                    sink.counter(
-                        "mlops_model_predicted_class_total", [name, version, model.classLabels[c]],
-                        value: Double(predictionCounts.load(v * classes + c)))
+                    sink.counter(f.predictedClass, l.classes[c], value: Double(predictionCounts.load(v * classes + c)))
                 }
             }
             let last = lastEvent.loadDouble(v)
-            if last > 0 { sink.gauge("mlops_model_last_event_timestamp_seconds", [name, version], value: last) }
-            if v < versions - 1 {
-                sink.info(
-                    "mlops_model_info",
-                    [name, version, model.configuration.task.rawValue, model.referenceSHA256])
-            }
+            if last > 0 { sink.gauge(f.lastEvent, l.version, value: last) }
+            if v < versions - 1 { sink.info(f.info, l.info) }
         }
     }
 }

@@ -126,34 +126,39 @@ extension FamilyPlan {
 struct PlanCollector: Collector {
     let name: String
     let families: [CollectedFamilyPlan]
-    let descriptors: [MetricDescriptor]
+    let schema: CollectorSchema
+    /// The handle of each family, in plan order.
+    let handles: [FamilyHandle]
 
     init(name: String, families: [CollectedFamilyPlan]) throws {
         self.name = name
         self.families = families
-        descriptors = try families.map {
-            try MetricDescriptor(
-                name: $0.name, type: $0.kind.metricType, help: $0.help, unit: $0.unit, labelNames: $0.labelNames)
+        var schema = CollectorSchema()
+        handles = try families.map {
+            try schema.declare(
+                MetricDescriptor(
+                    name: $0.name, type: $0.kind.metricType, help: $0.help, unit: $0.unit, labelNames: $0.labelNames))
         }
+        self.schema = schema
     }
 
     func collect(into sink: inout CollectorSink) throws {
-        for family in families {
+        for (family, n) in zip(families, handles) {
             for s in family.series {
-                let n = family.emitName
                 switch s.point {
-                case .counter(let v, let created): sink.counter(n, s.labelValues, value: v, created: created)
-                case .gauge(let v): sink.gauge(n, s.labelValues, value: v)
-                case .unknown(let v): sink.unknown(n, s.labelValues, value: v)
-                case .info: sink.info(n, s.labelValues)
-                case .stateSet(let states): sink.stateSet(n, s.labelValues, states: states)
+                case .counter(let v, let created):
+                    sink.counter(CounterHandle(n)!, s.labelValues, value: v, created: created)
+                case .gauge(let v): sink.gauge(GaugeHandle(n)!, s.labelValues, value: v)
+                case .unknown(let v): sink.unknown(UnknownHandle(n)!, s.labelValues, value: v)
+                case .info: sink.info(InfoHandle(n)!, s.labelValues)
+                case .stateSet(let states): sink.stateSet(StateSetHandle(n)!, s.labelValues, states: states)
                 case .histogram(let bounds, let observations):
                     sink.histogram(
-                        n, s.labelValues, bounds: bounds,
+                        HistogramHandle(n)!, s.labelValues, bounds: bounds,
                         counts: Truth.perBucketCounts(bounds: bounds, observations: observations),
                         sum: Truth.sequentialSum(observations))
                 case .summary(let quantiles, let count, let sum):
-                    sink.summary(n, s.labelValues, quantiles: quantiles, count: count, sum: sum)
+                    sink.summary(SummaryHandle(n)!, s.labelValues, quantiles: quantiles, count: count, sum: sum)
                 }
             }
         }

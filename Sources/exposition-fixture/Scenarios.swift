@@ -195,28 +195,37 @@ enum Scenarios {
 
     struct FailingCollector: Collector {
         struct Failure: Error {}
+        static let (families, value) = try! CollectorSchema.build {
+            try $0.gauge("failing_value", help: "Never written.")
+        }
         let name = "failing"
-        let descriptors = [try! MetricDescriptor(name: "failing_value", type: .gauge, help: "Never written.")]
+        var schema: CollectorSchema { Self.families }
         func collect(into sink: inout CollectorSink) throws {
-            sink.gauge("failing_value", value: 1)
+            sink.gauge(Self.value, value: 1)
             throw Failure()
         }
     }
 
     struct InvalidCollector: Collector {
+        static let (families, value) = try! CollectorSchema.build {
+            try $0.gauge("invalid_value", help: "Never written.")
+        }
+        /// A handle of another schema: emitting through it is invalid.
+        static let (_, undeclared) = try! CollectorSchema.build { try $0.gauge("undescribed_value", help: "") }
         let name = "invalid"
-        let descriptors = [try! MetricDescriptor(name: "invalid_value", type: .gauge, help: "Never written.")]
+        var schema: CollectorSchema { Self.families }
         func collect(into sink: inout CollectorSink) throws {
-            sink.gauge("invalid_value", value: 1)
-            sink.gauge("undescribed_value", value: 1)
+            sink.gauge(Self.value, value: 1)
+            sink.gauge(Self.undeclared, value: 1)
         }
     }
 
     struct GoodCollector: Collector {
+        static let (families, value) = try! CollectorSchema.build { try $0.gauge("good_value", help: "Written.") }
         let name = "good"
-        let descriptors = [try! MetricDescriptor(name: "good_value", type: .gauge, help: "Written.")]
+        var schema: CollectorSchema { Self.families }
         func collect(into sink: inout CollectorSink) throws {
-            sink.gauge("good_value", value: 1)
+            sink.gauge(Self.value, value: 1)
         }
     }
 
@@ -278,17 +287,19 @@ enum Scenarios {
                 "mlops_exporter_collector_skipped", .counter,
                 [
                     s(
-                        "mlops_exporter_collector_skipped_total", [("collector", "failing"), ("reason", "error")],
+                        "mlops_exporter_collector_skipped_total",
+                        [("collector", "failing"), ("model", ""), ("reason", "error")],
                         .uint(1), []),
                     s(
-                        "mlops_exporter_collector_skipped_total", [("collector", "invalid"), ("reason", "invalid")],
+                        "mlops_exporter_collector_skipped_total",
+                        [("collector", "invalid"), ("model", ""), ("reason", "invalid")],
                         .uint(1), []),
                 ]),
             fam(
                 "mlops_exporter_collector_duration_seconds", .gauge, unit: "seconds",
                 ["failing", "invalid", "good"].map {
                     s(
-                        "mlops_exporter_collector_duration_seconds", [("collector", $0)], .null,
+                        "mlops_exporter_collector_duration_seconds", [("collector", $0), ("model", "")], .null,
                         [("any_duration", .bool(true))])
                 }),
             fam(

@@ -133,20 +133,14 @@ struct RegistryTests {
         #expect(throws: ExpositionError.self) { try registry.register(ok) }
     }
 
-    @Test("a collector cannot describe the same family twice, or siblings that clash")
+    @Test("a collector cannot declare the same family twice, or siblings that clash")
     func collectorSelfClash() throws {
-        let twice = ClosureCollector(
-            "c",
-            [
-                try MetricDescriptor(name: "a", type: .gauge, help: ""),
-                try MetricDescriptor(name: "a", type: .gauge, help: ""),
-            ]
-        ) { _ in }
+        var schema = CollectorSchema()
+        _ = try schema.gauge("a", help: "")
         #expect(
-            throws: ExpositionError.alreadyRegistered(
-                name: "a", reason: "described twice, or clashes with a sibling's \"a\"")
+            throws: ExpositionError.alreadyRegistered(name: "a", reason: "declared twice in one collector schema")
         ) {
-            try plainRegistry().register(twice)
+            _ = try schema.gauge("a", help: "")
         }
         let siblings = ClosureCollector(
             "c",
@@ -248,7 +242,8 @@ struct RegistryTests {
             ClosureCollector("c", [try MetricDescriptor(name: "aa", type: .gauge, help: "")]) { _ in })
         #expect(
             registry.descriptors.map(\.name) == [
-                "aa", "mlops_exporter_collector_duration_seconds", "mlops_exporter_collector_skipped", "zz",
+                "aa", "mlops_exporter_collector_duration_seconds", "mlops_exporter_collector_skipped",
+                "mlops_exporter_updates_dropped", "zz",
             ])
     }
 

@@ -69,7 +69,7 @@ final class ContinuationBox: Sendable {
 /// A collector defined by a closure.
 struct ClosureCollector: Collector {
     let name: String
-    let descriptors: [MetricDescriptor]
+    let schema: CollectorSchema
     let body: @Sendable (inout CollectorSink) throws -> Void
 
     init(
@@ -77,11 +77,60 @@ struct ClosureCollector: Collector {
         _ body: @escaping @Sendable (inout CollectorSink) throws -> Void
     ) {
         self.name = name
-        self.descriptors = descriptors
+        var schema = CollectorSchema()
+        for d in descriptors { _ = try! schema.declare(d) }
+        self.schema = schema
         self.body = body
     }
 
     func collect(into sink: inout CollectorSink) throws { try body(&sink) }
+}
+
+/// Emission by family name, for tests written against families described by name: the handle is found in
+/// the sink's schema (a name it does not declare gets a handle of no schema, which the sink refuses).
+extension CollectorSink {
+    func handle(_ name: String, _ type: MetricType) -> FamilyHandle {
+        var base = name
+        if type == .counter, base.hasSuffix("_total") { base.removeLast(6) }
+        if type == .info, base.hasSuffix("_info") { base.removeLast(5) }
+        if let i = descriptors.firstIndex(where: { $0.name == base }), descriptors[i].type == type {
+            return FamilyHandle(schema: schema, index: i, descriptor: descriptors[i])
+        }
+        return FamilyHandle(
+            schema: -1, index: 0, descriptor: try! MetricDescriptor(name: base, type: type, help: ""))
+    }
+
+    mutating func counter(_ name: String, _ values: [String] = [], value: Double, created: Double? = nil) {
+        counter(CounterHandle(handle(name, .counter))!, values, value: value, created: created)
+    }
+
+    mutating func gauge(_ name: String, _ values: [String] = [], value: Double) {
+        gauge(GaugeHandle(handle(name, .gauge))!, values, value: value)
+    }
+
+    mutating func unknown(_ name: String, _ values: [String] = [], value: Double) {
+        unknown(UnknownHandle(handle(name, .unknown))!, values, value: value)
+    }
+
+    mutating func info(_ name: String, _ values: [String]) {
+        info(InfoHandle(handle(name, .info))!, values)
+    }
+
+    mutating func stateSet(_ name: String, _ values: [String] = [], states: [(String, Bool)]) {
+        stateSet(StateSetHandle(handle(name, .stateset))!, values, states: states)
+    }
+
+    mutating func histogram(
+        _ name: String, _ values: [String] = [], bounds: [Double], counts: [UInt64], sum: Double
+    ) {
+        histogram(HistogramHandle(handle(name, .histogram))!, values, bounds: bounds, counts: counts, sum: sum)
+    }
+
+    mutating func summary(
+        _ name: String, _ values: [String] = [], quantiles: [(Double, Double)], count: UInt64, sum: Double
+    ) {
+        summary(SummaryHandle(handle(name, .summary))!, values, quantiles: quantiles, count: count, sum: sum)
+    }
 }
 
 /// Lets a test hold a collector inside `collect` until it releases it: `entered` is signalled when the

@@ -13,14 +13,15 @@ private final class BlockingCollector: Collector {
     let entered = DispatchSemaphore(value: 0)
     let release = DispatchSemaphore(value: 0)
     let armed = Atomic<Bool>(true)
-    var descriptors: [MetricDescriptor] { [try! MetricDescriptor(name: "blocking_value", type: .gauge, help: "")] }
+    static let (families, value) = try! CollectorSchema.build { try $0.gauge("blocking_value", help: "") }
+    var schema: CollectorSchema { Self.families }
 
     func collect(into sink: inout CollectorSink) throws {
         if armed.exchange(false, ordering: .acquiringAndReleasing) {
             entered.signal()
             release.wait()
         }
-        sink.gauge("blocking_value", value: 1)
+        sink.gauge(Self.value, value: 1)
     }
 }
 

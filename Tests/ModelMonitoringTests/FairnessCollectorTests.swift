@@ -282,7 +282,7 @@ func groupSeries(_ family: String, _ a: String, _ g: String) -> String {
     @Test func everyFamilyIsInTheMetricsReference() throws {
         let doc = try String(
             contentsOf: PythonOracle.packageRoot.appendingPathComponent("docs/metrics.md"), encoding: .utf8)
-        for d in FairnessCollector.descriptors {
+        for d in FairnessCollector.schema.descriptors {
             // Counter families are named without `_total`; the documentation lists the sample name.
             let name = d.type == .counter ? d.name + "_total" : d.name
             let row = doc.split(separator: "\n").first { $0.hasPrefix("| `\(name)` |") }

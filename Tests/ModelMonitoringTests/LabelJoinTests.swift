@@ -8,7 +8,7 @@ import Testing
 /// A collector that keeps every joined outcome it is given.
 final class OutcomeRecorder: ModelCollector {
     static let name = "outcome_recorder"
-    static let descriptors: [MetricDescriptor] = []
+    static let schema = CollectorSchema()
     static var needsOutcomes: Bool { true }
     let outcomes = Mutex<[JoinedOutcome]>([])
 

@@ -404,7 +404,7 @@ let exact = 1e-9
     }
 
     @Test func maxSeriesIsTheSeriesEmittedWhenEverythingIsPresent() throws {
-        let names = Set(QualityCollector.descriptors.map(\.name))
+        let names = Set(QualityCollector.schema.descriptors.map(\.name))
         func qualitySamples(_ h: Harness) -> Int {
             h.samples().count { line in
                 let name = String(line.prefix { $0 != "{" && $0 != " " })

@@ -12,21 +12,24 @@ import ModelMonitoring
 ///
 ///     mlops_model_high_score_predictions_total{model="fraud",version="v1"} 3
 ///
-/// It follows the ``ModelCollector`` contract: a static name and families; options validated at creation
+/// It follows the ``ModelCollector`` contract: a static name and schema, whose handle it emits through; options validated at creation
 /// (errors name the option); lock-free recording into slots resolved once (one per version, through the
-/// context's version index); samples emitted at scrape time, with label values from configured sets only.
+/// context's version index); samples emitted at scrape time, with label sets from configured values only, rendered once.
 final class HighScoreCollector: ModelCollector {
     static let name = "high_score"
-    static let descriptors: [MetricDescriptor] = [
-        try! MetricDescriptor(
-            name: "mlops_model_high_score_predictions_total", type: .counter,
+    /// The family, declared once, and the handle the collector emits through.
+    static let (schema, highScores) = try! CollectorSchema.build { s in
+        try s.counter(
+            "mlops_model_high_score_predictions_total",
             help: "Predictions whose score is at or above the high_score collector's threshold.",
-            labelNames: ["model", "version"])
-    ]
+            labels: ["model", "version"])
+    }
 
     let model: ModelContext
     let threshold: Double
     let counts: AtomicSlots
+    /// `{model, version}` per version, rendered once.
+    let labels: [LabelSet]
 
     init(model: ModelContext, options: CollectorOptions) throws(ModelCollectorError) {
         try options.checkAllowed(["threshold"])
@@ -37,6 +40,7 @@ final class HighScoreCollector: ModelCollector {
         self.model = model
         self.threshold = threshold
         counts = AtomicSlots(count: model.versionLabels.count)
+        labels = model.versionLabels.map { try! Self.highScores.labels(model.name, $0) }
     }
 
     var maxSeries: Int { model.versionLabels.count }
@@ -46,9 +50,6 @@ final class HighScoreCollector: ModelCollector {
     }
 
     func collect(into sink: inout CollectorSink) {
-        for (i, version) in model.versionLabels.enumerated() {
-            sink.counter(
-                "mlops_model_high_score_predictions_total", [model.name, version], value: Double(counts.load(i)))
-        }
+        for i in labels.indices { sink.counter(Self.highScores, labels[i], value: Double(counts.load(i))) }
     }
 }

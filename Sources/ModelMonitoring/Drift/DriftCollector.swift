@@ -31,56 +31,106 @@ public final class DriftCollector: ModelCollector {
     /// `drift`.
     public static let name = "drift"
 
+    /// The families of one subject (`mlops_feature_*` or `mlops_prediction_*`).
+    struct SubjectFamilies {
+        let score: GaugeHandle
+        let threshold: GaugeHandle
+        let statistic: GaugeHandle
+        let pValue: GaugeHandle
+        let detected: GaugeHandle
+        let observations: GaugeHandle
+        let binObservations: CounterHandle
+        let referenceRatio: GaugeHandle
+
+        init(_ s: inout CollectorSchema, feature: Bool) {
+            let (prefix, subject) = feature ? ("mlops_feature", "feature") : ("mlops_prediction", "output")
+            let help =
+                feature
+                ? [
+                    "Drift score of a feature over the window (p-value for ks, chisquare, z).",
+                    "Threshold the feature's drift score is compared with.",
+                    "Drift statistic of a feature (distance, KS D, chi-square or z).",
+                    "p-value of the feature's drift test (ks, chisquare, z).",
+                    "Whether the feature drifted (1) or not (0); absent below min_observations.",
+                    "Non-missing values of the feature in the window.",
+                    "Values of the feature per reference bin, since start.",
+                    "Share of the reference in each bin of the feature.",
+                ]
+                : [
+                    "Drift score of the model's prediction or score over the window.",
+                    "Threshold the prediction drift score is compared with.",
+                    "Drift statistic of the prediction or score.",
+                    "p-value of the prediction drift test (ks, chisquare, z).",
+                    "Whether the prediction or score drifted; absent below min_observations.",
+                    "Predictions (or scores) in the window.",
+                    "Predictions (or scores) per reference bin, since start.",
+                    "Share of the reference in each prediction (or score) bin.",
+                ]
+            let labels = ["model", subject, "method"]
+            score = try! s.gauge(prefix + "_drift_score", help: help[0], labels: labels)
+            threshold = try! s.gauge(prefix + "_drift_threshold", help: help[1], labels: labels)
+            statistic = try! s.gauge(prefix + "_drift_statistic", help: help[2], labels: labels)
+            pValue = try! s.gauge(prefix + "_drift_p_value", help: help[3], labels: labels)
+            detected = try! s.gauge(prefix + "_drift_detected", help: help[4], labels: labels)
+            observations = try! s.gauge(prefix + "_window_observations", help: help[5], labels: ["model", subject])
+            binObservations = try! s.counter(
+                prefix + "_bin_observations_total", help: help[6], labels: ["model", subject, "bin"])
+            referenceRatio = try! s.gauge(
+                prefix + "_reference_ratio", help: help[7], labels: ["model", subject, "bin"])
+        }
+    }
+
+    /// The families listed above, and their handles.
+    struct Families {
+        let schema: CollectorSchema
+        let feature: SubjectFamilies
+        let prediction: SubjectFamilies
+        let windowMissing: GaugeHandle
+        let missing: CounterHandle
+        let driftShare: GaugeHandle
+        let datasetDetected: GaugeHandle
+        let late: CounterHandle
+
+        init() {
+            var s = CollectorSchema()
+            feature = SubjectFamilies(&s, feature: true)
+            prediction = SubjectFamilies(&s, feature: false)
+            windowMissing = try! s.gauge(
+                "mlops_feature_window_missing", help: "Missing values of the feature in the window.",
+                labels: ["model", "feature"])
+            missing = try! s.counter(
+                "mlops_feature_missing_total", help: "Events without a value for the feature (absent or null).",
+                labels: ["model", "feature"])
+            driftShare = try! s.gauge(
+                "mlops_dataset_drift_share", help: "Share of the features with a verdict that drifted.",
+                labels: ["model"])
+            datasetDetected = try! s.gauge(
+                "mlops_dataset_drift_detected", help: "Whether at least drift_share of the features drifted.",
+                labels: ["model"])
+            late = try! s.counter(
+                "mlops_drift_late_events_total", help: "Events older than the drift window, not counted in it.",
+                labels: ["model"])
+            schema = s
+        }
+    }
+
+    static let families = Families()
     /// The families listed above.
-    public static let descriptors: [MetricDescriptor] = {
-        let f = ["model", "feature", "method"]
-        let p = ["model", "output", "method"]
-        return [
-            gauge(
-                "mlops_feature_drift_score", "Drift score of a feature over the window (p-value for ks, chisquare, z).",
-                f),
-            gauge("mlops_feature_drift_threshold", "Threshold the feature's drift score is compared with.", f),
-            gauge(
-                "mlops_feature_drift_statistic", "Drift statistic of a feature (distance, KS D, chi-square or z).", f),
-            gauge("mlops_feature_drift_p_value", "p-value of the feature's drift test (ks, chisquare, z).", f),
-            gauge(
-                "mlops_feature_drift_detected",
-                "Whether the feature drifted (1) or not (0); absent below min_observations.", f),
-            gauge(
-                "mlops_feature_window_observations", "Non-missing values of the feature in the window.",
-                ["model", "feature"]),
-            gauge(
-                "mlops_feature_window_missing", "Missing values of the feature in the window.", ["model", "feature"]),
-            counter(
-                "mlops_feature_missing_total", "Events without a value for the feature (absent or null).",
-                ["model", "feature"]),
-            counter(
-                "mlops_feature_bin_observations_total", "Values of the feature per reference bin, since start.",
-                ["model", "feature", "bin"]),
-            gauge(
-                "mlops_feature_reference_ratio", "Share of the reference in each bin of the feature.",
-                ["model", "feature", "bin"]),
-            gauge("mlops_prediction_drift_score", "Drift score of the model's prediction or score over the window.", p),
-            gauge("mlops_prediction_drift_threshold", "Threshold the prediction drift score is compared with.", p),
-            gauge("mlops_prediction_drift_statistic", "Drift statistic of the prediction or score.", p),
-            gauge("mlops_prediction_drift_p_value", "p-value of the prediction drift test (ks, chisquare, z).", p),
-            gauge(
-                "mlops_prediction_drift_detected",
-                "Whether the prediction or score drifted; absent below min_observations.", p),
-            gauge(
-                "mlops_prediction_window_observations", "Predictions (or scores) in the window.", ["model", "output"]),
-            counter(
-                "mlops_prediction_bin_observations_total", "Predictions (or scores) per reference bin, since start.",
-                ["model", "output", "bin"]),
-            gauge(
-                "mlops_prediction_reference_ratio", "Share of the reference in each prediction (or score) bin.",
-                ["model", "output", "bin"]),
-            gauge("mlops_dataset_drift_share", "Share of the features with a verdict that drifted.", ["model"]),
-            gauge("mlops_dataset_drift_detected", "Whether at least drift_share of the features drifted.", ["model"]),
-            counter(
-                "mlops_drift_late_events_total", "Events older than the drift window, not counted in it.", ["model"]),
-        ]
-    }()
+    public static var schema: CollectorSchema { families.schema }
+
+    /// A monitored column's label sets, rendered once: `{model, subject}`, `{model, subject, method}`, and one
+    /// per bin.
+    struct ColumnLabels: Sendable {
+        let subject: LabelSet
+        let method: LabelSet
+        let bins: [LabelSet]
+
+        init(_ f: SubjectFamilies, model: String, subject: String, _ m: Monitored) {
+            self.subject = try! f.observations.labels(model, subject)
+            method = try! f.score.labels(model, subject, m.method.rawValue)
+            bins = m.column.binLabels.map { try! f.binObservations.labels(model, subject, $0) }
+        }
+    }
 
     struct Monitored: Sendable {
         let column: DriftColumn
@@ -120,6 +170,10 @@ public final class DriftCollector: ModelCollector {
     let categoricalIndexes: [NameIndex]
     let totals: AtomicSlots
     let late = AtomicSlots(count: 1)
+    let featureLabels: [ColumnLabels]
+    let predictionLabels: ColumnLabels?
+    let scoreLabels: ColumnLabels?
+    let modelLabels: LabelSet
 
     /// Needs the model's reference profile; options as in ``DriftOptions``.
     public init(model: ModelContext, options: CollectorOptions) throws(ModelCollectorError) {
@@ -216,6 +270,11 @@ public final class DriftCollector: ModelCollector {
             Self.series(features + [prediction, score].compactMap { $0 }, binSeries: parsed.binSeries))
         ring = SliceRing(window: configuration.window, width: base)
         totals = AtomicSlots(count: totalsBase)
+        let f = Self.families
+        featureLabels = features.map { ColumnLabels(f.feature, model: model.name, subject: $0.column.name, $0) }
+        predictionLabels = prediction.map { ColumnLabels(f.prediction, model: model.name, subject: "prediction", $0) }
+        scoreLabels = score.map { ColumnLabels(f.prediction, model: model.name, subject: "score", $0) }
+        modelLabels = try! f.late.labels(model.name)
     }
 
     /// Rejects a method that cannot apply to a column: KS and Wasserstein need a numeric column, the z test
@@ -371,63 +430,57 @@ public final class DriftCollector: ModelCollector {
 
     /// Computes every column's drift over the window ending now and emits the families.
     public func collect(into sink: inout CollectorSink) {
+        let f = Self.families
         let blocks = ring.liveBlocks(now: WallClock.now())
-        let name = model.name
         var verdicts = 0
         var drifted = 0
-        for m in features {
+        for (m, labels) in zip(features, featureLabels) {
             let c = m.column
-            let (verdict, missing) = emitDrift(m, "mlops_feature", [name, c.name], blocks: blocks, into: &sink)
-            sink.gauge("mlops_feature_window_missing", [name, c.name], value: missing)
-            sink.counter(
-                "mlops_feature_missing_total", [name, c.name], value: Double(totals.load(c.totalsBase + c.binCount)))
+            let (verdict, missing) = emitDrift(m, f.feature, labels, blocks: blocks, into: &sink)
+            sink.gauge(f.windowMissing, labels.subject, value: missing)
+            sink.counter(f.missing, labels.subject, value: Double(totals.load(c.totalsBase + c.binCount)))
             if let verdict {
                 verdicts += 1
                 if verdict { drifted += 1 }
             }
         }
-        for (output, m) in [("prediction", prediction), ("score", score)] {
-            guard let m else { continue }
-            _ = emitDrift(m, "mlops_prediction", [name, output], blocks: blocks, into: &sink)
+        if let prediction, let predictionLabels {
+            _ = emitDrift(prediction, f.prediction, predictionLabels, blocks: blocks, into: &sink)
         }
+        if let score, let scoreLabels { _ = emitDrift(score, f.prediction, scoreLabels, blocks: blocks, into: &sink) }
         if verdicts > 0 {
             let share = Double(drifted) / Double(verdicts)
-            sink.gauge("mlops_dataset_drift_share", [name], value: share)
-            sink.gauge("mlops_dataset_drift_detected", [name], value: share >= options.driftShare ? 1 : 0)
+            sink.gauge(f.driftShare, modelLabels, value: share)
+            sink.gauge(f.datasetDetected, modelLabels, value: share >= options.driftShare ? 1 : 0)
         }
-        sink.counter("mlops_drift_late_events_total", [name], value: Double(late.load(0)))
+        sink.counter(f.late, modelLabels, value: Double(late.load(0)))
     }
 
-    /// Emits a column's `<prefix>_window_observations`, `_drift_threshold`, and when the window has values its
-    /// `_drift_score`, `_drift_statistic`, `_drift_p_value` (tests) and `_drift_detected` (from
-    /// `min_observations` on), and its bins; returns the verdict (nil without one) and the window's missing count.
     func emitDrift(
-        _ m: Monitored, _ prefix: String, _ subject: [String], blocks: [Int], into sink: inout CollectorSink
+        _ m: Monitored, _ f: SubjectFamilies, _ labels: ColumnLabels, blocks: [Int], into sink: inout CollectorSink
     ) -> (verdict: Bool?, missing: Double) {
         let (result, observations, missing) = evaluate(m, blocks: blocks)
-        let labels = subject + [m.method.rawValue]
-        sink.gauge(prefix + "_window_observations", subject, value: observations)
-        sink.gauge(prefix + "_drift_threshold", labels, value: m.threshold)
+        sink.gauge(f.observations, labels.subject, value: observations)
+        sink.gauge(f.threshold, labels.method, value: m.threshold)
         var verdict: Bool?
         if observations > 0 && !result.score.isNaN {
-            sink.gauge(prefix + "_drift_score", labels, value: result.score)
-            sink.gauge(prefix + "_drift_statistic", labels, value: result.statistic)
-            if let p = result.pValue { sink.gauge(prefix + "_drift_p_value", labels, value: p) }
+            sink.gauge(f.score, labels.method, value: result.score)
+            sink.gauge(f.statistic, labels.method, value: result.statistic)
+            if let p = result.pValue { sink.gauge(f.pValue, labels.method, value: p) }
             if observations >= Double(options.minObservations) {
                 verdict = m.method.isDrift(score: result.score, threshold: m.threshold)
-                sink.gauge(prefix + "_drift_detected", labels, value: verdict! ? 1 : 0)
+                sink.gauge(f.detected, labels.method, value: verdict! ? 1 : 0)
             }
         }
-        if options.binSeries { emitBins(m, prefix, subject, into: &sink) }
+        if options.binSeries { emitBins(m, f, labels, into: &sink) }
         return (verdict, missing)
     }
 
-    func emitBins(_ m: Monitored, _ prefix: String, _ labels: [String], into sink: inout CollectorSink) {
+    func emitBins(_ m: Monitored, _ f: SubjectFamilies, _ labels: ColumnLabels, into sink: inout CollectorSink) {
         let c = m.column
         for b in 0..<c.binCount {
-            let l = labels + [c.binLabels[b]]
-            sink.counter(prefix + "_bin_observations_total", l, value: Double(totals.load(c.totalsBase + b)))
-            sink.gauge(prefix + "_reference_ratio", l, value: c.referenceRatios[b])
+            sink.counter(f.binObservations, labels.bins[b], value: Double(totals.load(c.totalsBase + b)))
+            sink.gauge(f.referenceRatio, labels.bins[b], value: c.referenceRatios[b])
         }
     }
 }

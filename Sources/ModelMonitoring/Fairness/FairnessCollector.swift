@@ -29,47 +29,76 @@ public final class FairnessCollector: ModelCollector {
     /// Joined outcomes give the true and false positive rates.
     public static let needsOutcomes = true
 
-    /// The families listed above.
-    public static let descriptors: [MetricDescriptor] = {
-        let g = ["model", "attribute", "group"]
-        let o = ["model", "attribute", "group", "outcome"]
-        let m = ["model", "attribute", "metric"]
-        return [
-            counter("mlops_fairness_predictions_total", "Predictions per sensitive group, since start.", g),
-            counter(
+    /// The families listed above, and their handles.
+    struct Families {
+        let schema: CollectorSchema
+        let predictions: CounterHandle
+        let selected: CounterHandle
+        let outcomes: CounterHandle
+        let windowObservations: GaugeHandle
+        let windowOutcomes: GaugeHandle
+        let selectionRate: GaugeHandle
+        let truePositiveRate: GaugeHandle
+        let falsePositiveRate: GaugeHandle
+        let metric: GaugeHandle
+        let violation: GaugeHandle
+        let lowerBound: GaugeHandle
+        let upperBound: GaugeHandle
+        let lateEvents: CounterHandle
+
+        init() {
+            let g = ["model", "attribute", "group"]
+            let o = ["model", "attribute", "group", "outcome"]
+            let m = ["model", "attribute", "metric"]
+            var s = CollectorSchema()
+            predictions = s.counter(
+                "mlops_fairness_predictions_total", "Predictions per sensitive group, since start.", g)
+            selected = s.counter(
                 "mlops_fairness_selected_total", "Predictions of the positive class per sensitive group, since start.",
-                g),
-            counter(
+                g)
+            outcomes = s.counter(
                 "mlops_fairness_outcomes_total",
-                "Joined outcomes per sensitive group and confusion cell (tp, fp, fn, tn), since start.", o),
-            gauge("mlops_fairness_window_observations", "Predictions of the sensitive group in the window.", g),
-            gauge(
+                "Joined outcomes per sensitive group and confusion cell (tp, fp, fn, tn), since start.", o)
+            windowObservations = s.gauge(
+                "mlops_fairness_window_observations", "Predictions of the sensitive group in the window.", g)
+            windowOutcomes = s.gauge(
                 "mlops_fairness_window_outcomes",
-                "Joined outcomes of the sensitive group in the window, per confusion cell.", o),
-            gauge(
+                "Joined outcomes of the sensitive group in the window, per confusion cell.", o)
+            selectionRate = s.gauge(
                 "mlops_fairness_selection_rate",
-                "Share of the group's predictions in the window that are of the positive class.", g),
-            gauge(
+                "Share of the group's predictions in the window that are of the positive class.", g)
+            truePositiveRate = s.gauge(
                 "mlops_fairness_true_positive_rate", "TP / (TP + FN) of the group's joined outcomes in the window.",
-                g),
-            gauge(
+                g)
+            falsePositiveRate = s.gauge(
                 "mlops_fairness_false_positive_rate",
-                "FP / (FP + TN) of the group's joined outcomes in the window.", g),
-            gauge(
+                "FP / (FP + TN) of the group's joined outcomes in the window.", g)
+            metric = s.gauge(
                 "mlops_fairness_metric",
                 "Fairness metric between the attribute's groups over the window (fairlearn unsigned, AIF360 signed).",
-                m),
-            gauge(
+                m)
+            violation = s.gauge(
                 "mlops_fairness_violation",
                 "Whether the fairness metric lies outside its bounds (1) or not (0); absent without two qualifying groups.",
-                m),
-            gauge("mlops_fairness_lower_bound", "Smallest acceptable value of the fairness metric.", m),
-            gauge("mlops_fairness_upper_bound", "Largest acceptable value of the fairness metric.", m),
-            counter(
+                m)
+            lowerBound = s.gauge("mlops_fairness_lower_bound", "Smallest acceptable value of the fairness metric.", m)
+            upperBound = s.gauge("mlops_fairness_upper_bound", "Largest acceptable value of the fairness metric.", m)
+            lateEvents = s.counter(
                 "mlops_fairness_late_events_total",
-                "Predictions and outcomes older than the fairness window, not counted in it.", ["model", "event"]),
-        ]
-    }()
+                "Predictions and outcomes older than the fairness window, not counted in it.", ["model", "event"])
+            schema = s
+        }
+    }
+
+    static let families = Families()
+    /// The families listed above.
+    public static var schema: CollectorSchema { families.schema }
+
+    /// One group's label sets: `{model,attribute,group}` and one per confusion cell (`outcome`).
+    struct GroupLabels: Sendable {
+        let group: LabelSet
+        let outcomes: [LabelSet]
+    }
 
     let model: ModelContext
     let options: FairnessOptions
@@ -80,6 +109,10 @@ public final class FairnessCollector: ModelCollector {
     let groupCounts: [Int]
     /// Per attribute, the metrics reported (fairlearn's, and AIF360's with a privileged group).
     let metrics: [[FairnessMetric]]
+    /// Per attribute: per group, and per metric (``FairnessMetric/allCases`` order), rendered once.
+    let groupLabels: [[GroupLabels]]
+    let metricLabels: [[LabelSet]]
+    let lateLabels: (prediction: LabelSet, outcome: LabelSet)
     /// The window and the totals, with the same layout (one block: attributes × groups × ``GroupCounts``).
     let slots: QualitySlots
     /// Late predictions (slot 0) and late outcomes (slot 1).
@@ -112,6 +145,22 @@ public final class FairnessCollector: ModelCollector {
         // The window grows with the groups: refuse a configuration over its series budget before allocating it.
         try options.requireSeries(groupCounts.reduce(2) { $0 + $1 * 14 })
         slots = QualitySlots(versions: 1, width: width, window: configuration.window)
+        let f = Self.families
+        let attributes = configuration.sensitiveAttributes.map(\.name)
+        groupLabels = zip(attributes, model.groupLabels).map { attribute, groups in
+            groups.map { group in
+                GroupLabels(
+                    group: try! f.predictions.labels(model.name, attribute, group),
+                    outcomes: GroupCounts.outcomeLabels.map { try! f.outcomes.labels(model.name, attribute, group, $0) }
+                )
+            }
+        }
+        metricLabels = attributes.map { attribute in
+            FairnessMetric.allCases.map { try! f.metric.labels(model.name, attribute, $0.rawValue) }
+        }
+        lateLabels = (
+            try! f.lateEvents.labels(model.name, "prediction"), try! f.lateEvents.labels(model.name, "outcome")
+        )
     }
 
     /// Per group: 6 counters and 8 window gauges; per metric: its value, violation flag and one or two
@@ -163,58 +212,48 @@ public final class FairnessCollector: ModelCollector {
 
     /// Emits every attribute's counters, window rates and comparisons over the window ending now.
     public func collect(into sink: inout CollectorSink) {
+        let f = Self.families
         let blocks = slots.ring.liveBlocks(now: WallClock.now())
-        let name = model.name
         for a in 0..<bases.count {
-            let attribute = model.configuration.sensitiveAttributes[a].name
-            let labels = model.groupLabels[a]
             var window: [GroupCounts] = []
             for g in 0..<groupCounts[a] {
                 let position = bases[a] + g * GroupCounts.width
                 let counts = GroupCounts(slots: slots.ring.sums(position, count: GroupCounts.width, blocks: blocks))
                 window.append(counts)
-                let group = [name, attribute, labels[g]]
+                let labels = groupLabels[a][g]
+                let group = labels.group
                 sink.counter(
-                    "mlops_fairness_predictions_total", group,
-                    value: Double(slots.totals.load(position + GroupCounts.predictionsSlot)))
-                sink.counter(
-                    "mlops_fairness_selected_total", group,
-                    value: Double(slots.totals.load(position + GroupCounts.selectedSlot)))
-                for (i, outcome) in GroupCounts.outcomeLabels.enumerated() {
+                    f.predictions, group, value: Double(slots.totals.load(position + GroupCounts.predictionsSlot)))
+                sink.counter(f.selected, group, value: Double(slots.totals.load(position + GroupCounts.selectedSlot)))
+                for i in GroupCounts.outcomeLabels.indices {
                     let slot = GroupCounts.truePositiveSlot + i
-                    sink.counter(
-                        "mlops_fairness_outcomes_total", group + [outcome],
-                        value: Double(slots.totals.load(position + slot)))
+                    sink.counter(f.outcomes, labels.outcomes[i], value: Double(slots.totals.load(position + slot)))
                 }
-                sink.gauge("mlops_fairness_window_observations", group, value: counts.predictions)
+                sink.gauge(f.windowObservations, group, value: counts.predictions)
                 let cells = [counts.truePositives, counts.falsePositives, counts.falseNegatives, counts.trueNegatives]
-                for (outcome, value) in zip(GroupCounts.outcomeLabels, cells) {
-                    sink.gauge("mlops_fairness_window_outcomes", group + [outcome], value: value)
-                }
-                if let r = counts.selectionRate { sink.gauge("mlops_fairness_selection_rate", group, value: r) }
-                if let r = counts.truePositiveRate { sink.gauge("mlops_fairness_true_positive_rate", group, value: r) }
-                if let r = counts.falsePositiveRate {
-                    sink.gauge("mlops_fairness_false_positive_rate", group, value: r)
-                }
+                for (i, value) in cells.enumerated() { sink.gauge(f.windowOutcomes, labels.outcomes[i], value: value) }
+                if let r = counts.selectionRate { sink.gauge(f.selectionRate, group, value: r) }
+                if let r = counts.truePositiveRate { sink.gauge(f.truePositiveRate, group, value: r) }
+                if let r = counts.falsePositiveRate { sink.gauge(f.falsePositiveRate, group, value: r) }
             }
             let compared = (0..<groupCounts[a]).map { options.includeOther || $0 < groupCounts[a] - 1 }
             let results = FairnessEvaluation.evaluate(
                 window, compared: compared, privileged: model.privilegedGroups[a],
                 minimum: Double(options.minGroupObservations))
             for (metric, value) in results where metrics[a].contains(metric) {
-                let l = [name, attribute, metric.rawValue]
-                sink.gauge("mlops_fairness_metric", l, value: value)
-                sink.gauge("mlops_fairness_violation", l, value: bounds(metric).isViolated(by: value) ? 1 : 0)
+                let l = metricLabels[a][FairnessMetric.allCases.firstIndex(of: metric)!]
+                sink.gauge(f.metric, l, value: value)
+                sink.gauge(f.violation, l, value: bounds(metric).isViolated(by: value) ? 1 : 0)
             }
             for metric in metrics[a] {
-                let l = [name, attribute, metric.rawValue]
+                let l = metricLabels[a][FairnessMetric.allCases.firstIndex(of: metric)!]
                 let b = bounds(metric)
-                if let lower = b.lower { sink.gauge("mlops_fairness_lower_bound", l, value: lower) }
-                if let upper = b.upper { sink.gauge("mlops_fairness_upper_bound", l, value: upper) }
+                if let lower = b.lower { sink.gauge(f.lowerBound, l, value: lower) }
+                if let upper = b.upper { sink.gauge(f.upperBound, l, value: upper) }
             }
         }
-        sink.counter("mlops_fairness_late_events_total", [name, "prediction"], value: Double(late.load(0)))
-        sink.counter("mlops_fairness_late_events_total", [name, "outcome"], value: Double(late.load(1)))
+        sink.counter(f.lateEvents, lateLabels.prediction, value: Double(late.load(0)))
+        sink.counter(f.lateEvents, lateLabels.outcome, value: Double(late.load(1)))
     }
 
     func bounds(_ metric: FairnessMetric) -> FairnessBounds { options.bounds[metric] ?? metric.defaultBounds }

@@ -12,33 +12,57 @@ public final class LabelJoiner: Sendable {
     /// Join delay histogram bounds: 1 s to 30 days.
     static let delayBounds: [Double] = [1, 10, 60, 300, 900, 3600, 21_600, 86_400, 259_200, 604_800, 2_592_000]
 
-    static let descriptors: [MetricDescriptor] = [
-        try! MetricDescriptor(
-            name: "mlops_labels_joined_total", type: .counter,
-            help: "Labels joined to their prediction, by source (endpoint: the labels API; inline: in the prediction).",
-            labelNames: ["model", "source"]),
-        try! MetricDescriptor(
-            name: "mlops_labels_unmatched_total", type: .counter,
-            help: "Labels whose id matched no pending prediction (unknown, already joined, or expired).",
-            labelNames: ["model"]),
-        try! MetricDescriptor(
-            name: "mlops_predictions_expired_total", type: .counter,
-            help: "Predictions whose label did not arrive within join_ttl.", labelNames: ["model"]),
-        try! MetricDescriptor(
-            name: "mlops_predictions_evicted_total", type: .counter,
-            help:
-                "Pending predictions dropped before their label or TTL, by reason (capacity: max_pending reached; reload: the model's configuration changed).",
-            labelNames: ["model", "reason"]),
-        try! MetricDescriptor(
-            name: "mlops_predictions_duplicate_id_total", type: .counter,
-            help: "Predictions whose id was already pending (the newer one replaces it).", labelNames: ["model"]),
-        try! MetricDescriptor(
-            name: "mlops_labels_pending", type: .gauge, help: "Predictions waiting for their label.",
-            labelNames: ["model"]),
-        try! MetricDescriptor(
-            name: "mlops_labels_join_delay_seconds", type: .histogram,
-            help: "Time from a prediction to its label's arrival.", unit: "seconds", labelNames: ["model"]),
-    ]
+    struct Families {
+        let schema: CollectorSchema
+        let joined: CounterHandle
+        let unmatched: CounterHandle
+        let expired: CounterHandle
+        let evicted: CounterHandle
+        let duplicates: CounterHandle
+        let pending: GaugeHandle
+        let delay: HistogramHandle
+        let delayBounds: HistogramBounds
+
+        init() {
+            var s = CollectorSchema()
+            joined = try! s.counter(
+                "mlops_labels_joined_total",
+                help:
+                    "Labels joined to their prediction, by source (endpoint: the labels API; inline: in the prediction).",
+                labels: ["model", "source"])
+            unmatched = try! s.counter(
+                "mlops_labels_unmatched_total",
+                help: "Labels whose id matched no pending prediction (unknown, already joined, or expired).",
+                labels: ["model"])
+            expired = try! s.counter(
+                "mlops_predictions_expired_total", help: "Predictions whose label did not arrive within join_ttl.",
+                labels: ["model"])
+            evicted = try! s.counter(
+                "mlops_predictions_evicted_total",
+                help:
+                    "Pending predictions dropped before their label or TTL, by reason (capacity: max_pending reached; reload: the model's configuration changed).",
+                labels: ["model", "reason"])
+            duplicates = try! s.counter(
+                "mlops_predictions_duplicate_id_total",
+                help: "Predictions whose id was already pending (the newer one replaces it).", labels: ["model"])
+            pending = try! s.gauge(
+                "mlops_labels_pending", help: "Predictions waiting for their label.", labels: ["model"])
+            delay = try! s.histogram(
+                "mlops_labels_join_delay_seconds", help: "Time from a prediction to its label's arrival.",
+                unit: "seconds", labels: ["model"])
+            delayBounds = try! HistogramBounds(LabelJoiner.delayBounds)
+            schema = s
+        }
+    }
+
+    static let families = Families()
+    /// The join families.
+    static var schema: CollectorSchema { families.schema }
+
+    /// Label sets, rendered once: `{model}`, `{model,source}` × 2, `{model,reason}` × 2.
+    let modelLabels: LabelSet
+    let sourceLabels: (endpoint: LabelSet, inline: LabelSet)
+    let reasonLabels: (capacity: LabelSet, reload: LabelSet)
 
     /// The model.
     public let context: ModelContext
@@ -50,6 +74,12 @@ public final class LabelJoiner: Sendable {
     init(context: ModelContext, counters: JoinCounters) {
         self.context = context
         self.counters = counters
+        let f = Self.families
+        modelLabels = try! f.pending.labels(context.name)
+        sourceLabels = (try! f.joined.labels(context.name, "endpoint"), try! f.joined.labels(context.name, "inline"))
+        reasonLabels = (
+            try! f.evicted.labels(context.name, "capacity"), try! f.evicted.labels(context.name, "reload")
+        )
         store = PendingStore(
             capacity: context.configuration.maxPending,
             timeToLive: Double(context.configuration.joinTTL.components.seconds))
@@ -103,20 +133,17 @@ public final class LabelJoiner: Sendable {
     func collect(into sink: inout CollectorSink, now: Double) {
         store.expire(now: now)
         let (pending, expired, evicted, duplicates) = store.counts
-        let name = context.name
-        sink.counter("mlops_labels_joined_total", [name, "endpoint"], value: Double(counters.joinedEndpoint.load(0)))
-        sink.counter("mlops_labels_joined_total", [name, "inline"], value: Double(counters.joinedInline.load(0)))
-        sink.counter("mlops_labels_unmatched_total", [name], value: Double(counters.unmatched.load(0)))
-        sink.counter(
-            "mlops_predictions_expired_total", [name], value: Double(counters.carried.load(0) + expired))
-        sink.counter(
-            "mlops_predictions_evicted_total", [name, "capacity"], value: Double(counters.carried.load(1) + evicted))
-        sink.counter("mlops_predictions_evicted_total", [name, "reload"], value: Double(counters.carried.load(3)))
-        sink.counter(
-            "mlops_predictions_duplicate_id_total", [name], value: Double(counters.carried.load(2) + duplicates))
-        sink.gauge("mlops_labels_pending", [name], value: Double(pending))
+        let f = Self.families
+        sink.counter(f.joined, sourceLabels.endpoint, value: Double(counters.joinedEndpoint.load(0)))
+        sink.counter(f.joined, sourceLabels.inline, value: Double(counters.joinedInline.load(0)))
+        sink.counter(f.unmatched, modelLabels, value: Double(counters.unmatched.load(0)))
+        sink.counter(f.expired, modelLabels, value: Double(counters.carried.load(0) + expired))
+        sink.counter(f.evicted, reasonLabels.capacity, value: Double(counters.carried.load(1) + evicted))
+        sink.counter(f.evicted, reasonLabels.reload, value: Double(counters.carried.load(3)))
+        sink.counter(f.duplicates, modelLabels, value: Double(counters.carried.load(2) + duplicates))
+        sink.gauge(f.pending, modelLabels, value: Double(pending))
         sink.histogram(
-            "mlops_labels_join_delay_seconds", [name], bounds: Self.delayBounds,
+            f.delay, modelLabels, bounds: f.delayBounds,
             counts: counters.delays.loadRange(0, Self.delayBounds.count + 1), sum: counters.delaySum.loadDouble(0))
     }
 

@@ -43,88 +43,160 @@ public final class QualityCollector: ModelCollector {
     /// Joined outcomes feed this collector.
     public static let needsOutcomes = true
 
+    /// The families listed above, and their handles.
+    struct Families {
+        let schema: CollectorSchema
+        let confusion: CounterHandle
+        let correctPredictions: CounterHandle
+        let classificationOutcomes: CounterHandle
+        let probabilityOutcomes: CounterHandle
+        let probabilitySkipped: CounterHandle
+        let logLossSum: CounterHandle
+        let brierScoreSum: CounterHandle
+        let calibrationBin: CounterHandle
+        let calibrationBinProbabilitySum: CounterHandle
+        let calibrationBinPositives: CounterHandle
+        let scoreBin: CounterHandle
+        let windowOutcomes: GaugeHandle
+        let accuracy: GaugeHandle
+        let precision: GaugeHandle
+        let recall: GaugeHandle
+        let f1: GaugeHandle
+        let macroPrecision: GaugeHandle
+        let macroRecall: GaugeHandle
+        let macroF1: GaugeHandle
+        let logLoss: GaugeHandle
+        let brierScore: GaugeHandle
+        let expectedCalibrationError: GaugeHandle
+        let rocAuc: GaugeHandle
+        let rocAucErrorBound: GaugeHandle
+        let regressionOutcomes: CounterHandle
+        let absoluteErrorSum: CounterHandle
+        let squaredErrorSum: CounterHandle
+        let absolutePercentageErrorSum: CounterHandle
+        let mapeSkipped: CounterHandle
+        let positiveErrorSum: CounterHandle
+        let negativeErrorSum: CounterHandle
+        let positiveActualSum: CounterHandle
+        let negativeActualSum: CounterHandle
+        let actualSquaredSum: CounterHandle
+        let errorSum: GaugeHandle
+        let actualSum: GaugeHandle
+        let mae: GaugeHandle
+        let rmse: GaugeHandle
+        let mape: GaugeHandle
+        let r2: GaugeHandle
+        let meanError: GaugeHandle
+        let qualityLateOutcomes: CounterHandle
+
+        init() {
+            var s = CollectorSchema()
+            confusion = s.counter(
+                "mlops_model_confusion_total", "Joined outcomes by actual and predicted class, since start.",
+                ["model", "version", "actual", "predicted"])
+            correctPredictions = s.counter(
+                "mlops_model_correct_predictions_total",
+                "Joined outcomes whose predicted class is their actual, configured class, since start.")
+            classificationOutcomes = s.counter(
+                "mlops_model_classification_outcomes_total", "Joined outcomes of a classifier, since start.")
+            probabilityOutcomes = s.counter(
+                "mlops_model_probability_outcomes_total",
+                "Joined outcomes with a usable probability of their actual class, since start.")
+            probabilitySkipped = s.counter(
+                "mlops_model_probability_skipped_total",
+                "Joined outcomes whose probability or score could not be used (actual __other__, score outside [0, 1])."
+            )
+            logLossSum = s.counter(
+                "mlops_model_log_loss_sum_total",
+                "Sum of the outcomes' log loss (probabilities clipped to [eps, 1-eps]).")
+            brierScoreSum = s.counter(
+                "mlops_model_brier_score_sum_total", "Sum of the outcomes' squared error of P(positive), binary models."
+            )
+            calibrationBin = s.counter(
+                "mlops_model_calibration_bin_total", "Outcomes per equal-width bin of P(positive), since start.",
+                ["model", "version", "bin"])
+            calibrationBinProbabilitySum = s.counter(
+                "mlops_model_calibration_bin_probability_sum_total",
+                "Sum of P(positive) per calibration bin, since start.",
+                ["model", "version", "bin"])
+            calibrationBinPositives = s.counter(
+                "mlops_model_calibration_bin_positives_total", "Positive outcomes per calibration bin, since start.",
+                ["model", "version", "bin"])
+            scoreBin = s.counter(
+                "mlops_model_score_bin_total",
+                "Outcomes per equal-width bin of P(positive) and actual class, since start.",
+                ["model", "version", "actual", "bin"])
+            windowOutcomes = s.gauge(
+                "mlops_model_window_outcomes", "Joined outcomes in the window (credited at the label's arrival).")
+            accuracy = s.gauge("mlops_model_accuracy", "Share of the window's outcomes predicted correctly.")
+            precision = s.gauge(
+                "mlops_model_precision", "Precision of each configured class over the window (0 when never predicted).",
+                ["model", "version", "class"])
+            recall = s.gauge(
+                "mlops_model_recall", "Recall of each configured class over the window (0 when never actual).",
+                ["model", "version", "class"])
+            f1 = s.gauge(
+                "mlops_model_f1", "F1 score of each configured class over the window (0 when undefined).",
+                ["model", "version", "class"])
+            macroPrecision = s.gauge(
+                "mlops_model_macro_precision", "Mean precision over the configured classes, over the window.")
+            macroRecall = s.gauge(
+                "mlops_model_macro_recall", "Mean recall over the configured classes, over the window.")
+            macroF1 = s.gauge("mlops_model_macro_f1", "Mean F1 score over the configured classes, over the window.")
+            logLoss = s.gauge("mlops_model_log_loss", "Mean log loss over the window's outcomes with probabilities.")
+            brierScore = s.gauge(
+                "mlops_model_brier_score", "Mean squared error of P(positive) over the window, binary models.")
+            expectedCalibrationError = s.gauge(
+                "mlops_model_expected_calibration_error",
+                "Expected calibration error over the window, on equal-width bins of P(positive).")
+            rocAuc = s.gauge(
+                "mlops_model_roc_auc", "ROC AUC over the window, from binned scores (ties within a bin count 1/2).")
+            rocAucErrorBound = s.gauge(
+                "mlops_model_roc_auc_error_bound", "Largest possible distance of the binned ROC AUC from the exact one."
+            )
+            regressionOutcomes = s.counter(
+                "mlops_model_regression_outcomes_total", "Joined outcomes of a regression model, since start.")
+            absoluteErrorSum = s.counter(
+                "mlops_model_absolute_error_sum_total", "Sum of absolute errors |predicted - actual|, since start.")
+            squaredErrorSum = s.counter(
+                "mlops_model_squared_error_sum_total", "Sum of squared errors (predicted - actual)^2, since start.")
+            absolutePercentageErrorSum = s.counter(
+                "mlops_model_absolute_percentage_error_sum_total",
+                "Sum of |predicted - actual| / |actual| over nonzero actuals, since start.")
+            mapeSkipped = s.counter(
+                "mlops_model_mape_skipped_total", "Joined outcomes with a zero actual, left out of MAPE.")
+            positiveErrorSum = s.counter(
+                "mlops_model_positive_error_sum_total", "Sum of positive errors (over-predictions), since start.")
+            negativeErrorSum = s.counter(
+                "mlops_model_negative_error_sum_total",
+                "Sum of the magnitudes of negative errors (under-predictions), since start.")
+            positiveActualSum = s.counter(
+                "mlops_model_positive_actual_sum_total", "Sum of the positive actual values, since start.")
+            negativeActualSum = s.counter(
+                "mlops_model_negative_actual_sum_total",
+                "Sum of the magnitudes of the negative actual values, since start.")
+            actualSquaredSum = s.counter(
+                "mlops_model_actual_squared_sum_total", "Sum of the squared actual values, since start.")
+            errorSum = s.gauge("mlops_model_error_sum", "Sum of errors predicted - actual since start (signed).")
+            actualSum = s.gauge("mlops_model_actual_sum", "Sum of actual values since start (signed).")
+            mae = s.gauge("mlops_model_mae", "Mean absolute error over the window.")
+            rmse = s.gauge("mlops_model_rmse", "Root mean squared error over the window.")
+            mape = s.gauge(
+                "mlops_model_mape", "Mean absolute percentage error (a fraction) over the window's nonzero actuals.")
+            r2 = s.gauge(
+                "mlops_model_r2", "Coefficient of determination R^2 over the window (as scikit-learn's r2_score).")
+            meanError = s.gauge("mlops_model_mean_error", "Mean error predicted - actual over the window (bias).")
+            qualityLateOutcomes = s.counter(
+                "mlops_quality_late_outcomes_total",
+                "Joined outcomes older than the quality window, not counted in it.",
+                ["model"])
+            schema = s
+        }
+    }
+
+    static let families = Families()
     /// The families listed above.
-    public static let descriptors: [MetricDescriptor] = [
-        counter(
-            "mlops_model_confusion_total", "Joined outcomes by actual and predicted class, since start.",
-            ["model", "version", "actual", "predicted"]),
-        counter(
-            "mlops_model_correct_predictions_total",
-            "Joined outcomes whose predicted class is their actual, configured class, since start."),
-        counter("mlops_model_classification_outcomes_total", "Joined outcomes of a classifier, since start."),
-        counter(
-            "mlops_model_probability_outcomes_total",
-            "Joined outcomes with a usable probability of their actual class, since start."),
-        counter(
-            "mlops_model_probability_skipped_total",
-            "Joined outcomes whose probability or score could not be used (actual __other__, score outside [0, 1])."
-        ),
-        counter(
-            "mlops_model_log_loss_sum_total", "Sum of the outcomes' log loss (probabilities clipped to [eps, 1-eps])."),
-        counter(
-            "mlops_model_brier_score_sum_total", "Sum of the outcomes' squared error of P(positive), binary models."),
-        counter(
-            "mlops_model_calibration_bin_total", "Outcomes per equal-width bin of P(positive), since start.",
-            ["model", "version", "bin"]),
-        counter(
-            "mlops_model_calibration_bin_probability_sum_total", "Sum of P(positive) per calibration bin, since start.",
-            ["model", "version", "bin"]),
-        counter(
-            "mlops_model_calibration_bin_positives_total", "Positive outcomes per calibration bin, since start.",
-            ["model", "version", "bin"]),
-        counter(
-            "mlops_model_score_bin_total", "Outcomes per equal-width bin of P(positive) and actual class, since start.",
-            ["model", "version", "actual", "bin"]),
-        gauge("mlops_model_window_outcomes", "Joined outcomes in the window (credited at the label's arrival)."),
-        gauge("mlops_model_accuracy", "Share of the window's outcomes predicted correctly."),
-        gauge(
-            "mlops_model_precision", "Precision of each configured class over the window (0 when never predicted).",
-            ["model", "version", "class"]),
-        gauge(
-            "mlops_model_recall", "Recall of each configured class over the window (0 when never actual).",
-            ["model", "version", "class"]),
-        gauge(
-            "mlops_model_f1", "F1 score of each configured class over the window (0 when undefined).",
-            ["model", "version", "class"]),
-        gauge("mlops_model_macro_precision", "Mean precision over the configured classes, over the window."),
-        gauge("mlops_model_macro_recall", "Mean recall over the configured classes, over the window."),
-        gauge("mlops_model_macro_f1", "Mean F1 score over the configured classes, over the window."),
-        gauge("mlops_model_log_loss", "Mean log loss over the window's outcomes with probabilities."),
-        gauge("mlops_model_brier_score", "Mean squared error of P(positive) over the window, binary models."),
-        gauge(
-            "mlops_model_expected_calibration_error",
-            "Expected calibration error over the window, on equal-width bins of P(positive)."),
-        gauge("mlops_model_roc_auc", "ROC AUC over the window, from binned scores (ties within a bin count 1/2)."),
-        gauge(
-            "mlops_model_roc_auc_error_bound", "Largest possible distance of the binned ROC AUC from the exact one."),
-        counter("mlops_model_regression_outcomes_total", "Joined outcomes of a regression model, since start."),
-        counter("mlops_model_absolute_error_sum_total", "Sum of absolute errors |predicted - actual|, since start."),
-        counter("mlops_model_squared_error_sum_total", "Sum of squared errors (predicted - actual)^2, since start."),
-        counter(
-            "mlops_model_absolute_percentage_error_sum_total",
-            "Sum of |predicted - actual| / |actual| over nonzero actuals, since start."),
-        counter("mlops_model_mape_skipped_total", "Joined outcomes with a zero actual, left out of MAPE."),
-        counter(
-            "mlops_model_positive_error_sum_total", "Sum of positive errors (over-predictions), since start."),
-        counter(
-            "mlops_model_negative_error_sum_total",
-            "Sum of the magnitudes of negative errors (under-predictions), since start."),
-        counter("mlops_model_positive_actual_sum_total", "Sum of the positive actual values, since start."),
-        counter(
-            "mlops_model_negative_actual_sum_total", "Sum of the magnitudes of the negative actual values, since start."
-        ),
-        counter("mlops_model_actual_squared_sum_total", "Sum of the squared actual values, since start."),
-        gauge("mlops_model_error_sum", "Sum of errors predicted - actual since start (signed)."),
-        gauge("mlops_model_actual_sum", "Sum of actual values since start (signed)."),
-        gauge("mlops_model_mae", "Mean absolute error over the window."),
-        gauge("mlops_model_rmse", "Root mean squared error over the window."),
-        gauge("mlops_model_mape", "Mean absolute percentage error (a fraction) over the window's nonzero actuals."),
-        gauge("mlops_model_r2", "Coefficient of determination R^2 over the window (as scikit-learn's r2_score)."),
-        gauge("mlops_model_mean_error", "Mean error predicted - actual over the window (bias)."),
-        counter(
-            "mlops_quality_late_outcomes_total", "Joined outcomes older than the quality window, not counted in it.",
-            ["model"]),
-    ]
+    public static var schema: CollectorSchema { families.schema }
 
     let model: ModelContext
     let options: QualityOptions
@@ -133,9 +205,20 @@ public final class QualityCollector: ModelCollector {
     let classification: ClassificationQuality?
     let slots: QualitySlots
     let late = AtomicSlots(count: 1)
-    /// Bin labels `1`…`n` of the calibration and score bins.
-    let calibrationLabels: [String]
-    let scoreLabels: [String]
+    /// Per version, the label sets emitted at every scrape, rendered once.
+    let labels: [VersionLabels]
+    let modelLabels: LabelSet
+
+    /// One version's label sets: `{model,version}`, the confusion cells (actual × predicted), the configured
+    /// classes, the calibration bins and the score bins of the positive and negative actual class.
+    struct VersionLabels: Sendable {
+        let version: LabelSet
+        let confusion: [LabelSet]
+        let classes: [LabelSet]
+        let calibration: [LabelSet]
+        let scorePositive: [LabelSet]
+        let scoreNegative: [LabelSet]
+    }
 
     /// Options as in ``QualityOptions`` (binary models only).
     public init(model: ModelContext, options: CollectorOptions) throws(ModelCollectorError) {
@@ -164,10 +247,30 @@ public final class QualityCollector: ModelCollector {
             classification = c
             width = c.width
         }
-        calibrationLabels = (0..<(classification?.calibrationBins ?? 0)).map { String($0 + 1) }
-        scoreLabels = (0..<(classification?.scoreBins ?? 0)).map { String($0 + 1) }
         // The window grows with the series (K² confusion cells): refuse before allocating it.
         try options.requireSeries(Self.series(versions: versions, classification: classification, options: parsed))
+        let f = Self.families
+        let calibrationBins = (0..<(classification?.calibrationBins ?? 0)).map { String($0 + 1) }
+        let scoreBins = (0..<(classification?.scoreBins ?? 0)).map { String($0 + 1) }
+        let classes = model.classLabels
+        let positive = classification?.positive
+        let configured = classification?.configured ?? 0
+        labels = model.versionLabels.map { version in
+            let m = model.name
+            return VersionLabels(
+                version: try! f.accuracy.labels(m, version),
+                confusion: classes.flatMap { a in classes.map { p in try! f.confusion.labels(m, version, a, p) } },
+                classes: classes.prefix(configured).map { try! f.precision.labels(m, version, $0) },
+                calibration: positive == nil
+                    ? [] : calibrationBins.map { try! f.calibrationBin.labels(m, version, $0) },
+                scorePositive: positive.map { p in scoreBins.map { try! f.scoreBin.labels(m, version, classes[p], $0) }
+                }
+                    ?? [],
+                scoreNegative: positive.map { p in
+                    scoreBins.map { try! f.scoreBin.labels(m, version, classes[p == 0 ? 1 : 0], $0) }
+                } ?? [])
+        }
+        modelLabels = try! f.qualityLateOutcomes.labels(model.name)
         slots = QualitySlots(versions: versions, width: width, window: configuration.window)
     }
 
@@ -229,75 +332,63 @@ public final class QualityCollector: ModelCollector {
                 collectRegression(version: v, blocks: blocks, into: &sink)
             }
         }
-        sink.counter("mlops_quality_late_outcomes_total", [model.name], value: Double(late.load(0)))
+        sink.counter(Self.families.qualityLateOutcomes, modelLabels, value: Double(late.load(0)))
     }
 
     func collectClassification(
         _ c: ClassificationQuality, version v: Int, blocks: [Int], into sink: inout CollectorSink
     ) {
+        let f = Self.families
         let k = c.classes
         let totalMatrix = (0..<k * k).map { slots.total(v, c.confusion + $0) }
         let total = c.scores(totalMatrix)
         if v == versions - 1 && total.count == 0 { return }
-        let labels = [model.name, model.versionLabels[v]]
-        for a in 0..<k {
-            for p in 0..<k {
-                sink.counter(
-                    "mlops_model_confusion_total", labels + [model.classLabels[a], model.classLabels[p]],
-                    value: totalMatrix[a * k + p])
-            }
-        }
-        sink.counter("mlops_model_correct_predictions_total", labels, value: total.correct)
-        sink.counter("mlops_model_classification_outcomes_total", labels, value: total.count)
-        sink.counter("mlops_model_probability_outcomes_total", labels, value: slots.total(v, c.probabilityCount))
-        sink.counter("mlops_model_probability_skipped_total", labels, value: slots.total(v, c.probabilitySkipped))
-        sink.counter("mlops_model_log_loss_sum_total", labels, value: slots.totalDouble(v, c.logLossSum))
-        if let positive = c.positive {
-            sink.counter("mlops_model_brier_score_sum_total", labels, value: slots.totalDouble(v, c.brierSum))
+        let l = self.labels[v]
+        let labels = l.version
+        for cell in 0..<k * k { sink.counter(f.confusion, l.confusion[cell], value: totalMatrix[cell]) }
+        sink.counter(f.correctPredictions, labels, value: total.correct)
+        sink.counter(f.classificationOutcomes, labels, value: total.count)
+        sink.counter(f.probabilityOutcomes, labels, value: slots.total(v, c.probabilityCount))
+        sink.counter(f.probabilitySkipped, labels, value: slots.total(v, c.probabilitySkipped))
+        sink.counter(f.logLossSum, labels, value: slots.totalDouble(v, c.logLossSum))
+        if c.positive != nil {
+            sink.counter(f.brierScoreSum, labels, value: slots.totalDouble(v, c.brierSum))
             if options.binSeries {
                 for b in 0..<c.calibrationBins {
-                    let l = labels + [calibrationLabels[b]]
-                    sink.counter("mlops_model_calibration_bin_total", l, value: slots.total(v, c.calibrationCount + b))
+                    let bin = l.calibration[b]
+                    sink.counter(f.calibrationBin, bin, value: slots.total(v, c.calibrationCount + b))
                     sink.counter(
-                        "mlops_model_calibration_bin_probability_sum_total", l,
+                        f.calibrationBinProbabilitySum, bin,
                         value: slots.totalDouble(v, c.calibrationProbabilitySum + b))
-                    sink.counter(
-                        "mlops_model_calibration_bin_positives_total", l,
-                        value: slots.total(v, c.calibrationPositives + b))
+                    sink.counter(f.calibrationBinPositives, bin, value: slots.total(v, c.calibrationPositives + b))
                 }
             }
             if options.scoreBinSeries {
-                let negative = positive == 0 ? 1 : 0
-                for (actual, start) in [(positive, c.scorePositives), (negative, c.scoreNegatives)] {
-                    for b in 0..<c.scoreBins {
-                        sink.counter(
-                            "mlops_model_score_bin_total", labels + [model.classLabels[actual], scoreLabels[b]],
-                            value: slots.total(v, start + b))
-                    }
+                for (bins, start) in [(l.scorePositive, c.scorePositives), (l.scoreNegative, c.scoreNegatives)] {
+                    for b in 0..<c.scoreBins { sink.counter(f.scoreBin, bins[b], value: slots.total(v, start + b)) }
                 }
             }
         }
         let w = slots.window(version: v, blocks: blocks)
         let window = c.scores(w.counts(c.confusion, k * k))
-        sink.gauge("mlops_model_window_outcomes", labels, value: window.count)
+        sink.gauge(f.windowOutcomes, labels, value: window.count)
         guard window.count > 0 else { return }
-        sink.gauge("mlops_model_accuracy", labels, value: window.accuracy)
+        sink.gauge(f.accuracy, labels, value: window.accuracy)
         for i in 0..<c.configured {
-            let l = labels + [model.classLabels[i]]
-            sink.gauge("mlops_model_precision", l, value: window.precision[i])
-            sink.gauge("mlops_model_recall", l, value: window.recall[i])
-            sink.gauge("mlops_model_f1", l, value: window.f1[i])
+            sink.gauge(f.precision, l.classes[i], value: window.precision[i])
+            sink.gauge(f.recall, l.classes[i], value: window.recall[i])
+            sink.gauge(f.f1, l.classes[i], value: window.f1[i])
         }
-        sink.gauge("mlops_model_macro_precision", labels, value: window.macroPrecision)
-        sink.gauge("mlops_model_macro_recall", labels, value: window.macroRecall)
-        sink.gauge("mlops_model_macro_f1", labels, value: window.macroF1)
+        sink.gauge(f.macroPrecision, labels, value: window.macroPrecision)
+        sink.gauge(f.macroRecall, labels, value: window.macroRecall)
+        sink.gauge(f.macroF1, labels, value: window.macroF1)
         let n = w.count(c.probabilityCount)
         guard n > 0 else { return }
-        sink.gauge("mlops_model_log_loss", labels, value: w.sum(c.logLossSum) / n)
+        sink.gauge(f.logLoss, labels, value: w.sum(c.logLossSum) / n)
         guard c.positive != nil else { return }
-        sink.gauge("mlops_model_brier_score", labels, value: w.sum(c.brierSum) / n)
+        sink.gauge(f.brierScore, labels, value: w.sum(c.brierSum) / n)
         sink.gauge(
-            "mlops_model_expected_calibration_error", labels,
+            f.expectedCalibrationError, labels,
             value: ProbabilityBins.expectedCalibrationError(
                 counts: w.counts(c.calibrationCount, c.calibrationBins),
                 probabilities: w.sums(c.calibrationProbabilitySum, c.calibrationBins),
@@ -305,30 +396,29 @@ public final class QualityCollector: ModelCollector {
         if let (auc, bound) = ProbabilityBins.rocAUC(
             positives: w.counts(c.scorePositives, c.scoreBins), negatives: w.counts(c.scoreNegatives, c.scoreBins))
         {
-            sink.gauge("mlops_model_roc_auc", labels, value: auc)
-            sink.gauge("mlops_model_roc_auc_error_bound", labels, value: bound)
+            sink.gauge(f.rocAuc, labels, value: auc)
+            sink.gauge(f.rocAucErrorBound, labels, value: bound)
         }
     }
 
     func collectRegression(version v: Int, blocks: [Int], into sink: inout CollectorSink) {
         typealias R = RegressionQuality
+        let f = Self.families
         let count = slots.total(v, R.count)
         if v == versions - 1 && count == 0 { return }
-        let labels = [model.name, model.versionLabels[v]]
-        sink.counter("mlops_model_regression_outcomes_total", labels, value: count)
-        sink.counter("mlops_model_absolute_error_sum_total", labels, value: slots.totalDouble(v, R.absoluteError))
-        sink.counter("mlops_model_squared_error_sum_total", labels, value: slots.totalDouble(v, R.squaredError))
-        sink.counter(
-            "mlops_model_absolute_percentage_error_sum_total", labels,
-            value: slots.totalDouble(v, R.absolutePercentageError))
-        sink.counter("mlops_model_mape_skipped_total", labels, value: slots.total(v, R.mapeSkipped))
-        sink.counter("mlops_model_positive_error_sum_total", labels, value: slots.totalDouble(v, R.positiveError))
-        sink.counter("mlops_model_negative_error_sum_total", labels, value: slots.totalDouble(v, R.negativeError))
-        sink.counter("mlops_model_positive_actual_sum_total", labels, value: slots.totalDouble(v, R.positiveActual))
-        sink.counter("mlops_model_negative_actual_sum_total", labels, value: slots.totalDouble(v, R.negativeActual))
-        sink.counter("mlops_model_actual_squared_sum_total", labels, value: slots.totalDouble(v, R.actualSquared))
-        sink.gauge("mlops_model_error_sum", labels, value: slots.totalDouble(v, R.error))
-        sink.gauge("mlops_model_actual_sum", labels, value: slots.totalDouble(v, R.actual))
+        let labels = self.labels[v].version
+        sink.counter(f.regressionOutcomes, labels, value: count)
+        sink.counter(f.absoluteErrorSum, labels, value: slots.totalDouble(v, R.absoluteError))
+        sink.counter(f.squaredErrorSum, labels, value: slots.totalDouble(v, R.squaredError))
+        sink.counter(f.absolutePercentageErrorSum, labels, value: slots.totalDouble(v, R.absolutePercentageError))
+        sink.counter(f.mapeSkipped, labels, value: slots.total(v, R.mapeSkipped))
+        sink.counter(f.positiveErrorSum, labels, value: slots.totalDouble(v, R.positiveError))
+        sink.counter(f.negativeErrorSum, labels, value: slots.totalDouble(v, R.negativeError))
+        sink.counter(f.positiveActualSum, labels, value: slots.totalDouble(v, R.positiveActual))
+        sink.counter(f.negativeActualSum, labels, value: slots.totalDouble(v, R.negativeActual))
+        sink.counter(f.actualSquaredSum, labels, value: slots.totalDouble(v, R.actualSquared))
+        sink.gauge(f.errorSum, labels, value: slots.totalDouble(v, R.error))
+        sink.gauge(f.actualSum, labels, value: slots.totalDouble(v, R.actual))
         let w = slots.window(version: v, blocks: blocks)
         let maxKey = w.maxKey(R.actualMaxKey)
         let minKey = w.maxKey(R.actualMinKey)
@@ -340,12 +430,11 @@ public final class QualityCollector: ModelCollector {
             error: w.sum(R.error), actual: w.sum(R.actual), actualSquared: w.sum(R.actualSquared),
             absolutePercentageError: w.sum(R.absolutePercentageError), skipped: w.count(R.mapeSkipped),
             constant: constant)
-        sink.gauge("mlops_model_window_outcomes", labels, value: s.count)
-        for (name, value) in [
-            ("mlops_model_mae", s.mae), ("mlops_model_rmse", s.rmse), ("mlops_model_mape", s.mape),
-            ("mlops_model_r2", s.r2), ("mlops_model_mean_error", s.meanError),
+        sink.gauge(f.windowOutcomes, labels, value: s.count)
+        for (handle, value) in [
+            (f.mae, s.mae), (f.rmse, s.rmse), (f.mape, s.mape), (f.r2, s.r2), (f.meanError, s.meanError),
         ] where !value.isNaN {
-            sink.gauge(name, labels, value: value)
+            sink.gauge(handle, labels, value: value)
         }
     }
 }

@@ -1,0 +1,106 @@
+/// How a family written by collectors is rendered: its metadata once, then the series of every part that
+/// emitted into it, in part order, each part's in emission order.
+struct CollectedFamily: Sendable {
+    let names: FamilyNames
+
+    init(_ descriptor: MetricDescriptor) { names = FamilyNames(descriptor) }
+
+    var descriptor: MetricDescriptor { names.descriptor }
+
+    /// Writes the family; nothing when no part emitted a series.
+    func render(_ chunks: [[CollectedSeries]], into out: inout ByteWriter, context: RenderContext) {
+        guard chunks.contains(where: { !$0.isEmpty }) else { return }
+        out.append(contentsOf: context.format == .openMetrics ? names.metadataOpenMetrics : names.metadataText)
+        for chunk in chunks { render(chunk, into: &out, context: context) }
+    }
+
+    private func render(_ series: [CollectedSeries], into out: inout ByteWriter, context: RenderContext) {
+        let om = context.format == .openMetrics
+        for s in series {
+            let labels = s.labels
+            switch s.value {
+            case .counter(let v, let created):
+                out.appendSeries(names.main, labels)
+                out.appendSampleValue(v)
+                out.append(UInt8(ascii: "\n"))
+                if let created, om, context.emitCreated {
+                    out.appendSeries(names.created, labels)
+                    out.appendSampleValue(created)
+                    out.append(UInt8(ascii: "\n"))
+                }
+            case .gauge(let v), .unknown(let v):
+                out.appendSeries(names.main, labels)
+                out.appendSampleValue(v)
+                out.append(UInt8(ascii: "\n"))
+            case .info:
+                out.appendSeries(names.main, labels)
+                out.append(UInt8(ascii: "1"), UInt8(ascii: "\n"))
+            case .stateSet(let states):
+                for state in states {
+                    out.appendSeries(names.main, labels, state.label)
+                    out.append(state.on ? UInt8(ascii: "1") : UInt8(ascii: "0"))
+                    out.append(UInt8(ascii: "\n"))
+                }
+            case .histogram(let layout, let counts, let sum):
+                let le = om ? layout.leOpenMetrics : layout.leText
+                var running: UInt64 = 0
+                for i in counts.indices {
+                    running &+= counts[i]
+                    out.appendSeries(names.main, labels, le[i])
+                    out.appendInteger(running)
+                    out.append(UInt8(ascii: "\n"))
+                }
+                out.appendSumAndCount(
+                    names, labels, sum: sum, count: running, negativeBounds: layout.hasNegativeBound,
+                    format: context.format)
+            case .summary(let quantiles, let count, let sum):
+                for q in quantiles where !om || OpenMetricsRules.allowsQuantile(q.value) {
+                    out.appendSeries(names.main, labels, Array("quantile=\"\(FloatFormat.goString(q.quantile))\"".utf8))
+                    out.appendSampleValue(q.value)
+                    out.append(UInt8(ascii: "\n"))
+                }
+                out.appendSumAndCount(
+                    names, labels, sum: sum, count: count, negativeBounds: false, format: context.format)
+            }
+        }
+    }
+}
+
+extension CollectorSink {
+    /// The emitted series per family of the schema, once checked: no recorded problem, and no series twice in
+    /// a family. A family whose label sets come in the same sequence as at the part's last successful check
+    /// is not checked again (the sequence is compared by a combined hash).
+    func finish(verified: inout [UInt64]) -> Result<[[CollectedSeries]], CollectorFailure> {
+        if let problem { return .failure(.invalid(problem)) }
+        if verified.count != chunks.count { verified = Array(repeating: 0, count: chunks.count) }
+        for (i, chunk) in chunks.enumerated() where chunk.count > 1 {
+            var combined: UInt64 = 0x9E37_79B9_7F4A_7C15
+            for s in chunk { combined = (combined ^ s.hash) &* 0x100_0000_01b3 &+ 1 }
+            if combined == verified[i] { continue }
+            if let duplicate = Self.duplicate(in: chunk) {
+                return .failure(
+                    .invalid(
+                        "family \"\(descriptors[i].name)\": series {\(String(decoding: duplicate, as: UTF8.self))} emitted twice"
+                    ))
+            }
+            verified[i] = combined
+        }
+        return .success(chunks)
+    }
+
+    /// The labels of a series emitted twice, if any: sorted by hash, equal hashes compared byte for byte.
+    static func duplicate(in chunk: [CollectedSeries]) -> [UInt8]? {
+        let order = chunk.indices.sorted { chunk[$0].hash < chunk[$1].hash }
+        var i = 1
+        while i < order.count {
+            var j = i - 1
+            // Every earlier series with the same hash.
+            while j >= 0 && chunk[order[j]].hash == chunk[order[i]].hash {
+                if chunk[order[j]].labels == chunk[order[i]].labels { return chunk[order[i]].labels }
+                j -= 1
+            }
+            i += 1
+        }
+        return nil
+    }
+}

@@ -1,0 +1,231 @@
+/// What a collector emits into at scrape time, through the handles of its ``CollectorSchema``.
+///
+/// Problems are recorded, not thrown, so that a collector's code stays simple: an emission through a handle
+/// of another schema, with a label set of other label names, a wrong number of label values, an invalid
+/// value (a negative or non-finite counter, histogram counts that do not match the bounds) makes the
+/// registry drop everything this collector emitted in this scrape, and count it (reason `invalid`).
+///
+/// Each emission appends to its family's list, found by the handle's index: no name lookup.
+public struct CollectorSink: Sendable {
+    let schema: Int
+    let descriptors: [MetricDescriptor]
+    var chunks: [[CollectedSeries]]
+    /// The first problem found, if any.
+    public private(set) var problem: String?
+
+    init(schema: CollectorSchema) {
+        self.schema = schema.id
+        descriptors = schema.descriptors
+        chunks = Array(repeating: [], count: schema.descriptors.count)
+    }
+
+    private mutating func fail(_ message: @autoclosure () -> String) {
+        if problem == nil { problem = message() }
+    }
+
+    @inline(__always)
+    private mutating func add(_ family: FamilyHandle, _ labels: LabelSet, _ value: CollectedValue) {
+        guard family.schema == schema, family.index < chunks.count else {
+            fail("family \"\(family.descriptor.name)\" was not declared by this collector's schema")
+            return
+        }
+        guard family.descriptor.type == value.type else {
+            fail(
+                "family \"\(family.descriptor.name)\" is a \(family.descriptor.type.rawValue), emitted as \(value.type.rawValue)"
+            )
+            return
+        }
+        guard labels.namesKey == family.labelNames.key else {
+            fail(
+                "family \"\(family.descriptor.name)\": label set {\(labels.rendered)} was not built for its labels \(family.descriptor.labelNames)"
+            )
+            return
+        }
+        chunks[family.index].append(CollectedSeries(labels: labels.bytes, hash: labels.hash, value: value))
+    }
+
+    /// Renders `values` for `family`, or records the problem.
+    private mutating func labelSet(_ family: FamilyHandle, _ values: [String]) -> LabelSet? {
+        do {
+            return try LabelSet(names: family.labelNames, values: values, metric: family.descriptor.name)
+        } catch {
+            fail(error.description)
+            return nil
+        }
+    }
+
+    // MARK: Counters
+
+    /// A counter sample (the value must be finite and non-negative); `created` is the counter's creation time
+    /// (Unix seconds), written as `_created` in OpenMetrics when the registry emits those.
+    public mutating func counter(_ h: CounterHandle, _ labels: LabelSet = .none, value: Double, created: Double? = nil)
+    {
+        guard value >= 0 && value.isFinite else {
+            fail("counter \"\(h.family.descriptor.name)\": value \(value) is not a finite non-negative number")
+            return
+        }
+        add(h.family, labels, .counter(value, created: created))
+    }
+
+    /// A counter sample with label values rendered now (prefer a prebuilt ``LabelSet`` for repeated series).
+    public mutating func counter(_ h: CounterHandle, _ values: [String], value: Double, created: Double? = nil) {
+        guard let labels = labelSet(h.family, values) else { return }
+        counter(h, labels, value: value, created: created)
+    }
+
+    // MARK: Gauges
+
+    /// A gauge sample.
+    public mutating func gauge(_ h: GaugeHandle, _ labels: LabelSet = .none, value: Double) {
+        add(h.family, labels, .gauge(value))
+    }
+
+    /// A gauge sample with label values rendered now.
+    public mutating func gauge(_ h: GaugeHandle, _ values: [String], value: Double) {
+        guard let labels = labelSet(h.family, values) else { return }
+        add(h.family, labels, .gauge(value))
+    }
+
+    /// An untyped sample.
+    public mutating func unknown(_ h: UnknownHandle, _ labels: LabelSet = .none, value: Double) {
+        add(h.family, labels, .unknown(value))
+    }
+
+    /// An untyped sample with label values rendered now.
+    public mutating func unknown(_ h: UnknownHandle, _ values: [String], value: Double) {
+        guard let labels = labelSet(h.family, values) else { return }
+        add(h.family, labels, .unknown(value))
+    }
+
+    // MARK: Info and state sets
+
+    /// An info sample; its labels are its content.
+    public mutating func info(_ h: InfoHandle, _ labels: LabelSet) {
+        add(h.family, labels, .info)
+    }
+
+    /// An info sample with label values rendered now.
+    public mutating func info(_ h: InfoHandle, _ values: [String]) {
+        guard let labels = labelSet(h.family, values) else { return }
+        add(h.family, labels, .info)
+    }
+
+    /// A state set: every state with whether it is on.
+    public mutating func stateSet(_ h: StateSetHandle, _ labels: LabelSet = .none, states: [(String, Bool)]) {
+        let name = h.family.descriptor.name
+        guard Set(states.map { LabelKey(values: [$0.0]) }).count == states.count else {
+            fail("state set \"\(name)\": a state is given twice")
+            return
+        }
+        let sorted = states.sorted { LabelKey.precedes([$0.0], [$1.0]) }
+        add(
+            h.family, labels,
+            .stateSet(
+                sorted.map { StateValue(label: Escaping.renderLabelPairs(names: [name], values: [$0.0]), on: $0.1) }))
+    }
+
+    /// A state set with label values rendered now.
+    public mutating func stateSet(_ h: StateSetHandle, _ values: [String], states: [(String, Bool)]) {
+        guard let labels = labelSet(h.family, values) else { return }
+        stateSet(h, labels, states: states)
+    }
+
+    // MARK: Histograms and summaries
+
+    /// A histogram: per-bucket counts (NOT cumulative), one more than the bounds for the `+Inf` bucket, and
+    /// the sum of observations.
+    public mutating func histogram(
+        _ h: HistogramHandle, _ labels: LabelSet = .none, bounds: HistogramBounds, counts: [UInt64], sum: Double
+    ) {
+        guard counts.count == bounds.layout.bounds.count + 1 else {
+            fail(
+                "histogram \"\(h.family.descriptor.name)\": \(bounds.layout.bounds.count) bounds need \(bounds.layout.bounds.count + 1) counts"
+            )
+            return
+        }
+        add(h.family, labels, .histogram(bounds.layout, counts: counts, sum: sum))
+    }
+
+    /// A histogram with bounds validated and label values rendered now.
+    public mutating func histogram(
+        _ h: HistogramHandle, _ values: [String], bounds: [Double], counts: [UInt64], sum: Double
+    ) {
+        guard let labels = labelSet(h.family, values) else { return }
+        do {
+            histogram(
+                h, labels, bounds: try HistogramBounds(bounds, metric: h.family.descriptor.name), counts: counts,
+                sum: sum)
+        } catch {
+            fail(error.description)
+        }
+    }
+
+    /// A summary: quantile/value pairs (quantiles in (0, 1)), count and sum.
+    public mutating func summary(
+        _ h: SummaryHandle, _ labels: LabelSet = .none, quantiles: [(Double, Double)], count: UInt64, sum: Double
+    ) {
+        let name = h.family.descriptor.name
+        guard quantiles.allSatisfy({ $0.0 > 0 && $0.0 < 1 }) else {
+            fail("summary \"\(name)\": quantiles must lie in (0, 1)")
+            return
+        }
+        guard Set(quantiles.map(\.0)).count == quantiles.count else {
+            fail("summary \"\(name)\": a quantile is given twice")
+            return
+        }
+        add(
+            h.family, labels,
+            .summary(
+                quantiles: quantiles.sorted { $0.0 < $1.0 }.map { QuantileValue(quantile: $0.0, value: $0.1) },
+                count: count, sum: sum))
+    }
+
+    /// A summary with label values rendered now.
+    public mutating func summary(
+        _ h: SummaryHandle, _ values: [String], quantiles: [(Double, Double)], count: UInt64, sum: Double
+    ) {
+        guard let labels = labelSet(h.family, values) else { return }
+        summary(h, labels, quantiles: quantiles, count: count, sum: sum)
+    }
+}
+
+struct StateValue: Sendable {
+    /// `name="state"`, rendered.
+    let label: [UInt8]
+    let on: Bool
+}
+
+struct QuantileValue: Sendable {
+    let quantile: Double
+    let value: Double
+}
+
+enum CollectedValue: Sendable {
+    case counter(Double, created: Double?)
+    case gauge(Double)
+    case unknown(Double)
+    case info
+    case stateSet([StateValue])
+    case histogram(HistogramLayout, counts: [UInt64], sum: Double)
+    case summary(quantiles: [QuantileValue], count: UInt64, sum: Double)
+
+    /// The family type this value belongs to.
+    var type: MetricType {
+        switch self {
+        case .counter: return .counter
+        case .gauge: return .gauge
+        case .unknown: return .unknown
+        case .info: return .info
+        case .stateSet: return .stateset
+        case .histogram: return .histogram
+        case .summary: return .summary
+        }
+    }
+}
+
+/// One emitted series: its rendered labels, their hash (for duplicate checks) and its value.
+struct CollectedSeries: Sendable {
+    let labels: [UInt8]
+    let hash: UInt64
+    let value: CollectedValue
+}
