@@ -6,6 +6,14 @@ let strict: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
 ]
 
+// Platforms. The server is Linux-only: `HTTPServer` runs on epoll, eventfd and accept4 (`CSystemShims`), and
+// everything built on it is Linux-only too: the products `HTTPServer`, `MLOpsExporter` and the `mlops-exporter`
+// executable, with the targets `DemoTraffic` (Linux socket flags), `custom-collector-example` and their tests
+// (`HTTPServerTests`, `MLOpsExporterTests`, `DemoTrafficTests`). The other library products (`Exposition`,
+// `ExporterConfig`, `Ingestion`, `ModelMonitoring`, `Profiling`, `RuleGeneration`, `SwiftMetricsBackend`) and
+// `Compression` are portable: they import Foundation, or Glibc / Darwin under `#if canImport` (scripts/test
+// checks it), and use `Synchronization`, hence macOS 15. Only Linux builds and tests them so far: their macOS
+// build is unverified.
 let package = Package(
     name: "mlops-exporter",
     platforms: [.macOS(.v15)],
@@ -31,12 +39,12 @@ let package = Package(
     targets: [
         // Metric model, registry, collectors and the two text encoders. Pure: no I/O, no dependencies.
         .target(name: "Exposition", swiftSettings: strict),
-        // Linux syscalls that Glibc does not import (epoll, eventfd, accept4).
+        // Linux syscalls that Glibc does not import (epoll, eventfd, accept4). Linux-only.
         .target(name: "CSystemShims"),
         // System libraries for HTTP/2 (libnghttp2 1.52, memory mode) and TLS (OpenSSL 3).
         .systemLibrary(name: "CNghttp2", pkgConfig: "libnghttp2", providers: [.apt(["libnghttp2-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
-        // HTTP/1.1, HTTP/2 and TLS server on epoll. Knows nothing of metrics.
+        // HTTP/1.1, HTTP/2 and TLS server on epoll. Knows nothing of metrics. Linux-only.
         .target(
             name: "HTTPServer",
             dependencies: [
@@ -47,8 +55,9 @@ let package = Package(
         // libxcrypt, for bcrypt password hashes of the web configuration's basic_auth_users.
         .systemLibrary(name: "CCrypt", pkgConfig: "libcrypt", providers: [.apt(["libcrypt-dev"])]),
         // System libraries for one-shot gzip: libdeflate (default, faster) and zlib (for comparison).
-        .systemLibrary(name: "CLibdeflate", pkgConfig: "libdeflate", providers: [.apt(["libdeflate-dev"])]),
-        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(
+            name: "CLibdeflate", pkgConfig: "libdeflate", providers: [.apt(["libdeflate-dev"]), .brew(["libdeflate"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
         // gzip compression of whole buffers. Knows nothing of HTTP or metrics.
         .target(name: "Compression", dependencies: ["CLibdeflate", "CZlib"], swiftSettings: strict),
         // The configuration file (YAML): typed model configurations, validated with file:line:field errors.
@@ -68,7 +77,7 @@ let package = Package(
         // Reference profiles: reads CSV / NDJSON reference data into a profile file, loads and checks profiles.
         .target(
             name: "Profiling", dependencies: ["ModelMonitoring", "ExporterConfig"], swiftSettings: strict),
-        // Wiring: registry + server + endpoints; the library product for embedding.
+        // Wiring: registry + server + endpoints; the library product for embedding. Linux-only (the server).
         .target(
             name: "MLOpsExporter",
             dependencies: [
@@ -87,8 +96,9 @@ let package = Package(
         ),
         // `mlops-exporter demo`: realistic prediction and delayed-label traffic for examples/demo, in phases
         // (stable, drift, bias, degraded), sent over HTTP/1.1. Knows nothing of the exporter's internals.
+        // Linux-only (its client socket uses Glibc's socket-type flags).
         .target(name: "DemoTraffic", swiftSettings: strict),
-        // The command line: parses arguments, nothing else.
+        // The command line: parses arguments, nothing else. Linux-only (the server).
         .executableTarget(
             name: "mlops-exporter",
             dependencies: [

@@ -2,7 +2,8 @@ import Exposition
 
 /// The exporter's configuration file (`--config FILE`), as typed values: the models it monitors and,
 /// for each, its task, versions, classes, features, sensitive attributes, reference profile, window,
-/// latency buckets, collectors and ingestion token. ``ConfigLoader`` builds it from YAML and validates it.
+/// latency buckets, collectors, ingestion token, label join and SLOs; the service-wide SLOs and the
+/// alerting thresholds. ``ConfigLoader`` builds it from YAML and validates it.
 public struct ExporterConfiguration: Sendable, Equatable {
     /// The models, in file order; names are unique.
     public var models: [ModelConfiguration]
@@ -108,7 +109,7 @@ public struct WindowConfiguration: Sendable, Equatable {
 /// (for errors found when the collector is built). Two configurations are equal when their names and
 /// options are: the locations take no part, so a model that only moved in the file is unchanged.
 public struct CollectorConfiguration: Sendable, Equatable {
-    /// The collector's registered name (`service`, or a user's own).
+    /// The collector's registered name (built-in `service`, `drift`, `quality`, `fairness`, or a user's own).
     public var name: String
     /// Options, as given in the file (a mapping; empty when none), YAML aliases resolved.
     public var options: [String: ConfigValue]

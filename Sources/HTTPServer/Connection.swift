@@ -24,12 +24,12 @@ enum TimerPhase: Equatable {
 /// The protocol spoken over a ``Connection``: consumes its input buffer, produces into its output
 /// queue, and tells the connection what it wants (input, a timeout, to be closed).
 ///
-/// This is the seam for HTTP/2: ``HTTP1Session`` implements it now. A later `HTTP2Session` (nghttp2
-/// in memory mode) implements the same calls, and a connection switches by replacing its
-/// `protocolHandler` — when the first bytes are the client preface `PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n`
-/// (checked by the HTTP/1 session before parsing its first request), after answering `101` to
-/// `Upgrade: h2c`, or up front when a TLS transport negotiated ALPN `h2`. Bytes not yet consumed stay
-/// in the connection's input buffer and are handed over as they are.
+/// Two sessions implement it: ``HTTP1Session`` and ``HTTP2Session`` (nghttp2 in memory mode). A
+/// connection starts with the HTTP/1 session and switches by replacing its `protocolHandler` — when the
+/// first bytes are the client preface `PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n` (checked by the HTTP/1 session
+/// before parsing its first request), after answering `101` to `Upgrade: h2c`, or up front when a TLS
+/// transport negotiated ALPN `h2`. Bytes not yet consumed stay in the connection's input buffer and are
+/// handed over as they are.
 protocol ConnectionProtocolHandler: AnyObject {
     /// Consumes buffered input and dispatches requests as far as back-pressure allows. Called after
     /// every change (input read, output written, response delivered); must be idempotent.

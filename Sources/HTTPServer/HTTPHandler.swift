@@ -6,7 +6,8 @@
 ///   or task by the handler itself, which then calls `respond` from there.
 /// - `respond` must be called exactly once per request, from any thread, during or after `handle`.
 ///   Extra calls are ignored. A request that never gets a response keeps its connection open
-///   (until the peer resets it or the shutdown deadline passes) and blocks later pipelined responses.
+///   (until the peer resets it or the shutdown deadline passes); on HTTP/1.1 it also blocks the
+///   responses pipelined after it, on HTTP/2 only its own stream waits.
 public protocol HTTPHandler: Sendable {
     /// Handles one request; see the protocol's requirements.
     func handle(_ request: HTTPRequest, respond: HTTPResponder)

@@ -2,13 +2,17 @@ import Glibc
 import Logging
 import Synchronization
 
-/// An HTTP/1.1 server on non-blocking POSIX sockets and epoll, with no knowledge of what it serves.
+/// An HTTP/1.1 and HTTP/2 server, in cleartext or TLS, on non-blocking POSIX sockets and epoll (Linux
+/// only), with no knowledge of what it serves.
 ///
 /// It listens on one or more addresses (``Configuration/listenAddresses``), runs
 /// ``Configuration/eventLoopCount`` event-loop threads of its own (never threads of the Swift
-/// concurrency pool), and hands every request to an ``HTTPHandler``. It supports keep-alive and
+/// concurrency pool), and hands every request to an ``HTTPHandler``. HTTP/1.1: keep-alive and
 /// pipelining (responses in request order), HTTP/1.0, `HEAD`, chunked request bodies and
-/// `Expect: 100-continue`, and protects itself with the limits and timeouts of ``Configuration``.
+/// `Expect: 100-continue`. HTTP/2 (nghttp2, when ``Configuration/http2Enabled``): h2c by prior knowledge
+/// or `Upgrade: h2c` in cleartext, ALPN `h2` over TLS. TLS (OpenSSL, ``Configuration/tls``, replaceable
+/// with ``reloadTLS(_:)``) on every listener. It protects itself with the limits and timeouts of
+/// ``Configuration``.
 ///
 /// Lifecycle: ``init(configuration:handler:observer:logger:)`` → ``start()`` (binds; throws a
 /// readable error) → serve → ``shutdown(deadline:)``. A server runs at most once. Signal handling is

@@ -15,9 +15,9 @@ enum TransportResult: Equatable {
 
 /// The byte stream under a ``Connection``: reads, gathered writes, half-close and close.
 ///
-/// This is the seam for TLS: a later `TLSTransport` wraps the same non-blocking descriptor, runs the
-/// handshake inside `read`/`write` (reporting `wouldBlock` until it completes, and `wantsWritable`
-/// while handshake or close-notify bytes are queued), decrypts into the caller's buffer, encrypts the
+/// Two implement it: ``PlainSocketTransport`` (TCP) and ``TLSTransport``, which wraps the same
+/// non-blocking descriptor, runs the handshake inside `read` (reporting `wouldBlock` until it completes,
+/// and `wantsWritable` while OpenSSL waits to send), decrypts into the caller's buffer, encrypts the
 /// gathered chunks, and exposes the ALPN result so the connection can choose HTTP/2 or HTTP/1.1.
 /// The connection and protocol layers above it only ever see plaintext bytes.
 protocol ConnectionTransport: AnyObject {
@@ -42,7 +42,7 @@ protocol ConnectionTransport: AnyObject {
     func read(into buffer: UnsafeMutableRawBufferPointer) -> TransportResult
     /// Writes the chunks of `vectors` in order, as far as the socket accepts them.
     func write(_ vectors: UnsafeMutableBufferPointer<iovec>) -> TransportResult
-    /// Half-closes: no more output (`shutdown(SHUT_WR)`; a TLS close-notify later).
+    /// Half-closes: no more output (`shutdown(SHUT_WR)`, after a TLS close-notify).
     func shutdownOutput()
     /// Releases the descriptor. Called exactly once.
     func close()

@@ -223,7 +223,8 @@ def test_reload_keeps_counts_of_unchanged_models(exporter, tmp_path):
     assert sample(s, "mlops_model_info", model="eta", version="2024.07", task="regression", reference_sha256="") == 1
     config.write_text(CONFIG.replace("prediction_buckets: [10, 60]", "prediction_buckets: [60, 10]"))
     status, _, body = exporter.post("/-/reload", b"")
-    assert status == 500 and b"prediction_buckets" in body
+    # Located at the option (line 21, column 19 of CONFIG), not at 0:0.
+    assert status == 500 and f"{config}:21:19: ".encode() in body and b"prediction_buckets" in body, body
     assert sample(scrape(exporter)[1], "mlops_exporter_config_last_reload_successful") == 0
 
 
@@ -232,7 +233,26 @@ def test_check_config_reports_collector_option_errors(binary, tmp_path):
     config.write_text(CONFIG.replace("prediction_buckets: [10, 60]", "prediction_bucket: [10, 60]"))
     result = subprocess.run([str(binary), "check-config", str(config)], capture_output=True, text=True)
     assert result.returncode == 1
-    assert 'model "eta": collector "service": option prediction_bucket: unknown option' in result.stderr
+    assert f'{config}:21:19: model "eta": collector "service": option prediction_bucket: unknown option' \
+        in result.stderr, result.stderr
+
+
+def test_check_config_and_serve_resolve_aliases_in_collector_options(binary, start_exporter, tmp_path):
+    # eta's prediction buckets are an alias of fraud's latency buckets: read as "" (as options once were), it
+    # would fail validation.
+    config = tmp_path / "aliased.yaml"
+    config.write_text(CONFIG.replace("latency_buckets: [0.01, 0.1, 1]", "latency_buckets: &b [0.01, 0.1, 1]")
+                      .replace("prediction_buckets: [10, 60]", "prediction_buckets: *b"))
+    result = subprocess.run([str(binary), "check-config", str(config)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    e = start_exporter("--config", str(config))
+    status, _, body = e.post("/api/v1/models/eta/predictions",
+                             ndjson([{"version": "2024.06", "prediction": 0.05}]),
+                             {**NDJSON, "Authorization": "Bearer s3cret"})
+    assert status == 202, body
+    text = e.get("/metrics")[2].decode()
+    assert 'mlops_model_prediction_value_bucket{model="eta",version="2024.06",le="0.01"} 0' in text, text
+    assert 'mlops_model_prediction_value_bucket{model="eta",version="2024.06",le="0.1"} 1' in text, text
 
 
 def test_example_custom_collector_appears_in_metrics(tmp_path):

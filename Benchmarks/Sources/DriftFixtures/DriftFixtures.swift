@@ -68,16 +68,40 @@ public enum DriftWorkload {
         return ["features": .map(perFeature)]
     }
 
+    /// The collectors a workload model can have, in the order they are configured.
+    public static let knownCollectors = ["service", "drift", "quality", "fairness"]
+    /// Collectors fed by joined labels: a model with one of them gets ``sensitiveAttributes``, and its
+    /// predictions carry ids and are followed by labels (``DriftFixture/fillWindow(slices:perSlice:now:)``).
+    public static let outcomeCollectors: Set<String> = ["quality", "fairness"]
+    /// The sensitive attributes of a model with outcome collectors: three groups each.
+    public static let sensitiveAttributes = [
+        SensitiveAttribute(name: "gender", groups: ["f", "m", "x"], privileged: "m"),
+        SensitiveAttribute(name: "region", groups: ["north", "south", "east"], privileged: "north"),
+    ]
+
     /// A model named `name` with `features` features, the drift collector, and the service collector first
     /// when `service` is true.
     public static func configuration(
         name: String, features: Int, service: Bool, mixedMethods: Bool = false
     ) -> ModelConfiguration {
-        var collectors: [CollectorConfiguration] = []
-        if service { collectors.append(CollectorConfiguration(name: "service")) }
-        collectors.append(
-            CollectorConfiguration(name: "drift", options: driftOptions(features: features, mixedMethods: mixedMethods))
-        )
+        configuration(
+            name: name, features: features, collectors: service ? ["service", "drift"] : ["drift"],
+            mixedMethods: mixedMethods)
+    }
+
+    /// A model named `name` with `features` features and `collectors` (names from ``knownCollectors``, configured
+    /// in that list's order with default options, but drift's methods as `mixedMethods` says); with an outcome
+    /// collector, also ``sensitiveAttributes``.
+    public static func configuration(
+        name: String, features: Int, collectors: [String], mixedMethods: Bool = false
+    ) -> ModelConfiguration {
+        let configured = knownCollectors.filter(collectors.contains).map { collector in
+            collector == "drift"
+                ? CollectorConfiguration(
+                    name: "drift", options: driftOptions(features: features, mixedMethods: mixedMethods))
+                : CollectorConfiguration(name: collector)
+        }
+        let outcomes = collectors.contains(where: outcomeCollectors.contains)
         return ModelConfiguration(
             name: name, task: .binaryClassification, versions: ["v1"], classes: ["no", "yes"], positiveClass: "yes",
             features: (0..<features).map { i in
@@ -85,15 +109,25 @@ public enum DriftWorkload {
                     ? FeatureConfiguration(name: featureName(i), kind: .categorical, values: categories)
                     : FeatureConfiguration(name: featureName(i), kind: .numeric)
             },
-            reference: "\(name).json", window: window, collectors: collectors, maxSeries: 100_000)
+            sensitiveAttributes: outcomes ? sensitiveAttributes : [],
+            reference: "\(name).json", window: window, collectors: configured, maxSeries: 100_000)
     }
 
     /// `count` models `m0`, `m1`, … as ``configuration(name:features:service:mixedMethods:)``.
     public static func configurations(
         models count: Int, features: Int, service: Bool, mixedMethods: Bool = false
     ) -> [ModelConfiguration] {
+        configurations(
+            models: count, features: features, collectors: service ? ["service", "drift"] : ["drift"],
+            mixedMethods: mixedMethods)
+    }
+
+    /// `count` models `m0`, `m1`, … as ``configuration(name:features:collectors:mixedMethods:)``.
+    public static func configurations(
+        models count: Int, features: Int, collectors: [String], mixedMethods: Bool = false
+    ) -> [ModelConfiguration] {
         (0..<count).map {
-            configuration(name: "m\($0)", features: features, service: service, mixedMethods: mixedMethods)
+            configuration(name: "m\($0)", features: features, collectors: collectors, mixedMethods: mixedMethods)
         }
     }
 
@@ -184,6 +218,32 @@ public enum DriftWorkload {
             return event
         }
     }
+
+    /// `events` with their sensitive attributes set (when the model has them: group shares 50/35/15% per
+    /// attribute) and the ground truth of each: the predicted class 85% of the time (75% in the third group
+    /// of the first attribute), else the other one. From a generator of their own, so that the features of
+    /// ``events(for:count:seed:shift:)`` are the same with or without outcome collectors.
+    public static func outcomes(
+        for events: [PredictionEvent], attributes: Int, seed: UInt64 = 7
+    ) -> (events: [PredictionEvent], labels: [Outcome]) {
+        var g = SplitMix64(seed: seed)
+        var labelled: [PredictionEvent] = []
+        var labels: [Outcome] = []
+        for var event in events {
+            var third = false
+            for a in 0..<attributes {
+                let u = Double.random(in: 0..<1, using: &g)
+                let k = u < 0.5 ? 0 : u < 0.85 ? 1 : 2
+                event.attributes[a] = sensitiveAttributes[a].groups[k]
+                if a == 0 { third = k == 2 }
+            }
+            let right = Double.random(in: 0..<1, using: &g) < (third ? 0.75 : 0.85)
+            let yes = event.prediction == .label("yes")
+            labels.append(.label(yes == right ? "yes" : "no"))
+            labelled.append(event)
+        }
+        return (labelled, labels)
+    }
 }
 
 /// A registry with a ``ModelMonitor`` of `models` identical models (`m0`, `m1`, …), their hand-made reference
@@ -198,14 +258,19 @@ public final class DriftFixture: Sendable {
     public let models: [MonitoredModel]
     /// Pre-shaped events.
     public let events: [PredictionEvent]
+    /// With outcome collectors, the ground truth of each of ``events`` (else empty): ``fillWindow(slices:perSlice:now:)``
+    /// then gives every prediction an id and follows most of them by their label.
+    public let labels: [Outcome]
 
-    /// Builds the models; `eventPool` events are generated with `seed`.
+    /// Builds the models; `eventPool` events are generated with `seed`. `collectors` (names from
+    /// ``DriftWorkload/knownCollectors``), when given, replaces `service` + drift.
     public init(
         models count: Int, features: Int, service: Bool, mixedMethods: Bool = false, eventPool: Int = 1024,
-        seed: UInt64 = 6, shift: Double = 0
+        seed: UInt64 = 6, shift: Double = 0, collectors: [String]? = nil
     ) throws {
         let configurations = DriftWorkload.configurations(
-            models: count, features: features, service: service, mixedMethods: mixedMethods)
+            models: count, features: features, collectors: collectors ?? (service ? ["service", "drift"] : ["drift"]),
+            mixedMethods: mixedMethods)
         let references = DriftWorkload.references(for: configurations)
         let registry = Registry()
         let monitor = ModelMonitor()
@@ -216,20 +281,39 @@ public final class DriftFixture: Sendable {
         self.registry = registry
         self.monitor = monitor
         self.models = models
-        events = DriftWorkload.events(for: models[0], count: eventPool, seed: seed, shift: shift)
+        let events = DriftWorkload.events(for: models[0], count: eventPool, seed: seed, shift: shift)
+        if configurations[0].collectors.contains(where: { DriftWorkload.outcomeCollectors.contains($0.name) }) {
+            (self.events, labels) = DriftWorkload.outcomes(
+                for: events, attributes: configurations[0].sensitiveAttributes.count, seed: seed &+ 1)
+        } else {
+            self.events = events
+            labels = []
+        }
     }
 
     /// Records `perSlice` events into each of the window's last `slices` slices ending at `now`, for every
-    /// model; returns the number rejected (0 expected).
+    /// model; returns the number rejected (0 expected). With ``labels``, each prediction has an id
+    /// (`<slice>-<index>`, unique per model) and 19 of every 20 are followed by their label at the same time
+    /// (the rest stay pending).
     @discardableResult
     public func fillWindow(slices: Int, perSlice: Int, now: Double) -> Int {
         var rejected = 0
         for model in models {
             for s in 0..<slices {
                 let t = now - Double(s) * DriftWorkload.sliceSeconds
-                for i in 0..<perSlice
-                where model.record(events[(s * perSlice + i) % events.count], receivedAt: t) != nil {
-                    rejected += 1
+                for i in 0..<perSlice {
+                    let k = (s * perSlice + i) % events.count
+                    guard !labels.isEmpty else {
+                        if model.record(events[k], receivedAt: t) != nil { rejected += 1 }
+                        continue
+                    }
+                    var event = events[k]
+                    let id = "\(s)-\(i)"
+                    event.id = id
+                    if model.record(event, receivedAt: t) != nil { rejected += 1 }
+                    if i % 20 != 19, model.record(label: LabelEvent(id: id, label: labels[k]), receivedAt: t) != nil {
+                        rejected += 1
+                    }
                 }
             }
         }

@@ -19,8 +19,12 @@ import Profiling
 //       one text scrape; a fresh monitor per repeat; JSON with each repeat's times and the drift verdicts.
 //   drift-profile profile --config FILE --model NAME --input FILE --out FILE
 //       `Profiler.run`, what `mlops-exporter profile` runs (the one-time cost of a reference), with its CPU time.
-//   drift-profile scrape [--iterations 20] [--shift 0] [--dump FILE]   10 models x 50 features, full window:
-//       repeated scrapes (--dump writes the last body)
+//   drift-profile scrape [--iterations 20] [--shift 0] [--collectors drift] [--dump FILE]
+//       10 models x 50 features, full window: repeated scrapes (--dump writes the last body). --collectors takes
+//       names from service, drift, quality, fairness (comma-separated): with quality or fairness, every model
+//       also has 2 sensitive attributes of 3 groups, each prediction an id, and 95% of them their label in
+//       the same slice, so that every quality and fairness series has a value. JSON: CPU ms per scrape, body
+//       bytes, samples (`series`) and how many of them are NaN.
 //   drift-profile record [--features 20] [--iterations 1000000] [--service]
 //       (the last two for valgrind --tool=callgrind).
 
@@ -236,8 +240,13 @@ func profile(_ arguments: [String]) throws {
 func scrape(_ arguments: [String]) throws {
     let iterations = Int(option("iterations", arguments) ?? "20") ?? 20
     let shift = Double(option("shift", arguments) ?? "0") ?? 0
+    let collectors = (option("collectors", arguments) ?? "drift").split(separator: ",").map(String.init)
+    if let unknown = collectors.first(where: { !DriftWorkload.knownCollectors.contains($0) }) {
+        fail("unknown collector \(unknown) (known: \(DriftWorkload.knownCollectors.joined(separator: ", ")))")
+    }
     let fixture = try DriftFixture(
-        models: 10, features: 50, service: false, mixedMethods: true, eventPool: 16384, shift: shift)
+        models: 10, features: 50, service: false, mixedMethods: true, eventPool: 16384, shift: shift,
+        collectors: collectors)
     precondition(fixture.fillWindow(slices: 12, perSlice: 1000, now: WallClock.now()) == 0)
     var buffer: [UInt8] = []
     var bytes = 0
@@ -248,9 +257,17 @@ func scrape(_ arguments: [String]) throws {
         // The last scrape's body, to compare two builds' output.
         try Data(buffer.prefix(bytes)).write(to: URL(fileURLWithPath: path))
     }
+    // Samples of the last body, and those whose value is NaN (a series without data).
+    var series = 0
+    var nan = 0
+    for line in buffer.prefix(bytes).split(separator: UInt8(ascii: "\n")) where line.first != UInt8(ascii: "#") {
+        series += 1
+        if line.split(separator: UInt8(ascii: " ")).last.map({ $0.elementsEqual("NaN".utf8) }) == true { nan += 1 }
+    }
     print(
         json([
             "iterations": iterations, "bytes": bytes, "cpu_ms_per_scrape": Double(t1 - t0) / 1e6 / Double(iterations),
+            "collectors": collectors.joined(separator: ","), "series": series, "nan_series": nan,
         ]))
 }
 
