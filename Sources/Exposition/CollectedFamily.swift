@@ -16,51 +16,55 @@ struct CollectedFamily: Sendable {
 
     private func render(_ series: [CollectedSeries], into out: inout ByteWriter, context: RenderContext) {
         let om = context.format == .openMetrics
-        for s in series {
-            let labels = s.labels
-            switch s.value {
-            case .counter(let v, let created):
-                out.appendSeries(names.main, labels)
-                out.appendSampleValue(v)
-                out.append(UInt8(ascii: "\n"))
-                if let created, om, context.emitCreated {
-                    out.appendSeries(names.created, labels)
-                    out.appendSampleValue(created)
+        // Through a buffer pointer: each series is read in place, not copied (a copy retains its labels).
+        series.withUnsafeBufferPointer { series in
+            for s in series {
+                let labels = s.labels
+                switch s.value {
+                case .counter(let v, let created):
+                    out.appendSeries(names.main, labels)
+                    out.appendSampleValue(v)
                     out.append(UInt8(ascii: "\n"))
-                }
-            case .gauge(let v), .unknown(let v):
-                out.appendSeries(names.main, labels)
-                out.appendSampleValue(v)
-                out.append(UInt8(ascii: "\n"))
-            case .info:
-                out.appendSeries(names.main, labels)
-                out.append(UInt8(ascii: "1"), UInt8(ascii: "\n"))
-            case .stateSet(let states):
-                for state in states {
-                    out.appendSeries(names.main, labels, state.label)
-                    out.append(state.on ? UInt8(ascii: "1") : UInt8(ascii: "0"))
+                    if let created, om, context.emitCreated {
+                        out.appendSeries(names.created, labels)
+                        out.appendSampleValue(created)
+                        out.append(UInt8(ascii: "\n"))
+                    }
+                case .gauge(let v), .unknown(let v):
+                    out.appendSeries(names.main, labels)
+                    out.appendSampleValue(v)
                     out.append(UInt8(ascii: "\n"))
+                case .info:
+                    out.appendSeries(names.main, labels)
+                    out.append(UInt8(ascii: "1"), UInt8(ascii: "\n"))
+                case .stateSet(let states):
+                    for state in states {
+                        out.appendSeries(names.main, labels, state.label)
+                        out.append(state.on ? UInt8(ascii: "1") : UInt8(ascii: "0"))
+                        out.append(UInt8(ascii: "\n"))
+                    }
+                case .histogram(let layout, let counts, let sum):
+                    let le = om ? layout.leOpenMetrics : layout.leText
+                    var running: UInt64 = 0
+                    for i in counts.indices {
+                        running &+= counts[i]
+                        out.appendSeries(names.main, labels, le[i])
+                        out.appendInteger(running)
+                        out.append(UInt8(ascii: "\n"))
+                    }
+                    out.appendSumAndCount(
+                        names, labels, sum: sum, count: running, negativeBounds: layout.hasNegativeBound,
+                        format: context.format)
+                case .summary(let quantiles, let count, let sum):
+                    for q in quantiles where !om || OpenMetricsRules.allowsQuantile(q.value) {
+                        out.appendSeries(
+                            names.main, labels, Array("quantile=\"\(FloatFormat.goString(q.quantile))\"".utf8))
+                        out.appendSampleValue(q.value)
+                        out.append(UInt8(ascii: "\n"))
+                    }
+                    out.appendSumAndCount(
+                        names, labels, sum: sum, count: count, negativeBounds: false, format: context.format)
                 }
-            case .histogram(let layout, let counts, let sum):
-                let le = om ? layout.leOpenMetrics : layout.leText
-                var running: UInt64 = 0
-                for i in counts.indices {
-                    running &+= counts[i]
-                    out.appendSeries(names.main, labels, le[i])
-                    out.appendInteger(running)
-                    out.append(UInt8(ascii: "\n"))
-                }
-                out.appendSumAndCount(
-                    names, labels, sum: sum, count: running, negativeBounds: layout.hasNegativeBound,
-                    format: context.format)
-            case .summary(let quantiles, let count, let sum):
-                for q in quantiles where !om || OpenMetricsRules.allowsQuantile(q.value) {
-                    out.appendSeries(names.main, labels, Array("quantile=\"\(FloatFormat.goString(q.quantile))\"".utf8))
-                    out.appendSampleValue(q.value)
-                    out.append(UInt8(ascii: "\n"))
-                }
-                out.appendSumAndCount(
-                    names, labels, sum: sum, count: count, negativeBounds: false, format: context.format)
             }
         }
     }

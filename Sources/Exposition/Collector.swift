@@ -1,4 +1,3 @@
-import Dispatch
 import Synchronization
 
 /// Metrics computed when a scrape asks for them (process statistics, model drift scores), rather than
@@ -52,10 +51,6 @@ public final class CollectorPart: Sendable {
     public let schema: CollectorSchema
     let body: @Sendable (inout CollectorSink) throws -> Void
 
-    /// Where this part runs: a serial queue of its own, which libdispatch serves from its overcommitting pool,
-    /// so that a part stuck in its collector (and counted `deadline`, then `still_running`) holds one thread
-    /// and never delays the other parts of a scrape by occupying the shared pool's few threads.
-    let queue = DispatchQueue(label: "mlops-exporter.collector")
     /// The run under way, if any; renders that overlap join it.
     let current = Mutex<Registry.CollectorRun?>(nil)
     /// Per family of the schema: the combined hash of the label sets last checked free of duplicates.

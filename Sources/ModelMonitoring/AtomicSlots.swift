@@ -38,6 +38,12 @@ public final class AtomicSlots: @unchecked Sendable {
     @inline(__always)
     public func load(_ index: Int) -> UInt64 { base[index].load(ordering: .relaxed) }
 
+    /// Adds slots `start..<start + out.count` to `out`, slot by slot (wrapping).
+    public func add(into out: UnsafeMutableBufferPointer<UInt64>, from start: Int) {
+        precondition(start >= 0 && start + out.count <= count)
+        for i in 0..<out.count { out[i] &+= base[start &+ i].load(ordering: .relaxed) }
+    }
+
     /// Adds `value` to Double slot `index`.
     @inline(__always)
     public func addDouble(_ index: Int, _ value: Double) {

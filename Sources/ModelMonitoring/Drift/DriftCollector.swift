@@ -349,6 +349,7 @@ public final class DriftCollector: ModelCollector {
                 }
             }
         }
+        ring.wrote(block)
     }
 
     @inline(__always)
@@ -389,11 +390,14 @@ public final class DriftCollector: ModelCollector {
     }
 
     /// The window's comparison of one column with its reference, or nil when the window has no values.
-    func evaluate(_ m: Monitored, blocks: [Int]) -> (result: DriftResult, observations: Double, missing: Double) {
+    func evaluate(
+        _ m: Monitored, window: SliceRing.Window
+    ) -> (result: DriftResult, observations: Double, missing: Double) {
         let c = m.column
-        let current = ring.sums(c.base, count: c.binCount, blocks: blocks)
+        let blocks = window.blocks
+        let current = window.counts(c.base, c.binCount)
         let observations = current.reduce(0, +)
-        let missing = Double(ring.sum(c.base + c.missingOffset, blocks: blocks))
+        let missing = Double(window.total(c.base + c.missingOffset))
         guard observations > 0 else { return (DriftResult(distance: .nan), 0, missing) }
         let result: DriftResult
         switch m.method {
@@ -409,9 +413,9 @@ public final class DriftCollector: ModelCollector {
                 // Configuration validation keeps distribution methods off categorical columns.
                 return (DriftResult(distance: .nan), observations, missing)
             }
-            let fine = ring.sums(c.base + c.fineOffset, count: c.fineCount, blocks: blocks)
-            let below = Double(ring.sum(c.base + c.belowCountOffset, blocks: blocks))
-            let above = Double(ring.sum(c.base + c.aboveCountOffset, blocks: blocks))
+            let fine = window.counts(c.base + c.fineOffset, c.fineCount)
+            let below = Double(window.total(c.base + c.belowCountOffset))
+            let above = Double(window.total(c.base + c.aboveCountOffset))
             if m.method == .ks {
                 result = DriftStatistics.ks(
                     referenceFine: c.referenceFine, currentFine: fine, currentBelow: below, currentAbove: above,
@@ -431,12 +435,12 @@ public final class DriftCollector: ModelCollector {
     /// Computes every column's drift over the window ending now and emits the families.
     public func collect(into sink: inout CollectorSink) {
         let f = Self.families
-        let blocks = ring.liveBlocks(now: WallClock.now())
+        let window = ring.window(now: WallClock.now())
         var verdicts = 0
         var drifted = 0
         for (m, labels) in zip(features, featureLabels) {
             let c = m.column
-            let (verdict, missing) = emitDrift(m, f.feature, labels, blocks: blocks, into: &sink)
+            let (verdict, missing) = emitDrift(m, f.feature, labels, window: window, into: &sink)
             sink.gauge(f.windowMissing, labels.subject, value: missing)
             sink.counter(f.missing, labels.subject, value: Double(totals.load(c.totalsBase + c.binCount)))
             if let verdict {
@@ -445,9 +449,9 @@ public final class DriftCollector: ModelCollector {
             }
         }
         if let prediction, let predictionLabels {
-            _ = emitDrift(prediction, f.prediction, predictionLabels, blocks: blocks, into: &sink)
+            _ = emitDrift(prediction, f.prediction, predictionLabels, window: window, into: &sink)
         }
-        if let score, let scoreLabels { _ = emitDrift(score, f.prediction, scoreLabels, blocks: blocks, into: &sink) }
+        if let score, let scoreLabels { _ = emitDrift(score, f.prediction, scoreLabels, window: window, into: &sink) }
         if verdicts > 0 {
             let share = Double(drifted) / Double(verdicts)
             sink.gauge(f.driftShare, modelLabels, value: share)
@@ -457,9 +461,10 @@ public final class DriftCollector: ModelCollector {
     }
 
     func emitDrift(
-        _ m: Monitored, _ f: SubjectFamilies, _ labels: ColumnLabels, blocks: [Int], into sink: inout CollectorSink
+        _ m: Monitored, _ f: SubjectFamilies, _ labels: ColumnLabels, window: SliceRing.Window,
+        into sink: inout CollectorSink
     ) -> (verdict: Bool?, missing: Double) {
-        let (result, observations, missing) = evaluate(m, blocks: blocks)
+        let (result, observations, missing) = evaluate(m, window: window)
         sink.gauge(f.observations, labels.subject, value: observations)
         sink.gauge(f.threshold, labels.method, value: m.threshold)
         var verdict: Bool?

@@ -26,6 +26,19 @@ public final class SliceRing: Sendable {
     let blockEpochs: AtomicSlots
     let newest = Atomic<Int>(Int.min)
     let rotation = Mutex(())
+    /// The offset of the newest epoch's block (-1 before the first event).
+    let newestBase = Atomic<Int>(-1)
+    /// Bumped by every write into a block other than the newest one (see ``wrote(_:)``).
+    let lateWrites = Atomic<Int>(0)
+    /// Integer totals of the window's blocks other than the newest, with what they were computed for.
+    let closed = Mutex<ClosedTotals?>(nil)
+
+    struct ClosedTotals {
+        let nowEpoch: Int
+        let newest: Int
+        let lateWrites: Int
+        let totals: [UInt64]
+    }
 
     /// A model's configured window (`duration` split into `slices`), each slice `width` slots wide.
     public convenience init(window: WindowConfiguration, width: Int) {
@@ -82,7 +95,60 @@ public final class SliceRing: Sendable {
                 for i in 0..<width { data.store(base + i, 0) }
                 blockEpochs.store(block, UInt64(bitPattern: Int64(epoch)))
             }
+            newestBase.store(block(ofEpoch: e) * width, ordering: .relaxed)
             newest.store(e, ordering: .releasing)
+        }
+    }
+
+    /// Tells the ring that an event's writes into the block at `base` are done. Writers whose ring is read
+    /// through ``window(now:)`` call it after each event: a write into a block that is no longer the newest
+    /// (an old event, or one that raced a rotation) invalidates the cached totals of the older blocks. One
+    /// relaxed load on the common path.
+    @inline(__always)
+    public func wrote(_ base: Int) {
+        if base != newestBase.load(ordering: .relaxed) { lateWrites.add(1, ordering: .releasing) }
+    }
+
+    /// The window ending at Unix time `now`: every slot's integer total over its live blocks (meaningless for
+    /// Double slots: read those with ``sumDouble(_:blocks:)`` over ``Window/blocks``). The blocks other than
+    /// the newest change only at a rotation or by a late write, so their totals are computed once and kept;
+    /// a scrape adds only the newest block to them.
+    public func window(now: Double) -> Window {
+        let e = epoch(now)
+        let blocks = liveBlocks(now: now)
+        let generation = lateWrites.load(ordering: .acquiring)
+        let newestEpoch = newest.load(ordering: .acquiring)
+        let open = newestEpoch == Int.min ? -1 : block(ofEpoch: newestEpoch) * width
+        let totals = closed.withLock { cache -> [UInt64] in
+            if let c = cache, c.nowEpoch == e, c.newest == newestEpoch, c.lateWrites == generation { return c.totals }
+            var totals = [UInt64](repeating: 0, count: width)
+            totals.withUnsafeMutableBufferPointer { out in
+                for base in blocks where base != open { data.add(into: out, from: base) }
+            }
+            cache = ClosedTotals(nowEpoch: e, newest: newestEpoch, lateWrites: generation, totals: totals)
+            return totals
+        }
+        return Window(closed: totals, open: blocks.contains(open) ? open : -1, data: data, blocks: blocks)
+    }
+
+    /// A window's totals (those of the blocks other than the newest, kept; the newest block read live) and the
+    /// blocks they cover.
+    public struct Window: Sendable {
+        let closed: [UInt64]
+        let open: Int
+        let data: AtomicSlots
+        /// The live blocks (offsets), for Double slots.
+        public let blocks: [Int]
+
+        /// Integer total of slot `position` over the window.
+        @inline(__always)
+        public func total(_ position: Int) -> UInt64 {
+            closed[position] &+ (open >= 0 ? data.load(open &+ position) : 0)
+        }
+
+        /// Totals of slots `position..<position + count`, as Doubles.
+        public func counts(_ position: Int, _ count: Int) -> [Double] {
+            (position..<(position + count)).map { Double(total($0)) }
         }
     }
 

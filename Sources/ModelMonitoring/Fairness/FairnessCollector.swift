@@ -213,12 +213,12 @@ public final class FairnessCollector: ModelCollector {
     /// Emits every attribute's counters, window rates and comparisons over the window ending now.
     public func collect(into sink: inout CollectorSink) {
         let f = Self.families
-        let blocks = slots.ring.liveBlocks(now: WallClock.now())
+        let totals = slots.ring.window(now: WallClock.now())
         for a in 0..<bases.count {
             var window: [GroupCounts] = []
             for g in 0..<groupCounts[a] {
                 let position = bases[a] + g * GroupCounts.width
-                let counts = GroupCounts(slots: slots.ring.sums(position, count: GroupCounts.width, blocks: blocks))
+                let counts = GroupCounts(slots: totals.counts(position, GroupCounts.width))
                 window.append(counts)
                 let labels = groupLabels[a][g]
                 let group = labels.group

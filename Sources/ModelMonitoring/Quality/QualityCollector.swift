@@ -324,19 +324,19 @@ public final class QualityCollector: ModelCollector {
 
     /// Emits every version's counters and window gauges (the `__other__` version only once it has outcomes).
     public func collect(into sink: inout CollectorSink) {
-        let blocks = slots.ring.liveBlocks(now: WallClock.now())
+        let window = slots.ring.window(now: WallClock.now())
         for v in 0..<versions {
             if let c = classification {
-                collectClassification(c, version: v, blocks: blocks, into: &sink)
+                collectClassification(c, version: v, window: window, into: &sink)
             } else {
-                collectRegression(version: v, blocks: blocks, into: &sink)
+                collectRegression(version: v, window: window, into: &sink)
             }
         }
         sink.counter(Self.families.qualityLateOutcomes, modelLabels, value: Double(late.load(0)))
     }
 
     func collectClassification(
-        _ c: ClassificationQuality, version v: Int, blocks: [Int], into sink: inout CollectorSink
+        _ c: ClassificationQuality, version v: Int, window totals: SliceRing.Window, into sink: inout CollectorSink
     ) {
         let f = Self.families
         let k = c.classes
@@ -369,7 +369,7 @@ public final class QualityCollector: ModelCollector {
                 }
             }
         }
-        let w = slots.window(version: v, blocks: blocks)
+        let w = slots.window(version: v, totals: totals)
         let window = c.scores(w.counts(c.confusion, k * k))
         sink.gauge(f.windowOutcomes, labels, value: window.count)
         guard window.count > 0 else { return }
@@ -401,7 +401,7 @@ public final class QualityCollector: ModelCollector {
         }
     }
 
-    func collectRegression(version v: Int, blocks: [Int], into sink: inout CollectorSink) {
+    func collectRegression(version v: Int, window totals: SliceRing.Window, into sink: inout CollectorSink) {
         typealias R = RegressionQuality
         let f = Self.families
         let count = slots.total(v, R.count)
@@ -419,7 +419,7 @@ public final class QualityCollector: ModelCollector {
         sink.counter(f.actualSquaredSum, labels, value: slots.totalDouble(v, R.actualSquared))
         sink.gauge(f.errorSum, labels, value: slots.totalDouble(v, R.error))
         sink.gauge(f.actualSum, labels, value: slots.totalDouble(v, R.actual))
-        let w = slots.window(version: v, blocks: blocks)
+        let w = slots.window(version: v, totals: totals)
         let maxKey = w.maxKey(R.actualMaxKey)
         let minKey = w.maxKey(R.actualMinKey)
         let constant =

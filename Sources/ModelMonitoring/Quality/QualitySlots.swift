@@ -22,7 +22,10 @@ struct QualitySlots: Sendable {
     /// outcome is not late) and in the totals.
     @inline(__always)
     func add(_ block: Int?, _ position: Int) {
-        if let block { ring.add(block, position) }
+        if let block {
+            ring.add(block, position)
+            ring.wrote(block)
+        }
         totals.add(position)
     }
 
@@ -56,19 +59,19 @@ struct QualitySlots: Sendable {
     /// A read of one version's window: the slices live at `now`.
     struct Window {
         let slots: QualitySlots
-        let blocks: [Int]
+        /// Integer totals (older slices cached by the ring, see ``SliceRing/window(now:)``).
+        let totals: SliceRing.Window
+        var blocks: [Int] { totals.blocks }
         let base: Int
 
         /// The window's total of integer slot `position` (relative to the version's block).
-        func count(_ position: Int) -> Double { Double(slots.ring.sum(base + position, blocks: blocks)) }
+        func count(_ position: Int) -> Double { Double(totals.total(base + position)) }
 
         /// The window's total of Double slot `position`.
         func sum(_ position: Int) -> Double { slots.ring.sumDouble(base + position, blocks: blocks) }
 
         /// The window's totals of integer slots `position..<position + count`.
-        func counts(_ position: Int, _ count: Int) -> [Double] {
-            slots.ring.sums(base + position, count: count, blocks: blocks)
-        }
+        func counts(_ position: Int, _ count: Int) -> [Double] { totals.counts(base + position, count) }
 
         /// The window's totals of Double slots `position..<position + count`.
         func sums(_ position: Int, _ count: Int) -> [Double] {
@@ -87,8 +90,10 @@ struct QualitySlots: Sendable {
         }
     }
 
-    /// Version `version`'s window ending at `now`, for slices `blocks` (from ``SliceRing/liveBlocks(now:)``).
-    func window(version: Int, blocks: [Int]) -> Window { Window(slots: self, blocks: blocks, base: version * width) }
+    /// Version `version`'s window, from the ring's ``SliceRing/window(now:)``.
+    func window(version: Int, totals: SliceRing.Window) -> Window {
+        Window(slots: self, totals: totals, base: version * width)
+    }
 
     /// The cumulative integer slot `position` of `version`.
     func total(_ version: Int, _ position: Int) -> Double { Double(totals.load(version * width + position)) }

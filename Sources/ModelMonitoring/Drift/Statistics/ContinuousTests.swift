@@ -90,15 +90,20 @@ extension DriftStatistics {
         }
         let m = inside + currentBelow + currentAbove
         guard n > 0, m > 0 else { return .nan }
+        // Scaled by n·m, the loop needs no division (it runs over every fine bin of every column at each scrape).
         var cumulativeRef = 0.0
         var cumulativeCur = currentBelow
-        var d = cumulativeCur / m
-        for i in 0..<bins {
-            cumulativeRef += referenceFine[i]
-            cumulativeCur += currentFine[i]
-            d = max(d, abs(cumulativeRef / n - cumulativeCur / m))
+        var scaled = cumulativeCur * n
+        referenceFine.withUnsafeBufferPointer { ref in
+            currentFine.withUnsafeBufferPointer { cur in
+                for i in 0..<bins {
+                    cumulativeRef += ref[i]
+                    cumulativeCur += cur[i]
+                    scaled = max(scaled, abs(cumulativeRef * m - cumulativeCur * n))
+                }
+            }
         }
-        return d
+        return scaled / (n * m)
     }
 
     /// The error bound of the binned KS statistic: the largest share of one fine bin in either sample
