@@ -9,8 +9,12 @@ import ModelMonitoring
 /// An mlops-exporter instance: a ``Registry`` served over HTTP at `/metrics`, with its landing page,
 /// health and readiness endpoints, self metrics, process metrics and the ingestion API of its models.
 ///
-/// Embed it in a Swift service (create, ``start()``, register metrics in ``registry``, ``shutdown(deadline:)``),
-/// or let the `mlops-exporter serve` command run it until SIGTERM or SIGINT (``runUntilSignalled()``).
+/// Embed it in a Swift service in one of two ways:
+/// - on its own server: create, ``start()`` (binds the listen addresses), register metrics in ``registry``,
+///   ``shutdown(deadline:)``; or let the `mlops-exporter serve` command run it until SIGTERM or SIGINT
+///   (``runUntilSignalled()``);
+/// - on the service's own HTTP server (Hummingbird, Vapor, ...): create it and mount ``endpoints`` on that
+///   server's routes; ``start()`` is then never called and no socket is bound (docs/embedding.md).
 public final class Exporter: Sendable {
     /// Everything `serve` can set; the defaults are the documented ones.
     public struct Configuration: Sendable {
@@ -87,7 +91,7 @@ public final class Exporter: Sendable {
 
     /// Builds the exporter: checks the model configuration (throws ``ConfigErrors``: its problems as a file
     /// with the same content would have them, else those of building its collectors), builds the models and
-    /// registers every collector. Nothing is bound until ``start()``.
+    /// registers every collector. Nothing is bound until ``start()``; ``endpoints`` serve at once.
     public init(configuration: Configuration, registry: Registry = Registry(), logger: Logger) throws {
         self.configuration = configuration
         self.registry = registry
@@ -148,6 +152,14 @@ public final class Exporter: Sendable {
         logger.info(
             "listening",
             metadata: ["addresses": "\(server.boundAddresses.map { "\($0)" }.joined(separator: ","))"])
+    }
+
+    /// The exporter's endpoints for another HTTP server to mount (docs/embedding.md): the handler chain this
+    /// exporter's own server calls, available from ``init(configuration:registry:logger:)`` on; ``start()`` need
+    /// not run (then no socket is bound).
+    public var endpoints: ExporterEndpoints {
+        ExporterEndpoints(
+            handler: handler, metricsPath: configuration.telemetryPath, maxBodyBytes: configuration.server.maxBodySize)
     }
 
     /// The addresses actually bound (port 0 resolved), as `host:port` strings.
