@@ -47,8 +47,7 @@ router.get("/hello") { _, _ in
 // Mount the exporter's endpoints on this router (the README shows these lines).
 let endpoints = exporter.endpoints
 @Sendable func mount(_ request: Request, _: BasicRequestContext) async throws -> Response {
-    var request = request
-    let body = try await request.collectBody(upTo: endpoints.maxBodyBytes)
+    let body = try await request.body.collect(upTo: endpoints.maxBodyBytes)
     let answer = await endpoints.respond(
         to: .init(
             method: request.method.rawValue, path: request.uri.path, query: request.uri.query,
