@@ -10,8 +10,8 @@ import Synchronization
 ///   OpenMetrics 1.0), gzip when `Accept-Encoding` allows, concurrent scrapes of the same representation
 ///   sharing one render, the render bounded by `X-Prometheus-Scrape-Timeout-Seconds`, and 503 beyond
 ///   `Exporter.Configuration.maxRequests` scrapes at once;
-/// - `POST` on ``ingestionPathPrefix``` + "{model}/predictions"` and `.../labels`: the ingestion API, with the
-///   model's bearer token (401), media types (415), gzip bodies, event and inflation limits (413), large
+/// - `POST` on ``ingestionPathPrefix`` followed by `{model}/predictions` or `{model}/labels`: the ingestion API,
+///   with the model's bearer token (401), media types (415), gzip bodies, event and inflation limits (413), large
 ///   bodies decoded on the exporter's bounded worker pool (503 with `Retry-After` when it is full), unknown
 ///   models (404);
 /// - `/`, `/-/healthy`, `/-/ready` (200 only once ``Exporter/start()`` ran), `/-/reload`; any other path 404,
@@ -23,9 +23,10 @@ import Synchronization
 ///   being looked at).
 /// - Send the response's status, headers and body as they are; add what the host's protocol needs
 ///   (`Content-Length`, `Date`). For `HEAD` the body is a `GET`'s: send none, as for any `HEAD`.
-/// - ``respond(to:)`` may be called from any task, concurrently; it never blocks a thread while it waits
-///   (renders and large bodies run on the exporter's own threads). Every refusal has a one-line
-///   `text/plain` reason.
+/// - ``respond(to:)`` may be called from any task, concurrently; it suspends, never blocks, while it waits.
+///   Ingestion bodies up to 256 KiB (inflated) are decoded on the calling task's thread, as on the server's
+///   event loop (about 0.2 ms per 100 events); renders, uncached password checks and larger or inflating
+///   bodies run on the exporter's own threads. Every refusal has a one-line `text/plain` reason.
 /// - A request with a body is first screened from its head, as the exporter's server does before reading a
 ///   body (auth, unknown model, token, media type, workers' room); a host that wants to refuse before it reads
 ///   the body can call ``admit(_:)`` with the head itself.
