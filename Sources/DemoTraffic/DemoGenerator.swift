@@ -47,6 +47,16 @@ public final class DemoGenerator {
     /// The models the demo generates traffic for (those of examples/demo/models.yaml).
     public static let models: Set<String> = ["fraud", "eta"]
 
+    /// The demo models a target configured with the models `configured` (by name) serves: traffic goes to
+    /// those only. Throws when it serves none of them; `source` names the configuration in the message.
+    public static func models(configured: [String], source: String) throws(DemoError) -> Set<String> {
+        let served = Set(configured).intersection(models)
+        guard !served.isEmpty else {
+            throw .invalidArgument("\(source) declares neither fraud nor eta (see examples/demo)")
+        }
+        return served
+    }
+
     private let options: Options
     private let client: DemoHTTPClient
     private var scenario: Scenario

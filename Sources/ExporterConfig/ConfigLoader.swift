@@ -80,6 +80,12 @@ struct Reader {
     var referencesMustExist = true
     var errors: [ConfigError] = []
 
+    /// `path` resolved against ``baseDirectory``; as given when absolute or when there is no base directory
+    /// (a configuration built in code: relative to the working directory).
+    func resolve(_ path: String) -> String {
+        path.hasPrefix("/") || baseDirectory.isEmpty ? path : baseDirectory + "/" + path
+    }
+
     mutating func fail(_ node: Node?, _ field: String, _ message: String) {
         errors.append(
             ConfigError(
@@ -202,7 +208,6 @@ struct Reader {
             return ExporterConfiguration(models: [], source: file)
         }
         guard let items = sequence(modelsNode, "models") else { return ExporterConfiguration(models: [], source: file) }
-        if items.isEmpty { fail(modelsNode, "models", "at least one model is needed") }
         var names = Set<String>()
         for (i, item) in items.enumerated() {
             guard let model = model(item, "models[\(i)]") else { continue }
@@ -304,7 +309,7 @@ struct Reader {
         case nil: break
         }
         if let r = value("reference"), let s = string(r, "\(path).reference") {
-            let resolved = s.hasPrefix("/") ? s : baseDirectory + "/" + s
+            let resolved = resolve(s)
             if referencesMustExist && !FileManager.default.isReadableFile(atPath: resolved) {
                 fail(r, "\(path).reference", "cannot read \"\(resolved)\"")
             }
@@ -346,7 +351,7 @@ struct Reader {
             if value("token_file") != nil { fail(t, "\(path).token", "give token or token_file, not both") }
         }
         if let t = value("token_file"), let p = string(t, "\(path).token_file") {
-            let resolved = p.hasPrefix("/") ? p : baseDirectory + "/" + p
+            let resolved = resolve(p)
             if let content = try? String(contentsOfFile: resolved, encoding: .utf8) {
                 let token = content.trimmingCharacters(in: .whitespacesAndNewlines)
                 if token.isEmpty { fail(t, "\(path).token_file", "\"\(resolved)\" is empty") } else { m.token = token }

@@ -75,29 +75,52 @@ public struct HTTPAdmission: Sendable {
 /// ``HTTPHandler/handle(_:respond:)``) queues the response without a thread hop; from any other
 /// thread the response is posted to the loop, which is woken through its eventfd.
 public struct HTTPResponder: Sendable {
-    let loop: EventLoop
-    let connectionID: UInt64
+    /// Where the response goes: the request's connection, or a closure (a handler mounted elsewhere).
+    enum Destination: Sendable {
+        case connection(EventLoop, connectionID: UInt64, liveness: ConnectionLiveness)
+        case closure(@Sendable (HTTPResponse) -> Void, isCancelled: @Sendable () -> Bool)
+    }
+
+    let destination: Destination
     let requestID: UInt64
-    let liveness: ConnectionLiveness
     /// Fields set on the response before it is sent (see ``settingHeaders(_:)``).
     var extraHeaders: [(name: String, value: String)] = []
 
     init(connection: Connection, requestID: UInt64) {
-        self.loop = connection.loop
-        self.connectionID = connection.id
+        self.destination = .connection(connection.loop, connectionID: connection.id, liveness: connection.liveness)
         self.requestID = requestID
-        self.liveness = connection.liveness
+    }
+
+    /// A responder that hands the response to `deliver` instead of a connection: how a handler is driven
+    /// without this server (another HTTP server, tests). `deliver` is called from whatever thread the handler
+    /// answers on, as many times as the handler calls the responder (once, by the handler's contract);
+    /// `isCancelled` answers ``isCancelled``.
+    public init(
+        isCancelled: @escaping @Sendable () -> Bool = { false }, _ deliver: @escaping @Sendable (HTTPResponse) -> Void
+    ) {
+        self.destination = .closure(deliver, isCancelled: isCancelled)
+        self.requestID = 0
     }
 
     /// Whether the request's connection has closed: a response would be dropped, so work still queued for it
     /// can be skipped. Thread-safe, cheap (one atomic load).
-    public var isCancelled: Bool { liveness.isClosed }
+    public var isCancelled: Bool {
+        switch destination {
+        case .connection(_, _, let liveness): liveness.isClosed
+        case .closure(_, let isCancelled): isCancelled()
+        }
+    }
 
     /// Sends `response` for the request this responder belongs to. Thread-safe; only the first call counts.
     public func callAsFunction(_ response: HTTPResponse) {
         var response = response
         for field in extraHeaders { response.headers.replaceOrAdd(name: field.name, value: field.value) }
-        loop.deliver(response, connectionID: connectionID, requestID: requestID)
+        switch destination {
+        case .connection(let loop, let connectionID, _):
+            loop.deliver(response, connectionID: connectionID, requestID: requestID)
+        case .closure(let deliver, _):
+            deliver(response)
+        }
     }
 
     /// A responder for the same request that also sets `fields` on the response, replacing any field of

@@ -7,10 +7,14 @@ import Logging
 import ModelMonitoring
 
 /// An mlops-exporter instance: a ``Registry`` served over HTTP at `/metrics`, with its landing page,
-/// health and readiness endpoints, self metrics and process metrics.
+/// health and readiness endpoints, self metrics, process metrics and the ingestion API of its models.
 ///
-/// Embed it in a Swift service (create, ``start()``, register metrics in ``registry``, ``shutdown(deadline:)``),
-/// or let the `mlops-exporter serve` command run it until SIGTERM or SIGINT (``runUntilSignalled()``).
+/// Embed it in a Swift service in one of two ways:
+/// - on its own server: create, ``start()`` (binds the listen addresses), register metrics in ``registry``,
+///   ``shutdown(deadline:)``; or let the `mlops-exporter serve` command run it until SIGTERM or SIGINT
+///   (``runUntilSignalled()``);
+/// - on the service's own HTTP server (Hummingbird, Vapor, ...): create it and mount ``endpoints`` on that
+///   server's routes; ``start()`` is then never called and no socket is bound (docs/embedding.md).
 public final class Exporter: Sendable {
     /// Everything `serve` can set; the defaults are the documented ones.
     public struct Configuration: Sendable {
@@ -32,9 +36,12 @@ public final class Exporter: Sendable {
         public var targetPIDFile: String?
         /// Number of synthetic series to register, for load tests and benchmarks (see `SyntheticSeries`).
         public var syntheticSeries: Int = 0
-        /// The configuration file to re-read on SIGHUP and `POST /-/reload` (`nil`: the demo configuration).
+        /// The configuration file to re-read on SIGHUP and `POST /-/reload` (`nil`: none, nothing to reload).
         public var configPath: String?
-        /// The model configuration, already loaded and validated (by default the demo configuration).
+        /// The models to monitor: loaded from a file (``Exporter/checkConfiguration(file:collectors:)``) or built
+        /// in code; either way checked again by ``Exporter/init(configuration:registry:logger:)`` with the
+        /// checks of a configuration file (``ExporterConfiguration/validated(knownCollectors:referencesMustExist:)``).
+        /// `nil` (the default), like a configuration without models, means no models: a plain metrics server.
         public var models: ExporterConfiguration? = nil
         /// The web configuration file (`--web.config.file`) to re-read on SIGHUP; nil: none.
         public var webConfigPath: String?
@@ -82,7 +89,9 @@ public final class Exporter: Sendable {
     /// The processors this process may use.
     static let cores = ProcessInfo.processInfo.activeProcessorCount
 
-    /// Builds the exporter (nothing is bound until ``start()``).
+    /// Builds the exporter: checks the model configuration (throws ``ConfigErrors``: its problems as a file
+    /// with the same content would have them, else those of building its collectors), builds the models and
+    /// registers every collector. Nothing is bound until ``start()``; ``endpoints`` serve at once.
     public init(configuration: Configuration, registry: Registry = Registry(), logger: Logger) throws {
         self.configuration = configuration
         self.registry = registry
@@ -96,9 +105,15 @@ public final class Exporter: Sendable {
         try SyntheticSeries.register(count: configuration.syntheticSeries, in: registry)
         monitor = ModelMonitor(catalog: configuration.collectors)
         try registry.register(monitor)
+        let models: ExporterConfiguration
+        if let given = configuration.models {
+            models = try given.validated(knownCollectors: configuration.collectors.names)
+        } else {
+            models = ExporterConfiguration(models: [], source: "<none>")
+            logger.info("no model configuration given: no models are monitored (only the registry's own metrics)")
+        }
         config = try ConfigurationState(
-            path: configuration.configPath, initial: try configuration.models ?? DemoConfiguration.load(),
-            monitor: monitor, registry: registry, logger: logger)
+            path: configuration.configPath, initial: models, monitor: monitor, registry: registry, logger: logger)
         try registry.register(SLOCollector(config: config))
         let metrics = MetricsEndpoint(
             registry: registry, selfMetrics: selfMetrics, maxRequests: configuration.maxRequests, logger: logger)
@@ -139,6 +154,14 @@ public final class Exporter: Sendable {
             metadata: ["addresses": "\(server.boundAddresses.map { "\($0)" }.joined(separator: ","))"])
     }
 
+    /// The exporter's endpoints for another HTTP server to mount (docs/embedding.md): the handler chain this
+    /// exporter's own server calls, available from ``init(configuration:registry:logger:)`` on; ``start()`` need
+    /// not run (then no socket is bound).
+    public var endpoints: ExporterEndpoints {
+        ExporterEndpoints(
+            handler: handler, metricsPath: configuration.telemetryPath, maxBodyBytes: configuration.server.maxBodySize)
+    }
+
     /// The addresses actually bound (port 0 resolved), as `host:port` strings.
     public var boundAddresses: [String] { server.boundAddresses.map { "\($0)" } }
 
@@ -175,6 +198,22 @@ public final class Exporter: Sendable {
             throw ConfigErrors(error, file: file)
         }
         return configuration
+    }
+
+    /// Checks `configuration` (built in code) and builds its models with `collectors` exactly as
+    /// ``init(configuration:registry:logger:)`` would, without serving: the code-side twin of
+    /// ``checkConfiguration(file:collectors:)``. Returns the configuration with its defaults filled; throws
+    /// ``ConfigErrors``.
+    public static func checkConfiguration(
+        _ configuration: ExporterConfiguration, collectors: CollectorCatalog = .builtIn
+    ) throws -> ExporterConfiguration {
+        let checked = try configuration.validated(knownCollectors: collectors.names)
+        do throws(ModelSetupErrors) {
+            _ = try ConfigurationState.prepare(checked, monitor: ModelMonitor(catalog: collectors))
+        } catch {
+            throw ConfigErrors(error, file: checked.source)
+        }
+        return checked
     }
 
     /// Blocks until SIGTERM or SIGINT, then shuts down gracefully; SIGHUP reloads the configuration.

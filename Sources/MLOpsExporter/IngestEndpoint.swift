@@ -72,11 +72,14 @@ struct IngestEndpoint: Sendable {
     /// and `Content-Encoding` (415).
     func screen(_ head: HTTPRequest, model name: Substring) -> Result<Screened, Refusal> {
         guard let model = monitor.model(named: String(name)) else {
-            let known = monitor.modelNames.joined(separator: ", ")
+            let known = monitor.modelNames
             return .failure(
                 Refusal(
                     model: nil, status: 404, reason: .unknownModel,
-                    message: "unknown model \"\(name)\" (configured: \(known))"))
+                    message: "unknown model \"\(name)\" "
+                        + (known.isEmpty
+                            ? "(no models are configured)" : "(configured: \(known.joined(separator: ", ")))")
+                ))
         }
         if let token = model.context.configuration.token {
             guard let given = head.headers["Authorization"], Self.bearerMatches(given, token: token) else {

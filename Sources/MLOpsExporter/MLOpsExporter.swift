@@ -1,3 +1,4 @@
+@_exported import ExporterConfig
 @_exported import Exposition
 
 /// The version of mlops-exporter, shown by `--version`, the landing page and `mlops_exporter_build_info`.

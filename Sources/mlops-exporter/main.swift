@@ -25,7 +25,7 @@ struct Serve: ParsableCommand {
 
     @Option(
         name: .customLong("config"),
-        help: "Model configuration file (YAML; see examples/models.yaml). Default: the built-in demo configuration.")
+        help: "Model configuration file (YAML; see examples/models.yaml). Default: none, no models are monitored.")
     var configPath: String?
 
     @Option(
@@ -112,7 +112,7 @@ struct Serve: ParsableCommand {
     @Option(
         name: .customLong("bench.synthetic-series"),
         help:
-            "Register this many synthetic series (synthetic_requests_total), for load tests and benchmarks; without --config, no demo models are loaded."
+            "Register this many synthetic series (synthetic_requests_total), for load tests and benchmarks."
     )
     var syntheticSeries = 0
 
@@ -183,23 +183,19 @@ struct Serve: ParsableCommand {
         configuration.targetPID = targetPID
         configuration.targetPIDFile = targetPIDFile
         configuration.syntheticSeries = syntheticSeries
-        if syntheticSeries > 0 && configPath == nil {
-            // Benchmarks compare the synthetic set alone with other servers: no demo models.
-            configuration.models = ExporterConfiguration(models: [], source: "<none>")
-        }
         configuration.ingestMaxEvents = ingestMaxEvents
         configuration.ingestMaxDecompressedBytes = ingestMaxDecompressedBytes
         configuration.server.maxConnections = maxConnections
-        configuration.server.headerReadTimeout = .milliseconds(Int(headerTimeout * 1000))
-        configuration.server.idleTimeout = .milliseconds(Int(idleTimeout * 1000))
-        configuration.server.writeStallTimeout = .milliseconds(Int(writeTimeout * 1000))
+        configuration.server.headerReadTimeout = .seconds(headerTimeout)
+        configuration.server.idleTimeout = .seconds(idleTimeout)
+        configuration.server.writeStallTimeout = .seconds(writeTimeout)
         configuration.server.maxBodySize = maxBodyBytes
         configuration.server.maxBufferedBodyBytes = maxBufferedBodyBytes
         configuration.server.maxConnectionBodyBytes = maxConnectionBodyBytes
-        configuration.server.bodyTimeout = .milliseconds(Int(bodyTimeout * 1000))
+        configuration.server.bodyTimeout = .seconds(bodyTimeout)
         configuration.server.minBodyRate = bodyMinRate
         configuration.server.reservedConnections = reservedConnections
-        configuration.server.tlsHandshakeTimeout = .milliseconds(Int(tlsHandshakeTimeout * 1000))
+        configuration.server.tlsHandshakeTimeout = .seconds(tlsHandshakeTimeout)
         let exporter: Exporter
         do {
             exporter = try Exporter(configuration: configuration, logger: logger)
@@ -208,7 +204,7 @@ struct Serve: ParsableCommand {
             logger.error("cannot start", metadata: ["error": "\(error)"])
             throw ExitCode(1)
         }
-        let status = exporter.runUntilSignalled(deadline: .milliseconds(Int(shutdownTimeout * 1000)))
+        let status = exporter.runUntilSignalled(deadline: .seconds(shutdownTimeout))
         throw ExitCode(status)
     }
 }
@@ -225,8 +221,10 @@ struct CheckConfig: ParsableCommand {
     func run() throws {
         do {
             let config = try Exporter.checkConfiguration(file: file)
+            let names = config.models.map(\.name).joined(separator: ", ")
             print(
-                "\(file): valid, \(config.models.count) model(s): \(config.models.map(\.name).joined(separator: ", "))")
+                config.models.isEmpty
+                    ? "\(file): valid, no models" : "\(file): valid, \(config.models.count) model(s): \(names)")
         } catch {
             printError("\(error)")
             throw ExitCode(1)
@@ -357,16 +355,13 @@ struct Demo: ParsableCommand {
     }
 
     func run() throws {
-        var models = DemoGenerator.models
-        if let configPath {
-            let configuration = try loadOrExit("configuration") { try ConfigLoader.load(file: configPath) }
-            models = Set(configuration.models.map(\.name)).intersection(DemoGenerator.models)
-            guard !models.isEmpty else {
-                printError("mlops-exporter demo: \(configPath) declares neither fraud nor eta (see examples/demo)")
-                throw ExitCode(2)
-            }
+        let configuration = try configPath.map { path in
+            try loadOrExit("configuration") { try ConfigLoader.load(file: path) }
         }
         do {
+            let models = try configuration.map {
+                try DemoGenerator.models(configured: $0.models.map(\.name), source: $0.source)
+            }
             if let referenceDirectory {
                 try DemoGenerator.writeReferenceData(directory: referenceDirectory, rows: referenceRows, seed: seed)
                 return
@@ -377,7 +372,7 @@ struct Demo: ParsableCommand {
             options.seed = seed
             options.duration = duration
             options.labelDelay = labelDelay
-            options.models = models
+            options.models = models ?? DemoGenerator.models
             if let phases {
                 options.schedule = try DemoSchedule(parsing: phases, cycles: cycle)
             }

@@ -12,11 +12,13 @@ import h2.connection
 import h2.events
 import h2.exceptions
 
-from conftest import scrape, sample, wait_for
+from conftest import ROOT, scrape, sample, wait_for
 
 MiB = 1 << 20
+# The example models (fraud, eta): the bodies below go to fraud.
+MODELS = ["--config", str(ROOT / "examples" / "models.yaml")]
 # Budgets passed to the exporter in these tests: small, so that the bound is far below what the attack offers.
-BUDGET = ["--web.max-buffered-body-bytes", str(48 * MiB), "--web.max-connection-body-bytes", str(24 * MiB)]
+BUDGET = [*MODELS, "--web.max-buffered-body-bytes", str(48 * MiB), "--web.max-connection-body-bytes", str(24 * MiB)]
 PREDICTIONS = "/api/v1/models/fraud/predictions"
 
 
@@ -191,7 +193,7 @@ def test_http1_unfinished_bodies_share_one_budget(start_exporter):
 
 
 def test_slow_posts_cannot_hold_every_connection(start_exporter):
-    exporter = start_exporter("--web.max-connections", "20")
+    exporter = start_exporter(*MODELS, "--web.max-connections", "20")
     stop = threading.Event()
     slow = []
 

@@ -62,6 +62,30 @@ def test_check_config_accepts_the_example_and_locates_errors(binary, tmp_path):
     assert r.returncode == 1 and "missing.yaml" in r.stderr and "cannot read" in r.stderr
 
 
+def test_zero_models_are_valid(binary, tmp_path):
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("models: []\n")
+    r = run(binary, "check-config", str(empty))
+    assert r.returncode == 0 and r.stdout == f"{empty}: valid, no models\n", r.stdout + r.stderr
+    rules = tmp_path / "rules.yaml"
+    r = run(binary, "rules", "--config", str(empty), "--out", str(rules))
+    assert r.returncode == 0, r.stderr
+    check = subprocess.run(["promtool", "check", "rules", str(rules)], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_serve_without_config_monitors_no_models_and_says_so_once(start_exporter):
+    e = start_exporter()
+    status, _, body = e.post("/api/v1/models/fraud/predictions", b'{"version":"v1","prediction":"fraud"}\n',
+                             {"Content-Type": "application/x-ndjson"})
+    assert status == 404 and body == b'unknown model "fraud" (no models are configured)\n'
+    status, _, metrics = e.get("/metrics")
+    assert status == 200 and b'model="fraud"' not in metrics and b"mlops_exporter_build_info" in metrics
+    assert e.get("/")[0] == 200
+    said = [line for line in e.log_path.read_text().splitlines() if "no models" in line]
+    assert len(said) == 1 and "level=info" in said[0], said
+
+
 def test_invalid_config_at_start_stops_with_the_location(binary, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("models:\n  - name: m\n    task: nope\n    versions: [v]\n")

@@ -1,0 +1,177 @@
+import Compression
+import ExporterConfig
+import Logging
+import Testing
+
+@testable import MLOpsExporter
+
+/// An exporter never started (no socket), with `fraud` (no token) and `eta` (token `t0ken`) built in code.
+private func embedded(
+    maxBodyBytes: Int = 16 << 20, maxEvents: Int = 10_000, models: ExporterConfiguration? = codeModels
+) throws -> Exporter {
+    var configuration = Exporter.Configuration()
+    configuration.processMetrics = false
+    configuration.models = models
+    configuration.server.maxBodySize = maxBodyBytes
+    configuration.ingestMaxEvents = maxEvents
+    return try Exporter(configuration: configuration, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+}
+
+private let codeModels = ExporterConfiguration(
+    models: [
+        ModelConfiguration(
+            name: "fraud", task: .binaryClassification, versions: ["v1"], classes: ["legit", "fraud"],
+            positiveClass: "fraud"),
+        ModelConfiguration(name: "eta", task: .regression, versions: ["v1"], token: "t0ken"),
+    ], source: "<code>")
+
+private func get(_ path: String, _ headers: [(name: String, value: String)] = []) -> ExporterEndpoints.Request {
+    ExporterEndpoints.Request(method: "GET", path: path, headers: headers)
+}
+
+private func post(
+    _ path: String, _ body: String, _ headers: [(name: String, value: String)] = []
+) -> ExporterEndpoints.Request {
+    ExporterEndpoints.Request(method: "POST", path: path, headers: headers, body: Array(body.utf8))
+}
+
+private func header(_ response: ExporterEndpoints.Response, _ name: String) -> String? {
+    response.headers.first { $0.name.lowercased() == name.lowercased() }?.value
+}
+
+private func text(_ response: ExporterEndpoints.Response) -> String { String(decoding: response.body, as: UTF8.self) }
+
+private let fraudEvent = #"{"version":"v1","prediction":"fraud","latency_seconds":0.01}"# + "\n"
+
+@Suite("Exporter endpoints, mounted without the exporter's server")
+struct ExporterEndpointsTests {
+    @Test("an exporter that is never started binds nothing and its endpoints serve")
+    func servesWithoutASocket() async throws {
+        let exporter = try embedded()
+        #expect(exporter.boundAddresses.isEmpty)
+        let response = await exporter.endpoints.respond(to: get("/metrics"))
+        #expect(response.status == 200)
+        #expect(text(response).contains("mlops_exporter_build_info"))
+    }
+
+    @Test("/metrics negotiates the format from Accept")
+    func negotiation() async throws {
+        let endpoints = try embedded().endpoints
+        let plain = await endpoints.respond(to: get("/metrics"))
+        #expect(header(plain, "Content-Type") == "text/plain; version=0.0.4; charset=utf-8")
+        #expect(header(plain, "Vary") == "Accept, Accept-Encoding")
+        let open = await endpoints.respond(
+            to: get("/metrics", [("Accept", "application/openmetrics-text;version=1.0.0")]))
+        #expect(header(open, "Content-Type")?.hasPrefix("application/openmetrics-text; version=1.0.0") == true)
+        #expect(text(open).hasSuffix("# EOF\n"))
+    }
+
+    @Test("/metrics is gzipped when Accept-Encoding allows")
+    func gzip() async throws {
+        let endpoints = try embedded().endpoints
+        let zipped = await endpoints.respond(to: get("/metrics", [("Accept-Encoding", "gzip")]))
+        #expect(zipped.status == 200)
+        #expect(header(zipped, "Content-Encoding") == "gzip")
+        let inflated = try Gzip.gunzip(zipped.body, maxOutputSize: 1 << 24)
+        #expect(String(decoding: inflated, as: UTF8.self).contains("mlops_exporter_build_info"))
+        let identity = await endpoints.respond(to: get("/metrics", [("Accept-Encoding", "gzip;q=0")]))
+        #expect(header(identity, "Content-Encoding") == nil)
+    }
+
+    @Test("concurrent scrapes all get the metrics")
+    func concurrentScrapes() async throws {
+        let endpoints = try embedded().endpoints
+        let statuses = await withTaskGroup(of: Int.self) { group in
+            for _ in 0..<16 {
+                group.addTask { await endpoints.respond(to: get("/metrics")).status }
+            }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(statuses == Array(repeating: 200, count: 16))
+    }
+
+    @Test("ingestion: the token is checked, accepted events show up in /metrics")
+    func ingestionWithToken() async throws {
+        let exporter = try embedded()
+        let endpoints = exporter.endpoints
+        let path = "/api/v1/models/eta/predictions"
+        let event = #"{"version":"v1","prediction":12.5}"# + "\n"
+        let missing = await endpoints.respond(to: post(path, event))
+        #expect(missing.status == 401)
+        #expect(text(missing) == "missing or wrong bearer token for model \"eta\"\n")
+        let wrong = await endpoints.respond(to: post(path, event, [("Authorization", "Bearer nope")]))
+        #expect(wrong.status == 401)
+        let accepted = await endpoints.respond(
+            to: post(
+                path, event + event, [("Authorization", "Bearer t0ken"), ("Content-Type", "application/x-ndjson")]))
+        #expect(accepted.status == 202)
+        #expect(text(accepted) == "{\"accepted\":2,\"rejected\":0,\"errors\":[]}\n")
+        let fraud = await endpoints.respond(to: post("/api/v1/models/fraud/predictions", fraudEvent))
+        #expect(fraud.status == 202)
+        let scrape = text(await endpoints.respond(to: get("/metrics")))
+        #expect(scrape.contains("mlops_ingest_events_total{kind=\"predictions\",model=\"eta\"} 2\n"))
+        #expect(scrape.contains("mlops_ingest_events_total{kind=\"predictions\",model=\"fraud\"} 1\n"))
+        #expect(
+            scrape.contains("mlops_ingest_rejected_requests_total{model=\"eta\",reason=\"unauthorized\"} 2\n"))
+    }
+
+    @Test("a gzip body is inflated and ingested")
+    func gzipBody() async throws {
+        let endpoints = try embedded().endpoints
+        let body = GzipPool.shared.compress(Array((fraudEvent + fraudEvent + fraudEvent).utf8))
+        let response = await endpoints.respond(
+            to: ExporterEndpoints.Request(
+                method: "POST", path: "/api/v1/models/fraud/predictions",
+                headers: [("Content-Encoding", "gzip"), ("Content-Type", "application/x-ndjson")], body: body))
+        #expect(response.status == 202)
+        #expect(text(response).hasPrefix("{\"accepted\":3,"))
+    }
+
+    @Test("unknown models, paths and methods, and bad media types are refused with a reason")
+    func refusals() async throws {
+        let endpoints = try embedded().endpoints
+        let unknown = await endpoints.respond(to: post("/api/v1/models/nope/predictions", fraudEvent))
+        #expect(unknown.status == 404)
+        #expect(text(unknown) == "unknown model \"nope\" (configured: fraud, eta)\n")
+        #expect(await endpoints.respond(to: get("/nowhere")).status == 404)
+        let method = await endpoints.respond(to: get("/api/v1/models/fraud/predictions"))
+        #expect(method.status == 405)
+        #expect(header(method, "Allow") == "POST")
+        let media = await endpoints.respond(
+            to: post("/api/v1/models/fraud/predictions", predictions, [("Content-Type", "text/csv")]))
+        #expect(media.status == 415)
+        #expect(await endpoints.admit(post("/api/v1/models/nope/labels", ""))?.status == 404)
+        #expect(await endpoints.admit(post("/api/v1/models/fraud/labels", "")) == nil)
+    }
+
+    @Test("bodies too large: beyond maxBodyBytes, and beyond the event limit")
+    func bodiesTooLarge() async throws {
+        let endpoints = try embedded(maxBodyBytes: 1000, maxEvents: 2).endpoints
+        #expect(endpoints.maxBodyBytes == 1000)
+        let big = await endpoints.respond(
+            to: post("/api/v1/models/fraud/predictions", String(repeating: fraudEvent, count: 20)))
+        #expect(big.status == 413)
+        #expect(text(big) == "request body larger than 1000 bytes\n")
+        let many = await endpoints.respond(
+            to: post("/api/v1/models/fraud/predictions", String(repeating: fraudEvent, count: 3)))
+        #expect(many.status == 413)
+    }
+
+    @Test("no model configuration means no models, not the demo ones")
+    func noModels() async throws {
+        let exporter = try embedded(models: nil)
+        #expect(exporter.models.models.isEmpty)
+        let response = await exporter.endpoints.respond(to: post("/api/v1/models/fraud/predictions", fraudEvent))
+        #expect(response.status == 404)
+        #expect(!text(await exporter.endpoints.respond(to: get("/metrics"))).contains("model=\"fraud\""))
+    }
+
+    @Test("a configuration built in code is checked when the exporter is built")
+    func invalidCodeConfiguration() throws {
+        let bad = ExporterConfiguration(
+            models: [ModelConfiguration(name: "m", task: .binaryClassification, versions: ["v1"])], source: "<code>")
+        #expect(throws: ConfigErrors.self) { try embedded(models: bad) }
+        #expect(throws: ConfigErrors.self) { try Exporter.checkConfiguration(bad) }
+        #expect(try Exporter.checkConfiguration(codeModels).models.map(\.name) == ["fraud", "eta"])
+    }
+}

@@ -1,0 +1,114 @@
+"""End to end: examples/hummingbird-app, a Hummingbird 2 service that mounts the exporter's endpoints beside its own
+route (docs/embedding.md). scripts/test builds it (`swift build --package-path examples/hummingbird-app`); this test
+starts the real binary on a kernel-chosen port, posts predictions and labels to it, scrapes it (promtool, gzip,
+OpenMetrics) and checks that its own route still answers."""
+
+import gzip
+import json
+import os
+import subprocess
+
+import pytest
+
+from conftest import ROOT, Exporter, sample, scrape
+
+BINARY = ROOT / "examples" / "hummingbird-app" / ".build" / "debug" / "hummingbird-example"
+
+CONFIG = """
+models:
+  - name: fraud
+    task: binary_classification
+    versions: [v1]
+    classes: [legit, fraud]
+    positive_class: fraud
+    collectors: [service, quality]
+  - name: eta
+    task: regression
+    versions: [v1]
+    token: s3cret
+"""
+
+NDJSON = {"Content-Type": "application/x-ndjson"}
+
+
+def ndjson(events):
+    return "".join(json.dumps(e) + "\n" for e in events).encode()
+
+
+@pytest.fixture
+def app_binary():
+    if not BINARY.exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{BINARY} is missing: scripts/test builds it (swift build --package-path examples/hummingbird-app)")
+        pytest.skip(f"{BINARY} is not built: swift build --package-path examples/hummingbird-app")
+    return BINARY
+
+
+@pytest.fixture
+def app(app_binary, tmp_path):
+    config = tmp_path / "models.yaml"
+    config.write_text(CONFIG)
+    # --port 0: the kernel picks a free port, which the app prints as "listening on 127.0.0.1:PORT".
+    e = Exporter(app_binary, ["--port", "0", "--config", str(config)], tmp_path, subcommand=())
+    yield e
+    e.stop()
+
+
+def test_ingested_events_show_up_in_the_scrape_beside_the_apps_own_route(app):
+    status, _, body = app.get("/hello")
+    assert (status, body) == (200, b"hello\n")
+
+    predictions = [{"id": f"tx-{i}", "version": "v1", "prediction": "fraud" if i % 2 else "legit",
+                    "latency_seconds": 0.01} for i in range(5)]
+    status, _, body = app.post("/api/v1/models/fraud/predictions", ndjson(predictions), NDJSON)
+    assert status == 202, body
+    assert json.loads(body) == {"accepted": 5, "rejected": 0, "errors": []}
+    labels = [{"id": f"tx-{i}", "label": "fraud"} for i in range(3)]
+    status, _, body = app.post("/api/v1/models/fraud/labels", ndjson(labels), NDJSON)
+    assert status == 202 and json.loads(body)["accepted"] == 3, body
+    # A gzip body, as the exporter's own server takes it.
+    status, _, body = app.post("/api/v1/models/eta/predictions", gzip.compress(ndjson([{"version": "v1", "prediction": 3.5}])),
+                               {**NDJSON, "Content-Encoding": "gzip", "Authorization": "Bearer s3cret"})
+    assert status == 202, body
+
+    text, samples = scrape(app)
+    assert sample(samples, "mlops_ingest_events_total", model="fraud", kind="predictions") == 5
+    assert sample(samples, "mlops_ingest_events_total", model="fraud", kind="labels") == 3
+    assert sample(samples, "mlops_labels_joined_total", model="fraud", source="endpoint") == 3
+    assert sample(samples, "mlops_ingest_events_total", model="eta", kind="predictions") == 1
+    assert sample(samples, "hello_requests_total") == 1  # the app's own metric, in the same registry
+    result = subprocess.run(["promtool", "check", "metrics"], input=text.encode(), capture_output=True)
+    assert result.returncode == 0 and not result.stdout.strip(), result.stdout + result.stderr
+
+    status, headers, body = app.get("/hello")
+    assert (status, body) == (200, b"hello\n")
+
+
+def test_the_mounted_metrics_endpoint_negotiates_and_compresses(app):
+    status, headers, body = app.get("/metrics", headers={"Accept-Encoding": "gzip"})
+    assert status == 200 and headers["Content-Encoding"] == "gzip"
+    assert headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
+    assert b"mlops_exporter_build_info" in gzip.decompress(body)
+    status, headers, body = app.get("/metrics", headers={"Accept": "application/openmetrics-text;version=1.0.0"})
+    assert status == 200 and headers["Content-Type"].startswith("application/openmetrics-text; version=1.0.0")
+    assert body.endswith(b"# EOF\n")
+
+
+def test_the_mounted_ingestion_api_refuses_with_reasons(app):
+    status, _, body = app.post("/api/v1/models/nope/predictions", b'{"version":"v1","prediction":1}\n', NDJSON)
+    assert status == 404 and body == b'unknown model "nope" (configured: fraud, eta)\n'
+    status, headers, body = app.post("/api/v1/models/eta/predictions", b'{"version":"v1","prediction":1}\n', NDJSON)
+    assert status == 401 and headers["WWW-Authenticate"].startswith("Bearer")
+    status, _, body = app.post("/api/v1/models/fraud/predictions", b"a,b\n", {"Content-Type": "text/csv"})
+    assert status == 415 and body.startswith(b"unsupported Content-Type")
+
+
+def test_models_built_in_code(app_binary, tmp_path):
+    e = Exporter(app_binary, ["--port", "0"], tmp_path, subcommand=())
+    try:
+        status, _, body = e.post("/api/v1/models/churn/predictions",
+                                 b'{"version":"v1","prediction":"churn"}\n', NDJSON)
+        assert status == 202, body
+        assert sample(scrape(e)[1], "mlops_ingest_events_total", model="churn", kind="predictions") == 1
+    finally:
+        e.stop()
