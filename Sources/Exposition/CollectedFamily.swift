@@ -34,6 +34,10 @@ struct CollectedFamily: Sendable {
                     out.appendSeries(names.main, labels)
                     out.appendSampleValue(v)
                     out.append(UInt8(ascii: "\n"))
+                case .formatted(let bytes):
+                    out.appendSeries(names.main, labels)
+                    out.append(contentsOf: bytes)
+                    out.append(UInt8(ascii: "\n"))
                 case .info:
                     out.appendSeries(names.main, labels)
                     out.append(UInt8(ascii: "1"), UInt8(ascii: "\n"))

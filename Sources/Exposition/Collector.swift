@@ -55,6 +55,8 @@ public final class CollectorPart: Sendable {
     let current = Mutex<Registry.CollectorRun?>(nil)
     /// Per family of the schema: the combined hash of the label sets last checked free of duplicates.
     let verified = Mutex<[UInt64]>([])
+    /// Per family of the schema: how many series the last run emitted, to size the next run's lists at once.
+    let lastSizes = Mutex<[Int]>([])
     /// Skips by reason.
     let skipError = Atomic<UInt64>(0)
     let skipInvalid = Atomic<UInt64>(0)

@@ -13,10 +13,14 @@ public struct CollectorSink: Sendable {
     /// The first problem found, if any.
     public private(set) var problem: String?
 
-    init(schema: CollectorSchema) {
+    /// A sink for `schema`'s families, each list sized for `sizes[i]` series (the previous run's, when known).
+    init(schema: CollectorSchema, sizes: [Int] = []) {
         self.schema = schema.id
         descriptors = schema.descriptors
         chunks = Array(repeating: [], count: schema.descriptors.count)
+        if sizes.count == chunks.count {
+            for i in chunks.indices where sizes[i] > 0 { chunks[i].reserveCapacity(sizes[i]) }
+        }
     }
 
     private mutating func fail(_ message: @autoclosure () -> String) {
@@ -78,6 +82,11 @@ public struct CollectorSink: Sendable {
     /// A gauge sample.
     public mutating func gauge(_ h: GaugeHandle, _ labels: LabelSet = .none, value: Double) {
         add(h.family, labels, .gauge(value))
+    }
+
+    /// A gauge sample whose value was formatted once (a constant: a reference share, a threshold).
+    public mutating func gauge(_ h: GaugeHandle, _ labels: LabelSet = .none, value: FormattedValue) {
+        add(h.family, labels, .formatted(value.bytes))
     }
 
     /// A gauge sample with label values rendered now.
@@ -189,6 +198,23 @@ public struct CollectorSink: Sendable {
     }
 }
 
+/// A sample value formatted once, for a series whose value does not change from one scrape to the next (a
+/// reference share, a configured threshold): the scrape copies its bytes instead of formatting the number.
+public struct FormattedValue: Sendable {
+    /// The value.
+    public let value: Double
+    let bytes: [UInt8]
+
+    /// Formats `value` as every sample value is formatted (integers plainly, else the shortest round trip).
+    public init(_ value: Double) {
+        self.value = value
+        var out = ByteWriter(capacity: 32)
+        out.appendSampleValue(value)
+        bytes = Array(out.bytes)
+        out.free()
+    }
+}
+
 struct StateValue: Sendable {
     /// `name="state"`, rendered.
     let label: [UInt8]
@@ -204,6 +230,8 @@ enum CollectedValue: Sendable {
     case counter(Double, created: Double?)
     case gauge(Double)
     case unknown(Double)
+    /// A gauge's value, already formatted.
+    case formatted([UInt8])
     case info
     case stateSet([StateValue])
     case histogram(HistogramLayout, counts: [UInt64], sum: Double)
@@ -213,7 +241,7 @@ enum CollectedValue: Sendable {
     var type: MetricType {
         switch self {
         case .counter: return .counter
-        case .gauge: return .gauge
+        case .gauge, .formatted: return .gauge
         case .unknown: return .unknown
         case .info: return .info
         case .stateSet: return .stateset

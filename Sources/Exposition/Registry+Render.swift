@@ -284,12 +284,14 @@ extension Registry {
     }
 
     private static func runOne(_ part: CollectorPart) -> Result<[[CollectedSeries]], CollectorFailure> {
-        var sink = CollectorSink(schema: part.schema)
+        var sink = CollectorSink(schema: part.schema, sizes: part.lastSizes.withLock { $0 })
         do {
             try part.body(&sink)
         } catch {
             return .failure(.threw(String(describing: error)))
         }
+        let sizes = sink.chunks.map(\.count)
+        part.lastSizes.withLock { $0 = sizes }
         return part.verified.withLock { sink.finish(verified: &$0) }
     }
 }

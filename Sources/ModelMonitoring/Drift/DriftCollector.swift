@@ -124,11 +124,17 @@ public final class DriftCollector: ModelCollector {
         let subject: LabelSet
         let method: LabelSet
         let bins: [LabelSet]
+        /// The reference's share of each bin and the threshold, formatted once (they change only with the
+        /// configuration).
+        let referenceRatios: [FormattedValue]
+        let threshold: FormattedValue
 
         init(_ f: SubjectFamilies, model: String, subject: String, _ m: Monitored) {
             self.subject = try! f.observations.labels(model, subject)
             method = try! f.score.labels(model, subject, m.method.rawValue)
             bins = m.column.binLabels.map { try! f.binObservations.labels(model, subject, $0) }
+            referenceRatios = m.column.referenceRatios.map(FormattedValue.init)
+            threshold = FormattedValue(m.threshold)
         }
     }
 
@@ -466,7 +472,7 @@ public final class DriftCollector: ModelCollector {
     ) -> (verdict: Bool?, missing: Double) {
         let (result, observations, missing) = evaluate(m, window: window)
         sink.gauge(f.observations, labels.subject, value: observations)
-        sink.gauge(f.threshold, labels.method, value: m.threshold)
+        sink.gauge(f.threshold, labels.method, value: labels.threshold)
         var verdict: Bool?
         if observations > 0 && !result.score.isNaN {
             sink.gauge(f.score, labels.method, value: result.score)
@@ -485,7 +491,7 @@ public final class DriftCollector: ModelCollector {
         let c = m.column
         for b in 0..<c.binCount {
             sink.counter(f.binObservations, labels.bins[b], value: Double(totals.load(c.totalsBase + b)))
-            sink.gauge(f.referenceRatio, labels.bins[b], value: c.referenceRatios[b])
+            sink.gauge(f.referenceRatio, labels.bins[b], value: labels.referenceRatios[b])
         }
     }
 }

@@ -148,7 +148,21 @@ public final class SliceRing: Sendable {
 
         /// Totals of slots `position..<position + count`, as Doubles.
         public func counts(_ position: Int, _ count: Int) -> [Double] {
-            (position..<(position + count)).map { Double(total($0)) }
+            precondition(position >= 0 && position + count <= closed.count)
+            return [Double](unsafeUninitializedCapacity: count) { out, initialized in
+                closed.withUnsafeBufferPointer { closed in
+                    // Counts stay far below 2^63: converted as signed, one instruction instead of several.
+                    if open >= 0 {
+                        for i in 0..<count {
+                            out[i] = Double(
+                                Int64(bitPattern: closed[position &+ i] &+ data.load(open &+ position &+ i)))
+                        }
+                    } else {
+                        for i in 0..<count { out[i] = Double(Int64(bitPattern: closed[position &+ i])) }
+                    }
+                }
+                initialized = count
+            }
         }
     }
 

@@ -34,20 +34,27 @@ extension DriftStatistics {
         var total = 0.0
         if currentBelow.count > 0 { total += (currentBelow.count * lower - currentBelow.sum) / m }
         if currentAbove.count > 0 { total += (currentAbove.sum - currentAbove.count * upper) / m }
+        // Reciprocals, not divisions, in the loop: it runs over every fine bin of every column at each scrape.
+        let inverseN = 1 / n
+        let inverseM = 1 / m
         var cumulativeRef = 0.0
         var cumulativeCur = currentBelow.count
-        var a = 0 - cumulativeCur / m  // F_ref − F_cur at the bin's left edge
+        var a = 0 - cumulativeCur * inverseM  // F_ref − F_cur at the bin's left edge
         var inBins = 0.0
-        for i in 0..<bins {
-            cumulativeRef += referenceFine[i]
-            cumulativeCur += currentFine[i]
-            let b = cumulativeRef / n - cumulativeCur / m
-            if (a >= 0) == (b >= 0) || a == 0 || b == 0 {
-                inBins += (abs(a) + abs(b)) / 2
-            } else {
-                inBins += (a * a + b * b) / (2 * (abs(a) + abs(b)))
+        referenceFine.withUnsafeBufferPointer { ref in
+            currentFine.withUnsafeBufferPointer { cur in
+                for i in 0..<bins {
+                    cumulativeRef += ref[i]
+                    cumulativeCur += cur[i]
+                    let b = cumulativeRef * inverseN - cumulativeCur * inverseM
+                    // Both branches computed and one selected: near no drift the sign of F_ref − F_cur changes
+                    // often, and a mispredicted branch costs more than the division.
+                    let sum = abs(a) + abs(b)
+                    let crossing = (a * a + b * b) / (2 * sum)
+                    inBins += a * b < 0 ? crossing : sum * 0.5
+                    a = b
+                }
             }
-            a = b
         }
         return total + inBins * width
     }
