@@ -148,7 +148,7 @@ public struct LoadedReference: Sendable {
     }
 }
 
-/// Models built and validated by ``ModelMonitor/prepare(_:referenceHashes:)``, ready to be applied.
+/// Models built and validated by ``ModelMonitor/prepare(_:references:)``, ready to be applied.
 public struct PreparedModels: Sendable {
     /// The models, in configuration order.
     public let models: [MonitoredModel]

@@ -1,3 +1,4 @@
+import Foundation
 import HTTPServer
 import Logging
 import Testing
@@ -27,6 +28,12 @@ struct ExporterLifecycleTests {
             registry = started.registry
             server = started.server
             web = started.web
+        }
+        // A render's collector lanes release what they ran a moment after the render has its results: wait
+        // for that (at most 5 s), not for anything else.
+        let deadline = ContinuousClock.now + .seconds(5)
+        while exporter != nil || registry != nil || server != nil || web != nil, ContinuousClock.now < deadline {
+            usleep(1000)
         }
         #expect(exporter == nil)
         #expect(registry == nil)
