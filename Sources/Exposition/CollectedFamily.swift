@@ -74,17 +74,26 @@ struct CollectedFamily: Sendable {
     }
 }
 
+/// What one run of a part emitted, once checked: the series per family of its schema, and per family the
+/// combined hash of its label sets in emission order (0 when it emitted none).
+struct PartOutput: Sendable {
+    let chunks: [[CollectedSeries]]
+    let hashes: [UInt64]
+}
+
 extension CollectorSink {
     /// The emitted series per family of the schema, once checked: no recorded problem, and no series twice in
     /// a family. A family whose label sets come in the same sequence as at the part's last successful check
     /// is not checked again (the sequence is compared by a combined hash).
-    func finish(verified: inout [UInt64]) -> Result<[[CollectedSeries]], CollectorFailure> {
+    func finish(verified: inout [UInt64]) -> Result<PartOutput, CollectorFailure> {
         if let problem { return .failure(.invalid(problem)) }
         if verified.count != chunks.count { verified = Array(repeating: 0, count: chunks.count) }
-        for (i, chunk) in chunks.enumerated() where chunk.count > 1 {
+        var hashes = [UInt64](repeating: 0, count: chunks.count)
+        for (i, chunk) in chunks.enumerated() where !chunk.isEmpty {
             var combined: UInt64 = 0x9E37_79B9_7F4A_7C15
             for s in chunk { combined = (combined ^ s.hash) &* 0x100_0000_01b3 &+ 1 }
-            if combined == verified[i] { continue }
+            hashes[i] = combined
+            if chunk.count == 1 || combined == verified[i] { continue }
             if let duplicate = Self.duplicate(in: chunk) {
                 return .failure(
                     .invalid(
@@ -93,7 +102,7 @@ extension CollectorSink {
             }
             verified[i] = combined
         }
-        return .success(chunks)
+        return .success(PartOutput(chunks: chunks, hashes: hashes))
     }
 
     /// The labels of a series emitted twice, if any: sorted by hash, equal hashes compared byte for byte.

@@ -63,21 +63,15 @@ extension Registry {
 
     func render(format: ExpositionFormat, into out: inout ByteWriter, timeout: Duration, now: UInt64?) -> RenderReport {
         var report = RenderReport()
-        let (families, collectors, collected, knownSlots) = state.withLock {
-            ($0.families, $0.collectors, $0.collected, $0.slots)
+        let (families, collectors, collected, knownSlots, generation) = state.withLock {
+            ($0.families, $0.collectors, $0.collected, $0.slots, $0.collectedGeneration)
         }
         let context = RenderContext(format: format, emitCreated: options.emitCreated)
         let parts = collectors.flatMap(\.parts)
-        let slots = slotMaps(for: parts, known: knownSlots, collected: collected)
+        let slots = slotMaps(for: parts, known: knownSlots, collected: collected, generation: generation)
         let results = runParts(parts, timeout: timeout, report: &report)
 
-        // Each family's chunks, in part order.
-        var chunks = [[[CollectedSeries]]](repeating: [], count: collected.count)
-        for (p, result) in results.enumerated() {
-            guard let emitted = result else { continue }
-            let map = slots[p]
-            for (i, chunk) in emitted.enumerated() where !chunk.isEmpty { chunks[map[i]].append(chunk) }
-        }
+        var chunks = merge(results, parts: parts, slots: slots, families: collected.count, report: &report)
         if let selfMetrics {
             let own = selfMetricsSeries(selfMetrics, parts: parts, families: families)
             if let map = slots.last, parts.count < slots.count {
@@ -108,10 +102,71 @@ extension Registry {
 
     static let eof: [UInt8] = Array("# EOF\n".utf8)
 
+    /// Each collected family's chunks, in part order, from the parts that were not left out. A part is left
+    /// out, as invalid, when it wrote a family its registration did not declare (a group whose parts stray from
+    /// its descriptors), or a series that an earlier part already wrote into the same family. That check across
+    /// parts compares, per family, the combined hash of its parts' label-set sequences with the one last found
+    /// free of duplicates, and looks at the series only when it differs.
+    private func merge(
+        _ results: [PartOutput?], parts: [CollectorPart], slots: [[Int]], families: Int, report: inout RenderReport
+    ) -> [[[CollectedSeries]]] {
+        var included = results.map { $0 != nil }
+        for (p, result) in results.enumerated() {
+            guard let emitted = result?.chunks else { continue }
+            if let stray = emitted.indices.first(where: { !emitted[$0].isEmpty && slots[p][$0] < 0 }) {
+                included[p] = false
+                skip(
+                    parts[p], .invalid(""),
+                    detail:
+                        "family \"\(parts[p].schema.descriptors[stray].name)\" is not one its collector registered (or is described differently)",
+                    report: &report)
+            }
+        }
+        // Per family: (part, chunk index) in part order, and the combined hash of their sequences.
+        var contributions = [[(part: Int, index: Int)]](repeating: [], count: families)
+        var combined = [UInt64](repeating: 0x9E37_79B9_7F4A_7C15, count: families)
+        for (p, result) in results.enumerated() where included[p] {
+            guard let output = result else { continue }
+            for (i, chunk) in output.chunks.enumerated() where !chunk.isEmpty {
+                let slot = slots[p][i]
+                contributions[slot].append((p, i))
+                combined[slot] = (combined[slot] ^ output.hashes[i]) &* 0x100_0000_01b3 &+ 1
+            }
+        }
+        let verified = crossVerified.withLock { $0 }
+        var fresh = verified.count == families ? verified : [UInt64](repeating: 0, count: families)
+        for slot in 0..<families where contributions[slot].count > 1 && combined[slot] != fresh[slot] {
+            var seen: [UInt64: [[UInt8]]] = [:]
+            var clean = true
+            for (p, i) in contributions[slot] where included[p] {
+                let chunk = results[p]!.chunks[i]
+                if let twice = chunk.first(where: { s in seen[s.hash]?.contains(s.labels) ?? false }) {
+                    included[p] = false
+                    clean = false
+                    skip(
+                        parts[p], .invalid(""),
+                        detail:
+                            "family \"\(parts[p].schema.descriptors[i].name)\": series {\(String(decoding: twice.labels, as: UTF8.self))} already written by another collector",
+                        report: &report)
+                    continue
+                }
+                for s in chunk { seen[s.hash, default: []].append(s.labels) }
+            }
+            if clean { fresh[slot] = combined[slot] }
+        }
+        crossVerified.withLock { $0 = fresh }
+        var chunks = [[[CollectedSeries]]](repeating: [], count: families)
+        for (p, result) in results.enumerated() where included[p] {
+            guard let output = result else { continue }
+            for (i, chunk) in output.chunks.enumerated() where !chunk.isEmpty { chunks[slots[p][i]].append(chunk) }
+        }
+        return chunks
+    }
+
     /// Per part (then, last, for the registry's own schema): where each family of its schema goes among the
     /// collected families. Maps are computed once per schema and kept until collectors change.
     private func slotMaps(
-        for parts: [CollectorPart], known: [Int: [Int]], collected: [CollectedFamily]
+        for parts: [CollectorPart], known: [Int: [Int]], collected: [CollectedFamily], generation: Int
     ) -> [[Int]] {
         var schemas = parts.map(\.schema)
         if let selfMetrics { schemas.append(selfMetrics.schema) }
@@ -132,7 +187,7 @@ extension Registry {
         if !fresh.isEmpty {
             state.withLock { st in
                 // Only if the collectors did not change meanwhile (the maps index this render's list).
-                guard st.collected.count == collected.count else { return }
+                guard st.collectedGeneration == generation else { return }
                 st.slots.merge(fresh) { a, _ in a }
             }
         }
@@ -180,7 +235,7 @@ extension Registry {
     /// One run of a part, shared by every render that wants its result while it is under way.
     final class CollectorRun: Sendable {
         let done = DispatchGroup()
-        let result = Mutex<Result<[[CollectedSeries]], CollectorFailure>?>(nil)
+        let result = Mutex<Result<PartOutput, CollectorFailure>?>(nil)
     }
 
     /// Runs (or joins the run already under way of) every part, concurrently, and waits for them until
@@ -189,7 +244,7 @@ extension Registry {
     /// it counts `deadline`. Returns each part's series per family of its schema, or nil when left out.
     private func runParts(
         _ parts: [CollectorPart], timeout: Duration, report: inout RenderReport
-    ) -> [[[CollectedSeries]]?] {
+    ) -> [PartOutput?] {
         guard !parts.isEmpty else { return [] }
         // Capped at a day: DispatchTime arithmetic overflows for absurd timeouts.
         let deadline = DispatchTime.now() + .nanoseconds(Int(min(timeout.saturatingNanoseconds, 86_400_000_000_000)))
@@ -208,7 +263,7 @@ extension Registry {
             if started { toStart.append((part, run)) }
         }
         Self.runInLanes(toStart)
-        var out: [[[CollectedSeries]]?] = []
+        var out: [PartOutput?] = []
         out.reserveCapacity(parts.count)
         for (part, (run, started)) in zip(parts, runs) {
             _ = run.done.wait(timeout: deadline)
@@ -283,7 +338,7 @@ extension Registry {
         let next = Atomic<Int>(0)
     }
 
-    private static func runOne(_ part: CollectorPart) -> Result<[[CollectedSeries]], CollectorFailure> {
+    private static func runOne(_ part: CollectorPart) -> Result<PartOutput, CollectorFailure> {
         var sink = CollectorSink(schema: part.schema, sizes: part.lastSizes.withLock { $0 })
         do {
             try part.body(&sink)

@@ -63,6 +63,8 @@ public final class Registry: Sendable {
         var collected: [CollectedFamily] = []
         /// Per schema id: the index in ``collected`` of each of its families (-1: not reserved).
         var slots: [Int: [Int]] = [:]
+        /// Changes with ``collected``, so that a render does not store maps computed for an older list.
+        var collectedGeneration = 0
         /// Every reserved sample name → the descriptor of the family that owns it.
         var reserved: [String: MetricDescriptor] = [:]
         var nextCollectorID = 0
@@ -73,6 +75,7 @@ public final class Registry: Sendable {
             if let selfMetrics { all += selfMetrics.schema.descriptors }
             collected = all.sorted { $0.name < $1.name }.map(CollectedFamily.init)
             slots = [:]
+            collectedGeneration += 1
         }
     }
 
@@ -84,6 +87,9 @@ public final class Registry: Sendable {
     let lastRenderSize = Atomic<Int>(0)
     /// Collector problems already reported in a ``RenderReport/firstSkips`` (bounded).
     let reportedProblems = Mutex<Set<RenderReport.SkippedCollector>>([])
+    /// Per collected family: the combined hash of its parts' label-set sequences last found free of duplicate
+    /// series across parts (see `merge` in `Registry+Render.swift`).
+    let crossVerified = Mutex<[UInt64]>([])
 
     /// The registry's own families, computed at render time: skips and durations from the parts run, dropped
     /// updates from every registered family.
