@@ -12,9 +12,20 @@ import ModelMonitoring
 ///
 ///     mlops_model_high_score_predictions_total{model="fraud",version="v1"} 3
 ///
-/// It follows the ``ModelCollector`` contract: a static name and schema, whose handle it emits through; options validated at creation
-/// (errors name the option); lock-free recording into slots resolved once (one per version, through the
-/// context's version index); samples emitted at scrape time, with label sets from configured values only, rendered once.
+/// It follows the ``ModelCollector`` contract:
+/// - a static `name` and a static `schema`: the family is declared once, with
+///   `static let (schema, handle) = try! CollectorSchema.build { s in try s.counter(...) }`, and the collector
+///   emits through the handle (no family name at scrape time, no lookup);
+/// - options validated at creation (errors name the option), and the label sets that repeat at every scrape
+///   built there too, once (`handle.labels(model.name, version)`), from configured values only;
+/// - lock-free recording into slots resolved once (one per version, through the context's version index);
+/// - samples emitted at scrape time with `sink.counter(handle, labelSet, value:)`.
+///
+/// Each (model, collector) is run and checked on its own: if this collector emits something invalid (a
+/// negative or non-finite counter, a label set built for another family, the same series twice) or misses the
+/// scrape's deadline, only its families for that model are left out of that scrape, counted in
+/// `mlops_exporter_collector_skipped_total{collector="high_score",model="fraud",reason="invalid"}` and logged
+/// once per distinct problem; every other model and collector is still served.
 final class HighScoreCollector: ModelCollector {
     static let name = "high_score"
     /// The family, declared once, and the handle the collector emits through.

@@ -474,8 +474,10 @@ def nfc_key(values: Iterable[str]) -> Tuple[str, ...]:
 
 
 def check_order(families: List[Any], expected: Expected, fmt: str) -> None:
-    """The library's documented determinism: families sorted by name, series sorted by label
-    values (label names sorted), state-set states and quantiles and buckets ascending."""
+    """The library's documented determinism: families sorted by name; a registered family's series
+    sorted by label values (label names sorted), a collected family's series in the order the collector
+    emitted them (the fixture's truth lists them in that order: no per-scrape sort); state-set states
+    and quantiles and buckets ascending."""
     names = [f.name for f in families]
     base = {f.name: f for f in expected.families}
     om_names = []
@@ -505,7 +507,15 @@ def check_order(families: List[Any], expected: Expected, fmt: str) -> None:
                 inner[key].append(float(s.labels["quantile"]))
             elif "le" in s.labels and s.name.endswith("_bucket"):
                 inner[key].append(float(s.labels["le"]))
-        assert order == sorted(order), f"{f.name}: series not sorted by label values: {order[:10]}"
+        if fam.source == "collector":
+            emitted: List[Tuple[str, ...]] = []
+            for s in fam.samples:
+                key = nfc_key(v for k, v in sorted(s.labels.items()) if k not in extra)
+                if key not in emitted:
+                    emitted.append(key)
+            assert order == emitted, f"{f.name}: series not in emission order: {order[:10]} != {emitted[:10]}"
+        else:
+            assert order == sorted(order), f"{f.name}: series not sorted by label values: {order[:10]}"
         for key, values in inner.items():
             assert values == sorted(values), f"{f.name}{key}: not ascending: {values}"
             assert len(set(values)) == len(values), f"{f.name}{key}: repeated: {values}"

@@ -100,6 +100,17 @@ def test_order_check_catches_unsorted_families(fixture_bundle):
         check_order(families, fixture_bundle.expected, "om")
 
 
+def test_order_check_catches_collected_series_out_of_emission_order(fixture_bundle):
+    # The collector emits kitchen, attic, void, ...: a render that sorted them by label value is wrong.
+    kitchen = 'collected_temperature_celsius{room="kitchen"} 21.25\n'
+    attic = 'collected_temperature_celsius{room="attic"} -3\n'
+    assert kitchen + attic in fixture_bundle.openmetrics
+    doc = fixture_bundle.openmetrics.replace(kitchen + attic, attic + kitchen)
+    check_order(list(parse_openmetrics(fixture_bundle.openmetrics)), fixture_bundle.expected, "om")
+    with pytest.raises(AssertionError, match="emission order"):
+        check_order(list(parse_openmetrics(doc)), fixture_bundle.expected, "om")
+
+
 def test_promtool_check_catches_parse_error(fixture_bundle):
     doc = fixture_bundle.text + "# TYPE queue_depth gauge\n"
     with pytest.raises(AssertionError, match="exited 1"):
