@@ -34,6 +34,8 @@ struct CollectedFamily: Sendable {
                     out.appendSeries(names.main, labels)
                     out.appendSampleValue(v)
                     out.append(UInt8(ascii: "\n"))
+                case .lines(let bytes, _):
+                    out.append(contentsOf: bytes)
                 case .formatted(let bytes):
                     out.appendSeries(names.main, labels)
                     out.append(contentsOf: bytes)
@@ -93,7 +95,7 @@ extension CollectorSink {
             var combined: UInt64 = 0x9E37_79B9_7F4A_7C15
             for s in chunk { combined = (combined ^ s.hash) &* 0x100_0000_01b3 &+ 1 }
             hashes[i] = combined
-            if chunk.count == 1 || combined == verified[i] { continue }
+            if (chunk.count == 1 && !chunk[0].isBlock) || combined == verified[i] { continue }
             if let duplicate = Self.duplicate(in: chunk) {
                 return .failure(
                     .invalid(
@@ -105,15 +107,27 @@ extension CollectorSink {
         return .success(PartOutput(chunks: chunks, hashes: hashes))
     }
 
-    /// The labels of a series emitted twice, if any: sorted by hash, equal hashes compared byte for byte.
+    /// The labels of a series emitted twice, if any: sorted by hash, equal hashes compared byte for byte (a
+    /// block of constant lines takes part by the hashes of its lines' labels, so a hash it shares counts as
+    /// the same series).
     static func duplicate(in chunk: [CollectedSeries]) -> [UInt8]? {
-        let order = chunk.indices.sorted { chunk[$0].hash < chunk[$1].hash }
+        var entries: [(hash: UInt64, labels: [UInt8]?)] = []
+        for s in chunk {
+            if case .lines(_, let hashes) = s.value {
+                for h in hashes { entries.append((h, nil)) }
+            } else {
+                entries.append((s.hash, s.labels))
+            }
+        }
+        entries.sort { $0.hash < $1.hash }
         var i = 1
-        while i < order.count {
+        while i < entries.count {
             var j = i - 1
             // Every earlier series with the same hash.
-            while j >= 0 && chunk[order[j]].hash == chunk[order[i]].hash {
-                if chunk[order[j]].labels == chunk[order[i]].labels { return chunk[order[i]].labels }
+            while j >= 0 && entries[j].hash == entries[i].hash {
+                if entries[j].labels == nil || entries[i].labels == nil || entries[j].labels == entries[i].labels {
+                    return entries[i].labels ?? entries[j].labels ?? Array("(a constant series)".utf8)
+                }
                 j -= 1
             }
             i += 1

@@ -28,7 +28,9 @@ public struct CollectorSink: Sendable {
     }
 
     @inline(__always)
-    private mutating func add(_ family: FamilyHandle, _ labels: LabelSet, _ value: CollectedValue) {
+    private mutating func add(
+        _ family: FamilyHandle, _ labels: LabelSet, _ value: CollectedValue, checkingLabels: Bool = true
+    ) {
         guard family.schema == schema, family.index < chunks.count else {
             fail("family \"\(family.descriptor.name)\" was not declared by this collector's schema")
             return
@@ -39,7 +41,7 @@ public struct CollectorSink: Sendable {
             )
             return
         }
-        guard labels.namesKey == family.labelNames.key else {
+        guard !checkingLabels || labels.namesKey == family.labelNames.key else {
             fail(
                 "family \"\(family.descriptor.name)\": label set {\(labels.rendered)} was not built for its labels \(family.descriptor.labelNames)"
             )
@@ -87,6 +89,18 @@ public struct CollectorSink: Sendable {
     /// A gauge sample whose value was formatted once (a constant: a reference share, a threshold).
     public mutating func gauge(_ h: GaugeHandle, _ labels: LabelSet = .none, value: FormattedValue) {
         add(h.family, labels, .formatted(value.bytes))
+    }
+
+    /// Gauge samples rendered once, labels and values (a column's reference shares, per bin): the scrape copies
+    /// the block's bytes.
+    public mutating func gauge(_ h: GaugeHandle, constant block: ConstantSeries) {
+        guard block.family.schema == h.family.schema, block.family.index == h.family.index else {
+            fail(
+                "family \"\(h.family.descriptor.name)\": a constant block built for \"\(block.family.descriptor.name)\""
+            )
+            return
+        }
+        add(h.family, .none, .lines(block.bytes, hashes: block.hashes), checkingLabels: false)
     }
 
     /// A gauge sample with label values rendered now.
@@ -215,6 +229,38 @@ public struct FormattedValue: Sendable {
     }
 }
 
+/// Gauge series whose labels and values do not change from one scrape to the next (a drift column's reference
+/// share per bin), rendered once into sample lines, which a scrape copies as one block.
+public struct ConstantSeries: Sendable {
+    let family: FamilyHandle
+    let bytes: [UInt8]
+    let hashes: [UInt64]
+
+    /// Renders `series` for family `h`; throws when a label set does not fit the family or one is given twice.
+    public init(_ h: GaugeHandle, _ series: [(LabelSet, FormattedValue)]) throws(ExpositionError) {
+        family = h.family
+        let name = FamilyNames(h.family.descriptor).main
+        var bytes: [UInt8] = []
+        var hashes: [UInt64] = []
+        var seen = Set<UInt64>()
+        for (labels, value) in series {
+            guard labels.namesKey == h.family.labelNames.key, seen.insert(labels.hash).inserted else {
+                throw .invalidOption(
+                    metric: h.family.descriptor.name,
+                    reason: "constant series {\(labels.rendered)}: labels of another family, or given twice")
+            }
+            bytes += name
+            if !labels.bytes.isEmpty { bytes += [UInt8(ascii: "{")] + labels.bytes + [UInt8(ascii: "}")] }
+            bytes.append(UInt8(ascii: " "))
+            bytes += value.bytes
+            bytes.append(UInt8(ascii: "\n"))
+            hashes.append(labels.hash)
+        }
+        self.bytes = bytes
+        self.hashes = hashes
+    }
+}
+
 struct StateValue: Sendable {
     /// `name="state"`, rendered.
     let label: [UInt8]
@@ -232,6 +278,8 @@ enum CollectedValue: Sendable {
     case unknown(Double)
     /// A gauge's value, already formatted.
     case formatted([UInt8])
+    /// Whole gauge sample lines rendered once, and the hash of each line's labels.
+    case lines([UInt8], hashes: [UInt64])
     case info
     case stateSet([StateValue])
     case histogram(HistogramLayout, counts: [UInt64], sum: Double)
@@ -241,7 +289,7 @@ enum CollectedValue: Sendable {
     var type: MetricType {
         switch self {
         case .counter: return .counter
-        case .gauge, .formatted: return .gauge
+        case .gauge, .formatted, .lines: return .gauge
         case .unknown: return .unknown
         case .info: return .info
         case .stateSet: return .stateset
@@ -251,9 +299,27 @@ enum CollectedValue: Sendable {
     }
 }
 
-/// One emitted series: its rendered labels, their hash (for duplicate checks) and its value.
+/// One emitted series: its rendered labels, their hash (for duplicate checks) and its value; or a block of
+/// constant lines (``CollectedValue/lines(_:hashes:)``), whose `hash` combines those of its lines.
 struct CollectedSeries: Sendable {
     let labels: [UInt8]
     let hash: UInt64
     let value: CollectedValue
+
+    init(labels: [UInt8], hash: UInt64, value: CollectedValue) {
+        self.labels = labels
+        self.value = value
+        if case .lines(_, let hashes) = value {
+            var combined: UInt64 = 0xA076_1D64_78BD_642F
+            for h in hashes { combined = (combined ^ h) &* 0x100_0000_01b3 &+ 1 }
+            self.hash = combined
+        } else {
+            self.hash = hash
+        }
+    }
+
+    var isBlock: Bool {
+        if case .lines = value { return true }
+        return false
+    }
 }

@@ -136,21 +136,36 @@ extension Registry {
         let verified = crossVerified.withLock { $0 }
         var fresh = verified.count == families ? verified : [UInt64](repeating: 0, count: families)
         for slot in 0..<families where contributions[slot].count > 1 && combined[slot] != fresh[slot] {
-            var seen: [UInt64: [[UInt8]]] = [:]
+            // Label bytes by hash (nil for a line of a constant block, whose labels are not kept apart).
+            var seen: [UInt64: [[UInt8]?]] = [:]
             var clean = true
             for (p, i) in contributions[slot] where included[p] {
                 let chunk = results[p]!.chunks[i]
-                if let twice = chunk.first(where: { s in seen[s.hash]?.contains(s.labels) ?? false }) {
+                var twice: [UInt8]?
+                for s in chunk where twice == nil {
+                    if case .lines(_, let hashes) = s.value {
+                        if hashes.contains(where: { seen[$0] != nil }) { twice = Array("(a constant series)".utf8) }
+                    } else if let earlier = seen[s.hash], earlier.contains(where: { $0 == nil || $0 == s.labels }) {
+                        twice = s.labels
+                    }
+                }
+                if let twice {
                     included[p] = false
                     clean = false
                     skip(
                         parts[p], .invalid(""),
                         detail:
-                            "family \"\(parts[p].schema.descriptors[i].name)\": series {\(String(decoding: twice.labels, as: UTF8.self))} already written by another collector",
+                            "family \"\(parts[p].schema.descriptors[i].name)\": series {\(String(decoding: twice, as: UTF8.self))} already written by another collector",
                         report: &report)
                     continue
                 }
-                for s in chunk { seen[s.hash, default: []].append(s.labels) }
+                for s in chunk {
+                    if case .lines(_, let hashes) = s.value {
+                        for h in hashes { seen[h, default: []].append(nil) }
+                    } else {
+                        seen[s.hash, default: []].append(s.labels)
+                    }
+                }
             }
             if clean { fresh[slot] = combined[slot] }
         }

@@ -56,3 +56,50 @@ struct CollectorGroupTests {
         #expect(report.skipped.map(\.collector) == ["stray"] && report.skipped.map(\.reason) == ["invalid"])
     }
 }
+
+@Suite("Constant series")
+struct ConstantSeriesTests {
+    static let (schema, share) = try! CollectorSchema.build { s in
+        try s.gauge("c_share", help: "Share.", labels: ["bin"])
+    }
+
+    static func render(_ emit: @escaping @Sendable (inout CollectorSink) -> Void) -> (String, RenderReport) {
+        let registry = Registry(options: .init(selfMetricsPrefix: nil))
+        try! registry.register(ClosureCollector("c", schema.descriptors) { sink in emit(&sink) })
+        var out: [UInt8] = []
+        let report = registry.render(format: .openMetrics, into: &out)
+        return (String(decoding: out, as: UTF8.self), report)
+    }
+
+    @Test("a constant block renders as the same series emitted one by one, and its lines count as series")
+    func sameBytes() throws {
+        let labels = try ["1", "2", "x\"y"].map { try Self.share.labels($0) }
+        let values = [0.25, 0.5, 1.0 / 3]
+        let block = try ConstantSeries(Self.share, Array(zip(labels, values.map(FormattedValue.init))))
+        // The handle from the test's own schema copy in ClosureCollector has another schema id: use it there.
+        let (one, _) = Self.render { sink in
+            let h = GaugeHandle(sink.handle("c_share", .gauge))!
+            for (l, v) in zip(labels, values) { sink.gauge(h, l, value: v) }
+        }
+        let (two, report) = Self.render { sink in
+            let h = GaugeHandle(sink.handle("c_share", .gauge))!
+            let block = try! ConstantSeries(h, Array(zip(labels, values.map(FormattedValue.init))))
+            sink.gauge(h, constant: block)
+        }
+        #expect(report.skipped.isEmpty)
+        #expect(one == two)
+        #expect(two.contains(#"c_share{bin="x\"y"} 0.3333333333333333"#))
+        // A series also written one by one beside the block is a duplicate: the part is left out.
+        let (three, dup) = Self.render { sink in
+            let h = GaugeHandle(sink.handle("c_share", .gauge))!
+            sink.gauge(h, constant: try! ConstantSeries(h, Array(zip(labels, values.map(FormattedValue.init)))))
+            sink.gauge(h, labels[1], value: 9)
+        }
+        #expect(dup.skipped.map(\.reason) == ["invalid"] && !three.contains("c_share"))
+        // Built for one family, refused by another.
+        #expect(throws: ExpositionError.self) {
+            try ConstantSeries(Self.share, [(labels[0], FormattedValue(1)), (labels[0], FormattedValue(2))])
+        }
+        _ = block
+    }
+}

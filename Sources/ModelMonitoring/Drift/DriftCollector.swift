@@ -120,31 +120,42 @@ public final class DriftCollector: ModelCollector {
 
     /// A monitored column's label sets, rendered once: `{model, subject}`, `{model, subject, method}`, and one
     /// per bin.
-    struct ColumnLabels: Sendable {
+    final class ColumnLabels: Sendable {
         let subject: LabelSet
         let method: LabelSet
         let bins: [LabelSet]
-        /// The reference's share of each bin and the threshold, formatted once (they change only with the
-        /// configuration).
-        let referenceRatios: [FormattedValue]
+        /// The reference's share of each bin (whole sample lines) and the threshold, rendered once: they change
+        /// only with the configuration.
+        let referenceRatios: ConstantSeries
         let threshold: FormattedValue
 
         init(_ f: SubjectFamilies, model: String, subject: String, _ m: Monitored) {
             self.subject = try! f.observations.labels(model, subject)
             method = try! f.score.labels(model, subject, m.method.rawValue)
             bins = m.column.binLabels.map { try! f.binObservations.labels(model, subject, $0) }
-            referenceRatios = m.column.referenceRatios.map(FormattedValue.init)
+            referenceRatios = try! ConstantSeries(
+                f.referenceRatio, Array(zip(bins, m.column.referenceRatios.map(FormattedValue.init))))
             threshold = FormattedValue(m.threshold)
         }
     }
 
-    struct Monitored: Sendable {
+    /// A monitored column. A class: a scrape walks every column, and copying a struct of arrays would retain
+    /// each of them.
+    final class Monitored: Sendable {
         let column: DriftColumn
         let method: DriftMethod
         let threshold: Double
         /// Reference std for Wasserstein's normalisation.
         let std: Double
         let referenceCount: Int
+
+        init(column: DriftColumn, method: DriftMethod, threshold: Double, std: Double, referenceCount: Int) {
+            self.column = column
+            self.method = method
+            self.threshold = threshold
+            self.std = std
+            self.referenceCount = referenceCount
+        }
     }
 
     let model: ModelContext
@@ -491,7 +502,7 @@ public final class DriftCollector: ModelCollector {
         let c = m.column
         for b in 0..<c.binCount {
             sink.counter(f.binObservations, labels.bins[b], value: Double(totals.load(c.totalsBase + b)))
-            sink.gauge(f.referenceRatio, labels.bins[b], value: labels.referenceRatios[b])
         }
+        sink.gauge(f.referenceRatio, constant: labels.referenceRatios)
     }
 }
