@@ -16,9 +16,19 @@ struct CollectedFamily: Sendable {
 
     private func render(_ series: [CollectedSeries], into out: inout ByteWriter, context: RenderContext) {
         let om = context.format == .openMetrics
-        // Through a buffer pointer: each series is read in place, not copied (a copy retains its labels).
+        // Through a buffer pointer, the plain samples (most of them) first: their fields are read in place, not
+        // copied (a copy of a series retains its labels).
         series.withUnsafeBufferPointer { series in
-            for s in series {
+            for i in series.indices {
+                switch series[i].value {
+                case .gauge(let v), .unknown(let v), .counter(let v, created: nil):
+                    out.appendSeries(names.main, series[i].labels)
+                    out.appendSampleValue(v)
+                    out.append(UInt8(ascii: "\n"))
+                    continue
+                default: break
+                }
+                let s = series[i]
                 let labels = s.labels
                 switch s.value {
                 case .counter(let v, let created):

@@ -1,4 +1,25 @@
 extension DriftStatistics {
+    /// The sum of `values`, four lanes at a time (fine-bin counts: whole numbers, so the order of the additions
+    /// does not change the result, and four independent sums run about four times faster than one chain).
+    static func total(_ values: [Double]) -> Double {
+        values.withUnsafeBufferPointer { v in
+            var (a, b, c, d) = (0.0, 0.0, 0.0, 0.0)
+            var i = 0
+            while i &+ 4 <= v.count {
+                a += v[i]
+                b += v[i &+ 1]
+                c += v[i &+ 2]
+                d += v[i &+ 3]
+                i &+= 4
+            }
+            while i < v.count {
+                a += v[i]
+                i &+= 1
+            }
+            return (a + b) + (c + d)
+        }
+    }
+
     /// Wasserstein-1 distance `∫ |F_ref(x) − F_cur(x)| dx` from fine histograms (NOT normalised: Evidently's
     /// `wasserstein` score divides this by `max(std_ref, 0.001)`, population std).
     ///
@@ -22,12 +43,8 @@ extension DriftStatistics {
     ) -> Double {
         let bins = referenceFine.count
         guard bins > 0, currentFine.count == bins, upper >= lower else { return .nan }
-        var n = 0.0
-        var inside = 0.0
-        for i in 0..<bins {
-            n += referenceFine[i]
-            inside += currentFine[i]
-        }
+        let n = Self.total(referenceFine)
+        let inside = Self.total(currentFine)
         let m = inside + currentBelow.count + currentAbove.count
         guard n > 0, m > 0 else { return .nan }
         let width = (upper - lower) / Double(bins)
@@ -89,12 +106,8 @@ extension DriftStatistics {
     ) -> Double {
         let bins = referenceFine.count
         guard bins > 0, currentFine.count == bins else { return .nan }
-        var n = 0.0
-        var inside = 0.0
-        for i in 0..<bins {
-            n += referenceFine[i]
-            inside += currentFine[i]
-        }
+        let n = Self.total(referenceFine)
+        let inside = Self.total(currentFine)
         let m = inside + currentBelow + currentAbove
         guard n > 0, m > 0 else { return .nan }
         // Scaled by n·m, the loop needs no division (it runs over every fine bin of every column at each scrape).
