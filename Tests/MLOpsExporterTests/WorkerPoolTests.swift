@@ -75,12 +75,14 @@ struct WorkerPoolTests {
 
     @Test func expiresJobsThatWaitedTooLong() {
         let pool = WorkerPool(
-            limits: WorkerLimits(threads: 1, queue: 4, maxQueueWait: .milliseconds(50)))
+            // 300 ms: the blocker itself must reach the worker within that (50 ms was missed once on a loaded
+            // 2-core machine, and the blocker expired instead of the late job).
+            limits: WorkerLimits(threads: 1, queue: 4, maxQueueWait: .milliseconds(300)))
         let gate = DispatchSemaphore(value: 0)
         let log = Log()
         #expect(Self.block(pool, gate, log) == .accepted)
         #expect(pool.submit(run: { log.add("late") }, expired: { log.add("late expired") }) == .accepted)
-        Thread.sleep(forTimeInterval: 0.1)  // the job must age: nothing to poll for
+        Thread.sleep(forTimeInterval: 0.6)  // the job must age: nothing to poll for
         gate.signal()
         #expect(log.wait(for: 2) == ["blocker", "late expired"])
     }
