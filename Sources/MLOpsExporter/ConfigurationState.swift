@@ -34,6 +34,20 @@ final class ConfigurationState: Sendable {
 
     var configuration: ExporterConfiguration { current.withLock { $0 } }
 
+    /// Most problems of a rejected reload logged one by one (a file can hold thousands: the rest are counted in
+    /// one line), and most named in the `POST /-/reload` answer.
+    static let maxLoggedProblems = 100
+    static let maxAnsweredProblems = 20
+
+    /// The answer to a rejected `POST /-/reload`: one line, the first ``maxAnsweredProblems`` problems.
+    static func rejection(_ problems: ConfigErrors) -> String {
+        var reason = problems.errors.prefix(maxAnsweredProblems).map(\.description).joined(separator: "; ")
+        if problems.errors.count > maxAnsweredProblems {
+            reason += "; and \(problems.errors.count - maxAnsweredProblems) more (see the log)"
+        }
+        return "configuration rejected, previous one kept: \(reason)\n"
+    }
+
     /// Whether a configuration file is in use (otherwise the built-in demo configuration is, and a reload
     /// has nothing to read).
     var hasFile: Bool { path != nil }
@@ -63,10 +77,17 @@ final class ConfigurationState: Sendable {
                 return nil
             } catch {
                 metrics.failed()
-                for problem in error.errors {
+                for problem in error.errors.prefix(Self.maxLoggedProblems) {
                     logger.error(
                         "configuration reload rejected; keeping the previous configuration",
                         metadata: ["trigger": "\(trigger)", "problem": "\(problem)"])
+                }
+                if error.errors.count > Self.maxLoggedProblems {
+                    logger.error(
+                        "configuration reload rejected: more problems not logged",
+                        metadata: [
+                            "trigger": "\(trigger)", "not_logged": "\(error.errors.count - Self.maxLoggedProblems)",
+                        ])
                 }
                 return error
             }

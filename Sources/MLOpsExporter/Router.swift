@@ -111,8 +111,7 @@ struct Router: HTTPHandler {
             // Reading and validating the file is I/O: keep it off the event loop.
             DispatchQueue.global().async { [config] in
                 if let problems = config.reload(trigger: "api") {
-                    let reason = problems.errors.map(\.description).joined(separator: "; ")
-                    answer(HTTPResponse(status: 500, text: "configuration rejected, previous one kept: \(reason)\n"))
+                    answer(HTTPResponse(status: 500, text: ConfigurationState.rejection(problems)))
                 } else {
                     answer(HTTPResponse(status: 200, text: "configuration reloaded\n"))
                 }

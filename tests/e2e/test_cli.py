@@ -120,6 +120,21 @@ def test_reload_keeps_the_old_configuration_when_the_new_one_is_bad(start_export
     assert "configuration reloaded" in e.log_path.read_text()
 
 
+def test_a_reload_with_thousands_of_problems_answers_and_logs_a_bounded_amount(start_exporter, tmp_path):
+    config = tmp_path / "models.yaml"
+    config.write_text("models:\n  - {name: a, task: regression, versions: [v]}\n")
+    e = start_exporter("--config", str(config))
+    # 3,000 models without versions: 3,000 problems.
+    config.write_text("models:\n" + "".join(f"  - {{name: m{i}, task: regression}}\n" for i in range(3000)))
+    status, _, body = e.get("/-/reload", method="POST")
+    assert status == 500 and body.count(b"\n") == 1, body[:200]
+    assert body.count(b"versions: required") == 20 and b"and 2980 more (see the log)" in body
+    assert len(body) < 4096
+    wait_for(lambda: "more problems not logged" in e.log_path.read_text(), what="the summary log line")
+    log = e.log_path.read_text()
+    assert log.count("configuration reload rejected; keeping") == 100 and "not_logged=2900" in log
+
+
 def test_out_of_range_timeouts_are_refused(binary):
     for flag, value in [("--web.idle-timeout", "inf"), ("--shutdown-timeout", "1e300"),
                         ("--web.header-timeout", "0.0001"), ("--web.write-timeout", "nan")]:
