@@ -102,8 +102,9 @@ extension CollectorSink {
         if verified.count != chunks.count { verified = Array(repeating: 0, count: chunks.count) }
         var hashes = [UInt64](repeating: 0, count: chunks.count)
         for (i, chunk) in chunks.enumerated() where !chunk.isEmpty {
-            var combined: UInt64 = 0x9E37_79B9_7F4A_7C15
-            for s in chunk { combined = (combined ^ s.hash) &* 0x100_0000_01b3 &+ 1 }
+            var sequence = HashSequence()
+            for s in chunk { sequence.add(s.hash) }
+            let combined = sequence.value
             hashes[i] = combined
             if (chunk.count == 1 && !chunk[0].isBlock) || combined == verified[i] { continue }
             if let duplicate = Self.duplicate(in: chunk) {

@@ -53,10 +53,10 @@ public final class CollectorPart: Sendable {
 
     /// The run under way, if any; renders that overlap join it.
     let current = Mutex<Registry.CollectorRun?>(nil)
-    /// Per family of the schema: the combined hash of the label sets last checked free of duplicates.
-    let verified = Mutex<[UInt64]>([])
-    /// Per family of the schema: how many series the last run emitted, to size the next run's lists at once.
-    let lastSizes = Mutex<[Int]>([])
+    /// What the last run left for the next (runs of one part never overlap).
+    let memory = Mutex(RunMemory())
+    /// `collector="…",model="…"`, rendered once for the registry's self metrics.
+    let identity: LabelSet
     /// Skips by reason.
     let skipError = Atomic<UInt64>(0)
     let skipInvalid = Atomic<UInt64>(0)
@@ -74,6 +74,16 @@ public final class CollectorPart: Sendable {
         self.model = model
         self.schema = schema
         body = collect
+        identity = try! LabelSet(names: Self.identityNames, values: [collector, model], metric: "collector part")
+    }
+
+    static let identityNames = LabelNames(["collector", "model"])
+
+    /// Per family of the schema, from the last run: the combined hash of the label sets found free of duplicates,
+    /// and how many series it emitted (to size the next run's lists at once).
+    struct RunMemory {
+        var verified: [UInt64] = []
+        var sizes: [Int] = []
     }
 
     /// A part that runs a ``Collector``.

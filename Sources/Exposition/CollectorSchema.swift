@@ -131,22 +131,62 @@ public struct FamilyHandle: Sendable {
     public func labels(_ values: String...) throws(ExpositionError) -> LabelSet { try labels(values) }
 }
 
-/// Declares ``CounterHandle``, ``GaugeHandle`` and the others: a handle of one type accepts only samples of
-/// that type.
-public protocol TypedFamilyHandle: Sendable {
-    /// The untyped handle.
-    var family: FamilyHandle { get }
-    /// The type of the families this handle type accepts.
+/// The type of samples a ``TypedHandle`` accepts: one marker per metric type (``CounterKind``, ``GaugeKind``…).
+public protocol FamilyKind: Sendable {
+    /// The metric type.
     static var type: MetricType { get }
-    /// Wraps a family of ``type``.
-    init(unchecked family: FamilyHandle)
 }
 
-extension TypedFamilyHandle {
+/// Marks counters. See ``CounterHandle``.
+public enum CounterKind: FamilyKind {
+    /// `counter`.
+    public static var type: MetricType { .counter }
+}
+/// Marks gauges. See ``GaugeHandle``.
+public enum GaugeKind: FamilyKind {
+    /// `gauge`.
+    public static var type: MetricType { .gauge }
+}
+/// Marks untyped families. See ``UnknownHandle``.
+public enum UnknownKind: FamilyKind {
+    /// `unknown`.
+    public static var type: MetricType { .unknown }
+}
+/// Marks histograms. See ``HistogramHandle``.
+public enum HistogramKind: FamilyKind {
+    /// `histogram`.
+    public static var type: MetricType { .histogram }
+}
+/// Marks summaries. See ``SummaryHandle``.
+public enum SummaryKind: FamilyKind {
+    /// `summary`.
+    public static var type: MetricType { .summary }
+}
+/// Marks infos. See ``InfoHandle``.
+public enum InfoKind: FamilyKind {
+    /// `info`.
+    public static var type: MetricType { .info }
+}
+/// Marks state sets. See ``StateSetHandle``.
+public enum StateSetKind: FamilyKind {
+    /// `stateset`.
+    public static var type: MetricType { .stateset }
+}
+
+/// A family of a ``CollectorSchema`` that accepts samples of one type only: a ``CollectorSink`` method takes the
+/// handle of its type (`sink.counter` a ``CounterHandle``), so a sample of the wrong type does not compile. Made
+/// by the schema's declarations, or from a ``FamilyHandle`` of that type by ``init(_:)``.
+public struct TypedHandle<Kind: FamilyKind>: Sendable {
+    /// The untyped handle.
+    public let family: FamilyHandle
+
+    /// For the schema's declarations, whose family is of `Kind` by construction.
+    init(unchecked family: FamilyHandle) { self.family = family }
+
     /// The typed handle of `family`, nil when it is not of this type.
     public init?(_ family: FamilyHandle) {
-        guard family.descriptor.type == Self.type else { return nil }
-        self.init(unchecked: family)
+        guard family.descriptor.type == Kind.type else { return nil }
+        self.family = family
     }
 
     /// See ``FamilyHandle/labels(_:)-([String])``.
@@ -158,74 +198,19 @@ extension TypedFamilyHandle {
 }
 
 /// A counter family of a ``CollectorSchema``.
-public struct CounterHandle: TypedFamilyHandle {
-    /// The untyped handle.
-    public let family: FamilyHandle
-    /// The family type this handle accepts.
-    public static let type = MetricType.counter
-    /// Wraps `family` without checking its type (a sink refuses an emission of the wrong type).
-    public init(unchecked family: FamilyHandle) { self.family = family }
-}
-
+public typealias CounterHandle = TypedHandle<CounterKind>
 /// A gauge family of a ``CollectorSchema``.
-public struct GaugeHandle: TypedFamilyHandle {
-    /// The untyped handle.
-    public let family: FamilyHandle
-    /// The family type this handle accepts.
-    public static let type = MetricType.gauge
-    /// Wraps `family` without checking its type (a sink refuses an emission of the wrong type).
-    public init(unchecked family: FamilyHandle) { self.family = family }
-}
-
+public typealias GaugeHandle = TypedHandle<GaugeKind>
 /// An untyped (`unknown`) family of a ``CollectorSchema``.
-public struct UnknownHandle: TypedFamilyHandle {
-    /// The untyped handle.
-    public let family: FamilyHandle
-    /// The family type this handle accepts.
-    public static let type = MetricType.unknown
-    /// Wraps `family` without checking its type (a sink refuses an emission of the wrong type).
-    public init(unchecked family: FamilyHandle) { self.family = family }
-}
-
+public typealias UnknownHandle = TypedHandle<UnknownKind>
 /// A histogram family of a ``CollectorSchema``.
-public struct HistogramHandle: TypedFamilyHandle {
-    /// The untyped handle.
-    public let family: FamilyHandle
-    /// The family type this handle accepts.
-    public static let type = MetricType.histogram
-    /// Wraps `family` without checking its type (a sink refuses an emission of the wrong type).
-    public init(unchecked family: FamilyHandle) { self.family = family }
-}
-
+public typealias HistogramHandle = TypedHandle<HistogramKind>
 /// A summary family of a ``CollectorSchema``.
-public struct SummaryHandle: TypedFamilyHandle {
-    /// The untyped handle.
-    public let family: FamilyHandle
-    /// The family type this handle accepts.
-    public static let type = MetricType.summary
-    /// Wraps `family` without checking its type (a sink refuses an emission of the wrong type).
-    public init(unchecked family: FamilyHandle) { self.family = family }
-}
-
+public typealias SummaryHandle = TypedHandle<SummaryKind>
 /// An info family of a ``CollectorSchema``.
-public struct InfoHandle: TypedFamilyHandle {
-    /// The untyped handle.
-    public let family: FamilyHandle
-    /// The family type this handle accepts.
-    public static let type = MetricType.info
-    /// Wraps `family` without checking its type (a sink refuses an emission of the wrong type).
-    public init(unchecked family: FamilyHandle) { self.family = family }
-}
-
+public typealias InfoHandle = TypedHandle<InfoKind>
 /// A state set family of a ``CollectorSchema``.
-public struct StateSetHandle: TypedFamilyHandle {
-    /// The untyped handle.
-    public let family: FamilyHandle
-    /// The family type this handle accepts.
-    public static let type = MetricType.stateset
-    /// Wraps `family` without checking its type (a sink refuses an emission of the wrong type).
-    public init(unchecked family: FamilyHandle) { self.family = family }
-}
+public typealias StateSetHandle = TypedHandle<StateSetKind>
 
 /// Validated histogram bucket bounds with their `le` labels rendered in both formats; build once (per model
 /// configuration) and pass to ``CollectorSink/histogram(_:_:bounds:counts:sum:)`` at every scrape.

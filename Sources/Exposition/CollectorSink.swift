@@ -35,12 +35,6 @@ public struct CollectorSink: Sendable {
             fail("family \"\(family.descriptor.name)\" was not declared by this collector's schema")
             return
         }
-        guard family.descriptor.type == value.type else {
-            fail(
-                "family \"\(family.descriptor.name)\" is a \(family.descriptor.type.rawValue), emitted as \(value.type.rawValue)"
-            )
-            return
-        }
         guard !checkingLabels || labels.namesKey == family.labelNames.key else {
             fail(
                 "family \"\(family.descriptor.name)\": label set {\(labels.rendered)} was not built for its labels \(family.descriptor.labelNames)"
@@ -284,19 +278,6 @@ enum CollectedValue: Sendable {
     case stateSet([StateValue])
     case histogram(HistogramLayout, counts: [UInt64], sum: Double)
     case summary(quantiles: [QuantileValue], count: UInt64, sum: Double)
-
-    /// The family type this value belongs to.
-    var type: MetricType {
-        switch self {
-        case .counter: return .counter
-        case .gauge, .formatted, .lines: return .gauge
-        case .unknown: return .unknown
-        case .info: return .info
-        case .stateSet: return .stateset
-        case .histogram: return .histogram
-        case .summary: return .summary
-        }
-    }
 }
 
 /// One emitted series: its rendered labels, their hash (for duplicate checks) and its value; or a block of
@@ -310,9 +291,9 @@ struct CollectedSeries: Sendable {
         self.labels = labels
         self.value = value
         if case .lines(_, let hashes) = value {
-            var combined: UInt64 = 0xA076_1D64_78BD_642F
-            for h in hashes { combined = (combined ^ h) &* 0x100_0000_01b3 &+ 1 }
-            self.hash = combined
+            var sequence = HashSequence()
+            for h in hashes { sequence.add(h) }
+            self.hash = sequence.value
         } else {
             self.hash = hash
         }

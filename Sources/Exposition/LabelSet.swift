@@ -80,3 +80,12 @@ struct FNV64 {
         return h.value
     }
 }
+
+/// An order-sensitive combination of hashes (of label sets, or of such combinations): the same sequence always
+/// gives the same number, so a duplicate check done once need not be redone while the sequence stays the same.
+struct HashSequence {
+    private(set) var value: UInt64 = 0x9E37_79B9_7F4A_7C15
+
+    @inline(__always)
+    mutating func add(_ hash: UInt64) { value = (value ^ hash) &* 0x100_0000_01b3 &+ 1 }
+}

@@ -124,18 +124,18 @@ extension Registry {
         }
         // Per family: (part, chunk index) in part order, and the combined hash of their sequences.
         var contributions = [[(part: Int, index: Int)]](repeating: [], count: families)
-        var combined = [UInt64](repeating: 0x9E37_79B9_7F4A_7C15, count: families)
+        var combined = [HashSequence](repeating: HashSequence(), count: families)
         for (p, result) in results.enumerated() where included[p] {
             guard let output = result else { continue }
             for (i, chunk) in output.chunks.enumerated() where !chunk.isEmpty {
                 let slot = slots[p][i]
                 contributions[slot].append((p, i))
-                combined[slot] = (combined[slot] ^ output.hashes[i]) &* 0x100_0000_01b3 &+ 1
+                combined[slot].add(output.hashes[i])
             }
         }
         let verified = crossVerified.withLock { $0 }
         var fresh = verified.count == families ? verified : [UInt64](repeating: 0, count: families)
-        for slot in 0..<families where contributions[slot].count > 1 && combined[slot] != fresh[slot] {
+        for slot in 0..<families where contributions[slot].count > 1 && combined[slot].value != fresh[slot] {
             // Label bytes by hash (nil for a line of a constant block, whose labels are not kept apart).
             var seen: [UInt64: [[UInt8]?]] = [:]
             var clean = true
@@ -167,7 +167,7 @@ extension Registry {
                     }
                 }
             }
-            if clean { fresh[slot] = combined[slot] }
+            if clean { fresh[slot] = combined[slot].value }
         }
         crossVerified.withLock { $0 = fresh }
         var chunks = [[[CollectedSeries]]](repeating: [], count: families)
@@ -215,19 +215,19 @@ extension Registry {
         _ m: SelfMetrics, parts: [CollectorPart], families: [any RenderableFamily]
     ) -> [[CollectedSeries]] {
         var sink = CollectorSink(schema: m.schema)
-        var seen: [String: Int] = [:]
+        // Parts of the same collector and model (two registrations under one name) are counted together.
+        var seen: [UInt64: Int] = [:]
         var merged: [(part: CollectorPart, skips: [UInt64], duration: Double)] = []
         for part in parts {
-            let key = part.collector + "\u{0}" + part.model
             let skips = part.skipCounts
             let duration = Double(bitPattern: part.lastDuration.load(ordering: .relaxed))
-            if let k = seen[key] {
+            if let k = seen[part.identity.hash] {
                 for r in skips.indices { merged[k].skips[r] += skips[r] }
                 if !duration.isNaN {
                     merged[k].duration = max(merged[k].duration.isNaN ? 0 : merged[k].duration, duration)
                 }
             } else {
-                seen[key] = merged.count
+                seen[part.identity.hash] = merged.count
                 merged.append((part, skips, duration))
             }
         }
@@ -236,7 +236,7 @@ extension Registry {
             for (r, count) in skips.enumerated() where count > 0 {
                 sink.counter(m.skipped, [part.collector, part.model, reasons[r]], value: Double(count))
             }
-            if !duration.isNaN { sink.gauge(m.duration, [part.collector, part.model], value: duration) }
+            if !duration.isNaN { sink.gauge(m.duration, part.identity, value: duration) }
         }
         for f in families where f.hasDropped {
             let name = f.descriptor.type == .counter ? f.descriptor.name + "_total" : f.descriptor.name
@@ -354,14 +354,15 @@ extension Registry {
     }
 
     private static func runOne(_ part: CollectorPart) -> Result<PartOutput, CollectorFailure> {
-        var sink = CollectorSink(schema: part.schema, sizes: part.lastSizes.withLock { $0 })
+        var sink = CollectorSink(schema: part.schema, sizes: part.memory.withLock { $0.sizes })
         do {
             try part.body(&sink)
         } catch {
             return .failure(.threw(String(describing: error)))
         }
-        let sizes = sink.chunks.map(\.count)
-        part.lastSizes.withLock { $0 = sizes }
-        return part.verified.withLock { sink.finish(verified: &$0) }
+        return part.memory.withLock { memory in
+            memory.sizes = sink.chunks.map(\.count)
+            return sink.finish(verified: &memory.verified)
+        }
     }
 }

@@ -11,9 +11,10 @@ import Synchronization
 /// once per slice period), then publishes the new epoch; everyone else only does one atomic load. An event
 /// older than the window (its block already reused) gets nil and is counted by the caller.
 ///
-/// Readers (``sum(_:now:)``, ``sumDouble(_:now:)``) add the blocks whose epoch lies in the window ending
-/// at `now`, so an idle model's window empties as time passes even without events. Reads run concurrently
-/// with writes: each slot is read atomically, the window as a whole is not a snapshot.
+/// Readers (``window(now:)`` for integer totals, ``sumDouble(_:blocks:)`` over its blocks for Double slots) add
+/// the blocks whose epoch lies in the window ending at `now`, so an idle model's window empties as time passes
+/// even without events. Reads run concurrently with writes: each slot is read atomically, the window as a whole
+/// is not a snapshot.
 public final class SliceRing: Sendable {
     /// Seconds per slice.
     public let sliceSeconds: Double
@@ -189,15 +190,6 @@ public final class SliceRing: Sendable {
         var total = 0.0
         for base in blocks { total += data.loadDouble(base + position) }
         return total
-    }
-
-    /// Window totals of the integer slots `position..<position + count`, as Doubles.
-    public func sums(_ position: Int, count: Int, blocks: [Int]) -> [Double] {
-        var out = [Double](repeating: 0, count: count)
-        for base in blocks {
-            for i in 0..<count { out[i] += Double(data.load(base + position + i)) }
-        }
-        return out
     }
 
     /// Adds one to integer slot `position` of the block at `base`.
