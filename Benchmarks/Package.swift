@@ -29,6 +29,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     dependencies: [
         .package(path: ".."),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         // Only the MallocInterposer trait (malloc counts without jemalloc), or no trait at all when
         // `BENCHMARK_DISABLE_MALLOC_INTERPOSER` is set (see `mallocInterposer` above). Naming the traits
         // turns off the default `RuntimeInterposer`, whose package is not in this machine's package mirror.
@@ -149,6 +150,17 @@ let package = Package(
             path: "Benchmarks/LabelJoinBenchmarks",
             swiftSettings: [.swiftLanguageMode(.v6)],
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        .executableTarget(
+            name: "checkpoint-bench",
+            dependencies: [
+                "DriftFixtures", "BenchmarkFixtures", .product(name: "ModelMonitoring", package: mainPackage),
+                .product(name: "StateStorage", package: mainPackage),
+                .product(name: "ExporterConfig", package: mainPackage),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Exposition", package: mainPackage),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         .executableTarget(
             name: "quality-bench",

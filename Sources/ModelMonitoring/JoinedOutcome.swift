@@ -17,12 +17,12 @@ public struct PredictionSnapshot: Sendable, Equatable {
     /// The event's `probabilities`, one per configured class, or empty.
     public var probabilities: [Double]
     /// Per sensitive attribute, the group index in ``ModelContext/groupLabels``.
-    public var groups: [Int]
+    public var groups: GroupIndices
 
     /// Creates a snapshot.
     public init(
         time: Double, version: Int, predictedClass: Int, value: Double, score: Double, probabilities: [Double],
-        groups: [Int]
+        groups: GroupIndices
     ) {
         self.time = time
         self.version = version
@@ -47,7 +47,8 @@ public struct PredictionSnapshot: Sendable, Equatable {
         }
         score = event.score ?? .nan
         probabilities = event.probabilities
-        groups = (0..<event.attributes.count).map { context.groupIndex(attribute: $0, value: event.attributes[$0]) }
+        groups = GroupIndices(
+            (0..<event.attributes.count).lazy.map { context.groupIndex(attribute: $0, value: event.attributes[$0]) })
     }
 }
 

@@ -255,12 +255,20 @@ public final class Checkpointer: Sendable {
         checkpoint()
     }
 
-    func run() {
+    /// The nice value of the checkpoint thread: below the event loops and recording threads (nice 0), so that under
+    /// full load a checkpoint takes longer instead of slowing them.
+    public static let threadNice: Int32 = 10
+
+    /// Lowers the calling thread's CPU priority to ``threadNice`` (Linux: nice is per thread).
+    public static func lowerThreadPriority() {
         #if os(Linux)
-            // Below the event loops and recording threads: under full load a checkpoint takes longer instead.
-            // who = 0 is the calling thread on Linux (nice is per thread there).
-            _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10)
+            // who = 0 is the calling thread on Linux.
+            _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, threadNice)
         #endif
+    }
+
+    func run() {
+        Self.lowerThreadPriority()
         let components = interval.components
         let seconds = Double(components.seconds) + Double(components.attoseconds) / 1e18
         while true {

@@ -16,15 +16,24 @@ extension PendingStore {
                 w.count(s.index.count)
                 var previous: Int64 = 0
                 var read = s.head
-                for _ in 0..<s.count {
-                    if let p = s.payloads[read] {
-                        w.fixed64(s.keys[read])
-                        let bits = Int64(bitPattern: s.times[read].bitPattern)
-                        w.signed(bits &- previous)
-                        previous = bits
-                        payload(p, s.times[read], &w)
+                let capacity = s.capacity
+                // Through buffer pointers: each payload is borrowed where it lies, never copied (a copy retains
+                // and releases every array it holds: that was most of a checkpoint's time).
+                s.keys.withUnsafeBufferPointer { keys in
+                    s.times.withUnsafeBufferPointer { times in
+                        s.payloads.withUnsafeBufferPointer { payloads in
+                            for _ in 0..<s.count {
+                                if payloads[read] != nil {
+                                    w.fixed64(keys[read])
+                                    let bits = Int64(bitPattern: times[read].bitPattern)
+                                    w.signed(bits &- previous)
+                                    previous = bits
+                                    payload(payloads[read].unsafelyUnwrapped, times[read], &w)
+                                }
+                                read = read + 1 == capacity ? 0 : read + 1
+                            }
+                        }
                     }
-                    read = read + 1 == s.capacity ? 0 : read + 1
                 }
             }
         }

@@ -11,9 +11,9 @@ extension PredictionSnapshot {
         if !value.isNaN { w.double(value) }
         if !score.isNaN { w.double(score) }
         w.count(probabilities.count)
-        for p in probabilities { w.double(p) }
+        for i in 0..<probabilities.count { w.double(probabilities[i]) }
         w.count(groups.count)
-        for g in groups { w.count(g) }
+        for i in 0..<groups.count { w.count(groups[i]) }
     }
 
     /// Reads a snapshot written by ``save(into:arrival:)``, checking every index against `context` (so that a
@@ -37,9 +37,9 @@ extension PredictionSnapshot {
         let attributes = context.groupLabels.count
         let groupCount = try r.count(max: attributes)
         guard groupCount == attributes else { throw .mismatch("\(groupCount) groups saved, \(attributes) attributes") }
-        var groups: [Int] = []
-        groups.reserveCapacity(groupCount)
-        for a in 0..<groupCount { groups.append(try r.count(max: context.groupLabels[a].count - 1)) }
+        let groups = try GroupIndices.read(count: groupCount) { a throws(StateError) in
+            try r.count(max: context.groupLabels[a].count - 1)
+        }
         return PredictionSnapshot(
             time: time, version: version, predictedClass: Int(predictedClass), value: value, score: score,
             probabilities: probabilities, groups: groups)
