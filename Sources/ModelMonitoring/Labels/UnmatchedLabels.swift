@@ -30,8 +30,8 @@ public struct UnmatchedLabels: Sendable, Equatable {
 
     /// Labels of the request that joined their prediction.
     public internal(set) var joined = 0
-    /// Unmatched labels by reason, indexed by ``UnmatchedReason/rawValue``.
-    public private(set) var counts = [Int](repeating: 0, count: UnmatchedReason.allCases.count)
+    /// Unmatched labels by reason (stored inline: a tally costs no allocation until an instance is listed).
+    var unknown = 0, expired = 0, evicted = 0, otherInstance = 0
     /// The instances that hold labels of this request (``UnmatchedReason/otherInstance``), in order of first
     /// appearance, with their label counts; at most ``maximumListedInstances``.
     public private(set) var otherInstances: [Instance] = []
@@ -50,12 +50,24 @@ public struct UnmatchedLabels: Sendable, Equatable {
     public init() {}
 
     /// Unmatched labels for `reason`.
-    public subscript(reason: UnmatchedReason) -> Int { counts[reason.rawValue] }
+    public subscript(reason: UnmatchedReason) -> Int {
+        switch reason {
+        case .unknown: unknown
+        case .expired: expired
+        case .evicted: evicted
+        case .otherInstance: otherInstance
+        }
+    }
 
     /// Counts one label unmatched for `reason`; `instance` is the other instance named by its id (only for
     /// ``UnmatchedReason/otherInstance``).
     mutating func add(_ reason: UnmatchedReason, instance: Substring?) {
-        counts[reason.rawValue] += 1
+        switch reason {
+        case .unknown: unknown += 1
+        case .expired: expired += 1
+        case .evicted: evicted += 1
+        case .otherInstance: otherInstance += 1
+        }
         guard let instance else { return }
         if let i = otherInstances.firstIndex(where: { $0.name == instance }) {
             otherInstances[i].count += 1
