@@ -27,6 +27,7 @@ let package = Package(
         .library(name: "ModelMonitoring", targets: ["ModelMonitoring"]),
         .library(name: "Profiling", targets: ["Profiling"]),
         .library(name: "RuleGeneration", targets: ["RuleGeneration"]),
+        .library(name: "StateStorage", targets: ["StateStorage"]),
         .library(name: "SwiftMetricsBackend", targets: ["SwiftMetricsBackend"]),
         .executable(name: "mlops-exporter", targets: ["mlops-exporter"]),
     ],
@@ -77,12 +78,20 @@ let package = Package(
         // Reference profiles: reads CSV / NDJSON reference data into a profile file, loads and checks profiles.
         .target(
             name: "Profiling", dependencies: ["ModelMonitoring", "ExporterConfig"], swiftSettings: strict),
+        // Checkpoints of the models' state on disk (--storage.path): the file format, atomic writes, restore at
+        // start, faults set aside. Knows nothing of HTTP.
+        .target(
+            name: "StateStorage",
+            dependencies: [
+                "Exposition", "ModelMonitoring", "Compression", .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
         // Wiring: registry + server + endpoints; the library product for embedding. Linux-only (the server).
         .target(
             name: "MLOpsExporter",
             dependencies: [
                 "Exposition", "HTTPServer", "Compression", "ExporterConfig", "Ingestion", "ModelMonitoring",
-                "Profiling",
+                "Profiling", "StateStorage",
                 "CCrypt", "COpenSSL",
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -127,6 +136,9 @@ let package = Package(
         .testTarget(name: "IngestionTests", dependencies: ["Ingestion"], swiftSettings: strict),
         .testTarget(name: "DemoTrafficTests", dependencies: ["DemoTraffic"], swiftSettings: strict),
         .testTarget(name: "ModelMonitoringTests", dependencies: ["ModelMonitoring"], swiftSettings: strict),
+        .testTarget(
+            name: "StateStorageTests", dependencies: ["StateStorage", "ModelMonitoring", "ExporterConfig"],
+            swiftSettings: strict),
         .testTarget(
             name: "ProfilingTests", dependencies: ["Profiling", "ModelMonitoring", "ExporterConfig"],
             swiftSettings: strict),

@@ -200,7 +200,7 @@ struct Reader {
 
     mutating func configuration(_ root: Node) -> ExporterConfiguration {
         var models: [ModelConfiguration] = []
-        guard let fields = mapping(root, "", allowed: ["models", "alerting", "service_slos"]) else {
+        guard let fields = mapping(root, "", allowed: ["models", "alerting", "service_slos", "storage"]) else {
             return ExporterConfiguration(models: [], source: file)
         }
         guard let modelsNode = fields.first(where: { $0.key == "models" })?.value else {
@@ -225,6 +225,7 @@ struct Reader {
             configuration.serviceSLOs = slos(
                 s, "service_slos", model: ExporterConfiguration.serviceModel, fleet: models)
         }
+        if let s = fields.first(where: { $0.key == "storage" })?.value { configuration.storage = storage(s, "storage") }
         return configuration
     }
 

@@ -1,6 +1,7 @@
 /// Prometheus-style durations: `30s`, `5m`, `1h30m`, `1d`, `250ms`, `1w` (units ms, s, m, h, d, w, y).
-enum DurationParser {
-    static func parse(_ text: String) -> Duration? {
+public enum DurationParser {
+    /// The duration `text` spells, or nil.
+    public static func parse(_ text: String) -> Duration? {
         var total: Double = 0
         var number = ""
         var unit = ""

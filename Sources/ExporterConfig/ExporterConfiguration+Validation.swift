@@ -44,6 +44,12 @@ enum ConfigurationNodes {
         if !configuration.serviceSLOs.isEmpty {
             fields.append(("service_slos", Node(configuration.serviceSLOs.map(slo))))
         }
+        if let storage = configuration.storage {
+            let storageFields: [(Node, Node)] = [
+                ("path", Node(storage.path)), ("checkpoint_interval", duration(storage.checkpointInterval)),
+            ]
+            fields.append(("storage", Node(storageFields)))
+        }
         return Node(fields)
     }
 

@@ -14,6 +14,8 @@ public struct ExporterConfiguration: Sendable, Equatable {
     /// Service-wide SLOs (`service_slos:`): availability and latency over the requests of all models,
     /// labelled `model="__service__"` (see docs/slos.md).
     public var serviceSLOs: [SLOConfiguration] = []
+    /// Checkpoints of the models' state (`storage:`), if configured; see ``StorageConfiguration``.
+    public var storage: StorageConfiguration? = nil
 
     /// The `model` label of service-wide SLOs' rules, alerts and `mlops_slo_*` series; reserved as a model name.
     public static let serviceModelName = "__service__"

@@ -20,11 +20,15 @@ final class ConfigurationState: Sendable {
     let metrics: ReloadMetrics
     /// Serialises reloads (a SIGHUP and a POST at once).
     let reloadLock = Mutex(())
+    /// Called after each successful reload (a checkpoint follows it).
+    let afterReload: @Sendable () -> Void
 
     init(
-        path: String?, initial: ExporterConfiguration, monitor: ModelMonitor, registry: Registry, logger: Logger
+        path: String?, initial: ExporterConfiguration, monitor: ModelMonitor, registry: Registry, logger: Logger,
+        afterReload: @escaping @Sendable () -> Void = {}
     ) throws {
         self.path = path
+        self.afterReload = afterReload
         self.current = Mutex(initial)
         self.monitor = monitor
         self.logger = logger
@@ -71,6 +75,7 @@ final class ConfigurationState: Sendable {
                 monitor.apply(models)
                 current.withLock { $0 = fresh }
                 metrics.succeeded()
+                afterReload()
                 logger.info(
                     "configuration reloaded",
                     metadata: ["trigger": "\(trigger)", "file": "\(path)", "models": "\(fresh.models.map(\.name))"])

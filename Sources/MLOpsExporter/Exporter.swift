@@ -5,6 +5,7 @@ import Foundation
 import HTTPServer
 import Logging
 import ModelMonitoring
+import StateStorage
 
 /// An mlops-exporter instance: a ``Registry`` served over HTTP at `/metrics`, with its landing page,
 /// health and readiness endpoints, self metrics, process metrics and the ingestion API of its models.
@@ -68,6 +69,9 @@ public final class Exporter: Sendable {
             threads: Exporter.cores / 2, queue: 16, perKey: 4, maxQueueWait: .seconds(2))
         /// Source revision shown in `mlops_exporter_build_info`.
         public var revision: String = "unknown"
+        /// Checkpoints of the models' state (docs/storage.md); overrides the model configuration's `storage:`.
+        /// `nil` and no `storage:` in the file: nothing is kept across restarts.
+        public var storage: StorageConfiguration?
         /// This exporter's name in a fleet (`--instance.id`): 1 to 64 characters of `[A-Za-z0-9._-]`
         /// (``Exporter/init(configuration:registry:logger:)`` throws ``Exporter/InvalidInstanceID`` otherwise). The
         /// prefix of the event ids it generates (`ModelMonitoring.EventID`); labels whose id names another instance
@@ -90,6 +94,8 @@ public final class Exporter: Sendable {
     let web: WebConfigState
     /// What the server calls: auth and headers, then the router.
     let handler: WebHandler
+    /// Checkpoints the models' state, when storage is configured (`--storage.path` or `storage:`).
+    public let checkpointer: Checkpointer?
 
     /// The processors this process may use.
     static let cores = ProcessInfo.processInfo.activeProcessorCount
@@ -118,8 +124,18 @@ public final class Exporter: Sendable {
             models = ExporterConfiguration(models: [], source: "<none>")
             logger.info("no model configuration given: no models are monitored (only the registry's own metrics)")
         }
+        if let storage = configuration.storage ?? models.storage {
+            let checkpointer = Checkpointer(
+                directory: storage.path, interval: storage.checkpointInterval, monitor: monitor,
+                exporterVersion: MLOpsExporterVersion.version, logger: logger)
+            try registry.register(checkpointer.metrics)
+            self.checkpointer = checkpointer
+        } else {
+            checkpointer = nil
+        }
         config = try ConfigurationState(
-            path: configuration.configPath, initial: models, monitor: monitor, registry: registry, logger: logger)
+            path: configuration.configPath, initial: models, monitor: monitor, registry: registry, logger: logger,
+            afterReload: { [checkpointer] in checkpointer?.requestCheckpoint() })
         try registry.register(SLOCollector(config: config))
         let metrics = MetricsEndpoint(
             registry: registry, selfMetrics: selfMetrics, maxRequests: configuration.maxRequests, logger: logger)
@@ -153,6 +169,7 @@ public final class Exporter: Sendable {
 
     /// Binds every listen address and starts serving. Throws (naming the address) if one cannot be bound.
     public func start() throws {
+        startStorage()
         try server.start()
         state.ready.store(true, ordering: .relaxed)
         logger.info(
@@ -178,6 +195,19 @@ public final class Exporter: Sendable {
     public func shutdown(deadline: Duration = .seconds(10)) {
         state.ready.store(false, ordering: .relaxed)
         server.shutdown(deadline: deadline)
+        checkpointer?.stop()
+    }
+
+    /// With storage configured: reads the last checkpoint back into the models, then starts writing one every
+    /// interval (docs/storage.md). ``start()`` calls it before serving; a host that mounts ``endpoints`` instead
+    /// calls it before recording anything, and ``shutdown(deadline:)`` (which writes the last checkpoint) when it
+    /// stops. Runs once; later calls do nothing.
+    public func startStorage() {
+        guard let checkpointer, !state.storageStarted.exchange(true, ordering: .relaxed) else { return }
+        // A file size limit (RLIMIT_FSIZE) must fail the write (EFBIG, counted), not kill the process.
+        signal(SIGXFSZ, SIG_IGN)
+        checkpointer.restore()
+        checkpointer.start()
     }
 
     /// Re-reads the configuration file; returns the problems if it was rejected (the old one stays).

@@ -1,5 +1,6 @@
 @_exported import ExporterConfig
 @_exported import Exposition
+@_exported import StateStorage
 
 /// The version of mlops-exporter, shown by `--version`, the landing page and `mlops_exporter_build_info`.
 public enum MLOpsExporterVersion {

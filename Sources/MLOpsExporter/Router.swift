@@ -125,4 +125,6 @@ struct Router: HTTPHandler {
 /// Lifecycle flags shared by the exporter and its handlers.
 final class ExporterState: Sendable {
     let ready = Atomic<Bool>(false)
+    /// Whether ``Exporter/startStorage()`` ran.
+    let storageStarted = Atomic<Bool>(false)
 }

@@ -71,39 +71,49 @@ public final class ModelMonitor: CollectorGroup {
                 problems.append(.init("model \"\(model.name)\": \(error)"))
                 continue
             }
-            var collectors: [any ModelCollector] = []
-            var seriesBudget = model.maxSeries
-            for config in model.collectors {
-                guard let type = catalog.types[config.name] else {
-                    problems.append(
-                        .init("model \"\(model.name)\": unknown collector \"\(config.name)\"", at: config.location))
-                    continue
-                }
-                do {
-                    let collector = try type.init(
-                        model: context,
-                        options: CollectorOptions(
-                            config.options, model: model.name, collector: config.name, seriesBudget: seriesBudget))
-                    seriesBudget -= collector.maxSeries
-                    collectors.append(collector)
-                } catch {
-                    problems.append(.init(error.description, at: config.location(ofOption: error.option)))
-                }
-            }
-            if seriesBudget < 0 {
-                problems.append(
-                    .init(
-                        "model \"\(model.name)\": its collectors may create up to \(model.maxSeries - seriesBudget) series, more than max_series (\(model.maxSeries))"
-                    ))
-            }
             prepared.append(
-                MonitoredModel(
-                    context: context, collectors: collectors,
-                    counters: current[model.name]?.counters ?? IngestCounters(model: model.name),
-                    joinCounters: current[model.name]?.joiner?.counters ?? JoinCounters(), instanceID: instanceID))
+                makeModel(
+                    context, counters: current[model.name]?.counters ?? IngestCounters(model: model.name),
+                    joinCounters: current[model.name]?.joiner?.counters ?? JoinCounters(), problems: &problems))
         }
         if !problems.isEmpty { throw ModelSetupErrors(problems) }
         return PreparedModels(models: prepared)
+    }
+
+    /// Builds a model's collectors from its configuration (appending what is wrong to `problems`).
+    func makeModel(
+        _ context: ModelContext, counters: IngestCounters, joinCounters: JoinCounters,
+        problems: inout [ModelSetupErrors.Problem]
+    ) -> MonitoredModel {
+        let model = context.configuration
+        var collectors: [any ModelCollector] = []
+        var seriesBudget = model.maxSeries
+        for config in model.collectors {
+            guard let type = catalog.types[config.name] else {
+                problems.append(
+                    .init("model \"\(model.name)\": unknown collector \"\(config.name)\"", at: config.location))
+                continue
+            }
+            do {
+                let collector = try type.init(
+                    model: context,
+                    options: CollectorOptions(
+                        config.options, model: model.name, collector: config.name, seriesBudget: seriesBudget))
+                seriesBudget -= collector.maxSeries
+                collectors.append(collector)
+            } catch {
+                problems.append(.init(error.description, at: config.location(ofOption: error.option)))
+            }
+        }
+        if seriesBudget < 0 {
+            problems.append(
+                .init(
+                    "model \"\(model.name)\": its collectors may create up to \(model.maxSeries - seriesBudget) series, more than max_series (\(model.maxSeries))"
+                ))
+        }
+        return MonitoredModel(
+            context: context, collectors: collectors, counters: counters, joinCounters: joinCounters,
+            instanceID: instanceID)
     }
 
     /// Installs prepared models, replacing the previous set (models no longer configured disappear).

@@ -123,6 +123,18 @@ struct Serve: ParsableCommand {
     )
     var instanceID: String?
 
+    @Option(
+        name: .customLong("storage.path"),
+        help:
+            "Directory for checkpoints of the models' windows, pending labels and counters, restored at start (overrides storage.path in --config)."
+    )
+    var storagePath: String?
+
+    @Option(
+        name: .customLong("storage.checkpoint-interval"),
+        help: "Time between checkpoints, e.g. 60s, 5m (default 60s; overrides storage.checkpoint_interval).")
+    var checkpointInterval: String?
+
     @Option(name: .customLong("shutdown-timeout"), help: "Seconds in-flight requests get to finish on shutdown.")
     var shutdownTimeout = 10.0
 
@@ -167,6 +179,15 @@ struct Serve: ParsableCommand {
         ] where !(seconds >= 0.001 && seconds <= 86_400) {
             throw ValidationError("\(flag): \(seconds) is not between 0.001 and 86400 seconds")
         }
+        if storagePath?.isEmpty == true { throw ValidationError("--storage.path must not be empty") }
+        if let checkpointInterval {
+            guard let d = DurationParser.parse(checkpointInterval), StorageConfiguration.intervalRange.contains(d)
+            else {
+                throw ValidationError(
+                    "--storage.checkpoint-interval: \"\(checkpointInterval)\" is not a duration between 1s and 1d (like 30s, 5m)"
+                )
+            }
+        }
 
     }
 
@@ -207,6 +228,15 @@ struct Serve: ParsableCommand {
         configuration.server.minBodyRate = bodyMinRate
         configuration.server.reservedConnections = reservedConnections
         configuration.server.tlsHandshakeTimeout = .seconds(tlsHandshakeTimeout)
+        let interval = checkpointInterval.flatMap(DurationParser.parse)
+        if let path = storagePath ?? configuration.models?.storage?.path {
+            configuration.storage = StorageConfiguration(
+                path: path,
+                checkpointInterval: interval ?? configuration.models?.storage?.checkpointInterval
+                    ?? StorageConfiguration.defaultInterval)
+        } else if interval != nil {
+            logger.warning("--storage.checkpoint-interval is ignored: no --storage.path (or storage.path) is set")
+        }
         let exporter: Exporter
         do {
             exporter = try Exporter(configuration: configuration, logger: logger)

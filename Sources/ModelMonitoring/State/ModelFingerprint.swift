@@ -1,0 +1,76 @@
+import ExporterConfig
+
+extension ModelContext {
+    /// SHA-256 (hex) of everything in the model's configuration that shapes its saved state: task, versions,
+    /// classes and positive class, features (name, kind, values), sensitive attributes and their groups, window,
+    /// latency buckets, collectors with their options, and the reference profile's hash. A checkpoint's state is
+    /// restored only into a model with the same fingerprint. The token, `max_series`, SLOs, `join_ttl` and
+    /// `max_pending` take no part: changing them keeps the state (pending predictions are restored under the new
+    /// time-to-live and capacity, those past them counted as expired or evicted).
+    public var stateFingerprint: String {
+        var w = StateWriter(capacity: 1024)
+        let c = configuration
+        w.string("mlops-exporter model state 1")
+        w.string(c.name)
+        w.string(c.task.rawValue)
+        Self.strings(c.versions, &w)
+        Self.strings(c.classes, &w)
+        w.string(c.positiveClass ?? "\u{0}")
+        w.count(c.features.count)
+        for f in c.features {
+            w.string(f.name)
+            w.string(f.kind.rawValue)
+            w.byte(f.values == nil ? 0 : 1)
+            Self.strings(f.values ?? [], &w)
+        }
+        w.count(c.sensitiveAttributes.count)
+        for a in c.sensitiveAttributes {
+            w.string(a.name)
+            Self.strings(a.groups, &w)
+            w.string(a.privileged ?? "\u{0}")
+        }
+        let window = c.window.duration.components
+        w.signed(window.seconds)
+        w.signed(window.attoseconds)
+        w.count(c.window.slices)
+        w.count(c.latencyBuckets.count)
+        for b in c.latencyBuckets { w.double(b) }
+        w.count(c.collectors.count)
+        for collector in c.collectors {
+            w.string(collector.name)
+            Self.value(.map(collector.options), &w)
+        }
+        w.string(referenceSHA256)
+        return SHA256.hex(w.bytes)
+    }
+
+    static func strings(_ values: [String], _ w: inout StateWriter) {
+        w.count(values.count)
+        for v in values { w.string(v) }
+    }
+
+    /// A canonical encoding of an option value (mappings by sorted key).
+    static func value(_ v: ConfigValue, _ w: inout StateWriter) {
+        switch v {
+        case .string(let s):
+            w.byte(1)
+            w.string(s)
+        case .number(let n):
+            w.byte(2)
+            w.double(n)
+        case .bool(let b):
+            w.byte(b ? 3 : 4)
+        case .list(let items):
+            w.byte(5)
+            w.count(items.count)
+            for item in items { value(item, &w) }
+        case .map(let m):
+            w.byte(6)
+            w.count(m.count)
+            for key in m.keys.sorted() {
+                w.string(key)
+                value(m[key]!, &w)
+            }
+        }
+    }
+}

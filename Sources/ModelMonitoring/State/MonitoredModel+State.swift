@@ -1,0 +1,132 @@
+extension MonitoredModel {
+    /// Writes everything the model has accumulated: its ingestion counters, its label join (counters and the
+    /// predictions waiting for their label), then each collector's state under its name (empty for a collector
+    /// that is not a ``PersistentCollector``). Runs beside recording and scrapes.
+    public func saveState(into w: inout StateWriter) {
+        w.section { counters.slots.saveAll(into: &$0) }
+        w.section { w in
+            guard let joiner else { return w.byte(0) }
+            w.byte(1)
+            joiner.save(into: &w)
+        }
+        w.count(collectors.count)
+        for collector in collectors {
+            w.string(type(of: collector).name)
+            w.section { w in (collector as? any PersistentCollector)?.saveState(into: &w) }
+        }
+    }
+
+    /// Reads what ``saveState(into:)`` wrote into this model, freshly built and not yet recording. With `windows`
+    /// (the model's fingerprint is unchanged) everything is restored; without, only the counters that a
+    /// configuration reload keeps (ingestion and label join), and the saved pending predictions are counted as
+    /// evicted by a reload, as they would have been in a running process. Throws on anything malformed: the
+    /// caller then discards this model object.
+    func restoreState(from r: inout StateReader, now: Double, windows: Bool) throws(StateError) {
+        var ingest = try r.section()
+        try ingest.slots(into: counters.slots)
+        var join = try r.section()
+        if try join.byte() == 1 {
+            if let joiner { try joiner.restore(from: &join, now: now, windows: windows) }
+        }
+        let n = try r.count(max: 1 << 16)
+        guard !windows || n == collectors.count else {
+            throw .mismatch("\(n) collectors saved, \(collectors.count) configured")
+        }
+        for i in 0..<n {
+            let name = try r.string(max: 256)
+            var section = try r.section()
+            guard windows else { continue }
+            let collector = collectors[i]
+            guard name == type(of: collector).name else {
+                throw .mismatch("collector \(i) saved as \"\(name)\", configured \"\(type(of: collector).name)\"")
+            }
+            if let persistent = collector as? any PersistentCollector, !section.isAtEnd {
+                try persistent.restoreState(from: &section, now: now)
+            }
+            guard section.isAtEnd else { throw .malformed("collector \"\(name)\": bytes left over") }
+        }
+    }
+}
+
+extension LabelJoiner {
+    var persistentSlots: [AtomicSlots] {
+        [
+            counters.joinedEndpoint, counters.joinedInline, counters.unmatched, counters.carried, counters.delays,
+            counters.delaySum,
+        ]
+    }
+
+    /// The counters, then the pending predictions.
+    func save(into w: inout StateWriter) {
+        for slots in persistentSlots { slots.saveAll(into: &w) }
+        w.section { w in
+            store.save(into: &w) { snapshot, arrival, w in snapshot.save(into: &w, arrival: arrival) }
+        }
+    }
+
+    /// Reads the counters, then the pending predictions (or, without `windows`, counts them as evicted by a reload).
+    func restore(from r: inout StateReader, now: Double, windows: Bool) throws(StateError) {
+        for slots in persistentSlots { try r.slots(into: slots) }
+        var pending = try r.section()
+        let saved: (expired: UInt64, evicted: UInt64, duplicates: UInt64, entries: Int)
+        if windows {
+            let context = self.context
+            saved = try store.restore(from: &pending, now: now) { r, arrival throws(StateError) in
+                try PredictionSnapshot.restore(from: &r, arrival: arrival, context: context)
+            }
+        } else {
+            saved = try PendingStore<PredictionSnapshot>.skip(from: &pending) { r throws(StateError) in
+                try PredictionSnapshot.skip(from: &r)
+            }
+            counters.carried.add(3, UInt64(saved.entries))
+        }
+        counters.carried.add(0, saved.expired)
+        counters.carried.add(1, saved.evicted)
+        counters.carried.add(2, saved.duplicates)
+    }
+}
+
+extension AtomicSlots {
+    /// All slots (see ``StateWriter/slots(_:start:count:)``).
+    func saveAll(into w: inout StateWriter) { w.slots(self) }
+}
+
+/// What became of one model's saved state at start (`mlops_storage_restore_total{model,result}`).
+public enum RestoreResult: String, Sendable, CaseIterable {
+    /// Everything restored.
+    case restored
+    /// The model's configuration changed: its windows and pending predictions were dropped (the pending ones counted
+    /// as evicted by a reload), its ingestion and join counters kept.
+    case changed
+    /// The model is no longer configured: its state was dropped.
+    case removed
+    /// The model's saved state could not be read: it starts empty.
+    case failed
+}
+
+extension ModelMonitor {
+    /// Restores model `name` from its saved state (written by ``MonitoredModel/saveState(into:)`` with
+    /// `fingerprint`): builds a fresh copy of the configured model, reads the state into it and, if all of it
+    /// reads, installs the copy in place of the configured (empty) model. Run before any event is recorded.
+    /// Returns the result and, for a failure, why.
+    public func restore(
+        model name: String, fingerprint: String, state: inout StateReader, now: Double
+    ) -> (result: RestoreResult, problem: StateError?) {
+        guard let current = model(named: name) else { return (.removed, nil) }
+        let unchanged = current.context.stateFingerprint == fingerprint
+        var problems: [ModelSetupErrors.Problem] = []
+        let fresh = makeModel(
+            current.context, counters: IngestCounters(model: name), joinCounters: JoinCounters(), problems: &problems)
+        guard problems.isEmpty else { return (.failed, .mismatch(problems.map(\.message).joined(separator: "; "))) }
+        do {
+            try fresh.restoreState(from: &state, now: now, windows: unchanged)
+        } catch {
+            return (.failed, error)
+        }
+        guard state.isAtEnd else { return (.failed, .malformed("bytes left over after the model's state")) }
+        models.withLock { models in
+            if models[name] === current { models[name] = fresh }
+        }
+        return (unchanged ? .restored : .changed, nil)
+    }
+}

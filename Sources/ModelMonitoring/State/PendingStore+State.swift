@@ -1,0 +1,127 @@
+extension PendingStore {
+    /// Writes the waiting entries, shard by shard in arrival order: each shard's count, then per entry its key,
+    /// its arrival time (exactly: the difference of its Double's bit pattern from the previous entry's, a few bytes
+    /// for times close together) and its payload (by
+    /// `payload`). Each shard is written under its lock, so an insert or a label for that shard waits at most for
+    /// one shard's copy (1/16 of the store). Also writes the running totals of expired, evicted and duplicate
+    /// entries.
+    public func save(into w: inout StateWriter, payload: (Payload, Double, inout StateWriter) -> Void) {
+        let (_, expired, evicted, duplicates) = counts
+        w.varint(expired)
+        w.varint(evicted)
+        w.varint(duplicates)
+        w.count(shards.count)
+        for shard in shards {
+            shard.mutex.withLock { s in
+                w.count(s.index.count)
+                var previous: Int64 = 0
+                var read = s.head
+                for _ in 0..<s.count {
+                    if let p = s.payloads[read] {
+                        w.fixed64(s.keys[read])
+                        let bits = Int64(bitPattern: s.times[read].bitPattern)
+                        w.signed(bits &- previous)
+                        previous = bits
+                        payload(p, s.times[read], &w)
+                    }
+                    read = read + 1 == s.capacity ? 0 : read + 1
+                }
+            }
+        }
+    }
+
+    /// Reads what ``save(into:payload:)`` wrote into this store, which nothing writes into yet. Entries past the
+    /// time-to-live at `now` are counted as expired, entries over the capacity (a smaller `max_pending`) as
+    /// evicted, as they would have been had the process kept running. Returns the saved totals of expired,
+    /// evicted and duplicate entries (the caller carries them over), and the number of entries read.
+    public func restore(
+        from r: inout StateReader, now: Double, payload: (inout StateReader, Double) throws(StateError) -> Payload
+    ) throws(StateError) -> (expired: UInt64, evicted: UInt64, duplicates: UInt64, entries: Int) {
+        let expired = try r.varint()
+        let evicted = try r.varint()
+        let duplicates = try r.varint()
+        let savedShards = try r.count(max: 1 << 16)
+        var entries = 0
+        let deadline = now - timeToLive
+        for shardIndex in 0..<savedShards {
+            let n = try r.count(max: Int(Int32.max))
+            var previous: Int64 = 0
+            var decoded: [(key: UInt64, time: Double, payload: Payload)] = []
+            decoded.reserveCapacity(Swift.min(n, 1 << 20))
+            for _ in 0..<n {
+                let key = try r.fixed64()
+                previous = previous &+ (try r.signed())
+                let time = Double(bitPattern: UInt64(bitPattern: previous))
+                decoded.append((key, time, try payload(&r, time)))
+            }
+            entries += n
+            if savedShards == shards.count {
+                // Same sharding: fill the shard directly, in arrival order.
+                shards[shardIndex].mutex.withLock { s in
+                    s.index.reserveCapacity(Swift.min(decoded.count, s.limit))
+                    for entry in decoded { s.restore(entry.key, entry.time, entry.payload, deadline: deadline) }
+                }
+            } else {
+                for entry in decoded { insert(key: entry.key, time: entry.time, entry.payload, now: now) }
+            }
+        }
+        return (expired, evicted, duplicates, entries)
+    }
+
+}
+
+extension PendingStore.Shard {
+    /// Appends a restored entry (arrival order): expired ones are counted and skipped, a full shard evicts its
+    /// oldest, a key already present is replaced.
+    mutating func restore(_ key: UInt64, _ time: Double, _ payload: Payload, deadline: Double) {
+        guard limit > 0 else {
+            evicted += 1
+            return
+        }
+        if time < deadline {
+            expired += 1
+            return
+        }
+        if let old = index[key] {
+            payloads[Int(old)] = nil
+            index.removeValue(forKey: key)
+            duplicates += 1
+        }
+        if index.count >= limit {
+            while count > 0 && !dropHead(.evicted) {}
+            evicted += 1
+        }
+        if count == capacity { compact() }
+        var slot = head + count
+        if slot >= capacity { slot -= capacity }
+        keys[slot] = key
+        times[slot] = time
+        payloads[slot] = payload
+        index[key] = Int32(slot)
+        count += 1
+    }
+}
+
+extension PendingStore {
+    /// Reads past what ``save(into:payload:)`` wrote without keeping it (the model's configuration changed): returns
+    /// the saved totals and the number of entries that were waiting.
+    public static func skip(
+        from r: inout StateReader, payload: (inout StateReader) throws(StateError) -> Void
+    ) throws(StateError) -> (expired: UInt64, evicted: UInt64, duplicates: UInt64, entries: Int) {
+        let expired = try r.varint()
+        let evicted = try r.varint()
+        let duplicates = try r.varint()
+        let shards = try r.count(max: 1 << 16)
+        var entries = 0
+        for _ in 0..<shards {
+            let n = try r.count(max: Int(Int32.max))
+            for _ in 0..<n {
+                _ = try r.fixed64()
+                _ = try r.signed()
+                try payload(&r)
+            }
+            entries += n
+        }
+        return (expired, evicted, duplicates, entries)
+    }
+}

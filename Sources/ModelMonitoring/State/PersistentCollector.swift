@@ -1,0 +1,99 @@
+/// A ``ModelCollector`` whose counts survive a restart: with `--storage.path`, the exporter writes its state in
+/// every checkpoint and reads it back at start into a collector built from the same model configuration
+/// (docs/storage.md). All built-in collectors are persistent; a user's collector that does not adopt this protocol
+/// starts empty after a restart.
+///
+/// # Contract
+/// - ``saveState(into:)`` runs beside recording and scrapes, on the checkpoint thread: it reads the collector's
+///   slots atomically (no snapshot of the whole is needed, as for a scrape) and must not block recording for
+///   longer than a copy of a small part.
+/// - ``restoreState(from:now:)`` runs before any event is recorded, on a collector freshly built from a model
+///   configuration whose fingerprint equals the one the state was saved with. It checks every count and index it
+///   reads (throwing ``StateError``, never trapping): the exporter then discards the model's restored state whole
+///   and starts it empty. Window slices older than the window ending at `now` are dropped.
+public protocol PersistentCollector: ModelCollector {
+    /// Writes the collector's counts.
+    func saveState(into writer: inout StateWriter)
+    /// Reads what ``saveState(into:)`` wrote.
+    func restoreState(from reader: inout StateReader, now: Double) throws(StateError)
+}
+
+extension ServiceCollector: PersistentCollector {
+    /// Error kinds learned (in slot order), then every slot array.
+    public func saveState(into w: inout StateWriter) {
+        let names = errorKinds.all
+        w.count(names.count)
+        for name in names { w.string(name) }
+        for slots in persistentSlots { w.slots(slots) }
+    }
+
+    /// Learns the saved error kinds in their order (each must get its saved slot), then reads the slots.
+    public func restoreState(from r: inout StateReader, now: Double) throws(StateError) {
+        let n = try r.count(max: errorKinds.capacity)
+        for i in 0..<n {
+            let name = try r.string(max: 1024)
+            guard errorKinds.slot(of: name) == i else { throw .mismatch("error kind \"\(name)\" not in slot \(i)") }
+        }
+        for slots in persistentSlots { try r.slots(into: slots) }
+    }
+
+    var persistentSlots: [AtomicSlots] {
+        [requests, errors, latencyCounts, latencySums, predictionCounts, predictionSums, lastEvent]
+    }
+}
+
+extension DriftCollector: PersistentCollector {
+    /// The window, the totals since start, and the late count.
+    public func saveState(into w: inout StateWriter) {
+        ring.save(into: &w)
+        w.slots(totals)
+        w.slots(late)
+    }
+
+    /// Reads what ``saveState(into:)`` wrote.
+    public func restoreState(from r: inout StateReader, now: Double) throws(StateError) {
+        try ring.restore(from: &r, now: now)
+        try r.slots(into: totals)
+        try r.slots(into: late)
+    }
+}
+
+extension QualityCollector: PersistentCollector {
+    /// The window, the totals since start, and the late count.
+    public func saveState(into w: inout StateWriter) {
+        slots.save(into: &w)
+        w.slots(late)
+    }
+
+    /// Reads what ``saveState(into:)`` wrote.
+    public func restoreState(from r: inout StateReader, now: Double) throws(StateError) {
+        try slots.restore(from: &r, now: now)
+        try r.slots(into: late)
+    }
+}
+
+extension FairnessCollector: PersistentCollector {
+    /// The window, the totals since start, and the late counts.
+    public func saveState(into w: inout StateWriter) {
+        slots.save(into: &w)
+        w.slots(late)
+    }
+
+    /// Reads what ``saveState(into:)`` wrote.
+    public func restoreState(from r: inout StateReader, now: Double) throws(StateError) {
+        try slots.restore(from: &r, now: now)
+        try r.slots(into: late)
+    }
+}
+
+extension QualitySlots {
+    func save(into w: inout StateWriter) {
+        ring.save(into: &w)
+        w.slots(totals)
+    }
+
+    func restore(from r: inout StateReader, now: Double) throws(StateError) {
+        try ring.restore(from: &r, now: now)
+        try r.slots(into: totals)
+    }
+}

@@ -1,0 +1,161 @@
+#if canImport(Glibc)
+    import Glibc
+    private let systemRead = Glibc.read
+    private let systemWrite = Glibc.write
+#elseif canImport(Darwin)
+    import Darwin
+    private let systemRead = Darwin.read
+    private let systemWrite = Darwin.write
+#endif
+
+/// The files of a storage directory: `checkpoint` (the last complete checkpoint), `checkpoint.tmp` (one being
+/// written), `checkpoint.corrupt-<UTC time>` (unreadable checkpoints set aside, never overwritten).
+///
+/// A checkpoint is written atomically: to `checkpoint.tmp` (created with mode 0600), `fsync`, renamed over
+/// `checkpoint`, then the directory is `fsync`ed; a crash at any point leaves either the previous checkpoint or the
+/// new one, whole.
+public struct CheckpointFile: Sendable {
+    /// The storage directory.
+    public let directory: String
+    /// The checkpoint's path.
+    public var path: String { directory + "/checkpoint" }
+    var temporaryPath: String { directory + "/checkpoint.tmp" }
+
+    /// The files of `directory`.
+    public init(directory: String) {
+        self.directory = directory.count > 1 && directory.hasSuffix("/") ? String(directory.dropLast()) : directory
+    }
+
+    /// A failed file operation: what was done, and `errno`.
+    public struct IOError: Error, Sendable, CustomStringConvertible {
+        /// What failed, with the path.
+        public var operation: String
+        /// The `errno` value.
+        public var code: Int32
+
+        /// The `reason` label value: `no_space` (ENOSPC, EDQUOT, EFBIG), `permission` (EACCES, EPERM, EROFS),
+        /// `not_a_directory` (ENOTDIR, ENOENT: the directory is missing or not one), `io` otherwise.
+        public var reason: String {
+            switch code {
+            case ENOSPC, EDQUOT, EFBIG: "no_space"
+            case EACCES, EPERM, EROFS: "permission"
+            case ENOTDIR, ENOENT: "not_a_directory"
+            default: "io"
+            }
+        }
+
+        /// E.g. `write /var/lib/x/checkpoint.tmp: No space left on device`.
+        public var description: String { "\(operation): \(String(cString: strerror(code)))" }
+    }
+
+    /// Creates the directory (mode 0700) when it does not exist; fails when the path exists and is no directory.
+    public func prepareDirectory() throws(IOError) {
+        var info = stat()
+        if stat(directory, &info) == 0 {
+            guard info.st_mode & S_IFMT == S_IFDIR else { throw IOError(operation: "stat \(directory)", code: ENOTDIR) }
+            return
+        }
+        guard errno == ENOENT else { throw IOError(operation: "stat \(directory)", code: errno) }
+        // Parents too, like mkdir -p.
+        var prefix = directory.hasPrefix("/") ? "" : "."
+        for part in directory.split(separator: "/") {
+            prefix += "/" + part
+            if mkdir(prefix, 0o700) != 0 && errno != EEXIST { throw IOError(operation: "mkdir \(prefix)", code: errno) }
+        }
+    }
+
+    /// Writes `bytes` as the new checkpoint, atomically (see the type's description).
+    public func write(_ bytes: [UInt8]) throws(IOError) {
+        let fd = open(temporaryPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw IOError(operation: "open \(temporaryPath)", code: errno) }
+        var failure: IOError? = nil
+        bytes.withUnsafeBytes { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let n = systemWrite(fd, buffer.baseAddress! + offset, buffer.count - offset)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    failure = IOError(operation: "write \(temporaryPath)", code: errno)
+                    return
+                }
+                offset += n
+            }
+        }
+        if failure == nil && fsync(fd) != 0 { failure = IOError(operation: "fsync \(temporaryPath)", code: errno) }
+        if close(fd) != 0 && failure == nil { failure = IOError(operation: "close \(temporaryPath)", code: errno) }
+        if let failure {
+            unlink(temporaryPath)
+            throw failure
+        }
+        guard rename(temporaryPath, path) == 0 else {
+            let code = errno
+            unlink(temporaryPath)
+            throw IOError(operation: "rename \(temporaryPath) to \(path)", code: code)
+        }
+        try syncDirectory()
+    }
+
+    func syncDirectory() throws(IOError) {
+        let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw IOError(operation: "open \(directory)", code: errno) }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else { throw IOError(operation: "fsync \(directory)", code: errno) }
+    }
+
+    /// The checkpoint's bytes, or nil when there is none. Throws when it exists but cannot be read, or is larger
+    /// than `maxBytes` (reported as ``IOError`` with `EFBIG`).
+    public func read(maxBytes: Int) throws(IOError) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 {
+            if errno == ENOENT { return nil }
+            throw IOError(operation: "open \(path)", code: errno)
+        }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw IOError(operation: "stat \(path)", code: errno) }
+        guard info.st_mode & S_IFMT == S_IFREG else { throw IOError(operation: "read \(path)", code: EISDIR) }
+        let size = Int(info.st_size)
+        guard size <= maxBytes else { throw IOError(operation: "read \(path) (\(size) bytes)", code: EFBIG) }
+        var bytes = [UInt8](repeating: 0, count: size)
+        var offset = 0
+        var failure: IOError? = nil
+        bytes.withUnsafeMutableBytes { buffer in
+            while offset < size {
+                let n = systemRead(fd, buffer.baseAddress! + offset, size - offset)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    failure = IOError(operation: "read \(path)", code: errno)
+                    return
+                }
+                if n == 0 { break }
+                offset += n
+            }
+        }
+        if let failure { throw failure }
+        return Array(bytes[0..<offset])
+    }
+
+    /// Renames the checkpoint to `checkpoint.corrupt-<UTC time of now>` (a number is added when that exists);
+    /// returns the new path.
+    public func setAside(now: Double) throws(IOError) -> String {
+        var t = time_t(now)
+        var parts = tm()
+        gmtime_r(&t, &parts)
+        let stamp = String(
+            format4(Int(parts.tm_year) + 1900) + format2(Int(parts.tm_mon) + 1) + format2(Int(parts.tm_mday)) + "T"
+                + format2(Int(parts.tm_hour)) + format2(Int(parts.tm_min)) + format2(Int(parts.tm_sec)) + "Z")
+        var target = path + ".corrupt-" + stamp
+        var n = 1
+        var info = stat()
+        while stat(target, &info) == 0 {
+            n += 1
+            target = path + ".corrupt-" + stamp + "-\(n)"
+        }
+        guard rename(path, target) == 0 else { throw IOError(operation: "rename \(path) to \(target)", code: errno) }
+        try syncDirectory()
+        return target
+    }
+
+    private func format2(_ v: Int) -> String { v < 10 ? "0\(v)" : "\(v)" }
+    private func format4(_ v: Int) -> String { String(repeating: "0", count: max(0, 4 - "\(v)".count)) + "\(v)" }
+}

@@ -1,0 +1,277 @@
+import Foundation
+import Logging
+import ModelMonitoring
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Keeps every model's state on disk (docs/storage.md): ``restore(now:)`` reads the last checkpoint back at start,
+/// before anything is recorded; ``start()`` runs a thread that writes a checkpoint every `interval`, and on
+/// ``requestCheckpoint()`` (after a configuration reload); ``stop()`` writes a last one (graceful shutdown).
+///
+/// Faults never stop the exporter: an unreadable checkpoint is logged, counted
+/// (`mlops_storage_restore_failures_total{reason}`), renamed `checkpoint.corrupt-<time>` and every model starts
+/// empty; a checkpoint that cannot be written is logged and counted (`mlops_storage_checkpoint_failures_total`) and
+/// the previous one stays. If an unreadable checkpoint cannot be set aside, no checkpoint is written over it
+/// (`reason="blocked"`).
+///
+/// The checkpoint thread runs at a lower CPU priority (nice 10) than the event loops and recording, so that under
+/// full load a checkpoint takes longer rather than slowing ingestion.
+public final class Checkpointer: Sendable {
+    /// The storage directory's files.
+    public let file: CheckpointFile
+    /// Time between checkpoints.
+    public let interval: Duration
+    /// The metrics (register them in the exporter's registry).
+    public let metrics: StorageMetrics
+    let monitor: ModelMonitor
+    let exporterVersion: String
+    let logger: Logger
+    /// Largest checkpoint read back (a bigger file is refused as `too_large`).
+    let maxBytes: Int
+    /// One checkpoint at a time; also holds the buffer reused from one checkpoint to the next.
+    let writing = Mutex<[UInt8]>([])
+    /// Set when an unreadable checkpoint could not be set aside: never write over it.
+    let blocked = Atomic<Bool>(false)
+    let wake = DispatchSemaphore(value: 0)
+    let state = Mutex<(running: Bool, stopping: Bool, requested: Bool)>((false, false, false))
+    let finished = DispatchSemaphore(value: 0)
+
+    /// A checkpointer of `monitor`'s models in `directory`.
+    public init(
+        directory: String, interval: Duration = .seconds(60), monitor: ModelMonitor, exporterVersion: String,
+        logger: Logger, maxBytes: Int = 4 << 30
+    ) {
+        file = CheckpointFile(directory: directory)
+        self.interval = interval
+        self.monitor = monitor
+        self.exporterVersion = exporterVersion
+        self.logger = logger
+        self.maxBytes = maxBytes
+        metrics = StorageMetrics()
+    }
+
+    // MARK: Restore
+
+    /// What a restore found.
+    public struct RestoreReport: Sendable {
+        /// Per model in the checkpoint, its result.
+        public var results: [(model: String, result: RestoreResult)] = []
+        /// Why the checkpoint could not be read, if so (its `reason` label value).
+        public var failure: String?
+        /// Where an unreadable checkpoint was set aside.
+        public var setAside: String?
+    }
+
+    /// Reads the checkpoint, if any, back into the monitor's models (each model on its own, see
+    /// ``ModelMonitoring/ModelMonitor/restore(model:fingerprint:state:now:)``). Never throws: every fault is logged
+    /// and counted, and what could not be read starts empty.
+    @discardableResult
+    public func restore(now: Double = Date().timeIntervalSince1970) -> RestoreReport {
+        let started = DispatchTime.now().uptimeNanoseconds
+        defer {
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+            metrics.restoreDuration.store(seconds.bitPattern, ordering: .relaxed)
+        }
+        var report = RestoreReport()
+        do throws(CheckpointFile.IOError) {
+            try file.prepareDirectory()
+        } catch {
+            report.failure = "unreadable"
+            metrics.restoreFailed("unreadable")
+            logger.error(
+                "storage: the storage directory is unusable; starting with empty state",
+                metadata: ["path": "\(file.directory)", "error": "\(error)"])
+            return report
+        }
+        let bytes: [UInt8]
+        do throws(CheckpointFile.IOError) {
+            guard let read = try file.read(maxBytes: maxBytes) else {
+                logger.info("storage: no checkpoint yet; starting with empty state", metadata: ["path": "\(file.path)"])
+                return report
+            }
+            bytes = read
+        } catch {
+            let reason = error.code == EFBIG ? "too_large" : "unreadable"
+            report.failure = reason
+            metrics.restoreFailed(reason)
+            logger.error(
+                "storage: cannot read the checkpoint; starting with empty state",
+                metadata: ["path": "\(file.path)", "reason": "\(reason)", "error": "\(error)"])
+            if reason == "too_large" { report.setAside = setAside(now: now) }
+            return report
+        }
+        let entries: [CheckpointFormat.ModelEntry]
+        let header: CheckpointFormat.Header
+        do throws(CheckpointFormat.ReadError) {
+            (header, entries) = try CheckpointFormat.decode(bytes)
+        } catch {
+            report.failure = error.reason
+            metrics.restoreFailed(error.reason)
+            logger.error(
+                "storage: the checkpoint cannot be read; starting with empty state",
+                metadata: ["path": "\(file.path)", "reason": "\(error.reason)", "error": "\(error)"])
+            report.setAside = setAside(now: now)
+            return report
+        }
+        for var entry in entries {
+            let (result, problem) = monitor.restore(
+                model: entry.name, fingerprint: entry.fingerprint, state: &entry.state, now: now)
+            report.results.append((entry.name, result))
+            var metadata: Logger.Metadata = ["model": "\(entry.name)", "result": "\(result.rawValue)"]
+            if let problem { metadata["problem"] = "\(problem)" }
+            switch result {
+            case .restored: logger.info("storage: model state restored", metadata: metadata)
+            case .changed:
+                logger.warning(
+                    "storage: the model's configuration changed since the checkpoint: its windows and pending labels start empty (counters kept)",
+                    metadata: metadata)
+            case .removed:
+                logger.warning(
+                    "storage: the model is no longer configured: its saved state is dropped", metadata: metadata)
+            case .failed:
+                logger.error("storage: the model's saved state cannot be read: it starts empty", metadata: metadata)
+            }
+        }
+        metrics.restores.withLock { $0 = report.results }
+        logger.info(
+            "storage: checkpoint read",
+            metadata: [
+                "path": "\(file.path)", "written_by": "\(header.exporterVersion)", "created": "\(header.created)",
+                "models": "\(entries.count)", "bytes": "\(bytes.count)",
+            ])
+        return report
+    }
+
+    /// Renames an unreadable checkpoint aside; if that fails, blocks checkpoints so that it is never overwritten.
+    func setAside(now: Double) -> String? {
+        do throws(CheckpointFile.IOError) {
+            let target = try file.setAside(now: now)
+            logger.warning("storage: the unreadable checkpoint was kept aside", metadata: ["path": "\(target)"])
+            return target
+        } catch {
+            blocked.store(true, ordering: .relaxed)
+            logger.error(
+                "storage: the unreadable checkpoint cannot be set aside; no checkpoint will be written over it",
+                metadata: ["path": "\(file.path)", "error": "\(error)"])
+            return nil
+        }
+    }
+
+    // MARK: Checkpoints
+
+    /// What a checkpoint wrote.
+    public struct CheckpointReport: Sendable {
+        /// Bytes written.
+        public var bytes: Int
+        /// Seconds spent reading the models' state.
+        public var encodeSeconds: Double
+        /// Seconds in all.
+        public var seconds: Double
+    }
+
+    /// Writes a checkpoint now (waiting for one in progress to finish first). Returns what it wrote, or nil when it
+    /// failed (logged and counted).
+    @discardableResult
+    public func checkpoint(now: Double = Date().timeIntervalSince1970) -> CheckpointReport? {
+        writing.withLock { buffer -> CheckpointReport? in
+            if blocked.load(ordering: .relaxed) {
+                metrics.failed("blocked")
+                logger.error(
+                    "storage: checkpoint not written: an unreadable checkpoint could not be set aside",
+                    metadata: ["path": "\(file.path)"])
+                return nil
+            }
+            let started = DispatchTime.now().uptimeNanoseconds
+            let names = monitor.modelNames
+            let models = names.compactMap { monitor.model(named: $0) }
+            var w = StateWriter(reusing: &buffer)
+            CheckpointFormat.encode(
+                exporterVersion: exporterVersion, created: now,
+                models: models.map { ($0.name, $0.context.stateFingerprint) }, into: &w
+            ) { i, w in models[i].saveState(into: &w) }
+            let encoded = DispatchTime.now().uptimeNanoseconds
+            defer { buffer = w.take() }
+            do throws(CheckpointFile.IOError) {
+                try file.prepareDirectory()
+                try file.write(w.bytes)
+            } catch {
+                metrics.failed(error.reason)
+                logger.error(
+                    "storage: checkpoint not written; the previous one stays",
+                    metadata: ["path": "\(file.path)", "reason": "\(error.reason)", "error": "\(error)"])
+                return nil
+            }
+            let finished = DispatchTime.now().uptimeNanoseconds
+            let report = CheckpointReport(
+                bytes: w.bytes.count, encodeSeconds: Double(encoded - started) / 1e9,
+                seconds: Double(finished - started) / 1e9)
+            metrics.succeeded(
+                at: Date().timeIntervalSince1970, duration: report.seconds, encode: report.encodeSeconds,
+                bytes: report.bytes)
+            logger.debug(
+                "storage: checkpoint written",
+                metadata: [
+                    "path": "\(file.path)", "bytes": "\(report.bytes)", "seconds": "\(report.seconds)",
+                    "models": "\(models.count)",
+                ])
+            return report
+        }
+    }
+
+    /// Starts the checkpoint thread (once).
+    public func start() {
+        let first = state.withLock { s -> Bool in
+            defer { s.running = true }
+            return !s.running
+        }
+        guard first else { return }
+        let thread = Thread { [self] in run() }
+        thread.name = "mlops-checkpoint"
+        thread.start()
+    }
+
+    /// Asks the checkpoint thread for a checkpoint now (after a configuration reload).
+    public func requestCheckpoint() {
+        let running = state.withLock { s -> Bool in
+            s.requested = true
+            return s.running && !s.stopping
+        }
+        if running { wake.signal() }
+    }
+
+    /// Stops the thread and writes a last checkpoint (graceful shutdown). Returns once it is written.
+    public func stop() {
+        let wasRunning = state.withLock { s -> Bool in
+            defer { s.stopping = true }
+            return s.running && !s.stopping
+        }
+        if wasRunning {
+            wake.signal()
+            finished.wait()
+        }
+        checkpoint()
+    }
+
+    func run() {
+        #if os(Linux)
+            // Below the event loops and recording threads: under full load a checkpoint takes longer instead.
+            // who = 0 is the calling thread on Linux (nice is per thread there).
+            _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10)
+        #endif
+        let components = interval.components
+        let seconds = Double(components.seconds) + Double(components.attoseconds) / 1e18
+        while true {
+            _ = wake.wait(timeout: .now() + seconds)
+            let (stopping, _) = state.withLock { s -> (Bool, Bool) in
+                defer { s.requested = false }
+                return (s.stopping, s.requested)
+            }
+            if stopping { break }
+            checkpoint()
+        }
+        finished.signal()
+    }
+}

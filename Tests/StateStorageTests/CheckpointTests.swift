@@ -1,0 +1,103 @@
+import ExporterConfig
+import Exposition
+import Foundation
+import Ingestion
+import ModelMonitoring
+import StateStorage
+import Testing
+
+@Suite struct CheckpointTests {
+    /// A node that records, checkpoints; a second node restores: every sample equal, and the labels sent after the
+    /// restart join the predictions sent before it, exactly as in the node that kept running.
+    @Test func restoredStateEqualsTheStateThatKeptRunning() throws {
+        let dir = temporaryDirectory()
+        let a = try Node([Models.fraud(), Models.eta], directory: dir)
+        let t0 = WallClock.now() - 100
+        var traffic = Traffic(seed: 7)
+        traffic.predictions(a.model("fraud"), 3000, prefix: "p", t0: t0)
+        traffic.labels(a.model("fraud"), 0..<1000, prefix: "p", at: t0 + 40)
+        traffic.regression(a.model("eta"), 500, t0: t0)
+        let report = try #require(a.checkpoint())
+        #expect(report.bytes > 0)
+        #expect(a.value("mlops_storage_checkpoints_total") == 1)
+        #expect(a.value("mlops_storage_checkpoint_bytes") == Double(report.bytes))
+
+        let b = try Node([Models.fraud(), Models.eta], directory: dir)
+        let restored = b.checkpointer.restore()
+        #expect(restored.failure == nil)
+        #expect(restored.results.map(\.result) == [.restored, .restored])
+        #expect(b.value(#"mlops_storage_restore_total{model="fraud",result="restored"}"#) == 1)
+        let before = a.samples()
+        #expect(b.samples() == before)
+        #expect(before.contains { $0.hasPrefix(#"mlops_labels_pending{model="fraud"} 2000"#) })
+
+        // The rest of the labels, to both: the same joins, the same figures.
+        var again = traffic
+        traffic.labels(a.model("fraud"), 1000..<3000, prefix: "p", at: t0 + 60)
+        again.labels(b.model("fraud"), 1000..<3000, prefix: "p", at: t0 + 60)
+        #expect(b.samples() == a.samples())
+        #expect(b.value(#"mlops_labels_pending{model="fraud"}"#) == 0)
+        #expect(b.value(#"mlops_labels_joined_total{model="fraud",source="endpoint"}"#) == 3000)
+    }
+
+    /// A model whose configuration changed keeps its counters, drops its windows and counts its pending
+    /// predictions as evicted by a reload; the other model is restored whole.
+    @Test func aChangedModelStartsEmptyAndTheOthersKeepTheirState() throws {
+        let dir = temporaryDirectory()
+        let a = try Node([Models.fraud(), Models.eta], directory: dir)
+        let t0 = WallClock.now() - 100
+        var traffic = Traffic(seed: 9)
+        traffic.predictions(a.model("fraud"), 500, prefix: "p", t0: t0)
+        traffic.regression(a.model("eta"), 300, t0: t0)
+        try #require(a.checkpoint() != nil)
+
+        var changed = Models.fraud()
+        changed.window = WindowConfiguration(duration: .seconds(3600), slices: 6)
+        let b = try Node([changed, Models.eta], directory: dir)
+        let report = b.checkpointer.restore()
+        #expect(report.results.map(\.result) == [.changed, .restored])
+        #expect(b.value(#"mlops_storage_restore_total{model="fraud",result="changed"}"#) == 1)
+        #expect(b.value(#"mlops_ingest_events_total{kind="predictions",model="fraud"}"#) == 500)
+        #expect(b.value(#"mlops_labels_pending{model="fraud"}"#) == 0)
+        #expect(b.value(#"mlops_predictions_evicted_total{model="fraud",reason="reload"}"#) == 500)
+        #expect(b.value(#"mlops_model_requests_total{model="fraud",status="ok",version="v1"}"#) == 0)
+        // eta: every sample as before.
+        #expect(
+            b.samples().filter { $0.contains(#"model="eta""#) } == a.samples().filter { $0.contains(#"model="eta""#) })
+        // A model no longer configured is reported as removed.
+        let c = try Node([Models.eta], directory: dir)
+        #expect(c.checkpointer.restore().results.map(\.result) == [.removed, .restored])
+    }
+
+    /// Pending predictions whose join_ttl passed while the exporter was down are counted as expired at restore;
+    /// slices older than the window are dropped.
+    @Test func whatAgedWhileDownIsExpiredAndDropped() throws {
+        let dir = temporaryDirectory()
+        let window = WindowConfiguration(duration: .seconds(600), slices: 6)
+        let a = try Node([Models.fraud(window: window, ttl: .seconds(300))], directory: dir)
+        let now = WallClock.now()
+        var traffic = Traffic(seed: 3)
+        traffic.predictions(a.model("fraud"), 100, prefix: "old", t0: now - 400)  // past the TTL
+        traffic.predictions(a.model("fraud"), 50, prefix: "new", t0: now - 10)
+        try #require(a.checkpoint(now: now - 5) != nil)
+        // Restored 250 s later: the 50 new ones are still pending (255 s < 300 s); restored 500 s later, the
+        // window's slices of then are all gone and every prediction expired.
+        let b = try Node([Models.fraud(window: window, ttl: .seconds(300))], directory: dir)
+        b.checkpointer.restore(now: now + 250)
+        #expect(b.value(#"mlops_labels_pending{model="fraud"}"#) == 50)
+        #expect(b.value(#"mlops_predictions_expired_total{model="fraud"}"#) == 100)
+        let c = try Node([Models.fraud(window: window, ttl: .seconds(300))], directory: dir)
+        c.checkpointer.restore(now: now + 1000)
+        #expect(c.value(#"mlops_labels_pending{model="fraud"}"#) == 0)
+        #expect(c.value(#"mlops_predictions_expired_total{model="fraud"}"#) == 150)
+        #expect(c.value(#"mlops_feature_window_observations{feature="amount",model="fraud"}"#) ?? 0 == 0)
+        // Counters since start are kept.
+        #expect(c.value(#"mlops_ingest_events_total{kind="predictions",model="fraud"}"#) == 150)
+    }
+}
+
+extension Node {
+    func checkpoint(now: Double = WallClock.now()) -> Checkpointer.CheckpointReport? {
+        checkpointer.checkpoint(now: now)
+    }
+}
