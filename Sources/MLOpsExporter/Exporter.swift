@@ -72,6 +72,11 @@ public final class Exporter: Sendable {
         /// Checkpoints of the models' state (docs/storage.md); overrides the model configuration's `storage:`.
         /// `nil` and no `storage:` in the file: nothing is kept across restarts.
         public var storage: StorageConfiguration?
+        /// This exporter's name in a fleet (`--instance.id`): 1 to 64 characters of `[A-Za-z0-9._-]`
+        /// (``Exporter/init(configuration:registry:logger:)`` throws ``Exporter/InvalidInstanceID`` otherwise). The
+        /// prefix of the event ids it generates (`ModelMonitoring.EventID`); labels whose id names another instance
+        /// are counted `other_instance` and named in the labels endpoint's answer. Default: the host name.
+        public var instanceID: String = Exporter.hostName
 
         /// Creates a configuration with the defaults.
         public init() {}
@@ -102,6 +107,7 @@ public final class Exporter: Sendable {
         self.configuration = configuration
         self.registry = registry
         self.logger = logger
+        try Self.checkInstanceID(configuration.instanceID)
         let selfMetrics = try SelfMetrics(
             registry: registry, version: MLOpsExporterVersion.version, revision: configuration.revision)
         if configuration.processMetrics {
@@ -109,7 +115,7 @@ public final class Exporter: Sendable {
                 ProcessCollector(targetPID: configuration.targetPID, targetPIDFile: configuration.targetPIDFile))
         }
         try SyntheticSeries.register(count: configuration.syntheticSeries, in: registry)
-        monitor = ModelMonitor(catalog: configuration.collectors)
+        monitor = ModelMonitor(catalog: configuration.collectors, instanceID: configuration.instanceID)
         try registry.register(monitor)
         let models: ExporterConfiguration
         if let given = configuration.models {
@@ -168,7 +174,10 @@ public final class Exporter: Sendable {
         state.ready.store(true, ordering: .relaxed)
         logger.info(
             "listening",
-            metadata: ["addresses": "\(server.boundAddresses.map { "\($0)" }.joined(separator: ","))"])
+            metadata: [
+                "addresses": "\(server.boundAddresses.map { "\($0)" }.joined(separator: ","))",
+                "instance_id": "\(configuration.instanceID)",
+            ])
     }
 
     /// The exporter's endpoints for another HTTP server to mount (docs/embedding.md): the handler chain this

@@ -9,7 +9,11 @@ import ModelMonitoring
 ///
 /// Answers `202` with `{"accepted": n, "rejected": m, "errors": [...]}` (the first
 /// ``DecodeReport/maxRecordedErrors`` rejections, each with `index`, `line` for NDJSON, `reason` and
-/// `message`); a batch with bad events still records the good ones. Refused as a whole, with a one-line
+/// `message`); a batch with bad events still records the good ones. A labels answer (for a model that joins
+/// labels) also says what became of the accepted labels: `"joined": j`, `"unmatched": {"unknown": u, "expired": x,
+/// "evicted": v, "other_instance": o}` and `"other_instances": {"<instance>": count, ...}` (the instances named by
+/// the `other_instance` ids, at most ``UnmatchedLabels/maximumListedInstances``, the labels of any further ones
+/// counted in `"other_instances_unlisted"`); still `202`: a partial-accept report, not an error. Refused as a whole, with a one-line
 /// reason and counted in `mlops_ingest_rejected_requests_total{model,reason}`: unknown model `404`, missing
 /// or wrong bearer token `401`, malformed JSON `400` (with the byte offset), more events than
 /// ``maxEvents`` or a gzip body inflating beyond ``maxDecompressedBytes`` `413`, a `Content-Type` other than
@@ -224,18 +228,24 @@ struct IngestEndpoint: Sendable {
     ) {
         let format = format ?? Self.format(nil, body: body)!  // without Content-Type the body is sniffed: never nil
         let receivedAt = WallClock.now()
+        var unmatched = UnmatchedLabels()
         let result: Result<DecodeReport, BodyError> = body.withUnsafeBytes { raw in
             do throws(BodyError) {
                 return .success(
-                    try model.ingest(kind, body: raw, format: format, maxEvents: maxEvents, receivedAt: receivedAt))
+                    try model.ingest(
+                        kind, body: raw, format: format, maxEvents: maxEvents, receivedAt: receivedAt,
+                        unmatched: &unmatched))
             } catch {
                 return .failure(error)
             }
         }
         switch result {
         case .success(let report):
+            let joins = kind == .labels && model.joiner != nil ? unmatched : nil
             respond(
-                HTTPResponse(status: 202, headers: ["Content-Type": "application/json"], body: Self.reportJSON(report)))
+                HTTPResponse(
+                    status: 202, headers: ["Content-Type": "application/json"],
+                    body: Self.reportJSON(report, labels: joins)))
         case .failure(let error):
             let status = error.reason == .tooManyEvents ? 413 : 400
             respond(HTTPResponse(status: status, text: "\(error)\n"))
@@ -305,8 +315,10 @@ struct IngestEndpoint: Sendable {
         return difference == 0
     }
 
-    /// `{"accepted":n,"rejected":m,"errors":[{"index":i,"line":l,"reason":"...","message":"..."}]}`.
-    static func reportJSON(_ report: DecodeReport) -> [UInt8] {
+    /// `{"accepted":n,"rejected":m,"errors":[{"index":i,"line":l,"reason":"...","message":"..."}]}`, with, when
+    /// `labels` is given, `"joined":j,"unmatched":{"unknown":u,...},"other_instances":{"<instance>":c,...}` and
+    /// `"other_instances_unlisted":k` (only when some were not listed).
+    static func reportJSON(_ report: DecodeReport, labels: UnmatchedLabels? = nil) -> [UInt8] {
         var out = "{\"accepted\":\(report.accepted),\"rejected\":\(report.rejected),\"errors\":["
         for (i, error) in report.errors.enumerated() {
             if i > 0 { out += "," }
@@ -314,7 +326,18 @@ struct IngestEndpoint: Sendable {
             if let line = error.line { out += "\"line\":\(line)," }
             out += "\"reason\":\"\(error.reason.rawValue)\",\"message\":" + jsonStringLiteral(error.message) + "}"
         }
-        out += "]}\n"
+        out += "]"
+        if let labels {
+            out += ",\"joined\":\(labels.joined),\"unmatched\":{"
+            out += UnmatchedReason.allCases.map { "\"\($0.name)\":\(labels[$0])" }.joined(separator: ",")
+            // Instance names are [A-Za-z0-9._-] (EventID.instance(of:)): nothing to escape.
+            out += "},\"other_instances\":{"
+            out += labels.otherInstances.map { "\"\($0.name)\":\($0.count)" }.joined(separator: ",") + "}"
+            if labels.unlistedOtherInstances > 0 {
+                out += ",\"other_instances_unlisted\":\(labels.unlistedOtherInstances)"
+            }
+        }
+        out += "}\n"
         return Array(out.utf8)
     }
 }

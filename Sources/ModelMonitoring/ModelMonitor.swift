@@ -24,10 +24,16 @@ public final class ModelMonitor: CollectorGroup {
     let unknownModelRequests = AtomicSlots(count: 1)
     /// The part that writes the requests for unconfigured models.
     let unknownPart: CollectorPart
+    /// This exporter's instance id (`--instance.id`, valid by ``EventID/isValidInstance(_:)``): a label whose id
+    /// names another instance (``EventID/instance(of:)``) is unmatched for `other_instance`. nil: this exporter
+    /// generates no ids, so any id of that shape that is not pending names another instance.
+    public let instanceID: String?
 
-    /// A monitor with no models yet (see ``apply(_:)``).
-    public init(catalog: CollectorCatalog = .builtIn) {
+    /// A monitor with no models yet (see ``apply(_:)``), for the exporter instance `instanceID`.
+    public init(catalog: CollectorCatalog = .builtIn, instanceID: String? = nil) {
+        precondition(instanceID.map(EventID.isValidInstance) ?? true, "invalid instance id \(instanceID ?? "")")
         self.catalog = catalog
+        self.instanceID = instanceID
         descriptors = IngestCounters.schema.descriptors + LabelJoiner.schema.descriptors + catalog.descriptors
         let requests = unknownModelRequests
         let labels = try! IngestCounters.families.rejectedRequests.labels(
@@ -105,7 +111,9 @@ public final class ModelMonitor: CollectorGroup {
                     "model \"\(model.name)\": its collectors may create up to \(model.maxSeries - seriesBudget) series, more than max_series (\(model.maxSeries))"
                 ))
         }
-        return MonitoredModel(context: context, collectors: collectors, counters: counters, joinCounters: joinCounters)
+        return MonitoredModel(
+            context: context, collectors: collectors, counters: counters, joinCounters: joinCounters,
+            instanceID: instanceID)
     }
 
     /// Installs prepared models, replacing the previous set (models no longer configured disappear).

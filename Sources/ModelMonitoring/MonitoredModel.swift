@@ -26,13 +26,17 @@ public final class MonitoredModel: Sendable {
     let decoderCaches = Mutex<[DecoderCache]>([])
     static let maximumPooledCaches = 16
 
-    init(context: ModelContext, collectors: [any ModelCollector], counters: IngestCounters, joinCounters: JoinCounters)
-    {
+    init(
+        context: ModelContext, collectors: [any ModelCollector], counters: IngestCounters, joinCounters: JoinCounters,
+        instanceID: String? = nil
+    ) {
         self.context = context
         self.collectors = collectors
         self.counters = counters
         outcomeCollectors = collectors.filter { type(of: $0).needsOutcomes }
-        let joiner = outcomeCollectors.isEmpty ? nil : LabelJoiner(context: context, counters: joinCounters)
+        let joiner =
+            outcomeCollectors.isEmpty
+            ? nil : LabelJoiner(context: context, counters: joinCounters, instanceID: instanceID)
         self.joiner = joiner
         var parts = [
             CollectorPart(collector: "ingest", model: context.name, schema: IngestCounters.schema) {
@@ -63,11 +67,11 @@ public final class MonitoredModel: Sendable {
         }
     }
 
-    /// Hands an accepted label to every collector, and joins it to its prediction.
+    /// Hands an accepted label to every collector, and joins it to its prediction (else counts it in `unmatched`).
     @inline(__always)
-    func accept(_ label: LabelEvent, receivedAt: Double) {
+    func accept(_ label: LabelEvent, receivedAt: Double, unmatched: inout UnmatchedLabels) {
         for collector in collectors { collector.record(label: label, receivedAt: receivedAt) }
-        if let joiner, let outcome = joiner.labelled(label, receivedAt: receivedAt) {
+        if let joiner, let outcome = joiner.labelled(label, receivedAt: receivedAt, unmatched: &unmatched) {
             for collector in outcomeCollectors { collector.record(outcome: outcome, receivedAt: receivedAt) }
         }
     }
@@ -81,6 +85,17 @@ public final class MonitoredModel: Sendable {
     /// Throws (and counts the request as refused) when the body is rejected as a whole.
     public func ingest(
         _ kind: EventKind, body: UnsafeRawBufferPointer, format: BodyFormat, maxEvents: Int, receivedAt: Double
+    ) throws(BodyError) -> DecodeReport {
+        var unmatched = UnmatchedLabels()
+        return try ingest(
+            kind, body: body, format: format, maxEvents: maxEvents, receivedAt: receivedAt, unmatched: &unmatched)
+    }
+
+    /// ``ingest(_:body:format:maxEvents:receivedAt:)``, also adding to `unmatched` the labels (of a `.labels` body)
+    /// that joined, and those that joined no prediction, by reason and instance.
+    public func ingest(
+        _ kind: EventKind, body: UnsafeRawBufferPointer, format: BodyFormat, maxEvents: Int, receivedAt: Double,
+        unmatched: inout UnmatchedLabels
     ) throws(BodyError) -> DecodeReport {
         let report: DecodeReport
         let cache = decoderCaches.withLock { $0.popLast() } ?? DecoderCache()
@@ -99,7 +114,7 @@ public final class MonitoredModel: Sendable {
             case .labels:
                 report = try decodeLabels(
                     body: body, format: format, schema: context.schema, maxEvents: maxEvents, cache: cache
-                ) { event, _ in accept(event, receivedAt: receivedAt) }
+                ) { event, _ in accept(event, receivedAt: receivedAt, unmatched: &unmatched) }
             }
         } catch {
             counters.rejectedRequest(error.reason == .tooManyEvents ? .tooManyEvents : .invalidJSON)
@@ -185,7 +200,8 @@ public final class MonitoredModel: Sendable {
             counters.rejected(reason)
             return reason
         }
-        accept(label, receivedAt: receivedAt)
+        var unmatched = UnmatchedLabels()
+        accept(label, receivedAt: receivedAt, unmatched: &unmatched)
         counters.accepted(.labels)
         return nil
     }

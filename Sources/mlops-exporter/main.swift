@@ -117,6 +117,13 @@ struct Serve: ParsableCommand {
     var syntheticSeries = 0
 
     @Option(
+        name: .customLong("instance.id"),
+        help:
+            "This exporter's name in a fleet (1 to 64 characters of [A-Za-z0-9._-]): the prefix of the event ids it generates; labels whose id names another instance are counted other_instance. Default: the host name."
+    )
+    var instanceID: String?
+
+    @Option(
         name: .customLong("storage.path"),
         help:
             "Directory for checkpoints of the models' windows, pending labels and counters, restored at start (overrides storage.path in --config)."
@@ -162,6 +169,9 @@ struct Serve: ParsableCommand {
             throw ValidationError("--ingest.max-decompressed-bytes must be > 0")
         }
         guard maxRequests >= 0 else { throw ValidationError("--web.max-requests must be >= 0") }
+        if let instanceID, let problem = EventID.instanceProblem(instanceID) {
+            throw ValidationError("--instance.id: \(problem)")
+        }
         for (flag, seconds) in [
             ("--web.header-timeout", headerTimeout), ("--web.idle-timeout", idleTimeout),
             ("--web.write-timeout", writeTimeout), ("--shutdown-timeout", shutdownTimeout),
@@ -205,6 +215,7 @@ struct Serve: ParsableCommand {
         configuration.targetPIDFile = targetPIDFile
         configuration.syntheticSeries = syntheticSeries
         configuration.ingestMaxEvents = ingestMaxEvents
+        if let instanceID { configuration.instanceID = instanceID }
         configuration.ingestMaxDecompressedBytes = ingestMaxDecompressedBytes
         configuration.server.maxConnections = maxConnections
         configuration.server.headerReadTimeout = .seconds(headerTimeout)

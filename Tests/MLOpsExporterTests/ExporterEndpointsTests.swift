@@ -1,5 +1,6 @@
 import Compression
 import ExporterConfig
+import Foundation
 import Logging
 import Testing
 
@@ -7,9 +8,11 @@ import Testing
 
 /// An exporter never started (no socket), with `fraud` (no token) and `eta` (token `t0ken`) built in code.
 private func embedded(
-    maxBodyBytes: Int = 16 << 20, maxEvents: Int = 10_000, models: ExporterConfiguration? = codeModels
+    maxBodyBytes: Int = 16 << 20, maxEvents: Int = 10_000, models: ExporterConfiguration? = codeModels,
+    instanceID: String? = nil
 ) throws -> Exporter {
     var configuration = Exporter.Configuration()
+    if let instanceID { configuration.instanceID = instanceID }
     configuration.processMetrics = false
     configuration.models = models
     configuration.server.maxBodySize = maxBodyBytes
@@ -173,5 +176,46 @@ struct ExporterEndpointsTests {
         #expect(throws: ConfigErrors.self) { try embedded(models: bad) }
         #expect(throws: ConfigErrors.self) { try Exporter.checkConfiguration(bad) }
         #expect(try Exporter.checkConfiguration(codeModels).models.map(\.name) == ["fraud", "eta"])
+    }
+
+    @Test("a labels answer says which labels joined, why the others did not, and which instances hold them")
+    func labelsAnswerNamesOtherInstances() async throws {
+        let models = ExporterConfiguration(
+            models: [
+                ModelConfiguration(
+                    name: "fraud", task: .binaryClassification, versions: ["v1"], classes: ["legit", "fraud"],
+                    positiveClass: "fraud", collectors: [CollectorConfiguration(name: "quality")]),
+                ModelConfiguration(name: "eta", task: .regression, versions: ["v1"], token: "t0ken"),
+            ], source: "<code>")
+        let endpoints = try embedded(models: models, instanceID: "pod-a").endpoints
+        let ulid = "01ARYZ6S4104HMASW9NF6YY093"
+        let prediction = #"{"id":"pod-a~\#(ulid)","version":"v1","prediction":"fraud"}"# + "\n"
+        #expect(await endpoints.respond(to: post("/api/v1/models/fraud/predictions", prediction)).status == 202)
+        let labels = ["pod-a~\(ulid)", "pod-b~\(ulid)", "pod-c~\(ulid)", "pod-b~\(ulid)", "order~1", "pod-a~\(ulid)"]
+        let body = labels.map { #"{"id":"\#($0)","label":"legit"}"# }.joined(separator: "\n")
+        let answer = await endpoints.respond(to: post("/api/v1/models/fraud/labels", body))
+        #expect(answer.status == 202)
+        #expect(
+            text(answer)
+                == #"{"accepted":6,"rejected":0,"errors":[],"joined":1,"unmatched":{"unknown":2,"expired":0,"evicted":0,"other_instance":3},"other_instances":{"pod-b":2,"pod-c":1}}"#
+                + "\n")
+        let scrape = text(await endpoints.respond(to: get("/metrics")))
+        #expect(scrape.contains(#"mlops_labels_unmatched_total{model="fraud",reason="other_instance"} 3"# + "\n"))
+        #expect(scrape.contains(#"mlops_labels_unmatched_total{model="fraud",reason="unknown"} 2"# + "\n"))
+        // A model without label joining (no quality or fairness collector) answers as before.
+        let eta = await endpoints.respond(
+            to: post("/api/v1/models/eta/labels", #"{"id":"x","label":1}"#, [("Authorization", "Bearer t0ken")]))
+        #expect(text(eta) == "{\"accepted\":1,\"rejected\":0,\"errors\":[]}\n")
+    }
+
+    @Test("the instance id defaults to the host name and must be 1 to 64 characters of [A-Za-z0-9._-]")
+    func instanceID() throws {
+        let host = try String(contentsOfFile: "/proc/sys/kernel/hostname", encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(Exporter.Configuration().instanceID == host)
+        for bad in ["", "a~b", "pod a", String(repeating: "x", count: 65)] {
+            #expect(throws: Exporter.InvalidInstanceID.self) { try embedded(instanceID: bad) }
+        }
+        #expect(throws: Never.self) { try embedded(instanceID: String(repeating: "x", count: 64)) }
     }
 }

@@ -21,7 +21,7 @@ final class OutcomeRecorder: ModelCollector {
 }
 
 func joinHarness(
-    maxPending: Int = 100, ttl: Duration = .seconds(3600)
+    maxPending: Int = 100, ttl: Duration = .seconds(3600), instanceID: String? = nil
 ) throws -> (Harness, MonitoredModel, OutcomeRecorder) {
     var catalog = CollectorCatalog.builtIn
     try catalog.register(OutcomeRecorder.self)
@@ -31,9 +31,19 @@ func joinHarness(
         collectors: [CollectorConfiguration(name: "outcome_recorder")])
     config.maxPending = maxPending
     config.joinTTL = ttl
-    let h = try Harness([config], catalog: catalog)
+    let h = try Harness(monitor: ModelMonitor(catalog: catalog, instanceID: instanceID), [config])
     let m = h.model("m")
     return (h, m, m.collectors[0] as! OutcomeRecorder)
+}
+
+/// `mlops_labels_unmatched_total{model="m",reason}`.
+func unmatched(_ h: Harness, _ reason: String) -> Double? {
+    h.value(#"mlops_labels_unmatched_total{model="m",reason=""# + reason + #""}"#)
+}
+
+/// Every reason's unmatched count, in `UnmatchedReason` order.
+func unmatchedByReason(_ h: Harness) -> [Double?] {
+    UnmatchedReason.allCases.map { unmatched(h, $0.name) }
 }
 
 @Suite struct LabelJoinTests {
@@ -58,7 +68,7 @@ func joinHarness(
         #expect(h.value(#"mlops_labels_join_delay_seconds_bucket{model="m",le="1"}"#) == 0)
         // Joined once only: the same label again is unmatched.
         m.record(label: LabelEvent(id: "a", label: .label("no")), receivedAt: t0 + 11)
-        #expect(h.value(#"mlops_labels_unmatched_total{model="m"}"#) == 1)
+        #expect(unmatchedByReason(h) == [1, 0, 0, 0])
     }
 
     @Test func inlineLabelsJoinAtOnceAndUnknownClassesAreOther() throws {
@@ -75,7 +85,7 @@ func joinHarness(
         let t0 = WallClock.now()
         m.record(label: LabelEvent(id: "early", label: .label("yes")), receivedAt: t0)
         m.record(version: "v1", prediction: .label("yes"), id: "early", receivedAt: t0 + 1)
-        #expect(h.value(#"mlops_labels_unmatched_total{model="m"}"#) == 1)
+        #expect(unmatchedByReason(h) == [1, 0, 0, 0])
         #expect(h.value(#"mlops_labels_pending{model="m"}"#) == 1)
         #expect(recorder.outcomes.withLock { $0.isEmpty })
     }
@@ -88,7 +98,7 @@ func joinHarness(
         #expect(m.record(label: LabelEvent(id: "old", label: .label("yes")), receivedAt: t0) == nil)
         #expect(m.record(label: LabelEvent(id: "fresh", label: .label("yes")), receivedAt: t0) == nil)
         #expect(recorder.outcomes.withLock { $0.count } == 1)
-        #expect(h.value(#"mlops_labels_unmatched_total{model="m"}"#) == 1)
+        #expect(unmatchedByReason(h) == [0, 1, 0, 0])
         #expect(h.value(#"mlops_predictions_expired_total{model="m"}"#) == 1)
         // A scrape expires what is due even without traffic (the store's clock is the wall clock there).
         m.record(version: "v1", prediction: .label("yes"), id: "ancient", receivedAt: t0 - 1000)
@@ -104,7 +114,7 @@ func joinHarness(
         #expect(h.value(#"mlops_labels_pending{model="m"}"#) == 4)
         for i in 0..<6 { m.record(label: LabelEvent(id: "p\(i)", label: .label("no")), receivedAt: t0 + 10) }
         #expect(recorder.outcomes.withLock { $0.count } == 4)
-        #expect(h.value(#"mlops_labels_unmatched_total{model="m"}"#) == 2)
+        #expect(unmatchedByReason(h) == [0, 0, 2, 0])
         m.record(version: "v1", prediction: .label("yes"), id: "dup", receivedAt: t0 + 20)
         m.record(version: "v2", prediction: .label("no"), id: "dup", receivedAt: t0 + 21)
         m.record(label: LabelEvent(id: "dup", label: .label("no")), receivedAt: t0 + 22)
@@ -148,7 +158,7 @@ func joinHarness(
         #expect(recorder.outcomes.withLock { $0.map(\.actualClass) } == [1, 1])
         #expect(h.value(#"mlops_labels_joined_total{model="m",source="endpoint"}"#) == 1)
         #expect(h.value(#"mlops_labels_joined_total{model="m",source="inline"}"#) == 1)
-        #expect(h.value(#"mlops_labels_unmatched_total{model="m"}"#) == 1)
+        #expect(unmatchedByReason(h) == [1, 0, 0, 0])
     }
 
     @Test func labelsJoinedOutOfOrderNeverEvictBelowTheLimit() throws {
@@ -165,6 +175,74 @@ func joinHarness(
         #expect(h.value(#"mlops_predictions_evicted_total{model="m",reason="capacity"}"#) == 1)
         for i in [0, 3, 4, 5, 6] { m.record(label: LabelEvent(id: "p\(i)", label: .label("no")), receivedAt: t0 + 7) }
         #expect(recorder.outcomes.withLock { $0.count } == 2 + 4)
-        #expect(h.value(#"mlops_labels_unmatched_total{model="m"}"#) == 1)
+        #expect(unmatchedByReason(h) == [0, 0, 1, 0])
+    }
+
+    @Test func labelsOfPredictionsDroppedByExpiryOrCapacityAreToldApart() throws {
+        let t0 = WallClock.now()
+        // Expired when a later prediction arrives (dropped from the store, remembered).
+        let (h, m, _) = try joinHarness(ttl: .seconds(60))
+        m.record(version: "v1", prediction: .label("yes"), id: "stale", receivedAt: t0 - 100)
+        m.record(version: "v1", prediction: .label("yes"), id: "fresh", receivedAt: t0)
+        #expect(h.value(#"mlops_predictions_expired_total{model="m"}"#) == 1)
+        m.record(label: LabelEvent(id: "stale", label: .label("no")), receivedAt: t0 + 1)
+        m.record(label: LabelEvent(id: "never", label: .label("no")), receivedAt: t0 + 1)
+        #expect(unmatchedByReason(h) == [1, 1, 0, 0])
+        // A remembered drop explains one label only: the same label again is unknown.
+        m.record(label: LabelEvent(id: "stale", label: .label("no")), receivedAt: t0 + 2)
+        #expect(unmatchedByReason(h) == [2, 1, 0, 0])
+        // Evicted at capacity.
+        let (h2, m2, _) = try joinHarness(maxPending: 1)
+        m2.record(version: "v1", prediction: .label("yes"), id: "a", receivedAt: t0)
+        m2.record(version: "v1", prediction: .label("yes"), id: "b", receivedAt: t0 + 1)
+        #expect(h2.value(#"mlops_predictions_evicted_total{model="m",reason="capacity"}"#) == 1)
+        m2.record(label: LabelEvent(id: "a", label: .label("no")), receivedAt: t0 + 2)
+        #expect(unmatchedByReason(h2) == [0, 0, 1, 0])
+    }
+
+    @Test func idsNamingAnotherInstanceAreToldApartFromUnknownOnes() throws {
+        let (h, m, recorder) = try joinHarness(instanceID: "pod-a")
+        let now = WallClock.now()
+        let own = EventID.generate(instance: "pod-a")
+        m.record(version: "v1", prediction: .label("yes"), id: own, receivedAt: now)
+        let ulid = "01ARYZ6S4104HMASW9NF6YY093"
+        let ids = [
+            own, "pod-b~\(ulid)", "pod-c~\(ulid)", "pod-b~01ARYZ6S4104HMASW9NF6YY094", "pod-a~\(ulid)", "order~123",
+            "pod-b~\(ulid.lowercased())",
+        ]
+        let body = Array(("[" + ids.map { #"{"id":""# + $0 + #"","label":"no"}"# }.joined(separator: ",") + "]").utf8)
+        var report = UnmatchedLabels()
+        _ = try body.withUnsafeBytes {
+            try m.ingest(.labels, body: $0, format: .json, maxEvents: 10, receivedAt: now, unmatched: &report)
+        }
+        #expect(recorder.outcomes.withLock { $0.count } == 1)
+        // Own prefix but not pending, a user's id with a tilde, a lower-case ULID: unknown.
+        #expect(unmatchedByReason(h) == [3, 0, 0, 3])
+        #expect(report.joined == 1)
+        #expect(UnmatchedReason.allCases.map { report[$0] } == [3, 0, 0, 3])
+        #expect(report.otherInstances.map(\.name) == ["pod-b", "pod-c"])
+        #expect(report.otherInstances.map(\.count) == [2, 1])
+        #expect(report.unlistedOtherInstances == 0)
+    }
+
+    @Test func withoutAnInstanceIDEveryWellFormedPrefixIsAnotherInstance() throws {
+        let (h, m, _) = try joinHarness()
+        m.record(label: LabelEvent(id: "pod-a~01ARYZ6S4104HMASW9NF6YY093", label: .label("no")))
+        #expect(unmatchedByReason(h) == [0, 0, 0, 1])
+    }
+
+    @Test func theLabelsAnswerListsAtMostSixteenInstances() throws {
+        let (_, m, _) = try joinHarness(instanceID: "me")
+        let ids = (0..<20).flatMap { i in (0...i % 2).map { _ in "pod-\(i)~01ARYZ6S4104HMASW9NF6YY093" } }
+        let body = Array(("[" + ids.map { #"{"id":""# + $0 + #"","label":"no"}"# }.joined(separator: ",") + "]").utf8)
+        var report = UnmatchedLabels()
+        _ = try body.withUnsafeBytes {
+            try m.ingest(
+                .labels, body: $0, format: .json, maxEvents: 100, receivedAt: WallClock.now(), unmatched: &report)
+        }
+        #expect(report.otherInstances.map(\.name) == (0..<16).map { "pod-\($0)" })
+        #expect(report.otherInstances.map(\.count) == (0..<16).map { $0 % 2 + 1 })
+        #expect(report.unlistedOtherInstances == 1 + 2 + 1 + 2)
+        #expect(report[.otherInstance] == ids.count)
     }
 }

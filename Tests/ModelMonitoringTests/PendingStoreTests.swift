@@ -57,4 +57,43 @@ struct PendingStoreTests {
             #expect(store.counts.evicted == evicted, "limit \(limit)")
         }
     }
+
+    @Test("a label for a dropped entry learns why (expired, evicted), once; the memory of drops is bounded")
+    func droppedEntriesAreRememberedBoundedly() {
+        let store = PendingStore<Int>(capacity: 4, timeToLive: 100)
+        store.insert(key: 1, time: 0, 10, now: 0)
+        store.insert(key: 2, time: 200, 20, now: 200)  // expires 1
+        #expect(store.counts.expired == 1)
+        guard case .dropped(.expired) = store.claim(key: 1, now: 200) else {
+            Issue.record("key 1 should be remembered as expired")
+            return
+        }
+        guard case .unknown = store.claim(key: 1, now: 200) else {
+            Issue.record("key 1 should be forgotten once claimed")
+            return
+        }
+        // Past its TTL but still in the ring: expired at the claim.
+        guard case .dropped(.expired) = store.claim(key: 2, now: 301) else {
+            Issue.record("key 2 should be expired at the claim")
+            return
+        }
+        store.insert(key: 3, time: 300, 30, now: 300)
+        guard case .pending(let payload, let time) = store.claim(key: 3, now: 300), payload == 30, time == 300 else {
+            Issue.record("key 3 should be pending")
+            return
+        }
+        // 1,000 evictions through a 4-slot memory: the last one is always remembered, at most 4 are.
+        for k: UInt64 in 1000..<2004 { store.insert(key: k, time: 400, Int(k), now: 400) }
+        #expect(store.counts.evicted == 1000)
+        var remembered = 0
+        for k: UInt64 in 1000..<2000 {
+            if case .dropped(.evicted) = store.claim(key: k, now: 400) { remembered += 1 }
+        }
+        #expect(remembered >= 1 && remembered <= 4)
+        guard case .unknown = store.claim(key: 999, now: 400) else {
+            Issue.record("a key never inserted should be unknown")
+            return
+        }
+        for k: UInt64 in 2000..<2004 { #expect(store.take(key: k, now: 400)?.payload == Int(k)) }
+    }
 }

@@ -88,7 +88,9 @@ def test_delayed_labels_quality_and_fairness_match_sklearn_and_fairlearn(exporte
     check_documented(text)
     assert sample(s, "mlops_labels_joined_total", model="credit", source="endpoint") == len(arriving)
     assert sample(s, "mlops_labels_joined_total", model="credit", source="inline") == n_inline
-    assert sample(s, "mlops_labels_unmatched_total", model="credit") == n_unknown
+    assert sample(s, "mlops_labels_unmatched_total", model="credit", reason="unknown") == n_unknown
+    for reason in ("expired", "evicted", "other_instance"):
+        assert sample(s, "mlops_labels_unmatched_total", model="credit", reason=reason) == 0
     assert sample(s, "mlops_labels_pending", model="credit") == n - len(arriving)
     assert sample(s, "mlops_predictions_expired_total", model="credit") == 0
     assert sample(s, "mlops_labels_join_delay_seconds_count", model="credit") == len(arriving) + n_inline

@@ -12,13 +12,41 @@ import Synchronization
 ///   appends. `capacity` is split evenly over the shards (by id hash), so the store may start evicting a
 ///   little before `capacity` ids are pending in total. A second prediction with a pending
 ///   `id` replaces the first (counted as a duplicate).
-/// - ``take(key:now:)`` removes and returns the pending entry for a label, or nil (unknown or expired id).
+/// - ``claim(key:now:)`` removes and returns the pending entry for a label, or says why there is none: the id
+///   expired or was evicted (when the shard still remembers dropping it, see below), or it is unknown (never
+///   pending, already joined, or dropped and forgotten). ``take(key:now:)`` is the same, answering only the entry.
+/// - Dropped ids are remembered, lossily, so that a late label can be told apart from an unknown one: each shard
+///   has a direct-mapped table of the keys it expired or evicted (with the reason), as many slots as the smallest
+///   power of two at or above its share of `capacity`, the slot chosen by the key's bits; a newer drop overwrites
+///   the slot. So at least the last `capacity / shards` ids a shard dropped are remembered whenever they map to
+///   distinct slots, and in practice most of them; an older one is answered as unknown. A remembered id is
+///   forgotten once a label has claimed it (a second label for it is unknown, like one for a joined id). Predictions
+///   dropped by a configuration reload are not remembered (the new store starts with an empty table).
 /// - Memory is fixed by capacity whatever the traffic: per entry, the key, the time, the entry's payload
-///   (`Payload`, a fixed-size value) and a dictionary slot.
+///   (`Payload`, a fixed-size value) and a dictionary slot; plus the dropped-id table, 8 bytes and a bit a slot
+///   (at most about 16 bytes per entry of `capacity`).
 ///
 /// Ids are identified by a 64-bit FNV-1a hash: two ids colliding among a million pending ones has a
 /// probability of about 3·10⁻⁸.
 public final class PendingStore<Payload: Sendable>: Sendable {
+    /// Why a pending entry left the store without being claimed.
+    public enum DropReason: Sendable, Equatable {
+        /// It waited longer than the time-to-live.
+        case expired
+        /// Its shard was full (`capacity`), and it was the oldest waiting entry.
+        case evicted
+    }
+
+    /// What ``claim(key:now:)`` found for a key.
+    public enum Claim {
+        /// The entry was pending: here it is, with its arrival time (it is now removed).
+        case pending(Payload, time: Double)
+        /// The entry was pending but has left the store (remembered in the shard's dropped-id table).
+        case dropped(DropReason)
+        /// No pending entry, and no remembered drop: never pending, already claimed, or dropped and forgotten.
+        case unknown
+    }
+
     struct Shard {
         var keys: [UInt64]
         var times: [Double]
@@ -30,6 +58,11 @@ public final class PendingStore<Payload: Sendable>: Sendable {
         var expired: UInt64 = 0
         var evicted: UInt64 = 0
         var duplicates: UInt64 = 0
+        /// Recently dropped keys, direct-mapped by ``droppedSlot(_:)``; 0 is an empty slot (a key of 0 is never
+        /// remembered). A power of two of slots (0 when `limit` is 0).
+        var dropped: [UInt64]
+        /// One bit per slot of `dropped`: set when its key was evicted, clear when it expired.
+        var droppedEvicted: [UInt64]
         /// Most live (waiting) entries; the ring has a quarter more slots, so that labels joined out of order
         /// (holes in the ring) never force a live entry out before the limit is reached.
         let limit: Int
@@ -40,6 +73,9 @@ public final class PendingStore<Payload: Sendable>: Sendable {
             keys = Array(repeating: 0, count: slots)
             times = Array(repeating: 0, count: slots)
             payloads = Array(repeating: nil, count: slots)
+            let droppedSlots = limit == 0 ? 0 : 1 << (Int.bitWidth - (limit - 1).leadingZeroBitCount)
+            dropped = Array(repeating: 0, count: droppedSlots)
+            droppedEvicted = Array(repeating: 0, count: (droppedSlots + 63) / 64)
             index.reserveCapacity(Swift.min(limit, 1 << 16))
         }
 
@@ -68,12 +104,45 @@ public final class PendingStore<Payload: Sendable>: Sendable {
             count = kept.count
         }
 
-        /// Drops the head entry; returns whether it was still waiting.
-        mutating func dropHead() -> Bool {
+        /// The dropped-id table's slot of `key`: bits 32 and up of a multiplicative hash (the shard was chosen
+        /// by the low bits of `key` folded with its high half).
+        @inline(__always)
+        func droppedSlot(_ key: UInt64) -> Int {
+            Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> 32) & (dropped.count - 1)
+        }
+
+        /// Remembers that `key` was dropped for `reason`.
+        @inline(__always)
+        mutating func rememberDropped(_ key: UInt64, _ reason: DropReason) {
+            guard !dropped.isEmpty else { return }
+            let slot = droppedSlot(key)
+            dropped[slot] = key
+            let bit: UInt64 = 1 << (slot & 63)
+            if reason == .evicted {
+                droppedEvicted[slot >> 6] |= bit
+            } else {
+                droppedEvicted[slot >> 6] &= ~bit
+            }
+        }
+
+        /// Why `key` was dropped, if remembered; forgets it.
+        @inline(__always)
+        mutating func forgetDropped(_ key: UInt64) -> DropReason? {
+            guard !dropped.isEmpty, key != 0 else { return nil }
+            let slot = droppedSlot(key)
+            guard dropped[slot] == key else { return nil }
+            dropped[slot] = 0
+            return droppedEvicted[slot >> 6] & (1 << (slot & 63)) != 0 ? .evicted : .expired
+        }
+
+        /// Drops the head entry (remembered as dropped for `reason` when it was still waiting); returns whether it
+        /// was still waiting.
+        mutating func dropHead(_ reason: DropReason) -> Bool {
             let wasLive = payloads[head] != nil
             if wasLive {
                 index.removeValue(forKey: keys[head])
                 payloads[head] = nil
+                rememberDropped(keys[head], reason)
             }
             head = head + 1 == capacity ? 0 : head + 1
             count -= 1
@@ -82,10 +151,10 @@ public final class PendingStore<Payload: Sendable>: Sendable {
 
         mutating func expire(before deadline: Double) {
             while count > 0 && times[head] < deadline {
-                if dropHead() { expired += 1 }
+                if dropHead(.expired) { expired += 1 }
             }
             // Joined entries at the head hold no memory worth keeping: skip them too.
-            while count > 0 && payloads[head] == nil { _ = dropHead() }
+            while count > 0 && payloads[head] == nil { _ = dropHead(.expired) }
         }
     }
 
@@ -130,7 +199,7 @@ public final class PendingStore<Payload: Sendable>: Sendable {
             }
             if s.index.count >= s.limit {
                 // Full: the oldest waiting entry goes (joined ones before it are skipped).
-                while s.count > 0 && !s.dropHead() {}
+                while s.count > 0 && !s.dropHead(.evicted) {}
                 s.evicted += 1
             }
             if s.count == s.capacity { s.compact() }
@@ -144,19 +213,29 @@ public final class PendingStore<Payload: Sendable>: Sendable {
         }
     }
 
-    /// Removes and returns the pending entry for `key` with its arrival time, or nil when there is none (or
-    /// it has expired by `now`).
-    public func take(key: UInt64, now: Double) -> (payload: Payload, time: Double)? {
-        shards[shard(key)].mutex.withLock { s -> (Payload, Double)? in
-            guard let slot = s.index.removeValue(forKey: key).map(Int.init) else { return nil }
+    /// Removes and returns the pending entry for `key` with its arrival time; without one (or when it has
+    /// expired by `now`, then counted expired), says whether the shard remembers dropping it and why (and forgets
+    /// it), else ``Claim/unknown``. Takes the shard's lock only.
+    public func claim(key: UInt64, now: Double) -> Claim {
+        shards[shard(key)].mutex.withLock { s -> Claim in
+            guard let slot = s.index.removeValue(forKey: key).map(Int.init) else {
+                return s.forgetDropped(key).map { .dropped($0) } ?? .unknown
+            }
             let payload = s.payloads[slot]
             s.payloads[slot] = nil
             if s.times[slot] < now - timeToLive {
                 s.expired += 1
-                return nil
+                return .dropped(.expired)
             }
-            return payload.map { ($0, s.times[slot]) }
+            return payload.map { .pending($0, time: s.times[slot]) } ?? .unknown
         }
+    }
+
+    /// Removes and returns the pending entry for `key` with its arrival time, or nil when there is none (or
+    /// it has expired by `now`): ``claim(key:now:)`` without the reason.
+    public func take(key: UInt64, now: Double) -> (payload: Payload, time: Double)? {
+        if case .pending(let payload, let time) = claim(key: key, now: now) { return (payload, time) }
+        return nil
     }
 
     /// Expires every shard's old entries (run at scrape time, so that the counts are current).

@@ -97,7 +97,7 @@ extension PendingStore.Shard {
             duplicates += 1
         }
         if index.count >= limit {
-            while count > 0 && !dropHead() {}
+            while count > 0 && !dropHead(.evicted) {}
             evicted += 1
         }
         if count == capacity { compact() }
