@@ -86,6 +86,9 @@ import Testing
         b.checkpointer.restore(now: now + 250)
         #expect(b.value(#"mlops_labels_pending{model="fraud"}"#) == 50)
         #expect(b.value(#"mlops_predictions_expired_total{model="fraud"}"#) == 100)
+        // A label for one that expired while the exporter was down is answered as expired, not unknown.
+        b.model("fraud").record(label: LabelEvent(id: "old-3", label: .label("fraud")), receivedAt: now + 251)
+        #expect(b.value(#"mlops_labels_unmatched_total{model="fraud",reason="expired"}"#) == 1)
         let c = try Node([Models.fraud(window: window, ttl: .seconds(300))], directory: dir)
         c.checkpointer.restore(now: now + 1000)
         #expect(c.value(#"mlops_labels_pending{model="fraud"}"#) == 0)

@@ -149,6 +149,29 @@ public final class PendingStore<Payload: Sendable>: Sendable {
             return wasLive
         }
 
+        /// Appends an entry (the newest): a pending entry with the same key is replaced (a duplicate), a full shard
+        /// first evicts its oldest waiting entry. `limit` must be above 0.
+        mutating func append(_ key: UInt64, _ time: Double, _ payload: Payload) {
+            if let old = index[key] {
+                payloads[Int(old)] = nil
+                index.removeValue(forKey: key)
+                duplicates += 1
+            }
+            if index.count >= limit {
+                // Full: the oldest waiting entry goes (joined ones before it are skipped).
+                while count > 0 && !dropHead(.evicted) {}
+                evicted += 1
+            }
+            if count == capacity { compact() }
+            var slot = head + count
+            if slot >= capacity { slot -= capacity }
+            keys[slot] = key
+            times[slot] = time
+            payloads[slot] = payload
+            index[key] = Int32(slot)
+            count += 1
+        }
+
         mutating func expire(before deadline: Double) {
             while count > 0 && times[head] < deadline {
                 if dropHead(.expired) { expired += 1 }
@@ -192,24 +215,7 @@ public final class PendingStore<Payload: Sendable>: Sendable {
                 return
             }
             s.expire(before: now - timeToLive)
-            if let old = s.index[key] {
-                s.payloads[Int(old)] = nil
-                s.index.removeValue(forKey: key)
-                s.duplicates += 1
-            }
-            if s.index.count >= s.limit {
-                // Full: the oldest waiting entry goes (joined ones before it are skipped).
-                while s.count > 0 && !s.dropHead(.evicted) {}
-                s.evicted += 1
-            }
-            if s.count == s.capacity { s.compact() }
-            var slot = s.head + s.count
-            if slot >= s.capacity { slot -= s.capacity }
-            s.keys[slot] = key
-            s.times[slot] = time
-            s.payloads[slot] = payload
-            s.index[key] = Int32(slot)
-            s.count += 1
+            s.append(key, time, payload)
         }
     }
 

@@ -80,8 +80,8 @@ extension PendingStore {
 }
 
 extension PendingStore.Shard {
-    /// Appends a restored entry (arrival order): expired ones are counted and skipped, a full shard evicts its
-    /// oldest, a key already present is replaced.
+    /// Appends a restored entry (arrival order): one past the time-to-live is counted as expired (and remembered
+    /// as such, so that its label is answered `expired`), the rest as ``append(_:_:_:)`` does.
     mutating func restore(_ key: UInt64, _ time: Double, _ payload: Payload, deadline: Double) {
         guard limit > 0 else {
             evicted += 1
@@ -89,25 +89,10 @@ extension PendingStore.Shard {
         }
         if time < deadline {
             expired += 1
+            rememberDropped(key, .expired)
             return
         }
-        if let old = index[key] {
-            payloads[Int(old)] = nil
-            index.removeValue(forKey: key)
-            duplicates += 1
-        }
-        if index.count >= limit {
-            while count > 0 && !dropHead(.evicted) {}
-            evicted += 1
-        }
-        if count == capacity { compact() }
-        var slot = head + count
-        if slot >= capacity { slot -= capacity }
-        keys[slot] = key
-        times[slot] = time
-        payloads[slot] = payload
-        index[key] = Int32(slot)
-        count += 1
+        append(key, time, payload)
     }
 }
 
