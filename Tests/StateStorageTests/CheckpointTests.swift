@@ -77,10 +77,12 @@ import Testing
         let a = try Node([Models.fraud(window: window, ttl: .seconds(300))], directory: dir)
         let now = WallClock.now()
         var traffic = Traffic(seed: 3)
-        traffic.predictions(a.model("fraud"), 100, prefix: "old", t0: now - 400)  // past the TTL
+        traffic.predictions(a.model("fraud"), 100, prefix: "old", t0: now - 200)  // past the TTL at restore
         traffic.predictions(a.model("fraud"), 50, prefix: "new", t0: now - 10)
         try #require(a.checkpoint(now: now - 5) != nil)
-        // Restored 250 s later: the 50 new ones are still pending (255 s < 300 s); restored 500 s later, the
+        #expect(a.value(#"mlops_labels_pending{model="fraud"}"#) == 150)
+        // Restored 250 s later: the 50 new ones are still pending (255 s < 300 s), the old ones expired while the
+        // exporter was down (450 s); restored 1,000 s later, the
         // window's slices of then are all gone and every prediction expired.
         let b = try Node([Models.fraud(window: window, ttl: .seconds(300))], directory: dir)
         b.checkpointer.restore(now: now + 250)
