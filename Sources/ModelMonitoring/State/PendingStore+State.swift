@@ -2,8 +2,8 @@ extension PendingStore {
     /// Writes the waiting entries, shard by shard in arrival order: each shard's count, then per entry its key,
     /// its arrival time (exactly: the difference of its Double's bit pattern from the previous entry's, a few bytes
     /// for times close together) and its payload (by
-    /// `payload`). Each shard is written under its lock, so an insert or a label for that shard waits at most for
-    /// one shard's copy (1/16 of the store). Also writes the running totals of expired, evicted and duplicate
+    /// `payload`). Each shard's arrays are taken under its lock without copying (copy-on-write), so an insert or a
+    /// label waits for no encoding. Also writes the running totals of expired, evicted and duplicate
     /// entries.
     public func save(into w: inout StateWriter, payload: (Payload, Double, inout StateWriter) -> Void) {
         let (_, expired, evicted, duplicates) = counts
@@ -12,26 +12,36 @@ extension PendingStore {
         w.varint(duplicates)
         w.count(shards.count)
         for shard in shards {
-            shard.mutex.withLock { s in
-                w.count(s.index.count)
-                var previous: Int64 = 0
-                var read = s.head
-                let capacity = s.capacity
-                // Through buffer pointers: each payload is borrowed where it lies, never copied (a copy retains
-                // and releases every array it holds: that was most of a checkpoint's time).
-                s.keys.withUnsafeBufferPointer { keys in
-                    s.times.withUnsafeBufferPointer { times in
-                        s.payloads.withUnsafeBufferPointer { payloads in
-                            for _ in 0..<s.count {
-                                if payloads[read] != nil {
-                                    w.fixed64(keys[read])
-                                    let bits = Int64(bitPattern: times[read].bitPattern)
-                                    w.signed(bits &- previous)
-                                    previous = bits
-                                    payload(payloads[read].unsafelyUnwrapped, times[read], &w)
-                                }
-                                read = read + 1 == capacity ? 0 : read + 1
+            // Under the lock, only the ring's arrays are taken (copy-on-write: three reference counts), so an insert
+            // or a label for this shard waits for no more than that; the shard's next write then copies them (once
+            // per checkpoint). The entries are encoded outside the lock.
+            let (keys, times, payloads, head, count) = shard.mutex.withLock { s in
+                (s.keys, s.times, s.payloads, s.head, s.count)
+            }
+            let capacity = keys.count
+            // Through buffer pointers: each payload is borrowed where it lies, never copied (a copy retains and
+            // releases every array it holds).
+            keys.withUnsafeBufferPointer { keys in
+                times.withUnsafeBufferPointer { times in
+                    payloads.withUnsafeBufferPointer { payloads in
+                        var live = 0
+                        var read = head
+                        for _ in 0..<count {
+                            if payloads[read] != nil { live += 1 }
+                            read = read + 1 == capacity ? 0 : read + 1
+                        }
+                        w.count(live)
+                        var previous: Int64 = 0
+                        read = head
+                        for _ in 0..<count {
+                            if payloads[read] != nil {
+                                w.fixed64(keys[read])
+                                let bits = Int64(bitPattern: times[read].bitPattern)
+                                w.signed(bits &- previous)
+                                previous = bits
+                                payload(payloads[read].unsafelyUnwrapped, times[read], &w)
                             }
+                            read = read + 1 == capacity ? 0 : read + 1
                         }
                     }
                 }

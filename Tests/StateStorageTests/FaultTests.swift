@@ -1,0 +1,131 @@
+import ExporterConfig
+import Exposition
+import Foundation
+import ModelMonitoring
+import StateStorage
+import Testing
+
+@Suite struct FaultTests {
+    /// A directory with one valid checkpoint of the fraud model, and its bytes.
+    func validCheckpoint() throws -> (String, [UInt8]) {
+        let dir = temporaryDirectory()
+        let a = try Node([Models.fraud()], directory: dir)
+        var traffic = Traffic(seed: 1)
+        traffic.predictions(a.model("fraud"), 200, prefix: "p", t0: WallClock.now() - 50)
+        try #require(a.checkpoint() != nil)
+        let bytes = try #require(try CheckpointFile(directory: dir).read(maxBytes: 1 << 30))
+        return (dir, bytes)
+    }
+
+    func write(_ bytes: [UInt8], to dir: String) throws {
+        try Data(bytes).write(to: URL(fileURLWithPath: dir + "/checkpoint"))
+    }
+
+    /// Each unreadable file: counted by reason, set aside with its bytes intact, the models start empty and the next
+    /// checkpoint is written anew.
+    @Test(arguments: ["truncated", "corrupt", "foreign", "newer_version", "empty"])
+    func anUnreadableCheckpointIsSetAsideAndTheExporterStartsEmpty(fault: String) throws {
+        let (dir, valid) = try validCheckpoint()
+        var bad = valid
+        switch fault {
+        case "truncated": bad = Array(valid[0..<(valid.count / 2)])
+        case "corrupt": bad[valid.count / 2] ^= 0x40
+        case "foreign": bad = Array(#"{"not": "a checkpoint"}"#.utf8)
+        case "newer_version": bad[8] = 2
+        default: bad = []
+        }
+        try write(bad, to: dir)
+        let b = try Node([Models.fraud()], directory: dir)
+        let report = b.checkpointer.restore()
+        let reason = fault == "empty" ? "foreign" : fault
+        #expect(report.failure == reason)
+        #expect(b.value(#"mlops_storage_restore_failures_total{reason="\#(reason)"}"#) == 1)
+        #expect(b.value(#"mlops_labels_pending{model="fraud"}"#) == 0)
+        let aside = try #require(report.setAside)
+        #expect(aside.hasPrefix(dir + "/checkpoint.corrupt-"))
+        #expect(Array(try Data(contentsOf: URL(fileURLWithPath: aside))) == bad)
+        // The next checkpoint writes a fresh file; the one set aside stays.
+        try #require(b.checkpoint() != nil)
+        #expect(FileManager.default.fileExists(atPath: aside))
+        let fresh = try #require(try CheckpointFile(directory: dir).read(maxBytes: 1 << 30))
+        #expect(throws: Never.self) { try CheckpointFormat.decode(fresh) }
+    }
+
+    /// Two files set aside in the same second keep both.
+    @Test func aSecondFileSetAsideDoesNotOverwriteTheFirst() throws {
+        let dir = temporaryDirectory()
+        let file = CheckpointFile(directory: dir)
+        try write([1, 2, 3], to: dir)
+        let first = try file.setAside(now: 1_800_000_000)
+        try write([4, 5], to: dir)
+        let second = try file.setAside(now: 1_800_000_000)
+        #expect(first == dir + "/checkpoint.corrupt-20270115T080000Z")
+        #expect(second == first + "-2")
+        #expect(Array(try Data(contentsOf: URL(fileURLWithPath: first))) == [1, 2, 3])
+    }
+
+    /// A storage path that is a file: the restore says unreadable, checkpoints fail as not_a_directory, the models
+    /// keep recording.
+    @Test func aStoragePathThatIsNoDirectoryIsReportedNotFatal() throws {
+        let base = temporaryDirectory()
+        let path = base + "/file"
+        try Data([1]).write(to: URL(fileURLWithPath: path))
+        let node = try Node([Models.fraud()], directory: path)
+        #expect(node.checkpointer.restore().failure == "unreadable")
+        #expect(node.checkpoint() == nil)
+        #expect(node.value(#"mlops_storage_checkpoint_failures_total{reason="not_a_directory"}"#) == 1)
+        #expect(node.model("fraud").record(version: "v1", prediction: .label("fraud")) == nil)
+        // Under a file: the same.
+        let under = try Node([Models.fraud()], directory: path + "/state")
+        #expect(under.checkpoint() == nil)
+        #expect(under.value(#"mlops_storage_checkpoint_failures_total{reason="not_a_directory"}"#) == 1)
+    }
+
+    /// A file that could not be set aside is never overwritten: checkpoints are blocked (counted).
+    @Test func aCheckpointThatCannotBeSetAsideIsNeverOverwritten() throws {
+        let (dir, valid) = try validCheckpoint()
+        var bad = valid
+        bad[valid.count / 2] ^= 1
+        try write(bad, to: dir)
+        // A directory named like the first aside name... cannot block a rename to it; instead make the directory
+        // read-only for the rename by replacing the checkpoint with a directory of that name: reading it fails
+        // (unreadable, not renamed) and a checkpoint may then not replace it either.
+        try FileManager.default.removeItem(atPath: dir + "/checkpoint")
+        try FileManager.default.createDirectory(atPath: dir + "/checkpoint", withIntermediateDirectories: false)
+        try write(bad, to: dir + "/checkpoint")
+        let node = try Node([Models.fraud()], directory: dir)
+        #expect(node.checkpointer.restore().failure == "unreadable")
+        #expect(node.checkpoint() == nil)
+        #expect(FileManager.default.fileExists(atPath: dir + "/checkpoint/checkpoint"))
+    }
+
+    /// Random damage anywhere in a valid file never traps: the restore reports a failure, or restores.
+    @Test func randomDamageNeverTraps() throws {
+        let (dir, valid) = try validCheckpoint()
+        var traffic = Traffic(seed: 99)
+        for _ in 0..<200 {
+            var bad = valid
+            let flips = 1 + Int(traffic.next() * 4)
+            for _ in 0..<flips { bad[Int(traffic.next() * Double(bad.count))] ^= UInt8(1 + traffic.next() * 254) }
+            if traffic.next() < 0.2 { bad = Array(bad[0..<Int(traffic.next() * Double(bad.count))]) }
+            // Past the checksum: decode the model states directly, as a file with a matching checksum would be.
+            if let (_, entries) = try? CheckpointFormat.decode(valid) {
+                let node = try Node([Models.fraud()], directory: dir)
+                for var entry in entries {
+                    var state = entry.state
+                    // Damage the state bytes themselves.
+                    var raw = Array(valid)
+                    let at = state.position + Int(traffic.next() * Double(max(1, valid.count - state.position - 4)))
+                    raw[min(at, raw.count - 5)] ^= 0xFF
+                    state = StateReader(raw, range: state.position..<(raw.count - 4))
+                    _ = node.monitor.restore(model: entry.name, fingerprint: entry.fingerprint, state: &state, now: 0)
+                    entry.state = state
+                }
+            }
+            try write(bad, to: dir)
+            let node = try Node([Models.fraud()], directory: dir)
+            _ = node.checkpointer.restore()
+            try? FileManager.default.removeItem(atPath: dir + "/checkpoint")
+        }
+    }
+}
