@@ -85,11 +85,11 @@ class Exporter:
 
 @pytest.fixture
 def start_exporter(binary, tmp_path):
-    """Factory: start_exporter(*args) -> Exporter; every process is stopped after the test."""
+    """Factory: start_exporter(*args, preexec_fn=None) -> Exporter; every process is stopped after the test."""
     started = []
 
-    def start(*args):
-        e = Exporter(binary, list(args), tmp_path)
+    def start(*args, preexec_fn=None):
+        e = Exporter(binary, list(args), tmp_path, preexec_fn=preexec_fn)
         started.append(e)
         return e
 

@@ -83,16 +83,22 @@ def reference(binary, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("drift")
     rng = np.random.default_rng(20261129)
     ref = dataset(rng, N_REF)
-    frame = pd.DataFrame(ref)
-    frame.to_csv(tmp / "ref.csv", index=False)
     config = tmp / "models.yaml"
     config.write_text(config_text(tmp / "reference.json"))
-    result = subprocess.run(
-        [str(binary), "profile", "--config", str(config), "--model", "m", "--input", str(tmp / "ref.csv"),
-         "--out", str(tmp / "reference.json")], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    profile = json.loads((tmp / "reference.json").read_text())
+    profile = build_profile(binary, config, "m", ref, tmp / "reference.json")
     return {"data": ref, "config": config, "profile": profile}
+
+
+def build_profile(binary, config, model, data, out):
+    """`mlops-exporter profile` of `model` (in the file `config`) from `data` (columns, written as CSV beside
+    `out`) into `out`; returns the profile."""
+    csv = out.with_suffix(".csv")
+    pd.DataFrame(data).to_csv(csv, index=False)
+    result = subprocess.run(
+        [str(binary), "profile", "--config", str(config), "--model", model, "--input", str(csv), "--out", str(out)],
+        capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return json.loads(out.read_text())
 
 
 

@@ -16,16 +16,16 @@ from sklearn import metrics as skm
 from conftest import sample, scrape
 from test_docs import check_documented
 
-CONFIG = """
-models:
-  - name: credit
+# The credit model's classes and sensitive attribute (test_storage uses it too).
+CREDIT = """  - name: credit
     task: binary_classification
     versions: [v1]
     classes: [deny, approve]
     positive_class: approve
     sensitive_attributes:
       - {name: gender, groups: [f, m], privileged: m}
-    join_ttl: 1h
+"""
+CONFIG = "\nmodels:\n" + CREDIT + """    join_ttl: 1h
     max_pending: 100000
     collectors:
       - service
@@ -48,8 +48,61 @@ def post(e, path, events):
         assert json.loads(reply)["rejected"] == 0, reply
 
 
+def cls(approve):
+    return "approve" if approve else "deny"
 
 
+def check_binary_oracles(s, model, actual, predicted, score, gender, joined):
+    """The quality and fairness figures of `model` (version v1, classes deny and approve, attribute gender of
+    groups f and m) in the scrape `s` equal scikit-learn's and fairlearn's: quality, TPR and FPR over the predictions
+    whose label joined (indices `joined`), selection rates over every prediction. `actual` and `predicted` are
+    booleans (approve) and `score`, `gender` values, one per prediction."""
+    y_true = np.array([cls(b) for b in actual[joined]])
+    y_pred = np.array([cls(b) for b in predicted[joined]])
+    p = score[joined]
+    v = dict(model=model, version="v1")
+    assert sample(s, "mlops_model_accuracy", **v) == pytest.approx(skm.accuracy_score(y_true, y_pred), rel=1e-9)
+    precision, recall, f1, _ = skm.precision_recall_fscore_support(
+        y_true, y_pred, labels=["deny", "approve"], zero_division=0)
+    for k, c in enumerate(["deny", "approve"]):
+        assert sample(s, "mlops_model_precision", **v, **{"class": c}) == pytest.approx(precision[k], rel=1e-9)
+        assert sample(s, "mlops_model_recall", **v, **{"class": c}) == pytest.approx(recall[k], rel=1e-9)
+        assert sample(s, "mlops_model_f1", **v, **{"class": c}) == pytest.approx(f1[k], rel=1e-9)
+    assert sample(s, "mlops_model_macro_f1", **v) == pytest.approx(f1.mean(), rel=1e-9)
+    y01 = (y_true == "approve").astype(int)
+    assert sample(s, "mlops_model_log_loss", **v) == pytest.approx(skm.log_loss(y01, p, labels=[0, 1]), rel=1e-9)
+    assert sample(s, "mlops_model_brier_score", **v) == pytest.approx(skm.brier_score_loss(y01, p), rel=1e-9)
+    auc, bound = sample(s, "mlops_model_roc_auc", **v), sample(s, "mlops_model_roc_auc_error_bound", **v)
+    assert 0 < bound < 0.01, bound  # the exported bound must itself be tight, or the check below proves little
+    assert abs(auc - skm.roc_auc_score(y01, p)) <= bound + 1e-12
+    confusion = skm.confusion_matrix(y_true, y_pred, labels=["deny", "approve"])
+    for a, actual_class in enumerate(["deny", "approve"]):
+        for b, predicted_class in enumerate(["deny", "approve"]):
+            assert sample(s, "mlops_model_confusion_total", **v, actual=actual_class,
+                       predicted=predicted_class) == confusion[a, b]
+
+    # Fairness: selection rates over every prediction; TPR and FPR over the joined ones.
+    g_joined = gender[joined]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pred_all = predicted.astype(int)
+        expected = {
+            "demographic_parity_difference": demographic_parity_difference(pred_all, pred_all, sensitive_features=gender),
+            "demographic_parity_ratio": demographic_parity_ratio(pred_all, pred_all, sensitive_features=gender),
+            "equalized_odds_difference": equalized_odds_difference(
+                y01, predicted[joined].astype(int), sensitive_features=g_joined),
+            "equalized_odds_ratio": equalized_odds_ratio(y01, predicted[joined].astype(int), sensitive_features=g_joined),
+        }
+        frame = MetricFrame(metrics={"tpr": true_positive_rate, "fpr": false_positive_rate, "sr": selection_rate},
+                            y_true=y01, y_pred=predicted[joined].astype(int), sensitive_features=g_joined)
+    a = dict(model=model, attribute="gender")
+    for metric, value in expected.items():
+        assert sample(s, "mlops_fairness_metric", **a, metric=metric) == pytest.approx(value, rel=1e-9, abs=1e-12), metric
+    for group in ("f", "m"):
+        assert sample(s, "mlops_fairness_true_positive_rate", **a, group=group) == pytest.approx(
+            frame.by_group["tpr"][group], rel=1e-9)
+        assert sample(s, "mlops_fairness_false_positive_rate", **a, group=group) == pytest.approx(
+            frame.by_group["fpr"][group], rel=1e-9)
 
 
 @pytest.fixture
@@ -68,7 +121,6 @@ def test_delayed_labels_quality_and_fairness_match_sklearn_and_fairlearn(exporte
     actual = rng.random(n + n_inline) < ability
     score = np.clip(ability * 0.8 + np.where(gender == "m", 0.15, 0.0) + rng.normal(0, 0.1, n + n_inline), 0, 1)
     predicted = score >= 0.5
-    cls = lambda b: "approve" if b else "deny"  # noqa: E731
     predictions = []
     for i in range(n + n_inline):
         ev = {"id": f"p{i}", "version": "v1", "prediction": cls(predicted[i]), "score": float(score[i]),
@@ -96,55 +148,10 @@ def test_delayed_labels_quality_and_fairness_match_sklearn_and_fairlearn(exporte
     assert sample(s, "mlops_labels_join_delay_seconds_count", model="credit") == len(arriving) + n_inline
 
     joined = np.concatenate([np.sort(arriving), np.arange(n, n + n_inline)])
-    y_true = np.array([cls(b) for b in actual[joined]])
-    y_pred = np.array([cls(b) for b in predicted[joined]])
-    p = score[joined]
-    v = dict(model="credit", version="v1")
-    assert sample(s, "mlops_model_accuracy", **v) == pytest.approx(skm.accuracy_score(y_true, y_pred), rel=1e-9)
-    precision, recall, f1, _ = skm.precision_recall_fscore_support(
-        y_true, y_pred, labels=["deny", "approve"], zero_division=0)
-    for k, c in enumerate(["deny", "approve"]):
-        assert sample(s, "mlops_model_precision", **v, **{"class": c}) == pytest.approx(precision[k], rel=1e-9)
-        assert sample(s, "mlops_model_recall", **v, **{"class": c}) == pytest.approx(recall[k], rel=1e-9)
-        assert sample(s, "mlops_model_f1", **v, **{"class": c}) == pytest.approx(f1[k], rel=1e-9)
-    assert sample(s, "mlops_model_macro_f1", **v) == pytest.approx(f1.mean(), rel=1e-9)
-    y01 = (y_true == "approve").astype(int)
-    assert sample(s, "mlops_model_log_loss", **v) == pytest.approx(skm.log_loss(y01, p, labels=[0, 1]), rel=1e-9)
-    assert sample(s, "mlops_model_brier_score", **v) == pytest.approx(skm.brier_score_loss(y01, p), rel=1e-9)
-    auc, bound = sample(s, "mlops_model_roc_auc", **v), sample(s, "mlops_model_roc_auc_error_bound", **v)
-    assert 0 < bound < 0.01, bound  # the exported bound must itself be tight, or the check below proves little
-    assert abs(auc - skm.roc_auc_score(y01, p)) <= bound + 1e-12
-    confusion = skm.confusion_matrix(y_true, y_pred, labels=["deny", "approve"])
-    for a, actual_class in enumerate(["deny", "approve"]):
-        for b, predicted_class in enumerate(["deny", "approve"]):
-            assert sample(s, "mlops_model_confusion_total", **v, actual=actual_class,
-                       predicted=predicted_class) == confusion[a, b]
-
-    # Fairness: selection rates over every prediction; TPR and FPR over the joined ones.
-    g_all = gender
-    g_joined = gender[joined]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        pred_all = predicted.astype(int)
-        expected = {
-            "demographic_parity_difference": demographic_parity_difference(pred_all, pred_all, sensitive_features=g_all),
-            "demographic_parity_ratio": demographic_parity_ratio(pred_all, pred_all, sensitive_features=g_all),
-            "equalized_odds_difference": equalized_odds_difference(
-                y01, predicted[joined].astype(int), sensitive_features=g_joined),
-            "equalized_odds_ratio": equalized_odds_ratio(y01, predicted[joined].astype(int), sensitive_features=g_joined),
-        }
-        frame = MetricFrame(metrics={"tpr": true_positive_rate, "fpr": false_positive_rate, "sr": selection_rate},
-                            y_true=y01, y_pred=predicted[joined].astype(int), sensitive_features=g_joined)
-    a = dict(model="credit", attribute="gender")
-    for metric, value in expected.items():
-        assert sample(s, "mlops_fairness_metric", **a, metric=metric) == pytest.approx(value, rel=1e-9, abs=1e-12), metric
-    for group in ("f", "m"):
-        assert sample(s, "mlops_fairness_true_positive_rate", **a, group=group) == pytest.approx(
-            frame.by_group["tpr"][group], rel=1e-9)
-        assert sample(s, "mlops_fairness_false_positive_rate", **a, group=group) == pytest.approx(
-            frame.by_group["fpr"][group], rel=1e-9)
+    check_binary_oracles(s, "credit", actual, predicted, score, gender, joined)
     # The built-in bias violates demographic parity (a 0.15 score bonus for one group).
-    assert sample(s, "mlops_fairness_violation", **a, metric="demographic_parity_difference") == 1
+    assert sample(s, "mlops_fairness_violation", model="credit", attribute="gender",
+                  metric="demographic_parity_difference") == 1
 
 
 def test_regression_quality_matches_sklearn(exporter):

@@ -181,9 +181,12 @@ public struct StateReader: Sendable {
         return Array(bytes[position..<position + n])
     }
 
-    /// The next section, as a reader of its bytes (this reader moves past it).
+    /// The next section, as a reader of its bytes (this reader moves past it). A length that runs past the end
+    /// throws ``StateError/truncated``, as for strings: the bytes were cut short.
     public mutating func section() throws(StateError) -> StateReader {
-        let n = try count(max: end - position)
+        let length = try varint()
+        guard length <= UInt64(end - position) else { throw .truncated }
+        let n = Int(length)
         defer { position += n }
         return StateReader(bytes, range: position..<position + n)
     }

@@ -1,0 +1,404 @@
+"""Checkpoints end to end with the real binary (issue 15): state that survives a SIGTERM and a `kill -9` (labels
+sent after a restart join the predictions sent before it; quality and fairness equal scikit-learn's, fairlearn's
+and those of an exporter that never restarted; drift scores unchanged; at most one interval lost), each fault a
+checkpoint can meet at start or while being written (the exporter still serves, the bad file is kept aside, the
+metrics say why), a model whose configuration changed across a restart, and the checkpoint that follows a reload."""
+
+import json
+import math
+import re
+import resource
+import signal
+import stat
+import struct
+import time
+import zlib
+
+import numpy as np
+import pytest
+
+from conftest import Exporter, sample, scrape, wait_for
+from test_drift import build_profile
+from test_quality import CREDIT, check_binary_oracles, cls, post
+
+
+def live_config_text(reference):
+    """credit with every collector, drift against `reference`."""
+    return "models:\n" + CREDIT + f"""    reference: {reference}
+    features:
+      - {{name: income, type: numeric}}
+      - {{name: age, type: numeric}}
+      - {{name: region, type: categorical, values: [north, south, east]}}
+    window: {{duration: 1h, slices: 12}}
+    join_ttl: 1h
+    collectors:
+      - service
+      - name: drift
+        options:
+          min_observations: 100
+          features: {{income: {{method: psi}}, age: {{method: ks}}, region: {{method: jensenshannon}}}}
+      - quality
+      - name: fairness
+        options: {{min_group_observations: 30}}
+"""
+
+
+def plain_config_text(slices):
+    """Two models without a reference profile; `slices` of credit's window is what a test changes."""
+    return "models:\n" + CREDIT + f"""    window: {{duration: 1h, slices: {slices}}}
+    collectors: [service, quality, fairness]
+  - name: eta
+    task: regression
+    versions: ["1"]
+    window: {{duration: 1h, slices: 12}}
+    collectors: [service, quality]
+"""
+
+
+FEATURES = ("income", "age", "region")
+CHECKPOINT_FAILURES = ("no_space", "permission", "not_a_directory", "io", "blocked")
+RESTORE_FAILURES = ("foreign", "newer_version", "truncated", "corrupt", "unreadable", "too_large")
+
+
+def predictions(model):
+    return f"/api/v1/models/{model}/predictions"
+
+
+def labels(model):
+    return f"/api/v1/models/{model}/labels"
+
+
+def traffic(seed, n, prefix="p", features=True):
+    """`n` predictions of credit with ids (a scorer biased by gender, as in test_quality), their labels, and the
+    columns they were made of."""
+    rng = np.random.default_rng(seed)
+    gender = rng.choice(np.array(["f", "m"], dtype=object), n, p=[0.45, 0.55])
+    ability = rng.random(n)
+    actual = rng.random(n) < ability
+    score = np.clip(ability * 0.8 + np.where(gender == "m", 0.15, 0.0) + rng.normal(0, 0.1, n), 0, 1)
+    predicted = score >= 0.5
+    columns = {"income": rng.normal(50, 10, n), "age": rng.normal(40, 12, n),
+               "region": rng.choice(np.array(["north", "south", "east"], dtype=object), n, p=[0.5, 0.3, 0.2]),
+               "prediction": np.array([cls(b) for b in predicted], dtype=object)}
+    latency = rng.gamma(2.0, 0.02, n)
+    events = []
+    for i in range(n):
+        ev = {"id": f"{prefix}{i}", "version": "v1", "prediction": cls(predicted[i]), "score": float(score[i]),
+              "attributes": {"gender": gender[i]}, "latency_seconds": float(latency[i])}
+        if features:
+            ev["features"] = {"income": float(columns["income"][i]), "age": float(columns["age"][i]),
+                              "region": columns["region"][i]}
+        events.append(ev)
+    return {"events": events, "labels": [{"id": f"{prefix}{i}", "label": cls(actual[i])} for i in range(n)],
+            "actual": actual, "predicted": predicted, "score": score, "gender": gender, "columns": columns}
+
+
+def regression_traffic(seed, n):
+    rng = np.random.default_rng(seed)
+    y = rng.gamma(2.0, 10.0, n)
+    pred = y + rng.normal(1.0, 4.0, n)
+    return ([{"id": f"e{i}", "version": "1", "prediction": float(pred[i]), "latency_seconds": 0.05} for i in range(n)],
+            [{"id": f"e{i}", "label": float(y[i])} for i in range(n)])
+
+
+def model_series(s, model):
+    """Every series of `model` in a scrape but the exporter's own (collector timings) and the storage's."""
+    return {k: v for k, v in s.items()
+            if ("model", model) in k[1] and not k[0].startswith(("mlops_exporter_", "mlops_storage_"))}
+
+
+def drift_series(s):
+    drift = ("mlops_feature_", "mlops_dataset_drift", "mlops_prediction_drift")
+    return {k: v for k, v in s.items() if k[0].startswith(drift)}
+
+
+def assert_same(actual, expected):
+    """Equal series sets and values (NaN equal to NaN); the message names the differing series."""
+    assert actual.keys() == expected.keys(), (
+        sorted(actual.keys() - expected.keys()), sorted(expected.keys() - actual.keys()))
+    differ = {k: (actual[k], v) for k, v in expected.items()
+              if not (actual[k] == v or (math.isnan(actual[k]) and math.isnan(v)))}
+    assert not differ, differ
+
+
+def metric(e, name, **labels):
+    return sample(scrape(e)[1], name, **labels)
+
+
+def failures(s, family, reasons):
+    return {r: sample(s, family, reason=r) for r in reasons}
+
+
+def varint(data, pos):
+    value = shift = 0
+    while True:
+        b = data[pos]
+        pos += 1
+        value |= (b & 0x7F) << shift
+        if b < 0x80:
+            return value, pos
+        shift += 7
+
+
+def checkpoint_header(data):
+    """(format version, exporter version, created) of a checkpoint's bytes, after checking its magic and CRC-32."""
+    assert data[:8] == b"MLXSTATE", data[:16]
+    assert zlib.crc32(data[:-4]) == int.from_bytes(data[-4:], "little"), "CRC-32 mismatch"
+    n, pos = varint(data, 12 + 5)  # the header is a section: its length, a varint padded to five bytes
+    return int.from_bytes(data[8:12], "little"), data[pos:pos + n].decode(), struct.unpack_from("<d", data, pos + n)[0]
+
+
+def storage_flags(config, path, interval):
+    return ("--config", str(config), "--storage.path", str(path), "--storage.checkpoint-interval", interval)
+
+
+def serves(e, n=50):
+    """The exporter answers /-/ready and /metrics and accepts predictions."""
+    assert e.get("/-/ready")[0] == 200
+    assert e.get("/metrics")[0] == 200
+    post(e, predictions("credit"), traffic(99, n, prefix="later", features=False)["events"])
+
+
+# 1. SIGTERM and restart
+
+
+@pytest.fixture(scope="module")
+def live_config(binary, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("storage")
+    config = tmp / "models.yaml"
+    config.write_text(live_config_text(tmp / "reference.json"))
+    build_profile(binary, config, "credit", traffic(1, 3000)["columns"], tmp / "reference.json")
+    return config
+
+
+def test_labels_sent_after_a_sigterm_restart_join_and_every_figure_equals_a_steady_exporters(
+        live_config, start_exporter, tmp_path):
+    n = 3000
+    t = traffic(2, n)
+    flags = storage_flags(live_config, tmp_path / "state", "1h")
+    restarted, steady = start_exporter(*flags), start_exporter("--config", str(live_config))
+    order = np.random.default_rng(3).permutation(n)
+    before, after = order[:1800], order[1800:]
+    for e in (restarted, steady):
+        post(e, predictions("credit"), t["events"])
+        post(e, labels("credit"), [t["labels"][i] for i in before])
+    drift = drift_series(scrape(restarted)[1])
+    for f, method in zip(FEATURES, ("psi", "ks", "jensenshannon")):
+        assert drift[("mlops_feature_drift_score", (("feature", f), ("method", method), ("model", "credit")))] > 0
+
+    assert restarted.stop(signal.SIGTERM) == 0
+    assert stat.S_IMODE((tmp_path / "state" / "checkpoint").stat().st_mode) == 0o600
+    restarted = start_exporter(*flags)
+    s = scrape(restarted)[1]
+    assert sample(s, "mlops_storage_restore_total", model="credit", result="restored") == 1
+    assert sample(s, "mlops_labels_pending", model="credit") == len(after)
+    assert_same(drift_series(s), drift)
+
+    for e in (restarted, steady):
+        post(e, labels("credit"), [t["labels"][i] for i in after])
+    s, s_steady = scrape(restarted)[1], scrape(steady)[1]
+    assert sample(s, "mlops_labels_joined_total", model="credit", source="endpoint") == n
+    assert sample(s, "mlops_labels_unmatched_total", model="credit") == 0
+    assert sample(s, "mlops_labels_pending", model="credit") == 0
+    check_binary_oracles(s, "credit", t["actual"], t["predicted"], t["score"], t["gender"], np.arange(n))
+    # Everything else the model holds equals the steady exporter's too, but the join delays (the restart delayed
+    # the labels that came after it) and the time of the last event.
+    timed = ("mlops_labels_join_delay_seconds_bucket", "mlops_labels_join_delay_seconds_sum",
+             "mlops_model_last_event_timestamp_seconds")
+    assert_same({k: v for k, v in model_series(s, "credit").items() if k[0] not in timed},
+                {k: v for k, v in model_series(s_steady, "credit").items() if k[0] not in timed})
+    assert_same(drift_series(s), drift)
+
+
+# 2. kill -9 between checkpoints
+
+
+def test_kill_9_loses_only_what_came_after_the_last_checkpoint(live_config, start_exporter, tmp_path):
+    state = tmp_path / "state"
+    e = start_exporter(*storage_flags(live_config, state, "2s"))
+    a, b = traffic(4, 1000, prefix="a"), traffic(5, 500, prefix="b")
+    post(e, predictions("credit"), a["events"])
+    post(e, labels("credit"), a["labels"][:400])
+    accepted = time.time()
+    wait_for(lambda: metric(e, "mlops_storage_last_checkpoint_success_timestamp_seconds") > accepted,
+             what="a checkpoint after batch A")
+    saved = model_series(scrape(e)[1], "credit")
+    assert saved[("mlops_labels_pending", (("model", "credit"),))] == 600
+    # B right after a checkpoint, so that the next one (an interval away) cannot take it: B is lost whole.
+    count = metric(e, "mlops_storage_checkpoints_total")
+    wait_for(lambda: metric(e, "mlops_storage_checkpoints_total") > count, what="the next checkpoint")
+    sent = time.time()
+    post(e, predictions("credit"), b["events"])
+    post(e, labels("credit"), a["labels"][400:700])
+    assert e.stop(signal.SIGKILL) == -signal.SIGKILL
+    assert checkpoint_header((state / "checkpoint").read_bytes())[2] < sent, "a checkpoint took batch B"
+
+    e = start_exporter(*storage_flags(live_config, state, "1h"))
+    s = scrape(e)[1]
+    assert_same(model_series(s, "credit"), saved)
+    assert sample(s, "mlops_ingest_events_total", kind="predictions", model="credit") == 1000
+    assert sample(s, "mlops_storage_restore_total", model="credit", result="restored") == 1
+    assert failures(s, "mlops_storage_restore_failures_total", RESTORE_FAILURES) == dict.fromkeys(RESTORE_FAILURES, 0)
+    # The new process has written nothing yet.
+    assert sample(s, "mlops_storage_checkpoints_total") == 0
+    assert sample(s, "mlops_storage_last_checkpoint_success_timestamp_seconds") == 0
+    assert failures(s, "mlops_storage_checkpoint_failures_total", CHECKPOINT_FAILURES) == dict.fromkeys(
+        CHECKPOINT_FAILURES, 0)
+
+
+# 3. Faults
+
+
+@pytest.fixture(scope="module")
+def saved(binary, tmp_path_factory):
+    """A checkpoint of the plain configuration's models written at SIGTERM (credit: 2,000 predictions, 500 labels;
+    eta: 300 and 300), and the series of both models just before."""
+    tmp = tmp_path_factory.mktemp("saved")
+    config = tmp / "models.yaml"
+    config.write_text(plain_config_text(12))
+    e = Exporter(binary, list(storage_flags(config, tmp / "state", "1h")), tmp)
+    try:
+        t = traffic(6, 2000, features=False)
+        post(e, predictions("credit"), t["events"])
+        post(e, labels("credit"), t["labels"][:500])
+        eta = regression_traffic(7, 300)
+        post(e, predictions("eta"), eta[0])
+        post(e, labels("eta"), eta[1])
+        s = scrape(e)[1]
+    finally:
+        assert e.stop(signal.SIGTERM) == 0
+    return {"config": config, "bytes": (tmp / "state" / "checkpoint").read_bytes(),
+            "series": {m: model_series(s, m) for m in ("credit", "eta")}}
+
+
+def state_with(tmp_path, data):
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "checkpoint").write_bytes(data)
+    return state
+
+
+CORRUPTIONS = {
+    "truncated": lambda b: b[:len(b) // 2],
+    "corrupt": lambda b: b[:len(b) // 2] + bytes([b[len(b) // 2] ^ 0xFF]) + b[len(b) // 2 + 1:],
+    "foreign": lambda b: json.dumps({"models": [{"name": "credit"}]}).encode(),
+    "newer_version": lambda b: b[:8] + (2).to_bytes(4, "little") + b[12:],
+}
+
+
+@pytest.mark.parametrize("reason", list(CORRUPTIONS))
+def test_an_unreadable_checkpoint_is_kept_aside_and_a_fresh_one_written(reason, saved, start_exporter, tmp_path):
+    bad = CORRUPTIONS[reason](saved["bytes"])
+    state = state_with(tmp_path, bad)
+    e = start_exporter(*storage_flags(saved["config"], state, "1s"))
+    s = scrape(e)[1]
+    assert failures(s, "mlops_storage_restore_failures_total", RESTORE_FAILURES) == {
+        r: int(r == reason) for r in RESTORE_FAILURES}
+    assert sample(s, "mlops_ingest_events_total", kind="predictions", model="credit") == 0
+    aside = sorted(p.name for p in state.iterdir() if p.name != "checkpoint")
+    assert len(aside) == 1 and re.fullmatch(r"checkpoint\.corrupt-\d{8}T\d{6}Z", aside[0]), aside
+    assert (state / aside[0]).read_bytes() == bad
+    serves(e)
+    accepted = time.time()
+    wait_for(lambda: metric(e, "mlops_storage_last_checkpoint_success_timestamp_seconds") > accepted,
+             what="a checkpoint after the predictions")
+    assert checkpoint_header((state / "checkpoint").read_bytes())[0] == 1
+    assert stat.S_IMODE((state / "checkpoint").stat().st_mode) == 0o600
+    assert sorted(p.name for p in state.iterdir()) == sorted(["checkpoint", *aside])
+    assert (state / aside[0]).read_bytes() == bad
+    # The fresh checkpoint holds what came after the fault.
+    e.stop(signal.SIGKILL)
+    s = scrape(start_exporter(*storage_flags(saved["config"], state, "1h")))[1]
+    assert sample(s, "mlops_storage_restore_total", model="credit", result="restored") == 1
+    assert failures(s, "mlops_storage_restore_failures_total", RESTORE_FAILURES) == dict.fromkeys(RESTORE_FAILURES, 0)
+    assert sample(s, "mlops_ingest_events_total", kind="predictions", model="credit") == 50
+    assert (state / aside[0]).read_bytes() == bad
+
+
+@pytest.mark.parametrize("under", [False, True], ids=["a_file", "under_a_file"])
+def test_a_storage_path_that_is_no_directory_is_reported_and_the_exporter_serves(
+        under, saved, start_exporter, tmp_path):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a regular file\n")
+    e = start_exporter(*storage_flags(saved["config"], blocker / "state" if under else blocker, "1s"))
+    s = scrape(e)[1]
+    assert failures(s, "mlops_storage_restore_failures_total", RESTORE_FAILURES) == {
+        r: int(r == "unreadable") for r in RESTORE_FAILURES}
+    serves(e)
+    wait_for(lambda: metric(e, "mlops_storage_checkpoint_failures_total", reason="not_a_directory") >= 2,
+             what="checkpoints failing with not_a_directory")
+    s = scrape(e)[1]
+    assert sample(s, "mlops_storage_checkpoints_total") == 0
+    assert {r: v for r, v in failures(s, "mlops_storage_checkpoint_failures_total", CHECKPOINT_FAILURES).items()
+            if r != "not_a_directory"} == dict.fromkeys(set(CHECKPOINT_FAILURES) - {"not_a_directory"}, 0)
+    assert blocker.read_text() == "a regular file\n"
+
+
+def test_a_full_disk_keeps_the_previous_checkpoint_intact(saved, start_exporter, tmp_path):
+    state = state_with(tmp_path, saved["bytes"])
+    limit = len(saved["bytes"]) // 2
+    e = start_exporter(*storage_flags(saved["config"], state, "1s"),
+                       preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)))
+    s = scrape(e)[1]
+    assert sample(s, "mlops_storage_restore_total", model="credit", result="restored") == 1
+    serves(e)
+    wait_for(lambda: metric(e, "mlops_storage_checkpoint_failures_total", reason="no_space") >= 2,
+             what="checkpoints failing with no_space")
+    assert metric(e, "mlops_storage_checkpoints_total") == 0
+    assert e.stop(signal.SIGTERM) == 0  # the last checkpoint, at shutdown, fails the same way
+    assert (state / "checkpoint").read_bytes() == saved["bytes"]
+    assert sorted(p.name for p in state.iterdir()) == ["checkpoint"]
+
+
+# 4. A model's configuration changed across a restart
+
+
+def test_a_changed_model_keeps_only_its_counters_and_the_other_its_whole_state(saved, start_exporter, tmp_path):
+    state = state_with(tmp_path, saved["bytes"])
+    config = tmp_path / "changed.yaml"
+    config.write_text(plain_config_text(6))
+    s = scrape(start_exporter(*storage_flags(config, state, "1h")))[1]
+    assert sample(s, "mlops_storage_restore_total", model="credit", result="changed") == 1
+    assert sample(s, "mlops_storage_restore_total", model="eta", result="restored") == 1
+    assert_same(model_series(s, "eta"), saved["series"]["eta"])
+    before = saved["series"]["credit"]
+    kept = [k for k in before if k[0] in ("mlops_ingest_events_total", "mlops_labels_joined_total")]
+    assert {k: s[k] for k in kept} == {k: before[k] for k in kept}
+    assert sample(s, "mlops_ingest_events_total", kind="predictions", model="credit") == 2000
+    assert sample(s, "mlops_labels_pending", model="credit") == 0
+    assert sample(s, "mlops_predictions_evicted_total", model="credit", reason="reload") == 1500
+    assert sample(s, "mlops_model_requests_total", model="credit", version="v1", status="ok") == 0
+
+
+# 5. Reload
+
+
+def test_a_reload_keeps_the_state_and_a_checkpoint_follows_it(saved, start_exporter, tmp_path):
+    """Storage configured in the file this time (`storage:`, a path relative to the file's folder)."""
+    state = state_with(tmp_path, saved["bytes"])
+    config = tmp_path / "models.yaml"
+    config.write_text(plain_config_text(12) + "storage:\n  path: state\n  checkpoint_interval: 1h\n")
+    flags = ("--config", str(config))
+    e = start_exporter(*flags)
+    eta = regression_traffic(8, 200)
+    post(e, predictions("eta"), eta[0])
+    post(e, labels("eta"), eta[1])
+    s = scrape(e)[1]
+    kept = {m: model_series(s, m) for m in ("credit", "eta")}
+    assert sample(s, "mlops_ingest_events_total", kind="predictions", model="eta") == 500
+    assert sample(s, "mlops_storage_checkpoints_total") == 0
+    reloaded = time.time()
+    status, _, body = e.post("/-/reload", b"")
+    assert status == 200, body
+    wait_for(lambda: metric(e, "mlops_storage_checkpoints_total") == 1, timeout=10,
+             what="the checkpoint after the reload")
+    s = scrape(e)[1]
+    for m in ("credit", "eta"):
+        assert_same(model_series(s, m), kept[m])
+    assert checkpoint_header((state / "checkpoint").read_bytes())[2] >= reloaded
+    # That checkpoint holds the state: restored after a kill -9, every series as before.
+    e.stop(signal.SIGKILL)
+    s = scrape(start_exporter(*flags))[1]
+    for m in ("credit", "eta"):
+        assert sample(s, "mlops_storage_restore_total", model=m, result="restored") == 1
+        assert_same(model_series(s, m), kept[m])
