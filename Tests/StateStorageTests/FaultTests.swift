@@ -103,7 +103,7 @@ import Testing
     @Test func randomDamageNeverTraps() throws {
         let (dir, valid) = try validCheckpoint()
         var traffic = Traffic(seed: 99)
-        for _ in 0..<200 {
+        for _ in 0..<40 {
             var bad = valid
             let flips = 1 + Int(traffic.next() * 4)
             for _ in 0..<flips { bad[Int(traffic.next() * Double(bad.count))] ^= UInt8(1 + traffic.next() * 254) }
