@@ -180,7 +180,8 @@ print(
     json([
         "models": modelCount, "features": features, "per_slice": perSlice, "pending_per_model": pending,
         "pending_total": pendingNow, "restored_pending_total": restoredPending, "checkpoint_ms": summary(checkpointMs),
-        "encode_ms": summary(encodeMs), "bytes": bytes, "first_checkpoint_ms": first.seconds * 1000, "restore_ms": summary(restoreMs),
+        "encode_ms": summary(encodeMs), "bytes": bytes, "first_checkpoint_ms": first.seconds * 1000,
+        "restore_ms": summary(restoreMs),
         "ingest_events_per_second_alone": alone.rounded(),
         "ingest_events_per_second_during_checkpoints": during.rounded(),
         "ingest_ratio": during / alone, "checkpoints_during_ingest": written.load(ordering: .relaxed),

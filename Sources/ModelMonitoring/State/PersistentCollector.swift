@@ -60,40 +60,33 @@ extension DriftCollector: PersistentCollector {
 
 extension QualityCollector: PersistentCollector {
     /// The window, the totals since start, and the late count.
-    public func saveState(into w: inout StateWriter) {
-        slots.save(into: &w)
-        w.slots(late)
-    }
-
+    public func saveState(into w: inout StateWriter) { slots.save(into: &w, late: late) }
     /// Reads what ``saveState(into:)`` wrote.
     public func restoreState(from r: inout StateReader, now: Double) throws(StateError) {
-        try slots.restore(from: &r, now: now)
-        try r.slots(into: late)
+        try slots.restore(from: &r, late: late, now: now)
     }
 }
 
 extension FairnessCollector: PersistentCollector {
     /// The window, the totals since start, and the late counts.
-    public func saveState(into w: inout StateWriter) {
-        slots.save(into: &w)
-        w.slots(late)
-    }
-
+    public func saveState(into w: inout StateWriter) { slots.save(into: &w, late: late) }
     /// Reads what ``saveState(into:)`` wrote.
     public func restoreState(from r: inout StateReader, now: Double) throws(StateError) {
-        try slots.restore(from: &r, now: now)
-        try r.slots(into: late)
+        try slots.restore(from: &r, late: late, now: now)
     }
 }
 
 extension QualitySlots {
-    func save(into w: inout StateWriter) {
+    /// The window, the totals, then a collector's `late` counts.
+    func save(into w: inout StateWriter, late: AtomicSlots) {
         ring.save(into: &w)
         w.slots(totals)
+        w.slots(late)
     }
 
-    func restore(from r: inout StateReader, now: Double) throws(StateError) {
+    func restore(from r: inout StateReader, late: AtomicSlots, now: Double) throws(StateError) {
         try ring.restore(from: &r, now: now)
         try r.slots(into: totals)
+        try r.slots(into: late)
     }
 }
