@@ -101,7 +101,8 @@ public final class Checkpointer: Sendable {
             logger.error(
                 "storage: cannot read the checkpoint; starting with empty state",
                 metadata: ["path": "\(file.path)", "reason": "\(reason)", "error": "\(error)"])
-            if reason == "too_large" { report.setAside = setAside(now: now) }
+            // Kept aside like a corrupt one: the next checkpoint must not replace what could not be read.
+            report.setAside = setAside(now: now)
             return report
         }
         // The first checkpoint will be about this size: its buffer is sized once instead of grown.
@@ -245,16 +246,16 @@ public final class Checkpointer: Sendable {
         if running { wake.signal() }
     }
 
-    /// Stops the thread and writes a last checkpoint (graceful shutdown). Returns once it is written.
+    /// Stops the thread and writes a last checkpoint (graceful shutdown). Returns once it is written. Does nothing
+    /// when ``start()`` never ran: a process that did not restore must not write its empty state over a checkpoint.
     public func stop() {
         let wasRunning = state.withLock { s -> Bool in
             defer { s.stopping = true }
             return s.running && !s.stopping
         }
-        if wasRunning {
-            wake.signal()
-            finished.wait()
-        }
+        guard wasRunning else { return }
+        wake.signal()
+        finished.wait()
         checkpoint()
     }
 

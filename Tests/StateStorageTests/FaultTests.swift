@@ -81,22 +81,28 @@ import Testing
         #expect(under.value(#"mlops_storage_checkpoint_failures_total{reason="not_a_directory"}"#) == 1)
     }
 
-    /// A file that could not be set aside is never overwritten: checkpoints are blocked (counted).
-    @Test func aCheckpointThatCannotBeSetAsideIsNeverOverwritten() throws {
-        let (dir, valid) = try validCheckpoint()
-        var bad = valid
-        bad[valid.count / 2] ^= 1
-        try write(bad, to: dir)
-        // A directory named like the first aside name... cannot block a rename to it; instead make the directory
-        // read-only for the rename by replacing the checkpoint with a directory of that name: reading it fails
-        // (unreadable, not renamed) and a checkpoint may then not replace it either.
-        try FileManager.default.removeItem(atPath: dir + "/checkpoint")
+    /// A checkpoint that cannot be read at all (here a directory in its place) is set aside too, never replaced by
+    /// the next checkpoint.
+    @Test func anUnreadableCheckpointIsSetAsideNotOverwritten() throws {
+        let dir = temporaryDirectory()
         try FileManager.default.createDirectory(atPath: dir + "/checkpoint", withIntermediateDirectories: false)
-        try write(bad, to: dir + "/checkpoint")
+        try write([7, 7, 7], to: dir + "/checkpoint")
         let node = try Node([Models.fraud()], directory: dir)
-        #expect(node.checkpointer.restore().failure == "unreadable")
-        #expect(node.checkpoint() == nil)
-        #expect(FileManager.default.fileExists(atPath: dir + "/checkpoint/checkpoint"))
+        let report = node.checkpointer.restore()
+        #expect(report.failure == "unreadable")
+        let aside = try #require(report.setAside)
+        #expect(Array(try Data(contentsOf: URL(fileURLWithPath: aside + "/checkpoint"))) == [7, 7, 7])
+        try #require(node.checkpoint() != nil)
+        #expect(FileManager.default.fileExists(atPath: aside + "/checkpoint"))
+    }
+
+    /// Stopping a checkpointer that never started (an embedding host that did not call startStorage) writes nothing:
+    /// its empty state must not replace a checkpoint it never read.
+    @Test func aCheckpointerThatNeverStartedDoesNotOverwriteOnStop() throws {
+        let (dir, valid) = try validCheckpoint()
+        let node = try Node([Models.fraud()], directory: dir)
+        node.checkpointer.stop()
+        #expect(Array(try #require(try CheckpointFile(directory: dir).read(maxBytes: 1 << 30))) == valid)
     }
 
     /// Random damage anywhere in a valid file never traps: the restore reports a failure, or restores.
