@@ -198,7 +198,8 @@ def test_labels_sent_after_a_sigterm_restart_join_and_every_figure_equals_a_stea
         post(e, labels("credit"), [t["labels"][i] for i in after])
     s, s_steady = scrape(restarted)[1], scrape(steady)[1]
     assert sample(s, "mlops_labels_joined_total", model="credit", source="endpoint") == n
-    assert sample(s, "mlops_labels_unmatched_total", model="credit") == 0
+    for reason in ("unknown", "expired", "evicted", "other_instance"):
+        assert sample(s, "mlops_labels_unmatched_total", model="credit", reason=reason) == 0
     assert sample(s, "mlops_labels_pending", model="credit") == 0
     check_binary_oracles(s, "credit", t["actual"], t["predicted"], t["score"], t["gender"], np.arange(n))
     # Everything else the model holds equals the steady exporter's too, but the join delays (the restart delayed
