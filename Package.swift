@@ -20,6 +20,7 @@ let package = Package(
     products: [
         .library(name: "Exposition", targets: ["Exposition"]),
         // For Fuzz/ (a package of its own, built with the fuzzer runtime): the modules its harnesses drive.
+        .library(name: "Capture", targets: ["Capture"]),
         .library(name: "ExporterConfig", targets: ["ExporterConfig"]),
         .library(name: "HTTPServer", targets: ["HTTPServer"]),
         .library(name: "Ingestion", targets: ["Ingestion"]),
@@ -70,6 +71,9 @@ let package = Package(
         .target(name: "RuleGeneration", dependencies: ["ExporterConfig"], swiftSettings: strict),
         // Decoding of prediction and label events (JSON arrays, NDJSON) against a model's schema. Pure.
         .target(name: "Ingestion", swiftSettings: strict),
+        // Capture decoders: a model server's request and response JSON (KServe v1, Open Inference Protocol v2,
+        // MLflow, custom JSON pointers) to prediction events. Pure: no I/O.
+        .target(name: "Capture", dependencies: ["Ingestion"], swiftSettings: strict),
         // Per-model monitoring: collectors (service, user-defined) fed by decoded events, ingestion accounting.
         // Pure: no sockets, no files.
         .target(

@@ -1,0 +1,112 @@
+import Ingestion
+
+/// Decodes one model-server exchange (the request's JSON body, the response's, the request's headers) of a given
+/// ``CaptureProtocol`` into prediction events shaped for a model's ``Schema``. Pure: no I/O, no shared state; one
+/// decoder may be used from several threads at once.
+///
+/// docs/proxy.md "Protocols" gives each protocol's mapping with examples.
+public struct CaptureDecoder: Sendable {
+    /// The protocol read.
+    public let `protocol`: CaptureProtocol
+    /// The schema events are shaped for.
+    public let schema: Schema
+    /// The output tensor names used by ``CaptureProtocol/openInferenceV2``.
+    public let outputs: OutputNames
+    /// The most rows one exchange may have; more is ``CaptureFailure/tooManyRows`` (default 10,000).
+    public var maxRows = 10_000
+
+    let reader: ValueReader
+    let mapping: CompiledMapping?
+
+    /// Checks the configuration: `custom` is required for (and only for) ``CaptureProtocol/custom``, with a
+    /// prediction pointer; its feature and attribute names must be the schema's and its pointers valid. The error
+    /// names the field (`custom.features.age`, `custom.prediction`…).
+    public init(
+        protocol: CaptureProtocol, schema: Schema, custom: CustomMapping? = nil, outputs: OutputNames = .init()
+    ) throws(CaptureConfigError) {
+        self.protocol = `protocol`
+        self.schema = schema
+        self.outputs = outputs
+        reader = ValueReader(schema: schema)
+        switch (`protocol`, custom) {
+        case (.custom, nil):
+            throw CaptureConfigError(field: "custom", message: "protocol 'custom' needs a mapping")
+        case (.custom, let custom?):
+            mapping = try CompiledMapping(custom, schema: schema)
+        case (_, nil):
+            mapping = nil
+        case (_, .some):
+            throw CaptureConfigError(
+                field: "custom", message: "a mapping is only read for protocol 'custom', not '\(`protocol`.rawValue)'")
+        }
+    }
+
+    /// Decodes one exchange: `request`/`response` are the JSON bodies, `headers` the request's (names lower-case).
+    ///
+    /// Calls `body` once per row, in row order, with one reused event shaped for the schema: features in the
+    /// schema's order (names the schema does not declare counted in ``PredictionEvent/unknownFeatureCount``),
+    /// the prediction (``Outcome/label(_:)`` for classification, ``Outcome/number(_:)`` for regression), score,
+    /// probabilities and version when the protocol carries them (empty version otherwise), the id when mapped.
+    /// `timestamp`, `latencySeconds` and `status` are left for the caller to set. Returns the number of rows.
+    ///
+    /// Throws for the whole exchange, before any row is delivered: the exchange is decoded fully first.
+    public func decode(
+        request: UnsafeRawBufferPointer, response: UnsafeRawBufferPointer, headers: [(name: String, value: String)],
+        _ body: (inout PredictionEvent) -> Void
+    ) throws(CaptureError) -> Int {
+        var rows = Rows(schema: schema)
+        switch `protocol` {
+        case .kserveV1:
+            try decodeKServeV1(parse(request, "request"), parse(response, "response"), &rows)
+        case .openInferenceV2:
+            try decodeOpenInferenceV2(parse(request, "request"), parse(response, "response"), &rows)
+        case .mlflow:
+            try decodeMLflow(parse(request, "request"), parse(response, "response"), &rows)
+        case .custom:
+            guard let mapping else { return 0 }  // never: init requires it
+            try decodeCustom(mapping, request, response, headers, &rows)
+        }
+        rows.fillBinaryScores()
+        var event = PredictionEvent(schema: schema)
+        rows.deliver(&event, body)
+        return rows.count
+    }
+
+    /// `body` parsed, or ``CaptureFailure/invalidJSON`` naming `which` and the byte offset.
+    func parse(_ body: UnsafeRawBufferPointer, _ which: String) throws(CaptureError) -> JSONTape {
+        do {
+            return try JSONTape(parsing: body.assumingMemoryBound(to: UInt8.self))
+        } catch {
+            throw CaptureError(.invalidJSON, "\(which) at byte offset \(error.offset): \(error.message)")
+        }
+    }
+
+    /// Throws ``CaptureFailure/tooManyRows`` above ``maxRows``.
+    func checkRowCount(_ count: Int) throws(CaptureError) {
+        guard count <= maxRows else { throw CaptureError(.tooManyRows, "\(count) rows > \(maxRows)") }
+    }
+
+    /// A response's predictions: `{"predictions": [...]}` (or a bare list when `bareList`), one per row.
+    func predictionList(_ tape: JSONTape, _ rows: inout Rows, bareList: Bool) throws(CaptureError) {
+        let list: Int
+        if let member = tape.member(0, "predictions") {
+            list = member
+        } else if bareList && tape.nodes[0].kind == .array {
+            list = 0
+        } else {
+            throw CaptureError(.missingField, "response has no 'predictions'")
+        }
+        guard tape.nodes[list].kind == .array else {
+            throw CaptureError(
+                .unsupported, "response 'predictions' is \(reader.typeName(tape.nodes[list])), not a list")
+        }
+        let entries = tape.elements(list)
+        guard entries.count == rows.count else {
+            throw CaptureError(
+                .rowCountMismatch, "\(rows.count) request rows but \(entries.count) predictions")
+        }
+        for (row, entry) in entries.enumerated() {
+            try reader.prediction(tape, entry, &rows, row, "response predictions[\(row)]")
+        }
+    }
+}
