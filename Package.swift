@@ -138,6 +138,7 @@ let package = Package(
         .testTarget(
             name: "RuleGenerationTests", dependencies: ["RuleGeneration", "ExporterConfig"], swiftSettings: strict),
         .testTarget(name: "IngestionTests", dependencies: ["Ingestion"], swiftSettings: strict),
+        .testTarget(name: "CaptureTests", dependencies: ["Capture", "Ingestion"], swiftSettings: strict),
         .testTarget(name: "DemoTrafficTests", dependencies: ["DemoTraffic"], swiftSettings: strict),
         .testTarget(name: "ModelMonitoringTests", dependencies: ["ModelMonitoring"], swiftSettings: strict),
         .testTarget(

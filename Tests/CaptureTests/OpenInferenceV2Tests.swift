@@ -1,0 +1,113 @@
+import Capture
+import Ingestion
+import Testing
+
+@Suite("Open Inference Protocol v2")
+struct OpenInferenceV2Tests {
+    @Test("MLServer sklearn: one [N, 4] input in feature order, outputs predict and predict_proba, model_version")
+    func mlserverSklearn() throws {
+        let decoder = try CaptureDecoder(protocol: .openInferenceV2, schema: irisSchema())
+        let request = #"""
+            {"inputs": [{"name": "predict", "shape": [2, 4], "datatype": "FP32",
+              "data": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]}],
+             "outputs": [{"name": "predict"}, {"name": "predict_proba"}]}
+            """#
+        let response = #"""
+            {"model_name": "iris", "model_version": "v0.1.0", "id": "d3b1a4c2", "parameters": {},
+             "outputs": [
+              {"name": "predict", "shape": [2, 1], "datatype": "BYTES", "parameters": {"content_type": "np"},
+               "data": ["setosa", "virginica"]},
+              {"name": "predict_proba", "shape": [2, 3], "datatype": "FP64", "parameters": {"content_type": "np"},
+               "data": [0.97, 0.03, 0.0, 0.0, 0.02, 0.98]}]}
+            """#
+        let events = try decode(decoder, request, response)
+        #expect(events.count == 2)
+        #expect(numbers(events[0]) == [5.1, 3.5, 1.4, 0.2])
+        #expect(numbers(events[1]) == [6.7, 3.0, 5.2, 2.3])
+        #expect(events.map(\.prediction) == [.label("setosa"), .label("virginica")])
+        #expect(events.map(\.predictionClass) == [0, 2])
+        #expect(events.map(\.probabilities) == [[0.97, 0.03, 0.0], [0.0, 0.02, 0.98]])
+        #expect(events.allSatisfy { $0.version == "v0.1.0" && $0.score == nil })
+    }
+
+    @Test("MLServer sklearn, binary: INT64 predict [N, 1] is the class \"0\"/\"1\", the score P(\"1\")")
+    func mlserverBinary() throws {
+        let decoder = try CaptureDecoder(protocol: .openInferenceV2, schema: binarySchema())
+        let request = #"""
+            {"parameters": {"content_type": "pd"}, "inputs": [
+              {"name": "age", "shape": [3], "datatype": "INT64", "data": [30, 41, 52]},
+              {"name": "income", "shape": [3, 1], "datatype": "FP64", "data": [[1000.5], [2000], [3000]]},
+              {"name": "region", "shape": [3], "datatype": "BYTES", "data": ["eu", "us", "apac"],
+               "parameters": {"content_type": "str"}}]}
+            """#
+        let response = #"""
+            {"model_name": "churn", "id": "1", "outputs": [
+              {"name": "predict", "shape": [3, 1], "datatype": "INT64", "data": [1, 0, 1]},
+              {"name": "predict_proba", "shape": [3, 2], "datatype": "FP64", "data": [0.4, 0.6, 0.9, 0.1, 0.2, 0.8]}]}
+            """#
+        let events = try decode(decoder, request, response)
+        #expect(
+            events.map(\.features) == [
+                [.number(30), .number(1000.5), .category("eu")], [.number(41), .number(2000), .category("us")],
+                [.number(52), .number(3000), .category("apac")],
+            ])
+        #expect(events.map(\.prediction) == [.label("1"), .label("0"), .label("1")])
+        #expect(events.map(\.score) == [0.6, 0.1, 0.8])
+        #expect(events.allSatisfy { $0.version == "" && $0.unknownFeatureCount == 0 })
+    }
+
+    @Test("Triton: regression, nested data, numeric model_version, unknown inputs counted per row")
+    func triton() throws {
+        let decoder = try CaptureDecoder(protocol: .openInferenceV2, schema: regressionSchema())
+        let request = #"""
+            {"inputs": [{"name": "x1", "shape": [2, 1], "datatype": "FP32", "data": [[0.5], [1.5]]},
+                        {"name": "x2", "shape": [2], "datatype": "INT32", "data": [7, 8]},
+                        {"name": "MASK", "shape": [2], "datatype": "BOOL", "data": [true, false]}],
+             "outputs": [{"name": "OUTPUT0", "parameters": {"binary_data": false}}]}
+            """#
+        let response = #"""
+            {"model_name": "reg", "model_version": "1",
+             "outputs": [{"name": "OUTPUT0", "datatype": "FP32", "shape": [2, 1], "data": [12.5, -3.0]}]}
+            """#
+        let events = try decode(decoder, request, response)
+        #expect(events.map(numbers) == [[0.5, 7], [1.5, 8]])
+        #expect(events.map(\.prediction) == [.number(12.5), .number(-3)])
+        #expect(events.allSatisfy { $0.version == "1" && $0.unknownFeatureCount == 1 })
+    }
+
+    @Test("probabilities only: the prediction is the most likely class; configured output names")
+    func probabilitiesOnly() throws {
+        let decoder = try CaptureDecoder(
+            protocol: .openInferenceV2, schema: irisSchema(),
+            outputs: OutputNames(prediction: "label", score: ["confidence"], probabilities: ["probs"]))
+        let request = #"{"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP64", "data": [1, 2, 3, 4]}]}"#
+        let response = #"""
+            {"outputs": [{"name": "probs", "shape": [1, 3], "datatype": "FP32", "data": [0.1, 0.7, 0.2]},
+                         {"name": "confidence", "shape": [1], "datatype": "FP32", "data": [0.7]},
+                         {"name": "label", "shape": [1], "datatype": "BYTES", "data": ["virginica"]}]}
+            """#
+        let events = try decode(decoder, request, response)
+        #expect(events[0].prediction == .label("virginica"))
+        #expect(events[0].score == 0.7)
+        #expect(events[0].probabilities == [0.1, 0.7, 0.2])
+        let argmax = try CaptureDecoder(protocol: .openInferenceV2, schema: irisSchema())
+        let only =
+            #"{"outputs": [{"name": "probabilities", "shape": [1, 3], "datatype": "FP32", "data": [0.1, 0.7, 0.2]}]}"#
+        #expect(try decode(argmax, request, only).map(\.prediction) == [.label("versicolor")])
+    }
+
+    @Test("a single 1-D input feeds a one-feature model; a single [N, F] input a categorical feature as text")
+    func positionalKinds() throws {
+        let one = try Schema(task: .regression, features: [FeatureSpec("f", .numeric)])
+        let d1 = try CaptureDecoder(protocol: .openInferenceV2, schema: one)
+        let events = try decode(
+            d1, #"{"inputs": [{"name": "input-0", "shape": [2], "datatype": "FP32", "data": [1, 2]}]}"#,
+            #"{"outputs": [{"name": "output-0", "shape": [2], "datatype": "FP32", "data": [3, 4]}]}"#)
+        #expect(events.map(\.features) == [[.number(1)], [.number(2)]])
+        let d2 = try CaptureDecoder(protocol: .openInferenceV2, schema: binarySchema())
+        let mixed = try decode(
+            d2, #"{"inputs": [{"name": "input-0", "shape": [1, 3], "datatype": "INT64", "data": [1, 2, 3]}]}"#,
+            #"{"outputs": [{"name": "output-0", "shape": [1], "datatype": "INT64", "data": [0]}]}"#)
+        #expect(mixed[0].features == [.number(1), .number(2), .category("3")])
+    }
+}
