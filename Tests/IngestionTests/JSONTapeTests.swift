@@ -1,0 +1,55 @@
+import Ingestion
+import Testing
+
+private func tape(_ text: String) throws(JSONTapeError) -> (JSONTape, [UInt8]) {
+    let bytes = Array(text.utf8)
+    // The tape points into `bytes`: the callers keep the array alive alongside.
+    let result = bytes.withUnsafeBufferPointer { buffer -> Result<JSONTape, JSONTapeError> in
+        do throws(JSONTapeError) {
+            return .success(try JSONTape(parsing: buffer))
+        } catch {
+            return .failure(error)
+        }
+    }
+    return (try result.get(), bytes)
+}
+
+@Suite("JSON tape")
+struct JSONTapeTests {
+    @Test("members by key (escaped keys too, the last duplicate wins), elements skip nested subtrees")
+    func navigation() throws {
+        let (t, bytes) = try tape(#"{"a": [1, [2, {"x": 3}], "s\u00e9"], "b\/c": true, "a": null, "n": -1.5e2}"#)
+        try withExtendedLifetime(bytes) {
+            #expect(t.nodes[0].kind == .object && t.nodes[0].count == 4)
+            let a = try #require(t.member(0, "a"))
+            #expect(t.nodes[a].kind == .null)
+            let first = t.members(0)[0].value
+            #expect(t.elements(first).map { t.nodes[$0].kind } == [.number, .array, .string])
+            #expect(t.string(t.elements(first)[2]) == "sé")
+            #expect(t.member(0, "b/c").map { t.nodes[$0].flag } == true)
+            let n = try #require(t.member(0, "n"))
+            #expect(t.nodes[n].number == -150 && t.numberText(n) == "-1.5e2")
+            #expect(t.member(0, "missing") == nil && t.member(first, "a") == nil)
+        }
+    }
+
+    @Test(
+        "syntax errors carry the offset",
+        arguments: [("", 0), ("[1,]", 3), (#"{"a" 1}"#, 5), ("[1] 2", 4), ("[01]", 1)])
+    func errors(text: String, offset: Int) {
+        #expect(throws: JSONTapeError.self) { try tape(text) }
+        do {
+            _ = try tape(text)
+        } catch {
+            #expect(error.offset == offset)
+        }
+    }
+
+    @Test("nesting is limited to 64 levels")
+    func depth() throws {
+        #expect(throws: Never.self) { try tape(String(repeating: "[", count: 64) + String(repeating: "]", count: 64)) }
+        #expect(throws: JSONTapeError.self) {
+            try tape(String(repeating: "[", count: 65) + String(repeating: "]", count: 65))
+        }
+    }
+}
