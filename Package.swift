@@ -10,10 +10,10 @@ let strict: [SwiftSetting] = [
 // everything built on it is Linux-only too: the products `HTTPServer`, `MLOpsExporter` and the `mlops-exporter`
 // executable, with the targets `DemoTraffic` (Linux socket flags), `custom-collector-example` and their tests
 // (`HTTPServerTests`, `MLOpsExporterTests`, `DemoTrafficTests`). The other library products (`Exposition`,
-// `ExporterConfig`, `Ingestion`, `ModelMonitoring`, `Profiling`, `RuleGeneration`, `SwiftMetricsBackend`) and
-// `Compression` are portable: they import Foundation, or Glibc / Darwin under `#if canImport` (scripts/test
-// checks it), and use `Synchronization`, hence macOS 15. Only Linux builds and tests them so far: their macOS
-// build is unverified.
+// `ExporterConfig`, `Ingestion`, `Capture`, `ModelMonitoring`, `Profiling`, `RuleGeneration`,
+// `SwiftMetricsBackend`) and `Compression` are portable: they import Foundation, or Glibc / Darwin under
+// `#if canImport` (scripts/test checks it), and use `Synchronization`, hence macOS 15. Only Linux builds and tests
+// them so far: their macOS build is unverified.
 let package = Package(
     name: "mlops-exporter",
     platforms: [.macOS(.v15)],
