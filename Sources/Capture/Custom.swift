@@ -154,7 +154,7 @@ extension CaptureDecoder {
         _ mapping: CompiledMapping, _ requestTape: JSONTape?, _ responseTape: JSONTape?, _ headerTape: JSONTape,
         _ rows: inout Rows
     ) throws(CaptureError) {
-        var found: [(JSONTape, Found)] = []
+        var found: [(entry: CompiledMapping.Entry, tape: JSONTape, values: Found)] = []
         var count: Int?
         for entry in mapping.entries {
             let tape: JSONTape
@@ -178,11 +178,11 @@ extension CaptureDecoder {
                 }
                 count = list.count
             }
-            found.append((tape, values))
+            found.append((entry, tape, values))
         }
         try checkRowCount(count ?? 1)
         rows.reset(count: count ?? 1)
-        for (entry, (tape, values)) in zip(mapping.entries, found) {
+        for (entry, tape, values) in found {
             for row in 0..<rows.count {
                 let node: Int?
                 switch values {
@@ -212,19 +212,20 @@ extension CaptureDecoder {
     }
 
     private func apply(
-        _ entry: CompiledMapping.Entry, _ tape: JSONTape, _ node: Int, _ rows: inout Rows, _ row: Int, _ place: String
+        _ entry: CompiledMapping.Entry, _ tape: JSONTape, _ node: Int, _ rows: inout Rows, _ row: Int,
+        _ place: @autoclosure () -> String
     ) throws(CaptureError) {
         switch entry.target {
         case .feature(let index):
-            rows.features[row * rows.featureCount + index] = try reader.feature(tape, node, index, place)
+            rows.features[row * rows.featureCount + index] = try reader.feature(tape, node, index, place())
         case .attribute(let index):
-            rows.attributes[row * rows.attributeCount + index] = try reader.text(tape, node, place)
-        case .id: rows.ids[row] = try reader.text(tape, node, place)
-        case .version: rows.versions[row] = try reader.text(tape, node, place)
-        case .score: rows.scores[row] = try reader.number(tape, node, place)
-        case .probabilities: try reader.probabilities(tape, node, &rows, row, place)
+            rows.attributes[row * rows.attributeCount + index] = try reader.text(tape, node, place())
+        case .id: rows.ids[row] = try reader.text(tape, node, place())
+        case .version: rows.versions[row] = try reader.text(tape, node, place())
+        case .score: rows.scores[row] = try reader.number(tape, node, place())
+        case .probabilities: try reader.probabilities(tape, node, &rows, row, place())
         case .prediction:
-            if tape.nodes[node].kind != .null { try reader.prediction(tape, node, &rows, row, place) }
+            if tape.nodes[node].kind != .null { try reader.prediction(tape, node, &rows, row, place()) }
         }
     }
 }

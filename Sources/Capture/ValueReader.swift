@@ -68,7 +68,7 @@ struct ValueReader: Sendable {
 
     /// A row given as an object (feature name → value) into row `row` of `rows`; other keys are counted unknown.
     func objectRow(
-        _ tape: JSONTape, _ node: Int, _ rows: inout Rows, _ row: Int, _ place: String
+        _ tape: JSONTape, _ node: Int, _ rows: inout Rows, _ row: Int, _ place: @autoclosure () -> String
     )
         throws(CaptureError)
     {
@@ -78,36 +78,36 @@ struct ValueReader: Sendable {
                 unknown += 1
                 continue
             }
-            rows.features[row * rows.featureCount + index] = try feature(tape, value, index, place)
+            rows.features[row * rows.featureCount + index] = try feature(tape, value, index, place())
         }
         rows.unknownFeatures[row] = unknown
     }
 
     /// A row given as an array of values in the schema's feature order; a length mismatch is a shape mismatch.
     func arrayRow(
-        _ tape: JSONTape, _ values: [Int], _ rows: inout Rows, _ row: Int, _ place: String
+        _ tape: JSONTape, _ values: [Int], _ rows: inout Rows, _ row: Int, _ place: @autoclosure () -> String
     )
         throws(CaptureError)
     {
         guard values.count == rows.featureCount else {
             throw CaptureError(
-                .shapeMismatch, "\(place) has \(values.count) values for \(rows.featureCount) features")
+                .shapeMismatch, "\(place()) has \(values.count) values for \(rows.featureCount) features")
         }
         for (index, value) in values.enumerated() {
-            rows.features[row * rows.featureCount + index] = try feature(tape, value, index, place)
+            rows.features[row * rows.featureCount + index] = try feature(tape, value, index, place())
         }
     }
 
     /// A row of either form (a scalar is a one-value row).
     func anyRow(
-        _ tape: JSONTape, _ node: Int, _ rows: inout Rows, _ row: Int, _ place: String
+        _ tape: JSONTape, _ node: Int, _ rows: inout Rows, _ row: Int, _ place: @autoclosure () -> String
     )
         throws(CaptureError)
     {
         switch tape.nodes[node].kind {
-        case .object: try objectRow(tape, node, &rows, row, place)
-        case .array: try arrayRow(tape, tape.elements(node), &rows, row, place)
-        default: try arrayRow(tape, [node], &rows, row, place)
+        case .object: try objectRow(tape, node, &rows, row, place())
+        case .array: try arrayRow(tape, tape.elements(node), &rows, row, place())
+        default: try arrayRow(tape, [node], &rows, row, place())
         }
     }
 
@@ -161,62 +161,62 @@ struct ValueReader: Sendable {
     /// number per class of a classification model: the probabilities, the prediction their most likely class); or an object with `prediction`/`label`, `score` and
     /// `probabilities` keys (or a single key whose value is the prediction).
     func prediction(
-        _ tape: JSONTape, _ node: Int, _ rows: inout Rows, _ row: Int, _ place: String
+        _ tape: JSONTape, _ node: Int, _ rows: inout Rows, _ row: Int, _ place: @autoclosure () -> String
     )
         throws(CaptureError)
     {
         switch tape.nodes[node].kind {
         case .array:
-            try predictionRow(tape, tape.elements(node), &rows, row, place)
+            try predictionRow(tape, tape.elements(node), &rows, row, place())
         case .object:
             let members = tape.members(node)
             let named = tape.member(node, "prediction") ?? tape.member(node, "label")
             if let score = tape.member(node, "score") {
-                rows.scores[row] = try number(tape, score, "\(place).score")
+                rows.scores[row] = try number(tape, score, "\(place()).score")
             }
             if let probabilities = tape.member(node, "probabilities") {
-                try self.probabilities(tape, probabilities, &rows, row, "\(place).probabilities")
+                try self.probabilities(tape, probabilities, &rows, row, "\(place()).probabilities")
             }
             if let named {
-                try setOutcome(tape, named, &rows, row, place)
+                try setOutcome(tape, named, &rows, row, place())
             } else if rows.hasProbabilities[row] {
                 setArgmax(&rows, row)
             } else if members.count == 1, tape.nodes[members[0].value].kind != .object {
-                try prediction(tape, members[0].value, &rows, row, place)
+                try prediction(tape, members[0].value, &rows, row, place())
             } else {
-                throw CaptureError(.missingField, "\(place) has no 'prediction', 'label' or 'probabilities'")
+                throw CaptureError(.missingField, "\(place()) has no 'prediction', 'label' or 'probabilities'")
             }
         default:
-            try setOutcome(tape, node, &rows, row, place)
+            try setOutcome(tape, node, &rows, row, place())
         }
     }
 
     /// A prediction given as the values of one row (an array entry, a v2 output row).
     func predictionRow(
-        _ tape: JSONTape, _ values: [Int], _ rows: inout Rows, _ row: Int, _ place: String
+        _ tape: JSONTape, _ values: [Int], _ rows: inout Rows, _ row: Int, _ place: @autoclosure () -> String
     )
         throws(CaptureError)
     {
         if values.count == 1 {
-            try setOutcome(tape, values[0], &rows, row, place)
+            try setOutcome(tape, values[0], &rows, row, place())
         } else if isClassification && values.count == rows.classCount {
-            try setProbabilities(tape, values, &rows, row, place)
+            try setProbabilities(tape, values, &rows, row, place())
             setArgmax(&rows, row)
         } else {
             throw CaptureError(
                 .shapeMismatch,
-                "\(place) has \(values.count) values: expected one prediction"
+                "\(place()) has \(values.count) values: expected one prediction"
                     + (isClassification ? " or \(rows.classCount) probabilities" : ""))
         }
     }
 
     private func setOutcome(
-        _ tape: JSONTape, _ node: Int, _ rows: inout Rows, _ row: Int, _ place: String
+        _ tape: JSONTape, _ node: Int, _ rows: inout Rows, _ row: Int, _ place: @autoclosure () -> String
     )
         throws(CaptureError)
     {
-        guard let (outcome, index) = try outcome(tape, node, place) else {
-            throw CaptureError(.missingField, "\(place): the prediction is null")
+        guard let (outcome, index) = try outcome(tape, node, place()) else {
+            throw CaptureError(.missingField, "\(place()): the prediction is null")
         }
         rows.predictions[row] = outcome
         rows.predictionClasses[row] = index
@@ -233,58 +233,60 @@ struct ValueReader: Sendable {
 
     /// Probabilities as an array in class order or an object class → probability, each in [0, 1], every class.
     func probabilities(
-        _ tape: JSONTape, _ node: Int, _ rows: inout Rows, _ row: Int, _ place: String
+        _ tape: JSONTape, _ node: Int, _ rows: inout Rows, _ row: Int, _ place: @autoclosure () -> String
     )
         throws(CaptureError)
     {
         guard isClassification else {
-            throw CaptureError(.invalidValue, "\(place): probabilities given for a regression model")
+            throw CaptureError(.invalidValue, "\(place()): probabilities given for a regression model")
         }
         switch tape.nodes[node].kind {
         case .array:
             let values = tape.elements(node)
             guard values.count == rows.classCount else {
                 throw CaptureError(
-                    .shapeMismatch, "\(place) has \(values.count) values for \(rows.classCount) classes")
+                    .shapeMismatch, "\(place()) has \(values.count) values for \(rows.classCount) classes")
             }
-            try setProbabilities(tape, values, &rows, row, place)
+            try setProbabilities(tape, values, &rows, row, place())
         case .object:
             var seen = 0
             for (key, value) in tape.members(node) {
                 let name = tape.string(key)
                 guard let index = classIndex[name] else {
-                    throw CaptureError(.shapeMismatch, "\(place) has unknown class '\(name)'")
+                    throw CaptureError(.shapeMismatch, "\(place()) has unknown class '\(name)'")
                 }
-                rows.probabilities[row * rows.classCount + index] = try probability(tape, value, place)
+                rows.probabilities[row * rows.classCount + index] = try probability(tape, value, place())
                 seen += 1
             }
             guard seen == rows.classCount else {
-                throw CaptureError(.shapeMismatch, "\(place) has \(seen) classes of \(rows.classCount)")
+                throw CaptureError(.shapeMismatch, "\(place()) has \(seen) classes of \(rows.classCount)")
             }
             rows.hasProbabilities[row] = true
         case .null:
             return
         default:
-            throw CaptureError(.invalidValue, "\(place) must be an array or an object")
+            throw CaptureError(.invalidValue, "\(place()) must be an array or an object")
         }
     }
 
     func setProbabilities(
-        _ tape: JSONTape, _ values: [Int], _ rows: inout Rows, _ row: Int, _ place: String
+        _ tape: JSONTape, _ values: [Int], _ rows: inout Rows, _ row: Int, _ place: @autoclosure () -> String
     )
         throws(CaptureError)
     {
         for (i, value) in values.enumerated() {
-            rows.probabilities[row * rows.classCount + i] = try probability(tape, value, place)
+            rows.probabilities[row * rows.classCount + i] = try probability(tape, value, place())
         }
         rows.hasProbabilities[row] = true
     }
 
-    private func probability(_ tape: JSONTape, _ node: Int, _ place: String) throws(CaptureError) -> Double {
+    private func probability(
+        _ tape: JSONTape, _ node: Int, _ place: @autoclosure () -> String
+    ) throws(CaptureError) -> Double {
         let n = tape.nodes[node]
         guard n.kind == .number, n.number >= 0, n.number <= 1 else {
             throw CaptureError(
-                .invalidValue, "\(place): a probability must be a number in [0, 1], found \(describe(tape, node))")
+                .invalidValue, "\(place()): a probability must be a number in [0, 1], found \(describe(tape, node))")
         }
         return n.number
     }
