@@ -110,4 +110,20 @@ struct OpenInferenceV2Tests {
             #"{"outputs": [{"name": "output-0", "shape": [1], "datatype": "INT64", "data": [0]}]}"#)
         #expect(mixed[0].features == [.number(1), .number(2), .category("3")])
     }
+
+    @Test("Triton classifier: one [N, classes] output is read as probabilities, the prediction their argmax")
+    func probabilityOutput() throws {
+        let decoder = try CaptureDecoder(protocol: .openInferenceV2, schema: binarySchema())
+        let request =
+            #"{"inputs": [{"name": "INPUT0", "shape": [2, 3], "datatype": "FP32", "data": [1, 2, 3, 4, 5, 6]}]}"#
+        let response = #"""
+            {"model_name": "clf", "model_version": "2",
+             "outputs": [{"name": "OUTPUT0", "datatype": "FP32", "shape": [2, 2], "data": [[0.25, 0.75], [0.5, 0.5]]}]}
+            """#
+        let events = try decode(decoder, request, response)
+        #expect(events.map(\.prediction) == [.label("1"), .label("0")])
+        #expect(events.map(\.probabilities) == [[0.25, 0.75], [0.5, 0.5]])
+        #expect(events.map(\.score) == [0.75, 0.5])
+        #expect(events.map(\.version) == ["2", "2"])
+    }
 }
