@@ -95,7 +95,7 @@ let package = Package(
             name: "MLOpsExporter",
             dependencies: [
                 "Exposition", "HTTPServer", "Compression", "ExporterConfig", "Ingestion", "ModelMonitoring",
-                "Profiling", "StateStorage",
+                "Profiling", "StateStorage", "Capture",
                 "CCrypt", "COpenSSL",
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -200,7 +200,8 @@ struct Reader {
 
     mutating func configuration(_ root: Node) -> ExporterConfiguration {
         var models: [ModelConfiguration] = []
-        guard let fields = mapping(root, "", allowed: ["models", "alerting", "service_slos", "storage"]) else {
+        guard let fields = mapping(root, "", allowed: ["models", "alerting", "service_slos", "storage", "cloudevents"])
+        else {
             return ExporterConfiguration(models: [], source: file)
         }
         guard let modelsNode = fields.first(where: { $0.key == "models" })?.value else {
@@ -226,13 +227,16 @@ struct Reader {
                 s, "service_slos", model: ExporterConfiguration.serviceModel, fleet: models)
         }
         if let s = fields.first(where: { $0.key == "storage" })?.value { configuration.storage = storage(s, "storage") }
+        if let c = fields.first(where: { $0.key == "cloudevents" })?.value {
+            configuration.cloudEvents = cloudEvents(c, "cloudevents") ?? configuration.cloudEvents
+        }
         return configuration
     }
 
     static let modelFields = [
         "name", "task", "versions", "classes", "positive_class", "features", "sensitive_attributes", "reference",
         "window", "latency_buckets", "collectors", "token", "token_file", "max_series", "join_ttl", "max_pending",
-        "slos",
+        "slos", "capture",
     ]
 
     mutating func model(_ node: Node, _ path: String) -> ModelConfiguration? {
@@ -374,6 +378,7 @@ struct Reader {
             m.maxPending = int(n, "\(path).max_pending", range: 0...100_000_000) ?? m.maxPending
         }
         if let s = value("slos") { m.slos = slos(s, "\(path).slos", model: m) }
+        if let c = value("capture") { m.capture = capture(c, "\(path).capture", model: m) }
         return errors.count == errorsBefore ? m : nil
     }
 

@@ -50,6 +50,12 @@ enum ConfigurationNodes {
             ]
             fields.append(("storage", Node(storageFields)))
         }
+        let cloudEvents: [(Node, Node)] = [
+            ("max_pending", number(configuration.cloudEvents.maxPending)),
+            ("max_pending_bytes", number(configuration.cloudEvents.maxPendingBytes)),
+            ("ttl", duration(configuration.cloudEvents.ttl)),
+        ]
+        fields.append(("cloudevents", Node(cloudEvents)))
         return Node(fields)
     }
 
@@ -73,6 +79,18 @@ enum ConfigurationNodes {
         fields.append(("join_ttl", duration(m.joinTTL)))
         fields.append(("max_pending", number(m.maxPending)))
         if !m.slos.isEmpty { fields.append(("slos", Node(m.slos.map(slo)))) }
+        if let c = m.capture { fields.append(("capture", capture(c))) }
+        return Node(fields)
+    }
+
+    static func capture(_ c: CaptureConfiguration) -> Node {
+        var fields: [(Node, Node)] = [("protocol", Node(c.protocolName))]
+        if let s = c.inferenceService { fields.append(("inference_service", Node(s))) }
+        for (key, map) in [("fields", c.fields), ("features", c.features), ("attributes", c.attributes)]
+        where !map.isEmpty {
+            let entries: [(Node, Node)] = map.keys.sorted().map { (Node($0), Node(map[$0]!)) }
+            fields.append((Node(key), Node(entries)))
+        }
         return Node(fields)
     }
 

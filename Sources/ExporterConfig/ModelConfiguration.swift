@@ -16,6 +16,8 @@ public struct ExporterConfiguration: Sendable, Equatable {
     public var serviceSLOs: [SLOConfiguration] = []
     /// Checkpoints of the models' state (`storage:`), if configured; see ``StorageConfiguration``.
     public var storage: StorageConfiguration? = nil
+    /// The KServe logger receiver's bounds (`cloudevents:`).
+    public var cloudEvents = CloudEventsConfiguration()
 
     /// The `model` label of service-wide SLOs' rules, alerts and `mlops_slo_*` series; reserved as a model name.
     public static let serviceModelName = "__service__"
@@ -198,6 +200,8 @@ public struct ModelConfiguration: Sendable, Equatable {
     public var maxPending: Int = 100_000
     /// Service level objectives (`slos`), in file order; names are unique within the model.
     public var slos: [SLOConfiguration] = []
+    /// Capture without code (`capture`): the serving protocol and the KServe logger's service name.
+    public var capture: CaptureConfiguration? = nil
 
     /// client_golang's default buckets, 5 ms to 10 s.
     public static let defaultLatencyBuckets: [Double] = Buckets.defaultSeconds

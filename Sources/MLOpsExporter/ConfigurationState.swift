@@ -120,7 +120,18 @@ final class ConfigurationState: Sendable {
             }
         }
         if !problems.isEmpty { throw ModelSetupErrors(problems: problems) }
-        return try monitor.prepare(configuration, references: references)
+        let prepared = try monitor.prepare(configuration, references: references)
+        // A capture mapping is checked against its model's schema now, not at the first logger event.
+        for model in prepared.models {
+            guard let capture = model.context.configuration.capture else { continue }
+            do {
+                _ = try CaptureRoutes.decoder(capture, model: model)
+            } catch {
+                problems.append("model \"\(model.name)\": capture: \(error)")
+            }
+        }
+        if !problems.isEmpty { throw ModelSetupErrors(problems: problems) }
+        return prepared
     }
 }
 

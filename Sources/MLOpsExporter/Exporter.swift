@@ -137,6 +137,13 @@ public final class Exporter: Sendable {
             path: configuration.configPath, initial: models, monitor: monitor, registry: registry, logger: logger,
             afterReload: { [checkpointer] in checkpointer?.requestCheckpoint() })
         try registry.register(SLOCollector(config: config))
+        // The KServe logger receiver (docs/proxy.md); its bounds are read at start.
+        let pairs = CloudEventPairs(
+            maxPending: models.cloudEvents.maxPending, maxBytes: models.cloudEvents.maxPendingBytes,
+            ttl: Double(models.cloudEvents.ttl.components.seconds))
+        let cloudEventsMetrics = CloudEventsMetrics(pairs: pairs)
+        try registry.register(cloudEventsMetrics)
+        let ingestWorkers = WorkerPool(limits: configuration.ingestWorkers)
         let metrics = MetricsEndpoint(
             registry: registry, selfMetrics: selfMetrics, maxRequests: configuration.maxRequests, logger: logger)
         let router = Router(
@@ -147,8 +154,10 @@ public final class Exporter: Sendable {
             state: state, config: config,
             ingest: IngestEndpoint(
                 monitor: monitor, maxEvents: configuration.ingestMaxEvents,
-                maxDecompressedBytes: configuration.ingestMaxDecompressedBytes,
-                workers: WorkerPool(limits: configuration.ingestWorkers)))
+                maxDecompressedBytes: configuration.ingestMaxDecompressedBytes, workers: ingestWorkers),
+            cloudEvents: CloudEventsEndpoint(
+                monitor: monitor, pairs: pairs, routes: CaptureRoutes(), metrics: cloudEventsMetrics,
+                workers: ingestWorkers))
         var serverConfiguration = configuration.server
         serverConfiguration.listenAddresses = configuration.listenAddresses
         web = try WebConfigState(

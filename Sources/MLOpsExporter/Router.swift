@@ -19,6 +19,7 @@ struct Router: HTTPHandler {
     let state: ExporterState
     let config: ConfigurationState
     let ingest: IngestEndpoint
+    let cloudEvents: CloudEventsEndpoint
 
     /// Where a request goes.
     private struct Route {
@@ -35,6 +36,7 @@ struct Router: HTTPHandler {
         case "/-/healthy": return Route(handler: .healthy, ingest: nil)
         case "/-/ready": return Route(handler: .ready, ingest: nil)
         case "/-/reload": return Route(handler: .reload, ingest: nil)
+        case CloudEventsEndpoint.path: return Route(handler: .cloudevents, ingest: nil)
         default: return Route(handler: .other, ingest: nil)
         }
     }
@@ -57,7 +59,9 @@ struct Router: HTTPHandler {
     /// 404 for an unknown path, 405 with `Allow` for a method the endpoint does not take; nil otherwise.
     private static func refusal(_ handler: SelfMetrics.Handler, _ request: HTTPRequest) -> HTTPResponse? {
         if handler == .other { return HTTPResponse(status: 404, text: "404 page not found: \(request.path)\n") }
-        let allowed = handler == .reload ? ["POST", "PUT"] : handler == .ingest ? ["POST"] : ["GET", "HEAD"]
+        let allowed =
+            handler == .reload
+            ? ["POST", "PUT"] : handler == .ingest || handler == .cloudevents ? ["POST"] : ["GET", "HEAD"]
         guard allowed.contains(request.method) else {
             var response = HTTPResponse(status: 405, text: "method \(request.method) not allowed on \(request.path)\n")
             response.headers.add(name: "Allow", value: allowed.joined(separator: ", "))
@@ -73,7 +77,7 @@ struct Router: HTTPHandler {
         switch route.handler {
         case .ingest:
             ingest.admit(head, model: route.ingest!.model, accept: admission.accept, refuse: answer)
-        case .reload:
+        case .reload, .cloudevents:
             admission.accept()
         case .metrics, .landing, .healthy, .ready, .other:
             answer(HTTPResponse(status: 413, text: "\(head.path) takes no request body\n"))
@@ -91,6 +95,8 @@ struct Router: HTTPHandler {
         case .ingest:
             let (model, kind) = route.ingest!
             ingest.handle(request, model: model, kind: kind, respond: answer)
+        case .cloudevents:
+            cloudEvents.handle(request, respond: answer)
         case .landing:
             answer(
                 HTTPResponse(

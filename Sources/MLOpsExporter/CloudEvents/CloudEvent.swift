@@ -1,0 +1,150 @@
+import Foundation
+import HTTPServer
+
+/// One CloudEvent of KServe's inference logger, read from a request in binary content mode (`ce-*` headers, the
+/// body is the data) or structured mode (`Content-Type: application/cloudevents+json`, one JSON object with the
+/// attributes and `data` or `data_base64`).
+struct CloudEvent: Sendable {
+    /// `org.kubeflow.serving.inference.request` and `.response`.
+    static let requestType = "org.kubeflow.serving.inference.request"
+    static let responseType = "org.kubeflow.serving.inference.response"
+
+    var id: String
+    var kind: CloudEventPairs.Kind
+    /// `ce-inferenceservicename`.
+    var service: String
+    /// `ce-endpoint` (the predictor, or a canary's name), if any.
+    var endpoint: String?
+    /// `ce-time` as Unix time, if present and RFC 3339.
+    var time: Double?
+    var data: [UInt8]
+
+    /// Why a request is not a logger event (`mlops_cloudevents_rejected_total{reason}`), with its message.
+    struct Invalid: Error, Sendable {
+        var reason: String
+        var message: String
+    }
+
+    /// Reads the event of `request`.
+    static func read(_ request: HTTPRequest) throws(Invalid) -> CloudEvent {
+        let contentType = request.headers["Content-Type"]?.lowercased() ?? ""
+        if contentType.hasPrefix("application/cloudevents+json") { return try structured(request.body) }
+        guard let id = request.headers["ce-id"], !id.isEmpty else {
+            throw Invalid(
+                reason: "invalid_event",
+                message:
+                    "not a CloudEvent: no ce-id header (binary content mode) and Content-Type is not application/cloudevents+json"
+            )
+        }
+        return try make(
+            id: id, type: request.headers["ce-type"], service: request.headers["ce-inferenceservicename"],
+            endpoint: request.headers["ce-endpoint"], time: request.headers["ce-time"], data: request.body)
+    }
+
+    static func make(
+        id: String, type: String?, service: String?, endpoint: String?, time: String?, data: [UInt8]
+    ) throws(Invalid) -> CloudEvent {
+        let kind: CloudEventPairs.Kind
+        switch type {
+        case requestType?: kind = .request
+        case responseType?: kind = .response
+        default:
+            throw Invalid(
+                reason: "unknown_type",
+                message: "ce-type \"\(type ?? "")\" is neither \(requestType) nor \(responseType)")
+        }
+        guard let service, !service.isEmpty else {
+            throw Invalid(reason: "invalid_event", message: "no ce-inferenceservicename: which model is this?")
+        }
+        guard id.utf8.count <= 256 else {
+            throw Invalid(reason: "invalid_event", message: "ce-id longer than 256 bytes")
+        }
+        return CloudEvent(
+            id: id, kind: kind, service: service, endpoint: endpoint, time: time.flatMap(RFC3339.parse), data: data)
+    }
+
+    /// Structured content mode: one JSON object.
+    static func structured(_ body: [UInt8]) throws(Invalid) -> CloudEvent {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any] else {
+            throw Invalid(reason: "invalid_event", message: "structured CloudEvent: the body is not a JSON object")
+        }
+        let data: [UInt8]
+        if let encoded = object["data_base64"] as? String {
+            guard let decoded = Data(base64Encoded: encoded) else {
+                throw Invalid(reason: "invalid_event", message: "structured CloudEvent: data_base64 is not base64")
+            }
+            data = Array(decoded)
+        } else if let value = object["data"] {
+            if let text = value as? String {
+                data = Array(text.utf8)
+            } else if JSONSerialization.isValidJSONObject(value),
+                let encoded = try? JSONSerialization.data(withJSONObject: value)
+            {
+                data = Array(encoded)
+            } else {
+                throw Invalid(reason: "invalid_event", message: "structured CloudEvent: data is not JSON")
+            }
+        } else {
+            throw Invalid(reason: "invalid_event", message: "structured CloudEvent without data")
+        }
+        return try make(
+            id: object["id"] as? String ?? "", type: object["type"] as? String,
+            service: object["inferenceservicename"] as? String, endpoint: object["endpoint"] as? String,
+            time: object["time"] as? String, data: data)
+    }
+}
+
+/// RFC 3339 timestamps (`2026-12-02T18:40:48.123456Z`, `…+01:00`) as Unix time.
+enum RFC3339 {
+    static func parse(_ text: String) -> Double? {
+        let b = Array(text.utf8)
+        func digits(_ at: Int, _ n: Int) -> Int? {
+            guard at + n <= b.count else { return nil }
+            var v = 0
+            for i in at..<(at + n) {
+                guard b[i] >= 0x30 && b[i] <= 0x39 else { return nil }
+                v = v * 10 + Int(b[i] - 0x30)
+            }
+            return v
+        }
+        guard b.count >= 20, let year = digits(0, 4), b[4] == 0x2D, let month = digits(5, 2), b[7] == 0x2D,
+            let day = digits(8, 2), b[10] == 0x54 || b[10] == 0x74 || b[10] == 0x20, let hour = digits(11, 2),
+            b[13] == 0x3A, let minute = digits(14, 2), b[16] == 0x3A, let second = digits(17, 2),
+            (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second < 61
+        else { return nil }
+        var i = 19
+        var fraction = 0.0
+        if i < b.count && b[i] == 0x2E {
+            i += 1
+            var scale = 0.1
+            let start = i
+            while i < b.count && b[i] >= 0x30 && b[i] <= 0x39 {
+                fraction += Double(b[i] - 0x30) * scale
+                scale /= 10
+                i += 1
+            }
+            guard i > start else { return nil }
+        }
+        guard i < b.count else { return nil }
+        var offset = 0
+        if b[i] == 0x5A || b[i] == 0x7A {
+            i += 1
+        } else if b[i] == 0x2B || b[i] == 0x2D, let h = digits(i + 1, 2), i + 3 < b.count, b[i + 3] == 0x3A,
+            let m = digits(i + 4, 2)
+        {
+            offset = (h * 3600 + m * 60) * (b[i] == 0x2B ? 1 : -1)
+            i += 6
+        } else {
+            return nil
+        }
+        guard i == b.count else { return nil }
+        // Days from the civil date (proleptic Gregorian), as in Howard Hinnant's days_from_civil.
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let doy = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        let days = era * 146_097 + doe - 719_468
+        return Double(days * 86_400 + hour * 3600 + minute * 60 + second - offset) + fraction
+    }
+}

@@ -1,0 +1,133 @@
+import Synchronization
+
+/// The KServe logger's halves waiting for their other half: a request event waits for the response event with the
+/// same `ce-id` (and service), or the other way round. Bounded by count (`max_pending`) and by bytes
+/// (`max_pending_bytes`), each half kept at most `ttl`; a half dropped unpaired is counted as an orphan by reason
+/// (`expired`, `evicted`) and by kind.
+///
+/// One lock for the whole store: a pair costs two short critical sections (a dictionary insert, then a removal), and
+/// logger traffic is one event per inference, far below what a lock sustains.
+final class CloudEventPairs: Sendable {
+    enum Kind: Int, Sendable, CaseIterable {
+        case request = 0
+        case response = 1
+
+        var name: String { self == .request ? "request" : "response" }
+    }
+
+    /// One half: its body, when it arrived, and the `ce-time` it carried (Unix time), if any.
+    struct Half: Sendable {
+        let body: [UInt8]
+        let arrival: Double
+        let eventTime: Double?
+        /// `ce-endpoint` (a KServe predictor or canary name), if any.
+        let endpoint: String?
+    }
+
+    /// A request and its response.
+    struct Pair: Sendable {
+        let request: Half
+        let response: Half
+    }
+
+    struct State {
+        var waiting: [String: (kind: Kind, half: Half, sequence: UInt64)] = [:]
+        /// Keys in arrival order, with the sequence number they were stored under (a key paired or replaced leaves
+        /// a stale entry, skipped when reached).
+        var order: [(key: String, sequence: UInt64)] = []
+        var head = 0
+        var next: UInt64 = 0
+        var bytes = 0
+        /// Orphans by [kind][reason: 0 expired, 1 evicted], and halves replaced by a duplicate of the same kind.
+        var orphans = [[UInt64]](repeating: [0, 0], count: 2)
+        var duplicates: UInt64 = 0
+    }
+
+    let maxPending: Int
+    let maxBytes: Int
+    let ttl: Double
+    let state = Mutex(State())
+
+    init(maxPending: Int, maxBytes: Int, ttl: Double) {
+        self.maxPending = maxPending
+        self.maxBytes = maxBytes
+        self.ttl = ttl
+    }
+
+    /// Stores `half` of `kind` under `key`; returns the pair when its other half was waiting (and removes it).
+    func add(_ half: Half, kind: Kind, key: String, now: Double) -> Pair? {
+        state.withLock { s -> Pair? in
+            expire(&s, now: now)
+            if let other = s.waiting[key] {
+                if other.kind != kind {
+                    s.waiting.removeValue(forKey: key)
+                    s.bytes -= other.half.body.count
+                    return kind == .request
+                        ? Pair(request: half, response: other.half) : Pair(request: other.half, response: half)
+                }
+                // The same half again (a retry): the newer replaces it.
+                s.waiting.removeValue(forKey: key)
+                s.bytes -= other.half.body.count
+                s.duplicates += 1
+            }
+            while !s.waiting.isEmpty && (s.waiting.count >= maxPending || s.bytes + half.body.count > maxBytes) {
+                dropOldest(&s, reason: 1)
+            }
+            s.next += 1
+            s.waiting[key] = (kind, half, s.next)
+            s.order.append((key, s.next))
+            s.bytes += half.body.count
+            return nil
+        }
+    }
+
+    /// Drops the halves older than the time-to-live (also done by ``add(_:kind:key:now:)``; at scrape time so that
+    /// the counts are current).
+    func expire(now: Double) { state.withLock { expire(&$0, now: now) } }
+
+    private func expire(_ s: inout State, now: Double) {
+        while s.head < s.order.count {
+            let (key, sequence) = s.order[s.head]
+            guard let entry = s.waiting[key], entry.sequence == sequence else {
+                s.head += 1
+                continue
+            }
+            guard entry.half.arrival < now - ttl else { break }
+            dropOldest(&s, reason: 0)
+        }
+        compact(&s)
+    }
+
+    /// Drops the oldest waiting half, counted as an orphan for `reason` (0 expired, 1 evicted).
+    private func dropOldest(_ s: inout State, reason: Int) {
+        while s.head < s.order.count {
+            let (key, sequence) = s.order[s.head]
+            s.head += 1
+            guard let entry = s.waiting[key], entry.sequence == sequence else { continue }
+            s.waiting.removeValue(forKey: key)
+            s.bytes -= entry.half.body.count
+            s.orphans[entry.kind.rawValue][reason] += 1
+            return
+        }
+    }
+
+    /// Forgets the consumed front of the arrival order once it is most of it, and the entries of paired halves once
+    /// they outnumber the waiting ones four to one (so the order stays within 4 × `max_pending` + 1,024 entries;
+    /// amortised O(1) per half).
+    private func compact(_ s: inout State) {
+        if s.head > 1024 && s.head * 2 > s.order.count {
+            s.order.removeFirst(s.head)
+            s.head = 0
+        }
+        if s.order.count - s.head > 4 * Swift.max(maxPending, s.waiting.count) + 1024 {
+            let waiting = s.waiting
+            s.order = s.order[s.head...].filter { waiting[$0.key]?.sequence == $0.sequence }
+            s.head = 0
+        }
+    }
+
+    /// Halves waiting, their bytes, orphans by [kind][reason], duplicates.
+    var counts: (pending: Int, bytes: Int, orphans: [[UInt64]], duplicates: UInt64) {
+        state.withLock { ($0.waiting.count, $0.bytes, $0.orphans, $0.duplicates) }
+    }
+}

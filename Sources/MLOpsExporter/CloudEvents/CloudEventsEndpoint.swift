@@ -1,0 +1,112 @@
+import Capture
+import Exposition
+import Foundation
+import HTTPServer
+import Ingestion
+import ModelMonitoring
+
+/// `POST /api/v1/cloudevents`: the receiver of KServe's inference logger (docs/proxy.md). Each request event waits
+/// for the response event with the same `ce-id` (and InferenceService) in a bounded ``CloudEventPairs``; a complete
+/// pair is decoded with the protocol of the model that captures that service, and each row becomes a prediction
+/// event recorded with the ingestion API's rules and counters: `id` the `ce-id` (`<ce-id>/<row>` for a batch of
+/// several rows, unless the mapping names an id), `version` the response's model version, else `ce-endpoint`, else
+/// `default`, latency the difference of the two events' `ce-time` when both carry one.
+///
+/// Answers `202` (`{"status":"waiting"}`, or `{"status":"paired","accepted":a,"rejected":r}`, or
+/// `{"status":"capture_failed","reason":…}`: a pair that cannot be decoded is counted, never an error to the
+/// logger); `400` for a request that is not a logger event, `404` for an InferenceService no model captures, `503`
+/// when a large pair needs a worker and none has room. Pairs up to ``inlineLimit`` bytes are decoded on the event
+/// loop, larger ones on `workers`.
+struct CloudEventsEndpoint: Sendable {
+    static let path = "/api/v1/cloudevents"
+
+    let monitor: ModelMonitor
+    let pairs: CloudEventPairs
+    let routes: CaptureRoutes
+    let metrics: CloudEventsMetrics
+    let workers: WorkerPool
+    var inlineLimit = 256 * 1024
+
+    func handle(_ request: HTTPRequest, respond: @escaping @Sendable (HTTPResponse) -> Void) {
+        let event: CloudEvent
+        do throws(CloudEvent.Invalid) {
+            event = try CloudEvent.read(request)
+        } catch {
+            metrics.refused(error.reason)
+            return respond(HTTPResponse(status: 400, text: error.message + "\n"))
+        }
+        guard let route = routes.route(service: event.service, monitor: monitor) else {
+            metrics.refused("unknown_service")
+            return respond(
+                HTTPResponse(
+                    status: 404,
+                    text:
+                        "no model captures InferenceService \"\(event.service)\" (set capture.inference_service on a model)\n"
+                ))
+        }
+        metrics.received.add(event.kind.rawValue)
+        let now = WallClock.now()
+        let half = CloudEventPairs.Half(body: event.data, arrival: now, eventTime: event.time, endpoint: event.endpoint)
+        guard
+            let pair = pairs.add(half, kind: event.kind, key: event.service + "\u{1F}" + event.id, now: now)
+        else {
+            return respond(Self.json(#"{"status":"waiting"}"#))
+        }
+        guard pair.request.body.count + pair.response.body.count > inlineLimit else {
+            return respond(record(pair, id: event.id, route: route, now: now))
+        }
+        let submission = workers.submit(
+            run: { respond(record(pair, id: event.id, route: route, now: now)) },
+            expired: { [metrics] in
+                metrics.refused("overloaded")
+                respond(Self.overloaded)
+            })
+        if submission != .accepted {
+            metrics.refused("overloaded")
+            respond(Self.overloaded)
+        }
+    }
+
+    static let overloaded: HTTPResponse = {
+        var r = HTTPResponse(status: 503, text: "decoding workers busy, try again later\n")
+        r.headers.add(name: "Retry-After", value: "1")
+        return r
+    }()
+
+    static func json(_ text: String) -> HTTPResponse {
+        HTTPResponse(status: 202, headers: ["Content-Type": "application/json"], body: Array((text + "\n").utf8))
+    }
+
+    /// Decodes a pair and records its rows into the route's model; the answer.
+    func record(_ pair: CloudEventPairs.Pair, id: String, route: CaptureRoutes.Route, now: Double) -> HTTPResponse {
+        let model = route.model
+        var events: [PredictionEvent] = []
+        let failure: CaptureError? = pair.request.body.withUnsafeBytes { request in
+            pair.response.body.withUnsafeBytes { response in
+                do throws(CaptureError) {
+                    _ = try route.decoder.decode(request: request, response: response, headers: []) {
+                        events.append($0)
+                    }
+                    return nil
+                } catch {
+                    return error
+                }
+            }
+        }
+        if let failure {
+            metrics.failed(model: model.name, reason: failure.reason.rawValue)
+            return Self.json(#"{"status":"capture_failed","reason":"\#(failure.reason.rawValue)"}"#)
+        }
+        metrics.paired(model: model.name)
+        var latency: Double? = nil
+        if let start = pair.request.eventTime, let end = pair.response.eventTime, end >= start { latency = end - start }
+        var accepted = 0
+        for (row, var event) in events.enumerated() {
+            if event.id == nil { event.id = events.count == 1 ? id : "\(id)/\(row)" }
+            if event.version.isEmpty { event.version = pair.response.endpoint ?? pair.request.endpoint ?? "default" }
+            if event.latencySeconds == nil { event.latencySeconds = latency }
+            if model.record(event, receivedAt: now) == nil { accepted += 1 }
+        }
+        return Self.json(#"{"status":"paired","accepted":\#(accepted),"rejected":\#(events.count - accepted)}"#)
+    }
+}

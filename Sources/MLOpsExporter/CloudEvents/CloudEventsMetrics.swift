@@ -1,0 +1,102 @@
+import Exposition
+import ModelMonitoring
+import Synchronization
+
+/// The KServe logger receiver's counts (`mlops_cloudevents_*`, docs/proxy.md): events received by kind, refused by
+/// reason, halves waiting (count and bytes), orphans by kind and reason, duplicates, pairs and capture failures per
+/// model. Every fixed reason is exported from the start.
+final class CloudEventsMetrics: Collector {
+    static let rejectReasons = ["invalid_event", "unknown_type", "unknown_service", "overloaded"]
+
+    struct Families {
+        let schema: CollectorSchema
+        let received: CounterHandle
+        let rejected: CounterHandle
+        let pending: GaugeHandle
+        let pendingBytes: GaugeHandle
+        let orphans: CounterHandle
+        let duplicates: CounterHandle
+        let paired: CounterHandle
+        let failures: CounterHandle
+
+        init() {
+            var s = CollectorSchema()
+            received = try! s.counter(
+                "mlops_cloudevents_received_total", help: "KServe logger events accepted, by type (request, response).",
+                labels: ["type"])
+            rejected = try! s.counter(
+                "mlops_cloudevents_rejected_total",
+                help:
+                    "Requests to the CloudEvents endpoint refused, by reason (invalid_event, unknown_type, unknown_service: no model captures that InferenceService, overloaded).",
+                labels: ["reason"])
+            pending = try! s.gauge(
+                "mlops_cloudevents_pending", help: "Request or response events waiting for their other half.")
+            pendingBytes = try! s.gauge(
+                "mlops_cloudevents_pending_bytes", help: "Bytes of the events waiting for their other half.",
+                unit: "bytes")
+            orphans = try! s.counter(
+                "mlops_cloudevents_orphans_total",
+                help:
+                    "Events dropped without their other half, by type and reason (expired: cloudevents.ttl passed; evicted: cloudevents.max_pending or max_pending_bytes reached).",
+                labels: ["type", "reason"])
+            duplicates = try! s.counter(
+                "mlops_cloudevents_duplicates_total",
+                help: "Events whose half was already waiting under the same ce-id (the newer replaces it).")
+            paired = try! s.counter(
+                "mlops_cloudevents_paired_total", help: "Requests joined with their response and decoded, per model.",
+                labels: ["model"])
+            failures = try! s.counter(
+                "mlops_cloudevents_capture_failures_total",
+                help:
+                    "Pairs whose request and response could not be decoded into predictions, per model and reason (invalid_json, invalid_value, shape_mismatch, row_count_mismatch, missing_field, unsupported, too_many_rows).",
+                labels: ["model", "reason"])
+            schema = s
+        }
+    }
+
+    static let families = Families()
+    var schema: CollectorSchema { Self.families.schema }
+    var name: String { "cloudevents" }
+
+    let pairs: CloudEventPairs
+    let received = AtomicSlots(count: 2)
+    let rejected = AtomicSlots(count: rejectReasons.count)
+    /// Per model: pairs, then failures by reason (bounded by the models ever configured × the reasons).
+    let perModel = Mutex<[String: (paired: UInt64, failures: [String: UInt64])]>([:])
+
+    init(pairs: CloudEventPairs) { self.pairs = pairs }
+
+    func refused(_ reason: String) { rejected.add(Self.rejectReasons.firstIndex(of: reason) ?? 0) }
+
+    func paired(model: String) { perModel.withLock { $0[model, default: (0, [:])].paired += 1 } }
+
+    func failed(model: String, reason: String) {
+        perModel.withLock { $0[model, default: (0, [:])].failures[reason, default: 0] += 1 }
+    }
+
+    func collect(into sink: inout CollectorSink) {
+        let f = Self.families
+        for kind in CloudEventPairs.Kind.allCases {
+            sink.counter(f.received, [kind.name], value: Double(received.load(kind.rawValue)))
+        }
+        for (i, reason) in Self.rejectReasons.enumerated() {
+            sink.counter(f.rejected, [reason], value: Double(rejected.load(i)))
+        }
+        pairs.expire(now: WallClock.now())
+        let counts = pairs.counts
+        sink.gauge(f.pending, value: Double(counts.pending))
+        sink.gauge(f.pendingBytes, value: Double(counts.bytes))
+        for kind in CloudEventPairs.Kind.allCases {
+            for (r, reason) in ["expired", "evicted"].enumerated() {
+                sink.counter(f.orphans, [kind.name, reason], value: Double(counts.orphans[kind.rawValue][r]))
+            }
+        }
+        sink.counter(f.duplicates, value: Double(counts.duplicates))
+        for (model, c) in perModel.withLock({ $0 }).sorted(by: { $0.key < $1.key }) {
+            sink.counter(f.paired, [model], value: Double(c.paired))
+            for (reason, n) in c.failures.sorted(by: { $0.key < $1.key }) {
+                sink.counter(f.failures, [model, reason], value: Double(n))
+            }
+        }
+    }
+}

@@ -1,0 +1,63 @@
+import Foundation
+import Testing
+
+@testable import MLOpsExporter
+
+@Suite struct CloudEventPairsTests {
+    func half(_ bytes: Int, at t: Double) -> CloudEventPairs.Half {
+        CloudEventPairs.Half(body: [UInt8](repeating: 1, count: bytes), arrival: t, eventTime: nil, endpoint: nil)
+    }
+
+    @Test func halvesPairInEitherOrderAndDuplicatesReplace() {
+        let pairs = CloudEventPairs(maxPending: 10, maxBytes: 1 << 20, ttl: 60)
+        #expect(pairs.add(half(3, at: 0), kind: .response, key: "a", now: 0) == nil)
+        let pair = pairs.add(half(5, at: 1), kind: .request, key: "a", now: 1)
+        #expect(pair?.request.body.count == 5 && pair?.response.body.count == 3)
+        #expect(pairs.add(half(2, at: 2), kind: .request, key: "b", now: 2) == nil)
+        #expect(pairs.add(half(4, at: 3), kind: .request, key: "b", now: 3) == nil)
+        let counts = pairs.counts
+        #expect(counts.pending == 1 && counts.bytes == 4 && counts.duplicates == 1)
+        #expect(pairs.add(half(1, at: 4), kind: .response, key: "b", now: 4)?.request.body.count == 4)
+    }
+
+    @Test func countBytesAndTimeAreBoundedAndCounted() {
+        let pairs = CloudEventPairs(maxPending: 3, maxBytes: 100, ttl: 10)
+        for i in 0..<5 { _ = pairs.add(half(10, at: Double(i)), kind: .request, key: "r\(i)", now: Double(i)) }
+        #expect(pairs.counts.pending == 3 && pairs.counts.orphans[0] == [0, 2])
+        // A large half evicts as many as its bytes need.
+        _ = pairs.add(half(95, at: 5), kind: .response, key: "big", now: 5)
+        #expect(pairs.counts.pending == 1 && pairs.counts.bytes == 95 && pairs.counts.orphans[0] == [0, 5])
+        pairs.expire(now: 16)
+        #expect(pairs.counts.pending == 0 && pairs.counts.orphans[1] == [1, 0])
+    }
+
+    @Test func pairedKeysNeverGrowTheOrderBeyondItsBound() {
+        let pairs = CloudEventPairs(maxPending: 4, maxBytes: 1 << 20, ttl: 1_000)
+        // One half waits forever (within the TTL) while 100,000 pairs complete behind it.
+        _ = pairs.add(half(1, at: 0), kind: .request, key: "stuck", now: 0)
+        for i in 0..<100_000 {
+            _ = pairs.add(half(1, at: 1), kind: .request, key: "k\(i)", now: 1)
+            _ = pairs.add(half(1, at: 1), kind: .response, key: "k\(i)", now: 1)
+        }
+        let order = pairs.state.withLock { $0.order.count - $0.head }
+        #expect(order <= 4 * 4 + 1024 + 1)
+        #expect(pairs.counts.pending == 1)
+    }
+
+    @Test(arguments: [
+        "2026-12-02T18:40:48Z", "2026-12-02T18:40:48.123456Z", "1999-02-28T23:59:59+01:30", "2024-02-29T00:00:00-08:00",
+        "1970-01-01T00:00:00Z", "2038-01-19T03:14:08.5Z",
+    ])
+    func rfc3339AgreesWithFoundation(text: String) throws {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let plain = ISO8601DateFormatter()
+        let expected = try #require(formatter.date(from: text) ?? plain.date(from: text)).timeIntervalSince1970
+        #expect(abs(try #require(RFC3339.parse(text)) - expected) < 1e-3)
+    }
+
+    @Test(arguments: ["2026-13-02T18:40:48Z", "2026-12-02 18:40:48", "2026-12-02T18:40:48", "yesterday", ""])
+    func rfc3339RefusesWhatItIsNot(text: String) {
+        #expect(RFC3339.parse(text) == nil)
+    }
+}

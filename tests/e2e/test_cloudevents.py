@@ -1,0 +1,158 @@
+"""KServe's inference logger into the exporter: request and response CloudEvents (binary and structured content
+modes, produced by the CloudEvents Python SDK) for a scikit-learn model trained here, in the KServe v1 and Open
+Inference Protocol v2 shapes; pairs, orphans, refusals and capture failures counted (docs/proxy.md)."""
+import datetime
+import json
+
+import numpy as np
+import pytest
+from cloudevents.conversion import to_binary, to_structured
+from cloudevents.http import CloudEvent
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score
+
+from conftest import scrape, sample, wait_for
+
+FEATURES = ["x0", "x1", "x2", "x3"]
+
+CONFIG = """
+cloudevents: {ttl: 1s}
+models:
+  - name: credit
+    task: binary_classification
+    versions: [default, canary]
+    classes: ["0", "1"]
+    positive_class: "1"
+    features: [{name: x0, type: numeric}, {name: x1, type: numeric}, {name: x2, type: numeric}, {name: x3, type: numeric}]
+    collectors: [service, quality]
+    capture: {protocol: kserve_v1, inference_service: credit-isvc}
+  - name: scorer
+    task: binary_classification
+    versions: ["1"]
+    classes: ["0", "1"]
+    positive_class: "1"
+    features: [{name: x0, type: numeric}, {name: x1, type: numeric}, {name: x2, type: numeric}, {name: x3, type: numeric}]
+    collectors: [service]
+    capture: {protocol: open_inference_v2}
+"""
+
+REQUEST = "org.kubeflow.serving.inference.request"
+RESPONSE = "org.kubeflow.serving.inference.response"
+
+
+def rfc3339(t):
+    return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def send(exporter, attributes, data, structured=False):
+    event = CloudEvent({"source": "kserve-logger-test", **attributes}, data)
+    headers, body = (to_structured if structured else to_binary)(event)
+    return exporter.post("/api/v1/cloudevents", body, headers=headers)
+
+
+@pytest.fixture
+def model():
+    rng = np.random.default_rng(15)
+    X = rng.normal(size=(400, 4))
+    y = (X @ np.array([1.0, -2.0, 0.5, 0.0]) + rng.normal(scale=0.5, size=400) > 0).astype(int)
+    return LogisticRegression().fit(X, y), rng
+
+
+def test_logger_events_pair_decode_and_count_like_the_ingestion_api(start_exporter, tmp_path, model):
+    clf, rng = model
+    (tmp_path / "models.yaml").write_text(CONFIG)
+    e = start_exporter("--config", str(tmp_path / "models.yaml"))
+    rows_sent, ids, truth, predicted = 0, [], [], []
+    t0 = 1_790_000_000.0
+    for i in range(30):
+        batch = rng.normal(size=(1 + i % 3, 4))
+        predictions = clf.predict(batch)
+        y = (batch @ np.array([1.0, -2.0, 0.5, 0.0]) > 0).astype(int)
+        attributes = {"id": f"req-{i}", "inferenceservicename": "credit-isvc", "endpoint": "default"}
+        status, _, body = send(e, {**attributes, "type": REQUEST, "time": rfc3339(t0 + i)},
+                               {"instances": batch.tolist()}, structured=i % 2 == 1)
+        assert status == 202 and json.loads(body) == {"status": "waiting"}, body
+        status, _, body = send(e, {**attributes, "type": RESPONSE, "time": rfc3339(t0 + i + 0.25)},
+                               {"predictions": predictions.tolist()}, structured=i % 3 == 0)
+        assert status == 202, body
+        assert json.loads(body) == {"status": "paired", "accepted": len(batch), "rejected": 0}, body
+        for r in range(len(batch)):
+            ids.append(f"req-{i}" if len(batch) == 1 else f"req-{i}/{r}")
+        truth += y.tolist()
+        predicted += predictions.tolist()
+        rows_sent += len(batch)
+
+    _, s = scrape(e)
+    assert sample(s, "mlops_cloudevents_received_total", type="request") == 30
+    assert sample(s, "mlops_cloudevents_received_total", type="response") == 30
+    assert sample(s, "mlops_cloudevents_paired_total", model="credit") == 30
+    assert sample(s, "mlops_cloudevents_pending") == 0
+    assert sample(s, "mlops_ingest_events_total", model="credit", kind="predictions") == rows_sent
+    for cls in (0, 1):
+        assert sample(s, "mlops_model_predicted_class_total", model="credit", version="default",
+                      **{"class": str(cls)}) == predicted.count(cls)
+    # Latency from the two events' ce-time: 0.25 s for every row.
+    assert sample(s, "mlops_model_latency_seconds_count", model="credit", version="default") == rows_sent
+    assert sample(s, "mlops_model_latency_seconds_sum", model="credit", version="default") == pytest.approx(
+        0.25 * rows_sent, abs=1e-6)
+
+    # Labels for the logged ids join: accuracy equals scikit-learn's on the same rows.
+    labels = "".join(json.dumps({"id": i, "label": str(t)}) + "\n" for i, t in zip(ids, truth))
+    status, _, body = e.post("/api/v1/models/credit/labels", labels.encode(),
+                             headers={"Content-Type": "application/x-ndjson"})
+    assert status == 202 and json.loads(body)["joined"] == rows_sent, body
+    _, s = scrape(e)
+    assert sample(s, "mlops_model_accuracy", model="credit", version="default") == pytest.approx(
+        accuracy_score(truth, predicted), abs=1e-12)
+
+
+def test_open_inference_v2_pairs_take_the_model_version(start_exporter, tmp_path, model):
+    clf, rng = model
+    (tmp_path / "models.yaml").write_text(CONFIG)
+    e = start_exporter("--config", str(tmp_path / "models.yaml"))
+    batch = rng.normal(size=(5, 4))
+    predictions = clf.predict(batch)
+    request = {"inputs": [{"name": "input-0", "shape": [5, 4], "datatype": "FP64", "data": batch.flatten().tolist()}]}
+    response = {"model_name": "scorer", "model_version": "1", "id": "v2-1",
+                "outputs": [{"name": "predict", "shape": [5], "datatype": "INT64", "data": predictions.tolist()}]}
+    attributes = {"id": "v2-1", "inferenceservicename": "scorer"}
+    assert send(e, {**attributes, "type": RESPONSE}, response)[0] == 202
+    status, _, body = send(e, {**attributes, "type": REQUEST}, request)
+    assert status == 202 and json.loads(body)["accepted"] == 5, body
+    _, s = scrape(e)
+    for cls in (0, 1):
+        assert sample(s, "mlops_model_predicted_class_total", model="scorer", version="1",
+                      **{"class": str(cls)}) == list(predictions).count(cls)
+
+    # A tensor whose shape does not match its data: counted, answered 202, nothing recorded.
+    bad = {"inputs": [{"name": "input-0", "shape": [5, 4], "datatype": "FP64", "data": [1.0, 2.0]}]}
+    attributes = {"id": "v2-bad", "inferenceservicename": "scorer"}
+    send(e, {**attributes, "type": REQUEST}, bad)
+    status, _, body = send(e, {**attributes, "type": RESPONSE}, response)
+    assert status == 202 and json.loads(body) == {"status": "capture_failed", "reason": "shape_mismatch"}, body
+    _, s = scrape(e)
+    assert sample(s, "mlops_cloudevents_capture_failures_total", model="scorer", reason="shape_mismatch") == 1
+    assert sample(s, "mlops_ingest_events_total", model="scorer", kind="predictions") == 5
+
+
+def test_refusals_and_orphans_are_counted(start_exporter, tmp_path):
+    (tmp_path / "models.yaml").write_text(CONFIG)
+    e = start_exporter("--config", str(tmp_path / "models.yaml"))
+    status, _, body = send(e, {"id": "a", "type": REQUEST, "inferenceservicename": "nobody"}, {"instances": []})
+    assert status == 404 and b"nobody" in body
+    status, _, body = e.post("/api/v1/cloudevents", b'{"instances": []}', headers={"Content-Type": "application/json"})
+    assert status == 400 and b"ce-id" in body
+    status, _, body = send(e, {"id": "a", "type": "com.example.other", "inferenceservicename": "credit-isvc"}, {})
+    assert status == 400 and b"ce-type" in body
+    status, _, _ = e.get("/api/v1/cloudevents")
+    assert status == 405
+    # A request whose response never comes expires after cloudevents.ttl (1 s), counted as an orphan.
+    assert send(e, {"id": "lonely", "type": REQUEST, "inferenceservicename": "credit-isvc"},
+                {"instances": [[0, 0, 0, 0]]})[0] == 202
+    wait_for(lambda: sample(scrape(e)[1], "mlops_cloudevents_orphans_total", type="request", reason="expired") == 1,
+             timeout=10, what="the lonely request to expire")
+    _, s = scrape(e)
+    assert sample(s, "mlops_cloudevents_pending") == 0
+    assert sample(s, "mlops_cloudevents_rejected_total", reason="unknown_service") == 1
+    assert sample(s, "mlops_cloudevents_rejected_total", reason="invalid_event") == 1
+    assert sample(s, "mlops_cloudevents_rejected_total", reason="unknown_type") == 1
