@@ -1,0 +1,187 @@
+"""Capture against real model servers: MLServer (mlserver-sklearn, in .venv-mlserver) and KServe's Python model
+server (in .venv-kserve) serve a scikit-learn model trained here; their real KServe v1 and Open Inference Protocol v2
+requests and responses are handed to the exporter as KServe logger CloudEvents, and what the exporter records
+equals the model's own output (docs/proxy.md)."""
+import json
+import subprocess
+import urllib.request
+
+import joblib
+import numpy as np
+import pytest
+from cloudevents.conversion import to_binary
+from cloudevents.http import CloudEvent
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import log_loss
+
+from conftest import ROOT, free_port, scrape, sample, wait_for
+
+MLSERVER = ROOT / ".venv-mlserver" / "bin" / "mlserver"
+KSERVE = ROOT / ".venv-kserve" / "bin" / "python"
+WEIGHTS = np.array([1.0, -1.5, 0.5, 0.2])
+
+CONFIG = """
+models:
+  - name: credit
+    task: binary_classification
+    versions: ["v1"]
+    classes: ["0", "1"]
+    positive_class: "1"
+    features: [{name: x0, type: numeric}, {name: x1, type: numeric}, {name: x2, type: numeric}, {name: x3, type: numeric}]
+    collectors: [service, quality]
+    capture: {protocol: open_inference_v2}
+  - name: credit-v1
+    task: binary_classification
+    versions: ["default"]
+    classes: ["0", "1"]
+    positive_class: "1"
+    features: [{name: x0, type: numeric}, {name: x1, type: numeric}, {name: x2, type: numeric}, {name: x3, type: numeric}]
+    collectors: [service, quality]
+    capture: {protocol: kserve_v1, inference_service: credit-kserve}
+"""
+
+
+@pytest.fixture
+def trained(tmp_path):
+    """A logistic regression trained here, saved with joblib; (model, path, rng)."""
+    rng = np.random.default_rng(21)
+    X = rng.normal(size=(500, 4))
+    y = (X @ WEIGHTS + rng.normal(scale=0.7, size=500) > 0).astype(int)
+    clf = LogisticRegression().fit(X, y)
+    path = tmp_path / "model.joblib"
+    joblib.dump(clf, path)
+    return clf, path, rng
+
+
+def serve(command, cwd, log_path, url):
+    """Starts a model server and waits until `url` answers 200; returns the process."""
+    log = open(log_path, "w")
+    proc = subprocess.Popen(command, stdout=log, stderr=log, cwd=cwd)
+
+    def ready():
+        assert proc.poll() is None, log_path.read_text()
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    wait_for(ready, timeout=90, interval=0.2, what=f"{command[0]} to load the model")
+    return proc
+
+
+def post(url, body):
+    req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return r.read()
+
+
+def log_exchange(exporter, service, event_id, request, response):
+    """Sends an exchange as the KServe logger does (binary content mode); returns the answer to the second half."""
+    for kind, body in (("request", request), ("response", response)):
+        event = CloudEvent({"type": f"org.kubeflow.serving.inference.{kind}", "source": "test", "id": event_id,
+                            "inferenceservicename": service}, None)
+        headers, _ = to_binary(event)
+        status, _, answer = exporter.post("/api/v1/cloudevents", body, headers=headers)
+        assert status == 202, answer
+    return json.loads(answer)
+
+
+@pytest.fixture
+def mlserver(tmp_path, trained):
+    """MLServer serving the trained model; yields (base URL, model, rng)."""
+    assert MLSERVER.exists(), f"{MLSERVER} is missing: run scripts/install-deps --python (the README test command does)"
+    clf, path, rng = trained
+    repo = tmp_path / "repo"
+    (repo / "credit").mkdir(parents=True)
+    (repo / "credit" / "model.joblib").write_bytes(path.read_bytes())
+    (repo / "credit" / "model-settings.json").write_text(json.dumps({
+        "name": "credit", "implementation": "mlserver_sklearn.SKLearnModel",
+        "parameters": {"uri": "./model.joblib", "version": "v1"}}))
+    port = free_port()
+    (repo / "settings.json").write_text(json.dumps({
+        "host": "127.0.0.1", "http_port": port, "grpc_port": free_port(), "metrics_port": free_port(),
+        "parallel_workers": 0, "metrics_endpoint": None}))
+    base = f"http://127.0.0.1:{port}"
+    proc = serve([str(MLSERVER), "start", str(repo)], repo, tmp_path / "mlserver.log", base + "/v2/models/credit/ready")
+    yield base, clf, rng
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+@pytest.fixture
+def kserve(tmp_path, trained):
+    """KServe's model server serving the trained model; yields (base URL, model, rng)."""
+    assert KSERVE.exists(), f"{KSERVE} is missing: run scripts/install-deps --python (the README test command does)"
+    clf, path, rng = trained
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    script = ROOT / "tests" / "e2e" / "peers" / "kserve_credit.py"
+    proc = serve([str(KSERVE), str(script), str(path), str(port), str(free_port())], tmp_path,
+                 tmp_path / "kserve.log", base + "/v1/models/credit")
+    yield base, clf, rng
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+def test_mlserver_v2_exchanges_through_the_logger_receiver_equal_the_models_output(
+        start_exporter, tmp_path, mlserver):
+    base, clf, rng = mlserver
+    (tmp_path / "models.yaml").write_text(CONFIG)
+    e = start_exporter("--config", str(tmp_path / "models.yaml"))
+    ids, rows, truth = [], [], []
+    for i in range(12):
+        batch = rng.normal(size=(1 + i % 4, 4))
+        request = json.dumps({
+            "inputs": [{"name": "input-0", "shape": list(batch.shape), "datatype": "FP64",
+                        "data": batch.flatten().tolist()}],
+            "outputs": [{"name": "predict"}, {"name": "predict_proba"}]}).encode()
+        # The bytes the logger would send: MLServer's own request and response, untouched.
+        response = post(base + "/v2/models/credit/infer", request)
+        answer = log_exchange(e, "credit", f"b{i}", request, response)
+        assert answer == {"status": "paired", "accepted": len(batch), "rejected": 0}, answer
+        ids += [f"b{i}" if len(batch) == 1 else f"b{i}/{r}" for r in range(len(batch))]
+        rows.append(batch)
+        truth += (batch @ WEIGHTS > 0).astype(int).tolist()
+    X = np.vstack(rows)
+    predicted = clf.predict(X)
+    _, s = scrape(e)
+    # The version is MLServer's model_version; the classes are the model's own predictions.
+    for cls in (0, 1):
+        assert sample(s, "mlops_model_predicted_class_total", model="credit", version="v1",
+                      **{"class": str(cls)}) == int((predicted == cls).sum())
+    labels = "".join(json.dumps({"id": i, "label": str(t)}) + "\n" for i, t in zip(ids, truth))
+    status, _, body = e.post("/api/v1/models/credit/labels", labels.encode(),
+                             headers={"Content-Type": "application/x-ndjson"})
+    assert status == 202 and json.loads(body)["joined"] == len(ids), body
+    _, s = scrape(e)
+    # The probabilities came from MLServer's predict_proba output: log loss equals scikit-learn's.
+    assert sample(s, "mlops_model_log_loss", model="credit", version="v1") == pytest.approx(
+        log_loss(truth, clf.predict_proba(X)[:, 1], labels=[0, 1]), rel=1e-9)
+
+
+def test_kserve_v1_and_v2_exchanges_through_the_logger_receiver_equal_the_models_output(
+        start_exporter, tmp_path, kserve):
+    base, clf, rng = kserve
+    (tmp_path / "models.yaml").write_text(CONFIG.replace("capture: {protocol: open_inference_v2}",
+                                                         "capture: {protocol: open_inference_v2, inference_service: credit-kserve-v2}"))
+    e = start_exporter("--config", str(tmp_path / "models.yaml"))
+    batches = [rng.normal(size=(1 + i % 3, 4)) for i in range(8)]
+    for i, batch in enumerate(batches):
+        request = json.dumps({"instances": batch.tolist()}).encode()
+        response = post(base + "/v1/models/credit:predict", request)
+        assert log_exchange(e, "credit-kserve", f"v1-{i}", request, response)["accepted"] == len(batch)
+        request = json.dumps({"inputs": [{"name": "x", "shape": list(batch.shape), "datatype": "FP64",
+                                          "data": batch.flatten().tolist()}]}).encode()
+        response = post(base + "/v2/models/credit/infer", request)
+        assert log_exchange(e, "credit-kserve-v2", f"v2-{i}", request, response)["accepted"] == len(batch)
+    predicted = clf.predict(np.vstack(batches))
+    _, s = scrape(e)
+    for cls in (0, 1):
+        expected = int((predicted == cls).sum())
+        assert sample(s, "mlops_model_predicted_class_total", model="credit-v1", version="default",
+                      **{"class": str(cls)}) == expected
+        # KServe's v2 answer carries no model_version here: the version falls back to "default", outside the v2
+        # model's configured versions, so it is counted under __other__.
+        assert sample(s, "mlops_model_predicted_class_total", model="credit", version="__other__",
+                      **{"class": str(cls)}) == expected
