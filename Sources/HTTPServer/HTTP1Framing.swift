@@ -50,8 +50,7 @@ enum HTTP1Framing {
             let lineFeed = findLineFeed(input, from: start, to: lines.upperBound)!
             let (name, value) = try parseFieldLine(input, start..<trimCarriageReturn(input, start, lineFeed))
             try body(name, value)
-            headers.storage.append(
-                (name: String(decoding: name, as: UTF8.self), value: String(decoding: value, as: UTF8.self)))
+            headers.append(name: name, value: value)
             start = lineFeed + 1
         }
     }
@@ -79,27 +78,49 @@ enum HTTP1Framing {
         return (name, value)
     }
 
-    /// Folds one `Content-Length` field value into `length`: every list element must be 1*DIGIT and equal to the
-    /// others and to `length` if set. Returns false when the value is invalid, empty or conflicting.
-    static func mergeContentLength(_ value: Bytes, into length: inout Int?) -> Bool {
-        var invalid = false
-        var elements = 0
-        forEachListElement(value) { element in
-            elements += 1
-            guard let parsed = parseContentLength(element), length == nil || length == parsed else {
-                invalid = true
-                return
-            }
-            length = parsed
-        }
-        return !invalid && elements > 0
-    }
+    /// The fields that frame a message (`Connection`, `Content-Length`, `Transfer-Encoding`), gathered line by line.
+    struct FramingFields {
+        /// The length all `Content-Length` lines and list elements agree on.
+        var contentLength: Int?
+        var hasTransferEncoding = false
+        /// The codings of all `Transfer-Encoding` lines in order, parameters dropped, as written.
+        var transferCodings: [String] = []
+        /// A `close` connection option.
+        var close = false
+        /// A `keep-alive` connection option.
+        var keepAlive = false
 
-    /// Appends the codings of one `Transfer-Encoding` field value, parameters dropped, as written.
-    static func appendTransferCodings(_ value: Bytes, to codings: inout [String]) {
-        forEachListElement(value) { element in
-            let coding = element.prefix { $0 != UInt8(ascii: ";") }
-            codings.append(String(decoding: ASCII.trimmingWhitespace(coding), as: UTF8.self))
+        /// Reads the field if it is one of those; throws on an invalid, empty or conflicting `Content-Length`
+        /// (every list element must be 1*DIGIT and equal to all others).
+        mutating func read(name: Bytes, value: Bytes) throws(Malformed) {
+            switch name.count {
+            case 10 where ASCII.equalsIgnoringCase(name, "connection".utf8):
+                forEachListElement(value) { token in
+                    if ASCII.equalsIgnoringCase(token, "close".utf8) { close = true }
+                    if ASCII.equalsIgnoringCase(token, "keep-alive".utf8) { keepAlive = true }
+                }
+            case 14 where ASCII.equalsIgnoringCase(name, "content-length".utf8):
+                var invalid = false
+                var elements = 0
+                forEachListElement(value) { element in
+                    elements += 1
+                    guard let length = parseContentLength(element), contentLength == nil || contentLength == length
+                    else {
+                        invalid = true
+                        return
+                    }
+                    contentLength = length
+                }
+                if invalid || elements == 0 { throw Malformed("invalid or conflicting Content-Length") }
+            case 17 where ASCII.equalsIgnoringCase(name, "transfer-encoding".utf8):
+                hasTransferEncoding = true
+                forEachListElement(value) { element in
+                    let coding = element.prefix { $0 != UInt8(ascii: ";") }
+                    transferCodings.append(String(decoding: ASCII.trimmingWhitespace(coding), as: UTF8.self))
+                }
+            default:
+                break
+            }
         }
     }
 
@@ -154,6 +175,13 @@ enum HTTP1Framing {
     @inline(__always)
     static func trimCarriageReturn(_ input: UnsafeBufferPointer<UInt8>, _ start: Int, _ lineFeed: Int) -> Int {
         lineFeed > start && input[lineFeed - 1] == UInt8(ascii: "\r") ? lineFeed - 1 : lineFeed
+    }
+}
+
+extension HTTPHeaders {
+    /// Appends a field line as parsed (name and value decoded as UTF-8, invalid bytes repaired).
+    mutating func append(name: HTTP1Framing.Bytes, value: HTTP1Framing.Bytes) {
+        storage.append((name: String(decoding: name, as: UTF8.self), value: String(decoding: value, as: UTF8.self)))
     }
 }
 

@@ -264,46 +264,31 @@ struct HTTP1Parser {
         // Header section.
         var headers = HTTPHeaders()
         headers.storage.reserveCapacity(8)
-        var contentLength: Int?
-        var transferCodings: [String] = []
-        var hasTransferEncoding = false
+        var framingFields = HTTP1Framing.FramingFields()
         var hostCount = 0
-        var close = false
-        var keepAliveToken = false
         var expectsContinue = false
         do {
             try HTTP1Framing.forEachField(input, in: fields, into: &headers) {
                 name, value throws(HTTP1Framing.Malformed) in
-                switch name.count {
-                case 4 where ASCII.equalsIgnoringCase(name, "host".utf8):
+                if name.count == 4 && ASCII.equalsIgnoringCase(name, "host".utf8) {
                     hostCount += 1
-                case 6 where ASCII.equalsIgnoringCase(name, "expect".utf8):
+                } else if name.count == 6 && ASCII.equalsIgnoringCase(name, "expect".utf8) {
                     expectsContinue = ASCII.equalsIgnoringCase(value, "100-continue".utf8)
-                case 10 where ASCII.equalsIgnoringCase(name, "connection".utf8):
-                    HTTP1Framing.forEachListElement(value) { token in
-                        if ASCII.equalsIgnoringCase(token, "close".utf8) { close = true }
-                        if ASCII.equalsIgnoringCase(token, "keep-alive".utf8) { keepAliveToken = true }
-                    }
-                case 14 where ASCII.equalsIgnoringCase(name, "content-length".utf8):
-                    guard HTTP1Framing.mergeContentLength(value, into: &contentLength) else {
-                        throw HTTP1Framing.Malformed("invalid or conflicting Content-Length")
-                    }
-                case 17 where ASCII.equalsIgnoringCase(name, "transfer-encoding".utf8):
-                    hasTransferEncoding = true
-                    HTTP1Framing.appendTransferCodings(value, to: &transferCodings)
-                default:
-                    break
+                } else {
+                    try framingFields.read(name: name, value: value)
                 }
             }
         } catch {
             throw HTTP1ParseError(400, error.reason)
         }
+        let contentLength = framingFields.contentLength
+        let transferCodings = framingFields.transferCodings
 
         if version == .http1_1 && hostCount == 0 { throw HTTP1ParseError(400, "missing Host header") }
         if hostCount > 1 { throw HTTP1ParseError(400, "more than one Host header") }
 
         let framing: Framing
-        if hasTransferEncoding {
+        if framingFields.hasTransferEncoding {
             if contentLength != nil {
                 throw HTTP1ParseError(400, "both Content-Length and Transfer-Encoding")
             }
@@ -322,7 +307,7 @@ struct HTTP1Parser {
             framing = .none
         }
 
-        let keepAlive = !close && (version == .http1_1 || keepAliveToken)
+        let keepAlive = !framingFields.close && (version == .http1_1 || framingFields.keepAlive)
         let head = Head(
             method: method, path: path, query: query, version: version, headers: headers, keepAlive: keepAlive,
             expectsContinue: expectsContinue && version == .http1_1)
