@@ -1,5 +1,5 @@
 /// What ``HTTP1ResponseParser`` made of the bytes an upstream sent, one event per call.
-enum UpstreamEvent: Equatable {
+enum UpstreamEvent: Equatable, Sendable {
     /// The bytes given do not complete the next event; read more and call again with all unconsumed bytes.
     case needMore
     /// A 1xx response other than 101 (100 Continue, 103 Early Hints): it has no body, and the final response
