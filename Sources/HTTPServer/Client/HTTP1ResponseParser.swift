@@ -41,7 +41,7 @@ struct HTTP1ResponseParser {
     private var reusable = false
 
     /// Whether the connection may carry another request: true only after ``UpstreamEvent/end(trailers:)`` of an
-    /// HTTP/1.1 response without `Connection: close`, whose body had no body, a `Content-Length` or the chunked
+    /// HTTP/1.1 response without `Connection: close` that had no body, a `Content-Length` or the chunked
     /// coding (not both `Content-Length` and `Transfer-Encoding`), read to the end. False from the next head on,
     /// after an error and after ``inputEnded()``.
     private(set) var canReuseConnection = false
@@ -117,7 +117,7 @@ struct HTTP1ResponseParser {
     }
 
     /// The connection closed (after every byte received was given to ``parse(_:isHEAD:limit:)``): ends a
-    /// close-delimited body (or a response whose end was due); anywhere else in a response, an head included, it
+    /// close-delimited body (or a response whose end was due); anywhere else in a response, its head included, it
     /// is a ``UpstreamParseError/Kind/truncated`` error. Call it only while a response is expected. Final: the
     /// parser returns the same event from then on, and ``canReuseConnection`` is false.
     mutating func inputEnded() -> UpstreamEvent {
