@@ -24,6 +24,7 @@ let package = Package(
         // Input splitting and invariant checks shared by the harnesses.
         .target(name: "FuzzSupport", swiftSettings: strict),
         harness("http1-parser", [.product(name: "HTTPServer", package: "mlops-exporter")]),
+        harness("http1-response-parser", [.product(name: "HTTPServer", package: "mlops-exporter")]),
         harness(
             "http2-session",
             [

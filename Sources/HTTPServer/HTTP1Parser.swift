@@ -1,5 +1,3 @@
-import Glibc
-
 /// Why a request was rejected: the status to answer and a one-line reason for the plain-text body.
 /// Every parse error leaves the request framing unknown, so the connection is closed after the answer.
 struct HTTP1ParseError: Error, Equatable, Sendable {
@@ -91,10 +89,7 @@ struct HTTP1Parser {
     private enum Phase: Equatable {
         case head
         case fixedBody(length: Int)
-        case chunkSize
-        case chunkData(remaining: Int)
-        case chunkDataEnd
-        case trailers
+        case chunked
         case failed(HTTP1ParseError)
     }
 
@@ -102,17 +97,21 @@ struct HTTP1Parser {
     private var phase: Phase = .head
     private var head: Head?
     private var body: [UInt8] = []
-    // Head scan state; offsets are relative to the start of the input, which does not move while the
-    // parser is in `.head` because nothing is consumed until the head is complete.
-    private var scanOffset = 0
-    private var lineStart = 0
-    private var headStart = 0
-    private var requestLineEnd: Int?
-    private var headerLineCount = 0
-    private var trailerBytes = 0
+    // Offsets are relative to the start of the input, which does not move while the parser is in `.head`
+    // because nothing is consumed until the head is complete.
+    private var scanner = HTTP1HeadScanner()
+    private var chunked: ChunkedDecoder
 
     init(limits: Limits) {
         self.limits = limits
+        self.chunked = ChunkedDecoder(limits: Self.chunkedLimits(limits))
+    }
+
+    /// Trailers are skipped, bounded by the header section's byte limit only.
+    private static func chunkedLimits(_ limits: Limits) -> ChunkedDecoder.Limits {
+        .init(
+            maxChunkLineLength: limits.maxChunkLineLength, maxBodySize: limits.maxBodySize,
+            maxTrailerBytes: limits.maxHeaderBytes, maxTrailerCount: .max)
     }
 
     /// Body bytes collected so far from a chunked body (a fixed-length body stays in the input until complete).
@@ -141,21 +140,8 @@ struct HTTP1Parser {
                     body = Array(input[consumed..<consumed + length])
                     step = .advance(length, next: nil)
                 }
-            case .chunkSize:
-                step = parseChunkSize(input, at: consumed)
-            case .chunkData(let remaining):
-                let count = min(remaining, input.count - consumed)
-                if count == 0 {
-                    step = .needMore
-                } else {
-                    body.append(contentsOf: input[consumed..<consumed + count])
-                    step = .advance(
-                        count, next: count == remaining ? .chunkDataEnd : .chunkData(remaining: remaining - count))
-                }
-            case .chunkDataEnd:
-                step = parseLineBreak(input, at: consumed)
-            case .trailers:
-                step = parseTrailer(input, at: consumed)
+            case .chunked:
+                step = decodeChunked(input, at: consumed)
             }
             switch step {
             case .needMore:
@@ -194,72 +180,38 @@ struct HTTP1Parser {
         phase = .head
         head = nil
         body = []
-        scanOffset = 0
-        lineStart = 0
-        headStart = 0
-        requestLineEnd = nil
-        headerLineCount = 0
-        trailerBytes = 0
+        scanner = HTTP1HeadScanner()
     }
 
     // MARK: - Head
 
     private mutating func parseHead(_ input: UnsafeBufferPointer<UInt8>) -> Step {
-        var position = scanOffset
-        while position < input.count {
-            guard let lineFeed = Self.findLineFeed(input, from: position, to: input.count) else {
-                position = input.count
-                break
-            }
-            let contentEnd = Self.trimCarriageReturn(input, lineStart, lineFeed)
-            let next = lineFeed + 1
-            if requestLineEnd == nil {
-                if contentEnd == lineStart {
-                    // An empty line before the request line (RFC 9112 §2.2): ignore a few.
-                    guard next <= 16 else { return .fail(.init(400, "too many empty lines before the request line")) }
-                    headStart = next
-                } else {
-                    guard contentEnd - lineStart <= limits.maxRequestLineLength else {
-                        return .fail(.init(414, "request line longer than \(limits.maxRequestLineLength) bytes"))
-                    }
-                    requestLineEnd = next
-                }
-            } else if contentEnd == lineStart {
-                return completeHead(input, sectionEnd: lineStart, headEnd: next)
-            } else {
-                headerLineCount += 1
-                guard headerLineCount <= limits.maxHeaderCount else {
-                    return .fail(.init(431, "more than \(limits.maxHeaderCount) header fields"))
-                }
-            }
-            lineStart = next
-            position = next
-            if let requestLineEnd, position - requestLineEnd > limits.maxHeaderBytes {
-                return .fail(.init(431, "header section larger than \(limits.maxHeaderBytes) bytes"))
-            }
-        }
-        scanOffset = position
-        // The line still arriving: a CR at its end may be the CR of its CRLF, which no limit counts (else the
-        // same head would pass or fail depending on whether its CR and LF arrived in one read).
-        let pendingCR = input.count > lineStart && input[input.count - 1] == UInt8(ascii: "\r")
-        let end = pendingCR ? input.count - 1 : input.count
-        if let requestLineEnd {
-            if end - requestLineEnd > limits.maxHeaderBytes {
-                return .fail(.init(431, "header section larger than \(limits.maxHeaderBytes) bytes"))
-            }
-        } else if end - headStart > limits.maxRequestLineLength {
+        let scanLimits = HTTP1HeadScanner.Limits(
+            maxFirstLineLength: limits.maxRequestLineLength, maxHeaderBytes: limits.maxHeaderBytes,
+            maxHeaderCount: limits.maxHeaderCount)
+        switch scanner.scan(input, limits: scanLimits) {
+        case .needMore:
+            return .needMore
+        case .complete(let requestLine, let fields, let headEnd):
+            return completeHead(input, requestLine: requestLine, fields: fields, headEnd: headEnd)
+        case .fail(.tooManyEmptyLines):
+            return .fail(.init(400, "too many empty lines before the request line"))
+        case .fail(.firstLineTooLong):
             return .fail(.init(414, "request line longer than \(limits.maxRequestLineLength) bytes"))
+        case .fail(.tooManyFields):
+            return .fail(.init(431, "more than \(limits.maxHeaderCount) header fields"))
+        case .fail(.sectionTooLarge):
+            return .fail(.init(431, "header section larger than \(limits.maxHeaderBytes) bytes"))
         }
-        return .needMore
     }
 
-    private mutating func completeHead(_ input: UnsafeBufferPointer<UInt8>, sectionEnd: Int, headEnd: Int) -> Step {
-        let requestLineEnd = requestLineEnd!
+    private mutating func completeHead(
+        _ input: UnsafeBufferPointer<UInt8>, requestLine: Range<Int>, fields: Range<Int>, headEnd: Int
+    ) -> Step {
         let parsed: Head
         let framing: Framing
         do {
-            (parsed, framing) = try Self.parseHead(
-                input, requestLine: headStart..<requestLineEnd, sectionEnd: sectionEnd, limits: limits)
+            (parsed, framing) = try Self.parseHead(input, requestLine: requestLine, fields: fields, limits: limits)
         } catch {
             return .fail(error)
         }
@@ -270,7 +222,8 @@ struct HTTP1Parser {
         case .length(let length):
             return .advance(headEnd, next: .fixedBody(length: length))
         case .chunked:
-            return .advance(headEnd, next: .chunkSize)
+            chunked = ChunkedDecoder(limits: Self.chunkedLimits(limits))
+            return .advance(headEnd, next: .chunked)
         }
     }
 
@@ -281,11 +234,10 @@ struct HTTP1Parser {
     }
 
     private static func parseHead(
-        _ input: UnsafeBufferPointer<UInt8>, requestLine: Range<Int>, sectionEnd: Int, limits: Limits
+        _ input: UnsafeBufferPointer<UInt8>, requestLine: Range<Int>, fields: Range<Int>, limits: Limits
     ) throws(HTTP1ParseError) -> (Head, Framing) {
         // Request line.
-        let lineEnd = trimCarriageReturn(input, requestLine.lowerBound, requestLine.upperBound - 1)
-        let line = input[requestLine.lowerBound..<lineEnd]
+        let line = input[requestLine]
         guard let firstSpace = line.firstIndex(of: UInt8(ascii: " ")) else {
             throw HTTP1ParseError(400, "malformed request line")
         }
@@ -312,80 +264,31 @@ struct HTTP1Parser {
         // Header section.
         var headers = HTTPHeaders()
         headers.storage.reserveCapacity(8)
-        var contentLength: Int?
-        var transferCodings: [String] = []
-        var hasTransferEncoding = false
+        var framingFields = HTTP1Framing.FramingFields()
         var hostCount = 0
-        var close = false
-        var keepAliveToken = false
         var expectsContinue = false
-        var start = requestLine.upperBound
-        while start < sectionEnd {
-            let lineFeed = findLineFeed(input, from: start, to: sectionEnd)!
-            let end = trimCarriageReturn(input, start, lineFeed)
-            defer { start = lineFeed + 1 }
-            let first = input[start]
-            if ASCII.isWhitespace(first) {
-                throw HTTP1ParseError(400, "obsolete line folding is not allowed")
-            }
-            let fieldLine = input[start..<end]
-            guard let colon = fieldLine.firstIndex(of: UInt8(ascii: ":")) else {
-                throw HTTP1ParseError(400, "header line without a colon")
-            }
-            let name = input[start..<colon]
-            guard !name.isEmpty else { throw HTTP1ParseError(400, "empty header name") }
-            if ASCII.isWhitespace(input[colon - 1]) {
-                throw HTTP1ParseError(400, "whitespace between header name and colon")
-            }
-            guard name.allSatisfy(ASCII.isTokenCharacter) else { throw HTTP1ParseError(400, "invalid header name") }
-            let value = ASCII.trimmingWhitespace(input[(colon + 1)..<end])
-            guard value.allSatisfy(isFieldValueCharacter) else {
-                throw HTTP1ParseError(400, "invalid character in header value")
-            }
-
-            switch name.count {
-            case 4 where ASCII.equalsIgnoringCase(name, "host".utf8):
-                hostCount += 1
-            case 6 where ASCII.equalsIgnoringCase(name, "expect".utf8):
-                expectsContinue = ASCII.equalsIgnoringCase(value, "100-continue".utf8)
-            case 10 where ASCII.equalsIgnoringCase(name, "connection".utf8):
-                forEachListElement(value) { token in
-                    if ASCII.equalsIgnoringCase(token, "close".utf8) { close = true }
-                    if ASCII.equalsIgnoringCase(token, "keep-alive".utf8) { keepAliveToken = true }
+        do {
+            try HTTP1Framing.forEachField(input, in: fields, into: &headers) {
+                name, value throws(HTTP1Framing.Malformed) in
+                if name.count == 4 && ASCII.equalsIgnoringCase(name, "host".utf8) {
+                    hostCount += 1
+                } else if name.count == 6 && ASCII.equalsIgnoringCase(name, "expect".utf8) {
+                    expectsContinue = ASCII.equalsIgnoringCase(value, "100-continue".utf8)
+                } else {
+                    try framingFields.read(name: name, value: value)
                 }
-            case 14 where ASCII.equalsIgnoringCase(name, "content-length".utf8):
-                var invalid = false
-                var elements = 0
-                forEachListElement(value) { element in
-                    elements += 1
-                    guard let length = parseContentLength(element), contentLength == nil || contentLength == length
-                    else {
-                        invalid = true
-                        return
-                    }
-                    contentLength = length
-                }
-                if invalid || elements == 0 {
-                    throw HTTP1ParseError(400, "invalid or conflicting Content-Length")
-                }
-            case 17 where ASCII.equalsIgnoringCase(name, "transfer-encoding".utf8):
-                hasTransferEncoding = true
-                forEachListElement(value) { element in
-                    let coding = element.prefix { $0 != UInt8(ascii: ";") }
-                    transferCodings.append(String(decoding: ASCII.trimmingWhitespace(coding), as: UTF8.self))
-                }
-            default:
-                break
             }
-            headers.storage.append(
-                (name: String(decoding: name, as: UTF8.self), value: String(decoding: value, as: UTF8.self)))
+        } catch {
+            throw HTTP1ParseError(400, error.reason)
         }
+        let contentLength = framingFields.contentLength
+        let transferCodings = framingFields.transferCodings
 
         if version == .http1_1 && hostCount == 0 { throw HTTP1ParseError(400, "missing Host header") }
         if hostCount > 1 { throw HTTP1ParseError(400, "more than one Host header") }
 
         let framing: Framing
-        if hasTransferEncoding {
+        if framingFields.hasTransferEncoding {
             if contentLength != nil {
                 throw HTTP1ParseError(400, "both Content-Length and Transfer-Encoding")
             }
@@ -404,26 +307,19 @@ struct HTTP1Parser {
             framing = .none
         }
 
-        let keepAlive = !close && (version == .http1_1 || keepAliveToken)
+        let keepAlive = !framingFields.close && (version == .http1_1 || framingFields.keepAlive)
         let head = Head(
             method: method, path: path, query: query, version: version, headers: headers, keepAlive: keepAlive,
             expectsContinue: expectsContinue && version == .http1_1)
         return (head, framing)
     }
 
-    private static func parseVersion(_ bytes: Slice<UnsafeBufferPointer<UInt8>>) throws(HTTP1ParseError) -> HTTPVersion
-    {
-        let digits = UInt8(ascii: "0")...UInt8(ascii: "9")
-        guard bytes.count == 8, bytes.starts(with: "HTTP/".utf8),
-            digits.contains(bytes[bytes.startIndex + 5]), bytes[bytes.startIndex + 6] == UInt8(ascii: "."),
-            digits.contains(bytes[bytes.startIndex + 7])
-        else {
-            throw HTTP1ParseError(400, "malformed HTTP version")
+    private static func parseVersion(_ bytes: HTTP1Framing.Bytes) throws(HTTP1ParseError) -> HTTPVersion {
+        switch HTTP1Framing.parseVersion(bytes) {
+        case .version(let version): return version
+        case .malformed: throw HTTP1ParseError(400, "malformed HTTP version")
+        case .unsupported: throw HTTP1ParseError(505, "HTTP version not supported")
         }
-        let major = bytes[bytes.startIndex + 5]
-        let minor = bytes[bytes.startIndex + 7]
-        guard major == UInt8(ascii: "1") else { throw HTTP1ParseError(505, "HTTP version not supported") }
-        return minor == UInt8(ascii: "0") ? .http1_0 : .http1_1
     }
 
     private static func splitTarget(
@@ -464,126 +360,25 @@ struct HTTP1Parser {
         return nil
     }
 
-    /// RFC 9110 field-value characters: HTAB, SP, VCHAR, obs-text.
-    private static func isFieldValueCharacter(_ byte: UInt8) -> Bool {
-        byte == 0x09 || (byte >= 0x20 && byte != 0x7F)
-    }
-
-    /// Calls `body` with each trimmed, non-empty element of a comma-separated list.
-    private static func forEachListElement(
-        _ value: Slice<UnsafeBufferPointer<UInt8>>, _ body: (Slice<UnsafeBufferPointer<UInt8>>) -> Void
-    ) {
-        var start = value.startIndex
-        while start <= value.endIndex {
-            let end = value[start...].firstIndex(of: UInt8(ascii: ",")) ?? value.endIndex
-            let element = ASCII.trimmingWhitespace(value[start..<end])
-            if !element.isEmpty { body(element) }
-            start = end + 1
-        }
-    }
-
-    /// 1*DIGIT; values beyond `Int.max` saturate (and then exceed any body limit, answering 413).
-    private static func parseContentLength(_ bytes: Slice<UnsafeBufferPointer<UInt8>>) -> Int? {
-        guard !bytes.isEmpty else { return nil }
-        var value = 0
-        for byte in bytes {
-            let digit = byte &- UInt8(ascii: "0")
-            guard digit < 10 else { return nil }
-            let (times10, overflow1) = value.multipliedReportingOverflow(by: 10)
-            let (sum, overflow2) = times10.addingReportingOverflow(Int(digit))
-            value = overflow1 || overflow2 ? Int.max : sum
-        }
-        return value
-    }
-
     // MARK: - Chunked body
 
-    private mutating func parseChunkSize(_ input: UnsafeBufferPointer<UInt8>, at start: Int) -> Step {
-        let searchEnd = min(input.count, start + limits.maxChunkLineLength + 2)
-        guard let lineFeed = Self.findLineFeed(input, from: start, to: searchEnd) else {
-            if searchEnd - start > limits.maxChunkLineLength + 1 {
-                return .fail(.init(400, "chunk size line too long"))
-            }
+    private mutating func decodeChunked(_ input: UnsafeBufferPointer<UInt8>, at start: Int) -> Step {
+        switch chunked.next(input, at: start) {
+        case .needMore:
             return .needMore
-        }
-        let end = Self.trimCarriageReturn(input, start, lineFeed)
-        var index = start
-        var size = 0
-        while index < end, let digit = Self.hexValue(input[index]) {
-            guard size <= (Int.max >> 4) else {
-                return .fail(.init(413, "request body larger than \(limits.maxBodySize) bytes"))
-            }
-            size = size << 4 | digit
-            index += 1
-        }
-        guard index > start else { return .fail(.init(400, "invalid chunk size")) }
-        while index < end, ASCII.isWhitespace(input[index]) { index += 1 }
-        guard index == end || input[index] == UInt8(ascii: ";") else {
-            return .fail(.init(400, "invalid chunk size"))
-        }
-        // Chunk extensions (after ';') are tolerated and ignored, but must not hide control characters.
-        guard input[index..<end].allSatisfy(Self.isFieldValueCharacter) else {
-            return .fail(.init(400, "invalid chunk extension"))
-        }
-        let lineLength = lineFeed + 1 - start
-        if size == 0 { return .advance(lineLength, next: .trailers) }
-        guard size <= limits.maxBodySize - body.count else {
+        case .framing(let count), .trailer(_, let count):
+            return .advance(count, next: .chunked)
+        case .data(let range):
+            body.append(contentsOf: input[range])
+            return .advance(range.count, next: .chunked)
+        case .end(let count):
+            return .advance(count, next: nil)
+        case .fail(.malformed(let reason)):
+            return .fail(.init(400, reason))
+        case .fail(.bodyTooLarge):
             return .fail(.init(413, "request body larger than \(limits.maxBodySize) bytes"))
-        }
-        return .advance(lineLength, next: .chunkData(remaining: size))
-    }
-
-    private func parseLineBreak(_ input: UnsafeBufferPointer<UInt8>, at start: Int) -> Step {
-        let available = input.count - start
-        guard available >= 1 else { return .needMore }
-        if input[start] == UInt8(ascii: "\n") { return .advance(1, next: .chunkSize) }
-        guard input[start] == UInt8(ascii: "\r") else { return .fail(.init(400, "missing CRLF after chunk data")) }
-        guard available >= 2 else { return .needMore }
-        guard input[start + 1] == UInt8(ascii: "\n") else { return .fail(.init(400, "missing CRLF after chunk data")) }
-        return .advance(2, next: .chunkSize)
-    }
-
-    private mutating func parseTrailer(_ input: UnsafeBufferPointer<UInt8>, at start: Int) -> Step {
-        let budget = limits.maxHeaderBytes - trailerBytes
-        let searchEnd = min(input.count, start + budget + 2)
-        guard let lineFeed = Self.findLineFeed(input, from: start, to: searchEnd) else {
-            if searchEnd - start > budget + 1 {
-                return .fail(.init(431, "trailer section larger than \(limits.maxHeaderBytes) bytes"))
-            }
-            return .needMore
-        }
-        let end = Self.trimCarriageReturn(input, start, lineFeed)
-        let lineLength = lineFeed + 1 - start
-        if end == start { return .advance(lineLength, next: nil) }  // end of trailers: request complete
-        trailerBytes += lineLength
-        guard trailerBytes <= limits.maxHeaderBytes else {
+        case .fail(.trailerSectionTooLarge), .fail(.tooManyTrailerFields):
             return .fail(.init(431, "trailer section larger than \(limits.maxHeaderBytes) bytes"))
         }
-        return .advance(lineLength, next: .trailers)
-    }
-
-    private static func hexValue(_ byte: UInt8) -> Int? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): Int(byte - UInt8(ascii: "0"))
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): Int(byte - UInt8(ascii: "a") + 10)
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): Int(byte - UInt8(ascii: "A") + 10)
-        default: nil
-        }
-    }
-
-    // MARK: - Scanning
-
-    /// Index of the first LF in `input[from..<to]`, using `memchr`.
-    @inline(__always)
-    private static func findLineFeed(_ input: UnsafeBufferPointer<UInt8>, from: Int, to: Int) -> Int? {
-        guard from < to, let base = input.baseAddress else { return nil }
-        guard let found = memchr(base + from, 0x0A, to - from) else { return nil }
-        return UnsafeRawPointer(found) - UnsafeRawPointer(base)
-    }
-
-    /// The end of the line content whose LF is at `lineFeed`: drops one CR before it.
-    @inline(__always)
-    private static func trimCarriageReturn(_ input: UnsafeBufferPointer<UInt8>, _ start: Int, _ lineFeed: Int) -> Int {
-        lineFeed > start && input[lineFeed - 1] == UInt8(ascii: "\r") ? lineFeed - 1 : lineFeed
     }
 }

@@ -1,0 +1,408 @@
+import Glibc
+
+/// The pieces of HTTP/1.1 message syntax (RFC 9112) shared by the request parser (``HTTP1Parser``) and the
+/// response parser (``HTTP1ResponseParser``): line scanning, field lines, `Content-Length` and `Transfer-Encoding`
+/// values, and the version token. The head scan is ``HTTP1HeadScanner``, the chunked coding ``ChunkedDecoder``.
+///
+/// Everything works on the contiguous unconsumed bytes of a connection; offsets are relative to their start.
+enum HTTP1Framing {
+    /// A slice of the input.
+    typealias Bytes = Slice<UnsafeBufferPointer<UInt8>>
+
+    /// A malformed line: one line of plain text saying why, without a line break.
+    struct Malformed: Error, Equatable {
+        var reason: String
+
+        init(_ reason: String) { self.reason = reason }
+    }
+
+    /// The version token of a start line.
+    enum Version: Equatable {
+        case version(HTTPVersion)
+        /// Not `HTTP/DIGIT.DIGIT`.
+        case malformed
+        /// A major version other than 1.
+        case unsupported
+    }
+
+    /// Reads `HTTP/1.0` or `HTTP/1.1`; another 1.x minor reads as 1.1.
+    static func parseVersion(_ bytes: Bytes) -> Version {
+        let digits = UInt8(ascii: "0")...UInt8(ascii: "9")
+        guard bytes.count == 8, bytes.starts(with: "HTTP/".utf8),
+            digits.contains(bytes[bytes.startIndex + 5]), bytes[bytes.startIndex + 6] == UInt8(ascii: "."),
+            digits.contains(bytes[bytes.startIndex + 7])
+        else {
+            return .malformed
+        }
+        guard bytes[bytes.startIndex + 5] == UInt8(ascii: "1") else { return .unsupported }
+        return .version(bytes[bytes.startIndex + 7] == UInt8(ascii: "0") ? .http1_0 : .http1_1)
+    }
+
+    /// Calls `body` with the name and the trimmed value of each field line in `lines` (whole lines, each ending
+    /// in LF), appending each field to `headers`. Throws on obs-fold (a line starting with whitespace), a line
+    /// without a colon, an empty or invalid name, whitespace before the colon, or a control character in a value.
+    static func forEachField(
+        _ input: UnsafeBufferPointer<UInt8>, in lines: Range<Int>, into headers: inout HTTPHeaders,
+        _ body: (_ name: Bytes, _ value: Bytes) throws(Malformed) -> Void
+    ) throws(Malformed) {
+        var start = lines.lowerBound
+        while start < lines.upperBound {
+            let lineFeed = findLineFeed(input, from: start, to: lines.upperBound)!
+            let (name, value) = try parseFieldLine(input, start..<trimCarriageReturn(input, start, lineFeed))
+            try body(name, value)
+            headers.append(name: name, value: value)
+            start = lineFeed + 1
+        }
+    }
+
+    /// The name and trimmed value of one field line (`line` without its line break, not empty).
+    static func parseFieldLine(
+        _ input: UnsafeBufferPointer<UInt8>, _ line: Range<Int>
+    ) throws(Malformed) -> (name: Bytes, value: Bytes) {
+        if ASCII.isWhitespace(input[line.lowerBound]) {
+            throw Malformed("obsolete line folding is not allowed")
+        }
+        guard let colon = input[line].firstIndex(of: UInt8(ascii: ":")) else {
+            throw Malformed("header line without a colon")
+        }
+        let name = input[line.lowerBound..<colon]
+        guard !name.isEmpty else { throw Malformed("empty header name") }
+        if ASCII.isWhitespace(input[colon - 1]) {
+            throw Malformed("whitespace between header name and colon")
+        }
+        guard name.allSatisfy(ASCII.isTokenCharacter) else { throw Malformed("invalid header name") }
+        let value = ASCII.trimmingWhitespace(input[(colon + 1)..<line.upperBound])
+        guard value.allSatisfy(isFieldValueCharacter) else {
+            throw Malformed("invalid character in header value")
+        }
+        return (name, value)
+    }
+
+    /// The fields that frame a message (`Connection`, `Content-Length`, `Transfer-Encoding`), gathered line by line.
+    struct FramingFields {
+        /// The length all `Content-Length` lines and list elements agree on.
+        var contentLength: Int?
+        var hasTransferEncoding = false
+        /// The codings of all `Transfer-Encoding` lines in order, parameters dropped, as written.
+        var transferCodings: [String] = []
+        /// A `close` connection option.
+        var close = false
+        /// A `keep-alive` connection option.
+        var keepAlive = false
+
+        /// Reads the field if it is one of those; throws on an invalid, empty or conflicting `Content-Length`
+        /// (every list element must be 1*DIGIT and equal to all others).
+        mutating func read(name: Bytes, value: Bytes) throws(Malformed) {
+            switch name.count {
+            case 10 where ASCII.equalsIgnoringCase(name, "connection".utf8):
+                forEachListElement(value) { token in
+                    if ASCII.equalsIgnoringCase(token, "close".utf8) { close = true }
+                    if ASCII.equalsIgnoringCase(token, "keep-alive".utf8) { keepAlive = true }
+                }
+            case 14 where ASCII.equalsIgnoringCase(name, "content-length".utf8):
+                var invalid = false
+                var elements = 0
+                forEachListElement(value) { element in
+                    elements += 1
+                    guard let length = parseContentLength(element), contentLength == nil || contentLength == length
+                    else {
+                        invalid = true
+                        return
+                    }
+                    contentLength = length
+                }
+                if invalid || elements == 0 { throw Malformed("invalid or conflicting Content-Length") }
+            case 17 where ASCII.equalsIgnoringCase(name, "transfer-encoding".utf8):
+                hasTransferEncoding = true
+                forEachListElement(value) { element in
+                    let coding = element.prefix { $0 != UInt8(ascii: ";") }
+                    transferCodings.append(String(decoding: ASCII.trimmingWhitespace(coding), as: UTF8.self))
+                }
+            default:
+                break
+            }
+        }
+    }
+
+    /// RFC 9110 field-value characters: HTAB, SP, VCHAR, obs-text.
+    static func isFieldValueCharacter(_ byte: UInt8) -> Bool {
+        byte == 0x09 || (byte >= 0x20 && byte != 0x7F)
+    }
+
+    /// Calls `body` with each trimmed, non-empty element of a comma-separated list.
+    static func forEachListElement(_ value: Bytes, _ body: (Bytes) -> Void) {
+        var start = value.startIndex
+        while start <= value.endIndex {
+            let end = value[start...].firstIndex(of: UInt8(ascii: ",")) ?? value.endIndex
+            let element = ASCII.trimmingWhitespace(value[start..<end])
+            if !element.isEmpty { body(element) }
+            start = end + 1
+        }
+    }
+
+    /// 1*DIGIT; values beyond `Int.max` saturate (and then exceed any body limit).
+    static func parseContentLength(_ bytes: Bytes) -> Int? {
+        guard !bytes.isEmpty else { return nil }
+        var value = 0
+        for byte in bytes {
+            let digit = byte &- UInt8(ascii: "0")
+            guard digit < 10 else { return nil }
+            let (times10, overflow1) = value.multipliedReportingOverflow(by: 10)
+            let (sum, overflow2) = times10.addingReportingOverflow(Int(digit))
+            value = overflow1 || overflow2 ? Int.max : sum
+        }
+        return value
+    }
+
+    static func hexValue(_ byte: UInt8) -> Int? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): Int(byte - UInt8(ascii: "0"))
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): Int(byte - UInt8(ascii: "a") + 10)
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): Int(byte - UInt8(ascii: "A") + 10)
+        default: nil
+        }
+    }
+
+    /// Index of the first LF in `input[from..<to]`, using `memchr`.
+    @inline(__always)
+    static func findLineFeed(_ input: UnsafeBufferPointer<UInt8>, from: Int, to: Int) -> Int? {
+        guard from < to, let base = input.baseAddress else { return nil }
+        guard let found = memchr(base + from, 0x0A, to - from) else { return nil }
+        return UnsafeRawPointer(found) - UnsafeRawPointer(base)
+    }
+
+    /// The end of the line content whose LF is at `lineFeed`: drops one CR before it.
+    @inline(__always)
+    static func trimCarriageReturn(_ input: UnsafeBufferPointer<UInt8>, _ start: Int, _ lineFeed: Int) -> Int {
+        lineFeed > start && input[lineFeed - 1] == UInt8(ascii: "\r") ? lineFeed - 1 : lineFeed
+    }
+}
+
+extension HTTPHeaders {
+    /// Appends a field line as parsed (name and value decoded as UTF-8, invalid bytes repaired).
+    mutating func append(name: HTTP1Framing.Bytes, value: HTTP1Framing.Bytes) {
+        storage.append((name: String(decoding: name, as: UTF8.self), value: String(decoding: value, as: UTF8.self)))
+    }
+}
+
+/// Finds the end of a message head (start line, field lines, empty line) in a growing input, under size limits.
+///
+/// The head must start at offset 0 of the input and nothing may be consumed until ``scan(_:limits:)`` reports it
+/// complete: the scan position is kept between calls, so no byte is examined twice. Lines end in CRLF or a bare
+/// LF; up to 16 bytes of empty lines before the start line are skipped (RFC 9112 §2.2). A CR at the very end of
+/// the input may be the first half of a CRLF and counts against no limit, so a head passes or fails the same
+/// whichever way it was split.
+struct HTTP1HeadScanner {
+    struct Limits {
+        /// The start line, without its line break.
+        var maxFirstLineLength: Int
+        /// The field lines, line breaks included.
+        var maxHeaderBytes: Int
+        var maxHeaderCount: Int
+    }
+
+    enum Failure: Error, Equatable {
+        case tooManyEmptyLines
+        case firstLineTooLong
+        case tooManyFields
+        case sectionTooLarge
+    }
+
+    enum Result: Equatable {
+        case needMore
+        /// `firstLine`: the start line without its line break; `fields`: the field lines, each ending in LF;
+        /// `headEnd`: the length of the head, the empty line included.
+        case complete(firstLine: Range<Int>, fields: Range<Int>, headEnd: Int)
+        case fail(Failure)
+    }
+
+    private var scanOffset = 0
+    private var lineStart = 0
+    private var headStart = 0
+    private var firstLineEnd: Int?
+    private var fieldCount = 0
+
+    mutating func scan(_ input: UnsafeBufferPointer<UInt8>, limits: Limits) -> Result {
+        var position = scanOffset
+        while position < input.count {
+            guard let lineFeed = HTTP1Framing.findLineFeed(input, from: position, to: input.count) else {
+                position = input.count
+                break
+            }
+            let contentEnd = HTTP1Framing.trimCarriageReturn(input, lineStart, lineFeed)
+            let next = lineFeed + 1
+            if firstLineEnd == nil {
+                if contentEnd == lineStart {
+                    guard next <= 16 else { return .fail(.tooManyEmptyLines) }
+                    headStart = next
+                } else {
+                    guard contentEnd - lineStart <= limits.maxFirstLineLength else { return .fail(.firstLineTooLong) }
+                    firstLineEnd = next
+                }
+            } else if contentEnd == lineStart {
+                let firstLineEnd = firstLineEnd!
+                let firstLine = headStart..<HTTP1Framing.trimCarriageReturn(input, headStart, firstLineEnd - 1)
+                return .complete(firstLine: firstLine, fields: firstLineEnd..<lineStart, headEnd: next)
+            } else {
+                fieldCount += 1
+                guard fieldCount <= limits.maxHeaderCount else { return .fail(.tooManyFields) }
+            }
+            lineStart = next
+            position = next
+            if let firstLineEnd, position - firstLineEnd > limits.maxHeaderBytes { return .fail(.sectionTooLarge) }
+        }
+        scanOffset = position
+        let pendingCR = input.count > lineStart && input[input.count - 1] == UInt8(ascii: "\r")
+        let end = pendingCR ? input.count - 1 : input.count
+        if let firstLineEnd {
+            if end - firstLineEnd > limits.maxHeaderBytes { return .fail(.sectionTooLarge) }
+        } else if end - headStart > limits.maxFirstLineLength {
+            return .fail(.firstLineTooLong)
+        }
+        return .needMore
+    }
+}
+
+/// Decodes the chunked transfer coding (RFC 9112 §7.1) one step at a time: chunk-size lines (extensions
+/// tolerated and ignored, but without control characters), chunk data, the line break after it, and the trailer
+/// section.
+///
+/// Each call to ``next(_:at:limit:)`` looks at the input from `start` and returns one ``Step``; the caller must
+/// consume exactly the bytes the step names before the next call (the decoder has already moved on). After
+/// ``Step/end(_:)`` or ``Step/fail(_:)`` the decoder is finished; make a new one for the next body.
+struct ChunkedDecoder {
+    struct Limits {
+        /// A chunk-size line, extensions included, without its line break.
+        var maxChunkLineLength: Int
+        /// The sum of the chunk sizes.
+        var maxBodySize: Int
+        /// The trailer field lines, line breaks included.
+        var maxTrailerBytes: Int
+        var maxTrailerCount: Int
+    }
+
+    enum Failure: Error, Equatable {
+        /// Bad syntax: one line of plain text saying what.
+        case malformed(String)
+        /// The chunk sizes add up to more than ``Limits/maxBodySize``.
+        case bodyTooLarge
+        case trailerSectionTooLarge
+        case tooManyTrailerFields
+    }
+
+    enum Step: Equatable {
+        /// Nothing can be decoded from the bytes after `start`; consume nothing and read more.
+        case needMore
+        /// Consume this many bytes of framing (a chunk-size line, the line break after chunk data).
+        case framing(Int)
+        /// Consume these bytes of chunk data: body bytes, starting at `start`.
+        case data(Range<Int>)
+        /// Consume `length` bytes: a trailer field line whose content (line break excluded) is `line`.
+        case trailer(line: Range<Int>, length: Int)
+        /// Consume this many bytes, the empty line ending the trailer section: the body is complete.
+        case end(Int)
+        /// The input is malformed or over a limit.
+        case fail(Failure)
+    }
+
+    private enum State: Equatable {
+        case size
+        case data(remaining: Int)
+        case dataEnd
+        case trailers
+    }
+
+    let limits: Limits
+    private var state = State.size
+    private var declaredSize = 0
+    private var trailerBytes = 0
+    private var trailerCount = 0
+
+    init(limits: Limits) {
+        self.limits = limits
+    }
+
+    /// The next step from `input[start...]`, giving at most `limit` (> 0) bytes of chunk data.
+    mutating func next(_ input: UnsafeBufferPointer<UInt8>, at start: Int, limit: Int = .max) -> Step {
+        switch state {
+        case .size:
+            return chunkSize(input, at: start)
+        case .data(let remaining):
+            let count = min(remaining, input.count - start, limit)
+            if count == 0 { return .needMore }
+            state = count == remaining ? .dataEnd : .data(remaining: remaining - count)
+            return .data(start..<start + count)
+        case .dataEnd:
+            return lineBreak(input, at: start)
+        case .trailers:
+            return trailer(input, at: start)
+        }
+    }
+
+    private mutating func chunkSize(_ input: UnsafeBufferPointer<UInt8>, at start: Int) -> Step {
+        let searchEnd = min(input.count, start + limits.maxChunkLineLength + 2)
+        guard let lineFeed = HTTP1Framing.findLineFeed(input, from: start, to: searchEnd) else {
+            if searchEnd - start > limits.maxChunkLineLength + 1 {
+                return .fail(.malformed("chunk size line too long"))
+            }
+            return .needMore
+        }
+        let end = HTTP1Framing.trimCarriageReturn(input, start, lineFeed)
+        var index = start
+        var size = 0
+        while index < end, let digit = HTTP1Framing.hexValue(input[index]) {
+            guard size <= (Int.max >> 4) else { return .fail(.bodyTooLarge) }
+            size = size << 4 | digit
+            index += 1
+        }
+        guard index > start else { return .fail(.malformed("invalid chunk size")) }
+        while index < end, ASCII.isWhitespace(input[index]) { index += 1 }
+        guard index == end || input[index] == UInt8(ascii: ";") else {
+            return .fail(.malformed("invalid chunk size"))
+        }
+        guard input[index..<end].allSatisfy(HTTP1Framing.isFieldValueCharacter) else {
+            return .fail(.malformed("invalid chunk extension"))
+        }
+        if size == 0 {
+            state = .trailers
+        } else {
+            guard size <= limits.maxBodySize - declaredSize else { return .fail(.bodyTooLarge) }
+            declaredSize += size
+            state = .data(remaining: size)
+        }
+        return .framing(lineFeed + 1 - start)
+    }
+
+    private mutating func lineBreak(_ input: UnsafeBufferPointer<UInt8>, at start: Int) -> Step {
+        let available = input.count - start
+        guard available >= 1 else { return .needMore }
+        var length = 1
+        if input[start] != UInt8(ascii: "\n") {
+            guard input[start] == UInt8(ascii: "\r") else { return .fail(.malformed("missing CRLF after chunk data")) }
+            guard available >= 2 else { return .needMore }
+            guard input[start + 1] == UInt8(ascii: "\n") else {
+                return .fail(.malformed("missing CRLF after chunk data"))
+            }
+            length = 2
+        }
+        state = .size
+        return .framing(length)
+    }
+
+    private mutating func trailer(_ input: UnsafeBufferPointer<UInt8>, at start: Int) -> Step {
+        let budget = limits.maxTrailerBytes - trailerBytes
+        let searchEnd = min(input.count, start + budget + 2)
+        guard let lineFeed = HTTP1Framing.findLineFeed(input, from: start, to: searchEnd) else {
+            if searchEnd - start > budget + 1 { return .fail(.trailerSectionTooLarge) }
+            return .needMore
+        }
+        let end = HTTP1Framing.trimCarriageReturn(input, start, lineFeed)
+        let lineLength = lineFeed + 1 - start
+        if end == start { return .end(lineLength) }
+        trailerBytes += lineLength
+        guard trailerBytes <= limits.maxTrailerBytes else { return .fail(.trailerSectionTooLarge) }
+        trailerCount += 1
+        guard trailerCount <= limits.maxTrailerCount else { return .fail(.tooManyTrailerFields) }
+        return .trailer(line: start..<end, length: lineLength)
+    }
+}
