@@ -20,6 +20,12 @@ public struct ModelContext: Sendable {
     public let classLabels: [String]
     /// SHA-256 (hex) of the reference profile file, or empty when none is configured.
     public let referenceSHA256: String
+    /// SHA-256 (hex) of everything in the configuration that shapes the model's saved state (computed once): a
+    /// checkpoint's state is restored only into a model with the same fingerprint. Task, versions, classes and positive
+    /// class, features (name, kind, values), sensitive attributes and groups, window, latency buckets, collectors with
+    /// their options, and the reference profile's hash; not the token, `max_series`, SLOs, `join_ttl`, `max_pending`
+    /// or `capture` (changing them keeps the state).
+    public let stateFingerprint: String
     /// The reference profile, when the model has one (`reference:`), already checked against the model.
     public let reference: ReferenceProfile?
     /// Per sensitive attribute (in configuration order), its groups followed by `__other__`: the `group`
@@ -50,6 +56,7 @@ public struct ModelContext: Sendable {
         versionLabels = configuration.versions + [ModelContext.other]
         classLabels = isRegression ? [] : configuration.classes + [ModelContext.other]
         self.referenceSHA256 = referenceSHA256
+        stateFingerprint = Self.fingerprint(of: configuration, referenceSHA256: referenceSHA256)
         self.reference = reference
         groupLabels = configuration.sensitiveAttributes.map { $0.groups + [ModelContext.other] }
         privilegedGroups = configuration.sensitiveAttributes.map { a in

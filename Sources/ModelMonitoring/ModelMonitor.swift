@@ -129,7 +129,12 @@ public final class ModelMonitor: CollectorGroup {
             if let new = byName[name], new !== old, let oldJoiner = old.joiner { new.joiner?.inherit(from: oldJoiner) }
         }
         order.withLock { $0 = prepared.models.map(\.name) }
+        generation.add(1, ordering: .releasing)
     }
+
+    /// Bumped whenever the set of model objects changes (``apply(_:)``, a restore): what is derived from the models
+    /// (routes of captured traffic) is rebuilt when it moves, with one atomic load per request to tell.
+    public let generation = Atomic<UInt64>(0)
 
     /// The model named `name`, if configured.
     public func model(named name: String) -> MonitoredModel? { models.withLock { $0[name] } }

@@ -132,7 +132,8 @@ public struct CheckpointFile: Sendable {
             }
         }
         if let failure { throw failure }
-        return Array(bytes[0..<offset])
+        if offset < size { bytes.removeLast(size - offset) }  // the file shrank meanwhile
+        return bytes
     }
 
     /// Renames the checkpoint to `checkpoint.corrupt-<UTC time of now>` (a number is added when that exists);

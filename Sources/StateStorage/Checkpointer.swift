@@ -37,7 +37,7 @@ public final class Checkpointer: Sendable {
     /// Set when an unreadable checkpoint could not be set aside: never write over it.
     let blocked = Atomic<Bool>(false)
     let wake = DispatchSemaphore(value: 0)
-    let state = Mutex<(running: Bool, stopping: Bool, requested: Bool)>((false, false, false))
+    let state = Mutex<(running: Bool, stopping: Bool)>((false, false))
     let finished = DispatchSemaphore(value: 0)
 
     /// A checkpointer of `monitor`'s models in `directory`.
@@ -239,11 +239,7 @@ public final class Checkpointer: Sendable {
 
     /// Asks the checkpoint thread for a checkpoint now (after a configuration reload).
     public func requestCheckpoint() {
-        let running = state.withLock { s -> Bool in
-            s.requested = true
-            return s.running && !s.stopping
-        }
-        if running { wake.signal() }
+        if state.withLock({ $0.running && !$0.stopping }) { wake.signal() }
     }
 
     /// Stops the thread and writes a last checkpoint (graceful shutdown). Returns once it is written. Does nothing
@@ -277,11 +273,7 @@ public final class Checkpointer: Sendable {
         let seconds = Double(components.seconds) + Double(components.attoseconds) / 1e18
         while true {
             _ = wake.wait(timeout: .now() + seconds)
-            let (stopping, _) = state.withLock { s -> (Bool, Bool) in
-                defer { s.requested = false }
-                return (s.stopping, s.requested)
-            }
-            if stopping { break }
+            if state.withLock({ $0.stopping }) { break }
             checkpoint()
         }
         finished.signal()

@@ -111,6 +111,7 @@ public final class StorageMetrics: Collector {
         sink.gauge(f.duration, value: Double(bitPattern: duration.load(ordering: .relaxed)))
         sink.gauge(f.encode, value: Double(bitPattern: encode.load(ordering: .relaxed)))
         sink.gauge(f.bytes, value: Double(bytes.load(ordering: .relaxed)))
+        // Grouped: a crafted checkpoint may name a model twice, and a series must not be written twice.
         var counts: [String: [RestoreResult: Int]] = [:]
         var order: [String] = []
         for (model, result) in restores.withLock({ $0 }) {

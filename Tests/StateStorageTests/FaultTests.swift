@@ -105,32 +105,34 @@ import Testing
         #expect(Array(try #require(try CheckpointFile(directory: dir).read(maxBytes: 1 << 30))) == valid)
     }
 
-    /// Random damage anywhere in a valid file never traps: the restore reports a failure, or restores.
+    /// Random damage anywhere in a valid file never traps: the restore reports a failure (the configured model left in
+    /// place, never a half-restored copy), or restores; past the checksum too (damaged model states read directly).
     @Test func randomDamageNeverTraps() throws {
         let (dir, valid) = try validCheckpoint()
+        let (_, entries) = try CheckpointFormat.decode(valid)
         var traffic = Traffic(seed: 99)
         for _ in 0..<40 {
             var bad = valid
             let flips = 1 + Int(traffic.next() * 4)
             for _ in 0..<flips { bad[Int(traffic.next() * Double(bad.count))] ^= UInt8(1 + traffic.next() * 254) }
             if traffic.next() < 0.2 { bad = Array(bad[0..<Int(traffic.next() * Double(bad.count))]) }
-            // Past the checksum: decode the model states directly, as a file with a matching checksum would be.
-            if let (_, entries) = try? CheckpointFormat.decode(valid) {
-                let node = try Node([Models.fraud()], directory: dir)
-                for var entry in entries {
-                    var state = entry.state
-                    // Damage the state bytes themselves.
-                    var raw = Array(valid)
-                    let at = state.position + Int(traffic.next() * Double(max(1, valid.count - state.position - 4)))
-                    raw[min(at, raw.count - 5)] ^= 0xFF
-                    state = StateReader(raw, range: state.position..<(raw.count - 4))
-                    _ = node.monitor.restore(model: entry.name, fingerprint: entry.fingerprint, state: &state, now: 0)
-                    entry.state = state
-                }
+            // Past the checksum: a damaged state read as a file with a matching checksum would be.
+            let node = try Node([Models.fraud()], directory: dir)
+            for entry in entries {
+                let configured = node.model(entry.name)
+                var raw = valid
+                let at = entry.state.position + Int(traffic.next() * Double(valid.count - entry.state.position - 4))
+                raw[min(at, raw.count - 5)] ^= 0xFF
+                var state = StateReader(raw, range: entry.state.position..<(raw.count - 4))
+                let (result, _) = node.monitor.restore(
+                    model: entry.name, fingerprint: entry.fingerprint, state: &state, now: 0)
+                #expect(result != .removed)
+                if result == .failed { #expect(node.model(entry.name) === configured) }
             }
             try write(bad, to: dir)
-            let node = try Node([Models.fraud()], directory: dir)
-            _ = node.checkpointer.restore()
+            let fresh = try Node([Models.fraud()], directory: dir)
+            let report = fresh.checkpointer.restore()
+            #expect(report.failure != nil || report.results.map(\.result) != [])
             try? FileManager.default.removeItem(atPath: dir + "/checkpoint")
         }
     }

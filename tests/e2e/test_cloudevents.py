@@ -63,12 +63,16 @@ def test_logger_events_pair_decode_and_count_like_the_ingestion_api(start_export
     (tmp_path / "models.yaml").write_text(CONFIG)
     e = start_exporter("--config", str(tmp_path / "models.yaml"))
     rows_sent, ids, truth, predicted = 0, [], [], []
+    by_version = {"default": [], "canary": []}
     t0 = 1_790_000_000.0
     for i in range(30):
         batch = rng.normal(size=(1 + i % 3, 4))
         predictions = clf.predict(batch)
         y = (batch @ np.array([1.0, -2.0, 0.5, 0.0]) > 0).astype(int)
-        attributes = {"id": f"req-{i}", "inferenceservicename": "credit-isvc", "endpoint": "default"}
+        # ce-endpoint (KServe's predictor or canary) becomes the version when the protocol carries none.
+        endpoint = "canary" if i % 5 == 0 else "default"
+        by_version[endpoint] += predictions.tolist()
+        attributes = {"id": f"req-{i}", "inferenceservicename": "credit-isvc", "endpoint": endpoint}
         status, _, body = send(e, {**attributes, "type": REQUEST, "time": rfc3339(t0 + i)},
                                {"instances": batch.tolist()}, structured=i % 2 == 1)
         assert status == 202 and json.loads(body) == {"status": "waiting"}, body
@@ -88,13 +92,14 @@ def test_logger_events_pair_decode_and_count_like_the_ingestion_api(start_export
     assert sample(s, "mlops_cloudevents_paired_total", model="credit") == 30
     assert sample(s, "mlops_cloudevents_pending") == 0
     assert sample(s, "mlops_ingest_events_total", model="credit", kind="predictions") == rows_sent
-    for cls in (0, 1):
-        assert sample(s, "mlops_model_predicted_class_total", model="credit", version="default",
-                      **{"class": str(cls)}) == predicted.count(cls)
-    # Latency from the two events' ce-time: 0.25 s for every row.
-    assert sample(s, "mlops_model_latency_seconds_count", model="credit", version="default") == rows_sent
-    assert sample(s, "mlops_model_latency_seconds_sum", model="credit", version="default") == pytest.approx(
-        0.25 * rows_sent, abs=1e-6)
+    for version, rows in by_version.items():
+        for cls in (0, 1):
+            assert sample(s, "mlops_model_predicted_class_total", model="credit", version=version,
+                          **{"class": str(cls)}) == rows.count(cls)
+        # Latency from the two events' ce-time: 0.25 s for every row.
+        assert sample(s, "mlops_model_latency_seconds_count", model="credit", version=version) == len(rows)
+        assert sample(s, "mlops_model_latency_seconds_sum", model="credit", version=version) == pytest.approx(
+            0.25 * len(rows), abs=1e-6)
 
     # Labels for the logged ids join: accuracy equals scikit-learn's on the same rows.
     labels = "".join(json.dumps({"id": i, "label": str(t)}) + "\n" for i, t in zip(ids, truth))
@@ -102,8 +107,12 @@ def test_logger_events_pair_decode_and_count_like_the_ingestion_api(start_export
                              headers={"Content-Type": "application/x-ndjson"})
     assert status == 202 and json.loads(body)["joined"] == rows_sent, body
     _, s = scrape(e)
-    assert sample(s, "mlops_model_accuracy", model="credit", version="default") == pytest.approx(
-        accuracy_score(truth, predicted), abs=1e-12)
+    window = sample(s, "mlops_model_window_outcomes", model="credit", version="default")
+    canary = sample(s, "mlops_model_window_outcomes", model="credit", version="canary")
+    assert window + canary == rows_sent
+    correct = sum(sample(s, "mlops_model_accuracy", model="credit", version=v) *
+                  sample(s, "mlops_model_window_outcomes", model="credit", version=v) for v in by_version)
+    assert correct / rows_sent == pytest.approx(accuracy_score(truth, predicted), abs=1e-12)
 
 
 def test_open_inference_v2_pairs_take_the_model_version(start_exporter, tmp_path, model):

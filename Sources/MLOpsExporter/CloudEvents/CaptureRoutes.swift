@@ -5,7 +5,7 @@ import Synchronization
 
 /// Which model, and which decoder, a KServe InferenceService's logger events belong to: each model with a
 /// `capture` section, under its `inference_service` (default: the model's name). Rebuilt when the models change (a
-/// reload): the table is keyed by the model objects it was built from.
+/// reload or a restore: ``ModelMonitoring/ModelMonitor/generation``).
 final class CaptureRoutes: Sendable {
     struct Route: Sendable {
         let model: MonitoredModel
@@ -13,26 +13,27 @@ final class CaptureRoutes: Sendable {
     }
 
     struct Table {
-        var models: [ObjectIdentifier] = []
+        /// The monitor's ``ModelMonitor/generation`` the table was built for (`.max`: never built).
+        var generation = UInt64.max
         var byService: [String: Route] = [:]
     }
 
     let table = Mutex(Table())
 
-    /// The route of `service` among `monitor`'s current models.
+    /// The route of `service` among `monitor`'s current models (the table rebuilt when the models changed).
     func route(service: String, monitor: ModelMonitor) -> Route? {
-        let models = monitor.modelNames.compactMap { monitor.model(named: $0) }
-        let ids = models.map(ObjectIdentifier.init)
+        let generation = monitor.generation.load(ordering: .acquiring)
         return table.withLock { t -> Route? in
-            if t.models != ids {
+            if t.generation != generation {
                 t.byService = [:]
-                for model in models {
+                for model in monitor.modelNames.compactMap({ monitor.model(named: $0) }) {
+                    // Checked when the configuration was loaded: a mapping that does not build never gets here.
                     guard let capture = model.context.configuration.capture,
                         let decoder = try? Self.decoder(capture, model: model)
                     else { continue }
                     t.byService[capture.inferenceService ?? model.name] = Route(model: model, decoder: decoder)
                 }
-                t.models = ids
+                t.generation = generation
             }
             return t.byService[service]
         }

@@ -10,36 +10,31 @@ public struct GroupIndices: RandomAccessCollection, Sendable, Hashable, Expressi
     /// The indices, when they do not fit inline.
     var spilled: [Int]? = nil
 
-    /// The indices of `values`, in order.
-    public init(_ values: some Collection<Int>) {
-        if values.count <= 4 && values.allSatisfy({ $0 >= 0 && $0 < 0xFFFF }) {
-            for (i, v) in values.enumerated() { packed |= UInt64(v) << (16 * UInt64(i)) }
-            inlineCount = UInt8(values.count)
-        } else {
-            spilled = Array(values)
-        }
+    /// The indices of `values`, in order (one pass: `values` may be a lazy map doing lookups).
+    public init(_ values: some Sequence<Int>) {
+        for v in values { append(v) }
     }
 
-    /// `count` indices, each read by `next` (inline when they fit: no array in between).
+    /// `count` indices, each read by `next`.
     static func read(count: Int, _ next: (Int) throws(StateError) -> Int) throws(StateError) -> GroupIndices {
-        var g = GroupIndices([Int]())
-        if count <= 4 {
-            for i in 0..<count {
-                let v = try next(i)
-                if v >= 0xFFFF || v < 0 {
-                    var all = Array(g)
-                    all.append(v)
-                    for j in (i + 1)..<count { all.append(try next(j)) }
-                    return GroupIndices(all)
-                }
-                g.packed |= UInt64(v) << (16 * UInt64(i))
-                g.inlineCount += 1
-            }
-            return g
+        var g = GroupIndices()
+        for i in 0..<count { g.append(try next(i)) }
+        return g
+    }
+
+    /// No indices.
+    init() {}
+
+    /// Appends an index: inline while four fit below 65,535, else everything moves to the array.
+    mutating func append(_ v: Int) {
+        if spilled == nil && inlineCount < 4 && v >= 0 && v < 0xFFFF {
+            packed |= UInt64(v) << (16 * UInt64(inlineCount))
+            inlineCount += 1
+        } else if spilled == nil {
+            spilled = Array(self) + [v]
+        } else {
+            spilled!.append(v)
         }
-        var all: [Int] = []
-        for i in 0..<count { all.append(try next(i)) }
-        return GroupIndices(all)
     }
 
     /// The indices listed.

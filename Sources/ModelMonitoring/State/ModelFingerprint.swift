@@ -1,15 +1,10 @@
 import ExporterConfig
 
 extension ModelContext {
-    /// SHA-256 (hex) of everything in the model's configuration that shapes its saved state: task, versions,
-    /// classes and positive class, features (name, kind, values), sensitive attributes and their groups, window,
-    /// latency buckets, collectors with their options, and the reference profile's hash. A checkpoint's state is
-    /// restored only into a model with the same fingerprint. The token, `max_series`, SLOs, `join_ttl` and
-    /// `max_pending` take no part: changing them keeps the state (pending predictions are restored under the new
-    /// time-to-live and capacity, those past them counted as expired or evicted).
-    public var stateFingerprint: String {
+    /// ``stateFingerprint`` of `c` with the reference profile's hash: a canonical encoding (option mappings by sorted
+    /// key) of the fields that shape a model's state, hashed.
+    static func fingerprint(of c: ModelConfiguration, referenceSHA256: String) -> String {
         var w = StateWriter(capacity: 1024)
-        let c = configuration
         w.string("mlops-exporter model state 1")
         w.string(c.name)
         w.string(c.task.rawValue)

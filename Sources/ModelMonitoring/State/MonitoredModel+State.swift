@@ -3,7 +3,7 @@ extension MonitoredModel {
     /// predictions waiting for their label), then each collector's state under its name (empty for a collector
     /// that is not a ``PersistentCollector``). Runs beside recording and scrapes.
     public func saveState(into w: inout StateWriter) {
-        w.section { counters.slots.saveAll(into: &$0) }
+        w.section { $0.slots(counters.slots) }
         w.section { w in
             guard let joiner else { return w.byte(0) }
             w.byte(1)
@@ -58,7 +58,7 @@ extension LabelJoiner {
 
     /// The counters, then the pending predictions.
     func save(into w: inout StateWriter) {
-        for slots in persistentSlots { slots.saveAll(into: &w) }
+        for slots in persistentSlots { w.slots(slots) }
         w.section { w in
             store.save(into: &w) { snapshot, arrival, w in snapshot.save(into: &w, arrival: arrival) }
         }
@@ -84,11 +84,6 @@ extension LabelJoiner {
         counters.carried.add(1, saved.evicted)
         counters.carried.add(2, saved.duplicates)
     }
-}
-
-extension AtomicSlots {
-    /// All slots (see ``StateWriter/slots(_:start:count:)``).
-    func saveAll(into w: inout StateWriter) { w.slots(self) }
 }
 
 /// What became of one model's saved state at start (`mlops_storage_restore_total{model,result}`).
@@ -127,6 +122,7 @@ extension ModelMonitor {
         models.withLock { models in
             if models[name] === current { models[name] = fresh }
         }
+        generation.add(1, ordering: .releasing)
         return (unchanged ? .restored : .changed, nil)
     }
 }

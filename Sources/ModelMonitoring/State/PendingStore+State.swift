@@ -15,8 +15,8 @@ extension PendingStore {
             // Under the lock, only the ring's arrays are taken (copy-on-write: three reference counts), so an insert
             // or a label for this shard waits for no more than that; the shard's next write then copies them (once
             // per checkpoint). The entries are encoded outside the lock.
-            let (keys, times, payloads, head, count) = shard.mutex.withLock { s in
-                (s.keys, s.times, s.payloads, s.head, s.count)
+            let (keys, times, payloads, head, count, live) = shard.mutex.withLock { s in
+                (s.keys, s.times, s.payloads, s.head, s.count, s.index.count)
             }
             let capacity = keys.count
             // Through buffer pointers: each payload is borrowed where it lies, never copied (a copy retains and
@@ -24,15 +24,10 @@ extension PendingStore {
             keys.withUnsafeBufferPointer { keys in
                 times.withUnsafeBufferPointer { times in
                     payloads.withUnsafeBufferPointer { payloads in
-                        var live = 0
-                        var read = head
-                        for _ in 0..<count {
-                            if payloads[read] != nil { live += 1 }
-                            read = read + 1 == capacity ? 0 : read + 1
-                        }
+                        // A slot holds a payload exactly when its key is in the index.
                         w.count(live)
                         var previous: Int64 = 0
-                        read = head
+                        var read = head
                         for _ in 0..<count {
                             if payloads[read] != nil {
                                 w.fixed64(keys[read])
@@ -74,14 +69,17 @@ extension PendingStore {
                 decoded.append((key, time, try payload(&r, time)))
             }
             entries += n
+            // Every entry through `Shard.restore` (expired ones counted and remembered, capacity enforced); with the
+            // same sharding a saved shard is one shard here, filled under one lock.
             if savedShards == shards.count {
-                // Same sharding: fill the shard directly, in arrival order.
                 shards[shardIndex].mutex.withLock { s in
                     s.index.reserveCapacity(Swift.min(decoded.count, s.limit))
-                    for entry in decoded { s.restore(entry.key, entry.time, entry.payload, deadline: deadline) }
+                    for e in decoded { s.restore(e.key, e.time, e.payload, deadline: deadline) }
                 }
             } else {
-                for entry in decoded { insert(key: entry.key, time: entry.time, entry.payload, now: now) }
+                for e in decoded {
+                    shards[shard(e.key)].mutex.withLock { $0.restore(e.key, e.time, e.payload, deadline: deadline) }
+                }
             }
         }
         return (expired, evicted, duplicates, entries)

@@ -19,10 +19,9 @@ extension SliceRing {
     }
 
     /// Reads a window written by ``save(into:)`` into this ring, which nothing records into yet. Slices that lie
-    /// outside the window ending at `now` are dropped (as a rotation would have done); returns how many. Throws
+    /// outside the window ending at `now` are dropped (as a rotation would have done). Throws
     /// when the saved shape differs from this ring's (another window configuration).
-    @discardableResult
-    public func restore(from r: inout StateReader, now: Double) throws(StateError) -> Int {
+    public func restore(from r: inout StateReader, now: Double) throws(StateError) {
         let count = try r.count(max: 1 << 20)
         let savedWidth = try r.count(max: Int(Int32.max))
         let seconds = try r.double()
@@ -33,7 +32,6 @@ extension SliceRing {
         }
         let nowEpoch = epoch(now)
         var newestKept = Int.min
-        var dropped = 0
         for block in 0..<sliceCount {
             let used = try r.byte()
             guard used <= 1 else { throw .malformed("block flag \(used)") }
@@ -48,7 +46,6 @@ extension SliceRing {
             }
             try r.slots(into: data, start: block * width, count: width)
             if Int(e) <= nowEpoch - sliceCount {
-                dropped += 1
                 blockEpochs.store(block, UInt64(bitPattern: Int64(Int.min)))
                 for i in 0..<width { data.store(block * width + i, 0) }
             } else {
@@ -62,6 +59,5 @@ extension SliceRing {
             lateWrites.add(1, ordering: .releasing)
             closed.withLock { $0 = nil }
         }
-        return dropped
     }
 }

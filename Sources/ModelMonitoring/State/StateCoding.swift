@@ -52,12 +52,6 @@ public struct StateWriter: Sendable {
         bytes.append(contentsOf: value.utf8)
     }
 
-    /// Raw bytes, length first.
-    public mutating func blob(_ value: some Collection<UInt8>) {
-        count(value.count)
-        bytes.append(contentsOf: value)
-    }
-
     /// A section: what `body` writes, preceded by its length (a varint padded to five bytes, patched once the body
     /// is written, so nothing is copied), so that a reader can skip it whole.
     public mutating func section(_ body: (inout StateWriter) -> Void) {
@@ -171,14 +165,6 @@ public struct StateReader: Sendable {
         guard end - position >= n else { throw .truncated }
         defer { position += n }
         return String(decoding: bytes[position..<position + n], as: UTF8.self)
-    }
-
-    /// Raw bytes of at most `limit`.
-    public mutating func blob(max limit: Int) throws(StateError) -> [UInt8] {
-        let n = try count(max: limit)
-        guard end - position >= n else { throw .truncated }
-        defer { position += n }
-        return Array(bytes[position..<position + n])
     }
 
     /// The next section, as a reader of its bytes (this reader moves past it). A length that runs past the end
