@@ -250,11 +250,16 @@ struct ValueReader: Sendable {
             try setProbabilities(tape, values, &rows, row, place())
         case .object:
             var seen = 0
+            var given = [Bool](repeating: false, count: rows.classCount)
             for (key, value) in tape.members(node) {
                 let name = tape.string(key)
                 guard let index = classIndex[name] else {
                     throw CaptureError(.shapeMismatch, "\(place()) has unknown class '\(name)'")
                 }
+                guard !given[index] else {
+                    throw CaptureError(.shapeMismatch, "\(place()) gives class '\(name)' twice")
+                }
+                given[index] = true
                 rows.probabilities[row * rows.classCount + index] = try probability(tape, value, place())
                 seen += 1
             }

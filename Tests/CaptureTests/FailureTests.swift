@@ -22,6 +22,8 @@ struct FailureTests {
             (v1, #"{"instances": [[1, 2]]}"#, #"{"predictions": [1]}"#, .shapeMismatch),
             (v1, row, #"{"predictions": [[0.1, 0.2, 0.7]]}"#, .shapeMismatch),
             (v1, row, #"{"predictions": [{"prediction": 1, "probabilities": {"0": 1}}]}"#, .shapeMismatch),
+            // A class given twice is not the other class given.
+            (v1, row, #"{"predictions": [{"prediction": 1, "probabilities": {"0": 0.2, "0": 0.8}}]}"#, .shapeMismatch),
             (
                 v2, #"{"inputs": [{"name": "age", "shape": [2], "datatype": "INT64", "data": [1, 2, 3]}]}"#, out,
                 .shapeMismatch
