@@ -10,6 +10,7 @@ import Glibc
 public struct UpstreamAddress: Sendable, CustomStringConvertible {
     /// The host as configured (a name, an IPv4 address or an IPv6 address without brackets).
     public let host: String
+    /// The TCP port, 1...65535.
     public let port: Int
     let family: Int32
     let storage: sockaddr_storage

@@ -16,6 +16,7 @@ import Synchronization
 public final class ReverseProxy: HTTPHandler, Sendable {
     /// Where and how to forward.
     public struct Configuration: Sendable {
+        /// The upstream's resolved address.
         public var upstream: UpstreamAddress
         /// Prefix of every upstream path (the upstream URL's path), empty or starting with `/`, no trailing `/`.
         public var basePath: String = ""
@@ -23,6 +24,7 @@ public final class ReverseProxy: HTTPHandler, Sendable {
         public var maxConnections: Int = 64
         /// Requests waiting for a connection at most, over all event loops (default 1024); beyond: 503.
         public var maxWaiting: Int = 1024
+        /// Longest wait for a new upstream connection to be established.
         public var connectTimeout: Duration = .seconds(5)
         /// From the last request byte written to the response head.
         public var responseTimeout: Duration = .seconds(60)
@@ -56,6 +58,7 @@ public final class ReverseProxy: HTTPHandler, Sendable {
         var pool: UpstreamPool?
     }
 
+    /// What it was made with.
     public let configuration: Configuration
     let observer: (any ReverseProxyObserver)?
     private let poolObserver: (any UpstreamPoolObserver)?
@@ -76,6 +79,7 @@ public final class ReverseProxy: HTTPHandler, Sendable {
             read: configuration.readTimeout.nanoseconds, idle: configuration.idleTimeout.nanoseconds)
     }
 
+    /// Forwards `request` on the calling event loop's pool (the server calls it there).
     public func handle(_ request: HTTPRequest, respond: HTTPResponder) {
         guard let loop = respond.eventLoop, loop.isOnLoopThread, loop.index < pools.count else {
             respond(HTTPResponse(status: 500, text: "the proxy runs only on its server's event loops\n"))
