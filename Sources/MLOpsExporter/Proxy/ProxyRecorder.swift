@@ -119,7 +119,7 @@ final class ProxyRecorder: ReverseProxyObserver {
         let settings = context.routing.settings
         let isError = settings.isErrorStatus(status)
         let now = WallClock.now()
-        let version = context.version
+        let version = context.version ?? entry.impliedVersion
         if context.capture && !isError && (200..<300).contains(status) {
             if exchange.responseBodyOverLimit {
                 counters.captureFailures.add(ProxyModelCounters.tooLarge)

@@ -10,6 +10,9 @@ final class ProxyRouting: Sendable {
         let model: MonitoredModel
         let decoder: CaptureDecoder?
         let counters: ProxyModelCounters
+        /// The version of a request that names none (neither its route nor its response): the model's only
+        /// version when it declares one; else nil (recorded as `default`, which is `__other__` unless declared).
+        let impliedVersion: String?
     }
 
     /// The ``ModelMonitor/generation`` it was built for.
@@ -39,7 +42,11 @@ final class ProxyRouting: Sendable {
                 // Checked when the configuration was loaded: a mapping that does not build never gets here.
                 decoder = try? CaptureRoutes.decoder(capture, model: model)
             }
-            entries.append(Entry(model: model, decoder: decoder, counters: metrics.counters(name)))
+            let versions = model.context.configuration.versions
+            entries.append(
+                Entry(
+                    model: model, decoder: decoder, counters: metrics.counters(name),
+                    impliedVersion: versions.count == 1 ? versions[0] : nil))
         }
         self.entries = entries
         do {
