@@ -169,6 +169,63 @@ struct HTTP1Parser {
         }
     }
 
+    /// A piece of a body read by ``parseBodyPiece(_:limit:)``.
+    enum BodyPiece: Equatable {
+        case needMoreData
+        /// Body bytes (chunked coding removed): offsets into the input, within the consumed bytes.
+        case data(Range<Int>)
+        /// The body is complete; the parser reads the next request.
+        case end
+        case error(HTTP1ParseError)
+    }
+
+    /// After ``Result/bodyAnnounced(_:contentLength:)``: reads the body piece by piece instead of collecting it
+    /// (a streamed request body), at most `limit` bytes per piece. The caller drops the consumed bytes.
+    mutating func parseBodyPiece(_ input: UnsafeBufferPointer<UInt8>, limit: Int) -> (consumed: Int, piece: BodyPiece) {
+        var consumed = 0
+        while true {
+            switch phase {
+            case .failed(let error):
+                return (0, .error(error))
+            case .head:
+                return (0, .end)
+            case .fixedBody(let length):
+                if length == 0 {
+                    reset()
+                    return (consumed, .end)
+                }
+                let count = min(length, input.count - consumed, limit)
+                if count == 0 { return (consumed, .needMoreData) }
+                phase = .fixedBody(length: length - count)
+                return (consumed + count, .data(consumed..<consumed + count))
+            case .chunked:
+                switch chunked.next(input, at: consumed, limit: limit) {
+                case .needMore:
+                    return (consumed, .needMoreData)
+                case .framing(let count), .trailer(_, let count):
+                    consumed += count
+                case .data(let range):
+                    return (range.upperBound, .data(range))
+                case .end(let count):
+                    reset()
+                    return (consumed + count, .end)
+                case .fail(.malformed(let reason)):
+                    let error = HTTP1ParseError(400, reason)
+                    phase = .failed(error)
+                    return (consumed, .error(error))
+                case .fail(.bodyTooLarge):
+                    let error = HTTP1ParseError(413, "request body larger than \(limits.maxBodySize) bytes")
+                    phase = .failed(error)
+                    return (consumed, .error(error))
+                case .fail(.trailerSectionTooLarge), .fail(.tooManyTrailerFields):
+                    let error = HTTP1ParseError(431, "trailer section larger than \(limits.maxHeaderBytes) bytes")
+                    phase = .failed(error)
+                    return (consumed, .error(error))
+                }
+            }
+        }
+    }
+
     private enum Step {
         case needMore
         /// Consume `count` bytes, then continue in `next` (nil: the request is complete).

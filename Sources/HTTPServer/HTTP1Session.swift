@@ -56,7 +56,13 @@ final class HTTP1Session: ConnectionProtocolHandler {
         case admitted(head: HTTP1Parser.Head, contentLength: Int?)
         /// Being received since `since` (monotonic ns).
         case receiving(head: HTTP1Parser.Head, contentLength: Int?, since: UInt64)
+        /// Being handed to the handler piece by piece (``HTTPHandler/streamsRequestBodies``) since `since`; its
+        /// request is dispatched already (the last slot).
+        case streaming(HTTPRequestBodyStream, since: UInt64)
     }
+
+    /// Body bytes reserved for a streamed body: a window, whatever its length.
+    private static let streamedBodyWindow = 64 * 1024
 
     private static let continueResponse = Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)
     /// Bodies up to this size are copied behind the head (one chunk, one iovec); larger ones are queued
@@ -226,6 +232,7 @@ final class HTTP1Session: ConnectionProtocolHandler {
         guard !inputEnded && acceptingRequests && hasCapacity(connection) && !bodyWaitsForBudget else { return false }
         switch bodyState {
         case .none, .receiving: return true
+        case .streaming(let stream, _): return !stream.isPaused
         case .awaitingAdmission, .admitted: return false
         }
     }
@@ -237,6 +244,7 @@ final class HTTP1Session: ConnectionProtocolHandler {
     func timerPhase(_ connection: Connection) -> TimerPhase {
         switch bodyState {
         case .receiving: return acceptingRequests && !bodyWaitsForBudget ? .body : .none
+        case .streaming(let stream, _): return stream.isPaused ? .none : .body
         case .awaitingAdmission, .admitted: return .none
         case .none: break
         }
@@ -255,6 +263,11 @@ final class HTTP1Session: ConnectionProtocolHandler {
         case .head:
             fail(status: 408, reason: "request header read timeout", label: "header_timeout", connection)
         case .body:
+            if case .streaming = bodyState {
+                failStreamedBody(
+                    status: 408, reason: "request body too slow or stalled", label: "body_too_slow", connection)
+                return
+            }
             if !connection.bodyReadGapExpired {
                 fail(
                     status: 408, reason: "request body too slow (below the minimum rate or over the total time)",
@@ -268,6 +281,9 @@ final class HTTP1Session: ConnectionProtocolHandler {
     }
 
     func bodyDeadline(_ connection: Connection) -> UInt64? {
+        if case .streaming(let stream, let since) = bodyState {
+            return context.bodyDeadline(start: since, received: stream.bytesReceived + connection.input.readableCount)
+        }
         guard case .receiving(_, let contentLength, let since) = bodyState else { return nil }
         let buffered = connection.input.readableCount
         let received = contentLength.map { min($0, buffered) } ?? parser.chunkedBodyCount + buffered
@@ -333,6 +349,8 @@ final class HTTP1Session: ConnectionProtocolHandler {
             return false
         case .admitted(let head, let contentLength):
             return startBody(head, contentLength: contentLength, connection)
+        case .streaming(let stream, _):
+            return streamBody(stream, connection)
         case .receiving(let head, let contentLength, _):
             guard contentLength == nil else { return true }
             // Chunked: keep the reservation ahead of the bytes buffered, in steps.
@@ -353,7 +371,9 @@ final class HTTP1Session: ConnectionProtocolHandler {
 
     /// Claims a receiving slot and reserves a fixed-length body; answers 503 when either is exhausted.
     private func startBody(_ head: HTTP1Parser.Head, contentLength: Int?, _ connection: Connection) -> Bool {
-        let wanted = contentLength ?? 0
+        let streamed = context.handler.streamsRequestBodies
+        let wanted =
+            streamed ? min(contentLength ?? Self.streamedBodyWindow, Self.streamedBodyWindow) : contentLength ?? 0
         switch reserve(wanted, connection, head: head) {
         case .reserved: break
         case .connectionLimit, .processLimit: return false
@@ -366,11 +386,72 @@ final class HTTP1Session: ConnectionProtocolHandler {
             return false
         }
         bodyReserved = wanted
-        bodyState = .receiving(head: head, contentLength: contentLength, since: connection.loop.now)
         if head.expectsContinue && slots.isEmpty && connection.output.isEmpty && connection.input.isEmpty {
             connection.output.append(Self.continueResponse)
         }
+        if streamed {
+            let stream = HTTPRequestBodyStream(contentLength: contentLength, connection: connection)
+            bodyState = .streaming(stream, since: connection.loop.now)
+            dispatch(head, body: [], bodyStream: stream, connection)
+            return connection.isClosed ? false : streamBody(stream, connection)
+        }
+        bodyState = .receiving(head: head, contentLength: contentLength, since: connection.loop.now)
         return true
+    }
+
+    /// Hands what is buffered of a streamed body to its stream; true once the body is complete (the next request
+    /// may be parsed), false while it waits for input or for the handler.
+    private func streamBody(_ stream: HTTPRequestBodyStream, _ connection: Connection) -> Bool {
+        while !stream.isPaused {
+            var piece = HTTP1Parser.BodyPiece.needMoreData
+            let consumed = connection.input.withReadableBytes { bytes -> Int in
+                let (consumed, parsed) = parser.parseBodyPiece(bytes, limit: Self.streamedBodyWindow)
+                piece = parsed
+                if case .data(let range) = parsed {
+                    _ = stream.deliver(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes[range])))
+                }
+                return consumed
+            }
+            if connection.isClosed { return false }
+            connection.input.consume(consumed)
+            switch piece {
+            case .needMoreData:
+                return false
+            case .data:
+                continue  // also when the input is used up: the end of a fixed-length body needs no more bytes
+            case .end:
+                connection.releaseReceivingSlot()
+                connection.releaseBodyBytes(bodyReserved)
+                bodyReserved = 0
+                bodyState = .none
+                stream.end()
+                return !connection.isClosed
+            case .error(let error):
+                failStreamedBody(status: error.status, reason: error.reason, label: error.observerReason, connection)
+                return false
+            }
+        }
+        return false
+    }
+
+    /// A streamed body cannot be completed: its request is answered with the error instead of the handler's
+    /// response (the handler is told through its streams), and the connection closes.
+    private func failStreamedBody(status: Int, reason: String, label: String, _ connection: Connection) {
+        guard case .streaming(let stream, _) = bodyState else { return }
+        bodyState = .none
+        if let index = slots.indices.last, slots[index].response == nil {
+            let responseStream = slots[index].stream
+            slots[index].stream = nil
+            slots[index].streamFraming = nil
+            slots[index].response = HTTPResponse(status: status, text: reason + "\n")
+            responseStream?.cancel()
+        }
+        stream.fail()
+        acceptingRequests = false
+        connection.releaseReceivingSlot()
+        connection.lingerOnClose = true
+        context.observer?.connectionError(reason: label)
+        encodeReadyResponses(connection)
     }
 
     /// Reserves `count` body bytes: waits (``bodyWaitsForBudget``) when the connection's earlier requests
@@ -419,7 +500,14 @@ final class HTTP1Session: ConnectionProtocolHandler {
     // MARK: - Requests
 
     private func dispatch(_ request: HTTP1Parser.Request, _ connection: Connection) {
-        let head = request.head
+        dispatch(request.head, body: request.body, bodyStream: nil, connection)
+    }
+
+    /// Makes the request's slot and hands it to the handler: whole (`body`), or with its body to come through
+    /// `bodyStream` (then the body's state and reservation stay until it ends).
+    private func dispatch(
+        _ head: HTTP1Parser.Head, body: [UInt8], bodyStream: HTTPRequestBodyStream?, _ connection: Connection
+    ) {
         let id = nextRequestID
         nextRequestID &+= 1
         requestsReceived += 1
@@ -429,14 +517,17 @@ final class HTTP1Session: ConnectionProtocolHandler {
             Slot(
                 id: id, method: head.method, isHead: head.method == "HEAD", version: head.version,
                 keepAlive: keepAlive, receivedAt: connection.loop.now, isParseError: false, response: nil,
-                bodyBytes: bodyReserved))
-        if case .receiving = bodyState { connection.releaseReceivingSlot() }
-        bodyState = .none
-        bodyReserved = 0
-        let httpRequest = HTTPRequest(
+                bodyBytes: bodyStream == nil ? bodyReserved : 0))
+        if bodyStream == nil {
+            if case .receiving = bodyState { connection.releaseReceivingSlot() }
+            bodyState = .none
+            bodyReserved = 0
+        }
+        var httpRequest = HTTPRequest(
             method: head.method, path: head.path, query: head.query, version: head.version, headers: head.headers,
-            body: request.body, protocolName: head.version == .http1_0 ? "http/1.0" : "http/1.1",
+            body: body, protocolName: head.version == .http1_0 ? "http/1.0" : "http/1.1",
             remoteAddress: connection.remoteAddress)
+        httpRequest.bodyStream = bodyStream
         context.handler.handle(
             httpRequest, respond: HTTPResponder(connection: connection, requestID: id))
     }
@@ -480,6 +571,10 @@ final class HTTP1Session: ConnectionProtocolHandler {
     }
 
     func connectionClosed(_ connection: Connection) {
+        if case .streaming(let body, _) = bodyState {
+            bodyState = .none
+            body.fail()
+        }
         let streams = slots.compactMap(\.stream)
         slots.removeAll()
         for stream in streams { stream.cancel() }

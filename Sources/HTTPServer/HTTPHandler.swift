@@ -22,9 +22,18 @@ public protocol HTTPHandler: Sendable {
     /// read (HTTP/1.1) or not acknowledged (HTTP/2 flow control). A rejection is sent as the request's
     /// response and the body is discarded (HTTP/1.1 closes the connection after it). The default admits.
     func admit(_ head: HTTPRequest, admission: HTTPAdmission)
+
+    /// Whether an admitted HTTP/1.x request body is handed over as it arrives rather than whole: the request is
+    /// dispatched once its head is read, with the body to come piece by piece (the server's reverse proxy; an
+    /// internal stream, so only handlers of this module can read it). Default: false. Over HTTP/2 bodies are
+    /// always whole.
+    var streamsRequestBodies: Bool { get }
 }
 
 extension HTTPHandler {
+    /// Bodies arrive whole.
+    public var streamsRequestBodies: Bool { false }
+
     /// Admits every body.
     public func admit(_ head: HTTPRequest, admission: HTTPAdmission) {
         admission.accept()

@@ -40,6 +40,8 @@ public struct HTTPRequest: Sendable {
     public var protocolName: String
     /// The peer as `address:port` (`127.0.0.1:50312`, `[::1]:50312`).
     public var remoteAddress: String
+    /// For a handler that ``HTTPHandler/streamsRequestBodies``: the body still to come (`body` is then empty).
+    var bodyStream: HTTPRequestBodyStream?
 
     /// Creates a request; the server builds these, tests of handlers may too.
     public init(

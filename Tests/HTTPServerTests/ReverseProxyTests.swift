@@ -15,7 +15,7 @@ final class RecordingProxyObserver: ReverseProxyObserver, UpstreamPoolObserver {
     init(captureLimit: Int = 0) { self.captureLimit = captureLimit }
 
     func proxyRequestStarted(_ request: HTTPRequest, requestID: String) -> ProxyTap {
-        ProxyTap(responseCaptureLimit: captureLimit)
+        ProxyTap(captureLimit: captureLimit)
     }
     func proxyExchangeEnded(_ exchange: ProxyExchangeRecord) { records.withLock { $0.append(exchange) } }
     func upstreamConnectionOpened() { opened.add(1, ordering: .relaxed) }
@@ -246,6 +246,70 @@ final class ScriptedUpstream: @unchecked Sendable {
             let client = try RawClient(port: port)
             try client.send("GET / HTTP/1.1\r\nHost: h\r\n\r\n")
             _ = try client.readResponse(bodyExpected: false)
+            client.close()
+            #expect(eventually { upstreamSawClose.load(ordering: .sequentiallyConsistent) })
+        }
+        #expect(eventually { observer.all.first?.cancelled == true })
+    }
+
+    @Test func chunkedRequestBodyIsForwardedWhole() throws {
+        try withServer { _, upstream in
+            try withProxy(upstreamPort: upstream) { port in
+                let client = try RawClient(port: port)
+                try client.send(
+                    "POST /echo HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
+                )
+                let response = try client.readResponse()
+                #expect(response.status == 200)
+                #expect(response.text == "hello world")
+                // The connection goes on after a streamed body.
+                try client.send("GET /next HTTP/1.1\r\nHost: h\r\n\r\n")
+                #expect(try client.readResponse().text == "GET /next body=0")
+            }
+        }
+    }
+
+    @Test func requestBodyReachesTheUpstreamBeforeTheClientFinishedSendingIt() throws {
+        let upstreamSawFirstHalf = Atomic<Bool>(false)
+        let upstream = try ScriptedUpstream { fd in
+            let head = ScriptedUpstream.readHead(fd)
+            guard head.contains("Content-Length: 10\r\n") else { return }
+            var received: [UInt8] = []
+            var byte: UInt8 = 0
+            while received.count < 5, Glibc.read(fd, &byte, 1) == 1 { received.append(byte) }
+            upstreamSawFirstHalf.store(received == Array("first".utf8), ordering: .sequentiallyConsistent)
+            while received.count < 10, Glibc.read(fd, &byte, 1) == 1 { received.append(byte) }
+            let body = String(decoding: received, as: UTF8.self)
+            ScriptedUpstream.write(fd, "HTTP/1.1 200 OK\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+        }
+        try withProxy(upstreamPort: upstream.port) { port in
+            let client = try RawClient(port: port)
+            try client.send("POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\nfirst")
+            #expect(eventually { upstreamSawFirstHalf.load(ordering: .sequentiallyConsistent) })
+            try client.send("later")
+            let response = try client.readResponse()
+            #expect(response.text == "firstlater")
+        }
+    }
+
+    @Test func clientLeavingMidBodyCancelsTheUpstreamRequest() throws {
+        let upstreamSawClose = Atomic<Bool>(false)
+        let upstream = try ScriptedUpstream { fd in
+            _ = ScriptedUpstream.readHead(fd)
+            var byte: UInt8 = 0
+            let deadline = monotonicSeconds() + 5
+            while monotonicSeconds() < deadline {
+                var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                if poll(&poller, 1, 100) > 0, Glibc.read(fd, &byte, 1) <= 0 {
+                    upstreamSawClose.store(true, ordering: .sequentiallyConsistent)
+                    return
+                }
+            }
+        }
+        let observer = RecordingProxyObserver()
+        try withProxy(upstreamPort: upstream.port, observer: observer) { port in
+            let client = try RawClient(port: port)
+            try client.send("POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\npart")
             client.close()
             #expect(eventually { upstreamSawClose.load(ordering: .sequentiallyConsistent) })
         }

@@ -47,11 +47,13 @@ private func exchange(
 ) {
     let request = HTTPRequest(method: "POST", path: path, body: body)
     let tap = recorder.proxyRequestStarted(request, requestID: "req-1")
-    let captured = tap.responseCaptureLimit > 0 ? Array(response.prefix(tap.responseCaptureLimit)) : nil
+    let limit = tap.captureLimit
     recorder.proxyExchangeEnded(
         ProxyExchangeRecord(
-            request: request, requestID: "req-1", tap: tap, status: cancelled ? nil : status, responseBody: captured,
-            responseBodyOverLimit: response.count > tap.responseCaptureLimit && tap.responseCaptureLimit > 0,
+            request: request, requestBody: limit > 0 ? Array(body.prefix(limit)) : nil,
+            requestBodyOverLimit: limit > 0 && body.count > limit, requestID: "req-1", tap: tap,
+            status: cancelled ? nil : status, responseBody: limit > 0 ? Array(response.prefix(limit)) : nil,
+            responseBodyOverLimit: response.count > limit && limit > 0,
             responseBodyBytes: response.count, failure: failure, cancelled: cancelled, durationSeconds: 0.25))
 }
 

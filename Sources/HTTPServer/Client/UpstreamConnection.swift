@@ -50,6 +50,11 @@ final class UpstreamConnection: DeadlineScheduled {
     private var exchange: ProxyExchange?
     private var isHEAD = false
     private var paused = false
+    /// The whole request is queued (its body may still be streaming in from the client before that).
+    private var requestComplete = true
+    /// Request bytes queued above which the exchange stops reading its client's body.
+    static let requestHighWater = 256 * 1024
+    static let requestLowWater = 64 * 1024
     private var timer = Timer.none
     private var interest: EpollEvents = []
     /// Body bytes handed to the exchange per parse event (the response is never held whole).
@@ -81,16 +86,29 @@ final class UpstreamConnection: DeadlineScheduled {
     // MARK: - Exchanges
 
     /// Sends `request` (head and body, in order) for `exchange` once connected. `isHEAD`: the response has no body.
-    func begin(_ exchange: ProxyExchange, request: [[UInt8]], isHEAD: Bool) {
+    /// `complete`: false when more of the body follows (``send(_:complete:)``).
+    func begin(_ exchange: ProxyExchange, request: [[UInt8]], isHEAD: Bool, complete: Bool) {
         self.exchange = exchange
         self.isHEAD = isHEAD
         paused = false
+        requestComplete = complete
         for piece in request { output.append(piece) }
         if state == .idle {
             state = .active
             flush()
         }
     }
+
+    /// More of the request (a streamed body); `complete`: it is the last.
+    func send(_ pieces: [[UInt8]], complete: Bool) {
+        guard state == .active || state == .connecting else { return }
+        for piece in pieces { output.append(piece) }
+        if complete { requestComplete = true }
+        if state == .active { flush() }
+    }
+
+    /// Request bytes queued and not yet written.
+    var queuedRequestBytes: Int { output.pendingBytes }
 
     /// Stops reading the response while the client cannot take more.
     func pauseReading() {
@@ -179,9 +197,12 @@ final class UpstreamConnection: DeadlineScheduled {
                 return
             }
         }
-        if output.isEmpty {
+        if output.isEmpty && requestComplete {
             if timer == .none || timer == .connect { arm(.response) }
+        } else if timer == .connect {
+            arm(.none)  // connected; the client is still sending the body (its own timeouts apply)
         }
+        if output.pendingBytes < Self.requestLowWater { exchange?.upstreamWritable() }
         updateInterest()
     }
 
@@ -253,7 +274,7 @@ final class UpstreamConnection: DeadlineScheduled {
             case .body:
                 if !keepReading { pauseReading() }
             case .end:
-                let reusable = parser.canReuseConnection && input.isEmpty && output.isEmpty
+                let reusable = parser.canReuseConnection && input.isEmpty && output.isEmpty && requestComplete
                 self.exchange = nil
                 exchange.upstreamEnded()
                 reused = true

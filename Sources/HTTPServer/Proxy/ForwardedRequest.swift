@@ -126,7 +126,19 @@ enum ForwardedRequest {
         append("X-Forwarded-Proto", forwardedProto, to: &head)
         append("X-Forwarded-Host", authority, to: &head)
         if addRequestID { append(requestIDHeader, requestID, to: &head) }
-        // The body was received whole: it goes with a Content-Length (an `Expect` was answered on the client side).
+        // A whole body goes with a Content-Length (an `Expect` was answered on the client side); a streamed one with
+        // its own, or chunked.
+        if let stream = request.bodyStream {
+            if let length = stream.contentLength {
+                head.append(contentsOf: "Content-Length: ".utf8)
+                HTTP1ResponseEncoder.appendDecimal(length, to: &head)
+                head.append(contentsOf: "\r\n".utf8)
+            } else {
+                head.append(contentsOf: "Transfer-Encoding: chunked\r\n".utf8)
+            }
+            head.append(contentsOf: "\r\n".utf8)
+            return [head]
+        }
         let hasBody = !request.body.isEmpty || !["GET", "HEAD", "DELETE", "OPTIONS", "TRACE"].contains(request.method)
         if hasBody {
             head.append(contentsOf: "Content-Length: ".utf8)

@@ -23,6 +23,13 @@ final class ProxyExchange {
     private var responseHeaders: HTTPHeaders?
     private var captured: [UInt8]?
     private var overLimit = false
+    /// The request body to come (HTTP/1.x), or nil when it arrived whole.
+    private let bodyStream: HTTPRequestBodyStream?
+    private var requestComplete: Bool
+    private var capturedRequest: [UInt8]?
+    private var requestOverLimit = false
+    /// Request bytes held until a connection is attached.
+    private var heldRequestBytes = 0
     private var bodyBytes = 0
     /// Without a stream (an HTTP/2 client, for now): the response collected whole, bounded.
     private var buffered: [UInt8] = []
@@ -42,12 +49,102 @@ final class ProxyExchange {
         self.upstreamRequest = upstreamRequest
         self.stream = stream
         self.responder = responder
-        if tap.responseCaptureLimit > 0 { captured = [] }
+        self.bodyStream = request.bodyStream
+        self.requestComplete = request.bodyStream == nil
+        if tap.captureLimit > 0 {
+            captured = []
+            if request.bodyStream == nil {
+                capturedRequest = Array(request.body.prefix(tap.captureLimit))
+                requestOverLimit = request.body.count > tap.captureLimit
+            } else {
+                capturedRequest = []
+            }
+        }
     }
 
     func start() {
-        stream?.onCancel = { [unowned self] in self.clientLeft() }
-        pool.acquire(self)
+        stream?.onCancel = { [weak self] in self?.clientLeft() }
+        if let bodyStream {
+            // Weak: an exchange answered before its client finished sending ends while the rest of the body is
+            // still read (and dropped).
+            bodyStream.onData = { [weak self] piece in self?.requestBody(piece) ?? true }
+            bodyStream.onEnd = { [weak self] in self?.requestBodyEnded() }
+            bodyStream.onFailure = { [weak self] in self?.requestBodyFailed() }
+        }
+        if !ended { pool.acquire(self) }
+    }
+
+    // MARK: - The request body, streamed
+
+    private static let crlf: [UInt8] = Array("\r\n".utf8)
+    private static let lastChunk: [UInt8] = Array("0\r\n\r\n".utf8)
+
+    /// A piece of the client's body: captured, framed and queued upstream; false to pause the client.
+    private func requestBody(_ piece: UnsafeRawBufferPointer) -> Bool {
+        guard !ended else { return true }  // the exchange is over (answered early): the rest is read and dropped
+        if capturedRequest != nil, !requestOverLimit {
+            let room = tap.captureLimit - capturedRequest!.count
+            if piece.count <= room {
+                capturedRequest!.append(contentsOf: piece)
+            } else {
+                capturedRequest!.append(contentsOf: piece.prefix(room))
+                requestOverLimit = true
+            }
+        }
+        var pieces: [[UInt8]]
+        if bodyStream?.contentLength == nil {
+            var size: [UInt8] = []
+            size.reserveCapacity(10)
+            var value = piece.count
+            var digits: [UInt8] = []
+            repeat {
+                digits.append(Array("0123456789abcdef".utf8)[value & 0xF])
+                value >>= 4
+            } while value > 0
+            size.append(contentsOf: digits.reversed())
+            size.append(contentsOf: Self.crlf)
+            pieces = [size, [UInt8](piece), Self.crlf]
+        } else {
+            pieces = [[UInt8](piece)]
+        }
+        return queueRequest(pieces, complete: false)
+    }
+
+    private func requestBodyEnded() {
+        guard !ended else { return }
+        requestComplete = true
+        _ = queueRequest(bodyStream?.contentLength == nil ? [Self.lastChunk] : [], complete: true)
+    }
+
+    private func requestBodyFailed() {
+        // The client's body cannot be completed: the server answers the client; the upstream request is abandoned.
+        guard !ended else { return }
+        if let connection {
+            self.connection = nil
+            connection.abandon()
+        } else {
+            pool.withdraw(self)
+        }
+        ended = true
+        stream?.onCancel = nil
+        stream?.onWritable = nil
+        report(failure: nil, cancelled: true)
+    }
+
+    /// Queues request bytes on the connection, or holds them until one is attached; false when enough waits.
+    private func queueRequest(_ pieces: [[UInt8]], complete: Bool) -> Bool {
+        if let connection {
+            connection.send(pieces, complete: complete)
+            return connection.queuedRequestBytes < UpstreamConnection.requestHighWater
+        }
+        upstreamRequest.append(contentsOf: pieces)
+        heldRequestBytes += pieces.reduce(0) { $0 + $1.count }
+        return heldRequestBytes < UpstreamConnection.requestHighWater
+    }
+
+    /// The upstream connection wrote most of what was queued: a paused client body may go on.
+    func upstreamWritable() {
+        if let bodyStream, bodyStream.isPaused, !requestComplete { bodyStream.resume() }
     }
 
     // MARK: - From the pool and the upstream connection
@@ -60,7 +157,8 @@ final class ProxyExchange {
         self.connection = connection
         let bytes = upstreamRequest
         upstreamRequest = []
-        connection.begin(self, request: bytes, isHEAD: request.method == "HEAD")
+        heldRequestBytes = 0
+        connection.begin(self, request: bytes, isHEAD: request.method == "HEAD", complete: requestComplete)
     }
 
     func upstreamHead(_ head: UpstreamResponseHead) {
@@ -92,7 +190,7 @@ final class ProxyExchange {
         guard !ended else { return false }
         bodyBytes += bytes.count
         if captured != nil, !overLimit {
-            let room = tap.responseCaptureLimit - captured!.count
+            let room = tap.captureLimit - captured!.count
             if bytes.count <= room {
                 captured!.append(contentsOf: bytes)
             } else {
@@ -171,7 +269,8 @@ final class ProxyExchange {
     private func report(failure: UpstreamFailure?, cancelled: Bool) {
         let now = pool.loop.now
         let record = ProxyExchangeRecord(
-            request: request, requestID: requestID, tap: tap, status: cancelled ? nil : status,
+            request: request, requestBody: capturedRequest, requestBodyOverLimit: requestOverLimit,
+            requestID: requestID, tap: tap, status: cancelled ? nil : status,
             responseHeaders: responseHeaders, responseBody: captured, responseBodyOverLimit: overLimit,
             responseBodyBytes: bodyBytes, failure: failure, cancelled: cancelled,
             durationSeconds: Double(now &- startedAt) / 1e9,

@@ -6,9 +6,11 @@ import Synchronization
 /// - Upstream connections are kept alive in a pool per event loop (``Configuration/maxConnections`` and
 ///   ``Configuration/maxWaiting`` split evenly over the loops, as nginx's `keepalive` is per worker), and spoken to
 ///   in HTTP/1.1 whatever the client spoke.
-/// - The request body arrives whole (the server's body limits and budget apply) and is sent with a
-///   `Content-Length`; the response body is streamed back piece by piece with back-pressure: when the client does
-///   not read, the upstream is not read either. Over HTTP/2 the response is collected whole (at most
+/// - Bodies stream both ways with back-pressure. An HTTP/1.x request body is forwarded piece by piece as it arrives
+///   (with its `Content-Length`, or chunked), the client's reading paused while 256 KiB wait for the upstream; the
+///   response body is streamed back piece by piece, and when the client does not read, the upstream is not read
+///   either. An HTTP/2 request body arrives whole (the server's body limits apply) and is sent with a
+///   `Content-Length`. Over HTTP/2 the response is collected whole (at most
 ///   ``Configuration/maxBufferedResponseBytes``) and sent then.
 /// - Hop-by-hop fields are removed both ways; `X-Forwarded-For`/`-Proto`/`-Host` are added, `Host` is kept; the
 ///   request id header is passed on, or generated (``Configuration/makeRequestID``) and returned to the client.
@@ -78,6 +80,9 @@ public final class ReverseProxy: HTTPHandler, Sendable {
             connect: configuration.connectTimeout.nanoseconds, response: configuration.responseTimeout.nanoseconds,
             read: configuration.readTimeout.nanoseconds, idle: configuration.idleTimeout.nanoseconds)
     }
+
+    /// HTTP/1.x request bodies are forwarded as they arrive.
+    public var streamsRequestBodies: Bool { true }
 
     /// Forwards `request` on the calling event loop's pool (the server calls it there).
     public func handle(_ request: HTTPRequest, respond: HTTPResponder) {

@@ -13,23 +13,28 @@ public protocol ReverseProxyObserver: Sendable {
 
 /// The application's per-request decision (``ReverseProxyObserver/proxyRequestStarted(_:requestID:)``).
 public struct ProxyTap: Sendable {
-    /// Copy at most this many bytes of the response body (0: none). A longer body is still proxied whole; the
-    /// record then says ``ProxyExchangeRecord/responseBodyOverLimit``.
-    public var responseCaptureLimit: Int
+    /// Copy at most this many bytes of the request body and of the response body (0: none). A longer body is still
+    /// proxied whole; the record then says so (``ProxyExchangeRecord/requestBodyOverLimit``,
+    /// ``ProxyExchangeRecord/responseBodyOverLimit``).
+    public var captureLimit: Int
     /// Whatever the application needs again at the end (a route, a model), returned untouched.
     public var context: (any Sendable)?
 
     /// Creates a tap.
-    public init(responseCaptureLimit: Int = 0, context: (any Sendable)? = nil) {
-        self.responseCaptureLimit = responseCaptureLimit
+    public init(captureLimit: Int = 0, context: (any Sendable)? = nil) {
+        self.captureLimit = captureLimit
         self.context = context
     }
 }
 
 /// How a proxied exchange ended, for the application (``ReverseProxyObserver/proxyExchangeEnded(_:)``).
 public struct ProxyExchangeRecord: Sendable {
-    /// The client's request as received (head and whole body).
+    /// The client's request head (and its whole body when it was not streamed: an HTTP/2 request).
     public var request: HTTPRequest
+    /// The first bytes of the request body, up to the tap's limit; nil when nothing was to be captured.
+    public var requestBody: [UInt8]?
+    /// Whether the request body was longer than the tap's limit.
+    public var requestBodyOverLimit: Bool
     /// The request id sent upstream (the client's, or a generated one, also returned to the client).
     public var requestID: String
     /// What ``ReverseProxyObserver/proxyRequestStarted(_:requestID:)`` returned.
@@ -56,12 +61,15 @@ public struct ProxyExchangeRecord: Sendable {
 
     /// Creates a record (the proxy makes these; an application's tests may too).
     public init(
-        request: HTTPRequest, requestID: String, tap: ProxyTap, status: Int?, responseHeaders: HTTPHeaders? = nil,
+        request: HTTPRequest, requestBody: [UInt8]? = nil, requestBodyOverLimit: Bool = false, requestID: String,
+        tap: ProxyTap, status: Int?, responseHeaders: HTTPHeaders? = nil,
         responseBody: [UInt8]? = nil, responseBodyOverLimit: Bool = false, responseBodyBytes: Int = 0,
         failure: UpstreamFailure? = nil, cancelled: Bool = false, durationSeconds: Double,
         timeToHeadSeconds: Double? = nil
     ) {
         self.request = request
+        self.requestBody = requestBody
+        self.requestBodyOverLimit = requestBodyOverLimit
         self.requestID = requestID
         self.tap = tap
         self.status = status

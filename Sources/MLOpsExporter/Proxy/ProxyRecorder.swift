@@ -93,16 +93,9 @@ final class ProxyRecorder: ReverseProxyObserver {
         }
         entry.counters.requests.add(0)
         let limits = routing.settings.capture
-        var capture = false
-        if entry.decoder != nil && entry.counters.sampled(rate: limits.sampleRate) {
-            if request.body.count > limits.maxBodyBytes {
-                entry.counters.captureFailures.add(ProxyModelCounters.tooLarge)
-            } else {
-                capture = true
-            }
-        }
+        let capture = entry.decoder != nil && entry.counters.sampled(rate: limits.sampleRate)
         return ProxyTap(
-            responseCaptureLimit: capture ? limits.maxBodyBytes : 0,
+            captureLimit: capture ? limits.maxBodyBytes : 0,
             context: Context(
                 entry: entry, counters: entry.counters, version: version, capture: capture, routing: routing))
     }
@@ -121,18 +114,22 @@ final class ProxyRecorder: ReverseProxyObserver {
         let now = WallClock.now()
         let version = context.version ?? entry.impliedVersion
         if context.capture && !isError && (200..<300).contains(status) {
-            if exchange.responseBodyOverLimit {
+            if exchange.requestBodyOverLimit || exchange.responseBodyOverLimit {
                 counters.captureFailures.add(ProxyModelCounters.tooLarge)
-            } else if let response = exchange.responseBody, let decoder = entry.decoder {
-                if exchange.request.body.count + response.count <= Self.inlineLimit {
+            } else if let request = exchange.requestBody, let response = exchange.responseBody,
+                let decoder = entry.decoder
+            {
+                if request.count + response.count <= Self.inlineLimit {
                     Self.decodeAndRecord(
-                        exchange, response: response, decoder: decoder, entry: entry, version: version, now: now)
+                        exchange, request: request, response: response, decoder: decoder, entry: entry,
+                        version: version, now: now)
                     return
                 }
                 let submission = workers.submit(
                     run: {
                         Self.decodeAndRecord(
-                            exchange, response: response, decoder: decoder, entry: entry, version: version, now: now)
+                            exchange, request: request, response: response, decoder: decoder, entry: entry,
+                            version: version, now: now)
                     },
                     expired: {
                         entry.counters.captureFailures.add(ProxyModelCounters.overloaded)
@@ -152,11 +149,12 @@ final class ProxyRecorder: ReverseProxyObserver {
 
     /// Decodes an exchange's bodies and records each row; on failure counts it and records the request alone.
     static func decodeAndRecord(
-        _ exchange: ProxyExchangeRecord, response: [UInt8], decoder: CaptureDecoder, entry: ProxyRouting.Entry,
+        _ exchange: ProxyExchangeRecord, request: [UInt8], response: [UInt8], decoder: CaptureDecoder,
+        entry: ProxyRouting.Entry,
         version: String?, now: Double
     ) {
         var events: [PredictionEvent] = []
-        let failure: CaptureError? = exchange.request.body.withUnsafeBytes { request in
+        let failure: CaptureError? = request.withUnsafeBytes { request in
             response.withUnsafeBytes { response in
                 do throws(CaptureError) {
                     _ = try decoder.decode(

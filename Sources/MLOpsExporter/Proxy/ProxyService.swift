@@ -25,6 +25,7 @@ final class ProxyService: Sendable {
         let current: PublishedReference<ReverseProxy>
         init(_ proxy: ReverseProxy) { current = PublishedReference(proxy) }
         func handle(_ request: HTTPRequest, respond: HTTPResponder) { current.value.handle(request, respond: respond) }
+        var streamsRequestBodies: Bool { true }
     }
 
     init(
