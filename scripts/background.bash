@@ -6,12 +6,14 @@
 #   bg_start [--finish] NAME NICE COMMAND...  start COMMAND under `nice -n NICE`; --finish: if the caller stops
 #                                             early, let the job end rather than stop it (apt and pip stopped
 #                                             midway can leave dpkg or a virtualenv half-installed)
-#   bg_wait NAME...                           wait for the jobs; exit 1 with the log of one that failed
+#   bg_wait NAME...                           wait for the jobs; exit 1 with the log of one that failed (or that
+#                                             ran for more than BG_TIMEOUT s, default 1800: it is stopped)
 #   bg_check                                  exit 1 with the log of a job that has failed, if any (no waiting)
 #   bg_stop_all                               for the EXIT trap: stop (or, --finish, wait for) unfinished jobs
 #   step TITLE                                print "== TITLE", check the jobs, time the step until the next one
 #   print_timings                             the wall time of every step and job
 
+BG_TIMEOUT=${BG_TIMEOUT:-1800}
 bg_names=()
 declare -A bg_pid=() bg_began=() bg_finish=() bg_done=()
 timings=()
@@ -70,12 +72,25 @@ bg_check() {
 }
 
 bg_wait() {
-  local name status began
+  local name status began report
   for name in "$@"; do
     [ -z "${bg_done[$name]:-}" ] || continue
     began=$SECONDS
-    wait "${bg_pid[$name]}" || true
-    status=$(_bg_status "$name")
+    report=$((SECONDS + 60))
+    while status=$(_bg_status "$name") && [ -z "$status" ]; do
+      if [ $((SECONDS - bg_began[$name])) -ge "$BG_TIMEOUT" ]; then
+        kill -TERM -- "-${bg_pid[$name]}" 2>/dev/null || true
+        wait "${bg_pid[$name]}" 2>/dev/null || true
+        status="timed-out-after-${BG_TIMEOUT}-s"
+        break
+      fi
+      if [ "$SECONDS" -ge "$report" ]; then
+        echo "== still waiting for background $name ($((SECONDS - bg_began[$name])) s so far): $(tail -n 1 "$BG_LOGS/$name.log" | cut -c1-160)"
+        report=$((SECONDS + 60))
+      fi
+      sleep 0.5
+    done
+    wait "${bg_pid[$name]}" 2>/dev/null || true
     bg_done[$name]=1
     [ "${status%% *}" = 0 ] || _bg_failed "$name" "${status%% *}"
     timings+=("background $name: $((${status#* } - bg_began[$name])) s (the foreground waited $((SECONDS - began)) s)")
