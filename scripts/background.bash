@@ -51,9 +51,10 @@ _bg_status() {
 }
 
 _bg_failed() { # _bg_failed NAME RC
-  local lines
+  local lines shown=""
   lines=$(wc -l <"$BG_LOGS/$1.log")
-  echo "background job $1 FAILED (exit status $2); its log ($BG_LOGS/$1.log, $lines lines$([ "$lines" -gt 300 ] && echo ", the last 300"))":
+  if [ "$lines" -gt 300 ]; then shown=", the last 300"; fi
+  echo "background job $1 FAILED (exit status $2); its log ($BG_LOGS/$1.log, $lines lines$shown):"
   tail -n 300 "$BG_LOGS/$1.log"
   echo "background job $1 FAILED (exit status $2): the suite fails" >&2
   exit 1
@@ -85,7 +86,8 @@ bg_wait() {
         break
       fi
       if [ "$SECONDS" -ge "$report" ]; then
-        echo "== still waiting for background $name ($((SECONDS - bg_began[$name])) s so far): $(tail -n 1 "$BG_LOGS/$name.log" | cut -c1-160)"
+        echo "== still waiting for background $name ($((SECONDS - bg_began[$name])) s so far):" \
+          "$(tail -n 1 "$BG_LOGS/$name.log" | cut -c1-160)"
         report=$((SECONDS + 60))
       fi
       sleep 0.5
