@@ -1,0 +1,134 @@
+# Background jobs and step timings for scripts/test (sourced; the caller runs under `set -euo pipefail` and sets
+# BG_LOGS, an existing folder). A job runs in a process group of its own, so that it can be stopped whole, with its
+# output in $BG_LOGS/NAME.log. A job that fails fails the caller, its log printed, when the caller waits for it or
+# at the next `step`, whichever comes first: never silently.
+#
+#   bg_start [--finish] NAME NICE COMMAND...  start COMMAND under `nice -n NICE`; --finish: if the caller stops
+#                                             early, let the job end rather than stop it (apt and pip stopped
+#                                             midway can leave dpkg or a virtualenv half-installed)
+#   bg_wait NAME...                           wait for the jobs; exit 1 with the log of one that failed (or that
+#                                             ran for more than BG_TIMEOUT s, default 1800: it is stopped)
+#   bg_check                                  exit 1 with the log of a job that has failed, if any (no waiting)
+#   bg_stop_all                               for the EXIT trap: stop (or, --finish, wait for) unfinished jobs
+#   step TITLE                                print "== TITLE", check the jobs, time the step until the next one
+#   print_timings                             the wall time of every step and job
+
+BG_TIMEOUT=${BG_TIMEOUT:-1800}
+bg_names=()
+declare -A bg_pid=() bg_began=() bg_finish=() bg_done=()
+timings=()
+step_title="" step_began=0
+
+bg_start() {
+  local finish=0
+  if [ "$1" = --finish ]; then finish=1; shift; fi
+  local name=$1 nice=$2
+  shift 2
+  rm -f "$BG_LOGS/$name.status"
+  # Job control only while forking: the job (the subshell and all it starts) gets a process group of its own.
+  set -m
+  (
+    rc=0
+    nice -n "$nice" "$@" >"$BG_LOGS/$name.log" 2>&1 </dev/null || rc=$?
+    echo "$rc $SECONDS" >"$BG_LOGS/$name.status.tmp"
+    mv "$BG_LOGS/$name.status.tmp" "$BG_LOGS/$name.status"
+  ) &
+  bg_pid[$name]=$!
+  set +m
+  bg_began[$name]=$SECONDS
+  bg_finish[$name]=$finish
+  bg_names+=("$name")
+  echo "== background: $name (nice $nice: $*; log $BG_LOGS/$name.log)"
+}
+
+# _bg_status NAME: "RC END" once the job has ended (RC "killed" when it ended without saying), else nothing.
+_bg_status() {
+  if [ -e "$BG_LOGS/$1.status" ]; then
+    cat "$BG_LOGS/$1.status"
+  elif ! kill -0 "${bg_pid[$1]}" 2>/dev/null; then
+    echo "killed $SECONDS"
+  fi
+}
+
+_bg_failed() { # _bg_failed NAME RC
+  local lines shown=""
+  lines=$(wc -l <"$BG_LOGS/$1.log")
+  if [ "$lines" -gt 300 ]; then shown=", the last 300"; fi
+  echo "background job $1 FAILED (exit status $2); its log ($BG_LOGS/$1.log, $lines lines$shown):"
+  tail -n 300 "$BG_LOGS/$1.log"
+  echo "background job $1 FAILED (exit status $2): the suite fails" >&2
+  exit 1
+}
+
+bg_check() {
+  local name status
+  for name in "${bg_names[@]}"; do
+    [ -z "${bg_done[$name]:-}" ] || continue
+    status=$(_bg_status "$name")
+    if [ -n "$status" ] && [ "${status%% *}" != 0 ]; then
+      bg_done[$name]=1
+      _bg_failed "$name" "${status%% *}"
+    fi
+  done
+}
+
+bg_wait() {
+  local name status began report
+  for name in "$@"; do
+    [ -z "${bg_done[$name]:-}" ] || continue
+    began=$SECONDS
+    report=$((SECONDS + 60))
+    while status=$(_bg_status "$name") && [ -z "$status" ]; do
+      if [ $((SECONDS - bg_began[$name])) -ge "$BG_TIMEOUT" ]; then
+        kill -TERM -- "-${bg_pid[$name]}" 2>/dev/null || true
+        wait "${bg_pid[$name]}" 2>/dev/null || true
+        status="timed-out-after-${BG_TIMEOUT}-s"
+        break
+      fi
+      if [ "$SECONDS" -ge "$report" ]; then
+        echo "== still waiting for background $name ($((SECONDS - bg_began[$name])) s so far):" \
+          "$(tail -n 1 "$BG_LOGS/$name.log" | cut -c1-160)"
+        report=$((SECONDS + 60))
+      fi
+      sleep 0.5
+    done
+    wait "${bg_pid[$name]}" 2>/dev/null || true
+    bg_done[$name]=1
+    [ "${status%% *}" = 0 ] || _bg_failed "$name" "${status%% *}"
+    timings+=("background $name: $((${status#* } - bg_began[$name])) s (the foreground waited $((SECONDS - began)) s)")
+    echo "== background: $name done in $((${status#* } - bg_began[$name])) s (waited for $((SECONDS - began)) s)"
+  done
+}
+
+bg_stop_all() {
+  local name
+  for name in "${bg_names[@]}"; do
+    [ -z "${bg_done[$name]:-}" ] && [ -z "$(_bg_status "$name")" ] || continue
+    if [ "${bg_finish[$name]}" = 1 ]; then
+      echo "== stopping early: waiting for background $name to finish (log $BG_LOGS/$name.log)" >&2
+      wait "${bg_pid[$name]}" || true
+    else
+      kill -TERM -- "-${bg_pid[$name]}" 2>/dev/null || true
+      wait "${bg_pid[$name]}" 2>/dev/null || true
+    fi
+  done
+}
+
+_step_end() {
+  if [ -n "$step_title" ]; then timings+=("$step_title: $((SECONDS - step_began)) s"); fi
+  step_title=""
+}
+
+step() {
+  bg_check
+  _step_end
+  step_title=$1
+  step_began=$SECONDS
+  echo "== $1"
+}
+
+print_timings() {
+  _step_end
+  echo "== wall time: $SECONDS s"
+  printf '%s\n' "${timings[@]}"
+}
