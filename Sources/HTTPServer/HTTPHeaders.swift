@@ -135,6 +135,15 @@ enum ASCII {
     @inlinable
     static func equalsIgnoringCase<L: Collection<UInt8>, R: Collection<UInt8>>(_ lhs: L, _ rhs: R) -> Bool {
         guard lhs.count == rhs.count else { return false }
+        // Contiguous bytes (native strings, arrays, buffers): a plain loop; zip's generic iterators cost several
+        // times as much, and header names are compared on every request.
+        let contiguous = lhs.withContiguousStorageIfAvailable { l in
+            rhs.withContiguousStorageIfAvailable { r in
+                for i in 0..<l.count where lowercased(l[i]) != lowercased(r[i]) { return false }
+                return true
+            }
+        }
+        if let contiguous, let result = contiguous { return result }
         return zip(lhs, rhs).allSatisfy { lowercased($0) == lowercased($1) }
     }
 

@@ -2,6 +2,7 @@ import ExporterConfig
 import HTTPServer
 import Logging
 import ModelMonitoring
+import Synchronization
 
 /// The sidecar's reverse proxy (`proxy:` in the configuration; docs/proxy.md): a second HTTP server on its own
 /// listen addresses (default `:9748`, so that `/metrics` and the proxied API never share a port), forwarding every
@@ -34,7 +35,8 @@ final class ProxyService: Sendable {
     ) throws {
         self.logger = logger
         eventLoopCount = base.eventLoopCount
-        makeRequestID = { EventID.generate(instance: instanceID) }
+        let ids = RequestIDSource()
+        makeRequestID = { ids.next(instance: instanceID) }
         recorder = ProxyRecorder(
             settings: settings, monitor: monitor, metrics: metrics, workers: workers, logger: logger)
         let proxy = try Self.makeProxy(
@@ -105,5 +107,37 @@ final class ProxyService: Sendable {
         } catch {
             logger.error("proxy upstream not changed: \(error)")
         }
+    }
+}
+
+/// Request ids for requests that came without one (`<instance>~<ULID>`, ``EventID``), without a system call: the
+/// ULID's 80 random bits are SplitMix64 outputs of a counter offset by a random seed drawn once. SplitMix64's
+/// finaliser is a bijection and every id takes two new counter values, so no two ids of one process share their
+/// random bits; across processes the instance prefix and the seed tell them apart. Lock-free.
+final class RequestIDSource: Sendable {
+    private let counter = Atomic<UInt64>(0)
+    private let seed: UInt64
+    private static let gamma: UInt64 = 0x9E37_79B9_7F4A_7C15
+
+    init() {
+        var system = SystemRandomNumberGenerator()
+        seed = system.next()
+    }
+
+    struct Mixed: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= RequestIDSource.gamma
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    func next(instance: String) -> String {
+        let tick = counter.wrappingAdd(1, ordering: .relaxed).oldValue
+        var generator = Mixed(state: seed &+ tick &* 2 &* Self.gamma)
+        return EventID.generate(instance: instance, using: &generator)
     }
 }
