@@ -87,6 +87,9 @@ final class EventLoop: @unchecked Sendable {
     private var freeUpstreamSlots: [Int] = []
     private var upstreamGeneration: UInt64 = 0
     private var upstreamDeadlines = DeadlineHeap<UpstreamConnection>()
+    /// Upstream connections with request bytes queued in this iteration: written once, after the connections
+    /// were processed, so that a request's head and body leave in one `sendmsg`.
+    private var dirtyUpstreams: [UpstreamConnection] = []
 
     init(index: Int, context: ServerContext) throws(HTTPServerError) {
         self.index = index
@@ -273,13 +276,27 @@ final class EventLoop: @unchecked Sendable {
     }
 
     private func processDirty() {
-        while !dirty.isEmpty {
+        while !dirty.isEmpty || !dirtyUpstreams.isEmpty {
             let batch = dirty
             dirty.removeAll(keepingCapacity: true)
             for connection in batch {
                 connection.isDirty = false
                 connection.process()
             }
+            let upstreamBatch = dirtyUpstreams
+            dirtyUpstreams.removeAll(keepingCapacity: true)
+            for upstream in upstreamBatch {
+                upstream.isDirty = false
+                upstream.flushQueued()
+            }
+        }
+    }
+
+    /// Writes `upstream`'s queued request bytes at the end of this iteration (see ``dirtyUpstreams``).
+    func markDirty(_ upstream: UpstreamConnection) {
+        if !upstream.isDirty {
+            upstream.isDirty = true
+            dirtyUpstreams.append(upstream)
         }
     }
 

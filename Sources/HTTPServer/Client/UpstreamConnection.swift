@@ -40,6 +40,8 @@ final class UpstreamConnection: DeadlineScheduled {
     var token: UInt64 = 0
     var deadline: UInt64 = 0
     var heapIndex = -1
+    /// In the loop's list of upstreams to write at the end of the iteration.
+    var isDirty = false
 
     private(set) var state: State
     /// Whether the connection has carried an exchange before the current one.
@@ -95,7 +97,7 @@ final class UpstreamConnection: DeadlineScheduled {
         for piece in request { output.append(piece) }
         if state == .idle {
             state = .active
-            flush()
+            loop.markDirty(self)
         }
     }
 
@@ -104,6 +106,11 @@ final class UpstreamConnection: DeadlineScheduled {
         guard state == .active || state == .connecting else { return }
         for piece in pieces { output.append(piece) }
         if complete { requestComplete = true }
+        if state == .active { loop.markDirty(self) }
+    }
+
+    /// The loop's end-of-iteration write (``EventLoop/markDirty(_:)``).
+    func flushQueued() {
         if state == .active { flush() }
     }
 

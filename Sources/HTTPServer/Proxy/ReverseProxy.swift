@@ -4,7 +4,8 @@ import Synchronization
 /// reverse proxy of the exporter's sidecar mode, on the server's own event loops (no thread of its own).
 ///
 /// - Upstream connections are kept alive in a pool per event loop (``Configuration/maxConnections`` and
-///   ``Configuration/maxWaiting`` split evenly over the loops, as nginx's `keepalive` is per worker), and spoken to
+///   ``Configuration/maxWaiting`` split over the loops, their shares adding up to the totals, as nginx's `keepalive`
+///   is per worker), and spoken to
 ///   in HTTP/1.1 whatever the client spoke.
 /// - Bodies stream both ways with back-pressure. An HTTP/1.x request body is forwarded piece by piece as it arrives
 ///   (with its `Content-Length`, or chunked), the client's reading paused while 256 KiB wait for the upstream; the
@@ -104,14 +105,21 @@ public final class ReverseProxy: HTTPHandler, Sendable {
         exchange.start()
     }
 
+    /// Loop `loop`'s part of `total` split over `loops`: the shares add up to `total` exactly (the first
+    /// `total % loops` loops take one more). A server with more loops than ``Configuration/maxConnections`` still
+    /// gives each loop one connection: run it with at most that many loops (the exporter does).
+    static func share(of total: Int, loop: Int, loops: Int) -> Int {
+        total / loops + (loop < total % loops ? 1 : 0)
+    }
+
     private func pool(on loop: EventLoop) -> UpstreamPool {
         let slot = pools[loop.index]
         if let pool = slot.pool { return pool }
-        let loops = pools.count
         let pool = UpstreamPool(
             loop: loop, address: configuration.upstream,
-            maxConnections: (configuration.maxConnections + loops - 1) / loops,
-            maxWaiting: (configuration.maxWaiting + loops - 1) / loops, timeouts: timeouts, observer: poolObserver)
+            maxConnections: max(1, Self.share(of: configuration.maxConnections, loop: loop.index, loops: pools.count)),
+            maxWaiting: Self.share(of: configuration.maxWaiting, loop: loop.index, loops: pools.count),
+            timeouts: timeouts, observer: poolObserver)
         slot.pool = pool
         return pool
     }

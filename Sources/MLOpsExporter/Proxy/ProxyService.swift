@@ -34,16 +34,18 @@ final class ProxyService: Sendable {
         metrics: ProxyMetrics, workers: WorkerPool, instanceID: String, logger: Logger
     ) throws {
         self.logger = logger
-        eventLoopCount = base.eventLoopCount
+        eventLoopCount = max(1, min(base.eventLoopCount, settings.maxConnections))
         let ids = RequestIDSource()
         makeRequestID = { ids.next(instance: instanceID) }
         recorder = ProxyRecorder(
             settings: settings, monitor: monitor, metrics: metrics, workers: workers, logger: logger)
         let proxy = try Self.makeProxy(
-            settings, eventLoopCount: base.eventLoopCount, makeRequestID: makeRequestID, recorder: recorder,
+            settings, eventLoopCount: eventLoopCount, makeRequestID: makeRequestID, recorder: recorder,
             metrics: metrics)
         front = ProxyFront(proxy)
         var configuration = base
+        // No more loops than upstream connections: each loop's pool needs one, and the total must hold.
+        configuration.eventLoopCount = max(1, min(base.eventLoopCount, settings.maxConnections))
         configuration.listenAddresses = settings.listenAddresses
         configuration.tls = nil
         listenAddresses = settings.listenAddresses
@@ -90,6 +92,11 @@ final class ProxyService: Sendable {
         }
         if settings.listenAddresses != listenAddresses {
             logger.warning("proxy.listen changed: the new addresses take effect at restart")
+        }
+        if settings.maxConnections < eventLoopCount {
+            logger.warning(
+                "proxy.max_connections is below the proxy's event loops (set at start): each loop keeps one connection",
+                metadata: ["max_connections": "\(settings.maxConnections)", "event_loops": "\(eventLoopCount)"])
         }
         let old = recorder.routing.value.settings
         recorder.update(settings: settings)
