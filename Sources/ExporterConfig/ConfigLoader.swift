@@ -200,7 +200,9 @@ struct Reader {
 
     mutating func configuration(_ root: Node) -> ExporterConfiguration {
         var models: [ModelConfiguration] = []
-        guard let fields = mapping(root, "", allowed: ["models", "alerting", "service_slos", "storage", "cloudevents"])
+        guard
+            let fields = mapping(
+                root, "", allowed: ["models", "alerting", "service_slos", "storage", "cloudevents", "proxy"])
         else {
             return ExporterConfiguration(models: [], source: file)
         }
@@ -229,6 +231,9 @@ struct Reader {
         if let s = fields.first(where: { $0.key == "storage" })?.value { configuration.storage = storage(s, "storage") }
         if let c = fields.first(where: { $0.key == "cloudevents" })?.value {
             configuration.cloudEvents = cloudEvents(c, "cloudevents") ?? configuration.cloudEvents
+        }
+        if let p = fields.first(where: { $0.key == "proxy" })?.value {
+            configuration.proxy = proxy(p, "proxy", models: models)
         }
         return configuration
     }

@@ -56,6 +56,34 @@ enum ConfigurationNodes {
             ("ttl", duration(configuration.cloudEvents.ttl)),
         ]
         fields.append(("cloudevents", Node(cloudEvents)))
+        if let proxy = configuration.proxy { fields.append(("proxy", Self.proxy(proxy))) }
+        return Node(fields)
+    }
+
+    static func proxy(_ p: ProxyConfiguration) -> Node {
+        let capture: [(Node, Node)] = [
+            ("max_body_bytes", number(p.capture.maxBodyBytes)), ("sample_rate", number(p.capture.sampleRate)),
+        ]
+        let fields: [(Node, Node)] = [
+            ("listen", strings(p.listenAddresses)), ("upstream", Node(p.upstream.description)),
+            ("max_connections", number(p.maxConnections)), ("max_waiting", number(p.maxWaiting)),
+            ("connect_timeout", duration(p.connectTimeout)), ("response_timeout", duration(p.responseTimeout)),
+            ("read_timeout", duration(p.readTimeout)), ("idle_timeout", duration(p.idleTimeout)),
+            ("request_id_header", Node(p.requestIDHeader)),
+            ("error_statuses", Node(p.errorStatuses.map { Node($0.description) })), ("capture", Node(capture)),
+            ("routes", Node(p.routes.map(proxyRoute))),
+        ]
+        return Node(fields)
+    }
+
+    static func proxyRoute(_ r: ProxyConfiguration.Route) -> Node {
+        var fields: [(Node, Node)] = [("path", Node(r.path)), ("methods", strings(r.methods))]
+        for (key, value) in [
+            ("model", r.model), ("model_header", r.modelHeader), ("version", r.version),
+            ("version_header", r.versionHeader),
+        ] {
+            if let value { fields.append((Node(key), Node(value))) }
+        }
         return Node(fields)
     }
 

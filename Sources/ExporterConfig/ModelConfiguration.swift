@@ -2,8 +2,9 @@ import Exposition
 
 /// The exporter's configuration file (`--config FILE`), as typed values: the models it monitors and,
 /// for each, its task, versions, classes, features, sensitive attributes, reference profile, window,
-/// latency buckets, collectors, ingestion token, label join and SLOs; the service-wide SLOs and the
-/// alerting thresholds. ``ConfigLoader`` builds it from YAML and validates it.
+/// latency buckets, collectors, ingestion token, label join and SLOs; the service-wide SLOs, the
+/// alerting thresholds, the checkpoints, the KServe logger receiver and the reverse proxy. ``ConfigLoader``
+/// builds it from YAML and validates it.
 public struct ExporterConfiguration: Sendable, Equatable {
     /// The models, in file order; names are unique.
     public var models: [ModelConfiguration]
@@ -18,6 +19,9 @@ public struct ExporterConfiguration: Sendable, Equatable {
     public var storage: StorageConfiguration? = nil
     /// The KServe logger receiver's bounds (`cloudevents:`).
     public var cloudEvents = CloudEventsConfiguration()
+    /// The reverse proxy in front of a model server (`proxy:`), if configured; nil: no proxy. See
+    /// ``ProxyConfiguration``.
+    public var proxy: ProxyConfiguration? = nil
 
     /// The `model` label of service-wide SLOs' rules, alerts and `mlops_slo_*` series; reserved as a model name.
     public static let serviceModelName = "__service__"

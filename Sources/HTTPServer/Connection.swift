@@ -57,11 +57,24 @@ protocol ConnectionProtocolHandler: AnyObject {
     /// Whether the protocol stopped producing output only because enough was queued (HTTP/2 pulls frames
     /// below a threshold): once the queue is written, ``process(_:)`` must run again.
     func hasMoreOutput(_ connection: Connection) -> Bool
+    /// Ties `stream` to its request (``HTTPResponseStream/requestID``): its head and body are sent as they come.
+    /// False when the request is unknown, answered, or the protocol cannot stream it.
+    func attachStream(_ stream: HTTPResponseStream, connection: Connection) -> Bool
+    /// An attached stream got its head, body bytes, its end or an abort.
+    func streamChanged(_ stream: HTTPResponseStream, connection: Connection)
+    /// Some output was written to the peer (streams waiting for room may go on).
+    func outputWritten(_ connection: Connection)
+    /// The connection is closing, for whatever reason: attached streams must be cancelled.
+    func connectionClosed(_ connection: Connection)
 }
 
 extension ConnectionProtocolHandler {
     func hasMoreOutput(_ connection: Connection) -> Bool { false }
     func bodyDeadline(_ connection: Connection) -> UInt64? { nil }
+    func attachStream(_ stream: HTTPResponseStream, connection: Connection) -> Bool { false }
+    func streamChanged(_ stream: HTTPResponseStream, connection: Connection) {}
+    func outputWritten(_ connection: Connection) {}
+    func connectionClosed(_ connection: Connection) {}
 }
 
 /// A connection's closed flag, shared with the responders and admissions of its requests on other threads.
@@ -302,11 +315,17 @@ final class Connection: DeadlineScheduled {
                 }
                 switch result {
                 case .bytes(let count):
-                    if count > 0 { didWrite = true }
+                    if count > 0 {
+                        didWrite = true
+                        protocolHandler.outputWritten(self)
+                    }
                 case .wouldBlock:
                     // Only bytes that went out restart the write-stall timer: a peer that keeps the socket
                     // full while trickling input must not keep the connection alive forever.
-                    if output.lastWriteBytes > 0 { didWrite = true }
+                    if output.lastWriteBytes > 0 {
+                        didWrite = true
+                        protocolHandler.outputWritten(self)
+                    }
                 case .endOfFile:
                     break
                 case .failed:
@@ -405,6 +424,7 @@ final class Connection: DeadlineScheduled {
         output.removeAll()
         releaseBodyBytes(bodyBytesReserved)
         releaseReceivingSlot()
+        protocolHandler.connectionClosed(self)
         loop.connectionWillClose(self)
         transport.close()
     }

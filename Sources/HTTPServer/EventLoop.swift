@@ -79,6 +79,15 @@ final class EventLoop: @unchecked Sendable {
 
     private static let wakeToken: UInt64 = 0
 
+    // Upstream sockets (the reverse proxy's client side), thread-confined like the connections.
+    /// Token bit of upstream sockets; the low 32 bits are the slot, the next 30 a generation (a reused slot never
+    /// gets a stale event of its former socket).
+    static let upstreamTokenBit: UInt64 = 1 << 62
+    private var upstreams: [UpstreamConnection?] = []
+    private var freeUpstreamSlots: [Int] = []
+    private var upstreamGeneration: UInt64 = 0
+    private var upstreamDeadlines = DeadlineHeap<UpstreamConnection>()
+
     init(index: Int, context: ServerContext) throws(HTTPServerError) {
         self.index = index
         self.context = context
@@ -184,6 +193,11 @@ final class EventLoop: @unchecked Sendable {
                     _ = Glibc.read(wakeFD, &value, 8)
                 } else if token & Self.listenerTokenBit != 0 {
                     acceptConnections(from: listeners[Int(token & ~Self.listenerTokenBit)])
+                } else if token & Self.upstreamTokenBit != 0 {
+                    let slot = Int(truncatingIfNeeded: token & 0xFFFF_FFFF)
+                    if slot < upstreams.count, let upstream = upstreams[slot], upstream.token == token {
+                        upstream.handle(events)
+                    }
                 } else if let connection = connections[token] {
                     connection.handle(events)
                     markDirty(connection)
@@ -203,6 +217,7 @@ final class EventLoop: @unchecked Sendable {
 
     private func nextTimeout() -> Int32 {
         var earliest = deadlines.first?.deadline
+        if let upstream = upstreamDeadlines.first?.deadline { earliest = min(earliest ?? upstream, upstream) }
         if let backoff = acceptBackoffUntil { earliest = min(earliest ?? backoff, backoff) }
         if let shutdownDeadline { earliest = min(earliest ?? shutdownDeadline, shutdownDeadline) }
         guard let earliest else { return -1 }
@@ -247,6 +262,9 @@ final class EventLoop: @unchecked Sendable {
         markDirty(connection)
     }
 
+    /// The open connection with `id`, if any (on the loop thread).
+    func connection(withID id: UInt64) -> Connection? { connections[id] }
+
     func markDirty(_ connection: Connection) {
         if !connection.isDirty {
             connection.isDirty = true
@@ -271,7 +289,63 @@ final class EventLoop: @unchecked Sendable {
             first.timerExpired()
             markDirty(first)
         }
+        while let first = upstreamDeadlines.first, first.deadline <= now {
+            upstreamDeadlines.remove(first)
+            first.timerExpired()
+        }
     }
+
+    // MARK: - Upstream sockets
+
+    /// Polls `upstream`'s descriptor with `interest` on this loop; returns errno on failure.
+    func register(_ upstream: UpstreamConnection, interest: EpollEvents) -> Int32? {
+        let slot: Int
+        if let free = freeUpstreamSlots.popLast() {
+            slot = free
+        } else {
+            slot = upstreams.count
+            upstreams.append(nil)
+        }
+        upstreamGeneration = (upstreamGeneration &+ 1) & 0x3FFF_FFFF
+        let token = Self.upstreamTokenBit | (upstreamGeneration << 32) | UInt64(slot)
+        if let error = epoll.add(upstream.fileDescriptor, interest: interest, token: token) {
+            freeUpstreamSlots.append(slot)
+            return error
+        }
+        upstream.token = token
+        upstreams[slot] = upstream
+        return nil
+    }
+
+    /// Changes what `upstream` is polled for; returns errno on failure.
+    func modifyInterest(of upstream: UpstreamConnection, to interest: EpollEvents) -> Int32? {
+        epoll.modify(upstream.fileDescriptor, interest: interest, token: upstream.token)
+    }
+
+    /// Stops polling `upstream` and drops its deadline (before its descriptor is closed).
+    func unregister(_ upstream: UpstreamConnection) {
+        upstreamDeadlines.remove(upstream)
+        guard upstream.token & Self.upstreamTokenBit != 0 else { return }
+        let slot = Int(truncatingIfNeeded: upstream.token & 0xFFFF_FFFF)
+        epoll.remove(upstream.fileDescriptor)
+        if slot < upstreams.count, upstreams[slot] === upstream {
+            upstreams[slot] = nil
+            freeUpstreamSlots.append(slot)
+        }
+        upstream.token = 0
+    }
+
+    /// Arms `upstream`'s timer at `deadline` (monotonic ns), or disarms it (nil).
+    func schedule(_ upstream: UpstreamConnection, at deadline: UInt64?) {
+        if let deadline {
+            upstreamDeadlines.schedule(upstream, at: deadline)
+        } else {
+            upstreamDeadlines.remove(upstream)
+        }
+    }
+
+    /// Whether the loop is shutting down (no new upstream work should start).
+    var isDraining: Bool { draining }
 
     // MARK: - Connections
 
@@ -483,6 +557,7 @@ final class EventLoop: @unchecked Sendable {
 
     private func tearDown() {
         for connection in Array(connections.values) { connection.close(reason: "shutdown") }
+        for case let upstream? in upstreams { upstream.close() }
         for listener in listeners { listener.close() }
         listeners = []
         // Sockets handed to this loop after it stopped are closed here; late deliveries are dropped.

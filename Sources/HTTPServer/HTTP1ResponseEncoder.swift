@@ -15,12 +15,13 @@ enum HTTP1ResponseEncoder {
     /// Appends the status line and header section of `response` to `buffer`.
     ///
     /// - Parameters:
-    ///   - contentLength: the `Content-Length` to send, `nil` for none (1xx, 204, 304).
+    ///   - contentLength: the `Content-Length` to send, `nil` for none (1xx, 204, 304, or a streamed body).
+    ///   - chunked: whether to send `Transfer-Encoding: chunked` (a streamed body of unknown length).
     /// - Returns: the number of handler-supplied fields dropped because they are managed by the server
     ///   or invalid (name not a token, or CR, LF or NUL in the value).
     @discardableResult
     static func encodeHead(
-        status: Int, headers: HTTPHeaders, contentLength: Int?, connection: ConnectionField,
+        status: Int, headers: HTTPHeaders, contentLength: Int?, chunked: Bool = false, connection: ConnectionField,
         date: inout DateCache, into buffer: inout [UInt8]
     ) -> Int {
         buffer.append(contentsOf: "HTTP/1.1 ".utf8)
@@ -58,6 +59,7 @@ enum HTTP1ResponseEncoder {
             appendDecimal(contentLength, to: &buffer)
             buffer.append(contentsOf: "\r\n".utf8)
         }
+        if chunked { buffer.append(contentsOf: "Transfer-Encoding: chunked\r\n".utf8) }
         switch connection {
         case .none: break
         case .keepAlive: buffer.append(contentsOf: "Connection: keep-alive\r\n".utf8)

@@ -28,6 +28,22 @@ final class HTTP1Session: ConnectionProtocolHandler {
         var response: HTTPResponse?
         /// Body bytes reserved for this request, returned when its response is delivered.
         var bodyBytes = 0
+        /// A response streamed by the handler (``HTTPResponseStream``), sent as it comes once at the front.
+        var stream: HTTPResponseStream?
+        /// How the stream's body is framed, once its head is encoded.
+        var streamFraming: StreamFraming?
+    }
+
+    /// How a streamed body goes on the wire.
+    private enum StreamFraming {
+        /// No body (HEAD, 1xx, 204, 304): pieces are dropped.
+        case none
+        /// The stream gave its length: pieces as they are.
+        case raw
+        /// `Transfer-Encoding: chunked`.
+        case chunked
+        /// HTTP/1.0 without a length: pieces as they are, the end is the connection's close.
+        case closeDelimited
     }
 
     /// Where the body of the request being parsed stands.
@@ -260,6 +276,12 @@ final class HTTP1Session: ConnectionProtocolHandler {
 
     func inputEnded(_ connection: Connection) {
         inputEnded = true
+        // A streamed response (a proxied request) whose client closed: like nginx, take the FIN as the client
+        // leaving, so that the upstream request is cancelled rather than completed for nobody.
+        if slots.contains(where: { $0.stream != nil }) {
+            connection.close(reason: nil)
+            return
+        }
         // The client left while its body waited for admission, and the body cannot be complete: nobody is
         // waiting for the answer any more (this also cancels the handler's admission work). A chunked body's
         // completeness is not known before parsing: it waits for the decision.
@@ -438,13 +460,150 @@ final class HTTP1Session: ConnectionProtocolHandler {
         encodeReadyResponses(connection)
     }
 
+    // MARK: - Streamed responses
+
+    func attachStream(_ stream: HTTPResponseStream, connection: Connection) -> Bool {
+        guard let index = slots.firstIndex(where: { $0.id == stream.requestID }), slots[index].response == nil,
+            slots[index].stream == nil
+        else { return false }
+        slots[index].stream = stream
+        return true
+    }
+
+    func streamChanged(_ stream: HTTPResponseStream, connection: Connection) {
+        guard slots.first?.stream === stream else { return }  // not at the front yet: its pieces wait in it
+        encodeReadyResponses(connection)
+    }
+
+    func outputWritten(_ connection: Connection) {
+        slots.first?.stream?.outputDrained(queuedBytes: connection.output.pendingBytes)
+    }
+
+    func connectionClosed(_ connection: Connection) {
+        let streams = slots.compactMap(\.stream)
+        slots.removeAll()
+        for stream in streams { stream.cancel() }
+    }
+
+    private static let crlf: [UInt8] = Array("\r\n".utf8)
+    private static let lastChunk: [UInt8] = Array("0\r\n\r\n".utf8)
+
+    /// Sends what the stream at the front has: its head once, its body pieces, its end. True when the slot is
+    /// done (finished); false when it waits for more, or the connection is cut.
+    private func encodeStream(_ stream: HTTPResponseStream, _ connection: Connection) -> Bool {
+        if slots[0].streamFraming == nil {
+            guard let head = stream.head else {
+                if stream.state == .aborted { cut(connection) }
+                return false  // no head yet
+            }
+            slots[0].streamFraming = encodeStreamHead(head, for: slots[0], connection)
+            // The handler is done with the request's body (a proxy sent it upstream before the head came back).
+            connection.releaseBodyBytes(slots[0].bodyBytes)
+            slots[0].bodyBytes = 0
+            bodyWaitsForBudget = false
+        }
+        let slot = slots[0]
+        let pieces = stream.takePending()
+        switch slot.streamFraming ?? .none {
+        case .none:
+            break
+        case .raw, .closeDelimited:
+            for piece in pieces { connection.output.append(piece) }
+        case .chunked:
+            for piece in pieces {
+                var size: [UInt8] = []
+                size.reserveCapacity(10)
+                Self.appendHex(piece.count, to: &size)
+                size.append(contentsOf: Self.crlf)
+                connection.output.append(size)
+                connection.output.append(piece)
+                connection.output.append(Self.crlf)
+            }
+        }
+        switch stream.state {
+        case .finished:
+            let completion = CompletedResponse(
+                method: slot.method, status: stream.head?.status ?? 0,
+                protocolName: slot.version == .http1_0 ? "http/1.0" : "http/1.1", bytes: stream.bodyBytes,
+                receivedAt: slot.receivedAt)
+            if slot.streamFraming == .closeDelimited {
+                connection.output.append([], completion: completion)
+                cut(connection)
+                return false
+            }
+            connection.output.append(slot.streamFraming == .chunked ? Self.lastChunk : [], completion: completion)
+            slots.removeFirst()
+            return true
+        case .aborted, .closed:
+            cut(connection)
+            return false
+        case .idle, .streaming:
+            return false
+        }
+    }
+
+    private func encodeStreamHead(
+        _ head: HTTPResponseStream.Head, for slot: Slot, _ connection: Connection
+    ) -> StreamFraming {
+        let status = HTTPStatus.sanitized(head.status, logger: context.logger)
+        let bodyAllowed = !HTTPStatus.forbidsBody(status)
+        let framing: StreamFraming =
+            if !bodyAllowed || slot.isHead {
+                .none
+            } else if head.contentLength != nil {
+                .raw
+            } else if slot.version == .http1_1 {
+                .chunked
+            } else {
+                .closeDelimited
+            }
+        let closing = !slot.keepAlive || framing == .closeDelimited || (slots.count == 1 && !acceptingRequests)
+        if framing == .closeDelimited { acceptingRequests = false }
+        let connectionField: HTTP1ResponseEncoder.ConnectionField =
+            closing ? .close : (slot.version == .http1_0 ? .keepAlive : .none)
+        let contentLength = bodyAllowed ? head.contentLength : nil
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(192 + head.headers.count * 48)
+        HTTP1ResponseEncoder.encodeHead(
+            status: status, headers: head.headers, contentLength: contentLength, chunked: framing == .chunked,
+            connection: connectionField, date: &connection.loop.dateCache, into: &buffer)
+        connection.output.append(buffer)
+        return framing
+    }
+
+    /// Ends the connection after what is queued: the response at the front is incomplete (aborted, or its length
+    /// is the connection's end). Requests behind it are dropped.
+    private func cut(_ connection: Connection) {
+        acceptingRequests = false
+        let streams = slots.dropFirst().compactMap(\.stream)
+        for slot in slots { connection.releaseBodyBytes(slot.bodyBytes) }
+        slots.removeAll()
+        for stream in streams { stream.cancel() }
+    }
+
+    private static func appendHex(_ value: Int, to buffer: inout [UInt8]) {
+        let digits = Array("0123456789abcdef".utf8)
+        var shift = (Int.bitWidth - value.leadingZeroBitCount + 3) / 4 * 4 - 4
+        if shift < 0 { shift = 0 }
+        while shift >= 0 {
+            buffer.append(digits[(value >> shift) & 0xF])
+            shift -= 4
+        }
+    }
+
     // MARK: - Responses
 
-    /// Encodes the answered requests at the front of the queue, in order.
+    /// Encodes the answered requests at the front of the queue, in order, and what the streamed one at the front has.
     private func encodeReadyResponses(_ connection: Connection) {
-        while let slot = slots.first, let response = slot.response {
-            slots.removeFirst()
-            encode(response, for: slot, connection)
+        while let slot = slots.first {
+            if let response = slot.response {
+                slots.removeFirst()
+                encode(response, for: slot, connection)
+            } else if let stream = slot.stream, encodeStream(stream, connection) {
+                continue
+            } else {
+                break
+            }
         }
         connection.loop.markDirty(connection)
     }

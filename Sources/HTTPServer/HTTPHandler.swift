@@ -123,6 +123,24 @@ public struct HTTPResponder: Sendable {
         }
     }
 
+    /// The event loop serving the request's connection: the thread ``handle(_:respond:)`` runs on. Nil for a
+    /// closure responder.
+    var eventLoop: EventLoop? {
+        if case .connection(let loop, _, _) = destination { return loop }
+        return nil
+    }
+
+    /// On the request's event-loop thread only: a stream through which the response is sent piece by piece
+    /// (``HTTPResponseStream``), instead of calling the responder. Nil off the loop thread, for a closure
+    /// responder, when the client is gone, or when the protocol cannot stream the request.
+    func makeStream() -> HTTPResponseStream? {
+        guard case .connection(let loop, let connectionID, _) = destination, loop.isOnLoopThread,
+            let connection = loop.connection(withID: connectionID), !connection.isClosed
+        else { return nil }
+        let stream = HTTPResponseStream(requestID: requestID, connection: connection, extraHeaders: extraHeaders)
+        return connection.protocolHandler.attachStream(stream, connection: connection) ? stream : nil
+    }
+
     /// A responder for the same request that also sets `fields` on the response, replacing any field of
     /// the same name: how a wrapping handler adds headers (security headers) to whatever the inner one says.
     public func settingHeaders(_ fields: [(name: String, value: String)]) -> HTTPResponder {

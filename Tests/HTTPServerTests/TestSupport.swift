@@ -182,6 +182,13 @@ final class RawClient {
         return nil
     }
 
+    /// Whatever arrives within `timeout` (buffered bytes first); empty when nothing did.
+    func readAvailable(timeout: Double) throws -> [UInt8] {
+        if buffer.isEmpty { _ = try fill(timeout: timeout) }
+        defer { buffer.removeAll() }
+        return buffer
+    }
+
     /// Whether the server closes the connection (EOF or reset) within `timeout`, discarding any data.
     func waitForClose(timeout: Double = 5) -> Bool {
         let end = monotonicSeconds() + timeout

@@ -1,0 +1,136 @@
+import Yams
+
+/// The top-level `proxy` section (see docs/proxy.md); its routes are read in ConfigLoader+ProxyRoutes.swift.
+extension Reader {
+    static let proxyFields = [
+        "listen", "upstream", "max_connections", "max_waiting", "connect_timeout", "response_timeout", "read_timeout",
+        "idle_timeout", "request_id_header", "error_statuses", "capture", "routes",
+    ]
+
+    /// `proxy: {listen, upstream, ..., routes}`; `models` are the configured models, which routes name.
+    mutating func proxy(_ node: Node, _ path: String, models: [ModelConfiguration]) -> ProxyConfiguration? {
+        guard let fields = mapping(node, path, allowed: Self.proxyFields) else { return nil }
+        let errorsBefore = errors.count
+        var proxy = ProxyConfiguration(upstream: ProxyConfiguration.Upstream(host: "", port: 0))
+        if fields.first(where: { $0.key == "upstream" }) == nil {
+            fail(node, "\(path).upstream", "required: the model server's URL (http://host:port[/base-path])")
+        }
+        for (key, value) in fields {
+            let field = "\(path).\(key)"
+            switch key {
+            case "listen": proxy.listenAddresses = listenAddresses(value, field) ?? proxy.listenAddresses
+            case "upstream":
+                guard let text = string(value, field) else { continue }
+                switch ProxyConfiguration.Upstream.parse(text) {
+                case .success(let upstream): proxy.upstream = upstream
+                case .failure(let problem): fail(value, field, problem.message)
+                }
+            case "max_connections":
+                proxy.maxConnections = int(value, field, range: 1...10_000) ?? proxy.maxConnections
+            case "max_waiting": proxy.maxWaiting = int(value, field, range: 0...100_000) ?? proxy.maxWaiting
+            case "connect_timeout": proxy.connectTimeout = timeout(value, field) ?? proxy.connectTimeout
+            case "response_timeout": proxy.responseTimeout = timeout(value, field) ?? proxy.responseTimeout
+            case "read_timeout": proxy.readTimeout = timeout(value, field) ?? proxy.readTimeout
+            case "idle_timeout": proxy.idleTimeout = timeout(value, field) ?? proxy.idleTimeout
+            case "request_id_header": proxy.requestIDHeader = headerName(value, field) ?? proxy.requestIDHeader
+            case "error_statuses": proxy.errorStatuses = statusPatterns(value, field) ?? proxy.errorStatuses
+            case "capture": proxy.capture = proxyCapture(value, field) ?? proxy.capture
+            default: proxy.routes = proxyRoutes(value, field, models: models) ?? proxy.routes
+            }
+        }
+        return errors.count == errorsBefore ? proxy : nil
+    }
+
+    /// A non-empty list of listen addresses, none twice.
+    mutating func listenAddresses(_ node: Node, _ field: String) -> [String]? {
+        guard let items = sequence(node, field) else { return nil }
+        guard !items.isEmpty else {
+            fail(node, field, "list at least one address (like \":9748\")")
+            return nil
+        }
+        var out: [String] = []
+        for (i, item) in items.enumerated() {
+            guard let text = string(item, "\(field)[\(i)]") else { continue }
+            if let problem = ProxyConfiguration.listenAddressProblem(text) {
+                fail(item, "\(field)[\(i)]", problem)
+            } else if out.contains(text) {
+                fail(item, "\(field)[\(i)]", "\"\(text)\" is listed twice")
+            } else {
+                out.append(text)
+            }
+        }
+        return out.count == items.count ? out : nil
+    }
+
+    /// A timeout: a duration in whole milliseconds within ``ProxyConfiguration/timeoutRange``.
+    mutating func timeout(_ node: Node, _ field: String) -> Duration? {
+        guard let text = string(node, field) else { return nil }
+        guard let d = DurationParser.parse(text) else {
+            fail(node, field, "\"\(text)\" is not a duration (like 500ms, 5s, 1m)")
+            return nil
+        }
+        guard ProxyConfiguration.timeoutRange.contains(d) else {
+            fail(node, field, "must be between 1ms and 1d")
+            return nil
+        }
+        return d
+    }
+
+    /// An HTTP header name (a token).
+    mutating func headerName(_ node: Node, _ field: String) -> String? {
+        guard let text = string(node, field) else { return nil }
+        guard ProxyConfiguration.isToken(text) else {
+            fail(node, field, "\"\(text)\" is not a header name (letters, digits and !#$%&'*+-.^_`|~)")
+            return nil
+        }
+        return text
+    }
+
+    /// `error_statuses`: entries `Nxx` (N 1-5) or exact codes 100-599, none twice (an empty list: no status is a
+    /// model error).
+    mutating func statusPatterns(_ node: Node, _ field: String) -> [ProxyConfiguration.StatusPattern]? {
+        guard let items = sequence(node, field) else { return nil }
+        var out: [ProxyConfiguration.StatusPattern] = []
+        for (i, item) in items.enumerated() {
+            guard let text = string(item, "\(field)[\(i)]") else { continue }
+            let bytes = Array(text.lowercased().utf8)
+            let pattern: ProxyConfiguration.StatusPattern
+            if bytes.count == 3, bytes[1...] == [UInt8(ascii: "x"), UInt8(ascii: "x")],
+                (UInt8(ascii: "1")...UInt8(ascii: "5")).contains(bytes[0])
+            {
+                pattern = .statusClass(Int(bytes[0] - UInt8(ascii: "0")))
+            } else if bytes.count == 3, let code = Int(text), (100...599).contains(code) {
+                pattern = .code(code)
+            } else {
+                fail(item, "\(field)[\(i)]", "\"\(text)\" is not a status class (1xx to 5xx) or a status (100 to 599)")
+                continue
+            }
+            if out.contains(pattern) {
+                fail(item, "\(field)[\(i)]", "\"\(text)\" is listed twice")
+                continue
+            }
+            out.append(pattern)
+        }
+        return out.count == items.count ? out : nil
+    }
+
+    /// The proxy's `capture: {max_body_bytes, sample_rate}`.
+    mutating func proxyCapture(_ node: Node, _ path: String) -> ProxyConfiguration.CaptureLimits? {
+        guard let fields = mapping(node, path, allowed: ["max_body_bytes", "sample_rate"]) else { return nil }
+        var capture = ProxyConfiguration.CaptureLimits()
+        for (key, value) in fields {
+            let field = "\(path).\(key)"
+            if key == "max_body_bytes" {
+                capture.maxBodyBytes =
+                    int(value, field, range: 0...ProxyConfiguration.maxCaptureBodyBytes) ?? capture.maxBodyBytes
+            } else if let rate = number(value, field) {
+                if (0...1).contains(rate) {
+                    capture.sampleRate = rate
+                } else {
+                    fail(value, field, "must be between 0 and 1 (the share of requests whose bodies are decoded)")
+                }
+            }
+        }
+        return capture
+    }
+}

@@ -1,0 +1,170 @@
+import Yams
+
+/// The proxy's `routes` (see ``ProxyConfiguration/Route`` for the path patterns).
+extension Reader {
+    typealias ProxyRoute = ProxyConfiguration.Route
+
+    static let proxyRouteFields = ["path", "methods", "model", "model_header", "version", "version_header"]
+
+    /// 1 to ``ProxyConfiguration/maxRoutes`` routes; a route that an earlier one always shadows is refused.
+    mutating func proxyRoutes(_ node: Node, _ field: String, models: [ModelConfiguration]) -> [ProxyRoute]? {
+        guard let items = sequence(node, field) else { return nil }
+        guard (1...ProxyConfiguration.maxRoutes).contains(items.count) else {
+            fail(
+                node, field,
+                items.isEmpty
+                    ? "list at least one route (leave routes out for the default ones)"
+                    : "\(items.count) routes, more than \(ProxyConfiguration.maxRoutes) (the most a proxy may have)")
+            return nil
+        }
+        var out: [ProxyRoute] = []
+        for (i, item) in items.enumerated() {
+            guard let route = proxyRoute(item, "\(field)[\(i)]", models: models) else { continue }
+            // An earlier route with the same pattern and a method in common, whose model does not depend on a header,
+            // matches every request this one would.
+            if let earlier = out.firstIndex(where: { e in
+                e.path == route.path && e.modelHeader == nil && e.methods.contains(where: route.methods.contains)
+            }) {
+                fail(item, "\(field)[\(i)]", "never matched: routes[\(earlier)] takes the same requests first")
+                continue
+            }
+            out.append(route)
+        }
+        return out.count == items.count ? out : nil
+    }
+
+    /// One route: `{path, methods, model, model_header, version, version_header}`.
+    mutating func proxyRoute(_ node: Node, _ path: String, models: [ModelConfiguration]) -> ProxyRoute? {
+        guard let fields = mapping(node, path, allowed: Self.proxyRouteFields) else { return nil }
+        let errorsBefore = errors.count
+        func value(_ key: String) -> Node? { fields.first { $0.key == key }?.value }
+        guard let p = value("path") else {
+            fail(node, "\(path).path", "required: the request path pattern (like /v2/models/{model}/infer)")
+            return nil
+        }
+        guard let pattern = string(p, "\(path).path") else { return nil }
+        let placeholders: (model: Bool, version: Bool)
+        switch ProxyConfiguration.Route.placeholders(pattern) {
+        case .success(let found): placeholders = found
+        case .failure(let problem):
+            fail(p, "\(path).path", problem.message)
+            return nil
+        }
+        var route = ProxyRoute(path: pattern)
+        if let m = value("methods") { route.methods = methods(m, "\(path).methods") ?? route.methods }
+        // The model: exactly one of {model}, model, model_header.
+        var fixedModel: ModelConfiguration?
+        if let m = value("model"), let name = string(m, "\(path).model") {
+            if placeholders.model {
+                fail(m, "\(path).model", "the path names the model ({model}): give {model}, model or model_header")
+            } else if let model = models.first(where: { $0.name == name }) {
+                route.model = name
+                fixedModel = model
+            } else {
+                let known =
+                    models.isEmpty ? "none is configured" : "configured: \(models.map(\.name).joined(separator: ", "))"
+                fail(m, "\(path).model", "unknown model \"\(name)\" (\(known))")
+            }
+        }
+        if let h = value("model_header"), let header = headerName(h, "\(path).model_header") {
+            if placeholders.model || value("model") != nil {
+                fail(h, "\(path).model_header", "the model is named already: give {model}, model or model_header")
+            } else {
+                route.modelHeader = header
+            }
+        }
+        if !placeholders.model && value("model") == nil && value("model_header") == nil {
+            fail(
+                node, path, "a route must say which model a request is for: {model} in the path, model or model_header")
+        }
+        // The version: at most one of {version}, version, version_header.
+        if let v = value("version"), let version = string(v, "\(path).version") {
+            if placeholders.version {
+                fail(
+                    v, "\(path).version",
+                    "the path names the version ({version}): give {version}, version or version_header")
+            } else if version.isEmpty {
+                fail(v, "\(path).version", "must not be empty")
+            } else if let fixedModel, !fixedModel.versions.contains(version) {
+                fail(
+                    v, "\(path).version",
+                    "\"\(version)\" is not a version of model \"\(fixedModel.name)\" (its versions: \(fixedModel.versions.joined(separator: ", ")))"
+                )
+            } else {
+                route.version = version
+            }
+        }
+        if let h = value("version_header"), let header = headerName(h, "\(path).version_header") {
+            if placeholders.version || value("version") != nil {
+                fail(
+                    h, "\(path).version_header",
+                    "the version is named already: give {version}, version or version_header")
+            } else {
+                route.versionHeader = header
+            }
+        }
+        return errors.count == errorsBefore ? route : nil
+    }
+
+    /// A route's `methods`: HTTP tokens, at least one, none twice.
+    mutating func methods(_ node: Node, _ field: String) -> [String]? {
+        guard let items = sequence(node, field) else { return nil }
+        guard !items.isEmpty else {
+            fail(node, field, "list at least one method (like POST)")
+            return nil
+        }
+        var out: [String] = []
+        for (i, item) in items.enumerated() {
+            guard let method = string(item, "\(field)[\(i)]") else { continue }
+            if !ProxyConfiguration.isToken(method) {
+                fail(item, "\(field)[\(i)]", "\"\(method)\" is not an HTTP method (a token, like POST)")
+            } else if out.contains(method) {
+                fail(item, "\(field)[\(i)]", "\"\(method)\" is listed twice")
+            } else {
+                out.append(method)
+            }
+        }
+        return out.count == items.count ? out : nil
+    }
+}
+
+extension ProxyConfiguration.Route {
+    /// Which placeholders path pattern `pattern` has, or why it is not one: it starts with `/`; `{model}` and
+    /// `{version}` at most once each and never side by side; no other `{…}`, no `*`; literal text made of URL path
+    /// characters.
+    static func placeholders(
+        _ pattern: String
+    ) -> Result<(model: Bool, version: Bool), ProxyConfiguration.SyntaxProblem> {
+        func fail(_ message: String) -> Result<(model: Bool, version: Bool), ProxyConfiguration.SyntaxProblem> {
+            .failure(.init(message: message))
+        }
+        guard pattern.hasPrefix("/") else { return fail("a path pattern starts with /") }
+        if pattern.contains("*") { return fail("no wildcards (*): use {model} or {version} for a path segment") }
+        var found = (model: false, version: false)
+        var rest = Substring(pattern)
+        var afterPlaceholder = false
+        while !rest.isEmpty {
+            let open = rest.firstIndex(of: "{") ?? rest.endIndex
+            let literal = rest[..<open]
+            if literal.contains("}") { return fail("a } without its {") }
+            if let problem = ProxyConfiguration.Upstream.pathProblem(literal) { return fail(problem) }
+            guard open < rest.endIndex else { break }
+            if literal.isEmpty && afterPlaceholder {
+                return fail("two placeholders side by side: literal text must separate them")
+            }
+            guard let close = rest[open...].firstIndex(of: "}") else { return fail("a { without its }") }
+            let name = rest[rest.index(after: open)..<close]
+            switch name {
+            case "model", "version":
+                let seen = name == "model" ? found.model : found.version
+                if seen { return fail("{\(name)} appears twice") }
+                if name == "model" { found.model = true } else { found.version = true }
+            default:
+                return fail("unknown placeholder {\(name)} (only {model} and {version})")
+            }
+            afterPlaceholder = true
+            rest = rest[rest.index(after: close)...]
+        }
+        return .success(found)
+    }
+}

@@ -1,0 +1,328 @@
+import CSystemShims
+import Glibc
+
+/// Why an exchange with the upstream failed: the labels the proxy's observer gets.
+public enum UpstreamFailure: String, Sendable, CaseIterable {
+    /// The upstream refused the connection (nothing listens).
+    case connectRefused = "connect_refused"
+    /// Connecting failed otherwise (unreachable, reset during the handshake).
+    case connectFailed = "connect_failed"
+    /// Connecting took longer than the connect timeout.
+    case connectTimeout = "connect_timeout"
+    /// The upstream closed or reset the connection before the response was complete.
+    case reset
+    /// No response head within the response timeout after the request was sent.
+    case responseTimeout = "response_timeout"
+    /// A gap between reads of the response body was longer than the read timeout.
+    case readTimeout = "read_timeout"
+    /// The response was not valid HTTP/1.x (or over a header limit).
+    case badResponse = "bad_response"
+    /// Every pooled connection was busy and the waiting queue was full.
+    case poolFull = "pool_full"
+}
+
+/// One HTTP/1.1 connection to the upstream, on one event loop: connects without blocking, carries one exchange at
+/// a time (request bytes out, response parsed with ``HTTP1ResponseParser``), then goes back to its
+/// ``UpstreamPool`` when the response allowed reuse, or closes.
+///
+/// Timers (one at a time, on the loop's upstream deadline heap): connect, response head (from the last request byte
+/// written), read gap (between body reads; off while the client side is full and reading is paused), idle (in the
+/// pool). An idle connection is polled for input: anything it reads (the upstream closing, or stray bytes) closes it.
+final class UpstreamConnection: DeadlineScheduled {
+    enum State { case connecting, active, idle, closed }
+    private enum Timer { case none, connect, response, read, idle }
+
+    unowned let loop: EventLoop
+    unowned let pool: UpstreamPool
+    let fileDescriptor: Int32
+    private let transport: PlainSocketTransport
+    /// The loop's epoll token (0 when not registered).
+    var token: UInt64 = 0
+    var deadline: UInt64 = 0
+    var heapIndex = -1
+
+    private(set) var state: State
+    /// Whether the connection has carried an exchange before the current one.
+    private(set) var reused = false
+    private var input = InputBuffer()
+    private var output = OutputQueue()
+    private var parser: HTTP1ResponseParser
+    private var exchange: ProxyExchange?
+    private var isHEAD = false
+    private var paused = false
+    private var timer = Timer.none
+    private var interest: EpollEvents = []
+    /// Body bytes handed to the exchange per parse event (the response is never held whole).
+    private static let pieceLimit = 64 * 1024
+
+    init(loop: EventLoop, pool: UpstreamPool, fileDescriptor: Int32, connected: Bool) {
+        self.loop = loop
+        self.pool = pool
+        self.fileDescriptor = fileDescriptor
+        self.transport = PlainSocketTransport(fileDescriptor: fileDescriptor)
+        self.state = connected ? .idle : .connecting
+        self.parser = HTTP1ResponseParser(
+            limits: (loop.context.configuration.maxHeaderBytes, loop.context.configuration.maxHeaderCount))
+    }
+
+    /// Registers with the loop; false (and closed) when epoll refuses.
+    func register() -> Bool {
+        let wanted: EpollEvents = state == .connecting ? [.writable] : [.readable, .readHangup]
+        if loop.register(self, interest: wanted) != nil {
+            state = .closed
+            Syscall.close(fileDescriptor)
+            return false
+        }
+        interest = wanted
+        if state == .connecting { arm(.connect) }
+        return true
+    }
+
+    // MARK: - Exchanges
+
+    /// Sends `request` (head and body, in order) for `exchange` once connected. `isHEAD`: the response has no body.
+    func begin(_ exchange: ProxyExchange, request: [[UInt8]], isHEAD: Bool) {
+        self.exchange = exchange
+        self.isHEAD = isHEAD
+        paused = false
+        for piece in request { output.append(piece) }
+        if state == .idle {
+            state = .active
+            flush()
+        }
+    }
+
+    /// Stops reading the response while the client cannot take more.
+    func pauseReading() {
+        guard state == .active, !paused else { return }
+        paused = true
+        arm(.none)
+        updateInterest()
+    }
+
+    /// Reads again after ``pauseReading()``; continues with what is already buffered.
+    func resumeReading() {
+        guard state == .active, paused else { return }
+        paused = false
+        arm(.read)
+        updateInterest()
+        parseResponse()
+    }
+
+    /// The exchange gave up (its client left): the connection cannot be reused.
+    func abandon() {
+        exchange = nil
+        close()
+        pool.connectionClosed(self)
+    }
+
+    // MARK: - Events
+
+    func handle(_ events: EpollEvents) {
+        switch state {
+        case .closed:
+            return
+        case .connecting:
+            finishConnecting()
+        case .idle:
+            // An idle connection reads nothing: the upstream closed it, or sent bytes it must not have.
+            close()
+            pool.connectionClosed(self)
+        case .active:
+            if events.contains(.writable) { flush() }
+            guard state == .active else { return }
+            if events.contains(.readable) || events.contains(.readHangup) || events.contains(.hangup)
+                || events.contains(.error)
+            {
+                readResponse()
+            }
+        }
+    }
+
+    func timerExpired() {
+        let expired = timer
+        timer = .none
+        switch expired {
+        case .none: return
+        case .idle:
+            close()
+            pool.connectionClosed(self)
+        case .connect: fail(.connectTimeout)
+        case .response: fail(.responseTimeout)
+        case .read: fail(.readTimeout)
+        }
+    }
+
+    private func finishConnecting() {
+        var error: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        if getsockopt(fileDescriptor, SOL_SOCKET, SO_ERROR, &error, &length) != 0 { error = errno }
+        guard error == 0 else {
+            fail(error == ECONNREFUSED ? .connectRefused : .connectFailed)
+            return
+        }
+        state = exchange == nil ? .idle : .active
+        arm(.none)
+        if state == .idle {
+            pool.connectionReady(self)
+        } else {
+            flush()
+        }
+    }
+
+    /// Writes queued request bytes; once all are out, the response timer runs.
+    private func flush() {
+        if !output.isEmpty {
+            let result = output.write(to: transport, scratch: loop.iovecScratch) { _ in }
+            if case .failed = result {
+                fail(.reset)
+                return
+            }
+        }
+        if output.isEmpty {
+            if timer == .none || timer == .connect { arm(.response) }
+        }
+        updateInterest()
+    }
+
+    private func readResponse() {
+        for _ in 0..<8 {
+            guard state == .active, !paused else { return }
+            var outcome = TransportResult.wouldBlock
+            var space = 0
+            let count = input.write(minimumSpace: 16 * 1024) { buffer in
+                space = buffer.count
+                outcome = transport.read(into: buffer)
+                if case .bytes(let count) = outcome { return count }
+                return 0
+            }
+            switch outcome {
+            case .bytes:
+                if timer == .read { arm(.read) }
+                parseResponse()
+                if count < space { return }
+            case .wouldBlock:
+                return
+            case .endOfFile, .failed:
+                parseResponse()
+                guard state == .active else { return }
+                handleEndOfInput(parser.inputEnded())
+                return
+            }
+        }
+    }
+
+    private func handleEndOfInput(_ event: UpstreamEvent) {
+        switch event {
+        case .end:
+            exchange?.upstreamEnded()
+            exchange = nil
+            close()
+            pool.connectionClosed(self)
+        case .error(let error):
+            fail(error.kind == .truncated ? .reset : .badResponse)
+        default:
+            fail(.reset)
+        }
+    }
+
+    /// Hands parsed events to the exchange until the input runs out, reading pauses, or the response ends.
+    private func parseResponse() {
+        while state == .active, !paused, let exchange {
+            var event = UpstreamEvent.needMore
+            var keepReading = true
+            let consumed = input.withReadableBytes { bytes -> Int in
+                let (consumed, parsed) = parser.parse(bytes, isHEAD: isHEAD, limit: Self.pieceLimit)
+                event = parsed
+                if case .body(let range) = parsed {
+                    keepReading = exchange.upstreamBody(
+                        UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes[range])))
+                }
+                return consumed
+            }
+            guard state == .active else { return }  // the exchange gave up meanwhile
+            input.consume(consumed)
+            switch event {
+            case .needMore:
+                return
+            case .informational:
+                continue
+            case .head(let head):
+                arm(.read)
+                exchange.upstreamHead(head)
+            case .body:
+                if !keepReading { pauseReading() }
+            case .end:
+                let reusable = parser.canReuseConnection && input.isEmpty && output.isEmpty
+                self.exchange = nil
+                exchange.upstreamEnded()
+                reused = true
+                if reusable && state == .active {
+                    state = .idle
+                    arm(.idle)
+                    updateInterest()
+                    pool.connectionReady(self)
+                } else if state != .closed {
+                    close()
+                    pool.connectionClosed(self)
+                }
+                return
+            case .error(let error):
+                fail(error.kind == .truncated ? .reset : .badResponse)
+                return
+            }
+        }
+    }
+
+    private func fail(_ failure: UpstreamFailure) {
+        let exchange = self.exchange
+        self.exchange = nil
+        close()
+        pool.connectionClosed(self)
+        exchange?.upstreamFailed(failure, reusedConnection: reused)
+    }
+
+    // MARK: - Bookkeeping
+
+    private func arm(_ next: Timer) {
+        timer = next
+        let timeout: UInt64? =
+            switch next {
+            case .none: nil
+            case .connect: pool.timeouts.connect
+            case .response: pool.timeouts.response
+            case .read: pool.timeouts.read
+            case .idle: pool.timeouts.idle
+            }
+        loop.schedule(self, at: timeout.map { loop.now &+ $0 })
+    }
+
+    private func updateInterest() {
+        guard state != .closed else { return }
+        var wanted: EpollEvents = [.readHangup]
+        switch state {
+        case .connecting: wanted = [.writable]
+        case .idle: wanted = [.readable, .readHangup]
+        case .active:
+            if !paused { wanted.insert(.readable) }
+            if !output.isEmpty { wanted.insert(.writable) }
+        case .closed: return
+        }
+        guard wanted != interest else { return }
+        if loop.modifyInterest(of: self, to: wanted) != nil {
+            fail(.reset)
+            return
+        }
+        interest = wanted
+    }
+
+    /// Closes the socket (idempotent). The pool is told by the caller.
+    func close() {
+        guard state != .closed else { return }
+        state = .closed
+        timer = .none
+        loop.unregister(self)
+        transport.close()
+        output.removeAll()
+    }
+}

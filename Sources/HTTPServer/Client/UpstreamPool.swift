@@ -1,0 +1,138 @@
+import Glibc
+
+/// The keep-alive connections to one upstream that one event loop holds, and the exchanges waiting for one.
+///
+/// Bounds (per loop: the proxy splits its totals over the loops, as nginx's `keepalive` is per worker): at most
+/// `maxConnections` connections (connecting, busy or idle), at most `maxWaiting` exchanges queued for one (beyond,
+/// the exchange fails with ``UpstreamFailure/poolFull``). Idle connections are reused last-in first-out (the most
+/// recently used is the least likely to have been closed by the upstream) and closed after the idle timeout.
+/// Confined to its loop's thread.
+final class UpstreamPool {
+    struct Timeouts {
+        var connect: UInt64
+        var response: UInt64
+        var read: UInt64
+        var idle: UInt64
+    }
+
+    unowned let loop: EventLoop
+    let address: UpstreamAddress
+    let maxConnections: Int
+    let maxWaiting: Int
+    let timeouts: Timeouts
+    private var idle: [UpstreamConnection] = []
+    private(set) var openCount = 0
+    private var waiting: [ProxyExchange] = []
+    private var waitingHead = 0
+    private let observer: (any UpstreamPoolObserver)?
+
+    init(
+        loop: EventLoop, address: UpstreamAddress, maxConnections: Int, maxWaiting: Int, timeouts: Timeouts,
+        observer: (any UpstreamPoolObserver)?
+    ) {
+        self.loop = loop
+        self.address = address
+        self.maxConnections = max(1, maxConnections)
+        self.maxWaiting = max(0, maxWaiting)
+        self.timeouts = timeouts
+        self.observer = observer
+    }
+
+    /// Connections idle in the pool.
+    var idleCount: Int { idle.count }
+    /// Exchanges waiting for a connection.
+    var waitingCount: Int { waiting.count - waitingHead }
+
+    /// Gives `exchange` a connection now (idle, or a new one), queues it, or fails it with `pool_full`.
+    func acquire(_ exchange: ProxyExchange) {
+        if let connection = idle.popLast() {
+            observer?.upstreamConnectionBusy(reused: true)
+            exchange.attach(connection)
+            return
+        }
+        if openCount < maxConnections {
+            connect(for: exchange)
+            return
+        }
+        guard waitingCount < maxWaiting else {
+            exchange.upstreamFailed(.poolFull, reusedConnection: false)
+            return
+        }
+        waiting.append(exchange)
+    }
+
+    /// A waiting exchange gave up (its client left): it is skipped when its turn comes.
+    func withdraw(_ exchange: ProxyExchange) {
+        guard let index = waiting[waitingHead...].firstIndex(where: { $0 === exchange }) else { return }
+        waiting.remove(at: index)
+    }
+
+    private func connect(for exchange: ProxyExchange) {
+        switch address.connect() {
+        case .failure(let error):
+            exchange.upstreamFailed(
+                error.errno == ECONNREFUSED ? .connectRefused : .connectFailed, reusedConnection: false)
+        case .success(let (fd, connected)):
+            let connection = UpstreamConnection(loop: loop, pool: self, fileDescriptor: fd, connected: connected)
+            guard connection.register() else {
+                exchange.upstreamFailed(.connectFailed, reusedConnection: false)
+                return
+            }
+            openCount += 1
+            observer?.upstreamConnectionOpened()
+            observer?.upstreamConnectionBusy(reused: false)
+            exchange.attach(connection)
+        }
+    }
+
+    /// `connection` finished an exchange and may carry another: the next waiting exchange gets it, else it idles.
+    func connectionReady(_ connection: UpstreamConnection) {
+        if let next = nextWaiting() {
+            observer?.upstreamConnectionBusy(reused: true)
+            next.attach(connection)
+            return
+        }
+        idle.append(connection)
+    }
+
+    /// `connection` closed (already): its place may go to a waiting exchange.
+    func connectionClosed(_ connection: UpstreamConnection) {
+        if let index = idle.firstIndex(where: { $0 === connection }) { idle.remove(at: index) }
+        openCount -= 1
+        observer?.upstreamConnectionClosed()
+        if openCount < maxConnections, let next = nextWaiting() { connect(for: next) }
+    }
+
+    private func nextWaiting() -> ProxyExchange? {
+        guard waitingHead < waiting.count else { return nil }
+        let next = waiting[waitingHead]
+        waitingHead += 1
+        if waitingHead >= 64 && waitingHead * 2 >= waiting.count {
+            waiting.removeFirst(waitingHead)
+            waitingHead = 0
+        }
+        return next
+    }
+
+    /// Closes every idle connection (the proxy was replaced by a reload, or the loop stops).
+    func closeIdle() {
+        let connections = idle
+        idle = []
+        for connection in connections {
+            connection.close()
+            openCount -= 1
+            observer?.upstreamConnectionClosed()
+        }
+    }
+}
+
+/// Counts of the proxy's upstream connections, for self metrics. Called on event-loop threads: must be cheap and
+/// thread-safe.
+public protocol UpstreamPoolObserver: Sendable {
+    /// A connection to the upstream was opened (connecting started).
+    func upstreamConnectionOpened()
+    /// A connection to the upstream closed.
+    func upstreamConnectionClosed()
+    /// A connection was given to an exchange: a fresh one, or `reused` from the pool.
+    func upstreamConnectionBusy(reused: Bool)
+}

@@ -1,0 +1,167 @@
+/// A response whose body is produced piece by piece while it is sent (a proxied upstream response): the head
+/// first, then body pieces as they arrive, then the end.
+///
+/// Confined to the event loop of the request's connection: made there by ``HTTPResponder/makeStream()`` and used
+/// only there (the reverse proxy drives it from the same loop's upstream sockets). Contract:
+/// - Exactly one of: ``respond(_:)`` (a whole response, e.g. a 502 before any upstream byte), or ``start(status:headers:contentLength:)``
+///   followed by ``write(_:)`` calls and then ``finish()`` or ``abort()``.
+/// - ``write(_:)`` copies the bytes; it returns whether the caller may go on writing now. After `false` the
+///   caller should stop producing until ``onWritable`` is called (what is written anyway is still sent: the
+///   bound is the caller's to keep).
+/// - When the client goes away first, ``onCancel`` is called once (on the loop) and later calls are ignored.
+/// - The session frames the body: `Content-Length` when given to `start`, else chunked (HTTP/1.1) or
+///   close-delimited (HTTP/1.0); over HTTP/2 as DATA frames.
+final class HTTPResponseStream {
+    enum State: Equatable {
+        /// Nothing sent yet.
+        case idle
+        /// The head is given; body pieces may follow.
+        case streaming
+        /// ``finish()`` was called.
+        case finished
+        /// ``abort()`` was called: the response is cut (the client sees it incomplete).
+        case aborted
+        /// The client left, or a whole response was given: nothing more is taken.
+        case closed
+    }
+
+    /// The head given to ``start(status:headers:contentLength:)``.
+    struct Head {
+        var status: Int
+        var headers: HTTPHeaders
+        var contentLength: Int?
+    }
+
+    /// Output queued for the client above which ``write(_:)`` answers false.
+    static let highWater = 256 * 1024
+    /// Output queued below which a writer that was told to stop is called back (``onWritable``).
+    static let lowWater = 64 * 1024
+
+    let requestID: UInt64
+    private(set) weak var connection: Connection?
+    private(set) var state = State.idle
+    private(set) var head: Head?
+    /// Body pieces not yet taken by the session, in order.
+    private(set) var pending: [[UInt8]] = []
+    private(set) var pendingBytes = 0
+    /// Body bytes given so far.
+    private(set) var bodyBytes = 0
+    /// A writer was told to stop (``write(_:)`` returned false) and waits for ``onWritable``.
+    var waitsForSpace = false
+
+    /// Called once when the client goes away before the stream ended.
+    var onCancel: (() -> Void)?
+    /// Called when the queued output fell below ``lowWater`` after ``write(_:)`` answered false.
+    var onWritable: (() -> Void)?
+
+    /// Fields a wrapping handler set on the responder (``HTTPResponder/settingHeaders(_:)``), set on the head too.
+    private let extraHeaders: [(name: String, value: String)]
+
+    init(requestID: UInt64, connection: Connection, extraHeaders: [(name: String, value: String)] = []) {
+        self.requestID = requestID
+        self.connection = connection
+        self.extraHeaders = extraHeaders
+    }
+
+    /// Whether the client is gone (or the stream ended): writing is pointless.
+    var isCancelled: Bool { state == .closed }
+
+    /// Sends a whole response instead of a stream (only before ``start(status:headers:contentLength:)``).
+    func respond(_ response: HTTPResponse) {
+        guard state == .idle, let connection else { return }
+        state = .closed
+        onCancel = nil
+        onWritable = nil
+        var response = response
+        for field in extraHeaders { response.headers.replaceOrAdd(name: field.name, value: field.value) }
+        connection.protocolHandler.deliver(response, requestID: requestID, connection: connection)
+        connection.loop.markDirty(connection)
+    }
+
+    /// Sends the head. `contentLength`: the body's exact length when known (it must then be exactly that long).
+    func start(status: Int, headers: HTTPHeaders, contentLength: Int?) {
+        guard state == .idle else { return }
+        state = .streaming
+        var headers = headers
+        for field in extraHeaders { headers.replaceOrAdd(name: field.name, value: field.value) }
+        head = Head(status: status, headers: headers, contentLength: contentLength)
+        changed()
+    }
+
+    /// Queues a copy of `bytes` for the client; false when the caller should wait for ``onWritable``.
+    @discardableResult
+    func write(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard state == .streaming else { return false }
+        if !bytes.isEmpty {
+            pending.append([UInt8](bytes))
+            pendingBytes += bytes.count
+            bodyBytes += bytes.count
+            changed()
+        }
+        guard state == .streaming, let connection else { return false }
+        if pendingBytes + connection.output.pendingBytes >= Self.highWater {
+            waitsForSpace = true
+            return false
+        }
+        return true
+    }
+
+    /// Ends the body (the chunked coding's last chunk, or nothing more for a known length).
+    func finish() {
+        guard state == .streaming else { return }
+        state = .finished
+        onCancel = nil
+        onWritable = nil
+        changed()
+    }
+
+    /// Cuts the response: what is queued is sent, then the connection closes (HTTP/1.1) or the stream is reset
+    /// (HTTP/2), so the client can tell the body is incomplete. Before ``start(status:headers:contentLength:)``
+    /// it does the same without a head.
+    func abort() {
+        guard state == .streaming || state == .idle else { return }
+        state = .aborted
+        onCancel = nil
+        onWritable = nil
+        changed()
+    }
+
+    // MARK: - Session side
+
+    /// The session takes the queued pieces.
+    func takePending() -> [[UInt8]] {
+        defer {
+            pending = []
+            pendingBytes = 0
+        }
+        return pending
+    }
+
+    /// The client went away (or the session dropped the request): tells the writer once.
+    func cancel() {
+        guard state == .idle || state == .streaming else {
+            state = .closed
+            return
+        }
+        state = .closed
+        pending = []
+        pendingBytes = 0
+        let callback = onCancel
+        onCancel = nil
+        onWritable = nil
+        callback?()
+    }
+
+    /// The session wrote output: wakes a writer that waits for space.
+    func outputDrained(queuedBytes: Int) {
+        guard waitsForSpace, state == .streaming, pendingBytes + queuedBytes < Self.lowWater else { return }
+        waitsForSpace = false
+        onWritable?()
+    }
+
+    private func changed() {
+        guard let connection, !connection.isClosed else { return }
+        connection.protocolHandler.streamChanged(self, connection: connection)
+        connection.loop.markDirty(connection)
+    }
+}

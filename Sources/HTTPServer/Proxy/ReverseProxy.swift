@@ -1,0 +1,113 @@
+import Synchronization
+
+/// An ``HTTPHandler`` that forwards every request to one HTTP/1.1 upstream and streams the response back: the
+/// reverse proxy of the exporter's sidecar mode, on the server's own event loops (no thread of its own).
+///
+/// - Upstream connections are kept alive in a pool per event loop (``Configuration/maxConnections`` and
+///   ``Configuration/maxWaiting`` split evenly over the loops, as nginx's `keepalive` is per worker), and spoken to
+///   in HTTP/1.1 whatever the client spoke.
+/// - The request body arrives whole (the server's body limits and budget apply) and is sent with a
+///   `Content-Length`; the response body is streamed back piece by piece with back-pressure: when the client does
+///   not read, the upstream is not read either. Over HTTP/2 the response is collected whole (at most
+///   ``Configuration/maxBufferedResponseBytes``) and sent then.
+/// - Hop-by-hop fields are removed both ways; `X-Forwarded-For`/`-Proto`/`-Host` are added, `Host` is kept; the
+///   request id header is passed on, or generated (``Configuration/makeRequestID``) and returned to the client.
+/// - The ``ReverseProxyObserver`` sees each request and the end of each exchange; the proxy keeps no metrics.
+public final class ReverseProxy: HTTPHandler, Sendable {
+    /// Where and how to forward.
+    public struct Configuration: Sendable {
+        /// The upstream's resolved address.
+        public var upstream: UpstreamAddress
+        /// Prefix of every upstream path (the upstream URL's path), empty or starting with `/`, no trailing `/`.
+        public var basePath: String = ""
+        /// Upstream connections at most, over all event loops (default 64).
+        public var maxConnections: Int = 64
+        /// Requests waiting for a connection at most, over all event loops (default 1024); beyond: 503.
+        public var maxWaiting: Int = 1024
+        /// Longest wait for a new upstream connection to be established.
+        public var connectTimeout: Duration = .seconds(5)
+        /// From the last request byte written to the response head.
+        public var responseTimeout: Duration = .seconds(60)
+        /// Longest gap between reads of the response body.
+        public var readTimeout: Duration = .seconds(60)
+        /// An idle pooled connection closes after this (keep it under the upstream's keep-alive timeout).
+        public var idleTimeout: Duration = .seconds(4)
+        /// `X-Forwarded-Proto`: the scheme clients use to reach the proxy (`http`, or `https` behind TLS).
+        public var forwardedProto: String = "http"
+        /// The request id field (passed on, or generated and returned).
+        public var requestIDHeader: String = "X-Request-Id"
+        /// Makes a request id when the client sent none.
+        public var makeRequestID: @Sendable () -> String
+        /// Most response bytes collected for an HTTP/2 client (default 64 MiB): beyond, 502.
+        public var maxBufferedResponseBytes: Int = 64 << 20
+        /// The event loops of the server this handler runs in (``HTTPServer/Configuration/eventLoopCount``).
+        public var eventLoopCount: Int
+
+        /// A configuration with the defaults above.
+        public init(
+            upstream: UpstreamAddress, eventLoopCount: Int, makeRequestID: @escaping @Sendable () -> String
+        ) {
+            self.upstream = upstream
+            self.eventLoopCount = max(1, eventLoopCount)
+            self.makeRequestID = makeRequestID
+        }
+    }
+
+    /// One loop's pool, made on that loop's thread at its first request and touched only there.
+    private final class PoolSlot: @unchecked Sendable {
+        var pool: UpstreamPool?
+    }
+
+    /// What it was made with.
+    public let configuration: Configuration
+    let observer: (any ReverseProxyObserver)?
+    private let poolObserver: (any UpstreamPoolObserver)?
+    private let pools: [PoolSlot]
+    private let timeouts: UpstreamPool.Timeouts
+
+    /// A proxy to `configuration.upstream`, reporting to `observer` and `poolObserver`.
+    public init(
+        configuration: Configuration, observer: (any ReverseProxyObserver)?,
+        poolObserver: (any UpstreamPoolObserver)? = nil
+    ) {
+        self.configuration = configuration
+        self.observer = observer
+        self.poolObserver = poolObserver
+        self.pools = (0..<configuration.eventLoopCount).map { _ in PoolSlot() }
+        self.timeouts = UpstreamPool.Timeouts(
+            connect: configuration.connectTimeout.nanoseconds, response: configuration.responseTimeout.nanoseconds,
+            read: configuration.readTimeout.nanoseconds, idle: configuration.idleTimeout.nanoseconds)
+    }
+
+    /// Forwards `request` on the calling event loop's pool (the server calls it there).
+    public func handle(_ request: HTTPRequest, respond: HTTPResponder) {
+        guard let loop = respond.eventLoop, loop.isOnLoopThread, loop.index < pools.count else {
+            respond(HTTPResponse(status: 500, text: "the proxy runs only on its server's event loops\n"))
+            return
+        }
+        let pool = self.pool(on: loop)
+        let clientID = request.headers[configuration.requestIDHeader]
+        let requestID = clientID.flatMap { $0.isEmpty ? nil : $0 } ?? configuration.makeRequestID()
+        let tap = observer?.proxyRequestStarted(request, requestID: requestID) ?? ProxyTap()
+        let bytes = ForwardedRequest.encode(
+            request, basePath: configuration.basePath, hostFallback: configuration.upstream.description,
+            forwardedProto: configuration.forwardedProto, requestIDHeader: configuration.requestIDHeader,
+            requestID: requestID)
+        let exchange = ProxyExchange(
+            proxy: self, pool: pool, request: request, requestID: requestID, generatedID: clientID == nil, tap: tap,
+            upstreamRequest: bytes, stream: respond.makeStream(), responder: respond)
+        exchange.start()
+    }
+
+    private func pool(on loop: EventLoop) -> UpstreamPool {
+        let slot = pools[loop.index]
+        if let pool = slot.pool { return pool }
+        let loops = pools.count
+        let pool = UpstreamPool(
+            loop: loop, address: configuration.upstream,
+            maxConnections: (configuration.maxConnections + loops - 1) / loops,
+            maxWaiting: (configuration.maxWaiting + loops - 1) / loops, timeouts: timeouts, observer: poolObserver)
+        slot.pool = pool
+        return pool
+    }
+}

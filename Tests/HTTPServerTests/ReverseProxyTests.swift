@@ -1,0 +1,254 @@
+import Foundation
+import Glibc
+import Synchronization
+import Testing
+
+@testable import HTTPServer
+
+/// Records what the proxy reports.
+final class RecordingProxyObserver: ReverseProxyObserver, UpstreamPoolObserver {
+    let records = Mutex<[ProxyExchangeRecord]>([])
+    let opened = Atomic<Int>(0)
+    let closed = Atomic<Int>(0)
+    let captureLimit: Int
+
+    init(captureLimit: Int = 0) { self.captureLimit = captureLimit }
+
+    func proxyRequestStarted(_ request: HTTPRequest, requestID: String) -> ProxyTap {
+        ProxyTap(responseCaptureLimit: captureLimit)
+    }
+    func proxyExchangeEnded(_ exchange: ProxyExchangeRecord) { records.withLock { $0.append(exchange) } }
+    func upstreamConnectionOpened() { opened.add(1, ordering: .relaxed) }
+    func upstreamConnectionClosed() { closed.add(1, ordering: .relaxed) }
+    func upstreamConnectionBusy(reused: Bool) {}
+    var all: [ProxyExchangeRecord] { records.withLock { $0 } }
+}
+
+/// Runs `body` with a proxy on a free port in front of `upstreamPort`.
+func withProxy(
+    upstreamPort: Int, observer: RecordingProxyObserver = RecordingProxyObserver(),
+    configure: (inout ReverseProxy.Configuration) -> Void = { _ in }, _ body: (Int) throws -> Void
+) throws {
+    var configuration = ReverseProxy.Configuration(
+        upstream: try UpstreamAddress.resolve(host: "127.0.0.1", port: upstreamPort), eventLoopCount: 2,
+        makeRequestID: { "generated-id" })
+    configure(&configuration)
+    let proxy = ReverseProxy(configuration: configuration, observer: observer, poolObserver: observer)
+    try withServer(handler: proxy) { _, port in try body(port) }
+}
+
+/// A scripted upstream on a blocking socket: accepts one connection and runs `script` on it in a thread.
+final class ScriptedUpstream: @unchecked Sendable {
+    let port: Int
+    private let listener: Int32
+
+    init(_ script: @escaping @Sendable (Int32) -> Void) throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        inet_pton(AF_INET, "127.0.0.1", &address.sin_addr)
+        _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        listen(fd, 16)
+        var bound = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &bound) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        listener = fd
+        port = Int(UInt16(bigEndian: bound.sin_port))
+        Thread.detachNewThread {
+            let client = accept(fd, nil, nil)
+            guard client >= 0 else { return }
+            script(client)
+            Glibc.close(client)
+        }
+    }
+
+    deinit { Glibc.close(listener) }
+
+    /// Reads until the end of a request head (no body expected).
+    static func readHead(_ fd: Int32) -> String {
+        var bytes: [UInt8] = []
+        var byte: UInt8 = 0
+        while Glibc.read(fd, &byte, 1) == 1 {
+            bytes.append(byte)
+            if bytes.count >= 4 && bytes.suffix(4) == [13, 10, 13, 10] { break }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    static func write(_ fd: Int32, _ text: String) {
+        let bytes = Array(text.utf8)
+        _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+    }
+}
+
+@Suite struct ReverseProxyTests {
+    @Test func forwardsRequestsAndReturnsTheGeneratedRequestID() throws {
+        let observer = RecordingProxyObserver()
+        try withServer { _, upstream in
+            try withProxy(upstreamPort: upstream, observer: observer) { port in
+                let client = try RawClient(port: port)
+                try client.send("GET /hello?x=1 HTTP/1.1\r\nHost: example\r\n\r\n")
+                let response = try client.readResponse()
+                #expect(response.status == 200)
+                #expect(response.text == "GET /hello?x=1 body=0")
+                #expect(response.header("X-Request-Id") == "generated-id")
+                try client.send("GET /again HTTP/1.1\r\nHost: example\r\nX-Request-Id: mine\r\n\r\n")
+                let second = try client.readResponse()
+                #expect(second.text == "GET /again body=0")
+                #expect(second.header("X-Request-Id") == nil)
+            }
+        }
+        #expect(eventually { observer.all.count == 2 })
+        #expect(observer.all.map(\.requestID) == ["generated-id", "mine"])
+        #expect(observer.all.allSatisfy { $0.status == 200 && $0.failure == nil && !$0.cancelled })
+        // Both requests went over one kept-alive upstream connection.
+        #expect(observer.opened.load(ordering: .relaxed) == 1)
+    }
+
+    @Test func bodiesPassIntactBothWays() throws {
+        let observer = RecordingProxyObserver(captureLimit: 1000)
+        var payload = [UInt8](repeating: 0, count: 300_000)
+        for i in payload.indices { payload[i] = UInt8(truncatingIfNeeded: i &* 31 &+ i >> 9) }
+        try withServer { _, upstream in
+            try withProxy(upstreamPort: upstream, observer: observer) { port in
+                let client = try RawClient(port: port)
+                try client.send("POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: \(payload.count)\r\n\r\n")
+                try client.send(payload)
+                let response = try client.readResponse()
+                #expect(response.status == 200)
+                #expect(response.body == payload)
+                try client.send("GET /big?bytes=3000000 HTTP/1.1\r\nHost: h\r\n\r\n")
+                let big = try client.readResponse()
+                #expect(big.body.count == 3_000_000)
+                #expect(big.body.allSatisfy { $0 == UInt8(ascii: "x") })
+            }
+        }
+        #expect(eventually { observer.all.count == 2 })
+        let first = observer.all[0]
+        #expect(first.responseBody.map { Array($0) } == Array(payload.prefix(1000)))
+        #expect(first.responseBodyOverLimit)
+        #expect(first.responseBodyBytes == payload.count)
+    }
+
+    @Test func refusedUpstreamIs502() throws {
+        // A port that was free a moment ago: nothing listens there.
+        var freePort = 0
+        try withServer { _, port in freePort = port }
+        let observer = RecordingProxyObserver()
+        try withProxy(upstreamPort: freePort, observer: observer) { port in
+            let client = try RawClient(port: port)
+            try client.send("GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+            let response = try client.readResponse()
+            #expect(response.status == 502)
+            #expect(response.text == "upstream refused the connection\n")
+        }
+        #expect(eventually { observer.all.first?.failure == .connectRefused })
+    }
+
+    @Test func slowUpstreamIs504() throws {
+        let observer = RecordingProxyObserver()
+        try withServer { _, upstream in
+            try withProxy(
+                upstreamPort: upstream, observer: observer, configure: { $0.responseTimeout = .milliseconds(200) }
+            ) { port in
+                let client = try RawClient(port: port)
+                try client.send("GET /slow?ms=2000 HTTP/1.1\r\nHost: h\r\n\r\n")
+                let response = try client.readResponse()
+                #expect(response.status == 504)
+            }
+        }
+        #expect(eventually { observer.all.first?.failure == .responseTimeout })
+    }
+
+    @Test func chunkedResponseIsFlushedPieceByPiece() throws {
+        let released = Atomic<Int>(0)
+        let upstream = try ScriptedUpstream { fd in
+            _ = ScriptedUpstream.readHead(fd)
+            ScriptedUpstream.write(
+                fd, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+            for index in 0..<3 {
+                // Each event only after the test saw the previous one through the proxy.
+                guard eventually(timeout: 5, { released.load(ordering: .sequentiallyConsistent) >= index }) else {
+                    return
+                }
+                let event = "data: \(index)\n\n"
+                ScriptedUpstream.write(fd, String(event.utf8.count, radix: 16) + "\r\n" + event + "\r\n")
+            }
+            ScriptedUpstream.write(fd, "0\r\n\r\n")
+        }
+        let observer = RecordingProxyObserver()
+        try withProxy(upstreamPort: upstream.port, observer: observer) { port in
+            let client = try RawClient(port: port)
+            try client.send("GET /events HTTP/1.1\r\nHost: h\r\n\r\n")
+            let head = try client.readResponse(bodyExpected: false)
+            #expect(head.header("Transfer-Encoding") == "chunked")
+            #expect(head.header("Content-Type") == "text/event-stream")
+            var seen = ""
+            for index in 0..<3 {
+                let deadline = monotonicSeconds() + 5
+                while !seen.contains("data: \(index)\n\n") && monotonicSeconds() < deadline {
+                    seen += String(decoding: try client.readAvailable(timeout: 1), as: UTF8.self)
+                }
+                #expect(seen.contains("data: \(index)\n\n"), "event \(index) did not arrive before the next was sent")
+                released.store(index + 1, ordering: .sequentiallyConsistent)
+            }
+            let deadline = monotonicSeconds() + 5
+            while !seen.hasSuffix("0\r\n\r\n") && monotonicSeconds() < deadline {
+                seen += String(decoding: try client.readAvailable(timeout: 1), as: UTF8.self)
+            }
+            #expect(seen.hasSuffix("0\r\n\r\n"))
+        }
+        #expect(eventually { observer.all.first?.status == 200 })
+    }
+
+    @Test func upstreamClosingMidBodyCutsTheClientResponse() throws {
+        let upstream = try ScriptedUpstream { fd in
+            _ = ScriptedUpstream.readHead(fd)
+            ScriptedUpstream.write(fd, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part")
+        }
+        let observer = RecordingProxyObserver()
+        try withProxy(upstreamPort: upstream.port, observer: observer) { port in
+            let client = try RawClient(port: port)
+            try client.send("GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+            let head = try client.readResponse(bodyExpected: false)
+            #expect(head.status == 200)
+            #expect(head.header("Content-Length") == "100")
+            #expect(client.waitForClose(timeout: 5))
+        }
+        #expect(eventually { observer.all.first?.failure == .reset })
+    }
+
+    @Test func clientLeavingCancelsTheUpstreamRequest() throws {
+        let upstreamSawClose = Atomic<Bool>(false)
+        let upstream = try ScriptedUpstream { fd in
+            _ = ScriptedUpstream.readHead(fd)
+            ScriptedUpstream.write(fd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
+            var byte: UInt8 = 0
+            let deadline = monotonicSeconds() + 5
+            while monotonicSeconds() < deadline {
+                var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                if poll(&poller, 1, 100) > 0, Glibc.read(fd, &byte, 1) <= 0 {
+                    upstreamSawClose.store(true, ordering: .sequentiallyConsistent)
+                    return
+                }
+            }
+        }
+        let observer = RecordingProxyObserver()
+        try withProxy(upstreamPort: upstream.port, observer: observer) { port in
+            let client = try RawClient(port: port)
+            try client.send("GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+            _ = try client.readResponse(bodyExpected: false)
+            client.close()
+            #expect(eventually { upstreamSawClose.load(ordering: .sequentiallyConsistent) })
+        }
+        #expect(eventually { observer.all.first?.cancelled == true })
+    }
+}
