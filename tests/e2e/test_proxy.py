@@ -409,6 +409,97 @@ def test_streamed_events_reach_the_client_before_the_next_is_written_upstream(st
             assert arrivals[k] < s.written[k + 1], k
 
 
+class H2Client:
+    """A minimal HTTP/2 client with prior knowledge (the h2 package) over a blocking socket: one GET whose DATA is
+    read as it arrives."""
+
+    def __init__(self, port):
+        import h2.config
+        import h2.connection
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        self.conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
+        self.conn.initiate_connection()
+        self.sock.sendall(self.conn.data_to_send())
+        self.port, self.headers, self.data, self.ended = port, None, b"", False
+
+    def get(self, path):
+        self.stream_id = self.conn.get_next_available_stream_id()
+        self.conn.send_headers(self.stream_id, [(":method", "GET"), (":path", path), (":scheme", "http"),
+                                                (":authority", f"127.0.0.1:{self.port}")], end_stream=True)
+        self.sock.sendall(self.conn.data_to_send())
+
+    def read_until(self, expected, deadline):
+        """Reads frames until the body received is `expected` long; asserts it equals it."""
+        import h2.events
+        while len(self.data) < len(expected) or self.headers is None:
+            assert time.monotonic() < deadline, (self.data, expected)
+            self.sock.settimeout(max(0.01, deadline - time.monotonic()))
+            chunk = self.sock.recv(65536)
+            assert chunk, ("the connection closed", self.data)
+            for event in self.conn.receive_data(chunk):
+                if isinstance(event, h2.events.ResponseReceived):
+                    self.headers = dict(event.headers)
+                elif isinstance(event, h2.events.DataReceived):
+                    self.data += event.data
+                    self.conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+                elif isinstance(event, h2.events.StreamEnded):
+                    self.ended = True
+            self.sock.sendall(self.conn.data_to_send())
+        assert self.data == expected, (self.data, expected)
+
+    def close(self):
+        self.sock.close()
+
+
+def test_streamed_events_reach_an_h2c_client_before_the_next_is_written_upstream(start_proxy, upstream):
+    e = start_proxy(MODELS, upstream.base, routes=ROUTES)
+    n = 4
+    s = upstream.stream("pace-h2")
+    client = H2Client(e.proxy_port)
+    try:
+        client.get(f"/sse/pace-h2?events={n}")
+        wait_for(s.started.is_set, timeout=10, what="the upstream to start the stream")
+        expected, arrivals = b"", []
+        for k in range(n):
+            s.release()
+            expected += f"id: {k}\ndata: {{\"k\": {k}}}\n\n".encode()
+            client.read_until(expected, time.monotonic() + 5)
+            arrivals.append(time.monotonic())
+            assert len(s.written) == k + 1
+        assert client.headers[":status"] == "200" and client.headers["content-type"] == "text/event-stream"
+        for k in range(n - 1):
+            assert s.written[k] <= arrivals[k] < s.written[k + 1], k
+    finally:
+        client.close()
+
+
+def test_request_bodies_stream_to_the_upstream_before_they_end(start_proxy, upstream):
+    """The proxy does not hold a request body whole: the upstream receives its first part while the client has not
+    sent the rest (Content-Length and chunked)."""
+    e = start_proxy(MODELS, upstream.base, routes=ROUTES)
+    payload = np.random.default_rng(9).bytes(2 * MIB)
+    first = 256 * 1024
+    for framing in ("length", "chunked"):
+        target = f"/echo?framing={framing}"
+        sock = socket.create_connection(("127.0.0.1", e.proxy_port), timeout=10)
+        if framing == "length":
+            sock.sendall(b"POST %s HTTP/1.1\r\nHost: stream.test\r\nContent-Type: application/octet-stream\r\n"
+                         b"Content-Length: %d\r\n\r\n" % (target.encode(), len(payload)) + payload[:first])
+        else:
+            sock.sendall(b"POST %s HTTP/1.1\r\nHost: stream.test\r\nContent-Type: application/octet-stream\r\n"
+                         b"Transfer-Encoding: chunked\r\n\r\n%x\r\n" % (target.encode(), first) + payload[:first] + b"\r\n")
+        wait_for(lambda: upstream.receiving.get(target, 0) >= first, timeout=5,
+                 what=f"the upstream to receive the first {first} bytes ({framing}) before the rest is sent")
+        rest = payload[first:]
+        sock.sendall(rest if framing == "length" else b"%x\r\n" % len(rest) + rest + b"\r\n0\r\n\r\n")
+        r = http.client.HTTPResponse(sock, method="POST")
+        r.begin()
+        answer = json.loads(r.read())
+        sock.close()
+        assert r.status == 200 and answer["body_length"] == len(payload), answer
+        assert answer["body_sha256"] == hashlib.sha256(payload).hexdigest()
+
+
 def test_a_client_that_closes_mid_stream_cancels_the_upstream_request(start_proxy, upstream):
     e = start_proxy(MODELS, upstream.base, routes=ROUTES)
     s = upstream.stream("cancel")

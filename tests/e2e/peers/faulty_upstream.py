@@ -19,6 +19,7 @@ Paths (a path that is none of these answers 404, unless `fixed` has it):
 - `/stall-body?total=N&sent=M`: the same, then silence until the peer closes.
 - `/big?bytes=N&seed=S[&chunked=1]`: N pseudo-random bytes (`body_bytes(N, S)`), Content-Length or chunked in
   64 KiB chunks, with their SHA-256 in `X-Body-Sha256`.
+- Any request whose body is still arriving: the bytes received so far are in `receiving[target]`.
 - `/sse/{name}?events=N` (`text/event-stream`) and `/stream/{name}?events=N` (`application/octet-stream`): chunked;
   event k is written only after the test's k-th `release(name)`; the write times are in `stream(name).written`,
   and `stream(name).closed` is set when the peer closes the connection before the last event.
@@ -108,6 +109,7 @@ class Upstream:
         self.peer_closes = 0  # connections the peer closed (EOF seen here)
         self.abandoned = 0  # held or slow responses whose peer closed the connection while they waited
         self.seen = collections.deque(maxlen=512)
+        self.receiving = {}  # target -> body bytes received so far of a request whose body is still arriving
         self._streams = {}
         self._big = {}
         self._lock = threading.Lock()
@@ -211,10 +213,12 @@ class _Connection(asyncio.Protocol):
                     self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             if self.chunked is None:
                 if len(self.buf) < self.length:
+                    self.up.receiving[self.head[1]] = len(self.buf)
                     return
                 self.body += self.buf[:self.length]
                 del self.buf[:self.length]
             elif not self.read_chunks():
+                self.up.receiving[self.head[1]] = len(self.body)
                 return
             head, body = self.head, bytes(self.body)
             self.head = self.body = None
