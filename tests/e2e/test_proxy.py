@@ -51,6 +51,15 @@ models:
     features: {FEATURES}
     collectors: [service]
     capture: {{protocol: mlflow}}
+  - name: credit-load
+    task: binary_classification
+    versions: [v7]
+    classes: ["0", "1"]
+    positive_class: "1"
+    features: {FEATURES}
+    collectors: [service, quality]
+    max_pending: 1000
+    capture: {{protocol: open_inference_v2}}
 """
 ROUTES = [(path, None) for path in DEFAULT_ROUTES] + [("/invocations", "credit-mlflow")]
 JSON = {"Content-Type": "application/json"}
@@ -598,7 +607,7 @@ def test_capture_failures_are_counted_and_never_change_the_answer(start_proxy, u
         # (path, request body, model, reason)
         ("/v2/models/credit/versions/v1/infer", b"this is {not JSON", "credit", "invalid_json"),
         ("/invocations", mlflow_body(np.ones((2, 4))), "credit-mlflow", "invalid_json"),  # the response is not
-        ("/v2/models/credit/infer",
+        ("/v2/models/credit/versions/v1/infer",
          b'{"inputs": [{"name": "input-0", "shape": [2, 4], "datatype": "FP64", "data": [1.0, 2.0, 3.0]}]}',
          "credit", "shape_mismatch"),
         ("/v1/models/credit-v1:predict", b'{"instances": [[1, 2, 3, 4], [5, 6, 7]]}', "credit-v1", "shape_mismatch"),
@@ -617,8 +626,7 @@ def test_capture_failures_are_counted_and_never_change_the_answer(start_proxy, u
     for model in ("credit", "credit-v1", "credit-mlflow"):
         count(s, INGEST_EVENTS, 0, model=model, kind="predictions")
     # Every exchange still counts for latency and status.
-    count(s, MODEL_REQUESTS, 2, model="credit", version="v1", status="ok")
-    count(s, MODEL_REQUESTS, 1, model="credit", version="v7", status="ok")
+    count(s, MODEL_REQUESTS, 3, model="credit", version="v1", status="ok")
     count(s, MODEL_REQUESTS, 1, model="credit-v1", version="default", status="ok")
     count(s, MODEL_REQUESTS, 1, model="credit-mlflow", version="default", status="ok")
 
@@ -669,13 +677,15 @@ def h2load(url, body_file, n, timeout):
 
 
 def test_rss_stays_flat_over_100000_proxied_requests(start_proxy, upstream, tmp_path):
+    # Every request gets a generated id and waits for its label in a store bounded at 1,000 (max_pending), full after
+    # the warm-up: what the store holds stays bounded too.
     e = start_proxy(MODELS, upstream.base, routes=ROUTES)
-    upstream.fixed["/v2/models/credit/infer"] = json_response({
-        "model_name": "credit", "model_version": "v7", "id": "load",
+    upstream.fixed["/v2/models/credit-load/infer"] = json_response({
+        "model_name": "credit-load", "model_version": "v7", "id": "load",
         "outputs": [{"name": "predict", "shape": [1], "datatype": "INT64", "data": [1]}]})
     body = tmp_path / "row.json"
     body.write_bytes(v2_body(np.array([[0.5, -1.0, 2.0, 0.25]])))
-    url = f"{e.proxy.base}/v2/models/credit/infer"
+    url = f"{e.proxy.base}/v2/models/credit-load/infer"
     warm = h2load(url, body, 10000, timeout=30)
     assert warm == 10000
     before = rss_bytes(e.proc.pid)
@@ -687,7 +697,8 @@ def test_rss_stays_flat_over_100000_proxied_requests(start_proxy, upstream, tmp_
     # Exact accounting: the exporter's counts equal h2load's and the upstream's.
     assert upstream.requests == warm + done
     _, s = scrape(e)
-    count(s, PROXY_REQUESTS, warm + done, model="credit")
-    count(s, MODEL_REQUESTS, warm + done, model="credit", version="v7", status="ok")
-    count(s, PREDICTED_CLASS, warm + done, model="credit", version="v7", **{"class": "1"})
-    count(s, INGEST_EVENTS, warm + done, model="credit", kind="predictions")
+    count(s, PROXY_REQUESTS, warm + done, model="credit-load")
+    count(s, MODEL_REQUESTS, warm + done, model="credit-load", version="v7", status="ok")
+    count(s, PREDICTED_CLASS, warm + done, model="credit-load", version="v7", **{"class": "1"})
+    count(s, INGEST_EVENTS, warm + done, model="credit-load", kind="predictions")
+    assert sample(s, "mlops_labels_pending", model="credit-load") == 1000
