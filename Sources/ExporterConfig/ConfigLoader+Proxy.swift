@@ -18,7 +18,11 @@ extension Reader {
         for (key, value) in fields {
             let field = "\(path).\(key)"
             switch key {
-            case "listen": proxy.listenAddresses = listenAddresses(value, field) ?? proxy.listenAddresses
+            case "listen":
+                let addresses = distinctStrings(
+                    value, field, empty: "list at least one address (like \":9748\")",
+                    problem: ProxyConfiguration.listenAddressProblem)
+                proxy.listenAddresses = addresses ?? proxy.listenAddresses
             case "upstream":
                 guard let text = string(value, field) else { continue }
                 switch ProxyConfiguration.Upstream.parse(text) {
@@ -41,17 +45,22 @@ extension Reader {
         return errors.count == errorsBefore ? proxy : nil
     }
 
-    /// A non-empty list of listen addresses, none twice.
-    mutating func listenAddresses(_ node: Node, _ field: String) -> [String]? {
+    /// A non-empty list of strings (`empty` says what to list when there are none), none twice, each without the
+    /// problem `problem` finds (nil: none).
+    mutating func distinctStrings(
+        _ node: Node, _ field: String, empty: String, problem: (String) -> String?
+    )
+        -> [String]?
+    {
         guard let items = sequence(node, field) else { return nil }
         guard !items.isEmpty else {
-            fail(node, field, "list at least one address (like \":9748\")")
+            fail(node, field, empty)
             return nil
         }
         var out: [String] = []
         for (i, item) in items.enumerated() {
             guard let text = string(item, "\(field)[\(i)]") else { continue }
-            if let problem = ProxyConfiguration.listenAddressProblem(text) {
+            if let problem = problem(text) {
                 fail(item, "\(field)[\(i)]", problem)
             } else if out.contains(text) {
                 fail(item, "\(field)[\(i)]", "\"\(text)\" is listed twice")

@@ -51,7 +51,12 @@ extension Reader {
             return nil
         }
         var route = ProxyRoute(path: pattern)
-        if let m = value("methods") { route.methods = methods(m, "\(path).methods") ?? route.methods }
+        if let m = value("methods") {
+            let methods = distinctStrings(m, "\(path).methods", empty: "list at least one method (like POST)") {
+                ProxyConfiguration.isToken($0) ? nil : "\"\($0)\" is not an HTTP method (a token, like POST)"
+            }
+            route.methods = methods ?? route.methods
+        }
         // The model: exactly one of {model}, model, model_header.
         var fixedModel: ModelConfiguration?
         if let m = value("model"), let name = string(m, "\(path).model") {
@@ -104,27 +109,6 @@ extension Reader {
             }
         }
         return errors.count == errorsBefore ? route : nil
-    }
-
-    /// A route's `methods`: HTTP tokens, at least one, none twice.
-    mutating func methods(_ node: Node, _ field: String) -> [String]? {
-        guard let items = sequence(node, field) else { return nil }
-        guard !items.isEmpty else {
-            fail(node, field, "list at least one method (like POST)")
-            return nil
-        }
-        var out: [String] = []
-        for (i, item) in items.enumerated() {
-            guard let method = string(item, "\(field)[\(i)]") else { continue }
-            if !ProxyConfiguration.isToken(method) {
-                fail(item, "\(field)[\(i)]", "\"\(method)\" is not an HTTP method (a token, like POST)")
-            } else if out.contains(method) {
-                fail(item, "\(field)[\(i)]", "\"\(method)\" is listed twice")
-            } else {
-                out.append(method)
-            }
-        }
-        return out.count == items.count ? out : nil
     }
 }
 

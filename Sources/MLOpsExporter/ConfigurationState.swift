@@ -21,11 +21,11 @@ final class ConfigurationState: Sendable {
     /// Serialises reloads (a SIGHUP and a POST at once).
     let reloadLock = Mutex(())
     /// Called after each successful reload (a checkpoint follows it).
-    let afterReload: @Sendable () -> Void
+    let afterReload: @Sendable (ExporterConfiguration) -> Void
 
     init(
         path: String?, initial: ExporterConfiguration, monitor: ModelMonitor, registry: Registry, logger: Logger,
-        afterReload: @escaping @Sendable () -> Void = {}
+        afterReload: @escaping @Sendable (ExporterConfiguration) -> Void = { _ in }
     ) throws {
         self.path = path
         self.afterReload = afterReload
@@ -75,7 +75,7 @@ final class ConfigurationState: Sendable {
                 monitor.apply(models)
                 current.withLock { $0 = fresh }
                 metrics.succeeded()
-                afterReload()
+                afterReload(fresh)
                 logger.info(
                     "configuration reloaded",
                     metadata: ["trigger": "\(trigger)", "file": "\(path)", "models": "\(fresh.models.map(\.name))"])

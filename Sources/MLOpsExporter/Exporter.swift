@@ -6,6 +6,7 @@ import HTTPServer
 import Logging
 import ModelMonitoring
 import StateStorage
+import Synchronization
 
 /// An mlops-exporter instance: a ``Registry`` served over HTTP at `/metrics`, with its landing page,
 /// health and readiness endpoints, self metrics, process metrics and the ingestion API of its models.
@@ -96,6 +97,8 @@ public final class Exporter: Sendable {
     let handler: WebHandler
     /// Checkpoints the models' state, when storage is configured (`--storage.path` or `storage:`).
     public let checkpointer: Checkpointer?
+    /// The sidecar's reverse proxy, when the configuration has a `proxy:` section (docs/proxy.md).
+    let proxy: ProxyService?
 
     /// The processors this process may use.
     static let cores = ProcessInfo.processInfo.activeProcessorCount
@@ -133,9 +136,13 @@ public final class Exporter: Sendable {
         } else {
             checkpointer = nil
         }
+        let proxyBox = ProxyBox()
         config = try ConfigurationState(
             path: configuration.configPath, initial: models, monitor: monitor, registry: registry, logger: logger,
-            afterReload: { [checkpointer] in checkpointer?.requestCheckpoint() })
+            afterReload: { [checkpointer] fresh in
+                checkpointer?.requestCheckpoint()
+                proxyBox.reloaded(fresh)
+            })
         try registry.register(SLOCollector(config: config))
         // The KServe logger receiver (docs/proxy.md); its bounds are read at start.
         let pairs = CloudEventPairs(
@@ -160,6 +167,17 @@ public final class Exporter: Sendable {
                 workers: ingestWorkers))
         var serverConfiguration = configuration.server
         serverConfiguration.listenAddresses = configuration.listenAddresses
+        if let settings = models.proxy {
+            let proxyMetrics = ProxyMetrics()
+            try registry.register(proxyMetrics)
+            let service = try ProxyService(
+                settings: settings, server: configuration.server, monitor: monitor, metrics: proxyMetrics,
+                workers: ingestWorkers, instanceID: configuration.instanceID, logger: logger)
+            proxyBox.set(service, metrics: proxyMetrics)
+            proxy = service
+        } else {
+            proxy = nil
+        }
         web = try WebConfigState(
             path: configuration.webConfigPath, initial: configuration.web, registry: registry, logger: logger)
         WebConfigState.apply(configuration.web, to: &serverConfiguration)
@@ -180,6 +198,12 @@ public final class Exporter: Sendable {
     public func start() throws {
         startStorage()
         try server.start()
+        do {
+            try proxy?.start()
+        } catch {
+            server.shutdown(deadline: .zero)
+            throw error
+        }
         state.ready.store(true, ordering: .relaxed)
         logger.info(
             "listening",
@@ -200,9 +224,13 @@ public final class Exporter: Sendable {
     /// The addresses actually bound (port 0 resolved), as `host:port` strings.
     public var boundAddresses: [String] { server.boundAddresses.map { "\($0)" } }
 
+    /// The proxy's bound addresses (empty without a `proxy:` section or before ``start()``).
+    public var proxyAddresses: [String] { proxy?.boundAddresses ?? [] }
+
     /// Stops accepting, lets in-flight requests finish up to `deadline`, then closes everything.
     public func shutdown(deadline: Duration = .seconds(10)) {
         state.ready.store(false, ordering: .relaxed)
+        proxy?.shutdown(deadline: deadline)
         server.shutdown(deadline: deadline)
         checkpointer?.stop()
     }
@@ -294,5 +322,17 @@ public final class Exporter: Sendable {
         hangup.cancel()
         logger.info("stopped")
         return 0
+    }
+}
+
+/// Hands a reloaded configuration to the proxy, which is built after the configuration state it listens to.
+final class ProxyBox: Sendable {
+    private let service = Mutex<(ProxyService, ProxyMetrics)?>(nil)
+
+    func set(_ proxy: ProxyService, metrics: ProxyMetrics) { service.withLock { $0 = (proxy, metrics) } }
+
+    func reloaded(_ configuration: ExporterConfiguration) {
+        guard let (proxy, metrics) = service.withLock({ $0 }) else { return }
+        proxy.apply(configuration.proxy, metrics: metrics)
     }
 }

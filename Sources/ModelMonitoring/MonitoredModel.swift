@@ -18,6 +18,8 @@ public final class MonitoredModel: Sendable {
     public let joiner: LabelJoiner?
     /// The collectors that receive joined outcomes.
     let outcomeCollectors: [any ModelCollector]
+    /// The model's `service` collector, if configured: where request-only observations go.
+    let service: ServiceCollector?
     /// What a scrape runs for this model, each part checked on its own: the ingestion counters (`ingest`),
     /// the label join (`labels`), then each collector.
     let parts: [CollectorPart]
@@ -34,6 +36,7 @@ public final class MonitoredModel: Sendable {
         self.collectors = collectors
         self.counters = counters
         outcomeCollectors = collectors.filter { type(of: $0).needsOutcomes }
+        service = collectors.lazy.compactMap { $0 as? ServiceCollector }.first
         let joiner =
             outcomeCollectors.isEmpty
             ? nil : LabelJoiner(context: context, counters: joinCounters, instanceID: instanceID)
@@ -190,6 +193,19 @@ public final class MonitoredModel: Sendable {
         event.label = label
         event.timestamp = timestamp
         return record(event, receivedAt: receivedAt)
+    }
+
+    /// Records a served request whose prediction is not known (a proxied request that failed, or whose body was not
+    /// decoded): only the `service` collector's request, error and latency series count it; drift, quality and
+    /// fairness see nothing. A version the model does not declare counts under `__other__`, like a prediction's.
+    public func recordRequest(
+        version: String, status: PredictionStatus, errorKind: String? = nil, latencySeconds: Double?,
+        receivedAt: Double = WallClock.now()
+    ) {
+        let latency = latencySeconds.flatMap { $0.isFinite && $0 >= 0 ? $0 : nil }
+        service?.record(
+            request: version, status: status, errorKind: errorKind, latencySeconds: latency,
+            receivedAt: receivedAt)
     }
 
     /// Records one delayed label with the ingestion API's rules; `nil` when accepted, else the reason.

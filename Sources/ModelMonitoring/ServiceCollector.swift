@@ -193,6 +193,26 @@ public final class ServiceCollector: ModelCollector {
         lastEvent.storeMax(v, receivedAt)
     }
 
+    /// Counts a request without a prediction (``MonitoredModel/recordRequest(version:status:errorKind:latencySeconds:receivedAt:)``):
+    /// its status, error kind and latency, lock-free except for a new error kind.
+    func record(
+        request version: String, status: PredictionStatus, errorKind: String?, latencySeconds: Double?,
+        receivedAt: Double
+    ) {
+        let v = model.versionIndex(version)
+        if status == .ok {
+            requests.add(v &* 2)
+        } else {
+            requests.add(v &* 2 &+ 1)
+            errors.add(v &* (errorKindLimit &+ 1) &+ errorKindSlot(errorKind ?? Self.unspecifiedErrorKind))
+        }
+        if let seconds = latencySeconds {
+            latencyCounts.add(v &* latency.bucketCount &+ latency.index(seconds))
+            latencySums.addDouble(v, seconds)
+        }
+        lastEvent.storeMax(v, receivedAt)
+    }
+
     /// The slot of an error kind: known, newly learned (while room is left, up to 128 bytes), or `__other__`.
     /// Lock-free unless the kind is new.
     @inline(__always)

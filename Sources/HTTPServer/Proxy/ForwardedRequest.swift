@@ -1,56 +1,95 @@
 /// The request the proxy sends upstream, and the response head it sends back: hop-by-hop fields removed (RFC 9110
 /// §7.6.1: `Connection`, the fields it names, `Proxy-Connection`, `Keep-Alive`, `TE`, `Transfer-Encoding`,
 /// `Upgrade`, and `Trailer`), `X-Forwarded-For`/`-Proto`/`-Host` added, `Host` kept.
+///
+/// Per request: one pass over the fields, names compared in place (no lowercased copies); the fields `Connection`
+/// lists are collected only when it is present.
 enum ForwardedRequest {
-    /// Hop-by-hop fields, lowercased.
-    static let hopByHop: Set<String> = [
-        "connection", "proxy-connection", "keep-alive", "te", "transfer-encoding", "upgrade", "trailer",
-    ]
+    /// What a field is to the proxy, decided from its name.
+    enum Kind: Equatable {
+        /// Passed on.
+        case endToEnd
+        /// Never passed on (hop-by-hop, or framing the proxy sets itself).
+        case dropped
+        case host
+        case forwardedFor
+        case forwardedProto
+        case forwardedHost
+    }
 
-    /// `headers` without hop-by-hop fields and without the fields `Connection` lists.
-    static func endToEnd(_ headers: HTTPHeaders, alsoDropping extra: Set<String> = []) -> HTTPHeaders {
-        var listed: Set<String> = []
-        for value in headers.values(for: "Connection") {
-            for token in value.split(separator: ",") {
-                let name = token.trimmingASCIIWhitespace().lowercased()
-                if !name.isEmpty { listed.insert(name) }
+    /// The kind of a request field named `name`.
+    static func requestKind(_ name: String) -> Kind {
+        let n = name.utf8
+        switch n.count {
+        case 2: if ASCII.equalsIgnoringCase(n, "te".utf8) { return .dropped }
+        case 4: if ASCII.equalsIgnoringCase(n, "host".utf8) { return .host }
+        case 6: if ASCII.equalsIgnoringCase(n, "expect".utf8) { return .dropped }
+        case 7:
+            if ASCII.equalsIgnoringCase(n, "upgrade".utf8) || ASCII.equalsIgnoringCase(n, "trailer".utf8) {
+                return .dropped
+            }
+        case 10:
+            if ASCII.equalsIgnoringCase(n, "connection".utf8) || ASCII.equalsIgnoringCase(n, "keep-alive".utf8) {
+                return .dropped
+            }
+        case 14: if ASCII.equalsIgnoringCase(n, "content-length".utf8) { return .dropped }
+        case 15: if ASCII.equalsIgnoringCase(n, "x-forwarded-for".utf8) { return .forwardedFor }
+        case 16:
+            if ASCII.equalsIgnoringCase(n, "proxy-connection".utf8) { return .dropped }
+            if ASCII.equalsIgnoringCase(n, "x-forwarded-host".utf8) { return .forwardedHost }
+        case 17:
+            if ASCII.equalsIgnoringCase(n, "transfer-encoding".utf8) { return .dropped }
+            if ASCII.equalsIgnoringCase(n, "x-forwarded-proto".utf8) { return .forwardedProto }
+        default: break
+        }
+        return name.first == ":" ? .dropped : .endToEnd  // HTTP/2 pseudo-fields never go into HTTP/1.1
+    }
+
+    /// Whether a response field named `name` is hop-by-hop (or framing, which the server sets).
+    static func isHopByHopResponseField(_ name: String) -> Bool {
+        let n = name.utf8
+        switch n.count {
+        case 2: return ASCII.equalsIgnoringCase(n, "te".utf8)
+        case 7: return ASCII.equalsIgnoringCase(n, "upgrade".utf8) || ASCII.equalsIgnoringCase(n, "trailer".utf8)
+        case 10:
+            return ASCII.equalsIgnoringCase(n, "connection".utf8) || ASCII.equalsIgnoringCase(n, "keep-alive".utf8)
+        case 14: return ASCII.equalsIgnoringCase(n, "content-length".utf8)
+        case 16: return ASCII.equalsIgnoringCase(n, "proxy-connection".utf8)
+        case 17: return ASCII.equalsIgnoringCase(n, "transfer-encoding".utf8)
+        default: return false
+        }
+    }
+
+    /// The field names `Connection` lists (RFC 9110 §7.6.1), empty when there is no `Connection` field.
+    static func connectionListed(_ headers: HTTPHeaders) -> [Substring] {
+        var listed: [Substring] = []
+        for field in headers where field.name.utf8.count == 10 && HTTPHeaders.namesEqual(field.name, "Connection") {
+            for token in field.value.split(separator: ",") {
+                var name = token[...]
+                while name.first == " " || name.first == "\t" { name = name.dropFirst() }
+                while name.last == " " || name.last == "\t" { name = name.dropLast() }
+                if !name.isEmpty { listed.append(name) }
             }
         }
-        var kept = HTTPHeaders()
-        for field in headers {
-            let name = field.name.lowercased()
-            if hopByHop.contains(name) || listed.contains(name) || extra.contains(name) { continue }
-            kept.add(name: field.name, value: field.value)
-        }
-        return kept
+        return listed
+    }
+
+    private static func isListed(_ name: String, _ listed: [Substring]) -> Bool {
+        listed.contains { ASCII.equalsIgnoringCase($0.utf8, name.utf8) }
     }
 
     /// The request head and body to write upstream for `request`.
     ///
     /// - Parameters:
     ///   - basePath: the upstream URL's path prefix (empty or starting with `/`, no trailing `/`).
-    ///   - requestID: the value of `requestIDHeader` to send (the client's, or a generated one).
+    ///   - requestID: the value of `requestIDHeader` to send when the client sent none.
     static func encode(
-        _ request: HTTPRequest, basePath: String, hostFallback: String, forwardedProto: String, requestIDHeader: String,
-        requestID: String
+        _ request: HTTPRequest, basePath: String, hostFallback: String, forwardedProto: String,
+        requestIDHeader: String, requestID: String, addRequestID: Bool
     ) -> [[UInt8]] {
-        // Framing is the proxy's: the body was received whole, so it goes with a Content-Length; `Expect` was
-        // answered on the client side already.
-        var headers = endToEnd(request.headers, alsoDropping: ["content-length", "expect", "host"])
-        let host = request.headers["Host"] ?? request.headers[":authority"] ?? hostFallback
-        let clientAddress = Self.address(of: request.remoteAddress)
-        if let previous = request.headers.values(for: "X-Forwarded-For").last, !previous.isEmpty {
-            headers.remove(name: "X-Forwarded-For")
-            headers.add(name: "X-Forwarded-For", value: previous + ", " + clientAddress)
-        } else {
-            headers.replaceOrAdd(name: "X-Forwarded-For", value: clientAddress)
-        }
-        headers.replaceOrAdd(name: "X-Forwarded-Proto", value: forwardedProto)
-        headers.replaceOrAdd(name: "X-Forwarded-Host", value: host)
-        if request.headers[requestIDHeader] == nil { headers.add(name: requestIDHeader, value: requestID) }
-
+        let listed = connectionListed(request.headers)
         var head: [UInt8] = []
-        head.reserveCapacity(256 + headers.count * 48)
+        head.reserveCapacity(320 + request.headers.count * 40 + min(request.body.count, 4096))
         head.append(contentsOf: request.method.utf8)
         head.append(UInt8(ascii: " "))
         head.append(contentsOf: basePath.utf8)
@@ -59,16 +98,35 @@ enum ForwardedRequest {
             head.append(UInt8(ascii: "?"))
             head.append(contentsOf: query.utf8)
         }
-        head.append(contentsOf: " HTTP/1.1\r\nHost: ".utf8)
-        head.append(contentsOf: host.utf8)
-        head.append(contentsOf: "\r\n".utf8)
-        for field in headers where HTTPHeaders.isSendable(name: field.name.utf8, value: field.value) {
-            if field.name.first == ":" { continue }  // HTTP/2 pseudo-fields never go into HTTP/1.1
-            head.append(contentsOf: field.name.utf8)
-            head.append(contentsOf: ": ".utf8)
-            head.append(contentsOf: field.value.utf8)
-            head.append(contentsOf: "\r\n".utf8)
+        head.append(contentsOf: " HTTP/1.1\r\n".utf8)
+        var host: String?
+        var forwardedFor: String?
+        for field in request.headers {
+            switch requestKind(field.name) {
+            case .dropped, .forwardedProto, .forwardedHost:
+                continue
+            case .host:
+                if host == nil { host = field.value }
+                continue
+            case .forwardedFor:
+                forwardedFor = field.value  // the last one, extended below
+                continue
+            case .endToEnd:
+                if !listed.isEmpty && isListed(field.name, listed) { continue }
+                // An empty request id is replaced by the generated one.
+                if addRequestID && HTTPHeaders.namesEqual(field.name, requestIDHeader) { continue }
+                guard HTTPHeaders.isSendable(name: field.name.utf8, value: field.value) else { continue }
+                append(field.name, field.value, to: &head)
+            }
         }
+        let authority = host ?? request.headers[":authority"] ?? hostFallback
+        append("Host", authority, to: &head)
+        let client = address(of: request.remoteAddress)
+        append("X-Forwarded-For", forwardedFor.map { $0.isEmpty ? client : $0 + ", " + client } ?? client, to: &head)
+        append("X-Forwarded-Proto", forwardedProto, to: &head)
+        append("X-Forwarded-Host", authority, to: &head)
+        if addRequestID { append(requestIDHeader, requestID, to: &head) }
+        // The body was received whole: it goes with a Content-Length (an `Expect` was answered on the client side).
         let hasBody = !request.body.isEmpty || !["GET", "HEAD", "DELETE", "OPTIONS", "TRACE"].contains(request.method)
         if hasBody {
             head.append(contentsOf: "Content-Length: ".utf8)
@@ -84,6 +142,13 @@ enum ForwardedRequest {
         return [head, request.body]
     }
 
+    private static func append(_ name: String, _ value: String, to head: inout [UInt8]) {
+        head.append(contentsOf: name.utf8)
+        head.append(contentsOf: ": ".utf8)
+        head.append(contentsOf: value.utf8)
+        head.append(contentsOf: "\r\n".utf8)
+    }
+
     /// The address part of `address:port` / `[v6]:port`.
     static func address(of remote: String) -> String {
         if remote.hasPrefix("["), let end = remote.firstIndex(of: "]") {
@@ -95,15 +160,13 @@ enum ForwardedRequest {
 
     /// The response head's fields to pass to the client: end-to-end fields only, framing left to the server.
     static func responseFields(_ headers: HTTPHeaders) -> HTTPHeaders {
-        endToEnd(headers, alsoDropping: ["content-length"])
-    }
-}
-
-extension Substring {
-    fileprivate func trimmingASCIIWhitespace() -> Substring {
-        var slice = self
-        while let first = slice.first, first == " " || first == "\t" { slice = slice.dropFirst() }
-        while let last = slice.last, last == " " || last == "\t" { slice = slice.dropLast() }
-        return slice
+        let listed = connectionListed(headers)
+        var kept = HTTPHeaders()
+        kept.storage.reserveCapacity(headers.count + 1)
+        for field in headers {
+            if isHopByHopResponseField(field.name) || (!listed.isEmpty && isListed(field.name, listed)) { continue }
+            kept.storage.append(field)
+        }
+        return kept
     }
 }

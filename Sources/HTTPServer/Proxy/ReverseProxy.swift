@@ -86,13 +86,13 @@ public final class ReverseProxy: HTTPHandler, Sendable {
             return
         }
         let pool = self.pool(on: loop)
-        let clientID = request.headers[configuration.requestIDHeader]
-        let requestID = clientID.flatMap { $0.isEmpty ? nil : $0 } ?? configuration.makeRequestID()
+        let clientID = request.headers[configuration.requestIDHeader].flatMap { $0.isEmpty ? nil : $0 }
+        let requestID = clientID ?? configuration.makeRequestID()
         let tap = observer?.proxyRequestStarted(request, requestID: requestID) ?? ProxyTap()
         let bytes = ForwardedRequest.encode(
             request, basePath: configuration.basePath, hostFallback: configuration.upstream.description,
             forwardedProto: configuration.forwardedProto, requestIDHeader: configuration.requestIDHeader,
-            requestID: requestID)
+            requestID: requestID, addRequestID: clientID == nil)
         let exchange = ProxyExchange(
             proxy: self, pool: pool, request: request, requestID: requestID, generatedID: clientID == nil, tap: tap,
             upstreamRequest: bytes, stream: respond.makeStream(), responder: respond)

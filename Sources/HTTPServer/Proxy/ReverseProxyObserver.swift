@@ -53,4 +53,25 @@ public struct ProxyExchangeRecord: Sendable {
     public var durationSeconds: Double
     /// From the request's arrival to the upstream's response head, in seconds; nil without a head.
     public var timeToHeadSeconds: Double?
+
+    /// Creates a record (the proxy makes these; an application's tests may too).
+    public init(
+        request: HTTPRequest, requestID: String, tap: ProxyTap, status: Int?, responseHeaders: HTTPHeaders? = nil,
+        responseBody: [UInt8]? = nil, responseBodyOverLimit: Bool = false, responseBodyBytes: Int = 0,
+        failure: UpstreamFailure? = nil, cancelled: Bool = false, durationSeconds: Double,
+        timeToHeadSeconds: Double? = nil
+    ) {
+        self.request = request
+        self.requestID = requestID
+        self.tap = tap
+        self.status = status
+        self.responseHeaders = responseHeaders
+        self.responseBody = responseBody
+        self.responseBodyOverLimit = responseBodyOverLimit
+        self.responseBodyBytes = responseBodyBytes
+        self.failure = failure
+        self.cancelled = cancelled
+        self.durationSeconds = durationSeconds
+        self.timeToHeadSeconds = timeToHeadSeconds
+    }
 }

@@ -1,0 +1,139 @@
+import Capture
+import Exposition
+import HTTPServer
+import ModelMonitoring
+import Synchronization
+
+/// One model's proxy counters (or `__unrouted__`'s), resolved once per routing snapshot so that a proxied request
+/// adds to atomics without looking anything up.
+final class ProxyModelCounters: Sendable {
+    /// Capture failure reasons: the decoder's, then `too_large` (a body over `capture.max_body_bytes`) and
+    /// `overloaded` (a body over 256 KiB found no free decoding worker).
+    static let captureReasons = CaptureFailure.allCases.map(\.rawValue) + ["too_large", "overloaded"]
+    static let tooLarge = CaptureFailure.allCases.count
+    static let overloaded = CaptureFailure.allCases.count + 1
+
+    let model: String
+    let requests = AtomicSlots(count: 1)
+    let cancelled = AtomicSlots(count: 1)
+    let captured = AtomicSlots(count: 1)
+    let upstreamErrors = AtomicSlots(count: UpstreamFailure.allCases.count)
+    let captureFailures = AtomicSlots(count: captureReasons.count)
+    /// Decides which requests are sampled: the n-th request is when ⌊(n+1)·rate⌋ > ⌊n·rate⌋.
+    let sampleCounter = Atomic<UInt64>(0)
+
+    init(model: String) { self.model = model }
+
+    func upstreamError(_ failure: UpstreamFailure) {
+        upstreamErrors.add(UpstreamFailure.allCases.firstIndex(of: failure)!)
+    }
+
+    func captureFailure(_ failure: CaptureFailure) {
+        captureFailures.add(CaptureFailure.allCases.firstIndex(of: failure)!)
+    }
+
+    /// Whether this request's bodies are decoded, at `rate` (0...1).
+    func sampled(rate: Double) -> Bool {
+        if rate >= 1 { return true }
+        if rate <= 0 { return false }
+        let n = sampleCounter.wrappingAdd(1, ordering: .relaxed).oldValue
+        return UInt64(Double(n + 1) * rate) > UInt64(Double(n) * rate)
+    }
+}
+
+/// The reverse proxy's own series (`mlops_proxy_*`, docs/proxy.md). Per model (a configured model's name, or
+/// `__unrouted__` for requests no route matched or naming no configured model): requests, upstream errors by reason,
+/// capture failures by reason, decoded exchanges, client cancellations. Upstream connections: open, opened, reused.
+/// Models keep their series once seen (bounded by the models ever configured, plus one).
+final class ProxyMetrics: Collector, UpstreamPoolObserver {
+    static let unrouted = "__unrouted__"
+
+    struct Families {
+        let schema: CollectorSchema
+        let requests: CounterHandle
+        let upstreamErrors: CounterHandle
+        let captureFailures: CounterHandle
+        let captured: CounterHandle
+        let cancelled: CounterHandle
+        let open: GaugeHandle
+        let opened: CounterHandle
+        let reused: CounterHandle
+
+        init() {
+            var s = CollectorSchema()
+            requests = try! s.counter(
+                "mlops_proxy_requests_total",
+                help: "Requests forwarded by the proxy, per model (__unrouted__: no route or no configured model).",
+                labels: ["model"])
+            upstreamErrors = try! s.counter(
+                "mlops_proxy_upstream_errors_total",
+                help:
+                    "Proxied requests the upstream failed, per model and reason (connect_refused, connect_failed, connect_timeout, reset, response_timeout, read_timeout, bad_response, pool_full).",
+                labels: ["model", "reason"])
+            captureFailures = try! s.counter(
+                "mlops_proxy_capture_failures_total",
+                help:
+                    "Proxied exchanges whose bodies could not be decoded into predictions, per model and reason (the decoder's reasons; too_large: a body over capture.max_body_bytes; overloaded: no decoding worker free). The client's response is never affected.",
+                labels: ["model", "reason"])
+            captured = try! s.counter(
+                "mlops_proxy_captured_total",
+                help: "Proxied exchanges decoded into predictions, per model.", labels: ["model"])
+            cancelled = try! s.counter(
+                "mlops_proxy_client_cancelled_total",
+                help:
+                    "Proxied requests whose client left before the response was complete (the upstream request is cancelled).",
+                labels: ["model"])
+            open = try! s.gauge("mlops_proxy_upstream_connections", help: "Connections to the upstream open now.")
+            opened = try! s.counter(
+                "mlops_proxy_upstream_connections_opened_total", help: "Connections to the upstream opened.")
+            reused = try! s.counter(
+                "mlops_proxy_upstream_connections_reused_total",
+                help: "Proxied requests sent on a kept-alive upstream connection.")
+            schema = s
+        }
+    }
+
+    static let families = Families()
+    var schema: CollectorSchema { Self.families.schema }
+    var name: String { "proxy" }
+
+    private let models = Mutex<[String: ProxyModelCounters]>([:])
+    private let connections = AtomicSlots(count: 3)  // open, opened, reused
+
+    /// The counters of `model` (made on first use; kept for good).
+    func counters(_ model: String) -> ProxyModelCounters {
+        models.withLock { table in
+            if let existing = table[model] { return existing }
+            let made = ProxyModelCounters(model: model)
+            table[model] = made
+            return made
+        }
+    }
+
+    func upstreamConnectionOpened() {
+        connections.add(0)
+        connections.add(1)
+    }
+
+    func upstreamConnectionClosed() { connections.add(0, UInt64.max) }  // wrapping: -1
+
+    func upstreamConnectionBusy(reused: Bool) { if reused { connections.add(2) } }
+
+    func collect(into sink: inout CollectorSink) {
+        let f = Self.families
+        sink.gauge(f.open, value: Double(Int64(bitPattern: connections.load(0))))
+        sink.counter(f.opened, value: Double(connections.load(1)))
+        sink.counter(f.reused, value: Double(connections.load(2)))
+        for (model, c) in models.withLock({ $0 }).sorted(by: { $0.key < $1.key }) {
+            sink.counter(f.requests, [model], value: Double(c.requests.load(0)))
+            for (i, failure) in UpstreamFailure.allCases.enumerated() {
+                sink.counter(f.upstreamErrors, [model, failure.rawValue], value: Double(c.upstreamErrors.load(i)))
+            }
+            for (i, reason) in ProxyModelCounters.captureReasons.enumerated() {
+                sink.counter(f.captureFailures, [model, reason], value: Double(c.captureFailures.load(i)))
+            }
+            sink.counter(f.captured, [model], value: Double(c.captured.load(0)))
+            sink.counter(f.cancelled, [model], value: Double(c.cancelled.load(0)))
+        }
+    }
+}

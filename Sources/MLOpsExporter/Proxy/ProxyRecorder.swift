@@ -1,0 +1,196 @@
+import Capture
+import ExporterConfig
+import HTTPServer
+import Ingestion
+import Logging
+import ModelMonitoring
+import Synchronization
+
+/// What the exporter does with proxied traffic (``ReverseProxyObserver``): attributes each request to a model and
+/// version by the routes, and when the exchange ends records its latency and status in the model's `service`
+/// series, and (for a sampled, successful exchange of a model with `capture:`) decodes the request and response
+/// bodies into prediction events recorded with the ingestion API's rules. Bodies up to ``inlineLimit`` are decoded
+/// on the event loop; bigger ones on the ingestion workers (none free: counted as not captured, the request still
+/// counts). A capture that fails never changes what the client got: it is counted
+/// (`mlops_proxy_capture_failures_total`), and the request counts as a request without a prediction.
+final class ProxyRecorder: ReverseProxyObserver {
+    /// Per request: its model's entry (nil: unrouted), its version, whether its bodies are decoded.
+    final class Context: Sendable {
+        let entry: ProxyRouting.Entry?
+        let counters: ProxyModelCounters
+        let version: String?
+        let capture: Bool
+        let routing: ProxyRouting
+
+        init(
+            entry: ProxyRouting.Entry?, counters: ProxyModelCounters, version: String?, capture: Bool,
+            routing: ProxyRouting
+        ) {
+            self.entry = entry
+            self.counters = counters
+            self.version = version
+            self.capture = capture
+            self.routing = routing
+        }
+    }
+
+    static let inlineLimit = 256 * 1024
+
+    let monitor: ModelMonitor
+    let metrics: ProxyMetrics
+    let workers: WorkerPool
+    let logger: Logger
+    let routing: PublishedReference<ProxyRouting>
+    private let rebuildLock = Mutex(())
+
+    init(
+        settings: ProxyConfiguration, monitor: ModelMonitor, metrics: ProxyMetrics, workers: WorkerPool,
+        logger: Logger
+    ) {
+        self.monitor = monitor
+        self.metrics = metrics
+        self.workers = workers
+        self.logger = logger
+        routing = PublishedReference(
+            ProxyRouting(
+                generation: monitor.generation.load(ordering: .acquiring), settings: settings, monitor: monitor,
+                metrics: metrics, logMistake: { logger.error("\($0)") }))
+    }
+
+    /// The routing for the current models (rebuilt when they changed: a reload or a restore).
+    func currentRouting() -> ProxyRouting {
+        let current = routing.value
+        let generation = monitor.generation.load(ordering: .acquiring)
+        guard current.generation != generation else { return current }
+        return update(settings: current.settings)
+    }
+
+    /// Rebuilds the routing for `settings` and the current models.
+    @discardableResult
+    func update(settings: ProxyConfiguration) -> ProxyRouting {
+        rebuildLock.withLock { _ in
+            let generation = monitor.generation.load(ordering: .acquiring)
+            let current = routing.value
+            if current.generation == generation && current.settings == settings { return current }
+            let fresh = ProxyRouting(
+                generation: generation, settings: settings, monitor: monitor, metrics: metrics,
+                logMistake: { [logger] in logger.error("\($0)") })
+            routing.publish(fresh)
+            return fresh
+        }
+    }
+
+    func proxyRequestStarted(_ request: HTTPRequest, requestID: String) -> ProxyTap {
+        let routing = currentRouting()
+        guard
+            let (entry, version) = routing.attribute(
+                method: request.method, path: request.path, header: { request.headers[$0] })
+        else {
+            routing.unrouted.requests.add(0)
+            return ProxyTap(
+                context: Context(entry: nil, counters: routing.unrouted, version: nil, capture: false, routing: routing)
+            )
+        }
+        entry.counters.requests.add(0)
+        let limits = routing.settings.capture
+        var capture = false
+        if entry.decoder != nil && entry.counters.sampled(rate: limits.sampleRate) {
+            if request.body.count > limits.maxBodyBytes {
+                entry.counters.captureFailures.add(ProxyModelCounters.tooLarge)
+            } else {
+                capture = true
+            }
+        }
+        return ProxyTap(
+            responseCaptureLimit: capture ? limits.maxBodyBytes : 0,
+            context: Context(
+                entry: entry, counters: entry.counters, version: version, capture: capture, routing: routing))
+    }
+
+    func proxyExchangeEnded(_ exchange: ProxyExchangeRecord) {
+        guard let context = exchange.tap.context as? Context else { return }
+        let counters = context.counters
+        if let failure = exchange.failure { counters.upstreamError(failure) }
+        if exchange.cancelled {
+            counters.cancelled.add(0)
+            return
+        }
+        guard let entry = context.entry, let status = exchange.status else { return }
+        let settings = context.routing.settings
+        let isError = settings.isErrorStatus(status)
+        let now = WallClock.now()
+        let version = context.version ?? entry.impliedVersion
+        if context.capture && !isError && (200..<300).contains(status) {
+            if exchange.responseBodyOverLimit {
+                counters.captureFailures.add(ProxyModelCounters.tooLarge)
+            } else if let response = exchange.responseBody, let decoder = entry.decoder {
+                if exchange.request.body.count + response.count <= Self.inlineLimit {
+                    Self.decodeAndRecord(
+                        exchange, response: response, decoder: decoder, entry: entry, version: version, now: now)
+                    return
+                }
+                let submission = workers.submit(
+                    run: {
+                        Self.decodeAndRecord(
+                            exchange, response: response, decoder: decoder, entry: entry, version: version, now: now)
+                    },
+                    expired: {
+                        entry.counters.captureFailures.add(ProxyModelCounters.overloaded)
+                        entry.model.recordRequest(
+                            version: version ?? "default", status: .ok, latencySeconds: exchange.durationSeconds,
+                            receivedAt: now)
+                    })
+                if submission == .accepted { return }
+                counters.captureFailures.add(ProxyModelCounters.overloaded)
+            }
+        }
+        entry.model.recordRequest(
+            version: version ?? "default", status: isError ? .error : .ok,
+            errorKind: isError ? (exchange.failure?.rawValue ?? "http_\(status)") : nil,
+            latencySeconds: exchange.durationSeconds, receivedAt: now)
+    }
+
+    /// Decodes an exchange's bodies and records each row; on failure counts it and records the request alone.
+    static func decodeAndRecord(
+        _ exchange: ProxyExchangeRecord, response: [UInt8], decoder: CaptureDecoder, entry: ProxyRouting.Entry,
+        version: String?, now: Double
+    ) {
+        var events: [PredictionEvent] = []
+        let failure: CaptureError? = exchange.request.body.withUnsafeBytes { request in
+            response.withUnsafeBytes { response in
+                do throws(CaptureError) {
+                    _ = try decoder.decode(
+                        request: request, response: response,
+                        headers: exchange.request.headers.map { ($0.name, $0.value) }
+                    ) {
+                        events.append($0)
+                    }
+                    return nil
+                } catch {
+                    return error
+                }
+            }
+        }
+        let model = entry.model
+        if let failure {
+            entry.counters.captureFailure(failure.reason)
+            model.recordRequest(
+                version: version ?? "default", status: .ok, latencySeconds: exchange.durationSeconds, receivedAt: now)
+            return
+        }
+        entry.counters.captured.add(0)
+        if events.isEmpty {
+            model.recordRequest(
+                version: version ?? "default", status: .ok, latencySeconds: exchange.durationSeconds, receivedAt: now)
+            return
+        }
+        let id = exchange.requestID
+        for (row, var event) in events.enumerated() {
+            if event.id == nil { event.id = events.count == 1 ? id : "\(id)/\(row)" }
+            if let version { event.version = version } else if event.version.isEmpty { event.version = "default" }
+            // The request's latency is observed once, with its first row.
+            event.latencySeconds = row == 0 ? exchange.durationSeconds : nil
+            model.record(event, receivedAt: now)
+        }
+    }
+}

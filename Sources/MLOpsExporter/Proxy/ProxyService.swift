@@ -1,0 +1,108 @@
+import ExporterConfig
+import HTTPServer
+import Logging
+import ModelMonitoring
+
+/// The sidecar's reverse proxy (`proxy:` in the configuration; docs/proxy.md): a second HTTP server on its own
+/// listen addresses (default `:9748`, so that `/metrics` and the proxied API never share a port), forwarding every
+/// request to the model server through ``HTTPServer/ReverseProxy`` and reporting each exchange to a
+/// ``ProxyRecorder``.
+///
+/// Reloads: routes, capture limits, error statuses and the models take effect at once; a changed upstream, pool
+/// bound or timeout makes a new proxy (new pools; requests in flight finish on the old one); listen addresses are
+/// read at start only (a change is logged and waits for a restart).
+final class ProxyService: Sendable {
+    let server: HTTPServer
+    let recorder: ProxyRecorder
+    private let front: ProxyFront
+    private let listenAddresses: [String]
+    private let eventLoopCount: Int
+    private let makeRequestID: @Sendable () -> String
+    private let logger: Logger
+
+    /// The handler the server calls: the current proxy.
+    final class ProxyFront: HTTPHandler {
+        let current: PublishedReference<ReverseProxy>
+        init(_ proxy: ReverseProxy) { current = PublishedReference(proxy) }
+        func handle(_ request: HTTPRequest, respond: HTTPResponder) { current.value.handle(request, respond: respond) }
+    }
+
+    init(
+        settings: ProxyConfiguration, server base: HTTPServer.Configuration, monitor: ModelMonitor,
+        metrics: ProxyMetrics, workers: WorkerPool, instanceID: String, logger: Logger
+    ) throws {
+        self.logger = logger
+        eventLoopCount = base.eventLoopCount
+        makeRequestID = { EventID.generate(instance: instanceID) }
+        recorder = ProxyRecorder(
+            settings: settings, monitor: monitor, metrics: metrics, workers: workers, logger: logger)
+        let proxy = try Self.makeProxy(
+            settings, eventLoopCount: base.eventLoopCount, makeRequestID: makeRequestID, recorder: recorder,
+            metrics: metrics)
+        front = ProxyFront(proxy)
+        var configuration = base
+        configuration.listenAddresses = settings.listenAddresses
+        configuration.tls = nil
+        listenAddresses = settings.listenAddresses
+        server = HTTPServer(configuration: configuration, handler: front, observer: nil, logger: logger)
+    }
+
+    static func makeProxy(
+        _ settings: ProxyConfiguration, eventLoopCount: Int, makeRequestID: @escaping @Sendable () -> String,
+        recorder: ProxyRecorder, metrics: ProxyMetrics
+    ) throws -> ReverseProxy {
+        let address = try UpstreamAddress.resolve(host: settings.upstream.host, port: settings.upstream.port)
+        var configuration = ReverseProxy.Configuration(
+            upstream: address, eventLoopCount: eventLoopCount, makeRequestID: makeRequestID)
+        configuration.basePath = settings.upstream.basePath
+        configuration.maxConnections = settings.maxConnections
+        configuration.maxWaiting = settings.maxWaiting
+        configuration.connectTimeout = settings.connectTimeout
+        configuration.responseTimeout = settings.responseTimeout
+        configuration.readTimeout = settings.readTimeout
+        configuration.idleTimeout = settings.idleTimeout
+        configuration.requestIDHeader = settings.requestIDHeader
+        return ReverseProxy(configuration: configuration, observer: recorder, poolObserver: metrics)
+    }
+
+    func start() throws {
+        try server.start()
+        logger.info(
+            "proxy listening",
+            metadata: [
+                "addresses": "\(server.boundAddresses.map { "\($0)" }.joined(separator: ","))",
+                "upstream": "\(front.current.value.configuration.upstream)",
+            ])
+    }
+
+    var boundAddresses: [String] { server.boundAddresses.map { "\($0)" } }
+
+    func shutdown(deadline: Duration) { server.shutdown(deadline: deadline) }
+
+    /// A reload changed the configuration: applies what can change while running.
+    func apply(_ settings: ProxyConfiguration?, metrics: ProxyMetrics) {
+        guard let settings else {
+            logger.warning("the proxy section was removed: the proxy keeps running until a restart")
+            return
+        }
+        if settings.listenAddresses != listenAddresses {
+            logger.warning("proxy.listen changed: the new addresses take effect at restart")
+        }
+        let old = recorder.routing.value.settings
+        recorder.update(settings: settings)
+        guard
+            old.upstream != settings.upstream || old.maxConnections != settings.maxConnections
+                || old.maxWaiting != settings.maxWaiting || old.connectTimeout != settings.connectTimeout
+                || old.responseTimeout != settings.responseTimeout || old.readTimeout != settings.readTimeout
+                || old.idleTimeout != settings.idleTimeout || old.requestIDHeader != settings.requestIDHeader
+        else { return }
+        do {
+            front.current.publish(
+                try Self.makeProxy(
+                    settings, eventLoopCount: eventLoopCount, makeRequestID: makeRequestID, recorder: recorder,
+                    metrics: metrics))
+        } catch {
+            logger.error("proxy upstream not changed: \(error)")
+        }
+    }
+}

@@ -1,0 +1,47 @@
+import Glibc
+import Synchronization
+
+/// A reference that many threads read without a lock and one writer replaces now and then (the proxy's routing
+/// snapshot, its upstream settings): reading is one atomic load. A replaced value is kept alive for
+/// ``gracePeriod`` after it was replaced (a reader that loaded it a moment before takes its own strong
+/// reference at once), then released at a later ``publish(_:)``: at most the values replaced within the last grace
+/// period are held, one per reload.
+final class PublishedReference<Value: AnyObject & Sendable>: Sendable {
+    /// How long a replaced value stays alive: far longer than the few instructions between a reader's load and its
+    /// retain.
+    static var gracePeriod: Double { 60 }
+
+    private let bits: Atomic<UInt>
+    /// The current value (owning it) and the replaced ones with the time they were replaced.
+    private let owned: Mutex<(current: Value, retired: [(value: Value, at: Double)])>
+
+    init(_ value: Value) {
+        bits = Atomic(UInt(bitPattern: Unmanaged.passUnretained(value).toOpaque()))
+        owned = Mutex((value, []))
+    }
+
+    /// The current value.
+    var value: Value {
+        let pointer = UnsafeRawPointer(bitPattern: bits.load(ordering: .acquiring))!
+        return Unmanaged<Value>.fromOpaque(pointer).takeUnretainedValue()
+    }
+
+    /// Makes `value` current; values replaced more than ``gracePeriod`` ago are released.
+    func publish(_ value: Value, now: Double = MonotonicSeconds.now()) {
+        owned.withLock { owned in
+            owned.retired.removeAll { now - $0.at > Self.gracePeriod }
+            owned.retired.append((owned.current, now))
+            owned.current = value
+            bits.store(UInt(bitPattern: Unmanaged.passUnretained(value).toOpaque()), ordering: .releasing)
+        }
+    }
+}
+
+/// Seconds on the monotonic clock, for grace periods.
+enum MonotonicSeconds {
+    static func now() -> Double {
+        var t = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &t)
+        return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
+    }
+}

@@ -1,0 +1,115 @@
+import ExporterConfig
+import HTTPServer
+import Logging
+import Testing
+
+@testable import MLOpsExporter
+
+/// An exporter (never started) with a proxy section, and `credit` (v2 capture, two features) and `plain` (no capture).
+private func proxied(sampleRate: Double = 1, maxBodyBytes: Int = 1 << 20) throws -> Exporter {
+    var credit = ModelConfiguration(
+        name: "credit", task: .binaryClassification, versions: ["v1", "v2"], classes: ["0", "1"], positiveClass: "1")
+    credit.features = [
+        FeatureConfiguration(name: "x0", kind: .numeric), FeatureConfiguration(name: "x1", kind: .numeric),
+    ]
+    credit.capture = CaptureConfiguration(protocolName: "open_inference_v2")
+    let plain = ModelConfiguration(name: "plain", task: .regression, versions: ["v1"])
+    var models = ExporterConfiguration(models: [credit, plain], source: "<code>")
+    var proxy = ProxyConfiguration(upstream: .init(host: "127.0.0.1", port: 9))
+    proxy.capture = .init(maxBodyBytes: maxBodyBytes, sampleRate: sampleRate)
+    models.proxy = proxy
+    var configuration = Exporter.Configuration()
+    configuration.processMetrics = false
+    configuration.models = models
+    return try Exporter(configuration: configuration, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+}
+
+private func scrape(_ exporter: Exporter) async -> [String: Double] {
+    let response = await exporter.endpoints.respond(to: .init(method: "GET", path: "/metrics"))
+    var samples: [String: Double] = [:]
+    for line in String(decoding: response.body, as: UTF8.self).split(separator: "\n") where !line.hasPrefix("#") {
+        guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else {
+            continue
+        }
+        samples[String(line[..<space])] = value
+    }
+    return samples
+}
+
+private let v2Request = Array(#"{"inputs":[{"name":"in","shape":[2,2],"datatype":"FP64","data":[1,2,3,4]}]}"#.utf8)
+private let v2Response = Array(
+    #"{"model_name":"credit","outputs":[{"name":"predict","shape":[2],"datatype":"INT64","data":[1,0]}]}"#.utf8)
+
+/// Runs one exchange through the recorder as the proxy would.
+private func exchange(
+    _ recorder: ProxyRecorder, path: String, body: [UInt8] = v2Request, status: Int = 200,
+    response: [UInt8] = v2Response, failure: UpstreamFailure? = nil, cancelled: Bool = false
+) {
+    let request = HTTPRequest(method: "POST", path: path, body: body)
+    let tap = recorder.proxyRequestStarted(request, requestID: "req-1")
+    let captured = tap.responseCaptureLimit > 0 ? Array(response.prefix(tap.responseCaptureLimit)) : nil
+    recorder.proxyExchangeEnded(
+        ProxyExchangeRecord(
+            request: request, requestID: "req-1", tap: tap, status: cancelled ? nil : status, responseBody: captured,
+            responseBodyOverLimit: response.count > tap.responseCaptureLimit && tap.responseCaptureLimit > 0,
+            responseBodyBytes: response.count, failure: failure, cancelled: cancelled, durationSeconds: 0.25))
+}
+
+@Suite("The proxy's recorder: attribution, capture and counts")
+struct ProxyRecorderTests {
+    @Test("a captured exchange records each row as a prediction and the latency once")
+    func capturedRows() async throws {
+        let exporter = try proxied()
+        exchange(exporter.proxy!.recorder, path: "/v2/models/credit/versions/v2/infer")
+        let m = await scrape(exporter)
+        #expect(m[#"mlops_proxy_requests_total{model="credit"}"#] == 1)
+        #expect(m[#"mlops_proxy_captured_total{model="credit"}"#] == 1)
+        #expect(m[#"mlops_model_predicted_class_total{class="1",model="credit",version="v2"}"#] == 1)
+        #expect(m[#"mlops_model_predicted_class_total{class="0",model="credit",version="v2"}"#] == 1)
+        #expect(m[#"mlops_model_requests_total{model="credit",status="ok",version="v2"}"#] == 2)
+        #expect(m[#"mlops_model_latency_seconds_count{model="credit",version="v2"}"#] == 1)
+        #expect(m[#"mlops_model_latency_seconds_sum{model="credit",version="v2"}"#] == 0.25)
+    }
+
+    @Test("errors, failures, unrouted requests, cancellations and a model without capture")
+    func requestsWithoutPredictions() async throws {
+        let exporter = try proxied()
+        let recorder = exporter.proxy!.recorder
+        exchange(recorder, path: "/v2/models/credit/infer", status: 503)
+        exchange(recorder, path: "/v2/models/credit/infer", status: 502, failure: .connectRefused)
+        exchange(recorder, path: "/v2/models/credit/infer", cancelled: true)
+        exchange(recorder, path: "/v2/models/nobody/infer")
+        exchange(recorder, path: "/health")
+        exchange(recorder, path: "/v2/models/plain/infer")
+        exchange(recorder, path: "/v2/models/credit/infer", response: Array("not json".utf8))
+        let m = await scrape(exporter)
+        #expect(m[#"mlops_proxy_requests_total{model="credit"}"#] == 4)
+        #expect(m[#"mlops_proxy_requests_total{model="__unrouted__"}"#] == 2)
+        #expect(m[#"mlops_proxy_requests_total{model="plain"}"#] == 1)
+        #expect(m[#"mlops_proxy_upstream_errors_total{model="credit",reason="connect_refused"}"#] == 1)
+        #expect(m[#"mlops_proxy_client_cancelled_total{model="credit"}"#] == 1)
+        #expect(m[#"mlops_proxy_capture_failures_total{model="credit",reason="invalid_json"}"#] == 1)
+        #expect(m[#"mlops_model_requests_total{model="credit",status="error",version="__other__"}"#] == 2)
+        #expect(m[#"mlops_model_errors_total{kind="http_503",model="credit",version="__other__"}"#] == 1)
+        #expect(m[#"mlops_model_errors_total{kind="connect_refused",model="credit",version="__other__"}"#] == 1)
+        // The undecodable exchange still counts as a request (ok), without a prediction.
+        #expect(m[#"mlops_model_requests_total{model="credit",status="ok",version="__other__"}"#] == 1)
+        // A model with one version: a request that names none is for it.
+        #expect(m[#"mlops_model_requests_total{model="plain",status="ok",version="v1"}"#] == 1)
+        #expect(m[#"mlops_model_latency_seconds_count{model="credit",version="__other__"}"#] == 3)
+    }
+
+    @Test("sampling decodes exactly the configured share; bodies over the limit are counted too_large")
+    func samplingAndLimits() async throws {
+        let exporter = try proxied(sampleRate: 0.25)
+        for _ in 0..<100 { exchange(exporter.proxy!.recorder, path: "/v2/models/credit/infer") }
+        var m = await scrape(exporter)
+        #expect(m[#"mlops_proxy_captured_total{model="credit"}"#] == 25)
+        #expect(m[#"mlops_model_latency_seconds_count{model="credit",version="__other__"}"#] == 100)
+        let small = try proxied(maxBodyBytes: 40)
+        exchange(small.proxy!.recorder, path: "/v2/models/credit/infer")
+        m = await scrape(small)
+        #expect(m[#"mlops_proxy_capture_failures_total{model="credit",reason="too_large"}"#] == 1)
+        #expect(m[#"mlops_proxy_captured_total{model="credit"}"#] == 0)
+    }
+}
