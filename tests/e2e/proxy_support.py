@@ -17,16 +17,21 @@ PROXY_REQUESTS = "mlops_proxy_requests_total"  # {model}
 PROXY_UPSTREAM_ERRORS = "mlops_proxy_upstream_errors_total"  # {model, reason}
 PROXY_CAPTURE_FAILURES = "mlops_proxy_capture_failures_total"  # {model, reason}
 PROXY_CANCELLED = "mlops_proxy_client_cancelled_total"  # {model}
+PROXY_CAPTURED = "mlops_proxy_captured_total"  # {model}: exchanges decoded into predictions
 UNROUTED = "__unrouted__"  # the model label of a request no route (or no configured model) claims
-UPSTREAM_ERROR_REASONS = ("connect_refused", "connect_timeout", "reset", "response_timeout", "read_timeout",
-                          "bad_response", "pool_full")
+UPSTREAM_ERROR_REASONS = ("connect_refused", "connect_failed", "connect_timeout", "reset", "response_timeout",
+                          "read_timeout", "bad_response", "pool_full")
 TOO_LARGE = "too_large"  # capture failure of a body over capture.max_body_bytes
 REQUEST_ID_HEADER = "X-Request-Id"
 DEFAULT_VERSION = "default"  # the version of a routed request whose path and response name none
-# Model service series fed by the proxy: one request (and one latency observation) per proxied HTTP exchange; the
-# predicted classes, ingest counts and drift observations one per captured row.
+# Model service series fed by the proxy (docs/proxy.md, "What is recorded"): one latency observation per proxied
+# exchange; requests one per captured row (as the ingestion API counts predictions), or one per exchange that was
+# not captured (an error status, a capture failure, too large, not sampled); predicted classes, ingest counts and
+# drift observations one per captured row.
 MODEL_REQUESTS = "mlops_model_requests_total"  # {model, version, status: ok | error}
 MODEL_LATENCY_COUNT = "mlops_model_latency_seconds_count"  # {model, version}
+MODEL_ERRORS = "mlops_model_errors_total"  # {model, version, kind}: http_<status>, or the proxy's failure reason
+HTTP_ERROR_KIND = "http_{status}"
 PREDICTED_CLASS = "mlops_model_predicted_class_total"  # {model, version, class}
 INGEST_EVENTS = "mlops_ingest_events_total"  # {model, kind}
 WINDOW_OBSERVATIONS = "mlops_feature_window_observations"  # {model, feature}
@@ -39,7 +44,7 @@ DEFAULT_ROUTES = ("/v2/models/{model}/versions/{version}/infer", "/v2/models/{mo
 
 
 def proxy_section(listen_port, upstream, routes=None, connect_timeout="2s", response_timeout="10s",
-                  read_timeout="10s", max_connections=64, max_body_bytes=1048576, sample_rate=1.0):
+                  read_timeout="10s", max_connections=64, max_body_bytes=1048576, sample_rate=1.0, max_waiting=None):
     """The `proxy:` section of a configuration file (YAML). `routes`: (path, model or None) pairs; None keeps the
     default routes."""
     text = (
@@ -50,6 +55,7 @@ def proxy_section(listen_port, upstream, routes=None, connect_timeout="2s", resp
         f"  response_timeout: {response_timeout}\n"
         f"  read_timeout: {read_timeout}\n"
         f"  max_connections: {max_connections}\n"
+        + (f"  max_waiting: {max_waiting}\n" if max_waiting is not None else "") +
         f"  request_id_header: {REQUEST_ID_HEADER}\n"
         f"  capture: {{max_body_bytes: {max_body_bytes}, sample_rate: {sample_rate}}}\n"
     )
@@ -140,8 +146,9 @@ NOT_CONTENT = {"date", "server", "connection", "keep-alive", "transfer-encoding"
 
 
 def content_headers(headers):
-    """The header lines that must be byte-identical through the proxy, in order, names lowercased."""
-    return [(k.lower(), v) for k, v in headers if k.lower() not in NOT_CONTENT]
+    """The header lines that must be byte-identical through the proxy, names lowercased, sorted by name: the order of
+    fields of different names carries no meaning (RFC 9110 §5.3), that of lines of the same name does (kept)."""
+    return sorted(((k.lower(), v) for k, v in headers if k.lower() not in NOT_CONTENT), key=lambda field: field[0])
 
 
 def header(headers, name):

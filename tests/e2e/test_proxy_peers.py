@@ -15,7 +15,8 @@ import tritonclient.http as triton
 from conftest import scrape, sample
 from model_servers import kserve, mlserver, trained  # noqa: F401 (fixtures)
 from proxy_support import (
-    DEFAULT_VERSION, MODEL_LATENCY_COUNT, MODEL_REQUESTS, PREDICTED_CLASS, PROXY_CAPTURE_FAILURES, PROXY_REQUESTS,
+    DEFAULT_VERSION, MODEL_LATENCY_COUNT, MODEL_REQUESTS, PREDICTED_CLASS, PROXY_CAPTURE_FAILURES, PROXY_CAPTURED,
+    PROXY_REQUESTS,
     WINDOW_OBSERVATIONS, content_headers, start_proxy)  # noqa: F401
 
 FEATURE_NAMES = ["x0", "x1", "x2", "x3"]
@@ -78,11 +79,13 @@ def triton_infer(client, batch, request_id, **options):
 
 def assert_recorded(s, model, version, requests_sent, rows, clf):
     """The exporter's counts for `model`/`version` against what was sent and scikit-learn's predictions."""
-    assert sample(s, PROXY_REQUESTS, model=model) == requests_sent
-    assert sample(s, MODEL_REQUESTS, model=model, version=version, status="ok") == requests_sent
-    assert sample(s, MODEL_REQUESTS, model=model, version=version, status="error") == 0
-    assert sample(s, MODEL_LATENCY_COUNT, model=model, version=version) == requests_sent
     X = np.vstack(rows)
+    assert sample(s, PROXY_REQUESTS, model=model) == requests_sent
+    assert sample(s, PROXY_CAPTURED, model=model) == requests_sent
+    assert sample(s, MODEL_LATENCY_COUNT, model=model, version=version) == requests_sent
+    # Every exchange was captured: one request per row (docs/proxy.md, "What is recorded").
+    assert sample(s, MODEL_REQUESTS, model=model, version=version, status="ok") == len(X)
+    assert sample(s, MODEL_REQUESTS, model=model, version=version, status="error") == 0
     for feature in FEATURE_NAMES:
         assert sample(s, WINDOW_OBSERVATIONS, model=model, feature=feature) == len(X), feature
     predicted = clf.predict(X)
