@@ -81,9 +81,12 @@ class ProxiedExporter(Exporter):
     def _port_from_log(self):
         if self.proc.poll() is not None:
             raise AssertionError(f"exporter exited with {self.proc.returncode}: {self.log_path.read_text()}")
-        for port in re.findall(r"127\.0\.0\.1:(\d+)", self.log_path.read_text()):
-            if int(port) != self.proxy_port:
-                return port
+        # The exporter's own "listening" line (the proxy's and the upstream's addresses are logged too).
+        for line in self.log_path.read_text().splitlines():
+            if "msg=listening " in line:
+                for port in re.findall(r"127\.0\.0\.1:(\d+)", line.split("addresses=", 1)[-1].split(" ", 1)[0]):
+                    if int(port) != self.proxy_port:
+                        return port
         return None
 
     def _proxy_accepts(self):

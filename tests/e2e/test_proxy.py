@@ -431,7 +431,7 @@ def test_streamed_events_reach_the_client_before_the_next_is_written_upstream(st
     # Measured: each event was written upstream, then read by the client, before the next was written.
     for k in range(n):
         assert s.written[k] <= arrivals[k], k
-        assert arrivals[k] - s.written[k] < 1.0, (k, arrivals[k] - s.written[k])
+        assert arrivals[k] - s.written[k] < 2.0, (k, arrivals[k] - s.written[k])
         if k + 1 < n:
             assert arrivals[k] < s.written[k + 1], k
 
