@@ -1,0 +1,172 @@
+"""Real model servers behind the reverse proxy (issue 16): MLServer (mlserver-sklearn) and KServe's Python model server
+serve a scikit-learn model trained here (tests/e2e/model_servers.py); clients are tritonclient.http (Open Inference
+Protocol v2) and requests (KServe v1 and v2). For each exchange, what the client receives through the proxy equals
+what it receives directly (status, body bytes, content headers); the exporter's request and latency counts equal the
+requests sent, its drift window observations the rows sent, and its predicted classes scikit-learn's `clf.predict`
+on the same rows, computed here."""
+import json
+import subprocess
+
+import numpy as np
+import pandas as pd
+import requests
+import tritonclient.http as triton
+
+from conftest import scrape, sample
+from model_servers import kserve, mlserver, trained  # noqa: F401 (fixtures)
+from proxy_support import (
+    DEFAULT_VERSION, MODEL_LATENCY_COUNT, MODEL_REQUESTS, PREDICTED_CLASS, PROXY_CAPTURE_FAILURES, PROXY_CAPTURED,
+    PROXY_REQUESTS,
+    WINDOW_OBSERVATIONS, content_headers, start_proxy)  # noqa: F401
+
+FEATURE_NAMES = ["x0", "x1", "x2", "x3"]
+FEATURES = "[" + ", ".join(f"{{name: {f}, type: numeric}}" for f in FEATURE_NAMES) + "]"
+MODEL = """
+  - name: {name}
+    task: binary_classification
+    versions: [{versions}]
+    classes: ["0", "1"]
+    positive_class: "1"
+    reference: {reference}
+    features: {features}
+    collectors: [service, drift]
+    capture: {{protocol: {protocol}}}
+"""
+JSON = {"Content-Type": "application/json"}
+
+
+def models_yaml(binary, tmp_path, models):
+    """The models section for `models` ((name, versions, protocol) triples), each with a drift reference profile
+    built by `mlops-exporter profile` from seeded reference rows."""
+    reference = pd.DataFrame(np.random.default_rng(99).normal(size=(1000, 4)), columns=FEATURE_NAMES)
+    (tmp_path / "reference.csv").write_text(reference.to_csv(index=False))
+    text = "models:\n" + "".join(
+        MODEL.format(name=name, versions=versions, protocol=protocol, features=FEATURES,
+                     reference=tmp_path / f"{name}.profile.json") for name, versions, protocol in models)
+    (tmp_path / "models.yaml").write_text(text)
+    for name, _, _ in models:
+        result = subprocess.run(
+            [str(binary), "profile", "--config", str(tmp_path / "models.yaml"), "--model", name, "--input",
+             str(tmp_path / "reference.csv"), "--out", str(tmp_path / f"{name}.profile.json")],
+            capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+    return text
+
+
+def same_through_both(path, body, direct, proxy, headers=JSON):
+    """POSTs `body` directly and through the proxy with requests; asserts equal answers; returns the proxied one."""
+    d = requests.post(direct + path, data=body, headers=headers, timeout=30)
+    p = requests.post(proxy + path, data=body, headers=headers, timeout=30)
+    assert (p.status_code, p.content) == (d.status_code, d.content), (path, p.status_code, p.content[:300])
+    assert p.headers.get("Content-Type") == d.headers.get("Content-Type")
+    assert content_headers(p.headers.items()) == content_headers(d.headers.items()), (p.headers, d.headers)
+    return p
+
+
+def v2_request(batch, request_id, outputs=("predict",)):
+    # An explicit id: MLServer's answer carries the request's id, or a random one without it.
+    return json.dumps({"id": request_id, "inputs": [{"name": "input-0", "shape": list(batch.shape), "datatype": "FP64",
+                                                     "data": batch.flatten().tolist()}],
+                       "outputs": [{"name": o} for o in outputs]}).encode()
+
+
+def triton_infer(client, batch, request_id, **options):
+    inputs = [triton.InferInput("input-0", list(batch.shape), "FP64")]
+    inputs[0].set_data_from_numpy(batch, binary_data=False)  # JSON tensors (the binary extension is not captured)
+    return client.infer("credit", inputs, outputs=[triton.InferRequestedOutput("predict", binary_data=False)],
+                        request_id=request_id, **options)
+
+
+def assert_recorded(s, model, version, requests_sent, rows, clf):
+    """The exporter's counts for `model`/`version` against what was sent and scikit-learn's predictions."""
+    X = np.vstack(rows)
+    assert sample(s, PROXY_REQUESTS, model=model) == requests_sent
+    assert sample(s, PROXY_CAPTURED, model=model) == requests_sent
+    assert sample(s, MODEL_LATENCY_COUNT, model=model, version=version) == requests_sent
+    # Every exchange was captured: one request per row (docs/proxy.md, "What is recorded").
+    assert sample(s, MODEL_REQUESTS, model=model, version=version, status="ok") == len(X)
+    assert sample(s, MODEL_REQUESTS, model=model, version=version, status="error") == 0
+    for feature in FEATURE_NAMES:
+        assert sample(s, WINDOW_OBSERVATIONS, model=model, feature=feature) == len(X), feature
+    predicted = clf.predict(X)
+    for cls in (0, 1):
+        assert sample(s, PREDICTED_CLASS, model=model, version=version, **{"class": str(cls)}) == \
+            int((predicted == cls).sum()), cls
+    for reason in ("invalid_json", "shape_mismatch", "missing_field", "unsupported", "invalid_value"):
+        assert sample(s, PROXY_CAPTURE_FAILURES, model=model, reason=reason) in (None, 0), reason
+
+
+def test_mlserver_behind_the_proxy_answers_as_directly_and_is_recorded_as_sklearn_predicts(
+        start_proxy, binary, tmp_path, mlserver):
+    base, clf, rng = mlserver
+    e = start_proxy(models_yaml(binary, tmp_path, [("credit", "v1, default", "open_inference_v2")]), base)
+    rows, sent = [], 0
+    # requests: v2, with and without the version in the path (MLServer's model_version is v1 either way).
+    for i in range(8):
+        batch = rng.normal(size=(1 + i % 4, 4))
+        path = "/v2/models/credit/infer" if i % 2 else "/v2/models/credit/versions/v1/infer"
+        answer = same_through_both(path, v2_request(batch, f"req-{i}", ("predict", "predict_proba")), base,
+                                   e.proxy.base).json()
+        assert answer["model_version"] == "v1"
+        assert np.ravel(answer["outputs"][0]["data"]).tolist() == clf.predict(batch).tolist()
+        rows.append(batch)
+        sent += 1
+    # tritonclient (keep-alive connections of its own), directly and through the proxy.
+    direct = triton.InferenceServerClient(url=base.removeprefix("http://"))
+    proxied = triton.InferenceServerClient(url=e.proxy.base.removeprefix("http://"))
+    try:
+        for i in range(6):
+            batch = rng.normal(size=(1 + i % 3, 4))
+            options = {"model_version": "v1"} if i % 2 else {}
+            p = triton_infer(proxied, batch, f"triton-{i}", **options)
+            d = triton_infer(direct, batch, f"triton-{i}", **options)
+            assert p.get_response() == d.get_response()
+            assert p.as_numpy("predict").ravel().tolist() == clf.predict(batch).tolist()
+            rows.append(batch)
+            sent += 1
+    finally:
+        direct.close()
+        proxied.close()
+    _, s = scrape(e)
+    assert_recorded(s, "credit", "v1", sent, rows, clf)
+
+
+def test_kserve_behind_the_proxy_answers_as_directly_and_is_recorded_as_sklearn_predicts(
+        start_proxy, binary, tmp_path, kserve):
+    base, clf, rng = kserve
+    models = models_yaml(binary, tmp_path, [("credit", DEFAULT_VERSION, "open_inference_v2"),
+                                            ("credit-v1", DEFAULT_VERSION, "kserve_v1")])
+    # KServe serves the model as "credit" in both protocols: the v1 path is routed to the kserve_v1 model by name.
+    e = start_proxy(models, base, routes=[("/v1/models/credit:predict", "credit-v1"),
+                                          ("/v2/models/{model}/infer", None)])
+    v1_rows, v2_rows, v2_sent = [], [], 0
+    for i in range(8):
+        batch = rng.normal(size=(1 + i % 3, 4))
+        answer = same_through_both("/v1/models/credit:predict", json.dumps({"instances": batch.tolist()}).encode(),
+                                   base, e.proxy.base).json()
+        assert answer["predictions"] == clf.predict(batch).tolist()
+        v1_rows.append(batch)
+        batch = rng.normal(size=(1 + i % 2, 4))
+        answer = same_through_both("/v2/models/credit/infer", v2_request(batch, f"v2-{i}"), base, e.proxy.base).json()
+        assert answer["outputs"][0]["data"] == clf.predict(batch).tolist()
+        v2_rows.append(batch)
+        v2_sent += 1
+    direct = triton.InferenceServerClient(url=base.removeprefix("http://"))
+    proxied = triton.InferenceServerClient(url=e.proxy.base.removeprefix("http://"))
+    try:
+        for i in range(4):
+            batch = rng.normal(size=(2, 4))
+            # KServe reads a body without Content-Type as the binary extension: tritonclient's JSON needs the header.
+            p = triton_infer(proxied, batch, f"triton-{i}", headers=JSON)
+            d = triton_infer(direct, batch, f"triton-{i}", headers=JSON)
+            assert p.get_response() == d.get_response()
+            assert p.as_numpy("predict").ravel().tolist() == clf.predict(batch).tolist()
+            v2_rows.append(batch)
+            v2_sent += 1
+    finally:
+        direct.close()
+        proxied.close()
+    _, s = scrape(e)
+    # KServe's v2 answer has no model_version: the version is the default one.
+    assert_recorded(s, "credit", DEFAULT_VERSION, v2_sent, v2_rows, clf)
+    assert_recorded(s, "credit-v1", DEFAULT_VERSION, len(v1_rows), v1_rows, clf)
