@@ -339,6 +339,16 @@ final class EventLoop: @unchecked Sendable {
         epoll.modify(upstream.fileDescriptor, interest: interest, token: upstream.token)
     }
 
+    /// Takes `upstream`'s descriptor out of the epoll set for now (its slot and token stay).
+    func stopPolling(_ upstream: UpstreamConnection) {
+        epoll.remove(upstream.fileDescriptor)
+    }
+
+    /// Puts back a descriptor taken out by ``stopPolling(_:)``; returns errno on failure.
+    func resumePolling(_ upstream: UpstreamConnection, interest: EpollEvents) -> Int32? {
+        epoll.add(upstream.fileDescriptor, interest: interest, token: upstream.token)
+    }
+
     /// Stops polling `upstream` and drops its deadline (before its descriptor is closed).
     func unregister(_ upstream: UpstreamConnection) {
         upstreamDeadlines.remove(upstream)

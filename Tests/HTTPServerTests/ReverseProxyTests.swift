@@ -315,4 +315,43 @@ final class ScriptedUpstream: @unchecked Sendable {
         }
         #expect(eventually { observer.all.first?.cancelled == true })
     }
+
+    @Test func aPausedExchangeWhoseUpstreamResetDoesNotSpin() throws {
+        let size = 64_000_000
+        let upstreamDone = Atomic<Bool>(false)
+        let upstream = try ScriptedUpstream { fd in
+            _ = ScriptedUpstream.readHead(fd)
+            ScriptedUpstream.write(fd, "HTTP/1.1 200 OK\r\nContent-Length: \(size)\r\n\r\n")
+            // Fill every buffer on the way (the client does not read), then reset the connection.
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+            let chunk = [UInt8](repeating: UInt8(ascii: "y"), count: 65536)
+            var idle = 0
+            while idle < 20 {
+                let n = chunk.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                if n > 0 { idle = 0 } else { idle += 1; _ = poll(nil, 0, 10) }
+            }
+            var reset = linger(l_onoff: 1, l_linger: 0)
+            setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, socklen_t(MemoryLayout<linger>.size))
+            upstreamDone.store(true, ordering: .sequentiallyConsistent)
+        }
+        try withProxy(upstreamPort: upstream.port) { port in
+            let client = try RawClient(port: port)
+            try client.send("GET /big HTTP/1.1\r\nHost: h\r\n\r\n")
+            #expect(eventually { upstreamDone.load(ordering: .sequentiallyConsistent) })
+            // The upstream reset while the proxy waits for the client: measure this process's CPU for half a second.
+            func cpuSeconds() -> Double {
+                var usage = rusage()
+                getrusage(RUSAGE_SELF.rawValue, &usage)
+                return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
+                    + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+            }
+            let before = cpuSeconds()
+            let start = monotonicSeconds()
+            while monotonicSeconds() - start < 0.5 { _ = poll(nil, 0, 50) }
+            let spent = cpuSeconds() - before
+            #expect(spent < 0.2, "the process used \(spent) s of CPU in 0.5 s while the exchange was paused")
+            // The client then sees its response cut short.
+            #expect(client.waitForClose(timeout: 10))
+        }
+    }
 }

@@ -59,6 +59,11 @@ final class UpstreamConnection: DeadlineScheduled {
     static let requestLowWater = 64 * 1024
     private var timer = Timer.none
     private var interest: EpollEvents = []
+    /// The upstream finished sending (or the connection failed): what is buffered is all there is.
+    private var inputClosed = false
+    /// Whether the descriptor is in the loop's epoll set (taken out while nothing is wanted from it: a paused
+    /// exchange whose upstream hung up would otherwise be reported again and again).
+    private var polled = true
     /// Body bytes handed to the exchange per parse event (the response is never held whole).
     private static let pieceLimit = 64 * 1024
 
@@ -129,7 +134,7 @@ final class UpstreamConnection: DeadlineScheduled {
     func resumeReading() {
         guard state == .active, paused else { return }
         paused = false
-        arm(.read)
+        if !inputClosed { arm(.read) }
         updateInterest()
         parseResponse()
     }
@@ -156,6 +161,12 @@ final class UpstreamConnection: DeadlineScheduled {
         case .active:
             if events.contains(.writable) { flush() }
             guard state == .active else { return }
+            if paused {
+                // Only a hang-up or an error is reported while paused: keep what the socket still holds (at most
+                // its receive buffer) for when the client has room, and stop polling.
+                if events.contains(.hangup) || events.contains(.error) { drainAfterHangUp() }
+                return
+            }
             if events.contains(.readable) || events.contains(.readHangup) || events.contains(.hangup)
                 || events.contains(.error)
             {
@@ -232,12 +243,29 @@ final class UpstreamConnection: DeadlineScheduled {
             case .wouldBlock:
                 return
             case .endOfFile, .failed:
-                parseResponse()
-                guard state == .active else { return }
-                handleEndOfInput(parser.inputEnded())
+                inputClosed = true
+                arm(.none)
+                updateInterest()
+                parseResponse()  // ends the exchange once the buffered bytes are used up (maybe after a pause)
                 return
             }
         }
+    }
+
+    private func drainAfterHangUp() {
+        for _ in 0..<64 {
+            var outcome = TransportResult.wouldBlock
+            _ = input.write(minimumSpace: 16 * 1024) { buffer in
+                outcome = transport.read(into: buffer)
+                if case .bytes(let count) = outcome { return count }
+                return 0
+            }
+            if case .bytes = outcome { continue }
+            break
+        }
+        inputClosed = true
+        arm(.none)
+        updateInterest()
     }
 
     private func handleEndOfInput(_ event: UpstreamEvent) {
@@ -272,6 +300,7 @@ final class UpstreamConnection: DeadlineScheduled {
             input.consume(consumed)
             switch event {
             case .needMore:
+                if inputClosed { handleEndOfInput(parser.inputEnded()) }
                 return
             case .informational:
                 continue
@@ -327,20 +356,28 @@ final class UpstreamConnection: DeadlineScheduled {
 
     private func updateInterest() {
         guard state != .closed else { return }
-        var wanted: EpollEvents = [.readHangup]
+        var wanted: EpollEvents = []
         switch state {
         case .connecting: wanted = [.writable]
         case .idle: wanted = [.readable, .readHangup]
         case .active:
-            if !paused { wanted.insert(.readable) }
-            if !output.isEmpty { wanted.insert(.writable) }
+            if !paused && !inputClosed { wanted = [.readable, .readHangup] }
+            if !output.isEmpty && !inputClosed { wanted.insert(.writable) }
         case .closed: return
         }
-        guard wanted != interest else { return }
-        if loop.modifyInterest(of: self, to: wanted) != nil {
+        guard wanted != interest || (wanted.isEmpty == polled) else { return }
+        if wanted.isEmpty {
+            if polled { loop.stopPolling(self) }
+            polled = false
+            interest = []
+            return
+        }
+        let error = polled ? loop.modifyInterest(of: self, to: wanted) : loop.resumePolling(self, interest: wanted)
+        if error != nil {
             fail(.reset)
             return
         }
+        polled = true
         interest = wanted
     }
 
