@@ -31,7 +31,8 @@ final class ProxyExchange {
     /// Request bytes held until a connection is attached.
     private var heldRequestBytes = 0
     private var bodyBytes = 0
-    /// Without a stream (an HTTP/2 client, for now): the response collected whole, bounded.
+    /// Without a stream (``HTTPResponder/makeStream()`` gave none: the protocol cannot stream the request): the
+    /// response collected whole, bounded.
     private var buffered: [UInt8] = []
     private var ended = false
 
