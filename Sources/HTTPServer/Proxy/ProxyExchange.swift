@@ -207,7 +207,7 @@ final class ProxyExchange {
         guard buffered.count + bytes.count <= proxy.configuration.maxBufferedResponseBytes else {
             connection?.abandon()
             connection = nil
-            answer(HTTPResponse(status: 502, text: "upstream response too large to relay over HTTP/2\n"))
+            answer(HTTPResponse(status: 502, text: "upstream response too large to relay whole\n"))
             finish(failure: .badResponse)
             return false
         }
