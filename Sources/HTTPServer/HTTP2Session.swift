@@ -29,6 +29,13 @@ import Glibc
 /// reading (requests, pings, resets) cannot grow server memory. Our SETTINGS frame limits concurrent
 /// streams to ``HTTPServer/Configuration/http2MaxConcurrentStreams``; nghttp2 refuses streams beyond it.
 ///
+/// Streamed responses (``HTTPResponseStream``, through ``HTTPResponder/makeStream()``): the head is submitted when
+/// the stream starts, with a data source that feeds DATA frames from the stream's pieces as the peer's flow-control
+/// windows allow, and defers (`NGHTTP2_ERR_DEFERRED`) while the writer has nothing more; the end is END_STREAM, an
+/// abort is RST_STREAM(INTERNAL_ERROR). A stream's unsent pieces stay in the ``HTTPResponseStream`` but the one being
+/// framed, so its writer is told to stop per stream by ``HTTPResponseStream/write(_:)`` when its peer does not read.
+/// A peer that resets the stream, or a connection that closes, cancels it (``HTTPResponseStream/cancel()``).
+///
 /// Shutdown sends GOAWAY naming the last stream taken, lets those streams finish, then closes.
 final class HTTP2Session: ConnectionProtocolHandler {
     /// The HTTP/2 client connection preface (RFC 9113 §3.4).
@@ -58,7 +65,7 @@ final class HTTP2Session: ConnectionProtocolHandler {
         var admittedAt: UInt64 = 0
         /// Handed to the handler; waiting for its response.
         var dispatched = false
-        /// Answered (by the handler or with an error status).
+        /// Answered (by the handler, with an error status, or the head of its streamed response submitted).
         var responded = false
         var responseBody: [UInt8] = []
         var responseOffset = 0
@@ -78,10 +85,64 @@ final class HTTP2Session: ConnectionProtocolHandler {
         case refused
     }
 
+    /// A handler's streamed response tied to its request stream: from ``attachStream(_:connection:)`` until the
+    /// handler's side is over (its last byte handed to nghttp2 with END_STREAM, aborted, answered whole, or
+    /// cancelled). Kept apart from ``Stream``, which nghttp2's stream closing removes: a bodiless head (HEAD, 204,
+    /// 304) ends the request stream while the writer may still be going.
+    private final class Attachment {
+        let stream: HTTPResponseStream
+        /// The head was submitted.
+        var headSent = false
+        /// The head was submitted with a data source: a body is allowed and the request was not HEAD.
+        var sendsBody = false
+        /// The data source answered `NGHTTP2_ERR_DEFERRED`: resumed when the stream changes.
+        var deferred = false
+        /// The piece being copied into DATA frames, taken from the stream (``HTTPResponseStream/takePiece()``) when
+        /// the previous one is all copied: the rest stays in the stream, where it counts for its writer.
+        var piece: [UInt8] = []
+        var pieceOffset = 0
+
+        init(stream: HTTPResponseStream) { self.stream = stream }
+
+        /// Bytes of ``piece`` not yet copied.
+        var bufferedBytes: Int { piece.count - pieceOffset }
+
+        /// Copies up to `capacity` body bytes into `buffer`, taking the stream's pieces as needed; returns how many.
+        func copy(into buffer: UnsafeMutablePointer<UInt8>, capacity: Int) -> Int {
+            var copied = 0
+            while copied < capacity {
+                if pieceOffset == piece.count {
+                    guard let next = stream.takePiece() else { break }
+                    piece = next
+                    pieceOffset = 0
+                    continue
+                }
+                let count = min(capacity - copied, piece.count - pieceOffset)
+                piece.withUnsafeBufferPointer { bytes in
+                    (buffer + copied).update(from: bytes.baseAddress! + pieceOffset, count: count)
+                }
+                copied += count
+                pieceOffset += count
+            }
+            if pieceOffset == piece.count {
+                piece = []
+                pieceOffset = 0
+            }
+            return copied
+        }
+    }
+
     private let context: ServerContext
     private unowned let connection: Connection
     private var session: OpaquePointer?
     private var streams: [Int32: Stream] = [:]
+    /// Streamed responses by request stream id (see ``Attachment``).
+    private var attachments: [Int32: Attachment] = [:]
+    /// Streamed responses whose request stream closed inside an nghttp2 callback: cancelled once nghttp2 has
+    /// returned (a writer's cancel handler may come back into the session: answer, abort, close upstream work).
+    private var cancelledStreams: [HTTPResponseStream] = []
+    /// The connection closed: nothing more is submitted, and late answers are dropped.
+    private var closed = false
     private var inputEnded = false
     private var terminated = false
     /// The last pull stopped at ``outputThreshold`` with frames still to come.
@@ -158,11 +219,19 @@ final class HTTP2Session: ConnectionProtocolHandler {
             }
             connection.input.consume(consumed)
         }
+        cancelClosedStreams()
+        guard !connection.isClosed else { return }
         pullOutput(connection)
     }
 
     func deliver(_ response: HTTPResponse, requestID: UInt64, connection: Connection) {
         let id = Int32(truncatingIfNeeded: requestID)
+        guard !closed else { return }
+        if let attachment = attachments[id] {
+            // A streamed request answered whole (``HTTPResponseStream/respond(_:)``: an error before the head).
+            guard !attachment.headSent else { return }  // its head is out: the stream goes on
+            attachments[id] = nil
+        }
         guard let held = outstanding.removeValue(forKey: id) else { return }  // answered already
         connection.releaseBodyBytes(held)
         creditWithheldStreams()
@@ -182,11 +251,23 @@ final class HTTP2Session: ConnectionProtocolHandler {
         if terminated { return true }
         let wantsWrite = nghttp2_session_want_write(session) != 0
         if nghttp2_session_want_read(session) == 0 && !wantsWrite { return true }
-        return inputEnded && !wantsWrite && !streams.values.contains { $0.dispatched && !$0.responded }
+        return inputEnded && !wantsWrite && attachments.isEmpty
+            && !streams.values.contains { $0.dispatched && !$0.responded }
     }
 
+    /// As for HTTP/1, plus: while a streamed response goes on, `none`, or `write` when one of them has a body that
+    /// nghttp2 holds back only for the peer's flow-control window (the peer does not read it: the write-stall
+    /// timeout applies, restarted by every write).
     func timerPhase(_ connection: Connection) -> TimerPhase {
         if receivingStreams > 0 { return .body }
+        if !attachments.isEmpty {
+            // Called once the output is written and nghttp2 had no more frames: a body neither deferred (waiting for
+            // its writer) nor finished waits for window.
+            let blocked = attachments.contains { id, attachment in
+                attachment.sendsBody && !attachment.deferred && streams[id] != nil
+            }
+            return blocked ? .write : .none
+        }
         if streams.values.contains(where: { $0.dispatched && !$0.responded }) { return .none }
         return streams.values.contains { !$0.dispatched } ? .body : .idle
     }
@@ -243,6 +324,11 @@ final class HTTP2Session: ConnectionProtocolHandler {
 
     func inputEnded(_ connection: Connection) {
         inputEnded = true
+        // As over HTTP/1.1 (and nginx): a client that closes while a streamed response is being written has left.
+        // It could not give flow-control credit any more either. Its writers are cancelled, not served for nobody.
+        if attachments.values.contains(where: { $0.stream.state == .idle || $0.stream.state == .streaming }) {
+            connection.close(reason: nil)
+        }
     }
 
     func beginDrain(_ connection: Connection) {
@@ -282,6 +368,7 @@ final class HTTP2Session: ConnectionProtocolHandler {
             pending += count
         }
         if !chunk.isEmpty { connection.output.append(chunk) }
+        cancelClosedStreams()
     }
 
     /// A fatal session error (bad preface, flood, out of memory): nothing more can be said on it.
@@ -449,16 +536,13 @@ final class HTTP2Session: ConnectionProtocolHandler {
         HTTPResponse(status: 503, headers: ["Retry-After": "1"], body: Array("\(reason); retry later\n".utf8))
     }
 
-    /// Submits the response HEADERS (and DATA through the read callback) for `stream`.
-    private func submit(_ response: HTTPResponse, on stream: Stream, reportCompletion: Bool) {
-        stream.responded = true
-        let status = HTTPStatus.sanitized(response.status, logger: context.logger)
-        let bodyAllowed = !HTTPStatus.forbidsBody(status)
-        let sendsBody = bodyAllowed && stream.method != "HEAD" && !response.body.isEmpty
+    /// The header block of a response: `:status`, the handler's fields that HTTP/2 allows, `content-length` when
+    /// given, and `date` unless the handler set one.
+    private func responseFields(status: Int, headers: HTTPHeaders, contentLength: Int?) -> HTTP2ResponseFields {
         var fields = HTTP2ResponseFields()
         fields.add(":status", String(status))
         var hasDate = false
-        for field in response.headers {
+        for field in headers {
             switch HTTP2ResponseFields.classify(field) {
             case .dropped: continue
             case .date: hasDate = true
@@ -466,10 +550,20 @@ final class HTTP2Session: ConnectionProtocolHandler {
             }
             fields.add(field.name.lowercased(), field.value)
         }
-        if let length = HTTPStatus.contentLength(status, bodyCount: response.body.count) {
-            fields.add("content-length", String(length))
-        }
+        if let contentLength { fields.add("content-length", String(contentLength)) }
         if !hasDate { fields.add("date") { connection.loop.dateCache.appendValue(to: &$0) } }
+        return fields
+    }
+
+    /// Submits the response HEADERS (and DATA through the read callback) for `stream`.
+    private func submit(_ response: HTTPResponse, on stream: Stream, reportCompletion: Bool) {
+        stream.responded = true
+        let status = HTTPStatus.sanitized(response.status, logger: context.logger)
+        let bodyAllowed = !HTTPStatus.forbidsBody(status)
+        let sendsBody = bodyAllowed && stream.method != "HEAD" && !response.body.isEmpty
+        var fields = responseFields(
+            status: status, headers: response.headers,
+            contentLength: HTTPStatus.contentLength(status, bodyCount: response.body.count))
 
         stream.responseBody = sendsBody ? response.body : []
         stream.responseOffset = 0
@@ -489,6 +583,170 @@ final class HTTP2Session: ConnectionProtocolHandler {
         if result != 0 {
             context.logger.debug(
                 "nghttp2 refused a response", metadata: ["error": "\(String(cString: nghttp2_strerror(result)))"])
+        }
+    }
+
+    // MARK: - Streamed responses
+
+    func attachStream(_ stream: HTTPResponseStream, connection: Connection) -> Bool {
+        guard !terminated, !closed, let id = Int32(exactly: stream.requestID), outstanding[id] != nil,
+            attachments[id] == nil, let request = streams[id], request.dispatched, !request.responded
+        else { return false }
+        attachments[id] = Attachment(stream: stream)
+        return true
+    }
+
+    func streamChanged(_ stream: HTTPResponseStream, connection: Connection) {
+        let id = Int32(truncatingIfNeeded: stream.requestID)
+        guard !closed, let attachment = attachments[id], attachment.stream === stream else { return }
+        switch stream.state {
+        case .idle, .closed:
+            return  // `respond` goes through `deliver`, `cancel` comes from the session
+        case .aborted:
+            // What nghttp2 has not framed yet is dropped: the client sees the stream reset, the body incomplete.
+            attachments[id] = nil
+            endStreamedWork(id)
+            reset(id, error: NGHTTP2_INTERNAL_ERROR)
+            return
+        case .streaming, .finished:
+            break
+        }
+        if !attachment.headSent {
+            guard submitHead(attachment, id: id) else { return }
+        }
+        if !attachment.sendsBody {
+            _ = stream.takePending()  // no body goes out (HEAD, 1xx, 204, 304): pieces are dropped
+            if stream.state == .finished {
+                attachments[id] = nil
+                endStreamedWork(id)
+            }
+        } else if attachment.deferred {
+            attachment.deferred = false
+            nghttp2_session_resume_data(session, id)
+        }
+    }
+
+    func outputWritten(_ connection: Connection) {
+        guard !closed, !attachments.isEmpty else { return }
+        for attachment in Array(attachments.values) where attachment.stream.waitsForSpace {
+            // Per stream: its pieces still in the session, and the connection's queue (shared by all streams).
+            attachment.stream.outputDrained(queuedBytes: attachment.bufferedBytes + connection.output.pendingBytes)
+        }
+    }
+
+    func connectionClosed(_ connection: Connection) {
+        guard !closed else { return }
+        closed = true
+        let cancelled = cancelledStreams + attachments.sorted { $0.key < $1.key }.map(\.value.stream)
+        cancelledStreams = []
+        attachments = [:]
+        // Each stream is cancelled once: a stream that ended (or was answered) meanwhile ignores it.
+        for stream in cancelled { stream.cancel() }
+    }
+
+    /// Submits the stream's head, with a data source when a body goes out; false (the stream reset, its writer
+    /// cancelled) when nghttp2 refuses it.
+    private func submitHead(_ attachment: Attachment, id: Int32) -> Bool {
+        guard let head = attachment.stream.head else { return false }
+        attachment.headSent = true
+        guard let request = streams[id] else {
+            // Cannot happen: a request stream that closes takes its attachment with it.
+            attachments[id] = nil
+            endStreamedWork(id)
+            cancelledStreams.append(attachment.stream)
+            return false
+        }
+        request.responded = true
+        // The handler is done with the request body (a proxy sent it upstream before its head came back).
+        if let held = outstanding[id], held > 0 {
+            outstanding[id] = 0
+            connection.releaseBodyBytes(held)
+            creditWithheldStreams()
+        }
+        let status = HTTPStatus.sanitized(head.status, logger: context.logger)
+        let bodyAllowed = !HTTPStatus.forbidsBody(status)
+        attachment.sendsBody = bodyAllowed && request.method != "HEAD"
+        var fields = responseFields(
+            status: status, headers: head.headers, contentLength: bodyAllowed ? head.contentLength : nil)
+        // The body's bytes are added when its last DATA frame is framed.
+        request.completion = CompletedResponse(
+            method: request.method, status: status, protocolName: "h2", bytes: fields.byteCount,
+            receivedAt: request.receivedAt)
+        let result = fields.withNameValues { nva in
+            if attachment.sendsBody {
+                var provider = nghttp2_data_provider(
+                    source: nghttp2_data_source(ptr: nil), read_callback: HTTP2Session.readStreamedBody)
+                return nghttp2_submit_response(session, id, nva.baseAddress, nva.count, &provider)
+            }
+            return nghttp2_submit_response(session, id, nva.baseAddress, nva.count, nil)
+        }
+        guard result != 0 else { return true }
+        context.logger.debug(
+            "nghttp2 refused a response", metadata: ["error": "\(String(cString: nghttp2_strerror(result)))"])
+        attachments[id] = nil
+        endStreamedWork(id)
+        reset(id, error: NGHTTP2_INTERNAL_ERROR)
+        cancelledStreams.append(attachment.stream)
+        connection.loop.markDirty(connection)
+        return false
+    }
+
+    /// Fills one DATA frame of stream `id` with its streamed body: `NGHTTP2_ERR_DEFERRED` while the writer has
+    /// nothing more, END_STREAM once it finished and everything is copied, a reset (INTERNAL_ERROR) when it is
+    /// gone or its body is not the length its head announced.
+    private func readStreamedBody(
+        _ id: Int32, into buffer: UnsafeMutablePointer<UInt8>, capacity: Int, flags: UnsafeMutablePointer<UInt32>
+    ) -> Int {
+        let failure = Int(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue)
+        guard !closed, let attachment = attachments[id] else { return failure }
+        let stream = attachment.stream
+        let count = attachment.copy(into: buffer, capacity: capacity)
+        switch stream.state {
+        case .streaming:
+            guard count == 0 else { return count }
+            attachment.deferred = true
+            return Int(NGHTTP2_ERR_DEFERRED.rawValue)
+        case .finished:
+            guard attachment.bufferedBytes == 0, stream.pendingBytes == 0 else { return count }
+            attachments[id] = nil
+            endStreamedWork(id)
+            if let length = stream.head?.contentLength, length != stream.bodyBytes {
+                context.logger.debug(
+                    "streamed body differs from its content-length",
+                    metadata: ["announced": "\(length)", "sent": "\(stream.bodyBytes)"])
+                return failure
+            }
+            streams[id]?.completion?.bytes += stream.bodyBytes
+            flags.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue
+            return count
+        case .idle, .aborted, .closed:
+            attachments[id] = nil  // not reached: an abort or a cancel detaches the stream first
+            endStreamedWork(id)
+            return failure
+        }
+    }
+
+    /// The handler's work on streamed request `id` is over: its place among the outstanding requests is free.
+    private func endStreamedWork(_ id: Int32) {
+        guard let held = outstanding.removeValue(forKey: id), held > 0 else { return }
+        connection.releaseBodyBytes(held)
+        creditWithheldStreams()
+    }
+
+    /// Resets request stream `id` with `error` unless it is closed already.
+    private func reset(_ id: Int32, error: nghttp2_error_code) {
+        guard let stream = streams[id] else { return }
+        stream.responded = true
+        nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), id, UInt32(error.rawValue))
+        connection.loop.markDirty(connection)
+    }
+
+    /// Cancels the streamed responses whose request stream closed during the last nghttp2 call.
+    private func cancelClosedStreams() {
+        while !cancelledStreams.isEmpty {
+            let cancelled = cancelledStreams
+            cancelledStreams = []
+            for stream in cancelled { stream.cancel() }
         }
     }
 
@@ -518,6 +776,11 @@ final class HTTP2Session: ConnectionProtocolHandler {
             stream.responseBody = []
         }
         return count
+    }
+
+    private static let readStreamedBody: nghttp2_data_source_read_callback = {
+        _, streamID, buffer, length, flags, _, userData in
+        HTTP2Session.from(userData).readStreamedBody(streamID, into: buffer!, capacity: length, flags: flags!)
     }
 
     private static func installCallbacks(_ callbacks: OpaquePointer?) {
@@ -588,6 +851,15 @@ final class HTTP2Session: ConnectionProtocolHandler {
         }
         nghttp2_session_callbacks_set_on_stream_close_callback(callbacks) { _, streamID, errorCode, userData in
             let session = HTTP2Session.from(userData)
+            // A streamed response still being written: its client reset the stream (or the session ends). A bodiless
+            // head (HEAD, 204, 304) closes the stream cleanly while its writer may go on: it stays attached.
+            if let attachment = session.attachments[streamID],
+                !(attachment.headSent && !attachment.sendsBody && errorCode == NGHTTP2_NO_ERROR.rawValue)
+            {
+                session.attachments[streamID] = nil
+                session.endStreamedWork(streamID)
+                session.cancelledStreams.append(attachment.stream)
+            }
             guard let stream = session.streams.removeValue(forKey: streamID) else { return 0 }
             // A stream closed before its request was complete gives back its reservation and credit.
             if !stream.dispatched {

@@ -115,9 +115,9 @@ final class HTTPResponseStream {
         changed()
     }
 
-    /// Cuts the response: what is queued is sent, then the connection closes (HTTP/1.1) or the stream is reset
-    /// (HTTP/2), so the client can tell the body is incomplete. Before ``start(status:headers:contentLength:)``
-    /// it does the same without a head.
+    /// Cuts the response so the client can tell the body is incomplete: over HTTP/1.1 what is queued is sent, then
+    /// the connection closes; over HTTP/2 the stream is reset (RST_STREAM, INTERNAL_ERROR) and the pieces not yet
+    /// framed are dropped. Before ``start(status:headers:contentLength:)`` it does the same without a head.
     func abort() {
         guard state == .streaming || state == .idle else { return }
         state = .aborted
@@ -135,6 +135,15 @@ final class HTTPResponseStream {
             pendingBytes = 0
         }
         return pending
+    }
+
+    /// The session takes the first queued piece (HTTP/2 takes them one at a time, as flow control lets them go, so
+    /// that what waits for the peer's window still counts in ``pendingBytes``); nil when none is queued.
+    func takePiece() -> [UInt8]? {
+        guard !pending.isEmpty else { return nil }
+        let piece = pending.removeFirst()
+        pendingBytes -= piece.count
+        return piece
     }
 
     /// The client went away (or the session dropped the request): tells the writer once.

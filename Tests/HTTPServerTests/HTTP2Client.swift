@@ -25,7 +25,9 @@ final class HTTP2Client {
     var connectionClosed = false
 
     /// Connects and queues the client preface and SETTINGS; `sendPreface: false` leaves that to the test.
-    init(port: Int, sendPreface: Bool = true) throws {
+    /// `initialWindowSize`: the stream window announced in SETTINGS (default 65,535). `manualWindow`: no automatic
+    /// WINDOW_UPDATE; the test gives credit back with ``consume(_:_:)`` (a slow reader).
+    init(port: Int, sendPreface: Bool = true, initialWindowSize: UInt32? = nil, manualWindow: Bool = false) throws {
         raw = try RawClient(port: port)
         var callbacks: OpaquePointer?
         nghttp2_session_callbacks_new(&callbacks)
@@ -58,9 +60,22 @@ final class HTTP2Client {
             }
             return 0
         }
-        nghttp2_session_client_new(&session, callbacks, Unmanaged.passUnretained(self).toOpaque())
+        var options: OpaquePointer?
+        nghttp2_option_new(&options)
+        if manualWindow { nghttp2_option_set_no_auto_window_update(options, 1) }
+        nghttp2_session_client_new2(&session, callbacks, Unmanaged.passUnretained(self).toOpaque(), options)
+        nghttp2_option_del(options)
         nghttp2_session_callbacks_del(callbacks)
-        if sendPreface { nghttp2_submit_settings(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), nil, 0) }
+        if sendPreface {
+            var settings =
+                initialWindowSize.map {
+                    [
+                        nghttp2_settings_entry(
+                            settings_id: Int32(NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE.rawValue), value: $0)
+                    ]
+                } ?? []
+            nghttp2_submit_settings(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), &settings, settings.count)
+        }
     }
 
     deinit {
@@ -117,6 +132,19 @@ final class HTTP2Client {
     func reset(_ id: Int32) {
         nghttp2_submit_rst_stream(
             session, UInt8(NGHTTP2_FLAG_NONE.rawValue), id, UInt32(NGHTTP2_CANCEL.rawValue))
+    }
+
+    /// With `manualWindow`: `count` bytes of stream `id` are read, so WINDOW_UPDATE gives that much credit back
+    /// (to the stream and the connection).
+    func consume(_ id: Int32, _ count: Int) {
+        nghttp2_session_consume(session, id, count)
+    }
+
+    /// Queues GOAWAY (NO_ERROR): the client takes no more responses after the streams it has.
+    func goAway() {
+        nghttp2_submit_goaway(
+            session, UInt8(NGHTTP2_FLAG_NONE.rawValue), nghttp2_session_get_last_proc_stream_id(session),
+            UInt32(NGHTTP2_NO_ERROR.rawValue), nil, 0)
     }
 
     /// Exchanges frames until `done()` holds or the server closes the connection; throws on timeout.

@@ -37,12 +37,17 @@ func withProxy(
     try withServer(handler: proxy) { _, port in try body(port) }
 }
 
-/// A scripted upstream on a blocking socket: accepts one connection and runs `script` on it in a thread.
+/// A scripted upstream on a blocking socket: accepts `connections` connections and runs `script` on each in a
+/// thread of its own, with the connection's index (in accept order).
 final class ScriptedUpstream: @unchecked Sendable {
     let port: Int
     private let listener: Int32
 
-    init(_ script: @escaping @Sendable (Int32) -> Void) throws {
+    convenience init(_ script: @escaping @Sendable (Int32) -> Void) throws {
+        try self.init(connections: 1) { fd, _ in script(fd) }
+    }
+
+    init(connections: Int, _ script: @escaping @Sendable (Int32, Int) -> Void) throws {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
@@ -63,10 +68,14 @@ final class ScriptedUpstream: @unchecked Sendable {
         listener = fd
         port = Int(UInt16(bigEndian: bound.sin_port))
         Thread.detachNewThread {
-            let client = accept(fd, nil, nil)
-            guard client >= 0 else { return }
-            script(client)
-            Glibc.close(client)
+            for index in 0..<connections {
+                let client = accept(fd, nil, nil)
+                guard client >= 0 else { return }
+                Thread.detachNewThread {
+                    script(client, index)
+                    Glibc.close(client)
+                }
+            }
         }
     }
 
@@ -83,10 +92,90 @@ final class ScriptedUpstream: @unchecked Sendable {
         return String(decoding: bytes, as: UTF8.self)
     }
 
+    /// Whether the proxy closes the connection within `timeout` seconds (bytes it sends meanwhile are dropped).
+    static func waitForClose(_ fd: Int32, timeout: Double = 5) -> Bool {
+        var byte: UInt8 = 0
+        let deadline = monotonicSeconds() + timeout
+        while monotonicSeconds() < deadline {
+            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            if poll(&poller, 1, 100) > 0, Glibc.read(fd, &byte, 1) <= 0 { return true }
+        }
+        return false
+    }
+
+    /// `text` as one chunk of the chunked coding.
+    static func chunk(_ text: String) -> String {
+        String(text.utf8.count, radix: 16) + "\r\n" + text + "\r\n"
+    }
+
+    /// Answers a chunked response with `fields` (whole lines) in its head: `pieces[i]` once `gate` is open to `i`,
+    /// then the last chunk once it is open to `pieces.count`.
+    static func stepped(_ fd: Int32, fields: String = "", pieces: [String], gate: Gate) {
+        write(fd, "HTTP/1.1 200 OK\r\n\(fields)Transfer-Encoding: chunked\r\n\r\n")
+        for (index, piece) in pieces.enumerated() {
+            guard gate.wait(for: index) else { return }
+            write(fd, chunk(piece))
+        }
+        guard gate.wait(for: pieces.count) else { return }
+        write(fd, "0\r\n\r\n")
+    }
+
+    /// Reads the request head, answers `response` (raw bytes of the head and body), then closes.
+    static func answering(_ response: String) throws -> ScriptedUpstream {
+        try ScriptedUpstream { fd in
+            _ = readHead(fd)
+            write(fd, response)
+        }
+    }
+
+    /// An event stream of three events (`data: 0` to `data: 2`), each sent once `gate` is open to its index.
+    static func eventStream(gate: Gate) throws -> ScriptedUpstream {
+        try ScriptedUpstream { fd in
+            _ = readHead(fd)
+            stepped(
+                fd, fields: "Content-Type: text/event-stream\r\n", pieces: (0..<3).map { "data: \($0)\n\n" },
+                gate: gate)
+        }
+    }
+
     static func write(_ fd: Int32, _ text: String) {
         let bytes = Array(text.utf8)
         _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
     }
+}
+
+/// A step counter the test raises to let a scripted upstream go on (see ``ScriptedUpstream/stepped(_:fields:pieces:gate:)``).
+final class Gate: Sendable {
+    private let step = Atomic<Int>(0)
+
+    /// Lets the upstream go on to `step`.
+    func open(_ step: Int) { self.step.store(step, ordering: .sequentiallyConsistent) }
+
+    /// Waits (5 s at most) until the gate is open to `step`; false when it is not.
+    func wait(for step: Int) -> Bool {
+        eventually(timeout: 5) { self.step.load(ordering: .sequentiallyConsistent) >= step }
+    }
+}
+
+/// A flag set once from any thread.
+final class AtomicFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+
+    var isSet: Bool { value.load(ordering: .sequentiallyConsistent) }
+
+    func set() { value.store(true, ordering: .sequentiallyConsistent) }
+}
+
+/// An upstream that sends the head and first chunk ("hello") of an endless chunked response, then waits for the
+/// proxy to close the connection (the request cancelled): the flag tells whether it did, within 5 s.
+func endlessUpstream() throws -> (upstream: ScriptedUpstream, sawClose: AtomicFlag) {
+    let closed = AtomicFlag()
+    let upstream = try ScriptedUpstream { fd in
+        _ = ScriptedUpstream.readHead(fd)
+        ScriptedUpstream.write(fd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
+        if ScriptedUpstream.waitForClose(fd) { closed.set() }
+    }
+    return (upstream, closed)
 }
 
 @Suite struct ReverseProxyTests {
@@ -169,21 +258,9 @@ final class ScriptedUpstream: @unchecked Sendable {
     }
 
     @Test func chunkedResponseIsFlushedPieceByPiece() throws {
-        let released = Atomic<Int>(0)
-        let upstream = try ScriptedUpstream { fd in
-            _ = ScriptedUpstream.readHead(fd)
-            ScriptedUpstream.write(
-                fd, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
-            for index in 0..<3 {
-                // Each event only after the test saw the previous one through the proxy.
-                guard eventually(timeout: 5, { released.load(ordering: .sequentiallyConsistent) >= index }) else {
-                    return
-                }
-                let event = "data: \(index)\n\n"
-                ScriptedUpstream.write(fd, String(event.utf8.count, radix: 16) + "\r\n" + event + "\r\n")
-            }
-            ScriptedUpstream.write(fd, "0\r\n\r\n")
-        }
+        // Each event only after the test saw the previous one through the proxy.
+        let released = Gate()
+        let upstream = try ScriptedUpstream.eventStream(gate: released)
         let observer = RecordingProxyObserver()
         try withProxy(upstreamPort: upstream.port, observer: observer) { port in
             let client = try RawClient(port: port)
@@ -198,7 +275,7 @@ final class ScriptedUpstream: @unchecked Sendable {
                     seen += String(decoding: try client.readAvailable(timeout: 1), as: UTF8.self)
                 }
                 #expect(seen.contains("data: \(index)\n\n"), "event \(index) did not arrive before the next was sent")
-                released.store(index + 1, ordering: .sequentiallyConsistent)
+                released.open(index + 1)
             }
             let deadline = monotonicSeconds() + 5
             while !seen.hasSuffix("0\r\n\r\n") && monotonicSeconds() < deadline {
@@ -210,10 +287,7 @@ final class ScriptedUpstream: @unchecked Sendable {
     }
 
     @Test func upstreamClosingMidBodyCutsTheClientResponse() throws {
-        let upstream = try ScriptedUpstream { fd in
-            _ = ScriptedUpstream.readHead(fd)
-            ScriptedUpstream.write(fd, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part")
-        }
+        let upstream = try ScriptedUpstream.answering("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part")
         let observer = RecordingProxyObserver()
         try withProxy(upstreamPort: upstream.port, observer: observer) { port in
             let client = try RawClient(port: port)
@@ -227,27 +301,14 @@ final class ScriptedUpstream: @unchecked Sendable {
     }
 
     @Test func clientLeavingCancelsTheUpstreamRequest() throws {
-        let upstreamSawClose = Atomic<Bool>(false)
-        let upstream = try ScriptedUpstream { fd in
-            _ = ScriptedUpstream.readHead(fd)
-            ScriptedUpstream.write(fd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
-            var byte: UInt8 = 0
-            let deadline = monotonicSeconds() + 5
-            while monotonicSeconds() < deadline {
-                var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-                if poll(&poller, 1, 100) > 0, Glibc.read(fd, &byte, 1) <= 0 {
-                    upstreamSawClose.store(true, ordering: .sequentiallyConsistent)
-                    return
-                }
-            }
-        }
+        let (upstream, upstreamSawClose) = try endlessUpstream()
         let observer = RecordingProxyObserver()
         try withProxy(upstreamPort: upstream.port, observer: observer) { port in
             let client = try RawClient(port: port)
             try client.send("GET / HTTP/1.1\r\nHost: h\r\n\r\n")
             _ = try client.readResponse(bodyExpected: false)
             client.close()
-            #expect(eventually { upstreamSawClose.load(ordering: .sequentiallyConsistent) })
+            #expect(eventually { upstreamSawClose.isSet })
         }
         #expect(eventually { observer.all.first?.cancelled == true })
     }

@@ -35,6 +35,9 @@ private let context = ServerContext(
 /// delivered newest first; 5, a graceful shutdown starts after the first piece; 4, the timeout expires; 3, the
 /// payload is frame records (see ``frames(from:)``) rather than bytes; 2, answers collected are held until the
 /// client has sent everything (a slow handler: streams reset meanwhile stay outstanding).
+///
+/// Paths under `/stream` are answered through an `HTTPResponseStream` (``FuzzHandler/startStream(_:_:on:)``), some
+/// written a piece per round; once the connection is closed, every stream must have ended or been cancelled, once.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzHTTP2Session(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
     let input = FuzzInput(data, size)
@@ -82,6 +85,7 @@ public func fuzzHTTP2Session(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int3
         driver.run()
     }
     if !connection.isClosed { connection.close(reason: nil) }
+    handler.checkStreamsAfterClose()
     return 0
 }
 
@@ -122,15 +126,19 @@ private struct Driver {
             var waiting = holdingAnswers ? [] : handler.takeWaiting()
             if newestFirst { waiting.reverse() }
             for (request, responder) in waiting {
-                FuzzHandler.answer(request, responder, on: connection)
+                handler.answer(request, responder, on: connection)
                 if connection.isClosed { return }
             }
+            let wroteStreams = handler.writeOpenStreams()
+            if connection.isClosed { return }
             let hadOutput = !connection.output.isEmpty
             if hadOutput {
                 let result = connection.output.write(to: transport, scratch: connection.loop.iovecScratch) { _ in }
                 invariant(connection.output.isEmpty, "the transport took everything, yet output remains: \(result)")
+                connection.protocolHandler.outputWritten(connection)
+                if connection.isClosed { return }
             }
-            if waiting.isEmpty && admissions.isEmpty && !hadOutput
+            if waiting.isEmpty && admissions.isEmpty && !hadOutput && !wroteStreams
                 && !connection.protocolHandler.hasMoreOutput(connection)
             {
                 break

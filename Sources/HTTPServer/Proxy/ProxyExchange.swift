@@ -31,7 +31,8 @@ final class ProxyExchange {
     /// Request bytes held until a connection is attached.
     private var heldRequestBytes = 0
     private var bodyBytes = 0
-    /// Without a stream (an HTTP/2 client, for now): the response collected whole, bounded.
+    /// Without a stream (``HTTPResponder/makeStream()`` gave none: the protocol cannot stream the request): the
+    /// response collected whole, bounded.
     private var buffered: [UInt8] = []
     private var ended = false
 
@@ -206,7 +207,7 @@ final class ProxyExchange {
         guard buffered.count + bytes.count <= proxy.configuration.maxBufferedResponseBytes else {
             connection?.abandon()
             connection = nil
-            answer(HTTPResponse(status: 502, text: "upstream response too large to relay over HTTP/2\n"))
+            answer(HTTPResponse(status: 502, text: "upstream response too large to relay whole\n"))
             finish(failure: .badResponse)
             return false
         }

@@ -11,7 +11,8 @@ import Synchronization
 ///   (with its `Content-Length`, or chunked), the client's reading paused while 256 KiB wait for the upstream; the
 ///   response body is streamed back piece by piece, and when the client does not read, the upstream is not read
 ///   either. An HTTP/2 request body arrives whole (the server's body limits apply) and is sent with a
-///   `Content-Length`. Over HTTP/2 the response is collected whole (at most
+///   `Content-Length`. Over HTTP/2 the response streams too, per stream (its flow-control window is the client's
+///   room); a request that cannot be streamed gets the response collected whole (at most
 ///   ``Configuration/maxBufferedResponseBytes``) and sent then.
 /// - Hop-by-hop fields are removed both ways; `X-Forwarded-For`/`-Proto`/`-Host` are added, `Host` is kept; the
 ///   request id header is passed on, or generated (``Configuration/makeRequestID``) and returned to the client.
@@ -41,7 +42,7 @@ public final class ReverseProxy: HTTPHandler, Sendable {
         public var requestIDHeader: String = "X-Request-Id"
         /// Makes a request id when the client sent none.
         public var makeRequestID: @Sendable () -> String
-        /// Most response bytes collected for an HTTP/2 client (default 64 MiB): beyond, 502.
+        /// Most response bytes collected for a request that cannot be streamed (default 64 MiB): beyond, 502.
         public var maxBufferedResponseBytes: Int = 64 << 20
         /// The event loops of the server this handler runs in (``HTTPServer/Configuration/eventLoopCount``).
         public var eventLoopCount: Int

@@ -1,0 +1,303 @@
+import CNghttp2
+import Glibc
+import Synchronization
+import Testing
+
+@testable import HTTPServer
+
+/// Streamed responses over HTTP/2 (h2c with prior knowledge): the reverse proxy in front of HTTP/2 clients, and a
+/// handler that streams straight to a slow reader.
+@Suite("HTTP/2 streamed responses")
+struct ReverseProxyHTTP2Tests {
+    /// The byte at `offset` of the test bodies: a pattern that shows a piece lost, repeated or out of order.
+    static func patternByte(_ offset: Int) -> UInt8 { UInt8(truncatingIfNeeded: offset % 251 &+ offset >> 12) }
+
+    // MARK: - Through the reverse proxy
+
+    @Test func smallRequestsHEADAndBodiesPassThrough() throws {
+        let observer = RecordingProxyObserver()
+        let payload = (0..<3_000_000).map(Self.patternByte)
+        try withServer { _, upstream in
+            try withProxy(upstreamPort: upstream, observer: observer) { port in
+                let client = try HTTP2Client(port: port)
+                let get = try client.response(client.request("GET", "/hello?x=1"))
+                #expect(get.status == 200 && get.errorCode == 0)
+                #expect(get.text == "GET /hello?x=1 body=0")
+                #expect(get.header("content-length") == "21")
+                #expect(get.header("x-request-id") == "generated-id")
+                let head = try client.response(client.request("HEAD", "/big?bytes=100"))
+                #expect(head.status == 200 && head.errorCode == 0 && head.body.isEmpty)
+                #expect(head.header("content-length") == "100")
+                // 3 MB up and back down (the upstream echoes it), well past every window and threshold.
+                let echo = try client.response(client.request("POST", "/echo", body: payload), timeout: 30)
+                #expect(echo.status == 200 && echo.errorCode == 0)
+                #expect(echo.header("content-length") == "3000000")
+                #expect(echo.body.count == payload.count)
+                #expect(echo.body == payload)
+            }
+        }
+        #expect(eventually { observer.all.count == 3 })
+        #expect(observer.all.allSatisfy { $0.status == 200 && $0.failure == nil && !$0.cancelled })
+        #expect(observer.all.last?.responseBodyBytes == payload.count)
+    }
+
+    @Test func largeResponseArrivesWhole() throws {
+        try withServer { _, upstream in
+            try withProxy(upstreamPort: upstream) { port in
+                let client = try HTTP2Client(port: port)
+                let big = try client.response(client.request("GET", "/big?bytes=3000000"), timeout: 30)
+                #expect(big.status == 200 && big.errorCode == 0)
+                #expect(big.header("content-length") == "3000000")
+                #expect(big.body.count == 3_000_000)
+                let allX = big.body.allSatisfy { $0 == UInt8(ascii: "x") }
+                #expect(allX)
+            }
+        }
+    }
+
+    @Test func errorBeforeTheHeadIsAnsweredWhole() throws {
+        var freePort = 0
+        try withServer { _, port in freePort = port }
+        try withProxy(upstreamPort: freePort) { port in
+            let client = try HTTP2Client(port: port)
+            let response = try client.response(client.request("GET", "/"))
+            #expect(response.status == 502 && response.errorCode == 0)
+            #expect(response.text == "upstream refused the connection\n")
+            #expect(response.header("x-request-id") == "generated-id")
+        }
+    }
+
+    @Test func chunkedPiecesReachTheClientOneByOne() throws {
+        // Each event (then the last chunk) only after the client saw the previous one.
+        let released = Gate()
+        let upstream = try ScriptedUpstream.eventStream(gate: released)
+        let observer = RecordingProxyObserver()
+        try withProxy(upstreamPort: upstream.port, observer: observer) { port in
+            let client = try HTTP2Client(port: port)
+            let id = client.request("GET", "/events")
+            for index in 0..<3 {
+                try client.run { client.responses[id]?.text.hasSuffix("data: \(index)\n\n") == true }
+                #expect(client.responses[id]?.closed == false)
+                released.open(index + 1)
+            }
+            let response = try client.response(id)
+            #expect(response.status == 200 && response.errorCode == 0)
+            #expect(response.header("content-type") == "text/event-stream")
+            #expect(response.header("content-length") == nil && response.header("transfer-encoding") == nil)
+            #expect(response.text == "data: 0\n\ndata: 1\n\ndata: 2\n\n")
+        }
+        #expect(eventually { observer.all.first?.status == 200 })
+        #expect(observer.all.first?.failure == nil)
+    }
+
+    @Test func twoStreamsOnOneConnectionStreamTogether() throws {
+        // Piece `index` of either response only once the client has seen piece `index - 1` of both.
+        let released = Gate()
+        let upstream = try ScriptedUpstream(connections: 2) { fd, _ in
+            let name = ScriptedUpstream.readHead(fd).hasPrefix("GET /a ") ? "a" : "b"
+            ScriptedUpstream.stepped(fd, pieces: (0..<3).map { "\(name)\($0);" }, gate: released)
+        }
+        let observer = RecordingProxyObserver()
+        try withProxy(upstreamPort: upstream.port, observer: observer) { port in
+            let client = try HTTP2Client(port: port)
+            let streams = [("a", client.request("GET", "/a")), ("b", client.request("GET", "/b"))]
+            for index in 0..<3 {
+                try client.run {
+                    streams.allSatisfy { name, id in client.responses[id]?.text.hasSuffix("\(name)\(index);") == true }
+                }
+                released.open(index + 1)
+            }
+            for (name, id) in streams {
+                let response = try client.response(id)
+                #expect(response.status == 200 && response.errorCode == 0)
+                #expect(response.text == "\(name)0;\(name)1;\(name)2;")
+            }
+        }
+        #expect(eventually { observer.all.count == 2 })
+        #expect(observer.all.allSatisfy { $0.status == 200 && $0.failure == nil && !$0.cancelled })
+        #expect(observer.opened.load(ordering: .relaxed) == 2)
+    }
+
+    @Test func upstreamClosingMidBodyResetsTheStream() throws {
+        let upstream = try ScriptedUpstream.answering("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part")
+        let observer = RecordingProxyObserver()
+        try withProxy(upstreamPort: upstream.port, observer: observer) { port in
+            let client = try HTTP2Client(port: port)
+            let response = try client.response(client.request("GET", "/"))
+            #expect(response.status == 200)
+            #expect(response.header("content-length") == "100")
+            // RST_STREAM, not END_STREAM: the client knows the body is incomplete.
+            #expect(response.errorCode == NGHTTP2_INTERNAL_ERROR.rawValue)
+            #expect(response.body.count < 100)
+            // Only the stream is cut: the connection goes on.
+            _ = try? client.run(timeout: 0.2) { false }
+            #expect(!client.connectionClosed && !client.goAwayReceived)
+        }
+        #expect(eventually { observer.all.first?.failure == .reset })
+    }
+
+    @Test func clientResetCancelsTheUpstreamRequest() throws {
+        let (upstream, upstreamSawClose) = try endlessUpstream()
+        let observer = RecordingProxyObserver()
+        try withProxy(upstreamPort: upstream.port, observer: observer) { port in
+            let client = try HTTP2Client(port: port)
+            let id = client.request("GET", "/")
+            try client.run { client.responses[id]?.text == "hello" }
+            client.reset(id)
+            try client.run { true }
+            // (A closure inside `#expect` next to other closures here crashes the 6.3 compiler: computed first.)
+            let upstreamClosed = eventually { upstreamSawClose.isSet }
+            #expect(upstreamClosed)
+            #expect(!client.connectionClosed)
+        }
+        #expect(eventually { observer.all.first?.cancelled == true })
+        #expect(observer.all.count == 1)
+    }
+
+    // MARK: - A handler streaming to a slow reader
+
+    @Test func slowReaderStopsItsStreamsWriterOnly() throws {
+        let handler = StreamingHandler(total: 1 << 20)
+        try withServer(handler: handler) { _, port in
+            // A 16 KiB stream window that the client gives back only when the test says so.
+            let client = try HTTP2Client(port: port, initialWindowSize: 16384, manualWindow: true)
+            let id = client.request("GET", "/stream")
+            try client.run { true }  // sends the request
+            let stopped = eventually { handler.snapshot.stops == 1 }
+            #expect(stopped)
+            try client.run { client.responses[id]?.body.count == 16384 }
+            // That stream is full, the connection is not: another stream is served meanwhile.
+            let other = try client.response(client.request("GET", "/small"))
+            #expect(other.text == "small")
+            #expect(handler.snapshot.resumes == 0 && !handler.snapshot.finished)
+            // Read slowly: one window at a time.
+            var granted = 0
+            while client.responses[id]?.closed != true {
+                let received = client.responses[id]?.body.count ?? 0
+                if received > granted {
+                    client.consume(id, received - granted)
+                    granted = received
+                }
+                try client.run {
+                    (client.responses[id]?.body.count ?? 0) > granted || client.responses[id]?.closed == true
+                }
+            }
+            let response = try client.response(id)
+            #expect(response.status == 200 && response.errorCode == 0)
+            #expect(response.body.count == handler.total)
+            #expect(response.body == (0..<handler.total).map(Self.patternByte))
+        }
+        let stats = handler.snapshot
+        #expect(stats.finished && stats.cancels == 0)
+        // The writer was stopped and woken again, and never got far ahead of the reader.
+        #expect(stats.stops >= 2 && stats.resumes >= 1)
+        #expect(stats.maxPending <= HTTPResponseStream.highWater + StreamingHandler.pieceSize)
+    }
+
+    @Test func resetOrGoneClientCancelsTheWriterOnce() throws {
+        let handler = StreamingHandler(total: 1 << 20)
+        try withServer(handler: handler) { _, port in
+            let client = try HTTP2Client(port: port, initialWindowSize: 16384, manualWindow: true)
+            let reset = client.request("GET", "/stream")
+            try client.run { client.responses[reset]?.status == 200 }
+            client.reset(reset)
+            try client.run { true }
+            let cancelled = eventually { handler.snapshot.cancels == 1 }
+            #expect(cancelled)
+            // The connection goes on; then the client says GOAWAY and leaves in the middle of a second stream.
+            let gone = client.request("GET", "/stream")
+            try client.run { client.responses[gone]?.status == 200 }
+            client.goAway()
+            try client.run { true }
+            client.raw.close()
+            let cancelledBoth = eventually { handler.snapshot.cancels == 2 }
+            #expect(cancelledBoth)
+        }
+        usleep(50_000)
+        #expect(handler.snapshot.cancels == 2 && !handler.snapshot.finished)
+    }
+
+    @Test func readerThatNeverOpensItsWindowIsClosedAfterTheWriteStallTimeout() throws {
+        let handler = StreamingHandler(total: 1 << 20)
+        let observer = RecordingObserver()
+        try withServer(configure: { $0.writeStallTimeout = .milliseconds(300) }, handler: handler, observer: observer) {
+            _, port in
+            let client = try HTTP2Client(port: port, initialWindowSize: 16384, manualWindow: true)
+            let id = client.request("GET", "/stream")
+            try client.run { client.connectionClosed }
+            #expect(client.responses[id]?.body.count == 16384)
+            let cancelled = eventually { handler.snapshot.cancels == 1 }
+            #expect(cancelled)
+            #expect(observer.errors.contains("write_stall"))
+        }
+    }
+}
+
+/// Streams ``total`` pattern bytes (``ReverseProxyHTTP2Tests/patternByte(_:)``) for `/stream`, from the event loop,
+/// in pieces of ``pieceSize``, as fast as the stream takes them; answers anything else whole. Records what
+/// back-pressure and cancellation did.
+private final class StreamingHandler: HTTPHandler, @unchecked Sendable {
+    struct Stats {
+        /// The most bytes the stream held after a write.
+        var maxPending = 0
+        /// `write` answered false.
+        var stops = 0
+        /// `onWritable` was called.
+        var resumes = 0
+        var cancels = 0
+        var finished = false
+    }
+
+    static let pieceSize = 16 * 1024
+    let total: Int
+    let stats = Mutex(Stats())
+
+    init(total: Int) { self.total = total }
+
+    var snapshot: Stats { stats.withLock { $0 } }
+
+    func handle(_ request: HTTPRequest, respond: HTTPResponder) {
+        guard request.path == "/stream", let stream = respond.makeStream() else {
+            respond(HTTPResponse(status: 200, text: "small"))
+            return
+        }
+        let writer = Writer(stream: stream, handler: self)
+        // The closures hold the writer until the stream ends (finish and cancel drop them).
+        stream.onCancel = { writer.handler.stats.withLock { $0.cancels += 1 } }
+        stream.onWritable = {
+            writer.handler.stats.withLock { $0.resumes += 1 }
+            writer.pump()
+        }
+        stream.start(status: 200, headers: ["Content-Type": "application/octet-stream"], contentLength: total)
+        writer.pump()
+    }
+
+    private final class Writer {
+        let stream: HTTPResponseStream
+        let handler: StreamingHandler
+        var written = 0
+
+        init(stream: HTTPResponseStream, handler: StreamingHandler) {
+            self.stream = stream
+            self.handler = handler
+        }
+
+        func pump() {
+            while written < handler.total {
+                guard stream.state == .streaming else { return }
+                let count = min(StreamingHandler.pieceSize, handler.total - written)
+                let piece = (written..<(written + count)).map(ReverseProxyHTTP2Tests.patternByte)
+                written += count
+                let more = piece.withUnsafeBytes { stream.write($0) }
+                let pending = stream.pendingBytes
+                handler.stats.withLock { $0.maxPending = max($0.maxPending, pending) }
+                if !more {
+                    handler.stats.withLock { $0.stops += 1 }
+                    return
+                }
+            }
+            stream.finish()
+            handler.stats.withLock { $0.finished = true }
+        }
+    }
+}
