@@ -68,7 +68,13 @@ enum ForwardedRequest {
                 var name = token[...]
                 while name.first == " " || name.first == "\t" { name = name.dropFirst() }
                 while name.last == " " || name.last == "\t" { name = name.dropLast() }
-                if !name.isEmpty { listed.append(name) }
+                // `keep-alive` and `close`, the usual values, are no field names: nothing more to drop.
+                if name.isEmpty || ASCII.equalsIgnoringCase(name.utf8, "keep-alive".utf8)
+                    || ASCII.equalsIgnoringCase(name.utf8, "close".utf8)
+                {
+                    continue
+                }
+                listed.append(name)
             }
         }
         return listed
