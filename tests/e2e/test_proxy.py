@@ -757,3 +757,32 @@ def test_rss_stays_flat_over_100000_proxied_requests(start_proxy, upstream, tmp_
     count(s, PREDICTED_CLASS, warm + done, model="credit-load", version="v7", **{"class": "1"})
     count(s, INGEST_EVENTS, warm + done, model="credit-load", kind="predictions")
     assert sample(s, "mlops_labels_pending", model="credit-load") == 1000
+
+
+def test_a_reload_moves_the_proxy_to_a_new_upstream_and_new_routes(start_proxy, upstream, tmp_path):
+    """Routes and the upstream change on reload (`POST /-/reload`): requests in flight are not needed for this; the
+    next requests go to the new upstream, through the new routes, and the proxy port stays the same."""
+    e = start_proxy(MODELS, upstream.base, routes=ROUTES)
+    batch = np.array([[0.5, -1.0, 2.0, 0.1]])
+    status, _, _ = e.proxy.call("POST", "/v2/models/credit/infer", v2_body(batch), JSON)
+    assert status == 200 and upstream.requests == 1
+    second = Upstream(model_version="v1")
+    try:
+        config = tmp_path / "proxy-0.yaml"  # what start_proxy wrote
+        text = config.read_text()
+        assert upstream.base in text and '- path: "/invocations"' in text
+        config.write_text(text.replace(upstream.base, second.base).replace('- path: "/invocations"', '- path: "/score"'))
+        status, _, body = e.get("/-/reload", method="POST")
+        assert status == 200, body
+        status, _, _ = e.proxy.call("POST", "/v2/models/credit/infer", v2_body(batch), JSON)
+        assert status == 200
+        assert second.requests == 1 and upstream.requests == 1
+        # The new route names credit-mlflow; the old one is unrouted now.
+        e.proxy.call("POST", "/score", json.dumps({"inputs": [[0.5, -1.0, 2.0, 0.1]]}).encode(), JSON)
+        e.proxy.call("POST", "/invocations", json.dumps({"inputs": [[0.5, -1.0, 2.0, 0.1]]}).encode(), JSON)
+        _, s = scrape(e)
+        count(s, PROXY_REQUESTS, 1, model="credit-mlflow")
+        count(s, PROXY_REQUESTS, 1, model=UNROUTED)
+        count(s, PROXY_REQUESTS, 2, model="credit")
+    finally:
+        second.close()
