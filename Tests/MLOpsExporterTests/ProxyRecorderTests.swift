@@ -114,4 +114,35 @@ struct ProxyRecorderTests {
         #expect(m[#"mlops_proxy_capture_failures_total{model="credit",reason="too_large"}"#] == 1)
         #expect(m[#"mlops_proxy_captured_total{model="credit"}"#] == 0)
     }
+
+    @Test("a custom mapping reads request headers through the proxy, whatever their case")
+    func customHeaders() async throws {
+        var model = ModelConfiguration(
+            name: "custom", task: .binaryClassification, versions: ["v1", "v2"], classes: ["0", "1"], positiveClass: "1"
+        )
+        model.features = [FeatureConfiguration(name: "x0", kind: .numeric)]
+        model.capture = CaptureConfiguration(
+            protocolName: "custom", fields: ["prediction": "response:/label", "version": "header:x-model-version"],
+            features: ["x0": "request:/a"])
+        var models = ExporterConfiguration(models: [model], source: "<code>")
+        models.proxy = ProxyConfiguration(upstream: .init(host: "127.0.0.1", port: 9))
+        models.proxy!.routes = [.init(path: "/score", model: "custom")]
+        var configuration = Exporter.Configuration()
+        configuration.processMetrics = false
+        configuration.models = models
+        let exporter = try Exporter(
+            configuration: configuration, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+        let recorder = exporter.proxy!.recorder
+        let request = HTTPRequest(
+            method: "POST", path: "/score", headers: HTTPHeaders([("X-Model-Version", "v2")]),
+            body: Array(#"{"a": 1.5}"#.utf8))
+        let tap = recorder.proxyRequestStarted(request, requestID: "r")
+        recorder.proxyExchangeEnded(
+            ProxyExchangeRecord(
+                request: request, requestBody: request.body, requestID: "r", tap: tap, status: 200,
+                responseBody: Array(#"{"label": "1"}"#.utf8), durationSeconds: 0.1))
+        let m = await scrape(exporter)
+        #expect(m[#"mlops_proxy_captured_total{model="custom"}"#] == 1)
+        #expect(m[#"mlops_model_predicted_class_total{class="1",model="custom",version="v2"}"#] == 1)
+    }
 }

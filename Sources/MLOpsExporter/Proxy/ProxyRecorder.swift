@@ -153,15 +153,37 @@ final class ProxyRecorder: ReverseProxyObserver {
         entry: ProxyRouting.Entry,
         version: String?, now: Double
     ) {
-        var events: [PredictionEvent] = []
+        let model = entry.model
+        let id = exchange.requestID
+        // Rows are recorded as they are decoded (the decoder delivers nothing of an exchange it refuses); the first
+        // is held until the second shows whether the ids need a row suffix (one row: the request id itself).
+        var first: PredictionEvent?
+        var rows = 0
+        func record(_ event: inout PredictionEvent, row: Int, only: Bool) {
+            if event.id == nil { event.id = only ? id : "\(id)/\(row)" }
+            if let version { event.version = version } else if event.version.isEmpty { event.version = "default" }
+            // The request's latency is observed once, with its first row.
+            event.latencySeconds = row == 0 ? exchange.durationSeconds : nil
+            model.record(event, receivedAt: now)
+        }
+        // Only a custom mapping reads headers (the decoder takes their names in lower case).
+        let headers =
+            decoder.protocol == .custom
+            ? exchange.request.headers.map { (name: $0.name.lowercased(), value: $0.value) } : []
         let failure: CaptureError? = request.withUnsafeBytes { request in
             response.withUnsafeBytes { response in
                 do throws(CaptureError) {
-                    _ = try decoder.decode(
-                        request: request, response: response,
-                        headers: exchange.request.headers.map { ($0.name, $0.value) }
-                    ) {
-                        events.append($0)
+                    _ = try decoder.decode(request: request, response: response, headers: headers) { event in
+                        if rows == 0 {
+                            first = event
+                        } else {
+                            if rows == 1, var held = first {
+                                record(&held, row: 0, only: false)
+                                first = nil
+                            }
+                            record(&event, row: rows, only: false)
+                        }
+                        rows += 1
                     }
                     return nil
                 } catch {
@@ -169,7 +191,6 @@ final class ProxyRecorder: ReverseProxyObserver {
                 }
             }
         }
-        let model = entry.model
         if let failure {
             entry.counters.captureFailure(failure.reason)
             model.recordRequest(
@@ -177,18 +198,11 @@ final class ProxyRecorder: ReverseProxyObserver {
             return
         }
         entry.counters.captured.add(0)
-        if events.isEmpty {
+        if rows == 1, var held = first {
+            record(&held, row: 0, only: true)
+        } else if rows == 0 {
             model.recordRequest(
                 version: version ?? "default", status: .ok, latencySeconds: exchange.durationSeconds, receivedAt: now)
-            return
-        }
-        let id = exchange.requestID
-        for (row, var event) in events.enumerated() {
-            if event.id == nil { event.id = events.count == 1 ? id : "\(id)/\(row)" }
-            if let version { event.version = version } else if event.version.isEmpty { event.version = "default" }
-            // The request's latency is observed once, with its first row.
-            event.latencySeconds = row == 0 ? exchange.durationSeconds : nil
-            model.record(event, receivedAt: now)
         }
     }
 }
