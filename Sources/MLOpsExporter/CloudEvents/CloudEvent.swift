@@ -1,5 +1,6 @@
 import Foundation
 import HTTPServer
+import Ingestion
 
 /// One CloudEvent of KServe's inference logger, read from a request in binary content mode (`ce-*` headers, the
 /// body is the data) or structured mode (`Content-Type: application/cloudevents+json`, one JSON object with the
@@ -63,34 +64,60 @@ struct CloudEvent: Sendable {
             id: id, kind: kind, service: service, endpoint: endpoint, time: time.flatMap(RFC3339.parse), data: data)
     }
 
-    /// Structured content mode: one JSON object.
+    /// Structured content mode: one JSON object, read with `Ingestion`'s ``JSONTape``. `data` is handed over as the
+    /// exact bytes of its JSON value (an object or an array; a string's decoded text), so the decoder sees the
+    /// producer's numbers (`1.0`, integers beyond 2^53) and keys as they were sent; `data_base64` is decoded.
     static func structured(_ body: [UInt8]) throws(Invalid) -> CloudEvent {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any] else {
-            throw Invalid(reason: "invalid_event", message: "structured CloudEvent: the body is not a JSON object")
-        }
-        let data: [UInt8]
-        if let encoded = object["data_base64"] as? String {
-            guard let decoded = Data(base64Encoded: encoded) else {
-                throw Invalid(reason: "invalid_event", message: "structured CloudEvent: data_base64 is not base64")
+        let fields = body.withUnsafeBufferPointer { buffer -> Result<StructuredFields, Invalid> in
+            // The tape points into `buffer`: it is read only inside this closure.
+            guard let tape = try? JSONTape(parsing: buffer), tape.nodes[0].kind == .object else {
+                return .failure(
+                    Invalid(reason: "invalid_event", message: "structured CloudEvent: the body is not a JSON object"))
             }
-            data = Array(decoded)
-        } else if let value = object["data"] {
-            if let text = value as? String {
-                data = Array(text.utf8)
-            } else if JSONSerialization.isValidJSONObject(value),
-                let encoded = try? JSONSerialization.data(withJSONObject: value)
-            {
-                data = Array(encoded)
+            func text(_ key: String) -> String? {
+                guard let node = tape.member(0, key), tape.nodes[node].kind == .string else { return nil }
+                return tape.string(node)
+            }
+            let data: [UInt8]
+            if let encoded = text("data_base64") {
+                guard let decoded = Data(base64Encoded: encoded) else {
+                    return .failure(
+                        Invalid(reason: "invalid_event", message: "structured CloudEvent: data_base64 is not base64"))
+                }
+                data = Array(decoded)
+            } else if let value = tape.member(0, "data") {
+                let node = tape.nodes[value]
+                switch node.kind {
+                case .string: data = Array(tape.string(value).utf8)
+                case .object, .array: data = Array(buffer[node.start..<node.end])
+                default:
+                    return .failure(
+                        Invalid(reason: "invalid_event", message: "structured CloudEvent: data is not JSON"))
+                }
             } else {
-                throw Invalid(reason: "invalid_event", message: "structured CloudEvent: data is not JSON")
+                return .failure(Invalid(reason: "invalid_event", message: "structured CloudEvent without data"))
             }
-        } else {
-            throw Invalid(reason: "invalid_event", message: "structured CloudEvent without data")
+            return .success(
+                StructuredFields(
+                    id: text("id") ?? "", type: text("type"), service: text("inferenceservicename"),
+                    endpoint: text("endpoint"), time: text("time"), data: data))
         }
-        return try make(
-            id: object["id"] as? String ?? "", type: object["type"] as? String,
-            service: object["inferenceservicename"] as? String, endpoint: object["endpoint"] as? String,
-            time: object["time"] as? String, data: data)
+        switch fields {
+        case .failure(let invalid): throw invalid
+        case .success(let f):
+            return try make(
+                id: f.id, type: f.type, service: f.service, endpoint: f.endpoint, time: f.time, data: f.data)
+        }
+    }
+
+    /// What ``structured(_:)`` reads from the JSON object.
+    private struct StructuredFields {
+        var id: String
+        var type: String?
+        var service: String?
+        var endpoint: String?
+        var time: String?
+        var data: [UInt8]
     }
 }
 
