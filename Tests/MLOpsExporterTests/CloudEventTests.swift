@@ -72,6 +72,23 @@ import Testing
         #expect(event.id == "e-1" && event.service == "svc" && event.endpoint == "canary" && event.kind == .request)
     }
 
+    @Test func attributesAreTheBinaryModesCeHeaders() throws {
+        let binary = try CloudEvent.read(
+            Self.binary(CloudEvent.requestType, "{}", extra: [("Ce-Region", "eu"), ("X-Other", "no")]))
+        #expect(
+            binary.attributes.map { "\($0.name)=\($0.value)" } == [
+                "ce-id=e-1", "ce-specversion=1.0", "ce-type=\(CloudEvent.requestType)", "ce-source=test",
+                "ce-inferenceservicename=svc", "ce-endpoint=canary", "ce-region=eu",
+            ])
+        let structured = try CloudEvent.read(
+            Self.structured(CloudEvent.requestType, "{}", extra: #""region": "eu", "n": 2.50, "b": true, "o": {},"#))
+        #expect(
+            structured.attributes.map { "\($0.name)=\($0.value)" } == [
+                "ce-specversion=1.0", "ce-id=e-1", "ce-type=\(CloudEvent.requestType)", "ce-source=test",
+                "ce-inferenceservicename=svc", "ce-endpoint=canary", "ce-region=eu", "ce-n=2.50", "ce-b=true",
+            ])
+    }
+
     @Test(arguments: [
         ("[1, 2]", "structured CloudEvent: the body is not a JSON object"),
         (#"{"id": "a", "#, "structured CloudEvent: the body is not a JSON object"),

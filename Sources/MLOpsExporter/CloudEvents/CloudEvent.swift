@@ -19,6 +19,10 @@ struct CloudEvent: Sendable {
     /// `ce-time` as Unix time, if present and RFC 3339.
     var time: Double?
     var data: [UInt8]
+    /// Every context attribute as the header binary mode carries it (`ce-id`, `ce-endpoint`, an extension's
+    /// `ce-<name>`; names lower-case), in arrival order: what a `custom` mapping's `header:` sources read, since
+    /// logger events carry none of the original request's headers.
+    var attributes: [(name: String, value: String)] = []
 
     /// Why a request is not a logger event (`mlops_cloudevents_rejected_total{reason}`), with its message.
     struct Invalid: Error, Sendable {
@@ -37,13 +41,20 @@ struct CloudEvent: Sendable {
                     "not a CloudEvent: no ce-id header (binary content mode) and Content-Type is not application/cloudevents+json"
             )
         }
+        var attributes: [(name: String, value: String)] = []
+        for field in request.headers {
+            let name = field.name.lowercased()
+            if name.hasPrefix("ce-") { attributes.append((name, field.value)) }
+        }
         return try make(
             id: id, type: request.headers["ce-type"], service: request.headers["ce-inferenceservicename"],
-            endpoint: request.headers["ce-endpoint"], time: request.headers["ce-time"], data: request.body)
+            endpoint: request.headers["ce-endpoint"], time: request.headers["ce-time"], data: request.body,
+            attributes: attributes)
     }
 
     static func make(
-        id: String, type: String?, service: String?, endpoint: String?, time: String?, data: [UInt8]
+        id: String, type: String?, service: String?, endpoint: String?, time: String?, data: [UInt8],
+        attributes: [(name: String, value: String)] = []
     ) throws(Invalid) -> CloudEvent {
         let kind: CloudEventPairs.Kind
         switch type {
@@ -61,7 +72,8 @@ struct CloudEvent: Sendable {
             throw Invalid(reason: "invalid_event", message: "ce-id longer than 256 bytes")
         }
         return CloudEvent(
-            id: id, kind: kind, service: service, endpoint: endpoint, time: time.flatMap(RFC3339.parse), data: data)
+            id: id, kind: kind, service: service, endpoint: endpoint, time: time.flatMap(RFC3339.parse), data: data,
+            attributes: attributes)
     }
 
     /// Structured content mode: one JSON object, read with `Ingestion`'s ``JSONTape``. `data` is handed over as the
@@ -97,16 +109,33 @@ struct CloudEvent: Sendable {
             } else {
                 return .failure(Invalid(reason: "invalid_event", message: "structured CloudEvent without data"))
             }
+            // The attributes as binary mode's headers: strings as they are, numbers as written, booleans as
+            // true/false (`datacontenttype` is binary mode's Content-Type, not a ce- header).
+            var attributes: [(name: String, value: String)] = []
+            for (key, value) in tape.members(0) {
+                let name = tape.string(key)
+                guard name != "data" && name != "data_base64" && name != "datacontenttype" else { continue }
+                let node = tape.nodes[value]
+                let text: String
+                switch node.kind {
+                case .string: text = tape.string(value)
+                case .number: text = tape.numberText(value)
+                case .bool: text = node.flag ? "true" : "false"
+                default: continue
+                }
+                attributes.append(("ce-" + name.lowercased(), text))
+            }
             return .success(
                 StructuredFields(
                     id: text("id") ?? "", type: text("type"), service: text("inferenceservicename"),
-                    endpoint: text("endpoint"), time: text("time"), data: data))
+                    endpoint: text("endpoint"), time: text("time"), data: data, attributes: attributes))
         }
         switch fields {
         case .failure(let invalid): throw invalid
         case .success(let f):
             return try make(
-                id: f.id, type: f.type, service: f.service, endpoint: f.endpoint, time: f.time, data: f.data)
+                id: f.id, type: f.type, service: f.service, endpoint: f.endpoint, time: f.time, data: f.data,
+                attributes: f.attributes)
         }
     }
 
@@ -118,6 +147,7 @@ struct CloudEvent: Sendable {
         var endpoint: String?
         var time: String?
         var data: [UInt8]
+        var attributes: [(name: String, value: String)]
     }
 }
 

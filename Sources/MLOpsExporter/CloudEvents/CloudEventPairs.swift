@@ -22,6 +22,22 @@ final class CloudEventPairs: Sendable {
         let eventTime: Double?
         /// `ce-endpoint` (a KServe predictor or canary name), if any.
         let endpoint: String?
+        /// The event's attributes as `ce-*` headers (``CloudEvent/attributes``).
+        let attributes: [(name: String, value: String)]
+        /// What the half holds, counted against `max_pending_bytes`: its body and its attributes' names and values.
+        let bytes: Int
+
+        init(
+            body: [UInt8], arrival: Double, eventTime: Double?, endpoint: String?,
+            attributes: [(name: String, value: String)] = []
+        ) {
+            self.body = body
+            self.arrival = arrival
+            self.eventTime = eventTime
+            self.endpoint = endpoint
+            self.attributes = attributes
+            bytes = attributes.reduce(body.count) { $0 + $1.name.utf8.count + $1.value.utf8.count }
+        }
     }
 
     /// A request and its response.
@@ -61,22 +77,22 @@ final class CloudEventPairs: Sendable {
             if let other = s.waiting[key] {
                 if other.kind != kind {
                     s.waiting.removeValue(forKey: key)
-                    s.bytes -= other.half.body.count
+                    s.bytes -= other.half.bytes
                     return kind == .request
                         ? Pair(request: half, response: other.half) : Pair(request: other.half, response: half)
                 }
                 // The same half again (a retry): the newer replaces it.
                 s.waiting.removeValue(forKey: key)
-                s.bytes -= other.half.body.count
+                s.bytes -= other.half.bytes
                 s.duplicates += 1
             }
-            while !s.waiting.isEmpty && (s.waiting.count >= maxPending || s.bytes + half.body.count > maxBytes) {
+            while !s.waiting.isEmpty && (s.waiting.count >= maxPending || s.bytes + half.bytes > maxBytes) {
                 dropOldest(&s, reason: 1)
             }
             s.next += 1
             s.waiting[key] = (kind, half, s.next)
             s.order.append((key, s.next))
-            s.bytes += half.body.count
+            s.bytes += half.bytes
             return nil
         }
     }
@@ -105,7 +121,7 @@ final class CloudEventPairs: Sendable {
             s.head += 1
             guard let entry = s.waiting[key], entry.sequence == sequence else { continue }
             s.waiting.removeValue(forKey: key)
-            s.bytes -= entry.half.body.count
+            s.bytes -= entry.half.bytes
             s.orphans[entry.kind.rawValue][reason] += 1
             return
         }

@@ -10,7 +10,8 @@ import ModelMonitoring
 /// pair is decoded with the protocol of the model that captures that service, and each row becomes a prediction
 /// event recorded with the ingestion API's rules and counters: `id` the `ce-id` (`<ce-id>/<row>` for a batch of
 /// several rows, unless the mapping names an id), `version` the response's model version, else `ce-endpoint`, else
-/// `default`, latency the difference of the two events' `ce-time` when both carry one.
+/// `default`, latency the difference of the two events' `ce-time` when both carry one. A `custom` mapping's `header:`
+/// sources read the events' attributes as `ce-*` headers (the request event's, then the response event's).
 ///
 /// Answers `202` (`{"status":"waiting"}`, or `{"status":"paired","accepted":a,"rejected":r}`, or
 /// `{"status":"capture_failed","reason":…}`: a pair that cannot be decoded is counted, never an error to the
@@ -46,7 +47,9 @@ struct CloudEventsEndpoint: Sendable {
         }
         metrics.received.add(event.kind.rawValue)
         let now = WallClock.now()
-        let half = CloudEventPairs.Half(body: event.data, arrival: now, eventTime: event.time, endpoint: event.endpoint)
+        let half = CloudEventPairs.Half(
+            body: event.data, arrival: now, eventTime: event.time, endpoint: event.endpoint,
+            attributes: event.attributes)
         guard
             let pair = pairs.add(half, kind: event.kind, key: event.service + "\u{1F}" + event.id, now: now)
         else {
@@ -84,7 +87,12 @@ struct CloudEventsEndpoint: Sendable {
         let failure: CaptureError? = pair.request.body.withUnsafeBytes { request in
             pair.response.body.withUnsafeBytes { response in
                 do throws(CaptureError) {
-                    _ = try route.decoder.decode(request: request, response: response, headers: []) {
+                    // A `custom` mapping's `header:` sources see the events' ce- attributes (the request event's
+                    // first: a header is read from its first line), not the original request's headers.
+                    _ = try route.decoder.decode(
+                        request: request, response: response,
+                        headers: pair.request.attributes + pair.response.attributes
+                    ) {
                         events.append($0)
                     }
                     return nil

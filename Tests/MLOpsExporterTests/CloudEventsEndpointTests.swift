@@ -1,0 +1,131 @@
+import Foundation
+import HTTPServer
+import Logging
+import Testing
+
+@testable import MLOpsExporter
+
+/// An exporter (never started) of the configuration file `yaml`, written to a fresh folder (so that it reloads).
+private func exporter(_ yaml: String) throws -> (Exporter, URL) {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ce-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    let file = folder.appendingPathComponent("models.yaml")
+    try yaml.write(to: file, atomically: true, encoding: .utf8)
+    var configuration = Exporter.Configuration()
+    configuration.processMetrics = false
+    configuration.configPath = file.path
+    configuration.models = try Exporter.checkConfiguration(file: file.path)
+    let exporter = try Exporter(
+        configuration: configuration, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+    return (exporter, file)
+}
+
+private func scrape(_ exporter: Exporter) async -> [String: Double] {
+    let response = await exporter.endpoints.respond(to: .init(method: "GET", path: "/metrics"))
+    var samples: [String: Double] = [:]
+    for line in String(decoding: response.body, as: UTF8.self).split(separator: "\n") where !line.hasPrefix("#") {
+        guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else {
+            continue
+        }
+        samples[String(line[..<space])] = value
+    }
+    return samples
+}
+
+/// Posts a logger event (binary content mode unless `structured`); the answer's status and body.
+private func send(
+    _ exporter: Exporter, id: String, type: String, service: String, data: String, structured: Bool = false,
+    extensions: [(String, String)] = []
+) async -> (Int, String) {
+    let request: ExporterEndpoints.Request
+    if structured {
+        let more = extensions.map { #""\#($0.0)": \#($0.1), "# }.joined()
+        let body = """
+            {"specversion": "1.0", "id": "\(id)", "type": "\(type)", "source": "t", "inferenceservicename": "\(service)",
+             "endpoint": "canary", \(more)"data": \(data)}
+            """
+        request = .init(
+            method: "POST", path: CloudEventsEndpoint.path,
+            headers: [("Content-Type", "application/cloudevents+json")], body: Array(body.utf8))
+    } else {
+        let headers: [(name: String, value: String)] =
+            [
+                ("Content-Type", "application/json"), ("Ce-Id", id), ("Ce-Specversion", "1.0"), ("Ce-Type", type),
+                ("Ce-Source", "t"), ("Ce-Inferenceservicename", service), ("Ce-Endpoint", "canary"),
+            ] + extensions.map { (name: "Ce-" + $0.0, value: $0.1.trimmingCharacters(in: ["\""])) }
+        request = .init(method: "POST", path: CloudEventsEndpoint.path, headers: headers, body: Array(data.utf8))
+    }
+    let response = await exporter.endpoints.respond(to: request)
+    return (response.status, String(decoding: response.body, as: UTF8.self))
+}
+
+private let headerModels = """
+    models:
+      - name: logged
+        task: binary_classification
+        versions: [canary, "7"]
+        classes: ["0", "1"]
+        positive_class: "1"
+        features: [{name: x, type: numeric}]
+        collectors: [service]
+        capture:
+          protocol: custom
+          fields: {prediction: "header:ce-verdict", version: "header:ce-modelversion", id: "header:ce-id"}
+          features: {x: "request:/rows/*/x"}
+      - name: proxied
+        task: binary_classification
+        versions: [v1]
+        classes: ["0", "1"]
+        positive_class: "1"
+        features: [{name: x, type: numeric}]
+        collectors: [service]
+        capture:
+          protocol: custom
+          fields: {prediction: "header:x-verdict"}
+          features: {x: "request:/rows/*/x"}
+    proxy:
+      upstream: "http://127.0.0.1:9"
+      routes: [{path: "/predict", model: proxied, version: v1}]
+
+    """
+
+@Suite("The KServe logger receiver")
+struct CloudEventsEndpointTests {
+    @Test("a custom mapping's header: sources read the events' ce- attributes, in both content modes")
+    func headerSourcesReadTheAttributes() async throws {
+        let (exporter, _) = try exporter(headerModels)
+        for (i, structured) in [false, true].enumerated() {
+            let id = "e-\(i)"
+            let request = CloudEvent.requestType
+            let (status, body) = await send(
+                exporter, id: id, type: request, service: "logged", data: #"{"rows": [{"x": 1}, {"x": 2}]}"#,
+                structured: structured, extensions: [("verdict", "1"), ("modelversion", #""7""#)])
+            #expect(status == 202 && body.contains("waiting"), "\(body)")
+            let answer = await send(
+                exporter, id: id, type: CloudEvent.responseType, service: "logged", data: "{}", structured: structured,
+                extensions: [("verdict", "0")])
+            // The request event's attributes come first: its verdict is read.
+            #expect(answer.0 == 202 && answer.1.contains(#""accepted":2"#), "\(answer.1)")
+        }
+        let m = await scrape(exporter)
+        #expect(m[#"mlops_model_predicted_class_total{class="1",model="logged",version="7"}"#] == 4)
+        #expect(m[#"mlops_cloudevents_paired_total{model="logged"}"#] == 2)
+    }
+
+    @Test("through the proxy, header: sources read the client's request headers")
+    func headerSourcesThroughTheProxy() async throws {
+        let (exporter, _) = try exporter(headerModels)
+        let request = HTTPRequest(
+            method: "POST", path: "/predict", headers: ["Content-Type": "application/json", "X-Verdict": "1"],
+            body: Array(#"{"rows": [{"x": 1}]}"#.utf8))
+        let recorder = try #require(exporter.proxy?.recorder)
+        let tap = recorder.proxyRequestStarted(request, requestID: "r-1")
+        recorder.proxyExchangeEnded(
+            ProxyExchangeRecord(
+                request: request, requestBody: request.body, requestBodyOverLimit: false, requestID: "r-1", tap: tap,
+                status: 200, responseBody: Array("{}".utf8), responseBodyOverLimit: false, responseBodyBytes: 2,
+                failure: nil, cancelled: false, durationSeconds: 0.1))
+        let m = await scrape(exporter)
+        #expect(m[#"mlops_model_predicted_class_total{class="1",model="proxied",version="v1"}"#] == 1)
+    }
+}
