@@ -5,10 +5,14 @@ import Testing
 
 @testable import MLOpsExporter
 
-/// An exporter (never started) of the configuration file `yaml`, written to a fresh folder (so that it reloads).
+/// An exporter (never started) of the configuration file `yaml`, written to a fresh folder (so that it reloads) with
+/// the demo's `fraud-reference.json`.
 private func exporter(_ yaml: String) throws -> (Exporter, URL) {
     let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ce-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    let demo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+        "../../examples/demo/fraud-reference.json")
+    try FileManager.default.copyItem(at: demo, to: folder.appendingPathComponent("fraud-reference.json"))
     let file = folder.appendingPathComponent("models.yaml")
     try yaml.write(to: file, atomically: true, encoding: .utf8)
     var configuration = Exporter.Configuration()
@@ -127,5 +131,81 @@ struct CloudEventsEndpointTests {
                 failure: nil, cancelled: false, durationSeconds: 0.1))
         let m = await scrape(exporter)
         #expect(m[#"mlops_model_predicted_class_total{class="1",model="proxied",version="v1"}"#] == 1)
+    }
+
+    @Test("a reload that changes only capture keeps the model's state, and the new protocol is used at once")
+    func captureOnlyReloadKeepsTheState() async throws {
+        func fraud(_ proto: String) -> String {
+            """
+            models:
+              - name: fraud
+                task: binary_classification
+                versions: [v1, v2]
+                classes: [legit, fraud]
+                positive_class: fraud
+                features:
+                  - {name: amount, type: numeric}
+                  - {name: account_age_days, type: numeric}
+                  - {name: country, type: categorical, values: [US, DE, FR, GB, IN]}
+                  - {name: channel, type: categorical, values: [web, app, pos]}
+                reference: fraud-reference.json
+                collectors: [service, drift]
+                capture: {protocol: \(proto), inference_service: fraud-isvc}
+            proxy:
+              upstream: "http://127.0.0.1:9"
+              routes: [{path: /invocations, model: fraud, version: v1}]
+
+            """
+        }
+        let (exporter, file) = try exporter(fraud("kserve_v1"))
+        let row = #"{"amount": 10, "account_age_days": 5, "country": "US", "channel": "web"}"#
+        func pair(_ id: String, _ request: String, _ response: String) async -> String {
+            _ = await send(exporter, id: id, type: CloudEvent.requestType, service: "fraud-isvc", data: request)
+            return await send(exporter, id: id, type: CloudEvent.responseType, service: "fraud-isvc", data: response).1
+        }
+        func requests() async -> (ok: Double?, amount: Double?) {
+            let m = await scrape(exporter)
+            // ce-endpoint "canary" is not a configured version.
+            return (
+                m[#"mlops_model_requests_total{model="fraud",status="ok",version="__other__"}"#],
+                m[#"mlops_feature_window_observations{feature="amount",model="fraud"}"#]
+            )
+        }
+        #expect(
+            await pair("a", #"{"instances": [\#(row)]}"#, #"{"predictions": ["legit"]}"#).contains(#""accepted":1"#))
+        let before = await requests()
+        #expect(before.ok == 1 && before.amount == 1)
+        let model = try #require(exporter.model("fraud"))
+
+        try fraud("mlflow").write(to: file, atomically: true, encoding: .utf8)
+        #expect(exporter.reload() == nil)
+        #expect(exporter.models.models[0].capture?.protocolName == "mlflow")
+        #expect(exporter.model("fraud")?.context.configuration.capture?.protocolName == "mlflow")
+        // The same collectors: the service and drift counts are kept.
+        #expect(exporter.model("fraud")?.collectors.first === model.collectors.first)
+        let after = await requests()
+        #expect(after.ok == 1 && after.amount == 1)
+
+        // The next logger pair is decoded as MLflow (a KServe v1 pair no longer is).
+        #expect(
+            await pair("b", #"{"dataframe_records": [\#(row)]}"#, #"{"predictions": ["fraud"]}"#).contains(
+                #""accepted":1"#))
+        #expect(await requests().ok == 2)
+        // And so is the proxy's next exchange.
+        let request = HTTPRequest(
+            method: "POST", path: "/invocations", headers: ["Content-Type": "application/json"],
+            body: Array(#"{"dataframe_records": [\#(row), \#(row)]}"#.utf8))
+        let recorder = try #require(exporter.proxy?.recorder)
+        let tap = recorder.proxyRequestStarted(request, requestID: "r-1")
+        let response = Array(#"{"predictions": ["legit", "fraud"]}"#.utf8)
+        recorder.proxyExchangeEnded(
+            ProxyExchangeRecord(
+                request: request, requestBody: request.body, requestBodyOverLimit: false, requestID: "r-1", tap: tap,
+                status: 200, responseBody: response, responseBodyOverLimit: false, responseBodyBytes: response.count,
+                failure: nil, cancelled: false, durationSeconds: 0.1))
+        let m = await scrape(exporter)
+        #expect(m[#"mlops_proxy_captured_total{model="fraud"}"#] == 1)
+        #expect(m[#"mlops_model_requests_total{model="fraud",status="ok",version="v1"}"#] == 2)
+        #expect(m[#"mlops_feature_window_observations{feature="amount",model="fraud"}"#] == 4)
     }
 }
