@@ -31,6 +31,15 @@ import Testing
         #expect(pairs.counts.pending == 0 && pairs.counts.orphans[1] == [1, 0])
     }
 
+    @Test func reasonSlotsAreTheirPositions() {
+        #expect(CloudEventsMetrics.RejectReason.allCases.map(\.slot) == Array(0..<4))
+        #expect(CloudEventPairs.OrphanReason.allCases.map(\.slot) == Array(0..<2))
+        #expect(
+            CloudEventsMetrics.RejectReason.allCases.map(\.rawValue) == [
+                "invalid_event", "unknown_type", "unknown_service", "overloaded",
+            ])
+    }
+
     @Test func attributesCountInTheBytes() {
         let pairs = CloudEventPairs(maxPending: 10, maxBytes: 100, ttl: 60)
         let half = CloudEventPairs.Half(

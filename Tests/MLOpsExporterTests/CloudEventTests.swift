@@ -115,7 +115,7 @@ import Testing
             _ = try CloudEvent.read(request)
         } catch {
             #expect(error.message == message)
-            #expect(error.reason == (message.hasPrefix("ce-type") ? "unknown_type" : "invalid_event"))
+            #expect(error.reason == (message.hasPrefix("ce-type") ? .unknownType : .invalidEvent))
         }
     }
 

@@ -26,7 +26,7 @@ struct CloudEvent: Sendable {
 
     /// Why a request is not a logger event (`mlops_cloudevents_rejected_total{reason}`), with its message.
     struct Invalid: Error, Sendable {
-        var reason: String
+        var reason: CloudEventsMetrics.RejectReason
         var message: String
     }
 
@@ -36,7 +36,7 @@ struct CloudEvent: Sendable {
         if contentType.hasPrefix("application/cloudevents+json") { return try structured(request.body) }
         guard let id = request.headers["ce-id"], !id.isEmpty else {
             throw Invalid(
-                reason: "invalid_event",
+                reason: .invalidEvent,
                 message:
                     "not a CloudEvent: no ce-id header (binary content mode) and Content-Type is not application/cloudevents+json"
             )
@@ -62,14 +62,14 @@ struct CloudEvent: Sendable {
         case responseType?: kind = .response
         default:
             throw Invalid(
-                reason: "unknown_type",
+                reason: .unknownType,
                 message: "ce-type \"\(type ?? "")\" is neither \(requestType) nor \(responseType)")
         }
         guard let service, !service.isEmpty else {
-            throw Invalid(reason: "invalid_event", message: "no ce-inferenceservicename: which model is this?")
+            throw Invalid(reason: .invalidEvent, message: "no ce-inferenceservicename: which model is this?")
         }
         guard id.utf8.count <= 256 else {
-            throw Invalid(reason: "invalid_event", message: "ce-id longer than 256 bytes")
+            throw Invalid(reason: .invalidEvent, message: "ce-id longer than 256 bytes")
         }
         return CloudEvent(
             id: id, kind: kind, service: service, endpoint: endpoint, time: time.flatMap(RFC3339.parse), data: data,
@@ -84,7 +84,7 @@ struct CloudEvent: Sendable {
             // The tape points into `buffer`: it is read only inside this closure.
             guard let tape = try? JSONTape(parsing: buffer), tape.nodes[0].kind == .object else {
                 return .failure(
-                    Invalid(reason: "invalid_event", message: "structured CloudEvent: the body is not a JSON object"))
+                    Invalid(reason: .invalidEvent, message: "structured CloudEvent: the body is not a JSON object"))
             }
             func text(_ key: String) -> String? {
                 guard let node = tape.member(0, key), tape.nodes[node].kind == .string else { return nil }
@@ -94,7 +94,7 @@ struct CloudEvent: Sendable {
             if let encoded = text("data_base64") {
                 guard let decoded = Data(base64Encoded: encoded) else {
                     return .failure(
-                        Invalid(reason: "invalid_event", message: "structured CloudEvent: data_base64 is not base64"))
+                        Invalid(reason: .invalidEvent, message: "structured CloudEvent: data_base64 is not base64"))
                 }
                 data = Array(decoded)
             } else if let value = tape.member(0, "data") {
@@ -104,10 +104,10 @@ struct CloudEvent: Sendable {
                 case .object, .array: data = Array(buffer[node.start..<node.end])
                 default:
                     return .failure(
-                        Invalid(reason: "invalid_event", message: "structured CloudEvent: data is not JSON"))
+                        Invalid(reason: .invalidEvent, message: "structured CloudEvent: data is not JSON"))
                 }
             } else {
-                return .failure(Invalid(reason: "invalid_event", message: "structured CloudEvent without data"))
+                return .failure(Invalid(reason: .invalidEvent, message: "structured CloudEvent without data"))
             }
             // The attributes as binary mode's headers: strings as they are, numbers as written, booleans as
             // true/false (`datacontenttype` is binary mode's Content-Type, not a ce- header).

@@ -37,7 +37,7 @@ struct CloudEventsEndpoint: Sendable {
             return respond(HTTPResponse(status: 400, text: error.message + "\n"))
         }
         guard let route = routes.route(service: event.service, monitor: monitor) else {
-            metrics.refused("unknown_service")
+            metrics.refused(.unknownService)
             return respond(
                 HTTPResponse(
                     status: 404,
@@ -61,11 +61,11 @@ struct CloudEventsEndpoint: Sendable {
         let submission = workers.submit(
             run: { respond(record(pair, id: event.id, route: route, now: now)) },
             expired: { [metrics] in
-                metrics.refused("overloaded")
+                metrics.refused(.overloaded)
                 respond(Self.overloaded)
             })
         if submission != .accepted {
-            metrics.refused("overloaded")
+            metrics.refused(.overloaded)
             respond(Self.overloaded)
         }
     }
