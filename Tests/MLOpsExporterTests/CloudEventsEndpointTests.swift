@@ -24,18 +24,6 @@ private func exporter(_ yaml: String) throws -> (Exporter, URL) {
     return (exporter, file)
 }
 
-private func scrape(_ exporter: Exporter) async -> [String: Double] {
-    let response = await exporter.endpoints.respond(to: .init(method: "GET", path: "/metrics"))
-    var samples: [String: Double] = [:]
-    for line in String(decoding: response.body, as: UTF8.self).split(separator: "\n") where !line.hasPrefix("#") {
-        guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else {
-            continue
-        }
-        samples[String(line[..<space])] = value
-    }
-    return samples
-}
-
 /// Posts a logger event (binary content mode unless `structured`); the answer's status and body.
 private func send(
     _ exporter: Exporter, id: String, type: String, service: String, data: String, structured: Bool = false,
@@ -61,6 +49,23 @@ private func send(
     }
     let response = await exporter.endpoints.respond(to: request)
     return (response.status, String(decoding: response.body, as: UTF8.self))
+}
+
+/// Runs one successful exchange through the exporter's proxy recorder, as the proxy would.
+private func proxy(
+    _ exporter: Exporter, path: String, headers: HTTPHeaders = [:], body: String, response: String
+) throws {
+    var headers = headers
+    headers.add(name: "Content-Type", value: "application/json")
+    let request = HTTPRequest(method: "POST", path: path, headers: headers, body: Array(body.utf8))
+    let recorder = try #require(exporter.proxy?.recorder)
+    let tap = recorder.proxyRequestStarted(request, requestID: "r-1")
+    let answer = Array(response.utf8)
+    recorder.proxyExchangeEnded(
+        ProxyExchangeRecord(
+            request: request, requestBody: request.body, requestBodyOverLimit: false, requestID: "r-1", tap: tap,
+            status: 200, responseBody: answer, responseBodyOverLimit: false, responseBodyBytes: answer.count,
+            failure: nil, cancelled: false, durationSeconds: 0.1))
 }
 
 private let headerModels = """
@@ -119,16 +124,8 @@ struct CloudEventsEndpointTests {
     @Test("through the proxy, header: sources read the client's request headers")
     func headerSourcesThroughTheProxy() async throws {
         let (exporter, _) = try exporter(headerModels)
-        let request = HTTPRequest(
-            method: "POST", path: "/predict", headers: ["Content-Type": "application/json", "X-Verdict": "1"],
-            body: Array(#"{"rows": [{"x": 1}]}"#.utf8))
-        let recorder = try #require(exporter.proxy?.recorder)
-        let tap = recorder.proxyRequestStarted(request, requestID: "r-1")
-        recorder.proxyExchangeEnded(
-            ProxyExchangeRecord(
-                request: request, requestBody: request.body, requestBodyOverLimit: false, requestID: "r-1", tap: tap,
-                status: 200, responseBody: Array("{}".utf8), responseBodyOverLimit: false, responseBodyBytes: 2,
-                failure: nil, cancelled: false, durationSeconds: 0.1))
+        try proxy(
+            exporter, path: "/predict", headers: ["X-Verdict": "1"], body: #"{"rows": [{"x": 1}]}"#, response: "{}")
         let m = await scrape(exporter)
         #expect(m[#"mlops_model_predicted_class_total{class="1",model="proxied",version="v1"}"#] == 1)
     }
@@ -192,17 +189,9 @@ struct CloudEventsEndpointTests {
                 #""accepted":1"#))
         #expect(await requests().ok == 2)
         // And so is the proxy's next exchange.
-        let request = HTTPRequest(
-            method: "POST", path: "/invocations", headers: ["Content-Type": "application/json"],
-            body: Array(#"{"dataframe_records": [\#(row), \#(row)]}"#.utf8))
-        let recorder = try #require(exporter.proxy?.recorder)
-        let tap = recorder.proxyRequestStarted(request, requestID: "r-1")
-        let response = Array(#"{"predictions": ["legit", "fraud"]}"#.utf8)
-        recorder.proxyExchangeEnded(
-            ProxyExchangeRecord(
-                request: request, requestBody: request.body, requestBodyOverLimit: false, requestID: "r-1", tap: tap,
-                status: 200, responseBody: response, responseBodyOverLimit: false, responseBodyBytes: response.count,
-                failure: nil, cancelled: false, durationSeconds: 0.1))
+        try proxy(
+            exporter, path: "/invocations", body: #"{"dataframe_records": [\#(row), \#(row)]}"#,
+            response: #"{"predictions": ["legit", "fraud"]}"#)
         let m = await scrape(exporter)
         #expect(m[#"mlops_proxy_captured_total{model="fraud"}"#] == 1)
         #expect(m[#"mlops_model_requests_total{model="fraud",status="ok",version="v1"}"#] == 2)
