@@ -95,6 +95,12 @@ struct Reader {
 
     // MARK: Shapes
 
+    /// The value of `key` in the mapping `node` (nil when absent or not a mapping), reporting nothing.
+    static func member(_ node: Node, _ key: String) -> Node? {
+        guard case .mapping(let m) = node else { return nil }
+        return m.first { $0.key.string == key }?.value
+    }
+
     mutating func mapping(_ node: Node, _ field: String, allowed: [String]) -> [(key: String, value: Node)]? {
         guard case .mapping(let m) = node else {
             fail(node, field, "expected a mapping")
@@ -212,11 +218,25 @@ struct Reader {
         }
         guard let items = sequence(modelsNode, "models") else { return ExporterConfiguration(models: [], source: file) }
         var names = Set<String>()
+        var services: [String: String] = [:]
         for (i, item) in items.enumerated() {
             guard let model = model(item, "models[\(i)]") else { continue }
             if !names.insert(model.name).inserted {
                 fail(item, "models[\(i)].name", "model \"\(model.name)\" is configured twice")
                 continue
+            }
+            if let capture = model.capture {
+                let service = capture.inferenceService ?? model.name
+                if let owner = services[service] {
+                    let captureNode = Self.member(item, "capture")
+                    fail(
+                        captureNode.flatMap { Self.member($0, "inference_service") } ?? captureNode ?? item,
+                        "models[\(i)].capture.inference_service",
+                        "InferenceService \"\(service)\"\(capture.inferenceService == nil ? " (the model's name)" : ""), already used by model \"\(owner)\""
+                    )
+                    continue
+                }
+                services[service] = model.name
             }
             models.append(model)
         }

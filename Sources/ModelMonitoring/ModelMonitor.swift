@@ -58,11 +58,20 @@ public final class ModelMonitor: CollectorGroup {
             let loaded = model.reference.flatMap { references[$0] }
             let hash = loaded?.sha256 ?? ""
             // An unchanged model keeps its collectors, and so its counts.
-            if let existing = current[model.name], existing.context.configuration == model,
-                existing.context.referenceSHA256 == hash
-            {
-                prepared.append(existing)
-                continue
+            if let existing = current[model.name], existing.context.referenceSHA256 == hash {
+                let configured = existing.context.configuration
+                if configured == model {
+                    prepared.append(existing)
+                    continue
+                }
+                // Only `capture` changed (read by the capture routes, which are rebuilt from the models at the next
+                // generation, never by a collector): the same state under the new configuration.
+                var captureAside = model
+                captureAside.capture = configured.capture
+                if captureAside == configured, let reconfigured = try? existing.reconfigured(model) {
+                    prepared.append(reconfigured)
+                    continue
+                }
             }
             let context: ModelContext
             do {
@@ -126,14 +135,18 @@ public final class ModelMonitor: CollectorGroup {
         }
         // A replaced model's pending predictions cannot be joined any more: count them, keep its totals.
         for (name, old) in previous {
-            if let new = byName[name], new !== old, let oldJoiner = old.joiner { new.joiner?.inherit(from: oldJoiner) }
+            if let new = byName[name], new !== old, let oldJoiner = old.joiner, new.joiner !== oldJoiner {
+                new.joiner?.inherit(from: oldJoiner)
+            }
         }
         order.withLock { $0 = prepared.models.map(\.name) }
         generation.add(1, ordering: .releasing)
     }
 
-    /// Bumped whenever the set of model objects changes (``apply(_:)``, a restore): what is derived from the models
-    /// (routes of captured traffic) is rebuilt when it moves, with one atomic load per request to tell.
+    /// Bumped whenever the set of model objects changes (every ``apply(_:)``, a restore): what is derived from the
+    /// models (routes of captured traffic, which read each model's `capture` from its context) is rebuilt when it
+    /// moves, with one atomic load per request to tell. A capture-only change gives a new model object that shares
+    /// the old one's state (`MonitoredModel.reconfigured`), so it moves too.
     public let generation = Atomic<UInt64>(0)
 
     /// The model named `name`, if configured.

@@ -1,3 +1,4 @@
+import ExporterConfig
 import Exposition
 import Ingestion
 import Synchronization
@@ -59,6 +60,26 @@ public final class MonitoredModel: Sendable {
                 ) { collector.collect(into: &$0) })
         }
         self.parts = parts
+    }
+
+    /// The same model (its collectors, counters, label join and so its state, shared) under `configuration`, which
+    /// differs from the current one only in what no collector reads (`capture`). Throws only if the schema cannot be
+    /// built, which the current configuration's schema rules out.
+    func reconfigured(_ configuration: ModelConfiguration) throws(SchemaError) -> MonitoredModel {
+        MonitoredModel(
+            context: try ModelContext(
+                configuration: configuration, referenceSHA256: context.referenceSHA256, reference: context.reference),
+            sharingStateOf: self)
+    }
+
+    private init(context: ModelContext, sharingStateOf model: MonitoredModel) {
+        self.context = context
+        collectors = model.collectors
+        counters = model.counters
+        joiner = model.joiner
+        outcomeCollectors = model.outcomeCollectors
+        service = model.service
+        parts = model.parts
     }
 
     /// Hands an accepted prediction to every collector, and to the label join.

@@ -35,12 +35,12 @@ public struct CheckpointFile: Sendable {
 
         /// The `reason` label value: `no_space` (ENOSPC, EDQUOT, EFBIG), `permission` (EACCES, EPERM, EROFS),
         /// `not_a_directory` (ENOTDIR, ENOENT: the directory is missing or not one), `io` otherwise.
-        public var reason: String {
+        public var reason: CheckpointFailureReason {
             switch code {
-            case ENOSPC, EDQUOT, EFBIG: "no_space"
-            case EACCES, EPERM, EROFS: "permission"
-            case ENOTDIR, ENOENT: "not_a_directory"
-            default: "io"
+            case ENOSPC, EDQUOT, EFBIG: .noSpace
+            case EACCES, EPERM, EROFS: .permission
+            case ENOTDIR, ENOENT: .notADirectory
+            default: .io
             }
         }
 

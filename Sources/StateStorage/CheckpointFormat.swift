@@ -52,12 +52,12 @@ public enum CheckpointFormat {
         case corrupt(String)
 
         /// The `reason` label value.
-        public var reason: String {
+        public var reason: RestoreFailureReason {
             switch self {
-            case .foreign: "foreign"
-            case .newerVersion: "newer_version"
-            case .truncated: "truncated"
-            case .corrupt: "corrupt"
+            case .foreign: .foreign
+            case .newerVersion: .newerVersion
+            case .truncated: .truncated
+            case .corrupt: .corrupt
             }
         }
 

@@ -60,8 +60,8 @@ public final class Checkpointer: Sendable {
     public struct RestoreReport: Sendable {
         /// Per model in the checkpoint, its result.
         public var results: [(model: String, result: RestoreResult)] = []
-        /// Why the checkpoint could not be read, if so (its `reason` label value).
-        public var failure: String?
+        /// Why the checkpoint could not be read, if so (its `rawValue` is the `reason` label value).
+        public var failure: RestoreFailureReason?
         /// Where an unreadable checkpoint was set aside.
         public var setAside: String?
     }
@@ -80,8 +80,8 @@ public final class Checkpointer: Sendable {
         do throws(CheckpointFile.IOError) {
             try file.prepareDirectory()
         } catch {
-            report.failure = "unreadable"
-            metrics.restoreFailed("unreadable")
+            report.failure = .unreadable
+            metrics.restoreFailed(.unreadable)
             logger.error(
                 "storage: the storage directory is unusable; starting with empty state",
                 metadata: ["path": "\(file.directory)", "error": "\(error)"])
@@ -95,12 +95,12 @@ public final class Checkpointer: Sendable {
             }
             bytes = read
         } catch {
-            let reason = error.code == EFBIG ? "too_large" : "unreadable"
+            let reason: RestoreFailureReason = error.code == EFBIG ? .tooLarge : .unreadable
             report.failure = reason
             metrics.restoreFailed(reason)
             logger.error(
                 "storage: cannot read the checkpoint; starting with empty state",
-                metadata: ["path": "\(file.path)", "reason": "\(reason)", "error": "\(error)"])
+                metadata: ["path": "\(file.path)", "reason": "\(reason.rawValue)", "error": "\(error)"])
             // Kept aside like a corrupt one: the next checkpoint must not replace what could not be read.
             report.setAside = setAside(now: now)
             return report
@@ -116,7 +116,7 @@ public final class Checkpointer: Sendable {
             metrics.restoreFailed(error.reason)
             logger.error(
                 "storage: the checkpoint cannot be read; starting with empty state",
-                metadata: ["path": "\(file.path)", "reason": "\(error.reason)", "error": "\(error)"])
+                metadata: ["path": "\(file.path)", "reason": "\(error.reason.rawValue)", "error": "\(error)"])
             report.setAside = setAside(now: now)
             return report
         }
@@ -182,7 +182,7 @@ public final class Checkpointer: Sendable {
     public func checkpoint(now: Double = Date().timeIntervalSince1970) -> CheckpointReport? {
         writing.withLock { buffer -> CheckpointReport? in
             if blocked.load(ordering: .relaxed) {
-                metrics.failed("blocked")
+                metrics.failed(.blocked)
                 logger.error(
                     "storage: checkpoint not written: an unreadable checkpoint could not be set aside",
                     metadata: ["path": "\(file.path)"])
@@ -205,7 +205,7 @@ public final class Checkpointer: Sendable {
                 metrics.failed(error.reason)
                 logger.error(
                     "storage: checkpoint not written; the previous one stays",
-                    metadata: ["path": "\(file.path)", "reason": "\(error.reason)", "error": "\(error)"])
+                    metadata: ["path": "\(file.path)", "reason": "\(error.reason.rawValue)", "error": "\(error)"])
                 return nil
             }
             let finished = DispatchTime.now().uptimeNanoseconds

@@ -6,14 +6,10 @@ import Synchronization
 /// written at scrape time. Every reason is exported from the start (at 0), so that `rate()` and `increase()` see the
 /// first failure.
 public final class StorageMetrics: Collector {
-    /// Reasons a checkpoint fails: see ``CheckpointFile/IOError/reason`` and `blocked` (an unreadable checkpoint
-    /// could not be set aside, so none is written over it).
-    public static let checkpointFailureReasons = ["no_space", "permission", "not_a_directory", "io", "blocked"]
-    /// Reasons a checkpoint cannot be read at start: see ``CheckpointFormat/ReadError/reason``, plus `unreadable`
-    /// (the file or directory cannot be read) and `too_large`.
-    public static let restoreFailureReasons = [
-        "foreign", "newer_version", "truncated", "corrupt", "unreadable", "too_large",
-    ]
+    /// Reasons a checkpoint fails (``CheckpointFailureReason``), as label values.
+    public static let checkpointFailureReasons = CheckpointFailureReason.allCases.map(\.rawValue)
+    /// Reasons a checkpoint cannot be read at start (``RestoreFailureReason``), as label values.
+    public static let restoreFailureReasons = RestoreFailureReason.allCases.map(\.rawValue)
 
     struct Families {
         let schema: CollectorSchema
@@ -71,12 +67,12 @@ public final class StorageMetrics: Collector {
     public var name: String { "storage" }
 
     let checkpoints = Atomic<UInt64>(0)
-    let failures = AtomicSlots(count: checkpointFailureReasons.count)
+    let failures = AtomicSlots(count: CheckpointFailureReason.allCases.count)
     let lastSuccess = Atomic<UInt64>(0)
     let duration = Atomic<UInt64>(0)
     let encode = Atomic<UInt64>(0)
     let bytes = Atomic<UInt64>(0)
-    let restoreFailures = AtomicSlots(count: restoreFailureReasons.count)
+    let restoreFailures = AtomicSlots(count: RestoreFailureReason.allCases.count)
     let restoreDuration = Atomic<UInt64>(0)
     /// Restore results (model, result) → count; written once at start, bounded by the checkpoint's models.
     let restores = Mutex<[(model: String, result: RestoreResult)]>([])
@@ -84,13 +80,9 @@ public final class StorageMetrics: Collector {
     /// Zeroed metrics.
     public init() {}
 
-    func failed(_ reason: String) {
-        failures.add(Self.checkpointFailureReasons.firstIndex(of: reason) ?? 3)
-    }
+    func failed(_ reason: CheckpointFailureReason) { failures.add(reason.slot) }
 
-    func restoreFailed(_ reason: String) {
-        restoreFailures.add(Self.restoreFailureReasons.firstIndex(of: reason) ?? 4)
-    }
+    func restoreFailed(_ reason: RestoreFailureReason) { restoreFailures.add(reason.slot) }
 
     func succeeded(at time: Double, duration seconds: Double, encode encodeSeconds: Double, bytes size: Int) {
         checkpoints.add(1, ordering: .relaxed)
@@ -104,8 +96,8 @@ public final class StorageMetrics: Collector {
     public func collect(into sink: inout CollectorSink) {
         let f = Self.families
         sink.counter(f.checkpoints, value: Double(checkpoints.load(ordering: .relaxed)))
-        for (i, reason) in Self.checkpointFailureReasons.enumerated() {
-            sink.counter(f.failures, [reason], value: Double(failures.load(i)))
+        for reason in CheckpointFailureReason.allCases {
+            sink.counter(f.failures, [reason.rawValue], value: Double(failures.load(reason.slot)))
         }
         sink.gauge(f.lastSuccess, value: Double(bitPattern: lastSuccess.load(ordering: .relaxed)))
         sink.gauge(f.duration, value: Double(bitPattern: duration.load(ordering: .relaxed)))
@@ -123,9 +115,63 @@ public final class StorageMetrics: Collector {
                 sink.counter(f.restores, [model, result.rawValue], value: Double(n))
             }
         }
-        for (i, reason) in Self.restoreFailureReasons.enumerated() {
-            sink.counter(f.restoreFailures, [reason], value: Double(restoreFailures.load(i)))
+        for reason in RestoreFailureReason.allCases {
+            sink.counter(f.restoreFailures, [reason.rawValue], value: Double(restoreFailures.load(reason.slot)))
         }
         sink.gauge(f.restoreDuration, value: Double(bitPattern: restoreDuration.load(ordering: .relaxed)))
+    }
+}
+
+/// Why a checkpoint is not written (`mlops_storage_checkpoint_failures_total{reason}`; the raw value is the label).
+public enum CheckpointFailureReason: String, Sendable, CaseIterable {
+    /// ENOSPC, EDQUOT, EFBIG.
+    case noSpace = "no_space"
+    /// EACCES, EPERM, EROFS.
+    case permission
+    /// ENOTDIR, ENOENT: the directory is missing or not one.
+    case notADirectory = "not_a_directory"
+    /// Any other I/O error.
+    case io
+    /// An unreadable checkpoint could not be set aside, so none is written over it.
+    case blocked
+
+    /// Its counter's slot: its position in `allCases`.
+    var slot: Int {
+        switch self {
+        case .noSpace: 0
+        case .permission: 1
+        case .notADirectory: 2
+        case .io: 3
+        case .blocked: 4
+        }
+    }
+}
+
+/// Why a checkpoint cannot be read at start (`mlops_storage_restore_failures_total{reason}`; the raw value is the
+/// label): ``CheckpointFormat/ReadError/reason``, or the file cannot be read.
+public enum RestoreFailureReason: String, Sendable, CaseIterable {
+    /// Not a checkpoint.
+    case foreign
+    /// Written by a newer format version.
+    case newerVersion = "newer_version"
+    /// Cut short.
+    case truncated
+    /// Checksum or structure wrong.
+    case corrupt
+    /// The file or the directory cannot be read.
+    case unreadable
+    /// Larger than the most a checkpoint may be.
+    case tooLarge = "too_large"
+
+    /// Its counter's slot: its position in `allCases`.
+    var slot: Int {
+        switch self {
+        case .foreign: 0
+        case .newerVersion: 1
+        case .truncated: 2
+        case .corrupt: 3
+        case .unreadable: 4
+        case .tooLarge: 5
+        }
     }
 }

@@ -76,4 +76,55 @@ struct CaptureConfigTests {
                 == 1)
         #expect(problems("{protocol: mlflow}", top: "cloudevents: {ttl: 0s}\n").count == 1)
     }
+
+    @Test func twoModelsCannotCaptureTheSameInferenceService() throws {
+        func twoModels(_ first: String, _ second: String) -> String {
+            """
+            models:
+              - name: a
+                task: regression
+                versions: [v1]
+                capture: \(first)
+              - name: b
+                task: regression
+                versions: [v1]
+                capture: \(second)
+
+            """
+        }
+        func errors(_ text: String) -> [String] {
+            do {
+                _ = try ConfigLoader.parse(text, file: "t.yaml")
+                return []
+            } catch {
+                return error.errors.map(\.description)
+            }
+        }
+        #expect(
+            errors(
+                twoModels(
+                    "{protocol: kserve_v1, inference_service: isvc}", "{protocol: mlflow, inference_service: isvc}"))
+                == [
+                    #"t.yaml:9:52: models[1].capture.inference_service: InferenceService "isvc", already used by model "a""#
+                ])
+        // The default is the model's name.
+        #expect(
+            errors(twoModels("{protocol: kserve_v1, inference_service: b}", "{protocol: mlflow}")) == [
+                #"t.yaml:9:14: models[1].capture.inference_service: InferenceService "b" (the model's name), already used by model "a""#
+            ])
+        #expect(errors(twoModels("{protocol: kserve_v1}", "{protocol: mlflow}")).isEmpty)
+
+        // Built in code, the same check.
+        var config = try ConfigLoader.parse(twoModels("{protocol: kserve_v1}", "{protocol: mlflow}"), file: "t.yaml")
+        config.models[1].capture?.inferenceService = "a"
+        #expect(throws: ConfigErrors.self) { try config.validated(knownCollectors: ["service"]) }
+        do {
+            _ = try config.validated(knownCollectors: ["service"])
+        } catch {
+            #expect(
+                error.errors.map { "\($0.field): \($0.message)" } == [
+                    #"models[1].capture.inference_service: InferenceService "a", already used by model "a""#
+                ])
+        }
+    }
 }

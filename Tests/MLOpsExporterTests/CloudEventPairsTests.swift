@@ -31,6 +31,24 @@ import Testing
         #expect(pairs.counts.pending == 0 && pairs.counts.orphans[1] == [1, 0])
     }
 
+    @Test func reasonSlotsAreTheirPositions() {
+        #expect(CloudEventsMetrics.RejectReason.allCases.map(\.slot) == Array(0..<4))
+        #expect(CloudEventPairs.OrphanReason.allCases.map(\.slot) == Array(0..<2))
+        #expect(
+            CloudEventsMetrics.RejectReason.allCases.map(\.rawValue) == [
+                "invalid_event", "unknown_type", "unknown_service", "overloaded",
+            ])
+    }
+
+    @Test func attributesCountInTheBytes() {
+        let pairs = CloudEventPairs(maxPending: 10, maxBytes: 100, ttl: 60)
+        let half = CloudEventPairs.Half(
+            body: [1, 2, 3], arrival: 0, eventTime: nil, endpoint: nil, attributes: [("ce-id", "abc"), ("ce-x", "")])
+        #expect(half.bytes == 3 + 8 + 4)
+        _ = pairs.add(half, kind: .request, key: "a", now: 0)
+        #expect(pairs.counts.bytes == 15)
+    }
+
     @Test func pairedKeysNeverGrowTheOrderBeyondItsBound() {
         let pairs = CloudEventPairs(maxPending: 4, maxBytes: 1 << 20, ttl: 1_000)
         // One half waits forever (within the TTL) while 100,000 pairs complete behind it.

@@ -24,18 +24,6 @@ private func proxied(sampleRate: Double = 1, maxBodyBytes: Int = 1 << 20) throws
     return try Exporter(configuration: configuration, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
 }
 
-private func scrape(_ exporter: Exporter) async -> [String: Double] {
-    let response = await exporter.endpoints.respond(to: .init(method: "GET", path: "/metrics"))
-    var samples: [String: Double] = [:]
-    for line in String(decoding: response.body, as: UTF8.self).split(separator: "\n") where !line.hasPrefix("#") {
-        guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else {
-            continue
-        }
-        samples[String(line[..<space])] = value
-    }
-    return samples
-}
-
 private let v2Request = Array(#"{"inputs":[{"name":"in","shape":[2,2],"datatype":"FP64","data":[1,2,3,4]}]}"#.utf8)
 private let v2Response = Array(
     #"{"model_name":"credit","outputs":[{"name":"predict","shape":[2],"datatype":"INT64","data":[1,0]}]}"#.utf8)

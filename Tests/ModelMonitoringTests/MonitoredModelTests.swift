@@ -119,6 +119,34 @@ import Testing
         #expect(!h.samples().contains { $0.contains(#"model="fraud""#) })
     }
 
+    @Test func aCaptureOnlyChangeKeepsTheStateUnderTheNewConfiguration() throws {
+        var withQuality = fraud
+        withQuality.collectors = [CollectorConfiguration(name: "service"), CollectorConfiguration(name: "quality")]
+        withQuality.capture = CaptureConfiguration(protocolName: "kserve_v1")
+        let h = try Harness([withQuality])
+        let before = h.model("fraud")
+        #expect(before.record(version: "v1", prediction: .label("fraud"), id: "p-1") == nil)
+        let generation = h.monitor.generation.load(ordering: .relaxed)
+        var changed = withQuality
+        changed.capture = CaptureConfiguration(protocolName: "mlflow", inferenceService: "isvc")
+        h.monitor.apply(try h.monitor.prepare(ExporterConfiguration(models: [changed], source: "t")))
+        let after = h.model("fraud")
+        // A new object (the routes read its capture), with the same collectors, counters and pending labels.
+        #expect(after !== before && after.context.configuration == changed)
+        #expect(h.monitor.generation.load(ordering: .relaxed) != generation)
+        #expect(after.collectors.count == 2 && zip(after.collectors, before.collectors).allSatisfy { $0 === $1 })
+        #expect(after.counters === before.counters && after.joiner === before.joiner)
+        #expect(h.value(#"mlops_model_requests_total{model="fraud",status="ok",version="v1"}"#) == 1)
+        #expect(h.value(#"mlops_labels_pending{model="fraud"}"#) == 1)
+        #expect(after.record(label: LabelEvent(id: "p-1", label: .label("fraud"))) == nil)
+        #expect(h.value(#"mlops_labels_joined_total{model="fraud",source="endpoint"}"#) == 1)
+        #expect(h.value(#"mlops_labels_pending{model="fraud"}"#) == 0)
+        // Any other change still rebuilds the model.
+        changed.versions = ["v1"]
+        h.monitor.apply(try h.monitor.prepare(ExporterConfiguration(models: [changed], source: "t")))
+        #expect(h.model("fraud").collectors.first !== before.collectors.first)
+    }
+
     @Test func unknownModelsAreCountedUnderOneLabel() throws {
         let h = try Harness([fraud])
         h.monitor.unknownModelRequested()

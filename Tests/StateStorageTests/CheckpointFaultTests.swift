@@ -1,8 +1,9 @@
 import Exposition
 import Foundation
 import ModelMonitoring
-import StateStorage
 import Testing
+
+@testable import StateStorage
 
 @Suite struct CheckpointFaultTests {
     /// A checkpoint cut short (a copy or a disk that stopped part-way) is reported as `truncated`, wherever the cut
@@ -26,10 +27,23 @@ import Testing
         try Data(half).write(to: URL(fileURLWithPath: file.path))
         let b = try Node([Models.fraud(), Models.eta], directory: dir)
         let report = b.checkpointer.restore()
-        #expect(report.failure == "truncated")
+        #expect(report.failure == .truncated)
         #expect(b.value(#"mlops_storage_restore_failures_total{reason="truncated"}"#) == 1)
         #expect(b.value(#"mlops_storage_restore_failures_total{reason="corrupt"}"#) == 0)
         let aside = try #require(report.setAside)
         #expect(FileManager.default.contents(atPath: aside) == Data(half))
+    }
+}
+
+@Suite struct StorageReasonTests {
+    @Test func reasonsAreTheLabelsInOrderAndSlotsTheirPositions() {
+        #expect(
+            StorageMetrics.checkpointFailureReasons == ["no_space", "permission", "not_a_directory", "io", "blocked"])
+        #expect(
+            StorageMetrics.restoreFailureReasons == [
+                "foreign", "newer_version", "truncated", "corrupt", "unreadable", "too_large",
+            ])
+        #expect(CheckpointFailureReason.allCases.map(\.slot) == Array(0..<5))
+        #expect(RestoreFailureReason.allCases.map(\.slot) == Array(0..<6))
     }
 }

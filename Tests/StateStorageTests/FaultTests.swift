@@ -38,7 +38,7 @@ import Testing
         let b = try Node([Models.fraud()], directory: dir)
         let report = b.checkpointer.restore()
         let reason = fault == "empty" ? "foreign" : fault
-        #expect(report.failure == reason)
+        #expect(report.failure?.rawValue == reason)
         #expect(b.value(#"mlops_storage_restore_failures_total{reason="\#(reason)"}"#) == 1)
         #expect(b.value(#"mlops_labels_pending{model="fraud"}"#) == 0)
         let aside = try #require(report.setAside)
@@ -71,7 +71,7 @@ import Testing
         let path = base + "/file"
         try Data([1]).write(to: URL(fileURLWithPath: path))
         let node = try Node([Models.fraud()], directory: path)
-        #expect(node.checkpointer.restore().failure == "unreadable")
+        #expect(node.checkpointer.restore().failure == .unreadable)
         #expect(node.checkpoint() == nil)
         #expect(node.value(#"mlops_storage_checkpoint_failures_total{reason="not_a_directory"}"#) == 1)
         #expect(node.model("fraud").record(version: "v1", prediction: .label("fraud")) == nil)
@@ -89,7 +89,7 @@ import Testing
         try write([7, 7, 7], to: dir + "/checkpoint")
         let node = try Node([Models.fraud()], directory: dir)
         let report = node.checkpointer.restore()
-        #expect(report.failure == "unreadable")
+        #expect(report.failure == .unreadable)
         let aside = try #require(report.setAside)
         #expect(Array(try Data(contentsOf: URL(fileURLWithPath: aside + "/checkpoint"))) == [7, 7, 7])
         try #require(node.checkpoint() != nil)

@@ -165,3 +165,41 @@ def test_refusals_and_orphans_are_counted(start_exporter, tmp_path):
     assert sample(s, "mlops_cloudevents_rejected_total", reason="unknown_service") == 1
     assert sample(s, "mlops_cloudevents_rejected_total", reason="invalid_event") == 1
     assert sample(s, "mlops_cloudevents_rejected_total", reason="unknown_type") == 1
+
+
+HEADER_CONFIG = """
+models:
+  - name: tagged
+    task: binary_classification
+    versions: ["7", "8"]
+    classes: ["0", "1"]
+    positive_class: "1"
+    features: [{name: x0, type: numeric}, {name: kind, type: categorical, values: ["1.0", "2"]}]
+    collectors: [service, quality]
+    capture:
+      protocol: custom
+      fields: {prediction: "response:/labels/*", version: "header:ce-modelversion", id: "header:ce-ticket"}
+      features: {x0: "request:/rows/*/x0", kind: "request:/rows/*/kind"}
+"""
+
+
+def test_custom_header_sources_read_the_events_attributes(start_exporter, tmp_path):
+    """Over the logger, a custom mapping's header: sources see the events' ce- attributes (an extension attribute
+    here), in both content modes; structured data reaches the decoder as sent."""
+    (tmp_path / "models.yaml").write_text(HEADER_CONFIG)
+    e = start_exporter("--config", str(tmp_path / "models.yaml"))
+    for i, structured in enumerate([False, True, True]):
+        version = "8" if i == 2 else "7"
+        attributes = {"id": f"t-{i}", "inferenceservicename": "tagged", "modelversion": version, "ticket": f"k{i}"}
+        status, _, body = send(e, {**attributes, "type": REQUEST}, {"rows": [{"x0": 0.5, "kind": 1.0}]},
+                               structured=structured)
+        assert status == 202, body
+        status, _, body = send(e, {**attributes, "type": RESPONSE}, {"labels": [1]}, structured=structured)
+        assert status == 202 and json.loads(body) == {"status": "paired", "accepted": 1, "rejected": 0}, body
+    _, s = scrape(e)
+    assert sample(s, "mlops_model_predicted_class_total", model="tagged", version="7", **{"class": "1"}) == 2
+    assert sample(s, "mlops_model_predicted_class_total", model="tagged", version="8", **{"class": "1"}) == 1
+    # The id came from ce-ticket: a label for k2 joins.
+    status, _, body = e.post("/api/v1/models/tagged/labels", b'{"id": "k2", "label": "1"}\n',
+                             headers={"Content-Type": "application/x-ndjson"})
+    assert status == 202 and json.loads(body)["joined"] == 1, body

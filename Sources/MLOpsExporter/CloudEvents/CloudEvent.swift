@@ -1,5 +1,6 @@
 import Foundation
 import HTTPServer
+import Ingestion
 
 /// One CloudEvent of KServe's inference logger, read from a request in binary content mode (`ce-*` headers, the
 /// body is the data) or structured mode (`Content-Type: application/cloudevents+json`, one JSON object with the
@@ -18,10 +19,14 @@ struct CloudEvent: Sendable {
     /// `ce-time` as Unix time, if present and RFC 3339.
     var time: Double?
     var data: [UInt8]
+    /// Every context attribute as the header binary mode carries it (`ce-id`, `ce-endpoint`, an extension's
+    /// `ce-<name>`; names lower-case), in arrival order: what a `custom` mapping's `header:` sources read, since
+    /// logger events carry none of the original request's headers.
+    var attributes: [(name: String, value: String)] = []
 
     /// Why a request is not a logger event (`mlops_cloudevents_rejected_total{reason}`), with its message.
     struct Invalid: Error, Sendable {
-        var reason: String
+        var reason: CloudEventsMetrics.RejectReason
         var message: String
     }
 
@@ -31,18 +36,25 @@ struct CloudEvent: Sendable {
         if contentType.hasPrefix("application/cloudevents+json") { return try structured(request.body) }
         guard let id = request.headers["ce-id"], !id.isEmpty else {
             throw Invalid(
-                reason: "invalid_event",
+                reason: .invalidEvent,
                 message:
                     "not a CloudEvent: no ce-id header (binary content mode) and Content-Type is not application/cloudevents+json"
             )
         }
+        var attributes: [(name: String, value: String)] = []
+        for field in request.headers {
+            let name = field.name.lowercased()
+            if name.hasPrefix("ce-") { attributes.append((name, field.value)) }
+        }
         return try make(
             id: id, type: request.headers["ce-type"], service: request.headers["ce-inferenceservicename"],
-            endpoint: request.headers["ce-endpoint"], time: request.headers["ce-time"], data: request.body)
+            endpoint: request.headers["ce-endpoint"], time: request.headers["ce-time"], data: request.body,
+            attributes: attributes)
     }
 
     static func make(
-        id: String, type: String?, service: String?, endpoint: String?, time: String?, data: [UInt8]
+        id: String, type: String?, service: String?, endpoint: String?, time: String?, data: [UInt8],
+        attributes: [(name: String, value: String)] = []
     ) throws(Invalid) -> CloudEvent {
         let kind: CloudEventPairs.Kind
         switch type {
@@ -50,47 +62,92 @@ struct CloudEvent: Sendable {
         case responseType?: kind = .response
         default:
             throw Invalid(
-                reason: "unknown_type",
+                reason: .unknownType,
                 message: "ce-type \"\(type ?? "")\" is neither \(requestType) nor \(responseType)")
         }
         guard let service, !service.isEmpty else {
-            throw Invalid(reason: "invalid_event", message: "no ce-inferenceservicename: which model is this?")
+            throw Invalid(reason: .invalidEvent, message: "no ce-inferenceservicename: which model is this?")
         }
         guard id.utf8.count <= 256 else {
-            throw Invalid(reason: "invalid_event", message: "ce-id longer than 256 bytes")
+            throw Invalid(reason: .invalidEvent, message: "ce-id longer than 256 bytes")
         }
         return CloudEvent(
-            id: id, kind: kind, service: service, endpoint: endpoint, time: time.flatMap(RFC3339.parse), data: data)
+            id: id, kind: kind, service: service, endpoint: endpoint, time: time.flatMap(RFC3339.parse), data: data,
+            attributes: attributes)
     }
 
-    /// Structured content mode: one JSON object.
+    /// Structured content mode: one JSON object, read with `Ingestion`'s ``JSONTape``. `data` is handed over as the
+    /// exact bytes of its JSON value (an object or an array; a string's decoded text), so the decoder sees the
+    /// producer's numbers (`1.0`, integers beyond 2^53) and keys as they were sent; `data_base64` is decoded.
     static func structured(_ body: [UInt8]) throws(Invalid) -> CloudEvent {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any] else {
-            throw Invalid(reason: "invalid_event", message: "structured CloudEvent: the body is not a JSON object")
-        }
-        let data: [UInt8]
-        if let encoded = object["data_base64"] as? String {
-            guard let decoded = Data(base64Encoded: encoded) else {
-                throw Invalid(reason: "invalid_event", message: "structured CloudEvent: data_base64 is not base64")
+        let fields = body.withUnsafeBufferPointer { buffer -> Result<StructuredFields, Invalid> in
+            // The tape points into `buffer`: it is read only inside this closure.
+            guard let tape = try? JSONTape(parsing: buffer), tape.nodes[0].kind == .object else {
+                return .failure(
+                    Invalid(reason: .invalidEvent, message: "structured CloudEvent: the body is not a JSON object"))
             }
-            data = Array(decoded)
-        } else if let value = object["data"] {
-            if let text = value as? String {
-                data = Array(text.utf8)
-            } else if JSONSerialization.isValidJSONObject(value),
-                let encoded = try? JSONSerialization.data(withJSONObject: value)
-            {
-                data = Array(encoded)
+            func text(_ key: String) -> String? {
+                guard let node = tape.member(0, key), tape.nodes[node].kind == .string else { return nil }
+                return tape.string(node)
+            }
+            let data: [UInt8]
+            if let encoded = text("data_base64") {
+                guard let decoded = Data(base64Encoded: encoded) else {
+                    return .failure(
+                        Invalid(reason: .invalidEvent, message: "structured CloudEvent: data_base64 is not base64"))
+                }
+                data = Array(decoded)
+            } else if let value = tape.member(0, "data") {
+                let node = tape.nodes[value]
+                switch node.kind {
+                case .string: data = Array(tape.string(value).utf8)
+                case .object, .array: data = Array(buffer[node.start..<node.end])
+                default:
+                    return .failure(
+                        Invalid(reason: .invalidEvent, message: "structured CloudEvent: data is not JSON"))
+                }
             } else {
-                throw Invalid(reason: "invalid_event", message: "structured CloudEvent: data is not JSON")
+                return .failure(Invalid(reason: .invalidEvent, message: "structured CloudEvent without data"))
             }
-        } else {
-            throw Invalid(reason: "invalid_event", message: "structured CloudEvent without data")
+            // The attributes as binary mode's headers: strings as they are, numbers as written, booleans as
+            // true/false (`datacontenttype` is binary mode's Content-Type, not a ce- header).
+            var attributes: [(name: String, value: String)] = []
+            for (key, value) in tape.members(0) {
+                let name = tape.string(key)
+                guard name != "data" && name != "data_base64" && name != "datacontenttype" else { continue }
+                let node = tape.nodes[value]
+                let text: String
+                switch node.kind {
+                case .string: text = tape.string(value)
+                case .number: text = tape.numberText(value)
+                case .bool: text = node.flag ? "true" : "false"
+                default: continue
+                }
+                attributes.append(("ce-" + name.lowercased(), text))
+            }
+            return .success(
+                StructuredFields(
+                    id: text("id") ?? "", type: text("type"), service: text("inferenceservicename"),
+                    endpoint: text("endpoint"), time: text("time"), data: data, attributes: attributes))
         }
-        return try make(
-            id: object["id"] as? String ?? "", type: object["type"] as? String,
-            service: object["inferenceservicename"] as? String, endpoint: object["endpoint"] as? String,
-            time: object["time"] as? String, data: data)
+        switch fields {
+        case .failure(let invalid): throw invalid
+        case .success(let f):
+            return try make(
+                id: f.id, type: f.type, service: f.service, endpoint: f.endpoint, time: f.time, data: f.data,
+                attributes: f.attributes)
+        }
+    }
+
+    /// What ``structured(_:)`` reads from the JSON object.
+    private struct StructuredFields {
+        var id: String
+        var type: String?
+        var service: String?
+        var endpoint: String?
+        var time: String?
+        var data: [UInt8]
+        var attributes: [(name: String, value: String)]
     }
 }
 

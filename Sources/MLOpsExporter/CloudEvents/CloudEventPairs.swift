@@ -15,6 +15,22 @@ final class CloudEventPairs: Sendable {
         var name: String { self == .request ? "request" : "response" }
     }
 
+    /// Why a half is dropped unpaired (`mlops_cloudevents_orphans_total{reason}`; the raw value is the label).
+    enum OrphanReason: String, Sendable, CaseIterable {
+        /// Older than the time-to-live.
+        case expired
+        /// Dropped to make room (`max_pending`, `max_pending_bytes`).
+        case evicted
+
+        /// Its slot in ``State/orphans``: its position in `allCases`.
+        var slot: Int {
+            switch self {
+            case .expired: 0
+            case .evicted: 1
+            }
+        }
+    }
+
     /// One half: its body, when it arrived, and the `ce-time` it carried (Unix time), if any.
     struct Half: Sendable {
         let body: [UInt8]
@@ -22,6 +38,22 @@ final class CloudEventPairs: Sendable {
         let eventTime: Double?
         /// `ce-endpoint` (a KServe predictor or canary name), if any.
         let endpoint: String?
+        /// The event's attributes as `ce-*` headers (``CloudEvent/attributes``).
+        let attributes: [(name: String, value: String)]
+        /// What the half holds, counted against `max_pending_bytes`: its body and its attributes' names and values.
+        let bytes: Int
+
+        init(
+            body: [UInt8], arrival: Double, eventTime: Double?, endpoint: String?,
+            attributes: [(name: String, value: String)] = []
+        ) {
+            self.body = body
+            self.arrival = arrival
+            self.eventTime = eventTime
+            self.endpoint = endpoint
+            self.attributes = attributes
+            bytes = attributes.reduce(body.count) { $0 + $1.name.utf8.count + $1.value.utf8.count }
+        }
     }
 
     /// A request and its response.
@@ -38,8 +70,9 @@ final class CloudEventPairs: Sendable {
         var head = 0
         var next: UInt64 = 0
         var bytes = 0
-        /// Orphans by [kind][reason: 0 expired, 1 evicted], and halves replaced by a duplicate of the same kind.
-        var orphans = [[UInt64]](repeating: [0, 0], count: 2)
+        /// Orphans by [kind][``OrphanReason/slot``], and halves replaced by a duplicate of the same kind.
+        var orphans = [[UInt64]](
+            repeating: [UInt64](repeating: 0, count: OrphanReason.allCases.count), count: Kind.allCases.count)
         var duplicates: UInt64 = 0
     }
 
@@ -61,22 +94,22 @@ final class CloudEventPairs: Sendable {
             if let other = s.waiting[key] {
                 if other.kind != kind {
                     s.waiting.removeValue(forKey: key)
-                    s.bytes -= other.half.body.count
+                    s.bytes -= other.half.bytes
                     return kind == .request
                         ? Pair(request: half, response: other.half) : Pair(request: other.half, response: half)
                 }
                 // The same half again (a retry): the newer replaces it.
                 s.waiting.removeValue(forKey: key)
-                s.bytes -= other.half.body.count
+                s.bytes -= other.half.bytes
                 s.duplicates += 1
             }
-            while !s.waiting.isEmpty && (s.waiting.count >= maxPending || s.bytes + half.body.count > maxBytes) {
-                dropOldest(&s, reason: 1)
+            while !s.waiting.isEmpty && (s.waiting.count >= maxPending || s.bytes + half.bytes > maxBytes) {
+                dropOldest(&s, reason: .evicted)
             }
             s.next += 1
             s.waiting[key] = (kind, half, s.next)
             s.order.append((key, s.next))
-            s.bytes += half.body.count
+            s.bytes += half.bytes
             return nil
         }
     }
@@ -93,20 +126,20 @@ final class CloudEventPairs: Sendable {
                 continue
             }
             guard entry.half.arrival < now - ttl else { break }
-            dropOldest(&s, reason: 0)
+            dropOldest(&s, reason: .expired)
         }
         compact(&s)
     }
 
-    /// Drops the oldest waiting half, counted as an orphan for `reason` (0 expired, 1 evicted).
-    private func dropOldest(_ s: inout State, reason: Int) {
+    /// Drops the oldest waiting half, counted as an orphan for `reason`.
+    private func dropOldest(_ s: inout State, reason: OrphanReason) {
         while s.head < s.order.count {
             let (key, sequence) = s.order[s.head]
             s.head += 1
             guard let entry = s.waiting[key], entry.sequence == sequence else { continue }
             s.waiting.removeValue(forKey: key)
-            s.bytes -= entry.half.body.count
-            s.orphans[entry.kind.rawValue][reason] += 1
+            s.bytes -= entry.half.bytes
+            s.orphans[entry.kind.rawValue][reason.slot] += 1
             return
         }
     }
@@ -126,7 +159,7 @@ final class CloudEventPairs: Sendable {
         }
     }
 
-    /// Halves waiting, their bytes, orphans by [kind][reason], duplicates.
+    /// Halves waiting, their bytes, orphans by [kind][``OrphanReason/slot``], duplicates.
     var counts: (pending: Int, bytes: Int, orphans: [[UInt64]], duplicates: UInt64) {
         state.withLock { ($0.waiting.count, $0.bytes, $0.orphans, $0.duplicates) }
     }

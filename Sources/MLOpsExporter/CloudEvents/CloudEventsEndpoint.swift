@@ -10,7 +10,8 @@ import ModelMonitoring
 /// pair is decoded with the protocol of the model that captures that service, and each row becomes a prediction
 /// event recorded with the ingestion API's rules and counters: `id` the `ce-id` (`<ce-id>/<row>` for a batch of
 /// several rows, unless the mapping names an id), `version` the response's model version, else `ce-endpoint`, else
-/// `default`, latency the difference of the two events' `ce-time` when both carry one.
+/// `default`, latency the difference of the two events' `ce-time` when both carry one. A `custom` mapping's `header:`
+/// sources read the events' attributes as `ce-*` headers (the request event's, then the response event's).
 ///
 /// Answers `202` (`{"status":"waiting"}`, or `{"status":"paired","accepted":a,"rejected":r}`, or
 /// `{"status":"capture_failed","reason":…}`: a pair that cannot be decoded is counted, never an error to the
@@ -36,7 +37,7 @@ struct CloudEventsEndpoint: Sendable {
             return respond(HTTPResponse(status: 400, text: error.message + "\n"))
         }
         guard let route = routes.route(service: event.service, monitor: monitor) else {
-            metrics.refused("unknown_service")
+            metrics.refused(.unknownService)
             return respond(
                 HTTPResponse(
                     status: 404,
@@ -46,7 +47,9 @@ struct CloudEventsEndpoint: Sendable {
         }
         metrics.received.add(event.kind.rawValue)
         let now = WallClock.now()
-        let half = CloudEventPairs.Half(body: event.data, arrival: now, eventTime: event.time, endpoint: event.endpoint)
+        let half = CloudEventPairs.Half(
+            body: event.data, arrival: now, eventTime: event.time, endpoint: event.endpoint,
+            attributes: event.attributes)
         guard
             let pair = pairs.add(half, kind: event.kind, key: event.service + "\u{1F}" + event.id, now: now)
         else {
@@ -58,11 +61,11 @@ struct CloudEventsEndpoint: Sendable {
         let submission = workers.submit(
             run: { respond(record(pair, id: event.id, route: route, now: now)) },
             expired: { [metrics] in
-                metrics.refused("overloaded")
+                metrics.refused(.overloaded)
                 respond(Self.overloaded)
             })
         if submission != .accepted {
-            metrics.refused("overloaded")
+            metrics.refused(.overloaded)
             respond(Self.overloaded)
         }
     }
@@ -84,7 +87,12 @@ struct CloudEventsEndpoint: Sendable {
         let failure: CaptureError? = pair.request.body.withUnsafeBytes { request in
             pair.response.body.withUnsafeBytes { response in
                 do throws(CaptureError) {
-                    _ = try route.decoder.decode(request: request, response: response, headers: []) {
+                    // A `custom` mapping's `header:` sources see the events' ce- attributes (the request event's
+                    // first: a header is read from its first line), not the original request's headers.
+                    _ = try route.decoder.decode(
+                        request: request, response: response,
+                        headers: pair.request.attributes + pair.response.attributes
+                    ) {
                         events.append($0)
                     }
                     return nil

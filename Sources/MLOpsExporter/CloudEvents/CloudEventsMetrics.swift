@@ -6,7 +6,25 @@ import Synchronization
 /// reason, halves waiting (count and bytes), orphans by kind and reason, duplicates, pairs and capture failures per
 /// model. Every fixed reason is exported from the start.
 final class CloudEventsMetrics: Collector {
-    static let rejectReasons = ["invalid_event", "unknown_type", "unknown_service", "overloaded"]
+    /// Why a request is refused (`mlops_cloudevents_rejected_total{reason}`; the raw value is the label).
+    enum RejectReason: String, Sendable, CaseIterable {
+        case invalidEvent = "invalid_event"
+        case unknownType = "unknown_type"
+        /// No model captures that InferenceService.
+        case unknownService = "unknown_service"
+        /// A large pair found no decoding worker.
+        case overloaded
+
+        /// Its counter's slot: its position in `allCases`.
+        var slot: Int {
+            switch self {
+            case .invalidEvent: 0
+            case .unknownType: 1
+            case .unknownService: 2
+            case .overloaded: 3
+            }
+        }
+    }
 
     struct Families {
         let schema: CollectorSchema
@@ -60,13 +78,13 @@ final class CloudEventsMetrics: Collector {
 
     let pairs: CloudEventPairs
     let received = AtomicSlots(count: 2)
-    let rejected = AtomicSlots(count: rejectReasons.count)
+    let rejected = AtomicSlots(count: RejectReason.allCases.count)
     /// Per model: pairs, then failures by reason (bounded by the models ever configured × the reasons).
     let perModel = Mutex<[String: (paired: UInt64, failures: [String: UInt64])]>([:])
 
     init(pairs: CloudEventPairs) { self.pairs = pairs }
 
-    func refused(_ reason: String) { rejected.add(Self.rejectReasons.firstIndex(of: reason) ?? 0) }
+    func refused(_ reason: RejectReason) { rejected.add(reason.slot) }
 
     func paired(model: String) { perModel.withLock { $0[model, default: (0, [:])].paired += 1 } }
 
@@ -79,16 +97,17 @@ final class CloudEventsMetrics: Collector {
         for kind in CloudEventPairs.Kind.allCases {
             sink.counter(f.received, [kind.name], value: Double(received.load(kind.rawValue)))
         }
-        for (i, reason) in Self.rejectReasons.enumerated() {
-            sink.counter(f.rejected, [reason], value: Double(rejected.load(i)))
+        for reason in RejectReason.allCases {
+            sink.counter(f.rejected, [reason.rawValue], value: Double(rejected.load(reason.slot)))
         }
         pairs.expire(now: WallClock.now())
         let counts = pairs.counts
         sink.gauge(f.pending, value: Double(counts.pending))
         sink.gauge(f.pendingBytes, value: Double(counts.bytes))
         for kind in CloudEventPairs.Kind.allCases {
-            for (r, reason) in ["expired", "evicted"].enumerated() {
-                sink.counter(f.orphans, [kind.name, reason], value: Double(counts.orphans[kind.rawValue][r]))
+            for reason in CloudEventPairs.OrphanReason.allCases {
+                sink.counter(
+                    f.orphans, [kind.name, reason.rawValue], value: Double(counts.orphans[kind.rawValue][reason.slot]))
             }
         }
         sink.counter(f.duplicates, value: Double(counts.duplicates))

@@ -1,0 +1,132 @@
+import Capture
+import HTTPServer
+import Ingestion
+import Testing
+
+@testable import MLOpsExporter
+
+@Suite struct CloudEventTests {
+    /// A categorical `1.0` and an integer beyond 2^53 in the request, a prediction in the response.
+    static let request = #"{"rows": [{"c": 1.0, "big": 9007199254740993}, {"c": 2, "big": -0.0}]}"#
+    static let response = #"{"p": ["1", "0"], "p": ["0", "1"]}"#
+
+    static func binary(_ type: String, _ data: String, extra: [(String, String)] = []) -> HTTPRequest {
+        var headers: [(String, String)] = [
+            ("Content-Type", "application/json"), ("ce-id", "e-1"), ("ce-specversion", "1.0"), ("ce-type", type),
+            ("ce-source", "test"), ("ce-inferenceservicename", "svc"), ("ce-endpoint", "canary"),
+        ]
+        headers += extra
+        return HTTPRequest(
+            method: "POST", path: CloudEventsEndpoint.path, headers: HTTPHeaders(headers), body: Array(data.utf8))
+    }
+
+    static func structured(_ type: String, _ data: String, extra: String = "") -> HTTPRequest {
+        let body = """
+            {"specversion": "1.0", "id": "e-1", "type": "\(type)", "source": "test", "inferenceservicename": "svc",
+             "endpoint": "canary", \(extra) "datacontenttype": "application/json", "data": \(data)}
+            """
+        return HTTPRequest(
+            method: "POST", path: CloudEventsEndpoint.path,
+            headers: ["Content-Type": "application/cloudevents+json; charset=utf-8"], body: Array(body.utf8))
+    }
+
+    static func decoder() throws -> CaptureDecoder {
+        let schema = try Schema(
+            task: .classification, classes: ["0", "1"],
+            features: [FeatureSpec("c", .categorical), FeatureSpec("big", .categorical)])
+        return try CaptureDecoder(
+            protocol: .custom, schema: schema,
+            custom: CustomMapping(
+                features: ["c": .init(.request, "/rows/*/c"), "big": .init(.request, "/rows/*/big")],
+                prediction: .init(.response, "/p/*")))
+    }
+
+    static func decode(_ request: CloudEvent, _ response: CloudEvent) throws -> [PredictionEvent] {
+        var events: [PredictionEvent] = []
+        try request.data.withUnsafeBytes { q in
+            try response.data.withUnsafeBytes { r in
+                _ = try decoder().decode(request: q, response: r, headers: []) { events.append($0) }
+            }
+        }
+        return events
+    }
+
+    @Test func structuredDataIsTheProducersBytes() throws {
+        let binary = try Self.decode(
+            CloudEvent.read(Self.binary(CloudEvent.requestType, Self.request)),
+            CloudEvent.read(Self.binary(CloudEvent.responseType, Self.response)))
+        let structured = try Self.decode(
+            CloudEvent.read(Self.structured(CloudEvent.requestType, Self.request)),
+            CloudEvent.read(Self.structured(CloudEvent.responseType, Self.response)))
+        #expect(binary.count == 2)
+        #expect(
+            binary.map(\.features) == [
+                [.category("1.0"), .category("9007199254740993")], [.category("2"), .category("-0.0")],
+            ])
+        // JSON's last duplicate key wins, as in binary mode.
+        #expect(binary.map(\.prediction) == [.label("0"), .label("1")])
+        #expect(structured == binary)
+        // The data's bytes exactly, whitespace and all.
+        let event = try CloudEvent.read(Self.structured(CloudEvent.requestType, #"{ "rows" : [ 1.0 ] }"#))
+        #expect(event.data == Array(#"{ "rows" : [ 1.0 ] }"#.utf8))
+        #expect(event.id == "e-1" && event.service == "svc" && event.endpoint == "canary" && event.kind == .request)
+    }
+
+    @Test func attributesAreTheBinaryModesCeHeaders() throws {
+        let binary = try CloudEvent.read(
+            Self.binary(CloudEvent.requestType, "{}", extra: [("Ce-Region", "eu"), ("X-Other", "no")]))
+        #expect(
+            binary.attributes.map { "\($0.name)=\($0.value)" } == [
+                "ce-id=e-1", "ce-specversion=1.0", "ce-type=\(CloudEvent.requestType)", "ce-source=test",
+                "ce-inferenceservicename=svc", "ce-endpoint=canary", "ce-region=eu",
+            ])
+        let structured = try CloudEvent.read(
+            Self.structured(CloudEvent.requestType, "{}", extra: #""region": "eu", "n": 2.50, "b": true, "o": {},"#))
+        #expect(
+            structured.attributes.map { "\($0.name)=\($0.value)" } == [
+                "ce-specversion=1.0", "ce-id=e-1", "ce-type=\(CloudEvent.requestType)", "ce-source=test",
+                "ce-inferenceservicename=svc", "ce-endpoint=canary", "ce-region=eu", "ce-n=2.50", "ce-b=true",
+            ])
+    }
+
+    @Test(arguments: [
+        ("[1, 2]", "structured CloudEvent: the body is not a JSON object"),
+        (#"{"id": "a", "#, "structured CloudEvent: the body is not a JSON object"),
+        ("", "structured CloudEvent: the body is not a JSON object"),
+        (#"{"id": "a", "type": "x", "data": 3}"#, "structured CloudEvent: data is not JSON"),
+        (#"{"id": "a", "type": "x", "data": null}"#, "structured CloudEvent: data is not JSON"),
+        (#"{"id": "a", "type": "x"}"#, "structured CloudEvent without data"),
+        (#"{"id": "a", "data_base64": "!!"}"#, "structured CloudEvent: data_base64 is not base64"),
+        (
+            #"{"id": "a", "type": "x", "data": {}}"#,
+            #"ce-type "x" is neither \#(CloudEvent.requestType) nor \#(CloudEvent.responseType)"#
+        ),
+        (
+            #"{"id": "a", "type": "\#(CloudEvent.requestType)", "data": {}}"#,
+            "no ce-inferenceservicename: which model is this?"
+        ),
+    ])
+    func structuredRefusalsAreKept(body: String, message: String) {
+        let request = HTTPRequest(
+            method: "POST", path: CloudEventsEndpoint.path, headers: ["Content-Type": "application/cloudevents+json"],
+            body: Array(body.utf8))
+        #expect(throws: CloudEvent.Invalid.self) { try CloudEvent.read(request) }
+        do {
+            _ = try CloudEvent.read(request)
+        } catch {
+            #expect(error.message == message)
+            #expect(error.reason == (message.hasPrefix("ce-type") ? .unknownType : .invalidEvent))
+        }
+    }
+
+    @Test func base64DataIsDecoded() throws {
+        let event = try CloudEvent.read(
+            HTTPRequest(
+                method: "POST", path: CloudEventsEndpoint.path,
+                headers: ["Content-Type": "application/cloudevents+json"],
+                body: Array(
+                    #"{"id": "b", "type": "\#(CloudEvent.responseType)", "inferenceservicename": "svc", "data_base64": "eyJwIjogWzEuMF19"}"#
+                        .utf8)))
+        #expect(event.data == Array(#"{"p": [1.0]}"#.utf8) && event.kind == .response)
+    }
+}

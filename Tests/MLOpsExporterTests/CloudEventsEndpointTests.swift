@@ -1,0 +1,200 @@
+import Foundation
+import HTTPServer
+import Logging
+import Testing
+
+@testable import MLOpsExporter
+
+/// An exporter (never started) of the configuration file `yaml`, written to a fresh folder (so that it reloads) with
+/// the demo's `fraud-reference.json`.
+private func exporter(_ yaml: String) throws -> (Exporter, URL) {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ce-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    let demo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+        "../../examples/demo/fraud-reference.json")
+    try FileManager.default.copyItem(at: demo, to: folder.appendingPathComponent("fraud-reference.json"))
+    let file = folder.appendingPathComponent("models.yaml")
+    try yaml.write(to: file, atomically: true, encoding: .utf8)
+    var configuration = Exporter.Configuration()
+    configuration.processMetrics = false
+    configuration.configPath = file.path
+    configuration.models = try Exporter.checkConfiguration(file: file.path)
+    let exporter = try Exporter(
+        configuration: configuration, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+    return (exporter, file)
+}
+
+/// Posts a logger event (binary content mode unless `structured`); the answer's status and body.
+private func send(
+    _ exporter: Exporter, id: String, type: String, service: String, data: String, structured: Bool = false,
+    extensions: [(String, String)] = []
+) async -> (Int, String) {
+    let request: ExporterEndpoints.Request
+    if structured {
+        let more = extensions.map { #""\#($0.0)": \#($0.1), "# }.joined()
+        let body = """
+            {"specversion": "1.0", "id": "\(id)", "type": "\(type)", "source": "t", "inferenceservicename": "\(service)",
+             "endpoint": "canary", \(more)"data": \(data)}
+            """
+        request = .init(
+            method: "POST", path: CloudEventsEndpoint.path,
+            headers: [("Content-Type", "application/cloudevents+json")], body: Array(body.utf8))
+    } else {
+        let headers: [(name: String, value: String)] =
+            [
+                ("Content-Type", "application/json"), ("Ce-Id", id), ("Ce-Specversion", "1.0"), ("Ce-Type", type),
+                ("Ce-Source", "t"), ("Ce-Inferenceservicename", service), ("Ce-Endpoint", "canary"),
+            ] + extensions.map { (name: "Ce-" + $0.0, value: $0.1.trimmingCharacters(in: ["\""])) }
+        request = .init(method: "POST", path: CloudEventsEndpoint.path, headers: headers, body: Array(data.utf8))
+    }
+    let response = await exporter.endpoints.respond(to: request)
+    return (response.status, String(decoding: response.body, as: UTF8.self))
+}
+
+/// Runs one successful exchange through the exporter's proxy recorder, as the proxy would.
+private func proxy(
+    _ exporter: Exporter, path: String, headers: HTTPHeaders = [:], body: String, response: String
+) throws {
+    var headers = headers
+    headers.add(name: "Content-Type", value: "application/json")
+    let request = HTTPRequest(method: "POST", path: path, headers: headers, body: Array(body.utf8))
+    let recorder = try #require(exporter.proxy?.recorder)
+    let tap = recorder.proxyRequestStarted(request, requestID: "r-1")
+    let answer = Array(response.utf8)
+    recorder.proxyExchangeEnded(
+        ProxyExchangeRecord(
+            request: request, requestBody: request.body, requestBodyOverLimit: false, requestID: "r-1", tap: tap,
+            status: 200, responseBody: answer, responseBodyOverLimit: false, responseBodyBytes: answer.count,
+            failure: nil, cancelled: false, durationSeconds: 0.1))
+}
+
+private let headerModels = """
+    models:
+      - name: logged
+        task: binary_classification
+        versions: [canary, "7"]
+        classes: ["0", "1"]
+        positive_class: "1"
+        features: [{name: x, type: numeric}]
+        collectors: [service]
+        capture:
+          protocol: custom
+          fields: {prediction: "header:ce-verdict", version: "header:ce-modelversion", id: "header:ce-id"}
+          features: {x: "request:/rows/*/x"}
+      - name: proxied
+        task: binary_classification
+        versions: [v1]
+        classes: ["0", "1"]
+        positive_class: "1"
+        features: [{name: x, type: numeric}]
+        collectors: [service]
+        capture:
+          protocol: custom
+          fields: {prediction: "header:x-verdict"}
+          features: {x: "request:/rows/*/x"}
+    proxy:
+      upstream: "http://127.0.0.1:9"
+      routes: [{path: "/predict", model: proxied, version: v1}]
+
+    """
+
+@Suite("The KServe logger receiver")
+struct CloudEventsEndpointTests {
+    @Test("a custom mapping's header: sources read the events' ce- attributes, in both content modes")
+    func headerSourcesReadTheAttributes() async throws {
+        let (exporter, _) = try exporter(headerModels)
+        for (i, structured) in [false, true].enumerated() {
+            let id = "e-\(i)"
+            let request = CloudEvent.requestType
+            let (status, body) = await send(
+                exporter, id: id, type: request, service: "logged", data: #"{"rows": [{"x": 1}, {"x": 2}]}"#,
+                structured: structured, extensions: [("verdict", "1"), ("modelversion", #""7""#)])
+            #expect(status == 202 && body.contains("waiting"), "\(body)")
+            let answer = await send(
+                exporter, id: id, type: CloudEvent.responseType, service: "logged", data: "{}", structured: structured,
+                extensions: [("verdict", "0")])
+            // The request event's attributes come first: its verdict is read.
+            #expect(answer.0 == 202 && answer.1.contains(#""accepted":2"#), "\(answer.1)")
+        }
+        let m = await scrape(exporter)
+        #expect(m[#"mlops_model_predicted_class_total{class="1",model="logged",version="7"}"#] == 4)
+        #expect(m[#"mlops_cloudevents_paired_total{model="logged"}"#] == 2)
+    }
+
+    @Test("through the proxy, header: sources read the client's request headers")
+    func headerSourcesThroughTheProxy() async throws {
+        let (exporter, _) = try exporter(headerModels)
+        try proxy(
+            exporter, path: "/predict", headers: ["X-Verdict": "1"], body: #"{"rows": [{"x": 1}]}"#, response: "{}")
+        let m = await scrape(exporter)
+        #expect(m[#"mlops_model_predicted_class_total{class="1",model="proxied",version="v1"}"#] == 1)
+    }
+
+    @Test("a reload that changes only capture keeps the model's state, and the new protocol is used at once")
+    func captureOnlyReloadKeepsTheState() async throws {
+        func fraud(_ proto: String) -> String {
+            """
+            models:
+              - name: fraud
+                task: binary_classification
+                versions: [v1, v2]
+                classes: [legit, fraud]
+                positive_class: fraud
+                features:
+                  - {name: amount, type: numeric}
+                  - {name: account_age_days, type: numeric}
+                  - {name: country, type: categorical, values: [US, DE, FR, GB, IN]}
+                  - {name: channel, type: categorical, values: [web, app, pos]}
+                reference: fraud-reference.json
+                collectors: [service, drift]
+                capture: {protocol: \(proto), inference_service: fraud-isvc}
+            proxy:
+              upstream: "http://127.0.0.1:9"
+              routes: [{path: /invocations, model: fraud, version: v1}]
+
+            """
+        }
+        let (exporter, file) = try exporter(fraud("kserve_v1"))
+        let row = #"{"amount": 10, "account_age_days": 5, "country": "US", "channel": "web"}"#
+        func pair(_ id: String, _ request: String, _ response: String) async -> String {
+            _ = await send(exporter, id: id, type: CloudEvent.requestType, service: "fraud-isvc", data: request)
+            return await send(exporter, id: id, type: CloudEvent.responseType, service: "fraud-isvc", data: response).1
+        }
+        func requests() async -> (ok: Double?, amount: Double?) {
+            let m = await scrape(exporter)
+            // ce-endpoint "canary" is not a configured version.
+            return (
+                m[#"mlops_model_requests_total{model="fraud",status="ok",version="__other__"}"#],
+                m[#"mlops_feature_window_observations{feature="amount",model="fraud"}"#]
+            )
+        }
+        #expect(
+            await pair("a", #"{"instances": [\#(row)]}"#, #"{"predictions": ["legit"]}"#).contains(#""accepted":1"#))
+        let before = await requests()
+        #expect(before.ok == 1 && before.amount == 1)
+        let model = try #require(exporter.model("fraud"))
+
+        try fraud("mlflow").write(to: file, atomically: true, encoding: .utf8)
+        #expect(exporter.reload() == nil)
+        #expect(exporter.models.models[0].capture?.protocolName == "mlflow")
+        #expect(exporter.model("fraud")?.context.configuration.capture?.protocolName == "mlflow")
+        // The same collectors: the service and drift counts are kept.
+        #expect(exporter.model("fraud")?.collectors.first === model.collectors.first)
+        let after = await requests()
+        #expect(after.ok == 1 && after.amount == 1)
+
+        // The next logger pair is decoded as MLflow (a KServe v1 pair no longer is).
+        #expect(
+            await pair("b", #"{"dataframe_records": [\#(row)]}"#, #"{"predictions": ["fraud"]}"#).contains(
+                #""accepted":1"#))
+        #expect(await requests().ok == 2)
+        // And so is the proxy's next exchange.
+        try proxy(
+            exporter, path: "/invocations", body: #"{"dataframe_records": [\#(row), \#(row)]}"#,
+            response: #"{"predictions": ["legit", "fraud"]}"#)
+        let m = await scrape(exporter)
+        #expect(m[#"mlops_proxy_captured_total{model="fraud"}"#] == 1)
+        #expect(m[#"mlops_model_requests_total{model="fraud",status="ok",version="v1"}"#] == 2)
+        #expect(m[#"mlops_feature_window_observations{feature="amount",model="fraud"}"#] == 4)
+    }
+}
