@@ -5,16 +5,10 @@ import Testing
 /// The decoders against their pre-rewrite copy (Reference/ReferenceDecoder.swift) on random exchanges of random
 /// shapes, valid and not: the same events, or the same failure reason and message.
 @Suite struct RandomizedEquivalenceTests {
-    /// SplitMix64: the same exchanges on every run.
+    /// Draws from ``SplitMix64``: the same exchanges on every run.
     struct Generator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
+        var rng: SplitMix64
+        mutating func next() -> UInt64 { rng.next() }
         mutating func int(_ n: Int) -> Int { Int(next() % UInt64(n)) }
         mutating func chance(_ percent: Int) -> Bool { int(100) < percent }
         mutating func pick<T>(_ list: [T]) -> T { list[int(list.count)] }
@@ -177,7 +171,7 @@ import Testing
     }
 
     static func check(_ protocol: CaptureProtocol, seed: UInt64, iterations: Int) throws {
-        var g = Generator(state: seed)
+        var g = Generator(rng: SplitMix64(seed: seed))
         var succeeded = 0
         for iteration in 0..<iterations {
             let schema = schemas[g.int(schemas.count)]
