@@ -130,6 +130,18 @@ let package = Package(
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
+        // The capture decoders (proxy and CloudEvents bodies): ns and allocations per exchange, for callgrind too.
+        .target(name: "CaptureMallocCounter"),
+        .executableTarget(
+            name: "capture-profile",
+            dependencies: [
+                "CaptureMallocCounter", .product(name: "Capture", package: mainPackage),
+                .product(name: "Ingestion", package: mainPackage),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)],
+            // The counter's malloc must be in the dynamic symbol table for the Swift runtime's calls to bind to it.
+            linkerSettings: [.unsafeFlags(["-Xlinker", "--export-dynamic"], .when(platforms: [.linux]))]
+        ),
         // Label join, quality and fairness (QUALITY_RESULTS.md): the benchmark model, the harness benchmarks,
         // and a plain executable for RSS per pending entry and the CPU time of one window.
         .target(

@@ -32,6 +32,12 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]),
         harness("ingestion", [.product(name: "Ingestion", package: "mlops-exporter")]),
+        harness(
+            "capture",
+            [
+                .product(name: "Capture", package: "mlops-exporter"),
+                .product(name: "Ingestion", package: "mlops-exporter"),
+            ]),
         harness("config", [.product(name: "ExporterConfig", package: "mlops-exporter")]),
         harness(
             "profiling",

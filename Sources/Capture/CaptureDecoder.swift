@@ -100,13 +100,14 @@ public struct CaptureDecoder: Sendable {
             throw CaptureError(
                 .unsupported, "response 'predictions' is \(reader.typeName(tape.nodes[list])), not a list")
         }
-        let entries = tape.elements(list)
-        guard entries.count == rows.count else {
-            throw CaptureError(
-                .rowCountMismatch, "\(rows.count) request rows but \(entries.count) predictions")
+        let count = tape.nodes[list].count
+        guard count == rows.count else {
+            throw CaptureError(.rowCountMismatch, "\(rows.count) request rows but \(count) predictions")
         }
-        for (row, entry) in entries.enumerated() {
+        var entry = list + 1
+        for row in 0..<count {
             try reader.prediction(tape, entry, &rows, row, "response predictions[\(row)]")
+            entry = tape.nodes[entry].next
         }
     }
 }

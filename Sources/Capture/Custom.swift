@@ -220,9 +220,9 @@ extension CaptureDecoder {
             rows.features[row * rows.featureCount + index] = try reader.feature(tape, node, index, place())
         case .attribute(let index):
             rows.attributes[row * rows.attributeCount + index] = try reader.text(tape, node, place())
-        case .id: rows.ids[row] = try reader.text(tape, node, place())
-        case .version: rows.versions[row] = try reader.text(tape, node, place())
-        case .score: rows.scores[row] = try reader.number(tape, node, place())
+        case .id: rows.info[row].id = try reader.text(tape, node, place())
+        case .version: rows.info[row].version = try reader.text(tape, node, place())
+        case .score: rows.info[row].score = try reader.number(tape, node, place())
         case .probabilities: try reader.probabilities(tape, node, &rows, row, place())
         case .prediction:
             if tape.nodes[node].kind != .null { try reader.prediction(tape, node, &rows, row, place()) }

@@ -15,11 +15,13 @@ extension CaptureDecoder {
     func rowList(_ tape: JSONTape, _ node: Int, _ place: String, _ rows: inout Rows) throws(CaptureError) {
         switch tape.nodes[node].kind {
         case .array:
-            let elements = tape.elements(node)
-            try checkRowCount(elements.count)
-            rows.reset(count: elements.count)
-            for (row, element) in elements.enumerated() {
+            let count = tape.nodes[node].count
+            try checkRowCount(count)
+            rows.reset(count: count)
+            var element = node + 1
+            for row in 0..<count {
                 try reader.anyRow(tape, element, &rows, row, "\(place)[\(row)]")
+                element = tape.nodes[element].next
             }
         case .object:
             try columns(tape, node, place, &rows)
@@ -51,7 +53,7 @@ extension CaptureDecoder {
         for (key, value) in members {
             let name = tape.string(key)
             guard let index = reader.featureIndex[name] else {
-                for row in 0..<rows.count { rows.unknownFeatures[row] += 1 }
+                for row in 0..<rows.count { rows.info[row].unknownFeatures += 1 }
                 continue
             }
             for (row, element) in tape.elements(value).enumerated() {

@@ -51,7 +51,7 @@ extension CaptureDecoder {
                     .shapeMismatch,
                     "request dataframe_split data[\(row)] has \(values.count) values for \(indices.count) columns")
             }
-            rows.unknownFeatures[row] = unknown
+            rows.info[row].unknownFeatures = unknown
             for (value, index) in zip(values, indices) {
                 guard let index else { continue }
                 rows.features[row * rows.featureCount + index] = try reader.feature(

@@ -1,23 +1,29 @@
 import Ingestion
 
-/// The decoded rows of one exchange, column by column (flat arrays, no allocation per row), filled completely
-/// before any event is delivered.
+/// The decoded rows of one exchange (flat arrays, no allocation per row), filled completely before any event is
+/// delivered.
 struct Rows {
+    /// One row's values other than its features, probabilities and attributes.
+    struct Info {
+        var unknownFeatures = 0
+        var prediction: Outcome?
+        var predictionClass: Int?
+        var score: Double?
+        /// Whether the row's ``Rows/probabilities`` are set.
+        var hasProbabilities = false
+        var id: String?
+        var version: String?
+    }
+
     let featureCount: Int
     let classCount: Int
     let attributeCount: Int
     private(set) var count = 0
     /// `count * featureCount` values, row after row.
     var features: [FeatureValue] = []
-    var unknownFeatures: [Int] = []
-    var predictions: [Outcome?] = []
-    var predictionClasses: [Int?] = []
-    var scores: [Double?] = []
-    /// `count * classCount` values, meaningful where ``hasProbabilities`` is true.
+    var info: [Info] = []
+    /// `count * classCount` values, meaningful where ``Info/hasProbabilities`` is true.
     var probabilities: [Double] = []
-    var hasProbabilities: [Bool] = []
-    var ids: [String?] = []
-    var versions: [String?] = []
     /// `count * attributeCount` values.
     var attributes: [String?] = []
 
@@ -31,20 +37,14 @@ struct Rows {
     mutating func reset(count: Int) {
         self.count = count
         features = Array(repeating: .missing, count: count * featureCount)
-        unknownFeatures = Array(repeating: 0, count: count)
-        predictions = Array(repeating: nil, count: count)
-        predictionClasses = Array(repeating: nil, count: count)
-        scores = Array(repeating: nil, count: count)
+        info = Array(repeating: Info(), count: count)
         probabilities = Array(repeating: 0, count: count * classCount)
-        hasProbabilities = Array(repeating: false, count: count)
-        ids = Array(repeating: nil, count: count)
-        versions = Array(repeating: nil, count: count)
         attributes = Array(repeating: nil, count: count * attributeCount)
     }
 
     /// Every row's prediction is set, or the error names the first row without one.
     func checkPredictions() throws(CaptureError) {
-        if let row = predictions.firstIndex(where: { $0 == nil }) {
+        if let row = info.firstIndex(where: { $0.prediction == nil }) {
             throw CaptureError(.missingField, "no prediction for row \(row)")
         }
     }
@@ -53,8 +53,8 @@ struct Rows {
     /// score (the positive class's, classes being listed negative first).
     mutating func fillBinaryScores() {
         guard classCount == 2 else { return }
-        for row in 0..<count where hasProbabilities[row] && scores[row] == nil {
-            scores[row] = probabilities[row * 2 + 1]
+        for row in 0..<count where info[row].hasProbabilities && info[row].score == nil {
+            info[row].score = probabilities[row * 2 + 1]
         }
     }
 
@@ -65,17 +65,21 @@ struct Rows {
                 event.features = Array(repeating: .missing, count: featureCount)
             }
             for i in 0..<featureCount { event.features[i] = features[row * featureCount + i] }
-            event.unknownFeatureCount = unknownFeatures[row]
-            event.prediction = predictions[row] ?? .number(0)
-            event.predictionClass = predictionClasses[row]
-            event.score = scores[row]
-            if hasProbabilities[row] {
-                event.probabilities = Array(probabilities[row * classCount..<(row + 1) * classCount])
+            let info = info[row]
+            event.unknownFeatureCount = info.unknownFeatures
+            event.prediction = info.prediction ?? .number(0)
+            event.predictionClass = info.predictionClass
+            event.score = info.score
+            if info.hasProbabilities {
+                if event.probabilities.count != classCount {
+                    event.probabilities = Array(repeating: 0, count: classCount)
+                }
+                for i in 0..<classCount { event.probabilities[i] = probabilities[row * classCount + i] }
             } else if !event.probabilities.isEmpty {
                 event.probabilities.removeAll(keepingCapacity: true)
             }
-            event.id = ids[row]
-            event.version = versions[row] ?? ""
+            event.id = info.id
+            event.version = info.version ?? ""
             if event.attributes.count != attributeCount {
                 event.attributes = Array(repeating: nil, count: attributeCount)
             }

@@ -12,6 +12,8 @@ struct ValueReader: Sendable {
     /// Feature name → index in the schema's features.
     let featureIndex: [String: Int]
     let featureIsNumeric: [Bool]
+    /// Every feature name is ASCII: a key's bytes then match a name exactly when `String` comparison would.
+    let featureNamesAreASCII: Bool
 
     init(schema: Schema) {
         self.schema = schema
@@ -29,6 +31,18 @@ struct ValueReader: Sendable {
         featureIndex = Dictionary(
             schema.features.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { first, _ in first })
         featureIsNumeric = schema.features.map { $0.kind == .numeric }
+        featureNamesAreASCII = schema.features.allSatisfy { $0.name.utf8.allSatisfy { $0 < 0x80 } }
+    }
+
+    /// The index of the feature named by the string node `node` (a name or a key), as ``featureIndex`` gives it:
+    /// by bytes through the schema's name table, by `String` when the bytes might be equivalent without being equal.
+    func featureIndex(_ tape: JSONTape, _ node: Int) -> Int? {
+        if !tape.nodes[node].flag {
+            let bytes = tape.rawBytes(node)
+            if let index = schema.featureIndex(utf8: bytes) { return index }
+            if featureNamesAreASCII && isASCII(bytes) { return nil }
+        }
+        return featureIndex[tape.string(node)]
     }
 
     // MARK: Features and attributes
@@ -73,19 +87,22 @@ struct ValueReader: Sendable {
         throws(CaptureError)
     {
         var unknown = 0
-        for (key, value) in tape.members(node) {
-            guard let index = featureIndex[tape.string(key)] else {
+        var key = node + 1
+        for _ in 0..<tape.nodes[node].count {
+            let value = key + 1
+            defer { key = tape.nodes[value].next }
+            guard let index = featureIndex(tape, key) else {
                 unknown += 1
                 continue
             }
             rows.features[row * rows.featureCount + index] = try feature(tape, value, index, place())
         }
-        rows.unknownFeatures[row] = unknown
+        rows.info[row].unknownFeatures = unknown
     }
 
     /// A row given as an array of values in the schema's feature order; a length mismatch is a shape mismatch.
     func arrayRow(
-        _ tape: JSONTape, _ values: [Int], _ rows: inout Rows, _ row: Int, _ place: @autoclosure () -> String
+        _ tape: JSONTape, _ values: ValueRun, _ rows: inout Rows, _ row: Int, _ place: @autoclosure () -> String
     )
         throws(CaptureError)
     {
@@ -93,8 +110,10 @@ struct ValueReader: Sendable {
             throw CaptureError(
                 .shapeMismatch, "\(place()) has \(values.count) values for \(rows.featureCount) features")
         }
-        for (index, value) in values.enumerated() {
+        var value = values.first
+        for index in 0..<values.count {
             rows.features[row * rows.featureCount + index] = try feature(tape, value, index, place())
+            value = tape.after(value, leaves: values.leaves)
         }
     }
 
@@ -106,8 +125,8 @@ struct ValueReader: Sendable {
     {
         switch tape.nodes[node].kind {
         case .object: try objectRow(tape, node, &rows, row, place())
-        case .array: try arrayRow(tape, tape.elements(node), &rows, row, place())
-        default: try arrayRow(tape, [node], &rows, row, place())
+        case .array: try arrayRow(tape, .elements(of: node, tape), &rows, row, place())
+        default: try arrayRow(tape, .single(node), &rows, row, place())
         }
     }
 
@@ -167,22 +186,21 @@ struct ValueReader: Sendable {
     {
         switch tape.nodes[node].kind {
         case .array:
-            try predictionRow(tape, tape.elements(node), &rows, row, place())
+            try predictionRow(tape, .elements(of: node, tape), &rows, row, place())
         case .object:
-            let members = tape.members(node)
             let named = tape.member(node, "prediction") ?? tape.member(node, "label")
             if let score = tape.member(node, "score") {
-                rows.scores[row] = try number(tape, score, "\(place()).score")
+                rows.info[row].score = try number(tape, score, "\(place()).score")
             }
             if let probabilities = tape.member(node, "probabilities") {
                 try self.probabilities(tape, probabilities, &rows, row, "\(place()).probabilities")
             }
             if let named {
                 try setOutcome(tape, named, &rows, row, place())
-            } else if rows.hasProbabilities[row] {
+            } else if rows.info[row].hasProbabilities {
                 setArgmax(&rows, row)
-            } else if members.count == 1, tape.nodes[members[0].value].kind != .object {
-                try prediction(tape, members[0].value, &rows, row, place())
+            } else if tape.nodes[node].count == 1, tape.nodes[node + 2].kind != .object {
+                try prediction(tape, node + 2, &rows, row, place())
             } else {
                 throw CaptureError(.missingField, "\(place()) has no 'prediction', 'label' or 'probabilities'")
             }
@@ -193,12 +211,12 @@ struct ValueReader: Sendable {
 
     /// A prediction given as the values of one row (an array entry, a v2 output row).
     func predictionRow(
-        _ tape: JSONTape, _ values: [Int], _ rows: inout Rows, _ row: Int, _ place: @autoclosure () -> String
+        _ tape: JSONTape, _ values: ValueRun, _ rows: inout Rows, _ row: Int, _ place: @autoclosure () -> String
     )
         throws(CaptureError)
     {
         if values.count == 1 {
-            try setOutcome(tape, values[0], &rows, row, place())
+            try setOutcome(tape, values.first, &rows, row, place())
         } else if isClassification && values.count == rows.classCount {
             try setProbabilities(tape, values, &rows, row, place())
             setArgmax(&rows, row)
@@ -218,8 +236,8 @@ struct ValueReader: Sendable {
         guard let (outcome, index) = try outcome(tape, node, place()) else {
             throw CaptureError(.missingField, "\(place()): the prediction is null")
         }
-        rows.predictions[row] = outcome
-        rows.predictionClasses[row] = index
+        rows.info[row].prediction = outcome
+        rows.info[row].predictionClass = index
     }
 
     /// The prediction is the class of highest probability (the first on a tie).
@@ -227,8 +245,8 @@ struct ValueReader: Sendable {
         let base = row * rows.classCount
         var best = 0
         for i in 1..<rows.classCount where rows.probabilities[base + i] > rows.probabilities[base + best] { best = i }
-        rows.predictions[row] = .label(schema.classes[best])
-        rows.predictionClasses[row] = best
+        rows.info[row].prediction = .label(schema.classes[best])
+        rows.info[row].predictionClass = best
     }
 
     /// Probabilities as an array in class order or an object class → probability, each in [0, 1], every class.
@@ -242,7 +260,7 @@ struct ValueReader: Sendable {
         }
         switch tape.nodes[node].kind {
         case .array:
-            let values = tape.elements(node)
+            let values = ValueRun.elements(of: node, tape)
             guard values.count == rows.classCount else {
                 throw CaptureError(
                     .shapeMismatch, "\(place()) has \(values.count) values for \(rows.classCount) classes")
@@ -266,7 +284,7 @@ struct ValueReader: Sendable {
             guard seen == rows.classCount else {
                 throw CaptureError(.shapeMismatch, "\(place()) has \(seen) classes of \(rows.classCount)")
             }
-            rows.hasProbabilities[row] = true
+            rows.info[row].hasProbabilities = true
         case .null:
             return
         default:
@@ -275,14 +293,16 @@ struct ValueReader: Sendable {
     }
 
     func setProbabilities(
-        _ tape: JSONTape, _ values: [Int], _ rows: inout Rows, _ row: Int, _ place: @autoclosure () -> String
+        _ tape: JSONTape, _ values: ValueRun, _ rows: inout Rows, _ row: Int, _ place: @autoclosure () -> String
     )
         throws(CaptureError)
     {
-        for (i, value) in values.enumerated() {
+        var value = values.first
+        for i in 0..<values.count {
             rows.probabilities[row * rows.classCount + i] = try probability(tape, value, place())
+            value = tape.after(value, leaves: values.leaves)
         }
-        rows.hasProbabilities[row] = true
+        rows.info[row].hasProbabilities = true
     }
 
     private func probability(

@@ -163,6 +163,14 @@ package struct JSONTape {
         return found
     }
 
+    /// The bytes of the string (or key) node at `index` as written between the quotes, or of a number's text: the
+    /// decoded text when the node's ``Node/flag`` says a string has no escapes. Valid while the parsed buffer is.
+    @inline(__always)
+    package func rawBytes(_ index: Int) -> UnsafeBufferPointer<UInt8> {
+        let node = nodes[index]
+        return UnsafeBufferPointer(start: base + node.start, count: node.end - node.start)
+    }
+
     /// The decoded text of the string (or key) node at `index`.
     package func string(_ index: Int) -> String {
         let node = nodes[index]

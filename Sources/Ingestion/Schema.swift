@@ -85,6 +85,15 @@ public struct Schema: Sendable {
     }
 }
 
+extension Schema {
+    /// The index of the feature whose name has exactly the UTF-8 bytes `name` (a byte compare: for the capture
+    /// decoders, which fall back to `String` comparison for non-ASCII names).
+    @inline(__always)
+    package func featureIndex(utf8 name: UnsafeBufferPointer<UInt8>) -> Int? {
+        featureTable.lookup(name, hint: Int.max)
+    }
+}
+
 /// Names stored as contiguous UTF-8 bytes with an open-addressing hash index over them.
 struct NameTable: Sendable {
     /// All names' bytes, back to back.
