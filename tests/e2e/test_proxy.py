@@ -786,3 +786,21 @@ def test_a_reload_moves_the_proxy_to_a_new_upstream_and_new_routes(start_proxy, 
         count(s, PROXY_REQUESTS, 2, model="credit")
     finally:
         second.close()
+
+
+def test_the_proxy_ports_own_connection_errors_are_counted_apart_from_the_exporters(start_proxy, upstream):
+    e = start_proxy(MODELS, upstream.base, routes=ROUTES)
+    with socket.create_connection(("127.0.0.1", e.proxy_port), timeout=5) as s:
+        s.sendall(b"NOT HTTP\r\n\r\n")
+        assert s.recv(4096).startswith(b"HTTP/1.1 400")
+    held = socket.create_connection(("127.0.0.1", e.proxy_port), timeout=5)
+    try:
+        def counted():
+            _, s = scrape(e)
+            return (sample(s, "mlops_proxy_client_connection_errors_total", reason="bad_request") == 1
+                    and sample(s, "mlops_proxy_client_connections") == 1)
+        wait_for(counted, timeout=5, what="the proxy port's bad request and open connection counted")
+        _, s = scrape(e)
+        assert sample(s, "mlops_exporter_http_errors_total", reason="bad_request") in (None, 0)
+    finally:
+        held.close()

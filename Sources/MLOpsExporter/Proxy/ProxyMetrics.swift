@@ -44,9 +44,16 @@ final class ProxyModelCounters: Sendable {
 /// The reverse proxy's own series (`mlops_proxy_*`, docs/proxy.md). Per model (a configured model's name, or
 /// `__unrouted__` for requests no route matched or naming no configured model): requests, upstream errors by reason,
 /// capture failures by reason, decoded exchanges, client cancellations. Upstream connections: open, opened, reused.
-/// Models keep their series once seen (bounded by the models ever configured, plus one).
-final class ProxyMetrics: Collector, UpstreamPoolObserver {
+/// Models keep their series once seen (bounded by the models ever configured, plus one). The proxy port's own
+/// client connections: open, and errors by reason (the server's ``HTTPServerObserver`` labels).
+final class ProxyMetrics: Collector, UpstreamPoolObserver, HTTPServerObserver {
     static let unrouted = "__unrouted__"
+    /// The server's connection error labels (``HTTPServerObserver/connectionError(reason:)``), then `other`.
+    static let connectionErrorReasons = [
+        "header_timeout", "body_timeout", "idle_timeout", "write_stall", "bad_request", "too_large",
+        "incomplete_request", "reset", "shutdown", "emfile", "accept_failed", "body_too_slow", "body_memory",
+        "body_connections", "stream_refused", "other",
+    ]
 
     struct Families {
         let schema: CollectorSchema
@@ -58,6 +65,8 @@ final class ProxyMetrics: Collector, UpstreamPoolObserver {
         let open: GaugeHandle
         let opened: CounterHandle
         let reused: CounterHandle
+        let clientConnections: GaugeHandle
+        let clientErrors: CounterHandle
 
         init() {
             var s = CollectorSchema()
@@ -89,6 +98,13 @@ final class ProxyMetrics: Collector, UpstreamPoolObserver {
             reused = try! s.counter(
                 "mlops_proxy_upstream_connections_reused_total",
                 help: "Proxied requests sent on a kept-alive upstream connection.")
+            clientConnections = try! s.gauge(
+                "mlops_proxy_client_connections", help: "Client connections to the proxy port open now.")
+            clientErrors = try! s.counter(
+                "mlops_proxy_client_connection_errors_total",
+                help:
+                    "Client connections and requests of the proxy port ended by an error, by reason (the exporter's own port counts the same in mlops_exporter_http_errors_total).",
+                labels: ["reason"])
             schema = s
         }
     }
@@ -99,6 +115,7 @@ final class ProxyMetrics: Collector, UpstreamPoolObserver {
 
     private let models = Mutex<[String: ProxyModelCounters]>([:])
     private let connections = AtomicSlots(count: 3)  // open, opened, reused
+    private let clients = AtomicSlots(count: 1 + connectionErrorReasons.count)  // open, then errors by reason
 
     /// The counters of `model` (made on first use; kept for good).
     func counters(_ model: String) -> ProxyModelCounters {
@@ -119,11 +136,28 @@ final class ProxyMetrics: Collector, UpstreamPoolObserver {
 
     func upstreamConnectionBusy(reused: Bool) { if reused { connections.add(2) } }
 
+    func connectionOpened() { clients.add(0) }
+
+    func connectionClosed() { clients.add(0, UInt64.max) }  // wrapping: -1
+
+    func requestCompleted(
+        method: String, status: Int, protocolName: String, responseBytes: Int, durationSeconds: Double
+    ) {}
+
+    func connectionError(reason: String) {
+        let index = Self.connectionErrorReasons.firstIndex(of: reason) ?? Self.connectionErrorReasons.count - 1
+        clients.add(1 + index)
+    }
+
     func collect(into sink: inout CollectorSink) {
         let f = Self.families
         sink.gauge(f.open, value: Double(Int64(bitPattern: connections.load(0))))
         sink.counter(f.opened, value: Double(connections.load(1)))
         sink.counter(f.reused, value: Double(connections.load(2)))
+        sink.gauge(f.clientConnections, value: Double(Int64(bitPattern: clients.load(0))))
+        for (i, reason) in Self.connectionErrorReasons.enumerated() {
+            sink.counter(f.clientErrors, [reason], value: Double(clients.load(1 + i)))
+        }
         for (model, c) in models.withLock({ $0 }).sorted(by: { $0.key < $1.key }) {
             sink.counter(f.requests, [model], value: Double(c.requests.load(0)))
             for (i, failure) in UpstreamFailure.allCases.enumerated() {

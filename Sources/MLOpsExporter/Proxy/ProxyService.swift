@@ -49,7 +49,7 @@ final class ProxyService: Sendable {
         configuration.listenAddresses = settings.listenAddresses
         configuration.tls = nil
         listenAddresses = settings.listenAddresses
-        server = HTTPServer(configuration: configuration, handler: front, observer: nil, logger: logger)
+        server = HTTPServer(configuration: configuration, handler: front, observer: metrics, logger: logger)
     }
 
     static func makeProxy(
