@@ -44,6 +44,8 @@ final class EventLoop: @unchecked Sendable {
     let context: ServerContext
     /// Connections served by this loop; read by the acceptor to balance load.
     let connectionCount = Atomic<Int>(0)
+    /// Wake-ups of the loop (`epoll_wait` returns): how tests tell an idle loop from a spinning one.
+    let wakeUps = Atomic<Int>(0)
 
     private let epoll: Epoll
     private let wakeFD: Int32
@@ -188,6 +190,7 @@ final class EventLoop: @unchecked Sendable {
         _ = pthread_setname_np(pthread_self(), "http-loop-\(index)")
         while !stopped {
             let count = epoll.wait(timeoutMilliseconds: nextTimeout())
+            wakeUps.add(1, ordering: .relaxed)
             now = Syscall.monotonicNow()
             for eventIndex in 0..<count {
                 let (events, token) = epoll.event(at: eventIndex)

@@ -212,6 +212,16 @@ public final class HTTPServer: Sendable {
         if runNow { completion() }
     }
 
+    /// Wake-ups of all event loops so far (0 when not running): for tests that an idle server does not spin.
+    var loopWakeUps: Int {
+        lifecycle.withLock { lifecycle in
+            if case .running(let loops, _) = lifecycle.state {
+                return loops.reduce(0) { $0 + $1.wakeUps.load(ordering: .relaxed) }
+            }
+            return 0
+        }
+    }
+
     /// Gracefully stops the server and blocks the calling thread until it is stopped; see
     /// ``shutdown(deadline:completion:)``. Must not be called from a handler (an event-loop thread),
     /// where it would wait for itself; use the completion or async variant there.
