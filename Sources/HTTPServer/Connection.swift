@@ -221,18 +221,11 @@ final class Connection: DeadlineScheduled {
 
     private func readInput() {
         for _ in 0..<4 {
-            var outcome = TransportResult.wouldBlock
-            var space = 0
-            let count = input.write(minimumSpace: 4096) { buffer in
-                space = buffer.count
-                outcome = transport.read(into: buffer)
-                if case .bytes(let count) = outcome { return count }
-                return 0
-            }
+            let (outcome, filled) = input.read(from: transport, minimumSpace: 4096)
             switch outcome {
             case .bytes:
                 didRead = true
-                if count < space { return }  // drained the socket for now
+                if !filled { return }  // drained the socket for now
             case .wouldBlock:
                 return
             case .endOfFile:

@@ -374,9 +374,6 @@ final class EventLoop: @unchecked Sendable {
         }
     }
 
-    /// Whether the loop is shutting down (no new upstream work should start).
-    var isDraining: Bool { draining }
-
     // MARK: - Connections
 
     /// Starts serving an accepted socket on this loop.

@@ -406,3 +406,24 @@ struct ChunkedDecoder {
         return .trailer(line: start..<end, length: lineLength)
     }
 }
+
+/// The chunked transfer coding's pieces, for bodies sent piece by piece (a streamed response, a proxied request body).
+enum ChunkedEncoding {
+    static let crlf: [UInt8] = Array("\r\n".utf8)
+    /// The last chunk with an empty trailer section.
+    static let lastChunk: [UInt8] = Array("0\r\n\r\n".utf8)
+    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
+
+    /// The chunk-size line of a chunk of `count` (> 0) bytes: lower-case hex, then CRLF.
+    static func sizeLine(_ count: Int) -> [UInt8] {
+        var line: [UInt8] = []
+        line.reserveCapacity(18)
+        var shift = max(0, (Int.bitWidth - count.leadingZeroBitCount + 3) / 4 * 4 - 4)
+        while shift >= 0 {
+            line.append(hexDigits[(count >> shift) & 0xF])
+            shift -= 4
+        }
+        line.append(contentsOf: crlf)
+        return line
+    }
+}

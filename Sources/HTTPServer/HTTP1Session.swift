@@ -580,9 +580,6 @@ final class HTTP1Session: ConnectionProtocolHandler {
         for stream in streams { stream.cancel() }
     }
 
-    private static let crlf: [UInt8] = Array("\r\n".utf8)
-    private static let lastChunk: [UInt8] = Array("0\r\n\r\n".utf8)
-
     /// Sends what the stream at the front has: its head once, its body pieces, its end. True when the slot is
     /// done (finished); false when it waits for more, or the connection is cut.
     private func encodeStream(_ stream: HTTPResponseStream, _ connection: Connection) -> Bool {
@@ -606,13 +603,9 @@ final class HTTP1Session: ConnectionProtocolHandler {
             for piece in pieces { connection.output.append(piece) }
         case .chunked:
             for piece in pieces {
-                var size: [UInt8] = []
-                size.reserveCapacity(10)
-                Self.appendHex(piece.count, to: &size)
-                size.append(contentsOf: Self.crlf)
-                connection.output.append(size)
+                connection.output.append(ChunkedEncoding.sizeLine(piece.count))
                 connection.output.append(piece)
-                connection.output.append(Self.crlf)
+                connection.output.append(ChunkedEncoding.crlf)
             }
         }
         switch stream.state {
@@ -626,7 +619,8 @@ final class HTTP1Session: ConnectionProtocolHandler {
                 cut(connection)
                 return false
             }
-            connection.output.append(slot.streamFraming == .chunked ? Self.lastChunk : [], completion: completion)
+            connection.output.append(
+                slot.streamFraming == .chunked ? ChunkedEncoding.lastChunk : [], completion: completion)
             slots.removeFirst()
             return true
         case .aborted, .closed:
@@ -674,16 +668,6 @@ final class HTTP1Session: ConnectionProtocolHandler {
         for slot in slots { connection.releaseBodyBytes(slot.bodyBytes) }
         slots.removeAll()
         for stream in streams { stream.cancel() }
-    }
-
-    private static func appendHex(_ value: Int, to buffer: inout [UInt8]) {
-        let digits = Array("0123456789abcdef".utf8)
-        var shift = (Int.bitWidth - value.leadingZeroBitCount + 3) / 4 * 4 - 4
-        if shift < 0 { shift = 0 }
-        while shift >= 0 {
-            buffer.append(digits[(value >> shift) & 0xF])
-            shift -= 4
-        }
     }
 
     // MARK: - Responses

@@ -79,3 +79,19 @@ struct InputBuffer {
         storage.append(contentsOf: [UInt8](repeating: 0, count: capacity - storage.count))
     }
 }
+
+extension InputBuffer {
+    /// Reads what `transport` has into the buffer, with at least `minimumSpace` bytes free first: the outcome, and
+    /// whether the bytes read filled that space (then more may be waiting in the socket).
+    mutating func read(from transport: any ConnectionTransport, minimumSpace: Int) -> (TransportResult, filled: Bool) {
+        var outcome = TransportResult.wouldBlock
+        var space = 0
+        let count = write(minimumSpace: minimumSpace) { buffer in
+            space = buffer.count
+            outcome = transport.read(into: buffer)
+            if case .bytes(let count) = outcome { return count }
+            return 0
+        }
+        return (outcome, count > 0 && count == space)
+    }
+}

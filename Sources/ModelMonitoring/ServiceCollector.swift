@@ -172,16 +172,7 @@ public final class ServiceCollector: ModelCollector {
     /// Counts the request, its error kind, latency and prediction, lock-free except for error kinds.
     public func record(prediction event: PredictionEvent, receivedAt: Double) {
         let v = model.versionIndex(event.version)
-        if event.status == .ok {
-            requests.add(v &* 2)
-        } else {
-            requests.add(v &* 2 &+ 1)
-            errors.add(v &* (errorKindLimit &+ 1) &+ errorKindSlot(event.errorKind ?? Self.unspecifiedErrorKind))
-        }
-        if let seconds = event.latencySeconds {
-            latencyCounts.add(v &* latency.bucketCount &+ latency.index(seconds))
-            latencySums.addDouble(v, seconds)
-        }
+        recordServed(v, status: event.status, errorKind: event.errorKind, latencySeconds: event.latencySeconds)
         if let layout = prediction {
             if case .number(let value) = event.prediction {
                 predictionCounts.add(v &* layout.bucketCount &+ layout.index(value))
@@ -200,6 +191,13 @@ public final class ServiceCollector: ModelCollector {
         receivedAt: Double
     ) {
         let v = model.versionIndex(version)
+        recordServed(v, status: status, errorKind: errorKind, latencySeconds: latencySeconds)
+        lastEvent.storeMax(v, receivedAt)
+    }
+
+    /// The request, its error kind and its latency, for version index `v`.
+    @inline(__always)
+    private func recordServed(_ v: Int, status: PredictionStatus, errorKind: String?, latencySeconds: Double?) {
         if status == .ok {
             requests.add(v &* 2)
         } else {
@@ -210,7 +208,6 @@ public final class ServiceCollector: ModelCollector {
             latencyCounts.add(v &* latency.bucketCount &+ latency.index(seconds))
             latencySums.addDouble(v, seconds)
         }
-        lastEvent.storeMax(v, receivedAt)
     }
 
     /// The slot of an error kind: known, newly learned (while room is left, up to 128 bytes), or `__other__`.

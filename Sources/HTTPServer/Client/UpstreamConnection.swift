@@ -44,8 +44,6 @@ final class UpstreamConnection: DeadlineScheduled {
     var isDirty = false
 
     private(set) var state: State
-    /// Whether the connection has carried an exchange before the current one.
-    private(set) var reused = false
     private var input = InputBuffer()
     private var output = OutputQueue()
     private var parser: HTTP1ResponseParser
@@ -227,19 +225,12 @@ final class UpstreamConnection: DeadlineScheduled {
     private func readResponse() {
         for _ in 0..<8 {
             guard state == .active, !paused else { return }
-            var outcome = TransportResult.wouldBlock
-            var space = 0
-            let count = input.write(minimumSpace: 16 * 1024) { buffer in
-                space = buffer.count
-                outcome = transport.read(into: buffer)
-                if case .bytes(let count) = outcome { return count }
-                return 0
-            }
+            let (outcome, filled) = input.read(from: transport, minimumSpace: 16 * 1024)
             switch outcome {
             case .bytes:
                 if timer == .read { arm(.read) }
                 parseResponse()
-                if count < space { return }
+                if !filled { return }
             case .wouldBlock:
                 return
             case .endOfFile, .failed:
@@ -254,14 +245,7 @@ final class UpstreamConnection: DeadlineScheduled {
 
     private func drainAfterHangUp() {
         for _ in 0..<64 {
-            var outcome = TransportResult.wouldBlock
-            _ = input.write(minimumSpace: 16 * 1024) { buffer in
-                outcome = transport.read(into: buffer)
-                if case .bytes(let count) = outcome { return count }
-                return 0
-            }
-            if case .bytes = outcome { continue }
-            break
+            guard case .bytes = input.read(from: transport, minimumSpace: 16 * 1024).0 else { break }
         }
         inputClosed = true
         arm(.none)
@@ -313,7 +297,6 @@ final class UpstreamConnection: DeadlineScheduled {
                 let reusable = parser.canReuseConnection && input.isEmpty && output.isEmpty && requestComplete
                 self.exchange = nil
                 exchange.upstreamEnded()
-                reused = true
                 if reusable && state == .active {
                     state = .idle
                     arm(.idle)
@@ -336,7 +319,7 @@ final class UpstreamConnection: DeadlineScheduled {
         self.exchange = nil
         close()
         pool.connectionClosed(self)
-        exchange?.upstreamFailed(failure, reusedConnection: reused)
+        exchange?.upstreamFailed(failure)
     }
 
     // MARK: - Bookkeeping

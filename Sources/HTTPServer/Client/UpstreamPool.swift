@@ -38,8 +38,6 @@ final class UpstreamPool {
         self.observer = observer
     }
 
-    /// Connections idle in the pool.
-    var idleCount: Int { idle.count }
     /// Exchanges waiting for a connection.
     var waitingCount: Int { waiting.count - waitingHead }
 
@@ -55,7 +53,7 @@ final class UpstreamPool {
             return
         }
         guard waitingCount < maxWaiting else {
-            exchange.upstreamFailed(.poolFull, reusedConnection: false)
+            exchange.upstreamFailed(.poolFull)
             return
         }
         waiting.append(exchange)
@@ -71,11 +69,11 @@ final class UpstreamPool {
         switch address.connect() {
         case .failure(let error):
             exchange.upstreamFailed(
-                error.errno == ECONNREFUSED ? .connectRefused : .connectFailed, reusedConnection: false)
+                error.errno == ECONNREFUSED ? .connectRefused : .connectFailed)
         case .success(let (fd, connected)):
             let connection = UpstreamConnection(loop: loop, pool: self, fileDescriptor: fd, connected: connected)
             guard connection.register() else {
-                exchange.upstreamFailed(.connectFailed, reusedConnection: false)
+                exchange.upstreamFailed(.connectFailed)
                 return
             }
             openCount += 1
@@ -112,17 +110,6 @@ final class UpstreamPool {
             waitingHead = 0
         }
         return next
-    }
-
-    /// Closes every idle connection (the proxy was replaced by a reload, or the loop stops).
-    func closeIdle() {
-        let connections = idle
-        idle = []
-        for connection in connections {
-            connection.close()
-            openCount -= 1
-            observer?.upstreamConnectionClosed()
-        }
     }
 }
 

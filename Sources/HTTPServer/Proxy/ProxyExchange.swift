@@ -14,8 +14,7 @@ final class ProxyExchange {
     private let generatedID: Bool
     private let tap: ProxyTap
     private let startedAt: UInt64
-    private let stream: HTTPResponseStream?
-    private let responder: HTTPResponder
+    private let stream: HTTPResponseStream
     private var upstreamRequest: [[UInt8]]
     private var connection: UpstreamConnection?
     private var headAt: UInt64?
@@ -31,14 +30,11 @@ final class ProxyExchange {
     /// Request bytes held until a connection is attached.
     private var heldRequestBytes = 0
     private var bodyBytes = 0
-    /// Without a stream (``HTTPResponder/makeStream()`` gave none: the protocol cannot stream the request): the
-    /// response collected whole, bounded.
-    private var buffered: [UInt8] = []
     private var ended = false
 
     init(
         proxy: ReverseProxy, pool: UpstreamPool, request: HTTPRequest, requestID: String, generatedID: Bool,
-        tap: ProxyTap, upstreamRequest: [[UInt8]], stream: HTTPResponseStream?, responder: HTTPResponder
+        tap: ProxyTap, upstreamRequest: [[UInt8]], stream: HTTPResponseStream
     ) {
         self.proxy = proxy
         self.pool = pool
@@ -49,7 +45,6 @@ final class ProxyExchange {
         self.startedAt = pool.loop.now
         self.upstreamRequest = upstreamRequest
         self.stream = stream
-        self.responder = responder
         self.bodyStream = request.bodyStream
         self.requestComplete = request.bodyStream == nil
         if tap.captureLimit > 0 {
@@ -64,21 +59,19 @@ final class ProxyExchange {
     }
 
     func start() {
-        stream?.onCancel = { [weak self] in self?.clientLeft() }
+        stream.onCancel = { [weak self] in self?.cancel() }
         if let bodyStream {
             // Weak: an exchange answered before its client finished sending ends while the rest of the body is
             // still read (and dropped).
             bodyStream.onData = { [weak self] piece in self?.requestBody(piece) ?? true }
             bodyStream.onEnd = { [weak self] in self?.requestBodyEnded() }
-            bodyStream.onFailure = { [weak self] in self?.requestBodyFailed() }
+            // The client's body cannot be completed: the server answers the client; the upstream request goes.
+            bodyStream.onFailure = { [weak self] in self?.cancel() }
         }
         if !ended { pool.acquire(self) }
     }
 
     // MARK: - The request body, streamed
-
-    private static let crlf: [UInt8] = Array("\r\n".utf8)
-    private static let lastChunk: [UInt8] = Array("0\r\n\r\n".utf8)
 
     /// A piece of the client's body: captured, framed and queued upstream; false to pause the client.
     private func requestBody(_ piece: UnsafeRawBufferPointer) -> Bool {
@@ -92,44 +85,17 @@ final class ProxyExchange {
                 requestOverLimit = true
             }
         }
-        var pieces: [[UInt8]]
         if bodyStream?.contentLength == nil {
-            var size: [UInt8] = []
-            size.reserveCapacity(10)
-            var value = piece.count
-            var digits: [UInt8] = []
-            repeat {
-                digits.append(Array("0123456789abcdef".utf8)[value & 0xF])
-                value >>= 4
-            } while value > 0
-            size.append(contentsOf: digits.reversed())
-            size.append(contentsOf: Self.crlf)
-            pieces = [size, [UInt8](piece), Self.crlf]
-        } else {
-            pieces = [[UInt8](piece)]
+            return queueRequest(
+                [ChunkedEncoding.sizeLine(piece.count), [UInt8](piece), ChunkedEncoding.crlf], complete: false)
         }
-        return queueRequest(pieces, complete: false)
+        return queueRequest([[UInt8](piece)], complete: false)
     }
 
     private func requestBodyEnded() {
         guard !ended else { return }
         requestComplete = true
-        _ = queueRequest(bodyStream?.contentLength == nil ? [Self.lastChunk] : [], complete: true)
-    }
-
-    private func requestBodyFailed() {
-        // The client's body cannot be completed: the server answers the client; the upstream request is abandoned.
-        guard !ended else { return }
-        if let connection {
-            self.connection = nil
-            connection.abandon()
-        } else {
-            pool.withdraw(self)
-        }
-        ended = true
-        stream?.onCancel = nil
-        stream?.onWritable = nil
-        report(failure: nil, cancelled: true)
+        _ = queueRequest(bodyStream?.contentLength == nil ? [ChunkedEncoding.lastChunk] : [], complete: true)
     }
 
     /// Queues request bytes on the connection, or holds them until one is attached; false when enough waits.
@@ -169,11 +135,6 @@ final class ProxyExchange {
         responseHeaders = head.headers
         var fields = ForwardedRequest.responseFields(head.headers)
         if generatedID { fields.add(name: proxy.configuration.requestIDHeader, value: requestID) }
-        guard let stream else {
-            buffered.reserveCapacity(min(Self.contentLength(head) ?? 0, proxy.configuration.maxBufferedResponseBytes))
-            bufferedHeaders = fields
-            return
-        }
         let length: Int? =
             switch head.framing {
             case .contentLength(let n): n
@@ -183,8 +144,6 @@ final class ProxyExchange {
         stream.onWritable = { [weak connection] in connection?.resumeReading() }
         stream.start(status: head.status, headers: fields, contentLength: length)
     }
-
-    private var bufferedHeaders = HTTPHeaders()
 
     /// A piece of the response body; false when the client is full (reading pauses until it has room).
     func upstreamBody(_ bytes: UnsafeRawBufferPointer) -> Bool {
@@ -199,49 +158,35 @@ final class ProxyExchange {
                 overLimit = true
             }
         }
-        if let stream { return stream.write(bytes) }
-        if responder.isCancelled {
-            clientLeft()
-            return false
-        }
-        guard buffered.count + bytes.count <= proxy.configuration.maxBufferedResponseBytes else {
-            connection?.abandon()
-            connection = nil
-            answer(HTTPResponse(status: 502, text: "upstream response too large to relay whole\n"))
-            finish(failure: .badResponse)
-            return false
-        }
-        buffered.append(contentsOf: bytes)
-        return true
+        return stream.write(bytes)
     }
 
     func upstreamEnded() {
         guard !ended else { return }
         connection = nil
-        if let stream {
-            stream.finish()
-        } else {
-            responder(HTTPResponse(status: status ?? 502, headers: bufferedHeaders, body: buffered))
-        }
-        finish(failure: nil)
+        stream.finish()
+        end(failure: nil, cancelled: false)
     }
 
-    func upstreamFailed(_ failure: UpstreamFailure, reusedConnection: Bool) {
+    func upstreamFailed(_ failure: UpstreamFailure) {
         guard !ended else { return }
         connection = nil
         if headAt == nil {
-            answer(Self.errorResponse(failure))
-        } else if let stream {
-            stream.abort()
+            var response = Self.errorResponse(failure)
+            if generatedID { response.headers.add(name: proxy.configuration.requestIDHeader, value: requestID) }
+            status = response.status
+            stream.respond(response)
         } else {
-            answer(Self.errorResponse(failure))
+            stream.abort()
         }
-        finish(failure: failure)
+        end(failure: failure, cancelled: false)
     }
 
     // MARK: - Ending
 
-    private func clientLeft() {
+    /// The client left (its connection closed, or its body cannot be completed): the upstream request is abandoned
+    /// (a connection carrying it is closed, never reused; a place in the pool's queue is given up).
+    private func cancel() {
         guard !ended else { return }
         if let connection {
             self.connection = nil
@@ -249,25 +194,13 @@ final class ProxyExchange {
         } else {
             pool.withdraw(self)
         }
+        end(failure: nil, cancelled: true)
+    }
+
+    private func end(failure: UpstreamFailure?, cancelled: Bool) {
         ended = true
-        report(failure: nil, cancelled: true)
-    }
-
-    private func answer(_ response: HTTPResponse) {
-        var response = response
-        if generatedID { response.headers.add(name: proxy.configuration.requestIDHeader, value: requestID) }
-        status = response.status
-        if let stream { stream.respond(response) } else { responder(response) }
-    }
-
-    private func finish(failure: UpstreamFailure?) {
-        ended = true
-        stream?.onCancel = nil
-        stream?.onWritable = nil
-        report(failure: failure, cancelled: false)
-    }
-
-    private func report(failure: UpstreamFailure?, cancelled: Bool) {
+        stream.onCancel = nil
+        stream.onWritable = nil
         let now = pool.loop.now
         let record = ProxyExchangeRecord(
             request: request, requestBody: capturedRequest, requestBodyOverLimit: requestOverLimit,

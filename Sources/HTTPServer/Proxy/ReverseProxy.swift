@@ -12,8 +12,7 @@ import Synchronization
 ///   response body is streamed back piece by piece, and when the client does not read, the upstream is not read
 ///   either. An HTTP/2 request body arrives whole (the server's body limits apply) and is sent with a
 ///   `Content-Length`. Over HTTP/2 the response streams too, per stream (its flow-control window is the client's
-///   room); a request that cannot be streamed gets the response collected whole (at most
-///   ``Configuration/maxBufferedResponseBytes``) and sent then.
+///   room).
 /// - Hop-by-hop fields are removed both ways; `X-Forwarded-For`/`-Proto`/`-Host` are added, `Host` is kept; the
 ///   request id header is passed on, or generated (``Configuration/makeRequestID``) and returned to the client.
 /// - The ``ReverseProxyObserver`` sees each request and the end of each exchange; the proxy keeps no metrics.
@@ -42,8 +41,6 @@ public final class ReverseProxy: HTTPHandler, Sendable {
         public var requestIDHeader: String = "X-Request-Id"
         /// Makes a request id when the client sent none.
         public var makeRequestID: @Sendable () -> String
-        /// Most response bytes collected for a request that cannot be streamed (default 64 MiB): beyond, 502.
-        public var maxBufferedResponseBytes: Int = 64 << 20
         /// The event loops of the server this handler runs in (``HTTPServer/Configuration/eventLoopCount``).
         public var eventLoopCount: Int
 
@@ -92,6 +89,12 @@ public final class ReverseProxy: HTTPHandler, Sendable {
             respond(HTTPResponse(status: 500, text: "the proxy runs only on its server's event loops\n"))
             return
         }
+        // A stream is attached to every request the server is still serving (HTTP/1.x and HTTP/2); none means the
+        // client is gone, and the answer below goes nowhere.
+        guard let stream = respond.makeStream() else {
+            respond(HTTPResponse(status: 500, text: "the request's connection cannot take a streamed response\n"))
+            return
+        }
         let pool = self.pool(on: loop)
         let clientID = request.headers[configuration.requestIDHeader].flatMap { $0.isEmpty ? nil : $0 }
         let requestID = clientID ?? configuration.makeRequestID()
@@ -102,7 +105,7 @@ public final class ReverseProxy: HTTPHandler, Sendable {
             requestID: requestID, addRequestID: clientID == nil)
         let exchange = ProxyExchange(
             proxy: self, pool: pool, request: request, requestID: requestID, generatedID: clientID == nil, tap: tap,
-            upstreamRequest: bytes, stream: respond.makeStream(), responder: respond)
+            upstreamRequest: bytes, stream: stream)
         exchange.start()
     }
 

@@ -133,9 +133,7 @@ final class ProxyRecorder: ReverseProxyObserver {
                     },
                     expired: {
                         entry.counters.captureFailures.add(ProxyModelCounters.overloaded)
-                        entry.model.recordRequest(
-                            version: version ?? "default", status: .ok, latencySeconds: exchange.durationSeconds,
-                            receivedAt: now)
+                        Self.recordUndecoded(exchange, entry: entry, version: version, now: now)
                     })
                 if submission == .accepted { return }
                 counters.captureFailures.add(ProxyModelCounters.overloaded)
@@ -145,6 +143,14 @@ final class ProxyRecorder: ReverseProxyObserver {
             version: version ?? "default", status: isError ? .error : .ok,
             errorKind: isError ? (exchange.failure?.rawValue ?? "http_\(status)") : nil,
             latencySeconds: exchange.durationSeconds, receivedAt: now)
+    }
+
+    /// A served exchange whose rows are not recorded (not decoded, or no rows): the request alone, status ok.
+    static func recordUndecoded(
+        _ exchange: ProxyExchangeRecord, entry: ProxyRouting.Entry, version: String?, now: Double
+    ) {
+        entry.model.recordRequest(
+            version: version ?? "default", status: .ok, latencySeconds: exchange.durationSeconds, receivedAt: now)
     }
 
     /// Decodes an exchange's bodies and records each row; on failure counts it and records the request alone.
@@ -193,16 +199,14 @@ final class ProxyRecorder: ReverseProxyObserver {
         }
         if let failure {
             entry.counters.captureFailure(failure.reason)
-            model.recordRequest(
-                version: version ?? "default", status: .ok, latencySeconds: exchange.durationSeconds, receivedAt: now)
+            recordUndecoded(exchange, entry: entry, version: version, now: now)
             return
         }
         entry.counters.captured.add(0)
         if rows == 1, var held = first {
             record(&held, row: 0, only: true)
         } else if rows == 0 {
-            model.recordRequest(
-                version: version ?? "default", status: .ok, latencySeconds: exchange.durationSeconds, receivedAt: now)
+            recordUndecoded(exchange, entry: entry, version: version, now: now)
         }
     }
 }

@@ -1,4 +1,3 @@
-import Glibc
 import Synchronization
 
 /// A reference that many threads read without a lock and one writer replaces now and then (the proxy's routing
@@ -9,11 +8,11 @@ import Synchronization
 final class PublishedReference<Value: AnyObject & Sendable>: Sendable {
     /// How long a replaced value stays alive: far longer than the few instructions between a reader's load and its
     /// retain.
-    static var gracePeriod: Double { 60 }
+    static var gracePeriod: Duration { .seconds(60) }
 
     private let bits: Atomic<UInt>
     /// The current value (owning it) and the replaced ones with the time they were replaced.
-    private let owned: Mutex<(current: Value, retired: [(value: Value, at: Double)])>
+    private let owned: Mutex<(current: Value, retired: [(value: Value, at: ContinuousClock.Instant)])>
 
     init(_ value: Value) {
         bits = Atomic(UInt(bitPattern: Unmanaged.passUnretained(value).toOpaque()))
@@ -27,21 +26,12 @@ final class PublishedReference<Value: AnyObject & Sendable>: Sendable {
     }
 
     /// Makes `value` current; values replaced more than ``gracePeriod`` ago are released.
-    func publish(_ value: Value, now: Double = MonotonicSeconds.now()) {
+    func publish(_ value: Value, now: ContinuousClock.Instant = .now) {
         owned.withLock { owned in
             owned.retired.removeAll { now - $0.at > Self.gracePeriod }
             owned.retired.append((owned.current, now))
             owned.current = value
             bits.store(UInt(bitPattern: Unmanaged.passUnretained(value).toOpaque()), ordering: .releasing)
         }
-    }
-}
-
-/// Seconds on the monotonic clock, for grace periods.
-enum MonotonicSeconds {
-    static func now() -> Double {
-        var t = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &t)
-        return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
     }
 }
