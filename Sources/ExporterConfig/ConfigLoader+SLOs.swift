@@ -99,7 +99,7 @@ extension Reader {
                 fail(node, "\(path).threshold_seconds", "required: \(which)")
             }
         case .quality:
-            if model.task == .regression {
+            if model.task == .regression || model.task == .textGeneration {
                 fail(t, "\(path).type", "quality SLOs need a classification model (accuracy)")
             }
             slo.metric = .accuracy

@@ -240,6 +240,7 @@ struct Reader {
             }
             models.append(model)
         }
+        checkLLMNames(models, items: items)
         var configuration = ExporterConfiguration(models: models, source: file)
         if let a = fields.first(where: { $0.key == "alerting" })?.value {
             configuration.alerting = alerting(a, "alerting") ?? configuration.alerting
@@ -261,7 +262,7 @@ struct Reader {
     static let modelFields = [
         "name", "task", "versions", "classes", "positive_class", "features", "sensitive_attributes", "reference",
         "window", "latency_buckets", "collectors", "token", "token_file", "max_series", "join_ttl", "max_pending",
-        "slos", "capture",
+        "slos", "capture", "llm",
     ]
 
     mutating func model(_ node: Node, _ path: String) -> ModelConfiguration? {
@@ -331,10 +332,11 @@ struct Reader {
             if let p = value("positive_class") {
                 fail(p, "\(path).positive_class", "only binary classification has a positive class")
             }
-        case .regression?:
-            if let c = classesNode { fail(c, "\(path).classes", "a regression model has no classes") }
+        case .regression?, .textGeneration?:
+            let kind = task == .regression ? "a regression" : "a text_generation"
+            if let c = classesNode { fail(c, "\(path).classes", "\(kind) model has no classes") }
             if let p = value("positive_class") {
-                fail(p, "\(path).positive_class", "a regression model has no classes")
+                fail(p, "\(path).positive_class", "\(kind) model has no classes")
             }
         case nil: break
         }
@@ -401,6 +403,13 @@ struct Reader {
         }
         if let n = value("max_pending") {
             m.maxPending = int(n, "\(path).max_pending", range: 0...100_000_000) ?? m.maxPending
+        }
+        if let l = value("llm") {
+            m.llm = llm(l, "\(path).llm", model: m)
+            // The section implies its collector.
+            if m.llm != nil && !m.collectors.contains(where: { $0.name == "llm" }) {
+                m.collectors.append(CollectorConfiguration(name: "llm"))
+            }
         }
         if let s = value("slos") { m.slos = slos(s, "\(path).slos", model: m) }
         if let c = value("capture") { m.capture = capture(c, "\(path).capture", model: m) }

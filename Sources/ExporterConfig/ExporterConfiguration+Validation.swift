@@ -108,6 +108,32 @@ enum ConfigurationNodes {
         fields.append(("max_pending", number(m.maxPending)))
         if !m.slos.isEmpty { fields.append(("slos", Node(m.slos.map(slo)))) }
         if let c = m.capture { fields.append(("capture", capture(c))) }
+        if let l = m.llm { fields.append(("llm", llm(l))) }
+        return Node(fields)
+    }
+
+    static func llm(_ l: LLMConfiguration) -> Node {
+        var fields: [(Node, Node)] = []
+        if !l.servedNames.isEmpty { fields.append(("served_names", strings(l.servedNames))) }
+        if !l.adapters.isEmpty {
+            let entries: [(Node, Node)] = l.adapters.map { (Node($0.name), Node($0.version)) }
+            fields.append(("adapters", Node(entries)))
+        }
+        if l.catchAll { fields.append(("catch_all", Node("true", .implicit, .plain))) }
+        for (key, bounds) in [
+            ("ttft_buckets", l.ttftBuckets), ("itl_buckets", l.itlBuckets), ("tpot_buckets", l.tpotBuckets),
+            ("duration_buckets", l.durationBuckets),
+        ] {
+            fields.append((Node(key), Node(bounds.map { number($0) })))
+        }
+        let o = l.objectives
+        if !o.isEmpty {
+            var objectives: [(Node, Node)] = []
+            if let v = o.ttftSeconds { objectives.append(("ttft_seconds", number(v))) }
+            if let v = o.tpotSeconds { objectives.append(("tpot_seconds", number(v))) }
+            if let v = o.durationSeconds { objectives.append(("duration_seconds", number(v))) }
+            fields.append(("objectives", Node(objectives)))
+        }
         return Node(fields)
     }
 

@@ -54,6 +54,9 @@ public enum ModelTask: String, Sendable, CaseIterable {
     case multiclassClassification = "multiclass_classification"
     /// A number.
     case regression
+    /// Text from a large language model (predictions carry no class or number; with an `llm` section, measured by
+    /// the proxy's OpenAI-compatible routes).
+    case textGeneration = "text_generation"
 }
 
 /// The type of an input feature.
@@ -206,6 +209,8 @@ public struct ModelConfiguration: Sendable, Equatable {
     public var slos: [SLOConfiguration] = []
     /// Capture without code (`capture`): the serving protocol and the KServe logger's service name.
     public var capture: CaptureConfiguration? = nil
+    /// A text-generation model behind the proxy's OpenAI-compatible routes (`llm`, docs/llm.md).
+    public var llm: LLMConfiguration? = nil
 
     /// client_golang's default buckets, 5 ms to 10 s.
     public static let defaultLatencyBuckets: [Double] = Buckets.defaultSeconds

@@ -54,7 +54,9 @@ public struct ModelContext: Sendable {
             },
             attributeNames: configuration.sensitiveAttributes.map(\.name))
         versionLabels = configuration.versions + [ModelContext.other]
-        classLabels = isRegression ? [] : configuration.classes + [ModelContext.other]
+        // A text-generation model's predictions are text: no classes, not even __other__.
+        classLabels =
+            isRegression || configuration.task == .textGeneration ? [] : configuration.classes + [ModelContext.other]
         self.referenceSHA256 = referenceSHA256
         stateFingerprint = Self.fingerprint(of: configuration, referenceSHA256: referenceSHA256)
         self.reference = reference

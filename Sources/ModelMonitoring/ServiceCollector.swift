@@ -178,7 +178,7 @@ public final class ServiceCollector: ModelCollector {
                 predictionCounts.add(v &* layout.bucketCount &+ layout.index(value))
                 predictionSums.addDouble(v, value)
             }
-        } else {
+        } else if classes > 0 {
             predictionCounts.add(v &* classes &+ model.classIndex(event.predictionClass))
         }
         lastEvent.storeMax(v, receivedAt)

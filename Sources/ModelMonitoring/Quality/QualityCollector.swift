@@ -231,6 +231,9 @@ public final class QualityCollector: ModelCollector {
             task = .binary
         case .multiclassClassification: task = .multiclass
         case .regression: task = .regression
+        case .textGeneration:
+            throw options.error(
+                nil, "a text_generation model has no labels to score (its health is the llm collector's)")
         }
         let parsed = try QualityOptions(options, task: task)
         self.model = model
