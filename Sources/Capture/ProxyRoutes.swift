@@ -29,6 +29,9 @@ public struct ProxyRouteTable: Sendable {
             /// The value of this request header. A request without it (or with an empty value) is not matched by
             /// the route when it is the model's source, and names no version when it is the version's.
             case header(String)
+            /// The request body (an OpenAI-compatible route's `model` member): the match says ``ProxyRouteMatch/Model/body``
+            /// and the application reads the body.
+            case body
         }
 
         /// The path pattern.
@@ -139,6 +142,7 @@ public struct ProxyRouteTable: Sendable {
         case .fixed(let name)?: version = name
         case .path?: version = String(decoding: path[captures.version], as: UTF8.self)
         case .header(let name)?: version = header(name).flatMap { $0.isEmpty ? nil : $0 }
+        case .body?: version = nil  // refused when the table is built
         }
         return ProxyRouteMatch(route: index, model: model, version: version)
     }
@@ -164,6 +168,8 @@ public struct ProxyRouteMatch: Sendable, Equatable {
         case configured(Int)
         /// A name that is no configured model's (from the path or a header, as sent).
         case unknown(String)
+        /// The request body names the model (a route whose model source is ``ProxyRouteTable/Route/Source/body``).
+        case body
     }
 
     /// The route's position in ``ProxyRouteTable/routes``.
@@ -200,13 +206,15 @@ struct RouteSources: Sendable {
             CaptureConfigError(field: "\(field).\(key)", message: message)
         }
         switch route.model {
-        case .path where !pattern.hasModel, .fixed where pattern.hasModel, .header where pattern.hasModel:
+        case .path where !pattern.hasModel, .fixed where pattern.hasModel, .header where pattern.hasModel,
+            .body where pattern.hasModel:
             throw fail("model", "the model comes from the path exactly when the pattern has {model}")
         case .header(let name) where name.isEmpty:
             throw fail("model", "no header name")
         case .path: model = .path
         case .fixed(let name): model = .resolved(names.model(name))
         case .header(let name): model = .header(name)
+        case .body: model = .resolved(.body)
         }
         switch route.version {
         case nil where pattern.hasVersion, .fixed? where pattern.hasVersion, .header? where pattern.hasVersion,
@@ -214,6 +222,8 @@ struct RouteSources: Sendable {
             throw fail("version", "the version comes from the path exactly when the pattern has {version}")
         case .header(let name)? where name.isEmpty:
             throw fail("version", "no header name")
+        case .body?:
+            throw fail("version", "a version does not come from the body (an adapter's name gives it)")
         default: version = route.version
         }
     }

@@ -4,7 +4,9 @@ import Yams
 extension Reader {
     typealias ProxyRoute = ProxyConfiguration.Route
 
-    static let proxyRouteFields = ["path", "methods", "model", "model_header", "version", "version_header"]
+    static let proxyRouteFields = [
+        "path", "methods", "model", "model_header", "version", "version_header", "protocol",
+    ]
 
     /// 1 to ``ProxyConfiguration/maxRoutes`` routes; a route that an earlier one always shadows is refused.
     mutating func proxyRoutes(_ node: Node, _ field: String, models: [ModelConfiguration]) -> [ProxyRoute]? {
@@ -78,9 +80,22 @@ extension Reader {
                 route.modelHeader = header
             }
         }
-        if !placeholders.model && value("model") == nil && value("model_header") == nil {
+        if let p = value("protocol"), let name = string(p, "\(path).protocol") {
+            if let kind = ProxyRoute.RouteProtocol(rawValue: name) {
+                route.protocol = kind
+            } else {
+                fail(
+                    p, "\(path).protocol",
+                    "unknown protocol \"\(name)\" (expected one of: \(ProxyRoute.RouteProtocol.allCases.map(\.rawValue).joined(separator: ", ")))"
+                )
+            }
+        }
+        // An OpenAI route's model may come from the request body.
+        if !placeholders.model && value("model") == nil && value("model_header") == nil && route.protocol != .openAI {
             fail(
-                node, path, "a route must say which model a request is for: {model} in the path, model or model_header")
+                node, path,
+                "a route must say which model a request is for: {model} in the path, model or model_header (or protocol: openai, for the body's model)"
+            )
         }
         // The version: at most one of {version}, version, version_header.
         if let v = value("version"), let version = string(v, "\(path).version") {

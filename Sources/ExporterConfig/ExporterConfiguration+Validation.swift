@@ -84,6 +84,7 @@ enum ConfigurationNodes {
         ] {
             if let value { fields.append((Node(key), Node(value))) }
         }
+        if r.protocol != .modelServer { fields.append(("protocol", Node(r.protocol.rawValue))) }
         return Node(fields)
     }
 

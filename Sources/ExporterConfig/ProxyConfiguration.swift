@@ -16,6 +16,10 @@ public struct ProxyConfiguration: Sendable, Equatable {
         Route(path: "/v2/models/{model}/versions/{version}/infer"),
         Route(path: "/v2/models/{model}/infer"),
         Route(path: "/v1/models/{model}:predict"),
+        Route(path: "/v1/chat/completions", protocol: .openAI),
+        Route(path: "/v1/completions", protocol: .openAI),
+        Route(path: "/v1/embeddings", protocol: .openAI),
+        Route(path: "/v1/responses", protocol: .openAI),
     ]
 
     /// Addresses to listen on, in the syntax of the exporter's `--web.listen-address` (`host:port`, `[v6]:port`,
@@ -153,12 +157,25 @@ extension ProxyConfiguration {
         public var version: String?
         /// The request header that names the version.
         public var versionHeader: String?
+        /// What the requests are (`protocol`): ``RouteProtocol/modelServer`` (default) or ``RouteProtocol/openAI``,
+        /// whose requests the LLM metrics measure and whose model, unless the route names it, is the request body's
+        /// `model` (docs/llm.md).
+        public var `protocol`: RouteProtocol
+
+        /// What a route's requests are.
+        public enum RouteProtocol: String, Sendable, Equatable, CaseIterable {
+            /// A model server's inference requests (captured per the model's `capture` section).
+            case modelServer = "model_server"
+            /// An OpenAI-compatible API (chat completions, completions, embeddings, responses).
+            case openAI = "openai"
+        }
 
         /// Creates a route.
         public init(
             path: String, methods: [String] = ["POST"], model: String? = nil, modelHeader: String? = nil,
-            version: String? = nil, versionHeader: String? = nil
+            version: String? = nil, versionHeader: String? = nil, protocol: RouteProtocol = .modelServer
         ) {
+            self.protocol = `protocol`
             self.path = path
             self.methods = methods
             self.model = model

@@ -9,13 +9,14 @@ public struct CollectorCatalog: Sendable {
     /// An empty catalog.
     public init() {}
 
-    /// The built-in collectors (`service`, `drift`, `quality`, `fairness`).
+    /// The built-in collectors (`service`, `drift`, `quality`, `fairness`, `llm`).
     public static var builtIn: CollectorCatalog {
         var catalog = CollectorCatalog()
         try! catalog.register(ServiceCollector.self)
         try! catalog.register(DriftCollector.self)
         try! catalog.register(QualityCollector.self)
         try! catalog.register(FairnessCollector.self)
+        try! catalog.register(LLMCollector.self)
         return catalog
     }
 

@@ -282,19 +282,20 @@ private func reference(
     for (i, route) in routes.enumerated() where route.methods.contains(method) {
         guard let values = captures(tokens(route.pattern)[...], path[...]) else { continue }
         let modelName: String
-        switch route.model {
-        case .path: modelName = values["model"]!
-        case .fixed(let name): modelName = name
-        case .header(let name):
-            guard let value = header[name.lowercased()], !value.isEmpty else { continue }
-            modelName = value
-        }
         var version: String?
         switch route.version {
         case .path?: version = values["version"]
         case .fixed(let name)?: version = name
         case .header(let name)?: version = header[name.lowercased()].flatMap { $0.isEmpty ? nil : $0 }
-        case nil: version = nil
+        case .body?, nil: version = nil
+        }
+        switch route.model {
+        case .body: return ProxyRouteMatch(route: i, model: .body, version: version)
+        case .path: modelName = values["model"]!
+        case .fixed(let name): modelName = name
+        case .header(let name):
+            guard let value = header[name.lowercased()], !value.isEmpty else { continue }
+            modelName = value
         }
         let model: ProxyRouteMatch.Model =
             names.firstIndex(of: modelName).map { .configured($0) } ?? .unknown(modelName)

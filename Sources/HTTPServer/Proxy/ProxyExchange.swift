@@ -13,6 +13,7 @@ final class ProxyExchange {
     /// The client sent no request id: the generated one is returned in the response.
     private let generatedID: Bool
     private let tap: ProxyTap
+    private let watcher: (any ProxyExchangeWatcher)?
     private let startedAt: UInt64
     private let stream: HTTPResponseStream
     private var upstreamRequest: [[UInt8]]
@@ -42,6 +43,7 @@ final class ProxyExchange {
         self.requestID = requestID
         self.generatedID = generatedID
         self.tap = tap
+        self.watcher = tap.watcher
         self.startedAt = pool.loop.now
         self.upstreamRequest = upstreamRequest
         self.stream = stream
@@ -59,6 +61,10 @@ final class ProxyExchange {
     }
 
     func start() {
+        if let watcher, bodyStream == nil {
+            request.body.withUnsafeBytes { watcher.requestBody($0) }
+            watcher.requestEnded(elapsed: 0)
+        }
         stream.onCancel = { [weak self] in self?.cancel() }
         if let bodyStream {
             // Weak: an exchange answered before its client finished sending ends while the rest of the body is
@@ -76,6 +82,7 @@ final class ProxyExchange {
     /// A piece of the client's body: captured, framed and queued upstream; false to pause the client.
     private func requestBody(_ piece: UnsafeRawBufferPointer) -> Bool {
         guard !ended else { return true }  // the exchange is over (answered early): the rest is read and dropped
+        watcher?.requestBody(piece)
         if capturedRequest != nil, !requestOverLimit {
             let room = tap.captureLimit - capturedRequest!.count
             if piece.count <= room {
@@ -95,6 +102,7 @@ final class ProxyExchange {
     private func requestBodyEnded() {
         guard !ended else { return }
         requestComplete = true
+        watcher?.requestEnded(elapsed: elapsed)
         _ = queueRequest(bodyStream?.contentLength == nil ? [ChunkedEncoding.lastChunk] : [], complete: true)
     }
 
@@ -133,6 +141,7 @@ final class ProxyExchange {
         headAt = pool.loop.now
         status = head.status
         responseHeaders = head.headers
+        watcher?.responseHead(status: head.status, headers: head.headers, elapsed: elapsed)
         var fields = ForwardedRequest.responseFields(head.headers)
         if generatedID { fields.add(name: proxy.configuration.requestIDHeader, value: requestID) }
         let length: Int? =
@@ -149,6 +158,7 @@ final class ProxyExchange {
     func upstreamBody(_ bytes: UnsafeRawBufferPointer) -> Bool {
         guard !ended else { return false }
         bodyBytes += bytes.count
+        watcher?.responseBody(bytes, elapsed: elapsed)
         if captured != nil, !overLimit {
             let room = tap.captureLimit - captured!.count
             if bytes.count <= room {
@@ -181,6 +191,9 @@ final class ProxyExchange {
         }
         end(failure: failure, cancelled: false)
     }
+
+    /// Seconds since the request arrived, by the loop's clock.
+    private var elapsed: Double { Double(pool.loop.now &- startedAt) / 1e9 }
 
     // MARK: - Ending
 

@@ -11,6 +11,26 @@ public protocol ReverseProxyObserver: Sendable {
     func proxyExchangeEnded(_ exchange: ProxyExchangeRecord)
 }
 
+/// Watches one proxied exchange's bytes as they pass, for an application that measures a stream as it goes (an LLM's
+/// tokens as they arrive). Given in ``ProxyTap/watcher``.
+///
+/// Implementation requirements: every method is called on the event loop that serves the exchange, in the order of
+/// the bytes, and never concurrently; then ``ReverseProxyObserver/proxyExchangeEnded(_:)`` gets the tap (and so
+/// the watcher) on the same loop. The methods must be cheap: they run for each piece read, before it is forwarded.
+/// The pieces are only valid during the call. Times are seconds since the request arrived at the proxy, read once
+/// per event-loop iteration (so pieces read in one iteration have the same time).
+public protocol ProxyExchangeWatcher: AnyObject, Sendable {
+    /// A piece of the client's request body (the whole body at once when it arrived whole).
+    func requestBody(_ bytes: UnsafeRawBufferPointer)
+    /// The client's request is complete (its last byte received), `elapsed` seconds after it arrived.
+    func requestEnded(elapsed: Double)
+    /// The upstream's response head.
+    func responseHead(status: Int, headers: HTTPHeaders, elapsed: Double)
+    /// A piece of the upstream's response body (after transfer decoding), read `elapsed` seconds after the request
+    /// arrived.
+    func responseBody(_ bytes: UnsafeRawBufferPointer, elapsed: Double)
+}
+
 /// The application's per-request decision (``ReverseProxyObserver/proxyRequestStarted(_:requestID:)``).
 public struct ProxyTap: Sendable {
     /// Copy at most this many bytes of the request body and of the response body (0: none). A longer body is still
@@ -19,11 +39,14 @@ public struct ProxyTap: Sendable {
     public var captureLimit: Int
     /// Whatever the application needs again at the end (a route, a model), returned untouched.
     public var context: (any Sendable)?
+    /// Sees the exchange's bytes as they pass (nil: nothing watches).
+    public var watcher: (any ProxyExchangeWatcher)?
 
     /// Creates a tap.
-    public init(captureLimit: Int = 0, context: (any Sendable)? = nil) {
+    public init(captureLimit: Int = 0, context: (any Sendable)? = nil, watcher: (any ProxyExchangeWatcher)? = nil) {
         self.captureLimit = captureLimit
         self.context = context
+        self.watcher = watcher
     }
 }
 

@@ -82,16 +82,26 @@ final class ProxyRecorder: ReverseProxyObserver {
 
     func proxyRequestStarted(_ request: HTTPRequest, requestID: String) -> ProxyTap {
         let routing = currentRouting()
-        guard
-            let (entry, version) = routing.attribute(
-                method: request.method, path: request.path, header: { request.headers[$0] })
-        else {
+        let attribution = routing.attribute(method: request.method, path: request.path) { request.headers[$0] }
+        let entry: ProxyRouting.Entry
+        let version: String?
+        switch attribution {
+        case nil:
             routing.unrouted.requests.add(0)
             return ProxyTap(
                 context: Context(entry: nil, counters: routing.unrouted, version: nil, capture: false, routing: routing)
             )
+        case .body(_, let named)?:
+            // Counted when the body names the model.
+            return ProxyTap(watcher: LLMWatcher(routing: routing, entry: nil, version: named, path: request.path))
+        case .model(let found, let named, let route)?:
+            found.counters.requests.add(0)
+            if route < routing.openAIRoutes.count && routing.openAIRoutes[route] {
+                return ProxyTap(watcher: LLMWatcher(routing: routing, entry: found, version: named, path: request.path))
+            }
+            entry = found
+            version = named
         }
-        entry.counters.requests.add(0)
         let limits = routing.settings.capture
         let capture = entry.decoder != nil && entry.counters.sampled(rate: limits.sampleRate)
         return ProxyTap(
@@ -101,6 +111,10 @@ final class ProxyRecorder: ReverseProxyObserver {
     }
 
     func proxyExchangeEnded(_ exchange: ProxyExchangeRecord) {
+        if let watcher = exchange.tap.watcher as? LLMWatcher {
+            watcher.ended(exchange)
+            return
+        }
         guard let context = exchange.tap.context as? Context else { return }
         let counters = context.counters
         if let failure = exchange.failure { counters.upstreamError(failure) }

@@ -13,6 +13,24 @@ final class ProxyRouting: Sendable {
         /// The version of a request that names none (neither its route nor its response): the model's only
         /// version when it declares one; else nil (recorded as `default`, which is `__other__` unless declared).
         let impliedVersion: String?
+        /// The model's `llm` collector (a text-generation model with an `llm` section), where OpenAI routes record.
+        let llm: LLMCollector?
+    }
+
+    /// Who a request is for.
+    enum Attribution {
+        /// A configured model (and the version the request names), by route `route`.
+        case model(Entry, version: String?, route: Int)
+        /// Route `route`'s model is the request body's (an OpenAI route); the version the request names.
+        case body(route: Int, version: String?)
+    }
+
+    /// What an OpenAI request body's `model` may name: a served name or an adapter of a model with an `llm` section.
+    struct LLMName {
+        let name: [UInt8]
+        let entry: Entry
+        /// The adapter's version (nil for a served name).
+        let version: String?
     }
 
     /// The ``ModelMonitor/generation`` it was built for.
@@ -22,6 +40,12 @@ final class ProxyRouting: Sendable {
     /// By the table's model index.
     let entries: [Entry?]
     let unrouted: ProxyModelCounters
+    /// Per route: whether it is an OpenAI route (its requests are measured by the LLM metrics).
+    let openAIRoutes: [Bool]
+    /// Every served name and adapter of the models with an `llm` section.
+    let llmNames: [LLMName]
+    /// The catch-all model (`llm.catch_all`), where unknown names go as version `__other__`.
+    let llmCatchAll: Entry?
 
     init(
         generation: UInt64, settings: ProxyConfiguration, monitor: ModelMonitor, metrics: ProxyMetrics,
@@ -46,9 +70,25 @@ final class ProxyRouting: Sendable {
             entries.append(
                 Entry(
                     model: model, decoder: decoder, counters: metrics.counters(name),
-                    impliedVersion: versions.count == 1 ? versions[0] : nil))
+                    impliedVersion: versions.count == 1 ? versions[0] : nil,
+                    llm: model.collectors.lazy.compactMap { $0 as? LLMCollector }.first))
         }
         self.entries = entries
+        var llmNames: [LLMName] = []
+        var catchAll: Entry?
+        for case let entry? in entries {
+            guard let llm = entry.model.context.configuration.llm, entry.llm != nil else { continue }
+            for name in llm.servedNames.isEmpty ? [entry.model.context.name] : llm.servedNames {
+                llmNames.append(LLMName(name: Array(name.utf8), entry: entry, version: nil))
+            }
+            for adapter in llm.adapters {
+                llmNames.append(LLMName(name: Array(adapter.name.utf8), entry: entry, version: adapter.version))
+            }
+            if llm.catchAll && catchAll == nil { catchAll = entry }
+        }
+        self.llmNames = llmNames
+        llmCatchAll = catchAll
+        openAIRoutes = settings.routes.map { $0.protocol == .openAI }
         do {
             table = try ProxyRouteTable(routes: settings.routes.map(Self.route), modelNames: names)
         } catch {
@@ -62,8 +102,14 @@ final class ProxyRouting: Sendable {
         let hasModel = route.path.contains("{model}")
         let hasVersion = route.path.contains("{version}")
         let model: ProxyRouteTable.Route.Source =
-            if hasModel { .path } else if let fixed = route.model { .fixed(fixed) } else {
-                .header(route.modelHeader ?? "")
+            if hasModel {
+                .path
+            } else if let fixed = route.model {
+                .fixed(fixed)
+            } else if let header = route.modelHeader {
+                .header(header)
+            } else {
+                .body  // an OpenAI route (the loader allows no other without a model source)
             }
         let version: ProxyRouteTable.Route.Source? =
             if hasVersion {
@@ -78,11 +124,30 @@ final class ProxyRouting: Sendable {
         return ProxyRouteTable.Route(pattern: route.path, methods: route.methods, model: model, version: version)
     }
 
-    /// The entry of `request`'s model and the version it names, or nil (unrouted).
-    func attribute(method: String, path: String, header: (String) -> String?) -> (Entry, String?)? {
-        guard let table, let match = table.match(method: method, path: path, header: header),
-            case .configured(let index) = match.model, index < entries.count, let entry = entries[index]
-        else { return nil }
-        return (entry, match.version)
+    /// Who `request` is for, or nil (unrouted: no route, or a model that is not configured).
+    func attribute(method: String, path: String, header: (String) -> String?) -> Attribution? {
+        guard let table, let match = table.match(method: method, path: path, header: header) else { return nil }
+        switch match.model {
+        case .configured(let index):
+            guard index < entries.count, let entry = entries[index] else { return nil }
+            return .model(entry, version: match.version, route: match.route)
+        case .body: return .body(route: match.route, version: match.version)
+        case .unknown: return nil
+        }
+    }
+
+    /// The model and version an OpenAI request body's `model` names: a served name, an adapter (its version), else
+    /// the catch-all with version `__other__`; nil when none (or no name). A scan of the names, no allocation.
+    func llmTarget(_ name: String?) -> (entry: Entry, version: String?)? {
+        if var name {
+            let found = name.withUTF8 { bytes -> LLMName? in
+                for candidate in llmNames where candidate.name.count == bytes.count {
+                    if candidate.name.withUnsafeBufferPointer({ $0.elementsEqual(bytes) }) { return candidate }
+                }
+                return nil
+            }
+            if let found { return (found.entry, found.version) }
+        }
+        return llmCatchAll.map { ($0, ModelContext.other) }
     }
 }

@@ -1,0 +1,185 @@
+/// Measures one request to an OpenAI-compatible server as it passes through the proxy (issue 17, docs/llm.md):
+/// reads the request body's `model` and `stream` on the way, the response's events as they arrive (time to first
+/// token, gaps between tokens, finish reasons, usage) or a non-streamed response whole at the end. Pure: fed bytes
+/// and times (seconds since the request arrived) by its owner, one exchange, one thread.
+///
+/// Memory is bounded: the request is scanned, not held; a stream's events are parsed one at a time (each at most
+/// 1 MiB); a non-streamed response is held up to `maxResponseBytes` (beyond, its usage is unknown).
+public struct LLMExchangeMeter {
+    /// Which OpenAI API a request is for (the `endpoint` label), from its path's ending.
+    public enum Endpoint: Int, Sendable, CaseIterable {
+        case chatCompletions, completions, embeddings, responses, other
+
+        /// The label value.
+        public var label: String {
+            switch self {
+            case .chatCompletions: "chat_completions"
+            case .completions: "completions"
+            case .embeddings: "embeddings"
+            case .responses: "responses"
+            case .other: "other"
+            }
+        }
+
+        /// The endpoint of request path `path` (without its query): by its last segments.
+        public init(path: some StringProtocol) {
+            if path.hasSuffix("/chat/completions") {
+                self = .chatCompletions
+            } else if path.hasSuffix("/completions") {
+                self = .completions
+            } else if path.hasSuffix("/embeddings") {
+                self = .embeddings
+            } else if path.hasSuffix("/responses") {
+                self = .responses
+            } else {
+                self = .other
+            }
+        }
+    }
+
+    /// What one piece of a streamed response brought: the first token's time, the gap since the previous token,
+    /// and how many more tokens came in the same piece (gaps of 0: they were read together).
+    public struct Arrival: Sendable, Equatable {
+        /// Seconds from the request's last byte to this first content-bearing event (only once per exchange).
+        public var timeToFirstToken: Double?
+        /// Seconds since the previous content-bearing event (not for the first).
+        public var gap: Double?
+        /// Further content-bearing events in the same piece.
+        public var zeroGaps = 0
+
+        public init(timeToFirstToken: Double? = nil, gap: Double? = nil, zeroGaps: Int = 0) {
+            self.timeToFirstToken = timeToFirstToken
+            self.gap = gap
+            self.zeroGaps = zeroGaps
+        }
+    }
+
+    public let endpoint: Endpoint
+    /// The request body's members read so far.
+    public private(set) var request = OpenAIRequestScanner()
+    /// When the request's last byte arrived (seconds since its first).
+    public private(set) var requestEndedAt: Double?
+    /// The response status (nil before the head).
+    public private(set) var status: Int?
+    /// The response is an event stream (`text/event-stream`).
+    public private(set) var isEventStream = false
+    /// When the first and the last content-bearing events arrived.
+    public private(set) var firstContentAt: Double?
+    public private(set) var lastContentAt: Double?
+    /// Content-bearing choices seen in the stream (the estimate of completion tokens without `usage`).
+    public private(set) var contentChunks = 0
+    /// Finish reasons, counted by ``LLMFinishReason/rawValue``.
+    public private(set) var finishReasons = [Int](repeating: 0, count: LLMFinishReason.allCases.count)
+    /// The last `usage` the response gave.
+    public private(set) var usage: LLMUsage?
+    /// Error events or error objects in a successful response.
+    public private(set) var errorEvents = 0
+    /// Events whose data is neither JSON nor `[DONE]`, or longer than 1 MiB.
+    public private(set) var malformedEvents = 0
+    /// A non-streamed response was longer than `maxResponseBytes` (its usage is unknown).
+    public private(set) var responseOverLimit = false
+
+    private let maxResponseBytes: Int
+    private var events = ServerSentEventParser()
+    private var body: [UInt8] = []
+
+    /// A meter for a request to `endpoint`, holding at most `maxResponseBytes` of a non-streamed response.
+    public init(endpoint: Endpoint, maxResponseBytes: Int = 1 << 20) {
+        self.endpoint = endpoint
+        self.maxResponseBytes = maxResponseBytes
+    }
+
+    /// A piece of the request body.
+    public mutating func requestBody(_ bytes: UnsafeRawBufferPointer) { request.feed(bytes) }
+
+    /// The request's last byte arrived at `elapsed`.
+    public mutating func requestEnded(elapsed: Double) { requestEndedAt = elapsed }
+
+    /// The response head: its status and whether its `Content-Type` is `text/event-stream`.
+    public mutating func responseHead(status: Int, contentType: String?) {
+        self.status = status
+        isEventStream = contentType.map { $0.lowercased().drop { $0 == " " }.hasPrefix("text/event-stream") } ?? false
+    }
+
+    /// A piece of the response body, read at `elapsed`.
+    public mutating func responseBody(_ bytes: UnsafeRawBufferPointer, elapsed: Double) -> Arrival {
+        guard let status, (200..<300).contains(status) else { return Arrival() }
+        guard isEventStream else {
+            if !responseOverLimit {
+                if body.count + bytes.count <= maxResponseBytes {
+                    body.append(contentsOf: bytes)
+                } else {
+                    responseOverLimit = true
+                    body = []
+                }
+            }
+            return Arrival()
+        }
+        var arrived = 0
+        // The parser is moved out while it calls back, so that the callback may change the rest of the meter.
+        var parser = ServerSentEventParser()
+        swap(&parser, &events)
+        defer { swap(&parser, &events) }
+        parser.feed(bytes) { event in
+            switch event {
+            case .oversized: malformedEvents += 1
+            case .data(_, let data):
+                if ServerSentEventParser.equals(
+                    UnsafeBufferPointer(
+                        start: data.baseAddress?.assumingMemoryBound(to: UInt8.self), count: data.count),
+                    "[DONE]")
+                {
+                    return
+                }
+                guard let document = OpenAIDocument(parsing: data) else {
+                    malformedEvents += 1
+                    return
+                }
+                arrived += document.contentChoices
+                add(document)
+            }
+        }
+        guard arrived > 0 else { return Arrival() }
+        contentChunks += arrived
+        var arrival = Arrival(zeroGaps: arrived - 1)
+        if let last = lastContentAt {
+            arrival.gap = elapsed - last
+        } else {
+            firstContentAt = elapsed
+            arrival.timeToFirstToken = elapsed - (requestEndedAt ?? 0)
+        }
+        lastContentAt = elapsed
+        return arrival
+    }
+
+    private mutating func add(_ document: OpenAIDocument) {
+        for reason in document.finishReasons { finishReasons[reason.rawValue] += 1 }
+        if let u = document.usage { usage = u }
+        if document.isError { errorEvents += 1 }
+    }
+
+    /// The response ended (whole or not): reads a non-streamed response's body.
+    public mutating func finish() {
+        guard let status, (200..<300).contains(status), !isEventStream, !body.isEmpty else { return }
+        let document = body.withUnsafeBytes { OpenAIDocument(parsing: $0) }
+        body = []
+        guard let document else {
+            malformedEvents += 1
+            return
+        }
+        add(document)
+    }
+
+    /// Completion tokens: from `usage` when the response gave it, else (a stream) the content-bearing choices.
+    public var completionTokens: (count: Int, estimated: Bool)? {
+        if let c = usage?.completionTokens { return (c, false) }
+        if isEventStream { return (contentChunks, true) }
+        return nil
+    }
+
+    /// Seconds from the request's last byte to the first token, for a stream that produced one.
+    public var timeToFirstToken: Double? {
+        guard let first = firstContentAt else { return nil }
+        return first - (requestEndedAt ?? 0)
+    }
+}

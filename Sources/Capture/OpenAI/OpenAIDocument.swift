@@ -1,0 +1,162 @@
+import Ingestion
+
+/// Why a choice (or a response) finished, as the LLM metrics count it (`reason` label values, in this order).
+public enum LLMFinishReason: Int, Sendable, CaseIterable {
+    case stop, length, toolCalls, contentFilter, functionCall, error, other
+
+    /// The label value.
+    public var label: String {
+        switch self {
+        case .stop: "stop"
+        case .length: "length"
+        case .toolCalls: "tool_calls"
+        case .contentFilter: "content_filter"
+        case .functionCall: "function_call"
+        case .error: "error"
+        case .other: "other"
+        }
+    }
+
+    /// The reason of an OpenAI `finish_reason` value (an unknown one is ``other``).
+    static func of(_ tape: JSONTape, _ node: Int) -> LLMFinishReason {
+        for reason in [LLMFinishReason.stop, .length, .toolCalls, .contentFilter, .functionCall, .error]
+        where tape.string(node, is: reason.label) {
+            return reason
+        }
+        return .other
+    }
+}
+
+/// Token counts an OpenAI response reports (`usage`); each nil when absent.
+public struct LLMUsage: Sendable, Equatable {
+    public var promptTokens: Int?
+    public var completionTokens: Int?
+    public var cachedTokens: Int?
+
+    public init(promptTokens: Int? = nil, completionTokens: Int? = nil, cachedTokens: Int? = nil) {
+        self.promptTokens = promptTokens
+        self.completionTokens = completionTokens
+        self.cachedTokens = cachedTokens
+    }
+}
+
+/// What one OpenAI JSON document says for the metrics: a streamed event's data (a `chat.completion.chunk`, a
+/// `text_completion` chunk, a Responses API event) or a whole non-streamed response (chat, completions, embeddings,
+/// responses).
+public struct OpenAIDocument: Sendable, Equatable {
+    /// Choices (or Responses API deltas) in it that carry generated output: non-empty `delta.content`,
+    /// `delta.reasoning_content`, `delta.tool_calls`, `delta.function_call`, `text`; `response.*.delta` events with
+    /// a non-empty `delta`. In a stream each is one output token as far as the proxy can tell.
+    public var contentChoices = 0
+    /// Finish reasons given, one per choice that finished (or the response's outcome).
+    public var finishReasons: [LLMFinishReason] = []
+    /// The `usage` object, when present and not null.
+    public var usage: LLMUsage?
+    /// The document is an error (`error` member, an `error` event, a failed response).
+    public var isError = false
+
+    public init() {}
+
+    /// Reads `bytes` (one JSON document); nil when it is not JSON.
+    public init?(parsing bytes: UnsafeRawBufferPointer) {
+        guard let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self),
+            let tape = try? JSONTape(parsing: UnsafeBufferPointer(start: base, count: bytes.count))
+        else { return nil }
+        self.init()
+        read(tape)
+    }
+
+    private mutating func read(_ t: JSONTape) {
+        guard t.nodes[0].kind == .object else { return }
+        if let e = t.member(0, "error"), t.nodes[e].kind != .null { isError = true }
+        if let type = t.member(0, "type"), t.nodes[type].kind == .string {
+            readResponsesEvent(t, type: type)
+        }
+        if let object = t.member(0, "object"), t.nodes[object].kind == .string, t.string(object, is: "response") {
+            readResponse(t, 0)
+        }
+        if let choices = t.member(0, "choices"), t.nodes[choices].kind == .array {
+            var c = choices + 1
+            for _ in 0..<t.nodes[choices].count {
+                readChoice(t, c)
+                c = t.nodes[c].next
+            }
+        }
+        if let u = t.member(0, "usage"), t.nodes[u].kind == .object { usage = Self.usage(t, u) }
+    }
+
+    private mutating func readChoice(_ t: JSONTape, _ c: Int) {
+        guard t.nodes[c].kind == .object else { return }
+        var content = false
+        if let delta = t.member(c, "delta"), t.nodes[delta].kind == .object {
+            for key in ["content", "reasoning_content", "reasoning"] {
+                if let v = t.member(delta, key), t.nodes[v].kind == .string, t.nodes[v].end > t.nodes[v].start {
+                    content = true
+                }
+            }
+            if let v = t.member(delta, "tool_calls"), t.nodes[v].kind == .array, t.nodes[v].count > 0 { content = true }
+            if let v = t.member(delta, "function_call"), t.nodes[v].kind == .object { content = true }
+        }
+        if let v = t.member(c, "text"), t.nodes[v].kind == .string, t.nodes[v].end > t.nodes[v].start { content = true }
+        if content { contentChoices += 1 }
+        if let f = t.member(c, "finish_reason"), t.nodes[f].kind == .string {
+            finishReasons.append(LLMFinishReason.of(t, f))
+        }
+    }
+
+    /// A Responses API streaming event (`type`).
+    private mutating func readResponsesEvent(_ t: JSONTape, type: Int) {
+        let raw = t.rawBytes(type)
+        let text = String(decoding: raw, as: UTF8.self)
+        if text.hasPrefix("response.") && text.hasSuffix(".delta") {
+            if let d = t.member(0, "delta"), t.nodes[d].kind == .string, t.nodes[d].end > t.nodes[d].start {
+                contentChoices += 1
+            }
+        } else if text == "response.completed" || text == "response.incomplete" || text == "response.failed" {
+            if let r = t.member(0, "response"), t.nodes[r].kind == .object { readResponse(t, r) }
+        } else if text == "error" {
+            isError = true
+        }
+    }
+
+    /// A Responses API `response` object: its status and usage.
+    private mutating func readResponse(_ t: JSONTape, _ r: Int) {
+        if let s = t.member(r, "status"), t.nodes[s].kind == .string {
+            if t.string(s, is: "completed") {
+                finishReasons.append(.stop)
+            } else if t.string(s, is: "incomplete") {
+                var reason = LLMFinishReason.other
+                if let d = t.member(r, "incomplete_details"), t.nodes[d].kind == .object,
+                    let why = t.member(d, "reason"), t.nodes[why].kind == .string
+                {
+                    if t.string(why, is: "max_output_tokens") { reason = .length }
+                    if t.string(why, is: "content_filter") { reason = .contentFilter }
+                }
+                finishReasons.append(reason)
+            } else if t.string(s, is: "failed") {
+                finishReasons.append(.error)
+                isError = true
+            }
+        }
+        if let u = t.member(r, "usage"), t.nodes[u].kind == .object { usage = Self.usage(t, u) }
+    }
+
+    /// `usage`: chat and completions (`prompt_tokens`, `completion_tokens`, `prompt_tokens_details.cached_tokens`)
+    /// or the Responses API (`input_tokens`, `output_tokens`, `input_tokens_details.cached_tokens`).
+    static func usage(_ t: JSONTape, _ u: Int) -> LLMUsage {
+        func count(_ node: Int, _ key: String) -> Int? {
+            guard let v = t.member(node, key), t.nodes[v].kind == .number else { return nil }
+            let x = t.nodes[v].number
+            guard x >= 0, x < 1e15, x == x.rounded() else { return nil }
+            return Int(x)
+        }
+        func details(_ key: String) -> Int? {
+            guard let d = t.member(u, key), t.nodes[d].kind == .object else { return nil }
+            return count(d, "cached_tokens")
+        }
+        return LLMUsage(
+            promptTokens: count(u, "prompt_tokens") ?? count(u, "input_tokens"),
+            completionTokens: count(u, "completion_tokens") ?? count(u, "output_tokens"),
+            cachedTokens: details("prompt_tokens_details") ?? details("input_tokens_details"))
+    }
+}

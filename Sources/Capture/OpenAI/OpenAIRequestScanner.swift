@@ -1,0 +1,226 @@
+/// Reads the few members of an OpenAI-style request body that the proxy's LLM metrics need, from the pieces of the
+/// body as they pass, without holding the body: the top-level `model` (a string), `stream` (a boolean) and
+/// `stream_options.include_usage` (a boolean). Any size of body costs one pass over its bytes and a fixed amount
+/// of memory.
+///
+/// It follows JSON's structure (strings with their escapes, nesting up to 64 levels) but does not validate the
+/// document: the upstream judges that. A body that is not a JSON object gives no model.
+public struct OpenAIRequestScanner: Sendable {
+    /// The longest `model` value kept, in bytes (a longer one is no model: ``model`` is nil).
+    public static let maxModelBytes = 256
+
+    /// The `model` member's value (JSON escapes decoded), once the body is complete; nil when there is none, it is
+    /// not a string, or it is longer than ``maxModelBytes``.
+    public var model: String? {
+        guard modelState == .done else { return nil }
+        return Self.unescape(modelBytes)
+    }
+    /// `stream: true` at the top level.
+    public private(set) var stream = false
+    /// `stream_options: {include_usage: true}`.
+    public private(set) var includeUsage = false
+
+    private enum Capture: UInt8, Sendable { case none, pending, reading, done, failed }
+
+    /// Depth of nesting (0: outside the document).
+    private var depth = 0
+    /// Bit d set: the container at depth d + 1 is an object (for depths up to 64).
+    private var objects: UInt64 = 0
+    private var inString = false
+    private var escaped = false
+    /// In an object, the next string is a key (after `{` or `,`).
+    private var expectingKey = false
+    /// The string being read is a key at depth 1 or 2 (its bytes go to `key`).
+    private var readingKey = false
+    private var key: [UInt8] = []
+    private var keyTooLong = false
+    /// Which member's value comes next (after its key's `:`): 0 none, 1 model, 2 stream, 3 stream_options,
+    /// 4 include_usage (in stream_options).
+    private var pendingMember: UInt8 = 0
+    private var member: UInt8 = 0
+    private var inStreamOptions = false
+    private var modelState = Capture.none
+    private var modelBytes: [UInt8] = []
+    private var sawRoot = false
+
+    public init() {}
+
+    /// Scans the next piece of the body.
+    public mutating func feed(_ bytes: UnsafeRawBufferPointer) {
+        for byte in bytes { step(byte) }
+    }
+
+    @inline(__always)
+    private mutating func step(_ b: UInt8) {
+        if inString {
+            if escaped {
+                escaped = false
+                record(b)
+                return
+            }
+            if b == 0x5C {  // backslash
+                escaped = true
+                record(b)
+                return
+            }
+            if b == 0x22 {  // closing quote
+                inString = false
+                if readingKey {
+                    readingKey = false
+                    member = keyTooLong ? 0 : memberCode()
+                } else if modelState == .reading {
+                    modelState = .done
+                }
+                return
+            }
+            record(b)
+            return
+        }
+        switch b {
+        case 0x20, 0x0A, 0x0D, 0x09: return
+        case 0x22:  // a string starts
+            inString = true
+            if expectingKey {
+                expectingKey = false
+                if depth == 1 || (depth == 2 && inStreamOptions) {
+                    readingKey = true
+                    key.removeAll(keepingCapacity: true)
+                    keyTooLong = false
+                }
+            } else {
+                valueStarts(isString: true)
+            }
+        case 0x3A:  // the key's value follows
+            pendingMember = member
+            member = 0
+        case 0x7B, 0x5B:  // { [
+            valueStarts(isString: false, opens: b)
+            depth += 1
+            if depth <= 64 {
+                let bit: UInt64 = 1 << UInt64(depth - 1)
+                if b == 0x7B { objects |= bit } else { objects &= ~bit }
+            }
+            if depth == 1 && b == 0x7B { sawRoot = true }
+            expectingKey = b == 0x7B
+        case 0x7D, 0x5D:  // } ]
+            if depth == 2 && inStreamOptions { inStreamOptions = false }
+            depth = Swift.max(0, depth - 1)
+            expectingKey = false
+        case 0x2C:  // ,
+            expectingKey = depth >= 1 && depth <= 64 && objects & (1 << UInt64(depth - 1)) != 0
+        default:
+            // The first byte of a number or literal.
+            if pendingMember != 0 {
+                let isTrue = b == 0x74
+                switch pendingMember {
+                case 2: stream = isTrue
+                case 4: includeUsage = isTrue
+                default: break
+                }
+                pendingMember = 0
+            }
+        }
+    }
+
+    private mutating func valueStarts(isString: Bool, opens: UInt8 = 0) {
+        defer { pendingMember = 0 }
+        switch pendingMember {
+        case 1 where isString && depth == 1 && modelState == .none:
+            modelState = .reading
+            modelBytes.removeAll(keepingCapacity: true)
+        case 3 where opens == 0x7B && depth == 1:
+            inStreamOptions = true
+        default: break
+        }
+    }
+
+    @inline(__always)
+    private mutating func record(_ b: UInt8) {
+        if readingKey {
+            if key.count < 16 { key.append(b) } else { keyTooLong = true }
+        } else if modelState == .reading {
+            if modelBytes.count < Self.maxModelBytes * 2 {
+                modelBytes.append(b)
+            } else {
+                modelState = .failed
+            }
+        }
+    }
+
+    private func memberCode() -> UInt8 {
+        key.withUnsafeBufferPointer { k -> UInt8 in
+            if depth == 1 {
+                if ServerSentEventParser.equals(k, "model") { return 1 }
+                if ServerSentEventParser.equals(k, "stream") { return 2 }
+                if ServerSentEventParser.equals(k, "stream_options") { return 3 }
+            } else if ServerSentEventParser.equals(k, "include_usage") {
+                return 4
+            }
+            return 0
+        }
+    }
+
+    /// The text of a JSON string's raw bytes (between the quotes): escapes decoded (`\uXXXX` with surrogate
+    /// pairs); nil when malformed or longer than ``maxModelBytes`` decoded.
+    static func unescape(_ raw: [UInt8]) -> String? {
+        if !raw.contains(0x5C) {
+            guard raw.count <= maxModelBytes else { return nil }
+            return String(validating: raw, as: UTF8.self)
+        }
+        var out: [UInt8] = []
+        var i = 0
+        func hex4(_ at: Int) -> UInt32? {
+            guard at + 4 <= raw.count else { return nil }
+            var v: UInt32 = 0
+            for k in at..<at + 4 {
+                let c = raw[k]
+                let d: UInt32
+                switch c {
+                case 0x30...0x39: d = UInt32(c - 0x30)
+                case 0x41...0x46: d = UInt32(c - 0x41 + 10)
+                case 0x61...0x66: d = UInt32(c - 0x61 + 10)
+                default: return nil
+                }
+                v = v << 4 | d
+            }
+            return v
+        }
+        while i < raw.count {
+            let c = raw[i]
+            guard c == 0x5C else {
+                out.append(c)
+                i += 1
+                continue
+            }
+            guard i + 1 < raw.count else { return nil }
+            let e = raw[i + 1]
+            i += 2
+            switch e {
+            case 0x22, 0x5C, 0x2F: out.append(e)
+            case 0x62: out.append(0x08)
+            case 0x66: out.append(0x0C)
+            case 0x6E: out.append(0x0A)
+            case 0x72: out.append(0x0D)
+            case 0x74: out.append(0x09)
+            case 0x75:
+                guard var scalar = hex4(i) else { return nil }
+                i += 4
+                if (0xD800..<0xDC00).contains(scalar) {
+                    guard i + 6 <= raw.count, raw[i] == 0x5C, raw[i + 1] == 0x75, let low = hex4(i + 2),
+                        (0xDC00..<0xE000).contains(low)
+                    else { return nil }
+                    i += 6
+                    scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                }
+                guard let u = Unicode.Scalar(scalar) else { return nil }
+                out.append(contentsOf: Array(String(Character(u)).utf8))
+            default: return nil
+            }
+        }
+        guard out.count <= maxModelBytes else { return nil }
+        return String(validating: out, as: UTF8.self)
+    }
+
+    /// Whether the body was a JSON object (its first value opened an object).
+    public var isObject: Bool { sawRoot }
+}

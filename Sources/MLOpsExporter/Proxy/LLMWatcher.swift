@@ -1,0 +1,139 @@
+import Capture
+import HTTPServer
+import ModelMonitoring
+
+/// One request on an OpenAI route, watched as it passes (issue 17, docs/llm.md): an ``LLMExchangeMeter`` fed the
+/// bytes, the model and version resolved when the request body is complete (from the route, or the body's `model`),
+/// time to first token and the gaps between tokens recorded as they arrive, the rest when the exchange ends.
+///
+/// Confined to the exchange's event loop (``ProxyExchangeWatcher``'s contract): `@unchecked Sendable` only so that
+/// the tap that carries it may cross the observer protocol.
+final class LLMWatcher: ProxyExchangeWatcher, @unchecked Sendable {
+    let routing: ProxyRouting
+    /// The route names the model (nil: the body does).
+    private(set) var entry: ProxyRouting.Entry?
+    /// The version the route or the adapter names.
+    private var version: String?
+    private let modelFromBody: Bool
+    private(set) var meter: LLMExchangeMeter
+    private var collector: LLMCollector?
+    private var versionIndex = 0
+    private var inFlight = false
+    /// The model was resolved (attributed, or found unrouted) when the request ended.
+    private var resolved = false
+
+    init(routing: ProxyRouting, entry: ProxyRouting.Entry?, version: String?, path: String) {
+        self.routing = routing
+        self.entry = entry
+        self.version = version
+        modelFromBody = entry == nil
+        meter = LLMExchangeMeter(
+            endpoint: LLMExchangeMeter.Endpoint(path: path), maxResponseBytes: routing.settings.capture.maxBodyBytes)
+    }
+
+    /// The version recorded: an adapter's or the route's, else the model's only one, else `default`.
+    var recordedVersion: String { version ?? entry?.impliedVersion ?? "default" }
+
+    func requestBody(_ bytes: UnsafeRawBufferPointer) { meter.requestBody(bytes) }
+
+    func requestEnded(elapsed: Double) {
+        meter.requestEnded(elapsed: elapsed)
+        resolve()
+    }
+
+    /// Attributes the request (once): the body's model for a body route; counts it for its model (or unrouted) and
+    /// puts it in flight.
+    private func resolve() {
+        guard !resolved else { return }
+        resolved = true
+        if modelFromBody {
+            if let target = routing.llmTarget(meter.request.model) {
+                entry = target.entry
+                if let v = target.version { version = v }
+            }
+            if let entry { entry.counters.requests.add(0) } else { routing.unrouted.requests.add(0) }
+        }
+        guard let entry, let collector = entry.llm else { return }
+        self.collector = collector
+        versionIndex = entry.model.context.versionIndex(recordedVersion)
+        collector.requestStarted(version: versionIndex)
+        inFlight = true
+    }
+
+    func responseHead(status: Int, headers: HTTPHeaders, elapsed: Double) {
+        meter.responseHead(status: status, contentType: headers["Content-Type"])
+    }
+
+    func responseBody(_ bytes: UnsafeRawBufferPointer, elapsed: Double) {
+        let arrival = meter.responseBody(bytes, elapsed: elapsed)
+        guard let collector else { return }
+        if let ttft = arrival.timeToFirstToken { collector.firstToken(version: versionIndex, seconds: ttft) }
+        if arrival.gap != nil || arrival.zeroGaps > 0 {
+            collector.tokenGaps(version: versionIndex, gap: arrival.gap, zeros: arrival.zeroGaps)
+        }
+    }
+
+    /// The exchange ended: records it in the model's `llm` collector and `service` series, and the proxy's counters.
+    func ended(_ exchange: ProxyExchangeRecord) {
+        if !resolved && !modelFromBody { resolve() }  // (a request that never completed: still counted)
+        meter.finish()
+        let counters = entry?.counters ?? routing.unrouted
+        if let failure = exchange.failure { counters.upstreamError(failure) }
+        if exchange.cancelled { counters.cancelled.add(0) }
+        guard let entry else {
+            if !resolved { routing.unrouted.requests.add(0) }  // left before its body was complete
+            return
+        }
+        let record = Self.record(exchange, meter: meter, settings: routing.settings)
+        if let collector {
+            collector.requestEnded(version: versionIndex, record, wasInFlight: inFlight)
+        }
+        guard !exchange.cancelled, let status = exchange.status else { return }
+        let isError = record.outcome == .error || routing.settings.isErrorStatus(status)
+        entry.model.recordRequest(
+            version: recordedVersion, status: isError ? .error : .ok,
+            errorKind: isError ? (record.errorReason ?? "http_\(status)") : nil,
+            latencySeconds: exchange.durationSeconds)
+    }
+
+    /// What the exchange and the meter say, as the collector records it.
+    static func record(
+        _ exchange: ProxyExchangeRecord, meter: LLMExchangeMeter, settings: ProxyConfiguration
+    ) -> LLMRequestRecord {
+        let outcome: LLMRequestRecord.Outcome
+        var reason: String?
+        if exchange.cancelled {
+            outcome = .cancelled
+        } else if let failure = exchange.failure {
+            outcome = .error
+            reason = exchange.responseHeaders == nil ? failure.rawValue : "stream_interrupted"
+        } else if let status = exchange.status, status >= 400 {
+            outcome = .error
+            reason = "http_\(status)"
+        } else if meter.errorEvents > 0 {
+            outcome = .error
+            reason = "stream_error"
+        } else {
+            outcome = .ok
+        }
+        var r = LLMRequestRecord(endpoint: meter.endpoint.rawValue, outcome: outcome)
+        r.errorReason = reason
+        if outcome != .cancelled { r.durationSeconds = exchange.durationSeconds }
+        r.timeToFirstTokenSeconds = meter.timeToFirstToken
+        if let usage = meter.usage {
+            r.promptTokens = usage.promptTokens
+            r.cachedTokens = usage.cachedTokens
+        }
+        if let completion = meter.completionTokens {
+            r.completionTokens = completion.count
+            r.completionEstimated = completion.estimated
+            if outcome == .ok, completion.count >= 2, let ttft = meter.timeToFirstToken {
+                let sinceRequestEnd = exchange.durationSeconds - (meter.requestEndedAt ?? 0)
+                r.timePerOutputTokenSeconds = max(0, sinceRequestEnd - ttft) / Double(completion.count - 1)
+            }
+        }
+        r.finishReasons = meter.finishReasons
+        r.malformedEvents = meter.malformedEvents
+        return r
+    }
+}

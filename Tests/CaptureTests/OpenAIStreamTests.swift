@@ -1,0 +1,270 @@
+import Capture
+import Foundation
+import Testing
+
+/// The events of `text` fed in pieces cut at `cuts` (byte offsets), as (type, data) strings; `oversized` as
+/// ("!oversized", "").
+private func events(_ text: String, cuts: [Int] = [], maxEventBytes: Int = 1 << 20) -> [(String, String)] {
+    var parser = ServerSentEventParser(maxEventBytes: maxEventBytes)
+    var out: [(String, String)] = []
+    let bytes = Array(text.utf8)
+    var start = 0
+    for end in cuts.filter({ $0 > 0 && $0 < bytes.count }).sorted() + [bytes.count] where end >= start {
+        bytes[start..<end].withUnsafeBytes { piece in
+            parser.feed(piece) { event in
+                switch event {
+                case .oversized: out.append(("!oversized", ""))
+                case .data(let type, let data):
+                    out.append((String(decoding: type, as: UTF8.self), String(decoding: data, as: UTF8.self)))
+                }
+            }
+        }
+        start = end
+    }
+    return out
+}
+
+@Suite("Server-sent events")
+struct ServerSentEventTests {
+    static let stream =
+        ": keep-alive\n\ndata: {\"a\":1}\n\ndata: first\ndata: second\r\n\r\nevent: response.output_text.delta\r"
+        + "data:no-space\r\rid: 7\nretry: 10\ndata:  two spaces\n\n\n\ndata: [DONE]\n\n"
+
+    static let expected: [(String, String)] = [
+        ("", "{\"a\":1}"), ("", "first\nsecond"), ("response.output_text.delta", "no-space"), ("", " two spaces"),
+        ("", "[DONE]"),
+    ]
+
+    @Test("comments, CR/LF/CRLF line ends, multi-line data, event types, a leading space dropped")
+    func whole() {
+        let got = events(Self.stream)
+        #expect(got.map(\.0) == Self.expected.map(\.0))
+        #expect(got.map(\.1) == Self.expected.map(\.1))
+    }
+
+    @Test("the same events whatever the pieces: every single cut, and pieces of one byte")
+    func everySplit() {
+        let n = Self.stream.utf8.count
+        for cut in 1..<n {
+            let got = events(Self.stream, cuts: [cut])
+            #expect(got.map(\.1) == Self.expected.map(\.1), "cut at \(cut)")
+        }
+        let bytewise = events(Self.stream, cuts: Array(1..<n))
+        #expect(bytewise.map(\.0) == Self.expected.map(\.0))
+        #expect(bytewise.map(\.1) == Self.expected.map(\.1))
+    }
+
+    @Test("an event over the limit is dropped whole and reported; the next one parses")
+    func oversized() {
+        let big = String(repeating: "x", count: 100)
+        let text = "data: \(big)\n\ndata: small\n\ndata: \(big)\ndata: y\n\ndata: ok\n\n"
+        let got = events(text, cuts: [3, 50, 60], maxEventBytes: 64)
+        #expect(got.map(\.0) == ["!oversized", "", "!oversized", ""])
+        #expect(got.map(\.1) == ["", "small", "", "ok"])
+    }
+
+    @Test("an event without data is not dispatched; an unterminated last event is not either")
+    func noData() {
+        #expect(events("event: ping\n\n: c\n\ndata: x\n").isEmpty)
+    }
+}
+
+@Suite("OpenAI request scanner")
+struct OpenAIRequestScannerTests {
+    private func scan(_ body: String, cuts: [Int] = []) -> OpenAIRequestScanner {
+        var scanner = OpenAIRequestScanner()
+        let bytes = Array(body.utf8)
+        var start = 0
+        for end in cuts.filter({ $0 > 0 && $0 < bytes.count }).sorted() + [bytes.count] {
+            bytes[start..<end].withUnsafeBytes { scanner.feed($0) }
+            start = end
+        }
+        return scanner
+    }
+
+    @Test("top-level model, stream and stream_options.include_usage; nested look-alikes ignored")
+    func members() {
+        let body = #"""
+            {"messages":[{"role":"user","content":"say \"model\": x","model":"nested"}],
+             "metadata":{"model":"nope","stream":true},"stream_options":{"include_usage":true,"model":"no"},
+             "model":"meta-llama/Llama-3.1-8B-Instruct","temperature":0.2,"stream":true}
+            """#
+        let s = scan(body)
+        #expect(s.model == "meta-llama/Llama-3.1-8B-Instruct")
+        #expect(s.stream)
+        #expect(s.includeUsage)
+        #expect(s.isObject)
+        let n = body.utf8.count
+        for cut in stride(from: 1, to: n, by: 3) {
+            let piece = scan(body, cuts: [cut, cut + 1])
+            #expect(piece.model == s.model && piece.stream && piece.includeUsage, "cut at \(cut)")
+        }
+    }
+
+    @Test("escaped model names are decoded; not-a-string, absent and too long give none")
+    func edges() {
+        #expect(scan(#"{"model":"a\"b\\c\u00e9\ud83d\ude00"}"#).model == "a\"b\\cé😀")
+        #expect(scan(#"{"model":42}"#).model == nil)
+        #expect(scan(#"{"model":{"name":"x"}}"#).model == nil)
+        #expect(scan(#"{"prompt":"x"}"#).model == nil)
+        #expect(scan(#"["model","x"]"#).model == nil)
+        let long = String(repeating: "m", count: OpenAIRequestScanner.maxModelBytes + 1)
+        #expect(scan("{\"model\":\"\(long)\"}").model == nil)
+        #expect(scan(#"{"stream":false,"model":"m"}"#).stream == false)
+        #expect(scan(#"{"stream": true , "model":"m"}"#).stream)
+    }
+
+    @Test("random bodies: the same members as Foundation's JSON parser, in any pieces")
+    func randomAgainstFoundation() throws {
+        var rng = SplitMix(seed: 17)
+        let names = ["gpt-4o", "llama", "a\"q", "ünï", "x/y:z", "model"]
+        for round in 0..<300 {
+            var object: [String: Any] = [:]
+            if rng.next() % 4 != 0 { object["model"] = names[Int(rng.next() % UInt64(names.count))] }
+            if rng.next() % 2 == 0 { object["stream"] = rng.next() % 2 == 0 }
+            if rng.next() % 2 == 0 { object["stream_options"] = ["include_usage": rng.next() % 2 == 0, "model": "n"] }
+            object["messages"] = [["role": "user", "content": "{\"model\": \"fake\", [\\]", "model": "inner"]]
+            object["n"] = Int(rng.next() % 3)
+            let data = try JSONSerialization.data(withJSONObject: object, options: [])
+            let text = String(decoding: data, as: UTF8.self)
+            let cuts = (0..<3).map { _ in Int(rng.next() % UInt64(max(1, data.count))) }
+            let s = scan(text, cuts: cuts)
+            let parsed = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+            #expect(s.model == parsed["model"] as? String, "round \(round): \(text)")
+            #expect(s.stream == (parsed["stream"] as? Bool ?? false), "round \(round)")
+            let options = parsed["stream_options"] as? [String: Any]
+            #expect(s.includeUsage == (options?["include_usage"] as? Bool ?? false), "round \(round)")
+        }
+    }
+}
+
+/// A seeded generator (SplitMix64).
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+@Suite("OpenAI documents")
+struct OpenAIDocumentTests {
+    private func read(_ json: String) -> OpenAIDocument? {
+        Array(json.utf8).withUnsafeBytes { OpenAIDocument(parsing: $0) }
+    }
+
+    @Test("chat chunks: content, tool calls, reasoning, an empty delta, finish reasons, usage")
+    func chat() throws {
+        let d = try #require(
+            read(
+                #"{"object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null},{"index":1,"delta":{"tool_calls":[{"index":0}]},"finish_reason":"tool_calls"},{"index":2,"delta":{"content":""},"finish_reason":"length"},{"index":3,"delta":{"reasoning_content":"h"},"finish_reason":"weird"}],"usage":{"prompt_tokens":12,"completion_tokens":7,"prompt_tokens_details":{"cached_tokens":4}}}"#
+            ))
+        #expect(d.contentChoices == 3)
+        #expect(d.finishReasons == [.toolCalls, .length, .other])
+        #expect(d.usage == LLMUsage(promptTokens: 12, completionTokens: 7, cachedTokens: 4))
+        #expect(!d.isError)
+        let empty = try #require(read(#"{"choices":[],"usage":null}"#))
+        #expect(empty.contentChoices == 0 && empty.usage == nil)
+    }
+
+    @Test("completions text, embeddings usage, errors, and not JSON")
+    func others() throws {
+        let c = try #require(read(#"{"object":"text_completion","choices":[{"text":" the","finish_reason":"stop"}]}"#))
+        #expect(c.contentChoices == 1 && c.finishReasons == [.stop])
+        let e = try #require(read(#"{"object":"list","data":[],"usage":{"prompt_tokens":8,"total_tokens":8}}"#))
+        #expect(e.usage == LLMUsage(promptTokens: 8))
+        #expect(try #require(read(#"{"error":{"message":"overloaded"}}"#)).isError)
+        #expect(read("{\"choices\":[") == nil)
+        #expect(read("[DONE]") == nil)
+    }
+
+    @Test("Responses API: deltas, completed, incomplete, failed, error events")
+    func responses() throws {
+        #expect(try #require(read(#"{"type":"response.output_text.delta","delta":"Hel"}"#)).contentChoices == 1)
+        #expect(try #require(read(#"{"type":"response.output_text.delta","delta":""}"#)).contentChoices == 0)
+        let done = try #require(
+            read(
+                #"{"type":"response.completed","response":{"status":"completed","usage":{"input_tokens":5,"output_tokens":9,"input_tokens_details":{"cached_tokens":2}}}}"#
+            ))
+        #expect(done.finishReasons == [.stop])
+        #expect(done.usage == LLMUsage(promptTokens: 5, completionTokens: 9, cachedTokens: 2))
+        let cut = try #require(
+            read(
+                #"{"type":"response.incomplete","response":{"status":"incomplete","incomplete_details":{"reason":"max_output_tokens"}}}"#
+            ))
+        #expect(cut.finishReasons == [.length])
+        let failed = try #require(read(#"{"type":"response.failed","response":{"status":"failed"}}"#))
+        #expect(failed.isError && failed.finishReasons == [.error])
+        #expect(try #require(read(#"{"type":"error","code":"server_error"}"#)).isError)
+        let whole = try #require(
+            read(#"{"object":"response","status":"completed","usage":{"input_tokens":3,"output_tokens":4}}"#))
+        #expect(whole.finishReasons == [.stop] && whole.usage?.completionTokens == 4)
+    }
+}
+
+@Suite("LLM exchange meter")
+struct LLMExchangeMeterTests {
+    private func chunk(_ content: String, finish: String? = nil) -> String {
+        let reason = finish.map { "\"\($0)\"" } ?? "null"
+        return
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\(content)\"},\"finish_reason\":\(reason)}]}\n\n"
+    }
+
+    private func feed(_ meter: inout LLMExchangeMeter, _ text: String, at t: Double) -> LLMExchangeMeter.Arrival {
+        Array(text.utf8).withUnsafeBytes { meter.responseBody($0, elapsed: t) }
+    }
+
+    @Test("TTFT from the request's end, gaps between pieces, zero gaps inside one, tokens estimated")
+    func stream() {
+        var m = LLMExchangeMeter(endpoint: LLMExchangeMeter.Endpoint(path: "/v1/chat/completions"))
+        #expect(m.endpoint == .chatCompletions)
+        Array(#"{"model":"m","stream":true}"#.utf8).withUnsafeBytes { m.requestBody($0) }
+        m.requestEnded(elapsed: 0.010)
+        m.responseHead(status: 200, contentType: "text/event-stream; charset=utf-8")
+        #expect(feed(&m, ": ping\n\n", at: 0.05) == .init())
+        let first = feed(&m, chunk("a"), at: 0.210)
+        #expect(abs(first.timeToFirstToken! - 0.2) < 1e-12 && first.gap == nil && first.zeroGaps == 0)
+        let two = feed(&m, chunk("b") + chunk("c") + "data: {\"choi", at: 0.260)
+        #expect(two.gap! == 0.260 - 0.210 && two.zeroGaps == 1 && two.timeToFirstToken == nil)
+        let last = feed(&m, "ces\":[{\"delta\":{\"content\":\"d\"}}]}\n\n" + chunk("", finish: "stop"), at: 0.3)
+        #expect(abs(last.gap! - 0.04) < 1e-12 && last.zeroGaps == 0)
+        _ = feed(&m, "data: not json\n\ndata: [DONE]\n\n", at: 0.31)
+        m.finish()
+        #expect(m.request.model == "m" && m.request.stream)
+        #expect(m.completionTokens! == (4, true))
+        #expect(m.finishReasons[LLMFinishReason.stop.rawValue] == 1)
+        #expect(m.malformedEvents == 1)
+        #expect(abs(m.timeToFirstToken! - 0.2) < 1e-12)
+    }
+
+    @Test("a non-streamed response is read whole at the end; an error status is not parsed")
+    func whole() {
+        var m = LLMExchangeMeter(endpoint: .completions)
+        m.responseHead(status: 200, contentType: "application/json")
+        _ = feed(&m, #"{"choices":[{"text":"x","finish_reason":"length"}],"#, at: 1)
+        _ = feed(&m, #""usage":{"prompt_tokens":3,"completion_tokens":5}}"#, at: 1)
+        m.finish()
+        #expect(m.completionTokens! == (5, false))
+        #expect(m.usage?.promptTokens == 3)
+        #expect(m.finishReasons[LLMFinishReason.length.rawValue] == 1)
+        #expect(m.timeToFirstToken == nil)
+        var e = LLMExchangeMeter(endpoint: .chatCompletions)
+        e.responseHead(status: 429, contentType: "application/json")
+        _ = feed(&e, #"{"error":{"message":"slow down"}}"#, at: 1)
+        e.finish()
+        #expect(e.errorEvents == 0 && e.completionTokens == nil)
+    }
+
+    @Test("a non-streamed response over the limit gives no usage")
+    func overLimit() {
+        var m = LLMExchangeMeter(endpoint: .chatCompletions, maxResponseBytes: 16)
+        m.responseHead(status: 200, contentType: "application/json")
+        _ = feed(&m, #"{"usage":{"prompt_tokens":3,"completion_tokens":5}}"#, at: 1)
+        m.finish()
+        #expect(m.responseOverLimit && m.usage == nil)
+    }
+}
