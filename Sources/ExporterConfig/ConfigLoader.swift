@@ -6,7 +6,7 @@ import Yams
 /// ``ConfigLimits`` (size, YAML alias expansion, list length) is refused with the place where it passes.
 public enum ConfigLoader {
     /// Collector names every model may use without further registration.
-    public static let builtInCollectors: Set<String> = ["service", "drift", "quality", "fairness"]
+    public static let builtInCollectors: Set<String> = ["service", "drift", "quality", "fairness", "llm"]
 
     /// Reads `path` and validates it. `knownCollectors` are the collector names that exist in this
     /// process (built-in plus user-registered). With `referencesMustExist` false, a model's `reference`

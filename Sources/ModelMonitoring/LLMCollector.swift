@@ -13,6 +13,7 @@ public struct LLMRequestRecord: Sendable {
 
     /// Index in ``LLMCollector/endpoints``.
     public var endpoint: Int
+    /// How it ended.
     public var outcome: Outcome
     /// Request arrival to the response's end (not for a cancelled request).
     public var durationSeconds: Double?
@@ -20,10 +21,13 @@ public struct LLMRequestRecord: Sendable {
     public var timeToFirstTokenSeconds: Double?
     /// (duration from the request's last byte − TTFT) / (completion tokens − 1): streamed, ok, ≥ 2 tokens.
     public var timePerOutputTokenSeconds: Double?
+    /// Prompt tokens (from `usage`).
     public var promptTokens: Int?
+    /// Completion tokens (from `usage`, or estimated: ``completionEstimated``).
     public var completionTokens: Int?
     /// The completion tokens were counted from the stream's chunks (no `usage`).
     public var completionEstimated = false
+    /// Cached prompt tokens (from `usage`).
     public var cachedTokens: Int?
     /// Counts by ``LLMCollector/finishReasons`` index (empty: none).
     public var finishReasons: [Int] = []
@@ -32,6 +36,7 @@ public struct LLMRequestRecord: Sendable {
     /// SSE events that were not JSON.
     public var malformedEvents = 0
 
+    /// A record with no measures yet.
     public init(endpoint: Int, outcome: Outcome) {
         self.endpoint = endpoint
         self.outcome = outcome
@@ -146,6 +151,7 @@ public final class LLMCollector: ModelCollector {
 
     let model: ModelContext
     let versions: Int
+    /// The model's `llm` section (defaults when it has none).
     public let configuration: LLMConfiguration
     let ttftLayout: BucketLayout
     let itlLayout: BucketLayout

@@ -55,7 +55,11 @@ struct ProxyConfigTests {
         #expect(
             proxy.routes.map(\.path) == [
                 "/v2/models/{model}/versions/{version}/infer", "/v2/models/{model}/infer", "/v1/models/{model}:predict",
+                "/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/responses",
             ])
+        #expect(
+            proxy.routes.map(\.protocol) == Array(repeating: .modelServer, count: 3)
+                + Array(repeating: .openAI, count: 4))
         #expect(proxy.routes.allSatisfy { $0.methods == ["POST"] && $0.model == nil && $0.modelHeader == nil })
         #expect(proxy.routes.allSatisfy { $0.version == nil && $0.versionHeader == nil })
         #expect(proxy == ProxyConfiguration(upstream: proxy.upstream))
@@ -299,7 +303,7 @@ struct ProxyConfigTests {
             ),
             (
                 "{path: /x, version: v1}",
-                "11:7: proxy.routes[0]: a route must say which model a request is for: {model} in the path, model or model_header"
+                "11:7: proxy.routes[0]: a route must say which model a request is for: {model} in the path, model or model_header (or protocol: openai, for the body's model)"
             ),
             (
                 "{path: /x, model: fraud, version: v1}",
@@ -320,7 +324,7 @@ struct ProxyConfigTests {
             ),
             (
                 #"{path: "/x/{model}", weight: 2}"#,
-                "11:28: proxy.routes[0].weight: unknown field (expected one of: path, methods, model, model_header, version, version_header)"
+                "11:28: proxy.routes[0].weight: unknown field (expected one of: path, methods, model, model_header, version, version_header, protocol)"
             ),
         ]
         for (route, error) in cases {
@@ -362,7 +366,7 @@ struct ProxyConfigTests {
             codeProblems(configuration) == [
                 "proxy.upstream: port \"0\" must be a number in 1...65535",
                 #"proxy.request_id_header: "X Id" is not a header name (letters, digits and !#$%&'*+-.^_`|~)"#,
-                #"proxy.routes[3].model: unknown model "churn" (configured: credit, fraud)"#,
+                #"proxy.routes[7].model: unknown model "churn" (configured: credit, fraud)"#,
             ])
         configuration.proxy = ProxyConfiguration(upstream: .init(host: "m", port: 80, basePath: "/a/"))
         #expect(try configuration.validated().proxy?.upstream.basePath == "/a")

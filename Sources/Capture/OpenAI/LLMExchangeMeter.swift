@@ -47,6 +47,7 @@ public struct LLMExchangeMeter {
         /// Further content-bearing events in the same piece.
         public var zeroGaps = 0
 
+        /// Creates an arrival.
         public init(timeToFirstToken: Double? = nil, gap: Double? = nil, zeroGaps: Int = 0) {
             self.timeToFirstToken = timeToFirstToken
             self.gap = gap
@@ -54,6 +55,7 @@ public struct LLMExchangeMeter {
         }
     }
 
+    /// The API the request is for.
     public let endpoint: Endpoint
     /// The request body's members read so far.
     public private(set) var request = OpenAIRequestScanner()
@@ -63,8 +65,9 @@ public struct LLMExchangeMeter {
     public private(set) var status: Int?
     /// The response is an event stream (`text/event-stream`).
     public private(set) var isEventStream = false
-    /// When the first and the last content-bearing events arrived.
+    /// When the first content-bearing event arrived.
     public private(set) var firstContentAt: Double?
+    /// When the last content-bearing event arrived.
     public private(set) var lastContentAt: Double?
     /// Content-bearing choices seen in the stream (the estimate of completion tokens without `usage`).
     public private(set) var contentChunks = 0

@@ -29,10 +29,14 @@ public enum LLMFinishReason: Int, Sendable, CaseIterable {
 
 /// Token counts an OpenAI response reports (`usage`); each nil when absent.
 public struct LLMUsage: Sendable, Equatable {
+    /// `prompt_tokens` (`input_tokens`).
     public var promptTokens: Int?
+    /// `completion_tokens` (`output_tokens`).
     public var completionTokens: Int?
+    /// `prompt_tokens_details.cached_tokens` (`input_tokens_details.cached_tokens`).
     public var cachedTokens: Int?
 
+    /// Creates usage counts.
     public init(promptTokens: Int? = nil, completionTokens: Int? = nil, cachedTokens: Int? = nil) {
         self.promptTokens = promptTokens
         self.completionTokens = completionTokens
@@ -55,6 +59,7 @@ public struct OpenAIDocument: Sendable, Equatable {
     /// The document is an error (`error` member, an `error` event, a failed response).
     public var isError = false
 
+    /// A document that says nothing.
     public init() {}
 
     /// Reads `bytes` (one JSON document); nil when it is not JSON.

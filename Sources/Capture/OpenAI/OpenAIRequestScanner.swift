@@ -43,6 +43,7 @@ public struct OpenAIRequestScanner: Sendable {
     private var modelBytes: [UInt8] = []
     private var sawRoot = false
 
+    /// A scanner at the start of a body.
     public init() {}
 
     /// Scans the next piece of the body.
