@@ -8,14 +8,19 @@ extension Reader {
     ]
 
     /// The SLOs of `model`, or (with `fleet`, the configured models) the service-wide SLOs.
+    /// `llmRefused`: the model has an `llm` section that was refused (its errors are reported; the LLM SLO types
+    /// do not add that the section is missing).
     mutating func slos(
-        _ node: Node, _ path: String, model: ModelConfiguration, fleet: [ModelConfiguration]? = nil
+        _ node: Node, _ path: String, model: ModelConfiguration, fleet: [ModelConfiguration]? = nil,
+        llmRefused: Bool = false
     ) -> [SLOConfiguration] {
         guard let items = sequence(node, path) else { return [] }
         var out: [SLOConfiguration] = []
         var names = Set<String>()
         for (i, item) in items.enumerated() {
-            guard let slo = slo(item, "\(path)[\(i)]", model: model, fleet: fleet) else { continue }
+            guard let slo = slo(item, "\(path)[\(i)]", model: model, fleet: fleet, llmRefused: llmRefused) else {
+                continue
+            }
             if !names.insert(slo.name).inserted {
                 fail(
                     item, "\(path)[\(i)].name",
@@ -28,7 +33,8 @@ extension Reader {
     }
 
     mutating func slo(
-        _ node: Node, _ path: String, model: ModelConfiguration, fleet: [ModelConfiguration]? = nil
+        _ node: Node, _ path: String, model: ModelConfiguration, fleet: [ModelConfiguration]? = nil,
+        llmRefused: Bool = false
     ) -> SLOConfiguration? {
         guard let fields = mapping(node, path, allowed: Self.sloFields) else { return nil }
         let errorsBefore = errors.count
@@ -43,7 +49,9 @@ extension Reader {
             fail(t, "\(path).type", "unknown SLO type \"\(typeName)\" (expected one of: \(types))")
             return nil
         }
-        if fleet != nil && !type.isRequestBased {
+        // A service-wide ttft, tpot or goodput SLO would sum over models of which only some serve LLMs (and
+        // with buckets and objectives of their own): refused, like the other per-model types.
+        if fleet != nil && type != .availability && type != .latency {
             fail(t, "\(path).type", "service-wide SLOs are availability or latency (\(typeName) SLOs are per model)")
             return nil
         }
@@ -67,11 +75,20 @@ extension Reader {
                 fail(p, "\(path).period", "unknown period \"\(s)\" (expected 28d or 30d)")
             }
         }
-        // Fields that belong to one type only.
-        for (key, owner) in [
-            ("threshold_seconds", SLOType.latency), ("metric", .quality), ("target", .quality), ("window", .quality),
-        ] where type != owner {
-            if let v = value(key) { fail(v, "\(path).\(key)", "only \(owner.rawValue) SLOs have \(key)") }
+        // Fields that belong to some types only.
+        for (key, owners) in [
+            ("threshold_seconds", [SLOType.latency, .ttft, .tpot]), ("metric", [.quality]), ("target", [.quality]),
+            ("window", [.quality]),
+        ] where !owners.contains(type) {
+            let names = owners.map(\.rawValue)
+            let which = names.count == 1 ? names[0] : names.dropLast().joined(separator: ", ") + " and " + names.last!
+            if let v = value(key) { fail(v, "\(path).\(key)", "only \(which) SLOs have \(key)") }
+        }
+        // The LLM types read the llm collector's series and the llm section's buckets and objectives (a section
+        // that was refused has its own error already).
+        let llm = model.llm
+        if type.isLLM && llm == nil && !llmRefused {
+            fail(t, "\(path).type", "\(typeName) SLOs need the model's llm section (none is configured)")
         }
         switch type {
         case .availability: break
@@ -126,6 +143,29 @@ extension Reader {
             }
             if let w = value("window") {
                 slo.window = duration(w, "\(path).window", range: .seconds(300) ... .seconds(86_400)) ?? slo.window
+            }
+        case .ttft, .tpot:
+            let key = type == .ttft ? "ttft_buckets" : "tpot_buckets"
+            if let v = value("threshold_seconds") {
+                if let threshold = number(v, "\(path).threshold_seconds"), let llm {
+                    let bounds = type == .ttft ? llm.ttftBuckets : llm.tpotBuckets
+                    if bounds.contains(threshold) {
+                        slo.thresholdSeconds = threshold
+                    } else {
+                        fail(
+                            v, "\(path).threshold_seconds",
+                            "\(Self.plain(threshold)) is not one of the model's llm.\(key) (\(bounds.map(Self.plain).joined(separator: ", ")))"
+                        )
+                    }
+                }
+            } else {
+                fail(node, "\(path).threshold_seconds", "required: one of the model's llm.\(key)")
+            }
+        case .goodput:
+            if let llm, llm.objectives.isEmpty {
+                fail(
+                    t, "\(path).type",
+                    "goodput SLOs need llm.objectives (ttft_seconds, tpot_seconds or duration_seconds; none are set)")
             }
         case .drift:
             if model.features.isEmpty {

@@ -411,7 +411,10 @@ struct Reader {
                 m.collectors.append(CollectorConfiguration(name: "llm"))
             }
         }
-        if let s = value("slos") { m.slos = slos(s, "\(path).slos", model: m) }
+        // After llm: the ttft, tpot and goodput SLOs check its buckets and objectives.
+        if let s = value("slos") {
+            m.slos = slos(s, "\(path).slos", model: m, llmRefused: value("llm") != nil && m.llm == nil)
+        }
         if let c = value("capture") { m.capture = capture(c, "\(path).capture", model: m) }
         return errors.count == errorsBefore ? m : nil
     }

@@ -10,9 +10,27 @@ public enum SLOType: String, Sendable, CaseIterable {
     case drift
     /// Share of time without a fairness violation (`mlops_fairness_violation`).
     case fairness
+    /// Share of streamed LLM requests whose time to first token is within `threshold_seconds` (a bucket of
+    /// `mlops_llm_time_to_first_token_seconds`, one of the model's `llm.ttft_buckets`).
+    case ttft
+    /// Share of streamed LLM requests whose time per output token is within `threshold_seconds` (a bucket of
+    /// `mlops_llm_time_per_output_token_seconds`, one of the model's `llm.tpot_buckets`).
+    case tpot
+    /// Share of LLM requests (not cancelled) that succeeded and met every one of the model's `llm.objectives`.
+    case goodput
 
-    /// Whether the SLI counts requests (availability, latency) rather than time in violation.
-    public var isRequestBased: Bool { self == .availability || self == .latency }
+    /// Whether the SLI counts requests (availability, latency, ttft, tpot, goodput) rather than time in
+    /// violation.
+    public var isRequestBased: Bool { !isTimeBased }
+
+    /// Whether the SLI is the share of time in violation (quality, drift, fairness).
+    public var isTimeBased: Bool { self == .quality || self == .drift || self == .fairness }
+
+    /// Whether the SLI reads the `llm` collector's series, so that the model needs an `llm` section.
+    public var isLLM: Bool { self == .ttft || self == .tpot || self == .goodput }
+
+    /// Whether the SLO has a `threshold_seconds` (a bucket bound of the histogram its SLI reads).
+    public var hasThreshold: Bool { self == .latency || self == .ttft || self == .tpot }
 }
 
 /// The compliance period of an SLO: the window its error budget is spent over.
@@ -42,7 +60,8 @@ public struct SLOConfiguration: Sendable, Equatable {
     public var objective: Double
     /// Compliance period.
     public var period: SLOPeriod
-    /// Latency SLOs: the threshold in seconds, one of the model's `latency_buckets`.
+    /// Latency, ttft and tpot SLOs: the threshold in seconds, one of the model's `latency_buckets`
+    /// (`llm.ttft_buckets`, `llm.tpot_buckets`).
     public var thresholdSeconds: Double?
     /// Quality SLOs: the metric.
     public var metric: QualityMetric?

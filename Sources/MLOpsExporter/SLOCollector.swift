@@ -22,7 +22,7 @@ struct SLOCollector: Collector {
             info = try! s.info(
                 "mlops_slo_info",
                 help:
-                    "Configured SLOs: type (availability, latency, quality, drift, fairness), objective in percent, period, latency threshold or quality target, quality metric.",
+                    "Configured SLOs: type (availability, latency, quality, drift, fairness, ttft, tpot, goodput), objective in percent, period, latency, ttft or tpot threshold or quality target, quality metric.",
                 labels: ["model", "slo", "type", "objective", "period", "threshold", "metric"])
             schema = s
         }

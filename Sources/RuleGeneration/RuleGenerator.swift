@@ -77,12 +77,20 @@ public enum RuleGenerator {
             return .events(
                 errors: { "(sum(rate(\(failed)[\($0)])) or vector(0))" }, total: { "sum(rate(\(all)[\($0)]))" })
         case .latency:
-            let count = PromQL.selector("mlops_model_latency_seconds_count", base)
-            let bucket = PromQL.selector(
-                "mlops_model_latency_seconds_bucket", base + [PromQL.leMatcher(slo.thresholdSeconds ?? 0)])
+            return slower("mlops_model_latency_seconds", than: slo.thresholdSeconds ?? 0, base)
+        case .ttft:
+            return slower("mlops_llm_time_to_first_token_seconds", than: slo.thresholdSeconds ?? 0, base)
+        case .tpot:
+            return slower("mlops_llm_time_per_output_token_seconds", than: slo.thresholdSeconds ?? 0, base)
+        case .goodput:
+            // Requests that ended ok or in error; good ones are ok and met every objective. Before the first good
+            // request there is no `objective="all"` series: every request is bad.
+            let all = PromQL.selector("mlops_llm_requests_total", base + [("outcome", "!=", "cancelled")])
+            let good = PromQL.selector(
+                "mlops_llm_requests_within_objective_total", base + [("objective", "=", "all")])
             return .events(
-                errors: { "(sum(rate(\(count)[\($0)])) - sum(rate(\(bucket)[\($0)])))" },
-                total: { "sum(rate(\(count)[\($0)]))" })
+                errors: { "(sum(rate(\(all)[\($0)])) - (sum(rate(\(good)[\($0)])) or vector(0)))" },
+                total: { "sum(rate(\(all)[\($0)]))" })
         case .quality:
             return .violation(
                 "(\n  \(accuracy(model, job: job, window: PromQL.duration(slo.window), by: nil).indented)\n)\n< bool "
@@ -92,6 +100,15 @@ public enum RuleGenerator {
         case .fairness:
             return .violation("max(\(PromQL.selector("mlops_fairness_violation", base))) > bool 0")
         }
+    }
+
+    /// A histogram's observations above bucket `threshold` (all minus those in the bucket) over all of them.
+    static func slower(_ histogram: String, than threshold: Double, _ base: [(String, String, String)]) -> SLI {
+        let count = PromQL.selector("\(histogram)_count", base)
+        let bucket = PromQL.selector("\(histogram)_bucket", base + [PromQL.leMatcher(threshold)])
+        return .events(
+            errors: { "(sum(rate(\(count)[\($0)])) - sum(rate(\(bucket)[\($0)])))" },
+            total: { "sum(rate(\(count)[\($0)]))" })
     }
 
     /// Accuracy from the raw confusion counters over `window`: correct (actual == predicted, for each
@@ -187,7 +204,21 @@ public enum RuleGenerator {
             "The inputs have drifted from the reference too often: check the feature pipeline for broken or renamed features first (mlops_feature_drift_score by feature); if the shift is real, retrain on recent data and update the reference profile."
         case .fairness:
             "A sensitive group has been treated unfairly too often (mlops_fairness_metric): consider pausing automated decisions for the affected group, then retrain with bias mitigation."
+        case .ttft:
+            "More than the budgeted share of streamed requests waits over \(PromQL.number(slo.thresholdSeconds ?? 0))s for its first token: check the server's queue and prefill load (mlops_llm_requests_in_flight, prompt tokens in mlops_llm_tokens_total) and TTFT by version (mlops_llm_time_to_first_token_seconds); scale out, limit concurrent requests or long prompts, or roll back the version that got slower."
+        case .tpot:
+            "More than the budgeted share of streamed requests takes over \(PromQL.number(slo.thresholdSeconds ?? 0))s per output token: decoding is slow; check concurrency (mlops_llm_requests_in_flight) and inter-token latency by version (mlops_llm_inter_token_latency_seconds); scale out, lower the server's batch size or concurrent sequences, or roll back the version that got slower."
+        case .goodput:
+            "Too many requests fail or miss the goodput objectives (\(objectives(model))): compare mlops_llm_requests_within_objective_total by objective with mlops_llm_requests_total to see which, and check the errors by reason (mlops_llm_errors_total); scale out, or roll back the version that got slower or fails."
         }
+    }
+
+    /// The model's goodput objectives as text (`ttft <= 0.5s, duration <= 30s`).
+    static func objectives(_ model: ModelConfiguration) -> String {
+        guard let o = model.llm?.objectives else { return "none set" }
+        let set = [("ttft", o.ttftSeconds), ("tpot", o.tpotSeconds), ("duration", o.durationSeconds)]
+        return set.compactMap { name, seconds in seconds.map { "\(name) <= \(PromQL.number($0))s" } }.joined(
+            separator: ", ")
     }
 
     // MARK: Fleet

@@ -3,8 +3,9 @@ import ExporterConfig
 extension RuleGenerator {
     /// The SLOs of `configuration` as Sloth `prometheus/v1` specs (one YAML document per period, since
     /// Sloth takes the period from its command line: `sloth generate --default-slo-period 28d`).
-    /// Availability and latency SLIs are `events` (error and total queries); quality, drift and fairness
-    /// are `raw` error ratios: the share of the window in violation, as a subquery at 1m resolution.
+    /// Request-based SLIs (availability, latency, ttft, tpot, goodput) are `events` (error and total queries);
+    /// quality, drift and fairness are `raw` error ratios: the share of the window in violation, as a subquery at 1m
+    /// resolution.
     public static func slothYAML(for configuration: ExporterConfiguration, job: String = defaultJob) -> String {
         var periods: [SLOPeriod] = []
         for (_, slo) in configuration.allSLOs where !periods.contains(slo.period) {

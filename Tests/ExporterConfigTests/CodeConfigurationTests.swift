@@ -14,9 +14,11 @@ private func fileProblems(_ yaml: String) -> [String] {
 }
 
 /// `field: message` of each problem of `configuration`, built in code.
-private func codeProblems(_ configuration: ExporterConfiguration) -> [String] {
+private func codeProblems(
+    _ configuration: ExporterConfiguration, knownCollectors: Set<String> = ConfigLoader.builtInCollectors
+) -> [String] {
     do {
-        _ = try configuration.validated(referencesMustExist: false)
+        _ = try configuration.validated(knownCollectors: knownCollectors, referencesMustExist: false)
         return []
     } catch {
         return error.errors.map { "\($0.field): \($0.message)" }
@@ -107,6 +109,33 @@ struct CodeConfigurationTests {
                 "models[0].slos[1].type: quality SLOs need a classification model (accuracy)",
                 "alerting.reject_ratio: must be above 0 and below 1",
                 "service_slos[0].type: service-wide SLOs are availability or latency (drift SLOs are per model)",
+            ])
+    }
+
+    @Test("ttft, tpot and goodput SLOs come back unchanged from validated(), and are checked against the llm section")
+    func llmSLOs() throws {
+        var model = ModelConfiguration(name: "chat", task: .textGeneration, versions: ["base"])
+        model.llm = LLMConfiguration(
+            ttftBuckets: [0.1, 0.5], tpotBuckets: [0.025, 0.05], objectives: .init(ttftSeconds: 0.5, tpotSeconds: 0.05))
+        model.collectors.append(CollectorConfiguration(name: "llm"))
+        model.slos = [
+            SLOConfiguration(type: .ttft, objective: 99, thresholdSeconds: 0.5),
+            SLOConfiguration(name: "tokens", type: .tpot, objective: 99.5, period: .days28, thresholdSeconds: 0.025),
+            SLOConfiguration(type: .goodput, objective: 95, description: "in time"),
+        ]
+        let configuration = ExporterConfiguration(models: [model], source: "<code>")
+        // The llm collector is registered by the exporter (MLOpsExporter), not known to ExporterConfig alone.
+        let known = ConfigLoader.builtInCollectors.union(["llm"])
+        #expect(try configuration.validated(knownCollectors: known) == configuration)
+        var wrong = configuration
+        wrong.models[0].slos[0].thresholdSeconds = 0.3
+        wrong.models[0].llm?.objectives = .init()
+        wrong.serviceSLOs = [SLOConfiguration(type: .tpot, objective: 99, thresholdSeconds: 0.05)]
+        #expect(
+            codeProblems(wrong, knownCollectors: known) == [
+                "models[0].slos[0].threshold_seconds: 0.3 is not one of the model's llm.ttft_buckets (0.1, 0.5)",
+                "models[0].slos[2].type: goodput SLOs need llm.objectives (ttft_seconds, tpot_seconds or duration_seconds; none are set)",
+                "service_slos[0].type: service-wide SLOs are availability or latency (tpot SLOs are per model)",
             ])
     }
 

@@ -16,6 +16,20 @@ private let classifier = """
 
     """
 
+private let llmModel = """
+    models:
+      - name: chat
+        task: text_generation
+        versions: [base, sql]
+        llm:
+          adapters: {sql-lora: sql}
+          ttft_buckets: [0.1, 0.5, 2]
+          tpot_buckets: [0.02, 0.04, 0.1]
+          objectives: {ttft_seconds: 0.5, tpot_seconds: 0.05}
+        slos:
+
+    """
+
 @Suite("SLOs in the configuration")
 struct SLOConfigTests {
     @Test("the example's SLOs and alerting section load")
@@ -49,7 +63,7 @@ struct SLOConfigTests {
         arguments: [
             (
                 "- {objective: 99}",
-                "11:9: models[0].slos[0].type: required (availability, latency, quality, drift, fairness)"
+                "11:9: models[0].slos[0].type: required (availability, latency, quality, drift, fairness, ttft, tpot, goodput)"
             ),
             ("- {type: speed, objective: 99}", "11:16: models[0].slos[0].type: unknown SLO type \"speed\""),
             ("- {type: availability}", "11:9: models[0].slos[0].objective: required"),
@@ -66,7 +80,7 @@ struct SLOConfigTests {
             ),
             (
                 "- {type: availability, objective: 99, threshold_seconds: 1}",
-                "11:64: models[0].slos[0].threshold_seconds: only latency SLOs have threshold_seconds"
+                "11:64: models[0].slos[0].threshold_seconds: only latency, ttft and tpot SLOs have threshold_seconds"
             ),
             ("- {type: quality, objective: 99}", "11:9: models[0].slos[0].target: required"),
             (
@@ -122,6 +136,95 @@ struct SLOConfigTests {
             ])
     }
 
+    @Test("ttft, tpot and goodput SLOs load on a model with an llm section; thresholds are its buckets")
+    func llm() throws {
+        let config = try ConfigLoader.parse(
+            llmModel + """
+                      - {type: ttft, objective: 99, threshold_seconds: 0.5}
+                      - {name: fast-tokens, type: tpot, objective: 99.5, threshold_seconds: 0.04, period: 28d}
+                      - {type: goodput, objective: 95, description: answers in time}
+                """, file: "t.yaml")
+        let slos = try #require(config.model(named: "chat")).slos
+        #expect(slos.map(\.name) == ["ttft", "fast-tokens", "goodput"])
+        #expect(slos.map(\.type) == [.ttft, .tpot, .goodput])
+        #expect(slos[0] == SLOConfiguration(type: .ttft, objective: 99, thresholdSeconds: 0.5))
+        #expect(slos[1].thresholdSeconds == 0.04 && slos[1].period == .days28)
+        #expect(slos[2].thresholdSeconds == nil && slos[2].description == "answers in time")
+        #expect(SLOType.allCases.filter(\.isLLM) == [.ttft, .tpot, .goodput])
+        #expect(SLOType.allCases.filter(\.isRequestBased) == [.availability, .latency, .ttft, .tpot, .goodput])
+    }
+
+    @Test(
+        "ttft, tpot and goodput problems name line, column and field",
+        arguments: [
+            (
+                "- {type: ttft, objective: 99, threshold_seconds: 0.35}",
+                "11:56: models[0].slos[0].threshold_seconds: 0.35 is not one of the model's llm.ttft_buckets (0.1, 0.5, 2)"
+            ),
+            (
+                "- {type: tpot, objective: 99, threshold_seconds: 0.5}",
+                "11:56: models[0].slos[0].threshold_seconds: 0.5 is not one of the model's llm.tpot_buckets (0.02, 0.04, 0.1)"
+            ),
+            (
+                "- {type: ttft, objective: 99}",
+                "11:9: models[0].slos[0].threshold_seconds: required: one of the model's llm.ttft_buckets"
+            ),
+            (
+                "- {type: tpot, objective: 99}",
+                "11:9: models[0].slos[0].threshold_seconds: required: one of the model's llm.tpot_buckets"
+            ),
+            (
+                "- {type: goodput, objective: 95, threshold_seconds: 0.5}",
+                "11:59: models[0].slos[0].threshold_seconds: only latency, ttft and tpot SLOs have threshold_seconds"
+            ),
+            (
+                "- {type: ttft, objective: 99, threshold_seconds: 0.5, target: 0.9}",
+                "11:69: models[0].slos[0].target: only quality SLOs have target"
+            ),
+        ])
+    func llmProblems(slo: String, expected: String) {
+        let found = locatedErrors(llmModel + "      " + slo + "\n")
+        #expect(found == [expected])
+    }
+
+    @Test("ttft, tpot and goodput need an llm section; goodput needs its objectives; a refused section says so once")
+    func llmNeeds() {
+        let found = locatedErrors(
+            """
+            models:
+              - name: r
+                task: regression
+                versions: [v1]
+                slos:
+                  - {type: ttft, objective: 99, threshold_seconds: 0.5}
+                  - {type: tpot, objective: 99, threshold_seconds: 0.05}
+                  - {type: goodput, objective: 99}
+              - name: chat
+                task: text_generation
+                versions: [v1]
+                slos: [{type: goodput, objective: 99}]
+              - name: plain
+                task: text_generation
+                versions: [v1]
+                llm: {served_names: [plain]}
+                slos: [{type: goodput, objective: 99}]
+              - name: broken
+                task: text_generation
+                versions: [v1]
+                llm: {ttft_buckets: soon}
+                slos: [{type: ttft, objective: 99, threshold_seconds: 0.5}]
+            """)
+        #expect(
+            found == [
+                "6:16: models[0].slos[0].type: ttft SLOs need the model's llm section (none is configured)",
+                "7:16: models[0].slos[1].type: tpot SLOs need the model's llm section (none is configured)",
+                "8:16: models[0].slos[2].type: goodput SLOs need the model's llm section (none is configured)",
+                "12:19: models[1].slos[0].type: goodput SLOs need the model's llm section (none is configured)",
+                "17:19: models[2].slos[0].type: goodput SLOs need llm.objectives (ttft_seconds, tpot_seconds or duration_seconds; none are set)",
+                "21:25: models[3].llm.ttft_buckets: expected a list",
+            ])
+    }
+
     @Test("service-wide SLOs load: availability and latency over every model, a bucket common to all")
     func service() throws {
         let config = try ConfigLoader.parse(
@@ -155,6 +258,8 @@ struct SLOConfigTests {
                   - {type: availability, objective: 99}
                   - {type: availability, objective: 99.9}
                   - {type: availability, objective: 99, target: 0.9}
+                  - {type: ttft, objective: 99, threshold_seconds: 0.5}
+                  - {type: goodput, objective: 99}
                 """)
         #expect(
             found == [
@@ -164,6 +269,8 @@ struct SLOConfigTests {
                 "17:12: service_slos[2].type: service-wide SLOs are availability or latency (drift SLOs are per model)",
                 "19:5: service_slos[4].name: SLO \"availability\" is defined twice for this service (name it)",
                 "20:49: service_slos[5].target: only quality SLOs have target",
+                "21:12: service_slos[6].type: service-wide SLOs are availability or latency (ttft SLOs are per model)",
+                "22:12: service_slos[7].type: service-wide SLOs are availability or latency (goodput SLOs are per model)",
             ])
     }
 

@@ -24,6 +24,17 @@ private var fraud: ModelConfiguration {
     return m
 }
 
+private var chat: ModelConfiguration {
+    var m = ModelConfiguration(name: "chat", task: .textGeneration, versions: ["base", "sql"])
+    m.llm = LLMConfiguration(objectives: .init(ttftSeconds: 0.5, durationSeconds: 30))
+    m.slos = [
+        SLOConfiguration(type: .ttft, objective: 99, thresholdSeconds: 1),
+        SLOConfiguration(type: .tpot, objective: 99.5, period: .days28, thresholdSeconds: 0.05),
+        SLOConfiguration(type: .goodput, objective: 95),
+    ]
+    return m
+}
+
 @Suite("Rule generation")
 struct RuleGeneratorTests {
     @Test("burn-rate factors follow Sloth: budget share x period hours / long window hours")
@@ -145,6 +156,61 @@ struct RuleGeneratorTests {
         #expect(sloth.contains("  - name: \"service-fast\"\n    objective: 99\n"))
         #expect(sloth.contains("  - name: \"service-availability\"\n    objective: 99.5\n"))
         #expect(sloth.contains("    labels:\n      model: \"__service__\"\n      slo: \"fast\""))
+    }
+
+    @Test("ttft and tpot read their histogram's bucket as latency does; goodput is bad = total - good")
+    func llm() throws {
+        let file = RuleGenerator.rules(for: config([chat]))
+        #expect(
+            file.groups.map(\.name) == [
+                "mlops-slo-chat-ttft", "mlops-slo-chat-tpot", "mlops-slo-chat-goodput", "mlops-model-health",
+            ])
+        let latency = try #require(RuleGenerator.rules(for: config([fraud])).groups.first { $0.name.hasSuffix("fast") })
+        for group in file.groups.dropLast() {
+            // The same rules as any request-based SLO: no violation series, the windows, budget and four alerts.
+            #expect(
+                group.rules.map(\.name)
+                    == latency.rules.map(\.name).map {
+                        $0.replacing("30d", with: group.name.hasSuffix("tpot") ? "28d" : "30d")
+                    })
+        }
+        let ttft = file.groups[0].rules
+        let job = "job=\"mlops-exporter\",model=\"chat\""
+        #expect(
+            ttft[0].expr
+                == "(sum(rate(mlops_llm_time_to_first_token_seconds_count{\(job)}[5m])) - sum(rate(mlops_llm_time_to_first_token_seconds_bucket{\(job),le=~\"1|1\\\\.0\"}[5m])))\n/\nsum(rate(mlops_llm_time_to_first_token_seconds_count{\(job)}[5m]))"
+        )
+        let tpot = file.groups[1].rules
+        #expect(
+            tpot[7].expr
+                == "(sum(rate(mlops_llm_time_per_output_token_seconds_count{\(job)}[28d])) - sum(rate(mlops_llm_time_per_output_token_seconds_bucket{\(job),le=\"0.05\"}[28d])))\n/\nsum(rate(mlops_llm_time_per_output_token_seconds_count{\(job)}[28d]))"
+        )
+        let goodput = file.groups[2].rules
+        #expect(
+            goodput[0].expr
+                == "(sum(rate(mlops_llm_requests_total{\(job),outcome!=\"cancelled\"}[5m])) - (sum(rate(mlops_llm_requests_within_objective_total{\(job),objective=\"all\"}[5m])) or vector(0)))\n/\nsum(rate(mlops_llm_requests_total{\(job),outcome!=\"cancelled\"}[5m]))"
+        )
+        #expect(goodput[9].expr == "vector(0.05)")
+        let page = try #require(goodput.first { $0.name == RuleGenerator.burnRateAlert })
+        #expect(page.label("slo_type") == "goodput" && page.label("severity") == "page")
+        #expect(page.expr.hasPrefix("slo:sli_error:ratio_rate1h{model=\"chat\",slo=\"goodput\"} > (14.4 * 0.05)\n"))
+        #expect(page.annotation("description")?.contains("goodput objectives (ttft <= 0.5s, duration <= 30s)") == true)
+        let ttftPage = try #require(ttft.first { $0.name == RuleGenerator.burnRateAlert })
+        #expect(ttftPage.annotation("description")?.contains("waits over 1s for its first token") == true)
+        #expect(
+            ttftPage.annotation("summary")
+                == "chat: SLO ttft (ttft, 99% over 30d) burns its error budget over 14.4x too fast")
+        let tpotPage = try #require(tpot.first { $0.name == RuleGenerator.burnRateAlert })
+        #expect(tpotPage.annotation("description")?.contains("over 0.05s per output token") == true)
+        // Sloth: request-based, so events.
+        let sloth = RuleGenerator.slothYAML(for: config([chat]))
+        #expect(sloth.components(separatedBy: "version: \"prometheus/v1\"").count == 3)
+        #expect(
+            sloth.contains(
+                "    sli:\n      events:\n        error_query: |-\n          (sum(rate(mlops_llm_requests_total{\(job),outcome!=\"cancelled\"}[{{.window}}])) - (sum(rate(mlops_llm_requests_within_objective_total{\(job),objective=\"all\"}[{{.window}}])) or vector(0)))\n        total_query: |-\n          sum(rate(mlops_llm_requests_total{\(job),outcome!=\"cancelled\"}[{{.window}}]))\n"
+            ))
+        #expect(sloth.contains("      slo_type: \"ttft\"") && sloth.contains("      slo_type: \"tpot\""))
+        #expect(!sloth.contains("raw:"))
     }
 
     @Test("the alerting section sets durations, thresholds and runbooks; a model without SLOs gets health alerts")

@@ -39,6 +39,20 @@ NEEDS_SLO_RULES = {
     ("mlops-slos", "Alerts firing over time"),
 }
 
+LLM_SERIES = re.compile(r"\bmlops_llm_")
+# (dashboard uid, panel title) of every panel whose queries read the llm collector's series (mlops_llm_*): the demo
+# sends no LLM traffic, so the data test leaves them out (they need requests on the proxy's OpenAI routes).
+NEEDS_LLM_TRAFFIC = {
+    ("mlops-model", "LLM requests per second by outcome"),
+    ("mlops-model", "Goodput ratio"),
+    ("mlops-model", "LLM requests in flight"),
+    ("mlops-model", "Time to first token p50 and p99"),
+    ("mlops-model", "Time per output token p99"),
+    ("mlops-model", "Inter-token latency p99"),
+    ("mlops-model", "Tokens per second by type"),
+    ("mlops-model", "LLM errors by reason"),
+}
+
 
 def load(path):
     return json.loads(path.read_text())
@@ -110,11 +124,34 @@ def test_structure(path):
         reads_slo = any(SLO_SERIES.search(t["expr"]) for t in p["targets"])
         assert reads_slo == ((d["uid"], p["title"]) in NEEDS_SLO_RULES), (
             f"{p['title']}: NEEDS_SLO_RULES must list exactly the panels reading slo:*, mlops_slo_* or ALERTS")
+        reads_llm = any(LLM_SERIES.search(t["expr"]) for t in p["targets"])
+        assert reads_llm == ((d["uid"], p["title"]) in NEEDS_LLM_TRAFFIC), (
+            f"{p['title']}: NEEDS_LLM_TRAFFIC must list exactly the panels reading mlops_llm_*")
+        if reads_llm:
+            # An LLM panel reads LLM series only (else the data test would skip a query it could check).
+            assert all(LLM_SERIES.search(t["expr"]) for t in p["targets"]), p["title"]
 
 
 def test_needs_slo_rules_names_existing_panels():
     existing = {(load(p)["uid"], q["title"]) for p in DASHBOARDS for q in panels(load(p))}
     assert NEEDS_SLO_RULES <= existing, NEEDS_SLO_RULES - existing
+    assert NEEDS_LLM_TRAFFIC <= existing, NEEDS_LLM_TRAFFIC - existing
+
+
+# The spec's families (docs/metrics.md, issue 17); the LLM panels name no other mlops_llm_ series.
+LLM_FAMILIES = {
+    "mlops_llm_requests_total", "mlops_llm_requests_in_flight", "mlops_llm_request_duration_seconds",
+    "mlops_llm_time_to_first_token_seconds", "mlops_llm_inter_token_latency_seconds",
+    "mlops_llm_time_per_output_token_seconds", "mlops_llm_tokens_total", "mlops_llm_finish_reasons_total",
+    "mlops_llm_errors_total", "mlops_llm_requests_within_objective_total", "mlops_llm_stream_malformed_events_total",
+}
+
+
+def test_llm_panels_read_only_the_llm_collectors_families():
+    d = load(ROOT / "dashboards/mlops-model.json")
+    used = {re.sub(r"_(bucket|count|sum)$", "", name) for p in panels(d) for t in p["targets"]
+            for name in re.findall(r"\bmlops_llm_\w+", t["expr"])}
+    assert used and used <= LLM_FAMILIES, used - LLM_FAMILIES
 
 
 def substitute(expr, values):
@@ -170,6 +207,8 @@ def test_every_panel_query_returns_data(binary, start_exporter, prometheus, tmp_
         for path in DASHBOARDS:
             d = load(path)
             for p in panels(d):
+                if (d["uid"], p["title"]) in NEEDS_LLM_TRAFFIC:
+                    continue
                 for t in p["targets"]:
                     queries.append(((d["uid"], p["title"]), t["refId"], substitute(t["expr"], all_values)))
                 missing = {}

@@ -25,6 +25,8 @@ WINDOW_MINUTES = {"5m": 5, "30m": 30, "1h": 60, "2h": 120, "6h": 360, "1d": 1440
 
 
 SERVICE = "__service__"  # the `model` label of service-wide SLOs (`service_slos:`)
+REQUEST_BASED = ("availability", "latency", "ttft", "tpot", "goodput")  # error ratios of counters, not time shares
+LLM_HISTOGRAMS = {"ttft": "mlops_llm_time_to_first_token_seconds", "tpot": "mlops_llm_time_per_output_token_seconds"}
 
 
 def slo_owners(config):
@@ -153,7 +155,7 @@ def burn_scenarios(model, slo, alerts):
         return out
     for multiple in (20, 8, 4, 1.5, 0.5):
         ratio = min(1.0, multiple * budget)
-        if kind in ("availability", "latency"):
+        if kind in REQUEST_BASED:
             total = 1000
             errors = ratio * total
             share = total / len(owners)
@@ -165,6 +167,15 @@ def burn_scenarios(model, slo, alerts):
                     inputs += [series("mlops_model_requests_total", {**mv, "status": "error"}, f"0+{bad:g}x{T}"),
                                series("mlops_model_requests_total", {**mv, "status": "ok"},
                                       f"0+{share - bad:g}x{T}")]
+                elif kind in LLM_HISTOGRAMS:
+                    # Two versions (a LoRA adapter is one): the SLI sums them. `le` as OpenMetrics writes it.
+                    for version, part in (("base", 0.75), ("sql", 0.25)):
+                        family, mv = LLM_HISTOGRAMS[kind], {"model": owner, "version": version}
+                        inputs += [series(f"{family}_count", mv, f"0+{share * part:g}x{T}"),
+                                   series(f"{family}_bucket", {**mv, "le": str(float(slo["threshold_seconds"]))},
+                                          f"0+{(share - bad) * part:g}x{T}")]
+                elif kind == "goodput":
+                    inputs += goodput_series(owner, share, bad)
                 else:
                     # `le` as OpenMetrics writes it ("1.0"; the rules also match the text format's "1").
                     inputs += [series("mlops_model_latency_seconds_count", mv, f"0+{share:g}x{T}"),
@@ -187,9 +198,29 @@ def burn_scenarios(model, slo, alerts):
                 assert abs(ratios[w] / threshold - 1) > 0.05, f"scenario too close to the threshold: {name} {slo} {w}"
             if ratios[long_] > threshold and ratios[short] > threshold:
                 firing.append(a)
-        minutes = T if kind in ("availability", "latency") else T_TIME
+        minutes = T if kind in REQUEST_BASED else T_TIME
         out.append((f"error ratio {ratio:g} ({multiple}x budget)", inputs, firing, minutes))
     return out
+
+
+def goodput_series(model, total, bad):
+    """LLM request counters of `model` per minute: `total` requests that ended ok or in error, `bad` of them not
+    good (half failed, half ok but slower than an objective), spread over endpoints; cancelled requests on top
+    (not counted either way), and per-objective counters that the SLI must not read (only objective="all")."""
+    failed = bad / 2
+    ok = total - failed
+    good = total - bad
+
+    def counter(name, labels, per_minute):
+        return series(name, {"model": model, "version": "base", **labels}, f"0+{per_minute:g}x{T}")
+
+    return [counter("mlops_llm_requests_total", {"endpoint": "chat_completions", "outcome": "ok"}, ok * 0.8),
+            counter("mlops_llm_requests_total", {"endpoint": "completions", "outcome": "ok"}, ok * 0.2),
+            counter("mlops_llm_requests_total", {"endpoint": "chat_completions", "outcome": "error"}, failed),
+            counter("mlops_llm_requests_total", {"endpoint": "chat_completions", "outcome": "cancelled"}, 300),
+            counter("mlops_llm_requests_within_objective_total", {"objective": "all"}, good),
+            counter("mlops_llm_requests_within_objective_total", {"objective": "ttft"}, ok),
+            counter("mlops_llm_requests_within_objective_total", {"objective": "duration"}, ok)]
 
 
 def burn_rate_tests(config, groups):
@@ -334,6 +365,98 @@ def test_promtool_unit_tests_prove_every_alert_fires_and_stays_silent(rules):
     assert r.returncode == 0, f"{rules.parent}\n{r.stdout[-20000:]}\n{r.stderr[-5000:]}"
 
 
+# ---- LLM SLOs: ttft, tpot, goodput ------------------------------------------------------------------------
+
+LLM_CONFIG = """\
+models:
+  - name: chat
+    task: text_generation
+    versions: [base, sql]
+    llm:
+      adapters: {sql-lora: sql}
+      objectives: {ttft_seconds: 1, tpot_seconds: 0.05, duration_seconds: 30}
+    slos:
+      - {type: ttft, objective: 99, threshold_seconds: 1, period: 30d}
+      - {name: tokens, type: tpot, objective: 99.5, threshold_seconds: 0.05, period: 28d}
+      - {type: goodput, objective: 95, period: 30d}
+"""
+
+
+@pytest.fixture(scope="module")
+def llm_rules(binary, tmp_path_factory):
+    directory = tmp_path_factory.mktemp("llm-rules")
+    (directory / "llm.yaml").write_text(LLM_CONFIG)
+    out = directory / "rules.yml"
+    r = run(binary, "rules", "--config", str(directory / "llm.yaml"), "--out", str(out), "--job", JOB)
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+def test_llm_slo_rules_pass_promtool_check(llm_rules):
+    r = subprocess.run(["promtool", "check", "rules", str(llm_rules)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    groups = {g["name"]: g["rules"] for g in yaml.safe_load(llm_rules.read_text())["groups"]}
+    assert list(groups) == ["mlops-slo-chat-ttft", "mlops-slo-chat-tokens", "mlops-slo-chat-goodput",
+                            "mlops-model-health"]
+    sli = {name: next(r["expr"] for r in rules if r.get("record") == "slo:sli_error:ratio_rate5m")
+           for name, rules in groups.items() if name != "mlops-model-health"}
+    # The integral threshold matches both renderings of the bucket bound; 0.05 only one.
+    assert 'mlops_llm_time_to_first_token_seconds_bucket{job="mlops-exporter",model="chat",le=~"1|1\\\\.0"}' \
+        in sli["mlops-slo-chat-ttft"]
+    assert 'mlops_llm_time_per_output_token_seconds_bucket{job="mlops-exporter",model="chat",le="0.05"}' \
+        in sli["mlops-slo-chat-tokens"]
+    assert 'mlops_llm_requests_within_objective_total{job="mlops-exporter",model="chat",objective="all"}' \
+        in sli["mlops-slo-chat-goodput"]
+
+
+def test_llm_slo_alerts_fire_when_burnt_and_stay_silent_when_healthy(llm_rules):
+    """promtool test rules: ttft, tpot and goodput SLOs each burnt at 20, 8, 4, 1.5 and 0.5 times the budget
+    (ttft and tpot over two versions, goodput with errors, slow ok requests and cancelled ones that do not count);
+    every one of their burn-rate alerts fires in some scenario and stays silent in another. Goodput also pages
+    when every request fails before any `objective="all"` series exists."""
+    doc = yaml.safe_load(llm_rules.read_text())
+    groups = {g["name"]: g["rules"] for g in doc["groups"]}
+    config = yaml.safe_load(LLM_CONFIG)
+    tests, seen = burn_rate_tests(config, groups)
+    assert not tests["service"] and len(seen) == 4 * 3
+    for key, outcomes in seen.items():
+        assert outcomes == {"fired", "silent"}, key
+    goodput = [r for r in groups["mlops-slo-chat-goodput"] if "alert" in r]
+    failing = [series("mlops_llm_requests_total",
+                      {"model": "chat", "version": "base", "endpoint": "chat_completions", "outcome": "error"},
+                      f"0+100x{T}")]
+    tests["models"].append({"name": "chat/goodput: every request fails, no good request ever", "interval": "1m",
+                            "input_series": failing,
+                            "alert_rule_test": [{"eval_time": f"{T}m", "alertname": "MLOpsSLOErrorBudgetBurn",
+                                                 "exp_alerts": [expected_alert(a) for a in goodput]}]})
+    # Healthy traffic on every SLO at once: nothing fires.
+    healthy = (goodput_series("chat", 1000, 0)
+               + [series(f"{family}_{suffix}", {"model": "chat", "version": "base", **le}, f"0+500x{T}")
+                  for family, bound in ((LLM_HISTOGRAMS["ttft"], "1.0"), (LLM_HISTOGRAMS["tpot"], "0.05"))
+                  for suffix, le in (("count", {}), ("bucket", {"le": bound}))])
+    tests["models"].append({"name": "chat: healthy", "interval": "1m", "input_series": healthy,
+                            "alert_rule_test": [{"eval_time": f"{T}m", "alertname": "MLOpsSLOErrorBudgetBurn",
+                                                 "exp_alerts": []}]})
+    test_file = llm_rules.parent / "llm.test.yml"
+    test_file.write_text(yaml.safe_dump({"rule_files": [llm_rules.name], "evaluation_interval": "1m",
+                                         "tests": tests["models"]}, sort_keys=False, width=1000))
+    r = subprocess.run(["promtool", "test", "rules", test_file.name], capture_output=True, text=True,
+                       cwd=llm_rules.parent, timeout=600)
+    assert r.returncode == 0, f"{llm_rules.parent}\n{r.stdout[-20000:]}\n{r.stderr[-5000:]}"
+
+
+def test_llm_slo_wrong_expectation_fails(llm_rules):
+    """The LLM harness can fail: a healthy goodput with a page expected is reported by promtool."""
+    test_file = llm_rules.parent / "llm-wrong.test.yml"
+    test_file.write_text(yaml.safe_dump({"rule_files": [llm_rules.name], "evaluation_interval": "1m", "tests": [{
+        "interval": "1m", "input_series": goodput_series("chat", 1000, 0),
+        "alert_rule_test": [{"eval_time": f"{T}m", "alertname": "MLOpsSLOErrorBudgetBurn",
+                             "exp_alerts": [{"exp_labels": {"severity": "page"}}]}]}]}))
+    r = subprocess.run(["promtool", "test", "rules", test_file.name], capture_output=True, text=True,
+                       cwd=llm_rules.parent, timeout=120)
+    assert r.returncode != 0
+
+
 def test_a_wrong_expectation_fails(rules):
     """The harness can fail: a burn-rate alert expected where none fires is reported by promtool."""
     test_file = rules.parent / "wrong.test.yml"
@@ -366,7 +489,7 @@ def test_sloth_spec_structure(binary, tmp_path):
             got[key] = slo
             assert slo["objective"] == spec["objective"] and 0 < slo["objective"] <= 100
             sli = slo["sli"]
-            if spec["type"] in ("availability", "latency"):
+            if spec["type"] in REQUEST_BASED:
                 assert set(sli) == {"events"}
                 assert "{{.window}}" in sli["events"]["error_query"] and "{{.window}}" in sli["events"]["total_query"]
             else:
