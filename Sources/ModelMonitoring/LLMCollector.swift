@@ -127,7 +127,7 @@ public final class LLMCollector: ModelCollector {
                 ["model", "version", "reason"])
             within = s.counter(
                 "mlops_llm_requests_within_objective_total",
-                "Successful LLM requests meeting an objective (ttft, tpot, duration; all: every configured one); goodput is its all series over mlops_llm_requests_total.",
+                "Successful LLM requests meeting an objective (ttft, tpot, duration; all: every configured one; a request without the measure meets it). Goodput: objective=\"all\" over mlops_llm_requests_total{outcome!=\"cancelled\"}.",
                 ["model", "version", "objective"])
             malformed = s.counter(
                 "mlops_llm_stream_malformed_events_total",
