@@ -197,6 +197,8 @@ class Connection(asyncio.Protocol):
             return False
         if delay > 0:
             await asyncio.wait({self.lost}, timeout=delay)
+        else:
+            await asyncio.sleep(0)  # a stream with no gaps still lets the others write between its events
         return not self.lost.done()
 
     async def write(self, record, data: bytes, framed=True):
