@@ -44,7 +44,7 @@ CHAT_MODEL = f"""
     llm:
       served_names: [{SERVED}]
       adapters: {{{ADAPTER}: sql}}
-      objectives: {{ttft_seconds: {OBJECTIVES['ttft_seconds']}, tpot_seconds: {OBJECTIVES['tpot_seconds']}, duration_seconds: {OBJECTIVES['duration_seconds']}}}
+      objectives: {{{", ".join(f"{k}: {v}" for k, v in OBJECTIVES.items())}}}
 """
 CATCH_ALL_MODEL = """
   - name: fallback
@@ -185,7 +185,7 @@ def assert_close(actual, expected, tolerance, what):
                                                 f"{tolerance:.4f} s expected from the upstream's log"
 
 
-# --- A raw HTTP/1.1 client with arrival times. -------------------------------------------------------------------------
+# --- A raw HTTP/1.1 client with arrival times. ----------------------------------------------------------------------
 
 class RawExchange:
     """One request on a new connection; the response read until its chunked body ends, the peer closes, or

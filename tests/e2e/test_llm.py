@@ -414,8 +414,8 @@ def test_goodput_counts_requests_within_each_objective(llm_proxy, openai_upstrea
 
 def test_served_names_adapters_and_the_catch_all(start_proxy, openai_upstream):
     """The body's `model`: a served name is the model, version `default` (no route or header names one), an adapter
-    name is the model with the adapter's version, an unknown name goes to the catch-all model as version __other__; without a
-    catch-all it is unrouted (and has no LLM series)."""
+    name is the model with the adapter's version, an unknown name goes to the catch-all model as version __other__;
+    without a catch-all it is unrouted (and has no LLM series)."""
     e = start_proxy(MODELS, openai_upstream.base)
     client = sdk_client(e.proxy_port)
     client.chat.completions.create(model=SERVED, messages=MESSAGES, extra_headers=script(tokens=2))
