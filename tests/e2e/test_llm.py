@@ -1,0 +1,462 @@
+"""LLM serving metrics through the proxy (issue 17, docs/llm.md): the official `openai` SDK as the client, streamed and
+not, chat, completions, embeddings and responses, through `mlops-exporter serve`'s proxy to a scripted
+OpenAI-compatible upstream (tests/e2e/peers/openai_upstream.py) whose log says when it wrote every event. Every
+histogram's count is asserted exactly and its sum against the upstream's log within TOL per observation (llm_support:
+the loopback hops and the scheduling of three processes on 2 cores); buckets against the scripts where the script is
+far from a bound. Also: usage present and absent (estimated), 429 and 500, an upstream dying mid-stream, a client that
+cancels (the upstream sees its connection closed), SSE comments, split and coalesced events, malformed and error
+events, events passed through byte for byte and unbuffered (arrival times against the upstream's write times),
+goodput objectives, served names, LoRA adapters and the catch-all model."""
+import hashlib
+import json
+import time
+
+import pytest
+
+from conftest import scrape, wait_for
+from llm_support import (
+    ADAPTER, DURATION, ENDPOINTS, ERRORS, FINISH, IN_FLIGHT, ITL, MALFORMED, MODELS, MODELS_WITHOUT_CATCH_ALL,
+    OPENAI_ROUTES_YAML, OTHER_VERSION, REQUESTS, SERVED, TOKENS, TOL, TPOT, TTFT, WITHIN, Expected, RawExchange,
+    assert_close, histogram, openai_upstream, script, sdk_client, total, value)  # noqa: F401 (fixture)
+from proxy_support import PROXY_CANCELLED, PROXY_REQUESTS, UNROUTED, start_proxy  # noqa: F401 (fixture)
+
+openai = pytest.importorskip("openai", reason="the openai SDK (tests/requirements.txt) is not installed")
+
+CHAT = {"model": "chat", "version": "default"}
+MESSAGES = [{"role": "user", "content": "Say something."}]
+
+
+@pytest.fixture
+def llm_proxy(start_proxy, openai_upstream):
+    """The exporter with MODELS and a proxy (default routes) in front of the module's upstream."""
+    return start_proxy(MODELS, openai_upstream.base)
+
+
+def stream_chat(client, model=SERVED, usage=True, **fields):
+    """A streamed chat completion read to its end; the text received."""
+    kwargs = {"stream_options": {"include_usage": True}} if usage else {}
+    text = []
+    for chunk in client.chat.completions.create(model=model, messages=MESSAGES, stream=True,
+                                                extra_headers=script(**fields), **kwargs):
+        for choice in chunk.choices:
+            text.append(choice.delta.content or "")
+    return "".join(text)
+
+
+def wait_requests(exporter, n, **labels):
+    """The scrape once mlops_llm_requests_total{labels} (summed) reached n and nothing is in flight."""
+    def reached():
+        _, s = scrape(exporter)
+        return s if total(s, REQUESTS, **labels) >= n and total(s, IN_FLIGHT) == 0 else None
+    return wait_for(reached, timeout=10, what=f"{n} LLM requests recorded for {labels}")
+
+
+# ------------------------------------------------------------------------------------------------ the upstream alone
+
+def test_the_upstream_follows_its_script_through_the_sdk(openai_upstream):
+    """The peer itself, with the SDK talking to it directly: the chunks arrive at the scripted times (as the client
+    sees them) and the log says what was written. The other tests rely on this."""
+    client = sdk_client(openai_upstream.port)
+    t0 = time.monotonic()
+    arrivals, usage = [], None
+    for chunk in client.chat.completions.create(model=SERVED, messages=MESSAGES, stream=True,
+                                                stream_options={"include_usage": True},
+                                                extra_headers=script(id="self-1", ttft=0.2, gap=0.05, tokens=4)):
+        if chunk.usage:
+            usage = chunk.usage
+        if chunk.choices and chunk.choices[0].delta.content:
+            arrivals.append(time.monotonic())
+    assert len(arrivals) == 4 and usage.completion_tokens == 4 and usage.prompt_tokens == 7
+    record = openai_upstream.record("self-1")
+    e = Expected(record)
+    assert record["end"] == "complete" and e.content_events == 4
+    assert_close(e.ttft, 0.2, TOL, "the upstream's TTFT")
+    for gap in e.gaps:
+        assert_close(gap, 0.05, TOL, "the upstream's gap")
+    assert_close(arrivals[0] - t0, 0.2, 0.2, "the client's TTFT (the SDK's request set-up included)")
+    for a, b in zip(arrivals, arrivals[1:]):
+        assert_close(b - a, 0.05, TOL, "a gap at the client")
+    kinds = [ev["kind"] for ev in record["events"]]
+    assert kinds == ["role", "content", "content", "content", "content", "finish", "usage", "done"], kinds
+    with pytest.raises(openai.RateLimitError):
+        client.chat.completions.create(model=SERVED, messages=MESSAGES, extra_headers=script(status=429))
+    embedding = client.embeddings.create(model="embed", input=["a", "b"], extra_headers=script(prompt_tokens=3))
+    assert len(embedding.data) == 2 and embedding.usage.prompt_tokens == 3
+
+
+# ------------------------------------------------------------------------------------------------ streamed requests
+
+def test_streamed_chat_histograms_match_the_script(llm_proxy, openai_upstream):
+    """Three streamed chats with usage: TTFT from the request's last byte to the first content chunk (the role chunk
+    with empty content, written at once, is not content), one ITL per gap, TPOT, duration, tokens from usage; in
+    flight 1 while a stream is open, 0 after."""
+    client = sdk_client(llm_proxy.proxy_port)
+    scripts = [dict(id="hist-1", ttft=0.15, gap=0.06, tokens=6, prompt_tokens=11),
+               dict(id="hist-2", ttft=0.30, gap=0.02, tokens=4, prompt_tokens=5),
+               dict(id="hist-3", ttft=0.15, gaps=[0.06, 0.02, 0.06], tokens=4, prompt_tokens=3)]
+    # The first one read chunk by chunk, the in-flight gauge scraped in the middle.
+    seen_in_flight = None
+    for i, chunk in enumerate(client.chat.completions.create(model=SERVED, messages=MESSAGES, stream=True,
+                                                             stream_options={"include_usage": True},
+                                                             extra_headers=script(**scripts[0]))):
+        if i == 2:
+            _, s = scrape(llm_proxy)
+            seen_in_flight = value(s, IN_FLIGHT, **CHAT)
+    assert seen_in_flight == 1
+    for fields in scripts[1:]:
+        assert stream_chat(client, **fields) == "".join(f"tok{i} " for i in range(fields["tokens"]))
+    s = wait_requests(llm_proxy, 3, **CHAT)
+    expected = [Expected(openai_upstream.record(f["id"])) for f in scripts]
+
+    assert value(s, REQUESTS, endpoint="chat_completions", outcome="ok", **CHAT) == 3
+    assert total(s, REQUESTS) == 3
+    assert value(s, IN_FLIGHT, **CHAT) == 0
+    count, sum_, buckets = histogram(s, TTFT, **CHAT)
+    assert count == 3
+    assert_close(sum_, sum(e.ttft for e in expected), 3 * TOL, "TTFT sum")
+    assert buckets[0.1] == 0 and buckets[0.2] == 2 and buckets[0.4] == 3, buckets  # 0.15, 0.30, 0.15 s
+    count, sum_, buckets = histogram(s, ITL, **CHAT)
+    assert count == sum(f["tokens"] - 1 for f in scripts) == 11
+    # The gaps of one stream add up to its last content chunk's time minus its first: TOL at each end.
+    assert_close(sum_, sum(e.itl_sum for e in expected), 3 * 2 * TOL, "ITL sum")
+    assert buckets[0.001] == 0, buckets  # no gap of 0: every content event was a write of its own
+    assert buckets[0.04] == 3 + 1 and buckets[0.1] == 11, buckets  # gaps of 0.02 s: 3 + 1; of 0.06 s: 5 + 2
+    count, sum_, _ = histogram(s, TPOT, **CHAT)
+    assert count == 3
+    assert_close(sum_, sum(e.tpot for e in expected), 3 * TOL, "TPOT sum")
+    count, sum_, _ = histogram(s, DURATION, **CHAT)
+    assert count == 3
+    assert_close(sum_, sum(e.duration for e in expected), 3 * TOL, "duration sum")
+    assert value(s, TOKENS, type="prompt", source="usage", **CHAT) == 11 + 5 + 3
+    assert value(s, TOKENS, type="completion", source="usage", **CHAT) == 6 + 4 + 4
+    assert total(s, TOKENS, source="estimated") == 0
+    assert value(s, FINISH, reason="stop", **CHAT) == 3 and total(s, FINISH) == 3
+    assert total(s, ERRORS) == 0 and total(s, MALFORMED) == 0
+    # The model's service series count the exchanges too (as for every proxied request).
+    assert total(s, "mlops_model_requests_total", model="chat") == 3
+
+
+def test_tokens_without_usage_are_estimated_from_content_chunks(llm_proxy, openai_upstream):
+    """No `usage` in the stream (not asked for, or asked and left out by the upstream): completion tokens are the
+    content-bearing chunks, labelled estimated; prompt tokens are not estimated. With usage, usage's figures win over
+    the chunk count (a chunk may carry several tokens), also for TPOT. finish_reason in the last content chunk (as
+    vLLM sends it) and several choices (one finish_reason each) are counted."""
+    client = sdk_client(llm_proxy.proxy_port)
+    stream_chat(client, usage=False, id="est-1", tokens=5, gap=0.01)
+    for _ in client.completions.create(model=SERVED, prompt="Say", stream=True, stream_options={"include_usage": True},
+                                       extra_headers=script(id="est-2", tokens=3, gap=0.01, usage=False,
+                                                            finish_in_last=True, finish_reason="length")):
+        pass
+    # Usage present, 8 completion tokens over 4 chunks.
+    stream_chat(client, id="est-3", tokens=4, gap=0.03, completion_tokens=8, prompt_tokens=2)
+    # Two choices, 6 content chunks (3 each), finish reasons stop and length.
+    for _ in client.completions.create(model=SERVED, prompt="Say", stream=True, n=2,
+                                       extra_headers=script(id="est-4", tokens=6, gap=0.01,
+                                                            finish_reason=["stop", "length"])):
+        pass
+    s = wait_requests(llm_proxy, 4, **CHAT)
+    assert value(s, REQUESTS, endpoint="chat_completions", outcome="ok", **CHAT) == 2
+    assert value(s, REQUESTS, endpoint="completions", outcome="ok", **CHAT) == 2
+    assert value(s, TOKENS, type="completion", source="estimated", **CHAT) == 5 + 3 + 6
+    assert value(s, TOKENS, type="prompt", source="estimated", **CHAT) == 0
+    assert value(s, TOKENS, type="completion", source="usage", **CHAT) == 8
+    assert value(s, TOKENS, type="prompt", source="usage", **CHAT) == 2
+    assert value(s, FINISH, reason="stop", **CHAT) == 2 + 1  # est-1, est-3; est-4's first choice
+    assert value(s, FINISH, reason="length", **CHAT) == 1 + 1  # est-2; est-4's second choice
+    # TPOT: est-3 over its usage's 8 tokens, the others over their chunks.
+    e3 = Expected(openai_upstream.record("est-3"), completion_tokens=8)
+    others = [Expected(openai_upstream.record(i)) for i in ("est-1", "est-2", "est-4")]
+    count, sum_, _ = histogram(s, TPOT, **CHAT)
+    assert count == 4
+    assert_close(sum_, e3.tpot + sum(e.tpot for e in others), 4 * TOL, "TPOT sum")
+    count, _, _ = histogram(s, ITL, **CHAT)
+    assert count == 4 + 2 + 3 + 5
+
+
+# ------------------------------------------------------------------------------------------------ not streamed
+
+def test_not_streamed_chat_completions_and_embeddings(llm_proxy, openai_upstream):
+    """Not streamed: duration and tokens from usage (cached ones too), finish reasons; no TTFT, ITL or TPOT."""
+    client = sdk_client(llm_proxy.proxy_port)
+    r = client.chat.completions.create(model=SERVED, messages=MESSAGES,
+                                       extra_headers=script(id="whole-1", tokens=9, delay=0.2, prompt_tokens=20,
+                                                            cached_tokens=16))
+    assert r.usage.completion_tokens == 9 and r.choices[0].finish_reason == "stop"
+    r = client.completions.create(model=SERVED, prompt="Say",
+                                  extra_headers=script(id="whole-2", tokens=3, delay=0.15, finish_reason="length"))
+    assert r.choices[0].finish_reason == "length"
+    e = client.embeddings.create(model=SERVED, input=["one", "two", "three"],
+                                 extra_headers=script(id="whole-3", prompt_tokens=12))
+    assert len(e.data) == 3 and e.usage.prompt_tokens == 12
+    # Usage absent: nothing to count (a whole response is not estimated).
+    client.chat.completions.create(model=SERVED, messages=MESSAGES,
+                                   extra_headers=script(id="whole-4", tokens=2, usage=False))
+    s = wait_requests(llm_proxy, 4, **CHAT)
+    for endpoint, n in (("chat_completions", 2), ("completions", 1), ("embeddings", 1)):
+        assert value(s, REQUESTS, endpoint=endpoint, outcome="ok", **CHAT) == n, endpoint
+    expected = [Expected(openai_upstream.record(f"whole-{i}")) for i in (1, 2, 3, 4)]
+    count, sum_, buckets = histogram(s, DURATION, **CHAT)
+    assert count == 4
+    assert_close(sum_, sum(e.duration for e in expected), 4 * TOL, "duration sum")
+    assert buckets[0.05] == 2 and buckets[0.1] == 2 and buckets[0.25] == 4, buckets  # 0.2, 0.15, ~0, ~0 s
+    for h in (TTFT, ITL, TPOT):
+        assert histogram(s, h, **CHAT)[0] == 0, h
+    assert value(s, TOKENS, type="prompt", source="usage", **CHAT) == 20 + 7 + 12
+    assert value(s, TOKENS, type="completion", source="usage", **CHAT) == 9 + 3
+    assert value(s, TOKENS, type="cached", source="usage", **CHAT) == 16
+    assert total(s, TOKENS, source="estimated") == 0
+    assert value(s, FINISH, reason="stop", **CHAT) == 2 and value(s, FINISH, reason="length", **CHAT) == 1
+
+
+def test_responses_api_streamed_and_not(llm_proxy, openai_upstream):
+    """/v1/responses: `event: response.*` events, text deltas are the content, usage (input/output tokens) in
+    response.completed."""
+    client = sdk_client(llm_proxy.proxy_port)
+    with client.responses.stream(model=SERVED, input="Say",
+                                 extra_headers=script(id="resp-1", ttft=0.1, gap=0.03, tokens=4,
+                                                      prompt_tokens=6)) as stream:
+        for _ in stream:
+            pass
+        assert stream.get_final_response().usage.output_tokens == 4
+    assert client.responses.create(model=SERVED, input="Say",
+                                   extra_headers=script(id="resp-2", tokens=2, prompt_tokens=4)).output_text
+    s = wait_requests(llm_proxy, 2, **CHAT)
+    assert value(s, REQUESTS, endpoint="responses", outcome="ok", **CHAT) == 2
+    e = Expected(openai_upstream.record("resp-1"))
+    count, sum_, _ = histogram(s, TTFT, **CHAT)
+    assert count == 1
+    assert_close(sum_, e.ttft, TOL, "TTFT")
+    count, sum_, _ = histogram(s, ITL, **CHAT)
+    assert count == 3
+    assert_close(sum_, e.itl_sum, 2 * TOL, "ITL sum")
+    assert value(s, TOKENS, type="prompt", source="usage", **CHAT) == 6 + 4
+    assert value(s, TOKENS, type="completion", source="usage", **CHAT) == 4 + 2
+
+
+# ------------------------------------------------------------------------------------------------ failures
+
+def test_upstream_429_and_500_are_errors(llm_proxy, openai_upstream):
+    client = sdk_client(llm_proxy.proxy_port)
+    with pytest.raises(openai.RateLimitError):
+        client.chat.completions.create(model=SERVED, messages=MESSAGES, extra_headers=script(id="err-1", status=429))
+    with pytest.raises(openai.InternalServerError):
+        stream_chat(client, id="err-2", status=500, head_delay=0.1)
+    with pytest.raises(openai.InternalServerError):
+        client.embeddings.create(model=SERVED, input="x", extra_headers=script(id="err-3", status=500))
+    s = wait_requests(llm_proxy, 3, **CHAT)
+    assert value(s, REQUESTS, endpoint="chat_completions", outcome="error", **CHAT) == 2
+    assert value(s, REQUESTS, endpoint="embeddings", outcome="error", **CHAT) == 1
+    assert total(s, REQUESTS, outcome="ok") == 0
+    assert value(s, ERRORS, reason="http_429", **CHAT) == 1
+    assert value(s, ERRORS, reason="http_500", **CHAT) == 2
+    count, sum_, _ = histogram(s, DURATION, **CHAT)  # error outcomes are timed too
+    assert count == 3
+    expected = [Expected(openai_upstream.record(f"err-{i}")) for i in (1, 2, 3)]
+    assert_close(sum_, sum(e.duration for e in expected), 3 * TOL, "duration sum")
+    assert histogram(s, TTFT, **CHAT)[0] == 0 and histogram(s, TPOT, **CHAT)[0] == 0
+    assert total(s, TOKENS) == 0 and total(s, FINISH) == 0
+
+
+def test_upstream_dying_mid_stream_is_an_interrupted_stream(llm_proxy, openai_upstream):
+    """The upstream closes after 3 of 10 content chunks: the client must not see a clean end; the request is an
+    error (stream_interrupted) with the 3 tokens seen counted as estimated."""
+    client = sdk_client(llm_proxy.proxy_port)
+    received = []
+    with pytest.raises((openai.APIConnectionError, openai.APIError)):
+        for chunk in client.chat.completions.create(model=SERVED, messages=MESSAGES, stream=True,
+                                                    extra_headers=script(id="die-1", tokens=10, gap=0.02,
+                                                                         die_after=3)):
+            received += [c.delta.content for c in chunk.choices if c.delta.content]
+    assert received == ["tok0 ", "tok1 ", "tok2 "]
+    assert openai_upstream.record("die-1")["end"] == "died"
+    s = wait_requests(llm_proxy, 1, **CHAT)
+    assert value(s, REQUESTS, endpoint="chat_completions", outcome="error", **CHAT) == 1
+    assert value(s, ERRORS, reason="stream_interrupted", **CHAT) == 1
+    assert value(s, TOKENS, type="completion", source="estimated", **CHAT) == 3
+    assert total(s, FINISH) == 0
+    assert histogram(s, TTFT, **CHAT)[0] == 1 and histogram(s, ITL, **CHAT)[0] == 2
+    assert histogram(s, TPOT, **CHAT)[0] == 0  # TPOT: ok requests only
+
+
+def test_error_event_in_the_stream(llm_proxy, openai_upstream):
+    """An error object in the stream (vLLM sends `data: {"error": ...}` then [DONE]; some send `event: error`):
+    counted as stream_error; the request's outcome is error."""
+    client = sdk_client(llm_proxy.proxy_port)
+    for i, named in ((1, False), (2, True)):
+        with pytest.raises(openai.APIError):
+            stream_chat(client, id=f"evt-{i}", tokens=6, gap=0.01, error_after=2, error_event=named)
+    s = wait_requests(llm_proxy, 2, **CHAT)
+    assert value(s, ERRORS, reason="stream_error", **CHAT) == 2
+    assert value(s, REQUESTS, endpoint="chat_completions", outcome="error", **CHAT) == 2
+    assert value(s, TOKENS, type="completion", source="estimated", **CHAT) == 2 + 2
+
+
+def test_a_client_that_cancels_cancels_the_upstream_request(llm_proxy, openai_upstream):
+    """The client reads 3 content chunks and closes the stream while the upstream waits 5 s before the 4th: the
+    upstream sees its connection closed (well before those 5 s), and the request is cancelled with its 3 tokens;
+    cancelled requests are not timed."""
+    client = sdk_client(llm_proxy.proxy_port)
+    stream = client.chat.completions.create(model=SERVED, messages=MESSAGES, stream=True,
+                                            extra_headers=script(id="cancel-1", tokens=10,
+                                                                 gaps=[0.02, 0.02, 5.0, 0.02]))
+    content = 0
+    for chunk in stream:
+        content += sum(1 for c in chunk.choices if c.delta.content)
+        if content == 3:
+            break
+    closed_at = time.monotonic()
+    stream.close()
+    record = openai_upstream.record("cancel-1", timeout=4)  # ends when the upstream sees the close
+    assert record["end"] == "peer_closed", record["end"]
+    assert record["peer_closed_at"] - closed_at < 1.0
+    assert sum(e["kind"] == "content" for e in record["events"]) == 3
+    s = wait_requests(llm_proxy, 1, **CHAT)
+    assert value(s, REQUESTS, endpoint="chat_completions", outcome="cancelled", **CHAT) == 1
+    assert value(s, TOKENS, type="completion", source="estimated", **CHAT) == 3
+    assert value(s, PROXY_CANCELLED, model="chat") == 1
+    assert histogram(s, DURATION, **CHAT)[0] == 0
+    assert total(s, ERRORS) == 0
+
+
+# ------------------------------------------------------------------------------------------------ the SSE stream itself
+
+def raw_chat(port, **fields):
+    """A streamed chat request sent by hand (so that the bytes are known), with the script in its body."""
+    body = json.dumps({"model": SERVED, "messages": MESSAGES, "stream": True, "x_script": fields}).encode()
+    return RawExchange(port, "/v1/chat/completions", body)
+
+
+def test_sse_edge_cases_parse_and_pass_through_unchanged(llm_proxy, openai_upstream):
+    """Comments (keep-alives), several events in one write, an event split across two writes 30 ms apart, a
+    malformed event, [DONE]: the client receives exactly the bytes the upstream wrote, the request body reaches the
+    upstream unchanged, the malformed event is counted, and the tokens and gaps are all there."""
+    tokens = 9
+    fields = dict(id="edge-1", ttft=0.05, gap=0.03, tokens=tokens, batch=3, comments=True, malformed=[4],
+                  usage=False)
+    # batch=3 groups the 9 content events in 3 writes; split=[...] applies to single-event writes only, so a second
+    # request splits events with batch 1.
+    r1 = raw_chat(llm_proxy.proxy_port, **fields)
+    fields2 = dict(id="edge-2", ttft=0.05, gap=0.03, tokens=4, split=[0, 2], split_delay=0.03, comments=True)
+    r2 = raw_chat(llm_proxy.proxy_port, **fields2)
+    for r, rid in ((r1, "edge-1"), (r2, "edge-2")):
+        record = openai_upstream.record(rid)
+        assert r.status == 200 and r.complete, (r.status, r.body[-200:])
+        assert r.body == "".join(w["data"] for w in record["writes"]).encode("latin-1"), rid
+        assert record["body_sha256"] == hashlib.sha256(r.sent_body).hexdigest(), "request body rewritten"
+    s = wait_requests(llm_proxy, 2, **CHAT)
+    assert value(s, MALFORMED, **CHAT) == 1
+    assert value(s, REQUESTS, endpoint="chat_completions", outcome="ok", **CHAT) == 2
+    assert value(s, TOKENS, type="completion", source="estimated", **CHAT) == tokens + 4
+    count, sum_, buckets = histogram(s, ITL, **CHAT)
+    assert count == (tokens - 1) + 3
+    # edge-1: 3 writes of 3 events: 6 gaps of 0 (events read in one socket read) and 2 of 0.03 s.
+    assert buckets[0.001] >= 6, buckets
+    e1, e2 = Expected(openai_upstream.record("edge-1")), Expected(openai_upstream.record("edge-2"))
+    assert_close(sum_, e1.itl_sum + e2.itl_sum, 2 * 2 * TOL, "ITL sum")
+    count, sum_, _ = histogram(s, TTFT, **CHAT)
+    assert count == 2
+    # edge-2's first event is complete only with its second half, 30 ms after the first.
+    assert_close(sum_, e1.ttft + e2.ttft, 2 * TOL, "TTFT sum (a split first event counts when complete)")
+    assert value(s, FINISH, reason="stop", **CHAT) == 2
+
+
+def test_sse_with_crlf_line_endings(llm_proxy, openai_upstream):
+    """CRLF line endings are SSE too (WHATWG HTML, "Parsing an event stream")."""
+    r = raw_chat(llm_proxy.proxy_port, id="crlf-1", tokens=4, gap=0.01, eol="\r\n", comments=True)
+    record = openai_upstream.record("crlf-1")
+    assert r.body == "".join(w["data"] for w in record["writes"]).encode("latin-1")
+    s = wait_requests(llm_proxy, 1, **CHAT)
+    assert value(s, MALFORMED, **CHAT) == 0
+    assert value(s, TOKENS, type="completion", source="estimated", **CHAT) == 4
+    assert histogram(s, ITL, **CHAT)[0] == 3 and value(s, FINISH, reason="stop", **CHAT) == 1
+
+
+def test_events_reach_the_client_before_the_next_leaves_the_upstream(llm_proxy, openai_upstream):
+    """Unbuffered: with 100 ms between writes, every event the upstream wrote arrived at the client before the
+    upstream wrote the next one (both times on CLOCK_MONOTONIC), and within 50 ms of its write."""
+    r = raw_chat(llm_proxy.proxy_port, id="pace-1", ttft=0.1, gap=0.1, tokens=6, comments=True)
+    record = openai_upstream.record("pace-1")
+    assert r.status == 200 and r.complete
+    writes = record["writes"]
+    events = r.events
+    # One write, one event here (no batch, no split): pair them in order.
+    assert len(events) == len(writes), ([e[0] for e in events], [w["data"] for w in writes])
+    for k, ((text, arrived), write) in enumerate(zip(events, writes)):
+        assert text == write["data"].encode("latin-1"), k
+        assert arrived >= write["t"], (k, arrived, write["t"])
+        assert arrived - write["t"] < 0.05, f"event {k} took {1000 * (arrived - write['t']):.1f} ms through the proxy"
+        if k + 1 < len(writes) and writes[k + 1]["t"] - write["t"] >= 0.04:
+            assert arrived < writes[k + 1]["t"], f"event {k} arrived after the upstream wrote event {k + 1}"
+
+
+# ------------------------------------------------------------------------------------------------ goodput, names
+
+def test_goodput_counts_requests_within_each_objective(llm_proxy, openai_upstream):
+    """Objectives TTFT 0.25 s, TPOT 0.05 s, duration 1 s (llm_support.OBJECTIVES); each script is ≥ 0.05 s from a
+    bound. A request without the measure (not streamed, one token) meets that objective; errors count in none."""
+    client = sdk_client(llm_proxy.proxy_port)
+    stream_chat(client, id="good-a", ttft=0.05, gap=0.01, tokens=5)  # meets all
+    stream_chat(client, id="good-b", ttft=0.45, gap=0.01, tokens=5)  # TTFT missed
+    stream_chat(client, id="good-c", ttft=0.05, gap=0.1, tokens=4)  # TPOT missed (0.1 s)
+    client.chat.completions.create(model=SERVED, messages=MESSAGES,
+                                   extra_headers=script(id="good-d", delay=1.3, tokens=3))  # duration missed
+    stream_chat(client, id="good-e", ttft=0.05, tokens=1)  # one token: no TPOT, meets all
+    with pytest.raises(openai.InternalServerError):
+        stream_chat(client, id="good-f", status=500)  # not ok: counts in none
+    s = wait_requests(llm_proxy, 6, **CHAT)
+    assert value(s, REQUESTS, endpoint="chat_completions", outcome="ok", **CHAT) == 5
+    assert value(s, WITHIN, objective="ttft", **CHAT) == 4  # a, c, d, e
+    assert value(s, WITHIN, objective="tpot", **CHAT) == 4  # a, b, d, e
+    assert value(s, WITHIN, objective="duration", **CHAT) == 4  # a, b, c, e
+    assert value(s, WITHIN, objective="all", **CHAT) == 2  # a, e
+    assert histogram(s, TPOT, **CHAT)[0] == 3  # a, b, c (d not streamed, e one token)
+
+
+def test_served_names_adapters_and_the_catch_all(start_proxy, openai_upstream):
+    """The body's `model`: a served name is the model, version `default` (no route or header names one), an adapter
+    name is the model with the adapter's version, an unknown name goes to the catch-all model as version __other__;
+    without a catch-all it is unrouted (and has no LLM series)."""
+    e = start_proxy(MODELS, openai_upstream.base)
+    client = sdk_client(e.proxy_port)
+    client.chat.completions.create(model=SERVED, messages=MESSAGES, extra_headers=script(tokens=2))
+    client.chat.completions.create(model=ADAPTER, messages=MESSAGES, extra_headers=script(tokens=3))
+    client.chat.completions.create(model="gpt-unknown", messages=MESSAGES, extra_headers=script(tokens=4))
+    s = wait_requests(e, 3)
+    assert value(s, REQUESTS, model="chat", version="default", endpoint="chat_completions", outcome="ok") == 1
+    assert value(s, REQUESTS, model="chat", version="sql", endpoint="chat_completions", outcome="ok") == 1
+    assert value(s, REQUESTS, model="fallback", version=OTHER_VERSION, endpoint="chat_completions",
+                 outcome="ok") == 1
+    assert value(s, TOKENS, model="chat", version="sql", type="completion", source="usage") == 3
+    assert value(s, TOKENS, model="fallback", version=OTHER_VERSION, type="completion", source="usage") == 4
+    # No new label value from a body: the `model` label holds configured names only.
+    assert {dict(ls)["model"] for (n, ls) in s if n == REQUESTS} == {"chat", "fallback"}
+
+    # Without a catch-all.
+    e2 = start_proxy(MODELS_WITHOUT_CATCH_ALL, openai_upstream.base)
+    client2 = sdk_client(e2.proxy_port)
+    client2.chat.completions.create(model="gpt-unknown", messages=MESSAGES, extra_headers=script(tokens=1))
+    client2.chat.completions.create(model=SERVED, messages=MESSAGES, extra_headers=script(tokens=1))
+
+    def both():
+        _, s2 = scrape(e2)
+        return s2 if value(s2, PROXY_REQUESTS, model=UNROUTED) == 1 and total(s2, REQUESTS) == 1 else None
+    s2 = wait_for(both, timeout=10, what="one unrouted and one LLM request")
+    assert value(s2, REQUESTS, model="chat", version="default", endpoint="chat_completions", outcome="ok") == 1
+
+
+def test_openai_routes_listed_explicitly(tmp_path, binary, openai_upstream):
+    """`proxy.routes` with `protocol: openai` (the default routes' own form) is accepted and measured."""
+    from conftest import free_port
+    from proxy_support import ProxiedExporter, proxy_section
+    port = free_port()
+    config = tmp_path / "explicit-routes.yaml"
+    config.write_text(MODELS + proxy_section(port, openai_upstream.base, routes=[]).replace(
+        "  routes:\n", "  routes:\n" + OPENAI_ROUTES_YAML))
+    e = ProxiedExporter(binary, ["--config", str(config)], tmp_path, port)
+    try:
+        client = sdk_client(port)
+        stream_chat(client, tokens=2, gap=0.01)
+        s = wait_requests(e, 1, **CHAT)
+        assert value(s, REQUESTS, endpoint="chat_completions", outcome="ok", **CHAT) == 1
+    finally:
+        e.stop()
