@@ -318,6 +318,22 @@ def test_a_client_that_cancels_cancels_the_upstream_request(llm_proxy, openai_up
     assert total(s, ERRORS) == 0
 
 
+def test_a_client_that_closes_at_done_had_the_whole_response(llm_proxy, openai_upstream):
+    """The OpenAI SDK stops reading at `data: [DONE]` and closes its connection; an upstream whose chunked body ends
+    0.5 s after that event sees the client gone first. The client had the whole response: the request is ok (timed,
+    its tokens from usage, within its objectives), not cancelled (it was, before the fix)."""
+    client = sdk_client(llm_proxy.proxy_port)
+    text = stream_chat(client, id="done-1", tokens=4, gap=0.01, tail_delay=0.5)
+    assert text == "tok0 tok1 tok2 tok3 "
+    s = wait_requests(llm_proxy, 1, **CHAT)
+    assert value(s, REQUESTS, endpoint="chat_completions", outcome="ok", **CHAT) == 1
+    assert value(s, REQUESTS, endpoint="chat_completions", outcome="cancelled", **CHAT) == 0
+    assert value(s, PROXY_CANCELLED, model="chat") == 0
+    assert histogram(s, DURATION, **CHAT)[0] == 1
+    assert value(s, TOKENS, type="completion", source="usage", **CHAT) == 4
+    assert total(s, ERRORS) == 0
+
+
 # ------------------------------------------------------------------------------------------------ the SSE stream itself
 
 def raw_chat(port, **fields):

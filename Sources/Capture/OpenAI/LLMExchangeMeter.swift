@@ -79,6 +79,10 @@ public struct LLMExchangeMeter {
     public private(set) var errorEvents = 0
     /// Events whose data is neither JSON nor `[DONE]`, or longer than 1 MiB.
     public private(set) var malformedEvents = 0
+    /// The stream said it was over: a `[DONE]` event, or a Responses API `response.completed`, `.incomplete` or
+    /// `.failed` event. A client that leaves after it has the whole response (the OpenAI SDKs close the connection
+    /// at `[DONE]`, before the HTTP body's last chunk).
+    public private(set) var streamEnded = false
     /// A non-streamed response was longer than `maxResponseBytes` (its usage is unknown).
     public private(set) var responseOverLimit = false
 
@@ -132,6 +136,7 @@ public struct LLMExchangeMeter {
                         start: data.baseAddress?.assumingMemoryBound(to: UInt8.self), count: data.count),
                     "[DONE]")
                 {
+                    streamEnded = true
                     return
                 }
                 guard let document = OpenAIDocument(parsing: data) else {
@@ -159,6 +164,7 @@ public struct LLMExchangeMeter {
         for reason in document.finishReasons { finishReasons[reason.rawValue] += 1 }
         if let u = document.usage { usage = u }
         if document.isError { errorEvents += 1 }
+        if document.endsStream { streamEnded = true }
     }
 
     /// The response ended (whole or not): reads a non-streamed response's body.

@@ -58,6 +58,8 @@ public struct OpenAIDocument: Sendable, Equatable {
     public var usage: LLMUsage?
     /// The document is an error (`error` member, an `error` event, a failed response).
     public var isError = false
+    /// A Responses API event that ends its stream (`response.completed`, `response.incomplete`, `response.failed`).
+    public var endsStream = false
 
     /// A document that says nothing.
     public init() {}
@@ -118,6 +120,7 @@ public struct OpenAIDocument: Sendable, Equatable {
                 contentChoices += 1
             }
         } else if text == "response.completed" || text == "response.incomplete" || text == "response.failed" {
+            endsStream = true
             if let r = t.member(0, "response"), t.nodes[r].kind == .object { readResponse(t, r) }
         } else if text == "error" {
             isError = true

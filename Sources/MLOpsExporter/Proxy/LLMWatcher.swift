@@ -79,16 +79,17 @@ final class LLMWatcher: ProxyExchangeWatcher, @unchecked Sendable {
         meter.finish()
         let counters = entry?.counters ?? routing.unrouted
         if let failure = exchange.failure { counters.upstreamError(failure) }
-        if exchange.cancelled { counters.cancelled.add(0) }
+        let cancelled = Self.cancelled(exchange, meter)
+        if cancelled { counters.cancelled.add(0) }
         guard let entry else {
             if !resolved { routing.unrouted.requests.add(0) }  // left before its body was complete
             return
         }
-        let record = Self.record(exchange, meter: meter, settings: routing.settings)
+        let record = Self.record(exchange, meter: meter)
         if let collector {
             collector.requestEnded(version: versionIndex, record, wasInFlight: inFlight)
         }
-        guard !exchange.cancelled, let status = exchange.status else { return }
+        guard !cancelled, let status = exchange.status ?? meter.status else { return }
         let isError = record.outcome == .error || routing.settings.isErrorStatus(status)
         entry.model.recordRequest(
             version: recordedVersion, status: isError ? .error : .ok,
@@ -96,18 +97,26 @@ final class LLMWatcher: ProxyExchangeWatcher, @unchecked Sendable {
             latencySeconds: exchange.durationSeconds)
     }
 
+    /// Whether the client left before it had the response: a client that leaves after the stream said it was over
+    /// (`[DONE]`, a Responses API end event) had all of it (the OpenAI SDKs close the connection there, before the
+    /// HTTP body's last chunk arrives).
+    static func cancelled(_ exchange: ProxyExchangeRecord, _ meter: LLMExchangeMeter) -> Bool {
+        exchange.cancelled && !meter.streamEnded
+    }
+
     /// What the exchange and the meter say, as the collector records it.
     static func record(
-        _ exchange: ProxyExchangeRecord, meter: LLMExchangeMeter, settings: ProxyConfiguration
+        _ exchange: ProxyExchangeRecord, meter: LLMExchangeMeter
     ) -> LLMRequestRecord {
         let outcome: LLMRequestRecord.Outcome
         var reason: String?
-        if exchange.cancelled {
+        let status = exchange.status ?? meter.status
+        if cancelled(exchange, meter) {
             outcome = .cancelled
         } else if let failure = exchange.failure {
             outcome = .error
             reason = exchange.responseHeaders == nil ? failure.rawValue : "stream_interrupted"
-        } else if let status = exchange.status, status >= 400 {
+        } else if let status, status >= 400 {
             outcome = .error
             reason = "http_\(status)"
         } else if meter.errorEvents > 0 {

@@ -37,6 +37,8 @@ passes it with `extra_body`), else the defaults. Fields (seconds for times):
 - `error_after`: after this many content events, an error object in the stream (`data: {"error": {...}}`, preceded
   by `event: error` when `error_event` is true), then [DONE] and the end of the body.
 - `die_after`: after this many content events, close the connection without ending the chunked body.
+- `tail_delay` (0): the pause between the last event and the chunked body's terminating chunk (a client that closes
+  at `[DONE]`, as the OpenAI SDKs do, leaves before it).
 - `eol` ("\\n"): the line ending inside events ("\\r\\n" is also valid SSE).
 - `stamp` (false): each content event carries `"x_ts"`, the CLOCK_MONOTONIC nanoseconds of its write (benchmark).
 
@@ -543,6 +545,9 @@ class Connection(asyncio.Protocol):
         await self.finish(r)
 
     async def finish(self, r):
+        tail = float(r.get("script", {}).get("tail_delay", 0))
+        if tail > 0:
+            await asyncio.sleep(tail)  # the body's last chunk comes this long after the last event
         t = await self.write(None, b"0\r\n\r\n", framed=False)
         if t is not False:
             r["t_end"] = t
