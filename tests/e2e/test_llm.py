@@ -9,6 +9,7 @@ events, events passed through byte for byte and unbuffered (arrival times agains
 goodput objectives, served names, LoRA adapters and the catch-all model."""
 import hashlib
 import json
+import subprocess
 import time
 
 import pytest
@@ -476,3 +477,43 @@ def test_openai_routes_listed_explicitly(tmp_path, binary, openai_upstream):
         assert value(s, REQUESTS, endpoint="chat_completions", outcome="ok", **CHAT) == 1
     finally:
         e.stop()
+
+
+# ------------------------------------------------------------------------------------------------ length drift (optional)
+
+LENGTH_MODEL = """
+  - name: chat
+    task: text_generation
+    versions: [default]
+    features:
+      - {name: prompt_tokens, type: numeric}
+      - {name: completion_tokens, type: numeric}
+    llm:
+      served_names: [""" + SERVED + """]
+"""
+
+
+def test_declared_length_features_feed_the_drift_collector(start_proxy, openai_upstream, binary, tmp_path):
+    """Off by default; a text_generation model that declares the numeric features prompt_tokens and completion_tokens
+    (with a reference profile and the drift collector) has each OpenAI request recorded as a prediction with those
+    lengths: usage's figures, the estimate when a stream has no usage, missing when unknown."""
+    csv = tmp_path / "lengths.csv"
+    csv.write_text("prompt_tokens,completion_tokens\n" + "".join(f"{5 + i % 40},{1 + i % 17}\n" for i in range(400)))
+    plain = tmp_path / "plain.yaml"
+    plain.write_text("models:" + LENGTH_MODEL)
+    ref = tmp_path / "lengths.json"
+    done = subprocess.run([str(binary), "profile", "--config", str(plain), "--model", "chat", "--input", str(csv),
+                           "--out", str(ref)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    exporter = start_proxy("models:" + LENGTH_MODEL + f"    reference: {ref}\n    collectors: [service, drift]\n",
+                           openai_upstream.base)
+    client = sdk_client(exporter.proxy_port)
+    for i in range(4):
+        stream_chat(client, id=f"len-{i}", tokens=3, gap=0.0, prompt_tokens=30 + i)
+    stream_chat(client, usage=False, id="len-4", tokens=5, gap=0.0)  # no usage: prompt unknown, completion estimated
+    s = wait_requests(exporter, 5, model="chat")
+    assert value(s, "mlops_ingest_events_total", kind="predictions", model="chat") == 5
+    assert value(s, "mlops_feature_window_observations", feature="prompt_tokens", model="chat") == 4
+    assert value(s, "mlops_feature_window_missing", feature="prompt_tokens", model="chat") == 1
+    assert value(s, "mlops_feature_window_observations", feature="completion_tokens", model="chat") == 5
+    assert value(s, "mlops_model_requests_total", model="chat", status="ok", version="default") == 5

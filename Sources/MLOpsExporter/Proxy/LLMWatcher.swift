@@ -91,10 +91,24 @@ final class LLMWatcher: ProxyExchangeWatcher, @unchecked Sendable {
         }
         guard !cancelled, let status = exchange.status ?? meter.status else { return }
         let isError = record.outcome == .error || routing.settings.isErrorStatus(status)
-        entry.model.recordRequest(
-            version: recordedVersion, status: isError ? .error : .ok,
-            errorKind: isError ? (record.errorReason ?? "http_\(status)") : nil,
-            latencySeconds: exchange.durationSeconds)
+        let errorKind = isError ? (record.errorReason ?? "http_\(status)") : nil
+        let lengths = entry.lengthFeatures
+        guard lengths.prompt != nil || lengths.completion != nil else {
+            entry.model.recordRequest(
+                version: recordedVersion, status: isError ? .error : .ok, errorKind: errorKind,
+                latencySeconds: exchange.durationSeconds)
+            return
+        }
+        // The model declares the length features: the request is a prediction with its prompt and completion
+        // lengths (missing when unknown), which its drift collector compares with the reference.
+        var event = entry.model.makePrediction(version: recordedVersion, prediction: .label(""))
+        event.id = exchange.requestID
+        event.status = isError ? .error : .ok
+        event.errorKind = errorKind
+        event.latencySeconds = exchange.durationSeconds
+        if let p = lengths.prompt, let n = record.promptTokens { event.features[p] = .number(Double(n)) }
+        if let c = lengths.completion, let n = record.completionTokens { event.features[c] = .number(Double(n)) }
+        entry.model.record(event)
     }
 
     /// Whether the client left before it had the response: a client that leaves after the stream said it was over

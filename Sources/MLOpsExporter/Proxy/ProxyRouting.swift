@@ -15,6 +15,9 @@ final class ProxyRouting: Sendable {
         let impliedVersion: String?
         /// The model's `llm` collector (a text-generation model with an `llm` section), where OpenAI routes record.
         let llm: LLMCollector?
+        /// A text-generation model's numeric features `prompt_tokens` and `completion_tokens` (positions), when it
+        /// declares them: its OpenAI requests are then recorded as predictions with those lengths, for drift.
+        let lengthFeatures: (prompt: Int?, completion: Int?)
     }
 
     /// Who a request is for.
@@ -71,7 +74,8 @@ final class ProxyRouting: Sendable {
                 Entry(
                     model: model, decoder: decoder, counters: metrics.counters(name),
                     impliedVersion: versions.count == 1 ? versions[0] : nil,
-                    llm: model.collectors.lazy.compactMap { $0 as? LLMCollector }.first))
+                    llm: model.collectors.lazy.compactMap { $0 as? LLMCollector }.first,
+                    lengthFeatures: Self.lengthFeatures(model.context.configuration)))
         }
         self.entries = entries
         var llmNames: [LLMName] = []
@@ -95,6 +99,15 @@ final class ProxyRouting: Sendable {
             logMistake("proxy routes: \(error)")
             table = nil
         }
+    }
+
+    /// The positions of a text-generation model's numeric `prompt_tokens` and `completion_tokens` features.
+    static func lengthFeatures(_ m: ModelConfiguration) -> (prompt: Int?, completion: Int?) {
+        guard m.task == .textGeneration else { return (nil, nil) }
+        func position(_ name: String) -> Int? {
+            m.features.firstIndex { $0.name == name && $0.kind == .numeric }
+        }
+        return (position("prompt_tokens"), position("completion_tokens"))
     }
 
     /// A configuration route in the table's terms.
