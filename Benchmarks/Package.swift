@@ -133,6 +133,12 @@ let package = Package(
         // The capture decoders (proxy and CloudEvents bodies): ns and allocations per exchange, for callgrind too.
         .target(name: "CaptureMallocCounter"),
         .executableTarget(
+            name: "llm-meter-profile",
+            dependencies: ["CaptureMallocCounter", .product(name: "Capture", package: mainPackage)],
+            swiftSettings: [.swiftLanguageMode(.v6)],
+            linkerSettings: [.unsafeFlags(["-Xlinker", "--export-dynamic"], .when(platforms: [.linux]))]
+        ),
+        .executableTarget(
             name: "capture-profile",
             dependencies: [
                 "CaptureMallocCounter", .product(name: "Capture", package: mainPackage),

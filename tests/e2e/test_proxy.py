@@ -427,7 +427,8 @@ def test_streamed_events_reach_the_client_before_the_next_is_written_upstream(st
         assert len(s.written) == k + 1  # nothing more was written upstream before this event reached the client
     assert r.read() == b""  # the last chunk: the stream ended cleanly
     c.close()
-    assert s.finished.is_set()
+    # The upstream's thread marks the stream finished after its last write, which the client may read first.
+    wait_for(s.finished.is_set, timeout=5, what="the upstream to finish its stream")
     # Measured: each event was written upstream, then read by the client, before the next was written.
     for k in range(n):
         assert s.written[k] <= arrivals[k], k

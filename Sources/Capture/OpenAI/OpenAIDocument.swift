@@ -19,10 +19,7 @@ public enum LLMFinishReason: Int, Sendable, CaseIterable {
 
     /// The reason of an OpenAI `finish_reason` value (an unknown one is ``other``).
     static func of(_ tape: JSONTape, _ node: Int) -> LLMFinishReason {
-        for reason in [LLMFinishReason.stop, .length, .toolCalls, .contentFilter, .functionCall, .error]
-        where tape.string(node, is: reason.label) {
-            return reason
-        }
+        for reason in allCases where reason != .other && tape.string(node, is: reason.label) { return reason }
         return .other
     }
 }
@@ -96,11 +93,11 @@ public struct OpenAIDocument: Sendable, Equatable {
         guard t.nodes[c].kind == .object else { return }
         var content = false
         if let delta = t.member(c, "delta"), t.nodes[delta].kind == .object {
-            for key in ["content", "reasoning_content", "reasoning"] {
-                if let v = t.member(delta, key), t.nodes[v].kind == .string, t.nodes[v].end > t.nodes[v].start {
-                    content = true
-                }
+            func nonEmpty(_ key: String) -> Bool {
+                guard let v = t.member(delta, key) else { return false }
+                return t.nodes[v].kind == .string && t.nodes[v].end > t.nodes[v].start
             }
+            if nonEmpty("content") || nonEmpty("reasoning_content") || nonEmpty("reasoning") { content = true }
             if let v = t.member(delta, "tool_calls"), t.nodes[v].kind == .array, t.nodes[v].count > 0 { content = true }
             if let v = t.member(delta, "function_call"), t.nodes[v].kind == .object { content = true }
         }
