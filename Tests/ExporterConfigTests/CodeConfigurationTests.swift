@@ -31,7 +31,10 @@ private let repository = URL(fileURLWithPath: #filePath).deletingLastPathCompone
 struct CodeConfigurationTests {
     @Test(
         "every example configuration comes back unchanged from validated()",
-        arguments: ["examples/models.yaml", "examples/demo/models.yaml", "examples/custom-collector/models.yaml"])
+        arguments: [
+            "examples/models.yaml", "examples/demo/models.yaml", "examples/custom-collector/models.yaml",
+            "examples/llm.yaml",
+        ])
     func examplesRoundTrip(file: String) throws {
         let loaded = try ConfigLoader.load(
             file: repository.appendingPathComponent(file).path,
