@@ -270,3 +270,48 @@ struct LLMExchangeMeterTests {
         #expect(m.responseOverLimit && m.usage == nil)
     }
 }
+
+@Suite("include_usage injection")
+struct IncludeUsageInjectionTests {
+    private func rewrite(_ json: String) -> String? {
+        IncludeUsageInjection.rewrite(Array(json.utf8)).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    private func object(_ json: String) throws -> NSDictionary {
+        try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? NSDictionary)
+    }
+
+    @Test("a streamed request without usage gets it; every other member is kept, byte for byte")
+    func inserts() throws {
+        let body = #"{"model":"m","messages":[{"role":"user","content":"{\"stream\":1}"}],"stream":true,"n":2}"#
+        let out = try #require(rewrite(body))
+        #expect(
+            out
+                == #"{"stream_options":{"include_usage":true},"model":"m","messages":[{"role":"user","content":"{\"stream\":1}"}],"stream":true,"n":2}"#
+        )
+        let before = try object(body).mutableCopy() as! NSMutableDictionary
+        before["stream_options"] = ["include_usage": true]
+        #expect(try object(out) == before)
+    }
+
+    @Test("stream_options without include_usage gets it; an empty one too")
+    func intoOptions() throws {
+        let out = try #require(rewrite(#"{ "stream" : true , "stream_options" : { "continuous_usage_stats": true } }"#))
+        let options = try #require(try object(out)["stream_options"] as? NSDictionary)
+        #expect(options["include_usage"] as? Bool == true && options["continuous_usage_stats"] as? Bool == true)
+        let empty = try #require(rewrite(#"{"stream":true,"stream_options":{}}"#))
+        #expect(empty == #"{"stream":true,"stream_options":{"include_usage":true}}"#)
+    }
+
+    @Test("nothing changes: not streamed, already asked (even false), options not an object, not JSON")
+    func leaves() {
+        #expect(rewrite(#"{"model":"m","stream":false}"#) == nil)
+        #expect(rewrite(#"{"model":"m"}"#) == nil)
+        #expect(rewrite(#"{"stream":true,"stream_options":{"include_usage":false}}"#) == nil)
+        #expect(rewrite(#"{"stream":true,"stream_options":{"include_usage":true}}"#) == nil)
+        #expect(rewrite(#"{"stream":true,"stream_options":null}"#) == nil)
+        #expect(rewrite(#"{"stream":"true"}"#) == nil)
+        #expect(rewrite(#"{"stream":true"#) == nil)
+        #expect(rewrite(#"[{"stream":true}]"#) == nil)
+    }
+}
