@@ -4,7 +4,7 @@ import Yams
 extension Reader {
     static let proxyFields = [
         "listen", "upstream", "max_connections", "max_waiting", "connect_timeout", "response_timeout", "read_timeout",
-        "idle_timeout", "request_id_header", "error_statuses", "capture", "routes",
+        "idle_timeout", "request_id_header", "error_statuses", "capture", "routes", "inject_include_usage",
     ]
 
     /// `proxy: {listen, upstream, ..., routes}`; `models` are the configured models, which routes name.
@@ -39,6 +39,7 @@ extension Reader {
             case "request_id_header": proxy.requestIDHeader = headerName(value, field) ?? proxy.requestIDHeader
             case "error_statuses": proxy.errorStatuses = statusPatterns(value, field) ?? proxy.errorStatuses
             case "capture": proxy.capture = proxyCapture(value, field) ?? proxy.capture
+            case "inject_include_usage": proxy.injectIncludeUsage = bool(value, field) ?? false
             default: proxy.routes = proxyRoutes(value, field, models: models) ?? proxy.routes
             }
         }

@@ -64,7 +64,7 @@ enum ConfigurationNodes {
         let capture: [(Node, Node)] = [
             ("max_body_bytes", number(p.capture.maxBodyBytes)), ("sample_rate", number(p.capture.sampleRate)),
         ]
-        let fields: [(Node, Node)] = [
+        var fields: [(Node, Node)] = [
             ("listen", strings(p.listenAddresses)), ("upstream", Node(p.upstream.description)),
             ("max_connections", number(p.maxConnections)), ("max_waiting", number(p.maxWaiting)),
             ("connect_timeout", duration(p.connectTimeout)), ("response_timeout", duration(p.responseTimeout)),
@@ -73,6 +73,7 @@ enum ConfigurationNodes {
             ("error_statuses", Node(p.errorStatuses.map { Node($0.description) })), ("capture", Node(capture)),
             ("routes", Node(p.routes.map(proxyRoute))),
         ]
+        if p.injectIncludeUsage { fields.append(("inject_include_usage", Node("true", .implicit, .plain))) }
         return Node(fields)
     }
 

@@ -50,6 +50,11 @@ public struct ProxyConfiguration: Sendable, Equatable {
     public var capture = CaptureLimits()
     /// The routes, matched in order, the first that matches wins (default ``defaultRoutes``); 1 to ``maxRoutes``.
     public var routes: [Route] = defaultRoutes
+    /// On OpenAI routes, add `"stream_options": {"include_usage": true}` to a streamed request that does not ask for
+    /// usage (default false: request bodies are never changed), so that the server reports token counts instead of
+    /// the proxy estimating them. Such a request's body is held whole (at most `capture.max_body_bytes`) before it
+    /// is forwarded, and its client also receives the server's usage chunk (docs/llm.md).
+    public var injectIncludeUsage = false
 
     /// The bounds allowed for the timeouts: 1 ms to 1 day, in whole milliseconds.
     public static let timeoutRange: ClosedRange<Duration> = .milliseconds(1) ... .seconds(86_400)
