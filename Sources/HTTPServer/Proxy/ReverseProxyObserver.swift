@@ -29,6 +29,21 @@ public protocol ProxyExchangeWatcher: AnyObject, Sendable {
     /// A piece of the upstream's response body (after transfer decoding), read `elapsed` seconds after the request
     /// arrived.
     func responseBody(_ bytes: UnsafeRawBufferPointer, elapsed: Double)
+    /// Hold the request body until it is complete, if it is at most this long, and offer it to
+    /// ``rewriteRequestBody(_:)`` before anything of the request is sent upstream (0, the default: the body is
+    /// forwarded as it arrives and never changed). A longer body is forwarded unchanged from the moment it passes
+    /// the limit. Read once, when the exchange starts.
+    var requestBodyHoldLimit: Int { get }
+    /// The whole request body, held (see ``requestBodyHoldLimit``): the body to send instead, or nil to send it as it
+    /// is. Called once, after ``requestEnded(elapsed:)``.
+    func rewriteRequestBody(_ body: [UInt8]) -> [UInt8]?
+}
+
+extension ProxyExchangeWatcher {
+    /// Bodies are not held by default.
+    public var requestBodyHoldLimit: Int { 0 }
+    /// Bodies are not changed by default.
+    public func rewriteRequestBody(_ body: [UInt8]) -> [UInt8]? { nil }
 }
 
 /// The application's per-request decision (``ReverseProxyObserver/proxyRequestStarted(_:requestID:)``).

@@ -60,6 +60,20 @@ final class LLMWatcher: ProxyExchangeWatcher, @unchecked Sendable {
         inFlight = true
     }
 
+    /// With `inject_include_usage`, a chat or completions request is held (up to `capture.max_body_bytes`) so that a
+    /// streamed one that does not ask for usage can be made to.
+    var requestBodyHoldLimit: Int {
+        guard routing.settings.injectIncludeUsage,
+            meter.endpoint == .chatCompletions || meter.endpoint == .completions
+        else { return 0 }
+        return routing.settings.capture.maxBodyBytes
+    }
+
+    func rewriteRequestBody(_ body: [UInt8]) -> [UInt8]? {
+        guard meter.request.stream && !meter.request.includeUsage else { return nil }
+        return IncludeUsageInjection.rewrite(body)
+    }
+
     func responseHead(status: Int, headers: HTTPHeaders, elapsed: Double) {
         meter.responseHead(status: status, contentType: headers["Content-Type"])
     }
