@@ -7,7 +7,8 @@ Prometheus scraping the exporter (examples/demo/models.yaml) while `mlops-export
 Panels that need the SLO recording rules of `mlops-exporter rules` (or the `mlops_slo_*` metrics, or firing
 alerts) are listed explicitly in NEEDS_SLO_RULES (the structure test checks that the list is exactly the panels
 reading those series); the end-to-end test loads the rules generated for the demo configuration, so those panels
-must return data too."""
+must return data too. The panels reading mlops_llm_* (NEEDS_LLM_TRAFFIC, again checked to be exactly those) are
+left out: tests/e2e/test_llm_dashboards.py sends LLM traffic through the proxy and queries them."""
 
 import json
 import re
@@ -41,7 +42,8 @@ NEEDS_SLO_RULES = {
 
 LLM_SERIES = re.compile(r"\bmlops_llm_")
 # (dashboard uid, panel title) of every panel whose queries read the llm collector's series (mlops_llm_*): the demo
-# sends no LLM traffic, so the data test leaves them out (they need requests on the proxy's OpenAI routes).
+# sends no LLM traffic, so the data test leaves them out (they need requests on the proxy's OpenAI routes);
+# tests/e2e/test_llm_dashboards.py checks them with LLM traffic through the proxy.
 NEEDS_LLM_TRAFFIC = {
     ("mlops-model", "LLM requests per second by outcome"),
     ("mlops-model", "Goodput ratio"),
