@@ -18,7 +18,7 @@ from conftest import scrape, wait_for
 from llm_support import (
     ADAPTER, DURATION, ENDPOINTS, ERRORS, FINISH, IN_FLIGHT, ITL, MALFORMED, MODELS, MODELS_WITHOUT_CATCH_ALL,
     OPENAI_ROUTES_YAML, OTHER_VERSION, REQUESTS, SERVED, TOKENS, TOL, TPOT, TTFT, WITHIN, Expected, RawExchange,
-    assert_close, histogram, openai_upstream, script, sdk_client, total, value)  # noqa: F401 (fixture)
+    assert_buckets, assert_close, histogram, openai_upstream, script, sdk_client, total, value)  # noqa: F401 (fixture)
 from proxy_support import PROXY_CANCELLED, PROXY_REQUESTS, UNROUTED, start_proxy  # noqa: F401 (fixture)
 
 openai = pytest.importorskip("openai", reason="the openai SDK (tests/requirements.txt) is not installed")
@@ -71,12 +71,14 @@ def test_the_upstream_follows_its_script_through_the_sdk(openai_upstream):
     record = openai_upstream.record("self-1")
     e = Expected(record)
     assert record["end"] == "complete" and e.content_events == 4
+    # The upstream writes on an absolute schedule: a write late by its scheduling makes the next gap shorter.
     assert_close(e.ttft, 0.2, TOL, "the upstream's TTFT")
     for gap in e.gaps:
         assert_close(gap, 0.05, TOL, "the upstream's gap")
     assert_close(arrivals[0] - t0, 0.2, 0.2, "the client's TTFT (the SDK's request set-up included)")
-    for a, b in zip(arrivals, arrivals[1:]):
-        assert_close(b - a, 0.05, TOL, "a gap at the client")
+    # The client sees the upstream's gaps, give or take a loopback hop at each end.
+    for (a, b), gap in zip(zip(arrivals, arrivals[1:]), e.gaps):
+        assert_close(b - a, gap, TOL, "a gap at the client")
     kinds = [ev["kind"] for ev in record["events"]]
     assert kinds == ["role", "content", "content", "content", "content", "finish", "usage", "done"], kinds
     with pytest.raises(openai.RateLimitError):
@@ -115,13 +117,13 @@ def test_streamed_chat_histograms_match_the_script(llm_proxy, openai_upstream):
     count, sum_, buckets = histogram(s, TTFT, **CHAT)
     assert count == 3
     assert_close(sum_, sum(e.ttft for e in expected), 3 * TOL, "TTFT sum")
-    assert buckets[0.1] == 0 and buckets[0.2] == 2 and buckets[0.4] == 3, buckets  # 0.15, 0.30, 0.15 s
+    assert_buckets(buckets, [e.ttft for e in expected], TOL, "TTFT buckets")
+    assert buckets[0.1] == 0 and buckets[0.4] == 3, buckets  # 0.15, 0.30, 0.15 s: never early, late by < 0.1 s
     count, sum_, buckets = histogram(s, ITL, **CHAT)
     assert count == sum(f["tokens"] - 1 for f in scripts) == 11
     # The gaps of one stream add up to its last content chunk's time minus its first: TOL at each end.
     assert_close(sum_, sum(e.itl_sum for e in expected), 3 * 2 * TOL, "ITL sum")
-    assert buckets[0.001] == 0, buckets  # no gap of 0: every content event was a write of its own
-    assert buckets[0.04] == 3 + 1 and buckets[0.1] == 11, buckets  # gaps of 0.02 s: 3 + 1; of 0.06 s: 5 + 2
+    assert_buckets(buckets, [g for e in expected for g in e.gaps], TOL, "ITL buckets")
     count, sum_, _ = histogram(s, TPOT, **CHAT)
     assert count == 3
     assert_close(sum_, sum(e.tpot for e in expected), 3 * TOL, "TPOT sum")
@@ -199,7 +201,8 @@ def test_not_streamed_chat_completions_and_embeddings(llm_proxy, openai_upstream
     count, sum_, buckets = histogram(s, DURATION, **CHAT)
     assert count == 4
     assert_close(sum_, sum(e.duration for e in expected), 4 * TOL, "duration sum")
-    assert buckets[0.05] == 2 and buckets[0.1] == 2 and buckets[0.25] == 4, buckets  # 0.2, 0.15, ~0, ~0 s
+    assert_buckets(buckets, [e.duration for e in expected], TOL, "duration buckets")
+    assert buckets[0.1] <= 2 and buckets[0.25] >= 2, buckets  # 0.2, 0.15, ~0, ~0 s
     for h in (TTFT, ITL, TPOT):
         assert histogram(s, h, **CHAT)[0] == 0, h
     assert value(s, TOKENS, type="prompt", source="usage", **CHAT) == 20 + 7 + 12
