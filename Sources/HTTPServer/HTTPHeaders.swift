@@ -119,8 +119,15 @@ extension HTTPHeaders {
     /// Whether a handler's header field may be sent: a token name, a value without CR, LF or NUL (no response
     /// splitting, in either protocol).
     static func isSendable(name: String.UTF8View, value: String) -> Bool {
-        !name.isEmpty && name.allSatisfy(ASCII.isTokenCharacter)
-            && value.utf8.allSatisfy({ $0 != 0x0D && $0 != 0x0A && $0 != 0 })
+        guard !name.isEmpty else { return false }
+        // Over the contiguous bytes when there are (native and small strings): the generic iteration costs several
+        // times as much, and every field of every response is checked.
+        let tokenName =
+            name.withContiguousStorageIfAvailable { $0.allSatisfy(ASCII.isTokenCharacter) }
+            ?? name.allSatisfy(ASCII.isTokenCharacter)
+        guard tokenName else { return false }
+        let safe: (UInt8) -> Bool = { $0 != 0x0D && $0 != 0x0A && $0 != 0 }
+        return value.utf8.withContiguousStorageIfAvailable { $0.allSatisfy(safe) } ?? value.utf8.allSatisfy(safe)
     }
 }
 

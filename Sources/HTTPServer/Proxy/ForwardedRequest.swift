@@ -63,18 +63,35 @@ enum ForwardedRequest {
     /// The field names `Connection` lists (RFC 9110 §7.6.1), empty when there is no `Connection` field.
     static func connectionListed(_ headers: HTTPHeaders) -> [Substring] {
         var listed: [Substring] = []
-        for field in headers where field.name.utf8.count == 10 && HTTPHeaders.namesEqual(field.name, "Connection") {
-            for token in field.value.split(separator: ",") {
-                var name = token[...]
-                while name.first == " " || name.first == "\t" { name = name.dropFirst() }
-                while name.last == " " || name.last == "\t" { name = name.dropLast() }
+        for field in headers.storage
+        where field.name.utf8.count == 10 && HTTPHeaders.namesEqual(field.name, "Connection") {
+            // Over the bytes (a comma, space or tab is never inside a multi-byte character): splitting the String
+            // by Character costs many times as much, and `Connection: keep-alive` comes with most responses.
+            let value = field.value
+            let utf8 = value.utf8
+            var start = utf8.startIndex
+            while start < utf8.endIndex {
+                var end = start
+                while end < utf8.endIndex && utf8[end] != UInt8(ascii: ",") { utf8.formIndex(after: &end) }
+                var low = start
+                var high = end
+                while low < high && (utf8[low] == UInt8(ascii: " ") || utf8[low] == UInt8(ascii: "\t")) {
+                    utf8.formIndex(after: &low)
+                }
+                while low < high {
+                    let last = utf8.index(before: high)
+                    guard utf8[last] == UInt8(ascii: " ") || utf8[last] == UInt8(ascii: "\t") else { break }
+                    high = last
+                }
+                start = end < utf8.endIndex ? utf8.index(after: end) : end
+                let name = utf8[low..<high]
                 // `keep-alive` and `close`, the usual values, are no field names: nothing more to drop.
-                if name.isEmpty || ASCII.equalsIgnoringCase(name.utf8, "keep-alive".utf8)
-                    || ASCII.equalsIgnoringCase(name.utf8, "close".utf8)
+                if name.isEmpty || ASCII.equalsIgnoringCase(name, "keep-alive".utf8)
+                    || ASCII.equalsIgnoringCase(name, "close".utf8)
                 {
                     continue
                 }
-                listed.append(name)
+                listed.append(value[low..<high])
             }
         }
         return listed
@@ -96,15 +113,15 @@ enum ForwardedRequest {
         let listed = connectionListed(request.headers)
         var head: [UInt8] = []
         head.reserveCapacity(320 + request.headers.count * 40 + min(request.body.count, 4096))
-        head.append(contentsOf: request.method.utf8)
+        head.appendUTF8(request.method)
         head.append(UInt8(ascii: " "))
-        head.append(contentsOf: basePath.utf8)
-        head.append(contentsOf: request.path.utf8)
+        head.appendUTF8(basePath)
+        head.appendUTF8(request.path)
         if let query = request.query {
             head.append(UInt8(ascii: "?"))
-            head.append(contentsOf: query.utf8)
+            head.appendUTF8(query)
         }
-        head.append(contentsOf: " HTTP/1.1\r\n".utf8)
+        head.appendUTF8(" HTTP/1.1\r\n")
         var host: String?
         var forwardedFor: String?
         for field in request.headers {
@@ -136,22 +153,22 @@ enum ForwardedRequest {
         // its own, or chunked.
         if let stream = request.bodyStream {
             if let length = stream.contentLength {
-                head.append(contentsOf: "Content-Length: ".utf8)
+                head.appendUTF8("Content-Length: ")
                 HTTP1ResponseEncoder.appendDecimal(length, to: &head)
-                head.append(contentsOf: "\r\n".utf8)
+                head.appendUTF8("\r\n")
             } else {
-                head.append(contentsOf: "Transfer-Encoding: chunked\r\n".utf8)
+                head.appendUTF8("Transfer-Encoding: chunked\r\n")
             }
-            head.append(contentsOf: "\r\n".utf8)
+            head.appendUTF8("\r\n")
             return [head]
         }
         let hasBody = !request.body.isEmpty || !["GET", "HEAD", "DELETE", "OPTIONS", "TRACE"].contains(request.method)
         if hasBody {
-            head.append(contentsOf: "Content-Length: ".utf8)
+            head.appendUTF8("Content-Length: ")
             HTTP1ResponseEncoder.appendDecimal(request.body.count, to: &head)
-            head.append(contentsOf: "\r\n".utf8)
+            head.appendUTF8("\r\n")
         }
-        head.append(contentsOf: "\r\n".utf8)
+        head.appendUTF8("\r\n")
         if request.body.isEmpty { return [head] }
         if request.body.count <= 4096 {
             head.append(contentsOf: request.body)
@@ -161,10 +178,10 @@ enum ForwardedRequest {
     }
 
     private static func append(_ name: String, _ value: String, to head: inout [UInt8]) {
-        head.append(contentsOf: name.utf8)
-        head.append(contentsOf: ": ".utf8)
-        head.append(contentsOf: value.utf8)
-        head.append(contentsOf: "\r\n".utf8)
+        head.appendUTF8(name)
+        head.appendUTF8(": ")
+        head.appendUTF8(value)
+        head.appendUTF8("\r\n")
     }
 
     /// The address part of `address:port` / `[v6]:port`.
