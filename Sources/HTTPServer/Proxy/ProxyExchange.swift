@@ -5,7 +5,7 @@
 /// full) or 504 (timeouts) with a one-line reason; after it, the client's response is cut (the connection closes
 /// or the stream is reset), so the client sees it incomplete. A client that leaves cancels the upstream request:
 /// its connection is closed, never reused.
-final class ProxyExchange {
+final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDelegate {
     private let proxy: ReverseProxy
     private let pool: UpstreamPool
     let request: HTTPRequest
@@ -65,17 +65,26 @@ final class ProxyExchange {
             request.body.withUnsafeBytes { watcher.requestBody($0) }
             watcher.requestEnded(elapsed: 0)
         }
-        stream.onCancel = { [weak self] in self?.cancel() }
-        if let bodyStream {
-            // Weak: an exchange answered before its client finished sending ends while the rest of the body is
-            // still read (and dropped).
-            bodyStream.onData = { [weak self] piece in self?.requestBody(piece) ?? true }
-            bodyStream.onEnd = { [weak self] in self?.requestBodyEnded() }
-            // The client's body cannot be completed: the server answers the client; the upstream request goes.
-            bodyStream.onFailure = { [weak self] in self?.cancel() }
-        }
+        // Both streams hold the exchange until they end (the response stream: until `end` lets go too); an exchange
+        // answered before its client finished sending stays until the rest of the body is read (and dropped).
+        stream.delegate = self
+        bodyStream?.delegate = self
         if !ended { pool.acquire(self) }
     }
+
+    // MARK: - From the client's streams
+
+    func responseStreamCancelled() { cancel() }
+
+    func responseStreamWritable() {
+        guard !ended, headAt != nil else { return }
+        connection?.resumeReading()
+    }
+
+    func requestBodyPiece(_ piece: UnsafeRawBufferPointer) -> Bool { requestBody(piece) }
+
+    /// The client's body cannot be completed: the server answers the client; the upstream request goes.
+    func requestBodyFailed() { cancel() }
 
     // MARK: - The request body, streamed
 
@@ -99,7 +108,8 @@ final class ProxyExchange {
         return queueRequest([[UInt8](piece)], complete: false)
     }
 
-    private func requestBodyEnded() {
+    /// The client's body is complete: the end goes upstream.
+    func requestBodyEnded() {
         guard !ended else { return }
         requestComplete = true
         watcher?.requestEnded(elapsed: elapsed)
@@ -150,7 +160,6 @@ final class ProxyExchange {
             case .none: request.method == "HEAD" ? Self.contentLength(head) : nil
             case .chunked, .closeDelimited: nil
             }
-        stream.onWritable = { [weak connection] in connection?.resumeReading() }
         stream.start(status: head.status, headers: fields, contentLength: length)
     }
 
@@ -212,8 +221,7 @@ final class ProxyExchange {
 
     private func end(failure: UpstreamFailure?, cancelled: Bool) {
         ended = true
-        stream.onCancel = nil
-        stream.onWritable = nil
+        stream.delegate = nil
         let now = pool.loop.now
         let record = ProxyExchangeRecord(
             request: request, requestBody: capturedRequest, requestBodyOverLimit: requestOverLimit,
