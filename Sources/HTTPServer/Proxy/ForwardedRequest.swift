@@ -101,7 +101,8 @@ enum ForwardedRequest {
         listed.contains { ASCII.equalsIgnoringCase($0.utf8, name.utf8) }
     }
 
-    /// The request head and body to write upstream for `request`.
+    /// The request head to write upstream for `request`, with the whole body behind it when it is small, else
+    /// apart (`body`). A head for a streamed body has room reserved for its first 4 KiB (appended in place).
     ///
     /// - Parameters:
     ///   - basePath: the upstream URL's path prefix (empty or starting with `/`, no trailing `/`).
@@ -109,10 +110,11 @@ enum ForwardedRequest {
     static func encode(
         _ request: HTTPRequest, basePath: String, hostFallback: String, forwardedProto: String,
         requestIDHeader: String, requestID: String, addRequestID: Bool
-    ) -> [[UInt8]] {
+    ) -> (head: [UInt8], body: [UInt8]?) {
         let listed = connectionListed(request.headers)
         var head: [UInt8] = []
-        head.reserveCapacity(320 + request.headers.count * 40 + min(request.body.count, 4096))
+        let bodyRoom = min(request.bodyStream.map { $0.contentLength ?? 0 } ?? request.body.count, 4096)
+        head.reserveCapacity(320 + request.headers.count * 40 + bodyRoom)
         head.appendUTF8(request.method)
         head.append(UInt8(ascii: " "))
         head.appendUTF8(basePath)
@@ -160,7 +162,7 @@ enum ForwardedRequest {
                 head.appendUTF8("Transfer-Encoding: chunked\r\n")
             }
             head.appendUTF8("\r\n")
-            return [head]
+            return (head, nil)
         }
         let hasBody = !request.body.isEmpty || !["GET", "HEAD", "DELETE", "OPTIONS", "TRACE"].contains(request.method)
         if hasBody {
@@ -169,12 +171,12 @@ enum ForwardedRequest {
             head.appendUTF8("\r\n")
         }
         head.appendUTF8("\r\n")
-        if request.body.isEmpty { return [head] }
+        if request.body.isEmpty { return (head, nil) }
         if request.body.count <= 4096 {
             head.append(contentsOf: request.body)
-            return [head]
+            return (head, nil)
         }
-        return [head, request.body]
+        return (head, request.body)
     }
 
     private static func append(_ name: String, _ value: String, to head: inout [UInt8]) {

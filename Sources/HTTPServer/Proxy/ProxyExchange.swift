@@ -16,7 +16,10 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
     private let watcher: (any ProxyExchangeWatcher)?
     private let startedAt: UInt64
     private let stream: HTTPResponseStream
-    private var upstreamRequest: [[UInt8]]
+    /// The request head, and the body bytes queued before a connection is attached.
+    private var heldRequest: [UInt8]
+    /// A whole body too large to be copied behind the head (sent apart, after it).
+    private var heldBody: [UInt8]?
     private var connection: UpstreamConnection?
     private var headAt: UInt64?
     private var status: Int?
@@ -35,7 +38,7 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
 
     init(
         proxy: ReverseProxy, pool: UpstreamPool, request: HTTPRequest, requestID: String, generatedID: Bool,
-        tap: ProxyTap, upstreamRequest: [[UInt8]], stream: HTTPResponseStream
+        tap: ProxyTap, upstreamRequest: (head: [UInt8], body: [UInt8]?), stream: HTTPResponseStream
     ) {
         self.proxy = proxy
         self.pool = pool
@@ -45,7 +48,8 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
         self.tap = tap
         self.watcher = tap.watcher
         self.startedAt = pool.loop.now
-        self.upstreamRequest = upstreamRequest
+        self.heldRequest = upstreamRequest.head
+        self.heldBody = upstreamRequest.body
         self.stream = stream
         self.bodyStream = request.bodyStream
         self.requestComplete = request.bodyStream == nil
@@ -102,10 +106,11 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
             }
         }
         if bodyStream?.contentLength == nil {
-            return queueRequest(
-                [ChunkedEncoding.sizeLine(piece.count), [UInt8](piece), ChunkedEncoding.crlf], complete: false)
+            _ = ChunkedEncoding.sizeLine(piece.count).withUnsafeBytes { queueRequest($0, complete: false) }
+            _ = queueRequest(piece, complete: false)
+            return ChunkedEncoding.crlf.withUnsafeBytes { queueRequest($0, complete: false) }
         }
-        return queueRequest([[UInt8](piece)], complete: false)
+        return queueRequest(piece, complete: false)
     }
 
     /// The client's body is complete: the end goes upstream.
@@ -113,17 +118,19 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
         guard !ended else { return }
         requestComplete = true
         watcher?.requestEnded(elapsed: elapsed)
-        _ = queueRequest(bodyStream?.contentLength == nil ? [ChunkedEncoding.lastChunk] : [], complete: true)
+        let last = bodyStream?.contentLength == nil ? ChunkedEncoding.lastChunk : []
+        _ = last.withUnsafeBytes { queueRequest($0, complete: true) }
     }
 
-    /// Queues request bytes on the connection, or holds them until one is attached; false when enough waits.
-    private func queueRequest(_ pieces: [[UInt8]], complete: Bool) -> Bool {
+    /// Queues (a copy of) request bytes on the connection, or holds them until one is attached; false when enough
+    /// waits.
+    private func queueRequest(_ bytes: UnsafeRawBufferPointer, complete: Bool) -> Bool {
         if let connection {
-            connection.send(pieces, complete: complete)
+            connection.send(bytes, complete: complete)
             return connection.queuedRequestBytes < UpstreamConnection.requestHighWater
         }
-        upstreamRequest.append(contentsOf: pieces)
-        heldRequestBytes += pieces.reduce(0) { $0 + $1.count }
+        heldRequest.append(contentsOf: bytes)
+        heldRequestBytes += bytes.count
         return heldRequestBytes < UpstreamConnection.requestHighWater
     }
 
@@ -140,10 +147,12 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
             return
         }
         self.connection = connection
-        let bytes = upstreamRequest
-        upstreamRequest = []
+        let head = heldRequest
+        let body = heldBody
+        heldRequest = []
+        heldBody = nil
         heldRequestBytes = 0
-        connection.begin(self, request: bytes, isHEAD: request.method == "HEAD", complete: requestComplete)
+        connection.begin(self, head: head, body: body, isHEAD: request.method == "HEAD", complete: requestComplete)
     }
 
     func upstreamHead(_ head: UpstreamResponseHead) {
