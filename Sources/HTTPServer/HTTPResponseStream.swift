@@ -108,10 +108,17 @@ final class HTTPResponseStream {
     func write(_ bytes: UnsafeRawBufferPointer) -> Bool {
         guard state == .streaming else { return false }
         if !bytes.isEmpty {
-            pending.append([UInt8](bytes))
-            pendingBytes += bytes.count
             bodyBytes += bytes.count
-            changed()
+            if pending.isEmpty, let connection, !connection.isClosed,
+                connection.protocolHandler.streamWrite(self, bytes, connection: connection)
+            {
+                // Copied into the connection's output (no piece of its own): written at the end of the iteration.
+                connection.loop.markDirty(connection)
+            } else {
+                pending.append([UInt8](bytes))
+                pendingBytes += bytes.count
+                changed()
+            }
         }
         guard state == .streaming, let connection else { return false }
         if pendingBytes + connection.output.pendingBytes >= Self.highWater {
