@@ -177,12 +177,7 @@ final class Connection: DeadlineScheduled {
 
     /// The admission through which a handler answers ``HTTPHandler/admit(_:admission:)`` for request `requestID`.
     func admission(requestID: UInt64) -> HTTPAdmission {
-        let loop = self.loop
-        let id = self.id
-        let liveness = self.liveness
-        return HTTPAdmission(requestID: requestID, isCancelled: { liveness.isClosed }) { rejection in
-            loop.decideAdmission(rejection, connectionID: id, requestID: requestID)
-        }
+        HTTPAdmission(loop: loop, connectionID: id, liveness: liveness, requestID: requestID)
     }
 
     /// Returns `count` bytes reserved with ``reserveBodyBytes(_:)``.
