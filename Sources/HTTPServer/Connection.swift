@@ -62,6 +62,10 @@ protocol ConnectionProtocolHandler: AnyObject {
     func attachStream(_ stream: HTTPResponseStream, connection: Connection) -> Bool
     /// An attached stream got its head, body bytes, its end or an abort.
     func streamChanged(_ stream: HTTPResponseStream, connection: Connection)
+    /// Body bytes of `stream` (which holds no pieces waiting): true when the protocol queued a copy for the peer
+    /// right away (the stream is the one being sent, its head is out, its framing needs no piece of its own), false
+    /// to leave them to the stream (a piece, then ``streamChanged(_:connection:)``).
+    func streamWrite(_ stream: HTTPResponseStream, _ bytes: UnsafeRawBufferPointer, connection: Connection) -> Bool
     /// Some output was written to the peer (streams waiting for room may go on).
     func outputWritten(_ connection: Connection)
     /// The connection is closing, for whatever reason: attached streams must be cancelled.
@@ -73,6 +77,9 @@ extension ConnectionProtocolHandler {
     func bodyDeadline(_ connection: Connection) -> UInt64? { nil }
     func attachStream(_ stream: HTTPResponseStream, connection: Connection) -> Bool { false }
     func streamChanged(_ stream: HTTPResponseStream, connection: Connection) {}
+    func streamWrite(_ stream: HTTPResponseStream, _ bytes: UnsafeRawBufferPointer, connection: Connection) -> Bool {
+        false
+    }
     func outputWritten(_ connection: Connection) {}
     func connectionClosed(_ connection: Connection) {}
 }
@@ -170,12 +177,7 @@ final class Connection: DeadlineScheduled {
 
     /// The admission through which a handler answers ``HTTPHandler/admit(_:admission:)`` for request `requestID`.
     func admission(requestID: UInt64) -> HTTPAdmission {
-        let loop = self.loop
-        let id = self.id
-        let liveness = self.liveness
-        return HTTPAdmission(requestID: requestID, isCancelled: { liveness.isClosed }) { rejection in
-            loop.decideAdmission(rejection, connectionID: id, requestID: requestID)
-        }
+        HTTPAdmission(loop: loop, connectionID: id, liveness: liveness, requestID: requestID)
     }
 
     /// Returns `count` bytes reserved with ``reserveBodyBytes(_:)``.

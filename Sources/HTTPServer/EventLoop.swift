@@ -92,6 +92,10 @@ final class EventLoop: @unchecked Sendable {
     /// Upstream connections with request bytes queued in this iteration: written once, after the connections
     /// were processed, so that a request's head and body leave in one `sendmsg`.
     private var dirtyUpstreams: [UpstreamConnection] = []
+    /// The batches being processed: swapped with ``dirty`` and ``dirtyUpstreams`` so that neither list is copied
+    /// or reallocated per iteration.
+    private var dirtyBatch: [Connection] = []
+    private var dirtyUpstreamBatch: [UpstreamConnection] = []
 
     init(index: Int, context: ServerContext) throws(HTTPServerError) {
         self.index = index
@@ -280,18 +284,20 @@ final class EventLoop: @unchecked Sendable {
 
     private func processDirty() {
         while !dirty.isEmpty || !dirtyUpstreams.isEmpty {
-            let batch = dirty
-            dirty.removeAll(keepingCapacity: true)
-            for connection in batch {
+            swap(&dirty, &dirtyBatch)  // `dirty` is empty again (the previous batch was cleared), capacity kept
+            for index in dirtyBatch.indices {
+                let connection = dirtyBatch[index]
                 connection.isDirty = false
                 connection.process()
             }
-            let upstreamBatch = dirtyUpstreams
-            dirtyUpstreams.removeAll(keepingCapacity: true)
-            for upstream in upstreamBatch {
+            dirtyBatch.removeAll(keepingCapacity: true)
+            swap(&dirtyUpstreams, &dirtyUpstreamBatch)
+            for index in dirtyUpstreamBatch.indices {
+                let upstream = dirtyUpstreamBatch[index]
                 upstream.isDirty = false
                 upstream.flushQueued()
             }
+            dirtyUpstreamBatch.removeAll(keepingCapacity: true)
         }
     }
 

@@ -1,5 +1,15 @@
 import Logging
 
+extension Array where Element == UInt8 {
+    /// Appends the UTF-8 bytes of `string` in one copy (the generic `append(contentsOf: string.utf8)` goes through
+    /// the sequence protocol, several times slower for the short strings of a head).
+    @inline(__always)
+    mutating func appendUTF8(_ string: String) {
+        var string = string
+        string.withUTF8 { append(contentsOf: $0) }
+    }
+}
+
 /// Serialises HTTP/1.1 response heads into a byte buffer, with no string interpolation.
 enum HTTP1ResponseEncoder {
     /// How the `Connection` field is set on a response.
@@ -24,11 +34,11 @@ enum HTTP1ResponseEncoder {
         status: Int, headers: HTTPHeaders, contentLength: Int?, chunked: Bool = false, connection: ConnectionField,
         date: inout DateCache, into buffer: inout [UInt8]
     ) -> Int {
-        buffer.append(contentsOf: "HTTP/1.1 ".utf8)
+        buffer.appendUTF8("HTTP/1.1 ")
         appendDecimal(status, to: &buffer)
         buffer.append(UInt8(ascii: " "))
-        buffer.append(contentsOf: HTTPStatus.reasonPhrase(for: status).utf8)
-        buffer.append(contentsOf: "\r\n".utf8)
+        buffer.appendUTF8(HTTPStatus.reasonPhrase(for: status))
+        buffer.appendUTF8("\r\n")
 
         var dropped = 0
         var hasDate = false
@@ -49,24 +59,24 @@ enum HTTP1ResponseEncoder {
                 dropped += 1
                 continue
             }
-            buffer.append(contentsOf: name)
-            buffer.append(contentsOf: ": ".utf8)
-            buffer.append(contentsOf: field.value.utf8)
-            buffer.append(contentsOf: "\r\n".utf8)
+            buffer.appendUTF8(field.name)
+            buffer.appendUTF8(": ")
+            buffer.appendUTF8(field.value)
+            buffer.appendUTF8("\r\n")
         }
         if let contentLength {
-            buffer.append(contentsOf: "Content-Length: ".utf8)
+            buffer.appendUTF8("Content-Length: ")
             appendDecimal(contentLength, to: &buffer)
-            buffer.append(contentsOf: "\r\n".utf8)
+            buffer.appendUTF8("\r\n")
         }
-        if chunked { buffer.append(contentsOf: "Transfer-Encoding: chunked\r\n".utf8) }
+        if chunked { buffer.appendUTF8("Transfer-Encoding: chunked\r\n") }
         switch connection {
         case .none: break
-        case .keepAlive: buffer.append(contentsOf: "Connection: keep-alive\r\n".utf8)
-        case .close: buffer.append(contentsOf: "Connection: close\r\n".utf8)
+        case .keepAlive: buffer.appendUTF8("Connection: keep-alive\r\n")
+        case .close: buffer.appendUTF8("Connection: close\r\n")
         }
         if !hasDate { date.appendHeaderLine(to: &buffer) }
-        buffer.append(contentsOf: "\r\n".utf8)
+        buffer.appendUTF8("\r\n")
         return dropped
     }
 

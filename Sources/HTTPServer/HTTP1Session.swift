@@ -566,6 +566,19 @@ final class HTTP1Session: ConnectionProtocolHandler {
         encodeReadyResponses(connection)
     }
 
+    func streamWrite(_ stream: HTTPResponseStream, _ bytes: UnsafeRawBufferPointer, connection: Connection) -> Bool {
+        guard !slots.isEmpty, slots[0].stream === stream, let framing = slots[0].streamFraming else { return false }
+        switch framing {
+        case .none:
+            return true  // no body goes out: dropped, as its pieces would be
+        case .raw, .closeDelimited:
+            connection.output.appendCopy(bytes)  // into the head's buffer when it has room
+            return true
+        case .chunked:
+            return false
+        }
+    }
+
     func outputWritten(_ connection: Connection) {
         slots.first?.stream?.outputDrained(queuedBytes: connection.output.pendingBytes)
     }
@@ -652,7 +665,9 @@ final class HTTP1Session: ConnectionProtocolHandler {
             closing ? .close : (slot.version == .http1_0 ? .keepAlive : .none)
         let contentLength = bodyAllowed ? head.contentLength : nil
         var buffer: [UInt8] = []
-        buffer.reserveCapacity(192 + head.headers.count * 48)
+        // Room for a small body, copied in behind the head as it arrives (``streamWrite``): one buffer, one iovec.
+        let bodyRoom = framing == .raw ? min(head.contentLength ?? 0, 4096) : 0
+        buffer.reserveCapacity(192 + head.headers.count * 48 + bodyRoom)
         HTTP1ResponseEncoder.encodeHead(
             status: status, headers: head.headers, contentLength: contentLength, chunked: framing == .chunked,
             connection: connectionField, date: &connection.loop.dateCache, into: &buffer)

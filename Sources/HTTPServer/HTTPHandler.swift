@@ -43,8 +43,13 @@ extension HTTPHandler {
 /// The answer to ``HTTPHandler/admit(_:admission:)``: call ``accept()`` or ``reject(_:)`` once.
 /// Thread-safe; only the first call counts.
 public struct HTTPAdmission: Sendable {
-    private let decide: @Sendable (HTTPResponse?) -> Void
-    private let cancelled: @Sendable () -> Bool
+    /// Where the decision goes: the request's connection (no closures per request), or a closure.
+    private enum Destination: Sendable {
+        case connection(EventLoop, connectionID: UInt64, liveness: ConnectionLiveness)
+        case closure(@Sendable (HTTPResponse?) -> Void, isCancelled: @Sendable () -> Bool)
+    }
+
+    private let destination: Destination
     /// The request on its connection, for a caller that drives a connection by hand (the fuzz harness).
     let requestID: UInt64?
 
@@ -53,23 +58,33 @@ public struct HTTPAdmission: Sendable {
     public init(
         isCancelled: @escaping @Sendable () -> Bool = { false }, _ decide: @escaping @Sendable (HTTPResponse?) -> Void
     ) {
-        self.decide = decide
-        self.cancelled = isCancelled
+        self.destination = .closure(decide, isCancelled: isCancelled)
         self.requestID = nil
     }
 
-    init(
-        requestID: UInt64, isCancelled: @escaping @Sendable () -> Bool,
-        _ decide: @escaping @Sendable (HTTPResponse?) -> Void
-    ) {
-        self.decide = decide
-        self.cancelled = isCancelled
+    /// The admission of request `requestID` on connection `connectionID` of `loop`.
+    init(loop: EventLoop, connectionID: UInt64, liveness: ConnectionLiveness, requestID: UInt64) {
+        self.destination = .connection(loop, connectionID: connectionID, liveness: liveness)
         self.requestID = requestID
+    }
+
+    private func decide(_ rejection: HTTPResponse?) {
+        switch destination {
+        case .connection(let loop, let connectionID, _):
+            loop.decideAdmission(rejection, connectionID: connectionID, requestID: requestID ?? 0)
+        case .closure(let decide, _):
+            decide(rejection)
+        }
     }
 
     /// Whether the connection has closed: the decision will be dropped, so expensive work for it (a password
     /// hash) can be skipped. Thread-safe, cheap (one atomic load).
-    public var isCancelled: Bool { cancelled() }
+    public var isCancelled: Bool {
+        switch destination {
+        case .connection(_, _, let liveness): liveness.isClosed
+        case .closure(_, let isCancelled): isCancelled()
+        }
+    }
 
     /// The body may be received; the request is handed to ``HTTPHandler/handle(_:respond:)`` when complete.
     public func accept() { decide(nil) }

@@ -1,26 +1,29 @@
+/// What receives a streamed request body (the reverse proxy's exchange): held strongly until the body ends or
+/// fails, then let go (no closure contexts or weak references per request).
+protocol HTTPRequestBodyStreamDelegate: AnyObject {
+    /// A piece of the body (valid during the call); false to pause (then ``HTTPRequestBodyStream/resume()``).
+    func requestBodyPiece(_ piece: UnsafeRawBufferPointer) -> Bool
+    /// The whole body has been given (called once).
+    func requestBodyEnded()
+    /// The body cannot be completed: the client left, a timeout, invalid framing, a limit (called once).
+    func requestBodyFailed()
+}
+
 /// The body of a request handed to the handler before it has arrived (``HTTPHandler/streamsRequestBodies``): its
-/// pieces are given to ``onData`` as they are read, chunked coding removed, then ``onEnd`` (or ``onFailure``).
+/// pieces are given to the ``delegate`` as they are read, chunked coding removed, then its end (or failure).
 ///
 /// Confined to the event loop of the request's connection (hence `@unchecked Sendable`: it rides in an
-/// ``HTTPRequest``, but is touched only there); the handler sets the callbacks during
-/// ``HTTPHandler/handle(_:respond:)`` (pieces that arrive before are held, at most one read's worth). ``onData``
+/// ``HTTPRequest``, but is touched only there); the handler sets the delegate during
+/// ``HTTPHandler/handle(_:respond:)`` (pieces that arrive before are held, at most one read's worth). A piece's call
 /// returns false when the handler cannot take more for now: the connection stops reading the body until
 /// ``resume()``. While paused, the body's timeouts do not run (the wait is the handler's). The body's limits
-/// (``HTTPServer/Configuration/maxBodySize``) still apply; a body that breaks them fails (``onFailure``), like one
+/// (``HTTPServer/Configuration/maxBodySize``) still apply; a body that breaks them fails, like one
 /// whose client leaves or whose framing is invalid.
 final class HTTPRequestBodyStream: @unchecked Sendable {
     /// `Content-Length`, or nil for a chunked body.
     let contentLength: Int?
-    /// Called with each piece; return false to pause (then ``resume()`` to go on).
-    var onData: ((UnsafeRawBufferPointer) -> Bool)? {
-        didSet { deliverHeld() }
-    }
-    /// Called once when the whole body has been given.
-    var onEnd: (() -> Void)? {
-        didSet { deliverHeld() }
-    }
-    /// Called once when the body cannot be completed (the client left, a timeout, invalid framing, a limit).
-    var onFailure: (() -> Void)? {
+    /// Gets the pieces, then the end or the failure; held until then (the stream lets it go when it finishes).
+    var delegate: (any HTTPRequestBodyStreamDelegate)? {
         didSet { deliverHeld() }
     }
 
@@ -37,7 +40,7 @@ final class HTTPRequestBodyStream: @unchecked Sendable {
         self.connection = connection
     }
 
-    /// Reading goes on after ``onData`` returned false.
+    /// Reading goes on after a piece's call returned false.
     func resume() {
         guard isPaused else { return }
         isPaused = false
@@ -49,11 +52,11 @@ final class HTTPRequestBodyStream: @unchecked Sendable {
     /// A piece of the body; false when the handler paused.
     func deliver(_ piece: UnsafeRawBufferPointer) -> Bool {
         bytesReceived += piece.count
-        guard let onData, held.isEmpty else {
+        guard let delegate, held.isEmpty else {
             held.append([UInt8](piece))
             return true
         }
-        if !onData(piece) { isPaused = true }
+        if !delegate.requestBodyPiece(piece) { isPaused = true }
         return !isPaused
     }
 
@@ -69,22 +72,20 @@ final class HTTPRequestBodyStream: @unchecked Sendable {
     }
 
     private func deliverHeld() {
-        guard !finished else { return }
-        if let onData {
-            while !held.isEmpty {
-                let piece = held.removeFirst()
-                if !piece.withUnsafeBytes(onData) { isPaused = true }
-            }
+        guard !finished, let delegate else { return }
+        while !held.isEmpty {
+            let piece = held.removeFirst()
+            if !piece.withUnsafeBytes({ delegate.requestBodyPiece($0) }) { isPaused = true }
         }
-        if ended, held.isEmpty, let onEnd {
+        if ended, held.isEmpty {
             finished = true
-            self.onEnd = nil
-            onEnd()
-        } else if failed, let onFailure {
+            self.delegate = nil
+            delegate.requestBodyEnded()
+        } else if failed {
             finished = true
             held = []
-            self.onFailure = nil
-            onFailure()
+            self.delegate = nil
+            delegate.requestBodyFailed()
         }
     }
 }

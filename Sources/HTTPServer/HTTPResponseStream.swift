@@ -1,3 +1,15 @@
+/// What a stream's writer is told (the reverse proxy's exchange), instead of the ``HTTPResponseStream/onCancel`` and
+/// ``HTTPResponseStream/onWritable`` closures: held strongly until the stream ends (``HTTPResponseStream/respond(_:)``,
+/// ``HTTPResponseStream/finish()``, ``HTTPResponseStream/abort()``, the client leaving) or the writer clears it, so a
+/// stream costs no closure contexts or weak references.
+protocol HTTPResponseStreamDelegate: AnyObject {
+    /// The client went away before the stream ended (called once, like ``HTTPResponseStream/onCancel``).
+    func responseStreamCancelled()
+    /// The queued output fell below the low-water mark after a write answered false (like
+    /// ``HTTPResponseStream/onWritable``).
+    func responseStreamWritable()
+}
+
 /// A response whose body is produced piece by piece while it is sent (a proxied upstream response): the head
 /// first, then body pieces as they arrive, then the end.
 ///
@@ -53,6 +65,8 @@ final class HTTPResponseStream {
     var onCancel: (() -> Void)?
     /// Called when the queued output fell below ``lowWater`` after ``write(_:)`` answered false.
     var onWritable: (() -> Void)?
+    /// Told the same as ``onCancel`` and ``onWritable`` (after them); let go when the stream ends.
+    var delegate: (any HTTPResponseStreamDelegate)?
 
     /// Fields a wrapping handler set on the responder (``HTTPResponder/settingHeaders(_:)``), set on the head too.
     private let extraHeaders: [(name: String, value: String)]
@@ -72,6 +86,7 @@ final class HTTPResponseStream {
         state = .closed
         onCancel = nil
         onWritable = nil
+        delegate = nil
         var response = response
         for field in extraHeaders { response.headers.replaceOrAdd(name: field.name, value: field.value) }
         connection.protocolHandler.deliver(response, requestID: requestID, connection: connection)
@@ -93,10 +108,17 @@ final class HTTPResponseStream {
     func write(_ bytes: UnsafeRawBufferPointer) -> Bool {
         guard state == .streaming else { return false }
         if !bytes.isEmpty {
-            pending.append([UInt8](bytes))
-            pendingBytes += bytes.count
             bodyBytes += bytes.count
-            changed()
+            if pending.isEmpty, let connection, !connection.isClosed,
+                connection.protocolHandler.streamWrite(self, bytes, connection: connection)
+            {
+                // Copied into the connection's output (no piece of its own): written at the end of the iteration.
+                connection.loop.markDirty(connection)
+            } else {
+                pending.append([UInt8](bytes))
+                pendingBytes += bytes.count
+                changed()
+            }
         }
         guard state == .streaming, let connection else { return false }
         if pendingBytes + connection.output.pendingBytes >= Self.highWater {
@@ -112,6 +134,7 @@ final class HTTPResponseStream {
         state = .finished
         onCancel = nil
         onWritable = nil
+        delegate = nil
         changed()
     }
 
@@ -123,6 +146,7 @@ final class HTTPResponseStream {
         state = .aborted
         onCancel = nil
         onWritable = nil
+        delegate = nil
         changed()
     }
 
@@ -156,9 +180,12 @@ final class HTTPResponseStream {
         pending = []
         pendingBytes = 0
         let callback = onCancel
+        let delegate = self.delegate
         onCancel = nil
         onWritable = nil
+        self.delegate = nil
         callback?()
+        delegate?.responseStreamCancelled()
     }
 
     /// The session wrote output: wakes a writer that waits for space.
@@ -166,6 +193,7 @@ final class HTTPResponseStream {
         guard waitsForSpace, state == .streaming, pendingBytes + queuedBytes < Self.lowWater else { return }
         waitsForSpace = false
         onWritable?()
+        delegate?.responseStreamWritable()
     }
 
     private func changed() {

@@ -48,6 +48,21 @@ struct OutputQueue {
         if completion != nil { pendingResponses += 1 }
     }
 
+    /// Queues a copy of `bytes` (ignored when empty): appended to the last queued chunk when that one has the spare
+    /// capacity and ends no response (a request head reserved for its body: no allocation), else as a new chunk.
+    mutating func appendCopy(_ bytes: UnsafeRawBufferPointer) {
+        guard !bytes.isEmpty else { return }
+        pendingBytes += bytes.count
+        let last = chunks.count - 1
+        if last >= first, chunks[last].completion == nil, !chunks[last].bytes.isEmpty,
+            chunks[last].bytes.capacity - chunks[last].bytes.count >= bytes.count
+        {
+            chunks[last].bytes.append(contentsOf: bytes)
+            return
+        }
+        chunks.append(Chunk(bytes: [UInt8](bytes), offset: 0, completion: nil))
+    }
+
     /// Drops all queued output (the connection is being closed).
     mutating func removeAll() {
         chunks.removeAll()

@@ -18,6 +18,13 @@ struct SupportTypesTests {
         #expect(headers.map(\.name) == ["SET-COOKIE"])
     }
 
+    @Test func tokenCharactersAreRFC9110Tchar() {
+        let tchar = Set("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".utf8)
+        for byte in UInt8.min...UInt8.max {
+            #expect(ASCII.isTokenCharacter(byte) == tchar.contains(byte), "byte \(byte)")
+        }
+    }
+
     @Test func headerTokenMatching() {
         let headers: HTTPHeaders = ["Connection": "keep-alive, Upgrade", "Accept-Encoding": "gzip;q=1"]
         #expect(headers.containsToken("upgrade", in: "connection"))

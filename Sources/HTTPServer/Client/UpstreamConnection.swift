@@ -90,24 +90,26 @@ final class UpstreamConnection: DeadlineScheduled {
 
     // MARK: - Exchanges
 
-    /// Sends `request` (head and body, in order) for `exchange` once connected. `isHEAD`: the response has no body.
-    /// `complete`: false when more of the body follows (``send(_:complete:)``).
-    func begin(_ exchange: ProxyExchange, request: [[UInt8]], isHEAD: Bool, complete: Bool) {
+    /// Sends the request (`head`, then `body` when it is apart: a large whole body) for `exchange` once connected.
+    /// `isHEAD`: the response has no body. `complete`: false when more of the body follows (``send(_:complete:)``).
+    func begin(_ exchange: ProxyExchange, head: [UInt8], body: [UInt8]?, isHEAD: Bool, complete: Bool) {
         self.exchange = exchange
         self.isHEAD = isHEAD
         paused = false
         requestComplete = complete
-        for piece in request { output.append(piece) }
+        output.append(head)
+        if let body { output.append(body) }
         if state == .idle {
             state = .active
             loop.markDirty(self)
         }
     }
 
-    /// More of the request (a streamed body); `complete`: it is the last.
-    func send(_ pieces: [[UInt8]], complete: Bool) {
+    /// More of the request (a piece of a streamed body, copied: into the queued head when it has room); `complete`:
+    /// it is the last.
+    func send(_ bytes: UnsafeRawBufferPointer, complete: Bool) {
         guard state == .active || state == .connecting else { return }
-        for piece in pieces { output.append(piece) }
+        output.appendCopy(bytes)
         if complete { requestComplete = true }
         if state == .active { loop.markDirty(self) }
     }

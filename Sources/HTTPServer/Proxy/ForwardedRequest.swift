@@ -63,18 +63,35 @@ enum ForwardedRequest {
     /// The field names `Connection` lists (RFC 9110 §7.6.1), empty when there is no `Connection` field.
     static func connectionListed(_ headers: HTTPHeaders) -> [Substring] {
         var listed: [Substring] = []
-        for field in headers where field.name.utf8.count == 10 && HTTPHeaders.namesEqual(field.name, "Connection") {
-            for token in field.value.split(separator: ",") {
-                var name = token[...]
-                while name.first == " " || name.first == "\t" { name = name.dropFirst() }
-                while name.last == " " || name.last == "\t" { name = name.dropLast() }
+        for field in headers.storage
+        where field.name.utf8.count == 10 && HTTPHeaders.namesEqual(field.name, "Connection") {
+            // Over the bytes (a comma, space or tab is never inside a multi-byte character): splitting the String
+            // by Character costs many times as much, and `Connection: keep-alive` comes with most responses.
+            let value = field.value
+            let utf8 = value.utf8
+            var start = utf8.startIndex
+            while start < utf8.endIndex {
+                var end = start
+                while end < utf8.endIndex && utf8[end] != UInt8(ascii: ",") { utf8.formIndex(after: &end) }
+                var low = start
+                var high = end
+                while low < high && (utf8[low] == UInt8(ascii: " ") || utf8[low] == UInt8(ascii: "\t")) {
+                    utf8.formIndex(after: &low)
+                }
+                while low < high {
+                    let last = utf8.index(before: high)
+                    guard utf8[last] == UInt8(ascii: " ") || utf8[last] == UInt8(ascii: "\t") else { break }
+                    high = last
+                }
+                start = end < utf8.endIndex ? utf8.index(after: end) : end
+                let name = utf8[low..<high]
                 // `keep-alive` and `close`, the usual values, are no field names: nothing more to drop.
-                if name.isEmpty || ASCII.equalsIgnoringCase(name.utf8, "keep-alive".utf8)
-                    || ASCII.equalsIgnoringCase(name.utf8, "close".utf8)
+                if name.isEmpty || ASCII.equalsIgnoringCase(name, "keep-alive".utf8)
+                    || ASCII.equalsIgnoringCase(name, "close".utf8)
                 {
                     continue
                 }
-                listed.append(name)
+                listed.append(value[low..<high])
             }
         }
         return listed
@@ -84,7 +101,8 @@ enum ForwardedRequest {
         listed.contains { ASCII.equalsIgnoringCase($0.utf8, name.utf8) }
     }
 
-    /// The request head and body to write upstream for `request`.
+    /// The request head to write upstream for `request`, with the whole body behind it when it is small, else
+    /// apart (`body`). A head for a streamed body has room reserved for its first 4 KiB (appended in place).
     ///
     /// - Parameters:
     ///   - basePath: the upstream URL's path prefix (empty or starting with `/`, no trailing `/`).
@@ -92,19 +110,20 @@ enum ForwardedRequest {
     static func encode(
         _ request: HTTPRequest, basePath: String, hostFallback: String, forwardedProto: String,
         requestIDHeader: String, requestID: String, addRequestID: Bool
-    ) -> [[UInt8]] {
+    ) -> (head: [UInt8], body: [UInt8]?) {
         let listed = connectionListed(request.headers)
         var head: [UInt8] = []
-        head.reserveCapacity(320 + request.headers.count * 40 + min(request.body.count, 4096))
-        head.append(contentsOf: request.method.utf8)
+        let bodyRoom = min(request.bodyStream.map { $0.contentLength ?? 0 } ?? request.body.count, 4096)
+        head.reserveCapacity(320 + request.headers.count * 40 + bodyRoom)
+        head.appendUTF8(request.method)
         head.append(UInt8(ascii: " "))
-        head.append(contentsOf: basePath.utf8)
-        head.append(contentsOf: request.path.utf8)
+        head.appendUTF8(basePath)
+        head.appendUTF8(request.path)
         if let query = request.query {
             head.append(UInt8(ascii: "?"))
-            head.append(contentsOf: query.utf8)
+            head.appendUTF8(query)
         }
-        head.append(contentsOf: " HTTP/1.1\r\n".utf8)
+        head.appendUTF8(" HTTP/1.1\r\n")
         var host: String?
         var forwardedFor: String?
         for field in request.headers {
@@ -136,35 +155,35 @@ enum ForwardedRequest {
         // its own, or chunked.
         if let stream = request.bodyStream {
             if let length = stream.contentLength {
-                head.append(contentsOf: "Content-Length: ".utf8)
+                head.appendUTF8("Content-Length: ")
                 HTTP1ResponseEncoder.appendDecimal(length, to: &head)
-                head.append(contentsOf: "\r\n".utf8)
+                head.appendUTF8("\r\n")
             } else {
-                head.append(contentsOf: "Transfer-Encoding: chunked\r\n".utf8)
+                head.appendUTF8("Transfer-Encoding: chunked\r\n")
             }
-            head.append(contentsOf: "\r\n".utf8)
-            return [head]
+            head.appendUTF8("\r\n")
+            return (head, nil)
         }
         let hasBody = !request.body.isEmpty || !["GET", "HEAD", "DELETE", "OPTIONS", "TRACE"].contains(request.method)
         if hasBody {
-            head.append(contentsOf: "Content-Length: ".utf8)
+            head.appendUTF8("Content-Length: ")
             HTTP1ResponseEncoder.appendDecimal(request.body.count, to: &head)
-            head.append(contentsOf: "\r\n".utf8)
+            head.appendUTF8("\r\n")
         }
-        head.append(contentsOf: "\r\n".utf8)
-        if request.body.isEmpty { return [head] }
+        head.appendUTF8("\r\n")
+        if request.body.isEmpty { return (head, nil) }
         if request.body.count <= 4096 {
             head.append(contentsOf: request.body)
-            return [head]
+            return (head, nil)
         }
-        return [head, request.body]
+        return (head, request.body)
     }
 
     private static func append(_ name: String, _ value: String, to head: inout [UInt8]) {
-        head.append(contentsOf: name.utf8)
-        head.append(contentsOf: ": ".utf8)
-        head.append(contentsOf: value.utf8)
-        head.append(contentsOf: "\r\n".utf8)
+        head.appendUTF8(name)
+        head.appendUTF8(": ")
+        head.appendUTF8(value)
+        head.appendUTF8("\r\n")
     }
 
     /// The address part of `address:port` / `[v6]:port`.

@@ -5,7 +5,7 @@
 /// full) or 504 (timeouts) with a one-line reason; after it, the client's response is cut (the connection closes
 /// or the stream is reset), so the client sees it incomplete. A client that leaves cancels the upstream request:
 /// its connection is closed, never reused.
-final class ProxyExchange {
+final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDelegate {
     private let proxy: ReverseProxy
     private let pool: UpstreamPool
     let request: HTTPRequest
@@ -16,7 +16,10 @@ final class ProxyExchange {
     private let watcher: (any ProxyExchangeWatcher)?
     private let startedAt: UInt64
     private let stream: HTTPResponseStream
-    private var upstreamRequest: [[UInt8]]
+    /// The request head, and the body bytes queued before a connection is attached.
+    private var heldRequest: [UInt8]
+    /// A whole body too large to be copied behind the head (sent apart, after it).
+    private var heldBody: [UInt8]?
     private var connection: UpstreamConnection?
     private var headAt: UInt64?
     private var status: Int?
@@ -35,7 +38,7 @@ final class ProxyExchange {
 
     init(
         proxy: ReverseProxy, pool: UpstreamPool, request: HTTPRequest, requestID: String, generatedID: Bool,
-        tap: ProxyTap, upstreamRequest: [[UInt8]], stream: HTTPResponseStream
+        tap: ProxyTap, upstreamRequest: (head: [UInt8], body: [UInt8]?), stream: HTTPResponseStream
     ) {
         self.proxy = proxy
         self.pool = pool
@@ -45,7 +48,8 @@ final class ProxyExchange {
         self.tap = tap
         self.watcher = tap.watcher
         self.startedAt = pool.loop.now
-        self.upstreamRequest = upstreamRequest
+        self.heldRequest = upstreamRequest.head
+        self.heldBody = upstreamRequest.body
         self.stream = stream
         self.bodyStream = request.bodyStream
         self.requestComplete = request.bodyStream == nil
@@ -65,17 +69,26 @@ final class ProxyExchange {
             request.body.withUnsafeBytes { watcher.requestBody($0) }
             watcher.requestEnded(elapsed: 0)
         }
-        stream.onCancel = { [weak self] in self?.cancel() }
-        if let bodyStream {
-            // Weak: an exchange answered before its client finished sending ends while the rest of the body is
-            // still read (and dropped).
-            bodyStream.onData = { [weak self] piece in self?.requestBody(piece) ?? true }
-            bodyStream.onEnd = { [weak self] in self?.requestBodyEnded() }
-            // The client's body cannot be completed: the server answers the client; the upstream request goes.
-            bodyStream.onFailure = { [weak self] in self?.cancel() }
-        }
+        // Both streams hold the exchange until they end (the response stream: until `end` lets go too); an exchange
+        // answered before its client finished sending stays until the rest of the body is read (and dropped).
+        stream.delegate = self
+        bodyStream?.delegate = self
         if !ended { pool.acquire(self) }
     }
+
+    // MARK: - From the client's streams
+
+    func responseStreamCancelled() { cancel() }
+
+    func responseStreamWritable() {
+        guard !ended, headAt != nil else { return }
+        connection?.resumeReading()
+    }
+
+    func requestBodyPiece(_ piece: UnsafeRawBufferPointer) -> Bool { requestBody(piece) }
+
+    /// The client's body cannot be completed: the server answers the client; the upstream request goes.
+    func requestBodyFailed() { cancel() }
 
     // MARK: - The request body, streamed
 
@@ -93,27 +106,31 @@ final class ProxyExchange {
             }
         }
         if bodyStream?.contentLength == nil {
-            return queueRequest(
-                [ChunkedEncoding.sizeLine(piece.count), [UInt8](piece), ChunkedEncoding.crlf], complete: false)
+            _ = ChunkedEncoding.sizeLine(piece.count).withUnsafeBytes { queueRequest($0, complete: false) }
+            _ = queueRequest(piece, complete: false)
+            return ChunkedEncoding.crlf.withUnsafeBytes { queueRequest($0, complete: false) }
         }
-        return queueRequest([[UInt8](piece)], complete: false)
+        return queueRequest(piece, complete: false)
     }
 
-    private func requestBodyEnded() {
+    /// The client's body is complete: the end goes upstream.
+    func requestBodyEnded() {
         guard !ended else { return }
         requestComplete = true
         watcher?.requestEnded(elapsed: elapsed)
-        _ = queueRequest(bodyStream?.contentLength == nil ? [ChunkedEncoding.lastChunk] : [], complete: true)
+        let last = bodyStream?.contentLength == nil ? ChunkedEncoding.lastChunk : []
+        _ = last.withUnsafeBytes { queueRequest($0, complete: true) }
     }
 
-    /// Queues request bytes on the connection, or holds them until one is attached; false when enough waits.
-    private func queueRequest(_ pieces: [[UInt8]], complete: Bool) -> Bool {
+    /// Queues (a copy of) request bytes on the connection, or holds them until one is attached; false when enough
+    /// waits.
+    private func queueRequest(_ bytes: UnsafeRawBufferPointer, complete: Bool) -> Bool {
         if let connection {
-            connection.send(pieces, complete: complete)
+            connection.send(bytes, complete: complete)
             return connection.queuedRequestBytes < UpstreamConnection.requestHighWater
         }
-        upstreamRequest.append(contentsOf: pieces)
-        heldRequestBytes += pieces.reduce(0) { $0 + $1.count }
+        heldRequest.append(contentsOf: bytes)
+        heldRequestBytes += bytes.count
         return heldRequestBytes < UpstreamConnection.requestHighWater
     }
 
@@ -130,10 +147,12 @@ final class ProxyExchange {
             return
         }
         self.connection = connection
-        let bytes = upstreamRequest
-        upstreamRequest = []
+        let head = heldRequest
+        let body = heldBody
+        heldRequest = []
+        heldBody = nil
         heldRequestBytes = 0
-        connection.begin(self, request: bytes, isHEAD: request.method == "HEAD", complete: requestComplete)
+        connection.begin(self, head: head, body: body, isHEAD: request.method == "HEAD", complete: requestComplete)
     }
 
     func upstreamHead(_ head: UpstreamResponseHead) {
@@ -150,7 +169,6 @@ final class ProxyExchange {
             case .none: request.method == "HEAD" ? Self.contentLength(head) : nil
             case .chunked, .closeDelimited: nil
             }
-        stream.onWritable = { [weak connection] in connection?.resumeReading() }
         stream.start(status: head.status, headers: fields, contentLength: length)
     }
 
@@ -212,8 +230,7 @@ final class ProxyExchange {
 
     private func end(failure: UpstreamFailure?, cancelled: Bool) {
         ended = true
-        stream.onCancel = nil
-        stream.onWritable = nil
+        stream.delegate = nil
         let now = pool.loop.now
         let record = ProxyExchangeRecord(
             request: request, requestBody: capturedRequest, requestBodyOverLimit: requestOverLimit,

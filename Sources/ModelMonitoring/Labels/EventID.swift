@@ -66,23 +66,31 @@ public enum EventID {
     /// The 26 characters of the ULID of `milliseconds` (48 bits kept) and `random` (80 bits: 16 of `high`, 64 of
     /// `low`).
     public static func ulid(milliseconds: UInt64, randomHigh high: UInt16, randomLow low: UInt64) -> String {
+        String(unsafeUninitializedCapacity: ulidLength) { buffer in
+            writeULID(milliseconds: milliseconds, randomHigh: high, randomLow: low, into: buffer)
+            return ulidLength
+        }
+    }
+
+    /// Writes the ULID's 26 characters at the start of `buffer` (at least that long).
+    private static func writeULID(
+        milliseconds: UInt64, randomHigh high: UInt16, randomLow low: UInt64,
+        into buffer: UnsafeMutableBufferPointer<UInt8>
+    ) {
         // 128 bits: time (48) | high (16) | low (64), written as 26 five-bit digits from the top (the first digit
         // holds the top 3 bits).
         let upper = (milliseconds & 0xFFFF_FFFF_FFFF) << 16 | UInt64(high)
-        return String(unsafeUninitializedCapacity: ulidLength) { buffer in
-            for i in 0..<ulidLength {
-                let shift = 5 * (ulidLength - 1 - i)  // of the digit's lowest bit in the 128-bit number
-                var digit: UInt64
-                if shift >= 64 {
-                    digit = upper >> (shift - 64)
-                } else if shift > 59 {
-                    digit = low >> shift | upper << (64 - shift)
-                } else {
-                    digit = low >> shift
-                }
-                buffer[i] = alphabet[Int(digit & 31)]
+        for i in 0..<ulidLength {
+            let shift = 5 * (ulidLength - 1 - i)  // of the digit's lowest bit in the 128-bit number
+            var digit: UInt64
+            if shift >= 64 {
+                digit = upper >> (shift - 64)
+            } else if shift > 59 {
+                digit = low >> shift | upper << (64 - shift)
+            } else {
+                digit = low >> shift
             }
-            return ulidLength
+            buffer[i] = alphabet[Int(digit & 31)]
         }
     }
 
@@ -93,10 +101,20 @@ public enum EventID {
         using generator: inout some RandomNumberGenerator
     ) -> String {
         precondition(isValidInstance(instance), "invalid instance id \"\(instance)\"")
-        let ulid = ulid(
-            milliseconds: milliseconds, randomHigh: UInt16.random(in: .min ... .max, using: &generator),
-            randomLow: generator.next())
-        return instance + "~" + ulid
+        let high = UInt16.random(in: .min ... .max, using: &generator)
+        let low = generator.next()
+        // Built in place: one allocation (concatenating the ULID's String costs two more).
+        var instance = instance
+        return instance.withUTF8 { prefix in
+            String(unsafeUninitializedCapacity: prefix.count + 1 + ulidLength) { buffer in
+                _ = buffer.initialize(from: prefix)
+                buffer[prefix.count] = UInt8(ascii: "~")
+                writeULID(
+                    milliseconds: milliseconds, randomHigh: high, randomLow: low,
+                    into: UnsafeMutableBufferPointer(rebasing: buffer[(prefix.count + 1)...]))
+                return prefix.count + 1 + ulidLength
+            }
+        }
     }
 
     /// A new event id, `<instance>~<ULID>`, for now and the system's random numbers.
