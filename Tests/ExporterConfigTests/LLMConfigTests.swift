@@ -134,6 +134,20 @@ private func yaml(_ llm: String, task: String = "text_generation", more: String 
         #expect(wrong.contains { $0.contains("routes[1]: a route must say which model a request is for") })
     }
 
+    @Test func injectIncludeUsageIsOffUnlessSet() throws {
+        let base = "proxy:\n  upstream: http://127.0.0.1:8000\n"
+        #expect(
+            try ConfigLoader.parse(yaml("      catch_all: true", more: base), file: "t.yaml").proxy?.injectIncludeUsage
+                == false)
+        let on = try ConfigLoader.parse(
+            yaml("      catch_all: true", more: base + "  inject_include_usage: true\n"), file: "t.yaml")
+        #expect(on.proxy?.injectIncludeUsage == true)
+        #expect(try on.validated() == on)
+        #expect(
+            locatedErrors(yaml("      catch_all: true", more: base + "  inject_include_usage: yes please\n")).first?
+                .contains("proxy.inject_include_usage: expected true or false") == true)
+    }
+
     @Test func theDefaultRoutesIncludeTheOpenAIPaths() {
         let openAI = ProxyConfiguration.defaultRoutes.filter { $0.protocol == .openAI }.map(\.path)
         #expect(openAI == ["/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/responses"])

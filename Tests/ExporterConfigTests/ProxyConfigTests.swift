@@ -157,7 +157,7 @@ struct ProxyConfigTests {
                 == ["9:3: proxy.upstream: required: the model server's URL (http://host:port[/base-path])"])
         #expect(
             errorsAfterUpstream("  upstream_timeout: 5s\n") == [
-                "10:3: proxy.upstream_timeout: unknown field (expected one of: listen, upstream, max_connections, max_waiting, connect_timeout, response_timeout, read_timeout, idle_timeout, request_id_header, error_statuses, capture, routes)"
+                "10:3: proxy.upstream_timeout: unknown field (expected one of: listen, upstream, max_connections, max_waiting, connect_timeout, response_timeout, read_timeout, idle_timeout, request_id_header, error_statuses, capture, routes, inject_include_usage)"
             ])
         #expect(
             errorsAfterUpstream("  listen: []\n") == [#"10:11: proxy.listen: list at least one address (like ":9748")"#]

@@ -44,7 +44,8 @@ DEFAULT_ROUTES = ("/v2/models/{model}/versions/{version}/infer", "/v2/models/{mo
 
 
 def proxy_section(listen_port, upstream, routes=None, connect_timeout="2s", response_timeout="10s",
-                  read_timeout="10s", max_connections=64, max_body_bytes=1048576, sample_rate=1.0, max_waiting=None):
+                  read_timeout="10s", max_connections=64, max_body_bytes=1048576, sample_rate=1.0, max_waiting=None,
+                  inject_include_usage=False):
     """The `proxy:` section of a configuration file (YAML). `routes`: (path, model or None) pairs; None keeps the
     default routes."""
     text = (
@@ -58,6 +59,7 @@ def proxy_section(listen_port, upstream, routes=None, connect_timeout="2s", resp
         + (f"  max_waiting: {max_waiting}\n" if max_waiting is not None else "") +
         f"  request_id_header: {REQUEST_ID_HEADER}\n"
         f"  capture: {{max_body_bytes: {max_body_bytes}, sample_rate: {sample_rate}}}\n"
+        + ("  inject_include_usage: true\n" if inject_include_usage else "")
     )
     if routes is not None:
         text += "  routes:\n"

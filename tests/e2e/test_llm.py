@@ -8,7 +8,9 @@ cancels (the upstream sees its connection closed), SSE comments, split and coale
 events, events passed through byte for byte and unbuffered (arrival times against the upstream's write times),
 goodput objectives, served names, LoRA adapters and the catch-all model."""
 import hashlib
+import http.client
 import json
+import socket
 import subprocess
 import time
 
@@ -520,3 +522,112 @@ def test_declared_length_features_feed_the_drift_collector(start_proxy, openai_u
     assert value(s, "mlops_feature_window_missing", feature="prompt_tokens", model="chat") == 1
     assert value(s, "mlops_feature_window_observations", feature="completion_tokens", model="chat") == 5
     assert value(s, "mlops_model_requests_total", model="chat", status="ok", version="default") == 5
+
+
+# ------------------------------------------------------------------------------------------------ include_usage injection
+
+def injected(body: bytes) -> bytes:
+    """The body the proxy sends with inject_include_usage, computed here: the member right after the opening brace."""
+    assert body.startswith(b"{")
+    return b'{"stream_options":{"include_usage":true},' + body[1:]
+
+
+def chunked_post(port, path, body: bytes, pieces=3):
+    """A POST whose body is sent chunked, in `pieces` chunks; the de-chunked response body."""
+    size = -(-len(body) // pieces)
+    framed = b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + size]), body[i:i + size]) for i in range(0, len(body), size))
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    c.putrequest("POST", path)
+    c.putheader("Content-Type", "application/json")
+    c.putheader("Transfer-Encoding", "chunked")
+    c.endheaders()
+    c.send(framed + b"0\r\n\r\n")
+    r = c.getresponse()
+    data = r.read()
+    c.close()
+    return r.status, data
+
+
+def h2_post(port, path, body: bytes):
+    """A POST over HTTP/2 with prior knowledge (the h2 package); the status and the response body."""
+    import h2.config
+    import h2.connection
+    import h2.events
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
+    conn.initiate_connection()
+    sid = conn.get_next_available_stream_id()
+    conn.send_headers(sid, [(":method", "POST"), (":path", path), (":scheme", "http"),
+                            (":authority", f"127.0.0.1:{port}"), ("content-type", "application/json")])
+    conn.send_data(sid, body, end_stream=True)
+    sock.sendall(conn.data_to_send())
+    status, data, deadline = None, b"", time.monotonic() + 10
+    while time.monotonic() < deadline:
+        chunk = sock.recv(65536)
+        assert chunk, "the connection closed"
+        ended = False
+        for event in conn.receive_data(chunk):
+            if isinstance(event, h2.events.ResponseReceived):
+                status = int(dict(event.headers)[":status"])
+            elif isinstance(event, h2.events.DataReceived):
+                data += event.data
+                conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+            elif isinstance(event, h2.events.StreamEnded):
+                ended = True
+        sock.sendall(conn.data_to_send())
+        if ended:
+            break
+    sock.close()
+    return status, data
+
+
+def test_inject_include_usage_makes_streams_report_usage(start_proxy, openai_upstream):
+    """With proxy.inject_include_usage, a streamed chat or completions request without stream_options.include_usage
+    reaches the upstream with it (sent with Content-Length, chunked or over HTTP/2: the upstream's record has the
+    body computed here), so its tokens count from usage; a request that asked, one that is not streamed, and one
+    longer than capture.max_body_bytes reach it unchanged."""
+    e = start_proxy(MODELS, openai_upstream.base, max_body_bytes=4096, inject_include_usage=True)
+    path = "/v1/chat/completions"
+
+    def body(rid, **extra):
+        return json.dumps({"model": SERVED, "messages": MESSAGES, "stream": True, **extra,
+                           "x_script": {"id": rid, "tokens": 3, "prompt_tokens": 9}}, separators=(",", ":")).encode()
+
+    plain = body("inj-1")
+    x = RawExchange(e.proxy_port, path, plain)
+    assert x.status == 200 and b'"usage"' in x.body  # the client sees the server's usage chunk too
+    chunked = body("inj-2")
+    assert chunked_post(e.proxy_port, path, chunked)[0] == 200
+    h2 = body("inj-3")
+    assert h2_post(e.proxy_port, path, h2)[0] == 200
+    asked = body("inj-4", stream_options={"include_usage": False})
+    assert RawExchange(e.proxy_port, path, asked).status == 200
+    whole = json.dumps({"model": SERVED, "messages": MESSAGES, "x_script": {"id": "inj-5"}}).encode()
+    assert RawExchange(e.proxy_port, path, whole).status == 200
+    long = body("inj-6", user="x" * 5000)
+    assert RawExchange(e.proxy_port, path, long).status == 200
+    long_chunked = body("inj-7", user="y" * 5000)  # held until it passed the limit, then forwarded unchanged
+    assert chunked_post(e.proxy_port, path, long_chunked, pieces=4)[0] == 200
+    for rid, sent, expected in [("inj-1", plain, injected(plain)), ("inj-2", chunked, injected(chunked)),
+                                ("inj-3", h2, injected(h2)), ("inj-4", asked, asked), ("inj-5", whole, whole),
+                                ("inj-6", long, long), ("inj-7", long_chunked, long_chunked)]:
+        record = openai_upstream.record(rid)
+        assert record["body_sha256"] == hashlib.sha256(expected).hexdigest(), (rid, record["body_length"],
+                                                                               len(expected))
+    s = wait_requests(e, 7, **CHAT)
+    # Usage for the three injected streams (3 tokens each) and the whole response (5, the default); estimated for
+    # the one that said no and the one too long to hold.
+    assert value(s, TOKENS, type="completion", source="usage", **CHAT) == 3 * 3 + 5
+    assert value(s, TOKENS, type="completion", source="estimated", **CHAT) == 3 + 3 + 3
+    assert value(s, TOKENS, type="prompt", source="usage", **CHAT) == 9 * 3 + 7
+
+
+def test_without_injection_the_body_is_never_changed(llm_proxy, openai_upstream):
+    """The default: the body reaches the upstream byte for byte, and the stream's tokens are estimated."""
+    plain = json.dumps({"model": SERVED, "messages": MESSAGES, "stream": True,
+                        "x_script": {"id": "noinj-1", "tokens": 4}}).encode()
+    x = RawExchange(llm_proxy.proxy_port, "/v1/chat/completions", plain)
+    assert x.status == 200 and b'"usage"' not in x.body
+    assert openai_upstream.record("noinj-1")["body_sha256"] == hashlib.sha256(plain).hexdigest()
+    s = wait_requests(llm_proxy, 1, **CHAT)
+    assert value(s, TOKENS, type="completion", source="estimated", **CHAT) == 4

@@ -33,6 +33,10 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
     private var requestOverLimit = false
     /// Request bytes held until a connection is attached.
     private var heldRequestBytes = 0
+    /// The streamed body held whole for the watcher's rewrite (``ProxyExchangeWatcher/requestBodyHoldLimit``): nil
+    /// when not holding (never, or given up); no connection is asked for while it holds.
+    private var holdingBody: [UInt8]?
+    private let holdLimit: Int
     private var bodyBytes = 0
     private var ended = false
 
@@ -53,6 +57,12 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
         self.stream = stream
         self.bodyStream = request.bodyStream
         self.requestComplete = request.bodyStream == nil
+        // A streamed body is held for the watcher when it may fit (a whole body was offered by the proxy already).
+        let limit = request.bodyStream == nil ? 0 : (tap.watcher?.requestBodyHoldLimit ?? 0)
+        holdLimit = limit
+        if limit > 0, (request.bodyStream?.contentLength ?? 1) <= limit, request.bodyStream?.contentLength != 0 {
+            holdingBody = []
+        }
         if tap.captureLimit > 0 {
             captured = []
             if request.bodyStream == nil {
@@ -73,7 +83,7 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
         // answered before its client finished sending stays until the rest of the body is read (and dropped).
         stream.delegate = self
         bodyStream?.delegate = self
-        if !ended { pool.acquire(self) }
+        if !ended && holdingBody == nil { pool.acquire(self) }
     }
 
     // MARK: - From the client's streams
@@ -105,6 +115,18 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
                 requestOverLimit = true
             }
         }
+        if holdingBody != nil {
+            if holdingBody!.count + piece.count <= holdLimit {
+                holdingBody!.append(contentsOf: piece)
+                return true
+            }
+            releaseHeldBody(rewrite: false)  // too long to hold: forwarded unchanged from here
+        }
+        return queueBodyPiece(piece)
+    }
+
+    /// Frames and queues one piece of the body (chunked when the client's body is).
+    private func queueBodyPiece(_ piece: UnsafeRawBufferPointer) -> Bool {
         if bodyStream?.contentLength == nil {
             _ = ChunkedEncoding.sizeLine(piece.count).withUnsafeBytes { queueRequest($0, complete: false) }
             _ = queueRequest(piece, complete: false)
@@ -113,11 +135,35 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
         return queueRequest(piece, complete: false)
     }
 
+    /// Stops holding the body: offers it whole to the watcher when `rewrite` (a new length goes into the head's
+    /// Content-Length), queues it, and asks for a connection.
+    private func releaseHeldBody(rewrite: Bool) {
+        guard var body = holdingBody else { return }
+        holdingBody = nil
+        if rewrite, let replacement = watcher?.rewriteRequestBody(body), replacement != body {
+            if let length = bodyStream?.contentLength {
+                // The head (nothing of the body is behind it yet) ends with the Content-Length field ForwardedRequest
+                // wrote last.
+                let old = Array("Content-Length: \(length)\r\n\r\n".utf8)
+                if heldRequest.count >= old.count && heldRequest.suffix(old.count).elementsEqual(old) {
+                    heldRequest.removeLast(old.count)
+                    heldRequest.append(contentsOf: "Content-Length: \(replacement.count)\r\n\r\n".utf8)
+                    body = replacement
+                }
+            } else {
+                body = replacement
+            }
+        }
+        if !body.isEmpty { _ = body.withUnsafeBytes { queueBodyPiece($0) } }
+        if !ended { pool.acquire(self) }
+    }
+
     /// The client's body is complete: the end goes upstream.
     func requestBodyEnded() {
         guard !ended else { return }
         requestComplete = true
         watcher?.requestEnded(elapsed: elapsed)
+        releaseHeldBody(rewrite: true)
         let last = bodyStream?.contentLength == nil ? ChunkedEncoding.lastChunk : []
         _ = last.withUnsafeBytes { queueRequest($0, complete: true) }
     }

@@ -99,6 +99,14 @@ public final class ReverseProxy: HTTPHandler, Sendable {
         let clientID = request.headers[configuration.requestIDHeader].flatMap { $0.isEmpty ? nil : $0 }
         let requestID = clientID ?? configuration.makeRequestID()
         let tap = observer?.proxyRequestStarted(request, requestID: requestID) ?? ProxyTap()
+        var request = request
+        // A whole body (HTTP/2) the watcher holds is offered before anything is encoded.
+        if let watcher = tap.watcher, request.bodyStream == nil, !request.body.isEmpty,
+            request.body.count <= watcher.requestBodyHoldLimit,
+            let replacement = watcher.rewriteRequestBody(request.body)
+        {
+            request.body = replacement
+        }
         let bytes = ForwardedRequest.encode(
             request, basePath: configuration.basePath, hostFallback: configuration.upstream.description,
             forwardedProto: configuration.forwardedProto, requestIDHeader: configuration.requestIDHeader,

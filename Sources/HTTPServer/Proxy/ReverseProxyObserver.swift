@@ -35,7 +35,8 @@ public protocol ProxyExchangeWatcher: AnyObject, Sendable {
     /// the limit. Read once, when the exchange starts.
     var requestBodyHoldLimit: Int { get }
     /// The whole request body, held (see ``requestBodyHoldLimit``): the body to send instead, or nil to send it as it
-    /// is. Called once, after ``requestEnded(elapsed:)``.
+    /// is. Called at most once, before any of the request is sent upstream (a streamed body: after
+    /// ``requestEnded(elapsed:)``; a body that arrived whole: before ``requestBody(_:)``).
     func rewriteRequestBody(_ body: [UInt8]) -> [UInt8]?
 }
 

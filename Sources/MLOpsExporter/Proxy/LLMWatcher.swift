@@ -69,10 +69,7 @@ final class LLMWatcher: ProxyExchangeWatcher, @unchecked Sendable {
         return routing.settings.capture.maxBodyBytes
     }
 
-    func rewriteRequestBody(_ body: [UInt8]) -> [UInt8]? {
-        guard meter.request.stream && !meter.request.includeUsage else { return nil }
-        return IncludeUsageInjection.rewrite(body)
-    }
+    func rewriteRequestBody(_ body: [UInt8]) -> [UInt8]? { IncludeUsageInjection.rewrite(body) }
 
     func responseHead(status: Int, headers: HTTPHeaders, elapsed: Double) {
         meter.responseHead(status: status, contentType: headers["Content-Type"])
