@@ -1,9 +1,11 @@
-"""Helpers shared by scripts/bench-scrape and scripts/bench-ingest: starting pinned servers and stopping them,
-reading their CPU time, waiting for a quiet machine, logging. Standard library only.
+"""Helpers shared by the benchmarks (scripts/bench-scrape, bench-ingest, bench-proxy, bench-llm): starting pinned
+servers and stopping them, nginx as a peer (configuration, start, its processes), reading their CPU time, waiting for a
+quiet machine, logging. Standard library only.
 
 A script sets `benchlib.PROG` (the prefix of its log lines) and installs `on_signal` for SIGINT/SIGTERM."""
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -115,6 +117,66 @@ def wait_for_address(p, errfile, timeout=60):
             die(f"server exited ({p.returncode}) before listening; see:\n" + open(errfile).read())
         time.sleep(0.05)
     die(f"server did not report its address within {timeout}s")
+
+
+# ---------------------------------------------------------------- nginx (the peer of scripts/bench-proxy and bench-llm)
+
+# The common part of every nginx configuration the benchmarks write: one worker, no access log, keep-alive
+# connections that last the run, everything under the prefix folder (nginx -p) of that instance. {body}: its servers.
+NGINX_COMMON = """
+worker_processes 1;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    server_tokens off;
+    keepalive_requests 1000000;
+    keepalive_timeout 120s;
+    client_body_temp_path {prefix}/client_body;
+    proxy_temp_path {prefix}/proxy;
+    fastcgi_temp_path {prefix}/fastcgi;
+    uwsgi_temp_path {prefix}/uwsgi;
+    scgi_temp_path {prefix}/scgi;
+{body}
+}}
+"""
+
+
+def nginx_binary():
+    """nginx on PATH, else /usr/sbin/nginx (Debian's, not on an unprivileged user's PATH); None when neither."""
+    found = shutil.which("nginx")
+    if found:
+        return found
+    return "/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None
+
+
+def write_nginx_config(work, name, body):
+    """Creates the prefix folder work/name (0755: nginx's worker runs as nobody when started by root, so `work` must
+    be 0755 too) and its nginx.conf (NGINX_COMMON around body). Returns (prefix, path of the configuration)."""
+    prefix = os.path.join(work, name)
+    os.makedirs(prefix, mode=0o755)
+    conf = os.path.join(prefix, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(NGINX_COMMON.format(prefix=prefix, body=body))
+    return prefix, conf
+
+
+def start_nginx(work, name, body, cpu, prefix=(), preexec=None):
+    """Starts nginx (master in the foreground, `daemon off`, and its one worker) with the configuration
+    write_nginx_config writes, through start() (pinned to cpu, under prefix, preexec after setsid: the worker inherits
+    all three). Returns (Popen of the master, its stderr file)."""
+    folder, conf = write_nginx_config(work, name, body)
+    errfile = os.path.join(folder, "stderr.log")
+    p = start([nginx_binary() or "nginx", "-p", folder, "-e", f"{folder}/error.log", "-c", conf, "-g", "daemon off;"],
+              errfile, cpu, prefix, preexec)
+    return p, errfile
+
+
+def family(pid):
+    """pid and its children (an nginx master and its worker)."""
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout.split()
+    return [pid] + [int(p) for p in out]
 
 
 # ---------------------------------------------------------------- CPU and load
