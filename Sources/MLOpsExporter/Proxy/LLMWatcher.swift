@@ -76,8 +76,9 @@ final class LLMWatcher: ProxyExchangeWatcher, @unchecked Sendable {
     }
 
     func responseBody(_ bytes: UnsafeRawBufferPointer, elapsed: Double) {
-        let arrival = meter.responseBody(bytes, elapsed: elapsed)
+        // A request that no `llm` collector records (unrouted, or a model without the section) is not parsed.
         guard let collector else { return }
+        let arrival = meter.responseBody(bytes, elapsed: elapsed)
         if let ttft = arrival.timeToFirstToken { collector.firstToken(version: versionIndex, seconds: ttft) }
         if arrival.gap != nil || arrival.zeroGaps > 0 {
             collector.tokenGaps(version: versionIndex, gap: arrival.gap, zeros: arrival.zeroGaps)

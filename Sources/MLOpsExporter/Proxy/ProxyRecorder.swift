@@ -86,7 +86,8 @@ final class ProxyRecorder: ReverseProxyObserver {
         let entry: ProxyRouting.Entry
         let version: String?
         switch attribution {
-        case nil:
+        case .body? where routing.llmNames.isEmpty && routing.llmCatchAll == nil, nil:
+            // No model can be named by a body (none has an `llm` section): unrouted, and nothing watches the bytes.
             routing.unrouted.requests.add(0)
             return ProxyTap(
                 context: Context(entry: nil, counters: routing.unrouted, version: nil, capture: false, routing: routing)
