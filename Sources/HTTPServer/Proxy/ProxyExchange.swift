@@ -136,8 +136,9 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
     }
 
     /// Stops holding the body: offers it whole to the watcher when `rewrite` (a new length goes into the head's
-    /// Content-Length), queues it, and asks for a connection.
-    private func releaseHeldBody(rewrite: Bool) {
+    /// Content-Length), queues it, and asks for a connection unless `acquire` is false (the caller does, once it has
+    /// queued the body's end).
+    private func releaseHeldBody(rewrite: Bool, acquire: Bool = true) {
         guard var body = holdingBody else { return }
         holdingBody = nil
         if rewrite, let replacement = watcher?.rewriteRequestBody(body), replacement != body {
@@ -155,7 +156,7 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
             }
         }
         if !body.isEmpty { _ = body.withUnsafeBytes { queueBodyPiece($0) } }
-        if !ended { pool.acquire(self) }
+        if acquire && !ended { pool.acquire(self) }
     }
 
     /// The client's body is complete: the end goes upstream.
@@ -163,9 +164,12 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
         guard !ended else { return }
         requestComplete = true
         watcher?.requestEnded(elapsed: elapsed)
-        releaseHeldBody(rewrite: true)
+        let held = holdingBody != nil
+        releaseHeldBody(rewrite: true, acquire: false)
         let last = bodyStream?.contentLength == nil ? ChunkedEncoding.lastChunk : []
         _ = last.withUnsafeBytes { queueRequest($0, complete: true) }
+        // A held request goes upstream whole: the connection is asked for once all of it is queued.
+        if held && !ended { pool.acquire(self) }
     }
 
     /// Queues (a copy of) request bytes on the connection, or holds them until one is attached; false when enough
