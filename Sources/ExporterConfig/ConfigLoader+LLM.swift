@@ -110,14 +110,6 @@ extension Reader {
         return o
     }
 
-    mutating func bool(_ node: Node, _ field: String) -> Bool? {
-        guard case .scalar(let s) = node, let v = Bool(s.string) else {
-            fail(node, field, "expected true or false")
-            return nil
-        }
-        return v
-    }
-
     /// Across models: every served name and adapter names one model; at most one catch-all.
     mutating func checkLLMNames(_ models: [ModelConfiguration], items: [Node]) {
         var owners: [String: String] = [:]

@@ -179,6 +179,15 @@ struct Reader {
         return v
     }
 
+    /// A YAML boolean (`true`, `false`, and YAML 1.1's spellings as Yams reads them).
+    mutating func bool(_ node: Node, _ field: String) -> Bool? {
+        guard case .scalar(let scalar) = node, let value = Bool.construct(from: scalar) else {
+            fail(node, field, "expected true or false")
+            return nil
+        }
+        return value
+    }
+
     mutating func number(_ node: Node, _ field: String) -> Double? {
         guard case .scalar(let s) = node, let v = Double(s.string), v.isFinite else {
             fail(node, field, "expected a finite number")

@@ -156,13 +156,7 @@ struct WebReader {
         return out
     }
 
-    private mutating func bool(_ node: Node, _ field: String) -> Bool? {
-        guard case .scalar(let scalar) = node, let value = Bool.construct(from: scalar) else {
-            reader.fail(node, field, "expected true or false")
-            return nil
-        }
-        return value
-    }
+    private mutating func bool(_ node: Node, _ field: String) -> Bool? { reader.bool(node, field) }
 
     // MARK: http_server_config
 

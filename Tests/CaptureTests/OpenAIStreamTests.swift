@@ -116,7 +116,7 @@ struct OpenAIRequestScannerTests {
 
     @Test("random bodies: the same members as Foundation's JSON parser, in any pieces")
     func randomAgainstFoundation() throws {
-        var rng = SplitMix(seed: 17)
+        var rng = SplitMix64(seed: 17)
         let names = ["gpt-4o", "llama", "a\"q", "ünï", "x/y:z", "model"]
         for round in 0..<300 {
             var object: [String: Any] = [:]
@@ -135,19 +135,6 @@ struct OpenAIRequestScannerTests {
             let options = parsed["stream_options"] as? [String: Any]
             #expect(s.includeUsage == (options?["include_usage"] as? Bool ?? false), "round \(round)")
         }
-    }
-}
-
-/// A seeded generator (SplitMix64).
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 

@@ -22,8 +22,8 @@ public enum IncludeUsageInjection {
                 insertAt = tape.nodes[options].start + 1
                 text = tape.nodes[options].count == 0 ? #""include_usage":true"# : #""include_usage":true,"#
             } else {
-                insertAt = tape.nodes[0].start + 1
-                text = tape.nodes[0].count == 0 ? "" : #""stream_options":{"include_usage":true},"#
+                insertAt = tape.nodes[0].start + 1  // the object has a member at least (`stream`)
+                text = #""stream_options":{"include_usage":true},"#
             }
             var out: [UInt8] = []
             out.reserveCapacity(body.count + text.utf8.count)

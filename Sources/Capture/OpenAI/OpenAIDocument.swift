@@ -111,17 +111,29 @@ public struct OpenAIDocument: Sendable, Equatable {
     /// A Responses API streaming event (`type`).
     private mutating func readResponsesEvent(_ t: JSONTape, type: Int) {
         let raw = t.rawBytes(type)
-        let text = String(decoding: raw, as: UTF8.self)
-        if text.hasPrefix("response.") && text.hasSuffix(".delta") {
+        if Self.hasPrefix(raw, "response."), Self.hasSuffix(raw, ".delta") {
             if let d = t.member(0, "delta"), t.nodes[d].kind == .string, t.nodes[d].end > t.nodes[d].start {
                 contentChoices += 1
             }
-        } else if text == "response.completed" || text == "response.incomplete" || text == "response.failed" {
+        } else if t.string(type, is: "response.completed") || t.string(type, is: "response.incomplete")
+            || t.string(type, is: "response.failed")
+        {
             endsStream = true
             if let r = t.member(0, "response"), t.nodes[r].kind == .object { readResponse(t, r) }
-        } else if text == "error" {
+        } else if t.string(type, is: "error") {
             isError = true
         }
+    }
+
+    private static func hasPrefix(_ bytes: UnsafeBufferPointer<UInt8>, _ text: StaticString) -> Bool {
+        let n = text.utf8CodeUnitCount
+        return bytes.count >= n && ServerSentEventParser.equals(UnsafeBufferPointer(rebasing: bytes[..<n]), text)
+    }
+
+    private static func hasSuffix(_ bytes: UnsafeBufferPointer<UInt8>, _ text: StaticString) -> Bool {
+        let n = text.utf8CodeUnitCount
+        return bytes.count >= n
+            && ServerSentEventParser.equals(UnsafeBufferPointer(rebasing: bytes[(bytes.count - n)...]), text)
     }
 
     /// A Responses API `response` object: its status and usage.

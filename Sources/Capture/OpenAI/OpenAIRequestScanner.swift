@@ -1,3 +1,5 @@
+import Ingestion
+
 /// Reads the few members of an OpenAI-style request body that the proxy's LLM metrics need, from the pieces of the
 /// body as they pass, without holding the body: the top-level `model` (a string), `stream` (a boolean) and
 /// `stream_options.include_usage` (a boolean). Any size of body costs one pass over its bytes and a fixed amount
@@ -161,65 +163,24 @@ public struct OpenAIRequestScanner: Sendable {
         }
     }
 
-    /// The text of a JSON string's raw bytes (between the quotes): escapes decoded (`\uXXXX` with surrogate
-    /// pairs); nil when malformed or longer than ``maxModelBytes`` decoded.
+    /// The text of a JSON string's raw bytes (between the quotes), escapes decoded by the ingestion scanner; nil
+    /// when malformed or longer than ``maxModelBytes`` decoded.
     static func unescape(_ raw: [UInt8]) -> String? {
-        if !raw.contains(0x5C) {
-            guard raw.count <= maxModelBytes else { return nil }
-            return String(validating: raw, as: UTF8.self)
+        let text: String
+        if raw.contains(0x5C) {
+            let quoted = [0x22] + raw + [0x22]
+            guard
+                let decoded = quoted.withUnsafeBufferPointer({ bytes -> String? in
+                    guard let tape = try? JSONTape(parsing: bytes), tape.nodes[0].kind == .string else { return nil }
+                    return tape.string(0)
+                })
+            else { return nil }
+            text = decoded
+        } else {
+            guard let plain = String(validating: raw, as: UTF8.self) else { return nil }
+            text = plain
         }
-        var out: [UInt8] = []
-        var i = 0
-        func hex4(_ at: Int) -> UInt32? {
-            guard at + 4 <= raw.count else { return nil }
-            var v: UInt32 = 0
-            for k in at..<at + 4 {
-                let c = raw[k]
-                let d: UInt32
-                switch c {
-                case 0x30...0x39: d = UInt32(c - 0x30)
-                case 0x41...0x46: d = UInt32(c - 0x41 + 10)
-                case 0x61...0x66: d = UInt32(c - 0x61 + 10)
-                default: return nil
-                }
-                v = v << 4 | d
-            }
-            return v
-        }
-        while i < raw.count {
-            let c = raw[i]
-            guard c == 0x5C else {
-                out.append(c)
-                i += 1
-                continue
-            }
-            guard i + 1 < raw.count else { return nil }
-            let e = raw[i + 1]
-            i += 2
-            switch e {
-            case 0x22, 0x5C, 0x2F: out.append(e)
-            case 0x62: out.append(0x08)
-            case 0x66: out.append(0x0C)
-            case 0x6E: out.append(0x0A)
-            case 0x72: out.append(0x0D)
-            case 0x74: out.append(0x09)
-            case 0x75:
-                guard var scalar = hex4(i) else { return nil }
-                i += 4
-                if (0xD800..<0xDC00).contains(scalar) {
-                    guard i + 6 <= raw.count, raw[i] == 0x5C, raw[i + 1] == 0x75, let low = hex4(i + 2),
-                        (0xDC00..<0xE000).contains(low)
-                    else { return nil }
-                    i += 6
-                    scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
-                }
-                guard let u = Unicode.Scalar(scalar) else { return nil }
-                out.append(contentsOf: Array(String(Character(u)).utf8))
-            default: return nil
-            }
-        }
-        guard out.count <= maxModelBytes else { return nil }
-        return String(validating: out, as: UTF8.self)
+        return text.utf8.count <= maxModelBytes ? text : nil
     }
 
     /// Whether the body was a JSON object (its first value opened an object).
