@@ -138,7 +138,7 @@ def check_head_of_document(body, root, where):
         if not isinstance(el.tag, str):
             continue
         tag = el.tag.replace(SVG, "")
-        assert tag not in ("script", "iframe", "object", "embed", "img", "image", "use", "foreignObject", "base"), \
+        assert tag not in ("script", "iframe", "object", "embed", "img", "image", "foreignObject", "base"), \
             f"{where}: <{tag}> on the page"
         for name, value in el.attrib.items():
             name = name.split("}")[-1].lower()
@@ -146,6 +146,8 @@ def check_head_of_document(body, root, where):
             assert name not in ("src", "srcset", "action", "formaction"), f"{where}: {name}={value!r} on <{tag}>"
             if name == "href":
                 assert not value.strip().lower().startswith(("javascript:", "data:text")), (where, value)
+                if tag == "use":
+                    assert value.startswith("#"), f"{where}: <use href={value!r}> outside the page"
         if tag == "link":
             assert (el.get("href") or "").startswith("data:"), f"{where}: external <link> {el.attrib}"
         if tag == "style":
@@ -378,6 +380,7 @@ def test_unknown_model_is_404(drifted):
 
 def test_screenshots_show_the_pages_and_the_console_stays_empty(drifted, tmp_path):
     for path in ("/", "/models/fraud"):
+        assert drifted.get(path)[0] == 200, path
         png = tmp_path / ((path.strip("/").replace("/", "-") or "index") + ".png")
         problems = screenshot(drifted.base + path, png, 1280, 800)
         assert problems == [], f"{path}: the browser console reported:\n" + "\n".join(problems)
@@ -475,7 +478,16 @@ def test_pages_parse_without_html5_errors(drifted):
 
 
 def test_headers_etag_head_and_methods(start_exporter):
-    e = start_exporter("--config", str(CONFIG))  # no traffic: the pages change only when told below
+    # No traffic: the pages change only when told below. Metrics elsewhere than /metrics: the page links there.
+    e = start_exporter("--config", str(CONFIG), "--web.telemetry-path", "/prom")
+    status, _, body = e.get("/")
+    root = parse_html(body)
+    check_head_of_document(body, root, "/ without data")
+    assert {"/prom", "/-/healthy", "/-/ready"} <= {a.get("href") for a in root.iter("a")}
+    for card in find_all(root, "section", "card"):
+        state = find_one(card, "span", "state", what=f"/ card {card.get('data-model')}")
+        assert state.get("data-state") == "unknown" and STATES["unknown"] in text(state), \
+            f"/ card {card.get('data-model')} without any event: {state.get('data-state')} {text(state)!r}"
     for path in ("/", "/models/fraud"):
         status, headers, body = raw_request(e, "GET", path)
         assert status == 200 and body, (path, status)
