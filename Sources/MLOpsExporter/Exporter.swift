@@ -104,6 +104,8 @@ public final class Exporter: Sendable {
     let proxy: ProxyService?
     /// Points of each model's counts for the status page's rates over the window.
     let statusHistory: StatusHistory
+    /// `/` and `/models/{name}`.
+    let statusEndpoint: StatusEndpoint
 
     /// The processors this process may use.
     static let cores = ProcessInfo.processInfo.activeProcessorCount
@@ -160,12 +162,13 @@ public final class Exporter: Sendable {
             registry: registry, selfMetrics: selfMetrics, maxRequests: configuration.maxRequests, logger: logger)
         let history = StatusHistory(registry: registry, monitor: monitor)
         statusHistory = history
+        statusEndpoint = StatusEndpoint(
+            registry: registry, monitor: monitor, config: config, history: history,
+            metricsPath: configuration.telemetryPath, version: MLOpsExporterVersion.version,
+            grafanaURL: configuration.grafanaURL)
         let router = Router(
             metricsPath: configuration.telemetryPath, metrics: metrics, selfMetrics: selfMetrics,
-            status: StatusEndpoint(
-                registry: registry, monitor: monitor, config: config, history: history,
-                metricsPath: configuration.telemetryPath, version: MLOpsExporterVersion.version,
-                grafanaURL: configuration.grafanaURL),
+            status: statusEndpoint,
             state: state, config: config,
             ingest: IngestEndpoint(
                 monitor: monitor, maxEvents: configuration.ingestMaxEvents,
