@@ -37,6 +37,7 @@ enum ModelCard {
         }
         h.raw("<dl class=\"figures\">\n")
         if collectors.contains("service") || collectors.contains("llm") { golden(m, into: &h) }
+        if collectors.contains("llm") { llm(m, into: &h) }
         if m.snapshot.value("mlops_labels_pending", m.model) != nil { labels(m, into: &h) }
         if collectors.contains("drift") { drift(m, into: &h) }
         if collectors.contains("quality") { quality(m, into: &h) }
@@ -76,6 +77,31 @@ enum ModelCard {
             h.raw("<span class=\"muted\">no latencies in the window</span>")
         }
         h.raw("</dd>\n")
+    }
+
+    /// A text-generation model's time to first token and time per output token over the window, and goodput.
+    static func llm(_ m: ModelHealth, into h: inout HTMLText) {
+        h.raw("<dt>TTFT p50 / p99</dt><dd>")
+        if let c = m.change, let p50 = c.ttft.quantile(0.5), let p99 = c.ttft.quantile(0.99) {
+            h.figure("ttft_p50", p50, shown: Shown.seconds(p50))
+            h.raw(" / ")
+            h.figure("ttft_p99", p99, shown: Shown.seconds(p99))
+        } else {
+            h.raw("<span class=\"muted\">no streamed responses in the window</span>")
+        }
+        h.raw("</dd>\n<dt>TPOT p50</dt><dd>")
+        if let p50 = m.change?.tpot.quantile(0.5) {
+            h.figure("tpot_p50", p50, shown: Shown.seconds(p50))
+        } else {
+            h.raw("<span class=\"muted\">none in the window</span>")
+        }
+        h.raw("</dd>\n")
+        if let c = m.change, c.llmRequests > 0, m.configuration.llm?.objectives.isEmpty == false {
+            let goodput = min(1, c.llmGood / c.llmRequests)
+            h.raw("<dt>Goodput</dt><dd>")
+            h.figure("goodput", goodput, shown: Shown.percent(goodput))
+            h.raw(" <span class=\"muted\">of LLM requests within every objective</span></dd>\n")
+        }
     }
 
     static func labels(_ m: ModelHealth, into h: inout HTMLText) {
