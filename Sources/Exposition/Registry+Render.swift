@@ -257,7 +257,7 @@ extension Registry {
     /// `timeout`. Renders of different formats that overlap share one run of each part instead of skipping
     /// it; a render that joins a run which does not finish in time counts `still_running`, one that started
     /// it counts `deadline`. Returns each part's series per family of its schema, or nil when left out.
-    private func runParts(
+    func runParts(
         _ parts: [CollectorPart], timeout: Duration, report: inout RenderReport
     ) -> [PartOutput?] {
         guard !parts.isEmpty else { return [] }

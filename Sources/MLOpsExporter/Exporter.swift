@@ -70,6 +70,9 @@ public final class Exporter: Sendable {
             threads: Exporter.cores / 2, queue: 16, perKey: 4, maxQueueWait: .seconds(2))
         /// Source revision shown in `mlops_exporter_build_info`.
         public var revision: String = "unknown"
+        /// Grafana's base URL (`--web.grafana-url`, e.g. `https://grafana.example.com`): the status page at
+        /// `/models/{name}` then links to the model's panels of the dashboards in `dashboards/`. `nil`: no links.
+        public var grafanaURL: String?
         /// Checkpoints of the models' state (docs/storage.md); overrides the model configuration's `storage:`.
         /// `nil` and no `storage:` in the file: nothing is kept across restarts.
         public var storage: StorageConfiguration?
@@ -99,6 +102,10 @@ public final class Exporter: Sendable {
     public let checkpointer: Checkpointer?
     /// The sidecar's reverse proxy, when the configuration has a `proxy:` section (docs/proxy.md).
     let proxy: ProxyService?
+    /// Points of each model's counts for the status page's rates over the window.
+    let statusHistory: StatusHistory
+    /// `/` and `/models/{name}`.
+    let statusEndpoint: StatusEndpoint
 
     /// The processors this process may use.
     static let cores = ProcessInfo.processInfo.activeProcessorCount
@@ -153,11 +160,15 @@ public final class Exporter: Sendable {
         let ingestWorkers = WorkerPool(limits: configuration.ingestWorkers)
         let metrics = MetricsEndpoint(
             registry: registry, selfMetrics: selfMetrics, maxRequests: configuration.maxRequests, logger: logger)
+        let history = StatusHistory(registry: registry, monitor: monitor)
+        statusHistory = history
+        statusEndpoint = StatusEndpoint(
+            registry: registry, monitor: monitor, config: config, history: history,
+            metricsPath: configuration.telemetryPath, version: MLOpsExporterVersion.version,
+            grafanaURL: configuration.grafanaURL)
         let router = Router(
             metricsPath: configuration.telemetryPath, metrics: metrics, selfMetrics: selfMetrics,
-            landingPage: LandingPage.render(
-                version: MLOpsExporterVersion.version, revision: configuration.revision,
-                metricsPath: configuration.telemetryPath),
+            status: statusEndpoint,
             state: state, config: config,
             ingest: IngestEndpoint(
                 monitor: monitor, maxEvents: configuration.ingestMaxEvents,
@@ -197,6 +208,7 @@ public final class Exporter: Sendable {
     /// Binds every listen address and starts serving. Throws (naming the address) if one cannot be bound.
     public func start() throws {
         startStorage()
+        statusHistory.start()
         try server.start()
         do {
             try proxy?.start()
@@ -232,6 +244,7 @@ public final class Exporter: Sendable {
         state.ready.store(false, ordering: .relaxed)
         proxy?.shutdown(deadline: deadline)
         server.shutdown(deadline: deadline)
+        statusHistory.stop()
         checkpointer?.stop()
     }
 

@@ -37,7 +37,7 @@ public struct ExporterEndpoints: Sendable {
         public var method: String
         /// The path of the target, without the query, not percent-decoded (`/metrics`).
         public var path: String
-        /// The raw query after `?`, if any (the endpoints take none; kept for completeness).
+        /// The raw query after `?`, if any (only the status pages read it: `?refresh=N`).
         public var query: String?
         /// The header fields in the order received, duplicates kept; names in any case.
         public var headers: [(name: String, value: String)]

@@ -15,7 +15,7 @@ struct Router: HTTPHandler {
     let metricsPath: String
     let metrics: MetricsEndpoint
     let selfMetrics: SelfMetrics
-    let landingPage: [UInt8]
+    let status: StatusEndpoint
     let state: ExporterState
     let config: ConfigurationState
     let ingest: IngestEndpoint
@@ -33,6 +33,7 @@ struct Router: HTTPHandler {
         case _ where ingestRoute != nil: return Route(handler: .ingest, ingest: ingestRoute)
         case metricsPath: return Route(handler: .metrics, ingest: nil)
         case "/": return Route(handler: .landing, ingest: nil)
+        case _ where request.path.hasPrefix("/models/"): return Route(handler: .status, ingest: nil)
         case "/-/healthy": return Route(handler: .healthy, ingest: nil)
         case "/-/ready": return Route(handler: .ready, ingest: nil)
         case "/-/reload": return Route(handler: .reload, ingest: nil)
@@ -79,7 +80,7 @@ struct Router: HTTPHandler {
             ingest.admit(head, model: route.ingest!.model, accept: admission.accept, refuse: answer)
         case .reload, .cloudevents:
             admission.accept()
-        case .metrics, .landing, .healthy, .ready, .other:
+        case .metrics, .landing, .status, .healthy, .ready, .other:
             answer(HTTPResponse(status: 413, text: "\(head.path) takes no request body\n"))
         }
     }
@@ -97,10 +98,11 @@ struct Router: HTTPHandler {
             ingest.handle(request, model: model, kind: kind, respond: answer)
         case .cloudevents:
             cloudEvents.handle(request, respond: answer)
-        case .landing:
-            answer(
-                HTTPResponse(
-                    status: 200, headers: ["Content-Type": "text/html; charset=utf-8"], body: landingPage))
+        case .landing, .status:
+            guard let page = StatusEndpoint.page(request.path) else {
+                return answer(HTTPResponse(status: 404, text: "404 page not found: \(request.path)\n"))
+            }
+            status.handle(request, page: page, respond: answer)
         case .healthy:
             answer(HTTPResponse(status: 200, text: "mlops-exporter is Healthy.\n"))
         case .ready:

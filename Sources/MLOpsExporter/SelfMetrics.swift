@@ -8,7 +8,7 @@ import Synchronization
 final class SelfMetrics: HTTPServerObserver {
     /// The fixed set of `handler` label values.
     enum Handler: String, CaseIterable {
-        case metrics, landing, healthy, ready, reload, ingest, cloudevents, other
+        case metrics, landing, status, healthy, ready, reload, ingest, cloudevents, other
     }
 
     let requests: CounterFamily

@@ -42,6 +42,11 @@ struct Serve: ParsableCommand {
     var telemetryPath = "/metrics"
 
     @Option(
+        name: .customLong("web.grafana-url"),
+        help: "Grafana's base URL: the status page at /models/{name} links to the model's dashboard panels.")
+    var grafanaURL: String?
+
+    @Option(
         name: .customLong("web.max-requests"),
         help: "Maximum number of concurrent metrics requests; more get 503. 0 means no limit.")
     var maxRequests = 40
@@ -153,6 +158,9 @@ struct Serve: ParsableCommand {
             throw ValidationError("--log.format: unknown format \"\(logFormat)\" (logfmt, json)")
         }
         guard telemetryPath.hasPrefix("/") else { throw ValidationError("--web.telemetry-path must start with /") }
+        if let grafanaURL, !(grafanaURL.hasPrefix("http://") || grafanaURL.hasPrefix("https://")) {
+            throw ValidationError("--web.grafana-url must start with http:// or https://")
+        }
         guard syntheticSeries >= 0 else { throw ValidationError("--bench.synthetic-series must be >= 0") }
         guard maxConnections > 0 else { throw ValidationError("--web.max-connections must be > 0") }
         guard maxBodyBytes > 0 else { throw ValidationError("--web.max-body-bytes must be > 0") }
@@ -209,6 +217,7 @@ struct Serve: ParsableCommand {
         }
         configuration.listenAddresses = listenAddresses
         configuration.telemetryPath = telemetryPath
+        configuration.grafanaURL = grafanaURL
         configuration.maxRequests = maxRequests
         configuration.processMetrics = !noProcessMetrics
         configuration.targetPID = targetPID

@@ -1,0 +1,145 @@
+import Dispatch
+import ExporterConfig
+import Exposition
+import Foundation
+import HTTPServer
+import ModelMonitoring
+import Synchronization
+
+/// `GET /` (every model's card) and `GET /models/{name}` (one model's details): server-rendered HTML from a
+/// ``MetricSnapshot`` of the models' collector parts, the runs a scrape uses (a page that overlaps a scrape
+/// joins its runs), and the ``StatusHistory`` for rates over the window.
+///
+/// Pages render on a Dispatch queue, never on an event loop, at most ``maxRenders`` at once (more get 503 with
+/// `Retry-After: 1`), each bounded by ``renderTimeout`` for its collectors. Responses: `Cache-Control: no-store`,
+/// a weak `ETag` over the page without its clock-only text (`If-None-Match` gets 304), a
+/// `Content-Security-Policy` that allows nothing but the page's own stylesheet (no script), `nosniff`,
+/// `no-referrer`, and `Refresh: N` when asked with `?refresh=N` (5 to 3600 seconds). `HEAD` is answered by the
+/// server from the same response, without its body.
+final class StatusEndpoint: Sendable {
+    enum Page: Equatable {
+        case overview
+        case model(String)
+    }
+
+    static let maxRenders = 2
+    static let renderTimeout: Duration = .seconds(5)
+
+    let registry: Registry
+    let monitor: ModelMonitor
+    let config: ConfigurationState
+    let history: StatusHistory
+    let metricsPath: String
+    let version: String
+    let grafanaURL: String?
+    let inFlight = Atomic<Int>(0)
+    let queue = DispatchQueue(label: "mlops-exporter.status", qos: .utility, attributes: .concurrent)
+
+    init(
+        registry: Registry, monitor: ModelMonitor, config: ConfigurationState, history: StatusHistory,
+        metricsPath: String, version: String, grafanaURL: String?
+    ) {
+        self.registry = registry
+        self.monitor = monitor
+        self.config = config
+        self.history = history
+        self.metricsPath = metricsPath
+        self.version = version
+        self.grafanaURL = grafanaURL
+    }
+
+    /// The page a path names, if any: `/`, or `/models/` and one percent-encoded segment.
+    static func page(_ path: String) -> Page? {
+        if path == "/" { return .overview }
+        guard path.hasPrefix("/models/") else { return nil }
+        let segment = path.dropFirst("/models/".count)
+        guard !segment.isEmpty, !segment.contains("/"), let name = segment.removingPercentEncoding, !name.isEmpty
+        else { return nil }
+        return .model(name)
+    }
+
+    func handle(_ request: HTTPRequest, page: Page, respond: @escaping @Sendable (HTTPResponse) -> Void) {
+        history.start()
+        guard inFlight.wrappingAdd(1, ordering: .relaxed).newValue <= Self.maxRenders else {
+            inFlight.wrappingSubtract(1, ordering: .relaxed)
+            var busy = HTTPResponse(
+                status: 503, text: "status page busy: \(Self.maxRenders) renders under way, try again\n")
+            busy.headers.add(name: "Retry-After", value: "1")
+            respond(busy)
+            return
+        }
+        let refresh = Self.refresh(request.query)
+        let ifNoneMatch = request.headers["If-None-Match"]
+        queue.async { [self] in
+            defer { inFlight.wrappingSubtract(1, ordering: .relaxed) }
+            respond(response(page, refresh: refresh, ifNoneMatch: ifNoneMatch, now: WallClock.now()))
+        }
+    }
+
+    /// `refresh=N` from the query, when 5 ≤ N ≤ 3600.
+    static func refresh(_ query: String?) -> Int? {
+        guard let query else { return nil }
+        for pair in query.split(separator: "&") where pair.hasPrefix("refresh=") {
+            if let n = Int(pair.dropFirst("refresh=".count)), (5...3600).contains(n) { return n }
+        }
+        return nil
+    }
+
+    func response(_ page: Page, refresh: Int?, ifNoneMatch: String?, now: Double) -> HTTPResponse {
+        guard let html = render(page, refresh: refresh, now: now) else {
+            guard case .model(let name) = page else { return HTTPResponse(status: 404, text: "404 page not found\n") }
+            return HTTPResponse(status: 404, text: "no model named \(name) is configured\n")
+        }
+        let etag = html.weakETag()
+        var headers: HTTPHeaders = [
+            "Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store",
+            "Content-Security-Policy": PageStyle.contentSecurityPolicy, "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "no-referrer", "ETag": etag,
+        ]
+        if let refresh { headers.add(name: "Refresh", value: String(refresh)) }
+        if let ifNoneMatch, Self.matches(ifNoneMatch, etag) {
+            return HTTPResponse(status: 304, headers: headers)
+        }
+        return HTTPResponse(status: 200, headers: headers, body: Array(html.html.utf8))
+    }
+
+    /// Whether `If-None-Match` names `etag` (weak comparison, RFC 9110 §13.1.2), or is `*`.
+    static func matches(_ header: String, _ etag: String) -> Bool {
+        let bare = etag.hasPrefix("W/") ? String(etag.dropFirst(2)) : etag
+        for candidate in header.split(separator: ",") {
+            var c = candidate.trimmingCharacters(in: .whitespaces)
+            if c == "*" { return true }
+            if c.hasPrefix("W/") { c.removeFirst(2) }
+            if c == bare { return true }
+        }
+        return false
+    }
+
+    /// The page, or nil for a model that is not configured.
+    func render(_ page: Page, refresh: Int?, now: Double) -> HTMLText? {
+        let configuration = config.configuration
+        switch page {
+        case .overview:
+            let snapshot = registry.snapshot(of: monitor.parts(), timeout: Self.renderTimeout)
+            let models = configuration.models.map { health($0, snapshot, now: now) }
+            return OverviewPage.render(
+                models, skipped: snapshot.skipped, metricsPath: metricsPath, version: version, refresh: refresh,
+                now: now)
+        case .model(let name):
+            guard let model = configuration.models.first(where: { $0.name == name }) else { return nil }
+            let snapshot = registry.snapshot(
+                of: monitor.parts().filter { $0.model == name }, timeout: Self.renderTimeout)
+            let drift = monitor.model(named: name)?.collectors.lazy.compactMap { $0 as? DriftCollector }.first
+            return ModelPage.render(
+                health(model, snapshot, now: now), distributions: drift?.windowDistributions(now: now) ?? [],
+                grafanaURL: grafanaURL, metricsPath: metricsPath, version: version, refresh: refresh,
+                skipped: snapshot.skipped, now: now)
+        }
+    }
+
+    func health(_ model: ModelConfiguration, _ snapshot: MetricSnapshot, now: Double) -> ModelHealth {
+        let current = WindowPoint(model: model.name, snapshot: snapshot, time: now)
+        let change = history.change(model: model.name, window: model.window.duration.seconds, current: current)
+        return ModelHealth(configuration: model, snapshot: snapshot, change: change)
+    }
+}

@@ -1,0 +1,98 @@
+import Dispatch
+import Exposition
+import ModelMonitoring
+import Synchronization
+
+/// Each model's cumulative counts at instants over its window, so that the status page can show rates and
+/// quantiles over the window from counters and histograms that only ever grow.
+///
+/// A background timer ticks every second and takes a ``WindowPoint`` of each model whose last point is older
+/// than its window / ``pointsPerWindow`` (one second at least), from a snapshot of the model's `service`,
+/// `labels` and `llm` parts: the same runs a scrape makes, so nothing is counted twice. Bound: at most
+/// ``capacity`` points per configured model (`mlops_exporter_status_history_points` says how many are held);
+/// the points of a model no longer configured are dropped at the next tick.
+final class StatusHistory: Sendable {
+    static let pointsPerWindow = 120
+    /// Points kept per model: a whole window, plus the one just before it.
+    static let capacity = pointsPerWindow + 2
+    /// Parts whose figures the points read.
+    static let sampledCollectors: Set<String> = ["service", "labels", "llm"]
+
+    let registry: Registry
+    let monitor: ModelMonitor
+    let rings = Mutex<[String: [WindowPoint]]>([:])
+    let running = Atomic<Bool>(false)
+    let stopped = Atomic<Bool>(false)
+    let held: Gauge?
+    let queue = DispatchQueue(label: "mlops-exporter.status-history", qos: .utility)
+
+    init(registry: Registry, monitor: ModelMonitor) {
+        self.registry = registry
+        self.monitor = monitor
+        held = try? registry.gauge(
+            "mlops_exporter_status_history_points",
+            help:
+                "Points of the models' counts held for the status page's rates over the window (at most 122 per model)."
+        )
+    }
+
+    /// Starts the timer (once); the first points are taken at once.
+    func start() {
+        guard !running.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        queue.async { [self] in tick() }
+    }
+
+    func stop() { stopped.store(true, ordering: .relaxed) }
+
+    private func tick() {
+        guard !stopped.load(ordering: .relaxed) else { return }
+        sample(now: WallClock.now())
+        queue.asyncAfter(deadline: .now() + .seconds(1)) { [weak self] in self?.tick() }
+    }
+
+    /// Seconds between two points of `model`.
+    static func interval(_ model: MonitoredModel) -> Double {
+        max(1, model.context.configuration.window.duration.seconds / Double(pointsPerWindow))
+    }
+
+    /// Takes a point of every model that is due.
+    func sample(now: Double) {
+        let names = monitor.modelNames
+        let due = rings.withLock { rings -> Set<String> in
+            for key in rings.keys where !names.contains(key) { rings[key] = nil }
+            var due = Set<String>()
+            for name in names {
+                guard let model = monitor.model(named: name) else { continue }
+                if let last = rings[name]?.last, now - last.time < Self.interval(model) - 0.05 { continue }
+                due.insert(name)
+            }
+            return due
+        }
+        guard !due.isEmpty else { return }
+        let parts = monitor.parts().filter { due.contains($0.model) && Self.sampledCollectors.contains($0.collector) }
+        let snapshot = registry.snapshot(of: parts, timeout: .seconds(5))
+        let total = rings.withLock { rings -> Int in
+            for name in due {
+                var ring = rings[name] ?? []
+                ring.append(WindowPoint(model: name, snapshot: snapshot, time: now))
+                if ring.count > Self.capacity { ring.removeFirst(ring.count - Self.capacity) }
+                rings[name] = ring
+            }
+            return rings.values.reduce(0) { $0 + $1.count }
+        }
+        held?.set(Double(total))
+    }
+
+    /// What happened to `model` over the last `window` seconds up to `current`: from the oldest point within
+    /// the window (or the last one before it, when the window starts between two points); nil when no point
+    /// is a second older than `current`.
+    func change(model: String, window: Double, current: WindowPoint) -> WindowChange? {
+        let base = rings.withLock { rings -> WindowPoint? in
+            guard let ring = rings[model] else { return nil }
+            let start = current.time - window - 0.5
+            let usable = ring.filter { $0.time <= current.time - 1 }
+            return usable.first { $0.time >= start } ?? usable.last
+        }
+        return base.map { WindowChange(from: $0, to: current) }
+    }
+}

@@ -1,0 +1,260 @@
+import ExporterConfig
+import Foundation
+import Ingestion
+import Logging
+import Testing
+
+@testable import MLOpsExporter
+
+/// A class, group and attribute value that would run as script if a page did not escape it.
+private let hostile = "<script>alert(1)</script>"
+
+private func statusExporter() throws -> Exporter {
+    var fraud = ModelConfiguration(
+        name: "fraud", task: .binaryClassification, versions: ["v1", "v2"], classes: ["legit", hostile],
+        positiveClass: hostile, sensitiveAttributes: [SensitiveAttribute(name: "region", groups: ["north", hostile])],
+        window: WindowConfiguration(duration: .seconds(600), slices: 10),
+        latencyBuckets: [0.01, 0.05, 0.1, 0.5, 1],
+        collectors: [
+            CollectorConfiguration(name: "service"), CollectorConfiguration(name: "quality"),
+            CollectorConfiguration(name: "fairness"),
+        ])
+    fraud.slos = [
+        SLOConfiguration(type: .availability, objective: 99),
+        SLOConfiguration(type: .latency, objective: 90, thresholdSeconds: 0.05),
+        SLOConfiguration(type: .quality, objective: 95, metric: .accuracy, target: 0.9),
+    ]
+    let eta = ModelConfiguration(name: "eta", task: .regression, versions: ["v1"])
+    var configuration = Exporter.Configuration()
+    configuration.processMetrics = false
+    configuration.models = ExporterConfiguration(models: [fraud, eta], source: "<code>")
+    configuration.grafanaURL = "https://grafana.example.com/"
+    return try Exporter(configuration: configuration, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+}
+
+private func get(_ path: String, _ headers: [(name: String, value: String)] = []) -> ExporterEndpoints.Request {
+    ExporterEndpoints.Request(method: "GET", path: path, headers: headers)
+}
+
+private func header(_ response: ExporterEndpoints.Response, _ name: String) -> String? {
+    response.headers.first { $0.name.lowercased() == name.lowercased() }?.value
+}
+
+private func text(_ response: ExporterEndpoints.Response) -> String { String(decoding: response.body, as: UTF8.self) }
+
+/// `<data value=… data-metric=… data-labels=…>` elements of a page: name, labels, value.
+private func metricFigures(_ html: String) throws -> [(name: String, labels: [String: String], value: Double)] {
+    let pattern = try NSRegularExpression(
+        pattern: #"<data value="([^"]*)" data-metric="([^"]*)" data-labels="([^"]*)">"#)
+    let ns = html as NSString
+    return try pattern.matches(in: html, range: NSRange(location: 0, length: ns.length)).map { m in
+        let json = ns.substring(with: m.range(at: 3)).replacingOccurrences(of: "&quot;", with: "\"")
+            .replacingOccurrences(of: "&lt;", with: "<").replacingOccurrences(of: "&gt;", with: ">")
+            .replacingOccurrences(of: "&#39;", with: "'").replacingOccurrences(of: "&amp;", with: "&")
+        let labels = try JSONDecoder().decode([String: String].self, from: Data(json.utf8))
+        return (ns.substring(with: m.range(at: 2)), labels, Double(ns.substring(with: m.range(at: 1))) ?? .nan)
+    }
+}
+
+/// The labels of a scraped series key (`name{a="x",b="y"}`), unescaped.
+private func seriesLabels(_ key: String) -> (name: String, labels: [String: String]) {
+    guard let open = key.firstIndex(of: "{") else { return (key, [:]) }
+    let pairs = MetricSnapshotLabels.parse(String(key[key.index(after: open)..<key.index(before: key.endIndex)]))
+    return (String(key[..<open]), pairs)
+}
+
+/// Label pairs as the text format writes them, read independently of `MetricSnapshot`.
+private enum MetricSnapshotLabels {
+    static func parse(_ s: String) -> [String: String] {
+        var out: [String: String] = [:]
+        var rest = Substring(s)
+        while let eq = rest.firstIndex(of: "=") {
+            let name = String(rest[..<eq])
+            var i = rest.index(eq, offsetBy: 2)
+            var value = ""
+            while rest[i] != "\"" {
+                if rest[i] == "\\" {
+                    i = rest.index(after: i)
+                    value.append(rest[i] == "n" ? "\n" : rest[i])
+                } else {
+                    value.append(rest[i])
+                }
+                i = rest.index(after: i)
+            }
+            out[name] = value
+            rest = rest[rest.index(after: i)...]
+            if rest.first == "," { rest = rest.dropFirst() }
+        }
+        return out
+    }
+}
+
+@Suite("Status pages")
+struct StatusPageTests {
+    @Test("/ has a card per model; user strings are escaped; the policy allows no script")
+    func overviewEscapesAndCards() async throws {
+        let exporter = try statusExporter()
+        let fraud = try #require(exporter.model("fraud"))
+        _ = fraud.record(
+            version: "v1", prediction: .label(hostile), score: 0.9, latencySeconds: 0.02,
+            attributes: ["region": hostile], id: "a", label: .label(hostile))
+        let response = await exporter.endpoints.respond(to: get("/"))
+        #expect(response.status == 200)
+        let html = text(response)
+        #expect(!html.contains("<script"))
+        #expect(html.contains("<section class=\"card"))
+        #expect(html.contains("data-model=\"fraud\""))
+        #expect(html.contains("data-model=\"eta\""))
+        #expect(html.contains("href=\"/models/fraud\""))
+        #expect(html.contains("<a href=\"/metrics\">Metrics</a>"))
+        let csp = try #require(header(response, "Content-Security-Policy"))
+        #expect(csp.hasPrefix("default-src 'none';"))
+        #expect(!csp.contains("unsafe") && !csp.contains("script-src"))
+        #expect(header(response, "Cache-Control") == "no-store")
+        #expect(header(response, "X-Content-Type-Options") == "nosniff")
+        let detail = text(await exporter.endpoints.respond(to: get("/models/fraud")))
+        #expect(!detail.contains("<script"))
+        #expect(detail.contains("&lt;script&gt;alert(1)&lt;/script&gt;"))
+        #expect(detail.contains("<table class=\"confusion\" data-version=\"v1\">"))
+        #expect(detail.contains("<table class=\"fairness\" data-attribute=\"region\">"))
+        #expect(detail.contains("href=\"https://grafana.example.com/d/mlops-model/?var-model=fraud&amp;viewPanel=2\""))
+    }
+
+    @Test("every figure marked as a sample equals that sample in a scrape")
+    func figuresEqualTheScrape() async throws {
+        let exporter = try statusExporter()
+        let fraud = try #require(exporter.model("fraud"))
+        for i in 0..<40 {
+            let predicted = i % 3 == 0 ? hostile : "legit"
+            let actual = i % 4 == 0 ? hostile : "legit"
+            _ = fraud.record(
+                version: i % 2 == 0 ? "v1" : "v2", prediction: .label(predicted), score: i % 3 == 0 ? 0.8 : 0.1,
+                latencySeconds: Double(i) / 400, attributes: ["region": i % 2 == 0 ? "north" : hostile],
+                id: "p\(i)", label: i < 30 ? .label(actual) : nil)
+        }
+        for page in ["/", "/models/fraud", "/models/eta"] {
+            let html = text(await exporter.endpoints.respond(to: get(page)))
+            let scraped = await scrape(exporter)
+            var index: [String: [(labels: [String: String], value: Double)]] = [:]
+            for (key, value) in scraped {
+                let (name, labels) = seriesLabels(key)
+                index[name, default: []].append((labels, value))
+            }
+            let figures = try metricFigures(html)
+            let least = ["/": 5, "/models/fraud": 40, "/models/eta": 0][page]!
+            #expect(figures.count >= least, "\(page): \(figures.count) figures")
+            for f in figures {
+                let match = index[f.name]?.first { $0.labels == f.labels }
+                #expect(match != nil, "\(page): \(f.name) \(f.labels) is not in the scrape")
+                if let match { #expect(match.value == f.value, "\(page): \(f.name) \(f.labels)") }
+            }
+        }
+    }
+
+    @Test("rates over the window: the difference of counts since the history's oldest point within the window")
+    func ratesOverTheWindow() async throws {
+        let exporter = try statusExporter()
+        let fraud = try #require(exporter.model("fraud"))
+        for i in 0..<10 {
+            _ = fraud.record(version: "v1", prediction: .label("legit"), latencySeconds: Double(i) / 100)
+        }
+        let t0 = 1_000_000.0
+        exporter.statusHistory.sample(now: t0)
+        // 30 requests, 6 of them errors, over the next 20 s: rate 1.5/s, error ratio 0.2.
+        for i in 0..<30 {
+            fraud.recordRequest(version: "v2", status: i % 5 == 0 ? .error : .ok, latencySeconds: 0.03)
+        }
+        let endpoint = exporter.statusEndpoint
+        let html = try #require(endpoint.render(.overview, refresh: nil, now: t0 + 20)).html
+        #expect(html.contains(#"<data value="1.5" data-figure="request_rate">1.5/s</data>"#))
+        #expect(html.contains(#"<data value="0.2" data-figure="error_ratio">20%</data>"#))
+        // Every latency in the window is 0.03 s, in the (0.01, 0.05] bucket: p50 interpolates to 0.03.
+        #expect(html.contains(#"data-figure="latency_p50">30 ms</data>"#))
+        // Availability 80% < 99%: critical, said in words.
+        #expect(html.contains(#"<span class="state critical" data-state="critical">Critical</span>"#))
+        // A point older than the window is not the base: with only that point, the change runs from it.
+        let later = try #require(endpoint.render(.overview, refresh: nil, now: t0 + 20)).html
+        #expect(later.contains("data-figure=\"request_rate\""))
+    }
+
+    @Test("ETag: unchanged state keeps it (304 to If-None-Match); a new prediction changes it")
+    func entityTags() async throws {
+        let exporter = try statusExporter()
+        let first = await exporter.endpoints.respond(to: get("/models/eta"))
+        let etag = try #require(header(first, "ETag"))
+        #expect(etag.hasPrefix("W/\""))
+        let again = await exporter.endpoints.respond(to: get("/models/eta", [("If-None-Match", etag)]))
+        #expect(again.status == 304)
+        #expect(again.body.isEmpty)
+        _ = exporter.model("eta")?.record(version: "v1", prediction: .number(3), latencySeconds: 0.1)
+        let changed = await exporter.endpoints.respond(to: get("/models/eta", [("If-None-Match", etag)]))
+        #expect(changed.status == 200)
+        #expect(header(changed, "ETag") != etag)
+    }
+
+    @Test("paths: percent-encoded names, unknown models, other methods, refresh")
+    func paths() async throws {
+        let exporter = try statusExporter()
+        #expect(await exporter.endpoints.respond(to: get("/models/fr%61ud")).status == 200)
+        let unknown = await exporter.endpoints.respond(to: get("/models/nope"))
+        #expect(unknown.status == 404)
+        #expect(text(unknown).contains("nope"))
+        #expect(await exporter.endpoints.respond(to: get("/models/")).status == 404)
+        #expect(await exporter.endpoints.respond(to: get("/models/a/b")).status == 404)
+        let post = await exporter.endpoints.respond(to: .init(method: "POST", path: "/"))
+        #expect(post.status == 405)
+        let refreshing = await exporter.endpoints.respond(to: .init(method: "GET", path: "/", query: "refresh=30"))
+        #expect(header(refreshing, "Refresh") == "30")
+        let absurd = await exporter.endpoints.respond(to: .init(method: "GET", path: "/", query: "refresh=1"))
+        #expect(header(absurd, "Refresh") == nil)
+    }
+
+    @Test("quantiles are Prometheus's histogram_quantile: checked against a direct reading of the cumulative counts")
+    func quantiles() {
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<200 {
+            let bounds = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1]
+            let counts = (0...bounds.count).map { _ in Double(Int.random(in: 0...20, using: &rng)) }
+            let buckets = WindowPoint.Buckets(bounds: bounds, counts: counts)
+            for q in [0.0, 0.25, 0.5, 0.9, 0.99, 1] {
+                // The reference: cumulative counts, the first bucket whose cumulative count reaches the rank.
+                var cumulative: [Double] = []
+                for c in counts { cumulative.append((cumulative.last ?? 0) + c) }
+                let total = cumulative.last!
+                guard total > 0 else {
+                    #expect(buckets.quantile(q) == nil)
+                    continue
+                }
+                let rank = q * total
+                let b = cumulative.firstIndex { $0 >= rank }!
+                let expected: Double
+                if b == bounds.count {
+                    expected = bounds.last!
+                } else {
+                    let start = b == 0 ? 0 : bounds[b - 1]
+                    let inBucket = cumulative[b] - (b == 0 ? 0 : cumulative[b - 1])
+                    let before = b == 0 ? 0 : cumulative[b - 1]
+                    expected = inBucket == 0 ? start : start + (bounds[b] - start) * (rank - before) / inBucket
+                }
+                #expect(abs(buckets.quantile(q)! - expected) < 1e-12, "q=\(q) counts=\(counts)")
+            }
+        }
+    }
+
+    @Test("numbers are shown with three significant digits and their unit")
+    func shown() {
+        #expect(Shown.number(0.0123) == "0.0123")
+        #expect(Shown.number(1.2345) == "1.23")
+        #expect(Shown.number(123.4) == "123")
+        #expect(Shown.number(12_345) == "12.3k")
+        #expect(Shown.number(0.5) == "0.5")
+        #expect(Shown.number(0.00012) == "1.2e-4")
+        #expect(Shown.percent(0.995) == "99.5%")
+        #expect(Shown.percent(1) == "100%")
+        #expect(Shown.seconds(0.0205) == "20.5 ms")
+        #expect(Shown.seconds(600) == "10 min")
+        #expect(Shown.rate(129.4) == "129/s")
+        #expect(HTMLText.escape("a<b>&\"'") == "a&lt;b&gt;&amp;&quot;&#39;")
+        #expect(HTMLText.pathSegment("a b/é") == "a%20b%2F%C3%A9")
+    }
+}
