@@ -248,7 +248,44 @@ public enum RuleGenerator {
                     .record("mlops:model_accuracy:ratio_rate1h"),
                     expr: accuracy(model, job: job, window: "1h", by: "model, version")))
         }
+        for model in configuration.models where !model.sensitiveAttributes.isEmpty {
+            guard let fairness = model.collectors.first(where: { $0.name == "fairness" }) else { continue }
+            rules += fairnessFleetRules(model, options: fairness.options, job: job)
+        }
         return rules
+    }
+
+    /// Per model with the fairness collector: each group's selection rate over the fleet (groups with at least
+    /// `min_group_observations` predictions in the hour; `__other__` only with `include_other`), and the
+    /// demographic parity difference and ratio between them, as the collector computes them over its window.
+    static func fairnessFleetRules(
+        _ model: ModelConfiguration, options: [String: ConfigValue], job: String
+    ) -> [Rule] {
+        var minimum = 30.0
+        if case .number(let n)? = options["min_group_observations"] { minimum = n }
+        var includeOther = true
+        if case .bool(let b)? = options["include_other"] { includeOther = b }
+        var base = matchers(model, job: job)
+        if !includeOther { base.append(("group", "!=", "__other__")) }
+        let by = "sum by (model, attribute, group) "
+        let selected = PromQL.selector("mlops_fairness_selected_total", base)
+        let predictions = PromQL.selector("mlops_fairness_predictions_total", base)
+        let rates = PromQL.selector("mlops:fairness_selection_rate:ratio_rate1h", [("model", "=", model.name)])
+        return [
+            Rule(
+                .record("mlops:fairness_selection_rate:ratio_rate1h"),
+                expr:
+                    "\(by)(increase(\(selected)[1h]))\n/\n(\(by)(increase(\(predictions)[1h])) >= \(PromQL.number(minimum)))"
+            ),
+            Rule(
+                .record("mlops:fairness_demographic_parity_difference:ratio_rate1h"),
+                expr: "(max by (model, attribute) (\(rates)) - min by (model, attribute) (\(rates)))\n"
+                    + "and on (model, attribute) count by (model, attribute) (\(rates)) >= 2"),
+            Rule(
+                .record("mlops:fairness_demographic_parity_ratio:ratio_rate1h"),
+                expr: "(min by (model, attribute) (\(rates)) / max by (model, attribute) (\(rates)) > -Inf)\n"
+                    + "and on (model, attribute) count by (model, attribute) (\(rates)) >= 2"),
+        ]
     }
 
     // MARK: Model health
