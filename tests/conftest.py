@@ -121,12 +121,15 @@ def prometheus(tmp_path):
     """Starts Prometheus with a generated config; yields (start_fn) taking the exporter's port."""
     procs = []
 
-    def start(target_port, scrape_configs=None, rule_files=(), extra=""):
+    def start(target_port, scrape_configs=None, rule_files=(), extra="", name=None, flags=()):
         """`scrape_configs`: the YAML list to use instead of one plain `mlops` job on `target_port`;
         `rule_files`: rule files to load (evaluated every second); `extra`: more top-level configuration
-        (`alerting`)."""
+        (`alerting`, `remote_write`); `name`: a folder of its own for a second Prometheus in one test; `flags`: more
+        command-line flags (`--web.enable-remote-write-receiver`)."""
         port = free_port()
-        config = tmp_path / "prometheus.yml"
+        home = tmp_path / name if name else tmp_path
+        home.mkdir(exist_ok=True)
+        config = home / "prometheus.yml"
         config.write_text(
             "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n"
             + ("rule_files:\n" if rule_files else "")
@@ -137,10 +140,10 @@ def prometheus(tmp_path):
                 "  - job_name: mlops\n"
                 f"    static_configs:\n      - targets: ['127.0.0.1:{target_port}']\n"))
         )
-        log = open(tmp_path / "prometheus.log", "w")
+        log = open(home / "prometheus.log", "w")
         proc = subprocess.Popen(
-            ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'data'}",
-             f"--web.listen-address=127.0.0.1:{port}"],
+            ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={home / 'data'}",
+             f"--web.listen-address=127.0.0.1:{port}", *flags],
             stdout=log, stderr=log,
         )
         procs.append(proc)
@@ -157,7 +160,8 @@ def prometheus(tmp_path):
         return base
 
     yield start
-    for p in procs:
+    # Last started first: a Prometheus that remote-writes to an earlier one flushes to it while stopping.
+    for p in reversed(procs):
         p.terminate()
         p.wait(timeout=30)
 

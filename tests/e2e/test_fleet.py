@@ -1,0 +1,223 @@
+"""A fleet, end to end (issue 19): three exporters with the same model and disjoint traffic, a real Prometheus
+scraping them with the recording rules of `mlops-exporter rules`, and a second Prometheus that receives the raw
+series through Prometheus remote write and evaluates the same rules (the Mimir / Thanos topology of docs/fleet.md).
+Fleet PSI per feature, fleet accuracy and fleet demographic parity from the rules of both equal what one exporter
+computes on the union of the data, and numpy (PSI on the profile's bins with Evidently's zero rule), scikit-learn
+and fairlearn on the same rows, within what PromQL's extrapolation of `increase()` over scrapes allows."""
+
+import json
+import subprocess
+import time
+
+import numpy as np
+import pandas as pd
+from fairlearn.metrics import demographic_parity_difference
+from sklearn import metrics as skm
+
+from conftest import query, scrape, wait_for
+
+CONFIG = """
+models:
+  - name: churn
+    task: binary_classification
+    versions: [v1]
+    classes: ["no", "yes"]
+    positive_class: "yes"
+    reference: {reference}
+    features:
+      - {{name: x, type: numeric}}
+      - {{name: c, type: categorical, values: [A, B, C]}}
+    sensitive_attributes:
+      - {{name: group, groups: [a, b]}}
+    window: {{duration: 1h, slices: 12}}
+    collectors:
+      - service
+      - name: drift
+        options:
+          min_observations: 50
+          features: {{x: {{method: psi}}, c: {{method: psi}}}}
+      - quality
+      - name: fairness
+        options: {{min_group_observations: 30}}
+"""
+INSTANCES = ["pod-a", "pod-b", "pod-c"]
+JOB = "mlops-exporter"
+NDJSON = {"Content-Type": "application/x-ndjson"}
+
+
+def rows(rng, n, drift):
+    """Features, group, prediction and actual label of `n` rows; `drift` shifts x and c and the groups' rates."""
+    x = rng.normal(0.4 if drift else 0.0, 1.0, n)
+    c = rng.choice(["A", "B", "C"], n, p=[0.3, 0.3, 0.4] if drift else [0.5, 0.3, 0.2])
+    group = rng.choice(["a", "b"], n, p=[0.6, 0.4])
+    score = rng.random(n) + np.where(group == "a", 0.1, -0.1) + 0.2 * x
+    predicted = np.where(score > 0.6, "yes", "no")
+    flip = rng.random(n) < 0.2
+    actual = np.where(flip, np.where(predicted == "yes", "no", "yes"), predicted)
+    return pd.DataFrame({"x": x, "c": c, "group": group, "prediction": predicted, "label": actual})
+
+
+def post(e, frame):
+    lines = [json.dumps({"version": "v1", "features": {"x": float(r.x), "c": r.c}, "attributes": {"group": r.group},
+                         "prediction": r.prediction, "label": r.label}) for r in frame.itertuples()]
+    for start in range(0, len(lines), 1000):
+        status, _, reply = e.post("/api/v1/models/churn/predictions",
+                                  ("\n".join(lines[start:start + 1000]) + "\n").encode(), NDJSON)
+        assert status == 202 and json.loads(reply)["rejected"] == 0, reply
+
+
+def profile_bins(values, column):
+    """Counts on the profile's bins (underflow, quantile bins, overflow; categorical: values then __other__)."""
+    if "edges" in column:
+        edges = np.array(column["edges"])
+        inside = values[(values >= column["min"]) & (values <= column["max"])]
+        counts = [np.sum(values < column["min"])]
+        counts += list(np.bincount(np.searchsorted(edges, inside, side="left"), minlength=len(edges) + 1))
+        counts += [np.sum(values > column["max"])]
+        return np.array(counts, dtype=float)
+    known = column["values"]
+    return np.array([np.sum(values == v) for v in known] + [np.sum(~np.isin(values, known))], dtype=float)
+
+
+def psi(reference_counts, current_counts):
+    """PSI with Evidently's zero rule, written out here (empty shares get 0.0001)."""
+    def fixed(counts):
+        shares = counts / counts.sum()
+        return np.where(shares == 0, 0.0001, shares)
+    p, q = fixed(reference_counts), fixed(current_counts)
+    return float(np.sum((q - p) * np.log(q / p)))
+
+
+def values(base, expr):
+    """{labels (without __name__) as a frozenset: value} of an instant query."""
+    return {frozenset((k, v) for k, v in r["metric"].items() if k != "__name__"): float(r["value"][1])
+            for r in query(base, expr)}
+
+
+def one(base, expr):
+    result = values(base, expr)
+    assert len(result) == 1, (expr, result)
+    return next(iter(result.values()))
+
+
+def test_fleet_rules_over_three_exporters_and_through_remote_write_equal_the_union(
+        binary, start_exporter, prometheus, tmp_path):
+    rng = np.random.default_rng(19)
+    reference = rows(rng, 3000, drift=False)
+    config = tmp_path / "models.yaml"
+    profile_path = tmp_path / "reference.json"
+    config.write_text(CONFIG.format(reference=profile_path))
+    csv = tmp_path / "reference.csv"
+    reference[["x", "c", "group", "prediction"]].to_csv(csv, index=False)
+    result = subprocess.run([str(binary), "profile", "--config", str(config), "--model", "churn", "--input", str(csv),
+                             "--out", str(profile_path)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    profile = json.loads(profile_path.read_text())
+    rules = tmp_path / "rules.yml"
+    result = subprocess.run([str(binary), "rules", "--config", str(config), "--job", JOB, "--out", str(rules)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+    replicas = {name: start_exporter("--config", str(config), "--instance.id", name) for name in INSTANCES}
+    union = start_exporter("--config", str(config), "--instance.id", "union")
+
+    # The central Prometheus (Mimir, Thanos receive in production): receives raw series, evaluates the rules.
+    central = prometheus(None, name="central", rule_files=[rules],
+                         flags=["--web.enable-remote-write-receiver"],
+                         scrape_configs="  []\n")
+    targets = ", ".join(f"'127.0.0.1:{e.port}'" for e in replicas.values())
+    edge = prometheus(None, name="edge", rule_files=[rules], scrape_configs=(
+        f"  - job_name: {JOB}\n    static_configs:\n      - targets: [{targets}]\n"),
+        extra=(f"remote_write:\n  - url: {central}/api/v1/write\n"
+               "    queue_config: {batch_send_deadline: 1s, min_backoff: 100ms, max_backoff: 1s}\n"
+               "    write_relabel_configs:\n"
+               "      - {source_labels: [__name__], regex: 'mlops:.*|slo:.*', action: drop}\n"))
+
+    # The counters must be scraped at zero before the traffic, so that increase() sees all of it.
+    fleet_predictions = f'sum(mlops_fairness_predictions_total{{job="{JOB}",model="churn"}})'
+    for base in (edge, central):
+        zeros = f'count(count by (instance) (mlops_fairness_predictions_total{{job="{JOB}"}} == 0))'
+        wait_for(lambda: one_or_none(base, zeros) == 3, timeout=60, interval=0.5,
+                 what=f"the three exporters' counters at zero in {base}")
+
+    zero_seen = time.monotonic()
+    current = rows(rng, 2400, drift=True)
+    shuffled = current.sample(frac=1, random_state=7)
+    parts = [shuffled.iloc[k::3] for k in range(3)]
+    for e, part in zip(replicas.values(), parts):
+        post(e, part)
+    post(union, current)
+    n = len(current)
+    for base in (edge, central):
+        wait_for(lambda: one_or_none(base, fleet_predictions) == n, timeout=60, interval=0.5,
+                 what=f"the fleet's {n} predictions in {base}")
+
+    # The union exporter, and the independent implementations on the same rows.
+    _, s = scrape(union)
+    y_true, y_pred = current["label"].to_numpy(), current["prediction"].to_numpy()
+    accuracy = skm.accuracy_score(y_true, y_pred)
+    parity = demographic_parity_difference(y_true == "yes", y_pred == "yes", sensitive_features=current["group"])
+    features = {f["name"]: f.get("numeric") or f.get("categorical") for f in profile["features"]}
+    expected_psi = {}
+    for name, column in features.items():
+        ref_values = reference[name].to_numpy()
+        cur_values = current[name].to_numpy()
+        expected_psi[name] = psi(profile_bins(ref_values, column), profile_bins(cur_values, column))
+        union_psi = s[("mlops_feature_drift_statistic", (("feature", name), ("method", "psi"), ("model", "churn")))]
+        assert abs(union_psi - expected_psi[name]) <= 1e-9 * max(1, expected_psi[name]), name
+    assert abs(s[("mlops_model_accuracy", (("model", "churn"), ("version", "v1")))] - accuracy) <= 1e-12
+    union_parity = s[("mlops_fairness_metric", (("attribute", "group"), ("metric", "demographic_parity_difference"),
+                                                ("model", "churn")))]
+    assert abs(union_parity - parity) <= 1e-12
+    assert expected_psi["x"] > 0.05 and parity > 0.05  # not trivially zero
+
+    # The fleet rules, on the edge Prometheus and on the central one fed by remote write. increase() extrapolates a
+    # counter whose first sample is 0 only at the end of the range, by at most 1.1 scrape intervals (1 s) over the
+    # time since that sample: each replica's counts are scaled by a factor in [1, 1 + eps]. A ratio pooled over the
+    # replicas then moves by at most eps times the largest distance of a replica's own ratio from the pooled one:
+    # that is the tolerance, computed here from the replicas' rows.
+    wait_for(lambda: time.monotonic() - zero_seen >= 12, timeout=30, interval=0.2, what="12 s of series")
+    eps = 1.1 / (time.monotonic() - zero_seen - 1.1)
+
+    def pooled_bound(ratio_of):
+        pooled = ratio_of(current)
+        return eps * max(abs(ratio_of(p) - pooled) for p in parts) + 1e-9
+
+    def selection(frame, group):
+        g = frame[frame["group"] == group]
+        return float(np.mean(g["prediction"] == "yes"))
+
+    accuracy_tol = pooled_bound(lambda f: skm.accuracy_score(f["label"], f["prediction"]))
+    parity_tol = pooled_bound(lambda f: selection(f, "a")) + pooled_bound(lambda f: selection(f, "b"))
+    psi_tol = {}
+    for name, column in features.items():
+        ref = profile_bins(reference[name].to_numpy(), column)
+        p = np.where(ref == 0, 0.0001, ref / ref.sum())
+        shares = [profile_bins(part[name].to_numpy(), column) for part in parts]
+        q = profile_bins(current[name].to_numpy(), column) / len(current)
+        moved = eps * np.max([np.abs(sh / sh.sum() - q) for sh in shares], axis=0)
+        qf = np.where(q == 0, 0.0001, q)
+        psi_tol[name] = float(np.sum(np.abs(np.log(qf / p) + 1 - p / qf) * moved)) + 1e-9
+    for base in (edge, central):
+        def rules_ready():
+            got = values(base, 'mlops:feature_psi:increase1h{model="churn"}')
+            return len(got) == 2 and one_or_none(base, 'mlops:fairness_demographic_parity_difference:ratio_rate1h')
+        wait_for(rules_ready, timeout=60, interval=0.5, what=f"the fleet rules in {base}")
+        for name in features:
+            fleet_psi = one(base, f'mlops:feature_psi:increase1h{{model="churn",feature="{name}"}}')
+            assert abs(fleet_psi - expected_psi[name]) <= psi_tol[name], (base, name, fleet_psi, psi_tol[name])
+        fleet_accuracy = one(base, 'mlops:model_accuracy:ratio_rate1h{model="churn"}')
+        assert abs(fleet_accuracy - accuracy) <= accuracy_tol, (base, fleet_accuracy, accuracy, accuracy_tol)
+        fleet_parity = one(base, 'mlops:fairness_demographic_parity_difference:ratio_rate1h{model="churn"}')
+        assert abs(fleet_parity - parity) <= parity_tol, (base, fleet_parity, parity, parity_tol)
+        ratio = one(base, 'mlops:fairness_demographic_parity_ratio:ratio_rate1h{model="churn"}')
+        low, high = sorted([selection(current, "a"), selection(current, "b")])
+        assert abs(ratio - low / high) <= parity_tol * 2 / high, (base, ratio)
+    assert max(accuracy_tol, parity_tol) < 0.02 and max(psi_tol.values()) < 0.2 * min(expected_psi.values())
+    # The central Prometheus got raw series only, and computed the fleet figures itself.
+    assert values(central, f'count(up{{job="{JOB}"}})') == values(edge, f'count(up{{job="{JOB}"}})')
+
+
+def one_or_none(base, expr):
+    result = values(base, expr)
+    return next(iter(result.values())) if len(result) == 1 else None
