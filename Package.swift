@@ -37,6 +37,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        // Remote write 1.0's protobuf (issue 19): the runtime only; the generated code is committed
+        // (scripts/gen-protobuf), so the plugin is never built here.
+        .package(url: "https://github.com/apple/swift-protobuf", exact: "1.39.0"),
     ],
     targets: [
         // Metric model, registry, collectors and the two text encoders. Pure: no I/O, no dependencies.
@@ -62,6 +65,12 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
         // gzip compression of whole buffers. Knows nothing of HTTP or metrics.
         .target(name: "Compression", dependencies: ["CLibdeflate", "CZlib"], swiftSettings: strict),
+        .systemLibrary(name: "CSnappy", pkgConfig: "snappy", providers: [.apt(["libsnappy-dev"])]),
+        // Prometheus remote write 1.0 requests from a text-format exposition (protobuf + snappy). Pure.
+        .target(
+            name: "RemoteWrite",
+            dependencies: ["CSnappy", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            exclude: ["Proto"], swiftSettings: strict),
         // The configuration file (YAML): typed model configurations, validated with file:line:field errors.
         .target(
             name: "ExporterConfig", dependencies: ["Exposition", .product(name: "Yams", package: "Yams")],
@@ -130,6 +139,9 @@ let package = Package(
             path: "examples/custom-collector", exclude: ["models.yaml"], swiftSettings: strict),
         // Test support: renders fixture registries for the Python conformance tests.
         .executableTarget(name: "exposition-fixture", dependencies: ["Exposition"], swiftSettings: strict),
+        .testTarget(
+            name: "RemoteWriteTests", dependencies: ["RemoteWrite", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            swiftSettings: strict),
         .testTarget(name: "ExpositionTests", dependencies: ["Exposition"], swiftSettings: strict),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "CNghttp2"], swiftSettings: strict),
         .testTarget(name: "CompressionTests", dependencies: ["Compression"], swiftSettings: strict),

@@ -217,7 +217,7 @@ struct Reader {
         var models: [ModelConfiguration] = []
         guard
             let fields = mapping(
-                root, "", allowed: ["models", "alerting", "service_slos", "storage", "cloudevents", "proxy"])
+                root, "", allowed: ["models", "alerting", "service_slos", "storage", "cloudevents", "proxy", "remote_write"])
         else {
             return ExporterConfiguration(models: [], source: file)
         }
@@ -261,6 +261,9 @@ struct Reader {
         if let s = fields.first(where: { $0.key == "storage" })?.value { configuration.storage = storage(s, "storage") }
         if let c = fields.first(where: { $0.key == "cloudevents" })?.value {
             configuration.cloudEvents = cloudEvents(c, "cloudevents") ?? configuration.cloudEvents
+        }
+        if let r = fields.first(where: { $0.key == "remote_write" })?.value {
+            configuration.remoteWrite = remoteWrite(r, "remote_write")
         }
         if let p = fields.first(where: { $0.key == "proxy" })?.value {
             configuration.proxy = proxy(p, "proxy", models: models)

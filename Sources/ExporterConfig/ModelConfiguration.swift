@@ -22,6 +22,8 @@ public struct ExporterConfiguration: Sendable, Equatable {
     /// The reverse proxy in front of a model server (`proxy:`), if configured; nil: no proxy. See
     /// ``ProxyConfiguration``.
     public var proxy: ProxyConfiguration? = nil
+    /// The exporter's own remote write (`remote_write:`), if any: docs/fleet.md.
+    public var remoteWrite: RemoteWriteConfiguration? = nil
 
     /// The `model` label of service-wide SLOs' rules, alerts and `mlops_slo_*` series; reserved as a model name.
     public static let serviceModelName = "__service__"

@@ -106,6 +106,8 @@ public final class Exporter: Sendable {
     let statusHistory: StatusHistory
     /// `/` and `/models/{name}`.
     let statusEndpoint: StatusEndpoint
+    /// The exporter's own remote write (`remote_write:` in the configuration), if any.
+    let remoteWriter: RemoteWriter?
 
     /// The processors this process may use.
     static let cores = ProcessInfo.processInfo.activeProcessorCount
@@ -160,6 +162,10 @@ public final class Exporter: Sendable {
         let ingestWorkers = WorkerPool(limits: configuration.ingestWorkers)
         let metrics = MetricsEndpoint(
             registry: registry, selfMetrics: selfMetrics, maxRequests: configuration.maxRequests, logger: logger)
+        remoteWriter = try models.remoteWrite.map {
+            try RemoteWriter(
+                configuration: $0, registry: registry, instanceID: configuration.instanceID, logger: logger)
+        }
         let history = StatusHistory(registry: registry, monitor: monitor)
         statusHistory = history
         statusEndpoint = StatusEndpoint(
@@ -210,6 +216,7 @@ public final class Exporter: Sendable {
         startStorage()
         statusHistory.start()
         try server.start()
+        remoteWriter?.start()
         do {
             try proxy?.start()
         } catch {
@@ -245,6 +252,7 @@ public final class Exporter: Sendable {
         proxy?.shutdown(deadline: deadline)
         server.shutdown(deadline: deadline)
         statusHistory.stop()
+        remoteWriter?.stop()
         checkpointer?.stop()
     }
 

@@ -1,0 +1,92 @@
+import Yams
+
+/// The top-level `remote_write` section (see docs/fleet.md).
+extension Reader {
+    /// `remote_write: {url, interval, timeout, max_pending_requests, min_backoff, max_backoff, external_labels,
+    /// headers}`.
+    mutating func remoteWrite(_ node: Node, _ path: String) -> RemoteWriteConfiguration? {
+        let allowed = [
+            "url", "interval", "timeout", "max_pending_requests", "min_backoff", "max_backoff", "external_labels",
+            "headers",
+        ]
+        guard let fields = mapping(node, path, allowed: allowed) else { return nil }
+        guard let urlNode = fields.first(where: { $0.key == "url" })?.value else {
+            fail(node, "\(path).url", "required: the receiver's URL (http://host:port/api/v1/write)")
+            return nil
+        }
+        guard let text = string(urlNode, "\(path).url") else { return nil }
+        var config: RemoteWriteConfiguration
+        switch ProxyConfiguration.Upstream.parse(text) {
+        case .success(let url):
+            guard !url.basePath.isEmpty else {
+                fail(urlNode, "\(path).url", "name the receiver's path (Prometheus: /api/v1/write)")
+                return nil
+            }
+            config = RemoteWriteConfiguration(url: url)
+        case .failure(let problem):
+            fail(urlNode, "\(path).url", problem.message.replacingOccurrences(of: "upstream", with: "receiver"))
+            return nil
+        }
+        for (key, value) in fields {
+            let field = "\(path).\(key)"
+            switch key {
+            case "interval":
+                config.interval =
+                    duration(value, field, range: RemoteWriteConfiguration.intervalRange) ?? config.interval
+            case "timeout":
+                config.timeout = duration(value, field, range: RemoteWriteConfiguration.timeoutRange) ?? config.timeout
+            case "min_backoff":
+                config.minBackoff =
+                    duration(value, field, range: RemoteWriteConfiguration.timeoutRange) ?? config.minBackoff
+            case "max_backoff":
+                config.maxBackoff =
+                    duration(value, field, range: RemoteWriteConfiguration.timeoutRange) ?? config.maxBackoff
+            case "max_pending_requests":
+                config.maxPendingRequests = int(value, field, range: 1...1000) ?? config.maxPendingRequests
+            case "external_labels":
+                config.externalLabels = stringMap(value, field) { name in
+                    Self.isLabelName(name) && !name.hasPrefix("__")
+                        ? nil : "\"\(name)\" is not a label name ([a-zA-Z_][a-zA-Z0-9_]*, not starting with __)"
+                } ?? config.externalLabels
+            case "headers":
+                config.headers = stringMap(value, field) { name in
+                    ProxyConfiguration.isToken(name) ? nil : "\"\(name)\" is not a header name"
+                } ?? config.headers
+            default: break
+            }
+        }
+        if config.minBackoff > config.maxBackoff {
+            fail(node, "\(path).min_backoff", "must not exceed max_backoff")
+        }
+        return config
+    }
+
+    /// A mapping of strings to strings whose keys pass `check` (nil) or are refused with its message.
+    mutating func stringMap(_ node: Node, _ field: String, check: (String) -> String?) -> [String: String]? {
+        guard case .mapping(let m) = node else {
+            fail(node, field, "must be a mapping of names to values")
+            return nil
+        }
+        var out: [String: String] = [:]
+        for (k, v) in m {
+            guard let key = string(k, field), let value = string(v, "\(field).\(key)") else { continue }
+            if let problem = check(key) {
+                fail(k, "\(field).\(key)", problem)
+                continue
+            }
+            if value.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
+                fail(v, "\(field).\(key)", "must not contain control characters")
+                continue
+            }
+            out[key] = value
+        }
+        return out
+    }
+
+    /// `[a-zA-Z_][a-zA-Z0-9_]*`.
+    static func isLabelName(_ s: String) -> Bool {
+        func letter(_ b: UInt8) -> Bool { (b >= 65 && b <= 90) || (b >= 97 && b <= 122) || b == 95 }
+        guard let first = s.utf8.first, letter(first) else { return false }
+        return s.utf8.allSatisfy { letter($0) || ($0 >= 48 && $0 <= 57) }
+    }
+}

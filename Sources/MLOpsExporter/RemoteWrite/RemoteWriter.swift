@@ -1,0 +1,178 @@
+import Dispatch
+import ExporterConfig
+import Exposition
+import Foundation
+import Logging
+import RemoteWrite
+import Synchronization
+
+/// The running exporter's own Prometheus remote write (`remote_write:`, docs/fleet.md).
+///
+/// A producer thread renders the registry every `interval` (the same render a scrape gets, so the receiver stores
+/// the series a scrape would), parses it into samples stamped with the render's time, adds the external labels,
+/// and queues the encoded requests; a sender thread posts them in order, retrying a request that met a network
+/// error, a 5xx or a 429 with a backoff doubling from `min_backoff` to `max_backoff`, dropping one a 4xx refused.
+/// Bound: `max_pending_requests` requests; a new one that finds the queue full drops the oldest. Every sample that is
+/// not delivered is counted in `mlops_remote_write_samples_dropped_total{reason}`. Neither thread holds anything that
+/// ingestion or scrapes need: a receiver that hangs costs one thread waiting up to `timeout` per attempt.
+final class RemoteWriter: Sendable {
+    /// What one send did.
+    enum Outcome: Sendable, Equatable {
+        case delivered
+        /// Retry later (network error, 5xx, 429); the reason label.
+        case retry(String)
+        /// Never retry (4xx); the reason label and the receiver's answer.
+        case rejected(String, String)
+    }
+
+    /// Sends one encoded body; blocking, bounded by the configuration's timeout.
+    typealias Transport = @Sendable ([UInt8]) -> Outcome
+
+    struct Pending: Sendable {
+        let body: [UInt8]
+        let samples: Int
+    }
+
+    let configuration: RemoteWriteConfiguration
+    let registry: Registry
+    let metrics: RemoteWriteMetrics
+    let encoder: WriteRequestEncoder
+    let transport: Transport
+    let logger: Logger
+    let queue = Mutex<[Pending]>([])
+    let wake = DispatchSemaphore(value: 0)
+    let stopping = Atomic<Bool>(false)
+    let started = Atomic<Bool>(false)
+    let threadsDone = DispatchGroup()
+
+    init(
+        configuration: RemoteWriteConfiguration, registry: Registry, instanceID: String, logger: Logger,
+        transport: Transport? = nil
+    ) throws {
+        self.configuration = configuration
+        self.registry = registry
+        self.logger = logger
+        metrics = try RemoteWriteMetrics(registry: registry, maxPending: configuration.maxPendingRequests)
+        var labels = configuration.externalLabels
+        if labels["job"] == nil { labels["job"] = "mlops-exporter" }
+        if labels["instance"] == nil { labels["instance"] = instanceID }
+        encoder = WriteRequestEncoder(externalLabels: labels)
+        self.transport = transport ?? RemoteWriteHTTP(configuration: configuration).send
+    }
+
+    /// Starts both threads (once).
+    func start() {
+        guard !started.exchange(true, ordering: .relaxed) else { return }
+        threadsDone.enter()
+        threadsDone.enter()
+        Thread.detachNewThread { [self] in
+            produce()
+            threadsDone.leave()
+        }
+        Thread.detachNewThread { [self] in
+            sendLoop()
+            threadsDone.leave()
+        }
+    }
+
+    /// Stops both threads: a send under way finishes (up to the timeout); what is still pending is dropped
+    /// (`reason="shutdown"`).
+    func stop() {
+        guard started.load(ordering: .relaxed), !stopping.exchange(true, ordering: .relaxed) else { return }
+        wake.signal()
+        _ = threadsDone.wait(timeout: .now() + configuration.timeout.seconds + 2)
+        let left = queue.withLock { q in
+            defer { q.removeAll() }
+            return q.reduce(0) { $0 + $1.samples }
+        }
+        if left > 0 { metrics.dropped("shutdown", left) }
+        metrics.pending.set(0)
+    }
+
+    /// Waits `seconds`, or less when stopping; false when stopping.
+    private func pause(_ seconds: Double) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while !stopping.load(ordering: .relaxed) {
+            let left = deadline.timeIntervalSinceNow
+            if left <= 0 { return true }
+            Thread.sleep(forTimeInterval: min(left, 0.05))
+        }
+        return false
+    }
+
+    private func produce() {
+        while !stopping.load(ordering: .relaxed) {
+            let began = Date()
+            collectOnce()
+            guard pause(configuration.interval.seconds - Date().timeIntervalSince(began)) else { return }
+        }
+    }
+
+    /// Renders, encodes and queues the registry's samples now.
+    func collectOnce() {
+        let timestamp = Int64((WallClock.now() * 1000).rounded())
+        let text = registry.render(format: .text, timeout: min(configuration.interval, .seconds(10)))
+        let (samples, metadata) = ExpositionText.parse(text)
+        let bodies: [[UInt8]]
+        do {
+            bodies = try encoder.encode(samples, metadata: metadata, timestamp: timestamp)
+        } catch {
+            metrics.dropped("encode", samples.count)
+            logger.error("remote write: a request could not be encoded", metadata: ["error": "\(error)"])
+            return
+        }
+        let per = encoder.maxSamplesPerRequest
+        let entries = bodies.enumerated().map { i, body in
+            Pending(body: body, samples: min(per, samples.count - i * per))
+        }
+        let droppedSamples = queue.withLock { q -> Int in
+            q += entries
+            var dropped = 0
+            while q.count > configuration.maxPendingRequests {
+                dropped += q.removeFirst().samples
+            }
+            metrics.pending.set(Double(q.count))
+            return dropped
+        }
+        if droppedSamples > 0 { metrics.dropped("queue_full", droppedSamples) }
+        wake.signal()
+    }
+
+    private func sendLoop() {
+        var backoff = configuration.minBackoff.seconds
+        while !stopping.load(ordering: .relaxed) {
+            guard let next = queue.withLock({ $0.first }) else {
+                _ = wake.wait(timeout: .now() + 0.5)
+                continue
+            }
+            let outcome = transport(next.body)
+            switch outcome {
+            case .delivered:
+                removeHead(next)
+                metrics.sent.inc(by: Double(next.samples))
+                metrics.requests.inc()
+                metrics.lastSuccess.set(WallClock.now())
+                backoff = configuration.minBackoff.seconds
+            case .rejected(let reason, let answer):
+                metrics.failed(reason)
+                removeHead(next)
+                metrics.dropped("rejected", next.samples)
+                logger.warning(
+                    "remote write: the receiver refused a request (not retried)",
+                    metadata: ["reason": "\(reason)", "answer": "\(answer.prefix(200))"])
+            case .retry(let reason):
+                metrics.failed(reason)
+                guard pause(backoff) else { return }
+                backoff = min(backoff * 2, configuration.maxBackoff.seconds)
+            }
+        }
+    }
+
+    /// Removes `sent` from the head of the queue, unless the producer dropped it meanwhile.
+    private func removeHead(_ sent: Pending) {
+        queue.withLock { q in
+            if let first = q.first, first.body == sent.body { q.removeFirst() }
+            metrics.pending.set(Double(q.count))
+        }
+    }
+}

@@ -1,0 +1,79 @@
+import SwiftProtobuf
+import Testing
+
+@testable import RemoteWrite
+
+@Suite("Remote write requests")
+struct RemoteWriteTests {
+    static let text = """
+        # HELP mlops_events_total Events, by kind.
+        # TYPE mlops_events_total counter
+        mlops_events_total{kind="a\\\\b",model="m"} 3
+        mlops_events_total{kind="new\\nline",model="m"} 5.5
+        # HELP up_gauge A gauge with \\\\ and \\n in its help.
+        # TYPE up_gauge gauge
+        up_gauge 1
+        # TYPE lat_seconds histogram
+        lat_seconds_bucket{le="0.1"} 2
+        lat_seconds_bucket{le="+Inf"} 4
+        lat_seconds_sum 0.75
+        lat_seconds_count 4
+        odd{q="\\"quoted\\""} NaN
+        inf_gauge -Inf
+
+        """
+
+    @Test("the text format is read into samples and metadata, labels unescaped")
+    func parse() {
+        let (samples, metadata) = ExpositionText.parse(Array(Self.text.utf8))
+        #expect(samples.count == 8)
+        #expect(samples[0] == .init(name: "mlops_events_total", labels: [.init(name: "kind", value: "a\\b"), .init(name: "model", value: "m")], value: 3))
+        #expect(samples[1].labels[0].value == "new\nline")
+        #expect(samples[2] == .init(name: "up_gauge", labels: [], value: 1))
+        #expect(samples[4].labels == [.init(name: "le", value: "+Inf")])
+        #expect(samples[6].name == "odd" && samples[6].value.isNaN && samples[6].labels[0].value == "\"quoted\"")
+        #expect(samples[7].value == -.infinity)
+        #expect(metadata.map(\.family) == ["mlops_events_total", "up_gauge", "lat_seconds"])
+        #expect(metadata[1].help == "A gauge with \\ and \n in its help.")
+        #expect(metadata[2].type == "histogram" && metadata[2].help.isEmpty)
+    }
+
+    @Test("requests decode back to every sample, labels sorted with __name__ and the external labels")
+    func roundTrip() throws {
+        let (samples, metadata) = ExpositionText.parse(Array(Self.text.utf8))
+        var encoder = WriteRequestEncoder(externalLabels: ["job": "mlops-exporter", "instance": "pod-a", "model": "x"])
+        encoder.maxSamplesPerRequest = 3
+        let bodies = try encoder.encode(samples, metadata: metadata, timestamp: 1_767_225_600_123)
+        #expect(bodies.count == 3)
+        var decoded: [Prometheus_TimeSeries] = []
+        for (i, body) in bodies.enumerated() {
+            let request = try Prometheus_WriteRequest(serializedBytes: try Snappy.uncompress(body, limit: 1 << 20))
+            #expect(request.metadata.count == (i == 0 ? 3 : 0))
+            decoded += request.timeseries
+        }
+        #expect(decoded.count == samples.count)
+        for (series, sample) in zip(decoded, samples) {
+            let names = series.labels.map(\.name)
+            #expect(names == names.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) })
+            #expect(series.labels.first { $0.name == "__name__" }?.value == sample.name)
+            #expect(series.labels.first { $0.name == "job" }?.value == "mlops-exporter")
+            #expect(series.labels.first { $0.name == "instance" }?.value == "pod-a")
+            for label in sample.labels { #expect(series.labels.contains { $0.name == label.name && $0.value == label.value }) }
+            #expect(series.samples.count == 1 && series.samples[0].timestamp == 1_767_225_600_123)
+            #expect(series.samples[0].value == sample.value || (series.samples[0].value.isNaN && sample.value.isNaN))
+        }
+        // A sample's own label wins over an external one of the same name.
+        let own = decoded[0].labels.first { $0.name == "model" }
+        #expect(own?.value == "m")
+    }
+
+    @Test("snappy round-trips random bytes")
+    func snappy() throws {
+        var rng = SystemRandomNumberGenerator()
+        for size in [0, 1, 100, 65_536, 300_000] {
+            let bytes = (0..<size).map { _ in UInt8.random(in: 0...3, using: &rng) }
+            let packed = try Snappy.compress(bytes)
+            #expect(try Snappy.uncompress(packed, limit: size + 1) == bytes)
+        }
+    }
+}

@@ -1,0 +1,156 @@
+"""The exporter's own remote write (`remote_write:`, issue 19), end to end against a real Prometheus started with
+`--web.enable-remote-write-receiver`: the series arrive with the values a scrape shows and the job and instance
+labels a scrape would add; a receiver that stops makes the sends fail, counted, while ingestion and scrapes go on;
+the receiver back on the same port gets the samples again; a 4xx is not retried."""
+
+import json
+import subprocess
+import time
+
+from conftest import free_port, query, scrape, sample, wait_for
+
+NDJSON = {"Content-Type": "application/x-ndjson"}
+
+
+def config(tmp_path, port, extra=""):
+    path = tmp_path / "models.yaml"
+    path.write_text(f"""
+models:
+  - name: fraud
+    task: binary_classification
+    versions: [v1]
+    classes: [legit, fraud]
+    positive_class: fraud
+remote_write:
+  url: http://127.0.0.1:{port}/api/v1/write
+  interval: 1s
+  timeout: 2s
+  max_pending_requests: 5
+  min_backoff: 100ms
+  max_backoff: 500ms
+  external_labels: {{site: edge-1}}
+{extra}""")
+    return path
+
+
+def receiver(tmp_path, port, name):
+    """A Prometheus that only receives (no scrapes) on `port`."""
+    home = tmp_path / name
+    home.mkdir(exist_ok=True)
+    (home / "prometheus.yml").write_text("global:\n  evaluation_interval: 1s\nscrape_configs: []\n")
+    proc = subprocess.Popen(
+        ["prometheus", f"--config.file={home / 'prometheus.yml'}", f"--storage.tsdb.path={tmp_path / 'data'}",
+         f"--web.listen-address=127.0.0.1:{port}", "--web.enable-remote-write-receiver"],
+        stdout=open(home / "log", "w"), stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+
+    def ready():
+        try:
+            return query(base, "vector(1)") is not None
+        except OSError:
+            return False
+    wait_for(ready, timeout=60, interval=0.2, what="the receiving Prometheus")
+    return proc, base
+
+
+def post(e, n, start=0):
+    body = "".join(json.dumps({"version": "v1", "prediction": "fraud" if i % 3 == 0 else "legit",
+                               "latency_seconds": 0.01 * (i % 7)}) + "\n" for i in range(start, start + n))
+    status, _, reply = e.post("/api/v1/models/fraud/predictions", body.encode(), NDJSON)
+    assert status == 202, reply
+
+
+def value(base, expr):
+    result = query(base, expr)
+    return float(result[0]["value"][1]) if len(result) == 1 else None
+
+
+def test_remote_write_delivers_survives_a_receiver_outage_and_resumes(start_exporter, tmp_path):
+    port = free_port()
+    proc, base = receiver(tmp_path, port, "first")
+    try:
+        e = start_exporter("--config", str(config(tmp_path, port)), "--instance.id", "edge-exporter")
+        post(e, 30)
+        requests = 'mlops_model_requests_total{model="fraud",version="v1",status="ok"}'
+        wait_for(lambda: value(base, requests) == 30, timeout=30, interval=0.2, what="30 requests in the receiver")
+        got = query(base, requests)[0]["metric"]
+        assert got["job"] == "mlops-exporter" and got["instance"] == "edge-exporter" and got["site"] == "edge-1"
+        # Every family a scrape shows arrives, histograms as _bucket/_sum/_count; the values are the scrape's.
+        _, s = scrape(e)
+        bucket = 'mlops_model_latency_seconds_bucket{model="fraud",version="v1",le="0.025"}'
+        assert value(base, bucket) == sample(s, "mlops_model_latency_seconds_bucket", model="fraud", version="v1",
+                                            le="0.025")
+        assert value(base, 'count({__name__=~"mlops_exporter_build_info|process_cpu_seconds_total"})') >= 2
+        metadata = json.load(__import__("urllib.request").request.urlopen(base + "/api/v1/metadata?metric="
+                                                                          "mlops_model_requests_total"))
+        assert metadata["data"]["mlops_model_requests_total"][0]["type"] == "counter"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+    # The receiver is gone: sends fail and are counted; ingestion and scrapes are served meanwhile.
+    failures = "mlops_remote_write_failures_total"
+    wait_for(lambda: sample(scrape(e)[1], failures, reason="network") >= 2, timeout=20, interval=0.2,
+             what="failed sends counted")
+    t0 = time.monotonic()
+    post(e, 30, start=30)
+    _, s = scrape(e)
+    assert time.monotonic() - t0 < 1.0
+    assert sample(s, "mlops_model_requests_total", model="fraud", version="v1", status="ok") == 60
+    # The queue is bounded: with the receiver down for a while, the oldest requests are dropped and counted.
+    wait_for(lambda: sample(scrape(e)[1], "mlops_remote_write_samples_dropped_total", reason="queue_full") > 0,
+             timeout=30, interval=0.2, what="queue_full drops")
+    assert sample(scrape(e)[1], "mlops_remote_write_pending_requests") <= 5
+
+    # Back on the same port (same storage): delivery resumes with the new values.
+    proc, base = receiver(tmp_path, port, "second")
+    try:
+        wait_for(lambda: value(base, requests) == 60, timeout=30, interval=0.2, what="delivery to resume")
+        sent = sample(scrape(e)[1], "mlops_remote_write_samples_total")
+        assert sent > 0
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_a_refusing_receiver_is_not_retried_and_its_samples_are_counted(start_exporter, tmp_path):
+    # Prometheus without the receiver flag answers 404 on /api/v1/write: a 4xx, not retried.
+    port = free_port()
+    home = tmp_path / "plain"
+    home.mkdir()
+    (home / "prometheus.yml").write_text("scrape_configs: []\n")
+    proc = subprocess.Popen(["prometheus", f"--config.file={home / 'prometheus.yml'}",
+                             f"--storage.tsdb.path={home / 'data'}", f"--web.listen-address=127.0.0.1:{port}"],
+                            stdout=open(home / "log", "w"), stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: value(f"http://127.0.0.1:{port}", "vector(1)") == 1 if _up(port) else False, timeout=60,
+                 interval=0.2, what="prometheus")
+        e = start_exporter("--config", str(config(tmp_path, port)))
+        wait_for(lambda: sample(scrape(e)[1], "mlops_remote_write_samples_dropped_total", reason="rejected") > 0,
+                 timeout=20, interval=0.2, what="rejected samples counted")
+        s = scrape(e)[1]
+        assert sample(s, "mlops_remote_write_failures_total", reason="http_4xx") >= 1
+        assert sample(s, "mlops_remote_write_pending_requests") <= 1
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def _up(port):
+    try:
+        query(f"http://127.0.0.1:{port}", "vector(1)")
+        return True
+    except OSError:
+        return False
+
+
+def test_remote_write_configuration_errors_name_the_field(binary, tmp_path):
+    path = tmp_path / "bad.yaml"
+    for section, field in [("remote_write: {url: https://x:1/api/v1/write}", "remote_write.url"),
+                           ("remote_write: {url: 'http://x:1/w', interval: 0s}", "remote_write.interval"),
+                           ("remote_write: {url: 'http://x:1/w', external_labels: {'__x': a}}",
+                            "remote_write.external_labels.__x"),
+                           ("remote_write: {interval: 5s}", "remote_write.url")]:
+        path.write_text("models: []\n" + section + "\n")
+        result = subprocess.run([str(binary), "check-config", "--config", str(path)], capture_output=True, text=True)
+        assert result.returncode != 0 and field in result.stderr, (section, result.stderr)
