@@ -29,7 +29,9 @@ struct BatchMetrics: Sendable {
     static let families = Families()
 
     /// The part that writes the figures of one run.
-    static func part(model: String, finishedAt: Double, duration: Double, predictions: Int, labels: Int?)
+    static func part(
+        model: String, finishedAt: Double, duration: Double, predictions: Int, labels: Int?
+    )
         -> CollectorPart
     {
         let f = families

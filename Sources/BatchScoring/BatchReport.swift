@@ -6,8 +6,9 @@ import Exposition
 public struct BatchReport: Sendable, Codable, Equatable {
     /// The model.
     public var model: String
-    /// The predictions file and the labels file (if any).
+    /// The predictions file.
     public var input: String
+    /// The labels file, if any.
     public var labels: String?
     /// What was read and what became of it.
     public var counts: Counts
@@ -31,32 +32,45 @@ public struct BatchReport: Sendable, Codable, Equatable {
         public var accepted: Double
         /// Events rejected, by reason (`mlops_ingest_rejected_total`), predictions and labels together.
         public var rejected: [String: Double]
-        /// Label rows read, labels accepted, joined and unmatched by reason (`mlops_labels_*`).
+        /// Label rows read (nil without labels).
         public var labelRows: Int?
+        /// Labels accepted (`mlops_ingest_events_total{kind="labels"}`).
         public var labelsAccepted: Double?
+        /// Labels joined to their prediction (`mlops_labels_joined_total`, both sources).
         public var labelsJoined: Double?
+        /// Labels that joined no prediction, by reason (`mlops_labels_unmatched_total`).
         public var labelsUnmatched: [String: Double]?
     }
 
     /// Drift of the dataset and of each feature and output.
     public struct Drift: Sendable, Codable, Equatable {
-        /// `mlops_dataset_drift_share`, `mlops_dataset_drift_detected` (nil below `min_observations`).
+        /// `mlops_dataset_drift_share`.
         public var share: Double?
+        /// `mlops_dataset_drift_detected` (nil: no verdict).
         public var detected: Bool?
+        /// Each feature's drift.
         public var features: [Column]
+        /// The prediction's and the score's drift.
         public var outputs: [Column]
     }
 
     /// One feature's (or output's) drift: `mlops_feature_drift_*` / `mlops_prediction_drift_*`.
     public struct Column: Sendable, Codable, Equatable {
+        /// The feature, or the output (`prediction`, `score`).
         public var name: String
+        /// The method (`psi`, `wasserstein`, `jensenshannon`, `ks`...).
         public var method: String
+        /// `*_drift_score` (a p-value for the tests).
         public var score: Double?
+        /// `*_drift_threshold`.
         public var threshold: Double?
+        /// `*_drift_statistic`.
         public var statistic: Double?
-        /// nil: no verdict (below `min_observations`).
+        /// `*_drift_detected`; nil: no verdict (below `min_observations`).
         public var detected: Bool?
+        /// `*_window_observations`: non-missing values.
         public var observations: Double?
+        /// `mlops_feature_window_missing` (features only).
         public var missing: Double?
     }
 
@@ -64,19 +78,27 @@ public struct BatchReport: Sendable, Codable, Equatable {
     /// the `mlops_model_` prefix (`accuracy`, `macro_f1`, `roc_auc`, `mae`...); per-class figures as
     /// `precision{class}`.
     public struct Quality: Sendable, Codable, Equatable {
+        /// The model version.
         public var version: String
+        /// `mlops_model_window_outcomes`: joined outcomes.
         public var outcomes: Double?
+        /// The figures present, by name.
         public var figures: [String: Double]
     }
 
     /// One fairness metric of one attribute: `mlops_fairness_metric`, its bounds and violation.
     public struct Fairness: Sendable, Codable, Equatable {
+        /// The sensitive attribute.
         public var attribute: String
+        /// The metric (`demographic_parity_difference`...).
         public var metric: String
+        /// `mlops_fairness_metric`.
         public var value: Double
+        /// `mlops_fairness_lower_bound`, if any.
         public var lower: Double?
+        /// `mlops_fairness_upper_bound`, if any.
         public var upper: Double?
-        /// nil: no verdict (fewer than two qualifying groups).
+        /// `mlops_fairness_violation`; nil: no verdict (fewer than two qualifying groups).
         public var violation: Bool?
     }
 }
@@ -132,7 +154,8 @@ extension BatchReport {
                     statistic: s.value("mlops_\(prefix)_drift_statistic", l),
                     detected: s.value("mlops_\(prefix)_drift_detected", l).map { $0 == 1 },
                     observations: s.value("\(window)_observations", ["model": model, key: name]),
-                    missing: prefix == "feature" ? s.value("mlops_feature_window_missing", ["model": model, key: name]) : nil)
+                    missing: prefix == "feature"
+                        ? s.value("mlops_feature_window_missing", ["model": model, key: name]) : nil)
             }
         }
         let features = columns("feature", "feature")

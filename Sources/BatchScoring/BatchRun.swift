@@ -89,7 +89,12 @@ public struct BatchRun: Sendable {
         duration = finished - started
         let batchPart = BatchMetrics.part(
             model: request.model, finishedAt: finished, duration: duration, predictions: rows, labels: labelRows)
-        _ = try? registry.register(BatchGroup(monitor: monitor, model: request.model, batchPart: batchPart))
+        do {
+            _ = try registry.register(BatchGroup(monitor: monitor, model: request.model, batchPart: batchPart))
+        } catch {
+            // The families are fixed (the catalog's and the batch's own) and the registry is fresh: cannot clash.
+            preconditionFailure("cannot register the batch's families: \(error)")
+        }
         self.registry = registry
     }
 
@@ -99,7 +104,8 @@ public struct BatchRun: Sendable {
 
     static func format(_ format: InputFormat?, path: String) throws(ProfilingError) -> InputFormat {
         guard let format = format ?? InputFormat(path: path) else {
-            throw ProfilingError(file: path, message: "cannot tell the format from the extension (.csv, .ndjson, .jsonl)")
+            throw ProfilingError(
+                file: path, message: "cannot tell the format from the extension (.csv, .ndjson, .jsonl)")
         }
         return format
     }
@@ -110,7 +116,8 @@ public struct BatchRun: Sendable {
                 file: path, knownCollectors: CollectorCatalog.builtIn.names, referencesMustExist: false)
         } catch {
             throw ProfilingError(
-                file: path, message: "invalid configuration: \(error.errors.map(\.description).joined(separator: "; "))")
+                file: path, message: "invalid configuration: \(error.errors.map(\.description).joined(separator: "; "))"
+            )
         }
     }
 

@@ -50,7 +50,8 @@ enum CSVColumn: Equatable {
         }
         for name in required where !seen.contains(name) {
             throw ProfilingError(
-                file: file, line: line, message: "column \"\(name)\" (of model \(model.name)) is missing from the header")
+                file: file, line: line,
+                message: "column \"\(name)\" (of model \(model.name)) is missing from the header")
         }
         return roles
     }

@@ -67,7 +67,9 @@ struct CSVRecords {
 
     /// Calls `body` with field `f`'s bytes.
     func withBytes<R>(_ f: Field, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
-        (f.quoted ? scratch : buffer).withUnsafeBufferPointer { body(UnsafeBufferPointer(rebasing: $0[f.start..<f.end])) }
+        (f.quoted ? scratch : buffer).withUnsafeBufferPointer {
+            body(UnsafeBufferPointer(rebasing: $0[f.start..<f.end]))
+        }
     }
 
     /// At the end of the file with an unfinished record in the buffer: scans it as if a line break followed.

@@ -186,7 +186,8 @@ enum PredictionReader {
                 ? try? decodePredictions(body: bytes, format: .ndjson, schema: model.context.schema, maxEvents: 1) {
                     _, _ in
                 }
-                : try? decodeLabels(body: bytes, format: .ndjson, schema: model.context.schema, maxEvents: 1) { _, _ in }
+                : try? decodeLabels(body: bytes, format: .ndjson, schema: model.context.schema, maxEvents: 1) { _, _ in
+                }
             if let bad = report?.errors.first(where: { $0.reason == .invalidJSON || $0.reason == .notAnObject }) {
                 return position(of: bad, in: bytes, cut: bytes.count, firstLine: line, file: file)
             }
@@ -207,7 +208,8 @@ enum PredictionReader {
             case "\t": out += "\\t"
             default:
                 if scalar.value < 0x20 {
-                    out += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count)
+                    out +=
+                        "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count)
                         + String(scalar.value, radix: 16)
                 } else {
                     out.unicodeScalars.append(scalar)

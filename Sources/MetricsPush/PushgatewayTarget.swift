@@ -3,9 +3,11 @@
 /// written base64url-encoded (RFC 4648 §5) with `@base64` after its name (`model@base64/…`); other values are
 /// percent-encoded outside the URL's unreserved characters.
 public struct PushgatewayTarget: Sendable, Equatable {
-    /// Host name or address, port, and the path before `/metrics` (empty or starting with `/`).
+    /// Host name or address.
     public let host: String
+    /// TCP port.
     public let port: UInt16
+    /// The path before `/metrics` (empty or starting with `/`).
     public let basePath: String
     /// The grouping key: `job` first, then the other labels in order.
     public let groupingKey: [(name: String, value: String)]
@@ -70,6 +72,7 @@ public struct PushgatewayTarget: Sendable, Equatable {
         return out
     }
 
+    /// Same host, port, base path and grouping key.
     public static func == (a: PushgatewayTarget, b: PushgatewayTarget) -> Bool {
         a.host == b.host && a.port == b.port && a.basePath == b.basePath
             && a.groupingKey.elementsEqual(b.groupingKey) { $0.name == $1.name && $0.value == $1.value }
@@ -117,11 +120,12 @@ public enum PushError: Error, Sendable, Equatable, CustomStringConvertible {
     case invalidURL(String)
     /// No answer: the connection could not be made, or broke, or timed out.
     case io(String)
-    /// The receiver answered with an error status (and this body); `retried` is how many attempts were made.
+    /// The receiver answered with an error status that is not retried (and this body), at attempt `attempts`.
     case status(Int, body: String, attempts: Int)
     /// The deadline passed with no success; the last failure.
     case deadline(seconds: Double, attempts: Int, last: String)
 
+    /// One line.
     public var description: String {
         switch self {
         case .invalidURL(let m): "--push: \(m)"

@@ -438,7 +438,8 @@ struct Batch: ParsableCommand {
                 let target = try PushgatewayTarget(
                     url: push, job: job, labels: [("model", model), ("run_id", id)])
                 let outcome = try Pushgateway.push(
-                    result.render(), to: target, retry: PushRetry(deadline: pushTimeout)) { printError($0) }
+                    result.render(), to: target, retry: PushRetry(deadline: pushTimeout)
+                ) { printError($0) }
                 printError(
                     "pushed to \(push)\(target.path): \(outcome.status) after \(outcome.attempts) attempt(s)")
             } catch {
