@@ -17,6 +17,7 @@ import pytest
 from scipy import stats
 
 from conftest import free_port, scalar, wait_for
+from test_docs import check_documented
 
 N_REF, N_CUR = 5000, 4000
 NUMERIC = ["f_a", "f_b", "f_c"]
@@ -294,6 +295,10 @@ def test_push_reaches_prometheus_through_the_pushgateway(setup, binary, pushgate
     assert "run_id@base64/" in r.stderr
     text = gateway.metrics()
     assert 'mlops_batch_rows{instance="",job="nightly",kind="predictions",model="m",run_id="2026-12-03/a"} 2000' in text
+    # Every pushed family of ours is in docs/metrics.md, with its HELP (the Pushgateway keeps both).
+    ours = "\n".join(line for line in text.splitlines() if line.startswith(("# HELP mlops_", "# TYPE mlops_")))
+    assert {"mlops_batch_last_success_timestamp_seconds", "mlops_batch_rows", "mlops_model_accuracy",
+            "mlops_feature_drift_score", "mlops_fairness_metric"} <= check_documented(ours)
     # Pushing the same run again (a retry) replaces its group rather than adding one.
     assert run(binary, *args).returncode == 0
     text = gateway.metrics()
