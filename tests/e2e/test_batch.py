@@ -350,3 +350,18 @@ def test_a_pushgateway_started_late_receives_the_push(setup, binary, pushgateway
         if proc.poll() is None:
             proc.kill()
         err.close()
+
+
+def test_reference_flag_replaces_the_configured_one(setup, binary, tmp_path):
+    predictions, _ = write_batch(setup["tmp"], "ref", dataset(np.random.default_rng(14), 1000, shift=0.6,
+                                                                  probs=(0.2, 0.3, 0.5)))
+    config = tmp_path / "models.yaml"
+    config.write_text(CONFIG.format(reference=tmp_path / "nowhere.json"))
+    r = run(binary, "--config", config, "--model", "m", "--input", predictions)
+    assert r.returncode == 1 and "nowhere.json" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    a = run(binary, "--config", config, "--model", "m", "--input", predictions,
+            "--reference", setup["tmp"] / "reference.json", "--format", "json")
+    b = run(binary, "--config", setup["config"], "--model", "m", "--input", predictions, "--format", "json")
+    assert a.returncode == 0 and b.returncode == 0, (a.stderr, b.stderr)
+    assert json.loads(a.stdout)["drift"] == json.loads(b.stdout)["drift"]
+    assert json.loads(a.stdout)["drift"]["detected"] is True
