@@ -62,6 +62,11 @@ public struct BatchRun: Sendable {
                 defaultVersion: request.defaultVersion ?? modelConfiguration.versions.first,
                 ignoring: Set(request.ignoreColumns), receivedAt: receivedAt
             ).rows
+        case .ndjson where try FlatNDJSONReader.isFlat(request.input, model: model) == true:
+            rows = try FlatNDJSONReader.read(
+                file: request.input, model: model,
+                defaultVersion: request.defaultVersion ?? modelConfiguration.versions.first,
+                ignoring: Set(request.ignoreColumns), receivedAt: receivedAt)
         case .ndjson:
             rows = try PredictionReader.ndjson(
                 file: request.input, model: model, kind: .predictions, receivedAt: receivedAt

@@ -73,6 +73,29 @@ import Testing
         #expect(r.quality.first?.figures["accuracy"] == 1)
     }
 
+    @Test func flatNDJSONReadsLikeCSV() throws {
+        let csv = try run(
+            "id,x,c,prediction\n1,0.5,A,yes\n2,,B,no\n3,2,A,\n", labels: "id,label\n1,yes\n2,yes\n"
+        ).report
+        let flat = try run(
+            """
+            {"id": "1", "x": 0.5, "c": "A", "prediction": "yes"}
+
+            {"id": 2, "x": NaN, "c": "B", "prediction": "no"}
+            {"id": "3", "x": 2, "c": "A", "prediction": null}
+            """, labels: "id,label\n1,yes\n2,yes\n", suffix: ".ndjson"
+        ).report
+        #expect(flat.counts == csv.counts)
+        #expect(flat.quality == csv.quality)
+        #expect {
+            _ = try run(
+                "{\"x\": 1, \"prediction\": \"yes\"}\n{\"x\": \"big\", \"prediction\": \"no\"}\n", suffix: ".ndjson")
+        } throws: { error in
+            let e = error as? ProfilingError
+            return e?.line == 2 && e?.field == "column \"x\"" && e?.message == "\"big\" is not a number"
+        }
+    }
+
     @Test func badInputNamesFileLineAndColumn() throws {
         #expect {
             _ = try run("x,c,prediction\n1,A,yes\n2,B,no\nx2,A,yes\n")
