@@ -363,7 +363,10 @@ struct Batch: ParsableCommand {
     @Option(help: "The model (its name in the configuration).")
     var model: String
 
-    @Option(help: "Predictions: CSV with a header row (the columns profile reads), or NDJSON prediction events.")
+    @Option(
+        help:
+            "Predictions: CSV with a header row (the columns profile reads), or NDJSON (prediction events, or flat objects)."
+    )
     var input: String
 
     @Option(help: "Labels joined by id: CSV with id,label columns, or NDJSON label events.")
@@ -380,7 +383,9 @@ struct Batch: ParsableCommand {
 
     @Option(
         name: .customLong("model-version"),
-        help: "Version of CSV rows without a version column. Default: the model's first configured version.")
+        help:
+            "Version of CSV rows (flat NDJSON objects) without a version. Default: the model's first configured version."
+    )
     var modelVersion: String?
 
     @Option(
