@@ -8,10 +8,10 @@ let strict: [SwiftSetting] = [
 
 // Platforms. The server is Linux-only: `HTTPServer` runs on epoll, eventfd and accept4 (`CSystemShims`), and
 // everything built on it is Linux-only too: the products `HTTPServer`, `MLOpsExporter` and the `mlops-exporter`
-// executable, with the targets `DemoTraffic` (Linux socket flags), `custom-collector-example` and their tests
-// (`HTTPServerTests`, `MLOpsExporterTests`, `DemoTrafficTests`). The other library products (`Exposition`,
-// `ExporterConfig`, `Ingestion`, `Capture`, `ModelMonitoring`, `Profiling`, `RuleGeneration`,
-// `SwiftMetricsBackend`) and `Compression` are portable: they import Foundation, or Glibc / Darwin under
+// executable, with the targets `DemoTraffic` and `MetricsPush` (Linux socket flags), `custom-collector-example` and
+// their tests (`HTTPServerTests`, `MLOpsExporterTests`, `DemoTrafficTests`, `MetricsPushTests`). The other library
+// products (`Exposition`, `ExporterConfig`, `Ingestion`, `Capture`, `ModelMonitoring`, `Profiling`, `RuleGeneration`,
+// `SwiftMetricsBackend`), `Compression` and `BatchScoring` are portable: they import Foundation, or Glibc / Darwin under
 // `#if canImport` (scripts/test checks it), and use `Synchronization`, hence macOS 15. Only Linux builds and tests
 // them so far: their macOS build is unverified.
 let package = Package(
