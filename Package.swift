@@ -11,8 +11,8 @@ let strict: [SwiftSetting] = [
 // executable, with the targets `DemoTraffic` and `MetricsPush` (Linux socket flags), `custom-collector-example` and
 // their tests (`HTTPServerTests`, `MLOpsExporterTests`, `DemoTrafficTests`, `MetricsPushTests`). The other library
 // products (`Exposition`, `ExporterConfig`, `Ingestion`, `Capture`, `ModelMonitoring`, `Profiling`, `RuleGeneration`,
-// `SwiftMetricsBackend`), `Compression` and `BatchScoring` are portable: they import Foundation, or Glibc / Darwin under
-// `#if canImport` (scripts/test checks it), and use `Synchronization`, hence macOS 15. Only Linux builds and tests
+// `SwiftMetricsBackend`), `Compression` and `BatchScoring` are portable: they import Foundation, or Glibc / Darwin
+// under `#if canImport` (scripts/test checks it), and use `Synchronization`, hence macOS 15. Only Linux builds and tests
 // them so far: their macOS build is unverified.
 let package = Package(
     name: "mlops-exporter",
