@@ -12,8 +12,8 @@ let strict: [SwiftSetting] = [
 // their tests (`HTTPServerTests`, `MLOpsExporterTests`, `DemoTrafficTests`, `MetricsPushTests`). The other library
 // products (`Exposition`, `ExporterConfig`, `Ingestion`, `Capture`, `ModelMonitoring`, `Profiling`, `RuleGeneration`,
 // `SwiftMetricsBackend`), `Compression` and `BatchScoring` are portable: they import Foundation, or Glibc / Darwin
-// under `#if canImport` (scripts/test checks it), and use `Synchronization`, hence macOS 15. Only Linux builds and tests
-// them so far: their macOS build is unverified.
+// under `#if canImport` (scripts/test checks it), and use `Synchronization`, hence macOS 15. Only Linux builds and
+// tests them so far: their macOS build is unverified.
 let package = Package(
     name: "mlops-exporter",
     platforms: [.macOS(.v15)],
