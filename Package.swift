@@ -8,12 +8,12 @@ let strict: [SwiftSetting] = [
 
 // Platforms. The server is Linux-only: `HTTPServer` runs on epoll, eventfd and accept4 (`CSystemShims`), and
 // everything built on it is Linux-only too: the products `HTTPServer`, `MLOpsExporter` and the `mlops-exporter`
-// executable, with the targets `DemoTraffic` (Linux socket flags), `custom-collector-example` and their tests
-// (`HTTPServerTests`, `MLOpsExporterTests`, `DemoTrafficTests`). The other library products (`Exposition`,
-// `ExporterConfig`, `Ingestion`, `Capture`, `ModelMonitoring`, `Profiling`, `RuleGeneration`,
-// `SwiftMetricsBackend`) and `Compression` are portable: they import Foundation, or Glibc / Darwin under
-// `#if canImport` (scripts/test checks it), and use `Synchronization`, hence macOS 15. Only Linux builds and tests
-// them so far: their macOS build is unverified.
+// executable, with the targets `DemoTraffic` and `MetricsPush` (Linux socket flags), `custom-collector-example` and
+// their tests (`HTTPServerTests`, `MLOpsExporterTests`, `DemoTrafficTests`, `MetricsPushTests`). The other library
+// products (`Exposition`, `ExporterConfig`, `Ingestion`, `Capture`, `ModelMonitoring`, `Profiling`, `RuleGeneration`,
+// `SwiftMetricsBackend`), `Compression` and `BatchScoring` are portable: they import Foundation, or Glibc / Darwin
+// under `#if canImport` (scripts/test checks it), and use `Synchronization`, hence macOS 15. Only Linux builds and
+// tests them so far: their macOS build is unverified.
 let package = Package(
     name: "mlops-exporter",
     platforms: [.macOS(.v15)],
@@ -91,6 +91,16 @@ let package = Package(
         // Reference profiles: reads CSV / NDJSON reference data into a profile file, loads and checks profiles.
         .target(
             name: "Profiling", dependencies: ["ModelMonitoring", "ExporterConfig"], swiftSettings: strict),
+        // `mlops-exporter batch`: one batch of a model's predictions (and labels) from CSV / NDJSON files through the
+        // model's collectors as one window, to a report and a text-format render. Pure: files in, report out.
+        .target(
+            name: "BatchScoring",
+            dependencies: ["ExporterConfig", "Exposition", "Ingestion", "ModelMonitoring", "Profiling"],
+            swiftSettings: strict),
+        // Pushes a text-format render to a Prometheus Pushgateway (grouping key in the URL path, PUT, retries with
+        // backoff up to a deadline) over a minimal blocking HTTP/1.1 client. Knows nothing of metrics. Linux-only
+        // (its socket uses Glibc's socket-type flags).
+        .target(name: "MetricsPush", swiftSettings: strict),
         // Checkpoints of the models' state on disk (--storage.path): the file format, atomic writes, restore at
         // start, faults set aside. Knows nothing of HTTP.
         .target(
@@ -125,7 +135,7 @@ let package = Package(
             name: "mlops-exporter",
             dependencies: [
                 "MLOpsExporter", "ExporterConfig", "ModelMonitoring", "Profiling", "RuleGeneration", "DemoTraffic",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "BatchScoring", "MetricsPush", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
         ),
@@ -152,6 +162,10 @@ let package = Package(
         .testTarget(name: "IngestionTests", dependencies: ["Ingestion"], swiftSettings: strict),
         .testTarget(name: "CaptureTests", dependencies: ["Capture", "Ingestion"], swiftSettings: strict),
         .testTarget(name: "DemoTrafficTests", dependencies: ["DemoTraffic"], swiftSettings: strict),
+        .testTarget(
+            name: "BatchScoringTests", dependencies: ["BatchScoring", "Profiling", "ExporterConfig"],
+            swiftSettings: strict),
+        .testTarget(name: "MetricsPushTests", dependencies: ["MetricsPush"], swiftSettings: strict),
         .testTarget(name: "ModelMonitoringTests", dependencies: ["ModelMonitoring"], swiftSettings: strict),
         .testTarget(
             name: "StateStorageTests", dependencies: ["StateStorage", "ModelMonitoring", "ExporterConfig"],

@@ -26,6 +26,15 @@ public enum JSONNumber {
             }
         }
     }
+
+    /// ``parse(_:)`` of UTF-8 bytes, without copying them (for readers of other formats, such as CSV cells).
+    public static func parse(bytes: UnsafeBufferPointer<UInt8>) -> Double? {
+        guard let base = bytes.baseAddress, !bytes.isEmpty else { return nil }
+        switch NumberParser.scan(base, 0, bytes.count) {
+        case .success(let (next, value, _)): return next == bytes.count ? value : nil
+        case .failure: return nil
+        }
+    }
 }
 
 enum NumberParser {

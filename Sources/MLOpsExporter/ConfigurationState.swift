@@ -106,20 +106,10 @@ final class ConfigurationState: Sendable {
     ) throws(ModelSetupErrors)
         -> PreparedModels
     {
-        var references: [String: LoadedReference] = [:]
+        // The same loading as `mlops-exporter batch` (BatchScoring), so both build the models alike.
+        let (references, referenceProblems) = ProfileLoader.references(for: configuration)
+        if !referenceProblems.isEmpty { throw ModelSetupErrors(problems: referenceProblems) }
         var problems: [String] = []
-        for model in configuration.models {
-            guard let path = model.reference else { continue }
-            do {
-                // Read once: the hash is of the very bytes that were parsed.
-                let bytes = try Profiler.read(path)
-                let profile = try ProfileLoader.load(bytes: bytes, path: path, model: model)
-                references[path] = LoadedReference(profile: profile, sha256: SHA256.hex(bytes))
-            } catch {
-                problems.append("model \"\(model.name)\": reference: \(error)")
-            }
-        }
-        if !problems.isEmpty { throw ModelSetupErrors(problems: problems) }
         let prepared = try monitor.prepare(configuration, references: references)
         // A capture mapping is checked against its model's schema now, not at the first logger event.
         for model in prepared.models {

@@ -136,3 +136,27 @@ public enum ProfileLoader {
         }
     }
 }
+
+extension ProfileLoader {
+    /// The reference profiles of `configuration`'s models, keyed by their `reference` path as
+    /// ``ModelMonitor/prepare(_:references:)`` takes them: each file read once, checked against its model, and hashed
+    /// (the hash is of the very bytes that were parsed). Problems are returned one per model, as
+    /// `model "NAME": reference: ERROR`, rather than thrown, so that a caller reports them all.
+    public static func references(
+        for configuration: ExporterConfiguration
+    ) -> (references: [String: LoadedReference], problems: [String]) {
+        var references: [String: LoadedReference] = [:]
+        var problems: [String] = []
+        for model in configuration.models {
+            guard let path = model.reference else { continue }
+            do {
+                let bytes = try Profiler.read(path)
+                let profile = try load(bytes: bytes, path: path, model: model)
+                references[path] = LoadedReference(profile: profile, sha256: SHA256.hex(bytes))
+            } catch {
+                problems.append("model \"\(model.name)\": reference: \(error)")
+            }
+        }
+        return (references, problems)
+    }
+}

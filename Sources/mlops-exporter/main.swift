@@ -1,9 +1,11 @@
 import ArgumentParser
+import BatchScoring
 import DemoTraffic
 import ExporterConfig
 import Foundation
 import Logging
 import MLOpsExporter
+import MetricsPush
 import ModelMonitoring
 import Profiling
 import RuleGeneration
@@ -14,7 +16,7 @@ struct MLOpsExporterCommand: ParsableCommand {
         commandName: "mlops-exporter",
         abstract: "Prometheus exporter for a service's SRE signals and its ML models' health.",
         version: MLOpsExporterVersion.version,
-        subcommands: [Serve.self, CheckConfig.self, Profile.self, Rules.self, Demo.self],
+        subcommands: [Serve.self, CheckConfig.self, Profile.self, Batch.self, Rules.self, Demo.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -343,6 +345,114 @@ struct Profile: ParsableCommand {
             printError(error.description)
             throw ExitCode(1)
         }
+    }
+}
+
+/// `mlops-exporter batch`: scores one batch of a model's predictions (and labels) as one window; see docs/batch.md.
+struct Batch: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a model's collectors over a batch of predictions (and labels) as one window; print a report.",
+        discussion: """
+            Exit status: 0; 2 with --fail-on-drift when dataset drift is detected; 1 for bad input (one line naming \
+            file, line and column) or a failed push. See docs/batch.md.
+            """)
+
+    @Option(name: .customLong("config"), help: "Model configuration file (YAML).")
+    var configPath: String
+
+    @Option(help: "The model (its name in the configuration).")
+    var model: String
+
+    @Option(
+        help:
+            "Predictions: CSV with a header row (the columns profile reads), or NDJSON (prediction events, or flat objects)."
+    )
+    var input: String
+
+    @Option(help: "Labels joined by id: CSV with id,label columns, or NDJSON label events.")
+    var labels: String?
+
+    @Option(help: "Reference profile to use instead of the model's configured reference.")
+    var reference: String?
+
+    @Option(help: "Report format: text or json.")
+    var format = "text"
+
+    @Option(name: .customLong("input-format"), help: "Input format: csv or ndjson. Default: from the extension.")
+    var inputFormat: String?
+
+    @Option(
+        name: .customLong("model-version"),
+        help:
+            "Version of CSV rows (flat NDJSON objects) without a version. Default: the model's first configured version."
+    )
+    var modelVersion: String?
+
+    @Option(
+        name: .customLong("ignore-columns"),
+        help: "Comma-separated CSV columns to skip (other columns that are not the model's are an error).")
+    var ignoreColumns: String?
+
+    @Flag(name: .customLong("fail-on-drift"), help: "Exit with status 2 when dataset drift is detected.")
+    var failOnDrift = false
+
+    @Option(help: "Push the result to this Prometheus Pushgateway (http://host:port), with PUT.")
+    var push: String?
+
+    @Option(help: "The job label of the push's grouping key.")
+    var job = "mlops-batch"
+
+    @Option(
+        name: .customLong("run-id"),
+        help: "The run_id label of the push's grouping key. Default: derived from the model and the input files.")
+    var runID: String?
+
+    @Option(name: .customLong("push-timeout"), help: "Seconds to keep retrying a failed push.")
+    var pushTimeout = 30.0
+
+    func validate() throws {
+        guard format == "text" || format == "json" else {
+            throw ValidationError("--format: unknown format \"\(format)\" (text, json)")
+        }
+        if let inputFormat, InputFormat(rawValue: inputFormat) == nil {
+            throw ValidationError("--input-format: unknown format \"\(inputFormat)\" (csv, ndjson)")
+        }
+        guard pushTimeout > 0 && pushTimeout <= 86_400 else {
+            throw ValidationError("--push-timeout must be between 0 and 86400 seconds")
+        }
+        guard !job.isEmpty else { throw ValidationError("--job must not be empty") }
+    }
+
+    func run() throws {
+        let request = BatchRequest(
+            configPath: configPath, model: model, input: input,
+            inputFormat: inputFormat.flatMap(InputFormat.init(rawValue:)), labels: labels, reference: reference,
+            defaultVersion: modelVersion,
+            ignoreColumns: ignoreColumns.map { $0.split(separator: ",").map(String.init) } ?? [])
+        let result: BatchRun
+        do {
+            result = try BatchRun(request)
+        } catch {
+            printError(error.description)
+            throw ExitCode(1)
+        }
+        print(format == "json" ? result.report.json : result.report.text, terminator: format == "json" ? "\n" : "")
+        if let push {
+            let id = runID ?? BatchRunID.derived(model: model, files: [input, labels].compactMap { $0 })
+            do {
+                let target = try PushgatewayTarget(
+                    url: push, job: job, labels: [("model", model), ("run_id", id)])
+                let outcome = try Pushgateway.push(
+                    result.render(), to: target, retry: PushRetry(deadline: pushTimeout)
+                ) { printError($0) }
+                printError(
+                    "pushed to \(push)\(target.path): \(outcome.status) after \(outcome.attempts) attempt(s)")
+            } catch {
+                printError("mlops-exporter batch: \(error)")
+                throw ExitCode(1)
+            }
+        }
+        if failOnDrift && result.report.driftDetected { throw ExitCode(2) }
     }
 }
 

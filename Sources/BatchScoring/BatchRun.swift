@@ -1,0 +1,142 @@
+import ExporterConfig
+import Exposition
+import Foundation
+import ModelMonitoring
+import Profiling
+
+/// `mlops-exporter batch`: scores one batch of a model's predictions (and labels) with the model's configured
+/// collectors, built as `serve` builds them (``ProfileLoader/references(for:)`` and ``ModelMonitor/prepare(_:references:)``),
+/// and reads their figures as the exporter would export them (``Registry/snapshot(of:timeout:)``).
+///
+/// Every event is recorded at one instant, so that the whole batch is one window: the figures are those a
+/// scrape would show right after the batch arrived at a fresh exporter. Predictions are read before labels, so
+/// labels join predictions pending by `id`; the model's `max_pending` is raised to the number of input lines so
+/// that no prediction of the batch is evicted before its label.
+///
+/// Pure: files in, a report and the bytes of a text-format render out; no sockets.
+public struct BatchRun: Sendable {
+    /// The report.
+    public let report: BatchReport
+    /// The registry holding the model's collectors and the batch's own figures (for ``render()``).
+    let registry: Registry
+    /// Seconds the run took.
+    public let duration: Double
+
+    /// Reads the configuration and the inputs, runs the collectors and builds the report. Throws a
+    /// ``ProfilingError`` (`file[:line[:column]]: [field: ]message`) for any bad input.
+    public init(_ request: BatchRequest) throws(ProfilingError) {
+        let started = WallClock.now()
+        let format = try Self.format(request.inputFormat, path: request.input)
+        var configuration = try Self.configuration(request.configPath)
+        guard let index = configuration.models.firstIndex(where: { $0.name == request.model }) else {
+            let known = configuration.models.map(\.name).joined(separator: ", ")
+            throw ProfilingError(file: request.configPath, message: "no model \"\(request.model)\" (models: \(known))")
+        }
+        // Only this model: the others (and their references) play no part.
+        var modelConfiguration = configuration.models[index]
+        if let reference = request.reference { modelConfiguration.reference = reference }
+        if request.labels != nil {
+            modelConfiguration.maxPending = max(modelConfiguration.maxPending, try Self.lineCount(request.input))
+        }
+        configuration.models = [modelConfiguration]
+        let (references, problems) = ProfileLoader.references(for: configuration)
+        if let problem = problems.first {
+            throw ProfilingError(file: request.reference ?? request.configPath, message: problem)
+        }
+        let monitor = ModelMonitor()
+        do throws(ModelSetupErrors) {
+            monitor.apply(try monitor.prepare(configuration, references: references))
+        } catch {
+            throw ProfilingError(file: request.configPath, message: error.problems.joined(separator: "; "))
+        }
+        guard let model = monitor.model(named: request.model) else {
+            throw ProfilingError(file: request.configPath, message: "model \"\(request.model)\" was not built")
+        }
+
+        let receivedAt = WallClock.now()
+        let rows: Int
+        switch format {
+        case .csv:
+            rows = try PredictionReader.csv(
+                file: request.input, model: model,
+                defaultVersion: request.defaultVersion ?? modelConfiguration.versions.first,
+                ignoring: Set(request.ignoreColumns), receivedAt: receivedAt
+            ).rows
+        case .ndjson where try FlatNDJSONReader.isFlat(request.input, model: model) == true:
+            rows = try FlatNDJSONReader.read(
+                file: request.input, model: model,
+                defaultVersion: request.defaultVersion ?? modelConfiguration.versions.first,
+                ignoring: Set(request.ignoreColumns), receivedAt: receivedAt)
+        case .ndjson:
+            rows = try PredictionReader.ndjson(
+                file: request.input, model: model, kind: .predictions, receivedAt: receivedAt
+            ).rows
+        }
+        var labelRows: Int?
+        if let labels = request.labels {
+            let labelFormat = try Self.format(nil, path: labels)
+            switch labelFormat {
+            case .csv: labelRows = try LabelReader.csv(file: labels, model: model, receivedAt: receivedAt)
+            case .ndjson:
+                labelRows = try PredictionReader.ndjson(
+                    file: labels, model: model, kind: .labels, receivedAt: receivedAt
+                ).rows
+            }
+        }
+
+        let registry = Registry(options: Registry.Options(selfMetricsPrefix: nil))
+        let modelParts = monitor.parts().filter { $0.model == request.model }
+        let snapshot = registry.snapshot(of: modelParts)
+        report = BatchReport.build(
+            model: request.model, input: request.input, labels: request.labels, snapshot: snapshot, rows: rows,
+            labelRows: labelRows)
+        let finished = WallClock.now()
+        duration = finished - started
+        let batchPart = BatchMetrics.part(
+            model: request.model, finishedAt: finished, duration: duration, predictions: rows, labels: labelRows)
+        do {
+            _ = try registry.register(BatchGroup(monitor: monitor, model: request.model, batchPart: batchPart))
+        } catch {
+            // The families are fixed (the catalog's and the batch's own) and the registry is fresh: cannot clash.
+            preconditionFailure("cannot register the batch's families: \(error)")
+        }
+        self.registry = registry
+    }
+
+    /// The model's series and the batch's own (`mlops_batch_*`) in the Prometheus text format 0.0.4: what `--push`
+    /// sends. The figures are those of the report (the collectors hold the batch's window until the process ends).
+    public func render() -> [UInt8] { registry.render(format: .text) }
+
+    static func format(_ format: InputFormat?, path: String) throws(ProfilingError) -> InputFormat {
+        guard let format = format ?? InputFormat(path: path) else {
+            throw ProfilingError(
+                file: path, message: "cannot tell the format from the extension (.csv, .ndjson, .jsonl)")
+        }
+        return format
+    }
+
+    static func configuration(_ path: String) throws(ProfilingError) -> ExporterConfiguration {
+        do {
+            return try ConfigLoader.load(
+                file: path, knownCollectors: CollectorCatalog.builtIn.names, referencesMustExist: false)
+        } catch {
+            throw ProfilingError(
+                file: path, message: "invalid configuration: \(error.errors.map(\.description).joined(separator: "; "))"
+            )
+        }
+    }
+
+    /// Lines of `path` (an upper bound on its events), counted in pieces.
+    static func lineCount(_ path: String) throws(ProfilingError) -> Int {
+        var file = try ChunkedFile(path: path)
+        defer { file.close() }
+        var count = 1
+        var buffer: [UInt8] = []
+        while !file.atEnd {
+            buffer.removeAll(keepingCapacity: true)
+            try file.read(appendingTo: &buffer)
+            count += buffer.count(where: { $0 == UInt8(ascii: "\n") })
+        }
+        return count
+    }
+}

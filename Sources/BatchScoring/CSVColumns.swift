@@ -1,0 +1,74 @@
+import ExporterConfig
+import Ingestion
+import ModelMonitoring
+import Profiling
+
+/// What one CSV column of a batch input is: the columns `mlops-exporter profile` reads (features, `prediction`,
+/// `score`, `id`, `label`, `timestamp`, `version`, sensitive attributes), or one skipped with `--ignore-columns`.
+enum CSVColumn: Equatable {
+    case feature(Int, numeric: Bool)
+    case attribute(Int)
+    case prediction, score, id, label, timestamp, version, ignored
+
+    /// The role of every header name for `model`; throws naming the file for an unknown, repeated or missing one.
+    static func roles(
+        header: [String], file: String, line: Int, model: MonitoredModel, ignoring: Set<String>, required: [String]
+    ) throws(ProfilingError) -> [CSVColumn] {
+        var seen = Set<String>()
+        var roles: [CSVColumn] = []
+        var unknown: [String] = []
+        for name in header {
+            guard seen.insert(name).inserted else {
+                throw ProfilingError(file: file, line: line, message: "column \"\(name)\" appears twice in the header")
+            }
+            if let i = model.featureIndex(name) {
+                roles.append(.feature(i, numeric: model.context.schema.features[i].kind == .numeric))
+            } else if let i = model.attributeIndex(name) {
+                roles.append(.attribute(i))
+            } else if ignoring.contains(name) {
+                roles.append(.ignored)
+            } else {
+                switch name {
+                case "prediction": roles.append(.prediction)
+                case "score": roles.append(.score)
+                case "id": roles.append(.id)
+                case "label": roles.append(.label)
+                case "timestamp": roles.append(.timestamp)
+                case "version": roles.append(.version)
+                default: unknown.append(name)
+                }
+            }
+        }
+        if !unknown.isEmpty {
+            let listed = unknown.map { "\"\($0)\"" }.joined(separator: ", ")
+            throw ProfilingError(
+                file: file, line: line,
+                message:
+                    "column\(unknown.count == 1 ? " \(listed) is not a feature" : "s \(listed) are not features") of model "
+                    + "\(model.name) (nor prediction, score, id, label, timestamp, version or a sensitive attribute); "
+                    + "skip with --ignore-columns \(unknown.joined(separator: ","))")
+        }
+        for name in required where !seen.contains(name) {
+            throw ProfilingError(
+                file: file, line: line,
+                message: "column \"\(name)\" (of model \(model.name)) is missing from the header")
+        }
+        return roles
+    }
+
+    /// A number in a CSV cell: a JSON number, or what `profile` accepts (`+1`, `.5`, `1.`); NaN (`nan`, any case)
+    /// for a missing value; nil for anything else (words, hexadecimal, infinities).
+    static func number(_ bytes: UnsafeBufferPointer<UInt8>) -> Double? {
+        if let x = JSONNumber.parse(bytes: bytes), x.isFinite { return x }
+        var start = 0
+        var end = bytes.count
+        while start < end, bytes[start] == 0x20 || bytes[start] == 0x09 { start += 1 }
+        while end > start, bytes[end - 1] == 0x20 || bytes[end - 1] == 0x09 { end -= 1 }
+        let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)
+        if text.lowercased() == "nan" { return .nan }
+        guard !text.isEmpty, text.utf8.allSatisfy({ (48...57).contains($0) || "+-.eE".utf8.contains($0) }),
+            let x = Double(text), x.isFinite
+        else { return nil }
+        return x
+    }
+}

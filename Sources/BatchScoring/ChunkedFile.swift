@@ -1,0 +1,55 @@
+import Foundation
+import Profiling
+
+/// Reads a file in pieces of about `chunkSize` bytes, so that a batch's memory does not grow with its input.
+struct ChunkedFile {
+    let path: String
+    private let handle: FileHandle
+    let chunkSize: Int
+    private(set) var atEnd = false
+
+    /// Opens `path` (a ``ProfilingError`` naming it when it is missing, a directory or unreadable).
+    init(path: String, chunkSize: Int = 4 << 20) throws(ProfilingError) {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw ProfilingError(file: path, message: "cannot read: no such file")
+        }
+        guard !isDirectory.boolValue else { throw ProfilingError(file: path, message: "cannot read: is a directory") }
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw ProfilingError(file: path, message: "cannot read: permission denied")
+        }
+        self.path = path
+        self.handle = handle
+        self.chunkSize = chunkSize
+    }
+
+    /// Appends the next piece of the file to `buffer`; sets ``atEnd`` (and appends nothing) at the end.
+    mutating func read(appendingTo buffer: inout [UInt8]) throws(ProfilingError) {
+        do {
+            guard let data = try handle.read(upToCount: chunkSize), !data.isEmpty else {
+                atEnd = true
+                return
+            }
+            buffer.append(contentsOf: data)
+        } catch {
+            throw ProfilingError(file: path, message: "cannot read: \(error.localizedDescription)")
+        }
+    }
+
+    /// Closes the file.
+    func close() { try? handle.close() }
+}
+
+/// Where a byte offset lies in a text: its 1-based line and column (in characters).
+enum TextPosition {
+    /// The column (from 1, in UTF-8 characters) of byte `offset` of `bytes`, whose line starts at `lineStart`.
+    static func column(_ bytes: UnsafeBufferPointer<UInt8>, lineStart: Int, offset: Int) -> Int {
+        var column = 1
+        var i = lineStart
+        while i < offset && i < bytes.count {
+            if bytes[i] & 0xC0 != 0x80 { column += 1 }
+            i += 1
+        }
+        return column
+    }
+}

@@ -1,0 +1,171 @@
+import Foundation
+import Ingestion
+import ModelMonitoring
+import Profiling
+
+/// Reads NDJSON of flat objects, the other NDJSON shape `mlops-exporter profile` reads
+/// (`{"amount": 3.5, "country": "DE", "prediction": "fraud"}`): one prediction per line, keyed by the same names as
+/// the CSV columns (features, `prediction`, `score`, `id`, `label`, `timestamp`, `version`, sensitive attributes).
+/// `null` (and Python's bare `NaN`) is a missing value. A line that is not a JSON object, an unknown key, or a value
+/// of the wrong type for its column is an error naming file and line (and the column). Slower than the events'
+/// decoder (one `JSONDecoder` per line): meant for files written by a script, as for `profile`.
+enum FlatNDJSONReader {
+    /// Whether the first non-blank line of `path` is a flat object: one with a feature or sensitive attribute of
+    /// `model` as a top-level key and no `features` object (an event without features is an event); nil for an
+    /// empty file.
+    static func isFlat(_ path: String, model: MonitoredModel) throws(ProfilingError) -> Bool? {
+        var file = try ChunkedFile(path: path, chunkSize: 64 << 10)
+        defer { file.close() }
+        var buffer: [UInt8] = []
+        while true {
+            let lines = buffer.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
+            for (i, line) in lines.enumerated() where i < lines.count - 1 || file.atEnd {
+                guard line.contains(where: { $0 != 0x20 && $0 != 0x09 && $0 != 0x0D }) else { continue }
+                guard case .object(let object)? = try? JSONDecoder().decode(FlatValue.self, from: Data(line)) else {
+                    return false  // the events' decoder names the problem
+                }
+                if case .object? = object["features"] { return false }
+                return object.keys.contains { model.featureIndex($0) != nil || model.attributeIndex($0) != nil }
+            }
+            if file.atEnd { return nil }
+            try file.read(appendingTo: &buffer)
+        }
+    }
+
+    static func read(
+        file: String, model: MonitoredModel, defaultVersion: String?, ignoring: Set<String>, receivedAt: Double
+    ) throws(ProfilingError) -> Int {
+        var source = try ChunkedFile(path: file)
+        defer { source.close() }
+        let regression = model.context.configuration.task == .regression
+        let template = model.makePrediction(version: defaultVersion ?? "", prediction: .number(0))
+        let decoder = JSONDecoder()
+        let lenient = JSONDecoder()
+        lenient.allowsJSON5 = true
+        var buffer: [UInt8] = []
+        var lineNumber = 0
+        var rows = 0
+        while !source.atEnd {
+            try source.read(appendingTo: &buffer)
+            let end = source.atEnd ? buffer.count : (buffer.lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 } ?? 0)
+            if end == 0 { continue }
+            for line in buffer[0..<end].split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
+                lineNumber += 1
+                if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
+                let value: FlatValue
+                if let v = try? decoder.decode(FlatValue.self, from: Data(line)) {
+                    value = v
+                } else if String(validating: line, as: UTF8.self)?.contains("NaN") == true,
+                    let v = try? lenient.decode(FlatValue.self, from: Data(line))
+                {
+                    value = v
+                } else {
+                    throw ProfilingError(file: file, line: lineNumber, message: "malformed JSON")
+                }
+                guard case .object(let object) = value else {
+                    throw ProfilingError(file: file, line: lineNumber, message: "expected a JSON object")
+                }
+                let roles = try CSVColumn.roles(
+                    header: object.keys.sorted(), file: file, line: lineNumber, model: model, ignoring: ignoring,
+                    required: [])
+                rows += 1
+                var event = template
+                var hasPrediction = false
+                for (name, role) in zip(object.keys.sorted(), roles) {
+                    let cell = object[name]!
+                    func fail(_ what: String) -> ProfilingError {
+                        ProfilingError(
+                            file: file, line: lineNumber, field: "column \"\(name)\"",
+                            message: "\(cell.shown) is not \(what)")
+                    }
+                    func number() throws(ProfilingError) -> Double? {
+                        switch cell {
+                        case .null: return nil
+                        case .number(let x) where x.isNaN: return nil
+                        case .number(let x) where x.isFinite: return x
+                        default: throw fail("a number")
+                        }
+                    }
+                    func text() throws(ProfilingError) -> String? {
+                        switch cell {
+                        case .null: return nil
+                        case .string(let s): return s.isEmpty ? nil : s
+                        case .number(let x): return x == x.rounded() && abs(x) < 1e15 ? String(Int64(x)) : "\(x)"
+                        case .bool(let b): return b ? "true" : "false"
+                        default: throw fail("a string, number or boolean")
+                        }
+                    }
+                    func outcome() throws(ProfilingError) -> Outcome? {
+                        regression ? try number().map(Outcome.number) : try text().map(Outcome.label)
+                    }
+                    switch role {
+                    case .feature(let i, let numeric):
+                        event.features[i] =
+                            numeric
+                            ? (try number()).map(FeatureValue.number) ?? .missing
+                            : (try text()).map(FeatureValue.category) ?? .missing
+                    case .attribute(let i): event.attributes[i] = try text()
+                    case .prediction:
+                        if let o = try outcome() {
+                            event.prediction = o
+                            hasPrediction = true
+                        }
+                    case .label: event.label = try outcome()
+                    case .score: event.score = try number()
+                    case .timestamp: event.timestamp = try number()
+                    case .id: event.id = try text()
+                    case .version: event.version = try text() ?? ""
+                    case .ignored: break
+                    }
+                }
+                guard hasPrediction else {
+                    model.counters.rejected(.missingPrediction)
+                    continue
+                }
+                model.record(event, receivedAt: receivedAt)
+            }
+            buffer.removeSubrange(0..<end)
+        }
+        if rows == 0 { throw ProfilingError(file: file, message: "the input is empty (no data rows)") }
+        return rows
+    }
+}
+
+/// A JSON value, as one line of flat NDJSON decodes to.
+enum FlatValue: Decodable, Equatable {
+    case null
+    case bool(Bool)
+    case number(Double)
+    case string(String)
+    case array([FlatValue])
+    case object([String: FlatValue])
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() {
+            self = .null
+        } else if let b = try? container.decode(Bool.self) {
+            self = .bool(b)
+        } else if let x = try? container.decode(Double.self) {
+            self = .number(x)
+        } else if let s = try? container.decode(String.self) {
+            self = .string(s)
+        } else if let a = try? container.decode([FlatValue].self) {
+            self = .array(a)
+        } else {
+            self = .object(try container.decode([String: FlatValue].self))
+        }
+    }
+
+    /// How the value reads in an error message.
+    var shown: String {
+        switch self {
+        case .null: "null"
+        case .bool(let b): b ? "true" : "false"
+        case .number(let x): "\(x)"
+        case .string(let s): PredictionReader.quoted(s)
+        case .array: "an array"
+        case .object: "an object"
+        }
+    }
+}

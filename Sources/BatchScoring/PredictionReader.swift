@@ -1,0 +1,221 @@
+import ExporterConfig
+import Ingestion
+import ModelMonitoring
+import Profiling
+
+/// Reads a batch's predictions into a model with the ingestion API's rules, all at one instant (`receivedAt`), so
+/// that every event lands in the same window slice.
+///
+/// - CSV: a header row naming the columns `mlops-exporter profile` reads; every configured feature and
+///   `prediction` must be there. One row is one prediction, recorded with ``MonitoredModel/record(_:receivedAt:)``:
+///   a row the API would reject (an empty `version` or `prediction`, a prediction of the wrong type) is counted
+///   in `mlops_ingest_rejected_total` by reason. A cell that is not a number in a numeric column, a row with the
+///   wrong number of fields or broken quoting ends the run with an error naming file, line, column and field.
+/// - NDJSON: the ingestion API's prediction events, decoded by its decoder
+///   (``MonitoredModel/ingest(_:body:format:maxEvents:receivedAt:)``) in pieces of whole lines: events with
+///   semantic problems are rejected and counted by reason as the API does; a line that is not JSON, or not an
+///   object, ends the run with an error naming file, line and column.
+enum PredictionReader {
+    /// Rows (events) read.
+    struct Counts {
+        var rows = 0
+    }
+
+    static func csv(
+        file: String, model: MonitoredModel, defaultVersion: String?, ignoring: Set<String>, receivedAt: Double
+    ) throws(ProfilingError) -> Counts {
+        var records = try CSVRecords(file: file)
+        defer { records.close() }
+        guard try records.next() else {
+            throw ProfilingError(file: file, message: "the input is empty (no header, no data rows)")
+        }
+        let header = records.fields.map { records.text($0) }
+        let headerLine = records.recordLine
+        let roles = try CSVColumn.roles(
+            header: header, file: file, line: headerLine, model: model, ignoring: ignoring,
+            required: model.context.configuration.features.map(\.name) + ["prediction"])
+        let hasVersion = roles.contains(.version)
+        guard hasVersion || defaultVersion != nil else {
+            throw ProfilingError(
+                file: file, line: headerLine,
+                message: "no \"version\" column and model \(model.name) declares no versions (use --model-version)")
+        }
+        let regression = model.context.configuration.task == .regression
+        let template = model.makePrediction(version: defaultVersion ?? "", prediction: .number(0))
+        var counts = Counts()
+        while try records.next() {
+            let line = records.recordLine
+            guard records.fields.count == header.count else {
+                throw ProfilingError(
+                    file: file, line: line, message: "\(records.fields.count) fields, the header has \(header.count)")
+            }
+            counts.rows += 1
+            var event = template
+            var hasPrediction = false
+            for (c, role) in roles.enumerated() {
+                let field = records.fields[c]
+                if field.start == field.end {  // empty: missing (and an empty version is no version)
+                    if role == .version { event.version = "" }
+                    continue
+                }
+                func number() throws(ProfilingError) -> Double {
+                    let x = records.withBytes(field) { CSVColumn.number($0) }
+                    guard let x else {
+                        throw ProfilingError(
+                            file: file, line: line, column: field.column, field: "column \"\(header[c])\"",
+                            message: "\(quoted(records.text(field))) is not a number")
+                    }
+                    return x
+                }
+                func outcome() throws(ProfilingError) -> Outcome? {
+                    if regression {
+                        let x = try number()
+                        return x.isNaN ? nil : .number(x)
+                    }
+                    return .label(records.text(field))
+                }
+                switch role {
+                case .feature(let i, let numeric):
+                    if numeric {
+                        let x = try number()
+                        event.features[i] = x.isNaN ? .missing : .number(x)
+                    } else {
+                        event.features[i] = .category(records.text(field))
+                    }
+                case .attribute(let i): event.attributes[i] = records.text(field)
+                case .prediction:
+                    if let o = try outcome() {
+                        event.prediction = o
+                        hasPrediction = true
+                    }
+                case .label: event.label = try outcome()
+                case .score:
+                    let x = try number()
+                    event.score = x.isNaN ? nil : x
+                case .timestamp:
+                    let x = try number()
+                    event.timestamp = x.isNaN ? nil : x
+                case .id: event.id = records.text(field)
+                case .version: event.version = records.text(field)
+                case .ignored: break
+                }
+            }
+            guard hasPrediction else {
+                model.counters.rejected(.missingPrediction)
+                continue
+            }
+            model.record(event, receivedAt: receivedAt)
+        }
+        if counts.rows == 0 { throw ProfilingError(file: file, message: "no data rows (only a header)") }
+        return counts
+    }
+
+    static func ndjson(
+        file: String, model: MonitoredModel, kind: EventKind, receivedAt: Double
+    ) throws(ProfilingError) -> Counts {
+        var source = try ChunkedFile(path: file)
+        defer { source.close() }
+        var buffer: [UInt8] = []
+        var firstLine = 1
+        var counts = Counts()
+        while !source.atEnd {
+            try source.read(appendingTo: &buffer)
+            // Whole lines only, but the last piece of the file whatever it ends with.
+            let cut: Int
+            if source.atEnd {
+                cut = buffer.count
+            } else if let lf = buffer.lastIndex(of: UInt8(ascii: "\n")) {
+                cut = lf + 1
+            } else {
+                continue
+            }
+            if cut == 0 { continue }
+            let result: Result<DecodeReport, BodyError> = buffer.withUnsafeBytes { raw in
+                do throws(BodyError) {
+                    return .success(
+                        try model.ingest(
+                            kind, body: UnsafeRawBufferPointer(rebasing: raw[0..<cut]), format: .ndjson,
+                            maxEvents: Int.max, receivedAt: receivedAt))
+                } catch {
+                    return .failure(error)
+                }
+            }
+            let report: DecodeReport
+            switch result {
+            case .success(let r): report = r
+            case .failure(let error): throw ProfilingError(file: file, line: firstLine, message: "\(error)")
+            }
+            counts.rows += report.accepted + report.rejected
+            if let bad = report.errors.first(where: { $0.reason == .invalidJSON || $0.reason == .notAnObject }) {
+                throw position(of: bad, in: buffer, cut: cut, firstLine: firstLine, file: file)
+            }
+            if (report.rejectedByReason["invalid_json"] ?? 0) + (report.rejectedByReason["not_an_object"] ?? 0) > 0 {
+                // More rejections than the report keeps: find the line again, one line at a time.
+                throw firstSyntaxError(in: buffer, cut: cut, firstLine: firstLine, file: file, model: model, kind: kind)
+            }
+            firstLine += buffer[0..<cut].count(where: { $0 == UInt8(ascii: "\n") })
+            buffer.removeSubrange(0..<cut)
+        }
+        if counts.rows == 0 { throw ProfilingError(file: file, message: "the input is empty (no events)") }
+        return counts
+    }
+
+    /// The error for a rejection `bad` of the piece `buffer[0..<cut]` that starts on line `firstLine`.
+    static func position(
+        of bad: EventError, in buffer: [UInt8], cut: Int, firstLine: Int, file: String
+    ) -> ProfilingError {
+        let offset = min(bad.offset, cut)
+        let lineStart = buffer[0..<offset].lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 } ?? 0
+        let line = firstLine + buffer[0..<lineStart].count(where: { $0 == UInt8(ascii: "\n") })
+        let column = buffer.withUnsafeBufferPointer { TextPosition.column($0, lineStart: lineStart, offset: offset) }
+        return ProfilingError(file: file, line: line, column: column, message: "\(bad.reason.rawValue): \(bad.message)")
+    }
+
+    /// Finds the first line of `buffer[0..<cut]` the decoder rejects as not JSON (or not an object), decoding each
+    /// line alone into a scratch model-free decode.
+    static func firstSyntaxError(
+        in buffer: [UInt8], cut: Int, firstLine: Int, file: String, model: MonitoredModel, kind: EventKind
+    ) -> ProfilingError {
+        var start = 0
+        var line = firstLine
+        while start < cut {
+            let end = buffer[start..<cut].firstIndex(of: UInt8(ascii: "\n")) ?? cut
+            let bytes = Array(buffer[start..<end])
+            let report =
+                kind == .predictions
+                ? try? decodePredictions(body: bytes, format: .ndjson, schema: model.context.schema, maxEvents: 1) {
+                    _, _ in
+                }
+                : try? decodeLabels(body: bytes, format: .ndjson, schema: model.context.schema, maxEvents: 1) { _, _ in
+                }
+            if let bad = report?.errors.first(where: { $0.reason == .invalidJSON || $0.reason == .notAnObject }) {
+                return position(of: bad, in: bytes, cut: bytes.count, firstLine: line, file: file)
+            }
+            start = end + 1
+            line += 1
+        }
+        return ProfilingError(file: file, message: "a line is not valid JSON")
+    }
+
+    static func quoted(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if scalar.value < 0x20 {
+                    out +=
+                        "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count)
+                        + String(scalar.value, radix: 16)
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return out + "\""
+    }
+}

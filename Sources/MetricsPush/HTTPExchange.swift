@@ -1,0 +1,167 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// One HTTP/1.1 request and its response over a fresh connection (`Connection: close`), blocking, with every
+/// socket operation bounded by a timeout: enough for a push. No TLS, no redirects.
+struct HTTPExchange {
+    /// A response: status, and body (at most 64 KiB kept).
+    struct Response: Equatable {
+        var status: Int
+        var headers: [(name: String, value: String)]
+        var body: String
+
+        /// The value of header `name` (case-insensitive), if present.
+        func header(_ name: String) -> String? {
+            headers.first { $0.name.lowercased() == name.lowercased() }?.value
+        }
+
+        static func == (a: Response, b: Response) -> Bool { a.status == b.status && a.body == b.body }
+    }
+
+    /// Sends `method path` with `body` to `host:port`, waiting at most `timeout` seconds per socket operation.
+    static func send(
+        method: String, host: String, port: UInt16, path: String, contentType: String, body: [UInt8],
+        timeout: Double
+    ) throws(PushError) -> Response {
+        let fd = try connect(host: host, port: port, timeout: timeout)
+        defer { _ = close(fd) }
+        let head =
+            "\(method) \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nContent-Type: \(contentType)\r\n"
+            + "Content-Length: \(body.count)\r\nUser-Agent: mlops-exporter-batch\r\nConnection: close\r\n\r\n"
+        try write(fd, Array(head.utf8) + body)
+        return try readResponse(fd)
+    }
+
+    private static func connect(host: String, port: UInt16, timeout: Double) throws(PushError) -> Int32 {
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var list: UnsafeMutablePointer<addrinfo>?
+        let rc = getaddrinfo(host, String(port), &hints, &list)
+        guard rc == 0, let first = list else {
+            throw .io("cannot resolve \(host): \(String(cString: gai_strerror(rc)))")
+        }
+        defer { freeaddrinfo(list) }
+        var lastError: Int32 = 0
+        var entry: UnsafeMutablePointer<addrinfo>? = first
+        let seconds = max(0.001, timeout)
+        var tv = timeval(tv_sec: Int(seconds), tv_usec: Int((seconds - seconds.rounded(.down)) * 1e6))
+        while let info = entry {
+            let s = socket(info.pointee.ai_family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            if s >= 0 {
+                // On Linux, SO_SNDTIMEO also bounds connect().
+                _ = setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+                _ = setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+                if Glibc.connect(s, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 { return s }
+                lastError = errno
+                _ = close(s)
+            }
+            entry = info.pointee.ai_next
+        }
+        throw .io("cannot connect to \(host):\(port): \(String(cString: strerror(lastError)))")
+    }
+
+    private static func write(_ fd: Int32, _ bytes: [UInt8]) throws(PushError) {
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes.withUnsafeBytes {
+                Glibc.send(fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL))
+            }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { throw .io("send failed: \(String(cString: strerror(errno)))") }
+            offset += n
+        }
+    }
+
+    /// Reads the whole response (the server closes after it): head, then a body framed by `Content-Length`,
+    /// chunked encoding, or the end of the connection.
+    private static func readResponse(_ fd: Int32) throws(PushError) -> Response {
+        var buffer: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 16_384)
+        while buffer.count < 1 << 20 {
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n < 0 && errno == EINTR { continue }
+            if n == 0 { break }
+            guard n > 0 else {
+                if buffer.isEmpty || errno == EAGAIN {
+                    throw .io(
+                        errno == EAGAIN
+                            ? "no answer from the Pushgateway in time"
+                            : "receive failed: \(String(cString: strerror(errno)))")
+                }
+                break
+            }
+            buffer += chunk[0..<n]
+            if let response = parse(buffer, complete: false) { return response }
+        }
+        guard let response = parse(buffer, complete: true) else {
+            throw .io(buffer.isEmpty ? "connection closed without an answer" : "malformed answer")
+        }
+        return response
+    }
+
+    /// The response in `bytes` if it is whole (or, when `complete`, whatever body there is).
+    static func parse(_ bytes: [UInt8], complete: Bool) -> Response? {
+        let crlf2: [UInt8] = [13, 10, 13, 10]
+        guard bytes.count >= 4,
+            let end = (0...(bytes.count - 4)).first(where: { bytes[$0..<($0 + 4)].elementsEqual(crlf2) })
+        else { return nil }
+        let lines = String(decoding: bytes[0..<end], as: UTF8.self).split(separator: "\r\n")
+        let statusParts = lines.first?.split(separator: " ") ?? []
+        guard statusParts.count >= 2, let status = Int(statusParts[1]) else { return nil }
+        var headers: [(name: String, value: String)] = []
+        for line in lines.dropFirst() {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            headers.append(
+                (String(line[..<colon]), String(line[line.index(after: colon)...]).trimmingSpaces()))
+        }
+        var response = Response(status: status, headers: headers, body: "")
+        let rest = Array(bytes[(end + 4)...])
+        if let length = response.header("content-length").flatMap({ Int($0) }) {
+            guard rest.count >= length else { return complete ? response.with(rest) : nil }
+            return response.with(Array(rest[0..<length]))
+        }
+        if response.header("transfer-encoding")?.lowercased().contains("chunked") == true {
+            if let body = dechunk(rest) { return response.with(body) }
+            return complete ? response.with(rest) : nil
+        }
+        if status == 204 || status == 304 || (100..<200).contains(status) { return response }
+        if !complete { return nil }
+        response = response.with(rest)
+        return response
+    }
+
+    /// A chunked body, if it is whole.
+    static func dechunk(_ bytes: [UInt8]) -> [UInt8]? {
+        var out: [UInt8] = []
+        var i = 0
+        while true {
+            guard let lineEnd = (i..<max(i, bytes.count - 1)).first(where: { bytes[$0] == 13 && bytes[$0 + 1] == 10 })
+            else { return nil }
+            let sizeText = String(decoding: bytes[i..<lineEnd], as: UTF8.self).split(separator: ";").first ?? ""
+            guard let size = Int(sizeText.trimmingSpaces(), radix: 16) else { return nil }
+            i = lineEnd + 2
+            if size == 0 { return out }
+            guard bytes.count >= i + size + 2 else { return nil }
+            out += bytes[i..<(i + size)]
+            i += size + 2
+        }
+    }
+}
+
+extension HTTPExchange.Response {
+    fileprivate func with(_ body: [UInt8]) -> Self {
+        var copy = self
+        copy.body = String(decoding: body.prefix(65_536), as: UTF8.self)
+        return copy
+    }
+}
+
+extension StringProtocol {
+    fileprivate func trimmingSpaces() -> String {
+        var s = Substring(self)
+        while s.first == " " || s.first == "\t" { s.removeFirst() }
+        while s.last == " " || s.last == "\t" { s.removeLast() }
+        return String(s)
+    }
+}

@@ -1,0 +1,145 @@
+/// Where a push goes: a Pushgateway's `http://host:port[/prefix]` and a grouping key, as the URL path
+/// `/metrics/job/<job>/<name>/<value>...` that the Pushgateway documents: a value with a `/`, or an empty one, is
+/// written base64url-encoded (RFC 4648 §5) with `@base64` after its name (`model@base64/…`); other values are
+/// percent-encoded outside the URL's unreserved characters.
+public struct PushgatewayTarget: Sendable, Equatable {
+    /// Host name or address.
+    public let host: String
+    /// TCP port.
+    public let port: UInt16
+    /// The path before `/metrics` (empty or starting with `/`).
+    public let basePath: String
+    /// The grouping key: `job` first, then the other labels in order.
+    public let groupingKey: [(name: String, value: String)]
+
+    /// Parses `url` (`http://host[:port][/prefix]`, port 80 by default; https is not supported).
+    public init(url: String, job: String, labels: [(name: String, value: String)]) throws(PushError) {
+        let endpoint = try HTTPEndpoint(url: url)
+        host = endpoint.host
+        port = endpoint.port
+        basePath = endpoint.path
+        groupingKey = [("job", job)] + labels
+    }
+
+    /// The request path: the base path, `/metrics`, then each grouping label's name and value.
+    public var path: String {
+        var out = basePath + "/metrics"
+        for (name, value) in groupingKey { out += "/" + Self.segment(name: name, value: value) }
+        return out
+    }
+
+    /// `name/value`, or `name@base64/base64url(value)` for a value that is empty or holds a `/`.
+    public static func segment(name: String, value: String) -> String {
+        if value.isEmpty || value.contains("/") { return "\(name)@base64/\(base64url(Array(value.utf8)))" }
+        return "\(name)/\(percentEncoded(value))"
+    }
+
+    /// Base64 with the URL and filename safe alphabet (`-`, `_`) and `=` padding; `=` for no bytes, which the
+    /// Pushgateway reads as the empty value.
+    public static func base64url(_ bytes: [UInt8]) -> String {
+        if bytes.isEmpty { return "=" }
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+        var out: [UInt8] = []
+        var i = 0
+        while i < bytes.count {
+            let b0 = UInt32(bytes[i])
+            let b1 = i + 1 < bytes.count ? UInt32(bytes[i + 1]) : 0
+            let b2 = i + 2 < bytes.count ? UInt32(bytes[i + 2]) : 0
+            let n = b0 << 16 | b1 << 8 | b2
+            out.append(alphabet[Int(n >> 18 & 63)])
+            out.append(alphabet[Int(n >> 12 & 63)])
+            out.append(i + 1 < bytes.count ? alphabet[Int(n >> 6 & 63)] : UInt8(ascii: "="))
+            out.append(i + 2 < bytes.count ? alphabet[Int(n & 63)] : UInt8(ascii: "="))
+            i += 3
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// `value` with every byte outside `A-Z a-z 0-9 - . _ ~` written `%XX`.
+    public static func percentEncoded(_ value: String) -> String {
+        var out = ""
+        for b in value.utf8 {
+            switch b {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
+                UInt8(ascii: "~"):
+                out.unicodeScalars.append(Unicode.Scalar(b))
+            default:
+                let hex = Array("0123456789ABCDEF".utf8)
+                out += "%" + String(decoding: [hex[Int(b >> 4)], hex[Int(b & 15)]], as: UTF8.self)
+            }
+        }
+        return out
+    }
+
+    /// Same host, port, base path and grouping key.
+    public static func == (a: PushgatewayTarget, b: PushgatewayTarget) -> Bool {
+        a.host == b.host && a.port == b.port && a.basePath == b.basePath
+            && a.groupingKey.elementsEqual(b.groupingKey) { $0.name == $1.name && $0.value == $1.value }
+    }
+}
+
+/// An `http://host[:port][/path]` URL, split.
+struct HTTPEndpoint: Equatable {
+    let host: String
+    let port: UInt16
+    /// Without a trailing `/`; empty for none.
+    let path: String
+
+    init(url: String) throws(PushError) {
+        guard url.hasPrefix("http://") else {
+            throw .invalidURL("only http:// URLs are supported (got \"\(url)\")")
+        }
+        var rest = Substring(url.dropFirst("http://".count))
+        var path = ""
+        if let slash = rest.firstIndex(of: "/") {
+            path = String(rest[slash...])
+            rest = rest[..<slash]
+        }
+        while path.hasSuffix("/") { path.removeLast() }
+        var hostPart = rest
+        var port: UInt16 = 80
+        if let colon = rest.lastIndex(of: ":"), !rest.hasSuffix("]") {
+            guard let p = UInt16(rest[rest.index(after: colon)...]), p > 0 else {
+                throw .invalidURL("invalid port in \"\(url)\"")
+            }
+            port = p
+            hostPart = rest[..<colon]
+        }
+        if hostPart.hasPrefix("[") && hostPart.hasSuffix("]") { hostPart = hostPart.dropFirst().dropLast() }
+        guard !hostPart.isEmpty else { throw .invalidURL("no host in \"\(url)\"") }
+        host = String(hostPart)
+        self.port = port
+        self.path = path
+    }
+}
+
+/// Why a push failed.
+public enum PushError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The URL cannot be used.
+    case invalidURL(String)
+    /// No answer: the connection could not be made, or broke, or timed out.
+    case io(String)
+    /// The receiver answered with an error status that is not retried (and this body), at attempt `attempts`.
+    case status(Int, body: String, attempts: Int)
+    /// The deadline passed with no success; the last failure.
+    case deadline(seconds: Double, attempts: Int, last: String)
+
+    /// One line.
+    public var description: String {
+        switch self {
+        case .invalidURL(let m): "--push: \(m)"
+        case .io(let m): m
+        case .status(let code, let body, let attempts):
+            "the Pushgateway answered \(code) after \(attempts) attempt\(attempts == 1 ? "" : "s"): \(Self.oneLine(body))"
+        case .deadline(let seconds, let attempts, let last):
+            "push failed after \(attempts) attempt\(attempts == 1 ? "" : "s") in \(seconds) s: \(last)"
+        }
+    }
+
+    /// `text` on one line, at most 500 characters.
+    static func oneLine(_ text: String) -> String {
+        let flat = text.split(whereSeparator: \.isNewline).joined(separator: " ")
+        return flat.count > 500 ? String(flat.prefix(500)) + "…" : flat
+    }
+}

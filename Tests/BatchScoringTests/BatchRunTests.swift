@@ -1,0 +1,133 @@
+import Foundation
+import Profiling
+import Testing
+
+@testable import BatchScoring
+
+@Suite struct BatchRunTests {
+    static let config = """
+        models:
+          - name: m
+            task: binary_classification
+            versions: [v1]
+            classes: ["no", "yes"]
+            positive_class: "yes"
+            features:
+              - {name: x, type: numeric}
+              - {name: c, type: categorical, values: [A, B]}
+            collectors:
+              - service
+              - quality
+        """
+
+    func run(_ predictions: String, labels: String? = nil, suffix: String = ".csv") throws -> BatchRun {
+        let config = try temporaryFile(Self.config, suffix: ".yaml")
+        let input = try temporaryFile(predictions, suffix: suffix)
+        let labelFile = try labels.map { try temporaryFile($0, suffix: ".csv") }
+        defer {
+            for path in [config, input] + [labelFile].compactMap({ $0 }) {
+                try? FileManager.default.removeItem(atPath: path)
+            }
+        }
+        return try BatchRun(BatchRequest(configPath: config, model: "m", input: input, labels: labelFile))
+    }
+
+    @Test func csvPredictionsAndLabelsGiveCountsAndQuality() throws {
+        let run = try run(
+            "id,x,c,prediction\n1,0.5,A,yes\n2,1.5,B,no\n3,2,A,yes\n4,,B,\n5,1,A,no\n",
+            labels: "id,label\n1,yes\n2,yes\n3,yes\n5,no\n9,no\n")
+        let r = run.report
+        #expect(r.counts.rows == 5)
+        #expect(r.counts.accepted == 4)
+        #expect(r.counts.rejected == ["missing_prediction": 1])
+        #expect(r.counts.labelRows == 5)
+        #expect(r.counts.labelsJoined == 4)
+        #expect(r.counts.labelsUnmatched == ["unknown": 1])
+        #expect(r.quality.count == 1)
+        #expect(r.quality[0].figures["accuracy"] == 0.75)
+        #expect(r.drift == nil && !r.driftDetected)
+        let text = r.text
+        #expect(text.contains("rows read          5"))
+        #expect(
+            text.split(separator: "\n").contains {
+                $0.hasPrefix("v1 ") && $0.contains(" accuracy ") && $0.hasSuffix(" 0.75")
+            })
+        let rendered = String(decoding: run.render(), as: UTF8.self)
+        #expect(rendered.contains("mlops_batch_rows{kind=\"predictions\",model=\"m\"} 5"))
+        #expect(rendered.contains("mlops_model_accuracy{model=\"m\",version=\"v1\"} 0.75"))
+        #expect(!rendered.contains("__unknown__"))
+        #expect(rendered.contains("# TYPE mlops_batch_last_success_timestamp_seconds gauge"))
+    }
+
+    @Test func ndjsonEventsAreTheIngestionAPIs() throws {
+        let events = """
+            {"id":"1","version":"v1","features":{"x":1,"c":"A"},"prediction":"yes","label":"yes"}
+            {"version":"v1","features":{"x":"oops"},"prediction":"no"}
+            {"features":{"x":1},"prediction":"no"}
+
+            """
+        let r = try run(events, suffix: ".ndjson").report
+        #expect(r.counts.rows == 3)
+        #expect(r.counts.accepted == 1)
+        #expect(r.counts.rejected == ["wrong_type": 1, "missing_version": 1])
+        #expect(r.quality.first?.figures["accuracy"] == 1)
+    }
+
+    @Test func flatNDJSONReadsLikeCSV() throws {
+        let csv = try run(
+            "id,x,c,prediction\n1,0.5,A,yes\n2,,B,no\n3,2,A,\n", labels: "id,label\n1,yes\n2,yes\n"
+        ).report
+        let flat = try run(
+            """
+            {"id": "1", "x": 0.5, "c": "A", "prediction": "yes"}
+
+            {"id": 2, "x": NaN, "c": "B", "prediction": "no"}
+            {"id": "3", "x": 2, "c": "A", "prediction": null}
+            """, labels: "id,label\n1,yes\n2,yes\n", suffix: ".ndjson"
+        ).report
+        #expect(flat.counts == csv.counts)
+        #expect(flat.quality == csv.quality)
+        #expect {
+            _ = try run(
+                "{\"x\": 1, \"prediction\": \"yes\"}\n{\"x\": \"big\", \"prediction\": \"no\"}\n", suffix: ".ndjson")
+        } throws: { error in
+            let e = error as? ProfilingError
+            return e?.line == 2 && e?.field == "column \"x\"" && e?.message == "\"big\" is not a number"
+        }
+    }
+
+    @Test func badInputNamesFileLineAndColumn() throws {
+        #expect {
+            _ = try run("x,c,prediction\n1,A,yes\n2,B,no\nx2,A,yes\n")
+        } throws: { error in
+            let e = error as? ProfilingError
+            return e?.line == 4 && e?.column == 1 && e?.field == "column \"x\""
+                && e?.message == "\"x2\" is not a number"
+        }
+        #expect {
+            _ = try run("{\"version\":\"v1\",\"prediction\":\"yes\"}\n  {\"version\": ]\n", suffix: ".ndjson")
+        } throws: { error in
+            let e = error as? ProfilingError
+            return e?.line == 2 && (e?.column ?? 0) > 1 && e?.message.hasPrefix("invalid_json") == true
+        }
+        #expect {
+            _ = try run("x,prediction\n1,yes\n")
+        } throws: { error in
+            (error as? ProfilingError)?.message.contains("column \"c\"") == true
+        }
+    }
+
+    @Test func reportNumbersAndJSON() {
+        #expect(BatchReport.number(3) == "3")
+        #expect(BatchReport.number(0.123456789) == "0.123457")
+        #expect(BatchReport.number(nil) == "-")
+        #expect(BatchReport.number(.nan) == "NaN")
+        let report = BatchReport(
+            model: "m", input: "in.csv", labels: nil,
+            counts: .init(rows: 1, accepted: 1, rejected: [:]),
+            drift: .init(share: 0.5, detected: true, features: [], outputs: []), quality: [], fairness: [], skipped: [])
+        #expect(report.driftDetected)
+        #expect(report.json.contains("\"share\" : 0.5"))
+        #expect(report.text.contains("DRIFT DETECTED"))
+    }
+}

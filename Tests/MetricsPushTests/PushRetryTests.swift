@@ -1,0 +1,149 @@
+import Foundation
+import Synchronization
+import Testing
+
+@testable import MetricsPush
+
+@Suite struct PushRetryTests {
+    /// A fake clock that sleeping advances.
+    final class Clock {
+        var now = 0.0
+        var slept: [Double] = []
+    }
+
+    func run(
+        _ retry: PushRetry, _ results: [AttemptResult], clock: Clock = Clock()
+    ) -> (Result<Pushgateway.Outcome, PushError>, Int) {
+        var attempts = 0
+        do {
+            let outcome = try Pushgateway.run(
+                retry: retry, log: { _ in }, now: { clock.now },
+                sleep: {
+                    clock.slept.append($0); clock.now += $0
+                },
+                jitter: { 0 }
+            ) { _ in
+                attempts += 1
+                clock.now += 0.01
+                return results[min(attempts - 1, results.count - 1)]
+            }
+            return (.success(outcome), attempts)
+        } catch {
+            return (.failure(error), attempts)
+        }
+    }
+
+    @Test func backoffDoublesUpToItsMaximum() {
+        let r = PushRetry(deadline: 30, initialDelay: 0.25, maximumDelay: 2)
+        #expect((1...6).map(r.delay(after:)) == [0.25, 0.5, 1, 2, 2, 2])
+        #expect(
+            PushRetry.retryable(status: 503) && PushRetry.retryable(status: 429) && PushRetry.retryable(status: 500))
+        #expect(
+            !PushRetry.retryable(status: 400) && !PushRetry.retryable(status: 404) && !PushRetry.retryable(status: 413))
+    }
+
+    @Test func failuresAnd5xxAnd429AreRetriedUntilSuccess() {
+        let clock = Clock()
+        let (result, attempts) = run(
+            PushRetry(deadline: 30),
+            [
+                .failed("refused"), .status(503, body: "", retryAfter: nil),
+                .status(429, body: "", retryAfter: 3), .success(status: 200),
+            ], clock: clock)
+        #expect(attempts == 4)
+        #expect((try? result.get())?.attempts == 4)
+        #expect(clock.slept == [0.25, 0.5, 3])  // Retry-After is longer than the backoff: waited for
+    }
+
+    @Test func other4xxIsFinalAtOnce() {
+        let (result, attempts) = run(PushRetry(), [.status(400, body: "bad\nmetric", retryAfter: nil)])
+        #expect(attempts == 1)
+        guard case .failure(.status(400, let body, 1)) = result else {
+            Issue.record("\(result)")
+            return
+        }
+        #expect(body == "bad\nmetric")
+        #expect(PushError.status(400, body: body, attempts: 1).description.hasSuffix("bad metric"))
+    }
+
+    @Test func theDeadlineEndsTheRetries() {
+        let clock = Clock()
+        let (result, attempts) = run(
+            PushRetry(deadline: 5, initialDelay: 0.25, maximumDelay: 8), [.failed("refused")], clock: clock)
+        guard case .failure(.deadline(5, let n, "refused")) = result else {
+            Issue.record("\(result)")
+            return
+        }
+        #expect(n == attempts && attempts >= 4)
+        #expect(clock.now <= 5.1)
+    }
+
+    /// A real socket: a server on a free loopback port answers 503 twice, then 200; the push gets through.
+    @Test func retriesAgainstARealServer() throws {
+        let server = try TestServer(answers: [503, 503, 200])
+        defer { server.stop() }
+        let target = try PushgatewayTarget(url: "http://127.0.0.1:\(server.port)", job: "j", labels: [("model", "m")])
+        let outcome = try Pushgateway.push(
+            Array("x 1\n".utf8), to: target, retry: PushRetry(deadline: 10, initialDelay: 0.01))
+        #expect(outcome.attempts == 3 && outcome.status == 200)
+        #expect(server.requests.withLock { $0 }.allSatisfy { $0.hasPrefix("PUT /metrics/job/j/model/m HTTP/1.1\r\n") })
+        #expect(server.requests.withLock { $0.last?.hasSuffix("\r\n\r\nx 1\n") } == true)
+    }
+}
+
+/// A loopback HTTP server that answers each connection with the next status of `answers` (and closes).
+final class TestServer: Sendable {
+    let fd: Int32
+    let port: UInt16
+    let requests = Mutex<[String]>([])
+
+    init(answers: [Int]) throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+        }
+        _ = listen(fd, 8)
+        _ = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        self.fd = fd
+        port = UInt16(bigEndian: addr.sin_port)
+        let thread = Thread { [self] in
+            for status in answers {
+                let client = accept(fd, nil, nil)
+                guard client >= 0 else { return }
+                var received: [UInt8] = []
+                var buffer = [UInt8](repeating: 0, count: 4096)
+                while true {
+                    let n = buffer.withUnsafeMutableBytes { recv(client, $0.baseAddress, $0.count, 0) }
+                    guard n > 0 else { break }
+                    received += buffer[0..<n]
+                    if let text = String(validating: received, as: UTF8.self), let head = text.range(of: "\r\n\r\n"),
+                        let lengthLine = text[..<head.lowerBound].split(separator: "\r\n").first(where: {
+                            $0.lowercased().hasPrefix("content-length:")
+                        }),
+                        let length = Int(lengthLine.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)),
+                        text.utf8.count - text.utf8.distance(from: text.startIndex, to: head.upperBound) >= length
+                    {
+                        break
+                    }
+                }
+                self.requests.withLock { $0.append(String(decoding: received, as: UTF8.self)) }
+                let answer = "HTTP/1.1 \(status) X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+                _ = Array(answer.utf8).withUnsafeBytes { send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                close(client)
+            }
+        }
+        thread.start()
+    }
+
+    func stop() {
+        shutdown(fd, Int32(SHUT_RDWR))
+        close(fd)
+    }
+}

@@ -1,0 +1,40 @@
+import Testing
+
+@testable import MetricsPush
+
+@Suite struct PushgatewayTargetTests {
+    @Test func groupingKeyPathAsThePushgatewayDocuments() throws {
+        let t = try PushgatewayTarget(
+            url: "http://127.0.0.1:9091/", job: "nightly", labels: [("model", "fraud"), ("run_id", "2026-12-03")])
+        #expect(t.host == "127.0.0.1" && t.port == 9091)
+        #expect(t.path == "/metrics/job/nightly/model/fraud/run_id/2026-12-03")
+        let prefixed = try PushgatewayTarget(url: "http://gw/push/", job: "j", labels: [])
+        #expect(prefixed.port == 80 && prefixed.path == "/push/metrics/job/j")
+    }
+
+    @Test func slashesAndEmptyValuesGoBase64url() {
+        #expect(PushgatewayTarget.segment(name: "run_id", value: "a/b") == "run_id@base64/YS9i")
+        #expect(PushgatewayTarget.segment(name: "model", value: "") == "model@base64/=")
+        // The Pushgateway README's example: /metrics/job@base64/L3Zhci90bXA= is job="/var/tmp".
+        #expect(PushgatewayTarget.segment(name: "job", value: "/var/tmp") == "job@base64/L3Zhci90bXA=")
+        #expect(PushgatewayTarget.base64url([0xFB, 0xFF]) == "-_8=")
+        #expect(PushgatewayTarget.segment(name: "run_id", value: "a b%é") == "run_id/a%20b%25%C3%A9")
+    }
+
+    @Test func onlyHTTP() {
+        #expect(throws: PushError.self) { try PushgatewayTarget(url: "https://gw:9091", job: "j", labels: []) }
+        #expect(throws: PushError.self) { try PushgatewayTarget(url: "http://gw:0", job: "j", labels: []) }
+        #expect(throws: PushError.self) { try PushgatewayTarget(url: "http://:9091", job: "j", labels: []) }
+    }
+
+    @Test func responsesAreParsedWhateverTheirFraming() {
+        let plain = Array("HTTP/1.1 400 Bad Request\r\nContent-Length: 5\r\n\r\nhello".utf8)
+        #expect(HTTPExchange.parse(plain, complete: false)?.body == "hello")
+        #expect(HTTPExchange.parse(Array(plain.dropLast(2)), complete: false) == nil)
+        let chunked = Array("HTTP/1.1 503 x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n".utf8)
+        #expect(HTTPExchange.parse(chunked, complete: false)?.body == "abcde")
+        let closed = Array("HTTP/1.0 500 x\r\n\r\nbye".utf8)
+        #expect(HTTPExchange.parse(closed, complete: false) == nil)
+        #expect(HTTPExchange.parse(closed, complete: true)?.body == "bye")
+    }
+}
