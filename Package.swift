@@ -114,7 +114,7 @@ let package = Package(
             name: "MLOpsExporter",
             dependencies: [
                 "Exposition", "HTTPServer", "Compression", "ExporterConfig", "Ingestion", "ModelMonitoring",
-                "Profiling", "StateStorage", "Capture",
+                "Profiling", "StateStorage", "Capture", "RemoteWrite", "MetricsPush",
                 "CCrypt", "COpenSSL",
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -135,7 +135,8 @@ let package = Package(
             name: "mlops-exporter",
             dependencies: [
                 "MLOpsExporter", "ExporterConfig", "ModelMonitoring", "Profiling", "RuleGeneration", "DemoTraffic",
-                "BatchScoring", "MetricsPush", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "BatchScoring", "MetricsPush", "RemoteWrite",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
         ),

@@ -32,26 +32,33 @@ extension Reader {
             switch key {
             case "interval":
                 config.interval =
-                    duration(value, field, range: RemoteWriteConfiguration.intervalRange) ?? config.interval
+                    duration(value, field, range: RemoteWriteConfiguration.intervalRange, wholeSeconds: false)
+                    ?? config.interval
             case "timeout":
-                config.timeout = duration(value, field, range: RemoteWriteConfiguration.timeoutRange) ?? config.timeout
+                config.timeout =
+                    duration(value, field, range: RemoteWriteConfiguration.timeoutRange, wholeSeconds: false)
+                    ?? config.timeout
             case "min_backoff":
                 config.minBackoff =
-                    duration(value, field, range: RemoteWriteConfiguration.timeoutRange) ?? config.minBackoff
+                    duration(value, field, range: RemoteWriteConfiguration.timeoutRange, wholeSeconds: false)
+                    ?? config.minBackoff
             case "max_backoff":
                 config.maxBackoff =
-                    duration(value, field, range: RemoteWriteConfiguration.timeoutRange) ?? config.maxBackoff
+                    duration(value, field, range: RemoteWriteConfiguration.timeoutRange, wholeSeconds: false)
+                    ?? config.maxBackoff
             case "max_pending_requests":
                 config.maxPendingRequests = int(value, field, range: 1...1000) ?? config.maxPendingRequests
             case "external_labels":
-                config.externalLabels = stringMap(value, field) { name in
-                    Self.isLabelName(name) && !name.hasPrefix("__")
-                        ? nil : "\"\(name)\" is not a label name ([a-zA-Z_][a-zA-Z0-9_]*, not starting with __)"
-                } ?? config.externalLabels
+                config.externalLabels =
+                    stringMap(value, field) { name in
+                        Self.isLabelName(name) && !name.hasPrefix("__")
+                            ? nil : "\"\(name)\" is not a label name ([a-zA-Z_][a-zA-Z0-9_]*, not starting with __)"
+                    } ?? config.externalLabels
             case "headers":
-                config.headers = stringMap(value, field) { name in
-                    ProxyConfiguration.isToken(name) ? nil : "\"\(name)\" is not a header name"
-                } ?? config.headers
+                config.headers =
+                    stringMap(value, field) { name in
+                        ProxyConfiguration.isToken(name) ? nil : "\"\(name)\" is not a header name"
+                    } ?? config.headers
             default: break
             }
         }

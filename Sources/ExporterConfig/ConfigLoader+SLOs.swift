@@ -214,19 +214,29 @@ extension Reader {
     }
 
     /// A duration in whole seconds within `range` (Prometheus syntax: 30s, 5m, 1h, 1d).
-    mutating func duration(_ node: Node, _ field: String, range: ClosedRange<Duration>) -> Duration? {
+    mutating func duration(
+        _ node: Node, _ field: String, range: ClosedRange<Duration>, wholeSeconds: Bool = true
+    ) -> Duration? {
         guard let s = string(node, field) else { return nil }
-        guard let d = DurationParser.parse(s), d.components.attoseconds == 0 else {
-            fail(node, field, "\"\(s)\" is not a duration in whole seconds (like 30s, 5m, 1h, 1d)")
+        guard let d = DurationParser.parse(s), !wholeSeconds || d.components.attoseconds == 0 else {
+            fail(
+                node, field,
+                wholeSeconds
+                    ? "\"\(s)\" is not a duration in whole seconds (like 30s, 5m, 1h, 1d)"
+                    : "\"\(s)\" is not a duration (like 500ms, 15s, 1m)")
             return nil
         }
         guard range.contains(d) else {
-            fail(
-                node, field,
-                "must be between \(range.lowerBound.components.seconds)s and \(range.upperBound.components.seconds)s")
+            fail(node, field, "must be between \(Self.spelled(range.lowerBound)) and \(Self.spelled(range.upperBound))")
             return nil
         }
         return d
+    }
+
+    /// `Ns`, or `Nms` for a duration with a fraction of a second.
+    static func spelled(_ d: Duration) -> String {
+        let (s, a) = d.components
+        return a == 0 ? "\(s)s" : "\(s * 1000 + a / 1_000_000_000_000_000)ms"
     }
 
     /// A number above 0 and below 1.

@@ -217,7 +217,8 @@ struct Reader {
         var models: [ModelConfiguration] = []
         guard
             let fields = mapping(
-                root, "", allowed: ["models", "alerting", "service_slos", "storage", "cloudevents", "proxy", "remote_write"])
+                root, "",
+                allowed: ["models", "alerting", "service_slos", "storage", "cloudevents", "proxy", "remote_write"])
         else {
             return ExporterConfiguration(models: [], source: file)
         }

@@ -58,7 +58,9 @@ enum ConfigurationNodes {
         fields.append(("cloudevents", Node(cloudEvents)))
         if let proxy = configuration.proxy { fields.append(("proxy", Self.proxy(proxy))) }
         if let r = configuration.remoteWrite {
-            func map(_ m: [String: String]) -> Node { Node(m.sorted { $0.key < $1.key }.map { (Node($0.key), Node($0.value)) }) }
+            func map(_ m: [String: String]) -> Node {
+                Node(m.sorted { $0.key < $1.key }.map { (Node($0.key), Node($0.value)) })
+            }
             let remote: [(Node, Node)] = [
                 ("url", Node(r.url.description)), ("interval", duration(r.interval)), ("timeout", duration(r.timeout)),
                 ("max_pending_requests", number(r.maxPendingRequests)), ("min_backoff", duration(r.minBackoff)),

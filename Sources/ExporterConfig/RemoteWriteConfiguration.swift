@@ -13,6 +13,7 @@ public struct RemoteWriteConfiguration: Sendable, Equatable {
     /// First and longest wait between retries of a request that met a 5xx, a 429 or a network error (default 100 ms
     /// and 5 s; the wait doubles).
     public var minBackoff: Duration = .milliseconds(100)
+    /// The longest wait between retries.
     public var maxBackoff: Duration = .seconds(5)
     /// Labels added to every series (as Prometheus's `external_labels`); `job` and `instance` default to
     /// `mlops-exporter` and the exporter's `--instance.id`, as a scrape would have set them.

@@ -22,13 +22,15 @@ struct HTTPExchange {
     /// Sends `method path` with `body` to `host:port`, waiting at most `timeout` seconds per socket operation.
     static func send(
         method: String, host: String, port: UInt16, path: String, contentType: String, body: [UInt8],
-        timeout: Double
+        timeout: Double, headers: [(name: String, value: String)] = []
     ) throws(PushError) -> Response {
         let fd = try connect(host: host, port: port, timeout: timeout)
         defer { _ = close(fd) }
-        let head =
+        var head =
             "\(method) \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nContent-Type: \(contentType)\r\n"
-            + "Content-Length: \(body.count)\r\nUser-Agent: mlops-exporter-batch\r\nConnection: close\r\n\r\n"
+            + "Content-Length: \(body.count)\r\nUser-Agent: mlops-exporter\r\nConnection: close\r\n"
+        for (name, value) in headers { head += "\(name): \(value)\r\n" }
+        head += "\r\n"
         try write(fd, Array(head.utf8) + body)
         return try readResponse(fd)
     }

@@ -4,11 +4,14 @@ public struct ExpositionSample: Sendable, Equatable {
     public var name: String
     /// Label names and values, unescaped, in the order written.
     public var labels: [Label]
+    /// The value.
     public var value: Double
 
     /// A label pair.
     public struct Label: Sendable, Equatable {
+        /// The label name.
         public var name: String
+        /// The label value, unescaped.
         public var value: String
 
         /// A label.
@@ -28,9 +31,11 @@ public struct ExpositionSample: Sendable, Equatable {
 
 /// A family's `# TYPE` and `# HELP`, for remote write's metadata.
 public struct ExpositionMetadata: Sendable, Equatable {
+    /// The family name as on `# TYPE`.
     public var family: String
     /// `counter`, `gauge`, `histogram`, `summary`, `untyped`.
     public var type: String
+    /// The `# HELP` text, unescaped (empty when none).
     public var help: String
 }
 

@@ -77,6 +77,7 @@ public struct WriteRequestEncoder: Sendable {
 public enum Snappy {
     /// A compression that failed (never for valid input; the library's status).
     public struct Failure: Error {
+        /// The library's status code.
         public let status: Int
     }
 

@@ -8,6 +8,7 @@ import MLOpsExporter
 import MetricsPush
 import ModelMonitoring
 import Profiling
+import RemoteWrite
 import RuleGeneration
 
 /// `mlops-exporter`: the command line. Parses arguments and hands over to the MLOpsExporter library.
@@ -407,8 +408,13 @@ struct Batch: ParsableCommand {
         help: "The run_id label of the push's grouping key. Default: derived from the model and the input files.")
     var runID: String?
 
-    @Option(name: .customLong("push-timeout"), help: "Seconds to keep retrying a failed push.")
+    @Option(name: .customLong("push-timeout"), help: "Seconds to keep retrying a failed push or remote write.")
     var pushTimeout = 30.0
+
+    @Option(
+        name: .customLong("remote-write"),
+        help: "Send the result with Prometheus remote write 1.0 to this receiver (http://host:port/api/v1/write).")
+    var remoteWrite: String?
 
     func validate() throws {
         guard format == "text" || format == "json" else {
@@ -449,6 +455,19 @@ struct Batch: ParsableCommand {
                     "pushed to \(push)\(target.path): \(outcome.status) after \(outcome.attempts) attempt(s)")
             } catch {
                 printError("mlops-exporter batch: \(error)")
+                throw ExitCode(1)
+            }
+        }
+        if let remoteWrite {
+            do {
+                let receiver = try RemoteWriteReceiver(url: remoteWrite)
+                let (samples, metadata) = ExpositionText.parse(result.render())
+                let bodies = try WriteRequestEncoder(externalLabels: ["job": job]).encode(
+                    samples, metadata: metadata, timestamp: Int64((WallClock.now() * 1000).rounded()))
+                try receiver.postAll(bodies, retry: PushRetry(deadline: pushTimeout)) { printError($0) }
+                printError("sent \(samples.count) samples to \(remoteWrite) in \(bodies.count) request(s)")
+            } catch {
+                printError("mlops-exporter batch: remote write: \(error)")
                 throw ExitCode(1)
             }
         }

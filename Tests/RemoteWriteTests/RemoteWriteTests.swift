@@ -26,13 +26,17 @@ struct RemoteWriteTests {
     @Test("the text format is read into samples and metadata, labels unescaped")
     func parse() {
         let (samples, metadata) = ExpositionText.parse(Array(Self.text.utf8))
-        #expect(samples.count == 8)
-        #expect(samples[0] == .init(name: "mlops_events_total", labels: [.init(name: "kind", value: "a\\b"), .init(name: "model", value: "m")], value: 3))
+        #expect(samples.count == 9)
+        #expect(
+            samples[0]
+                == .init(
+                    name: "mlops_events_total",
+                    labels: [.init(name: "kind", value: "a\\b"), .init(name: "model", value: "m")], value: 3))
         #expect(samples[1].labels[0].value == "new\nline")
         #expect(samples[2] == .init(name: "up_gauge", labels: [], value: 1))
         #expect(samples[4].labels == [.init(name: "le", value: "+Inf")])
-        #expect(samples[6].name == "odd" && samples[6].value.isNaN && samples[6].labels[0].value == "\"quoted\"")
-        #expect(samples[7].value == -.infinity)
+        #expect(samples[7].name == "odd" && samples[7].value.isNaN && samples[7].labels[0].value == "\"quoted\"")
+        #expect(samples[8].value == -.infinity)
         #expect(metadata.map(\.family) == ["mlops_events_total", "up_gauge", "lat_seconds"])
         #expect(metadata[1].help == "A gauge with \\ and \n in its help.")
         #expect(metadata[2].type == "histogram" && metadata[2].help.isEmpty)
@@ -58,7 +62,9 @@ struct RemoteWriteTests {
             #expect(series.labels.first { $0.name == "__name__" }?.value == sample.name)
             #expect(series.labels.first { $0.name == "job" }?.value == "mlops-exporter")
             #expect(series.labels.first { $0.name == "instance" }?.value == "pod-a")
-            for label in sample.labels { #expect(series.labels.contains { $0.name == label.name && $0.value == label.value }) }
+            for label in sample.labels {
+                #expect(series.labels.contains { $0.name == label.name && $0.value == label.value })
+            }
             #expect(series.samples.count == 1 && series.samples[0].timestamp == 1_767_225_600_123)
             #expect(series.samples[0].value == sample.value || (series.samples[0].value.isNaN && sample.value.isNaN))
         }

@@ -370,3 +370,32 @@ def test_reference_flag_replaces_the_configured_one(setup, binary, tmp_path):
     assert a.returncode == 0 and b.returncode == 0, (a.stderr, b.stderr)
     assert json.loads(a.stdout)["drift"] == json.loads(b.stdout)["drift"]
     assert json.loads(a.stdout)["drift"]["detected"] is True
+
+
+def test_remote_write_reaches_a_prometheus_receiver(setup, binary, prometheus):
+    """`--remote-write`: the same series as the push, through Prometheus remote write 1.0 into a real Prometheus
+    (`--web.enable-remote-write-receiver`), queried back; a receiver that is not there fails within the deadline."""
+    rng = np.random.default_rng(14)
+    cur = dataset(rng, 1500, shift=0.6)
+    predictions, labels = write_batch(setup["tmp"], "remote", cur)
+    base = prometheus(None, name="receiver", scrape_configs="  []\n", flags=["--web.enable-remote-write-receiver"])
+    before = time.time()
+    r = run(binary, "--config", setup["config"], "--model", "m", "--input", predictions, "--labels", labels,
+            "--format", "json", "--job", "nightly", "--remote-write", f"{base}/api/v1/write")
+    assert r.returncode == 0, r.stderr
+    assert "samples to" in r.stderr
+    report = json.loads(r.stdout)
+    sel = '{job="nightly",model="m"}'
+    accuracy = wait_for(lambda: scalar(base, f"mlops_model_accuracy{sel}"), timeout=30, interval=0.2,
+                        what="accuracy in the receiver")
+    assert accuracy == pytest.approx(report["quality"][0]["figures"]["accuracy"], rel=1e-12)
+    assert scalar(base, f"mlops_dataset_drift_share{sel}") == pytest.approx(report["drift"]["share"], rel=1e-12)
+    assert scalar(base, 'mlops_batch_rows{job="nightly",kind="predictions"}') == 1500
+    assert before <= scalar(base, 'mlops_batch_last_success_timestamp_seconds{job="nightly"}') <= time.time()
+
+    port = free_port()
+    start = time.monotonic()
+    r = run(binary, "--config", setup["config"], "--model", "m", "--input", predictions,
+            "--remote-write", f"http://127.0.0.1:{port}/api/v1/write", "--push-timeout", "2")
+    assert r.returncode == 1 and "remote write" in r.stderr, r.stderr
+    assert time.monotonic() - start < 15

@@ -138,7 +138,8 @@ struct ModelHealth {
         let objective = slo.objectiveRatio
         func ratio(_ sli: Double?, _ what: String) -> SLOStanding {
             guard let sli else {
-                return SLOStanding(slo: slo, sli: nil, met: nil, basis: "no requests measured in the window", what: what)
+                return SLOStanding(
+                    slo: slo, sli: nil, met: nil, basis: "no requests measured in the window", what: what)
             }
             return SLOStanding(
                 slo: slo, sli: sli, met: sli >= objective,
