@@ -73,7 +73,7 @@ public struct MetricSnapshot: Sendable {
 
     mutating func add(_ descriptor: MetricDescriptor, _ series: [CollectedSeries]) {
         let key = Self.sampleName(descriptor)
-        var family = families[key] ?? Family(descriptor: descriptor, samples: [])
+        var family = families.removeValue(forKey: key) ?? Family(descriptor: descriptor, samples: [])
         for s in series {
             switch s.value {
             case .counter(let v, _), .gauge(let v), .unknown(let v):
@@ -165,9 +165,12 @@ public struct MetricSnapshot: Sendable {
 
 extension Registry {
     /// Runs `parts` (joining a run that a scrape has under way, as overlapping scrapes do) and returns what
-    /// they emitted as values. A part left out (it threw, emitted something invalid, or missed `timeout`) is
-    /// counted in the registry's skip metrics as in a scrape, and named in ``MetricSnapshot/skipped``.
-    public func snapshot(of parts: [CollectorPart], timeout: Duration = .seconds(10)) -> MetricSnapshot {
+    /// they emitted as values: every family, or only those whose sample name is in `families` (the others are
+    /// not converted). A part left out (it threw, emitted something invalid, or missed `timeout`) is counted in
+    /// the registry's skip metrics as in a scrape, and named in ``MetricSnapshot/skipped``.
+    public func snapshot(
+        of parts: [CollectorPart], timeout: Duration = .seconds(10), families: Set<String>? = nil
+    ) -> MetricSnapshot {
         var report = RenderReport()
         let outputs = runParts(parts, timeout: timeout, report: &report)
         var snapshot = MetricSnapshot()
@@ -177,7 +180,9 @@ extension Registry {
                 continue
             }
             for (i, chunk) in output.chunks.enumerated() where !chunk.isEmpty {
-                snapshot.add(part.schema.descriptors[i], chunk)
+                let descriptor = part.schema.descriptors[i]
+                if let families, !families.contains(MetricSnapshot.sampleName(descriptor)) { continue }
+                snapshot.add(descriptor, chunk)
             }
         }
         return snapshot

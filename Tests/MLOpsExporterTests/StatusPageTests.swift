@@ -1,7 +1,9 @@
 import ExporterConfig
 import Foundation
 import Ingestion
+import HTTPServer
 import Logging
+import Synchronization
 import Testing
 
 @testable import MLOpsExporter
@@ -149,6 +151,50 @@ struct StatusPageTests {
                 if let match { #expect(match.value == f.value, "\(page): \(f.name) \(f.labels)") }
             }
         }
+    }
+
+    @Test("the pages' lists of families miss nothing they show: the same page as from every family")
+    func familyLists() throws {
+        let exporter = try statusExporter()
+        let fraud = try #require(exporter.model("fraud"))
+        for i in 0..<60 {
+            _ = fraud.record(
+                version: i % 2 == 0 ? "v1" : "v2", prediction: .label(i % 3 == 0 ? hostile : "legit"),
+                score: i % 3 == 0 ? 0.8 : 0.2, latencySeconds: 0.01,
+                attributes: ["region": i % 2 == 0 ? "north" : hostile],
+                id: "p\(i)", label: .label(i % 4 == 0 ? hostile : "legit"))
+        }
+        let now = WallClock.now()
+        exporter.statusHistory.sample(now: now - 30)
+        for page in [StatusEndpoint.Page.overview, .model("fraud"), .model("eta")] {
+            let listed = try #require(exporter.statusEndpoint.render(page, refresh: nil, now: now))
+            let every = try #require(exporter.statusEndpoint.render(page, refresh: nil, now: now, allFamilies: true))
+            #expect(listed.html == every.html, "\(page)")
+        }
+    }
+
+    @Test("a render is counted out before its answer leaves: requests sent on an answer are not refused as busy")
+    func busyCountedOutBeforeAnswering() async throws {
+        let exporter = try statusExporter()
+        let endpoint = exporter.statusEndpoint
+        let request = HTTPRequest(method: "GET", path: "/models/eta")
+        // Two more requests sent from the first one's answer: with the limit of 2 renders, both must be served.
+        let statuses = await withCheckedContinuation { (done: CheckedContinuation<[Int], Never>) in
+            let collected = Mutex<[Int]>([])
+            endpoint.handle(request, page: .model("eta")) { first in
+                collected.withLock { $0.append(first.status) }
+                for _ in 0..<2 {
+                    endpoint.handle(request, page: .model("eta")) { next in
+                        let all = collected.withLock { list -> [Int] in
+                            list.append(next.status)
+                            return list
+                        }
+                        if all.count == 3 { done.resume(returning: all) }
+                    }
+                }
+            }
+        }
+        #expect(statuses == [200, 200, 200])
     }
 
     @Test("rates over the window: the difference of counts since the history's oldest point within the window")

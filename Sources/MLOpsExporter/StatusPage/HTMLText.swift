@@ -23,14 +23,21 @@ struct HTMLText {
     /// FNV-1a (64 bits) of the page without its ``volatile`` ranges, as a weak entity tag `W/"…"`.
     func weakETag() -> String {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        var next = 0
-        var skip = volatile.makeIterator()
-        var range = skip.next()
-        for b in html.utf8 {
-            defer { next += 1 }
-            while let r = range, next >= r.upperBound { range = skip.next() }
-            if let r = range, r.contains(next) { continue }
-            hash = (hash ^ UInt64(b)) &* 0x100_0000_01b3
+        var text = html
+        text.withUTF8 { bytes in
+            var start = 0
+            func add(upTo end: Int) {
+                var i = start
+                while i < end {
+                    hash = (hash ^ UInt64(bytes[i])) &* 0x100_0000_01b3
+                    i += 1
+                }
+            }
+            for r in volatile where r.lowerBound >= start {
+                add(upTo: min(r.lowerBound, bytes.count))
+                start = r.upperBound
+            }
+            add(upTo: bytes.count)
         }
         let hex = String(hash, radix: 16)
         return "W/\"" + String(repeating: "0", count: 16 - hex.count) + hex + "\""
@@ -44,19 +51,20 @@ struct HTMLText {
 
     static func escape(_ s: String) -> String {
         guard s.utf8.contains(where: { $0 == 38 || $0 == 60 || $0 == 62 || $0 == 34 || $0 == 39 }) else { return s }
-        var out = ""
-        out.reserveCapacity(s.utf8.count + 16)
-        for c in s.unicodeScalars {
-            switch c {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.unicodeScalars.append(c)
+        // Byte by byte: the five are ASCII, never part of a multi-byte UTF-8 sequence.
+        var out: [UInt8] = []
+        out.reserveCapacity(s.utf8.count + 32)
+        for b in s.utf8 {
+            switch b {
+            case UInt8(ascii: "&"): out += "&amp;".utf8
+            case UInt8(ascii: "<"): out += "&lt;".utf8
+            case UInt8(ascii: ">"): out += "&gt;".utf8
+            case UInt8(ascii: "\""): out += "&quot;".utf8
+            case UInt8(ascii: "'"): out += "&#39;".utf8
+            default: out.append(b)
             }
         }
-        return out
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// A path segment percent-encoded (RFC 3986 unreserved characters kept).

@@ -22,6 +22,25 @@ final class StatusEndpoint: Sendable {
         case model(String)
     }
 
+    /// The families the overview reads (sample names; the rest, such as per-bin counters, are not converted).
+    static let overviewFamilies: Set<String> = [
+        "mlops_model_requests_total", "mlops_model_latency_seconds", "mlops_ingest_events_total",
+        "mlops_labels_pending", "mlops_labels_joined_total", "mlops_labels_join_delay_seconds",
+        "mlops_dataset_drift_share", "mlops_dataset_drift_detected", "mlops_feature_drift_detected",
+        "mlops_model_accuracy", "mlops_model_mae", "mlops_fairness_violation", "mlops_fairness_metric",
+        "mlops_llm_requests_total", "mlops_llm_requests_within_objective_total",
+        "mlops_llm_time_to_first_token_seconds", "mlops_llm_time_per_output_token_seconds",
+    ]
+    /// The families a model's page reads: the overview's and its details'.
+    static let modelFamilies: Set<String> = overviewFamilies.union(
+        ["feature", "prediction"].flatMap { subject in
+            ["drift_score", "drift_threshold", "drift_detected", "window_observations"].map { "mlops_\(subject)_\($0)" }
+        } + ModelPage.qualityFigures.map(\.metric) + [
+            "mlops_model_predicted_class_total", "mlops_model_confusion_total", "mlops_fairness_window_observations",
+            "mlops_fairness_selection_rate", "mlops_fairness_true_positive_rate", "mlops_fairness_false_positive_rate",
+            "mlops_fairness_lower_bound", "mlops_fairness_upper_bound",
+        ])
+
     static let maxRenders = 2
     static let renderTimeout: Duration = .seconds(5)
 
@@ -71,8 +90,11 @@ final class StatusEndpoint: Sendable {
         let refresh = Self.refresh(request.query)
         let ifNoneMatch = request.headers["If-None-Match"]
         queue.async { [self] in
-            defer { inFlight.wrappingSubtract(1, ordering: .relaxed) }
-            respond(response(page, refresh: refresh, ifNoneMatch: ifNoneMatch, now: WallClock.now()))
+            let answer = response(page, refresh: refresh, ifNoneMatch: ifNoneMatch, now: WallClock.now())
+            // Before answering: a client that sends its next request as soon as it has this answer must find the
+            // render counted out.
+            inFlight.wrappingSubtract(1, ordering: .relaxed)
+            respond(answer)
         }
     }
 
@@ -115,12 +137,14 @@ final class StatusEndpoint: Sendable {
         return false
     }
 
-    /// The page, or nil for a model that is not configured.
-    func render(_ page: Page, refresh: Int?, now: Double) -> HTMLText? {
+    /// The page, or nil for a model that is not configured. `allFamilies` converts every family instead of the
+    /// page's list (the tests check that the list misses nothing the page shows).
+    func render(_ page: Page, refresh: Int?, now: Double, allFamilies: Bool = false) -> HTMLText? {
         let configuration = config.configuration
         switch page {
         case .overview:
-            let snapshot = registry.snapshot(of: monitor.parts(), timeout: Self.renderTimeout)
+            let snapshot = registry.snapshot(
+                of: monitor.parts(), timeout: Self.renderTimeout, families: allFamilies ? nil : Self.overviewFamilies)
             let models = configuration.models.map { health($0, snapshot, now: now) }
             return OverviewPage.render(
                 models, skipped: snapshot.skipped, metricsPath: metricsPath, version: version, refresh: refresh,
@@ -128,7 +152,8 @@ final class StatusEndpoint: Sendable {
         case .model(let name):
             guard let model = configuration.models.first(where: { $0.name == name }) else { return nil }
             let snapshot = registry.snapshot(
-                of: monitor.parts().filter { $0.model == name }, timeout: Self.renderTimeout)
+                of: monitor.parts().filter { $0.model == name }, timeout: Self.renderTimeout,
+                families: allFamilies ? nil : Self.modelFamilies)
             let drift = monitor.model(named: name)?.collectors.lazy.compactMap { $0 as? DriftCollector }.first
             return ModelPage.render(
                 health(model, snapshot, now: now), distributions: drift?.windowDistributions(now: now) ?? [],

@@ -57,7 +57,7 @@ extension DriftCollector {
         let magnitude = abs(x)
         let decimals = magnitude >= 100 ? 1 : magnitude >= 1 ? 2 : 3
         var s = String(x.formatted(decimals: decimals))
-        while s.contains(".") && (s.hasSuffix("0") || s.hasSuffix(".")) { s.removeLast() }
+        while s.utf8.contains(UInt8(ascii: ".")) && (s.hasSuffix("0") || s.hasSuffix(".")) { s.removeLast() }
         return s
     }
 }
