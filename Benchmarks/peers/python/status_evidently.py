@@ -1,7 +1,7 @@
 """What a user runs instead of the exporter's status page to look at drift: Evidently 0.7's DataDriftPreset
 report, rendered to HTML, timed (the peer of scripts/bench-status).
 
-Usage: status_evidently.py --spec FILE [--models m0] [--repeat 5] [--html-out DIR]
+Usage: status_evidently.py --spec FILE [--model m0] [--repeat 3] [--overview 1] [--html-out FILE]
 
 --spec: a JSON file written by scripts/bench-status:
   {"numerical": [...], "categorical": [...],
@@ -16,12 +16,12 @@ One "report" = what a user runs to look at one model's drift, from data already 
         Dataset is built once, outside the timing, as bench-drift does)
   html  snapshot.get_html_str(as_iframe=False) (what save_html writes)
 Timed per report: wall (time.perf_counter) and CPU of this process (time.process_time, all threads), each
-part apart, after one untimed warm-up of the first model. --models all: one "overview" = a report of every
-model in turn (--repeat times). Prints one JSON object.
+part apart, after one untimed warm-up: --repeat reports of --model, then --overview runs of one "overview" = a
+report of every model in turn. Prints one JSON object: "model" and "overview", each with its runs and medians,
+the HTML sizes and --model's per-column verdicts.
 """
 import argparse
 import json
-import os
 import statistics
 import sys
 import time
@@ -86,28 +86,10 @@ def drifted_columns(snapshot):
     return out
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--spec", required=True)
-    ap.add_argument("--models", default="m0", help="comma-separated model names, or all")
-    ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--html-out", help="write the first model's last HTML report here")
-    a = ap.parse_args()
-    import evidently
-    import numpy
-    with open(a.spec) as f:
-        spec = json.load(f)
-    models = spec["models"] if a.models == "all" else [m for m in spec["models"] if m["name"] in a.models.split(",")]
-    data = []
-    for m in models:
-        ref, cur = load(spec, m)
-        from evidently import Dataset
-        data.append((m["name"], Dataset.from_pandas(ref, data_definition=definition(spec)), cur, len(ref)))
-    report(spec, data[0][1], data[0][2])  # warm-up: imports, caches
-    runs = []
-    html_bytes = {}
-    verdicts = {}
-    for _ in range(a.repeat):
+def timed_runs(spec, data, repeat, html_out=None):
+    """repeat runs, each a report of every model in `data` in turn; per run the sums over the models."""
+    runs, html_bytes, verdicts = [], {}, {}
+    for _ in range(repeat):
         per = {"wall_run_s": 0.0, "wall_html_s": 0.0, "cpu_run_s": 0.0, "cpu_html_s": 0.0}
         for name, ref_ds, cur, _rows in data:
             wr, wh, cr, ch, html, snapshot = report(spec, ref_ds, cur)
@@ -118,19 +100,47 @@ def main():
             html_bytes[name] = len(html.encode())
             if name == data[0][0]:
                 verdicts = drifted_columns(snapshot)
-                if a.html_out:
-                    with open(a.html_out, "w") as f:
+                if html_out:
+                    with open(html_out, "w") as f:
                         f.write(html)
         per["wall_s"] = per["wall_run_s"] + per["wall_html_s"]
         per["cpu_s"] = per["cpu_run_s"] + per["cpu_html_s"]
         runs.append(per)
-    out = {"models": [d[0] for d in data], "reference_rows": [d[3] for d in data],
-           "current_rows": [len(d[2]) for d in data], "columns": len(spec["numerical"]) + len(spec["categorical"]) + 2,
-           "repeat": a.repeat, "runs": runs, "html_bytes": html_bytes, "verdicts": verdicts,
-           "wall_median_s": statistics.median(r["wall_s"] for r in runs),
-           "cpu_median_s": statistics.median(r["cpu_s"] for r in runs),
+    return {"models": [d[0] for d in data], "reference_rows": [d[3] for d in data],
+            "current_rows": [len(d[2]) for d in data],
+            "columns": len(spec["numerical"]) + len(spec["categorical"]) + 2, "repeat": repeat, "runs": runs,
+            "html_bytes": html_bytes, "verdicts": verdicts,
+            "wall_median_s": statistics.median(r["wall_s"] for r in runs),
+            "cpu_median_s": statistics.median(r["cpu_s"] for r in runs)}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--spec", required=True)
+    ap.add_argument("--model", default="m0", help="the model timed alone")
+    ap.add_argument("--repeat", type=int, default=3, help="timed reports of --model")
+    ap.add_argument("--overview", type=int, default=1, help="timed runs over every model (0: none)")
+    ap.add_argument("--html-out", help="write --model's last HTML report here")
+    a = ap.parse_args()
+    import evidently
+    import numpy
+    from evidently import Dataset
+    with open(a.spec) as f:
+        spec = json.load(f)
+    models = [m for m in spec["models"] if a.overview > 0 or m["name"] == a.model]
+    models.sort(key=lambda m: m["name"] != a.model)  # --model first
+    if not models or models[0]["name"] != a.model:
+        sys.exit(f"no model {a.model} in {a.spec}")
+    data = []
+    for m in models:
+        ref, cur = load(spec, m)
+        data.append((m["name"], Dataset.from_pandas(ref, data_definition=definition(spec)), cur, len(ref)))
+    report(spec, data[0][1], data[0][2])  # warm-up: imports, caches
+    out = {"model": timed_runs(spec, data[:1], a.repeat, a.html_out),
            "versions": {"evidently": evidently.__version__, "pandas": pd.__version__, "numpy": numpy.__version__,
                         "python": sys.version.split()[0]}}
+    if a.overview > 0:
+        out["overview"] = timed_runs(spec, data, a.overview)
     print(json.dumps(out, sort_keys=True))
 
 
