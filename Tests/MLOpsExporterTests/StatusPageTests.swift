@@ -1,7 +1,7 @@
 import ExporterConfig
 import Foundation
-import Ingestion
 import HTTPServer
+import Ingestion
 import Logging
 import Synchronization
 import Testing
