@@ -216,13 +216,13 @@ public final class Exporter: Sendable {
         startStorage()
         statusHistory.start()
         try server.start()
-        remoteWriter?.start()
         do {
             try proxy?.start()
         } catch {
             server.shutdown(deadline: .zero)
             throw error
         }
+        remoteWriter?.start()
         state.ready.store(true, ordering: .relaxed)
         logger.info(
             "listening",

@@ -121,13 +121,6 @@ struct ModelHealth {
             state = max(state, .warning)
             reasons.append("\(violations.count) fairness metric\(violations.count == 1 ? "" : "s") out of bounds")
         }
-        if let q = quality, let target = q.target,
-            !(q.higherIsBetter ? q.sample.value >= target : q.sample.value <= target),
-            !standings.contains(where: { $0.slo.type == .quality })
-        {
-            state = max(state, .critical)
-            reasons.append("\(q.name) below target")
-        }
         self.state = state
         self.reasons = reasons
     }
