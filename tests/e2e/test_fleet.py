@@ -1,6 +1,7 @@
 """A fleet, end to end (issue 19): three exporters with the same model and disjoint traffic, a real Prometheus
-scraping them with the recording rules of `mlops-exporter rules`, and a second Prometheus that receives the raw
-series through Prometheus remote write and evaluates the same rules (the Mimir / Thanos topology of docs/fleet.md).
+scraping them with the recording rules of `mlops-exporter rules`, a second Prometheus that receives the raw series
+through Prometheus remote write and evaluates the same rules (the Mimir / Thanos topology of docs/fleet.md), and a
+third that receives the exporters' own remote write (`remote_write:`, no scraper) with the same rules.
 Fleet PSI per feature, fleet accuracy and fleet demographic parity from the rules of both equal what one exporter
 computes on the union of the data, and numpy (PSI on the profile's bins with Evidently's zero rule), scikit-learn
 and fairlearn on the same rows, within what PromQL's extrapolation of `increase()` over scrapes allows."""
@@ -118,7 +119,13 @@ def test_fleet_rules_over_three_exporters_and_through_remote_write_equal_the_uni
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
 
-    replicas = {name: start_exporter("--config", str(config), "--instance.id", name) for name in INSTANCES}
+    # The exporters' own remote write (`remote_write:`, for sites with no scraper) into a third Prometheus.
+    direct = prometheus(None, name="direct", rule_files=[rules], flags=["--web.enable-remote-write-receiver"],
+                        scrape_configs="  []\n")
+    replica_config = tmp_path / "replica.yaml"
+    replica_config.write_text(config.read_text() + (
+        f"remote_write: {{url: '{direct}/api/v1/write', interval: 1s, external_labels: {{job: {JOB}}}}}\n"))
+    replicas = {name: start_exporter("--config", str(replica_config), "--instance.id", name) for name in INSTANCES}
     union = start_exporter("--config", str(config), "--instance.id", "union")
 
     # The central Prometheus (Mimir, Thanos receive in production): receives raw series, evaluates the rules.
@@ -135,7 +142,7 @@ def test_fleet_rules_over_three_exporters_and_through_remote_write_equal_the_uni
 
     # The counters must be scraped at zero before the traffic, so that increase() sees all of it.
     fleet_predictions = f'sum(mlops_fairness_predictions_total{{job="{JOB}",model="churn"}})'
-    for base in (edge, central):
+    for base in (edge, central, direct):
         zeros = f'count(count by (instance) (mlops_fairness_predictions_total{{job="{JOB}"}} == 0))'
         wait_for(lambda: one_or_none(base, zeros) == 3, timeout=60, interval=0.5,
                  what=f"the three exporters' counters at zero in {base}")
@@ -148,7 +155,7 @@ def test_fleet_rules_over_three_exporters_and_through_remote_write_equal_the_uni
         post(e, part)
     post(union, current)
     n = len(current)
-    for base in (edge, central):
+    for base in (edge, central, direct):
         wait_for(lambda: one_or_none(base, fleet_predictions) == n, timeout=60, interval=0.5,
                  what=f"the fleet's {n} predictions in {base}")
 
@@ -198,7 +205,7 @@ def test_fleet_rules_over_three_exporters_and_through_remote_write_equal_the_uni
         moved = eps * np.max([np.abs(sh / sh.sum() - q) for sh in shares], axis=0)
         qf = np.where(q == 0, 0.0001, q)
         psi_tol[name] = float(np.sum(np.abs(np.log(qf / p) + 1 - p / qf) * moved)) + 1e-9
-    for base in (edge, central):
+    for base in (edge, central, direct):
         def rules_ready():
             got = values(base, 'mlops:feature_psi:increase1h{model="churn"}')
             return len(got) == 2 and one_or_none(base, 'mlops:fairness_demographic_parity_difference:ratio_rate1h')
