@@ -71,6 +71,25 @@ public struct MetricSnapshot: Sendable {
         samples(name, matching: labels).reduce(0) { $0 + $1.value }
     }
 
+    /// The samples split by the value of label `name` (samples without it are left out): one snapshot per value,
+    /// each with the families that have samples for it. One pass, for callers that look up one value's samples
+    /// many times (a status page's card per model).
+    public func partitioned(by name: String) -> [String: MetricSnapshot] {
+        var out: [String: MetricSnapshot] = [:]
+        for (key, family) in families {
+            var groups: [String: [Sample]] = [:]
+            for sample in family.samples {
+                guard let value = sample.label(name) else { continue }
+                groups[value, default: []].append(sample)
+            }
+            for (value, samples) in groups {
+                out[value, default: MetricSnapshot()].families[key] = Family(
+                    descriptor: family.descriptor, samples: samples)
+            }
+        }
+        return out
+    }
+
     mutating func add(_ descriptor: MetricDescriptor, _ series: [CollectedSeries]) {
         let key = Self.sampleName(descriptor)
         var family = families.removeValue(forKey: key) ?? Family(descriptor: descriptor, samples: [])

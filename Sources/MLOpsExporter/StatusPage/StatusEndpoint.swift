@@ -145,7 +145,8 @@ final class StatusEndpoint: Sendable {
         case .overview:
             let snapshot = registry.snapshot(
                 of: monitor.parts(), timeout: Self.renderTimeout, families: allFamilies ? nil : Self.overviewFamilies)
-            let models = configuration.models.map { health($0, snapshot, now: now) }
+            let byModel = snapshot.partitioned(by: "model")
+            let models = configuration.models.map { health($0, byModel[$0.name] ?? MetricSnapshot(), now: now) }
             return OverviewPage.render(
                 models, skipped: snapshot.skipped, metricsPath: metricsPath, version: version, refresh: refresh,
                 now: now)

@@ -410,38 +410,40 @@ public final class DriftCollector: ModelCollector {
     func evaluate(
         _ m: Monitored, window: SliceRing.Window
     ) -> (result: DriftResult, observations: Double, missing: Double) {
-        let c = m.column
         let blocks = window.blocks
-        let current = window.counts(c.base, c.binCount)
+        let current = window.counts(m.column.base, m.column.binCount)
         let observations = current.reduce(0, +)
-        let missing = Double(window.total(c.base + c.missingOffset))
+        let missing = Double(window.total(m.column.base + m.column.missingOffset))
         guard observations > 0 else { return (DriftResult(distance: .nan), 0, missing) }
         let result: DriftResult
         switch m.method {
-        case .psi: result = DriftStatistics.psi(reference: c.referenceBins, current: current)
-        case .klDiv: result = DriftStatistics.klDivergence(reference: c.referenceBins, current: current)
+        case .psi: result = DriftStatistics.psi(reference: m.column.referenceBins, current: current)
+        case .klDiv: result = DriftStatistics.klDivergence(reference: m.column.referenceBins, current: current)
         case .jensenShannon:
             result = DriftStatistics.jensenShannon(
-                reference: c.referenceBins, current: current, base: options.jensenShannonBase)
-        case .chiSquare: result = DriftStatistics.chiSquare(reference: c.referenceBins, current: current)
-        case .z: result = DriftStatistics.zTest(reference: c.referenceBins, current: current)
+                reference: m.column.referenceBins, current: current, base: options.jensenShannonBase)
+        case .chiSquare: result = DriftStatistics.chiSquare(reference: m.column.referenceBins, current: current)
+        case .z: result = DriftStatistics.zTest(reference: m.column.referenceBins, current: current)
         case .wasserstein, .ks:
-            guard case .numeric(let p) = c.kind else {
+            // The range from the column, not by binding its profile: that would copy (and retain) its arrays.
+            guard m.column.isNumeric else {
                 // Configuration validation keeps distribution methods off categorical columns.
                 return (DriftResult(distance: .nan), observations, missing)
             }
-            let fine = window.counts(c.base + c.fineOffset, c.fineCount)
-            let below = Double(window.total(c.base + c.belowCountOffset))
-            let above = Double(window.total(c.base + c.aboveCountOffset))
+            let fine = window.counts(m.column.base + m.column.fineOffset, m.column.fineCount)
+            let below = Double(window.total(m.column.base + m.column.belowCountOffset))
+            let above = Double(window.total(m.column.base + m.column.aboveCountOffset))
             if m.method == .ks {
                 result = DriftStatistics.ks(
-                    referenceFine: c.referenceFine, currentFine: fine, currentBelow: below, currentAbove: above,
-                    n: m.referenceCount, m: Int(observations))
+                    referenceFine: m.column.referenceFine, currentFine: fine, currentBelow: below, currentAbove: above,
+                    n: m.referenceCount, m: Int(observations), referenceTotal: m.column.referenceFineTotal)
             } else {
                 let distance = DriftStatistics.wasserstein(
-                    referenceFine: c.referenceFine, lower: p.min, upper: p.max, currentFine: fine,
-                    currentBelow: (below, ring.sumDouble(c.base + c.belowSumOffset, blocks: blocks)),
-                    currentAbove: (above, ring.sumDouble(c.base + c.aboveSumOffset, blocks: blocks)))
+                    referenceFine: m.column.referenceFine, lower: m.column.lower, upper: m.column.upper,
+                    currentFine: fine,
+                    currentBelow: (below, ring.sumDouble(m.column.base + m.column.belowSumOffset, blocks: blocks)),
+                    currentAbove: (above, ring.sumDouble(m.column.base + m.column.aboveSumOffset, blocks: blocks)),
+                    referenceTotal: m.column.referenceFineTotal)
                 let normalised = distance / Swift.max(m.std, 0.001)
                 result = DriftResult(distance: normalised)
             }

@@ -34,6 +34,11 @@ struct DriftColumn: Sendable {
     /// Each bin's share of the reference (0 for an empty reference), exported at every scrape.
     let referenceRatios: [Double]
     let referenceFine: [Double]
+    /// A numeric column's reference range (the fine bins' span); 0 for a categorical one.
+    let lower: Double
+    let upper: Double
+    /// The sum of ``referenceFine`` (computed once: each evaluation of KS or Wasserstein needs it).
+    let referenceFineTotal: Double
 
     init(name: String, numeric p: NumericProfile, keepsFine: Bool, base: Int, totalsBase: Int) {
         self.name = name
@@ -49,6 +54,9 @@ struct DriftColumn: Sendable {
         referenceBins = p.counts.map(Double.init)
         referenceRatios = Self.ratios(referenceBins)
         referenceFine = keepsFine ? p.fine.map(Double.init) : []
+        lower = p.min
+        upper = p.max
+        referenceFineTotal = DriftStatistics.total(referenceFine)
     }
 
     init(name: String, categorical p: CategoricalProfile, base: Int, totalsBase: Int) throws(SchemaError) {
@@ -63,6 +71,9 @@ struct DriftColumn: Sendable {
         referenceBins = p.counts.map(Double.init)
         referenceRatios = Self.ratios(referenceBins)
         referenceFine = []
+        lower = 0
+        upper = 0
+        referenceFineTotal = 0
     }
 
     /// `counts` as shares of their total (all 0 when the total is 0).

@@ -39,11 +39,12 @@ extension DriftStatistics {
     /// the bin's mass, and by at most `w·mass/2` in integral). NaN if either sample is empty or the grids differ.
     public static func wasserstein(
         referenceFine: [Double], lower: Double, upper: Double, currentFine: [Double],
-        currentBelow: (count: Double, sum: Double), currentAbove: (count: Double, sum: Double)
+        currentBelow: (count: Double, sum: Double), currentAbove: (count: Double, sum: Double),
+        referenceTotal: Double? = nil
     ) -> Double {
         let bins = referenceFine.count
         guard bins > 0, currentFine.count == bins, upper >= lower else { return .nan }
-        let n = Self.total(referenceFine)
+        let n = referenceTotal ?? Self.total(referenceFine)
         let inside = Self.total(currentFine)
         let m = inside + currentBelow.count + currentAbove.count
         guard n > 0, m > 0 else { return .nan }
@@ -91,22 +92,24 @@ extension DriftStatistics {
     /// scipy's default `method='auto'` uses the exact two-sample distribution when `max(n, m) <= 10000`, which
     /// needs the exact D and is not offered here. NaN if either sample is empty.
     public static func ks(
-        referenceFine: [Double], currentFine: [Double], currentBelow: Double, currentAbove: Double, n: Int, m: Int
+        referenceFine: [Double], currentFine: [Double], currentBelow: Double, currentAbove: Double, n: Int, m: Int,
+        referenceTotal: Double? = nil
     ) -> DriftResult {
         let d = ksStatistic(
             referenceFine: referenceFine, currentFine: currentFine, currentBelow: currentBelow,
-            currentAbove: currentAbove)
+            currentAbove: currentAbove, referenceTotal: referenceTotal)
         guard !d.isNaN else { return DriftResult(statistic: .nan, pValue: .nan) }
         return DriftResult(statistic: d, pValue: SpecialFunctions.ksTwoSampleAsymptoticPValue(d: d, n: n, m: m))
     }
 
     /// The KS statistic alone from fine histograms (see ``ks(referenceFine:currentFine:currentBelow:currentAbove:n:m:)``).
     public static func ksStatistic(
-        referenceFine: [Double], currentFine: [Double], currentBelow: Double, currentAbove: Double
+        referenceFine: [Double], currentFine: [Double], currentBelow: Double, currentAbove: Double,
+        referenceTotal: Double? = nil
     ) -> Double {
         let bins = referenceFine.count
         guard bins > 0, currentFine.count == bins else { return .nan }
-        let n = Self.total(referenceFine)
+        let n = referenceTotal ?? Self.total(referenceFine)
         let inside = Self.total(currentFine)
         let m = inside + currentBelow + currentAbove
         guard n > 0, m > 0 else { return .nan }
