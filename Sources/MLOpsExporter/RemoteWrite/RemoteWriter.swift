@@ -39,7 +39,9 @@ final class RemoteWriter: Sendable {
     let encoder: WriteRequestEncoder
     let transport: Transport
     let logger: Logger
-    let queue = Mutex<[Pending]>([])
+    /// The pending requests, oldest first, and whether the first is being sent (the producer then never drops it:
+    /// its samples are counted once, as sent or dropped, by the sender).
+    let queue = Mutex<(pending: [Pending], headInFlight: Bool)>(([], false))
     let wake = DispatchSemaphore(value: 0)
     let stopping = Atomic<Bool>(false)
     let started = Atomic<Bool>(false)
@@ -82,8 +84,8 @@ final class RemoteWriter: Sendable {
         wake.signal()
         _ = threadsDone.wait(timeout: .now() + configuration.timeout.seconds + 2)
         let left = queue.withLock { q in
-            defer { q.removeAll() }
-            return q.reduce(0) { $0 + $1.samples }
+            defer { q.pending.removeAll() }
+            return q.pending.reduce(0) { $0 + $1.samples }
         }
         if left > 0 { metrics.dropped("shutdown", left) }
         metrics.pending.set(0)
@@ -126,12 +128,13 @@ final class RemoteWriter: Sendable {
             Pending(body: body, samples: min(per, samples.count - i * per))
         }
         let droppedSamples = queue.withLock { q -> Int in
-            q += entries
+            q.pending += entries
             var dropped = 0
-            while q.count > configuration.maxPendingRequests {
-                dropped += q.removeFirst().samples
+            let oldest = q.headInFlight ? 1 : 0
+            while q.pending.count > max(configuration.maxPendingRequests, oldest + 1) {
+                dropped += q.pending.remove(at: oldest).samples
             }
-            metrics.pending.set(Double(q.count))
+            metrics.pending.set(Double(q.pending.count))
             return dropped
         }
         if droppedSamples > 0 { metrics.dropped("queue_full", droppedSamples) }
@@ -141,38 +144,45 @@ final class RemoteWriter: Sendable {
     private func sendLoop() {
         var backoff = configuration.minBackoff.seconds
         while !stopping.load(ordering: .relaxed) {
-            guard let next = queue.withLock({ $0.first }) else {
+            let head = queue.withLock { q -> Pending? in
+                q.headInFlight = !q.pending.isEmpty
+                return q.pending.first
+            }
+            guard let next = head else {
                 _ = wake.wait(timeout: .now() + 0.5)
                 continue
             }
             let outcome = transport(next.body)
             switch outcome {
             case .delivered:
-                removeHead(next)
+                removeHead()
                 metrics.sent.inc(by: Double(next.samples))
                 metrics.requests.inc()
                 metrics.lastSuccess.set(WallClock.now())
                 backoff = configuration.minBackoff.seconds
             case .rejected(let reason, let answer):
                 metrics.failed(reason)
-                removeHead(next)
+                removeHead()
                 metrics.dropped("rejected", next.samples)
                 logger.warning(
                     "remote write: the receiver refused a request (not retried)",
                     metadata: ["reason": "\(reason)", "answer": "\(answer.prefix(200))"])
             case .retry(let reason):
                 metrics.failed(reason)
+                // While it waits, the head may be dropped for room like any other pending request.
+                queue.withLock { $0.headInFlight = false }
                 guard pause(backoff) else { return }
                 backoff = min(backoff * 2, configuration.maxBackoff.seconds)
             }
         }
     }
 
-    /// Removes `sent` from the head of the queue, unless the producer dropped it meanwhile.
-    private func removeHead(_ sent: Pending) {
+    /// Removes the head of the queue, the request just sent (the producer never drops a head in flight).
+    private func removeHead() {
         queue.withLock { q in
-            if let first = q.first, first.body == sent.body { q.removeFirst() }
-            metrics.pending.set(Double(q.count))
+            if !q.pending.isEmpty { q.pending.removeFirst() }
+            q.headInFlight = false
+            metrics.pending.set(Double(q.pending.count))
         }
     }
 }
