@@ -408,7 +408,7 @@ public final class DriftCollector: ModelCollector {
 
     /// The window's comparison of one column with its reference, or nil when the window has no values.
     func evaluate(
-        _ m: Monitored, window: SliceRing.Window
+        _ m: Monitored, window: SliceRing.Window, scratch: inout [Double]
     ) -> (result: DriftResult, observations: Double, missing: Double) {
         let blocks = window.blocks
         let current = window.counts(m.column.base, m.column.binCount)
@@ -430,17 +430,18 @@ public final class DriftCollector: ModelCollector {
                 // Configuration validation keeps distribution methods off categorical columns.
                 return (DriftResult(distance: .nan), observations, missing)
             }
-            let fine = window.counts(m.column.base + m.column.fineOffset, m.column.fineCount)
+            window.counts(m.column.base + m.column.fineOffset, m.column.fineCount, into: &scratch)
             let below = Double(window.total(m.column.base + m.column.belowCountOffset))
             let above = Double(window.total(m.column.base + m.column.aboveCountOffset))
             if m.method == .ks {
                 result = DriftStatistics.ks(
-                    referenceFine: m.column.referenceFine, currentFine: fine, currentBelow: below, currentAbove: above,
+                    referenceFine: m.column.referenceFine, currentFine: scratch, currentBelow: below,
+                    currentAbove: above,
                     n: m.referenceCount, m: Int(observations), referenceTotal: m.column.referenceFineTotal)
             } else {
                 let distance = DriftStatistics.wasserstein(
                     referenceFine: m.column.referenceFine, lower: m.column.lower, upper: m.column.upper,
-                    currentFine: fine,
+                    currentFine: scratch,
                     currentBelow: (below, ring.sumDouble(m.column.base + m.column.belowSumOffset, blocks: blocks)),
                     currentAbove: (above, ring.sumDouble(m.column.base + m.column.aboveSumOffset, blocks: blocks)),
                     referenceTotal: m.column.referenceFineTotal)
@@ -457,20 +458,25 @@ public final class DriftCollector: ModelCollector {
         let window = ring.window(now: WallClock.now())
         var verdicts = 0
         var drifted = 0
+        // One buffer for every column's fine counts (KS, Wasserstein), reused: collect never runs concurrently with
+        // itself.
+        var scratch: [Double] = []
         for (m, labels) in zip(features, featureLabels) {
-            let c = m.column
-            let (verdict, missing) = emitDrift(m, f.feature, labels, window: window, into: &sink)
+            let (verdict, missing) = emitDrift(m, f.feature, labels, window: window, scratch: &scratch, into: &sink)
             sink.gauge(f.windowMissing, labels.subject, value: missing)
-            sink.counter(f.missing, labels.subject, value: Double(totals.load(c.totalsBase + c.binCount)))
+            sink.counter(
+                f.missing, labels.subject, value: Double(totals.load(m.column.totalsBase + m.column.binCount)))
             if let verdict {
                 verdicts += 1
                 if verdict { drifted += 1 }
             }
         }
         if let prediction, let predictionLabels {
-            _ = emitDrift(prediction, f.prediction, predictionLabels, window: window, into: &sink)
+            _ = emitDrift(prediction, f.prediction, predictionLabels, window: window, scratch: &scratch, into: &sink)
         }
-        if let score, let scoreLabels { _ = emitDrift(score, f.prediction, scoreLabels, window: window, into: &sink) }
+        if let score, let scoreLabels {
+            _ = emitDrift(score, f.prediction, scoreLabels, window: window, scratch: &scratch, into: &sink)
+        }
         if verdicts > 0 {
             let share = Double(drifted) / Double(verdicts)
             sink.gauge(f.driftShare, modelLabels, value: share)
@@ -481,9 +487,9 @@ public final class DriftCollector: ModelCollector {
 
     func emitDrift(
         _ m: Monitored, _ f: SubjectFamilies, _ labels: ColumnLabels, window: SliceRing.Window,
-        into sink: inout CollectorSink
+        scratch: inout [Double], into sink: inout CollectorSink
     ) -> (verdict: Bool?, missing: Double) {
-        let (result, observations, missing) = evaluate(m, window: window)
+        let (result, observations, missing) = evaluate(m, window: window, scratch: &scratch)
         sink.gauge(f.observations, labels.subject, value: observations)
         sink.gauge(f.threshold, labels.method, value: labels.threshold)
         var verdict: Bool?

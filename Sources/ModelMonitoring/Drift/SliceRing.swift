@@ -147,6 +147,25 @@ public final class SliceRing: Sendable {
             closed[position] &+ (open >= 0 ? data.load(open &+ position) : 0)
         }
 
+        /// Totals of slots `position..<position + count`, as Doubles, written over `out` (resized to `count`;
+        /// its storage reused when it has the capacity: no allocation per column at each scrape).
+        public func counts(_ position: Int, _ count: Int, into out: inout [Double]) {
+            precondition(position >= 0 && position + count <= closed.count)
+            if out.count != count { out = [Double](repeating: 0, count: count) }
+            out.withUnsafeMutableBufferPointer { out in
+                closed.withUnsafeBufferPointer { closed in
+                    if open >= 0 {
+                        for i in 0..<count {
+                            out[i] = Double(
+                                Int64(bitPattern: closed[position &+ i] &+ data.load(open &+ position &+ i)))
+                        }
+                    } else {
+                        for i in 0..<count { out[i] = Double(Int64(bitPattern: closed[position &+ i])) }
+                    }
+                }
+            }
+        }
+
         /// Totals of slots `position..<position + count`, as Doubles.
         public func counts(_ position: Int, _ count: Int) -> [Double] {
             precondition(position >= 0 && position + count <= closed.count)
