@@ -151,7 +151,8 @@ let package = Package(
         // Test support: renders fixture registries for the Python conformance tests.
         .executableTarget(name: "exposition-fixture", dependencies: ["Exposition"], swiftSettings: strict),
         .testTarget(
-            name: "RemoteWriteTests", dependencies: ["RemoteWrite", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            name: "RemoteWriteTests",
+            dependencies: ["RemoteWrite", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             swiftSettings: strict),
         .testTarget(name: "ExpositionTests", dependencies: ["Exposition"], swiftSettings: strict),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "CNghttp2"], swiftSettings: strict),

@@ -30,22 +30,10 @@ extension Reader {
         for (key, value) in fields {
             let field = "\(path).\(key)"
             switch key {
-            case "interval":
-                config.interval =
-                    duration(value, field, range: RemoteWriteConfiguration.intervalRange, wholeSeconds: false)
-                    ?? config.interval
-            case "timeout":
-                config.timeout =
-                    duration(value, field, range: RemoteWriteConfiguration.timeoutRange, wholeSeconds: false)
-                    ?? config.timeout
-            case "min_backoff":
-                config.minBackoff =
-                    duration(value, field, range: RemoteWriteConfiguration.timeoutRange, wholeSeconds: false)
-                    ?? config.minBackoff
-            case "max_backoff":
-                config.maxBackoff =
-                    duration(value, field, range: RemoteWriteConfiguration.timeoutRange, wholeSeconds: false)
-                    ?? config.maxBackoff
+            case "interval", "timeout", "min_backoff", "max_backoff":
+                let target = Self.remoteWriteDuration(key)
+                config[keyPath: target.field] =
+                    duration(value, field, range: target.range, wholeSeconds: false) ?? config[keyPath: target.field]
             case "max_pending_requests":
                 config.maxPendingRequests = int(value, field, range: 1...1000) ?? config.maxPendingRequests
             case "external_labels":
@@ -66,6 +54,18 @@ extension Reader {
             fail(node, "\(path).min_backoff", "must not exceed max_backoff")
         }
         return config
+    }
+
+    /// Where each of the section's durations goes, and its allowed range.
+    static func remoteWriteDuration(
+        _ key: String
+    ) -> (field: WritableKeyPath<RemoteWriteConfiguration, Duration>, range: ClosedRange<Duration>) {
+        switch key {
+        case "interval": return (\.interval, RemoteWriteConfiguration.intervalRange)
+        case "timeout": return (\.timeout, RemoteWriteConfiguration.timeoutRange)
+        case "min_backoff": return (\.minBackoff, RemoteWriteConfiguration.timeoutRange)
+        default: return (\.maxBackoff, RemoteWriteConfiguration.timeoutRange)
+        }
     }
 
     /// A mapping of strings to strings whose keys pass `check` (nil) or are refused with its message.

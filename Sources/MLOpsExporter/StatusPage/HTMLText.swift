@@ -1,3 +1,5 @@
+import Ingestion
+
 /// Builds the status pages' HTML: every string that comes from a user (model, version, feature, class, group,
 /// attribute names, label values) goes through ``text(_:)`` or ``attribute(_:)``, which escape `&`, `<`, `>`,
 /// `"` and `'`, so a name such as `<script>` is shown as text and cannot end an attribute.

@@ -1,6 +1,6 @@
 /// `s` as a JSON string literal (RFC 8259): quotes, backslashes and control characters escaped, everything else
-/// as is. Used by the ingestion API's report and the JSON log format.
-func jsonStringLiteral(_ s: String) -> String {
+/// as is. Used by the ingestion API's report, the JSON log format, the status page and the batch report's messages.
+public func jsonStringLiteral(_ s: String) -> String {
     var out = "\""
     for scalar in s.unicodeScalars {
         switch scalar {
