@@ -11,13 +11,17 @@
 #   bg_check                                  exit 1 with the log of a job that has failed, if any (no waiting)
 #   bg_stop_all                               for the EXIT trap: stop (or, --finish, wait for) unfinished jobs
 #   step TITLE                                print "== TITLE", check the jobs, time the step until the next one
-#   print_timings                             the wall time of every step and job
+#   print_timings                             the wall time of every step and job (jobs: and their CPU time), and
+#                                             how busy the machine's CPUs were
 
 BG_TIMEOUT=${BG_TIMEOUT:-1800}
 bg_names=()
 declare -A bg_pid=() bg_began=() bg_finish=() bg_done=()
 timings=()
-step_title="" step_began=0
+step_title="" step_began=0 step_busy0=0
+# The machine's CPU time at the start (busy, idle; USER_HZ ticks from /proc/stat), for print_timings.
+_cpu_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6 }' /proc/stat; }
+read -r cpu_busy0 cpu_idle0 < <(_cpu_ticks)
 
 bg_start() {
   local finish=0
@@ -29,7 +33,9 @@ bg_start() {
   set -m
   (
     rc=0
-    nice -n "$nice" "$@" >"$BG_LOGS/$name.log" 2>&1 </dev/null || rc=$?
+    # The CPU time of the job and all it ran (user + system s), for print_timings.
+    TIMEFORMAT='%U %S'
+    { time nice -n "$nice" "$@" >"$BG_LOGS/$name.log" 2>&1 </dev/null || rc=$?; } 2>"$BG_LOGS/$name.cpu"
     echo "$rc $SECONDS" >"$BG_LOGS/$name.status.tmp"
     mv "$BG_LOGS/$name.status.tmp" "$BG_LOGS/$name.status"
   ) &
@@ -48,6 +54,11 @@ _bg_status() {
   elif ! kill -0 "${bg_pid[$1]}" 2>/dev/null; then
     echo "killed $SECONDS"
   fi
+}
+
+# _bg_cpu NAME: the job's CPU seconds (user + system), "?" if it did not say.
+_bg_cpu() {
+  awk '{ printf "%.0f", $1 + $2; ok = 1 } END { if (!ok) printf "?" }' "$BG_LOGS/$1.cpu" 2>/dev/null || echo "?"
 }
 
 _bg_failed() { # _bg_failed NAME RC
@@ -95,7 +106,7 @@ bg_wait() {
     wait "${bg_pid[$name]}" 2>/dev/null || true
     bg_done[$name]=1
     [ "${status%% *}" = 0 ] || _bg_failed "$name" "${status%% *}"
-    timings+=("background $name: $((${status#* } - bg_began[$name])) s (the foreground waited $((SECONDS - began)) s)")
+    timings+=("background $name: $((${status#* } - bg_began[$name])) s, $(_bg_cpu "$name") s CPU (the foreground waited $((SECONDS - began)) s)")
     echo "== background: $name done in $((${status#* } - bg_began[$name])) s (waited for $((SECONDS - began)) s)"
   done
 }
@@ -115,7 +126,11 @@ bg_stop_all() {
 }
 
 _step_end() {
-  if [ -n "$step_title" ]; then timings+=("$step_title: $((SECONDS - step_began)) s"); fi
+  local busy idle
+  if [ -n "$step_title" ]; then
+    read -r busy idle < <(_cpu_ticks)
+    timings+=("$step_title: $((SECONDS - step_began)) s (the machine's CPUs busy $(((busy - step_busy0) / $(getconf CLK_TCK))) s)")
+  fi
   step_title=""
 }
 
@@ -124,11 +139,15 @@ step() {
   _step_end
   step_title=$1
   step_began=$SECONDS
+  read -r step_busy0 _ < <(_cpu_ticks)
   echo "== $1"
 }
 
 print_timings() {
   _step_end
-  echo "== wall time: $SECONDS s"
+  local busy idle hz
+  read -r busy idle < <(_cpu_ticks)
+  hz=$(getconf CLK_TCK)
+  echo "== wall time: $SECONDS s; the machine's CPUs ($(nproc)) busy $(((busy - cpu_busy0) / hz)) s, idle $(((idle - cpu_idle0) / hz)) s"
   printf '%s\n' "${timings[@]}"
 }
