@@ -313,34 +313,38 @@ public final class Exporter: Sendable {
         return checked
     }
 
+    /// Blocks SIGTERM, SIGINT and SIGHUP in the calling thread, and so in every thread it starts afterwards: call it
+    /// first in `main` (before anything starts a thread) so that ``runUntilSignalled(deadline:)``, which unblocks them
+    /// in its own thread, is the only one they interrupt. Without it they still work, on whichever thread the kernel
+    /// picks.
+    public static func blockShutdownSignals() { SignalPipe.block(Self.shutdownSignals) }
+
+    static let shutdownSignals = [SIGTERM, SIGINT, SIGHUP]
+
     /// Blocks until SIGTERM or SIGINT, then shuts down gracefully; SIGHUP reloads the configuration.
-    /// Returns the process exit status (0).
+    /// Returns the process exit status: 0, or 1 if the handlers could not be installed (then it shuts down at once).
     public func runUntilSignalled(deadline: Duration = .seconds(10)) -> Int32 {
-        // Dispatch sources see signals only while the default action is off; restored on return, so that
-        // an embedding process gets its own handling back.
-        let previous = [SIGTERM, SIGINT, SIGHUP].map { ($0, signal($0, SIG_IGN)) }
-        defer { for (sig, handler) in previous { signal(sig, handler) } }
-        let done = DispatchSemaphore(value: 0)
-        let queue = DispatchQueue(label: "mlops-exporter.signals")
-        let sources = [SIGTERM, SIGINT].map { sig in
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: queue)
-            source.setEventHandler { [logger] in
-                logger.info("shutting down", metadata: ["signal": "\(sig == SIGTERM ? "SIGTERM" : "SIGINT")"])
-                done.signal()
+        // A handler writing to a pipe, read on this thread: no Dispatch source (their handlers need a free worker
+        // of the global pool, and their signalfd a signal that no other thread takes first). The previous
+        // handlers are restored on return, so that an embedding process gets its own handling back.
+        guard let signals = SignalPipe(signals: Self.shutdownSignals) else {
+            logger.error("cannot install the signal handlers (a pipe could not be made, or they are installed)")
+            shutdown(deadline: deadline)
+            return 1
+        }
+        while true {
+            let signal = signals.next()
+            if signal == SIGHUP {
+                _ = config.reload(trigger: "SIGHUP")
+                web.reload(trigger: "SIGHUP")
+                continue
             }
-            source.resume()
-            return source
+            logger.info("shutting down", metadata: ["signal": "\(signal == SIGTERM ? "SIGTERM" : "SIGINT")"])
+            break
         }
-        let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: queue)
-        hangup.setEventHandler { [config, web] in
-            _ = config.reload(trigger: "SIGHUP")
-            web.reload(trigger: "SIGHUP")
-        }
-        hangup.resume()
-        done.wait()
+        // Signals during the shutdown are read by no one (a second Ctrl-C does not cut it short).
         shutdown(deadline: deadline)
-        sources.forEach { $0.cancel() }
-        hangup.cancel()
+        signals.restore()
         logger.info("stopped")
         return 0
     }

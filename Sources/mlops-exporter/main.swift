@@ -203,6 +203,9 @@ struct Serve: ParsableCommand {
     }
 
     func run() throws {
+        // Before any thread starts (threads inherit the mask): SIGTERM, SIGINT and SIGHUP then reach only the
+        // thread that waits for them in runUntilSignalled.
+        Exporter.blockShutdownSignals()
         let level = Logger.Level(rawValue: logLevel)!
         let format = LogFormat(rawValue: logFormat)!
         LoggingSystem.bootstrap { StderrLogHandler(label: $0, format: format, level: level) }

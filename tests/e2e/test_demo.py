@@ -192,13 +192,15 @@ def test_scripts_demo_runs_exporter_and_generator_and_ctrl_c_stops_both(binary, 
             return m and int(m.group(1)) > 0
 
         wait_for(traffic_counted, timeout=30, interval=0.2, what="demo traffic counted by the exporter")
-        children = subprocess.run(["pgrep", "-P", str(script.pid)], capture_output=True, text=True).stdout.split()
+        # The exporter and the generator (the script's other child, if any, is its polling `sleep`).
+        children = subprocess.run(["pgrep", "-P", str(script.pid), "-f", "mlops-exporter (serve|demo) "],
+                                  capture_output=True, text=True).stdout.split()
         assert len(children) == 2, children
         script.send_signal(signal.SIGINT)
         try:
             assert script.wait(timeout=20) == 0  # the script stops both children on INT and exits cleanly
         except subprocess.TimeoutExpired:
-            # Seen once in CI (2026-12-03): the exporter never logged "shutting down". Say where each child is.
+            # Seen twice in CI (2026-12-03) with `wait -n` in the script: its trap never ran. Say where each child is.
             raise AssertionError(f"demo did not stop within 20 s of SIGINT; children: {thread_states(children)}; "
                                  f"log tail: {(tmp_path / 'demo-script.log').read_text()[-2000:]}") from None
         wait_for(lambda: not any(os.path.exists(f"/proc/{c}") and

@@ -209,6 +209,55 @@ def test_sigterm_lets_running_scrapes_complete(start_exporter):
     assert results and all(status == 200 and complete for status, complete in results)
 
 
+SHUTDOWN_SIGNALS_MASK = (1 << (signal.SIGHUP - 1)) | (1 << (signal.SIGINT - 1)) | (1 << (signal.SIGTERM - 1))
+
+
+def blocked_signals(pid, tid):
+    with open(f"/proc/{pid}/task/{tid}/status") as f:
+        for line in f:
+            if line.startswith("SigBlk:"):
+                return int(line.split()[1], 16)
+    raise AssertionError(f"no SigBlk for task {tid}")
+
+
+def test_shutdown_signals_reach_only_the_waiting_thread_and_stop_a_busy_exporter(start_exporter):
+    """SIGTERM/SIGINT/SIGHUP are blocked in every thread but the one waiting for them (so a signal can never be
+    taken, and lost, by a busy or ignoring thread); a signal sent while pages render and scrapes run stops it."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        e = start_exporter()
+        pid = e.proc.pid
+        tasks = os.listdir(f"/proc/{pid}/task")
+        assert len(tasks) > 2, tasks
+        assert blocked_signals(pid, pid) & SHUTDOWN_SIGNALS_MASK == 0
+        for tid in tasks:
+            if int(tid) != pid:
+                assert blocked_signals(pid, tid) & SHUTDOWN_SIGNALS_MASK == SHUTDOWN_SIGNALS_MASK, tid
+        stop = threading.Event()
+        served = []
+
+        def load(path):
+            while not stop.is_set():
+                try:
+                    served.append(e.get(path, timeout=10)[0])
+                except OSError:
+                    return
+
+        threads = [threading.Thread(target=load, args=(p,)) for p in ("/", "/", "/metrics", "/metrics")]
+        for t in threads:
+            t.start()
+        wait_for(lambda: len(served) >= 20, timeout=30, what="pages and scrapes under way")
+        e.proc.send_signal(signal.SIGHUP)  # a reload first: the same thread goes on waiting
+        assert e.get("/-/healthy")[0] == 200 and e.proc.poll() is None
+        sent = time.monotonic()
+        e.proc.send_signal(sig)
+        assert e.proc.wait(timeout=20) == 0
+        stop.set()
+        for t in threads:
+            t.join(timeout=20)
+        assert time.monotonic() - sent < 10
+        assert b"shutting down" in e.log_path.read_bytes()
+
+
 def test_excess_concurrent_scrapes_get_503(start_exporter):
     e = start_exporter("--bench.synthetic-series", "100000", "--web.max-requests", "2")
     results = []

@@ -1,0 +1,88 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
+
+/// The write end of the pipe that ``SignalPipe``'s handler writes to (-1: none). Set before the handler is
+/// installed and reset after it is removed; the handler only reads it.
+private nonisolated(unsafe) var signalPipeWriteEnd: Int32 = -1
+
+/// The signal handler: writes the signal's number to the pipe (`write` is async-signal-safe; a full pipe
+/// drops the byte, and a pipe holding unread signals already wakes the reader).
+private func writeSignalToPipe(_ signal: Int32) {
+    var byte = UInt8(truncatingIfNeeded: signal)
+    let saved = errno
+    _ = write(signalPipeWriteEnd, &byte, 1)
+    errno = saved
+}
+
+/// Delivers signals to one thread through a pipe (the self-pipe pattern): a `sigaction` handler, whichever thread
+/// the kernel interrupts, writes the signal's number, and ``next()`` reads it. Neither a thread pool nor a signal
+/// mask is involved: a signal cannot be lost to a thread that ignores it or to a pool with no free worker.
+/// The signals are unblocked in the thread that creates it: with them blocked everywhere else (``block(_:)`` before
+/// any thread starts), the handler only ever interrupts that thread's `read`. One instance at a time per process;
+/// ``restore()`` puts the previous handlers back.
+final class SignalPipe {
+    private let signals: [Int32]
+    private var previous: [sigaction] = []
+    private let readEnd: Int32
+    private let writeEnd: Int32
+
+    /// Installs the handler for `signals`. Nil if the pipe cannot be made or another instance is installed.
+    init?(signals: [Int32]) {
+        guard signalPipeWriteEnd < 0 else { return nil }
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else { return nil }
+        readEnd = fds[0]
+        writeEnd = fds[1]
+        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        _ = fcntl(writeEnd, F_SETFL, fcntl(writeEnd, F_GETFL) | O_NONBLOCK)
+        self.signals = signals
+        signalPipeWriteEnd = writeEnd
+        for signal in signals {
+            var action = sigaction()
+            action.__sigaction_handler.sa_handler = writeSignalToPipe
+            action.sa_flags = SA_RESTART
+            sigemptyset(&action.sa_mask)
+            var old = sigaction()
+            sigaction(signal, &action, &old)
+            previous.append(old)
+        }
+        // Delivered here even if the process blocked them early (``block(_:)``) for every other thread.
+        Self.mask(signals, SIG_UNBLOCK)
+    }
+
+    /// Blocks `signals` in the calling thread (and the threads it starts afterwards).
+    static func block(_ signals: [Int32]) { mask(signals, SIG_BLOCK) }
+
+    private static func mask(_ signals: [Int32], _ how: Int32) {
+        var set = sigset_t()
+        sigemptyset(&set)
+        for signal in signals { sigaddset(&set, signal) }
+        pthread_sigmask(how, &set, nil)
+    }
+
+    /// Blocks until one of the signals arrives and returns it.
+    func next() -> Int32 {
+        var byte: UInt8 = 0
+        while true {
+            let n = read(readEnd, &byte, 1)
+            if n == 1 { return Int32(byte) }
+            if n < 0 && errno == EINTR { continue }
+            // The write end is ours and open: a read fails only if the descriptor is broken.
+            return SIGTERM
+        }
+    }
+
+    /// Puts the previous handlers back and closes the pipe (the signals stay unblocked in this thread).
+    func restore() {
+        for (signal, old) in zip(signals, previous) {
+            var old = old
+            sigaction(signal, &old, nil)
+        }
+        signalPipeWriteEnd = -1
+        close(readEnd)
+        close(writeEnd)
+    }
+}
