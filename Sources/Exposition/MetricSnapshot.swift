@@ -135,28 +135,54 @@ public struct MetricSnapshot: Sendable {
 
     /// Rendered label pairs (`a="x",b="y"`, text-format escapes `\\`, `\"`, `\n`) as names and values.
     static func labels(_ bytes: [UInt8]) -> [(name: String, value: String)] {
+        bytes.withUnsafeBufferPointer { labels(in: $0) }
+    }
+
+    static func labels(in bytes: UnsafeBufferPointer<UInt8>) -> [(name: String, value: String)] {
         var out: [(name: String, value: String)] = []
         var i = 0
         while i < bytes.count {
             let nameStart = i
             while i < bytes.count && bytes[i] != UInt8(ascii: "=") { i += 1 }
-            let name = String(decoding: bytes[nameStart..<i], as: UTF8.self)
-            i += 2  // `="`
-            var value: [UInt8] = []
+            let name = String(decoding: UnsafeBufferPointer(rebasing: bytes[nameStart..<i]), as: UTF8.self)
+            i = Swift.min(i + 2, bytes.count)  // `="`
+            let valueStart = i
+            var escaped = false
             while i < bytes.count && bytes[i] != UInt8(ascii: "\"") {
-                if bytes[i] == UInt8(ascii: "\\") && i + 1 < bytes.count {
+                if bytes[i] == UInt8(ascii: "\\") {
+                    escaped = true
                     i += 1
-                    value.append(bytes[i] == UInt8(ascii: "n") ? UInt8(ascii: "\n") : bytes[i])
-                } else {
-                    value.append(bytes[i])
                 }
                 i += 1
             }
-            out.append((name, String(decoding: value, as: UTF8.self)))
+            let end = Swift.min(i, bytes.count)
+            // Most values hold no escape: decoded in place, no copy of their bytes.
+            let value =
+                escaped
+                ? unescaped(UnsafeBufferPointer(rebasing: bytes[valueStart..<end]))
+                : String(decoding: UnsafeBufferPointer(rebasing: bytes[valueStart..<end]), as: UTF8.self)
+            out.append((name, value))
             i += 1  // closing quote
             if i < bytes.count && bytes[i] == UInt8(ascii: ",") { i += 1 }
         }
         return out
+    }
+
+    /// A label value with its text-format escapes (`\\`, `\"`, `\n`) undone.
+    static func unescaped(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
+        var value: [UInt8] = []
+        value.reserveCapacity(bytes.count)
+        var i = 0
+        while i < bytes.count {
+            if bytes[i] == UInt8(ascii: "\\") && i + 1 < bytes.count {
+                i += 1
+                value.append(bytes[i] == UInt8(ascii: "n") ? UInt8(ascii: "\n") : bytes[i])
+            } else {
+                value.append(bytes[i])
+            }
+            i += 1
+        }
+        return String(decoding: value, as: UTF8.self)
     }
 
     /// Whole sample lines (`name{labels} value\n`) of a constant block.

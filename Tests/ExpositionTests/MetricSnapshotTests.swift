@@ -41,6 +41,17 @@ private struct EveryKind: Collector {
 
 @Suite("MetricSnapshot")
 struct MetricSnapshotTests {
+    @Test("rendered label pairs parse back: plain values in place, escapes undone, a truncated pair never traps")
+    func labelPairs() {
+        let parsed = MetricSnapshot.labels(Array(#"a="x",bb="q\"u\\o\nte",c="",d="ünï""#.utf8))
+        #expect(parsed.map(\.name) == ["a", "bb", "c", "d"])
+        #expect(parsed.map(\.value) == ["x", "q\"u\\o\nte", "", "ünï"])
+        for truncated in [#"a"#, #"a="#, #"a="x"#, #"a="x\"#, #"a="x","#] {
+            let pairs = MetricSnapshot.labels(Array(truncated.utf8))
+            #expect(pairs.count == 1 && pairs[0].name == "a", "\(truncated)")
+        }
+    }
+
     @Test("a snapshot holds the values and unescaped labels that the text format writes")
     func matchesTheRender() throws {
         let registry = Registry()

@@ -430,23 +430,28 @@ public final class DriftCollector: ModelCollector {
                 // Configuration validation keeps distribution methods off categorical columns.
                 return (DriftResult(distance: .nan), observations, missing)
             }
-            window.counts(m.column.base + m.column.fineOffset, m.column.fineCount, into: &scratch)
+            window.cumulativeCounts(m.column.base + m.column.fineOffset, m.column.fineCount, into: &scratch)
             let below = Double(window.total(m.column.base + m.column.belowCountOffset))
             let above = Double(window.total(m.column.base + m.column.aboveCountOffset))
-            if m.method == .ks {
-                result = DriftStatistics.ks(
-                    referenceFine: m.column.referenceFine, currentFine: scratch, currentBelow: below,
-                    currentAbove: above,
-                    n: m.referenceCount, m: Int(observations), referenceTotal: m.column.referenceFineTotal)
-            } else {
-                let distance = DriftStatistics.wasserstein(
-                    referenceFine: m.column.referenceFine, lower: m.column.lower, upper: m.column.upper,
-                    currentFine: scratch,
-                    currentBelow: (below, ring.sumDouble(m.column.base + m.column.belowSumOffset, blocks: blocks)),
-                    currentAbove: (above, ring.sumDouble(m.column.base + m.column.aboveSumOffset, blocks: blocks)),
-                    referenceTotal: m.column.referenceFineTotal)
-                let normalised = distance / Swift.max(m.std, 0.001)
-                result = DriftResult(distance: normalised)
+            result = m.column.referenceFineCumulative.withUnsafeBufferPointer { reference in
+                scratch.withUnsafeBufferPointer { current in
+                    if m.method == .ks {
+                        let d = DriftStatistics.ksStatistic(
+                            referenceCumulative: reference, currentCumulative: current, currentBelow: below,
+                            currentAbove: above)
+                        guard !d.isNaN else { return DriftResult(statistic: .nan, pValue: .nan) }
+                        return DriftResult(
+                            statistic: d,
+                            pValue: SpecialFunctions.ksTwoSampleAsymptoticPValue(
+                                d: d, n: m.referenceCount, m: Int(observations)))
+                    }
+                    let distance = DriftStatistics.wasserstein(
+                        referenceCumulative: reference, lower: m.column.lower, upper: m.column.upper,
+                        currentCumulative: current,
+                        currentBelow: (below, ring.sumDouble(m.column.base + m.column.belowSumOffset, blocks: blocks)),
+                        currentAbove: (above, ring.sumDouble(m.column.base + m.column.aboveSumOffset, blocks: blocks)))
+                    return DriftResult(distance: distance / Swift.max(m.std, 0.001))
+                }
             }
         }
         return (result, observations, missing)
@@ -458,7 +463,7 @@ public final class DriftCollector: ModelCollector {
         let window = ring.window(now: WallClock.now())
         var verdicts = 0
         var drifted = 0
-        // One buffer for every column's fine counts (KS, Wasserstein), reused: collect never runs concurrently with
+        // One buffer for every column's fine running totals (KS, Wasserstein), reused: collect never runs concurrently with
         // itself.
         var scratch: [Double] = []
         for (m, labels) in zip(features, featureLabels) {

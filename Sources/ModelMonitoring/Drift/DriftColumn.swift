@@ -33,12 +33,12 @@ struct DriftColumn: Sendable {
     let referenceBins: [Double]
     /// Each bin's share of the reference (0 for an empty reference), exported at every scrape.
     let referenceRatios: [Double]
-    let referenceFine: [Double]
+    /// The reference's fine histogram as running totals (`[i]` = its count in fine bins `0...i`; the last is its
+    /// total), computed once: each evaluation of KS or Wasserstein walks them. Empty without fine bins.
+    let referenceFineCumulative: [Double]
     /// A numeric column's reference range (the fine bins' span); 0 for a categorical one.
     let lower: Double
     let upper: Double
-    /// The sum of ``referenceFine`` (computed once: each evaluation of KS or Wasserstein needs it).
-    let referenceFineTotal: Double
 
     init(name: String, numeric p: NumericProfile, keepsFine: Bool, base: Int, totalsBase: Int) {
         self.name = name
@@ -53,10 +53,9 @@ struct DriftColumn: Sendable {
         }
         referenceBins = p.counts.map(Double.init)
         referenceRatios = Self.ratios(referenceBins)
-        referenceFine = keepsFine ? p.fine.map(Double.init) : []
+        referenceFineCumulative = keepsFine ? DriftStatistics.cumulative(p.fine.map(Double.init)) : []
         lower = p.min
         upper = p.max
-        referenceFineTotal = DriftStatistics.total(referenceFine)
     }
 
     init(name: String, categorical p: CategoricalProfile, base: Int, totalsBase: Int) throws(SchemaError) {
@@ -70,10 +69,9 @@ struct DriftColumn: Sendable {
         binLabels = p.values + [ModelContext.other]
         referenceBins = p.counts.map(Double.init)
         referenceRatios = Self.ratios(referenceBins)
-        referenceFine = []
+        referenceFineCumulative = []
         lower = 0
         upper = 0
-        referenceFineTotal = 0
     }
 
     /// `counts` as shares of their total (all 0 when the total is 0).

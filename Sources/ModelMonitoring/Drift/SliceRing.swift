@@ -166,6 +166,30 @@ public final class SliceRing: Sendable {
             }
         }
 
+        /// Running totals of slots `position..<position + count` over the window (`out[i]` = slots
+        /// `position...position + i`), as Doubles, written over `out` (resized to `count`; its storage reused). The
+        /// running sum is kept as an integer: one cycle per slot, where a Double sum waits on each addition.
+        public func cumulativeCounts(_ position: Int, _ count: Int, into out: inout [Double]) {
+            precondition(position >= 0 && position + count <= closed.count)
+            if out.count != count { out = [Double](repeating: 0, count: count) }
+            out.withUnsafeMutableBufferPointer { out in
+                closed.withUnsafeBufferPointer { closed in
+                    var running: UInt64 = 0
+                    if open >= 0 {
+                        for i in 0..<count {
+                            running &+= closed[position &+ i] &+ data.load(open &+ position &+ i)
+                            out[i] = Double(Int64(bitPattern: running))
+                        }
+                    } else {
+                        for i in 0..<count {
+                            running &+= closed[position &+ i]
+                            out[i] = Double(Int64(bitPattern: running))
+                        }
+                    }
+                }
+            }
+        }
+
         /// Totals of slots `position..<position + count`, as Doubles.
         public func counts(_ position: Int, _ count: Int) -> [Double] {
             precondition(position >= 0 && position + count <= closed.count)

@@ -1,25 +1,4 @@
 extension DriftStatistics {
-    /// The sum of `values`, four lanes at a time (fine-bin counts: whole numbers, so the order of the additions
-    /// does not change the result, and four independent sums run about four times faster than one chain).
-    static func total(_ values: [Double]) -> Double {
-        values.withUnsafeBufferPointer { v in
-            var (a, b, c, d) = (0.0, 0.0, 0.0, 0.0)
-            var i = 0
-            while i &+ 4 <= v.count {
-                a += v[i]
-                b += v[i &+ 1]
-                c += v[i &+ 2]
-                d += v[i &+ 3]
-                i &+= 4
-            }
-            while i < v.count {
-                a += v[i]
-                i &+= 1
-            }
-            return (a + b) + (c + d)
-        }
-    }
-
     /// Wasserstein-1 distance `∫ |F_ref(x) − F_cur(x)| dx` from fine histograms (NOT normalised: Evidently's
     /// `wasserstein` score divides this by `max(std_ref, 0.001)`, population std).
     ///
@@ -39,42 +18,95 @@ extension DriftStatistics {
     /// the bin's mass, and by at most `w·mass/2` in integral). NaN if either sample is empty or the grids differ.
     public static func wasserstein(
         referenceFine: [Double], lower: Double, upper: Double, currentFine: [Double],
-        currentBelow: (count: Double, sum: Double), currentAbove: (count: Double, sum: Double),
-        referenceTotal: Double? = nil
+        currentBelow: (count: Double, sum: Double), currentAbove: (count: Double, sum: Double)
     ) -> Double {
-        let bins = referenceFine.count
-        guard bins > 0, currentFine.count == bins, upper >= lower else { return .nan }
-        let n = referenceTotal ?? Self.total(referenceFine)
-        let inside = Self.total(currentFine)
-        let m = inside + currentBelow.count + currentAbove.count
+        withCumulative(referenceFine, currentFine) { r, c in
+            wasserstein(
+                referenceCumulative: r, lower: lower, upper: upper, currentCumulative: c, currentBelow: currentBelow,
+                currentAbove: currentAbove)
+        }
+    }
+
+    /// ``wasserstein(referenceFine:lower:upper:currentFine:currentBelow:currentAbove:)`` from the
+    /// fine histograms' running totals (`referenceCumulative[i]` = the reference's count in bins `0...i`, likewise
+    /// `currentCumulative` for the current values inside `[lower, upper]`): what the drift collector evaluates at
+    /// every scrape, with the reference's running totals computed once and the current ones as it reads the window.
+    /// Four bins at a time, each bin's term independent of the others (the totals carry the running sums), so the
+    /// result may differ from a bin-by-bin sum in the last bits only.
+    public static func wasserstein(
+        referenceCumulative ref: UnsafeBufferPointer<Double>, lower: Double, upper: Double,
+        currentCumulative cur: UnsafeBufferPointer<Double>,
+        currentBelow: (count: Double, sum: Double), currentAbove: (count: Double, sum: Double)
+    ) -> Double {
+        let bins = ref.count
+        guard bins > 0, cur.count == bins, upper >= lower else { return .nan }
+        let n = ref[bins &- 1]
+        let m = cur[bins &- 1] + currentBelow.count + currentAbove.count
         guard n > 0, m > 0 else { return .nan }
         let width = (upper - lower) / Double(bins)
         var total = 0.0
         if currentBelow.count > 0 { total += (currentBelow.count * lower - currentBelow.sum) / m }
         if currentAbove.count > 0 { total += (currentAbove.sum - currentAbove.count * upper) / m }
-        // Reciprocals, not divisions, in the loop: it runs over every fine bin of every column at each scrape.
+        // F_ref − F_cur at the right edge of bin i; at the left edge of bin 0 it is −below/m.
         let inverseN = 1 / n
         let inverseM = 1 / m
-        var cumulativeRef = 0.0
-        var cumulativeCur = currentBelow.count
-        var a = 0 - cumulativeCur * inverseM  // F_ref − F_cur at the bin's left edge
-        var inBins = 0.0
-        referenceFine.withUnsafeBufferPointer { ref in
-            currentFine.withUnsafeBufferPointer { cur in
-                for i in 0..<bins {
-                    cumulativeRef += ref[i]
-                    cumulativeCur += cur[i]
-                    let b = cumulativeRef * inverseN - cumulativeCur * inverseM
-                    // Both branches computed and one selected: near no drift the sign of F_ref − F_cur changes
-                    // often, and a mispredicted branch costs more than the division.
-                    let sum = abs(a) + abs(b)
-                    let crossing = (a * a + b * b) / (2 * sum)
-                    inBins += a * b < 0 ? crossing : sum * 0.5
-                    a = b
-                }
-            }
+        let below = currentBelow.count
+        @inline(__always) func difference(_ i: Int) -> Double { ref[i] * inverseN - (below + cur[i]) * inverseM }
+        // Each bin's integral of |F_ref − F_cur| (linear inside the bin), over its width: half the sum of the
+        // ends' magnitudes, or, where the sign changes inside the bin, the two triangles' areas. Both computed and
+        // one selected (near no drift the sign changes often: a branch would be mispredicted).
+        @inline(__always) func term(_ a: Double, _ b: Double) -> Double {
+            let sum = abs(a) + abs(b)
+            return a * b < 0 ? (a * a + b * b) / (2 * sum) : sum * 0.5
+        }
+        var inBins = term(-below * inverseM, difference(0))
+        let vN = SIMD4<Double>(repeating: inverseN)
+        let vM = SIMD4<Double>(repeating: inverseM)
+        let vBelow = SIMD4<Double>(repeating: below)
+        let rawRef = UnsafeRawPointer(ref.baseAddress!)
+        let rawCur = UnsafeRawPointer(cur.baseAddress!)
+        let stride = MemoryLayout<Double>.stride
+        @inline(__always) func differences(_ i: Int) -> SIMD4<Double> {
+            let r = rawRef.loadUnaligned(fromByteOffset: i &* stride, as: SIMD4<Double>.self)
+            let c = rawCur.loadUnaligned(fromByteOffset: i &* stride, as: SIMD4<Double>.self)
+            return r * vN - (vBelow + c) * vM
+        }
+        var lanes = SIMD4<Double>(repeating: 0)
+        var i = 1
+        while i &+ 4 <= bins {
+            let a = differences(i &- 1)
+            let b = differences(i)
+            let sum = pointwiseMax(a, -a) + pointwiseMax(b, -b)
+            let crossing = (a * a + b * b) / (sum + sum)
+            lanes += (sum * 0.5).replacing(with: crossing, where: a * b .< 0)
+            i &+= 4
+        }
+        inBins += (lanes[0] + lanes[1]) + (lanes[2] + lanes[3])
+        while i < bins {
+            inBins += term(difference(i &- 1), difference(i))
+            i &+= 1
         }
         return total + inBins * width
+    }
+
+    /// `body` over the running totals of two fine histograms; NaN if they are empty or differ in length.
+    private static func withCumulative(
+        _ reference: [Double], _ current: [Double],
+        _ body: (UnsafeBufferPointer<Double>, UnsafeBufferPointer<Double>) -> Double
+    ) -> Double {
+        guard !reference.isEmpty, current.count == reference.count else { return .nan }
+        let r = cumulative(reference)
+        let c = cumulative(current)
+        return r.withUnsafeBufferPointer { r in c.withUnsafeBufferPointer { c in body(r, c) } }
+    }
+
+    /// Running totals of `values` (`out[i] = values[0] + … + values[i]`).
+    static func cumulative(_ values: [Double]) -> [Double] {
+        var running = 0.0
+        return values.map { v in
+            running += v
+            return running
+        }
     }
 
     /// The two-sample Kolmogorov-Smirnov test from fine histograms on the same grid as
@@ -92,39 +124,58 @@ extension DriftStatistics {
     /// scipy's default `method='auto'` uses the exact two-sample distribution when `max(n, m) <= 10000`, which
     /// needs the exact D and is not offered here. NaN if either sample is empty.
     public static func ks(
-        referenceFine: [Double], currentFine: [Double], currentBelow: Double, currentAbove: Double, n: Int, m: Int,
-        referenceTotal: Double? = nil
+        referenceFine: [Double], currentFine: [Double], currentBelow: Double, currentAbove: Double, n: Int, m: Int
     ) -> DriftResult {
         let d = ksStatistic(
             referenceFine: referenceFine, currentFine: currentFine, currentBelow: currentBelow,
-            currentAbove: currentAbove, referenceTotal: referenceTotal)
+            currentAbove: currentAbove)
         guard !d.isNaN else { return DriftResult(statistic: .nan, pValue: .nan) }
         return DriftResult(statistic: d, pValue: SpecialFunctions.ksTwoSampleAsymptoticPValue(d: d, n: n, m: m))
     }
 
     /// The KS statistic alone from fine histograms (see ``ks(referenceFine:currentFine:currentBelow:currentAbove:n:m:)``).
     public static func ksStatistic(
-        referenceFine: [Double], currentFine: [Double], currentBelow: Double, currentAbove: Double,
-        referenceTotal: Double? = nil
+        referenceFine: [Double], currentFine: [Double], currentBelow: Double, currentAbove: Double
     ) -> Double {
-        let bins = referenceFine.count
-        guard bins > 0, currentFine.count == bins else { return .nan }
-        let n = referenceTotal ?? Self.total(referenceFine)
-        let inside = Self.total(currentFine)
-        let m = inside + currentBelow + currentAbove
+        withCumulative(referenceFine, currentFine) { r, c in
+            ksStatistic(
+                referenceCumulative: r, currentCumulative: c, currentBelow: currentBelow, currentAbove: currentAbove)
+        }
+    }
+
+    /// The KS statistic from the fine histograms' running totals (see
+    /// ``wasserstein(referenceCumulative:lower:upper:currentCumulative:currentBelow:currentAbove:)``), four bins at a
+    /// time: exactly the statistic of the bin-by-bin walk (a maximum does not depend on the order).
+    public static func ksStatistic(
+        referenceCumulative ref: UnsafeBufferPointer<Double>, currentCumulative cur: UnsafeBufferPointer<Double>,
+        currentBelow: Double, currentAbove: Double
+    ) -> Double {
+        let bins = ref.count
+        guard bins > 0, cur.count == bins else { return .nan }
+        let n = ref[bins &- 1]
+        let m = cur[bins &- 1] + currentBelow + currentAbove
         guard n > 0, m > 0 else { return .nan }
-        // Scaled by n·m, the loop needs no division (it runs over every fine bin of every column at each scrape).
-        var cumulativeRef = 0.0
-        var cumulativeCur = currentBelow
-        var scaled = cumulativeCur * n
-        referenceFine.withUnsafeBufferPointer { ref in
-            currentFine.withUnsafeBufferPointer { cur in
-                for i in 0..<bins {
-                    cumulativeRef += ref[i]
-                    cumulativeCur += cur[i]
-                    scaled = max(scaled, abs(cumulativeRef * m - cumulativeCur * n))
-                }
-            }
+        // Scaled by n·m, no division: max |F_ref·n·m − F_cur·n·m| over the edges, below `lower` included.
+        var scaled = currentBelow * n
+        let vN = SIMD4<Double>(repeating: n)
+        let vM = SIMD4<Double>(repeating: m)
+        let vBelow = SIMD4<Double>(repeating: currentBelow)
+        let rawRef = UnsafeRawPointer(ref.baseAddress!)
+        let rawCur = UnsafeRawPointer(cur.baseAddress!)
+        let stride = MemoryLayout<Double>.stride
+        var lanes = SIMD4<Double>(repeating: scaled)
+        var i = 0
+        while i &+ 4 <= bins {
+            let r = rawRef.loadUnaligned(fromByteOffset: i &* stride, as: SIMD4<Double>.self)
+            let c = rawCur.loadUnaligned(fromByteOffset: i &* stride, as: SIMD4<Double>.self)
+            let d = r * vM - (vBelow + c) * vN
+            lanes = pointwiseMax(lanes, pointwiseMax(d, -d))
+            i &+= 4
+        }
+        scaled = max(scaled, lanes.max())
+        while i < bins {
+            scaled = max(scaled, abs(ref[i] * m - (currentBelow + cur[i]) * n))
+            i &+= 1
         }
         return scaled / (n * m)
     }
