@@ -412,18 +412,29 @@ enum ChunkedEncoding {
     static let crlf: [UInt8] = Array("\r\n".utf8)
     /// The last chunk with an empty trailer section.
     static let lastChunk: [UInt8] = Array("0\r\n\r\n".utf8)
-    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 
     /// The chunk-size line of a chunk of `count` (> 0) bytes: lower-case hex, then CRLF.
     static func sizeLine(_ count: Int) -> [UInt8] {
-        var line: [UInt8] = []
-        line.reserveCapacity(18)
+        var line = [UInt8](repeating: 0, count: 18)
+        let n = line.withUnsafeMutableBytes { writeSizeLine(count, into: $0) }
+        line.removeLast(line.count - n)
+        return line
+    }
+
+    /// Writes the chunk-size line of `count` (> 0) bytes at the start of `out` (18 bytes at least: 16 hex digits
+    /// and CRLF) and returns its length.
+    static func writeSizeLine(_ count: Int, into out: UnsafeMutableRawBufferPointer) -> Int {
+        precondition(out.count >= 18)
+        var n = 0
         var shift = max(0, (Int.bitWidth - count.leadingZeroBitCount + 3) / 4 * 4 - 4)
         while shift >= 0 {
-            line.append(hexDigits[(count >> shift) & 0xF])
+            let digit = (count >> shift) & 0xF
+            out[n] = digit < 10 ? UInt8(ascii: "0") + UInt8(digit) : UInt8(ascii: "a") + UInt8(digit - 10)
+            n += 1
             shift -= 4
         }
-        line.append(contentsOf: crlf)
-        return line
+        out[n] = UInt8(ascii: "\r")
+        out[n + 1] = UInt8(ascii: "\n")
+        return n + 2
     }
 }

@@ -575,7 +575,8 @@ final class HTTP1Session: ConnectionProtocolHandler {
             connection.output.appendCopy(bytes)  // into the head's buffer when it has room
             return true
         case .chunked:
-            return false
+            connection.output.appendChunkFramed(bytes)  // size line, bytes and CRLF in one copy
+            return true
         }
     }
 

@@ -63,6 +63,30 @@ struct OutputQueue {
         chunks.append(Chunk(bytes: [UInt8](bytes), offset: 0, completion: nil))
     }
 
+    /// Queues `bytes` (ignored when empty) as one chunk of the chunked transfer coding: its size line, the bytes,
+    /// CRLF, copied together into the last queued chunk when it has the room (as ``appendCopy(_:)``), else into one
+    /// new array: one allocation at most per piece, none while earlier output waits with room to spare.
+    mutating func appendChunkFramed(_ bytes: UnsafeRawBufferPointer) {
+        guard !bytes.isEmpty else { return }
+        var line: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        let lineCount = withUnsafeMutableBytes(of: &line) { ChunkedEncoding.writeSizeLine(bytes.count, into: $0) }
+        let total = lineCount + bytes.count + 2
+        pendingBytes += total
+        let last = chunks.count - 1
+        if !(last >= first && chunks[last].completion == nil && !chunks[last].bytes.isEmpty
+            && chunks[last].bytes.capacity - chunks[last].bytes.count >= total)
+        {
+            var fresh: [UInt8] = []
+            fresh.reserveCapacity(total)
+            chunks.append(Chunk(bytes: fresh, offset: 0, completion: nil))
+        }
+        let i = chunks.count - 1
+        withUnsafeBytes(of: &line) { chunks[i].bytes.append(contentsOf: $0.prefix(lineCount)) }
+        chunks[i].bytes.append(contentsOf: bytes)
+        chunks[i].bytes.append(UInt8(ascii: "\r"))
+        chunks[i].bytes.append(UInt8(ascii: "\n"))
+    }
+
     /// Drops all queued output (the connection is being closed).
     mutating func removeAll() {
         chunks.removeAll()

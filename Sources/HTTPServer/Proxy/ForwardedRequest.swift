@@ -164,7 +164,7 @@ enum ForwardedRequest {
             head.appendUTF8("\r\n")
             return (head, nil)
         }
-        let hasBody = !request.body.isEmpty || !["GET", "HEAD", "DELETE", "OPTIONS", "TRACE"].contains(request.method)
+        let hasBody = !request.body.isEmpty || !methodHasNoBody(request.method)
         if hasBody {
             head.appendUTF8("Content-Length: ")
             HTTP1ResponseEncoder.appendDecimal(request.body.count, to: &head)
@@ -177,6 +177,14 @@ enum ForwardedRequest {
             return (head, nil)
         }
         return (head, request.body)
+    }
+
+    /// Methods whose requests carry no body unless they say so (no `Content-Length: 0` sent for them).
+    private static func methodHasNoBody(_ method: String) -> Bool {
+        switch method {
+        case "GET", "HEAD", "DELETE", "OPTIONS", "TRACE": return true
+        default: return false
+        }
     }
 
     private static func append(_ name: String, _ value: String, to head: inout [UInt8]) {

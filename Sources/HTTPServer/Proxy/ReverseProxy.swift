@@ -65,6 +65,8 @@ public final class ReverseProxy: HTTPHandler, Sendable {
     private let poolObserver: (any UpstreamPoolObserver)?
     private let pools: [PoolSlot]
     private let timeouts: UpstreamPool.Timeouts
+    /// The `Host` sent when the client sent none: the upstream's `host:port`, rendered once, not per request.
+    private let hostFallback: String
 
     /// A proxy to `configuration.upstream`, reporting to `observer` and `poolObserver`.
     public init(
@@ -75,6 +77,7 @@ public final class ReverseProxy: HTTPHandler, Sendable {
         self.observer = observer
         self.poolObserver = poolObserver
         self.pools = (0..<configuration.eventLoopCount).map { _ in PoolSlot() }
+        self.hostFallback = configuration.upstream.description
         self.timeouts = UpstreamPool.Timeouts(
             connect: configuration.connectTimeout.nanoseconds, response: configuration.responseTimeout.nanoseconds,
             read: configuration.readTimeout.nanoseconds, idle: configuration.idleTimeout.nanoseconds)
@@ -108,7 +111,7 @@ public final class ReverseProxy: HTTPHandler, Sendable {
             request.body = replacement
         }
         let bytes = ForwardedRequest.encode(
-            request, basePath: configuration.basePath, hostFallback: configuration.upstream.description,
+            request, basePath: configuration.basePath, hostFallback: hostFallback,
             forwardedProto: configuration.forwardedProto, requestIDHeader: configuration.requestIDHeader,
             requestID: requestID, addRequestID: clientID == nil)
         let exchange = ProxyExchange(
