@@ -77,7 +77,9 @@ def test_the_upstream_follows_its_script_through_the_sdk(openai_upstream):
     assert_close(e.ttft, 0.2, TOL, "the upstream's TTFT")
     for gap in e.gaps:
         assert_close(gap, 0.05, TOL, "the upstream's gap")
-    assert_close(arrivals[0] - t0, 0.2, 0.2, "the client's TTFT (the SDK's request set-up included)")
+    # The SDK's set-up (its first request builds an HTTP client) is in it: 0.4003 s was seen with three test workers
+    # on two cores. At least the scripted 0.2 s (less 10 ms), at most 0.79 s.
+    assert_close(arrivals[0] - t0, 0.49, 0.3, "the client's TTFT (the SDK's request set-up included)")
     # The client sees the upstream's gaps, give or take a loopback hop at each end.
     for (a, b), gap in zip(zip(arrivals, arrivals[1:]), e.gaps):
         assert_close(b - a, gap, TOL, "a gap at the client")
