@@ -1,8 +1,12 @@
 """Shared fixtures for the end-to-end and oracle tests: build the Swift products once, start the real
 binary on a loopback port chosen at run time, and talk to it over HTTP."""
 
+import atexit
+import fcntl
 import os
 import re
+import shutil
+import tempfile
 import signal
 import socket
 import subprocess
@@ -98,15 +102,31 @@ def start_exporter(binary, tmp_path):
         e.stop(signal.SIGKILL)
 
 
+_private_binaries = None
+
+
 def build_product(product, configuration="debug"):
-    """Builds a Swift executable product (`debug` or `release`) and returns its path."""
-    subprocess.run(
-        ["swift", "build", "-c", configuration, "--scratch-path", SCRATCH, "--product", product],
-        cwd=ROOT, check=True, stdout=subprocess.DEVNULL,
-    )
-    path = ROOT / SCRATCH / configuration / product
-    assert path.exists(), path
-    return path
+    """Builds a Swift executable product (`debug` or `release`) and returns the path of a copy private to this
+    process. pytest workers build at different moments, and a build that relinks a product while another worker
+    starts it makes that start fail with ETXTBSY (seen in CI with three workers): each worker runs its own copy,
+    made under a lock that every worker's build holds too."""
+    global _private_binaries
+    if _private_binaries is None:
+        _private_binaries = Path(tempfile.mkdtemp(prefix=f"mlops-pytest-bin-{os.getpid()}-"))
+        atexit.register(shutil.rmtree, _private_binaries, True)
+    (ROOT / SCRATCH).mkdir(exist_ok=True)
+    with open(ROOT / SCRATCH / ".pytest-build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        subprocess.run(
+            ["swift", "build", "-c", configuration, "--scratch-path", SCRATCH, "--product", product],
+            cwd=ROOT, check=True, stdout=subprocess.DEVNULL,
+        )
+        path = ROOT / SCRATCH / configuration / product
+        assert path.exists(), path
+        copy = _private_binaries / configuration / product
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, copy)
+    return copy
 
 
 def free_port():
