@@ -18,8 +18,8 @@ private func writeSignalToPipe(_ signal: Int32) {
 }
 
 /// Delivers signals to one thread through a pipe (the self-pipe pattern): a `sigaction` handler, whichever thread
-/// the kernel interrupts, writes the signal's number, and ``next()`` reads it. Neither a thread pool nor a signal
-/// mask is involved: a signal cannot be lost to a thread that ignores it or to a pool with no free worker.
+/// the kernel interrupts, writes the signal's number, and ``next()`` reads it. No thread pool is involved, and no
+/// thread ignores the signals: one cannot be lost to an ignoring thread or wait for a free pool worker.
 /// The signals are unblocked in the thread that creates it: with them blocked everywhere else (``block(_:)`` before
 /// any thread starts), the handler only ever interrupts that thread's `read`. One instance at a time per process;
 /// ``restore()`` puts the previous handlers back.

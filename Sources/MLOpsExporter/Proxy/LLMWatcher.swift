@@ -125,9 +125,10 @@ final class LLMWatcher: ProxyExchangeWatcher, @unchecked Sendable {
 
     /// Whether the client left before it had the response: a client that leaves after the stream said it was over
     /// (`[DONE]`, a Responses API end event) had all of it (the OpenAI SDKs close the connection there, before the
-    /// HTTP body's last chunk arrives).
+    /// HTTP body's last chunk arrives); one that leaves after an error event left because of it (the SDKs raise and
+    /// close, sometimes before `[DONE]` arrives): the request failed with `stream_error`, it was not cancelled.
     static func cancelled(_ exchange: ProxyExchangeRecord, _ meter: LLMExchangeMeter) -> Bool {
-        exchange.cancelled && !meter.streamEnded
+        exchange.cancelled && !meter.streamEnded && meter.errorEvents == 0
     }
 
     /// What the exchange and the meter say, as the collector records it.
