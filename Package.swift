@@ -69,7 +69,7 @@ let package = Package(
         // Prometheus remote write 1.0 requests from a text-format exposition (protobuf + snappy). Pure.
         .target(
             name: "RemoteWrite",
-            dependencies: ["CSnappy", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            dependencies: ["Exposition", "CSnappy", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             exclude: ["Proto"], swiftSettings: strict),
         // The configuration file (YAML): typed model configurations, validated with file:line:field errors.
         .target(

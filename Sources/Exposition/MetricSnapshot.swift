@@ -135,54 +135,7 @@ public struct MetricSnapshot: Sendable {
 
     /// Rendered label pairs (`a="x",b="y"`, text-format escapes `\\`, `\"`, `\n`) as names and values.
     static func labels(_ bytes: [UInt8]) -> [(name: String, value: String)] {
-        bytes.withUnsafeBufferPointer { labels(in: $0) }
-    }
-
-    static func labels(in bytes: UnsafeBufferPointer<UInt8>) -> [(name: String, value: String)] {
-        var out: [(name: String, value: String)] = []
-        var i = 0
-        while i < bytes.count {
-            let nameStart = i
-            while i < bytes.count && bytes[i] != UInt8(ascii: "=") { i += 1 }
-            let name = String(decoding: UnsafeBufferPointer(rebasing: bytes[nameStart..<i]), as: UTF8.self)
-            i = Swift.min(i + 2, bytes.count)  // `="`
-            let valueStart = i
-            var escaped = false
-            while i < bytes.count && bytes[i] != UInt8(ascii: "\"") {
-                if bytes[i] == UInt8(ascii: "\\") {
-                    escaped = true
-                    i += 1
-                }
-                i += 1
-            }
-            let end = Swift.min(i, bytes.count)
-            // Most values hold no escape: decoded in place, no copy of their bytes.
-            let value =
-                escaped
-                ? unescaped(UnsafeBufferPointer(rebasing: bytes[valueStart..<end]))
-                : String(decoding: UnsafeBufferPointer(rebasing: bytes[valueStart..<end]), as: UTF8.self)
-            out.append((name, value))
-            i += 1  // closing quote
-            if i < bytes.count && bytes[i] == UInt8(ascii: ",") { i += 1 }
-        }
-        return out
-    }
-
-    /// A label value with its text-format escapes (`\\`, `\"`, `\n`) undone.
-    static func unescaped(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
-        var value: [UInt8] = []
-        value.reserveCapacity(bytes.count)
-        var i = 0
-        while i < bytes.count {
-            if bytes[i] == UInt8(ascii: "\\") && i + 1 < bytes.count {
-                i += 1
-                value.append(bytes[i] == UInt8(ascii: "n") ? UInt8(ascii: "\n") : bytes[i])
-            } else {
-                value.append(bytes[i])
-            }
-            i += 1
-        }
-        return String(decoding: value, as: UTF8.self)
+        bytes.withUnsafeBufferPointer { TextFormatLabels.parse($0).labels }
     }
 
     /// Whole sample lines (`name{labels} value\n`) of a constant block.
@@ -197,10 +150,9 @@ public struct MetricSnapshot: Sendable {
             guard let space = line.lastIndex(of: UInt8(ascii: " ")) else { continue }
             let value = Double(String(decoding: line[(space + 1)...], as: UTF8.self)) ?? .nan
             var labels: [(name: String, value: String)] = []
-            if let open = line.firstIndex(of: UInt8(ascii: "{")),
-                let close = line[..<space].lastIndex(of: UInt8(ascii: "}"))
-            {
-                labels = Self.labels(Array(line[(open + 1)..<close]))
+            if let open = line[..<space].firstIndex(of: UInt8(ascii: "{")) {
+                // The line's indices are the block's: the pairs are read in place, up to their `}`.
+                labels = bytes.withUnsafeBufferPointer { TextFormatLabels.parse($0, from: open + 1).labels }
             }
             out.append(Sample(labels: labels, value: value, histogram: nil, quantiles: []))
         }

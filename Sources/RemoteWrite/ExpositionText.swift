@@ -1,3 +1,5 @@
+import Exposition
+
 /// One sample of a text-format exposition: its labels (`__name__` first as written, then the rest) and value.
 public struct ExpositionSample: Sendable, Equatable {
     /// The sample name (`x_total`, `x_bucket`…).
@@ -80,27 +82,11 @@ public enum ExpositionText {
         let name = String(decoding: line[line.startIndex..<i], as: UTF8.self)
         var labels: [ExpositionSample.Label] = []
         if i < line.endIndex && line[i] == UInt8(ascii: "{") {
-            i += 1
-            while i < line.endIndex && line[i] != UInt8(ascii: "}") {
-                let nameStart = i
-                while i < line.endIndex && line[i] != UInt8(ascii: "=") { i += 1 }
-                let labelName = String(decoding: line[nameStart..<i], as: UTF8.self)
-                i += 2  // `="`
-                var value: [UInt8] = []
-                while i < line.endIndex && line[i] != UInt8(ascii: "\"") {
-                    if line[i] == UInt8(ascii: "\\") && i + 1 < line.endIndex {
-                        i += 1
-                        value.append(line[i] == UInt8(ascii: "n") ? UInt8(ascii: "\n") : line[i])
-                    } else {
-                        value.append(line[i])
-                    }
-                    i += 1
-                }
-                i += 1  // closing quote
-                labels.append(.init(name: labelName, value: String(decoding: value, as: UTF8.self)))
-                if i < line.endIndex && line[i] == UInt8(ascii: ",") { i += 1 }
+            let (pairs, end) = line.withUnsafeBufferPointer {
+                TextFormatLabels.parse($0, from: i + 1 - line.startIndex)
             }
-            i += 1  // `}`
+            labels = pairs.map { ExpositionSample.Label(name: $0.name, value: $0.value) }
+            i = Swift.min(line.startIndex + end + 1, line.endIndex)  // after the `}`
         }
         while i < line.endIndex && line[i] == UInt8(ascii: " ") { i += 1 }
         var valueEnd = i

@@ -46,6 +46,10 @@ struct MetricSnapshotTests {
         let parsed = MetricSnapshot.labels(Array(#"a="x",bb="q\"u\\o\nte",c="",d="ünï""#.utf8))
         #expect(parsed.map(\.name) == ["a", "bb", "c", "d"])
         #expect(parsed.map(\.value) == ["x", "q\"u\\o\nte", "", "ünï"])
+        // In a sample line: from after `{` to the `}` that closes the pairs, not one inside a value.
+        let line = Array(#"m{a="}x",b="y\"}"} 1"#.utf8)
+        let (pairs, end) = line.withUnsafeBufferPointer { TextFormatLabels.parse($0, from: 2) }
+        #expect(pairs.map(\.value) == ["}x", "y\"}"] && end == line.count - 3 && line[end] == UInt8(ascii: "}"))
         for truncated in [#"a"#, #"a="#, #"a="x"#, #"a="x\"#, #"a="x","#] {
             let pairs = MetricSnapshot.labels(Array(truncated.utf8))
             #expect(pairs.count == 1 && pairs[0].name == "a", "\(truncated)")

@@ -147,21 +147,15 @@ public final class SliceRing: Sendable {
             closed[position] &+ (open >= 0 ? data.load(open &+ position) : 0)
         }
 
-        /// Totals of slots `position..<position + count`, as Doubles, written over `out` (resized to `count`;
-        /// its storage reused when it has the capacity: no allocation per column at each scrape).
-        public func counts(_ position: Int, _ count: Int, into out: inout [Double]) {
+        /// Calls `body(i, total)` with the window's integer total of slot `position + i`, for each `i < count`.
+        @inline(__always)
+        private func forEachTotal(_ position: Int, _ count: Int, _ body: (Int, UInt64) -> Void) {
             precondition(position >= 0 && position + count <= closed.count)
-            if out.count != count { out = [Double](repeating: 0, count: count) }
-            out.withUnsafeMutableBufferPointer { out in
-                closed.withUnsafeBufferPointer { closed in
-                    if open >= 0 {
-                        for i in 0..<count {
-                            out[i] = Double(
-                                Int64(bitPattern: closed[position &+ i] &+ data.load(open &+ position &+ i)))
-                        }
-                    } else {
-                        for i in 0..<count { out[i] = Double(Int64(bitPattern: closed[position &+ i])) }
-                    }
+            closed.withUnsafeBufferPointer { closed in
+                if open >= 0 {
+                    for i in 0..<count { body(i, closed[position &+ i] &+ data.load(open &+ position &+ i)) }
+                } else {
+                    for i in 0..<count { body(i, closed[position &+ i]) }
                 }
             }
         }
@@ -170,41 +164,21 @@ public final class SliceRing: Sendable {
         /// `position...position + i`), as Doubles, written over `out` (resized to `count`; its storage reused). The
         /// running sum is kept as an integer: one cycle per slot, where a Double sum waits on each addition.
         public func cumulativeCounts(_ position: Int, _ count: Int, into out: inout [Double]) {
-            precondition(position >= 0 && position + count <= closed.count)
             if out.count != count { out = [Double](repeating: 0, count: count) }
             out.withUnsafeMutableBufferPointer { out in
-                closed.withUnsafeBufferPointer { closed in
-                    var running: UInt64 = 0
-                    if open >= 0 {
-                        for i in 0..<count {
-                            running &+= closed[position &+ i] &+ data.load(open &+ position &+ i)
-                            out[i] = Double(Int64(bitPattern: running))
-                        }
-                    } else {
-                        for i in 0..<count {
-                            running &+= closed[position &+ i]
-                            out[i] = Double(Int64(bitPattern: running))
-                        }
-                    }
+                var running: UInt64 = 0
+                forEachTotal(position, count) { i, total in
+                    running &+= total
+                    out[i] = Double(Int64(bitPattern: running))
                 }
             }
         }
 
         /// Totals of slots `position..<position + count`, as Doubles.
         public func counts(_ position: Int, _ count: Int) -> [Double] {
-            precondition(position >= 0 && position + count <= closed.count)
-            return [Double](unsafeUninitializedCapacity: count) { out, initialized in
-                closed.withUnsafeBufferPointer { closed in
-                    // Counts stay far below 2^63: converted as signed, one instruction instead of several.
-                    if open >= 0 {
-                        for i in 0..<count {
-                            out[i] = Double(
-                                Int64(bitPattern: closed[position &+ i] &+ data.load(open &+ position &+ i)))
-                        }
-                    } else {
-                        for i in 0..<count { out[i] = Double(Int64(bitPattern: closed[position &+ i])) }
-                    }
-                }
+            [Double](unsafeUninitializedCapacity: count) { out, initialized in
+                // Counts stay far below 2^63: converted as signed, one instruction instead of several.
+                forEachTotal(position, count) { i, total in out[i] = Double(Int64(bitPattern: total)) }
                 initialized = count
             }
         }
