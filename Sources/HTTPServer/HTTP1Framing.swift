@@ -39,12 +39,14 @@ enum HTTP1Framing {
     }
 
     /// Calls `body` with the name and the trimmed value of each field line in `lines` (whole lines, each ending
-    /// in LF), appending each field to `headers`. Throws on obs-fold (a line starting with whitespace), a line
-    /// without a colon, an empty or invalid name, whitespace before the colon, or a control character in a value.
+    /// in LF), appending each field to `headers`; when `headers` was empty, it keeps a copy of the lines too
+    /// (``HTTPHeaders/receivedLines``). Throws on obs-fold (a line starting with whitespace), a line without a
+    /// colon, an empty or invalid name, whitespace before the colon, or a control character in a value.
     static func forEachField(
         _ input: UnsafeBufferPointer<UInt8>, in lines: Range<Int>, into headers: inout HTTPHeaders,
         _ body: (_ name: Bytes, _ value: Bytes) throws(Malformed) -> Void
     ) throws(Malformed) {
+        let keepsLines = headers.isEmpty
         var start = lines.lowerBound
         while start < lines.upperBound {
             let lineFeed = findLineFeed(input, from: start, to: lines.upperBound)!
@@ -53,6 +55,7 @@ enum HTTP1Framing {
             headers.append(name: name, value: value)
             start = lineFeed + 1
         }
+        if keepsLines { headers.receivedLines = Array(input[lines]) }
     }
 
     /// The name and trimmed value of one field line (`line` without its line break, not empty).
@@ -94,12 +97,12 @@ enum HTTP1Framing {
         /// (every list element must be 1*DIGIT and equal to all others).
         mutating func read(name: Bytes, value: Bytes) throws(Malformed) {
             switch name.count {
-            case 10 where ASCII.equalsIgnoringCase(name, "connection".utf8):
+            case 10 where ASCII.equalsLowercase(name, "connection"):
                 forEachListElement(value) { token in
-                    if ASCII.equalsIgnoringCase(token, "close".utf8) { close = true }
-                    if ASCII.equalsIgnoringCase(token, "keep-alive".utf8) { keepAlive = true }
+                    if ASCII.equalsLowercase(token, "close") { close = true }
+                    if ASCII.equalsLowercase(token, "keep-alive") { keepAlive = true }
                 }
-            case 14 where ASCII.equalsIgnoringCase(name, "content-length".utf8):
+            case 14 where ASCII.equalsLowercase(name, "content-length"):
                 var invalid = false
                 var elements = 0
                 forEachListElement(value) { element in
@@ -112,7 +115,7 @@ enum HTTP1Framing {
                     contentLength = length
                 }
                 if invalid || elements == 0 { throw Malformed("invalid or conflicting Content-Length") }
-            case 17 where ASCII.equalsIgnoringCase(name, "transfer-encoding".utf8):
+            case 17 where ASCII.equalsLowercase(name, "transfer-encoding"):
                 hasTransferEncoding = true
                 forEachListElement(value) { element in
                     let coding = element.prefix { $0 != UInt8(ascii: ";") }

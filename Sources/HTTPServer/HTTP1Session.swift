@@ -558,6 +558,7 @@ final class HTTP1Session: ConnectionProtocolHandler {
             slots[index].stream == nil
         else { return false }
         slots[index].stream = stream
+        stream.sessionTakesFieldLines = true
         return true
     }
 
@@ -668,10 +669,18 @@ final class HTTP1Session: ConnectionProtocolHandler {
         var buffer: [UInt8] = []
         // Room for a small body, copied in behind the head as it arrives (``streamWrite``): one buffer, one iovec.
         let bodyRoom = framing == .raw ? min(head.contentLength ?? 0, 4096) : 0
-        buffer.reserveCapacity(192 + head.headers.count * 48 + bodyRoom)
-        HTTP1ResponseEncoder.encodeHead(
-            status: status, headers: head.headers, contentLength: contentLength, chunked: framing == .chunked,
-            connection: connectionField, date: &connection.loop.dateCache, into: &buffer)
+        if let fieldLines = head.fieldLines {
+            buffer.reserveCapacity(192 + fieldLines.count + bodyRoom)
+            HTTP1ResponseEncoder.encodeHead(
+                status: status, fieldLines: fieldLines, hasDate: head.fieldLinesHaveDate, contentLength: contentLength,
+                chunked: framing == .chunked, connection: connectionField, date: &connection.loop.dateCache,
+                into: &buffer)
+        } else {
+            buffer.reserveCapacity(192 + head.headers.count * 48 + bodyRoom)
+            HTTP1ResponseEncoder.encodeHead(
+                status: status, headers: head.headers, contentLength: contentLength, chunked: framing == .chunked,
+                connection: connectionField, date: &connection.loop.dateCache, into: &buffer)
+        }
         connection.output.append(buffer)
         return framing
     }

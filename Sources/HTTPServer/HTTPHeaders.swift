@@ -14,7 +14,16 @@ public struct HTTPHeaders: Sendable, Equatable {
     /// One header field line: a name as it was spelled and its value.
     public typealias Field = (name: String, value: String)
 
-    @usableFromInline var storage: [(name: String, value: String)]
+    @usableFromInline var storage: [(name: String, value: String)] {
+        didSet { receivedLines = nil }
+    }
+
+    /// The header section as an HTTP/1.x parser received it, while the list is unchanged since: its field lines in
+    /// order, one per element of the list, each `name:value` with optional whitespace around the value and ending
+    /// in CRLF or a bare LF, the names tokens and the values free of CR, LF and NUL (the parser checked them). Any
+    /// change to the list clears it; nil for a list built in code or from HTTP/2. A proxy forwards these bytes
+    /// instead of encoding the `String`s again (``ForwardedFields``).
+    var receivedLines: [UInt8]?
 
     /// Creates an empty header list.
     public init() {
@@ -152,6 +161,20 @@ enum ASCII {
         }
         if let contiguous, let result = contiguous { return result }
         return zip(lhs, rhs).allSatisfy { lowercased($0) == lowercased($1) }
+    }
+
+    /// Whether `bytes` equal `lowercase` (ASCII, already lowercase: a field name as the code spells it) ignoring the
+    /// case of `bytes`. A plain loop over both: the generic ``equalsIgnoringCase(_:_:)`` with a `String` literal costs
+    /// several times as much, and header names are classified on every request.
+    @inline(__always)
+    static func equalsLowercase<Bytes: Collection<UInt8>>(_ bytes: Bytes, _ lowercase: StaticString) -> Bool {
+        guard bytes.count == lowercase.utf8CodeUnitCount else { return false }
+        var expected = lowercase.utf8Start
+        for byte in bytes {
+            guard lowercased(byte) == expected.pointee else { return false }
+            expected += 1
+        }
+        return true
     }
 
     @usableFromInline

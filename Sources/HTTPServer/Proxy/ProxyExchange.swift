@@ -211,14 +211,29 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
         status = head.status
         responseHeaders = head.headers
         watcher?.responseHead(status: head.status, headers: head.headers, elapsed: elapsed)
-        var fields = ForwardedRequest.responseFields(head.headers)
-        if generatedID { fields.add(name: proxy.configuration.requestIDHeader, value: requestID) }
         let length: Int? =
             switch head.framing {
             case .contentLength(let n): n
             case .none: request.method == "HEAD" ? Self.contentLength(head) : nil
             case .chunked, .closeDelimited: nil
             }
+        // An HTTP/1.x client gets the received field lines copied as bytes; HTTP/2 (HPACK) needs the `String`s.
+        if stream.acceptsFieldLines, let received = head.headers.receivedLines {
+            var lines: [UInt8] = []
+            lines.reserveCapacity(received.count + 64)
+            let hasDate = received.withUnsafeBufferPointer { ForwardedFields.appendResponseFields($0, into: &lines) }
+            let idName = proxy.configuration.requestIDHeader
+            if generatedID, HTTPHeaders.isSendable(name: idName.utf8, value: requestID) {
+                lines.appendUTF8(idName)
+                lines.appendUTF8(": ")
+                lines.appendUTF8(requestID)
+                lines.appendUTF8("\r\n")
+            }
+            stream.start(status: head.status, fieldLines: lines, hasDate: hasDate, contentLength: length)
+            return
+        }
+        var fields = ForwardedRequest.responseFields(head.headers)
+        if generatedID { fields.add(name: proxy.configuration.requestIDHeader, value: requestID) }
         stream.start(status: head.status, headers: fields, contentLength: length)
     }
 
