@@ -39,8 +39,8 @@ enum HTTP1Framing {
     }
 
     /// Calls `body` with the name and the trimmed value of each field line in `lines` (whole lines, each ending
-    /// in LF), appending each field to `headers`; when `headers` was empty, it keeps a copy of the lines too
-    /// (``HTTPHeaders/receivedLines``). Throws on obs-fold (a line starting with whitespace), a line without a
+    /// in LF), then adds the fields to `headers`: when it was empty, as a copy of the lines checked
+    /// (``HTTPHeaders/receivedLines``, no `String` made), else appended one by one. Throws on obs-fold (a line starting with whitespace), a line without a
     /// colon, an empty or invalid name, whitespace before the colon, or a control character in a value.
     static func forEachField(
         _ input: UnsafeBufferPointer<UInt8>, in lines: Range<Int>, into headers: inout HTTPHeaders,
@@ -48,14 +48,16 @@ enum HTTP1Framing {
     ) throws(Malformed) {
         let keepsLines = headers.isEmpty
         var start = lines.lowerBound
+        var count = 0
         while start < lines.upperBound {
             let lineFeed = findLineFeed(input, from: start, to: lines.upperBound)!
             let (name, value) = try parseFieldLine(input, start..<trimCarriageReturn(input, start, lineFeed))
             try body(name, value)
-            headers.append(name: name, value: value)
+            if !keepsLines { headers.append(name: name, value: value) }
+            count += 1
             start = lineFeed + 1
         }
-        if keepsLines { headers.receivedLines = Array(input[lines]) }
+        if keepsLines { headers = HTTPHeaders(receivedLines: Array(input[lines]), count: count) }
     }
 
     /// The name and trimmed value of one field line (`line` without its line break, not empty).

@@ -320,7 +320,6 @@ struct HTTP1Parser {
 
         // Header section.
         var headers = HTTPHeaders()
-        headers.storage.reserveCapacity(8)
         var framingFields = HTTP1Framing.FramingFields()
         var hostCount = 0
         var expectsContinue = false

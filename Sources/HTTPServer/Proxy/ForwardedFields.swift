@@ -1,5 +1,3 @@
-import Glibc
-
 /// The proxy's field lines copied as bytes from a header section as it was received (``HTTPHeaders/receivedLines``),
 /// with no `String` per field: the request's to the upstream, the upstream response's to the client.
 ///
@@ -10,44 +8,13 @@ import Glibc
 /// the fields `Connection` lists), names compared case-insensitively in place. Lines that read exactly
 /// `Name: value` CRLF, the usual case, are copied whole, consecutive ones in one copy.
 enum ForwardedFields {
-    /// One field line of a received section; offsets into the section.
-    struct Line {
-        /// The whole line, its line break included.
-        var whole: Range<Int>
-        var name: Range<Int>
-        /// The value without the whitespace around it.
-        var value: Range<Int>
-        /// The line reads exactly `name: value` CRLF, as it is written: it can be copied whole.
-        var isCanonical: Bool
-    }
+    typealias Line = ReceivedFieldLines.Line
 
-    /// Calls `body` with each line of `section`, which holds lines as ``HTTPHeaders/receivedLines`` does (each
-    /// `name:value` ending in LF, the parser checked them).
+    /// Calls `body` with each line of `section`.
     @inline(__always)
     static func forEachLine(_ section: UnsafeBufferPointer<UInt8>, _ body: (Line) -> Void) {
-        guard let base = section.baseAddress else { return }
-        let count = section.count
-        var start = 0
-        while start < count {
-            let lineFeed = memchr(base + start, 0x0A, count - start).map { UnsafeRawPointer(base).distance(to: $0) }
-            let next = (lineFeed ?? count - 1) + 1
-            var end = lineFeed ?? count
-            let hasCR = end > start && section[end - 1] == 0x0D
-            if hasCR { end -= 1 }
-            let colon =
-                memchr(base + start, Int32(UInt8(ascii: ":")), end - start).map {
-                    UnsafeRawPointer(base).distance(to: $0)
-                } ?? end
-            var valueStart = min(colon + 1, end)
-            while valueStart < end && ASCII.isWhitespace(section[valueStart]) { valueStart += 1 }
-            var valueEnd = end
-            while valueEnd > valueStart && ASCII.isWhitespace(section[valueEnd - 1]) { valueEnd -= 1 }
-            let canonical =
-                hasCR && valueEnd == end && valueStart == colon + 2 && section[colon + 1] == UInt8(ascii: " ")
-            body(
-                Line(whole: start..<next, name: start..<colon, value: valueStart..<valueEnd, isCanonical: canonical))
-            start = next
-        }
+        var lines = ReceivedFieldLines(section)
+        while let line = lines.next() { body(line) }
     }
 
     /// Copies kept lines to an output, a run of consecutive canonical lines in one copy.

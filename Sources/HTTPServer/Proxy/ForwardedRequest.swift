@@ -65,11 +65,10 @@ enum ForwardedRequest {
     /// The field names `Connection` lists (RFC 9110 §7.6.1), empty when there is no `Connection` field.
     static func connectionListed(_ headers: HTTPHeaders) -> [Substring] {
         var listed: [Substring] = []
-        for field in headers.storage
-        where field.name.utf8.count == 10 && HTTPHeaders.namesEqual(field.name, "Connection") {
+        // `values(for:)` decodes only the `Connection` values of received fields.
+        for value in headers.values(for: "Connection") {
             // Over the bytes (a comma, space or tab is never inside a multi-byte character): splitting the String
             // by Character costs many times as much, and `Connection: keep-alive` comes with most responses.
-            let value = field.value
             let utf8 = value.utf8
             var start = utf8.startIndex
             while start < utf8.endIndex {
