@@ -60,27 +60,39 @@ enum HTTP1Framing {
         if keepsLines { headers = HTTPHeaders(receivedLines: Array(input[lines]), count: count) }
     }
 
-    /// The name and trimmed value of one field line (`line` without its line break, not empty).
+    /// The name and trimmed value of one field line (`line` without its line break, not empty). Plain loops over the
+    /// buffer: every byte of every head passes here.
     static func parseFieldLine(
         _ input: UnsafeBufferPointer<UInt8>, _ line: Range<Int>
     ) throws(Malformed) -> (name: Bytes, value: Bytes) {
         if ASCII.isWhitespace(input[line.lowerBound]) {
             throw Malformed("obsolete line folding is not allowed")
         }
-        guard let colon = input[line].firstIndex(of: UInt8(ascii: ":")) else {
+        guard let base = input.baseAddress,
+            let found = memchr(base + line.lowerBound, Int32(UInt8(ascii: ":")), line.count)
+        else {
             throw Malformed("header line without a colon")
         }
-        let name = input[line.lowerBound..<colon]
-        guard !name.isEmpty else { throw Malformed("empty header name") }
+        let colon = UnsafeRawPointer(found) - UnsafeRawPointer(base)
+        guard colon > line.lowerBound else { throw Malformed("empty header name") }
         if ASCII.isWhitespace(input[colon - 1]) {
             throw Malformed("whitespace between header name and colon")
         }
-        guard name.allSatisfy(ASCII.isTokenCharacter) else { throw Malformed("invalid header name") }
-        let value = ASCII.trimmingWhitespace(input[(colon + 1)..<line.upperBound])
-        guard value.allSatisfy(isFieldValueCharacter) else {
-            throw Malformed("invalid character in header value")
+        var index = line.lowerBound
+        while index < colon {
+            guard ASCII.isTokenCharacter(input[index]) else { throw Malformed("invalid header name") }
+            index += 1
         }
-        return (name, value)
+        var valueStart = colon + 1
+        var valueEnd = line.upperBound
+        while valueStart < valueEnd && ASCII.isWhitespace(input[valueStart]) { valueStart += 1 }
+        while valueEnd > valueStart && ASCII.isWhitespace(input[valueEnd - 1]) { valueEnd -= 1 }
+        index = valueStart
+        while index < valueEnd {
+            guard isFieldValueCharacter(input[index]) else { throw Malformed("invalid character in header value") }
+            index += 1
+        }
+        return (input[line.lowerBound..<colon], input[valueStart..<valueEnd])
     }
 
     /// The fields that frame a message (`Connection`, `Content-Length`, `Transfer-Encoding`), gathered line by line.
@@ -130,6 +142,7 @@ enum HTTP1Framing {
     }
 
     /// RFC 9110 field-value characters: HTAB, SP, VCHAR, obs-text.
+    @inline(__always)
     static func isFieldValueCharacter(_ byte: UInt8) -> Bool {
         byte == 0x09 || (byte >= 0x20 && byte != 0x7F)
     }
