@@ -323,6 +323,10 @@ final class HTTP1Session: ConnectionProtocolHandler {
         let id = nextAdmissionID
         nextAdmissionID &+= 1
         bodyState = .awaitingAdmission(id: id, head: head, contentLength: contentLength)
+        guard context.handler.screensRequestBodies else {
+            admissionDecided(nil, requestID: id, connection: connection)
+            return
+        }
         let request = HTTPRequest(
             method: head.method, path: head.path, query: head.query, version: head.version, headers: head.headers,
             protocolName: head.version == .http1_0 ? "http/1.0" : "http/1.1", remoteAddress: connection.remoteAddress)

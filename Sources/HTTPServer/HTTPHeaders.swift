@@ -163,6 +163,11 @@ extension HTTPHeaders {
             name.withContiguousStorageIfAvailable { $0.allSatisfy(ASCII.isTokenCharacter) }
             ?? name.allSatisfy(ASCII.isTokenCharacter)
         guard tokenName else { return false }
+        return isSendable(value: value)
+    }
+
+    /// Whether a field value may be sent: no CR, LF or NUL.
+    static func isSendable(value: String) -> Bool {
         let safe: (UInt8) -> Bool = { $0 != 0x0D && $0 != 0x0A && $0 != 0 }
         return value.utf8.withContiguousStorageIfAvailable { $0.allSatisfy(safe) } ?? value.utf8.allSatisfy(safe)
     }

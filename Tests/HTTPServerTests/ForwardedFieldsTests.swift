@@ -213,6 +213,26 @@ import Testing
 }
 
 @Suite struct ForwardedFieldsProxyTests {
+    @Test func aGeneratedIDGoesBackUnderTheConfiguredNameAndAnUnsafeOneNever() throws {
+        try withServer { _, upstream in
+            try withProxy(upstreamPort: upstream, configure: { $0.requestIDHeader = "x-trace" }) { port in
+                let client = try RawClient(port: port)
+                try client.send("GET /a HTTP/1.1\r\nHost: h\r\n\r\n")
+                let response = try client.readResponse()
+                #expect(response.text == "GET /a body=0")
+                #expect(response.headers.filter { $0.0 == "x-trace" }.map(\.1) == ["generated-id"])
+            }
+            try withProxy(upstreamPort: upstream, configure: { $0.makeRequestID = { "bad\r\nX-Injected: 1" } }) {
+                port in
+                let client = try RawClient(port: port)
+                try client.send("GET /b HTTP/1.1\r\nHost: h\r\n\r\n")
+                let response = try client.readResponse()
+                #expect(response.status == 200)
+                #expect(response.header("X-Request-Id") == nil && response.header("X-Injected") == nil)
+            }
+        }
+    }
+
     @Test func hopByHopFieldsInOddCaseAreRemovedBothWays() throws {
         let seen = Mutex<String>("")
         let upstream = try ScriptedUpstream { fd in

@@ -222,10 +222,8 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
             var lines: [UInt8] = []
             lines.reserveCapacity(received.count + 64)
             let hasDate = received.withUnsafeBufferPointer { ForwardedFields.appendResponseFields($0, into: &lines) }
-            let idName = proxy.configuration.requestIDHeader
-            if generatedID, HTTPHeaders.isSendable(name: idName.utf8, value: requestID) {
-                lines.appendUTF8(idName)
-                lines.appendUTF8(": ")
+            if generatedID, let prefix = proxy.requestIDLinePrefix, HTTPHeaders.isSendable(value: requestID) {
+                lines.append(contentsOf: prefix)
                 lines.appendUTF8(requestID)
                 lines.appendUTF8("\r\n")
             }

@@ -67,6 +67,9 @@ public final class ReverseProxy: HTTPHandler, Sendable {
     private let timeouts: UpstreamPool.Timeouts
     /// The `Host` sent when the client sent none: the upstream's `host:port`, rendered once, not per request.
     private let hostFallback: String
+    /// `<requestIDHeader>: ` as bytes, the start of the field line returning a generated id to an HTTP/1.x client;
+    /// nil when the name is no token (such a field is never sent).
+    let requestIDLinePrefix: [UInt8]?
 
     /// A proxy to `configuration.upstream`, reporting to `observer` and `poolObserver`.
     public init(
@@ -78,6 +81,9 @@ public final class ReverseProxy: HTTPHandler, Sendable {
         self.poolObserver = poolObserver
         self.pools = (0..<configuration.eventLoopCount).map { _ in PoolSlot() }
         self.hostFallback = configuration.upstream.description
+        let idName = configuration.requestIDHeader
+        self.requestIDLinePrefix =
+            HTTPHeaders.isSendable(name: idName.utf8, value: "") ? Array((idName + ": ").utf8) : nil
         self.timeouts = UpstreamPool.Timeouts(
             connect: configuration.connectTimeout.nanoseconds, response: configuration.responseTimeout.nanoseconds,
             read: configuration.readTimeout.nanoseconds, idle: configuration.idleTimeout.nanoseconds)
@@ -85,6 +91,9 @@ public final class ReverseProxy: HTTPHandler, Sendable {
 
     /// HTTP/1.x request bodies are forwarded as they arrive.
     public var streamsRequestBodies: Bool { true }
+
+    /// Every body is admitted (the server's limits still apply): no admission round per request.
+    public var screensRequestBodies: Bool { false }
 
     /// Forwards `request` on the calling event loop's pool (the server calls it there).
     public func handle(_ request: HTTPRequest, respond: HTTPResponder) {
