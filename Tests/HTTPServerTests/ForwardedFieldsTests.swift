@@ -99,6 +99,58 @@ import Testing
                 "\r\nHost: upstream:8080\r\nX-Forwarded-For: ::1\r\n"))
     }
 
+    /// Random heads (hop-by-hop names in random case, `Connection` naming fields before or after them, repeated
+    /// fields, optional whitespace, bare LF, long values): the byte path writes what the `String` path writes, within
+    /// the capacity it computed (a piece beyond it traps).
+    @Test func randomHeadsComeOutAsTheStringPathWritesThem() throws {
+        var generator = Splitter(state: 0x5EED)
+        let names = [
+            "Host", "Accept", "Connection", "Keep-Alive", "TE", "Trailer", "Upgrade", "Proxy-Connection", "Expect",
+            "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Request-Id", "X-A", "x-b", "Set-Cookie",
+            "Content-Type",
+        ]
+        func randomCase(_ text: String) -> String {
+            String(text.map { generator.next(2) == 0 ? Character($0.uppercased()) : Character($0.lowercased()) })
+        }
+        for round in 0..<300 {
+            var lines: [String] = []
+            var hosts = 0
+            for _ in 0..<(1 + generator.next(12)) {
+                let name = names[generator.next(names.count)]
+                if name == "Host" {
+                    if hosts == 1 { continue }
+                    hosts += 1
+                }
+                let value: String
+                switch name {
+                case "Connection":
+                    value = ["keep-alive", "X-A, close", "x-B , upgrade", " , X-a,,"][generator.next(4)]
+                case "Expect": value = "100-continue"
+                default: value = String(repeating: "v\(round)", count: generator.next(40))
+                }
+                let before = ["", " ", "\t ", "  "][generator.next(4)]
+                let after = ["", " ", "\t"][generator.next(3)]
+                let end = generator.next(3) == 0 ? "\n" : "\r\n"
+                lines.append(randomCase(name) + ":" + before + value + after + end)
+            }
+            let version = hosts == 0 ? "HTTP/1.0" : "HTTP/1.1"
+            let head = try #require(parsedHead("GET /r?q=\(round) \(version)\r\n" + lines.joined() + "\r\n"))
+            let remote = round % 2 == 0 ? "[2001:db8::1]:443" : "10.1.2.3:9"
+            let forwarded = request(head, remote: remote)
+            for addRequestID in [false, true] {
+                #expect(
+                    encoded(forwarded, addRequestID: addRequestID)
+                        == encoded(withoutReceivedLines(forwarded), addRequestID: addRequestID),
+                    "\(lines)")
+            }
+            // The same lines in a response head.
+            let response = try #require(
+                responseHeaders("HTTP/1.1 200 OK\r\n" + lines.joined() + "Content-Length: 0\r\n\r\n"))
+            let kept = ForwardedRequest.responseFields(response).map { "\($0.name): \($0.value)\r\n" }.joined()
+            #expect(try #require(forwardedResponse(response)).lines == kept, "\(lines)")
+        }
+    }
+
     @Test func anEmptyClientRequestIDIsReplacedAndAGivenOneKept() throws {
         let empty = try #require(parsedHead("GET / HTTP/1.1\r\nHost: h\r\nx-REQUEST-id:\r\n\r\n"))
         let text = String(decoding: encoded(request(empty), addRequestID: true), as: UTF8.self)
@@ -123,8 +175,12 @@ import Testing
 
     private func forwardedResponse(_ headers: HTTPHeaders) -> (lines: String, hasDate: Bool)? {
         guard let received = headers.receivedLines else { return nil }
-        var out: [UInt8] = []
-        let hasDate = received.withUnsafeBufferPointer { ForwardedFields.appendResponseFields($0, into: &out) }
+        var hasDate = false
+        // Exactly the capacity the proxy gives it: a line written longer than promised traps.
+        let capacity = ForwardedFields.capacity(sectionBytes: received.count, lines: headers.count)
+        let out = ByteWriter.array(capacity: capacity) { out in
+            hasDate = received.withUnsafeBufferPointer { ForwardedFields.appendResponseFields($0, into: &out) }
+        }
         return (String(decoding: out, as: UTF8.self), hasDate)
     }
 

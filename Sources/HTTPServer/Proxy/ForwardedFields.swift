@@ -25,7 +25,7 @@ enum ForwardedFields {
         init(_ section: UnsafeBufferPointer<UInt8>) { self.section = section }
 
         /// Appends `line` (after the lines kept before it) as `Name: value` CRLF.
-        mutating func keep(_ line: Line, into out: inout [UInt8]) {
+        mutating func keep(_ line: Line, into out: inout ByteWriter) {
             if line.isCanonical {
                 if run.upperBound == line.whole.lowerBound && !run.isEmpty {
                     run = run.lowerBound..<line.whole.upperBound
@@ -36,18 +36,16 @@ enum ForwardedFields {
                 return
             }
             flush(into: &out)
-            out.append(contentsOf: UnsafeBufferPointer(rebasing: section[line.name]))
-            out.append(UInt8(ascii: ":"))
-            out.append(UInt8(ascii: " "))
-            out.append(contentsOf: UnsafeBufferPointer(rebasing: section[line.value]))
-            out.append(0x0D)
-            out.append(0x0A)
+            out.write(section[line.name])
+            out.write(": ")
+            out.write(section[line.value])
+            out.write("\r\n")
         }
 
         /// Appends what is held back; call it before writing anything else to `out`.
-        mutating func flush(into out: inout [UInt8]) {
+        mutating func flush(into out: inout ByteWriter) {
             guard !run.isEmpty else { return }
-            out.append(contentsOf: UnsafeBufferPointer(rebasing: section[run]))
+            out.write(section[run])
             run = 0..<0
         }
     }
@@ -80,14 +78,14 @@ enum ForwardedFields {
     ///   is dropped); nil when the client's is passed on.
     static func appendRequestFields(
         _ section: UnsafeBufferPointer<UInt8>, requestIDHeader: String?, hostFallback: String,
-        remoteAddress: String, forwardedProto: String, into head: inout [UInt8]
+        remoteAddress: String, forwardedProto: String, into head: inout ByteWriter
     ) {
         let start = head.count
         var listed = ConnectionListed()
         var fields = requestPass(section, listed: nil, collecting: &listed, requestIDHeader: requestIDHeader, &head)
         if !listed.names.isEmpty {
             // `Connection` names other fields (rare): again, without them (some may have been copied already).
-            head.removeSubrange(start...)
+            head.truncate(to: start)
             var unused = ConnectionListed()
             fields = requestPass(section, listed: listed, collecting: &unused, requestIDHeader: requestIDHeader, &head)
         }
@@ -110,7 +108,7 @@ enum ForwardedFields {
     /// `Connection` names into `collecting`; returns the first `Host` value and the last `X-Forwarded-For` one.
     private static func requestPass(
         _ section: UnsafeBufferPointer<UInt8>, listed: ConnectionListed?, collecting: inout ConnectionListed,
-        requestIDHeader: String?, _ head: inout [UInt8]
+        requestIDHeader: String?, _ head: inout ByteWriter
     ) -> (host: Range<Int>?, forwardedFor: Range<Int>?) {
         var host: Range<Int>?
         var forwardedFor: Range<Int>?
@@ -137,14 +135,19 @@ enum ForwardedFields {
         return (host, forwardedFor)
     }
 
+    /// Bytes enough for what ``appendRequestFields`` or ``appendResponseFields`` write for a section of `count`
+    /// bytes in `lines` lines (each line grows by 2 at most: a space after the colon, a CR), not counting the
+    /// fields ``appendRequestFields`` adds.
+    static func capacity(sectionBytes count: Int, lines: Int) -> Int { count + 2 * lines }
+
     /// Appends the response fields of `section` to pass to the client: end-to-end ones only (see
     /// ``ForwardedRequest/responseFields(_:)``). Returns whether a `Date` field is among them.
-    static func appendResponseFields(_ section: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) -> Bool {
+    static func appendResponseFields(_ section: UnsafeBufferPointer<UInt8>, into out: inout ByteWriter) -> Bool {
         let start = out.count
         var listed = ConnectionListed()
         var hasDate = responsePass(section, listed: nil, collecting: &listed, &out)
         if !listed.names.isEmpty {
-            out.removeSubrange(start...)
+            out.truncate(to: start)
             var unused = ConnectionListed()
             hasDate = responsePass(section, listed: listed, collecting: &unused, &out)
         }
@@ -153,7 +156,7 @@ enum ForwardedFields {
 
     private static func responsePass(
         _ section: UnsafeBufferPointer<UInt8>, listed: ConnectionListed?, collecting: inout ConnectionListed,
-        _ out: inout [UInt8]
+        _ out: inout ByteWriter
     ) -> Bool {
         var hasDate = false
         var copier = Copier(section)

@@ -113,59 +113,70 @@ enum ForwardedRequest {
         _ request: HTTPRequest, basePath: String, hostFallback: String, forwardedProto: String,
         requestIDHeader: String, requestID: String, addRequestID: Bool
     ) -> (head: [UInt8], body: [UInt8]?) {
-        var head: [UInt8] = []
         let bodyRoom = min(request.bodyStream.map { $0.contentLength ?? 0 } ?? request.body.count, 4096)
-        head.reserveCapacity(320 + (request.headers.receivedLines?.count ?? request.headers.count * 40) + bodyRoom)
-        head.appendUTF8(request.method)
-        head.append(UInt8(ascii: " "))
-        head.appendUTF8(basePath)
-        head.appendUTF8(request.path)
-        if let query = request.query {
-            head.append(UInt8(ascii: "?"))
-            head.appendUTF8(query)
-        }
-        head.appendUTF8(" HTTP/1.1\r\n")
-        if let lines = request.headers.receivedLines {
-            lines.withUnsafeBufferPointer { section in
-                ForwardedFields.appendRequestFields(
-                    section, requestIDHeader: addRequestID ? requestIDHeader : nil,
+        let received = request.headers.receivedLines
+        // What the fields may take: the received lines (each may grow by a space and a CR) or the `String`s; Host and
+        // X-Forwarded-For are among them (or the fallback).
+        let fields =
+            received.map { ForwardedFields.capacity(sectionBytes: $0.count, lines: request.headers.count) }
+            ?? request.headers.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 }
+        let capacity =
+            request.method.utf8.count + basePath.utf8.count + request.path.utf8.count
+            + (request.query?.utf8.count ?? 0) + 3 * fields + 2 * hostFallback.utf8.count
+            + request.remoteAddress.utf8.count + forwardedProto.utf8.count + requestIDHeader.utf8.count
+            + requestID.utf8.count + 192 + bodyRoom
+        var whole = true
+        let head = ByteWriter.array(capacity: capacity) { head in
+            head.write(request.method)
+            head.write(UInt8(ascii: " "))
+            head.write(basePath)
+            head.write(request.path)
+            if let query = request.query {
+                head.write(UInt8(ascii: "?"))
+                head.write(query)
+            }
+            head.write(" HTTP/1.1\r\n")
+            if let received {
+                received.withUnsafeBufferPointer { section in
+                    ForwardedFields.appendRequestFields(
+                        section, requestIDHeader: addRequestID ? requestIDHeader : nil,
+                        hostFallback: hostFallback, remoteAddress: request.remoteAddress,
+                        forwardedProto: forwardedProto, into: &head)
+                }
+            } else {
+                appendParsedFields(
+                    request.headers, listed: connectionListed(request.headers),
+                    requestIDHeader: addRequestID ? requestIDHeader : nil,
                     hostFallback: hostFallback, remoteAddress: request.remoteAddress, forwardedProto: forwardedProto,
                     into: &head)
             }
-        } else {
-            appendParsedFields(
-                request.headers, listed: connectionListed(request.headers),
-                requestIDHeader: addRequestID ? requestIDHeader : nil,
-                hostFallback: hostFallback, remoteAddress: request.remoteAddress, forwardedProto: forwardedProto,
-                into: &head)
-        }
-        if addRequestID { append(requestIDHeader, requestID, to: &head) }
-        // A whole body goes with a Content-Length (an `Expect` was answered on the client side); a streamed one with
-        // its own, or chunked.
-        if let stream = request.bodyStream {
-            if let length = stream.contentLength {
-                head.appendUTF8("Content-Length: ")
-                HTTP1ResponseEncoder.appendDecimal(length, to: &head)
-                head.appendUTF8("\r\n")
-            } else {
-                head.appendUTF8("Transfer-Encoding: chunked\r\n")
+            if addRequestID { append(requestIDHeader, requestID, to: &head) }
+            // A whole body goes with a Content-Length (an `Expect` was answered on the client side); a streamed one
+            // with its own, or chunked.
+            if let stream = request.bodyStream {
+                if let length = stream.contentLength {
+                    head.write("Content-Length: ")
+                    head.writeDecimal(length)
+                    head.write("\r\n")
+                } else {
+                    head.write("Transfer-Encoding: chunked\r\n")
+                }
+                head.write("\r\n")
+                return
             }
-            head.appendUTF8("\r\n")
-            return (head, nil)
+            if !request.body.isEmpty || !methodHasNoBody(request.method) {
+                head.write("Content-Length: ")
+                head.writeDecimal(request.body.count)
+                head.write("\r\n")
+            }
+            head.write("\r\n")
+            if !request.body.isEmpty && request.body.count <= 4096 {
+                head.write(request.body)
+            } else {
+                whole = request.body.isEmpty
+            }
         }
-        let hasBody = !request.body.isEmpty || !methodHasNoBody(request.method)
-        if hasBody {
-            head.appendUTF8("Content-Length: ")
-            HTTP1ResponseEncoder.appendDecimal(request.body.count, to: &head)
-            head.appendUTF8("\r\n")
-        }
-        head.appendUTF8("\r\n")
-        if request.body.isEmpty { return (head, nil) }
-        if request.body.count <= 4096 {
-            head.append(contentsOf: request.body)
-            return (head, nil)
-        }
-        return (head, request.body)
+        return (head, whole ? nil : request.body)
     }
 
     /// Methods whose requests carry no body unless they say so (no `Content-Length: 0` sent for them).
@@ -176,11 +187,11 @@ enum ForwardedRequest {
         }
     }
 
-    private static func append(_ name: String, _ value: String, to head: inout [UInt8]) {
-        head.appendUTF8(name)
-        head.appendUTF8(": ")
-        head.appendUTF8(value)
-        head.appendUTF8("\r\n")
+    private static func append(_ name: String, _ value: String, to head: inout ByteWriter) {
+        head.write(name)
+        head.write(": ")
+        head.write(value)
+        head.write("\r\n")
     }
 
     /// The `String` path of ``encode``: the fields of `headers` to pass upstream (see
@@ -188,7 +199,7 @@ enum ForwardedRequest {
     /// which does the same from received bytes), then `Host` and `X-Forwarded-*`.
     private static func appendParsedFields(
         _ headers: HTTPHeaders, listed: [Substring], requestIDHeader: String?, hostFallback: String,
-        remoteAddress: String, forwardedProto: String, into head: inout [UInt8]
+        remoteAddress: String, forwardedProto: String, into head: inout ByteWriter
     ) {
         var host: String?
         var forwardedFor: String?
@@ -231,22 +242,22 @@ enum ForwardedRequest {
     /// `X-Forwarded-Host: authority`.
     static func appendForwarding(
         authority: UnsafeBufferPointer<UInt8>, forwardedFor: UnsafeBufferPointer<UInt8>?, remoteAddress: String,
-        forwardedProto: String, to head: inout [UInt8]
+        forwardedProto: String, to head: inout ByteWriter
     ) {
-        head.appendUTF8("Host: ")
-        head.append(contentsOf: authority)
-        head.appendUTF8("\r\nX-Forwarded-For: ")
+        head.write("Host: ")
+        head.write(authority)
+        head.write("\r\nX-Forwarded-For: ")
         if let forwardedFor, !forwardedFor.isEmpty {
-            head.append(contentsOf: forwardedFor)
-            head.appendUTF8(", ")
+            head.write(forwardedFor)
+            head.write(", ")
         }
         var remote = remoteAddress
-        remote.withUTF8 { head.append(contentsOf: UnsafeBufferPointer(rebasing: $0[address(of: $0)])) }
-        head.appendUTF8("\r\nX-Forwarded-Proto: ")
-        head.appendUTF8(forwardedProto)
-        head.appendUTF8("\r\nX-Forwarded-Host: ")
-        head.append(contentsOf: authority)
-        head.appendUTF8("\r\n")
+        remote.withUTF8 { head.write($0[address(of: $0)]) }
+        head.write("\r\nX-Forwarded-Proto: ")
+        head.write(forwardedProto)
+        head.write("\r\nX-Forwarded-Host: ")
+        head.write(authority)
+        head.write("\r\n")
     }
 
     /// Where the address is in `address:port` / `[v6]:port` (its UTF-8 bytes): the part before the last colon, the

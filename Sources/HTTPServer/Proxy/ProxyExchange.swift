@@ -219,13 +219,19 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
             }
         // An HTTP/1.x client gets the received field lines copied as bytes; HTTP/2 (HPACK) needs the `String`s.
         if stream.acceptsFieldLines, let received = head.headers.receivedLines {
-            var lines: [UInt8] = []
-            lines.reserveCapacity(received.count + 64)
-            let hasDate = received.withUnsafeBufferPointer { ForwardedFields.appendResponseFields($0, into: &lines) }
-            if generatedID, let prefix = proxy.requestIDLinePrefix, HTTPHeaders.isSendable(value: requestID) {
-                lines.append(contentsOf: prefix)
-                lines.appendUTF8(requestID)
-                lines.appendUTF8("\r\n")
+            let idPrefix =
+                generatedID && HTTPHeaders.isSendable(value: requestID) ? proxy.requestIDLinePrefix : nil
+            let capacity =
+                ForwardedFields.capacity(sectionBytes: received.count, lines: head.headers.count)
+                + (idPrefix.map { $0.count + requestID.utf8.count + 2 } ?? 0)
+            var hasDate = false
+            let lines = ByteWriter.array(capacity: capacity) { lines in
+                hasDate = received.withUnsafeBufferPointer { ForwardedFields.appendResponseFields($0, into: &lines) }
+                if let idPrefix {
+                    lines.write(idPrefix)
+                    lines.write(requestID)
+                    lines.write("\r\n")
+                }
             }
             stream.start(status: head.status, fieldLines: lines, hasDate: hasDate, contentLength: length)
             return
