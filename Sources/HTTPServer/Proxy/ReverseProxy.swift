@@ -111,20 +111,31 @@ public final class ReverseProxy: HTTPHandler, Sendable {
         let clientID = request.headers[configuration.requestIDHeader].flatMap { $0.isEmpty ? nil : $0 }
         let requestID = clientID ?? configuration.makeRequestID()
         let tap = observer?.proxyRequestStarted(request, requestID: requestID) ?? ProxyTap()
-        var request = request
-        // A whole body (HTTP/2) the watcher holds is offered before anything is encoded.
+        // A whole body (HTTP/2) the watcher holds is offered before anything is encoded (the request is copied only
+        // then).
         if let watcher = tap.watcher, request.bodyStream == nil, !request.body.isEmpty,
             request.body.count <= watcher.requestBodyHoldLimit,
             let replacement = watcher.rewriteRequestBody(request.body)
         {
-            request.body = replacement
+            var rewritten = request
+            rewritten.body = replacement
+            forward(rewritten, requestID: requestID, generatedID: clientID == nil, tap: tap, pool: pool, stream: stream)
+        } else {
+            forward(request, requestID: requestID, generatedID: clientID == nil, tap: tap, pool: pool, stream: stream)
         }
+    }
+
+    /// Encodes `request` for the upstream and starts its exchange.
+    private func forward(
+        _ request: HTTPRequest, requestID: String, generatedID: Bool, tap: ProxyTap, pool: UpstreamPool,
+        stream: HTTPResponseStream
+    ) {
         let bytes = ForwardedRequest.encode(
             request, basePath: configuration.basePath, hostFallback: hostFallback,
             forwardedProto: configuration.forwardedProto, requestIDHeader: configuration.requestIDHeader,
-            requestID: requestID, addRequestID: clientID == nil)
+            requestID: requestID, addRequestID: generatedID)
         let exchange = ProxyExchange(
-            proxy: self, pool: pool, request: request, requestID: requestID, generatedID: clientID == nil, tap: tap,
+            proxy: self, pool: pool, request: request, requestID: requestID, generatedID: generatedID, tap: tap,
             upstreamRequest: bytes, stream: stream)
         exchange.start()
     }
