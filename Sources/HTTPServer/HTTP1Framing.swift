@@ -28,7 +28,12 @@ enum HTTP1Framing {
     /// Reads `HTTP/1.0` or `HTTP/1.1`; another 1.x minor reads as 1.1.
     static func parseVersion(_ bytes: Bytes) -> Version {
         let digits = UInt8(ascii: "0")...UInt8(ascii: "9")
-        guard bytes.count == 8, bytes.starts(with: "HTTP/".utf8),
+        let start = bytes.startIndex
+        // Byte by byte: the generic `starts(with:)` over a String's UTF-8 costs several times as much, twice per
+        // proxied request.
+        guard bytes.count == 8, bytes[start] == UInt8(ascii: "H"), bytes[start + 1] == UInt8(ascii: "T"),
+            bytes[start + 2] == UInt8(ascii: "T"), bytes[start + 3] == UInt8(ascii: "P"),
+            bytes[start + 4] == UInt8(ascii: "/"),
             digits.contains(bytes[bytes.startIndex + 5]), bytes[bytes.startIndex + 6] == UInt8(ascii: "."),
             digits.contains(bytes[bytes.startIndex + 7])
         else {
@@ -39,43 +44,56 @@ enum HTTP1Framing {
     }
 
     /// Calls `body` with the name and the trimmed value of each field line in `lines` (whole lines, each ending
-    /// in LF), appending each field to `headers`. Throws on obs-fold (a line starting with whitespace), a line
-    /// without a colon, an empty or invalid name, whitespace before the colon, or a control character in a value.
+    /// in LF), then adds the fields to `headers`: when it was empty, as a copy of the lines checked
+    /// (``HTTPHeaders/receivedLines``, no `String` made), else appended one by one. Throws on obs-fold (a line starting with whitespace), a line without a
+    /// colon, an empty or invalid name, whitespace before the colon, or a control character in a value.
     static func forEachField(
         _ input: UnsafeBufferPointer<UInt8>, in lines: Range<Int>, into headers: inout HTTPHeaders,
         _ body: (_ name: Bytes, _ value: Bytes) throws(Malformed) -> Void
     ) throws(Malformed) {
+        let keepsLines = headers.isEmpty
         var start = lines.lowerBound
+        var count = 0
         while start < lines.upperBound {
             let lineFeed = findLineFeed(input, from: start, to: lines.upperBound)!
             let (name, value) = try parseFieldLine(input, start..<trimCarriageReturn(input, start, lineFeed))
             try body(name, value)
-            headers.append(name: name, value: value)
+            if !keepsLines { headers.append(name: name, value: value) }
+            count += 1
             start = lineFeed + 1
         }
+        if keepsLines { headers = HTTPHeaders(receivedLines: Array(input[lines]), count: count) }
     }
 
-    /// The name and trimmed value of one field line (`line` without its line break, not empty).
+    /// The name and trimmed value of one field line (`line` without its line break, not empty). Plain loops over the
+    /// buffer: every byte of every head passes here.
     static func parseFieldLine(
         _ input: UnsafeBufferPointer<UInt8>, _ line: Range<Int>
     ) throws(Malformed) -> (name: Bytes, value: Bytes) {
         if ASCII.isWhitespace(input[line.lowerBound]) {
             throw Malformed("obsolete line folding is not allowed")
         }
-        guard let colon = input[line].firstIndex(of: UInt8(ascii: ":")) else {
+        guard let base = input.baseAddress,
+            let found = memchr(base + line.lowerBound, Int32(UInt8(ascii: ":")), line.count)
+        else {
             throw Malformed("header line without a colon")
         }
-        let name = input[line.lowerBound..<colon]
-        guard !name.isEmpty else { throw Malformed("empty header name") }
+        let colon = UnsafeRawPointer(found) - UnsafeRawPointer(base)
+        guard colon > line.lowerBound else { throw Malformed("empty header name") }
         if ASCII.isWhitespace(input[colon - 1]) {
             throw Malformed("whitespace between header name and colon")
         }
-        guard name.allSatisfy(ASCII.isTokenCharacter) else { throw Malformed("invalid header name") }
-        let value = ASCII.trimmingWhitespace(input[(colon + 1)..<line.upperBound])
-        guard value.allSatisfy(isFieldValueCharacter) else {
-            throw Malformed("invalid character in header value")
+        var index = line.lowerBound
+        while index < colon {
+            guard ASCII.isTokenCharacter(input[index]) else { throw Malformed("invalid header name") }
+            index += 1
         }
-        return (name, value)
+        var valueStart = colon + 1
+        var valueEnd = line.upperBound
+        while valueStart < valueEnd && ASCII.isWhitespace(input[valueStart]) { valueStart += 1 }
+        while valueEnd > valueStart && ASCII.isWhitespace(input[valueEnd - 1]) { valueEnd -= 1 }
+        guard isFieldValue(input, valueStart..<valueEnd) else { throw Malformed("invalid character in header value") }
+        return (input[line.lowerBound..<colon], input[valueStart..<valueEnd])
     }
 
     /// The fields that frame a message (`Connection`, `Content-Length`, `Transfer-Encoding`), gathered line by line.
@@ -94,12 +112,12 @@ enum HTTP1Framing {
         /// (every list element must be 1*DIGIT and equal to all others).
         mutating func read(name: Bytes, value: Bytes) throws(Malformed) {
             switch name.count {
-            case 10 where ASCII.equalsIgnoringCase(name, "connection".utf8):
+            case 10 where ASCII.equalsLowercase(name, "connection"):
                 forEachListElement(value) { token in
-                    if ASCII.equalsIgnoringCase(token, "close".utf8) { close = true }
-                    if ASCII.equalsIgnoringCase(token, "keep-alive".utf8) { keepAlive = true }
+                    if ASCII.equalsLowercase(token, "close") { close = true }
+                    if ASCII.equalsLowercase(token, "keep-alive") { keepAlive = true }
                 }
-            case 14 where ASCII.equalsIgnoringCase(name, "content-length".utf8):
+            case 14 where ASCII.equalsLowercase(name, "content-length"):
                 var invalid = false
                 var elements = 0
                 forEachListElement(value) { element in
@@ -112,7 +130,7 @@ enum HTTP1Framing {
                     contentLength = length
                 }
                 if invalid || elements == 0 { throw Malformed("invalid or conflicting Content-Length") }
-            case 17 where ASCII.equalsIgnoringCase(name, "transfer-encoding".utf8):
+            case 17 where ASCII.equalsLowercase(name, "transfer-encoding"):
                 hasTransferEncoding = true
                 forEachListElement(value) { element in
                     let coding = element.prefix { $0 != UInt8(ascii: ";") }
@@ -124,7 +142,34 @@ enum HTTP1Framing {
         }
     }
 
+    /// Whether every byte of `input[range]` is a field-value character: eight at a time while none is below SP or
+    /// DEL (the usual case), byte by byte around them (HTAB is allowed, other control bytes not).
+    @inline(__always)
+    static func isFieldValue(_ input: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> Bool {
+        guard let base = input.baseAddress else { return range.isEmpty }
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        var index = range.lowerBound
+        while index + 8 <= range.upperBound {
+            let word = UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self)
+            // A byte below 0x20, or a byte equal to 0x7F (zero after the XOR): exact tests for "some byte" (SWAR).
+            let below = (word &- 0x20 &* ones) & ~word & highs
+            let delete = word ^ (0x7F &* ones)
+            let isDelete = (delete &- ones) & ~delete & highs
+            if below | isDelete != 0 {
+                for offset in 0..<8 where !isFieldValueCharacter(input[index + offset]) { return false }
+            }
+            index += 8
+        }
+        while index < range.upperBound {
+            guard isFieldValueCharacter(input[index]) else { return false }
+            index += 1
+        }
+        return true
+    }
+
     /// RFC 9110 field-value characters: HTAB, SP, VCHAR, obs-text.
+    @inline(__always)
     static func isFieldValueCharacter(_ byte: UInt8) -> Bool {
         byte == 0x09 || (byte >= 0x20 && byte != 0x7F)
     }

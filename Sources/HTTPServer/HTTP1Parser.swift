@@ -320,17 +320,16 @@ struct HTTP1Parser {
 
         // Header section.
         var headers = HTTPHeaders()
-        headers.storage.reserveCapacity(8)
         var framingFields = HTTP1Framing.FramingFields()
         var hostCount = 0
         var expectsContinue = false
         do {
             try HTTP1Framing.forEachField(input, in: fields, into: &headers) {
                 name, value throws(HTTP1Framing.Malformed) in
-                if name.count == 4 && ASCII.equalsIgnoringCase(name, "host".utf8) {
+                if name.count == 4 && ASCII.equalsLowercase(name, "host") {
                     hostCount += 1
-                } else if name.count == 6 && ASCII.equalsIgnoringCase(name, "expect".utf8) {
-                    expectsContinue = ASCII.equalsIgnoringCase(value, "100-continue".utf8)
+                } else if name.count == 6 && ASCII.equalsLowercase(name, "expect") {
+                    expectsContinue = ASCII.equalsLowercase(value, "100-continue")
                 } else {
                     try framingFields.read(name: name, value: value)
                 }

@@ -34,12 +34,7 @@ enum HTTP1ResponseEncoder {
         status: Int, headers: HTTPHeaders, contentLength: Int?, chunked: Bool = false, connection: ConnectionField,
         date: inout DateCache, into buffer: inout [UInt8]
     ) -> Int {
-        buffer.appendUTF8("HTTP/1.1 ")
-        appendDecimal(status, to: &buffer)
-        buffer.append(UInt8(ascii: " "))
-        buffer.appendUTF8(HTTPStatus.reasonPhrase(for: status))
-        buffer.appendUTF8("\r\n")
-
+        appendStatusLine(status, to: &buffer)
         var dropped = 0
         var hasDate = false
         for field in headers {
@@ -64,6 +59,38 @@ enum HTTP1ResponseEncoder {
             buffer.appendUTF8(field.value)
             buffer.appendUTF8("\r\n")
         }
+        appendFraming(contentLength: contentLength, chunked: chunked, connection: connection, to: &buffer)
+        if !hasDate { date.appendHeaderLine(to: &buffer) }
+        buffer.appendUTF8("\r\n")
+        return dropped
+    }
+
+    /// Appends a status line, `fieldLines` as they are (HTTP/1.1 field lines the caller checked: see
+    /// ``HTTPResponseStream/start(status:fieldLines:hasDate:contentLength:)``), the framing and `Connection` fields,
+    /// a `Date` unless `hasDate`, and the empty line: the same head as ``encodeHead(status:headers:contentLength:chunked:connection:date:into:)``
+    /// writes for the same fields.
+    static func encodeHead(
+        status: Int, fieldLines: [UInt8], hasDate: Bool, contentLength: Int?, chunked: Bool,
+        connection: ConnectionField, date: inout DateCache, into buffer: inout [UInt8]
+    ) {
+        appendStatusLine(status, to: &buffer)
+        buffer.append(contentsOf: fieldLines)
+        appendFraming(contentLength: contentLength, chunked: chunked, connection: connection, to: &buffer)
+        if !hasDate { date.appendHeaderLine(to: &buffer) }
+        buffer.appendUTF8("\r\n")
+    }
+
+    private static func appendStatusLine(_ status: Int, to buffer: inout [UInt8]) {
+        buffer.appendUTF8("HTTP/1.1 ")
+        appendDecimal(status, to: &buffer)
+        buffer.append(UInt8(ascii: " "))
+        buffer.appendUTF8(HTTPStatus.reasonPhrase(for: status))
+        buffer.appendUTF8("\r\n")
+    }
+
+    private static func appendFraming(
+        contentLength: Int?, chunked: Bool, connection: ConnectionField, to buffer: inout [UInt8]
+    ) {
         if let contentLength {
             buffer.appendUTF8("Content-Length: ")
             appendDecimal(contentLength, to: &buffer)
@@ -75,9 +102,6 @@ enum HTTP1ResponseEncoder {
         case .keepAlive: buffer.appendUTF8("Connection: keep-alive\r\n")
         case .close: buffer.appendUTF8("Connection: close\r\n")
         }
-        if !hasDate { date.appendHeaderLine(to: &buffer) }
-        buffer.appendUTF8("\r\n")
-        return dropped
     }
 
     /// Appends the decimal digits of a non-negative integer.

@@ -323,6 +323,10 @@ final class HTTP1Session: ConnectionProtocolHandler {
         let id = nextAdmissionID
         nextAdmissionID &+= 1
         bodyState = .awaitingAdmission(id: id, head: head, contentLength: contentLength)
+        guard context.handler.screensRequestBodies else {
+            admissionDecided(nil, requestID: id, connection: connection)
+            return
+        }
         let request = HTTPRequest(
             method: head.method, path: head.path, query: head.query, version: head.version, headers: head.headers,
             protocolName: head.version == .http1_0 ? "http/1.0" : "http/1.1", remoteAddress: connection.remoteAddress)
@@ -558,6 +562,7 @@ final class HTTP1Session: ConnectionProtocolHandler {
             slots[index].stream == nil
         else { return false }
         slots[index].stream = stream
+        stream.sessionTakesFieldLines = true
         return true
     }
 
@@ -602,15 +607,17 @@ final class HTTP1Session: ConnectionProtocolHandler {
                 if stream.state == .aborted { cut(connection) }
                 return false  // no head yet
             }
-            slots[0].streamFraming = encodeStreamHead(head, for: slots[0], connection)
+            slots[0].streamFraming = encodeStreamHead(
+                head, isHead: slots[0].isHead, version: slots[0].version, keepAlive: slots[0].keepAlive, connection)
             // The handler is done with the request's body (a proxy sent it upstream before the head came back).
             connection.releaseBodyBytes(slots[0].bodyBytes)
             slots[0].bodyBytes = 0
             bodyWaitsForBudget = false
         }
-        let slot = slots[0]
+        // The slot's fields are read in place: a copy of the whole slot costs a retain and release of each field.
+        let framing = slots[0].streamFraming ?? .none
         let pieces = stream.takePending()
-        switch slot.streamFraming ?? .none {
+        switch framing {
         case .none:
             break
         case .raw, .closeDelimited:
@@ -625,16 +632,15 @@ final class HTTP1Session: ConnectionProtocolHandler {
         switch stream.state {
         case .finished:
             let completion = CompletedResponse(
-                method: slot.method, status: stream.head?.status ?? 0,
-                protocolName: slot.version == .http1_0 ? "http/1.0" : "http/1.1", bytes: stream.bodyBytes,
-                receivedAt: slot.receivedAt)
-            if slot.streamFraming == .closeDelimited {
+                method: slots[0].method, status: stream.head?.status ?? 0,
+                protocolName: slots[0].version == .http1_0 ? "http/1.0" : "http/1.1", bytes: stream.bodyBytes,
+                receivedAt: slots[0].receivedAt)
+            if framing == .closeDelimited {
                 connection.output.append([], completion: completion)
                 cut(connection)
                 return false
             }
-            connection.output.append(
-                slot.streamFraming == .chunked ? ChunkedEncoding.lastChunk : [], completion: completion)
+            connection.output.append(framing == .chunked ? ChunkedEncoding.lastChunk : [], completion: completion)
             slots.removeFirst()
             return true
         case .aborted, .closed:
@@ -645,33 +651,42 @@ final class HTTP1Session: ConnectionProtocolHandler {
         }
     }
 
+    /// Encodes the head of the stream at the front (`isHead`, `version`, `keepAlive`: its request's).
     private func encodeStreamHead(
-        _ head: HTTPResponseStream.Head, for slot: Slot, _ connection: Connection
+        _ head: HTTPResponseStream.Head, isHead: Bool, version: HTTPVersion, keepAlive: Bool, _ connection: Connection
     ) -> StreamFraming {
         let status = HTTPStatus.sanitized(head.status, logger: context.logger)
         let bodyAllowed = !HTTPStatus.forbidsBody(status)
         let framing: StreamFraming =
-            if !bodyAllowed || slot.isHead {
+            if !bodyAllowed || isHead {
                 .none
             } else if head.contentLength != nil {
                 .raw
-            } else if slot.version == .http1_1 {
+            } else if version == .http1_1 {
                 .chunked
             } else {
                 .closeDelimited
             }
-        let closing = !slot.keepAlive || framing == .closeDelimited || (slots.count == 1 && !acceptingRequests)
+        let closing = !keepAlive || framing == .closeDelimited || (slots.count == 1 && !acceptingRequests)
         if framing == .closeDelimited { acceptingRequests = false }
         let connectionField: HTTP1ResponseEncoder.ConnectionField =
-            closing ? .close : (slot.version == .http1_0 ? .keepAlive : .none)
+            closing ? .close : (version == .http1_0 ? .keepAlive : .none)
         let contentLength = bodyAllowed ? head.contentLength : nil
         var buffer: [UInt8] = []
         // Room for a small body, copied in behind the head as it arrives (``streamWrite``): one buffer, one iovec.
         let bodyRoom = framing == .raw ? min(head.contentLength ?? 0, 4096) : 0
-        buffer.reserveCapacity(192 + head.headers.count * 48 + bodyRoom)
-        HTTP1ResponseEncoder.encodeHead(
-            status: status, headers: head.headers, contentLength: contentLength, chunked: framing == .chunked,
-            connection: connectionField, date: &connection.loop.dateCache, into: &buffer)
+        if let fieldLines = head.fieldLines {
+            buffer.reserveCapacity(192 + fieldLines.count + bodyRoom)
+            HTTP1ResponseEncoder.encodeHead(
+                status: status, fieldLines: fieldLines, hasDate: head.fieldLinesHaveDate, contentLength: contentLength,
+                chunked: framing == .chunked, connection: connectionField, date: &connection.loop.dateCache,
+                into: &buffer)
+        } else {
+            buffer.reserveCapacity(192 + head.headers.count * 48 + bodyRoom)
+            HTTP1ResponseEncoder.encodeHead(
+                status: status, headers: head.headers, contentLength: contentLength, chunked: framing == .chunked,
+                connection: connectionField, date: &connection.loop.dateCache, into: &buffer)
+        }
         connection.output.append(buffer)
         return framing
     }
@@ -690,11 +705,12 @@ final class HTTP1Session: ConnectionProtocolHandler {
 
     /// Encodes the answered requests at the front of the queue, in order, and what the streamed one at the front has.
     private func encodeReadyResponses(_ connection: Connection) {
-        while let slot = slots.first {
-            if let response = slot.response {
-                slots.removeFirst()
-                encode(response, for: slot, connection)
-            } else if let stream = slot.stream, encodeStream(stream, connection) {
+        // The front slot is looked at in place (not copied) until it is taken.
+        while !slots.isEmpty {
+            if slots[0].response != nil {
+                let slot = slots.removeFirst()
+                encode(slot.response!, for: slot, connection)
+            } else if let stream = slots[0].stream, encodeStream(stream, connection) {
                 continue
             } else {
                 break

@@ -439,6 +439,11 @@ final class HTTP2Session: ConnectionProtocolHandler {
             return
         }
         stream.admission = .pending
+        guard context.handler.screensRequestBodies else {
+            admissionDecided(nil, requestID: UInt64(stream.id), connection: connection)
+            connection.loop.markDirty(connection)  // as an admission decided on the loop is
+            return
+        }
         context.handler.admit(
             request(for: stream, body: []),
             admission: connection.admission(requestID: UInt64(stream.id)))

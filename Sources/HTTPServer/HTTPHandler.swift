@@ -28,6 +28,11 @@ public protocol HTTPHandler: Sendable {
     /// internal stream, so only handlers of this module can read it). Default: false. Over HTTP/2 bodies are
     /// always whole.
     var streamsRequestBodies: Bool { get }
+
+    /// Whether ``admit(_:admission:)`` decides anything: false for a handler that admits every body (the default
+    /// `admit`), so that the server admits at once without building a request head for it (a round per request
+    /// with a body). Default: true; only a handler that does not implement `admit` may answer false.
+    var screensRequestBodies: Bool { get }
 }
 
 extension HTTPHandler {
@@ -38,6 +43,9 @@ extension HTTPHandler {
     public func admit(_ head: HTTPRequest, admission: HTTPAdmission) {
         admission.accept()
     }
+
+    /// `admit` is asked.
+    public var screensRequestBodies: Bool { true }
 }
 
 /// The answer to ``HTTPHandler/admit(_:admission:)``: call ``accept()`` or ``reject(_:)`` once.

@@ -14,23 +14,54 @@ public struct HTTPHeaders: Sendable, Equatable {
     /// One header field line: a name as it was spelled and its value.
     public typealias Field = (name: String, value: String)
 
-    @usableFromInline var storage: [(name: String, value: String)]
+    /// The fields as `String`s; empty while ``receivedLines`` holds them.
+    private var fields: [(name: String, value: String)]
+
+    /// The header section as an HTTP/1.x parser received it, while the list is unchanged since: then it *is* the
+    /// list (``fields`` is empty), its field lines in order, each `name:value` with optional whitespace around the
+    /// value and ending in CRLF or a bare LF, the names tokens and the values free of CR, LF and NUL (the parser
+    /// checked them). `String`s are made only for what is read: a lookup by name scans the bytes and decodes the
+    /// value found; iterating or changing the list decodes every field (changing it also drops these bytes). Nil
+    /// for a list built in code or from HTTP/2. A proxy forwards these bytes as they are (``ForwardedFields``).
+    private(set) var receivedLines: [UInt8]?
+    /// The number of lines in ``receivedLines``.
+    private var receivedCount = 0
+
+    /// The fields as `String`s, decoded from ``receivedLines`` when it holds them; changing them drops the bytes.
+    @usableFromInline var storage: [(name: String, value: String)] {
+        get { receivedLines.map { ReceivedFieldLines.decode($0, count: receivedCount) } ?? fields }
+        _modify {
+            if let lines = receivedLines {
+                fields = ReceivedFieldLines.decode(lines, count: receivedCount)
+                receivedLines = nil
+                receivedCount = 0
+            }
+            yield &fields
+        }
+    }
 
     /// Creates an empty header list.
     public init() {
-        storage = []
+        fields = []
     }
 
     /// Creates a header list from `(name, value)` pairs, keeping their order and duplicates.
     public init(_ fields: [(String, String)]) {
-        storage = fields.map { (name: $0.0, value: $0.1) }
+        self.fields = fields.map { (name: $0.0, value: $0.1) }
+    }
+
+    /// A list that is `lines`, `count` field lines as a parser received and checked them (see ``receivedLines``).
+    init(receivedLines lines: [UInt8], count: Int) {
+        fields = []
+        receivedLines = lines
+        receivedCount = count
     }
 
     /// The number of field lines, counting duplicates separately.
-    public var count: Int { storage.count }
+    public var count: Int { receivedLines == nil ? fields.count : receivedCount }
 
     /// Whether there are no field lines.
-    public var isEmpty: Bool { storage.isEmpty }
+    public var isEmpty: Bool { count == 0 }
 
     /// Appends a field line, keeping any existing lines with the same name.
     public mutating func add(name: String, value: String) {
@@ -45,12 +76,16 @@ public struct HTTPHeaders: Sendable, Equatable {
 
     /// Removes every line named `name` (case-insensitively).
     public mutating func remove(name: String) {
+        guard contains(name) else { return }  // received bytes are kept when nothing changes
         storage.removeAll { Self.namesEqual($0.name, name) }
     }
 
     /// The value of the first line named `name` (case-insensitively), or `nil`.
     public subscript(name: String) -> String? {
-        for field in storage where Self.namesEqual(field.name, name) {
+        if let lines = receivedLines {
+            return ReceivedFieldLines.firstValue(named: name, in: lines)
+        }
+        for field in fields where Self.namesEqual(field.name, name) {
             return field.value
         }
         return nil
@@ -58,19 +93,21 @@ public struct HTTPHeaders: Sendable, Equatable {
 
     /// The values of all lines named `name` (case-insensitively), in order. Values are not split on commas.
     public func values(for name: String) -> [String] {
-        storage.compactMap { Self.namesEqual($0.name, name) ? $0.value : nil }
+        if let lines = receivedLines { return ReceivedFieldLines.values(named: name, in: lines) }
+        return fields.compactMap { Self.namesEqual($0.name, name) ? $0.value : nil }
     }
 
     /// Whether at least one line is named `name` (case-insensitively).
     public func contains(_ name: String) -> Bool {
-        storage.contains { Self.namesEqual($0.name, name) }
+        if let lines = receivedLines { return ReceivedFieldLines.contains(named: name, in: lines) }
+        return fields.contains { Self.namesEqual($0.name, name) }
     }
 
     /// Whether some line named `name` holds `token` as one of its comma-separated elements,
     /// compared case-insensitively (e.g. `containsToken("close", in: "Connection")`).
     public func containsToken(_ token: String, in name: String) -> Bool {
-        for field in storage where Self.namesEqual(field.name, name) {
-            for element in field.value.utf8.split(separator: UInt8(ascii: ",")) {
+        for value in values(for: name) {
+            for element in value.utf8.split(separator: UInt8(ascii: ",")) {
                 if ASCII.equalsIgnoringCase(ASCII.trimmingWhitespace(element), token.utf8) {
                     return true
                 }
@@ -104,7 +141,7 @@ extension HTTPHeaders: Sequence {
 extension HTTPHeaders: ExpressibleByDictionaryLiteral {
     /// Creates a header list from a literal such as `["Content-Type": "text/plain"]`, keeping the literal's order.
     public init(dictionaryLiteral elements: (String, String)...) {
-        storage = elements.map { (name: $0.0, value: $0.1) }
+        self.init(elements)
     }
 }
 
@@ -126,6 +163,11 @@ extension HTTPHeaders {
             name.withContiguousStorageIfAvailable { $0.allSatisfy(ASCII.isTokenCharacter) }
             ?? name.allSatisfy(ASCII.isTokenCharacter)
         guard tokenName else { return false }
+        return isSendable(value: value)
+    }
+
+    /// Whether a field value may be sent: no CR, LF or NUL.
+    static func isSendable(value: String) -> Bool {
         let safe: (UInt8) -> Bool = { $0 != 0x0D && $0 != 0x0A && $0 != 0 }
         return value.utf8.withContiguousStorageIfAvailable { $0.allSatisfy(safe) } ?? value.utf8.allSatisfy(safe)
     }
@@ -152,6 +194,20 @@ enum ASCII {
         }
         if let contiguous, let result = contiguous { return result }
         return zip(lhs, rhs).allSatisfy { lowercased($0) == lowercased($1) }
+    }
+
+    /// Whether `bytes` equal `lowercase` (ASCII, already lowercase: a field name as the code spells it) ignoring the
+    /// case of `bytes`. A plain loop over both: the generic ``equalsIgnoringCase(_:_:)`` with a `String` literal costs
+    /// several times as much, and header names are classified on every request.
+    @inline(__always)
+    static func equalsLowercase<Bytes: Collection<UInt8>>(_ bytes: Bytes, _ lowercase: StaticString) -> Bool {
+        guard bytes.count == lowercase.utf8CodeUnitCount else { return false }
+        var expected = lowercase.utf8Start
+        for byte in bytes {
+            guard lowercased(byte) == expected.pointee else { return false }
+            expected += 1
+        }
+        return true
     }
 
     @usableFromInline

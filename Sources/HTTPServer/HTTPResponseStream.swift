@@ -37,11 +37,16 @@ final class HTTPResponseStream {
         case closed
     }
 
-    /// The head given to ``start(status:headers:contentLength:)``.
+    /// The head given to ``start(status:headers:contentLength:)`` or ``start(status:fieldLines:hasDate:contentLength:)``.
     struct Head {
         var status: Int
+        /// The fields; empty when they came as ``fieldLines``.
         var headers: HTTPHeaders
         var contentLength: Int?
+        /// The fields as HTTP/1.1 field lines, written as they are (an HTTP/1.x session only); nil: ``headers``.
+        var fieldLines: [UInt8]? = nil
+        /// Whether ``fieldLines`` hold a `Date` field (the session adds one otherwise).
+        var fieldLinesHaveDate = false
     }
 
     /// Output queued for the client above which ``write(_:)`` answers false.
@@ -77,6 +82,13 @@ final class HTTPResponseStream {
         self.extraHeaders = extraHeaders
     }
 
+    /// Set by an HTTP/1.x session when it attaches the stream: it writes ``Head/fieldLines``.
+    var sessionTakesFieldLines = false
+
+    /// Whether ``start(status:fieldLines:hasDate:contentLength:)`` may be used: the session writes HTTP/1.1 field
+    /// lines as given and no fields of a wrapping handler are to be merged in.
+    var acceptsFieldLines: Bool { sessionTakesFieldLines && extraHeaders.isEmpty }
+
     /// Whether the client is gone (or the stream ended): writing is pointless.
     var isCancelled: Bool { state == .closed }
 
@@ -100,6 +112,19 @@ final class HTTPResponseStream {
         var headers = headers
         for field in extraHeaders { headers.replaceOrAdd(name: field.name, value: field.value) }
         head = Head(status: status, headers: headers, contentLength: contentLength)
+        changed()
+    }
+
+    /// Sends the head with its fields already written as HTTP/1.1 field lines: each `Name: value` CRLF, the name a
+    /// token, the value free of CR, LF and NUL, no `Connection`, `Content-Length` or `Transfer-Encoding` (the session
+    /// frames the body); `hasDate`: a `Date` field is among them. Only when ``acceptsFieldLines``.
+    func start(status: Int, fieldLines: [UInt8], hasDate: Bool, contentLength: Int?) {
+        guard state == .idle else { return }
+        precondition(acceptsFieldLines, "field lines given to a stream whose session does not take them")
+        state = .streaming
+        head = Head(
+            status: status, headers: HTTPHeaders(), contentLength: contentLength, fieldLines: fieldLines,
+            fieldLinesHaveDate: hasDate)
         changed()
     }
 

@@ -29,6 +29,16 @@ final class AdmittingHandler: HTTPHandler {
     }
 }
 
+/// An ``AdmittingHandler`` that says it screens nothing (``HTTPHandler/screensRequestBodies`` false): the server must
+/// admit every body without asking, so even `/deny` is served.
+final class UnscreenedHandler: HTTPHandler {
+    let inner = AdmittingHandler()
+
+    func handle(_ request: HTTPRequest, respond: HTTPResponder) { inner.handle(request, respond: respond) }
+    func admit(_ head: HTTPRequest, admission: HTTPAdmission) { inner.admit(head, admission: admission) }
+    var screensRequestBodies: Bool { false }
+}
+
 /// Keeps every admission unanswered, so a test can watch it be cancelled.
 final class AdmissionHoldingHandler: HTTPHandler {
     let held = Mutex<[HTTPAdmission]>([])
@@ -93,6 +103,27 @@ struct BodyLimitTests {
             #expect(first.text == "POST /later body=5")
             #expect(second.text == "POST /later body=3")
             #expect(handler.asked.load(ordering: .sequentiallyConsistent) == 2)
+            #expect(eventually { server.bufferedBodyBytes == 0 })
+        }
+    }
+
+    @Test func aHandlerThatScreensNothingIsNotAskedAndGetsEveryBody() throws {
+        let handler = UnscreenedHandler()
+        try withServer(handler: handler) { server, port in
+            let client = try RawClient(port: port)
+            try client.send("POST /deny HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello")
+            try client.send("POST /deny HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n")
+            #expect(try client.readResponse().text == "POST /deny body=5")
+            #expect(try client.readResponse().text == "POST /deny body=3")
+            let continued = try RawClient(port: port)
+            try continued.send("POST /deny HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+            #expect(try continued.readResponse(bodyExpected: false).status == 100)
+            try continued.send("abcd")
+            #expect(try continued.readResponse().text == "POST /deny body=4")
+            let h2 = try HTTP2Client(port: port)
+            let stream = h2.request("POST", "/deny", body: Array("xyz".utf8))
+            #expect(try h2.response(stream).text == "POST /deny body=3")
+            #expect(handler.inner.asked.load(ordering: .sequentiallyConsistent) == 0)
             #expect(eventually { server.bufferedBodyBytes == 0 })
         }
     }

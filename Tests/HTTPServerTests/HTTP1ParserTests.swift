@@ -200,6 +200,27 @@ struct HTTP1ParserHappyPathTests {
 
 @Suite("HTTP/1 parser: errors")
 struct HTTP1ParserErrorTests {
+    /// The eight-bytes-at-a-time value check answers as the byte-by-byte rule for every length, position and byte
+    /// class: control bytes (HTAB allowed), DEL, obs-text, and values of all-valid bytes.
+    @Test func fieldValueCheckMatchesTheByteRule() {
+        let samples: [UInt8] = [0x00, 0x01, 0x09, 0x0A, 0x0D, 0x1F, 0x20, 0x41, 0x7E, 0x7F, 0x80, 0xA0, 0xFF]
+        var generator = Splitter(state: 0xF1E1D)
+        for length in 0...40 {
+            for _ in 0..<12 {
+                var bytes = (0..<length).map { _ in UInt8(0x21 + generator.next(0x5E)) }
+                if length > 0 {
+                    bytes[generator.next(length)] = samples[generator.next(samples.count)]
+                    if generator.next(3) == 0 { bytes[generator.next(length)] = samples[generator.next(samples.count)] }
+                }
+                let expected = bytes.allSatisfy(HTTP1Framing.isFieldValueCharacter)
+                // Inside a larger buffer, at an odd offset (unaligned loads).
+                let buffer = [0x0D, 0x41, 0x41] + bytes + [0x00, 0x7F]
+                let checked = buffer.withUnsafeBufferPointer { HTTP1Framing.isFieldValue($0, 3..<(3 + length)) }
+                #expect(checked == expected, "\(bytes)")
+            }
+        }
+    }
+
     @Test(arguments: [
         "GET\r\nHost: h\r\n\r\n",  // no target
         "GET /\r\nHost: h\r\n\r\n",  // no version

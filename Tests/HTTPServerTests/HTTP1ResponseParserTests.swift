@@ -309,8 +309,8 @@ private let responseCases: [ResponseCase] = [
         ]),
 ]
 
-/// A deterministic generator for random splits (SplitMix64).
-private struct Splitter {
+/// A deterministic generator for random splits and test cases (SplitMix64).
+struct Splitter {
     var state: UInt64
 
     mutating func next(_ bound: Int) -> Int {

@@ -14,6 +14,21 @@ struct ReverseProxyHTTP2Tests {
 
     // MARK: - Through the reverse proxy
 
+    @Test func aWholeBodyTheWatcherRewritesIsSentRewritten() throws {
+        let observer = RecordingProxyObserver(watcher: { RewritingWatcher() })
+        try withServer { _, upstream in
+            try withProxyServer(upstreamPort: upstream, observer: observer) { _, port in
+                let client = try HTTP2Client(port: port)
+                let echo = try client.response(client.request("POST", "/echo", body: Array("abc".utf8)))
+                #expect(echo.status == 200 && echo.text == "rewritten:abc")
+                let long = Array(repeating: UInt8(ascii: "x"), count: 100)  // over the hold limit: unchanged
+                #expect(try client.response(client.request("POST", "/echo", body: long)).body == long)
+            }
+        }
+        #expect(eventually { observer.all.count == 2 })
+        #expect(observer.all.first.map { $0.request.body } == Array("rewritten:abc".utf8))
+    }
+
     @Test func smallRequestsHEADAndBodiesPassThrough() throws {
         let observer = RecordingProxyObserver()
         let payload = (0..<3_000_000).map(Self.patternByte)
@@ -300,4 +315,14 @@ private final class StreamingHandler: HTTPHandler, @unchecked Sendable {
             handler.stats.withLock { $0.finished = true }
         }
     }
+}
+
+/// A watcher that holds bodies of at most 10 bytes and prefixes them with `rewritten:`.
+final class RewritingWatcher: ProxyExchangeWatcher {
+    func requestBody(_ bytes: UnsafeRawBufferPointer) {}
+    func requestEnded(elapsed: Double) {}
+    func responseHead(status: Int, headers: HTTPHeaders, elapsed: Double) {}
+    func responseBody(_ bytes: UnsafeRawBufferPointer, elapsed: Double) {}
+    var requestBodyHoldLimit: Int { 10 }
+    func rewriteRequestBody(_ body: [UInt8]) -> [UInt8]? { Array("rewritten:".utf8) + body }
 }

@@ -11,11 +11,16 @@ final class RecordingProxyObserver: ReverseProxyObserver, UpstreamPoolObserver {
     let opened = Atomic<Int>(0)
     let closed = Atomic<Int>(0)
     let captureLimit: Int
+    /// Makes each exchange's watcher (none by default).
+    let watcher: @Sendable () -> (any ProxyExchangeWatcher)?
 
-    init(captureLimit: Int = 0) { self.captureLimit = captureLimit }
+    init(captureLimit: Int = 0, watcher: @escaping @Sendable () -> (any ProxyExchangeWatcher)? = { nil }) {
+        self.captureLimit = captureLimit
+        self.watcher = watcher
+    }
 
     func proxyRequestStarted(_ request: HTTPRequest, requestID: String) -> ProxyTap {
-        ProxyTap(captureLimit: captureLimit)
+        ProxyTap(captureLimit: captureLimit, watcher: watcher())
     }
     func proxyExchangeEnded(_ exchange: ProxyExchangeRecord) { records.withLock { $0.append(exchange) } }
     func upstreamConnectionOpened() { opened.add(1, ordering: .relaxed) }

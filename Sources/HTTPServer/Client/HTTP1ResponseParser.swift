@@ -204,7 +204,6 @@ struct HTTP1ResponseParser {
         if status == 101 { throw UpstreamParseError(.unsupported, "101 Switching Protocols without an upgrade") }
 
         var headers = HTTPHeaders()
-        headers.storage.reserveCapacity(8)  // one allocation for a usual head, not one per doubling
         var framingFields = HTTP1Framing.FramingFields()
         do {
             try HTTP1Framing.forEachField(input, in: fields, into: &headers) {

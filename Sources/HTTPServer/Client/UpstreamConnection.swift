@@ -32,7 +32,9 @@ final class UpstreamConnection: DeadlineScheduled {
     enum State { case connecting, active, idle, closed }
     private enum Timer { case none, connect, response, read, idle }
 
-    unowned let loop: EventLoop
+    /// The loop the connection is registered with and whose thread runs all of its code: it outlives every use
+    /// (`unowned(unsafe)`, a plain load instead of a checked one on each of the many uses per response).
+    unowned(unsafe) let loop: EventLoop
     unowned let pool: UpstreamPool
     let fileDescriptor: Int32
     private let transport: PlainSocketTransport

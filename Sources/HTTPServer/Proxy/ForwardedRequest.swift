@@ -3,7 +3,8 @@
 /// `Upgrade`, and `Trailer`), `X-Forwarded-For`/`-Proto`/`-Host` added, `Host` kept.
 ///
 /// Per request: one pass over the fields, names compared in place (no lowercased copies); the fields `Connection`
-/// lists are collected only when it is present.
+/// lists are collected only when it is present. Fields an HTTP/1.x client sent are copied as the bytes received
+/// (``ForwardedFields``); the `String`s are encoded only for HTTP/2 and for requests built in code.
 enum ForwardedRequest {
     /// What a field is to the proxy, decided from its name.
     enum Kind: Equatable {
@@ -17,45 +18,46 @@ enum ForwardedRequest {
         case forwardedHost
     }
 
-    /// The kind of a request field named `name`.
-    static func requestKind(_ name: String) -> Kind {
-        let n = name.utf8
+    /// The kind of a request field named `n` (its UTF-8 bytes).
+    @inline(__always)
+    static func requestKind<Name: Collection<UInt8>>(_ n: Name) -> Kind {
         switch n.count {
-        case 2: if ASCII.equalsIgnoringCase(n, "te".utf8) { return .dropped }
-        case 4: if ASCII.equalsIgnoringCase(n, "host".utf8) { return .host }
-        case 6: if ASCII.equalsIgnoringCase(n, "expect".utf8) { return .dropped }
+        case 2: if ASCII.equalsLowercase(n, "te") { return .dropped }
+        case 4: if ASCII.equalsLowercase(n, "host") { return .host }
+        case 6: if ASCII.equalsLowercase(n, "expect") { return .dropped }
         case 7:
-            if ASCII.equalsIgnoringCase(n, "upgrade".utf8) || ASCII.equalsIgnoringCase(n, "trailer".utf8) {
+            if ASCII.equalsLowercase(n, "upgrade") || ASCII.equalsLowercase(n, "trailer") {
                 return .dropped
             }
         case 10:
-            if ASCII.equalsIgnoringCase(n, "connection".utf8) || ASCII.equalsIgnoringCase(n, "keep-alive".utf8) {
+            if ASCII.equalsLowercase(n, "connection") || ASCII.equalsLowercase(n, "keep-alive") {
                 return .dropped
             }
-        case 14: if ASCII.equalsIgnoringCase(n, "content-length".utf8) { return .dropped }
-        case 15: if ASCII.equalsIgnoringCase(n, "x-forwarded-for".utf8) { return .forwardedFor }
+        case 14: if ASCII.equalsLowercase(n, "content-length") { return .dropped }
+        case 15: if ASCII.equalsLowercase(n, "x-forwarded-for") { return .forwardedFor }
         case 16:
-            if ASCII.equalsIgnoringCase(n, "proxy-connection".utf8) { return .dropped }
-            if ASCII.equalsIgnoringCase(n, "x-forwarded-host".utf8) { return .forwardedHost }
+            if ASCII.equalsLowercase(n, "proxy-connection") { return .dropped }
+            if ASCII.equalsLowercase(n, "x-forwarded-host") { return .forwardedHost }
         case 17:
-            if ASCII.equalsIgnoringCase(n, "transfer-encoding".utf8) { return .dropped }
-            if ASCII.equalsIgnoringCase(n, "x-forwarded-proto".utf8) { return .forwardedProto }
+            if ASCII.equalsLowercase(n, "transfer-encoding") { return .dropped }
+            if ASCII.equalsLowercase(n, "x-forwarded-proto") { return .forwardedProto }
         default: break
         }
-        return name.first == ":" ? .dropped : .endToEnd  // HTTP/2 pseudo-fields never go into HTTP/1.1
+        // HTTP/2 pseudo-fields never go into HTTP/1.1.
+        return n.first == UInt8(ascii: ":") ? .dropped : .endToEnd
     }
 
-    /// Whether a response field named `name` is hop-by-hop (or framing, which the server sets).
-    static func isHopByHopResponseField(_ name: String) -> Bool {
-        let n = name.utf8
+    /// Whether a response field named `n` (its UTF-8 bytes) is hop-by-hop (or framing, which the server sets).
+    @inline(__always)
+    static func isHopByHopResponseField<Name: Collection<UInt8>>(_ n: Name) -> Bool {
         switch n.count {
-        case 2: return ASCII.equalsIgnoringCase(n, "te".utf8)
-        case 7: return ASCII.equalsIgnoringCase(n, "upgrade".utf8) || ASCII.equalsIgnoringCase(n, "trailer".utf8)
+        case 2: return ASCII.equalsLowercase(n, "te")
+        case 7: return ASCII.equalsLowercase(n, "upgrade") || ASCII.equalsLowercase(n, "trailer")
         case 10:
-            return ASCII.equalsIgnoringCase(n, "connection".utf8) || ASCII.equalsIgnoringCase(n, "keep-alive".utf8)
-        case 14: return ASCII.equalsIgnoringCase(n, "content-length".utf8)
-        case 16: return ASCII.equalsIgnoringCase(n, "proxy-connection".utf8)
-        case 17: return ASCII.equalsIgnoringCase(n, "transfer-encoding".utf8)
+            return ASCII.equalsLowercase(n, "connection") || ASCII.equalsLowercase(n, "keep-alive")
+        case 14: return ASCII.equalsLowercase(n, "content-length")
+        case 16: return ASCII.equalsLowercase(n, "proxy-connection")
+        case 17: return ASCII.equalsLowercase(n, "transfer-encoding")
         default: return false
         }
     }
@@ -63,11 +65,10 @@ enum ForwardedRequest {
     /// The field names `Connection` lists (RFC 9110 §7.6.1), empty when there is no `Connection` field.
     static func connectionListed(_ headers: HTTPHeaders) -> [Substring] {
         var listed: [Substring] = []
-        for field in headers.storage
-        where field.name.utf8.count == 10 && HTTPHeaders.namesEqual(field.name, "Connection") {
+        // `values(for:)` decodes only the `Connection` values of received fields.
+        for value in headers.values(for: "Connection") {
             // Over the bytes (a comma, space or tab is never inside a multi-byte character): splitting the String
             // by Character costs many times as much, and `Connection: keep-alive` comes with most responses.
-            let value = field.value
             let utf8 = value.utf8
             var start = utf8.startIndex
             while start < utf8.endIndex {
@@ -97,8 +98,9 @@ enum ForwardedRequest {
         return listed
     }
 
-    private static func isListed(_ name: String, _ listed: [Substring]) -> Bool {
-        listed.contains { ASCII.equalsIgnoringCase($0.utf8, name.utf8) }
+    /// Whether `listed` (``connectionListed(_:)``) holds the field name `name` (its UTF-8 bytes).
+    static func isListed<Name: Collection<UInt8>>(_ name: Name, _ listed: [Substring]) -> Bool {
+        listed.contains { ASCII.equalsIgnoringCase($0.utf8, name) }
     }
 
     /// The request head to write upstream for `request`, with the whole body behind it when it is small, else
@@ -111,72 +113,70 @@ enum ForwardedRequest {
         _ request: HTTPRequest, basePath: String, hostFallback: String, forwardedProto: String,
         requestIDHeader: String, requestID: String, addRequestID: Bool
     ) -> (head: [UInt8], body: [UInt8]?) {
-        let listed = connectionListed(request.headers)
-        var head: [UInt8] = []
         let bodyRoom = min(request.bodyStream.map { $0.contentLength ?? 0 } ?? request.body.count, 4096)
-        head.reserveCapacity(320 + request.headers.count * 40 + bodyRoom)
-        head.appendUTF8(request.method)
-        head.append(UInt8(ascii: " "))
-        head.appendUTF8(basePath)
-        head.appendUTF8(request.path)
-        if let query = request.query {
-            head.append(UInt8(ascii: "?"))
-            head.appendUTF8(query)
-        }
-        head.appendUTF8(" HTTP/1.1\r\n")
-        var host: String?
-        var forwardedFor: String?
-        for field in request.headers {
-            switch requestKind(field.name) {
-            case .dropped, .forwardedProto, .forwardedHost:
-                continue
-            case .host:
-                if host == nil { host = field.value }
-                continue
-            case .forwardedFor:
-                forwardedFor = field.value  // the last one, extended below
-                continue
-            case .endToEnd:
-                if !listed.isEmpty && isListed(field.name, listed) { continue }
-                // An empty request id is replaced by the generated one.
-                if addRequestID && HTTPHeaders.namesEqual(field.name, requestIDHeader) { continue }
-                guard HTTPHeaders.isSendable(name: field.name.utf8, value: field.value) else { continue }
-                append(field.name, field.value, to: &head)
+        let received = request.headers.receivedLines
+        // What the fields may take: the received lines (each may grow by a space and a CR) or the `String`s; Host and
+        // X-Forwarded-For are among them (or the fallback).
+        let fields =
+            received.map { ForwardedFields.capacity(sectionBytes: $0.count, lines: request.headers.count) }
+            ?? request.headers.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 }
+        let capacity =
+            request.method.utf8.count + basePath.utf8.count + request.path.utf8.count
+            + (request.query?.utf8.count ?? 0) + 3 * fields + 2 * hostFallback.utf8.count
+            + request.remoteAddress.utf8.count + forwardedProto.utf8.count + requestIDHeader.utf8.count
+            + requestID.utf8.count + 192 + bodyRoom
+        var whole = true
+        let head = ByteWriter.array(capacity: capacity) { head in
+            head.write(request.method)
+            head.write(UInt8(ascii: " "))
+            head.write(basePath)
+            head.write(request.path)
+            if let query = request.query {
+                head.write(UInt8(ascii: "?"))
+                head.write(query)
             }
-        }
-        let authority = host ?? request.headers[":authority"] ?? hostFallback
-        append("Host", authority, to: &head)
-        let client = address(of: request.remoteAddress)
-        append("X-Forwarded-For", forwardedFor.map { $0.isEmpty ? client : $0 + ", " + client } ?? client, to: &head)
-        append("X-Forwarded-Proto", forwardedProto, to: &head)
-        append("X-Forwarded-Host", authority, to: &head)
-        if addRequestID { append(requestIDHeader, requestID, to: &head) }
-        // A whole body goes with a Content-Length (an `Expect` was answered on the client side); a streamed one with
-        // its own, or chunked.
-        if let stream = request.bodyStream {
-            if let length = stream.contentLength {
-                head.appendUTF8("Content-Length: ")
-                HTTP1ResponseEncoder.appendDecimal(length, to: &head)
-                head.appendUTF8("\r\n")
+            head.write(" HTTP/1.1\r\n")
+            if let received {
+                received.withUnsafeBufferPointer { section in
+                    ForwardedFields.appendRequestFields(
+                        section, requestIDHeader: addRequestID ? requestIDHeader : nil,
+                        hostFallback: hostFallback, remoteAddress: request.remoteAddress,
+                        forwardedProto: forwardedProto, into: &head)
+                }
             } else {
-                head.appendUTF8("Transfer-Encoding: chunked\r\n")
+                appendParsedFields(
+                    request.headers, listed: connectionListed(request.headers),
+                    requestIDHeader: addRequestID ? requestIDHeader : nil,
+                    hostFallback: hostFallback, remoteAddress: request.remoteAddress, forwardedProto: forwardedProto,
+                    into: &head)
             }
-            head.appendUTF8("\r\n")
-            return (head, nil)
+            if addRequestID { append(requestIDHeader, requestID, to: &head) }
+            // A whole body goes with a Content-Length (an `Expect` was answered on the client side); a streamed one
+            // with its own, or chunked.
+            if let stream = request.bodyStream {
+                if let length = stream.contentLength {
+                    head.write("Content-Length: ")
+                    head.writeDecimal(length)
+                    head.write("\r\n")
+                } else {
+                    head.write("Transfer-Encoding: chunked\r\n")
+                }
+                head.write("\r\n")
+                return
+            }
+            if !request.body.isEmpty || !methodHasNoBody(request.method) {
+                head.write("Content-Length: ")
+                head.writeDecimal(request.body.count)
+                head.write("\r\n")
+            }
+            head.write("\r\n")
+            if !request.body.isEmpty && request.body.count <= 4096 {
+                head.write(request.body)
+            } else {
+                whole = request.body.isEmpty
+            }
         }
-        let hasBody = !request.body.isEmpty || !methodHasNoBody(request.method)
-        if hasBody {
-            head.appendUTF8("Content-Length: ")
-            HTTP1ResponseEncoder.appendDecimal(request.body.count, to: &head)
-            head.appendUTF8("\r\n")
-        }
-        head.appendUTF8("\r\n")
-        if request.body.isEmpty { return (head, nil) }
-        if request.body.count <= 4096 {
-            head.append(contentsOf: request.body)
-            return (head, nil)
-        }
-        return (head, request.body)
+        return (head, whole ? nil : request.body)
     }
 
     /// Methods whose requests carry no body unless they say so (no `Content-Length: 0` sent for them).
@@ -187,20 +187,85 @@ enum ForwardedRequest {
         }
     }
 
-    private static func append(_ name: String, _ value: String, to head: inout [UInt8]) {
-        head.appendUTF8(name)
-        head.appendUTF8(": ")
-        head.appendUTF8(value)
-        head.appendUTF8("\r\n")
+    private static func append(_ name: String, _ value: String, to head: inout ByteWriter) {
+        head.write(name)
+        head.write(": ")
+        head.write(value)
+        head.write("\r\n")
     }
 
-    /// The address part of `address:port` / `[v6]:port`.
-    static func address(of remote: String) -> String {
-        if remote.hasPrefix("["), let end = remote.firstIndex(of: "]") {
-            return String(remote[remote.index(after: remote.startIndex)..<end])
+    /// The `String` path of ``encode``: the fields of `headers` to pass upstream (see
+    /// ``ForwardedFields/appendRequestFields(_:listed:requestIDHeader:hostFallback:remoteAddress:forwardedProto:into:)``,
+    /// which does the same from received bytes), then `Host` and `X-Forwarded-*`.
+    private static func appendParsedFields(
+        _ headers: HTTPHeaders, listed: [Substring], requestIDHeader: String?, hostFallback: String,
+        remoteAddress: String, forwardedProto: String, into head: inout ByteWriter
+    ) {
+        var host: String?
+        var forwardedFor: String?
+        for field in headers {
+            switch requestKind(field.name.utf8) {
+            case .dropped, .forwardedProto, .forwardedHost:
+                continue
+            case .host:
+                if host == nil { host = field.value }
+                continue
+            case .forwardedFor:
+                forwardedFor = field.value  // the last one, extended below
+                continue
+            case .endToEnd:
+                if !listed.isEmpty && isListed(field.name.utf8, listed) { continue }
+                // An empty request id is replaced by the generated one.
+                if let requestIDHeader, HTTPHeaders.namesEqual(field.name, requestIDHeader) { continue }
+                guard HTTPHeaders.isSendable(name: field.name.utf8, value: field.value) else { continue }
+                append(field.name, field.value, to: &head)
+            }
         }
-        if let colon = remote.lastIndex(of: ":") { return String(remote[..<colon]) }
-        return remote
+        var authority = host ?? headers[":authority"] ?? hostFallback
+        authority.withUTF8 { authority in
+            guard var forwardedFor else {
+                appendForwarding(
+                    authority: authority, forwardedFor: nil, remoteAddress: remoteAddress,
+                    forwardedProto: forwardedProto, to: &head)
+                return
+            }
+            forwardedFor.withUTF8 { forwardedFor in
+                appendForwarding(
+                    authority: authority, forwardedFor: forwardedFor, remoteAddress: remoteAddress,
+                    forwardedProto: forwardedProto, to: &head)
+            }
+        }
+    }
+
+    /// Appends `Host: authority`, `X-Forwarded-For` (`forwardedFor`, the client's last one, extended with the
+    /// client's address; the address alone when there was none or it was empty), `X-Forwarded-Proto` and
+    /// `X-Forwarded-Host: authority`.
+    static func appendForwarding(
+        authority: UnsafeBufferPointer<UInt8>, forwardedFor: UnsafeBufferPointer<UInt8>?, remoteAddress: String,
+        forwardedProto: String, to head: inout ByteWriter
+    ) {
+        head.write("Host: ")
+        head.write(authority)
+        head.write("\r\nX-Forwarded-For: ")
+        if let forwardedFor, !forwardedFor.isEmpty {
+            head.write(forwardedFor)
+            head.write(", ")
+        }
+        var remote = remoteAddress
+        remote.withUTF8 { head.write($0[address(of: $0)]) }
+        head.write("\r\nX-Forwarded-Proto: ")
+        head.write(forwardedProto)
+        head.write("\r\nX-Forwarded-Host: ")
+        head.write(authority)
+        head.write("\r\n")
+    }
+
+    /// Where the address is in `address:port` / `[v6]:port` (its UTF-8 bytes): the part before the last colon, the
+    /// part inside the brackets; all of it when there is neither.
+    static func address(of remote: UnsafeBufferPointer<UInt8>) -> Range<Int> {
+        if remote.first == UInt8(ascii: "["), let end = remote.firstIndex(of: UInt8(ascii: "]")) { return 1..<end }
+        if let colon = remote.lastIndex(of: UInt8(ascii: ":")) { return 0..<colon }
+        return 0..<remote.count
     }
 
     /// The response head's fields to pass to the client: end-to-end fields only, framing left to the server.
@@ -209,7 +274,9 @@ enum ForwardedRequest {
         var kept = HTTPHeaders()
         kept.storage.reserveCapacity(headers.count + 1)
         for field in headers {
-            if isHopByHopResponseField(field.name) || (!listed.isEmpty && isListed(field.name, listed)) { continue }
+            if isHopByHopResponseField(field.name.utf8) || (!listed.isEmpty && isListed(field.name.utf8, listed)) {
+                continue
+            }
             kept.storage.append(field)
         }
         return kept

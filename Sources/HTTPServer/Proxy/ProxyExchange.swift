@@ -211,14 +211,33 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
         status = head.status
         responseHeaders = head.headers
         watcher?.responseHead(status: head.status, headers: head.headers, elapsed: elapsed)
-        var fields = ForwardedRequest.responseFields(head.headers)
-        if generatedID { fields.add(name: proxy.configuration.requestIDHeader, value: requestID) }
         let length: Int? =
             switch head.framing {
             case .contentLength(let n): n
             case .none: request.method == "HEAD" ? Self.contentLength(head) : nil
             case .chunked, .closeDelimited: nil
             }
+        // An HTTP/1.x client gets the received field lines copied as bytes; HTTP/2 (HPACK) needs the `String`s.
+        if stream.acceptsFieldLines, let received = head.headers.receivedLines {
+            let idPrefix =
+                generatedID && HTTPHeaders.isSendable(value: requestID) ? proxy.requestIDLinePrefix : nil
+            let capacity =
+                ForwardedFields.capacity(sectionBytes: received.count, lines: head.headers.count)
+                + (idPrefix.map { $0.count + requestID.utf8.count + 2 } ?? 0)
+            var hasDate = false
+            let lines = ByteWriter.array(capacity: capacity) { lines in
+                hasDate = received.withUnsafeBufferPointer { ForwardedFields.appendResponseFields($0, into: &lines) }
+                if let idPrefix {
+                    lines.write(idPrefix)
+                    lines.write(requestID)
+                    lines.write("\r\n")
+                }
+            }
+            stream.start(status: head.status, fieldLines: lines, hasDate: hasDate, contentLength: length)
+            return
+        }
+        var fields = ForwardedRequest.responseFields(head.headers)
+        if generatedID { fields.add(name: proxy.configuration.requestIDHeader, value: requestID) }
         stream.start(status: head.status, headers: fields, contentLength: length)
     }
 

@@ -67,6 +67,9 @@ public final class ReverseProxy: HTTPHandler, Sendable {
     private let timeouts: UpstreamPool.Timeouts
     /// The `Host` sent when the client sent none: the upstream's `host:port`, rendered once, not per request.
     private let hostFallback: String
+    /// `<requestIDHeader>: ` as bytes, the start of the field line returning a generated id to an HTTP/1.x client;
+    /// nil when the name is no token (such a field is never sent).
+    let requestIDLinePrefix: [UInt8]?
 
     /// A proxy to `configuration.upstream`, reporting to `observer` and `poolObserver`.
     public init(
@@ -78,6 +81,9 @@ public final class ReverseProxy: HTTPHandler, Sendable {
         self.poolObserver = poolObserver
         self.pools = (0..<configuration.eventLoopCount).map { _ in PoolSlot() }
         self.hostFallback = configuration.upstream.description
+        let idName = configuration.requestIDHeader
+        self.requestIDLinePrefix =
+            HTTPHeaders.isSendable(name: idName.utf8, value: "") ? Array((idName + ": ").utf8) : nil
         self.timeouts = UpstreamPool.Timeouts(
             connect: configuration.connectTimeout.nanoseconds, response: configuration.responseTimeout.nanoseconds,
             read: configuration.readTimeout.nanoseconds, idle: configuration.idleTimeout.nanoseconds)
@@ -85,6 +91,9 @@ public final class ReverseProxy: HTTPHandler, Sendable {
 
     /// HTTP/1.x request bodies are forwarded as they arrive.
     public var streamsRequestBodies: Bool { true }
+
+    /// Every body is admitted (the server's limits still apply): no admission round per request.
+    public var screensRequestBodies: Bool { false }
 
     /// Forwards `request` on the calling event loop's pool (the server calls it there).
     public func handle(_ request: HTTPRequest, respond: HTTPResponder) {
@@ -102,20 +111,31 @@ public final class ReverseProxy: HTTPHandler, Sendable {
         let clientID = request.headers[configuration.requestIDHeader].flatMap { $0.isEmpty ? nil : $0 }
         let requestID = clientID ?? configuration.makeRequestID()
         let tap = observer?.proxyRequestStarted(request, requestID: requestID) ?? ProxyTap()
-        var request = request
-        // A whole body (HTTP/2) the watcher holds is offered before anything is encoded.
+        // A whole body (HTTP/2) the watcher holds is offered before anything is encoded (the request is copied only
+        // then).
         if let watcher = tap.watcher, request.bodyStream == nil, !request.body.isEmpty,
             request.body.count <= watcher.requestBodyHoldLimit,
             let replacement = watcher.rewriteRequestBody(request.body)
         {
-            request.body = replacement
+            var rewritten = request
+            rewritten.body = replacement
+            forward(rewritten, requestID: requestID, generatedID: clientID == nil, tap: tap, pool: pool, stream: stream)
+        } else {
+            forward(request, requestID: requestID, generatedID: clientID == nil, tap: tap, pool: pool, stream: stream)
         }
+    }
+
+    /// Encodes `request` for the upstream and starts its exchange.
+    private func forward(
+        _ request: HTTPRequest, requestID: String, generatedID: Bool, tap: ProxyTap, pool: UpstreamPool,
+        stream: HTTPResponseStream
+    ) {
         let bytes = ForwardedRequest.encode(
             request, basePath: configuration.basePath, hostFallback: hostFallback,
             forwardedProto: configuration.forwardedProto, requestIDHeader: configuration.requestIDHeader,
-            requestID: requestID, addRequestID: clientID == nil)
+            requestID: requestID, addRequestID: generatedID)
         let exchange = ProxyExchange(
-            proxy: self, pool: pool, request: request, requestID: requestID, generatedID: clientID == nil, tap: tap,
+            proxy: self, pool: pool, request: request, requestID: requestID, generatedID: generatedID, tap: tap,
             upstreamRequest: bytes, stream: stream)
         exchange.start()
     }

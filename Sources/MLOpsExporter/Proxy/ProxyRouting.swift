@@ -6,7 +6,9 @@ import ModelMonitoring
 /// table, and per configured model its monitored model, its capture decoder (nil without `capture:`) and its
 /// counters. Immutable; replaced as a whole (``PublishedReference``).
 final class ProxyRouting: Sendable {
-    struct Entry: Sendable {
+    /// A class, immutable: passed along every proxied request (routing, the tap's context, the record) as one
+    /// reference instead of a copy of all its fields.
+    final class Entry: Sendable {
         let model: MonitoredModel
         let decoder: CaptureDecoder?
         let counters: ProxyModelCounters
@@ -18,6 +20,18 @@ final class ProxyRouting: Sendable {
         /// A text-generation model's numeric features `prompt_tokens` and `completion_tokens` (positions), when it
         /// declares them: its OpenAI requests are then recorded as predictions with those lengths, for drift.
         let lengthFeatures: (prompt: Int?, completion: Int?)
+
+        init(
+            model: MonitoredModel, decoder: CaptureDecoder?, counters: ProxyModelCounters, impliedVersion: String?,
+            llm: LLMCollector?, lengthFeatures: (prompt: Int?, completion: Int?)
+        ) {
+            self.model = model
+            self.decoder = decoder
+            self.counters = counters
+            self.impliedVersion = impliedVersion
+            self.llm = llm
+            self.lengthFeatures = lengthFeatures
+        }
     }
 
     /// Who a request is for.

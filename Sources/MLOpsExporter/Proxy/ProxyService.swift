@@ -27,6 +27,8 @@ final class ProxyService: Sendable {
         init(_ proxy: ReverseProxy) { current = PublishedReference(proxy) }
         func handle(_ request: HTTPRequest, respond: HTTPResponder) { current.value.handle(request, respond: respond) }
         var streamsRequestBodies: Bool { true }
+        /// Every body is admitted, as by the proxy (`admit` is not implemented here).
+        var screensRequestBodies: Bool { false }
     }
 
     init(

@@ -1,0 +1,89 @@
+import Glibc
+
+/// Writes bytes into memory sized beforehand (``array(capacity:_:)``): a plain copy per piece, without the capacity,
+/// uniqueness and growth checks `Array.append(contentsOf:)` pays on every call (the proxy writes a head in some
+/// thirty pieces per request). Contract: the capacity is an upper bound the caller computed; a piece that does not
+/// fit traps.
+struct ByteWriter {
+    private let start: UnsafeMutablePointer<UInt8>
+    /// The bytes that fit.
+    let capacity: Int
+    /// The bytes written.
+    private(set) var count = 0
+
+    private init(_ buffer: UnsafeMutableBufferPointer<UInt8>) {
+        start = buffer.baseAddress!
+        capacity = buffer.count
+    }
+
+    /// The bytes `body` writes, in an array of capacity `capacity` (at least 1): room left behind them stays
+    /// available for appending.
+    static func array(capacity: Int, _ body: (inout ByteWriter) -> Void) -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: max(capacity, 1)) { buffer, initialized in
+            var writer = ByteWriter(buffer)
+            body(&writer)
+            initialized = writer.count
+        }
+    }
+
+    @inline(__always)
+    mutating func write(_ bytes: UnsafeBufferPointer<UInt8>) {
+        guard let source = bytes.baseAddress else { return }
+        precondition(bytes.count <= capacity - count, "ByteWriter: capacity exceeded")
+        memcpy(start + count, source, bytes.count)
+        count += bytes.count
+    }
+
+    @inline(__always)
+    mutating func write(_ bytes: Slice<UnsafeBufferPointer<UInt8>>) {
+        write(UnsafeBufferPointer(rebasing: bytes))
+    }
+
+    @inline(__always)
+    mutating func write(_ byte: UInt8) {
+        precondition(count < capacity, "ByteWriter: capacity exceeded")
+        start[count] = byte
+        count += 1
+    }
+
+    /// The UTF-8 bytes of `string`.
+    @inline(__always)
+    mutating func write(_ string: String) {
+        if string.utf8.withContiguousStorageIfAvailable({ write($0) }) == nil {
+            for byte in string.utf8 { write(byte) }
+        }
+    }
+
+    @inline(__always)
+    mutating func write(_ literal: StaticString) {
+        write(UnsafeBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount))
+    }
+
+    mutating func write(_ bytes: [UInt8]) {
+        bytes.withUnsafeBufferPointer { write($0) }
+    }
+
+    /// The decimal digits of `value` (not negative).
+    mutating func writeDecimal(_ value: Int) {
+        precondition(value >= 0)
+        var digits = 1
+        var rest = value / 10
+        while rest > 0 {
+            digits += 1
+            rest /= 10
+        }
+        precondition(digits <= capacity - count, "ByteWriter: capacity exceeded")
+        var remaining = value
+        for index in stride(from: count + digits - 1, through: count, by: -1) {
+            start[index] = UInt8(ascii: "0") + UInt8(remaining % 10)
+            remaining /= 10
+        }
+        count += digits
+    }
+
+    /// Drops what was written after the first `count` bytes.
+    mutating func truncate(to count: Int) {
+        precondition(count >= 0 && count <= self.count)
+        self.count = count
+    }
+}

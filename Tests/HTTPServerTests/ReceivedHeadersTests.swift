@@ -1,0 +1,92 @@
+import Testing
+
+@testable import HTTPServer
+
+/// ``HTTPHeaders`` holding the lines a parser received (``HTTPHeaders/receivedLines``) must answer exactly as the
+/// same fields built in code.
+@Suite struct ReceivedHeadersTests {
+    private static let section =
+        "Host: h\r\nACCEPT: a\r\naccept:  b \nX-Empty:\r\nConnection: keep-alive, Upgrade\r\nUpgrade: h2c\r\n"
+        + "Set-Cookie:c=1\r\n"
+
+    /// The fields as a parser makes them, and the same built in code.
+    private func both() throws -> (received: HTTPHeaders, built: HTTPHeaders) {
+        var parser = HTTP1Parser(limits: .init())
+        let bytes = Array(("GET / HTTP/1.1\r\n" + Self.section + "\r\n").utf8)
+        guard case .request(let request) = bytes.withUnsafeBufferPointer({ parser.parse($0) }).result else {
+            throw TestFailure("no request")
+        }
+        let built = HTTPHeaders([
+            ("Host", "h"), ("ACCEPT", "a"), ("accept", "b"), ("X-Empty", ""), ("Connection", "keep-alive, Upgrade"),
+            ("Upgrade", "h2c"), ("Set-Cookie", "c=1"),
+        ])
+        return (request.head.headers, built)
+    }
+
+    @Test func lookupsAnswerAsTheFieldsBuiltInCode() throws {
+        let (received, built) = try both()
+        #expect(received.receivedLines == Array(Self.section.utf8))
+        #expect(built.receivedLines == nil)
+        #expect(received.count == 7 && received.count == built.count && !received.isEmpty)
+        for name in ["host", "Accept", "x-empty", "CONNECTION", "missing", "set-cookie", "Set-Cookie:", ""] {
+            #expect(received[name] == built[name], "\(name)")
+            #expect(received.values(for: name) == built.values(for: name), "\(name)")
+            #expect(received.contains(name) == built.contains(name), "\(name)")
+        }
+        #expect(received["accept"] == "a")
+        #expect(received.values(for: "accept") == ["a", "b"])
+        #expect(received["X-Empty"] == "")
+        #expect(received.containsToken("upgrade", in: "connection"))
+        #expect(received.containsToken("h2c", in: "Upgrade") && !received.containsToken("h2", in: "Upgrade"))
+        #expect(received.map { "\($0.name)=\($0.value)" } == built.map { "\($0.name)=\($0.value)" })
+        #expect(received == built)
+        #expect(received.description == built.description)
+    }
+
+    @Test func changesDecodeTheReceivedFieldsFirst() throws {
+        let (received, built) = try both()
+        var added = received
+        added.add(name: "X-New", value: "1")
+        var expected = built
+        expected.add(name: "X-New", value: "1")
+        #expect(added.receivedLines == nil)
+        #expect(added.map { "\($0.name)=\($0.value)" } == expected.map { "\($0.name)=\($0.value)" })
+
+        var removed = received
+        removed.remove(name: "ACCEPT")
+        #expect(removed.receivedLines == nil)
+        #expect(removed.values(for: "accept").isEmpty && removed.count == 5 && removed["Upgrade"] == "h2c")
+
+        var unchanged = received
+        unchanged.remove(name: "missing")  // nothing removed: the received bytes stay
+        #expect(unchanged.receivedLines != nil)
+
+        var replaced = received
+        replaced.replaceOrAdd(name: "host", value: "other")
+        #expect(replaced["Host"] == "other" && replaced.count == 7)
+    }
+
+    @Test func valuesThatAreNotUTF8AreRepairedInStringsOnly() throws {
+        var parser = HTTP1Parser(limits: .init())
+        let bytes = Array("GET / HTTP/1.1\r\nHost: h\r\nX-Raw: caf".utf8) + [0xE9] + Array("\r\n\r\n".utf8)
+        guard case .request(let request) = bytes.withUnsafeBufferPointer({ parser.parse($0) }).result else {
+            Issue.record("no request")
+            return
+        }
+        let headers = request.head.headers
+        #expect(headers["x-raw"] == "caf\u{FFFD}")
+        #expect(headers.map(\.value) == ["h", "caf\u{FFFD}"])
+        #expect(headers.receivedLines?.contains(0xE9) == true)
+    }
+
+    @Test func aListGivenFieldsBeforeParsingKeepsThemAsStrings() throws {
+        // The response parser's trailers and any caller with fields already in the list get them appended.
+        var headers = HTTPHeaders([("Before", "1")])
+        let bytes = Array("A: 1\r\nB: 2\r\n".utf8)
+        try bytes.withUnsafeBufferPointer { input in
+            try HTTP1Framing.forEachField(input, in: 0..<bytes.count, into: &headers) { _, _ in }
+        }
+        #expect(headers.receivedLines == nil)
+        #expect(headers.map(\.name) == ["Before", "A", "B"])
+    }
+}
