@@ -6,7 +6,7 @@ import Profiling
 
 /// `mlops-exporter batch`: scores one batch of a model's predictions (and labels) with the model's configured
 /// collectors, built as `serve` builds them (``ProfileLoader/references(for:)`` and ``ModelMonitor/prepare(_:references:)``),
-/// and reads their figures as the exporter would export them (``Registry/snapshot(of:timeout:)``).
+/// and reads their figures as the exporter would export them (``Registry/snapshot(of:timeout:families:)``).
 ///
 /// Every event is recorded at one instant, so that the whole batch is one window: the figures are those a
 /// scrape would show right after the batch arrived at a fresh exporter. Predictions are read before labels, so

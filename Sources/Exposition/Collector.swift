@@ -55,6 +55,10 @@ public final class CollectorPart: Sendable {
     let current = Mutex<Registry.CollectorRun?>(nil)
     /// What the last run left for the next (runs of one part never overlap).
     let memory = Mutex(RunMemory())
+    /// Renders that found a run keeping other families under way and waited for it to end (tests read it).
+    let waitsForOtherRuns = Atomic<Int>(0)
+    /// The family flags computed for the last ``FamilySelection`` a run of this part was asked for.
+    let selectionFlags = Mutex<(selection: FamilySelection, flags: [Bool]?)?>(nil)
     /// `collector="…",model="…"`, rendered once for the registry's self metrics.
     let identity: LabelSet
     /// Skips by reason.

@@ -10,18 +10,36 @@ public struct CollectorSink: Sendable {
     let schema: Int
     let descriptors: [MetricDescriptor]
     var chunks: [[CollectedSeries]]
+    /// Per family of the schema, whether its samples are kept (empty: all are).
+    let wanted: [Bool]
     /// The first problem found, if any.
     public private(set) var problem: String?
 
     /// A sink for `schema`'s families, each list sized for `sizes[i]` series (the previous run's, when known).
-    init(schema: CollectorSchema, sizes: [Int] = []) {
+    /// With `wanted` (one flag per family of the schema), the samples of the other families are checked as
+    /// usual, then dropped: a run for a reader of a few families (a status page) keeps only those.
+    init(schema: CollectorSchema, sizes: [Int] = [], wanted: [Bool] = []) {
         self.schema = schema.id
         descriptors = schema.descriptors
         chunks = Array(repeating: [], count: schema.descriptors.count)
+        self.wanted = wanted.count == chunks.count ? wanted : []
         if sizes.count == chunks.count {
-            for i in chunks.indices where sizes[i] > 0 { chunks[i].reserveCapacity(sizes[i]) }
+            for i in chunks.indices where sizes[i] > 0 && (self.wanted.isEmpty || self.wanted[i]) {
+                chunks[i].reserveCapacity(sizes[i])
+            }
         }
     }
+
+    /// Whether this run keeps the samples of `family`. Every sample may be emitted whatever the answer (the
+    /// others are dropped); a collector asks to skip the work of computing samples nobody reads in this run.
+    @inline(__always)
+    public func wants(_ family: FamilyHandle) -> Bool {
+        wanted.isEmpty || (family.schema == schema && family.index < wanted.count && wanted[family.index])
+    }
+
+    /// ``wants(_:)-(FamilyHandle)`` for a typed handle.
+    @inline(__always)
+    public func wants<Kind>(_ h: TypedHandle<Kind>) -> Bool { wants(h.family) }
 
     private mutating func fail(_ message: @autoclosure () -> String) {
         if problem == nil { problem = message() }
@@ -41,6 +59,7 @@ public struct CollectorSink: Sendable {
             )
             return
         }
+        guard wanted.isEmpty || wanted[family.index] else { return }
         chunks[family.index].append(CollectedSeries(labels: labels.bytes, hash: labels.hash, value: value))
     }
 

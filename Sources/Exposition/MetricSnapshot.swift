@@ -1,5 +1,5 @@
 /// The samples that collector parts emitted in one run, as values rather than bytes: what a status page or a
-/// test reads instead of parsing a scrape. Built by ``Registry/snapshot(of:timeout:)`` from the same runs a
+/// test reads instead of parsing a scrape. Built by ``Registry/snapshot(of:timeout:families:)`` from the same runs a
 /// scrape uses, so its numbers are the ones `/metrics` shows at that moment.
 ///
 /// Families are keyed by their sample name in the text format 0.0.4: a counter by `x_total`, an info by
@@ -162,24 +162,26 @@ public struct MetricSnapshot: Sendable {
 
 extension Registry {
     /// Runs `parts` (joining a run that a scrape has under way, as overlapping scrapes do) and returns what
-    /// they emitted as values: every family, or only those whose sample name is in `families` (the others are
-    /// not converted). A part left out (it threw, emitted something invalid, or missed `timeout`) is counted in
-    /// the registry's skip metrics as in a scrape, and named in ``MetricSnapshot/skipped``.
+    /// they emitted as values: every family, or only those `families` selects (the parts' runs keep only those:
+    /// see ``FamilySelection``). A part left out (it threw, emitted something invalid, or missed `timeout`) is
+    /// counted in the registry's skip metrics as in a scrape, and named in ``MetricSnapshot/skipped``.
     public func snapshot(
-        of parts: [CollectorPart], timeout: Duration = .seconds(10), families: Set<String>? = nil
+        of parts: [CollectorPart], timeout: Duration = .seconds(10), families: FamilySelection? = nil
     ) -> MetricSnapshot {
         var report = RenderReport()
-        let outputs = runParts(parts, timeout: timeout, report: &report)
+        let wanted = families.map { selection in parts.map { $0.wanted(by: selection) } } ?? []
+        let outputs = runParts(parts, wanted: wanted, timeout: timeout, report: &report)
         var snapshot = MetricSnapshot()
-        for (part, output) in zip(parts, outputs) {
+        for (k, (part, output)) in zip(parts, outputs).enumerated() {
             guard let output else {
                 snapshot.skipped.append("\(part.collector)/\(part.model)")
                 continue
             }
+            let flags = wanted.isEmpty ? nil : wanted[k]
             for (i, chunk) in output.chunks.enumerated() where !chunk.isEmpty {
-                let descriptor = part.schema.descriptors[i]
-                if let families, !families.contains(MetricSnapshot.sampleName(descriptor)) { continue }
-                snapshot.add(descriptor, chunk)
+                // A joined full run holds the families not selected too (no flags: the selection has them all).
+                if let flags, !flags[i] { continue }
+                snapshot.add(part.schema.descriptors[i], chunk)
             }
         }
         return snapshot

@@ -251,36 +251,76 @@ extension Registry {
     final class CollectorRun: Sendable {
         let done = DispatchGroup()
         let result = Mutex<Result<PartOutput, CollectorFailure>?>(nil)
+        /// Per family of the part's schema, whether the run keeps its samples (nil: a full run).
+        let wanted: [Bool]?
+
+        init(wanted: [Bool]?) { self.wanted = wanted }
+
+        /// Whether a render that wants `families` (nil: all) can take this run's result.
+        func serves(_ families: [Bool]?) -> Bool { wanted == nil || wanted == families }
     }
 
     /// Runs (or joins the run already under way of) every part, concurrently, and waits for them until
     /// `timeout`. Renders of different formats that overlap share one run of each part instead of skipping
     /// it; a render that joins a run which does not finish in time counts `still_running`, one that started
     /// it counts `deadline`. Returns each part's series per family of its schema, or nil when left out.
+    ///
+    /// With `wanted` (per part, the flags of ``CollectorPart/wanted(by:)``), runs keep only those families: a
+    /// render joins a run under way only when it keeps at least what the render wants (a full run, or one for
+    /// the same families); otherwise it waits for that run to end and starts its own. A part that keeps
+    /// nothing is not run.
     func runParts(
-        _ parts: [CollectorPart], timeout: Duration, report: inout RenderReport
+        _ parts: [CollectorPart], wanted: [[Bool]?] = [], timeout: Duration, report: inout RenderReport
     ) -> [PartOutput?] {
         guard !parts.isEmpty else { return [] }
+        precondition(wanted.isEmpty || wanted.count == parts.count)
         // Capped at a day: DispatchTime arithmetic overflows for absurd timeouts.
         let deadline = DispatchTime.now() + .nanoseconds(Int(min(timeout.saturatingNanoseconds, 86_400_000_000_000)))
-        var runs: [(CollectorRun, started: Bool)] = []
-        runs.reserveCapacity(parts.count)
-        var toStart: [(CollectorPart, CollectorRun)] = []
-        for part in parts {
-            let (run, started) = part.current.withLock { current -> (CollectorRun, Bool) in
-                if let run = current { return (run, false) }
-                let run = CollectorRun()
-                run.done.enter()
-                current = run
-                return (run, true)
+        var runs = [(run: CollectorRun, started: Bool)?](repeating: nil, count: parts.count)
+        var pending = Array(parts.indices)
+        while !pending.isEmpty {
+            var toStart: [(CollectorPart, CollectorRun)] = []
+            var blockers: [(part: Int, run: CollectorRun)] = []
+            for i in pending {
+                let families = wanted.isEmpty ? nil : wanted[i]
+                if let families, !families.contains(true) {
+                    let run = CollectorRun(wanted: families)
+                    let empty = PartOutput(
+                        chunks: Array(repeating: [], count: families.count),
+                        hashes: Array(repeating: 0, count: families.count))
+                    run.result.withLock { $0 = .success(empty) }
+                    runs[i] = (run, false)
+                    continue
+                }
+                let (run, started) = parts[i].current.withLock { current -> (CollectorRun, Bool?) in
+                    if let run = current { return (run, run.serves(families) ? false : nil) }
+                    let run = CollectorRun(wanted: families)
+                    run.done.enter()
+                    current = run
+                    return (run, true)
+                }
+                guard let started else {
+                    parts[i].waitsForOtherRuns.add(1, ordering: .relaxed)
+                    blockers.append((i, run))
+                    continue
+                }
+                runs[i] = (run, started)
+                if started { toStart.append((parts[i], run)) }
             }
-            runs.append((run, started))
-            if started { toStart.append((part, run)) }
+            Self.runInLanes(toStart)
+            // Parts held by a run that keeps other families: claimed again once it ended (left out when it does
+            // not end in time).
+            pending = []
+            for (i, run) in blockers where run.done.wait(timeout: deadline) == .success { pending.append(i) }
         }
-        Self.runInLanes(toStart)
         var out: [PartOutput?] = []
         out.reserveCapacity(parts.count)
-        for (part, (run, started)) in zip(parts, runs) {
+        for (part, claimed) in zip(parts, runs) {
+            guard let (run, started) = claimed else {
+                skip(part, .stillRunning, detail: "a run for other families has not finished", report: &report)
+                out.append(nil)
+                continue
+            }
             _ = run.done.wait(timeout: deadline)
             switch run.result.withLock({ $0 }) {
             case .success(let families)?:
@@ -335,9 +375,12 @@ extension Registry {
                     guard i < parts.count else { return }
                     let (part, run) = parts[i]
                     let start = Clock.monotonicNanos()
-                    let result = runOne(part)
-                    let seconds = Double(Clock.monotonicNanos() &- start) / 1e9
-                    part.lastDuration.store(seconds.bitPattern, ordering: .relaxed)
+                    let result = runOne(part, wanted: run.wanted)
+                    // The self metric reports scrapes' runs: a run for a few families is not one.
+                    if run.wanted == nil {
+                        let seconds = Double(Clock.monotonicNanos() &- start) / 1e9
+                        part.lastDuration.store(seconds.bitPattern, ordering: .relaxed)
+                    }
                     run.result.withLock { $0 = result }
                     part.current.withLock { $0 = nil }
                     run.done.leave()
@@ -353,15 +396,16 @@ extension Registry {
         let next = Atomic<Int>(0)
     }
 
-    private static func runOne(_ part: CollectorPart) -> Result<PartOutput, CollectorFailure> {
-        var sink = CollectorSink(schema: part.schema, sizes: part.memory.withLock { $0.sizes })
+    private static func runOne(_ part: CollectorPart, wanted: [Bool]?) -> Result<PartOutput, CollectorFailure> {
+        var sink = CollectorSink(schema: part.schema, sizes: part.memory.withLock { $0.sizes }, wanted: wanted ?? [])
         do {
             try part.body(&sink)
         } catch {
             return .failure(.threw(String(describing: error)))
         }
         return part.memory.withLock { memory in
-            memory.sizes = sink.chunks.map(\.count)
+            // Sizes for the next run from full runs only (a partial run's lists are empty for the families it drops).
+            if wanted == nil { memory.sizes = sink.chunks.map(\.count) }
             return sink.finish(verified: &memory.verified)
         }
     }

@@ -53,29 +53,30 @@ import Testing
     /// The cached window must equal the uncached sums after every kind of write: in order, into an older slice
     /// (late), across rotations, and as time passes with no events.
     @Test func cachedWindowTotalsEqualTheSumsOfTheLiveBlocks() throws {
-        let ring = SliceRing(sliceSeconds: 10, sliceCount: 4, width: 3)
+        // Slots 0-2 integer counts, slot 3 a Double sum whose window total is kept with them.
+        let ring = SliceRing(sliceSeconds: 10, sliceCount: 4, width: 4, doubleSlots: [3])
         var rng = SystemRandomNumberGenerator()
         var now = 1000.0
         func check() {
             let window = ring.window(now: now)
             let blocks = ring.liveBlocks(now: now)
             #expect((0..<3).map { window.total($0) } == (0..<3).map { ring.sum($0, blocks: blocks) }, "at \(now)")
+            // Quarters add exactly in any order.
+            #expect(window.totalDouble(3) == ring.sumDouble(3, blocks: blocks), "at \(now)")
+        }
+        func write(_ block: Int) {
+            ring.add(block, Int.random(in: 0..<3, using: &rng))
+            ring.addDouble(block, 3, Double(Int.random(in: -400...400, using: &rng)) / 4)
+            ring.wrote(block)
         }
         for step in 0..<400 {
             switch step % 7 {
             case 0: now += Double.random(in: 0...12, using: &rng)  // time passes, maybe into a new slice
             case 1:
                 // A late event, up to the window's length old: into an older block when still live.
-                let t = now - Double.random(in: 0...35, using: &rng)
-                if let block = ring.block(for: t) {
-                    ring.add(block, Int.random(in: 0..<3, using: &rng))
-                    ring.wrote(block)
-                }
+                if let block = ring.block(for: now - Double.random(in: 0...35, using: &rng)) { write(block) }
             default:
-                if let block = ring.block(for: now) {
-                    ring.add(block, Int.random(in: 0..<3, using: &rng))
-                    ring.wrote(block)
-                }
+                if let block = ring.block(for: now) { write(block) }
             }
             check()
         }

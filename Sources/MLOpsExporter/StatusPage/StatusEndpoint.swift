@@ -23,16 +23,16 @@ final class StatusEndpoint: Sendable {
     }
 
     /// The families the overview reads (sample names; the rest, such as per-bin counters, are not converted).
-    static let overviewFamilies: Set<String> = [
+    static let overviewFamilies = FamilySelection([
         "mlops_model_requests_total", "mlops_model_latency_seconds", "mlops_ingest_events_total",
         "mlops_labels_pending", "mlops_labels_joined_total", "mlops_labels_join_delay_seconds",
         "mlops_dataset_drift_share", "mlops_dataset_drift_detected", "mlops_feature_drift_detected",
         "mlops_model_accuracy", "mlops_model_mae", "mlops_fairness_violation", "mlops_fairness_metric",
         "mlops_llm_requests_total", "mlops_llm_requests_within_objective_total",
         "mlops_llm_time_to_first_token_seconds", "mlops_llm_time_per_output_token_seconds",
-    ]
+    ])
     /// The families a model's page reads: the overview's and its details'.
-    static let modelFamilies: Set<String> = overviewFamilies.union(
+    static let modelFamilies = overviewFamilies.union(
         ["feature", "prediction"].flatMap { subject in
             ["drift_score", "drift_threshold", "drift_detected", "window_observations"].map { "mlops_\(subject)_\($0)" }
         } + ModelPage.qualityFigures.map(\.metric) + [

@@ -70,7 +70,7 @@ final class StatusHistory: Sendable {
         }
         guard !due.isEmpty else { return }
         let parts = monitor.parts().filter { due.contains($0.model) && Self.sampledCollectors.contains($0.collector) }
-        let snapshot = registry.snapshot(of: parts, timeout: .seconds(5))
+        let snapshot = registry.snapshot(of: parts, timeout: .seconds(5), families: WindowPoint.families)
         let total = rings.withLock { rings -> Int in
             for name in due {
                 var ring = rings[name] ?? []

@@ -82,6 +82,14 @@ struct WindowPoint: Sendable {
 
     init(time: Double) { self.time = time }
 
+    /// The families a point is read from.
+    static let families = FamilySelection([
+        "mlops_model_requests_total", "mlops_model_latency_seconds", "mlops_labels_joined_total",
+        "mlops_labels_join_delay_seconds", "mlops_llm_time_to_first_token_seconds",
+        "mlops_llm_time_per_output_token_seconds", "mlops_llm_requests_total",
+        "mlops_llm_requests_within_objective_total",
+    ])
+
     /// The point of `model` in `snapshot`.
     init(model: String, snapshot: MetricSnapshot, time: Double) {
         self.time = time

@@ -285,7 +285,12 @@ public final class DriftCollector: ModelCollector {
         // The window grows with the columns: refuse a configuration over its series budget before allocating it.
         try options.requireSeries(
             Self.series(features + [prediction, score].compactMap { $0 }, binSeries: parsed.binSeries))
-        ring = SliceRing(window: configuration.window, width: base)
+        // The tails' sums of numeric columns (Wasserstein reads them) are kept with the window's closed totals.
+        let doubleSlots = (features + [prediction, score].compactMap { $0 }).flatMap { m -> [Int] in
+            m.column.isNumeric
+                ? [m.column.base + m.column.belowSumOffset, m.column.base + m.column.aboveSumOffset] : []
+        }
+        ring = SliceRing(window: configuration.window, width: base, doubleSlots: doubleSlots)
         totals = AtomicSlots(count: totalsBase)
         let f = Self.families
         featureLabels = features.map { ColumnLabels(f.feature, model: model.name, subject: $0.column.name, $0) }
@@ -410,7 +415,6 @@ public final class DriftCollector: ModelCollector {
     func evaluate(
         _ m: Monitored, window: SliceRing.Window, scratch: inout [Double]
     ) -> (result: DriftResult, observations: Double, missing: Double) {
-        let blocks = window.blocks
         let current = window.counts(m.column.base, m.column.binCount)
         let observations = current.reduce(0, +)
         let missing = Double(window.total(m.column.base + m.column.missingOffset))
@@ -448,8 +452,8 @@ public final class DriftCollector: ModelCollector {
                     let distance = DriftStatistics.wasserstein(
                         referenceCumulative: reference, lower: m.column.lower, upper: m.column.upper,
                         currentCumulative: current,
-                        currentBelow: (below, ring.sumDouble(m.column.base + m.column.belowSumOffset, blocks: blocks)),
-                        currentAbove: (above, ring.sumDouble(m.column.base + m.column.aboveSumOffset, blocks: blocks)))
+                        currentBelow: (below, window.totalDouble(m.column.base + m.column.belowSumOffset)),
+                        currentAbove: (above, window.totalDouble(m.column.base + m.column.aboveSumOffset)))
                     return DriftResult(distance: distance / Swift.max(m.std, 0.001))
                 }
             }
@@ -457,18 +461,24 @@ public final class DriftCollector: ModelCollector {
         return (result, observations, missing)
     }
 
-    /// Computes every column's drift over the window ending now and emits the families.
+    /// Computes every column's drift over the window ending now and emits the families. A run that keeps only
+    /// some families (a status page's) skips the work of those it drops: a subject's evaluation when none of
+    /// its figures is kept, the per-bin series when neither bin family is.
     public func collect(into sink: inout CollectorSink) {
         let f = Self.families
         let window = ring.window(now: WallClock.now())
         var verdicts = 0
         var drifted = 0
+        let evaluatingFeatures =
+            Self.wantsEvaluation(f.feature, sink) || sink.wants(f.windowMissing) || sink.wants(f.driftShare)
+            || sink.wants(f.datasetDetected)
         // One buffer for every column's fine running totals (KS, Wasserstein), reused: collect never runs concurrently with
         // itself.
         var scratch: [Double] = []
         for (m, labels) in zip(features, featureLabels) {
-            let (verdict, missing) = emitDrift(m, f.feature, labels, window: window, scratch: &scratch, into: &sink)
-            sink.gauge(f.windowMissing, labels.subject, value: missing)
+            let (verdict, missing) = emitDrift(
+                m, f.feature, labels, window: window, evaluating: evaluatingFeatures, scratch: &scratch, into: &sink)
+            if evaluatingFeatures { sink.gauge(f.windowMissing, labels.subject, value: missing) }
             sink.counter(
                 f.missing, labels.subject, value: Double(totals.load(m.column.totalsBase + m.column.binCount)))
             if let verdict {
@@ -476,11 +486,16 @@ public final class DriftCollector: ModelCollector {
                 if verdict { drifted += 1 }
             }
         }
+        let evaluatingOutputs = Self.wantsEvaluation(f.prediction, sink)
         if let prediction, let predictionLabels {
-            _ = emitDrift(prediction, f.prediction, predictionLabels, window: window, scratch: &scratch, into: &sink)
+            _ = emitDrift(
+                prediction, f.prediction, predictionLabels, window: window, evaluating: evaluatingOutputs,
+                scratch: &scratch, into: &sink)
         }
         if let score, let scoreLabels {
-            _ = emitDrift(score, f.prediction, scoreLabels, window: window, scratch: &scratch, into: &sink)
+            _ = emitDrift(
+                score, f.prediction, scoreLabels, window: window, evaluating: evaluatingOutputs, scratch: &scratch,
+                into: &sink)
         }
         if verdicts > 0 {
             let share = Double(drifted) / Double(verdicts)
@@ -490,13 +505,23 @@ public final class DriftCollector: ModelCollector {
         sink.counter(f.late, modelLabels, value: Double(late.load(0)))
     }
 
+    /// Whether the run keeps any family that needs a subject's columns evaluated.
+    static func wantsEvaluation(_ f: SubjectFamilies, _ sink: CollectorSink) -> Bool {
+        sink.wants(f.observations) || sink.wants(f.score) || sink.wants(f.statistic) || sink.wants(f.pValue)
+            || sink.wants(f.detected)
+    }
+
     func emitDrift(
-        _ m: Monitored, _ f: SubjectFamilies, _ labels: ColumnLabels, window: SliceRing.Window,
+        _ m: Monitored, _ f: SubjectFamilies, _ labels: ColumnLabels, window: SliceRing.Window, evaluating: Bool,
         scratch: inout [Double], into sink: inout CollectorSink
     ) -> (verdict: Bool?, missing: Double) {
+        sink.gauge(f.threshold, labels.method, value: labels.threshold)
+        if options.binSeries && (sink.wants(f.binObservations) || sink.wants(f.referenceRatio)) {
+            emitBins(m, f, labels, into: &sink)
+        }
+        guard evaluating else { return (nil, 0) }
         let (result, observations, missing) = evaluate(m, window: window, scratch: &scratch)
         sink.gauge(f.observations, labels.subject, value: observations)
-        sink.gauge(f.threshold, labels.method, value: labels.threshold)
         var verdict: Bool?
         if observations > 0 && !result.score.isNaN {
             sink.gauge(f.score, labels.method, value: result.score)
@@ -507,7 +532,6 @@ public final class DriftCollector: ModelCollector {
                 sink.gauge(f.detected, labels.method, value: verdict! ? 1 : 0)
             }
         }
-        if options.binSeries { emitBins(m, f, labels, into: &sink) }
         return (verdict, missing)
     }
 

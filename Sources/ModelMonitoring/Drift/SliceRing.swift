@@ -33,6 +33,8 @@ public final class SliceRing: Sendable {
     let lateWrites = Atomic<Int>(0)
     /// Integer totals of the window's blocks other than the newest, with what they were computed for.
     let closed = Mutex<ClosedTotals?>(nil)
+    /// The positions (within a block) of Double slots whose window totals ``Window/totalDouble(_:)`` reads.
+    let doubleSlots: [Int]
 
     struct ClosedTotals {
         let nowEpoch: Int
@@ -42,18 +44,24 @@ public final class SliceRing: Sendable {
     }
 
     /// A model's configured window (`duration` split into `slices`), each slice `width` slots wide.
-    public convenience init(window: WindowConfiguration, width: Int) {
+    public convenience init(window: WindowConfiguration, width: Int, doubleSlots: [Int] = []) {
         let components = window.duration.components
         let seconds = Double(components.seconds) + Double(components.attoseconds) / 1e18
-        self.init(sliceSeconds: seconds / Double(window.slices), sliceCount: window.slices, width: width)
+        self.init(
+            sliceSeconds: seconds / Double(window.slices), sliceCount: window.slices, width: width,
+            doubleSlots: doubleSlots)
     }
 
-    /// A window of `sliceCount` slices of `sliceSeconds` seconds, each `width` slots wide.
-    public init(sliceSeconds: Double, sliceCount: Int, width: Int) {
+    /// A window of `sliceCount` slices of `sliceSeconds` seconds, each `width` slots wide. The window totals of
+    /// the Double slots at `doubleSlots` (positions within a block) are kept with the integer ones, for
+    /// ``Window/totalDouble(_:)``.
+    public init(sliceSeconds: Double, sliceCount: Int, width: Int, doubleSlots: [Int] = []) {
         precondition(sliceSeconds > 0 && sliceCount > 0 && width >= 0)
+        precondition(doubleSlots.allSatisfy { $0 >= 0 && $0 < width })
         self.sliceSeconds = sliceSeconds
         self.sliceCount = sliceCount
         self.width = width
+        self.doubleSlots = doubleSlots
         data = AtomicSlots(count: sliceCount * width)
         blockEpochs = AtomicSlots(count: sliceCount)
         for i in 0..<sliceCount { blockEpochs.store(i, UInt64(bitPattern: Int64(Int.min))) }
@@ -125,6 +133,12 @@ public final class SliceRing: Sendable {
             var totals = [UInt64](repeating: 0, count: width)
             totals.withUnsafeMutableBufferPointer { out in
                 for base in blocks where base != open { data.add(into: out, from: base) }
+                // Double slots: their sum, as its bit pattern, in place of the meaningless integer one.
+                for position in doubleSlots {
+                    var sum = 0.0
+                    for base in blocks where base != open { sum += data.loadDouble(base &+ position) }
+                    out[position] = sum.bitPattern
+                }
             }
             cache = ClosedTotals(nowEpoch: e, newest: newestEpoch, lateWrites: generation, totals: totals)
             return totals
@@ -145,6 +159,13 @@ public final class SliceRing: Sendable {
         @inline(__always)
         public func total(_ position: Int) -> UInt64 {
             closed[position] &+ (open >= 0 ? data.load(open &+ position) : 0)
+        }
+
+        /// Total of Double slot `position` over the window; only for a position given as one of the ring's
+        /// `doubleSlots` (``SliceRing/sumDouble(_:blocks:)`` over ``blocks`` reads any).
+        @inline(__always)
+        public func totalDouble(_ position: Int) -> Double {
+            Double(bitPattern: closed[position]) + (open >= 0 ? data.loadDouble(open &+ position) : 0)
         }
 
         /// Calls `body(i, total)` with the window's integer total of slot `position + i`, for each `i < count`.

@@ -356,7 +356,11 @@ public final class QualityCollector: ModelCollector {
         sink.counter(f.logLossSum, labels, value: slots.totalDouble(v, c.logLossSum))
         if c.positive != nil {
             sink.counter(f.brierScoreSum, labels, value: slots.totalDouble(v, c.brierSum))
-            if options.binSeries {
+            // A run that keeps only some families (a status page's) skips the loops of those it drops.
+            if options.binSeries
+                && (sink.wants(f.calibrationBin) || sink.wants(f.calibrationBinProbabilitySum)
+                    || sink.wants(f.calibrationBinPositives))
+            {
                 for b in 0..<c.calibrationBins {
                     let bin = l.calibration[b]
                     sink.counter(f.calibrationBin, bin, value: slots.total(v, c.calibrationCount + b))
@@ -366,7 +370,7 @@ public final class QualityCollector: ModelCollector {
                     sink.counter(f.calibrationBinPositives, bin, value: slots.total(v, c.calibrationPositives + b))
                 }
             }
-            if options.scoreBinSeries {
+            if options.scoreBinSeries && sink.wants(f.scoreBin) {
                 for (bins, start) in [(l.scorePositive, c.scorePositives), (l.scoreNegative, c.scoreNegatives)] {
                     for b in 0..<c.scoreBins { sink.counter(f.scoreBin, bins[b], value: slots.total(v, start + b)) }
                 }
@@ -390,14 +394,18 @@ public final class QualityCollector: ModelCollector {
         sink.gauge(f.logLoss, labels, value: w.sum(c.logLossSum) / n)
         guard c.positive != nil else { return }
         sink.gauge(f.brierScore, labels, value: w.sum(c.brierSum) / n)
-        sink.gauge(
-            f.expectedCalibrationError, labels,
-            value: ProbabilityBins.expectedCalibrationError(
-                counts: w.counts(c.calibrationCount, c.calibrationBins),
-                probabilities: w.sums(c.calibrationProbabilitySum, c.calibrationBins),
-                positives: w.counts(c.calibrationPositives, c.calibrationBins)))
-        if let (auc, bound) = ProbabilityBins.rocAUC(
-            positives: w.counts(c.scorePositives, c.scoreBins), negatives: w.counts(c.scoreNegatives, c.scoreBins))
+        if sink.wants(f.expectedCalibrationError) {
+            sink.gauge(
+                f.expectedCalibrationError, labels,
+                value: ProbabilityBins.expectedCalibrationError(
+                    counts: w.counts(c.calibrationCount, c.calibrationBins),
+                    probabilities: w.sums(c.calibrationProbabilitySum, c.calibrationBins),
+                    positives: w.counts(c.calibrationPositives, c.calibrationBins)))
+        }
+        if sink.wants(f.rocAuc) || sink.wants(f.rocAucErrorBound),
+            let (auc, bound) = ProbabilityBins.rocAUC(
+                positives: w.counts(c.scorePositives, c.scoreBins),
+                negatives: w.counts(c.scoreNegatives, c.scoreBins))
         {
             sink.gauge(f.rocAuc, labels, value: auc)
             sink.gauge(f.rocAucErrorBound, labels, value: bound)
