@@ -223,6 +223,31 @@ struct StatusPageTests {
         #expect(later.contains("data-figure=\"request_rate\""))
     }
 
+    @Test(
+        "the ETag changes with any one byte of the page, in the eight-byte steps and the tail, but not with volatile text"
+    )
+    func etagCoversEveryByte() {
+        func page(_ body: String, clock: String = "12:00") -> HTMLText {
+            var h = HTMLText()
+            h.raw("<p>")
+            h.volatileText(clock)
+            h.raw(body)
+            return h
+        }
+        let body = String(repeating: "abcdefghij", count: 7) + "xyz"  // 73 bytes: nine steps and a tail of one
+        let tag = page(body).weakETag()
+        #expect(tag.hasPrefix("W/\"") && tag.count == 20)
+        #expect(page(body, clock: "12:01").weakETag() == tag)
+        var seen: Set<String> = [tag]
+        for i in 0..<body.utf8.count {
+            var bytes = Array(body.utf8)
+            bytes[i] ^= 0x20
+            seen.insert(page(String(decoding: bytes, as: UTF8.self)).weakETag())
+        }
+        #expect(seen.count == body.utf8.count + 1)
+        #expect(page(body + "!").weakETag() != tag)
+    }
+
     @Test("ETag: unchanged state keeps it (304 to If-None-Match); a new prediction changes it")
     func entityTags() async throws {
         let exporter = try statusExporter()

@@ -22,17 +22,25 @@ struct HTMLText {
         volatile.append(start..<html.utf8.count)
     }
 
-    /// FNV-1a (64 bits) of the page without its ``volatile`` ranges, as a weak entity tag `W/"…"`.
+    /// A 64-bit hash of the page without its ``volatile`` ranges, as a weak entity tag `W/"…"`: eight bytes per
+    /// step (multiply, then fold the high half down), the tail byte by byte. A model page is ~200 KB: FNV-1a's
+    /// multiply per byte took 4% of its render.
     func weakETag() -> String {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         var text = html
         text.withUTF8 { bytes in
+            let raw = UnsafeRawBufferPointer(bytes)
             var start = 0
             func add(upTo end: Int) {
                 var i = start
+                while i &+ 8 <= end {
+                    hash = (hash ^ raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* 0x9e37_79b9_7f4a_7c15
+                    hash ^= hash >> 32
+                    i &+= 8
+                }
                 while i < end {
                     hash = (hash ^ UInt64(bytes[i])) &* 0x100_0000_01b3
-                    i += 1
+                    i &+= 1
                 }
             }
             for r in volatile where r.lowerBound >= start {
