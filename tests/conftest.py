@@ -105,16 +105,6 @@ def start_exporter(binary, tmp_path):
 _private_binaries = None
 
 
-def swift_build_command(configuration, product):
-    """The build that makes `product`: in debug, the whole package with its tests, as scripts/test builds it. SwiftPM
-    keeps one build description per scratch path, and `--product X` after `--build-tests` (or the other way round)
-    is a different one: it recompiled SwiftProtobuf and relinked (32 s), and with three workers starting at once
-    each waited for it (setups of 30-90 s in CI). After scripts/test's build this one is a no-op."""
-    if configuration == "debug":
-        return ["swift", "build", "--scratch-path", SCRATCH, "--build-tests"]
-    return ["swift", "build", "-c", configuration, "--scratch-path", SCRATCH, "--product", product]
-
-
 def build_product(product, configuration="debug"):
     """Builds a Swift executable product (`debug` or `release`) and returns the path of a copy private to this
     process. pytest workers build at different moments, and a build that relinks a product while another worker
@@ -127,7 +117,10 @@ def build_product(product, configuration="debug"):
     (ROOT / SCRATCH).mkdir(exist_ok=True)
     with open(ROOT / SCRATCH / ".pytest-build.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        subprocess.run(swift_build_command(configuration, product), cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            ["swift", "build", "-c", configuration, "--scratch-path", SCRATCH, "--product", product],
+            cwd=ROOT, check=True, stdout=subprocess.DEVNULL,
+        )
         path = ROOT / SCRATCH / configuration / product
         assert path.exists(), path
         copy = _private_binaries / configuration / product

@@ -8,7 +8,6 @@ Environment:
 
 from __future__ import annotations
 
-import fcntl
 import os
 import pathlib
 import subprocess
@@ -29,23 +28,14 @@ def _build() -> pathlib.Path:
         return path
     scratch = os.environ.get("SWIFT_SCRATCH", ".build-conf")
     cmd = ["swift", "build", "--scratch-path", scratch, "--product", "exposition-fixture"]
-    lock_path = REPO / scratch / ".pytest-build.lock"
-    if "SWIFT_SCRATCH" in os.environ:
-        # The build directory the other tests share (scripts/test's): built as they build it (tests/conftest.py
-        # swift_build_command), under their lock, so that no worker's build redoes another's.
-        cmd = ["swift", "build", "--scratch-path", scratch, "--build-tests"]
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
     if proc.returncode != 0:
         pytest.fail(
             f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-6000:]}\n{proc.stderr[-6000:]}",
             pytrace=False,
         )
     bin_dir = subprocess.run(
-        ["swift", "build", "--scratch-path", scratch, "--show-bin-path"], cwd=REPO, capture_output=True, text=True,
-        check=True,
+        cmd + ["--show-bin-path"], cwd=REPO, capture_output=True, text=True, check=True
     ).stdout.strip()
     return pathlib.Path(bin_dir) / "exposition-fixture"
 

@@ -117,7 +117,8 @@ def test_reload_keeps_the_old_configuration_when_the_new_one_is_bad(start_export
     config.write_text("models:\n  - {name: a, task: regression, versions: [v2]}\n")
     e.proc.send_signal(signal.SIGHUP)
     wait_for(lambda: gauge("mlops_exporter_config_last_reload_successful") == 1, what="SIGHUP reload")
-    assert "configuration reloaded" in e.log_path.read_text()
+    # The gauge is set just before the line is logged: a scrape in between sees one without the other.
+    wait_for(lambda: "configuration reloaded" in e.log_path.read_text(), what="the reload logged")
 
 
 def test_a_reload_with_thousands_of_problems_answers_and_logs_a_bounded_amount(start_exporter, tmp_path):
