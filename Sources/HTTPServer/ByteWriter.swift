@@ -65,20 +65,7 @@ struct ByteWriter {
 
     /// The decimal digits of `value` (not negative).
     mutating func writeDecimal(_ value: Int) {
-        precondition(value >= 0)
-        var digits = 1
-        var rest = value / 10
-        while rest > 0 {
-            digits += 1
-            rest /= 10
-        }
-        precondition(digits <= capacity - count, "ByteWriter: capacity exceeded")
-        var remaining = value
-        for index in stride(from: count + digits - 1, through: count, by: -1) {
-            start[index] = UInt8(ascii: "0") + UInt8(remaining % 10)
-            remaining /= 10
-        }
-        count += digits
+        HTTP1ResponseEncoder.withDecimalDigits(value) { write($0) }
     }
 
     /// Drops what was written after the first `count` bytes.

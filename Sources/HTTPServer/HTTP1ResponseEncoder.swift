@@ -106,11 +106,13 @@ enum HTTP1ResponseEncoder {
 
     /// Appends the decimal digits of a non-negative integer.
     static func appendDecimal(_ value: Int, to buffer: inout [UInt8]) {
+        withDecimalDigits(value) { buffer.append(contentsOf: $0) }
+    }
+
+    /// Calls `body` with the decimal digits of a non-negative integer (on the stack, no allocation).
+    @inline(__always)
+    static func withDecimalDigits<R>(_ value: Int, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
         precondition(value >= 0)
-        if value < 10 {
-            buffer.append(UInt8(ascii: "0") + UInt8(value))
-            return
-        }
         var digits:
             (
                 UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
@@ -119,13 +121,14 @@ enum HTTP1ResponseEncoder {
                 (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
         var count = 0
         var remaining = value
-        withUnsafeMutableBytes(of: &digits) { raw in
-            while remaining > 0 {
+        return withUnsafeMutableBytes(of: &digits) { raw in
+            repeat {
                 raw[19 - count] = UInt8(ascii: "0") + UInt8(remaining % 10)
                 remaining /= 10
                 count += 1
-            }
-            buffer.append(contentsOf: raw[(20 - count)...])
+            } while remaining > 0
+            let bytes = UnsafeRawBufferPointer(rebasing: raw[(20 - count)...]).bindMemory(to: UInt8.self)
+            return body(bytes)
         }
     }
 }
