@@ -315,6 +315,68 @@ struct StatusPageTests {
         }
     }
 
+    @Test("numbers written as bytes equal the String formulas they replaced, over ten magnitudes each way")
+    func shownBytesEqualTheFormulas() {
+        var generator = SystemRandomNumberGenerator()
+        var values: [Double] = [
+            0, -0.0, 1, -1, 0.001, 0.000_999_9, 999.4, 999.6, 9_999.5, 1e4, 0.995, 9.9996, 1e9, 1e14,
+        ]
+        for _ in 0..<3000 {
+            let magnitude = Double.random(in: -9...14, using: &generator)
+            values.append((Bool.random(using: &generator) ? 1 : -1) * pow(10, magnitude))
+        }
+        for v in values {
+            #expect(Shown.number(v) == PreviousShown.number(v), "\(v)")
+            #expect(Shown.count(v) == PreviousShown.count(v), "\(v)")
+            #expect(Shown.count(v.rounded()) == PreviousShown.count(v.rounded()), "\(v)")
+            if abs(v) < 1e12 { #expect(Shown.percent(v) == PreviousShown.percent(v), "\(v)") }
+            #expect(Shown.seconds(v) == PreviousShown.seconds(v), "\(v)")
+            var h = HTMLText()
+            h.oneDecimal(v)
+            #expect(h.html == PreviousShown.coordinate(v), "\(v)")
+            var raw = HTMLText()
+            raw.rawValue(v)
+            #expect(raw.html == HTMLText.raw(v), "\(v)")
+        }
+        for v in [Int.min, Int.max, 0, -1, 7, 10, 1_000_000_007] {
+            var h = HTMLText()
+            h.int(v)
+            #expect(h.html == String(v))
+        }
+    }
+
+    @Test("values too large for the fixed forms are shown with a power of ten, never trapping")
+    func shownHugeValues() {
+        #expect(Shown.number(1e300) == "1e300")
+        #expect(Shown.number(-4.5678e18) == "-4.57e18")
+        #expect(Shown.number(2e15) == "2e15")
+        #expect(Shown.percent(1e20) == "1e22%")
+        #expect(Shown.seconds(1e300) == "1.16e295 d")
+        #expect(Shown.count(1e300) == "1e300")
+        #expect(Shown.number(.nan) == "n/a" && Shown.percent(.infinity) == "∞" && Shown.seconds(-.infinity) == "-∞")
+        #expect(Shown.percent(0.000_01) == "<0.01%")
+        var h = HTMLText()
+        h.shown(0.000_01, .percent)
+        #expect(h.html == "&lt;0.01%")
+    }
+
+    @Test("labels in data-labels: a JSON object, its text escaped for the attribute, for any bytes")
+    func labelsAsJSONInAttributes() throws {
+        let names = ["plain", "quote\"d", "back\\slash", "ctl\u{01}\u{1f}\n\r\t", "<tag attr='x'>&amp;", "é ∞ 😀", ""]
+        for value in names {
+            var h = HTMLText()
+            h.metric("m", [("model", "x"), ("group", value)], 1.5, shown: .number)
+            let expected =
+                #"<data value="1.5" data-metric="m" data-labels=""#
+                + HTMLText.escape(
+                    "{" + jsonStringLiteral("model") + ":" + jsonStringLiteral("x") + ","
+                        + jsonStringLiteral("group") + ":" + jsonStringLiteral(value) + "}") + #"">1.5</data>"#
+            #expect(h.html == expected)
+            let figures = try metricFigures(h.html)
+            #expect(figures.first?.labels == ["model": "x", "group": value])
+        }
+    }
+
     @Test("numbers are shown with three significant digits and their unit")
     func shown() {
         #expect(Shown.number(0.0123) == "0.0123")
@@ -330,5 +392,94 @@ struct StatusPageTests {
         #expect(Shown.rate(129.4) == "129/s")
         #expect(HTMLText.escape("a<b>&\"'") == "a&lt;b&gt;&amp;&quot;&#39;")
         #expect(HTMLText.pathSegment("a b/é") == "a%20b%2F%C3%A9")
+    }
+}
+
+/// The String formulas the byte writers replaced (session 12), kept as the tests' reference.
+private enum PreviousShown {
+    static func number(_ v: Double) -> String {
+        guard v.isFinite else { return v.isNaN ? "n/a" : (v > 0 ? "∞" : "-∞") }
+        let a = abs(v)
+        if a == 0 { return "0" }
+        if a >= 1e15 { return exponent(v) }
+        if a >= 1e9 { return fixed(v / 1e9, significant: 3) + "G" }
+        if a >= 1e6 { return fixed(v / 1e6, significant: 3) + "M" }
+        if a >= 1e4 { return fixed(v / 1e3, significant: 3) + "k" }
+        if a >= 1000 { return String(Int64(v.rounded())) }
+        if a < 0.001 { return exponent(v) }
+        return fixed(v, significant: 3)
+    }
+
+    static func count(_ v: Double) -> String {
+        v.isFinite && abs(v) < 1e4 && v == v.rounded() ? String(Int64(v)) : number(v)
+    }
+
+    static func percent(_ v: Double) -> String {
+        guard v.isFinite else { return number(v) }
+        let p = v * 100
+        if p != 0 && abs(p) < 0.01 { return "<0.01%" }
+        return fixed(p, significant: p >= 100 ? 4 : 3) + "%"
+    }
+
+    static func seconds(_ v: Double) -> String {
+        guard v.isFinite else { return number(v) }
+        let a = abs(v)
+        if a == 0 { return "0 s" }
+        if a < 1e-3 { return number(v * 1e6) + " µs" }
+        if a < 1 { return number(v * 1e3) + " ms" }
+        if a < 120 { return number(v) + " s" }
+        if a < 7200 { return number(v / 60) + " min" }
+        if a < 172_800 { return number(v / 3600) + " h" }
+        return number(v / 86400) + " d"
+    }
+
+    static func fixed(_ v: Double, significant: Int) -> String {
+        let a = abs(v)
+        var digitsBefore = 1
+        var t = a
+        while t >= 10 {
+            t /= 10
+            digitsBefore += 1
+        }
+        var decimals = max(0, significant - digitsBefore)
+        if a < 1 {
+            var u = a
+            decimals = significant - 1
+            while u < 1 && u > 0 {
+                u *= 10
+                decimals += 1
+            }
+        }
+        var scale = 1.0
+        for _ in 0..<decimals { scale *= 10 }
+        let n = Int64((a * scale).rounded())
+        let s = Int64(scale)
+        var text = String(n / s)
+        if decimals > 0 {
+            var fraction = String(n % s)
+            while fraction.count < decimals { fraction = "0" + fraction }
+            while fraction.hasSuffix("0") { fraction.removeLast() }
+            if !fraction.isEmpty { text += "." + fraction }
+        }
+        return (v < 0 && n != 0 ? "-" : "") + text
+    }
+
+    static func exponent(_ v: Double) -> String {
+        var e = 0
+        var m = abs(v)
+        while m < 1 {
+            m *= 10
+            e -= 1
+        }
+        while m >= 10 {
+            m /= 10
+            e += 1
+        }
+        return (v < 0 ? "-" : "") + fixed(m, significant: 3) + "e" + String(e)
+    }
+
+    static func coordinate(_ v: Double) -> String {
+        let t = Int((max(0, v) * 10).rounded())
+        return "\(t / 10).\(t % 10)"
     }
 }

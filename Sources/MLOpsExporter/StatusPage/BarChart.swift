@@ -4,6 +4,7 @@ import ModelMonitoring
 /// bin. Each pair has a `<title>` with both shares in words, and the chart an `aria-label`, so nothing is
 /// said by colour alone.
 enum BarChart {
+    /// The chart's size (the markup below spells out 320 × 110, the text baseline 108) and its axis' space.
     static let width = 320.0
     static let height = 110.0
     static let bottom = 14.0
@@ -16,33 +17,52 @@ enum BarChart {
         let slot = width / n
         let bar = max(1, slot * 0.4)
         let plot = height - bottom
-        h.raw(
-            "<svg class=\"bars\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" role=\"img\" aria-label=\"")
-        h.raw(HTMLText.attribute("\(d.column): reference and current window share per bin"))
-        h.raw("\">")
+        h.raw("<svg class=\"bars\" viewBox=\"0 0 320 110\" role=\"img\" aria-label=\"")
+        h.text(d.column)
+        h.raw(": reference and current window share per bin\">")
         for i in d.reference.indices {
             let x = Double(i) * slot + slot * 0.1
             let r = d.reference[i] / top * plot
             let c = current[i] / top * plot
             h.raw("<g><title>")
-            h.text(
-                "\(d.binRanges[i]): reference \(Shown.percent(d.reference[i])), current \(Shown.percent(current[i])) (\(d.current[i]))"
-            )
-            h.raw("</title>")
-            h.raw("<rect class=\"ref\" x=\"\(f(x))\" y=\"\(f(plot - r))\" width=\"\(f(bar))\" height=\"\(f(r))\"/>")
-            h.raw(
-                "<rect class=\"cur\" x=\"\(f(x + bar))\" y=\"\(f(plot - c))\" width=\"\(f(bar))\" height=\"\(f(c))\"/>")
-            h.raw("</g>")
+            h.text(d.binRanges[i])
+            h.raw(": reference ")
+            h.shown(d.reference[i], .percent)
+            h.raw(", current ")
+            h.shown(current[i], .percent)
+            h.raw(" (")
+            h.int(Int(d.current[i]))
+            h.raw(")</title><rect class=\"ref\" x=\"")
+            h.oneDecimal(x)
+            h.raw("\" y=\"")
+            h.oneDecimal(plot - r)
+            h.raw("\" width=\"")
+            h.oneDecimal(bar)
+            h.raw("\" height=\"")
+            h.oneDecimal(r)
+            h.raw("\"/><rect class=\"cur\" x=\"")
+            h.oneDecimal(x + bar)
+            h.raw("\" y=\"")
+            h.oneDecimal(plot - c)
+            h.raw("\" width=\"")
+            h.oneDecimal(bar)
+            h.raw("\" height=\"")
+            h.oneDecimal(c)
+            h.raw("\"/></g>")
         }
-        h.raw("<line class=\"axis\" x1=\"0\" y1=\"\(f(plot))\" x2=\"\(Int(width))\" y2=\"\(f(plot))\"/>")
+        h.raw("<line class=\"axis\" x1=\"0\" y1=\"")
+        h.oneDecimal(plot)
+        h.raw("\" x2=\"320\" y2=\"")
+        h.oneDecimal(plot)
+        h.raw("\"/>")
         // First and last bin names under the axis (a categorical column's values, a numeric one's range ends).
         if let first = d.binRanges.first {
-            h.raw("<text x=\"0\" y=\"\(Int(height - 2))\">")
+            h.raw("<text x=\"0\" y=\"108\">")
             h.text(clip(first))
             h.raw("</text>")
         }
         if d.binRanges.count > 1, let last = d.binRanges.last {
-            h.raw("<text x=\"\(Int(width))\" y=\"\(Int(height - 2))\" text-anchor=\"end\">")
+            h.raw("<text x=\"320\" y=\"108\" text-anchor=\"end\">")
             h.text(clip(last))
             h.raw("</text>")
         }
@@ -50,10 +70,4 @@ enum BarChart {
     }
 
     static func clip(_ s: String) -> String { s.count > 24 ? String(s.prefix(23)) + "…" : s }
-
-    /// A coordinate with one decimal (coordinates are never negative).
-    static func f(_ v: Double) -> String {
-        let t = Int((max(0, v) * 10).rounded())
-        return "\(t / 10).\(t % 10)"
-    }
 }

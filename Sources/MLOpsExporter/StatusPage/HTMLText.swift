@@ -1,25 +1,102 @@
-import Ingestion
-
-/// Builds the status pages' HTML: every string that comes from a user (model, version, feature, class, group,
-/// attribute names, label values) goes through ``text(_:)`` or ``attribute(_:)``, which escape `&`, `<`, `>`,
-/// `"` and `'`, so a name such as `<script>` is shown as text and cannot end an attribute.
+/// Builds the status pages' HTML as UTF-8 bytes: every string that comes from a user (model, version, feature,
+/// class, group, attribute names, label values) goes through ``text(_:)`` (or ``escape(_:)``), which escapes `&`,
+/// `<`, `>`, `"` and `'`, so a name such as `<script>` is shown as text and cannot end an attribute. Numbers are
+/// written as digits straight into the bytes (a model page holds thousands): no String per number.
 struct HTMLText {
-    private(set) var html = ""
+    /// The page.
+    private(set) var bytes: [UInt8] = []
 
-    init(capacity: Int = 16_384) { html.reserveCapacity(capacity) }
+    init(capacity: Int = 16_384) { bytes.reserveCapacity(capacity) }
 
-    /// Byte ranges of ``html`` that change with the clock alone (the time, how long a rate was measured over):
+    /// The page as a String (tests read it so).
+    var html: String { String(decoding: bytes, as: UTF8.self) }
+
+    /// Byte ranges of ``bytes`` that change with the clock alone (the time, how long a rate was measured over):
     /// left out of the weak `ETag`, so that an unchanged model set keeps its validator.
     private(set) var volatile: [Range<Int>] = []
 
     /// Markup written by the page itself (never user data).
-    mutating func raw(_ s: String) { html += s }
+    mutating func raw(_ s: String) { bytes.append(contentsOf: s.utf8) }
 
     /// Page text that changes with the clock alone (escaped).
     mutating func volatileText(_ s: String) {
-        let start = html.utf8.count
-        html += Self.escape(s)
-        volatile.append(start..<html.utf8.count)
+        let start = bytes.count
+        text(s)
+        volatile.append(start..<bytes.count)
+    }
+
+    /// `s` as text content or as a quoted attribute's value (the same five characters are escaped for both).
+    mutating func text(_ s: String) { Self.appendEscaped(s, to: &bytes) }
+
+    /// A non-negative or negative integer's digits.
+    mutating func int(_ v: Int) { Self.appendInt(v, to: &bytes) }
+
+    /// `v` (clamped at 0) with one decimal: `12.3` (an SVG coordinate).
+    mutating func oneDecimal(_ v: Double) {
+        let t = Int((Swift.max(0, v) * 10).rounded())
+        Self.appendInt(t / 10, to: &bytes)
+        bytes.append(UInt8(ascii: "."))
+        bytes.append(UInt8(ascii: "0") &+ UInt8(t % 10))
+    }
+
+    /// `v` as people read it (``Shown``), escaped (`<0.01%` holds a `<`).
+    mutating func shown(_ v: Double, _ style: Shown.Style) {
+        let start = bytes.count
+        Shown.write(v, style, to: &bytes)
+        guard bytes[start...].contains(where: Self.needsEscape) else { return }
+        let written = String(decoding: bytes[start...], as: UTF8.self)
+        bytes.removeSubrange(start...)
+        text(written)
+    }
+
+    /// A figure that is a `/metrics` sample: `<data value="raw" data-metric="name" data-labels='{json}'>shown</data>`
+    /// (the labels as a JSON object, its quotes escaped for the attribute).
+    mutating func metric(
+        _ name: String, _ labels: [(name: String, value: String)], _ value: Double, shown style: Shown.Style
+    ) {
+        raw("<data value=\"")
+        rawValue(value)
+        raw("\" data-metric=\"")
+        raw(name)
+        raw("\" data-labels=\"{")
+        for (i, l) in labels.enumerated() {
+            raw(i > 0 ? ",&quot;" : "&quot;")
+            Self.appendJSONInAttribute(l.name, to: &bytes)
+            raw("&quot;:&quot;")
+            Self.appendJSONInAttribute(l.value, to: &bytes)
+            raw("&quot;")
+        }
+        raw("}\">")
+        shown(value, style)
+        raw("</data>")
+    }
+
+    /// A figure derived from samples (a rate, a ratio, a quantile): `<data value="raw" data-figure="name">`.
+    mutating func figure(_ name: String, _ value: Double, shown style: Shown.Style) {
+        raw("<data value=\"")
+        rawValue(value)
+        raw("\" data-figure=\"")
+        raw(name)
+        raw("\">")
+        shown(value, style)
+        raw("</data>")
+    }
+
+    /// A value as Prometheus's text format writes it (`+Inf`, `-Inf`, `NaN`, shortest round trip otherwise).
+    mutating func rawValue(_ v: Double) {
+        if v == v.rounded() && abs(v) < 1e15 {
+            Self.appendInt(Int(v), to: &bytes)
+        } else {
+            raw(Self.raw(v))
+        }
+    }
+
+    /// A value as Prometheus's text format writes it (`+Inf`, `-Inf`, `NaN`, shortest round trip otherwise).
+    static func raw(_ v: Double) -> String {
+        if v.isNaN { return "NaN" }
+        if v.isInfinite { return v > 0 ? "+Inf" : "-Inf" }
+        if v == v.rounded() && abs(v) < 1e15 { return String(Int64(v)) }
+        return "\(v)"
     }
 
     /// A 64-bit hash of the page without its ``volatile`` ranges, as a weak entity tag `W/"…"`: eight bytes per
@@ -27,8 +104,7 @@ struct HTMLText {
     /// multiply per byte took 4% of its render.
     func weakETag() -> String {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        var text = html
-        text.withUTF8 { bytes in
+        bytes.withUnsafeBufferPointer { bytes in
             let raw = UnsafeRawBufferPointer(bytes)
             var start = 0
             func add(upTo end: Int) {
@@ -53,28 +129,83 @@ struct HTMLText {
         return "W/\"" + String(repeating: "0", count: 16 - hex.count) + hex + "\""
     }
 
-    /// `s` as text content.
-    mutating func text(_ s: String) { html += Self.escape(s) }
+    /// `s` escaped for text content or a quoted attribute value.
+    static func escape(_ s: String) -> String {
+        guard s.utf8.contains(where: needsEscape) else { return s }
+        var out: [UInt8] = []
+        out.reserveCapacity(s.utf8.count + 32)
+        appendEscaped(s, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
 
     /// `s` escaped for a quoted attribute value.
     static func attribute(_ s: String) -> String { escape(s) }
 
-    static func escape(_ s: String) -> String {
-        guard s.utf8.contains(where: { $0 == 38 || $0 == 60 || $0 == 62 || $0 == 34 || $0 == 39 }) else { return s }
-        // Byte by byte: the five are ASCII, never part of a multi-byte UTF-8 sequence.
-        var out: [UInt8] = []
-        out.reserveCapacity(s.utf8.count + 32)
+    @inline(__always)
+    static func needsEscape(_ b: UInt8) -> Bool { b == 38 || b == 60 || b == 62 || b == 34 || b == 39 }
+
+    /// Appends `s` with `&`, `<`, `>`, `"` and `'` escaped: the runs between them copied whole. Byte by byte is
+    /// right: the five are ASCII, never part of a multi-byte UTF-8 sequence.
+    static func appendEscaped(_ s: String, to out: inout [UInt8]) {
+        var s = s
+        s.withUTF8 { b in
+            var start = 0
+            for i in 0..<b.count {
+                let entity: StaticString
+                switch b[i] {
+                case UInt8(ascii: "&"): entity = "&amp;"
+                case UInt8(ascii: "<"): entity = "&lt;"
+                case UInt8(ascii: ">"): entity = "&gt;"
+                case UInt8(ascii: "\""): entity = "&quot;"
+                case UInt8(ascii: "'"): entity = "&#39;"
+                default: continue
+                }
+                out.append(contentsOf: UnsafeBufferPointer(rebasing: b[start..<i]))
+                out.append(contentsOf: UnsafeBufferPointer(start: entity.utf8Start, count: entity.utf8CodeUnitCount))
+                start = i &+ 1
+            }
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: b[start...]))
+        }
+    }
+
+    /// Appends the inside of `s`'s JSON string literal (`"`, `\` and control characters escaped as JSON does),
+    /// escaped in turn for an HTML attribute: what `escape(jsonStringLiteral(s))` gives without its quotes.
+    static func appendJSONInAttribute(_ s: String, to out: inout [UInt8]) {
         for b in s.utf8 {
             switch b {
+            case UInt8(ascii: "\""): out += #"\&quot;"#.utf8
+            case UInt8(ascii: "\\"): out += #"\\"#.utf8
+            case UInt8(ascii: "\n"): out += #"\n"#.utf8
+            case UInt8(ascii: "\r"): out += #"\r"#.utf8
+            case UInt8(ascii: "\t"): out += #"\t"#.utf8
+            case 0..<0x20:
+                let hex = Array("0123456789abcdef".utf8)
+                out += #"\u00"#.utf8
+                out.append(hex[Int(b >> 4)])
+                out.append(hex[Int(b & 15)])
             case UInt8(ascii: "&"): out += "&amp;".utf8
             case UInt8(ascii: "<"): out += "&lt;".utf8
             case UInt8(ascii: ">"): out += "&gt;".utf8
-            case UInt8(ascii: "\""): out += "&quot;".utf8
             case UInt8(ascii: "'"): out += "&#39;".utf8
             default: out.append(b)
             }
         }
-        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Appends `v`'s decimal digits (with `-` when negative).
+    static func appendInt(_ v: Int, to out: inout [UInt8]) {
+        var magnitude = v.magnitude
+        if v < 0 { out.append(UInt8(ascii: "-")) }
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: room for the 20 digits of any Int
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            var i = buffer.count
+            repeat {
+                i &-= 1
+                buffer[i] = UInt8(ascii: "0") &+ UInt8(magnitude % 10)
+                magnitude /= 10
+            } while magnitude > 0
+            out.append(contentsOf: buffer[i...])
+        }
     }
 
     /// A path segment percent-encoded (RFC 3986 unreserved characters kept).
@@ -94,118 +225,5 @@ struct HTMLText {
             }
         }
         return out
-    }
-
-    /// A figure that is a `/metrics` sample: `<data value="raw" data-metric="name" data-labels='{json}'>shown</data>`.
-    mutating func metric(_ name: String, _ labels: [(name: String, value: String)], _ value: Double, shown: String) {
-        var json = "{"
-        for (i, l) in labels.enumerated() {
-            if i > 0 { json += "," }
-            json += jsonStringLiteral(l.name) + ":" + jsonStringLiteral(l.value)
-        }
-        json += "}"
-        html += "<data value=\"\(Self.raw(value))\" data-metric=\"\(name)\" data-labels=\"\(Self.escape(json))\">"
-        html += Self.escape(shown)
-        html += "</data>"
-    }
-
-    /// A figure derived from samples (a rate, a ratio, a quantile): `<data value="raw" data-figure="name">`.
-    mutating func figure(_ name: String, _ value: Double, shown: String) {
-        html += "<data value=\"\(Self.raw(value))\" data-figure=\"\(name)\">\(Self.escape(shown))</data>"
-    }
-
-    /// A value as Prometheus's text format writes it (`+Inf`, `-Inf`, `NaN`, shortest round trip otherwise).
-    static func raw(_ v: Double) -> String {
-        if v.isNaN { return "NaN" }
-        if v.isInfinite { return v > 0 ? "+Inf" : "-Inf" }
-        if v == v.rounded() && abs(v) < 1e15 { return String(Int64(v)) }
-        return "\(v)"
-    }
-}
-
-/// How the status pages show numbers: three significant digits, units, percentages.
-enum Shown {
-    /// `v` with about three significant digits (`0.0123`, `1.23`, `123`, `12.3k`, `1.23M`).
-    static func number(_ v: Double) -> String {
-        guard v.isFinite else { return v.isNaN ? "n/a" : (v > 0 ? "∞" : "-∞") }
-        let a = abs(v)
-        if a == 0 { return "0" }
-        if a >= 1e9 { return fixed(v / 1e9, significant: 3) + "G" }
-        if a >= 1e6 { return fixed(v / 1e6, significant: 3) + "M" }
-        if a >= 1e4 { return fixed(v / 1e3, significant: 3) + "k" }
-        if a >= 1000 { return String(Int64(v.rounded())) }
-        if a < 0.001 { return exponent(v) }
-        return fixed(v, significant: 3)
-    }
-
-    /// A count: an integer below ten thousand, else as ``number(_:)``.
-    static func count(_ v: Double) -> String {
-        v.isFinite && abs(v) < 1e4 && v == v.rounded() ? String(Int64(v)) : number(v)
-    }
-
-    /// A ratio in percent (`12.3%`).
-    static func percent(_ v: Double) -> String {
-        guard v.isFinite else { return number(v) }
-        let p = v * 100
-        if p != 0 && abs(p) < 0.01 { return "<0.01%" }
-        return fixed(p, significant: p >= 100 ? 4 : 3) + "%"
-    }
-
-    /// Seconds, in the most readable unit (`850 µs`, `12.3 ms`, `1.25 s`, `4.2 min`, `3.1 h`, `2.5 d`).
-    static func seconds(_ v: Double) -> String {
-        guard v.isFinite else { return number(v) }
-        let a = abs(v)
-        if a == 0 { return "0 s" }
-        if a < 1e-3 { return number(v * 1e6) + " µs" }
-        if a < 1 { return number(v * 1e3) + " ms" }
-        if a < 120 { return number(v) + " s" }
-        if a < 7200 { return number(v / 60) + " min" }
-        if a < 172_800 { return number(v / 3600) + " h" }
-        return number(v / 86400) + " d"
-    }
-
-    /// A rate per second.
-    static func rate(_ v: Double) -> String { number(v) + "/s" }
-
-    static func fixed(_ v: Double, significant: Int) -> String {
-        let a = abs(v)
-        var digitsBefore = 1
-        var t = a
-        while t >= 10 {
-            t /= 10
-            digitsBefore += 1
-        }
-        var decimals = max(0, significant - digitsBefore)
-        if a < 1 {
-            // Leading zeros after the point do not count.
-            var u = a
-            decimals = significant - 1
-            while u < 1 && u > 0 {
-                u *= 10
-                decimals += 1
-            }
-        }
-        var scale = 1.0
-        for _ in 0..<decimals { scale *= 10 }
-        let n = Int64((a * scale).rounded())
-        let s = Int64(scale)
-        var text = String(n / s)
-        if decimals > 0 {
-            var fraction = String(n % s)
-            while fraction.count < decimals { fraction = "0" + fraction }
-            while fraction.hasSuffix("0") { fraction.removeLast() }
-            if !fraction.isEmpty { text += "." + fraction }
-        }
-        return (v < 0 && n != 0 ? "-" : "") + text
-    }
-
-    static func exponent(_ v: Double) -> String {
-        var e = 0
-        var m = abs(v)
-        while m < 1 {
-            m *= 10
-            e -= 1
-        }
-        return (v < 0 ? "-" : "") + fixed(m, significant: 3) + "e" + String(e)
     }
 }

@@ -52,7 +52,7 @@ enum ModelCard {
     static func golden(_ m: ModelHealth, into h: inout HTMLText) {
         h.raw("<dt>Requests</dt><dd>")
         if let rate = m.change?.requestRate {
-            h.figure("request_rate", rate, shown: Shown.rate(rate))
+            h.figure("request_rate", rate, shown: .rate)
             h.raw(" <span class=\"muted\">over ")
             h.volatileText(Shown.seconds(m.change!.seconds))
             h.raw("</span>")
@@ -61,7 +61,7 @@ enum ModelCard {
         }
         h.raw("; \(Shown.count(m.requestsTotal)) since start</dd>\n<dt>Errors</dt><dd>")
         if let ratio = m.change?.errorRatio {
-            h.figure("error_ratio", ratio, shown: Shown.percent(ratio))
+            h.figure("error_ratio", ratio, shown: .percent)
         } else {
             h.raw(
                 m.change == nil
@@ -70,9 +70,9 @@ enum ModelCard {
         }
         h.raw("</dd>\n<dt>Latency p50 / p99</dt><dd>")
         if let c = m.change, let p50 = c.latency.quantile(0.5), let p99 = c.latency.quantile(0.99) {
-            h.figure("latency_p50", p50, shown: Shown.seconds(p50))
+            h.figure("latency_p50", p50, shown: .seconds)
             h.raw(" / ")
-            h.figure("latency_p99", p99, shown: Shown.seconds(p99))
+            h.figure("latency_p99", p99, shown: .seconds)
         } else {
             h.raw("<span class=\"muted\">no latencies in the window</span>")
         }
@@ -83,15 +83,15 @@ enum ModelCard {
     static func llm(_ m: ModelHealth, into h: inout HTMLText) {
         h.raw("<dt>TTFT p50 / p99</dt><dd>")
         if let c = m.change, let p50 = c.ttft.quantile(0.5), let p99 = c.ttft.quantile(0.99) {
-            h.figure("ttft_p50", p50, shown: Shown.seconds(p50))
+            h.figure("ttft_p50", p50, shown: .seconds)
             h.raw(" / ")
-            h.figure("ttft_p99", p99, shown: Shown.seconds(p99))
+            h.figure("ttft_p99", p99, shown: .seconds)
         } else {
             h.raw("<span class=\"muted\">no streamed responses in the window</span>")
         }
         h.raw("</dd>\n<dt>TPOT p50</dt><dd>")
         if let p50 = m.change?.tpot.quantile(0.5) {
-            h.figure("tpot_p50", p50, shown: Shown.seconds(p50))
+            h.figure("tpot_p50", p50, shown: .seconds)
         } else {
             h.raw("<span class=\"muted\">none in the window</span>")
         }
@@ -99,7 +99,7 @@ enum ModelCard {
         if let c = m.change, c.llmRequests > 0, m.configuration.llm?.objectives.isEmpty == false {
             let goodput = min(1, c.llmGood / c.llmRequests)
             h.raw("<dt>Goodput</dt><dd>")
-            h.figure("goodput", goodput, shown: Shown.percent(goodput))
+            h.figure("goodput", goodput, shown: .percent)
             h.raw(" <span class=\"muted\">of LLM requests within every objective</span></dd>\n")
         }
     }
@@ -107,15 +107,15 @@ enum ModelCard {
     static func labels(_ m: ModelHealth, into h: inout HTMLText) {
         h.raw("<dt>Labels</dt><dd>")
         let pending = m.snapshot.value("mlops_labels_pending", m.model) ?? 0
-        h.metric("mlops_labels_pending", [("model", m.name)], pending, shown: Shown.count(pending))
+        h.metric("mlops_labels_pending", [("model", m.name)], pending, shown: .count)
         h.raw(" pending")
         if let c = m.change, let rate = c.joinRate {
             h.raw(" · ")
-            h.figure("join_rate", rate, shown: Shown.rate(rate))
+            h.figure("join_rate", rate, shown: .rate)
             h.raw(" joined")
             if let p50 = c.joinDelay.quantile(0.5) {
                 h.raw(" · delay p50 ")
-                h.figure("join_delay_p50", p50, shown: Shown.seconds(p50))
+                h.figure("join_delay_p50", p50, shown: .seconds)
             }
         }
         h.raw("</dd>\n")
@@ -127,7 +127,7 @@ enum ModelCard {
             h.raw("<span class=\"muted\">no verdict yet (too few values in the window)</span></dd>\n")
             return
         }
-        h.metric("mlops_dataset_drift_share", share.labels, share.value, shown: Shown.percent(share.value))
+        h.metric("mlops_dataset_drift_share", share.labels, share.value, shown: .percent)
         h.raw(" of features drifted")
         if m.snapshot.value("mlops_dataset_drift_detected", m.model) == 1 {
             h.raw(" <span class=\"verdict bad\">dataset drift</span>")
@@ -155,7 +155,7 @@ enum ModelCard {
         let name = q.higherIsBetter ? "mlops_model_accuracy" : "mlops_model_mae"
         h.metric(
             name, q.sample.labels, q.sample.value,
-            shown: q.higherIsBetter ? Shown.percent(q.sample.value) : Shown.number(q.sample.value))
+            shown: q.higherIsBetter ? .percent : .number)
         h.raw(" <span class=\"muted\">(")
         h.text("version " + (q.sample.label("version") ?? ""))
         h.raw(")</span>")
@@ -188,7 +188,7 @@ enum ModelCard {
             if let value = m.snapshot.samples(
                 "mlops_fairness_metric", matching: ["model": m.name, "attribute": attribute, "metric": metric]
             ).first {
-                h.metric("mlops_fairness_metric", value.labels, value.value, shown: Shown.number(value.value))
+                h.metric("mlops_fairness_metric", value.labels, value.value, shown: .number)
             }
         }
         h.raw("</dd>\n")
@@ -209,7 +209,7 @@ enum ModelCard {
             h.raw("</td><td class=\"n\">")
             h.metric(
                 "mlops_slo_objective_ratio", [("model", m.name), ("slo", s.slo.name)], s.slo.objectiveRatio,
-                shown: Shown.percent(s.slo.objectiveRatio))
+                shown: .percent)
             h.raw("</td><td>")
             switch s.met {
             case true?: h.raw("<span class=\"verdict good\">met</span> ")
@@ -219,7 +219,7 @@ enum ModelCard {
             h.raw("<span class=\"muted\">")
             if s.slo.type.isRequestBased, let sli = s.sli {
                 h.raw("</span>")
-                h.figure("sli", sli, shown: Shown.percent(sli))
+                h.figure("sli", sli, shown: .percent)
                 h.raw(" <span class=\"muted\">")
                 h.text(s.what + " over the window")
             } else {

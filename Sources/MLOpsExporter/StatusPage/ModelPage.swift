@@ -24,13 +24,15 @@ enum ModelPage {
             h.raw("<h3>Features</h3>\n")
             legend(&h)
             h.raw("<div class=\"features\">\n")
-            for d in features { column(d, m, family: "feature", into: &h) }
+            let samples = ColumnSamples(m, family: "feature")
+            for d in features { column(d, samples, into: &h) }
             h.raw("</div>\n")
         }
         let outputs = distributions.filter(\.isOutput)
         if !outputs.isEmpty {
             h.raw("<h3>Predictions</h3>\n<div class=\"features\">\n")
-            for d in outputs { column(d, m, family: "prediction", into: &h) }
+            let samples = ColumnSamples(m, family: "prediction")
+            for d in outputs { column(d, samples, into: &h) }
             h.raw("</div>\n")
         }
         predictedClasses(m, into: &h)
@@ -50,41 +52,69 @@ enum ModelPage {
         )
     }
 
+    /// A subject's (features' or outputs') drift samples of one model, by column: found once per page, not by
+    /// scanning each family per column.
+    struct ColumnSamples {
+        let family: String
+        var score: [String: MetricSnapshot.Sample] = [:]
+        var threshold: [String: MetricSnapshot.Sample] = [:]
+        var detected: [String: MetricSnapshot.Sample] = [:]
+        var observations: [String: MetricSnapshot.Sample] = [:]
+
+        init(_ m: ModelHealth, family: String) {
+            self.family = family
+            let subject = family == "feature" ? "feature" : "output"
+            func index(_ suffix: String) -> [String: MetricSnapshot.Sample] {
+                var out: [String: MetricSnapshot.Sample] = [:]
+                for s in m.snapshot.samples("mlops_\(family)_\(suffix)") where s.label("model") == m.name {
+                    if let column = s.label(subject), out[column] == nil { out[column] = s }
+                }
+                return out
+            }
+            score = index("drift_score")
+            threshold = index("drift_threshold")
+            detected = index("drift_detected")
+            observations = index("window_observations")
+        }
+    }
+
     /// One column's section: chart, verdict, score against threshold, observations.
-    static func column(_ d: ColumnDistribution, _ m: ModelHealth, family: String, into h: inout HTMLText) {
-        let subjectLabel = family == "feature" ? "feature" : "output"
-        let match = ["model": m.name, subjectLabel: d.column]
-        let score = m.snapshot.samples("mlops_\(family)_drift_score", matching: match).first
-        let threshold = m.snapshot.samples("mlops_\(family)_drift_threshold", matching: match).first
-        let detected = m.snapshot.samples("mlops_\(family)_drift_detected", matching: match).first
-        let observations = m.snapshot.samples("mlops_\(family)_window_observations", matching: match).first
+    static func column(_ d: ColumnDistribution, _ samples: ColumnSamples, into h: inout HTMLText) {
+        let family = samples.family
+        let score = samples.score[d.column]
+        let threshold = samples.threshold[d.column]
+        let detected = samples.detected[d.column]
+        let observations = samples.observations[d.column]
         let state = detected.map { $0.value == 1 ? "drifted" : "stable" } ?? "insufficient"
         let word = detected.map { $0.value == 1 ? "Drifted" : "Stable" } ?? "Too few values"
-        h.raw(
-            "<section class=\"feature\" data-feature=\"\(HTMLText.attribute(d.column))\" data-state=\"\(state)\">\n<h4>"
-        )
+        h.raw("<section class=\"feature\" data-feature=\"")
         h.text(d.column)
-        h.raw(" <span class=\"verdict \(state)\">\(word)</span></h4>\n")
+        h.raw("\" data-state=\"")
+        h.raw(state)
+        h.raw("\">\n<h4>")
+        h.text(d.column)
+        h.raw(" <span class=\"verdict ")
+        h.raw(state)
+        h.raw("\">")
+        h.raw(word)
+        h.raw("</span></h4>\n")
         BarChart.render(d, into: &h)
         h.raw("\n<p>")
         h.text(d.method)
         h.raw(" ")
         if let score {
-            h.metric("mlops_\(family)_drift_score", score.labels, score.value, shown: Shown.number(score.value))
+            h.metric("mlops_\(family)_drift_score", score.labels, score.value, shown: .number)
         } else {
             h.raw("<span class=\"muted\">no score</span>")
         }
         if let threshold {
             h.raw(" · threshold ")
-            h.metric(
-                "mlops_\(family)_drift_threshold", threshold.labels, threshold.value,
-                shown: Shown.number(threshold.value))
+            h.metric("mlops_\(family)_drift_threshold", threshold.labels, threshold.value, shown: .number)
         }
         if let observations {
             h.raw(" · ")
             h.metric(
-                "mlops_\(family)_window_observations", observations.labels, observations.value,
-                shown: Shown.count(observations.value))
+                "mlops_\(family)_window_observations", observations.labels, observations.value, shown: .count)
             h.raw(" values in the window")
         }
         h.raw("</p>\n</section>\n")
@@ -109,7 +139,7 @@ enum ModelPage {
             for c in classes {
                 h.raw("<td class=\"n\">")
                 if let s = samples.first(where: { $0.label("version") == v && $0.label("class") == c }) {
-                    h.metric("mlops_model_predicted_class_total", s.labels, s.value, shown: Shown.count(s.value))
+                    h.metric("mlops_model_predicted_class_total", s.labels, s.value, shown: .count)
                 }
                 h.raw("</td>")
             }
@@ -152,7 +182,7 @@ enum ModelPage {
                     if let s = samples.first(where: { $0.label("version") == v }) {
                         h.metric(
                             figure.metric, s.labels, s.value,
-                            shown: figure.percent ? Shown.percent(s.value) : Shown.number(s.value))
+                            shown: figure.percent ? .percent : .number)
                     }
                     h.raw("</td>")
                 }
@@ -182,7 +212,7 @@ enum ModelPage {
                     h.raw("<td class=\"n\">")
                     if let s = cells.first(where: { $0.label("actual") == actual && $0.label("predicted") == predicted }
                     ) {
-                        h.metric("mlops_model_confusion_total", s.labels, s.value, shown: Shown.count(s.value))
+                        h.metric("mlops_model_confusion_total", s.labels, s.value, shown: .count)
                     }
                     h.raw("</td>")
                 }
@@ -225,7 +255,7 @@ enum ModelPage {
                     if let s = m.snapshot.samples(metric, matching: match.merging(["group": g]) { a, _ in a }).first {
                         h.metric(
                             metric, s.labels, s.value,
-                            shown: metric.hasSuffix("observations") ? Shown.count(s.value) : Shown.percent(s.value))
+                            shown: metric.hasSuffix("observations") ? .count : .percent)
                     } else {
                         h.raw("<span class=\"muted\">–</span>")
                     }
@@ -253,7 +283,7 @@ enum ModelPage {
                 ] {
                     h.raw("<td class=\"n\">")
                     if let s = list.first(where: { $0.label("metric") == name }) {
-                        h.metric(family, s.labels, s.value, shown: Shown.number(s.value))
+                        h.metric(family, s.labels, s.value, shown: .number)
                     } else {
                         h.raw("<span class=\"muted\">–</span>")
                     }

@@ -122,7 +122,7 @@ final class StatusEndpoint: Sendable {
         if let ifNoneMatch, Self.matches(ifNoneMatch, etag) {
             return HTTPResponse(status: 304, headers: headers)
         }
-        return HTTPResponse(status: 200, headers: headers, body: Array(html.html.utf8))
+        return HTTPResponse(status: 200, headers: headers, body: html.bytes)
     }
 
     /// Whether `If-None-Match` names `etag` (weak comparison, RFC 9110 §13.1.2), or is `*`.

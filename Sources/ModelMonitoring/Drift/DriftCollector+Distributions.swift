@@ -32,33 +32,11 @@ extension DriftCollector {
         return (features.map { ($0, false) } + outputs.map { ($0, true) }).map { (m, isOutput) in
             let c = m.column
             let current = (0..<c.binCount).map { window.total(c.base + $0) }
-            let ranges: [String]
-            switch c.kind {
-            case .numeric(let p):
-                let bounds = [p.min] + p.edges + [p.max]
-                ranges = (0..<c.binCount).map { i in
-                    if i == 0 { return "< \(Self.short(p.min))" }
-                    if i == c.binCount - 1 { return "> \(Self.short(p.max))" }
-                    return "\(Self.short(bounds[i - 1])) – \(Self.short(bounds[i]))"
-                }
-            case .categorical:
-                ranges = c.binLabels
-            }
             return ColumnDistribution(
                 column: c.name, isOutput: isOutput, method: m.method.rawValue, isNumeric: c.isNumeric,
                 binLabels: c.binLabels,
-                binRanges: ranges, reference: c.referenceRatios, current: current)
+                binRanges: c.binRanges, reference: c.referenceRatios, current: current)
         }
-    }
-
-    /// A bound with at most 4 significant digits.
-    static func short(_ x: Double) -> String {
-        if x == x.rounded() && abs(x) < 1e9 { return String(Int(x)) }
-        let magnitude = abs(x)
-        let decimals = magnitude >= 100 ? 1 : magnitude >= 1 ? 2 : 3
-        var s = String(x.formatted(decimals: decimals))
-        while s.utf8.contains(UInt8(ascii: ".")) && (s.hasSuffix("0") || s.hasSuffix(".")) { s.removeLast() }
-        return s
     }
 }
 

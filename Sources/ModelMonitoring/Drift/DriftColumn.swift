@@ -29,6 +29,9 @@ struct DriftColumn: Sendable {
     let fineScale: Double
     /// The bin labels (`bin` label values).
     let binLabels: [String]
+    /// The bins as people read them (`< 3.2`, `3.2 – 7.9`, `> 12`; a categorical column's values), for status
+    /// pages: made once, not per page.
+    let binRanges: [String]
     /// Reference counts per bin, as Doubles.
     let referenceBins: [Double]
     /// Each bin's share of the reference (0 for an empty reference), exported at every scrape.
@@ -51,6 +54,12 @@ struct DriftColumn: Sendable {
         binLabels = (0..<p.binCount).map { i in
             i == 0 ? "underflow" : i == p.binCount - 1 ? "overflow" : String(i)
         }
+        let bounds = [p.min] + p.edges + [p.max]
+        binRanges = (0..<p.binCount).map { i in
+            if i == 0 { return "< \(Self.short(p.min))" }
+            if i == p.binCount - 1 { return "> \(Self.short(p.max))" }
+            return "\(Self.short(bounds[i - 1])) – \(Self.short(bounds[i]))"
+        }
         referenceBins = p.counts.map(Double.init)
         referenceRatios = Self.ratios(referenceBins)
         referenceFineCumulative = keepsFine ? DriftStatistics.cumulative(p.fine.map(Double.init)) : []
@@ -67,11 +76,22 @@ struct DriftColumn: Sendable {
         fineCount = 0
         fineScale = 0
         binLabels = p.values + [ModelContext.other]
+        binRanges = binLabels
         referenceBins = p.counts.map(Double.init)
         referenceRatios = Self.ratios(referenceBins)
         referenceFineCumulative = []
         lower = 0
         upper = 0
+    }
+
+    /// A bin bound with at most 4 significant digits.
+    static func short(_ x: Double) -> String {
+        if x == x.rounded() && abs(x) < 1e9 { return String(Int(x)) }
+        let magnitude = abs(x)
+        let decimals = magnitude >= 100 ? 1 : magnitude >= 1 ? 2 : 3
+        var s = String(x.formatted(decimals: decimals))
+        while s.utf8.contains(UInt8(ascii: ".")) && (s.hasSuffix("0") || s.hasSuffix(".")) { s.removeLast() }
+        return s
     }
 
     /// `counts` as shares of their total (all 0 when the total is 0).
