@@ -109,8 +109,19 @@ def build_product(product, configuration="debug"):
     """Builds a Swift executable product (`debug` or `release`) and returns the path of a copy private to this
     process. pytest workers build at different moments, and a build that relinks a product while another worker
     starts it makes that start fail with ETXTBSY (seen in CI with three workers): each worker runs its own copy,
-    made under a lock that every worker's build holds too."""
+    made under a lock that every worker's build holds too.
+
+    With MLOPS_TEST_BIN_DIR set (scripts/test sets it to the debug products its `swift build --build-tests` has just
+    made), a debug product is taken from there as it is, and nothing is built: a worker's first `swift build
+    --product` after that build was no no-op (it recompiled SwiftProtobuf and relinked, 32 s on a fresh clone), and
+    the three workers waited for it in turn (setups of 25-60 s in CI)."""
     global _private_binaries
+    prebuilt = os.environ.get("MLOPS_TEST_BIN_DIR")
+    if prebuilt and configuration == "debug":
+        path = Path(prebuilt) / product
+        if not path.is_file():
+            pytest.fail(f"MLOPS_TEST_BIN_DIR={prebuilt}: {product} is not there (build it first)", pytrace=False)
+        return path
     if _private_binaries is None:
         _private_binaries = Path(tempfile.mkdtemp(prefix=f"mlops-pytest-bin-{os.getpid()}-"))
         atexit.register(shutil.rmtree, _private_binaries, True)
