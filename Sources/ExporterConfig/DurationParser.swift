@@ -36,8 +36,17 @@ public enum DurationParser {
                 return nil
             }
         }
-        guard !number.isEmpty || !unit.isEmpty else { return sawAny ? .milliseconds(Int64(total * 1000)) : nil }
+        guard !number.isEmpty || !unit.isEmpty else { return sawAny ? milliseconds(total) : nil }
         guard flush(), total > 0 else { return nil }
-        return .milliseconds(Int64((total * 1000).rounded()))
+        return milliseconds(total)
+    }
+
+    /// `seconds` in whole milliseconds; nil beyond what `Int64` milliseconds hold (about 292 million years, or an
+    /// infinite sum of a number too long for a Double).
+    private static func milliseconds(_ seconds: Double) -> Duration? {
+        let ms = (seconds * 1000).rounded()
+        // 2^63 is exact as a Double; every Double below it converts to Int64.
+        guard ms < 0x1p63 else { return nil }
+        return .milliseconds(Int64(ms))
     }
 }

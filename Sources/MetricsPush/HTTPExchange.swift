@@ -120,6 +120,7 @@ struct HTTPExchange {
         var response = Response(status: status, headers: headers, body: "")
         let rest = Array(bytes[(end + 4)...])
         if let length = response.header("content-length").flatMap({ Int($0) }) {
+            guard length >= 0 else { return nil }  // malformed (and `rest[0..<length]` would trap)
             guard rest.count >= length else { return complete ? response.with(rest) : nil }
             return response.with(Array(rest[0..<length]))
         }
@@ -141,10 +142,11 @@ struct HTTPExchange {
             guard let lineEnd = (i..<max(i, bytes.count - 1)).first(where: { bytes[$0] == 13 && bytes[$0 + 1] == 10 })
             else { return nil }
             let sizeText = String(decoding: bytes[i..<lineEnd], as: UTF8.self).split(separator: ";").first ?? ""
-            guard let size = Int(sizeText.trimmingSpaces(), radix: 16) else { return nil }
+            guard let size = Int(sizeText.trimmingSpaces(), radix: 16), size >= 0 else { return nil }
             i = lineEnd + 2
             if size == 0 { return out }
-            guard bytes.count >= i + size + 2 else { return nil }
+            // As a difference: `i + size + 2` overflows for a size near Int.max.
+            guard size <= bytes.count - i - 2 else { return nil }
             out += bytes[i..<(i + size)]
             i += size + 2
         }

@@ -91,9 +91,12 @@ public enum ProfileLoader {
             guard numeric.edges.allSatisfy({ $0 > numeric.min && $0 < numeric.max }) else {
                 throw fail("edges are not all strictly between min and max")
             }
-            for (name, bins) in [("counts", numeric.counts), ("fine", numeric.fine)]
-            where bins.reduce(0, +) != numeric.count {
-                throw fail("\(name) sum to \(bins.reduce(0, +)), not count \(numeric.count)")
+            for (name, bins) in [("counts", numeric.counts), ("fine", numeric.fine)] {
+                // Counts are non-negative here: a sum beyond Int.max cannot be `count` (and must not trap).
+                guard let sum = Self.sum(bins) else {
+                    throw fail("\(name) sum to more than \(Int.max), not count \(numeric.count)")
+                }
+                guard sum == numeric.count else { throw fail("\(name) sum to \(sum), not count \(numeric.count)") }
             }
         case .categorical:
             guard let categorical = column.categorical, column.numeric == nil else {
@@ -109,10 +112,23 @@ public enum ProfileLoader {
                     "values \(categorical.values) differ from the configured \(values) (rebuild the profile)")
             }
             guard categorical.counts.allSatisfy({ $0 >= 0 }) else { throw fail("negative count") }
+            guard Self.sum(categorical.counts) != nil else { throw fail("counts sum to more than \(Int.max)") }
         }
-        guard column.count + column.missing == rows else {
+        let (present, overflow) = column.count.addingReportingOverflow(column.missing)
+        guard !overflow, present == rows else {
             throw fail("\(column.count) values and \(column.missing) missing are not the profile's \(rows) rows")
         }
+    }
+
+    /// The sum of `counts`, nil when it overflows `Int`.
+    static func sum(_ counts: [Int]) -> Int? {
+        var total = 0
+        for c in counts {
+            let (next, overflow) = total.addingReportingOverflow(c)
+            if overflow { return nil }
+            total = next
+        }
+        return total
     }
 
     static func error(_ error: DecodingError, file: String) -> ProfilingError {

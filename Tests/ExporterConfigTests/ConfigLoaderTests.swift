@@ -142,6 +142,38 @@ struct ConfigLoaderTests {
         #expect(DurationParser.parse(text) == nil)
     }
 
+    @Test(
+        "durations beyond Int64 milliseconds are refused (they trapped converting to Int64)",
+        arguments: [
+            "10000000000000000y", "300000000y", "9223372036854776s", String(repeating: "9", count: 400) + "s",
+            "200000000y200000000y",
+        ])
+    func overlongDurations(text: String) {
+        #expect(DurationParser.parse(text) == nil)
+    }
+
+    @Test("the longest duration that fits in Int64 milliseconds still parses")
+    func longestDuration() throws {
+        let d = try #require(DurationParser.parse("292000000y"))
+        #expect(d == .seconds(9_208_512_000_000_000))
+    }
+
+    @Test("an overlong window or join_ttl in the file is a configuration error, not a trap")
+    func overlongDurationsInTheFile() {
+        let found = problems(
+            """
+            models:
+              - name: m
+                task: regression
+                versions: [v]
+                window: {duration: 10000000000000000y}
+                join_ttl: 10000000000000000y
+            """)
+        #expect(
+            found.contains { $0.hasPrefix("5: models[0].window.duration: \"10000000000000000y\" is not a duration") })
+        #expect(found.contains { $0.hasPrefix("6: models[0].join_ttl: \"10000000000000000y\" is not a duration") })
+    }
+
     @Test("token_file is read and trimmed; a missing one is an error")
     func tokenFile() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cfg-\(UUID().uuidString)")

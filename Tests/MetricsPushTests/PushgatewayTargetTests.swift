@@ -37,4 +37,18 @@ import Testing
         #expect(HTTPExchange.parse(closed, complete: false) == nil)
         #expect(HTTPExchange.parse(closed, complete: true)?.body == "bye")
     }
+
+    /// A receiver's (or anything at its address's) negative `Content-Length` or chunk size, or a chunk size near
+    /// `Int.max`, trapped slicing the body: in `serve` that is the remote write sender's thread, so the whole
+    /// exporter. Now a negative length is a malformed answer and a bad chunk size an unframed body.
+    @Test func negativeOrHugeLengthsAreMalformedAnswersNotTraps() {
+        let negative = Array("HTTP/1.1 400 Bad Request\r\nContent-Length: -5\r\n\r\nhello".utf8)
+        #expect(HTTPExchange.parse(negative, complete: false) == nil)
+        #expect(HTTPExchange.parse(negative, complete: true) == nil)
+        for size in ["-3", "-7fffffffffffffff", "7fffffffffffffff", "7ffffffffffffffe"] {
+            let bytes = Array("HTTP/1.1 503 x\r\nTransfer-Encoding: chunked\r\n\r\n\(size)\r\nabc\r\n0\r\n\r\n".utf8)
+            #expect(HTTPExchange.parse(bytes, complete: false) == nil, "\(size)")
+            #expect(HTTPExchange.parse(bytes, complete: true)?.body == "\(size)\r\nabc\r\n0\r\n\r\n", "\(size)")
+        }
+    }
 }

@@ -221,3 +221,51 @@ func driftHarness(
         #expect(h.value(#"mlops_feature_bin_observations_total{bin="__other__",feature="single",model="e"}"#) == 1)
     }
 }
+
+/// Reference ranges the fine bins cannot scale: `(x - min) · (fine.count / (max - min))` was NaN or infinite, and
+/// converting it to `Int` trapped on the first event.
+@Suite struct DriftFineBinRangeTests {
+    /// A regression model whose numeric feature `x` has the reference range `min...max` (all 4 reference values in
+    /// fine bin 0), compared by `method`.
+    func harness(min: Double, max: Double, method: String) throws -> (Harness, MonitoredModel) {
+        let config = ModelConfiguration(
+            name: "r", task: .regression, versions: ["v1"], features: [FeatureConfiguration(name: "x", kind: .numeric)],
+            reference: "ref.json",
+            collectors: [
+                CollectorConfiguration(
+                    name: "drift",
+                    options: [
+                        "features": .map(["x": .map(["method": .string(method)])]), "min_observations": .number(1),
+                    ])
+            ])
+        let profile = ReferenceProfile(
+            model: "r", rows: 4, inputSHA256: "",
+            features: [
+                ColumnProfile(
+                    name: "x", missing: 0,
+                    numeric: NumericProfile(
+                        count: 4, mean: 0, std: 1, min: min, max: max, edges: [], counts: [0, 4, 0],
+                        fine: [4, 0, 0, 0, 0, 0, 0, 0, 0, 0]))
+            ])
+        let h = try Harness(
+            monitor: ModelMonitor(), [config],
+            references: ["ref.json": LoadedReference(profile: profile, sha256: "abc")])
+        return (h, h.model("r"))
+    }
+
+    @Test(
+        "a range wider than Double's (max - min overflows) or narrower than its precision bins every value",
+        arguments: [
+            (-1e308, 1e308, "ks"), (-1e308, 1e308, "wasserstein"), (0, Double.leastNormalMagnitude, "ks"),
+            (-Double.greatestFiniteMagnitude, Double.greatestFiniteMagnitude, "ks"),
+        ])
+    func unscalableRanges(min: Double, max: Double, method: String) throws {
+        let (h, m) = try harness(min: min, max: max, method: method)
+        for x in [min, max, min / 2 + max / 2, 1e308, -1e308, 0, Double.leastNonzeroMagnitude] {
+            #expect(m.record(version: "v1", prediction: .number(1), features: ["x": .number(x)]) == nil)
+        }
+        #expect(h.value(#"mlops_feature_window_observations{feature="x",model="r"}"#) == 7)
+        // KS reads only the fine counts; Wasserstein's distance over such a range is not a number (and not emitted).
+        if method == "ks" { #expect(h.value(#"mlops_feature_drift_score{feature="x",method="ks",model="r"}"#) != nil) }
+    }
+}

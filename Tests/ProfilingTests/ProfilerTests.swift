@@ -172,6 +172,22 @@ struct Workspace {
                 == "ref.json: prediction: expected a categorical profile")
     }
 
+    /// Counts whose sums overflow `Int` trapped while being checked (and so did a reload or `batch` reading them).
+    @Test func countsWhoseSumsOverflowAreRefused() throws {
+        #expect(
+            try failure { $0.features[0].numeric!.counts = [Int.max, Int.max, Int.max, 0] }
+                == "ref.json: features[0] (amount): counts sum to more than \(Int.max), not count 2")
+        #expect(
+            try failure { $0.features[0].numeric!.fine = [Int.max, Int.max] }
+                == "ref.json: features[0] (amount): fine sum to more than \(Int.max), not count 2")
+        #expect(
+            try failure { $0.features[1].categorical!.counts = [Int.max, 1, 0] }
+                == "ref.json: features[1] (country): counts sum to more than \(Int.max)")
+        #expect(
+            try failure { $0.features[1].missing = Int.max }
+                == "ref.json: features[1] (country): 3 values and \(Int.max) missing are not the profile's 3 rows")
+    }
+
     @Test func malformedFiles() {
         #expect(failure(text: "{") == "ref.json: not a JSON reference profile")
         #expect(failure(text: "{\"format\": 1}") == "ref.json: format: expected String")

@@ -121,6 +121,23 @@ def test_reload_keeps_the_old_configuration_when_the_new_one_is_bad(start_export
     wait_for(lambda: "configuration reloaded" in e.log_path.read_text(), what="the reload logged")
 
 
+def test_a_reload_with_an_overlong_duration_is_refused_and_the_exporter_keeps_serving(start_exporter, tmp_path):
+    # 10^16 years is more milliseconds than an Int64 holds: converting it trapped, and the reload killed the process.
+    config = tmp_path / "models.yaml"
+    config.write_text("models:\n  - {name: a, task: regression, versions: [v]}\n")
+    e = start_exporter("--config", str(config))
+    config.write_text(
+        "models:\n  - {name: a, task: regression, versions: [v], window: {duration: 10000000000000000y}}\n")
+    status, _, body = e.post("/-/reload", b"")
+    assert status == 500 and b'models[0].window.duration: "10000000000000000y" is not a duration' in body, body
+    assert e.proc.poll() is None
+    assert e.get("/-/healthy")[0] == 200
+    status, _, _ = e.post(
+        "/api/v1/models/a/predictions", b'{"version": "v", "prediction": 1}\n',
+        headers={"Content-Type": "application/x-ndjson"})
+    assert status == 202
+
+
 def test_a_reload_with_thousands_of_problems_answers_and_logs_a_bounded_amount(start_exporter, tmp_path):
     config = tmp_path / "models.yaml"
     config.write_text("models:\n  - {name: a, task: regression, versions: [v]}\n")

@@ -406,7 +406,10 @@ public final class DriftCollector: ModelCollector {
             ring.add(block, p.base &+ below &+ 2)
             ring.addDouble(block, p.base &+ below &+ 3, x)
         } else if p.fineCount > 0 {
-            let f = Swift.min(Int((x - p.min) * p.fineScale), p.fineCount &- 1)
+            // NaN when the reference range is wider than Double's (`x - min` infinite, the scale 0) or narrower than
+            // its precision (the scale infinite, `x - min` 0): fine bin 0, as `ProfileBuilder.fineBin` puts it.
+            let scaled = (x - p.min) * p.fineScale
+            let f = scaled >= 0 ? (scaled < Double(p.fineCount) ? Int(scaled) : p.fineCount &- 1) : 0
             ring.add(block, p.base &+ p.binCount &+ f)
         }
     }
