@@ -70,22 +70,22 @@ final class HTTP1Session: ConnectionProtocolHandler {
     private static let inlineBodyLimit = 4096
 
     private let context: ServerContext
-    private var parser: HTTP1Parser
+    @exclusivity(unchecked) private var parser: HTTP1Parser
     /// Requests dispatched and not yet encoded, in order.
-    private var slots: [Slot] = []
-    private var nextRequestID: UInt64 = 0
-    private var requestsReceived = 0
+    @exclusivity(unchecked) private var slots: [Slot] = []
+    @exclusivity(unchecked) private var nextRequestID: UInt64 = 0
+    @exclusivity(unchecked) private var requestsReceived = 0
     /// False once no further request will be read: after a non-keep-alive request, a parse error, the
     /// end of input, or when draining.
-    private var acceptingRequests = true
-    private var draining = false
-    private var inputEnded = false
-    private var bodyState = BodyState.none
+    @exclusivity(unchecked) private var acceptingRequests = true
+    @exclusivity(unchecked) private var draining = false
+    @exclusivity(unchecked) private var inputEnded = false
+    @exclusivity(unchecked) private var bodyState = BodyState.none
     /// Bytes reserved for the body being received.
-    private var bodyReserved = 0
+    @exclusivity(unchecked) private var bodyReserved = 0
     /// The body waits for the connection's earlier requests to return their reservations.
-    private var bodyWaitsForBudget = false
-    private var nextAdmissionID: UInt64 = 0
+    @exclusivity(unchecked) private var bodyWaitsForBudget = false
+    @exclusivity(unchecked) private var nextAdmissionID: UInt64 = 0
     /// Reservation steps of a chunked body.
     private static let chunkedReservationStep = 64 * 1024
 
