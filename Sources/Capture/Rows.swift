@@ -58,13 +58,23 @@ struct Rows {
         }
     }
 
-    /// Hands each row to `body` in `event` (reset to the row's values; timestamp, latency and status untouched).
-    func deliver(_ event: inout PredictionEvent, _ body: (inout PredictionEvent) -> Void) {
+    /// An event for the rows' schema, holding the first row's features when there is one row only (no copy).
+    func makeEvent(_ schema: Schema) -> PredictionEvent {
+        count == 1 ? PredictionEvent(schema: schema, features: features) : PredictionEvent(schema: schema)
+    }
+
+    /// Hands each row to `body` in `event` (reset to the row's values; timestamp, latency and status untouched), with
+    /// its index and the row count.
+    func deliver(_ event: inout PredictionEvent, _ body: (inout PredictionEvent, Int, Int) -> Void) {
         for row in 0..<count {
-            if event.features.count != featureCount {
-                event.features = Array(repeating: .missing, count: featureCount)
+            if count == 1 {
+                event.features = features  // shared, not copied (``makeEvent(_:)`` made the event with them)
+            } else {
+                if event.features.count != featureCount {
+                    event.features = Array(repeating: .missing, count: featureCount)
+                }
+                for i in 0..<featureCount { event.features[i] = features[row * featureCount + i] }
             }
-            for i in 0..<featureCount { event.features[i] = features[row * featureCount + i] }
             let info = info[row]
             event.unknownFeatureCount = info.unknownFeatures
             event.prediction = info.prediction ?? .number(0)
@@ -87,7 +97,7 @@ struct Rows {
             event.label = nil
             event.labelClass = nil
             event.errorKind = nil
-            body(&event)
+            body(&event, row, count)
         }
     }
 }

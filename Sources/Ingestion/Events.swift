@@ -64,10 +64,16 @@ public struct PredictionEvent: Sendable, Equatable {
 
     /// An empty event shaped for `schema` (all features missing, no prediction yet).
     public init(schema: Schema) {
+        self.init(schema: schema, features: Array(repeating: .missing, count: schema.features.count))
+    }
+
+    /// An event shaped for `schema` with `features` (one per schema feature, in its order) and nothing else yet: how
+    /// a decoder that holds the features already hands them over without an array of missing values first.
+    package init(schema: Schema, features: [FeatureValue]) {
         id = nil
         timestamp = nil
         version = ""
-        features = Array(repeating: .missing, count: schema.features.count)
+        self.features = features
         unknownFeatureCount = 0
         prediction = .number(0)
         predictionClass = nil
