@@ -320,13 +320,15 @@ final class HTTP1Session: ConnectionProtocolHandler {
 
     /// Asks the handler whether the body announced by `head` may be received.
     private func askAdmission(_ head: HTTP1Parser.Head, contentLength: Int?, _ connection: Connection) {
+        guard context.handler.screensRequestBodies else {
+            // Nothing to decide: admitted at once, without a round through the waiting state (a copy of the head).
+            bodyState = .admitted(head: head, contentLength: contentLength)
+            connection.loop.markDirty(connection)
+            return
+        }
         let id = nextAdmissionID
         nextAdmissionID &+= 1
         bodyState = .awaitingAdmission(id: id, head: head, contentLength: contentLength)
-        guard context.handler.screensRequestBodies else {
-            admissionDecided(nil, requestID: id, connection: connection)
-            return
-        }
         let request = HTTPRequest(
             method: head.method, path: head.path, query: head.query, version: head.version, headers: head.headers,
             protocolName: head.version == .http1_0 ? "http/1.0" : "http/1.1", remoteAddress: connection.remoteAddress)
