@@ -77,7 +77,7 @@ public struct CaptureDecoder: Sendable {
             try decodeCustom(mapping, request, response, headers, &rows)
         }
         rows.fillBinaryScores()
-        var event = rows.makeEvent(schema)
+        var event = rows.makeEvent()
         rows.deliver(&event, body)
         return rows.count
     }

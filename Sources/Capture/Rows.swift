@@ -59,8 +59,10 @@ struct Rows {
     }
 
     /// An event for the rows' schema, holding the first row's features when there is one row only (no copy).
-    func makeEvent(_ schema: Schema) -> PredictionEvent {
-        count == 1 ? PredictionEvent(schema: schema, features: features) : PredictionEvent(schema: schema)
+    func makeEvent() -> PredictionEvent {
+        PredictionEvent(
+            features: count == 1 ? features : Array(repeating: .missing, count: featureCount),
+            attributeCount: attributeCount)
     }
 
     /// Hands each row to `body` in `event` (reset to the row's values; timestamp, latency and status untouched), with
@@ -68,7 +70,7 @@ struct Rows {
     func deliver(_ event: inout PredictionEvent, _ body: (inout PredictionEvent, Int, Int) -> Void) {
         for row in 0..<count {
             if count == 1 {
-                event.features = features  // shared, not copied (``makeEvent(_:)`` made the event with them)
+                event.features = features  // shared, not copied (``makeEvent()`` made the event with them)
             } else {
                 if event.features.count != featureCount {
                     event.features = Array(repeating: .missing, count: featureCount)

@@ -64,12 +64,15 @@ public struct PredictionEvent: Sendable, Equatable {
 
     /// An empty event shaped for `schema` (all features missing, no prediction yet).
     public init(schema: Schema) {
-        self.init(schema: schema, features: Array(repeating: .missing, count: schema.features.count))
+        self.init(
+            features: Array(repeating: .missing, count: schema.features.count),
+            attributeCount: schema.attributeNames.count)
     }
 
-    /// An event shaped for `schema` with `features` (one per schema feature, in its order) and nothing else yet: how
-    /// a decoder that holds the features already hands them over without an array of missing values first.
-    package init(schema: Schema, features: [FeatureValue]) {
+    /// An event with `features` (one per feature of its schema, in its order), `attributeCount` absent attributes and
+    /// nothing else yet: how a decoder that holds the features already hands them over without an array of missing
+    /// values first (and without a copy of the schema).
+    package init(features: [FeatureValue], attributeCount: Int) {
         id = nil
         timestamp = nil
         version = ""
@@ -82,7 +85,7 @@ public struct PredictionEvent: Sendable, Equatable {
         latencySeconds = nil
         status = .ok
         errorKind = nil
-        attributes = Array(repeating: nil, count: schema.attributeNames.count)
+        attributes = Array(repeating: nil, count: attributeCount)
         label = nil
         labelClass = nil
     }
