@@ -22,8 +22,9 @@ struct Rows {
     /// `count * featureCount` values, row after row.
     var features: [FeatureValue] = []
     var info: [Info] = []
-    /// `count * classCount` values, meaningful where ``Info/hasProbabilities`` is true.
-    var probabilities: [Double] = []
+    /// `count * classCount` values, meaningful where ``Info/hasProbabilities`` is true; empty until a row sets some
+    /// (``prepareProbabilities()``): most responses carry none, and an array costs an allocation per exchange.
+    private(set) var probabilities: [Double] = []
     /// `count * attributeCount` values.
     var attributes: [String?] = []
 
@@ -38,8 +39,14 @@ struct Rows {
         self.count = count
         features = Array(repeating: .missing, count: count * featureCount)
         info = Array(repeating: Info(), count: count)
-        probabilities = Array(repeating: 0, count: count * classCount)
+        probabilities = []
         attributes = Array(repeating: nil, count: count * attributeCount)
+    }
+
+    /// Sets probability `index` of `row`, allocating the rows' probabilities at the first one.
+    mutating func setProbability(_ value: Double, row: Int, index: Int) {
+        if probabilities.isEmpty { probabilities = Array(repeating: 0, count: count * classCount) }
+        probabilities[row * classCount + index] = value
     }
 
     /// Every row's prediction is set, or the error names the first row without one.
