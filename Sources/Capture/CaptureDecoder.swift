@@ -54,6 +54,16 @@ public struct CaptureDecoder: Sendable {
         request: UnsafeRawBufferPointer, response: UnsafeRawBufferPointer, headers: [(name: String, value: String)],
         _ body: (inout PredictionEvent) -> Void
     ) throws(CaptureError) -> Int {
+        try decode(request: request, response: response, headers: headers) { event, _, _ in body(&event) }
+    }
+
+    /// ``decode(request:response:headers:_:)`` whose `body` is also given the row's index and the exchange's row
+    /// count (known before the first row is delivered): a caller that names rows after their count records each row as
+    /// it comes, holding no copy of the first.
+    public func decode(
+        request: UnsafeRawBufferPointer, response: UnsafeRawBufferPointer, headers: [(name: String, value: String)],
+        rows body: (_ event: inout PredictionEvent, _ row: Int, _ count: Int) -> Void
+    ) throws(CaptureError) -> Int {
         var rows = Rows(schema: schema)
         switch `protocol` {
         case .kserveV1:
@@ -67,7 +77,7 @@ public struct CaptureDecoder: Sendable {
             try decodeCustom(mapping, request, response, headers, &rows)
         }
         rows.fillBinaryScores()
-        var event = PredictionEvent(schema: schema)
+        var event = rows.makeEvent()
         rows.deliver(&event, body)
         return rows.count
     }

@@ -22,8 +22,9 @@ struct Rows {
     /// `count * featureCount` values, row after row.
     var features: [FeatureValue] = []
     var info: [Info] = []
-    /// `count * classCount` values, meaningful where ``Info/hasProbabilities`` is true.
-    var probabilities: [Double] = []
+    /// `count * classCount` values, meaningful where ``Info/hasProbabilities`` is true; empty until a row sets some
+    /// (``prepareProbabilities()``): most responses carry none, and an array costs an allocation per exchange.
+    private(set) var probabilities: [Double] = []
     /// `count * attributeCount` values.
     var attributes: [String?] = []
 
@@ -38,8 +39,14 @@ struct Rows {
         self.count = count
         features = Array(repeating: .missing, count: count * featureCount)
         info = Array(repeating: Info(), count: count)
-        probabilities = Array(repeating: 0, count: count * classCount)
+        probabilities = []
         attributes = Array(repeating: nil, count: count * attributeCount)
+    }
+
+    /// Sets probability `index` of `row`, allocating the rows' probabilities at the first one.
+    mutating func setProbability(_ value: Double, row: Int, index: Int) {
+        if probabilities.isEmpty { probabilities = Array(repeating: 0, count: count * classCount) }
+        probabilities[row * classCount + index] = value
     }
 
     /// Every row's prediction is set, or the error names the first row without one.
@@ -58,13 +65,25 @@ struct Rows {
         }
     }
 
-    /// Hands each row to `body` in `event` (reset to the row's values; timestamp, latency and status untouched).
-    func deliver(_ event: inout PredictionEvent, _ body: (inout PredictionEvent) -> Void) {
+    /// An event for the rows' schema, holding the first row's features when there is one row only (no copy).
+    func makeEvent() -> PredictionEvent {
+        PredictionEvent(
+            features: count == 1 ? features : Array(repeating: .missing, count: featureCount),
+            attributeCount: attributeCount)
+    }
+
+    /// Hands each row to `body` in `event` (reset to the row's values; timestamp, latency and status untouched), with
+    /// its index and the row count.
+    func deliver(_ event: inout PredictionEvent, _ body: (inout PredictionEvent, Int, Int) -> Void) {
         for row in 0..<count {
-            if event.features.count != featureCount {
-                event.features = Array(repeating: .missing, count: featureCount)
+            if count == 1 {
+                event.features = features  // shared, not copied (``makeEvent()`` made the event with them)
+            } else {
+                if event.features.count != featureCount {
+                    event.features = Array(repeating: .missing, count: featureCount)
+                }
+                for i in 0..<featureCount { event.features[i] = features[row * featureCount + i] }
             }
-            for i in 0..<featureCount { event.features[i] = features[row * featureCount + i] }
             let info = info[row]
             event.unknownFeatureCount = info.unknownFeatures
             event.prediction = info.prediction ?? .number(0)
@@ -87,7 +106,7 @@ struct Rows {
             event.label = nil
             event.labelClass = nil
             event.errorKind = nil
-            body(&event)
+            body(&event, row, count)
         }
     }
 }

@@ -34,10 +34,18 @@ extension JSONTape {
     func string(_ node: Int, is name: String) -> Bool {
         guard !nodes[node].flag else { return string(node) == name }
         let bytes = rawBytes(node)
-        var name = name
-        let (equal, ascii) = name.withUTF8 { want -> (Bool, Bool) in
+        func compare(_ want: UnsafeBufferPointer<UInt8>) -> (Bool, Bool) {
             if want.count == bytes.count && (want.isEmpty || bytes.elementsEqual(want)) { return (true, true) }
             return (false, isASCII(want) && isASCII(bytes))
+        }
+        // The name's bytes where they are (no copy of the String, no retain), else a contiguous copy.
+        let equal: Bool
+        let ascii: Bool
+        if let result = name.utf8.withContiguousStorageIfAvailable(compare) {
+            (equal, ascii) = result
+        } else {
+            var copy = name
+            (equal, ascii) = copy.withUTF8(compare)
         }
         if equal { return true }
         return ascii ? false : string(node) == name

@@ -278,7 +278,7 @@ struct ValueReader: Sendable {
                     throw CaptureError(.shapeMismatch, "\(place()) gives class '\(name)' twice")
                 }
                 given[index] = true
-                rows.probabilities[row * rows.classCount + index] = try probability(tape, value, place())
+                rows.setProbability(try probability(tape, value, place()), row: row, index: index)
                 seen += 1
             }
             guard seen == rows.classCount else {
@@ -299,7 +299,7 @@ struct ValueReader: Sendable {
     {
         var value = values.first
         for i in 0..<values.count {
-            rows.probabilities[row * rows.classCount + i] = try probability(tape, value, place())
+            rows.setProbability(try probability(tape, value, place()), row: row, index: i)
             value = tape.after(value, leaves: values.leaves)
         }
         rows.info[row].hasProbabilities = true

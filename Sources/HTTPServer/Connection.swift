@@ -112,35 +112,35 @@ final class Connection: DeadlineScheduled {
     unowned(unsafe) let loop: EventLoop
     let transport: any ConnectionTransport
     let remoteAddress: String
-    var protocolHandler: any ConnectionProtocolHandler
-    var input = InputBuffer()
-    var output = OutputQueue()
+    @exclusivity(unchecked) var protocolHandler: any ConnectionProtocolHandler
+    @exclusivity(unchecked) var input = InputBuffer()
+    @exclusivity(unchecked) var output = OutputQueue()
 
     /// The peer finished sending.
-    private(set) var inputClosed = false
-    private(set) var isClosed = false
-    private var lingering = false
-    private var registeredInterest: EpollEvents = []
-    private var timerPhase: TimerPhase = .none
-    private var timerBase: UInt64 = 0
-    private var didRead = false
-    private var didWrite = false
-    var isDirty = false
+    @exclusivity(unchecked) private(set) var inputClosed = false
+    @exclusivity(unchecked) private(set) var isClosed = false
+    @exclusivity(unchecked) private var lingering = false
+    @exclusivity(unchecked) private var registeredInterest: EpollEvents = []
+    @exclusivity(unchecked) private var timerPhase: TimerPhase = .none
+    @exclusivity(unchecked) private var timerBase: UInt64 = 0
+    @exclusivity(unchecked) private var didRead = false
+    @exclusivity(unchecked) private var didWrite = false
+    @exclusivity(unchecked) var isDirty = false
     /// Set by the protocol when it stops reading in the middle of a request (parse error, timeout):
     /// the peer is probably still sending, so the close must linger.
-    var lingerOnClose = false
+    @exclusivity(unchecked) var lingerOnClose = false
 
     /// Whether this connection has closed, readable from any thread (responders and admissions hold it).
     let liveness = ConnectionLiveness()
     /// Request-body bytes this connection holds in the server's ``BodyBudget`` (bodies being received and
     /// bodies whose response is not yet delivered); all returned when it closes.
-    private(set) var bodyBytesReserved = 0
+    @exclusivity(unchecked) private(set) var bodyBytesReserved = 0
     /// Whether this connection holds one of the budget's receiving slots.
-    private(set) var holdsReceivingSlot = false
+    @exclusivity(unchecked) private(set) var holdsReceivingSlot = false
 
     // DeadlineScheduled
-    var deadline: UInt64 = 0
-    var heapIndex = -1
+    @exclusivity(unchecked) var deadline: UInt64 = 0
+    @exclusivity(unchecked) var heapIndex = -1
 
     init(
         id: UInt64, loop: EventLoop, transport: any ConnectionTransport, remoteAddress: String,

@@ -20,6 +20,13 @@ import Synchronization
 ///
 /// The loop never polls: `epoll_wait` sleeps until I/O, a message, or the earliest connection
 /// deadline (kept in a ``DeadlineHeap``).
+///
+/// Exclusivity: the stored properties of the loop-confined classes (this one, ``Connection``, ``HTTP1Session``,
+/// ``UpstreamConnection``, ``UpstreamPool``, ``ProxyExchange``, the two streams) are `@exclusivity(unchecked)`: only
+/// the loop's thread touches them, and the runtime's dynamic checks of their accesses cost about 12k instructions per
+/// proxied request (some 140 `swift_beginAccess` calls, each an access-set insert through thread-local storage). A
+/// conflicting access to one of them is therefore not trapped, in debug builds either: a mutation of such a property
+/// must not call out to code that touches the same property (pass values out of `inout` scopes, as the code does).
 final class EventLoop: @unchecked Sendable {
     /// Cross-thread work for a loop.
     enum Message: Sendable {
@@ -54,30 +61,36 @@ final class EventLoop: @unchecked Sendable {
 
     // Thread-confined state below.
     /// Monotonic nanoseconds, refreshed after every `epoll_wait`.
-    private(set) var now: UInt64
-    var dateCache = DateCache()
+    @exclusivity(unchecked) private(set) var now: UInt64
+    @exclusivity(unchecked) var dateCache = DateCache()
     /// Gather-write vector shared by this loop's connections.
     let iovecScratch: UnsafeMutableBufferPointer<iovec>
-    private var connections: [UInt64: Connection] = [:]
-    private var deadlines = DeadlineHeap<Connection>()
-    private var dirty: [Connection] = []
-    /// epoll tokens: 0 = wake-up eventfd, `listenerTokenBit | index` = listeners, others = connections.
-    private var nextToken: UInt64 = 16
+    /// The connections, by slot: a connection's id (its epoll token) is `generation << 32 | slot`, so that the events
+    /// and deliveries of the hot path find it by index, with no hashing (a reused slot gets a new generation: a late
+    /// delivery for its former connection is dropped).
+    @exclusivity(unchecked) private var connectionSlots: [Connection?] = []
+    @exclusivity(unchecked) private var freeConnectionSlots: [Int] = []
+    @exclusivity(unchecked) private var connectionGeneration: UInt64 = 0
+    @exclusivity(unchecked) private var openConnections = 0
+    @exclusivity(unchecked) private var deadlines = DeadlineHeap<Connection>()
+    @exclusivity(unchecked) private var dirty: [Connection] = []
+    /// epoll tokens: 0 = wake-up eventfd, `listenerTokenBit | index` = listeners, `upstreamTokenBit | …` = upstream
+    /// sockets, others (a generation of 1 or more in bits 32-61) = connections.
     static let listenerTokenBit: UInt64 = 1 << 63
-    private var draining = false
-    private var shutdownDeadline: UInt64?
-    private var stopped = false
-    private var onExit: (@Sendable () -> Void)?
+    @exclusivity(unchecked) private var draining = false
+    @exclusivity(unchecked) private var shutdownDeadline: UInt64?
+    @exclusivity(unchecked) private var stopped = false
+    @exclusivity(unchecked) private var onExit: (@Sendable () -> Void)?
 
     // Acceptor state (loop 0 only).
-    private var listeners: [Listener] = []
+    @exclusivity(unchecked) private var listeners: [Listener] = []
     /// All loops, set by the server before the threads start; cleared at exit to break the cycle.
-    var peers: [EventLoop] = []
+    @exclusivity(unchecked) var peers: [EventLoop] = []
     /// The acceptor loop (loop 0), to resume it at the cap; cleared at exit.
-    var acceptor: EventLoop?
-    private var listenersPolled = false
-    private var acceptBackoffUntil: UInt64?
-    private var acceptBackoff: UInt64 = 0
+    @exclusivity(unchecked) var acceptor: EventLoop?
+    @exclusivity(unchecked) private var listenersPolled = false
+    @exclusivity(unchecked) private var acceptBackoffUntil: UInt64?
+    @exclusivity(unchecked) private var acceptBackoff: UInt64 = 0
 
     private static let wakeToken: UInt64 = 0
 
@@ -85,17 +98,17 @@ final class EventLoop: @unchecked Sendable {
     /// Token bit of upstream sockets; the low 32 bits are the slot, the next 30 a generation (a reused slot never
     /// gets a stale event of its former socket).
     static let upstreamTokenBit: UInt64 = 1 << 62
-    private var upstreams: [UpstreamConnection?] = []
-    private var freeUpstreamSlots: [Int] = []
-    private var upstreamGeneration: UInt64 = 0
-    private var upstreamDeadlines = DeadlineHeap<UpstreamConnection>()
+    @exclusivity(unchecked) private var upstreams: [UpstreamConnection?] = []
+    @exclusivity(unchecked) private var freeUpstreamSlots: [Int] = []
+    @exclusivity(unchecked) private var upstreamGeneration: UInt64 = 0
+    @exclusivity(unchecked) private var upstreamDeadlines = DeadlineHeap<UpstreamConnection>()
     /// Upstream connections with request bytes queued in this iteration: written once, after the connections
     /// were processed, so that a request's head and body leave in one `sendmsg`.
-    private var dirtyUpstreams: [UpstreamConnection] = []
+    @exclusivity(unchecked) private var dirtyUpstreams: [UpstreamConnection] = []
     /// The batches being processed: swapped with ``dirty`` and ``dirtyUpstreams`` so that neither list is copied
     /// or reallocated per iteration.
-    private var dirtyBatch: [Connection] = []
-    private var dirtyUpstreamBatch: [UpstreamConnection] = []
+    @exclusivity(unchecked) private var dirtyBatch: [Connection] = []
+    @exclusivity(unchecked) private var dirtyUpstreamBatch: [UpstreamConnection] = []
 
     init(index: Int, context: ServerContext) throws(HTTPServerError) {
         self.index = index
@@ -208,7 +221,7 @@ final class EventLoop: @unchecked Sendable {
                     if slot < upstreams.count, let upstream = upstreams[slot], upstream.token == token {
                         upstream.handle(events)
                     }
-                } else if let connection = connections[token] {
+                } else if let connection = connection(withID: token) {
                     connection.handle(events)
                     markDirty(connection)
                 }
@@ -223,7 +236,7 @@ final class EventLoop: @unchecked Sendable {
             processDirty()
             if draining {
                 if let shutdownDeadline, now >= shutdownDeadline { forceCloseAll() }
-                if connections.isEmpty { stopped = true }
+                if openConnections == 0 { stopped = true }
             }
         }
         tearDown()
@@ -265,19 +278,29 @@ final class EventLoop: @unchecked Sendable {
     }
 
     private func deliverNow(_ response: HTTPResponse, connectionID: UInt64, requestID: UInt64) {
-        guard let connection = connections[connectionID] else { return }  // closed meanwhile: drop
+        guard let connection = connection(withID: connectionID) else { return }  // closed meanwhile: drop
         connection.protocolHandler.deliver(response, requestID: requestID, connection: connection)
         markDirty(connection)
     }
 
     private func decideAdmissionNow(_ rejection: HTTPResponse?, connectionID: UInt64, requestID: UInt64) {
-        guard let connection = connections[connectionID] else { return }  // closed meanwhile: drop
+        guard let connection = connection(withID: connectionID) else { return }  // closed meanwhile: drop
         connection.protocolHandler.admissionDecided(rejection, requestID: requestID, connection: connection)
         markDirty(connection)
     }
 
     /// The open connection with `id`, if any (on the loop thread).
-    func connection(withID id: UInt64) -> Connection? { connections[id] }
+    @inline(__always)
+    func connection(withID id: UInt64) -> Connection? {
+        let slot = Int(truncatingIfNeeded: id & 0xFFFF_FFFF)
+        guard slot < connectionSlots.count, let connection = connectionSlots[slot], connection.id == id else {
+            return nil
+        }
+        return connection
+    }
+
+    /// The open connections (a copy: closing one while going through them is fine).
+    private var openConnectionList: [Connection] { connectionSlots.compactMap { $0 } }
 
     func markDirty(_ connection: Connection) {
         if !connection.isDirty {
@@ -332,17 +355,18 @@ final class EventLoop: @unchecked Sendable {
         }
     }
 
+    /// A free slot of `slots` (one that `free` lists, else a new one at the end), still nil.
+    private static func takeSlot<Element>(in slots: inout [Element?], free: inout [Int]) -> Int {
+        if let slot = free.popLast() { return slot }
+        slots.append(nil)
+        return slots.count - 1
+    }
+
     // MARK: - Upstream sockets
 
     /// Polls `upstream`'s descriptor with `interest` on this loop; returns errno on failure.
     func register(_ upstream: UpstreamConnection, interest: EpollEvents) -> Int32? {
-        let slot: Int
-        if let free = freeUpstreamSlots.popLast() {
-            slot = free
-        } else {
-            slot = upstreams.count
-            upstreams.append(nil)
-        }
+        let slot = Self.takeSlot(in: &upstreams, free: &freeUpstreamSlots)
         upstreamGeneration = (upstreamGeneration &+ 1) & 0x3FFF_FFFF
         let token = Self.upstreamTokenBit | (upstreamGeneration << 32) | UInt64(slot)
         if let error = epoll.add(upstream.fileDescriptor, interest: interest, token: token) {
@@ -400,8 +424,6 @@ final class EventLoop: @unchecked Sendable {
             releaseSlot()
             return
         }
-        let id = nextToken
-        nextToken += 1
         let transport: any ConnectionTransport
         if let tls = context.currentTLS {
             guard let secure = TLSTransport(fileDescriptor: fd, context: tls) else {
@@ -414,17 +436,23 @@ final class EventLoop: @unchecked Sendable {
         } else {
             transport = PlainSocketTransport(fileDescriptor: fd)
         }
+        let slot = Self.takeSlot(in: &connectionSlots, free: &freeConnectionSlots)
+        // Generations 1 ..< 2^30: an id is never 0 (the wake-up token) nor has a listener's or an upstream's bit.
+        connectionGeneration = connectionGeneration % 0x3FFF_FFFF + 1
+        let id = connectionGeneration << 32 | UInt64(slot)
         let connection = Connection(
             id: id, loop: self, transport: transport, remoteAddress: remoteAddress,
             protocolHandler: HTTP1Session(context: context))
         if let error = epoll.add(fd, interest: Connection.initialInterest, token: id) {
             context.logger.warning("epoll_ctl(ADD) failed for a new connection: \(Syscall.describe(error))")
+            freeConnectionSlots.append(slot)
             Syscall.close(fd)
             releaseSlot()
             return
         }
         connection.markRegistered(Connection.initialInterest)
-        connections[id] = connection
+        connectionSlots[slot] = connection
+        openConnections += 1
         connectionCount.add(1, ordering: .relaxed)
         context.observer?.connectionOpened()
         markDirty(connection)  // arms the header timeout
@@ -459,7 +487,12 @@ final class EventLoop: @unchecked Sendable {
     func connectionWillClose(_ connection: Connection) {
         epoll.remove(connection.transport.fileDescriptor)
         deadlines.remove(connection)
-        connections[connection.id] = nil
+        let slot = Int(truncatingIfNeeded: connection.id & 0xFFFF_FFFF)
+        if slot < connectionSlots.count, connectionSlots[slot] === connection {
+            connectionSlots[slot] = nil
+            freeConnectionSlots.append(slot)
+            openConnections -= 1
+        }
         connectionCount.subtract(1, ordering: .relaxed)
         context.observer?.connectionClosed()
         releaseSlot()
@@ -587,20 +620,20 @@ final class EventLoop: @unchecked Sendable {
         for peer in peers where peer !== self {
             peer.post(.beginShutdown(deadline: deadline))
         }
-        for connection in Array(connections.values) {
+        for connection in openConnectionList {
             connection.beginDrain()
             markDirty(connection)
         }
     }
 
     private func forceCloseAll() {
-        for connection in Array(connections.values) {
+        for connection in openConnectionList {
             connection.close(reason: "shutdown")
         }
     }
 
     private func tearDown() {
-        for connection in Array(connections.values) { connection.close(reason: "shutdown") }
+        for connection in openConnectionList { connection.close(reason: "shutdown") }
         for case let upstream? in upstreams { upstream.close() }
         for listener in listeners { listener.close() }
         listeners = []

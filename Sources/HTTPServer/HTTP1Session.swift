@@ -70,22 +70,22 @@ final class HTTP1Session: ConnectionProtocolHandler {
     private static let inlineBodyLimit = 4096
 
     private let context: ServerContext
-    private var parser: HTTP1Parser
+    @exclusivity(unchecked) private var parser: HTTP1Parser
     /// Requests dispatched and not yet encoded, in order.
-    private var slots: [Slot] = []
-    private var nextRequestID: UInt64 = 0
-    private var requestsReceived = 0
+    @exclusivity(unchecked) private var slots: [Slot] = []
+    @exclusivity(unchecked) private var nextRequestID: UInt64 = 0
+    @exclusivity(unchecked) private var requestsReceived = 0
     /// False once no further request will be read: after a non-keep-alive request, a parse error, the
     /// end of input, or when draining.
-    private var acceptingRequests = true
-    private var draining = false
-    private var inputEnded = false
-    private var bodyState = BodyState.none
+    @exclusivity(unchecked) private var acceptingRequests = true
+    @exclusivity(unchecked) private var draining = false
+    @exclusivity(unchecked) private var inputEnded = false
+    @exclusivity(unchecked) private var bodyState = BodyState.none
     /// Bytes reserved for the body being received.
-    private var bodyReserved = 0
+    @exclusivity(unchecked) private var bodyReserved = 0
     /// The body waits for the connection's earlier requests to return their reservations.
-    private var bodyWaitsForBudget = false
-    private var nextAdmissionID: UInt64 = 0
+    @exclusivity(unchecked) private var bodyWaitsForBudget = false
+    @exclusivity(unchecked) private var nextAdmissionID: UInt64 = 0
     /// Reservation steps of a chunked body.
     private static let chunkedReservationStep = 64 * 1024
 
@@ -320,13 +320,15 @@ final class HTTP1Session: ConnectionProtocolHandler {
 
     /// Asks the handler whether the body announced by `head` may be received.
     private func askAdmission(_ head: HTTP1Parser.Head, contentLength: Int?, _ connection: Connection) {
+        guard context.handler.screensRequestBodies else {
+            // Nothing to decide: admitted at once, without a round through the waiting state (a copy of the head).
+            bodyState = .admitted(head: head, contentLength: contentLength)
+            connection.loop.markDirty(connection)
+            return
+        }
         let id = nextAdmissionID
         nextAdmissionID &+= 1
         bodyState = .awaitingAdmission(id: id, head: head, contentLength: contentLength)
-        guard context.handler.screensRequestBodies else {
-            admissionDecided(nil, requestID: id, connection: connection)
-            return
-        }
         let request = HTTPRequest(
             method: head.method, path: head.path, query: head.query, version: head.version, headers: head.headers,
             protocolName: head.version == .http1_0 ? "http/1.0" : "http/1.1", remoteAddress: connection.remoteAddress)

@@ -23,17 +23,17 @@ final class HTTPRequestBodyStream: @unchecked Sendable {
     /// `Content-Length`, or nil for a chunked body.
     let contentLength: Int?
     /// Gets the pieces, then the end or the failure; held until then (the stream lets it go when it finishes).
-    var delegate: (any HTTPRequestBodyStreamDelegate)? {
+    @exclusivity(unchecked) var delegate: (any HTTPRequestBodyStreamDelegate)? {
         didSet { deliverHeld() }
     }
 
-    private(set) var isPaused = false
-    private(set) var bytesReceived = 0
-    private var held: [[UInt8]] = []
-    private var ended = false
-    private var failed = false
-    private var finished = false
-    private weak var connection: Connection?
+    @exclusivity(unchecked) private(set) var isPaused = false
+    @exclusivity(unchecked) private(set) var bytesReceived = 0
+    @exclusivity(unchecked) private var held: [[UInt8]] = []
+    @exclusivity(unchecked) private var ended = false
+    @exclusivity(unchecked) private var failed = false
+    @exclusivity(unchecked) private var finished = false
+    @exclusivity(unchecked) private weak var connection: Connection?
 
     init(contentLength: Int?, connection: Connection) {
         self.contentLength = contentLength

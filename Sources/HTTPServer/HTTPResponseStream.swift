@@ -55,23 +55,23 @@ final class HTTPResponseStream {
     static let lowWater = 64 * 1024
 
     let requestID: UInt64
-    private(set) weak var connection: Connection?
-    private(set) var state = State.idle
-    private(set) var head: Head?
+    @exclusivity(unchecked) private(set) weak var connection: Connection?
+    @exclusivity(unchecked) private(set) var state = State.idle
+    @exclusivity(unchecked) private(set) var head: Head?
     /// Body pieces not yet taken by the session, in order.
-    private(set) var pending: [[UInt8]] = []
-    private(set) var pendingBytes = 0
+    @exclusivity(unchecked) private(set) var pending: [[UInt8]] = []
+    @exclusivity(unchecked) private(set) var pendingBytes = 0
     /// Body bytes given so far.
-    private(set) var bodyBytes = 0
+    @exclusivity(unchecked) private(set) var bodyBytes = 0
     /// A writer was told to stop (``write(_:)`` returned false) and waits for ``onWritable``.
-    var waitsForSpace = false
+    @exclusivity(unchecked) var waitsForSpace = false
 
     /// Called once when the client goes away before the stream ended.
-    var onCancel: (() -> Void)?
+    @exclusivity(unchecked) var onCancel: (() -> Void)?
     /// Called when the queued output fell below ``lowWater`` after ``write(_:)`` answered false.
-    var onWritable: (() -> Void)?
+    @exclusivity(unchecked) var onWritable: (() -> Void)?
     /// Told the same as ``onCancel`` and ``onWritable`` (after them); let go when the stream ends.
-    var delegate: (any HTTPResponseStreamDelegate)?
+    @exclusivity(unchecked) var delegate: (any HTTPResponseStreamDelegate)?
 
     /// Fields a wrapping handler set on the responder (``HTTPResponder/settingHeaders(_:)``), set on the head too.
     private let extraHeaders: [(name: String, value: String)]
@@ -83,7 +83,7 @@ final class HTTPResponseStream {
     }
 
     /// Set by an HTTP/1.x session when it attaches the stream: it writes ``Head/fieldLines``.
-    var sessionTakesFieldLines = false
+    @exclusivity(unchecked) var sessionTakesFieldLines = false
 
     /// Whether ``start(status:fieldLines:hasDate:contentLength:)`` may be used: the session writes HTTP/1.1 field
     /// lines as given and no fields of a wrapping handler are to be merged in.

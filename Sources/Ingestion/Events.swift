@@ -64,10 +64,19 @@ public struct PredictionEvent: Sendable, Equatable {
 
     /// An empty event shaped for `schema` (all features missing, no prediction yet).
     public init(schema: Schema) {
+        self.init(
+            features: Array(repeating: .missing, count: schema.features.count),
+            attributeCount: schema.attributeNames.count)
+    }
+
+    /// An event with `features` (one per feature of its schema, in its order), `attributeCount` absent attributes and
+    /// nothing else yet: how a decoder that holds the features already hands them over without an array of missing
+    /// values first (and without a copy of the schema).
+    package init(features: [FeatureValue], attributeCount: Int) {
         id = nil
         timestamp = nil
         version = ""
-        features = Array(repeating: .missing, count: schema.features.count)
+        self.features = features
         unknownFeatureCount = 0
         prediction = .number(0)
         predictionClass = nil
@@ -76,7 +85,7 @@ public struct PredictionEvent: Sendable, Equatable {
         latencySeconds = nil
         status = .ok
         errorKind = nil
-        attributes = Array(repeating: nil, count: schema.attributeNames.count)
+        attributes = Array(repeating: nil, count: attributeCount)
         label = nil
         labelClass = nil
     }

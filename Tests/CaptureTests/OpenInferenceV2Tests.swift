@@ -30,6 +30,36 @@ struct OpenInferenceV2Tests {
         #expect(events.allSatisfy { $0.version == "v0.1.0" && $0.score == nil })
     }
 
+    @Test("decode(rows:) gives each row its index and the row count, and the same events as decode(_:)")
+    func rowsAndCount() throws {
+        let decoder = try CaptureDecoder(protocol: .openInferenceV2, schema: regressionSchema())
+        for rows in [1, 2, 3] {
+            let data = (0..<rows).map { "[\($0), \($0 + 10)]" }.joined(separator: ", ")
+            let request =
+                #"{"inputs": [{"name": "x", "shape": [\#(rows), 2], "datatype": "FP64", "data": [\#(data)]}]}"#
+            let predictions = (0..<rows).map { "\(Double($0) + 0.5)" }.joined(separator: ", ")
+            let response =
+                #"{"outputs": [{"name": "y", "shape": [\#(rows)], "datatype": "FP64", "data": [\#(predictions)]}]}"#
+            var seen: [(row: Int, count: Int)] = []
+            var events: [PredictionEvent] = []
+            let requestBytes = Array(request.utf8)
+            let responseBytes = Array(response.utf8)
+            let count = try requestBytes.withUnsafeBytes { req in
+                try responseBytes.withUnsafeBytes { resp in
+                    try decoder.decode(request: req, response: resp, headers: []) { event, row, count in
+                        seen.append((row, count))
+                        events.append(event)
+                    }
+                }
+            }
+            #expect(count == rows)
+            #expect(seen.map(\.row) == Array(0..<rows) && seen.allSatisfy { $0.count == rows })
+            #expect(events == (try decode(decoder, request, response)))
+            #expect(events.map(\.features) == (0..<rows).map { [.number(Double($0)), .number(Double($0 + 10))] })
+            #expect(events.map(\.prediction) == (0..<rows).map { .number(Double($0) + 0.5) })
+        }
+    }
+
     @Test("MLServer sklearn, binary: INT64 predict [N, 1] is the class \"0\"/\"1\", the score P(\"1\")")
     func mlserverBinary() throws {
         let decoder = try CaptureDecoder(protocol: .openInferenceV2, schema: binarySchema())

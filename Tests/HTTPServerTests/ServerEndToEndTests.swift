@@ -305,6 +305,32 @@ struct ServerEndToEndTests {
         }
     }
 
+    /// A connection's slot in its loop is reused by the next connection, with a new generation in its id: a response
+    /// given after its client left goes nowhere, not to the request with the same number on the slot's new connection.
+    @Test func aLateResponseForAClosedConnectionIsNotDeliveredToTheOneInItsSlot() throws {
+        let held = Mutex<[String: HTTPResponder]>([:])
+        let handler = HTTPClosureHandler { request, respond in held.withLock { $0[request.path] = respond } }
+        let observer = RecordingObserver()
+        try withServer(configure: { $0.eventLoopCount = 1 }, handler: handler, observer: observer) { _, port in
+            let gone = try RawClient(port: port)
+            try gone.send("GET /gone HTTP/1.1\r\nHost: t\r\n\r\n")
+            #expect(eventually { held.withLock { $0["/gone"] != nil } })
+            // A reset (not a FIN, after which the answer would still be sent) closes the connection on the server.
+            var reset = linger(l_onoff: 1, l_linger: 0)
+            setsockopt(gone.fd, SOL_SOCKET, SO_LINGER, &reset, socklen_t(MemoryLayout<linger>.size))
+            gone.close()
+            #expect(eventually { observer.closed == 1 })
+            // The next connection takes the freed slot; its first request has the same request number (0).
+            let next = try RawClient(port: port)
+            try next.send("GET /next HTTP/1.1\r\nHost: t\r\n\r\n")
+            #expect(eventually { held.withLock { $0["/next"] != nil } })
+            held.withLock { $0["/gone"]! }(HTTPResponse(status: 200, text: "stale"))
+            #expect(!next.hasInput(within: 0.3))
+            held.withLock { $0["/next"]! }(HTTPResponse(status: 200, text: "mine"))
+            #expect(try next.readResponse().text == "mine")
+        }
+    }
+
     @Test func noContentResponseHasNoBodyOrLength() throws {
         let handler = HTTPClosureHandler { _, respond in
             respond(HTTPResponse(status: 204, body: Array("ignored".utf8)))

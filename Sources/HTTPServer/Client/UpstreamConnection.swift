@@ -39,31 +39,31 @@ final class UpstreamConnection: DeadlineScheduled {
     let fileDescriptor: Int32
     private let transport: PlainSocketTransport
     /// The loop's epoll token (0 when not registered).
-    var token: UInt64 = 0
-    var deadline: UInt64 = 0
-    var heapIndex = -1
+    @exclusivity(unchecked) var token: UInt64 = 0
+    @exclusivity(unchecked) var deadline: UInt64 = 0
+    @exclusivity(unchecked) var heapIndex = -1
     /// In the loop's list of upstreams to write at the end of the iteration.
-    var isDirty = false
+    @exclusivity(unchecked) var isDirty = false
 
-    private(set) var state: State
-    private var input = InputBuffer()
-    private var output = OutputQueue()
-    private var parser: HTTP1ResponseParser
-    private var exchange: ProxyExchange?
-    private var isHEAD = false
-    private var paused = false
+    @exclusivity(unchecked) private(set) var state: State
+    @exclusivity(unchecked) private var input = InputBuffer()
+    @exclusivity(unchecked) private var output = OutputQueue()
+    @exclusivity(unchecked) private var parser: HTTP1ResponseParser
+    @exclusivity(unchecked) private var exchange: ProxyExchange?
+    @exclusivity(unchecked) private var isHEAD = false
+    @exclusivity(unchecked) private var paused = false
     /// The whole request is queued (its body may still be streaming in from the client before that).
-    private var requestComplete = true
+    @exclusivity(unchecked) private var requestComplete = true
     /// Request bytes queued above which the exchange stops reading its client's body.
     static let requestHighWater = 256 * 1024
     static let requestLowWater = 64 * 1024
-    private var timer = Timer.none
-    private var interest: EpollEvents = []
+    @exclusivity(unchecked) private var timer = Timer.none
+    @exclusivity(unchecked) private var interest: EpollEvents = []
     /// The upstream finished sending (or the connection failed): what is buffered is all there is.
-    private var inputClosed = false
+    @exclusivity(unchecked) private var inputClosed = false
     /// Whether the descriptor is in the loop's epoll set (taken out while nothing is wanted from it: a paused
     /// exchange whose upstream hung up would otherwise be reported again and again).
-    private var polled = true
+    @exclusivity(unchecked) private var polled = true
     /// Body bytes handed to the exchange per parse event (the response is never held whole).
     private static let pieceLimit = 64 * 1024
 

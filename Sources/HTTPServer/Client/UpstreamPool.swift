@@ -20,10 +20,10 @@ final class UpstreamPool {
     let maxConnections: Int
     let maxWaiting: Int
     let timeouts: Timeouts
-    private var idle: [UpstreamConnection] = []
-    private(set) var openCount = 0
-    private var waiting: [ProxyExchange] = []
-    private var waitingHead = 0
+    @exclusivity(unchecked) private var idle: [UpstreamConnection] = []
+    @exclusivity(unchecked) private(set) var openCount = 0
+    @exclusivity(unchecked) private var waiting: [ProxyExchange] = []
+    @exclusivity(unchecked) private var waitingHead = 0
     private let observer: (any UpstreamPoolObserver)?
 
     init(

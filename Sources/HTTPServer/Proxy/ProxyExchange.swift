@@ -17,28 +17,28 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
     private let startedAt: UInt64
     private let stream: HTTPResponseStream
     /// The request head, and the body bytes queued before a connection is attached.
-    private var heldRequest: [UInt8]
+    @exclusivity(unchecked) private var heldRequest: [UInt8]
     /// A whole body too large to be copied behind the head (sent apart, after it).
-    private var heldBody: [UInt8]?
-    private var connection: UpstreamConnection?
-    private var headAt: UInt64?
-    private var status: Int?
-    private var responseHeaders: HTTPHeaders?
-    private var captured: [UInt8]?
-    private var overLimit = false
+    @exclusivity(unchecked) private var heldBody: [UInt8]?
+    @exclusivity(unchecked) private var connection: UpstreamConnection?
+    @exclusivity(unchecked) private var headAt: UInt64?
+    @exclusivity(unchecked) private var status: Int?
+    @exclusivity(unchecked) private var responseHeaders: HTTPHeaders?
+    @exclusivity(unchecked) private var captured: [UInt8]?
+    @exclusivity(unchecked) private var overLimit = false
     /// The request body to come (HTTP/1.x), or nil when it arrived whole.
     private let bodyStream: HTTPRequestBodyStream?
-    private var requestComplete: Bool
-    private var capturedRequest: [UInt8]?
-    private var requestOverLimit = false
+    @exclusivity(unchecked) private var requestComplete: Bool
+    @exclusivity(unchecked) private var capturedRequest: [UInt8]?
+    @exclusivity(unchecked) private var requestOverLimit = false
     /// Request bytes held until a connection is attached.
-    private var heldRequestBytes = 0
+    @exclusivity(unchecked) private var heldRequestBytes = 0
     /// The streamed body held whole for the watcher's rewrite (``ProxyExchangeWatcher/requestBodyHoldLimit``): nil
     /// when not holding (never, or given up); no connection is asked for while it holds.
-    private var holdingBody: [UInt8]?
+    @exclusivity(unchecked) private var holdingBody: [UInt8]?
     private let holdLimit: Int
-    private var bodyBytes = 0
-    private var ended = false
+    @exclusivity(unchecked) private var bodyBytes = 0
+    @exclusivity(unchecked) private var ended = false
 
     init(
         proxy: ReverseProxy, pool: UpstreamPool, request: HTTPRequest, requestID: String, generatedID: Bool,

@@ -56,7 +56,7 @@ public final class ReverseProxy: HTTPHandler, Sendable {
 
     /// One loop's pool, made on that loop's thread at its first request and touched only there.
     private final class PoolSlot: @unchecked Sendable {
-        var pool: UpstreamPool?
+        @exclusivity(unchecked) var pool: UpstreamPool?
     }
 
     /// What it was made with.

@@ -131,19 +131,19 @@ final class ProxyRecorder: ReverseProxyObserver {
         if context.capture && !isError && (200..<300).contains(status) {
             if exchange.requestBodyOverLimit || exchange.responseBodyOverLimit {
                 counters.captureFailures.add(ProxyModelCounters.tooLarge)
-            } else if let request = exchange.requestBody, let response = exchange.responseBody,
-                let decoder = entry.decoder
-            {
+            } else if let request = exchange.requestBody, let response = exchange.responseBody, entry.decoder != nil {
+                // The decoder is read in place from the entry (`let`): a copy of it costs a retain and a release of
+                // each of its references.
                 if request.count + response.count <= Self.inlineLimit {
                     Self.decodeAndRecord(
-                        exchange, request: request, response: response, decoder: decoder, entry: entry,
+                        exchange, request: request, response: response, decoder: entry.decoder!, entry: entry,
                         version: version, now: now)
                     return
                 }
                 let submission = workers.submit(
                     run: {
                         Self.decodeAndRecord(
-                            exchange, request: request, response: response, decoder: decoder, entry: entry,
+                            exchange, request: request, response: response, decoder: entry.decoder!, entry: entry,
                             version: version, now: now)
                     },
                     expired: {
@@ -176,9 +176,8 @@ final class ProxyRecorder: ReverseProxyObserver {
     ) {
         let model = entry.model
         let id = exchange.requestID
-        // Rows are recorded as they are decoded (the decoder delivers nothing of an exchange it refuses); the first
-        // is held until the second shows whether the ids need a row suffix (one row: the request id itself).
-        var first: PredictionEvent?
+        // Rows are recorded as they are decoded (the decoder delivers nothing of an exchange it refuses), knowing the
+        // row count: one row takes the request id itself, several get a row suffix.
         var rows = 0
         func record(_ event: inout PredictionEvent, row: Int, only: Bool) {
             if event.id == nil { event.id = only ? id : "\(id)/\(row)" }
@@ -194,17 +193,9 @@ final class ProxyRecorder: ReverseProxyObserver {
         let failure: CaptureError? = request.withUnsafeBytes { request in
             response.withUnsafeBytes { response in
                 do throws(CaptureError) {
-                    _ = try decoder.decode(request: request, response: response, headers: headers) { event in
-                        if rows == 0 {
-                            first = event
-                        } else {
-                            if rows == 1, var held = first {
-                                record(&held, row: 0, only: false)
-                                first = nil
-                            }
-                            record(&event, row: rows, only: false)
-                        }
-                        rows += 1
+                    rows = try decoder.decode(request: request, response: response, headers: headers) {
+                        event, row, count in
+                        record(&event, row: row, only: count == 1)
                     }
                     return nil
                 } catch {
@@ -218,10 +209,6 @@ final class ProxyRecorder: ReverseProxyObserver {
             return
         }
         entry.counters.captured.add(0)
-        if rows == 1, var held = first {
-            record(&held, row: 0, only: true)
-        } else if rows == 0 {
-            recordUndecoded(exchange, entry: entry, version: version, now: now)
-        }
+        if rows == 0 { recordUndecoded(exchange, entry: entry, version: version, now: now) }
     }
 }
