@@ -34,13 +34,37 @@ package struct JSONTape {
     /// The nodes, root first.
     package private(set) var nodes: [Node] = []
     private let base: UnsafePointer<UInt8>
+    /// The deepest level whose containers get nodes for their children (the root is level 1); deeper containers
+    /// are validated and kept as one node each.
+    private let expandedDepth: Int
+    /// Most elements or members of the root.
+    private let maxRootCount: Int
 
     /// Validates `bytes` as one JSON document (RFC 8259, nesting at most ``maximumDepth`` levels) and builds its
     /// tape; throws the offset and reason of the first syntax error.
     package init(parsing bytes: UnsafeBufferPointer<UInt8>) throws(JSONTapeError) {
+        try self.init(bytes, expandedDepth: .max, maxRootCount: .max, reserve: bytes.count / 4)
+    }
+
+    /// Validates `bytes` as ``init(parsing:)`` does, but lays out only the root and its direct children: a
+    /// container inside the root is one node (``Node/count`` 0, its bytes `start..<end`, nothing inside it
+    /// reachable). The tape's size is then the root's member count, not the document's value count: for a document
+    /// whose nested values are only handed on as bytes (a CloudEvent's `data`), which as a full tape would cost ~48
+    /// bytes of nodes per element (a dense array `[0,0,…]`: 24 bytes per byte of text). A root with more than
+    /// `maxCount` elements or members is refused as it is read (`more than N members`), so the tape never holds
+    /// more than 2 × `maxCount` + 1 nodes.
+    package init(parsingTopLevel bytes: UnsafeBufferPointer<UInt8>, maxCount: Int = .max) throws(JSONTapeError) {
+        try self.init(bytes, expandedDepth: 1, maxRootCount: maxCount, reserve: 16)
+    }
+
+    private init(
+        _ bytes: UnsafeBufferPointer<UInt8>, expandedDepth: Int, maxRootCount: Int, reserve: Int
+    ) throws(JSONTapeError) {
         var scanner = Scanner(bytes)
         base = scanner.base
-        nodes.reserveCapacity(max(16, bytes.count / 4))
+        self.expandedDepth = expandedDepth
+        self.maxRootCount = maxRootCount
+        nodes.reserveCapacity(max(16, reserve))
         do throws(SyntaxError) {
             try value(&scanner, depth: 1)
             guard scanner.peek() == nil else { throw scanner.error("unexpected data after the JSON value") }
@@ -75,6 +99,15 @@ package struct JSONTape {
         case 0x7B, 0x5B:
             guard depth <= maximumDepth else { throw s.error("nesting deeper than \(maximumDepth) levels") }
             let isObject = first == 0x7B
+            guard depth <= expandedDepth else {
+                let start = s.pos
+                try s.skipValue(depth: depth)
+                nodes.append(
+                    Node(
+                        kind: isObject ? .object : .array, flag: false, start: start, end: s.pos, number: 0,
+                        count: 0, next: at + 1))
+                return
+            }
             nodes.append(
                 Node(
                     kind: isObject ? .object : .array, flag: false, start: s.pos, end: s.pos, number: 0, count: 0,
@@ -84,6 +117,9 @@ package struct JSONTape {
             if isObject {
                 if !s.objectIsEmpty() {
                     repeat {
+                        guard depth > 1 || count < maxRootCount else {
+                            throw s.error("more than \(maxRootCount) members")
+                        }
                         let key = try s.key()
                         nodes.append(
                             Node(
@@ -99,6 +135,9 @@ package struct JSONTape {
                     s.pos += 1
                 } else {
                     repeat {
+                        guard depth > 1 || count < maxRootCount else {
+                            throw s.error("more than \(maxRootCount) elements")
+                        }
                         try value(&s, depth: depth + 1)
                         count += 1
                     } while try s.arrayContinues()

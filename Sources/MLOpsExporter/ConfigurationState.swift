@@ -1,3 +1,4 @@
+import Dispatch
 import ExporterConfig
 import Exposition
 import Foundation
@@ -55,6 +56,40 @@ final class ConfigurationState: Sendable {
     /// Whether a configuration file is in use (otherwise the built-in demo configuration is, and a reload
     /// has nothing to read).
     var hasFile: Bool { path != nil }
+
+    /// The answers waiting for the next reload of ``requestReload(trigger:then:)``, and whether one is under way.
+    private struct ReloadRequests {
+        var running = false
+        var waiting: [@Sendable (ConfigErrors?) -> Void] = []
+    }
+    private let requests = Mutex(ReloadRequests())
+
+    /// Reloads for a request (`POST /-/reload`), off the calling thread, and calls `deliver` with the result. Requests
+    /// are coalesced: one reload runs at a time, and every request that arrives while it runs is answered by the
+    /// next one, which reads the file as it is after they arrived (so each request still sees its own change). A
+    /// flood of requests costs two reloads at a time, not one each: nothing is dropped, and the waiting answers are
+    /// bounded by the requests in flight (connections × pipelined requests). Reloads actually run are counted in
+    /// `mlops_exporter_config_reloads_total{result}`, requests in `mlops_exporter_http_requests_total{handler="reload"}`.
+    func requestReload(trigger: String, then deliver: @escaping @Sendable (ConfigErrors?) -> Void) {
+        let starts = requests.withLock { r -> Bool in
+            r.waiting.append(deliver)
+            defer { r.running = true }
+            return !r.running
+        }
+        guard starts else { return }
+        DispatchQueue.global().async { [self] in
+            while true {
+                let batch = requests.withLock { r -> [@Sendable (ConfigErrors?) -> Void] in
+                    defer { r.waiting = [] }
+                    if r.waiting.isEmpty { r.running = false }
+                    return r.waiting
+                }
+                if batch.isEmpty { return }
+                let result = reload(trigger: trigger)
+                for answer in batch { answer(result) }
+            }
+        }
+    }
 
     /// Re-reads the file. Returns `nil` on success, else the problems (already logged and counted).
     func reload(trigger: String) -> ConfigErrors? {

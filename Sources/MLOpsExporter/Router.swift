@@ -116,9 +116,10 @@ struct Router: HTTPHandler {
                 answer(HTTPResponse(status: 409, text: "no --config file is in use: nothing to reload\n"))
                 return
             }
-            // Reading and validating the file is I/O: keep it off the event loop.
-            DispatchQueue.global().async { [config] in
-                if let problems = config.reload(trigger: "api") {
+            // Reading and validating the file is I/O: off the event loop, and requests that arrive while a reload
+            // runs share the next one.
+            config.requestReload(trigger: "api") { problems in
+                if let problems {
                     answer(HTTPResponse(status: 500, text: ConfigurationState.rejection(problems)))
                 } else {
                     answer(HTTPResponse(status: 200, text: "configuration reloaded\n"))

@@ -37,6 +37,10 @@ public final class Checkpointer: Sendable {
     /// Set when an unreadable checkpoint could not be set aside: never write over it.
     let blocked = Atomic<Bool>(false)
     let wake = DispatchSemaphore(value: 0)
+    /// Whether a checkpoint was asked for (``requestCheckpoint()``) and not yet begun: asks that arrive meanwhile
+    /// join it instead of each adding a wake-up (a semaphore counts them: a flood of reloads queued one checkpoint
+    /// each, written one after the other long after the flood).
+    let requested = Atomic<Bool>(false)
     let state = Mutex<(running: Bool, stopping: Bool)>((false, false))
     let finished = DispatchSemaphore(value: 0)
 
@@ -237,9 +241,11 @@ public final class Checkpointer: Sendable {
         thread.start()
     }
 
-    /// Asks the checkpoint thread for a checkpoint now (after a configuration reload).
+    /// Asks the checkpoint thread for a checkpoint now (after a configuration reload). Asks made before that
+    /// checkpoint begins are one: at most one checkpoint is ever pending.
     public func requestCheckpoint() {
-        if state.withLock({ $0.running && !$0.stopping }) { wake.signal() }
+        guard state.withLock({ $0.running && !$0.stopping }) else { return }
+        if !requested.exchange(true, ordering: .acquiringAndReleasing) { wake.signal() }
     }
 
     /// Stops the thread and writes a last checkpoint (graceful shutdown). Returns once it is written. Does nothing
@@ -274,6 +280,8 @@ public final class Checkpointer: Sendable {
         while true {
             _ = wake.wait(timeout: .now() + seconds)
             if state.withLock({ $0.stopping }) { break }
+            // Cleared before the checkpoint reads the state: an ask that arrives during it gets one more.
+            requested.store(false, ordering: .releasing)
             checkpoint()
         }
         finished.signal()

@@ -52,4 +52,32 @@ struct JSONTapeTests {
             try tape(String(repeating: "[", count: 65) + String(repeating: "]", count: 65))
         }
     }
+
+    @Test("a top-level tape keeps one node per nested container, still validates it, and bounds the root's count")
+    func topLevel() throws {
+        let text = #"{"a": [1, [2, {"x": 3}]], "b": {"c": "d"}, "n": 1}"#
+        let bytes = Array(text.utf8)
+        try bytes.withUnsafeBufferPointer { buffer in
+            let t = try JSONTape(parsingTopLevel: buffer)
+            #expect(t.nodes.count == 7)  // the root, then 3 keys and 3 values
+            let a = try #require(t.member(0, "a"))
+            #expect(t.nodes[a].kind == .array && t.nodes[a].count == 0 && t.nodes[a].next == a + 1)
+            #expect(
+                String(decoding: buffer[t.nodes[a].start..<t.nodes[a].end], as: UTF8.self) == #"[1, [2, {"x": 3}]]"#)
+            let b = try #require(t.member(0, "b"))
+            #expect(String(decoding: buffer[t.nodes[b].start..<t.nodes[b].end], as: UTF8.self) == #"{"c": "d"}"#)
+            #expect(t.member(0, "n").map { t.nodes[$0].number } == 1)
+            #expect(throws: Never.self) { try JSONTape(parsingTopLevel: buffer, maxCount: 3) }
+            #expect(throws: JSONTapeError.self) { try JSONTape(parsingTopLevel: buffer, maxCount: 2) }
+        }
+        for bad in [
+            #"{"a": [1, 2,]}"#, #"{"a": {"b" 1}}"#,
+            "[" + String(repeating: "[", count: 64) + String(repeating: "]", count: 65),
+        ] {
+            let badBytes = Array(bad.utf8)
+            badBytes.withUnsafeBufferPointer { buffer in
+                _ = #expect(throws: JSONTapeError.self) { try JSONTape(parsingTopLevel: buffer) }
+            }
+        }
+    }
 }

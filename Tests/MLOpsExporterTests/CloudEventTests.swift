@@ -129,4 +129,19 @@ import Testing
                         .utf8)))
         #expect(event.data == Array(#"{"p": [1.0]}"#.utf8) && event.kind == .response)
     }
+
+    @Test("a structured event with more members than a binary one may have headers is refused")
+    func tooManyStructuredAttributes() throws {
+        let extra = (0..<CloudEvent.maxMembers).map { #""x\#($0)": 1, "# }.joined()
+        let request = Self.structured(CloudEvent.requestType, "{}", extra: extra)
+        #expect(throws: CloudEvent.Invalid.self) { try CloudEvent.read(request) }
+        do throws(CloudEvent.Invalid) {
+            _ = try CloudEvent.read(request)
+        } catch {
+            #expect(error.reason == .invalidEvent && error.message == "structured CloudEvent: more than 100 attributes")
+        }
+        let fits = (0..<(CloudEvent.maxMembers - 8)).map { #""x\#($0)": 1, "# }.joined()
+        let event = try CloudEvent.read(Self.structured(CloudEvent.requestType, "[1, [2]]", extra: fits))
+        #expect(event.data == Array("[1, [2]]".utf8) && event.attributes.count == CloudEvent.maxMembers - 8 + 6)
+    }
 }

@@ -101,6 +101,22 @@ import Testing
     }
 }
 
+@Suite struct CheckpointRequestTests {
+    @Test("asks for a checkpoint made before it begins are one (a reload flood queued one each)")
+    func requestsAreCoalesced() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ckpt-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let node = try Node([Models.eta], directory: directory.path)
+        node.checkpointer.start()
+        defer { node.checkpointer.stop() }
+        for _ in 0..<200 { node.checkpointer.requestCheckpoint() }
+        Thread.sleep(forTimeInterval: 1)
+        let written = try #require(node.value("mlops_storage_checkpoints_total"))
+        #expect(written >= 1 && written <= 3, "\(written) checkpoints for 200 asks")
+    }
+}
+
 extension Node {
     func checkpoint(now: Double = WallClock.now()) -> Checkpointer.CheckpointReport? {
         checkpointer.checkpoint(now: now)

@@ -30,10 +30,18 @@ struct CloudEvent: Sendable {
         var message: String
     }
 
+    /// Most members of a structured-mode event (its attributes, `data`, `datacontenttype`): as many as the header
+    /// lines a binary-mode event may have.
+    static let maxMembers = 100
+
+    /// Whether `request` is in structured content mode (`Content-Type: application/cloudevents+json`).
+    static func isStructured(_ request: HTTPRequest) -> Bool {
+        request.headers["Content-Type"]?.lowercased().hasPrefix("application/cloudevents+json") ?? false
+    }
+
     /// Reads the event of `request`.
     static func read(_ request: HTTPRequest) throws(Invalid) -> CloudEvent {
-        let contentType = request.headers["Content-Type"]?.lowercased() ?? ""
-        if contentType.hasPrefix("application/cloudevents+json") { return try structured(request.body) }
+        if isStructured(request) { return try structured(request.body) }
         guard let id = request.headers["ce-id"], !id.isEmpty else {
             throw Invalid(
                 reason: .invalidEvent,
@@ -79,10 +87,25 @@ struct CloudEvent: Sendable {
     /// Structured content mode: one JSON object, read with `Ingestion`'s ``JSONTape``. `data` is handed over as the
     /// exact bytes of its JSON value (an object or an array; a string's decoded text), so the decoder sees the
     /// producer's numbers (`1.0`, integers beyond 2^53) and keys as they were sent; `data_base64` is decoded.
+    ///
+    /// Only the object's own members are laid out (``JSONTape/init(parsingTopLevel:)``): `data` is validated and
+    /// copied as bytes, never a node per element. At most ``maxMembers`` members: a binary-mode event carries at
+    /// most the server's 100 header lines, and every attribute is kept with the half while it waits.
     static func structured(_ body: [UInt8]) throws(Invalid) -> CloudEvent {
         let fields = body.withUnsafeBufferPointer { buffer -> Result<StructuredFields, Invalid> in
             // The tape points into `buffer`: it is read only inside this closure.
-            guard let tape = try? JSONTape(parsing: buffer), tape.nodes[0].kind == .object else {
+            let tape: JSONTape
+            do throws(JSONTapeError) {
+                tape = try JSONTape(parsingTopLevel: buffer, maxCount: maxMembers)
+            } catch {
+                // The root's member bound (`more than N members`), or any syntax error.
+                let message =
+                    error.message.hasPrefix("more than ")
+                    ? "structured CloudEvent: more than \(maxMembers) attributes"
+                    : "structured CloudEvent: the body is not a JSON object"
+                return .failure(Invalid(reason: .invalidEvent, message: message))
+            }
+            guard tape.nodes[0].kind == .object else {
                 return .failure(
                     Invalid(reason: .invalidEvent, message: "structured CloudEvent: the body is not a JSON object"))
             }

@@ -16,8 +16,9 @@ import ModelMonitoring
 /// Answers `202` (`{"status":"waiting"}`, or `{"status":"paired","accepted":a,"rejected":r}`, or
 /// `{"status":"capture_failed","reason":…}`: a pair that cannot be decoded is counted, never an error to the
 /// logger); `400` for a request that is not a logger event, `404` for an InferenceService no model captures, `503`
-/// when a large pair needs a worker and none has room. Pairs up to ``inlineLimit`` bytes are decoded on the event
-/// loop, larger ones on `workers`.
+/// when a large pair (or a large structured-mode body) needs a worker and none has room. Pairs up to ``inlineLimit``
+/// bytes are decoded on the event loop, larger ones on `workers`; a structured-mode body (JSON to validate) larger
+/// than ``inlineLimit`` is read on `workers` too, and its pair decoded there.
 struct CloudEventsEndpoint: Sendable {
     static let path = "/api/v1/cloudevents"
 
@@ -29,6 +30,34 @@ struct CloudEventsEndpoint: Sendable {
     var inlineLimit = 256 * 1024
 
     func handle(_ request: HTTPRequest, respond: @escaping @Sendable (HTTPResponse) -> Void) {
+        // A structured-mode body is JSON to validate: up to `inlineLimit` here, beyond on a worker (as ingestion).
+        guard CloudEvent.isStructured(request) && request.body.count > inlineLimit else {
+            return receive(request, onWorker: false, respond: respond)
+        }
+        offload(respond: respond) { receive(request, onWorker: true, respond: respond) }
+    }
+
+    /// Runs `job` on `workers`; 503 `overloaded` (counted) when they have no room, or when it waited too long.
+    private func offload(
+        respond: @escaping @Sendable (HTTPResponse) -> Void, _ job: @escaping @Sendable () -> Void
+    ) {
+        let submission = workers.submit(
+            run: job,
+            expired: { [metrics] in
+                metrics.refused(.overloaded)
+                respond(Self.overloaded)
+            })
+        if submission != .accepted {
+            metrics.refused(.overloaded)
+            respond(Self.overloaded)
+        }
+    }
+
+    /// Reads the event, stores its half and, when that completes a pair, decodes it: on this thread when already on a
+    /// worker or when the pair is small, else on a worker.
+    private func receive(
+        _ request: HTTPRequest, onWorker: Bool, respond: @escaping @Sendable (HTTPResponse) -> Void
+    ) {
         let event: CloudEvent
         do throws(CloudEvent.Invalid) {
             event = try CloudEvent.read(request)
@@ -55,19 +84,10 @@ struct CloudEventsEndpoint: Sendable {
         else {
             return respond(Self.json(#"{"status":"waiting"}"#))
         }
-        guard pair.request.body.count + pair.response.body.count > inlineLimit else {
+        guard !onWorker && pair.request.body.count + pair.response.body.count > inlineLimit else {
             return respond(record(pair, id: event.id, route: route, now: now))
         }
-        let submission = workers.submit(
-            run: { respond(record(pair, id: event.id, route: route, now: now)) },
-            expired: { [metrics] in
-                metrics.refused(.overloaded)
-                respond(Self.overloaded)
-            })
-        if submission != .accepted {
-            metrics.refused(.overloaded)
-            respond(Self.overloaded)
-        }
+        offload(respond: respond) { respond(record(pair, id: event.id, route: route, now: now)) }
     }
 
     static let overloaded: HTTPResponse = {
