@@ -82,11 +82,25 @@ public struct CaptureDecoder: Sendable {
         return rows.count
     }
 
-    /// `body` parsed, or ``CaptureFailure/invalidJSON`` naming `which` and the byte offset.
+    /// The most JSON values (and keys) a body may hold: what ``maxRows`` rows of the schema take as objects (a key
+    /// and a value per feature, attribute and class probability) with 64 more per row for outputs the decoder does
+    /// not read, and room for the envelope. A bigger body could only be refused as ``CaptureFailure/tooManyRows``
+    /// after its tape was built (~48 bytes per value: a 15 MiB dense array took 800 MB); it is refused while it is
+    /// read.
+    public var maxValues: Int {
+        maxRows * (2 * (schema.features.count + schema.attributeNames.count + schema.classes.count) + 64) + 65_536
+    }
+
+    /// `body` parsed, or ``CaptureFailure/invalidJSON`` naming `which` and the byte offset
+    /// (``CaptureFailure/tooManyRows`` past ``maxValues``).
     func parse(_ body: UnsafeRawBufferPointer, _ which: String) throws(CaptureError) -> JSONTape {
         do {
-            return try JSONTape(parsing: body.assumingMemoryBound(to: UInt8.self))
+            return try JSONTape(parsing: body.assumingMemoryBound(to: UInt8.self), maxNodes: maxValues)
         } catch {
+            if error.tooManyValues {
+                throw CaptureError(
+                    .tooManyRows, "\(which) holds more than \(maxValues) JSON values (\(maxRows) rows at most)")
+            }
             throw CaptureError(.invalidJSON, "\(which) at byte offset \(error.offset): \(error.message)")
         }
     }

@@ -39,11 +39,22 @@ package struct JSONTape {
     private let expandedDepth: Int
     /// Most elements or members of the root.
     private let maxRootCount: Int
+    /// Most nodes of the tape.
+    private let maxNodes: Int
 
     /// Validates `bytes` as one JSON document (RFC 8259, nesting at most ``maximumDepth`` levels) and builds its
     /// tape; throws the offset and reason of the first syntax error.
     package init(parsing bytes: UnsafeBufferPointer<UInt8>) throws(JSONTapeError) {
-        try self.init(bytes, expandedDepth: .max, maxRootCount: .max, reserve: bytes.count / 4)
+        try self.init(bytes, expandedDepth: .max, maxRootCount: .max, maxNodes: .max, reserve: bytes.count / 4)
+    }
+
+    /// ``init(parsing:)`` that refuses, as it reads, a document of more than `maxNodes` values and object keys
+    /// (``JSONTapeError/tooManyValues``): a tape costs ~48 bytes per value, ~24 per byte of a dense array's text, so
+    /// a reader that knows how many values it can use bounds its memory by that, not by the body's size.
+    package init(parsing bytes: UnsafeBufferPointer<UInt8>, maxNodes: Int) throws(JSONTapeError) {
+        try self.init(
+            bytes, expandedDepth: .max, maxRootCount: .max, maxNodes: maxNodes,
+            reserve: min(bytes.count / 4, maxNodes))
     }
 
     /// Validates `bytes` as ``init(parsing:)`` does, but lays out only the root and its direct children: a
@@ -54,26 +65,30 @@ package struct JSONTape {
     /// `maxCount` elements or members is refused as it is read (`more than N members`), so the tape never holds
     /// more than 2 × `maxCount` + 1 nodes.
     package init(parsingTopLevel bytes: UnsafeBufferPointer<UInt8>, maxCount: Int = .max) throws(JSONTapeError) {
-        try self.init(bytes, expandedDepth: 1, maxRootCount: maxCount, reserve: 16)
+        try self.init(bytes, expandedDepth: 1, maxRootCount: maxCount, maxNodes: .max, reserve: 16)
     }
 
     private init(
-        _ bytes: UnsafeBufferPointer<UInt8>, expandedDepth: Int, maxRootCount: Int, reserve: Int
+        _ bytes: UnsafeBufferPointer<UInt8>, expandedDepth: Int, maxRootCount: Int, maxNodes: Int, reserve: Int
     ) throws(JSONTapeError) {
         var scanner = Scanner(bytes)
         base = scanner.base
         self.expandedDepth = expandedDepth
         self.maxRootCount = maxRootCount
+        self.maxNodes = maxNodes
         nodes.reserveCapacity(max(16, reserve))
         do throws(SyntaxError) {
             try value(&scanner, depth: 1)
             guard scanner.peek() == nil else { throw scanner.error("unexpected data after the JSON value") }
         } catch {
-            throw JSONTapeError(offset: error.offset, message: error.message)
+            throw JSONTapeError(
+                offset: error.offset, message: error.message, tooManyValues: nodes.count >= maxNodes)
         }
     }
 
     private mutating func value(_ s: inout Scanner, depth: Int) throws(SyntaxError) {
+        // A member's key and its value: at most one node past the bound before this refuses.
+        guard nodes.count < maxNodes else { throw s.error("more than \(maxNodes) values") }
         s.skipWhitespace()
         guard s.pos < s.end else { throw s.error("expected a value, found end of input") }
         let at = nodes.count
@@ -241,4 +256,6 @@ package struct JSONTape {
 package struct JSONTapeError: Error, Sendable, Equatable {
     package var offset: Int
     package var message: String
+    /// The document is valid so far but holds more values than the tape's `maxNodes`.
+    package var tooManyValues = false
 }

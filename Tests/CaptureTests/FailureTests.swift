@@ -100,6 +100,16 @@ struct FailureTests {
                 == .tooManyRows)
     }
 
+    @Test("a body with more JSON values than maxRows rows of the schema can hold: too_many_rows, before its tape")
+    func tooManyValues() {
+        var d = v1
+        d.maxRows = 2
+        let values = d.maxValues
+        let dense = "[" + Array(repeating: "0", count: values + 1).joined(separator: ",") + "]"
+        #expect(failure(d, #"{"instances": \#(dense)}"#, "{}") == .tooManyRows)
+        #expect(failure(d, #"{"instances": [[1,2,"a"]]}"#, #"{"predictions": \#(dense)}"#) == .tooManyRows)
+    }
+
     @Test("a failure delivers nothing, even when it is found in the last row")
     func nothingDelivered() throws {
         var delivered = 0

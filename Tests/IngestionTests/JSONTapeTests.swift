@@ -53,6 +53,35 @@ struct JSONTapeTests {
         }
     }
 
+    @Test("a tape with a value bound refuses, while reading, a document with more values, and says so")
+    func valueBound() throws {
+        func parse(_ text: String, maxNodes: Int) -> Result<Int, JSONTapeError> {
+            Array(text.utf8).withUnsafeBufferPointer { buffer in
+                do throws(JSONTapeError) {
+                    return .success(try JSONTape(parsing: buffer, maxNodes: maxNodes).nodes.count)
+                } catch {
+                    return .failure(error)
+                }
+            }
+        }
+        // [0,0,0]: 4 nodes; {"a":[1,2]}: root, key, array, 2 elements = 5.
+        #expect(try parse("[0,0,0]", maxNodes: 4).get() == 4)
+        #expect(try parse(#"{"a":[1,2]}"#, maxNodes: 5).get() == 5)
+        for (text, bound) in [("[0,0,0]", 3), (#"{"a":[1,2]}"#, 4), ("[[[[0]]]]", 2)] {
+            guard case .failure(let error) = parse(text, maxNodes: bound) else {
+                Issue.record("\(text) with \(bound) nodes at most was accepted")
+                continue
+            }
+            #expect(error.tooManyValues && error.message.contains("more than \(bound) values"), "\(text)")
+        }
+        // A syntax error within the bound is still a syntax error.
+        guard case .failure(let error) = parse("[0,0,", maxNodes: 100) else {
+            Issue.record("accepted")
+            return
+        }
+        #expect(!error.tooManyValues)
+    }
+
     @Test("a top-level tape keeps one node per nested container, still validates it, and bounds the root's count")
     func topLevel() throws {
         let text = #"{"a": [1, [2, {"x": 3}]], "b": {"c": "d"}, "n": 1}"#

@@ -63,3 +63,30 @@ def test_a_structured_event_with_millions_of_attributes_is_refused(start_exporte
     assert sample(samples, "mlops_cloudevents_rejected_total", reason="invalid_event") == 1
     assert sample(samples, "mlops_cloudevents_pending") == 0
     wait_for(lambda: rss_bytes(exporter) - before < 60 * MiB, timeout=5, what="the refused body to be freed")
+
+
+def test_a_binary_mode_pair_of_dense_arrays_is_refused_while_it_is_read(start_exporter, tmp_path):
+    """A request half and a response half of 15 MiB each, `{"instances": [0,0,…]}`: the capture decoder built a full
+    tape of each (7.8 million values, ~48 bytes apiece) before its row bound refused the pair (peak RSS +770 MiB,
+    measured by the resource audit); the tape now stops at what 10,000 rows of the schema can hold."""
+    exporter = start(start_exporter, tmp_path)
+    before = rss_bytes(exporter)
+    n = 15 * MiB // 2
+    dense = b"[" + b"0," * (n - 1) + b"0]"
+    common = {"ce-specversion": "1.0", "ce-id": "dense", "ce-source": "x", "ce-inferenceservicename": "credit-isvc",
+              "Content-Type": "application/json"}
+    watch = RSSWatch(exporter)
+    status, _, answer = exporter.post(
+        "/api/v1/cloudevents", b'{"instances": ' + dense + b"}",
+        headers={**common, "ce-type": "org.kubeflow.serving.inference.request"}, timeout=60)
+    assert status == 202, (status, answer)
+    status, _, answer = exporter.post(
+        "/api/v1/cloudevents", b'{"predictions": ' + dense + b"}",
+        headers={**common, "ce-type": "org.kubeflow.serving.inference.response"}, timeout=60)
+    peak = watch.close()
+    assert status == 202 and b"too_many_rows" in answer, (status, answer)
+    # Both halves held as received (30 MiB), one bounded tape (~40 MB), and room for the allocator.
+    assert peak - before < 200 * MiB, f"peak RSS grew by {(peak - before) / MiB:.0f} MiB"
+    _, samples = scrape(exporter)
+    assert sample(samples, "mlops_cloudevents_capture_failures_total", model="credit", reason="too_many_rows") == 1
+    assert sample(samples, "mlops_ingest_events_total", model="credit", kind="predictions") in (None, 0)
