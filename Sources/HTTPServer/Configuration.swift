@@ -72,6 +72,12 @@ extension HTTPServer {
         /// The `SETTINGS_MAX_CONCURRENT_STREAMS` announced to HTTP/2 clients; streams beyond it are
         /// refused. Default 100.
         public var http2MaxConcurrentStreams: Int
+        /// Response body bytes one HTTP/2 connection may hold for its peer (answered, waiting for the peer's
+        /// flow-control window) before the requests that arrive wait, not handed to the handler, until the peer takes
+        /// enough of them: a peer that never opens its window cannot have answer after answer kept (waiting requests
+        /// are open streams, at most ``http2MaxConcurrentStreams``). A request handed over below it may cross it by
+        /// its answer. Default 1 MiB.
+        public var http2MaxUnsentResponseBytes: Int
         /// TLS for every listener; nil serves cleartext. Replace it at run time with
         /// ``HTTPServer/reloadTLS(_:)``.
         public var tls: TLSConfiguration?
@@ -101,6 +107,7 @@ extension HTTPServer {
             self.listenBacklog = Int(SOMAXCONN)
             self.http2Enabled = true
             self.http2MaxConcurrentStreams = 100
+            self.http2MaxUnsentResponseBytes = 1024 * 1024
             self.tls = nil
             self.tlsHandshakeTimeout = .seconds(10)
         }
@@ -143,6 +150,7 @@ extension HTTPServer {
             try require(listenBacklog >= 1, "listenBacklog must be at least 1")
             try require(
                 (1...1_000_000).contains(http2MaxConcurrentStreams), "http2MaxConcurrentStreams must be in 1...1000000")
+            try require(http2MaxUnsentResponseBytes >= 1, "http2MaxUnsentResponseBytes must be at least 1")
         }
     }
 }

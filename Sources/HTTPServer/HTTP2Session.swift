@@ -63,8 +63,10 @@ final class HTTP2Session: ConnectionProtocolHandler {
         var withheld = 0
         /// When the body was admitted (monotonic ns).
         var admittedAt: UInt64 = 0
-        /// Handed to the handler; waiting for its response.
+        /// Complete and handed over (to the handler, or to ``HTTP2Session/waiting``); waiting for its response.
         var dispatched = false
+        /// Complete, but waiting in ``HTTP2Session/waiting`` for the peer to take the answers held for it.
+        var waits = false
         /// Answered (by the handler, with an error status, or the head of its streamed response submitted).
         var responded = false
         var responseBody: [UInt8] = []
@@ -153,6 +155,11 @@ final class HTTP2Session: ConnectionProtocolHandler {
     private var outstanding: [Int32: Int] = [:]
     /// Admitted streams still receiving their body; the connection holds a receiving slot while any is.
     private var receivingStreams = 0
+    /// Response body bytes submitted and not yet framed: answers waiting for the peer's flow-control window.
+    private var unsentResponseBytes = 0
+    /// Complete requests not handed to the handler while ``unsentResponseBytes`` is at
+    /// ``HTTPServer/Configuration/http2MaxUnsentResponseBytes``, oldest first; started as the peer takes its answers.
+    private var waiting: [Stream] = []
 
     /// Creates the session and queues our SETTINGS frame. The connection keeps the session alive.
     init(context: ServerContext, connection: Connection) {
@@ -221,7 +228,12 @@ final class HTTP2Session: ConnectionProtocolHandler {
         }
         cancelClosedStreams()
         guard !connection.isClosed else { return }
+        startWaiting()
         pullOutput(connection)
+        // The pull framed held answers: waiting requests may start, on the next pass.
+        if !waiting.isEmpty && unsentResponseBytes < context.configuration.http2MaxUnsentResponseBytes {
+            connection.loop.markDirty(connection)
+        }
     }
 
     func deliver(_ response: HTTPResponse, requestID: UInt64, connection: Connection) {
@@ -389,11 +401,11 @@ final class HTTP2Session: ConnectionProtocolHandler {
     private func dispatch(_ stream: Stream) {
         stream.dispatched = true
         if stream.admission == .admitted { finishReceiving() }
-        let held = stream.bodyReserved
-        stream.bodyReserved = 0
         // Rapid reset (CVE-2023-44487): a peer that resets streams at once frees its stream slots while the
         // handler still works on them. Cap the handler's unanswered work too; REFUSED_STREAM is safe to retry.
-        guard outstanding.count < context.configuration.http2MaxConcurrentStreams else {
+        guard outstanding.count + waiting.count < context.configuration.http2MaxConcurrentStreams else {
+            let held = stream.bodyReserved
+            stream.bodyReserved = 0
             stream.responded = true
             connection.releaseBodyBytes(held)
             context.observer?.connectionError(reason: "stream_refused")
@@ -401,12 +413,38 @@ final class HTTP2Session: ConnectionProtocolHandler {
                 session, UInt8(NGHTTP2_FLAG_NONE.rawValue), stream.id, UInt32(NGHTTP2_REFUSED_STREAM.rawValue))
             return
         }
+        // A peer that does not take its answers (its windows stay shut) must not have answer after answer kept whole
+        // for it: past the bound, requests wait (a reading peer's window is shut between two reads too: refusing
+        // would fail it) and start as the held bytes go out.
+        guard unsentResponseBytes < context.configuration.http2MaxUnsentResponseBytes else {
+            stream.waits = true
+            waiting.append(stream)
+            return
+        }
+        start(stream)
+    }
+
+    /// Hands a complete request to the handler.
+    private func start(_ stream: Stream) {
+        let held = stream.bodyReserved
+        stream.bodyReserved = 0
         outstanding[stream.id] = held
         let request = request(for: stream, body: stream.body)
         stream.body = []
         context.handler.handle(
             request,
             respond: HTTPResponder(connection: connection, requestID: UInt64(stream.id)))
+    }
+
+    /// Starts the waiting requests while the answers held for the peer are below the bound.
+    private func startWaiting() {
+        while !waiting.isEmpty && unsentResponseBytes < context.configuration.http2MaxUnsentResponseBytes
+            && !closed && !terminated
+        {
+            let stream = waiting.removeFirst()
+            stream.waits = false
+            start(stream)
+        }
     }
 
     /// The handler's view of `stream` with `body`.
@@ -570,8 +608,10 @@ final class HTTP2Session: ConnectionProtocolHandler {
             status: status, headers: response.headers,
             contentLength: HTTPStatus.contentLength(status, bodyCount: response.body.count))
 
+        unsentResponseBytes -= stream.responseBody.count - stream.responseOffset
         stream.responseBody = sendsBody ? response.body : []
         stream.responseOffset = 0
+        unsentResponseBytes += stream.responseBody.count
         if reportCompletion {
             stream.completion = CompletedResponse(
                 method: stream.method, status: status, protocolName: "h2",
@@ -588,6 +628,8 @@ final class HTTP2Session: ConnectionProtocolHandler {
         if result != 0 {
             context.logger.debug(
                 "nghttp2 refused a response", metadata: ["error": "\(String(cString: nghttp2_strerror(result)))"])
+            unsentResponseBytes -= stream.responseBody.count
+            stream.responseBody = []
         }
     }
 
@@ -775,10 +817,12 @@ final class HTTP2Session: ConnectionProtocolHandler {
                     from: body.baseAddress!.assumingMemoryBound(to: UInt8.self) + stream.responseOffset, count: count)
             }
             stream.responseOffset += count
+            session.unsentResponseBytes -= count
         }
         if stream.responseOffset == stream.responseBody.count {
             flags!.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue
             stream.responseBody = []
+            stream.responseOffset = 0
         }
         return count
     }
@@ -866,6 +910,17 @@ final class HTTP2Session: ConnectionProtocolHandler {
                 session.cancelledStreams.append(attachment.stream)
             }
             guard let stream = session.streams.removeValue(forKey: streamID) else { return 0 }
+            // An answer the peer reset (or never took) before it was all framed.
+            session.unsentResponseBytes -= stream.responseBody.count - stream.responseOffset
+            stream.responseBody = []
+            stream.responseOffset = 0
+            // A waiting request: never handed over, its body bytes given back.
+            if stream.waits {
+                stream.waits = false
+                session.waiting.removeAll { $0 === stream }
+                session.connection.releaseBodyBytes(stream.bodyReserved)
+                stream.bodyReserved = 0
+            }
             // A stream closed before its request was complete gives back its reservation and credit.
             if !stream.dispatched {
                 if stream.admission == .admitted { session.finishReceiving() }
