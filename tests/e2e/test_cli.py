@@ -164,8 +164,16 @@ def test_many_listen_addresses_all_answer(start_exporter):
     import re
     import urllib.request
     e = start_exporter(*sum([["--web.listen-address", "127.0.0.1:0"] for _ in range(19)], []))
-    text = e.log_path.read_text()
-    line = next(l for l in text.splitlines() if "msg=listening" in l)
+
+    # The fixture returns once the log holds a first address: the line of twenty may still be being written (ci20
+    # read it cut short). Wait for the whole line.
+    def listening_line():
+        for line in e.log_path.read_text().splitlines(keepends=True):
+            if "msg=listening" in line and line.endswith("\n"):
+                return line
+        return None
+
+    line = wait_for(listening_line, timeout=10, interval=0.05, what="the whole listening line")
     ports = set(re.findall(r"127\.0\.0\.1:(\d+)", line))
     assert len(ports) == 20
     for port in ports:
