@@ -97,7 +97,7 @@ public struct CaptureDecoder: Sendable {
         do {
             return try JSONTape(parsing: body.assumingMemoryBound(to: UInt8.self), maxNodes: maxValues)
         } catch {
-            if error.tooManyValues {
+            if error.overLimit {
                 throw CaptureError(
                     .tooManyRows, "\(which) holds more than \(maxValues) JSON values (\(maxRows) rows at most)")
             }

@@ -41,6 +41,8 @@ package struct JSONTape {
     private let maxRootCount: Int
     /// Most nodes of the tape.
     private let maxNodes: Int
+    /// Set as the read stops at ``maxNodes`` or ``maxRootCount`` (``JSONTapeError/overLimit``).
+    private var overLimit = false
 
     /// Validates `bytes` as one JSON document (RFC 8259, nesting at most ``maximumDepth`` levels) and builds its
     /// tape; throws the offset and reason of the first syntax error.
@@ -49,7 +51,7 @@ package struct JSONTape {
     }
 
     /// ``init(parsing:)`` that refuses, as it reads, a document of more than `maxNodes` values and object keys
-    /// (``JSONTapeError/tooManyValues``): a tape costs ~48 bytes per value, ~24 per byte of a dense array's text, so
+    /// (``JSONTapeError/overLimit``): a tape costs ~48 bytes per value, ~24 per byte of a dense array's text, so
     /// a reader that knows how many values it can use bounds its memory by that, not by the body's size.
     package init(parsing bytes: UnsafeBufferPointer<UInt8>, maxNodes: Int) throws(JSONTapeError) {
         try self.init(
@@ -82,13 +84,16 @@ package struct JSONTape {
             guard scanner.peek() == nil else { throw scanner.error("unexpected data after the JSON value") }
         } catch {
             throw JSONTapeError(
-                offset: error.offset, message: error.message, tooManyValues: nodes.count >= maxNodes)
+                offset: error.offset, message: error.message, overLimit: overLimit)
         }
     }
 
     private mutating func value(_ s: inout Scanner, depth: Int) throws(SyntaxError) {
         // A member's key and its value: at most one node past the bound before this refuses.
-        guard nodes.count < maxNodes else { throw s.error("more than \(maxNodes) values") }
+        guard nodes.count < maxNodes else {
+            overLimit = true
+            throw s.error("more than \(maxNodes) values")
+        }
         s.skipWhitespace()
         guard s.pos < s.end else { throw s.error("expected a value, found end of input") }
         let at = nodes.count
@@ -133,6 +138,7 @@ package struct JSONTape {
                 if !s.objectIsEmpty() {
                     repeat {
                         guard depth > 1 || count < maxRootCount else {
+                            overLimit = true
                             throw s.error("more than \(maxRootCount) members")
                         }
                         let key = try s.key()
@@ -151,6 +157,7 @@ package struct JSONTape {
                 } else {
                     repeat {
                         guard depth > 1 || count < maxRootCount else {
+                            overLimit = true
                             throw s.error("more than \(maxRootCount) elements")
                         }
                         try value(&s, depth: depth + 1)
@@ -256,6 +263,7 @@ package struct JSONTape {
 package struct JSONTapeError: Error, Sendable, Equatable {
     package var offset: Int
     package var message: String
-    /// The document is valid so far but holds more values than the tape's `maxNodes`.
-    package var tooManyValues = false
+    /// The document is valid so far but passes a bound of the tape: more values than its `maxNodes`, or more root
+    /// members or elements than its `maxCount` (not a syntax error).
+    package var overLimit = false
 }

@@ -72,14 +72,14 @@ struct JSONTapeTests {
                 Issue.record("\(text) with \(bound) nodes at most was accepted")
                 continue
             }
-            #expect(error.tooManyValues && error.message.contains("more than \(bound) values"), "\(text)")
+            #expect(error.overLimit && error.message.contains("more than \(bound) values"), "\(text)")
         }
         // A syntax error within the bound is still a syntax error.
         guard case .failure(let error) = parse("[0,0,", maxNodes: 100) else {
             Issue.record("accepted")
             return
         }
-        #expect(!error.tooManyValues)
+        #expect(!error.overLimit)
     }
 
     @Test("a top-level tape keeps one node per nested container, still validates it, and bounds the root's count")
@@ -97,7 +97,8 @@ struct JSONTapeTests {
             #expect(String(decoding: buffer[t.nodes[b].start..<t.nodes[b].end], as: UTF8.self) == #"{"c": "d"}"#)
             #expect(t.member(0, "n").map { t.nodes[$0].number } == 1)
             #expect(throws: Never.self) { try JSONTape(parsingTopLevel: buffer, maxCount: 3) }
-            #expect(throws: JSONTapeError.self) { try JSONTape(parsingTopLevel: buffer, maxCount: 2) }
+            let error = #expect(throws: JSONTapeError.self) { try JSONTape(parsingTopLevel: buffer, maxCount: 2) }
+            #expect(error?.overLimit == true)
         }
         for bad in [
             #"{"a": [1, 2,]}"#, #"{"a": {"b" 1}}"#,
@@ -105,7 +106,8 @@ struct JSONTapeTests {
         ] {
             let badBytes = Array(bad.utf8)
             badBytes.withUnsafeBufferPointer { buffer in
-                _ = #expect(throws: JSONTapeError.self) { try JSONTape(parsingTopLevel: buffer) }
+                let error = #expect(throws: JSONTapeError.self) { try JSONTape(parsingTopLevel: buffer) }
+                #expect(error?.overLimit == false, "a syntax error is not a bound")
             }
         }
     }

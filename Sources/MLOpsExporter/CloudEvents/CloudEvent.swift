@@ -98,9 +98,9 @@ struct CloudEvent: Sendable {
             do throws(JSONTapeError) {
                 tape = try JSONTape(parsingTopLevel: buffer, maxCount: maxMembers)
             } catch {
-                // The root's member bound (`more than N members`), or any syntax error.
+                // The root's member bound, or any syntax error.
                 let message =
-                    error.message.hasPrefix("more than ")
+                    error.overLimit
                     ? "structured CloudEvent: more than \(maxMembers) attributes"
                     : "structured CloudEvent: the body is not a JSON object"
                 return .failure(Invalid(reason: .invalidEvent, message: message))
