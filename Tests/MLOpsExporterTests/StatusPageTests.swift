@@ -315,28 +315,65 @@ struct StatusPageTests {
         }
     }
 
-    @Test("numbers written as bytes equal the String formulas they replaced, over ten magnitudes each way")
-    func shownBytesEqualTheFormulas() {
+    @Test("numbers shown read back to the value within their last digit, over ten magnitudes each way")
+    func shownNumbersReadBack() throws {
         var generator = SystemRandomNumberGenerator()
         var values: [Double] = [
-            0, -0.0, 1, -1, 0.001, 0.000_999_9, 999.4, 999.6, 9_999.5, 1e4, 0.995, 9.9996, 1e9, 1e14,
+            1, -1, 0.001, 0.000_999_9, 999.4, 999.6, 9_999.5, 1e4, 0.995, 9.9996, 1e9, 1e14, 0.125, 2.5, 0.0105,
         ]
         for _ in 0..<3000 {
             let magnitude = Double.random(in: -9...14, using: &generator)
             values.append((Bool.random(using: &generator) ? 1 : -1) * pow(10, magnitude))
         }
+        /// Half a unit of the third significant digit of `v` (the rounding every shown figure allows), a little more
+        /// for the scaling's own rounding.
+        func halfUnit(_ v: Double, significant: Int = 3) -> Double {
+            0.5 * pow(10, floor(log10(abs(v))) - Double(significant - 1)) * (1 + 1e-9)
+        }
         for v in values {
-            #expect(Shown.number(v) == PreviousShown.number(v), "\(v)")
-            #expect(Shown.count(v) == PreviousShown.count(v), "\(v)")
-            #expect(Shown.count(v.rounded()) == PreviousShown.count(v.rounded()), "\(v)")
-            if abs(v) < 1e12 { #expect(Shown.percent(v) == PreviousShown.percent(v), "\(v)") }
-            #expect(Shown.seconds(v) == PreviousShown.seconds(v), "\(v)")
+            // number: the digits (with a k/M/G suffix or an exponent) read back within half a unit of the third digit.
+            let number = try #require(ShownText(Shown.number(v)), "\(v): \(Shown.number(v))")
+            #expect(abs(number.value - v) <= halfUnit(v), "\(v): \(Shown.number(v))")
+            #expect(number.significant <= ((1000..<10_000).contains(abs(v)) ? 4 : 3), "\(v): \(Shown.number(v))")
+            // count: an integer below ten thousand as it is, else as a number.
+            let whole = v.rounded()
+            #expect(Shown.count(whole) == (abs(whole) < 1e4 ? String(Int(whole)) : Shown.number(whole)), "\(v)")
+            // percent: `<0.01%` for what rounds below it, else four significant digits from 100% on, three below.
+            let percent = Shown.percent(v)
+            #expect(percent.hasSuffix("%"), "\(v): \(percent)")
+            if abs(v * 100) < 0.01 {
+                #expect(percent == "<0.01%", "\(v): \(percent)")
+            } else {
+                let shown = try #require(ShownText(percent.dropLast()), "\(v): \(percent)")
+                let digits = v * 100 >= 1e15 ? 3 : v * 100 >= 100 ? 4 : 3  // a power of ten from 10^15 on
+                #expect(abs(shown.value - v * 100) <= halfUnit(v * 100, significant: digits), "\(v): \(percent)")
+            }
+            // seconds: the unit people read (µs below a millisecond, … days from two days on), its number as above.
+            let a = abs(v)
+            let unit: (String, Double) =
+                a < 1e-3
+                ? ("µs", 1e-6)
+                : a < 1
+                    ? ("ms", 1e-3)
+                    : a < 120
+                        ? ("s", 1)
+                        : a < 7200
+                            ? ("min", 60)
+                            : a < 172_800 ? ("h", 3600) : ("d", 86400)
+            let seconds = Shown.seconds(v)
+            #expect(seconds.hasSuffix(" " + unit.0), "\(v): \(seconds)")
+            let inUnit = try #require(ShownText(seconds.dropLast(unit.0.count + 1)), "\(v): \(seconds)")
+            #expect(abs(inUnit.value - v / unit.1) <= halfUnit(v / unit.1), "\(v): \(seconds)")
+            // An SVG coordinate: one decimal, never negative.
             var h = HTMLText()
             h.oneDecimal(v)
-            #expect(h.html == PreviousShown.coordinate(v), "\(v)")
+            let coordinate = h.html
+            #expect(coordinate.split(separator: ".").last?.count == 1, "\(v): \(coordinate)")
+            #expect(abs((Double(coordinate) ?? .nan) - max(0, v)) <= 0.05 * (1 + 1e-9) + abs(v) * 1e-15, "\(v)")
+            // The raw value of a sample: Prometheus's text, which reads back to exactly the value.
             var raw = HTMLText()
             raw.rawValue(v)
-            #expect(raw.html == HTMLText.raw(v), "\(v)")
+            #expect(raw.html == HTMLText.raw(v) && Double(raw.html) == v, "\(v): \(raw.html)")
         }
         for v in [Int.min, Int.max, 0, -1, 7, 10, 1_000_000_007] {
             var h = HTMLText()
@@ -350,6 +387,7 @@ struct StatusPageTests {
         #expect(Shown.number(1e300) == "1e300")
         #expect(Shown.number(-4.5678e18) == "-4.57e18")
         #expect(Shown.number(2e15) == "2e15")
+        #expect(Shown.number(4.5678e12) == "4.57e12" && Shown.number(999e9) == "999G")
         #expect(Shown.percent(1e20) == "1e22%")
         #expect(Shown.seconds(1e300) == "1.16e295 d")
         #expect(Shown.count(1e300) == "1e300")
@@ -395,91 +433,23 @@ struct StatusPageTests {
     }
 }
 
-/// The String formulas the byte writers replaced (session 12), kept as the tests' reference.
-private enum PreviousShown {
-    static func number(_ v: Double) -> String {
-        guard v.isFinite else { return v.isNaN ? "n/a" : (v > 0 ? "∞" : "-∞") }
-        let a = abs(v)
-        if a == 0 { return "0" }
-        if a >= 1e15 { return exponent(v) }
-        if a >= 1e9 { return fixed(v / 1e9, significant: 3) + "G" }
-        if a >= 1e6 { return fixed(v / 1e6, significant: 3) + "M" }
-        if a >= 1e4 { return fixed(v / 1e3, significant: 3) + "k" }
-        if a >= 1000 { return String(Int64(v.rounded())) }
-        if a < 0.001 { return exponent(v) }
-        return fixed(v, significant: 3)
-    }
+/// A shown number read back on its own terms: `-1.23`, `12.3k`, `4.56M`, `7.8G`, `1.2e-4`; its value and how many
+/// significant digits it shows (leading and trailing zeros not counted: `1000k` has one).
+private struct ShownText {
+    let value: Double
+    let significant: Int
 
-    static func count(_ v: Double) -> String {
-        v.isFinite && abs(v) < 1e4 && v == v.rounded() ? String(Int64(v)) : number(v)
-    }
-
-    static func percent(_ v: Double) -> String {
-        guard v.isFinite else { return number(v) }
-        let p = v * 100
-        if p != 0 && abs(p) < 0.01 { return "<0.01%" }
-        return fixed(p, significant: p >= 100 ? 4 : 3) + "%"
-    }
-
-    static func seconds(_ v: Double) -> String {
-        guard v.isFinite else { return number(v) }
-        let a = abs(v)
-        if a == 0 { return "0 s" }
-        if a < 1e-3 { return number(v * 1e6) + " µs" }
-        if a < 1 { return number(v * 1e3) + " ms" }
-        if a < 120 { return number(v) + " s" }
-        if a < 7200 { return number(v / 60) + " min" }
-        if a < 172_800 { return number(v / 3600) + " h" }
-        return number(v / 86400) + " d"
-    }
-
-    static func fixed(_ v: Double, significant: Int) -> String {
-        let a = abs(v)
-        var digitsBefore = 1
-        var t = a
-        while t >= 10 {
-            t /= 10
-            digitsBefore += 1
-        }
-        var decimals = max(0, significant - digitsBefore)
-        if a < 1 {
-            var u = a
-            decimals = significant - 1
-            while u < 1 && u > 0 {
-                u *= 10
-                decimals += 1
-            }
-        }
+    init?(_ text: some StringProtocol) {
+        var body = Substring(text)
         var scale = 1.0
-        for _ in 0..<decimals { scale *= 10 }
-        let n = Int64((a * scale).rounded())
-        let s = Int64(scale)
-        var text = String(n / s)
-        if decimals > 0 {
-            var fraction = String(n % s)
-            while fraction.count < decimals { fraction = "0" + fraction }
-            while fraction.hasSuffix("0") { fraction.removeLast() }
-            if !fraction.isEmpty { text += "." + fraction }
+        if let last = body.last, let s = ["k": 1e3, "M": 1e6, "G": 1e9][String(last)] {
+            scale = s
+            body = body.dropLast()
         }
-        return (v < 0 && n != 0 ? "-" : "") + text
-    }
-
-    static func exponent(_ v: Double) -> String {
-        var e = 0
-        var m = abs(v)
-        while m < 1 {
-            m *= 10
-            e -= 1
-        }
-        while m >= 10 {
-            m /= 10
-            e += 1
-        }
-        return (v < 0 ? "-" : "") + fixed(m, significant: 3) + "e" + String(e)
-    }
-
-    static func coordinate(_ v: Double) -> String {
-        let t = Int((max(0, v) * 10).rounded())
-        return "\(t / 10).\(t % 10)"
+        guard let parsed = Double(body) else { return nil }
+        value = parsed * scale
+        let mantissa = body.split(separator: "e").first ?? ""
+        let digits = mantissa.filter(\.isNumber).drop { $0 == "0" }
+        significant = digits.reversed().drop { $0 == "0" }.count
     }
 }

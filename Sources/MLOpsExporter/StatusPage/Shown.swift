@@ -26,7 +26,7 @@ enum Shown {
     }
 
     /// `v` with about three significant digits (`0.0123`, `1.23`, `123`, `12.3k`, `1.23M`; `1.2e-4` below a
-    /// thousandth and `4.56e18` from 10^15 on).
+    /// thousandth and `4.56e12` from 10^12 on, where `G` would need more than three digits).
     static func number(_ v: Double) -> String { string { number(v, to: &$0) } }
     /// A count: an integer below ten thousand, else as ``number(_:)``.
     static func count(_ v: Double) -> String { string { count(v, to: &$0) } }
@@ -45,7 +45,7 @@ enum Shown {
         let a = abs(v)
         if a == 0 {
             out.append(UInt8(ascii: "0"))
-        } else if a >= 1e15 || a < 0.001 {
+        } else if a >= 1e12 || a < 0.001 {
             exponent(v, to: &out)
         } else if a >= 1e9 {
             fixed(v / 1e9, significant: 3, to: &out)
