@@ -14,23 +14,20 @@ import Synchronization
 /// counts). A capture that fails never changes what the client got: it is counted
 /// (`mlops_proxy_capture_failures_total`), and the request counts as a request without a prediction.
 final class ProxyRecorder: ReverseProxyObserver {
-    /// Per request: its model's entry (nil: unrouted), its version, whether its bodies are decoded.
+    /// Per request: its model's entry (nil: unrouted), its version, whether its bodies are decoded. A request that
+    /// names no version takes one its routing made in advance (``ProxyRouting/contexts``): no allocation per
+    /// request. It holds no reference to the routing (which holds those), so that nothing forms a cycle.
     final class Context: Sendable {
         let entry: ProxyRouting.Entry?
         let counters: ProxyModelCounters
         let version: String?
         let capture: Bool
-        let routing: ProxyRouting
 
-        init(
-            entry: ProxyRouting.Entry?, counters: ProxyModelCounters, version: String?, capture: Bool,
-            routing: ProxyRouting
-        ) {
+        init(entry: ProxyRouting.Entry?, counters: ProxyModelCounters, version: String?, capture: Bool) {
             self.entry = entry
             self.counters = counters
             self.version = version
             self.capture = capture
-            self.routing = routing
         }
     }
 
@@ -89,9 +86,7 @@ final class ProxyRecorder: ReverseProxyObserver {
         case .body? where routing.llmNames.isEmpty && routing.llmCatchAll == nil, nil:
             // No model can be named by a body (none has an `llm` section): unrouted, and nothing watches the bytes.
             routing.unrouted.requests.add(0)
-            return ProxyTap(
-                context: Context(entry: nil, counters: routing.unrouted, version: nil, capture: false, routing: routing)
-            )
+            return ProxyTap(context: routing.unroutedContext)
         case .body(_, let named)?:
             // Counted when the body names the model.
             return ProxyTap(watcher: LLMWatcher(routing: routing, entry: nil, version: named, path: request.path))
@@ -105,10 +100,13 @@ final class ProxyRecorder: ReverseProxyObserver {
         }
         let limits = routing.settings.capture
         let capture = entry.decoder != nil && entry.counters.sampled(rate: limits.sampleRate)
-        return ProxyTap(
-            captureLimit: capture ? limits.maxBodyBytes : 0,
-            context: Context(
-                entry: entry, counters: entry.counters, version: version, capture: capture, routing: routing))
+        let context: Context
+        if version == nil, let made = routing.contexts[entry.index] {
+            context = capture ? made.capturing : made.plain
+        } else {
+            context = Context(entry: entry, counters: entry.counters, version: version, capture: capture)
+        }
+        return ProxyTap(captureLimit: capture ? limits.maxBodyBytes : 0, context: context)
     }
 
     func proxyExchangeEnded(_ exchange: ProxyExchangeRecord) {
@@ -124,8 +122,7 @@ final class ProxyRecorder: ReverseProxyObserver {
             return
         }
         guard let entry = context.entry, let status = exchange.status else { return }
-        let settings = context.routing.settings
-        let isError = settings.isErrorStatus(status)
+        let isError = entry.isErrorStatus(status)
         let now = WallClock.now()
         let version = context.version ?? entry.impliedVersion
         if context.capture && !isError && (200..<300).contains(status) {

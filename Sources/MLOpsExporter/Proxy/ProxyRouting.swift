@@ -9,6 +9,8 @@ final class ProxyRouting: Sendable {
     /// A class, immutable: passed along every proxied request (routing, the tap's context, the record) as one
     /// reference instead of a copy of all its fields.
     final class Entry: Sendable {
+        /// Its place in ``ProxyRouting/entries`` (and ``ProxyRouting/contexts``).
+        let index: Int
         let model: MonitoredModel
         let decoder: CaptureDecoder?
         let counters: ProxyModelCounters
@@ -20,18 +22,26 @@ final class ProxyRouting: Sendable {
         /// A text-generation model's numeric features `prompt_tokens` and `completion_tokens` (positions), when it
         /// declares them: its OpenAI requests are then recorded as predictions with those lengths, for drift.
         let lengthFeatures: (prompt: Int?, completion: Int?)
+        /// The routing's ``ProxyConfiguration/errorStatuses`` (a request is judged by those it started under).
+        let errorStatuses: [ProxyConfiguration.StatusPattern]
 
         init(
-            model: MonitoredModel, decoder: CaptureDecoder?, counters: ProxyModelCounters, impliedVersion: String?,
-            llm: LLMCollector?, lengthFeatures: (prompt: Int?, completion: Int?)
+            index: Int, model: MonitoredModel, decoder: CaptureDecoder?, counters: ProxyModelCounters,
+            impliedVersion: String?, llm: LLMCollector?, lengthFeatures: (prompt: Int?, completion: Int?),
+            errorStatuses: [ProxyConfiguration.StatusPattern]
         ) {
+            self.index = index
             self.model = model
             self.decoder = decoder
             self.counters = counters
             self.impliedVersion = impliedVersion
             self.llm = llm
             self.lengthFeatures = lengthFeatures
+            self.errorStatuses = errorStatuses
         }
+
+        /// Whether a response with `status` counts as a model error.
+        func isErrorStatus(_ status: Int) -> Bool { errorStatuses.contains { $0.matches(status) } }
     }
 
     /// Who a request is for.
@@ -57,6 +67,10 @@ final class ProxyRouting: Sendable {
     /// By the table's model index.
     let entries: [Entry?]
     let unrouted: ProxyModelCounters
+    /// The context of an unrouted request, and per entry (by ``Entry/index``) those of a request that names no
+    /// version, without and with capture: made once here, not per request.
+    let unroutedContext: ProxyRecorder.Context
+    let contexts: [(plain: ProxyRecorder.Context, capturing: ProxyRecorder.Context)?]
     /// Per route: whether it is an OpenAI route (its requests are measured by the LLM metrics).
     let openAIRoutes: [Bool]
     /// Every served name and adapter of the models with an `llm` section.
@@ -86,12 +100,22 @@ final class ProxyRouting: Sendable {
             let versions = model.context.configuration.versions
             entries.append(
                 Entry(
-                    model: model, decoder: decoder, counters: metrics.counters(name),
+                    index: entries.count, model: model, decoder: decoder, counters: metrics.counters(name),
                     impliedVersion: versions.count == 1 ? versions[0] : nil,
                     llm: model.collectors.lazy.compactMap { $0 as? LLMCollector }.first,
-                    lengthFeatures: Self.lengthFeatures(model.context.configuration)))
+                    lengthFeatures: Self.lengthFeatures(model.context.configuration),
+                    errorStatuses: settings.errorStatuses))
         }
         self.entries = entries
+        unroutedContext = ProxyRecorder.Context(entry: nil, counters: unrouted, version: nil, capture: false)
+        contexts = entries.map { entry in
+            entry.map { entry in
+                (
+                    ProxyRecorder.Context(entry: entry, counters: entry.counters, version: nil, capture: false),
+                    ProxyRecorder.Context(entry: entry, counters: entry.counters, version: nil, capture: true)
+                )
+            }
+        }
         var llmNames: [LLMName] = []
         var catchAll: Entry?
         for case let entry? in entries {
