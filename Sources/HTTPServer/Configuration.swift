@@ -70,7 +70,8 @@ extension HTTPServer {
         /// TLS. Default true.
         public var http2Enabled: Bool
         /// The `SETTINGS_MAX_CONCURRENT_STREAMS` announced to HTTP/2 clients; streams beyond it are
-        /// refused. Default 100.
+        /// refused (RST_STREAM(REFUSED_STREAM) before the client acknowledged our SETTINGS, a connection error
+        /// after), counted in `mlops_exporter_http_errors_total{reason="stream_refused"}` (`bad_request`). Default 100.
         public var http2MaxConcurrentStreams: Int
         /// Response body bytes one HTTP/2 connection may hold for its peer (answered, waiting for the peer's
         /// flow-control window) before the requests that arrive wait, not handed to the handler, until the peer takes

@@ -149,6 +149,8 @@ final class HTTP2Session: ConnectionProtocolHandler {
     private var terminated = false
     /// The last pull stopped at ``outputThreshold`` with frames still to come.
     private var heldBackOutput = false
+    /// The connection's error is counted already: a GOAWAY with an error code that follows is not counted again.
+    private var errorCounted = false
     /// Streams handed to the handler and not yet answered by it, including streams the peer has reset
     /// meanwhile, with the body bytes each holds in the budget: the handler's work per connection, capped at
     /// the concurrent-stream limit.
@@ -328,6 +330,7 @@ final class HTTP2Session: ConnectionProtocolHandler {
                 return
             }
             context.observer?.connectionError(reason: "body_timeout")
+            errorCounted = true
             nghttp2_session_terminate_session(session, UInt32(NGHTTP2_PROTOCOL_ERROR.rawValue))
         case .none, .write, .linger, .handshake:
             break
@@ -386,6 +389,7 @@ final class HTTP2Session: ConnectionProtocolHandler {
     /// A fatal session error (bad preface, flood, out of memory): nothing more can be said on it.
     private func fail(_ connection: Connection, reason: String, error: Int32) {
         terminated = true
+        errorCounted = true
         connection.lingerOnClose = true
         context.logger.debug(
             "closing HTTP/2 connection",
@@ -887,10 +891,14 @@ final class HTTP2Session: ConnectionProtocolHandler {
             return 0
         }
         nghttp2_session_callbacks_set_on_frame_send_callback(callbacks) { _, frame, userData in
-            // The response to a refused stream is complete while the peer may still send: ask it to stop.
             let header = frame!.pointee.hd
-            guard header.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0 else { return 0 }
             let session = HTTP2Session.from(userData)
+            if header.type == UInt8(NGHTTP2_GOAWAY.rawValue) || header.type == UInt8(NGHTTP2_RST_STREAM.rawValue) {
+                session.countProtocolError(frame!.pointee, streamKnown: session.streams[header.stream_id] != nil)
+                return 0
+            }
+            // The response to a refused stream is complete while the peer may still send: ask it to stop.
+            guard header.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0 else { return 0 }
             if let stream = session.streams[header.stream_id], stream.admission == .refused, !stream.ended {
                 nghttp2_submit_rst_stream(
                     session.session, UInt8(NGHTTP2_FLAG_NONE.rawValue), header.stream_id,
@@ -933,6 +941,29 @@ final class HTTP2Session: ConnectionProtocolHandler {
                 session.connection.loop.responseCompleted(completion)
             }
             return 0
+        }
+    }
+
+    /// Counts the errors nghttp2 answers by itself, inside `nghttp2_session_mem_recv`, without returning one: a
+    /// GOAWAY with an error code (a peer's connection error: a frame on an idle stream, a flow-control violation, the
+    /// stream-reset rate limit) counts `bad_request` once per connection; a RST_STREAM of a stream the session never
+    /// saw begin with REFUSED_STREAM (beyond SETTINGS_MAX_CONCURRENT_STREAMS) counts `stream_refused`, with
+    /// PROTOCOL_ERROR and the like (a malformed request) `bad_request`. The session's own resets are counted where
+    /// they are decided: NO_ERROR after an answer, REFUSED_STREAM of a known stream, INTERNAL_ERROR.
+    private func countProtocolError(_ frame: nghttp2_frame, streamKnown: Bool) {
+        if frame.hd.type == UInt8(NGHTTP2_GOAWAY.rawValue) {
+            guard frame.goaway.error_code != NGHTTP2_NO_ERROR.rawValue, !errorCounted else { return }
+            errorCounted = true
+            context.observer?.connectionError(reason: "bad_request")
+            return
+        }
+        switch frame.rst_stream.error_code {
+        case NGHTTP2_NO_ERROR.rawValue, NGHTTP2_INTERNAL_ERROR.rawValue, NGHTTP2_CANCEL.rawValue:
+            break
+        case NGHTTP2_REFUSED_STREAM.rawValue:
+            if !streamKnown { context.observer?.connectionError(reason: "stream_refused") }
+        default:
+            context.observer?.connectionError(reason: "bad_request")
         }
     }
 
