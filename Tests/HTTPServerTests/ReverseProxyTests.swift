@@ -392,6 +392,35 @@ func endlessUpstream() throws -> (upstream: ScriptedUpstream, sawClose: AtomicFl
         #expect(eventually { observer.all.first?.cancelled == true })
     }
 
+    /// A pooled connection's idle timer is stopped when it is reused: a request that takes longer than what was left
+    /// of it is answered, not cut by the timer (which closed the connection without telling the exchange: the client
+    /// waited for nothing, and the pool counted the connection closed twice when the client then left).
+    @Test func aReusedConnectionIsNotClosedByItsIdleTimerMidRequest() throws {
+        let observer = RecordingProxyObserver()
+        let upstream = try ScriptedUpstream { fd in
+            _ = ScriptedUpstream.readHead(fd)
+            ScriptedUpstream.write(fd, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\none")
+            _ = ScriptedUpstream.readHead(fd)
+            _ = poll(nil, 0, 800)  // a slow answer: longer than the idle timeout left
+            ScriptedUpstream.write(fd, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\ntwo")
+            _ = ScriptedUpstream.waitForClose(fd, timeout: 2)
+        }
+        try withProxy(
+            upstreamPort: upstream.port, observer: observer, configure: { $0.idleTimeout = .milliseconds(300) }
+        ) { port in
+            let client = try RawClient(port: port)
+            try client.send("GET /one HTTP/1.1\r\nHost: h\r\n\r\n")
+            #expect(try client.readResponse().text == "one")
+            try client.send("GET /two HTTP/1.1\r\nHost: h\r\n\r\n")
+            let second = try client.readResponse(timeout: 5)
+            #expect(second.status == 200)
+            #expect(second.text == "two")
+        }
+        #expect(observer.opened.load(ordering: .relaxed) == 1)
+        #expect(observer.all.count == 2)
+        #expect(observer.all.allSatisfy { $0.failure == nil && $0.status == 200 })
+    }
+
     @Test func aPausedExchangeWhoseUpstreamResetDoesNotSpin() throws {
         let size = 64_000_000
         let upstreamDone = Atomic<Bool>(false)

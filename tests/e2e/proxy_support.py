@@ -18,6 +18,7 @@ PROXY_UPSTREAM_ERRORS = "mlops_proxy_upstream_errors_total"  # {model, reason}
 PROXY_CAPTURE_FAILURES = "mlops_proxy_capture_failures_total"  # {model, reason}
 PROXY_CANCELLED = "mlops_proxy_client_cancelled_total"  # {model}
 PROXY_CAPTURED = "mlops_proxy_captured_total"  # {model}: exchanges decoded into predictions
+PROXY_UPSTREAM_OPEN = "mlops_proxy_upstream_connections"  # gauge: connections to the upstream open now
 UNROUTED = "__unrouted__"  # the model label of a request no route (or no configured model) claims
 UPSTREAM_ERROR_REASONS = ("connect_refused", "connect_failed", "connect_timeout", "reset", "response_timeout",
                           "read_timeout", "bad_response", "pool_full")
@@ -45,7 +46,7 @@ DEFAULT_ROUTES = ("/v2/models/{model}/versions/{version}/infer", "/v2/models/{mo
 
 def proxy_section(listen_port, upstream, routes=None, connect_timeout="2s", response_timeout="10s",
                   read_timeout="10s", max_connections=64, max_body_bytes=1048576, sample_rate=1.0, max_waiting=None,
-                  inject_include_usage=False):
+                  inject_include_usage=False, idle_timeout=None):
     """The `proxy:` section of a configuration file (YAML). `routes`: (path, model or None) pairs; None keeps the
     default routes."""
     text = (
@@ -56,7 +57,8 @@ def proxy_section(listen_port, upstream, routes=None, connect_timeout="2s", resp
         f"  response_timeout: {response_timeout}\n"
         f"  read_timeout: {read_timeout}\n"
         f"  max_connections: {max_connections}\n"
-        + (f"  max_waiting: {max_waiting}\n" if max_waiting is not None else "") +
+        + (f"  max_waiting: {max_waiting}\n" if max_waiting is not None else "")
+        + (f"  idle_timeout: {idle_timeout}\n" if idle_timeout is not None else "") +
         f"  request_id_header: {REQUEST_ID_HEADER}\n"
         f"  capture: {{max_body_bytes: {max_body_bytes}, sample_rate: {sample_rate}}}\n"
         + ("  inject_include_usage: true\n" if inject_include_usage else "")

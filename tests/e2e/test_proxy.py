@@ -23,7 +23,7 @@ from proxy_support import (
     DEFAULT_ROUTES, GENERATED_ID, HTTP_ERROR_KIND, INGEST_EVENTS, LABELS_JOINED, MODEL_ERRORS, MODEL_LATENCY_COUNT,
     MODEL_REQUESTS,
     PREDICTED_CLASS, PROXY_CANCELLED, PROXY_CAPTURE_FAILURES, PROXY_CAPTURED, PROXY_REQUESTS, PROXY_UPSTREAM_ERRORS,
-    REQUEST_ID_HEADER, TOO_LARGE, UNROUTED, Client, content_headers, elapsed, header, start_proxy)  # noqa: F401
+    PROXY_UPSTREAM_OPEN, REQUEST_ID_HEADER, TOO_LARGE, UNROUTED, Client, content_headers, elapsed, header, start_proxy)  # noqa: F401
 
 FEATURES = "[{name: x0, type: numeric}, {name: x1, type: numeric}, {name: x2, type: numeric}, {name: x3, type: numeric}]"
 MODELS = f"""
@@ -678,6 +678,62 @@ def test_the_pool_never_opens_more_than_max_connections(start_proxy, upstream):
     assert served >= 2 and upstream.requests == served
     # Two connections at once serve the others in turn: at least ceil(served / 2) rounds of 400 ms.
     assert took >= 0.4 * ((served + 1) // 2) * 0.95, (took, served)
+
+
+def test_clients_that_stall_on_reused_connections_leave_the_pools_count_true(start_proxy, upstream):
+    """Clients that send a head (Expect: 100-continue, a Content-Length) and never the body, on pooled connections: the
+    connections' idle timers used to go on running once reused and closed them mid-request without telling the
+    exchange, and the clients' leaving then counted them closed a second time: the open-connection gauge went below
+    zero and the pool opened more than max_connections (audit 13: 67 upstream connections with max 64)."""
+    e = start_proxy(MODELS, upstream.base, routes=ROUTES, max_connections=4, idle_timeout="1s",
+                    response_timeout="20s")
+
+    def slow_round(n):
+        results = [None] * n
+
+        def call(i):
+            results[i] = e.proxy.call("GET", "/slow?ms=300", timeout=30)
+
+        threads = [threading.Thread(target=call, args=(i,)) for i in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(40)
+        return results
+
+    # Four connections opened, then idle in the pool.
+    assert [r[0] for r in slow_round(4)] == [200] * 4
+    stalled = []
+    for _ in range(4):
+        s = socket.create_connection(("127.0.0.1", e.proxy_port), timeout=10)
+        s.sendall(b"POST /v2/models/credit/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Expect: 100-continue\r\nContent-Length: 1000\r\n\r\n")
+        stalled.append(s)
+    try:
+        # Each gets its 100 Continue (its exchange has a connection), then the server gives up on the body: the
+        # exchanges are cancelled, their connections closed (once each).
+        for s in stalled:
+            assert s.recv(100).startswith(b"HTTP/1.1 100"), "no 100 Continue"
+        wait_for(lambda: (sample(scrape(e)[1], PROXY_CANCELLED, model="credit") or 0) >= 4, timeout=30,
+                 what="the stalled clients' exchanges cancelled")
+    finally:
+        for s in stalled:
+            s.close()
+    seen = []
+
+    def gauge_is_true():
+        seen.append((sample(scrape(e)[1], PROXY_UPSTREAM_OPEN), upstream.open))
+        return seen[-1][0] == seen[-1][1]
+
+    try:
+        wait_for(gauge_is_true, timeout=10, what="the open-connection gauge to equal the upstream's count")
+    except AssertionError:
+        raise AssertionError(f"(gauge, upstream's open connections) last seen: {seen[-3:]}")
+    assert seen[-1][0] >= 0, seen[-5:]
+    # The pool still keeps to max_connections.
+    upstream.max_open = upstream.open
+    assert [r[0] for r in slow_round(8)] == [200] * 8
+    assert upstream.max_open <= 4, f"{upstream.max_open} upstream connections open at once with max_connections: 4"
 
 
 def test_requests_beyond_max_waiting_get_503_counted_pool_full(start_proxy, upstream):

@@ -102,6 +102,8 @@ final class UpstreamConnection: DeadlineScheduled {
         output.append(head)
         if let body { output.append(body) }
         if state == .idle {
+            // Out of the pool: its idle timer stops (the response timer starts once the request is written).
+            arm(.none)
             state = .active
             loop.markDirty(self)
         }
@@ -144,8 +146,7 @@ final class UpstreamConnection: DeadlineScheduled {
     /// The exchange gave up (its client left): the connection cannot be reused.
     func abandon() {
         exchange = nil
-        close()
-        pool.connectionClosed(self)
+        closeAndRelease()
     }
 
     // MARK: - Events
@@ -158,8 +159,7 @@ final class UpstreamConnection: DeadlineScheduled {
             finishConnecting()
         case .idle:
             // An idle connection reads nothing: the upstream closed it, or sent bytes it must not have.
-            close()
-            pool.connectionClosed(self)
+            closeAndRelease()
         case .active:
             if events.contains(.writable) { flush() }
             guard state == .active else { return }
@@ -183,8 +183,7 @@ final class UpstreamConnection: DeadlineScheduled {
         switch expired {
         case .none: return
         case .idle:
-            close()
-            pool.connectionClosed(self)
+            if state == .idle { closeAndRelease() }
         case .connect: fail(.connectTimeout)
         case .response: fail(.responseTimeout)
         case .read: fail(.readTimeout)
@@ -261,8 +260,7 @@ final class UpstreamConnection: DeadlineScheduled {
         case .end:
             exchange?.upstreamEnded()
             exchange = nil
-            close()
-            pool.connectionClosed(self)
+            closeAndRelease()
         case .error(let error):
             fail(error.kind == .truncated ? .reset : .badResponse)
         default:
@@ -306,9 +304,8 @@ final class UpstreamConnection: DeadlineScheduled {
                     arm(.idle)
                     updateInterest()
                     pool.connectionReady(self)
-                } else if state != .closed {
-                    close()
-                    pool.connectionClosed(self)
+                } else {
+                    closeAndRelease()
                 }
                 return
             case .error(let error):
@@ -321,8 +318,7 @@ final class UpstreamConnection: DeadlineScheduled {
     private func fail(_ failure: UpstreamFailure) {
         let exchange = self.exchange
         self.exchange = nil
-        close()
-        pool.connectionClosed(self)
+        closeAndRelease()
         exchange?.upstreamFailed(failure)
     }
 
@@ -368,7 +364,15 @@ final class UpstreamConnection: DeadlineScheduled {
         interest = wanted
     }
 
-    /// Closes the socket (idempotent). The pool is told by the caller.
+    /// Closes the socket and gives its place in the pool back, once: a connection closed already (by a timer, a
+    /// failure, the upstream) is not counted closed again when its exchange gives up.
+    private func closeAndRelease() {
+        guard state != .closed else { return }
+        close()
+        pool.connectionClosed(self)
+    }
+
+    /// Closes the socket (idempotent). The pool is told by the caller (``closeAndRelease()``).
     func close() {
         guard state != .closed else { return }
         state = .closed

@@ -193,7 +193,9 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
 
     func attach(_ connection: UpstreamConnection) {
         guard !ended else {
-            pool.connectionReady(connection)  // the client left while waiting: the connection serves the next
+            // The client left while waiting: the connection serves the next (one still connecting goes to the pool
+            // itself once connected: listed now, it would be listed twice).
+            if connection.state == .idle { pool.connectionReady(connection) }
             return
         }
         self.connection = connection
