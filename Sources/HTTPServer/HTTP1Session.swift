@@ -542,6 +542,10 @@ final class HTTP1Session: ConnectionProtocolHandler {
     private func fail(status: Int, reason: String, label: String, _ connection: Connection) {
         acceptingRequests = false
         bodyState = .none
+        // What was reserved for the body goes back now: the input is discarded from here (not when the connection has
+        // finished lingering, up to seconds later).
+        connection.releaseBodyBytes(bodyReserved)
+        bodyReserved = 0
         connection.releaseReceivingSlot()
         connection.lingerOnClose = true
         context.observer?.connectionError(reason: label)

@@ -195,6 +195,25 @@ struct BodyLimitTests {
         }
     }
 
+    /// A body refused as too slow gives its reservation back with the 408, not when the connection has finished
+    /// lingering (2 s later): heads that announce large bodies and send nothing held the budget that long longer
+    /// (audit 13: 16 of them held the whole 256 MiB, 503 for everyone else for ~7 s per round).
+    @Test func aBodyRefusedAsTooSlowGivesItsReservationBackAtOnce() throws {
+        try withServer(
+            configure: {
+                $0.minBodyRate = 1000
+                $0.bodyRateGrace = .milliseconds(200)
+            }
+        ) { server, port in
+            let client = try RawClient(port: port)
+            try client.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1000000\r\n\r\n")
+            #expect(eventually { server.bufferedBodyBytes == 1_000_000 })
+            #expect(try client.readResponse(timeout: 3).status == 408)
+            // The connection lingers (reading and dropping) for 2 s; the budget is back well before.
+            #expect(eventually(timeout: 0.5) { server.bufferedBodyBytes == 0 })
+        }
+    }
+
     @Test func aBodyMustFinishWithinTheTotalTime() throws {
         try withServer(
             configure: {
