@@ -15,13 +15,37 @@ struct Rows {
         var version: String?
     }
 
+    /// The rows' ``Info`` values, the first row's held inline (most exchanges have one row: no array for it).
+    struct InfoList {
+        private var first = Info()
+        /// Rows 1 and on.
+        private var more: [Info] = []
+
+        init() {}
+
+        init(count: Int) {
+            if count > 1 { more = Array(repeating: Info(), count: count - 1) }
+        }
+
+        subscript(row: Int) -> Info {
+            get { row == 0 ? first : more[row - 1] }
+            _modify {
+                if row == 0 {
+                    yield &first
+                } else {
+                    yield &more[row - 1]
+                }
+            }
+        }
+    }
+
     let featureCount: Int
     let classCount: Int
     let attributeCount: Int
     private(set) var count = 0
     /// `count * featureCount` values, row after row.
     var features: [FeatureValue] = []
-    var info: [Info] = []
+    var info = InfoList()
     /// `count * classCount` values, meaningful where ``Info/hasProbabilities`` is true; empty until a row sets some
     /// (``prepareProbabilities()``): most responses carry none, and an array costs an allocation per exchange.
     private(set) var probabilities: [Double] = []
@@ -37,10 +61,19 @@ struct Rows {
     /// Sets the row count: every row with all features missing and nothing else.
     mutating func reset(count: Int) {
         self.count = count
-        features = Array(repeating: .missing, count: count * featureCount)
-        info = Array(repeating: Info(), count: count)
+        features = Rows.missing(count * featureCount)
+        info = InfoList(count: count)
         probabilities = []
         attributes = Array(repeating: nil, count: count * attributeCount)
+    }
+
+    /// `count` missing values (as `Array(repeating:count:)`, with no copy of a value per element).
+    static func missing(_ count: Int) -> [FeatureValue] {
+        guard count > 0 else { return [] }
+        return [FeatureValue](unsafeUninitializedCapacity: count) { buffer, initialized in
+            for i in 0..<count { (buffer.baseAddress! + i).initialize(to: .missing) }
+            initialized = count
+        }
     }
 
     /// Sets probability `index` of `row`, allocating the rows' probabilities at the first one.
@@ -51,7 +84,7 @@ struct Rows {
 
     /// Every row's prediction is set, or the error names the first row without one.
     func checkPredictions() throws(CaptureError) {
-        if let row = info.firstIndex(where: { $0.prediction == nil }) {
+        for row in 0..<count where info[row].prediction == nil {
             throw CaptureError(.missingField, "no prediction for row \(row)")
         }
     }
@@ -89,7 +122,9 @@ struct Rows {
             event.prediction = info.prediction ?? .number(0)
             event.predictionClass = info.predictionClass
             event.score = info.score
-            if info.hasProbabilities {
+            if info.hasProbabilities && count == 1 {
+                event.probabilities = probabilities  // shared, not copied: the row's are all there are
+            } else if info.hasProbabilities {
                 if event.probabilities.count != classCount {
                     event.probabilities = Array(repeating: 0, count: classCount)
                 }
