@@ -9,15 +9,28 @@ struct Fallback: Error {}
 /// the message), and the byte comparisons of keys and names.
 extension Scanner {
     /// The byte at the cursor after whitespace; 0 at the end (never a byte the readers act on, so it falls back).
+    /// Whitespace is JSON's four bytes, as ``Scanner`` skips it (here, inlined: the scanner's own is another
+    /// module's call).
     @inline(__always) mutating func nextByte() -> UInt8 {
-        skipWhitespace()
-        return pos < end ? base[pos] : 0
+        while pos < end {
+            let b = base[pos]
+            guard b <= 0x20 && (b == 0x20 || b == 0x0A || b == 0x0D || b == 0x09) else { return b }
+            pos &+= 1
+        }
+        return 0
     }
 
     /// Consumes `byte`, the next byte after whitespace, or falls back.
     @inline(__always) mutating func consume(_ byte: UInt8) throws(Fallback) {
         guard nextByte() == byte else { throw Fallback() }
         pos &+= 1
+    }
+
+    /// Consumes `byte` when it is the next byte after whitespace.
+    @inline(__always) mutating func take(_ byte: UInt8) -> Bool {
+        guard nextByte() == byte else { return false }
+        pos &+= 1
+        return true
     }
 
     /// An object's next key with its ':'. Keys with escapes fall back: they are compared byte for byte.
@@ -65,12 +78,16 @@ extension Scanner {
 
     /// After an object member: true at ',', false at '}'.
     @inline(__always) mutating func moreMembers() throws(Fallback) -> Bool {
-        do { return try objectContinues() } catch { throw Fallback() }
+        if take(0x2C) { return true }
+        try consume(0x7D)
+        return false
     }
 
     /// After an array element: true at ',', false at ']'.
     @inline(__always) mutating func moreElements() throws(Fallback) -> Bool {
-        do { return try arrayContinues() } catch { throw Fallback() }
+        if take(0x2C) { return true }
+        try consume(0x5D)
+        return false
     }
 
     /// After the body's value: only whitespace may follow.
@@ -80,9 +97,10 @@ extension Scanner {
 
     /// Whether the bytes of `token` are `text`.
     @inline(__always) func token(_ token: StringToken, is text: StaticString) -> Bool {
-        guard token.count == text.utf8CodeUnitCount else { return false }
+        let count = token.end &- token.start
+        guard count == text.utf8CodeUnitCount else { return false }
         let want = text.utf8Start
-        for i in 0..<token.count where base[token.start &+ i] != want[i] { return false }
+        for i in 0..<count where base[token.start &+ i] != want[i] { return false }
         return true
     }
 
@@ -103,7 +121,7 @@ extension Scanner {
             return false
         }
         pos &+= 1
-        if objectIsEmpty() { return false }
+        if take(0x7D) { return false }
         var seen = false
         var set = false
         repeat {

@@ -67,10 +67,10 @@ extension CaptureDecoder {
         _ rows: inout Rows
     ) throws(Fallback) {
         try s.consume(0x7B)
-        guard !s.objectIsEmpty() else { throw Fallback() }
+        guard !s.take(0x7D) else { throw Fallback() }
         repeat {
             let key = try s.plainKey()
-            switch key.count {
+            switch key.end &- key.start {
             case 4 where s.token(key, is: "name"):
                 try tensor.note(.name)
                 tensor.name = try s.plainString()
@@ -80,16 +80,20 @@ extension CaptureDecoder {
             case 8 where s.token(key, is: "datatype"):
                 try tensor.note(.datatype)
                 let type = try s.plainString()
-                guard let found = Tensor.datatypes.firstIndex(where: { s.token(type, is: $0) }) else {
-                    throw Fallback()
+                let datatypes = Tensor.datatypes
+                var found = datatypes.count
+                for (i, name) in datatypes.enumerated() where s.token(type, is: name) {
+                    found = i
+                    break
                 }
-                tensor.isBytes = found == Tensor.datatypes.count - 1
+                guard found < datatypes.count else { throw Fallback() }
+                tensor.isBytes = found == datatypes.count - 1
             case 10 where s.token(key, is: "parameters"):
                 try tensor.note(.parameters)
                 if try s.flag("binary_data_size", presence: true, depth: 4) { throw Fallback() }
             case 4 where s.token(key, is: "data"):
                 try tensor.note(.data)
-                s.skipWhitespace()
+                _ = s.nextByte()
                 tensor.data = s.pos
                 if tensor.members.isSuperset(of: [.name, .shape]) {
                     let sink = try directSink(s, tensor, index, &state, &rows)

@@ -64,10 +64,10 @@ extension CaptureDecoder {
         var inputs = 0
         var parameters = false
         var outputs = false
-        if !s.objectIsEmpty() {
+        if !s.take(0x7D) {
             repeat {
                 let key = try s.plainKey()
-                switch key.count {
+                switch key.end &- key.start {
                 case 6 where s.token(key, is: "inputs"):
                     guard inputs == 0 else { throw Fallback() }
                     inputs = try directInputs(&s, &state, &rows)
@@ -101,17 +101,14 @@ extension CaptureDecoder {
     private func directRequestedOutputs(_ s: inout Scanner) throws(Fallback) {
         guard s.nextByte() == 0x5B else { return try s.skip(depth: 2) }
         s.pos &+= 1
-        if s.nextByte() == 0x5D {
-            s.pos &+= 1
-            return
-        }
+        if s.take(0x5D) { return }
         repeat {
             guard s.nextByte() == 0x7B else {
                 try s.skip(depth: 3)
                 continue
             }
             s.pos &+= 1
-            if s.objectIsEmpty() { continue }
+            if s.take(0x7D) { continue }
             var parameters = false
             repeat {
                 let key = try s.plainKey()

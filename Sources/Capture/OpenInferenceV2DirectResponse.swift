@@ -9,10 +9,10 @@ extension CaptureDecoder {
         var outputs = false
         var versionRead = false
         var version: String?
-        if !s.objectIsEmpty() {
+        if !s.take(0x7D) {
             repeat {
                 let key = try s.plainKey()
-                switch key.count {
+                switch key.end &- key.start {
                 case 7 where s.token(key, is: "outputs"):
                     guard !outputs else { throw Fallback() }
                     outputs = true

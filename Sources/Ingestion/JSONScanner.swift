@@ -9,7 +9,7 @@ package struct StringToken {
     package var start: Int
     package var end: Int
     package var hasEscapes: Bool
-    package var count: Int { end - start }
+    var count: Int { end - start }
 }
 
 /// A scanned JSON number: its bytes, its value and whether it has neither fraction nor exponent.
@@ -41,11 +41,11 @@ package struct Scanner {
 
     @inline(__always) var atEnd: Bool { pos >= end }
 
-    @usableFromInline @inline(__always) func error(_ message: String, at offset: Int? = nil) -> SyntaxError {
+    @inline(__always) func error(_ message: String, at offset: Int? = nil) -> SyntaxError {
         SyntaxError(offset: offset ?? pos, message: message)
     }
 
-    @inlinable @inline(__always) package mutating func skipWhitespace() {
+    @inline(__always) mutating func skipWhitespace() {
         while pos < end {
             let b = base[pos]
             if b > 0x20 { return }  // the common case: one compare for any non-blank byte
@@ -59,7 +59,7 @@ package struct Scanner {
         return pos < end ? base[pos] : nil
     }
 
-    @usableFromInline func describe(_ byte: UInt8?) -> String {
+    func describe(_ byte: UInt8?) -> String {
         guard let byte else { return "end of input" }
         if byte >= 0x21 && byte < 0x7F { return "'\(Character(Unicode.Scalar(byte)))'" }
         return "byte 0x" + String(byte, radix: 16, uppercase: true)
@@ -75,7 +75,7 @@ package struct Scanner {
     }
 
     /// After an object member: consumes ',' (returns true) or '}' (returns false).
-    @inlinable @inline(__always) package mutating func objectContinues() throws(SyntaxError) -> Bool {
+    @inline(__always) mutating func objectContinues() throws(SyntaxError) -> Bool {
         skipWhitespace()
         if pos < end {
             let b = base[pos]
@@ -88,7 +88,7 @@ package struct Scanner {
     }
 
     /// After an array element: consumes ',' (returns true) or ']' (returns false).
-    @inlinable @inline(__always) package mutating func arrayContinues() throws(SyntaxError) -> Bool {
+    @inline(__always) mutating func arrayContinues() throws(SyntaxError) -> Bool {
         skipWhitespace()
         if pos < end {
             let b = base[pos]
@@ -101,7 +101,7 @@ package struct Scanner {
     }
 
     /// At '{' (already consumed): whether the object is empty (consumes '}' then).
-    @inlinable @inline(__always) package mutating func objectIsEmpty() -> Bool {
+    @inline(__always) mutating func objectIsEmpty() -> Bool {
         skipWhitespace()
         if pos < end && base[pos] == 0x7D {
             pos += 1
