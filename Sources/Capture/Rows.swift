@@ -52,7 +52,7 @@ struct Rows {
     /// `count * attributeCount` values.
     var attributes: [String?] = []
 
-    init(schema: Schema) {
+    init(schema: borrowing Schema) {
         featureCount = schema.features.count
         classCount = schema.classes.count
         attributeCount = schema.attributeNames.count
