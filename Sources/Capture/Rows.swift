@@ -15,37 +15,13 @@ struct Rows {
         var version: String?
     }
 
-    /// The rows' ``Info`` values, the first row's held inline (most exchanges have one row: no array for it).
-    struct InfoList {
-        private var first = Info()
-        /// Rows 1 and on.
-        private var more: [Info] = []
-
-        init() {}
-
-        init(count: Int) {
-            if count > 1 { more = Array(repeating: Info(), count: count - 1) }
-        }
-
-        subscript(row: Int) -> Info {
-            get { row == 0 ? first : more[row - 1] }
-            _modify {
-                if row == 0 {
-                    yield &first
-                } else {
-                    yield &more[row - 1]
-                }
-            }
-        }
-    }
-
     let featureCount: Int
     let classCount: Int
     let attributeCount: Int
     private(set) var count = 0
     /// `count * featureCount` values, row after row.
     var features: [FeatureValue] = []
-    var info = InfoList()
+    var info: [Info] = []
     /// `count * classCount` values, meaningful where ``Info/hasProbabilities`` is true; empty until a row sets some
     /// (``prepareProbabilities()``): most responses carry none, and an array costs an allocation per exchange.
     private(set) var probabilities: [Double] = []
@@ -62,7 +38,10 @@ struct Rows {
     mutating func reset(count: Int) {
         self.count = count
         features = Rows.missing(count * featureCount)
-        info = InfoList(count: count)
+        info = [Info](unsafeUninitializedCapacity: count) { buffer, initialized in
+            for i in 0..<count { (buffer.baseAddress! + i).initialize(to: Info()) }
+            initialized = count
+        }
         probabilities = []
         attributes = Array(repeating: nil, count: count * attributeCount)
     }
