@@ -17,6 +17,9 @@ public struct CaptureDecoder: Sendable {
 
     let reader: ValueReader
     let mapping: CompiledMapping?
+    /// Whether v2 exchanges are first read from their bytes (``decodeOpenInferenceV2Directly(_:_:_:)``), the tape
+    /// path reading only those it leaves; set where the configuration allows it. Tests turn it off to compare.
+    var readsV2Directly: Bool
 
     /// Checks the configuration: `custom` is required for (and only for) ``CaptureProtocol/custom``, with a
     /// prediction pointer; its feature and attribute names must be the schema's and its pointers valid. The error
@@ -28,6 +31,7 @@ public struct CaptureDecoder: Sendable {
         self.schema = schema
         self.outputs = outputs
         reader = ValueReader(schema: schema)
+        readsV2Directly = Self.canReadV2Directly(`protocol`, schema, outputs)
         switch (`protocol`, custom) {
         case (.custom, nil):
             throw CaptureConfigError(field: "custom", message: "protocol 'custom' needs a mapping")
@@ -69,7 +73,10 @@ public struct CaptureDecoder: Sendable {
         case .kserveV1:
             try decodeKServeV1(parse(request, "request"), parse(response, "response"), &rows)
         case .openInferenceV2:
-            try decodeOpenInferenceV2(parse(request, "request"), parse(response, "response"), &rows)
+            if !decodeOpenInferenceV2Directly(request, response, &rows) {
+                rows = Rows(schema: schema)
+                try decodeOpenInferenceV2(parse(request, "request"), parse(response, "response"), &rows)
+            }
         case .mlflow:
             try decodeMLflow(parse(request, "request"), parse(response, "response"), &rows)
         case .custom:

@@ -28,7 +28,7 @@ struct Rows {
     /// `count * attributeCount` values.
     var attributes: [String?] = []
 
-    init(schema: Schema) {
+    init(schema: borrowing Schema) {
         featureCount = schema.features.count
         classCount = schema.classes.count
         attributeCount = schema.attributeNames.count
@@ -37,10 +37,22 @@ struct Rows {
     /// Sets the row count: every row with all features missing and nothing else.
     mutating func reset(count: Int) {
         self.count = count
-        features = Array(repeating: .missing, count: count * featureCount)
-        info = Array(repeating: Info(), count: count)
+        features = Rows.missing(count * featureCount)
+        info = [Info](unsafeUninitializedCapacity: count) { buffer, initialized in
+            for i in 0..<count { (buffer.baseAddress! + i).initialize(to: Info()) }
+            initialized = count
+        }
         probabilities = []
         attributes = Array(repeating: nil, count: count * attributeCount)
+    }
+
+    /// `count` missing values (as `Array(repeating:count:)`, with no copy of a value per element).
+    static func missing(_ count: Int) -> [FeatureValue] {
+        guard count > 0 else { return [] }
+        return [FeatureValue](unsafeUninitializedCapacity: count) { buffer, initialized in
+            for i in 0..<count { (buffer.baseAddress! + i).initialize(to: .missing) }
+            initialized = count
+        }
     }
 
     /// Sets probability `index` of `row`, allocating the rows' probabilities at the first one.
@@ -51,7 +63,7 @@ struct Rows {
 
     /// Every row's prediction is set, or the error names the first row without one.
     func checkPredictions() throws(CaptureError) {
-        if let row = info.firstIndex(where: { $0.prediction == nil }) {
+        for row in 0..<count where info[row].prediction == nil {
             throw CaptureError(.missingField, "no prediction for row \(row)")
         }
     }
@@ -89,7 +101,9 @@ struct Rows {
             event.prediction = info.prediction ?? .number(0)
             event.predictionClass = info.predictionClass
             event.score = info.score
-            if info.hasProbabilities {
+            if info.hasProbabilities && count == 1 {
+                event.probabilities = probabilities  // shared, not copied: the row's are all there are
+            } else if info.hasProbabilities {
                 if event.probabilities.count != classCount {
                     event.probabilities = Array(repeating: 0, count: classCount)
                 }

@@ -1,38 +1,38 @@
 /// A JSON syntax error at a byte offset of the scanned buffer.
-struct SyntaxError: Error {
-    var offset: Int
-    var message: String
+package struct SyntaxError: Error {
+    package var offset: Int
+    package var message: String
 }
 
 /// A scanned JSON string: the raw bytes between the quotes (escapes not yet decoded).
-struct StringToken {
-    var start: Int
-    var end: Int
-    var hasEscapes: Bool
+package struct StringToken {
+    package var start: Int
+    package var end: Int
+    package var hasEscapes: Bool
     var count: Int { end - start }
 }
 
 /// A scanned JSON number: its bytes, its value and whether it has neither fraction nor exponent.
-struct NumberToken {
-    var start: Int
-    var end: Int
-    var value: Double
-    var isInteger: Bool
+package struct NumberToken {
+    package var start: Int
+    package var end: Int
+    package var value: Double
+    package var isInteger: Bool
 }
 
 /// The maximum nesting level of arrays and objects, the event object being level 1 (the enclosing batch array of a
 /// JSON body is not counted).
-let maximumDepth = 64
+package let maximumDepth = 64
 
 /// A cursor over UTF-8 bytes that validates and tokenizes JSON (RFC 8259) without allocating.
 ///
 /// All reads are bounds-checked against `end`; `base` is only dereferenced below `end`.
-struct Scanner {
-    let base: UnsafePointer<UInt8>
-    var pos: Int
-    let end: Int
+package struct Scanner {
+    package let base: UnsafePointer<UInt8>
+    package var pos: Int
+    package let end: Int
 
-    init(_ buffer: UnsafeBufferPointer<UInt8>, from start: Int = 0, to end: Int? = nil) {
+    package init(_ buffer: UnsafeBufferPointer<UInt8>, from start: Int = 0, to end: Int? = nil) {
         // An empty buffer may have a nil base address; point at a static NUL byte instead (never read: end is 0).
         base = buffer.baseAddress ?? ("" as StaticString).utf8Start
         pos = start
@@ -111,7 +111,7 @@ struct Scanner {
     }
 
     /// Reads `"key":` and returns the key token; the cursor is then before the value.
-    @inline(__always) mutating func key() throws(SyntaxError) -> StringToken {
+    @inline(__always) package mutating func key() throws(SyntaxError) -> StringToken {
         skipWhitespace()
         guard pos < end, base[pos] == 0x22 else {
             throw error("expected string key in object, found \(describe(pos < end ? base[pos] : nil))")
@@ -134,7 +134,7 @@ struct Scanner {
     // MARK: Strings
 
     /// At '"': scans a string, validating escapes (including surrogate pairs) and UTF-8.
-    mutating func string() throws(SyntaxError) -> StringToken {
+    package mutating func string() throws(SyntaxError) -> StringToken {
         let open = pos
         pos += 1
         let start = pos
@@ -260,7 +260,7 @@ struct Scanner {
     }
 
     /// The bytes of a token without escapes, as a buffer into the scanned input.
-    @inline(__always) func raw(_ token: StringToken) -> UnsafeBufferPointer<UInt8> {
+    @inline(__always) package func raw(_ token: StringToken) -> UnsafeBufferPointer<UInt8> {
         UnsafeBufferPointer(start: base + token.start, count: token.count)
     }
 
@@ -328,21 +328,21 @@ struct Scanner {
     }
 
     /// The decoded string value of a validated token.
-    func makeString(_ token: StringToken, scratch: inout [UInt8]) -> String {
+    package func makeString(_ token: StringToken, scratch: inout [UInt8]) -> String {
         if !token.hasEscapes { return makeUTF8String(raw(token)) }
         unescape(token, into: &scratch)
         return scratch.withUnsafeBufferPointer { makeUTF8String($0) }
     }
 
     /// The raw bytes between `start` and `end` as a String (used for number text).
-    func text(_ start: Int, _ end: Int) -> String {
+    package func text(_ start: Int, _ end: Int) -> String {
         makeUTF8String(UnsafeBufferPointer(start: base + start, count: end - start))
     }
 
     // MARK: Numbers
 
     /// At '-' or a digit: scans and converts a number per RFC 8259.
-    @inline(__always) mutating func number() throws(SyntaxError) -> NumberToken {
+    @inline(__always) package mutating func number() throws(SyntaxError) -> NumberToken {
         let start = pos
         switch NumberParser.scan(base, pos, end) {
         case .success(let (next, value, isInteger)):
@@ -356,7 +356,7 @@ struct Scanner {
     // MARK: Literals and skipping
 
     /// At 't', 'f' or 'n': consumes the literal and returns its bool (nil for `null`).
-    mutating func literal() throws(SyntaxError) -> Bool? {
+    package mutating func literal() throws(SyntaxError) -> Bool? {
         let b = base[pos]
         if b == 0x74, pos + 4 <= end, base[pos + 1] == 0x72, base[pos + 2] == 0x75, base[pos + 3] == 0x65 {
             pos += 4
@@ -376,7 +376,7 @@ struct Scanner {
     }
 
     /// Validates and skips one value of any type at nesting level `depth` (the event object is level 1).
-    mutating func skipValue(depth: Int) throws(SyntaxError) {
+    package mutating func skipValue(depth: Int) throws(SyntaxError) {
         skipWhitespace()
         guard pos < end else { throw error("expected a value, found end of input") }
         switch base[pos] {
