@@ -112,6 +112,8 @@ final class Connection: DeadlineScheduled {
     unowned(unsafe) let loop: EventLoop
     let transport: any ConnectionTransport
     let remoteAddress: String
+    /// Replaced only from within its own ``ConnectionProtocolHandler/process(_:)`` (HTTP/1 switching to HTTP/2), which
+    /// ``process()`` relies on to keep it in a local.
     @exclusivity(unchecked) var protocolHandler: any ConnectionProtocolHandler
     @exclusivity(unchecked) var input = InputBuffer()
     @exclusivity(unchecked) var output = OutputQueue()
@@ -297,14 +299,18 @@ final class Connection: DeadlineScheduled {
     /// the timer. Called by the loop after anything touched this connection.
     func process() {
         guard !isClosed else { return }
-        if !lingering && !inputClosed && transport.hasBufferedInput && protocolHandler.wantsInput(self) {
+        // The handler in a local: each read of the stored existential would retain and release it around its call.
+        // Only `process(_:)` replaces it (HTTP/1 switching to HTTP/2), so the local is refreshed after that call.
+        var handler = protocolHandler
+        if !lingering && !inputClosed && transport.hasBufferedInput && handler.wantsInput(self) {
             readInput()
             if isClosed { return }
         }
         if !lingering {
             for _ in 0..<64 {
-                protocolHandler.process(self)
+                handler.process(self)
                 if isClosed { return }
+                if handler !== protocolHandler { handler = protocolHandler }
                 if output.isEmpty { break }
                 let responsesBefore = output.pendingResponses
                 let result = output.write(to: transport, scratch: loop.iovecScratch) { completed in
@@ -314,14 +320,14 @@ final class Connection: DeadlineScheduled {
                 case .bytes(let count):
                     if count > 0 {
                         didWrite = true
-                        protocolHandler.outputWritten(self)
+                        handler.outputWritten(self)
                     }
                 case .wouldBlock:
                     // Only bytes that went out restart the write-stall timer: a peer that keeps the socket
                     // full while trickling input must not keep the connection alive forever.
                     if output.lastWriteBytes > 0 {
                         didWrite = true
-                        protocolHandler.outputWritten(self)
+                        handler.outputWritten(self)
                     }
                 case .endOfFile:
                     break
@@ -332,20 +338,20 @@ final class Connection: DeadlineScheduled {
                 // Written responses free pipelining capacity: let the protocol take more requests; a protocol
                 // that held output back produces the rest now that the queue is empty.
                 if !output.isEmpty { break }
-                if output.pendingResponses == responsesBefore && !protocolHandler.hasMoreOutput(self) { break }
+                if output.pendingResponses == responsesBefore && !handler.hasMoreOutput(self) { break }
             }
-            if output.isEmpty && protocolHandler.isFinished(self) {
+            if output.isEmpty && handler.isFinished(self) {
                 finish()
                 if isClosed { return }
             }
-            if !inputClosed && transport.hasBufferedInput && protocolHandler.wantsInput(self) {
+            if !inputClosed && transport.hasBufferedInput && handler.wantsInput(self) {
                 loop.markDirty(self)  // decrypted input is waiting inside the transport
             }
-            if output.isEmpty && protocolHandler.hasMoreOutput(self) {
+            if output.isEmpty && handler.hasMoreOutput(self) {
                 loop.markDirty(self)  // the 64 rounds above ran out: continue after the other connections
             }
         }
-        updateRegistration()
+        updateRegistration(handler)
     }
 
     /// All responses are written: close now, or half-close and linger when the peer may still be
@@ -375,7 +381,8 @@ final class Connection: DeadlineScheduled {
         discardInput()
     }
 
-    private func updateRegistration() {
+    /// `handler`: ``protocolHandler``, held by the caller (see ``process()``).
+    private func updateRegistration(_ handler: any ConnectionProtocolHandler) {
         var interest: EpollEvents = []
         if lingering {
             interest = [.readable, .readHangup]
@@ -383,7 +390,7 @@ final class Connection: DeadlineScheduled {
             if !inputClosed {
                 // Without input wanted, still notice a peer that leaves (FIN), so that work waiting for it (an
                 // admission) is cancelled; what it sent before leaving is read then, at most a socket buffer.
-                interest.formUnion(protocolHandler.wantsInput(self) ? [.readable, .readHangup] : [.readHangup])
+                interest.formUnion(handler.wantsInput(self) ? [.readable, .readHangup] : [.readHangup])
             }
             if !output.isEmpty || transport.wantsWritable { interest.insert(.writable) }
         }
@@ -400,7 +407,7 @@ final class Connection: DeadlineScheduled {
             } else if transport.isHandshaking {
                 .handshake
             } else {
-                protocolHandler.timerPhase(self)
+                handler.timerPhase(self)
             }
         if phase != timerPhase || (phase == .body && didRead) || (phase == .write && didWrite) {
             timerBase = loop.now
@@ -409,7 +416,7 @@ final class Connection: DeadlineScheduled {
         didWrite = false
         timerPhase = phase
         loop.schedule(
-            self, phase: phase, from: timerBase, notAfter: phase == .body ? protocolHandler.bodyDeadline(self) : nil)
+            self, phase: phase, from: timerBase, notAfter: phase == .body ? handler.bodyDeadline(self) : nil)
     }
 
     /// Closes the socket at once, dropping queued output. `reason` goes to the observer when not nil.

@@ -319,7 +319,7 @@ final class HTTP1Session: ConnectionProtocolHandler {
     // MARK: - Bodies
 
     /// Asks the handler whether the body announced by `head` may be received.
-    private func askAdmission(_ head: HTTP1Parser.Head, contentLength: Int?, _ connection: Connection) {
+    private func askAdmission(_ head: consuming HTTP1Parser.Head, contentLength: Int?, _ connection: Connection) {
         guard context.handler.screensRequestBodies else {
             // Nothing to decide: admitted at once, without a round through the waiting state (a copy of the head).
             bodyState = .admitted(head: head, contentLength: contentLength)
@@ -353,7 +353,9 @@ final class HTTP1Session: ConnectionProtocolHandler {
             return true
         case .awaitingAdmission:
             return false
-        case .admitted(let head, let contentLength):
+        case .admitted:
+            // Moved out, not copied: `startBody` sets the state that follows (or puts this one back).
+            guard case .admitted(let head, let contentLength) = takeBodyState() else { return false }
             return startBody(head, contentLength: contentLength, connection)
         case .streaming(let stream, _):
             return streamBody(stream, connection)
@@ -375,14 +377,19 @@ final class HTTP1Session: ConnectionProtocolHandler {
         }
     }
 
-    /// Claims a receiving slot and reserves a fixed-length body; answers 503 when either is exhausted.
-    private func startBody(_ head: HTTP1Parser.Head, contentLength: Int?, _ connection: Connection) -> Bool {
+    /// Claims a receiving slot and reserves a fixed-length body; answers 503 when either is exhausted. Called with
+    /// the body state `.admitted(head, contentLength)` taken out (``takeBodyState()``): sets the state that follows,
+    /// `.admitted` again while the body waits for the budget.
+    private func startBody(_ head: consuming HTTP1Parser.Head, contentLength: Int?, _ connection: Connection) -> Bool {
         let streamed = context.handler.streamsRequestBodies
         let wanted =
             streamed ? min(contentLength ?? Self.streamedBodyWindow, Self.streamedBodyWindow) : contentLength ?? 0
         switch reserve(wanted, connection, head: head) {
         case .reserved: break
-        case .connectionLimit, .processLimit: return false
+        case .connectionLimit, .processLimit:
+            // Waiting for the connection's earlier requests (a refusal has set the state to `.none`).
+            if bodyWaitsForBudget { bodyState = .admitted(head: head, contentLength: contentLength) }
+            return false
         }
         guard connection.claimReceivingSlot() else {
             connection.releaseBodyBytes(wanted)
@@ -460,6 +467,14 @@ final class HTTP1Session: ConnectionProtocolHandler {
         encodeReadyResponses(connection)
     }
 
+    /// The body's state, moved out: ``bodyState`` is `.none` until the caller sets another. Binding the payload of
+    /// the stored enum instead would copy the request head in it.
+    private func takeBodyState() -> BodyState {
+        var state = BodyState.none
+        swap(&state, &bodyState)
+        return state
+    }
+
     /// Reserves `count` body bytes: waits (``bodyWaitsForBudget``) when the connection's earlier requests
     /// hold its share, answers 503 when the process-wide budget is exhausted or nothing would free the share.
     private func reserve(_ count: Int, _ connection: Connection, head: HTTP1Parser.Head) -> BodyReservation {
@@ -512,7 +527,7 @@ final class HTTP1Session: ConnectionProtocolHandler {
     /// Makes the request's slot and hands it to the handler: whole (`body`), or with its body to come through
     /// `bodyStream` (then the body's state and reservation stay until it ends).
     private func dispatch(
-        _ head: HTTP1Parser.Head, body: [UInt8], bodyStream: HTTPRequestBodyStream?, _ connection: Connection
+        _ head: consuming HTTP1Parser.Head, body: [UInt8], bodyStream: HTTPRequestBodyStream?, _ connection: Connection
     ) {
         let id = nextRequestID
         nextRequestID &+= 1
@@ -529,11 +544,10 @@ final class HTTP1Session: ConnectionProtocolHandler {
             bodyState = .none
             bodyReserved = 0
         }
-        var httpRequest = HTTPRequest(
+        let httpRequest = HTTPRequest(
             method: head.method, path: head.path, query: head.query, version: head.version, headers: head.headers,
             body: body, protocolName: head.version == .http1_0 ? "http/1.0" : "http/1.1",
-            remoteAddress: connection.remoteAddress)
-        httpRequest.bodyStream = bodyStream
+            remoteAddress: connection.remoteAddress, bodyStream: bodyStream)
         context.handler.handle(
             httpRequest, respond: HTTPResponder(connection: connection, requestID: id))
     }

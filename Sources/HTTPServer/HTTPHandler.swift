@@ -9,8 +9,9 @@
 ///   (until the peer resets it or the shutdown deadline passes); on HTTP/1.1 it also blocks the
 ///   responses pipelined after it, on HTTP/2 only its own stream waits.
 public protocol HTTPHandler: Sendable {
-    /// Handles one request; see the protocol's requirements.
-    func handle(_ request: HTTPRequest, respond: HTTPResponder)
+    /// Handles one request; see the protocol's requirements. The request is the handler's (`consuming`: a handler
+    /// that keeps it, like the reverse proxy, stores it without a copy; one that does not may declare it borrowed).
+    func handle(_ request: consuming HTTPRequest, respond: HTTPResponder)
 
     /// Decides whether the server may receive the body announced by `head` (an HTTP/1.x request with
     /// `Content-Length` > 0 or `Transfer-Encoding: chunked`, or an HTTP/2 HEADERS frame without

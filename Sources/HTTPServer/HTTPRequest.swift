@@ -42,7 +42,12 @@ public struct HTTPRequest: Sendable {
     public var remoteAddress: String
     /// For a handler that ``HTTPHandler/streamsRequestBodies``: the body still to come (`body` is then empty).
     var bodyStream: HTTPRequestBodyStream?
+    // The server builds its requests with the implicit memberwise initializer (all nine properties), kept by declaring
+    // the public initializer in an extension: an initializer written out here builds the request in a temporary, then
+    // copies it out and destroys the temporary (retains and releases of every field).
+}
 
+extension HTTPRequest {
     /// Creates a request; the server builds these, tests of handlers may too.
     public init(
         method: String, path: String, query: String? = nil, version: HTTPVersion = .http1_1,

@@ -227,6 +227,26 @@ struct BodyLimitTests {
         }
     }
 
+    @Test func aPipelinedBodyWaitsForTheConnectionsShareThenIsReceived() throws {
+        // The first body holds the connection's whole share until its (late) response is delivered: the second body
+        // waits, admitted, and is received once the share is back, with its own reservation (held until its own late
+        // response).
+        try withServer(configure: {
+            $0.maxBodySize = 1000
+            $0.maxConnectionBodyBytes = 1000
+        }) { server, port in
+            let client = try RawClient(port: port)
+            let body = String(repeating: "x", count: 800)
+            try client.send("POST /slow?ms=200 HTTP/1.1\r\nHost: t\r\nContent-Length: 800\r\n\r\n" + body)
+            try client.send("POST /slow?ms=1000 HTTP/1.1\r\nHost: t\r\nContent-Length: 800\r\n\r\n" + body)
+            #expect(eventually { server.bufferedBodyBytes == 800 })
+            #expect(try client.readResponse(timeout: 5).text == "slow")
+            #expect(eventually { server.bufferedBodyBytes == 800 })
+            #expect(try client.readResponse(timeout: 5).text == "slow")
+            #expect(eventually { server.bufferedBodyBytes == 0 })
+        }
+    }
+
     @Test func reservedConnectionsStillServeRequestsWithoutABody() throws {
         let observer = RecordingObserver()
         try withServer(

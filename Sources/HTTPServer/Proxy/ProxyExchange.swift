@@ -8,7 +8,10 @@
 final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDelegate {
     private let proxy: ReverseProxy
     private let pool: UpstreamPool
-    let request: HTTPRequest
+    /// The client's request, moved into the record at the end (nil from then on: no copy of it is made).
+    @exclusivity(unchecked) private var request: HTTPRequest?
+    /// The request's method is `HEAD` (its response has no body whatever its framing says).
+    private let isHEAD: Bool
     private let requestID: String
     /// The client sent no request id: the generated one is returned in the response.
     private let generatedID: Bool
@@ -41,12 +44,12 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
     @exclusivity(unchecked) private var ended = false
 
     init(
-        proxy: ReverseProxy, pool: UpstreamPool, request: HTTPRequest, requestID: String, generatedID: Bool,
+        proxy: ReverseProxy, pool: UpstreamPool, request: consuming HTTPRequest, requestID: String, generatedID: Bool,
         tap: ProxyTap, upstreamRequest: (head: [UInt8], body: [UInt8]?), stream: HTTPResponseStream
     ) {
         self.proxy = proxy
         self.pool = pool
-        self.request = request
+        self.isHEAD = request.method == "HEAD"
         self.requestID = requestID
         self.generatedID = generatedID
         self.tap = tap
@@ -72,10 +75,11 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
                 capturedRequest = []
             }
         }
+        self.request = request
     }
 
     func start() {
-        if let watcher, bodyStream == nil {
+        if let watcher, bodyStream == nil, let request {
             request.body.withUnsafeBytes { watcher.requestBody($0) }
             watcher.requestEnded(elapsed: 0)
         }
@@ -204,7 +208,7 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
         heldRequest = []
         heldBody = nil
         heldRequestBytes = 0
-        connection.begin(self, head: head, body: body, isHEAD: request.method == "HEAD", complete: requestComplete)
+        connection.begin(self, head: head, body: body, isHEAD: isHEAD, complete: requestComplete)
     }
 
     func upstreamHead(_ head: UpstreamResponseHead) {
@@ -216,7 +220,7 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
         let length: Int? =
             switch head.framing {
             case .contentLength(let n): n
-            case .none: request.method == "HEAD" ? Self.contentLength(head) : nil
+            case .none: isHEAD ? Self.contentLength(head) : nil
             case .chunked, .closeDelimited: nil
             }
         // An HTTP/1.x client gets the received field lines copied as bytes; HTTP/2 (HPACK) needs the `String`s.
@@ -304,7 +308,7 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
         stream.delegate = nil
         let now = pool.loop.now
         let record = ProxyExchangeRecord(
-            request: request, requestBody: capturedRequest, requestBodyOverLimit: requestOverLimit,
+            request: request.take()!, requestBody: capturedRequest, requestBodyOverLimit: requestOverLimit,
             requestID: requestID, tap: tap, status: cancelled ? nil : status,
             responseHeaders: responseHeaders, responseBody: captured, responseBodyOverLimit: overLimit,
             responseBodyBytes: bodyBytes, failure: failure, cancelled: cancelled,

@@ -95,8 +95,9 @@ public final class ReverseProxy: HTTPHandler, Sendable {
     /// Every body is admitted (the server's limits still apply): no admission round per request.
     public var screensRequestBodies: Bool { false }
 
-    /// Forwards `request` on the calling event loop's pool (the server calls it there).
-    public func handle(_ request: HTTPRequest, respond: HTTPResponder) {
+    /// Forwards `request` on the calling event loop's pool (the server calls it there). The request is consumed: the
+    /// exchange keeps it, uncopied, for its record.
+    public func handle(_ request: consuming HTTPRequest, respond: HTTPResponder) {
         guard let loop = respond.eventLoop, loop.isOnLoopThread, loop.index < pools.count else {
             respond(HTTPResponse(status: 500, text: "the proxy runs only on its server's event loops\n"))
             return
@@ -111,23 +112,20 @@ public final class ReverseProxy: HTTPHandler, Sendable {
         let clientID = request.headers[configuration.requestIDHeader].flatMap { $0.isEmpty ? nil : $0 }
         let requestID = clientID ?? configuration.makeRequestID()
         let tap = observer?.proxyRequestStarted(request, requestID: requestID) ?? ProxyTap()
-        // A whole body (HTTP/2) the watcher holds is offered before anything is encoded (the request is copied only
-        // then).
+        // A whole body (HTTP/2) the watcher holds is offered before anything is encoded.
         if let watcher = tap.watcher, request.bodyStream == nil, !request.body.isEmpty,
             request.body.count <= watcher.requestBodyHoldLimit,
             let replacement = watcher.rewriteRequestBody(request.body)
         {
-            var rewritten = request
-            rewritten.body = replacement
-            forward(rewritten, requestID: requestID, generatedID: clientID == nil, tap: tap, pool: pool, stream: stream)
-        } else {
-            forward(request, requestID: requestID, generatedID: clientID == nil, tap: tap, pool: pool, stream: stream)
+            request.body = replacement
         }
+        forward(
+            consume request, requestID: requestID, generatedID: clientID == nil, tap: tap, pool: pool, stream: stream)
     }
 
     /// Encodes `request` for the upstream and starts its exchange.
     private func forward(
-        _ request: HTTPRequest, requestID: String, generatedID: Bool, tap: ProxyTap, pool: UpstreamPool,
+        _ request: consuming HTTPRequest, requestID: String, generatedID: Bool, tap: ProxyTap, pool: UpstreamPool,
         stream: HTTPResponseStream
     ) {
         let bytes = ForwardedRequest.encode(
@@ -135,7 +133,7 @@ public final class ReverseProxy: HTTPHandler, Sendable {
             forwardedProto: configuration.forwardedProto, requestIDHeader: configuration.requestIDHeader,
             requestID: requestID, addRequestID: generatedID)
         let exchange = ProxyExchange(
-            proxy: self, pool: pool, request: request, requestID: requestID, generatedID: generatedID, tap: tap,
+            proxy: self, pool: pool, request: consume request, requestID: requestID, generatedID: generatedID, tap: tap,
             upstreamRequest: bytes, stream: stream)
         exchange.start()
     }

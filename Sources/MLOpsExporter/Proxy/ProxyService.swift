@@ -25,7 +25,9 @@ final class ProxyService: Sendable {
     final class ProxyFront: HTTPHandler {
         let current: PublishedReference<ReverseProxy>
         init(_ proxy: ReverseProxy) { current = PublishedReference(proxy) }
-        func handle(_ request: HTTPRequest, respond: HTTPResponder) { current.value.handle(request, respond: respond) }
+        func handle(_ request: consuming HTTPRequest, respond: HTTPResponder) {
+            current.value.handle(consume request, respond: respond)
+        }
         var streamsRequestBodies: Bool { true }
         /// Every body is admitted, as by the proxy (`admit` is not implemented here).
         var screensRequestBodies: Bool { false }
