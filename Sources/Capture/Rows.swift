@@ -37,22 +37,26 @@ struct Rows {
     /// Sets the row count: every row with all features missing and nothing else.
     mutating func reset(count: Int) {
         self.count = count
-        features = Rows.missing(count * featureCount)
-        info = [Info](unsafeUninitializedCapacity: count) { buffer, initialized in
-            for i in 0..<count { (buffer.baseAddress! + i).initialize(to: Info()) }
-            initialized = count
-        }
+        features = Rows.filled(count: count * featureCount) { .missing }
+        info = Rows.filled(count: count) { Info() }
         probabilities = []
-        attributes = Array(repeating: nil, count: count * attributeCount)
+        attributes = Rows.filled(count: count * attributeCount) { nil }
     }
 
-    /// `count` missing values (as `Array(repeating:count:)`, with no copy of a value per element).
-    static func missing(_ count: Int) -> [FeatureValue] {
+    /// `count` values made by `make` in a new array (empty without allocating when `count` is 0): made in place, not
+    /// copied from one value (a copy of an ``Info`` costs a retain per string, and destroying the original as much).
+    ///
+    /// Neither `Array(repeating:count:)` nor `Array(unsafeUninitializedCapacity:initializingWith:)`: both allocate
+    /// through the standard library's unspecialized `Array._allocateBufferUninitialized(minimumCapacity:)`, which
+    /// looks the storage class's generic metadata up at run time (~660 instructions an array, more than the rest of
+    /// the allocation); `reserveCapacity(_:)` allocates through inlined code whose metadata is resolved once.
+    @inline(__always)
+    static func filled<T>(count: Int, _ make: () -> T) -> [T] {
         guard count > 0 else { return [] }
-        return [FeatureValue](unsafeUninitializedCapacity: count) { buffer, initialized in
-            for i in 0..<count { (buffer.baseAddress! + i).initialize(to: .missing) }
-            initialized = count
-        }
+        var array: [T] = []
+        array.reserveCapacity(count)
+        for _ in 0..<count { array.append(make()) }
+        return array
     }
 
     /// Sets probability `index` of `row`, allocating the rows' probabilities at the first one.
@@ -80,7 +84,7 @@ struct Rows {
     /// An event for the rows' schema, holding the first row's features when there is one row only (no copy).
     func makeEvent() -> PredictionEvent {
         PredictionEvent(
-            features: count == 1 ? features : Array(repeating: .missing, count: featureCount),
+            features: count == 1 ? features : Rows.filled(count: featureCount) { .missing },
             attributeCount: attributeCount)
     }
 
@@ -92,7 +96,7 @@ struct Rows {
                 event.features = features  // shared, not copied (``makeEvent()`` made the event with them)
             } else {
                 if event.features.count != featureCount {
-                    event.features = Array(repeating: .missing, count: featureCount)
+                    event.features = Rows.filled(count: featureCount) { .missing }
                 }
                 for i in 0..<featureCount { event.features[i] = features[row * featureCount + i] }
             }
@@ -114,7 +118,7 @@ struct Rows {
             event.id = info.id
             event.version = info.version ?? ""
             if event.attributes.count != attributeCount {
-                event.attributes = Array(repeating: nil, count: attributeCount)
+                event.attributes = Rows.filled(count: attributeCount) { nil }
             }
             for i in 0..<attributeCount { event.attributes[i] = attributes[row * attributeCount + i] }
             event.label = nil

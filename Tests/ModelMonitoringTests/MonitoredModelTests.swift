@@ -50,6 +50,45 @@ import Testing
         #expect(h.value(#"mlops_model_predicted_class_total{class="legit",model="fraud",version="v2"}"#) == 1)
     }
 
+    @Test func recordingInPlaceMatchesRecordingACopy() throws {
+        // The same events, valid and not, through record(_:) and record(&_:) on two models: the same reasons and
+        // the same series; the in-place event keeps everything but its class indices, set from its labels.
+        let byCopy = try Harness([fraud])
+        let inPlace = try Harness([fraud])
+        let f = byCopy.model("fraud")
+        let amount = try #require(f.featureIndex("amount"))
+        var events: [PredictionEvent] = []
+        // Valid without a label, valid with one, a categorical value for a numeric feature, no version.
+        for (i, version) in ["v1", "v2", "v2", ""].enumerated() {
+            for prediction in [Outcome.label("fraud"), .label("legit"), .label("other"), .number(1)] {
+                var event = f.makePrediction(version: version, prediction: prediction)
+                event.features[amount] = i == 2 ? .category("x") : .number(Double(i))
+                event.label = i == 1 ? .label("legit") : nil
+                event.predictionClass = 7
+                event.labelClass = 9
+                event.id = "e\(events.count)"
+                events.append(event)
+            }
+        }
+        for (i, event) in events.enumerated() {
+            var copy = event
+            let reason = inPlace.model("fraud").record(&copy, receivedAt: 5)
+            #expect(f.record(event, receivedAt: 5) == reason)
+            var expected = event
+            if i < 8, case .label(let label) = event.prediction {
+                #expect(reason == nil)
+                expected.predictionClass = ["legit", "fraud"].firstIndex(of: label)
+                expected.labelClass = event.label == nil ? nil : 0
+            } else {
+                #expect(reason != nil)  // refused before any normalisation
+            }
+            #expect(copy == expected, "\(event)")
+        }
+        let timed = "mlops_exporter_collector_duration_seconds"
+        #expect(byCopy.samples().filter { !$0.hasPrefix(timed) } == inPlace.samples().filter { !$0.hasPrefix(timed) })
+        #expect(byCopy.value(#"mlops_ingest_events_total{kind="predictions",model="fraud"}"#) == 6)
+    }
+
     @Test func bodiesAreDecodedRecordedAndCounted() throws {
         let h = try Harness([fraud])
         let f = h.model("fraud")
