@@ -181,7 +181,7 @@ final class ProxyRecorder: ReverseProxyObserver {
             if let version { event.version = version } else if event.version.isEmpty { event.version = "default" }
             // The request's latency is observed once, with its first row.
             event.latencySeconds = row == 0 ? exchange.durationSeconds : nil
-            model.record(event, receivedAt: now)
+            model.record(&event, receivedAt: now)
         }
         // Only a custom mapping reads headers (the decoder takes their names in lower case).
         let headers =
