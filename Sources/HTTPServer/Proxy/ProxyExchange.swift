@@ -304,11 +304,14 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
     }
 
     private func end(failure: UpstreamFailure?, cancelled: Bool) {
+        // Once: the request is moved into the record (every caller checks `ended` first; this keeps a second call
+        // from reporting an exchange without its request).
+        guard let request = request.take() else { return }
         ended = true
         stream.delegate = nil
         let now = pool.loop.now
         let record = ProxyExchangeRecord(
-            request: request.take()!, requestBody: capturedRequest, requestBodyOverLimit: requestOverLimit,
+            request: request, requestBody: capturedRequest, requestBodyOverLimit: requestOverLimit,
             requestID: requestID, tap: tap, status: cancelled ? nil : status,
             responseHeaders: responseHeaders, responseBody: captured, responseBodyOverLimit: overLimit,
             responseBodyBytes: bodyBytes, failure: failure, cancelled: cancelled,
