@@ -33,7 +33,11 @@ final class HTTPRequestBodyStream: @unchecked Sendable {
     @exclusivity(unchecked) private var ended = false
     @exclusivity(unchecked) private var failed = false
     @exclusivity(unchecked) private var finished = false
-    @exclusivity(unchecked) private weak var connection: Connection?
+    /// Strong, not weak: the connection holds the stream only while the body is being received (its session lets go
+    /// when the body ends or the connection closes), so the two never keep each other; a weak reference would send
+    /// every retain and release of the connection, many per request, through its side table. Let go once the body has
+    /// ended or failed.
+    @exclusivity(unchecked) private var connection: Connection?
 
     init(contentLength: Int?, connection: Connection) {
         self.contentLength = contentLength
@@ -62,12 +66,14 @@ final class HTTPRequestBodyStream: @unchecked Sendable {
 
     func end() {
         ended = true
+        connection = nil
         deliverHeld()
     }
 
     func fail() {
         guard !ended else { return }
         failed = true
+        connection = nil
         deliverHeld()
     }
 

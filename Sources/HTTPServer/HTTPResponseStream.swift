@@ -55,7 +55,11 @@ final class HTTPResponseStream {
     static let lowWater = 64 * 1024
 
     let requestID: UInt64
-    @exclusivity(unchecked) private(set) weak var connection: Connection?
+    /// Strong, not weak: the connection holds the stream only while it is attached (its session lets go when the
+    /// response is written or the connection closes, which cancels the stream), so the two never keep each other; a
+    /// weak reference would send every retain and release of the connection, many per request, through its side
+    /// table. Let go when the stream is cancelled.
+    @exclusivity(unchecked) private(set) var connection: Connection?
     @exclusivity(unchecked) private(set) var state = State.idle
     @exclusivity(unchecked) private(set) var head: Head?
     /// Body pieces not yet taken by the session, in order.
@@ -204,6 +208,7 @@ final class HTTPResponseStream {
         state = .closed
         pending = []
         pendingBytes = 0
+        connection = nil
         let callback = onCancel
         let delegate = self.delegate
         onCancel = nil
