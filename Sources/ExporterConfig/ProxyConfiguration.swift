@@ -66,7 +66,12 @@ public struct ProxyConfiguration: Sendable, Equatable {
 
     /// Whether a response with `status` counts as a model error (some entry of ``errorStatuses`` matches it).
     public func isErrorStatus(_ status: Int) -> Bool {
-        errorStatuses.contains { $0.matches(status) }
+        Self.isErrorStatus(status, in: errorStatuses)
+    }
+
+    /// Whether some entry of `patterns` (an ``errorStatuses`` list) matches `status`.
+    public static func isErrorStatus(_ status: Int, in patterns: [StatusPattern]) -> Bool {
+        patterns.contains { $0.matches(status) }
     }
 }
 

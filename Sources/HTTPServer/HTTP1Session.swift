@@ -186,8 +186,7 @@ final class HTTP1Session: ConnectionProtocolHandler {
         requestsReceived += 1
         // The upgrade request's body (at most one, received already) goes to stream 1: the HTTP/1 session's
         // reservation and receiving slot end here.
-        connection.releaseBodyBytes(bodyReserved)
-        bodyReserved = 0
+        releaseBodyReservation(connection)
         if case .receiving = bodyState { connection.releaseReceivingSlot() }
         bodyState = .none
         let head = request.head
@@ -434,8 +433,7 @@ final class HTTP1Session: ConnectionProtocolHandler {
                 continue  // also when the input is used up: the end of a fixed-length body needs no more bytes
             case .end:
                 connection.releaseReceivingSlot()
-                connection.releaseBodyBytes(bodyReserved)
-                bodyReserved = 0
+                releaseBodyReservation(connection)
                 bodyState = .none
                 stream.end()
                 return !connection.isClosed
@@ -465,6 +463,12 @@ final class HTTP1Session: ConnectionProtocolHandler {
         connection.lingerOnClose = true
         context.observer?.connectionError(reason: label)
         encodeReadyResponses(connection)
+    }
+
+    /// Gives back what is reserved for the body being received.
+    private func releaseBodyReservation(_ connection: Connection) {
+        connection.releaseBodyBytes(bodyReserved)
+        bodyReserved = 0
     }
 
     /// The body's state, moved out: ``bodyState`` is `.none` until the caller sets another. Binding the payload of
@@ -502,8 +506,7 @@ final class HTTP1Session: ConnectionProtocolHandler {
     ) {
         bodyState = .none
         bodyWaitsForBudget = false
-        connection.releaseBodyBytes(bodyReserved)
-        bodyReserved = 0
+        releaseBodyReservation(connection)
         connection.releaseReceivingSlot()
         acceptingRequests = false
         connection.lingerOnClose = true
@@ -558,8 +561,7 @@ final class HTTP1Session: ConnectionProtocolHandler {
         bodyState = .none
         // What was reserved for the body goes back now: the input is discarded from here (not when the connection has
         // finished lingering, up to seconds later).
-        connection.releaseBodyBytes(bodyReserved)
-        bodyReserved = 0
+        releaseBodyReservation(connection)
         connection.releaseReceivingSlot()
         connection.lingerOnClose = true
         context.observer?.connectionError(reason: label)

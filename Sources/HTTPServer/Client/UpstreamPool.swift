@@ -84,7 +84,10 @@ final class UpstreamPool {
     }
 
     /// `connection` finished an exchange and may carry another: the next waiting exchange gets it, else it idles.
+    /// Only an idle connection is taken: one still connecting reports itself once connected (taken now, it would be
+    /// listed twice).
     func connectionReady(_ connection: UpstreamConnection) {
+        guard connection.state == .idle else { return }
         if let next = nextWaiting() {
             observer?.upstreamConnectionBusy(reused: true)
             next.attach(connection)

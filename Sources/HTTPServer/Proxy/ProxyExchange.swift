@@ -197,9 +197,7 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
 
     func attach(_ connection: UpstreamConnection) {
         guard !ended else {
-            // The client left while waiting: the connection serves the next (one still connecting goes to the pool
-            // itself once connected: listed now, it would be listed twice).
-            if connection.state == .idle { pool.connectionReady(connection) }
+            pool.connectionReady(connection)  // the client left while waiting: the connection serves the next
             return
         }
         self.connection = connection

@@ -41,7 +41,7 @@ final class ProxyRouting: Sendable {
         }
 
         /// Whether a response with `status` counts as a model error.
-        func isErrorStatus(_ status: Int) -> Bool { errorStatuses.contains { $0.matches(status) } }
+        func isErrorStatus(_ status: Int) -> Bool { ProxyConfiguration.isErrorStatus(status, in: errorStatuses) }
     }
 
     /// Who a request is for.
