@@ -80,8 +80,11 @@ struct HTTP1Parser {
         case request(Request)
         /// The head is complete and a body follows (`contentLength` nil: chunked); no body byte has been
         /// consumed. The caller decides whether to receive it (the server asks its handler); the next call goes
-        /// on with the body.
+        /// on with the body. The head is the caller's from here (moved, not copied: the parser keeps none of it).
         case bodyAnnounced(Head, contentLength: Int?)
+        /// The body of the request whose head came in the last ``bodyAnnounced(_:contentLength:)`` is complete
+        /// (when it was collected by ``parse(_:)``, not read by ``parseBodyPiece(_:limit:)``).
+        case body([UInt8])
         /// The input is malformed or over a limit; answer and close.
         case error(HTTP1ParseError)
     }
@@ -149,17 +152,24 @@ struct HTTP1Parser {
             case .advance(let count, let next):
                 consumed += count
                 guard let next else {
-                    let request = Request(head: head!, body: body)
+                    // Moved out, not copied (a copy retains each of the head's strings and arrays).
+                    let result: Result
+                    if let complete = head.take() {
+                        result = .request(Request(head: complete, body: takeBody()))
+                    } else {
+                        result = .body(takeBody())
+                    }
                     reset()
-                    return (consumed, .request(request))
+                    return (consumed, result)
                 }
                 if phase == .head {
-                    // A body follows: stop so that the caller can decide whether to receive it.
+                    // A body follows: stop so that the caller can decide whether to receive it. The head is the
+                    // caller's now.
                     phase = next
                     if case .fixedBody(let length) = next {
-                        return (consumed, .bodyAnnounced(head!, contentLength: length))
+                        return (consumed, .bodyAnnounced(head.take()!, contentLength: length))
                     }
-                    return (consumed, .bodyAnnounced(head!, contentLength: nil))
+                    return (consumed, .bodyAnnounced(head.take()!, contentLength: nil))
                 }
                 phase = next
             case .fail(let error):
@@ -231,6 +241,12 @@ struct HTTP1Parser {
         /// Consume `count` bytes, then continue in `next` (nil: the request is complete).
         case advance(Int, next: Phase?)
         case fail(HTTP1ParseError)
+    }
+
+    private mutating func takeBody() -> [UInt8] {
+        var taken: [UInt8] = []
+        swap(&taken, &body)
+        return taken
     }
 
     private mutating func reset() {

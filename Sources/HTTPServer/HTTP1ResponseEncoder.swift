@@ -69,12 +69,24 @@ enum HTTP1ResponseEncoder {
     /// ``HTTPResponseStream/start(status:fieldLines:hasDate:contentLength:)``), the framing and `Connection` fields,
     /// a `Date` unless `hasDate`, and the empty line: the same head as ``encodeHead(status:headers:contentLength:chunked:connection:date:into:)``
     /// writes for the same fields.
+    /// `skipping`: runs of `fieldLines` left out; then `lastLinePrefix`, `lastLineValue` and CRLF, unless the prefix is
+    /// empty.
     static func encodeHead(
-        status: Int, fieldLines: [UInt8], hasDate: Bool, contentLength: Int?, chunked: Bool,
+        status: Int, fieldLines: [UInt8], skipping: FieldLineCopyPlan? = nil,
+        lastLinePrefix: [UInt8] = [], lastLineValue: String = "", hasDate: Bool, contentLength: Int?, chunked: Bool,
         connection: ConnectionField, date: inout DateCache, into buffer: inout [UInt8]
     ) {
         appendStatusLine(status, to: &buffer)
-        buffer.append(contentsOf: fieldLines)
+        if let skipping {
+            skipping.copy(fieldLines, into: &buffer)
+        } else {
+            buffer.append(contentsOf: fieldLines)
+        }
+        if !lastLinePrefix.isEmpty {
+            buffer.append(contentsOf: lastLinePrefix)
+            buffer.appendUTF8(lastLineValue)
+            buffer.appendUTF8("\r\n")
+        }
         appendFraming(contentLength: contentLength, chunked: chunked, connection: connection, to: &buffer)
         if !hasDate { date.appendHeaderLine(to: &buffer) }
         buffer.appendUTF8("\r\n")
@@ -190,9 +202,11 @@ enum HTTPStatus {
     }
 
     /// A handler's status as sent: 200...999 as is, anything else 500 (logged).
-    static func sanitized(_ status: Int, logger: Logger) -> Int {
+    /// The logger is read only for an invalid status (an autoclosure: passing the `Logger` itself copied it, with its
+    /// handler and metadata, for every response).
+    static func sanitized(_ status: Int, logger: @autoclosure () -> Logger) -> Int {
         if (200...999).contains(status) { return status }
-        logger.error("handler returned an invalid status; sending 500", metadata: ["status": "\(status)"])
+        logger().error("handler returned an invalid status; sending 500", metadata: ["status": "\(status)"])
         return 500
     }
 

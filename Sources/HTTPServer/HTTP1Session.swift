@@ -138,6 +138,20 @@ final class HTTP1Session: ConnectionProtocolHandler {
                 }
                 dispatch(request, connection)
                 if connection.isClosed { return }
+            case .body(let body):
+                // The head announced it and is held here (moved out of the state: `dispatch` and `upgradeToHTTP2`
+                // find the body's state `.none`, so its receiving slot is given back here).
+                guard case .receiving(let head, _, _) = takeBodyState() else {
+                    preconditionFailure("a collected body completes only while it is being received")
+                }
+                connection.releaseReceivingSlot()
+                let request = HTTP1Parser.Request(head: head, body: body)
+                if let settings = h2cUpgradeSettings(request, connection) {
+                    upgradeToHTTP2(request, settings: settings, connection)
+                    return
+                }
+                dispatch(request, connection)
+                if connection.isClosed { return }
             case .error(let error):
                 fail(status: error.status, reason: error.reason, label: error.observerReason, connection)
                 return
@@ -319,10 +333,11 @@ final class HTTP1Session: ConnectionProtocolHandler {
 
     /// Asks the handler whether the body announced by `head` may be received.
     private func askAdmission(_ head: consuming HTTP1Parser.Head, contentLength: Int?, _ connection: Connection) {
-        guard context.handler.screensRequestBodies else {
+        guard context.handlerScreensBodies else {
             // Nothing to decide: admitted at once, without a round through the waiting state (a copy of the head).
+            // Called only from `process`, whose loop goes on with the body (`prepareBody`) when the connection has
+            // room, or runs again when a response frees some: no extra pass through the dirty list.
             bodyState = .admitted(head: head, contentLength: contentLength)
-            connection.loop.markDirty(connection)
             return
         }
         let id = nextAdmissionID
@@ -380,7 +395,7 @@ final class HTTP1Session: ConnectionProtocolHandler {
     /// the body state `.admitted(head, contentLength)` taken out (``takeBodyState()``): sets the state that follows,
     /// `.admitted` again while the body waits for the budget.
     private func startBody(_ head: consuming HTTP1Parser.Head, contentLength: Int?, _ connection: Connection) -> Bool {
-        let streamed = context.handler.streamsRequestBodies
+        let streamed = context.handlerStreamsBodies
         let wanted =
             streamed ? min(contentLength ?? Self.streamedBodyWindow, Self.streamedBodyWindow) : contentLength ?? 0
         switch reserve(wanted, connection, head: head) {
@@ -523,7 +538,7 @@ final class HTTP1Session: ConnectionProtocolHandler {
 
     // MARK: - Requests
 
-    private func dispatch(_ request: HTTP1Parser.Request, _ connection: Connection) {
+    private func dispatch(_ request: consuming HTTP1Parser.Request, _ connection: Connection) {
         dispatch(request.head, body: request.body, bodyStream: nil, connection)
     }
 
@@ -698,9 +713,11 @@ final class HTTP1Session: ConnectionProtocolHandler {
         // Room for a small body, copied in behind the head as it arrives (``streamWrite``): one buffer, one iovec.
         let bodyRoom = framing == .raw ? min(head.contentLength ?? 0, 4096) : 0
         if let fieldLines = head.fieldLines {
-            buffer.reserveCapacity(192 + fieldLines.count + bodyRoom)
+            buffer.reserveCapacity(192 + head.fieldLinesCount + bodyRoom)
             HTTP1ResponseEncoder.encodeHead(
-                status: status, fieldLines: fieldLines, hasDate: head.fieldLinesHaveDate, contentLength: contentLength,
+                status: status, fieldLines: fieldLines, skipping: head.fieldLinesSkipping,
+                lastLinePrefix: head.lastLinePrefix, lastLineValue: head.lastLineValue,
+                hasDate: head.fieldLinesHaveDate, contentLength: contentLength,
                 chunked: framing == .chunked, connection: connectionField, date: &connection.loop.dateCache,
                 into: &buffer)
         } else {

@@ -27,12 +27,13 @@ public protocol HTTPHandler: Sendable {
     /// Whether an admitted HTTP/1.x request body is handed over as it arrives rather than whole: the request is
     /// dispatched once its head is read, with the body to come piece by piece (the server's reverse proxy; an
     /// internal stream, so only handlers of this module can read it). Default: false. Over HTTP/2 bodies are
-    /// always whole.
+    /// always whole. Read once, when the server starts.
     var streamsRequestBodies: Bool { get }
 
     /// Whether ``admit(_:admission:)`` decides anything: false for a handler that admits every body (the default
     /// `admit`), so that the server admits at once without building a request head for it (a round per request
-    /// with a body). Default: true; only a handler that does not implement `admit` may answer false.
+    /// with a body). Default: true; only a handler that does not implement `admit` may answer false. Read once, when
+    /// the server starts (HTTP/1.1; HTTP/2 reads it per request).
     var screensRequestBodies: Bool { get }
 }
 
@@ -201,9 +202,10 @@ public struct HTTPClosureHandler: HTTPHandler {
 /// Hooks through which the embedding application observes the server, e.g. to export self metrics.
 /// The server itself keeps no metrics.
 ///
-/// Implementation requirements: methods are called synchronously on event-loop threads, concurrently
-/// from different loops, so they must be thread-safe and cheap (an atomic increment, not I/O).
-public protocol HTTPServerObserver: Sendable {
+/// Implementation requirements: a class (the server reads it per request: a class existential is copied with a
+/// retain); methods are called synchronously on event-loop threads, concurrently from different loops, so they
+/// must be thread-safe and cheap (an atomic increment, not I/O).
+public protocol HTTPServerObserver: AnyObject, Sendable {
     /// A connection was accepted and is now served.
     func connectionOpened()
     /// A connection was closed, for whatever reason; pairs with ``connectionOpened()``.

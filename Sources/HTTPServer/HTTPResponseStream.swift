@@ -45,8 +45,21 @@ final class HTTPResponseStream {
         var contentLength: Int?
         /// The fields as HTTP/1.1 field lines, written as they are (an HTTP/1.x session only); nil: ``headers``.
         var fieldLines: [UInt8]? = nil
+        /// The runs of ``fieldLines`` left out (nil: all of it is written).
+        var fieldLinesSkipping: FieldLineCopyPlan? = nil
+        /// A field line written after ``fieldLines``: ``lastLinePrefix`` (`Name: `), ``lastLineValue``, CRLF; none when
+        /// the prefix is empty. Not an optional tuple: destroying one goes through the runtime's generic witness.
+        var lastLinePrefix: [UInt8] = []
+        var lastLineValue = ""
         /// Whether ``fieldLines`` hold a `Date` field (the session adds one otherwise).
         var fieldLinesHaveDate = false
+
+        /// The bytes of the field lines written.
+        var fieldLinesCount: Int {
+            guard let fieldLines else { return 0 }
+            let kept = fieldLinesSkipping?.keptCount(of: fieldLines.count) ?? fieldLines.count
+            return kept + (lastLinePrefix.isEmpty ? 0 : lastLinePrefix.count + lastLineValue.utf8.count + 2)
+        }
     }
 
     /// Output queued for the client above which ``write(_:)`` answers false.
@@ -121,14 +134,20 @@ final class HTTPResponseStream {
 
     /// Sends the head with its fields already written as HTTP/1.1 field lines: each `Name: value` CRLF, the name a
     /// token, the value free of CR, LF and NUL, no `Connection`, `Content-Length` or `Transfer-Encoding` (the session
-    /// frames the body); `hasDate`: a `Date` field is among them. Only when ``acceptsFieldLines``.
-    func start(status: Int, fieldLines: [UInt8], hasDate: Bool, contentLength: Int?) {
+    /// frames the body); `hasDate`: a `Date` field is among them. Only when ``acceptsFieldLines``. `skipping`: runs of
+    /// `fieldLines` left out (whole lines); `lastLinePrefix` (`Name: `) and `lastLineValue` (checked by the
+    /// caller), written after them.
+    func start(
+        status: Int, fieldLines: [UInt8], skipping: FieldLineCopyPlan? = nil, hasDate: Bool,
+        lastLinePrefix: [UInt8] = [], lastLineValue: String = "", contentLength: Int?
+    ) {
         guard state == .idle else { return }
         precondition(acceptsFieldLines, "field lines given to a stream whose session does not take them")
         state = .streaming
         head = Head(
             status: status, headers: HTTPHeaders(), contentLength: contentLength, fieldLines: fieldLines,
-            fieldLinesHaveDate: hasDate)
+            fieldLinesSkipping: skipping, lastLinePrefix: lastLinePrefix,
+            lastLineValue: lastLineValue, fieldLinesHaveDate: hasDate)
         changed()
     }
 

@@ -21,6 +21,10 @@ final class ServerContext: Sendable {
     /// ``Connection``): closing a socket with unread data sends RST, which can destroy that response.
     let lingerTimeout: UInt64 = 2_000_000_000
     let handler: any HTTPHandler
+    /// ``HTTPHandler/streamsRequestBodies`` and ``HTTPHandler/screensRequestBodies``, read once: each read through
+    /// the existential copied it (per request with a body).
+    let handlerStreamsBodies: Bool
+    let handlerScreensBodies: Bool
     let observer: (any HTTPServerObserver)?
     let logger: Logger
 
@@ -56,6 +60,8 @@ final class ServerContext: Sendable {
             limit: max(configuration.maxBufferedBodyBytes, configuration.maxBodySize),
             connectionLimit: configuration.maxConnections - configuration.effectiveReservedConnections)
         self.handler = handler
+        self.handlerStreamsBodies = handler.streamsRequestBodies
+        self.handlerScreensBodies = handler.screensRequestBodies
         self.observer = observer
         self.logger = logger
     }

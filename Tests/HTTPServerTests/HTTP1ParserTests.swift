@@ -16,6 +16,7 @@ private func parse(
     var parser = HTTP1Parser(limits: limits)
     var buffer: [UInt8] = []
     var requests: [HTTP1Parser.Request] = []
+    var announced: HTTP1Parser.Head?
     var offset = 0
     let step = pieceSize ?? max(bytes.count, 1)
     while offset < bytes.count {
@@ -31,8 +32,13 @@ private func parse(
             case .request(let request):
                 requests.append(request)
                 continue
-            case .bodyAnnounced:
+            case .bodyAnnounced(let head, _):
+                announced = head
                 continue  // the server admits every body here
+            case .body(let body):
+                requests.append(HTTP1Parser.Request(head: announced!, body: body))
+                announced = nil
+                continue
             case .error(let error):
                 return (requests, error, buffer.count)
             }
@@ -167,11 +173,18 @@ struct HTTP1ParserHappyPathTests {
         #expect(head.expectsContinue && contentLength == 2)
         let rest = Array(input[consumed...])
         let (used, final) = rest.withUnsafeBufferPointer { parser.parse($0) }
-        guard case .request(let request) = final else {
-            Issue.record("expected a request, got \(final)")
+        guard case .body(let body) = final else {
+            Issue.record("expected the announced body, got \(final)")
             return
         }
-        #expect(used == 2 && request.body == Array("ok".utf8))
+        #expect(used == 2 && body == Array("ok".utf8))
+        // The parser kept nothing of the head: the next request is whole.
+        let (next, after) = Array("GET / HTTP/1.1\r\nHost: h\r\n\r\n".utf8).withUnsafeBufferPointer { parser.parse($0) }
+        guard case .request(let request) = after else {
+            Issue.record("expected the next request, got \(after)")
+            return
+        }
+        #expect(next == 27 && request.head.method == "GET" && request.body.isEmpty)
 
         var chunked = HTTP1Parser(limits: .init())
         let chunkedHead = Array("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n".utf8)

@@ -34,6 +34,7 @@ private func parse(_ payload: UnsafeBufferPointer<UInt8>, in pieces: [Range<Int>
     var parser = HTTP1Parser(limits: limits)
     var buffer: [UInt8] = []
     var outcome = Outcome()
+    var announced: HTTP1Parser.Head?
     for piece in pieces {
         buffer.append(contentsOf: payload[piece])
         while true {
@@ -48,6 +49,14 @@ private func parse(_ payload: UnsafeBufferPointer<UInt8>, in pieces: [Range<Int>
                     contentLength.map { $0 > 0 && $0 <= limits.maxBodySize } ?? true, "announced \(contentLength!)")
                 invariant(!head.method.isEmpty, "empty method")
                 outcome.announcedBodies.append(contentLength)
+                announced = head
+                continue
+            case .body(let body):
+                invariant(announced != nil, "a body without an announced head")
+                let request = HTTP1Parser.Request(head: announced!, body: body)
+                announced = nil
+                check(request)
+                outcome.requests.append(request)
                 continue
             case .request(let request):
                 check(request)

@@ -205,10 +205,12 @@ struct HTTP1ResponseParser {
 
         var headers = HTTPHeaders()
         var framingFields = HTTP1Framing.FramingFields()
+        var plan = FieldLineCopyPlan.Builder(sectionStart: fields.lowerBound)
         do {
             try HTTP1Framing.forEachField(input, in: fields, into: &headers) {
                 name, value throws(HTTP1Framing.Malformed) in
                 try framingFields.read(name: name, value: value)
+                plan.read(name: name, value: value, in: input)
             }
         } catch {
             throw UpstreamParseError(.malformed, error.reason)
@@ -243,7 +245,8 @@ struct HTTP1ResponseParser {
             version == .http1_1 && !framingFields.close && framing != .closeDelimited
             && !(hasTransferEncoding && contentLength != nil)
         return UpstreamResponseHead(
-            version: version, status: status, reason: reason, headers: headers, framing: framing)
+            version: version, status: status, reason: reason, headers: headers, framing: framing,
+            copyPlan: plan.finish(sectionEnd: fields.upperBound))
     }
 
     /// `HTTP/1.x SP 3DIGIT [SP reason]`.

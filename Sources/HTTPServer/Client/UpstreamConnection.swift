@@ -271,16 +271,15 @@ final class UpstreamConnection: DeadlineScheduled {
     /// Hands parsed events to the exchange until the input runs out, reading pauses, or the response ends.
     private func parseResponse() {
         while state == .active, !paused, let exchange {
-            var event = UpstreamEvent.needMore
             var keepReading = true
-            let consumed = input.withReadableBytes { bytes -> Int in
-                let (consumed, parsed) = parser.parse(bytes, isHEAD: isHEAD, limit: Self.pieceLimit)
-                event = parsed
-                if case .body(let range) = parsed {
+            // The event is returned, not stored in a variable outside the closure: that copied a head (its fields).
+            let (consumed, event) = input.withReadableBytes { bytes -> (Int, UpstreamEvent) in
+                let parsed = parser.parse(bytes, isHEAD: isHEAD, limit: Self.pieceLimit)
+                if case .body(let range) = parsed.event {
                     keepReading = exchange.upstreamBody(
                         UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes[range])))
                 }
-                return consumed
+                return parsed
             }
             guard state == .active else { return }  // the exchange gave up meanwhile
             input.consume(consumed)

@@ -41,6 +41,9 @@ struct UpstreamResponseHead: Equatable, Sendable {
     /// The header fields as received, in order, hop-by-hop ones included.
     var headers: HTTPHeaders
     var framing: Framing
+    /// How ``headers``' received lines are copied to an HTTP/1.x client, when that needs no rewriting (see
+    /// ``FieldLineCopyPlan``); nil: through ``ForwardedFields``.
+    var copyPlan: FieldLineCopyPlan? = nil
 }
 
 /// Why an upstream's response cannot be read; the connection must be closed.

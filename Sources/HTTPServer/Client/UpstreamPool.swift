@@ -117,8 +117,8 @@ final class UpstreamPool {
 }
 
 /// Counts of the proxy's upstream connections, for self metrics. Called on event-loop threads: must be cheap and
-/// thread-safe.
-public protocol UpstreamPoolObserver: Sendable {
+/// thread-safe. A class (read per request: a class existential is copied with a retain).
+public protocol UpstreamPoolObserver: AnyObject, Sendable {
     /// A connection to the upstream was opened (connecting started).
     func upstreamConnectionOpened()
     /// A connection to the upstream closed.

@@ -225,6 +225,15 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
         if stream.acceptsFieldLines, let received = head.headers.receivedLines {
             let idPrefix =
                 generatedID && HTTPHeaders.isSendable(value: requestID) ? proxy.requestIDLinePrefix : nil
+            if let plan = head.copyPlan {
+                // Worked out by the parser: the lines kept go from the received bytes straight into the client's
+                // head (no copy of them here, no second pass over them).
+                stream.start(
+                    status: head.status, fieldLines: received, skipping: plan, hasDate: plan.hasDate,
+                    lastLinePrefix: idPrefix ?? [], lastLineValue: idPrefix == nil ? "" : requestID,
+                    contentLength: length)
+                return
+            }
             let capacity =
                 ForwardedFields.capacity(sectionBytes: received.count, lines: head.headers.count)
                 + (idPrefix.map { $0.count + requestID.utf8.count + 2 } ?? 0)
@@ -308,10 +317,11 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
         ended = true
         stream.delegate = nil
         let now = pool.loop.now
+        // What the exchange holds only for the record is moved into it, not copied.
         let record = ProxyExchangeRecord(
-            request: request, requestBody: capturedRequest, requestBodyOverLimit: requestOverLimit,
+            request: request, requestBody: capturedRequest.take(), requestBodyOverLimit: requestOverLimit,
             requestID: requestID, tap: tap, status: cancelled ? nil : status,
-            responseHeaders: responseHeaders, responseBody: captured, responseBodyOverLimit: overLimit,
+            responseHeaders: responseHeaders.take(), responseBody: captured.take(), responseBodyOverLimit: overLimit,
             responseBodyBytes: bodyBytes, failure: failure, cancelled: cancelled,
             durationSeconds: Double(now &- startedAt) / 1e9,
             timeToHeadSeconds: headAt.map { Double($0 &- startedAt) / 1e9 })

@@ -1,9 +1,11 @@
 /// What the application does with proxied traffic (the exporter: route to a model, measure, decode the capture).
 /// The proxy itself keeps no metrics.
 ///
-/// Implementation requirements: both methods are called on the event loop that serves the request, concurrently
-/// from different loops; they must be thread-safe and cheap. Decoding or anything heavy goes to other threads.
-public protocol ReverseProxyObserver: Sendable {
+/// Implementation requirements: a class (the proxy keeps a reference and reads it per request: a class existential
+/// is copied with a retain, any other through the generic witness); both methods are called on the event loop that
+/// serves the request, concurrently from different loops; they must be thread-safe and cheap. Decoding or anything
+/// heavy goes to other threads.
+public protocol ReverseProxyObserver: AnyObject, Sendable {
     /// A request arrived and is about to be forwarded (its body was received whole). Returns how much of the
     /// response body to copy for ``proxyExchangeEnded(_:)`` and any state the application wants back then.
     func proxyRequestStarted(_ request: HTTPRequest, requestID: String) -> ProxyTap
@@ -53,13 +55,16 @@ public struct ProxyTap: Sendable {
     /// proxied whole; the record then says so (``ProxyExchangeRecord/requestBodyOverLimit``,
     /// ``ProxyExchangeRecord/responseBodyOverLimit``).
     public var captureLimit: Int
-    /// Whatever the application needs again at the end (a route, a model), returned untouched.
-    public var context: (any Sendable)?
+    /// Whatever the application needs again at the end (a route, a model), returned untouched: an object, so that
+    /// copying the tap (per request) is a retain, not a generic existential copy.
+    public var context: (any AnyObject & Sendable)?
     /// Sees the exchange's bytes as they pass (nil: nothing watches).
     public var watcher: (any ProxyExchangeWatcher)?
 
     /// Creates a tap.
-    public init(captureLimit: Int = 0, context: (any Sendable)? = nil, watcher: (any ProxyExchangeWatcher)? = nil) {
+    public init(
+        captureLimit: Int = 0, context: (any AnyObject & Sendable)? = nil, watcher: (any ProxyExchangeWatcher)? = nil
+    ) {
         self.captureLimit = captureLimit
         self.context = context
         self.watcher = watcher
