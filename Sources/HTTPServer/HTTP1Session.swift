@@ -640,7 +640,7 @@ final class HTTP1Session: ConnectionProtocolHandler {
     /// done (finished); false when it waits for more, or the connection is cut.
     private func encodeStream(_ stream: HTTPResponseStream, _ connection: Connection) -> Bool {
         if slots[0].streamFraming == nil {
-            guard let head = stream.head else {
+            guard let head = stream.takeHead() else {
                 if stream.state == .aborted { cut(connection) }
                 return false  // no head yet
             }
@@ -669,7 +669,7 @@ final class HTTP1Session: ConnectionProtocolHandler {
         switch stream.state {
         case .finished:
             let completion = CompletedResponse(
-                method: slots[0].method, status: stream.head?.status ?? 0,
+                method: slots[0].method, status: stream.status,
                 protocolName: slots[0].version == .http1_0 ? "http/1.0" : "http/1.1", bytes: stream.bodyBytes,
                 receivedAt: slots[0].receivedAt)
             if framing == .closeDelimited {

@@ -75,6 +75,9 @@ final class HTTPResponseStream {
     @exclusivity(unchecked) private(set) var connection: Connection?
     @exclusivity(unchecked) private(set) var state = State.idle
     @exclusivity(unchecked) private(set) var head: Head?
+    /// The status of the head given to `start` (0 before): kept when an HTTP/1.x session takes the head
+    /// (``takeHead()``).
+    @exclusivity(unchecked) private(set) var status = 0
     /// Body pieces not yet taken by the session, in order.
     @exclusivity(unchecked) private(set) var pending: [[UInt8]] = []
     @exclusivity(unchecked) private(set) var pendingBytes = 0
@@ -129,6 +132,7 @@ final class HTTPResponseStream {
         var headers = headers
         for field in extraHeaders { headers.replaceOrAdd(name: field.name, value: field.value) }
         head = Head(status: status, headers: headers, contentLength: contentLength)
+        self.status = status
         changed()
     }
 
@@ -144,11 +148,20 @@ final class HTTPResponseStream {
         guard state == .idle else { return }
         precondition(acceptsFieldLines, "field lines given to a stream whose session does not take them")
         state = .streaming
+        self.status = status
         head = Head(
             status: status, headers: HTTPHeaders(), contentLength: contentLength, fieldLines: fieldLines,
             fieldLinesSkipping: skipping, lastLinePrefix: lastLinePrefix,
             lastLineValue: lastLineValue, fieldLinesHaveDate: hasDate)
         changed()
+    }
+
+    /// The head, moved out: an HTTP/1.x session encodes it once and needs only ``status`` after (reading ``head``
+    /// copied it, a retain and a release of each of its arrays and strings).
+    func takeHead() -> Head? {
+        var taken: Head?
+        swap(&taken, &head)
+        return taken
     }
 
     /// Queues a copy of `bytes` for the client; false when the caller should wait for ``onWritable``.

@@ -64,39 +64,69 @@ struct ReceivedFieldLines: IteratorProtocol {
 
     /// The value of the first line of `lines` named `name` (case-insensitively), or nil.
     static func firstValue(named name: String, in lines: [UInt8]) -> String? {
-        lines.withUnsafeBufferPointer { section in
-            var reader = ReceivedFieldLines(section)
-            while let line = reader.next() {
-                if ASCII.equalsIgnoringCase(section[line.name], name.utf8) {
-                    return String(decoding: section[line.value], as: UTF8.self)
-                }
-            }
-            return nil
+        var found: String?
+        forEachValue(named: name, in: lines) { section, value in
+            found = String(decoding: section[value], as: UTF8.self)
+            return false
         }
+        return found
     }
 
     /// The values of the lines of `lines` named `name` (case-insensitively), in order.
     static func values(named name: String, in lines: [UInt8]) -> [String] {
         var values: [String] = []
-        lines.withUnsafeBufferPointer { section in
-            var reader = ReceivedFieldLines(section)
-            while let line = reader.next() {
-                if ASCII.equalsIgnoringCase(section[line.name], name.utf8) {
-                    values.append(String(decoding: section[line.value], as: UTF8.self))
-                }
-            }
+        forEachValue(named: name, in: lines) { section, value in
+            values.append(String(decoding: section[value], as: UTF8.self))
+            return true
         }
         return values
     }
 
     /// Whether a line of `lines` is named `name` (case-insensitively).
     static func contains(named name: String, in lines: [UInt8]) -> Bool {
-        lines.withUnsafeBufferPointer { section in
-            var reader = ReceivedFieldLines(section)
-            while let line = reader.next() {
-                if ASCII.equalsIgnoringCase(section[line.name], name.utf8) { return true }
-            }
+        var found = false
+        forEachValue(named: name, in: lines) { _, _ in
+            found = true
             return false
+        }
+        return found
+    }
+
+    /// Calls `body` with the value (trimmed, as ``next()`` reads it) of each line named `name`, in order, until it
+    /// returns false. Only the line breaks are searched for, and a line is looked at further only when its name could
+    /// be `name` (the byte after it a colon: a name, a token, holds none): the lines a lookup passes cost a
+    /// `memchr` and a comparison or two, not a full ``next()`` each.
+    private static func forEachValue(
+        named name: String, in lines: [UInt8], _ body: (UnsafeBufferPointer<UInt8>, Range<Int>) -> Bool
+    ) {
+        var name = name
+        name.withUTF8 { wanted in
+            lines.withUnsafeBufferPointer { section in
+                // A name with a colon names no line (the name of a line ends at its first colon).
+                guard let base = section.baseAddress, !wanted.isEmpty, !wanted.contains(UInt8(ascii: ":")) else {
+                    return
+                }
+                let count = section.count
+                let length = wanted.count
+                var start = 0
+                while start < count {
+                    let lineFeed =
+                        memchr(base + start, 0x0A, count - start).map { UnsafeRawPointer(base).distance(to: $0) }
+                        ?? count
+                    if lineFeed - start > length && base[start + length] == UInt8(ascii: ":")
+                        && ASCII.equalsIgnoringCase(UnsafeBufferPointer(start: base + start, count: length), wanted)
+                    {
+                        var end = lineFeed
+                        if end > start && base[end - 1] == 0x0D { end -= 1 }
+                        var valueStart = start + length + 1
+                        while valueStart < end && ASCII.isWhitespace(base[valueStart]) { valueStart += 1 }
+                        var valueEnd = end
+                        while valueEnd > valueStart && ASCII.isWhitespace(base[valueEnd - 1]) { valueEnd -= 1 }
+                        if !body(section, valueStart..<valueEnd) { return }
+                    }
+                    start = lineFeed + 1
+                }
+            }
         }
     }
 }

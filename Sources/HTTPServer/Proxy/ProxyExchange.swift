@@ -317,15 +317,18 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
         ended = true
         stream.delegate = nil
         let now = pool.loop.now
-        // What the exchange holds only for the record is moved into it, not copied.
-        let record = ProxyExchangeRecord(
-            request: request, requestBody: capturedRequest.take(), requestBodyOverLimit: requestOverLimit,
-            requestID: requestID, tap: tap, status: cancelled ? nil : status,
-            responseHeaders: responseHeaders.take(), responseBody: captured.take(), responseBodyOverLimit: overLimit,
-            responseBodyBytes: bodyBytes, failure: failure, cancelled: cancelled,
-            durationSeconds: Double(now &- startedAt) / 1e9,
-            timeToHeadSeconds: headAt.map { Double($0 &- startedAt) / 1e9 })
-        proxy.observer?.proxyExchangeEnded(record)
+        guard let observer = proxy.observer else { return }
+        // What the exchange holds only for the record is moved into it, not copied; the record is built as the
+        // argument (bound to a variable first, it was copied).
+        observer.proxyExchangeEnded(
+            ProxyExchangeRecord(
+                request: request, requestBody: capturedRequest.take(), requestBodyOverLimit: requestOverLimit,
+                requestID: requestID, tap: tap, status: cancelled ? nil : status,
+                responseHeaders: responseHeaders.take(), responseBody: captured.take(),
+                responseBodyOverLimit: overLimit,
+                responseBodyBytes: bodyBytes, failure: failure, cancelled: cancelled,
+                durationSeconds: Double(now &- startedAt) / 1e9,
+                timeToHeadSeconds: headAt.map { Double($0 &- startedAt) / 1e9 }))
     }
 
     static func errorResponse(_ failure: UpstreamFailure) -> HTTPResponse {

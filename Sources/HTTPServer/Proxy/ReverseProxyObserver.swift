@@ -103,7 +103,9 @@ public struct ProxyExchangeRecord: Sendable {
     /// From the request's arrival to the upstream's response head, in seconds; nil without a head.
     public var timeToHeadSeconds: Double?
 
-    /// Creates a record (the proxy makes these; an application's tests may too).
+    /// Creates a record (the proxy makes these; an application's tests may too). Inlined: called, it built the record
+    /// in a temporary and copied it (a retain and release of each field).
+    @inline(__always)
     public init(
         request: HTTPRequest, requestBody: [UInt8]? = nil, requestBodyOverLimit: Bool = false, requestID: String,
         tap: ProxyTap, status: Int?, responseHeaders: HTTPHeaders? = nil,
