@@ -312,17 +312,21 @@ final class EventLoop: @unchecked Sendable {
     private func processDirty() {
         while !dirty.isEmpty || !dirtyUpstreams.isEmpty {
             swap(&dirty, &dirtyBatch)  // `dirty` is empty again (the previous batch was cleared), capacity kept
+            // The batch holds each element until it is emptied below, and nothing else touches it meanwhile (marking
+            // goes to `dirty`): the elements are used without a retain and release of their own.
             for index in dirtyBatch.indices {
-                let connection = dirtyBatch[index]
-                connection.isDirty = false
-                connection.process()
+                Unmanaged.passUnretained(dirtyBatch[index])._withUnsafeGuaranteedRef { connection in
+                    connection.isDirty = false
+                    connection.process()
+                }
             }
             Self.empty(&dirtyBatch)
             swap(&dirtyUpstreams, &dirtyUpstreamBatch)
             for index in dirtyUpstreamBatch.indices {
-                let upstream = dirtyUpstreamBatch[index]
-                upstream.isDirty = false
-                upstream.flushQueued()
+                Unmanaged.passUnretained(dirtyUpstreamBatch[index])._withUnsafeGuaranteedRef { upstream in
+                    upstream.isDirty = false
+                    upstream.flushQueued()
+                }
             }
             Self.empty(&dirtyUpstreamBatch)
         }
