@@ -55,18 +55,70 @@ enum HTTP1Framing {
         var start = lines.lowerBound
         var count = 0
         while start < lines.upperBound {
-            let lineFeed = findLineFeed(input, from: start, to: lines.upperBound)!
-            let (name, value) = try parseFieldLine(input, start..<trimCarriageReturn(input, start, lineFeed))
+            let (name, value, next) = try nextField(input, from: start, to: lines.upperBound)
             try body(name, value)
             if !keepsLines { headers.append(name: name, value: value) }
             count += 1
-            start = lineFeed + 1
+            start = next
         }
         if keepsLines { headers = HTTPHeaders(receivedLines: Array(input[lines]), count: count) }
     }
 
-    /// The name and trimmed value of one field line (`line` without its line break, not empty). Plain loops over the
-    /// buffer: every byte of every head passes here.
+    /// The field line at `start` (`limit`: the end of the lines, each ending in LF): its name, trimmed value, and where
+    /// the next line starts, as ``parseFieldLine(_:_:)`` reads the line up to its line break, throwing the same errors.
+    /// One pass over the line: the name up to its colon, then the value's bytes up to the line break, a word at a time,
+    /// which both finds the break and checks the bytes (no separate search for it). A line whose name part is not
+    /// `token:` goes through ``parseFieldLine(_:_:)`` for its error.
+    @inline(__always)
+    static func nextField(
+        _ input: UnsafeBufferPointer<UInt8>, from start: Int, to limit: Int
+    ) throws(Malformed) -> (name: Bytes, value: Bytes, next: Int) {
+        guard let base = input.baseAddress else { return try nextFieldChecking(input, from: start, to: limit) }
+        var colon = start
+        while colon < limit && ASCII.isTokenCharacter(base[colon]) { colon += 1 }
+        guard colon > start, colon < limit, base[colon] == UInt8(ascii: ":") else {
+            return try nextFieldChecking(input, from: start, to: limit)
+        }
+        var valueStart = colon + 1
+        while valueStart < limit && ASCII.isWhitespace(base[valueStart]) { valueStart += 1 }
+        // To the first byte that is not a field-value character: words without one are passed whole (the test of
+        // isFieldValue), then byte by byte (HTAB passes).
+        var index = valueStart
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        while index + 8 <= limit {
+            let word = UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self)
+            let below = (word &- 0x20 &* ones) & ~word & highs
+            let delete = word ^ (0x7F &* ones)
+            if below | ((delete &- ones) & ~delete & highs) != 0 { break }
+            index += 8
+        }
+        while index < limit && isFieldValueCharacter(base[index]) { index += 1 }
+        // The lines end in LF, a control byte: `index` is on the line break, or on a byte a value may not hold.
+        let next: Int
+        if index < limit && base[index] == UInt8(ascii: "\n") {
+            next = index + 1
+        } else if index + 1 < limit && base[index] == UInt8(ascii: "\r") && base[index + 1] == UInt8(ascii: "\n") {
+            next = index + 2
+        } else {
+            throw Malformed("invalid character in header value")
+        }
+        var valueEnd = index
+        while valueEnd > valueStart && ASCII.isWhitespace(base[valueEnd - 1]) { valueEnd -= 1 }
+        return (input[start..<colon], input[valueStart..<valueEnd], next)
+    }
+
+    /// ``nextField(_:from:to:)`` by finding the line break first, then ``parseFieldLine(_:_:)``.
+    static func nextFieldChecking(
+        _ input: UnsafeBufferPointer<UInt8>, from start: Int, to limit: Int
+    ) throws(Malformed) -> (name: Bytes, value: Bytes, next: Int) {
+        let lineFeed = findLineFeed(input, from: start, to: limit)!
+        let (name, value) = try parseFieldLine(input, start..<trimCarriageReturn(input, start, lineFeed))
+        return (name, value, lineFeed + 1)
+    }
+
+    /// The name and trimmed value of one field line (`line` without its line break, not empty), each check with its
+    /// own reason: obs-fold, no colon, an empty name, whitespace before the colon, an invalid name, an invalid value.
     static func parseFieldLine(
         _ input: UnsafeBufferPointer<UInt8>, _ line: Range<Int>
     ) throws(Malformed) -> (name: Bytes, value: Bytes) {
