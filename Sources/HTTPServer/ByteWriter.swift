@@ -61,23 +61,41 @@ struct ByteWriter {
         }
     }
 
+    /// Drops what was written after the first `count` bytes.
+    mutating func truncate(to count: Int) {
+        precondition(count >= 0 && count <= self.count)
+        self.count = count
+    }
+}
+
+/// Where the HTTP/1 encoders write: a ``ByteWriter`` (sized beforehand: plain copies) or an array (grows as needed).
+protocol ByteSink {
+    mutating func write(_ bytes: UnsafeBufferPointer<UInt8>)
+}
+
+extension ByteSink {
     @inline(__always)
     mutating func write(_ literal: StaticString) {
         write(UnsafeBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount))
     }
 
+    @inline(__always)
     mutating func write(_ bytes: [UInt8]) {
         bytes.withUnsafeBufferPointer { write($0) }
     }
 
     /// The decimal digits of `value` (not negative).
+    @inline(__always)
     mutating func writeDecimal(_ value: Int) {
         HTTP1ResponseEncoder.withDecimalDigits(value) { write($0) }
     }
+}
 
-    /// Drops what was written after the first `count` bytes.
-    mutating func truncate(to count: Int) {
-        precondition(count >= 0 && count <= self.count)
-        self.count = count
+extension ByteWriter: ByteSink {}
+
+extension Array: ByteSink where Element == UInt8 {
+    @inline(__always)
+    mutating func write(_ bytes: UnsafeBufferPointer<UInt8>) {
+        append(contentsOf: bytes)
     }
 }

@@ -20,8 +20,8 @@ struct DateCache {
     }
 
     /// Appends `Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n` for the current second.
-    mutating func appendHeaderLine(to buffer: inout [UInt8]) {
-        buffer.append(contentsOf: currentLine())
+    mutating func appendHeaderLine<Sink: ByteSink>(to sink: inout Sink) {
+        sink.write(currentLine())
     }
 
     /// Appends the field value alone (`Sun, 06 Nov 1994 08:49:37 GMT`), for HTTP/2 `date` fields.

@@ -165,11 +165,28 @@ enum HTTP1Framing {
         mutating func read(name: Bytes, value: Bytes) throws(Malformed) {
             switch name.count {
             case 10 where ASCII.equalsLowercase(name, "connection"):
+                // The usual values, a single option, without walking a list.
+                if ASCII.equalsLowercase(value, "keep-alive") {
+                    keepAlive = true
+                    return
+                }
+                if ASCII.equalsLowercase(value, "close") {
+                    close = true
+                    return
+                }
                 forEachListElement(value) { token in
                     if ASCII.equalsLowercase(token, "close") { close = true }
                     if ASCII.equalsLowercase(token, "keep-alive") { keepAlive = true }
                 }
             case 14 where ASCII.equalsLowercase(name, "content-length"):
+                // The usual value, digits only, as the one element of the list it is.
+                if let length = parseContentLength(value) {
+                    guard contentLength == nil || contentLength == length else {
+                        throw Malformed("invalid or conflicting Content-Length")
+                    }
+                    contentLength = length
+                    return
+                }
                 var invalid = false
                 var elements = 0
                 forEachListElement(value) { element in

@@ -71,48 +71,58 @@ enum HTTP1ResponseEncoder {
     /// writes for the same fields.
     /// `skipping`: runs of `fieldLines` left out; then `lastLinePrefix`, `lastLineValue` and CRLF, unless the prefix is
     /// empty.
-    static func encodeHead(
+    ///
+    /// Into a ``ByteWriter``, the head takes at most ``headRoom`` bytes besides the field lines written (those of
+    /// `fieldLines` kept, and the last line).
+    static func encodeHead<Sink: ByteSink>(
         status: Int, fieldLines: [UInt8], skipping: FieldLineCopyPlan? = nil,
         lastLinePrefix: [UInt8] = [], lastLineValue: String = "", hasDate: Bool, contentLength: Int?, chunked: Bool,
-        connection: ConnectionField, date: inout DateCache, into buffer: inout [UInt8]
+        connection: ConnectionField, date: inout DateCache, into sink: inout Sink
     ) {
-        appendStatusLine(status, to: &buffer)
+        appendStatusLine(status, to: &sink)
         if let skipping {
-            skipping.copy(fieldLines, into: &buffer)
+            skipping.copy(fieldLines, into: &sink)
         } else {
-            buffer.append(contentsOf: fieldLines)
+            sink.write(fieldLines)
         }
         if !lastLinePrefix.isEmpty {
-            buffer.append(contentsOf: lastLinePrefix)
-            buffer.appendUTF8(lastLineValue)
-            buffer.appendUTF8("\r\n")
+            sink.write(lastLinePrefix)
+            var value = lastLineValue
+            value.withUTF8 { sink.write($0) }
+            sink.write("\r\n")
         }
-        appendFraming(contentLength: contentLength, chunked: chunked, connection: connection, to: &buffer)
-        if !hasDate { date.appendHeaderLine(to: &buffer) }
-        buffer.appendUTF8("\r\n")
+        appendFraming(contentLength: contentLength, chunked: chunked, connection: connection, to: &sink)
+        if !hasDate { date.appendHeaderLine(to: &sink) }
+        sink.write("\r\n")
     }
 
-    private static func appendStatusLine(_ status: Int, to buffer: inout [UInt8]) {
-        buffer.appendUTF8("HTTP/1.1 ")
-        appendDecimal(status, to: &buffer)
-        buffer.append(UInt8(ascii: " "))
-        buffer.appendUTF8(HTTPStatus.reasonPhrase(for: status))
-        buffer.appendUTF8("\r\n")
+    /// The most bytes a head takes besides its field lines: the status line (`HTTP/1.1 `, three digits, a space, the
+    /// longest reason phrase, 31 bytes, CRLF: 46), `Content-Length` with 19 digits (37), `Transfer-Encoding: chunked`
+    /// (28), `Connection: keep-alive` (24), `Date` (37) and the empty line (2): 174, rounded up.
+    static let headRoom = 192
+
+    private static func appendStatusLine<Sink: ByteSink>(_ status: Int, to sink: inout Sink) {
+        sink.write("HTTP/1.1 ")
+        sink.writeDecimal(status)
+        sink.write(" ")
+        var reason = HTTPStatus.reasonPhrase(for: status)
+        reason.withUTF8 { sink.write($0) }
+        sink.write("\r\n")
     }
 
-    private static func appendFraming(
-        contentLength: Int?, chunked: Bool, connection: ConnectionField, to buffer: inout [UInt8]
+    private static func appendFraming<Sink: ByteSink>(
+        contentLength: Int?, chunked: Bool, connection: ConnectionField, to sink: inout Sink
     ) {
         if let contentLength {
-            buffer.appendUTF8("Content-Length: ")
-            appendDecimal(contentLength, to: &buffer)
-            buffer.appendUTF8("\r\n")
+            sink.write("Content-Length: ")
+            sink.writeDecimal(contentLength)
+            sink.write("\r\n")
         }
-        if chunked { buffer.appendUTF8("Transfer-Encoding: chunked\r\n") }
+        if chunked { sink.write("Transfer-Encoding: chunked\r\n") }
         switch connection {
         case .none: break
-        case .keepAlive: buffer.appendUTF8("Connection: keep-alive\r\n")
-        case .close: buffer.appendUTF8("Connection: close\r\n")
+        case .keepAlive: sink.write("Connection: keep-alive\r\n")
+        case .close: sink.write("Connection: close\r\n")
         }
     }
 

@@ -713,13 +713,16 @@ final class HTTP1Session: ConnectionProtocolHandler {
         // Room for a small body, copied in behind the head as it arrives (``streamWrite``): one buffer, one iovec.
         let bodyRoom = framing == .raw ? min(head.contentLength ?? 0, 4096) : 0
         if let fieldLines = head.fieldLines {
-            buffer.reserveCapacity(192 + head.fieldLinesCount + bodyRoom)
-            HTTP1ResponseEncoder.encodeHead(
-                status: status, fieldLines: fieldLines, skipping: head.fieldLinesSkipping,
-                lastLinePrefix: head.lastLinePrefix, lastLineValue: head.lastLineValue,
-                hasDate: head.fieldLinesHaveDate, contentLength: contentLength,
-                chunked: framing == .chunked, connection: connectionField, date: &connection.loop.dateCache,
-                into: &buffer)
+            // Sized beforehand, written with plain copies (an append per piece checks capacity and uniqueness).
+            buffer = ByteWriter.array(capacity: HTTP1ResponseEncoder.headRoom + head.fieldLinesCount + bodyRoom) {
+                writer in
+                HTTP1ResponseEncoder.encodeHead(
+                    status: status, fieldLines: fieldLines, skipping: head.fieldLinesSkipping,
+                    lastLinePrefix: head.lastLinePrefix, lastLineValue: head.lastLineValue,
+                    hasDate: head.fieldLinesHaveDate, contentLength: contentLength,
+                    chunked: framing == .chunked, connection: connectionField, date: &connection.loop.dateCache,
+                    into: &writer)
+            }
         } else {
             buffer.reserveCapacity(192 + head.headers.count * 48 + bodyRoom)
             HTTP1ResponseEncoder.encodeHead(

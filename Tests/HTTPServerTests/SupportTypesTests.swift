@@ -72,6 +72,36 @@ struct SupportTypesTests {
         #expect(String(decoding: buffer, as: UTF8.self).hasPrefix("HTTP/1.1 299 \r\nDate: "))
     }
 
+    /// A head of field lines fits in ``HTTP1ResponseEncoder/headRoom`` bytes besides its lines, whatever its status
+    /// and framing (a ``ByteWriter`` traps on overflow), and writes what the array encoder writes.
+    @Test func aHeadOfFieldLinesFitsItsRoom() {
+        let lines = Array("X-A: 1\r\nX-B: 2\r\n".utf8)
+        var longest = 0
+        for status in 200...999 {
+            for (contentLength, chunked) in [(Int?.none, false), (Int.max, false), (Int?.none, true), (Int.max, true)] {
+                for connection in [HTTP1ResponseEncoder.ConnectionField.none, .keepAlive, .close] {
+                    var date = DateCache()
+                    let written = ByteWriter.array(capacity: HTTP1ResponseEncoder.headRoom + lines.count + 6 + 2) {
+                        writer in
+                        HTTP1ResponseEncoder.encodeHead(
+                            status: status, fieldLines: lines, lastLinePrefix: Array("X-Id: ".utf8),
+                            lastLineValue: "", hasDate: false, contentLength: contentLength, chunked: chunked,
+                            connection: connection, date: &date, into: &writer)
+                    }
+                    var array: [UInt8] = []
+                    HTTP1ResponseEncoder.encodeHead(
+                        status: status, fieldLines: lines, lastLinePrefix: Array("X-Id: ".utf8), lastLineValue: "",
+                        hasDate: false, contentLength: contentLength, chunked: chunked, connection: connection,
+                        date: &date, into: &array)
+                    // The same, but for the date line (37 bytes before the final CRLF), which may tick in between.
+                    #expect(written.count == array.count && written.dropLast(39) == array.dropLast(39))
+                    longest = max(longest, written.count - lines.count - 8)
+                }
+            }
+        }
+        #expect(longest <= HTTP1ResponseEncoder.headRoom && longest > 150)
+    }
+
     @Test(arguments: [0, 7, 10, 99, 1000, 123_456_789, Int.max])
     func decimalEncoding(value: Int) {
         var buffer: [UInt8] = []

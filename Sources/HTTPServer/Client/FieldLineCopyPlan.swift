@@ -53,17 +53,17 @@ struct FieldLineCopyPlan: Equatable, Sendable {
     }
 
     /// Appends the lines kept of `section` to `buffer`, each run in one copy.
-    func copy(_ section: [UInt8], into buffer: inout [UInt8]) {
+    func copy<Sink: ByteSink>(_ section: [UInt8], into sink: inout Sink) {
         section.withUnsafeBufferPointer { bytes in
             var from = 0
             for index in 0..<skippedCount {
                 let run = skipped(index)
                 if run.lowerBound > from {
-                    buffer.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[from..<run.lowerBound]))
+                    sink.write(UnsafeBufferPointer(rebasing: bytes[from..<run.lowerBound]))
                 }
                 from = run.upperBound
             }
-            if bytes.count > from { buffer.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[from...])) }
+            if bytes.count > from { sink.write(UnsafeBufferPointer(rebasing: bytes[from...])) }
         }
     }
 
