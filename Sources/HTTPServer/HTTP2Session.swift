@@ -166,6 +166,8 @@ final class HTTP2Session: ConnectionProtocolHandler {
     private var frameBudget: HTTP2FrameBudget
     /// The budget ran out and GOAWAY(ENHANCE_YOUR_CALM) was submitted.
     private var calmedDown = false
+    /// The peer opened a request stream (or upgraded with one): until then the connection is in its `head` phase.
+    private var requestStarted = false
 
     /// Creates the session and queues our SETTINGS frame. The connection keeps the session alive.
     init(context: ServerContext, connection: Connection) {
@@ -215,6 +217,7 @@ final class HTTP2Session: ConnectionProtocolHandler {
         stream.body = request.body
         stream.receivedAt = connection.loop.now
         streams[1] = stream
+        requestStarted = true
         dispatch(stream)
         return true
     }
@@ -293,7 +296,10 @@ final class HTTP2Session: ConnectionProtocolHandler {
             return blocked ? .write : .none
         }
         if streams.values.contains(where: { $0.dispatched && !$0.responded }) { return .none }
-        return streams.values.contains { !$0.dispatched } ? .body : .idle
+        if streams.values.contains(where: { !$0.dispatched }) { return .body }
+        // As over HTTP/1.1, a fresh connection must start its first request within the header timeout; later it may
+        // idle. (Before, a client that sent only the preface held its slot for the idle timeout.)
+        return requestStarted ? .idle : .head
     }
 
     func bodyDeadline(_ connection: Connection) -> UInt64? {
@@ -308,6 +314,10 @@ final class HTTP2Session: ConnectionProtocolHandler {
 
     func timerExpired(_ phase: TimerPhase, connection: Connection) {
         switch phase {
+        case .head where !requestStarted:
+            // No request within the header timeout: say goodbye (GOAWAY, no error) and close once it is written.
+            context.observer?.connectionError(reason: "header_timeout")
+            nghttp2_session_terminate_session(session, UInt32(NGHTTP2_NO_ERROR.rawValue))
         case .idle:
             // Idle keep-alive ended: say goodbye (GOAWAY, no error) and close once it is written.
             nghttp2_session_terminate_session(session, UInt32(NGHTTP2_NO_ERROR.rawValue))
@@ -873,6 +883,7 @@ final class HTTP2Session: ConnectionProtocolHandler {
             let stream = Stream(id: frame.hd.stream_id)
             stream.receivedAt = session.connection.loop.now
             session.streams[frame.hd.stream_id] = stream
+            session.requestStarted = true
             return 0
         }
         nghttp2_session_callbacks_set_on_header_callback(callbacks) {
