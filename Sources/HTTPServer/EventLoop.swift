@@ -18,6 +18,11 @@ import Synchronization
 /// (a stale exporter instance) silently bind the same port and steal half the scrapes. Connection
 /// rates of a metrics endpoint are low; the per-connection hand-off costs one eventfd write.
 ///
+/// At the cap the acceptor stops accepting and watches its listeners for one notification (`EPOLLONESHOT`): a client
+/// waiting in the backlog makes it ask the loop holding the oldest connection that has had no request yet (each loop
+/// keeps those in accept order and publishes the oldest one's accept time in ``oldestAwaitingSince``) to close it, once
+/// it is ``HTTPServer/Configuration/capacityEvictionAge`` old; the freed slot resumes accepting.
+///
 /// The loop never polls: `epoll_wait` sleeps until I/O, a message, or the earliest connection
 /// deadline (kept in a ``DeadlineHeap``).
 ///

@@ -11,6 +11,7 @@ import socket
 import struct
 import threading
 import time
+import urllib.error
 import urllib.request
 
 import hpack
@@ -146,11 +147,14 @@ def measure(port, pid, kind, seconds=3.0, connections=1, scrape_path="/metrics")
                for _ in range(connections)]
     for thread in threads:
         thread.start()
-    latencies = []
+    latencies, refused = [], 0
     while time.monotonic() < deadline:
         begin = time.monotonic()
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{scrape_path}", timeout=10) as response:
-            response.read()
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{scrape_path}", timeout=10) as response:
+                response.read()
+        except urllib.error.HTTPError:
+            refused += 1  # e.g. 503 at --web.max-requests
         latencies.append(time.monotonic() - begin)
         pause = 0.05 - (time.monotonic() - begin)
         if pause > 0:
@@ -163,7 +167,7 @@ def measure(port, pid, kind, seconds=3.0, connections=1, scrape_path="/metrics")
     latencies.sort()
     return {
         "frames": stats.get("frames", []), "closed": stats.get("closed", []), "busy": busy,
-        "scrapes": len(latencies), "p50": latencies[len(latencies) // 2] if latencies else None,
+        "scrapes": len(latencies), "refused": refused, "p50": latencies[len(latencies) // 2] if latencies else None,
         "max": latencies[-1] if latencies else None,
     }
 
@@ -180,4 +184,4 @@ if __name__ == "__main__":
         result = measure(args.port, args.pid, kind, args.seconds, args.connections)
         busy = ", ".join(f"{name} {share:.0%}" for name, share in sorted(result["busy"].items()))
         print(f"{kind:16} frames sent {sum(result['frames']):>9} closed {result['closed']} | {busy} | "
-              f"scrapes {result['scrapes']} p50 {result['p50'] * 1000:.1f} ms max {result['max'] * 1000:.1f} ms")
+              f"scrapes {result['scrapes']} ({result['refused']} refused) p50 {result['p50'] * 1000:.1f} ms max {result['max'] * 1000:.1f} ms")
