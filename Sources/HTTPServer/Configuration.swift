@@ -15,8 +15,16 @@ extension HTTPServer {
         /// listeners and hands each accepted connection to the least-loaded loop. Default: `min(cores, 2)`.
         public var eventLoopCount: Int
         /// Connections served at once. At the cap the server stops accepting (new clients wait in the
-        /// kernel's backlog) until a connection closes. Default 1024.
+        /// kernel's backlog) until a connection closes, or until it evicts one that has not sent a request yet (see
+        /// ``capacityEvictionAge``). Default 1024.
         public var maxConnections: Int
+        /// At the ``maxConnections`` cap, with a client waiting in the backlog: the oldest connection that has received
+        /// no request yet (its first request head, or its TLS handshake, or, for HTTP/2, its first stream, still to
+        /// come) is closed to make room once it is this old, so that clients that hold slots without asking anything
+        /// cannot keep new clients out for ``headerReadTimeout``. Younger ones are kept (a burst of real clients does not
+        /// evict itself), and so are connections that had a request (``idleTimeout`` applies to those). Counted in
+        /// ``HTTPServerObserver/connectionError(reason:)`` as `evicted`. Default 1 s.
+        public var capacityEvictionAge: Duration
         /// Time allowed to receive a request's complete head, from the connection's accept or the first
         /// byte of a keep-alive request (slowloris defence). Expiry answers 408 and closes. Default 10 s.
         public var headerReadTimeout: Duration
@@ -90,6 +98,7 @@ extension HTTPServer {
             self.listenAddresses = listenAddresses
             self.eventLoopCount = Swift.max(1, Swift.min(Self.processorCount, 2))
             self.maxConnections = 1024
+            self.capacityEvictionAge = .seconds(1)
             self.headerReadTimeout = .seconds(10)
             self.bodyReadTimeout = .seconds(30)
             self.bodyTimeout = .seconds(60)
@@ -129,6 +138,7 @@ extension HTTPServer {
             try require(!listenAddresses.isEmpty, "listenAddresses is empty")
             try require(eventLoopCount >= 1 && eventLoopCount <= 256, "eventLoopCount must be in 1...256")
             try require(maxConnections >= 1, "maxConnections must be at least 1")
+            try require(capacityEvictionAge >= .zero, "capacityEvictionAge must not be negative")
             for (name, value) in [
                 ("headerReadTimeout", headerReadTimeout), ("bodyReadTimeout", bodyReadTimeout),
                 ("idleTimeout", idleTimeout), ("writeStallTimeout", writeStallTimeout),

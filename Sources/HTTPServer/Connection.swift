@@ -144,6 +144,16 @@ final class Connection: DeadlineScheduled {
     @exclusivity(unchecked) var deadline: UInt64 = 0
     @exclusivity(unchecked) var heapIndex = -1
 
+    // Eviction at the connection cap (``EventLoop``'s list of connections that have had no request yet).
+    /// When the loop adopted the connection (monotonic ns).
+    let acceptedAt: UInt64
+    /// No request yet: its TLS handshake, its first request head or (HTTP/2) its first stream is still to come. Cleared
+    /// for good by ``EventLoop/firstRequestArrived(_:)`` when the timer phase first says a request is under way.
+    @exclusivity(unchecked) var awaitingFirstRequest = true
+    /// The neighbours in the loop's list of connections awaiting their first request, oldest first.
+    @exclusivity(unchecked) var olderAwaiting: Connection?
+    @exclusivity(unchecked) var newerAwaiting: Connection?
+
     init(
         id: UInt64, loop: EventLoop, transport: any ConnectionTransport, remoteAddress: String,
         protocolHandler: any ConnectionProtocolHandler
@@ -154,6 +164,7 @@ final class Connection: DeadlineScheduled {
         self.remoteAddress = remoteAddress
         self.protocolHandler = protocolHandler
         self.timerBase = loop.now
+        self.acceptedAt = loop.now
     }
 
     /// The interest the loop registered the descriptor with at adoption.
@@ -415,6 +426,9 @@ final class Connection: DeadlineScheduled {
         didRead = false
         didWrite = false
         timerPhase = phase
+        if awaitingFirstRequest && (phase == .none || phase == .idle || phase == .body) {
+            loop.firstRequestArrived(self)  // a request is under way, or was answered: no longer evictable
+        }
         loop.schedule(
             self, phase: phase, from: timerBase, notAfter: phase == .body ? handler.bodyDeadline(self) : nil)
     }

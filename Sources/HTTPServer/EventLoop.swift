@@ -18,6 +18,11 @@ import Synchronization
 /// (a stale exporter instance) silently bind the same port and steal half the scrapes. Connection
 /// rates of a metrics endpoint are low; the per-connection hand-off costs one eventfd write.
 ///
+/// At the cap the acceptor stops accepting and watches its listeners for one notification (`EPOLLONESHOT`): a client
+/// waiting in the backlog makes it ask the loop holding the oldest connection that has had no request yet (each loop
+/// keeps those in accept order and publishes the oldest one's accept time in ``oldestAwaitingSince``) to close it, once
+/// it is ``HTTPServer/Configuration/capacityEvictionAge`` old; the freed slot resumes accepting.
+///
 /// The loop never polls: `epoll_wait` sleeps until I/O, a message, or the earliest connection
 /// deadline (kept in a ``DeadlineHeap``).
 ///
@@ -38,6 +43,11 @@ final class EventLoop: @unchecked Sendable {
         case admission(connectionID: UInt64, requestID: UInt64, rejection: HTTPResponse?)
         /// A connection closed while the acceptor was paused at the connection cap.
         case resumeAccepting
+        /// To a loop, from the acceptor at the cap with a client waiting: close the oldest connection awaiting its first
+        /// request if it was accepted at or before `acceptedBy` (monotonic ns).
+        case evictAwaiting(acceptedBy: UInt64)
+        /// To the acceptor: the loop it asked had no such connection any more (look again).
+        case evictionFailed
         /// Start a graceful shutdown; force-close what remains at `deadline` (monotonic ns).
         case beginShutdown(deadline: UInt64)
     }
@@ -53,6 +63,9 @@ final class EventLoop: @unchecked Sendable {
     let connectionCount = Atomic<Int>(0)
     /// Wake-ups of the loop (`epoll_wait` returns): how tests tell an idle loop from a spinning one.
     let wakeUps = Atomic<Int>(0)
+    /// When the oldest of this loop's connections awaiting their first request was accepted (monotonic ns), `.max`
+    /// when there is none: read by the acceptor to choose whom to evict at the cap.
+    let oldestAwaitingSince = Atomic<UInt64>(.max)
 
     private let epoll: Epoll
     private let wakeFD: Int32
@@ -73,6 +86,10 @@ final class EventLoop: @unchecked Sendable {
     @exclusivity(unchecked) private var connectionGeneration: UInt64 = 0
     @exclusivity(unchecked) private var openConnections = 0
     @exclusivity(unchecked) private var deadlines = DeadlineHeap<Connection>()
+    /// The connections that have had no request yet (``Connection/awaitingFirstRequest``), oldest first: a list through
+    /// the connections themselves, so that joining and leaving it cost no lookup.
+    @exclusivity(unchecked) private var oldestAwaiting: Connection?
+    @exclusivity(unchecked) private var newestAwaiting: Connection?
     @exclusivity(unchecked) private var dirty: [Connection] = []
     /// epoll tokens: 0 = wake-up eventfd, `listenerTokenBit | index` = listeners, `upstreamTokenBit | …` = upstream
     /// sockets, others (a generation of 1 or more in bits 32-61) = connections.
@@ -88,7 +105,11 @@ final class EventLoop: @unchecked Sendable {
     @exclusivity(unchecked) var peers: [EventLoop] = []
     /// The acceptor loop (loop 0), to resume it at the cap; cleared at exit.
     @exclusivity(unchecked) var acceptor: EventLoop?
-    @exclusivity(unchecked) private var listenersPolled = false
+    @exclusivity(unchecked) private var listenerMode = ListenerMode.off
+    /// At the cap: a loop was asked to evict a connection and has not answered (by closing it or `evictionFailed`).
+    @exclusivity(unchecked) private var evictionPending = false
+    /// At the cap, with a client waiting and no connection old enough to evict: when to look again (monotonic ns).
+    @exclusivity(unchecked) private var evictionRetryAt: UInt64?
     @exclusivity(unchecked) private var acceptBackoffUntil: UInt64?
     @exclusivity(unchecked) private var acceptBackoff: UInt64 = 0
 
@@ -183,7 +204,7 @@ final class EventLoop: @unchecked Sendable {
     /// Starts the loop thread; `onExit` runs on it after the loop has released everything.
     func start(onExit: @escaping @Sendable () -> Void) throws(HTTPServerError) {
         self.onExit = onExit
-        if !listeners.isEmpty { setListenersPolled(true) }
+        if !listeners.isEmpty { setListenerMode(.accepting) }
         let box = Unmanaged.passRetained(self)
         var thread = pthread_t()
         let result = pthread_create(
@@ -215,7 +236,11 @@ final class EventLoop: @unchecked Sendable {
                     var value: UInt64 = 0
                     _ = Glibc.read(wakeFD, &value, 8)
                 } else if token & Self.listenerTokenBit != 0 {
-                    acceptConnections(from: listeners[Int(token & ~Self.listenerTokenBit)])
+                    if listenerMode == .watching {
+                        clientWaitsAtCapacity()
+                    } else {
+                        acceptConnections(from: listeners[Int(token & ~Self.listenerTokenBit)])
+                    }
                 } else if token & Self.upstreamTokenBit != 0 {
                     let slot = Int(truncatingIfNeeded: token & 0xFFFF_FFFF)
                     if slot < upstreams.count, let upstream = upstreams[slot], upstream.token == token {
@@ -233,6 +258,7 @@ final class EventLoop: @unchecked Sendable {
             drainInbox()
             expireDeadlines()
             resumeAcceptingAfterBackoff()
+            retryEvictionIfDue()
             processDirty()
             if draining {
                 if let shutdownDeadline, now >= shutdownDeadline { forceCloseAll() }
@@ -246,6 +272,7 @@ final class EventLoop: @unchecked Sendable {
         var earliest = deadlines.first?.deadline
         if let upstream = upstreamDeadlines.first?.deadline { earliest = min(earliest ?? upstream, upstream) }
         if let backoff = acceptBackoffUntil { earliest = min(earliest ?? backoff, backoff) }
+        if let retry = evictionRetryAt { earliest = min(earliest ?? retry, retry) }
         if let shutdownDeadline { earliest = min(earliest ?? shutdownDeadline, shutdownDeadline) }
         guard let earliest else { return -1 }
         let current = Syscall.monotonicNow()
@@ -271,6 +298,10 @@ final class EventLoop: @unchecked Sendable {
                 decideAdmissionNow(rejection, connectionID: connectionID, requestID: requestID)
             case .resumeAccepting:
                 resumeAcceptingAtCapacity()
+            case .evictAwaiting(let acceptedBy):
+                evictAwaiting(acceptedBy: acceptedBy)
+            case .evictionFailed:
+                evictionFailed()
             case .beginShutdown(let deadline):
                 beginShutdown(deadline: deadline)
             }
@@ -456,6 +487,7 @@ final class EventLoop: @unchecked Sendable {
         }
         connection.markRegistered(Connection.initialInterest)
         connectionSlots[slot] = connection
+        joinAwaiting(connection)
         openConnections += 1
         connectionCount.add(1, ordering: .relaxed)
         context.observer?.connectionOpened()
@@ -491,6 +523,7 @@ final class EventLoop: @unchecked Sendable {
     func connectionWillClose(_ connection: Connection) {
         epoll.remove(connection.transport.fileDescriptor)
         deadlines.remove(connection)
+        firstRequestArrived(connection)  // leaves the list of connections awaiting a request
         let slot = Int(truncatingIfNeeded: connection.id & 0xFFFF_FFFF)
         if slot < connectionSlots.count, connectionSlots[slot] === connection {
             connectionSlots[slot] = nil
@@ -566,20 +599,21 @@ final class EventLoop: @unchecked Sendable {
                 metadata: ["error": "\(Syscall.describe(error))", "pause_ms": "\(acceptBackoff / 1_000_000)"])
         }
         acceptBackoffUntil = now + acceptBackoff
-        setListenersPolled(false)
+        setListenerMode(.off)
     }
 
     private func resumeAcceptingAfterBackoff() {
         guard let until = acceptBackoffUntil, now >= until else { return }
         acceptBackoffUntil = nil
-        if !draining && !context.acceptPausedAtCapacity.load(ordering: .sequentiallyConsistent) {
-            setListenersPolled(true)
-        }
+        guard !draining else { return }
+        setListenerMode(context.acceptPausedAtCapacity.load(ordering: .sequentiallyConsistent) ? .watching : .accepting)
     }
 
+    /// At the cap: stops accepting, and watches the listeners for a client waiting in the backlog (one notification,
+    /// ``clientWaitsAtCapacity()``).
     private func pauseAtCapacity() {
         context.acceptPausedAtCapacity.store(true, ordering: .sequentiallyConsistent)
-        setListenersPolled(false)
+        setListenerMode(.watching)
         // A connection may have closed between the failed reservation and the flag: re-check.
         if context.openConnections.load(ordering: .sequentiallyConsistent) < context.configuration.maxConnections {
             resumeAcceptingAtCapacity()
@@ -591,20 +625,138 @@ final class EventLoop: @unchecked Sendable {
         guard context.openConnections.load(ordering: .sequentiallyConsistent) < context.configuration.maxConnections
         else { return }
         context.acceptPausedAtCapacity.store(false, ordering: .sequentiallyConsistent)
-        if !draining && acceptBackoffUntil == nil { setListenersPolled(true) }
+        evictionPending = false
+        evictionRetryAt = nil
+        if !draining && acceptBackoffUntil == nil { setListenerMode(.accepting) }
     }
 
-    private func setListenersPolled(_ polled: Bool) {
-        guard polled != listenersPolled else { return }
-        listenersPolled = polled
+    /// How the acceptor polls its listeners.
+    private enum ListenerMode {
+        /// Not polled (accept failures backing off, shutdown).
+        case off
+        /// Polled level-triggered: every pending connection is accepted.
+        case accepting
+        /// At the cap: polled for one notification (`EPOLLONESHOT`) that a client waits, re-armed by ``watchAgain()``.
+        case watching
+    }
+
+    /// `EPOLLONESHOT`: the registration reports once, then stays silent until it is modified again.
+    private static let oneShot = EpollEvents(rawValue: UInt32(EPOLLONESHOT.rawValue))
+
+    private func setListenerMode(_ mode: ListenerMode) {
+        guard mode != listenerMode else { return }
+        let wasRegistered = listenerMode != .off
+        listenerMode = mode
         for listener in listeners {
-            let result =
-                polled
-                ? epoll.add(listener.fileDescriptor, interest: .readable, token: listener.token)
-                : {
-                    epoll.remove(listener.fileDescriptor); return nil
-                }()
+            let result: Int32?
+            switch mode {
+            case .off:
+                epoll.remove(listener.fileDescriptor)
+                result = nil
+            case .accepting, .watching:
+                let interest: EpollEvents = mode == .watching ? [.readable, Self.oneShot] : .readable
+                result =
+                    wasRegistered
+                    ? epoll.modify(listener.fileDescriptor, interest: interest, token: listener.token)
+                    : epoll.add(listener.fileDescriptor, interest: interest, token: listener.token)
+            }
             if let result { context.logger.error("epoll_ctl on a listener failed: \(Syscall.describe(result))") }
+        }
+    }
+
+    // MARK: - Eviction at the cap
+
+    /// Re-arms the one notification of ``ListenerMode/watching`` (it fires at once if a client still waits).
+    private func watchAgain() {
+        guard listenerMode == .watching else { return }
+        for listener in listeners {
+            if let error = epoll.modify(
+                listener.fileDescriptor, interest: [.readable, Self.oneShot], token: listener.token)
+            {
+                context.logger.error("epoll_ctl on a listener failed: \(Syscall.describe(error))")
+            }
+        }
+    }
+
+    /// Acceptor, at the cap: a client waits in the backlog. Asks the loop with the oldest connection awaiting its first
+    /// request to close it, if it is ``HTTPServer/Configuration/capacityEvictionAge`` old; the slot it frees resumes
+    /// accepting. Otherwise looks again when the oldest reaches that age (or in that much time, when none awaits:
+    /// an adoption may be on its way to a loop).
+    private func clientWaitsAtCapacity() {
+        guard !evictionPending, evictionRetryAt == nil, !draining else { return }
+        // A connection closed meanwhile (its `resumeAccepting` is on its way): no one needs to go.
+        guard context.openConnections.load(ordering: .sequentiallyConsistent) >= context.configuration.maxConnections
+        else {
+            resumeAcceptingAtCapacity()
+            return
+        }
+        var oldest: (loop: EventLoop, since: UInt64)?
+        for peer in peers.isEmpty ? [self] : peers {
+            let since = peer.oldestAwaitingSince.load(ordering: .relaxed)
+            if since < (oldest?.since ?? .max) { oldest = (peer, since) }
+        }
+        let age = context.capacityEvictionAge
+        guard let oldest, oldest.since &+ age <= now else {
+            evictionRetryAt = (oldest?.since ?? now) &+ age
+            return
+        }
+        evictionPending = true
+        let acceptedBy = now &- age
+        if oldest.loop === self {
+            evictAwaiting(acceptedBy: acceptedBy)
+        } else {
+            oldest.loop.post(.evictAwaiting(acceptedBy: acceptedBy))
+        }
+    }
+
+    private func retryEvictionIfDue() {
+        guard let retry = evictionRetryAt, now >= retry else { return }
+        evictionRetryAt = nil
+        watchAgain()
+    }
+
+    /// Closes this loop's oldest connection awaiting its first request if it was accepted at or before `acceptedBy`
+    /// (counted `evicted`); otherwise tells the acceptor to look again.
+    private func evictAwaiting(acceptedBy: UInt64) {
+        if let victim = oldestAwaiting, victim.acceptedAt <= acceptedBy {
+            context.logger.debug(
+                "evicting a connection that sent no request, to make room",
+                metadata: ["peer": "\(victim.remoteAddress)"])
+            victim.close(reason: "evicted")  // its slot, freed, resumes the acceptor
+            return
+        }
+        if index == 0 { evictionFailed() } else { acceptor?.post(.evictionFailed) }
+    }
+
+    private func evictionFailed() {
+        evictionPending = false
+        watchAgain()
+    }
+
+    /// Adds a freshly adopted connection to the newest end of the list awaiting a first request.
+    private func joinAwaiting(_ connection: Connection) {
+        connection.olderAwaiting = newestAwaiting
+        if let newest = newestAwaiting {
+            newest.newerAwaiting = connection
+        } else {
+            oldestAwaiting = connection
+            oldestAwaitingSince.store(connection.acceptedAt, ordering: .relaxed)
+        }
+        newestAwaiting = connection
+    }
+
+    /// `connection` had its first request (or closes): it leaves the list of connections awaiting one, for good.
+    func firstRequestArrived(_ connection: Connection) {
+        guard connection.awaitingFirstRequest else { return }
+        connection.awaitingFirstRequest = false
+        let older = connection.olderAwaiting
+        let newer = connection.newerAwaiting
+        connection.olderAwaiting = nil
+        connection.newerAwaiting = nil
+        if let older { older.newerAwaiting = newer } else if oldestAwaiting === connection { oldestAwaiting = newer }
+        if let newer { newer.olderAwaiting = older } else if newestAwaiting === connection { newestAwaiting = older }
+        if older == nil {
+            oldestAwaitingSince.store(oldestAwaiting?.acceptedAt ?? .max, ordering: .relaxed)
         }
     }
 
@@ -615,10 +767,11 @@ final class EventLoop: @unchecked Sendable {
         draining = true
         shutdownDeadline = deadline
         // Stop accepting at once: close the listeners (new connection attempts are refused).
-        setListenersPolled(false)
+        setListenerMode(.off)
         for listener in listeners { listener.close() }
         listeners = []
         acceptBackoffUntil = nil
+        evictionRetryAt = nil
         // The acceptor tells the other loops only now, after its last hand-off: each inbox is FIFO, so
         // every `adopt` it posted is seen before `beginShutdown` (and closed there if unwanted).
         for peer in peers where peer !== self {

@@ -162,11 +162,18 @@ final class HTTP2Session: ConnectionProtocolHandler {
     /// Complete requests not handed to the handler while ``unsentResponseBytes`` is at
     /// ``HTTPServer/Configuration/http2MaxUnsentResponseBytes``, oldest first; started as the peer takes its answers.
     private var waiting: [Stream] = []
+    /// The peer's allowance of frames that ask nothing of the server (see ``HTTP2FrameBudget``).
+    private var frameBudget: HTTP2FrameBudget
+    /// The budget ran out and GOAWAY(ENHANCE_YOUR_CALM) was submitted.
+    private var calmedDown = false
+    /// The peer opened a request stream (or upgraded with one): until then the connection is in its `head` phase.
+    private var requestStarted = false
 
     /// Creates the session and queues our SETTINGS frame. The connection keeps the session alive.
     init(context: ServerContext, connection: Connection) {
         self.context = context
         self.connection = connection
+        self.frameBudget = HTTP2FrameBudget(now: connection.loop.now)
         var callbacks: OpaquePointer?
         nghttp2_session_callbacks_new(&callbacks)
         Self.installCallbacks(callbacks)
@@ -210,6 +217,7 @@ final class HTTP2Session: ConnectionProtocolHandler {
         stream.body = request.body
         stream.receivedAt = connection.loop.now
         streams[1] = stream
+        requestStarted = true
         dispatch(stream)
         return true
     }
@@ -219,14 +227,19 @@ final class HTTP2Session: ConnectionProtocolHandler {
     func process(_ connection: Connection) {
         guard !terminated else { return }
         if !connection.input.isEmpty && connection.output.pendingBytes < Self.outputThreshold {
+            frameBudget.refill(now: connection.loop.now)
             let consumed = connection.input.withReadableBytes { bytes in
-                nghttp2_session_mem_recv(session, bytes.baseAddress, bytes.count)
+                // Frames beyond the budget never reach nghttp2: the rest of the input is dropped.
+                let allowed = frameBudget.charge(bytes)
+                let consumed = nghttp2_session_mem_recv(session, bytes.baseAddress, allowed)
+                return consumed >= 0 && frameBudget.isExhausted ? bytes.count : consumed
             }
             guard consumed >= 0 else {
                 fail(connection, reason: "bad_request", error: Int32(consumed))
                 return
             }
             connection.input.consume(consumed)
+            if frameBudget.isExhausted { calmDown() }
         }
         cancelClosedStreams()
         guard !connection.isClosed else { return }
@@ -283,7 +296,10 @@ final class HTTP2Session: ConnectionProtocolHandler {
             return blocked ? .write : .none
         }
         if streams.values.contains(where: { $0.dispatched && !$0.responded }) { return .none }
-        return streams.values.contains { !$0.dispatched } ? .body : .idle
+        if streams.values.contains(where: { !$0.dispatched }) { return .body }
+        // As over HTTP/1.1, a fresh connection must start its first request within the header timeout; later it may
+        // idle. (Before, a client that sent only the preface held its slot for the idle timeout.)
+        return requestStarted ? .idle : .head
     }
 
     func bodyDeadline(_ connection: Connection) -> UInt64? {
@@ -298,6 +314,10 @@ final class HTTP2Session: ConnectionProtocolHandler {
 
     func timerExpired(_ phase: TimerPhase, connection: Connection) {
         switch phase {
+        case .head where !requestStarted:
+            // No request within the header timeout: say goodbye (GOAWAY, no error) and close once it is written.
+            context.observer?.connectionError(reason: "header_timeout")
+            nghttp2_session_terminate_session(session, UInt32(NGHTTP2_NO_ERROR.rawValue))
         case .idle:
             // Idle keep-alive ended: say goodbye (GOAWAY, no error) and close once it is written.
             nghttp2_session_terminate_session(session, UInt32(NGHTTP2_NO_ERROR.rawValue))
@@ -386,6 +406,21 @@ final class HTTP2Session: ConnectionProtocolHandler {
         cancelClosedStreams()
     }
 
+    /// The peer sent more frames that ask nothing than its ``HTTP2FrameBudget`` allows: GOAWAY(ENHANCE_YOUR_CALM),
+    /// counted `bad_request` once (as nghttp2's own flood limits), and the connection closes once it is written.
+    private func calmDown() {
+        guard !calmedDown else { return }
+        calmedDown = true
+        if !errorCounted {
+            errorCounted = true
+            context.observer?.connectionError(reason: "bad_request")
+        }
+        connection.lingerOnClose = true  // the peer is still sending: let the GOAWAY reach it
+        context.logger.debug(
+            "closing HTTP/2 connection: frame flood", metadata: ["peer": "\(connection.remoteAddress)"])
+        nghttp2_session_terminate_session(session, UInt32(NGHTTP2_ENHANCE_YOUR_CALM.rawValue))
+    }
+
     /// A fatal session error (bad preface, flood, out of memory): nothing more can be said on it.
     private func fail(_ connection: Connection, reason: String, error: Int32) {
         terminated = true
@@ -417,6 +452,7 @@ final class HTTP2Session: ConnectionProtocolHandler {
                 session, UInt8(NGHTTP2_FLAG_NONE.rawValue), stream.id, UInt32(NGHTTP2_REFUSED_STREAM.rawValue))
             return
         }
+        if stream.admission == .notAsked { frameBudget.credit(HTTP2FrameBudget.creditPerRequest) }
         // A peer that does not take its answers (its windows stay shut) must not have answer after answer kept whole
         // for it: past the bound, requests wait (a reading peer's window is shut between two reads too: refusing
         // would fail it) and start as the held bytes go out.
@@ -481,6 +517,7 @@ final class HTTP2Session: ConnectionProtocolHandler {
             return
         }
         stream.admission = .pending
+        frameBudget.credit(HTTP2FrameBudget.creditPerRequest)
         guard context.handler.screensRequestBodies else {
             admissionDecided(nil, requestID: UInt64(stream.id), connection: connection)
             connection.loop.markDirty(connection)  // as an admission decided on the loop is
@@ -846,6 +883,7 @@ final class HTTP2Session: ConnectionProtocolHandler {
             let stream = Stream(id: frame.hd.stream_id)
             stream.receivedAt = session.connection.loop.now
             session.streams[frame.hd.stream_id] = stream
+            session.requestStarted = true
             return 0
         }
         nghttp2_session_callbacks_set_on_header_callback(callbacks) {
@@ -878,6 +916,13 @@ final class HTTP2Session: ConnectionProtocolHandler {
             let type = Int(header.type)
             guard type == Int(NGHTTP2_HEADERS.rawValue) || type == Int(NGHTTP2_DATA.rawValue) else { return 0 }
             let session = HTTP2Session.from(userData)
+            // A DATA frame that carried body bytes or ended its stream did work: its token is given back.
+            if type == Int(NGHTTP2_DATA.rawValue)
+                && (header.length > frame!.pointee.data.padlen
+                    || header.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0)
+            {
+                session.frameBudget.refund()
+            }
             // May run after the stream closed: look it up rather than assume it.
             guard let stream = session.streams[header.stream_id], !stream.dispatched, !stream.responded else {
                 return 0
@@ -893,6 +938,10 @@ final class HTTP2Session: ConnectionProtocolHandler {
         nghttp2_session_callbacks_set_on_frame_send_callback(callbacks) { _, frame, userData in
             let header = frame!.pointee.hd
             let session = HTTP2Session.from(userData)
+            if header.type == UInt8(NGHTTP2_DATA.rawValue) {
+                // The WINDOW_UPDATEs a reader sends for it are earned.
+                session.frameBudget.credit(HTTP2FrameBudget.credit(forDataFrameOf: header.length))
+            }
             if header.type == UInt8(NGHTTP2_GOAWAY.rawValue) || header.type == UInt8(NGHTTP2_RST_STREAM.rawValue) {
                 session.countProtocolError(frame!.pointee, streamKnown: session.streams[header.stream_id] != nil)
                 return 0

@@ -11,6 +11,8 @@ final class ServerContext: Sendable {
     let idleTimeout: UInt64
     let writeStallTimeout: UInt64
     let tlsHandshakeTimeout: UInt64
+    /// ``HTTPServer/Configuration/capacityEvictionAge`` in nanoseconds.
+    let capacityEvictionAge: UInt64
     let bodyTimeout: UInt64
     let bodyRateGrace: UInt64
     /// Most body bytes one connection may hold (at least ``HTTPServer/Configuration/maxBodySize``).
@@ -53,6 +55,7 @@ final class ServerContext: Sendable {
         self.idleTimeout = configuration.idleTimeout.nanoseconds
         self.writeStallTimeout = configuration.writeStallTimeout.nanoseconds
         self.tlsHandshakeTimeout = configuration.tlsHandshakeTimeout.nanoseconds
+        self.capacityEvictionAge = configuration.capacityEvictionAge.nanoseconds
         self.bodyTimeout = configuration.bodyTimeout.nanoseconds
         self.bodyRateGrace = configuration.bodyRateGrace.nanoseconds
         self.connectionBodyLimit = max(configuration.maxConnectionBodyBytes, configuration.maxBodySize)

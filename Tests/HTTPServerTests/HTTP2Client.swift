@@ -140,6 +140,19 @@ final class HTTP2Client {
         nghttp2_session_consume(session, id, count)
     }
 
+    /// Queues a PRIORITY frame for stream `id` (RFC 7540 priorities: depends on stream 0, weight 16), as browsers
+    /// send when they rearrange their requests.
+    func prioritize(_ id: Int32) {
+        var spec = nghttp2_priority_spec()
+        nghttp2_priority_spec_init(&spec, 0, 16, 0)
+        nghttp2_submit_priority(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), id, &spec)
+    }
+
+    /// Queues a PING (a keep-alive check).
+    func ping() {
+        nghttp2_submit_ping(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), nil)
+    }
+
     /// Queues GOAWAY (NO_ERROR): the client takes no more responses after the streams it has.
     func goAway() {
         nghttp2_submit_goaway(

@@ -1,0 +1,126 @@
+/// The budget of HTTP/2 frames one connection may send that ask nothing of the server (CVE-2019-9513/9518 and their
+/// kin): PRIORITY, WINDOW_UPDATE, PING, SETTINGS, RST_STREAM, empty DATA, DATA on a stream already closed, unknown
+/// extension frames, HEADERS that are refused. Each costs the event loop little, but one connection sending them as
+/// fast as loopback allows kept a loop 65-90 % busy; nghttp2 1.52 bounds only some of them (queued PING and SETTINGS
+/// replies, RST_STREAM), and newer releases' "glitch" limit is not in the installed version.
+///
+/// Every frame received costs one token, counted from the frame headers in the bytes handed to nghttp2 (so frames
+/// nghttp2 discards without a callback, an unknown type or DATA of a closed stream, are counted too). Useful work earns
+/// tokens back: a DATA frame that carries body bytes or ends a stream is refunded (``refund()``), a request handed to
+/// the handler earns ``creditPerRequest`` (its HEADERS and CONTINUATIONs, a few PRIORITY and WINDOW_UPDATE frames,
+/// a reset), and each DATA frame sent earns ``creditPerDataFrameSent`` plus one token per KiB of its payload (the
+/// WINDOW_UPDATEs a reader sends for what it receives: at most one per DATA frame and level, or, as Go's client does,
+/// one per 4 KiB). Time refills the budget at ``refillPerSecond`` up to ``burst`` (pings, settings, a client's own
+/// rhythm). Earned tokens are not capped: the useless frames a peer may send stay in proportion to the work it had
+/// the server do. A frame beyond the tokens is a flood: it and the rest of the input never reach nghttp2, the session
+/// sends GOAWAY(ENHANCE_YOUR_CALM) and closes, counted in `mlops_exporter_http_errors_total{reason="bad_request"}` as
+/// nghttp2's own flood limits are.
+///
+/// Cost per frame: a decrement while the frame headers are walked (no lookup, no clock read); the clock is read once
+/// per batch of input, for the refill.
+struct HTTP2FrameBudget {
+    /// Tokens a connection starts with, and the most time gives back.
+    static let burst = 1000
+    /// Tokens time gives back per second, up to ``burst``.
+    static let refillPerSecond = 100
+    /// Tokens earned by each request handed to the handler.
+    static let creditPerRequest = 32
+    /// Tokens earned by each DATA frame sent (the stream's and the connection's WINDOW_UPDATE for it).
+    static let creditPerDataFrameSent = 2
+
+    /// The tokens left.
+    private(set) var tokens = Self.burst
+    /// When time last refilled the tokens (monotonic ns); advanced by whole tokens only.
+    private var refilledAt: UInt64
+    /// Bytes to pass over before the next frame header: the 24-byte client preface first, then each frame's payload.
+    private var skip: Int
+    /// The first five bytes (length, type, flags) of a frame header that straddles two batches of input.
+    private var partialHeader: UInt64 = 0
+    /// How many bytes of the frame header under way were seen (0 between frames).
+    private var headerBytesSeen = 0
+
+    /// A budget for a connection whose input starts with `prefaceBytes` bytes of client preface, at `now`.
+    init(now: UInt64, prefaceBytes: Int = 24) {
+        refilledAt = now
+        skip = prefaceBytes
+    }
+
+    /// Whether the peer sent a frame beyond its allowance (set by ``charge(_:)``, for good).
+    private(set) var isExhausted = false
+
+    /// Gives back the tokens time earned since the last refill, up to ``burst``.
+    mutating func refill(now: UInt64) {
+        guard now > refilledAt else { return }
+        guard tokens < Self.burst else {
+            refilledAt = now
+            return
+        }
+        let rate = UInt64(Self.refillPerSecond)
+        let elapsed = now - refilledAt
+        let earned = elapsed / 1_000_000_000 * rate + elapsed % 1_000_000_000 * rate / 1_000_000_000
+        guard earned > 0 else { return }
+        if earned >= UInt64(Self.burst - tokens) {
+            tokens = Self.burst
+            refilledAt = now
+        } else {
+            tokens += Int(earned)
+            refilledAt += earned * 1_000_000_000 / rate
+        }
+    }
+
+    /// Charges one token per frame whose header starts in `bytes`, the next bytes of the connection's input, and
+    /// returns how many of them may be handed to nghttp2: all, or, when the tokens run out, those before the header of
+    /// the first frame beyond them (``isExhausted`` is then true, and stays so).
+    mutating func charge(_ bytes: UnsafeBufferPointer<UInt8>) -> Int {
+        guard !isExhausted else { return 0 }
+        var offset = 0
+        let count = bytes.count
+        while offset < count {
+            if skip > 0 {
+                let passed = min(skip, count - offset)
+                skip -= passed
+                offset += passed
+                continue
+            }
+            let headerStart = offset - headerBytesSeen
+            let length: Int
+            if headerBytesSeen == 0 && count - offset >= 9 {
+                // The whole header is here: its 24-bit length is all that is needed.
+                length = Int(bytes[offset]) << 16 | Int(bytes[offset + 1]) << 8 | Int(bytes[offset + 2])
+                offset += 9
+            } else {
+                while headerBytesSeen < 9 && offset < count {
+                    if headerBytesSeen < 3 { partialHeader = partialHeader << 8 | UInt64(bytes[offset]) }
+                    headerBytesSeen += 1
+                    offset += 1
+                }
+                guard headerBytesSeen == 9 else { return count }
+                length = Int(partialHeader)
+                partialHeader = 0
+                headerBytesSeen = 0
+            }
+            guard tokens > 0 else {
+                isExhausted = true
+                return max(0, headerStart)
+            }
+            tokens -= 1
+            skip = length
+        }
+        return count
+    }
+
+    /// Gives back the token of a frame that did work (a DATA frame with body bytes or END_STREAM).
+    mutating func refund() {
+        tokens += 1
+    }
+
+    /// Adds `count` tokens earned by work (a request handed over, DATA sent).
+    mutating func credit(_ count: Int) {
+        tokens += count
+    }
+
+    /// The tokens a DATA frame of `payloadBytes` sent earns.
+    static func credit(forDataFrameOf payloadBytes: Int) -> Int {
+        creditPerDataFrameSent + payloadBytes / 1024
+    }
+}

@@ -1,0 +1,125 @@
+import Glibc
+import Testing
+
+@testable import HTTPServer
+
+/// At the connection cap, a client waiting in the backlog makes room by evicting the oldest connection that has had no
+/// request yet (``HTTPServer/Configuration/capacityEvictionAge``); connections that had one are kept.
+@Suite("Eviction at the connection cap")
+struct CapacityEvictionTests {
+    /// Runs `body` against a server of `maxConnections` slots evicting at `evictionAge`, with an observer.
+    private func withCap(
+        _ maxConnections: Int, evictionAge: Duration, _ body: (HTTPServer, Int, RecordingObserver) throws -> Void
+    ) throws {
+        let observer = RecordingObserver()
+        try withServer(
+            configure: {
+                $0.maxConnections = maxConnections
+                $0.capacityEvictionAge = evictionAge
+            }, observer: observer
+        ) { server, port in try body(server, port, observer) }
+    }
+
+    @Test func connectionsThatSentNoRequestMakeRoomForAWaitingClient() throws {
+        try withCap(4, evictionAge: .milliseconds(200)) { server, port, observer in
+            // Four ways of holding a slot without asking anything, oldest first: nothing, half a request head, only the
+            // HTTP/2 preface and SETTINGS, nothing again.
+            let silent = try RawClient(port: port)
+            #expect(eventually { server.openConnections == 1 })
+            let partial = try RawClient(port: port)
+            try partial.send("GET / HTTP/1.1\r\nHost: t\r\n")
+            #expect(eventually { server.openConnections == 2 })
+            let preface = try RawClient(port: port)
+            try preface.send(HTTP2Session.clientPreface + HTTP2FloodTests.frame(4))
+            #expect(eventually { server.openConnections == 3 })
+            let last = try RawClient(port: port)
+            #expect(eventually { server.openConnections == 4 })
+            var holders = [silent, partial, preface, last]
+
+            // Each new client is answered well before the 10 s header timeout, the oldest holder going first; the new
+            // clients stay (kept alive after their request, they are not evicted in turn).
+            var served: [RawClient] = []
+            for expected in 0..<3 {
+                let started = monotonicSeconds()
+                let client = try RawClient(port: port)
+                served.append(client)
+                try client.send("GET /new HTTP/1.1\r\nHost: t\r\n\r\n")
+                let response = try client.readResponse(timeout: 5)
+                #expect(response.status == 200)
+                #expect(monotonicSeconds() - started < 3)
+                #expect(holders[0].waitForClose(timeout: 1), "holder \(expected) evicted first")
+                holders.removeFirst()
+                #expect(eventually { observer.errors.filter { $0 == "evicted" }.count == expected + 1 })
+            }
+            #expect(server.openConnections == 4)
+            // The fourth holder is all that is left to evict; then the cap holds the next client in the backlog.
+            let fourth = try RawClient(port: port)
+            try fourth.send("GET /fourth HTTP/1.1\r\nHost: t\r\n\r\n")
+            #expect(try fourth.readResponse(timeout: 5).status == 200)
+            #expect(holders[0].waitForClose(timeout: 1))
+            let fifth = try RawClient(port: port)
+            try fifth.send("GET /fifth HTTP/1.1\r\nHost: t\r\n\r\n")
+            #expect(!fifth.hasInput(within: 0.5))
+            #expect(observer.errors.filter { $0 == "evicted" }.count == 4)
+        }
+    }
+
+    @Test func connectionsThatHadARequestAreKept() throws {
+        try withCap(2, evictionAge: .milliseconds(100)) { server, port, observer in
+            // Two kept-alive connections, idle after their request (HTTP/1.1 and HTTP/2).
+            let first = try RawClient(port: port)
+            try first.send("GET /a HTTP/1.1\r\nHost: t\r\n\r\n")
+            #expect(try first.readResponse().status == 200)
+            let second = try HTTP2Client(port: port)
+            #expect(try second.response(second.request("GET", "/b")).status == 200)
+
+            // A third client waits in the backlog: nobody is evicted for it.
+            let third = try RawClient(port: port)
+            try third.send("GET /third HTTP/1.1\r\nHost: t\r\n\r\n")
+            #expect(!third.hasInput(within: 0.5))
+            #expect(!observer.errors.contains("evicted"))
+            #expect(server.openConnections == 2)
+
+            // Once one leaves, the third is served.
+            try first.send("GET /bye HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            _ = try first.readResponse()
+            #expect(try third.readResponse(timeout: 5).text == "GET /third body=0")
+        }
+    }
+
+    @Test func youngConnectionsAreNotEvicted() throws {
+        try withCap(2, evictionAge: .seconds(30)) { server, port, observer in
+            // A burst of clients that have not sent their request yet, younger than the eviction age, keep their slots.
+            let one = try RawClient(port: port)
+            let two = try RawClient(port: port)
+            #expect(eventually { server.openConnections == 2 })
+            let three = try RawClient(port: port)
+            try three.send("GET /three HTTP/1.1\r\nHost: t\r\n\r\n")
+            #expect(!three.hasInput(within: 0.5))
+            #expect(!observer.errors.contains("evicted"))
+            try one.send("GET /one HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            #expect(try one.readResponse().status == 200)
+            #expect(try three.readResponse(timeout: 5).status == 200)
+            two.close()
+        }
+    }
+
+    @Test func anHTTP2ConnectionWithoutARequestGetsTheHeaderTimeout() throws {
+        let observer = RecordingObserver()
+        try withServer(configure: { $0.headerReadTimeout = .milliseconds(300) }, observer: observer) { server, port in
+            // The preface and SETTINGS, then nothing: closed at the header timeout (before: the 60 s idle timeout).
+            let started = monotonicSeconds()
+            let client = try HTTP2Client(port: port)
+            try client.run(timeout: 5) { client.connectionClosed }
+            #expect(client.goAwayReceived)
+            #expect(monotonicSeconds() - started < 3)
+            #expect(eventually { observer.errors == ["header_timeout"] })
+            // One that made a request may idle.
+            let busy = try HTTP2Client(port: port)
+            #expect(try busy.response(busy.request("GET", "/a")).status == 200)
+            #expect(throws: TestFailure.self) { try busy.run(timeout: 0.6) { false } }
+            #expect(!busy.connectionClosed)
+            #expect(server.openConnections == 1)
+        }
+    }
+}
