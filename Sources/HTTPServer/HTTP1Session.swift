@@ -123,7 +123,8 @@ final class HTTP1Session: ConnectionProtocolHandler {
             if connection.input.isEmpty { break }
             let (consumed, result) = connection.input.withReadableBytes { parser.parse($0) }
             connection.input.consume(consumed)
-            switch result {
+            // Consumed: the head in a case's payload is moved to its binding, not copied out of the result.
+            switch consume result {
             case .needMoreData:
                 // Leave the loop: the remaining bytes are an incomplete request.
                 if inputEnded { finishAfterEndOfInput(connection) }

@@ -283,7 +283,7 @@ final class UpstreamConnection: DeadlineScheduled {
             }
             guard state == .active else { return }  // the exchange gave up meanwhile
             input.consume(consumed)
-            switch event {
+            switch consume event {
             case .needMore:
                 if inputClosed { handleEndOfInput(parser.inputEnded()) }
                 return
