@@ -104,14 +104,15 @@ extension CaptureDecoder {
             case 8 where s.token(key, is: "datatype"):
                 try tensor.note(.datatype)
                 let type = try s.plainString()
-                let datatypes = Tensor.datatypes
-                var found = datatypes.count
-                for (i, name) in datatypes.enumerated() where s.token(type, is: name) {
+                let keys = Tensor.datatypeKeys
+                let key = s.packed(type)
+                var found = keys.count
+                for i in keys.indices where keys[i] == key {
                     found = i
                     break
                 }
-                guard found < datatypes.count else { throw Fallback() }
-                tensor.isBytes = found == datatypes.count - 1
+                guard found < keys.count else { throw Fallback() }
+                tensor.isBytes = found == keys.count - 1
             case 10 where s.token(key, is: "parameters"):
                 try tensor.note(.parameters)
                 if try s.flag("binary_data_size", presence: true, depth: 4) { throw Fallback() }
