@@ -34,7 +34,15 @@ extension Scanner {
     }
 
     /// An object's next key with its ':'. Keys with escapes fall back: they are compared byte for byte.
+    ///
+    /// A key of printable ASCII followed at once by ':' (compact JSON's keys) is read here, inlined; any other is read
+    /// again from its start by ``Scanner/key()``, which validates it (and gives the same token for those).
     @inline(__always) mutating func plainKey() throws(Fallback) -> StringToken {
+        if nextByte() == 0x22, let close = plainASCIIStringEnd(), close &+ 1 < end, base[close &+ 1] == 0x3A {
+            let token = StringToken(start: pos &+ 1, end: close, hasEscapes: false)
+            pos = close &+ 2
+            return token
+        }
         let token: StringToken
         do { token = try key() } catch { throw Fallback() }
         guard !token.hasEscapes else { throw Fallback() }
@@ -45,6 +53,19 @@ extension Scanner {
     @inline(__always) mutating func stringToken() throws(Fallback) -> StringToken {
         guard nextByte() == 0x22 else { throw Fallback() }
         do { return try string() } catch { throw Fallback() }
+    }
+
+    /// At '"': the offset of the closing '"' when the string holds printable ASCII only (no escape, no control byte),
+    /// which needs no further validation; nil for any other string (or none).
+    @inline(__always) func plainASCIIStringEnd() -> Int? {
+        var at = pos &+ 1
+        while at < end {
+            let byte = base[at]
+            if byte == 0x22 { return at }
+            if byte < 0x20 || byte >= 0x80 || byte == 0x5C { return nil }
+            at &+= 1
+        }
+        return nil
     }
 
     /// A string value without escapes (what a name is compared as).
