@@ -50,6 +50,25 @@ extension Scanner {
         return negative ? -value : value
     }
 
+    /// The integer at the cursor when it is digits only (no sign, fraction or exponent), at most
+    /// ``shortNumberDigits`` of them without leading zeros, the cursor then after it; nil otherwise, the cursor
+    /// unmoved. What ``Scanner/number()`` reads of such a number, as an `Int` (exact: below 10^15): a tensor's shape.
+    @inline(__always)
+    mutating func shortInteger() -> Int? {
+        var at = pos
+        var value = 0
+        while at < end, case let digit = base[at] &- 0x30, digit < 10 {
+            value = value &* 10 &+ Int(digit)
+            at &+= 1
+        }
+        let digits = at &- pos
+        guard digits > 0, digits <= Self.shortNumberDigits, digits == 1 || base[pos] != 0x30,
+            at >= end || (base[at] != 0x2E && base[at] | 0x20 != 0x65)
+        else { return nil }
+        pos = at
+        return value
+    }
+
     /// 10^`exponent` for `exponent` in 1...15, exact as a `Double` (a constant table once compiled).
     @inline(__always)
     static func exactPowerOfTen(_ exponent: Int) -> Double {

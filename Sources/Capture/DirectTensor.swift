@@ -147,9 +147,14 @@ extension CaptureDecoder {
         repeat {
             let first = s.nextByte()
             guard first == 0x2D || (first >= 0x30 && first <= 0x39) else { throw Fallback() }
-            let n = try s.numberToken()
-            guard n.isInteger, n.value >= 0, n.value < 1e15 else { throw Fallback() }
-            let value = Int(n.value)
+            let value: Int
+            if let short = s.shortInteger() {
+                value = short
+            } else {
+                let n = try s.numberToken()
+                guard n.isInteger, n.value >= 0, n.value < 1e15 else { throw Fallback() }
+                value = Int(n.value)
+            }
             if tensor.rank == 0 {
                 tensor.rows = value
             } else {
@@ -343,7 +348,7 @@ extension CaptureDecoder {
             text = try s.stringText()
         case 0x2D, 0x30...0x39:
             let n = try s.numberToken()
-            if let index = reader.numericClasses[n.value] { return (.label(schema.classes[index]), index) }
+            if let index = reader.numericClass(n.value) { return (.label(schema.classes[index]), index) }
             text = s.text(n.start, n.end)
         case 0x74, 0x66:
             text = try s.literalValue() == true ? "true" : "false"

@@ -114,4 +114,41 @@ struct ShortNumberTests {
         }
         #expect(mismatches.isEmpty, "\(mismatches)")
     }
+
+    /// `shortInteger()` on `input`: what `number()` reads there when it is digits only (15 at most, no leading zero)
+    /// as an `Int`, ending where it ends; nil with the cursor unmoved otherwise.
+    static func checkInteger(_ input: String, _ mismatches: inout [String]) {
+        let bytes = Array(input.utf8)
+        let (value, pos) = bytes.withUnsafeBufferPointer { buffer in
+            var scanner = Scanner(buffer)
+            let value = scanner.shortInteger()
+            return (value, scanner.pos)
+        }
+        if let (text, expected) = number(bytes), isShort(text), !text.contains("."), !text.hasPrefix("-") {
+            if value != Int(expected) || pos != text.utf8.count {
+                mismatches.append("\(input): \(String(describing: value)) at \(pos), expected \(expected)")
+            }
+        } else if value != nil || pos != 0 {
+            mismatches.append("\(input): \(String(describing: value)) at \(pos), expected nil at 0")
+        }
+    }
+
+    @Test("shape integers: digits only, 15 at most, read like number(); anything else left to it")
+    func integers() {
+        var mismatches: [String] = []
+        var rng = SplitMix64(seed: 5)
+        let fixed = [
+            "0", "1", "20", "-1", "-0", "01", "00", "1.0", "1e3", "1E3", "999999999999999", "1000000000000000",
+            "123456789012345678901", "", "x", "1.", "12,", "3]", "7 ",
+        ]
+        for text in fixed { Self.checkInteger(text, &mismatches) }
+        for _ in 0..<50_000 {
+            var text = Int.random(in: 0..<10, using: &rng) == 0 ? "-" : ""
+            for _ in 0..<Int.random(in: 1...18, using: &rng) { text += String(Int.random(in: 0...9, using: &rng)) }
+            text += ["", ",", "]", ".5", "e2", " "].randomElement(using: &rng)!
+            Self.checkInteger(text, &mismatches)
+            if mismatches.count >= 10 { break }
+        }
+        #expect(mismatches.isEmpty, "\(mismatches)")
+    }
 }
