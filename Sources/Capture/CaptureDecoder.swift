@@ -17,6 +17,8 @@ public struct CaptureDecoder: Sendable {
 
     let reader: ValueReader
     let mapping: CompiledMapping?
+    /// The UTF-8 bytes of ``outputs``' names, which the direct v2 reader compares tensor names with.
+    let outputNameBytes: (prediction: [UInt8]?, score: [[UInt8]], probabilities: [[UInt8]])
     /// Whether v2 exchanges are first read from their bytes (``decodeOpenInferenceV2Directly(_:_:_:)``), the tape
     /// path reading only those it leaves; set where the configuration allows it. Tests turn it off to compare.
     var readsV2Directly: Bool
@@ -31,6 +33,10 @@ public struct CaptureDecoder: Sendable {
         self.schema = schema
         self.outputs = outputs
         reader = ValueReader(schema: schema)
+        outputNameBytes = (
+            outputs.prediction.map { Array($0.utf8) }, outputs.score.map { Array($0.utf8) },
+            outputs.probabilities.map { Array($0.utf8) }
+        )
         readsV2Directly = Self.canReadV2Directly(`protocol`, schema, outputs)
         switch (`protocol`, custom) {
         case (.custom, nil):

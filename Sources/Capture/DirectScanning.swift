@@ -34,7 +34,15 @@ extension Scanner {
     }
 
     /// An object's next key with its ':'. Keys with escapes fall back: they are compared byte for byte.
+    ///
+    /// A key of printable ASCII followed at once by ':' (compact JSON's keys) is read here, inlined; any other is read
+    /// again from its start by ``Scanner/key()``, which validates it (and gives the same token for those).
     @inline(__always) mutating func plainKey() throws(Fallback) -> StringToken {
+        if nextByte() == 0x22, let close = plainASCIIStringEnd(), close &+ 1 < end, base[close &+ 1] == 0x3A {
+            let token = StringToken(start: pos &+ 1, end: close, hasEscapes: false)
+            pos = close &+ 2
+            return token
+        }
         let token: StringToken
         do { token = try key() } catch { throw Fallback() }
         guard !token.hasEscapes else { throw Fallback() }
@@ -45,6 +53,19 @@ extension Scanner {
     @inline(__always) mutating func stringToken() throws(Fallback) -> StringToken {
         guard nextByte() == 0x22 else { throw Fallback() }
         do { return try string() } catch { throw Fallback() }
+    }
+
+    /// At '"': the offset of the closing '"' when the string holds printable ASCII only (no escape, no control byte),
+    /// which needs no further validation; nil for any other string (or none).
+    @inline(__always) func plainASCIIStringEnd() -> Int? {
+        var at = pos &+ 1
+        while at < end {
+            let byte = base[at]
+            if byte == 0x22 { return at }
+            if byte < 0x20 || byte >= 0x80 || byte == 0x5C { return nil }
+            at &+= 1
+        }
+        return nil
     }
 
     /// A string value without escapes (what a name is compared as).
@@ -104,12 +125,31 @@ extension Scanner {
         return true
     }
 
-    /// Whether the bytes of `token` are those of `name`.
-    @inline(__always) func token(_ token: StringToken, isName name: String) throws(Fallback) -> Bool {
-        let bytes = raw(token)
-        let equal = name.utf8.withContiguousStorageIfAvailable { $0.count == bytes.count && $0.elementsEqual(bytes) }
-        guard let equal else { throw Fallback() }
-        return equal
+    /// The bytes of `token` packed in a word, the first in the low byte, when there are 1 to 8 of them; 0 otherwise
+    /// (no packed name is: a string's bytes are never 0). Two tokens of up to 8 bytes are equal exactly when their
+    /// words are.
+    @inline(__always) func packed(_ token: StringToken) -> UInt64 {
+        let count = token.end &- token.start
+        guard count > 0 && count <= 8 else { return 0 }
+        var word: UInt64 = 0
+        for i in 0..<count { word |= UInt64(base[token.start &+ i]) &<< (8 &* i) }
+        return word
+    }
+
+    /// `text` (1 to 8 bytes, none 0) packed as ``packed(_:)`` packs a token of its bytes.
+    static func packed(_ text: StaticString) -> UInt64 {
+        precondition(text.utf8CodeUnitCount > 0 && text.utf8CodeUnitCount <= 8, "\(text) cannot be packed")
+        var word: UInt64 = 0
+        for i in 0..<text.utf8CodeUnitCount { word |= UInt64(text.utf8Start[i]) &<< (8 &* i) }
+        return word
+    }
+
+    /// Whether the bytes of `token` are `bytes` (a name's UTF-8).
+    @inline(__always) func token(_ token: StringToken, isBytes bytes: [UInt8]) -> Bool {
+        let count = token.end &- token.start
+        guard count == bytes.count else { return false }
+        for i in 0..<count where base[token.start &+ i] != bytes[i] { return false }
+        return true
     }
 
     /// Reads the object at the cursor (anything else is skipped: it has no members) and tells whether its member

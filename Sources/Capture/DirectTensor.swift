@@ -58,6 +58,30 @@ enum LeafSink {
     case outcome
 }
 
+/// Where the next leaf of a tensor's data goes: leaf `k` of `expected`, value `column` of row `row`.
+struct LeafPosition {
+    let expected: Int
+    let width: Int
+    var k = 0
+    var row = 0
+    var column = 0
+
+    init(expected: Int, width: Int) {
+        self.expected = expected
+        self.width = width
+    }
+
+    /// To the next leaf.
+    @inline(__always) mutating func advance() {
+        k &+= 1
+        column &+= 1
+        if column == width {
+            column = 0
+            row &+= 1
+        }
+    }
+}
+
 extension CaptureDecoder {
     /// Reads the tensor object at the cursor (entry `index` of its list, at nesting level 3) into `tensor`, its data
     /// into `rows` through ``directSink(_:_:_:_:_:)``: where it stands when the name and shape came first, otherwise
@@ -80,14 +104,15 @@ extension CaptureDecoder {
             case 8 where s.token(key, is: "datatype"):
                 try tensor.note(.datatype)
                 let type = try s.plainString()
-                let datatypes = Tensor.datatypes
-                var found = datatypes.count
-                for (i, name) in datatypes.enumerated() where s.token(type, is: name) {
+                let keys = Tensor.datatypeKeys
+                let key = s.packed(type)
+                var found = keys.count
+                for i in keys.indices where keys[i] == key {
                     found = i
                     break
                 }
-                guard found < datatypes.count else { throw Fallback() }
-                tensor.isBytes = found == datatypes.count - 1
+                guard found < keys.count else { throw Fallback() }
+                tensor.isBytes = found == keys.count - 1
             case 10 where s.token(key, is: "parameters"):
                 try tensor.note(.parameters)
                 if try s.flag("binary_data_size", presence: true, depth: 4) { throw Fallback() }
@@ -122,9 +147,14 @@ extension CaptureDecoder {
         repeat {
             let first = s.nextByte()
             guard first == 0x2D || (first >= 0x30 && first <= 0x39) else { throw Fallback() }
-            let n = try s.numberToken()
-            guard n.isInteger, n.value >= 0, n.value < 1e15 else { throw Fallback() }
-            let value = Int(n.value)
+            let value: Int
+            if let short = s.shortInteger() {
+                value = short
+            } else {
+                let n = try s.numberToken()
+                guard n.isInteger, n.value >= 0, n.value < 1e15 else { throw Fallback() }
+                value = Int(n.value)
+            }
             if tensor.rank == 0 {
                 tensor.rows = value
             } else {
@@ -148,11 +178,15 @@ extension CaptureDecoder {
     {
         var sink = sink
         var taken = true
-        let expected = tensor.count
-        let width = tensor.width
-        var k = 0
-        var row = 0
-        var column = 0
+        var leaves = LeafPosition(expected: tensor.count, width: tensor.width)
+        // The feature a leaf goes to when the sink is features (the leaf's column for the matrix; -1: none).
+        var fixedFeature = -1
+        var featureByColumn = false
+        switch sink {
+        case .matrix: featureByColumn = true
+        case .column(let index): fixedFeature = index
+        default: break
+        }
         var level = 0
         repeat {
             if s.nextByte() == 0x5B {
@@ -163,24 +197,29 @@ extension CaptureDecoder {
                 s.pos &+= 1
                 level -= 1
             } else {
-                guard k < expected else { throw Fallback() }
-                let start = s.pos
-                do throws(Fallback) {
-                    try directLeaf(&s, sink, row, column, depth: 4 + level, &rows)
-                } catch {
-                    // The first input read as the features in case it is the only one: a value no feature takes
-                    // refuses it as such, and it is only validated from here.
-                    guard case .matrix = sink else { throw error }
-                    s.pos = start
-                    try s.skip(depth: 4 + level)
-                    sink = .none
-                    taken = false
-                }
-                k += 1
-                column += 1
-                if column == width {
-                    column = 0
-                    row += 1
+                guard leaves.k < leaves.expected else { throw Fallback() }
+                if featureByColumn || fixedFeature >= 0,
+                    let atNext = directNumericRun(
+                        &s, &leaves, &rows, byColumn: featureByColumn, fixed: fixedFeature, nested: level > 0)
+                {
+                    // Short plain numbers for numeric features, read in a run; at the next element after a ',', or
+                    // after the last one read.
+                    if atNext { continue }
+                } else {
+                    let start = s.pos
+                    do throws(Fallback) {
+                        try directLeaf(&s, sink, leaves.row, leaves.column, depth: 4 + level, &rows)
+                    } catch {
+                        // The first input read as the features in case it is the only one: a value no feature takes
+                        // refuses it as such, and it is only validated from here.
+                        guard case .matrix = sink else { throw error }
+                        s.pos = start
+                        try s.skip(depth: 4 + level)
+                        sink = .none
+                        featureByColumn = false
+                        taken = false
+                    }
+                    leaves.advance()
                 }
             }
             while level > 0 {
@@ -188,8 +227,40 @@ extension CaptureDecoder {
                 level -= 1
             }
         } while level > 0
-        guard k == expected else { throw Fallback() }
+        guard leaves.k == leaves.expected else { throw Fallback() }
         return taken
+    }
+
+    /// Reads leaves from the cursor (at a leaf, below the count) while each is a short plain number
+    /// (``Scanner/shortNumber()``) for a numeric feature, storing each as ``directFeature(_:_:)`` would; `fixed` is
+    /// the feature of a column sink, `byColumn` a matrix's (the leaf's column). Within an array (`nested`) a ','
+    /// after a leaf is consumed and the run goes on with the next element unless it is an array or the count is
+    /// reached. Returns nil when the first leaf is none of those (nothing read), true when the cursor is at an
+    /// element after a ',', false when it is after a leaf, not at a ','.
+    ///
+    /// The features are written in place (one uniqueness check for the run, not one per leaf).
+    @inline(__always)
+    private func directNumericRun(
+        _ s: inout Scanner, _ leaves: inout LeafPosition, _ rows: inout Rows, byColumn: Bool, fixed: Int,
+        nested: Bool
+    ) -> Bool? {
+        let featureCount = rows.featureCount
+        let isNumeric = reader.featureIsNumeric
+        return rows.features.withUnsafeMutableBufferPointer { features -> Bool? in
+            var read = false
+            while true {
+                let feature = byColumn ? leaves.column : fixed
+                let index = leaves.row &* featureCount &+ feature
+                guard isNumeric[feature], index < features.count,
+                    let value = s.shortNumber()
+                else { return read ? true : nil }
+                features[index] = .number(value)
+                read = true
+                leaves.advance()
+                guard nested, s.take(0x2C) else { return false }
+                guard leaves.k < leaves.expected, s.nextByte() != 0x5B else { return true }
+            }
+        }
     }
 
     /// One leaf at the cursor, value `column` of row `row`, read as the tape path reads it (``ValueReader``) for
@@ -277,7 +348,7 @@ extension CaptureDecoder {
             text = try s.stringText()
         case 0x2D, 0x30...0x39:
             let n = try s.numberToken()
-            if let index = reader.numericClasses[n.value] { return (.label(schema.classes[index]), index) }
+            if let index = reader.numericClass(n.value) { return (.label(schema.classes[index]), index) }
             text = s.text(n.start, n.end)
         case 0x74, 0x66:
             text = try s.literalValue() == true ? "true" : "false"

@@ -19,6 +19,8 @@ struct Tensor {
         "BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32", "FP64",
         "BF16", "BYTES",
     ]
+    /// ``datatypes`` packed (``Scanner/packed(_:)-swift.method``), in the same order: the direct reader's lookup.
+    static let datatypeKeys: [UInt64] = datatypes.map { Scanner.packed($0) }
 
     func name(_ tape: JSONTape) -> String { tape.string(nameNode) }
 

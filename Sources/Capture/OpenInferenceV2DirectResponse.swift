@@ -54,12 +54,12 @@ extension CaptureDecoder {
         _ s: Scanner, _ tensor: DirectTensor, _ state: inout DirectV2State, _ rows: Rows
     ) throws(Fallback) -> LeafSink {
         guard tensor.rows == rows.count, isASCII(s.raw(tensor.name!)) else { throw Fallback() }
-        let isScore = try directNamed(s, tensor.name!, outputs.score)
-        let isProbabilities = try directNamed(s, tensor.name!, outputs.probabilities)
+        let isScore = directNamed(s, tensor.name!, outputNameBytes.score)
+        let isProbabilities = directNamed(s, tensor.name!, outputNameBytes.probabilities)
         var isNamedPrediction = false
         var prediction = false
-        if let name = outputs.prediction {
-            isNamedPrediction = try s.token(tensor.name!, isName: name)
+        if let name = outputNameBytes.prediction {
+            isNamedPrediction = s.token(tensor.name!, isBytes: name)
             prediction = isNamedPrediction && !state.predictionFound
         } else {
             prediction = !isScore && !isProbabilities && !state.predictionFound
@@ -97,8 +97,8 @@ extension CaptureDecoder {
     }
 
     /// Whether the name `token` is one of `names`.
-    private func directNamed(_ s: Scanner, _ token: StringToken, _ names: [String]) throws(Fallback) -> Bool {
-        for name in names where try s.token(token, isName: name) { return true }
+    private func directNamed(_ s: Scanner, _ token: StringToken, _ names: [[UInt8]]) -> Bool {
+        for name in names where s.token(token, isBytes: name) { return true }
         return false
     }
 

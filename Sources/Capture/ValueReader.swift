@@ -9,6 +9,10 @@ struct ValueReader: Sendable {
     let classIndex: [String: Int]
     /// For classes spelled as numbers ("0", "1", "2.5"): their value → index (the first class of a value wins).
     let numericClasses: [Double: Int]
+    /// The same, as (value, index) pairs in class order when there are at most ``numericClassScanLimit`` of them
+    /// (empty otherwise): a few compares cost less than hashing a `Double`.
+    let numericClassList: [(value: Double, index: Int)]
+    static let numericClassScanLimit = 16
     /// Feature name → index in the schema's features.
     let featureIndex: [String: Int]
     let featureIsNumeric: [Bool]
@@ -20,18 +24,31 @@ struct ValueReader: Sendable {
         isClassification = schema.task == .classification
         var classIndex: [String: Int] = [:]
         var numericClasses: [Double: Int] = [:]
+        var numericClassList: [(value: Double, index: Int)] = []
         for (i, name) in schema.classes.enumerated() {
             classIndex[name] = i
             if let value = JSONNumber.parse(name), value.isFinite, numericClasses[value] == nil {
                 numericClasses[value] = i
+                numericClassList.append((value, i))
             }
         }
         self.classIndex = classIndex
         self.numericClasses = numericClasses
+        self.numericClassList = numericClassList.count <= Self.numericClassScanLimit ? numericClassList : []
         featureIndex = Dictionary(
             schema.features.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { first, _ in first })
         featureIsNumeric = schema.features.map { $0.kind == .numeric }
         featureNamesAreASCII = schema.features.allSatisfy { $0.name.utf8.allSatisfy { $0 < 0x80 } }
+    }
+
+    /// The class spelled as the number `value` (``numericClasses``), found by a scan when there are few.
+    @inline(__always)
+    func numericClass(_ value: Double) -> Int? {
+        if numericClasses.count <= Self.numericClassScanLimit {
+            for entry in numericClassList where entry.value == value { return entry.index }
+            return nil
+        }
+        return numericClasses[value]
     }
 
     /// The index of the feature named by the string node `node` (a name or a key), as ``featureIndex`` gives it:

@@ -10,6 +10,13 @@ package struct StringToken {
     package var end: Int
     package var hasEscapes: Bool
     var count: Int { end - start }
+
+    /// The string whose bytes are `start..<end` of the scanned input (a reader of its own that found them).
+    package init(start: Int, end: Int, hasEscapes: Bool) {
+        self.start = start
+        self.end = end
+        self.hasEscapes = hasEscapes
+    }
 }
 
 /// A scanned JSON number: its bytes, its value and whether it has neither fraction nor exponent.

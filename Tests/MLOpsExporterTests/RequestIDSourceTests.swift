@@ -5,10 +5,10 @@ import Testing
 
 @Suite struct RequestIDSourceTests {
     @Test func idsAreGeneratedIdsOfTheInstanceAndNeverRepeat() {
-        let source = RequestIDSource()
+        let source = RequestIDSource(instance: "pod-7")
         var seen = Set<String>()
         for _ in 0..<50_000 {
-            let id = source.next(instance: "pod-7")
+            let id = source.next()
             #expect(EventID.instance(of: id[...]) == "pod-7")
             seen.insert(String(id.suffix(16)))  // the ULID's 80 random bits (its last 16 characters)
         }

@@ -17,6 +17,20 @@ struct EventIDTests {
         #expect(EventID.ulid(milliseconds: 1 << 48, randomHigh: 0, randomLow: 0) == String(repeating: "0", count: 26))
     }
 
+    @Test("an id built from an instance's bytes is the instance, '~' and the ULID of the same bits")
+    func generatedFromBytes() {
+        var rng = SystemRandomNumberGenerator()
+        for instance in ["a", "pod-a.ns_1", String(repeating: "x", count: 64)] {
+            for _ in 0..<200 {
+                let (ms, high, low) = (rng.next() >> 16, UInt16(truncatingIfNeeded: rng.next()), rng.next())
+                let id = Array(instance.utf8).withUnsafeBufferPointer {
+                    EventID.generate(prefix: $0, milliseconds: ms, randomHigh: high, randomLow: low)
+                }
+                #expect(id == instance + "~" + EventID.ulid(milliseconds: ms, randomHigh: high, randomLow: low))
+            }
+        }
+    }
+
     @Test("generated ids are <instance>~<ULID>, carry their instance, and differ")
     func generatedIDsCarryTheirInstance() {
         var seen = Set<String>()

@@ -39,8 +39,8 @@ final class ProxyService: Sendable {
     ) throws {
         self.logger = logger
         eventLoopCount = max(1, min(base.eventLoopCount, settings.maxConnections))
-        let ids = RequestIDSource()
-        makeRequestID = { ids.next(instance: instanceID) }
+        let ids = RequestIDSource(instance: instanceID)
+        makeRequestID = { ids.next() }
         recorder = ProxyRecorder(
             settings: settings, monitor: monitor, metrics: metrics, workers: workers, logger: logger)
         let proxy = try Self.makeProxy(
@@ -124,13 +124,18 @@ final class ProxyService: Sendable {
 /// Request ids for requests that came without one (`<instance>~<ULID>`, ``EventID``), without a system call: the
 /// ULID's 80 random bits are SplitMix64 outputs of a counter offset by a random seed drawn once. SplitMix64's
 /// finaliser is a bijection and every id takes two new counter values, so no two ids of one process share their
-/// random bits; across processes the instance prefix and the seed tell them apart. Lock-free.
+/// random bits; across processes the instance prefix and the seed tell them apart. Lock-free; the instance id is
+/// checked once, here, and its bytes kept, so that each id costs one allocation and no check.
 final class RequestIDSource: Sendable {
     private let counter = Atomic<UInt64>(0)
     private let seed: UInt64
+    private let prefix: [UInt8]
     private static let gamma: UInt64 = 0x9E37_79B9_7F4A_7C15
 
-    init() {
+    /// A source of ids of `instance`, which must be valid (``EventID/isValidInstance(_:)``).
+    init(instance: String) {
+        precondition(EventID.isValidInstance(instance), "invalid instance id \"\(instance)\"")
+        prefix = Array(instance.utf8)
         var system = SystemRandomNumberGenerator()
         seed = system.next()
     }
@@ -146,9 +151,16 @@ final class RequestIDSource: Sendable {
         }
     }
 
-    func next(instance: String) -> String {
+    /// A new id: what ``EventID/generate(instance:milliseconds:using:)`` makes of the instance, now and this
+    /// source's next two random words.
+    func next() -> String {
         let tick = counter.wrappingAdd(1, ordering: .relaxed).oldValue
         var generator = Mixed(state: seed &+ tick &* 2 &* Self.gamma)
-        return EventID.generate(instance: instance, using: &generator)
+        let high = UInt16(truncatingIfNeeded: generator.next())
+        let low = generator.next()
+        return prefix.withUnsafeBufferPointer { prefix in
+            EventID.generate(
+                prefix: prefix, milliseconds: UInt64(WallClock.now() * 1000), randomHigh: high, randomLow: low)
+        }
     }
 }

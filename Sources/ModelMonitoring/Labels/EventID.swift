@@ -19,8 +19,6 @@ public enum EventID {
     public static let maximumInstanceLength = 64
     /// Characters of a ULID.
     public static let ulidLength = 26
-    /// Crockford's base 32 alphabet (no I, L, O, U).
-    static let alphabet: [UInt8] = Array("0123456789ABCDEFGHJKMNPQRSTVWXYZ".utf8)
 
     /// Whether `byte` may appear in an instance id: `[A-Za-z0-9._-]`.
     @inline(__always)
@@ -67,30 +65,41 @@ public enum EventID {
     /// `low`).
     public static func ulid(milliseconds: UInt64, randomHigh high: UInt16, randomLow low: UInt64) -> String {
         String(unsafeUninitializedCapacity: ulidLength) { buffer in
-            writeULID(milliseconds: milliseconds, randomHigh: high, randomLow: low, into: buffer)
+            writeULID(milliseconds: milliseconds, randomHigh: high, randomLow: low, to: buffer.baseAddress!)
             return ulidLength
         }
     }
 
-    /// Writes the ULID's 26 characters at the start of `buffer` (at least that long).
-    private static func writeULID(
-        milliseconds: UInt64, randomHigh high: UInt16, randomLow low: UInt64,
-        into buffer: UnsafeMutableBufferPointer<UInt8>
+    /// Writes the ULID's 26 characters at `out`: 128 bits, time (48) | high (16) | low (64), as 26 five-bit digits
+    /// from the top (the first digit holds the top 3 bits), each looked up in Crockford's alphabet
+    /// (no I, L, O, U).
+    @inline(__always)
+    static func writeULID(
+        milliseconds: UInt64, randomHigh high: UInt16, randomLow low: UInt64, to out: UnsafeMutablePointer<UInt8>
     ) {
-        // 128 bits: time (48) | high (16) | low (64), written as 26 five-bit digits from the top (the first digit
-        // holds the top 3 bits).
-        let upper = (milliseconds & 0xFFFF_FFFF_FFFF) << 16 | UInt64(high)
-        for i in 0..<ulidLength {
-            let shift = 5 * (ulidLength - 1 - i)  // of the digit's lowest bit in the 128-bit number
-            var digit: UInt64
-            if shift >= 64 {
-                digit = upper >> (shift - 64)
-            } else if shift > 59 {
-                digit = low >> shift | upper << (64 - shift)
-            } else {
-                digit = low >> shift
-            }
-            buffer[i] = alphabet[Int(digit & 31)]
+        let digits = ("0123456789ABCDEFGHJKMNPQRSTVWXYZ" as StaticString).utf8Start
+        let upper = (milliseconds & 0xFFFF_FFFF_FFFF) &<< 16 | UInt64(high)
+        // Digit 0: bits 127-125; digits 1-12: bits 124-65 (of `upper`); digit 13: bits 64-60 (one of `upper`, four of
+        // `low`); digits 14-25: bits 59-0 (of `low`).
+        out[0] = digits[Int(truncatingIfNeeded: upper &>> 61)]
+        for i in 1...12 { out[i] = digits[Int(truncatingIfNeeded: (upper &>> (61 &- 5 &* i)) & 31)] }
+        out[13] = digits[Int(truncatingIfNeeded: (upper & 1) &<< 4 | low &>> 60)]
+        for i in 14...25 { out[i] = digits[Int(truncatingIfNeeded: (low &>> (125 &- 5 &* i)) & 31)] }
+    }
+
+    /// `<prefix>~<ULID>` for `prefix`, the bytes of a valid instance id (not checked again: for a caller that
+    /// checked it once, such as the proxy's request ids), the time `milliseconds` since the Unix epoch and 80
+    /// random bits (16 of `high`, 64 of `low`), in one allocation.
+    package static func generate(
+        prefix: UnsafeBufferPointer<UInt8>, milliseconds: UInt64, randomHigh high: UInt16, randomLow low: UInt64
+    ) -> String {
+        let count = prefix.count &+ 1 &+ ulidLength
+        return String(unsafeUninitializedCapacity: count) { buffer in
+            let out = buffer.baseAddress!
+            if let start = prefix.baseAddress { out.update(from: start, count: prefix.count) }
+            out[prefix.count] = UInt8(ascii: "~")
+            writeULID(milliseconds: milliseconds, randomHigh: high, randomLow: low, to: out + (prefix.count &+ 1))
+            return count
         }
     }
 
@@ -107,14 +116,7 @@ public enum EventID {
         // Built in place: one allocation (concatenating the ULID's String costs two more).
         var instance = instance
         return instance.withUTF8 { prefix in
-            String(unsafeUninitializedCapacity: prefix.count + 1 + ulidLength) { buffer in
-                _ = buffer.initialize(from: prefix)
-                buffer[prefix.count] = UInt8(ascii: "~")
-                writeULID(
-                    milliseconds: milliseconds, randomHigh: high, randomLow: low,
-                    into: UnsafeMutableBufferPointer(rebasing: buffer[(prefix.count + 1)...]))
-                return prefix.count + 1 + ulidLength
-            }
+            generate(prefix: prefix, milliseconds: milliseconds, randomHigh: high, randomLow: low)
         }
     }
 
