@@ -81,20 +81,9 @@ enum HTTP1Framing {
         }
         var valueStart = colon + 1
         while valueStart < limit && ASCII.isWhitespace(base[valueStart]) { valueStart += 1 }
-        // To the first byte that is not a field-value character: words without one are passed whole (the test of
-        // isFieldValue), then byte by byte (HTAB passes).
-        var index = valueStart
-        let ones: UInt64 = 0x0101_0101_0101_0101
-        let highs: UInt64 = 0x8080_8080_8080_8080
-        while index + 8 <= limit {
-            let word = UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self)
-            let below = (word &- 0x20 &* ones) & ~word & highs
-            let delete = word ^ (0x7F &* ones)
-            if below | ((delete &- ones) & ~delete & highs) != 0 { break }
-            index += 8
-        }
-        while index < limit && isFieldValueCharacter(base[index]) { index += 1 }
-        // The lines end in LF, a control byte: `index` is on the line break, or on a byte a value may not hold.
+        // To the first byte that is not a field-value character. The lines end in LF, a control byte: `index` is on the
+        // line break, or on a byte a value may not hold.
+        let index = fieldValueEnd(base, from: valueStart, to: limit)
         let next: Int
         if index < limit && base[index] == UInt8(ascii: "\n") {
             next = index + 1
@@ -216,25 +205,33 @@ enum HTTP1Framing {
     @inline(__always)
     static func isFieldValue(_ input: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> Bool {
         guard let base = input.baseAddress else { return range.isEmpty }
+        return fieldValueEnd(base, from: range.lowerBound, to: range.upperBound) == range.upperBound
+    }
+
+    /// The offset of the first byte in `start..<limit` that is not a field-value character (``limit`` when none):
+    /// eight bytes at a time while a word holds none (SWAR), a word that holds one (a control byte, DEL, or an HTAB
+    /// that may pass) byte by byte.
+    @inline(__always)
+    static func fieldValueEnd(_ base: UnsafePointer<UInt8>, from start: Int, to limit: Int) -> Int {
         let ones: UInt64 = 0x0101_0101_0101_0101
         let highs: UInt64 = 0x8080_8080_8080_8080
-        var index = range.lowerBound
-        while index + 8 <= range.upperBound {
+        var index = start
+        while index + 8 <= limit {
             let word = UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self)
             // A byte below 0x20, or a byte equal to 0x7F (zero after the XOR): exact tests for "some byte" (SWAR).
             let below = (word &- 0x20 &* ones) & ~word & highs
             let delete = word ^ (0x7F &* ones)
             let isDelete = (delete &- ones) & ~delete & highs
             if below | isDelete != 0 {
-                for offset in 0..<8 where !isFieldValueCharacter(input[index + offset]) { return false }
+                for offset in 0..<8 where !isFieldValueCharacter(base[index + offset]) { return index + offset }
             }
             index += 8
         }
-        while index < range.upperBound {
-            guard isFieldValueCharacter(input[index]) else { return false }
+        while index < limit {
+            guard isFieldValueCharacter(base[index]) else { return index }
             index += 1
         }
-        return true
+        return limit
     }
 
     /// RFC 9110 field-value characters: HTAB, SP, VCHAR, obs-text.

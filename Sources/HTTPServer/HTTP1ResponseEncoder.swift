@@ -126,11 +126,6 @@ enum HTTP1ResponseEncoder {
         }
     }
 
-    /// Appends the decimal digits of a non-negative integer.
-    static func appendDecimal(_ value: Int, to buffer: inout [UInt8]) {
-        withDecimalDigits(value) { buffer.append(contentsOf: $0) }
-    }
-
     /// Calls `body` with the decimal digits of a non-negative integer (on the stack, no allocation).
     @inline(__always)
     static func withDecimalDigits<R>(_ value: Int, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {

@@ -202,6 +202,13 @@ enum ASCII {
     @inline(__always)
     static func equalsLowercase<Bytes: Collection<UInt8>>(_ bytes: Bytes, _ lowercase: StaticString) -> Bool {
         guard bytes.count == lowercase.utf8CodeUnitCount else { return false }
+        // Contiguous bytes (buffers and their slices, as the parsers pass): indexed loads, no iterator.
+        let contiguous = bytes.withContiguousStorageIfAvailable { b in
+            let expected = lowercase.utf8Start
+            for i in 0..<b.count where lowercased(b[i]) != expected[i] { return false }
+            return true
+        }
+        if let contiguous { return contiguous }
         var expected = lowercase.utf8Start
         for byte in bytes {
             guard lowercased(byte) == expected.pointee else { return false }

@@ -116,13 +116,9 @@ struct ReceivedFieldLines: IteratorProtocol {
                     if lineFeed - start > length && base[start + length] == UInt8(ascii: ":")
                         && ASCII.equalsIgnoringCase(UnsafeBufferPointer(start: base + start, count: length), wanted)
                     {
-                        var end = lineFeed
-                        if end > start && base[end - 1] == 0x0D { end -= 1 }
-                        var valueStart = start + length + 1
-                        while valueStart < end && ASCII.isWhitespace(base[valueStart]) { valueStart += 1 }
-                        var valueEnd = end
-                        while valueEnd > valueStart && ASCII.isWhitespace(base[valueEnd - 1]) { valueEnd -= 1 }
-                        if !body(section, valueStart..<valueEnd) { return }
+                        let end = lineFeed > start && base[lineFeed - 1] == 0x0D ? lineFeed - 1 : lineFeed
+                        let value = ASCII.trimmingWhitespace(section[(start + length + 1)..<end])
+                        if !body(section, value.startIndex..<value.endIndex) { return }
                     }
                     start = lineFeed + 1
                 }

@@ -105,7 +105,7 @@ struct SupportTypesTests {
     @Test(arguments: [0, 7, 10, 99, 1000, 123_456_789, Int.max])
     func decimalEncoding(value: Int) {
         var buffer: [UInt8] = []
-        HTTP1ResponseEncoder.appendDecimal(value, to: &buffer)
+        buffer.writeDecimal(value)
         #expect(String(decoding: buffer, as: UTF8.self) == String(value))
     }
 

@@ -89,7 +89,7 @@ struct FieldLineCopyPlan: Equatable, Sendable {
             case .date: isDate = true
             case .connection:
                 let list = UnsafeBufferPointer(start: base + value.startIndex, count: value.count)
-                if !Self.is(list, "keep-alive") && !Self.is(list, "close") {
+                if !ASCII.equalsLowercase(list, "keep-alive") && !ASCII.equalsLowercase(list, "close") {
                     HTTP1Framing.forEachListElement(value) { token in
                         if !ASCII.equalsLowercase(token, "close") && !ASCII.equalsLowercase(token, "keep-alive") {
                             usable = false  // a listed field is dropped too: ForwardedFields finds it
@@ -120,33 +120,13 @@ struct FieldLineCopyPlan: Equatable, Sendable {
 
         private enum Kind { case kept, date, connection, hopByHop }
 
-        /// What a field name is to the copy: ``ForwardedRequest/isHopByHopResponseField(_:)`` (one of them
-        /// `Connection`), `Date`, or another field; by length first, so most names cost one comparison or none.
+        /// What a field name is to the copy: hop-by-hop (``ForwardedRequest/isHopByHopResponseField(_:)``, the one
+        /// list; `Connection` among them), `Date`, or another field.
         @inline(__always)
         private static func kind(of name: UnsafeBufferPointer<UInt8>) -> Kind {
-            switch name.count {
-            case 2: return `is`(name, "te") ? .hopByHop : .kept
-            case 4: return `is`(name, "date") ? .date : .kept
-            case 7: return `is`(name, "upgrade") || `is`(name, "trailer") ? .hopByHop : .kept
-            case 10:
-                if `is`(name, "connection") { return .connection }
-                return `is`(name, "keep-alive") ? .hopByHop : .kept
-            case 14: return `is`(name, "content-length") ? .hopByHop : .kept
-            case 16: return `is`(name, "proxy-connection") ? .hopByHop : .kept
-            case 17: return `is`(name, "transfer-encoding") ? .hopByHop : .kept
-            default: return .kept
-            }
-        }
-
-        /// Whether `bytes` (token characters) are `lowercase` (letters and `-`) in any case: `byte | 0x20` is exact
-        /// here, since the only other byte it maps onto a lowercase letter or `-` is an upper-case letter or CR, and CR
-        /// is not a token character.
-        @inline(__always)
-        private static func `is`(_ bytes: UnsafeBufferPointer<UInt8>, _ lowercase: StaticString) -> Bool {
-            guard bytes.count == lowercase.utf8CodeUnitCount, let base = bytes.baseAddress else { return false }
-            let expected = lowercase.utf8Start
-            for index in 0..<bytes.count where base[index] | 0x20 != expected[index] { return false }
-            return true
+            if name.count == 4 { return ASCII.equalsLowercase(name, "date") ? .date : .kept }
+            guard ForwardedRequest.isHopByHopResponseField(name) else { return .kept }
+            return name.count == 10 && ASCII.equalsLowercase(name, "connection") ? .connection : .hopByHop
         }
 
         /// The plan, once every line was read (`sectionEnd`: where the section ends in the input); nil when the
