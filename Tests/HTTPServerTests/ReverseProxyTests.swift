@@ -22,7 +22,7 @@ final class RecordingProxyObserver: ReverseProxyObserver, UpstreamPoolObserver {
     func proxyRequestStarted(_ request: HTTPRequest, requestID: String) -> ProxyTap {
         ProxyTap(captureLimit: captureLimit, watcher: watcher())
     }
-    func proxyExchangeEnded(_ exchange: ProxyExchangeRecord) { records.withLock { $0.append(exchange) } }
+    func proxyExchangeEnded(_ exchange: inout ProxyExchangeRecord) { records.withLock { $0.append(exchange) } }
     func upstreamConnectionOpened() { opened.add(1, ordering: .relaxed) }
     func upstreamConnectionClosed() { closed.add(1, ordering: .relaxed) }
     func upstreamConnectionBusy(reused: Bool) {}

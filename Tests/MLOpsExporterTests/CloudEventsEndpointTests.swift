@@ -61,11 +61,11 @@ private func proxy(
     let recorder = try #require(exporter.proxy?.recorder)
     let tap = recorder.proxyRequestStarted(request, requestID: "r-1")
     let answer = Array(response.utf8)
-    recorder.proxyExchangeEnded(
-        ProxyExchangeRecord(
-            request: request, requestBody: request.body, requestBodyOverLimit: false, requestID: "r-1", tap: tap,
-            status: 200, responseBody: answer, responseBodyOverLimit: false, responseBodyBytes: answer.count,
-            failure: nil, cancelled: false, durationSeconds: 0.1))
+    var record = ProxyExchangeRecord(
+        request, requestBody: request.body, requestBodyOverLimit: false, requestID: "r-1", tap: tap,
+        status: 200, responseBody: answer, responseBodyOverLimit: false, responseBodyBytes: answer.count,
+        failure: nil, cancelled: false, durationSeconds: 0.1)
+    recorder.proxyExchangeEnded(&record)
 }
 
 private let headerModels = """

@@ -36,13 +36,13 @@ private func exchange(
     let request = HTTPRequest(method: "POST", path: path, body: body)
     let tap = recorder.proxyRequestStarted(request, requestID: "req-1")
     let limit = tap.captureLimit
-    recorder.proxyExchangeEnded(
-        ProxyExchangeRecord(
-            request: request, requestBody: limit > 0 ? Array(body.prefix(limit)) : nil,
-            requestBodyOverLimit: limit > 0 && body.count > limit, requestID: "req-1", tap: tap,
-            status: cancelled ? nil : status, responseBody: limit > 0 ? Array(response.prefix(limit)) : nil,
-            responseBodyOverLimit: response.count > limit && limit > 0,
-            responseBodyBytes: response.count, failure: failure, cancelled: cancelled, durationSeconds: 0.25))
+    var record = ProxyExchangeRecord(
+        request, requestBody: limit > 0 ? Array(body.prefix(limit)) : nil,
+        requestBodyOverLimit: limit > 0 && body.count > limit, requestID: "req-1", tap: tap,
+        status: cancelled ? nil : status, responseBody: limit > 0 ? Array(response.prefix(limit)) : nil,
+        responseBodyOverLimit: response.count > limit && limit > 0,
+        responseBodyBytes: response.count, failure: failure, cancelled: cancelled, durationSeconds: 0.25)
+    recorder.proxyExchangeEnded(&record)
 }
 
 @Suite("The proxy's recorder: attribution, capture and counts")
@@ -125,10 +125,10 @@ struct ProxyRecorderTests {
             method: "POST", path: "/score", headers: HTTPHeaders([("X-Model-Version", "v2")]),
             body: Array(#"{"a": 1.5}"#.utf8))
         let tap = recorder.proxyRequestStarted(request, requestID: "r")
-        recorder.proxyExchangeEnded(
-            ProxyExchangeRecord(
-                request: request, requestBody: request.body, requestID: "r", tap: tap, status: 200,
-                responseBody: Array(#"{"label": "1"}"#.utf8), durationSeconds: 0.1))
+        var record = ProxyExchangeRecord(
+            request, requestBody: request.body, requestID: "r", tap: tap, status: 200,
+            responseBody: Array(#"{"label": "1"}"#.utf8), durationSeconds: 0.1)
+        recorder.proxyExchangeEnded(&record)
         let m = await scrape(exporter)
         #expect(m[#"mlops_proxy_captured_total{model="custom"}"#] == 1)
         #expect(m[#"mlops_model_predicted_class_total{class="1",model="custom",version="v2"}"#] == 1)

@@ -318,17 +318,17 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
         stream.delegate = nil
         let now = pool.loop.now
         guard let observer = proxy.observer else { return }
-        // What the exchange holds only for the record is moved into it, not copied, and the record is moved into the
-        // call: without the `consume`s the optimizer copied the request into the record and the record into the
-        // argument (each copy a retain and a release of every field).
-        let record = ProxyExchangeRecord(
+        // What the exchange holds only for the record is moved into it, not copied, and the record is lent to the
+        // call: without the `consume` the optimizer copied the request into the record (a retain and a release of
+        // every field), and a record passed by value (even `consume`d) was copied into the argument.
+        var record = ProxyExchangeRecord(
             request: consume request, requestBody: capturedRequest.take(), requestBodyOverLimit: requestOverLimit,
             requestID: requestID, tap: tap, status: cancelled ? nil : status,
             responseHeaders: responseHeaders.take(), responseBody: captured.take(), responseBodyOverLimit: overLimit,
             responseBodyBytes: bodyBytes, failure: failure, cancelled: cancelled,
             durationSeconds: Double(now &- startedAt) / 1e9,
             timeToHeadSeconds: headAt.map { Double($0 &- startedAt) / 1e9 })
-        observer.proxyExchangeEnded(consume record)
+        observer.proxyExchangeEnded(&record)
     }
 
     static func errorResponse(_ failure: UpstreamFailure) -> HTTPResponse {

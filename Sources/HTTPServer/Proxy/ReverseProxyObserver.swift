@@ -10,7 +10,11 @@ public protocol ReverseProxyObserver: AnyObject, Sendable {
     /// response body to copy for ``proxyExchangeEnded(_:)`` and any state the application wants back then.
     func proxyRequestStarted(_ request: HTTPRequest, requestID: String) -> ProxyTap
     /// The exchange is over: the response was sent to the client whole, or it failed, or the client left.
-    func proxyExchangeEnded(_ exchange: ProxyExchangeRecord)
+    ///
+    /// The record is lent for the call: the observer may move parts out of it (a body handed to another thread)
+    /// instead of copying them; the proxy destroys what is left after the call. (`inout`: a record passed by value
+    /// was copied into the call and the original destroyed, a retain and a release of every field per request.)
+    func proxyExchangeEnded(_ exchange: inout ProxyExchangeRecord)
 }
 
 /// Watches one proxied exchange's bytes as they pass, for an application that measures a stream as it goes (an LLM's
@@ -102,12 +106,16 @@ public struct ProxyExchangeRecord: Sendable {
     public var durationSeconds: Double
     /// From the request's arrival to the upstream's response head, in seconds; nil without a head.
     public var timeToHeadSeconds: Double?
+    // The proxy builds its records with the implicit memberwise initializer, kept by declaring the public initializer
+    // in an extension: the written-out one (even inlined) built the record in a temporary, then copied it out and
+    // destroyed the temporary (a retain and a release of every field, per request).
+}
 
-    /// Creates a record (the proxy makes these; an application's tests may too). Inlined: called, it built the record
-    /// in a temporary and copied it (a retain and release of each field).
-    @inline(__always)
+extension ProxyExchangeRecord {
+    /// Creates a record (the proxy makes these; an application's tests may too). The request is unlabelled so that this
+    /// initializer differs from the memberwise one the proxy uses.
     public init(
-        request: HTTPRequest, requestBody: [UInt8]? = nil, requestBodyOverLimit: Bool = false, requestID: String,
+        _ request: HTTPRequest, requestBody: [UInt8]? = nil, requestBodyOverLimit: Bool = false, requestID: String,
         tap: ProxyTap, status: Int?, responseHeaders: HTTPHeaders? = nil,
         responseBody: [UInt8]? = nil, responseBodyOverLimit: Bool = false, responseBodyBytes: Int = 0,
         failure: UpstreamFailure? = nil, cancelled: Bool = false, durationSeconds: Double,

@@ -109,7 +109,7 @@ final class ProxyRecorder: ReverseProxyObserver {
         return ProxyTap(captureLimit: capture ? limits.maxBodyBytes : 0, context: context)
     }
 
-    func proxyExchangeEnded(_ exchange: ProxyExchangeRecord) {
+    func proxyExchangeEnded(_ exchange: inout ProxyExchangeRecord) {
         if let watcher = exchange.tap.watcher as? LLMWatcher {
             watcher.ended(exchange)
             return
@@ -137,6 +137,8 @@ final class ProxyRecorder: ReverseProxyObserver {
                         version: version, now: now)
                     return
                 }
+                // The worker's own record (a retain per field; the bodies' bytes are shared, not copied).
+                let exchange = exchange
                 let submission = workers.submit(
                     run: {
                         Self.decodeAndRecord(
