@@ -76,6 +76,10 @@ final class EventLoop: @unchecked Sendable {
     /// Monotonic nanoseconds, refreshed after every `epoll_wait`.
     @exclusivity(unchecked) private(set) var now: UInt64
     @exclusivity(unchecked) var dateCache = DateCache()
+    /// The ``RequestFieldPlan`` of the HTTP/1.x request being handed to a handler that
+    /// ``HTTPHandler/forwardsRequests``, lent by its session for the duration of the handler's `handle` call (nil
+    /// otherwise): how ``ReverseProxy`` gets it without a bigger ``HTTPRequest`` (moved by `memcpy` wherever it goes).
+    @exclusivity(unchecked) var lentForwardPlan: RequestFieldPlan?
     /// Gather-write vector shared by this loop's connections.
     let iovecScratch: UnsafeMutableBufferPointer<iovec>
     /// The connections, by slot: a connection's id (its epoll token) is `generation << 32 | slot`, so that the events

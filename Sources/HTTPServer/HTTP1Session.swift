@@ -91,7 +91,7 @@ final class HTTP1Session: ConnectionProtocolHandler {
 
     init(context: ServerContext) {
         self.context = context
-        self.parser = HTTP1Parser(limits: context.limits)
+        self.parser = HTTP1Parser(limits: context.limits, plansForwarding: context.handlerForwardsRequests)
     }
 
     private func hasCapacity(_ connection: Connection) -> Bool {
@@ -567,8 +567,11 @@ final class HTTP1Session: ConnectionProtocolHandler {
             method: head.method, path: head.path, query: head.query, version: head.version, headers: head.headers,
             body: body, protocolName: head.version == .http1_0 ? "http/1.0" : "http/1.1",
             remoteAddress: connection.remoteAddress, bodyStream: bodyStream)
+        // The parser's plan for this head is lent to a forwarding handler for the call (see EventLoop.lentForwardPlan).
+        if context.handlerForwardsRequests { connection.loop.lentForwardPlan = parser.forwardPlan }
         context.handler.handle(
             httpRequest, respond: HTTPResponder(connection: connection, requestID: id))
+        if context.handlerForwardsRequests { connection.loop.lentForwardPlan = nil }
     }
 
     /// Answers a parse error or timeout with `status` and a one-line reason, then closes.

@@ -35,6 +35,12 @@ public protocol HTTPHandler: Sendable {
     /// with a body). Default: true; only a handler that does not implement `admit` may answer false. Read once, when
     /// the server starts (HTTP/1.1; HTTP/2 reads it per request).
     var screensRequestBodies: Bool { get }
+
+    /// Whether requests go to the server's reverse proxy (``ReverseProxy``): the HTTP/1.x parser then works out, as
+    /// it reads each head, how the proxy forwards its field lines (no second pass over them; see
+    /// ``RequestFieldPlan``). Only a handler that hands its requests to a ``ReverseProxy`` should answer true (the
+    /// work is wasted otherwise). Default: false. Read once, when the server starts.
+    var forwardsRequests: Bool { get }
 }
 
 extension HTTPHandler {
@@ -48,6 +54,9 @@ extension HTTPHandler {
 
     /// `admit` is asked.
     public var screensRequestBodies: Bool { true }
+
+    /// Requests are not forwarded.
+    public var forwardsRequests: Bool { false }
 }
 
 /// The answer to ``HTTPHandler/admit(_:admission:)``: call ``accept()`` or ``reject(_:)`` once.

@@ -27,6 +27,8 @@ final class ServerContext: Sendable {
     /// the existential copied it (per request with a body).
     let handlerStreamsBodies: Bool
     let handlerScreensBodies: Bool
+    /// ``HTTPHandler/forwardsRequests``, read once.
+    let handlerForwardsRequests: Bool
     let observer: (any HTTPServerObserver)?
     let logger: Logger
 
@@ -65,6 +67,7 @@ final class ServerContext: Sendable {
         self.handler = handler
         self.handlerStreamsBodies = handler.streamsRequestBodies
         self.handlerScreensBodies = handler.screensRequestBodies
+        self.handlerForwardsRequests = handler.forwardsRequests
         self.observer = observer
         self.logger = logger
     }

@@ -11,37 +11,35 @@ struct FieldLineCopyPlan: Equatable, Sendable {
     /// Most runs a plan leaves out.
     static let capacity = 4
 
-    private var start0: Int32 = 0, end0: Int32 = 0
-    private var start1: Int32 = 0, end1: Int32 = 0
-    private var start2: Int32 = 0, end2: Int32 = 0
-    private var start3: Int32 = 0, end3: Int32 = 0
-    /// The runs left out, in order, not overlapping.
-    private(set) var skippedCount = 0
+    /// The runs left out, 16 bits per offset, two runs a word (a plan is moved with every head that holds one: kept
+    /// small, it is moved in registers, not by `memcpy`).
+    private var runs01: UInt64 = 0
+    private var runs23: UInt64 = 0
+    private var runCount: UInt8 = 0
     /// Whether a line kept is a `Date` field.
-    private(set) var hasDate = false
+    fileprivate(set) var hasDate = false
+
+    /// The number of runs left out, in order, not overlapping.
+    var skippedCount: Int { Int(runCount) }
 
     /// The `index`th run left out (offsets into the section).
     func skipped(_ index: Int) -> Range<Int> {
-        switch index {
-        case 0: Int(start0)..<Int(end0)
-        case 1: Int(start1)..<Int(end1)
-        case 2: Int(start2)..<Int(end2)
-        default: Int(start3)..<Int(end3)
-        }
+        let word = index < 2 ? runs01 : runs23
+        let bits = index & 1 == 0 ? word : word >> 32
+        return Int(bits & 0xFFFF)..<Int((bits >> 16) & 0xFFFF)
     }
 
-    /// Leaves out `run`, after the runs added before; false when the plan is full.
-    fileprivate mutating func skip(_ run: Range<Int>) -> Bool {
-        let start = Int32(run.lowerBound)
-        let end = Int32(run.upperBound)
-        switch skippedCount {
-        case 0: (start0, end0) = (start, end)
-        case 1: (start1, end1) = (start, end)
-        case 2: (start2, end2) = (start, end)
-        case 3: (start3, end3) = (start, end)
-        default: return false
+    /// Leaves out `run`, after the runs added before; false when the plan is full or the run ends past 65,535.
+    mutating func skip(_ run: Range<Int>) -> Bool {
+        guard runCount < Self.capacity, run.upperBound <= 0xFFFF else { return false }
+        let bits = UInt64(run.lowerBound) | UInt64(run.upperBound) << 16
+        switch runCount {
+        case 0: runs01 |= bits
+        case 1: runs01 |= bits << 32
+        case 2: runs23 |= bits
+        default: runs23 |= bits << 32
         }
-        skippedCount += 1
+        runCount += 1
         return true
     }
 
@@ -72,51 +70,73 @@ struct FieldLineCopyPlan: Equatable, Sendable {
         /// Where the section starts in the parser's input.
         let sectionStart: Int
         private var plan = FieldLineCopyPlan()
-        private var usable = true
+        /// False once the section cannot have a plan.
+        private(set) var usable = true
         /// The start of a run of lines left out that is still open.
         private var openRun: Int?
 
         init(sectionStart: Int) { self.sectionStart = sectionStart }
 
-        /// One field line of the section: `name` and its trimmed `value`, slices of `input` (the parser's input).
+        /// One field line of a response's section: `name` and its trimmed `value`, slices of `input` (the parser's
+        /// input).
         mutating func read(name: HTTP1Framing.Bytes, value: HTTP1Framing.Bytes, in input: UnsafeBufferPointer<UInt8>) {
             guard usable, let base = input.baseAddress else { return }
+            switch Self.kind(of: UnsafeBufferPointer(start: base + name.startIndex, count: name.count)) {
+            case .kept: keep(name: name, value: value, in: input)
+            case .date: if keep(name: name, value: value, in: input) { plan.hasDate = true }
+            case .connection:
+                readConnection(value, in: input)
+                leaveOut(name)
+            case .hopByHop: leaveOut(name)
+            }
+        }
+
+        /// The line named `name` is left out.
+        @inline(__always)
+        mutating func leaveOut(_ name: HTTP1Framing.Bytes) {
+            if openRun == nil { openRun = name.startIndex - sectionStart }
+        }
+
+        /// The line of `name` and `value` is kept; false (and no plan for the section) when it is not
+        /// `Name: value` CRLF (as ``ReceivedFieldLines`` decides) or the runs left out before it are too many.
+        @discardableResult @inline(__always)
+        mutating func keep(
+            name: HTTP1Framing.Bytes, value: HTTP1Framing.Bytes, in input: UnsafeBufferPointer<UInt8>
+        ) -> Bool {
             let start = name.startIndex - sectionStart
             let colon = name.endIndex
-            var isDate = false
-            switch Self.kind(of: UnsafeBufferPointer(start: base + name.startIndex, count: name.count)) {
-            case .kept: break
-            case .date: isDate = true
-            case .connection:
-                let list = UnsafeBufferPointer(start: base + value.startIndex, count: value.count)
-                if !ASCII.equalsLowercase(list, "keep-alive") && !ASCII.equalsLowercase(list, "close") {
-                    HTTP1Framing.forEachListElement(value) { token in
-                        if !ASCII.equalsLowercase(token, "close") && !ASCII.equalsLowercase(token, "keep-alive") {
-                            usable = false  // a listed field is dropped too: ForwardedFields finds it
-                        }
-                    }
-                }
-                fallthrough
-            case .hopByHop:
-                if openRun == nil { openRun = start }
-                return
-            }
             if let run = openRun {
                 openRun = nil
                 guard plan.skip(run..<start) else {
                     usable = false
-                    return
+                    return false
                 }
             }
-            // Kept: copied as received only when it is `Name: value` CRLF (as ``ReceivedFieldLines`` decides).
             guard value.startIndex == colon + 2, input[colon + 1] == UInt8(ascii: " "), value.endIndex < input.count,
                 input[value.endIndex] == UInt8(ascii: "\r")
             else {
                 usable = false
-                return
+                return false
             }
-            if isDate { plan.hasDate = true }
+            return true
         }
+
+        /// A `Connection` line's `value`: the section has a plan only when it lists no field names (a listed field is
+        /// dropped too, which ``ForwardedFields`` finds), only `close` or `keep-alive`.
+        @inline(__always)
+        mutating func readConnection(_ value: HTTP1Framing.Bytes, in input: UnsafeBufferPointer<UInt8>) {
+            guard let base = input.baseAddress else { return }
+            let list = UnsafeBufferPointer(start: base + value.startIndex, count: value.count)
+            if ASCII.equalsLowercase(list, "keep-alive") || ASCII.equalsLowercase(list, "close") { return }
+            HTTP1Framing.forEachListElement(value) { token in
+                if !ASCII.equalsLowercase(token, "close") && !ASCII.equalsLowercase(token, "keep-alive") {
+                    usable = false
+                }
+            }
+        }
+
+        /// The section gets no plan.
+        mutating func refuse() { usable = false }
 
         private enum Kind { case kept, date, connection, hopByHop }
 

@@ -89,8 +89,19 @@ enum ForwardedFields {
             var unused = ConnectionListed()
             fields = requestPass(section, listed: listed, collecting: &unused, requestIDHeader: requestIDHeader, &head)
         }
-        let forwardedFor = fields.forwardedFor.map { UnsafeBufferPointer(rebasing: section[$0]) }
-        if let host = fields.host {
+        appendForwarding(
+            section, host: fields.host, forwardedFor: fields.forwardedFor, hostFallback: hostFallback,
+            remoteAddress: remoteAddress, forwardedProto: forwardedProto, into: &head)
+    }
+
+    /// Appends `Host`, `X-Forwarded-For`, `-Proto` and `-Host` (``ForwardedRequest/appendForwarding``) for the
+    /// section's first `Host` value and last `X-Forwarded-For` value (`hostFallback` when there is no `Host`).
+    static func appendForwarding(
+        _ section: UnsafeBufferPointer<UInt8>, host: Range<Int>?, forwardedFor: Range<Int>?, hostFallback: String,
+        remoteAddress: String, forwardedProto: String, into head: inout ByteWriter
+    ) {
+        let forwardedFor = forwardedFor.map { UnsafeBufferPointer(rebasing: section[$0]) }
+        if let host {
             ForwardedRequest.appendForwarding(
                 authority: UnsafeBufferPointer(rebasing: section[host]), forwardedFor: forwardedFor,
                 remoteAddress: remoteAddress, forwardedProto: forwardedProto, to: &head)

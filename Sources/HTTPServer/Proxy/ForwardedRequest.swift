@@ -107,10 +107,12 @@ enum ForwardedRequest {
     /// apart (`body`). A head for a streamed body has room reserved for its first 4 KiB (appended in place).
     ///
     /// - Parameters:
+    ///   - plan: the parser's plan for the request's received field lines (``RequestFieldPlan``), if it made one.
     ///   - basePath: the upstream URL's path prefix (empty or starting with `/`, no trailing `/`).
     ///   - requestID: the value of `requestIDHeader` to send when the client sent none.
     static func encode(
-        _ request: HTTPRequest, basePath: String, hostFallback: String, forwardedProto: String,
+        _ request: HTTPRequest, plan: RequestFieldPlan? = nil, basePath: String, hostFallback: String,
+        forwardedProto: String,
         requestIDHeader: String, requestID: String, addRequestID: Bool
     ) -> (head: [UInt8], body: [UInt8]?) {
         let bodyRoom = min(request.bodyStream.map { $0.contentLength ?? 0 } ?? request.body.count, 4096)
@@ -136,7 +138,15 @@ enum ForwardedRequest {
                 head.write(query)
             }
             head.write(" HTTP/1.1\r\n")
-            if let received {
+            if let received, let plan, plan.sectionCount == received.count {
+                // Worked out by the parser: the lines kept copied in runs, no second pass over them.
+                plan.lines.copy(received, into: &head)
+                received.withUnsafeBufferPointer { section in
+                    ForwardedFields.appendForwarding(
+                        section, host: plan.host, forwardedFor: plan.forwardedFor, hostFallback: hostFallback,
+                        remoteAddress: request.remoteAddress, forwardedProto: forwardedProto, into: &head)
+                }
+            } else if let received {
                 received.withUnsafeBufferPointer { section in
                     ForwardedFields.appendRequestFields(
                         section, requestIDHeader: addRequestID ? requestIDHeader : nil,

@@ -95,6 +95,9 @@ public final class ReverseProxy: HTTPHandler, Sendable {
     /// Every body is admitted (the server's limits still apply): no admission round per request.
     public var screensRequestBodies: Bool { false }
 
+    /// The parser plans how each HTTP/1.x head's field lines are forwarded.
+    public var forwardsRequests: Bool { true }
+
     /// Forwards `request` on the calling event loop's pool (the server calls it there). The request is consumed: the
     /// exchange keeps it, uncopied, for its record.
     public func handle(_ request: consuming HTTPRequest, respond: HTTPResponder) {
@@ -109,6 +112,8 @@ public final class ReverseProxy: HTTPHandler, Sendable {
             return
         }
         let pool = self.pool(on: loop)
+        // The parser's plan for this request's field lines (HTTP/1.x), lent for this call.
+        let plan = loop.lentForwardPlan
         let clientID = request.headers[configuration.requestIDHeader].flatMap { $0.isEmpty ? nil : $0 }
         let requestID = clientID ?? configuration.makeRequestID()
         let tap = observer?.proxyRequestStarted(request, requestID: requestID) ?? ProxyTap()
@@ -120,16 +125,17 @@ public final class ReverseProxy: HTTPHandler, Sendable {
             request.body = replacement
         }
         forward(
-            consume request, requestID: requestID, generatedID: clientID == nil, tap: tap, pool: pool, stream: stream)
+            consume request, plan: plan, requestID: requestID, generatedID: clientID == nil, tap: tap, pool: pool,
+            stream: stream)
     }
 
     /// Encodes `request` for the upstream and starts its exchange.
     private func forward(
-        _ request: consuming HTTPRequest, requestID: String, generatedID: Bool, tap: ProxyTap, pool: UpstreamPool,
-        stream: HTTPResponseStream
+        _ request: consuming HTTPRequest, plan: RequestFieldPlan?, requestID: String, generatedID: Bool, tap: ProxyTap,
+        pool: UpstreamPool, stream: HTTPResponseStream
     ) {
         let bytes = ForwardedRequest.encode(
-            request, basePath: configuration.basePath, hostFallback: hostFallback,
+            request, plan: plan, basePath: configuration.basePath, hostFallback: hostFallback,
             forwardedProto: configuration.forwardedProto, requestIDHeader: configuration.requestIDHeader,
             requestID: requestID, addRequestID: generatedID)
         let exchange = ProxyExchange(

@@ -31,6 +31,8 @@ final class ProxyService: Sendable {
         var streamsRequestBodies: Bool { true }
         /// Every body is admitted, as by the proxy (`admit` is not implemented here).
         var screensRequestBodies: Bool { false }
+        /// Requests go to the proxy: the parser plans how their field lines are forwarded.
+        var forwardsRequests: Bool { true }
     }
 
     init(
