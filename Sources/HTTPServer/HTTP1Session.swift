@@ -570,7 +570,7 @@ final class HTTP1Session: ConnectionProtocolHandler {
         // The parser's plan for this head is lent to a forwarding handler for the call (see EventLoop.lentForwardPlan).
         if context.handlerForwardsRequests { connection.loop.lentForwardPlan = parser.forwardPlan }
         context.handler.handle(
-            httpRequest, respond: HTTPResponder(connection: connection, requestID: id))
+            consume httpRequest, respond: HTTPResponder(connection: connection, requestID: id))
         if context.handlerForwardsRequests { connection.loop.lentForwardPlan = nil }
     }
 
