@@ -89,4 +89,22 @@ import Testing
         #expect(headers.receivedLines == nil)
         #expect(headers.map(\.name) == ["Before", "A", "B"])
     }
+
+    /// ``HTTPHeaders/isSendable(value:)`` (a word at a time, then byte by byte) answers the byte rule: no CR, LF or
+    /// NUL, whatever else the value holds (control bytes, DEL, non-ASCII), at every length and position.
+    @Test func sendableValuesFollowTheByteRule() {
+        var random = Splitter(state: 0x5E4D_AB1E)
+        let alphabet: [UInt8] = [0x00, 0x09, 0x0A, 0x0D, 0x1F, 0x20, 0x41, 0x7E, 0x7F, 0xC3, 0xA9]
+        var refused = 0
+        for _ in 0..<20_000 {
+            let bytes = (0..<random.next(40)).map { _ in
+                random.next(6) == 0 ? alphabet[random.next(alphabet.count)] : UInt8(0x61 + random.next(26))
+            }
+            let value = String(decoding: bytes, as: UTF8.self)
+            let expected = !value.utf8.contains { $0 == 0x0D || $0 == 0x0A || $0 == 0 }
+            #expect(HTTPHeaders.isSendable(value: value) == expected, "\(Array(value.utf8))")
+            if !expected { refused += 1 }
+        }
+        #expect(refused > 1000)
+    }
 }
