@@ -209,8 +209,8 @@ enum HTTP1Framing {
     }
 
     /// The offset of the first byte in `start..<limit` that is not a field-value character (``limit`` when none):
-    /// eight bytes at a time while a word holds none (SWAR), a word that holds one (a control byte, DEL, or an HTAB
-    /// that may pass) byte by byte.
+    /// eight bytes at a time (SWAR); in a word that holds one (a control byte, DEL, or an HTAB that may pass) the
+    /// first is found by its bit position, the rest of the word byte by byte only after an HTAB.
     @inline(__always)
     static func fieldValueEnd(_ base: UnsafePointer<UInt8>, from start: Int, to limit: Int) -> Int {
         let ones: UInt64 = 0x0101_0101_0101_0101
@@ -222,8 +222,13 @@ enum HTTP1Framing {
             let below = (word &- 0x20 &* ones) & ~word & highs
             let delete = word ^ (0x7F &* ones)
             let isDelete = (delete &- ones) & ~delete & highs
-            if below | isDelete != 0 {
-                for offset in 0..<8 where !isFieldValueCharacter(base[index + offset]) { return index + offset }
+            let found = below | isDelete
+            if found != 0 {
+                // The lowest flagged byte is exact in each mask (a borrow only flags bytes above a true one): the
+                // first control byte or DEL. An HTAB there passes: the rest of the word byte by byte.
+                let offset = found.trailingZeroBitCount >> 3
+                if base[index + offset] != 0x09 { return index + offset }
+                for next in (offset + 1)..<8 where !isFieldValueCharacter(base[index + next]) { return index + next }
             }
             index += 8
         }

@@ -234,6 +234,27 @@ struct HTTP1ParserErrorTests {
         }
     }
 
+    /// ``HTTP1Framing/fieldValueEnd(_:from:to:)`` stops at the first byte that is not a field-value character, as a
+    /// byte-by-byte scan does, wherever it is in a word and whatever comes after it (HTABs, which pass, before
+    /// control bytes and DEL in the same word).
+    @Test func fieldValueEndIsTheFirstByteOutsideTheRule() {
+        let samples: [UInt8] = [0x00, 0x09, 0x09, 0x09, 0x0A, 0x0D, 0x1F, 0x7F, 0x80, 0xFF]
+        var generator = Splitter(state: 0xF1E1D_E4D)
+        for _ in 0..<20_000 {
+            let length = generator.next(41)
+            var bytes = (0..<length).map { _ in UInt8(0x20 + generator.next(0x5F)) }
+            for _ in 0..<generator.next(4) where length > 0 {
+                bytes[generator.next(length)] = samples[generator.next(samples.count)]
+            }
+            let expected = 3 + (bytes.firstIndex { !HTTP1Framing.isFieldValueCharacter($0) } ?? length)
+            let buffer = [0x0D, 0x41, 0x41] + bytes + [0x00, 0x7F]
+            let end = buffer.withUnsafeBufferPointer {
+                HTTP1Framing.fieldValueEnd($0.baseAddress!, from: 3, to: 3 + length)
+            }
+            #expect(end == expected, "\(bytes)")
+        }
+    }
+
     @Test(arguments: [
         "GET\r\nHost: h\r\n\r\n",  // no target
         "GET /\r\nHost: h\r\n\r\n",  // no version
