@@ -74,8 +74,7 @@ enum HTTP1Framing {
         _ input: UnsafeBufferPointer<UInt8>, from start: Int, to limit: Int
     ) throws(Malformed) -> (name: Bytes, value: Bytes, next: Int) {
         guard let base = input.baseAddress else { return try nextFieldChecking(input, from: start, to: limit) }
-        var colon = start
-        while colon < limit && ASCII.isTokenCharacter(base[colon]) { colon += 1 }
+        let colon = tokenEnd(base, from: start, to: limit)
         guard colon > start, colon < limit, base[colon] == UInt8(ascii: ":") else {
             return try nextFieldChecking(input, from: start, to: limit)
         }
@@ -237,6 +236,39 @@ enum HTTP1Framing {
             index += 1
         }
         return limit
+    }
+
+    /// The offset of the first byte in `start..<limit` that is not a token character (``limit`` when none): eight
+    /// bytes at a time while a word holds only letters, digits and `-` (what header names are made of), by
+    /// ``ASCII/isTokenCharacter(_:)`` from the first other byte on. Per byte the word tests are exact (no carry
+    /// crosses a byte: every byte is below 0x80 when they are made).
+    @inline(__always)
+    static func tokenEnd(_ base: UnsafePointer<UInt8>, from start: Int, to limit: Int) -> Int {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        var index = start
+        while index + 8 <= limit {
+            let word = UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self)
+            guard word & highs == 0 else { break }
+            // Bit 7 of a byte set when the byte is at least `low` / more than `high` (bytes below 0x80).
+            @inline(__always) func within(_ x: UInt64, _ low: UInt8, _ high: UInt8) -> UInt64 {
+                (x &+ UInt64(0x80 - low) &* ones) & ~(x &+ UInt64(0x7F - high) &* ones) & highs
+            }
+            let lower = word | 0x20 &* ones
+            let dash = word ^ (UInt64(UInt8(ascii: "-")) &* ones)
+            let isDash = ~(((dash & ~highs) &+ ~highs) | dash) & highs
+            let plain =
+                within(lower, UInt8(ascii: "a"), UInt8(ascii: "z")) | within(word, UInt8(ascii: "0"), UInt8(ascii: "9"))
+                | isDash
+            let other = ~plain & highs
+            if other != 0 {
+                index += other.trailingZeroBitCount >> 3
+                break
+            }
+            index += 8
+        }
+        while index < limit && ASCII.isTokenCharacter(base[index]) { index += 1 }
+        return index
     }
 
     /// RFC 9110 field-value characters: HTAB, SP, VCHAR, obs-text.

@@ -234,6 +234,27 @@ struct HTTP1ParserErrorTests {
         }
     }
 
+    /// ``HTTP1Framing/tokenEnd(_:from:to:)`` stops at the first byte that is not a token character, as a byte-by-byte
+    /// scan does: names of letters, digits and `-` (the word path) mixed with the other token characters, separators,
+    /// control bytes and non-ASCII bytes, at every position in a word.
+    @Test func tokenEndIsTheFirstByteOutsideTheTokenSet() {
+        let plain = Array("abcxyzABCXYZ0189-".utf8)
+        let others =
+            Array("!#$%&'*+.^_`|~:;@[]{}\"/ \t".utf8) + [0x00, 0x1A, 0x40, 0x5B, 0x60, 0x7B, 0x7F, 0x80, 0xC3, 0xFF]
+        var generator = Splitter(state: 0x70_4E_E4D)
+        for _ in 0..<20_000 {
+            let length = generator.next(41)
+            var bytes = (0..<length).map { _ in plain[generator.next(plain.count)] }
+            for _ in 0..<generator.next(3) where length > 0 {
+                bytes[generator.next(length)] = others[generator.next(others.count)]
+            }
+            let expected = 3 + (bytes.firstIndex { !ASCII.isTokenCharacter($0) } ?? length)
+            let buffer = [0x3A, 0x41, 0x41] + bytes + [0x41, 0x41]
+            let end = buffer.withUnsafeBufferPointer { HTTP1Framing.tokenEnd($0.baseAddress!, from: 3, to: 3 + length) }
+            #expect(end == expected, "\(bytes)")
+        }
+    }
+
     /// ``HTTP1Framing/fieldValueEnd(_:from:to:)`` stops at the first byte that is not a field-value character, as a
     /// byte-by-byte scan does, wherever it is in a word and whatever comes after it (HTABs, which pass, before
     /// control bytes and DEL in the same word).
