@@ -212,23 +212,21 @@ enum HTTP1Framing {
     /// first is found by its bit position, the rest of the word byte by byte only after an HTAB.
     @inline(__always)
     static func fieldValueEnd(_ base: UnsafePointer<UInt8>, from start: Int, to limit: Int) -> Int {
-        let ones: UInt64 = 0x0101_0101_0101_0101
-        let highs: UInt64 = 0x8080_8080_8080_8080
         var index = start
-        while index + 8 <= limit {
-            let word = UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self)
-            // A byte below 0x20, or a byte equal to 0x7F (zero after the XOR): exact tests for "some byte" (SWAR).
-            let below = (word &- 0x20 &* ones) & ~word & highs
-            let delete = word ^ (0x7F &* ones)
-            let isDelete = (delete &- ones) & ~delete & highs
-            let found = below | isDelete
-            if found != 0 {
-                // The lowest flagged byte is exact in each mask (a borrow only flags bytes above a true one): the
-                // first control byte or DEL. An HTAB there passes: the rest of the word byte by byte.
-                let offset = found.trailingZeroBitCount >> 3
-                if base[index + offset] != 0x09 { return index + offset }
-                for next in (offset + 1)..<8 where !isFieldValueCharacter(base[index + next]) { return index + next }
+        while true {
+            // A byte below 0x20, or a byte equal to 0x7F (zero after the XOR). The lowest flagged byte is exact in
+            // each mask (a borrow only flags bytes above a true one): the first control byte or DEL.
+            let (at, found) = ByteWords.firstFlagged(base, from: index, to: limit) { word in
+                let delete = word ^ (0x7F &* ByteWords.ones)
+                return ((word &- 0x20 &* ByteWords.ones) & ~word | (delete &- ByteWords.ones) & ~delete)
+                    & ByteWords.highs
             }
+            index = at
+            guard found != 0 else { break }
+            let offset = found.trailingZeroBitCount >> 3
+            // An HTAB passes: the rest of its word byte by byte.
+            if base[index + offset] != 0x09 { return index + offset }
+            for next in (offset + 1)..<8 where !isFieldValueCharacter(base[index + next]) { return index + next }
             index += 8
         }
         while index < limit {
@@ -244,29 +242,22 @@ enum HTTP1Framing {
     /// crosses a byte: every byte is below 0x80 when they are made).
     @inline(__always)
     static func tokenEnd(_ base: UnsafePointer<UInt8>, from start: Int, to limit: Int) -> Int {
-        let ones: UInt64 = 0x0101_0101_0101_0101
-        let highs: UInt64 = 0x8080_8080_8080_8080
-        var index = start
-        while index + 8 <= limit {
-            let word = UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self)
-            guard word & highs == 0 else { break }
-            // Bit 7 of a byte set when the byte is at least `low` / more than `high` (bytes below 0x80).
-            @inline(__always) func within(_ x: UInt64, _ low: UInt8, _ high: UInt8) -> UInt64 {
-                (x &+ UInt64(0x80 - low) &* ones) & ~(x &+ UInt64(0x7F - high) &* ones) & highs
-            }
-            let lower = word | 0x20 &* ones
+        let ones = ByteWords.ones
+        let highs = ByteWords.highs
+        // Bit 7 of a byte set when the byte is at least `low` and at most `high` (bytes below 0x80).
+        @inline(__always) func within(_ x: UInt64, _ low: UInt8, _ high: UInt8) -> UInt64 {
+            (x &+ UInt64(0x80 - low) &* ones) & ~(x &+ UInt64(0x7F - high) &* ones) & highs
+        }
+        let (at, other) = ByteWords.firstFlagged(base, from: start, to: limit) { word in
+            guard word & highs == 0 else { return highs }  // non-ASCII: from the word's start, byte by byte
             let dash = word ^ (UInt64(UInt8(ascii: "-")) &* ones)
             let isDash = ~(((dash & ~highs) &+ ~highs) | dash) & highs
             let plain =
-                within(lower, UInt8(ascii: "a"), UInt8(ascii: "z")) | within(word, UInt8(ascii: "0"), UInt8(ascii: "9"))
-                | isDash
-            let other = ~plain & highs
-            if other != 0 {
-                index += other.trailingZeroBitCount >> 3
-                break
-            }
-            index += 8
+                within(word | 0x20 &* ones, UInt8(ascii: "a"), UInt8(ascii: "z"))
+                | within(word, UInt8(ascii: "0"), UInt8(ascii: "9")) | isDash
+            return ~plain & highs
         }
+        var index = other == 0 ? at : at + other.trailingZeroBitCount >> 3
         while index < limit && ASCII.isTokenCharacter(base[index]) { index += 1 }
         return index
     }
@@ -584,5 +575,26 @@ enum ChunkedEncoding {
         out[n] = UInt8(ascii: "\r")
         out[n + 1] = UInt8(ascii: "\n")
         return n + 2
+    }
+}
+
+/// Eight bytes at a time (SWAR): the scans of field names and values.
+enum ByteWords {
+    static let ones: UInt64 = 0x0101_0101_0101_0101
+    static let highs: UInt64 = 0x8080_8080_8080_8080
+
+    /// The words of eight bytes from `start` while `flags` finds nothing in them (returns 0): the offset of the first
+    /// word in which it finds something and what it found, or of the bytes left, fewer than eight, and 0.
+    @inline(__always)
+    static func firstFlagged(
+        _ base: UnsafePointer<UInt8>, from start: Int, to limit: Int, _ flags: (UInt64) -> UInt64
+    ) -> (index: Int, flags: UInt64) {
+        var index = start
+        while index + 8 <= limit {
+            let found = flags(UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self))
+            if found != 0 { return (index, found) }
+            index += 8
+        }
+        return (index, 0)
     }
 }
