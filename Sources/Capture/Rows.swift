@@ -34,13 +34,31 @@ struct Rows {
         attributeCount = schema.attributeNames.count
     }
 
-    /// Sets the row count: every row with all features missing and nothing else.
+    /// No rows, for an exchange (or another reading of one): what the arrays hold is meaningless until
+    /// ``reset(count:)``, which reuses them.
+    mutating func begin() { count = 0 }
+
+    /// Sets the row count: every row with all features missing and nothing else. Arrays of the right size already
+    /// (an earlier exchange's with as many rows) are written in place, not allocated again.
     mutating func reset(count: Int) {
         self.count = count
-        features = Rows.filled(count: count * featureCount) { .missing }
-        info = Rows.filled(count: count) { Info() }
+        Rows.refill(&features, count: count * featureCount) { .missing }
+        Rows.refill(&info, count: count) { Info() }
         probabilities = []
-        attributes = Rows.filled(count: count * attributeCount) { nil }
+        Rows.refill(&attributes, count: count * attributeCount) { nil }
+    }
+
+    /// Sets `array` to `count` values made by `make`: in place when it has `count` values (and is not shared), else
+    /// in a new array (``filled(count:_:)``).
+    @inline(__always)
+    static func refill<T>(_ array: inout [T], count: Int, _ make: () -> T) {
+        guard array.count == count else {
+            array = filled(count: count, make)
+            return
+        }
+        array.withUnsafeMutableBufferPointer { values in
+            for i in values.indices { values[i] = make() }
+        }
     }
 
     /// `count` values made by `make` in a new array (empty without allocating when `count` is 0): made in place, not
@@ -81,19 +99,13 @@ struct Rows {
         }
     }
 
-    /// An event for the rows' schema, holding the first row's features when there is one row only (no copy).
-    func makeEvent() -> PredictionEvent {
-        PredictionEvent(
-            features: count == 1 ? features : Rows.filled(count: featureCount) { .missing },
-            attributeCount: attributeCount)
-    }
-
     /// Hands each row to `body` in `event` (reset to the row's values; timestamp, latency and status untouched), with
-    /// its index and the row count.
+    /// its index and the row count. Every other field of the event is set (an event is reused from exchange to
+    /// exchange).
     func deliver(_ event: inout PredictionEvent, _ body: (inout PredictionEvent, Int, Int) -> Void) {
         for row in 0..<count {
             if count == 1 {
-                event.features = features  // shared, not copied (``makeEvent()`` made the event with them)
+                event.features = features  // shared, not copied
             } else {
                 if event.features.count != featureCount {
                     event.features = Rows.filled(count: featureCount) { .missing }
