@@ -42,7 +42,11 @@ struct Rows {
     /// (an earlier exchange's with as many rows) are written in place, not allocated again.
     mutating func reset(count: Int) {
         self.count = count
-        Rows.refill(&features, count: count * featureCount) { .missing }
+        if features.count == count * featureCount {
+            Rows.clear(&features)
+        } else {
+            features = Rows.filled(count: count * featureCount) { .missing }
+        }
         Rows.refill(&info, count: count) { Info() }
         probabilities = []
         Rows.refill(&attributes, count: count * attributeCount) { nil }
@@ -56,8 +60,28 @@ struct Rows {
             array = filled(count: count, make)
             return
         }
+        // None to write (not even a uniqueness check, which an empty array fails: it is shared).
+        guard count > 0 else { return }
         array.withUnsafeMutableBufferPointer { values in
             for i in values.indices { values[i] = make() }
+        }
+    }
+
+    /// Sets every value of `features` to missing, in place (through copy-on-write: a shared array is copied first).
+    /// A number or a missing value holds nothing to release: it is written over, not destroyed first (a call per
+    /// value, for the enum's payload).
+    @inline(__always)
+    static func clear(_ features: inout [FeatureValue]) {
+        guard !features.isEmpty else { return }
+        features.withUnsafeMutableBufferPointer { values in
+            guard let base = values.baseAddress else { return }
+            for i in values.indices {
+                if case .category = values[i] {
+                    values[i] = .missing
+                } else {
+                    (base + i).initialize(to: .missing)
+                }
+            }
         }
     }
 
