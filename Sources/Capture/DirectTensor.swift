@@ -254,7 +254,7 @@ extension CaptureDecoder {
                 guard isNumeric[feature], index < features.count,
                     let value = s.shortNumber()
                 else { return read ? true : nil }
-                features[index] = .number(value)
+                Rows.overwrite(features.baseAddress! + index, with: .number(value))
                 read = true
                 leaves.advance()
                 guard nested, s.take(0x2C) else { return false }

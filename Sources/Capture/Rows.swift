@@ -68,20 +68,23 @@ struct Rows {
     }
 
     /// Sets every value of `features` to missing, in place (through copy-on-write: a shared array is copied first).
-    /// A number or a missing value holds nothing to release: it is written over, not destroyed first (a call per
-    /// value, for the enum's payload).
     @inline(__always)
     static func clear(_ features: inout [FeatureValue]) {
         guard !features.isEmpty else { return }
         features.withUnsafeMutableBufferPointer { values in
             guard let base = values.baseAddress else { return }
-            for i in values.indices {
-                if case .category = values[i] {
-                    values[i] = .missing
-                } else {
-                    (base + i).initialize(to: .missing)
-                }
-            }
+            for i in values.indices { overwrite(base + i, with: .missing) }
+        }
+    }
+
+    /// Stores `value` in `slot` (initialized). A number or a missing value there holds nothing to release: it is
+    /// written over, not destroyed first (a call per value, for the enum's payload); a category is assigned over.
+    @inline(__always)
+    static func overwrite(_ slot: UnsafeMutablePointer<FeatureValue>, with value: FeatureValue) {
+        if case .category = slot.pointee {
+            slot.pointee = value
+        } else {
+            slot.initialize(to: value)
         }
     }
 
@@ -136,14 +139,15 @@ struct Rows {
                 }
                 for i in 0..<featureCount { event.features[i] = features[row * featureCount + i] }
             }
-            let info = info[row]
-            event.unknownFeatureCount = info.unknownFeatures
-            event.prediction = info.prediction ?? .number(0)
-            event.predictionClass = info.predictionClass
-            event.score = info.score
-            if info.hasProbabilities && count == 1 {
+            // The row's info read field by field (a copy of it would retain its strings, and release them after).
+            event.unknownFeatureCount = info[row].unknownFeatures
+            event.prediction = info[row].prediction ?? .number(0)
+            event.predictionClass = info[row].predictionClass
+            event.score = info[row].score
+            let hasProbabilities = info[row].hasProbabilities
+            if hasProbabilities && count == 1 {
                 event.probabilities = probabilities  // shared, not copied: the row's are all there are
-            } else if info.hasProbabilities {
+            } else if hasProbabilities {
                 if event.probabilities.count != classCount {
                     event.probabilities = Array(repeating: 0, count: classCount)
                 }
@@ -151,8 +155,8 @@ struct Rows {
             } else if !event.probabilities.isEmpty {
                 event.probabilities.removeAll(keepingCapacity: true)
             }
-            event.id = info.id
-            event.version = info.version ?? ""
+            event.id = info[row].id
+            event.version = info[row].version ?? ""
             if event.attributes.count != attributeCount {
                 event.attributes = Rows.filled(count: attributeCount) { nil }
             }
