@@ -258,7 +258,8 @@ extension CaptureDecoder {
                 read = true
                 leaves.advance()
                 guard nested, s.take(0x2C) else { return false }
-                guard leaves.k < leaves.expected, s.nextByte() != 0x5B else { return true }
+                // The next element: read on when a short number (nothing else is, '[' and whitespace included).
+                guard leaves.k < leaves.expected else { return true }
             }
         }
     }
