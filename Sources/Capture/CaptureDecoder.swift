@@ -1,8 +1,9 @@
 import Ingestion
 
 /// Decodes one model-server exchange (the request's JSON body, the response's, the request's headers) of a given
-/// ``CaptureProtocol`` into prediction events shaped for a model's ``Schema``. Pure: no I/O, no shared state; one
-/// decoder may be used from several threads at once.
+/// ``CaptureProtocol`` into prediction events shaped for a model's ``Schema``. No I/O; one decoder may be used from
+/// several threads at once. Its only state is the workspace its exchanges are decoded in (``DecodeScratch``: arrays
+/// and an event reused, lent to one exchange at a time without a lock), which changes no result.
 ///
 /// docs/proxy.md "Protocols" gives each protocol's mapping with examples.
 public struct CaptureDecoder: Sendable {
