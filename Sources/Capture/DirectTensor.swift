@@ -348,6 +348,12 @@ extension CaptureDecoder {
         case 0x22:
             text = try s.stringText()
         case 0x2D, 0x30...0x39:
+            // A plain integer naming a class (the usual prediction) is read here: its value is `numberToken()`'s.
+            let start = s.pos
+            if let integer = s.shortInteger(), let index = reader.numericClass(Double(integer)) {
+                return (.label(schema.classes[index]), index)
+            }
+            s.pos = start
             let n = try s.numberToken()
             if let index = reader.numericClass(n.value) { return (.label(schema.classes[index]), index) }
             text = s.text(n.start, n.end)
