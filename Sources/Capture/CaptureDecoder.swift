@@ -1,8 +1,9 @@
 import Ingestion
 
 /// Decodes one model-server exchange (the request's JSON body, the response's, the request's headers) of a given
-/// ``CaptureProtocol`` into prediction events shaped for a model's ``Schema``. Pure: no I/O, no shared state; one
-/// decoder may be used from several threads at once.
+/// ``CaptureProtocol`` into prediction events shaped for a model's ``Schema``. No I/O; one decoder may be used from
+/// several threads at once. Its only state is the workspace its exchanges are decoded in (``DecodeScratch``: arrays
+/// and an event reused, lent to one exchange at a time without a lock), which changes no result.
 ///
 /// docs/proxy.md "Protocols" gives each protocol's mapping with examples.
 public struct CaptureDecoder: Sendable {
@@ -16,6 +17,8 @@ public struct CaptureDecoder: Sendable {
     public var maxRows = 10_000
 
     let reader: ValueReader
+    /// The workspace exchanges are decoded in (shared by the decoder's copies).
+    let scratch: DecodeScratch
     let mapping: CompiledMapping?
     /// The UTF-8 bytes of ``outputs``' names, which the direct v2 reader compares tensor names with.
     let outputNameBytes: (prediction: [UInt8]?, score: [[UInt8]], probabilities: [[UInt8]])
@@ -33,6 +36,7 @@ public struct CaptureDecoder: Sendable {
         self.schema = schema
         self.outputs = outputs
         reader = ValueReader(schema: schema)
+        scratch = DecodeScratch(schema: schema)
         outputNameBytes = (
             outputs.prediction.map { Array($0.utf8) }, outputs.score.map { Array($0.utf8) },
             outputs.probabilities.map { Array($0.utf8) }
@@ -74,25 +78,55 @@ public struct CaptureDecoder: Sendable {
         request: UnsafeRawBufferPointer, response: UnsafeRawBufferPointer, headers: [(name: String, value: String)],
         rows body: (_ event: inout PredictionEvent, _ row: Int, _ count: Int) -> Void
     ) throws(CaptureError) -> Int {
-        var rows = Rows(schema: schema)
+        if let box = scratch.take() {
+            defer { scratch.give(box) }
+            return try decode(
+                request, response, headers, in: &box._withUnsafeGuaranteedRef { $0.workspace }.pointee, body)
+        }
+        var workspace = Workspace(schema: schema)
+        return try decode(request, response, headers, in: &workspace, body)
+    }
+
+    /// ``decode(request:response:headers:rows:)`` in `workspace` (an earlier exchange's, or a new one).
+    private func decode(
+        _ request: UnsafeRawBufferPointer, _ response: UnsafeRawBufferPointer,
+        _ headers: [(name: String, value: String)], in workspace: inout Workspace,
+        _ body: (_ event: inout PredictionEvent, _ row: Int, _ count: Int) -> Void
+    ) throws(CaptureError) -> Int {
+        workspace.rows.begin()
+        try decodeRows(request, response, headers, &workspace.rows)
+        workspace.rows.fillBinaryScores()
+        workspace.event.timestamp = nil
+        workspace.event.latencySeconds = nil
+        workspace.event.status = .ok
+        workspace.rows.deliver(&workspace.event, body)
+        // Arrays shared with the rows (one row's): left to them, to be written in place by the next exchange.
+        if workspace.rows.count == 1 {
+            workspace.event.features = []
+            workspace.event.probabilities = []
+        }
+        return workspace.rows.count
+    }
+
+    /// The exchange's rows, in `rows` (at ``Rows/begin()``).
+    private func decodeRows(
+        _ request: UnsafeRawBufferPointer, _ response: UnsafeRawBufferPointer,
+        _ headers: [(name: String, value: String)], _ rows: inout Rows
+    ) throws(CaptureError) {
         switch `protocol` {
         case .kserveV1:
             try decodeKServeV1(parse(request, "request"), parse(response, "response"), &rows)
         case .openInferenceV2:
             if !decodeOpenInferenceV2Directly(request, response, &rows) {
-                rows = Rows(schema: schema)
+                rows.begin()
                 try decodeOpenInferenceV2(parse(request, "request"), parse(response, "response"), &rows)
             }
         case .mlflow:
             try decodeMLflow(parse(request, "request"), parse(response, "response"), &rows)
         case .custom:
-            guard let mapping else { return 0 }  // never: init requires it
+            guard let mapping else { return }  // never: init requires it
             try decodeCustom(mapping, request, response, headers, &rows)
         }
-        rows.fillBinaryScores()
-        var event = rows.makeEvent()
-        rows.deliver(&event, body)
-        return rows.count
     }
 
     /// The most JSON values (and keys) a body may hold: what ``maxRows`` rows of the schema take as objects (a key

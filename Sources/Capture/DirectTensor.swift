@@ -254,11 +254,12 @@ extension CaptureDecoder {
                 guard isNumeric[feature], index < features.count,
                     let value = s.shortNumber()
                 else { return read ? true : nil }
-                features[index] = .number(value)
+                Rows.overwrite(features.baseAddress! + index, with: .number(value))
                 read = true
                 leaves.advance()
                 guard nested, s.take(0x2C) else { return false }
-                guard leaves.k < leaves.expected, s.nextByte() != 0x5B else { return true }
+                // The next element: read on when a short number (nothing else is, '[' and whitespace included).
+                guard leaves.k < leaves.expected else { return true }
             }
         }
     }
@@ -347,6 +348,12 @@ extension CaptureDecoder {
         case 0x22:
             text = try s.stringText()
         case 0x2D, 0x30...0x39:
+            // A plain integer naming a class (the usual prediction) is read here: its value is `numberToken()`'s.
+            let start = s.pos
+            if let integer = s.shortInteger(), let index = reader.numericClass(Double(integer)) {
+                return (.label(schema.classes[index]), index)
+            }
+            s.pos = start
             let n = try s.numberToken()
             if let index = reader.numericClass(n.value) { return (.label(schema.classes[index]), index) }
             text = s.text(n.start, n.end)

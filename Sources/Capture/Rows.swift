@@ -34,13 +34,58 @@ struct Rows {
         attributeCount = schema.attributeNames.count
     }
 
-    /// Sets the row count: every row with all features missing and nothing else.
+    /// No rows, for an exchange (or another reading of one): what the arrays hold is meaningless until
+    /// ``reset(count:)``, which reuses them.
+    mutating func begin() { count = 0 }
+
+    /// Sets the row count: every row with all features missing and nothing else. Arrays of the right size already
+    /// (an earlier exchange's with as many rows) are written in place, not allocated again.
     mutating func reset(count: Int) {
         self.count = count
-        features = Rows.filled(count: count * featureCount) { .missing }
-        info = Rows.filled(count: count) { Info() }
+        if features.count == count * featureCount {
+            Rows.clear(&features)
+        } else {
+            features = Rows.filled(count: count * featureCount) { .missing }
+        }
+        Rows.refill(&info, count: count) { Info() }
         probabilities = []
-        attributes = Rows.filled(count: count * attributeCount) { nil }
+        Rows.refill(&attributes, count: count * attributeCount) { nil }
+    }
+
+    /// Sets `array` to `count` values made by `make`: in place when it has `count` values (and is not shared), else
+    /// in a new array (``filled(count:_:)``).
+    @inline(__always)
+    static func refill<T>(_ array: inout [T], count: Int, _ make: () -> T) {
+        guard array.count == count else {
+            array = filled(count: count, make)
+            return
+        }
+        // None to write (not even a uniqueness check, which an empty array fails: it is shared).
+        guard count > 0 else { return }
+        array.withUnsafeMutableBufferPointer { values in
+            for i in values.indices { values[i] = make() }
+        }
+    }
+
+    /// Sets every value of `features` to missing, in place (through copy-on-write: a shared array is copied first).
+    @inline(__always)
+    static func clear(_ features: inout [FeatureValue]) {
+        guard !features.isEmpty else { return }
+        features.withUnsafeMutableBufferPointer { values in
+            guard let base = values.baseAddress else { return }
+            for i in values.indices { overwrite(base + i, with: .missing) }
+        }
+    }
+
+    /// Stores `value` in `slot` (initialized). A number or a missing value there holds nothing to release: it is
+    /// written over, not destroyed first (a call per value, for the enum's payload); a category is assigned over.
+    @inline(__always)
+    static func overwrite(_ slot: UnsafeMutablePointer<FeatureValue>, with value: FeatureValue) {
+        if case .category = slot.pointee {
+            slot.pointee = value
+        } else {
+            slot.initialize(to: value)
+        }
     }
 
     /// `count` values made by `make` in a new array (empty without allocating when `count` is 0): made in place, not
@@ -81,33 +126,28 @@ struct Rows {
         }
     }
 
-    /// An event for the rows' schema, holding the first row's features when there is one row only (no copy).
-    func makeEvent() -> PredictionEvent {
-        PredictionEvent(
-            features: count == 1 ? features : Rows.filled(count: featureCount) { .missing },
-            attributeCount: attributeCount)
-    }
-
     /// Hands each row to `body` in `event` (reset to the row's values; timestamp, latency and status untouched), with
-    /// its index and the row count.
+    /// its index and the row count. Every other field of the event is set (an event is reused from exchange to
+    /// exchange).
     func deliver(_ event: inout PredictionEvent, _ body: (inout PredictionEvent, Int, Int) -> Void) {
         for row in 0..<count {
             if count == 1 {
-                event.features = features  // shared, not copied (``makeEvent()`` made the event with them)
+                event.features = features  // shared, not copied
             } else {
                 if event.features.count != featureCount {
                     event.features = Rows.filled(count: featureCount) { .missing }
                 }
                 for i in 0..<featureCount { event.features[i] = features[row * featureCount + i] }
             }
-            let info = info[row]
-            event.unknownFeatureCount = info.unknownFeatures
-            event.prediction = info.prediction ?? .number(0)
-            event.predictionClass = info.predictionClass
-            event.score = info.score
-            if info.hasProbabilities && count == 1 {
+            // The row's info read field by field (a copy of it would retain its strings, and release them after).
+            event.unknownFeatureCount = info[row].unknownFeatures
+            event.prediction = info[row].prediction ?? .number(0)
+            event.predictionClass = info[row].predictionClass
+            event.score = info[row].score
+            let hasProbabilities = info[row].hasProbabilities
+            if hasProbabilities && count == 1 {
                 event.probabilities = probabilities  // shared, not copied: the row's are all there are
-            } else if info.hasProbabilities {
+            } else if hasProbabilities {
                 if event.probabilities.count != classCount {
                     event.probabilities = Array(repeating: 0, count: classCount)
                 }
@@ -115,8 +155,8 @@ struct Rows {
             } else if !event.probabilities.isEmpty {
                 event.probabilities.removeAll(keepingCapacity: true)
             }
-            event.id = info.id
-            event.version = info.version ?? ""
+            event.id = info[row].id
+            event.version = info[row].version ?? ""
             if event.attributes.count != attributeCount {
                 event.attributes = Rows.filled(count: attributeCount) { nil }
             }

@@ -431,7 +431,7 @@ func makeUTF8String(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
 /// For a word of 8 input bytes (byte 0 in the low bits), the high bit of each byte that is '"', '\\', below 0x20
 /// or >= 0x80. Bits above the lowest set one may be spurious (borrows), the lowest one is exact.
 @inline(__always)
-func stringStops(_ word: UInt64) -> UInt64 {
+package func stringStops(_ word: UInt64) -> UInt64 {
     let ones: UInt64 = 0x0101_0101_0101_0101
     let quote = word ^ (ones &* 0x22)
     let backslash = word ^ (ones &* 0x5C)

@@ -49,4 +49,25 @@ struct PlainKeyTests {
             if plain.0 != nil { #expect(plain.1 == general.1, "\(json)") }
         }
     }
+
+    @Test("random longer keys, with bytes after them (scanned eight at a time), read as key() reads them")
+    func randomLong() {
+        var rng = SplitMix64(seed: 24)
+        let pieces = ["a", "Z", "_", " ", "\\\"", "\n", "\u{01}", "\u{7F}", "é", "\u{FF}", "\"", "0", "name"]
+        for i in 0..<20_000 {
+            var json = "\""
+            // 0 to 30 pieces: of any kind for every third key, plain key bytes only for the others.
+            for _ in 0..<Int.random(in: 0...30, using: &rng) {
+                json +=
+                    i % 3 == 0
+                    ? pieces.randomElement(using: &rng)! : ["k", "e", "y", "_", "9"].randomElement(using: &rng)!
+            }
+            json += ["\":", "\" :", "\"", "\":1", ""].randomElement(using: &rng)!
+            json += String(
+                repeating: ["1", ",", "\"", " "].randomElement(using: &rng)!, count: Int.random(in: 0...9, using: &rng))
+            let (plain, general) = Self.both(json)
+            #expect(plain.0?.start == general.0?.start && plain.0?.end == general.0?.end, "\(json)")
+            if plain.0 != nil { #expect(plain.1 == general.1, "\(json)") }
+        }
+    }
 }

@@ -1,5 +1,7 @@
 import Capture
+import Dispatch
 import Ingestion
+import Synchronization
 import Testing
 
 /// The decoders against their pre-rewrite copy (Reference/ReferenceDecoder.swift) on random exchanges of random
@@ -170,11 +172,18 @@ import Testing
         return (request, response)
     }
 
-    static func check(_ protocol: CaptureProtocol, seed: UInt64, iterations: Int) throws {
+    /// With `reusing`, one decoder per configuration decodes every exchange drawn for it (its workspace, arrays and
+    /// event, reused from exchange to exchange whatever their shapes and failures), and the events delivered are
+    /// checked again at the end: an earlier exchange's copies are not changed by later ones.
+    static func check(_ protocol: CaptureProtocol, seed: UInt64, iterations: Int, reusing: Bool = false) throws {
         var g = Generator(rng: SplitMix64(seed: seed))
         var succeeded = 0
+        var decoders: [String: CaptureDecoder] = [:]
+        var delivered:
+            [(actual: Result<[PredictionEvent], CaptureError>, expected: Result<[PredictionEvent], CaptureError>)] = []
         for iteration in 0..<iterations {
-            let schema = schemas[g.int(schemas.count)]
+            let schemaIndex = g.int(schemas.count)
+            let schema = schemas[schemaIndex]
             let outputs =
                 g.chance(20)
                 ? OutputNames(prediction: g.pick(["predict", "score", "missing"])) : OutputNames()
@@ -182,10 +191,16 @@ import Testing
                 `protocol` == .openInferenceV2
                 ? v2Exchange(schema, &g) : v1Exchange(schema, &g, mlflow: `protocol` == .mlflow)
             var reference = ReferenceDecoder(protocol: `protocol`, schema: schema, outputs: outputs)
-            var decoder = try CaptureDecoder(protocol: `protocol`, schema: schema, outputs: outputs)
-            if g.chance(10) {
-                reference.maxRows = 2
-                decoder.maxRows = 2
+            let fewRows = g.chance(10)
+            if fewRows { reference.maxRows = 2 }
+            let key = "\(schemaIndex) \(outputs.prediction ?? "-") \(fewRows)"
+            var decoder: CaptureDecoder
+            if reusing, let kept = decoders[key] {
+                decoder = kept
+            } else {
+                decoder = try CaptureDecoder(protocol: `protocol`, schema: schema, outputs: outputs)
+                if fewRows { decoder.maxRows = 2 }
+                if reusing { decoders[key] = decoder }
             }
             let expected = Result { () throws(CaptureError) in
                 try reference.decode(Array(request.utf8), Array(response.utf8))
@@ -194,12 +209,54 @@ import Testing
             if case .success = expected { succeeded += 1 }
             #expect(
                 actual == expected, "iteration \(iteration): \(`protocol`) \(request) -> \(response)")
+            if reusing { delivered.append((actual, expected)) }
         }
         // The generator must reach the decoders' success paths, not only their errors.
         #expect(succeeded > iterations / 20, "\(succeeded) of \(iterations) exchanges decoded")
+        for (index, pair) in delivered.enumerated() where pair.actual != pair.expected {
+            Issue.record("exchange \(index)'s events changed after it was decoded")
+            break
+        }
     }
 
     @Test func openInferenceV2() throws { try Self.check(.openInferenceV2, seed: 1, iterations: 4000) }
     @Test func kserveV1() throws { try Self.check(.kserveV1, seed: 2, iterations: 4000) }
     @Test func mlflow() throws { try Self.check(.mlflow, seed: 3, iterations: 4000) }
+
+    @Test func openInferenceV2Reused() throws {
+        try Self.check(.openInferenceV2, seed: 4, iterations: 4000, reusing: true)
+    }
+    @Test func kserveV1Reused() throws { try Self.check(.kserveV1, seed: 5, iterations: 4000, reusing: true) }
+    @Test func mlflowReused() throws { try Self.check(.mlflow, seed: 6, iterations: 4000, reusing: true) }
+
+    /// One decoder used by several threads at once (its workspace goes to one exchange at a time, the others decode
+    /// in their own): every exchange gives the reference's events.
+    @Test func concurrentExchanges() throws {
+        let schema = Self.schemas[0]
+        let decoder = try CaptureDecoder(protocol: .openInferenceV2, schema: schema)
+        var g = Generator(rng: SplitMix64(seed: 7))
+        let exchanges = (0..<400).map { _ in Self.v2Exchange(schema, &g) }
+        let reference = ReferenceDecoder(protocol: .openInferenceV2, schema: schema, outputs: OutputNames())
+        let expected = exchanges.map { request, response in
+            Result { () throws(CaptureError) in try reference.decode(Array(request.utf8), Array(response.utf8)) }
+        }
+        let mismatches = Mismatches()
+        DispatchQueue.concurrentPerform(iterations: 8) { thread in
+            for round in 0..<5 {
+                for index in exchanges.indices where (index + thread + round) % 2 == 0 {
+                    let (request, response) = exchanges[index]
+                    let actual = Result { () throws(CaptureError) in try decode(decoder, request, response) }
+                    if actual != expected[index] { mismatches.add(index) }
+                }
+            }
+        }
+        #expect(mismatches.first == nil, "exchange \(mismatches.first ?? -1) decoded differently")
+    }
+
+    /// The first exchange decoded differently by ``concurrentExchanges()``, from any thread.
+    final class Mismatches: Sendable {
+        private let index = Mutex<Int?>(nil)
+        func add(_ value: Int) { index.withLock { $0 = $0 ?? value } }
+        var first: Int? { index.withLock { $0 } }
+    }
 }
