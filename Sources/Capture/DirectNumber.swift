@@ -21,7 +21,6 @@ extension Scanner {
         guard at < end else { return nil }
         let negative = base[at] == 0x2D
         if negative { at &+= 1 }
-        if let value = shortDecimal(at) { return negative ? -value : value }
         let digitsStart = at
         // One pass over the digits and the first '.', if any (a second one ends the number).
         var significand = 0
@@ -49,32 +48,6 @@ extension Scanner {
         var value = Double(significand)
         if fractionDigits > 0 { value /= Self.exactPowerOfTen(fractionDigits) }
         return negative ? -value : value
-    }
-
-    /// ``shortNumber()``'s number (its sign read) when it is one digit, a '.' and one or two digits (`0.5`, `1.25`:
-    /// values of a feature scaled to a small range, as many models take them), followed by a byte: the cursor then
-    /// after it. Nil, the cursor unmoved, for anything else, for the general loop to decide.
-    ///
-    /// The same value to the bit: the same significand, divided by the same power of ten.
-    @inline(__always)
-    mutating func shortDecimal(_ at: Int) -> Double? {
-        guard end &- at >= 4 else { return nil }
-        let integer = base[at] &- 0x30
-        let tenths = base[at &+ 2] &- 0x30
-        guard integer < 10, base[at &+ 1] == 0x2E, tenths < 10 else { return nil }
-        let third = base[at &+ 3]
-        let hundredths = third &- 0x30
-        if hundredths >= 10 {
-            // No exponent follows (another '.' ends the number, as in the general loop).
-            guard third | 0x20 != 0x65 else { return nil }
-            pos = at &+ 3
-            return Double(Int(integer) &* 10 &+ Int(tenths)) / Self.exactPowerOfTen(1)
-        }
-        guard end &- at >= 5 else { return nil }
-        let after = base[at &+ 4]
-        guard after &- 0x30 >= 10, after | 0x20 != 0x65 else { return nil }
-        pos = at &+ 4
-        return Double(Int(integer) &* 100 &+ Int(tenths) &* 10 &+ Int(hundredths)) / Self.exactPowerOfTen(2)
     }
 
     /// The integer at the cursor when it is digits only (no sign, fraction or exponent), at most

@@ -99,26 +99,6 @@ struct ShortNumberTests {
         #expect(short > 100_000)
     }
 
-    @Test("digit, point, one or two digits (shortDecimal's form) before any byte, or none, read like number()")
-    func shortDecimals() {
-        var rng = SplitMix64(seed: 18)
-        let after = Array("0123456789.eE,] -x\"".utf8)
-        var mismatches: [String] = []
-        for i in 0..<100_000 {
-            var bytes: [UInt8] = Int.random(in: 0..<4, using: &rng) == 0 ? [0x2D] : []
-            bytes.append(UInt8(0x30 + Int.random(in: 0...9, using: &rng)))
-            bytes.append(i % 50 == 0 ? after.randomElement(using: &rng)! : 0x2E)
-            for _ in 0..<Int.random(in: 0...3, using: &rng) {
-                bytes.append(UInt8(0x30 + Int.random(in: 0...9, using: &rng)))
-            }
-            // Then up to 3 bytes of anything (none: the number ends the buffer).
-            for _ in 0..<Int.random(in: 0...3, using: &rng) { bytes.append(after.randomElement(using: &rng)!) }
-            Self.check(String(decoding: bytes, as: UTF8.self), &mismatches)
-            if mismatches.count >= 10 { break }
-        }
-        #expect(mismatches.isEmpty, "\(mismatches)")
-    }
-
     @Test("the shortest text of random doubles in [-1000, 1000] and [0, 1] reads like Double(String)")
     func shortest() {
         var rng = SplitMix64(seed: 61)
