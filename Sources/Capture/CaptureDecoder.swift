@@ -93,6 +93,9 @@ public struct CaptureDecoder: Sendable {
         _ headers: [(name: String, value: String)], in workspace: inout Workspace,
         _ body: (_ event: inout PredictionEvent, _ row: Int, _ count: Int) -> Void
     ) throws(CaptureError) -> Int {
+        // A big exchange's arrays are not kept for the next one (what a decoder holds between exchanges is bounded
+        // by Workspace.keptValues, whatever the exchanges).
+        defer { workspace.rows.releaseIfOver(Workspace.keptValues) }
         workspace.rows.begin()
         try decodeRows(request, response, headers, &workspace.rows)
         workspace.rows.fillBinaryScores()

@@ -7,6 +7,10 @@ import Synchronization
 struct Workspace {
     var rows: Rows
     var event: PredictionEvent
+    /// The most values (features, attributes, row infos) a workspace keeps after an exchange: a bigger exchange's
+    /// arrays are freed when it ends, so that one exchange of ``CaptureDecoder/maxRows`` rows does not stay in memory
+    /// (ordinary exchanges, a few rows, are far below).
+    static let keptValues = 4096
 
     init(schema: borrowing Schema) {
         rows = Rows(schema: schema)

@@ -38,6 +38,16 @@ struct Rows {
     /// ``reset(count:)``, which reuses them.
     mutating func begin() { count = 0 }
 
+    /// Frees the arrays (an empty row set) when they hold more than `limit` values in all.
+    mutating func releaseIfOver(_ limit: Int) {
+        guard features.count + info.count + probabilities.count + attributes.count > limit else { return }
+        count = 0
+        features = []
+        info = []
+        probabilities = []
+        attributes = []
+    }
+
     /// Sets the row count: every row with all features missing and nothing else. Arrays of the right size already
     /// (an earlier exchange's with as many rows) are written in place, not allocated again.
     mutating func reset(count: Int) {

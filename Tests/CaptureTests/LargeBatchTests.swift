@@ -1,6 +1,7 @@
-import Capture
 import Ingestion
 import Testing
+
+@testable import Capture
 
 @Suite("Large batches")
 struct LargeBatchTests {
@@ -39,5 +40,37 @@ struct LargeBatchTests {
         #expect(events[9_999].prediction == .label("1"))
         let (more, moreResponse) = exchange(10_001)
         #expect(failure(decoder, more, moreResponse) == .tooManyRows)
+    }
+
+    @Test("a big exchange's rows are not kept by the decoder after it; a small one's are, for the next")
+    func bigExchangesAreNotKept() throws {
+        let features = (0..<20).map { FeatureSpec("f\($0)", .numeric) }
+        let schema = try Schema(task: .classification, classes: ["0", "1"], features: features)
+        let decoder = try CaptureDecoder(protocol: .openInferenceV2, schema: schema)
+        func exchange(_ n: Int) -> (String, String) {
+            let data = (0..<n * 20).map { String($0) }.joined(separator: ",")
+            let predictions = (0..<n).map { String($0 % 2) }.joined(separator: ",")
+            return (
+                #"{"inputs": [{"name": "x", "shape": [\#(n), 20], "datatype": "FP64", "data": [\#(data)]}]}"#,
+                #"{"outputs": [{"name": "p", "shape": [\#(n)], "datatype": "INT64", "data": [\#(predictions)]}]}"#
+            )
+        }
+        func keptValues() -> Int {
+            guard let box = decoder.scratch.take() else {
+                Issue.record("the workspace is taken")
+                return -1
+            }
+            defer { decoder.scratch.give(box) }
+            let rows = box._withUnsafeGuaranteedRef { $0.workspace.pointee.rows }
+            return rows.features.count + rows.info.count + rows.attributes.count
+        }
+        let (small, smallResponse) = exchange(1)
+        #expect(try decode(decoder, small, smallResponse).count == 1)
+        #expect(keptValues() == 21)  // 20 features and the row's info, written in place next time
+        let (big, bigResponse) = exchange(500)
+        #expect(try decode(decoder, big, bigResponse).count == 500)
+        #expect(keptValues() == 0)  // 10,500 values > Workspace.keptValues: freed
+        #expect(try decode(decoder, small, smallResponse).count == 1)
+        #expect(keptValues() == 21)
     }
 }
