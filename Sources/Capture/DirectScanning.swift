@@ -58,17 +58,9 @@ extension Scanner {
     /// At '"': the offset of the closing '"' when the string holds printable ASCII only (no escape, no control byte),
     /// which needs no further validation; nil for any other string (or none).
     @inline(__always) func plainASCIIStringEnd() -> Int? {
-        var at = pos &+ 1
         // Eight bytes at a time to the first that may end the string (as ``Scanner/string()`` reads), which the byte
         // loop then judges.
-        while at &+ 8 <= end {
-            let stops = stringStops(UInt64(littleEndian: UnsafeRawPointer(base + at).loadUnaligned(as: UInt64.self)))
-            if stops != 0 {
-                at &+= stops.trailingZeroBitCount &>> 3
-                break
-            }
-            at &+= 8
-        }
+        var at = skipStringWords(base, from: pos &+ 1, to: end)
         while at < end {
             let byte = base[at]
             if byte == 0x22 { return at }

@@ -147,17 +147,7 @@ package struct Scanner {
         let start = pos
         var escapes = false
         while true {
-            // Eight bytes at a time while a whole word lies before `end`: stop at the first '"', '\\', control
-            // byte or byte >= 0x80.
-            while pos &+ 8 <= end {
-                let found = stringStops(
-                    UInt64(littleEndian: UnsafeRawPointer(base + pos).loadUnaligned(as: UInt64.self)))
-                if found != 0 {
-                    pos += found.trailingZeroBitCount >> 3
-                    break
-                }
-                pos += 8
-            }
+            pos = skipStringWords(base, from: pos, to: end)
             // ASCII loop: the last bytes before `end`, or the stop found above.
             while pos < end {
                 let b = base[pos]
@@ -428,10 +418,24 @@ func makeUTF8String(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
     }
 }
 
+/// From `start`, eight bytes at a time while a whole word lies before `end`: the offset of the first byte that may end
+/// a plain run of string bytes ('"', '\\', a control byte or a byte >= 0x80), or of the last bytes, fewer than eight,
+/// which the caller reads one by one.
+@inline(__always)
+package func skipStringWords(_ base: UnsafePointer<UInt8>, from start: Int, to end: Int) -> Int {
+    var at = start
+    while at &+ 8 <= end {
+        let found = stringStops(UInt64(littleEndian: UnsafeRawPointer(base + at).loadUnaligned(as: UInt64.self)))
+        if found != 0 { return at &+ found.trailingZeroBitCount &>> 3 }
+        at &+= 8
+    }
+    return at
+}
+
 /// For a word of 8 input bytes (byte 0 in the low bits), the high bit of each byte that is '"', '\\', below 0x20
 /// or >= 0x80. Bits above the lowest set one may be spurious (borrows), the lowest one is exact.
 @inline(__always)
-package func stringStops(_ word: UInt64) -> UInt64 {
+func stringStops(_ word: UInt64) -> UInt64 {
     let ones: UInt64 = 0x0101_0101_0101_0101
     let quote = word ^ (ones &* 0x22)
     let backslash = word ^ (ones &* 0x5C)
