@@ -88,13 +88,13 @@ struct Rows {
     }
 
     /// Stores `value` in `slot` (initialized). A number or a missing value there holds nothing to release: it is
-    /// written over, not destroyed first (a call per value, for the enum's payload); a category is assigned over.
+    /// written over, not destroyed first (a call per value, for the enum's payload); any other value is assigned over
+    /// (so a case added to ``FeatureValue`` later is released, never leaked).
     @inline(__always)
     static func overwrite(_ slot: UnsafeMutablePointer<FeatureValue>, with value: FeatureValue) {
-        if case .category = slot.pointee {
-            slot.pointee = value
-        } else {
-            slot.initialize(to: value)
+        switch slot.pointee {
+        case .number, .missing: slot.initialize(to: value)
+        default: slot.pointee = value
         }
     }
 
