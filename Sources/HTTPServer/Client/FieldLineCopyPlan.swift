@@ -6,7 +6,8 @@
 /// section, and ``hasDate`` what it returns. A plan exists only when that holds by construction (``Builder``): every
 /// line kept reads exactly `Name: value` CRLF (so it is written as received), `Connection` lists no field names
 /// (only `close` or `keep-alive`), and at most ``capacity`` runs are left out. Otherwise the parser makes none and
-/// the proxy goes through ``ForwardedFields``.
+/// the proxy goes through ``ForwardedFields``. A request's plan (``RequestFieldPlan``) holds one of these for its runs,
+/// made by the same ``Builder`` with the request's kinds of fields.
 struct FieldLineCopyPlan: Equatable, Sendable {
     /// Most runs a plan leaves out.
     static let capacity = 4
