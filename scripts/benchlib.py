@@ -183,12 +183,19 @@ def family(pid):
 
 def cpu_seconds(pids):
     """utime + stime of the processes (each with all its threads), from /proc/PID/stat."""
-    total = 0
+    user, system = cpu_split(pids)
+    return user + system
+
+
+def cpu_split(pids):
+    """(utime, stime) in seconds of the processes (each with all its threads), from /proc/PID/stat."""
+    user = system = 0
     for pid in pids:
         with open(f"/proc/{pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
-    return total / CLK_TCK
+        user += int(fields[11])  # utime (field 14)
+        system += int(fields[12])  # stime (field 15)
+    return user / CLK_TCK, system / CLK_TCK
 
 
 def rss_kib(pids):
