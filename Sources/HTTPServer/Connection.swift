@@ -420,7 +420,12 @@ final class Connection: DeadlineScheduled {
             } else {
                 handler.timerPhase(self)
             }
-        if phase != timerPhase || (phase == .body && didRead) || (phase == .write && didWrite) {
+        // A timer restarts when its phase begins, and on progress: body bytes read, output written, and for an idle
+        // connection anything read (it is still idle only if whole requests came and were answered in this
+        // iteration: a partial head makes it `.head`, whose time is not restarted by progress). Without the idle
+        // case a keep-alive connection whose requests were answered at once was closed one idle timeout after it
+        // first went idle, however busy.
+        if phase != timerPhase || (didRead && (phase == .body || phase == .idle)) || (phase == .write && didWrite) {
             timerBase = loop.now
         }
         didRead = false

@@ -131,6 +131,34 @@ struct ServerEndToEndTests {
         }
     }
 
+    /// The idle deadline is pushed back by every request (the heap only records a later deadline, and moves the
+    /// connection when its old place comes up): a connection in use for several idle timeouts stays open, and closes
+    /// one idle timeout after its last response, not at a place recorded earlier.
+    @Test func connectionInUseOutlivesTheIdleTimeoutAndClosesOneTimeoutAfterItsLastRequest() throws {
+        let observer = RecordingObserver()
+        try withServer(configure: { $0.idleTimeout = .milliseconds(500) }, observer: observer) { server, port in
+            let client = try RawClient(port: port)
+            let start = monotonicSeconds()
+            var requests = 0
+            var last = start
+            while true {
+                try client.send("GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+                #expect(try client.readResponse().status == 200)
+                last = monotonicSeconds()
+                requests += 1
+                if last - start >= 1.6 || requests >= 100 { break }
+                usleep(100_000)  // pacing: a request every ~0.1 s, well within the idle timeout
+            }
+            #expect(requests >= 5)
+            #expect(!observer.errors.contains("idle_timeout"), "closed while in use")
+            #expect(client.waitForClose(timeout: 5))
+            let idle = monotonicSeconds() - last
+            #expect(idle >= 0.45 && idle < 4, "closed \(idle) s after the last response (idle timeout 0.5 s)")
+            #expect(eventually { server.openConnections == 0 })
+            #expect(observer.errors.contains("idle_timeout"))
+        }
+    }
+
     @Test func slowBodySenderGets408AtTheBodyTimeout() throws {
         let observer = RecordingObserver()
         try withServer(configure: { $0.bodyReadTimeout = .milliseconds(300) }, observer: observer) { _, port in
