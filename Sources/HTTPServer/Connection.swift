@@ -142,6 +142,7 @@ final class Connection: DeadlineScheduled {
 
     // DeadlineScheduled
     @exclusivity(unchecked) var deadline: UInt64 = 0
+    @exclusivity(unchecked) var due: UInt64 = 0
     @exclusivity(unchecked) var heapIndex = -1
 
     // Eviction at the connection cap (``EventLoop``'s list of connections that have had no request yet).

@@ -1,31 +1,42 @@
 /// Something with a deadline that can sit in a ``DeadlineHeap``.
 protocol DeadlineScheduled: AnyObject {
-    /// Monotonic nanoseconds; meaningful only while in a heap.
+    /// Monotonic nanoseconds: the element's place in the heap's order, never later than ``due``. Maintained by the
+    /// heap; meaningful only while in one.
     var deadline: UInt64 { get set }
+    /// Monotonic nanoseconds: when the element is due (`.max`: never, its deadline was cancelled). Maintained by the
+    /// heap; meaningful only while in one.
+    var due: UInt64 { get set }
     /// Position in the heap, -1 when not in one. Maintained by the heap.
     var heapIndex: Int { get set }
 }
 
-/// An indexed binary min-heap of per-connection deadlines.
+/// An indexed binary min-heap of per-connection deadlines, lazy about deadlines that move later.
 ///
-/// Each element knows its index, so changing or removing a deadline is O(log n) with no stale
-/// entries, and the earliest deadline (which bounds the `epoll_wait` timeout) is O(1). The loop never
-/// polls: it sleeps exactly until the next deadline or the next I/O event.
+/// Each element knows its index, so moving a deadline earlier or removing an element is O(log n), and the earliest
+/// place (which bounds the `epoll_wait` timeout) is O(1). A deadline moved later, or cancelled, only records when
+/// the element is due (``DeadlineScheduled/due``): the element keeps its earlier place until that place comes up in
+/// ``popExpired(now:)``, which then moves it to its due time (or takes a cancelled one out). A connection's timer
+/// is pushed back on every request (idle, head, none while the handler works, idle again), nearly always later:
+/// this way that costs two stores instead of two reorderings, each with an array append or removal (a retain or
+/// release). The loop may wake at a place that turns out not due (at most once per element per timeout): it never
+/// wakes late.
 struct DeadlineHeap<Element: DeadlineScheduled> {
     private var elements: [Element] = []
 
-    /// The element with the earliest deadline.
-    var first: Element? { elements.first }
+    /// The earliest place in the heap: no element is due before it (one may be due later: see the type's notes).
+    var earliest: UInt64? { elements.first?.deadline }
 
-    /// Number of scheduled elements.
+    /// Number of elements in the heap, cancelled ones whose place has not come up included.
     var count: Int { elements.count }
 
-    /// Schedules `element` at `deadline`, or moves it there if already scheduled.
+    /// Schedules `element` at `deadline`, or moves it there if already scheduled (a later deadline is only recorded).
     mutating func schedule(_ element: Element, at deadline: UInt64) {
+        element.due = deadline
         if element.heapIndex >= 0 {
-            let old = element.deadline
-            element.deadline = deadline
-            if deadline < old { siftUp(element.heapIndex) } else if deadline > old { siftDown(element.heapIndex) }
+            if deadline < element.deadline {
+                element.deadline = deadline
+                siftUp(element.heapIndex)
+            }
         } else {
             element.deadline = deadline
             element.heapIndex = elements.count
@@ -34,7 +45,31 @@ struct DeadlineHeap<Element: DeadlineScheduled> {
         }
     }
 
-    /// Unschedules `element`; no effect if it is not scheduled.
+    /// Cancels `element`'s deadline: it stays in the heap (held) until its place comes up, then leaves it. For a
+    /// timer off for a while (the element is scheduled again soon); an element going away is ``remove(_:)``d.
+    mutating func cancel(_ element: Element) {
+        if element.heapIndex >= 0 { element.due = .max }
+    }
+
+    /// The next element due at `now`, taken out of the heap, or nil when none is. Elements whose place came up but
+    /// that are due later are moved to their due time on the way, cancelled ones taken out.
+    mutating func popExpired(now: UInt64) -> Element? {
+        while let first = elements.first, first.deadline <= now {
+            if first.due <= now {
+                remove(first)
+                return first
+            }
+            if first.due == .max {
+                remove(first)
+            } else {
+                first.deadline = first.due
+                siftDown(0)
+            }
+        }
+        return nil
+    }
+
+    /// Takes `element` out of the heap at once; no effect if it is not in it.
     mutating func remove(_ element: Element) {
         let index = element.heapIndex
         guard index >= 0 else { return }

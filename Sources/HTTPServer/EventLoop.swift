@@ -273,8 +273,8 @@ final class EventLoop: @unchecked Sendable {
     }
 
     private func nextTimeout() -> Int32 {
-        var earliest = deadlines.first?.deadline
-        if let upstream = upstreamDeadlines.first?.deadline { earliest = min(earliest ?? upstream, upstream) }
+        var earliest = deadlines.earliest
+        if let upstream = upstreamDeadlines.earliest { earliest = min(earliest ?? upstream, upstream) }
         if let backoff = acceptBackoffUntil { earliest = min(earliest ?? backoff, backoff) }
         if let retry = evictionRetryAt { earliest = min(earliest ?? retry, retry) }
         if let shutdownDeadline { earliest = min(earliest ?? shutdownDeadline, shutdownDeadline) }
@@ -383,14 +383,12 @@ final class EventLoop: @unchecked Sendable {
     }
 
     private func expireDeadlines() {
-        while let first = deadlines.first, first.deadline <= now {
-            deadlines.remove(first)
-            first.timerExpired()
-            markDirty(first)
+        while let expired = deadlines.popExpired(now: now) {
+            expired.timerExpired()
+            markDirty(expired)
         }
-        while let first = upstreamDeadlines.first, first.deadline <= now {
-            upstreamDeadlines.remove(first)
-            first.timerExpired()
+        while let expired = upstreamDeadlines.popExpired(now: now) {
+            expired.timerExpired()
         }
     }
 
@@ -450,7 +448,7 @@ final class EventLoop: @unchecked Sendable {
         if let deadline {
             upstreamDeadlines.schedule(upstream, at: deadline)
         } else {
-            upstreamDeadlines.remove(upstream)
+            upstreamDeadlines.cancel(upstream)
         }
     }
 
@@ -510,7 +508,7 @@ final class EventLoop: @unchecked Sendable {
         let timeout: UInt64
         switch phase {
         case .none:
-            deadlines.remove(connection)
+            deadlines.cancel(connection)
             return
         case .idle: timeout = context.idleTimeout
         case .head: timeout = context.headerReadTimeout

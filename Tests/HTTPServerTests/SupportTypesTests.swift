@@ -121,27 +121,81 @@ struct SupportTypesTests {
         #expect(Duration.seconds(Int64.max).nanoseconds == UInt64.max)
     }
 
+    final class HeapItem: DeadlineScheduled {
+        var deadline: UInt64 = 0
+        var due: UInt64 = 0
+        var heapIndex = -1
+        let number: Int
+        init(_ number: Int) { self.number = number }
+    }
+
     @Test func deadlineHeapOrdersAndUpdates() {
-        final class Item: DeadlineScheduled {
-            var deadline: UInt64 = 0
-            var heapIndex = -1
-            let name: String
-            init(_ name: String) { self.name = name }
-        }
-        var heap = DeadlineHeap<Item>()
-        let items = (0..<20).map { Item("i\($0)") }
+        var heap = DeadlineHeap<HeapItem>()
+        let items = (0..<20).map { HeapItem($0) }
         for (index, item) in items.enumerated() { heap.schedule(item, at: UInt64((index * 7919) % 20)) }
         heap.schedule(items[5], at: 100)
         heap.remove(items[3])
         heap.remove(items[3])  // no effect the second time
-        var order: [UInt64] = []
-        while let first = heap.first {
-            order.append(first.deadline)
-            heap.remove(first)
+        // Stepping the clock, each fires at its due time (item 5 moved later: at 100, not at its first place).
+        var fired: [UInt64] = []
+        for now in UInt64(0)...200 {
+            while let expired = heap.popExpired(now: now) {
+                #expect(expired.due == now)
+                fired.append(now)
+            }
         }
-        #expect(order == order.sorted())
-        #expect(order.count == 19)
-        #expect(order.last == 100)
+        #expect(fired == fired.sorted())
+        #expect(fired.count == 19)
+        #expect(fired.last == 100)
+        #expect(items.allSatisfy { $0.heapIndex == -1 })
+    }
+
+    /// Lazy moves (a later deadline only recorded, a cancelled one left in place) against a model of when each item
+    /// is due: over random schedules, cancels and removals with the clock moving on, every item fires at the first
+    /// pop at or after its due time, never before and never twice, and a cancelled or removed one not at all.
+    @Test func deadlineHeapFiresEachItemWhenDueUnderRandomMoves() {
+        var heap = DeadlineHeap<HeapItem>()
+        let items = (0..<40).map { HeapItem($0) }
+        var model: [UInt64?] = Array(repeating: nil, count: items.count)
+        var seed: UInt64 = 0x2545_F491_4F6C_DD1D
+        func next(_ bound: Int) -> Int {
+            seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int(truncatingIfNeeded: seed >> 33) % bound
+        }
+        var fired = 0
+        for now in UInt64(1)...20_000 {
+            for _ in 0..<next(4) {
+                let index = next(items.count)
+                switch next(10) {
+                case 0:
+                    heap.cancel(items[index])
+                    model[index] = nil
+                case 1:
+                    heap.remove(items[index])
+                    model[index] = nil
+                default:
+                    // Mostly later than the current deadline (a pushed-back timer), sometimes earlier or past.
+                    let due = now &+ UInt64(next(60)) &- 3
+                    heap.schedule(items[index], at: due)
+                    model[index] = due
+                }
+            }
+            var expected = Set(model.indices.filter { model[$0].map { $0 <= now } ?? false })
+            while let expired = heap.popExpired(now: now) {
+                #expect(
+                    expected.remove(expired.number) != nil,
+                    "item \(expired.number) fired at \(now), due \(model[expired.number].map(String.init) ?? "never")")
+                model[expired.number] = nil
+                fired += 1
+            }
+            #expect(expected.isEmpty, "due at \(now) but not fired: \(expected.sorted())")
+            #expect(heap.count <= items.count)
+        }
+        #expect(fired > 10_000)
+        // Cancelled items leave the heap when their place comes up.
+        for item in items { heap.cancel(item) }
+        #expect(heap.popExpired(now: .max - 1) == nil)
+        #expect(heap.count == 0)
         #expect(items.allSatisfy { $0.heapIndex == -1 })
     }
 

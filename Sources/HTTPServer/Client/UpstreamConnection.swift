@@ -36,11 +36,15 @@ final class UpstreamConnection: DeadlineScheduled {
     /// (`unowned(unsafe)`, a plain load instead of a checked one on each of the many uses per response).
     unowned(unsafe) let loop: EventLoop
     unowned let pool: UpstreamPool
+    /// The pool's timeouts, copied: read on every timer change (several per response), where a load through the
+    /// checked `unowned` reference costs an atomic retain and release.
+    private let timeouts: UpstreamPool.Timeouts
     let fileDescriptor: Int32
     private let transport: PlainSocketTransport
     /// The loop's epoll token (0 when not registered).
     @exclusivity(unchecked) var token: UInt64 = 0
     @exclusivity(unchecked) var deadline: UInt64 = 0
+    @exclusivity(unchecked) var due: UInt64 = 0
     @exclusivity(unchecked) var heapIndex = -1
     /// In the loop's list of upstreams to write at the end of the iteration.
     @exclusivity(unchecked) var isDirty = false
@@ -70,6 +74,7 @@ final class UpstreamConnection: DeadlineScheduled {
     init(loop: EventLoop, pool: UpstreamPool, fileDescriptor: Int32, connected: Bool) {
         self.loop = loop
         self.pool = pool
+        self.timeouts = pool.timeouts
         self.fileDescriptor = fileDescriptor
         self.transport = PlainSocketTransport(fileDescriptor: fileDescriptor)
         self.state = connected ? .idle : .connecting
@@ -328,10 +333,10 @@ final class UpstreamConnection: DeadlineScheduled {
         let timeout: UInt64? =
             switch next {
             case .none: nil
-            case .connect: pool.timeouts.connect
-            case .response: pool.timeouts.response
-            case .read: pool.timeouts.read
-            case .idle: pool.timeouts.idle
+            case .connect: timeouts.connect
+            case .response: timeouts.response
+            case .read: timeouts.read
+            case .idle: timeouts.idle
             }
         loop.schedule(self, at: timeout.map { loop.now &+ $0 })
     }

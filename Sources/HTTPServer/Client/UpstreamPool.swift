@@ -15,7 +15,10 @@ final class UpstreamPool {
         var idle: UInt64
     }
 
-    unowned let loop: EventLoop
+    /// The loop whose thread runs all of the pool's code (and its exchanges'), so it outlives every use:
+    /// `unowned(unsafe)`, a plain load instead of a checked one (an atomic retain and release) on each use, such as
+    /// an exchange reading the loop's clock.
+    unowned(unsafe) let loop: EventLoop
     let address: UpstreamAddress
     let maxConnections: Int
     let maxWaiting: Int
