@@ -319,7 +319,9 @@ final class HTTP2Session: ConnectionProtocolHandler {
             context.observer?.connectionError(reason: "header_timeout")
             nghttp2_session_terminate_session(session, UInt32(NGHTTP2_NO_ERROR.rawValue))
         case .idle:
-            // Idle keep-alive ended: say goodbye (GOAWAY, no error) and close once it is written.
+            // Idle keep-alive ended: say goodbye (GOAWAY, no error) and close once it is written; counted as HTTP/1.x's
+            // idle close is (security.md's table).
+            context.observer?.connectionError(reason: "idle_timeout")
             nghttp2_session_terminate_session(session, UInt32(NGHTTP2_NO_ERROR.rawValue))
         case .body, .head:
             // Streams past their total time or below the minimum rate get 408; with none, the whole
