@@ -127,6 +127,8 @@ final class Connection: DeadlineScheduled {
     @exclusivity(unchecked) private var timerBase: UInt64 = 0
     @exclusivity(unchecked) private var didRead = false
     @exclusivity(unchecked) private var didWrite = false
+    /// Set by the protocol when a request head was complete since the last timer update (``requestHeadEnded()``).
+    @exclusivity(unchecked) private var headEnded = false
     @exclusivity(unchecked) var isDirty = false
     /// Set by the protocol when it stops reading in the middle of a request (parse error, timeout):
     /// the peer is probably still sending, so the close must linger.
@@ -426,11 +428,16 @@ final class Connection: DeadlineScheduled {
         // iteration: a partial head makes it `.head`, whose time is not restarted by progress). Without the idle
         // case a keep-alive connection whose requests were answered at once was closed one idle timeout after it
         // first went idle, however busy.
-        if phase != timerPhase || (didRead && (phase == .body || phase == .idle)) || (phase == .write && didWrite) {
+        // The header timeout is per head: a head that ended restarts it for the next one begun in the same read
+        // (pipelined heads split across writes; otherwise the phase would stay `.head` from one head to the next).
+        if phase != timerPhase || (didRead && (phase == .body || phase == .idle)) || (phase == .write && didWrite)
+            || (phase == .head && headEnded)
+        {
             timerBase = loop.now
         }
         didRead = false
         didWrite = false
+        headEnded = false
         timerPhase = phase
         if awaitingFirstRequest && (phase == .none || phase == .idle || phase == .body) {
             loop.firstRequestArrived(self)  // a request is under way, or was answered: no longer evictable
@@ -438,6 +445,10 @@ final class Connection: DeadlineScheduled {
         loop.schedule(
             self, phase: phase, from: timerBase, notAfter: phase == .body ? handler.bodyDeadline(self) : nil)
     }
+
+    /// The protocol read a whole request head: the header timeout of a head begun after it starts afresh.
+    @inline(__always)
+    func requestHeadEnded() { headEnded = true }
 
     /// Closes the socket at once, dropping queued output. `reason` goes to the observer when not nil.
     func close(reason: String?) {

@@ -199,6 +199,7 @@ final class HTTP1Session: ConnectionProtocolHandler {
     /// Answers `101 Switching Protocols`, then serves `request` as stream 1 of a new HTTP/2 session.
     private func upgradeToHTTP2(_ request: HTTP1Parser.Request, settings: [UInt8], _ connection: Connection) {
         requestsReceived += 1
+        connection.requestHeadEnded()
         // The upgrade request's body (at most one, received already) goes to stream 1: the HTTP/1 session's
         // reservation and receiving slot end here.
         releaseBodyReservation(connection)
@@ -530,6 +531,7 @@ final class HTTP1Session: ConnectionProtocolHandler {
         let id = nextRequestID
         nextRequestID &+= 1
         requestsReceived += 1
+        connection.requestHeadEnded()
         slots.append(
             Slot(
                 id: id, method: head.method, isHead: head.method == "HEAD", version: head.version, keepAlive: false,
@@ -551,6 +553,7 @@ final class HTTP1Session: ConnectionProtocolHandler {
         let id = nextRequestID
         nextRequestID &+= 1
         requestsReceived += 1
+        connection.requestHeadEnded()
         let keepAlive = head.keepAlive && !draining
         if !keepAlive { acceptingRequests = false }
         slots.append(

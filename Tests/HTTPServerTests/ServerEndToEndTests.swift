@@ -159,6 +159,29 @@ struct ServerEndToEndTests {
         }
     }
 
+    /// The header timeout is per request head: a client whose writes each end one head and begin the next (pipelining
+    /// split across segments) is not cut while every head completes in time, however long it keeps going.
+    @Test func headerTimeoutIsPerHeadWhenWritesSplitPipelinedHeads() throws {
+        let observer = RecordingObserver()
+        try withServer(configure: { $0.headerReadTimeout = .milliseconds(400) }, observer: observer) { _, port in
+            let client = try RawClient(port: port)
+            let head = "GET / HTTP/1.1\r\nHost: t\r\n\r\n"
+            let split = head.index(head.startIndex, offsetBy: 10)
+            try client.send(String(head[..<split]))
+            let start = monotonicSeconds()
+            var requests = 0
+            while monotonicSeconds() - start < 1.6 && requests < 100 {
+                usleep(100_000)  // pacing: each head completes ~0.1 s after it began, well within the timeout
+                // The end of one head and the beginning of the next in one write.
+                try client.send(String(head[split...]) + String(head[..<split]))
+                #expect(try client.readResponse().status == 200)
+                requests += 1
+            }
+            #expect(requests >= 5)
+            #expect(!observer.errors.contains("header_timeout"), "cut after \(requests) requests")
+        }
+    }
+
     @Test func slowBodySenderGets408AtTheBodyTimeout() throws {
         let observer = RecordingObserver()
         try withServer(configure: { $0.bodyReadTimeout = .milliseconds(300) }, observer: observer) { _, port in
