@@ -418,7 +418,13 @@ final class HTTP1Session: ConnectionProtocolHandler {
         if head.expectsContinue && slots.isEmpty && connection.output.isEmpty && connection.input.isEmpty {
             connection.output.append(Self.continueResponse)
         }
-        if streamed {
+        // A fixed-length body buffered whole already (the usual small POST, sent with its head) goes whole even to a
+        // handler that streams bodies: no stream object and no call per piece, and the handler can keep the bytes
+        // without copying them (the proxy's capture).
+        // (At most the streaming window, what `wanted` reserved for it.)
+        let bufferedWhole =
+            contentLength.map { $0 <= connection.input.readableCount && $0 <= Self.streamedBodyWindow } ?? false
+        if streamed && !bufferedWhole {
             let stream = HTTPRequestBodyStream(contentLength: contentLength, connection: connection)
             bodyState = .streaming(stream, since: connection.loop.now)
             dispatch(head, body: [], bodyStream: stream, connection)

@@ -26,8 +26,9 @@ public protocol HTTPHandler: Sendable {
 
     /// Whether an admitted HTTP/1.x request body is handed over as it arrives rather than whole: the request is
     /// dispatched once its head is read, with the body to come piece by piece (the server's reverse proxy; an
-    /// internal stream, so only handlers of this module can read it). Default: false. Over HTTP/2 bodies are
-    /// always whole. Read once, when the server starts.
+    /// internal stream, so only handlers of this module can read it). Default: false. A fixed-length body that
+    /// arrived whole with its head (at most the 64 KiB streaming window) comes whole, as over HTTP/2 every body
+    /// does. Read once, when the server starts.
     var streamsRequestBodies: Bool { get }
 
     /// Whether ``admit(_:admission:)`` decides anything: false for a handler that admits every body (the default

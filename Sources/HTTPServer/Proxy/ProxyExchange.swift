@@ -69,8 +69,9 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
         if tap.captureLimit > 0 {
             captured = []
             if request.bodyStream == nil {
-                capturedRequest = Array(request.body.prefix(tap.captureLimit))
+                // A body within the limit is shared, not copied (the record keeps the request's own bytes).
                 requestOverLimit = request.body.count > tap.captureLimit
+                capturedRequest = requestOverLimit ? Array(request.body.prefix(tap.captureLimit)) : request.body
             } else {
                 capturedRequest = []
             }
