@@ -392,6 +392,53 @@ func endlessUpstream() throws -> (upstream: ScriptedUpstream, sawClose: AtomicFl
         #expect(eventually { observer.all.first?.cancelled == true })
     }
 
+    /// An upstream that stops taking the request (reads its head, then none of a large body) is given up after the
+    /// response timeout without progress: the client gets 504, the failure is counted, the upstream connection is
+    /// closed. (Before, no timer ran while the request was still being written and the client, paused by the
+    /// proxy's back-pressure, had none either: the exchange hung for as long as the upstream did.)
+    @Test func anUpstreamThatStopsTakingTheRequestIs504AfterTheResponseTimeout() throws {
+        let release = Gate()
+        let upstream = try ScriptedUpstream { fd in
+            _ = ScriptedUpstream.readHead(fd)
+            _ = release.wait(for: 1)  // reads nothing more until the test ends
+        }
+        let observer = RecordingProxyObserver()
+        try withProxy(
+            upstreamPort: upstream.port, observer: observer, configure: { $0.responseTimeout = .milliseconds(500) }
+        ) { port in
+            let client = try RawClient(port: port)
+            let size = 15 * 1024 * 1024  // under the server's 16 MiB body limit, over the loopback buffers between
+            try client.send("POST /upload HTTP/1.1\r\nHost: h\r\nContent-Length: \(size)\r\n\r\n")
+            // The body from another thread: its sends block once the proxy stops reading, and fail once the
+            // socket is shut down below (before it is closed, so that the thread never writes to a reused number).
+            let fd = client.fd
+            let senderDone = Atomic<Bool>(false)
+            Thread.detachNewThread {
+                let piece = [UInt8](repeating: 0x61, count: 64 * 1024)
+                var sent = 0
+                while sent < size {
+                    let written = piece.withUnsafeBytes {
+                        Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL))
+                    }
+                    if written <= 0 { break }
+                    sent += written
+                }
+                senderDone.store(true, ordering: .sequentiallyConsistent)
+            }
+            let start = monotonicSeconds()
+            let response = try? client.readResponse(timeout: 15)
+            #expect(response?.status == 504)
+            #expect(monotonicSeconds() - start < 12)
+            Glibc.shutdown(fd, Int32(SHUT_RDWR))
+            #expect(eventually { senderDone.load(ordering: .sequentiallyConsistent) })
+        }
+        #expect(eventually { observer.all.first?.failure == .responseTimeout })
+        // The connection to the upstream was closed (its FIN waits behind the bytes the upstream never read).
+        #expect(eventually { observer.closed.load(ordering: .relaxed) == observer.opened.load(ordering: .relaxed) })
+        #expect(observer.opened.load(ordering: .relaxed) == 1)
+        release.open(1)
+    }
+
     /// A pooled connection's idle timer is stopped when it is reused: a request that takes longer than what was left
     /// of it is answered, not cut by the timer (which closed the connection without telling the exchange: the client
     /// waited for nothing, and the pool counted the connection closed twice when the client then left).

@@ -25,12 +25,13 @@ public enum UpstreamFailure: String, Sendable, CaseIterable {
 /// a time (request bytes out, response parsed with ``HTTP1ResponseParser``), then goes back to its
 /// ``UpstreamPool`` when the response allowed reuse, or closes.
 ///
-/// Timers (one at a time, on the loop's upstream deadline heap): connect, response head (from the last request byte
-/// written), read gap (between body reads; off while the client side is full and reading is paused), idle (in the
+/// Timers (one at a time, on the loop's upstream deadline heap): connect, send (while request bytes wait for the
+/// upstream to take them: the response timeout, restarted by each write that makes progress), response head (from
+/// the last request byte written), read gap (between body reads; off while the client side is full and reading is paused), idle (in the
 /// pool). An idle connection is polled for input: anything it reads (the upstream closing, or stray bytes) closes it.
 final class UpstreamConnection: DeadlineScheduled {
     enum State { case connecting, active, idle, closed }
-    private enum Timer { case none, connect, response, read, idle }
+    private enum Timer { case none, connect, send, response, read, idle }
 
     /// The loop the connection is registered with and whose thread runs all of its code: it outlives every use
     /// (`unowned(unsafe)`, a plain load instead of a checked one on each of the many uses per response).
@@ -190,7 +191,7 @@ final class UpstreamConnection: DeadlineScheduled {
         case .idle:
             if state == .idle { closeAndRelease() }
         case .connect: fail(.connectTimeout)
-        case .response: fail(.responseTimeout)
+        case .send, .response: fail(.responseTimeout)
         case .read: fail(.readTimeout)
         }
     }
@@ -212,8 +213,10 @@ final class UpstreamConnection: DeadlineScheduled {
         }
     }
 
-    /// Writes queued request bytes; once all are out, the response timer runs.
+    /// Writes queued request bytes; once all are out, the response timer runs. While some wait because the upstream
+    /// is not taking them, the send timer runs: the upstream must take more within the response timeout.
     private func flush() {
+        let pending = output.pendingBytes
         if !output.isEmpty {
             let result = output.write(to: transport, scratch: loop.iovecScratch) { _ in }
             if case .failed = result {
@@ -222,9 +225,13 @@ final class UpstreamConnection: DeadlineScheduled {
             }
         }
         if output.isEmpty && requestComplete {
-            if timer == .none || timer == .connect { arm(.response) }
-        } else if timer == .connect {
-            arm(.none)  // connected; the client is still sending the body (its own timeouts apply)
+            if timer == .none || timer == .connect || timer == .send { arm(.response) }
+        } else if !output.isEmpty {
+            // Restarted by progress only: an upstream that stops reading the request (its socket full) would
+            // otherwise hold the exchange for ever, its client paused by the back-pressure with no timer of its own.
+            if timer != .send || output.pendingBytes < pending { arm(.send) }
+        } else if timer == .connect || timer == .send {
+            arm(.none)  // all written so far; the client is still sending the body (its own timeouts apply)
         }
         if output.pendingBytes < Self.requestLowWater { exchange?.upstreamWritable() }
         updateInterest()
@@ -334,7 +341,7 @@ final class UpstreamConnection: DeadlineScheduled {
             switch next {
             case .none: nil
             case .connect: timeouts.connect
-            case .response: timeouts.response
+            case .send, .response: timeouts.response
             case .read: timeouts.read
             case .idle: timeouts.idle
             }
