@@ -47,7 +47,7 @@ struct CapacityEvictionTests {
                 let response = try client.readResponse(timeout: 5)
                 #expect(response.status == 200)
                 #expect(monotonicSeconds() - started < 3)
-                #expect(holders[0].waitForClose(timeout: 1), "holder \(expected) evicted first")
+                #expect(holders[0].waitForClose(timeout: 3), "holder \(expected) evicted first")
                 holders.removeFirst()
                 #expect(eventually { observer.errors.filter { $0 == "evicted" }.count == expected + 1 })
             }
@@ -56,7 +56,7 @@ struct CapacityEvictionTests {
             let fourth = try RawClient(port: port)
             try fourth.send("GET /fourth HTTP/1.1\r\nHost: t\r\n\r\n")
             #expect(try fourth.readResponse(timeout: 5).status == 200)
-            #expect(holders[0].waitForClose(timeout: 1))
+            #expect(holders[0].waitForClose(timeout: 3))
             let fifth = try RawClient(port: port)
             try fifth.send("GET /fifth HTTP/1.1\r\nHost: t\r\n\r\n")
             #expect(!fifth.hasInput(within: 0.5))
