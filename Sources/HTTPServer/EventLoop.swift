@@ -127,6 +127,8 @@ final class EventLoop: @unchecked Sendable {
     @exclusivity(unchecked) private var freeUpstreamSlots: [Int] = []
     @exclusivity(unchecked) private var upstreamGeneration: UInt64 = 0
     @exclusivity(unchecked) private var upstreamDeadlines = DeadlineHeap<UpstreamConnection>()
+    /// Upstream pools with exchanges waiting for a connection: each at its oldest waiter's give-up time.
+    @exclusivity(unchecked) private var poolDeadlines = DeadlineHeap<UpstreamPool>()
     /// Upstream connections with request bytes queued in this iteration: written once, after the connections
     /// were processed, so that a request's head and body leave in one `sendmsg`.
     @exclusivity(unchecked) private var dirtyUpstreams: [UpstreamConnection] = []
@@ -275,6 +277,7 @@ final class EventLoop: @unchecked Sendable {
     private func nextTimeout() -> Int32 {
         var earliest = deadlines.earliest
         if let upstream = upstreamDeadlines.earliest { earliest = min(earliest ?? upstream, upstream) }
+        if let pool = poolDeadlines.earliest { earliest = min(earliest ?? pool, pool) }
         if let backoff = acceptBackoffUntil { earliest = min(earliest ?? backoff, backoff) }
         if let retry = evictionRetryAt { earliest = min(earliest ?? retry, retry) }
         if let shutdownDeadline { earliest = min(earliest ?? shutdownDeadline, shutdownDeadline) }
@@ -390,6 +393,9 @@ final class EventLoop: @unchecked Sendable {
         while let expired = upstreamDeadlines.popExpired(now: now) {
             expired.timerExpired()
         }
+        while let expired = poolDeadlines.popExpired(now: now) {
+            expired.timerExpired()
+        }
     }
 
     /// A free slot of `slots` (one that `free` lists, else a new one at the end), still nil.
@@ -441,6 +447,15 @@ final class EventLoop: @unchecked Sendable {
             freeUpstreamSlots.append(slot)
         }
         upstream.token = 0
+    }
+
+    /// Arms `pool`'s timer (for its waiting exchanges) at `deadline` (monotonic ns), or disarms it (nil).
+    func schedule(_ pool: UpstreamPool, at deadline: UInt64?) {
+        if let deadline {
+            poolDeadlines.schedule(pool, at: deadline)
+        } else {
+            poolDeadlines.cancel(pool)
+        }
     }
 
     /// Arms `upstream`'s timer at `deadline` (monotonic ns), or disarms it (nil).

@@ -439,6 +439,42 @@ func endlessUpstream() throws -> (upstream: ScriptedUpstream, sawClose: AtomicFl
         release.open(1)
     }
 
+    /// A request waiting for a connection (every one busy) gives up after the response timeout: 503 `pool_full`, long
+    /// before the busy connection frees. Two pipelined requests on one client connection go to one loop, whose pool
+    /// has one connection; the upstream takes 2 s over the first's body. (Before, the second waited as long as the first took,
+    /// however long: no timer ran for a waiting request.)
+    @Test func aRequestWaitingForABusyConnectionGivesUpAfterTheResponseTimeout() throws {
+        let release = Gate()
+        let upstream = try ScriptedUpstream { fd in
+            _ = ScriptedUpstream.readHead(fd)
+            // The first response's head at once (its response timer is met), its body 2 s later.
+            ScriptedUpstream.write(fd, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n")
+            _ = poll(nil, 0, 2000)
+            ScriptedUpstream.write(fd, "first")
+            _ = release.wait(for: 1)  // a second request on this connection is never answered
+        }
+        let observer = RecordingProxyObserver()
+        try withProxy(
+            upstreamPort: upstream.port, observer: observer,
+            configure: {
+                $0.maxConnections = 1  // one per loop
+                $0.responseTimeout = .milliseconds(300)
+            }
+        ) { port in
+            let client = try RawClient(port: port)
+            try client.send("GET /first HTTP/1.1\r\nHost: h\r\n\r\nGET /second HTTP/1.1\r\nHost: h\r\n\r\n")
+            #expect(try client.readResponse(timeout: 10).text == "first")
+            let second = try client.readResponse(timeout: 10)
+            #expect(second.status == 503)
+            #expect(second.header("Retry-After") == "1")
+        }
+        release.open(1)
+        #expect(eventually { observer.all.count == 2 })
+        let waited = observer.all.first { $0.request.path == "/second" }
+        #expect(waited?.failure == .poolFull)
+        #expect((waited?.durationSeconds ?? 99) < 1.5, "gave up after \(waited?.durationSeconds ?? -1) s")
+    }
+
     /// A pooled connection's idle timer is stopped when it is reused: a request that takes longer than what was left
     /// of it is answered, not cut by the timer (which closed the connection without telling the exchange: the client
     /// waited for nothing, and the pool counted the connection closed twice when the client then left).

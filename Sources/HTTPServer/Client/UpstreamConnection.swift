@@ -17,7 +17,8 @@ public enum UpstreamFailure: String, Sendable, CaseIterable {
     case readTimeout = "read_timeout"
     /// The response was not valid HTTP/1.x (or over a header limit).
     case badResponse = "bad_response"
-    /// Every pooled connection was busy and the waiting queue was full.
+    /// Every pooled connection was busy and the waiting queue was full, or a request waited the response timeout
+    /// for a connection.
     case poolFull = "pool_full"
 }
 

@@ -6,8 +6,11 @@ import Glibc
 /// `maxConnections` connections (connecting, busy or idle), at most `maxWaiting` exchanges queued for one (beyond,
 /// the exchange fails with ``UpstreamFailure/poolFull``). Idle connections are reused last-in first-out (the most
 /// recently used is the least likely to have been closed by the upstream) and closed after the idle timeout.
-/// Confined to its loop's thread.
-final class UpstreamPool {
+/// An exchange waits at most the response timeout for a connection (what it would wait for a response anyway; the
+/// connect timeout, HAProxy's default for its queue, would refuse requests queued behind long generations by an
+/// upstream that serves one at a time): beyond, it fails with ``UpstreamFailure/poolFull`` (503). Confined to its
+/// loop's thread.
+final class UpstreamPool: DeadlineScheduled {
     struct Timeouts {
         var connect: UInt64
         var response: UInt64
@@ -25,8 +28,13 @@ final class UpstreamPool {
     let timeouts: Timeouts
     @exclusivity(unchecked) private var idle: [UpstreamConnection] = []
     @exclusivity(unchecked) private(set) var openCount = 0
-    @exclusivity(unchecked) private var waiting: [ProxyExchange] = []
+    /// Exchanges waiting for a connection, oldest first (from `waitingHead`), with when each must give up.
+    @exclusivity(unchecked) private var waiting: [(exchange: ProxyExchange, giveUpAt: UInt64)] = []
     @exclusivity(unchecked) private var waitingHead = 0
+    // DeadlineScheduled: the loop's pool timer, at the oldest waiter's give-up time (or earlier: it checks again).
+    @exclusivity(unchecked) var deadline: UInt64 = 0
+    @exclusivity(unchecked) var due: UInt64 = 0
+    @exclusivity(unchecked) var heapIndex = -1
     private let observer: (any UpstreamPoolObserver)?
 
     init(
@@ -59,13 +67,25 @@ final class UpstreamPool {
             exchange.upstreamFailed(.poolFull)
             return
         }
-        waiting.append(exchange)
+        let giveUpAt = loop.now &+ timeouts.response
+        if waitingCount == 0 { loop.schedule(self, at: giveUpAt) }
+        waiting.append((exchange, giveUpAt))
     }
 
     /// A waiting exchange gave up (its client left): it is skipped when its turn comes.
     func withdraw(_ exchange: ProxyExchange) {
-        guard let index = waiting[waitingHead...].firstIndex(where: { $0 === exchange }) else { return }
+        guard let index = waiting[waitingHead...].firstIndex(where: { $0.exchange === exchange }) else { return }
         waiting.remove(at: index)
+    }
+
+    /// The pool's timer: the exchanges that waited the response timeout for a connection fail (503, `pool_full`);
+    /// the timer moves to the next waiter's give-up time.
+    func timerExpired() {
+        let now = loop.now
+        while waitingHead < waiting.count, waiting[waitingHead].giveUpAt <= now, let next = nextWaiting() {
+            next.upstreamFailed(.poolFull)
+        }
+        if waitingHead < waiting.count { loop.schedule(self, at: waiting[waitingHead].giveUpAt) }
     }
 
     private func connect(for exchange: ProxyExchange) {
@@ -109,12 +129,13 @@ final class UpstreamPool {
 
     private func nextWaiting() -> ProxyExchange? {
         guard waitingHead < waiting.count else { return nil }
-        let next = waiting[waitingHead]
+        let next = waiting[waitingHead].exchange
         waitingHead += 1
         if waitingHead >= 64 && waitingHead * 2 >= waiting.count {
             waiting.removeFirst(waitingHead)
             waitingHead = 0
         }
+        if waitingHead == waiting.count { loop.schedule(self, at: nil) }  // none left waiting
         return next
     }
 }
