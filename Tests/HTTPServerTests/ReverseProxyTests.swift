@@ -439,6 +439,55 @@ func endlessUpstream() throws -> (upstream: ScriptedUpstream, sawClose: AtomicFl
         release.open(1)
     }
 
+    /// An upstream that answers before taking the whole request (an early response, its body slow) is read under the
+    /// read timeout: the send timer is for a request nobody answers yet, and does not cut the response.
+    @Test func anEarlyResponseToARequestTheUpstreamStopsTakingIsReadWhole() throws {
+        let release = Gate()
+        let upstream = try ScriptedUpstream { fd in
+            _ = ScriptedUpstream.readHead(fd)
+            ScriptedUpstream.write(fd, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\nConnection: close\r\n\r\n")
+            for piece in ["early", "reply"] {
+                _ = poll(nil, 0, 600)  // each gap longer than the response timeout, within the read timeout
+                ScriptedUpstream.write(fd, piece)
+            }
+            _ = release.wait(for: 1)
+        }
+        let observer = RecordingProxyObserver()
+        try withProxy(
+            upstreamPort: upstream.port, observer: observer,
+            configure: {
+                $0.responseTimeout = .milliseconds(300)
+                $0.readTimeout = .seconds(5)
+            }
+        ) { port in
+            let client = try RawClient(port: port)
+            let size = 15 * 1024 * 1024
+            try client.send("POST /upload HTTP/1.1\r\nHost: h\r\nContent-Length: \(size)\r\n\r\n")
+            let fd = client.fd
+            let senderDone = Atomic<Bool>(false)
+            Thread.detachNewThread {
+                let piece = [UInt8](repeating: 0x61, count: 64 * 1024)
+                var sent = 0
+                while sent < size {
+                    let written = piece.withUnsafeBytes {
+                        Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL))
+                    }
+                    if written <= 0 { break }
+                    sent += written
+                }
+                senderDone.store(true, ordering: .sequentiallyConsistent)
+            }
+            let response = try? client.readResponse(timeout: 10)
+            #expect(response?.status == 200)
+            #expect(response?.text == "earlyreply")
+            Glibc.shutdown(fd, Int32(SHUT_RDWR))
+            #expect(eventually { senderDone.load(ordering: .sequentiallyConsistent) })
+        }
+        release.open(1)
+        #expect(eventually { observer.all.count == 1 })
+        #expect(observer.all.first?.failure == nil)
+    }
+
     /// A request waiting for a connection (every one busy) gives up after the response timeout: 503 `pool_full`, long
     /// before the busy connection frees. Two pipelined requests on one client connection go to one loop, whose pool
     /// has one connection; the upstream takes 2 s over the first's body. (Before, the second waited as long as the first took,

@@ -26,10 +26,11 @@ public enum UpstreamFailure: String, Sendable, CaseIterable {
 /// a time (request bytes out, response parsed with ``HTTP1ResponseParser``), then goes back to its
 /// ``UpstreamPool`` when the response allowed reuse, or closes.
 ///
-/// Timers (one at a time, on the loop's upstream deadline heap): connect, send (while request bytes wait for the
-/// upstream to take them: the response timeout, restarted by each write that makes progress), response head (from
-/// the last request byte written), read gap (between body reads; off while the client side is full and reading is paused), idle (in the
-/// pool). An idle connection is polled for input: anything it reads (the upstream closing, or stray bytes) closes it.
+/// Timers (one at a time, on the loop's upstream deadline heap): connect, send (before the response head, while
+/// request bytes wait for the upstream to take them: the response timeout, restarted by each write that makes
+/// progress), response head (from the last request byte written), read gap (between body reads; off while the client
+/// side is full and reading is paused), idle (in the pool). An idle connection is polled for input: anything it reads
+/// (the upstream closing, or stray bytes) closes it.
 final class UpstreamConnection: DeadlineScheduled {
     enum State { case connecting, active, idle, closed }
     private enum Timer { case none, connect, send, response, read, idle }
@@ -230,7 +231,10 @@ final class UpstreamConnection: DeadlineScheduled {
         } else if !output.isEmpty {
             // Restarted by progress only: an upstream that stops reading the request (its socket full) would
             // otherwise hold the exchange for ever, its client paused by the back-pressure with no timer of its own.
-            if timer != .send || output.pendingBytes < pending { arm(.send) }
+            // Not once a response head came (an early answer: the read timer governs its body).
+            if timer == .none || timer == .connect || (timer == .send && output.pendingBytes < pending) {
+                arm(.send)
+            }
         } else if timer == .connect || timer == .send {
             arm(.none)  // all written so far; the client is still sending the body (its own timeouts apply)
         }
