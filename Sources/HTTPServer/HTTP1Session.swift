@@ -198,8 +198,7 @@ final class HTTP1Session: ConnectionProtocolHandler {
 
     /// Answers `101 Switching Protocols`, then serves `request` as stream 1 of a new HTTP/2 session.
     private func upgradeToHTTP2(_ request: HTTP1Parser.Request, settings: [UInt8], _ connection: Connection) {
-        requestsReceived += 1
-        connection.requestHeadEnded()
+        headReceived(connection)
         // The upgrade request's body (at most one, received already) goes to stream 1: the HTTP/1 session's
         // reservation and receiving slot end here.
         releaseBodyReservation(connection)
@@ -536,8 +535,7 @@ final class HTTP1Session: ConnectionProtocolHandler {
         if let reason { context.observer?.connectionError(reason: reason) }
         let id = nextRequestID
         nextRequestID &+= 1
-        requestsReceived += 1
-        connection.requestHeadEnded()
+        headReceived(connection)
         slots.append(
             Slot(
                 id: id, method: head.method, isHead: head.method == "HEAD", version: head.version, keepAlive: false,
@@ -546,6 +544,13 @@ final class HTTP1Session: ConnectionProtocolHandler {
     }
 
     // MARK: - Requests
+
+    /// A request head was read: counted, and the connection's header timeout starts afresh for the next one.
+    @inline(__always)
+    private func headReceived(_ connection: Connection) {
+        requestsReceived += 1
+        connection.requestHeadEnded()
+    }
 
     private func dispatch(_ request: consuming HTTP1Parser.Request, _ connection: Connection) {
         dispatch(request.head, body: request.body, bodyStream: nil, connection)
@@ -558,8 +563,7 @@ final class HTTP1Session: ConnectionProtocolHandler {
     ) {
         let id = nextRequestID
         nextRequestID &+= 1
-        requestsReceived += 1
-        connection.requestHeadEnded()
+        headReceived(connection)
         let keepAlive = head.keepAlive && !draining
         if !keepAlive { acceptingRequests = false }
         slots.append(

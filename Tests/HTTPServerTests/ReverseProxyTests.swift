@@ -172,6 +172,35 @@ final class Gate: Sendable {
     }
 }
 
+/// Sends `count` filler bytes on a client's socket from a thread of its own (its sends block while the proxy reads
+/// none) until all are sent or ``stop()`` shuts the socket down. `stop()` waits for the thread, so that it never
+/// writes to a descriptor number reused after the client closes.
+final class BackgroundBodySender: Sendable {
+    private let fd: Int32
+    private let done = Atomic<Bool>(false)
+
+    init(_ client: RawClient, bytes count: Int) {
+        let fd = client.fd
+        self.fd = fd
+        Thread.detachNewThread { [self] in
+            let piece = [UInt8](repeating: 0x61, count: 64 * 1024)
+            var sent = 0
+            while sent < count {
+                let written = piece.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                if written <= 0 { break }
+                sent += written
+            }
+            self.done.store(true, ordering: .sequentiallyConsistent)
+        }
+    }
+
+    /// Shuts the socket down (a blocked send fails) and returns whether the thread ended.
+    func stop() -> Bool {
+        Glibc.shutdown(fd, Int32(SHUT_RDWR))
+        return eventually { done.load(ordering: .sequentiallyConsistent) }
+    }
+}
+
 /// A flag set once from any thread.
 final class AtomicFlag: Sendable {
     private let value = Atomic<Bool>(false)
@@ -409,28 +438,12 @@ func endlessUpstream() throws -> (upstream: ScriptedUpstream, sawClose: AtomicFl
             let client = try RawClient(port: port)
             let size = 15 * 1024 * 1024  // under the server's 16 MiB body limit, over the loopback buffers between
             try client.send("POST /upload HTTP/1.1\r\nHost: h\r\nContent-Length: \(size)\r\n\r\n")
-            // The body from another thread: its sends block once the proxy stops reading, and fail once the
-            // socket is shut down below (before it is closed, so that the thread never writes to a reused number).
-            let fd = client.fd
-            let senderDone = Atomic<Bool>(false)
-            Thread.detachNewThread {
-                let piece = [UInt8](repeating: 0x61, count: 64 * 1024)
-                var sent = 0
-                while sent < size {
-                    let written = piece.withUnsafeBytes {
-                        Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL))
-                    }
-                    if written <= 0 { break }
-                    sent += written
-                }
-                senderDone.store(true, ordering: .sequentiallyConsistent)
-            }
+            let body = BackgroundBodySender(client, bytes: size)
             let start = monotonicSeconds()
             let response = try? client.readResponse(timeout: 15)
             #expect(response?.status == 504)
             #expect(monotonicSeconds() - start < 12)
-            Glibc.shutdown(fd, Int32(SHUT_RDWR))
-            #expect(eventually { senderDone.load(ordering: .sequentiallyConsistent) })
+            #expect(body.stop())
         }
         #expect(eventually { observer.all.first?.failure == .responseTimeout })
         // The connection to the upstream was closed (its FIN waits behind the bytes the upstream never read).
@@ -463,25 +476,11 @@ func endlessUpstream() throws -> (upstream: ScriptedUpstream, sawClose: AtomicFl
             let client = try RawClient(port: port)
             let size = 15 * 1024 * 1024
             try client.send("POST /upload HTTP/1.1\r\nHost: h\r\nContent-Length: \(size)\r\n\r\n")
-            let fd = client.fd
-            let senderDone = Atomic<Bool>(false)
-            Thread.detachNewThread {
-                let piece = [UInt8](repeating: 0x61, count: 64 * 1024)
-                var sent = 0
-                while sent < size {
-                    let written = piece.withUnsafeBytes {
-                        Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL))
-                    }
-                    if written <= 0 { break }
-                    sent += written
-                }
-                senderDone.store(true, ordering: .sequentiallyConsistent)
-            }
+            let body = BackgroundBodySender(client, bytes: size)
             let response = try? client.readResponse(timeout: 10)
             #expect(response?.status == 200)
             #expect(response?.text == "earlyreply")
-            Glibc.shutdown(fd, Int32(SHUT_RDWR))
-            #expect(eventually { senderDone.load(ordering: .sequentiallyConsistent) })
+            #expect(body.stop())
         }
         release.open(1)
         #expect(eventually { observer.all.count == 1 })

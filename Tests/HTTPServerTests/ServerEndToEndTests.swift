@@ -138,16 +138,12 @@ struct ServerEndToEndTests {
         let observer = RecordingObserver()
         try withServer(configure: { $0.idleTimeout = .milliseconds(1000) }, observer: observer) { server, port in
             let client = try RawClient(port: port)
-            let start = monotonicSeconds()
-            var requests = 0
-            var last = start
-            while true {
+            var last = monotonicSeconds()
+            // A request every ~0.1 s, well within the idle timeout, for 2.5 timeouts.
+            let requests = try paced(for: 2.5) { () throws in
                 try client.send("GET / HTTP/1.1\r\nHost: t\r\n\r\n")
                 #expect(try client.readResponse().status == 200)
                 last = monotonicSeconds()
-                requests += 1
-                if last - start >= 2.5 || requests >= 100 { break }
-                usleep(100_000)  // pacing: a request every ~0.1 s, well within the idle timeout
             }
             #expect(requests >= 5)
             #expect(!observer.errors.contains("idle_timeout"), "closed while in use")
@@ -168,14 +164,11 @@ struct ServerEndToEndTests {
             let head = "GET / HTTP/1.1\r\nHost: t\r\n\r\n"
             let split = head.index(head.startIndex, offsetBy: 10)
             try client.send(String(head[..<split]))
-            let start = monotonicSeconds()
-            var requests = 0
-            while monotonicSeconds() - start < 2.5 && requests < 100 {
-                usleep(100_000)  // pacing: each head completes ~0.1 s after it began, well within the timeout
-                // The end of one head and the beginning of the next in one write.
+            // Each head completes ~0.1 s after it began (well within the timeout), for 2.5 timeouts: the end of one
+            // head and the beginning of the next in one write.
+            let requests = try paced(for: 2.5) { () throws in
                 try client.send(String(head[split...]) + String(head[..<split]))
                 #expect(try client.readResponse().status == 200)
-                requests += 1
             }
             #expect(requests >= 5)
             #expect(!observer.errors.contains("header_timeout"), "cut after \(requests) requests")

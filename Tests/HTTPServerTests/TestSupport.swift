@@ -31,6 +31,24 @@ func eventually(timeout: Double = 5, _ condition: () -> Bool) -> Bool {
     return condition()
 }
 
+/// Runs `body`, then again every `interval` seconds (a sleep between runs: it paces a client, it synchronises
+/// nothing), until `seconds` have passed or it ran `limit` times; returns how many times it ran.
+@discardableResult
+func paced(
+    for seconds: Double, every interval: Double = 0.1, limit: Int = 100, _ body: () throws -> Void
+) rethrows
+    -> Int
+{
+    let start = monotonicSeconds()
+    var runs = 0
+    while true {
+        try body()
+        runs += 1
+        if monotonicSeconds() - start >= seconds || runs >= limit { return runs }
+        usleep(UInt32(interval * 1_000_000))
+    }
+}
+
 /// A parsed response as seen by the raw test client.
 struct ClientResponse {
     var status: Int
