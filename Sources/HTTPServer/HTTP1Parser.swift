@@ -342,7 +342,7 @@ struct HTTP1Parser {
         }
         let method = String(decoding: methodBytes, as: UTF8.self)
         if method == "CONNECT" { throw HTTP1ParseError(501, "CONNECT is not supported") }
-        let (path, query) = try splitTarget(target, method: method)
+        let (path, query, authority) = try splitTarget(target, method: method)
 
         // Header section.
         var headers = HTTPHeaders()
@@ -370,6 +370,10 @@ struct HTTP1Parser {
 
         if version == .http1_1 && hostCount == 0 { throw HTTP1ParseError(400, "missing Host header") }
         if hostCount > 1 { throw HTTP1ParseError(400, "more than one Host header") }
+        if let authority {
+            // RFC 9112 §3.2.2: the target's authority stands for the Host field received (a proxy passes it on).
+            headers.setHost(String(decoding: authority, as: UTF8.self))
+        }
 
         let framing: Framing
         if framingFields.hasTransferEncoding {
@@ -408,25 +412,33 @@ struct HTTP1Parser {
         }
     }
 
+    /// The target's path and query, and for an absolute-form target (`http://host:port/x`) its authority.
     private static func splitTarget(
         _ target: Slice<UnsafeBufferPointer<UInt8>>, method: String
-    ) throws(HTTP1ParseError) -> (path: String, query: String?) {
+    ) throws(HTTP1ParseError) -> (path: String, query: String?, authority: Slice<UnsafeBufferPointer<UInt8>>?) {
         var rest = target[...]
+        var authority: Slice<UnsafeBufferPointer<UInt8>>?
         if target.first == UInt8(ascii: "/") {
             // origin-form
         } else if target.count == 1 && target.first == UInt8(ascii: "*") {
             guard method == "OPTIONS" else { throw HTTP1ParseError(400, "asterisk-form target is only for OPTIONS") }
-            return ("*", nil)
+            return ("*", nil, nil)
         } else if let schemeEnd = absoluteFormSchemeLength(target) {
-            // absolute-form: drop scheme and authority.
+            // absolute-form: the authority apart, then the path and query as for origin-form.
             let afterScheme = target[(target.startIndex + schemeEnd)...]
             let authorityEnd =
                 afterScheme.firstIndex { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "?") } ?? afterScheme.endIndex
             guard authorityEnd > afterScheme.startIndex else { throw HTTP1ParseError(400, "invalid request target") }
+            let named = afterScheme[..<authorityEnd]
+            // RFC 9110 §4.2.4: userinfo in an http(s) URI is an error.
+            guard !named.contains(UInt8(ascii: "@")) else {
+                throw HTTP1ParseError(400, "request target with userinfo")
+            }
+            authority = named
             rest = target[authorityEnd...]
             if rest.isEmpty || rest.first == UInt8(ascii: "?") {
                 let query = rest.isEmpty ? nil : String(decoding: rest.dropFirst(), as: UTF8.self)
-                return ("/", query)
+                return ("/", query, authority)
             }
         } else {
             throw HTTP1ParseError(400, "request target must be an absolute path")
@@ -434,10 +446,11 @@ struct HTTP1Parser {
         if let question = rest.firstIndex(of: UInt8(ascii: "?")) {
             return (
                 String(decoding: rest[..<question], as: UTF8.self),
-                String(decoding: rest[(question + 1)...], as: UTF8.self)
+                String(decoding: rest[(question + 1)...], as: UTF8.self),
+                authority
             )
         }
-        return (String(decoding: rest, as: UTF8.self), nil)
+        return (String(decoding: rest, as: UTF8.self), nil, authority)
     }
 
     private static func absoluteFormSchemeLength(_ target: Slice<UnsafeBufferPointer<UInt8>>) -> Int? {

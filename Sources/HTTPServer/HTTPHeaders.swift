@@ -74,6 +74,15 @@ public struct HTTPHeaders: Sendable, Equatable {
         storage.append((name: name, value: value))
     }
 
+    /// Makes the first `Host` line read `authority` in place, or appends one when there is none.
+    mutating func setHost(_ authority: String) {
+        if let first = storage.firstIndex(where: { Self.namesEqual($0.name, "host") }) {
+            storage[first].value = authority
+        } else {
+            storage.append((name: "Host", value: authority))
+        }
+    }
+
     /// Removes every line named `name` (case-insensitively).
     public mutating func remove(name: String) {
         guard contains(name) else { return }  // received bytes are kept when nothing changes

@@ -155,6 +155,21 @@ struct HTTP1ParserHappyPathTests {
         #expect(options.head.path == "*")
     }
 
+    @Test func anAbsoluteFormTargetsAuthorityIsTheHost() throws {
+        // RFC 9112 §3.2.2: the Host field received is ignored for the target's authority, in place.
+        let request = try #require(
+            parse("GET http://model.example:8080/p HTTP/1.1\r\nA: 1\r\nHost: other\r\nB: 2\r\n\r\n").requests.first)
+        #expect(request.head.headers["host"] == "model.example:8080")
+        #expect(request.head.headers.map(\.name) == ["A", "Host", "B"])
+        // HTTP/1.0 needs no Host: one is added.
+        let old = try #require(parse("GET HTTP://h:1?q HTTP/1.0\r\n\r\n").requests.first)
+        #expect(old.head.headers["Host"] == "h:1")
+        #expect(old.head.path == "/" && old.head.query == "q")
+        // HTTP/1.1 still needs one; userinfo is refused.
+        #expect(parse("GET http://h/p HTTP/1.1\r\n\r\n").error?.status == 400)
+        #expect(parse("GET http://u:pw@h/p HTTP/1.1\r\nHost: h\r\n\r\n").error?.status == 400)
+    }
+
     @Test func emptyQueryIsDistinctFromNoQuery() throws {
         #expect(try #require(parse("GET /a? HTTP/1.1\r\nHost: h\r\n\r\n").requests.first).head.query == "")
         #expect(try #require(parse("GET /a HTTP/1.1\r\nHost: h\r\n\r\n").requests.first).head.query == nil)

@@ -397,6 +397,24 @@ func endlessUpstream() throws -> (upstream: ScriptedUpstream, sawClose: AtomicFl
         }
     }
 
+    @Test func anAbsoluteFormTargetGoesUpstreamInOriginFormWithItsAuthorityAsHost() throws {
+        // RFC 9112 §3.2.2: the target's authority replaces the Host field received.
+        let upstream = try ScriptedUpstream { fd in
+            let head = ScriptedUpstream.readHead(fd)
+            ScriptedUpstream.write(fd, "HTTP/1.1 200 OK\r\nContent-Length: \(head.utf8.count)\r\n\r\n\(head)")
+        }
+        try withProxy(upstreamPort: upstream.port) { port in
+            let client = try RawClient(port: port)
+            try client.send("GET http://model.example:8080/v1/x?y=1 HTTP/1.1\r\nHost: other\r\nAccept: */*\r\n\r\n")
+            let head = try client.readResponse().text
+            #expect(head.hasPrefix("GET /v1/x?y=1 HTTP/1.1\r\n"))
+            #expect(head.contains("\r\nHost: model.example:8080\r\n"))
+            #expect(head.contains("\r\nX-Forwarded-Host: model.example:8080\r\n"))
+            #expect(head.contains("\r\nAccept: */*\r\n"))
+            #expect(!head.contains("other"))
+        }
+    }
+
     @Test func clientLeavingMidBodyCancelsTheUpstreamRequest() throws {
         let upstreamSawClose = Atomic<Bool>(false)
         let upstream = try ScriptedUpstream { fd in
