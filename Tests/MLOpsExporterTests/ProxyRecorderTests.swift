@@ -1,3 +1,4 @@
+import Compression
 import ExporterConfig
 import HTTPServer
 import Logging
@@ -31,18 +32,34 @@ private let v2Response = Array(
 /// Runs one exchange through the recorder as the proxy would.
 private func exchange(
     _ recorder: ProxyRecorder, path: String, body: [UInt8] = v2Request, status: Int = 200,
-    response: [UInt8] = v2Response, failure: UpstreamFailure? = nil, cancelled: Bool = false
+    response: [UInt8] = v2Response, failure: UpstreamFailure? = nil, cancelled: Bool = false,
+    requestHeaders: HTTPHeaders = HTTPHeaders(), responseHeaders: HTTPHeaders? = nil
 ) {
-    let request = HTTPRequest(method: "POST", path: path, body: body)
+    let request = HTTPRequest(method: "POST", path: path, headers: requestHeaders, body: body)
     let tap = recorder.proxyRequestStarted(request, requestID: "req-1")
     let limit = tap.captureLimit
     var record = ProxyExchangeRecord(
         request, requestBody: limit > 0 ? Array(body.prefix(limit)) : nil,
         requestBodyOverLimit: limit > 0 && body.count > limit, requestID: "req-1", tap: tap,
-        status: cancelled ? nil : status, responseBody: limit > 0 ? Array(response.prefix(limit)) : nil,
+        status: cancelled ? nil : status, responseHeaders: responseHeaders,
+        responseBody: limit > 0 ? Array(response.prefix(limit)) : nil,
         responseBodyOverLimit: response.count > limit && limit > 0,
         responseBodyBytes: response.count, failure: failure, cancelled: cancelled, durationSeconds: 0.25)
     recorder.proxyExchangeEnded(&record)
+}
+
+/// `bytes` in the zlib format (RFC 1950: what HTTP calls `deflate`), in one stored block.
+private func zlibStored(_ bytes: [UInt8]) -> [UInt8] {
+    let length = UInt16(bytes.count)
+    var a: UInt32 = 1
+    var b: UInt32 = 0
+    for byte in bytes {
+        a = (a + UInt32(byte)) % 65521
+        b = (b + a) % 65521
+    }
+    let adler = b << 16 | a
+    return [0x78, 0x01, 0x01, UInt8(length & 0xFF), UInt8(length >> 8), UInt8(~length & 0xFF), UInt8(~length >> 8)]
+        + bytes + [UInt8(adler >> 24), UInt8(adler >> 16 & 0xFF), UInt8(adler >> 8 & 0xFF), UInt8(adler & 0xFF)]
 }
 
 @Suite("The proxy's recorder: attribution, capture and counts")
@@ -101,6 +118,55 @@ struct ProxyRecorderTests {
         m = await scrape(small)
         #expect(m[#"mlops_proxy_capture_failures_total{model="credit",reason="too_large"}"#] == 1)
         #expect(m[#"mlops_proxy_captured_total{model="credit"}"#] == 0)
+    }
+
+    @Test("gzip and deflate bodies are inflated (bounded) before decoding; other codings are counted, not decoded")
+    func compressedBodies() async throws {
+        let exporter = try proxied(maxBodyBytes: 400)
+        let recorder = exporter.proxy!.recorder
+        let gzip = HTTPHeaders([("Content-Encoding", "gzip")])
+        // A gzip request and a deflate (zlib) response, as a client and an upstream that compress send them.
+        exchange(
+            recorder, path: "/v2/models/credit/versions/v1/infer", body: GzipPool.shared.compress(v2Request),
+            response: zlibStored(v2Response), requestHeaders: gzip,
+            responseHeaders: HTTPHeaders([("content-encoding", " Deflate ")]))
+        // identity listed, and an empty list element, change nothing.
+        exchange(
+            recorder, path: "/v2/models/credit/versions/v1/infer",
+            requestHeaders: HTTPHeaders([("Content-Encoding", "identity,")]))
+        // Brotli (its bytes here) is not undone.
+        exchange(
+            recorder, path: "/v2/models/credit/infer", body: [0x1B, 0x5B, 0x00, 0x00, 0x60],
+            requestHeaders: HTTPHeaders([("Content-Encoding", "br")]))
+        exchange(
+            recorder, path: "/v2/models/credit/infer", body: GzipPool.shared.compress(v2Request),
+            requestHeaders: HTTPHeaders([("Content-Encoding", "gzip"), ("Content-Encoding", "gzip")]))
+        exchange(recorder, path: "/v2/models/credit/infer", body: Array("not gzip".utf8), requestHeaders: gzip)
+        // Inflating beyond capture.max_body_bytes (400) is too_large, though the compressed body is small.
+        let padded =
+            Array(#"{"inputs":[{"name":"in","shape":[2,2],"datatype":"FP64","data":[1,2,3,4]}]"#.utf8)
+            + Array(repeating: UInt8(ascii: " "), count: 1000) + Array("}".utf8)
+        exchange(
+            recorder, path: "/v2/models/credit/infer", body: GzipPool.shared.compress(padded), requestHeaders: gzip)
+        let failures = #"mlops_proxy_capture_failures_total{model="credit",reason="#
+        var m = await scrape(exporter)
+        let deadline = ContinuousClock.now + .seconds(10)
+        while m[failures + #""too_large"}"#] != 1 || m[#"mlops_proxy_captured_total{model="credit"}"#] != 2,
+            ContinuousClock.now < deadline
+        {
+            try await Task.sleep(for: .milliseconds(10))
+            m = await scrape(exporter)
+        }
+        #expect(m[#"mlops_proxy_captured_total{model="credit"}"#] == 2)
+        #expect(m[#"mlops_model_predicted_class_total{class="1",model="credit",version="v1"}"#] == 2)
+        #expect(m[#"mlops_model_predicted_class_total{class="0",model="credit",version="v1"}"#] == 2)
+        #expect(m[failures + #""unsupported_encoding"}"#] == 2)
+        #expect(m[failures + #""invalid_encoding"}"#] == 1)
+        #expect(m[failures + #""too_large"}"#] == 1)
+        #expect(m[failures + #""invalid_json"}"#] == 0)
+        // Every exchange counts for latency, decoded or not.
+        #expect(m[#"mlops_model_latency_seconds_count{model="credit",version="v1"}"#] == 2)
+        #expect(m[#"mlops_model_latency_seconds_count{model="credit",version="__other__"}"#] == 4)
     }
 
     @Test("a custom mapping reads request headers through the proxy, whatever their case")

@@ -92,7 +92,8 @@ def assert_recorded(s, model, version, requests_sent, rows, clf):
     for cls in (0, 1):
         assert sample(s, PREDICTED_CLASS, model=model, version=version, **{"class": str(cls)}) == \
             int((predicted == cls).sum()), cls
-    for reason in ("invalid_json", "shape_mismatch", "missing_field", "unsupported", "invalid_value"):
+    for reason in ("invalid_json", "shape_mismatch", "missing_field", "unsupported", "invalid_value", "too_large",
+                   "unsupported_encoding", "invalid_encoding"):
         assert sample(s, PROXY_CAPTURE_FAILURES, model=model, reason=reason) in (None, 0), reason
 
 
@@ -111,13 +112,25 @@ def test_mlserver_behind_the_proxy_answers_as_directly_and_is_recorded_as_sklear
         assert np.ravel(answer["outputs"][0]["data"]).tolist() == clf.predict(batch).tolist()
         rows.append(batch)
         sent += 1
-    # tritonclient (keep-alive connections of its own), directly and through the proxy.
+    # A batch whose answer passes 500 bytes: MLServer gzips it (its default gzip_enabled, for requests' default
+    # Accept-Encoding); the capture inflates it.
+    batch = rng.normal(size=(40, 4))
+    answer = same_through_both("/v2/models/credit/infer", v2_request(batch, "req-big", ("predict", "predict_proba")),
+                               base, e.proxy.base)
+    assert answer.headers.get("Content-Encoding") == "gzip"
+    assert np.ravel(answer.json()["outputs"][0]["data"]).tolist() == clf.predict(batch).tolist()
+    rows.append(batch)
+    sent += 1
+    # tritonclient (keep-alive connections of its own), directly and through the proxy; every other request and
+    # answer gzip-compressed (MLServer inflates the request itself).
     direct = triton.InferenceServerClient(url=base.removeprefix("http://"))
     proxied = triton.InferenceServerClient(url=e.proxy.base.removeprefix("http://"))
     try:
         for i in range(6):
-            batch = rng.normal(size=(1 + i % 3, 4))
+            batch = rng.normal(size=(1 + i % 3, 4) if i < 4 else (200, 4))
             options = {"model_version": "v1"} if i % 2 else {}
+            if i >= 3:
+                options.update(request_compression_algorithm="gzip", response_compression_algorithm="gzip")
             p = triton_infer(proxied, batch, f"triton-{i}", **options)
             d = triton_infer(direct, batch, f"triton-{i}", **options)
             assert p.get_response() == d.get_response()

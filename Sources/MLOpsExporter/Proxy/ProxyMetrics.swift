@@ -7,11 +7,18 @@ import Synchronization
 /// One model's proxy counters (or `__unrouted__`'s), resolved once per routing snapshot so that a proxied request
 /// adds to atomics without looking anything up.
 final class ProxyModelCounters: Sendable {
-    /// Capture failure reasons: the decoder's, then `too_large` (a body over `capture.max_body_bytes`) and
-    /// `overloaded` (a body over 256 KiB found no free decoding worker).
-    static let captureReasons = CaptureFailure.allCases.map(\.rawValue) + ["too_large", "overloaded"]
+    /// Capture failure reasons: the decoder's, then `too_large` (a body over `capture.max_body_bytes`, received or
+    /// inflated), `overloaded` (a body over 256 KiB or compressed found no free decoding worker),
+    /// `unsupported_encoding` (a `Content-Encoding` other than gzip or deflate) and `invalid_encoding` (a compressed
+    /// body that does not inflate).
+    static let captureReasons =
+        CaptureFailure.allCases.map(\.rawValue) + [
+            "too_large", "overloaded", "unsupported_encoding", "invalid_encoding",
+        ]
     static let tooLarge = CaptureFailure.allCases.count
     static let overloaded = CaptureFailure.allCases.count + 1
+    static let unsupportedEncoding = CaptureFailure.allCases.count + 2
+    static let invalidEncoding = CaptureFailure.allCases.count + 3
 
     let model: String
     let requests = AtomicSlots(count: 1)
@@ -82,7 +89,7 @@ final class ProxyMetrics: Collector, UpstreamPoolObserver, HTTPServerObserver {
             captureFailures = try! s.counter(
                 "mlops_proxy_capture_failures_total",
                 help:
-                    "Proxied exchanges whose bodies could not be decoded into predictions, per model and reason (the decoder's reasons; too_large: a body over capture.max_body_bytes; overloaded: no decoding worker free). The client's response is never affected.",
+                    "Proxied exchanges whose bodies could not be decoded into predictions, per model and reason (the decoder's reasons; too_large: a body over capture.max_body_bytes, received or inflated; overloaded: no decoding worker free; unsupported_encoding: a Content-Encoding other than gzip or deflate; invalid_encoding: a compressed body that does not inflate). The client's response is never affected.",
                 labels: ["model", "reason"])
             captured = try! s.counter(
                 "mlops_proxy_captured_total",

@@ -1,4 +1,5 @@
 import Capture
+import Compression
 import ExporterConfig
 import HTTPServer
 import Ingestion
@@ -10,8 +11,8 @@ import Synchronization
 /// version by the routes, and when the exchange ends records its latency and status in the model's `service`
 /// series, and (for a sampled, successful exchange of a model with `capture:`) decodes the request and response
 /// bodies into prediction events recorded with the ingestion API's rules. Bodies up to ``inlineLimit`` are decoded
-/// on the event loop; bigger ones on the ingestion workers (none free: counted as not captured, the request still
-/// counts). A capture that fails never changes what the client got: it is counted
+/// on the event loop; bigger ones, and compressed ones (``CapturedBodyCoding``: inflated there first), on the
+/// ingestion workers (none free: counted as not captured, the request still counts). A capture that fails never changes what the client got: it is counted
 /// (`mlops_proxy_capture_failures_total`), and the request counts as a request without a prediction.
 final class ProxyRecorder: ReverseProxyObserver {
     /// Per request: its model's entry (nil: unrouted), its version, whether its bodies are decoded. A request that
@@ -129,21 +130,19 @@ final class ProxyRecorder: ReverseProxyObserver {
             if exchange.requestBodyOverLimit || exchange.responseBodyOverLimit {
                 counters.captureFailures.add(ProxyModelCounters.tooLarge)
             } else if let request = exchange.requestBody, let response = exchange.responseBody, entry.decoder != nil {
-                // The decoder is read in place from the entry (`let`): a copy of it costs a retain and a release of
-                // each of its references.
                 if request.count + response.count <= Self.inlineLimit {
-                    Self.decodeAndRecord(
-                        exchange, request: request, response: response, decoder: entry.decoder!, entry: entry,
-                        version: version, now: now)
+                    decodeAndRecord(
+                        exchange, request: request, response: response, entry: entry, version: version, now: now,
+                        onWorker: false)
                     return
                 }
                 // The worker's own record (a retain per field; the bodies' bytes are shared, not copied).
                 let exchange = exchange
                 let submission = workers.submit(
-                    run: {
-                        Self.decodeAndRecord(
-                            exchange, request: request, response: response, decoder: entry.decoder!, entry: entry,
-                            version: version, now: now)
+                    run: { [self] in
+                        decodeAndRecord(
+                            exchange, request: request, response: response, entry: entry, version: version, now: now,
+                            onWorker: true)
                     },
                     expired: {
                         entry.counters.captureFailures.add(ProxyModelCounters.overloaded)
@@ -167,12 +166,83 @@ final class ProxyRecorder: ReverseProxyObserver {
             version: version ?? "default", status: .ok, latencySeconds: exchange.durationSeconds, receivedAt: now)
     }
 
-    /// Decodes an exchange's bodies and records each row; on failure counts it and records the request alone.
-    static func decodeAndRecord(
-        _ exchange: ProxyExchangeRecord, request: [UInt8], response: [UInt8], decoder: CaptureDecoder,
-        entry: ProxyRouting.Entry,
-        version: String?, now: Double
+    /// Decodes an exchange's bodies and records each row; on failure counts it and records the request alone. A body
+    /// that is not JSON because it is compressed (``CapturedBodyCoding``: its `Content-Encoding` is read only then, so
+    /// that an exchange of plain JSON never pays for it) is inflated on a worker (`onWorker`: this is one) and decoded
+    /// again; `inflated`: that was done.
+    func decodeAndRecord(
+        _ exchange: ProxyExchangeRecord, request: [UInt8], response: [UInt8], entry: ProxyRouting.Entry,
+        version: String?, now: Double, onWorker: Bool, inflated: Bool = false
     ) {
+        guard
+            let failure = Self.decode(
+                exchange, request: request, response: response, entry: entry, version: version, now: now)
+        else { return }
+        if failure == .invalidJSON && !inflated {
+            let codings = (
+                request: CapturedBodyCoding(exchange.request.headers),
+                response: CapturedBodyCoding(exchange.responseHeaders)
+            )
+            if codings.request != .identity || codings.response != .identity {
+                return inflateAndRecord(
+                    exchange, request: request, response: response, codings: codings, entry: entry, version: version,
+                    now: now, onWorker: onWorker)
+            }
+        }
+        entry.counters.captureFailure(failure)
+        Self.recordUndecoded(exchange, entry: entry, version: version, now: now)
+    }
+
+    /// Inflates the compressed bodies of an exchange (to at most `capture.max_body_bytes`) on a worker, then decodes
+    /// them; a coding that cannot be undone, a body that does not inflate or inflates too far, or no worker free, is
+    /// counted and the request recorded alone.
+    private func inflateAndRecord(
+        _ exchange: ProxyExchangeRecord, request: [UInt8], response: [UInt8],
+        codings: (request: CapturedBodyCoding, response: CapturedBodyCoding), entry: ProxyRouting.Entry,
+        version: String?, now: Double, onWorker: Bool
+    ) {
+        guard codings.request != .unsupported && codings.response != .unsupported else {
+            entry.counters.captureFailures.add(ProxyModelCounters.unsupportedEncoding)
+            return Self.recordUndecoded(exchange, entry: entry, version: version, now: now)
+        }
+        let limit = routing.value.settings.capture.maxBodyBytes
+        let inflate: @Sendable () -> Void = { [self] in
+            let bodies: (request: [UInt8], response: [UInt8])
+            do throws(GzipError) {
+                bodies = (
+                    try codings.request.undo(request, limit: limit), try codings.response.undo(response, limit: limit)
+                )
+            } catch {
+                if case .outputLimitExceeded = error {
+                    entry.counters.captureFailures.add(ProxyModelCounters.tooLarge)
+                } else {
+                    entry.counters.captureFailures.add(ProxyModelCounters.invalidEncoding)
+                }
+                return Self.recordUndecoded(exchange, entry: entry, version: version, now: now)
+            }
+            decodeAndRecord(
+                exchange, request: bodies.request, response: bodies.response, entry: entry, version: version, now: now,
+                onWorker: true, inflated: true)
+        }
+        if onWorker { return inflate() }
+        let submission = workers.submit(
+            run: inflate,
+            expired: {
+                entry.counters.captureFailures.add(ProxyModelCounters.overloaded)
+                Self.recordUndecoded(exchange, entry: entry, version: version, now: now)
+            })
+        if submission != .accepted {
+            entry.counters.captureFailures.add(ProxyModelCounters.overloaded)
+            Self.recordUndecoded(exchange, entry: entry, version: version, now: now)
+        }
+    }
+
+    /// Decodes an exchange's bodies with its model's decoder and records each row, counting it captured; the
+    /// failure, with nothing recorded, when the decoder refuses it.
+    private static func decode(
+        _ exchange: ProxyExchangeRecord, request: [UInt8], response: [UInt8], entry: ProxyRouting.Entry,
+        version: String?, now: Double
+    ) -> CaptureFailure? {
         let model = entry.model
         let id = exchange.requestID
         // Rows are recorded as they are decoded (the decoder delivers nothing of an exchange it refuses), knowing the
@@ -187,12 +257,14 @@ final class ProxyRecorder: ReverseProxyObserver {
         }
         // Only a custom mapping reads headers (the decoder takes their names in lower case).
         let headers =
-            decoder.protocol == .custom
+            entry.decoder!.protocol == .custom
             ? exchange.request.headers.map { (name: $0.name.lowercased(), value: $0.value) } : []
         let failure: CaptureError? = request.withUnsafeBytes { request in
             response.withUnsafeBytes { response in
                 do throws(CaptureError) {
-                    rows = try decoder.decode(request: request, response: response, headers: headers) {
+                    // The decoder is read in place from the entry (`let`): a copy of it costs a retain and a release
+                    // of each of its references.
+                    rows = try entry.decoder!.decode(request: request, response: response, headers: headers) {
                         event, row, count in
                         record(&event, row: row, only: count == 1)
                     }
@@ -202,12 +274,9 @@ final class ProxyRecorder: ReverseProxyObserver {
                 }
             }
         }
-        if let failure {
-            entry.counters.captureFailure(failure.reason)
-            recordUndecoded(exchange, entry: entry, version: version, now: now)
-            return
-        }
+        if let failure { return failure.reason }
         entry.counters.captured.add(0)
         if rows == 0 { recordUndecoded(exchange, entry: entry, version: version, now: now) }
+        return nil
     }
 }
