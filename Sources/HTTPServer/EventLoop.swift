@@ -136,6 +136,10 @@ final class EventLoop: @unchecked Sendable {
     /// or reallocated per iteration.
     @exclusivity(unchecked) private var dirtyBatch: [Connection] = []
     @exclusivity(unchecked) private var dirtyUpstreamBatch: [UpstreamConnection] = []
+    /// Proxied exchanges that ended since the last flush, reported to the observer right after it
+    /// (``reportAfterFlush(_:)``), and the batch being reported. Bound: the exchanges that end within one iteration.
+    @exclusivity(unchecked) private var endedExchanges: [ProxyExchange] = []
+    @exclusivity(unchecked) private var endedBatch: [ProxyExchange] = []
 
     init(index: Int, context: ServerContext) throws(HTTPServerError) {
         self.index = index
@@ -367,6 +371,24 @@ final class EventLoop: @unchecked Sendable {
                 }
             }
             Self.empty(&dirtyUpstreamBatch)
+        }
+        if !endedExchanges.isEmpty { reportEnded() }
+    }
+
+    /// Reports `exchange`, which ended, to the proxy's observer once what this iteration wrote is flushed: recording
+    /// an exchange (decoding a capture) then never holds back the responses that ended in the same batch of events,
+    /// its own included.
+    func reportAfterFlush(_ exchange: ProxyExchange) {
+        endedExchanges.append(exchange)
+    }
+
+    private func reportEnded() {
+        while !endedExchanges.isEmpty {
+            swap(&endedExchanges, &endedBatch)
+            for index in endedBatch.indices {
+                Unmanaged.passUnretained(endedBatch[index])._withUnsafeGuaranteedRef { $0.report() }
+            }
+            Self.empty(&endedBatch)
         }
     }
 
@@ -787,6 +809,7 @@ final class EventLoop: @unchecked Sendable {
         setListenerMode(.off)
         for listener in listeners { listener.close() }
         listeners = []
+        reportEnded()  // the exchanges the closes ended
         acceptBackoffUntil = nil
         evictionRetryAt = nil
         // The acceptor tells the other loops only now, after its last hand-off: each inbox is FIFO, so

@@ -13,16 +13,25 @@ final class RecordingProxyObserver: ReverseProxyObserver, UpstreamPoolObserver {
     let captureLimit: Int
     /// Makes each exchange's watcher (none by default).
     let watcher: @Sendable () -> (any ProxyExchangeWatcher)?
+    /// Runs on the event loop as each exchange is reported, before it is recorded.
+    let onEnded: @Sendable () -> Void
 
-    init(captureLimit: Int = 0, watcher: @escaping @Sendable () -> (any ProxyExchangeWatcher)? = { nil }) {
+    init(
+        captureLimit: Int = 0, watcher: @escaping @Sendable () -> (any ProxyExchangeWatcher)? = { nil },
+        onEnded: @escaping @Sendable () -> Void = {}
+    ) {
         self.captureLimit = captureLimit
         self.watcher = watcher
+        self.onEnded = onEnded
     }
 
     func proxyRequestStarted(_ request: HTTPRequest, requestID: String) -> ProxyTap {
         ProxyTap(captureLimit: captureLimit, watcher: watcher())
     }
-    func proxyExchangeEnded(_ exchange: inout ProxyExchangeRecord) { records.withLock { $0.append(exchange) } }
+    func proxyExchangeEnded(_ exchange: inout ProxyExchangeRecord) {
+        onEnded()
+        records.withLock { $0.append(exchange) }
+    }
     func upstreamConnectionOpened() { opened.add(1, ordering: .relaxed) }
     func upstreamConnectionClosed() { closed.add(1, ordering: .relaxed) }
     func upstreamConnectionBusy(reused: Bool) {}
@@ -413,6 +422,30 @@ func endlessUpstream() throws -> (upstream: ScriptedUpstream, sawClose: AtomicFl
             #expect(head.contains("\r\nAccept: */*\r\n"))
             #expect(!head.contains("other"))
         }
+    }
+
+    @Test func anExchangeIsReportedOnlyOnceItsResponseIsFlushedToTheClient() throws {
+        // Recording an exchange (decoding a capture) must not hold back the response: the observer, run on the loop,
+        // waits for the client to have the whole response (up to 5 s), which it can only if the proxy flushed first.
+        let clientHasResponse = AtomicFlag()
+        let reportedAfterFlush = Atomic<Int>(0)  // 1: flushed first, 2: not within 5 s
+        let observer = RecordingProxyObserver(onEnded: {
+            let deadline = ContinuousClock.now + .seconds(5)
+            while !clientHasResponse.isSet && ContinuousClock.now < deadline { usleep(1000) }
+            reportedAfterFlush.store(clientHasResponse.isSet ? 1 : 2, ordering: .sequentiallyConsistent)
+        })
+        try withServer { _, upstream in
+            try withProxy(upstreamPort: upstream, observer: observer) { port in
+                let client = try RawClient(port: port)
+                try client.send("GET /hello HTTP/1.1\r\nHost: example\r\n\r\n")
+                let response = try client.readResponse()
+                clientHasResponse.set()
+                #expect(response.text == "GET /hello body=0")
+                #expect(eventually { reportedAfterFlush.load(ordering: .sequentiallyConsistent) != 0 })
+            }
+        }
+        #expect(reportedAfterFlush.load(ordering: .sequentiallyConsistent) == 1)
+        #expect(observer.all.count == 1)
     }
 
     @Test func clientLeavingMidBodyCancelsTheUpstreamRequest() throws {

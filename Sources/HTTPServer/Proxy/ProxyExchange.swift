@@ -42,6 +42,10 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
     private let holdLimit: Int
     @exclusivity(unchecked) private var bodyBytes = 0
     @exclusivity(unchecked) private var ended = false
+    /// How it ended (``end(failure:cancelled:)``), for the report made after the loop's flush.
+    @exclusivity(unchecked) private var endedAt: UInt64 = 0
+    @exclusivity(unchecked) private var endFailure: UpstreamFailure?
+    @exclusivity(unchecked) private var endCancelled = false
 
     init(
         proxy: ReverseProxy, pool: UpstreamPool, request: consuming HTTPRequest, requestID: String, generatedID: Bool,
@@ -312,22 +316,32 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
     }
 
     private func end(failure: UpstreamFailure?, cancelled: Bool) {
-        // Once: the request is moved into the record (every caller checks `ended` first; this keeps a second call
-        // from reporting an exchange without its request).
-        guard let request = request.take() else { return }
+        guard !ended else { return }
         ended = true
         stream.delegate = nil
-        let now = pool.loop.now
-        guard let observer = proxy.observer else { return }
+        guard proxy.observer != nil else {
+            request = nil
+            return
+        }
+        endedAt = pool.loop.now
+        endFailure = failure
+        endCancelled = cancelled
+        pool.loop.reportAfterFlush(self)
+    }
+
+    /// Reports the exchange that ended to the observer (once), after the loop flushed what the iteration wrote.
+    func report() {
+        // Once: the request is moved into the record.
+        guard let request = request.take(), let observer = proxy.observer else { return }
         // What the exchange holds only for the record is moved into it, not copied, and the record is lent to the
         // call: without the `consume` the optimizer copied the request into the record (a retain and a release of
         // every field), and a record passed by value (even `consume`d) was copied into the argument.
         var record = ProxyExchangeRecord(
             request: consume request, requestBody: capturedRequest.take(), requestBodyOverLimit: requestOverLimit,
-            requestID: requestID, tap: tap, status: cancelled ? nil : status,
+            requestID: requestID, tap: tap, status: endCancelled ? nil : status,
             responseHeaders: responseHeaders.take(), responseBody: captured.take(), responseBodyOverLimit: overLimit,
-            responseBodyBytes: bodyBytes, failure: failure, cancelled: cancelled,
-            durationSeconds: Double(now &- startedAt) / 1e9,
+            responseBodyBytes: bodyBytes, failure: endFailure, cancelled: endCancelled,
+            durationSeconds: Double(endedAt &- startedAt) / 1e9,
             timeToHeadSeconds: headAt.map { Double($0 &- startedAt) / 1e9 })
         observer.proxyExchangeEnded(&record)
     }
