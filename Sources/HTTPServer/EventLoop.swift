@@ -809,7 +809,6 @@ final class EventLoop: @unchecked Sendable {
         setListenerMode(.off)
         for listener in listeners { listener.close() }
         listeners = []
-        reportEnded()  // the exchanges the closes ended
         acceptBackoffUntil = nil
         evictionRetryAt = nil
         // The acceptor tells the other loops only now, after its last hand-off: each inbox is FIFO, so
@@ -834,6 +833,7 @@ final class EventLoop: @unchecked Sendable {
         for case let upstream? in upstreams { upstream.close() }
         for listener in listeners { listener.close() }
         listeners = []
+        reportEnded()  // the exchanges the closes ended
         // Sockets handed to this loop after it stopped are closed here; late deliveries are dropped.
         let leftovers = inbox.withLock { inbox in
             defer { inbox.messages = [] }

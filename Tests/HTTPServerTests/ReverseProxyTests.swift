@@ -366,6 +366,20 @@ func endlessUpstream() throws -> (upstream: ScriptedUpstream, sawClose: AtomicFl
         #expect(eventually { observer.all.first?.cancelled == true })
     }
 
+    @Test func anExchangeInFlightWhenTheServerStopsIsStillReported() throws {
+        let observer = RecordingProxyObserver()
+        let (upstream, _) = try endlessUpstream()
+        var client: RawClient?
+        try withProxy(upstreamPort: upstream.port, observer: observer) { port in
+            client = try RawClient(port: port)
+            try client!.send("GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+            _ = try client!.readResponse(bodyExpected: false)
+        }  // the server stops (a 2 s deadline), the client still connected
+        #expect(eventually { observer.all.count == 1 })
+        #expect(observer.all.first.map { $0.cancelled || $0.failure != nil } == true)
+        client?.close()
+    }
+
     @Test func chunkedRequestBodyIsForwardedWhole() throws {
         try withServer { _, upstream in
             try withProxy(upstreamPort: upstream) { port in

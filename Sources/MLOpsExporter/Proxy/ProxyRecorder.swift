@@ -12,8 +12,9 @@ import Synchronization
 /// series, and (for a sampled, successful exchange of a model with `capture:`) decodes the request and response
 /// bodies into prediction events recorded with the ingestion API's rules. Bodies up to ``inlineLimit`` are decoded
 /// on the event loop; bigger ones, and compressed ones (``CapturedBodyCoding``: inflated there first), on the
-/// ingestion workers (none free: counted as not captured, the request still counts). A capture that fails never changes what the client got: it is counted
-/// (`mlops_proxy_capture_failures_total`), and the request counts as a request without a prediction.
+/// ingestion workers (none free: counted as not captured, the request still counts). A capture that fails never
+/// changes what the client got: it is counted (`mlops_proxy_capture_failures_total`), and the request counts as a
+/// request without a prediction.
 final class ProxyRecorder: ReverseProxyObserver {
     /// Per request: its model's entry (nil: unrouted), its version, whether its bodies are decoded. A request that
     /// names no version takes one its routing made in advance (``ProxyRouting/contexts``): no allocation per
