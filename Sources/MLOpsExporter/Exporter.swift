@@ -181,7 +181,7 @@ public final class Exporter: Sendable {
                 maxDecompressedBytes: configuration.ingestMaxDecompressedBytes, workers: ingestWorkers),
             cloudEvents: CloudEventsEndpoint(
                 monitor: monitor, pairs: pairs, routes: CaptureRoutes(), metrics: cloudEventsMetrics,
-                workers: ingestWorkers))
+                workers: ingestWorkers, maxInflatedBytes: configuration.ingestMaxDecompressedBytes))
         var serverConfiguration = configuration.server
         serverConfiguration.listenAddresses = configuration.listenAddresses
         if let settings = models.proxy {

@@ -3,6 +3,7 @@ server (in .venv-kserve) serve a scikit-learn model trained here; their real KSe
 requests and responses are handed to the exporter as KServe logger CloudEvents, and what the exporter records
 equals the model's own output (docs/proxy.md)."""
 import json
+import urllib.request
 
 import numpy as np
 import pytest
@@ -64,9 +65,31 @@ def test_mlserver_v2_exchanges_through_the_logger_receiver_equal_the_models_outp
         ids += [f"b{i}" if len(batch) == 1 else f"b{i}/{r}" for r in range(len(batch))]
         rows.append(batch)
         truth += (batch @ WEIGHTS > 0).astype(int).tolist()
+    # A batch whose answer MLServer gzips (500 bytes or more, for a client that accepts gzip): the logger passes the
+    # bytes on as the model server wrote them, and the receiver inflates them.
+    batch = rng.normal(size=(30, 4))
+    request = json.dumps({
+        "inputs": [{"name": "input-0", "shape": list(batch.shape), "datatype": "FP64",
+                    "data": batch.flatten().tolist()}],
+        "outputs": [{"name": "predict"}, {"name": "predict_proba"}]}).encode()
+    req = urllib.request.Request(base + "/v2/models/credit/infer", data=request,
+                                 headers={"Content-Type": "application/json", "Accept-Encoding": "gzip"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        assert r.headers.get("Content-Encoding") == "gzip"
+        response = r.read()
+    assert response[:2] == b"\x1f\x8b"
+    answer = log_exchange(e, "credit", "big", request, response)
+    assert answer == {"status": "paired", "accepted": len(batch), "rejected": 0}, answer
+    ids += [f"big/{r}" for r in range(len(batch))]
+    rows.append(batch)
+    truth += (batch @ WEIGHTS > 0).astype(int).tolist()
+    # A gzip half that does not inflate is a counted capture failure.
+    answer = log_exchange(e, "credit", "broken", request, b"\x1f\x8b\x08" + b"not deflate" * 8)
+    assert answer == {"status": "capture_failed", "reason": "invalid_encoding"}, answer
     X = np.vstack(rows)
     predicted = clf.predict(X)
     _, s = scrape(e)
+    assert sample(s, "mlops_cloudevents_capture_failures_total", model="credit", reason="invalid_encoding") == 1
     # The version is MLServer's model_version; the classes are the model's own predictions.
     for cls in (0, 1):
         assert sample(s, "mlops_model_predicted_class_total", model="credit", version="v1",

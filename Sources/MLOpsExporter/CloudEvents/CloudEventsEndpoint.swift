@@ -1,4 +1,5 @@
 import Capture
+import Compression
 import Exposition
 import Foundation
 import HTTPServer
@@ -18,7 +19,9 @@ import ModelMonitoring
 /// logger); `400` for a request that is not a logger event, `404` for an InferenceService no model captures, `503`
 /// when a large pair (or a large structured-mode body) needs a worker and none has room. Pairs up to ``inlineLimit``
 /// bytes are decoded on the event loop, larger ones on `workers`; a structured-mode body (JSON to validate) larger
-/// than ``inlineLimit`` is read on `workers` too, and its pair decoded there.
+/// than ``inlineLimit`` is read on `workers` too, and its pair decoded there. A half whose data is a gzip stream (the
+/// logger passes on what the model server wrote: MLServer gzips its answers for a client that accepts gzip) is
+/// inflated on `workers`, to at most ``maxInflatedBytes`` (beyond: `too_large`; corrupt: `invalid_encoding`).
 struct CloudEventsEndpoint: Sendable {
     static let path = "/api/v1/cloudevents"
 
@@ -28,6 +31,8 @@ struct CloudEventsEndpoint: Sendable {
     let metrics: CloudEventsMetrics
     let workers: WorkerPool
     var inlineLimit = 256 * 1024
+    /// The most a gzip half may inflate to (`--ingest.max-decompressed-bytes`).
+    var maxInflatedBytes = 64 << 20
 
     func handle(_ request: HTTPRequest, respond: @escaping @Sendable (HTTPResponse) -> Void) {
         // A structured-mode body is JSON to validate: up to `inlineLimit` here, beyond on a worker (as ingestion).
@@ -84,7 +89,8 @@ struct CloudEventsEndpoint: Sendable {
         else {
             return respond(Self.json(#"{"status":"waiting"}"#))
         }
-        guard !onWorker && pair.request.body.count + pair.response.body.count > inlineLimit else {
+        let inflating = Self.isGzip(pair.request.body) || Self.isGzip(pair.response.body)
+        guard !onWorker && (inflating || pair.request.body.count + pair.response.body.count > inlineLimit) else {
             return respond(record(pair, id: event.id, route: route, now: now))
         }
         offload(respond: respond) { respond(record(pair, id: event.id, route: route, now: now)) }
@@ -100,12 +106,26 @@ struct CloudEventsEndpoint: Sendable {
         HTTPResponse(status: 202, headers: ["Content-Type": "application/json"], body: Array((text + "\n").utf8))
     }
 
-    /// Decodes a pair and records its rows into the route's model; the answer.
+    /// Whether `body` starts as a gzip stream does (RFC 1952: ID1 ID2 CM=deflate), which JSON never does.
+    static func isGzip(_ body: [UInt8]) -> Bool {
+        body.count >= 3 && body[0] == 0x1F && body[1] == 0x8B && body[2] == 8
+    }
+
+    /// Decodes a pair (its gzip halves inflated) and records its rows into the route's model; the answer.
     func record(_ pair: CloudEventPairs.Pair, id: String, route: CaptureRoutes.Route, now: Double) -> HTTPResponse {
         let model = route.model
+        let bodies: (request: [UInt8], response: [UInt8])
+        do throws(GzipError) {
+            bodies = (try inflated(pair.request.body), try inflated(pair.response.body))
+        } catch {
+            let reason: String
+            if case .outputLimitExceeded = error { reason = "too_large" } else { reason = "invalid_encoding" }
+            metrics.failed(model: model.name, reason: reason)
+            return Self.json(#"{"status":"capture_failed","reason":"\#(reason)"}"#)
+        }
         var events: [PredictionEvent] = []
-        let failure: CaptureError? = pair.request.body.withUnsafeBytes { request in
-            pair.response.body.withUnsafeBytes { response in
+        let failure: CaptureError? = bodies.request.withUnsafeBytes { request in
+            bodies.response.withUnsafeBytes { response in
                 do throws(CaptureError) {
                     // A `custom` mapping's `header:` sources see the events' ce- attributes (the request event's
                     // first: a header is read from its first line), not the original request's headers.
@@ -136,5 +156,10 @@ struct CloudEventsEndpoint: Sendable {
             if model.record(event, receivedAt: now) == nil { accepted += 1 }
         }
         return Self.json(#"{"status":"paired","accepted":\#(accepted),"rejected":\#(events.count - accepted)}"#)
+    }
+
+    /// `body`, inflated when it is a gzip stream.
+    private func inflated(_ body: [UInt8]) throws(GzipError) -> [UInt8] {
+        Self.isGzip(body) ? try Gzip.gunzip(body, maxOutputSize: maxInflatedBytes) : body
     }
 }

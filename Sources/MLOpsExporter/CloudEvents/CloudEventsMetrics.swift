@@ -66,7 +66,7 @@ final class CloudEventsMetrics: Collector {
             failures = try! s.counter(
                 "mlops_cloudevents_capture_failures_total",
                 help:
-                    "Pairs whose request and response could not be decoded into predictions, per model and reason (invalid_json, invalid_value, shape_mismatch, row_count_mismatch, missing_field, unsupported, too_many_rows).",
+                    "Pairs whose request and response could not be decoded into predictions, per model and reason (invalid_json, invalid_value, shape_mismatch, row_count_mismatch, missing_field, unsupported, too_many_rows; invalid_encoding: a gzip half that does not inflate; too_large: one that inflates beyond --ingest.max-decompressed-bytes).",
                 labels: ["model", "reason"])
             schema = s
         }
