@@ -5,7 +5,7 @@ extension Reader {
     typealias ProxyRoute = ProxyConfiguration.Route
 
     static let proxyRouteFields = [
-        "path", "methods", "model", "model_header", "version", "version_header", "protocol",
+        "path", "methods", "model", "model_header", "model_pointer", "version", "version_header", "protocol",
     ]
 
     /// 1 to ``ProxyConfiguration/maxRoutes`` routes; a route that an earlier one always shadows is refused.
@@ -80,6 +80,17 @@ extension Reader {
                 route.modelHeader = header
             }
         }
+        if let j = value("model_pointer"), let pointer = string(j, "\(path).model_pointer") {
+            if placeholders.model || value("model") != nil || value("model_header") != nil {
+                fail(
+                    j, "\(path).model_pointer",
+                    "the model is named already: give {model}, model, model_header or model_pointer")
+            } else if let problem = Self.modelPointerProblem(pointer) {
+                fail(j, "\(path).model_pointer", problem)
+            } else {
+                route.modelPointer = pointer
+            }
+        }
         if let p = value("protocol"), let name = string(p, "\(path).protocol") {
             if let kind = ProxyRoute.RouteProtocol(rawValue: name) {
                 route.protocol = kind
@@ -90,11 +101,16 @@ extension Reader {
                 )
             }
         }
-        // An OpenAI route's model may come from the request body.
-        if !placeholders.model && value("model") == nil && value("model_header") == nil && route.protocol != .openAI {
+        // An OpenAI route's model may come from the request body's `model`; another route's from a pointer.
+        if route.protocol == .openAI, let j = value("model_pointer") {
+            fail(j, "\(path).model_pointer", "an openai route reads the body's model itself: leave model_pointer out")
+        }
+        if !placeholders.model && value("model") == nil && value("model_header") == nil && value("model_pointer") == nil
+            && route.protocol != .openAI
+        {
             fail(
                 node, path,
-                "a route must say which model a request is for: {model} in the path, model or model_header (or protocol: openai, for the body's model)"
+                "a route must say which model a request is for: {model} in the path, model, model_header or model_pointer (or protocol: openai, for the body's model)"
             )
         }
         // The version: at most one of {version}, version, version_header.
@@ -124,6 +140,27 @@ extension Reader {
             }
         }
         return errors.count == errorsBefore ? route : nil
+    }
+}
+
+extension Reader {
+    /// Why `pointer` is not an RFC 6901 pointer to one value (starting with `/`, `~` only as `~0` or `~1`, no `*`),
+    /// or nil.
+    static func modelPointerProblem(_ pointer: String) -> String? {
+        guard pointer.hasPrefix("/") else {
+            return "\"\(pointer)\" is not a JSON pointer to a value (RFC 6901: starting with /)"
+        }
+        if pointer.split(separator: "/", omittingEmptySubsequences: false).contains("*") {
+            return "\"\(pointer)\": a model pointer names one value (no *)"
+        }
+        var chars = pointer.makeIterator()
+        while let c = chars.next() {
+            guard c == "~" else { continue }
+            guard let next = chars.next(), next == "0" || next == "1" else {
+                return "\"\(pointer)\": ~ must be followed by 0 or 1 (RFC 6901)"
+            }
+        }
+        return nil
     }
 }
 

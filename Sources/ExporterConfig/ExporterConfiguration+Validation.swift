@@ -92,7 +92,8 @@ enum ConfigurationNodes {
     static func proxyRoute(_ r: ProxyConfiguration.Route) -> Node {
         var fields: [(Node, Node)] = [("path", Node(r.path)), ("methods", strings(r.methods))]
         for (key, value) in [
-            ("model", r.model), ("model_header", r.modelHeader), ("version", r.version),
+            ("model", r.model), ("model_header", r.modelHeader), ("model_pointer", r.modelPointer),
+            ("version", r.version),
             ("version_header", r.versionHeader),
         ] {
             if let value { fields.append((Node(key), Node(value))) }

@@ -151,8 +151,9 @@ extension ProxyConfiguration {
     /// that text's first byte (so `/v1/models/{model}:predict` matches `/v1/models/credit:predict` with model
     /// `credit`). Two placeholders are always separated by literal text.
     ///
-    /// The model comes from exactly one of `{model}` in the path, ``model`` or ``modelHeader``; the version from at
-    /// most one of `{version}` in the path, ``version`` or ``versionHeader`` (none: the request names no version).
+    /// The model comes from exactly one of `{model}` in the path, ``model``, ``modelHeader`` or ``modelPointer`` (an
+    /// OpenAI route may name none: the body's `model`); the version from at most one of `{version}` in the path,
+    /// ``version`` or ``versionHeader`` (none: the request names no version).
     public struct Route: Sendable, Equatable {
         /// The path pattern.
         public var path: String
@@ -162,6 +163,9 @@ extension ProxyConfiguration {
         public var model: String?
         /// The request header that names the model.
         public var modelHeader: String?
+        /// An RFC 6901 pointer into the request's JSON body to the model's name (a string, or a number's text), for
+        /// a model server route.
+        public var modelPointer: String?
         /// A version name: every request of this route is for that version (with a fixed ``model``, one of its
         /// versions).
         public var version: String?
@@ -183,13 +187,15 @@ extension ProxyConfiguration {
         /// Creates a route.
         public init(
             path: String, methods: [String] = ["POST"], model: String? = nil, modelHeader: String? = nil,
-            version: String? = nil, versionHeader: String? = nil, protocol: RouteProtocol = .modelServer
+            modelPointer: String? = nil, version: String? = nil, versionHeader: String? = nil,
+            protocol: RouteProtocol = .modelServer
         ) {
             self.protocol = `protocol`
             self.path = path
             self.methods = methods
             self.model = model
             self.modelHeader = modelHeader
+            self.modelPointer = modelPointer
             self.version = version
             self.versionHeader = versionHeader
         }

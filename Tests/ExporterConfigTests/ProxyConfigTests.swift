@@ -93,6 +93,8 @@ struct ProxyConfigTests {
                     - path: /fixed
                       model: fraud
                       version_header: X-V
+                    - path: /predict
+                      model_pointer: /meta/model~1name
 
                 """
             ).proxy)
@@ -111,6 +113,7 @@ struct ProxyConfigTests {
                 ProxyConfiguration.Route(path: "/score", modelHeader: "X-Model", versionHeader: "X-Model-Version"),
                 ProxyConfiguration.Route(path: "/m/{model}/{version}"),
                 ProxyConfiguration.Route(path: "/fixed", model: "fraud", versionHeader: "X-V"),
+                ProxyConfiguration.Route(path: "/predict", modelPointer: "/meta/model~1name"),
             ])
     }
 
@@ -302,8 +305,28 @@ struct ProxyConfigTests {
                 #"11:32: proxy.routes[0].model_header: "X M" is not a header name (letters, digits and !#$%&'*+-.^_`|~)"#
             ),
             (
+                "{path: /x, model_pointer: model}",
+                #"11:33: proxy.routes[0].model_pointer: "model" is not a JSON pointer to a value (RFC 6901: starting with /)"#
+            ),
+            (
+                #"{path: /x, model_pointer: "/rows/*/model"}"#,
+                #"11:33: proxy.routes[0].model_pointer: "/rows/*/model": a model pointer names one value (no *)"#
+            ),
+            (
+                #"{path: /x, model_pointer: "/a~2"}"#,
+                #"11:33: proxy.routes[0].model_pointer: "/a~2": ~ must be followed by 0 or 1 (RFC 6901)"#
+            ),
+            (
+                "{path: /x, model: credit, model_pointer: /m}",
+                "11:48: proxy.routes[0].model_pointer: the model is named already: give {model}, model, model_header or model_pointer"
+            ),
+            (
+                "{path: /v1/chat/completions, protocol: openai, model_pointer: /m}",
+                "11:69: proxy.routes[0].model_pointer: an openai route reads the body's model itself: leave model_pointer out"
+            ),
+            (
                 "{path: /x, version: v1}",
-                "11:7: proxy.routes[0]: a route must say which model a request is for: {model} in the path, model or model_header (or protocol: openai, for the body's model)"
+                "11:7: proxy.routes[0]: a route must say which model a request is for: {model} in the path, model, model_header or model_pointer (or protocol: openai, for the body's model)"
             ),
             (
                 "{path: /x, model: fraud, version: v1}",
@@ -324,7 +347,7 @@ struct ProxyConfigTests {
             ),
             (
                 #"{path: "/x/{model}", weight: 2}"#,
-                "11:28: proxy.routes[0].weight: unknown field (expected one of: path, methods, model, model_header, version, version_header, protocol)"
+                "11:28: proxy.routes[0].weight: unknown field (expected one of: path, methods, model, model_header, model_pointer, version, version_header, protocol)"
             ),
         ]
         for (route, error) in cases {

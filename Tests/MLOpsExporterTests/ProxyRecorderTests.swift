@@ -7,7 +7,9 @@ import Testing
 @testable import MLOpsExporter
 
 /// An exporter (never started) with a proxy section, and `credit` (v2 capture, two features) and `plain` (no capture).
-private func proxied(sampleRate: Double = 1, maxBodyBytes: Int = 1 << 20) throws -> Exporter {
+private func proxied(
+    sampleRate: Double = 1, maxBodyBytes: Int = 1 << 20, moreRoutes: [ProxyConfiguration.Route] = []
+) throws -> Exporter {
     var credit = ModelConfiguration(
         name: "credit", task: .binaryClassification, versions: ["v1", "v2"], classes: ["0", "1"], positiveClass: "1")
     credit.features = [
@@ -18,6 +20,7 @@ private func proxied(sampleRate: Double = 1, maxBodyBytes: Int = 1 << 20) throws
     var models = ExporterConfiguration(models: [credit, plain], source: "<code>")
     var proxy = ProxyConfiguration(upstream: .init(host: "127.0.0.1", port: 9))
     proxy.capture = .init(maxBodyBytes: maxBodyBytes, sampleRate: sampleRate)
+    proxy.routes += moreRoutes
     models.proxy = proxy
     var configuration = Exporter.Configuration()
     configuration.processMetrics = false
@@ -167,6 +170,38 @@ struct ProxyRecorderTests {
         // Every exchange counts for latency, decoded or not.
         #expect(m[#"mlops_model_latency_seconds_count{model="credit",version="v1"}"#] == 2)
         #expect(m[#"mlops_model_latency_seconds_count{model="credit",version="__other__"}"#] == 4)
+    }
+
+    @Test("a model_pointer route attributes each exchange to the model its request body names")
+    func modelFromTheBody() async throws {
+        let exporter = try proxied(moreRoutes: [ProxyConfiguration.Route(path: "/predict", modelPointer: "/meta/model")]
+        )
+        let recorder = exporter.proxy!.recorder
+        func body(_ model: String, padding: Int = 0) -> [UInt8] {
+            Array(
+                #"{"meta": {"model": \#(model)}, "inputs":[{"name":"in","shape":[2,2],"datatype":"FP64","data":[1,2,3,4]}]"#
+                    .utf8) + Array(repeating: UInt8(ascii: " "), count: padding) + Array("}".utf8)
+        }
+        exchange(recorder, path: "/predict", body: body(#""credit""#))
+        exchange(recorder, path: "/predict", body: body(#""plain""#))
+        exchange(recorder, path: "/predict", body: body(#""nobody""#))
+        exchange(recorder, path: "/predict", body: body("42"))
+        exchange(recorder, path: "/predict", body: Array("not json".utf8))
+        // Over 256 KiB: read on a worker.
+        exchange(recorder, path: "/predict", body: body(#""credit""#, padding: 300_000))
+        var m = await scrape(exporter)
+        let deadline = ContinuousClock.now + .seconds(10)
+        while m[#"mlops_proxy_captured_total{model="credit"}"#] != 2, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(10))
+            m = await scrape(exporter)
+        }
+        #expect(m[#"mlops_proxy_requests_total{model="credit"}"#] == 2)
+        #expect(m[#"mlops_proxy_captured_total{model="credit"}"#] == 2)
+        #expect(m[#"mlops_model_predicted_class_total{class="1",model="credit",version="__other__"}"#] == 2)
+        #expect(m[#"mlops_proxy_requests_total{model="plain"}"#] == 1)
+        #expect(m[#"mlops_model_requests_total{model="plain",status="ok",version="v1"}"#] == 1)
+        #expect(m[#"mlops_proxy_requests_total{model="__unrouted__"}"#] == 3)
+        #expect(m[#"mlops_model_latency_seconds_count{model="credit",version="__other__"}"#] == 2)
     }
 
     @Test("a custom mapping reads request headers through the proxy, whatever their case")

@@ -47,8 +47,8 @@ DEFAULT_ROUTES = ("/v2/models/{model}/versions/{version}/infer", "/v2/models/{mo
 def proxy_section(listen_port, upstream, routes=None, connect_timeout="2s", response_timeout="10s",
                   read_timeout="10s", max_connections=64, max_body_bytes=1048576, sample_rate=1.0, max_waiting=None,
                   inject_include_usage=False, idle_timeout=None):
-    """The `proxy:` section of a configuration file (YAML). `routes`: (path, model or None) pairs; None keeps the
-    default routes."""
+    """The `proxy:` section of a configuration file (YAML). `routes`: (path, model or None, or a dict of the route's
+    other fields) pairs; None keeps the default routes."""
     text = (
         "proxy:\n"
         f"  listen: [\"127.0.0.1:{listen_port}\"]\n"
@@ -67,7 +67,9 @@ def proxy_section(listen_port, upstream, routes=None, connect_timeout="2s", resp
         text += "  routes:\n"
         for path, model in routes:
             text += f"    - path: \"{path}\"\n"
-            if model is not None:
+            if isinstance(model, dict):
+                text += "".join(f"      {key}: \"{value}\"\n" for key, value in model.items())
+            elif model is not None:
                 text += f"      model: {model}\n"
     return text
 

@@ -189,6 +189,34 @@ def test_exchanges_through_the_proxy_equal_direct_ones_and_are_counted_per_model
             count(s, PROXY_UPSTREAM_ERRORS, 0, model=model, reason=reason)
 
 
+def test_a_model_pointer_route_attributes_each_request_to_the_model_its_body_names(start_proxy, upstream):
+    e = start_proxy(MODELS, upstream.base, routes=[("/v2/models/shared/infer", {"model_pointer": "/parameters/model"})])
+    rng = np.random.default_rng(5)
+    sent = {"credit": [], "credit-load": []}
+
+    def call(model, batch):
+        document = json.loads(v2_body(batch))
+        document["parameters"] = {"model": model}
+        status, _, answer = e.proxy.call("POST", "/v2/models/shared/infer", json.dumps(document).encode(), JSON)
+        assert status == 200, answer
+
+    for i in range(8):
+        model = "credit" if i % 2 else "credit-load"
+        batch = rng.normal(size=(1 + i % 3, 4))
+        call(model, batch)
+        sent[model].append(batch)
+    call("ghost", rng.normal(size=(1, 4)))  # no such model: unrouted
+    _, s = scrape(e)
+    count(s, PROXY_REQUESTS, 1, model=UNROUTED)
+    for model, batches in sent.items():
+        count(s, PROXY_REQUESTS, len(batches), model=model)
+        count(s, PROXY_CAPTURED, len(batches), model=model)
+        count(s, MODEL_LATENCY_COUNT, len(batches), model=model, version="v7")  # the upstream's model_version
+        predicted = predict(np.vstack(batches))
+        for cls in (0, 1):
+            count(s, PREDICTED_CLASS, int((predicted == cls).sum()), model=model, version="v7", **{"class": str(cls)})
+
+
 def test_hop_by_hop_headers_are_removed_forwarded_ones_added_and_host_kept(start_proxy, upstream):
     e = start_proxy(MODELS, upstream.base, routes=ROUTES)
     status, headers, body = e.proxy.call("POST", "/echo?q=1", b"hello", {

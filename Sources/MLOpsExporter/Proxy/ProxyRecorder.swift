@@ -24,12 +24,22 @@ final class ProxyRecorder: ReverseProxyObserver {
         let counters: ProxyModelCounters
         let version: String?
         let capture: Bool
+        /// A `model_pointer` route's: the model is the request body's, found when the exchange ends (``entry`` is
+        /// nil until then).
+        let bodyModel: BodyModelName?
+        /// Whether ``bodyModel`` is set (tested per exchange without copying it out).
+        let byBody: Bool
 
-        init(entry: ProxyRouting.Entry?, counters: ProxyModelCounters, version: String?, capture: Bool) {
+        init(
+            entry: ProxyRouting.Entry?, counters: ProxyModelCounters, version: String?, capture: Bool,
+            bodyModel: BodyModelName? = nil
+        ) {
             self.entry = entry
             self.counters = counters
             self.version = version
             self.capture = capture
+            self.bodyModel = bodyModel
+            byBody = bodyModel != nil
         }
     }
 
@@ -84,6 +94,14 @@ final class ProxyRecorder: ReverseProxyObserver {
         let attribution = routing.attribute(method: request.method, path: request.path) { request.headers[$0] }
         let entry: ProxyRouting.Entry
         let version: String?
+        if case .body(let route, let named)? = attribution, let finder = routing.bodyModels[route] {
+            // A `model_pointer` route: both bodies are copied (up to `capture.max_body_bytes`) and the exchange is
+            // attributed when it ends, by its request body.
+            return ProxyTap(
+                captureLimit: routing.settings.capture.maxBodyBytes,
+                context: Context(
+                    entry: nil, counters: routing.unrouted, version: named, capture: false, bodyModel: finder))
+        }
         switch attribution {
         case .body? where routing.llmNames.isEmpty && routing.llmCatchAll == nil, nil:
             // No model can be named by a body (none has an `llm` section): unrouted, and nothing watches the bytes.
@@ -117,7 +135,54 @@ final class ProxyRecorder: ReverseProxyObserver {
             return
         }
         guard let context = exchange.tap.context as? Context else { return }
+        if context.byBody { return attributeByBody(&exchange, finder: context.bodyModel!, version: context.version) }
+        record(&exchange, context: context, onWorker: false)
+    }
+
+    /// A `model_pointer` route's exchange: its model is the one its request body names (read on a worker when the body
+    /// is over ``inlineLimit``); one that names no configured model (or is not JSON, or was over
+    /// `capture.max_body_bytes`) counts as unrouted.
+    private func attributeByBody(_ exchange: inout ProxyExchangeRecord, finder: BodyModelName, version: String?) {
+        let routing = currentRouting()
+        guard let body = exchange.requestBody, !exchange.requestBodyOverLimit else {
+            return record(&exchange, context: routing.unroutedContext, onWorker: false, counted: false)
+        }
+        let rate = routing.settings.capture.sampleRate
+        @Sendable func context(_ name: String?) -> Context {
+            guard let entry = name.flatMap(routing.entry(named:)) else { return routing.unroutedContext }
+            let capture = entry.decoder != nil && entry.counters.sampled(rate: rate)
+            return Context(entry: entry, counters: entry.counters, version: version, capture: capture)
+        }
+        guard body.count > Self.inlineLimit else {
+            let found = body.withUnsafeBytes { finder.name(in: $0) }
+            return record(&exchange, context: context(found), onWorker: false, counted: false)
+        }
+        let copy = exchange
+        let submission = workers.submit(
+            run: { [self] in
+                var exchange = copy
+                let found = body.withUnsafeBytes { finder.name(in: $0) }
+                record(&exchange, context: context(found), onWorker: true, counted: false)
+            },
+            expired: {
+                routing.unrouted.requests.add(0)
+                routing.unrouted.captureFailures.add(ProxyModelCounters.overloaded)
+            })
+        if submission != .accepted {
+            routing.unrouted.requests.add(0)
+            routing.unrouted.captureFailures.add(ProxyModelCounters.overloaded)
+        }
+    }
+
+    /// Records an ended exchange for `context`'s model: its upstream failure or cancellation, its latency and status,
+    /// and (sampled, 2xx) its decoded rows. `counted`: the request was counted for the model when it started (a
+    /// body-attributed one is counted here).
+    @inline(__always)
+    private func record(
+        _ exchange: inout ProxyExchangeRecord, context: Context, onWorker: Bool, counted: Bool = true
+    ) {
         let counters = context.counters
+        if !counted { counters.requests.add(0) }
         if let failure = exchange.failure { counters.upstreamError(failure) }
         if exchange.cancelled {
             counters.cancelled.add(0)
@@ -131,10 +196,10 @@ final class ProxyRecorder: ReverseProxyObserver {
             if exchange.requestBodyOverLimit || exchange.responseBodyOverLimit {
                 counters.captureFailures.add(ProxyModelCounters.tooLarge)
             } else if let request = exchange.requestBody, let response = exchange.responseBody, entry.decoder != nil {
-                if request.count + response.count <= Self.inlineLimit {
+                if onWorker || request.count + response.count <= Self.inlineLimit {
                     decodeAndRecord(
                         exchange, request: request, response: response, entry: entry, version: version, now: now,
-                        onWorker: false)
+                        onWorker: onWorker)
                     return
                 }
                 // The worker's own record (a retain per field; the bodies' bytes are shared, not copied).

@@ -48,7 +48,8 @@ final class ProxyRouting: Sendable {
     enum Attribution {
         /// A configured model (and the version the request names), by route `route`.
         case model(Entry, version: String?, route: Int)
-        /// Route `route`'s model is the request body's (an OpenAI route); the version the request names.
+        /// Route `route`'s model is the request body's (an OpenAI route's `model`, or another's `model_pointer`);
+        /// the version the request names.
         case body(route: Int, version: String?)
     }
 
@@ -73,6 +74,10 @@ final class ProxyRouting: Sendable {
     let contexts: [(plain: ProxyRecorder.Context, capturing: ProxyRecorder.Context)?]
     /// Per route: whether it is an OpenAI route (its requests are measured by the LLM metrics).
     let openAIRoutes: [Bool]
+    /// Per route: where a model server route's `model_pointer` finds the model in the request body.
+    let bodyModels: [BodyModelName?]
+    /// The entries by model name, for a model named by a request body.
+    private let entriesByName: [String: Entry]
     /// Every served name and adapter of the models with an `llm` section.
     let llmNames: [LLMName]
     /// The catch-all model (`llm.catch_all`), where unknown names go as version `__other__`.
@@ -131,6 +136,10 @@ final class ProxyRouting: Sendable {
         self.llmNames = llmNames
         llmCatchAll = catchAll
         openAIRoutes = settings.routes.map { $0.protocol == .openAI }
+        // Checked when the configuration was loaded: a pointer that does not parse never gets here.
+        bodyModels = settings.routes.map { route in route.modelPointer.flatMap { try? BodyModelName(pointer: $0) } }
+        entriesByName = Dictionary(
+            entries.compactMap { $0.map { ($0.model.context.name, $0) } }, uniquingKeysWith: { first, _ in first })
         do {
             table = try ProxyRouteTable(routes: settings.routes.map(Self.route), modelNames: names)
         } catch {
@@ -160,7 +169,7 @@ final class ProxyRouting: Sendable {
             } else if let header = route.modelHeader {
                 .header(header)
             } else {
-                .body  // an OpenAI route (the loader allows no other without a model source)
+                .body  // `model_pointer`, or an OpenAI route (the loader allows no other without a model source)
             }
         let version: ProxyRouteTable.Route.Source? =
             if hasVersion {
@@ -186,6 +195,9 @@ final class ProxyRouting: Sendable {
         case .unknown: return nil
         }
     }
+
+    /// The configured model named `name` (a request body's, by a route's `model_pointer`).
+    func entry(named name: String) -> Entry? { entriesByName[name] }
 
     /// The model and version an OpenAI request body's `model` names: a served name, an adapter (its version), else
     /// the catch-all with version `__other__`; nil when none (or no name). A scan of the names, no allocation.

@@ -1,0 +1,32 @@
+import Ingestion
+
+/// Where a proxy route finds the model a request is for in its JSON body (a route's `model_pointer`): an RFC 6901
+/// pointer to one value, a string (its text) or a number (its text as written).
+public struct BodyModelName: Sendable, Equatable {
+    private let pointer: JSONPointer
+
+    /// The most JSON values a body is read to: a model server request of more is not attributed by its body.
+    public static let maxValues = 4 << 20
+
+    /// Parses `pointer`; the error says what is wrong (one with a `*` names no single value).
+    public init(pointer: String) throws(CaptureConfigError) {
+        let parsed = try JSONPointer(pointer)
+        guard parsed.star == nil else {
+            throw CaptureConfigError(field: "", message: "JSON pointer '\(pointer)' names one value: no '*'")
+        }
+        self.pointer = parsed
+    }
+
+    /// The name `body` holds at the pointer; nil when the body is not JSON (or holds more than ``maxValues``
+    /// values), or the pointer leads nowhere, or to a value that is not a string or a number.
+    public func name(in body: UnsafeRawBufferPointer) -> String? {
+        guard let tape = try? JSONTape(parsing: body.assumingMemoryBound(to: UInt8.self), maxNodes: Self.maxValues),
+            let node = pointer.resolve(tape, from: 0, 0..<pointer.segments.count)
+        else { return nil }
+        switch tape.nodes[node].kind {
+        case .string: return tape.string(node)
+        case .number: return tape.numberText(node)
+        default: return nil
+        }
+    }
+}
