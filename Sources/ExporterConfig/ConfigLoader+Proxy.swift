@@ -43,6 +43,14 @@ extension Reader {
             default: proxy.routes = proxyRoutes(value, field, models: models) ?? proxy.routes
             }
         }
+        // A body's model is read from the captured request body.
+        if proxy.capture.maxBodyBytes == 0, let i = proxy.routes.firstIndex(where: { $0.modelPointer != nil }),
+            let capture = fields.first(where: { $0.key == "capture" })?.value
+        {
+            fail(
+                capture, "\(path).capture.max_body_bytes",
+                "must be above 0: routes[\(i)] reads the model from the request body (model_pointer)")
+        }
         return errors.count == errorsBefore ? proxy : nil
     }
 

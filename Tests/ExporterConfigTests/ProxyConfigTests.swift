@@ -80,7 +80,7 @@ struct ProxyConfigTests {
                   idle_timeout: 1d
                   request_id_header: x-correlation-id
                   error_statuses: ["5xx", 429, "4XX"]
-                  capture: {max_body_bytes: 0, sample_rate: 0.25}
+                  capture: {max_body_bytes: 4096, sample_rate: 0.25}
                   routes:
                     - path: /invocations
                       methods: [POST, PUT]
@@ -105,7 +105,7 @@ struct ProxyConfigTests {
         #expect(proxy.readTimeout == .seconds(90) && proxy.idleTimeout == .seconds(86_400))
         #expect(proxy.requestIDHeader == "x-correlation-id")
         #expect(proxy.errorStatuses == [.statusClass(5), .code(429), .statusClass(4)])
-        #expect(proxy.capture == ProxyConfiguration.CaptureLimits(maxBodyBytes: 0, sampleRate: 0.25))
+        #expect(proxy.capture == ProxyConfiguration.CaptureLimits(maxBodyBytes: 4096, sampleRate: 0.25))
         #expect(
             proxy.routes == [
                 ProxyConfiguration.Route(
@@ -353,6 +353,11 @@ struct ProxyConfigTests {
         for (route, error) in cases {
             #expect(errorsAfterUpstream("  routes:\n    - \(route)\n") == [error], "\(route)")
         }
+        // A body's model needs the request body captured.
+        #expect(
+            errorsAfterUpstream("  capture: {max_body_bytes: 0}\n  routes:\n    - {path: /x, model_pointer: /m}\n") == [
+                "10:12: proxy.capture.max_body_bytes: must be above 0: routes[0] reads the model from the request body (model_pointer)"
+            ])
         // A route that an earlier one always takes first is refused; one after a header route is a fallback.
         #expect(
             errorsAfterUpstream(
