@@ -5,8 +5,9 @@ import Ingestion
 public struct BodyModelName: Sendable, Equatable {
     private let pointer: JSONPointer
 
-    /// The most JSON values a body is read to: a model server request of more is not attributed by its body.
-    public static let maxValues = 4 << 20
+    /// The most JSON values a body is read to (its tape takes ~48 bytes a value: 48 MiB at most, as a capture
+    /// decoder's bound for some 10,000 rows of 20 features); a request body of more is not attributed by its body.
+    public static let maxValues = 1 << 20
 
     /// Parses `pointer`; the error says what is wrong (one with a `*` names no single value).
     public init(pointer: String) throws(CaptureConfigError) {
