@@ -43,13 +43,16 @@ extension Reader {
             default: proxy.routes = proxyRoutes(value, field, models: models) ?? proxy.routes
             }
         }
-        // A body's model is read from the captured request body.
-        if proxy.capture.maxBodyBytes == 0, let i = proxy.routes.firstIndex(where: { $0.modelPointer != nil }),
+        // A body's model or version is read from the captured request body.
+        if proxy.capture.maxBodyBytes == 0,
+            let i = proxy.routes.firstIndex(where: { $0.modelPointer != nil || $0.versionPointer != nil }),
             let capture = fields.first(where: { $0.key == "capture" })?.value
         {
+            let field =
+                proxy.routes[i].modelPointer != nil ? "the model (model_pointer)" : "the version (version_pointer)"
             fail(
                 capture, "\(path).capture.max_body_bytes",
-                "must be above 0: routes[\(i)] reads the model from the request body (model_pointer)")
+                "must be above 0: routes[\(i)] reads \(field) from the request body")
         }
         return errors.count == errorsBefore ? proxy : nil
     }

@@ -5,7 +5,8 @@ extension Reader {
     typealias ProxyRoute = ProxyConfiguration.Route
 
     static let proxyRouteFields = [
-        "path", "methods", "model", "model_header", "model_pointer", "version", "version_header", "protocol",
+        "path", "methods", "model", "model_header", "model_pointer", "version", "version_header", "version_pointer",
+        "protocol",
     ]
 
     /// 1 to ``ProxyConfiguration/maxRoutes`` routes; a route that an earlier one always shadows is refused.
@@ -85,7 +86,7 @@ extension Reader {
                 fail(
                     j, "\(path).model_pointer",
                     "the model is named already: give {model}, model, model_header or model_pointer")
-            } else if let problem = Self.modelPointerProblem(pointer) {
+            } else if let problem = Self.namePointerProblem(pointer, of: "model") {
                 fail(j, "\(path).model_pointer", problem)
             } else {
                 route.modelPointer = pointer
@@ -139,6 +140,21 @@ extension Reader {
                 route.versionHeader = header
             }
         }
+        if let j = value("version_pointer"), let pointer = string(j, "\(path).version_pointer") {
+            if placeholders.version || value("version") != nil || value("version_header") != nil {
+                fail(
+                    j, "\(path).version_pointer",
+                    "the version is named already: give {version}, version, version_header or version_pointer")
+            } else if route.protocol == .openAI {
+                fail(
+                    j, "\(path).version_pointer",
+                    "an openai route's versions are its adapters: leave version_pointer out")
+            } else if let problem = Self.namePointerProblem(pointer, of: "version") {
+                fail(j, "\(path).version_pointer", problem)
+            } else {
+                route.versionPointer = pointer
+            }
+        }
         return errors.count == errorsBefore ? route : nil
     }
 }
@@ -146,12 +162,12 @@ extension Reader {
 extension Reader {
     /// Why `pointer` is not an RFC 6901 pointer to one value (starting with `/`, `~` only as `~0` or `~1`, no `*`),
     /// or nil.
-    static func modelPointerProblem(_ pointer: String) -> String? {
+    static func namePointerProblem(_ pointer: String, of what: String) -> String? {
         guard pointer.hasPrefix("/") else {
             return "\"\(pointer)\" is not a JSON pointer to a value (RFC 6901: starting with /)"
         }
         if pointer.split(separator: "/", omittingEmptySubsequences: false).contains("*") {
-            return "\"\(pointer)\": a model pointer names one value (no *)"
+            return "\"\(pointer)\": a \(what) pointer names one value (no *)"
         }
         var chars = pointer.makeIterator()
         while let c = chars.next() {

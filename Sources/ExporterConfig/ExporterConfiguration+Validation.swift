@@ -94,7 +94,7 @@ enum ConfigurationNodes {
         for (key, value) in [
             ("model", r.model), ("model_header", r.modelHeader), ("model_pointer", r.modelPointer),
             ("version", r.version),
-            ("version_header", r.versionHeader),
+            ("version_header", r.versionHeader), ("version_pointer", r.versionPointer),
         ] {
             if let value { fields.append((Node(key), Node(value))) }
         }

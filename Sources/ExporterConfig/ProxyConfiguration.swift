@@ -153,7 +153,7 @@ extension ProxyConfiguration {
     ///
     /// The model comes from exactly one of `{model}` in the path, ``model``, ``modelHeader`` or ``modelPointer`` (an
     /// OpenAI route may name none: the body's `model`); the version from at most one of `{version}` in the path,
-    /// ``version`` or ``versionHeader`` (none: the request names no version).
+    /// ``version``, ``versionHeader`` or ``versionPointer`` (none: the request names no version).
     public struct Route: Sendable, Equatable {
         /// The path pattern.
         public var path: String
@@ -171,6 +171,9 @@ extension ProxyConfiguration {
         public var version: String?
         /// The request header that names the version.
         public var versionHeader: String?
+        /// An RFC 6901 pointer into the request's JSON body to the version's name (a string, or a number's text),
+        /// for a model server route.
+        public var versionPointer: String?
         /// What the requests are (`protocol`): ``RouteProtocol/modelServer`` (default) or ``RouteProtocol/openAI``,
         /// whose requests the LLM metrics measure and whose model, unless the route names it, is the request body's
         /// `model` (docs/llm.md).
@@ -188,7 +191,7 @@ extension ProxyConfiguration {
         public init(
             path: String, methods: [String] = ["POST"], model: String? = nil, modelHeader: String? = nil,
             modelPointer: String? = nil, version: String? = nil, versionHeader: String? = nil,
-            protocol: RouteProtocol = .modelServer
+            versionPointer: String? = nil, protocol: RouteProtocol = .modelServer
         ) {
             self.protocol = `protocol`
             self.path = path
@@ -198,6 +201,7 @@ extension ProxyConfiguration {
             self.modelPointer = modelPointer
             self.version = version
             self.versionHeader = versionHeader
+            self.versionPointer = versionPointer
         }
     }
 }

@@ -95,6 +95,7 @@ struct ProxyConfigTests {
                       version_header: X-V
                     - path: /predict
                       model_pointer: /meta/model~1name
+                      version_pointer: /meta/version
 
                 """
             ).proxy)
@@ -113,7 +114,8 @@ struct ProxyConfigTests {
                 ProxyConfiguration.Route(path: "/score", modelHeader: "X-Model", versionHeader: "X-Model-Version"),
                 ProxyConfiguration.Route(path: "/m/{model}/{version}"),
                 ProxyConfiguration.Route(path: "/fixed", model: "fraud", versionHeader: "X-V"),
-                ProxyConfiguration.Route(path: "/predict", modelPointer: "/meta/model~1name"),
+                ProxyConfiguration.Route(
+                    path: "/predict", modelPointer: "/meta/model~1name", versionPointer: "/meta/version"),
             ])
     }
 
@@ -325,6 +327,18 @@ struct ProxyConfigTests {
                 "11:69: proxy.routes[0].model_pointer: an openai route reads the body's model itself: leave model_pointer out"
             ),
             (
+                "{path: /x, model: credit, version_header: X-V, version_pointer: /v}",
+                "11:71: proxy.routes[0].version_pointer: the version is named already: give {version}, version, version_header or version_pointer"
+            ),
+            (
+                #"{path: "/x/{model}", version_pointer: "/rows/*/v"}"#,
+                #"11:45: proxy.routes[0].version_pointer: "/rows/*/v": a version pointer names one value (no *)"#
+            ),
+            (
+                "{path: /v1/completions, protocol: openai, version_pointer: /v}",
+                "11:66: proxy.routes[0].version_pointer: an openai route's versions are its adapters: leave version_pointer out"
+            ),
+            (
                 "{path: /x, version: v1}",
                 "11:7: proxy.routes[0]: a route must say which model a request is for: {model} in the path, model, model_header or model_pointer (or protocol: openai, for the body's model)"
             ),
@@ -347,7 +361,7 @@ struct ProxyConfigTests {
             ),
             (
                 #"{path: "/x/{model}", weight: 2}"#,
-                "11:28: proxy.routes[0].weight: unknown field (expected one of: path, methods, model, model_header, model_pointer, version, version_header, protocol)"
+                "11:28: proxy.routes[0].weight: unknown field (expected one of: path, methods, model, model_header, model_pointer, version, version_header, version_pointer, protocol)"
             ),
         ]
         for (route, error) in cases {
@@ -356,7 +370,7 @@ struct ProxyConfigTests {
         // A body's model needs the request body captured.
         #expect(
             errorsAfterUpstream("  capture: {max_body_bytes: 0}\n  routes:\n    - {path: /x, model_pointer: /m}\n") == [
-                "10:12: proxy.capture.max_body_bytes: must be above 0: routes[0] reads the model from the request body (model_pointer)"
+                "10:12: proxy.capture.max_body_bytes: must be above 0: routes[0] reads the model (model_pointer) from the request body"
             ])
         // A route that an earlier one always takes first is refused; one after a header route is a fallback.
         #expect(

@@ -204,6 +204,35 @@ struct ProxyRecorderTests {
         #expect(m[#"mlops_model_latency_seconds_count{model="credit",version="__other__"}"#] == 2)
     }
 
+    @Test("a version_pointer route takes each exchange's version from its request body, decoded or not")
+    func versionFromTheBody() async throws {
+        let exporter = try proxied(
+            sampleRate: 0.5,
+            moreRoutes: [
+                ProxyConfiguration.Route(path: "/score/{model}", versionPointer: "/meta/version"),
+                ProxyConfiguration.Route(path: "/any", modelPointer: "/meta/model", versionPointer: "/meta/version"),
+            ])
+        let recorder = exporter.proxy!.recorder
+        func body(_ meta: String) -> [UInt8] {
+            Array(
+                #"{"meta": {\#(meta)}, "inputs":[{"name":"in","shape":[2,2],"datatype":"FP64","data":[1,2,3,4]}]}"#
+                    .utf8)
+        }
+        // Sampled at 0.5: of each pair of credit's exchanges one is decoded; every one has its version.
+        for _ in 0..<2 { exchange(recorder, path: "/score/credit", body: body(#""version": "v2""#)) }
+        exchange(recorder, path: "/score/credit", body: body(#""version": 1"#))  // not a version of credit
+        exchange(recorder, path: "/score/credit", body: body(""))  // none: the response's, else default
+        exchange(recorder, path: "/any", body: body(#""model": "plain", "version": "v1""#))
+        exchange(recorder, path: "/any", body: body(#""version": "v1""#))  // no model: unrouted
+        let m = await scrape(exporter)
+        #expect(m[#"mlops_proxy_requests_total{model="credit"}"#] == 4)
+        #expect(m[#"mlops_proxy_captured_total{model="credit"}"#] == 2)
+        #expect(m[#"mlops_model_latency_seconds_count{model="credit",version="v2"}"#] == 2)
+        #expect(m[#"mlops_model_latency_seconds_count{model="credit",version="__other__"}"#] == 2)
+        #expect(m[#"mlops_model_latency_seconds_count{model="plain",version="v1"}"#] == 1)
+        #expect(m[#"mlops_proxy_requests_total{model="__unrouted__"}"#] == 1)
+    }
+
     @Test("a custom mapping reads request headers through the proxy, whatever their case")
     func customHeaders() async throws {
         var model = ModelConfiguration(

@@ -189,8 +189,10 @@ def test_exchanges_through_the_proxy_equal_direct_ones_and_are_counted_per_model
             count(s, PROXY_UPSTREAM_ERRORS, 0, model=model, reason=reason)
 
 
-def test_a_model_pointer_route_attributes_each_request_to_the_model_its_body_names(start_proxy, upstream):
-    e = start_proxy(MODELS, upstream.base, routes=[("/v2/models/shared/infer", {"model_pointer": "/parameters/model"})])
+def test_pointer_routes_take_the_model_and_the_version_from_the_request_body(start_proxy, upstream):
+    e = start_proxy(MODELS, upstream.base, routes=[
+        ("/v2/models/shared/infer", {"model_pointer": "/parameters/model"}),
+        ("/v2/models/{model}/infer", {"version_pointer": "/parameters/version"})])
     rng = np.random.default_rng(5)
     sent = {"credit": [], "credit-load": []}
 
@@ -206,11 +208,25 @@ def test_a_model_pointer_route_attributes_each_request_to_the_model_its_body_nam
         call(model, batch)
         sent[model].append(batch)
     call("ghost", rng.normal(size=(1, 4)))  # no such model: unrouted
+    # The version from the body comes before the response's model_version (v7).
+    versioned = []
+    for i in range(3):
+        batch = rng.normal(size=(2, 4))
+        document = json.loads(v2_body(batch))
+        document["parameters"] = {"version": "v1"}
+        status, _, answer = e.proxy.call("POST", "/v2/models/credit/infer", json.dumps(document).encode(), JSON)
+        assert status == 200, answer
+        versioned.append(batch)
     _, s = scrape(e)
+    count(s, MODEL_LATENCY_COUNT, 3, model="credit", version="v1")
+    predicted = predict(np.vstack(versioned))
+    for cls in (0, 1):
+        count(s, PREDICTED_CLASS, int((predicted == cls).sum()), model="credit", version="v1", **{"class": str(cls)})
     count(s, PROXY_REQUESTS, 1, model=UNROUTED)
     for model, batches in sent.items():
-        count(s, PROXY_REQUESTS, len(batches), model=model)
-        count(s, PROXY_CAPTURED, len(batches), model=model)
+        more = len(versioned) if model == "credit" else 0
+        count(s, PROXY_REQUESTS, len(batches) + more, model=model)
+        count(s, PROXY_CAPTURED, len(batches) + more, model=model)
         count(s, MODEL_LATENCY_COUNT, len(batches), model=model, version="v7")  # the upstream's model_version
         predicted = predict(np.vstack(batches))
         for cls in (0, 1):

@@ -26,20 +26,23 @@ final class ProxyRecorder: ReverseProxyObserver {
         let capture: Bool
         /// A `model_pointer` route's: the model is the request body's, found when the exchange ends (``entry`` is
         /// nil until then).
-        let bodyModel: BodyModelName?
-        /// Whether ``bodyModel`` is set (tested per exchange without copying it out).
+        let bodyModel: BodyName?
+        /// A `version_pointer` route's: the version is the request body's, found when the exchange ends.
+        let bodyVersion: BodyName?
+        /// Whether either is set (tested per exchange without copying them out).
         let byBody: Bool
 
         init(
             entry: ProxyRouting.Entry?, counters: ProxyModelCounters, version: String?, capture: Bool,
-            bodyModel: BodyModelName? = nil
+            bodyModel: BodyName? = nil, bodyVersion: BodyName? = nil
         ) {
             self.entry = entry
             self.counters = counters
             self.version = version
             self.capture = capture
             self.bodyModel = bodyModel
-            byBody = bodyModel != nil
+            self.bodyVersion = bodyVersion
+            byBody = bodyModel != nil || bodyVersion != nil
         }
     }
 
@@ -100,7 +103,8 @@ final class ProxyRecorder: ReverseProxyObserver {
             return ProxyTap(
                 captureLimit: routing.settings.capture.maxBodyBytes,
                 context: Context(
-                    entry: nil, counters: routing.unrouted, version: named, capture: false, bodyModel: finder))
+                    entry: nil, counters: routing.unrouted, version: named, capture: false, bodyModel: finder,
+                    bodyVersion: routing.bodyVersions[route]))
         }
         switch attribution {
         case .body? where routing.llmNames.isEmpty && routing.llmCatchAll == nil, nil:
@@ -114,6 +118,15 @@ final class ProxyRecorder: ReverseProxyObserver {
             found.counters.requests.add(0)
             if route < routing.openAIRoutes.count && routing.openAIRoutes[route] {
                 return ProxyTap(watcher: LLMWatcher(routing: routing, entry: found, version: named, path: request.path))
+            }
+            if let finder = routing.bodyVersions[route] {
+                // A `version_pointer` route: the request body is copied whether or not it is decoded.
+                let limits = routing.settings.capture
+                let capture = found.decoder != nil && found.counters.sampled(rate: limits.sampleRate)
+                return ProxyTap(
+                    captureLimit: limits.maxBodyBytes,
+                    context: Context(
+                        entry: found, counters: found.counters, version: nil, capture: capture, bodyVersion: finder))
             }
             entry = found
             version = named
@@ -135,42 +148,58 @@ final class ProxyRecorder: ReverseProxyObserver {
             return
         }
         guard let context = exchange.tap.context as? Context else { return }
-        if context.byBody { return attributeByBody(&exchange, finder: context.bodyModel!, version: context.version) }
+        if context.byBody { return attributeByBody(&exchange, context) }
         record(&exchange, context: context, onWorker: false)
     }
 
-    /// A `model_pointer` route's exchange: its model is the one its request body names (read on a worker when the body
-    /// is over ``inlineLimit``); one that names no configured model (or is not JSON, or was over
-    /// `capture.max_body_bytes`) counts as unrouted.
-    private func attributeByBody(_ exchange: inout ProxyExchangeRecord, finder: BodyModelName, version: String?) {
+    /// A `model_pointer` or `version_pointer` route's exchange: its model (unless the route named it) and its version
+    /// are those its request body names (read on a worker when the body is over ``inlineLimit``). A body that names
+    /// no configured model (or is not JSON, or was over `capture.max_body_bytes`) counts as unrouted; one that names
+    /// no version leaves it to the response, as for a route without one.
+    private func attributeByBody(_ exchange: inout ProxyExchangeRecord, _ started: Context) {
         let routing = currentRouting()
-        guard let body = exchange.requestBody, !exchange.requestBodyOverLimit else {
-            return record(&exchange, context: routing.unroutedContext, onWorker: false, counted: false)
-        }
         let rate = routing.settings.capture.sampleRate
-        @Sendable func context(_ name: String?) -> Context {
-            guard let entry = name.flatMap(routing.entry(named:)) else { return routing.unroutedContext }
+        let (modelFinder, versionFinder) = (started.bodyModel, started.bodyVersion)
+        @Sendable func context(_ body: UnsafeRawBufferPointer?) -> Context {
+            let version = body.flatMap { body in versionFinder?.name(in: body) } ?? started.version
+            if let entry = started.entry {
+                return Context(entry: entry, counters: entry.counters, version: version, capture: started.capture)
+            }
+            guard let name = body.flatMap({ body in modelFinder?.name(in: body) }),
+                let entry = routing.entry(named: name)
+            else { return routing.unroutedContext }
             let capture = entry.decoder != nil && entry.counters.sampled(rate: rate)
             return Context(entry: entry, counters: entry.counters, version: version, capture: capture)
         }
-        guard body.count > Self.inlineLimit else {
-            let found = body.withUnsafeBytes { finder.name(in: $0) }
-            return record(&exchange, context: context(found), onWorker: false, counted: false)
+        // A request counted when it started (its route named the model) is not counted again.
+        let counted = started.entry != nil
+        guard let body = exchange.requestBody, !exchange.requestBodyOverLimit else {
+            return record(&exchange, context: context(nil), onWorker: false, counted: counted)
         }
+        guard body.count > Self.inlineLimit else {
+            let found = body.withUnsafeBytes { context($0) }
+            return record(&exchange, context: found, onWorker: false, counted: counted)
+        }
+        // No worker free: the body is not read. A route that named the model still records the request (its
+        // latency and status) under the version it named; otherwise it counts as unrouted.
+        let unread: Context =
+            started.entry.map { Context(entry: $0, counters: $0.counters, version: started.version, capture: false) }
+            ?? routing.unroutedContext
         let copy = exchange
         let submission = workers.submit(
             run: { [self] in
                 var exchange = copy
-                let found = body.withUnsafeBytes { finder.name(in: $0) }
-                record(&exchange, context: context(found), onWorker: true, counted: false)
+                let found = body.withUnsafeBytes { context($0) }
+                record(&exchange, context: found, onWorker: true, counted: counted)
             },
-            expired: {
-                routing.unrouted.requests.add(0)
-                routing.unrouted.captureFailures.add(ProxyModelCounters.overloaded)
+            expired: { [self] in
+                var exchange = copy
+                unread.counters.captureFailures.add(ProxyModelCounters.overloaded)
+                record(&exchange, context: unread, onWorker: true, counted: counted)
             })
         if submission != .accepted {
-            routing.unrouted.requests.add(0)
-            routing.unrouted.captureFailures.add(ProxyModelCounters.overloaded)
+            unread.counters.captureFailures.add(ProxyModelCounters.overloaded)
+            record(&exchange, context: unread, onWorker: false, counted: counted)
         }
     }
 

@@ -74,8 +74,10 @@ final class ProxyRouting: Sendable {
     let contexts: [(plain: ProxyRecorder.Context, capturing: ProxyRecorder.Context)?]
     /// Per route: whether it is an OpenAI route (its requests are measured by the LLM metrics).
     let openAIRoutes: [Bool]
-    /// Per route: where a model server route's `model_pointer` finds the model in the request body.
-    let bodyModels: [BodyModelName?]
+    /// Per route: where a model server route's `model_pointer` and `version_pointer` find the model and the version
+    /// in the request body.
+    let bodyModels: [BodyName?]
+    let bodyVersions: [BodyName?]
     /// The entries by model name, for a model named by a request body.
     private let entriesByName: [String: Entry]
     /// Every served name and adapter of the models with an `llm` section.
@@ -137,7 +139,8 @@ final class ProxyRouting: Sendable {
         llmCatchAll = catchAll
         openAIRoutes = settings.routes.map { $0.protocol == .openAI }
         // Checked when the configuration was loaded: a pointer that does not parse never gets here.
-        bodyModels = settings.routes.map { route in route.modelPointer.flatMap { try? BodyModelName(pointer: $0) } }
+        bodyModels = settings.routes.map { route in route.modelPointer.flatMap { try? BodyName(pointer: $0) } }
+        bodyVersions = settings.routes.map { route in route.versionPointer.flatMap { try? BodyName(pointer: $0) } }
         entriesByName = Dictionary(
             entries.compactMap { $0.map { ($0.model.context.name, $0) } }, uniquingKeysWith: { first, _ in first })
         do {

@@ -2,10 +2,10 @@ import Testing
 
 @testable import Capture
 
-@Suite("A route's model_pointer: the model a request body names")
-struct BodyModelNameTests {
+@Suite("A route's model_pointer and version_pointer: a name in the request body")
+struct BodyNameTests {
     private func name(_ pointer: String, _ body: String) throws -> String? {
-        let finder = try BodyModelName(pointer: pointer)
+        let finder = try BodyName(pointer: pointer)
         return Array(body.utf8).withUnsafeBytes { finder.name(in: $0) }
     }
 
@@ -23,9 +23,9 @@ struct BodyModelNameTests {
 
     @Test("a pointer names one value; a body of more than maxValues values is not read")
     func bounds() throws {
-        #expect(throws: CaptureConfigError.self) { try BodyModelName(pointer: "/rows/*/model") }
-        #expect(throws: CaptureConfigError.self) { try BodyModelName(pointer: "model") }
-        let values = Array(repeating: "0", count: BodyModelName.maxValues).joined(separator: ",")
+        #expect(throws: CaptureConfigError.self) { try BodyName(pointer: "/rows/*/model") }
+        #expect(throws: CaptureConfigError.self) { try BodyName(pointer: "model") }
+        let values = Array(repeating: "0", count: BodyName.maxValues).joined(separator: ",")
         #expect(try name("/model", #"{"model": "credit", "rows": [\#(values)]}"#) == nil)
         #expect(try name("/model", #"{"model": "credit", "rows": [0]}"#) == "credit")
     }

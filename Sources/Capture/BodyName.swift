@@ -1,8 +1,8 @@
 import Ingestion
 
-/// Where a proxy route finds the model a request is for in its JSON body (a route's `model_pointer`): an RFC 6901
-/// pointer to one value, a string (its text) or a number (its text as written).
-public struct BodyModelName: Sendable, Equatable {
+/// Where a proxy route finds a name in a request's JSON body (the model's, a route's `model_pointer`; the version's,
+/// its `version_pointer`): an RFC 6901 pointer to one value, a string (its text) or a number (its text as written).
+public struct BodyName: Sendable, Equatable {
     private let pointer: JSONPointer
 
     /// The most JSON values a body is read to (its tape takes ~48 bytes a value: 48 MiB at most, as a capture
