@@ -81,16 +81,9 @@ extension Reader {
                 route.modelHeader = header
             }
         }
-        if let j = value("model_pointer"), let pointer = string(j, "\(path).model_pointer") {
-            if placeholders.model || value("model") != nil || value("model_header") != nil {
-                fail(
-                    j, "\(path).model_pointer",
-                    "the model is named already: give {model}, model, model_header or model_pointer")
-            } else if let problem = Self.namePointerProblem(pointer, of: "model") {
-                fail(j, "\(path).model_pointer", problem)
-            } else {
-                route.modelPointer = pointer
-            }
+        if let j = value("model_pointer") {
+            let named = placeholders.model || value("model") != nil || value("model_header") != nil
+            route.modelPointer = namePointer(j, "\(path).model_pointer", of: "model", namedAlready: named)
         }
         if let p = value("protocol"), let name = string(p, "\(path).protocol") {
             if let kind = ProxyRoute.RouteProtocol(rawValue: name) {
@@ -140,19 +133,14 @@ extension Reader {
                 route.versionHeader = header
             }
         }
-        if let j = value("version_pointer"), let pointer = string(j, "\(path).version_pointer") {
-            if placeholders.version || value("version") != nil || value("version_header") != nil {
-                fail(
-                    j, "\(path).version_pointer",
-                    "the version is named already: give {version}, version, version_header or version_pointer")
-            } else if route.protocol == .openAI {
+        if let j = value("version_pointer") {
+            if route.protocol == .openAI {
                 fail(
                     j, "\(path).version_pointer",
                     "an openai route's versions are its adapters: leave version_pointer out")
-            } else if let problem = Self.namePointerProblem(pointer, of: "version") {
-                fail(j, "\(path).version_pointer", problem)
             } else {
-                route.versionPointer = pointer
+                let named = placeholders.version || value("version") != nil || value("version_header") != nil
+                route.versionPointer = namePointer(j, "\(path).version_pointer", of: "version", namedAlready: named)
             }
         }
         return errors.count == errorsBefore ? route : nil
@@ -160,6 +148,22 @@ extension Reader {
 }
 
 extension Reader {
+    /// A route's `model_pointer` or `version_pointer` (`what`: `model` or `version`), or nil after a located error:
+    /// the route names it otherwise already (`namedAlready`), or the text is not a pointer to one value.
+    mutating func namePointer(_ node: Node, _ field: String, of what: String, namedAlready: Bool) -> String? {
+        guard let pointer = string(node, field) else { return nil }
+        if namedAlready {
+            fail(
+                node, field,
+                "the \(what) is named already: give {\(what)}, \(what), \(what)_header or \(what)_pointer")
+        } else if let problem = Self.namePointerProblem(pointer, of: what) {
+            fail(node, field, problem)
+        } else {
+            return pointer
+        }
+        return nil
+    }
+
     /// Why `pointer` is not an RFC 6901 pointer to one value (starting with `/`, `~` only as `~0` or `~1`, no `*`),
     /// or nil.
     static func namePointerProblem(_ pointer: String, of what: String) -> String? {
