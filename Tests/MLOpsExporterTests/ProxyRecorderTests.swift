@@ -1,3 +1,4 @@
+import Capture
 import Compression
 import ExporterConfig
 import HTTPServer
@@ -231,6 +232,23 @@ struct ProxyRecorderTests {
         #expect(m[#"mlops_model_latency_seconds_count{model="credit",version="__other__"}"#] == 2)
         #expect(m[#"mlops_model_latency_seconds_count{model="plain",version="v1"}"#] == 1)
         #expect(m[#"mlops_proxy_requests_total{model="__unrouted__"}"#] == 1)
+    }
+
+    @Test("every body pointer the configuration accepts is one the proxy reads (the loader checks it apart, to locate)")
+    func configurationAndProxyAgreeOnPointers() throws {
+        for pointer in ["/a", "/a~0b", "/a~1b", "/", "//", "/a/0", "/a*", "/a~2", "/a~", "a", "", "/*", "/a/*/b"] {
+            let yaml = """
+                models: [{name: m, task: regression, versions: [v1]}]
+                proxy:
+                  upstream: http://127.0.0.1:8080
+                  routes: [{path: /x, model_pointer: "\(pointer)", version_pointer: "\(pointer)"}]
+                """
+            let accepted = (try? ConfigLoader.parse(yaml, file: "test.yaml")) != nil
+            let readable = (try? BodyName(pointer: pointer)) != nil
+            // The loader is as strict or stricter ("" is the whole body to a pointer, not a name).
+            #expect(!accepted || readable, "\(pointer)")
+            if ["/a", "/a~0b", "/a~1b", "/", "//", "/a/0", "/a*"].contains(pointer) { #expect(accepted, "\(pointer)") }
+        }
     }
 
     @Test("a custom mapping reads request headers through the proxy, whatever their case")
