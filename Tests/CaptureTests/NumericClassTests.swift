@@ -7,12 +7,15 @@ import Testing
 /// ``ValueReader/numericClasses`` table gives, by a scan for few classes and by the table for many.
 @Suite("Numeric classes")
 struct NumericClassTests {
-    @Test(
-        "the scan finds what the table finds",
-        arguments: [
-            ["0", "1"], ["no", "yes"], ["1", "0"], ["-0", "0", "1.0", "1", "2.5", "1e0", "x"],
-            (0..<16).map(String.init), (0..<17).map(String.init), (0..<40).map { "\($0).5" } + ["0.50", "z"],
-        ])
+    /// Class lists: two classes, names, a reversed pair, spellings of the same numbers, 16 and 17 integer classes
+    /// (around the scan's limit), and forty classes spelled "0.5" ... "39.5" with "0.50" and a name.
+    static let classLists: [[String]] = [
+        ["0", "1"], ["no", "yes"], ["1", "0"], ["-0", "0", "1.0", "1", "2.5", "1e0", "x"],
+        (0..<16).map(String.init), (0..<17).map(String.init),
+        (0..<40).map { "\($0).5" } + ["0.50", "z"],
+    ]
+
+    @Test("the scan finds what the table finds", arguments: classLists)
     func sameAsTable(_ classes: [String]) throws {
         let reader = ValueReader(
             schema: try Schema(task: .classification, classes: classes, features: [FeatureSpec("x", .numeric)]))

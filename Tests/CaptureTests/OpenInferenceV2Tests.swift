@@ -55,8 +55,10 @@ struct OpenInferenceV2Tests {
             #expect(count == rows)
             #expect(seen.map(\.row) == Array(0..<rows) && seen.allSatisfy { $0.count == rows })
             #expect(events == (try decode(decoder, request, response)))
-            #expect(events.map(\.features) == (0..<rows).map { [.number(Double($0)), .number(Double($0 + 10))] })
-            #expect(events.map(\.prediction) == (0..<rows).map { .number(Double($0) + 0.5) })
+            let features: [[FeatureValue]] = (0..<rows).map { [.number(Double($0)), .number(Double($0 + 10))] }
+            let outputs: [Outcome] = (0..<rows).map { .number(Double($0) + 0.5) }
+            #expect(events.map(\.features) == features)
+            #expect(events.map(\.prediction) == outputs)
         }
     }
 

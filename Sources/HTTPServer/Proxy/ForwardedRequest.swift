@@ -122,11 +122,12 @@ enum ForwardedRequest {
         let fields =
             received.map { ForwardedFields.capacity(sectionBytes: $0.count, lines: request.headers.count) }
             ?? request.headers.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 }
-        let capacity =
-            request.method.utf8.count + basePath.utf8.count + request.path.utf8.count
-            + (request.query?.utf8.count ?? 0) + 3 * fields + 2 * hostFallback.utf8.count
-            + request.remoteAddress.utf8.count + forwardedProto.utf8.count + requestIDHeader.utf8.count
-            + requestID.utf8.count + 192 + bodyRoom
+        // Summed in parts: one expression of all the terms took the type checker seconds.
+        let target: Int = request.method.utf8.count + basePath.utf8.count + request.path.utf8.count
+        let added: Int = forwardedProto.utf8.count + requestIDHeader.utf8.count + requestID.utf8.count
+        let capacity: Int =
+            target + (request.query?.utf8.count ?? 0) + 3 * fields + 2 * hostFallback.utf8.count
+            + request.remoteAddress.utf8.count + added + 192 + bodyRoom
         var whole = true
         let head = ByteWriter.array(capacity: capacity) { head in
             head.write(request.method)
