@@ -7,6 +7,7 @@ far from a bound. Also: usage present and absent (estimated), 429 and 500, an up
 cancels (the upstream sees its connection closed), SSE comments, split and coalesced events, malformed and error
 events, events passed through byte for byte and unbuffered (arrival times against the upstream's write times),
 goodput objectives, served names, LoRA adapters and the catch-all model."""
+import gzip
 import hashlib
 import http.client
 import json
@@ -214,6 +215,59 @@ def test_not_streamed_chat_completions_and_embeddings(llm_proxy, openai_upstream
     assert value(s, TOKENS, type="cached", source="usage", **CHAT) == 16
     assert total(s, TOKENS, source="estimated") == 0
     assert value(s, FINISH, reason="stop", **CHAT) == 2 and value(s, FINISH, reason="length", **CHAT) == 1
+
+
+def test_compressed_responses_and_requests_are_read(llm_proxy, openai_upstream):
+    """Bodies under a content coding (a gzip middleware in front of the server; httpx, under the SDK, accepts gzip):
+    a gzip and a zlib (`deflate`) whole response give their usage, a gzip and a deflate stream (flushed per event)
+    their time to first token, gaps and usage, a gzip request body its model; what the client gets is untouched (the
+    SDK reads it). A coding the proxy cannot undo (br), a damaged gzip body and a whole response over the limit
+    (compressed or not) are counted (mlops_proxy_capture_failures_total, `unsupported_encoding`,
+    `invalid_encoding`, `too_large`), the exchange still counted ok."""
+    from proxy_support import PROXY_CAPTURE_FAILURES
+    client = sdk_client(llm_proxy.proxy_port)
+    for coding, tokens, prompt in (("gzip", 9, 20), ("deflate", 4, 6)):
+        r = client.chat.completions.create(model=SERVED, messages=MESSAGES, extra_headers=script(
+            id=f"coded-whole-{coding}", tokens=tokens, prompt_tokens=prompt, coding=coding))
+        assert r.usage.completion_tokens == tokens and r.choices[0].message.content.startswith("tok0")
+    streams = [dict(id="coded-stream-gzip", ttft=0.15, gap=0.06, tokens=5, prompt_tokens=3, coding="gzip"),
+               dict(id="coded-stream-deflate", ttft=0.1, gap=0.05, tokens=3, prompt_tokens=2, coding="deflate")]
+    for fields in streams:
+        assert stream_chat(client, **fields) == "".join(f"tok{i} " for i in range(fields["tokens"]))
+    # A gzip request body: the model is read from it (the default routes name no model).
+    document = {"model": SERVED, "messages": MESSAGES}
+    x = RawExchange(llm_proxy.proxy_port, "/v1/chat/completions", gzip.compress(json.dumps(document).encode()),
+                    headers={"Content-Encoding": "gzip", **script(id="coded-request", tokens=2, prompt_tokens=1)})
+    assert x.status == 200 and json.loads(x.body)["usage"]["completion_tokens"] == 2
+    s = wait_requests(llm_proxy, 5, **CHAT)
+    assert value(s, REQUESTS, endpoint="chat_completions", outcome="ok", **CHAT) == 5
+    assert value(s, TOKENS, type="completion", source="usage", **CHAT) == 9 + 4 + 5 + 3 + 2
+    assert value(s, TOKENS, type="prompt", source="usage", **CHAT) == 20 + 6 + 3 + 2 + 1
+    assert total(s, TOKENS, source="estimated") == 0
+    expected = [Expected(openai_upstream.record(f["id"])) for f in streams]
+    count, sum_, _ = histogram(s, TTFT, **CHAT)
+    assert count == 2
+    assert_close(sum_, sum(e.ttft for e in expected), 2 * TOL, "TTFT sum")
+    count, sum_, _ = histogram(s, ITL, **CHAT)
+    assert count == 4 + 2
+    assert_close(sum_, sum(e.itl_sum for e in expected), 2 * 2 * TOL, "ITL sum")
+    assert total(s, PROXY_CAPTURE_FAILURES) == 0 and total(s, MALFORMED) == 0
+    # What cannot be read is counted; the exchange is still an ok request.
+    for coding in ("br", "corrupt"):
+        x = RawExchange(llm_proxy.proxy_port, "/v1/chat/completions", json.dumps(document).encode(),
+                        headers=script(id=f"coded-{coding}", tokens=2, coding=coding))
+        assert x.status == 200
+    # So is a whole response longer than capture.max_body_bytes (1 MiB), inflated or not: its usage is unknown.
+    for coding in ("gzip", None):
+        r = client.chat.completions.create(model=SERVED, messages=MESSAGES, extra_headers=script(
+            id=f"coded-long-{coding}", tokens=200_000, coding=coding))
+        assert r.usage.completion_tokens == 200_000
+    s = wait_requests(llm_proxy, 9, **CHAT)
+    assert value(s, REQUESTS, endpoint="chat_completions", outcome="ok", **CHAT) == 9
+    assert value(s, PROXY_CAPTURE_FAILURES, model="chat", reason="unsupported_encoding") == 1
+    assert value(s, PROXY_CAPTURE_FAILURES, model="chat", reason="invalid_encoding") == 1
+    assert value(s, PROXY_CAPTURE_FAILURES, model="chat", reason="too_large") == 2
+    assert value(s, TOKENS, type="completion", source="usage", **CHAT) == 9 + 4 + 5 + 3 + 2
 
 
 def test_responses_api_streamed_and_not(llm_proxy, openai_upstream):

@@ -1,10 +1,18 @@
 import Capture
+import Compression
 import HTTPServer
 import ModelMonitoring
 
 /// One request on an OpenAI route, watched as it passes (issue 17, docs/llm.md): an ``LLMExchangeMeter`` fed the
 /// bytes, the model and version resolved when the request body is complete (from the route, or the body's `model`),
 /// time to first token and the gaps between tokens recorded as they arrive, the rest when the exchange ends.
+///
+/// A body sent with `Content-Encoding: gzip`, `x-gzip` or `deflate` is inflated as it passes, for the meter only
+/// (the client and the upstream get the bytes as they were sent): to at most ``inflationFactor`` times
+/// `capture.max_body_bytes` (beyond: `too_large`), a stream that does not inflate is `invalid_encoding`, any other
+/// coding `unsupported_encoding` (`mlops_proxy_capture_failures_total`; the exchange still counts for everything
+/// else). A non-streamed response longer than `capture.max_body_bytes` (inflated) is `too_large`: its usage is
+/// unknown.
 ///
 /// Confined to the exchange's event loop (``ProxyExchangeWatcher``'s contract): `@unchecked Sendable` only so that
 /// the tap that carries it may cross the observer protocol.
@@ -21,22 +29,82 @@ final class LLMWatcher: ProxyExchangeWatcher, @unchecked Sendable {
     private var inFlight = false
     /// The model was resolved (attributed, or found unrouted) when the request ended.
     private var resolved = false
+    /// The request body's content coding, undone as it passes (nil: none, or the body is not read).
+    private var requestInflater: InflateStream?
+    /// The response body's, likewise.
+    private var responseInflater: InflateStream?
+    /// The request body is not read (its coding cannot be undone, or undoing it failed).
+    private var requestUnread = false
+    /// The response body is not read (likewise, or it is over the limit).
+    private var responseUnread = false
+    /// Why a body went unread (capture-failure reasons, ``ProxyModelCounters`` indices), counted at the end.
+    private var failures: Set<Int> = []
 
-    init(routing: ProxyRouting, entry: ProxyRouting.Entry?, version: String?, path: String) {
+    /// A compressed body is inflated to at most this many times `capture.max_body_bytes`: room for an event
+    /// stream much longer than what a non-streamed response may be (64 MiB at the default 1 MiB), and a bound on
+    /// the CPU a decompression bomb costs.
+    static let inflationFactor = 64
+
+    init(
+        routing: ProxyRouting, entry: ProxyRouting.Entry?, version: String?, path: String,
+        requestCoding: CapturedBodyCoding = .identity
+    ) {
         self.routing = routing
         self.entry = entry
         self.version = version
         modelFromBody = entry == nil
         meter = LLMExchangeMeter(
             endpoint: LLMExchangeMeter.Endpoint(path: path), maxResponseBytes: routing.settings.capture.maxBodyBytes)
+        requestInflater = startInflating(requestCoding, unread: &requestUnread)
+    }
+
+    /// An inflater for a body in `coding` (nil for identity); `unread` set when the body cannot be read.
+    private func startInflating(_ coding: CapturedBodyCoding, unread: inout Bool) -> InflateStream? {
+        switch coding {
+        case .identity:
+            return nil
+        case .unsupported:
+            unread = true
+            failures.insert(ProxyModelCounters.unsupportedEncoding)
+            return nil
+        case .inflate:
+            let limit = routing.settings.capture.maxBodyBytes.multipliedReportingOverflow(by: Self.inflationFactor)
+            guard let inflater = try? InflateStream(maxOutput: limit.overflow ? Int.max : limit.partialValue) else {
+                unread = true
+                failures.insert(ProxyModelCounters.invalidEncoding)
+                return nil
+            }
+            return inflater
+        }
+    }
+
+    /// A body stops being read because undoing its coding failed.
+    private func inflationFailed(_ error: GzipError, unread: inout Bool) {
+        unread = true
+        if case .outputLimitExceeded = error {
+            failures.insert(ProxyModelCounters.tooLarge)
+        } else {
+            failures.insert(ProxyModelCounters.invalidEncoding)
+        }
     }
 
     /// The version recorded: an adapter's or the route's, else the model's only one, else `default`.
     var recordedVersion: String { version ?? entry?.impliedVersion ?? "default" }
 
-    func requestBody(_ bytes: UnsafeRawBufferPointer) { meter.requestBody(bytes) }
+    func requestBody(_ bytes: UnsafeRawBufferPointer) {
+        guard !requestUnread else { return }
+        guard let inflater = requestInflater else { return meter.requestBody(bytes) }
+        do throws(GzipError) {
+            try inflater.feed(bytes) { meter.requestBody($0) }
+        } catch {
+            inflationFailed(error, unread: &requestUnread)
+        }
+    }
 
     func requestEnded(elapsed: Double) {
+        if let inflater = requestInflater, !requestUnread, inflater.fed > 0, !inflater.atEnd {
+            inflationFailed(.truncatedInput, unread: &requestUnread)
+        }
         meter.requestEnded(elapsed: elapsed)
         resolve()
     }
@@ -63,7 +131,7 @@ final class LLMWatcher: ProxyExchangeWatcher, @unchecked Sendable {
     /// With `inject_include_usage`, a chat or completions request is held (up to `capture.max_body_bytes`) so that a
     /// streamed one that does not ask for usage can be made to.
     var requestBodyHoldLimit: Int {
-        guard routing.settings.injectIncludeUsage,
+        guard routing.settings.injectIncludeUsage, requestInflater == nil, !requestUnread,
             meter.endpoint == .chatCompletions || meter.endpoint == .completions
         else { return 0 }
         return routing.settings.capture.maxBodyBytes
@@ -73,11 +141,27 @@ final class LLMWatcher: ProxyExchangeWatcher, @unchecked Sendable {
 
     func responseHead(status: Int, headers: HTTPHeaders, elapsed: Double) {
         meter.responseHead(status: status, contentType: headers["Content-Type"])
+        // Only a successful response's body is read (and so only its coding matters); only a recorded one.
+        if collector != nil, (200..<300).contains(status) {
+            responseInflater = startInflating(CapturedBodyCoding(headers), unread: &responseUnread)
+        }
     }
 
     func responseBody(_ bytes: UnsafeRawBufferPointer, elapsed: Double) {
         // A request that no `llm` collector records (unrouted, or a model without the section) is not parsed.
-        guard let collector else { return }
+        guard let collector, !responseUnread else { return }
+        guard let inflater = responseInflater else { return meterResponse(bytes, elapsed: elapsed, collector) }
+        do throws(GzipError) {
+            try inflater.feed(bytes) { meterResponse($0, elapsed: elapsed, collector) }
+        } catch {
+            inflationFailed(error, unread: &responseUnread)
+        }
+        // A non-streamed response past the limit: the rest is not worth inflating.
+        if meter.responseOverLimit { responseUnread = true }
+    }
+
+    /// A piece of the response body as sent (or inflated): its tokens recorded as they arrive.
+    private func meterResponse(_ bytes: UnsafeRawBufferPointer, elapsed: Double, _ collector: LLMCollector) {
         let arrival = meter.responseBody(bytes, elapsed: elapsed)
         if let ttft = arrival.timeToFirstToken { collector.firstToken(version: versionIndex, seconds: ttft) }
         if arrival.gap != nil || arrival.zeroGaps > 0 {
@@ -88,10 +172,18 @@ final class LLMWatcher: ProxyExchangeWatcher, @unchecked Sendable {
     /// The exchange ended: records it in the model's `llm` collector and `service` series, and the proxy's counters.
     func ended(_ exchange: ProxyExchangeRecord) {
         if !resolved && !modelFromBody { resolve() }  // (a request that never completed: still counted)
-        meter.finish()
-        let counters = entry?.counters ?? routing.unrouted
-        if let failure = exchange.failure { counters.upstreamError(failure) }
         let cancelled = Self.cancelled(exchange, meter)
+        if let inflater = responseInflater, !responseUnread, inflater.fed > 0, !inflater.atEnd,
+            exchange.failure == nil, !cancelled
+        {
+            // The whole response came and did not end its compressed stream: what was read is not trusted.
+            inflationFailed(.truncatedInput, unread: &responseUnread)
+        }
+        if !responseUnread { meter.finish() }
+        if meter.responseOverLimit { failures.insert(ProxyModelCounters.tooLarge) }
+        let counters = entry?.counters ?? routing.unrouted
+        for reason in failures { counters.captureFailures.add(reason) }
+        if let failure = exchange.failure { counters.upstreamError(failure) }
         if cancelled { counters.cancelled.add(0) }
         guard let entry else {
             if !resolved { routing.unrouted.requests.add(0) }  // left before its body was complete

@@ -113,11 +113,17 @@ final class ProxyRecorder: ReverseProxyObserver {
             return ProxyTap(context: routing.unroutedContext)
         case .body(_, let named)?:
             // Counted when the body names the model.
-            return ProxyTap(watcher: LLMWatcher(routing: routing, entry: nil, version: named, path: request.path))
+            return ProxyTap(
+                watcher: LLMWatcher(
+                    routing: routing, entry: nil, version: named, path: request.path,
+                    requestCoding: CapturedBodyCoding(request.headers)))
         case .model(let found, let named, let route)?:
             found.counters.requests.add(0)
             if route < routing.openAIRoutes.count && routing.openAIRoutes[route] {
-                return ProxyTap(watcher: LLMWatcher(routing: routing, entry: found, version: named, path: request.path))
+                return ProxyTap(
+                    watcher: LLMWatcher(
+                        routing: routing, entry: found, version: named, path: request.path,
+                        requestCoding: CapturedBodyCoding(request.headers)))
             }
             if let finder = routing.bodyVersions[route] {
                 // A `version_pointer` route: the request body is copied whether or not it is decoded.

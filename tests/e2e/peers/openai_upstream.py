@@ -41,6 +41,11 @@ passes it with `extra_body`), else the defaults. Fields (seconds for times):
   at `[DONE]`, as the OpenAI SDKs do, leaves before it).
 - `eol` ("\\n"): the line ending inside events ("\\r\\n" is also valid SSE).
 - `stamp` (false): each content event carries `"x_ts"`, the CLOCK_MONOTONIC nanoseconds of its write (benchmark).
+- `coding`: the response's `Content-Encoding`: `gzip` or `deflate` (the zlib format) compress the body (a stream: one
+  compressor for the whole body, each write flushed with Z_SYNC_FLUSH, as a streaming gzip middleware does, and the
+  stream's end in the last chunk); `corrupt` sends `gzip` over a gzip body damaged in its middle; any other value is
+  sent as the header over the body unchanged. The record's `writes` keep the bytes before compression.
+A request body sent with `Content-Encoding: gzip` or `deflate` is inflated before it is read.
 
 The record of a request (`/_log`): `id`, `path`, `stream`, `script`, `request_headers`, `body_sha256`,
 `body_length`, `t_request_start` and `t_request` (CLOCK_MONOTONIC seconds, the same clock as Python's
@@ -53,12 +58,14 @@ of the write that completed the event), `t_end` (the last write, the terminating
 import argparse
 import asyncio
 import base64
+import gzip
 import hashlib
 import json
 import socket
 import struct
 import sys
 import time
+import zlib
 
 SSE = "text/event-stream"
 REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 429: "Too Many Requests", 500: "Internal Server Error",
@@ -66,6 +73,20 @@ REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 429: "Too Many Reque
 ERROR_TYPES = {429: ("rate_limit_exceeded", "Rate limit reached for requests"),
                500: ("server_error", "The server had an error while processing your request")}
 MAX_RECORDS = 10000
+
+
+def encode_whole(coding, body: bytes) -> bytes:
+    """A whole body in the script's `coding`."""
+    if coding == "gzip":
+        return gzip.compress(body)
+    if coding == "deflate":
+        return zlib.compress(body)
+    if coding == "corrupt":
+        damaged = bytearray(gzip.compress(body))
+        for i in range(12, len(damaged) - 8, 7):
+            damaged[i] ^= 0x5A
+        return bytes(damaged)
+    return body
 
 
 def chunk(data: bytes) -> bytes:
@@ -100,6 +121,7 @@ class Connection(asyncio.Protocol):
         self.transport = None
         self.lost = None
         self.can_write = None
+        self.encoder = None  # the compressor of the stream being written (script `coding`)
 
     def connection_made(self, transport):
         self.transport = transport
@@ -209,7 +231,10 @@ class Connection(asyncio.Protocol):
         if not self.can_write.is_set():
             await self.can_write.wait()
         t = time.monotonic()
-        self.transport.write(chunk(data) if framed else data)
+        if framed and self.encoder is not None:
+            self.transport.write(chunk(self.encoder.compress(data) + self.encoder.flush(zlib.Z_SYNC_FLUSH)))
+        else:
+            self.transport.write(chunk(data) if framed else data)
         if record is not None and framed:
             record["writes"].append({"t": t, "data": data.decode("latin-1")})
         return t
@@ -229,11 +254,14 @@ class Connection(asyncio.Protocol):
                                             "/v1/responses"):
             return self.respond(404, b'{"error": {"message": "no such endpoint", "type": "invalid_request_error"}}')
         try:
+            coding = fields.get("content-encoding", "").lower()
+            if coding in ("gzip", "deflate"):
+                body = zlib.decompress(body, 47)  # 32 + 15: a gzip or zlib header
             document = json.loads(body)
             script = json.loads(fields["x-script"]) if "x-script" in fields else document.get("x_script") or {}
             if not isinstance(script, dict):
                 raise ValueError("the script is not an object")
-        except (ValueError, KeyError) as e:
+        except (ValueError, KeyError, zlib.error) as e:
             return self.respond(400, json.dumps({"error": {"message": f"bad request: {e}",
                                                            "type": "invalid_request_error"}}).encode())
         server = self.server
@@ -245,6 +273,7 @@ class Connection(asyncio.Protocol):
                  body_sha256=hashlib.sha256(body).hexdigest(), body_length=len(body), model=document.get("model"),
                  t_request_start=t_first, t_request=t_last, t_head=None, writes=[], events=[], t_end=None,
                  end=None, peer_closed_at=None)
+        self.encoder = None
         try:
             await self.answer(r, path, document, script, stream)
         finally:
@@ -292,7 +321,12 @@ class Connection(asyncio.Protocol):
                 return
             body = self.whole(path, document, script, model, tokens)
             r["t_head"] = r["t_end"] = time.monotonic()
-            self.respond(200, json.dumps(body).encode())
+            coding = script.get("coding")
+            encoded, extra = json.dumps(body).encode(), ()
+            if coding:
+                encoded = encode_whole(coding, encoded)
+                extra = (f"Content-Encoding: {'gzip' if coding == 'corrupt' else coding}",)
+            self.respond(200, encoded, extra=extra)
             r["end"] = "complete"
             return
         await self.stream(r, path, document, script, model, tokens, gaps, t0, head_delay)
@@ -445,8 +479,12 @@ class Connection(asyncio.Protocol):
         # The head, and what precedes the first token.
         if not await self.until(t0 + head_delay):
             return
+        coding = script.get("coding")
         head = ("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\nCache-Control: no-cache\r\n"
-                "Transfer-Encoding: chunked\r\n\r\n").encode()
+                + (f"Content-Encoding: {'gzip' if coding == 'corrupt' else coding}\r\n" if coding else "")
+                + "Transfer-Encoding: chunked\r\n\r\n").encode()
+        if coding in ("gzip", "deflate"):
+            self.encoder = zlib.compressobj(wbits=31 if coding == "gzip" else 15)
         await self.write(None, head, framed=False)
         r["t_head"] = time.monotonic()
         if responses:
@@ -548,6 +586,9 @@ class Connection(asyncio.Protocol):
         tail = float(r.get("script", {}).get("tail_delay", 0))
         if tail > 0:
             await asyncio.sleep(tail)  # the body's last chunk comes this long after the last event
+        if self.encoder is not None:
+            await self.write(None, chunk(self.encoder.flush()), framed=False)
+            self.encoder = None
         t = await self.write(None, b"0\r\n\r\n", framed=False)
         if t is not False:
             r["t_end"] = t
