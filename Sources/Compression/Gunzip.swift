@@ -72,13 +72,20 @@ extension Gzip {
             case Z_BUF_ERROR:
                 // No progress: either out of room (handled at the top of the loop) or out of input.
                 if stream.pointee.avail_out > 0 && inputLeft == 0 { throw .truncatedInput }
-            case Z_NEED_DICT:
-                throw .corruptInput("zlib stream needs a preset dictionary")
-            case Z_MEM_ERROR:
-                throw .outOfMemory
             default:
-                throw .corruptInput(stream.pointee.msg.map { String(cString: $0) } ?? "inflate returned \(rc)")
+                throw GzipError(inflateStatus: rc, stream)
             }
+        }
+    }
+}
+
+extension GzipError {
+    /// The error of zlib's `inflate` returning `rc` (none of Z_OK, Z_STREAM_END, Z_BUF_ERROR) on `stream`.
+    init(inflateStatus rc: Int32, _ stream: UnsafeMutablePointer<z_stream>) {
+        switch rc {
+        case Z_NEED_DICT: self = .corruptInput("zlib stream needs a preset dictionary")
+        case Z_MEM_ERROR: self = .outOfMemory
+        default: self = .corruptInput(stream.pointee.msg.map { String(cString: $0) } ?? "inflate returned \(rc)")
         }
     }
 }

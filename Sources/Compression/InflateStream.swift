@@ -113,12 +113,8 @@ public final class InflateStream {
                 // Z_BUF_ERROR: no progress possible, for want of input (taken at the top of the loop, or the
                 // call is over) or of room (a new piece at the top of the loop).
                 break
-            case Z_NEED_DICT:
-                throw .corruptInput("zlib stream needs a preset dictionary")
-            case Z_MEM_ERROR:
-                throw .outOfMemory
             default:
-                throw .corruptInput(stream.pointee.msg.map { String(cString: $0) } ?? "inflate returned \(rc)")
+                throw GzipError(inflateStatus: rc, stream)
             }
         }
     }
