@@ -396,6 +396,20 @@ def test_a_client_that_closes_at_done_had_the_whole_response(llm_proxy, openai_u
     assert total(s, ERRORS) == 0
 
 
+def test_a_client_that_closes_at_done_of_a_gzip_stream_left_nothing_unread(llm_proxy, openai_upstream):
+    """The same with a gzip stream: the client leaves at `[DONE]`, before the chunk that ends the compressed stream
+    (its trailer, 0.5 s later). What was inflated is the whole response: ok, tokens from usage, and no
+    invalid_encoding (a compressed stream cut short counts only when the client stayed for all of it)."""
+    from proxy_support import PROXY_CAPTURE_FAILURES
+    client = sdk_client(llm_proxy.proxy_port)
+    text = stream_chat(client, id="done-gzip", tokens=4, gap=0.01, tail_delay=0.5, coding="gzip")
+    assert text == "tok0 tok1 tok2 tok3 "
+    s = wait_requests(llm_proxy, 1, **CHAT)
+    assert value(s, REQUESTS, endpoint="chat_completions", outcome="ok", **CHAT) == 1
+    assert value(s, TOKENS, type="completion", source="usage", **CHAT) == 4
+    assert total(s, PROXY_CAPTURE_FAILURES) == 0 and total(s, ERRORS) == 0
+
+
 # ------------------------------------------------------------------------------------------------ the SSE stream itself
 
 def raw_chat(port, **fields):

@@ -172,14 +172,15 @@ final class LLMWatcher: ProxyExchangeWatcher, @unchecked Sendable {
     /// The exchange ended: records it in the model's `llm` collector and `service` series, and the proxy's counters.
     func ended(_ exchange: ProxyExchangeRecord) {
         if !resolved && !modelFromBody { resolve() }  // (a request that never completed: still counted)
-        let cancelled = Self.cancelled(exchange, meter)
         if let inflater = responseInflater, !responseUnread, inflater.fed > 0, !inflater.atEnd,
-            exchange.failure == nil, !cancelled
+            exchange.failure == nil, !exchange.cancelled
         {
-            // The whole response came and did not end its compressed stream: what was read is not trusted.
+            // The whole response came and did not end its compressed stream: what was read is not trusted. (A
+            // client that left, even at `[DONE]` as the SDKs do, may have left before the stream's last bytes.)
             inflationFailed(.truncatedInput, unread: &responseUnread)
         }
         if !responseUnread { meter.finish() }
+        let cancelled = Self.cancelled(exchange, meter)
         if meter.responseOverLimit { failures.insert(ProxyModelCounters.tooLarge) }
         let counters = entry?.counters ?? routing.unrouted
         for reason in failures { counters.captureFailures.add(reason) }
