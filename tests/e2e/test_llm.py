@@ -268,6 +268,21 @@ def test_compressed_responses_and_requests_are_read(llm_proxy, openai_upstream):
     assert value(s, PROXY_CAPTURE_FAILURES, model="chat", reason="invalid_encoding") == 1
     assert value(s, PROXY_CAPTURE_FAILURES, model="chat", reason="too_large") == 2
     assert value(s, TOKENS, type="completion", source="usage", **CHAT) == 9 + 4 + 5 + 3 + 2
+    # A client's compressed request is inflated only to capture.max_body_bytes (the CPU a small body can make the
+    # event loop spend): a model named after 2 MiB of padding is not read; the request is proxied all the same.
+    padded = {"padding": " " * (2 << 20), "model": SERVED, "messages": MESSAGES}
+    x = RawExchange(llm_proxy.proxy_port, "/v1/chat/completions", gzip.compress(json.dumps(padded).encode()),
+                    headers={"Content-Encoding": "gzip", **script(id="coded-bomb", tokens=1)})
+    assert x.status == 200
+
+    def counted():
+        _, s = scrape(llm_proxy)
+        return s if total(s, PROXY_CAPTURE_FAILURES, reason="too_large") == 3 else None
+    s = wait_for(counted, timeout=10, what="the padded request counted too_large")
+    # Its model unread, the catch-all model has it.
+    assert value(s, PROXY_CAPTURE_FAILURES, model="fallback", reason="too_large") == 1
+    assert value(s, REQUESTS, endpoint="chat_completions", outcome="ok", **CHAT) == 9
+    assert total(s, REQUESTS, endpoint="chat_completions", model="fallback") == 1, [k for k in s if k[0] == REQUESTS]
 
 
 def test_responses_api_streamed_and_not(llm_proxy, openai_upstream):

@@ -8,11 +8,12 @@ import ModelMonitoring
 /// time to first token and the gaps between tokens recorded as they arrive, the rest when the exchange ends.
 ///
 /// A body sent with `Content-Encoding: gzip`, `x-gzip` or `deflate` is inflated as it passes, for the meter only
-/// (the client and the upstream get the bytes as they were sent): to at most ``inflationFactor`` times
-/// `capture.max_body_bytes` (beyond: `too_large`), a stream that does not inflate is `invalid_encoding`, any other
-/// coding `unsupported_encoding` (`mlops_proxy_capture_failures_total`; the exchange still counts for everything
-/// else). A non-streamed response longer than `capture.max_body_bytes` (inflated) is `too_large`: its usage is
-/// unknown.
+/// (the client and the upstream get the bytes as they were sent): a request body to at most
+/// `capture.max_body_bytes` (the client's, so the CPU it can make the event loop spend on one request is that of
+/// inflating 1 MiB by default), a response body to ``inflationFactor`` times that (the upstream's: an event stream
+/// may be long); beyond: `too_large`. A body that does not inflate is `invalid_encoding`, any other coding
+/// `unsupported_encoding` (`mlops_proxy_capture_failures_total`; the exchange still counts for everything else). A
+/// non-streamed response longer than `capture.max_body_bytes` (inflated) is `too_large`: its usage is unknown.
 ///
 /// Confined to the exchange's event loop (``ProxyExchangeWatcher``'s contract): `@unchecked Sendable` only so that
 /// the tap that carries it may cross the observer protocol.
@@ -40,7 +41,7 @@ final class LLMWatcher: ProxyExchangeWatcher, @unchecked Sendable {
     /// Why a body went unread (capture-failure reasons, ``ProxyModelCounters`` indices), counted at the end.
     private var failures: Set<Int> = []
 
-    /// A compressed body is inflated to at most this many times `capture.max_body_bytes`: room for an event
+    /// A compressed response is inflated to at most this many times `capture.max_body_bytes`: room for an event
     /// stream much longer than what a non-streamed response may be (64 MiB at the default 1 MiB), and a bound on
     /// the CPU a decompression bomb costs.
     static let inflationFactor = 64
@@ -55,11 +56,12 @@ final class LLMWatcher: ProxyExchangeWatcher, @unchecked Sendable {
         modelFromBody = entry == nil
         meter = LLMExchangeMeter(
             endpoint: LLMExchangeMeter.Endpoint(path: path), maxResponseBytes: routing.settings.capture.maxBodyBytes)
-        requestInflater = startInflating(requestCoding, unread: &requestUnread)
+        requestInflater = startInflating(requestCoding, factor: 1, unread: &requestUnread)
     }
 
-    /// An inflater for a body in `coding` (nil for identity); `unread` set when the body cannot be read.
-    private func startInflating(_ coding: CapturedBodyCoding, unread: inout Bool) -> InflateStream? {
+    /// An inflater for a body in `coding` (nil for identity), producing at most `factor` x `capture.max_body_bytes`;
+    /// `unread` set when the body cannot be read.
+    private func startInflating(_ coding: CapturedBodyCoding, factor: Int, unread: inout Bool) -> InflateStream? {
         switch coding {
         case .identity:
             return nil
@@ -68,7 +70,7 @@ final class LLMWatcher: ProxyExchangeWatcher, @unchecked Sendable {
             failures.insert(ProxyModelCounters.unsupportedEncoding)
             return nil
         case .inflate:
-            let limit = routing.settings.capture.maxBodyBytes.multipliedReportingOverflow(by: Self.inflationFactor)
+            let limit = routing.settings.capture.maxBodyBytes.multipliedReportingOverflow(by: factor)
             guard let inflater = try? InflateStream(maxOutput: limit.overflow ? Int.max : limit.partialValue) else {
                 unread = true
                 failures.insert(ProxyModelCounters.invalidEncoding)
@@ -143,7 +145,8 @@ final class LLMWatcher: ProxyExchangeWatcher, @unchecked Sendable {
         meter.responseHead(status: status, contentType: headers["Content-Type"])
         // Only a successful response's body is read (and so only its coding matters); only a recorded one.
         if collector != nil, (200..<300).contains(status) {
-            responseInflater = startInflating(CapturedBodyCoding(headers), unread: &responseUnread)
+            responseInflater = startInflating(
+                CapturedBodyCoding(headers), factor: Self.inflationFactor, unread: &responseUnread)
         }
     }
 
