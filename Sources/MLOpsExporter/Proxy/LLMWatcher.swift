@@ -32,8 +32,10 @@ final class LLMWatcher: ProxyExchangeWatcher, @unchecked Sendable {
     private var resolved = false
     /// The request body's content coding, undone as it passes (nil: none, or the body is not read).
     private var requestInflater: InflateStream?
-    /// The response body's, likewise.
+    /// The response body's, likewise (made when its first piece is read).
     private var responseInflater: InflateStream?
+    /// The coding of a successful response, until its first piece is read.
+    private var responseCoding: CapturedBodyCoding?
     /// The request body is not read (its coding cannot be undone, or undoing it failed).
     private var requestUnread = false
     /// The response body is not read (likewise, or it is over the limit).
@@ -143,16 +145,18 @@ final class LLMWatcher: ProxyExchangeWatcher, @unchecked Sendable {
 
     func responseHead(status: Int, headers: HTTPHeaders, elapsed: Double) {
         meter.responseHead(status: status, contentType: headers["Content-Type"])
-        // Only a successful response's body is read (and so only its coding matters); only a recorded one.
-        if collector != nil, (200..<300).contains(status) {
-            responseInflater = startInflating(
-                CapturedBodyCoding(headers), factor: Self.inflationFactor, unread: &responseUnread)
-        }
+        // Only a successful response's body is read (and so only its coding matters).
+        if (200..<300).contains(status) { responseCoding = CapturedBodyCoding(headers) }
     }
 
     func responseBody(_ bytes: UnsafeRawBufferPointer, elapsed: Double) {
         // A request that no `llm` collector records (unrouted, or a model without the section) is not parsed.
         guard let collector, !responseUnread else { return }
+        if let coding = responseCoding {
+            responseCoding = nil
+            responseInflater = startInflating(coding, factor: Self.inflationFactor, unread: &responseUnread)
+            if responseUnread { return }
+        }
         guard let inflater = responseInflater else { return meterResponse(bytes, elapsed: elapsed, collector) }
         do throws(GzipError) {
             try inflater.feed(bytes) { meterResponse($0, elapsed: elapsed, collector) }
