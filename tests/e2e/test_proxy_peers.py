@@ -12,7 +12,7 @@ import pandas as pd
 import requests
 import tritonclient.http as triton
 
-from conftest import scrape, sample
+from conftest import sample, scrape, wait_for
 from model_servers import kserve, mlserver, trained  # noqa: F401 (fixtures)
 from proxy_support import (
     DEFAULT_VERSION, MODEL_LATENCY_COUNT, MODEL_REQUESTS, PREDICTED_CLASS, PROXY_CAPTURE_FAILURES, PROXY_CAPTURED,
@@ -75,6 +75,21 @@ def triton_infer(client, batch, request_id, **options):
     inputs[0].set_data_from_numpy(batch, binary_data=False)  # JSON tensors (the binary extension is not captured)
     return client.infer("credit", inputs, outputs=[triton.InferRequestedOutput("predict", binary_data=False)],
                         request_id=request_id, **options)
+
+
+def settled(e, sent):
+    """The scrape once every exchange of every model in `sent` ({model: requests}) has been decoded or counted as a
+    capture failure: an exchange is decoded after its response has left (a compressed one on a worker), so a scrape
+    right after the client's last answer may come before it (polled, with a deadline)."""
+    def done():
+        _, s = scrape(e)
+        for model, n in sent.items():
+            ended = (sample(s, PROXY_CAPTURED, model=model) or 0) + sum(
+                v for (name, labels), v in s.items() if name == PROXY_CAPTURE_FAILURES and ("model", model) in labels)
+            if ended < n:
+                return None
+        return s
+    return wait_for(done, timeout=15, what=f"every exchange decoded or counted ({sent})")
 
 
 def assert_recorded(s, model, version, requests_sent, rows, clf):
@@ -140,7 +155,7 @@ def test_mlserver_behind_the_proxy_answers_as_directly_and_is_recorded_as_sklear
     finally:
         direct.close()
         proxied.close()
-    _, s = scrape(e)
+    s = settled(e, {"credit": sent})
     assert_recorded(s, "credit", "v1", sent, rows, clf)
 
 
@@ -179,7 +194,7 @@ def test_kserve_behind_the_proxy_answers_as_directly_and_is_recorded_as_sklearn_
     finally:
         direct.close()
         proxied.close()
-    _, s = scrape(e)
+    s = settled(e, {"credit": v2_sent, "credit-v1": len(v1_rows)})
     # KServe's v2 answer has no model_version: the version is the default one.
     assert_recorded(s, "credit", DEFAULT_VERSION, v2_sent, v2_rows, clf)
     assert_recorded(s, "credit-v1", DEFAULT_VERSION, len(v1_rows), v1_rows, clf)
