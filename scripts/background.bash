@@ -11,10 +11,6 @@
 #                                             virtualenv half-installed); --after JOB: begin once JOB has ended
 #                                             (so that two idle jobs do not split the idle CPU when one of them is
 #                                             needed sooner)
-#
-# Why not `nice`: swift build (llbuild) starts the compiler at nice 0 whatever its own nice value, so a niced
-# background build took as much CPU as the foreground's (measured 2026-12-04: a foreground debug build beside a
-# `nice -n 19` and a `nice -n 15` build took 428 s instead of 172 s). A scheduling policy is inherited as it is.
 #   bg_wait NAME...                           wait for the jobs; exit 1 with the log of one that failed (or that
 #                                             ran for more than BG_TIMEOUT s, default 1800: it is stopped)
 #   bg_check                                  exit 1 with the log of a job that has failed, if any (no waiting)
@@ -22,6 +18,10 @@
 #   step TITLE                                print "== TITLE", check the jobs, time the step until the next one
 #   print_timings                             the wall time of every step and job (jobs: and their CPU time), and
 #                                             how busy the machine's CPUs were
+#
+# Why not `nice`: swift build (llbuild) starts the compiler at nice 0 whatever its own nice value, so a niced
+# background build took as much CPU as the foreground's (measured 2026-12-04: a foreground debug build beside a
+# `nice -n 19` and a `nice -n 15` build took 428 s instead of 172 s). A scheduling policy is inherited as it is.
 
 BG_TIMEOUT=${BG_TIMEOUT:-1800}
 bg_names=()
