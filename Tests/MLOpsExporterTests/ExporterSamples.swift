@@ -13,3 +13,18 @@ func scrape(_ exporter: Exporter) async -> [String: Double] {
     }
     return samples
 }
+
+/// Scrapes `exporter` until every series of `expected` has its value, or `timeout` has passed (polled every 10 ms):
+/// the last scrape either way. An exchange decoded on a worker reaches its series one after another, so waiting for
+/// one of them does not mean the others are there.
+func scrape(
+    _ exporter: Exporter, until expected: [String: Double], timeout: Duration = .seconds(10)
+) async throws -> [String: Double] {
+    let deadline = ContinuousClock.now + timeout
+    var m = await scrape(exporter)
+    while expected.contains(where: { m[$0.key] != $0.value }), ContinuousClock.now < deadline {
+        try await Task.sleep(for: .milliseconds(10))
+        m = await scrape(exporter)
+    }
+    return m
+}

@@ -153,24 +153,20 @@ struct ProxyRecorderTests {
         exchange(
             recorder, path: "/v2/models/credit/infer", body: GzipPool.shared.compress(padded), requestHeaders: gzip)
         let failures = #"mlops_proxy_capture_failures_total{model="credit",reason="#
-        var m = await scrape(exporter)
-        let deadline = ContinuousClock.now + .seconds(10)
-        while m[failures + #""too_large"}"#] != 1 || m[#"mlops_proxy_captured_total{model="credit"}"#] != 2,
-            ContinuousClock.now < deadline
-        {
-            try await Task.sleep(for: .milliseconds(10))
-            m = await scrape(exporter)
-        }
-        #expect(m[#"mlops_proxy_captured_total{model="credit"}"#] == 2)
-        #expect(m[#"mlops_model_predicted_class_total{class="1",model="credit",version="v1"}"#] == 2)
-        #expect(m[#"mlops_model_predicted_class_total{class="0",model="credit",version="v1"}"#] == 2)
-        #expect(m[failures + #""unsupported_encoding"}"#] == 2)
-        #expect(m[failures + #""invalid_encoding"}"#] == 1)
-        #expect(m[failures + #""too_large"}"#] == 1)
-        #expect(m[failures + #""invalid_json"}"#] == 0)
-        // Every exchange counts for latency, decoded or not.
-        #expect(m[#"mlops_model_latency_seconds_count{model="credit",version="v1"}"#] == 2)
-        #expect(m[#"mlops_model_latency_seconds_count{model="credit",version="__other__"}"#] == 4)
+        let expected: [String: Double] = [
+            #"mlops_proxy_captured_total{model="credit"}"#: 2,
+            #"mlops_model_predicted_class_total{class="1",model="credit",version="v1"}"#: 2,
+            #"mlops_model_predicted_class_total{class="0",model="credit",version="v1"}"#: 2,
+            failures + #""unsupported_encoding"}"#: 2,
+            failures + #""invalid_encoding"}"#: 1,
+            failures + #""too_large"}"#: 1,
+            failures + #""invalid_json"}"#: 0,
+            // Every exchange counts for latency, decoded or not.
+            #"mlops_model_latency_seconds_count{model="credit",version="v1"}"#: 2,
+            #"mlops_model_latency_seconds_count{model="credit",version="__other__"}"#: 4,
+        ]
+        let m = try await scrape(exporter, until: expected)
+        for (series, value) in expected { #expect(m[series] == value, "\(series)") }
     }
 
     @Test("a model_pointer route attributes each exchange to the model its request body names")
@@ -190,19 +186,17 @@ struct ProxyRecorderTests {
         exchange(recorder, path: "/predict", body: Array("not json".utf8))
         // Over 256 KiB: read on a worker.
         exchange(recorder, path: "/predict", body: body(#""credit""#, padding: 300_000))
-        var m = await scrape(exporter)
-        let deadline = ContinuousClock.now + .seconds(10)
-        while m[#"mlops_proxy_captured_total{model="credit"}"#] != 2, ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(10))
-            m = await scrape(exporter)
-        }
-        #expect(m[#"mlops_proxy_requests_total{model="credit"}"#] == 2)
-        #expect(m[#"mlops_proxy_captured_total{model="credit"}"#] == 2)
-        #expect(m[#"mlops_model_predicted_class_total{class="1",model="credit",version="__other__"}"#] == 2)
-        #expect(m[#"mlops_proxy_requests_total{model="plain"}"#] == 1)
-        #expect(m[#"mlops_model_requests_total{model="plain",status="ok",version="v1"}"#] == 1)
-        #expect(m[#"mlops_proxy_requests_total{model="__unrouted__"}"#] == 3)
-        #expect(m[#"mlops_model_latency_seconds_count{model="credit",version="__other__"}"#] == 2)
+        let expected: [String: Double] = [
+            #"mlops_proxy_requests_total{model="credit"}"#: 2,
+            #"mlops_proxy_captured_total{model="credit"}"#: 2,
+            #"mlops_model_predicted_class_total{class="1",model="credit",version="__other__"}"#: 2,
+            #"mlops_proxy_requests_total{model="plain"}"#: 1,
+            #"mlops_model_requests_total{model="plain",status="ok",version="v1"}"#: 1,
+            #"mlops_proxy_requests_total{model="__unrouted__"}"#: 3,
+            #"mlops_model_latency_seconds_count{model="credit",version="__other__"}"#: 2,
+        ]
+        let m = try await scrape(exporter, until: expected)
+        for (series, value) in expected { #expect(m[series] == value, "\(series)") }
     }
 
     @Test("a version_pointer route takes each exchange's version from its request body, decoded or not")
