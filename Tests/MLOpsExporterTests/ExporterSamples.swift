@@ -15,10 +15,11 @@ func scrape(_ exporter: Exporter) async -> [String: Double] {
 }
 
 /// Scrapes `exporter` until every series of `expected` has its value, or `timeout` has passed (polled every 10 ms):
-/// the last scrape either way. An exchange decoded on a worker reaches its series one after another, so waiting for
+/// the last scrape either way. (30 s: in a fresh-clone run, beside pip and with 749 tests at once, two exchanges'
+/// jobs on the ingestion workers were not done 10 s after they were queued; not reproduced since.) An exchange decoded on a worker reaches its series one after another, so waiting for
 /// one of them does not mean the others are there.
 func scrape(
-    _ exporter: Exporter, until expected: [String: Double], timeout: Duration = .seconds(10)
+    _ exporter: Exporter, until expected: [String: Double], timeout: Duration = .seconds(30)
 ) async throws -> [String: Double] {
     let deadline = ContinuousClock.now + timeout
     var m = await scrape(exporter)

@@ -166,7 +166,8 @@ struct ProxyRecorderTests {
             #"mlops_model_latency_seconds_count{model="credit",version="__other__"}"#: 4,
         ]
         let m = try await scrape(exporter, until: expected)
-        for (series, value) in expected { #expect(m[series] == value, "\(series)") }
+        let jobs = exporter.proxy!.recorder.workers.jobs  // (for the message: what the ingestion workers still hold)
+        for (series, value) in expected { #expect(m[series] == value, "\(series); worker jobs left: \(jobs)") }
     }
 
     @Test("a model_pointer route attributes each exchange to the model its request body names")
@@ -196,7 +197,8 @@ struct ProxyRecorderTests {
             #"mlops_model_latency_seconds_count{model="credit",version="__other__"}"#: 2,
         ]
         let m = try await scrape(exporter, until: expected)
-        for (series, value) in expected { #expect(m[series] == value, "\(series)") }
+        let jobs = exporter.proxy!.recorder.workers.jobs  // (for the message: what the ingestion workers still hold)
+        for (series, value) in expected { #expect(m[series] == value, "\(series); worker jobs left: \(jobs)") }
     }
 
     @Test("a version_pointer route takes each exchange's version from its request body, decoded or not")
