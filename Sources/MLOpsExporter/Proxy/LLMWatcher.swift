@@ -30,16 +30,21 @@ final class LLMWatcher: ProxyExchangeWatcher, @unchecked Sendable {
     private var inFlight = false
     /// The model was resolved (attributed, or found unrouted) when the request ended.
     private var resolved = false
-    /// The request body's content coding, undone as it passes (nil: none, or the body is not read).
-    private var requestInflater: InflateStream?
-    /// The response body's, likewise (made when its first piece is read).
-    private var responseInflater: InflateStream?
-    /// The coding of a successful response, until its first piece is read.
-    private var responseCoding: CapturedBodyCoding?
-    /// The request body is not read (its coding cannot be undone, or undoing it failed).
-    private var requestUnread = false
-    /// The response body is not read (likewise, or it is over the limit).
-    private var responseUnread = false
+    /// How a body is read by the meter.
+    private enum Reading {
+        /// As it is sent (no content coding), or (a response) not yet: nothing has been read of it.
+        case plain
+        /// A successful response whose coding is known; its inflater is made when its first piece is read.
+        case pending(CapturedBodyCoding)
+        /// Through an inflater that undoes its coding.
+        case inflating(InflateStream)
+        /// Not at all: its coding cannot be undone, undoing it failed, or (a non-streamed response) it is over the
+        /// limit.
+        case unread
+    }
+
+    private var requestReading = Reading.plain
+    private var responseReading = Reading.plain
     /// Why a body went unread (capture-failure reasons, ``ProxyModelCounters`` indices), counted at the end.
     private var failures: Set<Int> = []
 
@@ -58,57 +63,64 @@ final class LLMWatcher: ProxyExchangeWatcher, @unchecked Sendable {
         modelFromBody = entry == nil
         meter = LLMExchangeMeter(
             endpoint: LLMExchangeMeter.Endpoint(path: path), maxResponseBytes: routing.settings.capture.maxBodyBytes)
-        requestInflater = startInflating(requestCoding, factor: 1, unread: &requestUnread)
+        requestReading = reading(requestCoding, factor: 1)
     }
 
-    /// An inflater for a body in `coding` (nil for identity), producing at most `factor` x `capture.max_body_bytes`;
-    /// `unread` set when the body cannot be read.
-    private func startInflating(_ coding: CapturedBodyCoding, factor: Int, unread: inout Bool) -> InflateStream? {
+    /// How to read a body in `coding`, inflated to at most `factor` x `capture.max_body_bytes`.
+    private func reading(_ coding: CapturedBodyCoding, factor: Int) -> Reading {
         switch coding {
         case .identity:
-            return nil
+            return .plain
         case .unsupported:
-            unread = true
             failures.insert(ProxyModelCounters.unsupportedEncoding)
-            return nil
+            return .unread
         case .inflate:
             let limit = routing.settings.capture.maxBodyBytes.multipliedReportingOverflow(by: factor)
-            guard let inflater = try? InflateStream(maxOutput: limit.overflow ? Int.max : limit.partialValue) else {
-                unread = true
-                failures.insert(ProxyModelCounters.invalidEncoding)
-                return nil
+            do throws(GzipError) {
+                return .inflating(try InflateStream(maxOutput: limit.overflow ? Int.max : limit.partialValue))
+            } catch {
+                failures.insert(ProxyModelCounters.reason(error))
+                return .unread
             }
-            return inflater
         }
     }
 
-    /// A body stops being read because undoing its coding failed.
-    private func inflationFailed(_ error: GzipError, unread: inout Bool) {
-        unread = true
-        if case .outputLimitExceeded = error {
-            failures.insert(ProxyModelCounters.tooLarge)
-        } else {
-            failures.insert(ProxyModelCounters.invalidEncoding)
+    /// Hands `bytes`, a piece of a body read as `reading` says, to `meter` (inflated first, if need be); a piece
+    /// that does not inflate stops the reading.
+    private func feed(
+        _ reading: inout Reading, _ bytes: UnsafeRawBufferPointer, to meter: (UnsafeRawBufferPointer) -> Void
+    ) {
+        switch reading {
+        case .plain:
+            meter(bytes)
+        case .inflating(let inflater):
+            do throws(GzipError) {
+                try inflater.feed(bytes, meter)
+            } catch {
+                failures.insert(ProxyModelCounters.reason(error))
+                reading = .unread
+            }
+        case .pending, .unread:
+            break
         }
+    }
+
+    /// The whole body came: one that did not end its compressed stream is not trusted (`invalid_encoding`).
+    private func bodyEnded(_ reading: inout Reading) {
+        guard case .inflating(let inflater) = reading, inflater.fed > 0, !inflater.atEnd else { return }
+        failures.insert(ProxyModelCounters.reason(.truncatedInput))
+        reading = .unread
     }
 
     /// The version recorded: an adapter's or the route's, else the model's only one, else `default`.
     var recordedVersion: String { version ?? entry?.impliedVersion ?? "default" }
 
     func requestBody(_ bytes: UnsafeRawBufferPointer) {
-        guard !requestUnread else { return }
-        guard let inflater = requestInflater else { return meter.requestBody(bytes) }
-        do throws(GzipError) {
-            try inflater.feed(bytes) { meter.requestBody($0) }
-        } catch {
-            inflationFailed(error, unread: &requestUnread)
-        }
+        feed(&requestReading, bytes) { meter.requestBody($0) }
     }
 
     func requestEnded(elapsed: Double) {
-        if let inflater = requestInflater, !requestUnread, inflater.fed > 0, !inflater.atEnd {
-            inflationFailed(.truncatedInput, unread: &requestUnread)
-        }
+        bodyEnded(&requestReading)
         meter.requestEnded(elapsed: elapsed)
         resolve()
     }
@@ -135,7 +147,7 @@ final class LLMWatcher: ProxyExchangeWatcher, @unchecked Sendable {
     /// With `inject_include_usage`, a chat or completions request is held (up to `capture.max_body_bytes`) so that a
     /// streamed one that does not ask for usage can be made to.
     var requestBodyHoldLimit: Int {
-        guard routing.settings.injectIncludeUsage, requestInflater == nil, !requestUnread,
+        guard routing.settings.injectIncludeUsage, case .plain = requestReading,
             meter.endpoint == .chatCompletions || meter.endpoint == .completions
         else { return 0 }
         return routing.settings.capture.maxBodyBytes
@@ -146,25 +158,18 @@ final class LLMWatcher: ProxyExchangeWatcher, @unchecked Sendable {
     func responseHead(status: Int, headers: HTTPHeaders, elapsed: Double) {
         meter.responseHead(status: status, contentType: headers["Content-Type"])
         // Only a successful response's body is read (and so only its coding matters).
-        if (200..<300).contains(status) { responseCoding = CapturedBodyCoding(headers) }
+        if (200..<300).contains(status) { responseReading = .pending(CapturedBodyCoding(headers)) }
     }
 
     func responseBody(_ bytes: UnsafeRawBufferPointer, elapsed: Double) {
         // A request that no `llm` collector records (unrouted, or a model without the section) is not parsed.
-        guard let collector, !responseUnread else { return }
-        if let coding = responseCoding {
-            responseCoding = nil
-            responseInflater = startInflating(coding, factor: Self.inflationFactor, unread: &responseUnread)
-            if responseUnread { return }
+        guard let collector else { return }
+        if case .pending(let coding) = responseReading {
+            responseReading = reading(coding, factor: Self.inflationFactor)
         }
-        guard let inflater = responseInflater else { return meterResponse(bytes, elapsed: elapsed, collector) }
-        do throws(GzipError) {
-            try inflater.feed(bytes) { meterResponse($0, elapsed: elapsed, collector) }
-        } catch {
-            inflationFailed(error, unread: &responseUnread)
-        }
+        feed(&responseReading, bytes) { meterResponse($0, elapsed: elapsed, collector) }
         // A non-streamed response past the limit: the rest is not worth inflating.
-        if meter.responseOverLimit { responseUnread = true }
+        if meter.responseOverLimit { responseReading = .unread }
     }
 
     /// A piece of the response body as sent (or inflated): its tokens recorded as they arrive.
@@ -179,14 +184,10 @@ final class LLMWatcher: ProxyExchangeWatcher, @unchecked Sendable {
     /// The exchange ended: records it in the model's `llm` collector and `service` series, and the proxy's counters.
     func ended(_ exchange: ProxyExchangeRecord) {
         if !resolved && !modelFromBody { resolve() }  // (a request that never completed: still counted)
-        if let inflater = responseInflater, !responseUnread, inflater.fed > 0, !inflater.atEnd,
-            exchange.failure == nil, !exchange.cancelled
-        {
-            // The whole response came and did not end its compressed stream: what was read is not trusted. (A
-            // client that left, even at `[DONE]` as the SDKs do, may have left before the stream's last bytes.)
-            inflationFailed(.truncatedInput, unread: &responseUnread)
-        }
-        if !responseUnread { meter.finish() }
+        // Only a response that came whole is judged (a client that left, even at `[DONE]` as the SDKs do, may have
+        // left before the stream's last bytes).
+        if exchange.failure == nil && !exchange.cancelled { bodyEnded(&responseReading) }
+        if case .unread = responseReading {} else { meter.finish() }
         let cancelled = Self.cancelled(exchange, meter)
         if meter.responseOverLimit { failures.insert(ProxyModelCounters.tooLarge) }
         let counters = entry?.counters ?? routing.unrouted

@@ -1,4 +1,5 @@
 import Capture
+import Compression
 import Exposition
 import HTTPServer
 import ModelMonitoring
@@ -19,6 +20,13 @@ final class ProxyModelCounters: Sendable {
     static let overloaded = CaptureFailure.allCases.count + 1
     static let unsupportedEncoding = CaptureFailure.allCases.count + 2
     static let invalidEncoding = CaptureFailure.allCases.count + 3
+
+    /// The capture failure of a body whose coding could not be undone: `too_large` past the limit, else
+    /// `invalid_encoding`.
+    static func reason(_ error: GzipError) -> Int {
+        if case .outputLimitExceeded = error { return tooLarge }
+        return invalidEncoding
+    }
 
     let model: String
     let requests = AtomicSlots(count: 1)

@@ -314,11 +314,7 @@ final class ProxyRecorder: ReverseProxyObserver {
                     try codings.request.undo(request, limit: limit), try codings.response.undo(response, limit: limit)
                 )
             } catch {
-                if case .outputLimitExceeded = error {
-                    entry.counters.captureFailures.add(ProxyModelCounters.tooLarge)
-                } else {
-                    entry.counters.captureFailures.add(ProxyModelCounters.invalidEncoding)
-                }
+                entry.counters.captureFailures.add(ProxyModelCounters.reason(error))
                 return Self.recordUndecoded(exchange, entry: entry, version: version, now: now)
             }
             decodeAndRecord(
