@@ -402,9 +402,13 @@ struct HTTP1HeadScanner {
     }
 }
 
-/// Decodes the chunked transfer coding (RFC 9112 §7.1) one step at a time: chunk-size lines (extensions
-/// tolerated and ignored, but without control characters), chunk data, the line break after it, and the trailer
-/// section.
+/// Decodes the chunked transfer coding (RFC 9112 §7.1) one step at a time: chunk-size lines (extensions checked
+/// against the grammar and ignored), chunk data, the line break after it, and the trailer section.
+///
+/// Line breaks: with ``Limits/requiresCRLF`` a chunk-size line and the end of chunk data must be CRLF (a request
+/// body: a bare LF there is read differently by other parsers on the path, the way requests are smuggled; RFC 9112
+/// allows a lone LF only in the start line and field lines), otherwise a lone LF is accepted too (an upstream's
+/// response, which the proxy frames anew for its client). Trailer field lines follow the rules of field lines.
 ///
 /// Each call to ``next(_:at:limit:)`` looks at the input from `start` and returns one ``Step``; the caller must
 /// consume exactly the bytes the step names before the next call (the decoder has already moved on). After
@@ -418,6 +422,8 @@ struct ChunkedDecoder {
         /// The trailer field lines, line breaks included.
         var maxTrailerBytes: Int
         var maxTrailerCount: Int
+        /// Chunk-size lines and chunk data end in CRLF, never a lone LF.
+        var requiresCRLF = false
     }
 
     enum Failure: Error, Equatable {
@@ -487,6 +493,7 @@ struct ChunkedDecoder {
             return .needMore
         }
         let end = HTTP1Framing.trimCarriageReturn(input, start, lineFeed)
+        if limits.requiresCRLF && end == lineFeed { return .fail(.malformed("chunk size line without CRLF")) }
         var index = start
         var size = 0
         while index < end, let digit = HTTP1Framing.hexValue(input[index]) {
@@ -499,7 +506,7 @@ struct ChunkedDecoder {
         guard index == end || input[index] == UInt8(ascii: ";") else {
             return .fail(.malformed("invalid chunk size"))
         }
-        guard input[index..<end].allSatisfy(HTTP1Framing.isFieldValueCharacter) else {
+        guard Self.isChunkExtensions(input, index..<end) else {
             return .fail(.malformed("invalid chunk extension"))
         }
         if size == 0 {
@@ -516,7 +523,9 @@ struct ChunkedDecoder {
         let available = input.count - start
         guard available >= 1 else { return .needMore }
         var length = 1
-        if input[start] != UInt8(ascii: "\n") {
+        if input[start] == UInt8(ascii: "\n") {
+            guard !limits.requiresCRLF else { return .fail(.malformed("missing CRLF after chunk data")) }
+        } else {
             guard input[start] == UInt8(ascii: "\r") else { return .fail(.malformed("missing CRLF after chunk data")) }
             guard available >= 2 else { return .needMore }
             guard input[start + 1] == UInt8(ascii: "\n") else {
@@ -526,6 +535,56 @@ struct ChunkedDecoder {
         }
         state = .size
         return .framing(length)
+    }
+
+    /// Whether `input[range]` is `*( BWS ";" BWS name [ BWS "=" BWS ( token / quoted-string ) ] )` (RFC 9112 §7.1.1):
+    /// a quoted string must close on its line (one that does not reads differently to a parser that ends the line at
+    /// a CRLF inside quotes), names and values are tokens, no control byte but HTAB.
+    static func isChunkExtensions(_ input: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> Bool {
+        var i = range.lowerBound
+        let end = range.upperBound
+        func skipWhitespace() { while i < end, input[i] == 0x20 || input[i] == 0x09 { i += 1 } }
+        func token() -> Bool {
+            let start = i
+            while i < end, ASCII.isTokenCharacter(input[i]) { i += 1 }
+            return i > start
+        }
+        while true {
+            skipWhitespace()
+            if i == end { return true }
+            guard input[i] == UInt8(ascii: ";") else { return false }
+            i += 1
+            skipWhitespace()
+            guard token() else { return false }
+            skipWhitespace()
+            guard i < end, input[i] == UInt8(ascii: "=") else { continue }
+            i += 1
+            skipWhitespace()
+            guard i < end else { return false }
+            if input[i] != UInt8(ascii: "\"") {
+                guard token() else { return false }
+                continue
+            }
+            // quoted-string: qdtext (HTAB, SP, VCHAR but '"' and '\\', obs-text) or a quoted-pair, then '"'.
+            i += 1
+            var closed = false
+            while i < end {
+                let byte = input[i]
+                if byte == UInt8(ascii: "\"") {
+                    closed = true
+                    i += 1
+                    break
+                }
+                if byte == UInt8(ascii: "\\") {
+                    i += 1
+                    guard i < end, HTTP1Framing.isFieldValueCharacter(input[i]) else { return false }
+                } else if !HTTP1Framing.isFieldValueCharacter(byte) {
+                    return false
+                }
+                i += 1
+            }
+            guard closed else { return false }
+        }
     }
 
     private mutating func trailer(_ input: UnsafeBufferPointer<UInt8>, at start: Int) -> Step {

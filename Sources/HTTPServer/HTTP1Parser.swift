@@ -118,11 +118,11 @@ struct HTTP1Parser {
         self.chunked = ChunkedDecoder(limits: Self.chunkedLimits(limits))
     }
 
-    /// Trailers are skipped, bounded by the header section's byte limit only.
+    /// Trailers are skipped, bounded by the header section's byte limit only; chunk lines end in CRLF (a request's).
     private static func chunkedLimits(_ limits: Limits) -> ChunkedDecoder.Limits {
         .init(
             maxChunkLineLength: limits.maxChunkLineLength, maxBodySize: limits.maxBodySize,
-            maxTrailerBytes: limits.maxHeaderBytes, maxTrailerCount: .max)
+            maxTrailerBytes: limits.maxHeaderBytes, maxTrailerCount: .max, requiresCRLF: true)
     }
 
     /// Body bytes collected so far from a chunked body (a fixed-length body stays in the input until complete).

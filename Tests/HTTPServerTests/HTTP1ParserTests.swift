@@ -114,7 +114,7 @@ struct HTTP1ParserHappyPathTests {
     @Test func chunkedBodyWithExtensionsAndTrailers() throws {
         let input =
             "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: Chunked\r\n\r\n"
-            + "A;name=value;other\r\n0123456789\r\n1a\r\nabcdefghijklmnopqrstuvwxyz\r\n"
+            + "A;name=value;other\r\n0123456789\r\n1a ; q = \"a \\\" b;c\"\t;x\r\nabcdefghijklmnopqrstuvwxyz\r\n"
             + "0\r\nX-Checksum: 1\r\nX-Other: 2\r\n\r\n"
         let request = try #require(parse(input).requests.first)
         #expect(request.body == Array("0123456789abcdefghijklmnopqrstuvwxyz".utf8))
@@ -369,6 +369,18 @@ struct HTTP1ParserErrorTests {
         "5\r\nhelloXX0\r\n\r\n",  // data not followed by CRLF
         "5\r\nhello\rX",  // CR not followed by LF
         "-5\r\nhello\r\n0\r\n\r\n",  // negative
+        // A lone LF where a request's chunk framing needs CRLF (RFC 9112 §7.1; other parsers read it differently):
+        "5\nhello\r\n0\r\n\r\n",  // after the size
+        "5;ext\nhello\r\n0\r\n\r\n",  // after an extension
+        "5\r\nhello\n0\r\n\r\n",  // after the data
+        "5\r\nhello\r\n0\n\r\n",  // after the last chunk's size
+        // Extensions off the grammar: a quoted string that does not close on its line (a parser that reads the
+        // CRLF inside the quotes as part of it sees another body), a value missing, a name missing, junk.
+        "5;a=\"x\r\nhello\r\n0\r\n\r\n",
+        "5;a=\r\nhello\r\n0\r\n\r\n",
+        "5;=b\r\nhello\r\n0\r\n\r\n",
+        "5;a b\r\nhello\r\n0\r\n\r\n",
+        "5;a=\"x\\\r\nhello\r\n0\r\n\r\n",
     ])
     func badChunks(body: String) {
         expectError("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n\(body)", 400)

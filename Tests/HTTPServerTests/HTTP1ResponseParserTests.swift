@@ -161,9 +161,9 @@ private let responseCases: [ResponseCase] = [
         ]),
     ResponseCase(
         name: "chunked without trailers, bare LF line ends",
-        input: "HTTP/1.1 200 OK\nTransfer-Encoding: gzip, Chunked\n\na\n0123456789\n0\n\n",
+        input: "HTTP/1.1 200 OK\nTransfer-Encoding: Chunked\n\na\n0123456789\n0\n\n",
         expected: [
-            head(200, ["Transfer-Encoding": "gzip, Chunked"], .chunked), .body("0123456789"),
+            head(200, ["Transfer-Encoding": "Chunked"], .chunked), .body("0123456789"),
             .end(nil, reusable: true),
         ]),
     ResponseCase(
@@ -177,14 +177,23 @@ private let responseCases: [ResponseCase] = [
         name: "chunked applied twice",
         input: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
         expected: [error(.malformed)]),
+    // A coding other than chunked would reach the client still applied, and unnamed (Transfer-Encoding is
+    // hop-by-hop): refused whether chunked comes last (chunked framing) or not (close-delimited).
     ResponseCase(
-        name: "another last coding: close-delimited",
+        name: "another coding before chunked",
+        input: "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+        expected: [error(.unsupported)]),
+    ResponseCase(
+        name: "another last coding",
         input: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\nContent-Length: 2\r\n\r\nbytes until close",
-        closes: true,
-        expected: [
-            head(200, ["Transfer-Encoding": "chunked, gzip", "Content-Length": "2"], .closeDelimited),
-            .body("bytes until close"), .end(nil, reusable: false),
-        ]),
+        expected: [error(.unsupported)]),
+    ResponseCase(
+        name: "another coding alone",
+        input: "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nbytes until close", expected: [error(.unsupported)]),
+    ResponseCase(
+        name: "another coding, no body (HEAD-like 304): nothing to pass on",
+        input: "HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+        expected: [head(304, "Not Modified", ["Transfer-Encoding": "gzip, chunked"], .none), .end(nil, reusable: true)]),
     ResponseCase(
         name: "no length: close-delimited",
         input: "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\ndata: 1\n\ndata: 2\n\n", closes: true,

@@ -12,8 +12,8 @@
 /// - lines end in CRLF or a bare LF; up to 16 bytes of empty lines before a status line are skipped; field lines
 ///   as in the request parser (obs-fold rejected); at most `maxHeaderCount` fields in `maxHeaderBytes` bytes,
 ///   and the same for a chunked body's trailer section (``UpstreamParseError/Kind/tooLarge``).
-/// - framing (RFC 9112 §6.3): no body for a response to HEAD, 1xx, 204 and 304; else `Transfer-Encoding` whose last
-///   coding is `chunked` (applied once) is chunked, with any other last coding close-delimited; else
+/// - framing (RFC 9112 §6.3): no body for a response to HEAD, 1xx, 204 and 304; else `Transfer-Encoding` must be
+///   `chunked` alone (any other coding is ``UpstreamParseError/Kind/unsupported``: it cannot be passed on); else
 ///   `Content-Length` (list elements must agree); else close-delimited. `Content-Length` is always validated, and
 ///   `Transfer-Encoding` in an HTTP/1.0 response is an error.
 struct HTTP1ResponseParser {
@@ -226,16 +226,15 @@ struct HTTP1ResponseParser {
         if isHEAD || status < 200 || status == 204 || status == 304 {
             framing = .none
         } else if hasTransferEncoding {
-            guard let last = transferCodings.last else {
-                throw UpstreamParseError(.malformed, "empty Transfer-Encoding")
-            }
+            guard !transferCodings.isEmpty else { throw UpstreamParseError(.malformed, "empty Transfer-Encoding") }
             let chunkedCount = transferCodings.count { ASCII.equalsIgnoringCase($0.utf8, "chunked".utf8) }
-            if ASCII.equalsIgnoringCase(last.utf8, "chunked".utf8) {
-                guard chunkedCount == 1 else { throw UpstreamParseError(.malformed, "chunked applied more than once") }
-                framing = .chunked
-            } else {
-                framing = .closeDelimited
+            guard chunkedCount <= 1 else { throw UpstreamParseError(.malformed, "chunked applied more than once") }
+            // Any other coding (gzip, deflate, compress) would reach the client still applied and no longer named
+            // (Transfer-Encoding is hop-by-hop), so it is refused rather than passed on.
+            if let other = transferCodings.first(where: { !ASCII.equalsIgnoringCase($0.utf8, "chunked".utf8) }) {
+                throw UpstreamParseError(.unsupported, "unsupported transfer coding \"\(other.prefix(32))\"")
             }
+            framing = .chunked
         } else if let contentLength {
             framing = .contentLength(contentLength)
         } else {
