@@ -61,7 +61,7 @@ import Testing
             "POST /base/v2/x?a=1 HTTP/1.1\r\naccept: a\r\nAccept: b\r\nX-Pad: v  w\r\nX-Empty: \r\n"
             + "Content-Type: application/json\r\nX-Raw: caf"
         let forwarding =
-            "\r\nHost: api.example\r\nX-Forwarded-For: 10.0.0.2, 127.0.0.1\r\nX-Forwarded-Proto: http\r\n"
+            "\r\nHost: api.example\r\nX-Forwarded-For: 10.0.0.1, 10.0.0.2, 127.0.0.1\r\nX-Forwarded-Proto: http\r\n"
             + "X-Forwarded-Host: api.example\r\nContent-Length: 2\r\n\r\n{}"
         // The byte path passes the value's bytes as they came; the `String`s hold U+FFFD for the invalid one.
         #expect(encoded(forwarded) == Array(fields.utf8) + [0xE9] + Array(forwarding.utf8))
@@ -77,6 +77,9 @@ import Testing
                 + "Connection: keep-alive\r\ncontent-length: 2\r\n\r\n",
             "GET /a HTTP/1.1\r\nConnection: X-A, x-b\r\nX-B: 1\r\nHost: h\r\nX-A: 2\r\nX-C: 3\r\nx-forwarded-for:\r\n\r\n",
             "GET /old HTTP/1.0\r\nAccept: x\r\n\r\n",
+            // Several X-Forwarded-For lines are one list, joined in order (empty ones add nothing).
+            "GET /x HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 1.1.1.1\r\nx-forwarded-for:\r\n"
+                + "X-Forwarded-For: 2.2.2.2, 3.3.3.3\r\n\r\n",
         ]
         for text in heads {
             let head = try #require(parsedHead(text))
@@ -93,6 +96,10 @@ import Testing
             String(decoding: encoded(request(named)), as: UTF8.self)
                 == "GET /base/a HTTP/1.1\r\nX-C: 3\r\nHost: h\r\nX-Forwarded-For: 127.0.0.1\r\n"
                 + "X-Forwarded-Proto: http\r\nX-Forwarded-Host: h\r\n\r\n")
+        let several = try #require(parsedHead(heads[4]))
+        #expect(
+            String(decoding: encoded(request(several)), as: UTF8.self).contains(
+                "\r\nX-Forwarded-For: 1.1.1.1, 2.2.2.2, 3.3.3.3, 127.0.0.1\r\n"))
         let old = try #require(parsedHead(heads[3]))
         #expect(
             String(decoding: encoded(request(old, remote: "[::1]:7")), as: UTF8.self).contains(

@@ -246,10 +246,16 @@ func endlessUpstream() throws -> (upstream: ScriptedUpstream, sawClose: AtomicFl
                 let second = try client.readResponse()
                 #expect(second.text == "GET /again body=0")
                 #expect(second.header("X-Request-Id") == nil)
+                // An id the client marks hop-by-hop is dropped: the proxy sends and returns its own.
+                try client.send(
+                    "GET /third HTTP/1.1\r\nHost: example\r\nConnection: X-Request-Id\r\nX-Request-Id: hidden\r\n\r\n")
+                let third = try client.readResponse()
+                #expect(third.text == "GET /third body=0")
+                #expect(third.header("X-Request-Id") == "generated-id")
             }
         }
-        #expect(eventually { observer.all.count == 2 })
-        #expect(observer.all.map(\.requestID) == ["generated-id", "mine"])
+        #expect(eventually { observer.all.count == 3 })
+        #expect(observer.all.map(\.requestID) == ["generated-id", "mine", "generated-id"])
         #expect(observer.all.allSatisfy { $0.status == 200 && $0.failure == nil && !$0.cancelled })
         // Both requests went over one kept-alive upstream connection.
         #expect(observer.opened.load(ordering: .relaxed) == 1)

@@ -90,17 +90,45 @@ enum ForwardedFields {
             fields = requestPass(section, listed: listed, collecting: &unused, requestIDHeader: requestIDHeader, &head)
         }
         appendForwarding(
-            section, host: fields.host, forwardedFor: fields.forwardedFor, hostFallback: hostFallback,
-            remoteAddress: remoteAddress, forwardedProto: forwardedProto, into: &head)
+            section, host: fields.host, forwardedFor: fields.forwardedFor,
+            severalForwardedFor: fields.severalForwardedFor, hostFallback: hostFallback, remoteAddress: remoteAddress,
+            forwardedProto: forwardedProto, into: &head)
     }
 
     /// Appends `Host`, `X-Forwarded-For`, `-Proto` and `-Host` (``ForwardedRequest/appendForwarding``) for the
-    /// section's first `Host` value and last `X-Forwarded-For` value (`hostFallback` when there is no `Host`).
+    /// section's first `Host` value and its `X-Forwarded-For` value (`hostFallback` when there is no `Host`); with
+    /// `severalForwardedFor`, the values of all its `X-Forwarded-For` lines instead, in order, joined with ", "
+    /// (RFC 9110 §5.3: one list).
     static func appendForwarding(
-        _ section: UnsafeBufferPointer<UInt8>, host: Range<Int>?, forwardedFor: Range<Int>?, hostFallback: String,
-        remoteAddress: String, forwardedProto: String, into head: inout ByteWriter
+        _ section: UnsafeBufferPointer<UInt8>, host: Range<Int>?, forwardedFor: Range<Int>?,
+        severalForwardedFor: Bool = false, hostFallback: String, remoteAddress: String, forwardedProto: String,
+        into head: inout ByteWriter
     ) {
-        let forwardedFor = forwardedFor.map { UnsafeBufferPointer(rebasing: section[$0]) }
+        if severalForwardedFor {
+            var joined: [UInt8] = []
+            forEachLine(section) { line in
+                guard ForwardedRequest.requestKind(section[line.name]) == .forwardedFor, !line.value.isEmpty else {
+                    return
+                }
+                if !joined.isEmpty { joined.append(contentsOf: ", ".utf8) }
+                joined.append(contentsOf: section[line.value])
+            }
+            joined.withUnsafeBufferPointer { joined in
+                appendForwarding(
+                    section, host: host, forwardedFor: joined, hostFallback: hostFallback, remoteAddress: remoteAddress,
+                    forwardedProto: forwardedProto, into: &head)
+            }
+            return
+        }
+        appendForwarding(
+            section, host: host, forwardedFor: forwardedFor.map { UnsafeBufferPointer(rebasing: section[$0]) },
+            hostFallback: hostFallback, remoteAddress: remoteAddress, forwardedProto: forwardedProto, into: &head)
+    }
+
+    private static func appendForwarding(
+        _ section: UnsafeBufferPointer<UInt8>, host: Range<Int>?, forwardedFor: UnsafeBufferPointer<UInt8>?,
+        hostFallback: String, remoteAddress: String, forwardedProto: String, into head: inout ByteWriter
+    ) {
         if let host {
             ForwardedRequest.appendForwarding(
                 authority: UnsafeBufferPointer(rebasing: section[host]), forwardedFor: forwardedFor,
@@ -116,13 +144,15 @@ enum ForwardedFields {
     }
 
     /// One pass of ``appendRequestFields``: copies the end-to-end lines not in `listed` and collects the
-    /// `Connection` names into `collecting`; returns the first `Host` value and the last `X-Forwarded-For` one.
+    /// `Connection` names into `collecting`; returns the first `Host` value and the `X-Forwarded-For` one (whether
+    /// there are several).
     private static func requestPass(
         _ section: UnsafeBufferPointer<UInt8>, listed: ConnectionListed?, collecting: inout ConnectionListed,
         requestIDHeader: String?, _ head: inout ByteWriter
-    ) -> (host: Range<Int>?, forwardedFor: Range<Int>?) {
+    ) -> (host: Range<Int>?, forwardedFor: Range<Int>?, severalForwardedFor: Bool) {
         var host: Range<Int>?
         var forwardedFor: Range<Int>?
+        var severalForwardedFor = false
         var copier = Copier(section)
         forEachLine(section) { line in
             let name = section[line.name]
@@ -134,7 +164,8 @@ enum ForwardedFields {
             case .host:
                 if host == nil { host = line.value }
             case .forwardedFor:
-                forwardedFor = line.value  // the last one, extended by the caller
+                if forwardedFor != nil { severalForwardedFor = true }
+                forwardedFor = line.value  // extended by the caller (joined with the others when several)
             case .endToEnd:
                 if let listed, listed.contains(name, in: section) { return }
                 // An empty request id is replaced by the generated one.
@@ -143,7 +174,7 @@ enum ForwardedFields {
             }
         }
         copier.flush(into: &head)
-        return (host, forwardedFor)
+        return (host, forwardedFor, severalForwardedFor)
     }
 
     /// Bytes enough for what ``appendRequestFields`` or ``appendResponseFields`` write for a section of `count`

@@ -222,7 +222,8 @@ enum ForwardedRequest {
                 if host == nil { host = field.value }
                 continue
             case .forwardedFor:
-                forwardedFor = field.value  // the last one, extended below
+                // All of them in order, one list (RFC 9110 §5.3), extended below.
+                if !field.value.isEmpty { forwardedFor = forwardedFor.map { $0 + ", " + field.value } ?? field.value }
                 continue
             case .endToEnd:
                 if !listed.isEmpty && isListed(field.name.utf8, listed) { continue }
@@ -248,8 +249,8 @@ enum ForwardedRequest {
         }
     }
 
-    /// Appends `Host: authority`, `X-Forwarded-For` (`forwardedFor`, the client's last one, extended with the
-    /// client's address; the address alone when there was none or it was empty), `X-Forwarded-Proto` and
+    /// Appends `Host: authority`, `X-Forwarded-For` (`forwardedFor`, the client's, all its lines joined, extended with
+    /// the client's address; the address alone when there was none or it was empty), `X-Forwarded-Proto` and
     /// `X-Forwarded-Host: authority`.
     static func appendForwarding(
         authority: UnsafeBufferPointer<UInt8>, forwardedFor: UnsafeBufferPointer<UInt8>?, remoteAddress: String,

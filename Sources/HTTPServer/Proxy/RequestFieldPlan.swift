@@ -1,7 +1,7 @@
 /// How the reverse proxy forwards an HTTP/1.x request's field section (``HTTPHeaders/receivedLines``) upstream, worked
 /// out by the request parser while it read the section (for a handler that ``HTTPHandler/forwardsRequests``): the
 /// runs of lines to leave out (hop-by-hop and framing fields, `Host`, `X-Forwarded-*`), every other line copied as
-/// received, and where the first `Host` value and the last `X-Forwarded-For` value are. Fixed storage, no allocation.
+/// received, and where the first `Host` value and the `X-Forwarded-For` value are. Fixed storage, no allocation.
 ///
 /// Contract: for the section it was made for, copying the lines kept and then writing `Host` and `X-Forwarded-*` from
 /// ``host`` and ``forwardedFor`` is byte for byte what
@@ -13,7 +13,7 @@
 struct RequestFieldPlan: Equatable, Sendable {
     /// The lines left out, and the copy of the others.
     let lines: FieldLineCopyPlan
-    /// The first `Host` value and the last `X-Forwarded-For` value, 16 bits per offset (`UInt32.max`: none).
+    /// The first `Host` value and the `X-Forwarded-For` value, 16 bits per offset (`UInt32.max`: none).
     private let hostBits: UInt32
     private let forwardedForBits: UInt32
     /// The byte count of the section the plan was made for.
@@ -23,7 +23,7 @@ struct RequestFieldPlan: Equatable, Sendable {
     var sectionCount: Int { Int(sectionBytes) }
     /// The first `Host` value (offsets into the section).
     var host: Range<Int>? { Self.range(hostBits) }
-    /// The last `X-Forwarded-For` value (offsets into the section).
+    /// The `X-Forwarded-For` value (offsets into the section).
     var forwardedFor: Range<Int>? { Self.range(forwardedForBits) }
 
     private static func range(_ bits: UInt32) -> Range<Int>? {
@@ -63,7 +63,9 @@ struct RequestFieldPlan: Equatable, Sendable {
                 if host == nil { host = (value.startIndex - start)..<(value.endIndex - start) }
                 lines.leaveOut(name)
             case .forwardedFor:
-                forwardedFor = (value.startIndex - start)..<(value.endIndex - start)  // the last one
+                // Several lines are joined in order (rare): ForwardedFields does it.
+                guard forwardedFor == nil else { return lines.refuse() }
+                forwardedFor = (value.startIndex - start)..<(value.endIndex - start)
                 lines.leaveOut(name)
             case .forwardedProto, .forwardedHost:
                 lines.leaveOut(name)

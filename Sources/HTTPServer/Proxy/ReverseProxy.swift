@@ -114,7 +114,15 @@ public final class ReverseProxy: HTTPHandler, Sendable {
         let pool = self.pool(on: loop)
         // The parser's plan for this request's field lines (HTTP/1.x), lent for this call.
         let plan = loop.lentForwardPlan
-        let clientID = request.headers[configuration.requestIDHeader].flatMap { $0.isEmpty ? nil : $0 }
+        // The client's id, unless empty, or named by `Connection` (hop-by-hop: dropped, and the proxy's sent instead).
+        // A plan exists only when `Connection` names no field.
+        var clientID = request.headers[configuration.requestIDHeader].flatMap { $0.isEmpty ? nil : $0 }
+        if clientID != nil, plan == nil,
+            ForwardedRequest.isListed(
+                configuration.requestIDHeader.utf8, ForwardedRequest.connectionListed(request.headers))
+        {
+            clientID = nil
+        }
         let requestID = clientID ?? configuration.makeRequestID()
         let tap = observer?.proxyRequestStarted(request, requestID: requestID) ?? ProxyTap()
         // A whole body (HTTP/2) the watcher holds is offered before anything is encoded.
