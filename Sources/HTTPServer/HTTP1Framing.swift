@@ -262,6 +262,54 @@ enum HTTP1Framing {
         return index
     }
 
+    /// Whether `value` is a `Host` field value (RFC 9110 §7.2, RFC 3986 §3.2.2): empty, or `uri-host [ ":" port ]`,
+    /// where uri-host is a reg-name (unreserved, sub-delims, `%HH`) or an IP literal in brackets, and port is digits.
+    /// Whitespace, `/`, `@`, `?`, `#` or a second `:` make it no host (what a proxy must refuse with 400 rather than
+    /// pass on, RFC 9112 §3.2).
+    static func isHostValue<Bytes: Collection<UInt8>>(_ value: Bytes) -> Bool where Bytes.Index == Int {
+        var i = value.startIndex
+        let end = value.endIndex
+        if i < end && value[i] == UInt8(ascii: "[") {
+            guard let close = value[i...].firstIndex(of: UInt8(ascii: "]")), close > i + 1 else { return false }
+            for byte in value[(i + 1)..<close] {
+                // IPv6 (hex, ':', '.'), a zone id ("%25..."), IPvFuture ("v" hex "." unreserved / sub-delims / ":").
+                guard isRegNameByte(byte) || byte == UInt8(ascii: ":") else { return false }
+            }
+            i = close + 1
+        } else {
+            while i < end && value[i] != UInt8(ascii: ":") {
+                let byte = value[i]
+                if byte == UInt8(ascii: "%") {
+                    guard i + 2 < end, hexValue(value[i + 1]) != nil, hexValue(value[i + 2]) != nil else {
+                        return false
+                    }
+                    i += 3
+                    continue
+                }
+                guard isRegNameByte(byte) else { return false }
+                i += 1
+            }
+        }
+        guard i < end else { return true }
+        guard value[i] == UInt8(ascii: ":") else { return false }
+        return value[(i + 1)...].allSatisfy { $0 &- UInt8(ascii: "0") < 10 }
+    }
+
+    /// unreserved / sub-delims / '%' (RFC 3986): a byte a reg-name may hold ('%' checked by the caller).
+    @inline(__always)
+    private static func isRegNameByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+            UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
+            UInt8(ascii: "~"), UInt8(ascii: "!"), UInt8(ascii: "$"), UInt8(ascii: "&"), UInt8(ascii: "'"),
+            UInt8(ascii: "("), UInt8(ascii: ")"), UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: ","),
+            UInt8(ascii: ";"), UInt8(ascii: "="), UInt8(ascii: "%"):
+            return true
+        default:
+            return false
+        }
+    }
+
     /// RFC 9110 field-value characters: HTAB, SP, VCHAR, obs-text.
     @inline(__always)
     static func isFieldValueCharacter(_ byte: UInt8) -> Bool {

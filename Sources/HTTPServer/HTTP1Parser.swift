@@ -34,7 +34,8 @@ struct HTTP1ParseError: Error, Equatable, Sendable {
 ///   (another 1.x minor is treated as 1.1, another major answers 505). CONNECT answers 501.
 /// - lines end in CRLF or a bare LF; up to 8 empty lines before a request line are ignored.
 /// - header names are tokens directly followed by `:`; values may hold SP, HTAB, VCHAR and obs-text;
-///   obs-fold (a line starting with whitespace) is rejected; an HTTP/1.1 request needs exactly one `Host`.
+///   obs-fold (a line starting with whitespace) is rejected; an HTTP/1.1 request needs exactly one `Host`, and a
+///   `Host` (or an absolute-form target's authority) must be `uri-host [ ":" port ]` (RFC 9112 §3.2: 400 otherwise).
 /// - `Content-Length` must be digits, duplicates (as lines or list elements) must agree;
 ///   `Transfer-Encoding` must be exactly `chunked` (other codings answer 501) and is rejected together
 ///   with `Content-Length` or in HTTP/1.0; chunk extensions are tolerated and trailers skipped.
@@ -356,6 +357,7 @@ struct HTTP1Parser {
                 if plansForwarding { plan.read(name: name, value: value, in: input) }
                 if name.count == 4 && ASCII.equalsLowercase(name, "host") {
                     hostCount += 1
+                    guard HTTP1Framing.isHostValue(value) else { throw HTTP1Framing.Malformed("invalid Host header") }
                 } else if name.count == 6 && ASCII.equalsLowercase(name, "expect") {
                     expectsContinue = ASCII.equalsLowercase(value, "100-continue")
                 } else {
@@ -433,6 +435,9 @@ struct HTTP1Parser {
             // RFC 9110 §4.2.4: userinfo in an http(s) URI is an error.
             guard !named.contains(UInt8(ascii: "@")) else {
                 throw HTTP1ParseError(400, "request target with userinfo")
+            }
+            guard HTTP1Framing.isHostValue(named), !named.isEmpty else {
+                throw HTTP1ParseError(400, "invalid authority in the request target")
             }
             authority = named
             rest = target[authorityEnd...]

@@ -386,6 +386,31 @@ struct HTTP1ParserErrorTests {
         expectError("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n\(body)", 400)
     }
 
+    /// A `Host` that is no `uri-host [":" port]` is refused (RFC 9112 §3.2), and so is such an authority in an
+    /// absolute-form target: a proxy must not pass on a host other parsers read differently.
+    @Test(arguments: [
+        "a b/c", "a, b", "a:80@evil", "a/../b", "a:b", "[::1", "[::1]x", "a:80:90", "a%zz", "a?b", "a#b", "[]",
+        "a\tb",
+    ])
+    func invalidHostsAre400(host: String) {
+        expectError("GET / HTTP/1.1\r\nHost: \(host)\r\n\r\n", 400)
+        if !host.contains(" ") && !host.contains("\t") && !host.contains("/") && !host.contains("?")
+            && !host.contains("#")
+        {
+            expectError("GET http://\(host)/ HTTP/1.1\r\nHost: h\r\n\r\n", 400)
+        }
+    }
+
+    @Test func validHostsAreAccepted() throws {
+        for host in [
+            "example.com", "example.com:8080", "127.0.0.1:9", "[::1]:80", "[fe80::1%25eth0]", "xn--bcher-kva.example",
+            "a_b-c~d.e", "%41bc", "h:", "",
+        ] {
+            let request = try #require(parse("GET / HTTP/1.1\r\nHost: \(host)\r\n\r\n").requests.first, "\(host)")
+            #expect(request.head.headers["Host"] == host)
+        }
+    }
+
     @Test func chunkSizeOverflowIsTooLarge() {
         expectError(
             "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffffff\r\n", 413)
