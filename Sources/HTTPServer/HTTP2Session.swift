@@ -49,6 +49,8 @@ final class HTTP2Session: ConnectionProtocolHandler {
         var method = ""
         var path = ""
         var authority: String?
+        /// `cookie` fields received (joined into one for the handler when several).
+        var cookieFields = 0
         var headers = HTTPHeaders()
         var headerBytes = 0
         var body: [UInt8] = []
@@ -489,7 +491,23 @@ final class HTTP2Session: ConnectionProtocolHandler {
         }
     }
 
-    /// The handler's view of `stream` with `body`.
+    /// Why a request's `:authority` and `host` cannot stand (nil when they can): a value that is no
+    /// `uri-host [":" port]`, more than one `host`, or a `host` naming another authority than `:authority` (RFC 9113
+    /// §8.3.1: malformed; an intermediary makes `Host` from `:authority`, and a front end that routed by one would
+    /// disagree with an upstream that reads the other).
+    static func hostProblem(authority: String?, hosts: [String]) -> String? {
+        if let authority, !HTTP1Framing.isHostValue(Array(authority.utf8)) { return "invalid :authority" }
+        guard let host = hosts.first else { return nil }
+        guard hosts.count == 1 else { return "more than one host field" }
+        guard HTTP1Framing.isHostValue(Array(host.utf8)) else { return "invalid host field" }
+        if let authority, !ASCII.equalsIgnoringCase(authority.utf8, host.utf8) {
+            return "host field differs from :authority"
+        }
+        return nil
+    }
+
+    /// The handler's view of `stream` with `body`: `host` from `:authority` when absent, and the `cookie` fields an
+    /// HTTP/2 client may send apart joined into one with "; " (RFC 9113 §8.2.3: as HTTP/1.1 carries them).
     private func request(for stream: Stream, body: [UInt8]) -> HTTPRequest {
         let target = stream.path
         let path: String
@@ -505,6 +523,11 @@ final class HTTP2Session: ConnectionProtocolHandler {
         if let authority = stream.authority, !headers.contains("host") {
             headers.add(name: "host", value: authority)
         }
+        if stream.cookieFields > 1 {
+            let joined = headers.values(for: "cookie").joined(separator: "; ")
+            headers.storage.removeAll { HTTPHeaders.namesEqual($0.name, "cookie") }
+            headers.add(name: "cookie", value: joined)
+        }
         return HTTPRequest(
             method: stream.method, path: path, query: query, version: .http2, headers: headers, body: body,
             protocolName: "h2", remoteAddress: connection.remoteAddress)
@@ -516,6 +539,10 @@ final class HTTP2Session: ConnectionProtocolHandler {
     private func askAdmission(_ stream: Stream) {
         guard !stream.method.isEmpty, !stream.path.isEmpty else {
             refuse(stream, HTTPResponse(status: 400, text: "missing :method or :path\n"), reason: nil)
+            return
+        }
+        if let problem = Self.hostProblem(authority: stream.authority, hosts: stream.headers.values(for: "host")) {
+            refuse(stream, HTTPResponse(status: 400, text: problem + "\n"), reason: "bad_request")
             return
         }
         stream.admission = .pending
@@ -580,6 +607,10 @@ final class HTTP2Session: ConnectionProtocolHandler {
         case .notAsked:
             if stream.method.isEmpty || stream.path.isEmpty {
                 refuse(stream, HTTPResponse(status: 400, text: "missing :method or :path\n"), reason: nil)
+                return
+            }
+            if let problem = Self.hostProblem(authority: stream.authority, hosts: stream.headers.values(for: "host")) {
+                refuse(stream, HTTPResponse(status: 400, text: problem + "\n"), reason: "bad_request")
                 return
             }
             dispatch(stream)
@@ -1039,6 +1070,7 @@ final class HTTP2Session: ConnectionProtocolHandler {
             default: break
             }
         } else {
+            if name.count == 6 && ASCII.equalsLowercase(name, "cookie") { stream.cookieFields += 1 }
             stream.headers.add(name: String(decoding: name, as: UTF8.self), value: valueText)
         }
         return 0

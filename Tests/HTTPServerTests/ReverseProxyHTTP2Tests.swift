@@ -56,6 +56,44 @@ struct ReverseProxyHTTP2Tests {
         #expect(observer.all.last?.responseBodyBytes == payload.count)
     }
 
+    /// What goes upstream is what an HTTP/1.1 request carries: the cookie fields an HTTP/2 client sends apart are
+    /// one `cookie` line joined with "; " (RFC 9113 §8.2.3); a `host` that differs from `:authority`, two of them, or
+    /// one that is no host, is refused and never reaches the upstream (§8.3.1).
+    @Test func cookiesAreJoinedAndAHostOtherThanTheAuthorityIsRefused() throws {
+        let heads = Mutex<[String]>([])
+        let upstream = try ScriptedUpstream { fd in
+            let head = ScriptedUpstream.readHead(fd)
+            heads.withLock { $0.append(head) }
+            ScriptedUpstream.write(fd, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        }
+        let observer = RecordingProxyObserver()
+        try withProxy(upstreamPort: upstream.port, observer: observer) { port in
+            let client = try HTTP2Client(port: port)
+            let refused = [
+                [("host", "internal-admin.example")], [("host", "test"), ("host", "test")], [("host", "a b")],
+                [("host", "test@evil")],
+            ]
+            for fields in refused {
+                // 400 from the server, or a stream reset from nghttp2 (which checks a host's characters itself).
+                let response = try client.response(client.request("GET", "/x", headers: fields))
+                #expect(response.status == 400 || (response.status == 0 && response.errorCode != 0), "\(fields)")
+            }
+            let cookies = try client.response(
+                client.request(
+                    "GET", "/cookies",
+                    headers: [
+                        ("cookie", "a=1"), ("x-other", "o"), ("cookie", "b=2"), ("host", "TEST"), ("cookie", "c=3"),
+                    ]))
+            #expect(cookies.status == 200 && cookies.text == "ok")
+        }
+        let head = try #require(heads.withLock { $0.first })
+        #expect(heads.withLock { $0.count } == 1)
+        let lines = head.split(separator: "\r\n").map(String.init)
+        #expect(lines.first == "GET /cookies HTTP/1.1")
+        #expect(lines.filter { $0.lowercased().hasPrefix("cookie:") } == ["cookie: a=1; b=2; c=3"])
+        #expect(lines.contains("Host: TEST"))
+    }
+
     @Test func largeResponseArrivesWhole() throws {
         try withServer { _, upstream in
             try withProxy(upstreamPort: upstream) { port in
