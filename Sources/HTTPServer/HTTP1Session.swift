@@ -98,6 +98,26 @@ final class HTTP1Session: ConnectionProtocolHandler {
         slots.count + connection.output.pendingResponses < context.configuration.maxPipelinedRequests
     }
 
+    /// Whether the buffered request may start while the requests in ``slots`` are unanswered: it and they all have
+    /// safe methods (GET, HEAD, OPTIONS, TRACE). False too while its method is not all buffered yet (the slots
+    /// finishing brings the session back here).
+    private func mayStartPipelined(_ connection: Connection) -> Bool {
+        guard slots.allSatisfy({ Self.isSafe($0.method.utf8) }) else { return false }
+        return connection.input.withReadableBytes { bytes in
+            var start = 0
+            while start < bytes.count && (bytes[start] == 0x0D || bytes[start] == 0x0A) { start += 1 }
+            let window = bytes[start..<min(bytes.count, start + 8)]
+            guard let space = window.firstIndex(of: UInt8(ascii: " ")) else { return false }
+            return Self.isSafe(bytes[start..<space])
+        }
+    }
+
+    /// GET, HEAD, OPTIONS or TRACE (RFC 9110 §9.2.1), by its bytes.
+    private static func isSafe<Bytes: Collection<UInt8>>(_ method: Bytes) -> Bool {
+        method.elementsEqual("GET".utf8) || method.elementsEqual("HEAD".utf8) || method.elementsEqual("OPTIONS".utf8)
+            || method.elementsEqual("TRACE".utf8)
+    }
+
     // MARK: - ConnectionProtocolHandler
 
     func process(_ connection: Connection) {
@@ -121,6 +141,9 @@ final class HTTP1Session: ConnectionProtocolHandler {
         while acceptingRequests && hasCapacity(connection) {
             guard prepareBody(connection) else { return }
             if connection.input.isEmpty { break }
+            // A pipelined request starts only once those before it are answered, unless all are safe (RFC 9112
+            // §9.3.2): a POST behind a POST must not reach the handler (an upstream) before the first is done.
+            if !slots.isEmpty && parser.isAtRequestBoundary && !mayStartPipelined(connection) { return }
             let (consumed, result) = connection.input.withReadableBytes { parser.parse($0) }
             connection.input.consume(consumed)
             // Consumed: the head in a case's payload is moved to its binding, not copied out of the result.

@@ -43,6 +43,29 @@ struct ServerEndToEndTests {
         }
     }
 
+    /// Pipelined requests reach the handler together only when all are safe: an unsafe one (or one behind an unsafe
+    /// one) starts once every earlier response is done (RFC 9112 §9.3.2), so a proxy never sends a POST upstream
+    /// while the POST before it is unanswered.
+    @Test(arguments: [
+        (["POST /a", "POST /b"], false), (["GET /a", "POST /b"], false), (["POST /a", "GET /b"], false),
+        (["GET /a", "HEAD /b"], true), (["OPTIONS /a", "GET /b"], true),
+    ])
+    func onlySafePipelinedRequestsOverlap(requests: [String], overlap: Bool) throws {
+        let handler = OrderRecordingHandler()
+        try withServer(handler: handler) { _, port in
+            let client = try RawClient(port: port)
+            try client.send(requests.map { "\($0) HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n" }.joined())
+            let answers = try requests.map { request in
+                try client.readResponse(bodyExpected: !request.hasPrefix("HEAD")).status
+            }
+            #expect(answers == [200, 200])
+        }
+        let events = handler.events.withLock { $0 }
+        #expect(events.count == 4, "\(events)")
+        // Overlapping: /b started before /a answered; else /a answered first.
+        #expect((events.firstIndex(of: "start /b")! < events.firstIndex(of: "end /a")!) == overlap, "\(events)")
+    }
+
     @Test func pipeliningBeyondTheInFlightLimitIsThrottledNotDropped() throws {
         try withServer(configure: { $0.maxPipelinedRequests = 2 }) { _, port in
             let client = try RawClient(port: port)
@@ -502,5 +525,19 @@ struct ServerEndToEndTests {
         let other = HTTPServer(configuration: configuration, handler: TestHandler(), logger: quietLogger)
         let error = #expect(throws: HTTPServerError.self) { try other.start() }
         #expect(error?.kind == .invalidConfiguration)
+    }
+}
+
+/// Answers each request 100 ms later from another thread, noting when each started and when it was answered.
+final class OrderRecordingHandler: HTTPHandler {
+    let events = Mutex<[String]>([])
+
+    func handle(_ request: consuming HTTPRequest, respond: HTTPResponder) {
+        let path = request.path
+        events.withLock { $0.append("start \(path)") }
+        DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(100)) {
+            self.events.withLock { $0.append("end \(path)") }
+            respond(HTTPResponse(status: 200, text: "ok"))
+        }
     }
 }
