@@ -261,6 +261,42 @@ func endlessUpstream() throws -> (upstream: ScriptedUpstream, sawClose: AtomicFl
         #expect(observer.opened.load(ordering: .relaxed) == 1)
     }
 
+    /// Max-Forwards (RFC 9110 §7.6.2) on TRACE and OPTIONS: at 0 the proxy answers as the final recipient (TRACE
+    /// reflects the request without credentials), above 0 the upstream gets one less; other methods pass it as is.
+    @Test func maxForwardsIsHonouredForTraceAndOptions() throws {
+        let heads = Mutex<[String]>([])
+        let upstream = try ScriptedUpstream(connections: 1) { fd, _ in
+            for _ in 0..<2 {
+                let head = ScriptedUpstream.readHead(fd)
+                heads.withLock { $0.append(head) }
+                ScriptedUpstream.write(fd, "HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nupstream")
+            }
+        }
+        let observer = RecordingProxyObserver()
+        try withProxy(upstreamPort: upstream.port, observer: observer, configure: { $0.maxConnections = 1 }) { port in
+            let client = try RawClient(port: port)
+            try client.send("OPTIONS * HTTP/1.1\r\nHost: h\r\nMax-Forwards: 0\r\n\r\n")
+            let options = try client.readResponse()
+            #expect(options.status == 200 && options.body.isEmpty && options.header("content-length") == "0")
+            try client.send(
+                "TRACE /t?q=1 HTTP/1.1\r\nHost: h\r\nMax-Forwards: 0\r\nCookie: secret=1\r\n"
+                    + "Authorization: Basic c2VjcmV0\r\nX-A: 1\r\n\r\n")
+            let trace = try client.readResponse()
+            #expect(trace.status == 200 && trace.header("content-type") == "message/http")
+            #expect(trace.text.hasPrefix("TRACE /t?q=1 HTTP/1.1\r\n") && trace.text.contains("\r\nX-A: 1\r\n"))
+            #expect(!trace.text.contains("secret") && !trace.text.contains("c2VjcmV0"))
+            try client.send("OPTIONS /o HTTP/1.1\r\nHost: h\r\nMax-Forwards: 3\r\n\r\n")
+            #expect(try client.readResponse().text == "upstream")
+            try client.send("GET /g HTTP/1.1\r\nHost: h\r\nMax-Forwards: 0\r\n\r\n")
+            #expect(try client.readResponse().text == "upstream")
+        }
+        let seen = heads.withLock { $0 }
+        #expect(seen.count == 2)
+        #expect(seen.first?.hasPrefix("OPTIONS /o HTTP/1.1\r\n") == true)
+        #expect(seen.first?.contains("\r\nMax-Forwards: 2\r\n") == true)
+        #expect(seen.last?.contains("\r\nMax-Forwards: 0\r\n") == true)
+    }
+
     @Test func bodiesPassIntactBothWays() throws {
         let observer = RecordingProxyObserver(captureLimit: 1000)
         var payload = [UInt8](repeating: 0, count: 300_000)

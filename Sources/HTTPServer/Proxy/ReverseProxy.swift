@@ -105,6 +105,19 @@ public final class ReverseProxy: HTTPHandler, Sendable {
             respond(HTTPResponse(status: 500, text: "the proxy runs only on its server's event loops\n"))
             return
         }
+        // The parser's plan for this request's field lines (HTTP/1.x), lent for this call.
+        var plan = loop.lentForwardPlan
+        if request.method == "TRACE" || request.method == "OPTIONS", let forwards = Self.maxForwards(request.headers) {
+            // RFC 9110 §7.6.2: at 0 the proxy is the final recipient; else the upstream gets one less.
+            guard forwards > 0 else {
+                respond(Self.finalRecipientResponse(request))
+                return
+            }
+            request.headers.storage = request.headers.storage.map {
+                HTTPHeaders.namesEqual($0.name, "max-forwards") ? ($0.name, String(forwards - 1)) : $0
+            }
+            plan = nil  // the fields are no longer the received lines
+        }
         // A stream is attached to every request the server is still serving (HTTP/1.x and HTTP/2); none means the
         // client is gone, and the answer below goes nowhere.
         guard let stream = respond.makeStream() else {
@@ -112,8 +125,6 @@ public final class ReverseProxy: HTTPHandler, Sendable {
             return
         }
         let pool = self.pool(on: loop)
-        // The parser's plan for this request's field lines (HTTP/1.x), lent for this call.
-        let plan = loop.lentForwardPlan
         // The client's id, unless empty, or named by `Connection` (hop-by-hop: dropped, and the proxy's sent instead).
         // A plan exists only when `Connection` names no field.
         var clientID = request.headers[configuration.requestIDHeader].flatMap { $0.isEmpty ? nil : $0 }
@@ -135,6 +146,30 @@ public final class ReverseProxy: HTTPHandler, Sendable {
         forward(
             consume request, plan: plan, requestID: requestID, generatedID: clientID == nil, tap: tap, pool: pool,
             stream: stream)
+    }
+
+    /// The `Max-Forwards` value of a TRACE or OPTIONS request (the first field's, when it is `1*DIGIT`); nil when
+    /// absent or invalid (the request is then forwarded as it is).
+    static func maxForwards(_ headers: HTTPHeaders) -> Int? {
+        guard let text = headers["Max-Forwards"], !text.isEmpty, text.utf8.count <= 9,
+            text.utf8.allSatisfy({ $0 &- UInt8(ascii: "0") < 10 })
+        else { return nil }
+        return Int(text)
+    }
+
+    /// The proxy's answer as the final recipient of a TRACE or OPTIONS request whose `Max-Forwards` is 0: OPTIONS
+    /// 200 with no content; TRACE 200 with the request message it received as `message/http` (RFC 9110 §9.3.8),
+    /// without the fields likely to hold credentials (`Authorization`, `Proxy-Authorization`, `Cookie`).
+    static func finalRecipientResponse(_ request: borrowing HTTPRequest) -> HTTPResponse {
+        guard request.method == "TRACE" else { return HTTPResponse(status: 200, headers: ["Content-Length": "0"]) }
+        var text = request.method + " " + request.path + (request.query.map { "?" + $0 } ?? "") + " HTTP/1.1\r\n"
+        for field in request.headers {
+            let name = field.name.lowercased()
+            guard name != "authorization" && name != "proxy-authorization" && name != "cookie" else { continue }
+            text += field.name + ": " + field.value + "\r\n"
+        }
+        text += "\r\n"
+        return HTTPResponse(status: 200, headers: ["Content-Type": "message/http"], body: Array(text.utf8))
     }
 
     /// Encodes `request` for the upstream and starts its exchange.
