@@ -62,6 +62,9 @@ protocol ConnectionProtocolHandler: AnyObject {
     func attachStream(_ stream: HTTPResponseStream, connection: Connection) -> Bool
     /// An attached stream got its head, body bytes, its end or an abort.
     func streamChanged(_ stream: HTTPResponseStream, connection: Connection)
+    /// An interim (1xx) response for an attached stream whose head is not sent yet: sent now if the protocol and the
+    /// stream's place allow it (HTTP/1.1 at the front of the pipeline, HTTP/2), else dropped (1xx are advisory).
+    func streamInformational(_ stream: HTTPResponseStream, status: Int, headers: HTTPHeaders, connection: Connection)
     /// Body bytes of `stream` (which holds no pieces waiting): true when the protocol queued a copy for the peer
     /// right away (the stream is the one being sent, its head is out, its framing needs no piece of its own), false
     /// to leave them to the stream (a piece, then ``streamChanged(_:connection:)``).
@@ -77,6 +80,9 @@ extension ConnectionProtocolHandler {
     func bodyDeadline(_ connection: Connection) -> UInt64? { nil }
     func attachStream(_ stream: HTTPResponseStream, connection: Connection) -> Bool { false }
     func streamChanged(_ stream: HTTPResponseStream, connection: Connection) {}
+    func streamInformational(
+        _ stream: HTTPResponseStream, status: Int, headers: HTTPHeaders, connection: Connection
+    ) {}
     func streamWrite(_ stream: HTTPResponseStream, _ bytes: UnsafeRawBufferPointer, connection: Connection) -> Bool {
         false
     }

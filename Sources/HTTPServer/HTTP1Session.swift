@@ -648,6 +648,20 @@ final class HTTP1Session: ConnectionProtocolHandler {
         encodeReadyResponses(connection)
     }
 
+    /// Written at once when the stream is at the front, its head not encoded, and the client speaks HTTP/1.1 (RFC 9110
+    /// §15.2: never to an HTTP/1.0 client); a stream behind another response drops it (it would arrive late).
+    func streamInformational(
+        _ stream: HTTPResponseStream, status: Int, headers: HTTPHeaders, connection: Connection
+    ) {
+        guard let slot = slots.first, slot.stream === stream, slot.streamFraming == nil, slot.version == .http1_1
+        else { return }
+        var bytes: [UInt8] = []
+        HTTP1ResponseEncoder.encodeHead(
+            status: status, headers: headers, contentLength: nil, connection: .none, date: &connection.loop.dateCache,
+            into: &bytes)
+        connection.output.append(bytes)
+    }
+
     func streamWrite(_ stream: HTTPResponseStream, _ bytes: UnsafeRawBufferPointer, connection: Connection) -> Bool {
         guard !slots.isEmpty, slots[0].stream === stream, let framing = slots[0].streamFraming else { return false }
         switch framing {

@@ -767,6 +767,25 @@ final class HTTP2Session: ConnectionProtocolHandler {
 
     /// Submits the stream's head, with a data source when a body goes out; false (the stream reset, its writer
     /// cancelled) when nghttp2 refuses it.
+    /// A non-final HEADERS frame (RFC 9113 §8.1) before the stream's response.
+    func streamInformational(
+        _ stream: HTTPResponseStream, status: Int, headers: HTTPHeaders, connection: Connection
+    ) {
+        let id = Int32(truncatingIfNeeded: stream.requestID)
+        guard !closed, !terminated, let attachment = attachments[id], attachment.stream === stream,
+            !attachment.headSent, let request = streams[id], !request.responded
+        else { return }
+        var fields = HTTP2ResponseFields()
+        fields.add(":status", String(status))
+        for field in headers {
+            guard case .regular = HTTP2ResponseFields.classify(field) else { continue }
+            fields.add(field.name.lowercased(), field.value)
+        }
+        _ = fields.withNameValues { nva in
+            nghttp2_submit_headers(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), id, nil, nva.baseAddress, nva.count, nil)
+        }
+    }
+
     private func submitHead(_ attachment: Attachment, id: Int32) -> Bool {
         guard let head = attachment.stream.head else { return false }
         attachment.headSent = true

@@ -125,6 +125,17 @@ final class HTTPResponseStream {
         connection.loop.markDirty(connection)
     }
 
+    /// Sends an interim response (status 102...199: not 100, which the server answers itself for `Expect`, nor 101)
+    /// before the head, when the protocol can (see ``ConnectionProtocolHandler/streamInformational``); ignored once
+    /// the head is given.
+    func informational(status: Int, headers: HTTPHeaders) {
+        guard state == .idle, (102...199).contains(status), let connection, !connection.isClosed else { return }
+        var headers = headers
+        for field in extraHeaders { headers.replaceOrAdd(name: field.name, value: field.value) }
+        connection.protocolHandler.streamInformational(self, status: status, headers: headers, connection: connection)
+        connection.loop.markDirty(connection)
+    }
+
     /// Sends the head. `contentLength`: the body's exact length when known (it must then be exactly that long).
     func start(status: Int, headers: HTTPHeaders, contentLength: Int?) {
         guard state == .idle else { return }

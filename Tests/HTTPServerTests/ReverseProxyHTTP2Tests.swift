@@ -94,6 +94,25 @@ struct ReverseProxyHTTP2Tests {
         #expect(lines.contains("Host: TEST"))
     }
 
+    /// An upstream's 103 reaches an HTTP/2 client as a non-final HEADERS frame before the response (RFC 9113 §8.1).
+    @Test func interimResponsesArePassedOnAsNonFinalHeaders() throws {
+        let upstream = try ScriptedUpstream { fd in
+            _ = ScriptedUpstream.readHead(fd)
+            ScriptedUpstream.write(
+                fd,
+                "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\nKeep-Alive: 5\r\n\r\n"
+                    + "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfinal")
+        }
+        try withProxy(upstreamPort: upstream.port, observer: RecordingProxyObserver()) { port in
+            let client = try HTTP2Client(port: port)
+            let response = try client.response(client.request("GET", "/hints"))
+            #expect(response.status == 200 && response.errorCode == 0 && response.text == "final")
+            #expect(response.headers.filter { $0.0 == ":status" }.map(\.1) == ["103", "200"])
+            #expect(response.header("link") == "</a.css>; rel=preload")
+            #expect(response.header("keep-alive") == nil)
+        }
+    }
+
     @Test func largeResponseArrivesWhole() throws {
         try withServer { _, upstream in
             try withProxy(upstreamPort: upstream) { port in

@@ -297,6 +297,36 @@ func endlessUpstream() throws -> (upstream: ScriptedUpstream, sawClose: AtomicFl
         #expect(seen.last?.contains("\r\nMax-Forwards: 0\r\n") == true)
     }
 
+    /// An upstream's interim responses reach an HTTP/1.1 client before the final one (RFC 9110 §15.2), hop-by-hop
+    /// fields removed; an upstream 100 (the proxy answers `Expect` itself) and anything to an HTTP/1.0 client do not.
+    @Test func interimResponsesArePassedOnToHTTP11Clients() throws {
+        let interim =
+            "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n"
+            + "Connection: X-Hop\r\nX-Hop: 1\r\n\r\n"
+        // Two clients, which may be served by different loops (a connection each) or one (a connection for both).
+        let upstream = try ScriptedUpstream(connections: 2) { fd, _ in
+            while !ScriptedUpstream.readHead(fd).isEmpty {
+                ScriptedUpstream.write(fd, interim + "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfinal")
+            }
+        }
+        let observer = RecordingProxyObserver()
+        try withProxy(upstreamPort: upstream.port, observer: observer) { port in
+            let client = try RawClient(port: port)
+            try client.send("GET /hints HTTP/1.1\r\nHost: h\r\n\r\n")
+            let hints = try client.readResponse(bodyExpected: false)
+            #expect(hints.status == 103)
+            #expect(hints.header("Link") == "</a.css>; rel=preload")
+            #expect(hints.header("X-Hop") == nil && hints.header("Connection") == nil)
+            let final = try client.readResponse()
+            #expect(final.status == 200 && final.text == "final")
+            let old = try RawClient(port: port)
+            try old.send("GET /old HTTP/1.0\r\nHost: h\r\n\r\n")
+            #expect(try old.readResponse().status == 200)
+        }
+        #expect(eventually { observer.all.count == 2 })
+        #expect(observer.all.allSatisfy { $0.status == 200 })
+    }
+
     @Test func bodiesPassIntactBothWays() throws {
         let observer = RecordingProxyObserver(captureLimit: 1000)
         var payload = [UInt8](repeating: 0, count: 300_000)

@@ -304,7 +304,8 @@ final class UpstreamConnection: DeadlineScheduled {
             case .needMore:
                 if inputClosed { handleEndOfInput(parser.inputEnded()) }
                 return
-            case .informational:
+            case .informational(let status, let headers):
+                exchange.upstreamInformational(status: status, headers: headers)
                 continue
             case .head(let head):
                 arm(.read)

@@ -42,6 +42,7 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
     private let holdLimit: Int
     @exclusivity(unchecked) private var bodyBytes = 0
     @exclusivity(unchecked) private var ended = false
+    @exclusivity(unchecked) private var informationalSent = 0
     /// How it ended (``end(failure:cancelled:)``), for the report made after the loop's flush.
     @exclusivity(unchecked) private var endedAt: UInt64 = 0
     @exclusivity(unchecked) private var endFailure: UpstreamFailure?
@@ -212,6 +213,17 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
         heldBody = nil
         heldRequestBytes = 0
         connection.begin(self, head: head, body: body, isHEAD: isHEAD, complete: requestComplete)
+    }
+
+    /// Interim responses passed on per exchange (an upstream sending more has the rest dropped).
+    static let maxInformational = 8
+
+    /// An interim (1xx) response from the upstream: passed on to the client (RFC 9110 §15.2: a proxy forwards those it
+    /// did not ask for), hop-by-hop fields removed; not 100 Continue, which the proxy answered itself.
+    func upstreamInformational(status: Int, headers: HTTPHeaders) {
+        guard !ended, status != 100, informationalSent < Self.maxInformational else { return }
+        informationalSent += 1
+        stream.informational(status: status, headers: ForwardedRequest.responseFields(headers))
     }
 
     func upstreamHead(_ head: UpstreamResponseHead) {
