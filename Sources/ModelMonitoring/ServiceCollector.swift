@@ -210,11 +210,14 @@ public final class ServiceCollector: ModelCollector {
         }
     }
 
-    /// The slot of an error kind: known, newly learned (while room is left, up to 128 bytes), or `__other__`.
+    /// The slot of an error kind: known, newly learned (while room is left, up to 128 bytes), or `__other__`. A kind
+    /// sent as `__other__` is that slot, never learned: a learned one would be a second `kind="__other__"` series once
+    /// the overflow is used (the collector's output then refused whole, every scrape).
     /// Lock-free unless the kind is new.
     @inline(__always)
     func errorKindSlot(_ kind: String) -> Int {
         if kind.utf8.count > 128 { return errorKinds.index(of: kind) ?? errorKindLimit }  // too long to learn
+        if kind.utf8.count == 9 && kind == ModelContext.other { return errorKindLimit }
         return errorKinds.slot(of: kind) ?? errorKindLimit
     }
 

@@ -66,6 +66,27 @@ import Testing
             ])
     }
 
+    /// A kind sent as `__other__` counts under the overflow series, never as a learned kind: learned, it made the
+    /// collector emit `kind="__other__"` twice once a kind overflowed, and every scrape then dropped the model's
+    /// service series whole.
+    @Test func anErrorKindNamedOtherIsTheOverflowNotALearnedKind() throws {
+        var model = fraud
+        model.collectors = [CollectorConfiguration(name: "service", options: ["max_error_kinds": .number(1)])]
+        let h = try Harness([model])
+        let m = h.model("fraud")
+        for kind in ["__other__", "a", String(repeating: "x", count: 5000), "b"] {
+            m.record(version: "v1", prediction: .label("fraud"), status: .error, errorKind: kind)
+        }
+        let errors = h.samples().filter { $0.hasPrefix("mlops_model_errors_total{") && $0.contains("v1") }
+        #expect(
+            errors.sorted() == [
+                #"mlops_model_errors_total{kind="__other__",model="fraud",version="v1"} 3"#,
+                #"mlops_model_errors_total{kind="a",model="fraud",version="v1"} 1"#,
+                #"mlops_model_errors_total{kind="unspecified",model="fraud",version="v1"} 0"#,
+            ])
+        #expect(h.value(#"mlops_model_requests_total{model="fraud",status="error",version="v1"}"#) == 4)
+    }
+
     @Test func concurrentRecordingLosesNothing() async throws {
         let h = try Harness([fraud])
         let m = h.model("fraud")
