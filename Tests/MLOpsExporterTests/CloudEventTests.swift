@@ -5,6 +5,9 @@ import Testing
 
 @testable import MLOpsExporter
 
+/// The refusal of an event without an id.
+private let noID = "CloudEvent without an id (a string)"
+
 @Suite struct CloudEventTests {
     /// A categorical `1.0` and an integer beyond 2^53 in the request, a prediction in the response.
     static let request = #"{"rows": [{"c": 1.0, "big": 9007199254740993}, {"c": 2, "big": -0.0}]}"#
@@ -105,6 +108,12 @@ import Testing
             #"{"id": "a", "type": "\#(CloudEvent.requestType)", "data": {}}"#,
             "no ce-inferenceservicename: which model is this?"
         ),
+        // No id, or one that is no non-empty string: such halves all paired under "" before.
+        (#"{"type": "\#(CloudEvent.requestType)", "inferenceservicename": "s", "data": {}}"#, noID),
+        (#"{"id": "", "type": "\#(CloudEvent.requestType)", "inferenceservicename": "s", "data": {}}"#, noID),
+        (#"{"id": 12345, "type": "\#(CloudEvent.responseType)", "inferenceservicename": "s", "data": {}}"#, noID),
+        (#"{"id": null, "type": "\#(CloudEvent.requestType)", "inferenceservicename": "s", "data": {}}"#, noID),
+        (#"{"id": {}, "type": "\#(CloudEvent.requestType)", "inferenceservicename": "s", "data": {}}"#, noID),
     ])
     func structuredRefusalsAreKept(body: String, message: String) {
         let request = HTTPRequest(

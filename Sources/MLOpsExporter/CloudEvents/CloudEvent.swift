@@ -76,6 +76,8 @@ struct CloudEvent: Sendable {
         guard let service, !service.isEmpty else {
             throw Invalid(reason: .invalidEvent, message: "no ce-inferenceservicename: which model is this?")
         }
+        // The spec's `id` is a non-empty string: without one, unrelated halves would pair under "".
+        guard !id.isEmpty else { throw Invalid(reason: .invalidEvent, message: "CloudEvent without an id (a string)") }
         guard id.utf8.count <= 256 else {
             throw Invalid(reason: .invalidEvent, message: "ce-id longer than 256 bytes")
         }
