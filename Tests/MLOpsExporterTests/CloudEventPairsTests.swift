@@ -10,14 +10,14 @@ import Testing
 
     @Test func halvesPairInEitherOrderAndDuplicatesReplace() {
         let pairs = CloudEventPairs(maxPending: 10, maxBytes: 1 << 20, ttl: 60)
-        #expect(pairs.add(half(3, at: 0), kind: .response, key: "a", now: 0) == nil)
-        let pair = pairs.add(half(5, at: 1), kind: .request, key: "a", now: 1)
+        #expect(pairs.add(half(3, at: 0), kind: .response, key: "a", now: 0).waits)
+        let pair = pairs.add(half(5, at: 1), kind: .request, key: "a", now: 1).pair
         #expect(pair?.request.body.count == 5 && pair?.response.body.count == 3)
-        #expect(pairs.add(half(2, at: 2), kind: .request, key: "b", now: 2) == nil)
-        #expect(pairs.add(half(4, at: 3), kind: .request, key: "b", now: 3) == nil)
+        #expect(pairs.add(half(2, at: 2), kind: .request, key: "b", now: 2).waits)
+        #expect(pairs.add(half(4, at: 3), kind: .request, key: "b", now: 3).waits)
         let counts = pairs.counts
         #expect(counts.pending == 1 && counts.bytes == 4 && counts.duplicates == 1)
-        #expect(pairs.add(half(1, at: 4), kind: .response, key: "b", now: 4)?.request.body.count == 4)
+        #expect(pairs.add(half(1, at: 4), kind: .response, key: "b", now: 4).pair?.request.body.count == 4)
     }
 
     @Test func countBytesAndTimeAreBoundedAndCounted() {
@@ -31,12 +31,26 @@ import Testing
         #expect(pairs.counts.pending == 0 && pairs.counts.orphans[1] == [1, 0])
     }
 
+    /// A half larger than the byte bound alone is refused, not kept beyond the bound (it evicted every other half
+    /// and stayed); it still completes a pair whose other half waits (pairing stores nothing).
+    @Test func aHalfLargerThanTheByteBoundIsRefusedUnlessItPairs() {
+        let pairs = CloudEventPairs(maxPending: 10, maxBytes: 100, ttl: 60)
+        #expect(pairs.add(half(10, at: 0), kind: .request, key: "small", now: 0).waits)
+        guard case .tooLarge = pairs.add(half(101, at: 1), kind: .request, key: "big", now: 1) else {
+            Issue.record("a 101-byte half was kept under a 100-byte bound")
+            return
+        }
+        #expect(pairs.counts.pending == 1 && pairs.counts.bytes == 10 && pairs.counts.orphans[0] == [0, 0])
+        #expect(pairs.add(half(500, at: 2), kind: .response, key: "small", now: 2).pair?.response.body.count == 500)
+        #expect(pairs.counts.pending == 0 && pairs.counts.bytes == 0)
+    }
+
     @Test func reasonSlotsAreTheirPositions() {
-        #expect(CloudEventsMetrics.RejectReason.allCases.map(\.slot) == Array(0..<4))
+        #expect(CloudEventsMetrics.RejectReason.allCases.map(\.slot) == Array(0..<5))
         #expect(CloudEventPairs.OrphanReason.allCases.map(\.slot) == Array(0..<2))
         #expect(
             CloudEventsMetrics.RejectReason.allCases.map(\.rawValue) == [
-                "invalid_event", "unknown_type", "unknown_service", "overloaded",
+                "invalid_event", "unknown_type", "unknown_service", "overloaded", "too_large",
             ])
     }
 
@@ -77,5 +91,19 @@ import Testing
     @Test(arguments: ["2026-13-02T18:40:48Z", "2026-12-02T24:00:00Z", "2026-12-02T18:40:48", "yesterday", ""])
     func rfc3339RefusesWhatItIsNot(text: String) {
         #expect(RFC3339.parse(text) == nil)
+    }
+}
+
+extension CloudEventPairs.Outcome {
+    /// Whether the half was stored to wait.
+    var waits: Bool {
+        if case .waiting = self { return true }
+        return false
+    }
+
+    /// The pair completed, if any.
+    var pair: CloudEventPairs.Pair? {
+        if case .paired(let pair) = self { return pair }
+        return nil
     }
 }

@@ -121,6 +121,29 @@ struct CloudEventsEndpointTests {
         #expect(m[#"mlops_cloudevents_paired_total{model="logged"}"#] == 2)
     }
 
+    @Test("a half larger than max_pending_bytes is refused 413 too_large unless it completes a pair")
+    func aHalfOverTheByteBoundIsRefused() async throws {
+        let (exporter, _) = try exporter("cloudevents: {max_pending_bytes: 2000}\n" + headerModels)
+        let big = #"{"rows": [{"x": 1}], "pad": ""# + String(repeating: "p", count: 3000) + #""}"#
+        let refused = await send(
+            exporter, id: "big", type: CloudEvent.requestType, service: "logged", data: big,
+            extensions: [("verdict", "1")])
+        #expect(refused.0 == 413 && refused.1.contains("max_pending_bytes"), "\(refused.1)")
+        // Its other half waiting: paired, stored nowhere.
+        let small = await send(
+            exporter, id: "pairs", type: CloudEvent.responseType, service: "logged", data: "{}",
+            extensions: [("verdict", "0")])
+        #expect(small.0 == 202 && small.1.contains("waiting"))
+        let paired = await send(
+            exporter, id: "pairs", type: CloudEvent.requestType, service: "logged", data: big,
+            extensions: [("verdict", "1")])
+        #expect(paired.0 == 202 && paired.1.contains(#""accepted":1"#), "\(paired.1)")
+        let m = await scrape(exporter)
+        #expect(m[#"mlops_cloudevents_rejected_total{reason="too_large"}"#] == 1)
+        #expect(m[#"mlops_cloudevents_received_total{type="request"}"#] == 1)
+        #expect(m["mlops_cloudevents_pending_bytes"] == 0)
+    }
+
     @Test("through the proxy, header: sources read the client's request headers")
     func headerSourcesThroughTheProxy() async throws {
         let (exporter, _) = try exporter(headerModels)

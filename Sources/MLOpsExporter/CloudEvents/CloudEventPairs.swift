@@ -87,22 +87,34 @@ final class CloudEventPairs: Sendable {
         self.ttl = ttl
     }
 
-    /// Stores `half` of `kind` under `key`; returns the pair when its other half was waiting (and removes it).
-    func add(_ half: Half, kind: Kind, key: String, now: Double) -> Pair? {
-        state.withLock { s -> Pair? in
+    /// What became of a half given to ``add(_:kind:key:now:)``.
+    enum Outcome {
+        /// Its other half was waiting (and is removed).
+        case paired(Pair)
+        /// Stored, waiting for its other half.
+        case waiting
+        /// Not stored: larger than `max_pending_bytes` alone (it could never wait within the bound).
+        case tooLarge
+    }
+
+    /// Stores `half` of `kind` under `key`, or pairs it with its other half waiting there.
+    func add(_ half: Half, kind: Kind, key: String, now: Double) -> Outcome {
+        state.withLock { s -> Outcome in
             expire(&s, now: now)
             if let other = s.waiting[key] {
                 if other.kind != kind {
                     s.waiting.removeValue(forKey: key)
                     s.bytes -= other.half.bytes
-                    return kind == .request
-                        ? Pair(request: half, response: other.half) : Pair(request: other.half, response: half)
+                    return .paired(
+                        kind == .request
+                            ? Pair(request: half, response: other.half) : Pair(request: other.half, response: half))
                 }
                 // The same half again (a retry): the newer replaces it.
                 s.waiting.removeValue(forKey: key)
                 s.bytes -= other.half.bytes
                 s.duplicates += 1
             }
+            guard half.bytes <= maxBytes else { return .tooLarge }
             while !s.waiting.isEmpty && (s.waiting.count >= maxPending || s.bytes + half.bytes > maxBytes) {
                 dropOldest(&s, reason: .evicted)
             }
@@ -110,7 +122,7 @@ final class CloudEventPairs: Sendable {
             s.waiting[key] = (kind, half, s.next)
             s.order.append((key, s.next))
             s.bytes += half.bytes
-            return nil
+            return .waiting
         }
     }
 

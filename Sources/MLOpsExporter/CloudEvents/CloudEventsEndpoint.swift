@@ -79,15 +79,25 @@ struct CloudEventsEndpoint: Sendable {
                         "no model captures InferenceService \"\(event.service)\" (set capture.inference_service on a model)\n"
                 ))
         }
-        metrics.received.add(event.kind.rawValue)
         let now = WallClock.now()
         let half = CloudEventPairs.Half(
             body: event.data, arrival: now, eventTime: event.time, endpoint: event.endpoint,
             attributes: event.attributes)
-        guard
-            let pair = pairs.add(half, kind: event.kind, key: event.service + "\u{1F}" + event.id, now: now)
-        else {
+        let pair: CloudEventPairs.Pair
+        switch pairs.add(half, kind: event.kind, key: event.service + "\u{1F}" + event.id, now: now) {
+        case .tooLarge:
+            metrics.refused(.tooLarge)
+            return respond(
+                HTTPResponse(
+                    status: 413,
+                    text: "the event (\(half.bytes) bytes) is larger than cloudevents.max_pending_bytes "
+                        + "(\(pairs.maxBytes)): it could not wait for its other half\n"))
+        case .waiting:
+            metrics.received.add(event.kind.rawValue)
             return respond(Self.json(#"{"status":"waiting"}"#))
+        case .paired(let found):
+            metrics.received.add(event.kind.rawValue)
+            pair = found
         }
         let inflating = Self.isGzip(pair.request.body) || Self.isGzip(pair.response.body)
         guard !onWorker && (inflating || pair.request.body.count + pair.response.body.count > inlineLimit) else {

@@ -14,6 +14,8 @@ final class CloudEventsMetrics: Collector {
         case unknownService = "unknown_service"
         /// A large pair found no decoding worker.
         case overloaded
+        /// A half larger than `cloudevents.max_pending_bytes` whose other half is not waiting: it could never wait.
+        case tooLarge = "too_large"
 
         /// Its counter's slot: its position in `allCases`.
         var slot: Int {
@@ -22,6 +24,7 @@ final class CloudEventsMetrics: Collector {
             case .unknownType: 1
             case .unknownService: 2
             case .overloaded: 3
+            case .tooLarge: 4
             }
         }
     }
@@ -45,7 +48,7 @@ final class CloudEventsMetrics: Collector {
             rejected = try! s.counter(
                 "mlops_cloudevents_rejected_total",
                 help:
-                    "Requests to the CloudEvents endpoint refused, by reason (invalid_event, unknown_type, unknown_service: no model captures that InferenceService, overloaded).",
+                    "Requests to the CloudEvents endpoint refused, by reason (invalid_event, unknown_type, unknown_service: no model captures that InferenceService, overloaded, too_large: a half larger than cloudevents.max_pending_bytes that would have to wait).",
                 labels: ["reason"])
             pending = try! s.gauge(
                 "mlops_cloudevents_pending", help: "Request or response events waiting for their other half.")
