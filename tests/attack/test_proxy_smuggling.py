@@ -1,0 +1,168 @@
+"""Request smuggling and host confusion through the reverse proxy, on loopback, against the real binary and an
+upstream that records every byte it receives: framing another parser could read differently (a lone LF in chunk
+framing, an unclosed quoted chunk extension), hosts that are no host, and pipelined POSTs. Each asserts what the
+upstream saw: nothing of a refused request, and pipelined unsafe requests one after another, never together. Each
+failed on the binary before the fixes (framing and hosts reached the upstream; the second POST went out on a second
+connection while the first was unanswered)."""
+
+import socket
+import threading
+import time
+
+from conftest import free_port, sample, scrape, wait_for
+
+MODELS = """
+models:
+  - name: credit
+    task: binary_classification
+    versions: [default]
+    classes: ["0", "1"]
+    positive_class: "1"
+    features: [{name: x0, type: numeric}]
+    collectors: [service]
+"""
+
+
+class RecordingUpstream:
+    """An HTTP/1.1 upstream that answers each request head (and its Content-Length body) with 200 after `delay`
+    seconds, and records (connection number, arrival time, request line) of each, and every byte received."""
+
+    def __init__(self, delay=0.0):
+        self.delay = delay
+        self.requests = []
+        self.received = b""
+        self.lock = threading.Lock()
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._serve, args=(conn, self.connections), daemon=True).start()
+
+    def _serve(self, conn, number):
+        buffer = b""
+        conn.settimeout(30)
+        try:
+            while True:
+                while b"\r\n\r\n" not in buffer:
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    with self.lock:
+                        self.received += data
+                    buffer += data
+                head, buffer = buffer.split(b"\r\n\r\n", 1)
+                length = 0
+                for line in head.split(b"\r\n")[1:]:
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value.strip())
+                while len(buffer) < length:
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    with self.lock:
+                        self.received += data
+                    buffer += data
+                buffer = buffer[length:]
+                with self.lock:
+                    self.requests.append((number, time.monotonic(), head.split(b"\r\n")[0].decode()))
+                time.sleep(self.delay)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        except OSError:
+            return
+        finally:
+            conn.close()
+
+    def close(self):
+        self.sock.close()
+
+
+def start(start_exporter, tmp_path, upstream):
+    port = free_port()
+    config = tmp_path / "proxy.yaml"
+    config.write_text(MODELS + f'proxy:\n  listen: ["127.0.0.1:{port}"]\n  upstream: http://127.0.0.1:{upstream.port}\n')
+    return start_exporter("--config", str(config)), port
+
+
+def exchange(port, raw, timeout=5.0):
+    """Sends `raw` on a new connection and reads until the proxy closes it or `timeout` passes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(raw)
+        answer = b""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                data = s.recv(65536)
+            except socket.timeout:
+                break
+            if not data:
+                break
+            answer += data
+            if answer.count(b"HTTP/1.1 ") >= 1 and b"Connection: close" in answer:
+                break
+        return answer
+
+
+SMUGGLED = b"GET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n"
+
+ATTACKS = [
+    # A lone LF where chunk framing needs CRLF (the smuggling of CVE-2025-22871), in each place.
+    b"POST /v2/x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\nhello\r\n0\r\n\r\n" + SMUGGLED,
+    b"POST /v2/x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5;a=b\nhello\r\n0\r\n\r\n" + SMUGGLED,
+    b"POST /v2/x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\n0\r\n\r\n" + SMUGGLED,
+    # A quoted chunk extension that does not close on its line.
+    b'POST /v2/x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5;a="x\r\nhello\r\n0\r\n\r\n' + SMUGGLED,
+    # Hosts that are no host.
+    b"GET /v2/x HTTP/1.1\r\nHost: a b/c\r\n\r\n",
+    b"GET /v2/x HTTP/1.1\r\nHost: a:80@evil\r\n\r\n",
+    b"GET /v2/x HTTP/1.1\r\nHost: a/../b\r\n\r\n",
+    b"GET http://a:80@evil/v2/x HTTP/1.1\r\nHost: h\r\n\r\n",
+]
+
+
+def test_ambiguous_framing_and_hosts_never_reach_the_upstream(start_exporter, tmp_path):
+    upstream = RecordingUpstream()
+    try:
+        exporter, port = start(start_exporter, tmp_path, upstream)
+        for raw in ATTACKS:
+            answer = exchange(port, raw)
+            assert answer.startswith(b"HTTP/1.1 400 "), (raw, answer[:200])
+        # A plain request still goes through (the proxy is up), and it is the only thing the upstream ever saw.
+        assert exchange(port, b"GET /v2/ok HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n").startswith(
+            b"HTTP/1.1 200 ")
+        assert [line for _, _, line in upstream.requests] == ["GET /v2/ok HTTP/1.1"]
+        assert b"smuggled" not in upstream.received and b"evil" not in upstream.received
+        wait_for(lambda: sample(scrape(exporter)[1], "mlops_proxy_client_connection_errors_total",
+                                reason="bad_request") == len(ATTACKS), what="every refusal counted")
+    finally:
+        upstream.close()
+
+
+def test_pipelined_posts_reach_the_upstream_one_after_another(start_exporter, tmp_path):
+    upstream = RecordingUpstream(delay=0.3)
+    try:
+        _, port = start(start_exporter, tmp_path, upstream)
+        post = b"POST /v2/%d HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\n{}"
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.sendall(post % 1 + post % 2 + post % 3)
+            answer = b""
+            while answer.count(b"HTTP/1.1 200 ") < 3:
+                data = s.recv(65536)
+                assert data, answer
+                answer += data
+        lines = [line for _, _, line in upstream.requests]
+        assert lines == ["POST /v2/1 HTTP/1.1", "POST /v2/2 HTTP/1.1", "POST /v2/3 HTTP/1.1"], lines
+        # Each went out once the one before was answered (0.3 s each), on one kept-alive connection.
+        times = [t for _, t, _ in upstream.requests]
+        assert all(b - a >= 0.25 for a, b in zip(times, times[1:])), times
+        assert {number for number, _, _ in upstream.requests} == {1}
+    finally:
+        upstream.close()
