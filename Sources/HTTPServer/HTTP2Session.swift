@@ -765,8 +765,6 @@ final class HTTP2Session: ConnectionProtocolHandler {
         for stream in cancelled { stream.cancel() }
     }
 
-    /// Submits the stream's head, with a data source when a body goes out; false (the stream reset, its writer
-    /// cancelled) when nghttp2 refuses it.
     /// A non-final HEADERS frame (RFC 9113 §8.1) before the stream's response.
     func streamInformational(
         _ stream: HTTPResponseStream, status: Int, headers: HTTPHeaders, connection: Connection
@@ -786,6 +784,8 @@ final class HTTP2Session: ConnectionProtocolHandler {
         }
     }
 
+    /// Submits the stream's head, with a data source when a body goes out; false (the stream reset, its writer
+    /// cancelled) when nghttp2 refuses it.
     private func submitHead(_ attachment: Attachment, id: Int32) -> Bool {
         guard let head = attachment.stream.head else { return false }
         attachment.headSent = true

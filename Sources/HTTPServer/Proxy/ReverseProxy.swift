@@ -161,7 +161,7 @@ public final class ReverseProxy: HTTPHandler, Sendable {
     /// 200 with no content; TRACE 200 with the request message it received as `message/http` (RFC 9110 §9.3.8),
     /// without the fields likely to hold credentials (`Authorization`, `Proxy-Authorization`, `Cookie`).
     static func finalRecipientResponse(_ request: borrowing HTTPRequest) -> HTTPResponse {
-        guard request.method == "TRACE" else { return HTTPResponse(status: 200, headers: ["Content-Length": "0"]) }
+        guard request.method == "TRACE" else { return HTTPResponse(status: 200) }  // the server sends Content-Length: 0
         var text = request.method + " " + request.path + (request.query.map { "?" + $0 } ?? "") + " HTTP/1.1\r\n"
         for field in request.headers {
             let name = field.name.lowercased()
