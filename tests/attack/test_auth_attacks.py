@@ -177,13 +177,14 @@ def read_response(sock_file):
     return status, headers, sock_file.read(int(headers.get("content-length", "0")))
 
 
-def pipeline_while_probing(e, path, body, count):
-    """Pipelines `count` gzip POSTs of `body` to `path` on one connection while other connections GET /-/healthy
-    until every answer is in; returns (the answers, the probes' latencies).
+def pipeline_while_probing(e, path, body, count, attackers=1):
+    """Pipelines `count` gzip POSTs of `body` to `path`, split over `attackers` connections, while other connections
+    GET /-/healthy until every answer is in; returns (the answers, the probes' latencies).
 
     The server hands a new connection to the loop with the fewest, so the probes are 4 keep-alive connections
-    opened first (on every loop of a 2-core machine, the attacker's included) and a fresh connection each round
-    (the accepting loop)."""
+    opened first (on every loop of a 2-core machine, the attackers' included) and a fresh connection each round
+    (the accepting loop). One connection's POSTs are handled one after another (pipelined unsafe requests never
+    overlap, RFC 9112 §9.3.2): filling the workers takes several connections."""
     probes = [http.client.HTTPConnection("127.0.0.1", e.port, timeout=5) for _ in range(4)]
     for probe in probes:
         probe.connect()
@@ -192,29 +193,37 @@ def pipeline_while_probing(e, path, body, count):
     # A small send buffer keeps the server's input buffer small: growing it to hold 1 MiB of pipelined bodies costs
     # a loop 0.3-2 s in the debug build (InputBuffer.reserve, the HTTP server's, not ingestion's, even when every
     # request is refused at once), which would hide what this test is about.
-    attacker = socket.socket()
-    attacker.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 32 << 10)
-    attacker.settimeout(30)
-    attacker.connect(("127.0.0.1", e.port))
+    sockets = []
+    for _ in range(attackers):
+        attacker = socket.socket()
+        attacker.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 32 << 10)
+        attacker.settimeout(30)
+        attacker.connect(("127.0.0.1", e.port))
+        sockets.append(attacker)
     answers = []
+    lock = threading.Lock()
 
-    def attack():
+    def attack(attacker, n):
         try:
-            attacker.sendall((head + body) * count)
+            attacker.sendall((head + body) * n)
         except OSError:
             pass  # the server closed after refusing a body from its head (it never reads it)
         f = attacker.makefile("rb")
-        for _ in range(count):
+        for _ in range(n):
             try:
-                answers.append(read_response(f))
+                answer = read_response(f)
             except (OSError, IndexError, ValueError):
                 break
+            with lock:
+                answers.append(answer)
 
-    thread = threading.Thread(target=attack)
-    thread.start()
+    threads = [threading.Thread(target=attack, args=(a, count // attackers + (i < count % attackers)))
+               for i, a in enumerate(sockets)]
+    for thread in threads:
+        thread.start()
     latencies = []
     try:
-        while thread.is_alive() or len(latencies) < 8:
+        while any(thread.is_alive() for thread in threads) or len(latencies) < 8:
             for probe in probes:
                 start = time.monotonic()
                 probe.request("GET", "/-/healthy")
@@ -228,8 +237,10 @@ def pipeline_while_probing(e, path, body, count):
             if len(latencies) > 5000:
                 break
     finally:
-        thread.join(timeout=60)
-        attacker.close()
+        for thread in threads:
+            thread.join(timeout=60)
+        for attacker in sockets:
+            attacker.close()
         for probe in probes:
             probe.close()
     return answers, latencies
@@ -248,7 +259,10 @@ def test_pipelined_gzip_bombs_do_not_stall_the_event_loops(start_exporter, tmp_p
     # Refused from its head: answered once, and the connection closed with the body unread.
     assert [status for status, _, _ in control_answers] == [404]
     assert control_answers[0][1].get("connection") == "close"
-    answers, latencies = pipeline_while_probing(e, "/api/v1/models/fraud/predictions", bomb, count)
+    # Sixteen connections of two pipelined bombs each: a connection has one in the workers at a time (pipelined
+    # POSTs never overlap), so sixteen at once, more than the workers hold (2 threads + 8 waiting): some refused.
+    count = 32
+    answers, latencies = pipeline_while_probing(e, "/api/v1/models/fraud/predictions", bomb, count, attackers=16)
     assert len(answers) == count
     statuses = sorted(status for status, _, _ in answers)
     _, body, _ = get(e)
