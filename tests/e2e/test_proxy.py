@@ -102,6 +102,23 @@ def assert_same(direct, proxied, what):
     assert content_headers(proxied[1]) == content_headers(direct[1]), (what, proxied[1], direct[1])
 
 
+def quiet_scrape(e, interval=0.1, timeout=15):
+    """The scrape once the model and proxy series stopped changing (two scrapes `interval` apart agree), polled with
+    a deadline: an exchange is recorded just after the loop flushed its response, so a scrape right after the
+    client's last answer may come before it."""
+    def series(s):
+        return {k: v for k, v in s.items() if k[0].startswith(("mlops_model_", "mlops_proxy_"))}
+
+    last = scrape(e)
+    deadline = time.monotonic() + timeout
+    while True:
+        time.sleep(interval)
+        now = scrape(e)
+        if series(now[1]) == series(last[1]) or time.monotonic() > deadline:
+            return now
+        last = now
+
+
 def count(s, name, expected, **labels):
     """Asserts that series `name{labels}` is `expected`; a series expected at 0 may also be absent (not yet
     created), one expected above 0 must be there."""
@@ -157,7 +174,7 @@ def test_exchanges_through_the_proxy_equal_direct_ones_and_are_counted_per_model
             assert_same(d, p, path)
     assert e.get("/metrics")[0] == 200  # the exporter's own port still serves its metrics
 
-    _, s = scrape(e)
+    _, s = quiet_scrape(e)
     count(s, PROXY_REQUESTS, 6 + 6 + 2, model="credit")
     count(s, PROXY_REQUESTS, 6 + 1, model="credit-v1")
     count(s, PROXY_REQUESTS, 6, model="credit-mlflow")
@@ -217,7 +234,7 @@ def test_pointer_routes_take_the_model_and_the_version_from_the_request_body(sta
         status, _, answer = e.proxy.call("POST", "/v2/models/credit/infer", json.dumps(document).encode(), JSON)
         assert status == 200, answer
         versioned.append(batch)
-    _, s = scrape(e)
+    _, s = quiet_scrape(e)
     count(s, MODEL_LATENCY_COUNT, 3, model="credit", version="v1")
     predicted = predict(np.vstack(versioned))
     for cls in (0, 1):
@@ -292,7 +309,7 @@ def test_an_h2c_client_is_proxied_over_http1(start_proxy, upstream, tmp_path):
     version, code, _ = curl_h2c(f"{e.proxy.base}/big?bytes={2 * MIB}&seed=4&chunked=1", tmp_path / "big")
     assert (version, code) == ("2", 200)
     assert hashlib.sha256((tmp_path / "big").read_bytes()).hexdigest() == upstream.big(2 * MIB, 4)[1]
-    _, s = scrape(e)
+    _, s = quiet_scrape(e)
     count(s, PROXY_REQUESTS, 1, model="credit")
     count(s, MODEL_LATENCY_COUNT, 1, model="credit", version="v7")
     count(s, MODEL_REQUESTS, 3, model="credit", version="v7", status="ok")  # one per captured row
@@ -336,7 +353,7 @@ def test_a_generated_request_id_reaches_the_upstream_and_the_client_and_joins_la
     status, _, body = e.post("/api/v1/models/credit/labels", labels.encode(),
                              headers={"Content-Type": "application/x-ndjson"})
     assert status == 202 and json.loads(body)["joined"] == len(ids), body
-    _, s = scrape(e)
+    _, s = quiet_scrape(e)
     count(s, LABELS_JOINED, len(ids), model="credit", source="endpoint")
     assert sample(s, "mlops_model_accuracy", model="credit", version="v7") == pytest.approx(
         accuracy_score(truth, predicted), abs=1e-12)
@@ -347,7 +364,7 @@ def test_upstream_down_is_a_502_counted_connect_refused(start_proxy):
     e = start_proxy(MODELS, f"http://127.0.0.1:{dead}", routes=ROUTES)
     status, headers, body = e.proxy.call("POST", "/v2/models/credit/infer", v2_body(np.zeros((1, 4))), JSON)
     one_line_text(status, headers, body, 502)
-    _, s = scrape(e)
+    _, s = quiet_scrape(e)
     count(s, PROXY_UPSTREAM_ERRORS, 1, model="credit", reason="connect_refused")
     count(s, PROXY_REQUESTS, 1, model="credit")
     count(s, MODEL_REQUESTS, 1, model="credit", version="default", status="error")
@@ -427,7 +444,7 @@ def test_upstream_faults_are_answered_and_counted(start_proxy, upstream):
     direct = Client("127.0.0.1", upstream.port).call("POST", "/v2/models/credit/infer", v2_body(batch, "a"), JSON)
     assert_same(direct, e.proxy.call("POST", "/v2/models/credit/infer", v2_body(batch, "a"), JSON), "after faults")
 
-    _, s = scrape(e)
+    _, s = quiet_scrape(e)
     count(s, PROXY_UPSTREAM_ERRORS, 2 + 2, model=UNROUTED, reason="reset")
     count(s, PROXY_UPSTREAM_ERRORS, 1, model=UNROUTED, reason="bad_response")
     count(s, PROXY_UPSTREAM_ERRORS, 1, model=UNROUTED, reason="response_timeout")
@@ -632,7 +649,7 @@ def test_five_megabyte_bodies_pass_intact_both_ways_and_are_too_large_to_capture
     small = v1_body(np.zeros((2, 4)))
     direct = Client("127.0.0.1", upstream.port).call("POST", "/v1/models/credit-v1:predict", small, JSON)
     assert_same(direct, e.proxy.call("POST", "/v1/models/credit-v1:predict", small, JSON), "a 5 MB response")
-    _, s = scrape(e)
+    _, s = quiet_scrape(e)
     count(s, PROXY_CAPTURE_FAILURES, 1, model="credit", reason=TOO_LARGE)
     count(s, PROXY_CAPTURE_FAILURES, 1, model="credit-v1", reason=TOO_LARGE)
     count(s, INGEST_EVENTS, 0, model="credit", kind="predictions")
@@ -684,7 +701,7 @@ def test_capture_failures_are_counted_and_never_change_the_answer(start_proxy, u
         d, p = direct.call("POST", path, body, JSON), e.proxy.call("POST", path, body, JSON)
         assert p[0] == 200, (path, p)
         assert_same(d, p, path)
-    _, s = scrape(e)
+    _, s = quiet_scrape(e)
     expected = {}
     for _, _, model, reason in cases:
         expected[(model, reason)] = expected.get((model, reason), 0) + 1
@@ -715,7 +732,7 @@ def test_the_pool_never_opens_more_than_max_connections(start_proxy, upstream):
     assert all(r is not None for r in results), results
     assert upstream.max_open <= 2, upstream.max_open
     served = sum(1 for r in results if r[0] == 200 and r[2] == b'{"slow": 400}')
-    _, s = scrape(e)
+    _, s = quiet_scrape(e)
     refused = sample(s, PROXY_UPSTREAM_ERRORS, model=UNROUTED, reason="pool_full") or 0
     print(f"pool: {served} served, {refused} refused, {upstream.max_open} upstream connections at most, {took:.2f} s")
     assert served + refused == 10, (served, refused, [r[0] for r in results])
@@ -801,7 +818,7 @@ def test_requests_beyond_max_waiting_get_503_counted_pool_full(start_proxy, upst
             one_line_text(status, headers, body, 503)
             assert header(headers, "Retry-After") == "1"
     assert upstream.requests == 3
-    _, s = scrape(e)
+    _, s = quiet_scrape(e)
     count(s, PROXY_UPSTREAM_ERRORS, 3, model=UNROUTED, reason="pool_full")
     count(s, PROXY_REQUESTS, 6, model=UNROUTED)
 
@@ -852,7 +869,7 @@ def test_rss_stays_flat_over_100000_proxied_requests(start_proxy, upstream, tmp_
     assert after - before < 4 * MIB, (before, after)
     # Exact accounting: the exporter's counts equal h2load's and the upstream's.
     assert upstream.requests == warm + done
-    _, s = scrape(e)
+    _, s = quiet_scrape(e)
     count(s, PROXY_REQUESTS, warm + done, model="credit-load")
     count(s, MODEL_REQUESTS, warm + done, model="credit-load", version="v7", status="ok")
     count(s, PREDICTED_CLASS, warm + done, model="credit-load", version="v7", **{"class": "1"})
