@@ -5,11 +5,12 @@ upstream saw: nothing of a refused request, and pipelined unsafe requests one af
 failed on the binary before the fixes (framing and hosts reached the upstream; the second POST went out on a second
 connection while the first was unanswered)."""
 
+import re
 import socket
 import threading
 import time
 
-from conftest import free_port, sample, scrape, wait_for
+from conftest import sample, scrape, wait_for
 
 MODELS = """
 models:
@@ -86,10 +87,17 @@ class RecordingUpstream:
 
 
 def start(start_exporter, tmp_path, upstream):
-    port = free_port()
+    """The exporter with its proxy on a kernel-chosen port (read from its log: a port picked free beforehand could be
+    taken meanwhile by the exporter's own web listener, which binds port 0); (exporter, proxy port)."""
     config = tmp_path / "proxy.yaml"
-    config.write_text(MODELS + f'proxy:\n  listen: ["127.0.0.1:{port}"]\n  upstream: http://127.0.0.1:{upstream.port}\n')
-    return start_exporter("--config", str(config)), port
+    config.write_text(MODELS + f'proxy:\n  listen: ["127.0.0.1:0"]\n  upstream: http://127.0.0.1:{upstream.port}\n')
+    exporter = start_exporter("--config", str(config))
+
+    def proxy_port():
+        m = re.search(r'msg="proxy listening" addresses=127\.0\.0\.1:(\d+)', exporter.log_path.read_text())
+        return int(m.group(1)) if m else None
+
+    return exporter, wait_for(proxy_port, timeout=30, what="the proxy to log its listen address")
 
 
 def exchange(port, raw, timeout=5.0):
