@@ -506,6 +506,20 @@ final class HTTP2Session: ConnectionProtocolHandler {
         return nil
     }
 
+    /// Answers 400 (and returns true) for a request without `:method` or `:path`, or whose hosts cannot stand
+    /// (``hostProblem(authority:hosts:)``, counted `bad_request`).
+    private func refusedAsMalformed(_ stream: Stream) -> Bool {
+        if stream.method.isEmpty || stream.path.isEmpty {
+            refuse(stream, HTTPResponse(status: 400, text: "missing :method or :path\n"), reason: nil)
+            return true
+        }
+        if let problem = Self.hostProblem(authority: stream.authority, hosts: stream.headers.values(for: "host")) {
+            refuse(stream, HTTPResponse(status: 400, text: problem + "\n"), reason: "bad_request")
+            return true
+        }
+        return false
+    }
+
     /// The handler's view of `stream` with `body`: `host` from `:authority` when absent, and the `cookie` fields an
     /// HTTP/2 client may send apart joined into one with "; " (RFC 9113 §8.2.3: as HTTP/1.1 carries them).
     private func request(for stream: Stream, body: [UInt8]) -> HTTPRequest {
@@ -537,14 +551,7 @@ final class HTTP2Session: ConnectionProtocolHandler {
 
     /// Puts the body announced by `stream`'s HEADERS to the handler.
     private func askAdmission(_ stream: Stream) {
-        guard !stream.method.isEmpty, !stream.path.isEmpty else {
-            refuse(stream, HTTPResponse(status: 400, text: "missing :method or :path\n"), reason: nil)
-            return
-        }
-        if let problem = Self.hostProblem(authority: stream.authority, hosts: stream.headers.values(for: "host")) {
-            refuse(stream, HTTPResponse(status: 400, text: problem + "\n"), reason: "bad_request")
-            return
-        }
+        guard !refusedAsMalformed(stream) else { return }
         stream.admission = .pending
         frameBudget.credit(HTTP2FrameBudget.creditPerRequest)
         guard context.handler.screensRequestBodies else {
@@ -605,14 +612,7 @@ final class HTTP2Session: ConnectionProtocolHandler {
         guard stream.ended, !stream.dispatched, !stream.responded else { return }
         switch stream.admission {
         case .notAsked:
-            if stream.method.isEmpty || stream.path.isEmpty {
-                refuse(stream, HTTPResponse(status: 400, text: "missing :method or :path\n"), reason: nil)
-                return
-            }
-            if let problem = Self.hostProblem(authority: stream.authority, hosts: stream.headers.values(for: "host")) {
-                refuse(stream, HTTPResponse(status: 400, text: problem + "\n"), reason: "bad_request")
-                return
-            }
+            guard !refusedAsMalformed(stream) else { return }
             dispatch(stream)
         case .admitted where stream.withheld == 0:
             dispatch(stream)

@@ -50,28 +50,31 @@ class RecordingUpstream:
     def _serve(self, conn, number):
         buffer = b""
         conn.settimeout(30)
+
+        def read_until(done):
+            """Reads into `buffer`, recording every byte, until `done()`; False when the peer closed first."""
+            nonlocal buffer
+            while not done():
+                data = conn.recv(65536)
+                if not data:
+                    return False
+                with self.lock:
+                    self.received += data
+                buffer += data
+            return True
+
         try:
             while True:
-                while b"\r\n\r\n" not in buffer:
-                    data = conn.recv(65536)
-                    if not data:
-                        return
-                    with self.lock:
-                        self.received += data
-                    buffer += data
+                if not read_until(lambda: b"\r\n\r\n" in buffer):
+                    return
                 head, buffer = buffer.split(b"\r\n\r\n", 1)
                 length = 0
                 for line in head.split(b"\r\n")[1:]:
                     name, _, value = line.partition(b":")
                     if name.strip().lower() == b"content-length":
                         length = int(value.strip())
-                while len(buffer) < length:
-                    data = conn.recv(65536)
-                    if not data:
-                        return
-                    with self.lock:
-                        self.received += data
-                    buffer += data
+                if not read_until(lambda: len(buffer) >= length):
+                    return
                 buffer = buffer[length:]
                 with self.lock:
                     self.requests.append((number, time.monotonic(), head.split(b"\r\n")[0].decode()))
