@@ -1,6 +1,6 @@
 """What the reverse-proxy tests share (tests/e2e/test_proxy.py, test_proxy_peers.py): the proxy's names (configuration
 keys, metric families, label values, reasons) in one place, the `proxy:` section of a configuration file, an exporter
-started with a proxy listening on a port chosen free at run time, and plain HTTP/1.1 calls that return every header
+started with a proxy listening on a port the kernel chose, and plain HTTP/1.1 calls that return every header
 line and the body bytes as received."""
 import http.client
 import re
@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import Exporter, free_port, wait_for
+from conftest import Exporter, wait_for
 
 # --- Names (docs/proxy.md). When the proxy renames something, change it here only. ---------------------------------
 PROXY_REQUESTS = "mlops_proxy_requests_total"  # {model}
@@ -75,25 +75,32 @@ def proxy_section(listen_port, upstream, routes=None, connect_timeout="2s", resp
 
 
 class ProxiedExporter(Exporter):
-    """An exporter whose configuration has a `proxy:` section: its web port is the listen address it logs that is
-    not the proxy's (chosen free before the start); `proxy` talks to the proxy port."""
+    """An exporter whose configuration has a `proxy:` section: its web port is the one its `listening` line logs; its
+    proxy port the one its `proxy listening` line logs (the proxy listens on port 0, a port the kernel chooses: one
+    picked free beforehand could be taken by the web listener's own port 0 in the meantime); `proxy` talks to it."""
 
-    def __init__(self, binary, args, tmp_path, proxy_port):
-        self.proxy_port = proxy_port
+    def __init__(self, binary, args, tmp_path):
         super().__init__(binary, args, tmp_path)
-        self.proxy = Client("127.0.0.1", proxy_port)
-        wait_for(self._proxy_accepts, timeout=15, what=f"the proxy to listen on {proxy_port}")
+        self.proxy_port = int(wait_for(self._proxy_port_from_log, timeout=15, what="the proxy to log its address"))
+        self.proxy = Client("127.0.0.1", self.proxy_port)
+        wait_for(self._proxy_accepts, timeout=15, what=f"the proxy to listen on {self.proxy_port}")
 
     def _port_from_log(self):
         if self.proc.poll() is not None:
             raise AssertionError(f"exporter exited with {self.proc.returncode}: {self.log_path.read_text()}")
-        # The exporter's own "listening" line (the proxy's and the upstream's addresses are logged too).
+        # The exporter's own "listening" line (the proxy's is "proxy listening").
         for line in self.log_path.read_text().splitlines():
             if "msg=listening " in line:
-                for port in re.findall(r"127\.0\.0\.1:(\d+)", line.split("addresses=", 1)[-1].split(" ", 1)[0]):
-                    if int(port) != self.proxy_port:
-                        return port
+                ports = re.findall(r"127\.0\.0\.1:(\d+)", line.split("addresses=", 1)[-1].split(" ", 1)[0])
+                if ports:
+                    return ports[0]
         return None
+
+    def _proxy_port_from_log(self):
+        if self.proc.poll() is not None:
+            raise AssertionError(f"exporter exited with {self.proc.returncode}: {self.log_path.read_text()}")
+        m = re.search(r'msg="proxy listening" addresses=127\.0\.0\.1:(\d+)', self.log_path.read_text())
+        return m.group(1) if m else None
 
     def _proxy_accepts(self):
         if self.proc.poll() is not None:
@@ -112,10 +119,9 @@ def start_proxy(binary, tmp_path):
     started = []
 
     def start(models_yaml, upstream, *args, routes=None, **options):
-        port = free_port()
         config = tmp_path / f"proxy-{len(started)}.yaml"
-        config.write_text(models_yaml + proxy_section(port, upstream, routes, **options))
-        e = ProxiedExporter(binary, ["--config", str(config), *args], tmp_path, port)
+        config.write_text(models_yaml + proxy_section(0, upstream, routes, **options))
+        e = ProxiedExporter(binary, ["--config", str(config), *args], tmp_path)
         started.append(e)
         return e
 

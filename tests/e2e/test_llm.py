@@ -553,15 +553,13 @@ def test_served_names_adapters_and_the_catch_all(start_proxy, openai_upstream):
 
 def test_openai_routes_listed_explicitly(tmp_path, binary, openai_upstream):
     """`proxy.routes` with `protocol: openai` (the default routes' own form) is accepted and measured."""
-    from conftest import free_port
     from proxy_support import ProxiedExporter, proxy_section
-    port = free_port()
     config = tmp_path / "explicit-routes.yaml"
-    config.write_text(MODELS + proxy_section(port, openai_upstream.base, routes=[]).replace(
+    config.write_text(MODELS + proxy_section(0, openai_upstream.base, routes=[]).replace(
         "  routes:\n", "  routes:\n" + OPENAI_ROUTES_YAML))
-    e = ProxiedExporter(binary, ["--config", str(config)], tmp_path, port)
+    e = ProxiedExporter(binary, ["--config", str(config)], tmp_path)
     try:
-        client = sdk_client(port)
+        client = sdk_client(e.proxy_port)
         stream_chat(client, tokens=2, gap=0.01)
         s = wait_requests(e, 1, **CHAT)
         assert value(s, REQUESTS, endpoint="chat_completions", outcome="ok", **CHAT) == 1
