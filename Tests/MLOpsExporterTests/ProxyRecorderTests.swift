@@ -1,5 +1,6 @@
 import Capture
 import Compression
+import Dispatch
 import ExporterConfig
 import HTTPServer
 import Logging
@@ -9,7 +10,8 @@ import Testing
 
 /// An exporter (never started) with a proxy section, and `credit` (v2 capture, two features) and `plain` (no capture).
 private func proxied(
-    sampleRate: Double = 1, maxBodyBytes: Int = 1 << 20, moreRoutes: [ProxyConfiguration.Route] = []
+    sampleRate: Double = 1, maxBodyBytes: Int = 1 << 20, moreRoutes: [ProxyConfiguration.Route] = [],
+    workers: WorkerLimits? = nil
 ) throws -> Exporter {
     var credit = ModelConfiguration(
         name: "credit", task: .binaryClassification, versions: ["v1", "v2"], classes: ["0", "1"], positiveClass: "1")
@@ -26,6 +28,7 @@ private func proxied(
     var configuration = Exporter.Configuration()
     configuration.processMetrics = false
     configuration.models = models
+    if let workers { configuration.ingestWorkers = workers }
     return try Exporter(configuration: configuration, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
 }
 
@@ -199,6 +202,44 @@ struct ProxyRecorderTests {
         let m = try await scrape(exporter, until: expected)
         let jobs = exporter.proxy!.recorder.workers.jobs  // (for the message: what the ingestion workers still hold)
         for (series, value) in expected { #expect(m[series] == value, "\(series); worker jobs left: \(jobs)") }
+    }
+
+    @Test("a scrape rendered before a worker ran an exchange's job is not the last word, however late it is answered")
+    func lateScrapeOfAWorkersExchange() async throws {
+        let exporter = try proxied(
+            moreRoutes: [ProxyConfiguration.Route(path: "/predict", modelPointer: "/meta/model")],
+            workers: WorkerLimits(threads: 1, queue: 4, maxQueueWait: .seconds(600)))
+        let recorder = exporter.proxy!.recorder
+        // The only worker is held until the first scrape was rendered: the exchange's job waits for it.
+        let gate = DispatchSemaphore(value: 0)
+        #expect(recorder.workers.submit(run: { gate.wait() }, expired: { gate.wait() }) == .accepted)
+        let inputs = #""inputs":[{"name":"in","shape":[2,2],"datatype":"FP64","data":[1,2,3,4]}]"#
+        let body =
+            Array(#"{"meta": {"model": "credit"}, \#(inputs)"#.utf8)
+            + Array(repeating: UInt8(ascii: " "), count: 300_000) + Array("}".utf8)
+        exchange(recorder, path: "/predict", body: body)  // over 256 KiB: read on a worker
+        let expected: [String: Double] = [
+            #"mlops_proxy_requests_total{model="credit"}"#: 1,
+            #"mlops_proxy_captured_total{model="credit"}"#: 1,
+            #"mlops_model_latency_seconds_count{model="credit",version="__other__"}"#: 1,
+        ]
+        var scrapes = 0
+        let m = try await samples(until: expected, timeout: .milliseconds(100)) {
+            scrapes += 1
+            let m = await scrape(exporter)
+            if scrapes == 1 {
+                // What a busy test runner does to a scrape: rendered before the job ran, its answer comes back after
+                // the deadline, the job long done.
+                gate.signal()
+                let until = ContinuousClock.now + .seconds(30)
+                while recorder.workers.jobs > 0, ContinuousClock.now < until {
+                    try await Task.sleep(for: .milliseconds(1))
+                }
+                try await Task.sleep(for: .milliseconds(150))
+            }
+            return m
+        }
+        for (series, value) in expected { #expect(m[series] == value, "\(series) after \(scrapes) scrapes") }
     }
 
     @Test("a version_pointer route takes each exchange's version from its request body, decoded or not")
