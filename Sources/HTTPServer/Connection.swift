@@ -154,7 +154,8 @@ final class Connection: DeadlineScheduled {
     @exclusivity(unchecked) var heapIndex = -1
 
     // Eviction at the connection cap (``EventLoop``'s list of connections that have had no request yet).
-    /// When the loop adopted the connection (monotonic ns).
+    /// When the acceptor accepted the connection (monotonic ns): ages at the cap count from there, not from when its
+    /// loop (perhaps busy) adopted it, so that connections from several loops are evicted in the order they came.
     let acceptedAt: UInt64
     /// No request yet: its TLS handshake, its first request head or (HTTP/2) its first stream is still to come. Cleared
     /// for good by ``EventLoop/firstRequestArrived(_:)`` when the timer phase first says a request is under way.
@@ -165,7 +166,7 @@ final class Connection: DeadlineScheduled {
 
     init(
         id: UInt64, loop: EventLoop, transport: any ConnectionTransport, remoteAddress: String,
-        protocolHandler: any ConnectionProtocolHandler
+        protocolHandler: any ConnectionProtocolHandler, acceptedAt: UInt64
     ) {
         self.id = id
         self.loop = loop
@@ -173,7 +174,7 @@ final class Connection: DeadlineScheduled {
         self.remoteAddress = remoteAddress
         self.protocolHandler = protocolHandler
         self.timerBase = loop.now
-        self.acceptedAt = loop.now
+        self.acceptedAt = acceptedAt
     }
 
     /// The interest the loop registered the descriptor with at adoption.

@@ -35,8 +35,8 @@ import Synchronization
 final class EventLoop: @unchecked Sendable {
     /// Cross-thread work for a loop.
     enum Message: Sendable {
-        /// Serve this freshly accepted socket.
-        case adopt(fileDescriptor: Int32, remoteAddress: String)
+        /// Serve this freshly accepted socket, accepted at `acceptedAt` (monotonic ns, the acceptor's clock).
+        case adopt(fileDescriptor: Int32, remoteAddress: String, acceptedAt: UInt64)
         /// A handler answered off the loop thread.
         case deliver(connectionID: UInt64, requestID: UInt64, response: HTTPResponse)
         /// A handler decided a body's admission off the loop thread (nil: accepted).
@@ -301,8 +301,8 @@ final class EventLoop: @unchecked Sendable {
         }
         for message in messages {
             switch message {
-            case .adopt(let fd, let remoteAddress):
-                adopt(fd, remoteAddress: remoteAddress)
+            case .adopt(let fd, let remoteAddress, let acceptedAt):
+                adopt(fd, remoteAddress: remoteAddress, acceptedAt: acceptedAt)
             case .deliver(let connectionID, let requestID, let response):
                 deliverNow(response, connectionID: connectionID, requestID: requestID)
             case .admission(let connectionID, let requestID, let rejection):
@@ -491,8 +491,8 @@ final class EventLoop: @unchecked Sendable {
 
     // MARK: - Connections
 
-    /// Starts serving an accepted socket on this loop.
-    func adopt(_ fd: Int32, remoteAddress: String) {
+    /// Starts serving an accepted socket on this loop; `acceptedAt`: when the acceptor accepted it (default: now).
+    func adopt(_ fd: Int32, remoteAddress: String, acceptedAt: UInt64? = nil) {
         if draining {
             Syscall.close(fd)
             releaseSlot()
@@ -516,7 +516,7 @@ final class EventLoop: @unchecked Sendable {
         let id = connectionGeneration << 32 | UInt64(slot)
         let connection = Connection(
             id: id, loop: self, transport: transport, remoteAddress: remoteAddress,
-            protocolHandler: HTTP1Session(context: context))
+            protocolHandler: HTTP1Session(context: context), acceptedAt: acceptedAt ?? now)
         if let error = epoll.add(fd, interest: Connection.initialInterest, token: id) {
             context.logger.warning("epoll_ctl(ADD) failed for a new connection: \(Syscall.describe(error))")
             freeConnectionSlots.append(slot)
@@ -607,7 +607,7 @@ final class EventLoop: @unchecked Sendable {
                 if target === self {
                     adopt(fd, remoteAddress: remoteAddress)
                 } else {
-                    target.post(.adopt(fileDescriptor: fd, remoteAddress: remoteAddress))
+                    target.post(.adopt(fileDescriptor: fd, remoteAddress: remoteAddress, acceptedAt: now))
                 }
             case .wouldBlock:
                 _ = context.releaseConnectionSlot()
@@ -839,7 +839,7 @@ final class EventLoop: @unchecked Sendable {
             defer { inbox.messages = [] }
             return inbox.messages
         }
-        for case .adopt(let fd, _) in leftovers {
+        for case .adopt(let fd, _, _) in leftovers {
             Syscall.close(fd)
             releaseSlot()
         }
