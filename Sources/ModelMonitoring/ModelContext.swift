@@ -23,8 +23,9 @@ public struct ModelContext: Sendable {
     /// SHA-256 (hex) of everything in the configuration that shapes the model's saved state (computed once): a
     /// checkpoint's state is restored only into a model with the same fingerprint. Task, versions, classes and positive
     /// class, features (name, kind, values), sensitive attributes and groups, window, latency buckets, collectors with
-    /// their options, and the reference profile's hash; not the token, `max_series`, SLOs, `join_ttl`, `max_pending`
-    /// or `capture` (changing them keeps the state).
+    /// their options, the reference profile's hash, and the `llm` section's buckets and objectives; not the token,
+    /// `max_series`, SLOs, `join_ttl`, `max_pending`, `capture` or the `llm` section's names (changing them keeps the
+    /// state).
     public let stateFingerprint: String
     /// The reference profile, when the model has one (`reference:`), already checked against the model.
     public let reference: ReferenceProfile?

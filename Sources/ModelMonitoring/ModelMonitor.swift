@@ -64,11 +64,19 @@ public final class ModelMonitor: CollectorGroup {
                     prepared.append(existing)
                     continue
                 }
-                // Only `capture` changed (read by the capture routes, which are rebuilt from the models at the next
-                // generation, never by a collector): the same state under the new configuration.
-                var captureAside = model
-                captureAside.capture = configured.capture
-                if captureAside == configured, let reconfigured = try? existing.reconfigured(model) {
+                // Only fields that no collector reads changed: `capture` (read by the capture routes, rebuilt from the
+                // models at the next generation), the token (read per request from the model's context), SLOs (rules
+                // and dashboards), `max_series` (a bound checked when the collectors are built: checked again here).
+                // The same state under the new configuration: a reload keeps its windows and pending predictions, as a
+                // restart would.
+                var aside = model
+                aside.capture = configured.capture
+                aside.token = configured.token
+                aside.slos = configured.slos
+                aside.maxSeries = configured.maxSeries
+                let series = existing.collectors.reduce(0) { $0 + $1.maxSeries }
+                if aside == configured, series <= model.maxSeries, let reconfigured = try? existing.reconfigured(model)
+                {
                     prepared.append(reconfigured)
                     continue
                 }

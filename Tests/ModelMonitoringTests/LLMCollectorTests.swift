@@ -152,4 +152,23 @@ private let chat: ModelConfiguration = {
         #expect(!before.isEmpty)
         #expect(h2.samples().filter { s in names.contains { s.hasPrefix($0) } } == before)
     }
+
+    /// The `llm` section's buckets and objectives define the collector's saved counts: a checkpoint taken under other
+    /// ones is not restored as if it were this model's state (`changed`, not `restored`). Its names only route.
+    @Test func bucketsAndObjectivesArePartOfTheStateFingerprint() throws {
+        func fingerprint(_ edit: (inout LLMConfiguration) -> Void) throws -> String {
+            var m = chat
+            edit(&m.llm!)
+            return try ModelContext(configuration: m).stateFingerprint
+        }
+        let base = try fingerprint { _ in }
+        #expect(try fingerprint { $0.objectives = .init(durationSeconds: 0.5) } != base)
+        #expect(try fingerprint { $0.objectives.ttftSeconds = 0.25 } != base)
+        #expect(try fingerprint { $0.durationBuckets = [1, 5] } != base)
+        #expect(try fingerprint { $0.ttftBuckets = [0.1, 0.5, 1, 2] } != base)
+        #expect(try fingerprint { $0.itlBuckets = [0.01, 0.02] } != base)
+        #expect(try fingerprint { $0.tpotBuckets = [0.03, 0.1] } != base)
+        #expect(try fingerprint { $0.servedNames = ["gpt-x"] } == base)
+        #expect(try fingerprint { $0.catchAll = true } == base)
+    }
 }

@@ -186,6 +186,35 @@ import Testing
         #expect(h.model("fraud").collectors.first !== before.collectors.first)
     }
 
+    /// The token, SLOs and max_series are read by no collector: a reload that changes only them keeps the model's
+    /// windows and pending predictions (as a restart does), unless the collectors no longer fit max_series.
+    @Test func aTokenSLOOrMaxSeriesChangeKeepsTheState() throws {
+        var withQuality = fraud
+        withQuality.collectors = [CollectorConfiguration(name: "service"), CollectorConfiguration(name: "quality")]
+        let h = try Harness([withQuality])
+        let before = h.model("fraud")
+        #expect(before.record(version: "v1", prediction: .label("fraud"), id: "p-1") == nil)
+        var changed = withQuality
+        changed.token = "rotated"
+        changed.slos = [SLOConfiguration(type: .availability, objective: 0.99)]
+        changed.maxSeries = withQuality.maxSeries + 1
+        h.monitor.apply(try h.monitor.prepare(ExporterConfiguration(models: [changed], source: "t")))
+        let after = h.model("fraud")
+        #expect(after.context.configuration == changed)
+        #expect(after.collectors.count == 2 && zip(after.collectors, before.collectors).allSatisfy { $0 === $1 })
+        #expect(after.joiner === before.joiner)
+        #expect(h.value(#"mlops_labels_pending{model="fraud"}"#) == 1)
+        #expect(h.value(#"mlops_predictions_evicted_total{model="fraud",reason="reload"}"#) == 0)
+        #expect(after.record(label: LabelEvent(id: "p-1", label: .label("fraud"))) == nil)
+        #expect(h.value(#"mlops_labels_joined_total{model="fraud",source="endpoint"}"#) == 1)
+        // A max_series the collectors no longer fit in is refused, as at the start.
+        var capped = changed
+        capped.maxSeries = 1
+        #expect(throws: ModelSetupErrors.self) {
+            try h.monitor.prepare(ExporterConfiguration(models: [capped], source: "t"))
+        }
+    }
+
     @Test func unknownModelsAreCountedUnderOneLabel() throws {
         let h = try Harness([fraud])
         h.monitor.unknownModelRequested()

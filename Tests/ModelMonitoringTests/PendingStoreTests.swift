@@ -96,4 +96,27 @@ struct PendingStoreTests {
         }
         for k: UInt64 in 2000..<2004 { #expect(store.take(key: k, now: 400)?.payload == Int(k)) }
     }
+
+    @Test(
+        "restored under another sharding (16 shards saved, 1 now), the newest entries are kept and the oldest evicted")
+    func restoreIntoFewerShardsKeepsTheNewest() throws {
+        let saved = PendingStore<Int>(capacity: 16_384, timeToLive: 1e9)
+        var rng = SeededRandom(seed: 11)
+        var keys: [UInt64] = []
+        for i in 0..<3000 {
+            let key = rng.next()
+            keys.append(key)
+            saved.insert(key: key, time: Double(i + 1), i, now: Double(i + 1))
+        }
+        var w = StateWriter()
+        saved.save(into: &w) { payload, _, w in w.count(payload) }
+        let restored = PendingStore<Int>(capacity: 1024, timeToLive: 1e9)
+        var r = StateReader(w.bytes)
+        _ = try restored.restore(from: &r, now: 3001) { r, _ throws(StateError) in try r.count(max: 1 << 20) }
+        #expect(restored.counts.pending == 1024)
+        #expect(restored.counts.evicted == 3000 - 1024)
+        // The 1,024 newest are there, with their payloads; the oldest are not.
+        for i in (3000 - 1024)..<3000 { #expect(restored.take(key: keys[i], now: 3001)?.payload == i) }
+        #expect(restored.take(key: keys[0], now: 3001) == nil)
+    }
 }

@@ -36,6 +36,20 @@ extension ModelContext {
             Self.value(.map(collector.options), &w)
         }
         w.string(referenceSHA256)
+        // A text-generation model's `llm` section sizes and defines its collector's state (bucket bounds, goodput
+        // objectives); served names, adapters and the catch-all only route. Nothing is written without a section, so
+        // the fingerprints of other models are those of earlier releases.
+        if let llm = c.llm {
+            w.string("llm")
+            for buckets in [llm.ttftBuckets, llm.itlBuckets, llm.tpotBuckets, llm.durationBuckets] {
+                w.count(buckets.count)
+                for b in buckets { w.double(b) }
+            }
+            for objective in [llm.objectives.ttftSeconds, llm.objectives.tpotSeconds, llm.objectives.durationSeconds] {
+                w.byte(objective == nil ? 0 : 1)
+                w.double(objective ?? 0)
+            }
+        }
         return SHA256.hex(w.bytes)
     }
 

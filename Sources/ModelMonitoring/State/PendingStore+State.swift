@@ -57,6 +57,10 @@ extension PendingStore {
         let savedShards = try r.count(max: 1 << 16)
         var entries = 0
         let deadline = now - timeToLive
+        // Saved under another sharding (another `max_pending` step): the entries of every saved shard, put back in
+        // arrival order before they are placed, so that eviction and expiry (which take each shard's oldest first)
+        // drop the oldest, as they would have had the process kept running.
+        var resharded: [(key: UInt64, time: Double, payload: Payload)] = []
         for shardIndex in 0..<savedShards {
             let n = try r.count(max: Int(Int32.max))
             var previous: Int64 = 0
@@ -77,9 +81,17 @@ extension PendingStore {
                     for e in decoded { s.restore(e.key, e.time, e.payload, deadline: deadline) }
                 }
             } else {
-                for e in decoded {
-                    shards[shard(e.key)].mutex.withLock { $0.restore(e.key, e.time, e.payload, deadline: deadline) }
-                }
+                resharded.append(contentsOf: decoded)
+            }
+        }
+        if !resharded.isEmpty {
+            // Stable: entries of equal time keep their saved order.
+            let ordered = resharded.indices.sorted {
+                resharded[$0].time < resharded[$1].time || (resharded[$0].time == resharded[$1].time && $0 < $1)
+            }
+            for i in ordered {
+                let e = resharded[i]
+                shards[shard(e.key)].mutex.withLock { $0.restore(e.key, e.time, e.payload, deadline: deadline) }
             }
         }
         return (expired, evicted, duplicates, entries)
