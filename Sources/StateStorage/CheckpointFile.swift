@@ -9,7 +9,8 @@
 #endif
 
 /// The files of a storage directory: `checkpoint` (the last complete checkpoint), `checkpoint.tmp` (one being
-/// written), `checkpoint.corrupt-<UTC time>` (unreadable checkpoints set aside, never overwritten).
+/// written), `checkpoint.corrupt-<UTC time>` (unreadable checkpoints set aside, never overwritten), `lock` (held by
+/// the process using the directory, with its id in it).
 ///
 /// A checkpoint is written atomically: to `checkpoint.tmp` (created with mode 0600), `fsync`, renamed over
 /// `checkpoint`, then the directory is `fsync`ed; a crash at any point leaves either the previous checkpoint or the
@@ -62,6 +63,45 @@ public struct CheckpointFile: Sendable {
             prefix += "/" + part
             if mkdir(prefix, 0o700) != 0 && errno != EEXIST { throw IOError(operation: "mkdir \(prefix)", code: errno) }
         }
+        // mkdir says EEXIST for a symbolic link to nowhere (a volume not mounted yet): the path must be a directory now.
+        guard stat(directory, &info) == 0 else { throw IOError(operation: "stat \(directory)", code: errno) }
+        guard info.st_mode & S_IFMT == S_IFDIR else { throw IOError(operation: "stat \(directory)", code: ENOTDIR) }
+    }
+
+    /// The lock file's path: held (a POSIX record lock on the whole file) by the process that uses the directory.
+    var lockPath: String { directory + "/lock" }
+
+    /// What ``lock()`` found.
+    public enum LockResult: Sendable, Equatable {
+        /// This process holds the lock now, through the open descriptor (kept open for the process's life: closing any
+        /// descriptor of the file would release it).
+        case acquired(Int32)
+        /// Another process holds it; the process id it wrote there, if readable.
+        case heldBy(String?)
+    }
+
+    /// Takes the directory's lock (`<directory>/lock`: `fcntl` write lock, non-blocking) and writes this process's id
+    /// in it; another process holding it is ``LockResult/heldBy(_:)``. The lock is the process's (record locks are
+    /// per process: another checkpointer of the same process takes it too) and lasts until it exits.
+    public func lock() throws(IOError) -> LockResult {
+        let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw IOError(operation: "open \(lockPath)", code: errno) }
+        var whole = flock()
+        whole.l_type = Int16(F_WRLCK)
+        whole.l_whence = Int16(SEEK_SET)
+        guard fcntl(fd, F_SETLK, &whole) == 0 else {
+            let code = errno
+            var buffer = [UInt8](repeating: 0, count: 32)
+            let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress!, $0.count, 0) }
+            // Not held by this process (its own lock would have been granted): closing releases nothing of ours.
+            close(fd)
+            guard code == EACCES || code == EAGAIN else { throw IOError(operation: "lock \(lockPath)", code: code) }
+            let holder = n > 0 ? String(decoding: buffer[0..<n], as: UTF8.self).filter(\.isNumber) : ""
+            return .heldBy(holder.isEmpty ? nil : holder)
+        }
+        let pid = Array("\(getpid())\n".utf8)
+        if ftruncate(fd, 0) == 0 { _ = pid.withUnsafeBytes { pwrite(fd, $0.baseAddress!, $0.count, 0) } }
+        return .acquired(fd)
     }
 
     /// Writes `bytes` as the new checkpoint, atomically (see the type's description).
@@ -102,9 +142,17 @@ public struct CheckpointFile: Sendable {
         guard fsync(fd) == 0 else { throw IOError(operation: "fsync \(directory)", code: errno) }
     }
 
+    /// Whether a checkpoint file is there (or anything else under its name).
+    public var exists: Bool {
+        var info = stat()
+        return lstat(path, &info) == 0
+    }
+
     /// The checkpoint's bytes, or nil when there is none. Throws when it exists but cannot be read, or is larger
-    /// than `maxBytes` (reported as ``IOError`` with `EFBIG`).
-    public func read(maxBytes: Int) throws(IOError) -> [UInt8]? {
+    /// than `maxBytes` (reported as ``IOError`` with `EFBIG`). A file that does not start with `prefix` (the format's
+    /// magic) is not read further: its first bytes are returned, which the format refuses, so that a big file of
+    /// something else is never read whole into memory.
+    public func read(maxBytes: Int, prefix: [UInt8] = []) throws(IOError) -> [UInt8]? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         if fd < 0 {
             if errno == ENOENT { return nil }
@@ -115,6 +163,13 @@ public struct CheckpointFile: Sendable {
         guard fstat(fd, &info) == 0 else { throw IOError(operation: "stat \(path)", code: errno) }
         guard info.st_mode & S_IFMT == S_IFREG else { throw IOError(operation: "read \(path)", code: EISDIR) }
         let size = Int(info.st_size)
+        if !prefix.isEmpty {
+            var head = [UInt8](repeating: 0, count: Swift.min(size, prefix.count))
+            let n = head.withUnsafeMutableBytes { pread(fd, $0.baseAddress!, $0.count, 0) }
+            if n < 0 { throw IOError(operation: "read \(path)", code: errno) }
+            if n < head.count { head.removeLast(head.count - n) }
+            if head != Array(prefix[0..<head.count]) { return head }
+        }
         guard size <= maxBytes else { throw IOError(operation: "read \(path) (\(size) bytes)", code: EFBIG) }
         var bytes = [UInt8](repeating: 0, count: size)
         var offset = 0

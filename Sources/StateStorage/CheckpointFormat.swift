@@ -96,7 +96,10 @@ public enum CheckpointFormat {
 
     /// Checks and splits a checkpoint: its header and one entry per model.
     public static func decode(_ bytes: [UInt8]) throws(ReadError) -> (Header, [ModelEntry]) {
-        guard bytes.count >= magic.count + 4, Array(bytes[0..<magic.count]) == magic else { throw .foreign }
+        // Empty, or the magic's first bytes and no more: what a lost or cut write leaves, not another program's file.
+        let prefix = Swift.min(bytes.count, magic.count)
+        guard bytes[0..<prefix].elementsEqual(magic[0..<prefix]) else { throw .foreign }
+        guard bytes.count >= magic.count + 4 else { throw .truncated }
         var version: UInt32 = 0
         for i in 0..<4 { version |= UInt32(bytes[magic.count + i]) << (8 * UInt32(i)) }
         guard version <= currentVersion else { throw .newerVersion(version) }

@@ -36,6 +36,13 @@ public final class Checkpointer: Sendable {
     let writing = Mutex<[UInt8]>([])
     /// Set when an unreadable checkpoint could not be set aside: never write over it.
     let blocked = Atomic<Bool>(false)
+    /// Whether the checkpoint at ``CheckpointFile/path`` is this process's to replace: the restore looked and found
+    /// none, read it, or set it aside; or this process wrote it. Until then (the directory was unusable at start: a
+    /// volume not mounted yet, a symbolic link to nowhere) a checkpoint that appears there is never written over
+    /// (`reason="blocked"`): it holds state this process never restored.
+    let owns = Atomic<Bool>(false)
+    /// The storage directory's lock (``CheckpointFile/lock()``), once taken: its descriptor, kept open.
+    let lockDescriptor = Mutex<Int32?>(nil)
     let wake = DispatchSemaphore(value: 0)
     /// Whether a checkpoint was asked for (``requestCheckpoint()``) and not yet begun: asks that arrive meanwhile
     /// join it instead of each adding a wake-up (a semaphore counts them: a flood of reloads queued one checkpoint
@@ -84,27 +91,31 @@ public final class Checkpointer: Sendable {
         do throws(CheckpointFile.IOError) {
             try file.prepareDirectory()
         } catch {
-            report.failure = .unreadable
-            metrics.restoreFailed(.unreadable)
-            logger.error(
-                "storage: the storage directory is unusable; starting with empty state",
-                metadata: ["path": "\(file.directory)", "error": "\(error)"])
+            failed(
+                &report, .unreadable, "storage: the storage directory is unusable; starting with empty state",
+                ["path": "\(file.directory)", "error": "\(error)"])
+            return report
+        }
+        if let holder = takeLock() {
+            failed(
+                &report, .locked,
+                "storage: another process uses the storage directory; this one neither restores its checkpoint nor writes one",
+                ["path": "\(file.directory)", "holder": "\(holder)"])
             return report
         }
         let bytes: [UInt8]
         do throws(CheckpointFile.IOError) {
-            guard let read = try file.read(maxBytes: maxBytes) else {
+            guard let read = try file.read(maxBytes: maxBytes, prefix: CheckpointFormat.magic) else {
+                owns.store(true, ordering: .relaxed)
                 logger.info("storage: no checkpoint yet; starting with empty state", metadata: ["path": "\(file.path)"])
                 return report
             }
             bytes = read
         } catch {
             let reason: RestoreFailureReason = error.code == EFBIG ? .tooLarge : .unreadable
-            report.failure = reason
-            metrics.restoreFailed(reason)
-            logger.error(
-                "storage: cannot read the checkpoint; starting with empty state",
-                metadata: ["path": "\(file.path)", "reason": "\(reason.rawValue)", "error": "\(error)"])
+            failed(
+                &report, reason, "storage: cannot read the checkpoint; starting with empty state",
+                ["path": "\(file.path)", "reason": "\(reason.rawValue)", "error": "\(error)"])
             // Kept aside like a corrupt one: the next checkpoint must not replace what could not be read.
             report.setAside = setAside(now: now)
             return report
@@ -116,14 +127,13 @@ public final class Checkpointer: Sendable {
         do throws(CheckpointFormat.ReadError) {
             (header, entries) = try CheckpointFormat.decode(bytes)
         } catch {
-            report.failure = error.reason
-            metrics.restoreFailed(error.reason)
-            logger.error(
-                "storage: the checkpoint cannot be read; starting with empty state",
-                metadata: ["path": "\(file.path)", "reason": "\(error.reason.rawValue)", "error": "\(error)"])
+            failed(
+                &report, error.reason, "storage: the checkpoint cannot be read; starting with empty state",
+                ["path": "\(file.path)", "reason": "\(error.reason.rawValue)", "error": "\(error)"])
             report.setAside = setAside(now: now)
             return report
         }
+        owns.store(true, ordering: .relaxed)
         for var entry in entries {
             let (result, problem) = monitor.restore(
                 model: entry.name, fingerprint: entry.fingerprint, state: &entry.state, now: now)
@@ -153,10 +163,21 @@ public final class Checkpointer: Sendable {
         return report
     }
 
+    /// A restore that read nothing back: its reason in `report`, counted, and logged.
+    private func failed(
+        _ report: inout RestoreReport, _ reason: RestoreFailureReason, _ message: Logger.Message,
+        _ metadata: Logger.Metadata
+    ) {
+        report.failure = reason
+        metrics.restoreFailed(reason)
+        logger.error(message, metadata: metadata)
+    }
+
     /// Renames an unreadable checkpoint aside; if that fails, blocks checkpoints so that it is never overwritten.
     func setAside(now: Double) -> String? {
         do throws(CheckpointFile.IOError) {
             let target = try file.setAside(now: now)
+            owns.store(true, ordering: .relaxed)
             logger.warning("storage: the unreadable checkpoint was kept aside", metadata: ["path": "\(target)"])
             return target
         } catch {
@@ -165,6 +186,24 @@ public final class Checkpointer: Sendable {
                 "storage: the unreadable checkpoint cannot be set aside; no checkpoint will be written over it",
                 metadata: ["path": "\(file.path)", "error": "\(error)"])
             return nil
+        }
+    }
+
+    /// Takes the storage directory's lock unless this process holds it: nil when it does now; else who holds it (a
+    /// process id, or why the lock could not be taken).
+    func takeLock() -> String? {
+        lockDescriptor.withLock { held -> String? in
+            if held != nil { return nil }
+            do throws(CheckpointFile.IOError) {
+                switch try file.lock() {
+                case .acquired(let fd):
+                    held = fd
+                    return nil
+                case .heldBy(let pid): return pid.map { "process \($0)" } ?? "another process"
+                }
+            } catch {
+                return "\(error)"
+            }
         }
     }
 
@@ -204,7 +243,22 @@ public final class Checkpointer: Sendable {
             defer { buffer = w.take() }
             do throws(CheckpointFile.IOError) {
                 try file.prepareDirectory()
+                if let holder = takeLock() {
+                    metrics.failed(.locked)
+                    logger.error(
+                        "storage: checkpoint not written: another process uses the storage directory",
+                        metadata: ["path": "\(file.directory)", "holder": "\(holder)"])
+                    return nil
+                }
+                if !owns.load(ordering: .relaxed) && file.exists {
+                    metrics.failed(.blocked)
+                    logger.error(
+                        "storage: checkpoint not written: the storage directory holds a checkpoint this process never read (it was unusable at start); restart to restore it",
+                        metadata: ["path": "\(file.path)"])
+                    return nil
+                }
                 try file.write(w.bytes)
+                owns.store(true, ordering: .relaxed)
             } catch {
                 metrics.failed(error.reason)
                 logger.error(

@@ -29,7 +29,7 @@ public final class StorageMetrics: Collector {
             failures = try! s.counter(
                 "mlops_storage_checkpoint_failures_total",
                 help:
-                    "Checkpoints that could not be written, by reason (no_space, permission, not_a_directory, io, blocked: an unreadable checkpoint could not be set aside). The previous checkpoint stays.",
+                    "Checkpoints that could not be written, by reason (no_space, permission, not_a_directory, io, blocked: a checkpoint this process could not read, or never read, is in the way; locked: another process uses the storage directory). The previous checkpoint stays.",
                 labels: ["reason"])
             lastSuccess = try! s.gauge(
                 "mlops_storage_last_checkpoint_success_timestamp_seconds",
@@ -52,7 +52,7 @@ public final class StorageMetrics: Collector {
             restoreFailures = try! s.counter(
                 "mlops_storage_restore_failures_total",
                 help:
-                    "Checkpoints that could not be read at start, by reason (foreign, newer_version, truncated, corrupt, unreadable, too_large); the file is renamed checkpoint.corrupt-<time>.",
+                    "Checkpoints that could not be read at start, by reason (foreign, newer_version, truncated, corrupt, unreadable, too_large; locked: another process uses the storage directory, nothing is read); the file is renamed checkpoint.corrupt-<time>.",
                 labels: ["reason"])
             restoreDuration = try! s.gauge(
                 "mlops_storage_restore_duration_seconds", help: "Time the restore at start took.", unit: "seconds")
@@ -132,8 +132,11 @@ public enum CheckpointFailureReason: String, Sendable, CaseIterable {
     case notADirectory = "not_a_directory"
     /// Any other I/O error.
     case io
-    /// An unreadable checkpoint could not be set aside, so none is written over it.
+    /// A checkpoint this process did not read is in the way (an unreadable one could not be set aside, or the
+    /// directory was unusable at start and a checkpoint appeared since): none is written over it.
     case blocked
+    /// Another process holds the storage directory's lock (`<directory>/lock`).
+    case locked
 
     /// Its counter's slot: its position in `allCases`.
     var slot: Int {
@@ -143,6 +146,7 @@ public enum CheckpointFailureReason: String, Sendable, CaseIterable {
         case .notADirectory: 2
         case .io: 3
         case .blocked: 4
+        case .locked: 5
         }
     }
 }
@@ -162,6 +166,8 @@ public enum RestoreFailureReason: String, Sendable, CaseIterable {
     case unreadable
     /// Larger than the most a checkpoint may be.
     case tooLarge = "too_large"
+    /// Another process holds the storage directory's lock: its checkpoint is not read (it is that process's state).
+    case locked
 
     /// Its counter's slot: its position in `allCases`.
     var slot: Int {
@@ -172,6 +178,7 @@ public enum RestoreFailureReason: String, Sendable, CaseIterable {
         case .corrupt: 3
         case .unreadable: 4
         case .tooLarge: 5
+        case .locked: 6
         }
     }
 }

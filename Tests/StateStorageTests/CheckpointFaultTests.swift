@@ -38,12 +38,14 @@ import Testing
 @Suite struct StorageReasonTests {
     @Test func reasonsAreTheLabelsInOrderAndSlotsTheirPositions() {
         #expect(
-            StorageMetrics.checkpointFailureReasons == ["no_space", "permission", "not_a_directory", "io", "blocked"])
+            StorageMetrics.checkpointFailureReasons == [
+                "no_space", "permission", "not_a_directory", "io", "blocked", "locked",
+            ])
         #expect(
             StorageMetrics.restoreFailureReasons == [
-                "foreign", "newer_version", "truncated", "corrupt", "unreadable", "too_large",
+                "foreign", "newer_version", "truncated", "corrupt", "unreadable", "too_large", "locked",
             ])
-        #expect(CheckpointFailureReason.allCases.map(\.slot) == Array(0..<5))
-        #expect(RestoreFailureReason.allCases.map(\.slot) == Array(0..<6))
+        #expect(CheckpointFailureReason.allCases.map(\.slot) == Array(0..<6))
+        #expect(RestoreFailureReason.allCases.map(\.slot) == Array(0..<7))
     }
 }

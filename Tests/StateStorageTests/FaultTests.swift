@@ -22,8 +22,9 @@ import Testing
     }
 
     /// Each unreadable file: counted by reason, set aside with its bytes intact, the models start empty and the next
-    /// checkpoint is written anew.
-    @Test(arguments: ["truncated", "corrupt", "foreign", "newer_version", "empty"])
+    /// checkpoint is written anew. An empty file, or one holding the magic's bytes and no more (what a lost write
+    /// leaves), is truncated, not foreign.
+    @Test(arguments: ["truncated", "corrupt", "foreign", "newer_version", "empty", "magic_only", "half_magic"])
     func anUnreadableCheckpointIsSetAsideAndTheExporterStartsEmpty(fault: String) throws {
         let (dir, valid) = try validCheckpoint()
         var bad = valid
@@ -32,12 +33,14 @@ import Testing
         case "corrupt": bad[valid.count / 2] ^= 0x40
         case "foreign": bad = Array(#"{"not": "a checkpoint"}"#.utf8)
         case "newer_version": bad[8] = 2
+        case "magic_only": bad = Array(valid[0..<8])
+        case "half_magic": bad = Array(valid[0..<3])
         default: bad = []
         }
         try write(bad, to: dir)
         let b = try Node([Models.fraud()], directory: dir)
         let report = b.checkpointer.restore()
-        let reason = fault == "empty" ? "foreign" : fault
+        let reason = ["empty", "magic_only", "half_magic"].contains(fault) ? "truncated" : fault
         #expect(report.failure?.rawValue == reason)
         #expect(b.value(#"mlops_storage_restore_failures_total{reason="\#(reason)"}"#) == 1)
         #expect(b.value(#"mlops_labels_pending{model="fraud"}"#) == 0)

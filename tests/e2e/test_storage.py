@@ -56,8 +56,8 @@ def plain_config_text(slices):
 
 
 FEATURES = ("income", "age", "region")
-CHECKPOINT_FAILURES = ("no_space", "permission", "not_a_directory", "io", "blocked")
-RESTORE_FAILURES = ("foreign", "newer_version", "truncated", "corrupt", "unreadable", "too_large")
+CHECKPOINT_FAILURES = ("no_space", "permission", "not_a_directory", "io", "blocked", "locked")
+RESTORE_FAILURES = ("foreign", "newer_version", "truncated", "corrupt", "unreadable", "too_large", "locked")
 
 
 def predictions(model):
@@ -296,7 +296,7 @@ def test_an_unreadable_checkpoint_is_kept_aside_and_a_fresh_one_written(reason, 
     assert failures(s, "mlops_storage_restore_failures_total", RESTORE_FAILURES) == {
         r: int(r == reason) for r in RESTORE_FAILURES}
     assert sample(s, "mlops_ingest_events_total", kind="predictions", model="credit") == 0
-    aside = sorted(p.name for p in state.iterdir() if p.name != "checkpoint")
+    aside = sorted(p.name for p in state.iterdir() if p.name not in ("checkpoint", "lock"))
     assert len(aside) == 1 and re.fullmatch(r"checkpoint\.corrupt-\d{8}T\d{6}Z", aside[0]), aside
     assert (state / aside[0]).read_bytes() == bad
     serves(e)
@@ -305,7 +305,7 @@ def test_an_unreadable_checkpoint_is_kept_aside_and_a_fresh_one_written(reason, 
              what="a checkpoint after the predictions")
     assert checkpoint_header((state / "checkpoint").read_bytes())[0] == 1
     assert stat.S_IMODE((state / "checkpoint").stat().st_mode) == 0o600
-    assert sorted(p.name for p in state.iterdir()) == sorted(["checkpoint", *aside])
+    assert sorted(p.name for p in state.iterdir()) == sorted(["checkpoint", "lock", *aside])
     assert (state / aside[0]).read_bytes() == bad
     # The fresh checkpoint holds what came after the fault.
     e.stop(signal.SIGKILL)
@@ -348,7 +348,7 @@ def test_a_full_disk_keeps_the_previous_checkpoint_intact(saved, start_exporter,
     assert metric(e, "mlops_storage_checkpoints_total") == 0
     assert e.stop(signal.SIGTERM) == 0  # the last checkpoint, at shutdown, fails the same way
     assert (state / "checkpoint").read_bytes() == saved["bytes"]
-    assert sorted(p.name for p in state.iterdir()) == ["checkpoint"]
+    assert sorted(p.name for p in state.iterdir()) == ["checkpoint", "lock"]
 
 
 # 4. A model's configuration changed across a restart
@@ -403,3 +403,76 @@ def test_a_reload_keeps_the_state_and_a_checkpoint_follows_it(saved, start_expor
     for m in ("credit", "eta"):
         assert sample(s, "mlops_storage_restore_total", model=m, result="restored") == 1
         assert_same(model_series(s, m), kept[m])
+
+
+# 6. A storage directory shared, missing at start, or holding a big file of something else
+
+
+def test_a_second_exporter_on_the_same_storage_directory_neither_restores_nor_writes(saved, start_exporter, tmp_path):
+    """The directory's lock: the first exporter keeps its checkpoints; the second (another process on the same path,
+    a replica misconfigured) reads none (it is the first's live state) and writes none over it."""
+    state = state_with(tmp_path, saved["bytes"])
+    first = start_exporter(*storage_flags(saved["config"], state, "1s"))
+    assert metric(first, "mlops_storage_restore_total", model="credit", result="restored") == 1
+    second = start_exporter(*storage_flags(saved["config"], state, "1s"))
+    s = scrape(second)[1]
+    assert failures(s, "mlops_storage_restore_failures_total", RESTORE_FAILURES) == {
+        r: int(r == "locked") for r in RESTORE_FAILURES}
+    assert sample(s, "mlops_ingest_events_total", kind="predictions", model="credit") == 0
+    serves(second)
+    wait_for(lambda: metric(second, "mlops_storage_checkpoint_failures_total", reason="locked") >= 2,
+             what="the second exporter's checkpoints refused as locked")
+    assert metric(second, "mlops_storage_checkpoints_total") == 0
+    assert f"holder=\"process {first.proc.pid}\"" in second.log_path.read_text()
+    # The first one's checkpoints go on, and hold its state (2,000 predictions restored, 50 sent now).
+    serves(first)
+    accepted = time.time()
+    wait_for(lambda: metric(first, "mlops_storage_last_checkpoint_success_timestamp_seconds") > accepted,
+             what="the first exporter's checkpoint")
+    assert first.stop(signal.SIGTERM) == 0
+    written = (state / "checkpoint").read_bytes()
+    # The second one, stopping after the first, takes the lock but still writes nothing over a checkpoint it never
+    # read.
+    assert second.stop(signal.SIGTERM) == 0
+    assert (state / "checkpoint").read_bytes() == written
+    s = scrape(start_exporter(*storage_flags(saved["config"], state, "1h")))[1]
+    assert sample(s, "mlops_ingest_events_total", kind="predictions", model="credit") == 2050
+
+
+def test_a_storage_directory_missing_at_start_is_never_written_over_when_it_appears(saved, start_exporter, tmp_path):
+    """A symbolic link to a volume not mounted yet: no state restored, so the checkpoint found there later is not
+    replaced by this process's (it would lose what it holds); a restart restores it."""
+    volume = tmp_path / "volume"
+    link = tmp_path / "state"
+    link.symlink_to(volume)
+    e = start_exporter(*storage_flags(saved["config"], link, "1s"))
+    assert metric(e, "mlops_storage_restore_failures_total", reason="unreadable") == 1
+    wait_for(lambda: metric(e, "mlops_storage_checkpoint_failures_total", reason="not_a_directory") >= 1,
+             what="checkpoints failing while the directory is missing")
+    assert not volume.exists()  # the link's target was not created as a directory of its own
+    volume.mkdir()
+    (volume / "checkpoint").write_bytes(saved["bytes"])
+    wait_for(lambda: metric(e, "mlops_storage_checkpoint_failures_total", reason="blocked") >= 2,
+             what="checkpoints refused over the checkpoint that appeared")
+    assert metric(e, "mlops_storage_checkpoints_total") == 0
+    assert e.stop(signal.SIGTERM) == 0  # its last checkpoint, at shutdown, is refused the same way
+    assert (volume / "checkpoint").read_bytes() == saved["bytes"]
+    s = scrape(start_exporter(*storage_flags(saved["config"], link, "1h")))[1]
+    assert sample(s, "mlops_storage_restore_total", model="credit", result="restored") == 1
+    assert sample(s, "mlops_ingest_events_total", kind="predictions", model="credit") == 2000
+
+
+def test_a_big_file_of_something_else_is_refused_from_its_first_bytes(saved, start_exporter, tmp_path):
+    """A 2 GiB file (sparse) that is no checkpoint: refused as foreign without being read into memory."""
+    state = tmp_path / "state"
+    state.mkdir()
+    with open(state / "checkpoint", "wb") as f:
+        f.write(b"PK\x03\x04 not a checkpoint")
+        f.truncate(2 << 30)
+    e = start_exporter(*storage_flags(saved["config"], state, "1h"))
+    assert metric(e, "mlops_storage_restore_failures_total", reason="foreign") == 1
+    serves(e)
+    with open(f"/proc/{e.proc.pid}/status") as f:
+        peak_kib = int(next(line for line in f if line.startswith("VmHWM:")).split()[1])
+    assert peak_kib < 256 * 1024, f"peak resident memory {peak_kib} KiB"
+    assert len([p for p in state.iterdir() if p.name.startswith("checkpoint.corrupt-")]) == 1
