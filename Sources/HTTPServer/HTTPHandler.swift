@@ -158,7 +158,7 @@ public struct HTTPResponder: Sendable {
     /// Sends `response` for the request this responder belongs to. Thread-safe; only the first call counts.
     public func callAsFunction(_ response: HTTPResponse) {
         var response = response
-        for field in extraHeaders { response.headers.replaceOrAdd(name: field.name, value: field.value) }
+        for field in extraHeaders { response.headers.setWrapping(name: field.name, value: field.value) }
         switch destination {
         case .connection(let loop, let connectionID, _):
             loop.deliver(response, connectionID: connectionID, requestID: requestID)
@@ -186,7 +186,8 @@ public struct HTTPResponder: Sendable {
     }
 
     /// A responder for the same request that also sets `fields` on the response, replacing any field of
-    /// the same name: how a wrapping handler adds headers (security headers) to whatever the inner one says.
+    /// the same name (a `Content-Security-Policy` is added beside the response's own: both apply): how a wrapping
+    /// handler adds headers (security headers) to whatever the inner one says.
     public func settingHeaders(_ fields: [(name: String, value: String)]) -> HTTPResponder {
         var copy = self
         copy.extraHeaders.append(contentsOf: fields)

@@ -74,6 +74,18 @@ public struct HTTPHeaders: Sendable, Equatable {
         storage.append((name: name, value: value))
     }
 
+    /// Sets a field a wrapping handler adds to every response (``HTTPResponder/settingHeaders(_:)``): replaces the
+    /// lines of that name, except `Content-Security-Policy`, which is added beside the response's own: a browser
+    /// enforces every policy it receives, so the configured one tightens the page's own instead of replacing it (a
+    /// page's hashes for its inline style, its `frame-ancestors`, would be lost).
+    mutating func setWrapping(name: String, value: String) {
+        if Self.namesEqual(name, "content-security-policy") {
+            storage.append((name: name, value: value))
+        } else {
+            replaceOrAdd(name: name, value: value)
+        }
+    }
+
     /// Makes the first `Host` line read `authority` in place, or appends one when there is none.
     mutating func setHost(_ authority: String) {
         if let first = storage.firstIndex(where: { Self.namesEqual($0.name, "host") }) {

@@ -120,7 +120,7 @@ final class HTTPResponseStream {
         onWritable = nil
         delegate = nil
         var response = response
-        for field in extraHeaders { response.headers.replaceOrAdd(name: field.name, value: field.value) }
+        for field in extraHeaders { response.headers.setWrapping(name: field.name, value: field.value) }
         connection.protocolHandler.deliver(response, requestID: requestID, connection: connection)
         connection.loop.markDirty(connection)
     }
@@ -131,7 +131,7 @@ final class HTTPResponseStream {
     func informational(status: Int, headers: HTTPHeaders) {
         guard state == .idle, (102...199).contains(status), let connection, !connection.isClosed else { return }
         var headers = headers
-        for field in extraHeaders { headers.replaceOrAdd(name: field.name, value: field.value) }
+        for field in extraHeaders { headers.setWrapping(name: field.name, value: field.value) }
         connection.protocolHandler.streamInformational(self, status: status, headers: headers, connection: connection)
         connection.loop.markDirty(connection)
     }
@@ -141,7 +141,7 @@ final class HTTPResponseStream {
         guard state == .idle else { return }
         state = .streaming
         var headers = headers
-        for field in extraHeaders { headers.replaceOrAdd(name: field.name, value: field.value) }
+        for field in extraHeaders { headers.setWrapping(name: field.name, value: field.value) }
         head = Head(status: status, headers: headers, contentLength: contentLength)
         self.status = status
         changed()

@@ -1,3 +1,4 @@
+import Synchronization
 import Testing
 
 @testable import HTTPServer
@@ -106,5 +107,22 @@ import Testing
             if !expected { refused += 1 }
         }
         #expect(refused > 1000)
+    }
+
+    /// Headers a wrapping handler sets (the web configuration's) replace the response's own of the same name, except
+    /// a Content-Security-Policy, sent beside the response's: both apply, so the configured one cannot undo the page's.
+    @Test func aWrappingPolicyIsAddedBesideTheResponsesOwnAndOtherFieldsReplaced() {
+        let got = Mutex<HTTPResponse?>(nil)
+        let responder = HTTPResponder { response in got.withLock { $0 = response } }.settingHeaders([
+            (name: "Content-Security-Policy", value: "default-src 'self'"), (name: "X-Frame-Options", value: "deny"),
+        ])
+        responder(
+            HTTPResponse(
+                status: 200,
+                headers: ["content-security-policy": "default-src 'none'", "X-Frame-Options": "sameorigin"]))
+        let response = got.withLock { $0 }
+        #expect(
+            response?.headers.values(for: "Content-Security-Policy") == ["default-src 'none'", "default-src 'self'"])
+        #expect(response?.headers.values(for: "X-Frame-Options") == ["deny"])
     }
 }

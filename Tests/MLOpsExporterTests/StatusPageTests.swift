@@ -6,6 +6,7 @@ import Logging
 import Synchronization
 import Testing
 
+@testable import Exposition
 @testable import MLOpsExporter
 
 /// A class, group and attribute value that would run as script if a page did not escape it.
@@ -266,6 +267,19 @@ struct StatusPageTests {
         #expect(header(changed, "ETag") != etag)
     }
 
+    @Test("ETag: rates that move with the clock alone (no new event) keep it")
+    func entityTagsIgnoreRatesMovingWithTheClock() throws {
+        let exporter = try statusExporter()
+        let now = WallClock.now()
+        exporter.statusHistory.sample(now: now - 30)
+        for _ in 0..<5 { _ = exporter.model("eta")?.record(version: "v1", prediction: .number(3), latencySeconds: 0.1) }
+        let first = try #require(exporter.statusEndpoint.render(.model("eta"), refresh: nil, now: now))
+        let later = try #require(exporter.statusEndpoint.render(.model("eta"), refresh: nil, now: now + 7))
+        #expect(first.html.contains(#"data-figure="request_rate""#))
+        #expect(first.html != later.html)  // the rate (and its span) moved
+        #expect(first.weakETag() == later.weakETag())
+    }
+
     @Test("paths: percent-encoded names, unknown models, other methods, refresh")
     func paths() async throws {
         let exporter = try statusExporter()
@@ -281,6 +295,19 @@ struct StatusPageTests {
         #expect(header(refreshing, "Refresh") == "30")
         let absurd = await exporter.endpoints.respond(to: .init(method: "GET", path: "/", query: "refresh=1"))
         #expect(header(absurd, "Refresh") == nil)
+    }
+
+    @Test("a histogram summed over series counts each series' observations, the first one's too")
+    func bucketsSumTheSeriesCounts() throws {
+        // Two versions' latency histograms: 10 fast requests in the first, 100 slow ones in the second.
+        var buckets = WindowPoint.Buckets()
+        buckets.add(MetricSnapshot.HistogramValue(bounds: [0.1, 0.25, 1], counts: [10, 0, 0, 0], sum: 0.5))
+        buckets.add(MetricSnapshot.HistogramValue(bounds: [0.1, 0.25, 1], counts: [0, 0, 100, 0], sum: 100))
+        #expect(buckets.counts == [10, 0, 100, 0])
+        #expect(buckets.total == 110)
+        // The median is among the slow ones, in (0.25, 1].
+        let median = try #require(buckets.quantile(0.5))
+        #expect(median > 0.25 && median <= 1)
     }
 
     @Test("quantiles are Prometheus's histogram_quantile: checked against a direct reading of the cumulative counts")

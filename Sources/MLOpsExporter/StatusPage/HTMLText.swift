@@ -11,7 +11,7 @@ struct HTMLText {
     /// The page as a String (tests read it so).
     var html: String { String(decoding: bytes, as: UTF8.self) }
 
-    /// Byte ranges of ``bytes`` that change with the clock alone (the time, how long a rate was measured over):
+    /// Byte ranges of ``bytes`` that change with the clock alone (the time, rates, how long they were measured over):
     /// left out of the weak `ETag`, so that an unchanged model set keeps its validator.
     private(set) var volatile: [Range<Int>] = []
 
@@ -69,6 +69,14 @@ struct HTMLText {
         raw("}\">")
         shown(value, style)
         raw("</data>")
+    }
+
+    /// A ``figure(_:_:shown:)`` that moves with the clock alone (a rate: a count over the time it was counted in, which
+    /// grows while nothing happens): left out of the weak `ETag`, like the time.
+    mutating func volatileFigure(_ name: String, _ value: Double, shown style: Shown.Style) {
+        let start = bytes.count
+        figure(name, value, shown: style)
+        volatile.append(start..<bytes.count)
     }
 
     /// A figure derived from samples (a rate, a ratio, a quantile): `<data value="raw" data-figure="name">`.

@@ -52,7 +52,7 @@ enum ModelCard {
     static func golden(_ m: ModelHealth, into h: inout HTMLText) {
         h.raw("<dt>Requests</dt><dd>")
         if let rate = m.change?.requestRate {
-            h.figure("request_rate", rate, shown: .rate)
+            h.volatileFigure("request_rate", rate, shown: .rate)
             h.raw(" <span class=\"muted\">over ")
             h.volatileText(Shown.seconds(m.change!.seconds))
             h.raw("</span>")
@@ -111,7 +111,7 @@ enum ModelCard {
         h.raw(" pending")
         if let c = m.change, let rate = c.joinRate {
             h.raw(" · ")
-            h.figure("join_rate", rate, shown: .rate)
+            h.volatileFigure("join_rate", rate, shown: .rate)
             h.raw(" joined")
             if let p50 = c.joinDelay.quantile(0.5) {
                 h.raw(" · delay p50 ")

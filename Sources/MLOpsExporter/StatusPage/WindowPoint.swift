@@ -32,7 +32,7 @@ struct WindowPoint: Sendable {
         mutating func add(_ h: MetricSnapshot.HistogramValue) {
             if bounds.isEmpty {
                 bounds = h.bounds
-                counts = h.counts.map(Double.init)
+                counts = h.counts.map { Double($0) }  // (`map(Double.init)` took init(bitPattern:))
             } else if bounds == h.bounds {
                 for i in counts.indices { counts[i] += Double(h.counts[i]) }
             }
