@@ -63,6 +63,17 @@ struct ServerSentEventTests {
         #expect(got.map(\.1) == ["", "small", "", "ok"])
     }
 
+    @Test("a comment or other field line over the limit, in pieces, is skipped: its event is kept")
+    func longLinesThatAreNotData() {
+        let long = String(repeating: "p", count: 200)
+        // Cut inside each long line, so that it is held across pieces.
+        let text = "data: a\n: \(long)\n\nid: \(long)\ndata: b\n\n\(long)\ndata: c\n\ndata: \(long)\n\ndata: d\n\n"
+        let cuts = stride(from: 5, to: text.utf8.count, by: 37).map { $0 }
+        let got = events(text, cuts: cuts, maxEventBytes: 64)
+        #expect(got.map(\.0) == ["", "", "", "!oversized", ""])
+        #expect(got.map(\.1) == ["a", "b", "c", "", "d"])
+    }
+
     @Test("an event without data is not dispatched; an unterminated last event is not either")
     func noData() {
         #expect(events("event: ping\n\n: c\n\ndata: x\n").isEmpty)
@@ -112,6 +123,24 @@ struct OpenAIRequestScannerTests {
         #expect(scan("{\"model\":\"\(long)\"}").model == nil)
         #expect(scan(#"{"stream":false,"model":"m"}"#).stream == false)
         #expect(scan(#"{"stream": true , "model":"m"}"#).stream)
+    }
+
+    @Test("a member given twice: the last wins, as JSON decoders read it; a key written with escapes is its name")
+    func duplicatesAndEscapedKeys() {
+        // The upstream (Python's json, Go, serde) serves the last `model`: a client cannot bill another model.
+        #expect(scan(#"{"model":"served-a","messages":[],"model":"served-b"}"#).model == "served-b")
+        #expect(scan(#"{"model":"served-a","model":7}"#).model == nil)
+        #expect(scan(#"{"model":{"x":1},"model":"served-b"}"#).model == "served-b")
+        #expect(scan(#"{"mod\u0065l":"served-b"}"#).model == "served-b")
+        #expect(scan(#"{"model":"a","\u006d\u006f\u0064\u0065\u006c":"served-b"}"#).model == "served-b")
+        #expect(scan(#"{"str\u0065am":true,"model":"m"}"#).stream)
+        #expect(!scan(#"{"stream":true,"stream":false}"#).stream)
+        #expect(!scan(#"{"stream":true,"stream":"yes"}"#).stream)
+        #expect(scan(#"{"stream_options":{"include_usage":true},"stream_options":{}}"#).includeUsage == false)
+        #expect(scan(#"{"stream_options":{"include_usage":true},"stream_options":null}"#).includeUsage == false)
+        // In any pieces.
+        let body = #"{"model":"served-a","mod\u0065l":"served-b"}"#
+        for cut in 1..<body.utf8.count { #expect(scan(body, cuts: [cut]).model == "served-b", "cut at \(cut)") }
     }
 
     @Test("random bodies: the same members as Foundation's JSON parser, in any pieces")
@@ -228,6 +257,35 @@ struct LLMExchangeMeterTests {
         #expect(m.finishReasons[LLMFinishReason.stop.rawValue] == 1)
         #expect(m.malformedEvents == 1)
         #expect(abs(m.timeToFirstToken! - 0.2) < 1e-12)
+    }
+
+    @Test("n > 1: an event carrying a token of each choice is one arrival (no zero gaps between its choices)")
+    func severalChoicesAreOneArrival() {
+        var m = LLMExchangeMeter(endpoint: LLMExchangeMeter.Endpoint(path: "/v1/chat/completions"))
+        m.requestEnded(elapsed: 0)
+        m.responseHead(status: 200, contentType: "text/event-stream")
+        func both(_ a: String, _ b: String) -> String {
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\(a)\"}},"
+                + "{\"index\":1,\"delta\":{\"content\":\"\(b)\"}}]}\n\n"
+        }
+        let first = feed(&m, both("a", "x"), at: 0.1)
+        #expect(first.zeroGaps == 0 && first.timeToFirstToken != nil)
+        let second = feed(&m, both("b", "y"), at: 0.15)
+        #expect(second.zeroGaps == 0 && second.gap != nil)
+        // Two events in one read: one zero gap between them.
+        let two = feed(&m, both("c", "z") + both("d", "w"), at: 0.2)
+        #expect(two.zeroGaps == 1)
+        #expect(m.completionTokens! == (8, true))  // tokens still count every choice
+    }
+
+    @Test("an `event: error` is an error event whatever its data")
+    func errorEventType() {
+        var m = LLMExchangeMeter(endpoint: LLMExchangeMeter.Endpoint(path: "/v1/chat/completions"))
+        m.responseHead(status: 200, contentType: "text/event-stream")
+        _ = feed(&m, chunk("a"), at: 0.1)
+        _ = feed(&m, "event: error\ndata: {\"message\":\"engine overloaded\",\"code\":503}\n\n", at: 0.2)
+        #expect(m.errorEvents == 1)
+        #expect(m.malformedEvents == 0)
     }
 
     @Test("a non-streamed response is read whole at the end; an error status is not parsed")

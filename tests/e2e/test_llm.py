@@ -425,6 +425,32 @@ def test_a_client_that_closes_at_done_of_a_gzip_stream_left_nothing_unread(llm_p
     assert total(s, PROXY_CAPTURE_FAILURES) == 0 and total(s, ERRORS) == 0
 
 
+def test_a_stream_the_proxy_cannot_read_is_not_cancelled_by_a_client_leaving_at_done(llm_proxy, openai_upstream):
+    """A stream in a coding the proxy cannot undo (br): its `[DONE]` is not seen, so a client that leaves there, as the
+    SDKs do (here by hand, before the body's last chunk 0.5 s later), is not counted as cancelling: the request is
+    recorded by its status, with its duration; its tokens are not read (`unsupported_encoding`)."""
+    from proxy_support import PROXY_CAPTURE_FAILURES
+    body = json.dumps({"model": SERVED, "messages": MESSAGES, "stream": True,
+                       "x_script": dict(id="br-done", tokens=3, gap=0.01, tail_delay=0.5, coding="br")}).encode()
+    data = b""
+    with socket.create_connection(("127.0.0.1", llm_proxy.proxy_port), timeout=10) as s:
+        s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: proxy\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        deadline = time.monotonic() + 10
+        while b"[DONE]" not in data and time.monotonic() < deadline:
+            piece = s.recv(65536)
+            if not piece:
+                break
+            data += piece
+    assert b"content-encoding: br" in data.lower() and b"[DONE]" in data
+    s = wait_requests(llm_proxy, 1, **CHAT)
+    assert value(s, REQUESTS, endpoint="chat_completions", outcome="ok", **CHAT) == 1
+    assert value(s, REQUESTS, endpoint="chat_completions", outcome="cancelled", **CHAT) == 0
+    assert value(s, PROXY_CANCELLED, model="chat") == 0
+    assert histogram(s, DURATION, **CHAT)[0] == 1
+    assert value(s, PROXY_CAPTURE_FAILURES, model="chat", reason="unsupported_encoding") == 1
+
+
 # ------------------------------------------------------------------------------------------------ the SSE stream itself
 
 def raw_chat(port, **fields):

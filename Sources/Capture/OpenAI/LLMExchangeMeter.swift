@@ -122,7 +122,10 @@ public struct LLMExchangeMeter {
             }
             return Arrival()
         }
+        // Content-bearing choices (tokens, for the estimate) and the events that carried them (arrivals, for timing:
+        // with n > 1 one event carries a token of each choice at once, not n arrivals).
         var arrived = 0
+        var arrivals = 0
         // The parser is moved out while it calls back, so that the callback may change the rest of the meter.
         var parser = ServerSentEventParser()
         swap(&parser, &events)
@@ -130,7 +133,16 @@ public struct LLMExchangeMeter {
         parser.feed(bytes) { event in
             switch event {
             case .oversized: malformedEvents += 1
-            case .data(_, let data):
+            case .data(let type, let data):
+                // An `event: error` is an error event whatever its data says (TGI, vLLM's router send one so).
+                if ServerSentEventParser.equals(
+                    UnsafeBufferPointer(
+                        start: type.baseAddress?.assumingMemoryBound(to: UInt8.self), count: type.count),
+                    "error")
+                {
+                    errorEvents += 1
+                    return
+                }
                 if ServerSentEventParser.equals(
                     UnsafeBufferPointer(
                         start: data.baseAddress?.assumingMemoryBound(to: UInt8.self), count: data.count),
@@ -144,12 +156,13 @@ public struct LLMExchangeMeter {
                     return
                 }
                 arrived += document.contentChoices
+                if document.contentChoices > 0 { arrivals += 1 }
                 add(document)
             }
         }
         guard arrived > 0 else { return Arrival() }
         contentChunks += arrived
-        var arrival = Arrival(zeroGaps: arrived - 1)
+        var arrival = Arrival(zeroGaps: arrivals - 1)
         if let last = lastContentAt {
             arrival.gap = elapsed - last
         } else {

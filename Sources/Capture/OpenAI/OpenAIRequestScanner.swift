@@ -6,7 +6,9 @@ import Ingestion
 /// of memory.
 ///
 /// It follows JSON's structure (strings with their escapes, nesting up to 64 levels) but does not validate the
-/// document: the upstream judges that. A body that is not a JSON object gives no model.
+/// document: the upstream judges that. A body that is not a JSON object gives no model. A member given twice is read
+/// as the usual JSON decoders read it (Python's, Go's, serde's: the last one wins), and a key written with escapes
+/// (`"mod\u0065l"`) is the key it decodes to: the model the upstream serves is the one recorded.
 public struct OpenAIRequestScanner: Sendable {
     /// The longest `model` value kept, in bytes (a longer one is no model: ``model`` is nil).
     public static let maxModelBytes = 256
@@ -34,6 +36,9 @@ public struct OpenAIRequestScanner: Sendable {
     private var expectingKey = false
     /// The string being read is a key at depth 1 or 2 (its bytes go to `key`).
     private var readingKey = false
+    /// The most raw bytes of a key kept: the longest member name read (`stream_options`, 14) with every character
+    /// escaped as `\uXXXX`.
+    private static let maxKeyBytes = 96
     private var key: [UInt8] = []
     private var keyTooLong = false
     /// Which member's value comes next (after its key's `:`): 0 none, 1 model, 2 stream, 3 stream_options,
@@ -116,6 +121,8 @@ public struct OpenAIRequestScanner: Sendable {
             if pendingMember != 0 {
                 let isTrue = b == 0x74
                 switch pendingMember {
+                case 1 where depth == 1: modelState = .failed
+                case 3 where depth == 1: includeUsage = false
                 case 2: stream = isTrue
                 case 4: includeUsage = isTrue
                 default: break
@@ -128,11 +135,15 @@ public struct OpenAIRequestScanner: Sendable {
     private mutating func valueStarts(isString: Bool, opens: UInt8 = 0) {
         defer { pendingMember = 0 }
         switch pendingMember {
-        case 1 where isString && depth == 1 && modelState == .none:
-            modelState = .reading
+        case 1 where depth == 1:
+            // Every top-level `model` replaces the one before (the last wins); one that is no string is no model.
+            modelState = isString ? .reading : .failed
             modelBytes.removeAll(keepingCapacity: true)
-        case 3 where opens == 0x7B && depth == 1:
-            inStreamOptions = true
+        case 2 where depth == 1:
+            stream = false  // a string, object or array: no `stream: true` (the last member wins)
+        case 3 where depth == 1:
+            includeUsage = false
+            inStreamOptions = opens == 0x7B
         default: break
         }
     }
@@ -140,7 +151,7 @@ public struct OpenAIRequestScanner: Sendable {
     @inline(__always)
     private mutating func record(_ b: UInt8) {
         if readingKey {
-            if key.count < 16 { key.append(b) } else { keyTooLong = true }
+            if key.count < Self.maxKeyBytes { key.append(b) } else { keyTooLong = true }
         } else if modelState == .reading {
             if modelBytes.count < Self.maxModelBytes * 2 {
                 modelBytes.append(b)
@@ -151,16 +162,23 @@ public struct OpenAIRequestScanner: Sendable {
     }
 
     private func memberCode() -> UInt8 {
-        key.withUnsafeBufferPointer { k -> UInt8 in
-            if depth == 1 {
-                if ServerSentEventParser.equals(k, "model") { return 1 }
-                if ServerSentEventParser.equals(k, "stream") { return 2 }
-                if ServerSentEventParser.equals(k, "stream_options") { return 3 }
-            } else if ServerSentEventParser.equals(k, "include_usage") {
-                return 4
-            }
-            return 0
+        // A key with escapes is compared as it decodes (rare: clients write names plainly).
+        if key.contains(0x5C) {
+            guard let decoded = Self.unescape(key) else { return 0 }
+            return Array(decoded.utf8).withUnsafeBufferPointer { memberCode(of: $0) }
         }
+        return key.withUnsafeBufferPointer { memberCode(of: $0) }
+    }
+
+    private func memberCode(of k: UnsafeBufferPointer<UInt8>) -> UInt8 {
+        if depth == 1 {
+            if ServerSentEventParser.equals(k, "model") { return 1 }
+            if ServerSentEventParser.equals(k, "stream") { return 2 }
+            if ServerSentEventParser.equals(k, "stream_options") { return 3 }
+        } else if ServerSentEventParser.equals(k, "include_usage") {
+            return 4
+        }
+        return 0
     }
 
     /// The text of a JSON string's raw bytes (between the quotes), escapes decoded by the ingestion scanner; nil

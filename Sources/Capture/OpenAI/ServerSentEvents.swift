@@ -26,6 +26,9 @@ public struct ServerSentEventParser {
     private var oversized = false
     /// The last byte of the previous piece was a CR: an LF first in this one belongs to it.
     private var afterCR = false
+    /// The current line grew past any event's length: only its first bytes are kept, to tell its field when it ends
+    /// (a `data` line drops its event; a comment or another field is skipped, its event kept).
+    private var lineOverflowed = false
 
     /// A parser whose events are at most `maxEventBytes` long.
     public init(maxEventBytes: Int = 1 << 20) {
@@ -70,10 +73,9 @@ public struct ServerSentEventParser {
     }
 
     private mutating func appendLine(_ bytes: UnsafeBufferPointer<UInt8>) {
-        if line.count + bytes.count > maxEventBytes + 16 {
-            // A line longer than any event may be: its event is dropped; keep only its field name's room.
-            oversized = true
-            hasData = true
+        if lineOverflowed || line.count + bytes.count > maxEventBytes + 16 {
+            // A line longer than any event may be: keep only its field name's room (judged at its end).
+            lineOverflowed = true
             if line.count < 16 { line.append(contentsOf: bytes.prefix(16 - line.count)) }
             return
         }
@@ -81,6 +83,16 @@ public struct ServerSentEventParser {
     }
 
     private mutating func lineEnded(_ bytes: UnsafeBufferPointer<UInt8>, _ handle: (Event) -> Void) {
+        if lineOverflowed {
+            lineOverflowed = false
+            // `bytes` is the line's first bytes: a `data` line was too long for its event, which is dropped.
+            let name = bytes.prefix { $0 != 0x3A }
+            if bytes.first != 0x3A && Self.equals(UnsafeBufferPointer(rebasing: name), "data") {
+                oversized = true
+                hasData = true
+            }
+            return
+        }
         if bytes.isEmpty {
             dispatch(handle)
             return

@@ -188,7 +188,7 @@ final class LLMWatcher: ProxyExchangeWatcher, @unchecked Sendable {
         // left before the stream's last bytes).
         if exchange.failure == nil && !exchange.cancelled { bodyEnded(&responseReading) }
         if case .unread = responseReading {} else { meter.finish() }
-        let cancelled = Self.cancelled(exchange, meter)
+        let cancelled = Self.cancelled(exchange, meter, unreadStream: unreadStream)
         if meter.responseOverLimit { failures.insert(ProxyModelCounters.tooLarge) }
         let counters = entry?.counters ?? routing.unrouted
         for reason in failures { counters.captureFailures.add(reason) }
@@ -198,7 +198,7 @@ final class LLMWatcher: ProxyExchangeWatcher, @unchecked Sendable {
             if !resolved { routing.unrouted.requests.add(0) }  // left before its body was complete
             return
         }
-        let record = Self.record(exchange, meter: meter)
+        let record = Self.record(exchange, meter: meter, unreadStream: unreadStream)
         if let collector {
             collector.requestEnded(version: versionIndex, record, wasInFlight: inFlight)
         }
@@ -224,22 +224,33 @@ final class LLMWatcher: ProxyExchangeWatcher, @unchecked Sendable {
         entry.model.record(event)
     }
 
+    /// A successful event stream the meter could not read (a coding it cannot undo, or that did not inflate): whether
+    /// it said it was over is not known.
+    private var unreadStream: Bool {
+        guard case .unread = responseReading else { return false }
+        return meter.isEventStream
+    }
+
     /// Whether the client left before it had the response: a client that leaves after the stream said it was over
     /// (`[DONE]`, a Responses API end event) had all of it (the OpenAI SDKs close the connection there, before the
     /// HTTP body's last chunk arrives); one that leaves after an error event left because of it (the SDKs raise and
-    /// close, sometimes before `[DONE]` arrives): the request failed with `stream_error`, it was not cancelled.
-    static func cancelled(_ exchange: ProxyExchangeRecord, _ meter: LLMExchangeMeter) -> Bool {
-        exchange.cancelled && !meter.streamEnded && meter.errorEvents == 0
+    /// close, sometimes before `[DONE]` arrives): the request failed with `stream_error`, it was not cancelled. Of a
+    /// stream the meter could not read (`unreadStream`) the end is not known: as the SDKs leave every stream at its
+    /// end, a client leaving it is not counted as cancelling, and the request is recorded by its status.
+    static func cancelled(
+        _ exchange: ProxyExchangeRecord, _ meter: LLMExchangeMeter, unreadStream: Bool = false
+    ) -> Bool {
+        exchange.cancelled && !meter.streamEnded && meter.errorEvents == 0 && !unreadStream
     }
 
     /// What the exchange and the meter say, as the collector records it.
     static func record(
-        _ exchange: ProxyExchangeRecord, meter: LLMExchangeMeter
+        _ exchange: ProxyExchangeRecord, meter: LLMExchangeMeter, unreadStream: Bool = false
     ) -> LLMRequestRecord {
         let outcome: LLMRequestRecord.Outcome
         var reason: String?
         let status = exchange.status ?? meter.status
-        if cancelled(exchange, meter) {
+        if cancelled(exchange, meter, unreadStream: unreadStream) {
             outcome = .cancelled
         } else if let failure = exchange.failure {
             outcome = .error
