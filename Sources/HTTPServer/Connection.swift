@@ -166,7 +166,7 @@ final class Connection: DeadlineScheduled {
 
     init(
         id: UInt64, loop: EventLoop, transport: any ConnectionTransport, remoteAddress: String,
-        protocolHandler: any ConnectionProtocolHandler, acceptedAt: UInt64
+        protocolHandler: any ConnectionProtocolHandler, acceptedAt: UInt64? = nil
     ) {
         self.id = id
         self.loop = loop
@@ -174,7 +174,7 @@ final class Connection: DeadlineScheduled {
         self.remoteAddress = remoteAddress
         self.protocolHandler = protocolHandler
         self.timerBase = loop.now
-        self.acceptedAt = acceptedAt
+        self.acceptedAt = acceptedAt ?? loop.now
     }
 
     /// The interest the loop registered the descriptor with at adoption.

@@ -516,7 +516,7 @@ final class EventLoop: @unchecked Sendable {
         let id = connectionGeneration << 32 | UInt64(slot)
         let connection = Connection(
             id: id, loop: self, transport: transport, remoteAddress: remoteAddress,
-            protocolHandler: HTTP1Session(context: context), acceptedAt: acceptedAt ?? now)
+            protocolHandler: HTTP1Session(context: context), acceptedAt: acceptedAt)
         if let error = epoll.add(fd, interest: Connection.initialInterest, token: id) {
             context.logger.warning("epoll_ctl(ADD) failed for a new connection: \(Syscall.describe(error))")
             freeConnectionSlots.append(slot)
