@@ -102,7 +102,7 @@ struct Router: HTTPHandler {
             guard let page = StatusEndpoint.page(request.path) else {
                 return answer(HTTPResponse(status: 404, text: "404 page not found: \(request.path)\n"))
             }
-            status.handle(request, page: page, respond: answer)
+            status.handle(request, page: page, cancelled: { respond.isCancelled }, respond: answer)
         case .healthy:
             answer(HTTPResponse(status: 200, text: "mlops-exporter is Healthy.\n"))
         case .ready:

@@ -249,6 +249,23 @@ struct StatusPageTests {
         #expect(page(body + "!").weakETag() != tag)
     }
 
+    @Test("a render whose client left while it waited is skipped (499), and counted out of the renders under way")
+    func aRenderForAClientThatLeftIsSkipped() async throws {
+        let exporter = try statusExporter()
+        let endpoint = exporter.statusEndpoint
+        let request = HTTPRequest(method: "GET", path: "/models/eta")
+        let answer: HTTPResponse = await withCheckedContinuation { done in
+            endpoint.handle(request, page: .model("eta"), cancelled: { true }) { done.resume(returning: $0) }
+        }
+        #expect(answer.status == 499)
+        #expect(answer.body.count < 100)
+        let rendered: HTTPResponse = await withCheckedContinuation { done in
+            endpoint.handle(request, page: .model("eta"), cancelled: { false }) { done.resume(returning: $0) }
+        }
+        #expect(rendered.status == 200)
+        #expect(String(decoding: rendered.body, as: UTF8.self).contains("eta"))
+    }
+
     @Test("ETag: unchanged state keeps it (304 to If-None-Match); a new prediction changes it")
     func entityTags() async throws {
         let exporter = try statusExporter()

@@ -77,7 +77,13 @@ final class StatusEndpoint: Sendable {
         return .model(name)
     }
 
-    func handle(_ request: HTTPRequest, page: Page, respond: @escaping @Sendable (HTTPResponse) -> Void) {
+    /// Renders `page` on the render queue, at most ``maxRenders`` at once (more: 503); a render whose client has left
+    /// by the time its turn comes (`cancelled`) is skipped (answered 499, counted so), so that a client looping on a
+    /// page and dropping each request keeps no render going for nothing.
+    func handle(
+        _ request: HTTPRequest, page: Page, cancelled: @escaping @Sendable () -> Bool = { false },
+        respond: @escaping @Sendable (HTTPResponse) -> Void
+    ) {
         history.start()
         guard inFlight.wrappingAdd(1, ordering: .relaxed).newValue <= Self.maxRenders else {
             inFlight.wrappingSubtract(1, ordering: .relaxed)
@@ -90,6 +96,12 @@ final class StatusEndpoint: Sendable {
         let refresh = Self.refresh(request.query)
         let ifNoneMatch = request.headers["If-None-Match"]
         queue.async { [self] in
+            if cancelled() {
+                inFlight.wrappingSubtract(1, ordering: .relaxed)
+                // (Nginx's 499, "client closed request": never sent, the connection is gone; counted as such.)
+                respond(HTTPResponse(status: 499, text: "the client left before the page was rendered\n"))
+                return
+            }
             let answer = response(page, refresh: refresh, ifNoneMatch: ifNoneMatch, now: WallClock.now())
             // Before answering: a client that sends its next request as soon as it has this answer must find the
             // render counted out.
