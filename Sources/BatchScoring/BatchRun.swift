@@ -17,8 +17,8 @@ import Profiling
 public struct BatchRun: Sendable {
     /// The report.
     public let report: BatchReport
-    /// The registry holding the model's collectors and the batch's own figures (for ``render()``).
-    let registry: Registry
+    /// The model's series and the batch's own, rendered once right after the snapshot of the report (``render()``).
+    let rendered: [UInt8]
     /// Seconds the run took.
     public let duration: Double
 
@@ -87,6 +87,19 @@ public struct BatchRun: Sendable {
         let registry = Registry(options: Registry.Options(selfMetricsPrefix: nil))
         let modelParts = monitor.parts().filter { $0.model == request.model }
         let snapshot = registry.snapshot(of: modelParts)
+        // The batch was recorded at `receivedAt`, in one slice of the window: once the window has moved past that
+        // slice (as soon as `duration` minus one slice later), the figures no longer hold the whole batch.
+        let window = modelConfiguration.window
+        let seconds = Double(window.duration.components.seconds)
+        let usable = seconds - seconds / Double(max(1, window.slices))
+        let took = WallClock.now() - receivedAt
+        if took >= usable {
+            throw ProfilingError(
+                file: request.input,
+                message:
+                    "reading the batch took \(Int(took.rounded(.up))) s, longer than the model's window keeps it whole (window.duration less one slice: \(Int(usable)) s): raise window.duration"
+            )
+        }
         report = BatchReport.build(
             model: request.model, input: request.input, labels: request.labels, snapshot: snapshot, rows: rows,
             labelRows: labelRows)
@@ -100,12 +113,14 @@ public struct BatchRun: Sendable {
             // The families are fixed (the catalog's and the batch's own) and the registry is fresh: cannot clash.
             preconditionFailure("cannot register the batch's families: \(error)")
         }
-        self.registry = registry
+        // Rendered now, beside the report's snapshot: a push retried for minutes, and the remote write after it, send
+        // these figures, not those of a window that has moved on since.
+        rendered = registry.render(format: .text)
     }
 
-    /// The model's series and the batch's own (`mlops_batch_*`) in the Prometheus text format 0.0.4: what `--push`
-    /// sends. The figures are those of the report (the collectors hold the batch's window until the process ends).
-    public func render() -> [UInt8] { registry.render(format: .text) }
+    /// The model's series and the batch's own (`mlops_batch_*`) in the Prometheus text format 0.0.4, as they were
+    /// when the report was made: what `--push` and `--remote-write` send.
+    public func render() -> [UInt8] { rendered }
 
     static func format(_ format: InputFormat?, path: String) throws(ProfilingError) -> InputFormat {
         guard let format = format ?? InputFormat(path: path) else {

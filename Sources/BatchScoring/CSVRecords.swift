@@ -44,8 +44,13 @@ struct CSVRecords {
     mutating func next() throws(ProfilingError) -> Bool {
         while true {
             if let complete = try scan() { return complete }
-            // The buffer ends inside a record: keep its bytes, read more.
+            // The buffer ends inside a record: keep its bytes, read more (a record is held whole: bounded).
             if source.atEnd { return try finishLast() }
+            if buffer.count - position > FlatNDJSONReader.maxLineBytes {
+                throw ProfilingError(
+                    file: file, line: line,
+                    message: "record longer than \(FlatNDJSONReader.maxLineBytes >> 20) MiB")
+            }
             buffer.removeSubrange(0..<position)
             lineStart -= position
             position = 0

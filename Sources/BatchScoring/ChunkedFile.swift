@@ -15,6 +15,14 @@ struct ChunkedFile {
             throw ProfilingError(file: path, message: "cannot read: no such file")
         }
         guard !isDirectory.boolValue else { throw ProfilingError(file: path, message: "cannot read: is a directory") }
+        // A batch reads its input more than once (to size the label join, to tell the NDJSON shape): a pipe, a FIFO
+        // or a device would give each reader another part of the stream (or block in open); refused before opening.
+        var info = stat()
+        if stat(path, &info) == 0, info.st_mode & S_IFMT != S_IFREG {
+            throw ProfilingError(
+                file: path,
+                message: "cannot read: not a regular file (a pipe, FIFO or device): write it to a file first")
+        }
         guard let handle = FileHandle(forReadingAtPath: path) else {
             throw ProfilingError(file: path, message: "cannot read: permission denied")
         }

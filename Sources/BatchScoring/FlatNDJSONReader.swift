@@ -17,19 +17,51 @@ enum FlatNDJSONReader {
         var file = try ChunkedFile(path: path, chunkSize: 64 << 10)
         defer { file.close() }
         var buffer: [UInt8] = []
+        // The current line starts at `start`; bytes before `searched` hold no line feed (each byte is looked at once,
+        // however long the first line, and blank lines already passed are dropped).
+        var start = 0
+        var searched = 0
+        func judge(_ line: ArraySlice<UInt8>) -> Bool {
+            let value =
+                (try? JSONDecoder().decode(FlatValue.self, from: Data(line)))
+                ?? (try? lenientDecoder.decode(FlatValue.self, from: Data(line)))
+            guard case .object(let object)? = value else { return false }  // the events' decoder names the problem
+            if case .object? = object["features"] { return false }
+            return object.keys.contains { model.featureIndex($0) != nil || model.attributeIndex($0) != nil }
+        }
         while true {
-            let lines = buffer.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
-            for (i, line) in lines.enumerated() where i < lines.count - 1 || file.atEnd {
-                guard line.contains(where: { $0 != 0x20 && $0 != 0x09 && $0 != 0x0D }) else { continue }
-                guard case .object(let object)? = try? JSONDecoder().decode(FlatValue.self, from: Data(line)) else {
-                    return false  // the events' decoder names the problem
-                }
-                if case .object? = object["features"] { return false }
-                return object.keys.contains { model.featureIndex($0) != nil || model.attributeIndex($0) != nil }
+            while let newline = buffer[searched...].firstIndex(of: UInt8(ascii: "\n")) {
+                let line = buffer[start..<newline]
+                start = newline + 1
+                searched = start
+                if !isBlank(line) { return judge(line) }
             }
-            if file.atEnd { return nil }
+            searched = buffer.count
+            if file.atEnd { return isBlank(buffer[start...]) ? nil : judge(buffer[start...]) }
+            if searched - start > maxLineBytes {
+                throw ProfilingError(file: path, message: "the first line is longer than \(maxLineBytes >> 20) MiB")
+            }
+            if start > 0 {
+                buffer.removeSubrange(0..<start)
+                searched -= start
+                start = 0
+            }
             try file.read(appendingTo: &buffer)
         }
+    }
+
+    /// The longest line read (a line is held whole while it is decoded): 64 MiB.
+    static let maxLineBytes = 64 << 20
+
+    static func isBlank(_ line: ArraySlice<UInt8>) -> Bool {
+        !line.contains(where: { $0 != 0x20 && $0 != 0x09 && $0 != 0x0D })
+    }
+
+    /// Foundation's decoder taking JSON5 (Python's bare `NaN`).
+    static var lenientDecoder: JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.allowsJSON5 = true
+        return decoder
     }
 
     static func read(
@@ -40,16 +72,23 @@ enum FlatNDJSONReader {
         let regression = model.context.configuration.task == .regression
         let template = model.makePrediction(version: defaultVersion ?? "", prediction: .number(0))
         let decoder = JSONDecoder()
-        let lenient = JSONDecoder()
-        lenient.allowsJSON5 = true
+        let lenient = lenientDecoder
         var buffer: [UInt8] = []
         var lineNumber = 0
         var rows = 0
         while !source.atEnd {
             try source.read(appendingTo: &buffer)
             let end = source.atEnd ? buffer.count : (buffer.lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 } ?? 0)
-            if end == 0 { continue }
-            for line in buffer[0..<end].split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
+            if end == 0 {
+                if buffer.count > maxLineBytes {
+                    throw ProfilingError(
+                        file: file, line: lineNumber + 1, message: "line longer than \(maxLineBytes >> 20) MiB")
+                }
+                continue
+            }
+            // The lines up to the last line feed, without the empty piece after it (not a line of its own).
+            let lines = buffer[0..<end].last == UInt8(ascii: "\n") ? buffer[0..<(end - 1)] : buffer[0..<end]
+            for line in lines.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
                 lineNumber += 1
                 if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
                 let value: FlatValue

@@ -22,6 +22,10 @@ enum LabelReader {
                 file: file, line: headerLine,
                 message: "column \"\(name)\" is not id, label or timestamp (a labels file has id,label[,timestamp])")
         }
+        var seen = Set<String>()
+        for name in header where !seen.insert(name).inserted {
+            throw ProfilingError(file: file, line: headerLine, message: "column \"\(name)\" appears twice")
+        }
         guard let idColumn = header.firstIndex(of: "id"), let labelColumn = header.firstIndex(of: "label") else {
             throw ProfilingError(file: file, line: headerLine, message: "a labels file needs the columns id and label")
         }

@@ -127,6 +127,12 @@ enum PredictionReader {
             } else if let lf = buffer.lastIndex(of: UInt8(ascii: "\n")) {
                 cut = lf + 1
             } else {
+                // A line is held whole until it ends: bounded.
+                if buffer.count > FlatNDJSONReader.maxLineBytes {
+                    throw ProfilingError(
+                        file: file, line: firstLine,
+                        message: "line longer than \(FlatNDJSONReader.maxLineBytes >> 20) MiB")
+                }
                 continue
             }
             if cut == 0 { continue }

@@ -2,8 +2,9 @@
     import Glibc
 #endif
 
-/// One HTTP/1.1 request and its response over a fresh connection (`Connection: close`), blocking, with every
-/// socket operation bounded by a timeout: enough for a push. No TLS, no redirects.
+/// One HTTP/1.1 request and its response over a fresh connection (`Connection: close`), blocking, the whole exchange
+/// bounded by a timeout (each socket operation waits at most what is left of it: a server that answers a byte at a
+/// time cannot hold it longer): enough for a push. No TLS, no redirects.
 struct HTTPExchange {
     /// A response: status, and body (at most 64 KiB kept).
     struct Response: Equatable {
@@ -19,11 +20,12 @@ struct HTTPExchange {
         static func == (a: Response, b: Response) -> Bool { a.status == b.status && a.body == b.body }
     }
 
-    /// Sends `method path` with `body` to `host:port`, waiting at most `timeout` seconds per socket operation.
+    /// Sends `method path` with `body` to `host:port` and reads the answer, within `timeout` seconds in all.
     static func send(
         method: String, host: String, port: UInt16, path: String, contentType: String, body: [UInt8],
         timeout: Double, headers: [(name: String, value: String)] = []
     ) throws(PushError) -> Response {
+        let deadline = Pushgateway.monotonicNow() + max(0.001, timeout)
         let fd = try connect(host: host, port: port, timeout: timeout)
         defer { _ = close(fd) }
         var head =
@@ -31,8 +33,18 @@ struct HTTPExchange {
             + "Content-Length: \(body.count)\r\nUser-Agent: mlops-exporter\r\nConnection: close\r\n"
         for (name, value) in headers { head += "\(name): \(value)\r\n" }
         head += "\r\n"
-        try write(fd, Array(head.utf8) + body)
-        return try readResponse(fd)
+        try write(fd, Array(head.utf8) + body, deadline: deadline)
+        return try readResponse(fd, deadline: deadline)
+    }
+
+    /// Bounds the next socket operation on `fd` by what is left until `deadline`; throws when nothing is left.
+    private static func limit(_ fd: Int32, by deadline: Double) throws(PushError) {
+        let left = deadline - Pushgateway.monotonicNow()
+        guard left > 0 else { throw .io("no answer in time") }
+        var tv = timeval(tv_sec: Int(left), tv_usec: Int((left - left.rounded(.down)) * 1e6))
+        if tv.tv_sec == 0 && tv.tv_usec == 0 { tv.tv_usec = 1 }
+        _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        _ = setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
     }
 
     private static func connect(host: String, port: UInt16, timeout: Double) throws(PushError) -> Int32 {
@@ -63,24 +75,28 @@ struct HTTPExchange {
         throw .io("cannot connect to \(host):\(port): \(String(cString: strerror(lastError)))")
     }
 
-    private static func write(_ fd: Int32, _ bytes: [UInt8]) throws(PushError) {
+    private static func write(_ fd: Int32, _ bytes: [UInt8], deadline: Double) throws(PushError) {
         var offset = 0
         while offset < bytes.count {
+            try limit(fd, by: deadline)
             let n = bytes.withUnsafeBytes {
                 Glibc.send(fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL))
             }
             if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw .io("send failed: \(String(cString: strerror(errno)))") }
+            guard n > 0 else {
+                throw .io(errno == EAGAIN ? "no answer in time" : "send failed: \(String(cString: strerror(errno)))")
+            }
             offset += n
         }
     }
 
     /// Reads the whole response (the server closes after it): head, then a body framed by `Content-Length`,
     /// chunked encoding, or the end of the connection.
-    private static func readResponse(_ fd: Int32) throws(PushError) -> Response {
+    private static func readResponse(_ fd: Int32, deadline: Double) throws(PushError) -> Response {
         var buffer: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 16_384)
         while buffer.count < 1 << 20 {
+            try limit(fd, by: deadline)
             let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             if n < 0 && errno == EINTR { continue }
             if n == 0 { break }
@@ -88,7 +104,7 @@ struct HTTPExchange {
                 if buffer.isEmpty || errno == EAGAIN {
                     throw .io(
                         errno == EAGAIN
-                            ? "no answer from the Pushgateway in time"
+                            ? "no answer in time"
                             : "receive failed: \(String(cString: strerror(errno)))")
                 }
                 break

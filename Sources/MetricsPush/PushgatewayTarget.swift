@@ -131,7 +131,7 @@ public enum PushError: Error, Sendable, Equatable, CustomStringConvertible {
         case .invalidURL(let m): "--push: \(m)"
         case .io(let m): m
         case .status(let code, let body, let attempts):
-            "the Pushgateway answered \(code) after \(attempts) attempt\(attempts == 1 ? "" : "s"): \(Self.oneLine(body))"
+            "answered \(code) after \(attempts) attempt\(attempts == 1 ? "" : "s"): \(Self.oneLine(body))"
         case .deadline(let seconds, let attempts, let last):
             "push failed after \(attempts) attempt\(attempts == 1 ? "" : "s") in \(seconds) s: \(last)"
         }

@@ -50,15 +50,20 @@ public struct RemoteWriteReceiver: Sendable {
         }
     }
 
-    /// POSTs every body in order, each retried per `retry` (network errors, 429, 5xx) until its deadline.
+    /// POSTs every body in order, each retried per `retry` (network errors, 429, 5xx), all of them within its deadline.
     public func postAll(_ bodies: [[UInt8]], retry: PushRetry, log: (String) -> Void = { _ in }) throws(PushError) {
+        let end = Pushgateway.monotonicNow() + retry.deadline
         for body in bodies {
-            _ = try Pushgateway.run(retry: retry, log: log) { timeout in
+            var left = retry
+            left.deadline = max(0.001, end - Pushgateway.monotonicNow())
+            _ = try Pushgateway.run(retry: left, log: log) { timeout in
                 switch post(body, timeout: timeout) {
                 case .delivered: return .success(status: 200)
                 case .retry(let reason, let detail):
-                    return reason == "network"
-                        ? .failed(detail) : .status(reason == "http_429" ? 429 : 503, body: detail, retryAfter: nil)
+                    // The receiver's own status (a 5xx's detail starts with it), so that it is reported as answered.
+                    let status = reason == "http_429" ? 429 : Int(detail.prefix { $0.isNumber }) ?? 503
+                    let text = String(detail.drop { $0.isNumber }.drop { $0 == ":" || $0 == " " })
+                    return reason == "network" ? .failed(detail) : .status(status, body: text, retryAfter: nil)
                 case .rejected(_, let status, let body): return .status(status, body: body, retryAfter: nil)
                 }
             }

@@ -445,9 +445,13 @@ struct Batch: ParsableCommand {
             printError(error.description)
             throw ExitCode(1)
         }
-        print(format == "json" ? result.report.json : result.report.text, terminator: format == "json" ? "\n" : "")
+        // The report is the run's result (a CI gate reads it): one that cannot be written (a full disk) fails the run.
+        if let problem = writeStandardOutput(format == "json" ? result.report.json + "\n" : result.report.text) {
+            printError("mlops-exporter batch: cannot write the report: \(problem)")
+            throw ExitCode(1)
+        }
+        let id = runID ?? BatchRunID.derived(model: model, files: [input, labels].compactMap { $0 })
         if let push {
-            let id = runID ?? BatchRunID.derived(model: model, files: [input, labels].compactMap { $0 })
             do {
                 let target = try PushgatewayTarget(
                     url: push, job: job, labels: [("model", model), ("run_id", id)])
@@ -457,7 +461,7 @@ struct Batch: ParsableCommand {
                 printError(
                     "pushed to \(push)\(target.path): \(outcome.status) after \(outcome.attempts) attempt(s)")
             } catch {
-                printError("mlops-exporter batch: \(error)")
+                printError("mlops-exporter batch: push to \(push): \(error)")
                 throw ExitCode(1)
             }
         }
@@ -465,12 +469,14 @@ struct Batch: ParsableCommand {
             do {
                 let receiver = try RemoteWriteReceiver(url: remoteWrite)
                 let (samples, metadata) = ExpositionText.parse(result.render())
-                let bodies = try WriteRequestEncoder(externalLabels: ["job": job]).encode(
+                // `job` and `run_id` as the push's grouping key has them: concurrent runs (shards) of one job are other
+                // series, not one overwriting the other.
+                let bodies = try WriteRequestEncoder(externalLabels: ["job": job, "run_id": id]).encode(
                     samples, metadata: metadata, timestamp: Int64((WallClock.now() * 1000).rounded()))
                 try receiver.postAll(bodies, retry: PushRetry(deadline: pushTimeout)) { printError($0) }
                 printError("sent \(samples.count) samples to \(remoteWrite) in \(bodies.count) request(s)")
             } catch {
-                printError("mlops-exporter batch: remote write: \(error)")
+                printError("mlops-exporter batch: remote write to \(remoteWrite): \(error)")
                 throw ExitCode(1)
             }
         }
@@ -624,6 +630,19 @@ struct Rules: ParsableCommand {
             throw ExitCode(1)
         }
     }
+}
+
+/// Writes `text` to standard output whole (retrying short writes); the error's description when it cannot.
+func writeStandardOutput(_ text: String) -> String? {
+    var bytes = Array(text.utf8)
+    var offset = 0
+    while offset < bytes.count {
+        let n = bytes.withUnsafeMutableBytes { write(1, $0.baseAddress! + offset, $0.count - offset) }
+        if n < 0 && errno == EINTR { continue }
+        guard n > 0 else { return String(cString: strerror(errno)) }
+        offset += n
+    }
+    return nil
 }
 
 func printError(_ message: String) {

@@ -96,6 +96,56 @@ import Testing
         }
     }
 
+    @Test func flatNDJSONLinesAreNumberedRightAndNaNMayComeFirst() throws {
+        // Line 2 cut short, at the end of the file: line 2 (the piece before it ended on a line feed, which had been
+        // counted as a line of its own).
+        #expect {
+            _ = try run("{\"x\": 1, \"c\": \"A\", \"prediction\": \"yes\"}\n{\"x\": 2, \"c\": ", suffix: ".ndjson")
+        } throws: { error in
+            (error as? ProfilingError)?.line == 2
+        }
+        // Python's NaN in the first row: a flat row like any other (it was taken for an event and refused).
+        let r = try run(
+            "{\"x\": NaN, \"c\": \"A\", \"prediction\": \"yes\"}\n{\"x\": 1, \"c\": \"B\", \"prediction\": \"no\"}\n",
+            suffix: ".ndjson"
+        ).report
+        #expect(r.counts.rows == 2 && r.counts.accepted == 2)
+    }
+
+    @Test func aLabelsColumnGivenTwiceIsRefused() throws {
+        #expect {
+            _ = try run("id,x,c,prediction\n1,0.5,A,yes\n", labels: "id,id,label\n1,2,yes\n")
+        } throws: { error in
+            (error as? ProfilingError)?.message == "column \"id\" appears twice"
+        }
+    }
+
+    /// A batch reads its input more than once: a FIFO (or a pipe) would give each reader another part of the stream,
+    /// or block in `open`; it is refused before it is opened.
+    @Test func aFIFOInputIsRefused() throws {
+        let fifo = NSTemporaryDirectory() + "batch-\(UUID().uuidString).csv"
+        #expect(mkfifo(fifo, 0o600) == 0)
+        let config = try temporaryFile(Self.config, suffix: ".yaml")
+        defer { for path in [fifo, config] { try? FileManager.default.removeItem(atPath: path) } }
+        #expect {
+            _ = try BatchRun(BatchRequest(configPath: config, model: "m", input: fifo, labels: nil))
+        } throws: { error in
+            (error as? ProfilingError)?.message.contains("not a regular file") == true
+        }
+    }
+
+    /// The batch's slice may leave a one-slice window at any moment: no run keeps it whole, so none gives figures.
+    @Test func aRunLongerThanItsWindowKeepsTheBatchIsRefused() throws {
+        let config = try temporaryFile(Self.config + "\n    window: {duration: 5s, slices: 1}\n", suffix: ".yaml")
+        let input = try temporaryFile("id,x,c,prediction\n1,0.5,A,yes\n")
+        defer { for path in [input, config] { try? FileManager.default.removeItem(atPath: path) } }
+        #expect {
+            _ = try BatchRun(BatchRequest(configPath: config, model: "m", input: input, labels: nil))
+        } throws: { error in
+            (error as? ProfilingError)?.message.contains("raise window.duration") == true
+        }
+    }
+
     @Test func badInputNamesFileLineAndColumn() throws {
         #expect {
             _ = try run("x,c,prediction\n1,A,yes\n2,B,no\nx2,A,yes\n")

@@ -89,15 +89,29 @@ import Testing
         #expect(server.requests.withLock { $0 }.allSatisfy { $0.hasPrefix("PUT /metrics/job/j/model/m HTTP/1.1\r\n") })
         #expect(server.requests.withLock { $0.last?.hasSuffix("\r\n\r\nx 1\n") } == true)
     }
+
+    /// A server answering a byte every 0.2 s (its whole answer would take 12 s) cannot hold a push past its deadline:
+    /// every attempt as a whole is bounded by the time left, not each read by itself.
+    @Test func aTricklingAnswerIsCutAtTheDeadline() throws {
+        let server = try TestServer(answers: [200], trickle: 0.2)
+        defer { server.stop() }
+        let target = try PushgatewayTarget(url: "http://127.0.0.1:\(server.port)", job: "j", labels: [("model", "m")])
+        let started = Date()
+        #expect(throws: PushError.self) {
+            try Pushgateway.push(Array("x 1\n".utf8), to: target, retry: PushRetry(deadline: 1, initialDelay: 0.01))
+        }
+        #expect(Date().timeIntervalSince(started) < 4)
+    }
 }
 
-/// A loopback HTTP server that answers each connection with the next status of `answers` (and closes).
+/// A loopback HTTP server that answers each connection with the next status of `answers` (and closes); with
+/// `trickle`, a byte of the answer every `trickle` seconds (a server that holds a client with a slow answer).
 final class TestServer: Sendable {
     let fd: Int32
     let port: UInt16
     let requests = Mutex<[String]>([])
 
-    init(answers: [Int]) throws {
+    init(answers: [Int], trickle: Double? = nil) throws {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
@@ -134,8 +148,16 @@ final class TestServer: Sendable {
                     }
                 }
                 self.requests.withLock { $0.append(String(decoding: received, as: UTF8.self)) }
-                let answer = "HTTP/1.1 \(status) X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
-                _ = Array(answer.utf8).withUnsafeBytes { send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                let answer = Array("HTTP/1.1 \(status) X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok".utf8)
+                if let trickle {
+                    for byte in answer {
+                        Thread.sleep(forTimeInterval: trickle)
+                        guard [byte].withUnsafeBytes({ send(client, $0.baseAddress, 1, Int32(MSG_NOSIGNAL)) }) == 1
+                        else { break }
+                    }
+                } else {
+                    _ = answer.withUnsafeBytes { send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                }
                 close(client)
             }
         }

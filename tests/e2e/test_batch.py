@@ -242,6 +242,22 @@ def test_bad_input_is_named_by_file_line_and_column(setup, binary):
     assert r.returncode == 1 and "missing.csv: cannot read: no such file" in r.stderr
 
 
+def test_a_pipe_input_is_refused_and_an_unwritable_report_fails_the_run(setup, binary):
+    """A batch reads its input more than once: a pipe (process substitution, here /dev/fd of a pipe) would give each
+    reader another part of it (rows lost without a word): refused. A report that cannot be written (standard output
+    on a full disk, /dev/full) fails the run, so that a CI gate reading it does not pass on an empty file."""
+    tmp = setup["tmp"]
+    good = tmp / "good.csv"
+    good.write_text("id,f_a,f_b,f_c,c_a,prediction\n1,0.5,1,2,A,yes\n2,0.1,1,2,B,no\n")
+    r = subprocess.run(["bash", "-c", f'"$0" batch --config "$1" --model m --input-format csv --input <(cat "$2")',
+                        str(binary), str(setup["config"]), str(good)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and "not a regular file" in r.stderr, (r.returncode, r.stderr)
+    with open("/dev/full", "w") as full:
+        r = subprocess.run([str(binary), "batch", "--config", str(setup["config"]), "--model", "m", "--input",
+                            str(good)], stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert r.returncode == 1 and "cannot write the report" in r.stderr, (r.returncode, r.stderr)
+
+
 class Pushgateway:
     def __init__(self, tmp, port=None):
         if not shutil.which("prometheus-pushgateway"):
@@ -391,11 +407,13 @@ def test_remote_write_reaches_a_prometheus_receiver(setup, binary, prometheus):
     assert accuracy == pytest.approx(report["quality"][0]["figures"]["accuracy"], rel=1e-12)
     assert scalar(base, f"mlops_dataset_drift_share{sel}") == pytest.approx(report["drift"]["share"], rel=1e-12)
     assert scalar(base, 'mlops_batch_rows{job="nightly",kind="predictions"}') == 1500
+    # run_id too, as the push's grouping key has it (the derived one: 16 hex digits).
+    assert scalar(base, 'count(mlops_batch_rows{job="nightly",kind="predictions",run_id=~"[0-9a-f]{16}"})') == 1
     assert before <= scalar(base, 'mlops_batch_last_success_timestamp_seconds{job="nightly"}') <= time.time()
 
     port = free_port()
     start = time.monotonic()
     r = run(binary, "--config", setup["config"], "--model", "m", "--input", predictions,
             "--remote-write", f"http://127.0.0.1:{port}/api/v1/write", "--push-timeout", "2")
-    assert r.returncode == 1 and "remote write" in r.stderr, r.stderr
+    assert r.returncode == 1 and f"remote write to http://127.0.0.1:{port}/api/v1/write" in r.stderr, r.stderr
     assert time.monotonic() - start < 15
