@@ -189,8 +189,9 @@ public final class Checkpointer: Sendable {
         }
     }
 
-    /// Takes the storage directory's lock unless this process holds it: nil when it does now; else who holds it (a
-    /// process id, or why the lock could not be taken).
+    /// Takes the storage directory's lock unless this process holds it: nil when it does now, or when the lock file
+    /// cannot be made (a read-only directory: logged, tried again at the next checkpoint, whose write fails on its own
+    /// if the directory is not writable); else who holds it (a process id).
     func takeLock() -> String? {
         lockDescriptor.withLock { held -> String? in
             if held != nil { return nil }
@@ -202,7 +203,10 @@ public final class Checkpointer: Sendable {
                 case .heldBy(let pid): return pid.map { "process \($0)" } ?? "another process"
                 }
             } catch {
-                return "\(error)"
+                logger.warning(
+                    "storage: the storage directory's lock cannot be taken (tried again at the next checkpoint)",
+                    metadata: ["path": "\(file.directory)", "error": "\(error)"])
+                return nil
             }
         }
     }

@@ -54,6 +54,19 @@ import Testing
         #expect(throws: Never.self) { try CheckpointFormat.decode(fresh) }
     }
 
+    /// A lock file that cannot be made (here a directory in its place; a read-only directory in life) does not keep
+    /// the checkpoint from being restored: the lock is tried again at the next checkpoint.
+    @Test func aLockThatCannotBeTakenDoesNotStopTheRestore() throws {
+        let (dir, _) = try validCheckpoint()
+        try FileManager.default.removeItem(atPath: dir + "/lock")
+        try FileManager.default.createDirectory(atPath: dir + "/lock", withIntermediateDirectories: false)
+        let b = try Node([Models.fraud()], directory: dir)
+        let report = b.checkpointer.restore()
+        #expect(report.failure == nil)
+        #expect(report.results.map(\.result) == [.restored])
+        #expect(b.value(#"mlops_storage_restore_failures_total{reason="locked"}"#) == 0)
+    }
+
     /// Two files set aside in the same second keep both.
     @Test func aSecondFileSetAsideDoesNotOverwriteTheFirst() throws {
         let dir = temporaryDirectory()
