@@ -59,7 +59,9 @@ extension Reader {
         if let n = value("name") { slo.name = name(n, "\(path).name", what: "SLO name") ?? slo.name }
         if let o = value("objective") {
             if let v = number(o, "\(path).objective") {
-                if v > 0 && v < 100 {
+                // The budget is taken from the ratio as the rules write it (12 decimals): it must stay above 0 and 1.
+                let ratio = (v / 100 * 1e12).rounded() / 1e12
+                if v > 0 && v < 100 && ratio > 0 && ratio < 1 {
                     slo.objective = v
                 } else {
                     fail(o, "\(path).objective", "must be a percentage above 0 and below 100 (like 99.9)")
@@ -177,7 +179,13 @@ extension Reader {
             }
         }
         if let r = value("runbook_url") { slo.runbookURL = url(r, "\(path).runbook_url") }
-        if let d = value("description") { slo.description = string(d, "\(path).description") }
+        if let d = value("description"), let text = string(d, "\(path).description") {
+            if Self.isTemplateText(text) {
+                fail(d, "\(path).description", Self.templateMessage)
+            } else {
+                slo.description = text
+            }
+        }
         return errors.count == errorsBefore ? slo : nil
     }
 
@@ -259,6 +267,21 @@ extension Reader {
             fail(node, field, "\"\(s)\" is not an http:// or https:// URL")
             return nil
         }
+        guard !Self.isTemplateText(s) else {
+            fail(node, field, Self.templateMessage)
+            return nil
+        }
         return s
     }
+
+    static func isTemplateText(_ text: String) -> Bool { ConfigLoader.isTemplateText(text) }
+
+    static let templateMessage =
+        "must not contain {{ or }} (alert annotations are Go templates: Prometheus would refuse the rule file)"
+}
+
+extension ConfigLoader {
+    /// Whether `text` holds `{{` or `}}`: in an alert's annotations Prometheus reads it as a Go template, and a rule
+    /// file with a template it cannot parse is refused whole (every alert of it lost).
+    public static func isTemplateText(_ text: String) -> Bool { text.contains("{{") || text.contains("}}") }
 }

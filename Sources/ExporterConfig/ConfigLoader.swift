@@ -259,6 +259,7 @@ struct Reader {
             configuration.serviceSLOs = slos(
                 s, "service_slos", model: ExporterConfiguration.serviceModel, fleet: models)
         }
+        checkSLONamesAcrossModels(configuration, root: root)
         if let s = fields.first(where: { $0.key == "storage" })?.value { configuration.storage = storage(s, "storage") }
         if let c = fields.first(where: { $0.key == "cloudevents" })?.value {
             configuration.cloudEvents = cloudEvents(c, "cloudevents") ?? configuration.cloudEvents
@@ -270,6 +271,30 @@ struct Reader {
             configuration.proxy = proxy(p, "proxy", models: models)
         }
         return configuration
+    }
+
+    /// The generated rules name a group per SLO `mlops-slo-<model>-<slo>`, and a Sloth spec an SLO
+    /// `<model>-<slo>` (`service-<slo>` for a service-wide one): names may hold `-`, so two SLOs of different models
+    /// (`fraud-eu`'s `availability`, `fraud`'s `eu-availability`) could get the same one, which Prometheus refuses (a
+    /// group repeated in a file) and Sloth merges. Refused here, naming the second.
+    mutating func checkSLONamesAcrossModels(_ configuration: ExporterConfiguration, root: Node) {
+        var groups: [String: String] = [:]
+        var specs: [String: String] = [:]
+        for (model, slo) in configuration.allSLOs {
+            let isService = model.name == ExporterConfiguration.serviceModelName
+            let owner = isService ? "service SLO \"\(slo.name)\"" : "SLO \"\(slo.name)\" of model \"\(model.name)\""
+            let path = isService ? "service_slos" : "models[\(model.name)].slos"
+            let group = "\(model.name)-\(slo.name)"
+            let spec = "\(isService ? "service" : model.name)-\(slo.name)"
+            if let other = groups[group] ?? specs[spec] {
+                fail(
+                    root, path,
+                    "\(owner) gets the same rule group or Sloth name as \(other) (\"\(spec)\"): rename one of them")
+                continue
+            }
+            groups[group] = owner
+            specs[spec] = owner
+        }
     }
 
     static let modelFields = [

@@ -231,8 +231,10 @@ public enum RuleGenerator {
             rules.append(
                 Rule(
                     .record("mlops:feature_bin_share:increase1h"),
-                    expr: "sum by (model, feature, bin) (increase(\(bins)[1h]))\n/ on (model, feature) group_left\n"
-                        + "sum by (model, feature) (increase(\(bins)[1h]))"))
+                    // A feature without observations in the hour has no share (0/0 would be floored to 0 below, and
+                    // its PSI read +Inf on every idle model).
+                    expr: "sum by (model, feature, bin) (increase(\(bins)[1h]))\n/ on (model, feature) group_left ()\n"
+                        + "(sum by (model, feature) (increase(\(bins)[1h])) > 0)"))
             let q = "(mlops:feature_bin_share:increase1h)"
             let p = "(max by (model, feature, bin) (\(PromQL.selector("mlops_feature_reference_ratio", jobOnly))))"
             func floored(_ x: String) -> String { "((\(x) > 0) or on (model, feature, bin) (\(x) == bool 0) * 0.0001)" }
@@ -328,6 +330,17 @@ public enum RuleGenerator {
                     description:
                         "More than \(percent(a.rejectRatio)) of the prediction and label events sent for model \(name) have been rejected for \(PromQL.duration(a.rejectFor)), so its drift, quality and fairness miss data. See mlops_ingest_rejected_total by reason and fix the sender (schema, version, missing fields), or update the model's configuration if the schema changed on purpose.",
                     runbook: runbook("MLOpsIngestRejects")))
+            // Requests refused whole (a rotated token: 401; batches too large: 413; 400, 415) reach no event count:
+            // the ratio above never sees them, and a model that loses all its data would raise nothing.
+            let refused = PromQL.selector("mlops_ingest_rejected_requests_total", base)
+            rules.append(
+                healthAlert(
+                    "MLOpsIngestRequestsRefused", expr: "sum(rate(\(refused)[5m])) > 0", for: a.rejectFor,
+                    severity: "warning", labels: [("model", name)],
+                    summary: "\(name): ingestion requests are refused whole",
+                    description:
+                        "Requests sending prediction or label events for model \(name) have been refused as a whole for \(PromQL.duration(a.rejectFor)) (unauthorised, too large, malformed, another media type): none of their events reached the model. See mlops_ingest_rejected_requests_total by reason and fix the sender (its token, its batch size, its Content-Type).",
+                    runbook: runbook("MLOpsIngestRequestsRefused")))
             let joined = PromQL.selector("mlops_labels_joined_total", base)
             let requests = PromQL.selector("mlops_model_requests_total", base)
             rules.append(

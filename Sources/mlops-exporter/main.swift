@@ -605,8 +605,10 @@ struct Rules: ParsableCommand {
         guard format == "prometheus" || format == "sloth" else {
             throw ValidationError("--format: unknown format \"\(format)\" (prometheus, sloth)")
         }
-        guard !job.isEmpty, !job.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
-            throw ValidationError("--job must be a non-empty label value without control characters")
+        guard !job.isEmpty, !job.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }),
+            !ConfigLoader.isTemplateText(job)
+        else {
+            throw ValidationError("--job must be a non-empty label value without control characters, {{ or }}")
         }
     }
 

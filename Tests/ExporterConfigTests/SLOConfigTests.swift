@@ -108,11 +108,52 @@ struct SLOConfigTests {
                 "- {name: \"a b\", type: drift, objective: 99}",
                 "11:16: models[0].slos[0].name: SLO name \"a b\" must be"
             ),
+            // An objective that rounds to 100 % (the rules' ratio has 12 decimals) leaves no budget: any error pages.
+            (
+                "- {type: availability, objective: 99.99999999999}",
+                "11:41: models[0].slos[0].objective: must be a percentage"
+            ),
+            // Alert annotations are Go templates: Prometheus would refuse the whole rule file.
+            (
+                "- {type: drift, objective: 99, description: \"owner {{ team\"}",
+                "11:51: models[0].slos[0].description: must not contain {{ or }}"
+            ),
+            (
+                "- {type: drift, objective: 99, runbook_url: \"https://wiki.example/{{x}}\"}",
+                "11:51: models[0].slos[0].runbook_url: must not contain {{ or }}"
+            ),
         ])
     func problems(slo: String, expected: String) {
         let found = locatedErrors(classifier + "      " + slo + "\n")
         #expect(found.count == 1, "\(found)")
         #expect(found.first?.hasPrefix(expected) == true, "\(found)")
+    }
+
+    @Test("two SLOs of different models that would get the same rule group or Sloth name are refused")
+    func namesAcrossModels() {
+        let text = """
+            models:
+              - name: fraud-eu
+                task: regression
+                versions: [v1]
+                slos: [{type: availability, objective: 99}]
+              - name: fraud
+                task: regression
+                versions: [v1]
+                slos: [{name: eu-availability, type: availability, objective: 99}]
+            """
+        let found = locatedErrors(text)
+        #expect(found.count == 1, "\(found)")
+        #expect(found.first?.contains("gets the same rule group or Sloth name") == true, "\(found)")
+        let service = """
+            models:
+              - name: service
+                task: regression
+                versions: [v1]
+                slos: [{type: availability, objective: 99}]
+            service_slos: [{type: availability, objective: 99}]
+            """
+        #expect(locatedErrors(service).first?.contains("service SLO \"availability\"") == true)
     }
 
     @Test("types that need something the model lacks are refused")

@@ -45,6 +45,18 @@ struct RuleGeneratorTests {
         #expect(BurnRateWindow.windows(periodDays: 28).map(\.severity) == ["page", "page", "ticket", "ticket"])
     }
 
+    @Test("an idle feature has no fleet share (no +Inf PSI); requests refused whole have their own alert")
+    func idleFeaturesAndRefusedRequests() {
+        let file = RuleGenerator.rules(for: config([fraud]))
+        let share = file.rules.first { $0.name == "mlops:feature_bin_share:increase1h" }
+        #expect(share?.expr.hasSuffix("[1h])) > 0)") == true, "\(share?.expr ?? "")")
+        let refused = file.rules.first { $0.name == "MLOpsIngestRequestsRefused" }
+        #expect(
+            refused?.expr
+                == "sum(rate(mlops_ingest_rejected_requests_total{job=\"mlops-exporter\",model=\"fraud\"}[5m])) > 0")
+        #expect(refused?.label("model") == "fraud" && refused?.label("severity") == "warning")
+    }
+
     @Test("groups: fleet, one per SLO, model health; SLO groups record windows, budget, burn rates, then alert")
     func structure() {
         let file = RuleGenerator.rules(for: config([fraud]))
@@ -83,7 +95,8 @@ struct RuleGeneratorTests {
         let health = file.groups[5].rules.map(\.name)
         #expect(
             health == [
-                "MLOpsExporterDown", "MLOpsIngestRejects", "MLOpsLabelsNotArriving", "MLOpsDatasetDrift",
+                "MLOpsExporterDown", "MLOpsIngestRejects", "MLOpsIngestRequestsRefused", "MLOpsLabelsNotArriving",
+                "MLOpsDatasetDrift",
                 "MLOpsFairnessViolation", "MLOpsModelQualityBelowTarget",
             ])
         for rule in file.rules {

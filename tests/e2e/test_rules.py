@@ -94,7 +94,7 @@ def test_rule_names_and_labels(rules):
     health = groups["mlops-model-health"]
     assert sorted({r["alert"] for r in health}) == [
         "MLOpsDatasetDrift", "MLOpsExporterDown", "MLOpsFairnessViolation", "MLOpsIngestRejects",
-        "MLOpsLabelsNotArriving", "MLOpsModelQualityBelowTarget"]
+        "MLOpsIngestRequestsRefused", "MLOpsLabelsNotArriving", "MLOpsModelQualityBelowTarget"]
     for r in health:
         assert r["labels"]["severity"] in ("page", "ticket", "warning")
         assert r["annotations"]["runbook_url"].startswith("https://runbooks.example.com/mlops-exporter/")
@@ -272,6 +272,7 @@ def health_tests(config, groups):
     drift, fairness = rule("MLOpsDatasetDrift", "fraud"), rule("MLOpsFairnessViolation", "fraud")
     quality, rejects = rule("MLOpsModelQualityBelowTarget", "fraud"), rule("MLOpsIngestRejects", "fraud")
     labels = rule("MLOpsLabelsNotArriving", "fraud")
+    refused = rule("MLOpsIngestRequestsRefused", "fraud")
     attr = {"attribute": "gender", "metric": "demographic_parity"}
     return [
         case("exporter down fires after scrape_for, not before, not for another job",
@@ -319,6 +320,14 @@ def health_tests(config, groups):
              [series("mlops_ingest_events_total", {**fraud, "kind": "predictions"}, "0+995x30"),
               series("mlops_ingest_rejected_total", {**fraud, "reason": "missing_id"}, "0+5x30")],
              [check("MLOpsIngestRejects", 20, [])]),
+        case("requests refused whole (a rotated token: 401) fire after reject_for, though no event is counted",
+             [series("mlops_ingest_rejected_requests_total", {**fraud, "reason": "unauthorized"}, "0+3x30"),
+              series("mlops_ingest_events_total", {**fraud, "kind": "predictions"}, "0x30")],
+             [check("MLOpsIngestRequestsRefused", 5, []),
+              check("MLOpsIngestRequestsRefused", 20, [expected_alert(refused)])]),
+        case("no request refused: silent",
+             [series("mlops_ingest_rejected_requests_total", {**fraud, "reason": "unauthorized"}, "0x30")],
+             [check("MLOpsIngestRequestsRefused", 20, [])]),
         # Hours of history at a 5m resolution (a separate test file with a 5m evaluation interval).
         case("labels stop while predictions go on: fires",
              [series("mlops_labels_joined_total", {**fraud, "source": "api"}, "0+50x72 3600+0x18"),
