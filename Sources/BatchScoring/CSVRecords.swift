@@ -29,6 +29,8 @@ struct CSVRecords {
     /// The fields of the current record, and the line it starts on.
     private(set) var fields: [Field] = []
     private(set) var recordLine = 0
+    /// Where the current record starts in ``buffer``.
+    private var recordStart = 0
 
     init(file: String, chunkSize: Int = 4 << 20) throws(ProfilingError) {
         self.file = file
@@ -43,7 +45,10 @@ struct CSVRecords {
     /// Reads the next record into ``fields``; false at the end of the file.
     mutating func next() throws(ProfilingError) -> Bool {
         while true {
-            if let complete = try scan() { return complete }
+            if let complete = try scan() {
+                if complete { try checkUTF8() }
+                return complete
+            }
             // The buffer ends inside a record: keep its bytes, read more (a record is held whole: bounded).
             if source.atEnd { return try finishLast() }
             if buffer.count - position > FlatNDJSONReader.maxLineBytes {
@@ -82,7 +87,16 @@ struct CSVRecords {
         guard position < buffer.count else { return false }
         if buffer[position...].allSatisfy({ $0 == Self.cr }) { return false }
         buffer.append(Self.lf)
-        return try scan() ?? false
+        let complete = try scan() ?? false
+        if complete { try checkUTF8() }
+        return complete
+    }
+
+    /// A record's text is read as UTF-8 (categories, labels, ids): bytes that are not UTF-8 are bad input, not replaced
+    /// silently by U+FFFD.
+    private func checkUTF8() throws(ProfilingError) {
+        guard String(validating: buffer[recordStart..<position], as: UTF8.self) == nil else { return }
+        throw ProfilingError(file: file, line: recordLine, message: "not valid UTF-8")
     }
 
     /// Scans one record from ``position``: true when one was read, false when the file has no more (only at the
@@ -104,6 +118,7 @@ struct CSVRecords {
         }
         if position >= buffer.count { return source.atEnd ? false : nil }
         let (savedPosition, savedLine, savedLineStart) = (position, line, lineStart)
+        recordStart = position
         fields.removeAll(keepingCapacity: true)
         scratch.removeAll(keepingCapacity: true)
         recordLine = line

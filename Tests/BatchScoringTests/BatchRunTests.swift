@@ -112,6 +112,21 @@ import Testing
         #expect(r.counts.rows == 2 && r.counts.accepted == 2)
     }
 
+    @Test func bytesThatAreNotUTF8AreBadInputNamedByLine() throws {
+        // (Swift strings are UTF-8: the bad bytes are written as bytes.)
+        let path = NSTemporaryDirectory() + "batch-\(UUID().uuidString).csv"
+        try Data(Array("id,x,c,prediction\n1,0.5,A,yes\n2,0.5,".utf8) + [0xFF, 0x42] + Array(",no\n".utf8)).write(
+            to: URL(fileURLWithPath: path))
+        let config = try temporaryFile(Self.config, suffix: ".yaml")
+        defer { for p in [path, config] { try? FileManager.default.removeItem(atPath: p) } }
+        #expect {
+            _ = try BatchRun(BatchRequest(configPath: config, model: "m", input: path, labels: nil))
+        } throws: { error in
+            let e = error as? ProfilingError
+            return e?.line == 3 && e?.message == "not valid UTF-8"
+        }
+    }
+
     @Test func aLabelsColumnGivenTwiceIsRefused() throws {
         #expect {
             _ = try run("id,x,c,prediction\n1,0.5,A,yes\n", labels: "id,id,label\n1,2,yes\n")
