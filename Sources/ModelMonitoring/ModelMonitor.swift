@@ -66,14 +66,17 @@ public final class ModelMonitor: CollectorGroup {
                 }
                 // Only fields that no collector reads changed: `capture` (read by the capture routes, rebuilt from the
                 // models at the next generation), the token (read per request from the model's context), SLOs (rules
-                // and dashboards), `max_series` (a bound checked when the collectors are built: checked again here).
-                // The same state under the new configuration: a reload keeps its windows and pending predictions, as a
-                // restart would.
+                // and dashboards), `max_series` (a bound checked when the collectors are built: checked again here),
+                // `join_ttl` and `max_pending` (the pending store takes them in place, at ``apply(_:)``). The same
+                // state under the new configuration: a reload keeps its windows and pending predictions, as a restart
+                // would.
                 var aside = model
                 aside.capture = configured.capture
                 aside.token = configured.token
                 aside.slos = configured.slos
                 aside.maxSeries = configured.maxSeries
+                aside.joinTTL = configured.joinTTL
+                aside.maxPending = configured.maxPending
                 let series = existing.collectors.reduce(0) { $0 + $1.maxSeries }
                 if aside == configured, series <= model.maxSeries, let reconfigured = try? existing.reconfigured(model)
                 {
@@ -141,10 +144,20 @@ public final class ModelMonitor: CollectorGroup {
             defer { old = byName }
             return old
         }
-        // A replaced model's pending predictions cannot be joined any more: count them, keep its totals.
+        // A replaced model's pending predictions cannot be joined any more: count them, keep its totals. One that
+        // kept its state (``prepare(_:references:)``) keeps its store, under the new capacity and time-to-live.
         for (name, old) in previous {
-            if let new = byName[name], new !== old, let oldJoiner = old.joiner, new.joiner !== oldJoiner {
+            guard let new = byName[name], new !== old, let oldJoiner = old.joiner else { continue }
+            if new.joiner !== oldJoiner {
                 new.joiner?.inherit(from: oldJoiner)
+            } else {
+                let c = new.context.configuration
+                if c.maxPending != old.context.configuration.maxPending
+                    || c.joinTTL != old.context.configuration.joinTTL
+                {
+                    oldJoiner.store.reconfigure(
+                        capacity: c.maxPending, timeToLive: Double(c.joinTTL.components.seconds))
+                }
             }
         }
         order.withLock { $0 = prepared.models.map(\.name) }

@@ -63,7 +63,8 @@ public final class MonitoredModel: Sendable {
     }
 
     /// The same model (its collectors, counters, label join and so its state, shared) under `configuration`, which
-    /// differs from the current one only in what no collector reads (`capture`). Throws only if the schema cannot be
+    /// differs from the current one only in what no collector reads (`capture`, the token, SLOs, `max_series`; `join_ttl`
+    /// and `max_pending`, which ``ModelMonitor/apply(_:)`` hands to the shared pending store). Throws only if the schema cannot be
     /// built, which the current configuration's schema rules out.
     func reconfigured(_ configuration: ModelConfiguration) throws(SchemaError) -> MonitoredModel {
         MonitoredModel(

@@ -246,3 +246,33 @@ func unmatchedByReason(_ h: Harness) -> [Double?] {
         #expect(report[.otherInstance] == ids.count)
     }
 }
+
+@Suite struct PendingReloadTests {
+    /// A reload of `max_pending` or `join_ttl` keeps the waiting predictions (they were counted evicted by the reload
+    /// and their labels answered unknown): a smaller capacity evicts the oldest, counted as capacity evictions; the
+    /// newer ones still join.
+    @Test func aReloadOfMaxPendingOrJoinTTLKeepsThePendingPredictions() throws {
+        let (h, m, _) = try joinHarness(maxPending: 100, ttl: .seconds(3600))
+        let now = WallClock.now()
+        for i in 0..<3 {
+            #expect(m.record(version: "v1", prediction: .label("yes"), id: "p\(i)", receivedAt: now + Double(i)) == nil)
+        }
+        var changed = m.context.configuration
+        changed.maxPending = 2
+        changed.joinTTL = .seconds(600)
+        h.monitor.apply(try h.monitor.prepare(ExporterConfiguration(models: [changed], source: "t")))
+        let after = h.model("m")
+        #expect(after.joiner === m.joiner)
+        #expect(after.joiner?.store.capacity == 2 && after.joiner?.store.timeToLive == 600)
+        #expect(h.value(#"mlops_labels_pending{model="m"}"#) == 2)
+        #expect(h.value(#"mlops_predictions_evicted_total{model="m",reason="reload"}"#) == 0)
+        #expect(h.value(#"mlops_predictions_evicted_total{model="m",reason="capacity"}"#) == 1)
+        #expect(after.record(label: LabelEvent(id: "p2", label: .label("yes")), receivedAt: now + 5) == nil)
+        #expect(after.record(label: LabelEvent(id: "p1", label: .label("no")), receivedAt: now + 5) == nil)
+        #expect(h.value(#"mlops_labels_joined_total{model="m",source="endpoint"}"#) == 2)
+        // A larger capacity later: the store grows in place too.
+        changed.maxPending = 1000
+        h.monitor.apply(try h.monitor.prepare(ExporterConfiguration(models: [changed], source: "t")))
+        #expect(h.model("m").joiner?.store.capacity == 1000)
+    }
+}

@@ -172,6 +172,23 @@ public final class PendingStore<Payload: Sendable>: Sendable {
             count += 1
         }
 
+        /// This shard with a share of `newLimit`: its waiting entries in arrival order (the oldest over the new share
+        /// evicted, counted and remembered), its totals kept; the memory of earlier drops starts empty.
+        func resized(to newLimit: Int) -> Shard {
+            var out = Shard(limit: newLimit)
+            out.expired = expired
+            out.evicted = evicted
+            out.duplicates = duplicates
+            var read = head
+            for _ in 0..<count {
+                if let payload = payloads[read] {
+                    if newLimit == 0 { out.evicted += 1 } else { out.append(keys[read], times[read], payload) }
+                }
+                read = read + 1 == capacity ? 0 : read + 1
+            }
+            return out
+        }
+
         mutating func expire(before deadline: Double) {
             while count > 0 && times[head] < deadline {
                 if dropHead(.expired) { expired += 1 }
@@ -188,20 +205,39 @@ public final class PendingStore<Payload: Sendable>: Sendable {
 
     let shards: [Locked]
     let mask: Int
-    /// Seconds an entry waits before it expires.
-    public let timeToLive: Double
+    private let timeToLiveBits: Atomic<UInt64>
+    private let capacityValue: Atomic<Int>
+    /// Seconds an entry waits before it expires (``reconfigure(capacity:timeToLive:)`` may change it).
+    public var timeToLive: Double { Double(bitPattern: timeToLiveBits.load(ordering: .relaxed)) }
     /// Most entries held at once (over all shards).
-    public let capacity: Int
+    public var capacity: Int { capacityValue.load(ordering: .relaxed) }
 
     /// A store for `capacity` entries kept `timeToLive` seconds.
     public init(capacity: Int, timeToLive: Double) {
         var n = 1
         while n < 16 && n * 1024 < capacity { n *= 2 }
-        let perShard = capacity == 0 ? 0 : (capacity + n - 1) / n
+        let perShard = Self.perShard(capacity, shards: n)
         shards = (0..<n).map { _ in Locked(Shard(limit: perShard)) }
         mask = n - 1
-        self.timeToLive = timeToLive
-        self.capacity = perShard * n
+        timeToLiveBits = Atomic(timeToLive.bitPattern)
+        capacityValue = Atomic(perShard * n)
+    }
+
+    static func perShard(_ capacity: Int, shards n: Int) -> Int { capacity == 0 ? 0 : (capacity + n - 1) / n }
+
+    /// Takes a new capacity and time-to-live in place (a reload of `max_pending` or `join_ttl`), keeping the waiting
+    /// entries: a shard whose share changes is rebuilt under its lock with its entries in arrival order, the oldest
+    /// over a smaller share evicted (counted, remembered); a shorter time-to-live expires entries as they are next
+    /// met (counted). The number of shards stays that of the first capacity.
+    public func reconfigure(capacity: Int, timeToLive: Double) {
+        let perShard = Self.perShard(capacity, shards: shards.count)
+        timeToLiveBits.store(timeToLive.bitPattern, ordering: .relaxed)
+        capacityValue.store(perShard * shards.count, ordering: .relaxed)
+        for shard in shards {
+            shard.mutex.withLock { s in
+                if s.limit != perShard { s = s.resized(to: perShard) }
+            }
+        }
     }
 
     @inline(__always)
