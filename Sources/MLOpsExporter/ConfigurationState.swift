@@ -33,7 +33,13 @@ final class ConfigurationState: Sendable {
         self.current = Mutex(initial)
         self.monitor = monitor
         self.logger = logger
-        monitor.apply(try ConfigurationState.prepare(initial, monitor: monitor))
+        // Problems found while building the collectors are configuration errors, as `checkConfiguration` and a reload
+        // report them (a host catching `ConfigErrors` sees them all).
+        do {
+            monitor.apply(try ConfigurationState.prepare(initial, monitor: monitor))
+        } catch {
+            throw ConfigErrors(error, file: initial.source)
+        }
         metrics = try ReloadMetrics(registry: registry, prefix: "mlops_exporter_config", what: "configuration")
     }
 

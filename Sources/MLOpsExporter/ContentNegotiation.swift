@@ -67,8 +67,9 @@ public enum ContentNegotiation {
 
     /// Chooses the exposition format for an `Accept` header value (`nil` when the header is absent).
     ///
-    /// Follows client_golang's `expfmt.Negotiate` (with OpenMetrics enabled): the media ranges are
-    /// ordered by weight, then by specificity (`type/subtype` before `type/*` before `*/*`), then by
+    /// Each format weighs what its most specific matching range says (RFC 9110 §12.5.1), and the heavier one is
+    /// served; between equal weights, as client_golang's `expfmt.Negotiate` (with OpenMetrics enabled), the media
+    /// ranges are ordered by weight, then by specificity (`type/subtype` before `type/*` before `*/*`), then by
     /// header order, and the first one this exporter can serve decides:
     /// - `text/plain` with `version=0.0.4` or no version, `text/*` and `*/*` → ``ExpositionFormat/text``
     ///   (so curl's `*/*` gets text);
@@ -103,8 +104,12 @@ public enum ContentNegotiation {
         }.map(\.element)
         let preference: [ExpositionFormat] = [.text, .openMetrics]
         let weights = preference.map { effectiveQuality(of: $0, in: ranges) }
+        // Each format weighs what its most specific matching range says (RFC 9110 §12.5.1): the heavier one is
+        // served (`application/*;q=0.9, application/openmetrics-text;q=0.1, text/plain;q=0.5` → text); between equal
+        // weights, the order above decides.
+        let best = weights.compactMap { $0 }.max() ?? 0
         for range in ordered where range.quality > 0 {
-            for (i, format) in preference.enumerated() where matches(range, format) && (weights[i] ?? 1) > 0 {
+            for (i, format) in preference.enumerated() where matches(range, format) && (weights[i] ?? 1) == best {
                 return format
             }
         }

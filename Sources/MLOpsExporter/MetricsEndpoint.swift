@@ -77,7 +77,10 @@ final class MetricsEndpoint: Sendable {
         enum Role { case joined, leader, alone }
         let role = pending.withLock { p -> Role in
             if let current = p[key] {
-                guard current.deadline <= deadline else { return .alone }
+                // Joined only when the render under way ends by this scrape's deadline and not much before it: a
+                // render bounded by a far shorter timeout would cut this scrape's collectors short (alone, it still
+                // shares the collector runs under way).
+                guard current.deadline <= deadline, deadline - current.deadline <= timeout / 10 else { return .alone }
                 p[key]!.waiters.append(waiter)
                 return .joined
             }

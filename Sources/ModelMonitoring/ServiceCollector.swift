@@ -136,6 +136,10 @@ public final class ServiceCollector: ModelCollector {
             classes = model.classLabels.count
         }
         let configured = try options.strings("error_kinds") ?? []
+        if configured.contains(ModelContext.other) {
+            throw options.error("error_kinds", "\"\(ModelContext.other)\" is reserved for kinds outside the list")
+        }
+        if configured.contains("") { throw options.error("error_kinds", "an error kind must not be empty") }
         let learned = try options.integer("max_error_kinds", in: 0...1000) ?? 10
         let initial = configured + [Self.unspecifiedErrorKind]
         errorKindLimit = Set(initial.map { Array($0.utf8) }).count + learned  // distinct by bytes, as LearnedNames
@@ -210,12 +214,16 @@ public final class ServiceCollector: ModelCollector {
         }
     }
 
-    /// The slot of an error kind: known, newly learned (while room is left, up to 128 bytes), or `__other__`. A kind
+    /// The slot of an error kind: known, newly learned (while room is left, up to 128 bytes), or `__other__` (an empty
+    /// one is `unspecified`). A kind
     /// sent as `__other__` is that slot, never learned: a learned one would be a second `kind="__other__"` series once
     /// the overflow is used (the collector's output then refused whole, every scrape).
     /// Lock-free unless the kind is new.
     @inline(__always)
     func errorKindSlot(_ kind: String) -> Int {
+        // An empty kind says no more than none: `unspecified` (learned, it would be a `kind=""` series that label
+        // matchers cannot tell from one without the label).
+        if kind.isEmpty { return errorKinds.index(of: Self.unspecifiedErrorKind) ?? errorKindLimit }
         if kind.utf8.count > 128 { return errorKinds.index(of: kind) ?? errorKindLimit }  // too long to learn
         if kind.utf8.count == 9 && kind == ModelContext.other { return errorKindLimit }
         return errorKinds.slot(of: kind) ?? errorKindLimit

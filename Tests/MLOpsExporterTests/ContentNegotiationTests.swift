@@ -73,6 +73,14 @@ import Testing
         #expect(
             ContentNegotiation.format(accept: "text/plain;q=0.4, application/openmetrics-text;q=0.5") == .openMetrics)
         #expect(ContentNegotiation.format(accept: "application/openmetrics-text;q=0.1, */*;q=0.2") == .text)
+        // A format weighs what its most specific range says, not a wildcard's weight (RFC 9110 §12.5.1).
+        #expect(
+            ContentNegotiation.format(
+                accept: "application/*;q=0.9, application/openmetrics-text;q=0.1, text/plain;q=0.5") == .text)
+        #expect(
+            ContentNegotiation.format(accept: "text/*;q=0.9, text/plain;q=0.1, application/openmetrics-text;q=0.5")
+                == .openMetrics)
+        #expect(ContentNegotiation.format(accept: "*/*;q=0.5, text/plain;version=0.0.4;q=0.1") == .openMetrics)
     }
 
     @Test func zeroWeightExcludes() {

@@ -176,6 +176,12 @@ struct ExporterEndpointsTests {
         #expect(throws: ConfigErrors.self) { try embedded(models: bad) }
         #expect(throws: ConfigErrors.self) { try Exporter.checkConfiguration(bad) }
         #expect(try Exporter.checkConfiguration(codeModels).models.map(\.name) == ["fraud", "eta"])
+        // A problem found while the collectors are built (an option out of range) is a ConfigErrors too, as from
+        // checkConfiguration (it came out as ModelSetupErrors, which a host catching ConfigErrors missed).
+        var model = ModelConfiguration(name: "m", task: .regression, versions: ["v1"])
+        model.collectors = [CollectorConfiguration(name: "service", options: ["max_error_kinds": .number(5000)])]
+        let building = ExporterConfiguration(models: [model], source: "<code>")
+        #expect(throws: ConfigErrors.self) { try embedded(models: building) }
     }
 
     @Test("a labels answer says which labels joined, why the others did not, and which instances hold them")

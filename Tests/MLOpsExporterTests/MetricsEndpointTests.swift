@@ -69,4 +69,31 @@ struct MetricsEndpointTests {
         #expect(answers.arrived.wait(timeout: .now() + 10) == .success)
         #expect(answers.responses.withLock { $0["long"] }?.body.contains("blocking_value 1") == true)
     }
+
+    @Test("a scrape with a longer timeout does not join a shorter render under way: it is not cut at that deadline")
+    func longTimeoutDoesNotJoinShorterRender() throws {
+        let registry = Registry()
+        let collector = BlockingCollector()
+        try registry.register(collector)
+        let selfMetrics = try SelfMetrics(registry: registry, version: "t", revision: "t")
+        let endpoint = MetricsEndpoint(
+            registry: registry, selfMetrics: selfMetrics, maxRequests: 0, logger: Logger(label: "test"))
+        let answers = Answers()
+        defer { collector.release.signal() }
+
+        // A: a 0.5 s scrape timeout; its render blocks on the collector.
+        endpoint.handle(
+            HTTPRequest(method: "GET", path: "/metrics", headers: ["X-Prometheus-Scrape-Timeout-Seconds": "0.5"]),
+            respond: answers.record("short"))
+        #expect(collector.entered.wait(timeout: .now() + 10) == .success)
+        // B: the 10 s default, same representation. A answers at its own deadline, without the collector's value.
+        endpoint.handle(HTTPRequest(method: "GET", path: "/metrics"), respond: answers.record("long"))
+        #expect(answers.arrived.wait(timeout: .now() + 5) == .success)
+        #expect(answers.responses.withLock { $0["short"] }?.body.contains("blocking_value") == false)
+        #expect(answers.responses.withLock { $0["long"] } == nil)
+        // B was not cut at A's deadline: it waits for the collector, and has its value.
+        collector.release.signal()
+        #expect(answers.arrived.wait(timeout: .now() + 10) == .success)
+        #expect(answers.responses.withLock { $0["long"] }?.body.contains("blocking_value 1") == true)
+    }
 }

@@ -87,6 +87,24 @@ import Testing
         #expect(h.value(#"mlops_model_requests_total{model="fraud",status="error",version="v1"}"#) == 4)
     }
 
+    /// `__other__` or an empty name among the configured kinds is refused (a configured `__other__` took a slot of its
+    /// own, and the first unlisted kind made a second `kind="__other__"` series: the model's service series dropped
+    /// from every scrape); an empty kind sent is `unspecified`, not a `kind=""` series.
+    @Test func otherOrEmptyConfiguredKindsAreRefusedAndAnEmptyKindIsUnspecified() throws {
+        for kinds in [["oom", "__other__"], [""]] {
+            var model = fraud
+            model.collectors = [
+                CollectorConfiguration(name: "service", options: ["error_kinds": .list(kinds.map { .string($0) })])
+            ]
+            #expect(throws: ModelSetupErrors.self) { try Harness([model]) }
+        }
+        let h = try Harness([fraud])
+        let m = h.model("fraud")
+        m.record(version: "v1", prediction: .label("fraud"), status: .error, errorKind: "")
+        #expect(h.value(#"mlops_model_errors_total{kind="unspecified",model="fraud",version="v1"}"#) == 1)
+        #expect(!h.samples().contains { $0.contains(#"kind="""#) })
+    }
+
     @Test func concurrentRecordingLosesNothing() async throws {
         let h = try Harness([fraud])
         let m = h.model("fraud")
