@@ -37,17 +37,22 @@ private final class Answers: Sendable {
     }
 }
 
+/// An endpoint over a registry whose one collector blocks its first run until released.
+private func blockedEndpoint() throws -> (MetricsEndpoint, BlockingCollector, Answers) {
+    let registry = Registry()
+    let collector = BlockingCollector()
+    try registry.register(collector)
+    let selfMetrics = try SelfMetrics(registry: registry, version: "t", revision: "t")
+    let endpoint = MetricsEndpoint(
+        registry: registry, selfMetrics: selfMetrics, maxRequests: 0, logger: Logger(label: "test"))
+    return (endpoint, collector, Answers())
+}
+
 @Suite("Metrics endpoint")
 struct MetricsEndpointTests {
     @Test("a scrape with a short timeout does not join a longer render under way: it answers at its own deadline")
     func shortTimeoutDoesNotWaitForLongerRender() throws {
-        let registry = Registry()
-        let collector = BlockingCollector()
-        try registry.register(collector)
-        let selfMetrics = try SelfMetrics(registry: registry, version: "t", revision: "t")
-        let endpoint = MetricsEndpoint(
-            registry: registry, selfMetrics: selfMetrics, maxRequests: 0, logger: Logger(label: "test"))
-        let answers = Answers()
+        let (endpoint, collector, answers) = try blockedEndpoint()
         defer { collector.release.signal() }
 
         // A: no scrape-timeout header, so the 10 s default; its render blocks on the collector.
@@ -72,13 +77,7 @@ struct MetricsEndpointTests {
 
     @Test("a scrape with a longer timeout does not join a shorter render under way: it is not cut at that deadline")
     func longTimeoutDoesNotJoinShorterRender() throws {
-        let registry = Registry()
-        let collector = BlockingCollector()
-        try registry.register(collector)
-        let selfMetrics = try SelfMetrics(registry: registry, version: "t", revision: "t")
-        let endpoint = MetricsEndpoint(
-            registry: registry, selfMetrics: selfMetrics, maxRequests: 0, logger: Logger(label: "test"))
-        let answers = Answers()
+        let (endpoint, collector, answers) = try blockedEndpoint()
         defer { collector.release.signal() }
 
         // A: a 0.5 s scrape timeout; its render blocks on the collector.
