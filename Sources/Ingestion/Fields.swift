@@ -131,6 +131,15 @@ struct FieldReader {
     @inline(__always)
     func numberText(_ token: NumberToken, _ s: Scanner) -> String { s.text(token.start, token.end) }
 
+    /// A number sent for a categorical feature, as a reference profile spells it (`mlops-exporter profile`): an
+    /// integral value below 10^15 as an integer (`1.0`, `1e2` → `1`, `100`), any other as Swift prints the double; so
+    /// that the same value is the same category in the profile and in traffic. Text that is no finite double stays.
+    static func categoryText(_ text: String) -> String {
+        guard let x = Double(text), x.isFinite else { return text }
+        if x == x.rounded(), abs(x) < 1e15 { return String(Int64(x)) }
+        return "\(x)"
+    }
+
     /// Reads a prediction or label value typed by the task; nil for null. For classification, `classIndex` is set
     /// to the label's index in ``Schema/classes`` (nil when not listed).
     mutating func outcome(
@@ -428,8 +437,11 @@ struct FieldReader {
                 }
             } else {
                 switch token {
-                case .string(let t): event.features[index] = .category(string(t, s))
-                case .number(let n): event.features[index] = .category(numberText(n, s))
+                case .string(let t):
+                    // An empty string is a missing value, as a reference profile (and a batch's CSV) reads it.
+                    let text = string(t, s)
+                    event.features[index] = text.isEmpty ? .missing : .category(text)
+                case .number(let n): event.features[index] = .category(Self.categoryText(numberText(n, s)))
                 case .bool(let b): event.features[index] = .category(b ? "true" : "false")
                 case .null: event.features[index] = .missing
                 default:

@@ -47,15 +47,23 @@ struct PredictionTests {
             #"""
             [{"version":"v","prediction":1,"features":{"age":true,"income":null,"city":7.50,"zip":"75001","x":{"y":[]}}},
              {"version":"v","prediction":1,"features":{"age":false,"city":false}},
-             {"version":"v","prediction":1,"features":null,"attributes":{"gender":1.0}}]
+             {"version":"v","prediction":1,"features":null,"attributes":{"gender":1.0}},
+             {"version":"v","prediction":1,"features":{"city":1.0}},
+             {"version":"v","prediction":1,"features":{"city":1e2}},
+             {"version":"v","prediction":1,"features":{"city":""}}]
             """#)
+        // A number for a categorical feature is the category a reference profile names it (7.50 → 7.5, 1.0 → 1,
+        // 1e2 → 100: the same value, the same category); an empty string is missing, as the profile reads it.
         #expect(
             decoded.events.map(\.features) == [
-                [.number(1), .missing, .category("7.50")],
+                [.number(1), .missing, .category("7.5")],
                 [.number(0), .missing, .category("false")],
                 [.missing, .missing, .missing],
+                [.missing, .missing, .category("1")],
+                [.missing, .missing, .category("100")],
+                [.missing, .missing, .missing],
             ])
-        #expect(decoded.events.map(\.unknownFeatureCount) == [2, 0, 0])
+        #expect(decoded.events.map(\.unknownFeatureCount) == [2, 0, 0, 0, 0, 0])
         #expect(decoded.events[2].attributes == ["1.0"])
         #expect(decoded.report.unknownFeatures == 2)
     }
@@ -367,7 +375,8 @@ struct PredictionTests {
                     #"{"version":"v","prediction":1,"id":"\#(json)","features":{"c":"\#(json)"},"attributes":{"g":"\#(json)"}}"#,
                     schema: schema))
             #expect(Array((event.id ?? "-").utf8) == Array(value.utf8), "\(value)")
-            #expect(event.features == [.category(value)], "\(value)")
+            // (An empty category is a missing value.)
+            #expect(event.features == [value.isEmpty ? .missing : .category(value)], "\(value)")
             #expect(event.attributes == [value], "\(value)")
         }
     }

@@ -416,6 +416,12 @@ struct DriftStatisticsTests {
             let expected = results[i]
             #expect(expected.number("unique") == Double(expectedUnique[i]), "\(expected)")
             let ours = DriftMethod.auto(numeric: numeric, uniqueValues: distinct, referenceRows: referenceRows)
+            // The one departure (DriftMethod.auto): Evidently's z on a numeric column of two values or fewer is ks
+            // here, this z test taking categorical columns only.
+            if numeric && distinct <= 2 && referenceRows <= 1000 {
+                #expect(expected["name"] == "z" && ours == .ks, "\(expected)")
+                continue
+            }
             #expect(
                 ours.rawValue == expected["name"],
                 "numeric \(numeric) unique \(distinct) rows \(referenceRows): \(ours) vs \(expected)")

@@ -234,8 +234,9 @@ public final class DriftCollector: ModelCollector {
                 let unique =
                     profile.numeric.map { $0.fine.count { $0 > 0 } }
                     ?? profile.categorical.map { $0.counts.count { $0 > 0 } } ?? 0
+                // The column's own values, missing ones left out (as Evidently drops NaN before it chooses).
                 return DriftMethod.auto(
-                    numeric: profile.numeric != nil, uniqueValues: unique, referenceRows: reference.rows)
+                    numeric: profile.numeric != nil, uniqueValues: unique, referenceRows: profile.count)
             }
             let (method, threshold) = pick(resolve)
             return Monitored(

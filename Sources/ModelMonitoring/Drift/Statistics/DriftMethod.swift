@@ -55,9 +55,12 @@ extension DriftMethod {
     /// numeric with `uniqueValues > 5` → `ks` if `referenceRows <= 1000` else `wasserstein`; numeric with at
     /// most 5 unique values, or categorical → `chisquare` if `uniqueValues > 2` else `z` when
     /// `referenceRows <= 1000`, else `jensenshannon`.
+    ///
+    /// One departure: where Evidently would run `z` on a numeric column (two values or fewer: a 0/1 flag, a constant),
+    /// `ks` runs (this z test takes categorical columns only; `auto` never picks a method the column refuses).
     public static func auto(numeric: Bool, uniqueValues: Int, referenceRows: Int) -> DriftMethod {
         if numeric && uniqueValues > 5 { return referenceRows <= 1000 ? .ks : .wasserstein }
-        if referenceRows <= 1000 { return uniqueValues > 2 ? .chiSquare : .z }
+        if referenceRows <= 1000 { return uniqueValues > 2 ? .chiSquare : numeric ? .ks : .z }
         return .jensenShannon
     }
 }
