@@ -40,6 +40,22 @@ func driftHarness(
 }
 
 @Suite struct DriftCollectorTests {
+    /// The z test's `x = 0` is the first category in sorted order, as Evidently's (`__other__` sorts before `a`): in
+    /// profile order (`a`, `b`, `__other__`) a window with many unseen values tested the wrong proportion.
+    @Test func theZTestTakesCategoriesInSortedOrder() throws {
+        let (h, m) = try driftHarness(options: [
+            "features": .map(["c": .map(["method": .string("z")])]), "min_observations": .number(5),
+        ])
+        let cs = ["a", "a", "a", "b", "b", "zzz", "zzz", "zzz", "zzz", "zzz"]
+        for c in cs {
+            #expect(m.record(version: "v1", prediction: .label("no"), features: ["c": .category(c)]) == nil)
+        }
+        // Sorted: __other__ (10 in the reference, 5 now), a (50, 3), b (40, 2).
+        let z = DriftStatistics.zTest(reference: [10, 50, 40], current: [5, 3, 2])
+        #expect(h.value(#"mlops_feature_drift_score{feature="c",method="z",model="m"}"#) == z.score)
+        #expect(z.score < 0.001)
+    }
+
     @Test func windowCountsBinsAndScoresFollowTheReferenceBins() throws {
         let (h, m) = try driftHarness(options: [
             "features": .map(["x": .map(["method": .string("psi")]), "c": .map(["method": .string("chisquare")])]),

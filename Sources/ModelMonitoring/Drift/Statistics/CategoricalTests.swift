@@ -32,7 +32,8 @@ extension DriftStatistics {
     }
 
     /// Evidently's two-proportion z-test (`z_stattest.py`) from category counts given in Evidently's sorted order:
-    /// the first category non-empty in either sample is Evidently's first sorted value (`x = 0`), every other
+    /// the first category non-empty in either sample is Evidently's first sorted value (`x = 0`: the caller passes the
+    /// bins in sorted order of their names, as the drift collector does), every other
     /// category counts as `x = 1`. With `p1`, `p2` the shares of `x = 1` in reference and current,
     /// `P = (p1·n1 + p2·n2)/(n1 + n2)`, `z = (p1 − p2) / √(P(1−P)(1/n1 + 1/n2))`, two-sided
     /// `p = erfc(|z|/√2)` (= Evidently's `2(1 − Φ(|z|))`, without its cancellation for tiny p: agreement with
