@@ -51,10 +51,10 @@ struct CSVRecords {
             }
             // The buffer ends inside a record: keep its bytes, read more (a record is held whole: bounded).
             if source.atEnd { return try finishLast() }
-            if buffer.count - position > FlatNDJSONReader.maxLineBytes {
+            if buffer.count - position > ChunkedFile.maxLineBytes {
                 throw ProfilingError(
                     file: file, line: line,
-                    message: "record longer than \(FlatNDJSONReader.maxLineBytes >> 20) MiB")
+                    message: "record longer than \(ChunkedFile.maxLineBytes >> 20) MiB")
             }
             buffer.removeSubrange(0..<position)
             lineStart -= position

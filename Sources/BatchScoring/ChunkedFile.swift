@@ -7,6 +7,8 @@ struct ChunkedFile {
     private let handle: FileHandle
     let chunkSize: Int
     private(set) var atEnd = false
+    /// The longest line (NDJSON) or record (CSV) a reader holds whole while it reads it: 64 MiB.
+    static let maxLineBytes = 64 << 20
 
     /// Opens `path` (a ``ProfilingError`` naming it when it is missing, a directory or unreadable).
     init(path: String, chunkSize: Int = 4 << 20) throws(ProfilingError) {

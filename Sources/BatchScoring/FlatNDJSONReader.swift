@@ -38,8 +38,9 @@ enum FlatNDJSONReader {
             }
             searched = buffer.count
             if file.atEnd { return isBlank(buffer[start...]) ? nil : judge(buffer[start...]) }
-            if searched - start > maxLineBytes {
-                throw ProfilingError(file: path, message: "the first line is longer than \(maxLineBytes >> 20) MiB")
+            if searched - start > ChunkedFile.maxLineBytes {
+                throw ProfilingError(
+                    file: path, message: "the first line is longer than \(ChunkedFile.maxLineBytes >> 20) MiB")
             }
             if start > 0 {
                 buffer.removeSubrange(0..<start)
@@ -49,9 +50,6 @@ enum FlatNDJSONReader {
             try file.read(appendingTo: &buffer)
         }
     }
-
-    /// The longest line read (a line is held whole while it is decoded): 64 MiB.
-    static let maxLineBytes = 64 << 20
 
     static func isBlank(_ line: ArraySlice<UInt8>) -> Bool {
         !line.contains(where: { $0 != 0x20 && $0 != 0x09 && $0 != 0x0D })
@@ -80,9 +78,10 @@ enum FlatNDJSONReader {
             try source.read(appendingTo: &buffer)
             let end = source.atEnd ? buffer.count : (buffer.lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 } ?? 0)
             if end == 0 {
-                if buffer.count > maxLineBytes {
+                if buffer.count > ChunkedFile.maxLineBytes {
                     throw ProfilingError(
-                        file: file, line: lineNumber + 1, message: "line longer than \(maxLineBytes >> 20) MiB")
+                        file: file, line: lineNumber + 1,
+                        message: "line longer than \(ChunkedFile.maxLineBytes >> 20) MiB")
                 }
                 continue
             }

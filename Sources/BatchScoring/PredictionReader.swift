@@ -128,10 +128,10 @@ enum PredictionReader {
                 cut = lf + 1
             } else {
                 // A line is held whole until it ends: bounded.
-                if buffer.count > FlatNDJSONReader.maxLineBytes {
+                if buffer.count > ChunkedFile.maxLineBytes {
                     throw ProfilingError(
                         file: file, line: firstLine,
-                        message: "line longer than \(FlatNDJSONReader.maxLineBytes >> 20) MiB")
+                        message: "line longer than \(ChunkedFile.maxLineBytes >> 20) MiB")
                 }
                 continue
             }

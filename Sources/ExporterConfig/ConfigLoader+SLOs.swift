@@ -180,7 +180,7 @@ extension Reader {
         }
         if let r = value("runbook_url") { slo.runbookURL = url(r, "\(path).runbook_url") }
         if let d = value("description"), let text = string(d, "\(path).description") {
-            if Self.isTemplateText(text) {
+            if ConfigLoader.isTemplateText(text) {
                 fail(d, "\(path).description", Self.templateMessage)
             } else {
                 slo.description = text
@@ -267,14 +267,12 @@ extension Reader {
             fail(node, field, "\"\(s)\" is not an http:// or https:// URL")
             return nil
         }
-        guard !Self.isTemplateText(s) else {
+        guard !ConfigLoader.isTemplateText(s) else {
             fail(node, field, Self.templateMessage)
             return nil
         }
         return s
     }
-
-    static func isTemplateText(_ text: String) -> Bool { ConfigLoader.isTemplateText(text) }
 
     static let templateMessage =
         "must not contain {{ or }} (alert annotations are Go templates: Prometheus would refuse the rule file)"

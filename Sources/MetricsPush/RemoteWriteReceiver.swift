@@ -5,8 +5,9 @@ public struct RemoteWriteReceiver: Sendable {
     public enum Outcome: Sendable, Equatable {
         /// A 2xx.
         case delivered
-        /// Worth another attempt: a network error (`network`), a 429 (`http_429`) or a 5xx (`http_5xx`).
-        case retry(reason: String, detail: String)
+        /// Worth another attempt: a network error (`network`, no status), a 429 (`http_429`) or a 5xx (`http_5xx`),
+        /// with the receiver's status and its answer (or the network error).
+        case retry(reason: String, status: Int?, detail: String)
         /// Final: any other status (`http_4xx`, `http_other`), with the receiver's answer.
         case rejected(reason: String, status: Int, body: String)
     }
@@ -39,14 +40,14 @@ public struct RemoteWriteReceiver: Sendable {
                 headers: [("Content-Encoding", "snappy"), ("X-Prometheus-Remote-Write-Version", "0.1.0")] + headers)
             switch response.status {
             case 200..<300: return .delivered
-            case 429: return .retry(reason: "http_429", detail: "429: \(PushError.oneLine(response.body))")
+            case 429: return .retry(reason: "http_429", status: 429, detail: PushError.oneLine(response.body))
             case 500..<600:
-                return .retry(reason: "http_5xx", detail: "\(response.status): \(PushError.oneLine(response.body))")
+                return .retry(reason: "http_5xx", status: response.status, detail: PushError.oneLine(response.body))
             case 400..<500: return .rejected(reason: "http_4xx", status: response.status, body: response.body)
             default: return .rejected(reason: "http_other", status: response.status, body: response.body)
             }
         } catch {
-            return .retry(reason: "network", detail: error.description)
+            return .retry(reason: "network", status: nil, detail: error.description)
         }
     }
 
@@ -59,11 +60,8 @@ public struct RemoteWriteReceiver: Sendable {
             _ = try Pushgateway.run(retry: left, log: log) { timeout in
                 switch post(body, timeout: timeout) {
                 case .delivered: return .success(status: 200)
-                case .retry(let reason, let detail):
-                    // The receiver's own status (a 5xx's detail starts with it), so that it is reported as answered.
-                    let status = reason == "http_429" ? 429 : Int(detail.prefix { $0.isNumber }) ?? 503
-                    let text = String(detail.drop { $0.isNumber }.drop { $0 == ":" || $0 == " " })
-                    return reason == "network" ? .failed(detail) : .status(status, body: text, retryAfter: nil)
+                case .retry(_, let status?, let detail): return .status(status, body: detail, retryAfter: nil)
+                case .retry(_, nil, let detail): return .failed(detail)
                 case .rejected(_, let status, let body): return .status(status, body: body, retryAfter: nil)
                 }
             }

@@ -54,6 +54,20 @@ func driftHarness(
         let z = DriftStatistics.zTest(reference: [10, 50, 40], current: [5, 3, 2])
         #expect(h.value(#"mlops_feature_drift_score{feature="c",method="z",model="m"}"#) == z.score)
         #expect(z.score < 0.001)
+        // Evidently on the same samples, labelled (unseen values as __other__, as the window counts them).
+        func labels(_ counts: [(String, Int)]) -> String {
+            counts.flatMap { Array(repeating: $0.0, count: $0.1) }.joined(separator: ",")
+        }
+        let evidently = try DriftOracle.run([
+            DriftOracle.Operation(
+                "evidently_z_labels",
+                args: [
+                    "reference": labels([("a", 50), ("b", 40), ("__other__", 10)]),
+                    "current": labels([("a", 3), ("b", 2), ("__other__", 5)]),
+                ])
+        ])
+        let p = try #require(h.value(#"mlops_feature_drift_score{feature="c",method="z",model="m"}"#))
+        #expect(abs(p - evidently[0].number("z")) < 1e-9, "\(evidently)")
     }
 
     @Test func windowCountsBinsAndScoresFollowTheReferenceBins() throws {

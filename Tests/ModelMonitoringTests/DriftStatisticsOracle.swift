@@ -99,6 +99,13 @@ enum DriftOracle {
                     value, drift = ev["z"](ref, cur, cat, 0.05)
                     out["z"] = num(value)
                     out["z_drift"] = str(bool(drift))
+            elif kind == "evidently_z_labels":
+                # Evidently's z test on labelled samples (it sorts the categories itself).
+                ev = evidently()
+                ref = ev["pd"].Series(args["reference"].split(","), dtype=object)
+                cur = ev["pd"].Series(args["current"].split(","), dtype=object)
+                value, drift = ev["z"](ref, cur, ev["ColumnType"].Categorical, 0.05)
+                out["z"] = num(value)
             elif kind == "samples":
                 asymp = stats.ks_2samp(a, b, method="asymp")
                 out["ks_d"] = num(asymp.statistic)

@@ -432,12 +432,9 @@ public final class DriftCollector: ModelCollector {
                 reference: m.column.referenceBins, current: current, base: options.jensenShannonBase)
         case .chiSquare: result = DriftStatistics.chiSquare(reference: m.column.referenceBins, current: current)
         case .z:
-            // Evidently's `x = 0` is the first category in sorted order (code points: `__other__` before lower-case
-            // names), not the profile's order (configured or by frequency, `__other__` last). At most three bins.
-            let labels = m.column.binLabels
-            let order = labels.indices.sorted {
-                labels[$0].unicodeScalars.lexicographicallyPrecedes(labels[$1].unicodeScalars) { $0.value < $1.value }
-            }
+            // Evidently's `x = 0` is the first category in sorted order, not the profile's order (configured or by
+            // frequency, `__other__` last). At most three bins.
+            let order = m.column.sortedBins
             result = DriftStatistics.zTest(
                 reference: order.map { m.column.referenceBins[$0] }, current: order.map { current[$0] })
         case .wasserstein, .ks:

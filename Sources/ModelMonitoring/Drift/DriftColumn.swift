@@ -29,6 +29,9 @@ struct DriftColumn: Sendable {
     let fineScale: Double
     /// The bin labels (`bin` label values).
     let binLabels: [String]
+    /// The bins in the order of their labels' code points (`__other__` before lower-case names): Evidently's sorted
+    /// categories, the order the z test reads them in.
+    let sortedBins: [Int]
     /// The bins as people read them (`< 3.2`, `3.2 – 7.9`, `> 12`; a categorical column's values), for status
     /// pages: made once, not per page.
     let binRanges: [String]
@@ -43,6 +46,12 @@ struct DriftColumn: Sendable {
     let lower: Double
     let upper: Double
 
+    static func sortedBins(_ labels: [String]) -> [Int] {
+        labels.indices.sorted {
+            labels[$0].unicodeScalars.lexicographicallyPrecedes(labels[$1].unicodeScalars) { $0.value < $1.value }
+        }
+    }
+
     init(name: String, numeric p: NumericProfile, keepsFine: Bool, base: Int, totalsBase: Int) {
         self.name = name
         kind = .numeric(p)
@@ -54,6 +63,7 @@ struct DriftColumn: Sendable {
         binLabels = (0..<p.binCount).map { i in
             i == 0 ? "underflow" : i == p.binCount - 1 ? "overflow" : String(i)
         }
+        sortedBins = Self.sortedBins(binLabels)
         let bounds = [p.min] + p.edges + [p.max]
         binRanges = (0..<p.binCount).map { i in
             if i == 0 { return "< \(Self.short(p.min))" }
@@ -76,6 +86,7 @@ struct DriftColumn: Sendable {
         fineCount = 0
         fineScale = 0
         binLabels = p.values + [ModelContext.other]
+        sortedBins = Self.sortedBins(binLabels)
         binRanges = binLabels
         referenceBins = p.counts.map(Double.init)
         referenceRatios = Self.ratios(referenceBins)
