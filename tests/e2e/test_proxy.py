@@ -348,6 +348,9 @@ def test_a_generated_request_id_reaches_the_upstream_and_the_client_and_joins_la
     predicted += predict(batch).tolist()
     assert len(set(ids)) == len(ids)
 
+    # An exchange is recorded just after its answer is flushed: the last one's rows may not be pending yet.
+    wait_for(lambda: sample(scrape(e)[1], INGEST_EVENTS, model="credit", kind="predictions") == len(ids),
+             timeout=10, what="every row recorded before its label is sent")
     truth = [1, 0, 1, 1, 0, 0, 1, 1]
     labels = "".join(json.dumps({"id": i, "label": str(t)}) + "\n" for i, t in zip(ids, truth))
     status, _, body = e.post("/api/v1/models/credit/labels", labels.encode(),
