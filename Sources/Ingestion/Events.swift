@@ -136,7 +136,8 @@ public enum RejectReason: String, Sendable, CaseIterable {
     case missingLabel = "missing_label"
     /// A known field with a JSON type it cannot have.
     case wrongType = "wrong_type"
-    /// A number that is out of range: too large for a Double, or a negative latency.
+    /// A number that is out of range: too large for a Double, a negative latency, or a number the exporter sums
+    /// (a regression prediction or label, a latency) beyond ±1e140 (``SummedValueLimit``).
     case invalidNumber = "invalid_number"
     /// A `status` other than `"ok"` or `"error"`.
     case invalidStatus = "invalid_status"

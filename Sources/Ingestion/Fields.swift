@@ -172,8 +172,9 @@ struct FieldReader {
         }
         switch token {
         case .number(let n):
-            guard n.value.isFinite else {
-                reject(&rejection, .invalidNumber, "'\(name)' is out of range")
+            // Added into running sums (quality, the prediction histogram): bounded so that they stay finite.
+            guard SummedValueLimit.accepts(n.value) else {
+                reject(&rejection, .invalidNumber, "'\(name)' is out of range (at most ±1e140)")
                 return nil
             }
             return .number(n.value)
@@ -290,6 +291,8 @@ struct FieldReader {
                     event.latencySeconds = try double(&s, "latency_seconds", &rejection)
                     if let latency = event.latencySeconds, latency < 0 {
                         reject(&rejection, .invalidNumber, "'latency_seconds' must not be negative")
+                    } else if let latency = event.latencySeconds, !SummedValueLimit.accepts(latency) {
+                        reject(&rejection, .invalidNumber, "'latency_seconds' is out of range (at most 1e140)")
                     }
                 case .status: try status(&s, &event, &rejection)
                 case .errorKind:

@@ -16,13 +16,13 @@ enum EventValidation {
             }
         }
         switch (schema.task, event.prediction) {
-        case (.regression, .number(let x)): if !x.isFinite { return .invalidNumber }
+        case (.regression, .number(let x)): if !SummedValueLimit.accepts(x) { return .invalidNumber }
         case (.classification, .label(let l)): event.predictionClass = schema.classes.firstIndex(of: l)
         default: return .wrongType
         }
         if let label = event.label {
             switch (schema.task, label) {
-            case (.regression, .number(let x)): if !x.isFinite { return .invalidNumber }
+            case (.regression, .number(let x)): if !SummedValueLimit.accepts(x) { return .invalidNumber }
             case (.classification, .label(let l)): event.labelClass = schema.classes.firstIndex(of: l)
             default: return .wrongType
             }
@@ -31,7 +31,7 @@ enum EventValidation {
         }
         if let s = event.score, !s.isFinite { return .invalidNumber }
         if let t = event.timestamp, !t.isFinite { return .invalidNumber }
-        if let l = event.latencySeconds, !(l.isFinite && l >= 0) { return .invalidNumber }
+        if let l = event.latencySeconds, !(l >= 0 && SummedValueLimit.accepts(l)) { return .invalidNumber }
         if !event.probabilities.isEmpty {
             guard schema.task == .classification, event.probabilities.count == schema.classes.count,
                 event.probabilities.allSatisfy({ $0 >= 0 && $0 <= 1 })
@@ -45,7 +45,7 @@ enum EventValidation {
         if label.id.isEmpty { return .missingID }
         if let t = label.timestamp, !t.isFinite { return .invalidNumber }
         switch (schema.task, label.label) {
-        case (.regression, .number(let x)): return x.isFinite ? nil : .invalidNumber
+        case (.regression, .number(let x)): return SummedValueLimit.accepts(x) ? nil : .invalidNumber
         case (.classification, .label(let l)):
             label.labelClass = schema.classes.firstIndex(of: l)
             return nil

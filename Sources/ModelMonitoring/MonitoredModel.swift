@@ -234,7 +234,7 @@ public final class MonitoredModel: Sendable {
         version: String, status: PredictionStatus, errorKind: String? = nil, latencySeconds: Double?,
         receivedAt: Double = WallClock.now()
     ) {
-        let latency = latencySeconds.flatMap { $0.isFinite && $0 >= 0 ? $0 : nil }
+        let latency = latencySeconds.flatMap { $0 >= 0 && SummedValueLimit.accepts($0) ? $0 : nil }
         service?.record(
             request: version, status: status, errorKind: errorKind, latencySeconds: latency,
             receivedAt: receivedAt)

@@ -212,6 +212,19 @@ struct PredictionTests {
                 "'latency_seconds' must not be negative"
             ),
             (#"{"version":"v","prediction":1,"score":-1e400}"#, .invalidNumber, "'score' is out of range"),
+            // Summed values beyond ±1e140 (their running sums would overflow): refused.
+            (
+                #"{"version":"v","prediction":2e154}"#, .invalidNumber,
+                "'prediction' is out of range (at most ±1e140)"
+            ),
+            (
+                #"{"version":"v","prediction":1,"label":-1e141}"#, .invalidNumber,
+                "'label' is out of range (at most ±1e140)"
+            ),
+            (
+                #"{"version":"v","prediction":1,"latency_seconds":1e308}"#, .invalidNumber,
+                "'latency_seconds' is out of range (at most 1e140)"
+            ),
             (#"{"version":"v","prediction":1,"status":"fine"}"#, .invalidStatus, #"'status' must be "ok" or "error""#),
             (#"{"version":"v","prediction":1,"status":1}"#, .invalidStatus, #"'status' must be "ok" or "error""#),
             (

@@ -38,6 +38,34 @@ import Testing
         #expect(h.value(#"mlops_ingest_rejected_total{model="eta",reason="invalid_number"}"#) == 1)
     }
 
+    @Test func summedValuesBeyondTheirBoundAreRefusedAndQualityKeepsRendering() throws {
+        // One outcome whose squared error overflowed (2e154² = +Inf) made the cumulative Σe² infinite: the quality
+        // collector's output was refused at every scrape, every version's series gone until a restart. Such values
+        // are refused now (invalid_number), and the model's other series stay.
+        let h = try Harness([
+            ModelConfiguration(
+                name: "eta", task: .regression, versions: ["v1", "v2"],
+                collectors: [CollectorConfiguration(name: "quality"), CollectorConfiguration(name: "service")])
+        ])
+        let m = h.model("eta")
+        #expect(m.record(version: "v2", prediction: .number(3), latencySeconds: 0.5, label: .number(2)) == nil)
+        #expect(m.record(version: "v1", prediction: .number(2e154), label: .number(0)) == .invalidNumber)
+        #expect(m.record(version: "v1", prediction: .number(1), label: .number(-1e141)) == .invalidNumber)
+        #expect(m.record(version: "v1", prediction: .number(1), latencySeconds: 1e308) == .invalidNumber)
+        #expect(m.record(version: "v1", prediction: .number(1)) == nil)
+        #expect(m.record(version: "v1", prediction: .number(1), latencySeconds: 1e308) == .invalidNumber)
+        #expect(m.record(label: LabelEvent(id: "x", label: .number(1e300))) == .invalidNumber)
+        // At the bound: accepted, and the sums stay finite.
+        #expect(m.record(version: "v1", prediction: .number(1e140), label: .number(-1e140)) == nil)
+        #expect(m.record(version: "v1", prediction: .number(-1e140), label: .number(1e140)) == nil)
+        #expect(h.value(#"mlops_ingest_rejected_total{model="eta",reason="invalid_number"}"#) == 5)
+        #expect(h.value(#"mlops_model_mae{model="eta",version="v2"}"#) == 1)
+        let squares = try #require(h.value(#"mlops_model_squared_error_sum_total{model="eta",version="v1"}"#))
+        #expect(abs(squares / 8e280 - 1) < 1e-12)
+        #expect(h.value(#"mlops_model_latency_seconds_sum{model="eta",version="v2"}"#) == 0.5)
+        #expect(h.value(#"mlops_model_requests_total{model="eta",status="ok",version="v1"}"#) == 3)
+    }
+
     @Test func preShapedEventsUseResolvedIndices() throws {
         let h = try Harness([fraud])
         let f = h.model("fraud")
