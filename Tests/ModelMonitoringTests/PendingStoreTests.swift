@@ -58,6 +58,40 @@ struct PendingStoreTests {
         }
     }
 
+    @Test("a key dropped, sent again and joined is unknown to a duplicate label, not dropped (expired or evicted)")
+    func aKeySentAgainAfterItsDropForgetsTheDrop() {
+        // Expired, then sent again (a retried request) and joined: a second label for it is a duplicate.
+        let store = PendingStore<Int>(capacity: 4, timeToLive: 100)
+        store.insert(key: 1, time: 0, 10, now: 0)
+        store.insert(key: 2, time: 200, 20, now: 200)  // expires 1
+        store.insert(key: 1, time: 201, 11, now: 201)
+        guard case .pending(11, _) = store.claim(key: 1, now: 202) else {
+            Issue.record("key 1, sent again, should be pending")
+            return
+        }
+        guard case .unknown = store.claim(key: 1, now: 203) else {
+            Issue.record("a duplicate label of key 1 should be unknown, not expired")
+            return
+        }
+        // Evicted, then sent again and joined.
+        let small = PendingStore<Int>(capacity: 1, timeToLive: 1e9)
+        small.insert(key: 5, time: 0, 50, now: 0)
+        small.insert(key: 6, time: 1, 60, now: 1)  // evicts 5
+        small.insert(key: 5, time: 2, 51, now: 2)  // evicts 6
+        guard case .pending(51, _) = small.claim(key: 5, now: 3) else {
+            Issue.record("key 5, sent again, should be pending")
+            return
+        }
+        guard case .unknown = small.claim(key: 5, now: 4) else {
+            Issue.record("a duplicate label of key 5 should be unknown, not evicted")
+            return
+        }
+        guard case .dropped(.evicted) = small.claim(key: 6, now: 4) else {
+            Issue.record("key 6 should be remembered as evicted")
+            return
+        }
+    }
+
     @Test("a label for a dropped entry learns why (expired, evicted), once; the memory of drops is bounded")
     func droppedEntriesAreRememberedBoundedly() {
         let store = PendingStore<Int>(capacity: 4, timeToLive: 100)

@@ -152,6 +152,9 @@ public final class PendingStore<Payload: Sendable>: Sendable {
         /// Appends an entry (the newest): a pending entry with the same key is replaced (a duplicate), a full shard
         /// first evicts its oldest waiting entry. `limit` must be above 0.
         mutating func append(_ key: UInt64, _ time: Double, _ payload: Payload) {
+            // A key dropped earlier and sent again waits afresh: a later label for it that finds nothing pending (a
+            // duplicate of the one that joined) is `unknown`, not the old drop's reason.
+            _ = forgetDropped(key)
             if let old = index[key] {
                 payloads[Int(old)] = nil
                 index.removeValue(forKey: key)
