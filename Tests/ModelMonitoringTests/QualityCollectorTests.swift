@@ -281,10 +281,10 @@ let exact = 1e-9
         )
         let signed = value("mlops_model_positive_error_sum_total") - value("mlops_model_negative_error_sum_total")
         #expect(close(signed / n, r.number("mean_error"), relative: exact))
-        #expect(close(value("mlops_model_error_sum") / n, r.number("mean_error"), relative: exact))
+        #expect(close(value("mlops_model_cumulative_error") / n, r.number("mean_error"), relative: exact))
         let sumY = value("mlops_model_positive_actual_sum_total") - value("mlops_model_negative_actual_sum_total")
         #expect(close(sumY, actuals.reduce(0, +), relative: exact))
-        #expect(close(value("mlops_model_actual_sum"), sumY, relative: exact))
+        #expect(close(value("mlops_model_cumulative_actual"), sumY, relative: exact))
         // R² from the raw counters, as the docs' PromQL computes it.
         let ssTot = value("mlops_model_actual_squared_sum_total") - sumY * sumY / n
         #expect(close(1 - value("mlops_model_squared_error_sum_total") / ssTot, r.number("r2"), relative: exact))

@@ -277,3 +277,46 @@ def test_example_custom_collector_appears_in_metrics(tmp_path):
     e = None
     result = subprocess.run([str(example), "--config", str(bad)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 1 and "option threshold: expected a number" in result.stderr
+
+
+QUALITY_CONFIG = """
+models:
+  - name: eta
+    task: regression
+    versions: [r1]
+    collectors: [service, quality]
+  - name: credit
+    task: binary_classification
+    versions: [v1]
+    classes: [reject, approve]
+    positive_class: approve
+    sensitive_attributes:
+      - {name: gender, groups: [f, m], privileged: m}
+    collectors:
+      - service
+      - {name: quality, options: {score_bin_series: true}}
+      - {name: fairness, options: {min_group_observations: 1}}
+"""
+
+
+def test_promtool_accepts_the_quality_and_fairness_output(start_exporter, tmp_path):
+    # promtool's lint refused two regression quality gauges named `..._sum` (a suffix for histograms and summaries
+    # only): every family of the service, quality and fairness collectors with series, through promtool.
+    config = tmp_path / "models.yaml"
+    config.write_text(QUALITY_CONFIG)
+    exporter = start_exporter("--config", str(config))
+    eta = [{"version": "r1", "prediction": 10.0 + i, "label": 9.0 + 2 * (i % 3), "latency_seconds": 0.02}
+           for i in range(20)]
+    status, _, body = exporter.post("/api/v1/models/eta/predictions", ndjson(eta), NDJSON)
+    assert status == 202 and json.loads(body)["accepted"] == 20, body
+    credit = [{"version": "v1", "prediction": "approve" if i % 2 else "reject", "label": "approve" if i % 3 else "reject",
+               "probabilities": {"approve": (i % 10) / 10, "reject": 1 - (i % 10) / 10},
+               "attributes": {"gender": "f" if i % 4 else "m"}, "latency_seconds": 0.01} for i in range(40)]
+    status, _, body = exporter.post("/api/v1/models/credit/predictions", ndjson(credit), NDJSON)
+    assert status == 202 and json.loads(body)["accepted"] == 40, body
+    _, _, text = exporter.get("/metrics", headers={"Accept": "text/plain;version=0.0.4"})
+    for family in (b"mlops_model_mae", b"mlops_model_cumulative_error", b"mlops_model_roc_auc",
+                   b"mlops_fairness_metric"):
+        assert family in text, family
+    result = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True)
+    assert result.returncode == 0 and not result.stdout.strip(), result.stdout + result.stderr

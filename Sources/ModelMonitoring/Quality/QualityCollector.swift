@@ -30,7 +30,7 @@ import Ingestion
 ///   `mlops_model_mape_skipped_total`, `mlops_model_positive_error_sum_total`,
 ///   `mlops_model_negative_error_sum_total`, `mlops_model_positive_actual_sum_total`,
 ///   `mlops_model_negative_actual_sum_total`, `mlops_model_actual_squared_sum_total`; cumulative signed
-///   gauges `mlops_model_error_sum`, `mlops_model_actual_sum`;
+///   gauges `mlops_model_cumulative_error`, `mlops_model_cumulative_actual`;
 /// - window gauges `mlops_model_window_outcomes`, `mlops_model_mae`, `mlops_model_rmse`, `mlops_model_mape`,
 ///   `mlops_model_r2`, `mlops_model_mean_error`.
 ///
@@ -177,8 +177,8 @@ public final class QualityCollector: ModelCollector {
                 "Sum of the magnitudes of the negative actual values, since start.")
             actualSquaredSum = s.counter(
                 "mlops_model_actual_squared_sum_total", "Sum of the squared actual values, since start.")
-            errorSum = s.gauge("mlops_model_error_sum", "Sum of errors predicted - actual since start (signed).")
-            actualSum = s.gauge("mlops_model_actual_sum", "Sum of actual values since start (signed).")
+            errorSum = s.gauge("mlops_model_cumulative_error", "Sum of errors predicted - actual since start (signed).")
+            actualSum = s.gauge("mlops_model_cumulative_actual", "Sum of actual values since start (signed).")
             mae = s.gauge("mlops_model_mae", "Mean absolute error over the window.")
             rmse = s.gauge("mlops_model_rmse", "Root mean squared error over the window.")
             mape = s.gauge(
