@@ -71,6 +71,11 @@ protocol ConnectionProtocolHandler: AnyObject {
     func streamWrite(_ stream: HTTPResponseStream, _ bytes: UnsafeRawBufferPointer, connection: Connection) -> Bool
     /// Some output was written to the peer (streams waiting for room may go on).
     func outputWritten(_ connection: Connection)
+    /// While ``timerPhase(_:)`` says `write` (a response body held back only for the peer's flow-control window):
+    /// whether body data moved since the last call, which restarts the write-stall timer. Other writes (a PING's or
+    /// a SETTINGS acknowledgement) are no progress: a peer that pings but never opens its window is closed at the
+    /// timeout. Only asked in that phase.
+    func windowProgress(_ connection: Connection) -> Bool
     /// The connection is closing, for whatever reason: attached streams must be cancelled.
     func connectionClosed(_ connection: Connection)
 }
@@ -87,6 +92,7 @@ extension ConnectionProtocolHandler {
         false
     }
     func outputWritten(_ connection: Connection) {}
+    func windowProgress(_ connection: Connection) -> Bool { true }
     func connectionClosed(_ connection: Connection) {}
 }
 
@@ -437,8 +443,13 @@ final class Connection: DeadlineScheduled {
         // first went idle, however busy.
         // The header timeout is per head: a head that ended restarts it for the next one begun in the same read
         // (pipelined heads split across writes; otherwise the phase would stay `.head` from one head to the next).
-        if phase != timerPhase || (didRead && (phase == .body || phase == .idle)) || (phase == .write && didWrite)
-            || (phase == .head && headEnded)
+        // `write` with nothing queued is the handler's: a body held for the peer's flow-control window, restarted
+        // only when body data moved (a written PING acknowledgement is no progress); asked at every update in that
+        // phase, so that data sent before it began is not taken for progress later.
+        let heldForWindow = phase == .write && output.isEmpty
+        let bodyMoved = heldForWindow && handler.windowProgress(self)
+        if phase != timerPhase || (didRead && (phase == .body || phase == .idle))
+            || (phase == .write && didWrite && (!heldForWindow || bodyMoved)) || (phase == .head && headEnded)
         {
             timerBase = loop.now
         }

@@ -161,6 +161,8 @@ final class HTTP2Session: ConnectionProtocolHandler {
     private var receivingStreams = 0
     /// Response body bytes submitted and not yet framed: answers waiting for the peer's flow-control window.
     private var unsentResponseBytes = 0
+    /// A DATA frame with body bytes was framed since ``windowProgress(_:)`` last looked.
+    private var dataFramed = false
     /// Complete requests not handed to the handler while ``unsentResponseBytes`` is at
     /// ``HTTPServer/Configuration/http2MaxUnsentResponseBytes``, oldest first; started as the peer takes its answers.
     private var waiting: [Stream] = []
@@ -284,11 +286,15 @@ final class HTTP2Session: ConnectionProtocolHandler {
             && !streams.values.contains { $0.dispatched && !$0.responded }
     }
 
-    /// As for HTTP/1, plus: while a streamed response goes on, `none`, or `write` when one of them has a body that
-    /// nghttp2 holds back only for the peer's flow-control window (the peer does not read it: the write-stall
-    /// timeout applies, restarted by every write).
+    /// As for HTTP/1, plus: `write` when a response body (a whole answer, or a streamed one not waiting for its
+    /// writer) is held back only for the peer's flow-control window: a peer that does not read has the write-stall
+    /// timeout, restarted only when body data moves (``windowProgress(_:)``), not by its PINGs. Otherwise, while a
+    /// streamed response goes on, `none`.
     func timerPhase(_ connection: Connection) -> TimerPhase {
         if receivingStreams > 0 { return .body }
+        // Called once the output is written and nghttp2 had no more frames: whole answers with bytes left wait for
+        // window (before, such a connection was `idle`, kept open by anything it sent, and held its answers).
+        if unsentResponseBytes > 0 { return .write }
         if !attachments.isEmpty {
             // Called once the output is written and nghttp2 had no more frames: a body neither deferred (waiting for
             // its writer) nor finished waits for window.
@@ -302,6 +308,12 @@ final class HTTP2Session: ConnectionProtocolHandler {
         // As over HTTP/1.1, a fresh connection must start its first request within the header timeout; later it may
         // idle. (Before, a client that sent only the preface held its slot for the idle timeout.)
         return requestStarted ? .idle : .head
+    }
+
+    /// Whether a DATA frame was framed since the last call: the peer's window let body data move.
+    func windowProgress(_ connection: Connection) -> Bool {
+        defer { dataFramed = false }
+        return dataFramed
     }
 
     func bodyDeadline(_ connection: Connection) -> UInt64? {
@@ -993,6 +1005,7 @@ final class HTTP2Session: ConnectionProtocolHandler {
             if header.type == UInt8(NGHTTP2_DATA.rawValue) {
                 // The WINDOW_UPDATEs a reader sends for it are earned.
                 session.frameBudget.credit(HTTP2FrameBudget.credit(forDataFrameOf: header.length))
+                if header.length > 0 { session.dataFramed = true }
             }
             if header.type == UInt8(NGHTTP2_GOAWAY.rawValue) || header.type == UInt8(NGHTTP2_RST_STREAM.rawValue) {
                 session.countProtocolError(frame!.pointee, streamKnown: session.streams[header.stream_id] != nil)
