@@ -53,6 +53,11 @@ final class HTTP2Session: ConnectionProtocolHandler {
         var cookieFields = 0
         var headers = HTTPHeaders()
         var headerBytes = 0
+        /// Trailer fields received (counted against the header limits, never kept: see ``receiveHeader``).
+        var trailerFields = 0
+        /// Over a header limit: reset by nghttp2 (RST_STREAM), nothing more of it is taken; the close callback gives
+        /// back what it held.
+        var failed = false
         var body: [UInt8] = []
         var receivedAt: UInt64 = 0
         /// Where the handler's decision on the body stands.
@@ -953,15 +958,18 @@ final class HTTP2Session: ConnectionProtocolHandler {
         nghttp2_session_callbacks_set_on_header_callback(callbacks) {
             _, frame, name, nameLength, value, valueLength, _, userData in
             let session = HTTP2Session.from(userData)
-            guard let stream = session.streams[frame!.pointee.hd.stream_id], !stream.dispatched else { return 0 }
+            guard let stream = session.streams[frame!.pointee.hd.stream_id], !stream.dispatched, !stream.failed
+            else { return 0 }
             return session.receiveHeader(
                 stream, name: UnsafeBufferPointer(start: name, count: nameLength),
-                value: UnsafeBufferPointer(start: value, count: valueLength))
+                value: UnsafeBufferPointer(start: value, count: valueLength),
+                trailer: frame!.pointee.headers.cat != NGHTTP2_HCAT_REQUEST)
         }
         nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks) {
             session, _, streamID, data, length, userData in
             let owner = HTTP2Session.from(userData)
-            guard let stream = owner.streams[streamID], !stream.responded, stream.admission != .refused else {
+            guard let stream = owner.streams[streamID], !stream.responded, stream.admission != .refused, !stream.failed
+            else {
                 nghttp2_session_consume(session, streamID, length)  // discarded: give the credit back
                 return 0
             }
@@ -988,9 +996,8 @@ final class HTTP2Session: ConnectionProtocolHandler {
                 session.frameBudget.refund()
             }
             // May run after the stream closed: look it up rather than assume it.
-            guard let stream = session.streams[header.stream_id], !stream.dispatched, !stream.responded else {
-                return 0
-            }
+            guard let stream = session.streams[header.stream_id], !stream.dispatched, !stream.responded, !stream.failed
+            else { return 0 }
             if header.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0 {
                 stream.ended = true
                 session.settle(stream)
@@ -1081,17 +1088,27 @@ final class HTTP2Session: ConnectionProtocolHandler {
         }
     }
 
-    /// Records one header field; refuses the stream (RST_STREAM) beyond the header size or count limit.
+    /// Records one header field; refuses the stream (RST_STREAM) beyond the header size or count limit, counting
+    /// its trailer fields too. A trailer field (`trailer`: a HEADERS block after the request's head, ending the
+    /// stream) is counted but dropped, as the HTTP/1.x parser drops a chunked body's trailers: merged into the
+    /// headers it would reach the handler (and the proxy's upstream) after the head was screened (a second `host`,
+    /// a request id of the sender's choosing).
     private func receiveHeader(
-        _ stream: Stream, name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>
+        _ stream: Stream, name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>, trailer: Bool
     ) -> Int32 {
         stream.headerBytes += name.count + value.count + 32  // RFC 9113 §6.5.2 accounting
         if stream.headerBytes > context.configuration.maxHeaderBytes
-            || stream.headers.count >= context.configuration.maxHeaderCount
+            || stream.headers.count + stream.trailerFields >= context.configuration.maxHeaderCount
         {
             context.observer?.connectionError(reason: "too_large")
-            streams[stream.id] = nil
+            // Kept, so that the close callback that follows the reset gives back its reservation and its receiving
+            // slot (removed here, a stream whose trailers were too large held them for the connection's life).
+            stream.failed = true
             return Int32(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue)
+        }
+        if trailer {
+            stream.trailerFields += 1
+            return 0
         }
         let valueText = String(decoding: value, as: UTF8.self)
         if name.first == UInt8(ascii: ":") {

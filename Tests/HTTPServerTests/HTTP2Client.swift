@@ -18,7 +18,7 @@ final class HTTP2Client {
     let raw: RawClient
     private var session: OpaquePointer?
     var responses: [Int32: Response] = [:]
-    private var uploads: [Int32: (body: [UInt8], offset: Int, ends: Bool)] = [:]
+    private var uploads: [Int32: (body: [UInt8], offset: Int, ends: Bool, trailers: [(String, String)])] = [:]
     /// Set when the server sent GOAWAY.
     var goAwayReceived = false
     /// Set when the server closed the connection.
@@ -83,31 +83,23 @@ final class HTTP2Client {
     }
 
     /// Queues a request; returns its stream id. With `endStream: false` the body is sent without END_STREAM and
-    /// the stream stays open (an unfinished upload).
+    /// the stream stays open (an unfinished upload). `trailers`: a HEADERS block after the body, which ends the
+    /// stream (a body is needed).
     @discardableResult
     func request(
-        _ method: String, _ path: String, body: [UInt8]? = nil, headers: [(String, String)] = [], endStream: Bool = true
+        _ method: String, _ path: String, body: [UInt8]? = nil, headers: [(String, String)] = [],
+        endStream: Bool = true,
+        trailers: [(String, String)] = []
     ) -> Int32 {
         let fields = [(":method", method), (":path", path), (":scheme", "http"), (":authority", "test")] + headers
-        var storage: [UInt8] = []
-        var ranges: [(Range<Int>, Range<Int>)] = []
-        for (name, value) in fields {
-            let nameStart = storage.count
-            storage.append(contentsOf: name.utf8)
-            let valueStart = storage.count
-            storage.append(contentsOf: value.utf8)
-            ranges.append((nameStart..<valueStart, valueStart..<storage.count))
-        }
+        let (fieldBytes, ranges) = Self.fieldBytes(fields)
+        var storage = fieldBytes
         let id = storage.withUnsafeMutableBufferPointer { bytes in
-            var nva = ranges.map { name, value in
-                nghttp2_nv(
-                    name: bytes.baseAddress! + name.lowerBound, value: bytes.baseAddress! + value.lowerBound,
-                    namelen: name.count, valuelen: value.count, flags: UInt8(NGHTTP2_NV_FLAG_NONE.rawValue))
-            }
+            var nva = Self.nameValues(ranges, in: bytes)
             guard body != nil else { return nghttp2_submit_request(session, nil, &nva, nva.count, nil, nil) }
             var provider = nghttp2_data_provider(
                 source: nghttp2_data_source(ptr: nil),
-                read_callback: { _, streamID, buffer, length, flags, _, userData in
+                read_callback: { session, streamID, buffer, length, flags, _, userData in
                     let client = Unmanaged<HTTP2Client>.fromOpaque(userData!).takeUnretainedValue()
                     guard let upload = client.uploads[streamID] else { return 0 }
                     let count = min(length, upload.body.count - upload.offset)
@@ -119,13 +111,47 @@ final class HTTP2Client {
                     client.uploads[streamID]!.offset += count
                     if upload.offset + count == upload.body.count && upload.ends {
                         flags!.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue
+                        if !upload.trailers.isEmpty {
+                            flags!.pointee |= NGHTTP2_DATA_FLAG_NO_END_STREAM.rawValue
+                            let (trailerBytes, ranges) = HTTP2Client.fieldBytes(upload.trailers)
+                            var storage = trailerBytes
+                            storage.withUnsafeMutableBufferPointer { bytes in
+                                var nva = HTTP2Client.nameValues(ranges, in: bytes)
+                                _ = nghttp2_submit_trailer(session, streamID, &nva, nva.count)
+                            }
+                        }
                     }
                     return count
                 })
             return nghttp2_submit_request(session, nil, &nva, nva.count, &provider, nil)
         }
-        if let body { uploads[id] = (body, 0, endStream) }
+        if let body { uploads[id] = (body, 0, endStream, trailers) }
         return id
+    }
+
+    /// The names and values of `fields` in one buffer, with where each is.
+    private static func fieldBytes(_ fields: [(String, String)]) -> ([UInt8], [(Range<Int>, Range<Int>)]) {
+        var storage: [UInt8] = []
+        var ranges: [(Range<Int>, Range<Int>)] = []
+        for (name, value) in fields {
+            let nameStart = storage.count
+            storage.append(contentsOf: name.utf8)
+            let valueStart = storage.count
+            storage.append(contentsOf: value.utf8)
+            ranges.append((nameStart..<valueStart, valueStart..<storage.count))
+        }
+        return (storage, ranges)
+    }
+
+    /// nghttp2's name-value pairs for `ranges` of `bytes` (valid while `bytes` is).
+    private static func nameValues(
+        _ ranges: [(Range<Int>, Range<Int>)], in bytes: UnsafeMutableBufferPointer<UInt8>
+    ) -> [nghttp2_nv] {
+        ranges.map { name, value in
+            nghttp2_nv(
+                name: bytes.baseAddress! + name.lowerBound, value: bytes.baseAddress! + value.lowerBound,
+                namelen: name.count, valuelen: value.count, flags: UInt8(NGHTTP2_NV_FLAG_NONE.rawValue))
+        }
     }
 
     /// Queues RST_STREAM (CANCEL) for stream `id`.

@@ -276,6 +276,7 @@ final class RecordingObserver: HTTPServerObserver {
 /// - `/slow?ms=N` answers "slow" from another thread after N ms;
 /// - `/big?bytes=N` answers N bytes of "x";
 /// - `/echo` answers the request body;
+/// - `/headers` answers the request's header fields, one `name: value` line each;
 /// - anything else answers "METHOD path?query" plus the body length.
 final class TestHandler: HTTPHandler {
     /// Counts requests that reached the handler.
@@ -297,6 +298,8 @@ final class TestHandler: HTTPHandler {
         case "/echo":
             respond(
                 HTTPResponse(status: 200, headers: ["Content-Type": "application/octet-stream"], body: request.body))
+        case "/headers":
+            respond(HTTPResponse(status: 200, text: request.headers.map { "\($0.name): \($0.value)\n" }.joined()))
         default:
             let target = request.query.map { "\(request.path)?\($0)" } ?? request.path
             respond(HTTPResponse(status: 200, text: "\(request.method) \(target) body=\(request.body.count)"))
