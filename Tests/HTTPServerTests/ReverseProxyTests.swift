@@ -32,6 +32,8 @@ final class RecordingProxyObserver: ReverseProxyObserver, UpstreamPoolObserver {
         onEnded()
         records.withLock { $0.append(exchange) }
     }
+    let refusals = Mutex<[String]>([])
+    func proxyRequestRefused(reason: String) { refusals.withLock { $0.append(reason) } }
     func upstreamConnectionOpened() { opened.add(1, ordering: .relaxed) }
     func upstreamConnectionClosed() { closed.add(1, ordering: .relaxed) }
     func upstreamConnectionBusy(reused: Bool) {}
@@ -259,6 +261,30 @@ func endlessUpstream() throws -> (upstream: ScriptedUpstream, sawClose: AtomicFl
         #expect(observer.all.allSatisfy { $0.status == 200 && $0.failure == nil && !$0.cancelled })
         // Both requests went over one kept-alive upstream connection.
         #expect(observer.opened.load(ordering: .relaxed) == 1)
+    }
+
+    /// A path with a dot segment would climb out of the upstream's base path (`/base/../secret`): refused 400, never
+    /// forwarded, counted; dots inside names pass.
+    @Test func aPathWithADotSegmentIsRefused() throws {
+        let observer = RecordingProxyObserver()
+        try withServer { _, upstream in
+            try withProxy(upstreamPort: upstream, observer: observer, configure: { $0.basePath = "/base" }) { port in
+                let client = try RawClient(port: port)
+                for path in ["/../secret", "/a/./b", "/%2e%2E/secret", "/a/..", "/.%2e/x"] {
+                    try client.send("GET \(path) HTTP/1.1\r\nHost: example\r\n\r\n")
+                    let response = try client.readResponse()
+                    #expect(response.status == 400, "\(path)")
+                    #expect(response.text == "the request path has a dot segment (. or ..)\n")
+                }
+                try client.send("GET /v1/models/a..b/m.json?x=/../ HTTP/1.1\r\nHost: example\r\n\r\n")
+                #expect(try client.readResponse().text == "GET /base/v1/models/a..b/m.json?x=/../ body=0")
+                let h2 = try HTTP2Client(port: port)
+                let id = h2.request("GET", "/../secret")
+                #expect(try h2.response(id).status == 400)
+            }
+        }
+        #expect(observer.refusals.withLock { $0 } == Array(repeating: "bad_request", count: 6))
+        #expect(eventually { observer.all.count == 1 })
     }
 
     /// Max-Forwards (RFC 9110 §7.6.2) on TRACE and OPTIONS: at 0 the proxy answers as the final recipient (TRACE

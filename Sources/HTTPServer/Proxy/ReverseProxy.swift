@@ -105,6 +105,11 @@ public final class ReverseProxy: HTTPHandler, Sendable {
             respond(HTTPResponse(status: 500, text: "the proxy runs only on its server's event loops\n"))
             return
         }
+        guard !DotSegments.present(in: request.path) else {
+            observer?.proxyRequestRefused(reason: "bad_request")
+            respond(HTTPResponse(status: 400, text: "the request path has a dot segment (. or ..)\n"))
+            return
+        }
         // The parser's plan for this request's field lines (HTTP/1.x), lent for this call.
         var plan = loop.lentForwardPlan
         if request.method == "TRACE" || request.method == "OPTIONS", let forwards = Self.maxForwards(request.headers) {

@@ -15,6 +15,14 @@ public protocol ReverseProxyObserver: AnyObject, Sendable {
     /// instead of copying them; the proxy destroys what is left after the call. (`inout`: a record passed by value
     /// was copied into the call and the original destroyed, a retain and a release of every field per request.)
     func proxyExchangeEnded(_ exchange: inout ProxyExchangeRecord)
+    /// The proxy answered a request 400 itself, without forwarding it (a path with a dot segment); `reason` is
+    /// `bad_request`, as the server's own refusals of malformed requests are counted. The default does nothing.
+    func proxyRequestRefused(reason: String)
+}
+
+extension ReverseProxyObserver {
+    /// Does nothing: an observer that counts no refusals.
+    public func proxyRequestRefused(reason: String) {}
 }
 
 /// Watches one proxied exchange's bytes as they pass, for an application that measures a stream as it goes (an LLM's

@@ -1,0 +1,42 @@
+/// Dot segments (`.` and `..`, RFC 3986 §3.3) in a request path the proxy forwards.
+///
+/// The proxy writes the upstream's base path, then the client's path as sent: `/../secret` behind a base path `/base`
+/// would reach the upstream as `/base/../secret`, which an upstream that resolves dot segments serves from outside
+/// `/base`. Clients resolve dot segments before sending (RFC 3986 §5.2.4), so such a path is refused (400) rather
+/// than resolved, as nginx refuses one that climbs above the root. Percent-encoded dots (`%2e`, `%2E`) count as dots.
+enum DotSegments {
+    /// Whether `path` (the request target's path, query excluded) has a segment that is `.` or `..`, a dot written
+    /// as itself or percent-encoded.
+    static func present(in path: String) -> Bool {
+        var path = path
+        return path.withUTF8 { bytes in
+            var index = 0
+            let count = bytes.count
+            // Most paths hold neither a dot nor a `%`: one pass finds that.
+            guard bytes.contains(where: { $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "%") }) else { return false }
+            while index < count {
+                // The segment after this slash (or from the start).
+                if bytes[index] == UInt8(ascii: "/") { index += 1 }
+                var dots = 0
+                var other = false
+                while index < count && bytes[index] != UInt8(ascii: "/") {
+                    if bytes[index] == UInt8(ascii: ".") {
+                        dots += 1
+                        index += 1
+                    } else if bytes[index] == UInt8(ascii: "%"), index + 2 < count,
+                        bytes[index + 1] == UInt8(ascii: "2"),
+                        bytes[index + 2] | 0x20 == UInt8(ascii: "e")
+                    {
+                        dots += 1
+                        index += 3
+                    } else {
+                        other = true
+                        index += 1
+                    }
+                }
+                if !other && (dots == 1 || dots == 2) { return true }
+            }
+            return false
+        }
+    }
+}
