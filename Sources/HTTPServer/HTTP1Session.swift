@@ -138,8 +138,9 @@ final class HTTP1Session: ConnectionProtocolHandler {
                 break
             }
         }
-        while acceptingRequests && hasCapacity(connection) {
+        while readsRequests && hasCapacity(connection) {
             guard prepareBody(connection) else { return }
+            guard acceptingRequests else { return }  // the last request's body is read: nothing after it is
             if connection.input.isEmpty { break }
             // A pipelined request starts only once those before it are answered, unless all are safe (RFC 9112
             // §9.3.2): a POST behind a POST must not reach the handler (an upstream) before the first is done.
@@ -266,12 +267,22 @@ final class HTTP1Session: ConnectionProtocolHandler {
     }
 
     func wantsInput(_ connection: Connection) -> Bool {
-        guard !inputEnded && acceptingRequests && hasCapacity(connection) && !bodyWaitsForBudget else { return false }
+        guard !inputEnded && hasCapacity(connection) && !bodyWaitsForBudget else { return false }
         switch bodyState {
-        case .none, .receiving: return true
+        case .none, .receiving: return acceptingRequests
+        // Read whatever follows its request: one with `Connection: close` is dispatched before its streamed body.
         case .streaming(let stream, _): return !stream.isPaused
         case .awaitingAdmission, .admitted: return false
         }
+    }
+
+    /// Taking requests, or streaming the body of one already dispatched: a request that ends the connection
+    /// (`Connection: close`, HTTP/1.0) is handed to a handler that streams bodies before its body is read, and the body
+    /// must still be read (before, it was not: the proxy's upstream waited for it and the client got 408).
+    private var readsRequests: Bool {
+        if acceptingRequests { return true }
+        if case .streaming = bodyState { return true }
+        return false
     }
 
     func isFinished(_ connection: Connection) -> Bool {

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import threading
 import time
+import urllib.request
 from contextlib import contextmanager
 
 import numpy as np
@@ -925,3 +926,18 @@ def test_the_proxy_ports_own_connection_errors_are_counted_apart_from_the_export
         assert sample(s, "mlops_exporter_http_errors_total", reason="bad_request") in (None, 0)
     finally:
         held.close()
+
+
+def test_urllib_clients_that_close_after_their_request_are_proxied(start_proxy, upstream):
+    # Python's http.client (urllib) sends `Connection: close`, then the body in a write of its own: the proxy
+    # dispatched such a request before reading its body, then read nothing more (the upstream waited for the body,
+    # the client got 408 after the body timeout).
+    e = start_proxy(MODELS, upstream.base, routes=ROUTES)
+    batch = np.random.default_rng(5).normal(size=(2, 4))
+    for _ in range(4):
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{e.proxy_port}/v2/models/credit/infer", data=v2_body(batch), headers=JSON)
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert response.status == 200
+            outputs = json.loads(response.read())["outputs"]
+            assert [int(x) for x in outputs[0]["data"]] == predict(batch).tolist()
