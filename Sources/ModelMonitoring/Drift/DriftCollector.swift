@@ -172,7 +172,7 @@ public final class DriftCollector: ModelCollector {
         let binCount: Int
         let fineCount: Int
         let missingOffset: Int
-        let fineScale: Double
+        let fine: FineGrid
         let min: Double
         let max: Double
         let edgesStart: Int
@@ -261,13 +261,13 @@ public final class DriftCollector: ModelCollector {
                 defer { planEdges += p.edges }
                 return RecordPlan(
                     base: c.base, totalsBase: c.totalsBase, binCount: c.binCount, fineCount: c.fineCount,
-                    missingOffset: c.missingOffset, fineScale: c.fineScale, min: p.min, max: p.max,
+                    missingOffset: c.missingOffset, fine: c.fineGrid, min: p.min, max: p.max,
                     edgesStart: planEdges.count, edgesCount: p.edges.count, categorical: -1)
             case .categorical(_, let index):
                 defer { categoricalIndexes.append(index) }
                 return RecordPlan(
                     base: c.base, totalsBase: c.totalsBase, binCount: c.binCount, fineCount: 0,
-                    missingOffset: c.missingOffset, fineScale: 0, min: 0, max: 0, edgesStart: 0, edgesCount: 0,
+                    missingOffset: c.missingOffset, fine: c.fineGrid, min: 0, max: 0, edgesStart: 0, edgesCount: 0,
                     categorical: categoricalIndexes.count)
             }
         }
@@ -407,11 +407,9 @@ public final class DriftCollector: ModelCollector {
             ring.add(block, p.base &+ below &+ 2)
             ring.addDouble(block, p.base &+ below &+ 3, x)
         } else if p.fineCount > 0 {
-            // NaN when the reference range is wider than Double's (`x - min` infinite, the scale 0) or narrower than
-            // its precision (the scale infinite, `x - min` 0): fine bin 0, as `ProfileBuilder.fineBin` puts it.
-            let scaled = (x - p.min) * p.fineScale
-            let f = scaled >= 0 ? (scaled < Double(p.fineCount) ? Int(scaled) : p.fineCount &- 1) : 0
-            ring.add(block, p.base &+ p.binCount &+ f)
+            // The profile's own binning: on a range narrower than the bins' precision a plain `Int((x − min)·scale)`
+            // puts values one bin off the profile's.
+            ring.add(block, p.base &+ p.binCount &+ p.fine.bin(of: x))
         }
     }
 

@@ -25,8 +25,9 @@ struct DriftColumn: Sendable {
     /// Number of reference bins (numeric: quantile bins + underflow + overflow; categorical: values + other).
     let binCount: Int
     let fineCount: Int
-    /// Fine bins per unit of value (`fineCount / (max - min)`), 0 for a constant column.
-    let fineScale: Double
+    /// The fine bins over the reference range, binning live values exactly as the profile's were binned (meaningful
+    /// only when `fineCount > 0`).
+    let fineGrid: FineGrid
     /// The bin labels (`bin` label values).
     let binLabels: [String]
     /// The bins in the order of their labels' code points (`__other__` before lower-case names): Evidently's sorted
@@ -59,7 +60,7 @@ struct DriftColumn: Sendable {
         self.totalsBase = totalsBase
         binCount = p.binCount
         fineCount = keepsFine ? p.fine.count : 0
-        fineScale = keepsFine && p.max > p.min ? Double(p.fine.count) / (p.max - p.min) : 0
+        fineGrid = FineGrid(min: p.min, max: p.max, bins: Swift.max(1, fineCount))
         binLabels = (0..<p.binCount).map { i in
             i == 0 ? "underflow" : i == p.binCount - 1 ? "overflow" : String(i)
         }
@@ -84,7 +85,7 @@ struct DriftColumn: Sendable {
         self.totalsBase = totalsBase
         binCount = p.values.count + 1
         fineCount = 0
-        fineScale = 0
+        fineGrid = FineGrid(min: 0, max: 0, bins: 1)
         binLabels = p.values + [ModelContext.other]
         sortedBins = Self.sortedBins(binLabels)
         binRanges = binLabels

@@ -194,7 +194,8 @@ public struct ProfileBuilder: Sendable {
         for x in sorted { counts[bin(of: x, edges: edges, min: lo, max: hi)] += 1 }
 
         var fine = Array(repeating: 0, count: fineBins)
-        for x in sorted { fine[fineBin(of: x, min: lo, max: hi, bins: fineBins)] += 1 }
+        let grid = FineGrid(min: lo, max: hi, bins: fineBins)
+        for x in sorted { fine[grid.bin(of: x)] += 1 }
         return NumericProfile(
             count: n, mean: mean, std: std, min: lo, max: hi, edges: edges, counts: counts, fine: fine)
     }
@@ -228,20 +229,10 @@ public struct ProfileBuilder: Sendable {
     }
 
     /// The fine bin of `x` in `[min, max]`, as `numpy.histogram` computes it (index from the scaled
-    /// offset, then corrected by one against the bin edges); 0 when `min == max`.
+    /// offset, then corrected by one against the bin edges); 0 when `min == max`. The drift collector bins live values
+    /// with the same function (``FineGrid/bin(of:)``).
     public static func fineBin(of x: Double, min: Double, max: Double, bins: Int) -> Int {
-        guard max > min else { return 0 }
-        let norm = Double(bins) / (max - min)
-        let scaled = (x - min) * norm
-        var index = scaled >= 0 ? (scaled < Double(bins) ? Int(scaled) : bins - 1) : 0
-        let step = (max - min) / Double(bins)
-        func edge(_ k: Int) -> Double { k == bins ? max : Double(k) * step + min }
-        if x < edge(index) {
-            index -= 1
-        } else if index != bins - 1 && x >= edge(index + 1) {
-            index += 1
-        }
-        return Swift.max(0, Swift.min(bins - 1, index))
+        FineGrid(min: min, max: max, bins: bins).bin(of: x)
     }
 
     /// The categorical profile of `counts` over `values` (configured), or over the `maxCategories` most
