@@ -122,6 +122,14 @@ enum DriftOracle {
                     w, drift = ev["wd"](pd.Series(a), pd.Series(b), num_type, 0.1)
                     out["ev_wasserstein"] = num(w)
                     out["ev_wasserstein_drift"] = str(bool(drift))
+            elif kind == "wasserstein_normalised":
+                # scipy's distance over the reference's population std (floor 0.001), the std taken over the values
+                # scaled by a power of two so that values near 1e308 do not overflow numpy's sums.
+                scale = 2.0 ** np.floor(np.log2(np.max(np.abs(a)))) if np.any(a) else 1.0
+                std = float(np.std(a / scale)) * scale
+                out["std"] = num(std)
+                out["wasserstein"] = num(stats.wasserstein_distance(a, b))
+                out["score"] = num(stats.wasserstein_distance(a, b) / max(std, 0.001))
             elif kind == "kstwo":
                 out["sf"] = num(stats.kstwo.sf(float(args["x"]), int(args["n"])))
             elif kind == "smirnov":

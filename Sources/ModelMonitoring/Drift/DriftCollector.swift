@@ -286,10 +286,10 @@ public final class DriftCollector: ModelCollector {
         // The window grows with the columns: refuse a configuration over its series budget before allocating it.
         try options.requireSeries(
             Self.series(features + [prediction, score].compactMap { $0 }, binSeries: parsed.binSeries))
-        // The tails' sums of numeric columns (Wasserstein reads them) are kept with the window's closed totals.
+        // The tails' distance totals of numeric columns (Wasserstein reads them) are kept with the window's closed totals.
         let doubleSlots = (features + [prediction, score].compactMap { $0 }).flatMap { m -> [Int] in
             m.column.isNumeric
-                ? [m.column.base + m.column.belowSumOffset, m.column.base + m.column.aboveSumOffset] : []
+                ? [m.column.base + m.column.belowDistanceOffset, m.column.base + m.column.aboveDistanceOffset] : []
         }
         ring = SliceRing(window: configuration.window, width: base, doubleSlots: doubleSlots)
         totals = AtomicSlots(count: totalsBase)
@@ -382,7 +382,8 @@ public final class DriftCollector: ModelCollector {
     }
 
     /// Bins a numeric value: reference bin (underflow, quantile bins closed on the right, overflow), then the
-    /// fine bin or the exact tail count and sum.
+    /// fine bin or the tail's count and total distance from the range (in ``DriftStatistics/tailUnit``s: a sum of the
+    /// values themselves overflows with two values near 1e308).
     @inline(__always)
     static func record(
         number x: Double, _ p: RecordPlan, _ edges: UnsafeBufferPointer<Double>, ring: SliceRing, block: Int,
@@ -402,10 +403,10 @@ public final class DriftCollector: ModelCollector {
         let below = p.binCount &+ p.fineCount
         if x < p.min {
             ring.add(block, p.base &+ below)
-            ring.addDouble(block, p.base &+ below &+ 1, x)
+            ring.addDouble(block, p.base &+ below &+ 1, DriftStatistics.tailDistance(x, from: p.min))
         } else if x > p.max {
             ring.add(block, p.base &+ below &+ 2)
-            ring.addDouble(block, p.base &+ below &+ 3, x)
+            ring.addDouble(block, p.base &+ below &+ 3, DriftStatistics.tailDistance(x, from: p.max))
         } else if p.fineCount > 0 {
             // The profile's own binning: on a range narrower than the bins' precision a plain `Int((x − min)·scale)`
             // puts values one bin off the profile's.
@@ -456,12 +457,14 @@ public final class DriftCollector: ModelCollector {
                             pValue: SpecialFunctions.ksTwoSampleAsymptoticPValue(
                                 d: d, n: m.referenceCount, m: Int(observations)))
                     }
-                    let distance = DriftStatistics.wasserstein(
-                        referenceCumulative: reference, lower: m.column.lower, upper: m.column.upper,
-                        currentCumulative: current,
-                        currentBelow: (below, window.totalDouble(m.column.base + m.column.belowSumOffset)),
-                        currentAbove: (above, window.totalDouble(m.column.base + m.column.aboveSumOffset)))
-                    return DriftResult(distance: distance / Swift.max(m.std, 0.001))
+                    // Divided inside: the distance may exceed Double's range where the score does not.
+                    return DriftResult(
+                        distance: DriftStatistics.wasserstein(
+                            referenceCumulative: reference, lower: m.column.lower, upper: m.column.upper,
+                            currentCumulative: current,
+                            currentBelow: (below, window.totalDouble(m.column.base + m.column.belowDistanceOffset)),
+                            currentAbove: (above, window.totalDouble(m.column.base + m.column.aboveDistanceOffset)),
+                            dividedBy: Swift.max(m.std, 0.001)))
                 }
             }
         }

@@ -5,8 +5,8 @@ import Ingestion
 /// reference counts.
 ///
 /// Block layout (offsets from ``base``): numeric columns hold `binCount` bin counts, `fineCount` fine
-/// counts, then below-range count, below-range sum (Double), above-range count, above-range sum (Double),
-/// then missing; categorical columns hold one count per value plus `__other__`, then missing. `fineCount` is the
+/// counts, then below-range count, below-range total distance from `min` (Double, in
+/// ``DriftStatistics/tailUnit``s), above-range count, above-range total distance from `max` (likewise), then missing; categorical columns hold one count per value plus `__other__`, then missing. `fineCount` is the
 /// profile's fine histogram (1000 bins) for a column whose method uses it (KS, Wasserstein), else 0: the fine
 /// counts are 98% of a numeric column's window memory.
 struct DriftColumn: Sendable {
@@ -125,8 +125,8 @@ struct DriftColumn: Sendable {
     // Offsets within the column's block.
     var fineOffset: Int { binCount }
     var belowCountOffset: Int { binCount + fineCount }
-    var belowSumOffset: Int { binCount + fineCount + 1 }
+    var belowDistanceOffset: Int { binCount + fineCount + 1 }
     var aboveCountOffset: Int { binCount + fineCount + 2 }
-    var aboveSumOffset: Int { binCount + fineCount + 3 }
+    var aboveDistanceOffset: Int { binCount + fineCount + 3 }
     var missingOffset: Int { isNumeric ? binCount + fineCount + 4 : binCount }
 }
