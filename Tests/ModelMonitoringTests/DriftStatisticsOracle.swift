@@ -130,6 +130,23 @@ enum DriftOracle {
                 out["std"] = num(std)
                 out["wasserstein"] = num(stats.wasserstein_distance(a, b))
                 out["score"] = num(stats.wasserstein_distance(a, b) / max(std, 0.001))
+            elif kind == "chisquare_values":
+                # Evidently's chisquare on a numeric column (it counts each distinct value as a category), and its
+                # choice of test for the pair.
+                ev = evidently()
+                pd = ev["pd"]
+                ref, cur = pd.Series(a), pd.Series(b)
+                p, drift = ev["chi"](ref, cur, ev["ColumnType"].Numerical, 0.05)
+                out["p"] = num(p)
+                out["drift"] = str(bool(drift))
+                out["auto"] = ev["registry"].get_stattest(ref, cur, ev["ColumnType"].Numerical, None).name
+                keys = sorted(set(a) | set(b))
+                observed = np.array([np.sum(b == k) for k in keys], dtype=float)
+                expected = np.array([np.sum(a == k) for k in keys], dtype=float) * (len(b) / len(a))
+                with np.errstate(all="ignore"):
+                    res = stats.chisquare(observed, expected)
+                out["scipy_stat"] = num(res.statistic)
+                out["scipy_p"] = num(res.pvalue)
             elif kind == "kstwo":
                 out["sf"] = num(stats.kstwo.sf(float(args["x"]), int(args["n"])))
             elif kind == "smirnov":

@@ -24,8 +24,10 @@ import ExporterConfig
 /// - `fine`: `numpy.histogram(x, bins: fineBins, range: (min, max))`, computed the way numpy does
 ///   (same edges `min + i·(max − min)/fineBins`, last bin closed). A constant column (`min == max`) puts
 ///   every value in `fine[0]` (a point mass at `min`; numpy would widen the range to `min ± 0.5`).
+/// - `distinct`: the number of distinct values; with at most ``NumericProfile/maxListedValues`` of them, `values`
+///   (ascending) and `valueCounts`, as pandas' `value_counts` (what Evidently's chi-square counts).
 /// - A column with no non-missing value has `count` 0, `mean`, `std`, `min`, `max` 0, no edges,
-///   counts `[0, 0, 0]` and `fineBins` zero counts.
+///   counts `[0, 0, 0]`, `fineBins` zero counts, `distinct` 0 and no values.
 ///
 /// A categorical column counts each configured value, the rest in `__other__`. When the configuration
 /// lists no values, the ``Options/maxCategories`` most frequent values are kept (ties broken by value, in
@@ -169,7 +171,7 @@ public struct ProfileBuilder: Sendable {
         guard !values.isEmpty else {
             return NumericProfile(
                 count: 0, mean: 0, std: 0, min: 0, max: 0, edges: [], counts: [0, 0, 0],
-                fine: Array(repeating: 0, count: fineBins))
+                fine: Array(repeating: 0, count: fineBins), distinct: 0, values: [], valueCounts: [])
         }
         let sorted = values.sorted()
         let n = sorted.count
@@ -196,8 +198,30 @@ public struct ProfileBuilder: Sendable {
         var fine = Array(repeating: 0, count: fineBins)
         let grid = FineGrid(min: lo, max: hi, bins: fineBins)
         for x in sorted { fine[grid.bin(of: x)] += 1 }
+        let (distinct, values, valueCounts) = distinctValues(sorted: sorted)
         return NumericProfile(
-            count: n, mean: mean, std: std, min: lo, max: hi, edges: edges, counts: counts, fine: fine)
+            count: n, mean: mean, std: std, min: lo, max: hi, edges: edges, counts: counts, fine: fine,
+            distinct: distinct, values: values, valueCounts: valueCounts)
+    }
+
+    /// The number of distinct values of `sorted` and, when at most ``NumericProfile/maxListedValues``, the values with
+    /// their counts.
+    static func distinctValues(sorted: [Double]) -> (distinct: Int, values: [Double]?, counts: [Int]?) {
+        var values: [Double] = []
+        var counts: [Int] = []
+        var distinct = 0
+        for (i, x) in sorted.enumerated() {
+            if i == 0 || x != sorted[i - 1] {
+                distinct += 1
+                if distinct <= NumericProfile.maxListedValues {
+                    values.append(x)
+                    counts.append(0)
+                }
+            }
+            if distinct <= NumericProfile.maxListedValues { counts[distinct - 1] += 1 }
+        }
+        guard distinct <= NumericProfile.maxListedValues else { return (distinct, nil, nil) }
+        return (distinct, values, counts)
     }
 
     /// `numpy.quantile(sorted, q)` with the default `linear` method: virtual index `(n − 1)·q`, and numpy's
