@@ -8,7 +8,8 @@ public enum InputFormat: String, Sendable, CaseIterable {
     case csv
     /// One JSON object per line: flat (`{"amount": 3.5, "country": "DE", "prediction": "fraud"}`) or an
     /// ingestion event (`{"features": {...}, "prediction": ..., "score": ...}`). Blank lines are skipped;
-    /// `null` and the bare `NaN` that Python's `json` writes are missing values.
+    /// `null` and the bare `NaN` that Python's `json` writes are missing values. Lines are strict JSON plus
+    /// Python's `NaN`, `Infinity` and `-Infinity` (``StrictJSONParser``): no trailing commas, comments or other JSON5.
     case ndjson
 
     /// The format named by `path`'s extension: `.csv`, or `.ndjson` / `.jsonl`; `nil` otherwise.
@@ -164,9 +165,6 @@ enum InputReader {
         throws(ProfilingError)
     {
         let file = mapping.file
-        let decoder = JSONDecoder()
-        let lenient = JSONDecoder()
-        lenient.allowsJSON5 = true
         var seen = Set<String>()
         var row = [ProfileBuilder.Value](repeating: .absent, count: builder.columns.count)
         let predictionColumn = builder.columns.count - 2
@@ -176,22 +174,18 @@ enum InputReader {
             lineNumber += 1
             let text = slice.last == UInt8(ascii: "\r") ? slice.dropLast() : slice
             if text.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
+            // UTF-8 first: the parser decodes strings from the bytes as they are.
+            if let bad = InvalidUTF8.firstIndex(in: bytes, text.startIndex..<text.endIndex) {
+                throw InvalidUTF8.error(file: file, bytes: bytes, at: bad, line: lineNumber, lineStart: text.startIndex)
+            }
             let value: JSONValue
             do {
-                value = try decoder.decode(JSONValue.self, from: Data(text))
+                value = try StrictJSONParser.parse(text)
             } catch {
-                if let bad = InvalidUTF8.firstIndex(in: bytes, text.startIndex..<text.endIndex) {
-                    throw InvalidUTF8.error(
-                        file: file, bytes: bytes, at: bad, line: lineNumber, lineStart: text.startIndex)
-                }
-                // Python's json module writes a missing float as NaN, which JSON5 allows. (Foundation's JSON5 reader
-                // traps on invalid UTF-8, which is reported above.)
-                guard String(validating: text, as: UTF8.self)?.contains("NaN") == true,
-                    let json5 = try? lenient.decode(JSONValue.self, from: Data(text))
-                else {
-                    throw ProfilingError(file: file, line: lineNumber, message: "malformed JSON")
-                }
-                value = json5
+                // The column in characters (the line is valid UTF-8): bytes that do not continue a character.
+                let column = 1 + text.prefix(error.offset).count { $0 & 0xC0 != 0x80 }
+                throw ProfilingError(
+                    file: file, line: lineNumber, column: column, field: error.field, message: error.message)
             }
             guard case .object(let object) = value else {
                 throw ProfilingError(

@@ -7,8 +7,9 @@ public enum ProfileLoader {
     /// The profile at `path`, checked against `model`: format version, model name, a profile of the right
     /// kind for every configured feature, consistent bins (`counts.count == edges.count + 3`, edges
     /// strictly increasing and strictly inside `(min, max)`, a non-empty fine histogram, bin and fine counts
-    /// summing to `count`; `counts.count == values.count + 1` for categorical columns; values plus missing
-    /// equal to `rows`) and, when the configuration lists a categorical feature's values, the same values.
+    /// summing to `count`, consistent distinct values (``checkValues(_:_:)``); `counts.count == values.count + 1`
+    /// for categorical columns; values plus missing equal to `rows`) and, when the configuration lists a
+    /// categorical feature's values, the same values.
     /// Profile features the configuration does not list are allowed (and unused).
     public static func load(path: String, model: ModelConfiguration) throws(ProfilingError) -> ReferenceProfile {
         try load(bytes: try Profiler.read(path), path: path, model: model)
@@ -98,6 +99,7 @@ public enum ProfileLoader {
                 }
                 guard sum == numeric.count else { throw fail("\(name) sum to \(sum), not count \(numeric.count)") }
             }
+            try checkValues(numeric, fail)
         case .categorical:
             guard let categorical = column.categorical, column.numeric == nil else {
                 throw fail("expected a categorical profile")
@@ -118,6 +120,43 @@ public enum ProfileLoader {
         guard !overflow, present == rows else {
             throw fail("\(column.count) values and \(column.missing) missing are not the profile's \(rows) rows")
         }
+    }
+
+    /// A numeric column's `distinct`, `values` and `value_counts`: all absent (a profile written before them), or
+    /// `distinct` in `0...count` (0 only for an empty column) with the values listed exactly when there are at most
+    /// ``NumericProfile/maxListedValues``: `distinct` of them, finite, strictly increasing, from `min` to `max`, each
+    /// counted at least once, the counts summing to `count`.
+    static func checkValues(_ numeric: NumericProfile, _ fail: (String) -> ProfilingError) throws(ProfilingError) {
+        guard let distinct = numeric.distinct else {
+            guard numeric.values == nil, numeric.valueCounts == nil else {
+                throw fail("values without distinct (the number of distinct values)")
+            }
+            return
+        }
+        guard distinct >= 0, distinct <= numeric.count, (distinct == 0) == (numeric.count == 0) else {
+            throw fail("distinct \(distinct) is not a number of distinct values among \(numeric.count)")
+        }
+        guard distinct <= NumericProfile.maxListedValues else {
+            guard numeric.values == nil, numeric.valueCounts == nil else {
+                let most = NumericProfile.maxListedValues
+                throw fail("values listed for \(distinct) distinct values (listed only up to \(most))")
+            }
+            return
+        }
+        guard let values = numeric.values, let counts = numeric.valueCounts else {
+            throw fail("values and value_counts are required with \(distinct) distinct values")
+        }
+        guard values.count == distinct, counts.count == distinct else {
+            throw fail("\(values.count) values and \(counts.count) value_counts for distinct \(distinct)")
+        }
+        guard values.allSatisfy(\.isFinite), zip(values, values.dropFirst()).allSatisfy({ $0 < $1 }) else {
+            throw fail("values are not finite and strictly increasing")
+        }
+        guard distinct == 0 || (values.first == numeric.min && values.last == numeric.max) else {
+            throw fail("values do not run from min to max")
+        }
+        guard counts.allSatisfy({ $0 > 0 }) else { throw fail("a value_count is not positive") }
+        guard Self.sum(counts) == numeric.count else { throw fail("value_counts do not sum to count \(numeric.count)") }
     }
 
     /// The sum of `counts`, nil when it overflows `Int`.

@@ -6,7 +6,7 @@ import Testing
 /// many sign changes of F_ref − F_cur and values outside the range.
 @Suite("DriftStatistics over running totals")
 struct CumulativeDriftStatisticsTests {
-    /// The definitions walked one fine bin at a time.
+    /// The definitions walked one fine bin at a time; `below` and `above` are (count, total distance from the range).
     static func walk(
         reference: [Double], current: [Double], lower: Double, upper: Double, below: (Double, Double),
         above: (Double, Double)
@@ -28,10 +28,7 @@ struct CumulativeDriftStatisticsTests {
             a = b
         }
         let width = (upper - lower) / Double(reference.count)
-        var tails = 0.0
-        if below.0 > 0 { tails += (below.0 * lower - below.1) / m }
-        if above.0 > 0 { tails += (above.1 - above.0 * upper) / m }
-        return (d, tails + integral * width)
+        return (d, (below.1 + above.1) / m + integral * width)
     }
 
     static func cumulative(_ values: [Double]) -> [Double] {
@@ -58,8 +55,9 @@ struct CumulativeDriftStatisticsTests {
                 }
             }
             guard reference.reduce(0, +) > 0 else { continue }
-            let below = shape == 4 ? (3.0, -12.5) : (0.0, 0.0)
-            let above = shape >= 4 ? (2.0, 31.0) : (0.0, 0.0)
+            // Three values summing to −12.5 below −1, two summing to 31 above 10: total distances 9.5 and 11.
+            let below = shape == 4 ? (3.0, 9.5) : (0.0, 0.0)
+            let above = shape >= 4 ? (2.0, 11.0) : (0.0, 0.0)
             let expected = Self.walk(
                 reference: reference, current: current, lower: -1, upper: 10, below: below, above: above)
             let r = Self.cumulative(reference)
@@ -72,7 +70,8 @@ struct CumulativeDriftStatisticsTests {
                             currentAbove: above.0),
                         DriftStatistics.wasserstein(
                             referenceCumulative: r, lower: -1, upper: 10, currentCumulative: c,
-                            currentBelow: below, currentAbove: above)
+                            currentBelow: (below.0, below.1 / DriftStatistics.tailUnit),
+                            currentAbove: (above.0, above.1 / DriftStatistics.tailUnit))
                     )
                 }
             }

@@ -122,6 +122,31 @@ enum DriftOracle {
                     w, drift = ev["wd"](pd.Series(a), pd.Series(b), num_type, 0.1)
                     out["ev_wasserstein"] = num(w)
                     out["ev_wasserstein_drift"] = str(bool(drift))
+            elif kind == "wasserstein_normalised":
+                # scipy's distance over the reference's population std (floor 0.001), the std taken over the values
+                # scaled by a power of two so that values near 1e308 do not overflow numpy's sums.
+                scale = 2.0 ** np.floor(np.log2(np.max(np.abs(a)))) if np.any(a) else 1.0
+                std = float(np.std(a / scale)) * scale
+                out["std"] = num(std)
+                out["wasserstein"] = num(stats.wasserstein_distance(a, b))
+                out["score"] = num(stats.wasserstein_distance(a, b) / max(std, 0.001))
+            elif kind == "chisquare_values":
+                # Evidently's chisquare on a numeric column (it counts each distinct value as a category), and its
+                # choice of test for the pair.
+                ev = evidently()
+                pd = ev["pd"]
+                ref, cur = pd.Series(a), pd.Series(b)
+                p, drift = ev["chi"](ref, cur, ev["ColumnType"].Numerical, 0.05)
+                out["p"] = num(p)
+                out["drift"] = str(bool(drift))
+                out["auto"] = ev["registry"].get_stattest(ref, cur, ev["ColumnType"].Numerical, None).name
+                keys = sorted(set(a) | set(b))
+                observed = np.array([np.sum(b == k) for k in keys], dtype=float)
+                expected = np.array([np.sum(a == k) for k in keys], dtype=float) * (len(b) / len(a))
+                with np.errstate(all="ignore"):
+                    res = stats.chisquare(observed, expected)
+                out["scipy_stat"] = num(res.statistic)
+                out["scipy_p"] = num(res.pvalue)
             elif kind == "kstwo":
                 out["sf"] = num(stats.kstwo.sf(float(args["x"]), int(args["n"])))
             elif kind == "smirnov":

@@ -193,8 +193,8 @@ struct DriftStatisticsTests {
     static func fine(
         _ c: SampleCase
     ) -> (
-        reference: [Double], current: [Double], lower: Double, upper: Double, below: (count: Double, sum: Double),
-        above: (count: Double, sum: Double)
+        reference: [Double], current: [Double], lower: Double, upper: Double, below: (count: Double, distance: Double),
+        above: (count: Double, distance: Double)
     ) {
         let lower = c.reference.min()!
         let upper = c.reference.max()!
@@ -203,15 +203,15 @@ struct DriftStatisticsTests {
         var reference = [Double](repeating: 0, count: c.fineBins)
         for x in c.reference { reference[index(x)] += 1 }
         var current = [Double](repeating: 0, count: c.fineBins)
-        var below = (count: 0.0, sum: 0.0)
-        var above = (count: 0.0, sum: 0.0)
+        var below = (count: 0.0, distance: 0.0)
+        var above = (count: 0.0, distance: 0.0)
         for x in c.current {
             if x < lower {
                 below.count += 1
-                below.sum += x
+                below.distance += DriftStatistics.tailDistance(x, from: lower)
             } else if x > upper {
                 above.count += 1
-                above.sum += x
+                above.distance += DriftStatistics.tailDistance(x, from: upper)
             } else {
                 current[index(x)] += 1
             }
@@ -310,9 +310,11 @@ struct DriftStatisticsTests {
         #expect(DriftStatistics.psi(reference: some, current: [1, 2]).score.isNaN)
         #expect(!DriftMethod.psi.isDrift(score: .nan, threshold: 0.1))
         #expect(!DriftMethod.ks.isDrift(score: .nan, threshold: 0.05))
-        // A constant reference (one fine bin, zero width): only the exact tails count.
+        // A constant reference (one fine bin, zero width): only the exact tails count (3 below, 9 above).
         let w = DriftStatistics.wasserstein(
-            referenceFine: [10], lower: 5, upper: 5, currentFine: [2], currentBelow: (1, 3), currentAbove: (1, 9))
+            referenceFine: [10], lower: 5, upper: 5, currentFine: [2],
+            currentBelow: (1, DriftStatistics.tailDistance(3, from: 5)),
+            currentAbove: (1, DriftStatistics.tailDistance(9, from: 5)))
         #expect(abs(w - (2.0 + 4.0) / 4) < 1e-15)
         #expect(DriftStatistics.wasserstein(reference: Array(repeating: 5, count: 10), current: [3, 5, 5, 9]) == w)
     }

@@ -25,6 +25,10 @@ import Testing
             if got.max > got.min {
                 #expect(got.fine == want.fine, "fine histogram for \(values.count) values")
             }
+            #expect(got.distinct == want.distinct, "distinct values among \(values.count)")
+            let listed = want.distinct <= NumericProfile.maxListedValues
+            #expect(got.values == (listed ? want.unique : nil), "values among \(values.count)")
+            #expect(got.valueCounts == (listed ? want.uniqueCounts : nil), "value counts among \(values.count)")
         }
     }
 
@@ -33,7 +37,8 @@ import Testing
         #expect(
             p
                 == NumericProfile(
-                    count: 3, mean: 5, std: 0, min: 5, max: 5, edges: [], counts: [0, 3, 0], fine: [3, 0, 0, 0]))
+                    count: 3, mean: 5, std: 0, min: 5, max: 5, edges: [], counts: [0, 3, 0], fine: [3, 0, 0, 0],
+                    distinct: 1, values: [5], valueCounts: [3]))
     }
 
     /// Found by Fuzz/ (profiling): the sums overflowed, `std` was NaN and `mlops-exporter profile` failed to
@@ -60,7 +65,8 @@ import Testing
         #expect(
             p.features[0].numeric
                 == NumericProfile(
-                    count: 0, mean: 0, std: 0, min: 0, max: 0, edges: [], counts: [0, 0, 0], fine: [0, 0, 0]))
+                    count: 0, mean: 0, std: 0, min: 0, max: 0, edges: [], counts: [0, 0, 0], fine: [0, 0, 0],
+                    distinct: 0, values: [], valueCounts: []))
         #expect(p.prediction == nil && p.score == nil)
     }
 
@@ -124,6 +130,10 @@ enum NumpyOracle {
         var edges: [Double]
         var counts: [Int]
         var fine: [Int]
+        /// `np.unique`: the number of distinct values, and the values with their counts.
+        var distinct: Int
+        var unique: [Double]
+        var uniqueCounts: [Int]
     }
 
     struct Missing: Error, CustomStringConvertible {
@@ -153,8 +163,11 @@ enum NumpyOracle {
                 # Bins closed on the right: (a, b] on x is [-b, -a) on -x; numpy closes its last bin, [min, e0].
                 inner = np.histogram(-x, bins=-np.array([hi] + edges[::-1] + [lo]))[0][::-1] if hi > lo else [len(x)]
                 fine = np.histogram(x, bins=fine_bins, range=(lo, hi))[0] if hi > lo else [0] * fine_bins
+                unique, unique_counts = np.unique(x, return_counts=True)
                 out.append(dict(values=values, mean=float(np.mean(x)), std=float(np.std(x)), min=lo, max=hi, edges=edges,
-                                counts=[0] + [int(c) for c in inner] + [0], fine=[int(c) for c in fine]))
+                                counts=[0] + [int(c) for c in inner] + [0], fine=[int(c) for c in fine],
+                                distinct=len(unique), unique=[float(u) for u in unique],
+                                uniqueCounts=[int(c) for c in unique_counts]))
             json.dump(out, sys.stdout)
             """
         struct Request: Encodable {

@@ -172,6 +172,41 @@ struct Workspace {
                 == "ref.json: prediction: expected a categorical profile")
     }
 
+    /// A numeric column's distinct values (amount: 1 and 2, once each): absent in a profile written before them, else
+    /// consistent with the column.
+    @Test func listedValuesAreChecked() throws {
+        let amount = "ref.json: features[0] (amount): "
+        #expect(try profile(ProfilerTests.csv).features[0].numeric?.values == [1, 2])
+        #expect(
+            try failure {
+                $0.features[0].numeric!.distinct = nil
+                $0.features[0].numeric!.values = nil
+                $0.features[0].numeric!.valueCounts = nil
+            } == "no error")
+        #expect(
+            try failure { $0.features[0].numeric!.distinct = nil }
+                == amount + "values without distinct (the number of distinct values)")
+        #expect(
+            try failure { $0.features[0].numeric!.distinct = 3 }
+                == amount + "distinct 3 is not a number of distinct values among 2")
+        #expect(
+            try failure { $0.features[0].numeric!.values = nil }
+                == amount + "values and value_counts are required with 2 distinct values")
+        #expect(
+            try failure { $0.features[0].numeric!.distinct = 1 }
+                == amount + "2 values and 2 value_counts for distinct 1")
+        #expect(
+            try failure { $0.features[0].numeric!.values = [2, 1] }
+                == amount + "values are not finite and strictly increasing")
+        #expect(
+            try failure { $0.features[0].numeric!.values = [1, 1.5] } == amount + "values do not run from min to max")
+        #expect(
+            try failure { $0.features[0].numeric!.valueCounts = [2, 0] } == amount + "a value_count is not positive")
+        #expect(
+            try failure { $0.features[0].numeric!.valueCounts = [1, 2] } == amount
+                + "value_counts do not sum to count 2")
+    }
+
     /// Counts whose sums overflow `Int` trapped while being checked (and so did a reload or `batch` reading them).
     @Test func countsWhoseSumsOverflowAreRefused() throws {
         #expect(

@@ -172,17 +172,21 @@ public final class DriftCollector: ModelCollector {
         let binCount: Int
         let fineCount: Int
         let missingOffset: Int
-        let fineScale: Double
+        let fine: FineGrid
         let min: Double
         let max: Double
         let edgesStart: Int
         let edgesCount: Int
+        /// The listed values' start in `planEdges` and their slots (values + 1 for any other value; 0: not counted).
+        let valuesStart: Int
+        let valueCount: Int
         /// Index in `categoricalIndexes`, or -1 for a numeric feature.
         let categorical: Int
     }
     let plans: [RecordPlan]
     let predictionPlan: RecordPlan?
     let scorePlan: RecordPlan?
+    /// The numeric columns' quantile edges and listed values, each plan's at its own offsets.
     let planEdges: [Double]
     let categoricalIndexes: [NameIndex]
     let totals: AtomicSlots
@@ -210,7 +214,8 @@ public final class DriftCollector: ModelCollector {
             let c: DriftColumn
             if let n = profile.numeric {
                 c = DriftColumn(
-                    name: name, numeric: n, keepsFine: method.usesFineBins, base: base, totalsBase: totalsBase)
+                    name: name, numeric: n, keepsFine: method.usesFineBins,
+                    countsValues: try Self.countsValues(name, n, method, options), base: base, totalsBase: totalsBase)
             } else if let k = profile.categorical {
                 do {
                     c = try DriftColumn(name: name, categorical: k, base: base, totalsBase: totalsBase)
@@ -231,8 +236,10 @@ public final class DriftCollector: ModelCollector {
         ) throws(ModelCollectorError) -> Monitored {
             let resolve: (DriftOptions.Choice) -> DriftMethod = { choice in
                 if case .method(let m) = choice { return m }
+                // A numeric column's distinct values (a profile written before they were counted: its non-empty fine
+                // bins, a lower bound).
                 let unique =
-                    profile.numeric.map { $0.fine.count { $0 > 0 } }
+                    profile.numeric.map { $0.distinct ?? $0.fine.count { $0 > 0 } }
                     ?? profile.categorical.map { $0.counts.count { $0 > 0 } } ?? 0
                 // The column's own values, missing ones left out (as Evidently drops NaN before it chooses).
                 return DriftMethod.auto(
@@ -258,17 +265,18 @@ public final class DriftCollector: ModelCollector {
         func plan(_ c: DriftColumn) -> RecordPlan {
             switch c.kind {
             case .numeric(let p):
-                defer { planEdges += p.edges }
+                defer { planEdges += p.edges + c.values }
                 return RecordPlan(
                     base: c.base, totalsBase: c.totalsBase, binCount: c.binCount, fineCount: c.fineCount,
-                    missingOffset: c.missingOffset, fineScale: c.fineScale, min: p.min, max: p.max,
-                    edgesStart: planEdges.count, edgesCount: p.edges.count, categorical: -1)
+                    missingOffset: c.missingOffset, fine: c.fineGrid, min: p.min, max: p.max,
+                    edgesStart: planEdges.count, edgesCount: p.edges.count,
+                    valuesStart: planEdges.count + p.edges.count, valueCount: c.valueCount, categorical: -1)
             case .categorical(_, let index):
                 defer { categoricalIndexes.append(index) }
                 return RecordPlan(
                     base: c.base, totalsBase: c.totalsBase, binCount: c.binCount, fineCount: 0,
-                    missingOffset: c.missingOffset, fineScale: 0, min: 0, max: 0, edgesStart: 0, edgesCount: 0,
-                    categorical: categoricalIndexes.count)
+                    missingOffset: c.missingOffset, fine: c.fineGrid, min: 0, max: 0, edgesStart: 0, edgesCount: 0,
+                    valuesStart: 0, valueCount: 0, categorical: categoricalIndexes.count)
             }
         }
         plans = features.map { plan($0.column) }
@@ -286,10 +294,11 @@ public final class DriftCollector: ModelCollector {
         // The window grows with the columns: refuse a configuration over its series budget before allocating it.
         try options.requireSeries(
             Self.series(features + [prediction, score].compactMap { $0 }, binSeries: parsed.binSeries))
-        // The tails' sums of numeric columns (Wasserstein reads them) are kept with the window's closed totals.
+        // The tails' distance totals of numeric columns (Wasserstein reads them) are kept with the window's closed
+        // totals.
         let doubleSlots = (features + [prediction, score].compactMap { $0 }).flatMap { m -> [Int] in
             m.column.isNumeric
-                ? [m.column.base + m.column.belowSumOffset, m.column.base + m.column.aboveSumOffset] : []
+                ? [m.column.base + m.column.belowDistanceOffset, m.column.base + m.column.aboveDistanceOffset] : []
         }
         ring = SliceRing(window: configuration.window, width: base, doubleSlots: doubleSlots)
         totals = AtomicSlots(count: totalsBase)
@@ -298,6 +307,25 @@ public final class DriftCollector: ModelCollector {
         predictionLabels = prediction.map { ColumnLabels(f.prediction, model: model.name, subject: "prediction", $0) }
         scoreLabels = score.map { ColumnLabels(f.prediction, model: model.name, subject: "score", $0) }
         modelLabels = try! f.late.labels(model.name)
+    }
+
+    /// Whether chi-square compares numeric column `name` value by value: when its profile lists its values (at most
+    /// ``NumericProfile/maxListedValues``), as Evidently counts them; over the quantile bins when it has more values.
+    /// A profile written before values were listed, of a column that may have that few values (that few non-empty
+    /// fine bins), is refused: its chi-square would merge values a quantile bin holds together.
+    static func countsValues(
+        _ name: String, _ profile: NumericProfile, _ method: DriftMethod, _ options: CollectorOptions
+    ) throws(ModelCollectorError) -> Bool {
+        guard method == .chiSquare else { return false }
+        if profile.values != nil { return true }
+        if profile.distinct == nil && profile.fine.count(where: { $0 > 0 }) <= NumericProfile.maxListedValues {
+            throw options.error(
+                nil,
+                "column \(name): chisquare compares a numeric column of at most \(NumericProfile.maxListedValues) "
+                    + "distinct values value by value (as Evidently), and the reference profile does not list this "
+                    + "column's values (it predates them): rebuild it with mlops-exporter profile")
+        }
+        return false
     }
 
     /// Rejects a method that cannot apply to a column: KS and Wasserstein need a numeric column, the z test
@@ -315,7 +343,7 @@ public final class DriftCollector: ModelCollector {
 
     /// The window's fixed memory: slots per slice (8 bytes each, times the window's slices), for capacity
     /// planning. A numeric column takes its bins + 5 slots, plus 1000 fine counts when its method is KS or
-    /// Wasserstein.
+    /// Wasserstein, or its listed values + 1 when chi-square counts it per value.
     public var windowSlotsPerSlice: Int { ring.width }
 
     /// Per feature: 5 drift series, 3 window/missing series, and 2 per bin with `bin_series`; the same for
@@ -381,8 +409,10 @@ public final class DriftCollector: ModelCollector {
         totals.add(p.totalsBase &+ p.binCount)
     }
 
-    /// Bins a numeric value: reference bin (underflow, quantile bins closed on the right, overflow), then the
-    /// fine bin or the exact tail count and sum.
+    /// Bins a numeric value: reference bin (underflow, quantile bins closed on the right, overflow), its listed value's
+    /// count (or the other values') when chi-square counts per value, then the fine bin or the tail's count and total
+    /// distance from the range (in ``DriftStatistics/tailUnit``s: a sum of the values themselves overflows with two
+    /// values near 1e308).
     @inline(__always)
     static func record(
         number x: Double, _ p: RecordPlan, _ edges: UnsafeBufferPointer<Double>, ring: SliceRing, block: Int,
@@ -399,19 +429,24 @@ public final class DriftCollector: ModelCollector {
         }
         ring.add(block, p.base &+ b)
         totals.add(p.totalsBase &+ b)
-        let below = p.binCount &+ p.fineCount
+        if p.valueCount > 0 {
+            // At most 5 values: a scan. Past the last listed value, the slot of every other value.
+            let listed = p.valueCount &- 1
+            var k = 0
+            while k < listed && edges[p.valuesStart &+ k] != x { k &+= 1 }
+            ring.add(block, p.base &+ p.binCount &+ p.fineCount &+ k)
+        }
+        let below = p.binCount &+ p.fineCount &+ p.valueCount
         if x < p.min {
             ring.add(block, p.base &+ below)
-            ring.addDouble(block, p.base &+ below &+ 1, x)
+            ring.addDouble(block, p.base &+ below &+ 1, DriftStatistics.tailDistance(x, from: p.min))
         } else if x > p.max {
             ring.add(block, p.base &+ below &+ 2)
-            ring.addDouble(block, p.base &+ below &+ 3, x)
+            ring.addDouble(block, p.base &+ below &+ 3, DriftStatistics.tailDistance(x, from: p.max))
         } else if p.fineCount > 0 {
-            // NaN when the reference range is wider than Double's (`x - min` infinite, the scale 0) or narrower than
-            // its precision (the scale infinite, `x - min` 0): fine bin 0, as `ProfileBuilder.fineBin` puts it.
-            let scaled = (x - p.min) * p.fineScale
-            let f = scaled >= 0 ? (scaled < Double(p.fineCount) ? Int(scaled) : p.fineCount &- 1) : 0
-            ring.add(block, p.base &+ p.binCount &+ f)
+            // The profile's own binning: on a range narrower than the bins' precision a plain `Int((x − min)·scale)`
+            // puts values one bin off the profile's.
+            ring.add(block, p.base &+ p.binCount &+ p.fine.bin(of: x))
         }
     }
 
@@ -430,6 +465,12 @@ public final class DriftCollector: ModelCollector {
         case .jensenShannon:
             result = DriftStatistics.jensenShannon(
                 reference: m.column.referenceBins, current: current, base: options.jensenShannonBase)
+        case .chiSquare where m.column.valueCount > 0:
+            // Value by value, as Evidently counts a numeric column of few values (any value the reference lacks in one
+            // slot: expected 0, so χ² is infinite whatever their number).
+            result = DriftStatistics.chiSquare(
+                reference: m.column.referenceValueCounts,
+                current: window.counts(m.column.base + m.column.valuesOffset, m.column.valueCount))
         case .chiSquare: result = DriftStatistics.chiSquare(reference: m.column.referenceBins, current: current)
         case .z:
             // Evidently's `x = 0` is the first category in sorted order, not the profile's order (configured or by
@@ -458,12 +499,14 @@ public final class DriftCollector: ModelCollector {
                             pValue: SpecialFunctions.ksTwoSampleAsymptoticPValue(
                                 d: d, n: m.referenceCount, m: Int(observations)))
                     }
-                    let distance = DriftStatistics.wasserstein(
-                        referenceCumulative: reference, lower: m.column.lower, upper: m.column.upper,
-                        currentCumulative: current,
-                        currentBelow: (below, window.totalDouble(m.column.base + m.column.belowSumOffset)),
-                        currentAbove: (above, window.totalDouble(m.column.base + m.column.aboveSumOffset)))
-                    return DriftResult(distance: distance / Swift.max(m.std, 0.001))
+                    // Divided inside: the distance may exceed Double's range where the score does not.
+                    return DriftResult(
+                        distance: DriftStatistics.wasserstein(
+                            referenceCumulative: reference, lower: m.column.lower, upper: m.column.upper,
+                            currentCumulative: current,
+                            currentBelow: (below, window.totalDouble(m.column.base + m.column.belowDistanceOffset)),
+                            currentAbove: (above, window.totalDouble(m.column.base + m.column.aboveDistanceOffset)),
+                            dividedBy: Swift.max(m.std, 0.001)))
                 }
             }
         }

@@ -4,11 +4,14 @@ import Ingestion
 /// is binned, where its counters sit in a ``SliceRing`` block and in the cumulative totals, and its
 /// reference counts.
 ///
-/// Block layout (offsets from ``base``): numeric columns hold `binCount` bin counts, `fineCount` fine
-/// counts, then below-range count, below-range sum (Double), above-range count, above-range sum (Double),
-/// then missing; categorical columns hold one count per value plus `__other__`, then missing. `fineCount` is the
-/// profile's fine histogram (1000 bins) for a column whose method uses it (KS, Wasserstein), else 0: the fine
-/// counts are 98% of a numeric column's window memory.
+/// Block layout (offsets from ``base``): numeric columns hold `binCount` bin counts, `fineCount` fine counts,
+/// `valueCount` counts per listed value, then below-range count, below-range total distance from `min` (Double, in
+/// ``DriftStatistics/tailUnit``s), above-range count, above-range total distance from `max` (likewise), then missing;
+/// categorical columns hold one count per value plus `__other__`, then missing. `fineCount` is the profile's fine
+/// histogram (1000 bins) for a column whose method uses it (KS, Wasserstein), else 0: the fine counts are 98% of a
+/// numeric column's window memory. `valueCount` is the profile's listed values plus one for any other value, for a
+/// column chi-square compares value by value (at most ``NumericProfile/maxListedValues`` distinct values, as
+/// Evidently treats it), else 0.
 struct DriftColumn: Sendable {
     enum Kind: Sendable {
         case numeric(NumericProfile)
@@ -25,8 +28,9 @@ struct DriftColumn: Sendable {
     /// Number of reference bins (numeric: quantile bins + underflow + overflow; categorical: values + other).
     let binCount: Int
     let fineCount: Int
-    /// Fine bins per unit of value (`fineCount / (max - min)`), 0 for a constant column.
-    let fineScale: Double
+    /// The fine bins over the reference range, binning live values exactly as the profile's were binned (meaningful
+    /// only when `fineCount > 0`).
+    let fineGrid: FineGrid
     /// The bin labels (`bin` label values).
     let binLabels: [String]
     /// The bins in the order of their labels' code points (`__other__` before lower-case names): Evidently's sorted
@@ -45,6 +49,13 @@ struct DriftColumn: Sendable {
     /// A numeric column's reference range (the fine bins' span); 0 for a categorical one.
     let lower: Double
     let upper: Double
+    /// Slots counting live values per listed value (the profile's values, then one for any other value), for
+    /// chi-square per value; 0 otherwise.
+    let valueCount: Int
+    /// The listed values, ascending (empty unless `valueCount > 0`).
+    let values: [Double]
+    /// The reference's count of each listed value, then 0 for the other values (empty unless `valueCount > 0`).
+    let referenceValueCounts: [Double]
 
     static func sortedBins(_ labels: [String]) -> [Int] {
         labels.indices.sorted {
@@ -52,14 +63,17 @@ struct DriftColumn: Sendable {
         }
     }
 
-    init(name: String, numeric p: NumericProfile, keepsFine: Bool, base: Int, totalsBase: Int) {
+    /// A numeric column; `keepsFine` for KS and Wasserstein, `countsValues` for chi-square per value (the profile
+    /// must list its values).
+    init(name: String, numeric p: NumericProfile, keepsFine: Bool, countsValues: Bool, base: Int, totalsBase: Int) {
+        precondition(!countsValues || p.values != nil, "counting per value needs the profile's values")
         self.name = name
         kind = .numeric(p)
         self.base = base
         self.totalsBase = totalsBase
         binCount = p.binCount
         fineCount = keepsFine ? p.fine.count : 0
-        fineScale = keepsFine && p.max > p.min ? Double(p.fine.count) / (p.max - p.min) : 0
+        fineGrid = FineGrid(min: p.min, max: p.max, bins: Swift.max(1, fineCount))
         binLabels = (0..<p.binCount).map { i in
             i == 0 ? "underflow" : i == p.binCount - 1 ? "overflow" : String(i)
         }
@@ -75,6 +89,9 @@ struct DriftColumn: Sendable {
         referenceFineCumulative = keepsFine ? DriftStatistics.cumulative(p.fine.map(Double.init)) : []
         lower = p.min
         upper = p.max
+        values = countsValues ? p.values ?? [] : []
+        valueCount = countsValues ? values.count + 1 : 0
+        referenceValueCounts = countsValues ? (p.valueCounts ?? []).map(Double.init) + [0] : []
     }
 
     init(name: String, categorical p: CategoricalProfile, base: Int, totalsBase: Int) throws(SchemaError) {
@@ -84,7 +101,7 @@ struct DriftColumn: Sendable {
         self.totalsBase = totalsBase
         binCount = p.values.count + 1
         fineCount = 0
-        fineScale = 0
+        fineGrid = FineGrid(min: 0, max: 0, bins: 1)
         binLabels = p.values + [ModelContext.other]
         sortedBins = Self.sortedBins(binLabels)
         binRanges = binLabels
@@ -93,6 +110,9 @@ struct DriftColumn: Sendable {
         referenceFineCumulative = []
         lower = 0
         upper = 0
+        valueCount = 0
+        values = []
+        referenceValueCounts = []
     }
 
     /// A bin bound with at most 4 significant digits.
@@ -117,15 +137,16 @@ struct DriftColumn: Sendable {
     }
 
     /// Slots in a ring block.
-    var width: Int { isNumeric ? binCount + fineCount + 5 : binCount + 1 }
+    var width: Int { isNumeric ? binCount + fineCount + valueCount + 5 : binCount + 1 }
     /// Slots in the totals (bins, then missing).
     var totalsWidth: Int { binCount + 1 }
 
     // Offsets within the column's block.
     var fineOffset: Int { binCount }
-    var belowCountOffset: Int { binCount + fineCount }
-    var belowSumOffset: Int { binCount + fineCount + 1 }
-    var aboveCountOffset: Int { binCount + fineCount + 2 }
-    var aboveSumOffset: Int { binCount + fineCount + 3 }
-    var missingOffset: Int { isNumeric ? binCount + fineCount + 4 : binCount }
+    var valuesOffset: Int { binCount + fineCount }
+    var belowCountOffset: Int { binCount + fineCount + valueCount }
+    var belowDistanceOffset: Int { belowCountOffset + 1 }
+    var aboveCountOffset: Int { belowCountOffset + 2 }
+    var aboveDistanceOffset: Int { belowCountOffset + 3 }
+    var missingOffset: Int { isNumeric ? belowCountOffset + 4 : binCount }
 }

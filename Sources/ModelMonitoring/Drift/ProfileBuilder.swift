@@ -24,8 +24,10 @@ import ExporterConfig
 /// - `fine`: `numpy.histogram(x, bins: fineBins, range: (min, max))`, computed the way numpy does
 ///   (same edges `min + i·(max − min)/fineBins`, last bin closed). A constant column (`min == max`) puts
 ///   every value in `fine[0]` (a point mass at `min`; numpy would widen the range to `min ± 0.5`).
+/// - `distinct`: the number of distinct values; with at most ``NumericProfile/maxListedValues`` of them, `values`
+///   (ascending) and `valueCounts`, as pandas' `value_counts` (what Evidently's chi-square counts).
 /// - A column with no non-missing value has `count` 0, `mean`, `std`, `min`, `max` 0, no edges,
-///   counts `[0, 0, 0]` and `fineBins` zero counts.
+///   counts `[0, 0, 0]`, `fineBins` zero counts, `distinct` 0 and no values.
 ///
 /// A categorical column counts each configured value, the rest in `__other__`. When the configuration
 /// lists no values, the ``Options/maxCategories`` most frequent values are kept (ties broken by value, in
@@ -169,7 +171,7 @@ public struct ProfileBuilder: Sendable {
         guard !values.isEmpty else {
             return NumericProfile(
                 count: 0, mean: 0, std: 0, min: 0, max: 0, edges: [], counts: [0, 0, 0],
-                fine: Array(repeating: 0, count: fineBins))
+                fine: Array(repeating: 0, count: fineBins), distinct: 0, values: [], valueCounts: [])
         }
         let sorted = values.sorted()
         let n = sorted.count
@@ -194,9 +196,32 @@ public struct ProfileBuilder: Sendable {
         for x in sorted { counts[bin(of: x, edges: edges, min: lo, max: hi)] += 1 }
 
         var fine = Array(repeating: 0, count: fineBins)
-        for x in sorted { fine[fineBin(of: x, min: lo, max: hi, bins: fineBins)] += 1 }
+        let grid = FineGrid(min: lo, max: hi, bins: fineBins)
+        for x in sorted { fine[grid.bin(of: x)] += 1 }
+        let (distinct, values, valueCounts) = distinctValues(sorted: sorted)
         return NumericProfile(
-            count: n, mean: mean, std: std, min: lo, max: hi, edges: edges, counts: counts, fine: fine)
+            count: n, mean: mean, std: std, min: lo, max: hi, edges: edges, counts: counts, fine: fine,
+            distinct: distinct, values: values, valueCounts: valueCounts)
+    }
+
+    /// The number of distinct values of `sorted` and, when at most ``NumericProfile/maxListedValues``, the values with
+    /// their counts.
+    static func distinctValues(sorted: [Double]) -> (distinct: Int, values: [Double]?, counts: [Int]?) {
+        var values: [Double] = []
+        var counts: [Int] = []
+        var distinct = 0
+        for (i, x) in sorted.enumerated() {
+            if i == 0 || x != sorted[i - 1] {
+                distinct += 1
+                if distinct <= NumericProfile.maxListedValues {
+                    values.append(x)
+                    counts.append(0)
+                }
+            }
+            if distinct <= NumericProfile.maxListedValues { counts[distinct - 1] += 1 }
+        }
+        guard distinct <= NumericProfile.maxListedValues else { return (distinct, nil, nil) }
+        return (distinct, values, counts)
     }
 
     /// `numpy.quantile(sorted, q)` with the default `linear` method: virtual index `(n − 1)·q`, and numpy's
@@ -228,20 +253,10 @@ public struct ProfileBuilder: Sendable {
     }
 
     /// The fine bin of `x` in `[min, max]`, as `numpy.histogram` computes it (index from the scaled
-    /// offset, then corrected by one against the bin edges); 0 when `min == max`.
+    /// offset, then corrected by one against the bin edges); 0 when `min == max`. The drift collector bins live values
+    /// with the same function (``FineGrid/bin(of:)``).
     public static func fineBin(of x: Double, min: Double, max: Double, bins: Int) -> Int {
-        guard max > min else { return 0 }
-        let norm = Double(bins) / (max - min)
-        let scaled = (x - min) * norm
-        var index = scaled >= 0 ? (scaled < Double(bins) ? Int(scaled) : bins - 1) : 0
-        let step = (max - min) / Double(bins)
-        func edge(_ k: Int) -> Double { k == bins ? max : Double(k) * step + min }
-        if x < edge(index) {
-            index -= 1
-        } else if index != bins - 1 && x >= edge(index + 1) {
-            index += 1
-        }
-        return Swift.max(0, Swift.min(bins - 1, index))
+        FineGrid(min: min, max: max, bins: bins).bin(of: x)
     }
 
     /// The categorical profile of `counts` over `values` (configured), or over the `maxCategories` most

@@ -2,8 +2,11 @@
 /// and stored as JSON: what live traffic is compared against to measure drift.
 ///
 /// The file format (`format` = ``formatVersion``) is stable JSON with snake_case keys. Numeric columns keep
-/// quantile bins fixed from the reference (plus an underflow and an overflow bin) and a fine equal-width
-/// histogram for KS and Wasserstein; categorical columns keep counts per known value plus `__other__`.
+/// quantile bins fixed from the reference (plus an underflow and an overflow bin), a fine equal-width
+/// histogram for KS and Wasserstein, their number of distinct values and, with at most
+/// ``NumericProfile/maxListedValues`` of them, the values and their counts (for chi-square per value); categorical
+/// columns keep counts per known value plus `__other__`. Profiles written before `distinct` existed lack it and the
+/// values: they load, and only a chi-square over a numeric column that may have few values refuses them.
 /// Every count is of non-missing values; missing values are counted apart.
 public struct ReferenceProfile: Codable, Sendable, Equatable {
     /// The format identifier this build writes and reads.
@@ -103,15 +106,29 @@ public struct NumericProfile: Codable, Sendable, Equatable {
     /// Counts of ``fineBins`` equal-width bins over `[min, max]` (bin `i` holds `x` with
     /// `min + i·w <= x < min + (i+1)·w`, the last bin closed at `max`), for KS and Wasserstein.
     public var fine: [Int]
+    /// Number of distinct values (`-0.0` and `0.0` are one), exact; `nil` in a profile written before this field
+    /// existed.
+    public var distinct: Int?
+    /// The distinct values, ascending, when there are at most ``maxListedValues`` of them (else `nil`): Evidently
+    /// treats such a column as categorical, and chi-square compares it value by value.
+    public var values: [Double]?
+    /// The count of each of ``values``.
+    public var valueCounts: [Int]?
+
+    /// Most distinct values a profile lists (``values``): 5, Evidently's bound for treating a numeric column as
+    /// categorical (`method: auto` picks chi-square for 3 to 5 values).
+    public static let maxListedValues = 5
 
     enum CodingKeys: String, CodingKey {
-        case count, mean, std, min, max, edges, counts, fine
+        case count, mean, std, min, max, edges, counts, fine, distinct, values
+        case valueCounts = "value_counts"
     }
 
-    /// Creates a numeric profile.
+    /// Creates a numeric profile; `distinct`, `values` and `valueCounts` as a profile written before them had them
+    /// (`nil`) unless given.
     public init(
         count: Int, mean: Double, std: Double, min: Double, max: Double, edges: [Double], counts: [Int],
-        fine: [Int]
+        fine: [Int], distinct: Int? = nil, values: [Double]? = nil, valueCounts: [Int]? = nil
     ) {
         self.count = count
         self.mean = mean
@@ -121,6 +138,9 @@ public struct NumericProfile: Codable, Sendable, Equatable {
         self.edges = edges
         self.counts = counts
         self.fine = fine
+        self.distinct = distinct
+        self.values = values
+        self.valueCounts = valueCounts
     }
 
     /// Number of bins including underflow and overflow.

@@ -1,33 +1,52 @@
 extension DriftStatistics {
-    /// Wasserstein-1 distance `∫ |F_ref(x) − F_cur(x)| dx` from fine histograms (NOT normalised: Evidently's
-    /// `wasserstein` score divides this by `max(std_ref, 0.001)`, population std).
+    /// The unit Wasserstein's tail distances are summed in: 2^64. A distance between two finite Doubles is below
+    /// 2^1025, so in these units below 2^961, and 2^62 of them sum to less than `Double.greatestFiniteMagnitude`: the
+    /// window's tail totals stay finite whatever the values (a sum of the values themselves, or of their distances,
+    /// overflows with two values near 1e308).
+    public static let tailUnit: Double = 0x1p64
+
+    /// `|x − bound|` in units of ``tailUnit`` (`|x·2⁻⁶⁴ − bound·2⁻⁶⁴|`), finite for any finite `x` and `bound`: what the
+    /// drift collector adds to a window's tail total for a value `x` outside the reference range (`bound` its nearer
+    /// end). Exact but for one rounding, and for `x` or `bound` below 2^-958 in magnitude, where the scaled operands
+    /// lose bits: off by at most 2^-1074 units (2^-1010 ≈ 1e-304).
+    @inline(__always)
+    public static func tailDistance(_ x: Double, from bound: Double) -> Double {
+        abs(x * 0x1p-64 - bound * 0x1p-64)
+    }
+
+    /// Wasserstein-1 distance `∫ |F_ref(x) − F_cur(x)| dx` from fine histograms, divided by `divisor` (Evidently's
+    /// `wasserstein` score is the distance over `max(std_ref, 0.001)`, population std; 1 for the distance itself).
     ///
     /// `referenceFine` counts the reference in `K` equal-width bins over `[lower, upper]` (bin `i` holds
     /// `lower + i·w <= x < lower + (i+1)·w`, the last closed at `upper`; the reference has no values outside);
     /// `currentFine` counts the current on the same grid, `currentBelow` / `currentAbove` the current values
-    /// `< lower` / `> upper` as (count, sum of the values).
+    /// `< lower` / `> upper` as (count, total distance from the range: `Σ(lower − x)` below, `Σ(x − upper)` above, in
+    /// units of ``tailUnit``: see ``tailDistance(_:from:)``).
     ///
     /// Within `[lower, upper]` each CDF is interpolated linearly inside a bin (mass spread uniformly), so both CDFs
     /// are exact at every bin edge and `∫|F_ref − F_cur|` is integrated exactly for the interpolants (piecewise
     /// linear, with the zero crossing handled). Outside, the reference CDF is 0 (below) or 1 (above), so the tails
-    /// are exact: `(count·lower − sum)/m` below and `(sum − count·upper)/m` above.
+    /// are exact: their total distance over `m`. The result is finite whenever the quotient is (the distance itself
+    /// may exceed Double's range, values near −1e308 against a reference near 1e308, while the score does not).
     ///
     /// Error bound against `scipy.stats.wasserstein_distance` on the raw samples: at most
     /// `w · (P_in + Q_in) / 2 <= w`, where `w = (upper − lower)/K` and `P_in`, `Q_in` are the shares of reference
     /// and current inside `[lower, upper]` (a monotone CDF differs from its in-bin linear interpolant by at most
-    /// the bin's mass, and by at most `w·mass/2` in integral). NaN if either sample is empty or the grids differ.
+    /// the bin's mass, and by at most `w·mass/2` in integral), over `divisor`. NaN if either sample is empty, the
+    /// grids differ, or the range is wider than Double's (`upper − lower` infinite: its bins cannot be computed).
     public static func wasserstein(
         referenceFine: [Double], lower: Double, upper: Double, currentFine: [Double],
-        currentBelow: (count: Double, sum: Double), currentAbove: (count: Double, sum: Double)
+        currentBelow: (count: Double, distance: Double), currentAbove: (count: Double, distance: Double),
+        dividedBy divisor: Double = 1
     ) -> Double {
         withCumulative(referenceFine, currentFine) { r, c in
             wasserstein(
                 referenceCumulative: r, lower: lower, upper: upper, currentCumulative: c, currentBelow: currentBelow,
-                currentAbove: currentAbove)
+                currentAbove: currentAbove, dividedBy: divisor)
         }
     }
 
-    /// ``wasserstein(referenceFine:lower:upper:currentFine:currentBelow:currentAbove:)`` from the
+    /// ``wasserstein(referenceFine:lower:upper:currentFine:currentBelow:currentAbove:dividedBy:)`` from the
     /// fine histograms' running totals (`referenceCumulative[i]` = the reference's count in bins `0...i`, likewise
     /// `currentCumulative` for the current values inside `[lower, upper]`): what the drift collector evaluates at
     /// every scrape, with the reference's running totals computed once and the current ones as it reads the window.
@@ -36,7 +55,8 @@ extension DriftStatistics {
     public static func wasserstein(
         referenceCumulative ref: UnsafeBufferPointer<Double>, lower: Double, upper: Double,
         currentCumulative cur: UnsafeBufferPointer<Double>,
-        currentBelow: (count: Double, sum: Double), currentAbove: (count: Double, sum: Double)
+        currentBelow: (count: Double, distance: Double), currentAbove: (count: Double, distance: Double),
+        dividedBy divisor: Double = 1
     ) -> Double {
         let bins = ref.count
         guard bins > 0, cur.count == bins, upper >= lower else { return .nan }
@@ -44,18 +64,18 @@ extension DriftStatistics {
         let m = cur[bins &- 1] + currentBelow.count + currentAbove.count
         guard n > 0, m > 0 else { return .nan }
         let width = (upper - lower) / Double(bins)
-        var total = 0.0
-        if currentBelow.count > 0 { total += (currentBelow.count * lower - currentBelow.sum) / m }
-        if currentAbove.count > 0 { total += (currentAbove.sum - currentAbove.count * upper) / m }
+        guard width.isFinite else { return .nan }
+        // The tails' mean distance, in tail units (each total is below 2^1023 units: no overflow).
+        let tails = currentBelow.distance / m + currentAbove.distance / m
         // F_ref − F_cur at the right edge of bin i; at the left edge of bin 0 it is −below/m.
         let inverseN = 1 / n
         let inverseM = 1 / m
         let below = currentBelow.count
         @inline(__always) func difference(_ i: Int) -> Double { ref[i] * inverseN - (below + cur[i]) * inverseM }
         // Each bin's integral of |F_ref − F_cur| (linear inside the bin), over its width: half the sum of the
-        // ends' magnitudes, or, where the sign changes inside the bin, the two triangles' areas. A sign change inside a bin is rare (F_ref − F_cur keeps its sign over runs of bins), so the division
-        // waits behind a branch that is predicted well; four bins per step with four sums, so that no addition
-        // waits on the one before.
+        // ends' magnitudes, or, where the sign changes inside the bin, the two triangles' areas. A sign change inside
+        // a bin is rare (F_ref − F_cur keeps its sign over runs of bins), so the division waits behind a branch that is
+        // predicted well; four bins per step with four sums, so that no addition waits on the one before.
         @inline(__always) func term(_ a: Double, _ b: Double) -> Double {
             let sum = abs(a) + abs(b)
             if a * b < 0 { return (a * a + b * b) / (sum + sum) }
@@ -84,7 +104,9 @@ extension DriftStatistics {
             previous = d
             i &+= 1
         }
-        return total + inBins * width
+        // Each part over the divisor before they are added: the sum may exceed Double's range where the quotient does
+        // not.
+        return tails * (tailUnit / divisor) + inBins * width / divisor
     }
 
     /// `body` over the running totals of two fine histograms; NaN if they are empty or differ in length.
@@ -108,7 +130,7 @@ extension DriftStatistics {
     }
 
     /// The two-sample Kolmogorov-Smirnov test from fine histograms on the same grid as
-    /// ``wasserstein(referenceFine:lower:upper:currentFine:currentBelow:currentAbove:)``: the statistic
+    /// ``wasserstein(referenceFine:lower:upper:currentFine:currentBelow:currentAbove:dividedBy:)``: the statistic
     /// `D = sup |F_ref − F_cur|` evaluated at the fine-bin edges (below `lower`, every interior edge, and at
     /// `upper` inclusive), with `F` normalised by the counts' totals; `currentBelow` / `currentAbove` count the
     /// current values outside `[lower, upper]`.
@@ -142,7 +164,7 @@ extension DriftStatistics {
     }
 
     /// The KS statistic from the fine histograms' running totals (see
-    /// ``wasserstein(referenceCumulative:lower:upper:currentCumulative:currentBelow:currentAbove:)``), four bins at a
+    /// ``wasserstein(referenceCumulative:lower:upper:currentCumulative:currentBelow:currentAbove:dividedBy:)``), four bins at a
     /// time: exactly the statistic of the bin-by-bin walk (a maximum does not depend on the order).
     public static func ksStatistic(
         referenceCumulative ref: UnsafeBufferPointer<Double>, currentCumulative cur: UnsafeBufferPointer<Double>,
