@@ -95,6 +95,6 @@ struct NumberTests {
     func outOfRange() throws {
         let error = try rejection(#"{"version":"v","prediction":1e999}"#)
         #expect(error?.reason == .invalidNumber)
-        #expect(error?.message == "'prediction' is out of range")
+        #expect(error?.message == "'prediction' is out of range (at most ±1e140)")
     }
 }
