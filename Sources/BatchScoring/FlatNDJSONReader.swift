@@ -1,4 +1,3 @@
-import Foundation
 import Ingestion
 import ModelMonitoring
 import Profiling
@@ -6,9 +5,10 @@ import Profiling
 /// Reads NDJSON of flat objects, the other NDJSON shape `mlops-exporter profile` reads
 /// (`{"amount": 3.5, "country": "DE", "prediction": "fraud"}`): one prediction per line, keyed by the same names as
 /// the CSV columns (features, `prediction`, `score`, `id`, `label`, `timestamp`, `version`, sensitive attributes).
-/// `null` (and Python's bare `NaN`) is a missing value. A line that is not a JSON object, an unknown key, or a value
-/// of the wrong type for its column is an error naming file and line (and the column). Slower than the events'
-/// decoder (one `JSONDecoder` per line): meant for files written by a script, as for `profile`.
+/// `null` (and Python's bare `NaN`) is a missing value. Each line is read as `profile` reads NDJSON (``NDJSONLine``:
+/// strict JSON plus `NaN`/`Infinity`, no key twice). A line that is not a JSON object, an unknown key, or a value of
+/// the wrong type for its column is an error naming file and line (and the column). Slower than the events' decoder:
+/// meant for files written by a script, as for `profile`.
 enum FlatNDJSONReader {
     /// Whether the first non-blank line of `path` is a flat object: one with a feature or sensitive attribute of
     /// `model` as a top-level key and no `features` object (an event without features is an event); nil for an
@@ -22,9 +22,7 @@ enum FlatNDJSONReader {
         var start = 0
         var searched = 0
         func judge(_ line: ArraySlice<UInt8>) -> Bool {
-            let value =
-                (try? JSONDecoder().decode(FlatValue.self, from: Data(line)))
-                ?? (try? lenientDecoder.decode(FlatValue.self, from: Data(line)))
+            let value = try? NDJSONLine.parse(buffer, line.startIndex..<line.endIndex, file: path, line: 0)
             guard case .object(let object)? = value else { return false }  // the events' decoder names the problem
             if case .object? = object["features"] { return false }
             return object.keys.contains { model.featureIndex($0) != nil || model.attributeIndex($0) != nil }
@@ -55,13 +53,6 @@ enum FlatNDJSONReader {
         !line.contains(where: { $0 != 0x20 && $0 != 0x09 && $0 != 0x0D })
     }
 
-    /// Foundation's decoder taking JSON5 (Python's bare `NaN`).
-    static var lenientDecoder: JSONDecoder {
-        let decoder = JSONDecoder()
-        decoder.allowsJSON5 = true
-        return decoder
-    }
-
     static func read(
         file: String, model: MonitoredModel, defaultVersion: String?, ignoring: Set<String>, receivedAt: Double
     ) throws(ProfilingError) -> Int {
@@ -69,8 +60,6 @@ enum FlatNDJSONReader {
         defer { source.close() }
         let regression = model.context.configuration.task == .regression
         let template = model.makePrediction(version: defaultVersion ?? "", prediction: .number(0))
-        let decoder = JSONDecoder()
-        let lenient = lenientDecoder
         var buffer: [UInt8] = []
         var lineNumber = 0
         var rows = 0
@@ -90,16 +79,7 @@ enum FlatNDJSONReader {
             for line in lines.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
                 lineNumber += 1
                 if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
-                let value: FlatValue
-                if let v = try? decoder.decode(FlatValue.self, from: Data(line)) {
-                    value = v
-                } else if String(validating: line, as: UTF8.self)?.contains("NaN") == true,
-                    let v = try? lenient.decode(FlatValue.self, from: Data(line))
-                {
-                    value = v
-                } else {
-                    throw ProfilingError(file: file, line: lineNumber, message: "malformed JSON")
-                }
+                let value = try NDJSONLine.parse(buffer, line.startIndex..<line.endIndex, file: file, line: lineNumber)
                 guard case .object(let object) = value else {
                     throw ProfilingError(file: file, line: lineNumber, message: "expected a JSON object")
                 }
@@ -166,44 +146,5 @@ enum FlatNDJSONReader {
         }
         if rows == 0 { throw ProfilingError(file: file, message: "the input is empty (no data rows)") }
         return rows
-    }
-}
-
-/// A JSON value, as one line of flat NDJSON decodes to.
-enum FlatValue: Decodable, Equatable {
-    case null
-    case bool(Bool)
-    case number(Double)
-    case string(String)
-    case array([FlatValue])
-    case object([String: FlatValue])
-
-    init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if container.decodeNil() {
-            self = .null
-        } else if let b = try? container.decode(Bool.self) {
-            self = .bool(b)
-        } else if let x = try? container.decode(Double.self) {
-            self = .number(x)
-        } else if let s = try? container.decode(String.self) {
-            self = .string(s)
-        } else if let a = try? container.decode([FlatValue].self) {
-            self = .array(a)
-        } else {
-            self = .object(try container.decode([String: FlatValue].self))
-        }
-    }
-
-    /// How the value reads in an error message.
-    var shown: String {
-        switch self {
-        case .null: "null"
-        case .bool(let b): b ? "true" : "false"
-        case .number(let x): "\(x)"
-        case .string(let s): PredictionReader.quoted(s)
-        case .array: "an array"
-        case .object: "an object"
-        }
     }
 }

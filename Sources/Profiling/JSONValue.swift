@@ -1,5 +1,5 @@
 /// A JSON value, as one line of NDJSON parses to (``StrictJSONParser``).
-enum JSONValue: Equatable {
+package enum JSONValue: Equatable {
     case null
     case bool(Bool)
     case number(Double)
@@ -8,7 +8,7 @@ enum JSONValue: Equatable {
     case object([String: JSONValue])
 
     /// How the value reads in an error message.
-    var shown: String {
+    package var shown: String {
         switch self {
         case .null: "null"
         case .bool(let b): b ? "true" : "false"

@@ -96,6 +96,28 @@ import Testing
         }
     }
 
+    @Test func flatNDJSONIsReadAsStrictlyAsTheProfilesNDJSON() throws {
+        // Foundation's decoder took a trailing comma, and a line with NaN went through JSON5 (comments, unquoted
+        // keys): rows `profile` refuses were scored. Now the same reader as `profile`'s, with the column named.
+        let first = "{\"x\": 1, \"c\": \"A\", \"prediction\": \"yes\"}\n"
+        for (line, column, message) in [
+            (
+                "{\"x\": 2, \"c\": \"B\", \"prediction\": \"no\",}", 38,
+                "a comma before \"}\" (trailing commas are not JSON)"
+            ),
+            ("{\"x\": NaN, c: \"B\", \"prediction\": \"no\"}", 12, nil),
+            ("{\"x\": NaN, \"c\": \"B\", \"prediction\": \"no\"} // note", 42, nil),
+            ("{\"x\": 2, \"x\": 3, \"c\": \"B\", \"prediction\": \"no\"}", nil, nil),
+        ] as [(String, Int?, String?)] {
+            #expect {
+                _ = try run(first + line + "\n", suffix: ".ndjson")
+            } throws: { error in
+                guard let e = error as? ProfilingError, e.line == 2 else { return false }
+                return (column == nil || e.column == column) && (message == nil || e.message == message)
+            }
+        }
+    }
+
     @Test func flatNDJSONLinesAreNumberedRightAndNaNMayComeFirst() throws {
         // Line 2 cut short, at the end of the file: line 2 (the piece before it ended on a line feed, which had been
         // counted as a line of its own).
