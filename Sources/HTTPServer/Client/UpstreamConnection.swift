@@ -68,6 +68,9 @@ final class UpstreamConnection: DeadlineScheduled {
     @exclusivity(unchecked) private var interest: EpollEvents = []
     /// The upstream finished sending (or the connection failed): what is buffered is all there is.
     @exclusivity(unchecked) private var inputClosed = false
+    /// A write failed: the upstream stopped taking the request (an early answer, then a close that the unread request
+    /// makes a reset). Nothing more is sent; what it answered is still read, and the connection is never reused.
+    @exclusivity(unchecked) private var writeFailed = false
     /// Whether the descriptor is in the loop's epoll set (taken out while nothing is wanted from it: a paused
     /// exchange whose upstream hung up would otherwise be reported again and again).
     @exclusivity(unchecked) private var polled = true
@@ -120,7 +123,7 @@ final class UpstreamConnection: DeadlineScheduled {
     /// More of the request (a piece of a streamed body, copied: into the queued head when it has room); `complete`:
     /// it is the last.
     func send(_ bytes: UnsafeRawBufferPointer, complete: Bool) {
-        guard state == .active || state == .connecting else { return }
+        guard state == .active || state == .connecting, !writeFailed else { return }
         output.appendCopy(bytes)
         if complete { requestComplete = true }
         if state == .active { loop.markDirty(self) }
@@ -222,7 +225,17 @@ final class UpstreamConnection: DeadlineScheduled {
         if !output.isEmpty {
             let result = output.write(to: transport, scratch: loop.iovecScratch) { _ in }
             if case .failed = result {
-                fail(.reset)
+                // An upstream that answers before taking the whole request and closes (nginx's early 413, Python's
+                // http.server's 501) resets the connection, the unread body making its close a reset: the answer it
+                // sent is still in the socket. Read it; the exchange fails `reset` only if no whole response comes
+                // (before, every such write failure was a 502, though the answer had arrived).
+                writeFailed = true
+                output.removeAll()
+                requestComplete = true
+                if timer != .read { arm(.response) }
+                updateInterest()
+                exchange?.upstreamWritable()  // a client paused by back-pressure goes on (its body is dropped)
+                readResponse()
                 return
             }
         }
@@ -313,7 +326,8 @@ final class UpstreamConnection: DeadlineScheduled {
             case .body:
                 if !keepReading { pauseReading() }
             case .end:
-                let reusable = parser.canReuseConnection && input.isEmpty && output.isEmpty && requestComplete
+                let reusable =
+                    parser.canReuseConnection && input.isEmpty && output.isEmpty && requestComplete && !writeFailed
                 self.exchange = nil
                 exchange.upstreamEnded()
                 if reusable && state == .active {
