@@ -36,6 +36,10 @@ extension ModelContext {
             Self.value(.map(collector.options), &w)
         }
         w.string(referenceSHA256)
+        // The drift collector's numeric tails hold each side's distance from the reference range in units of 2^64
+        // (425e4c6), where earlier releases summed the values: a window checkpointed by one of those is not restored
+        // into the new meaning (its Wasserstein scores would be wrong until the window rolled over).
+        if c.collectors.contains(where: { $0.name == "drift" }) { w.string("drift tails: distance / 2^64") }
         // A text-generation model's `llm` section sizes and defines its collector's state (bucket bounds, goodput
         // objectives); served names, adapters and the catch-all only route. Nothing is written without a section, so
         // the fingerprints of other models are those of earlier releases.
