@@ -596,8 +596,25 @@ final class HTTP2Session: ConnectionProtocolHandler {
         stream.admission = .admitted
         stream.admittedAt = connection.loop.now
         receivingStreams += 1
+        if !stream.ended && stream.body.isEmpty && stream.withheld == 0, Self.expectsContinue(stream.headers) {
+            // RFC 9110 §10.1.1: a client that asked for 100-continue may hold its body until it comes (Java's
+            // HttpClient does over HTTP/2), as the HTTP/1.x session answers it. Before, none was sent: 408 at the
+            // body timeout.
+            var fields = HTTP2ResponseFields()
+            fields.add(":status", "100")
+            _ = fields.withNameValues { nva in
+                nghttp2_submit_headers(
+                    session, UInt8(NGHTTP2_FLAG_NONE.rawValue), stream.id, nil, nva.baseAddress, nva.count, nil)
+            }
+        }
         credit(stream)
         settle(stream)
+    }
+
+    /// Whether `headers` hold `expect: 100-continue` (the only expectation HTTP defines).
+    private static func expectsContinue(_ headers: HTTPHeaders) -> Bool {
+        guard let value = headers["expect"] else { return false }
+        return ASCII.equalsLowercase(ASCII.trimmingWhitespace(value.utf8), "100-continue")
     }
 
     /// Reserves and acknowledges `stream`'s withheld bytes: withholds them while the connection's earlier

@@ -154,6 +154,13 @@ final class HTTP2Client {
         }
     }
 
+    /// Sends `bytes` more of stream `id`'s upload (begun with `endStream: false`), and ends it when `end`.
+    func upload(_ id: Int32, _ bytes: [UInt8], end: Bool) {
+        uploads[id]?.body += bytes
+        if end { uploads[id]?.ends = true }
+        nghttp2_session_resume_data(session, id)
+    }
+
     /// Queues RST_STREAM (CANCEL) for stream `id`.
     func reset(_ id: Int32) {
         nghttp2_submit_rst_stream(
