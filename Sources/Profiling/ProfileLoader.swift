@@ -8,7 +8,7 @@ public enum ProfileLoader {
     /// kind for every configured feature, consistent bins (`counts.count == edges.count + 3`, edges
     /// strictly increasing and strictly inside `(min, max)`, a non-empty fine histogram, bin and fine counts
     /// summing to `count`, consistent distinct values (``checkValues(_:_:)``); `counts.count == values.count + 1`
-    /// for categorical columns; values plus missing equal to `rows`) and, when the configuration lists a
+    /// and no value `__other__` for categorical columns (``checkCategories(_:_:)``); values plus missing equal to `rows`) and, when the configuration lists a
     /// categorical feature's values, the same values.
     /// Profile features the configuration does not list are allowed (and unused).
     public static func load(path: String, model: ModelConfiguration) throws(ProfilingError) -> ReferenceProfile {
@@ -109,6 +109,7 @@ public enum ProfileLoader {
                     "\(categorical.counts.count) counts for \(categorical.values.count) values "
                         + "(expected values + 1 for __other__)")
             }
+            try checkCategories(categorical.values, fail)
             if let values, values != categorical.values {
                 throw fail(
                     "values \(categorical.values) differ from the configured \(values) (rebuild the profile)")
@@ -157,6 +158,16 @@ public enum ProfileLoader {
         }
         guard counts.allSatisfy({ $0 > 0 }) else { throw fail("a value_count is not positive") }
         guard Self.sum(counts) == numeric.count else { throw fail("value_counts do not sum to count \(numeric.count)") }
+    }
+
+    /// A categorical column's values: none is `__other__` (the bin of every other value: the drift collector would name
+    /// two bins `__other__`, and a running exporter died on it at start or reload).
+    static func checkCategories(_ values: [String], _ fail: (String) -> ProfilingError) throws(ProfilingError) {
+        if let i = values.firstIndex(of: ModelContext.other) {
+            throw fail(
+                "values[\(i)] is \"\(ModelContext.other)\", the name of the bin of every value outside the list "
+                    + "(rebuild the profile: mlops-exporter profile counts such rows in it)")
+        }
     }
 
     /// The sum of `counts`, nil when it overflows `Int`.

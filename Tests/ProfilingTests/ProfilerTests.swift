@@ -223,6 +223,25 @@ struct Workspace {
                 == "ref.json: features[1] (country): 3 values and \(Int.max) missing are not the profile's 3 rows")
     }
 
+    /// A categorical column listing `__other__` (the bin of every value outside the list) named two bins alike: `serve`,
+    /// `check-config` and a reload trapped on it. `mlops-exporter profile` no longer writes one; an older or edited one
+    /// is refused, naming the file and the column.
+    @Test func aValueNamedOtherIsRefused() throws {
+        #expect(
+            try failure {
+                $0.features[1].categorical = CategoricalProfile(values: ["DE", "__other__"], counts: [2, 1, 0])
+            }
+                == #"ref.json: features[1] (country): values[1] is "__other__", the name of the bin of every value "#
+                + "outside the list (rebuild the profile: mlops-exporter profile counts such rows in it)")
+        #expect(
+            try failure { $0.prediction!.categorical!.values = ["__other__", "fraud"] }
+                == #"ref.json: prediction: values[0] is "__other__", the name of the bin of every value "#
+                + "outside the list (rebuild the profile: mlops-exporter profile counts such rows in it)")
+        let rows = ProfilerTests.csv + "3,__other__,web,legit,0.5\n4,__other__,app,legit,0.5\n"
+        #expect(
+            try profile(rows).features[1].categorical == CategoricalProfile(values: ["DE", "FR"], counts: [2, 1, 2]))
+    }
+
     @Test func malformedFiles() {
         #expect(failure(text: "{") == "ref.json: not a JSON reference profile")
         #expect(failure(text: "{\"format\": 1}") == "ref.json: format: expected String")

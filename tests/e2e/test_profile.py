@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import scrape
+
 CONFIG = """\
 models:
   - name: fraud
@@ -205,3 +207,70 @@ def test_bad_arguments(binary, tmp_path):
     assert r.returncode != 0 and "--bins" in r.stderr
     r = run(binary, "--config", "x", "--model", "m", "--input", "a.csv", "--out", "o", "--fine-bins", "2000000000")
     assert r.returncode != 0 and "--fine-bins" in r.stderr
+
+
+# Profile, then serve: the profile's own rows sent back as live traffic must not drift.
+
+SERVED = """\
+models:
+  - name: m
+    task: regression
+    versions: [v1]
+    reference: {reference}
+    features:
+{features}
+    window: {{duration: 1h, slices: 12}}
+    collectors:
+      - name: drift
+        options: {{method: psi, min_observations: 1}}
+"""
+
+
+def served_config(tmp_path, features, reference="ref.json"):
+    config = tmp_path / "served.yaml"
+    lines = "\n".join(f"      - {{name: {name}, type: {kind}}}" for name, kind in features)
+    config.write_text(SERVED.format(reference=tmp_path / reference, features=lines))
+    return config
+
+
+def send(exporter, rows):
+    """Sends `rows` (feature dicts) as prediction events; every one must be accepted."""
+    body = "".join(json.dumps({"version": "v1", "features": r, "prediction": 0.0}) + "\n" for r in rows).encode()
+    status, _, answer = exporter.post("/api/v1/models/m/predictions", body,
+                                      headers={"Content-Type": "application/x-ndjson"})
+    assert status == 202 and json.loads(answer)["rejected"] == 0, answer
+
+
+def drift_verdicts(exporter):
+    _, samples = scrape(exporter)
+    return {dict(labels)["feature"]: value for (name, labels), value in samples.items()
+            if name == "mlops_feature_drift_detected"}
+
+
+def test_a_category_named_other_counts_in_other_and_serves(binary, tmp_path, start_exporter):
+    """Data holding the category "__other__" itself: the profile listed it as a value, and serve, check-config and a
+    reload then trapped (two bins named __other__). It now counts in __other__, as live traffic sending it does; a
+    profile listing it anyway is refused with the file and column named, and a reload onto it is refused while the
+    exporter keeps serving."""
+    rows = ["a"] * 400 + ["b"] * 300 + ["__other__"] * 300
+    np.random.default_rng(3).shuffle(rows)
+    (tmp_path / "data.csv").write_text("c\n" + "".join(r + "\n" for r in rows))
+    config = served_config(tmp_path, [("c", "categorical")])
+    r = run(binary, "--config", str(config), "--model", "m", "--input", str(tmp_path / "data.csv"),
+            "--out", str(tmp_path / "ref.json"))
+    assert r.returncode == 0, r.stderr
+    profile = json.loads((tmp_path / "ref.json").read_text())
+    assert profile["features"][0]["categorical"] == {"values": ["a", "b"], "counts": [400, 300, 300]}
+    e = start_exporter("--config", str(config))
+    send(e, [{"c": v} for v in rows])
+    assert drift_verdicts(e) == {"c": 0}
+    profile["features"][0]["categorical"] = {"values": ["a", "__other__", "b"], "counts": [400, 300, 300, 0]}
+    (tmp_path / "ref.json").write_text(json.dumps(profile))
+    message = (f'{tmp_path / "ref.json"}: features[0] (c): values[1] is "__other__", the name of the bin of every '
+               "value outside the list")
+    check = subprocess.run([str(binary), "check-config", str(config)], capture_output=True, text=True, timeout=60)
+    assert check.returncode == 1 and message in check.stdout + check.stderr, check
+    status, _, body = e.post("/-/reload", b"")
+    assert status == 500 and message.encode() in body, body
+    assert e.proc.poll() is None and e.get("/-/healthy")[0] == 200
+    send(e, [{"c": "a"}])

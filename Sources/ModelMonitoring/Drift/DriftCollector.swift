@@ -129,11 +129,15 @@ public final class DriftCollector: ModelCollector {
         let referenceRatios: ConstantSeries
         let threshold: FormattedValue
 
-        init(_ f: SubjectFamilies, model: String, subject: String, _ m: Monitored) {
-            self.subject = try! f.observations.labels(model, subject)
-            method = try! f.score.labels(model, subject, m.method.rawValue)
-            bins = m.column.binLabels.map { try! f.binObservations.labels(model, subject, $0) }
-            referenceRatios = try! ConstantSeries(
+        /// Throws when two bins would be the same series (a reference listing a value twice, or `__other__`, which
+        /// the profile loader refuses first): a configuration is refused, never trapped on, at start or reload.
+        init(_ f: SubjectFamilies, model: String, subject: String, _ m: Monitored) throws(ExpositionError) {
+            self.subject = try f.observations.labels(model, subject)
+            method = try f.score.labels(model, subject, m.method.rawValue)
+            var bins: [LabelSet] = []
+            for label in m.column.binLabels { bins.append(try f.binObservations.labels(model, subject, label)) }
+            self.bins = bins
+            referenceRatios = try ConstantSeries(
                 f.referenceRatio, Array(zip(bins, m.column.referenceRatios.map(FormattedValue.init))))
             threshold = FormattedValue(m.threshold)
         }
@@ -303,9 +307,21 @@ public final class DriftCollector: ModelCollector {
         ring = SliceRing(window: configuration.window, width: base, doubleSlots: doubleSlots)
         totals = AtomicSlots(count: totalsBase)
         let f = Self.families
-        featureLabels = features.map { ColumnLabels(f.feature, model: model.name, subject: $0.column.name, $0) }
-        predictionLabels = prediction.map { ColumnLabels(f.prediction, model: model.name, subject: "prediction", $0) }
-        scoreLabels = score.map { ColumnLabels(f.prediction, model: model.name, subject: "score", $0) }
+        func labels(_ f: SubjectFamilies, _ subject: String, _ m: Monitored) throws(ModelCollectorError) -> ColumnLabels
+        {
+            do {
+                return try ColumnLabels(f, model: model.name, subject: subject, m)
+            } catch {
+                throw options.error(nil, "reference column \(m.column.name): \(error)")
+            }
+        }
+        var featureLabels: [ColumnLabels] = []
+        for m in features { featureLabels.append(try labels(f.feature, m.column.name, m)) }
+        self.featureLabels = featureLabels
+        predictionLabels = try prediction.map { (m) throws(ModelCollectorError) in
+            try labels(f.prediction, "prediction", m)
+        }
+        scoreLabels = try score.map { (m) throws(ModelCollectorError) in try labels(f.prediction, "score", m) }
         modelLabels = try! f.late.labels(model.name)
     }
 

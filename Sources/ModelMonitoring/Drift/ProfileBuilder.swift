@@ -31,7 +31,9 @@ import ExporterConfig
 ///
 /// A categorical column counts each configured value, the rest in `__other__`. When the configuration
 /// lists no values, the ``Options/maxCategories`` most frequent values are kept (ties broken by value, in
-/// UTF-8 byte order, i.e. code point order), most frequent first, and the rest go to `__other__`.
+/// UTF-8 byte order, i.e. code point order), most frequent first, and the rest go to `__other__`. A value spelled
+/// `__other__` in the data is never a value of its own: it counts in `__other__`, as the drift collector counts a
+/// live value `__other__`.
 public struct ProfileBuilder: Sendable {
     /// Binning and vocabulary options.
     public struct Options: Sendable, Equatable {
@@ -260,7 +262,9 @@ public struct ProfileBuilder: Sendable {
     }
 
     /// The categorical profile of `counts` over `values` (configured), or over the `maxCategories` most
-    /// frequent values when `values` is `nil`.
+    /// frequent values when `values` is `nil`. The value `__other__` is never learned (it would name the catch-all bin
+    /// twice, which the profile loader refuses): rows holding it count in `__other__`, as live traffic sending it does
+    /// (the configuration refuses it among configured values).
     public static func categorical(
         _ counts: [String: Int], values: [String]?, maxCategories: Int
     )
@@ -268,7 +272,7 @@ public struct ProfileBuilder: Sendable {
     {
         let known =
             values
-            ?? counts.sorted { a, b in
+            ?? counts.filter { $0.key != other }.sorted { a, b in
                 a.value != b.value ? a.value > b.value : a.key.utf8.lexicographicallyPrecedes(b.key.utf8)
             }.prefix(maxCategories).map(\.key)
         let index = Dictionary(known.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
