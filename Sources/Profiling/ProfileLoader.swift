@@ -8,7 +8,7 @@ public enum ProfileLoader {
     /// kind for every configured feature, consistent bins (`counts.count == edges.count + 3`, edges
     /// strictly increasing and strictly inside `(min, max)`, a non-empty fine histogram, bin and fine counts
     /// summing to `count`, consistent distinct values (``checkValues(_:_:)``); `counts.count == values.count + 1`
-    /// and no value `__other__` for categorical columns (``checkCategories(_:_:)``); values plus missing equal to `rows`) and, when the configuration lists a
+    /// and no value `__other__` or listed twice for categorical columns (``checkCategories(_:_:)``); values plus missing equal to `rows`) and, when the configuration lists a
     /// categorical feature's values, the same values.
     /// Profile features the configuration does not list are allowed (and unused).
     public static func load(path: String, model: ModelConfiguration) throws(ProfilingError) -> ReferenceProfile {
@@ -110,7 +110,8 @@ public enum ProfileLoader {
                         + "(expected values + 1 for __other__)")
             }
             try checkCategories(categorical.values, fail)
-            if let values, values != categorical.values {
+            // Byte for byte, as live values are matched (`String`'s `==` calls NFC and NFD spellings equal).
+            if let values, values.map({ Array($0.utf8) }) != categorical.values.map({ Array($0.utf8) }) {
                 throw fail(
                     "values \(categorical.values) differ from the configured \(values) (rebuild the profile)")
             }
@@ -161,12 +162,17 @@ public enum ProfileLoader {
     }
 
     /// A categorical column's values: none is `__other__` (the bin of every other value: the drift collector would name
-    /// two bins `__other__`, and a running exporter died on it at start or reload).
+    /// two bins `__other__`, and a running exporter died on it at start or reload), and none is listed twice, byte for
+    /// byte (values are told apart by their UTF-8 bytes, as live values are: `café` in NFC and in NFD are two values).
     static func checkCategories(_ values: [String], _ fail: (String) -> ProfilingError) throws(ProfilingError) {
         if let i = values.firstIndex(of: ModelContext.other) {
             throw fail(
                 "values[\(i)] is \"\(ModelContext.other)\", the name of the bin of every value outside the list "
                     + "(rebuild the profile: mlops-exporter profile counts such rows in it)")
+        }
+        var seen = Set<[UInt8]>()
+        for (i, value) in values.enumerated() where !seen.insert(Array(value.utf8)).inserted {
+            throw fail("values[\(i)] \(ColumnMapping.quoted(value)) is listed twice")
         }
     }
 

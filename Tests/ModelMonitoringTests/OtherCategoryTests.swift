@@ -37,7 +37,7 @@ import Testing
                 == CategoricalProfile(values: ["a", "b"], counts: [40, 30, 30]))
         // Even when it is the most frequent value, and with room for every value.
         #expect(
-            ProfileBuilder.categorical(["__other__": 9, "a": 1], values: nil, maxCategories: 50)
+            CategoryCounts([("__other__", 9), ("a", 1)]).profile(values: nil, maxCategories: 50)
                 == CategoricalProfile(values: ["a"], counts: [1, 9]))
     }
 

@@ -77,12 +77,12 @@ import Testing
     }
 
     @Test func categoriesAreLearnedByFrequencyThenValue() {
-        let counts = ["b": 3, "a": 3, "c": 5, "d": 1, "Z": 1]
-        let p = ProfileBuilder.categorical(counts, values: nil, maxCategories: 3)
+        let counts = CategoryCounts([("b", 3), ("a", 3), ("c", 5), ("d", 1), ("Z", 1)])
+        let p = counts.profile(values: nil, maxCategories: 3)
         #expect(p == CategoricalProfile(values: ["c", "a", "b"], counts: [5, 3, 3, 2]))
-        let all = ProfileBuilder.categorical(counts, values: nil, maxCategories: 50)
+        let all = counts.profile(values: nil, maxCategories: 50)
         #expect(all.values == ["c", "a", "b", "Z", "d"] && all.counts.last == 0)
-        let configured = ProfileBuilder.categorical(counts, values: ["d", "q"], maxCategories: 1)
+        let configured = counts.profile(values: ["d", "q"], maxCategories: 1)
         #expect(configured == CategoricalProfile(values: ["d", "q"], counts: [1, 0, 12]))
     }
 

@@ -242,6 +242,44 @@ struct Workspace {
             try profile(rows).features[1].categorical == CategoricalProfile(values: ["DE", "FR"], counts: [2, 1, 2]))
     }
 
+    /// Categorical values are compared byte for byte, as live values are matched: `String`'s `==` calls `café` in NFC
+    /// and in NFD equal, so a profile naming the other spelling than the configuration passed, and live traffic in the
+    /// configured spelling then all counted in `__other__`.
+    @Test func categoricalValuesAreComparedByTheirBytes() throws {
+        let (nfc, nfd) = ("caf\u{E9}", "cafe\u{301}")
+        let model = ModelConfiguration(
+            name: "m", task: .regression,
+            features: [
+                FeatureConfiguration(name: "c", kind: .categorical, values: [nfc]),
+                FeatureConfiguration(name: "d", kind: .categorical),
+            ])
+        func failure(c: [String], d: [String]) throws -> String {
+            let profile = ReferenceProfile(
+                model: "m", rows: 1, inputSHA256: "",
+                features: [
+                    ColumnProfile(
+                        name: "c", missing: 0,
+                        categorical: CategoricalProfile(values: c, counts: c.map { _ in 0 } + [1])),
+                    ColumnProfile(
+                        name: "d", missing: 0,
+                        categorical: CategoricalProfile(values: d, counts: d.map { _ in 0 } + [1])),
+                ])
+            do {
+                _ = try ProfileLoader.load(bytes: try Profiler.encode(profile), path: "ref.json", model: model)
+                return "no error"
+            } catch {
+                return error.description
+            }
+        }
+        #expect(try failure(c: [nfc], d: [nfc, nfd]) == "no error")
+        #expect(
+            try failure(c: [nfd], d: [])
+                == "ref.json: features[0] (c): values \([nfd]) differ from the configured \([nfc]) (rebuild the profile)"
+        )
+        #expect(
+            try failure(c: [nfc], d: ["a", "b", "a"]) == #"ref.json: features[1] (d): values[2] "a" is listed twice"#)
+    }
+
     @Test func malformedFiles() {
         #expect(failure(text: "{") == "ref.json: not a JSON reference profile")
         #expect(failure(text: "{\"format\": 1}") == "ref.json: format: expected String")

@@ -274,3 +274,29 @@ def test_a_category_named_other_counts_in_other_and_serves(binary, tmp_path, sta
     assert status == 500 and message.encode() in body, body
     assert e.proc.poll() is None and e.get("/-/healthy")[0] == 200
     send(e, [{"c": "a"}])
+
+
+def test_canonically_equivalent_spellings_are_two_categories(binary, tmp_path, start_exporter):
+    """"café" precomposed (NFC) and decomposed (NFD) are two values for pandas and for live traffic (matched by
+    bytes); the profile merged them (Swift String equality): its own rows drifted live (PSI 2.6), and which spelling it
+    named depended on the row order."""
+    nfc, nfd = "caf\u00e9", "cafe\u0301"
+    rows = [nfc] * 300 + [nfd] * 300 + ["tea"] * 400
+    np.random.default_rng(0).shuffle(rows)
+    config = served_config(tmp_path, [("c", "categorical")])
+    profiles = []
+    for name, order in [("shuffled", rows), ("nfc-first", sorted(rows, key=lambda r: r != nfc)),
+                        ("nfd-first", sorted(rows, key=lambda r: r != nfd))]:
+        (tmp_path / f"{name}.csv").write_text("c\n" + "".join(r + "\n" for r in order), encoding="utf-8")
+        r = run(binary, "--config", str(config), "--model", "m", "--input", str(tmp_path / f"{name}.csv"),
+                "--out", str(tmp_path / f"{name}.json"))
+        assert r.returncode == 0, r.stderr
+        profiles.append(json.loads((tmp_path / f"{name}.json").read_text(encoding="utf-8"))["features"][0])
+    counts = pd.read_csv(tmp_path / "shuffled.csv")["c"].value_counts()
+    learned = sorted(counts.index, key=lambda v: (-counts[v], v.encode()))
+    assert profiles[0]["categorical"] == {"values": learned, "counts": [int(counts[v]) for v in learned] + [0]}
+    assert profiles[0] == profiles[1] == profiles[2]
+    (tmp_path / "ref.json").write_bytes((tmp_path / "shuffled.json").read_bytes())
+    e = start_exporter("--config", str(config))
+    send(e, [{"c": v} for v in rows])
+    assert drift_verdicts(e) == {"c": 0}

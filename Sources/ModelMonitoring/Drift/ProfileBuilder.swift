@@ -33,7 +33,8 @@ import ExporterConfig
 /// lists no values, the ``Options/maxCategories`` most frequent values are kept (ties broken by value, in
 /// UTF-8 byte order, i.e. code point order), most frequent first, and the rest go to `__other__`. A value spelled
 /// `__other__` in the data is never a value of its own: it counts in `__other__`, as the drift collector counts a
-/// live value `__other__`.
+/// live value `__other__`. Values are told apart by their UTF-8 bytes, as the drift collector tells live values apart
+/// (``CategoryCounts``): two spellings of `café` (NFC and NFD) are two categories.
 public struct ProfileBuilder: Sendable {
     /// Binning and vocabulary options.
     public struct Options: Sendable, Equatable {
@@ -90,7 +91,7 @@ public struct ProfileBuilder: Sendable {
     public private(set) var rows = 0
 
     private var numbers: [[Double]]
-    private var categories: [[String: Int]]
+    private var categories: [CategoryCounts]
     private var missing: [Int]
     private var present: [Bool]
 
@@ -110,7 +111,7 @@ public struct ProfileBuilder: Sendable {
         self.columns = columns
         self.options = options
         numbers = Array(repeating: [], count: columns.count)
-        categories = Array(repeating: [:], count: columns.count)
+        categories = Array(repeating: CategoryCounts(), count: columns.count)
         missing = Array(repeating: 0, count: columns.count)
         present = Array(repeating: false, count: columns.count)
     }
@@ -134,12 +135,12 @@ public struct ProfileBuilder: Sendable {
                 } else if columns[i].kind == .numeric {
                     numbers[i].append(x)
                 } else {
-                    categories[i][Self.text(of: x), default: 0] += 1
+                    categories[i].add(Self.text(of: x))
                 }
             case .category(let s):
                 present[i] = true
                 precondition(columns[i].kind == .categorical, "column \(columns[i].name) is numeric")
-                categories[i][s, default: 0] += 1
+                categories[i].add(s)
             }
         }
     }
@@ -163,8 +164,7 @@ public struct ProfileBuilder: Sendable {
         case .categorical:
             return ColumnProfile(
                 name: column.name, missing: missing[i],
-                categorical: Self.categorical(
-                    categories[i], values: column.values, maxCategories: options.maxCategories))
+                categorical: categories[i].profile(values: column.values, maxCategories: options.maxCategories))
         }
     }
 
@@ -259,26 +259,6 @@ public struct ProfileBuilder: Sendable {
     /// with the same function (``FineGrid/bin(of:)``).
     public static func fineBin(of x: Double, min: Double, max: Double, bins: Int) -> Int {
         FineGrid(min: min, max: max, bins: bins).bin(of: x)
-    }
-
-    /// The categorical profile of `counts` over `values` (configured), or over the `maxCategories` most
-    /// frequent values when `values` is `nil`. The value `__other__` is never learned (it would name the catch-all bin
-    /// twice, which the profile loader refuses): rows holding it count in `__other__`, as live traffic sending it does
-    /// (the configuration refuses it among configured values).
-    public static func categorical(
-        _ counts: [String: Int], values: [String]?, maxCategories: Int
-    )
-        -> CategoricalProfile
-    {
-        let known =
-            values
-            ?? counts.filter { $0.key != other }.sorted { a, b in
-                a.value != b.value ? a.value > b.value : a.key.utf8.lexicographicallyPrecedes(b.key.utf8)
-            }.prefix(maxCategories).map(\.key)
-        let index = Dictionary(known.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
-        var result = Array(repeating: 0, count: known.count + 1)
-        for (value, count) in counts { result[index[value] ?? known.count] += count }
-        return CategoricalProfile(values: known, counts: result)
     }
 
     /// The text of a number given for a categorical column: integers without a decimal point.
