@@ -31,6 +31,7 @@ enum LabelReader {
         }
         let timeColumn = header.firstIndex(of: "timestamp")
         let regression = model.context.configuration.task == .regression
+        let classes = model.context.configuration.classes
         var rows = 0
         while try records.next() {
             let line = records.recordLine
@@ -54,7 +55,11 @@ enum LabelReader {
             if regression {
                 label = try number(labelColumn).map(Outcome.number)
             } else {
-                label = labelField.start == labelField.end ? nil : .label(records.text(labelField))
+                // As the predictions' CSV reads a class (`1.0` is `1`, `True` is `true`).
+                label =
+                    labelField.start == labelField.end
+                    ? nil
+                    : .label(CSVCategory.text(records.text(labelField), configured: classes.isEmpty ? nil : classes))
             }
             guard let label else {
                 model.counters.rejected(.missingLabel)

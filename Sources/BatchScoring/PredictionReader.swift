@@ -10,7 +10,9 @@ import Profiling
 ///   `prediction` must be there. One row is one prediction, recorded with ``MonitoredModel/record(_:receivedAt:)``:
 ///   a row the API would reject (an empty `version` or `prediction`, a prediction of the wrong type) is counted
 ///   in `mlops_ingest_rejected_total` by reason. A cell that is not a number in a numeric column, a row with the
-///   wrong number of fields or broken quoting ends the run with an error naming file, line, column and field.
+///   wrong number of fields or broken quoting ends the run with an error naming file, line, column and field. A
+///   categorical cell (feature, or a classifier's prediction or label) reads as `profile` reads it
+///   (``CSVCategory/text(_:configured:)``: `3.0` is `3`, `True` is `true`), as the same value sent in JSON is counted.
 /// - NDJSON: the ingestion API's prediction events, decoded by its decoder
 ///   (``MonitoredModel/ingest(_:body:format:maxEvents:receivedAt:)``) in pieces of whole lines: events with
 ///   semantic problems are rejected and counted by reason as the API does; a line that is not JSON, or not an
@@ -41,6 +43,8 @@ enum PredictionReader {
                 message: "no \"version\" column and model \(model.name) declares no versions (use --model-version)")
         }
         let regression = model.context.configuration.task == .regression
+        let features = model.context.configuration.features
+        let classes = model.context.configuration.classes
         let template = model.makePrediction(version: defaultVersion ?? "", prediction: .number(0))
         var counts = Counts()
         while try records.next() {
@@ -72,7 +76,8 @@ enum PredictionReader {
                         let x = try number()
                         return x.isNaN ? nil : .number(x)
                     }
-                    return .label(records.text(field))
+                    return .label(
+                        CSVCategory.text(records.text(field), configured: classes.isEmpty ? nil : classes))
                 }
                 switch role {
                 case .feature(let i, let numeric):
@@ -80,7 +85,8 @@ enum PredictionReader {
                         let x = try number()
                         event.features[i] = x.isNaN ? .missing : .number(x)
                     } else {
-                        event.features[i] = .category(records.text(field))
+                        event.features[i] = .category(
+                            CSVCategory.text(records.text(field), configured: features[i].values))
                     }
                 case .attribute(let i): event.attributes[i] = records.text(field)
                 case .prediction:

@@ -57,10 +57,12 @@ struct ColumnMapping {
                 + "skip with --ignore-columns \(unknown.joined(separator: ","))")
     }
 
-    /// The value of CSV text `raw` for column `c`.
+    /// The value of CSV text `raw` for column `c` (a categorical one's as ``CSVCategory/text(_:configured:)`` reads it).
     func value(csv raw: String, column c: Int, line: Int) throws(ProfilingError) -> ProfileBuilder.Value {
         if raw.isEmpty { return .missing }
-        guard builder.columns[c].kind == .numeric else { return .category(raw) }
+        guard builder.columns[c].kind == .numeric else {
+            return .category(CSVCategory.text(raw, configured: builder.columns[c].values))
+        }
         let trimmed = raw.trimmingCharacters(in: .whitespaces)
         if trimmed.isEmpty { return .missing }
         guard let x = Self.number(trimmed) else {

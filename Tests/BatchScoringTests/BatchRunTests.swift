@@ -59,6 +59,49 @@ import Testing
         #expect(rendered.contains("# TYPE mlops_batch_last_success_timestamp_seconds gauge"))
     }
 
+    /// A categorical cell reads as `mlops-exporter profile` reads it (`3.0` is `3`, `True` is `true`, as the same
+    /// values sent as JSON are counted): a batch of the reference's own rows does not drift. Before, the profile read
+    /// the CSV's spellings and the batch did too, while NDJSON (and live traffic) gave `3` and `true`.
+    @Test func csvCategoriesReadAsTheProfileReadsThem() throws {
+        let config = try temporaryFile(
+            """
+            models:
+              - name: m
+                task: binary_classification
+                versions: [v1]
+                classes: ["0", "1"]
+                positive_class: "1"
+                reference: REFERENCE
+                features:
+                  - {name: code, type: categorical}
+                  - {name: flag, type: categorical}
+                collectors:
+                  - {name: drift, options: {method: psi, min_observations: 1}}
+            """, suffix: ".yaml")
+        let reference = NSTemporaryDirectory() + "batch-\(UUID().uuidString).json"
+        try String(contentsOfFile: config, encoding: .utf8).replacingOccurrences(of: "REFERENCE", with: reference)
+            .write(toFile: config, atomically: true, encoding: .utf8)
+        let rows = (0..<60).map { i in "\([1.0, 2.0, 3.0][i % 3]),\(i % 4 == 0 ? "True" : "False"),\(i % 2).0" }
+        let csv = try temporaryFile("code,flag,prediction\n" + rows.joined(separator: "\n") + "\n")
+        let ndjson = try temporaryFile(
+            (0..<60).map { i in
+                "{\"code\": \([1.0, 2.0, 3.0][i % 3]), \"flag\": \(i % 4 == 0), \"prediction\": \(i % 2)}"
+            }.joined(separator: "\n") + "\n", suffix: ".ndjson")
+        defer { for path in [config, reference, csv, ndjson] { try? FileManager.default.removeItem(atPath: path) } }
+        let written = try Profiler.run(
+            Profiler.Request(configPath: config, model: "m", input: csv, output: reference))
+        let fromNDJSON = try Profiler.run(
+            Profiler.Request(configPath: config, model: "m", input: ndjson, output: reference))
+        #expect(written.profile.features == fromNDJSON.profile.features)
+        #expect(written.profile.features[1].categorical?.values == ["false", "true"])
+        for input in [csv, ndjson] {
+            let drift = try #require(
+                try BatchRun(BatchRequest(configPath: config, model: "m", input: input, labels: nil)).report.drift)
+            #expect(drift.features.map(\.score) == [0, 0] && drift.detected == false, "\(input): \(drift)")
+            #expect(drift.outputs.map(\.statistic) == [0] && drift.outputs[0].detected == false, "\(input): \(drift)")
+        }
+    }
+
     @Test func ndjsonEventsAreTheIngestionAPIs() throws {
         let events = """
             {"id":"1","version":"v1","features":{"x":1,"c":"A"},"prediction":"yes","label":"yes"}

@@ -300,3 +300,34 @@ def test_canonically_equivalent_spellings_are_two_categories(binary, tmp_path, s
     e = start_exporter("--config", str(config))
     send(e, [{"c": v} for v in rows])
     assert drift_verdicts(e) == {"c": 0}
+
+
+def test_pandas_csv_and_ndjson_of_one_frame_give_one_profile(binary, tmp_path, start_exporter):
+    """pandas writes an integer code with missing values as 3.0 and a bool column as True/False in CSV, and 3.0 and
+    true/false in NDJSON. The CSV's categorical cells were kept as written ("3.0", "True") while NDJSON's became the
+    text live JSON traffic gives them ("3", "true"): the profiles differed, and the CSV one drifted against its own
+    rows sent as JSON (PSI 17.7 on the bool feature)."""
+    rng = np.random.default_rng(9)
+    n = 600
+    code = rng.choice([1.0, 2.0, 3.0, np.nan], n)
+    flag = rng.choice([True, False], n)
+    frame = pd.DataFrame({"code": code, "flag": flag})
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    frame.to_json(tmp_path / "data.ndjson", orient="records", lines=True)
+    config = served_config(tmp_path, [("code", "categorical"), ("flag", "categorical")])
+    profiles = {}
+    for name in ["data.csv", "data.ndjson"]:
+        r = run(binary, "--config", str(config), "--model", "m", "--input", str(tmp_path / name),
+                "--out", str(tmp_path / f"{name}.json"))
+        assert r.returncode == 0, r.stderr
+        profiles[name] = json.loads((tmp_path / f"{name}.json").read_text())["features"]
+    assert profiles["data.csv"] == profiles["data.ndjson"]
+    codes = pd.Series(code).dropna().map(lambda x: str(int(x))).value_counts()
+    flags = pd.Series(flag).map(lambda b: "true" if b else "false").value_counts()
+    for feature, counts in zip(profiles["data.csv"], [codes, flags]):
+        learned = sorted(counts.index, key=lambda v: (-counts[v], v.encode()))
+        assert feature["categorical"] == {"values": learned, "counts": [int(counts[v]) for v in learned] + [0]}
+    (tmp_path / "ref.json").write_bytes((tmp_path / "data.csv.json").read_bytes())
+    e = start_exporter("--config", str(config))
+    send(e, [{"code": None if np.isnan(a) else float(a), "flag": bool(b)} for a, b in zip(code, flag)])
+    assert drift_verdicts(e) == {"code": 0, "flag": 0}

@@ -261,8 +261,9 @@ public struct ProfileBuilder: Sendable {
         FineGrid(min: min, max: max, bins: bins).bin(of: x)
     }
 
-    /// The text of a number given for a categorical column: integers without a decimal point.
-    static func text(of x: Double) -> String {
+    /// The text of a number given for a categorical column: an integral value below 10^15 without a decimal point
+    /// (`3.0` → `3`), any other as Swift prints the double; the category live traffic's JSON number becomes.
+    public static func text(of x: Double) -> String {
         if x == x.rounded(), abs(x) < 1e15 { return String(Int64(x)) }
         return "\(x)"
     }
