@@ -6,10 +6,13 @@ import ModelMonitoring
 public enum ProfileLoader {
     /// The profile at `path`, checked against `model`: format version, model name, a profile of the right
     /// kind for every configured feature, consistent bins (`counts.count == edges.count + 3`, edges
-    /// strictly increasing and strictly inside `(min, max)`, a non-empty fine histogram, bin and fine counts
-    /// summing to `count`, consistent distinct values (``checkValues(_:_:)``); `counts.count == values.count + 1`
-    /// and no value `__other__` or listed twice for categorical columns (``checkCategories(_:_:)``); values plus missing equal to `rows`) and, when the configuration lists a
-    /// categorical feature's values, the same values.
+    /// strictly increasing and strictly inside `(min, max)`, `min <= max`, a finite mean and a finite non-negative
+    /// `std` that the values can have (``checkMoments(_:_:)``), a fine histogram of 1 to ``maxFineBins`` bins, as
+    /// many in every numeric column in use, bin and fine counts summing to `count` where the column's own values put
+    /// them (``checkBins(_:_:)``), consistent distinct values (``checkValues(_:_:)``); `counts.count == values.count + 1`
+    /// and no value `__other__`, empty or listed twice for categorical columns (``checkCategories(_:_:)``); values plus
+    /// missing equal to `rows`) and, when the configuration lists a categorical feature's values, the same values (byte
+    /// for byte).
     /// Profile features the configuration does not list are allowed (and unused).
     public static func load(path: String, model: ModelConfiguration) throws(ProfilingError) -> ReferenceProfile {
         try load(bytes: try Profiler.read(path), path: path, model: model)
@@ -65,6 +68,26 @@ public enum ProfileLoader {
         if let score = profile.score {
             try check(score, kind: .numeric, values: nil, field: "score", file: file, rows: profile.rows)
         }
+        // One fine bin count per profile (its `--fine-bins`): the fine histograms of the columns in use agree.
+        var fine: (field: String, bins: Int)?
+        let used =
+            model.features.compactMap { feature in
+                profile.features.firstIndex { $0.name == feature.name }.map {
+                    ("features[\($0)] (\(feature.name))", profile.features[$0])
+                }
+            } + [("prediction", profile.prediction), ("score", profile.score)].compactMap { f, c in c.map { (f, $0) } }
+        for (field, column) in used {
+            guard let bins = column.numeric?.fine.count else { continue }
+            guard let first = fine else {
+                fine = (field, bins)
+                continue
+            }
+            guard bins == first.bins else {
+                throw fail(
+                    field,
+                    "\(bins) fine bins, where \(first.field) has \(first.bins) (a profile has one fine bin count)")
+            }
+        }
     }
 
     static func check(
@@ -83,6 +106,14 @@ public enum ProfileLoader {
                 throw fail("\(numeric.counts.count) counts for \(numeric.edges.count) edges (expected edges + 3)")
             }
             guard !numeric.fine.isEmpty else { throw fail("the fine histogram is empty") }
+            guard numeric.fine.count <= maxFineBins else {
+                throw fail("\(numeric.fine.count) fine bins, more than \(maxFineBins) (the most --fine-bins takes)")
+            }
+            guard numeric.min <= numeric.max else { throw fail("min \(numeric.min) is above max \(numeric.max)") }
+            guard numeric.mean.isFinite else { throw fail("mean \(numeric.mean) is not finite") }
+            guard numeric.std.isFinite, numeric.std >= 0 else {
+                throw fail("std \(numeric.std) is not a standard deviation (finite, not negative)")
+            }
             guard zip(numeric.edges, numeric.edges.dropFirst()).allSatisfy({ $0 < $1 }) else {
                 throw fail("edges are not strictly increasing")
             }
@@ -99,6 +130,8 @@ public enum ProfileLoader {
                 }
                 guard sum == numeric.count else { throw fail("\(name) sum to \(sum), not count \(numeric.count)") }
             }
+            try checkMoments(numeric, fail)
+            try checkBins(numeric, fail)
             try checkValues(numeric, fail)
         case .categorical:
             guard let categorical = column.categorical, column.numeric == nil else {
@@ -121,6 +154,46 @@ public enum ProfileLoader {
         let (present, overflow) = column.count.addingReportingOverflow(column.missing)
         guard !overflow, present == rows else {
             throw fail("\(column.count) values and \(column.missing) missing are not the profile's \(rows) rows")
+        }
+    }
+
+    /// Most fine bins a profile may have: what `mlops-exporter profile --fine-bins` takes at most (the window keeps each
+    /// KS or Wasserstein column's fine counts per slice).
+    public static let maxFineBins = 1_000_000
+
+    /// A non-empty numeric column's `mean` within `[min, max]` and its population `std` at most `max − min` (it is at
+    /// most half that), both up to a rounding slack of 1e-9 of the larger of `|min|` and `|max|`. (Wasserstein's score
+    /// is divided by the std: an edited one hides or invents drift.)
+    static func checkMoments(_ numeric: NumericProfile, _ fail: (String) -> ProfilingError) throws(ProfilingError) {
+        guard numeric.count > 0 else { return }
+        let slack = 1e-9 * Swift.max(abs(numeric.min), abs(numeric.max))
+        guard numeric.mean >= numeric.min - slack, numeric.mean <= numeric.max + slack else {
+            throw fail("mean \(numeric.mean) is not between min \(numeric.min) and max \(numeric.max)")
+        }
+        guard numeric.std <= (numeric.max - numeric.min) + slack else {
+            throw fail("std \(numeric.std) exceeds max − min (\(numeric.max - numeric.min))")
+        }
+    }
+
+    /// A numeric column's counts where its own values put them (its counts, fine counts and `count` agree already): none
+    /// in underflow or overflow (below its own `min`, above its own `max`), at least one in the quantile bins holding
+    /// `min` (`counts[1]`) and `max` (the last quantile bin), and with `min == max` every value in `fine[0]` (the drift
+    /// collector bins a live value equal to them there; numpy would widen the range).
+    static func checkBins(_ numeric: NumericProfile, _ fail: (String) -> ProfilingError) throws(ProfilingError) {
+        guard numeric.count > 0 else { return }
+        let counts = numeric.counts
+        guard counts[0] == 0, counts[counts.count - 1] == 0 else {
+            throw fail(
+                "counts[0] (underflow, below min) is \(counts[0]) and counts[\(counts.count - 1)] (overflow, above max) "
+                    + "is \(counts[counts.count - 1]): the reference's own values are never there")
+        }
+        guard counts[1] > 0, counts[counts.count - 2] > 0 else {
+            throw fail(
+                "counts[1] (the bin of min) or counts[\(counts.count - 2)] (the bin of max) is 0: min and max are values "
+                    + "of the reference")
+        }
+        guard numeric.min < numeric.max || numeric.fine[0] == numeric.count else {
+            throw fail("min equals max and fine[0] is not count \(numeric.count): every value is in fine bin 0")
         }
     }
 
@@ -162,13 +235,16 @@ public enum ProfileLoader {
     }
 
     /// A categorical column's values: none is `__other__` (the bin of every other value: the drift collector would name
-    /// two bins `__other__`, and a running exporter died on it at start or reload), and none is listed twice, byte for
-    /// byte (values are told apart by their UTF-8 bytes, as live values are: `café` in NFC and in NFD are two values).
+    /// two bins `__other__`, and a running exporter died on it at start or reload), none is empty (live traffic's empty
+    /// string is a missing value: such a bin never fills), and none is listed twice, byte for byte (values are told apart by their UTF-8 bytes, as live values are: `café` in NFC and in NFD are two values).
     static func checkCategories(_ values: [String], _ fail: (String) -> ProfilingError) throws(ProfilingError) {
         if let i = values.firstIndex(of: ModelContext.other) {
             throw fail(
                 "values[\(i)] is \"\(ModelContext.other)\", the name of the bin of every value outside the list "
                     + "(rebuild the profile: mlops-exporter profile counts such rows in it)")
+        }
+        if let i = values.firstIndex(of: "") {
+            throw fail("values[\(i)] is empty: an empty string is a missing value, never a category")
         }
         var seen = Set<[UInt8]>()
         for (i, value) in values.enumerated() where !seen.insert(Array(value.utf8)).inserted {

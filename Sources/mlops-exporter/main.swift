@@ -326,8 +326,8 @@ struct Profile: ParsableCommand {
 
     func validate() throws {
         guard (1...10_000).contains(bins) else { throw ValidationError("--bins must be between 1 and 10000") }
-        guard (1...1_000_000).contains(fineBins) else {
-            throw ValidationError("--fine-bins must be between 1 and 1000000")
+        guard (1...ProfileLoader.maxFineBins).contains(fineBins) else {
+            throw ValidationError("--fine-bins must be between 1 and \(ProfileLoader.maxFineBins)")
         }
         guard (1...100_000).contains(maxCategories) else {
             throw ValidationError("--max-categories must be between 1 and 100000")

@@ -280,6 +280,80 @@ struct Workspace {
             try failure(c: [nfc], d: ["a", "b", "a"]) == #"ref.json: features[1] (d): values[2] "a" is listed twice"#)
     }
 
+    /// Hand-edited columns that no data gives: they loaded, and drift compared live traffic with them.
+    @Test func inconsistentColumnsAreRefused() throws {
+        let amount = "ref.json: features[0] (amount): "
+        #expect(try profile(ProfilerTests.csv).features[0].numeric?.counts == [0, 1, 1, 0])
+        #expect(
+            try failure {
+                $0.features[0].numeric!.min = 2
+                $0.features[0].numeric!.max = 1
+                $0.features[0].numeric!.edges = []
+                $0.features[0].numeric!.counts = [0, 2, 0]
+            } == amount + "min 2.0 is above max 1.0")
+        #expect(
+            try failure { $0.features[0].numeric!.std = -1 }
+                == amount + "std -1.0 is not a standard deviation (finite, not negative)")
+        #expect(
+            try failure { $0.features[0].numeric!.counts = [1, 0, 1, 0] }
+                == amount
+                + "counts[0] (underflow, below min) is 1 and counts[3] (overflow, above max) is 0: the reference's own "
+                + "values are never there")
+        #expect(
+            try failure { $0.features[0].numeric!.counts = [0, 1, 0, 1] }
+                == amount
+                + "counts[0] (underflow, below min) is 0 and counts[3] (overflow, above max) is 1: the reference's own "
+                + "values are never there")
+        #expect(
+            try failure { $0.features[0].numeric!.counts = [0, 0, 2, 0] }
+                == amount + "counts[1] (the bin of min) or counts[2] (the bin of max) is 0: min and max are values of "
+                + "the reference")
+        #expect(
+            try failure {
+                $0.features[0].numeric!.max = 1
+                $0.features[0].numeric!.mean = 1
+                $0.features[0].numeric!.std = 0
+                $0.features[0].numeric!.edges = []
+                $0.features[0].numeric!.counts = [0, 2, 0]
+            } == amount + "min equals max and fine[0] is not count 2: every value is in fine bin 0")
+        #expect(
+            try failure { $0.features[0].numeric!.mean = 1e308 } == amount
+                + "mean 1e+308 is not between min 1.0 and max 2.0")
+        #expect(try failure { $0.features[0].numeric!.std = 3 } == amount + "std 3.0 exceeds max − min (1.0)")
+        #expect(
+            try failure { $0.features[1].categorical!.values[1] = "" }
+                == "ref.json: features[1] (country): values[1] is empty: an empty string is a missing value, never a category"
+        )
+        #expect(
+            try failure { $0.features[0].numeric!.fine = [1, 0, 0, 0, 0, 0, 0, 1] }
+                == "ref.json: score: 4 fine bins, where features[0] (amount) has 8 (a profile has one fine bin count)")
+        #expect(
+            try failure { $0.features[0].numeric!.fine = [2] + Array(repeating: 0, count: 1_000_000) }
+                == amount + "1000001 fine bins, more than 1000000 (the most --fine-bins takes)")
+    }
+
+    /// What the builder writes passes those checks, rounding included (a constant column's mean is off by an ulp and its
+    /// std not quite 0; values near ±Double.greatestFiniteMagnitude, subnormals).
+    static let builtColumns: [[Double]] = [
+        [0.1, 0.1, 0.1], [1e308, -1e308, 1e308], [-1e-300, 0, 1e-300],
+        [.leastNonzeroMagnitude, .leastNonzeroMagnitude, 2 * .leastNonzeroMagnitude], [7], [-3.3, -3.3],
+        (0..<1000).map { Double($0 % 11) / 10 }, (0..<500).map { 1e15 + Double($0) * 0.125 },
+        (0..<300).map { sin(Double($0)) * 1e-200 },
+    ]
+
+    @Test(arguments: builtColumns)
+    func builtProfilesPassTheChecks(values: [Double]) throws {
+        let model = ModelConfiguration(
+            name: "m", task: .regression, features: [FeatureConfiguration(name: "x", kind: .numeric)])
+        let profile = ReferenceProfile(
+            model: "m", rows: values.count, inputSHA256: "",
+            features: [
+                ColumnProfile(
+                    name: "x", missing: 0, numeric: ProfileBuilder.numeric(values, bins: 10, fineBins: 1000))
+            ])
+        #expect(throws: Never.self) { try ProfileLoader.check(profile, model: model, file: "ref.json") }
+    }
+
     @Test func malformedFiles() {
         #expect(failure(text: "{") == "ref.json: not a JSON reference profile")
         #expect(failure(text: "{\"format\": 1}") == "ref.json: format: expected String")
