@@ -90,7 +90,7 @@ let package = Package(
             swiftSettings: strict),
         // Reference profiles: reads CSV / NDJSON reference data into a profile file, loads and checks profiles.
         .target(
-            name: "Profiling", dependencies: ["ModelMonitoring", "ExporterConfig"], swiftSettings: strict),
+            name: "Profiling", dependencies: ["ModelMonitoring", "ExporterConfig", "Ingestion"], swiftSettings: strict),
         // `mlops-exporter batch`: one batch of a model's predictions (and labels) from CSV / NDJSON files through the
         // model's collectors as one window, to a report and a text-format render. Pure: files in, report out.
         .target(

@@ -50,11 +50,19 @@ enum Field: Int {
     case attributes, label
 
     /// The keys as a name table, in the order of the cases (index = raw value).
-    static let table = try! NameTable(
-        [
-            "id", "timestamp", "version", "features", "prediction", "score", "probabilities", "latency_seconds",
-            "status", "error_kind", "attributes", "label",
-        ], list: "fields")
+    static let table = try! NameTable(PredictionEventFields.names, list: "fields")
+}
+
+/// The top-level keys of a prediction event (`POST /api/v1/models/{model}/predictions`), for readers of events other
+/// than this decoder (`mlops-exporter profile` refuses any other key in an event line, as a typo's value would be
+/// lost).
+public enum PredictionEventFields {
+    /// `id`, `timestamp`, `version`, `features`, `prediction`, `score`, `probabilities`, `latency_seconds`, `status`,
+    /// `error_kind`, `attributes`, `label`: the decoder's fields, in the order of its `Field` cases.
+    public static let names = [
+        "id", "timestamp", "version", "features", "prediction", "score", "probabilities", "latency_seconds",
+        "status", "error_kind", "attributes", "label",
+    ]
 }
 
 /// Per-batch decoding state: the schema and caches reused across events.

@@ -1,5 +1,6 @@
 import ExporterConfig
 import Foundation
+import Ingestion
 import ModelMonitoring
 
 /// The format of a reference input file.
@@ -7,7 +8,8 @@ public enum InputFormat: String, Sendable, CaseIterable {
     /// Comma-separated values with a header row (RFC 4180).
     case csv
     /// One JSON object per line: flat (`{"amount": 3.5, "country": "DE", "prediction": "fraud"}`) or an
-    /// ingestion event (`{"features": {...}, "prediction": ..., "score": ...}`). Blank lines are skipped;
+    /// ingestion event (`{"features": {...}, "prediction": ..., "score": ...}`, whose other keys must be event fields,
+    /// ``PredictionEventFields``). Blank lines are skipped;
     /// `null` and the bare `NaN` that Python's `json` writes are missing values. Lines are strict JSON plus
     /// Python's `NaN`, `Infinity` and `-Infinity` (``StrictJSONParser``): no trailing commas, comments or other JSON5.
     case ndjson
@@ -35,12 +37,36 @@ struct ColumnMapping {
     /// Columns that are not features but may appear in an input and are not profiled.
     static let passThrough = ["id", "label", "timestamp", "version"]
 
+    /// The names of `--ignore-columns`, in the order given.
+    let ignored: [String]
+
     init(file: String, model: ModelConfiguration, builder: ProfileBuilder, ignoring: [String]) {
         self.file = file
         self.model = model
         self.builder = builder
+        ignored = ignoring
         tolerated = Set(Self.passThrough + model.sensitiveAttributes.map(\.name) + ignoring)
         index = Dictionary(builder.columns.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    /// An error for a name of `--ignore-columns` that is profiled (a feature, `prediction`, `score`: listing it
+    /// skipped nothing, silently), if any.
+    func ignoredButProfiled() -> ProfilingError? {
+        guard let name = ignored.first(where: { index[$0] != nil }) else { return nil }
+        let feature = model.features.contains { $0.name == name }
+        let what = feature ? "a feature of model \(model.name)" : "the \(name) column"
+        return ProfilingError(
+            file: file, field: "--ignore-columns",
+            message: "\"\(name)\" is \(what): it is profiled, it cannot be ignored (remove it from --ignore-columns)")
+    }
+
+    /// An error for a name of `--ignore-columns` that the input never has (a typo would go unnoticed), if any:
+    /// `present` tells whether the input has a column (`what`: `column`, `key`) of that name.
+    func ignoredButAbsent(what: String, present: (String) -> Bool) -> ProfilingError? {
+        guard let name = ignored.first(where: { !present($0) }) else { return nil }
+        return ProfilingError(
+            file: file, field: "--ignore-columns",
+            message: "the input has no \(what) \"\(name)\" (\(what == "column" ? "header" : "no line has it"))")
     }
 
     /// An error listing the `names` that are neither columns nor tolerated, if any.
@@ -141,6 +167,10 @@ enum InputReader {
         for feature in mapping.model.features where !seen.contains(feature.name) {
             throw mapping.missingFeature(feature.name, what: "column")
         }
+        if let error = mapping.ignoredButProfiled() ?? mapping.ignoredButAbsent(what: "column", present: seen.contains)
+        {
+            throw error
+        }
         if let error = mapping.unknown(header) { throw error }
         // For each builder column, its position in the header (nil: absent).
         let positions = builder.columns.map { column in header.firstIndex(of: column.name) }
@@ -167,7 +197,10 @@ enum InputReader {
         throws(ProfilingError)
     {
         let file = mapping.file
+        if let error = mapping.ignoredButProfiled() { throw error }
         var seen = Set<String>()
+        var ignoredSeen = Set<String>()
+        let eventFields = Set(PredictionEventFields.names)
         var row = [ProfileBuilder.Value](repeating: .absent, count: builder.columns.count)
         let predictionColumn = builder.columns.count - 2
         let scoreColumn = builder.columns.count - 1
@@ -196,7 +229,17 @@ enum InputReader {
             let features: [String: JSONValue]
             var outputs = object
             if case .object(let inner)? = object["features"] {
-                // An ingestion event: only `features` is checked; its other keys are event fields.
+                // An ingestion event: its keys are event fields (a misspelt `predicton` would lose every prediction),
+                // or skipped with --ignore-columns.
+                for key in object.keys.sorted() where !eventFields.contains(key) {
+                    guard mapping.ignored.contains(key) else {
+                        throw ProfilingError(
+                            file: file, line: lineNumber,
+                            message: "key \"\(key)\" is not a field of an ingestion event (\(Self.eventFieldList)); "
+                                + "skip with --ignore-columns \(key)")
+                    }
+                    ignoredSeen.insert(key)
+                }
                 features = inner
                 outputs = object.filter { $0.key == "prediction" || $0.key == "score" }
             } else {
@@ -208,6 +251,7 @@ enum InputReader {
             {
                 throw error
             }
+            for name in mapping.ignored where features[name] != nil { ignoredSeen.insert(name) }
             for c in 0..<predictionColumn {
                 let cell = features[builder.columns[c].name]
                 if cell != nil { seen.insert(builder.columns[c].name) }
@@ -223,5 +267,9 @@ enum InputReader {
         for feature in mapping.model.features where !seen.contains(feature.name) {
             throw mapping.missingFeature(feature.name, what: "key")
         }
+        if let error = mapping.ignoredButAbsent(what: "key", present: ignoredSeen.contains) { throw error }
     }
+
+    /// The fields of an ingestion event, as an error lists them.
+    static let eventFieldList = PredictionEventFields.names.joined(separator: ", ")
 }

@@ -9,7 +9,11 @@ import ModelMonitoring
 /// in ingestion events) must be the model's features, `prediction`, `score`, `id`, `label`, `timestamp`,
 /// `version` or a sensitive attribute's name; any other is an error unless listed in `ignoreColumns`
 /// (a typo in a feature name must not silently profile nothing). Every configured feature must be a CSV
-/// column, or a key on at least one NDJSON line; a feature absent from some lines is missing there.
+/// column, or a key on at least one NDJSON line; a feature absent from some lines is missing there. An ingestion
+/// event's top-level keys must be event fields (``PredictionEventFields``) or listed in `ignoreColumns`. Each name
+/// of `ignoreColumns` must be in the input (a CSV column, a key of some NDJSON line) and must not be profiled (a
+/// feature, `prediction`, `score`). The output must not be the input or the configuration (the same file, through
+/// links or other spellings of its path): that is refused before anything is read.
 ///
 /// Memory: the whole input file is read (its SHA-256 is part of the profile), plus the builder's values
 /// of numeric columns (see ``ProfileBuilder``).
@@ -28,7 +32,7 @@ public enum Profiler {
         public var format: InputFormat?
         /// Bins and vocabulary.
         public var options: ProfileBuilder.Options
-        /// Input columns to skip although they are not the model's.
+        /// Input columns to skip although they are not the model's (each must be in the input, none profiled).
         public var ignoreColumns: [String]
 
         /// Creates a request.
@@ -71,6 +75,13 @@ public enum Profiler {
         guard let format = request.format ?? InputFormat(path: request.input) else {
             throw ProfilingError(
                 file: request.input, message: "cannot tell the format from the extension (use --format csv|ndjson)")
+        }
+        // Before anything is read: the profile must not replace its own data (or the configuration).
+        for (path, what) in [(request.input, "the input"), (request.configPath, "the configuration")]
+        where sameFile(request.output, path) {
+            throw ProfilingError(
+                file: request.output,
+                message: "cannot write: this is \(what) (\(path)); the profile would replace it: choose another --out")
         }
         let bytes = try read(request.input)
         let profile = try self.profile(
@@ -123,13 +134,28 @@ public enum Profiler {
         return model
     }
 
-    /// The bytes of `path` (a `ProfilingError` naming it when it is missing, a directory or unreadable).
+    /// Whether `a` and `b` name one existing file (the same device and inode, through links and relative paths alike).
+    static func sameFile(_ a: String, _ b: String) -> Bool {
+        var x = stat()
+        var y = stat()
+        guard stat(a, &x) == 0, stat(b, &y) == 0 else { return false }
+        return x.st_dev == y.st_dev && x.st_ino == y.st_ino
+    }
+
+    /// The bytes of `path`: a `ProfilingError` naming it when it is missing, a directory, not a regular file (a pipe, a
+    /// FIFO, a device such as `/dev/null`; reported as "permission denied" before, even to root) or unreadable.
     public static func read(_ path: String) throws(ProfilingError) -> [UInt8] {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw ProfilingError(file: path, message: "cannot read: no such file")
         }
         guard !isDirectory.boolValue else { throw ProfilingError(file: path, message: "cannot read: is a directory") }
+        var info = stat()
+        if stat(path, &info) == 0, info.st_mode & S_IFMT != S_IFREG {
+            throw ProfilingError(
+                file: path,
+                message: "cannot read: not a regular file (a pipe, FIFO or device): write it to a file first")
+        }
         do {
             return Array(try Data(contentsOf: URL(fileURLWithPath: path)))
         } catch {

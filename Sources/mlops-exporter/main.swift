@@ -321,7 +321,10 @@ struct Profile: ParsableCommand {
 
     @Option(
         name: .customLong("ignore-columns"),
-        help: "Comma-separated input columns to skip (other columns that are not the model's are an error).")
+        help:
+            ArgumentHelp(
+                "Comma-separated input columns to skip (other columns that are not the model's are an error; each "
+                    + "must be in the input, and none a feature)."))
     var ignoreColumns: String?
 
     func validate() throws {

@@ -3,6 +3,7 @@ computed here, and every error case (exit 1, one clear line)."""
 
 import hashlib
 import json
+import os
 import subprocess
 
 import numpy as np
@@ -331,3 +332,40 @@ def test_pandas_csv_and_ndjson_of_one_frame_give_one_profile(binary, tmp_path, s
     e = start_exporter("--config", str(config))
     send(e, [{"code": None if np.isnan(a) else float(a), "flag": bool(b)} for a, b in zip(code, flag)])
     assert drift_verdicts(e) == {"code": 0, "flag": 0}
+
+
+def test_cli_guards(binary, tmp_path):
+    """From the review: --out naming the input overwrote the training data; /dev/null and a FIFO were "permission
+    denied" (even to root); an ingestion event's misspelt top-level key was ignored; --ignore-columns naming a feature
+    or a column the input lacks was ignored silently."""
+    config = tmp_path / "models.yaml"
+    config.write_text(CONFIG)
+    data = tmp_path / "data.csv"
+    data.write_text(OK_HEADER + "1,2,US,web\n")
+    (tmp_path / "link.csv").symlink_to(data)
+
+    def fails(input, out, *extra):
+        r = run(binary, "--config", str(config), "--model", "fraud", "--input", str(input), "--out", str(out), *extra)
+        assert r.returncode == 1 and r.stdout == "", r
+        return r.stderr.strip()
+
+    for out in [data, f"{tmp_path}/./data.csv", tmp_path / "link.csv"]:
+        assert fails(data, out) == (f"{out}: cannot write: this is the input ({data}); the profile would replace it: "
+                                    "choose another --out")
+    assert data.read_text() == OK_HEADER + "1,2,US,web\n"
+    fifo = tmp_path / "fifo.csv"
+    os.mkfifo(fifo)
+    for device in ["/dev/null", str(fifo)]:
+        assert fails(device, tmp_path / "ref.json", "--format", "csv") == (
+            f"{device}: cannot read: not a regular file (a pipe, FIFO or device): write it to a file first")
+    events = tmp_path / "events.ndjson"
+    events.write_text(json.dumps({"version": "v1", "features": {"amount": 1, "age": 2, "country": "US",
+                                                                "channel": "web"}, "predicton": "fraud"}) + "\n")
+    assert fails(events, tmp_path / "ref.json").startswith(
+        f'{events}:1: key "predicton" is not a field of an ingestion event (id, timestamp, version, features, ')
+    assert fails(data, tmp_path / "ref.json", "--ignore-columns", "age") == (
+        f'{data}: --ignore-columns: "age" is a feature of model fraud: it is profiled, it cannot be ignored (remove '
+        "it from --ignore-columns)")
+    assert fails(data, tmp_path / "ref.json", "--ignore-columns", "zip") == (
+        f'{data}: --ignore-columns: the input has no column "zip" (header)')
+    assert not (tmp_path / "ref.json").exists()
