@@ -157,7 +157,9 @@ let package = Package(
         .testTarget(name: "ExpositionTests", dependencies: ["Exposition"], swiftSettings: strict),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "CNghttp2"], swiftSettings: strict),
         .testTarget(name: "CompressionTests", dependencies: ["Compression"], swiftSettings: strict),
-        .testTarget(name: "MLOpsExporterTests", dependencies: ["MLOpsExporter", "Capture", "Compression"], swiftSettings: strict),
+        .testTarget(
+            name: "MLOpsExporterTests", dependencies: ["MLOpsExporter", "Capture", "Compression"],
+            swiftSettings: strict),
         .testTarget(name: "ExporterConfigTests", dependencies: ["ExporterConfig"], swiftSettings: strict),
         .testTarget(
             name: "RuleGenerationTests", dependencies: ["RuleGeneration", "ExporterConfig"], swiftSettings: strict),

@@ -209,19 +209,7 @@ enum InputReader {
             lineNumber += 1
             let text = slice.last == UInt8(ascii: "\r") ? slice.dropLast() : slice
             if text.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
-            // UTF-8 first: the parser decodes strings from the bytes as they are.
-            if let bad = InvalidUTF8.firstIndex(in: bytes, text.startIndex..<text.endIndex) {
-                throw InvalidUTF8.error(file: file, bytes: bytes, at: bad, line: lineNumber, lineStart: text.startIndex)
-            }
-            let value: JSONValue
-            do {
-                value = try StrictJSONParser.parse(text)
-            } catch {
-                // The column in characters (the line is valid UTF-8): bytes that do not continue a character.
-                let column = 1 + text.prefix(error.offset).count { $0 & 0xC0 != 0x80 }
-                throw ProfilingError(
-                    file: file, line: lineNumber, column: column, field: error.field, message: error.message)
-            }
+            let value = try NDJSONLine.parse(bytes, text.startIndex..<text.endIndex, file: file, line: lineNumber)
             guard case .object(let object) = value else {
                 throw ProfilingError(
                     file: file, line: lineNumber, message: "expected a JSON object, got \(value.shown)")
