@@ -114,6 +114,8 @@ final class EventLoop: @unchecked Sendable {
     @exclusivity(unchecked) private var evictionPending = false
     /// At the cap, with a client waiting and no connection old enough to evict: when to look again (monotonic ns).
     @exclusivity(unchecked) private var evictionRetryAt: UInt64?
+    /// Acceptor: the accept time given to the last accepted connection (monotonic ns); each is later than the last.
+    @exclusivity(unchecked) private var lastAcceptedAt: UInt64 = 0
     @exclusivity(unchecked) private var acceptBackoffUntil: UInt64?
     @exclusivity(unchecked) private var acceptBackoff: UInt64 = 0
 
@@ -600,14 +602,19 @@ final class EventLoop: @unchecked Sendable {
             switch listener.accept() {
             case .connection(let fd, let remoteAddress):
                 acceptBackoff = 0
+                // Strictly increasing across accepts, though `now` is read once per iteration: connections accepted
+                // in one iteration are evicted in accept order (with equal times the loop order decided, and a
+                // connection accepted later could go first).
+                let acceptedAt = max(now, lastAcceptedAt &+ 1)
+                lastAcceptedAt = acceptedAt
                 let target =
                     peers.min {
                         $0.connectionCount.load(ordering: .relaxed) < $1.connectionCount.load(ordering: .relaxed)
                     } ?? self
                 if target === self {
-                    adopt(fd, remoteAddress: remoteAddress)
+                    adopt(fd, remoteAddress: remoteAddress, acceptedAt: acceptedAt)
                 } else {
-                    target.post(.adopt(fileDescriptor: fd, remoteAddress: remoteAddress, acceptedAt: now))
+                    target.post(.adopt(fileDescriptor: fd, remoteAddress: remoteAddress, acceptedAt: acceptedAt))
                 }
             case .wouldBlock:
                 _ = context.releaseConnectionSlot()
