@@ -348,8 +348,28 @@ def test_out_of_file_descriptors_does_not_spin(binary, tmp_path):
             fields = open(f"/proc/{e.proc.pid}/stat").read().rsplit(")", 1)[1].split()
             return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-        wait_for(lambda: "emfile" in e.log_path.read_text().lower() or e.open_fds() >= 38, timeout=10,
-                 what="descriptor limit reached")
+        # The exporter logs "out of file descriptors; pausing accept" (error "Too many open files") when accept
+        # fails with EMFILE. On a timeout, say what the process held and logged (a failure under CI load, once,
+        # left nothing else to go on).
+        def limit_reached():
+            return "out of file descriptors" in e.log_path.read_text() or e.open_fds() >= 38
+
+        def held():
+            targets = []
+            for fd in os.listdir(f"/proc/{e.proc.pid}/fd"):
+                try:
+                    targets.append(os.readlink(f"/proc/{e.proc.pid}/fd/{fd}"))
+                except OSError:
+                    pass
+            return sorted(targets)
+
+        try:
+            wait_for(limit_reached, timeout=10, what="descriptor limit reached")
+        except AssertionError as failure:
+            raise AssertionError(
+                f"{failure}; descriptors open: {held()}; clients connected: {len(clients)}; "
+                f"log tail: {e.log_path.read_text()[-2000:]}"
+            ) from None
         before = cpu_seconds()
         deadline = time.monotonic() + 2
         while time.monotonic() < deadline:  # a bounded observation window, not synchronisation
