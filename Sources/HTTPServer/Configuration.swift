@@ -72,6 +72,12 @@ extension HTTPServer {
         /// Requests per connection handed to the handler but not yet answered and written. When reached,
         /// the connection stops reading until responses are flushed (pipelining back-pressure). Default 16.
         public var maxPipelinedRequests: Int
+        /// Response bytes one HTTP/1.x connection may have queued for its peer (answered, not yet written) before the
+        /// session parses no further request head, until the peer takes enough of them: a client that pipelines
+        /// requests for big answers and reads none holds this much, plus the answer that crossed it, not
+        /// ``maxPipelinedRequests`` answers of any size. The body of a request already taken is still read. Default
+        /// 1 MiB (as ``http2MaxUnsentResponseBytes``).
+        public var maxPipelinedResponseBytes: Int
         /// `listen(2)` backlog. Default `SOMAXCONN`.
         public var listenBacklog: Int
         /// Whether HTTP/2 is served: h2c (prior knowledge and `Upgrade: h2c`) in cleartext, ALPN `h2` with
@@ -114,6 +120,7 @@ extension HTTPServer {
             self.maxHeaderCount = 100
             self.maxBodySize = 16 * 1024 * 1024
             self.maxPipelinedRequests = 16
+            self.maxPipelinedResponseBytes = 1024 * 1024
             self.listenBacklog = Int(SOMAXCONN)
             self.http2Enabled = true
             self.http2MaxConcurrentStreams = 100
@@ -158,6 +165,7 @@ extension HTTPServer {
                 (0..<maxConnections).contains(effectiveReservedConnections),
                 "reservedConnections must be in 0..<maxConnections")
             try require(maxPipelinedRequests >= 1, "maxPipelinedRequests must be at least 1")
+            try require(maxPipelinedResponseBytes >= 1, "maxPipelinedResponseBytes must be at least 1")
             try require(listenBacklog >= 1, "listenBacklog must be at least 1")
             try require(
                 (1...1_000_000).contains(http2MaxConcurrentStreams), "http2MaxConcurrentStreams must be in 1...1000000")

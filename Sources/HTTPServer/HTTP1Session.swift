@@ -2,8 +2,10 @@
 /// the responses strictly in request order (pipelining), deciding keep-alive per RFC 9112 §9.3.
 ///
 /// Back-pressure: at most ``HTTPServer/Configuration/maxPipelinedRequests`` requests may be in flight
-/// (dispatched, or answered but not yet written); beyond that the session stops parsing and the
-/// connection stops reading, so a client that pipelines without reading cannot grow server memory.
+/// (dispatched, or answered but not yet written), and no request head is parsed while
+/// ``HTTPServer/Configuration/maxPipelinedResponseBytes`` of answers wait to be written; beyond either the session
+/// stops parsing and the connection stops reading, so a client that pipelines without reading cannot grow server
+/// memory.
 ///
 /// After a parse error the session answers with the error status and a one-line reason, then takes
 /// no further request: the framing of whatever follows is unknown, so the connection closes.
@@ -98,6 +100,13 @@ final class HTTP1Session: ConnectionProtocolHandler {
         slots.count + connection.output.pendingResponses < context.configuration.maxPipelinedRequests
     }
 
+    /// Whether another request head may be parsed: the answers queued for the peer are under
+    /// ``HTTPServer/Configuration/maxPipelinedResponseBytes``.
+    @inline(__always)
+    private func hasOutputRoom(_ connection: Connection) -> Bool {
+        connection.output.pendingBytes < context.configuration.maxPipelinedResponseBytes
+    }
+
     /// Whether the buffered request may start while the requests in ``slots`` are unanswered: it and they all have
     /// safe methods (GET, HEAD, OPTIONS, TRACE). False too while its method is not all buffered yet (the slots
     /// finishing brings the session back here).
@@ -145,6 +154,9 @@ final class HTTP1Session: ConnectionProtocolHandler {
             // A pipelined request starts only once those before it are answered, unless all are safe (RFC 9112
             // §9.3.2): a POST behind a POST must not reach the handler (an upstream) before the first is done.
             if !slots.isEmpty && parser.isAtRequestBoundary && !mayStartPipelined(connection) { return }
+            // A peer that reads none of the answers queued for it gets no more until it does (written bytes bring
+            // the connection back here).
+            if parser.isAtRequestBoundary && !hasOutputRoom(connection) { return }
             let (consumed, result) = connection.input.withReadableBytes { parser.parse($0) }
             connection.input.consume(consumed)
             // Consumed: the head in a case's payload is moved to its binding, not copied out of the result.
@@ -269,7 +281,8 @@ final class HTTP1Session: ConnectionProtocolHandler {
     func wantsInput(_ connection: Connection) -> Bool {
         guard !inputEnded && hasCapacity(connection) && !bodyWaitsForBudget else { return false }
         switch bodyState {
-        case .none, .receiving: return acceptingRequests
+        case .none: return acceptingRequests && (!parser.isAtRequestBoundary || hasOutputRoom(connection))
+        case .receiving: return acceptingRequests
         // Read whatever follows its request: one with `Connection: close` is dispatched before its streamed body.
         case .streaming(let stream, _): return !stream.isPaused
         case .awaitingAdmission, .admitted: return false

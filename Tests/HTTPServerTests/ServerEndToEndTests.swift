@@ -76,6 +76,28 @@ struct ServerEndToEndTests {
         }
     }
 
+    /// A client that pipelines requests for big answers and reads none holds at most
+    /// ``HTTPServer/Configuration/maxPipelinedResponseBytes`` of them (plus the answer that crossed it and what the
+    /// kernel took): the requests behind wait unparsed. Before, all 16 of ``HTTPServer/Configuration/maxPipelinedRequests``
+    /// were answered and queued, 16 answers of any size per connection (a memory attack without credentials). Once
+    /// it reads, every answer comes, in order.
+    @Test func pipelinedAnswersAreBoundedInBytes() throws {
+        let handler = TestHandler()
+        try withServer(configure: { $0.maxPipelinedResponseBytes = 1 << 20 }, handler: handler) { server, port in
+            let client = try RawClient(port: port, receiveBuffer: 4096)
+            let requests = (0..<16).map { "GET /big?bytes=\(1_000_000 + $0) HTTP/1.1\r\nHost: t\r\n\r\n" }
+            try client.send(requests.joined())
+            // A bounded observation: the count the handler reaches, then holds while the client reads nothing.
+            #expect(eventually { handler.started.load(ordering: .sequentiallyConsistent) >= 3 })
+            let deadline = monotonicSeconds() + 1
+            while monotonicSeconds() < deadline { usleep(20_000) }
+            let started = handler.started.load(ordering: .sequentiallyConsistent)
+            #expect(started < 12, "requests answered for a client that reads nothing: \(started) of 16")
+            let sizes = try (0..<16).map { _ in try client.readResponse(timeout: 10).body.count }
+            #expect(sizes == (0..<16).map { 1_000_000 + $0 })
+        }
+    }
+
     @Test func headHasTheContentLengthOfGetButNoBody() throws {
         try withServer { _, port in
             let client = try RawClient(port: port)

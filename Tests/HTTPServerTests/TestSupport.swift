@@ -68,9 +68,13 @@ final class RawClient {
     let fd: Int32
     private var buffer: [UInt8] = []
 
-    init(host: String = "127.0.0.1", port: Int, ipv6: Bool = false) throws {
+    /// `receiveBuffer`: `SO_RCVBUF` set before connecting (a small one keeps what the server writes in its own queue).
+    init(host: String = "127.0.0.1", port: Int, ipv6: Bool = false, receiveBuffer: Int32? = nil) throws {
         fd = socket(ipv6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw TestFailure("socket failed: \(errno)") }
+        if var size = receiveBuffer {
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
         var storage = sockaddr_storage()
         let length: socklen_t
         if ipv6 {
