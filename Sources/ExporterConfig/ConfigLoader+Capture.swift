@@ -25,7 +25,15 @@ extension Reader {
             return nil
         }
         var capture = CaptureConfiguration(protocolName: name)
-        if let s = value("inference_service") { capture.inferenceService = string(s, "\(path).inference_service") }
+        if let s = value("inference_service"), let service = string(s, "\(path).inference_service") {
+            // The logger never sends an empty ce-inferenceservicename (the receiver refuses one): such a model could
+            // receive no event.
+            if service.isEmpty {
+                fail(s, "\(path).inference_service", "empty: the InferenceService whose logger events this model takes")
+            } else {
+                capture.inferenceService = service
+            }
+        }
         let known = (
             fields: Set(CaptureConfiguration.customFields), features: Set(model.features.map(\.name)),
             attributes: Set(model.sensitiveAttributes.map(\.name))

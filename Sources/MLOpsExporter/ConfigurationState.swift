@@ -23,6 +23,8 @@ final class ConfigurationState: Sendable {
     let reloadLock = Mutex(())
     /// Called after each successful reload (a checkpoint follows it).
     let afterReload: @Sendable (ExporterConfiguration) -> Void
+    /// The `cloudevents:` bounds in force: read at start, a reload that changes them says so.
+    let startCloudEvents: CloudEventsConfiguration
 
     init(
         path: String?, initial: ExporterConfiguration, monitor: ModelMonitor, registry: Registry, logger: Logger,
@@ -31,6 +33,7 @@ final class ConfigurationState: Sendable {
         self.path = path
         self.afterReload = afterReload
         self.current = Mutex(initial)
+        self.startCloudEvents = initial.cloudEvents
         self.monitor = monitor
         self.logger = logger
         // Problems found while building the collectors are configuration errors, as `checkConfiguration` and a reload
@@ -116,6 +119,17 @@ final class ConfigurationState: Sendable {
                 monitor.apply(models)
                 current.withLock { $0 = fresh }
                 metrics.succeeded()
+                if fresh.cloudEvents != startCloudEvents {
+                    // Before, the change was silently ignored (the store keeps the bounds it was built with).
+                    let start = startCloudEvents
+                    logger.warning(
+                        "the cloudevents bounds are read at start: restart the exporter to apply the new ones",
+                        metadata: [
+                            "in_force":
+                                "max_pending=\(start.maxPending) max_pending_bytes=\(start.maxPendingBytes) ttl=\(start.ttl)",
+                            "file": "\(path)",
+                        ])
+                }
                 afterReload(fresh)
                 logger.info(
                     "configuration reloaded",

@@ -55,6 +55,11 @@ struct CaptureConfigTests {
             problems("{inference_service: x}") == [
                 "models[0].capture.protocol: required: one of kserve_v1, open_inference_v2, mlflow, custom"
             ])
+        // An empty service: no logger event could reach the model (accepted before).
+        #expect(
+            problems(#"{protocol: kserve_v1, inference_service: ""}"#) == [
+                "models[0].capture.inference_service: empty: the InferenceService whose logger events this model takes"
+            ])
         #expect(
             problems(#"{protocol: kserve_v1, features: {x: "request:/a"}}"#) == [
                 "models[0].capture.features: only the custom protocol maps fields (kserve_v1 has a fixed mapping)"

@@ -45,6 +45,33 @@ import Testing
         #expect(pairs.counts.pending == 0 && pairs.counts.bytes == 0)
     }
 
+    /// A retry too large to wait is refused and the earlier copy keeps waiting (before, the copy was dropped, counted
+    /// as a duplicate replaced by nothing, never as an orphan).
+    @Test func aTooLargeRetryLeavesTheWaitingCopy() {
+        let pairs = CloudEventPairs(maxPending: 10, maxBytes: 100, ttl: 60)
+        #expect(pairs.add(half(50, at: 0), kind: .request, key: "k", now: 0).waits)
+        #expect(pairs.add(half(150, at: 1), kind: .request, key: "k", now: 1).isTooLarge)
+        let counts = pairs.counts
+        #expect(counts.pending == 1 && counts.bytes == 50 && counts.duplicates == 0)
+        #expect(pairs.add(half(10, at: 2), kind: .response, key: "k", now: 2).pair != nil)
+    }
+
+    /// A half put back (its pair found no worker) waits for the retry of its other half; when the key holds a half
+    /// again meanwhile, the newer is kept and the restored one counted.
+    @Test func aRestoredHalfWaitsAgain() {
+        let pairs = CloudEventPairs(maxPending: 10, maxBytes: 100, ttl: 60)
+        pairs.restore(half(20, at: 0), kind: .request, key: "a", now: 1)
+        #expect(pairs.counts.pending == 1)
+        #expect(pairs.add(half(10, at: 2), kind: .response, key: "a", now: 2).pair != nil)
+        // The same kind waiting already: a duplicate; the other kind: an evicted orphan.
+        _ = pairs.add(half(10, at: 3), kind: .request, key: "b", now: 3)
+        pairs.restore(half(20, at: 0), kind: .request, key: "b", now: 3)
+        pairs.restore(half(20, at: 0), kind: .response, key: "b", now: 3)
+        let counts = pairs.counts
+        #expect(counts.pending == 1 && counts.duplicates == 1)
+        #expect(counts.orphans[CloudEventPairs.Kind.response.rawValue][CloudEventPairs.OrphanReason.evicted.slot] == 1)
+    }
+
     @Test func reasonSlotsAreTheirPositions() {
         #expect(CloudEventsMetrics.RejectReason.allCases.map(\.slot) == Array(0..<5))
         #expect(CloudEventPairs.OrphanReason.allCases.map(\.slot) == Array(0..<2))
@@ -105,5 +132,11 @@ extension CloudEventPairs.Outcome {
     var pair: CloudEventPairs.Pair? {
         if case .paired(let pair) = self { return pair }
         return nil
+    }
+
+    /// Whether the half was refused as too large to wait.
+    var isTooLarge: Bool {
+        if case .tooLarge = self { return true }
+        return false
     }
 }

@@ -7,6 +7,11 @@ import Testing
 
 /// The refusal of an event without an id.
 private let noID = "CloudEvent without an id (a string)"
+/// The refusal of structured data that is no request or response.
+private let dataNotARequest =
+    "structured CloudEvent: data is null, a number or a boolean, not a request or response (a JSON object, array or string)"
+/// The attributes that make an object a CloudEvent 1.0 (the members before the one a case is about).
+private let v1 = #""specversion": "1.0", "source": "t", "#
 
 @Suite struct CloudEventTests {
     /// A categorical `1.0` and an integer beyond 2^53 in the request, a prediction in the response.
@@ -96,24 +101,38 @@ private let noID = "CloudEvent without an id (a string)"
         ("[1, 2]", "structured CloudEvent: the body is not a JSON object"),
         (#"{"id": "a", "#, "structured CloudEvent: the body is not a JSON object"),
         ("", "structured CloudEvent: the body is not a JSON object"),
-        (#"{"id": "a", "type": "x", "data": 3}"#, "structured CloudEvent: data is not JSON"),
-        (#"{"id": "a", "type": "x", "data": null}"#, "structured CloudEvent: data is not JSON"),
+        (#"{"id": "a", "type": "x", "data": 3}"#, dataNotARequest),
+        (#"{"id": "a", "type": "x", "data": null}"#, dataNotARequest),
         (#"{"id": "a", "type": "x"}"#, "structured CloudEvent without data"),
         (#"{"id": "a", "data_base64": "!!"}"#, "structured CloudEvent: data_base64 is not base64"),
+        (#"{"id": "a", "data_base64": "e30=", "data": {}}"#, "structured CloudEvent with both data and data_base64"),
         (
-            #"{"id": "a", "type": "x", "data": {}}"#,
+            #"{\#(v1)"id": "a", "type": "x", "data": {}}"#,
             #"ce-type "x" is neither \#(CloudEvent.requestType) nor \#(CloudEvent.responseType)"#
         ),
         (
-            #"{"id": "a", "type": "\#(CloudEvent.requestType)", "data": {}}"#,
+            #"{\#(v1)"id": "a", "type": "\#(CloudEvent.requestType)", "data": {}}"#,
             "no ce-inferenceservicename: which model is this?"
         ),
         // No id, or one that is no non-empty string: such halves all paired under "" before.
-        (#"{"type": "\#(CloudEvent.requestType)", "inferenceservicename": "s", "data": {}}"#, noID),
-        (#"{"id": "", "type": "\#(CloudEvent.requestType)", "inferenceservicename": "s", "data": {}}"#, noID),
-        (#"{"id": 12345, "type": "\#(CloudEvent.responseType)", "inferenceservicename": "s", "data": {}}"#, noID),
-        (#"{"id": null, "type": "\#(CloudEvent.requestType)", "inferenceservicename": "s", "data": {}}"#, noID),
-        (#"{"id": {}, "type": "\#(CloudEvent.requestType)", "inferenceservicename": "s", "data": {}}"#, noID),
+        (#"{\#(v1)"type": "\#(CloudEvent.requestType)", "inferenceservicename": "s", "data": {}}"#, noID),
+        (#"{\#(v1)"id": "", "type": "\#(CloudEvent.requestType)", "inferenceservicename": "s", "data": {}}"#, noID),
+        (#"{\#(v1)"id": 12345, "type": "\#(CloudEvent.responseType)", "inferenceservicename": "s", "data": {}}"#, noID),
+        (#"{\#(v1)"id": null, "type": "\#(CloudEvent.requestType)", "inferenceservicename": "s", "data": {}}"#, noID),
+        (#"{\#(v1)"id": {}, "type": "\#(CloudEvent.requestType)", "inferenceservicename": "s", "data": {}}"#, noID),
+        // Not CloudEvents 1.0 (accepted before).
+        (
+            #"{"specversion": "0.3", "source": "t", "id": "a", "type": "\#(CloudEvent.requestType)", "data": {}}"#,
+            #"specversion "0.3" is not 1.0"#
+        ),
+        (
+            #"{"source": "t", "id": "a", "type": "\#(CloudEvent.requestType)", "data": {}}"#,
+            "no specversion (ce-specversion): not a CloudEvent 1.0"
+        ),
+        (
+            #"{"specversion": "1.0", "id": "a", "type": "\#(CloudEvent.requestType)", "data": {}}"#,
+            "no source (ce-source): not a CloudEvent 1.0"
+        ),
     ])
     func structuredRefusalsAreKept(body: String, message: String) {
         let request = HTTPRequest(
@@ -134,9 +153,37 @@ private let noID = "CloudEvent without an id (a string)"
                 method: "POST", path: CloudEventsEndpoint.path,
                 headers: ["Content-Type": "application/cloudevents+json"],
                 body: Array(
-                    #"{"id": "b", "type": "\#(CloudEvent.responseType)", "inferenceservicename": "svc", "data_base64": "eyJwIjogWzEuMF19"}"#
+                    #"{\#(v1)"id": "b", "type": "\#(CloudEvent.responseType)", "inferenceservicename": "svc", "data_base64": "eyJwIjogWzEuMF19"}"#
                         .utf8)))
         #expect(event.data == Array(#"{"p": [1.0]}"#.utf8) && event.kind == .response)
+    }
+
+    /// KServe sends `ce-endpoint` empty unless the predictor's pod has an `endpoint` label, which current releases do
+    /// not set: an empty endpoint is none (it was the version "", and every row was refused `missing_version`).
+    @Test func anEmptyEndpointIsNone() throws {
+        let binary = try CloudEvent.read(
+            Self.binary(CloudEvent.requestType, "{}").replacing("ce-endpoint", with: ""))
+        #expect(binary.endpoint == nil)
+        let structured = try CloudEvent.read(
+            Self.structured(CloudEvent.requestType, "{}", extra: #""endpoint": "","#))
+        #expect(structured.endpoint == nil)
+    }
+
+    /// A header's bytes that are not UTF-8 are read as U+FFFD, so `a\xff` and `a\xfe` were one id and paired.
+    @Test func anIDThatIsNotUTF8IsRefused() {
+        let request = Self.binary(CloudEvent.requestType, "{}").replacing("ce-id", with: "a\u{FFFD}")
+        #expect {
+            try CloudEvent.read(request)
+        } throws: { error in
+            (error as? CloudEvent.Invalid)?.message == "ce-id is not valid UTF-8"
+        }
+    }
+
+    /// A binary event without `ce-specversion` 1.0 or without `ce-source` (both accepted before).
+    @Test(arguments: [("ce-specversion", "0.3"), ("ce-source", "")])
+    func binaryEventsAreCloudEvents1(name: String, value: String) {
+        let request = Self.binary(CloudEvent.requestType, "{}").replacing(name, with: value)
+        #expect(throws: CloudEvent.Invalid.self) { try CloudEvent.read(request) }
     }
 
     @Test("a structured event with more members than a binary one may have headers is refused")
@@ -152,5 +199,16 @@ private let noID = "CloudEvent without an id (a string)"
         let fits = (0..<(CloudEvent.maxMembers - 8)).map { #""x\#($0)": 1, "# }.joined()
         let event = try CloudEvent.read(Self.structured(CloudEvent.requestType, "[1, [2]]", extra: fits))
         #expect(event.data == Array("[1, [2]]".utf8) && event.attributes.count == CloudEvent.maxMembers - 8 + 6)
+    }
+}
+
+extension HTTPRequest {
+    /// This request with the value of its field `name` (case-insensitive) replaced by `value`.
+    fileprivate func replacing(_ name: String, with value: String) -> HTTPRequest {
+        var fields: [(String, String)] = []
+        for field in headers {
+            fields.append((field.name, field.name.lowercased() == name.lowercased() ? value : field.value))
+        }
+        return HTTPRequest(method: method, path: path, headers: HTTPHeaders(fields), body: body)
     }
 }

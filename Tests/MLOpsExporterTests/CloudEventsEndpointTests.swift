@@ -1,13 +1,17 @@
+import Dispatch
 import Foundation
 import HTTPServer
 import Logging
+import Synchronization
 import Testing
 
 @testable import MLOpsExporter
 
 /// An exporter (never started) of the configuration file `yaml`, written to a fresh folder (so that it reloads) with
 /// the demo's `fraud-reference.json`.
-private func exporter(_ yaml: String) throws -> (Exporter, URL) {
+private func exporter(
+    _ yaml: String, logs: RecordedLogs? = nil, configure: (inout Exporter.Configuration) -> Void = { _ in }
+) throws -> (Exporter, URL) {
     let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ce-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
     let demo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
@@ -19,22 +23,45 @@ private func exporter(_ yaml: String) throws -> (Exporter, URL) {
     configuration.processMetrics = false
     configuration.configPath = file.path
     configuration.models = try Exporter.checkConfiguration(file: file.path)
-    let exporter = try Exporter(
-        configuration: configuration, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+    configure(&configuration)
+    let logger =
+        logs.map { logs in Logger(label: "test") { _ in logs } }
+        ?? Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+    let exporter = try Exporter(configuration: configuration, logger: logger)
     return (exporter, file)
+}
+
+/// A log handler keeping each message with its level.
+private struct RecordedLogs: LogHandler {
+    let lines = LockedLines()
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+
+    final class LockedLines: Sendable {
+        let value = Mutex<[(Logger.Level, String)]>([])
+    }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        lines.value.withLock { $0.append((event.level, "\(event.message)")) }
+    }
 }
 
 /// Posts a logger event (binary content mode unless `structured`); the answer's status and body.
 private func send(
     _ exporter: Exporter, id: String, type: String, service: String, data: String, structured: Bool = false,
-    extensions: [(String, String)] = []
+    extensions: [(String, String)] = [], endpoint: String = "canary"
 ) async -> (Int, String) {
     let request: ExporterEndpoints.Request
     if structured {
         let more = extensions.map { #""\#($0.0)": \#($0.1), "# }.joined()
         let body = """
             {"specversion": "1.0", "id": "\(id)", "type": "\(type)", "source": "t", "inferenceservicename": "\(service)",
-             "endpoint": "canary", \(more)"data": \(data)}
+             "endpoint": "\(endpoint)", \(more)"data": \(data)}
             """
         request = .init(
             method: "POST", path: CloudEventsEndpoint.path,
@@ -43,7 +70,7 @@ private func send(
         let headers: [(name: String, value: String)] =
             [
                 ("Content-Type", "application/json"), ("Ce-Id", id), ("Ce-Specversion", "1.0"), ("Ce-Type", type),
-                ("Ce-Source", "t"), ("Ce-Inferenceservicename", service), ("Ce-Endpoint", "canary"),
+                ("Ce-Source", "t"), ("Ce-Inferenceservicename", service), ("Ce-Endpoint", endpoint),
             ] + extensions.map { (name: "Ce-" + $0.0, value: $0.1.trimmingCharacters(in: ["\""])) }
         request = .init(method: "POST", path: CloudEventsEndpoint.path, headers: headers, body: Array(data.utf8))
     }
@@ -109,16 +136,96 @@ struct CloudEventsEndpointTests {
             let (status, body) = await send(
                 exporter, id: id, type: request, service: "logged", data: #"{"rows": [{"x": 1}, {"x": 2}]}"#,
                 structured: structured, extensions: [("verdict", "1"), ("modelversion", #""7""#)])
-            #expect(status == 202 && body.contains("waiting"), "\(body)")
+            #expect(status == 200 && body.contains("waiting"), "\(body)")
             let answer = await send(
                 exporter, id: id, type: CloudEvent.responseType, service: "logged", data: "{}", structured: structured,
                 extensions: [("verdict", "0")])
             // The request event's attributes come first: its verdict is read.
-            #expect(answer.0 == 202 && answer.1.contains(#""accepted":2"#), "\(answer.1)")
+            #expect(answer.0 == 200 && answer.1.contains(#""accepted":2"#), "\(answer.1)")
         }
         let m = await scrape(exporter)
         #expect(m[#"mlops_model_predicted_class_total{class="1",model="logged",version="7"}"#] == 4)
         #expect(m[#"mlops_cloudevents_paired_total{model="logged"}"#] == 2)
+    }
+
+    /// KServe's logger sends `ce-endpoint` empty (its pods carry no `endpoint` label): the rows take the model's
+    /// version from the response or `default`. Before, the version was "" and every row was refused.
+    @Test("an empty ce-endpoint is no version", arguments: [false, true])
+    func anEmptyEndpointIsNoVersion(structured: Bool) async throws {
+        let (exporter, _) = try exporter(
+            headerModels.replacingOccurrences(of: "versions: [canary, \"7\"]", with: "versions: [default]"))
+        let request = await send(
+            exporter, id: "e", type: CloudEvent.requestType, service: "logged", data: #"{"rows": [{"x": 1}]}"#,
+            structured: structured, extensions: [("verdict", "1")], endpoint: "")
+        #expect(request.0 == 200 && request.1.contains("waiting"), "\(request.1)")
+        let answer = await send(
+            exporter, id: "e", type: CloudEvent.responseType, service: "logged", data: "{}", structured: structured,
+            endpoint: "")
+        #expect(answer.0 == 200 && answer.1.contains(#""accepted":1"#), "\(answer.1)")
+        let m = await scrape(exporter)
+        #expect(m[#"mlops_model_predicted_class_total{class="1",model="logged",version="default"}"#] == 1)
+    }
+
+    /// The logger logs every call the model server answers 200, metadata GETs too: a request event without a body is
+    /// `not_inference`, apart from the bodies that are broken (`invalid_json` before).
+    @Test func aRequestWithoutABodyIsNoInference() async throws {
+        let (exporter, _) = try exporter(headerModels)
+        _ = await send(exporter, id: "m", type: CloudEvent.requestType, service: "logged", data: "")
+        let answer = await send(
+            exporter, id: "m", type: CloudEvent.responseType, service: "logged", data: #"{"name": "logged"}"#)
+        #expect(answer.0 == 200 && answer.1.contains("not_inference"), "\(answer.1)")
+        let m = await scrape(exporter)
+        #expect(m[#"mlops_cloudevents_capture_failures_total{model="logged",reason="not_inference"}"#] == 1)
+        #expect(m[#"mlops_cloudevents_capture_failures_total{model="logged",reason="invalid_json"}"#] == nil)
+    }
+
+    /// A pair that needs a worker and finds none is refused 503 for a retry, and the half it took from the store waits
+    /// again: the retry pairs. Before, that half was lost (counted nowhere) and the retry waited, then expired.
+    @Test func anOverloadedPairWaitsAgainForTheRetry() async throws {
+        let (exporter, _) = try exporter(headerModels) {
+            $0.ingestWorkers = WorkerLimits(threads: 1, queue: 0, maxQueueWait: .seconds(10))
+        }
+        let workers = try #require(exporter.handler.next as? Router).cloudEvents.workers
+        let gate = DispatchSemaphore(value: 0)
+        let running = DispatchSemaphore(value: 0)
+        #expect(
+            workers.submit(
+                run: {
+                    running.signal(); _ = gate.wait(timeout: .now() + 10)
+                }, expired: {}) == .accepted)
+        #expect(running.wait(timeout: .now() + 10) == .success)
+        // Over the 256 KiB decoded on the event loop: the pair needs a worker.
+        let big = #"{"rows": [{"x": 1}], "pad": ""# + String(repeating: "p", count: 300_000) + #""}"#
+        let waiting = await send(
+            exporter, id: "o", type: CloudEvent.requestType, service: "logged", data: big,
+            extensions: [("verdict", "1")])
+        #expect(waiting.0 == 200 && waiting.1.contains("waiting"))
+        let refused = await send(exporter, id: "o", type: CloudEvent.responseType, service: "logged", data: "{}")
+        #expect(refused.0 == 503, "\(refused.1)")
+        gate.signal()
+        let deadline = ContinuousClock.now + .seconds(10)
+        while workers.jobs > 0 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        let retried = await send(exporter, id: "o", type: CloudEvent.responseType, service: "logged", data: "{}")
+        #expect(retried.0 == 200 && retried.1.contains(#""accepted":1"#), "\(retried.1)")
+        let m = await scrape(exporter)
+        #expect(m[#"mlops_cloudevents_rejected_total{reason="overloaded"}"#] == 1)
+        #expect(m[#"mlops_cloudevents_received_total{type="request"}"#] == 1)
+        #expect(m[#"mlops_cloudevents_received_total{type="response"}"#] == 1)
+        #expect(m["mlops_cloudevents_pending"] == 0)
+    }
+
+    /// The store keeps the bounds it was built with: a reload that changes them says so (it was silent).
+    @Test func aReloadChangingTheBoundsWarns() throws {
+        let logs = RecordedLogs()
+        let (exporter, file) = try exporter("cloudevents: {max_pending: 50}\n" + headerModels, logs: logs)
+        #expect(exporter.reload() == nil)
+        func warnings() -> [String] {
+            logs.lines.value.withLock { $0.filter { $0.0 == .warning }.map(\.1) }
+        }
+        #expect(warnings().isEmpty)
+        try ("cloudevents: {max_pending: 5}\n" + headerModels).write(to: file, atomically: true, encoding: .utf8)
+        #expect(exporter.reload() == nil)
+        #expect(warnings().contains { $0.contains("cloudevents bounds are read at start") }, "\(warnings())")
     }
 
     @Test("a half larger than max_pending_bytes is refused 413 too_large unless it completes a pair")
@@ -133,11 +240,11 @@ struct CloudEventsEndpointTests {
         let small = await send(
             exporter, id: "pairs", type: CloudEvent.responseType, service: "logged", data: "{}",
             extensions: [("verdict", "0")])
-        #expect(small.0 == 202 && small.1.contains("waiting"))
+        #expect(small.0 == 200 && small.1.contains("waiting"))
         let paired = await send(
             exporter, id: "pairs", type: CloudEvent.requestType, service: "logged", data: big,
             extensions: [("verdict", "1")])
-        #expect(paired.0 == 202 && paired.1.contains(#""accepted":1"#), "\(paired.1)")
+        #expect(paired.0 == 200 && paired.1.contains(#""accepted":1"#), "\(paired.1)")
         let m = await scrape(exporter)
         #expect(m[#"mlops_cloudevents_rejected_total{reason="too_large"}"#] == 1)
         #expect(m[#"mlops_cloudevents_received_total{type="request"}"#] == 1)

@@ -75,10 +75,10 @@ def test_logger_events_pair_decode_and_count_like_the_ingestion_api(start_export
         attributes = {"id": f"req-{i}", "inferenceservicename": "credit-isvc", "endpoint": endpoint}
         status, _, body = send(e, {**attributes, "type": REQUEST, "time": rfc3339(t0 + i)},
                                {"instances": batch.tolist()}, structured=i % 2 == 1)
-        assert status == 202 and json.loads(body) == {"status": "waiting"}, body
+        assert status == 200 and json.loads(body) == {"status": "waiting"}, body
         status, _, body = send(e, {**attributes, "type": RESPONSE, "time": rfc3339(t0 + i + 0.25)},
                                {"predictions": predictions.tolist()}, structured=i % 3 == 0)
-        assert status == 202, body
+        assert status == 200, body
         assert json.loads(body) == {"status": "paired", "accepted": len(batch), "rejected": 0}, body
         for r in range(len(batch)):
             ids.append(f"req-{i}" if len(batch) == 1 else f"req-{i}/{r}")
@@ -125,20 +125,20 @@ def test_open_inference_v2_pairs_take_the_model_version(start_exporter, tmp_path
     response = {"model_name": "scorer", "model_version": "1", "id": "v2-1",
                 "outputs": [{"name": "predict", "shape": [5], "datatype": "INT64", "data": predictions.tolist()}]}
     attributes = {"id": "v2-1", "inferenceservicename": "scorer"}
-    assert send(e, {**attributes, "type": RESPONSE}, response)[0] == 202
+    assert send(e, {**attributes, "type": RESPONSE}, response)[0] == 200
     status, _, body = send(e, {**attributes, "type": REQUEST}, request)
-    assert status == 202 and json.loads(body)["accepted"] == 5, body
+    assert status == 200 and json.loads(body)["accepted"] == 5, body
     _, s = scrape(e)
     for cls in (0, 1):
         assert sample(s, "mlops_model_predicted_class_total", model="scorer", version="1",
                       **{"class": str(cls)}) == list(predictions).count(cls)
 
-    # A tensor whose shape does not match its data: counted, answered 202, nothing recorded.
+    # A tensor whose shape does not match its data: counted, answered 200, nothing recorded.
     bad = {"inputs": [{"name": "input-0", "shape": [5, 4], "datatype": "FP64", "data": [1.0, 2.0]}]}
     attributes = {"id": "v2-bad", "inferenceservicename": "scorer"}
     send(e, {**attributes, "type": REQUEST}, bad)
     status, _, body = send(e, {**attributes, "type": RESPONSE}, response)
-    assert status == 202 and json.loads(body) == {"status": "capture_failed", "reason": "shape_mismatch"}, body
+    assert status == 200 and json.loads(body) == {"status": "capture_failed", "reason": "shape_mismatch"}, body
     _, s = scrape(e)
     assert sample(s, "mlops_cloudevents_capture_failures_total", model="scorer", reason="shape_mismatch") == 1
     assert sample(s, "mlops_ingest_events_total", model="scorer", kind="predictions") == 5
@@ -157,7 +157,7 @@ def test_refusals_and_orphans_are_counted(start_exporter, tmp_path):
     assert status == 405
     # A request whose response never comes expires after cloudevents.ttl (1 s), counted as an orphan.
     assert send(e, {"id": "lonely", "type": REQUEST, "inferenceservicename": "credit-isvc"},
-                {"instances": [[0, 0, 0, 0]]})[0] == 202
+                {"instances": [[0, 0, 0, 0]]})[0] == 200
     wait_for(lambda: sample(scrape(e)[1], "mlops_cloudevents_orphans_total", type="request", reason="expired") == 1,
              timeout=10, what="the lonely request to expire")
     _, s = scrape(e)
@@ -193,9 +193,9 @@ def test_custom_header_sources_read_the_events_attributes(start_exporter, tmp_pa
         attributes = {"id": f"t-{i}", "inferenceservicename": "tagged", "modelversion": version, "ticket": f"k{i}"}
         status, _, body = send(e, {**attributes, "type": REQUEST}, {"rows": [{"x0": 0.5, "kind": 1.0}]},
                                structured=structured)
-        assert status == 202, body
+        assert status == 200, body
         status, _, body = send(e, {**attributes, "type": RESPONSE}, {"labels": [1]}, structured=structured)
-        assert status == 202 and json.loads(body) == {"status": "paired", "accepted": 1, "rejected": 0}, body
+        assert status == 200 and json.loads(body) == {"status": "paired", "accepted": 1, "rejected": 0}, body
     _, s = scrape(e)
     assert sample(s, "mlops_model_predicted_class_total", model="tagged", version="7", **{"class": "1"}) == 2
     assert sample(s, "mlops_model_predicted_class_total", model="tagged", version="8", **{"class": "1"}) == 1

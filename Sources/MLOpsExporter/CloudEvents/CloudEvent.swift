@@ -55,15 +55,32 @@ struct CloudEvent: Sendable {
             if name.hasPrefix("ce-") { attributes.append((name, field.value)) }
         }
         return try make(
-            id: id, type: request.headers["ce-type"], service: request.headers["ce-inferenceservicename"],
+            id: id, type: request.headers["ce-type"], specVersion: request.headers["ce-specversion"],
+            source: request.headers["ce-source"], service: request.headers["ce-inferenceservicename"],
             endpoint: request.headers["ce-endpoint"], time: request.headers["ce-time"], data: request.body,
             attributes: attributes)
     }
 
+    /// An event from its attributes, checked: CloudEvents 1.0 (`specversion` "1.0", a non-empty `source` and `id`,
+    /// the id valid UTF-8: a header's invalid bytes are read as U+FFFD, and two different ids would pair), a logger
+    /// type, a service. An empty `endpoint` is none: KServe sends `ce-endpoint` empty unless its pod has an
+    /// `endpoint` label, which current releases do not set (it was taken for the version "", and every row refused).
     static func make(
-        id: String, type: String?, service: String?, endpoint: String?, time: String?, data: [UInt8],
-        attributes: [(name: String, value: String)] = []
+        id: String, type: String?, specVersion: String?, source: String?, service: String?, endpoint: String?,
+        time: String?, data: [UInt8], attributes: [(name: String, value: String)] = []
     ) throws(Invalid) -> CloudEvent {
+        guard specVersion == "1.0" else {
+            throw Invalid(
+                reason: .invalidEvent,
+                message: specVersion.map { "specversion \"\($0)\" is not 1.0" }
+                    ?? "no specversion (ce-specversion): not a CloudEvent 1.0")
+        }
+        guard let source, !source.isEmpty else {
+            throw Invalid(reason: .invalidEvent, message: "no source (ce-source): not a CloudEvent 1.0")
+        }
+        guard !id.unicodeScalars.contains("\u{FFFD}") else {
+            throw Invalid(reason: .invalidEvent, message: "ce-id is not valid UTF-8")
+        }
         let kind: CloudEventPairs.Kind
         switch type {
         case requestType?: kind = .request
@@ -82,8 +99,8 @@ struct CloudEvent: Sendable {
             throw Invalid(reason: .invalidEvent, message: "ce-id longer than 256 bytes")
         }
         return CloudEvent(
-            id: id, kind: kind, service: service, endpoint: endpoint, time: time.flatMap(RFC3339.parse), data: data,
-            attributes: attributes)
+            id: id, kind: kind, service: service, endpoint: endpoint.flatMap { $0.isEmpty ? nil : $0 },
+            time: time.flatMap(RFC3339.parse), data: data, attributes: attributes)
     }
 
     /// Structured content mode: one JSON object, read with `Ingestion`'s ``JSONTape``. `data` is handed over as the
@@ -116,6 +133,11 @@ struct CloudEvent: Sendable {
                 return tape.string(node)
             }
             let data: [UInt8]
+            if tape.member(0, "data_base64") != nil && tape.member(0, "data") != nil {
+                return .failure(
+                    Invalid(
+                        reason: .invalidEvent, message: "structured CloudEvent with both data and data_base64"))
+            }
             if let encoded = text("data_base64") {
                 guard let decoded = Data(base64Encoded: encoded) else {
                     return .failure(
@@ -129,7 +151,10 @@ struct CloudEvent: Sendable {
                 case .object, .array: data = Array(buffer[node.start..<node.end])
                 default:
                     return .failure(
-                        Invalid(reason: .invalidEvent, message: "structured CloudEvent: data is not JSON"))
+                        Invalid(
+                            reason: .invalidEvent,
+                            message: "structured CloudEvent: data is null, a number or a boolean, not a request or "
+                                + "response (a JSON object, array or string)"))
                 }
             } else {
                 return .failure(Invalid(reason: .invalidEvent, message: "structured CloudEvent without data"))
@@ -152,15 +177,16 @@ struct CloudEvent: Sendable {
             }
             return .success(
                 StructuredFields(
-                    id: text("id") ?? "", type: text("type"), service: text("inferenceservicename"),
-                    endpoint: text("endpoint"), time: text("time"), data: data, attributes: attributes))
+                    id: text("id") ?? "", type: text("type"), specVersion: text("specversion"),
+                    source: text("source"), service: text("inferenceservicename"), endpoint: text("endpoint"),
+                    time: text("time"), data: data, attributes: attributes))
         }
         switch fields {
         case .failure(let invalid): throw invalid
         case .success(let f):
             return try make(
-                id: f.id, type: f.type, service: f.service, endpoint: f.endpoint, time: f.time, data: f.data,
-                attributes: f.attributes)
+                id: f.id, type: f.type, specVersion: f.specVersion, source: f.source, service: f.service,
+                endpoint: f.endpoint, time: f.time, data: f.data, attributes: f.attributes)
         }
     }
 
@@ -168,6 +194,8 @@ struct CloudEvent: Sendable {
     private struct StructuredFields {
         var id: String
         var type: String?
+        var specVersion: String?
+        var source: String?
         var service: String?
         var endpoint: String?
         var time: String?

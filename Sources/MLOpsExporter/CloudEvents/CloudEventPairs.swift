@@ -109,12 +109,16 @@ final class CloudEventPairs: Sendable {
                         kind == .request
                             ? Pair(request: half, response: other.half) : Pair(request: other.half, response: half))
                 }
+            }
+            // Refused before it replaces anything: a retry too large to wait leaves the earlier copy waiting (before,
+            // that copy was dropped, counted as a duplicate replaced by nothing).
+            guard half.bytes <= maxBytes else { return .tooLarge }
+            if let other = s.waiting[key] {
                 // The same half again (a retry): the newer replaces it.
                 s.waiting.removeValue(forKey: key)
                 s.bytes -= other.half.bytes
                 s.duplicates += 1
             }
-            guard half.bytes <= maxBytes else { return .tooLarge }
             while !s.waiting.isEmpty && (s.waiting.count >= maxPending || s.bytes + half.bytes > maxBytes) {
                 dropOldest(&s, reason: .evicted)
             }
@@ -123,6 +127,31 @@ final class CloudEventPairs: Sendable {
             s.order.append((key, s.next))
             s.bytes += half.bytes
             return .waiting
+        }
+    }
+
+    /// Puts back `half`, taken from the store by a pair that could not be decoded now (no decoding worker): it waits
+    /// again, under its arrival time, for a retry of its other half, and is counted as an orphan if none comes. When
+    /// the key holds a half again meanwhile, the newer is kept: `half` is counted a duplicate (the same kind) or an
+    /// evicted orphan (the other kind: both wait for a retry of this pair, and the store keeps one half per key).
+    func restore(_ half: Half, kind: Kind, key: String, now: Double) {
+        state.withLock { s in
+            expire(&s, now: now)
+            if let other = s.waiting[key] {
+                if other.kind == kind {
+                    s.duplicates += 1
+                } else {
+                    s.orphans[kind.rawValue][OrphanReason.evicted.slot] += 1
+                }
+                return
+            }
+            while !s.waiting.isEmpty && (s.waiting.count >= maxPending || s.bytes + half.bytes > maxBytes) {
+                dropOldest(&s, reason: .evicted)
+            }
+            s.next += 1
+            s.waiting[key] = (kind, half, s.next)
+            s.order.append((key, s.next))
+            s.bytes += half.bytes
         }
     }
 

@@ -14,10 +14,12 @@ import ModelMonitoring
 /// `default`, latency the difference of the two events' `ce-time` when both carry one. A `custom` mapping's `header:`
 /// sources read the events' attributes as `ce-*` headers (the request event's, then the response event's).
 ///
-/// Answers `202` (`{"status":"waiting"}`, or `{"status":"paired","accepted":a,"rejected":r}`, or
+/// Answers `200` (`{"status":"waiting"}`, or `{"status":"paired","accepted":a,"rejected":r}`, or
 /// `{"status":"capture_failed","reason":…}`: a pair that cannot be decoded is counted, never an error to the
-/// logger); `400` for a request that is not a logger event, `404` for an InferenceService no model captures, `503`
-/// when a large pair (or a large structured-mode body) needs a worker and none has room. Pairs up to ``inlineLimit``
+/// logger; a request event without a body, a metadata or readiness call, is `not_inference`); `400` for a request
+/// that is not a CloudEvents 1.0 logger event, `404` for an InferenceService no model captures, `503` when a large
+/// pair (or a large structured-mode body) needs a worker and none has room (the half it completed waits again, for a
+/// retry). Pairs up to ``inlineLimit``
 /// bytes are decoded on the event loop, larger ones on `workers`; a structured-mode body (JSON to validate) larger
 /// than ``inlineLimit`` is read on `workers` too, and its pair decoded there. A half whose data is a gzip stream (the
 /// logger passes on what the model server wrote: MLServer gzips its answers for a client that accepts gzip) is
@@ -84,7 +86,8 @@ struct CloudEventsEndpoint: Sendable {
             body: event.data, arrival: now, eventTime: event.time, endpoint: event.endpoint,
             attributes: event.attributes)
         let pair: CloudEventPairs.Pair
-        switch pairs.add(half, kind: event.kind, key: event.service + "\u{1F}" + event.id, now: now) {
+        let key = event.service + "\u{1F}" + event.id
+        switch pairs.add(half, kind: event.kind, key: key, now: now) {
         case .tooLarge:
             metrics.refused(.tooLarge)
             return respond(
@@ -96,14 +99,29 @@ struct CloudEventsEndpoint: Sendable {
             metrics.received.add(event.kind.rawValue)
             return respond(Self.json(#"{"status":"waiting"}"#))
         case .paired(let found):
-            metrics.received.add(event.kind.rawValue)
             pair = found
         }
         let inflating = Self.isGzip(pair.request.body) || Self.isGzip(pair.response.body)
         guard !onWorker && (inflating || pair.request.body.count + pair.response.body.count > inlineLimit) else {
+            metrics.received.add(event.kind.rawValue)
             return respond(record(pair, id: event.id, route: route, now: now))
         }
-        offload(respond: respond) { respond(record(pair, id: event.id, route: route, now: now)) }
+        // No worker: this event is refused (503, for a retry) and the half it took from the store waits again, so
+        // that the retry can pair (before, that half was lost, counted nowhere).
+        let waited: (half: CloudEventPairs.Half, kind: CloudEventPairs.Kind) =
+            event.kind == .request ? (pair.response, .response) : (pair.request, .request)
+        let refuse: @Sendable () -> Void = { [pairs, metrics] in
+            pairs.restore(waited.half, kind: waited.kind, key: key, now: WallClock.now())
+            metrics.refused(.overloaded)
+            respond(Self.overloaded)
+        }
+        let submission = workers.submit(
+            run: { [metrics] in
+                metrics.received.add(event.kind.rawValue)
+                respond(record(pair, id: event.id, route: route, now: now))
+            },
+            expired: refuse)
+        if submission != .accepted { refuse() }
     }
 
     static let overloaded: HTTPResponse = {
@@ -112,8 +130,9 @@ struct CloudEventsEndpoint: Sendable {
         return r
     }()
 
+    /// An answer of 200 (KServe's logger takes any other status for an error, and logs it with each event).
     static func json(_ text: String) -> HTTPResponse {
-        HTTPResponse(status: 202, headers: ["Content-Type": "application/json"], body: Array((text + "\n").utf8))
+        HTTPResponse(status: 200, headers: ["Content-Type": "application/json"], body: Array((text + "\n").utf8))
     }
 
     /// Whether `body` starts as a gzip stream does (RFC 1952: ID1 ID2 CM=deflate), which JSON never does.
@@ -132,6 +151,12 @@ struct CloudEventsEndpoint: Sendable {
             if case .outputLimitExceeded = error { reason = "too_large" } else { reason = "invalid_encoding" }
             metrics.failed(model: model.name, reason: reason)
             return Self.json(#"{"status":"capture_failed","reason":"\#(reason)"}"#)
+        }
+        // The logger logs every call the model server answered 200, metadata and readiness GETs too: a request
+        // event without a body is no inference (before, counted `invalid_json` with the broken ones).
+        if bodies.request.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }) {
+            metrics.failed(model: model.name, reason: "not_inference")
+            return Self.json(#"{"status":"capture_failed","reason":"not_inference"}"#)
         }
         var events: [PredictionEvent] = []
         let failure: CaptureError? = bodies.request.withUnsafeBytes { request in
