@@ -119,13 +119,7 @@ final class CloudEventPairs: Sendable {
                 s.bytes -= other.half.bytes
                 s.duplicates += 1
             }
-            while !s.waiting.isEmpty && (s.waiting.count >= maxPending || s.bytes + half.bytes > maxBytes) {
-                dropOldest(&s, reason: .evicted)
-            }
-            s.next += 1
-            s.waiting[key] = (kind, half, s.next)
-            s.order.append((key, s.next))
-            s.bytes += half.bytes
+            store(&s, half, kind: kind, key: key)
             return .waiting
         }
     }
@@ -145,14 +139,19 @@ final class CloudEventPairs: Sendable {
                 }
                 return
             }
-            while !s.waiting.isEmpty && (s.waiting.count >= maxPending || s.bytes + half.bytes > maxBytes) {
-                dropOldest(&s, reason: .evicted)
-            }
-            s.next += 1
-            s.waiting[key] = (kind, half, s.next)
-            s.order.append((key, s.next))
-            s.bytes += half.bytes
+            store(&s, half, kind: kind, key: key)
         }
+    }
+
+    /// Stores `half` under `key` (free of a half), the oldest halves dropped first to make room (counted evicted).
+    private func store(_ s: inout State, _ half: Half, kind: Kind, key: String) {
+        while !s.waiting.isEmpty && (s.waiting.count >= maxPending || s.bytes + half.bytes > maxBytes) {
+            dropOldest(&s, reason: .evicted)
+        }
+        s.next += 1
+        s.waiting[key] = (kind, half, s.next)
+        s.order.append((key, s.next))
+        s.bytes += half.bytes
     }
 
     /// Drops the halves older than the time-to-live (also done by ``add(_:kind:key:now:)``; at scrape time so that
