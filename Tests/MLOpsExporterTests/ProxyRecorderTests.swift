@@ -319,3 +319,25 @@ struct ProxyRecorderTests {
         #expect(m[#"mlops_model_predicted_class_total{class="1",model="custom",version="v2"}"#] == 1)
     }
 }
+
+/// The version of a proxied request that names none.
+@Suite struct ImpliedVersionTests {
+    private func model(_ versions: [String], adapters: [LLMConfiguration.Adapter]? = nil) -> ModelConfiguration {
+        var m = ModelConfiguration(name: "chat", task: .textGeneration, versions: versions)
+        if let adapters { m.llm = LLMConfiguration(servedNames: ["base-model"], adapters: adapters) }
+        return m
+    }
+
+    /// docs/llm.md's example (`versions: [base, sql]`, `adapters: {sql-lora: sql}`): the served name is `base`; before,
+    /// `default`, recorded as `__other__`.
+    @Test func anLLMsBaseVersionIsTheOneNoAdapterTakes() {
+        #expect(
+            ProxyRouting.impliedVersion(model(["base", "sql"], adapters: [.init(name: "sql-lora", version: "sql")]))
+                == "base")
+        #expect(ProxyRouting.impliedVersion(model(["v1"])) == "v1")
+        #expect(ProxyRouting.impliedVersion(model(["a", "b"])) == nil)
+        #expect(
+            ProxyRouting.impliedVersion(model(["a", "b", "sql"], adapters: [.init(name: "l", version: "sql")])) == nil)
+        #expect(ProxyRouting.impliedVersion(model(["a", "b"], adapters: [])) == nil)
+    }
+}

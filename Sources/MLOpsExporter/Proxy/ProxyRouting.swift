@@ -104,11 +104,10 @@ final class ProxyRouting: Sendable {
                 // Checked when the configuration was loaded: a mapping that does not build never gets here.
                 decoder = try? CaptureRoutes.decoder(capture, model: model)
             }
-            let versions = model.context.configuration.versions
             entries.append(
                 Entry(
                     index: entries.count, model: model, decoder: decoder, counters: metrics.counters(name),
-                    impliedVersion: versions.count == 1 ? versions[0] : nil,
+                    impliedVersion: Self.impliedVersion(model.context.configuration),
                     llm: model.collectors.lazy.compactMap { $0 as? LLMCollector }.first,
                     lengthFeatures: Self.lengthFeatures(model.context.configuration),
                     errorStatuses: settings.errorStatuses))
@@ -149,6 +148,17 @@ final class ProxyRouting: Sendable {
             logMistake("proxy routes: \(error)")
             table = nil
         }
+    }
+
+    /// The version of a request that names none: the model's only version; or, for an LLM with adapters, the only
+    /// version no adapter is recorded as (the base model's: `versions: [base, sql]` with `adapters: {sql-lora: sql}`
+    /// records its served names as `base`; before, as `default`, counted `__other__` since undeclared). Nil: `default`.
+    static func impliedVersion(_ configuration: ModelConfiguration) -> String? {
+        let versions = configuration.versions
+        if versions.count == 1 { return versions[0] }
+        guard let adapters = configuration.llm?.adapters, !adapters.isEmpty else { return nil }
+        let base = versions.filter { version in !adapters.contains { $0.version == version } }
+        return base.count == 1 ? base[0] : nil
     }
 
     /// The positions of a text-generation model's numeric `prompt_tokens` and `completion_tokens` features.
