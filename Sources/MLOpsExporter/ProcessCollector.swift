@@ -130,7 +130,7 @@ public struct ProcessCollector: Collector {
     }
 
     /// Reads one process now; `nil` when it is gone, a zombie, unreadable, or its pidfile is missing
-    /// or malformed. Optional fields are `nil` when their file is unreadable or says "unlimited".
+    /// or malformed. Optional fields are `nil` when their file is unreadable; a limit that is "unlimited" is 2^64 − 1.
     public func snapshot(of source: Target.Source) -> ProcessSnapshot? {
         reader.snapshot(of: source)
     }
@@ -532,7 +532,8 @@ enum ProcText {
         forEachLine(text) { line in
             guard hasPrefix(line, name + " ") else { return true }
             let rest = UnsafeBufferPointer(rebasing: line[name.utf8.count...])
-            result = fields(rest).first.flatMap(unsigned)  // "unlimited" is not a number
+            // "unlimited" is 2^64 − 1, as client_golang (procfs) reports it: before, the series was left out.
+            result = fields(rest).first.flatMap { $0.elementsEqual("unlimited".utf8) ? UInt64.max : unsigned($0) }
             return false
         }
         return result

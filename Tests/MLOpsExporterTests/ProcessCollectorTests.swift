@@ -269,7 +269,8 @@ private final class Sleeper {
         #expect(s.startTimeSeconds == 1_700_000_030)
         #expect(s.openFDs == 4)
         #expect(s.maxFDs == 1024)
-        #expect(s.maxAddressSpaceBytes == nil)
+        // "unlimited": 2^64 − 1 as client_golang exports it (the series was missing before).
+        #expect(s.maxAddressSpaceBytes == Double(UInt64.max))
         #expect(s.networkReceiveBytes == 123_456)
         #expect(s.networkTransmitBytes == 654_321)
         #expect(collector.snapshot(of: .pid(43)) == nil)  // zombie
@@ -286,8 +287,9 @@ private final class Sleeper {
         #expect(value(lines, "process_network_receive_bytes_total{process=\"model\"}") == 123_456)
         #expect(value(lines, "process_start_time_seconds{process=\"model\"}") == 1_700_000_030)
         #expect(value(lines, "process_threads{process=\"bare\"}") == 3)
-        // Unlimited address space and unreadable files: omitted, not exported as a bogus value.
-        #expect(!lines.contains { $0.hasPrefix("process_virtual_memory_max_bytes{") })
+        // Unlimited address space: 2^64 − 1, as client_golang exports it (before: omitted, though the docs list the
+        // series); unreadable files: omitted.
+        #expect(value(lines, "process_virtual_memory_max_bytes{process=\"model\"}") == Double(UInt64.max))
         #expect(!lines.contains { $0.contains("process=\"zombie\"") && $0.hasPrefix("process_") })
         #expect(!lines.contains { $0.hasPrefix("process_open_fds{process=\"bare\"}") })
     }
