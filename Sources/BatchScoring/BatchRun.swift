@@ -34,6 +34,16 @@ public struct BatchRun: Sendable {
         }
         // Only this model: the others (and their references) play no part.
         var modelConfiguration = configuration.models[index]
+        if let version = request.defaultVersion, !modelConfiguration.versions.isEmpty,
+            !modelConfiguration.versions.contains(version)
+        {
+            // Before, every row was reported under __other__ without a word.
+            throw ProfilingError(
+                file: request.configPath,
+                message: "--model-version \"\(version)\": model \(request.model) declares the versions "
+                    + "\(modelConfiguration.versions.joined(separator: ", ")) (rows of another version count as __other__)"
+            )
+        }
         if let reference = request.reference { modelConfiguration.reference = reference }
         if request.labels != nil {
             modelConfiguration.maxPending = max(modelConfiguration.maxPending, try Self.lineCount(request.input))
@@ -124,6 +134,8 @@ public struct BatchRun: Sendable {
 
     static func format(_ format: InputFormat?, path: String) throws(ProfilingError) -> InputFormat {
         guard let format = format ?? InputFormat(path: path) else {
+            // A process substitution (`--input <(…)`) has no extension: say what is wrong with it first.
+            try ChunkedFile.requireRegular(path)
             throw ProfilingError(
                 file: path, message: "cannot tell the format from the extension (.csv, .ndjson, .jsonl)")
         }

@@ -19,12 +19,7 @@ struct ChunkedFile {
         guard !isDirectory.boolValue else { throw ProfilingError(file: path, message: "cannot read: is a directory") }
         // A batch reads its input more than once (to size the label join, to tell the NDJSON shape): a pipe, a FIFO
         // or a device would give each reader another part of the stream (or block in open); refused before opening.
-        var info = stat()
-        if stat(path, &info) == 0, info.st_mode & S_IFMT != S_IFREG {
-            throw ProfilingError(
-                file: path,
-                message: "cannot read: not a regular file (a pipe, FIFO or device): write it to a file first")
-        }
+        try Self.requireRegular(path)
         guard let handle = FileHandle(forReadingAtPath: path) else {
             throw ProfilingError(file: path, message: "cannot read: permission denied")
         }
@@ -48,6 +43,17 @@ struct ChunkedFile {
 
     /// Closes the file.
     func close() { try? handle.close() }
+    /// Throws unless `path`, when it exists, is a regular file: a batch reads its input more than once, so a pipe, a
+    /// FIFO or a device would give each reader another part of the stream (or block in open).
+    static func requireRegular(_ path: String) throws(ProfilingError) {
+        var info = stat()
+        if stat(path, &info) == 0, info.st_mode & S_IFMT != S_IFREG, info.st_mode & S_IFMT != S_IFDIR {
+            throw ProfilingError(
+                file: path,
+                message: "cannot read: not a regular file (a pipe, FIFO or device): write it to a file first")
+        }
+    }
+
 }
 
 /// Where a byte offset lies in a text: its 1-based line and column (in characters).

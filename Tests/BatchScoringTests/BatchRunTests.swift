@@ -214,6 +214,37 @@ import Testing
         }
     }
 
+    /// A process substitution (`--input <(…)`) has no extension: it is refused as not a regular file, not for the
+    /// extension (the message pointed at the wrong problem).
+    @Test func aFIFOWithoutAnExtensionIsRefusedAsAFIFO() throws {
+        let fifo = NSTemporaryDirectory() + "batch-\(UUID().uuidString)"
+        #expect(mkfifo(fifo, 0o600) == 0)
+        let config = try temporaryFile(Self.config, suffix: ".yaml")
+        defer { for path in [fifo, config] { try? FileManager.default.removeItem(atPath: path) } }
+        #expect {
+            _ = try BatchRun(BatchRequest(configPath: config, model: "m", input: fifo, labels: nil))
+        } throws: { error in
+            (error as? ProfilingError)?.message.contains("not a regular file") == true
+        }
+    }
+
+    /// `--model-version` naming a version the model does not declare: refused (every row went to `__other__`).
+    @Test func anUndeclaredModelVersionIsRefused() throws {
+        let config = try temporaryFile(Self.config, suffix: ".yaml")
+        let input = try temporaryFile("x,c,prediction\n1,A,yes\n", suffix: ".csv")
+        defer { for path in [config, input] { try? FileManager.default.removeItem(atPath: path) } }
+        #expect {
+            _ = try BatchRun(
+                BatchRequest(configPath: config, model: "m", input: input, labels: nil, defaultVersion: "v3"))
+        } throws: { error in
+            (error as? ProfilingError)?.message
+                == #"--model-version "v3": model m declares the versions v1 (rows of another version count as __other__)"#
+        }
+        #expect(
+            try BatchRun(BatchRequest(configPath: config, model: "m", input: input, labels: nil, defaultVersion: "v1"))
+                .report.counts.rows == 1)
+    }
+
     /// The batch's slice may leave a one-slice window at any moment: no run keeps it whole, so none gives figures.
     @Test func aRunLongerThanItsWindowKeepsTheBatchIsRefused() throws {
         let config = try temporaryFile(Self.config + "\n    window: {duration: 5s, slices: 1}\n", suffix: ".yaml")
