@@ -243,6 +243,11 @@ public final class DemoGenerator {
     /// Writes `fraud.csv` and `eta.csv` (`rows` rows of stable traffic each, from `seed`) into `directory`:
     /// the reference data `mlops-exporter profile` turns into examples/demo's reference profiles.
     public static func writeReferenceData(directory: String, rows: Int = 5000, seed: UInt64 = 1) throws(DemoError) {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+            // Before, Foundation's error dictionary (NSCocoaErrorDomain Code=4 …) for a folder not yet made.
+            throw .io("cannot write into \"\(directory)\": no such folder (create it first)")
+        }
         var scenario = Scenario(seed: seed)
         for model in ["fraud", "eta"] {
             let path = directory + "/\(model).csv"
@@ -250,7 +255,7 @@ public final class DemoGenerator {
             do {
                 try csv.write(toFile: path, atomically: true, encoding: .utf8)
             } catch {
-                throw .io("cannot write \(path): \(error)")
+                throw .io("cannot write \(path): \(error.localizedDescription)")
             }
         }
     }

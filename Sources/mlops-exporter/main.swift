@@ -628,6 +628,14 @@ struct Rules: ParsableCommand {
             print(text, terminator: "")
             return
         }
+        let folder = (out as NSString).deletingLastPathComponent
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: folder.isEmpty ? "." : folder, isDirectory: &isDirectory),
+            isDirectory.boolValue
+        else {
+            printError("cannot write \(out): no such folder \"\(folder)\"")
+            throw ExitCode(1)
+        }
         do {
             try text.write(toFile: out, atomically: true, encoding: .utf8)
         } catch {
