@@ -68,6 +68,9 @@ extension Reader {
             } else if let model = models.first(where: { $0.name == name }) {
                 route.model = name
                 fixedModel = model
+            } else if invalidModelNames.contains(name) {
+                // Before, "unknown model", though the file configures it: its own errors are what to fix.
+                fail(m, "\(path).model", "model \"\(name)\" has errors (listed with it): fix them first")
             } else {
                 let known =
                     models.isEmpty ? "none is configured" : "configured: \(models.map(\.name).joined(separator: ", "))"

@@ -79,6 +79,9 @@ struct Reader {
     let knownCollectors: Set<String>
     var referencesMustExist = true
     var errors: [ConfigError] = []
+    /// Names of models listed in the file that have errors (left out of the configuration): a route naming one says
+    /// so, instead of calling it unknown.
+    var invalidModelNames: Set<String> = []
 
     /// `path` resolved against ``baseDirectory``; as given when absolute or when there is no base directory
     /// (a configuration built in code: relative to the working directory).
@@ -230,7 +233,10 @@ struct Reader {
         var names = Set<String>()
         var services: [String: String] = [:]
         for (i, item) in items.enumerated() {
-            guard let model = model(item, "models[\(i)]") else { continue }
+            guard let model = model(item, "models[\(i)]") else {
+                if case .scalar(let s)? = Self.member(item, "name") { invalidModelNames.insert(s.string) }
+                continue
+            }
             if !names.insert(model.name).inserted {
                 fail(item, "models[\(i)].name", "model \"\(model.name)\" is configured twice")
                 continue
@@ -244,6 +250,7 @@ struct Reader {
                         "models[\(i)].capture.inference_service",
                         "InferenceService \"\(service)\"\(capture.inferenceService == nil ? " (the model's name)" : ""), already used by model \"\(owner)\""
                     )
+                    invalidModelNames.insert(model.name)
                     continue
                 }
                 services[service] = model.name

@@ -65,6 +65,30 @@ struct ProxyConfigTests {
         #expect(proxy == ProxyConfiguration(upstream: proxy.upstream))
     }
 
+    /// A route naming a model of the file that has errors says so; it was "unknown model" (found by a docs review: a
+    /// duplicate inference_service made the routes' model unknown).
+    @Test func aRouteNamingAModelWithErrorsSaysSo() {
+        let yaml = """
+            models:
+              - name: credit
+                task: regression
+                versions: [v1]
+              - name: fraud
+                task: regresion
+                versions: [a]
+            proxy:
+              upstream: http://127.0.0.1:8080
+              routes: [{path: /x, model: fraud}, {path: /y, model: churn}]
+
+            """
+        let problems = locatedErrors(yaml)
+        #expect(problems.count == 3, "\(problems)")
+        #expect(
+            problems.contains(
+                #"10:30: proxy.routes[0].model: model "fraud" has errors (listed with it): fix them first"#))
+        #expect(problems.contains(#"10:56: proxy.routes[1].model: unknown model "churn" (configured: credit)"#))
+    }
+
     @Test("every field is read")
     func everyField() throws {
         let proxy = try #require(
