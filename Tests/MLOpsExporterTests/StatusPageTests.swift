@@ -310,8 +310,15 @@ struct StatusPageTests {
         #expect(post.status == 405)
         let refreshing = await exporter.endpoints.respond(to: .init(method: "GET", path: "/", query: "refresh=30"))
         #expect(header(refreshing, "Refresh") == "30")
-        let absurd = await exporter.endpoints.respond(to: .init(method: "GET", path: "/", query: "refresh=1"))
-        #expect(header(absurd, "Refresh") == nil)
+        // Out of 5...3600: the nearest bound, which the page then shows (ignored without a sign before); no number:
+        // no refresh.
+        for (query, expected) in [
+            ("refresh=1", "5"), ("refresh=99999", "3600"), ("refresh=99999999999999999999999", "3600"),
+            ("refresh=-3", nil), ("refresh=abc", nil), ("refresh=", nil),
+        ] as [(String, String?)] {
+            let page = await exporter.endpoints.respond(to: .init(method: "GET", path: "/", query: query))
+            #expect(header(page, "Refresh") == expected, "\(query)")
+        }
     }
 
     @Test("a histogram summed over series counts each series' observations, the first one's too")

@@ -14,7 +14,7 @@ import Synchronization
 /// `Retry-After: 1`), each bounded by ``renderTimeout`` for its collectors. Responses: `Cache-Control: no-store`,
 /// a weak `ETag` over the page without its clock-only text (`If-None-Match` gets 304), a
 /// `Content-Security-Policy` that allows nothing but the page's own stylesheet (no script), `nosniff`,
-/// `no-referrer`, and `Refresh: N` when asked with `?refresh=N` (5 to 3600 seconds). `HEAD` is answered by the
+/// `no-referrer`, and `Refresh: N` when asked with `?refresh=N` (brought into 5 to 3600 seconds). `HEAD` is answered by the
 /// server from the same response, without its body.
 final class StatusEndpoint: Sendable {
     enum Page: Equatable {
@@ -110,11 +110,14 @@ final class StatusEndpoint: Sendable {
         }
     }
 
-    /// `refresh=N` from the query, when 5 ≤ N ≤ 3600.
+    /// `refresh=N` from the query, brought into 5...3600 (the page then says the period it uses: before, a period
+    /// out of the range was ignored without a sign); nil without a whole number.
     static func refresh(_ query: String?) -> Int? {
         guard let query else { return nil }
         for pair in query.split(separator: "&") where pair.hasPrefix("refresh=") {
-            if let n = Int(pair.dropFirst("refresh=".count)), (5...3600).contains(n) { return n }
+            let digits = pair.dropFirst("refresh=".count)
+            guard !digits.isEmpty, digits.utf8.allSatisfy({ $0 &- 0x30 < 10 }) else { continue }
+            return Int(digits).map { min(max($0, 5), 3600) } ?? 3600  // more digits than an Int holds: the longest
         }
         return nil
     }
