@@ -63,6 +63,7 @@ public struct BatchRun: Sendable {
             throw ProfilingError(file: request.configPath, message: "model \"\(request.model)\" was not built")
         }
 
+        try CSVColumn.checkIgnorable(request.ignoreColumns, file: request.input, model: model)
         let receivedAt = WallClock.now()
         let rows: Int
         switch format {
@@ -78,6 +79,13 @@ public struct BatchRun: Sendable {
                 defaultVersion: request.defaultVersion ?? modelConfiguration.versions.first,
                 ignoring: Set(request.ignoreColumns), receivedAt: receivedAt)
         case .ndjson:
+            if let name = request.ignoreColumns.first {
+                // Before, ignored without a word: ingestion events have no columns (their features are an object).
+                throw ProfilingError(
+                    file: request.input, field: "--ignore-columns",
+                    message: "\"\(name)\": the input holds ingestion events (features under \"features\"), "
+                        + "which have no columns to ignore")
+            }
             rows = try PredictionReader.ndjson(
                 file: request.input, model: model, kind: .predictions, receivedAt: receivedAt
             ).rows

@@ -56,6 +56,37 @@ enum CSVColumn: Equatable {
         return roles
     }
 
+    /// Refuses a name of `--ignore-columns` that the batch reads (a feature, a sensitive attribute, `prediction`,
+    /// `score`, `id`, `label`, `timestamp`, `version`): listing it ignored nothing, silently (as `profile` refuses it).
+    static func checkIgnorable(_ ignoring: [String], file: String, model: MonitoredModel) throws(ProfilingError) {
+        for name in ignoring {
+            let what: String
+            if model.featureIndex(name) != nil {
+                what = "a feature of model \(model.name)"
+            } else if model.attributeIndex(name) != nil {
+                what = "a sensitive attribute of model \(model.name)"
+            } else if ["prediction", "score", "id", "label", "timestamp", "version"].contains(name) {
+                what = "the \(name) column"
+            } else {
+                continue
+            }
+            throw ProfilingError(
+                file: file, field: "--ignore-columns",
+                message: "\"\(name)\" is \(what): it is read, it cannot be ignored (remove it from --ignore-columns)")
+        }
+    }
+
+    /// Refuses a name of `--ignore-columns` that the input never has (a typo went unnoticed): `present` tells whether
+    /// it has a column (`what`: `column`, `key`) of that name.
+    static func checkIgnoredPresent(
+        _ ignoring: [String], file: String, what: String, present: (String) -> Bool
+    ) throws(ProfilingError) {
+        guard let name = ignoring.first(where: { !present($0) }) else { return }
+        throw ProfilingError(
+            file: file, field: "--ignore-columns",
+            message: "the input has no \(what) \"\(name)\" (\(what == "column" ? "header" : "no line has it"))")
+    }
+
     /// A number in a CSV cell: a JSON number, or what `profile` accepts (`+1`, `.5`, `1.`); NaN (`nan`, any case)
     /// for a missing value; nil for anything else (words, hexadecimal, infinities).
     static func number(_ bytes: UnsafeBufferPointer<UInt8>) -> Double? {

@@ -63,6 +63,8 @@ enum FlatNDJSONReader {
         var buffer: [UInt8] = []
         var lineNumber = 0
         var rows = 0
+        // The names of --ignore-columns some line has (a subset of them: bounded).
+        var ignoredSeen = Set<String>()
         while !source.atEnd {
             try source.read(appendingTo: &buffer)
             let end = source.atEnd ? buffer.count : (buffer.lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 } ?? 0)
@@ -86,6 +88,7 @@ enum FlatNDJSONReader {
                 let roles = try CSVColumn.roles(
                     header: object.keys.sorted(), file: file, line: lineNumber, model: model, ignoring: ignoring,
                     required: [])
+                if !ignoring.isEmpty { ignoredSeen.formUnion(object.keys.lazy.filter { ignoring.contains($0) }) }
                 rows += 1
                 var event = template
                 var hasPrediction = false
@@ -145,6 +148,7 @@ enum FlatNDJSONReader {
             buffer.removeSubrange(0..<end)
         }
         if rows == 0 { throw ProfilingError(file: file, message: "the input is empty (no data rows)") }
+        try CSVColumn.checkIgnoredPresent(ignoring.sorted(), file: file, what: "key") { ignoredSeen.contains($0) }
         return rows
     }
 }

@@ -36,6 +36,7 @@ enum PredictionReader {
         let roles = try CSVColumn.roles(
             header: header, file: file, line: headerLine, model: model, ignoring: ignoring,
             required: model.context.configuration.features.map(\.name) + ["prediction"])
+        try CSVColumn.checkIgnoredPresent(ignoring.sorted(), file: file, what: "column") { header.contains($0) }
         let hasVersion = roles.contains(.version)
         guard hasVersion || defaultVersion != nil else {
             throw ProfilingError(

@@ -217,6 +217,49 @@ import Testing
         }
     }
 
+    /// `--ignore-columns` names only columns the input has and the batch does not read (as `profile` checks them):
+    /// a feature, or a name the input lacks, was ignored without a word; with ingestion events it did nothing.
+    @Test(
+        arguments: [
+            (
+                "x,c,prediction\n1,A,yes\n", ".csv", "x",
+                #""x" is a feature of model m: it is read, it cannot be ignored (remove it from --ignore-columns)"#
+            ),
+            (
+                "x,c,prediction\n1,A,yes\n", ".csv", "label",
+                #""label" is the label column: it is read, it cannot be ignored (remove it from --ignore-columns)"#
+            ),
+            ("x,c,prediction\n1,A,yes\n", ".csv", "zz", #"the input has no column "zz" (header)"#),
+            (
+                #"{"x": 1, "c": "A", "prediction": "yes"}"# + "\n", ".ndjson", "zz",
+                #"the input has no key "zz" (no line has it)"#
+            ),
+            (
+                #"{"version": "v1", "features": {"x": 1, "c": "A"}, "prediction": "yes"}"# + "\n", ".ndjson", "zz",
+                #""zz": the input holds ingestion events (features under "features"), which have no columns to ignore"#
+            ),
+            ("x,c,prediction,zz\n1,A,yes,3\n", ".csv", "zz", nil),
+            (
+                #"{"x": 1, "c": "A", "prediction": "yes"}"# + "\n" + #"{"x": 2, "c": "B", "prediction": "no", "zz": 1}"#
+                    + "\n", ".ndjson", "zz", nil
+            ),
+        ] as [(String, String, String, String?)])
+    func ignoredColumnsAreChecked(input: String, suffix: String, ignored: String, refusal: String?) throws {
+        let config = try temporaryFile(Self.config, suffix: ".yaml")
+        let file = try temporaryFile(input, suffix: suffix)
+        defer { for path in [config, file] { try? FileManager.default.removeItem(atPath: path) } }
+        let request = BatchRequest(configPath: config, model: "m", input: file, labels: nil, ignoreColumns: [ignored])
+        guard let refusal else {
+            #expect(try BatchRun(request).report.counts.rows >= 1)
+            return
+        }
+        #expect {
+            _ = try BatchRun(request)
+        } throws: { error in
+            (error as? ProfilingError)?.message == refusal
+        }
+    }
+
     /// `--model-version` naming a version the model does not declare: refused (every row went to `__other__`).
     @Test func anUndeclaredModelVersionIsRefused() throws {
         let config = try temporaryFile(Self.config, suffix: ".yaml")
