@@ -79,15 +79,10 @@ public struct BatchRun: Sendable {
                 defaultVersion: request.defaultVersion ?? modelConfiguration.versions.first,
                 ignoring: Set(request.ignoreColumns), receivedAt: receivedAt)
         case .ndjson:
-            if let name = request.ignoreColumns.first {
-                // Before, ignored without a word: ingestion events have no columns (their features are an object).
-                throw ProfilingError(
-                    file: request.input, field: "--ignore-columns",
-                    message: "\"\(name)\": the input holds ingestion events (features under \"features\"), "
-                        + "which have no columns to ignore")
-            }
+            // Ingestion events: a top-level key that is no event field is refused unless listed (as by `profile`).
             rows = try PredictionReader.ndjson(
-                file: request.input, model: model, kind: .predictions, receivedAt: receivedAt
+                file: request.input, model: model, kind: .predictions, ignoring: Set(request.ignoreColumns),
+                receivedAt: receivedAt
             ).rows
         }
         var labelRows: Int?

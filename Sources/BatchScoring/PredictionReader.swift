@@ -118,11 +118,12 @@ enum PredictionReader {
     }
 
     static func ndjson(
-        file: String, model: MonitoredModel, kind: EventKind, receivedAt: Double
+        file: String, model: MonitoredModel, kind: EventKind, ignoring: Set<String> = [], receivedAt: Double
     ) throws(ProfilingError) -> Counts {
         var source = try ChunkedFile(path: file)
         defer { source.close() }
         var buffer: [UInt8] = []
+        var ignoredSeen = Set<String>()
         var firstLine = 1
         var counts = Counts()
         while !source.atEnd {
@@ -143,6 +144,10 @@ enum PredictionReader {
                 continue
             }
             if cut == 0 { continue }
+            if kind == .predictions {
+                try checkEventKeys(
+                    buffer, cut: cut, firstLine: firstLine, file: file, ignoring: ignoring, seen: &ignoredSeen)
+            }
             let result: Result<DecodeReport, BodyError> = buffer.withUnsafeBytes { raw in
                 do throws(BodyError) {
                     return .success(
@@ -170,7 +175,44 @@ enum PredictionReader {
             buffer.removeSubrange(0..<cut)
         }
         if counts.rows == 0 { throw ProfilingError(file: file, message: "the input is empty (no events)") }
+        try CSVColumn.checkIgnoredPresent(ignoring.sorted(), file: file, what: "key") { ignoredSeen.contains($0) }
         return counts
+    }
+
+    /// The fields of an ingestion event, as an error lists them.
+    static let eventFieldList = PredictionEventFields.names.joined(separator: ", ")
+
+    /// Refuses, naming its line, a top-level key of an event in `buffer[0..<cut]` (lines from `firstLine`) that is no
+    /// event field and not in `ignoring`, as `profile` does: the ingestion decoder skips unknown keys, so a misspelt
+    /// `predicton` lost every prediction without a word. `seen` gathers the names of `ignoring` met. A line that is
+    /// not one JSON object is left to the decoder, which reports it.
+    static func checkEventKeys(
+        _ buffer: [UInt8], cut: Int, firstLine: Int, file: String, ignoring: Set<String>, seen: inout Set<String>
+    ) throws(ProfilingError) {
+        let fields = Set(PredictionEventFields.names)
+        var line = firstLine
+        var start = 0
+        let problem: ProfilingError? = buffer.withUnsafeBufferPointer { bytes in
+            while start < cut {
+                let end = bytes[start..<cut].firstIndex(of: UInt8(ascii: "\n")) ?? cut
+                defer {
+                    start = end + 1
+                    line += 1
+                }
+                guard let keys = Scanner.objectKeys(bytes, from: start, to: end) else { continue }
+                for key in keys where !fields.contains(key) {
+                    guard ignoring.contains(key) else {
+                        return ProfilingError(
+                            file: file, line: line,
+                            message: "key \"\(key)\" is not a field of an ingestion event (\(eventFieldList)); "
+                                + "skip with --ignore-columns \(key)")
+                    }
+                    seen.insert(key)
+                }
+            }
+            return nil
+        }
+        if let problem { throw problem }
     }
 
     /// The error for a rejection `bad` of the piece `buffer[0..<cut]` that starts on line `firstLine`.

@@ -476,3 +476,29 @@ func bytesEqual(_ a: UnsafePointer<UInt8>, _ b: UnsafePointer<UInt8>, _ count: I
     }
     return count == 0 || a.pointee == b.pointee
 }
+
+extension Scanner {
+    /// The top-level keys, decoded, of the JSON object that is `buffer[start..<end]` (whitespace around it allowed);
+    /// nil when that is not one object (the decoder reports what is wrong with it). Validates as it skips the values.
+    package static func objectKeys(_ buffer: UnsafeBufferPointer<UInt8>, from start: Int, to end: Int) -> [String]? {
+        var s = Scanner(buffer, from: start, to: end)
+        s.skipWhitespace()
+        guard s.pos < s.end, s.base[s.pos] == 0x7B else { return nil }
+        s.pos += 1
+        var keys: [String] = []
+        var scratch: [UInt8] = []
+        do throws(SyntaxError) {
+            if !s.objectIsEmpty() {
+                repeat {
+                    let key = try s.key()
+                    keys.append(s.makeString(key, scratch: &scratch))
+                    try s.skipValue(depth: 2)
+                } while try s.objectContinues()
+            }
+        } catch {
+            return nil
+        }
+        s.skipWhitespace()
+        return s.pos == s.end ? keys : nil
+    }
+}

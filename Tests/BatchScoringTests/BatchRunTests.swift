@@ -218,7 +218,7 @@ import Testing
     }
 
     /// `--ignore-columns` names only columns the input has and the batch does not read (as `profile` checks them):
-    /// a feature, or a name the input lacks, was ignored without a word; with ingestion events it did nothing.
+    /// a feature, or a name the input lacks, was ignored without a word.
     @Test(
         arguments: [
             (
@@ -236,7 +236,11 @@ import Testing
             ),
             (
                 #"{"version": "v1", "features": {"x": 1, "c": "A"}, "prediction": "yes"}"# + "\n", ".ndjson", "zz",
-                #""zz": the input holds ingestion events (features under "features"), which have no columns to ignore"#
+                #"the input has no key "zz" (no line has it)"#
+            ),
+            (
+                #"{"version": "v1", "features": {"x": 1, "c": "A"}, "prediction": "yes", "zz": 2}"# + "\n", ".ndjson",
+                "zz", nil
             ),
             ("x,c,prediction,zz\n1,A,yes,3\n", ".csv", "zz", nil),
             (
@@ -258,6 +262,28 @@ import Testing
         } throws: { error in
             (error as? ProfilingError)?.message == refusal
         }
+    }
+
+    /// An ingestion event's top-level key that is no event field is refused, naming its line, unless listed in
+    /// `--ignore-columns` (as `profile` refuses it): the decoder skips unknown keys, so a misspelt `predicton` lost
+    /// every prediction without a word.
+    @Test func anEventKeyThatIsNoFieldIsRefused() throws {
+        let events =
+            #"{"version": "v1", "features": {"x": 1, "c": "A"}, "prediction": "yes"}"# + "\n"
+            + #"{"version": "v1", "features": {"x": 2, "c": "B"}, "predicton": "no"}"# + "\n"
+        let config = try temporaryFile(Self.config, suffix: ".yaml")
+        let file = try temporaryFile(events, suffix: ".ndjson")
+        defer { for path in [config, file] { try? FileManager.default.removeItem(atPath: path) } }
+        #expect {
+            _ = try BatchRun(BatchRequest(configPath: config, model: "m", input: file, labels: nil))
+        } throws: { error in
+            let e = error as? ProfilingError
+            return e?.line == 2
+                && e?.message.hasPrefix(#"key "predicton" is not a field of an ingestion event ("#) == true
+        }
+        let listed = try BatchRun(
+            BatchRequest(configPath: config, model: "m", input: file, labels: nil, ignoreColumns: ["predicton"]))
+        #expect(listed.report.counts.rows == 2)
     }
 
     /// `--model-version` naming a version the model does not declare: refused (every row went to `__other__`).
