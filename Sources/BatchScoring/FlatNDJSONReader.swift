@@ -99,11 +99,17 @@ enum FlatNDJSONReader {
                             file: file, line: lineNumber, field: "column \"\(name)\"",
                             message: "\(cell.shown) is not \(what)")
                     }
+                    func outOfRange() -> ProfilingError {
+                        ProfilingError(
+                            file: file, line: lineNumber, field: "column \"\(name)\"",
+                            message: "not a finite number (beyond a double's range)")
+                    }
                     func number() throws(ProfilingError) -> Double? {
                         switch cell {
                         case .null: return nil
                         case .number(let x) where x.isNaN: return nil
                         case .number(let x) where x.isFinite: return x
+                        case .number: throw outOfRange()
                         default: throw fail("a number")
                         }
                     }
@@ -111,6 +117,8 @@ enum FlatNDJSONReader {
                         switch cell {
                         case .null: return nil
                         case .string(let s): return s.isEmpty ? nil : s
+                        // Beyond a double's range (`1e400`): refused, as by profile and the ingestion API (was "inf").
+                        case .number(let x) where !x.isFinite: throw outOfRange()
                         case .number(let x): return x == x.rounded() && abs(x) < 1e15 ? String(Int64(x)) : "\(x)"
                         case .bool(let b): return b ? "true" : "false"
                         default: throw fail("a string, number or boolean")

@@ -452,6 +452,12 @@ struct FieldReader {
                     // An empty string is a missing value, as a reference profile (and a batch's CSV) reads it.
                     let text = string(t, s)
                     event.features[index] = text.isEmpty ? .missing : .category(text)
+                case .number(let n) where !n.value.isFinite:
+                    // Beyond the range of a double (`1e400`): the category was its spelling here, while `profile`
+                    // and `batch` read no such value; refused as the numbers elsewhere are.
+                    reject(
+                        &rejection, .invalidNumber,
+                        "categorical feature '\(schema.features[index].name)' is a number out of range")
                 case .number(let n): event.features[index] = .category(Self.categoryText(numberText(n, s)))
                 case .bool(let b): event.features[index] = .category(b ? "true" : "false")
                 case .null: event.features[index] = .missing

@@ -103,7 +103,11 @@ struct ColumnMapping {
         let numeric = builder.columns[c].kind == .numeric
         switch json {
         case .null: return .missing
-        case .number(let x) where x.isInfinite: throw notANumber(json.shown, column: c, line: line)
+        case .number(let x) where x.isInfinite:
+            // `1e400` was shown as "inf is not a number", of a categorical column too.
+            throw ProfilingError(
+                file: file, line: line, field: "column \"\(builder.columns[c].name)\"",
+                message: "not a finite number (beyond a double's range)")
         case .number(let x): return .number(x)
         case .string(let s) where !numeric: return s.isEmpty ? .missing : .category(s)
         case .bool(let b) where !numeric: return .category(b ? "true" : "false")

@@ -286,6 +286,19 @@ import Testing
         #expect(listed.report.counts.rows == 2)
     }
 
+    /// A number beyond a double's range is refused in any column, a categorical one too (it was the category "inf").
+    @Test func aNumberBeyondADoubleIsRefused() throws {
+        let config = try temporaryFile(Self.config, suffix: ".yaml")
+        let file = try temporaryFile(#"{"x": 1, "c": 1e400, "prediction": "yes"}"# + "\n", suffix: ".ndjson")
+        defer { for path in [config, file] { try? FileManager.default.removeItem(atPath: path) } }
+        #expect {
+            _ = try BatchRun(BatchRequest(configPath: config, model: "m", input: file, labels: nil))
+        } throws: { error in
+            (error as? ProfilingError)?.description
+                == "\(file):1: column \"c\": not a finite number (beyond a double's range)"
+        }
+    }
+
     /// `--model-version` naming a version the model does not declare: refused (every row went to `__other__`).
     @Test func anUndeclaredModelVersionIsRefused() throws {
         let config = try temporaryFile(Self.config, suffix: ".yaml")

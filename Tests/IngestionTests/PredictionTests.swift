@@ -212,6 +212,12 @@ struct PredictionTests {
                 "'latency_seconds' must not be negative"
             ),
             (#"{"version":"v","prediction":1,"score":-1e400}"#, .invalidNumber, "'score' is out of range"),
+            // A category given as a number beyond a double's range: its spelling was the category (profile and batch
+            // read none such).
+            (
+                #"{"version":"v","prediction":1,"features":{"city":1e400}}"#, .invalidNumber,
+                "categorical feature 'city' is a number out of range"
+            ),
             // Summed values beyond ±1e140 (their running sums would overflow): refused.
             (
                 #"{"version":"v","prediction":2e154}"#, .invalidNumber,

@@ -80,6 +80,6 @@ import Testing
         #expect(p.features[1].categorical?.values == ["DE", "éé\""])
         #expect(
             fail(#"{"amount": -Infinity, "country": "DE", "channel": "web"}"#)
-                == #"d.ndjson:1: column "amount": -inf is not a number"#)
+                == #"d.ndjson:1: column "amount": not a finite number (beyond a double's range)"#)
     }
 }
