@@ -319,7 +319,8 @@ struct FieldReader {
         if !featuresSeen {
             setAllFeaturesMissing(&event)
         }
-        if rejection == nil && !hasVersion {
+        // An empty version is none, as ``MonitoredModel/record`` has it (it was recorded under `__other__`).
+        if rejection == nil && (!hasVersion || event.version.isEmpty) {
             reject(&rejection, .missingVersion, "missing 'version'")
         }
         if rejection == nil {
@@ -604,7 +605,8 @@ struct FieldReader {
             } while try s.objectContinues()
         }
         if rejection == nil {
-            if let id { event.id = id } else { reject(&rejection, .missingID, "missing 'id'") }
+            // An empty id is none, as for labels recorded in process (it joined a prediction of empty id).
+            if let id, !id.isEmpty { event.id = id } else { reject(&rejection, .missingID, "missing 'id'") }
         }
         if rejection == nil {
             if let label { event.label = label } else { reject(&rejection, .missingLabel, "missing 'label'") }

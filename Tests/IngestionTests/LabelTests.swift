@@ -67,6 +67,14 @@ struct LabelTests {
         #expect(report.rejectedByReason == ["missing_id": 2, "missing_label": 2, "wrong_type": 2, "invalid_json": 1])
     }
 
+    /// An empty id is no id, as for labels recorded in process (`EventValidation`): it was accepted, and joined a
+    /// prediction whose id was empty too.
+    @Test func anEmptyIDIsMissing() throws {
+        let (events, report) = try labels(#"{"id":"","label":"a"}"# + "\n" + #"{"id":"k","label":"a"}"#)
+        #expect(events.map(\.id) == ["k"])
+        #expect(report.errors.map(\.reason) == [.missingID])
+    }
+
     @Test("maxEvents applies to labels")
     func maxEvents() {
         let body = String(repeating: #"{"id":"x","label":"a"}"# + "\n", count: 11)

@@ -163,6 +163,8 @@ struct PredictionTests {
         arguments: [
             (#"{"prediction":1}"#, RejectReason.missingVersion, "missing 'version'"),
             (#"{"version":null,"prediction":1}"#, .missingVersion, "missing 'version'"),
+            // Empty: none, as for events recorded in process (it was recorded under __other__).
+            (#"{"version":"","prediction":1}"#, .missingVersion, "missing 'version'"),
             (#"{"version":"v"}"#, .missingPrediction, "missing 'prediction'"),
             (#"{"version":"v","prediction":null}"#, .missingPrediction, "missing 'prediction'"),
             (#"{"version":3,"prediction":1}"#, .wrongType, "'version' must be a string, found a number"),

@@ -71,6 +71,15 @@ func unmatchedByReason(_ h: Harness) -> [Double?] {
         #expect(unmatchedByReason(h) == [1, 0, 0, 0])
     }
 
+    /// A prediction whose id is empty does not wait for a label: no label can name it (an empty label id is refused),
+    /// so it only held a place in the store until it expired.
+    @Test func aPredictionWithAnEmptyIDDoesNotWait() throws {
+        let (h, m, _) = try joinHarness()
+        #expect(m.record(version: "v1", prediction: .label("no"), id: "", receivedAt: WallClock.now()) == nil)
+        #expect(h.value(#"mlops_labels_pending{model="m"}"#) == 0)
+        #expect(m.record(label: LabelEvent(id: "", label: .label("no")), receivedAt: WallClock.now()) == .missingID)
+    }
+
     @Test func inlineLabelsJoinAtOnceAndUnknownClassesAreOther() throws {
         let (h, m, recorder) = try joinHarness()
         m.record(version: "v1", prediction: .label("yes"), attributes: ["gender": "x"], label: .label("maybe"))

@@ -105,7 +105,8 @@ public final class LabelJoiner: Sendable {
             return outcome(
                 PredictionSnapshot(event, context: context, receivedAt: receivedAt), label, event.labelClass, 0)
         }
-        guard let id = event.id else { return nil }
+        // An empty id is none: no label can name it (a label's empty id is refused), so it would only wait to expire.
+        guard let id = event.id, !id.isEmpty else { return nil }
         store.insert(
             key: PendingStore<PredictionSnapshot>.key(id), time: receivedAt,
             PredictionSnapshot(event, context: context, receivedAt: receivedAt), now: receivedAt)
