@@ -359,6 +359,22 @@ func groupSeries(_ family: String, _ a: String, _ g: String) -> String {
         }
     }
 
+    /// A metric exactly at its bound is no violation (docs/fairness.md), though its floating-point value lies an ulp
+    /// beyond: selection rates 6/30 and 8/50 give a ratio of 0.7999999999999999, 40/50 and 35/50 a difference of
+    /// 0.10000000000000009; both were violations.
+    @Test(arguments: [(6, 30, 8, 50, "demographic_parity_ratio"), (40, 50, 35, 50, "demographic_parity_difference")])
+    func aMetricExactlyAtItsBoundIsNoViolation(
+        fSelected: Int, fCount: Int, mSelected: Int, mCount: Int, metric: String
+    ) throws {
+        let (h, m, c) = try fairnessHarness([Self.gender], options: ["min_group_observations": .number(1)])
+        let feed = FairnessFeeder(model: m, collector: c)
+        feed.predictions(["f"], count: fCount, selected: fSelected)
+        feed.predictions(["m"], count: mCount, selected: mSelected)
+        let value = try #require(h.value(metricSeries("gender", metric)))
+        #expect(value != 0.8 && value != 0.1, "the case needs a value an ulp off its bound: \(value)")
+        #expect(h.value(metricSeries("gender", metric, family: "mlops_fairness_violation")) == 0)
+    }
+
     @Test func groupsBelowTheMinimumAreLeftOut() throws {
         let (h, m, c) = try fairnessHarness(
             [SensitiveAttribute(name: "gender", groups: ["f", "m", "d"])],

@@ -78,7 +78,8 @@ public enum FairnessMetric: String, Sendable, CaseIterable {
 }
 
 /// A metric's acceptable range: values below ``lower`` or above ``upper`` are violations (the bounds
-/// themselves are acceptable).
+/// themselves are acceptable, to 12 significant digits: rates are ratios of counts, and a ratio of exactly four
+/// fifths, 6/30 over 8/50, is 0.7999999999999999 in floating point; it was a violation).
 public struct FairnessBounds: Sendable, Equatable {
     /// The smallest acceptable value, if bounded below.
     public var lower: Double?
@@ -93,8 +94,12 @@ public struct FairnessBounds: Sendable, Equatable {
 
     /// Whether `value` lies outside the range.
     public func isViolated(by value: Double) -> Bool {
-        if let lower, value < lower { return true }
-        if let upper, value > upper { return true }
+        if let lower, value < lower - Self.tolerance(lower) { return true }
+        if let upper, value > upper + Self.tolerance(upper) { return true }
         return false
     }
+
+    /// How far beyond `bound` a value still counts as on it: rounding, not unfairness.
+    @inline(__always)
+    static func tolerance(_ bound: Double) -> Double { abs(bound) * 1e-12 + 1e-15 }
 }
