@@ -28,6 +28,12 @@ public enum WallClock {
 }
 
 extension Duration {
+    /// The duration in seconds as a `Double`, its fraction kept.
+    public var seconds: Double {
+        let (s, a) = components
+        return Double(s) + Double(a) / 1e18
+    }
+
     /// Whole nanoseconds, saturating at `UInt64.max` (and 0 for negative durations).
     var saturatingNanoseconds: UInt64 {
         let (seconds, attoseconds) = components

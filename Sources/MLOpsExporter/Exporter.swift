@@ -156,7 +156,7 @@ public final class Exporter: Sendable {
         // The KServe logger receiver (docs/proxy.md); its bounds are read at start.
         let pairs = CloudEventPairs(
             maxPending: models.cloudEvents.maxPending, maxBytes: models.cloudEvents.maxPendingBytes,
-            ttl: Double(models.cloudEvents.ttl.components.seconds))
+            ttl: models.cloudEvents.ttl.seconds)
         let cloudEventsMetrics = CloudEventsMetrics(pairs: pairs)
         try registry.register(cloudEventsMetrics)
         let ingestWorkers = WorkerPool(limits: configuration.ingestWorkers)

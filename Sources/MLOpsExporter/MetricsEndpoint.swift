@@ -133,11 +133,3 @@ final class MetricsEndpoint: Sendable {
         }
     }
 }
-
-extension Duration {
-    /// The duration in seconds as a `Double`.
-    var seconds: Double {
-        let (s, a) = components
-        return Double(s) + Double(a) / 1e18
-    }
-}

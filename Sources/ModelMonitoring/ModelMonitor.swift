@@ -156,7 +156,7 @@ public final class ModelMonitor: CollectorGroup {
                     || c.joinTTL != old.context.configuration.joinTTL
                 {
                     oldJoiner.store.reconfigure(
-                        capacity: c.maxPending, timeToLive: Double(c.joinTTL.components.seconds))
+                        capacity: c.maxPending, timeToLive: c.joinTTL.seconds)
                 }
             }
         }

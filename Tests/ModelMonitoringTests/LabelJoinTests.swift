@@ -115,6 +115,18 @@ func unmatchedByReason(_ h: Harness) -> [Double?] {
         #expect(h.value(#"mlops_labels_pending{model="m"}"#) == 0)
     }
 
+    /// A `join_ttl` with a fraction of a second keeps it (`1500ms` was cut to 1 s: a label 1.2 s late expired).
+    @Test func aSubSecondTTLIsKept() throws {
+        let (h, m, recorder) = try joinHarness(ttl: .milliseconds(1500))
+        let t0 = WallClock.now()
+        m.record(version: "v1", prediction: .label("yes"), id: "a", receivedAt: t0 - 1.2)
+        m.record(version: "v1", prediction: .label("yes"), id: "b", receivedAt: t0 - 1.8)
+        #expect(m.record(label: LabelEvent(id: "a", label: .label("yes")), receivedAt: t0) == nil)
+        #expect(m.record(label: LabelEvent(id: "b", label: .label("yes")), receivedAt: t0) == nil)
+        #expect(recorder.outcomes.withLock { $0.count } == 1)
+        #expect(unmatchedByReason(h) == [0, 1, 0, 0])
+    }
+
     @Test func theOldestAreEvictedAtCapacityAndDuplicatesReplace() throws {
         let (h, m, recorder) = try joinHarness(maxPending: 4)
         let t0 = WallClock.now()

@@ -92,7 +92,7 @@ public final class LabelJoiner: Sendable {
         unmatchedLabels = UnmatchedReason.allCases.map { try! f.unmatched.labels(context.name, $0.name) }
         store = PendingStore(
             capacity: context.configuration.maxPending,
-            timeToLive: Double(context.configuration.joinTTL.components.seconds))
+            timeToLive: context.configuration.joinTTL.seconds)
     }
 
     /// Handles an accepted prediction: an inline label gives an outcome now; otherwise a prediction with an
