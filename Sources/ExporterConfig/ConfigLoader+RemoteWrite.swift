@@ -42,10 +42,20 @@ extension Reader {
                         Self.isLabelName(name) && !name.hasPrefix("__")
                             ? nil : "\"\(name)\" is not a label name ([a-zA-Z_][a-zA-Z0-9_]*, not starting with __)"
                     } ?? config.externalLabels
+                // The spec: label values MUST NOT be empty (a scrape drops such a label; a strict receiver refuses).
+                for (name, labelValue) in config.externalLabels where labelValue.isEmpty {
+                    fail(value, "\(field).\(name)", "empty: a label value may not be empty (leave the label out)")
+                }
             case "headers":
                 config.headers =
                     stringMap(value, field) { name in
-                        ProxyConfiguration.isToken(name) ? nil : "\"\(name)\" is not a header name"
+                        guard ProxyConfiguration.isToken(name) else { return "\"\(name)\" is not a header name" }
+                        // The remote-write spec: clients MUST NOT let users send the reserved headers; they were
+                        // sent twice (a second Content-Length: 0 made Prometheus refuse every request).
+                        guard !Self.reservedRemoteWriteHeaders.contains(name.lowercased()) else {
+                            return "\"\(name)\" is set by the remote-write protocol and cannot be configured"
+                        }
+                        return nil
                     } ?? config.headers
             default: break
             }
@@ -55,6 +65,12 @@ extension Reader {
         }
         return config
     }
+
+    /// Headers the sender sets itself (the remote-write spec's reserved ones, and the framing ones), lower-case.
+    static let reservedRemoteWriteHeaders: Set<String> = [
+        "host", "content-length", "content-type", "content-encoding",
+        "transfer-encoding", "user-agent", "x-prometheus-remote-write-version", "connection",
+    ]
 
     /// Where each of the section's durations goes, and its allowed range.
     static func remoteWriteDuration(

@@ -6,7 +6,7 @@ import SwiftProtobuf
 /// `Content-Encoding: snappy` and `X-Prometheus-Remote-Write-Version: 0.1.0`.
 ///
 /// Each sample becomes one time series with one sample at `timestamp`: its labels are `__name__`, the sample's
-/// own, and the external labels (a sample's own label wins over an external one of the same name, as in
+/// own that are not empty, and the external labels (a sample's own label wins over an external one of the same name, as in
 /// Prometheus), sorted by name. Series are split into requests of at most ``maxSamplesPerRequest``; the family
 /// metadata goes with the first.
 public struct WriteRequestEncoder: Sendable {
@@ -39,7 +39,10 @@ public struct WriteRequestEncoder: Sendable {
     }
 
     func series(_ sample: ExpositionSample, timestamp: Int64) -> Prometheus_TimeSeries {
-        var labels: [ExpositionSample.Label] = [.init(name: "__name__", value: sample.name)] + sample.labels
+        // An empty value is no label (the spec: label values MUST NOT be empty; a scrape drops them too), so an
+        // external label of that name applies.
+        var labels: [ExpositionSample.Label] = [.init(name: "__name__", value: sample.name)]
+        for label in sample.labels where !label.value.isEmpty { labels.append(label) }
         for external in externalLabels where !labels.contains(where: { $0.name == external.name }) {
             labels.append(external)
         }

@@ -447,3 +447,39 @@ struct ProxyConfigTests {
         #expect(try load(text) != ConfigLoader.parse(models, file: "test.yaml"))
     }
 }
+
+/// The `remote_write` section's refusals the remote-write spec asks for.
+@Suite struct RemoteWriteConfigTests {
+    /// Reserved headers (sent twice before: a second `Content-Length: 0` made Prometheus refuse every request) and
+    /// empty external label values (label values must not be empty) are refused, each located.
+    @Test func reservedHeadersAndEmptyLabelValuesAreRefused() {
+        let yaml = """
+            models:
+              - {name: m, task: regression, versions: [v1]}
+            remote_write:
+              url: http://127.0.0.1:9090/api/v1/write
+              headers: {Content-Length: "0", X-Scope-OrgID: tenant, user-agent: me}
+              external_labels: {site: "", region: eu}
+
+            """
+        let problems = locatedErrors(yaml)
+        #expect(
+            problems.contains {
+                $0.hasSuffix(
+                    #"remote_write.headers.Content-Length: "Content-Length" is set by the remote-write protocol and cannot be configured"#
+                )
+            }, "\(problems)")
+        #expect(
+            problems.contains {
+                $0.hasSuffix(
+                    #"remote_write.headers.user-agent: "user-agent" is set by the remote-write protocol and cannot be configured"#
+                )
+            }, "\(problems)")
+        #expect(
+            problems.contains {
+                $0.hasSuffix(
+                    "remote_write.external_labels.site: empty: a label value may not be empty (leave the label out)")
+            }, "\(problems)")
+        #expect(problems.count == 3, "\(problems)")
+    }
+}

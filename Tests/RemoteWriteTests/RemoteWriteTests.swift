@@ -73,6 +73,18 @@ struct RemoteWriteTests {
         #expect(own?.value == "m")
     }
 
+    /// The spec: label values MUST NOT be empty. A sample's empty label is left out (as a scrape drops it), so an
+    /// external label of that name applies; before, `model=""` was sent (Prometheus drops it, a strict receiver
+    /// refuses the whole request).
+    @Test func emptyLabelValuesAreLeftOut() throws {
+        let (samples, _) = ExpositionText.parse(Array("a_total{model=\"\",x=\"1\"} 1\n".utf8))
+        let encoder = WriteRequestEncoder(externalLabels: ["model": "fleet"])
+        let body = try #require(try encoder.encode(samples, timestamp: 1).first)
+        let request = try Prometheus_WriteRequest(serializedBytes: try Snappy.uncompress(body, limit: 1 << 20))
+        let labels = request.timeseries[0].labels.map { "\($0.name)=\($0.value)" }
+        #expect(labels == ["__name__=a_total", "model=fleet", "x=1"])
+    }
+
     @Test("snappy round-trips random bytes")
     func snappy() throws {
         var rng = SystemRandomNumberGenerator()
