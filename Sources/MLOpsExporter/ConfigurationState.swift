@@ -25,6 +25,8 @@ final class ConfigurationState: Sendable {
     let afterReload: @Sendable (ExporterConfiguration) -> Void
     /// The `cloudevents:` bounds in force: read at start, a reload that changes them says so.
     let startCloudEvents: CloudEventsConfiguration
+    /// The `remote_write:` section in force: read at start, likewise.
+    let startRemoteWrite: RemoteWriteConfiguration?
 
     init(
         path: String?, initial: ExporterConfiguration, monitor: ModelMonitor, registry: Registry, logger: Logger,
@@ -34,6 +36,7 @@ final class ConfigurationState: Sendable {
         self.afterReload = afterReload
         self.current = Mutex(initial)
         self.startCloudEvents = initial.cloudEvents
+        self.startRemoteWrite = initial.remoteWrite
         self.monitor = monitor
         self.logger = logger
         // Problems found while building the collectors are configuration errors, as `checkConfiguration` and a reload
@@ -119,6 +122,13 @@ final class ConfigurationState: Sendable {
                 monitor.apply(models)
                 current.withLock { $0 = fresh }
                 metrics.succeeded()
+                if fresh.remoteWrite != startRemoteWrite {
+                    // Before, silently ignored: a rotated token or tenant header kept the old one, a removed
+                    // section kept sending.
+                    logger.warning(
+                        "the remote_write section is read at start: restart the exporter to apply the change",
+                        metadata: ["file": "\(path)"])
+                }
                 if fresh.cloudEvents != startCloudEvents {
                     // Before, the change was silently ignored (the store keeps the bounds it was built with).
                     let start = startCloudEvents

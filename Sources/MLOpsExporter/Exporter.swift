@@ -248,12 +248,14 @@ public final class Exporter: Sendable {
 
     /// Stops accepting, lets in-flight requests finish up to `deadline`, then closes everything.
     public func shutdown(deadline: Duration = .seconds(10)) {
+        let began = ContinuousClock.now
         state.ready.store(false, ordering: .relaxed)
         proxy?.shutdown(deadline: deadline)
         server.shutdown(deadline: deadline)
         statusHistory.stop()
-        remoteWriter?.stop()
+        // The last checkpoint first: a remote write waiting on a hung receiver delayed it past a pod's grace period.
         checkpointer?.stop()
+        remoteWriter?.stop(within: deadline - (ContinuousClock.now - began))
     }
 
     /// With storage configured: reads the last checkpoint back into the models, then starts writing one every

@@ -228,6 +228,23 @@ struct CloudEventsEndpointTests {
         #expect(warnings().contains { $0.contains("cloudevents bounds are read at start") }, "\(warnings())")
     }
 
+    /// The remote writer keeps the section it was started with: a reload that changes it says so (it was silent, so
+    /// a rotated token or tenant header seemed applied).
+    @Test func aReloadChangingRemoteWriteWarns() throws {
+        let logs = RecordedLogs()
+        let section = "remote_write: {url: \"http://127.0.0.1:9/api/v1/write\", headers: {X-Scope-OrgID: a}}\n"
+        let (exporter, file) = try exporter(section + headerModels, logs: logs)
+        #expect(exporter.reload() == nil)
+        func warnings() -> [String] {
+            logs.lines.value.withLock { $0.filter { $0.0 == .warning }.map(\.1) }
+        }
+        #expect(warnings().isEmpty)
+        try (section.replacingOccurrences(of: "OrgID: a", with: "OrgID: b") + headerModels).write(
+            to: file, atomically: true, encoding: .utf8)
+        #expect(exporter.reload() == nil)
+        #expect(warnings().contains { $0.contains("remote_write section is read at start") }, "\(warnings())")
+    }
+
     @Test("a half larger than max_pending_bytes is refused 413 too_large unless it completes a pair")
     func aHalfOverTheByteBoundIsRefused() async throws {
         let (exporter, _) = try exporter("cloudevents: {max_pending_bytes: 2000}\n" + headerModels)

@@ -151,3 +151,52 @@ def test_remote_write_configuration_errors_name_the_field(binary, tmp_path):
         path.write_text("models: []\n" + section + "\n")
         result = subprocess.run([str(binary), "check-config", str(path)], capture_output=True, text=True)
         assert result.returncode != 0 and field in result.stderr, (section, result.stderr)
+
+
+def test_shutdown_does_not_wait_for_a_hung_receiver(start_exporter, tmp_path):
+    """A receiver that takes the request and never answers, a 60 s timeout, --shutdown-timeout 2: the exporter writes
+    its last checkpoint and exits within the shutdown deadline. Before, it waited for the send (up to the timeout
+    plus 2 s), and wrote the checkpoint after it: past a Kubernetes grace period, the checkpoint was lost."""
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    port = listener.getsockname()[1]
+    held, taken = [], threading.Event()
+
+    def hold():  # accept and read, never answer (bounded: the test's sockets close at its end)
+        listener.settimeout(30)
+        try:
+            while len(held) < 8:
+                c, _ = listener.accept()
+                held.append(c)
+                c.settimeout(5)
+                try:
+                    if c.recv(65536):
+                        taken.set()
+                except OSError:
+                    pass
+        except OSError:
+            pass
+
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    path = config(tmp_path, port).read_text().replace("timeout: 2s", "timeout: 60s")
+    (tmp_path / "hung.yaml").write_text(path)
+    store = tmp_path / "state"
+    e = start_exporter("--config", str(tmp_path / "hung.yaml"), "--storage.path", str(store),
+                       "--shutdown-timeout", "2")
+    try:
+        assert taken.wait(30), "the exporter never sent to the receiver"
+        began = time.monotonic()
+        e.proc.terminate()
+        e.proc.wait(timeout=30)
+        took = time.monotonic() - began
+        assert took < 8, f"exit took {took:.1f} s with --shutdown-timeout 2"
+        assert (store / "checkpoint").exists(), sorted(p.name for p in store.iterdir())
+    finally:
+        listener.close()
+        for c in held:
+            c.close()

@@ -77,17 +77,22 @@ final class RemoteWriter: Sendable {
         }
     }
 
-    /// Stops both threads: a send under way finishes (up to the timeout); what is still pending is dropped
-    /// (`reason="shutdown"`).
-    func stop() {
+    /// Stops both threads: a send under way is waited for up to the timeout, and no longer than `within` (the
+    /// shutdown's deadline: a hung receiver held the exit, and the last checkpoint, for the whole timeout, up to
+    /// 300 s); what is still pending is dropped (`reason="shutdown"`).
+    func stop(within: Duration = .seconds(3600)) {
         guard started.load(ordering: .relaxed), !stopping.exchange(true, ordering: .relaxed) else { return }
         wake.signal()
-        _ = threadsDone.wait(timeout: .now() + configuration.timeout.seconds + 2)
+        _ = threadsDone.wait(timeout: .now() + min(configuration.timeout.seconds + 2, max(0, within.seconds)))
         let left = queue.withLock { q in
             defer { q.pending.removeAll() }
             return q.pending.reduce(0) { $0 + $1.samples }
         }
-        if left > 0 { metrics.dropped("shutdown", left) }
+        if left > 0 {
+            metrics.dropped("shutdown", left)
+            // Counted just before exit, where no scrape or write can carry the count: said in the log too.
+            logger.warning("remote write: samples not sent at shutdown, dropped", metadata: ["samples": "\(left)"])
+        }
         metrics.pending.set(0)
     }
 
