@@ -53,7 +53,11 @@ final class ProxyRecorder: ReverseProxyObserver {
     let workers: WorkerPool
     let logger: Logger
     let routing: PublishedReference<ProxyRouting>
-    private let rebuildLock = Mutex(())
+    /// Serialises rebuilds, and holds the settings the routing must have: the latest given to
+    /// ``update(settings:)``. A rebuild for new models takes these, never those of the snapshot it read before the
+    /// lock (that reverted a reload's routes when an event loop rebuilt for the reload's models just after the
+    /// reload had published its settings, until the next reload).
+    private let desired: Mutex<ProxyConfiguration>
 
     init(
         settings: ProxyConfiguration, monitor: ModelMonitor, metrics: ProxyMetrics, workers: WorkerPool,
@@ -63,6 +67,7 @@ final class ProxyRecorder: ReverseProxyObserver {
         self.metrics = metrics
         self.workers = workers
         self.logger = logger
+        desired = Mutex(settings)
         routing = PublishedReference(
             ProxyRouting(
                 generation: monitor.generation.load(ordering: .acquiring), settings: settings, monitor: monitor,
@@ -74,18 +79,23 @@ final class ProxyRecorder: ReverseProxyObserver {
         let current = routing.value
         let generation = monitor.generation.load(ordering: .acquiring)
         guard current.generation != generation else { return current }
-        return update(settings: current.settings)
+        return rebuild(settings: nil)
     }
 
-    /// Rebuilds the routing for `settings` and the current models.
+    /// Rebuilds the routing for `settings` (from now on) and the current models.
     @discardableResult
-    func update(settings: ProxyConfiguration) -> ProxyRouting {
-        rebuildLock.withLock { _ in
+    func update(settings: ProxyConfiguration) -> ProxyRouting { rebuild(settings: settings) }
+
+    /// Rebuilds the routing for the current models and the desired settings (`settings`, when given, become them),
+    /// unless it is already that.
+    private func rebuild(settings: ProxyConfiguration?) -> ProxyRouting {
+        desired.withLock { desired in
+            if let settings { desired = settings }
             let generation = monitor.generation.load(ordering: .acquiring)
             let current = routing.value
-            if current.generation == generation && current.settings == settings { return current }
+            if current.generation == generation && current.settings == desired { return current }
             let fresh = ProxyRouting(
-                generation: generation, settings: settings, monitor: monitor, metrics: metrics,
+                generation: generation, settings: desired, monitor: monitor, metrics: metrics,
                 logMistake: { [logger] in logger.error("\($0)") })
             routing.publish(fresh)
             return fresh

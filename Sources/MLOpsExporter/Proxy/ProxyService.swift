@@ -1,3 +1,4 @@
+import Foundation
 import ExporterConfig
 import HTTPServer
 import Logging
@@ -16,6 +17,9 @@ final class ProxyService: Sendable {
     let server: HTTPServer
     let recorder: ProxyRecorder
     private let front: ProxyFront
+    /// The settings the proxy in use was made with (reloads compare with these: the routing's could have been
+    /// rebuilt from others, and a new upstream was then taken for no change).
+    private let applied: Mutex<ProxyConfiguration>
     private let listenAddresses: [String]
     private let eventLoopCount: Int
     private let makeRequestID: @Sendable () -> String
@@ -49,6 +53,7 @@ final class ProxyService: Sendable {
             settings, eventLoopCount: eventLoopCount, makeRequestID: makeRequestID, recorder: recorder,
             metrics: metrics)
         front = ProxyFront(proxy)
+        applied = Mutex(settings)
         var configuration = base
         // No more loops than upstream connections: each loop's pool needs one, and the total must hold.
         configuration.eventLoopCount = max(1, min(base.eventLoopCount, settings.maxConnections))
@@ -76,7 +81,20 @@ final class ProxyService: Sendable {
         return ReverseProxy(configuration: configuration, observer: recorder, poolObserver: metrics)
     }
 
+    /// Set at shutdown: the pruning thread ends.
+    private final class StopFlag: Sendable { let stopped = Atomic<Bool>(false) }
+    private let stopFlag = StopFlag()
+
     func start() throws {
+        // Releases replaced routings and proxies once their grace period is over, every second (a routing holds its
+        // models: without this, the last reloads' were held until the next reload).
+        Thread.detachNewThread { [recorder, front, stopFlag] in
+            while !stopFlag.stopped.load(ordering: .relaxed) {
+                Thread.sleep(forTimeInterval: 1)
+                recorder.routing.prune()
+                front.current.prune()
+            }
+        }
         try server.start()
         logger.info(
             "proxy listening",
@@ -88,7 +106,10 @@ final class ProxyService: Sendable {
 
     var boundAddresses: [String] { server.boundAddresses.map { "\($0)" } }
 
-    func shutdown(deadline: Duration) { server.shutdown(deadline: deadline) }
+    func shutdown(deadline: Duration) {
+        stopFlag.stopped.store(true, ordering: .relaxed)
+        server.shutdown(deadline: deadline)
+    }
 
     /// A reload changed the configuration: applies what can change while running.
     func apply(_ settings: ProxyConfiguration?, metrics: ProxyMetrics) {
@@ -104,21 +125,23 @@ final class ProxyService: Sendable {
                 "proxy.max_connections is below the proxy's event loops (set at start): each loop keeps one connection",
                 metadata: ["max_connections": "\(settings.maxConnections)", "event_loops": "\(eventLoopCount)"])
         }
-        let old = recorder.routing.value.settings
         recorder.update(settings: settings)
-        guard
-            old.upstream != settings.upstream || old.maxConnections != settings.maxConnections
-                || old.maxWaiting != settings.maxWaiting || old.connectTimeout != settings.connectTimeout
-                || old.responseTimeout != settings.responseTimeout || old.readTimeout != settings.readTimeout
-                || old.idleTimeout != settings.idleTimeout || old.requestIDHeader != settings.requestIDHeader
-        else { return }
-        do {
-            front.current.publish(
-                try Self.makeProxy(
-                    settings, eventLoopCount: eventLoopCount, makeRequestID: makeRequestID, recorder: recorder,
-                    metrics: metrics))
-        } catch {
-            logger.error("proxy upstream not changed: \(error)")
+        applied.withLock { old in
+            guard
+                old.upstream != settings.upstream || old.maxConnections != settings.maxConnections
+                    || old.maxWaiting != settings.maxWaiting || old.connectTimeout != settings.connectTimeout
+                    || old.responseTimeout != settings.responseTimeout || old.readTimeout != settings.readTimeout
+                    || old.idleTimeout != settings.idleTimeout || old.requestIDHeader != settings.requestIDHeader
+            else { return }
+            do {
+                front.current.publish(
+                    try Self.makeProxy(
+                        settings, eventLoopCount: eventLoopCount, makeRequestID: makeRequestID, recorder: recorder,
+                        metrics: metrics))
+                old = settings
+            } catch {
+                logger.error("proxy upstream not changed: \(error)")
+            }
         }
     }
 }
