@@ -26,7 +26,9 @@ extension Reader {
             case "upstream":
                 guard let text = string(value, field) else { continue }
                 switch ProxyConfiguration.Upstream.parse(text) {
-                case .success(let upstream): proxy.upstream = upstream
+                case .success(let upstream):
+                    proxy.upstream = upstream
+                    if let problem = upstreamCheck?(upstream.host, upstream.port) { fail(value, field, problem) }
                 case .failure(let problem): fail(value, field, problem.message)
                 }
             case "max_connections":

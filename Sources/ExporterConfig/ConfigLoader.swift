@@ -12,23 +12,30 @@ public enum ConfigLoader {
     /// process (built-in plus user-registered). With `referencesMustExist` false, a model's `reference`
     /// file need not exist yet (for `mlops-exporter profile`, which writes it).
     public static func load(
-        file path: String, knownCollectors: Set<String> = builtInCollectors, referencesMustExist: Bool = true
+        file path: String, knownCollectors: Set<String> = builtInCollectors, referencesMustExist: Bool = true,
+        upstreamCheck: UpstreamCheck? = nil
     ) throws(ConfigErrors) -> ExporterConfiguration {
         let text = try read(path)
         let folder = (path as NSString).deletingLastPathComponent
         return try parse(
             text, file: path, baseDirectory: folder.isEmpty ? "." : folder, knownCollectors: knownCollectors,
-            referencesMustExist: referencesMustExist)
+            referencesMustExist: referencesMustExist, upstreamCheck: upstreamCheck)
     }
+
+    /// Checks the proxy's upstream host and port as the file is read (a reload resolves a changed upstream here, so
+    /// that one that does not resolve refuses the reload, located); the problem, or nil. The loader itself resolves
+    /// nothing (`check-config` validates files for hosts that resolve only where they are deployed).
+    public typealias UpstreamCheck = @Sendable (_ host: String, _ port: Int) -> String?
 
     /// Validates YAML `text`, naming `file` in errors; relative paths resolve against `baseDirectory`.
     /// `referencesMustExist` as in ``load(file:knownCollectors:referencesMustExist:)``.
     public static func parse(
         _ text: String, file: String, baseDirectory: String = ".", knownCollectors: Set<String> = builtInCollectors,
-        referencesMustExist: Bool = true
+        referencesMustExist: Bool = true, upstreamCheck: UpstreamCheck? = nil
     ) throws(ConfigErrors) -> ExporterConfiguration {
         var reader = Reader(file: file, baseDirectory: baseDirectory, knownCollectors: knownCollectors)
         reader.referencesMustExist = referencesMustExist
+        reader.upstreamCheck = upstreamCheck
         guard let root = try compose(text, file: file) else {
             throw ConfigErrors([ConfigError(file: file, line: 0, column: 0, field: "", message: "the file is empty")])
         }
@@ -78,6 +85,7 @@ struct Reader {
     let baseDirectory: String
     let knownCollectors: Set<String>
     var referencesMustExist = true
+    var upstreamCheck: ConfigLoader.UpstreamCheck?
     var errors: [ConfigError] = []
     /// Names of models listed in the file that have errors (left out of the configuration): a route naming one says
     /// so, instead of calling it unknown.

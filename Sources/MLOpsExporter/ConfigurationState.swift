@@ -2,6 +2,7 @@ import Dispatch
 import ExporterConfig
 import Exposition
 import Foundation
+import HTTPServer
 import Logging
 import ModelMonitoring
 import Profiling
@@ -112,7 +113,20 @@ final class ConfigurationState: Sendable {
         }
         return reloadLock.withLock { _ -> ConfigErrors? in
             do throws(ConfigErrors) {
-                let fresh = try ConfigLoader.load(file: path, knownCollectors: monitor.catalog.names)
+                // A changed proxy upstream must resolve, or the reload is refused, located (it was taken as a
+                // success, the routes applied and the upstream not, logged without a location).
+                let inUse = current.withLock { $0.proxy?.upstream }
+                let fresh = try ConfigLoader.load(
+                    file: path, knownCollectors: monitor.catalog.names,
+                    upstreamCheck: { host, port in
+                        guard host != inUse?.host || port != inUse?.port else { return nil }
+                        do throws(HTTPServerError) {
+                            _ = try UpstreamAddress.resolve(host: host, port: port)
+                            return nil
+                        } catch {
+                            return error.message
+                        }
+                    })
                 let models: PreparedModels
                 do throws(ModelSetupErrors) {
                     models = try ConfigurationState.prepare(fresh, monitor: monitor)

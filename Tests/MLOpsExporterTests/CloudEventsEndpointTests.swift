@@ -258,6 +258,20 @@ struct CloudEventsEndpointTests {
         #expect(stale == 0, "reloads whose routes did not hold: \(stale) of 200")
     }
 
+    /// A reload whose proxy upstream does not resolve is refused, located, and nothing of it applies (it was taken as
+    /// a success: routes applied, the upstream not, one log line without a location); an unchanged upstream is not
+    /// resolved again.
+    @Test func aReloadWithAnUpstreamThatDoesNotResolveIsRefused() throws {
+        let (exporter, file) = try exporter(headerModels)
+        let changed = headerModels.replacingOccurrences(
+            of: #"upstream: "http://127.0.0.1:9""#, with: #"upstream: "http://no-such-host.invalid:8080""#)
+        try changed.write(to: file, atomically: true, encoding: .utf8)
+        let errors = try #require(exporter.reload())
+        #expect(errors.errors.map(\.field) == ["proxy.upstream"], "\(errors)")
+        #expect(errors.errors.first?.line ?? 0 > 0)
+        #expect(exporter.models.proxy?.upstream.host == "127.0.0.1")
+    }
+
     /// The remote writer keeps the section it was started with: a reload that changes it says so (it was silent, so
     /// a rotated token or tenant header seemed applied).
     @Test func aReloadChangingRemoteWriteWarns() throws {
