@@ -150,7 +150,7 @@ public final class Exporter: Sendable {
             path: configuration.configPath, initial: models, monitor: monitor, registry: registry, logger: logger,
             afterReload: { [checkpointer] fresh in
                 checkpointer?.requestCheckpoint()
-                proxyBox.reloaded(fresh)
+                proxyBox.reloaded(fresh, logger: logger)
             })
         try registry.register(SLOCollector(config: config))
         // The KServe logger receiver (docs/proxy.md); its bounds are read at start.
@@ -358,8 +358,14 @@ final class ProxyBox: Sendable {
 
     func set(_ proxy: ProxyService, metrics: ProxyMetrics) { service.withLock { $0 = (proxy, metrics) } }
 
-    func reloaded(_ configuration: ExporterConfiguration) {
-        guard let (proxy, metrics) = service.withLock({ $0 }) else { return }
+    func reloaded(_ configuration: ExporterConfiguration, logger: Logger) {
+        guard let (proxy, metrics) = service.withLock({ $0 }) else {
+            // Before, silent: nothing listened on the proxy's addresses and the reload said it succeeded.
+            if configuration.proxy != nil {
+                logger.warning("a proxy section was added: the proxy starts at the next restart")
+            }
+            return
+        }
         proxy.apply(configuration.proxy, metrics: metrics)
     }
 }

@@ -272,6 +272,17 @@ struct CloudEventsEndpointTests {
         #expect(exporter.models.proxy?.upstream.host == "127.0.0.1")
     }
 
+    /// A proxy section added by a reload waits for a restart, and says so (it was silent: nothing listened).
+    @Test func aProxySectionAddedByAReloadWarns() throws {
+        let logs = RecordedLogs()
+        let withoutProxy = String(headerModels[..<headerModels.range(of: "proxy:")!.lowerBound])
+        let (exporter, file) = try exporter(withoutProxy, logs: logs)
+        try headerModels.write(to: file, atomically: true, encoding: .utf8)
+        #expect(exporter.reload() == nil)
+        let warnings = logs.lines.value.withLock { $0.filter { $0.0 == .warning }.map(\.1) }
+        #expect(warnings.contains { $0.contains("a proxy section was added") }, "\(warnings)")
+    }
+
     /// The remote writer keeps the section it was started with: a reload that changes it says so (it was silent, so
     /// a rotated token or tenant header seemed applied).
     @Test func aReloadChangingRemoteWriteWarns() throws {
