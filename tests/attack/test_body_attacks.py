@@ -138,8 +138,10 @@ def test_h2_streams_that_never_end_are_bounded_by_flow_control(start_exporter):
     assert status == 200 and seconds < 2, (status, seconds)
     offered = sum(r[0] for r in results)
     refused = sum(1 for r in results for s in r[1].values() if s == 503)
-    # Before the fix the server acknowledged every byte (1.6 GiB per connection at the defaults).
-    assert peak - baseline < 48 * MiB + 64 * MiB, (peak - baseline, offered)
+    # Before the fix the server acknowledged every byte (1.6 GiB per connection at the defaults). The budget is 48 MiB;
+    # the rest is the allocator's: 83-95 MiB in all over six runs alone (the binaries of a4f70f8 and ddd4afc alike),
+    # 122 MiB once in a loaded CI run (ci22b, three pytest workers), so 96 MiB of slack.
+    assert peak - baseline < 48 * MiB + 96 * MiB, (peak - baseline, offered)
     assert refused > 0, results
     _, samples = scrape(exporter)
     assert sample(samples, "mlops_exporter_http_errors_total", reason="body_memory") > 0
