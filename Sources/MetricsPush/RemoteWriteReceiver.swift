@@ -6,8 +6,9 @@ public struct RemoteWriteReceiver: Sendable {
         /// A 2xx.
         case delivered
         /// Worth another attempt: a network error (`network`, no status), a 429 (`http_429`) or a 5xx (`http_5xx`),
-        /// with the receiver's status and its answer (or the network error).
-        case retry(reason: String, status: Int?, detail: String)
+        /// with the receiver's status and its answer (or the network error), and its `Retry-After` in seconds (the
+        /// delta-seconds form; nil without one).
+        case retry(reason: String, status: Int?, detail: String, retryAfter: Double? = nil)
         /// Final: any other status (`http_4xx`, `http_other`), with the receiver's answer.
         case rejected(reason: String, status: Int, body: String)
     }
@@ -38,11 +39,16 @@ public struct RemoteWriteReceiver: Sendable {
                 method: "POST", host: host, port: port, path: path, contentType: "application/x-protobuf",
                 body: body, timeout: timeout,
                 headers: [("Content-Encoding", "snappy"), ("X-Prometheus-Remote-Write-Version", "0.1.0")] + headers)
+            let retryAfter = response.header("retry-after").flatMap { Double($0) }.flatMap { $0 >= 0 ? $0 : nil }
             switch response.status {
             case 200..<300: return .delivered
-            case 429: return .retry(reason: "http_429", status: 429, detail: PushError.oneLine(response.body))
+            case 429:
+                return .retry(
+                    reason: "http_429", status: 429, detail: PushError.oneLine(response.body), retryAfter: retryAfter)
             case 500..<600:
-                return .retry(reason: "http_5xx", status: response.status, detail: PushError.oneLine(response.body))
+                return .retry(
+                    reason: "http_5xx", status: response.status, detail: PushError.oneLine(response.body),
+                    retryAfter: retryAfter)
             case 400..<500: return .rejected(reason: "http_4xx", status: response.status, body: response.body)
             default: return .rejected(reason: "http_other", status: response.status, body: response.body)
             }
@@ -60,8 +66,9 @@ public struct RemoteWriteReceiver: Sendable {
             _ = try Pushgateway.run(retry: left, log: log) { timeout in
                 switch post(body, timeout: timeout) {
                 case .delivered: return .success(status: 200)
-                case .retry(_, let status?, let detail): return .status(status, body: detail, retryAfter: nil)
-                case .retry(_, nil, let detail): return .failed(detail)
+                case .retry(_, let status?, let detail, let retryAfter):
+                    return .status(status, body: detail, retryAfter: retryAfter)
+                case .retry(_, nil, let detail, _): return .failed(detail)
                 case .rejected(_, let status, let body): return .status(status, body: body, retryAfter: nil)
                 }
             }

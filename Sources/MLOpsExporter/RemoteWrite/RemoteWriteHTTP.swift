@@ -17,7 +17,7 @@ struct RemoteWriteHTTP: Sendable {
         guard let receiver else { return .rejected("http_other", "the receiver's URL cannot be used") }
         switch receiver.post(body, timeout: timeout) {
         case .delivered: return .delivered
-        case .retry(let reason, _, _): return .retry(reason)
+        case .retry(let reason, _, _, let retryAfter): return .retry(reason, retryAfter: retryAfter)
         case .rejected(let reason, let status, let body): return .rejected(reason, "\(status): \(body)")
         }
     }

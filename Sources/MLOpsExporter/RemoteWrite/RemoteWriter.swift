@@ -12,15 +12,19 @@ import Synchronization
 /// the series a scrape would), parses it into samples stamped with the render's time, adds the external labels,
 /// and queues the encoded requests; a sender thread posts them in order, retrying a request that met a network
 /// error, a 5xx or a 429 with a backoff doubling from `min_backoff` to `max_backoff`, dropping one a 4xx refused.
-/// Bound: `max_pending_requests` requests; a new one that finds the queue full drops the oldest. Every sample that is
-/// not delivered is counted in `mlops_remote_write_samples_dropped_total{reason}`. Neither thread holds anything that
+/// Bound: `max_pending_requests` requests, and a render's own requests whatever their number; a render that finds the
+/// queue full drops the oldest requests of earlier renders, never its own (a render of more requests than the bound,
+/// 50,000 series and up at the defaults, dropped its own first requests, with the family metadata, every interval
+/// while the receiver was healthy). A 429's or 5xx's `Retry-After` (seconds, at most 300) is waited for when longer
+/// than the backoff, as Prometheus does. Every sample that is not delivered is counted in
+/// `mlops_remote_write_samples_dropped_total{reason}`. Neither thread holds anything that
 /// ingestion or scrapes need: a receiver that hangs costs one thread waiting up to `timeout` per attempt.
 final class RemoteWriter: Sendable {
     /// What one send did.
     enum Outcome: Sendable, Equatable {
         case delivered
-        /// Retry later (network error, 5xx, 429); the reason label.
-        case retry(String)
+        /// Retry later (network error, 5xx, 429); the reason label, and the receiver's `Retry-After` in seconds.
+        case retry(String, retryAfter: Double? = nil)
         /// Never retry (4xx); the reason label and the receiver's answer.
         case rejected(String, String)
     }
@@ -31,7 +35,12 @@ final class RemoteWriter: Sendable {
     struct Pending: Sendable {
         let body: [UInt8]
         let samples: Int
+        /// The render it came from (the producer drops only earlier renders' requests).
+        var render: UInt64 = 0
     }
+
+    /// Renders queued so far (the producer's sequence number).
+    let renders = Atomic<UInt64>(0)
 
     let configuration: RemoteWriteConfiguration
     let registry: Registry
@@ -129,14 +138,18 @@ final class RemoteWriter: Sendable {
             return
         }
         let per = encoder.maxSamplesPerRequest
+        let render = renders.add(1, ordering: .relaxed).newValue
         let entries = bodies.enumerated().map { i, body in
-            Pending(body: body, samples: min(per, samples.count - i * per))
+            Pending(body: body, samples: min(per, samples.count - i * per), render: render)
         }
         let droppedSamples = queue.withLock { q -> Int in
             q.pending += entries
             var dropped = 0
             let oldest = q.headInFlight ? 1 : 0
-            while q.pending.count > max(configuration.maxPendingRequests, oldest + 1) {
+            // Earlier renders' requests go first, oldest first; this render's are all kept.
+            while q.pending.count > max(configuration.maxPendingRequests, oldest + 1), oldest < q.pending.count,
+                q.pending[oldest].render != render
+            {
                 dropped += q.pending.remove(at: oldest).samples
             }
             metrics.pending.set(Double(q.pending.count))
@@ -172,15 +185,19 @@ final class RemoteWriter: Sendable {
                 logger.warning(
                     "remote write: the receiver refused a request (not retried)",
                     metadata: ["reason": "\(reason)", "answer": "\(answer.prefix(200))"])
-            case .retry(let reason):
+            case .retry(let reason, let retryAfter):
                 metrics.failed(reason)
                 // While it waits, the head may be dropped for room like any other pending request.
                 queue.withLock { $0.headInFlight = false }
-                guard pause(backoff) else { return }
+                // The receiver's Retry-After, when longer (it was ignored: a 429 saying 30 s got ten retries).
+                guard pause(max(backoff, min(retryAfter ?? 0, Self.maxRetryAfter))) else { return }
                 backoff = min(backoff * 2, configuration.maxBackoff.seconds)
             }
         }
     }
+
+    /// The longest `Retry-After` waited for, in seconds.
+    static let maxRetryAfter = 300.0
 
     /// Removes the head of the queue, the request just sent (the producer never drops a head in flight).
     private func removeHead() {
