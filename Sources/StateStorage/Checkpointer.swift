@@ -1,3 +1,4 @@
+import Exposition
 import Foundation
 import Logging
 import ModelMonitoring
@@ -333,8 +334,7 @@ public final class Checkpointer: Sendable {
 
     func run() {
         Self.lowerThreadPriority()
-        let components = interval.components
-        let seconds = Double(components.seconds) + Double(components.attoseconds) / 1e18
+        let seconds = interval.seconds
         while true {
             _ = wake.wait(timeout: .now() + seconds)
             if state.withLock({ $0.stopping }) { break }

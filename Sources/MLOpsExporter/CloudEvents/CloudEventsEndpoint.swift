@@ -44,20 +44,18 @@ struct CloudEventsEndpoint: Sendable {
         offload(respond: respond) { receive(request, onWorker: true, respond: respond) }
     }
 
-    /// Runs `job` on `workers`; 503 `overloaded` (counted) when they have no room, or when it waited too long.
+    /// Runs `job` on `workers`; 503 `overloaded` (counted) when they have no room, or when it waited too long, after
+    /// `refused` (which puts back what the job would have consumed).
     private func offload(
-        respond: @escaping @Sendable (HTTPResponse) -> Void, _ job: @escaping @Sendable () -> Void
+        respond: @escaping @Sendable (HTTPResponse) -> Void, refused: @escaping @Sendable () -> Void = {},
+        _ job: @escaping @Sendable () -> Void
     ) {
-        let submission = workers.submit(
-            run: job,
-            expired: { [metrics] in
-                metrics.refused(.overloaded)
-                respond(Self.overloaded)
-            })
-        if submission != .accepted {
+        let refuse: @Sendable () -> Void = { [metrics] in
+            refused()
             metrics.refused(.overloaded)
             respond(Self.overloaded)
         }
+        if workers.submit(run: job, expired: refuse) != .accepted { refuse() }
     }
 
     /// Reads the event, stores its half and, when that completes a pair, decodes it: on this thread when already on a
@@ -110,18 +108,13 @@ struct CloudEventsEndpoint: Sendable {
         // that the retry can pair (before, that half was lost, counted nowhere).
         let waited: (half: CloudEventPairs.Half, kind: CloudEventPairs.Kind) =
             event.kind == .request ? (pair.response, .response) : (pair.request, .request)
-        let refuse: @Sendable () -> Void = { [pairs, metrics] in
-            pairs.restore(waited.half, kind: waited.kind, key: key, now: WallClock.now())
-            metrics.refused(.overloaded)
-            respond(Self.overloaded)
+        offload(
+            respond: respond,
+            refused: { [pairs] in pairs.restore(waited.half, kind: waited.kind, key: key, now: WallClock.now()) }
+        ) { [metrics] in
+            metrics.received.add(event.kind.rawValue)
+            respond(record(pair, id: event.id, route: route, now: now))
         }
-        let submission = workers.submit(
-            run: { [metrics] in
-                metrics.received.add(event.kind.rawValue)
-                respond(record(pair, id: event.id, route: route, now: now))
-            },
-            expired: refuse)
-        if submission != .accepted { refuse() }
     }
 
     static let overloaded: HTTPResponse = {

@@ -29,12 +29,13 @@ final class PublishedReference<Value: AnyObject & Sendable>: Sendable {
 
     /// Releases the values replaced more than ``gracePeriod`` ago.
     func prune(now: ContinuousClock.Instant = .now) {
-        let released = owned.withLock { owned -> [Value] in
-            let old = owned.retired.filter { now - $0.at > Self.gracePeriod }.map(\.value)
-            owned.retired.removeAll { now - $0.at > Self.gracePeriod }
-            return old
+        // Taken out under the lock, released after it (a routing's deinit releases models).
+        let released = owned.withLock { owned in
+            let expired = owned.retired.partition { now - $0.at > Self.gracePeriod }
+            defer { owned.retired.removeSubrange(expired...) }
+            return Array(owned.retired[expired...])
         }
-        _ = released  // released here, outside the lock (a routing's deinit releases models)
+        _ = released
     }
 
     /// The number of replaced values still held (for tests).

@@ -1,4 +1,5 @@
 import ExporterConfig
+import Exposition
 import Synchronization
 
 /// Time-sliced counters for a sliding window: `sliceCount` slices of `sliceSeconds` each, every slice a
@@ -45,10 +46,8 @@ public final class SliceRing: Sendable {
 
     /// A model's configured window (`duration` split into `slices`), each slice `width` slots wide.
     public convenience init(window: WindowConfiguration, width: Int, doubleSlots: [Int] = []) {
-        let components = window.duration.components
-        let seconds = Double(components.seconds) + Double(components.attoseconds) / 1e18
         self.init(
-            sliceSeconds: seconds / Double(window.slices), sliceCount: window.slices, width: width,
+            sliceSeconds: window.duration.seconds / Double(window.slices), sliceCount: window.slices, width: width,
             doubleSlots: doubleSlots)
     }
 
