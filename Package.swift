@@ -158,7 +158,11 @@ let package = Package(
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "CNghttp2"], swiftSettings: strict),
         .testTarget(name: "CompressionTests", dependencies: ["Compression"], swiftSettings: strict),
         .testTarget(
-            name: "MLOpsExporterTests", dependencies: ["MLOpsExporter", "Capture", "Compression"],
+            name: "MLOpsExporterTests",
+            dependencies: [
+                "MLOpsExporter", "Capture", "Compression", "RemoteWrite",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
             swiftSettings: strict),
         .testTarget(name: "ExporterConfigTests", dependencies: ["ExporterConfig"], swiftSettings: strict),
         .testTarget(

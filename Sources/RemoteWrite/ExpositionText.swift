@@ -10,7 +10,7 @@ public struct ExpositionSample: Sendable, Equatable {
     public var value: Double
 
     /// A label pair.
-    public struct Label: Sendable, Equatable {
+    public struct Label: Sendable, Hashable {
         /// The label name.
         public var name: String
         /// The label value, unescaped.

@@ -1,6 +1,9 @@
 import ExporterConfig
 import Exposition
+import Foundation
 import Logging
+import RemoteWrite
+import SwiftProtobuf
 import Synchronization
 import Testing
 
@@ -28,6 +31,61 @@ import Testing
             $0.hasPrefix(#"mlops_remote_write_samples_dropped_total{reason="\#(reason)"}"#)
         }
         return line.flatMap { Double($0.split(separator: " ").last!) } ?? 0
+    }
+
+    /// The samples of an encoded request body.
+    private func decode(_ body: [UInt8]) throws -> [(name: String, value: Double)] {
+        let request = try Prometheus_WriteRequest(serializedBytes: try Snappy.uncompress(body, limit: 1 << 24))
+        return request.timeseries.map { series in
+            (series.labels.first { $0.name == "__name__" }!.value, series.samples[0].value)
+        }
+    }
+
+    /// A series removed between two renders is sent a staleness marker with the second; before, nothing was sent and
+    /// a receiver kept its last sample for 5 minutes (a removed model counted in fleet sums).
+    @Test func aSeriesThatLeavesTheRegistryIsMarkedStale() throws {
+        let (writer, registry) = try writer(series: 3, outcome: .retry("network"))
+        let family = try registry.gaugeFamily("gone_soon", help: "A series that goes.", labelNames: ["model"])
+        try family.labels("a").set(1)
+        writer.collectOnce()
+        #expect(try family.remove(["a"]))
+        writer.collectOnce()
+        let bodies = writer.queue.withLock { $0.pending.map(\.body) }
+        #expect(bodies.count == 2)
+        let first = try decode(bodies[0])
+        let second = try decode(bodies[1])
+        #expect(first.contains { $0.name == "gone_soon" && $0.value == 1 })
+        let markers = second.filter { StaleMarkers.isMarker($0.value) }
+        #expect(markers.map(\.name) == ["gone_soon"])
+        #expect(second.count == first.count)
+    }
+
+    /// At stop every series of the last render is sent a staleness marker, once, after the queue's last request.
+    @Test func stoppingMarksEverySeriesStale() throws {
+        let sent = Mutex<[[UInt8]]>([])
+        let registry = Registry()
+        try SyntheticSeries.register(count: 4, in: registry)
+        var configuration = RemoteWriteConfiguration(
+            url: ProxyConfiguration.Upstream(host: "127.0.0.1", port: 9, basePath: "/api/v1/write"))
+        configuration.interval = .seconds(3600)
+        let writer = try RemoteWriter(
+            configuration: configuration, registry: registry, instanceID: "t",
+            logger: Logger(label: "t") { _ in SwiftLogNoOpLogHandler() },
+            transport: { body in
+                sent.withLock { $0.append(body) }
+                return .delivered
+            })
+        writer.start()
+        let deadline = ContinuousClock.now + .seconds(10)
+        while sent.withLock({ $0.isEmpty }) && ContinuousClock.now < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        writer.stop(within: .seconds(5))
+        let bodies = sent.withLock { $0 }
+        #expect(bodies.count == 2)
+        let render = try decode(bodies[0])
+        let last = try decode(bodies[1])
+        #expect(render.allSatisfy { !StaleMarkers.isMarker($0.value) })
+        #expect(last.count == render.count && last.allSatisfy { StaleMarkers.isMarker($0.value) })
+        #expect(dropped(registry, "shutdown") == 0)
     }
 
     /// A render of more requests than `max_pending_requests` keeps all of them; the next render drops the earlier

@@ -85,6 +85,24 @@ struct RemoteWriteTests {
         #expect(labels == ["__name__=a_total", "model=fleet", "x=1"])
     }
 
+    /// A series the previous render had and this one lacks gets a staleness marker (the spec's MUST), the others
+    /// none; the marker's bits survive encoding (any NaN would not do: Prometheus tells `StaleNaN` by its bits).
+    @Test func seriesGoneFromARenderAreMarkedStale() throws {
+        let (before, _) = ExpositionText.parse(
+            Array("a_total{model=\"x\"} 1\na_total{model=\"y\"} 2\nb{le=\"1\"} 3\nc NaN\n".utf8))
+        let (after, _) = ExpositionText.parse(Array("a_total{model=\"x\"} 4\nc NaN\nd 1\n".utf8))
+        let gone = StaleMarkers.gone(from: before, in: after)
+        #expect(gone.map(\.name) == ["a_total", "b"])
+        #expect(gone.map { $0.labels.map(\.value) } == [["y"], ["1"]])
+        #expect(gone.allSatisfy { StaleMarkers.isMarker($0.value) })
+        #expect(!StaleMarkers.isMarker(.nan) && !StaleMarkers.isMarker(after[1].value))
+        #expect(StaleMarkers.gone(from: [], in: after).isEmpty && StaleMarkers.all(after).count == 3)
+        let body = try #require(try WriteRequestEncoder().encode(gone, timestamp: 5).first)
+        let request = try Prometheus_WriteRequest(serializedBytes: try Snappy.uncompress(body, limit: 1 << 20))
+        #expect(
+            request.timeseries.map { $0.samples[0].value.bitPattern } == [0x7ff0_0000_0000_0002, 0x7ff0_0000_0000_0002])
+    }
+
     @Test("snappy round-trips random bytes")
     func snappy() throws {
         var rng = SystemRandomNumberGenerator()

@@ -4,6 +4,7 @@ labels a scrape would add; a receiver that stops makes the sends fail, counted, 
 the receiver back on the same port gets the samples again; a 4xx is not retried."""
 
 import json
+import signal
 import subprocess
 import time
 
@@ -105,6 +106,47 @@ def test_remote_write_delivers_survives_a_receiver_outage_and_resumes(start_expo
         wait_for(lambda: value(base, requests) == 60, timeout=30, interval=0.2, what="delivery to resume")
         sent = sample(scrape(e)[1], "mlops_remote_write_samples_total")
         assert sent > 0
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_series_that_end_are_marked_stale_in_the_receiver(start_exporter, tmp_path):
+    """The spec's MUST: a series that will no longer be appended to gets a staleness marker. A model removed by a
+    reload, and at a SIGTERM every series: the receiver's instant queries stop returning them at once. Before, both
+    were returned for the receiver's 5-minute lookback, so a fleet `sum by` counted a removed model or a replaced
+    pod twice."""
+    port = free_port()
+    proc, base = receiver(tmp_path, port, "stale")
+    extra = """  - name: churn
+    task: binary_classification
+    versions: [v1]
+    classes: [a, b]
+    positive_class: b
+"""
+    path = config(tmp_path, port)
+    with_churn = path.read_text().replace("remote_write:", extra + "remote_write:")
+    path.write_text(with_churn)
+    try:
+        e = start_exporter("--config", str(path), "--instance.id", "stale-exporter")
+        post(e, 3)
+        status, _, reply = e.post("/api/v1/models/churn/predictions",
+                                  b'{"version": "v1", "prediction": "a"}\n', NDJSON)
+        assert status == 202, reply
+        churn = 'mlops_model_requests_total{model="churn",version="v1",status="ok"}'
+        fraud = 'mlops_model_requests_total{model="fraud",version="v1",status="ok"}'
+        wait_for(lambda: value(base, churn) == 1 and value(base, fraud) == 3, timeout=30, interval=0.2,
+                 what="both models in the receiver")
+        path.write_text(with_churn.replace(extra, ""))
+        status, _, body = e.get("/-/reload", method="POST")
+        assert status == 200, body
+        wait_for(lambda: query(base, churn) == [], timeout=15, interval=0.2, what="the removed model's series to end")
+        assert value(base, fraud) == 3
+        assert sample(scrape(e)[1], "mlops_remote_write_stale_markers_total") > 0
+        assert e.stop(signal.SIGTERM) == 0
+        assert "staleness markers not delivered" not in e.log_path.read_text()
+        wait_for(lambda: query(base, 'count({instance="stale-exporter"})') == [], timeout=15, interval=0.2,
+                 what="every series to end at shutdown")
     finally:
         proc.terminate()
         proc.wait(timeout=30)

@@ -9,6 +9,7 @@ struct RemoteWriteMetrics: Sendable {
     let pending: Gauge
     let pendingLimit: Gauge
     let lastSuccess: Gauge
+    let staleMarkers: Counter
 
     /// Why samples were dropped: `queue_full` (the oldest pending request made room for a new one), `rejected` (a
     /// 4xx other than 429: not retried), `encode` (the request could not be built), `shutdown` (pending at stop).
@@ -38,6 +39,9 @@ struct RemoteWriteMetrics: Sendable {
         lastSuccess = try registry.gauge(
             "mlops_remote_write_last_success_timestamp_seconds",
             help: "Unix time of the last remote write request the receiver accepted.", unit: "seconds")
+        staleMarkers = try registry.counter(
+            "mlops_remote_write_stale_markers_total",
+            help: "Staleness markers queued: series gone from a render, and every series at shutdown.")
         for r in Self.dropReasons { _ = try dropped.labels(r) }
         for r in Self.failureReasons { _ = try failures.labels(r) }
         pendingLimit.set(Double(maxPending))

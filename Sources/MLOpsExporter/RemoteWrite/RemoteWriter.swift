@@ -16,7 +16,11 @@ import Synchronization
 /// queue full drops the oldest requests of earlier renders, never its own (a render of more requests than the bound,
 /// 50,000 series and up at the defaults, dropped its own first requests, with the family metadata, every interval
 /// while the receiver was healthy). A 429's or 5xx's `Retry-After` (seconds, at most 300) is waited for when longer
-/// than the backoff, as Prometheus does. Every sample that is not delivered is counted in
+/// than the backoff, as Prometheus does. A series that the last render had and this one has not is sent a staleness
+/// marker (the spec's MUST: without one a receiver kept its last sample for 5 minutes, so fleet sums counted a removed
+/// model or a replaced pod twice), and at ``stop(within:)`` every series of the last render is, in one attempt bounded
+/// by the timeout and the shutdown's deadline; the last render's series are held for that (one render's samples).
+/// Every sample that is not delivered is counted in
 /// `mlops_remote_write_samples_dropped_total{reason}`. Neither thread holds anything that
 /// ingestion or scrapes need: a receiver that hangs costs one thread waiting up to `timeout` per attempt.
 final class RemoteWriter: Sendable {
@@ -55,6 +59,8 @@ final class RemoteWriter: Sendable {
     let stopping = Atomic<Bool>(false)
     let started = Atomic<Bool>(false)
     let threadsDone = DispatchGroup()
+    /// The series of the last render queued: those the next render lacks, and all of them at stop, are marked stale.
+    let lastSeries = Mutex<[ExpositionSample]>([])
 
     init(
         configuration: RemoteWriteConfiguration, registry: Registry, instanceID: String, logger: Logger,
@@ -91,6 +97,7 @@ final class RemoteWriter: Sendable {
     /// 300 s); what is still pending is dropped (`reason="shutdown"`).
     func stop(within: Duration = .seconds(3600)) {
         guard started.load(ordering: .relaxed), !stopping.exchange(true, ordering: .relaxed) else { return }
+        let began = ContinuousClock.now
         wake.signal()
         _ = threadsDone.wait(timeout: .now() + min(configuration.timeout.seconds + 2, max(0, within.seconds)))
         let left = queue.withLock { q in
@@ -102,7 +109,49 @@ final class RemoteWriter: Sendable {
             // Counted just before exit, where no scrape or write can carry the count: said in the log too.
             logger.warning("remote write: samples not sent at shutdown, dropped", metadata: ["samples": "\(left)"])
         }
+        markEverySeriesStale(within: within - (ContinuousClock.now - began))
         metrics.pending.set(0)
+    }
+
+    /// Sends a staleness marker for every series of the last render, the exporter's last word to the receiver: one
+    /// attempt (no retries), waited for up to `within` (what is left of the shutdown's deadline) and the timeout.
+    /// Markers not delivered are counted dropped (`reason="shutdown"`).
+    private func markEverySeriesStale(within: Duration) {
+        let last = lastSeries.withLock { series in
+            defer { series = [] }
+            return series
+        }
+        guard !last.isEmpty else { return }
+        let markers = StaleMarkers.all(last)
+        metrics.staleMarkers.inc(by: Double(markers.count))
+        let timestamp = Int64((WallClock.now() * 1000).rounded())
+        guard within > .zero, let bodies = try? encoder.encode(markers, timestamp: timestamp) else {
+            return metrics.dropped("shutdown", markers.count)
+        }
+        let per = encoder.maxSamplesPerRequest
+        let progress = ShutdownSend()
+        Thread.detachNewThread { [transport] in
+            for (i, body) in bodies.enumerated() {
+                guard transport(body) == .delivered else { break }
+                progress.delivered.add(min(per, markers.count - i * per), ordering: .relaxed)
+            }
+            progress.done.signal()
+        }
+        _ = progress.done.wait(timeout: .now() + min(within.seconds, configuration.timeout.seconds + 1))
+        let delivered = progress.delivered.load(ordering: .relaxed)
+        metrics.sent.inc(by: Double(delivered))
+        if delivered < markers.count {
+            metrics.dropped("shutdown", markers.count - delivered)
+            logger.warning(
+                "remote write: staleness markers not delivered at shutdown",
+                metadata: ["series": "\(markers.count - delivered)"])
+        }
+    }
+
+    /// What the shutdown's marker send did, shared with the thread that sends.
+    private final class ShutdownSend: Sendable {
+        let delivered = Atomic<Int>(0)
+        let done = DispatchSemaphore(value: 0)
     }
 
     /// Waits `seconds`, or less when stopping; false when stopping.
@@ -128,7 +177,17 @@ final class RemoteWriter: Sendable {
     func collectOnce() {
         let timestamp = Int64((WallClock.now() * 1000).rounded())
         let text = registry.render(format: .text, timeout: min(configuration.interval, .seconds(10)))
-        let (samples, metadata) = ExpositionText.parse(text)
+        let parsed = ExpositionText.parse(text)
+        var samples = parsed.samples
+        let metadata = parsed.metadata
+        let gone = lastSeries.withLock { last in
+            defer { last = samples }
+            return StaleMarkers.gone(from: last, in: samples)
+        }
+        if !gone.isEmpty {
+            metrics.staleMarkers.inc(by: Double(gone.count))
+            samples += gone
+        }
         let bodies: [[UInt8]]
         do {
             bodies = try encoder.encode(samples, metadata: metadata, timestamp: timestamp)
