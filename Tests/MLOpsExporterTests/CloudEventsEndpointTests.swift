@@ -258,6 +258,26 @@ struct CloudEventsEndpointTests {
         #expect(stale == 0, "reloads whose routes did not hold: \(stale) of 200")
     }
 
+    /// A model removed by a reload takes its `mlops_proxy_*` series with it (they were kept for good: its requests
+    /// stayed in fleet sums, and the table grew with every name ever configured); the models kept keep their counts.
+    @Test func aModelRemovedByAReloadLosesItsProxySeries() async throws {
+        let (exporter, file) = try exporter(headerModels)
+        try proxy(
+            exporter, path: "/predict", headers: ["x-verdict": "1"], body: #"{"rows": [{"x": 1}]}"#, response: "{}")
+        let before = await scrape(exporter)
+        #expect(before[#"mlops_proxy_requests_total{model="logged"}"#] == 0)
+        #expect(before[#"mlops_proxy_requests_total{model="proxied"}"#] == 1)
+        let start = try #require(headerModels.range(of: "  - name: logged"))
+        let end = try #require(headerModels.range(of: "  - name: proxied"))
+        try headerModels.replacingCharacters(in: start.lowerBound..<end.lowerBound, with: "").write(
+            to: file, atomically: true, encoding: .utf8)
+        #expect(exporter.reload() == nil)
+        let after = await scrape(exporter)
+        #expect(!after.keys.contains { $0.hasPrefix("mlops_proxy_") && $0.contains(#"model="logged""#) })
+        #expect(after[#"mlops_proxy_requests_total{model="proxied"}"#] == 1)
+        #expect(after[#"mlops_proxy_requests_total{model="__unrouted__"}"#] == 0)
+    }
+
     /// A reload whose proxy upstream does not resolve is refused, located, and nothing of it applies (it was taken as
     /// a success: routes applied, the upstream not, one log line without a location); an unchanged upstream is not
     /// resolved again.

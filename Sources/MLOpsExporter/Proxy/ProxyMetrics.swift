@@ -59,7 +59,8 @@ final class ProxyModelCounters: Sendable {
 /// The reverse proxy's own series (`mlops_proxy_*`, docs/proxy.md). Per model (a configured model's name, or
 /// `__unrouted__` for requests no route matched or naming no configured model): requests, upstream errors by reason,
 /// capture failures by reason, decoded exchanges, client cancellations. Upstream connections: open, opened, reused.
-/// Models keep their series once seen (bounded by the models ever configured, plus one). The proxy port's own
+/// A model's series last while it is configured (bounded by the models configured, plus one): a reload that removes
+/// it removes them (they were kept for good, so a removed model's requests stayed in fleet sums). The proxy port's own
 /// client connections: open, and errors by reason (the server's ``HTTPServerObserver`` labels).
 final class ProxyMetrics: Collector, UpstreamPoolObserver, HTTPServerObserver {
     static let unrouted = "__unrouted__"
@@ -132,13 +133,21 @@ final class ProxyMetrics: Collector, UpstreamPoolObserver, HTTPServerObserver {
     private let connections = AtomicSlots(count: 3)  // open, opened, reused
     private let clients = AtomicSlots(count: 1 + connectionErrorReasons.count)  // open, then errors by reason
 
-    /// The counters of `model` (made on first use; kept for good).
+    /// The counters of `model` (made on first use; kept while it is configured).
     func counters(_ model: String) -> ProxyModelCounters {
         models.withLock { table in
             if let existing = table[model] { return existing }
             let made = ProxyModelCounters(model: model)
             table[model] = made
             return made
+        }
+    }
+
+    /// Drops the counters (and so the series) of every model but `configured` and `__unrouted__`. A request still in
+    /// flight for a dropped model counts into counters no scrape reads.
+    func retain(_ configured: Set<String>) {
+        models.withLock { table in
+            table = table.filter { configured.contains($0.key) || $0.key == Self.unrouted }
         }
     }
 

@@ -98,6 +98,7 @@ final class ProxyRecorder: ReverseProxyObserver {
                 generation: generation, settings: desired, monitor: monitor, metrics: metrics,
                 logMistake: { [logger] in logger.error("\($0)") })
             routing.publish(fresh)
+            metrics.retain(Set(fresh.entries.lazy.compactMap { $0?.model.name }))
             return fresh
         }
     }
