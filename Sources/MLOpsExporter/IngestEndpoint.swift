@@ -72,9 +72,9 @@ struct IngestEndpoint: Sendable {
         var headers: HTTPHeaders = [:]
     }
 
-    /// The checks that need only the head: the model exists (404), the bearer token (401), `Content-Type`
-    /// and `Content-Encoding` (415).
-    func screen(_ head: HTTPRequest, model name: Substring) -> Result<Screened, Refusal> {
+    /// The checks that need only the head: the model exists (404), the bearer token (401), labels only for a model
+    /// that uses them (409), `Content-Type` and `Content-Encoding` (415).
+    func screen(_ head: HTTPRequest, model name: Substring, kind: EventKind) -> Result<Screened, Refusal> {
         guard let model = monitor.model(named: String(name)) else {
             let known = monitor.modelNames
             return .failure(
@@ -93,6 +93,14 @@ struct IngestEndpoint: Sendable {
                         message: "missing or wrong bearer token for model \"\(name)\"",
                         headers: ["WWW-Authenticate": "Bearer realm=\"mlops-exporter\""]))
             }
+        }
+        if kind == .labels && !model.usesLabels {
+            return .failure(
+                Refusal(
+                    model: model, status: 409, reason: .labelsNotUsed,
+                    message:
+                        "model \"\(name)\" has no quality or fairness collector: its labels would join nothing (add one to its collectors)"
+                ))
         }
         var format: BodyFormat? = nil
         if let contentType = head.headers["Content-Type"] {
@@ -143,10 +151,10 @@ struct IngestEndpoint: Sendable {
     /// Decides from the head whether the body may be received: ``screen(_:model:)``, then, for a body that will
     /// need a worker (a `Content-Length` above ``inlineBodyLimit``), whether `workers` has room now.
     func admit(
-        _ head: HTTPRequest, model name: Substring, accept: () -> Void,
+        _ head: HTTPRequest, model name: Substring, kind: EventKind, accept: () -> Void,
         refuse respond: @escaping @Sendable (HTTPResponse) -> Void
     ) {
-        switch screen(head, model: name) {
+        switch screen(head, model: name, kind: kind) {
         case .failure(let refusal):
             refuse(refusal, respond: respond)
         case .success(let screened):
@@ -164,7 +172,7 @@ struct IngestEndpoint: Sendable {
         respond: @escaping @Sendable (HTTPResponse) -> Void
     ) {
         let screened: Screened
-        switch screen(request, model: name) {
+        switch screen(request, model: name, kind: kind) {
         case .failure(let refusal):
             refuse(refusal, respond: respond)
             return

@@ -77,7 +77,8 @@ struct Router: HTTPHandler {
         if let refusal = Self.refusal(route.handler, head) { return answer(refusal) }
         switch route.handler {
         case .ingest:
-            ingest.admit(head, model: route.ingest!.model, accept: admission.accept, refuse: answer)
+            let (model, kind) = route.ingest!
+            ingest.admit(head, model: model, kind: kind, accept: admission.accept, refuse: answer)
         case .reload, .cloudevents:
             admission.accept()
         case .metrics, .landing, .status, .healthy, .ready, .other:

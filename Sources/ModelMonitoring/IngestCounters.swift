@@ -21,6 +21,16 @@ public enum RequestRejectReason: String, Sendable, CaseIterable {
     case unknownModel = "unknown_model"
     /// The workers that inflate and decode bodies off the event loops were all busy, their queue full (503).
     case overloaded
+    /// Labels for a model none of whose collectors uses them: no quality or fairness collector to join them to their
+    /// predictions (409). Accepted before, and dropped without a count.
+    case labelsNotUsed = "labels_not_used"
+
+    /// The reasons of the first slot layout, before `unknown_features`; those added since come after it, so that
+    /// a checkpoint of an older layout restores as a prefix.
+    static let firstLayout: [RequestRejectReason] = [
+        .invalidJSON, .tooManyEvents, .bodyTooLarge, .unsupportedMediaType, .unsupportedEncoding, .invalidGzip,
+        .unauthorized, .unknownModel, .overloaded,
+    ]
 }
 
 /// The accounting of one model's ingestion, so that every event sent is either counted as accepted or
@@ -72,23 +82,39 @@ public final class IngestCounters: Sendable {
     /// The model label value.
     public let model: String
     let slots: AtomicSlots
-    /// Label sets, rendered once, in emission order: kinds, event reasons, request reasons, then `{model}`.
+    /// Label sets, rendered once, by slot: kinds, event reasons, the first layout's request reasons, `{model}`, then
+    /// the request reasons added since (the saved layout only grows at its end).
     let labels: [LabelSet]
     private static let eventBase = 0
     private static let rejectedBase = kinds.count
     private static let requestBase = rejectedBase + eventReasons.count
-    private static let unknownFeaturesSlot = requestBase + requestReasons.count
+    private static let unknownFeaturesSlot = requestBase + RequestRejectReason.firstLayout.count
+    /// The slot of each request reason, in `requestReasons` order.
+    private static let requestSlots: [Int] = {
+        var later = unknownFeaturesSlot + 1
+        return requestReasons.map { reason in
+            if let i = RequestRejectReason.firstLayout.firstIndex(of: reason) { return requestBase + i }
+            defer { later += 1 }
+            return later
+        }
+    }()
 
     /// Zeroed counters for `model`.
     public init(model: String) {
         self.model = model
-        slots = AtomicSlots(count: Self.unknownFeaturesSlot + 1)
+        let count = Self.unknownFeaturesSlot + 1 + Self.requestReasons.count - RequestRejectReason.firstLayout.count
+        slots = AtomicSlots(count: count)
         let f = Self.families
-        labels =
+        var labels =
             Self.kinds.map { try! f.events.labels(model, $0) }
             + Self.eventReasons.map { try! f.rejected.labels(model, $0.rawValue) }
-            + Self.requestReasons.map { try! f.rejectedRequests.labels(model, $0.rawValue) }
-            + [try! f.unknownFeatures.labels(model)]
+            + [LabelSet](
+                repeating: try! f.unknownFeatures.labels(model),
+                count: count - Self.rejectedBase - Self.eventReasons.count)
+        for (i, reason) in Self.requestReasons.enumerated() {
+            labels[Self.requestSlots[i]] = try! f.rejectedRequests.labels(model, reason.rawValue)
+        }
+        self.labels = labels
     }
 
     /// Counts `count` accepted events of `kind`.
@@ -105,7 +131,7 @@ public final class IngestCounters: Sendable {
 
     /// Counts one request refused for `reason`.
     public func rejectedRequest(_ reason: RequestRejectReason) {
-        slots.add(Self.requestBase + Self.requestReasons.firstIndex(of: reason)!)
+        slots.add(Self.requestSlots[Self.requestReasons.firstIndex(of: reason)!])
     }
 
     /// Counts feature keys not in the schema.
@@ -126,8 +152,8 @@ public final class IngestCounters: Sendable {
             sink.counter(f.rejected, labels[Self.rejectedBase + i], value: Double(slots.load(Self.rejectedBase + i)))
         }
         for (i, reason) in Self.requestReasons.enumerated() where reason != .unknownModel {
-            sink.counter(
-                f.rejectedRequests, labels[Self.requestBase + i], value: Double(slots.load(Self.requestBase + i)))
+            let slot = Self.requestSlots[i]
+            sink.counter(f.rejectedRequests, labels[slot], value: Double(slots.load(slot)))
         }
         sink.counter(
             f.unknownFeatures, labels[Self.unknownFeaturesSlot], value: Double(slots.load(Self.unknownFeaturesSlot)))

@@ -34,6 +34,10 @@ public protocol ModelCollector: AnyObject, Sendable {
     func record(prediction: PredictionEvent, receivedAt: Double)
     /// Records one accepted label event (ground truth arriving after its prediction), as received.
     func record(label: LabelEvent, receivedAt: Double)
+    /// Whether this collector reads labels as received, through ``record(label:receivedAt:)`` (a collector that
+    /// needs outcomes gets them joined and need not say so). Labels sent over HTTP to a model none of whose
+    /// collectors uses labels or needs outcomes are refused (409, `labels_not_used`): they would change nothing.
+    static var usesLabels: Bool { get }
     /// Whether this collector wants joined outcomes: when any collector of a model does, the model keeps
     /// predictions with an `id` in its bounded pending store until their label arrives.
     static var needsOutcomes: Bool { get }
@@ -47,6 +51,8 @@ public protocol ModelCollector: AnyObject, Sendable {
 extension ModelCollector {
     /// Collectors that ignore delayed labels need not implement this.
     public func record(label: LabelEvent, receivedAt: Double) {}
+    /// By default collectors do not read labels as received.
+    public static var usesLabels: Bool { false }
     /// By default collectors do not need joined outcomes.
     public static var needsOutcomes: Bool { false }
     /// Collectors that do not need outcomes need not implement this.

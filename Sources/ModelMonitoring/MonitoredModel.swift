@@ -17,6 +17,8 @@ public final class MonitoredModel: Sendable {
     public let counters: IngestCounters
     /// Joins delayed labels to predictions, when a collector needs outcomes (quality, fairness).
     public let joiner: LabelJoiner?
+    /// Whether labels change anything here: a collector joins them to predictions or reads them as received.
+    public let usesLabels: Bool
     /// The collectors that receive joined outcomes.
     let outcomeCollectors: [any ModelCollector]
     /// The model's `service` collector, if configured: where request-only observations go.
@@ -42,6 +44,7 @@ public final class MonitoredModel: Sendable {
             outcomeCollectors.isEmpty
             ? nil : LabelJoiner(context: context, counters: joinCounters, instanceID: instanceID)
         self.joiner = joiner
+        usesLabels = joiner != nil || collectors.contains { type(of: $0).usesLabels }
         var parts = [
             CollectorPart(collector: "ingest", model: context.name, schema: IngestCounters.schema) {
                 counters.collect(into: &$0)
@@ -78,6 +81,7 @@ public final class MonitoredModel: Sendable {
         collectors = model.collectors
         counters = model.counters
         joiner = model.joiner
+        usesLabels = model.usesLabels
         outcomeCollectors = model.outcomeCollectors
         service = model.service
         parts = model.parts

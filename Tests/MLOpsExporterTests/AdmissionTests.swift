@@ -254,6 +254,8 @@ struct RouterAdmissionTests {
         #expect(Self.admit(exporter, head(predictions, [ndjson], method: "PUT")) == 405)
         #expect(Self.admit(exporter, head(predictions, [("Content-Type", "text/csv")])) == 415)
         #expect(Self.admit(exporter, head(predictions, [ndjson, ("Content-Encoding", "br")])) == 415)
+        // No quality or fairness collector: labels would change nothing (they were accepted and dropped uncounted).
+        #expect(Self.admit(exporter, head("/api/v1/models/fraud/labels", [ndjson])) == 409)
         #expect(Self.admit(exporter, head("/metrics", method: "GET")) == 413)
         #expect(Self.admit(exporter, head("/nowhere", method: "GET")) == 404)
         #expect(Self.admit(exporter, head("/-/reload", method: "POST")) == 0)
@@ -267,6 +269,9 @@ struct RouterAdmissionTests {
         #expect(
             sampleValue(
                 exporter, "mlops_ingest_rejected_requests_total{model=\"fraud\",reason=\"unsupported_encoding\"}") == 1)
+        #expect(
+            sampleValue(
+                exporter, "mlops_ingest_rejected_requests_total{model=\"fraud\",reason=\"labels_not_used\"}") == 1)
         #expect(
             sampleValue(
                 exporter, "mlops_exporter_http_requests_total{code=\"413\",handler=\"metrics\",protocol=\"http/1.1\"}")

@@ -118,6 +118,37 @@ struct ExporterEndpointsTests {
             scrape.contains("mlops_ingest_rejected_requests_total{model=\"eta\",reason=\"unauthorized\"} 2\n"))
     }
 
+    /// Labels for a model without a quality or fairness collector are refused, with the reason, and counted; before,
+    /// they were answered 202 "accepted" and dropped without a count. A model with quality takes them.
+    @Test func labelsForAModelThatCannotUseThemAreRefused() async throws {
+        let models = ExporterConfiguration(
+            models: [
+                ModelConfiguration(
+                    name: "plain", task: .regression, versions: ["v1"],
+                    collectors: [CollectorConfiguration(name: "service")]),
+                ModelConfiguration(
+                    name: "eta", task: .regression, versions: ["v1"],
+                    collectors: [CollectorConfiguration(name: "service"), CollectorConfiguration(name: "quality")]),
+            ], source: "<code>")
+        let endpoints = try embedded(models: models).endpoints
+        let label = #"{"id":"a","label":3.5}"# + "\n"
+        let refused = await endpoints.respond(to: post("/api/v1/models/plain/labels", label))
+        #expect(refused.status == 409)
+        #expect(
+            text(refused)
+                == "model \"plain\" has no quality or fairness collector: its labels would join nothing (add one to its collectors)\n"
+        )
+        let taken = await endpoints.respond(to: post("/api/v1/models/eta/labels", label))
+        #expect(taken.status == 202, "\(text(taken))")
+        let predictions = await endpoints.respond(
+            to: post("/api/v1/models/plain/predictions", #"{"version":"v1","prediction":1}"#))
+        #expect(predictions.status == 202)
+        let scrape = text(await endpoints.respond(to: get("/metrics")))
+        #expect(scrape.contains("mlops_ingest_rejected_requests_total{model=\"plain\",reason=\"labels_not_used\"} 1\n"))
+        #expect(scrape.contains("mlops_ingest_rejected_requests_total{model=\"eta\",reason=\"labels_not_used\"} 0\n"))
+        #expect(scrape.contains("mlops_ingest_events_total{kind=\"labels\",model=\"eta\"} 1\n"))
+    }
+
     @Test("a gzip body is inflated and ingested")
     func gzipBody() async throws {
         let endpoints = try embedded().endpoints
@@ -144,7 +175,8 @@ struct ExporterEndpointsTests {
             to: post("/api/v1/models/fraud/predictions", predictions, [("Content-Type", "text/csv")]))
         #expect(media.status == 415)
         #expect(await endpoints.admit(post("/api/v1/models/nope/labels", ""))?.status == 404)
-        #expect(await endpoints.admit(post("/api/v1/models/fraud/labels", "")) == nil)
+        #expect(await endpoints.admit(post("/api/v1/models/fraud/predictions", "")) == nil)
+        #expect(await endpoints.admit(post("/api/v1/models/fraud/labels", ""))?.status == 409)  // no quality
     }
 
     @Test("bodies too large: beyond maxBodyBytes, and beyond the event limit")
@@ -208,10 +240,10 @@ struct ExporterEndpointsTests {
         let scrape = text(await endpoints.respond(to: get("/metrics")))
         #expect(scrape.contains(#"mlops_labels_unmatched_total{model="fraud",reason="other_instance"} 3"# + "\n"))
         #expect(scrape.contains(#"mlops_labels_unmatched_total{model="fraud",reason="unknown"} 2"# + "\n"))
-        // A model without label joining (no quality or fairness collector) answers as before.
+        // A model without label joining (no quality or fairness collector) refuses them (409).
         let eta = await endpoints.respond(
             to: post("/api/v1/models/eta/labels", #"{"id":"x","label":1}"#, [("Authorization", "Bearer t0ken")]))
-        #expect(text(eta) == "{\"accepted\":1,\"rejected\":0,\"errors\":[]}\n")
+        #expect(eta.status == 409)
     }
 
     @Test("the instance id defaults to the host name and must be 1 to 64 characters of [A-Za-z0-9._-]")

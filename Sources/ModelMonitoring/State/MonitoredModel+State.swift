@@ -23,7 +23,7 @@ extension MonitoredModel {
     /// caller then discards this model object.
     func restoreState(from r: inout StateReader, now: Double, windows: Bool) throws(StateError) {
         var ingest = try r.section()
-        try ingest.slots(into: counters.slots)
+        try ingest.slotsPrefix(into: counters.slots)
         var join = try r.section()
         if try join.byte() == 1 {
             if let joiner { try joiner.restore(from: &join, now: now, windows: windows) }

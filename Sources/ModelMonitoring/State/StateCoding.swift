@@ -177,6 +177,16 @@ public struct StateReader: Sendable {
         return StateReader(bytes, range: position..<position + n)
     }
 
+    /// Reads slots written by ``StateWriter/slots(_:start:count:)`` into the first of `slots`, for a layout that only
+    /// grows at its end: a checkpoint of an older layout has fewer (the rest stay as they are, zero in fresh
+    /// counters); more than `slots` has throws ``StateError/mismatch(_:)``.
+    public mutating func slotsPrefix(into slots: AtomicSlots) throws(StateError) {
+        var copy = self
+        let n = try copy.count(max: Int(Int32.max))
+        guard n <= slots.count else { throw .mismatch("\(n) slots saved, at most \(slots.count) expected") }
+        try self.slots(into: slots, start: 0, count: n)
+    }
+
     /// Reads slots written by ``StateWriter/slots(_:start:count:)`` into `slots[start..<start + count]`; throws
     /// when the written count differs from `count` (the collector's layout changed).
     public mutating func slots(into slots: AtomicSlots, start: Int = 0, count expected: Int? = nil) throws(StateError) {
