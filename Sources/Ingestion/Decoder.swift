@@ -15,8 +15,10 @@
 ///   before LF is ignored; a syntax error rejects only its line (`invalid_json`, with the line number).
 ///
 /// More than `maxEvents` events throws ``BodyError/tooManyEvents(count:limit:)`` before anything is visited.
-/// Events with semantic errors are rejected with a ``RejectReason`` and the others accepted. Unknown keys are
-/// ignored (their values still have to be valid JSON); for duplicate keys, the last one wins. Nesting deeper than
+/// Events with semantic errors are rejected with a ``RejectReason`` and the others accepted. Keys that are no event
+/// field are skipped (their values still have to be valid JSON), counted in ``DecodeReport/unknownKeys`` for the
+/// accepted events, the body's first named in ``DecodeReport/firstUnknownKey``; for duplicate keys, the last one
+/// wins. Nesting deeper than
 /// 64 levels is a syntax error. `null` counts as absent for every field.
 ///
 /// The visitor gets the decoder's one event `inout`, so that it is not copied per event (a copy retains and
@@ -34,13 +36,17 @@ public func decodePredictions(
     defer { cache?.fieldSuccessors = fields.fieldSuccessors }
     var report = DecodeReport()
     var unknownFeatures = 0
+    var unknownKeys = 0
     try forEachEvent(body, format, maxEvents, &report) { (scanner: inout Scanner) throws(SyntaxError) -> Rejection? in
         try fields.parsePrediction(&scanner, into: &event)
     } accept: { index in
         unknownFeatures += event.unknownFeatureCount
+        unknownKeys += fields.unknownKeysInEvent
         visit(&event, index)
     }
     report.unknownFeatures = unknownFeatures
+    report.unknownKeys = unknownKeys
+    report.firstUnknownKey = fields.firstUnknownKey
     return report
 }
 
@@ -65,11 +71,15 @@ public func decodeLabels(
     var event = LabelEvent(id: "", label: .number(0))
     var fields = FieldReader(schema: schema, cache: cache)
     var report = DecodeReport()
+    var unknownKeys = 0
     try forEachEvent(body, format, maxEvents, &report) { (scanner: inout Scanner) throws(SyntaxError) -> Rejection? in
         try fields.parseLabel(&scanner, into: &event)
     } accept: { index in
+        unknownKeys += fields.unknownKeysInEvent
         visit(event, index)
     }
+    report.unknownKeys = unknownKeys
+    report.firstUnknownKey = fields.firstUnknownKey
     return report
 }
 

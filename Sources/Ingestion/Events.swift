@@ -187,6 +187,11 @@ public struct DecodeReport: Sendable, Equatable {
     public var rejected = 0
     /// The sum of ``PredictionEvent/unknownFeatureCount`` over accepted events.
     public var unknownFeatures = 0
+    /// Keys of accepted events that are no event field (skipped: a misspelt `probabilites` loses the
+    /// probabilities), and the body's first such key, of any event.
+    public var unknownKeys = 0
+    /// See ``unknownKeys``.
+    public var firstUnknownKey: String?
     /// The first ``maxRecordedErrors`` rejections, in body order.
     public var errors: [EventError] = []
     /// The number of rejected events per ``RejectReason`` raw value (only reasons that occurred).

@@ -86,6 +86,10 @@ struct FieldReader {
     var featuresSeen = false
     /// Whether the current event had `probabilities` as an object or array (else they are emptied at its end).
     var probabilitiesSeen = false
+    /// Keys of the current event that are no event field (skipped; counted for the event when it is accepted).
+    var unknownKeysInEvent = 0
+    /// The first such key of the body, to name in the answer.
+    var firstUnknownKey: String?
 
     init(schema: Schema, cache: DecoderCache?) {
         self.schema = schema
@@ -99,6 +103,13 @@ struct FieldReader {
     mutating func string(_ token: StringToken, _ s: Scanner) -> String {
         if token.hasEscapes || token.count > StringCache.maximumLength { return s.makeString(token, scratch: &scratch) }
         return strings.string(s.raw(token))
+    }
+
+    /// Counts a key that is no event field, keeping the body's first for the answer (its value is skipped).
+    @inline(never)
+    mutating func unknownKey(_ token: StringToken, _ s: Scanner) {
+        unknownKeysInEvent &+= 1
+        if firstUnknownKey == nil { firstUnknownKey = s.makeString(token, scratch: &scratch) }
     }
 
     // MARK: Helpers
@@ -245,6 +256,7 @@ struct FieldReader {
         event.timestamp = nil
         featuresSeen = false  // the features are reset by `features(_:_:_:)`, or below when the key is absent
         event.unknownFeatureCount = 0
+        unknownKeysInEvent = 0
         event.predictionClass = nil
         event.score = nil
         probabilitiesSeen = false  // kept from the previous event until `probabilities(_:_:_:)` or the end
@@ -279,6 +291,7 @@ struct FieldReader {
                 guard let index = try keyIndex(&s, in: fields, hint: hint, key: &key),
                     let field = Field(rawValue: index)
                 else {
+                    unknownKey(key, s)  // the hint did not match, so `key` is this key
                     try s.skipValue(depth: 2)
                     continue
                 }
@@ -592,6 +605,7 @@ struct FieldReader {
         var label: Outcome?
         var labelClass: Int?
         event.timestamp = nil
+        unknownKeysInEvent = 0
         s.pos += 1
         if !s.objectIsEmpty() {
             repeat {
@@ -600,7 +614,10 @@ struct FieldReader {
                 case .id: id = try identifier(&s, &rejection)
                 case .label: label = try outcome(&s, "label", &rejection, classIndex: &labelClass)
                 case .timestamp: event.timestamp = try double(&s, "timestamp", &rejection)
-                default: try s.skipValue(depth: 2)
+                case nil:
+                    unknownKey(key, s)
+                    try s.skipValue(depth: 2)
+                default: try s.skipValue(depth: 2)  // a prediction's field: not a label's, ignored as before
                 }
             } while try s.objectContinues()
         }

@@ -335,6 +335,11 @@ struct IngestEndpoint: Sendable {
             out += "\"reason\":\"\(error.reason.rawValue)\",\"message\":" + jsonStringLiteral(error.message) + "}"
         }
         out += "]"
+        if report.unknownKeys > 0 {
+            // Skipped, so said: a misspelt key (`probabilites`) loses its value without any event being rejected.
+            out += ",\"unknown_keys\":{\"count\":\(report.unknownKeys),\"first\":"
+            out += jsonStringLiteral(report.firstUnknownKey ?? "") + "}"
+        }
         if let labels {
             out += ",\"joined\":\(labels.joined),\"unmatched\":{"
             out += UnmatchedReason.allCases.map { "\"\($0.name)\":\(labels[$0])" }.joined(separator: ",")

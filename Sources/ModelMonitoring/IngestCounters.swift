@@ -38,7 +38,8 @@ public enum RequestRejectReason: String, Sendable, CaseIterable {
 /// - `mlops_ingest_events_total{model,kind}`: events accepted (`kind` `predictions` or `labels`);
 /// - `mlops_ingest_rejected_total{model,reason}`: events rejected one by one (reasons: ``RejectReason``);
 /// - `mlops_ingest_rejected_requests_total{model,reason}`: whole requests refused (``RequestRejectReason``);
-/// - `mlops_ingest_unknown_features_total{model}`: feature keys that are not in the schema (ignored).
+/// - `mlops_ingest_unknown_features_total{model}`: feature keys that are not in the schema (ignored);
+/// - `mlops_ingest_unknown_keys_total{model}`: keys of accepted events that are no event field (ignored).
 ///
 /// Kept across configuration reloads while the model keeps its name, so counters do not reset.
 public final class IngestCounters: Sendable {
@@ -52,6 +53,7 @@ public final class IngestCounters: Sendable {
         let rejected: CounterHandle
         let rejectedRequests: CounterHandle
         let unknownFeatures: CounterHandle
+        let unknownKeys: CounterHandle
 
         init() {
             var s = CollectorSchema()
@@ -71,6 +73,10 @@ public final class IngestCounters: Sendable {
                 "mlops_ingest_unknown_features_total",
                 help: "Feature keys in accepted events that the model does not declare (ignored).",
                 labels: ["model"])
+            unknownKeys = try! s.counter(
+                "mlops_ingest_unknown_keys_total",
+                help: "Keys of accepted events that are no event field, such as a misspelt one (ignored).",
+                labels: ["model"])
             schema = s
         }
     }
@@ -83,26 +89,32 @@ public final class IngestCounters: Sendable {
     public let model: String
     let slots: AtomicSlots
     /// Label sets, rendered once, by slot: kinds, event reasons, the first layout's request reasons, `{model}`, then
-    /// the request reasons added since (the saved layout only grows at its end).
+    /// the slots added since, in the order they were added (``added``: the saved layout only grows at its end).
     let labels: [LabelSet]
     private static let eventBase = 0
     private static let rejectedBase = kinds.count
     private static let requestBase = rejectedBase + eventReasons.count
     private static let unknownFeaturesSlot = requestBase + RequestRejectReason.firstLayout.count
+
+    /// A slot added after the first layout.
+    enum Added: Equatable {
+        case request(RequestRejectReason)
+        case unknownKeys
+    }
+
+    /// The slots added after the first layout, oldest first: append, never reorder (checkpoints hold them by place).
+    static let added: [Added] = [.request(.labelsNotUsed), .unknownKeys]
+    private static func addedSlot(_ slot: Added) -> Int { unknownFeaturesSlot + 1 + added.firstIndex(of: slot)! }
+    private static let unknownKeysSlot = addedSlot(.unknownKeys)
     /// The slot of each request reason, in `requestReasons` order.
-    private static let requestSlots: [Int] = {
-        var later = unknownFeaturesSlot + 1
-        return requestReasons.map { reason in
-            if let i = RequestRejectReason.firstLayout.firstIndex(of: reason) { return requestBase + i }
-            defer { later += 1 }
-            return later
-        }
-    }()
+    private static let requestSlots: [Int] = requestReasons.map { reason in
+        RequestRejectReason.firstLayout.firstIndex(of: reason).map { requestBase + $0 } ?? addedSlot(.request(reason))
+    }
 
     /// Zeroed counters for `model`.
     public init(model: String) {
         self.model = model
-        let count = Self.unknownFeaturesSlot + 1 + Self.requestReasons.count - RequestRejectReason.firstLayout.count
+        let count = Self.unknownFeaturesSlot + 1 + Self.added.count
         slots = AtomicSlots(count: count)
         let f = Self.families
         var labels =
@@ -114,6 +126,7 @@ public final class IngestCounters: Sendable {
         for (i, reason) in Self.requestReasons.enumerated() {
             labels[Self.requestSlots[i]] = try! f.rejectedRequests.labels(model, reason.rawValue)
         }
+        labels[Self.unknownKeysSlot] = try! f.unknownKeys.labels(model)
         self.labels = labels
     }
 
@@ -139,6 +152,11 @@ public final class IngestCounters: Sendable {
         if count > 0 { slots.add(Self.unknownFeaturesSlot, UInt64(count)) }
     }
 
+    /// Counts keys of accepted events that are no event field.
+    public func unknownKeys(_ count: Int) {
+        if count > 0 { slots.add(Self.unknownKeysSlot, UInt64(count)) }
+    }
+
     /// The accepted events of `kind` so far.
     public func acceptedCount(_ kind: EventKind) -> UInt64 { slots.load(Self.eventBase + kind.rawValue) }
 
@@ -157,6 +175,7 @@ public final class IngestCounters: Sendable {
         }
         sink.counter(
             f.unknownFeatures, labels[Self.unknownFeaturesSlot], value: Double(slots.load(Self.unknownFeaturesSlot)))
+        sink.counter(f.unknownKeys, labels[Self.unknownKeysSlot], value: Double(slots.load(Self.unknownKeysSlot)))
     }
 }
 

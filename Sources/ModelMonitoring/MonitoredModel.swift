@@ -145,6 +145,7 @@ public final class MonitoredModel: Sendable {
                     body: body, format: format, schema: context.schema, maxEvents: maxEvents, cache: cache
                 ) { event, _ in accept(event, receivedAt: receivedAt, unmatched: &unmatched) }
             }
+            counters.unknownKeys(report.unknownKeys)
         } catch {
             counters.rejectedRequest(error.reason == .tooManyEvents ? .tooManyEvents : .invalidJSON)
             throw error

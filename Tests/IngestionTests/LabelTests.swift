@@ -24,6 +24,7 @@ struct LabelTests {
             {"id":"e3","label":false}
             """)
         #expect(report.accepted == 3)
+        #expect(report.unknownKeys == 1 && report.firstUnknownKey == "extra")
         #expect(
             events == [
                 LabelEvent(id: "e1", label: .label("b"), labelClass: 1, timestamp: 1_764_400_000),

@@ -68,6 +68,24 @@ struct PredictionTests {
         #expect(decoded.report.unknownFeatures == 2)
     }
 
+    /// Keys that are no event field are skipped and counted over the accepted events, the body's first named (a
+    /// misspelt `probabilites` lost the probabilities without a trace); keys the events repeat in order take the
+    /// hinted path, and an unknown key between them is still seen.
+    @Test func unknownKeysAreCountedAndTheFirstNamed() throws {
+        let decoded = try decode(
+            #"""
+            [{"version":"v","prediction":1,"probabilites":{"a":1},"id":"x"},
+             {"version":"v","prediction":1,"id":"y"},
+             {"version":"v","prediction":1,"pr\u0065diction_id":2,"id":"z","note":null},
+             {"version":"v","prediction":"not a number","extra":1}]
+            """#)
+        #expect(decoded.events.count == 3)
+        #expect(decoded.report.unknownKeys == 3)  // the rejected fourth event's key is not counted
+        #expect(decoded.report.firstUnknownKey == "probabilites")
+        let clean = try decode(#"[{"version":"v","prediction":1},{"version":"v","prediction":2}]"#)
+        #expect(clean.report.unknownKeys == 0 && clean.report.firstUnknownKey == nil)
+    }
+
     @Test("the buffer is reset between events")
     func reset() throws {
         let decoded = try decode(

@@ -149,6 +149,23 @@ struct ExporterEndpointsTests {
         #expect(scrape.contains("mlops_ingest_events_total{kind=\"labels\",model=\"eta\"} 1\n"))
     }
 
+    /// A key that is no event field is skipped, and said: in the answer (count and first key) and counted per model
+    /// (`mlops_ingest_unknown_keys_total`); before, a misspelt `probabilites` lost its values without a trace.
+    @Test func unknownKeysAreAnsweredAndCounted() async throws {
+        let endpoints = try embedded().endpoints
+        let body =
+            #"{"version":"v1","prediction":"fraud","probabilites":{"fraud":0.9}}"# + "\n" + fraudEvent
+            + #"{"version":"v1","prediction":"legit","latency_secs":0.2}"# + "\n"
+        let answer = await endpoints.respond(to: post("/api/v1/models/fraud/predictions", body))
+        #expect(answer.status == 202)
+        #expect(
+            text(answer)
+                == #"{"accepted":3,"rejected":0,"errors":[],"unknown_keys":{"count":2,"first":"probabilites"}}"# + "\n")
+        let scrape = text(await endpoints.respond(to: get("/metrics")))
+        #expect(scrape.contains("mlops_ingest_unknown_keys_total{model=\"fraud\"} 2\n"))
+        #expect(scrape.contains("mlops_ingest_unknown_keys_total{model=\"eta\"} 0\n"))
+    }
+
     @Test("a gzip body is inflated and ingested")
     func gzipBody() async throws {
         let endpoints = try embedded().endpoints
