@@ -99,6 +99,10 @@ def test_remote_write_delivers_survives_a_receiver_outage_and_resumes(start_expo
     wait_for(lambda: sample(scrape(e)[1], "mlops_remote_write_samples_dropped_total", reason="queue_full") > 0,
              timeout=30, interval=0.2, what="queue_full drops")
     assert sample(scrape(e)[1], "mlops_remote_write_pending_requests") <= 5
+    # Said in the log once per streak, not at every retry or every full render (the counters have each one).
+    log = e.log_path.read_text()
+    assert log.count("remote write: a send failed") == 1, log[-2000:]
+    assert log.count("remote write: the queue is full") == 1, log[-2000:]
 
     # Back on the same port (same storage): delivery resumes with the new values.
     proc, base = receiver(tmp_path, port, "second")
@@ -106,6 +110,8 @@ def test_remote_write_delivers_survives_a_receiver_outage_and_resumes(start_expo
         wait_for(lambda: value(base, requests) == 60, timeout=30, interval=0.2, what="delivery to resume")
         sent = sample(scrape(e)[1], "mlops_remote_write_samples_total")
         assert sent > 0
+        wait_for(lambda: "remote write: delivering again" in e.log_path.read_text(), timeout=10, interval=0.2,
+                 what="the recovery logged")
     finally:
         proc.terminate()
         proc.wait(timeout=30)

@@ -61,6 +61,8 @@ final class RemoteWriter: Sendable {
     let threadsDone = DispatchGroup()
     /// The series of the last render queued: those the next render lacks, and all of them at stop, are marked stale.
     let lastSeries = Mutex<[ExpositionSample]>([])
+    /// Whether the last render found the queue full (its drops are logged once per streak).
+    let queueWasFull = Atomic<Bool>(false)
 
     init(
         configuration: RemoteWriteConfiguration, registry: Registry, instanceID: String, logger: Logger,
@@ -214,12 +216,25 @@ final class RemoteWriter: Sendable {
             metrics.pending.set(Double(q.pending.count))
             return dropped
         }
-        if droppedSamples > 0 { metrics.dropped("queue_full", droppedSamples) }
+        if droppedSamples > 0 {
+            metrics.dropped("queue_full", droppedSamples)
+            // Said once per streak of full renders, not every interval (the counter has every one).
+            if !queueWasFull.exchange(true, ordering: .relaxed) {
+                logger.warning(
+                    "remote write: the queue is full, the oldest requests are dropped until the receiver keeps up",
+                    metadata: [
+                        "samples": "\(droppedSamples)", "max_pending_requests": "\(configuration.maxPendingRequests)",
+                    ])
+            }
+        } else {
+            queueWasFull.store(false, ordering: .relaxed)
+        }
         wake.signal()
     }
 
     private func sendLoop() {
         var backoff = configuration.minBackoff.seconds
+        var failuresInARow = 0  // logged at the first failure of a streak and when it ends, not at each retry
         while !stopping.load(ordering: .relaxed) {
             let head = queue.withLock { q -> Pending? in
                 q.headInFlight = !q.pending.isEmpty
@@ -232,6 +247,10 @@ final class RemoteWriter: Sendable {
             let outcome = transport(next.body)
             switch outcome {
             case .delivered:
+                if failuresInARow > 0 {
+                    logger.info("remote write: delivering again", metadata: ["failed_sends": "\(failuresInARow)"])
+                    failuresInARow = 0
+                }
                 removeHead()
                 metrics.sent.inc(by: Double(next.samples))
                 metrics.requests.inc()
@@ -246,6 +265,11 @@ final class RemoteWriter: Sendable {
                     metadata: ["reason": "\(reason)", "answer": "\(answer.prefix(200))"])
             case .retry(let reason, let retryAfter):
                 metrics.failed(reason)
+                failuresInARow += 1
+                if failuresInARow == 1 {
+                    logger.warning(
+                        "remote write: a send failed, retrying with backoff", metadata: ["reason": "\(reason)"])
+                }
                 // While it waits, the head may be dropped for room like any other pending request.
                 queue.withLock { $0.headInFlight = false }
                 // The receiver's Retry-After, when longer (it was ignored: a 429 saying 30 s got ten retries).
