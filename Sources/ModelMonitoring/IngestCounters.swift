@@ -39,7 +39,9 @@ public enum RequestRejectReason: String, Sendable, CaseIterable {
 /// - `mlops_ingest_rejected_total{model,reason}`: events rejected one by one (reasons: ``RejectReason``);
 /// - `mlops_ingest_rejected_requests_total{model,reason}`: whole requests refused (``RequestRejectReason``);
 /// - `mlops_ingest_unknown_features_total{model}`: feature keys that are not in the schema (ignored);
-/// - `mlops_ingest_unknown_keys_total{model}`: keys of accepted events that are no event field (ignored).
+/// - `mlops_ingest_unknown_keys_total{model}`: keys of accepted events that are no event field (ignored);
+/// - `mlops_ingest_labels_not_used_total{model}`: inline labels of accepted predictions of a model that does not
+///   use labels (ignored).
 ///
 /// Kept across configuration reloads while the model keeps its name, so counters do not reset.
 public final class IngestCounters: Sendable {
@@ -54,6 +56,7 @@ public final class IngestCounters: Sendable {
         let rejectedRequests: CounterHandle
         let unknownFeatures: CounterHandle
         let unknownKeys: CounterHandle
+        let labelsNotUsed: CounterHandle
 
         init() {
             var s = CollectorSchema()
@@ -76,6 +79,11 @@ public final class IngestCounters: Sendable {
             unknownKeys = try! s.counter(
                 "mlops_ingest_unknown_keys_total",
                 help: "Keys of accepted events that are no event field, such as a misspelt one (ignored).",
+                labels: ["model"])
+            labelsNotUsed = try! s.counter(
+                "mlops_ingest_labels_not_used_total",
+                help:
+                    "Inline labels of accepted predictions of a model with no quality or fairness collector (ignored).",
                 labels: ["model"])
             schema = s
         }
@@ -100,12 +108,14 @@ public final class IngestCounters: Sendable {
     enum Added: Equatable {
         case request(RequestRejectReason)
         case unknownKeys
+        case inlineLabelsNotUsed
     }
 
     /// The slots added after the first layout, oldest first: append, never reorder (checkpoints hold them by place).
-    static let added: [Added] = [.request(.labelsNotUsed), .unknownKeys]
+    static let added: [Added] = [.request(.labelsNotUsed), .unknownKeys, .inlineLabelsNotUsed]
     private static func addedSlot(_ slot: Added) -> Int { unknownFeaturesSlot + 1 + added.firstIndex(of: slot)! }
     private static let unknownKeysSlot = addedSlot(.unknownKeys)
+    private static let inlineLabelsNotUsedSlot = addedSlot(.inlineLabelsNotUsed)
     /// The slot of each request reason, in `requestReasons` order.
     private static let requestSlots: [Int] = requestReasons.map { reason in
         RequestRejectReason.firstLayout.firstIndex(of: reason).map { requestBase + $0 } ?? addedSlot(.request(reason))
@@ -127,6 +137,7 @@ public final class IngestCounters: Sendable {
             labels[Self.requestSlots[i]] = try! f.rejectedRequests.labels(model, reason.rawValue)
         }
         labels[Self.unknownKeysSlot] = try! f.unknownKeys.labels(model)
+        labels[Self.inlineLabelsNotUsedSlot] = try! f.labelsNotUsed.labels(model)
         self.labels = labels
     }
 
@@ -152,6 +163,10 @@ public final class IngestCounters: Sendable {
         if count > 0 { slots.add(Self.unknownFeaturesSlot, UInt64(count)) }
     }
 
+    /// Counts one inline label of an accepted prediction that the model does not use.
+    @inline(__always)
+    public func inlineLabelNotUsed() { slots.add(Self.inlineLabelsNotUsedSlot) }
+
     /// Counts keys of accepted events that are no event field.
     public func unknownKeys(_ count: Int) {
         if count > 0 { slots.add(Self.unknownKeysSlot, UInt64(count)) }
@@ -176,6 +191,9 @@ public final class IngestCounters: Sendable {
         sink.counter(
             f.unknownFeatures, labels[Self.unknownFeaturesSlot], value: Double(slots.load(Self.unknownFeaturesSlot)))
         sink.counter(f.unknownKeys, labels[Self.unknownKeysSlot], value: Double(slots.load(Self.unknownKeysSlot)))
+        sink.counter(
+            f.labelsNotUsed, labels[Self.inlineLabelsNotUsedSlot],
+            value: Double(slots.load(Self.inlineLabelsNotUsedSlot)))
     }
 }
 

@@ -91,8 +91,12 @@ public final class MonitoredModel: Sendable {
     @inline(__always)
     func accept(_ event: PredictionEvent, receivedAt: Double) {
         for collector in collectors { collector.record(prediction: event, receivedAt: receivedAt) }
-        if let joiner, let outcome = joiner.predicted(event, receivedAt: receivedAt) {
-            for collector in outcomeCollectors { collector.record(outcome: outcome, receivedAt: receivedAt) }
+        if let joiner {
+            if let outcome = joiner.predicted(event, receivedAt: receivedAt) {
+                for collector in outcomeCollectors { collector.record(outcome: outcome, receivedAt: receivedAt) }
+            }
+        } else if event.label != nil && !usesLabels {
+            counters.inlineLabelNotUsed()  // nothing joins it here: counted, as labels posted alone are refused
         }
     }
 

@@ -118,8 +118,9 @@ struct ExporterEndpointsTests {
             scrape.contains("mlops_ingest_rejected_requests_total{model=\"eta\",reason=\"unauthorized\"} 2\n"))
     }
 
-    /// Labels for a model without a quality or fairness collector are refused, with the reason, and counted; before,
-    /// they were answered 202 "accepted" and dropped without a count. A model with quality takes them.
+    /// Labels for a model without a quality or fairness collector are refused, with the reason, and counted (inline
+    /// ones counted as not used); before, they were answered 202 "accepted" and dropped without a count. A model with
+    /// quality takes them.
     @Test func labelsForAModelThatCannotUseThemAreRefused() async throws {
         let models = ExporterConfiguration(
             models: [
@@ -140,10 +141,16 @@ struct ExporterEndpointsTests {
         )
         let taken = await endpoints.respond(to: post("/api/v1/models/eta/labels", label))
         #expect(taken.status == 202, "\(text(taken))")
-        let predictions = await endpoints.respond(
-            to: post("/api/v1/models/plain/predictions", #"{"version":"v1","prediction":1}"#))
+        // Inline labels too: the predictions are accepted, their labels counted as not used (ignored uncounted before).
+        let inline = #"{"version":"v1","prediction":1,"label":2}"# + "\n" + #"{"version":"v1","prediction":1}"#
+        let predictions = await endpoints.respond(to: post("/api/v1/models/plain/predictions", inline))
         #expect(predictions.status == 202)
+        let joined = await endpoints.respond(to: post("/api/v1/models/eta/predictions", inline))
+        #expect(joined.status == 202)
         let scrape = text(await endpoints.respond(to: get("/metrics")))
+        #expect(scrape.contains("mlops_ingest_labels_not_used_total{model=\"plain\"} 1\n"))
+        #expect(scrape.contains("mlops_ingest_labels_not_used_total{model=\"eta\"} 0\n"))
+        #expect(scrape.contains("mlops_labels_joined_total{model=\"eta\",source=\"inline\"} 1\n"))
         #expect(scrape.contains("mlops_ingest_rejected_requests_total{model=\"plain\",reason=\"labels_not_used\"} 1\n"))
         #expect(scrape.contains("mlops_ingest_rejected_requests_total{model=\"eta\",reason=\"labels_not_used\"} 0\n"))
         #expect(scrape.contains("mlops_ingest_events_total{kind=\"labels\",model=\"eta\"} 1\n"))

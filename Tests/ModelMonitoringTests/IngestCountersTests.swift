@@ -3,16 +3,17 @@ import Testing
 @testable import ModelMonitoring
 
 @Suite struct IngestCountersTests {
-    /// The saved layout only grows at its end: a checkpoint written before `labels_not_used` and `unknown_keys`
-    /// existed (two slots fewer) restores every count to its own series, and the new reason counts in the slot after them. A checkpoint
-    /// of more slots than this layout has is refused.
+    /// The saved layout only grows at its end: a checkpoint written before the added slots existed (the
+    /// `labels_not_used` request reason, `mlops_ingest_unknown_keys_total`, `mlops_ingest_labels_not_used_total`)
+    /// restores every count to its own series, and the added ones count after them. A checkpoint of more slots than
+    /// this layout has is refused.
     @Test func aCheckpointOfTheEarlierLayoutRestoresEveryCount() throws {
         let old = IngestCounters(model: "m")
         old.accepted(.labels, 3)
         old.rejected(.missingVersion, 2)
         old.rejectedRequest(.overloaded)
         old.unknownFeatures(7)
-        #expect(IngestCounters.added == [.request(.labelsNotUsed), .unknownKeys])
+        #expect(IngestCounters.added == [.request(.labelsNotUsed), .unknownKeys, .inlineLabelsNotUsed])
         var w = StateWriter()
         w.slots(old.slots, count: old.slots.count - IngestCounters.added.count)
         let fresh = IngestCounters(model: "m")
@@ -21,7 +22,9 @@ import Testing
         for i in 0..<fresh.slots.count { #expect(fresh.slots.load(i) == old.slots.load(i), "slot \(i)") }
         fresh.rejectedRequest(.labelsNotUsed)
         fresh.unknownKeys(5)
-        #expect(fresh.slots.load(fresh.slots.count - 2) == 1 && fresh.slots.load(fresh.slots.count - 1) == 5)
+        fresh.inlineLabelNotUsed()
+        let n = fresh.slots.count
+        #expect(fresh.slots.load(n - 3) == 1 && fresh.slots.load(n - 2) == 5 && fresh.slots.load(n - 1) == 1)
         var longer = StateWriter()
         longer.slots(AtomicSlots(count: fresh.slots.count + 1))
         var tooMany = StateReader(longer.bytes)
