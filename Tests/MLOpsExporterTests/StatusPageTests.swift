@@ -198,6 +198,30 @@ struct StatusPageTests {
         #expect(statuses == [200, 200, 200])
     }
 
+    /// The quality SLO stands on the window's accuracy pooled over the versions, as its generated rule and alert do:
+    /// one wrong label on a canary version made the whole model Critical on the page (the worst version's accuracy)
+    /// while `MLOpsModelQualityBelowTarget` stayed silent.
+    @Test func theQualitySLOPoolsTheVersionsAsItsRuleDoes() async throws {
+        let exporter = try statusExporter()
+        let fraud = try #require(exporter.model("fraud"))
+        for i in 0..<20 {
+            _ = fraud.record(
+                version: "v1", prediction: .label("legit"), latencySeconds: 0.01, id: "a\(i)", label: .label("legit"))
+        }
+        _ = fraud.record(
+            version: "v2", prediction: .label("legit"), latencySeconds: 0.01, id: "b", label: .label(hostile))
+        let html = try #require(exporter.statusEndpoint.render(.model("fraud"), refresh: nil, now: 1_000_000)).html
+        #expect(html.contains("accuracy 95.2% over the window&#39;s 21 outcomes, all versions, target 90%"), "\(html)")
+        #expect(!html.contains(#"data-state="critical""#))
+        // Below the target pooled too: Critical, as the alert fires.
+        for i in 0..<5 {
+            _ = fraud.record(
+                version: "v2", prediction: .label("legit"), latencySeconds: 0.01, id: "c\(i)", label: .label(hostile))
+        }
+        let worse = try #require(exporter.statusEndpoint.render(.model("fraud"), refresh: nil, now: 1_000_001)).html
+        #expect(worse.contains(#"data-state="critical""#))
+    }
+
     @Test("rates over the window: the difference of counts since the history's oldest point within the window")
     func ratesOverTheWindow() async throws {
         let exporter = try statusExporter()
@@ -304,6 +328,9 @@ struct StatusPageTests {
         let unknown = await exporter.endpoints.respond(to: get("/models/nope"))
         #expect(unknown.status == 404)
         #expect(text(unknown).contains("nope"))
+        // The text repeats the client's path: never sniffed as anything but text.
+        #expect(header(unknown, "X-Content-Type-Options") == "nosniff")
+        #expect(header(await exporter.endpoints.respond(to: get("/nowhere")), "X-Content-Type-Options") == "nosniff")
         #expect(await exporter.endpoints.respond(to: get("/models/")).status == 404)
         #expect(await exporter.endpoints.respond(to: get("/models/a/b")).status == 404)
         let post = await exporter.endpoints.respond(to: .init(method: "POST", path: "/"))

@@ -6,7 +6,7 @@ import Exposition
 /// ``StatusHistory`` point within the window.
 ///
 /// State (worst wins): `critical` when a request-based SLO's SLI over the window is below its objective or the
-/// quality figure misses its SLO's target; `warning` when dataset drift is detected or a fairness metric is
+/// window's accuracy pooled over the versions misses the quality SLO's target; `warning` when dataset drift is detected or a fairness metric is
 /// outside its bounds; `ok` when the model has seen traffic and neither holds; `unknown` ("No data") before
 /// any prediction.
 struct ModelHealth {
@@ -125,6 +125,25 @@ struct ModelHealth {
         self.reasons = reasons
     }
 
+    /// The window's accuracy over every version: each version's `mlops_model_accuracy` weighted by its
+    /// `mlops_model_window_outcomes`; nil without outcomes.
+    static func pooledAccuracy(
+        _ snapshot: MetricSnapshot, model m: [String: String]
+    ) -> (accuracy: Double, outcomes: Double)? {
+        var outcomes: [String: Double] = [:]
+        for s in snapshot.samples("mlops_model_window_outcomes", matching: m) {
+            outcomes[s.label("version") ?? "", default: 0] += s.value
+        }
+        var correct = 0.0
+        var total = 0.0
+        for a in snapshot.samples("mlops_model_accuracy", matching: m) where a.value.isFinite {
+            let n = outcomes[a.label("version") ?? ""] ?? 0
+            correct += a.value * n
+            total += n
+        }
+        return total > 0 ? (correct / total, total) : nil
+    }
+
     static func standing(
         _ slo: SLOConfiguration, snapshot: MetricSnapshot, change: WindowChange?, model m: [String: String]
     ) -> SLOStanding {
@@ -151,14 +170,17 @@ struct ModelHealth {
             guard let c = change, c.llmRequests > 0 else { return ratio(nil, "within every objective") }
             return ratio(min(1, c.llmGood / c.llmRequests), "within every objective")
         case .quality:
+            // Pooled over the versions, as the generated rule pools them (MLOpsModelQualityBelowTarget): one wrong
+            // label on a canary made the whole model Critical here while the alert stayed silent.
             let target = slo.target ?? 0
-            guard let worst = snapshot.samples("mlops_model_accuracy", matching: m).min(by: { $0.value < $1.value })
-            else { return SLOStanding(slo: slo, sli: nil, met: nil, basis: "no labelled outcomes in the window") }
-            let met = worst.value >= target
+            guard let pooled = pooledAccuracy(snapshot, model: m) else {
+                return SLOStanding(slo: slo, sli: nil, met: nil, basis: "no labelled outcomes in the window")
+            }
+            let met = pooled.accuracy >= target
             return SLOStanding(
                 slo: slo, sli: met ? 1 : 0, met: met,
                 basis:
-                    "accuracy \(Shown.percent(worst.value)) (version \(worst.label("version") ?? "")), target \(Shown.percent(target))"
+                    "accuracy \(Shown.percent(pooled.accuracy)) over the window's \(Shown.count(pooled.outcomes)) outcomes, all versions, target \(Shown.percent(target))"
             )
         case .drift:
             guard let detected = snapshot.value("mlops_dataset_drift_detected", m) else {

@@ -27,7 +27,8 @@ final class StatusEndpoint: Sendable {
         "mlops_model_requests_total", "mlops_model_latency_seconds", "mlops_ingest_events_total",
         "mlops_labels_pending", "mlops_labels_joined_total", "mlops_labels_join_delay_seconds",
         "mlops_dataset_drift_share", "mlops_dataset_drift_detected", "mlops_feature_drift_detected",
-        "mlops_model_accuracy", "mlops_model_mae", "mlops_fairness_violation", "mlops_fairness_metric",
+        "mlops_model_accuracy", "mlops_model_window_outcomes", "mlops_model_mae", "mlops_fairness_violation",
+        "mlops_fairness_metric",
         "mlops_llm_requests_total", "mlops_llm_requests_within_objective_total",
         "mlops_llm_time_to_first_token_seconds", "mlops_llm_time_per_output_token_seconds",
     ])
@@ -124,8 +125,8 @@ final class StatusEndpoint: Sendable {
 
     func response(_ page: Page, refresh: Int?, ifNoneMatch: String?, now: Double) -> HTTPResponse {
         guard let html = render(page, refresh: refresh, now: now) else {
-            guard case .model(let name) = page else { return HTTPResponse(status: 404, text: "404 page not found\n") }
-            return HTTPResponse(status: 404, text: "no model named \(name) is configured\n")
+            guard case .model(let name) = page else { return .notFound("404 page not found\n") }
+            return .notFound("no model named \(name) is configured\n")
         }
         let etag = html.weakETag()
         var headers: HTTPHeaders = [
