@@ -108,7 +108,9 @@ public enum ContentNegotiation {
         // served (`application/*;q=0.9, application/openmetrics-text;q=0.1, text/plain;q=0.5` → text); between equal
         // weights, the order above decides.
         let best = weights.compactMap { $0 }.max() ?? 0
-        for range in ordered where range.quality > 0 {
+        // Every format refused (weight 0) or unmatched: none is chosen through a range (a range of weight 1 chose a
+        // format that a more specific range refused: `application/openmetrics-text, …;version=1.0.0;q=0`).
+        for range in ordered where range.quality > 0 && best > 0 {
             for (i, format) in preference.enumerated() where matches(range, format) && (weights[i] ?? 1) == best {
                 return format
             }

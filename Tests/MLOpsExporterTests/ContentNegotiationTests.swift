@@ -54,6 +54,13 @@ import Testing
                 accept: "application/openmetrics-text;version=1.0.0;q=0,application/openmetrics-text;version=0.0.1")
                 == .text)
         #expect(ContentNegotiation.format(accept: "application/openmetrics-text;version=0.0.1;q=0") == .text)
+        // A range of weight 1 does not bring back a format a more specific range refused (it did: every weight 0,
+        // and 0 was the best).
+        #expect(
+            ContentNegotiation.format(
+                accept: "application/openmetrics-text;q=1, application/openmetrics-text;version=1.0.0;q=0") == .text)
+        #expect(
+            ContentNegotiation.format(accept: "application/*, application/openmetrics-text;version=1.0.0;q=0") == .text)
     }
 
     @Test func tiesFollowSpecificityThenHeaderOrder() {
