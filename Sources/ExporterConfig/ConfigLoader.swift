@@ -325,7 +325,12 @@ struct Reader {
         var name: String?
         if let n = value("name") {
             name = self.name(n, "\(path).name", what: "model name")
-            if name == ExporterConfiguration.serviceModelName {
+            if let dots = name, dots.allSatisfy({ $0 == "." }) {
+                // The name is a path segment (`/models/{name}`, the ingestion API's URLs), and "." or ".." is one no
+                // browser or URL library keeps: its page and API could not be reached.
+                fail(n, "\(path).name", "model name \"\(dots)\" must not be only dots: it is part of URLs")
+                name = nil
+            } else if name == ExporterConfiguration.serviceModelName {
                 fail(
                     n, "\(path).name", "\"\(ExporterConfiguration.serviceModelName)\" is reserved for service-wide SLOs"
                 )

@@ -125,6 +125,12 @@ struct ConfigLoaderTests {
         #expect(dup == ["3: models[1].name: model \"m\" is configured twice"])
         let bad = problems("models:\n  - {name: \"a b\", task: regression, versions: [v]}\n")
         #expect(bad.first?.contains("model name \"a b\" must be 1-128 characters") == true)
+        // "." and "..": path segments no browser keeps, so the model's page and URLs could not be reached.
+        for dots in [".", ".."] {
+            let refused = problems("models:\n  - {name: \"\(dots)\", task: regression, versions: [v]}\n")
+            #expect(refused == ["2: models[0].name: model name \"\(dots)\" must not be only dots: it is part of URLs"])
+        }
+        #expect(problems("models:\n  - {name: \"...a\", task: regression, versions: [v]}\n").isEmpty)
     }
 
     @Test(
