@@ -59,7 +59,7 @@ struct Router: HTTPHandler {
 
     /// 404 for an unknown path, 405 with `Allow` for a method the endpoint does not take; nil otherwise.
     private static func refusal(_ handler: SelfMetrics.Handler, _ request: HTTPRequest) -> HTTPResponse? {
-        if handler == .other { return HTTPResponse(status: 404, text: "404 page not found: \(request.path)\n") }
+        if handler == .other { return .notFound("404 page not found: \(request.path)\n") }
         let allowed =
             handler == .reload
             ? ["POST", "PUT"] : handler == .ingest || handler == .cloudevents ? ["POST"] : ["GET", "HEAD"]
@@ -101,7 +101,7 @@ struct Router: HTTPHandler {
             cloudEvents.handle(request, respond: answer)
         case .landing, .status:
             guard let page = StatusEndpoint.page(request.path) else {
-                return answer(HTTPResponse(status: 404, text: "404 page not found: \(request.path)\n"))
+                return answer(.notFound("404 page not found: \(request.path)\n"))
             }
             status.handle(request, page: page, cancelled: { respond.isCancelled }, respond: answer)
         case .healthy:
@@ -137,4 +137,14 @@ final class ExporterState: Sendable {
     let ready = Atomic<Bool>(false)
     /// Whether ``Exporter/startStorage()`` ran.
     let storageStarted = Atomic<Bool>(false)
+}
+
+extension HTTPResponse {
+    /// A 404 whose text repeats what the client sent (its path, a model name): `nosniff`, so that no browser reads it
+    /// as anything but text.
+    static func notFound(_ text: String) -> HTTPResponse {
+        var response = HTTPResponse(status: 404, text: text)
+        response.headers.add(name: "X-Content-Type-Options", value: "nosniff")
+        return response
+    }
 }

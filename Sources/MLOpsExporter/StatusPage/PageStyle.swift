@@ -12,22 +12,24 @@ enum PageStyle {
         color: #1f2328; background: #f6f8fa; }
         header { background: #24292f; color: #fff; padding: 0.6em 1.2em; display: flex; gap: 1em; \
         align-items: baseline; flex-wrap: wrap; }
-        header h1 { font-size: 1.25em; margin: 0; }
+        header h1 { font-size: 1.25em; margin: 0; overflow-wrap: anywhere; min-width: 0; }
         header a { color: #fff; }
         header p { margin: 0; opacity: 0.85; }
         main { padding: 1em 1.2em; display: grid; gap: 1em; grid-template-columns: repeat(auto-fill, minmax(380px, 1fr)); }
         main#model { display: block; }
         footer { padding: 0.8em 1.2em 1.5em; color: #57606a; }
         footer ul { display: flex; gap: 1.2em; padding: 0; list-style: none; flex-wrap: wrap; }
-        h2 { font-size: 1.15em; margin: 0 0 0.3em; display: flex; justify-content: space-between; gap: 0.5em; }
+        h2 { font-size: 1.15em; margin: 0 0 0.3em; display: flex; justify-content: space-between; gap: 0.5em; \
+        align-items: flex-start; }
+        h2 a, h2 span:first-child, section.feature h4 { overflow-wrap: anywhere; min-width: 0; }
         h3 { font-size: 1em; margin: 1em 0 0.4em; }
         .card, .panel { background: #fff; border: 1px solid var(--line); border-left: 6px solid var(--unknown); \
-        border-radius: 6px; padding: 0.8em 1em; }
+        border-radius: 6px; padding: 0.8em 1em; min-width: 0; overflow-wrap: anywhere; }
         .panel { margin-bottom: 1em; border-left-width: 1px; }
         .card.ok { border-left-color: var(--ok); } .card.warning { border-left-color: var(--warning); }
         .card.critical { border-left-color: var(--critical); }
         .state { font-size: 0.85em; font-weight: 600; padding: 0.1em 0.6em; border-radius: 1em; color: #fff; \
-        background: var(--unknown); white-space: nowrap; }
+        background: var(--unknown); white-space: nowrap; flex-shrink: 0; }
         .state.ok { background: var(--ok); } .state.warning { background: var(--warning); }
         .state.critical { background: var(--critical); }
         .verdict { font-weight: 600; } .verdict.drifted, .verdict.bad { color: var(--critical); }
