@@ -2,6 +2,10 @@ import ExporterConfig
 import Foundation
 import ModelMonitoring
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// `mlops-exporter profile`: reads a model's reference data (CSV or NDJSON), builds its
 /// ``ReferenceProfile`` with a ``ProfileBuilder`` and writes it as JSON.
 ///
@@ -164,8 +168,17 @@ public enum Profiler {
         }
     }
 
-    /// Writes `bytes` to `path` atomically (a temporary file renamed over it).
-    static func write(_ bytes: [UInt8], to path: String) throws(ProfilingError) {
+    /// Writes `bytes` to `path`: through a symbolic link to its target, which is replaced atomically (a temporary file
+    /// renamed over it) keeping its permission bits; straight into anything that is not a regular file (`/dev/stdout`,
+    /// a FIFO). Before, the rename replaced the link itself, or the device node (`--out /dev/null` as root turned the
+    /// system's /dev/null into a file), and a replaced file lost its mode.
+    static func write(_ bytes: [UInt8], to given: String) throws(ProfilingError) {
+        let path = URL(fileURLWithPath: given).resolvingSymlinksInPath().path
+        var info = stat()
+        let exists = stat(path, &info) == 0
+        if exists && info.st_mode & S_IFMT != S_IFREG {
+            return try writeDirectly(bytes, to: path, named: given)
+        }
         let folder = (path as NSString).deletingLastPathComponent
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: folder.isEmpty ? "." : folder, isDirectory: &isDirectory),
@@ -175,11 +188,31 @@ public enum Profiler {
         }
         do {
             try Data(bytes).write(to: URL(fileURLWithPath: path), options: .atomic)
+            if exists { chmod(path, info.st_mode & 0o7777) }
         } catch {
             let reason =
                 FileManager.default.isWritableFile(atPath: folder.isEmpty ? "." : folder)
                 ? "\(error)" : "permission denied"
             throw ProfilingError(file: path, message: "cannot write: \(reason)")
+        }
+    }
+
+    /// Writes `bytes` into the existing non-regular file at `path` (opened for writing, truncated where that means
+    /// anything); errors name `name`, as given.
+    private static func writeDirectly(_ bytes: [UInt8], to path: String, named name: String) throws(ProfilingError) {
+        let fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw ProfilingError(file: name, message: "cannot write: \(String(cString: strerror(errno)))")
+        }
+        defer { close(fd) }
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw ProfilingError(file: name, message: "cannot write: \(String(cString: strerror(errno)))")
+            }
+            offset += n
         }
     }
 }
