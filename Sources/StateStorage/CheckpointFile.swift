@@ -1,3 +1,5 @@
+import Compression
+
 #if canImport(Glibc)
     import Glibc
     private let systemRead = Glibc.read
@@ -12,9 +14,11 @@
 /// written), `checkpoint.corrupt-<UTC time>` (unreadable checkpoints set aside, never overwritten), `lock` (held by
 /// the process using the directory, with its id in it).
 ///
-/// A checkpoint is written atomically: to `checkpoint.tmp` (created with mode 0600), `fsync`, renamed over
-/// `checkpoint`, then the directory is `fsync`ed; a crash at any point leaves either the previous checkpoint or the
-/// new one, whole.
+/// A checkpoint is written atomically: to `checkpoint.tmp` (created anew with mode 0600, never through a link or into
+/// something already there), `fsync`, renamed over `checkpoint`, then the directory is `fsync`ed; a crash at any
+/// point leaves either the previous checkpoint or the new one, whole. Only regular files are read: a FIFO, a device
+/// or a link at `lock` or `checkpoint.tmp` is never opened through (a FIFO there hung the exporter past SIGTERM, a
+/// link had another file truncated).
 public struct CheckpointFile: Sendable {
     /// The storage directory.
     public let directory: String
@@ -84,8 +88,13 @@ public struct CheckpointFile: Sendable {
     /// in it; another process holding it is ``LockResult/heldBy(_:)``. The lock is the process's (record locks are
     /// per process: another checkpointer of the same process takes it too) and lasts until it exits.
     public func lock() throws(IOError) -> LockResult {
-        let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0o600)
         guard fd >= 0 else { throw IOError(operation: "open \(lockPath)", code: errno) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
+            close(fd)
+            throw IOError(operation: "open \(lockPath) (not a regular file)", code: EINVAL)
+        }
         var whole = flock()
         whole.l_type = Int16(F_WRLCK)
         whole.l_whence = Int16(SEEK_SET)
@@ -106,7 +115,11 @@ public struct CheckpointFile: Sendable {
 
     /// Writes `bytes` as the new checkpoint, atomically (see the type's description).
     public func write(_ bytes: [UInt8]) throws(IOError) {
-        let fd = open(temporaryPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        // Whatever is there (a leftover, a FIFO, a link) goes; the file is made anew, exclusively.
+        if unlink(temporaryPath) != 0 && errno != ENOENT {
+            throw IOError(operation: "unlink \(temporaryPath)", code: errno)
+        }
+        let fd = open(temporaryPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0 else { throw IOError(operation: "open \(temporaryPath)", code: errno) }
         var failure: IOError? = nil
         bytes.withUnsafeBytes { buffer in
@@ -148,12 +161,16 @@ public struct CheckpointFile: Sendable {
         return lstat(path, &info) == 0
     }
 
-    /// The checkpoint's bytes, or nil when there is none. Throws when it exists but cannot be read, or is larger
-    /// than `maxBytes` (reported as ``IOError`` with `EFBIG`). A file that does not start with `prefix` (the format's
-    /// magic) is not read further: its first bytes are returned, which the format refuses, so that a big file of
-    /// something else is never read whole into memory.
-    public func read(maxBytes: Int, prefix: [UInt8] = []) throws(IOError) -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+    /// The checkpoint's bytes, or nil when there is none. Throws when it exists but cannot be read, is no regular
+    /// file, or is larger than `maxBytes` (reported as ``IOError`` with `EFBIG`). A file that does not start with
+    /// `prefix` (the format's magic) is not read further: its first bytes are returned, which the format refuses, so
+    /// that a big file of something else is never read whole into memory. A file over `checkAbove` bytes whose last
+    /// four bytes are not the CRC-32 of the bytes before them is refused (``IOError`` with `EBADMSG`) after a
+    /// streaming pass, before anything is read whole (a 4 GB sparse file with the magic took 4 GB, or aborted the
+    /// process under a memory limit at every start); smaller ones are read, and their format says what is wrong.
+    public func read(maxBytes: Int, prefix: [UInt8] = [], checkAbove: Int = .max) throws(IOError) -> [UInt8]? {
+        // Non-blocking: a FIFO opens at once (it waited for a writer, past SIGTERM), then fails the regular-file check.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         if fd < 0 {
             if errno == ENOENT { return nil }
             throw IOError(operation: "open \(path)", code: errno)
@@ -171,6 +188,11 @@ public struct CheckpointFile: Sendable {
             if head != Array(prefix[0..<head.count]) { return head }
         }
         guard size <= maxBytes else { throw IOError(operation: "read \(path) (\(size) bytes)", code: EFBIG) }
+        if size > checkAbove, size >= 4 {
+            guard try checksumMatches(fd, size: size) else {
+                throw IOError(operation: "read \(path) (its checksum does not match)", code: EBADMSG)
+            }
+        }
         var bytes = [UInt8](repeating: 0, count: size)
         var offset = 0
         var failure: IOError? = nil
@@ -189,6 +211,31 @@ public struct CheckpointFile: Sendable {
         if let failure { throw failure }
         if offset < size { bytes.removeLast(size - offset) }  // the file shrank meanwhile
         return bytes
+    }
+
+    /// Whether the last four bytes of `fd`'s first `size` are the little-endian CRC-32 of the bytes before them, read
+    /// in 1 MiB pieces.
+    private func checksumMatches(_ fd: Int32, size: Int) throws(IOError) -> Bool {
+        var piece = [UInt8](repeating: 0, count: Swift.min(size, 1 << 20))
+        var crc: UInt32 = 0
+        var offset = 0
+        let body = size - 4
+        while offset < body {
+            let want = Swift.min(piece.count, body - offset)
+            let n = piece.withUnsafeMutableBytes { pread(fd, $0.baseAddress!, want, off_t(offset)) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw IOError(operation: "read \(path)", code: errno)
+            }
+            if n == 0 { return false }  // shrank meanwhile
+            crc = piece.withUnsafeBytes { CRC32.checksum(UnsafeRawBufferPointer(rebasing: $0[0..<n]), continuing: crc) }
+            offset += n
+        }
+        var trailer = [UInt8](repeating: 0, count: 4)
+        let n = trailer.withUnsafeMutableBytes { pread(fd, $0.baseAddress!, 4, off_t(body)) }
+        guard n == 4 else { return false }
+        let saved = trailer.enumerated().reduce(UInt32(0)) { $0 | UInt32($1.element) << (8 * UInt32($1.offset)) }
+        return saved == crc
     }
 
     /// Renames the checkpoint to `checkpoint.corrupt-<UTC time of now>` (a number is added when that exists);

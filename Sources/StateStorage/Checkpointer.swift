@@ -100,20 +100,22 @@ public final class Checkpointer: Sendable {
         if let holder = takeLock() {
             failed(
                 &report, .locked,
-                "storage: another process uses the storage directory; this one neither restores its checkpoint nor writes one",
+                "storage: the storage directory is locked (another process holds it, or its lock file cannot be used); this one neither restores its checkpoint nor writes one",
                 ["path": "\(file.directory)", "holder": "\(holder)"])
             return report
         }
         let bytes: [UInt8]
         do throws(CheckpointFile.IOError) {
-            guard let read = try file.read(maxBytes: maxBytes, prefix: CheckpointFormat.magic) else {
+            guard let read = try file.read(maxBytes: maxBytes, prefix: CheckpointFormat.magic, checkAbove: 64 << 20)
+            else {
                 owns.store(true, ordering: .relaxed)
                 logger.info("storage: no checkpoint yet; starting with empty state", metadata: ["path": "\(file.path)"])
                 return report
             }
             bytes = read
         } catch {
-            let reason: RestoreFailureReason = error.code == EFBIG ? .tooLarge : .unreadable
+            let reason: RestoreFailureReason =
+                error.code == EFBIG ? .tooLarge : error.code == EBADMSG ? .corrupt : .unreadable
             failed(
                 &report, reason, "storage: cannot read the checkpoint; starting with empty state",
                 ["path": "\(file.path)", "reason": "\(reason.rawValue)", "error": "\(error)"])
@@ -191,8 +193,10 @@ public final class Checkpointer: Sendable {
     }
 
     /// Takes the storage directory's lock unless this process holds it: nil when it does now, or when the lock file
-    /// cannot be made (a read-only directory: logged, tried again at the next checkpoint, whose write fails on its own
-    /// if the directory is not writable); else who holds it (a process id).
+    /// cannot be made in a directory this process cannot write (logged, tried again at the next checkpoint, whose
+    /// write fails on its own); else who holds it (a process id), or why the lock cannot be taken in a writable
+    /// directory (a `lock` that is a directory, a link, another user's file): then the directory is not used, as when
+    /// another process holds it (it was used without a lock, so two exporters restored and wrote the same state).
     func takeLock() -> String? {
         lockDescriptor.withLock { held -> String? in
             if held != nil { return nil }
@@ -204,10 +208,13 @@ public final class Checkpointer: Sendable {
                 case .heldBy(let pid): return pid.map { "process \($0)" } ?? "another process"
                 }
             } catch {
-                logger.warning(
-                    "storage: the storage directory's lock cannot be taken (tried again at the next checkpoint)",
-                    metadata: ["path": "\(file.directory)", "error": "\(error)"])
-                return nil
+                guard access(file.directory, W_OK) == 0 else {
+                    logger.warning(
+                        "storage: the storage directory's lock cannot be taken (tried again at the next checkpoint)",
+                        metadata: ["path": "\(file.directory)", "error": "\(error)"])
+                    return nil
+                }
+                return "none known: the lock file cannot be used (\(error))"
             }
         }
     }
@@ -251,14 +258,14 @@ public final class Checkpointer: Sendable {
                 if let holder = takeLock() {
                     metrics.failed(.locked)
                     logger.error(
-                        "storage: checkpoint not written: another process uses the storage directory",
+                        "storage: checkpoint not written: the storage directory is locked (another process holds it, or its lock file cannot be used)",
                         metadata: ["path": "\(file.directory)", "holder": "\(holder)"])
                     return nil
                 }
                 if !owns.load(ordering: .relaxed) && file.exists {
                     metrics.failed(.blocked)
                     logger.error(
-                        "storage: checkpoint not written: the storage directory holds a checkpoint this process never read (it was unusable at start); restart to restore it",
+                        "storage: checkpoint not written: the storage directory holds a checkpoint this process never read (the directory was unusable or locked by another process at start); restart to restore it",
                         metadata: ["path": "\(file.path)"])
                     return nil
                 }

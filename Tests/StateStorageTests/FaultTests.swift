@@ -54,17 +54,70 @@ import Testing
         #expect(throws: Never.self) { try CheckpointFormat.decode(fresh) }
     }
 
-    /// A lock file that cannot be made (here a directory in its place; a read-only directory in life) does not keep
-    /// the checkpoint from being restored: the lock is tried again at the next checkpoint.
-    @Test func aLockThatCannotBeTakenDoesNotStopTheRestore() throws {
-        let (dir, _) = try validCheckpoint()
+    /// A lock that cannot be used in a writable directory (here a directory in its place; a link, another user's
+    /// file) makes the directory locked: nothing restored, nothing written, counted. Before, the directory was used
+    /// without a lock, so two exporters restored the same state and wrote over each other. (A directory this process
+    /// cannot write is still restored from: root, which runs the tests, can write anywhere.)
+    @Test func aLockThatCannotBeUsedInAWritableDirectoryLocksIt() throws {
+        let (dir, saved) = try validCheckpoint()
         try FileManager.default.removeItem(atPath: dir + "/lock")
         try FileManager.default.createDirectory(atPath: dir + "/lock", withIntermediateDirectories: false)
         let b = try Node([Models.fraud()], directory: dir)
         let report = b.checkpointer.restore()
-        #expect(report.failure == nil)
-        #expect(report.results.map(\.result) == [.restored])
-        #expect(b.value(#"mlops_storage_restore_failures_total{reason="locked"}"#) == 0)
+        #expect(report.failure == .locked)
+        #expect(report.results.isEmpty)
+        #expect(b.value(#"mlops_storage_restore_failures_total{reason="locked"}"#) == 1)
+        #expect(b.checkpoint() == nil)
+        #expect(b.value(#"mlops_storage_checkpoint_failures_total{reason="locked"}"#) == 1)
+        #expect(Array(try Data(contentsOf: URL(fileURLWithPath: dir + "/checkpoint"))) == saved)
+    }
+
+    /// A FIFO in the checkpoint's place is refused at once as unreadable and set aside: the restore opened it and
+    /// waited for a writer forever (the exporter never listened, and SIGTERM did not end it).
+    @Test func aFIFOInTheCheckpointsPlaceIsUnreadableAtOnce() throws {
+        let dir = temporaryDirectory()
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        #expect(mkfifo(dir + "/checkpoint", 0o600) == 0)
+        let b = try Node([Models.fraud()], directory: dir)
+        let report = b.checkpointer.restore()
+        #expect(report.failure == .unreadable)
+        #expect(report.setAside?.hasPrefix(dir + "/checkpoint.corrupt-") == true)
+    }
+
+    /// Whatever is at `checkpoint.tmp` (a FIFO, a link to another file) is replaced, never opened through: a FIFO
+    /// there blocked every checkpoint and the shutdown; a link had its target overwritten with checkpoint bytes.
+    @Test func aFIFOOrALinkAtTheTemporaryPathIsNotOpenedThrough() throws {
+        let (dir, _) = try validCheckpoint()
+        let victim = dir + "/victim.txt"
+        try Data("keep".utf8).write(to: URL(fileURLWithPath: victim))
+        for plant in ["fifo", "link"] {
+            try? FileManager.default.removeItem(atPath: dir + "/checkpoint.tmp")
+            if plant == "fifo" {
+                #expect(mkfifo(dir + "/checkpoint.tmp", 0o600) == 0)
+            } else {
+                try FileManager.default.createSymbolicLink(atPath: dir + "/checkpoint.tmp", withDestinationPath: victim)
+            }
+            let b = try Node([Models.fraud()], directory: dir)
+            _ = b.checkpointer.restore()
+            try #require(b.checkpoint() != nil, "\(plant)")
+            #expect(try String(contentsOfFile: victim, encoding: .utf8) == "keep")
+            let written = try #require(try CheckpointFile(directory: dir).read(maxBytes: 1 << 30))
+            #expect(throws: Never.self) { try CheckpointFormat.decode(written) }
+        }
+    }
+
+    /// A big file with the magic whose checksum does not match is refused as corrupt after a streaming pass, before
+    /// it is read whole (a 4 GB sparse file took 4 GB of memory, or aborted the process under a limit, at every start).
+    @Test func aBigFileWithAWrongChecksumIsRefusedBeforeItIsRead() throws {
+        let dir = temporaryDirectory()
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let path = dir + "/checkpoint"
+        try Data(CheckpointFormat.magic + [1, 0, 0, 0]).write(to: URL(fileURLWithPath: path))
+        #expect(truncate(path, 80 << 20) == 0)  // sparse
+        let b = try Node([Models.fraud()], directory: dir)
+        let report = b.checkpointer.restore()
+        #expect(report.failure == .corrupt)
+        #expect(b.value(#"mlops_storage_restore_failures_total{reason="corrupt"}"#) == 1)
     }
 
     /// Two files set aside in the same second keep both.
