@@ -65,6 +65,26 @@ struct HTTP1Parser {
         var keepAlive: Bool
         /// `Expect: 100-continue` on an HTTP/1.1 request.
         var expectsContinue: Bool
+
+        /// The handler's request, made of this head's fields moved out (swapped for empty ones: the head is left
+        /// with no reference to release), not copied: copying them retained every one and destroying the head
+        /// released them again.
+        mutating func moveIntoRequest(
+            body: consuming [UInt8], remoteAddress: String, bodyStream: HTTPRequestBodyStream?
+        ) -> HTTPRequest {
+            var method = ""
+            var path = ""
+            var query: String? = nil
+            var headers = HTTPHeaders()
+            swap(&method, &self.method)
+            swap(&path, &self.path)
+            swap(&query, &self.query)
+            swap(&headers, &self.headers)
+            return HTTPRequest(
+                method: method, path: path, query: query, version: version, headers: headers, body: body,
+                protocolName: version == .http1_0 ? "http/1.0" : "http/1.1", remoteAddress: remoteAddress,
+                bodyStream: bodyStream)
+        }
     }
 
     /// A complete request.
