@@ -126,7 +126,6 @@ struct HTTP1Parser {
     /// read at dispatch is the dispatched head's.
     private(set) var forwardPlan: RequestFieldPlan?
     private var phase: Phase = .head
-    private var head: Head?
     private var body: [UInt8] = []
     // Offsets are relative to the start of the input, which does not move while the parser is in `.head`
     // because nothing is consumed until the head is complete.
@@ -164,7 +163,28 @@ struct HTTP1Parser {
                 return (0, .error(error))
             case .head:
                 precondition(consumed == 0, "a request head always starts at the beginning of the input")
-                step = parseHead(input)
+                // The head goes straight to the caller (consumed by the match: moved, not copied), never kept here:
+                // an optional head stored between the steps cost a copy in and out and two destroys of the empty
+                // optional a request.
+                let headStep = parseHead(input)
+                switch consume headStep {
+                case .needMore:
+                    return (0, .needMoreData)
+                case .fail(let error):
+                    phase = .failed(error)
+                    return (0, .error(error))
+                case .complete(let head, let count, nil):
+                    reset()
+                    return (count, .request(Request(head: head, body: [])))
+                case .complete(let head, let count, let next?):
+                    // A body follows: stop so that the caller can decide whether to receive it. The head is the
+                    // caller's now.
+                    phase = next
+                    if case .fixedBody(let length) = next {
+                        return (count, .bodyAnnounced(head, contentLength: length))
+                    }
+                    return (count, .bodyAnnounced(head, contentLength: nil))
+                }
             case .fixedBody(let length):
                 if input.count - consumed < length {
                     step = .needMore
@@ -181,24 +201,10 @@ struct HTTP1Parser {
             case .advance(let count, let next):
                 consumed += count
                 guard let next else {
-                    // Moved out, not copied (a copy retains each of the head's strings and arrays).
-                    let result: Result
-                    if let complete = head.take() {
-                        result = .request(Request(head: complete, body: takeBody()))
-                    } else {
-                        result = .body(takeBody())
-                    }
+                    // The body of the head announced before (the head went with `bodyAnnounced`).
+                    let result = Result.body(takeBody())
                     reset()
                     return (consumed, result)
-                }
-                if phase == .head {
-                    // A body follows: stop so that the caller can decide whether to receive it. The head is the
-                    // caller's now.
-                    phase = next
-                    if case .fixedBody(let length) = next {
-                        return (consumed, .bodyAnnounced(head.take()!, contentLength: length))
-                    }
-                    return (consumed, .bodyAnnounced(head.take()!, contentLength: nil))
                 }
                 phase = next
             case .fail(let error):
@@ -272,6 +278,14 @@ struct HTTP1Parser {
         case fail(HTTP1ParseError)
     }
 
+    /// What reading a head came to.
+    private enum HeadStep {
+        case needMore
+        /// The head, `count` bytes long; the body follows in `next` (nil: none, the request is complete).
+        case complete(Head, count: Int, next: Phase?)
+        case fail(HTTP1ParseError)
+    }
+
     private mutating func takeBody() -> [UInt8] {
         var taken: [UInt8] = []
         swap(&taken, &body)
@@ -280,14 +294,13 @@ struct HTTP1Parser {
 
     private mutating func reset() {
         phase = .head
-        head = nil
         body = []
         scanner = HTTP1HeadScanner()
     }
 
     // MARK: - Head
 
-    private mutating func parseHead(_ input: UnsafeBufferPointer<UInt8>) -> Step {
+    private mutating func parseHead(_ input: UnsafeBufferPointer<UInt8>) -> HeadStep {
         let scanLimits = HTTP1HeadScanner.Limits(
             maxFirstLineLength: limits.maxRequestLineLength, maxHeaderBytes: limits.maxHeaderBytes,
             maxHeaderCount: limits.maxHeaderCount)
@@ -309,7 +322,7 @@ struct HTTP1Parser {
 
     private mutating func completeHead(
         _ input: UnsafeBufferPointer<UInt8>, requestLine: Range<Int>, fields: Range<Int>, headEnd: Int
-    ) -> Step {
+    ) -> HeadStep {
         let parsed: Head
         let framing: Framing
         do {
@@ -318,15 +331,14 @@ struct HTTP1Parser {
         } catch {
             return .fail(error)
         }
-        head = parsed
         switch framing {
         case .none:
-            return .advance(headEnd, next: nil)
+            return .complete(parsed, count: headEnd, next: nil)
         case .length(let length):
-            return .advance(headEnd, next: .fixedBody(length: length))
+            return .complete(parsed, count: headEnd, next: .fixedBody(length: length))
         case .chunked:
             chunked = ChunkedDecoder(limits: Self.chunkedLimits(limits))
-            return .advance(headEnd, next: .chunked)
+            return .complete(parsed, count: headEnd, next: .chunked)
         }
     }
 

@@ -390,7 +390,7 @@ final class HTTP1Session: ConnectionProtocolHandler {
             // Nothing to decide: admitted at once, without a round through the waiting state (a copy of the head).
             // Called only from `process`, whose loop goes on with the body (`prepareBody`) when the connection has
             // room, or runs again when a response frees some: no extra pass through the dirty list.
-            bodyState = .admitted(head: head, contentLength: contentLength)
+            bodyState = .admitted(head: consume head, contentLength: contentLength)
             return
         }
         let id = nextAdmissionID
@@ -481,7 +481,7 @@ final class HTTP1Session: ConnectionProtocolHandler {
             dispatch(&head, body: [], bodyStream: stream, connection)
             return connection.isClosed ? false : streamBody(stream, connection)
         }
-        bodyState = .receiving(head: head, contentLength: contentLength, since: connection.loop.now)
+        bodyState = .receiving(head: consume head, contentLength: contentLength, since: connection.loop.now)
         return true
     }
 
