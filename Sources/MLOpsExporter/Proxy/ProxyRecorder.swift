@@ -110,7 +110,7 @@ final class ProxyRecorder: ReverseProxyObserver {
         let attribution = routing.attribute(method: request.method, path: request.path) { request.headers[$0] }
         let entry: ProxyRouting.Entry
         let version: String?
-        if case .body(let route, let named)? = attribution, let finder = routing.bodyModels[route] {
+        if case .body(let route, let named) = attribution, let finder = routing.bodyModels[route] {
             // A `model_pointer` route: both bodies are copied (up to `capture.max_body_bytes`) and the exchange is
             // attributed when it ends, by its request body.
             return ProxyTap(
@@ -120,17 +120,17 @@ final class ProxyRecorder: ReverseProxyObserver {
                     bodyVersion: routing.bodyVersions[route]))
         }
         switch attribution {
-        case .body? where routing.llmNames.isEmpty && routing.llmCatchAll == nil, nil:
+        case .body where routing.llmNames.isEmpty && routing.llmCatchAll == nil, .unrouted:
             // No model can be named by a body (none has an `llm` section): unrouted, and nothing watches the bytes.
             routing.unrouted.requests.add(0)
             return ProxyTap(context: routing.unroutedContext)
-        case .body(_, let named)?:
+        case .body(_, let named):
             // Counted when the body names the model.
             return ProxyTap(
                 watcher: LLMWatcher(
                     routing: routing, entry: nil, version: named, path: request.path,
                     requestCoding: CapturedBodyCoding(request.headers)))
-        case .model(let found, let named, let route)?:
+        case .model(let found, let named, let route):
             found.counters.requests.add(0)
             if route < routing.openAIRoutes.count && routing.openAIRoutes[route] {
                 return ProxyTap(
