@@ -119,7 +119,7 @@ final class ProxyRecorder: ReverseProxyObserver {
                     entry: nil, counters: routing.unrouted, version: named, capture: false, bodyModel: finder,
                     bodyVersion: routing.bodyVersions[route]))
         }
-        switch attribution {
+        switch consume attribution {
         case .body where routing.llmNames.isEmpty && routing.llmCatchAll == nil, .unrouted:
             // No model can be named by a body (none has an `llm` section): unrouted, and nothing watches the bytes.
             routing.unrouted.requests.add(0)
@@ -153,8 +153,9 @@ final class ProxyRecorder: ReverseProxyObserver {
         let limits = routing.settings.capture
         let capture = entry.decoder != nil && entry.counters.sampled(rate: limits.sampleRate)
         let context: Context
-        if version == nil, let made = routing.contexts[entry.index] {
-            context = capture ? made.capturing : made.plain
+        if version == nil, routing.contexts[entry.index] != nil {
+            // The one context read in place (binding the pair copied both: a retain and a release more).
+            context = capture ? routing.contexts[entry.index]!.capturing : routing.contexts[entry.index]!.plain
         } else {
             context = Context(entry: entry, counters: entry.counters, version: version, capture: capture)
         }
