@@ -150,13 +150,16 @@ struct OutputQueue {
         _ body: (Int) -> TransportResult
     ) -> TransportResult {
         if index == end { return body(count) }
-        let chunk = chunks[index]
-        if chunk.bytes.isEmpty { return gather(index + 1, end, scratch, count, body) }
-        return chunk.bytes.withUnsafeBytes { raw in
-            scratch[count] = iovec(
-                iov_base: UnsafeMutableRawPointer(mutating: raw.baseAddress! + chunk.offset),
-                iov_len: raw.count - chunk.offset)
-            return gather(index + 1, end, scratch, count + 1, body)
+        // The chunk is read in place through the array's buffer (borrowed): a copy of it retained its array and
+        // its completion's strings, and released them after.
+        return chunks.withUnsafeBufferPointer { chunks in
+            if chunks[index].bytes.isEmpty { return gather(index + 1, end, scratch, count, body) }
+            let offset = chunks[index].offset
+            return chunks[index].bytes.withUnsafeBytes { raw in
+                scratch[count] = iovec(
+                    iov_base: UnsafeMutableRawPointer(mutating: raw.baseAddress! + offset), iov_len: raw.count - offset)
+                return gather(index + 1, end, scratch, count + 1, body)
+            }
         }
     }
 
