@@ -110,11 +110,14 @@ struct HTTP1Parser {
         case error(HTTP1ParseError)
     }
 
+    /// No payload that needs releasing (a failure's error is kept in ``failure``): the phase changes and is compared
+    /// (``isAtRequestBoundary``) several times per request, plain stores and compares so.
     private enum Phase: Equatable {
         case head
         case fixedBody(length: Int)
         case chunked
-        case failed(HTTP1ParseError)
+        /// ``failure``, returned from then on.
+        case failed
     }
 
     let limits: Limits
@@ -126,6 +129,7 @@ struct HTTP1Parser {
     /// read at dispatch is the dispatched head's.
     private(set) var forwardPlan: RequestFieldPlan?
     private var phase: Phase = .head
+    private var failure = HTTP1ParseError(400, "")
     private var body: [UInt8] = []
     // Offsets are relative to the start of the input, which does not move while the parser is in `.head`
     // because nothing is consumed until the head is complete.
@@ -159,8 +163,8 @@ struct HTTP1Parser {
         while true {
             let step: Step
             switch phase {
-            case .failed(let error):
-                return (0, .error(error))
+            case .failed:
+                return (0, .error(failure))
             case .head:
                 precondition(consumed == 0, "a request head always starts at the beginning of the input")
                 // The head goes straight to the caller (consumed by the match: moved, not copied), never kept here:
@@ -171,7 +175,7 @@ struct HTTP1Parser {
                 case .needMore:
                     return (0, .needMoreData)
                 case .fail(let error):
-                    phase = .failed(error)
+                    fail(error)
                     return (0, .error(error))
                 case .complete(let head, let count, nil):
                     reset()
@@ -208,7 +212,7 @@ struct HTTP1Parser {
                 }
                 phase = next
             case .fail(let error):
-                phase = .failed(error)
+                fail(error)
                 return (consumed, .error(error))
             }
         }
@@ -230,8 +234,8 @@ struct HTTP1Parser {
         var consumed = 0
         while true {
             switch phase {
-            case .failed(let error):
-                return (0, .error(error))
+            case .failed:
+                return (0, .error(failure))
             case .head:
                 return (0, .end)
             case .fixedBody(let length):
@@ -256,15 +260,15 @@ struct HTTP1Parser {
                     return (consumed + count, .end)
                 case .fail(.malformed(let reason)):
                     let error = HTTP1ParseError(400, reason)
-                    phase = .failed(error)
+                    fail(error)
                     return (consumed, .error(error))
                 case .fail(.bodyTooLarge):
                     let error = HTTP1ParseError(413, "request body larger than \(limits.maxBodySize) bytes")
-                    phase = .failed(error)
+                    fail(error)
                     return (consumed, .error(error))
                 case .fail(.trailerSectionTooLarge), .fail(.tooManyTrailerFields):
                     let error = HTTP1ParseError(431, "trailer section larger than \(limits.maxHeaderBytes) bytes")
-                    phase = .failed(error)
+                    fail(error)
                     return (consumed, .error(error))
                 }
             }
@@ -290,6 +294,12 @@ struct HTTP1Parser {
         var taken: [UInt8] = []
         swap(&taken, &body)
         return taken
+    }
+
+    /// Fails for good with `error` (every later call returns it).
+    private mutating func fail(_ error: HTTP1ParseError) {
+        failure = error
+        phase = .failed
     }
 
     private mutating func reset() {
