@@ -623,8 +623,15 @@ final class HTTP1Session: ConnectionProtocolHandler {
                 keepAlive: keepAlive, receivedAt: connection.loop.now, isParseError: false, response: nil,
                 bodyBytes: bodyStream == nil ? bodyReserved : 0))
         if bodyStream == nil {
-            if case .receiving = bodyState { connection.releaseReceivingSlot() }
-            bodyState = .none
+            // Usually `.none` already (a collected body's state was taken out): not assigned again then, which
+            // destroyed the old state through its outlined destroy.
+            switch bodyState {
+            case .none: break
+            case .receiving:
+                connection.releaseReceivingSlot()
+                bodyState = .none
+            default: bodyState = .none
+            }
             bodyReserved = 0
         }
         let httpRequest = head.moveIntoRequest(
