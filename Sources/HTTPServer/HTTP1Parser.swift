@@ -65,6 +65,26 @@ struct HTTP1Parser {
         var keepAlive: Bool
         /// `Expect: 100-continue` on an HTTP/1.1 request.
         var expectsContinue: Bool
+
+        /// The handler's request, made of this head's fields moved out (swapped for empty ones: the head is left
+        /// with no reference to release), not copied: copying them retained every one and destroying the head
+        /// released them again.
+        mutating func moveIntoRequest(
+            body: consuming [UInt8], remoteAddress: String, bodyStream: HTTPRequestBodyStream?
+        ) -> HTTPRequest {
+            var method = ""
+            var path = ""
+            var query: String? = nil
+            var headers = HTTPHeaders()
+            swap(&method, &self.method)
+            swap(&path, &self.path)
+            swap(&query, &self.query)
+            swap(&headers, &self.headers)
+            return HTTPRequest(
+                method: method, path: path, query: query, version: version, headers: headers, body: body,
+                protocolName: version == .http1_0 ? "http/1.0" : "http/1.1", remoteAddress: remoteAddress,
+                bodyStream: bodyStream)
+        }
     }
 
     /// A complete request.
@@ -90,11 +110,14 @@ struct HTTP1Parser {
         case error(HTTP1ParseError)
     }
 
+    /// No payload that needs releasing (a failure's error is kept in ``failure``): the phase changes and is compared
+    /// (``isAtRequestBoundary``) several times per request, plain stores and compares so.
     private enum Phase: Equatable {
         case head
         case fixedBody(length: Int)
         case chunked
-        case failed(HTTP1ParseError)
+        /// ``failure``, returned from then on.
+        case failed
     }
 
     let limits: Limits
@@ -106,7 +129,7 @@ struct HTTP1Parser {
     /// read at dispatch is the dispatched head's.
     private(set) var forwardPlan: RequestFieldPlan?
     private var phase: Phase = .head
-    private var head: Head?
+    private var failure = HTTP1ParseError(400, "")
     private var body: [UInt8] = []
     // Offsets are relative to the start of the input, which does not move while the parser is in `.head`
     // because nothing is consumed until the head is complete.
@@ -140,11 +163,32 @@ struct HTTP1Parser {
         while true {
             let step: Step
             switch phase {
-            case .failed(let error):
-                return (0, .error(error))
+            case .failed:
+                return (0, .error(failure))
             case .head:
                 precondition(consumed == 0, "a request head always starts at the beginning of the input")
-                step = parseHead(input)
+                // The head goes straight to the caller (consumed by the match: moved, not copied), never kept here:
+                // an optional head stored between the steps cost a copy in and out and two destroys of the empty
+                // optional a request.
+                let headStep = parseHead(input)
+                switch consume headStep {
+                case .needMore:
+                    return (0, .needMoreData)
+                case .fail(let error):
+                    fail(error)
+                    return (0, .error(error))
+                case .complete(let head, let count, nil):
+                    reset()
+                    return (count, .request(Request(head: head, body: [])))
+                case .complete(let head, let count, let next?):
+                    // A body follows: stop so that the caller can decide whether to receive it. The head is the
+                    // caller's now.
+                    phase = next
+                    if case .fixedBody(let length) = next {
+                        return (count, .bodyAnnounced(head, contentLength: length))
+                    }
+                    return (count, .bodyAnnounced(head, contentLength: nil))
+                }
             case .fixedBody(let length):
                 if input.count - consumed < length {
                     step = .needMore
@@ -161,28 +205,14 @@ struct HTTP1Parser {
             case .advance(let count, let next):
                 consumed += count
                 guard let next else {
-                    // Moved out, not copied (a copy retains each of the head's strings and arrays).
-                    let result: Result
-                    if let complete = head.take() {
-                        result = .request(Request(head: complete, body: takeBody()))
-                    } else {
-                        result = .body(takeBody())
-                    }
+                    // The body of the head announced before (the head went with `bodyAnnounced`).
+                    let result = Result.body(takeBody())
                     reset()
                     return (consumed, result)
                 }
-                if phase == .head {
-                    // A body follows: stop so that the caller can decide whether to receive it. The head is the
-                    // caller's now.
-                    phase = next
-                    if case .fixedBody(let length) = next {
-                        return (consumed, .bodyAnnounced(head.take()!, contentLength: length))
-                    }
-                    return (consumed, .bodyAnnounced(head.take()!, contentLength: nil))
-                }
                 phase = next
             case .fail(let error):
-                phase = .failed(error)
+                fail(error)
                 return (consumed, .error(error))
             }
         }
@@ -204,8 +234,8 @@ struct HTTP1Parser {
         var consumed = 0
         while true {
             switch phase {
-            case .failed(let error):
-                return (0, .error(error))
+            case .failed:
+                return (0, .error(failure))
             case .head:
                 return (0, .end)
             case .fixedBody(let length):
@@ -230,15 +260,15 @@ struct HTTP1Parser {
                     return (consumed + count, .end)
                 case .fail(.malformed(let reason)):
                     let error = HTTP1ParseError(400, reason)
-                    phase = .failed(error)
+                    fail(error)
                     return (consumed, .error(error))
                 case .fail(.bodyTooLarge):
                     let error = HTTP1ParseError(413, "request body larger than \(limits.maxBodySize) bytes")
-                    phase = .failed(error)
+                    fail(error)
                     return (consumed, .error(error))
                 case .fail(.trailerSectionTooLarge), .fail(.tooManyTrailerFields):
                     let error = HTTP1ParseError(431, "trailer section larger than \(limits.maxHeaderBytes) bytes")
-                    phase = .failed(error)
+                    fail(error)
                     return (consumed, .error(error))
                 }
             }
@@ -252,22 +282,35 @@ struct HTTP1Parser {
         case fail(HTTP1ParseError)
     }
 
+    /// What reading a head came to.
+    private enum HeadStep {
+        case needMore
+        /// The head, `count` bytes long; the body follows in `next` (nil: none, the request is complete).
+        case complete(Head, count: Int, next: Phase?)
+        case fail(HTTP1ParseError)
+    }
+
     private mutating func takeBody() -> [UInt8] {
         var taken: [UInt8] = []
         swap(&taken, &body)
         return taken
     }
 
+    /// Fails for good with `error` (every later call returns it).
+    private mutating func fail(_ error: HTTP1ParseError) {
+        failure = error
+        phase = .failed
+    }
+
     private mutating func reset() {
         phase = .head
-        head = nil
         body = []
         scanner = HTTP1HeadScanner()
     }
 
     // MARK: - Head
 
-    private mutating func parseHead(_ input: UnsafeBufferPointer<UInt8>) -> Step {
+    private mutating func parseHead(_ input: UnsafeBufferPointer<UInt8>) -> HeadStep {
         let scanLimits = HTTP1HeadScanner.Limits(
             maxFirstLineLength: limits.maxRequestLineLength, maxHeaderBytes: limits.maxHeaderBytes,
             maxHeaderCount: limits.maxHeaderCount)
@@ -289,7 +332,7 @@ struct HTTP1Parser {
 
     private mutating func completeHead(
         _ input: UnsafeBufferPointer<UInt8>, requestLine: Range<Int>, fields: Range<Int>, headEnd: Int
-    ) -> Step {
+    ) -> HeadStep {
         let parsed: Head
         let framing: Framing
         do {
@@ -298,15 +341,14 @@ struct HTTP1Parser {
         } catch {
             return .fail(error)
         }
-        head = parsed
         switch framing {
         case .none:
-            return .advance(headEnd, next: nil)
+            return .complete(parsed, count: headEnd, next: nil)
         case .length(let length):
-            return .advance(headEnd, next: .fixedBody(length: length))
+            return .complete(parsed, count: headEnd, next: .fixedBody(length: length))
         case .chunked:
             chunked = ChunkedDecoder(limits: Self.chunkedLimits(limits))
-            return .advance(headEnd, next: .chunked)
+            return .complete(parsed, count: headEnd, next: .chunked)
         }
     }
 

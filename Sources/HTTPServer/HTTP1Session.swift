@@ -168,26 +168,30 @@ final class HTTP1Session: ConnectionProtocolHandler {
             case .bodyAnnounced(let head, let contentLength):
                 askAdmission(head, contentLength: contentLength, connection)
                 if connection.isClosed { return }
-            case .request(let request):
-                if let settings = h2cUpgradeSettings(request, connection) {
+            case .request(var request):
+                if let settings = h2cUpgradeSettings(request.head, connection) {
                     upgradeToHTTP2(request, settings: settings, connection)
                     return
                 }
-                dispatch(request, connection)
+                // The head and body moved out of the request (swapped), not copied into the handler's request.
+                var body: [UInt8] = []
+                swap(&body, &request.body)
+                dispatch(&request.head, body: body, bodyStream: nil, connection)
                 if connection.isClosed { return }
             case .body(let body):
                 // The head announced it and is held here (moved out of the state: `dispatch` and `upgradeToHTTP2`
-                // find the body's state `.none`, so its receiving slot is given back here).
-                guard case .receiving(let head, _, _) = takeBodyState() else {
+                // find the body's state `.none`, so its receiving slot is given back here). The state is consumed by
+                // the match: binding the head of a borrowed one copied it (every field retained, then released).
+                let state = takeBodyState()
+                guard case .receiving(var head, _, _) = consume state else {
                     preconditionFailure("a collected body completes only while it is being received")
                 }
                 connection.releaseReceivingSlot()
-                let request = HTTP1Parser.Request(head: head, body: body)
-                if let settings = h2cUpgradeSettings(request, connection) {
-                    upgradeToHTTP2(request, settings: settings, connection)
+                if let settings = h2cUpgradeSettings(head, connection) {
+                    upgradeToHTTP2(HTTP1Parser.Request(head: head, body: body), settings: settings, connection)
                     return
                 }
-                dispatch(request, connection)
+                dispatch(&head, body: body, bodyStream: nil, connection)
                 if connection.isClosed { return }
             case .error(let error):
                 fail(status: error.status, reason: error.reason, label: error.observerReason, connection)
@@ -222,11 +226,12 @@ final class HTTP1Session: ConnectionProtocolHandler {
 
     /// The decoded `HTTP2-Settings` payload when `request` is a valid h2c upgrade request (RFC 7540 §3.2)
     /// that can be honoured: the first request on a cleartext connection with HTTP/2 enabled.
-    private func h2cUpgradeSettings(_ request: HTTP1Parser.Request, _ connection: Connection) -> [UInt8]? {
-        let headers = request.head.headers
+    private func h2cUpgradeSettings(_ head: borrowing HTTP1Parser.Head, _ connection: Connection) -> [UInt8]? {
         guard requestsReceived == 0, slots.isEmpty, connection.output.isEmpty, !draining,
-            context.configuration.http2Enabled, !connection.transport.isSecure, request.head.version == .http1_1,
-            headers.containsToken("h2c", in: "Upgrade"), headers.containsToken("HTTP2-Settings", in: "Connection"),
+            context.configuration.http2Enabled, !connection.transport.isSecure, head.version == .http1_1
+        else { return nil }
+        let headers = head.headers
+        guard headers.containsToken("h2c", in: "Upgrade"), headers.containsToken("HTTP2-Settings", in: "Connection"),
             headers.values(for: "HTTP2-Settings").count == 1, let encoded = headers["HTTP2-Settings"]
         else { return nil }
         return Base64URL.decode(encoded)
@@ -385,7 +390,7 @@ final class HTTP1Session: ConnectionProtocolHandler {
             // Nothing to decide: admitted at once, without a round through the waiting state (a copy of the head).
             // Called only from `process`, whose loop goes on with the body (`prepareBody`) when the connection has
             // room, or runs again when a response frees some: no extra pass through the dirty list.
-            bodyState = .admitted(head: head, contentLength: contentLength)
+            bodyState = .admitted(head: consume head, contentLength: contentLength)
             return
         }
         let id = nextAdmissionID
@@ -473,10 +478,10 @@ final class HTTP1Session: ConnectionProtocolHandler {
         if streamed && !bufferedWhole {
             let stream = HTTPRequestBodyStream(contentLength: contentLength, connection: connection)
             bodyState = .streaming(stream, since: connection.loop.now)
-            dispatch(head, body: [], bodyStream: stream, connection)
+            dispatch(&head, body: [], bodyStream: stream, connection)
             return connection.isClosed ? false : streamBody(stream, connection)
         }
-        bodyState = .receiving(head: head, contentLength: contentLength, since: connection.loop.now)
+        bodyState = .receiving(head: consume head, contentLength: contentLength, since: connection.loop.now)
         return true
     }
 
@@ -599,14 +604,13 @@ final class HTTP1Session: ConnectionProtocolHandler {
         connection.requestHeadEnded()
     }
 
-    private func dispatch(_ request: consuming HTTP1Parser.Request, _ connection: Connection) {
-        dispatch(request.head, body: request.body, bodyStream: nil, connection)
-    }
-
     /// Makes the request's slot and hands it to the handler: whole (`body`), or with its body to come through
-    /// `bodyStream` (then the body's state and reservation stay until it ends).
+    /// `bodyStream` (then the body's state and reservation stay until it ends). The head's references are moved into
+    /// the handler's request (``HTTP1Parser/Head/moveIntoRequest(body:remoteAddress:bodyStream:)``): the caller's
+    /// head is left empty.
     private func dispatch(
-        _ head: consuming HTTP1Parser.Head, body: [UInt8], bodyStream: HTTPRequestBodyStream?, _ connection: Connection
+        _ head: inout HTTP1Parser.Head, body: consuming [UInt8], bodyStream: HTTPRequestBodyStream?,
+        _ connection: Connection
     ) {
         let id = nextRequestID
         nextRequestID &+= 1
@@ -619,14 +623,19 @@ final class HTTP1Session: ConnectionProtocolHandler {
                 keepAlive: keepAlive, receivedAt: connection.loop.now, isParseError: false, response: nil,
                 bodyBytes: bodyStream == nil ? bodyReserved : 0))
         if bodyStream == nil {
-            if case .receiving = bodyState { connection.releaseReceivingSlot() }
-            bodyState = .none
+            // Usually `.none` already (a collected body's state was taken out): not assigned again then, which
+            // destroyed the old state through its outlined destroy.
+            switch bodyState {
+            case .none: break
+            case .receiving:
+                connection.releaseReceivingSlot()
+                bodyState = .none
+            default: bodyState = .none
+            }
             bodyReserved = 0
         }
-        let httpRequest = HTTPRequest(
-            method: head.method, path: head.path, query: head.query, version: head.version, headers: head.headers,
-            body: body, protocolName: head.version == .http1_0 ? "http/1.0" : "http/1.1",
-            remoteAddress: connection.remoteAddress, bodyStream: bodyStream)
+        let httpRequest = head.moveIntoRequest(
+            body: body, remoteAddress: connection.remoteAddress, bodyStream: bodyStream)
         // The parser's plan for this head is lent to a forwarding handler for the call (see EventLoop.lentForwardPlan).
         if context.handlerForwardsRequests { connection.loop.lentForwardPlan = parser.forwardPlan }
         context.handler.handle(

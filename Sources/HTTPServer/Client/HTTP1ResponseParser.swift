@@ -26,14 +26,20 @@ struct HTTP1ResponseParser {
         case fixedBody(remaining: Int)
         case chunked
         case closeDelimited
-        /// ``inputEnded()`` was called: the event it returned, returned again.
-        case closed(UpstreamEvent)
-        case failed(UpstreamParseError)
+        /// ``inputEnded()`` was called: the event it returned (``closedEvent``), returned again.
+        case closed
+        /// ``failure``, returned again.
+        case failed
     }
 
     let maxHeaderBytes: Int
     let maxHeaderCount: Int
+    /// No payload that needs releasing (those of `closed` and `failed` are kept apart, below): a phase is changed
+    /// several times per response, and with such a payload each change destroyed the old phase through an outlined
+    /// destroy (~36 instructions).
     private var phase = Phase.head
+    private var closedEvent = UpstreamEvent.needMore
+    private var failure = UpstreamParseError(.malformed, "")
     private var scanner = HTTP1HeadScanner()
     private var chunked: ChunkedDecoder
     private var trailers = HTTPHeaders()
@@ -67,10 +73,10 @@ struct HTTP1ResponseParser {
         var consumed = 0
         while true {
             switch phase {
-            case .failed(let error):
-                return (0, .error(error))
-            case .closed(let event):
-                return (0, event)
+            case .failed:
+                return (0, .error(failure))
+            case .closed:
+                return (0, closedEvent)
             case .head:
                 precondition(consumed == 0, "a response head always starts at the beginning of the input")
                 return parseHead(input, isHEAD: isHEAD)
@@ -123,10 +129,10 @@ struct HTTP1ResponseParser {
     mutating func inputEnded() -> UpstreamEvent {
         let event: UpstreamEvent
         switch phase {
-        case .failed(let error):
-            return .error(error)
-        case .closed(let event):
-            return event
+        case .failed:
+            return .error(failure)
+        case .closed:
+            return closedEvent
         case .head:
             event = fail(.truncated, "the connection closed before a complete response head")
         case .fixedBody(0), .closeDelimited:
@@ -136,7 +142,8 @@ struct HTTP1ResponseParser {
         case .chunked:
             event = fail(.truncated, "the connection closed inside a chunked body")
         }
-        phase = .closed(event)
+        closedEvent = event
+        phase = .closed
         canReuseConnection = false
         return event
     }
@@ -149,7 +156,8 @@ struct HTTP1ResponseParser {
 
     private mutating func fail(_ kind: UpstreamParseError.Kind, _ reason: String) -> UpstreamEvent {
         let error = UpstreamParseError(kind, reason)
-        phase = .failed(error)
+        failure = error
+        phase = .failed
         canReuseConnection = false
         return .error(error)
     }

@@ -18,6 +18,14 @@ enum UpstreamEvent: Equatable, Sendable {
 }
 
 /// The status line and header section of an upstream's final response, with the framing of its body.
+extension UpstreamEvent {
+    /// The range of a ``body(_:)`` piece, nil for the other events.
+    var bodyRange: Range<Int>? {
+        if case .body(let range) = self { return range }
+        return nil
+    }
+}
+
 struct UpstreamResponseHead: Equatable, Sendable {
     /// How the body is delimited (RFC 9112 §6.3).
     enum Framing: Equatable, Sendable {

@@ -111,7 +111,7 @@ final class ProxyRecorder: ReverseProxyObserver {
         let attribution = routing.attribute(method: request.method, path: request.path) { request.headers[$0] }
         let entry: ProxyRouting.Entry
         let version: String?
-        if case .body(let route, let named)? = attribution, let finder = routing.bodyModels[route] {
+        if case .body(let route, let named) = attribution, let finder = routing.bodyModels[route] {
             // A `model_pointer` route: both bodies are copied (up to `capture.max_body_bytes`) and the exchange is
             // attributed when it ends, by its request body.
             return ProxyTap(
@@ -120,18 +120,18 @@ final class ProxyRecorder: ReverseProxyObserver {
                     entry: nil, counters: routing.unrouted, version: named, capture: false, bodyModel: finder,
                     bodyVersion: routing.bodyVersions[route]))
         }
-        switch attribution {
-        case .body? where routing.llmNames.isEmpty && routing.llmCatchAll == nil, nil:
+        switch consume attribution {
+        case .body where routing.llmNames.isEmpty && routing.llmCatchAll == nil, .unrouted:
             // No model can be named by a body (none has an `llm` section): unrouted, and nothing watches the bytes.
             routing.unrouted.requests.add(0)
             return ProxyTap(context: routing.unroutedContext)
-        case .body(_, let named)?:
+        case .body(_, let named):
             // Counted when the body names the model.
             return ProxyTap(
                 watcher: LLMWatcher(
                     routing: routing, entry: nil, version: named, path: request.path,
                     requestCoding: CapturedBodyCoding(request.headers)))
-        case .model(let found, let named, let route)?:
+        case .model(let found, let named, let route):
             found.counters.requests.add(0)
             if route < routing.openAIRoutes.count && routing.openAIRoutes[route] {
                 return ProxyTap(
@@ -154,8 +154,9 @@ final class ProxyRecorder: ReverseProxyObserver {
         let limits = routing.settings.capture
         let capture = entry.decoder != nil && entry.counters.sampled(rate: limits.sampleRate)
         let context: Context
-        if version == nil, let made = routing.contexts[entry.index] {
-            context = capture ? made.capturing : made.plain
+        if version == nil, routing.contexts[entry.index] != nil {
+            // The one context read in place (binding the pair copied both: a retain and a release more).
+            context = capture ? routing.contexts[entry.index]!.capturing : routing.contexts[entry.index]!.plain
         } else {
             context = Context(entry: entry, counters: entry.counters, version: version, capture: capture)
         }
