@@ -46,7 +46,7 @@ enum CSVColumn: Equatable {
                 message:
                     "column\(unknown.count == 1 ? " \(listed) is not a feature" : "s \(listed) are not features") of model "
                     + "\(model.name) (nor prediction, score, id, label, timestamp, version or a sensitive attribute); "
-                    + "skip with --ignore-columns \(unknown.joined(separator: ","))")
+                    + ProfilingError.ignoreHint(unknown))
         }
         for name in required where !seen.contains(name) {
             throw ProfilingError(

@@ -205,7 +205,7 @@ enum PredictionReader {
                         return ProfilingError(
                             file: file, line: line,
                             message: "key \"\(key)\" is not a field of an ingestion event (\(eventFieldList)); "
-                                + "skip with --ignore-columns \(key)")
+                                + ProfilingError.ignoreHint([key]))
                     }
                     seen.insert(key)
                 }

@@ -80,7 +80,7 @@ struct ColumnMapping {
             message:
                 "\(what)\(unknown.count == 1 ? " \(listed) is not a feature" : "s \(listed) are not features") of model "
                 + "\(model.name) (nor prediction, score, id, label, timestamp, version or a sensitive attribute); "
-                + "skip with --ignore-columns \(unknown.joined(separator: ","))")
+                + ProfilingError.ignoreHint(unknown))
     }
 
     /// The value of CSV text `raw` for column `c` (a categorical one's as ``CSVCategory/text(_:configured:)`` reads it).
@@ -228,7 +228,7 @@ enum InputReader {
                         throw ProfilingError(
                             file: file, line: lineNumber,
                             message: "key \"\(key)\" is not a field of an ingestion event (\(Self.eventFieldList)); "
-                                + "skip with --ignore-columns \(key)")
+                                + ProfilingError.ignoreHint([key]))
                     }
                     ignoredSeen.insert(key)
                 }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A problem reading a reference input, a configuration or a profile: one line naming the file, the line
 /// and column when they apply and the field or column, as `file:line[:column]: field: message`.
 public struct ProfilingError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -25,5 +27,20 @@ public struct ProfilingError: Error, Sendable, Equatable, CustomStringConvertibl
     public var description: String {
         let location = line > 0 ? (column > 0 ? "\(file):\(line):\(column)" : "\(file):\(line)") : file
         return field.isEmpty ? "\(location): \(message)" : "\(location): \(field): \(message)"
+    }
+}
+
+extension ProfilingError {
+    /// `skip with --ignore-columns 'a,b'`: the hint for input columns or keys that are not the model's, quoted for a
+    /// shell so that it can be pasted as it is (an unnamed column, such as the index `pandas.DataFrame.to_csv`
+    /// writes first, is `''`; the hint printed nothing before, which no argument could spell).
+    public static func ignoreHint(_ names: [String]) -> String {
+        "skip with --ignore-columns '" + names.joined(separator: ",").replacingOccurrences(of: "'", with: "'\\''") + "'"
+    }
+
+    /// The names of `--ignore-columns`: comma-separated, empty ones kept (`''` is the unnamed column, `,x` the
+    /// unnamed one and `x`).
+    public static func ignoredColumns(_ argument: String) -> [String] {
+        argument.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
     }
 }

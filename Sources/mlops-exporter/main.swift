@@ -345,7 +345,7 @@ struct Profile: ParsableCommand {
             configPath: configPath, model: model, input: input, output: out,
             format: format.flatMap(InputFormat.init(rawValue:)),
             options: ProfileBuilder.Options(bins: bins, fineBins: fineBins, maxCategories: maxCategories),
-            ignoreColumns: ignoreColumns.map { $0.split(separator: ",").map(String.init) } ?? [])
+            ignoreColumns: ignoreColumns.map(ProfilingError.ignoredColumns) ?? [])
         do {
             print(try Profiler.run(request))
         } catch {
@@ -440,7 +440,7 @@ struct Batch: ParsableCommand {
             configPath: configPath, model: model, input: input,
             inputFormat: inputFormat.flatMap(InputFormat.init(rawValue:)), labels: labels, reference: reference,
             defaultVersion: modelVersion,
-            ignoreColumns: ignoreColumns.map { $0.split(separator: ",").map(String.init) } ?? [])
+            ignoreColumns: ignoreColumns.map(ProfilingError.ignoredColumns) ?? [])
         let result: BatchRun
         do {
             result = try BatchRun(request)

@@ -49,7 +49,7 @@ import Testing
         #expect(
             failure(line + "\n" + line, .ndjson, file: "d.ndjson")
                 == #"d.ndjson:1: key "predicton" is not a field of an ingestion event ("# + fields
-                + "); skip with --ignore-columns predicton")
+                + "); skip with --ignore-columns 'predicton'")
         #expect(failure(line, .ndjson, file: "d.ndjson", ignore: ["predicton"]) == "no error")
         let event =
             #"{"id": "1", "timestamp": 1, "version": "v1", "features": {"amount": 1, "country": "DE", "#

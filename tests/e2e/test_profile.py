@@ -166,7 +166,7 @@ OK_HEADER = "amount,age,country,channel\n"
      '{dir}/data.csv: column "age" (feature of model fraud) is missing from the header'),
     ("data.csv", "amount,age,country,channel,zip,Age\n1,2,US,web,1,2\n", [],
      '{dir}/data.csv: columns "zip", "Age" are not features of model fraud (nor prediction, score, id, label, '
-     'timestamp, version or a sensitive attribute); skip with --ignore-columns zip,Age'),
+     'timestamp, version or a sensitive attribute); skip with --ignore-columns \'zip,Age\''),
     ("data.csv", OK_HEADER + "1,2,US,web\n1,2,\"a\nb\",web\n3,abc,US,web\n", [],
      '{dir}/data.csv:5: column "age": "abc" is not a number'),
     ("data.csv", OK_HEADER + "1,2,US,web\n1,\"a\nb\",US,web\n", [], '{dir}/data.csv:3: column "age": "a\\nb" is not a number'),
