@@ -21,6 +21,7 @@ extension BatchReport {
         if let labelRows = counts.labelRows {
             out += "label rows read    \(labelRows)\n"
             out += "labels accepted    \(Self.number(counts.labelsAccepted))\n"
+            if let rejected = counts.labelsRejected { out += "labels rejected    \(Self.reasons(rejected))\n" }
             out += "labels joined      \(Self.number(counts.labelsJoined))\n"
             out += "labels unmatched   \(Self.reasons(counts.labelsUnmatched ?? [:]))\n"
         }

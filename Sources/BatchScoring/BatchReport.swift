@@ -30,12 +30,14 @@ public struct BatchReport: Sendable, Codable, Equatable {
         public var rows: Int
         /// Predictions accepted (`mlops_ingest_events_total{kind="predictions"}`).
         public var accepted: Double
-        /// Events rejected, by reason (`mlops_ingest_rejected_total`), predictions and labels together.
+        /// Prediction rows rejected, by reason (`mlops_ingest_rejected_total`, less the labels' rejections).
         public var rejected: [String: Double]
         /// Label rows read (nil without labels).
         public var labelRows: Int?
         /// Labels accepted (`mlops_ingest_events_total{kind="labels"}`).
         public var labelsAccepted: Double?
+        /// Label rows rejected, by reason (nil without labels; they were counted among the predictions' before).
+        public var labelsRejected: [String: Double]?
         /// Labels joined to their prediction (`mlops_labels_joined_total`, both sources).
         public var labelsJoined: Double?
         /// Labels that joined no prediction, by reason (`mlops_labels_unmatched_total`).
@@ -113,7 +115,8 @@ extension BatchReport {
 
     /// The report of model `model` from `snapshot` (its parts' run), with the rows the readers counted.
     static func build(
-        model: String, input: String, labels: String?, snapshot s: MetricSnapshot, rows: Int, labelRows: Int?
+        model: String, input: String, labels: String?, snapshot s: MetricSnapshot, rows: Int, labelRows: Int?,
+        predictionRejections: [String: UInt64]? = nil
     ) -> BatchReport {
         let m = ["model": model]
         func byLabel(_ name: String, _ label: String) -> [String: Double] {
@@ -129,6 +132,15 @@ extension BatchReport {
         if let labelRows {
             counts.labelRows = labelRows
             counts.labelsAccepted = s.sum("mlops_ingest_events_total", ["model": model, "kind": "labels"])
+            if let predictionRejections {
+                var labelsRejected: [String: Double] = [:]
+                for (reason, all) in counts.rejected {
+                    let predictions = Double(predictionRejections[reason] ?? 0)
+                    if all > predictions { labelsRejected[reason] = all - predictions }
+                    counts.rejected[reason] = predictions > 0 ? predictions : nil
+                }
+                counts.labelsRejected = labelsRejected
+            }
             counts.labelsJoined = s.sum("mlops_labels_joined_total", m)
             counts.labelsUnmatched = byLabel("mlops_labels_unmatched_total", "reason")
         }

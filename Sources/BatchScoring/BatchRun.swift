@@ -86,6 +86,9 @@ public struct BatchRun: Sendable {
             ).rows
         }
         var labelRows: Int?
+        // What the predictions' rows had rejected: the labels' rejections are told apart by difference (the counter
+        // has both kinds under one reason label).
+        let predictionRejections = model.counters.rejectedByReason
         if let labels = request.labels {
             let labelFormat = try Self.format(nil, path: labels)
             switch labelFormat {
@@ -115,7 +118,7 @@ public struct BatchRun: Sendable {
         }
         report = BatchReport.build(
             model: request.model, input: request.input, labels: request.labels, snapshot: snapshot, rows: rows,
-            labelRows: labelRows)
+            labelRows: labelRows, predictionRejections: predictionRejections)
         let finished = WallClock.now()
         duration = finished - started
         let batchPart = BatchMetrics.part(

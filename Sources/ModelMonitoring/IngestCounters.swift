@@ -172,6 +172,16 @@ public final class IngestCounters: Sendable {
         if count > 0 { slots.add(Self.unknownKeysSlot, UInt64(count)) }
     }
 
+    /// The events rejected one by one for each reason so far (reasons never met left out).
+    public var rejectedByReason: [String: UInt64] {
+        var out: [String: UInt64] = [:]
+        for (i, reason) in Self.eventReasons.enumerated() {
+            let n = slots.load(Self.rejectedBase + i)
+            if n > 0 { out[reason.rawValue] = n }
+        }
+        return out
+    }
+
     /// The accepted events of `kind` so far.
     public func acceptedCount(_ kind: EventKind) -> UInt64 { slots.load(Self.eventBase + kind.rawValue) }
 

@@ -59,6 +59,19 @@ import Testing
         #expect(rendered.contains("# TYPE mlops_batch_last_success_timestamp_seconds gauge"))
     }
 
+    /// Label rows rejected are reported as the labels', not among the predictions' (they were: "rejected 2
+    /// (missing_id 1, missing_label 1)" under the prediction rows, nothing under the labels; review).
+    @Test func labelRejectionsAreTheLabelsOwn() throws {
+        let r = try run(
+            "id,x,c,prediction\n1,0.5,A,yes\n2,1.5,B,no\n3,2,A,yes\n4,,B,\n",
+            labels: "id,label\n1,yes\n,no\n2,\n3,yes\n"
+        ).report
+        #expect(r.counts.rejected == ["missing_prediction": 1])
+        #expect(r.counts.labelsRejected == ["missing_id": 1, "missing_label": 1])
+        #expect(r.counts.labelsAccepted == 2)
+        #expect(r.text.contains("labels rejected    2 (missing_id 1, missing_label 1)"), "\(r.text)")
+    }
+
     /// A categorical cell reads as `mlops-exporter profile` reads it (`3.0` is `3`, `True` is `true`, as the same
     /// values sent as JSON are counted): a batch of the reference's own rows does not drift. Before, the profile read
     /// the CSV's spellings and the batch did too, while NDJSON (and live traffic) gave `3` and `true`.
