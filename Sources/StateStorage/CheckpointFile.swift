@@ -119,8 +119,19 @@ public struct CheckpointFile: Sendable {
         if unlink(temporaryPath) != 0 && errno != ENOENT {
             throw IOError(operation: "unlink \(temporaryPath)", code: errno)
         }
-        let fd = open(temporaryPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
-        guard fd >= 0 else { throw IOError(operation: "open \(temporaryPath)", code: errno) }
+        try writeNew(temporaryPath, bytes)
+        guard rename(temporaryPath, path) == 0 else {
+            let code = errno
+            unlink(temporaryPath)
+            throw IOError(operation: "rename \(temporaryPath) to \(path)", code: code)
+        }
+        try syncDirectory()
+    }
+
+    /// Writes `bytes` to a new file at `target` (mode 0600; none may be there), synced; removed again on failure.
+    private func writeNew(_ target: String, _ bytes: [UInt8]) throws(IOError) {
+        let fd = open(target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else { throw IOError(operation: "open \(target)", code: errno) }
         var failure: IOError? = nil
         bytes.withUnsafeBytes { buffer in
             var offset = 0
@@ -128,24 +139,18 @@ public struct CheckpointFile: Sendable {
                 let n = systemWrite(fd, buffer.baseAddress! + offset, buffer.count - offset)
                 if n < 0 {
                     if errno == EINTR { continue }
-                    failure = IOError(operation: "write \(temporaryPath)", code: errno)
+                    failure = IOError(operation: "write \(target)", code: errno)
                     return
                 }
                 offset += n
             }
         }
-        if failure == nil && fsync(fd) != 0 { failure = IOError(operation: "fsync \(temporaryPath)", code: errno) }
-        if close(fd) != 0 && failure == nil { failure = IOError(operation: "close \(temporaryPath)", code: errno) }
+        if failure == nil && fsync(fd) != 0 { failure = IOError(operation: "fsync \(target)", code: errno) }
+        if close(fd) != 0 && failure == nil { failure = IOError(operation: "close \(target)", code: errno) }
         if let failure {
-            unlink(temporaryPath)
+            unlink(target)
             throw failure
         }
-        guard rename(temporaryPath, path) == 0 else {
-            let code = errno
-            unlink(temporaryPath)
-            throw IOError(operation: "rename \(temporaryPath) to \(path)", code: code)
-        }
-        try syncDirectory()
     }
 
     func syncDirectory() throws(IOError) {
@@ -241,6 +246,24 @@ public struct CheckpointFile: Sendable {
     /// Renames the checkpoint to `checkpoint.corrupt-<UTC time of now>` (a number is added when that exists);
     /// returns the new path.
     public func setAside(now: Double) throws(IOError) -> String {
+        let target = asidePath(now: now)
+        guard rename(path, target) == 0 else { throw IOError(operation: "rename \(path) to \(target)", code: errno) }
+        try syncDirectory()
+        return target
+    }
+
+    /// Writes `bytes` (the checkpoint as read) to a new `checkpoint.corrupt-<UTC time of now>` beside it, for a
+    /// checkpoint that was read but one of whose models could not be: the next checkpoint replaces the file, and
+    /// without the copy that model's saved state was gone. Returns the copy's path.
+    public func keepCopy(_ bytes: [UInt8], now: Double) throws(IOError) -> String {
+        let target = asidePath(now: now)
+        try writeNew(target, bytes)
+        try syncDirectory()
+        return target
+    }
+
+    /// `checkpoint.corrupt-<UTC time of now>`, with a number added when that exists.
+    private func asidePath(now: Double) -> String {
         var t = time_t(now)
         var parts = tm()
         gmtime_r(&t, &parts)
@@ -254,8 +277,6 @@ public struct CheckpointFile: Sendable {
             n += 1
             target = path + ".corrupt-" + stamp + "-\(n)"
         }
-        guard rename(path, target) == 0 else { throw IOError(operation: "rename \(path) to \(target)", code: errno) }
-        try syncDirectory()
         return target
     }
 

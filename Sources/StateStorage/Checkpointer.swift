@@ -74,7 +74,7 @@ public final class Checkpointer: Sendable {
         public var results: [(model: String, result: RestoreResult)] = []
         /// Why the checkpoint could not be read, if so (its `rawValue` is the `reason` label value).
         public var failure: RestoreFailureReason?
-        /// Where an unreadable checkpoint was set aside.
+        /// Where an unreadable checkpoint was set aside, or a copy kept of one with a model that could not be read.
         public var setAside: String?
     }
 
@@ -154,6 +154,19 @@ public final class Checkpointer: Sendable {
                     "storage: the model is no longer configured: its saved state is dropped", metadata: metadata)
             case .failed:
                 logger.error("storage: the model's saved state cannot be read: it starts empty", metadata: metadata)
+            }
+        }
+        if report.results.contains(where: { $0.1 == .failed }) {
+            // The next checkpoint replaces the file: the failed model's saved state is kept in a copy.
+            do throws(CheckpointFile.IOError) {
+                report.setAside = try file.keepCopy(bytes, now: now)
+                logger.warning(
+                    "storage: a model's saved state could not be read: the checkpoint is kept as a copy",
+                    metadata: ["path": "\(report.setAside ?? "")"])
+            } catch {
+                logger.error(
+                    "storage: a model's saved state could not be read, and the checkpoint could not be copied aside",
+                    metadata: ["error": "\(error)"])
             }
         }
         metrics.restores.withLock { $0 = report.results }

@@ -120,6 +120,26 @@ import Testing
         #expect(b.value(#"mlops_storage_restore_failures_total{reason="corrupt"}"#) == 1)
     }
 
+    /// A checkpoint that reads but one of whose models does not is kept as a copy: the next checkpoint replaces the
+    /// file, and that model's saved state was gone with it (review).
+    @Test func aModelThatCannotBeRestoredKeepsTheCheckpointAsACopy() throws {
+        let dir = temporaryDirectory()
+        let node = try Node([Models.fraud()], directory: dir)
+        var w = StateWriter()
+        CheckpointFormat.encode(
+            exporterVersion: "t", created: 1,
+            models: [("fraud", node.model("fraud").context.stateFingerprint)], into: &w
+        ) { _, w in w.section { $0.byte(7) } }  // a state that is not one
+        try write(w.bytes, to: dir)
+        let report = node.checkpointer.restore()
+        #expect(report.results.map(\.result) == [.failed])
+        let copy = try #require(report.setAside)
+        #expect(copy.hasPrefix(dir + "/checkpoint.corrupt-"))
+        #expect(Array(try Data(contentsOf: URL(fileURLWithPath: copy))) == w.bytes)
+        try #require(node.checkpoint() != nil)
+        #expect(Array(try Data(contentsOf: URL(fileURLWithPath: copy))) == w.bytes)
+    }
+
     /// Two files set aside in the same second keep both.
     @Test func aSecondFileSetAsideDoesNotOverwriteTheFirst() throws {
         let dir = temporaryDirectory()
