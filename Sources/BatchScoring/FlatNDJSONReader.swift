@@ -22,10 +22,19 @@ enum FlatNDJSONReader {
         var start = 0
         var searched = 0
         func judge(_ line: ArraySlice<UInt8>) -> Bool {
-            let value = try? NDJSONLine.parse(buffer, line.startIndex..<line.endIndex, file: path, line: 0)
-            guard case .object(let object)? = value else { return false }  // the events' decoder names the problem
+            let isColumn = { (key: String) in model.featureIndex(key) != nil || model.attributeIndex(key) != nil }
+            guard let value = try? NDJSONLine.parse(buffer, line.startIndex..<line.endIndex, file: path, line: 0) else {
+                // Not strictly readable (a key twice, a bare NaN): flat when its keys say so, so that the flat
+                // reader names the problem (the events' decoder said the first feature "is not a field of an event").
+                let keys = buffer.withUnsafeBufferPointer {
+                    Scanner.objectKeys($0, from: line.startIndex, to: line.endIndex)
+                }
+                guard let keys, !keys.contains("features") else { return false }
+                return keys.contains(where: isColumn)
+            }
+            guard case .object(let object) = value else { return false }  // the events' decoder names the problem
             if case .object? = object["features"] { return false }
-            return object.keys.contains { model.featureIndex($0) != nil || model.attributeIndex($0) != nil }
+            return object.keys.contains(where: isColumn)
         }
         while true {
             while let newline = buffer[searched...].firstIndex(of: UInt8(ascii: "\n")) {
