@@ -18,6 +18,8 @@ struct CSVRecords {
     }
 
     let file: String
+    /// The longest record held (``ChunkedFile/maxLineBytes`` unless a test says otherwise).
+    let maxRecordBytes: Int
     private var source: ChunkedFile
     private(set) var buffer: [UInt8] = []
     private(set) var scratch: [UInt8] = []
@@ -32,8 +34,10 @@ struct CSVRecords {
     /// Where the current record starts in ``buffer``.
     private var recordStart = 0
 
-    init(file: String, chunkSize: Int = 4 << 20) throws(ProfilingError) {
+    init(file: String, chunkSize: Int = 4 << 20, maxRecordBytes: Int = ChunkedFile.maxLineBytes) throws(ProfilingError)
+    {
         self.file = file
+        self.maxRecordBytes = maxRecordBytes
         source = try ChunkedFile(path: file, chunkSize: chunkSize)
     }
 
@@ -44,21 +48,22 @@ struct CSVRecords {
 
     /// Reads the next record into ``fields``; false at the end of the file.
     mutating func next() throws(ProfilingError) -> Bool {
+        var recordStart = position
         while true {
             if let complete = try scan() {
+                // Also when the record ended in the piece just read (one of 65 MiB was taken: the bound was checked
+                // only before reading more).
+                if complete && position - recordStart > maxRecordBytes + 2 { throw tooLong() }
                 if complete { try checkUTF8() }
                 return complete
             }
             // The buffer ends inside a record: keep its bytes, read more (a record is held whole: bounded).
             if source.atEnd { return try finishLast() }
-            if buffer.count - position > ChunkedFile.maxLineBytes {
-                throw ProfilingError(
-                    file: file, line: line,
-                    message: "record longer than \(ChunkedFile.maxLineBytes >> 20) MiB")
-            }
+            if buffer.count - position > maxRecordBytes { throw tooLong() }
             buffer.removeSubrange(0..<position)
             lineStart -= position
             position = 0
+            recordStart = 0
             try source.read(appendingTo: &buffer)
             if !started, source.atEnd || buffer.count >= 3 {
                 started = true
@@ -67,6 +72,12 @@ struct CSVRecords {
                 }
             }
         }
+    }
+
+    /// The error for a record over ``maxRecordBytes``.
+    private func tooLong() -> ProfilingError {
+        let bound = maxRecordBytes >= 1 << 20 ? "\(maxRecordBytes >> 20) MiB" : "\(maxRecordBytes) bytes"
+        return ProfilingError(file: file, line: line, message: "record longer than \(bound)")
     }
 
     /// The text of field `f` (for messages and categories).
