@@ -18,6 +18,8 @@ extension BatchReport {
         out += "rows read          \(counts.rows)\n"
         out += "accepted           \(Self.number(counts.accepted))\n"
         out += "rejected           \(Self.reasons(counts.rejected))\n"
+        if let n = counts.unknownFeatures, n > 0 { out += "unknown features   \(Self.number(n)) (ignored)\n" }
+        if let n = counts.duplicateIDs, n > 0 { out += "duplicate ids      \(Self.number(n)) (the last joins)\n" }
         if let labelRows = counts.labelRows {
             out += "label rows read    \(labelRows)\n"
             out += "labels accepted    \(Self.number(counts.labelsAccepted))\n"

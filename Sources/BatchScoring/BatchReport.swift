@@ -42,6 +42,10 @@ public struct BatchReport: Sendable, Codable, Equatable {
         public var labelsJoined: Double?
         /// Labels that joined no prediction, by reason (`mlops_labels_unmatched_total`).
         public var labelsUnmatched: [String: Double]?
+        /// Predictions whose id an earlier one had (`mlops_predictions_duplicate_id_total`; only the last is joined).
+        public var duplicateIDs: Double?
+        /// Feature keys the model does not declare (`mlops_ingest_unknown_features_total`; ignored).
+        public var unknownFeatures: Double?
     }
 
     /// Drift of the dataset and of each feature and output.
@@ -112,6 +116,13 @@ extension BatchReport {
         "expected_calibration_error", "roc_auc", "mae", "rmse", "mape", "r2", "mean_error",
     ]
     static let perClassFigures = ["precision", "recall", "f1"]
+    /// How many outcomes the figures that leave some out were computed over, so that the report says so (log loss,
+    /// Brier score and calibration: outcomes with a probability; MAPE: those with a nonzero actual).
+    static let coverageFigures = [
+        ("probability_outcomes", "mlops_model_probability_outcomes_total"),
+        ("probability_skipped", "mlops_model_probability_skipped_total"),
+        ("mape_skipped", "mlops_model_mape_skipped_total"),
+    ]
 
     /// The report of model `model` from `snapshot` (its parts' run), with the rows the readers counted.
     static func build(
@@ -129,6 +140,12 @@ extension BatchReport {
         var counts = Counts(
             rows: rows, accepted: s.sum("mlops_ingest_events_total", ["model": model, "kind": "predictions"]),
             rejected: byLabel("mlops_ingest_rejected_total", "reason"))
+        counts.duplicateIDs = s.samples("mlops_predictions_duplicate_id_total", matching: m).first.map { _ in
+            s.sum("mlops_predictions_duplicate_id_total", m)
+        }
+        counts.unknownFeatures = s.samples("mlops_ingest_unknown_features_total", matching: m).first.map { _ in
+            s.sum("mlops_ingest_unknown_features_total", m)
+        }
         if let labelRows {
             counts.labelRows = labelRows
             counts.labelsAccepted = s.sum("mlops_ingest_events_total", ["model": model, "kind": "labels"])
@@ -188,6 +205,10 @@ extension BatchReport {
             let l = ["model": model, "version": version]
             var figures: [String: Double] = [:]
             for name in qualityFigures { if let v = s.value("mlops_model_\(name)", l) { figures[name] = v } }
+            for (name, family) in coverageFigures {
+                let n = s.samples(family, matching: l).reduce(0) { $0 + $1.value }
+                if !s.samples(family, matching: l).isEmpty { figures[name] = n }
+            }
             for name in perClassFigures {
                 for sample in s.samples("mlops_model_\(name)", matching: l) {
                     if let c = sample.label("class") { figures["\(name){\(c)}"] = sample.value }

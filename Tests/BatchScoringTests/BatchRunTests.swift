@@ -59,6 +59,21 @@ import Testing
         #expect(rendered.contains("# TYPE mlops_batch_last_success_timestamp_seconds gauge"))
     }
 
+    /// The report says what the figures that leave outcomes out were computed over, and counts duplicate ids (log
+    /// loss over 2 of 3 outcomes read as if over 3; review).
+    @Test func theReportSaysWhatFiguresLeaveOut() throws {
+        let r = try run(
+            "id,x,c,prediction,score\n1,0.5,A,yes,0.9\n2,1.5,B,no,1.7\n3,2,A,yes,0.6\n3,2,A,yes,0.6\n",
+            labels: "id,label\n1,yes\n2,no\n3,yes\n"
+        ).report
+        let q = try #require(r.quality.first)
+        #expect(q.outcomes == 3)
+        #expect(q.figures["probability_outcomes"] == 2 && q.figures["probability_skipped"] == 1)
+        #expect(r.counts.duplicateIDs == 1)
+        #expect(r.text.contains("duplicate ids      1 (the last joins)"), "\(r.text)")
+        #expect(r.text.contains("probability_outcomes"))
+    }
+
     /// Label rows rejected are reported as the labels', not among the predictions' (they were: "rejected 2
     /// (missing_id 1, missing_label 1)" under the prediction rows, nothing under the labels; review).
     @Test func labelRejectionsAreTheLabelsOwn() throws {
