@@ -169,10 +169,13 @@ public enum Profiler {
     }
 
     /// Writes `bytes` to `path`: through a symbolic link to its target, which is replaced atomically (a temporary file
-    /// renamed over it) keeping its permission bits; straight into anything that is not a regular file (`/dev/stdout`,
-    /// a FIFO). Before, the rename replaced the link itself, or the device node (`--out /dev/null` as root turned the
-    /// system's /dev/null into a file), and a replaced file lost its mode.
+    /// renamed over it) keeping its permission bits; straight into anything that is not a regular file (a FIFO, a
+    /// device); into this process's own descriptor for `/dev/stdout`, `/dev/stderr`, `/dev/fd/N` and
+    /// `/proc/self/fd/N` (resolved, they name the file the shell opened, `>> app.log`, which a rename would replace).
+    /// Before, the rename replaced the link itself, or the device node (`--out /dev/null` as root turned the system's
+    /// /dev/null into a file), and a replaced file lost its mode.
     static func write(_ bytes: [UInt8], to given: String) throws(ProfilingError) {
+        if let fd = standardDescriptor(given) { return try writeAll(bytes, to: fd, named: given) }
         let path = URL(fileURLWithPath: given).resolvingSymlinksInPath().path
         var info = stat()
         let exists = stat(path, &info) == 0
@@ -197,14 +200,33 @@ public enum Profiler {
         }
     }
 
-    /// Writes `bytes` into the existing non-regular file at `path` (opened for writing, truncated where that means
-    /// anything); errors name `name`, as given.
+    /// The descriptor a path of this process's own descriptors names (`/dev/stdout`, `/dev/stderr`, `/dev/fd/N`,
+    /// `/proc/self/fd/N`), if it is one.
+    static func standardDescriptor(_ path: String) -> Int32? {
+        switch path {
+        case "/dev/stdout": return 1
+        case "/dev/stderr": return 2
+        default:
+            for prefix in ["/dev/fd/", "/proc/self/fd/"] where path.hasPrefix(prefix) {
+                return Int32(path.dropFirst(prefix.count))
+            }
+            return nil
+        }
+    }
+
+    /// Writes `bytes` into the existing non-regular file at `path` (a FIFO, a device: opened for writing, never
+    /// truncated); errors name `name`, as given.
     private static func writeDirectly(_ bytes: [UInt8], to path: String, named name: String) throws(ProfilingError) {
-        let fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC)
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
         guard fd >= 0 else {
             throw ProfilingError(file: name, message: "cannot write: \(String(cString: strerror(errno)))")
         }
         defer { close(fd) }
+        try writeAll(bytes, to: fd, named: name)
+    }
+
+    /// Writes all of `bytes` to `fd`; errors name `name`.
+    private static func writeAll(_ bytes: [UInt8], to fd: Int32, named name: String) throws(ProfilingError) {
         var offset = 0
         while offset < bytes.count {
             let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }

@@ -39,8 +39,10 @@ extension ProfilingError {
     }
 
     /// The names of `--ignore-columns`: comma-separated, empty ones kept (`''` is the unnamed column, `,x` the
-    /// unnamed one and `x`).
+    /// unnamed one and `x`) but for a trailing comma (`x,` is `x`).
     public static func ignoredColumns(_ argument: String) -> [String] {
-        argument.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        var names = argument.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        while names.count > 1 && names.last == "" { names.removeLast() }
+        return names
     }
 }

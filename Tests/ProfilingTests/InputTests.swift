@@ -109,7 +109,7 @@ func failure(
         #expect(failure(pandas).hasSuffix("skip with --ignore-columns ''"), "\(failure(pandas))")
         #expect(failure(pandas, ignore: ProfilingError.ignoredColumns("")) == "no error")
         #expect(
-            ProfilingError.ignoredColumns(",x") == ["", "x"]
+            ProfilingError.ignoredColumns(",x") == ["", "x"] && ProfilingError.ignoredColumns("x,") == ["x"]
                 && ProfilingError.ignoreHint(["it's"]) == #"skip with --ignore-columns 'it'\''s'"#)
         #expect(
             failure("amount,country,channel,id,label,timestamp,version,gender,score\n1,DE,web,a,b,c,d,f,0.5\n")

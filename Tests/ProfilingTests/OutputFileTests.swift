@@ -26,6 +26,21 @@ import Testing
         #expect(stat(target, &info) == 0 && info.st_mode & 0o777 == 0o600)
     }
 
+    /// A path of one of the process's own descriptors is written through the descriptor as it is open (`--out
+    /// /dev/stdout >> app.log` appends): resolved, it named the file, which the rename replaced, losing what was in it
+    /// (review).
+    @Test func anOpenDescriptorIsWrittenAsItIsOpen() throws {
+        let file = try folder() + "/app.log"
+        try Data("old\n".utf8).write(to: URL(fileURLWithPath: file))
+        let fd = open(file, O_WRONLY | O_APPEND)
+        try #require(fd >= 0)
+        defer { close(fd) }
+        try Profiler.write(Array("new\n".utf8), to: "/dev/fd/\(fd)")
+        #expect(try String(contentsOfFile: file, encoding: .utf8) == "old\nnew\n")
+        #expect(Profiler.standardDescriptor("/dev/stdout") == 1 && Profiler.standardDescriptor("/proc/self/fd/7") == 7)
+        #expect(Profiler.standardDescriptor("/dev/null") == nil)
+    }
+
     /// A device is written into, not replaced (as root, `--out /dev/null` turned /dev/null into a regular file);
     /// a device that refuses the bytes is an error naming it.
     @Test func aDeviceIsWrittenIntoNotReplaced() throws {
