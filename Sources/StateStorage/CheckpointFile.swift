@@ -252,11 +252,17 @@ public struct CheckpointFile: Sendable {
         return target
     }
 
-    /// Writes `bytes` (the checkpoint as read) to a new `checkpoint.corrupt-<UTC time of now>` beside it, for a
+    /// Writes `bytes` (the checkpoint as read) to `checkpoint.unrestored-<its CRC-32, hex>` beside it, for a
     /// checkpoint that was read but one of whose models could not be: the next checkpoint replaces the file, and
-    /// without the copy that model's saved state was gone. Returns the copy's path.
-    public func keepCopy(_ bytes: [UInt8], now: Double) throws(IOError) -> String {
-        let target = asidePath(now: now)
+    /// without the copy that model's saved state was gone. Named by content, so that restarts before the next
+    /// checkpoint (a crash loop) keep one copy, not one each. Returns the copy's path.
+    public func keepCopy(_ bytes: [UInt8]) throws(IOError) -> String {
+        var crc: UInt32 = 0
+        for (i, b) in bytes.suffix(4).enumerated() { crc |= UInt32(b) << (8 * UInt32(i)) }
+        let hex = String(crc, radix: 16)
+        let target = path + ".unrestored-" + String(repeating: "0", count: 8 - hex.count) + hex
+        var info = stat()
+        if lstat(target, &info) == 0 { return target }
         try writeNew(target, bytes)
         try syncDirectory()
         return target

@@ -159,7 +159,7 @@ public final class Checkpointer: Sendable {
         if report.results.contains(where: { $0.1 == .failed }) {
             // The next checkpoint replaces the file: the failed model's saved state is kept in a copy.
             do throws(CheckpointFile.IOError) {
-                report.setAside = try file.keepCopy(bytes, now: now)
+                report.setAside = try file.keepCopy(bytes)
                 logger.warning(
                     "storage: a model's saved state could not be read: the checkpoint is kept as a copy",
                     metadata: ["path": "\(report.setAside ?? "")"])
@@ -205,11 +205,12 @@ public final class Checkpointer: Sendable {
         }
     }
 
-    /// Takes the storage directory's lock unless this process holds it: nil when it does now, or when the lock file
-    /// cannot be made in a directory this process cannot write (logged, tried again at the next checkpoint, whose
-    /// write fails on its own); else who holds it (a process id), or why the lock cannot be taken in a writable
-    /// directory (a `lock` that is a directory, a link, another user's file): then the directory is not used, as when
-    /// another process holds it (it was used without a lock, so two exporters restored and wrote the same state).
+    /// Takes the storage directory's lock unless this process holds it: nil when it does now, or when the lock cannot
+    /// be taken for a reason that is no other user (a directory this process cannot write, a filesystem without record
+    /// locks, no space or descriptors: logged, tried again at the next checkpoint); else who holds it (a process id),
+    /// or what is in the lock's place in a writable directory (a directory, a link, another user's file): then the
+    /// directory is not used, as when another process holds it (it was used without a lock, so two exporters
+    /// restored and wrote the same state).
     func takeLock() -> String? {
         lockDescriptor.withLock { held -> String? in
             if held != nil { return nil }
@@ -221,7 +222,12 @@ public final class Checkpointer: Sendable {
                 case .heldBy(let pid): return pid.map { "process \($0)" } ?? "another process"
                 }
             } catch {
-                guard access(file.directory, W_OK) == 0 else {
+                // Something else in the lock's place (a directory, a link, a FIFO, another user's file) in a
+                // directory this process can write: used without the lock, two exporters restored and wrote the same
+                // state. Anything else (no record locks on the filesystem, ENOLCK; no space or descriptors to make the
+                // file; a read-only directory) is not a sign of another user: carry on, and try again.
+                let inTheWay: Set<Int32> = [EISDIR, ELOOP, EINVAL, EACCES, EPERM, ENXIO]
+                guard inTheWay.contains(error.code), access(file.directory, W_OK) == 0 else {
                     logger.warning(
                         "storage: the storage directory's lock cannot be taken (tried again at the next checkpoint)",
                         metadata: ["path": "\(file.directory)", "error": "\(error)"])

@@ -29,7 +29,7 @@ public final class StorageMetrics: Collector {
             failures = try! s.counter(
                 "mlops_storage_checkpoint_failures_total",
                 help:
-                    "Checkpoints that could not be written, by reason (no_space, permission, not_a_directory, io, blocked: a checkpoint this process could not read, or never read, is in the way; locked: another process uses the storage directory). The previous checkpoint stays.",
+                    "Checkpoints that could not be written, by reason (no_space, permission, not_a_directory, io, blocked: a checkpoint this process could not read, or never read, is in the way; locked: another process uses the storage directory, or its lock file cannot be used). The previous checkpoint stays.",
                 labels: ["reason"])
             lastSuccess = try! s.gauge(
                 "mlops_storage_last_checkpoint_success_timestamp_seconds",
@@ -52,7 +52,7 @@ public final class StorageMetrics: Collector {
             restoreFailures = try! s.counter(
                 "mlops_storage_restore_failures_total",
                 help:
-                    "Checkpoints that could not be read at start, by reason (foreign, newer_version, truncated, corrupt, unreadable, too_large; locked: another process uses the storage directory, nothing is read); the file is renamed checkpoint.corrupt-<time>.",
+                    "Checkpoints that could not be read at start, by reason (foreign, newer_version, truncated, corrupt, unreadable, too_large; locked: another process uses the storage directory, or its lock file cannot be used, nothing is read); the file is renamed checkpoint.corrupt-<time>.",
                 labels: ["reason"])
             restoreDuration = try! s.gauge(
                 "mlops_storage_restore_duration_seconds", help: "Time the restore at start took.", unit: "seconds")

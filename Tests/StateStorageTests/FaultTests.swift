@@ -134,8 +134,13 @@ import Testing
         let report = node.checkpointer.restore()
         #expect(report.results.map(\.result) == [.failed])
         let copy = try #require(report.setAside)
-        #expect(copy.hasPrefix(dir + "/checkpoint.corrupt-"))
+        #expect(copy.hasPrefix(dir + "/checkpoint.unrestored-"))
         #expect(Array(try Data(contentsOf: URL(fileURLWithPath: copy))) == w.bytes)
+        // Another start before the next checkpoint (a crash loop) keeps the one copy, not one more.
+        let again = try Node([Models.fraud()], directory: dir).checkpointer.restore()
+        #expect(again.setAside == copy)
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasPrefix("checkpoint.") }
+        #expect(files.sorted() == ["checkpoint.unrestored-" + copy.split(separator: "-").last!], "\(files)")
         try #require(node.checkpoint() != nil)
         #expect(Array(try Data(contentsOf: URL(fileURLWithPath: copy))) == w.bytes)
     }
