@@ -1,7 +1,10 @@
 import Compression
 import ExporterConfig
+import Exposition
 import Foundation
+import Ingestion
 import Logging
+import ModelMonitoring
 import Testing
 
 @testable import MLOpsExporter
@@ -45,6 +48,28 @@ private func header(_ response: ExporterEndpoints.Response, _ name: String) -> S
 private func text(_ response: ExporterEndpoints.Response) -> String { String(decoding: response.body, as: UTF8.self) }
 
 private let fraudEvent = #"{"version":"v1","prediction":"fraud","latency_seconds":0.01}"# + "\n"
+
+/// A user's collector that reads labels as received (declares `usesLabels`), without a joiner.
+private final class LabelCounter: ModelCollector {
+    static let name = "label_counter"
+    static let usesLabels = true
+    static let (schema, labelsSeen) = try! CollectorSchema.build { s in
+        try s.counter("test_labels_seen_total", help: "Labels this collector saw.", labels: ["model"])
+    }
+    let seen = AtomicSlots(count: 1)
+    let labels: LabelSet
+
+    init(model: ModelContext, options: CollectorOptions) throws(ModelCollectorError) {
+        labels = try! Self.labelsSeen.labels(model.name)
+    }
+
+    var maxSeries: Int { 1 }
+    func record(prediction: PredictionEvent, receivedAt: Double) {}
+    func record(label: LabelEvent, receivedAt: Double) { seen.add(0) }
+    func collect(into sink: inout CollectorSink) {
+        sink.counter(Self.labelsSeen, labels, value: Double(seen.load(0)))
+    }
+}
 
 @Suite("Exporter endpoints, mounted without the exporter's server")
 struct ExporterEndpointsTests {
@@ -171,6 +196,28 @@ struct ExporterEndpointsTests {
         let scrape = text(await endpoints.respond(to: get("/metrics")))
         #expect(scrape.contains("mlops_ingest_unknown_keys_total{model=\"fraud\"} 2\n"))
         #expect(scrape.contains("mlops_ingest_unknown_keys_total{model=\"eta\"} 0\n"))
+    }
+
+    /// A model whose only label reader is a user's collector that declares `usesLabels` takes labels (202), and the
+    /// collector sees them; without the declaration they would be refused (409).
+    @Test func aCustomCollectorThatReadsLabelsKeepsThem() async throws {
+        var configuration = Exporter.Configuration()
+        configuration.processMetrics = false
+        configuration.collectors = .builtIn
+        try configuration.collectors.register(LabelCounter.self)
+        configuration.models = ExporterConfiguration(
+            models: [
+                ModelConfiguration(
+                    name: "custom", task: .regression, versions: ["v1"],
+                    collectors: [CollectorConfiguration(name: "label_counter")])
+            ], source: "<code>")
+        let exporter = try Exporter(
+            configuration: configuration, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+        let answer = await exporter.endpoints.respond(
+            to: post("/api/v1/models/custom/labels", #"{"id":"a","label":1}"# + "\n"))
+        #expect(answer.status == 202, "\(text(answer))")
+        let scrape = text(await exporter.endpoints.respond(to: get("/metrics")))
+        #expect(scrape.contains("test_labels_seen_total{model=\"custom\"} 1\n"))
     }
 
     @Test("a gzip body is inflated and ingested")
