@@ -40,8 +40,8 @@ public enum RequestRejectReason: String, Sendable, CaseIterable {
 /// - `mlops_ingest_rejected_requests_total{model,reason}`: whole requests refused (``RequestRejectReason``);
 /// - `mlops_ingest_unknown_features_total{model}`: feature keys that are not in the schema (ignored);
 /// - `mlops_ingest_unknown_keys_total{model}`: keys of accepted events that are no event field (ignored);
-/// - `mlops_ingest_labels_not_used_total{model}`: inline labels of accepted predictions of a model that does not
-///   use labels (ignored).
+/// - `mlops_ingest_labels_not_used_total{model}`: labels of a model that does not use labels, inline in accepted
+///   predictions or recorded in process (ignored; the HTTP API refuses such labels posted alone).
 ///
 /// Kept across configuration reloads while the model keeps its name, so counters do not reset.
 public final class IngestCounters: Sendable {
@@ -83,7 +83,7 @@ public final class IngestCounters: Sendable {
             labelsNotUsed = try! s.counter(
                 "mlops_ingest_labels_not_used_total",
                 help:
-                    "Inline labels of accepted predictions of a model with no quality or fairness collector (ignored).",
+                    "Labels of a model with no quality or fairness collector, inline in accepted predictions or recorded in process (ignored).",
                 labels: ["model"])
             schema = s
         }
@@ -163,7 +163,7 @@ public final class IngestCounters: Sendable {
         if count > 0 { slots.add(Self.unknownFeaturesSlot, UInt64(count)) }
     }
 
-    /// Counts one inline label of an accepted prediction that the model does not use.
+    /// Counts one label the model does not use (inline in an accepted prediction, or recorded in process).
     @inline(__always)
     public func inlineLabelNotUsed() { slots.add(Self.inlineLabelsNotUsedSlot) }
 

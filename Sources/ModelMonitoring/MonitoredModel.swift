@@ -249,13 +249,20 @@ public final class MonitoredModel: Sendable {
             receivedAt: receivedAt)
     }
 
-    /// Records one delayed label with the ingestion API's rules; `nil` when accepted, else the reason.
+    /// Records one delayed label with the ingestion API's rules; `nil` when accepted, else the reason. For a model
+    /// that does not use labels (``usesLabels``) a valid label is counted in `mlops_ingest_labels_not_used_total`
+    /// instead of as accepted (it was counted accepted and changed nothing), and `nil` is returned.
     @discardableResult
     public func record(label: LabelEvent, receivedAt: Double = WallClock.now()) -> RejectReason? {
         var label = label
         if let reason = EventValidation.check(&label, schema: context.schema) {
             counters.rejected(reason)
             return reason
+        }
+        guard usesLabels else {
+            // Nothing here reads it (the HTTP API refuses such labels with 409): counted, not accepted.
+            counters.inlineLabelNotUsed()
+            return nil
         }
         var unmatched = UnmatchedLabels()
         accept(label, receivedAt: receivedAt, unmatched: &unmatched)

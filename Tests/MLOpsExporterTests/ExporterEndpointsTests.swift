@@ -156,7 +156,8 @@ struct ExporterEndpointsTests {
                     name: "eta", task: .regression, versions: ["v1"],
                     collectors: [CollectorConfiguration(name: "service"), CollectorConfiguration(name: "quality")]),
             ], source: "<code>")
-        let endpoints = try embedded(models: models).endpoints
+        let exporter = try embedded(models: models)
+        let endpoints = exporter.endpoints
         let label = #"{"id":"a","label":3.5}"# + "\n"
         let refused = await endpoints.respond(to: post("/api/v1/models/plain/labels", label))
         #expect(refused.status == 409)
@@ -174,6 +175,11 @@ struct ExporterEndpointsTests {
         #expect(joined.status == 202)
         let scrape = text(await endpoints.respond(to: get("/metrics")))
         #expect(scrape.contains("mlops_ingest_labels_not_used_total{model=\"plain\"} 1\n"))
+        // In process too: counted as not used, not as accepted (it was counted accepted and changed nothing).
+        #expect(try #require(exporter.model("plain")).record(label: LabelEvent(id: "b", label: .number(1))) == nil)
+        let after = text(await endpoints.respond(to: get("/metrics")))
+        #expect(after.contains("mlops_ingest_labels_not_used_total{model=\"plain\"} 2\n"))
+        #expect(after.contains("mlops_ingest_events_total{kind=\"labels\",model=\"plain\"} 0\n"))
         #expect(scrape.contains("mlops_ingest_labels_not_used_total{model=\"eta\"} 0\n"))
         #expect(scrape.contains("mlops_labels_joined_total{model=\"eta\",source=\"inline\"} 1\n"))
         #expect(scrape.contains("mlops_ingest_rejected_requests_total{model=\"plain\",reason=\"labels_not_used\"} 1\n"))

@@ -33,7 +33,9 @@ import Testing
         #expect(h.value(#"mlops_ingest_rejected_total{model="fraud",reason="missing_version"}"#) == 1)
         #expect(h.value(#"mlops_ingest_rejected_total{model="fraud",reason="missing_id"}"#) == 1)
         #expect(h.value(#"mlops_ingest_events_total{kind="predictions",model="fraud"}"#) == 1)
-        #expect(h.value(#"mlops_ingest_events_total{kind="labels",model="fraud"}"#) == 1)
+        // fraud has no quality or fairness collector: its valid label is counted as not used, not as accepted.
+        #expect(h.value(#"mlops_ingest_events_total{kind="labels",model="fraud"}"#) == 0)
+        #expect(h.value(#"mlops_ingest_labels_not_used_total{model="fraud"}"#) == 1)
         #expect(h.value(#"mlops_ingest_unknown_features_total{model="fraud"}"#) == 1)
         #expect(h.value(#"mlops_ingest_rejected_total{model="eta",reason="invalid_number"}"#) == 1)
     }
