@@ -54,6 +54,26 @@ struct ServerSentEventTests {
         #expect(bytewise.map(\.1) == Self.expected.map(\.1))
     }
 
+    /// One leading UTF-8 BOM is skipped, whatever the pieces, as the WHATWG parser does (the first event was lost: its
+    /// field read `\u{FEFF}data`; review); a BOM later, or a start that only looks like one, is content.
+    @Test func aLeadingBOMIsSkippedWhateverThePieces() {
+        let text = "\u{FEFF}data: one\n\ndata: two\n\n"
+        for cut in 0..<6 {
+            #expect(events(text, cuts: [cut]).map(\.1) == ["one", "two"], "cut at \(cut)")
+        }
+        #expect(events(text, cuts: [1, 2, 3]).map(\.1) == ["one", "two"])
+        #expect(events("data: a\u{FEFF}\n\n").map(\.1) == ["a\u{FEFF}"])
+        // Bytes that start like a BOM but are not one: "\u{EF}" is C3 AF in UTF-8; EF BB then another byte.
+        #expect(events(": c\ndata: x\n\n").map(\.1) == ["x"])
+        let almost: [UInt8] = [0xEF, 0xBB, 0x41] + Array(": comment\ndata: y\n\n".utf8)
+        var parser = ServerSentEventParser()
+        var got: [String] = []
+        almost.withUnsafeBytes { piece in
+            parser.feed(piece) { if case .data(_, let d) = $0 { got.append(String(decoding: d, as: UTF8.self)) } }
+        }
+        #expect(got == ["y"])
+    }
+
     @Test("an event over the limit is dropped whole and reported; the next one parses")
     func oversized() {
         let big = String(repeating: "x", count: 100)

@@ -29,6 +29,11 @@ public struct ServerSentEventParser {
     /// The current line grew past any event's length: only its first bytes are kept, to tell its field when it ends
     /// (a `data` line drops its event; a comment or another field is skipped, its event kept).
     private var lineOverflowed = false
+    /// How many bytes of a UTF-8 BOM the stream started with so far (3: the start is past). One leading BOM is
+    /// skipped, as the WHATWG event-stream parser does (it made the first line's field `\u{FEFF}data`: the first event
+    /// was lost, uncounted), also when it comes split across reads.
+    private var bomMatched = 0
+    private static let bom: [UInt8] = [0xEF, 0xBB, 0xBF]
 
     /// A parser whose events are at most `maxEventBytes` long.
     public init(maxEventBytes: Int = 1 << 20) {
@@ -40,6 +45,16 @@ public struct ServerSentEventParser {
         guard let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return }
         var i = 0
         let n = bytes.count
+        while bomMatched < 3 && i < n {
+            if base[i] == Self.bom[bomMatched] {
+                bomMatched += 1
+                i += 1
+            } else {
+                // No BOM: the bytes that looked like its start are the first line's.
+                Self.bom[0..<bomMatched].withUnsafeBufferPointer { appendLine($0) }
+                bomMatched = 3
+            }
+        }
         if afterCR {
             afterCR = false
             if n > 0 && base[0] == 0x0A { i = 1 }
