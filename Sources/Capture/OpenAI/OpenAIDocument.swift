@@ -57,6 +57,10 @@ public struct OpenAIDocument: Sendable, Equatable {
     public var isError = false
     /// A Responses API event that ends its stream (`response.completed`, `response.incomplete`, `response.failed`).
     public var endsStream = false
+    /// The `index` of each choice in it (its position when it has none), and of those that gave a finish reason.
+    public var choiceIndices: [Int] = []
+    /// See ``choiceIndices``.
+    public var finishedIndices: [Int] = []
 
     /// A document that says nothing.
     public init() {}
@@ -81,16 +85,22 @@ public struct OpenAIDocument: Sendable, Equatable {
         }
         if let choices = t.member(0, "choices"), t.nodes[choices].kind == .array {
             var c = choices + 1
-            for _ in 0..<t.nodes[choices].count {
-                readChoice(t, c)
+            for position in 0..<t.nodes[choices].count {
+                readChoice(t, c, position: position)
                 c = t.nodes[c].next
             }
         }
         if let u = t.member(0, "usage"), t.nodes[u].kind == .object { usage = Self.usage(t, u) }
     }
 
-    private mutating func readChoice(_ t: JSONTape, _ c: Int) {
+    private mutating func readChoice(_ t: JSONTape, _ c: Int, position: Int) {
         guard t.nodes[c].kind == .object else { return }
+        var index = position
+        if let i = t.member(c, "index"), t.nodes[i].kind == .number {
+            let x = t.nodes[i].number
+            if x >= 0 && x < 1_048_576 && x == x.rounded() { index = Int(x) }
+        }
+        choiceIndices.append(index)
         var content = false
         if let delta = t.member(c, "delta"), t.nodes[delta].kind == .object {
             func nonEmpty(_ key: String) -> Bool {
@@ -105,6 +115,7 @@ public struct OpenAIDocument: Sendable, Equatable {
         if content { contentChoices += 1 }
         if let f = t.member(c, "finish_reason"), t.nodes[f].kind == .string {
             finishReasons.append(LLMFinishReason.of(t, f))
+            finishedIndices.append(index)
         }
     }
 

@@ -232,7 +232,7 @@ final class LLMWatcher: ProxyExchangeWatcher, @unchecked Sendable {
     }
 
     /// Whether the client left before it had the response: a client that leaves after the stream said it was over
-    /// (`[DONE]`, a Responses API end event) had all of it (the OpenAI SDKs close the connection there, before the
+    /// (`[DONE]`, a Responses API end event), or after every choice it gave had a finish reason, had all of it (the OpenAI SDKs close the connection there, before the
     /// HTTP body's last chunk arrives); one that leaves after an error event left because of it (the SDKs raise and
     /// close, sometimes before `[DONE]` arrives): the request failed with `stream_error`, it was not cancelled. Of a
     /// stream the meter could not read (`unreadStream`) the end is not known: as the SDKs leave every stream at its
@@ -240,7 +240,8 @@ final class LLMWatcher: ProxyExchangeWatcher, @unchecked Sendable {
     static func cancelled(
         _ exchange: ProxyExchangeRecord, _ meter: LLMExchangeMeter, unreadStream: Bool = false
     ) -> Bool {
-        exchange.cancelled && !meter.streamEnded && meter.errorEvents == 0 && !unreadStream
+        exchange.cancelled && !meter.streamEnded && !meter.allChoicesFinished && meter.errorEvents == 0
+            && !unreadStream
     }
 
     /// What the exchange and the meter say, as the collector records it.
@@ -277,7 +278,11 @@ final class LLMWatcher: ProxyExchangeWatcher, @unchecked Sendable {
             r.completionEstimated = completion.estimated
             if outcome == .ok, completion.count >= 2, let ttft = meter.timeToFirstToken {
                 let sinceRequestEnd = exchange.durationSeconds - (meter.requestEndedAt ?? 0)
-                r.timePerOutputTokenSeconds = max(0, sinceRequestEnd - ttft) / Double(completion.count - 1)
+                // One choice's tokens after its first: with `n` choices the count is every choice's.
+                let perChoice = Double(completion.count) / Double(meter.choiceCount)
+                if perChoice >= 2 {
+                    r.timePerOutputTokenSeconds = max(0, sinceRequestEnd - ttft) / (perChoice - 1)
+                }
             }
         }
         r.finishReasons = meter.finishReasons

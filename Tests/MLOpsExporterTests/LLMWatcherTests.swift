@@ -1,0 +1,62 @@
+import Capture
+import HTTPServer
+import Testing
+
+@testable import MLOpsExporter
+
+/// How an exchange's LLM record is made from the proxy's record and the meter (review of the LLM metrics).
+@Suite struct LLMWatcherTests {
+    /// A streamed chat exchange: the request ends at 0, each event in `events` arrives at its time.
+    private func meter(_ events: [(String, Double)]) -> LLMExchangeMeter {
+        var m = LLMExchangeMeter(endpoint: .chatCompletions)
+        m.requestEnded(elapsed: 0)
+        m.responseHead(status: 200, contentType: "text/event-stream")
+        for (text, at) in events { _ = Array(text.utf8).withUnsafeBytes { m.responseBody($0, elapsed: at) } }
+        return m
+    }
+
+    private func chunk(_ index: Int, _ content: String, finish: String? = nil) -> String {
+        let reason = finish.map { "\"\($0)\"" } ?? "null"
+        return
+            "data: {\"choices\":[{\"index\":\(index),\"delta\":{\"content\":\"\(content)\"},\"finish_reason\":\(reason)}]}\n\n"
+    }
+
+    private func exchange(cancelled: Bool, duration: Double) -> ProxyExchangeRecord {
+        let request = HTTPRequest(method: "POST", path: "/v1/chat/completions")
+        return ProxyExchangeRecord(
+            request, requestBody: nil, requestBodyOverLimit: false, requestID: "r", tap: ProxyTap(), status: 200,
+            responseBody: nil, responseBodyOverLimit: false, responseBodyBytes: 0, failure: nil, cancelled: cancelled,
+            durationSeconds: duration)
+    }
+
+    /// A client that leaves once every choice has its finish reason, before `[DONE]` (the SDKs' `if
+    /// chunk.choices[0].finish_reason: break`), had the whole answer: ok, not cancelled (it was counted cancelled
+    /// beside a `stop` finish reason). One that leaves before a choice finished did cancel.
+    @Test func aClientLeavingAfterEveryChoiceFinishedIsOk() {
+        let finished = meter([(chunk(0, "a"), 0.1), (chunk(0, "b"), 0.2), (chunk(0, "", finish: "stop"), 0.3)])
+        #expect(LLMWatcher.record(exchange(cancelled: true, duration: 0.35), meter: finished).outcome == .ok)
+        let twoChoices = meter([(chunk(0, "a"), 0.1), (chunk(1, "x"), 0.1), (chunk(0, "", finish: "stop"), 0.2)])
+        #expect(LLMWatcher.record(exchange(cancelled: true, duration: 0.25), meter: twoChoices).outcome == .cancelled)
+    }
+
+    /// With `n` choices the tokens counted are every choice's: one choice's time per output token divides by its
+    /// own tokens (it was divided by all of them: n = 2 halved it, and slow requests counted as within objective).
+    @Test func timePerOutputTokenIsPerChoice() {
+        func both(_ a: String, _ b: String) -> String {
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\(a)\"}},"
+                + "{\"index\":1,\"delta\":{\"content\":\"\(b)\"}}]}\n\n"
+        }
+        // Three tokens per choice, 0.07 s apart after the first at 0.1; the response ends at 0.24.
+        let n2 = meter([
+            (both("a", "x"), 0.1), (both("b", "y"), 0.17), (both("c", "z"), 0.24), ("data: [DONE]\n\n", 0.24),
+        ])
+        let one = meter([
+            (chunk(0, "a"), 0.1), (chunk(0, "b"), 0.17), (chunk(0, "c"), 0.24), ("data: [DONE]\n\n", 0.24),
+        ])
+        let a = LLMWatcher.record(exchange(cancelled: false, duration: 0.24), meter: n2)
+        let b = LLMWatcher.record(exchange(cancelled: false, duration: 0.24), meter: one)
+        #expect(n2.choiceCount == 2 && one.choiceCount == 1)
+        #expect(abs(a.timePerOutputTokenSeconds! - 0.07) < 1e-9, "\(a.timePerOutputTokenSeconds!)")
+        #expect(abs(b.timePerOutputTokenSeconds! - 0.07) < 1e-9)
+    }
+}
