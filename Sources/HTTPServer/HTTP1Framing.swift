@@ -54,14 +54,16 @@ enum HTTP1Framing {
         let keepsLines = headers.isEmpty
         var start = lines.lowerBound
         var count = 0
+        var names: UInt32 = 0
         while start < lines.upperBound {
             let (name, value, next) = try nextField(input, from: start, to: lines.upperBound)
             try body(name, value)
             if !keepsLines { headers.append(name: name, value: value) }
+            names |= HTTPHeaders.nameBit(count: name.count, first: input[name.startIndex])  // a name is never empty
             count += 1
             start = next
         }
-        if keepsLines { headers = HTTPHeaders(receivedLines: Array(input[lines]), count: count) }
+        if keepsLines { headers = HTTPHeaders(receivedLines: Array(input[lines]), count: count, names: names) }
     }
 
     /// The field line at `start` (`limit`: the end of the lines, each ending in LF): its name, trimmed value, and where

@@ -25,16 +25,22 @@ public struct HTTPHeaders: Sendable, Equatable {
     /// for a list built in code or from HTTP/2. A proxy forwards these bytes as they are (``ForwardedFields``).
     private(set) var receivedLines: [UInt8]?
     /// The number of lines in ``receivedLines``.
-    private var receivedCount = 0
+    private var receivedCount: UInt32 = 0
+    /// The names of ``receivedLines``, one bit each (``nameBit(count:first:)``): a lookup of a name whose bit is clear
+    /// is answered without a pass over the lines (most lookups of a proxied request are for names it lacks). All
+    /// bits set: not known. 32 bits, beside the 32-bit count: the list is no larger (a larger one made the moves of
+    /// the structures holding it calls of memcpy).
+    private var receivedNames = UInt32.max
 
     /// The fields as `String`s, decoded from ``receivedLines`` when it holds them; changing them drops the bytes.
     @usableFromInline var storage: [(name: String, value: String)] {
-        get { receivedLines.map { ReceivedFieldLines.decode($0, count: receivedCount) } ?? fields }
+        get { receivedLines.map { ReceivedFieldLines.decode($0, count: Int(receivedCount)) } ?? fields }
         _modify {
             if let lines = receivedLines {
-                fields = ReceivedFieldLines.decode(lines, count: receivedCount)
+                fields = ReceivedFieldLines.decode(lines, count: Int(receivedCount))
                 receivedLines = nil
                 receivedCount = 0
+                receivedNames = .max
             }
             yield &fields
         }
@@ -51,14 +57,31 @@ public struct HTTPHeaders: Sendable, Equatable {
     }
 
     /// A list that is `lines`, `count` field lines as a parser received and checked them (see ``receivedLines``).
-    init(receivedLines lines: [UInt8], count: Int) {
+    /// `names`: the bits of the lines' names (``nameBit(count:first:)``), or all bits set.
+    init(receivedLines lines: [UInt8], count: Int, names: UInt32 = .max) {
         fields = []
         receivedLines = lines
-        receivedCount = count
+        receivedCount = UInt32(count)  // a section bounded in bytes has far fewer lines than 2^32
+        receivedNames = names
+    }
+
+    /// A name's bit, by its length and its first byte with case folded (names equal case-insensitively have the
+    /// same bit); different names may share one.
+    @inline(__always)
+    static func nameBit(count: Int, first: UInt8) -> UInt32 {
+        1 &<< UInt32(truncatingIfNeeded: (count &+ Int(first | 0x20)) & 31)
+    }
+
+    /// Whether a received line may be named `name`: false only when none is.
+    @inline(__always)
+    private func mayHaveReceived(_ name: String) -> Bool {
+        guard receivedNames != .max else { return true }
+        guard let first = name.utf8.first else { return false }
+        return receivedNames & Self.nameBit(count: name.utf8.count, first: first) != 0
     }
 
     /// The number of field lines, counting duplicates separately.
-    public var count: Int { receivedLines == nil ? fields.count : receivedCount }
+    public var count: Int { receivedLines == nil ? fields.count : Int(receivedCount) }
 
     /// Whether there are no field lines.
     public var isEmpty: Bool { count == 0 }
@@ -104,6 +127,7 @@ public struct HTTPHeaders: Sendable, Equatable {
     /// The value of the first line named `name` (case-insensitively), or `nil`.
     public subscript(name: String) -> String? {
         if let lines = receivedLines {
+            guard mayHaveReceived(name) else { return nil }
             return ReceivedFieldLines.firstValue(named: name, in: lines)
         }
         for field in fields where Self.namesEqual(field.name, name) {
@@ -114,13 +138,19 @@ public struct HTTPHeaders: Sendable, Equatable {
 
     /// The values of all lines named `name` (case-insensitively), in order. Values are not split on commas.
     public func values(for name: String) -> [String] {
-        if let lines = receivedLines { return ReceivedFieldLines.values(named: name, in: lines) }
+        if let lines = receivedLines {
+            guard mayHaveReceived(name) else { return [] }
+            return ReceivedFieldLines.values(named: name, in: lines)
+        }
         return fields.compactMap { Self.namesEqual($0.name, name) ? $0.value : nil }
     }
 
     /// Whether at least one line is named `name` (case-insensitively).
     public func contains(_ name: String) -> Bool {
-        if let lines = receivedLines { return ReceivedFieldLines.contains(named: name, in: lines) }
+        if let lines = receivedLines {
+            guard mayHaveReceived(name) else { return false }
+            return ReceivedFieldLines.contains(named: name, in: lines)
+        }
         return fields.contains { Self.namesEqual($0.name, name) }
     }
 

@@ -44,6 +44,35 @@ import Testing
         #expect(received.description == built.description)
     }
 
+    /// Lookups skip the lines when no name has the looked-up name's bit (its length and first byte, case folded):
+    /// every name, in any case and whatever its first byte, is still found, and a missing one is not.
+    @Test func everyNameIsFoundWhateverItsCaseAndFirstByte() throws {
+        let names = [
+            "X-Request-ID", "x", "A", "0-digit", "!bang", "#hash", "~tilde", "_under", "`tick", "^caret", "|bar",
+            "Content-Language", String(repeating: "z", count: 40), String(repeating: "Q", count: 70),
+        ]
+        var section = ""
+        for (index, name) in names.enumerated() { section += "\(name): v\(index)\r\n" }
+        var parser = HTTP1Parser(limits: .init())
+        let bytes = Array(("GET / HTTP/1.1\r\nHost: h\r\n" + section + "\r\n").utf8)
+        guard case .request(let request) = bytes.withUnsafeBufferPointer({ parser.parse($0) }).result else {
+            throw TestFailure("no request")
+        }
+        let headers = request.head.headers
+        #expect(headers.receivedLines != nil)
+        for (index, name) in names.enumerated() {
+            for spelled in [name, name.lowercased(), name.uppercased()] {
+                #expect(headers[spelled] == "v\(index)", "\(spelled)")
+                #expect(headers.values(for: spelled) == ["v\(index)"], "\(spelled)")
+                #expect(headers.contains(spelled), "\(spelled)")
+            }
+        }
+        for missing in ["X-Request-IE", "y", "@", "1-digit", "Content-Type", "", String(repeating: "z", count: 39)] {
+            #expect(headers[missing] == nil && !headers.contains(missing), "\(missing)")
+            #expect(headers.values(for: missing).isEmpty, "\(missing)")
+        }
+    }
+
     @Test func changesDecodeTheReceivedFieldsFirst() throws {
         let (received, built) = try both()
         var added = received
