@@ -83,17 +83,19 @@ public struct LLMExchangeMeter {
     /// `.failed` event. A client that leaves after it has the whole response (the OpenAI SDKs close the connection
     /// at `[DONE]`, before the HTTP body's last chunk).
     public private(set) var streamEnded = false
-    /// The choices a stream gave (by `index`, at most ``maxChoices`` told apart), and those that finished.
-    private var choicesSeen: Set<Int> = []
-    private var choicesFinished: Set<Int> = []
-    /// The most choice indices kept per request (a request asks for `n` choices; beyond this they are not told apart).
-    static let maxChoices = 256
+    /// The choices a stream gave, one bit per `index` below 64 (per chunk: two ORs, no allocation, no lookup), those
+    /// that finished, and whether one had an index of 64 or more (then they are not told apart).
+    private var choicesSeen: UInt64 = 0
+    private var choicesFinished: UInt64 = 0
+    private var choicesBeyondMask = false
     /// How many choices the stream gave (`n`; at least 1): a token estimate or `usage.completion_tokens` counts every
     /// choice's tokens, one choice's time per output token divides by its own.
-    public var choiceCount: Int { max(1, choicesSeen.count) }
+    public var choiceCount: Int { max(1, choicesSeen.nonzeroBitCount) }
     /// Every choice the stream gave has a finish reason: a client that leaves then has the whole answer (the SDKs'
     /// `if chunk.choices[0].finish_reason: break` leaves before `[DONE]`).
-    public var allChoicesFinished: Bool { !choicesSeen.isEmpty && choicesFinished.isSuperset(of: choicesSeen) }
+    public var allChoicesFinished: Bool {
+        choicesSeen != 0 && !choicesBeyondMask && choicesFinished & choicesSeen == choicesSeen
+    }
     /// A non-streamed response was longer than `maxResponseBytes` (its usage is unknown).
     public private(set) var responseOverLimit = false
 
@@ -186,8 +188,9 @@ public struct LLMExchangeMeter {
 
     private mutating func add(_ document: OpenAIDocument) {
         for reason in document.finishReasons { finishReasons[reason.rawValue] += 1 }
-        for i in document.choiceIndices where choicesSeen.count < Self.maxChoices { choicesSeen.insert(i) }
-        for i in document.finishedIndices where choicesSeen.contains(i) { choicesFinished.insert(i) }
+        choicesSeen |= document.choices
+        choicesFinished |= document.finishedChoices
+        if document.choiceBeyondMask { choicesBeyondMask = true }
         if let u = document.usage { usage = u }
         if document.isError { errorEvents += 1 }
         if document.endsStream { streamEnded = true }

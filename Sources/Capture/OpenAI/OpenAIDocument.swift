@@ -57,10 +57,12 @@ public struct OpenAIDocument: Sendable, Equatable {
     public var isError = false
     /// A Responses API event that ends its stream (`response.completed`, `response.incomplete`, `response.failed`).
     public var endsStream = false
-    /// The `index` of each choice in it (its position when it has none), and of those that gave a finish reason.
-    public var choiceIndices: [Int] = []
-    /// See ``choiceIndices``.
-    public var finishedIndices: [Int] = []
+    /// The choices in it, one bit per `index` (its position when it has none) below 64; no allocation per event.
+    public var choices: UInt64 = 0
+    /// The choices in it that gave a finish reason, as ``choices``.
+    public var finishedChoices: UInt64 = 0
+    /// A choice in it has an `index` of 64 or more (not told apart).
+    public var choiceBeyondMask = false
 
     /// A document that says nothing.
     public init() {}
@@ -98,9 +100,11 @@ public struct OpenAIDocument: Sendable, Equatable {
         var index = position
         if let i = t.member(c, "index"), t.nodes[i].kind == .number {
             let x = t.nodes[i].number
-            if x >= 0 && x < 1_048_576 && x == x.rounded() { index = Int(x) }
+            index = x >= 0 && x < 64 && x == x.rounded() ? Int(x) : 64
         }
-        choiceIndices.append(index)
+        let bit: UInt64 = index < 64 ? 1 &<< UInt64(index) : 0
+        if index >= 64 { choiceBeyondMask = true }
+        choices |= bit
         var content = false
         if let delta = t.member(c, "delta"), t.nodes[delta].kind == .object {
             func nonEmpty(_ key: String) -> Bool {
@@ -115,7 +119,7 @@ public struct OpenAIDocument: Sendable, Equatable {
         if content { contentChoices += 1 }
         if let f = t.member(c, "finish_reason"), t.nodes[f].kind == .string {
             finishReasons.append(LLMFinishReason.of(t, f))
-            finishedIndices.append(index)
+            finishedChoices |= bit
         }
     }
 
