@@ -124,21 +124,21 @@ public final class IngestCounters: Sendable {
     /// Zeroed counters for `model`.
     public init(model: String) {
         self.model = model
-        let count = Self.unknownFeaturesSlot + 1 + Self.added.count
-        slots = AtomicSlots(count: count)
         let f = Self.families
-        var labels =
+        // In slot order, so that each label set sits at its counter's slot.
+        labels =
             Self.kinds.map { try! f.events.labels(model, $0) }
             + Self.eventReasons.map { try! f.rejected.labels(model, $0.rawValue) }
-            + [LabelSet](
-                repeating: try! f.unknownFeatures.labels(model),
-                count: count - Self.rejectedBase - Self.eventReasons.count)
-        for (i, reason) in Self.requestReasons.enumerated() {
-            labels[Self.requestSlots[i]] = try! f.rejectedRequests.labels(model, reason.rawValue)
-        }
-        labels[Self.unknownKeysSlot] = try! f.unknownKeys.labels(model)
-        labels[Self.inlineLabelsNotUsedSlot] = try! f.labelsNotUsed.labels(model)
-        self.labels = labels
+            + RequestRejectReason.firstLayout.map { try! f.rejectedRequests.labels(model, $0.rawValue) }
+            + [try! f.unknownFeatures.labels(model)]
+            + Self.added.map { slot in
+                switch slot {
+                case .request(let reason): try! f.rejectedRequests.labels(model, reason.rawValue)
+                case .unknownKeys: try! f.unknownKeys.labels(model)
+                case .inlineLabelsNotUsed: try! f.labelsNotUsed.labels(model)
+                }
+            }
+        slots = AtomicSlots(count: labels.count)
     }
 
     /// Counts `count` accepted events of `kind`.

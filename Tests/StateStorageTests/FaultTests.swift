@@ -114,6 +114,16 @@ import Testing
         let path = dir + "/checkpoint"
         try Data(CheckpointFormat.magic + [1, 0, 0, 0]).write(to: URL(fileURLWithPath: path))
         #expect(truncate(path, 80 << 20) == 0)  // sparse
+        // The file is refused by its checksum before it is read whole (it was read, 80 MB, and refused by the format).
+        #expect {
+            _ = try CheckpointFile(directory: dir).read(
+                maxBytes: 1 << 30, prefix: CheckpointFormat.magic, checkAbove: 1024)
+        } throws: { ($0 as? CheckpointFile.IOError)?.code == EBADMSG }
+        // A valid checkpoint passes the same streaming check and reads whole.
+        let (validDir, valid) = try validCheckpoint()
+        let checked = try CheckpointFile(directory: validDir).read(
+            maxBytes: 1 << 30, prefix: CheckpointFormat.magic, checkAbove: 0)
+        #expect(checked == valid)
         let b = try Node([Models.fraud()], directory: dir)
         let report = b.checkpointer.restore()
         #expect(report.failure == .corrupt)
