@@ -174,7 +174,7 @@ public enum Profiler {
     /// `/proc/self/fd/N` (resolved, they name the file the shell opened, `>> app.log`, which a rename would replace).
     /// Before, the rename replaced the link itself, or the device node (`--out /dev/null` as root turned the system's
     /// /dev/null into a file), and a replaced file lost its mode.
-    static func write(_ bytes: [UInt8], to given: String) throws(ProfilingError) {
+    public static func write(_ bytes: [UInt8], to given: String) throws(ProfilingError) {
         if let fd = standardDescriptor(given) { return try writeAll(bytes, to: fd, named: given) }
         let path = URL(fileURLWithPath: given).resolvingSymlinksInPath().path
         var info = stat()

@@ -628,18 +628,11 @@ struct Rules: ParsableCommand {
             print(text, terminator: "")
             return
         }
-        let folder = (out as NSString).deletingLastPathComponent
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: folder.isEmpty ? "." : folder, isDirectory: &isDirectory),
-            isDirectory.boolValue
-        else {
-            printError("cannot write \(out): no such folder \"\(folder)\"")
-            throw ExitCode(1)
-        }
-        do {
-            try text.write(toFile: out, atomically: true, encoding: .utf8)
+        // profile's writer: through links, into devices and the process's own descriptors, never replacing them.
+        do throws(ProfilingError) {
+            try Profiler.write(Array(text.utf8), to: out)
         } catch {
-            printError("cannot write \(out): \(error.localizedDescription)")
+            printError("\(error)")
             throw ExitCode(1)
         }
     }

@@ -59,6 +59,21 @@ def test_output_is_deterministic_and_stdout_equals_file(binary, rules):
     assert r.returncode == 0 and r.stdout == rules.read_text()
 
 
+def test_out_is_written_through_a_link_and_names_a_missing_folder(binary, rules, tmp_path):
+    """`rules --out` writes as `profile --out` does: through a symbolic link to its target (the atomic rename put a
+    file in the link's place), and a missing folder is an error naming the file."""
+    target = tmp_path / "real.yml"
+    target.write_text("old\n")
+    link = tmp_path / "link.yml"
+    link.symlink_to("real.yml")
+    r = run(binary, "rules", "--config", str(EXAMPLE), "--out", str(link), "--job", JOB)
+    assert r.returncode == 0, r.stderr
+    assert link.is_symlink() and target.read_text() == rules.read_text()
+    missing = tmp_path / "no" / "rules.yml"
+    r = run(binary, "rules", "--config", str(EXAMPLE), "--out", str(missing))
+    assert r.returncode == 1 and f"{missing}: cannot write: no such folder" in r.stderr, r.stderr
+
+
 def test_rule_names_and_labels(rules):
     doc = yaml.safe_load(rules.read_text())
     groups = {g["name"]: g["rules"] for g in doc["groups"]}
