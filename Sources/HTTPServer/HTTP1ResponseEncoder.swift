@@ -206,6 +206,13 @@ enum HTTPStatus {
         status < 200 || status == 204 || status == 304
     }
 
+    /// The `Content-Length` a streamed response with `status` sends when its head declares `declared`: none for 1xx
+    /// and 204 (RFC 9110 §8.6: MUST NOT), the declared one for 304 (the length a 200 would have had, which caches
+    /// read) and for every status that has a body.
+    static func streamedContentLength(_ status: Int, declared: Int?) -> Int? {
+        status < 200 || status == 204 ? nil : declared
+    }
+
     /// A handler's status as sent: 200...999 as is, anything else 500 (logged).
     /// The logger is read only for an invalid status (an autoclosure: passing the `Logger` itself copied it, with its
     /// handler and metadata, for every response).

@@ -795,7 +795,7 @@ final class HTTP1Session: ConnectionProtocolHandler {
         if framing == .closeDelimited { acceptingRequests = false }
         let connectionField: HTTP1ResponseEncoder.ConnectionField =
             closing ? .close : (version == .http1_0 ? .keepAlive : .none)
-        let contentLength = bodyAllowed ? head.contentLength : nil
+        let contentLength = HTTPStatus.streamedContentLength(status, declared: head.contentLength)
         var buffer: [UInt8] = []
         // Room for a small body, copied in behind the head as it arrives (``streamWrite``): one buffer, one iovec.
         let bodyRoom = framing == .raw ? min(head.contentLength ?? 0, 4096) : 0

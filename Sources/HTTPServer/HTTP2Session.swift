@@ -841,7 +841,8 @@ final class HTTP2Session: ConnectionProtocolHandler {
         let bodyAllowed = !HTTPStatus.forbidsBody(status)
         attachment.sendsBody = bodyAllowed && request.method != "HEAD"
         var fields = responseFields(
-            status: status, headers: head.headers, contentLength: bodyAllowed ? head.contentLength : nil)
+            status: status, headers: head.headers,
+            contentLength: HTTPStatus.streamedContentLength(status, declared: head.contentLength))
         // The body's bytes are added when its last DATA frame is framed.
         request.completion = CompletedResponse(
             method: request.method, status: status, protocolName: "h2", bytes: fields.byteCount,

@@ -324,4 +324,30 @@ import Testing
                 == "GET /p HTTP/1.1\r\nAccept: a\r\nAccept: b\r\nHost: example\r\nX-Forwarded-For: 127.0.0.1\r\n"
                 + "X-Forwarded-Proto: http\r\nX-Forwarded-Host: example\r\nX-Request-Id: generated-id\r\n\r\n")
     }
+
+    /// A 304's `Content-Length` is the length the 200 would have had (RFC 9110 §8.6: a server may send it, caches
+    /// read it): it reaches the client, with no body, and the connection goes on; a 204's is never sent (MUST NOT).
+    @Test func aNotModifiedKeepsItsContentLengthAndANoContentDropsIt() throws {
+        let upstream = try ScriptedUpstream { fd in
+            _ = ScriptedUpstream.readHead(fd)
+            ScriptedUpstream.write(fd, "HTTP/1.1 304 Not Modified\r\nETag: \"v1\"\r\nContent-Length: 1234\r\n\r\n")
+            _ = ScriptedUpstream.readHead(fd)
+            ScriptedUpstream.write(fd, "HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
+            _ = ScriptedUpstream.readHead(fd)
+            ScriptedUpstream.write(fd, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        }
+        try withProxy(upstreamPort: upstream.port) { port in
+            let client = try RawClient(port: port)
+            try client.send("GET /r HTTP/1.1\r\nHost: h\r\nIf-None-Match: \"v1\"\r\n\r\n")
+            let notModified = try client.readResponse(bodyExpected: false)
+            #expect(notModified.status == 304)
+            #expect(notModified.header("Content-Length") == "1234" && notModified.header("ETag") == "\"v1\"")
+            try client.send("GET /r HTTP/1.1\r\nHost: h\r\n\r\n")
+            let noContent = try client.readResponse(bodyExpected: false)
+            #expect(noContent.status == 204 && noContent.header("Content-Length") == nil)
+            try client.send("GET /r HTTP/1.1\r\nHost: h\r\n\r\n")
+            let ok = try client.readResponse()
+            #expect(ok.status == 200 && ok.text == "ok")
+        }
+    }
 }

@@ -56,6 +56,20 @@ struct ReverseProxyHTTP2Tests {
         #expect(observer.all.last?.responseBodyBytes == payload.count)
     }
 
+    /// A 304's `Content-Length` (the 200's length, RFC 9110 §8.6) reaches an HTTP/2 client too, without DATA.
+    @Test func aNotModifiedKeepsItsContentLength() throws {
+        let upstream = try ScriptedUpstream { fd in
+            _ = ScriptedUpstream.readHead(fd)
+            ScriptedUpstream.write(fd, "HTTP/1.1 304 Not Modified\r\nETag: \"v1\"\r\nContent-Length: 1234\r\n\r\n")
+        }
+        try withProxy(upstreamPort: upstream.port) { port in
+            let client = try HTTP2Client(port: port)
+            let response = try client.response(client.request("GET", "/r", headers: [("if-none-match", "\"v1\"")]))
+            #expect(response.status == 304 && response.errorCode == 0 && response.body.isEmpty)
+            #expect(response.header("content-length") == "1234" && response.header("etag") == "\"v1\"")
+        }
+    }
+
     /// What goes upstream is what an HTTP/1.1 request carries: the cookie fields an HTTP/2 client sends apart are
     /// one `cookie` line joined with "; " (RFC 9113 §8.2.3); a `host` that differs from `:authority`, two of them, or
     /// one that is no host, is refused and never reaches the upstream (§8.3.1).

@@ -238,7 +238,8 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
         let length: Int? =
             switch head.framing {
             case .contentLength(let n): n
-            case .none: isHEAD ? Self.contentLength(head) : nil
+            // No body: the upstream's length still describes one (the GET's for HEAD, the 200's for 304).
+            case .none: isHEAD || head.status == 304 ? Self.contentLength(head) : nil
             case .chunked, .closeDelimited: nil
             }
         // An HTTP/1.x client gets the received field lines copied as bytes; HTTP/2 (HPACK) needs the `String`s.
