@@ -6,4 +6,6 @@
 public enum MLOpsExporterVersion {
     /// Semantic version of this build.
     public static let version = "0.1.0"
+    /// The `User-Agent` of what the exporter sends (remote write, pushes): name and version.
+    public static var userAgent: String { "mlops-exporter/\(version)" }
 }

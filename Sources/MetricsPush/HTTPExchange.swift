@@ -21,16 +21,17 @@ struct HTTPExchange {
     }
 
     /// Sends `method path` with `body` to `host:port` and reads the answer, within `timeout` seconds in all.
+    /// `userAgent`: the sender's name and version (`mlops-exporter/0.1.0`; the remote-write spec requires both).
     static func send(
         method: String, host: String, port: UInt16, path: String, contentType: String, body: [UInt8],
-        timeout: Double, headers: [(name: String, value: String)] = []
+        timeout: Double, userAgent: String, headers: [(name: String, value: String)] = []
     ) throws(PushError) -> Response {
         let deadline = Pushgateway.monotonicNow() + max(0.001, timeout)
         let fd = try connect(host: host, port: port, timeout: timeout)
         defer { _ = close(fd) }
         var head =
             "\(method) \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nContent-Type: \(contentType)\r\n"
-            + "Content-Length: \(body.count)\r\nUser-Agent: mlops-exporter\r\nConnection: close\r\n"
+            + "Content-Length: \(body.count)\r\nUser-Agent: \(userAgent)\r\nConnection: close\r\n"
         for (name, value) in headers { head += "\(name): \(value)\r\n" }
         head += "\r\n"
         try write(fd, Array(head.utf8) + body, deadline: deadline)

@@ -58,7 +58,8 @@ public enum Pushgateway {
             do throws(PushError) {
                 let response = try HTTPExchange.send(
                     method: "PUT", host: target.host, port: target.port, path: target.path,
-                    contentType: "text/plain; version=0.0.4; charset=utf-8", body: body, timeout: timeout)
+                    contentType: "text/plain; version=0.0.4; charset=utf-8", body: body, timeout: timeout,
+                    userAgent: target.userAgent)
                 if (200..<300).contains(response.status) { return .success(status: response.status) }
                 return .status(
                     response.status, body: response.body,

@@ -11,6 +11,8 @@ public struct PushgatewayTarget: Sendable, Equatable {
     public let basePath: String
     /// The grouping key: `job` first, then the other labels in order.
     public let groupingKey: [(name: String, value: String)]
+    /// The `User-Agent` sent: the sender's name and version.
+    public var userAgent = "mlops-exporter"
 
     /// Parses `url` (`http://host[:port][/prefix]`, port 80 by default; https is not supported).
     public init(url: String, job: String, labels: [(name: String, value: String)]) throws(PushError) {

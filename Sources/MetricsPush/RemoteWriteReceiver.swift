@@ -21,15 +21,20 @@ public struct RemoteWriteReceiver: Sendable {
     public let path: String
     /// Extra request headers (a tenant's `X-Scope-OrgID`, an `Authorization`).
     public let headers: [(name: String, value: String)]
+    /// The `User-Agent` sent: the sender's name and version (the remote-write spec requires both).
+    public let userAgent: String
 
     /// Parses `url` (`http://host[:port]/path`; https is not supported).
-    public init(url: String, headers: [(name: String, value: String)] = []) throws(PushError) {
+    public init(
+        url: String, headers: [(name: String, value: String)] = [], userAgent: String = "mlops-exporter"
+    ) throws(PushError) {
         let endpoint = try HTTPEndpoint(url: url)
         guard !endpoint.path.isEmpty else { throw .invalidURL("\(url): name the receiver's path (/api/v1/write)") }
         host = endpoint.host
         port = endpoint.port
         path = endpoint.path
         self.headers = headers
+        self.userAgent = userAgent
     }
 
     /// POSTs one snappy-compressed `WriteRequest`, waiting at most `timeout` seconds per socket operation.
@@ -37,7 +42,7 @@ public struct RemoteWriteReceiver: Sendable {
         do throws(PushError) {
             let response = try HTTPExchange.send(
                 method: "POST", host: host, port: port, path: path, contentType: "application/x-protobuf",
-                body: body, timeout: timeout,
+                body: body, timeout: timeout, userAgent: userAgent,
                 headers: [("Content-Encoding", "snappy"), ("X-Prometheus-Remote-Write-Version", "0.1.0")] + headers)
             let retryAfter = response.header("retry-after").flatMap { Double($0) }.flatMap { $0 >= 0 ? $0 : nil }
             switch response.status {

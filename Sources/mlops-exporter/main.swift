@@ -456,8 +456,9 @@ struct Batch: ParsableCommand {
         let id = runID ?? BatchRunID.derived(model: model, files: [input, labels].compactMap { $0 })
         if let push {
             do {
-                let target = try PushgatewayTarget(
+                var target = try PushgatewayTarget(
                     url: push, job: job, labels: [("model", model), ("run_id", id)])
+                target.userAgent = MLOpsExporterVersion.userAgent
                 let outcome = try Pushgateway.push(
                     result.render(), to: target, retry: PushRetry(deadline: pushTimeout)
                 ) { printError($0) }
@@ -470,7 +471,7 @@ struct Batch: ParsableCommand {
         }
         if let remoteWrite {
             do {
-                let receiver = try RemoteWriteReceiver(url: remoteWrite)
+                let receiver = try RemoteWriteReceiver(url: remoteWrite, userAgent: MLOpsExporterVersion.userAgent)
                 let (samples, metadata) = ExpositionText.parse(result.render())
                 // `job` and `run_id` as the push's grouping key has them: concurrent runs (shards) of one job are other
                 // series, not one overwriting the other.

@@ -25,6 +25,14 @@ import Testing
         return (writer, registry)
     }
 
+    /// What the exporter sends names its version (the remote-write spec: `User-Agent: <name & version>`).
+    @Test func theTransportSaysWhichVersionSends() {
+        let transport = RemoteWriteHTTP(
+            configuration: RemoteWriteConfiguration(
+                url: ProxyConfiguration.Upstream(host: "127.0.0.1", port: 9, basePath: "/api/v1/write")))
+        #expect(transport.receiver?.userAgent == "mlops-exporter/\(MLOpsExporterVersion.version)")
+    }
+
     private func dropped(_ registry: Registry, _ reason: String) -> Double {
         let text = String(decoding: registry.render(format: .text), as: UTF8.self)
         let line = text.split(separator: "\n").first {

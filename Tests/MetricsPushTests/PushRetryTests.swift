@@ -90,6 +90,22 @@ import Testing
         #expect(server.requests.withLock { $0.last?.hasSuffix("\r\n\r\nx 1\n") } == true)
     }
 
+    /// A remote write carries the protocol's headers, its `User-Agent` the sender's name and version (the spec's MUST).
+    @Test func aRemoteWriteSaysWhoSendsIt() throws {
+        let server = try TestServer(answers: [204])
+        defer { server.stop() }
+        let receiver = try RemoteWriteReceiver(
+            url: "http://127.0.0.1:\(server.port)/api/v1/write", userAgent: "mlops-exporter/9.8.7")
+        #expect(receiver.post([1, 2, 3], timeout: 5) == .delivered)
+        let request = try #require(server.requests.withLock { $0.first })
+        let lines = request.split(separator: "\r\n").map(String.init)
+        #expect(lines.first == "POST /api/v1/write HTTP/1.1")
+        #expect(lines.contains("User-Agent: mlops-exporter/9.8.7"))
+        #expect(
+            lines.contains("Content-Encoding: snappy") && lines.contains("X-Prometheus-Remote-Write-Version: 0.1.0"))
+        #expect(lines.contains("Content-Type: application/x-protobuf"))
+    }
+
     /// A server answering a byte every 0.2 s (its whole answer would take 12 s) cannot hold a push past its deadline:
     /// every attempt as a whole is bounded by the time left, not each read by itself.
     @Test func aTricklingAnswerIsCutAtTheDeadline() throws {

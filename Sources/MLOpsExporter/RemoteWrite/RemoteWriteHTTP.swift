@@ -9,7 +9,8 @@ struct RemoteWriteHTTP: Sendable {
     init(configuration: RemoteWriteConfiguration) {
         receiver = try? RemoteWriteReceiver(
             url: configuration.url.description,
-            headers: configuration.headers.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
+            headers: configuration.headers.sorted { $0.key < $1.key }.map { ($0.key, $0.value) },
+            userAgent: MLOpsExporterVersion.userAgent)
         timeout = configuration.timeout.seconds
     }
 
