@@ -87,8 +87,8 @@ enum CSVColumn: Equatable {
             message: "the input has no \(what) \"\(name)\" (\(what == "column" ? "header" : "no line has it"))")
     }
 
-    /// A number in a CSV cell: a JSON number, or what `profile` accepts (`+1`, `.5`, `1.`); NaN (`nan`, any case)
-    /// for a missing value; nil for anything else (words, hexadecimal, infinities).
+    /// A number in a CSV cell: a JSON number, or what `profile` accepts (`+1`, `.5`, `1.`); NaN for a missing value
+    /// (``MissingValueText``: `NA`, `NULL`, `nan`...); nil for anything else (words, hexadecimal, infinities).
     static func number(_ bytes: UnsafeBufferPointer<UInt8>) -> Double? {
         if let x = JSONNumber.parse(bytes: bytes), x.isFinite { return x }
         var start = 0
@@ -96,10 +96,16 @@ enum CSVColumn: Equatable {
         while start < end, bytes[start] == 0x20 || bytes[start] == 0x09 { start += 1 }
         while end > start, bytes[end - 1] == 0x20 || bytes[end - 1] == 0x09 { end -= 1 }
         let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)
-        if text.lowercased() == "nan" { return .nan }
+        if MissingValueText.isMissing(bytes) { return .nan }
         guard !text.isEmpty, text.utf8.allSatisfy({ (48...57).contains($0) || "+-.eE".utf8.contains($0) }),
             let x = Double(text), x.isFinite
         else { return nil }
         return x
+    }
+
+    /// Why a CSV cell is not a number (``number(_:)`` gave nil): `shown` is the cell as an error shows it.
+    static func notANumber(_ bytes: UnsafeBufferPointer<UInt8>, shown: String) -> String {
+        MissingValueText.isOutOfRange(bytes)
+            ? "not a finite number (beyond a double's range)" : "\(shown) is not a number"
     }
 }

@@ -177,6 +177,11 @@ struct CSVRecords {
                 while p < n {
                     let b = buffer[p]
                     if b == Self.comma || b == Self.lf { break }
+                    if b == Self.cr, p + 1 < n, buffer[p + 1] != Self.lf {
+                        throw ProfilingError(
+                            file: file, line: line, column: p - lineStart + 1, field: "field \(fields.count + 1)",
+                            message: CSVLineEndings.bareCRMessage)
+                    }
                     if b == Self.quote {
                         throw ProfilingError(
                             file: file, line: line, column: p - lineStart + 1, field: "field \(fields.count + 1)",
@@ -216,7 +221,7 @@ struct CSVRecords {
             }
             throw ProfilingError(
                 file: file, line: line, column: p - lineStart + 1, field: "field \(fields.count)",
-                message: "text after a closing quote")
+                message: buffer[p] == Self.cr ? CSVLineEndings.bareCRMessage : "text after a closing quote")
         }
     }
 

@@ -46,7 +46,9 @@ enum LabelReader {
                 guard let x = records.withBytes(field, { CSVColumn.number($0) }) else {
                     throw ProfilingError(
                         file: file, line: line, column: field.column, field: "column \"\(header[c])\"",
-                        message: "\(PredictionReader.quoted(records.text(field))) is not a number")
+                        message: records.withBytes(field) {
+                            CSVColumn.notANumber($0, shown: PredictionReader.quoted(records.text(field)))
+                        })
                 }
                 return x.isNaN ? nil : x
             }

@@ -68,7 +68,9 @@ enum PredictionReader {
                     guard let x else {
                         throw ProfilingError(
                             file: file, line: line, column: field.column, field: "column \"\(header[c])\"",
-                            message: "\(quoted(records.text(field))) is not a number")
+                            message: records.withBytes(field) {
+                                CSVColumn.notANumber($0, shown: quoted(records.text(field)))
+                            })
                     }
                     return x
                 }

@@ -53,9 +53,15 @@ struct CSVParser {
                 line += 1
                 return (fields, start)
             }
+            if bytes[position] == Self.cr { throw bareCR(field: fields.count) }
             throw ProfilingError(
                 file: file, line: line, field: "field \(fields.count)", message: "text after a closing quote")
         }
+    }
+
+    /// A carriage return outside quotes that does not end a line (CRLF): classic Mac line endings, most likely.
+    private func bareCR(field: Int) -> ProfilingError {
+        ProfilingError(file: file, line: line, field: "field \(field)", message: CSVLineEndings.bareCRMessage)
     }
 
     private func lineBreakLength(at i: Int) -> Int? {
@@ -69,6 +75,7 @@ struct CSVParser {
         while position < bytes.count {
             let b = bytes[position]
             if b == Self.comma || lineBreakLength(at: position) != nil { break }
+            if b == Self.cr { throw bareCR(field: index) }
             if b == Self.quote {
                 throw ProfilingError(
                     file: file, line: start, field: "field \(index)", message: "a quote inside an unquoted field")

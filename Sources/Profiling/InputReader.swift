@@ -92,6 +92,12 @@ struct ColumnMapping {
         let trimmed = raw.trimmingCharacters(in: .whitespaces)
         if trimmed.isEmpty { return .missing }
         guard let x = Self.number(trimmed) else {
+            var text = trimmed
+            if text.withUTF8({ MissingValueText.isOutOfRange($0) }) {
+                throw ProfilingError(
+                    file: file, line: line, field: "column \"\(builder.columns[c].name)\"",
+                    message: "not a finite number (beyond a double's range)")
+            }
             throw notANumber(ColumnMapping.quoted(raw), column: c, line: line)
         }
         return .number(x)
@@ -135,7 +141,7 @@ struct ColumnMapping {
     /// A finite decimal number, or NaN (`nan`, any case) for a missing value; `nil` for anything else
     /// (words, hexadecimal, infinities).
     static func number(_ text: String) -> Double? {
-        if text.lowercased() == "nan" { return .nan }
+        if MissingValueText.isMissing(text) { return .nan }
         guard text.utf8.allSatisfy({ (48...57).contains($0) || "+-.eE".utf8.contains($0) }),
             let x = Double(text), x.isFinite
         else { return nil }

@@ -167,6 +167,28 @@ import Testing
         }
     }
 
+    /// As `profile`: pandas' missing-value texts (`NA`, `NULL`, `<NA>`...) are missing numbers, `1e400` is out of
+    /// range (it was "not a number"), CR-only line endings are refused as such (they read as one odd header).
+    @Test func missingValueTextsOutOfRangeNumbersAndCROnlyLines() throws {
+        let r = try run("id,x,c,prediction\n1,NA,A,yes\n2, NULL ,B,no\n3,<NA>,A,yes\n4,None,B,no\n").report
+        #expect(r.counts.rows == 4 && r.counts.accepted == 4 && r.counts.rejected.isEmpty)
+        #expect {
+            _ = try run("id,x,c,prediction\n1,1e400,A,yes\n")
+        } throws: { error in
+            (error as? ProfilingError)?.message == "not a finite number (beyond a double's range)"
+        }
+        #expect {
+            _ = try run("id,x,c,prediction\r1,1,A,yes\r")
+        } throws: { error in
+            (error as? ProfilingError)?.message == CSVLineEndings.bareCRMessage
+        }
+        #expect {
+            _ = try run("id,x,c,prediction\n1,1,\"A\"\r2,1,A,yes\n")
+        } throws: { error in
+            (error as? ProfilingError)?.message == CSVLineEndings.bareCRMessage
+        }
+    }
+
     @Test func flatNDJSONIsReadAsStrictlyAsTheProfilesNDJSON() throws {
         // Foundation's decoder took a trailing comma, and a line with NaN went through JSON5 (comments, unquoted
         // keys): rows `profile` refuses were scored. Now the same reader as `profile`'s, with the column named.

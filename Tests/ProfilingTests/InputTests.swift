@@ -36,6 +36,25 @@ func failure(
 }
 
 @Suite struct CSVTests {
+    /// The missing-value texts pandas reads by default (R writes `NA`) are missing in a numeric column, not errors;
+    /// a category may be called `NA`. `1e400` is out of range, not "not a number" (as NDJSON says it); a file with
+    /// CR-only line endings is refused as such (it read as one line of odd column names).
+    @Test func missingValueTextsOutOfRangeNumbersAndCROnlyLines() throws {
+        let p = try profile("amount,country,channel\nNA,NA,web\n NULL ,DE,app\n<NA>,DE,web\nnan,FR,web\n2.5,FR,app\n")
+        #expect(p.features[0].numeric?.count == 1 && p.features[0].missing == 4)
+        #expect(p.features[1].missing == 0 && p.features[1].categorical?.values.contains("NA") == true)
+        #expect(
+            failure("amount,country,channel\n1e400,DE,web\n")
+                == #"data.csv:2: column "amount": not a finite number (beyond a double's range)"#)
+        #expect(
+            failure("amount,country,channel\r1,DE,web\r")
+                == "data.csv:1: field 3: a carriage return without a line feed outside quotes: lines must end with LF "
+                + "or CRLF (CR-only line endings can be converted with tr '\\r' '\\n')")
+        #expect(
+            failure("amount,country,channel\r\n1,\"DE\"\r2,FR,web\r\n").hasSuffix(
+                "lines must end with LF or CRLF (CR-only line endings can be converted with tr '\\r' '\\n')"))
+    }
+
     /// Found by Fuzz/ (profiling): values near the largest Double made `std` NaN, and the profile could not be
     /// written as JSON.
     @Test func hugeValuesGiveAProfileThatIsWritten() throws {
