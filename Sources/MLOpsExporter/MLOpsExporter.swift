@@ -6,4 +6,7 @@
 public enum MLOpsExporterVersion {
     /// Semantic version of this build.
     public static let version = "0.1.0"
+    /// The git commit this build was made from (`unknown` when it was not built from a git checkout of this package):
+    /// read before each build by the package's `BuildRevision` plugin (Plugins/BuildRevision).
+    public static let revision = BuildRevision.value
 }
