@@ -139,8 +139,8 @@ public final class Exporter: Sendable {
         }
         if let storage = configuration.storage ?? models.storage {
             let checkpointer = Checkpointer(
-                directory: storage.path, interval: storage.checkpointInterval, monitor: monitor,
-                exporterVersion: MLOpsExporterVersion.version, logger: logger)
+                directory: storage.path, interval: storage.checkpointInterval, lockWait: storage.lockWait,
+                monitor: monitor, exporterVersion: MLOpsExporterVersion.version, logger: logger)
             try registry.register(checkpointer.metrics)
             self.checkpointer = checkpointer
         } else {
