@@ -118,8 +118,13 @@ let package = Package(
                 "CCrypt", "COpenSSL",
                 .product(name: "Logging", package: "swift-log"),
             ],
-            swiftSettings: strict
+            swiftSettings: strict,
+            // `mlops_exporter_build_info`'s revision: the package's git revision, read before each build.
+            plugins: ["BuildRevision"]
         ),
+        // Writes the git revision of the package (`unknown` outside a git checkout of its own) as a Swift source of
+        // the target it is applied to, before every build (Plugins/BuildRevision).
+        .plugin(name: "BuildRevision", capability: .buildTool()),
         // A swift-metrics backend: code instrumented with swift-metrics exports through a `Registry`.
         .target(
             name: "SwiftMetricsBackend",

@@ -47,6 +47,7 @@ enum ConfigurationNodes {
         if let storage = configuration.storage {
             let storageFields: [(Node, Node)] = [
                 ("path", Node(storage.path)), ("checkpoint_interval", duration(storage.checkpointInterval)),
+                ("lock_wait", duration(storage.lockWait)),
             ]
             fields.append(("storage", Node(storageFields)))
         }

@@ -68,8 +68,9 @@ public final class Exporter: Sendable {
         /// (`client_limit`) with `Retry-After`, counted in `mlops_exporter_auth_rejected_total{reason}`.
         public var authWorkers = WorkerLimits(
             threads: Exporter.cores / 2, queue: 16, perKey: 4, maxQueueWait: .seconds(2))
-        /// Source revision shown in `mlops_exporter_build_info`.
-        public var revision: String = "unknown"
+        /// Source revision shown in `mlops_exporter_build_info`: by default the git commit this build was made from
+        /// (``MLOpsExporterVersion/revision``, `unknown` outside a git checkout).
+        public var revision: String = MLOpsExporterVersion.revision
         /// Grafana's base URL (`--web.grafana-url`, e.g. `https://grafana.example.com`): the status page at
         /// `/models/{name}` then links to the model's panels of the dashboards in `dashboards/`. `nil`: no links.
         public var grafanaURL: String?
@@ -138,8 +139,8 @@ public final class Exporter: Sendable {
         }
         if let storage = configuration.storage ?? models.storage {
             let checkpointer = Checkpointer(
-                directory: storage.path, interval: storage.checkpointInterval, monitor: monitor,
-                exporterVersion: MLOpsExporterVersion.version, logger: logger)
+                directory: storage.path, interval: storage.checkpointInterval, lockWait: storage.lockWait,
+                monitor: monitor, exporterVersion: MLOpsExporterVersion.version, logger: logger)
             try registry.register(checkpointer.metrics)
             self.checkpointer = checkpointer
         } else {

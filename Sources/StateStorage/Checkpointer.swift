@@ -18,6 +18,14 @@ import Synchronization
 /// the previous one stays. If an unreadable checkpoint cannot be set aside, no checkpoint is written over it
 /// (`reason="blocked"`).
 ///
+/// One process per directory (``CheckpointFile/lock()``): the restore waits up to ``lockWait`` for a lock another
+/// process holds (the exporter it replaces, still writing its last checkpoint). Without it, the process starts
+/// empty and restores nothing; at the first checkpoint that gets the lock (the other process exited since), it
+/// restores the checkpoint it never read before writing one: the saved state replaces what this process recorded
+/// since its start, which is counted (`mlops_storage_state_dropped_total{reason="late_restore"}`) and logged, never
+/// written over the saved state. The same holds for a checkpoint that appears in a directory that was unusable at
+/// start (a volume mounted late).
+///
 /// The checkpoint thread runs at the lowest CPU priority (nice 19) below the event loops and recording, so that under
 /// full load a checkpoint takes longer (about 1.5% of a busy core's time: seconds rather than a tenth of one) rather
 /// than slowing ingestion.
@@ -26,6 +34,8 @@ public final class Checkpointer: Sendable {
     public let file: CheckpointFile
     /// Time between checkpoints.
     public let interval: Duration
+    /// How long the restore at start waits for the storage directory's lock while another process holds it.
+    public let lockWait: Duration
     /// The metrics (register them in the exporter's registry).
     public let metrics: StorageMetrics
     let monitor: ModelMonitor
@@ -38,9 +48,10 @@ public final class Checkpointer: Sendable {
     /// Set when an unreadable checkpoint could not be set aside: never write over it.
     let blocked = Atomic<Bool>(false)
     /// Whether the checkpoint at ``CheckpointFile/path`` is this process's to replace: the restore looked and found
-    /// none, read it, or set it aside; or this process wrote it. Until then (the directory was unusable at start: a
-    /// volume not mounted yet, a symbolic link to nowhere) a checkpoint that appears there is never written over
-    /// (`reason="blocked"`): it holds state this process never restored.
+    /// none, read it, or set it aside; or this process wrote it. Until then (the directory was unusable or locked at
+    /// start: a volume not mounted yet, a symbolic link to nowhere, another exporter still running) a checkpoint that
+    /// appears there is never written over: it holds state this process never restored. The next checkpoint restores
+    /// it first (``checkpoint(now:)``).
     let owns = Atomic<Bool>(false)
     /// The storage directory's lock (``CheckpointFile/lock()``), once taken: its descriptor, kept open.
     let lockDescriptor = Mutex<Int32?>(nil)
@@ -54,11 +65,12 @@ public final class Checkpointer: Sendable {
 
     /// A checkpointer of `monitor`'s models in `directory`.
     public init(
-        directory: String, interval: Duration = .seconds(60), monitor: ModelMonitor, exporterVersion: String,
-        logger: Logger, maxBytes: Int = 4 << 30
+        directory: String, interval: Duration = .seconds(60), lockWait: Duration = .zero, monitor: ModelMonitor,
+        exporterVersion: String, logger: Logger, maxBytes: Int = 4 << 30
     ) {
         file = CheckpointFile(directory: directory)
         self.interval = interval
+        self.lockWait = lockWait
         self.monitor = monitor
         self.exporterVersion = exporterVersion
         self.logger = logger
@@ -79,30 +91,42 @@ public final class Checkpointer: Sendable {
     }
 
     /// Reads the checkpoint, if any, back into the monitor's models (each model on its own, see
-    /// ``ModelMonitoring/ModelMonitor/restore(model:fingerprint:state:now:)``). Never throws: every fault is logged
-    /// and counted, and what could not be read starts empty.
+    /// ``ModelMonitoring/ModelMonitor/restore(model:fingerprint:state:now:)``), after waiting up to ``lockWait`` for
+    /// the storage directory's lock if another process holds it. Never throws: every fault is logged and counted, and
+    /// what could not be read starts empty.
     @discardableResult
     public func restore(now: Double = Date().timeIntervalSince1970) -> RestoreReport {
+        writing.withLock { buffer in
+            var report = RestoreReport()
+            do throws(CheckpointFile.IOError) {
+                try file.prepareDirectory()
+            } catch {
+                failed(
+                    &report, .unreadable, "storage: the storage directory is unusable; starting with empty state",
+                    ["path": "\(file.directory)", "error": "\(error)"])
+                return report
+            }
+            if let holder = takeLock(waiting: lockWait) {
+                failed(
+                    &report, .locked,
+                    "storage: the storage directory is locked (another process holds it, or its lock file cannot be used); this one starts with empty state and restores the checkpoint once it has the lock, before writing one",
+                    ["path": "\(file.directory)", "holder": "\(holder)", "waited": "\(lockWait)"])
+                return report
+            }
+            return read(into: &report, now: now, buffer: &buffer, late: false)
+        }
+    }
+
+    /// Reads the checkpoint (the lock held) into the monitor's models: at start, or (`late`) at the first checkpoint
+    /// of a process that did not read it at start, when each model it restores replaces the one this process
+    /// recorded into since its start.
+    private func read(
+        into report: inout RestoreReport, now: Double, buffer: inout [UInt8], late: Bool
+    ) -> RestoreReport {
         let started = DispatchTime.now().uptimeNanoseconds
         defer {
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
             metrics.restoreDuration.store(seconds.bitPattern, ordering: .relaxed)
-        }
-        var report = RestoreReport()
-        do throws(CheckpointFile.IOError) {
-            try file.prepareDirectory()
-        } catch {
-            failed(
-                &report, .unreadable, "storage: the storage directory is unusable; starting with empty state",
-                ["path": "\(file.directory)", "error": "\(error)"])
-            return report
-        }
-        if let holder = takeLock() {
-            failed(
-                &report, .locked,
-                "storage: the storage directory is locked (another process holds it, or its lock file cannot be used); this one neither restores its checkpoint nor writes one",
-                ["path": "\(file.directory)", "holder": "\(holder)"])
-            return report
         }
         let bytes: [UInt8]
         do throws(CheckpointFile.IOError) {
@@ -124,7 +148,7 @@ public final class Checkpointer: Sendable {
             return report
         }
         // The first checkpoint will be about this size: its buffer is sized once instead of grown.
-        writing.withLock { $0.reserveCapacity(bytes.count + bytes.count / 8) }
+        buffer.reserveCapacity(bytes.count + bytes.count / 8)
         let entries: [CheckpointFormat.ModelEntry]
         let header: CheckpointFormat.Header
         do throws(CheckpointFormat.ReadError) {
@@ -143,6 +167,13 @@ public final class Checkpointer: Sendable {
             report.results.append((entry.name, result))
             var metadata: Logger.Metadata = ["model": "\(entry.name)", "result": "\(result.rawValue)"]
             if let problem { metadata["problem"] = "\(problem)" }
+            if late && (result == .restored || result == .changed) {
+                // What this process recorded into the model since its start is gone: the saved state took its place.
+                metrics.dropped(model: entry.name, .lateRestore)
+                logger.warning(
+                    "storage: the checkpoint left by the previous holder of the storage directory replaces this model's state recorded since start",
+                    metadata: metadata)
+            }
             switch result {
             case .restored: logger.info("storage: model state restored", metadata: metadata)
             case .changed:
@@ -169,7 +200,7 @@ public final class Checkpointer: Sendable {
                     metadata: ["error": "\(error)"])
             }
         }
-        metrics.restores.withLock { $0 = report.results }
+        metrics.restores.withLock { $0 += report.results }
         logger.info(
             "storage: checkpoint read",
             metadata: [
@@ -203,6 +234,29 @@ public final class Checkpointer: Sendable {
                 metadata: ["path": "\(file.path)", "error": "\(error)"])
             return nil
         }
+    }
+
+    /// Takes the storage directory's lock (``takeLock()``), trying again every 100 ms for up to `wait` while another
+    /// process holds it: nil once it is this process's, else who holds it.
+    func takeLock(waiting wait: Duration) -> String? {
+        guard var holder = takeLock() else { return nil }
+        guard wait > .zero else { return holder }
+        logger.warning(
+            "storage: the storage directory is locked by another process; waiting for it",
+            metadata: ["path": "\(file.directory)", "holder": "\(holder)", "wait": "\(wait)"])
+        let clock = ContinuousClock()
+        let start = clock.now
+        while clock.now - start < wait {
+            usleep(100_000)
+            guard let still = takeLock() else {
+                logger.info(
+                    "storage: the storage directory's lock was released; restoring",
+                    metadata: ["path": "\(file.directory)", "waited": "\(clock.now - start)"])
+                return nil
+            }
+            holder = still
+        }
+        return holder
     }
 
     /// Takes the storage directory's lock unless this process holds it: nil when it does now, or when the lock cannot
@@ -251,7 +305,9 @@ public final class Checkpointer: Sendable {
     }
 
     /// Writes a checkpoint now (waiting for one in progress to finish first). Returns what it wrote, or nil when it
-    /// failed (logged and counted).
+    /// failed (logged and counted). A checkpoint there that this process never read (it was locked or unusable at
+    /// start) is restored first, replacing what the models recorded since start (counted in
+    /// `mlops_storage_state_dropped_total`), so that it is never written over unread.
     @discardableResult
     public func checkpoint(now: Double = Date().timeIntervalSince1970) -> CheckpointReport? {
         writing.withLock { buffer -> CheckpointReport? in
@@ -263,6 +319,32 @@ public final class Checkpointer: Sendable {
                 return nil
             }
             let started = DispatchTime.now().uptimeNanoseconds
+            do throws(CheckpointFile.IOError) {
+                try file.prepareDirectory()
+                if let holder = takeLock() {
+                    metrics.failed(.locked)
+                    logger.error(
+                        "storage: checkpoint not written: the storage directory is locked (another process holds it, or its lock file cannot be used)",
+                        metadata: ["path": "\(file.directory)", "holder": "\(holder)"])
+                    return nil
+                }
+            } catch {
+                return failed(error)
+            }
+            if !owns.load(ordering: .relaxed) {
+                if file.exists {
+                    logger.warning(
+                        "storage: the storage directory holds a checkpoint this process never read (the directory was locked by another process or unusable at start): restoring it before the first checkpoint",
+                        metadata: ["path": "\(file.path)"])
+                    var report = RestoreReport()
+                    _ = read(into: &report, now: now, buffer: &buffer, late: true)
+                }
+                if blocked.load(ordering: .relaxed) {
+                    metrics.failed(.blocked)
+                    return nil
+                }
+            }
+            let encodeStarted = DispatchTime.now().uptimeNanoseconds
             let names = monitor.modelNames
             let models = names.compactMap { monitor.model(named: $0) }
             var w = StateWriter(reusing: &buffer)
@@ -273,33 +355,14 @@ public final class Checkpointer: Sendable {
             let encoded = DispatchTime.now().uptimeNanoseconds
             defer { buffer = w.take() }
             do throws(CheckpointFile.IOError) {
-                try file.prepareDirectory()
-                if let holder = takeLock() {
-                    metrics.failed(.locked)
-                    logger.error(
-                        "storage: checkpoint not written: the storage directory is locked (another process holds it, or its lock file cannot be used)",
-                        metadata: ["path": "\(file.directory)", "holder": "\(holder)"])
-                    return nil
-                }
-                if !owns.load(ordering: .relaxed) && file.exists {
-                    metrics.failed(.blocked)
-                    logger.error(
-                        "storage: checkpoint not written: the storage directory holds a checkpoint this process never read (the directory was unusable or locked by another process at start); restart to restore it",
-                        metadata: ["path": "\(file.path)"])
-                    return nil
-                }
                 try file.write(w.bytes)
                 owns.store(true, ordering: .relaxed)
             } catch {
-                metrics.failed(error.reason)
-                logger.error(
-                    "storage: checkpoint not written; the previous one stays",
-                    metadata: ["path": "\(file.path)", "reason": "\(error.reason.rawValue)", "error": "\(error)"])
-                return nil
+                return failed(error)
             }
             let finished = DispatchTime.now().uptimeNanoseconds
             let report = CheckpointReport(
-                bytes: w.bytes.count, encodeSeconds: Double(encoded - started) / 1e9,
+                bytes: w.bytes.count, encodeSeconds: Double(encoded - encodeStarted) / 1e9,
                 seconds: Double(finished - started) / 1e9)
             metrics.succeeded(
                 at: Date().timeIntervalSince1970, duration: report.seconds, encode: report.encodeSeconds,
@@ -312,6 +375,15 @@ public final class Checkpointer: Sendable {
                 ])
             return report
         }
+    }
+
+    /// A checkpoint not written for `error`: counted and logged.
+    private func failed(_ error: CheckpointFile.IOError) -> CheckpointReport? {
+        metrics.failed(error.reason)
+        logger.error(
+            "storage: checkpoint not written; the previous one stays",
+            metadata: ["path": "\(file.path)", "reason": "\(error.reason.rawValue)", "error": "\(error)"])
+        return nil
     }
 
     /// Starts the checkpoint thread (once).

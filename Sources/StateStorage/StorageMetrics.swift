@@ -22,6 +22,7 @@ public final class StorageMetrics: Collector {
         let restores: CounterHandle
         let restoreFailures: CounterHandle
         let restoreDuration: GaugeHandle
+        let dropped: CounterHandle
 
         init() {
             var s = CollectorSchema()
@@ -29,7 +30,7 @@ public final class StorageMetrics: Collector {
             failures = try! s.counter(
                 "mlops_storage_checkpoint_failures_total",
                 help:
-                    "Checkpoints that could not be written, by reason (no_space, permission, not_a_directory, io, blocked: a checkpoint this process could not read, or never read, is in the way; locked: another process uses the storage directory, or its lock file cannot be used). The previous checkpoint stays.",
+                    "Checkpoints that could not be written, by reason (no_space, permission, not_a_directory, io, blocked: an unreadable checkpoint that could not be set aside is in the way; locked: another process uses the storage directory, or its lock file cannot be used). The previous checkpoint stays.",
                 labels: ["reason"])
             lastSuccess = try! s.gauge(
                 "mlops_storage_last_checkpoint_success_timestamp_seconds",
@@ -47,15 +48,23 @@ public final class StorageMetrics: Collector {
             restores = try! s.counter(
                 "mlops_storage_restore_total",
                 help:
-                    "Models found in the checkpoint at start, by result (restored; changed: configuration changed, counters kept, windows and pending labels dropped; removed: no longer configured; failed: unreadable state, started empty).",
+                    "Models found in the checkpoint at start (or, when the storage directory was locked at start, when its lock was taken), by result (restored; changed: configuration changed, counters kept, windows and pending labels dropped; removed: no longer configured; failed: unreadable state, started empty).",
                 labels: ["model", "result"])
             restoreFailures = try! s.counter(
                 "mlops_storage_restore_failures_total",
                 help:
-                    "Checkpoints that could not be read at start, by reason (foreign, newer_version, truncated, corrupt, unreadable, too_large; locked: another process uses the storage directory, or its lock file cannot be used, nothing is read); the file is renamed checkpoint.corrupt-<time>.",
+                    "Checkpoints that could not be read at start (or when the lock was taken later), by reason (foreign, newer_version, truncated, corrupt, unreadable, too_large; locked: another process uses the storage directory, or its lock file cannot be used, nothing is read until the lock is taken); the file is renamed checkpoint.corrupt-<time>.",
                 labels: ["reason"])
             restoreDuration = try! s.gauge(
-                "mlops_storage_restore_duration_seconds", help: "Time the restore at start took.", unit: "seconds")
+                "mlops_storage_restore_duration_seconds",
+                help:
+                    "Time the last restore took (at start, or when the lock was taken later), not waiting for the lock.",
+                unit: "seconds")
+            dropped = try! s.counter(
+                "mlops_storage_state_dropped_total",
+                help:
+                    "Models whose state recorded by this process was dropped, by model and reason (late_restore: the storage directory was locked or unusable at start, and the checkpoint restored when its lock was taken replaced what the model recorded since start).",
+                labels: ["model", "reason"])
             schema = s
         }
     }
@@ -74,8 +83,11 @@ public final class StorageMetrics: Collector {
     let bytes = Atomic<UInt64>(0)
     let restoreFailures = AtomicSlots(count: RestoreFailureReason.allCases.count)
     let restoreDuration = Atomic<UInt64>(0)
-    /// Restore results (model, result) → count; written once at start, bounded by the checkpoint's models.
+    /// Restore results (model, result) → count; written at start or at the late restore (once: a restore that read
+    /// the checkpoint owns the directory), bounded by the checkpoint's models.
     let restores = Mutex<[(model: String, result: RestoreResult)]>([])
+    /// States dropped (model, reason), in order: bounded like ``restores``.
+    let droppedStates = Mutex<[(model: String, reason: DroppedStateReason)]>([])
 
     /// Zeroed metrics.
     public init() {}
@@ -83,6 +95,8 @@ public final class StorageMetrics: Collector {
     func failed(_ reason: CheckpointFailureReason) { failures.add(reason.slot) }
 
     func restoreFailed(_ reason: RestoreFailureReason) { restoreFailures.add(reason.slot) }
+
+    func dropped(model: String, _ reason: DroppedStateReason) { droppedStates.withLock { $0.append((model, reason)) } }
 
     func succeeded(at time: Double, duration seconds: Double, encode encodeSeconds: Double, bytes size: Int) {
         checkpoints.add(1, ordering: .relaxed)
@@ -103,23 +117,40 @@ public final class StorageMetrics: Collector {
         sink.gauge(f.duration, value: Double(bitPattern: duration.load(ordering: .relaxed)))
         sink.gauge(f.encode, value: Double(bitPattern: encode.load(ordering: .relaxed)))
         sink.gauge(f.bytes, value: Double(bytes.load(ordering: .relaxed)))
-        // Grouped: a crafted checkpoint may name a model twice, and a series must not be written twice.
-        var counts: [String: [RestoreResult: Int]] = [:]
-        var order: [String] = []
-        for (model, result) in restores.withLock({ $0 }) {
-            if counts[model] == nil { order.append(model) }
-            counts[model, default: [:]][result, default: 0] += 1
-        }
-        for model in order {
-            for (result, n) in counts[model]!.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
-                sink.counter(f.restores, [model, result.rawValue], value: Double(n))
-            }
-        }
+        Self.emit(restores.withLock({ $0 }), f.restores, into: &sink)
+        Self.emit(droppedStates.withLock({ $0 }), f.dropped, into: &sink)
         for reason in RestoreFailureReason.allCases {
             sink.counter(f.restoreFailures, [reason.rawValue], value: Double(restoreFailures.load(reason.slot)))
         }
         sink.gauge(f.restoreDuration, value: Double(bitPattern: restoreDuration.load(ordering: .relaxed)))
     }
+}
+
+extension StorageMetrics {
+    /// Emits `pairs` (model, value) as counters of `handle` (model, value), one per distinct pair. Grouped: a crafted
+    /// checkpoint may name a model twice, and a series must not be written twice.
+    static func emit<Value: RawRepresentable<String> & Hashable>(
+        _ pairs: [(String, Value)], _ handle: CounterHandle, into sink: inout CollectorSink
+    ) {
+        var counts: [String: [Value: Int]] = [:]
+        var order: [String] = []
+        for (model, value) in pairs {
+            if counts[model] == nil { order.append(model) }
+            counts[model, default: [:]][value, default: 0] += 1
+        }
+        for model in order {
+            for (value, n) in counts[model]!.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+                sink.counter(handle, [model, value.rawValue], value: Double(n))
+            }
+        }
+    }
+}
+
+/// Why state a process recorded was dropped (`mlops_storage_state_dropped_total{reason}`; the raw value is the label).
+public enum DroppedStateReason: String, Sendable, CaseIterable {
+    /// The storage directory was locked (another exporter held it) or unusable at start; when its lock was taken, the
+    /// checkpoint found there was restored in place of what the model had recorded since start.
+    case lateRestore = "late_restore"
 }
 
 /// Why a checkpoint is not written (`mlops_storage_checkpoint_failures_total{reason}`; the raw value is the label).
@@ -132,8 +163,8 @@ public enum CheckpointFailureReason: String, Sendable, CaseIterable {
     case notADirectory = "not_a_directory"
     /// Any other I/O error.
     case io
-    /// A checkpoint this process did not read is in the way (an unreadable one could not be set aside, or the
-    /// directory was unusable at start and a checkpoint appeared since): none is written over it.
+    /// An unreadable checkpoint that could not be set aside is in the way: none is written over it. (One this process
+    /// never read, the directory having been locked or unusable at start, is restored before the first checkpoint.)
     case blocked
     /// Another process holds the storage directory's lock (`<directory>/lock`).
     case locked

@@ -143,6 +143,13 @@ struct Serve: ParsableCommand {
         help: "Time between checkpoints, e.g. 60s, 5m (default 60s; overrides storage.checkpoint_interval).")
     var checkpointInterval: String?
 
+    @Option(
+        name: .customLong("storage.lock-wait"),
+        help:
+            "How long to wait at start for the storage directory's lock while another process holds it, e.g. 30s, 0s (default 10s; overrides storage.lock_wait)."
+    )
+    var lockWait: String?
+
     @Option(name: .customLong("shutdown-timeout"), help: "Seconds in-flight requests get to finish on shutdown.")
     var shutdownTimeout = 10.0
 
@@ -199,6 +206,14 @@ struct Serve: ParsableCommand {
                 )
             }
         }
+        if let lockWait {
+            guard let d = StorageConfiguration.lockWait(parsing: lockWait),
+                StorageConfiguration.lockWaitRange.contains(d)
+            else {
+                throw ValidationError(
+                    "--storage.lock-wait: \"\(lockWait)\" is not a duration between 0s and 1h (like 0s, 30s, 2m)")
+            }
+        }
 
     }
 
@@ -244,13 +259,18 @@ struct Serve: ParsableCommand {
         configuration.server.reservedConnections = reservedConnections
         configuration.server.tlsHandshakeTimeout = .seconds(tlsHandshakeTimeout)
         let interval = checkpointInterval.flatMap(DurationParser.parse)
+        let wait = lockWait.flatMap(StorageConfiguration.lockWait(parsing:))
         if let path = storagePath ?? configuration.models?.storage?.path {
             configuration.storage = StorageConfiguration(
                 path: path,
                 checkpointInterval: interval ?? configuration.models?.storage?.checkpointInterval
-                    ?? StorageConfiguration.defaultInterval)
-        } else if interval != nil {
-            logger.warning("--storage.checkpoint-interval is ignored: no --storage.path (or storage.path) is set")
+                    ?? StorageConfiguration.defaultInterval,
+                lockWait: wait ?? configuration.models?.storage?.lockWait ?? StorageConfiguration.defaultLockWait)
+        } else {
+            for (flag, value) in [("--storage.checkpoint-interval", interval), ("--storage.lock-wait", wait)]
+            where value != nil {
+                logger.warning("\(flag) is ignored: no --storage.path (or storage.path) is set")
+            }
         }
         let exporter: Exporter
         do {

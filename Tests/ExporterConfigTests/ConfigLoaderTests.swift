@@ -211,4 +211,14 @@ struct ConfigLoaderTests {
                 "list": .list([.number(1), .string("two")]),
             ])
     }
+
+    @Test("storage: lock_wait is read (default 10 s, 0s allowed) and checked against its range")
+    func storageLockWait() throws {
+        let models = "models:\n  - {name: m, task: regression, versions: [v]}\n"
+        #expect(try load(models + "storage: {path: /s}\n").storage?.lockWait == .seconds(10))
+        #expect(try load(models + "storage: {path: /s, lock_wait: 0s}\n").storage?.lockWait == .zero)
+        #expect(try load(models + "storage: {path: /s, lock_wait: 2m}\n").storage?.lockWait == .seconds(120))
+        #expect(problems(models + "storage: {path: /s, lock_wait: 2h}\n").count == 1)
+        #expect(problems(models + "storage: {path: /s, lock_wait: soon}\n").count == 1)
+    }
 }

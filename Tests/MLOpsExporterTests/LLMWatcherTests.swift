@@ -1,5 +1,7 @@
 import Capture
+import ExporterConfig
 import HTTPServer
+import Logging
 import Testing
 
 @testable import MLOpsExporter
@@ -58,5 +60,56 @@ import Testing
         #expect(n2.choiceCount == 2 && one.choiceCount == 1)
         #expect(abs(a.timePerOutputTokenSeconds! - 0.07) < 1e-9, "\(a.timePerOutputTokenSeconds!)")
         #expect(abs(b.timePerOutputTokenSeconds! - 0.07) < 1e-9)
+    }
+
+    /// An exporter (never started) with a proxy (its default routes: the OpenAI paths) in front of `chat`, served as
+    /// `served-name`, and the catch-all model `fallback`.
+    private func llmExporter() throws -> Exporter {
+        var chat = ModelConfiguration(name: "chat", task: .textGeneration, versions: ["default"])
+        chat.llm = LLMConfiguration(servedNames: ["served-name"])
+        var fallback = ModelConfiguration(name: "fallback", task: .textGeneration, versions: ["default"])
+        fallback.llm = LLMConfiguration(catchAll: true)
+        var models = ExporterConfiguration(models: [chat, fallback], source: "<code>")
+        models.proxy = ProxyConfiguration(upstream: .init(host: "127.0.0.1", port: 9))
+        var configuration = Exporter.Configuration()
+        configuration.processMetrics = false
+        configuration.models = models
+        return try Exporter(
+            configuration: configuration, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+    }
+
+    /// A chat request whose client leaves after sending `part` of its body: the exchange ends (cancelled) without the
+    /// request ever ending, as the proxy reports it.
+    private func leave(_ recorder: ProxyRecorder, after part: String) {
+        let request = HTTPRequest(method: "POST", path: "/v1/chat/completions")
+        let tap = recorder.proxyRequestStarted(request, requestID: "r")
+        Array(part.utf8).withUnsafeBytes { tap.watcher?.requestBody($0) }
+        var record = ProxyExchangeRecord(
+            request, requestID: "r", tap: tap, status: nil, cancelled: true, durationSeconds: 0.1)
+        recorder.proxyExchangeEnded(&record)
+    }
+
+    /// A client that leaves in the middle of its request body is counted for the model its body named so far (or the
+    /// catch-all model, when the body had not named one yet), cancelled. Before the fix it was counted under
+    /// `__unrouted__`, in no `mlops_llm_*` series: the model was resolved only when the body was complete.
+    @Test func aClientLeavingDuringItsBodyIsCountedForTheModelItNamed() async throws {
+        let exporter = try llmExporter()
+        let recorder = try #require(exporter.proxy?.recorder)
+        leave(recorder, after: #"{"model":"served-name","messages":[{"role":"user","content":"Say som"#)
+        leave(recorder, after: #"{"messages":[{"role":"user","content":"Say som"#)
+        let m = await scrape(exporter)
+        let requests = "mlops_llm_requests_total"
+        #expect(
+            m[#"\#(requests){endpoint="chat_completions",model="chat",outcome="cancelled",version="default"}"#] == 1)
+        #expect(
+            m[#"\#(requests){endpoint="chat_completions",model="fallback",outcome="cancelled",version="__other__"}"#]
+                == 1)
+        #expect(m[#"mlops_llm_requests_in_flight{model="chat",version="default"}"#] == 0)
+        #expect(m[#"mlops_proxy_requests_total{model="chat"}"#] == 1)
+        #expect(m[#"mlops_proxy_requests_total{model="fallback"}"#] == 1)
+        #expect(m[#"mlops_proxy_client_cancelled_total{model="chat"}"#] == 1)
+        #expect(m[#"mlops_proxy_client_cancelled_total{model="fallback"}"#] == 1)
+        #expect((m[#"mlops_proxy_requests_total{model="__unrouted__"}"#] ?? 0) == 0)
+        #expect((m[#"mlops_proxy_client_cancelled_total{model="__unrouted__"}"#] ?? 0) == 0)
     }
 }

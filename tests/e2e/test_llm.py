@@ -395,6 +395,32 @@ def test_a_client_that_cancels_cancels_the_upstream_request(llm_proxy, openai_up
     assert total(s, ERRORS) == 0
 
 
+def test_a_client_that_leaves_during_its_request_body_is_counted_for_its_model(llm_proxy):
+    """Two clients send a chat request's head and part of its body, then close their connections: the first after the
+    body's `model` (the served name), the second before any `model`. Each request is cancelled, counted for the model
+    its body named so far (`chat`), or the catch-all model (`fallback`, version __other__) when it had named none.
+    Before the fix both were counted under __unrouted__ and in no mlops_llm_* series."""
+    named = json.dumps({"model": SERVED, "messages": MESSAGES, "stream": True}).encode()
+    unnamed = json.dumps({"messages": MESSAGES, "model": SERVED, "stream": True}).encode()
+    for body, cut in ((named, named.index(b'"messages"') + 14), (unnamed, 20)):
+        with socket.create_connection(("127.0.0.1", llm_proxy.proxy_port), timeout=10) as s:
+            s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: proxy\r\nContent-Type: application/json\r\n"
+                      b"Content-Length: %d\r\n\r\n" % len(body) + body[:cut])
+    fallback = {"model": "fallback", "version": OTHER_VERSION}
+
+    def both():
+        _, s = scrape(llm_proxy)
+        done = total(s, REQUESTS, **CHAT) + total(s, REQUESTS, **fallback) + value(s, PROXY_REQUESTS, model=UNROUTED)
+        return s if done >= 2 and total(s, IN_FLIGHT) == 0 else None
+    s = wait_for(both, timeout=10, what="both requests recorded")
+    assert value(s, REQUESTS, endpoint="chat_completions", outcome="cancelled", **CHAT) == 1
+    assert value(s, REQUESTS, endpoint="chat_completions", outcome="cancelled", **fallback) == 1
+    assert value(s, PROXY_REQUESTS, model="chat") == 1 and value(s, PROXY_REQUESTS, model="fallback") == 1
+    assert value(s, PROXY_CANCELLED, model="chat") == 1 and value(s, PROXY_CANCELLED, model="fallback") == 1
+    assert value(s, PROXY_REQUESTS, model=UNROUTED) == 0 and value(s, PROXY_CANCELLED, model=UNROUTED) == 0
+    assert total(s, REQUESTS) == 2 and histogram(s, DURATION, **CHAT)[0] == 0
+
+
 def test_a_client_that_closes_at_done_had_the_whole_response(llm_proxy, openai_upstream):
     """The OpenAI SDK stops reading at `data: [DONE]` and closes its connection; an upstream whose chunked body ends
     0.5 s after that event sees the client gone first. The client had the whole response: the request is ok (timed,

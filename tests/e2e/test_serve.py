@@ -82,6 +82,20 @@ def test_negotiation_content_types_and_promtool(start_exporter):
     assert {f.name for f in parse_om(om.decode())} >= {"mlops_exporter_build", "process_cpu_seconds"}
 
 
+def test_build_info_names_the_git_revision(start_exporter):
+    """mlops_exporter_build_info's `revision` is the commit the binary was built from, read with git at build time by
+    the package's RevisionPlugin when the package is a git checkout (it was "unknown", always). Skipped when this tree
+    is not a git checkout of its own (a tarball)."""
+    from conftest import ROOT, scrape
+    top = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--show-toplevel"], capture_output=True, text=True)
+    if top.returncode != 0 or os.path.realpath(top.stdout.strip()) != os.path.realpath(ROOT):
+        pytest.skip("not a git checkout")
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
+    _, samples = scrape(start_exporter())
+    revisions = [dict(labels)["revision"] for (name, labels) in samples if name == "mlops_exporter_build_info"]
+    assert revisions == [head.stdout.strip()]
+
+
 def test_gzip_body_equals_plain_body(start_exporter):
     e = start_exporter()
     _, plain_headers, plain = e.get("/metrics")

@@ -11,6 +11,7 @@ import resource
 import signal
 import stat
 import struct
+import threading
 import time
 import zlib
 
@@ -414,40 +415,86 @@ def test_a_reload_keeps_the_state_and_a_checkpoint_follows_it(saved, start_expor
 # 6. A storage directory shared, missing at start, or holding a big file of something else
 
 
-def test_a_second_exporter_on_the_same_storage_directory_neither_restores_nor_writes(saved, start_exporter, tmp_path):
-    """The directory's lock: the first exporter keeps its checkpoints; the second (another process on the same path,
-    a replica misconfigured) reads none (it is the first's live state) and writes none over it."""
+def test_a_second_exporter_restores_the_first_ones_checkpoint_when_it_gets_the_lock(saved, start_exporter, tmp_path):
+    """A surge rolling update on a shared volume: the old exporter (the first) holds the directory's lock and runs on
+    while the new one (the second) starts. The second waits for the lock (10 s by default), then serves with empty
+    state, reading nothing (the first's checkpoint is its live state) and writing nothing over it (checkpoints refused
+    as locked). Once the first has exited (its last checkpoint written), the second's next checkpoint takes the lock
+    and restores the first's checkpoint in place of what it recorded since its start (counted, per model:
+    mlops_storage_state_dropped_total{reason="late_restore"}), then writes its checkpoints: an exporter started after
+    it has the first's events and the second's since the restore. Before the fix, the second neither waited nor ever
+    restored: its checkpoints were refused as `blocked` at every interval, so everything it recorded was lost at its
+    restart."""
     state = state_with(tmp_path, saved["bytes"])
     first = start_exporter(*storage_flags(saved["config"], state, "1s"))
     assert metric(first, "mlops_storage_restore_total", model="credit", result="restored") == 1
+    began = time.monotonic()
     second = start_exporter(*storage_flags(saved["config"], state, "1s"))
+    assert time.monotonic() - began >= 9.5, "the second exporter did not wait for the lock"
+    log = second.log_path.read_text()
+    assert "waiting for it" in log and f"holder=\"process {first.proc.pid}\"" in log
     s = scrape(second)[1]
     assert failures(s, "mlops_storage_restore_failures_total", RESTORE_FAILURES) == {
         r: int(r == "locked") for r in RESTORE_FAILURES}
     assert sample(s, "mlops_ingest_events_total", kind="predictions", model="credit") == 0
-    serves(second)
+    serves(second)  # 50 predictions the late restore replaces
     wait_for(lambda: metric(second, "mlops_storage_checkpoint_failures_total", reason="locked") >= 2,
              what="the second exporter's checkpoints refused as locked")
     assert metric(second, "mlops_storage_checkpoints_total") == 0
-    assert f"holder=\"process {first.proc.pid}\"" in second.log_path.read_text()
     # The first one's checkpoints go on, and hold its state (2,000 predictions restored, 50 sent now).
     serves(first)
-    accepted = time.time()
-    wait_for(lambda: metric(first, "mlops_storage_last_checkpoint_success_timestamp_seconds") > accepted,
-             what="the first exporter's checkpoint")
     assert first.stop(signal.SIGTERM) == 0
-    written = (state / "checkpoint").read_bytes()
-    # The second one, stopping after the first, takes the lock but still writes nothing over a checkpoint it never
-    # read.
-    assert second.stop(signal.SIGTERM) == 0
-    assert (state / "checkpoint").read_bytes() == written
-    s = scrape(start_exporter(*storage_flags(saved["config"], state, "1h")))[1]
+    wait_for(lambda: metric(second, "mlops_storage_checkpoints_total") >= 1,
+             what="the second exporter's first checkpoint, once the lock is free")
+    s = scrape(second)[1]
+    for m in ("credit", "eta"):
+        assert sample(s, "mlops_storage_restore_total", model=m, result="restored") == 1
+        assert sample(s, "mlops_storage_state_dropped_total", model=m, reason="late_restore") == 1
     assert sample(s, "mlops_ingest_events_total", kind="predictions", model="credit") == 2050
+    assert sample(s, "mlops_storage_checkpoint_failures_total", reason="blocked") == 0
+    serves(second)  # 50 after the restore: kept
+    assert second.stop(signal.SIGTERM) == 0
+    s = scrape(start_exporter(*storage_flags(saved["config"], state, "1h")))[1]
+    assert sample(s, "mlops_storage_restore_total", model="credit", result="restored") == 1
+    assert sample(s, "mlops_ingest_events_total", kind="predictions", model="credit") == 2100
 
 
-def test_a_storage_directory_missing_at_start_is_never_written_over_when_it_appears(saved, start_exporter, tmp_path):
-    """A symbolic link to a volume not mounted yet: no state restored, so the checkpoint found there later is not
-    replaced by this process's (it would lose what it holds); a restart restores it."""
+def test_an_exporter_started_while_the_previous_one_stops_waits_for_the_lock_and_restores(
+        saved, start_exporter, tmp_path):
+    """The new exporter starts while the old one still holds the directory's lock (it is stopping, its last checkpoint
+    not yet written): the restore waits for the lock, then reads the old one's last checkpoint, as after a plain
+    restart. Before the fix it gave up at once: started empty, counted `locked`, and never restored."""
+    state = state_with(tmp_path, saved["bytes"])
+    first = start_exporter(*storage_flags(saved["config"], state, "1h"))
+    serves(first)
+    started = []
+    starting = threading.Thread(
+        target=lambda: started.append(start_exporter(*storage_flags(saved["config"], state, "1s"))))
+    starting.start()
+    try:
+        def waiting():
+            logs = [p for p in tmp_path.glob("exporter-*.log") if p != first.log_path]
+            return any("waiting for it" in p.read_text() for p in logs)
+        wait_for(waiting, timeout=8, what="the second exporter waiting for the lock")
+    finally:
+        assert first.stop(signal.SIGTERM) == 0
+        starting.join(timeout=40)
+    (second,) = started
+    s = scrape(second)[1]
+    assert failures(s, "mlops_storage_restore_failures_total", RESTORE_FAILURES) == {r: 0 for r in RESTORE_FAILURES}
+    assert sample(s, "mlops_storage_restore_total", model="credit", result="restored") == 1
+    assert sample(s, "mlops_ingest_events_total", kind="predictions", model="credit") == 2050
+    assert sample(s, "mlops_storage_state_dropped_total", model="credit", reason="late_restore") is None
+    wait_for(lambda: metric(second, "mlops_storage_checkpoints_total") >= 1, what="the second exporter's checkpoint")
+    assert sample(scrape(second)[1], "mlops_storage_checkpoint_failures_total", reason="locked") == 0
+
+
+def test_a_checkpoint_that_appears_in_a_directory_missing_at_start_is_restored_before_it_is_written_over(
+        saved, start_exporter, tmp_path):
+    """A symbolic link to a volume not mounted yet: no state restored at start. The checkpoint found there later holds
+    state this process never read: the next checkpoint restores it first (the model's state since start replaced,
+    counted late_restore), then writes, so nothing of it is lost; before, no checkpoint was ever written over it
+    (`blocked` at every interval) and a restart was needed to restore it."""
     volume = tmp_path / "volume"
     link = tmp_path / "state"
     link.symlink_to(volume)
@@ -458,11 +505,14 @@ def test_a_storage_directory_missing_at_start_is_never_written_over_when_it_appe
     assert not volume.exists()  # the link's target was not created as a directory of its own
     volume.mkdir()
     (volume / "checkpoint").write_bytes(saved["bytes"])
-    wait_for(lambda: metric(e, "mlops_storage_checkpoint_failures_total", reason="blocked") >= 2,
-             what="checkpoints refused over the checkpoint that appeared")
-    assert metric(e, "mlops_storage_checkpoints_total") == 0
-    assert e.stop(signal.SIGTERM) == 0  # its last checkpoint, at shutdown, is refused the same way
-    assert (volume / "checkpoint").read_bytes() == saved["bytes"]
+    wait_for(lambda: metric(e, "mlops_storage_checkpoints_total") >= 1,
+             what="a checkpoint once the one that appeared was restored")
+    s = scrape(e)[1]
+    assert sample(s, "mlops_storage_checkpoint_failures_total", reason="blocked") == 0
+    assert sample(s, "mlops_storage_restore_total", model="credit", result="restored") == 1
+    assert sample(s, "mlops_storage_state_dropped_total", model="credit", reason="late_restore") == 1
+    assert sample(s, "mlops_ingest_events_total", kind="predictions", model="credit") == 2000
+    assert e.stop(signal.SIGTERM) == 0
     s = scrape(start_exporter(*storage_flags(saved["config"], link, "1h")))[1]
     assert sample(s, "mlops_storage_restore_total", model="credit", result="restored") == 1
     assert sample(s, "mlops_ingest_events_total", kind="predictions", model="credit") == 2000

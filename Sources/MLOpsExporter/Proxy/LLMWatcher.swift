@@ -125,8 +125,8 @@ final class LLMWatcher: ProxyExchangeWatcher, @unchecked Sendable {
         resolve()
     }
 
-    /// Attributes the request (once): the body's model for a body route; counts it for its model (or unrouted) and
-    /// puts it in flight.
+    /// Attributes the request (once): the body's model for a body route (the `model` read so far when the request did
+    /// not complete; none: the catch-all model); counts it for its model (or unrouted) and puts it in flight.
     private func resolve() {
         guard !resolved else { return }
         resolved = true
@@ -183,7 +183,9 @@ final class LLMWatcher: ProxyExchangeWatcher, @unchecked Sendable {
 
     /// The exchange ended: records it in the model's `llm` collector and `service` series, and the proxy's counters.
     func ended(_ exchange: ProxyExchangeRecord) {
-        if !resolved && !modelFromBody { resolve() }  // (a request that never completed: still counted)
+        // A request that never completed (its client left, or the upstream failed, before the body's end) is still
+        // counted: on a body route, for the model its body named so far, else the catch-all model.
+        if !resolved { resolve() }
         // Only a response that came whole is judged (a client that left, even at `[DONE]` as the SDKs do, may have
         // left before the stream's last bytes).
         if exchange.failure == nil && !exchange.cancelled { bodyEnded(&responseReading) }
@@ -194,10 +196,7 @@ final class LLMWatcher: ProxyExchangeWatcher, @unchecked Sendable {
         for reason in failures { counters.captureFailures.add(reason) }
         if let failure = exchange.failure { counters.upstreamError(failure) }
         if cancelled { counters.cancelled.add(0) }
-        guard let entry else {
-            if !resolved { routing.unrouted.requests.add(0) }  // left before its body was complete
-            return
-        }
+        guard let entry else { return }
         let record = Self.record(exchange, meter: meter, unreadStream: unreadStream)
         if let collector {
             collector.requestEnded(version: versionIndex, record, wasInFlight: inFlight)
