@@ -4,7 +4,9 @@
 
 /// One HTTP/1.1 request and its response over a fresh connection (`Connection: close`), blocking, the whole exchange
 /// bounded by a timeout (each socket operation waits at most what is left of it: a server that answers a byte at a
-/// time cannot hold it longer): enough for a push. No TLS, no redirects.
+/// time cannot hold it longer): enough for a push. No TLS. Redirects that keep the method and body (307, 308) to an
+/// `http://` URL or a path are followed, at most ``maxRedirects`` of them within the same timeout (as Prometheus'
+/// remote write does, `follow_redirects`); other redirects are answers (Go's client turns a POST into a GET).
 struct HTTPExchange {
     /// A response: status, and body (at most 64 KiB kept).
     struct Response: Equatable {
@@ -20,17 +22,63 @@ struct HTTPExchange {
         static func == (a: Response, b: Response) -> Bool { a.status == b.status && a.body == b.body }
     }
 
-    /// Sends `method path` with `body` to `host:port` and reads the answer, within `timeout` seconds in all.
-    /// `userAgent`: the sender's name and version (`mlops-exporter/0.1.0`; the remote-write spec requires both).
+    /// Redirects followed at most for one exchange.
+    static let maxRedirects = 5
+
+    /// Sends `method path` with `body` to `host:port` and reads the answer, within `timeout` seconds in all,
+    /// following 307 and 308 redirects. `userAgent`: the sender's name and version (`mlops-exporter/0.1.0`; the
+    /// remote-write spec requires both).
     static func send(
         method: String, host: String, port: UInt16, path: String, contentType: String, body: [UInt8],
         timeout: Double, userAgent: String, headers: [(name: String, value: String)] = []
     ) throws(PushError) -> Response {
         let deadline = Pushgateway.monotonicNow() + max(0.001, timeout)
+        var (host, port, path) = (host, port, path)
+        var redirects = 0
+        while true {
+            let response = try sendOnce(
+                method: method, host: host, port: port, path: path, contentType: contentType, body: body,
+                deadline: deadline, userAgent: userAgent, headers: headers)
+            guard response.status == 307 || response.status == 308, let location = response.header("location"),
+                let next = redirectTarget(location, host: host, port: port)
+            else { return response }
+            redirects += 1
+            guard redirects <= maxRedirects else {
+                throw .io("more than \(maxRedirects) redirects (the last to \(location))")
+            }
+            (host, port, path) = next
+        }
+    }
+
+    /// Where a `Location` sends the request: an `http://` URL, or a path on the same server; nil for anything else
+    /// (`https://`, a relative reference), which is then the answer.
+    static func redirectTarget(
+        _ location: String, host: String, port: UInt16
+    ) -> (host: String, port: UInt16, path: String)? {
+        // Visible ASCII only: what goes into the request line and `Host` must not end or split them.
+        guard location.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) else { return nil }
+        if location.hasPrefix("/") && !location.hasPrefix("//") { return (host, port, location) }
+        guard location.lowercased().hasPrefix("http://") else { return nil }
+        let url = "http://" + location.dropFirst("http://".count)
+        guard let endpoint = try? HTTPEndpoint(url: url),
+            endpoint.host.utf8.allSatisfy({
+                $0 == 0x2D || $0 == 0x2E || $0 == 0x3A || $0 == 0x5F || isalnum(Int32($0)) != 0
+            })
+        else { return nil }
+        return (endpoint.host, endpoint.port, endpoint.path.isEmpty ? "/" : endpoint.path)
+    }
+
+    private static func sendOnce(
+        method: String, host: String, port: UInt16, path: String, contentType: String, body: [UInt8],
+        deadline: Double, userAgent: String, headers: [(name: String, value: String)]
+    ) throws(PushError) -> Response {
+        let timeout = deadline - Pushgateway.monotonicNow()
+        guard timeout > 0 else { throw .io("no answer in time") }
         let fd = try connect(host: host, port: port, timeout: timeout)
         defer { _ = close(fd) }
         var head =
-            "\(method) \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nContent-Type: \(contentType)\r\n"
+            "\(method) \(path) HTTP/1.1\r\nHost: \(host.contains(":") ? "[\(host)]" : host):\(port)\r\n"
+            + "Content-Type: \(contentType)\r\n"
             + "Content-Length: \(body.count)\r\nUser-Agent: \(userAgent)\r\nConnection: close\r\n"
         for (name, value) in headers { head += "\(name): \(value)\r\n" }
         head += "\r\n"

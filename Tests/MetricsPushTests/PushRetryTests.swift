@@ -106,6 +106,44 @@ import Testing
         #expect(lines.contains("Content-Type: application/x-protobuf"))
     }
 
+    /// Redirects that keep the method and body (307 to another server, 308 to a path) are followed, as Prometheus'
+    /// remote write follows them; a 301 (which would turn the POST into a GET) is the answer; a loop ends.
+    @Test func remoteWritesFollowRedirectsThatKeepTheirBody() throws {
+        let final = try TestServer(answers: [204])
+        defer { final.stop() }
+        let first = try TestServer(
+            answers: [307, 308, 301],
+            locations: [0: "/moved", 1: "http://127.0.0.1:\(final.port)/api/v1/push", 2: "/x"])
+        defer { first.stop() }
+        let receiver = try RemoteWriteReceiver(url: "http://127.0.0.1:\(first.port)/api/v1/write", userAgent: "t/1")
+        #expect(receiver.post([7, 8, 9], timeout: 5) == .delivered)
+        let paths = first.requests.withLock { $0 }.map { $0.split(separator: "\r\n").first.map(String.init) }
+        #expect(paths == ["POST /api/v1/write HTTP/1.1", "POST /moved HTTP/1.1"])
+        let last = try #require(final.requests.withLock { $0.first })
+        #expect(last.hasPrefix("POST /api/v1/push HTTP/1.1\r\nHost: 127.0.0.1:\(final.port)\r\n"))
+        #expect(last.utf8.suffix(3).elementsEqual([7, 8, 9]))
+        guard case .rejected(_, 301, _) = receiver.post([1], timeout: 5) else {
+            Issue.record("a 301 was followed")
+            return
+        }
+        let loop = try TestServer(
+            answers: Array(repeating: 307, count: 7),
+            locations: [0: "/a", 1: "/a", 2: "/a", 3: "/a", 4: "/a", 5: "/a", 6: "/a"])
+        defer { loop.stop() }
+        let looping = try RemoteWriteReceiver(url: "http://127.0.0.1:\(loop.port)/w", userAgent: "t/1")
+        guard case .retry(_, nil, let detail, _) = looping.post([1], timeout: 5) else {
+            Issue.record("a redirect loop was not ended")
+            return
+        }
+        #expect(detail.contains("more than 5 redirects"))
+        #expect(loop.requests.withLock { $0.count } == 6)
+        // What may not go into a request line or Host is not followed.
+        #expect(HTTPExchange.redirectTarget("/a b", host: "h", port: 1) == nil)
+        #expect(HTTPExchange.redirectTarget("http://ev il/", host: "h", port: 1) == nil)
+        #expect(HTTPExchange.redirectTarget("https://h/", host: "h", port: 1) == nil)
+        #expect(HTTPExchange.redirectTarget("//h/x", host: "h", port: 1) == nil)
+    }
+
     /// A server answering a byte every 0.2 s (its whole answer would take 12 s) cannot hold a push past its deadline:
     /// every attempt as a whole is bounded by the time left, not each read by itself.
     @Test func aTricklingAnswerIsCutAtTheDeadline() throws {
@@ -127,7 +165,8 @@ final class TestServer: Sendable {
     let port: UInt16
     let requests = Mutex<[String]>([])
 
-    init(answers: [Int], trickle: Double? = nil) throws {
+    /// `locations`: the `Location` of the answer at that index.
+    init(answers: [Int], trickle: Double? = nil, locations: [Int: String] = [:]) throws {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
@@ -144,7 +183,7 @@ final class TestServer: Sendable {
         self.fd = fd
         port = UInt16(bigEndian: addr.sin_port)
         let thread = Thread { [self] in
-            for status in answers {
+            for (index, status) in answers.enumerated() {
                 let client = accept(fd, nil, nil)
                 guard client >= 0 else { return }
                 var received: [UInt8] = []
@@ -164,7 +203,9 @@ final class TestServer: Sendable {
                     }
                 }
                 self.requests.withLock { $0.append(String(decoding: received, as: UTF8.self)) }
-                let answer = Array("HTTP/1.1 \(status) X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok".utf8)
+                let location = locations[index].map { "Location: \($0)\r\n" } ?? ""
+                let answer = Array(
+                    "HTTP/1.1 \(status) X\r\n\(location)Content-Length: 2\r\nConnection: close\r\n\r\nok".utf8)
                 if let trickle {
                     for byte in answer {
                         Thread.sleep(forTimeInterval: trickle)
