@@ -98,7 +98,7 @@ public struct CaptureDecoder: Sendable {
         defer { workspace.rows.releaseIfOver(Workspace.keptValues) }
         workspace.rows.begin()
         try decodeRows(request, response, headers, &workspace.rows)
-        workspace.rows.fillBinaryScores()
+        workspace.rows.fillBinaryScores(positive: schema.positiveClassIndex)
         workspace.event.timestamp = nil
         workspace.event.latencySeconds = nil
         workspace.event.status = .ok

@@ -127,12 +127,13 @@ struct Rows {
         }
     }
 
-    /// For a two-class model, a row with probabilities and no score gets the second class's probability as its
-    /// score (the positive class's, classes being listed negative first).
-    mutating func fillBinaryScores() {
+    /// For a two-class model, a row with probabilities and no score gets the positive class's probability as its
+    /// score (`positive`: its index in the classes; scikit-learn lists a model's classes sorted, so the positive
+    /// class may come first).
+    mutating func fillBinaryScores(positive: Int) {
         guard classCount == 2 else { return }
         for row in 0..<count where info[row].hasProbabilities && info[row].score == nil {
-            info[row].score = probabilities[row * 2 + 1]
+            info[row].score = probabilities[row * 2 + positive]
         }
     }
 

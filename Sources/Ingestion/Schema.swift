@@ -60,6 +60,9 @@ public struct Schema: Sendable {
     public let features: [FeatureSpec]
     /// The declared attributes, in the order used by ``PredictionEvent/attributes``.
     public let attributeNames: [String]
+    /// For a two-class model, the index in ``classes`` of the positive class: a score derived from probabilities is
+    /// its probability. The second class when not given.
+    public let positiveClassIndex: Int
 
     let classTable: NameTable
     let featureTable: NameTable
@@ -68,14 +71,17 @@ public struct Schema: Sendable {
 
     /// Builds a schema; throws ``SchemaError`` when a list contains the same name twice.
     ///
-    /// `classes` is ignored for regression models except that it must not contain duplicates.
+    /// `classes` is ignored for regression models except that it must not contain duplicates. `positiveClass`: the
+    /// index of a two-class model's positive class (default: the second class).
     public init(
-        task: TaskKind, classes: [String] = [], features: [FeatureSpec], attributeNames: [String] = []
+        task: TaskKind, classes: [String] = [], features: [FeatureSpec], attributeNames: [String] = [],
+        positiveClass: Int? = nil
     )
         throws(SchemaError)
     {
         self.task = task
         self.classes = classes
+        positiveClassIndex = positiveClass.flatMap { (0..<2).contains($0) ? $0 : nil } ?? 1
         self.features = features
         self.attributeNames = attributeNames
         classTable = try NameTable(classes, list: "classes")

@@ -53,7 +53,8 @@ public struct ModelContext: Sendable {
             features: configuration.features.map {
                 FeatureSpec($0.name, $0.kind == .numeric ? .numeric : .categorical)
             },
-            attributeNames: configuration.sensitiveAttributes.map(\.name))
+            attributeNames: configuration.sensitiveAttributes.map(\.name),
+            positiveClass: configuration.positiveClass.flatMap { configuration.classes.firstIndex(of: $0) })
         versionLabels = configuration.versions + [ModelContext.other]
         // A text-generation model's predictions are text: no classes, not even __other__.
         classLabels =

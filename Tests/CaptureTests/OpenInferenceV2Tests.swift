@@ -159,3 +159,31 @@ struct OpenInferenceV2Tests {
         #expect(events.map(\.version) == ["2", "2"])
     }
 }
+
+/// A two-class model's score derived from its probabilities is its positive class's probability, wherever that
+/// class is listed: scikit-learn orders `predict_proba`'s columns by sorted label, so `classes: [churn, stay]` with
+/// `positive_class: churn` has the positive class first (the score was the second column's: P(stay)).
+@Suite struct PositiveClassScoreTests {
+    func schema(positive: Int?) throws -> Schema {
+        try Schema(
+            task: .classification, classes: ["churn", "stay"], features: [FeatureSpec("x", .numeric)],
+            positiveClass: positive)
+    }
+
+    @Test func theScoreIsThePositiveClassesProbability() throws {
+        let request = #"{"inputs": [{"name": "x", "shape": [2, 1], "datatype": "FP64", "data": [1, 2]}]}"#
+        let response = #"""
+            {"outputs": [{"name": "predict_proba", "shape": [2, 2], "datatype": "FP64", "data": [0.8, 0.2, 0.3, 0.7]}]}
+            """#
+        let first = try CaptureDecoder(protocol: .openInferenceV2, schema: schema(positive: 0))
+        let events = try decode(first, request, response)
+        #expect(events.map(\.score) == [0.8, 0.3])
+        #expect(events.map(\.prediction) == [.label("churn"), .label("stay")])
+        let second = try CaptureDecoder(protocol: .openInferenceV2, schema: schema(positive: 1))
+        #expect(try decode(second, request, response).map(\.score) == [0.2, 0.7])
+        // KServe v1: probabilities as the prediction entries.
+        let v1 = try CaptureDecoder(protocol: .kserveV1, schema: schema(positive: 0))
+        let v1Events = try decode(v1, #"{"instances": [[1], [2]]}"#, #"{"predictions": [[0.8, 0.2], [0.3, 0.7]]}"#)
+        #expect(v1Events.map(\.score) == [0.8, 0.3])
+    }
+}

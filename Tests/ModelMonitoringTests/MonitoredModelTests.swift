@@ -6,6 +6,18 @@ import ModelMonitoring
 import Testing
 
 @Suite struct MonitoredModelTests {
+    /// The schema the capture decoders get knows the positive class (its probability is a derived score), first
+    /// or second.
+    @Test func theSchemaKnowsThePositiveClass() throws {
+        for (positive, index) in [("churn", 0), ("stay", 1)] {
+            let context = try ModelContext(
+                configuration: ModelConfiguration(
+                    name: "m", task: .binaryClassification, classes: ["churn", "stay"], positiveClass: positive,
+                    features: [FeatureConfiguration(name: "x", kind: .numeric)]))
+            #expect(context.schema.positiveClassIndex == index)
+        }
+    }
+
     @Test func inProcessRecordAppliesTheDecodersRules() throws {
         let h = try Harness([fraud, eta])
         let f = h.model("fraud")
