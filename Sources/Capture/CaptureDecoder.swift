@@ -122,7 +122,8 @@ public struct CaptureDecoder: Sendable {
         case .openInferenceV2:
             if !decodeOpenInferenceV2Directly(request, response, &rows) {
                 rows.begin()
-                try decodeOpenInferenceV2(parse(request, "request"), parse(response, "response"), &rows)
+                try decodeOpenInferenceV2(
+                    parseTensorBody(request, "request"), parseTensorBody(response, "response"), &rows)
             }
         case .mlflow:
             try decodeMLflow(parse(request, "request"), parse(response, "response"), &rows)
@@ -153,6 +154,46 @@ public struct CaptureDecoder: Sendable {
             }
             throw CaptureError(.invalidJSON, "\(which) at byte offset \(error.offset): \(error.message)")
         }
+    }
+
+    /// An Open Inference Protocol v2 body parsed (``parse(_:_:)``); one whose JSON is followed by bytes (the binary
+    /// tensor extension: a JSON header, then the tensors' raw bytes; tritonclient's default for its inputs, and for
+    /// outputs from servers that honour `binary_data_output`) is ``CaptureFailure/unsupported``, saying so.
+    func parseTensorBody(_ body: UnsafeRawBufferPointer, _ which: String) throws(CaptureError) -> JSONTape {
+        do {
+            return try JSONTape(parsing: body.assumingMemoryBound(to: UInt8.self), maxNodes: maxValues)
+        } catch {
+            if !error.overLimit, error.offset > 0, error.offset < body.count,
+                let header = try? JSONTape(
+                    parsing: UnsafeRawBufferPointer(rebasing: body[..<error.offset]).assumingMemoryBound(
+                        to: UInt8.self), maxNodes: maxValues),
+                Self.hasBinaryTensor(header)
+            {
+                throw CaptureError(
+                    .unsupported,
+                    "\(which) uses the binary tensor extension (JSON then \(body.count - error.offset) bytes of tensor "
+                        + "data); send JSON tensors (tritonclient: binary_data=False)")
+            }
+        }
+        return try parse(body, which)
+    }
+
+    /// Whether an `inputs` or `outputs` tensor of `tape` has `parameters.binary_data_size`.
+    static func hasBinaryTensor(_ tape: JSONTape) -> Bool {
+        guard tape.nodes.first?.kind == .object else { return false }
+        for member in ["inputs", "outputs"] {
+            guard let list = tape.member(0, member), tape.nodes[list].kind == .array else { continue }
+            var tensor = list + 1
+            for _ in 0..<tape.nodes[list].count {
+                if tape.nodes[tensor].kind == .object, let parameters = tape.member(tensor, "parameters"),
+                    tape.nodes[parameters].kind == .object, tape.member(parameters, "binary_data_size") != nil
+                {
+                    return true
+                }
+                tensor = tape.nodes[tensor].next
+            }
+        }
+        return false
     }
 
     /// Throws ``CaptureFailure/tooManyRows`` above ``maxRows``.

@@ -167,25 +167,11 @@ extension CaptureDecoder {
     /// shape `[N]` or `[N, 1]`; other names counted unknown) or one input `[N, F]` in the schema's feature order
     /// (an input not named after a feature, of rank 2 or more, or of rank 1 for a one-feature model); outputs by
     /// ``OutputNames``; `model_version` is the version.
+    ///
+    /// A request that asks for binary outputs (`binary_data_output`, an output's `binary_data`: tritonclient's
+    /// defaults) is read like any other: the flags are requests a server may ignore (MLServer does), and a tensor the
+    /// server did send as binary (`binary_data_size`) is refused by itself, `unsupported`.
     func decodeOpenInferenceV2(_ request: JSONTape, _ response: JSONTape, _ rows: inout Rows) throws(CaptureError) {
-        if let parameters = request.member(0, "parameters"),
-            let binary = request.member(parameters, "binary_data_output"),
-            request.nodes[binary].kind == .bool && request.nodes[binary].flag
-        {
-            throw CaptureError(.unsupported, "request asks for binary outputs (binary data extension)")
-        }
-        if let outputs = request.member(0, "outputs"), request.nodes[outputs].kind == .array {
-            var output = outputs + 1
-            for _ in 0..<request.nodes[outputs].count {
-                if let parameters = request.member(output, "parameters"),
-                    let binary = request.member(parameters, "binary_data"),
-                    request.nodes[binary].kind == .bool, request.nodes[binary].flag
-                {
-                    throw CaptureError(.unsupported, "request asks for binary outputs (binary data extension)")
-                }
-                output = request.nodes[output].next
-            }
-        }
         try decodeInputs(request, Tensor.list(request, "inputs", "request"), &rows)
         try decodeOutputs(response, Tensor.list(response, "outputs", "response"), &rows)
     }

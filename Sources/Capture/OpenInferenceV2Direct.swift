@@ -74,11 +74,11 @@ extension CaptureDecoder {
                 case 10 where s.token(key, is: "parameters"):
                     guard !parameters else { throw Fallback() }
                     parameters = true
-                    if try s.flag("binary_data_output", presence: false, depth: 2) { throw Fallback() }
+                    try s.skip(depth: 2)  // binary output flags are requests a server may ignore
                 case 7 where s.token(key, is: "outputs"):
                     guard !outputs else { throw Fallback() }
                     outputs = true
-                    try directRequestedOutputs(&s)
+                    try s.skip(depth: 2)
                 default:
                     try s.skip(depth: 2)
                 }
@@ -95,32 +95,6 @@ extension CaptureDecoder {
         } else if state.unknownInputs > 0 {
             for row in 0..<rows.count { rows.info[row].unknownFeatures = state.unknownInputs }
         }
-    }
-
-    /// The request's `outputs`: an entry whose `parameters` ask for `binary_data` falls back.
-    private func directRequestedOutputs(_ s: inout Scanner) throws(Fallback) {
-        guard s.nextByte() == 0x5B else { return try s.skip(depth: 2) }
-        s.pos &+= 1
-        if s.take(0x5D) { return }
-        repeat {
-            guard s.nextByte() == 0x7B else {
-                try s.skip(depth: 3)
-                continue
-            }
-            s.pos &+= 1
-            if s.take(0x7D) { continue }
-            var parameters = false
-            repeat {
-                let key = try s.plainKey()
-                guard s.token(key, is: "parameters") else {
-                    try s.skip(depth: 4)
-                    continue
-                }
-                guard !parameters else { throw Fallback() }
-                parameters = true
-                if try s.flag("binary_data", presence: false, depth: 4) { throw Fallback() }
-            } while try s.moreMembers()
-        } while try s.moreElements()
     }
 
     /// The request's `inputs` (a non-empty list); returns their count.

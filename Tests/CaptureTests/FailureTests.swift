@@ -75,16 +75,34 @@ struct FailureTests {
                 #"{"inputs": [{"name": "age", "shape": [1], "datatype": "INT64", "parameters": {"binary_data_size": 8}}]}"#,
                 out, .unsupported
             ),
+            // The binary tensor extension: a JSON header, then the tensors' bytes (not invalid_json: it says why).
             (
-                v2, #"{"inputs": [\#(age)], "outputs": [{"name": "predict", "parameters": {"binary_data": true}}]}"#,
-                out,
-                .unsupported
+                v2, #"{"inputs": [\#(age)]}"#,
+                #"{"outputs": [{"name": "predict", "shape": [1], "datatype": "INT64", "parameters": {"binary_data_size": 8}}]}"#
+                    + "\u{1}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}", .unsupported
             ),
+            // JSON followed by bytes without a binary tensor is still not JSON.
+            (v2, #"{"inputs": [\#(age)]}"#, out + "\u{1}\u{0}", .invalidJSON),
             (v2, #"{"inputs": [{"name": "age", "shape": [1], "datatype": "FP8", "data": [1]}]}"#, out, .unsupported),
             (mlflow, row, #"{"predictions": {"a": [1]}}"#, .unsupported),
         ])
     func reasons(decoder: CaptureDecoder, request: String, response: String, reason: CaptureFailure) {
         #expect(failure(decoder, request, response) == reason)
+    }
+
+    /// tritonclient's defaults ask for binary outputs (`binary_data_output`, an output's `binary_data`); MLServer
+    /// ignores the flags and answers JSON tensors, which are read (they were refused from the request's flags alone,
+    /// so tritonclient's everyday call was never captured).
+    @Test("binary output flags a server ignored: the JSON answer is read")
+    func binaryOutputFlagsAreRequestsOnly() throws {
+        for request in [
+            #"{"inputs": [\#(age)], "parameters": {"binary_data_output": true}}"#,
+            #"{"inputs": [\#(age)], "outputs": [{"name": "predict", "parameters": {"binary_data": true}}]}"#,
+            #"{"parameters": {"binary_data_output": true}, "inputs": [\#(age)], "outputs": [{"name": "predict"}]}"#,
+        ] {
+            let events = try decode(v2, request, out)
+            #expect(events.map(\.prediction) == [.label("1")], "\(request)")
+        }
     }
 
     @Test("more rows than maxRows: too_many_rows, whatever the protocol")

@@ -595,19 +595,7 @@ extension ReferenceDecoder {
     func decodeOpenInferenceV2(
         _ request: JSONTape, _ response: JSONTape, _ rows: inout ReferenceRows
     ) throws(CaptureError) {
-        if request.member(0, "parameters").flatMap({ request.member($0, "binary_data_output") }).map({
-            request.nodes[$0].kind == .bool && request.nodes[$0].flag
-        }) == true {
-            throw CaptureError(.unsupported, "request asks for binary outputs (binary data extension)")
-        }
-        for output in request.member(0, "outputs").map(request.elements) ?? [] {
-            if let parameters = request.member(output, "parameters"),
-                let binary = request.member(parameters, "binary_data"),
-                request.nodes[binary].kind == .bool, request.nodes[binary].flag
-            {
-                throw CaptureError(.unsupported, "request asks for binary outputs (binary data extension)")
-            }
-        }
+        // Binary output flags are requests a server may ignore: a tensor sent as binary is refused by itself.
         let inputs = try ReferenceTensor.list(request, "inputs", "request")
         let count = inputs[0].rows
         for input in inputs where input.rows != count {
