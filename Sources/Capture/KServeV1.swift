@@ -1,14 +1,40 @@
 import Ingestion
 
 extension CaptureDecoder {
-    /// KServe v1: `instances` (or `inputs`) rows, as objects or arrays in feature order (or columns: an object of
-    /// feature name → list); `predictions`, one per row.
+    /// KServe v1: `inputs` (or, without it, `instances`: KServe's own precedence) rows, as objects or arrays in feature
+    /// order (or columns: an object of feature name → list); `predictions`, one per row. The DataFrame forms KServe's
+    /// servers take are unwrapped: a list holding one list of row objects (`[[{…}, {…}]]`), and a list holding one
+    /// object of columns (`[{"a": [1, 2]}]`).
     func decodeKServeV1(_ request: JSONTape, _ response: JSONTape, _ rows: inout Rows) throws(CaptureError) {
-        guard let instances = request.member(0, "instances") ?? request.member(0, "inputs") else {
+        guard let instances = request.member(0, "inputs") ?? request.member(0, "instances") else {
             throw CaptureError(.missingField, "request has no 'instances' or 'inputs'")
         }
-        try rowList(request, instances, "request instances", &rows)
+        try rowList(request, Self.dataFrameUnwrapped(request, instances), "request instances", &rows)
         try predictionList(response, &rows, bareList: false)
+    }
+
+    /// `node`'s only element when `node` is a list of one element that is a list of objects (DataFrame records) or
+    /// an object whose every value is a list (DataFrame columns); `node` otherwise. Neither is a row of features
+    /// otherwise (a feature's value is no list).
+    package static func dataFrameUnwrapped(_ tape: JSONTape, _ node: Int) -> Int {
+        guard tape.nodes[node].kind == .array, tape.nodes[node].count == 1 else { return node }
+        let only = node + 1
+        switch tape.nodes[only].kind {
+        case .array:
+            guard tape.nodes[only].count > 0 else { return node }
+            var element = only + 1
+            for _ in 0..<tape.nodes[only].count {
+                guard tape.nodes[element].kind == .object else { return node }
+                element = tape.nodes[element].next
+            }
+            return only
+        case .object:
+            let members = tape.members(only)
+            guard !members.isEmpty, members.allSatisfy({ tape.nodes[$0.value].kind == .array }) else { return node }
+            return only
+        default:
+            return node
+        }
     }
 
     /// Rows given as a list of rows (objects or arrays) or as columns (an object of name → list of values).

@@ -68,3 +68,32 @@ struct KServeV1Tests {
         #expect(events.map(\.prediction) == [.number(3.25), .number(-1000)])
     }
 }
+
+/// What KServe's own servers do with a v1 request: `inputs` wins over `instances` when both are there
+/// (`payload["inputs"] if "inputs" in payload else payload["instances"]`), and the DataFrame forms its sklearn server
+/// takes (a list holding one list of records, a list holding one object of columns) are rows (they were
+/// shape_mismatch and invalid_value: a model with categorical features behind KServe v1 was never captured).
+@Suite struct KServeV1ServerFormsTests {
+    @Test func inputsWinOverInstancesAndDataFrameFormsAreRows() throws {
+        let decoder = try CaptureDecoder(protocol: .kserveV1, schema: binarySchema())
+        let both = try decode(
+            decoder, #"{"instances": [[5, 5, "x"]], "inputs": [[1, 2, "a"]]}"#, #"{"predictions": [1]}"#)
+        #expect(both.map(\.features) == [[.number(1), .number(2), .category("a")]])
+        let expected: [[FeatureValue]] = [
+            [.number(1), .number(2), .category("a")], [.number(3), .number(4), .category("b")],
+        ]
+        let records = try decode(
+            decoder,
+            #"{"instances": [[{"age": 1, "income": 2, "region": "a"}, {"age": 3, "income": 4, "region": "b"}]]}"#,
+            #"{"predictions": [1, 0]}"#)
+        #expect(records.map(\.features) == expected)
+        let columns = try decode(
+            decoder, #"{"instances": [{"age": [1, 3], "income": [2, 4], "region": ["a", "b"]}]}"#,
+            #"{"predictions": [1, 0]}"#)
+        #expect(columns.map(\.features) == expected)
+        // One row object stays one row.
+        let one = try decode(
+            decoder, #"{"instances": [{"age": 1, "income": 2, "region": "a"}]}"#, #"{"predictions": [1]}"#)
+        #expect(one.map(\.features) == [expected[0]])
+    }
+}

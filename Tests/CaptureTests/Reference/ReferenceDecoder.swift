@@ -719,10 +719,12 @@ extension ReferenceDecoder {
     /// KServe v1: `instances` (or `inputs`) rows, as objects or arrays in feature order (or columns: an object of
     /// feature name → list); `predictions`, one per row.
     func decodeKServeV1(_ request: JSONTape, _ response: JSONTape, _ rows: inout ReferenceRows) throws(CaptureError) {
-        guard let instances = request.member(0, "instances") ?? request.member(0, "inputs") else {
+        // KServe's precedence: `inputs` when present; its DataFrame forms (one list of records, one object of
+        // columns, inside a list) are rows.
+        guard let instances = request.member(0, "inputs") ?? request.member(0, "instances") else {
             throw CaptureError(.missingField, "request has no 'instances' or 'inputs'")
         }
-        try rowList(request, instances, "request instances", &rows)
+        try rowList(request, CaptureDecoder.dataFrameUnwrapped(request, instances), "request instances", &rows)
         try predictionList(response, &rows, bareList: false)
     }
 
