@@ -80,6 +80,20 @@ private let v1 = #""specversion": "1.0", "source": "t", "#
         #expect(event.id == "e-1" && event.service == "svc" && event.endpoint == "canary" && event.kind == .request)
     }
 
+    /// The SDKs send `str` data with a JSON content type as a JSON string, in either mode: binary mode's body is then
+    /// its text as structured mode's `data` string is (it was read as the string itself: missing_field).
+    @Test func aJSONStringBodyIsItsTextInBothModes() throws {
+        let quoted = "\"" + Self.request.replacingOccurrences(of: "\"", with: "\\\"") + "\""
+        let binary = try CloudEvent.read(Self.binary(CloudEvent.requestType, " " + quoted + "\n"))
+        let structured = try CloudEvent.read(Self.structured(CloudEvent.requestType, quoted))
+        #expect(binary.data == Array(Self.request.utf8))
+        #expect(structured.data == binary.data)
+        let events = try Self.decode(binary, CloudEvent.read(Self.binary(CloudEvent.responseType, Self.response)))
+        #expect(events.count == 2)
+        // A body that is not one JSON string is its bytes.
+        #expect(try CloudEvent.read(Self.binary(CloudEvent.requestType, "\"a\" x")).data == Array("\"a\" x".utf8))
+    }
+
     @Test func attributesAreTheBinaryModesCeHeaders() throws {
         let binary = try CloudEvent.read(
             Self.binary(CloudEvent.requestType, "{}", extra: [("Ce-Region", "eu"), ("X-Other", "no")]))

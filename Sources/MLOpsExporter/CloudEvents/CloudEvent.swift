@@ -57,8 +57,21 @@ struct CloudEvent: Sendable {
         return try make(
             id: id, type: request.headers["ce-type"], specVersion: request.headers["ce-specversion"],
             source: request.headers["ce-source"], service: request.headers["ce-inferenceservicename"],
-            endpoint: request.headers["ce-endpoint"], time: request.headers["ce-time"], data: request.body,
-            attributes: attributes)
+            endpoint: request.headers["ce-endpoint"], time: request.headers["ce-time"],
+            data: jsonStringUnwrapped(request.body), attributes: attributes)
+    }
+
+    /// A binary-mode body that is one JSON string (the CloudEvents SDKs send `str` data with a JSON content type as
+    /// a JSON string) is its decoded text, as structured mode's `data` string is; any other body as it is.
+    static func jsonStringUnwrapped(_ body: [UInt8]) -> [UInt8] {
+        guard let first = body.firstIndex(where: { $0 != 0x20 && $0 != 0x09 && $0 != 0x0A && $0 != 0x0D }),
+            body[first] == 0x22
+        else { return body }
+        return body.withUnsafeBufferPointer { buffer in
+            guard let tape = try? JSONTape(parsingTopLevel: buffer, maxCount: 1), tape.nodes[0].kind == .string
+            else { return body }
+            return Array(tape.string(0).utf8)
+        }
     }
 
     /// An event from its attributes, checked: CloudEvents 1.0 (`specversion` "1.0", a non-empty `source` and `id`,
