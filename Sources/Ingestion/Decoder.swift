@@ -47,6 +47,7 @@ public func decodePredictions(
     report.unknownFeatures = unknownFeatures
     report.unknownKeys = unknownKeys
     report.firstUnknownKey = fields.firstUnknownKey
+    report.firstUnknownFeature = fields.firstUnknownFeature
     return report
 }
 
@@ -80,6 +81,7 @@ public func decodeLabels(
     }
     report.unknownKeys = unknownKeys
     report.firstUnknownKey = fields.firstUnknownKey
+    report.firstUnknownFeature = fields.firstUnknownFeature
     return report
 }
 

@@ -187,6 +187,8 @@ public struct DecodeReport: Sendable, Equatable {
     public var rejected = 0
     /// The sum of ``PredictionEvent/unknownFeatureCount`` over accepted events.
     public var unknownFeatures = 0
+    /// The body's first key of a `features` object that is no feature of the model (of any event).
+    public var firstUnknownFeature: String?
     /// Keys of accepted events that are no event field (skipped: a misspelt `probabilites` loses the
     /// probabilities), and the body's first such key, of any event.
     public var unknownKeys = 0

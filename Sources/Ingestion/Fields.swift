@@ -90,6 +90,9 @@ struct FieldReader {
     var unknownKeysInEvent = 0
     /// The first such key of the body, to name in the answer.
     var firstUnknownKey: String?
+    /// The first key of a `features` object of the body that is no feature of the model (a misspelt `amout`), to name
+    /// in the answer.
+    var firstUnknownFeature: String?
 
     init(schema: Schema, cache: DecoderCache?) {
         self.schema = schema
@@ -110,6 +113,12 @@ struct FieldReader {
     mutating func unknownKey(_ token: StringToken, _ s: Scanner) {
         unknownKeysInEvent &+= 1
         if firstUnknownKey == nil { firstUnknownKey = s.makeString(token, scratch: &scratch) }
+    }
+
+    /// Keeps the body's first key that is no feature, for the answer.
+    @inline(never)
+    mutating func unknownFeature(_ token: StringToken, _ s: Scanner) {
+        firstUnknownFeature = s.makeString(token, scratch: &scratch)
     }
 
     // MARK: Helpers
@@ -436,6 +445,7 @@ struct FieldReader {
         repeat {
             guard let index = try keyIndex(&s, in: schema.featureTable, hint: next, key: &key) else {
                 event.unknownFeatureCount += 1
+                if firstUnknownFeature == nil { unknownFeature(key, s) }
                 try s.skipValue(depth: 3)
                 continue
             }

@@ -9,7 +9,9 @@ import ModelMonitoring
 ///
 /// Answers `202` with `{"accepted": n, "rejected": m, "errors": [...]}` (the first
 /// ``DecodeReport/maxRecordedErrors`` rejections, each with `index`, `line` for NDJSON, `reason` and
-/// `message`); a batch with bad events still records the good ones. A labels answer (for a model that joins
+/// `message`); a batch with bad events still records the good ones. Keys skipped are said: `"unknown_keys"` (no
+/// event field) and `"unknown_features"` (no feature of the model), each `{"count": n, "first": "<key>"}`, only
+/// when there are some. A labels answer (for a model that joins
 /// labels) also says what became of the accepted labels: `"joined": j`, `"unmatched": {"unknown": u, "expired": x,
 /// "evicted": v, "other_instance": o}` and `"other_instances": {"<instance>": count, ...}` (the instances named by
 /// the `other_instance` ids, at most ``UnmatchedLabels/maximumListedInstances``, the labels of any further ones
@@ -339,6 +341,11 @@ struct IngestEndpoint: Sendable {
             // Skipped, so said: a misspelt key (`probabilites`) loses its value without any event being rejected.
             out += ",\"unknown_keys\":{\"count\":\(report.unknownKeys),\"first\":"
             out += jsonStringLiteral(report.firstUnknownKey ?? "") + "}"
+        }
+        if report.unknownFeatures > 0 {
+            // Likewise a misspelt feature (`amout`): its value is not recorded, and the feature counts missing.
+            out += ",\"unknown_features\":{\"count\":\(report.unknownFeatures),\"first\":"
+            out += jsonStringLiteral(report.firstUnknownFeature ?? "") + "}"
         }
         if let labels {
             out += ",\"joined\":\(labels.joined),\"unmatched\":{"

@@ -204,6 +204,22 @@ struct ExporterEndpointsTests {
         #expect(scrape.contains("mlops_ingest_unknown_keys_total{model=\"eta\"} 0\n"))
     }
 
+    /// A key of `features` that is no feature of the model is said too (count and first key), as it is counted; before,
+    /// a misspelt `amout` was dropped with `{"accepted":1,...}` alone, and the feature counted missing.
+    @Test func unknownFeaturesAreAnswered() async throws {
+        let endpoints = try embedded().endpoints
+        let body =
+            #"{"version":"v1","prediction":"fraud","features":{"amout":3,"amount":1,"zip\u0031":2}}"# + "\n"
+            + fraudEvent
+        let answer = await endpoints.respond(to: post("/api/v1/models/fraud/predictions", body))
+        #expect(answer.status == 202)
+        #expect(
+            text(answer)
+                == #"{"accepted":2,"rejected":0,"errors":[],"unknown_features":{"count":3,"first":"amout"}}"# + "\n")
+        let scrape = text(await endpoints.respond(to: get("/metrics")))
+        #expect(scrape.contains("mlops_ingest_unknown_features_total{model=\"fraud\"} 3\n"))
+    }
+
     /// A model whose only label reader is a user's collector that declares `usesLabels` takes labels (202), and the
     /// collector sees them; without the declaration they would be refused (409).
     @Test func aCustomCollectorThatReadsLabelsKeepsThem() async throws {
