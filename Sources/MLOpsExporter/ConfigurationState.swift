@@ -127,6 +127,7 @@ final class ConfigurationState: Sendable {
                             return error.message
                         }
                     })
+                for warning in fresh.warnings { logger.warning("configuration: \(warning)") }
                 let models: PreparedModels
                 do throws(ModelSetupErrors) {
                     models = try ConfigurationState.prepare(fresh, monitor: monitor)

@@ -133,6 +133,7 @@ public final class Exporter: Sendable {
         let models: ExporterConfiguration
         if let given = configuration.models {
             models = try given.validated(knownCollectors: configuration.collectors.names)
+            for warning in models.warnings { logger.warning("configuration: \(warning)") }
         } else {
             models = ExporterConfiguration(models: [], source: "<none>")
             logger.info("no model configuration given: no models are monitored (only the registry's own metrics)")

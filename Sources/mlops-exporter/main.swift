@@ -297,6 +297,7 @@ struct CheckConfig: ParsableCommand {
     func run() throws {
         do {
             let config = try Exporter.checkConfiguration(file: file)
+            for warning in config.warnings { printError("warning: \(warning)") }
             let names = config.models.map(\.name).joined(separator: ", ")
             print(
                 config.models.isEmpty
@@ -641,6 +642,7 @@ struct Rules: ParsableCommand {
             try ConfigLoader.load(
                 file: configPath, knownCollectors: CollectorCatalog.builtIn.names, referencesMustExist: false)
         }
+        for warning in configuration.warnings { printError("warning: \(warning)") }
         let text =
             format == "sloth"
             ? RuleGenerator.slothYAML(for: configuration, job: job)

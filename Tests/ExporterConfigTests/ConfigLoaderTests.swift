@@ -48,6 +48,38 @@ struct ConfigLoaderTests {
         #expect(eta.maxSeries == 10_000)
     }
 
+    /// An SLO whose indicator reads a collector the model does not run is valid but said (check-config, rules and
+    /// serve print it): the example configuration had quality, drift and fairness SLOs on a model running only
+    /// `service`, whose alerts could never fire, and nothing said so.
+    @Test("an SLO without the collector it reads is a warning")
+    func sloWithoutItsCollectorIsAWarning() throws {
+        let config = try load(
+            """
+            models:
+              - name: m
+                task: binary_classification
+                versions: [v1]
+                classes: ["0", "1"]
+                positive_class: "1"
+                features: [{name: a, type: numeric}]
+                sensitive_attributes: [{name: g, groups: [x, y]}]
+                collectors: [service, quality]
+                slos:
+                  - {type: availability, objective: 99.9, period: 28d}
+                  - {type: quality, metric: accuracy, target: 0.9, window: 1h, objective: 95, period: 28d}
+                  - {type: drift, objective: 95, period: 28d}
+                  - {type: fairness, objective: 99, period: 28d}
+            """)
+        #expect(
+            config.warnings.map { $0.split(separator: ":").prefix(3).joined(separator: ":") } == [
+                "test.yaml: models[0] (m): slos[2] (drift)", "test.yaml: models[0] (m): slos[3] (fairness)",
+            ])
+        #expect(config.warnings.first?.hasSuffix("(add drift to its collectors)") == true)
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+            "../../examples/models.yaml")
+        #expect(try ConfigLoader.load(file: url.path).warnings.isEmpty)
+    }
+
     @Test("every problem is reported with its line and field, not just the first")
     func manyErrors() {
         let found = problems(
