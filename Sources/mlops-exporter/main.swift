@@ -153,7 +153,9 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("shutdown-timeout"), help: "Seconds in-flight requests get to finish on shutdown.")
     var shutdownTimeout = 10.0
 
-    @Option(name: .customLong("log.level"), help: "Only log messages at or above: trace, debug, info, warning, error.")
+    @Option(
+        name: .customLong("log.level"),
+        help: "Only log messages at or above: trace, debug, info, notice, warning, error.")
     var logLevel: String = "info"
 
     @Option(name: .customLong("log.format"), help: "Log line format: logfmt or json.")

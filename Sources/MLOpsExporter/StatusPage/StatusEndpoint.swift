@@ -126,7 +126,12 @@ final class StatusEndpoint: Sendable {
     func response(_ page: Page, refresh: Int?, ifNoneMatch: String?, now: Double) -> HTTPResponse {
         guard let html = render(page, refresh: refresh, now: now) else {
             guard case .model(let name) = page else { return .notFound("404 page not found\n") }
-            return .notFound("no model named \(name) is configured\n")
+            // As the ingestion API says it (the name is echoed in text/plain, nosniff).
+            let known = monitor.modelNames
+            return .notFound(
+                "unknown model \"\(name)\" "
+                    + (known.isEmpty ? "(no models are configured)" : "(configured: \(known.joined(separator: ", ")))")
+                    + "\n")
         }
         let etag = html.weakETag()
         var headers: HTTPHeaders = [
