@@ -9,6 +9,7 @@ from the SRE Workbook thresholds (ratio > factor x budget over both windows of a
 is written next to the rules (tmp) and kept in the test's output on failure."""
 
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -114,8 +115,11 @@ def test_rule_names_and_labels(rules):
         assert r["labels"]["severity"] in ("page", "ticket", "warning")
         assert r["annotations"]["runbook_url"].startswith("https://runbooks.example.com/mlops-exporter/")
     fleet = [r["record"] for r in groups["mlops-fleet"]]
+    # The example runs the fairness collector (its fairness SLO reads it): the fleet's fairness rules follow.
     assert fleet == ["mlops:feature_bin_share:increase1h", "mlops:feature_psi:increase1h",
-                     "mlops:model_accuracy:ratio_rate1h"]
+                     "mlops:model_accuracy:ratio_rate1h", "mlops:fairness_selection_rate:ratio_rate1h",
+                     "mlops:fairness_demographic_parity_difference:ratio_rate1h",
+                     "mlops:fairness_demographic_parity_ratio:ratio_rate1h"]
 
 
 # ---- promtool test rules --------------------------------------------------------------------------------
@@ -571,6 +575,8 @@ def test_slo_metrics_are_exported_and_follow_reloads(start_exporter, tmp_path):
     config = tmp_path / "models.yaml"
     text = EXAMPLE.read_text()
     config.write_text(text)
+    # The example's drift references, beside it as they are beside the example.
+    shutil.copytree(EXAMPLE.parent / "demo", tmp_path / "demo")
     e = start_exporter("--config", str(config))
 
     def scrape():
