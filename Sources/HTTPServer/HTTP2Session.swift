@@ -33,7 +33,9 @@ import Glibc
 /// the stream starts, with a data source that feeds DATA frames from the stream's pieces as the peer's flow-control
 /// windows allow, and defers (`NGHTTP2_ERR_DEFERRED`) while the writer has nothing more; the end is END_STREAM, an
 /// abort is RST_STREAM(INTERNAL_ERROR). A stream's unsent pieces stay in the ``HTTPResponseStream`` but the one being
-/// framed, so its writer is told to stop per stream by ``HTTPResponseStream/write(_:)`` when its peer does not read.
+/// framed, so its writer is told to stop by ``HTTPResponseStream/write(_:)`` when its peer does not read: per stream,
+/// and per connection once all its unsent answers, whole and streamed (``UnsentResponseBytes``), reach
+/// ``HTTPServer/Configuration/http2MaxUnsentResponseBytes``; stopped writers are woken oldest first.
 /// A peer that resets the stream, or a connection that closes, cancels it (``HTTPResponseStream/cancel()``).
 ///
 /// Shutdown sends GOAWAY naming the last stream taken, lets those streams finish, then closes.
@@ -164,11 +166,12 @@ final class HTTP2Session: ConnectionProtocolHandler {
     private var outstanding: [Int32: Int] = [:]
     /// Admitted streams still receiving their body; the connection holds a receiving slot while any is.
     private var receivingStreams = 0
-    /// Response body bytes submitted and not yet framed: answers waiting for the peer's flow-control window.
-    private var unsentResponseBytes = 0
+    /// Response body bytes submitted and not yet framed, whole answers and streamed ones: answers waiting for the
+    /// peer's flow-control window, bounded by ``HTTPServer/Configuration/http2MaxUnsentResponseBytes``.
+    private let unsent: UnsentResponseBytes
     /// A DATA frame with body bytes was framed since ``windowProgress(_:)`` last looked.
     private var dataFramed = false
-    /// Complete requests not handed to the handler while ``unsentResponseBytes`` is at
+    /// Complete requests not handed to the handler while ``unsent`` is at
     /// ``HTTPServer/Configuration/http2MaxUnsentResponseBytes``, oldest first; started as the peer takes its answers.
     private var waiting: [Stream] = []
     /// The peer's allowance of frames that ask nothing of the server (see ``HTTP2FrameBudget``).
@@ -183,6 +186,7 @@ final class HTTP2Session: ConnectionProtocolHandler {
         self.context = context
         self.connection = connection
         self.frameBudget = HTTP2FrameBudget(now: connection.loop.now)
+        self.unsent = UnsentResponseBytes(limit: context.configuration.http2MaxUnsentResponseBytes)
         var callbacks: OpaquePointer?
         nghttp2_session_callbacks_new(&callbacks)
         Self.installCallbacks(callbacks)
@@ -255,9 +259,10 @@ final class HTTP2Session: ConnectionProtocolHandler {
         startWaiting()
         pullOutput(connection)
         // The pull framed held answers: waiting requests may start, on the next pass.
-        if !waiting.isEmpty && unsentResponseBytes < context.configuration.http2MaxUnsentResponseBytes {
+        if !waiting.isEmpty && !unsent.isFull {
             connection.loop.markDirty(connection)
         }
+        wakeWriters()
     }
 
     func deliver(_ response: HTTPResponse, requestID: UInt64, connection: Connection) {
@@ -266,7 +271,7 @@ final class HTTP2Session: ConnectionProtocolHandler {
         if let attachment = attachments[id] {
             // A streamed request answered whole (``HTTPResponseStream/respond(_:)``: an error before the head).
             guard !attachment.headSent else { return }  // its head is out: the stream goes on
-            attachments[id] = nil
+            detach(id)
         }
         guard let held = outstanding.removeValue(forKey: id) else { return }  // answered already
         connection.releaseBodyBytes(held)
@@ -299,7 +304,7 @@ final class HTTP2Session: ConnectionProtocolHandler {
         if receivingStreams > 0 { return .body }
         // Called once the output is written and nghttp2 had no more frames: whole answers with bytes left wait for
         // window (before, such a connection was `idle`, kept open by anything it sent, and held its answers).
-        if unsentResponseBytes > 0 { return .write }
+        if unsent.whole > 0 { return .write }
         if !attachments.isEmpty {
             // Called once the output is written and nghttp2 had no more frames: a body neither deferred (waiting for
             // its writer) nor finished waits for window.
@@ -477,7 +482,7 @@ final class HTTP2Session: ConnectionProtocolHandler {
         // A peer that does not take its answers (its windows stay shut) must not have answer after answer kept whole
         // for it: past the bound, requests wait (a reading peer's window is shut between two reads too: refusing
         // would fail it) and start as the held bytes go out.
-        guard unsentResponseBytes < context.configuration.http2MaxUnsentResponseBytes else {
+        guard !unsent.isFull else {
             stream.waits = true
             waiting.append(stream)
             return
@@ -499,9 +504,7 @@ final class HTTP2Session: ConnectionProtocolHandler {
 
     /// Starts the waiting requests while the answers held for the peer are below the bound.
     private func startWaiting() {
-        while !waiting.isEmpty && unsentResponseBytes < context.configuration.http2MaxUnsentResponseBytes
-            && !closed && !terminated
-        {
+        while !waiting.isEmpty && !unsent.isFull && !closed && !terminated {
             let stream = waiting.removeFirst()
             stream.waits = false
             start(stream)
@@ -716,10 +719,10 @@ final class HTTP2Session: ConnectionProtocolHandler {
             status: status, headers: response.headers,
             contentLength: HTTPStatus.contentLength(status, bodyCount: response.body.count))
 
-        unsentResponseBytes -= stream.responseBody.count - stream.responseOffset
+        unsent.whole -= stream.responseBody.count - stream.responseOffset
         stream.responseBody = sendsBody ? response.body : []
         stream.responseOffset = 0
-        unsentResponseBytes += stream.responseBody.count
+        unsent.whole += stream.responseBody.count
         if reportCompletion {
             stream.completion = CompletedResponse(
                 method: stream.method, status: status, protocolName: "h2",
@@ -736,7 +739,7 @@ final class HTTP2Session: ConnectionProtocolHandler {
         if result != 0 {
             context.logger.debug(
                 "nghttp2 refused a response", metadata: ["error": "\(String(cString: nghttp2_strerror(result)))"])
-            unsentResponseBytes -= stream.responseBody.count
+            unsent.whole -= stream.responseBody.count
             stream.responseBody = []
         }
     }
@@ -748,6 +751,7 @@ final class HTTP2Session: ConnectionProtocolHandler {
             attachments[id] == nil, let request = streams[id], request.dispatched, !request.responded
         else { return false }
         attachments[id] = Attachment(stream: stream)
+        stream.connectionUnsent = unsent
         return true
     }
 
@@ -759,7 +763,7 @@ final class HTTP2Session: ConnectionProtocolHandler {
             return  // `respond` goes through `deliver`, `cancel` comes from the session
         case .aborted:
             // What nghttp2 has not framed yet is dropped: the client sees the stream reset, the body incomplete.
-            attachments[id] = nil
+            detach(id)
             endStreamedWork(id)
             reset(id, error: NGHTTP2_INTERNAL_ERROR)
             return
@@ -770,9 +774,10 @@ final class HTTP2Session: ConnectionProtocolHandler {
             guard submitHead(attachment, id: id) else { return }
         }
         if !attachment.sendsBody {
+            unsent.streamed -= stream.pendingBytes
             _ = stream.takePending()  // no body goes out (HEAD, 1xx, 204, 304): pieces are dropped
             if stream.state == .finished {
-                attachments[id] = nil
+                detach(id)
                 endStreamedWork(id)
             }
         } else if attachment.deferred {
@@ -782,19 +787,61 @@ final class HTTP2Session: ConnectionProtocolHandler {
     }
 
     func outputWritten(_ connection: Connection) {
-        guard !closed, !attachments.isEmpty else { return }
-        for attachment in Array(attachments.values) where attachment.stream.waitsForSpace {
-            // Per stream: its pieces still in the session, and the connection's queue (shared by all streams).
-            attachment.stream.outputDrained(queuedBytes: attachment.bufferedBytes + connection.output.pendingBytes)
+        wakeWriters()
+    }
+
+    /// Wakes the writers told to stop, oldest first, while the connection holds less than its bound and their own
+    /// stream has room (its pieces and the connection's queue below ``HTTPResponseStream/lowWater``); a writer woken
+    /// writes on at once (the proxy reads its upstream), so each is woken only while the bound is not reached again.
+    /// One whose stream is full stays in the queue, in its place.
+    private func wakeWriters() {
+        guard !unsent.waiting.isEmpty, !unsent.isFull, !closed else { return }
+        let queued = connection.output.pendingBytes
+        let candidates = unsent.waiting
+        unsent.waiting = []
+        var kept: [HTTPResponseStream] = []
+        for stream in candidates where stream.waitsForConnection {
+            guard !unsent.isFull, !closed, stream.pendingBytes + queued < HTTPResponseStream.lowWater else {
+                kept.append(stream)
+                continue
+            }
+            stream.waitsForConnection = false
+            stream.outputDrained(queuedBytes: queued)
+        }
+        // Writers told to stop meanwhile (the ones just woken, among others) queue behind those still waiting.
+        unsent.waiting = kept + unsent.waiting
+    }
+
+    /// Unties streamed response `id` from its request stream: its bytes no longer count for the connection, and its
+    /// writer no longer waits for the connection's room. Returns the attachment.
+    @discardableResult
+    private func detach(_ id: Int32) -> Attachment? {
+        guard let attachment = attachments.removeValue(forKey: id) else { return nil }
+        release(attachment)
+        return attachment
+    }
+
+    /// See ``detach(_:)``.
+    private func release(_ attachment: Attachment) {
+        let stream = attachment.stream
+        unsent.streamed -= stream.pendingBytes + attachment.bufferedBytes
+        attachment.piece = []
+        attachment.pieceOffset = 0
+        stream.connectionUnsent = nil
+        if stream.waitsForConnection {
+            stream.waitsForConnection = false
+            unsent.waiting.removeAll { $0 === stream }
         }
     }
 
     func connectionClosed(_ connection: Connection) {
         guard !closed else { return }
         closed = true
-        let cancelled = cancelledStreams + attachments.sorted { $0.key < $1.key }.map(\.value.stream)
-        cancelledStreams = []
+        let detached = attachments.sorted { $0.key < $1.key }.map(\.value)
         attachments = [:]
+        for attachment in detached { release(attachment) }
+        let cancelled = cancelledStreams + detached.map(\.stream)
+        cancelledStreams = []
         // Each stream is cancelled once: a stream that ended (or was answered) meanwhile ignores it.
         for stream in cancelled { stream.cancel() }
     }
@@ -825,7 +872,7 @@ final class HTTP2Session: ConnectionProtocolHandler {
         attachment.headSent = true
         guard let request = streams[id] else {
             // Cannot happen: a request stream that closes takes its attachment with it.
-            attachments[id] = nil
+            detach(id)
             endStreamedWork(id)
             cancelledStreams.append(attachment.stream)
             return false
@@ -858,7 +905,7 @@ final class HTTP2Session: ConnectionProtocolHandler {
         guard result != 0 else { return true }
         context.logger.debug(
             "nghttp2 refused a response", metadata: ["error": "\(String(cString: nghttp2_strerror(result)))"])
-        attachments[id] = nil
+        detach(id)
         endStreamedWork(id)
         reset(id, error: NGHTTP2_INTERNAL_ERROR)
         cancelledStreams.append(attachment.stream)
@@ -876,6 +923,7 @@ final class HTTP2Session: ConnectionProtocolHandler {
         guard !closed, let attachment = attachments[id] else { return failure }
         let stream = attachment.stream
         let count = attachment.copy(into: buffer, capacity: capacity)
+        unsent.streamed -= count
         switch stream.state {
         case .streaming:
             guard count == 0 else { return count }
@@ -883,7 +931,7 @@ final class HTTP2Session: ConnectionProtocolHandler {
             return Int(NGHTTP2_ERR_DEFERRED.rawValue)
         case .finished:
             guard attachment.bufferedBytes == 0, stream.pendingBytes == 0 else { return count }
-            attachments[id] = nil
+            detach(id)
             endStreamedWork(id)
             if let length = stream.head?.contentLength, length != stream.bodyBytes {
                 context.logger.debug(
@@ -895,7 +943,7 @@ final class HTTP2Session: ConnectionProtocolHandler {
             flags.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue
             return count
         case .idle, .aborted, .closed:
-            attachments[id] = nil  // not reached: an abort or a cancel detaches the stream first
+            detach(id)  // not reached: an abort or a cancel detaches the stream first
             endStreamedWork(id)
             return failure
         }
@@ -945,7 +993,7 @@ final class HTTP2Session: ConnectionProtocolHandler {
                     from: body.baseAddress!.assumingMemoryBound(to: UInt8.self) + stream.responseOffset, count: count)
             }
             stream.responseOffset += count
-            session.unsentResponseBytes -= count
+            session.unsent.whole -= count
         }
         if stream.responseOffset == stream.responseBody.count {
             flags!.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue
@@ -1052,13 +1100,13 @@ final class HTTP2Session: ConnectionProtocolHandler {
             if let attachment = session.attachments[streamID],
                 !(attachment.headSent && !attachment.sendsBody && errorCode == NGHTTP2_NO_ERROR.rawValue)
             {
-                session.attachments[streamID] = nil
+                session.detach(streamID)
                 session.endStreamedWork(streamID)
                 session.cancelledStreams.append(attachment.stream)
             }
             guard let stream = session.streams.removeValue(forKey: streamID) else { return 0 }
             // An answer the peer reset (or never took) before it was all framed.
-            session.unsentResponseBytes -= stream.responseBody.count - stream.responseOffset
+            session.unsent.whole -= stream.responseBody.count - stream.responseOffset
             stream.responseBody = []
             stream.responseOffset = 0
             // A waiting request: never handed over, its body bytes given back.

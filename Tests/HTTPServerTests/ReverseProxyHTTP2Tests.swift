@@ -141,6 +141,29 @@ struct ReverseProxyHTTP2Tests {
         }
     }
 
+    /// Proxied answers to a peer whose windows are shut stop their upstreams once the connection holds its bound of
+    /// unsent bytes (streams past it wait, not forwarded); when the peer opens its windows the upstreams are read
+    /// again and every answer arrives whole.
+    @Test func upstreamsPausedForAShutWindowResumeWhenItOpens() throws {
+        let observer = RecordingProxyObserver()
+        try withServer { _, upstream in
+            try withProxy(upstreamPort: upstream, observer: observer) { port in
+                let client = try HTTP2Client(port: port, initialWindowSize: 0)
+                let ids = (0..<20).map { _ in client.request("GET", "/big?bytes=400000") }
+                try client.run { client.responses[ids[0]]?.status == 200 }
+                _ = try? client.run(timeout: 0.5) { false }
+                client.settings(initialWindowSize: 65535)
+                try client.run(timeout: 30) { ids.allSatisfy { client.responses[$0]?.closed == true } }
+                for id in ids {
+                    let response = try #require(client.responses[id])
+                    #expect(response.status == 200 && response.errorCode == 0 && response.body.count == 400_000)
+                }
+            }
+        }
+        #expect(eventually { observer.all.count == 20 })
+        #expect(observer.all.allSatisfy { $0.status == 200 && $0.failure == nil && !$0.cancelled })
+    }
+
     @Test func errorBeforeTheHeadIsAnsweredWhole() throws {
         var freePort = 0
         try withServer { _, port in freePort = port }
@@ -280,6 +303,37 @@ struct ReverseProxyHTTP2Tests {
         #expect(stats.maxPending <= HTTPResponseStream.highWater + StreamingHandler.pieceSize)
     }
 
+    /// A peer whose windows are shut holds at most the connection's bound of unsent answers, streamed ones included:
+    /// before, each of its streams' writers went on to ``HTTPResponseStream/highWater`` (20 streams here: 5 MiB; 100
+    /// streams of proxied answers: ~19 MiB per connection). Once the peer opens its windows every writer is woken and
+    /// every stream completes.
+    @Test func streamsOfAPeerThatTakesNothingShareTheConnectionsBound() throws {
+        let handler = StreamingHandler(total: 400 * 1024)
+        let bound = 300 * 1024
+        try withServer(configure: { $0.http2MaxUnsentResponseBytes = bound }, handler: handler) { _, port in
+            let client = try HTTP2Client(port: port, initialWindowSize: 0)
+            let ids = (0..<20).map { _ in client.request("GET", "/stream") }
+            try client.run { client.responses[ids[0]]?.status == 200 }
+            // Let the writers run to wherever they are stopped.
+            var written = -1
+            while handler.snapshot.written != written {
+                written = handler.snapshot.written
+                _ = try? client.run(timeout: 0.3) { false }
+            }
+            #expect(written <= bound + StreamingHandler.pieceSize, "held \(written) bytes")
+            #expect(written >= HTTPResponseStream.highWater)
+            // The peer opens its windows (and reads at its pace): every writer is woken, every answer arrives whole.
+            client.settings(initialWindowSize: 65535)
+            try client.run(timeout: 30) { ids.allSatisfy { client.responses[$0]?.closed == true } }
+            for id in ids {
+                let response = try #require(client.responses[id])
+                #expect(response.status == 200 && response.errorCode == 0)
+                #expect(response.body == (0..<handler.total).map(Self.patternByte))
+            }
+        }
+        #expect(handler.snapshot.finishedCount == 20 && handler.snapshot.cancels == 0)
+    }
+
     @Test func resetOrGoneClientCancelsTheWriterOnce() throws {
         let handler = StreamingHandler(total: 1 << 20)
         try withServer(handler: handler) { _, port in
@@ -332,6 +386,10 @@ private final class StreamingHandler: HTTPHandler, @unchecked Sendable {
         var resumes = 0
         var cancels = 0
         var finished = false
+        /// Streams finished.
+        var finishedCount = 0
+        /// Body bytes written by all streams.
+        var written = 0
     }
 
     static let pieceSize = 16 * 1024
@@ -376,14 +434,20 @@ private final class StreamingHandler: HTTPHandler, @unchecked Sendable {
                 written += count
                 let more = piece.withUnsafeBytes { stream.write($0) }
                 let pending = stream.pendingBytes
-                handler.stats.withLock { $0.maxPending = max($0.maxPending, pending) }
+                handler.stats.withLock {
+                    $0.maxPending = max($0.maxPending, pending)
+                    $0.written += count
+                }
                 if !more {
                     handler.stats.withLock { $0.stops += 1 }
                     return
                 }
             }
             stream.finish()
-            handler.stats.withLock { $0.finished = true }
+            handler.stats.withLock {
+                $0.finished = true
+                $0.finishedCount += 1
+            }
         }
     }
 }
