@@ -241,11 +241,20 @@ final class HTTP2Session: ConnectionProtocolHandler {
         guard !terminated else { return }
         if !connection.input.isEmpty && connection.output.pendingBytes < Self.outputThreshold {
             frameBudget.refill(now: connection.loop.now)
-            let consumed = connection.input.withReadableBytes { bytes in
-                // Frames beyond the budget never reach nghttp2: the rest of the input is dropped.
-                let allowed = frameBudget.charge(bytes)
-                let consumed = nghttp2_session_mem_recv(session, bytes.baseAddress, allowed)
-                return consumed >= 0 && frameBudget.isExhausted ? bytes.count : consumed
+            let consumed = connection.input.withReadableBytes { bytes -> Int in
+                // Charged in runs: where the tokens run out, what comes before goes to nghttp2 first, whose refunds
+                // (DATA with body bytes) and credits may pay for the rest. Frames beyond the budget never reach
+                // nghttp2: the rest of the input is dropped.
+                var fed = 0
+                while true {
+                    let rest = UnsafeBufferPointer(rebasing: bytes[fed...])
+                    let allowed = frameBudget.charge(rest)
+                    let count = nghttp2_session_mem_recv(session, rest.baseAddress, allowed)
+                    guard count >= 0 else { return count }
+                    fed += count
+                    guard frameBudget.ranOut, count == allowed, frameBudget.resume() else { break }
+                }
+                return frameBudget.isExhausted ? bytes.count : fed
             }
             guard consumed >= 0 else {
                 fail(connection, reason: "bad_request", error: Int32(consumed))
