@@ -536,10 +536,18 @@ final class HTTP2Session: ConnectionProtocolHandler {
     }
 
     /// Answers 400 (and returns true) for a request without `:method` or `:path`, or whose hosts cannot stand
-    /// (``hostProblem(authority:hosts:)``, counted `bad_request`).
+    /// (``hostProblem(authority:hosts:)``, counted `bad_request`); 414 for a `:path` longer than
+    /// ``HTTPServer/Configuration/maxRequestTargetLength``, counted `too_large` as HTTP/1.1's request target is.
     private func refusedAsMalformed(_ stream: Stream) -> Bool {
         if stream.method.isEmpty || stream.path.isEmpty {
             refuse(stream, HTTPResponse(status: 400, text: "missing :method or :path\n"), reason: nil)
+            return true
+        }
+        let limit = context.configuration.maxRequestTargetLength
+        if stream.path.utf8.count > limit {
+            refuse(
+                stream, HTTPResponse(status: 414, text: "request target longer than \(limit) bytes\n"),
+                reason: "too_large")
             return true
         }
         if let problem = Self.hostProblem(authority: stream.authority, hosts: stream.headers.values(for: "host")) {

@@ -98,6 +98,28 @@ struct HTTP2Tests {
         }
     }
 
+    /// A `:path` longer than the request-target limit is answered 414 with its reason and counted `too_large`, as over
+    /// HTTP/1.1, with a body announced or not; the handler never sees it. Before, a 12 KiB `:path` was served (and the
+    /// proxy forwarded it upstream).
+    @Test func aPathOverTheTargetLimitIs414() throws {
+        let observer = RecordingObserver()
+        let handler = TestHandler()
+        try withServer(configure: { $0.maxRequestTargetLength = 1024 }, handler: handler, observer: observer) {
+            _, port in
+            let client = try HTTP2Client(port: port)
+            let target = "/echo?" + String(repeating: "a", count: 2000)
+            let long = try client.response(client.request("GET", target))
+            #expect(long.status == 414)
+            #expect(long.text == "request target longer than 1024 bytes\n")
+            let upload = try client.response(client.request("POST", target, body: Array("abc".utf8)))
+            #expect(upload.status == 414)
+            let fits = try client.response(client.request("GET", "/ok?" + String(repeating: "a", count: 1000)))
+            #expect(fits.status == 200)
+            #expect(observer.errors.filter { $0 == "too_large" }.count == 2)
+            #expect(handler.started.load(ordering: .relaxed) == 1)
+        }
+    }
+
     @Test func garbageAfterThePrefaceClosesOnlyThatConnection() throws {
         try withServer { server, port in
             let bad = try RawClient(port: port)
