@@ -535,12 +535,18 @@ final class HTTP2Session: ConnectionProtocolHandler {
         return nil
     }
 
-    /// Answers 400 (and returns true) for a request without `:method` or `:path`, or whose hosts cannot stand
-    /// (``hostProblem(authority:hosts:)``, counted `bad_request`); 414 for a `:path` longer than
-    /// ``HTTPServer/Configuration/maxRequestTargetLength``, counted `too_large` as HTTP/1.1's request target is.
+    /// Answers (and returns true) a request the server does not take, counted as over HTTP/1.1: CONNECT (nghttp2 lets
+    /// it through without `:path`, RFC 9113 §8.5) 501, counted `bad_request`; a request without `:method` or `:path`,
+    /// or whose hosts cannot stand (``hostProblem(authority:hosts:)``), 400, counted `bad_request`; a `:path` longer
+    /// than ``HTTPServer/Configuration/maxRequestTargetLength`` 414, counted `too_large`. (Before, CONNECT was
+    /// answered 400 and counted nowhere.)
     private func refusedAsMalformed(_ stream: Stream) -> Bool {
+        if stream.method == "CONNECT" {
+            refuse(stream, HTTPResponse(status: 501, text: "CONNECT is not supported\n"), reason: "bad_request")
+            return true
+        }
         if stream.method.isEmpty || stream.path.isEmpty {
-            refuse(stream, HTTPResponse(status: 400, text: "missing :method or :path\n"), reason: nil)
+            refuse(stream, HTTPResponse(status: 400, text: "missing :method or :path\n"), reason: "bad_request")
             return true
         }
         let limit = context.configuration.maxRequestTargetLength

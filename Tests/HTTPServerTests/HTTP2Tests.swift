@@ -120,6 +120,29 @@ struct HTTP2Tests {
         }
     }
 
+    /// CONNECT (no `:path`, RFC 9113 §8.5) is answered as over HTTP/1.1: 501 with its reason, counted `bad_request`.
+    /// Before, it was answered 400 and counted nowhere.
+    @Test func connectIsAnswered501AndCounted() throws {
+        let observer = RecordingObserver()
+        let handler = TestHandler()
+        try withServer(handler: handler, observer: observer) { _, port in
+            let client = try RawClient(port: port)
+            // :method CONNECT, :authority t:1 (literals without indexing, by static-table name).
+            let block: [UInt8] = [0x02, 0x07] + Array("CONNECT".utf8) + [0x01, 0x03] + Array("t:1".utf8)
+            try client.send(
+                HTTP2Session.clientPreface + HTTP2FloodTests.frame(4) + HTTP2FloodTests.frame(4, flags: 1)
+                    + HTTP2FloodTests.frame(1, flags: 0x5, stream: 1, block))
+            var received: [UInt8] = []
+            let answered = eventually {
+                _ = drain(client, into: &received)
+                return String(decoding: received, as: UTF8.self).contains("CONNECT is not supported\n")
+            }
+            #expect(answered, "\(String(decoding: received, as: UTF8.self))")
+            #expect(eventually { observer.errors == ["bad_request"] })
+            #expect(handler.started.load(ordering: .relaxed) == 0)
+        }
+    }
+
     @Test func garbageAfterThePrefaceClosesOnlyThatConnection() throws {
         try withServer { server, port in
             let bad = try RawClient(port: port)
