@@ -57,9 +57,9 @@ final class HTTP2Session: ConnectionProtocolHandler {
         var headerBytes = 0
         /// Trailer fields received (counted against the header limits, never kept: see ``receiveHeader``).
         var trailerFields = 0
-        /// Over a header limit: reset by nghttp2 (RST_STREAM), nothing more of it is taken; the close callback gives
-        /// back what it held.
-        var failed = false
+        /// Why its head or trailers are over a header limit (the 431's reason): the rest of the block is not taken, and
+        /// the stream is answered 431 when the block ends (``refuseOversizedHeaders(_:endsStream:)``).
+        var headerProblem: String?
         var body: [UInt8] = []
         var receivedAt: UInt64 = 0
         /// Where the handler's decision on the body stands.
@@ -687,6 +687,17 @@ final class HTTP2Session: ConnectionProtocolHandler {
         if receivingStreams == 0 { connection.releaseReceivingSlot() }
     }
 
+    /// Answers 431 with ``Stream/headerProblem`` for a stream whose head or trailers went over a header limit (its
+    /// HEADERS block ended: `endsStream` when it carried END_STREAM), counted `too_large`, as HTTP/1.1 answers a head
+    /// or a chunked body's trailers over the limits; its body, if any comes, is discarded and what it held given back.
+    /// Before, nghttp2 reset such a stream (INTERNAL_ERROR) without a status.
+    private func refuseOversizedHeaders(_ stream: Stream, endsStream: Bool) {
+        if endsStream { stream.ended = true }
+        refuse(
+            stream, HTTPResponse(status: 431, text: (stream.headerProblem ?? "header section too large") + "\n"),
+            reason: "too_large")
+    }
+
     /// Answers `stream` with `response` before its body is complete (or instead of receiving it), returns its
     /// reservation and discards its body; RST_STREAM(NO_ERROR) follows the response (RFC 9113 §8.1).
     private func refuse(_ stream: Stream, _ response: HTTPResponse, reason: String?) {
@@ -1047,7 +1058,8 @@ final class HTTP2Session: ConnectionProtocolHandler {
         nghttp2_session_callbacks_set_on_header_callback(callbacks) {
             _, frame, name, nameLength, value, valueLength, _, userData in
             let session = HTTP2Session.from(userData)
-            guard let stream = session.streams[frame!.pointee.hd.stream_id], !stream.dispatched, !stream.failed
+            guard let stream = session.streams[frame!.pointee.hd.stream_id], !stream.dispatched,
+                stream.headerProblem == nil
             else { return 0 }
             return session.receiveHeader(
                 stream, name: UnsafeBufferPointer(start: name, count: nameLength),
@@ -1057,7 +1069,7 @@ final class HTTP2Session: ConnectionProtocolHandler {
         nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks) {
             session, _, streamID, data, length, userData in
             let owner = HTTP2Session.from(userData)
-            guard let stream = owner.streams[streamID], !stream.responded, stream.admission != .refused, !stream.failed
+            guard let stream = owner.streams[streamID], !stream.responded, stream.admission != .refused
             else {
                 nghttp2_session_consume(session, streamID, length)  // discarded: give the credit back
                 return 0
@@ -1085,8 +1097,13 @@ final class HTTP2Session: ConnectionProtocolHandler {
                 session.frameBudget.refund()
             }
             // May run after the stream closed: look it up rather than assume it.
-            guard let stream = session.streams[header.stream_id], !stream.dispatched, !stream.responded, !stream.failed
+            guard let stream = session.streams[header.stream_id], !stream.dispatched, !stream.responded
             else { return 0 }
+            if type == Int(NGHTTP2_HEADERS.rawValue), stream.headerProblem != nil {
+                session.refuseOversizedHeaders(
+                    stream, endsStream: header.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0)
+                return 0
+            }
             if header.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0 {
                 stream.ended = true
                 session.settle(stream)
@@ -1177,8 +1194,9 @@ final class HTTP2Session: ConnectionProtocolHandler {
         }
     }
 
-    /// Records one header field; refuses the stream (RST_STREAM) beyond the header size or count limit, counting
-    /// its trailer fields too. A trailer field (`trailer`: a HEADERS block after the request's head, ending the
+    /// Records one header field; beyond the header size or count limit (its trailer fields counted too) notes why
+    /// (``Stream/headerProblem``) and takes no more of the block: the stream is answered 431 when the block ends. A
+    /// trailer field (`trailer`: a HEADERS block after the request's head, ending the
     /// stream) is counted but dropped, as the HTTP/1.x parser drops a chunked body's trailers: merged into the
     /// headers it would reach the handler (and the proxy's upstream) after the head was screened (a second `host`,
     /// a request id of the sender's choosing).
@@ -1186,14 +1204,20 @@ final class HTTP2Session: ConnectionProtocolHandler {
         _ stream: Stream, name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>, trailer: Bool
     ) -> Int32 {
         stream.headerBytes += name.count + value.count + 32  // RFC 9113 §6.5.2 accounting
-        if stream.headerBytes > context.configuration.maxHeaderBytes
-            || stream.headers.count + stream.trailerFields >= context.configuration.maxHeaderCount
-        {
-            context.observer?.connectionError(reason: "too_large")
-            // Kept, so that the close callback that follows the reset gives back its reservation and its receiving
-            // slot (removed here, a stream whose trailers were too large held them for the connection's life).
-            stream.failed = true
-            return Int32(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue)
+        let limits = context.configuration
+        if stream.headerBytes > limits.maxHeaderBytes {
+            stream.headerProblem =
+                trailer
+                ? "trailer section larger than \(limits.maxHeaderBytes) bytes"
+                : "header section larger than \(limits.maxHeaderBytes) bytes"
+            return 0
+        }
+        if stream.headers.count + stream.trailerFields >= limits.maxHeaderCount {
+            stream.headerProblem =
+                trailer
+                ? "more than \(limits.maxHeaderCount) header and trailer fields"
+                : "more than \(limits.maxHeaderCount) header fields"
+            return 0
         }
         if trailer {
             stream.trailerFields += 1

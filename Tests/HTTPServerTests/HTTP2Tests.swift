@@ -85,16 +85,31 @@ struct HTTP2Tests {
         }
     }
 
-    @Test func oversizedHeadersResetTheStreamOnly() throws {
+    /// A head over the header limits is answered 431 with its reason on its stream only, counted `too_large`, as over
+    /// HTTP/1.1 (with a body announced too: the body is not taken). Before, nghttp2 reset the stream (INTERNAL_ERROR),
+    /// no status.
+    @Test func oversizedHeadersAre431OnTheirStreamOnly() throws {
         let observer = RecordingObserver()
-        try withServer(configure: { $0.maxHeaderBytes = 1024 }, observer: observer) { _, port in
+        let handler = TestHandler()
+        try withServer(
+            configure: {
+                $0.maxHeaderBytes = 1024
+                $0.maxHeaderCount = 10
+            }, handler: handler, observer: observer
+        ) { _, port in
             let client = try HTTP2Client(port: port)
-            let bad = client.request("GET", "/a", headers: [("x-big", String(repeating: "y", count: 2000))])
-            let badResponse = try client.response(bad)
-            #expect(badResponse.errorCode != 0 && badResponse.status == 0)
+            let big = try client.response(
+                client.request("GET", "/a", headers: [("x-big", String(repeating: "y", count: 2000))]))
+            #expect(big.status == 431 && big.errorCode == 0)
+            #expect(big.text == "header section larger than 1024 bytes\n")
+            let many = try client.response(
+                client.request("POST", "/a", body: Array("abc".utf8), headers: (0..<12).map { ("x-f\($0)", "v") }))
+            #expect(many.status == 431)
+            #expect(many.text == "more than 10 header fields\n")
             let good = try client.response(client.request("GET", "/b"))
             #expect(good.text == "GET /b body=0")
-            #expect(observer.errors.contains("too_large"))
+            #expect(observer.errors.filter { $0 == "too_large" }.count == 2)
+            #expect(handler.started.load(ordering: .relaxed) == 1)
         }
     }
 
