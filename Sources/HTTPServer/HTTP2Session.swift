@@ -180,6 +180,9 @@ final class HTTP2Session: ConnectionProtocolHandler {
     private var calmedDown = false
     /// The peer opened a request stream (or upgraded with one): until then the connection is in its `head` phase.
     private var requestStarted = false
+    /// A frame that carries a request (HEADERS, DATA of a stream still receiving) arrived since
+    /// ``idleActivity(_:didRead:)`` last looked.
+    private var requestFramesReceived = false
 
     /// Creates the session and queues our SETTINGS frame. The connection keeps the session alive.
     init(context: ServerContext, connection: Connection) {
@@ -327,6 +330,13 @@ final class HTTP2Session: ConnectionProtocolHandler {
         // As over HTTP/1.1, a fresh connection must start its first request within the header timeout; later it may
         // idle. (Before, a client that sent only the preface held its slot for the idle timeout.)
         return requestStarted ? .idle : .head
+    }
+
+    /// Only frames that carry requests are activity: a peer's PINGs, SETTINGS and WINDOW_UPDATEs do not keep an idle
+    /// connection open (as Go's server does not count PINGs).
+    func idleActivity(_ connection: Connection, didRead: Bool) -> Bool {
+        defer { requestFramesReceived = false }
+        return requestFramesReceived
     }
 
     /// Whether a DATA frame was framed since the last call: the peer's window let body data move.
@@ -1053,6 +1063,7 @@ final class HTTP2Session: ConnectionProtocolHandler {
             stream.receivedAt = session.connection.loop.now
             session.streams[frame.hd.stream_id] = stream
             session.requestStarted = true
+            session.requestFramesReceived = true
             return 0
         }
         nghttp2_session_callbacks_set_on_header_callback(callbacks) {
@@ -1099,6 +1110,7 @@ final class HTTP2Session: ConnectionProtocolHandler {
             // May run after the stream closed: look it up rather than assume it.
             guard let stream = session.streams[header.stream_id], !stream.dispatched, !stream.responded
             else { return 0 }
+            session.requestFramesReceived = true
             if type == Int(NGHTTP2_HEADERS.rawValue), stream.headerProblem != nil {
                 session.refuseOversizedHeaders(
                     stream, endsStream: header.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0)

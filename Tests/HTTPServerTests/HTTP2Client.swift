@@ -190,6 +190,16 @@ final class HTTP2Client {
         nghttp2_submit_settings(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), &settings, settings.count)
     }
 
+    /// Queues a WINDOW_UPDATE of `increment` for the connection (stream 0).
+    func windowUpdate(_ increment: Int32) {
+        nghttp2_submit_window_update(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), 0, increment)
+    }
+
+    /// Queues an empty SETTINGS frame.
+    func emptySettings() {
+        nghttp2_submit_settings(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), nil, 0)
+    }
+
     /// Queues a PING (a keep-alive check).
     func ping() {
         nghttp2_submit_ping(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), nil)

@@ -41,6 +41,31 @@ struct HTTP2Tests {
         }
     }
 
+    /// Only frames that carry requests are activity for the idle timeout (Go's server does not count PINGs either):
+    /// a connection that made a request and then sends only PINGs, WINDOW_UPDATEs or empty SETTINGS every 100 ms gets
+    /// its GOAWAY at the idle timeout, counted `idle_timeout`. Before, anything read restarted the idle timer, so such a
+    /// connection held its slot for ever (it is not evictable: it had a request).
+    @Test(arguments: ["ping", "window_update", "settings"])
+    func framesThatCarryNoRequestDoNotKeepAConnectionFromItsIdleTimeout(_ kind: String) throws {
+        let observer = RecordingObserver()
+        try withServer(configure: { $0.idleTimeout = .milliseconds(500) }, observer: observer) { _, port in
+            let client = try HTTP2Client(port: port)
+            #expect(try client.response(client.request("GET", "/a")).status == 200)
+            let started = monotonicSeconds()
+            while !client.goAwayReceived && !client.connectionClosed && monotonicSeconds() - started < 3 {
+                switch kind {
+                case "ping": client.ping()
+                case "window_update": client.windowUpdate(1)
+                default: client.emptySettings()
+                }
+                _ = try? client.run(timeout: 0.1) { false }
+            }
+            #expect(client.goAwayReceived, "\(kind): no GOAWAY after 3 s")
+            #expect(monotonicSeconds() - started < 1.5)
+            #expect(eventually { observer.errors == ["idle_timeout"] })
+        }
+    }
+
     @Test func concurrentStreamsOnOneConnection() throws {
         try withServer { _, port in
             let client = try HTTP2Client(port: port)
