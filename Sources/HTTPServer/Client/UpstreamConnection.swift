@@ -76,6 +76,14 @@ final class UpstreamConnection: DeadlineScheduled {
     @exclusivity(unchecked) private var polled = true
     /// Body bytes handed to the exchange per parse event (the response is never held whole).
     private static let pieceLimit = 64 * 1024
+    /// Bytes of this exchange's request written to the upstream (none: the connection can serve another as it is).
+    @exclusivity(unchecked) private var wroteRequest = false
+    /// The exchange gave up after its whole request was sent and before the response head: the response is read and
+    /// dropped (at most ``drainLimit`` bytes of body), then the connection goes back to the pool.
+    @exclusivity(unchecked) private var draining = false
+    @exclusivity(unchecked) private var drainedBytes = 0
+    /// The most response body read and dropped for an exchange that gave up; beyond, the connection closes.
+    static let drainLimit = 64 * 1024
 
     init(loop: EventLoop, pool: UpstreamPool, fileDescriptor: Int32, connected: Bool) {
         self.loop = loop
@@ -109,6 +117,8 @@ final class UpstreamConnection: DeadlineScheduled {
         self.exchange = exchange
         self.isHEAD = isHEAD
         paused = false
+        wroteRequest = false
+        draining = false
         requestComplete = complete
         output.append(head)
         if let body { output.append(body) }
@@ -154,10 +164,38 @@ final class UpstreamConnection: DeadlineScheduled {
         parseResponse()
     }
 
-    /// The exchange gave up (its client left): the connection cannot be reused.
+    /// The exchange gave up (its client left). Its place in the pool is given up only with the upstream's work, so
+    /// that requests abandoned at once (an HTTP/2 client's rapid reset) cannot make the proxy open connection after
+    /// connection, each carrying a request the upstream still works on: a connection that has sent nothing of the
+    /// request serves the next exchange (once connected); one whose whole request was sent and whose response head has
+    /// not come keeps its place while the upstream answers (read and dropped, ``drainLimit``, the response timeout
+    /// still running), then serves the next; otherwise (the response under way: closing is how an HTTP/1.1 upstream
+    /// learns that a stream was cancelled; a request half sent) it closes. Before, it always closed: each reset
+    /// request freed its place at once and the next opened a new connection.
     func abandon() {
         exchange = nil
-        closeAndRelease()
+        switch state {
+        case .connecting:
+            forgetRequest()  // goes to the pool once connected (``finishConnecting()``)
+        case .active where !wroteRequest && !writeFailed && !paused:
+            forgetRequest()
+            state = .idle
+            arm(.idle)
+            updateInterest()
+            pool.connectionReady(self)
+        case .active where requestComplete && output.isEmpty && !writeFailed && !paused && timer == .response:
+            draining = true
+            drainedBytes = 0
+            parseResponse()
+        case .active, .idle, .closed:
+            closeAndRelease()
+        }
+    }
+
+    /// Drops the request of an exchange that gave up before any of it was written.
+    private func forgetRequest() {
+        output.removeAll()
+        requestComplete = true
     }
 
     // MARK: - Events
@@ -224,6 +262,7 @@ final class UpstreamConnection: DeadlineScheduled {
         let pending = output.pendingBytes
         if !output.isEmpty {
             let result = output.write(to: transport, scratch: loop.iovecScratch) { _ in }
+            if output.pendingBytes < pending { wroteRequest = true }
             if case .failed = result {
                 // An upstream that answers before taking the whole request and closes (nginx's early 413, Python's
                 // http.server's 501) resets the connection, the unread body making its close a reset: the answer it
@@ -300,6 +339,10 @@ final class UpstreamConnection: DeadlineScheduled {
 
     /// Hands parsed events to the exchange until the input runs out, reading pauses, or the response ends.
     private func parseResponse() {
+        if draining {
+            drainResponse()
+            return
+        }
         while state == .active, !paused, let exchange {
             var keepReading = true
             // The event is returned, not stored in a variable outside the closure: that copied a head (its fields).
@@ -343,6 +386,49 @@ final class UpstreamConnection: DeadlineScheduled {
                 return
             case .error(let error):
                 fail(error.kind == .truncated ? .reset : .badResponse)
+                return
+            }
+        }
+    }
+
+    /// Reads and drops the response of an exchange that gave up (``abandon()``); a reusable end returns the connection
+    /// to the pool, anything else (a body over ``drainLimit``, an error, the upstream closing) closes it.
+    private func drainResponse() {
+        while state == .active {
+            var bodyBytes = 0
+            let (consumed, event) = input.withReadableBytes { bytes -> (Int, UpstreamEvent) in
+                let parsed = parser.parse(bytes, isHEAD: isHEAD, limit: Self.pieceLimit)
+                if let range = parsed.event.bodyRange { bodyBytes = range.count }
+                return parsed
+            }
+            input.consume(consumed)
+            drainedBytes += bodyBytes
+            switch consume event {
+            case .needMore:
+                if inputClosed { closeAndRelease() }
+                return
+            case .informational:
+                continue
+            case .head:
+                arm(.read)
+            case .body:
+                if drainedBytes > Self.drainLimit {
+                    closeAndRelease()
+                    return
+                }
+            case .end:
+                draining = false
+                if parser.canReuseConnection && input.isEmpty && output.isEmpty && !writeFailed {
+                    state = .idle
+                    arm(.idle)
+                    updateInterest()
+                    pool.connectionReady(self)
+                } else {
+                    closeAndRelease()
+                }
+                return
+            case .error:
+                closeAndRelease()
                 return
             }
         }

@@ -3,8 +3,10 @@
 ///
 /// Failures are answered, never hidden: before the response head, 502 (refused, reset, bad response), 503 (pool
 /// full) or 504 (timeouts) with a one-line reason; after it, the client's response is cut (the connection closes
-/// or the stream is reset), so the client sees it incomplete. A client that leaves cancels the upstream request:
-/// its connection is closed, never reused.
+/// or the stream is reset), so the client sees it incomplete. A client that leaves cancels the upstream request
+/// (``UpstreamConnection/abandon()``): its connection is closed once the response is under way; before that it keeps
+/// its place in the pool until the upstream is done with it (nothing sent: at once; the response head awaited: the
+/// response is read and dropped), so that resets cannot make the proxy open connection after connection.
 final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDelegate {
     private let proxy: ReverseProxy
     private let pool: UpstreamPool
@@ -319,7 +321,7 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
     // MARK: - Ending
 
     /// The client left (its connection closed, or its body cannot be completed): the upstream request is abandoned
-    /// (a connection carrying it is closed, never reused; a place in the pool's queue is given up).
+    /// (``UpstreamConnection/abandon()``; a place in the pool's queue is given up).
     private func cancel() {
         guard !ended else { return }
         if let connection {
