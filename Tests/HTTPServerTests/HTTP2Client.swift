@@ -190,9 +190,9 @@ final class HTTP2Client {
         nghttp2_submit_settings(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), &settings, settings.count)
     }
 
-    /// Queues a WINDOW_UPDATE of `increment` for the connection (stream 0).
-    func windowUpdate(_ increment: Int32) {
-        nghttp2_submit_window_update(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), 0, increment)
+    /// Queues a WINDOW_UPDATE of `increment` for stream `stream` (0: the connection).
+    func windowUpdate(_ increment: Int32, stream: Int32 = 0) {
+        nghttp2_submit_window_update(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), stream, increment)
     }
 
     /// Queues an empty SETTINGS frame.

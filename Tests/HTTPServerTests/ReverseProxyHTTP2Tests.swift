@@ -304,6 +304,54 @@ struct ReverseProxyHTTP2Tests {
         #expect(observer.all.filter(\.cancelled).count == 100)
     }
 
+    /// A client that holds proxied answers open by opening its window a byte at a time (which keeps its connection
+    /// clear of the write-stall timeout) does not hold the upstream connections: an exchange paused for its client
+    /// longer than the write-stall timeout is cut (the stream reset, counted `write_stall`) and its upstream connection
+    /// freed. Before, 2 connections x 64 such streams held all 64 upstream connections and other clients hung.
+    @Test func aClientTricklingItsWindowDoesNotHoldTheUpstreamPool() throws {
+        let observer = RecordingProxyObserver()
+        let clientErrors = RecordingObserver()
+        try withServer { _, upstream in
+            try withProxyServer(
+                upstreamPort: upstream, observer: observer,
+                configure: {
+                    $0.maxConnections = 2
+                    $0.eventLoopCount = 1
+                },
+                configureServer: {
+                    $0.writeStallTimeout = .milliseconds(500)
+                    $0.eventLoopCount = 1
+                }, serverObserver: clientErrors
+            ) { _, port in
+                let slow = try HTTP2Client(port: port, initialWindowSize: 0, manualWindow: true)
+                let held = (0..<2).map { _ in slow.request("GET", "/big?bytes=2000000") }
+                let started = monotonicSeconds()
+                var other: HTTP2Client.Response?
+                var otherClient: HTTP2Client?
+                var otherID: Int32 = 0
+                while monotonicSeconds() - started < 4 && other?.closed != true {
+                    for id in held { slow.windowUpdate(1, stream: id) }
+                    slow.windowUpdate(2)
+                    _ = try? slow.run(timeout: 0.1) { false }
+                    if otherClient == nil && monotonicSeconds() - started > 0.3 {
+                        otherClient = try HTTP2Client(port: port)
+                        otherID = otherClient!.request("GET", "/hello")
+                    }
+                    if let client = otherClient {
+                        _ = try? client.run(timeout: 0.01) { false }
+                        other = client.responses[otherID]
+                    }
+                }
+                #expect(other?.status == 200 && other?.closed == true, "another client's request not answered")
+                #expect(monotonicSeconds() - started < 2.5)
+                #expect(held.allSatisfy { slow.responses[$0]?.errorCode == NGHTTP2_INTERNAL_ERROR.rawValue })
+                #expect(!slow.connectionClosed)
+            }
+        }
+        #expect(clientErrors.errors.filter { $0 == "write_stall" }.count == 2)
+        #expect(eventually { observer.all.count == 3 })
+    }
+
     // MARK: - A handler streaming to a slow reader
 
     @Test func slowReaderStopsItsStreamsWriterOnly() throws {

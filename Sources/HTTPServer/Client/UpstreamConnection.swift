@@ -28,12 +28,13 @@ public enum UpstreamFailure: String, Sendable, CaseIterable {
 ///
 /// Timers (one at a time, on the loop's upstream deadline heap): connect, send (before the response head, while
 /// request bytes wait for the upstream to take them: the response timeout, restarted by each write that makes
-/// progress), response head (from the last request byte written), read gap (between body reads; off while the client
-/// side is full and reading is paused), idle (in the pool). An idle connection is polled for input: anything it reads
+/// progress), response head (from the last request byte written), read gap (between body reads), client stall (while
+/// the client side is full and reading is paused: the client server's write-stall timeout, after which the exchange
+/// is cut, ``ProxyExchange/clientStalled()``), idle (in the pool). An idle connection is polled for input: anything it reads
 /// (the upstream closing, or stray bytes) closes it.
 final class UpstreamConnection: DeadlineScheduled {
     enum State { case connecting, active, idle, closed }
-    private enum Timer { case none, connect, send, response, read, idle }
+    private enum Timer { case none, connect, send, response, read, idle, clientStall }
 
     /// The loop the connection is registered with and whose thread runs all of its code: it outlives every use
     /// (`unowned(unsafe)`, a plain load instead of a checked one on each of the many uses per response).
@@ -147,11 +148,15 @@ final class UpstreamConnection: DeadlineScheduled {
     /// Request bytes queued and not yet written.
     var queuedRequestBytes: Int { output.pendingBytes }
 
-    /// Stops reading the response while the client cannot take more.
+    /// Stops reading the response while the client cannot take more. An HTTP/2 client has the write-stall timeout to
+    /// take enough for reading to resume: one that opens its window a byte at a time keeps its connection clear of that
+    /// timeout (each byte is progress) and would otherwise hold this connection, and so the pool, for ever. (An
+    /// HTTP/1.x client cannot trickle so: TCP opens its window by whole segments; its connection's write-stall timeout
+    /// cuts it, counted once.)
     func pauseReading() {
         guard state == .active, !paused else { return }
         paused = true
-        arm(.none)
+        arm(exchange?.clientIsMultiplexed == true ? .clientStall : .none)
         updateInterest()
     }
 
@@ -159,7 +164,7 @@ final class UpstreamConnection: DeadlineScheduled {
     func resumeReading() {
         guard state == .active, paused else { return }
         paused = false
-        if !inputClosed { arm(.read) }
+        arm(inputClosed ? .none : .read)
         updateInterest()
         parseResponse()
     }
@@ -236,6 +241,11 @@ final class UpstreamConnection: DeadlineScheduled {
         case .connect: fail(.connectTimeout)
         case .send, .response: fail(.responseTimeout)
         case .read: fail(.readTimeout)
+        case .clientStall:
+            let exchange = self.exchange
+            self.exchange = nil
+            closeAndRelease()
+            exchange?.clientStalled()
         }
     }
 
@@ -320,8 +330,7 @@ final class UpstreamConnection: DeadlineScheduled {
             guard case .bytes = input.read(from: transport, minimumSpace: 16 * 1024).0 else { break }
         }
         inputClosed = true
-        arm(.none)
-        updateInterest()
+        updateInterest()  // the client-stall timer goes on: the client must still take what is kept
     }
 
     private func handleEndOfInput(_ event: UpstreamEvent) {
@@ -452,6 +461,7 @@ final class UpstreamConnection: DeadlineScheduled {
             case .send, .response: timeouts.response
             case .read: timeouts.read
             case .idle: timeouts.idle
+            case .clientStall: loop.context.writeStallTimeout
             }
         loop.schedule(self, at: timeout.map { loop.now &+ $0 })
     }

@@ -315,6 +315,22 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
         end(failure: failure, cancelled: false)
     }
 
+    /// The client's response is one stream of an HTTP/2 connection (which flow control lets it hold open a byte at a
+    /// time).
+    var clientIsMultiplexed: Bool { stream.connectionUnsent != nil }
+
+    /// The client took too little of the response for reading to resume within the write-stall timeout (its upstream
+    /// connection, paused for it, is closed already): the response is cut (HTTP/2: the stream reset; HTTP/1.x: the
+    /// connection closed), counted `write_stall` as a client connection that stalls is, and the exchange ends as
+    /// cancelled by its client.
+    func clientStalled() {
+        guard !ended else { return }
+        connection = nil
+        stream.connection?.loop.context.observer?.connectionError(reason: "write_stall")
+        stream.abort()
+        end(failure: nil, cancelled: true)
+    }
+
     /// Seconds since the request arrived, by the loop's clock.
     private var elapsed: Double { Double(pool.loop.now &- startedAt) / 1e9 }
 
