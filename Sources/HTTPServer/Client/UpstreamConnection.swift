@@ -184,10 +184,7 @@ final class UpstreamConnection: DeadlineScheduled {
             forgetRequest()  // goes to the pool once connected (``finishConnecting()``)
         case .active where !wroteRequest && !writeFailed && !paused:
             forgetRequest()
-            state = .idle
-            arm(.idle)
-            updateInterest()
-            pool.connectionReady(self)
+            idleOrClose(reusable: true)
         case .active where requestComplete && output.isEmpty && !writeFailed && !paused && timer == .response:
             draining = true
             drainedBytes = 0
@@ -384,14 +381,7 @@ final class UpstreamConnection: DeadlineScheduled {
                     parser.canReuseConnection && input.isEmpty && output.isEmpty && requestComplete && !writeFailed
                 self.exchange = nil
                 exchange.upstreamEnded()
-                if reusable && state == .active {
-                    state = .idle
-                    arm(.idle)
-                    updateInterest()
-                    pool.connectionReady(self)
-                } else {
-                    closeAndRelease()
-                }
+                idleOrClose(reusable: reusable)
                 return
             case .error(let error):
                 fail(error.kind == .truncated ? .reset : .badResponse)
@@ -427,20 +417,26 @@ final class UpstreamConnection: DeadlineScheduled {
                 }
             case .end:
                 draining = false
-                if parser.canReuseConnection && input.isEmpty && output.isEmpty && !writeFailed {
-                    state = .idle
-                    arm(.idle)
-                    updateInterest()
-                    pool.connectionReady(self)
-                } else {
-                    closeAndRelease()
-                }
+                idleOrClose(reusable: parser.canReuseConnection && input.isEmpty && output.isEmpty && !writeFailed)
                 return
             case .error:
                 closeAndRelease()
                 return
             }
         }
+    }
+
+    /// The exchange is over: a `reusable` connection still active goes back to the pool (to the next waiting exchange,
+    /// or idle), any other closes.
+    private func idleOrClose(reusable: Bool) {
+        guard reusable && state == .active else {
+            closeAndRelease()
+            return
+        }
+        state = .idle
+        arm(.idle)
+        updateInterest()
+        pool.connectionReady(self)
     }
 
     private func fail(_ failure: UpstreamFailure) {
