@@ -87,11 +87,12 @@ extension HTTPServer {
         /// refused (RST_STREAM(REFUSED_STREAM) before the client acknowledged our SETTINGS, a connection error
         /// after), counted in `mlops_exporter_http_errors_total{reason="stream_refused"}` (`bad_request`). Default 100.
         public var http2MaxConcurrentStreams: Int
-        /// Response body bytes one HTTP/2 connection may hold for its peer (answered, waiting for the peer's
-        /// flow-control window) before the requests that arrive wait, not handed to the handler, until the peer takes
-        /// enough of them: a peer that never opens its window cannot have answer after answer kept (waiting requests
-        /// are open streams, at most ``http2MaxConcurrentStreams``). A request handed over below it may cross it by
-        /// its answer. Default 1 MiB.
+        /// Response body bytes one HTTP/2 connection may hold for its peer (answered, whole or streamed, waiting for
+        /// the peer's flow-control window) before the requests that arrive wait, not handed to the handler, and the
+        /// writers of its streamed answers are told to stop (``HTTPResponseStream/write(_:)`` answers false), until the
+        /// peer takes enough of them: a peer that never opens its window cannot have answer after answer kept (waiting
+        /// requests are open streams, at most ``http2MaxConcurrentStreams``). A request handed over below it may cross
+        /// it by its whole answer, a writer by the piece it wrote. Default 1 MiB.
         public var http2MaxUnsentResponseBytes: Int
         /// TLS for every listener; nil serves cleartext. Replace it at run time with
         /// ``HTTPServer/reloadTLS(_:)``.

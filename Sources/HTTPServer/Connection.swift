@@ -78,6 +78,11 @@ protocol ConnectionProtocolHandler: AnyObject {
     func windowProgress(_ connection: Connection) -> Bool
     /// The connection is closing, for whatever reason: attached streams must be cancelled.
     func connectionClosed(_ connection: Connection)
+    /// Whether what was read since the last call (`didRead`: something was) is activity that restarts the idle timeout:
+    /// for HTTP/1.x anything read (a request, whole or begun); for HTTP/2 only frames that carry requests (HEADERS, DATA
+    /// of a stream still receiving), not the PINGs, SETTINGS or WINDOW_UPDATEs a peer may send to hold its slot. Asked
+    /// at every update, so that what was read in another phase is not taken for activity later.
+    func idleActivity(_ connection: Connection, didRead: Bool) -> Bool
 }
 
 extension ConnectionProtocolHandler {
@@ -94,6 +99,7 @@ extension ConnectionProtocolHandler {
     func outputWritten(_ connection: Connection) {}
     func windowProgress(_ connection: Connection) -> Bool { true }
     func connectionClosed(_ connection: Connection) {}
+    func idleActivity(_ connection: Connection, didRead: Bool) -> Bool { didRead }
 }
 
 /// A connection's closed flag, shared with the responders and admissions of its requests on other threads.
@@ -437,10 +443,12 @@ final class Connection: DeadlineScheduled {
                 handler.timerPhase(self)
             }
         // A timer restarts when its phase begins, and on progress: body bytes read, output written, and for an idle
-        // connection anything read (it is still idle only if whole requests came and were answered in this
-        // iteration: a partial head makes it `.head`, whose time is not restarted by progress). Without the idle
-        // case a keep-alive connection whose requests were answered at once was closed one idle timeout after it
-        // first went idle, however busy.
+        // connection what the protocol takes for activity (``ConnectionProtocolHandler/idleActivity(_:didRead:)``:
+        // HTTP/1.x anything read, HTTP/2 only frames that carry requests; it is still idle only if whole requests came
+        // and were answered in this iteration: a partial head makes it `.head`, whose time is not restarted by
+        // progress). Without the idle case a keep-alive connection whose requests were answered at once was closed one
+        // idle timeout after it first went idle, however busy; with any read counting, an HTTP/2 peer that sent a PING
+        // every few seconds held its slot for ever.
         // The header timeout is per head: a head that ended restarts it for the next one begun in the same read
         // (pipelined heads split across writes; otherwise the phase would stay `.head` from one head to the next).
         // `write` with nothing queued is the handler's: a body held for the peer's flow-control window, restarted
@@ -448,7 +456,8 @@ final class Connection: DeadlineScheduled {
         // phase, so that data sent before it began is not taken for progress later.
         let heldForWindow = phase == .write && output.isEmpty
         let bodyMoved = heldForWindow && handler.windowProgress(self)
-        if phase != timerPhase || (didRead && (phase == .body || phase == .idle))
+        let idleActivity = handler.idleActivity(self, didRead: didRead)
+        if phase != timerPhase || (didRead && phase == .body) || (idleActivity && phase == .idle)
             || (phase == .write && didWrite && (!heldForWindow || bodyMoved)) || (phase == .head && headEnded)
         {
             timerBase = loop.now

@@ -16,6 +16,12 @@
 /// sends GOAWAY(ENHANCE_YOUR_CALM) and closes, counted in `mlops_exporter_http_errors_total{reason="bad_request"}` as
 /// nghttp2's own flood limits are.
 ///
+/// Frames are charged in runs as they are handed to nghttp2: when the tokens run out at a frame, the frames before it
+/// go to nghttp2 first (``ranOut``), so that their refunds and credits count, and the frame is charged again
+/// (``resume()``); only a frame that finds no token once everything before it was handed over is a flood. Before, a
+/// whole read was charged first: a body sent as 2,000 DATA frames of 32 bytes in one write, within its window, ran
+/// out before any of its refunds.
+///
 /// Cost per frame: a decrement while the frame headers are walked (no lookup, no clock read); the clock is read once
 /// per batch of input, for the refill.
 struct HTTP2FrameBudget {
@@ -45,8 +51,11 @@ struct HTTP2FrameBudget {
         skip = prefaceBytes
     }
 
-    /// Whether the peer sent a frame beyond its allowance (set by ``charge(_:)``, for good).
+    /// Whether the peer sent a frame beyond its allowance (set by ``charge(_:)`` or ``resume()``, for good).
     private(set) var isExhausted = false
+    /// The last ``charge(_:)`` stopped before a frame for want of a token: hand over what it allowed, then
+    /// ``resume()``.
+    private(set) var ranOut = false
 
     /// Gives back the tokens time earned since the last refill, up to ``burst``.
     mutating func refill(now: UInt64) {
@@ -70,8 +79,11 @@ struct HTTP2FrameBudget {
 
     /// Charges one token per frame whose header starts in `bytes`, the next bytes of the connection's input, and
     /// returns how many of them may be handed to nghttp2: all, or, when the tokens run out, those before the header of
-    /// the first frame beyond them (``isExhausted`` is then true, and stays so).
+    /// the first frame beyond them. Then ``ranOut`` is true and that frame is not consumed: the next call starts at its
+    /// header (after ``resume()``); a frame whose header began in an earlier call (all of which was handed over) is
+    /// beyond the allowance at once (``isExhausted``, for good).
     mutating func charge(_ bytes: UnsafeBufferPointer<UInt8>) -> Int {
+        ranOut = false
         guard !isExhausted else { return 0 }
         var offset = 0
         let count = bytes.count
@@ -100,13 +112,30 @@ struct HTTP2FrameBudget {
                 headerBytesSeen = 0
             }
             guard tokens > 0 else {
-                isExhausted = true
-                return max(0, headerStart)
+                guard headerStart >= 0 else {
+                    isExhausted = true
+                    return 0
+                }
+                // Not consumed: charged again from its header once what comes before it was handed over.
+                ranOut = true
+                skip = 0
+                return headerStart
             }
             tokens -= 1
             skip = length
         }
         return count
+    }
+
+    /// After ``ranOut``, once the frames before it were handed to nghttp2 (their refunds and credits in): whether the
+    /// frame it stopped at may be charged now; false when no token came back (``isExhausted``, for good).
+    mutating func resume() -> Bool {
+        ranOut = false
+        guard tokens > 0 else {
+            isExhausted = true
+            return false
+        }
+        return true
     }
 
     /// Gives back the token of a frame that did work (a DATA frame with body bytes or END_STREAM).

@@ -33,7 +33,9 @@ import Glibc
 /// the stream starts, with a data source that feeds DATA frames from the stream's pieces as the peer's flow-control
 /// windows allow, and defers (`NGHTTP2_ERR_DEFERRED`) while the writer has nothing more; the end is END_STREAM, an
 /// abort is RST_STREAM(INTERNAL_ERROR). A stream's unsent pieces stay in the ``HTTPResponseStream`` but the one being
-/// framed, so its writer is told to stop per stream by ``HTTPResponseStream/write(_:)`` when its peer does not read.
+/// framed, so its writer is told to stop by ``HTTPResponseStream/write(_:)`` when its peer does not read: per stream,
+/// and per connection once all its unsent answers, whole and streamed (``UnsentResponseBytes``), reach
+/// ``HTTPServer/Configuration/http2MaxUnsentResponseBytes``; stopped writers are woken oldest first.
 /// A peer that resets the stream, or a connection that closes, cancels it (``HTTPResponseStream/cancel()``).
 ///
 /// Shutdown sends GOAWAY naming the last stream taken, lets those streams finish, then closes.
@@ -55,9 +57,9 @@ final class HTTP2Session: ConnectionProtocolHandler {
         var headerBytes = 0
         /// Trailer fields received (counted against the header limits, never kept: see ``receiveHeader``).
         var trailerFields = 0
-        /// Over a header limit: reset by nghttp2 (RST_STREAM), nothing more of it is taken; the close callback gives
-        /// back what it held.
-        var failed = false
+        /// Why its head or trailers are over a header limit (the 431's reason): the rest of the block is not taken, and
+        /// the stream is answered 431 when the block ends (``refuseOversizedHeaders(_:endsStream:)``).
+        var headerProblem: String?
         var body: [UInt8] = []
         var receivedAt: UInt64 = 0
         /// Where the handler's decision on the body stands.
@@ -164,11 +166,12 @@ final class HTTP2Session: ConnectionProtocolHandler {
     private var outstanding: [Int32: Int] = [:]
     /// Admitted streams still receiving their body; the connection holds a receiving slot while any is.
     private var receivingStreams = 0
-    /// Response body bytes submitted and not yet framed: answers waiting for the peer's flow-control window.
-    private var unsentResponseBytes = 0
+    /// Response body bytes submitted and not yet framed, whole answers and streamed ones: answers waiting for the
+    /// peer's flow-control window, bounded by ``HTTPServer/Configuration/http2MaxUnsentResponseBytes``.
+    private let unsent: UnsentResponseBytes
     /// A DATA frame with body bytes was framed since ``windowProgress(_:)`` last looked.
     private var dataFramed = false
-    /// Complete requests not handed to the handler while ``unsentResponseBytes`` is at
+    /// Complete requests not handed to the handler while ``unsent`` is at
     /// ``HTTPServer/Configuration/http2MaxUnsentResponseBytes``, oldest first; started as the peer takes its answers.
     private var waiting: [Stream] = []
     /// The peer's allowance of frames that ask nothing of the server (see ``HTTP2FrameBudget``).
@@ -177,12 +180,16 @@ final class HTTP2Session: ConnectionProtocolHandler {
     private var calmedDown = false
     /// The peer opened a request stream (or upgraded with one): until then the connection is in its `head` phase.
     private var requestStarted = false
+    /// A frame that carries a request (HEADERS, DATA of a stream still receiving) arrived since
+    /// ``idleActivity(_:didRead:)`` last looked.
+    private var requestFramesReceived = false
 
     /// Creates the session and queues our SETTINGS frame. The connection keeps the session alive.
     init(context: ServerContext, connection: Connection) {
         self.context = context
         self.connection = connection
         self.frameBudget = HTTP2FrameBudget(now: connection.loop.now)
+        self.unsent = UnsentResponseBytes(limit: context.configuration.http2MaxUnsentResponseBytes)
         var callbacks: OpaquePointer?
         nghttp2_session_callbacks_new(&callbacks)
         Self.installCallbacks(callbacks)
@@ -237,11 +244,20 @@ final class HTTP2Session: ConnectionProtocolHandler {
         guard !terminated else { return }
         if !connection.input.isEmpty && connection.output.pendingBytes < Self.outputThreshold {
             frameBudget.refill(now: connection.loop.now)
-            let consumed = connection.input.withReadableBytes { bytes in
-                // Frames beyond the budget never reach nghttp2: the rest of the input is dropped.
-                let allowed = frameBudget.charge(bytes)
-                let consumed = nghttp2_session_mem_recv(session, bytes.baseAddress, allowed)
-                return consumed >= 0 && frameBudget.isExhausted ? bytes.count : consumed
+            let consumed = connection.input.withReadableBytes { bytes -> Int in
+                // Charged in runs: where the tokens run out, what comes before goes to nghttp2 first, whose refunds
+                // (DATA with body bytes) and credits may pay for the rest. Frames beyond the budget never reach
+                // nghttp2: the rest of the input is dropped.
+                var fed = 0
+                while true {
+                    let rest = UnsafeBufferPointer(rebasing: bytes[fed...])
+                    let allowed = frameBudget.charge(rest)
+                    let count = nghttp2_session_mem_recv(session, rest.baseAddress, allowed)
+                    guard count >= 0 else { return count }
+                    fed += count
+                    guard frameBudget.ranOut, count == allowed, frameBudget.resume() else { break }
+                }
+                return frameBudget.isExhausted ? bytes.count : fed
             }
             guard consumed >= 0 else {
                 fail(connection, reason: "bad_request", error: Int32(consumed))
@@ -255,9 +271,10 @@ final class HTTP2Session: ConnectionProtocolHandler {
         startWaiting()
         pullOutput(connection)
         // The pull framed held answers: waiting requests may start, on the next pass.
-        if !waiting.isEmpty && unsentResponseBytes < context.configuration.http2MaxUnsentResponseBytes {
+        if !waiting.isEmpty && !unsent.isFull {
             connection.loop.markDirty(connection)
         }
+        wakeWriters()
     }
 
     func deliver(_ response: HTTPResponse, requestID: UInt64, connection: Connection) {
@@ -266,7 +283,7 @@ final class HTTP2Session: ConnectionProtocolHandler {
         if let attachment = attachments[id] {
             // A streamed request answered whole (``HTTPResponseStream/respond(_:)``: an error before the head).
             guard !attachment.headSent else { return }  // its head is out: the stream goes on
-            attachments[id] = nil
+            detach(id)
         }
         guard let held = outstanding.removeValue(forKey: id) else { return }  // answered already
         connection.releaseBodyBytes(held)
@@ -299,7 +316,7 @@ final class HTTP2Session: ConnectionProtocolHandler {
         if receivingStreams > 0 { return .body }
         // Called once the output is written and nghttp2 had no more frames: whole answers with bytes left wait for
         // window (before, such a connection was `idle`, kept open by anything it sent, and held its answers).
-        if unsentResponseBytes > 0 { return .write }
+        if unsent.whole > 0 { return .write }
         if !attachments.isEmpty {
             // Called once the output is written and nghttp2 had no more frames: a body neither deferred (waiting for
             // its writer) nor finished waits for window.
@@ -313,6 +330,13 @@ final class HTTP2Session: ConnectionProtocolHandler {
         // As over HTTP/1.1, a fresh connection must start its first request within the header timeout; later it may
         // idle. (Before, a client that sent only the preface held its slot for the idle timeout.)
         return requestStarted ? .idle : .head
+    }
+
+    /// Only frames that carry requests are activity: a peer's PINGs, SETTINGS and WINDOW_UPDATEs do not keep an idle
+    /// connection open (as Go's server does not count PINGs).
+    func idleActivity(_ connection: Connection, didRead: Bool) -> Bool {
+        defer { requestFramesReceived = false }
+        return requestFramesReceived
     }
 
     /// Whether a DATA frame was framed since the last call: the peer's window let body data move.
@@ -477,7 +501,7 @@ final class HTTP2Session: ConnectionProtocolHandler {
         // A peer that does not take its answers (its windows stay shut) must not have answer after answer kept whole
         // for it: past the bound, requests wait (a reading peer's window is shut between two reads too: refusing
         // would fail it) and start as the held bytes go out.
-        guard unsentResponseBytes < context.configuration.http2MaxUnsentResponseBytes else {
+        guard !unsent.isFull else {
             stream.waits = true
             waiting.append(stream)
             return
@@ -499,9 +523,7 @@ final class HTTP2Session: ConnectionProtocolHandler {
 
     /// Starts the waiting requests while the answers held for the peer are below the bound.
     private func startWaiting() {
-        while !waiting.isEmpty && unsentResponseBytes < context.configuration.http2MaxUnsentResponseBytes
-            && !closed && !terminated
-        {
+        while !waiting.isEmpty && !unsent.isFull && !closed && !terminated {
             let stream = waiting.removeFirst()
             stream.waits = false
             start(stream)
@@ -523,11 +545,25 @@ final class HTTP2Session: ConnectionProtocolHandler {
         return nil
     }
 
-    /// Answers 400 (and returns true) for a request without `:method` or `:path`, or whose hosts cannot stand
-    /// (``hostProblem(authority:hosts:)``, counted `bad_request`).
+    /// Answers (and returns true) a request the server does not take, counted as over HTTP/1.1: CONNECT (nghttp2 lets
+    /// it through without `:path`, RFC 9113 §8.5) 501, counted `bad_request`; a request without `:method` or `:path`,
+    /// or whose hosts cannot stand (``hostProblem(authority:hosts:)``), 400, counted `bad_request`; a `:path` longer
+    /// than ``HTTPServer/Configuration/maxRequestTargetLength`` 414, counted `too_large`. (Before, CONNECT was
+    /// answered 400 and counted nowhere.)
     private func refusedAsMalformed(_ stream: Stream) -> Bool {
+        if stream.method == "CONNECT" {
+            refuse(stream, HTTPResponse(status: 501, text: "CONNECT is not supported\n"), reason: "bad_request")
+            return true
+        }
         if stream.method.isEmpty || stream.path.isEmpty {
-            refuse(stream, HTTPResponse(status: 400, text: "missing :method or :path\n"), reason: nil)
+            refuse(stream, HTTPResponse(status: 400, text: "missing :method or :path\n"), reason: "bad_request")
+            return true
+        }
+        let limit = context.configuration.maxRequestTargetLength
+        if stream.path.utf8.count > limit {
+            refuse(
+                stream, HTTPResponse(status: 414, text: "request target longer than \(limit) bytes\n"),
+                reason: "too_large")
             return true
         }
         if let problem = Self.hostProblem(authority: stream.authority, hosts: stream.headers.values(for: "host")) {
@@ -661,6 +697,17 @@ final class HTTP2Session: ConnectionProtocolHandler {
         if receivingStreams == 0 { connection.releaseReceivingSlot() }
     }
 
+    /// Answers 431 with ``Stream/headerProblem`` for a stream whose head or trailers went over a header limit (its
+    /// HEADERS block ended: `endsStream` when it carried END_STREAM), counted `too_large`, as HTTP/1.1 answers a head
+    /// or a chunked body's trailers over the limits; its body, if any comes, is discarded and what it held given back.
+    /// Before, nghttp2 reset such a stream (INTERNAL_ERROR) without a status.
+    private func refuseOversizedHeaders(_ stream: Stream, endsStream: Bool) {
+        if endsStream { stream.ended = true }
+        refuse(
+            stream, HTTPResponse(status: 431, text: (stream.headerProblem ?? "header section too large") + "\n"),
+            reason: "too_large")
+    }
+
     /// Answers `stream` with `response` before its body is complete (or instead of receiving it), returns its
     /// reservation and discards its body; RST_STREAM(NO_ERROR) follows the response (RFC 9113 §8.1).
     private func refuse(_ stream: Stream, _ response: HTTPResponse, reason: String?) {
@@ -716,10 +763,10 @@ final class HTTP2Session: ConnectionProtocolHandler {
             status: status, headers: response.headers,
             contentLength: HTTPStatus.contentLength(status, bodyCount: response.body.count))
 
-        unsentResponseBytes -= stream.responseBody.count - stream.responseOffset
+        unsent.whole -= stream.responseBody.count - stream.responseOffset
         stream.responseBody = sendsBody ? response.body : []
         stream.responseOffset = 0
-        unsentResponseBytes += stream.responseBody.count
+        unsent.whole += stream.responseBody.count
         if reportCompletion {
             stream.completion = CompletedResponse(
                 method: stream.method, status: status, protocolName: "h2",
@@ -736,7 +783,7 @@ final class HTTP2Session: ConnectionProtocolHandler {
         if result != 0 {
             context.logger.debug(
                 "nghttp2 refused a response", metadata: ["error": "\(String(cString: nghttp2_strerror(result)))"])
-            unsentResponseBytes -= stream.responseBody.count
+            unsent.whole -= stream.responseBody.count
             stream.responseBody = []
         }
     }
@@ -748,6 +795,7 @@ final class HTTP2Session: ConnectionProtocolHandler {
             attachments[id] == nil, let request = streams[id], request.dispatched, !request.responded
         else { return false }
         attachments[id] = Attachment(stream: stream)
+        stream.connectionUnsent = unsent
         return true
     }
 
@@ -759,7 +807,7 @@ final class HTTP2Session: ConnectionProtocolHandler {
             return  // `respond` goes through `deliver`, `cancel` comes from the session
         case .aborted:
             // What nghttp2 has not framed yet is dropped: the client sees the stream reset, the body incomplete.
-            attachments[id] = nil
+            detach(id)
             endStreamedWork(id)
             reset(id, error: NGHTTP2_INTERNAL_ERROR)
             return
@@ -770,9 +818,10 @@ final class HTTP2Session: ConnectionProtocolHandler {
             guard submitHead(attachment, id: id) else { return }
         }
         if !attachment.sendsBody {
+            unsent.streamed -= stream.pendingBytes
             _ = stream.takePending()  // no body goes out (HEAD, 1xx, 204, 304): pieces are dropped
             if stream.state == .finished {
-                attachments[id] = nil
+                detach(id)
                 endStreamedWork(id)
             }
         } else if attachment.deferred {
@@ -782,19 +831,61 @@ final class HTTP2Session: ConnectionProtocolHandler {
     }
 
     func outputWritten(_ connection: Connection) {
-        guard !closed, !attachments.isEmpty else { return }
-        for attachment in Array(attachments.values) where attachment.stream.waitsForSpace {
-            // Per stream: its pieces still in the session, and the connection's queue (shared by all streams).
-            attachment.stream.outputDrained(queuedBytes: attachment.bufferedBytes + connection.output.pendingBytes)
+        wakeWriters()
+    }
+
+    /// Wakes the writers told to stop, oldest first, while the connection holds less than its bound and their own
+    /// stream has room (its pieces and the connection's queue below ``HTTPResponseStream/lowWater``); a writer woken
+    /// writes on at once (the proxy reads its upstream), so each is woken only while the bound is not reached again.
+    /// One whose stream is full stays in the queue, in its place.
+    private func wakeWriters() {
+        guard !unsent.waiting.isEmpty, !unsent.isFull, !closed else { return }
+        let queued = connection.output.pendingBytes
+        let candidates = unsent.waiting
+        unsent.waiting = []
+        var kept: [HTTPResponseStream] = []
+        for stream in candidates where stream.waitsForConnection {
+            guard !unsent.isFull, !closed, stream.pendingBytes + queued < HTTPResponseStream.lowWater else {
+                kept.append(stream)
+                continue
+            }
+            stream.waitsForConnection = false
+            stream.outputDrained(queuedBytes: queued)
+        }
+        // Writers told to stop meanwhile (the ones just woken, among others) queue behind those still waiting.
+        unsent.waiting = kept + unsent.waiting
+    }
+
+    /// Unties streamed response `id` from its request stream: its bytes no longer count for the connection, and its
+    /// writer no longer waits for the connection's room. Returns the attachment.
+    @discardableResult
+    private func detach(_ id: Int32) -> Attachment? {
+        guard let attachment = attachments.removeValue(forKey: id) else { return nil }
+        release(attachment)
+        return attachment
+    }
+
+    /// See ``detach(_:)``.
+    private func release(_ attachment: Attachment) {
+        let stream = attachment.stream
+        unsent.streamed -= stream.pendingBytes + attachment.bufferedBytes
+        attachment.piece = []
+        attachment.pieceOffset = 0
+        stream.connectionUnsent = nil
+        if stream.waitsForConnection {
+            stream.waitsForConnection = false
+            unsent.waiting.removeAll { $0 === stream }
         }
     }
 
     func connectionClosed(_ connection: Connection) {
         guard !closed else { return }
         closed = true
-        let cancelled = cancelledStreams + attachments.sorted { $0.key < $1.key }.map(\.value.stream)
-        cancelledStreams = []
+        let detached = attachments.sorted { $0.key < $1.key }.map(\.value)
         attachments = [:]
+        for attachment in detached { release(attachment) }
+        let cancelled = cancelledStreams + detached.map(\.stream)
+        cancelledStreams = []
         // Each stream is cancelled once: a stream that ended (or was answered) meanwhile ignores it.
         for stream in cancelled { stream.cancel() }
     }
@@ -825,7 +916,7 @@ final class HTTP2Session: ConnectionProtocolHandler {
         attachment.headSent = true
         guard let request = streams[id] else {
             // Cannot happen: a request stream that closes takes its attachment with it.
-            attachments[id] = nil
+            detach(id)
             endStreamedWork(id)
             cancelledStreams.append(attachment.stream)
             return false
@@ -858,7 +949,7 @@ final class HTTP2Session: ConnectionProtocolHandler {
         guard result != 0 else { return true }
         context.logger.debug(
             "nghttp2 refused a response", metadata: ["error": "\(String(cString: nghttp2_strerror(result)))"])
-        attachments[id] = nil
+        detach(id)
         endStreamedWork(id)
         reset(id, error: NGHTTP2_INTERNAL_ERROR)
         cancelledStreams.append(attachment.stream)
@@ -876,6 +967,7 @@ final class HTTP2Session: ConnectionProtocolHandler {
         guard !closed, let attachment = attachments[id] else { return failure }
         let stream = attachment.stream
         let count = attachment.copy(into: buffer, capacity: capacity)
+        unsent.streamed -= count
         switch stream.state {
         case .streaming:
             guard count == 0 else { return count }
@@ -883,7 +975,7 @@ final class HTTP2Session: ConnectionProtocolHandler {
             return Int(NGHTTP2_ERR_DEFERRED.rawValue)
         case .finished:
             guard attachment.bufferedBytes == 0, stream.pendingBytes == 0 else { return count }
-            attachments[id] = nil
+            detach(id)
             endStreamedWork(id)
             if let length = stream.head?.contentLength, length != stream.bodyBytes {
                 context.logger.debug(
@@ -895,7 +987,7 @@ final class HTTP2Session: ConnectionProtocolHandler {
             flags.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue
             return count
         case .idle, .aborted, .closed:
-            attachments[id] = nil  // not reached: an abort or a cancel detaches the stream first
+            detach(id)  // not reached: an abort or a cancel detaches the stream first
             endStreamedWork(id)
             return failure
         }
@@ -945,7 +1037,7 @@ final class HTTP2Session: ConnectionProtocolHandler {
                     from: body.baseAddress!.assumingMemoryBound(to: UInt8.self) + stream.responseOffset, count: count)
             }
             stream.responseOffset += count
-            session.unsentResponseBytes -= count
+            session.unsent.whole -= count
         }
         if stream.responseOffset == stream.responseBody.count {
             flags!.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue
@@ -971,12 +1063,14 @@ final class HTTP2Session: ConnectionProtocolHandler {
             stream.receivedAt = session.connection.loop.now
             session.streams[frame.hd.stream_id] = stream
             session.requestStarted = true
+            session.requestFramesReceived = true
             return 0
         }
         nghttp2_session_callbacks_set_on_header_callback(callbacks) {
             _, frame, name, nameLength, value, valueLength, _, userData in
             let session = HTTP2Session.from(userData)
-            guard let stream = session.streams[frame!.pointee.hd.stream_id], !stream.dispatched, !stream.failed
+            guard let stream = session.streams[frame!.pointee.hd.stream_id], !stream.dispatched,
+                stream.headerProblem == nil
             else { return 0 }
             return session.receiveHeader(
                 stream, name: UnsafeBufferPointer(start: name, count: nameLength),
@@ -986,7 +1080,7 @@ final class HTTP2Session: ConnectionProtocolHandler {
         nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks) {
             session, _, streamID, data, length, userData in
             let owner = HTTP2Session.from(userData)
-            guard let stream = owner.streams[streamID], !stream.responded, stream.admission != .refused, !stream.failed
+            guard let stream = owner.streams[streamID], !stream.responded, stream.admission != .refused
             else {
                 nghttp2_session_consume(session, streamID, length)  // discarded: give the credit back
                 return 0
@@ -1014,8 +1108,14 @@ final class HTTP2Session: ConnectionProtocolHandler {
                 session.frameBudget.refund()
             }
             // May run after the stream closed: look it up rather than assume it.
-            guard let stream = session.streams[header.stream_id], !stream.dispatched, !stream.responded, !stream.failed
+            guard let stream = session.streams[header.stream_id], !stream.dispatched, !stream.responded
             else { return 0 }
+            session.requestFramesReceived = true
+            if type == Int(NGHTTP2_HEADERS.rawValue), stream.headerProblem != nil {
+                session.refuseOversizedHeaders(
+                    stream, endsStream: header.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0)
+                return 0
+            }
             if header.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0 {
                 stream.ended = true
                 session.settle(stream)
@@ -1052,13 +1152,13 @@ final class HTTP2Session: ConnectionProtocolHandler {
             if let attachment = session.attachments[streamID],
                 !(attachment.headSent && !attachment.sendsBody && errorCode == NGHTTP2_NO_ERROR.rawValue)
             {
-                session.attachments[streamID] = nil
+                session.detach(streamID)
                 session.endStreamedWork(streamID)
                 session.cancelledStreams.append(attachment.stream)
             }
             guard let stream = session.streams.removeValue(forKey: streamID) else { return 0 }
             // An answer the peer reset (or never took) before it was all framed.
-            session.unsentResponseBytes -= stream.responseBody.count - stream.responseOffset
+            session.unsent.whole -= stream.responseBody.count - stream.responseOffset
             stream.responseBody = []
             stream.responseOffset = 0
             // A waiting request: never handed over, its body bytes given back.
@@ -1106,8 +1206,9 @@ final class HTTP2Session: ConnectionProtocolHandler {
         }
     }
 
-    /// Records one header field; refuses the stream (RST_STREAM) beyond the header size or count limit, counting
-    /// its trailer fields too. A trailer field (`trailer`: a HEADERS block after the request's head, ending the
+    /// Records one header field; beyond the header size or count limit (its trailer fields counted too) notes why
+    /// (``Stream/headerProblem``) and takes no more of the block: the stream is answered 431 when the block ends. A
+    /// trailer field (`trailer`: a HEADERS block after the request's head, ending the
     /// stream) is counted but dropped, as the HTTP/1.x parser drops a chunked body's trailers: merged into the
     /// headers it would reach the handler (and the proxy's upstream) after the head was screened (a second `host`,
     /// a request id of the sender's choosing).
@@ -1115,14 +1216,20 @@ final class HTTP2Session: ConnectionProtocolHandler {
         _ stream: Stream, name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>, trailer: Bool
     ) -> Int32 {
         stream.headerBytes += name.count + value.count + 32  // RFC 9113 §6.5.2 accounting
-        if stream.headerBytes > context.configuration.maxHeaderBytes
-            || stream.headers.count + stream.trailerFields >= context.configuration.maxHeaderCount
-        {
-            context.observer?.connectionError(reason: "too_large")
-            // Kept, so that the close callback that follows the reset gives back its reservation and its receiving
-            // slot (removed here, a stream whose trailers were too large held them for the connection's life).
-            stream.failed = true
-            return Int32(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue)
+        let limits = context.configuration
+        if stream.headerBytes > limits.maxHeaderBytes {
+            stream.headerProblem =
+                trailer
+                ? "trailer section larger than \(limits.maxHeaderBytes) bytes"
+                : "header section larger than \(limits.maxHeaderBytes) bytes"
+            return 0
+        }
+        if stream.headers.count + stream.trailerFields >= limits.maxHeaderCount {
+            stream.headerProblem =
+                trailer
+                ? "more than \(limits.maxHeaderCount) header and trailer fields"
+                : "more than \(limits.maxHeaderCount) header fields"
+            return 0
         }
         if trailer {
             stream.trailerFields += 1

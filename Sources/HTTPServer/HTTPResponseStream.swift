@@ -10,6 +10,29 @@ protocol HTTPResponseStreamDelegate: AnyObject {
     func responseStreamWritable()
 }
 
+/// The response bytes one HTTP/2 connection holds for its peer and has not framed yet, whole answers and streamed ones
+/// together, against ``HTTPServer/Configuration/http2MaxUnsentResponseBytes``; shared by the session and the streams
+/// attached to it (``HTTPResponseStream/connectionUnsent``), so that a write needs no lookup. While the connection
+/// holds ``limit`` or more, requests wait before the handler and every writer is told to stop (``HTTPResponseStream/
+/// write(_:)`` answers false); the writers wait in ``waiting`` and are woken in that order as the peer takes bytes.
+/// Before, only whole answers counted: 100 streams of a peer whose windows stay shut held 256 KiB each.
+final class UnsentResponseBytes {
+    let limit: Int
+    /// Bytes of whole answers not yet framed.
+    @exclusivity(unchecked) var whole = 0
+    /// Bytes of streamed answers not yet framed: pieces queued in the attached streams and the rest of the piece each
+    /// one is framing.
+    @exclusivity(unchecked) var streamed = 0
+    /// Writers of attached streams told to stop, oldest first (each once: ``HTTPResponseStream/waitsForConnection``).
+    @exclusivity(unchecked) var waiting: [HTTPResponseStream] = []
+
+    init(limit: Int) { self.limit = limit }
+
+    var total: Int { whole + streamed }
+    /// Whether the connection holds its bound: no request is started, no writer may go on.
+    var isFull: Bool { whole + streamed >= limit }
+}
+
 /// A response whose body is produced piece by piece while it is sent (a proxied upstream response): the head
 /// first, then body pieces as they arrive, then the end.
 ///
@@ -85,6 +108,11 @@ final class HTTPResponseStream {
     @exclusivity(unchecked) private(set) var bodyBytes = 0
     /// A writer was told to stop (``write(_:)`` returned false) and waits for ``onWritable``.
     @exclusivity(unchecked) var waitsForSpace = false
+    /// The unsent bytes of the HTTP/2 connection the stream is attached to (nil over HTTP/1.x, and once detached):
+    /// its pieces count there, and its writer stops while the connection is full.
+    @exclusivity(unchecked) var connectionUnsent: UnsentResponseBytes?
+    /// In ``UnsentResponseBytes/waiting``.
+    @exclusivity(unchecked) var waitsForConnection = false
 
     /// Called once when the client goes away before the stream ended.
     @exclusivity(unchecked) var onCancel: (() -> Void)?
@@ -189,10 +217,21 @@ final class HTTPResponseStream {
             } else {
                 pending.append([UInt8](bytes))
                 pendingBytes += bytes.count
+                connectionUnsent?.streamed += bytes.count
                 changed()
             }
         }
         guard state == .streaming, let connection else { return false }
+        if let unsent = connectionUnsent {
+            // HTTP/2: this stream's own bound, and the connection's over all its answers.
+            guard pendingBytes + connection.output.pendingBytes >= Self.highWater || unsent.isFull else { return true }
+            waitsForSpace = true
+            if !waitsForConnection {
+                waitsForConnection = true
+                unsent.waiting.append(self)
+            }
+            return false
+        }
         if pendingBytes + connection.output.pendingBytes >= Self.highWater {
             waitsForSpace = true
             return false

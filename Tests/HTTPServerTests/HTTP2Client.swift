@@ -181,6 +181,25 @@ final class HTTP2Client {
         nghttp2_submit_priority(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), id, &spec)
     }
 
+    /// Queues SETTINGS announcing `initialWindowSize` as the streams' window (opens, or shuts, every stream's window).
+    func settings(initialWindowSize: UInt32) {
+        var settings = [
+            nghttp2_settings_entry(
+                settings_id: Int32(NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE.rawValue), value: initialWindowSize)
+        ]
+        nghttp2_submit_settings(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), &settings, settings.count)
+    }
+
+    /// Queues a WINDOW_UPDATE of `increment` for stream `stream` (0: the connection).
+    func windowUpdate(_ increment: Int32, stream: Int32 = 0) {
+        nghttp2_submit_window_update(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), stream, increment)
+    }
+
+    /// Queues an empty SETTINGS frame.
+    func emptySettings() {
+        nghttp2_submit_settings(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), nil, 0)
+    }
+
     /// Queues a PING (a keep-alive check).
     func ping() {
         nghttp2_submit_ping(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), nil)

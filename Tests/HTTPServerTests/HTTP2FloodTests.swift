@@ -38,8 +38,12 @@ struct HTTP2FloodTests {
         var budget = HTTP2FrameBudget(now: 0, prefaceBytes: 0)
         let flood = [UInt8](
             (0..<HTTP2FrameBudget.burst + 1).map { _ in Self.frame(6, [UInt8](repeating: 0, count: 8)) }.joined())
-        // The frame beyond the tokens, and everything after it, is not handed on.
+        // The frame beyond the tokens, and everything after it, is not handed on; with no token back once the frames
+        // before it were, it is a flood.
         #expect(flood.withUnsafeBufferPointer { budget.charge($0) } == 17 * HTTP2FrameBudget.burst)
+        #expect(budget.ranOut && !budget.isExhausted)
+        let resumed = budget.resume()
+        #expect(!resumed)
         #expect(budget.isExhausted)
         #expect(budget.tokens == 0)
         budget.refill(now: 10_000_000)  // 10 ms: one token
@@ -82,6 +86,58 @@ struct HTTP2FloodTests {
             let client = try HTTP2Client(port: port)
             #expect(try client.response(client.request("GET", "/after")).status == 200)
             #expect(eventually { server.openConnections == 1 })
+        }
+    }
+
+    /// The frames before the one the tokens ran out at are handed over first; their refunds pay for it, which is
+    /// charged from its header again.
+    @Test func aFrameTheTokensRanOutAtIsChargedAgainAfterRefunds() {
+        var budget = HTTP2FrameBudget(now: 0, prefaceBytes: 0)
+        let data = Self.frame(0, stream: 1, [1, 2, 3])
+        let frames = [UInt8]((0..<HTTP2FrameBudget.burst + 10).map { _ in data }.joined())
+        var offset = 0
+        var runs = 0
+        while offset < frames.count {
+            let allowed = frames[offset...].withUnsafeBufferPointer { budget.charge($0) }
+            // nghttp2 refunds each DATA frame with body bytes.
+            for _ in 0..<(allowed / data.count) { budget.refund() }
+            offset += allowed
+            runs += 1
+            if budget.ranOut {
+                let resumed = budget.resume()
+                #expect(resumed)
+            }
+        }
+        #expect(runs == 2 && !budget.isExhausted && budget.tokens == HTTP2FrameBudget.burst)
+    }
+
+    /// A body written as many small DATA frames within the window, all in one write (a client streaming small
+    /// messages): each frame carries body bytes, so none may count against the budget, however many come at once.
+    /// Before, the whole batch was charged before nghttp2 saw it (the refunds of its DATA frames came only after):
+    /// 2,000 frames of 32 bytes got GOAWAY(ENHANCE_YOUR_CALM).
+    @Test func manySmallDataFramesWithinTheWindowAreNotAFlood() throws {
+        let observer = RecordingObserver()
+        try withServer(observer: observer) { _, port in
+            let client = try RawClient(port: port)
+            // POST / (:method POST, :scheme http, :path /, :authority t), its body to come.
+            let headers = Self.frame(1, flags: 0x4, stream: 1, [0x83, 0x86, 0x84, 0x41, 0x01, 0x74])
+            let frames = 2000
+            var body: [UInt8] = []
+            for index in 0..<frames {
+                body += Self.frame(
+                    0, flags: index == frames - 1 ? 0x1 : 0, stream: 1, [UInt8](repeating: 0x6D, count: 32))
+            }
+            try client.send(HTTP2Session.clientPreface + Self.frame(4) + Self.frame(4, flags: 1) + headers + body)
+            var received: [UInt8] = []
+            var open = true
+            let answered = eventually {
+                open = open && drain(client, into: &received)
+                return !open || String(decoding: received, as: UTF8.self).contains("POST / body=64000")
+            }
+            let (answer, _) = readFrames(client, timeout: 0.2, after: received)
+            #expect(answered && open, "answered \(answered), open \(open)")
+            #expect(!answer.contains { $0.type == 7 }, "GOAWAY: \(answer.map(\.type))")
+            #expect(observer.errors.isEmpty)
         }
     }
 

@@ -41,6 +41,31 @@ struct HTTP2Tests {
         }
     }
 
+    /// Only frames that carry requests are activity for the idle timeout (Go's server does not count PINGs either):
+    /// a connection that made a request and then sends only PINGs, WINDOW_UPDATEs or empty SETTINGS every 100 ms gets
+    /// its GOAWAY at the idle timeout, counted `idle_timeout`. Before, anything read restarted the idle timer, so such a
+    /// connection held its slot for ever (it is not evictable: it had a request).
+    @Test(arguments: ["ping", "window_update", "settings"])
+    func framesThatCarryNoRequestDoNotKeepAConnectionFromItsIdleTimeout(_ kind: String) throws {
+        let observer = RecordingObserver()
+        try withServer(configure: { $0.idleTimeout = .milliseconds(500) }, observer: observer) { _, port in
+            let client = try HTTP2Client(port: port)
+            #expect(try client.response(client.request("GET", "/a")).status == 200)
+            let started = monotonicSeconds()
+            while !client.goAwayReceived && !client.connectionClosed && monotonicSeconds() - started < 3 {
+                switch kind {
+                case "ping": client.ping()
+                case "window_update": client.windowUpdate(1)
+                default: client.emptySettings()
+                }
+                _ = try? client.run(timeout: 0.1) { false }
+            }
+            #expect(client.goAwayReceived, "\(kind): no GOAWAY after 3 s")
+            #expect(monotonicSeconds() - started < 1.5)
+            #expect(eventually { observer.errors == ["idle_timeout"] })
+        }
+    }
+
     @Test func concurrentStreamsOnOneConnection() throws {
         try withServer { _, port in
             let client = try HTTP2Client(port: port)
@@ -85,16 +110,76 @@ struct HTTP2Tests {
         }
     }
 
-    @Test func oversizedHeadersResetTheStreamOnly() throws {
+    /// A head over the header limits is answered 431 with its reason on its stream only, counted `too_large`, as over
+    /// HTTP/1.1 (with a body announced too: the body is not taken). Before, nghttp2 reset the stream (INTERNAL_ERROR),
+    /// no status.
+    @Test func oversizedHeadersAre431OnTheirStreamOnly() throws {
         let observer = RecordingObserver()
-        try withServer(configure: { $0.maxHeaderBytes = 1024 }, observer: observer) { _, port in
+        let handler = TestHandler()
+        try withServer(
+            configure: {
+                $0.maxHeaderBytes = 1024
+                $0.maxHeaderCount = 10
+            }, handler: handler, observer: observer
+        ) { _, port in
             let client = try HTTP2Client(port: port)
-            let bad = client.request("GET", "/a", headers: [("x-big", String(repeating: "y", count: 2000))])
-            let badResponse = try client.response(bad)
-            #expect(badResponse.errorCode != 0 && badResponse.status == 0)
+            let big = try client.response(
+                client.request("GET", "/a", headers: [("x-big", String(repeating: "y", count: 2000))]))
+            #expect(big.status == 431 && big.errorCode == 0)
+            #expect(big.text == "header section larger than 1024 bytes\n")
+            let many = try client.response(
+                client.request("POST", "/a", body: Array("abc".utf8), headers: (0..<12).map { ("x-f\($0)", "v") }))
+            #expect(many.status == 431)
+            #expect(many.text == "more than 10 header fields\n")
             let good = try client.response(client.request("GET", "/b"))
             #expect(good.text == "GET /b body=0")
-            #expect(observer.errors.contains("too_large"))
+            #expect(observer.errors.filter { $0 == "too_large" }.count == 2)
+            #expect(handler.started.load(ordering: .relaxed) == 1)
+        }
+    }
+
+    /// A `:path` longer than the request-target limit is answered 414 with its reason and counted `too_large`, as over
+    /// HTTP/1.1, with a body announced or not; the handler never sees it. Before, a 12 KiB `:path` was served (and the
+    /// proxy forwarded it upstream).
+    @Test func aPathOverTheTargetLimitIs414() throws {
+        let observer = RecordingObserver()
+        let handler = TestHandler()
+        try withServer(configure: { $0.maxRequestTargetLength = 1024 }, handler: handler, observer: observer) {
+            _, port in
+            let client = try HTTP2Client(port: port)
+            let target = "/echo?" + String(repeating: "a", count: 2000)
+            let long = try client.response(client.request("GET", target))
+            #expect(long.status == 414)
+            #expect(long.text == "request target longer than 1024 bytes\n")
+            let upload = try client.response(client.request("POST", target, body: Array("abc".utf8)))
+            #expect(upload.status == 414)
+            let fits = try client.response(client.request("GET", "/ok?" + String(repeating: "a", count: 1000)))
+            #expect(fits.status == 200)
+            #expect(observer.errors.filter { $0 == "too_large" }.count == 2)
+            #expect(handler.started.load(ordering: .relaxed) == 1)
+        }
+    }
+
+    /// CONNECT (no `:path`, RFC 9113 §8.5) is answered as over HTTP/1.1: 501 with its reason, counted `bad_request`.
+    /// Before, it was answered 400 and counted nowhere.
+    @Test func connectIsAnswered501AndCounted() throws {
+        let observer = RecordingObserver()
+        let handler = TestHandler()
+        try withServer(handler: handler, observer: observer) { _, port in
+            let client = try RawClient(port: port)
+            // :method CONNECT, :authority t:1 (literals without indexing, by static-table name).
+            let block: [UInt8] = [0x02, 0x07] + Array("CONNECT".utf8) + [0x01, 0x03] + Array("t:1".utf8)
+            try client.send(
+                HTTP2Session.clientPreface + HTTP2FloodTests.frame(4) + HTTP2FloodTests.frame(4, flags: 1)
+                    + HTTP2FloodTests.frame(1, flags: 0x5, stream: 1, block))
+            var received: [UInt8] = []
+            let answered = eventually {
+                _ = drain(client, into: &received)
+                return String(decoding: received, as: UTF8.self).contains("CONNECT is not supported\n")
+            }
+            #expect(answered, "\(String(decoding: received, as: UTF8.self))")
+            #expect(eventually { observer.errors == ["bad_request"] })
+            #expect(handler.started.load(ordering: .relaxed) == 0)
         }
     }
 

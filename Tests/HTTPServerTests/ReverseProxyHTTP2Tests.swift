@@ -141,6 +141,29 @@ struct ReverseProxyHTTP2Tests {
         }
     }
 
+    /// Proxied answers to a peer whose windows are shut stop their upstreams once the connection holds its bound of
+    /// unsent bytes (streams past it wait, not forwarded); when the peer opens its windows the upstreams are read
+    /// again and every answer arrives whole.
+    @Test func upstreamsPausedForAShutWindowResumeWhenItOpens() throws {
+        let observer = RecordingProxyObserver()
+        try withServer { _, upstream in
+            try withProxy(upstreamPort: upstream, observer: observer) { port in
+                let client = try HTTP2Client(port: port, initialWindowSize: 0)
+                let ids = (0..<20).map { _ in client.request("GET", "/big?bytes=400000") }
+                try client.run { client.responses[ids[0]]?.status == 200 }
+                _ = try? client.run(timeout: 0.5) { false }
+                client.settings(initialWindowSize: 65535)
+                try client.run(timeout: 30) { ids.allSatisfy { client.responses[$0]?.closed == true } }
+                for id in ids {
+                    let response = try #require(client.responses[id])
+                    #expect(response.status == 200 && response.errorCode == 0 && response.body.count == 400_000)
+                }
+            }
+        }
+        #expect(eventually { observer.all.count == 20 })
+        #expect(observer.all.allSatisfy { $0.status == 200 && $0.failure == nil && !$0.cancelled })
+    }
+
     @Test func errorBeforeTheHeadIsAnsweredWhole() throws {
         var freePort = 0
         try withServer { _, port in freePort = port }
@@ -240,6 +263,95 @@ struct ReverseProxyHTTP2Tests {
         #expect(observer.all.count == 1)
     }
 
+    /// Rapid reset through the proxy: requests reset as soon as they are sent (HEADERS and RST_STREAM in one write, or
+    /// RST_STREAM once the request went upstream) do not make the proxy open an upstream connection per request. A
+    /// connection whose request was not sent goes back to the pool; one whose request was sent keeps its place while
+    /// the upstream answers (read and dropped), then serves the next. Before, each reset closed its upstream
+    /// connection and freed its place at once: 2 reconnecting clients made the proxy open 35,263 upstream connections
+    /// in 10 s (here: one per reset request).
+    @Test func resetRequestsDoNotChurnUpstreamConnections() throws {
+        let observer = RecordingProxyObserver()
+        try withServer { _, upstream in
+            try withProxy(upstreamPort: upstream, observer: observer, configure: { $0.maxConnections = 4 }) { port in
+                // HEADERS (GET /slow?ms=200) and RST_STREAM(CANCEL) in one write, 50 times.
+                let raw = try RawClient(port: port)
+                let block: [UInt8] =
+                    [0x82, 0x86, 0x04, 12] + Array("/slow?ms=200".utf8) + [0x01, 0x01] + Array("t".utf8)
+                var frames = HTTP2Session.clientPreface + HTTP2FloodTests.frame(4) + HTTP2FloodTests.frame(4, flags: 1)
+                for index in 0..<50 {
+                    let stream = UInt32(2 * index + 1)
+                    frames +=
+                        HTTP2FloodTests.frame(1, flags: 0x5, stream: stream, block)
+                        + HTTP2FloodTests.frame(3, stream: stream, [0, 0, 0, 8])
+                }
+                try raw.send(frames)
+                // RST_STREAM once the request went upstream, 50 times.
+                let client = try HTTP2Client(port: port)
+                for _ in 0..<50 {
+                    let id = client.request("GET", "/slow?ms=200")
+                    _ = try? client.run(timeout: 0.01) { false }
+                    client.reset(id)
+                    try client.run { true }
+                }
+                _ = try? client.run(timeout: 0.5) { false }  // the upstream answers the requests it got
+                let after = try client.response(client.request("GET", "/hello"))
+                #expect(after.status == 200 && after.text == "GET /hello body=0")
+            }
+        }
+        let opened = observer.opened.load(ordering: .relaxed)
+        #expect(opened <= 8, "\(opened) upstream connections opened for 100 reset requests")
+        #expect(eventually { observer.all.count == 101 })
+        #expect(observer.all.filter(\.cancelled).count == 100)
+    }
+
+    /// A client that holds proxied answers open by opening its window a byte at a time (which keeps its connection
+    /// clear of the write-stall timeout) does not hold the upstream connections: an exchange paused for its client
+    /// longer than the write-stall timeout is cut (the stream reset, counted `write_stall`) and its upstream connection
+    /// freed. Before, 2 connections x 64 such streams held all 64 upstream connections and other clients hung.
+    @Test func aClientTricklingItsWindowDoesNotHoldTheUpstreamPool() throws {
+        let observer = RecordingProxyObserver()
+        let clientErrors = RecordingObserver()
+        try withServer { _, upstream in
+            try withProxyServer(
+                upstreamPort: upstream, observer: observer,
+                configure: {
+                    $0.maxConnections = 2
+                    $0.eventLoopCount = 1
+                },
+                configureServer: {
+                    $0.writeStallTimeout = .milliseconds(500)
+                    $0.eventLoopCount = 1
+                }, serverObserver: clientErrors
+            ) { _, port in
+                let slow = try HTTP2Client(port: port, initialWindowSize: 0, manualWindow: true)
+                let held = (0..<2).map { _ in slow.request("GET", "/big?bytes=2000000") }
+                let started = monotonicSeconds()
+                var other: HTTP2Client.Response?
+                var otherClient: HTTP2Client?
+                var otherID: Int32 = 0
+                while monotonicSeconds() - started < 4 && other?.closed != true {
+                    for id in held { slow.windowUpdate(1, stream: id) }
+                    slow.windowUpdate(2)
+                    _ = try? slow.run(timeout: 0.1) { false }
+                    if otherClient == nil && monotonicSeconds() - started > 0.3 {
+                        otherClient = try HTTP2Client(port: port)
+                        otherID = otherClient!.request("GET", "/hello")
+                    }
+                    if let client = otherClient {
+                        _ = try? client.run(timeout: 0.01) { false }
+                        other = client.responses[otherID]
+                    }
+                }
+                #expect(other?.status == 200 && other?.closed == true, "another client's request not answered")
+                #expect(monotonicSeconds() - started < 2.5)
+                #expect(held.allSatisfy { slow.responses[$0]?.errorCode == NGHTTP2_INTERNAL_ERROR.rawValue })
+                #expect(!slow.connectionClosed)
+            }
+        }
+        #expect(clientErrors.errors.filter { $0 == "write_stall" }.count == 2)
+        #expect(eventually { observer.all.count == 3 })
+    }
+
     // MARK: - A handler streaming to a slow reader
 
     @Test func slowReaderStopsItsStreamsWriterOnly() throws {
@@ -278,6 +390,37 @@ struct ReverseProxyHTTP2Tests {
         // The writer was stopped and woken again, and never got far ahead of the reader.
         #expect(stats.stops >= 2 && stats.resumes >= 1)
         #expect(stats.maxPending <= HTTPResponseStream.highWater + StreamingHandler.pieceSize)
+    }
+
+    /// A peer whose windows are shut holds at most the connection's bound of unsent answers, streamed ones included:
+    /// before, each of its streams' writers went on to ``HTTPResponseStream/highWater`` (20 streams here: 5 MiB; 100
+    /// streams of proxied answers: ~19 MiB per connection). Once the peer opens its windows every writer is woken and
+    /// every stream completes.
+    @Test func streamsOfAPeerThatTakesNothingShareTheConnectionsBound() throws {
+        let handler = StreamingHandler(total: 400 * 1024)
+        let bound = 300 * 1024
+        try withServer(configure: { $0.http2MaxUnsentResponseBytes = bound }, handler: handler) { _, port in
+            let client = try HTTP2Client(port: port, initialWindowSize: 0)
+            let ids = (0..<20).map { _ in client.request("GET", "/stream") }
+            try client.run { client.responses[ids[0]]?.status == 200 }
+            // Let the writers run to wherever they are stopped.
+            var written = -1
+            while handler.snapshot.written != written {
+                written = handler.snapshot.written
+                _ = try? client.run(timeout: 0.3) { false }
+            }
+            #expect(written <= bound + StreamingHandler.pieceSize, "held \(written) bytes")
+            #expect(written >= HTTPResponseStream.highWater)
+            // The peer opens its windows (and reads at its pace): every writer is woken, every answer arrives whole.
+            client.settings(initialWindowSize: 65535)
+            try client.run(timeout: 30) { ids.allSatisfy { client.responses[$0]?.closed == true } }
+            for id in ids {
+                let response = try #require(client.responses[id])
+                #expect(response.status == 200 && response.errorCode == 0)
+                #expect(response.body == (0..<handler.total).map(Self.patternByte))
+            }
+        }
+        #expect(handler.snapshot.finishedCount == 20 && handler.snapshot.cancels == 0)
     }
 
     @Test func resetOrGoneClientCancelsTheWriterOnce() throws {
@@ -332,6 +475,10 @@ private final class StreamingHandler: HTTPHandler, @unchecked Sendable {
         var resumes = 0
         var cancels = 0
         var finished = false
+        /// Streams finished.
+        var finishedCount = 0
+        /// Body bytes written by all streams.
+        var written = 0
     }
 
     static let pieceSize = 16 * 1024
@@ -376,14 +523,20 @@ private final class StreamingHandler: HTTPHandler, @unchecked Sendable {
                 written += count
                 let more = piece.withUnsafeBytes { stream.write($0) }
                 let pending = stream.pendingBytes
-                handler.stats.withLock { $0.maxPending = max($0.maxPending, pending) }
+                handler.stats.withLock {
+                    $0.maxPending = max($0.maxPending, pending)
+                    $0.written += count
+                }
                 if !more {
                     handler.stats.withLock { $0.stops += 1 }
                     return
                 }
             }
             stream.finish()
-            handler.stats.withLock { $0.finished = true }
+            handler.stats.withLock {
+                $0.finished = true
+                $0.finishedCount += 1
+            }
         }
     }
 }

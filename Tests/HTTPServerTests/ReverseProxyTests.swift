@@ -50,17 +50,22 @@ func withProxy(
     }
 }
 
-/// ``withProxy(upstreamPort:observer:configure:_:)`` that also hands over the proxy's server.
+/// ``withProxy(upstreamPort:observer:configure:_:)`` that also hands over the proxy's server; `configureServer` and
+/// `serverObserver`: its server's configuration and observer (the client side's limits and errors).
 func withProxyServer(
     upstreamPort: Int, observer: RecordingProxyObserver = RecordingProxyObserver(),
-    configure: (inout ReverseProxy.Configuration) -> Void = { _ in }, _ body: (HTTPServer, Int) throws -> Void
+    configure: (inout ReverseProxy.Configuration) -> Void = { _ in },
+    configureServer: (inout HTTPServer.Configuration) -> Void = { _ in },
+    serverObserver: (any HTTPServerObserver)? = nil, _ body: (HTTPServer, Int) throws -> Void
 ) throws {
     var configuration = ReverseProxy.Configuration(
         upstream: try UpstreamAddress.resolve(host: "127.0.0.1", port: upstreamPort), eventLoopCount: 2,
         makeRequestID: { "generated-id" })
     configure(&configuration)
     let proxy = ReverseProxy(configuration: configuration, observer: observer, poolObserver: observer)
-    try withServer(handler: proxy) { server, port in try body(server, port) }
+    try withServer(configure: configureServer, handler: proxy, observer: serverObserver) { server, port in
+        try body(server, port)
+    }
 }
 
 /// A scripted upstream on a blocking socket: accepts `connections` connections and runs `script` on each in a

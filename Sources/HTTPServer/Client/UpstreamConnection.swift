@@ -28,12 +28,13 @@ public enum UpstreamFailure: String, Sendable, CaseIterable {
 ///
 /// Timers (one at a time, on the loop's upstream deadline heap): connect, send (before the response head, while
 /// request bytes wait for the upstream to take them: the response timeout, restarted by each write that makes
-/// progress), response head (from the last request byte written), read gap (between body reads; off while the client
-/// side is full and reading is paused), idle (in the pool). An idle connection is polled for input: anything it reads
+/// progress), response head (from the last request byte written), read gap (between body reads), client stall (while
+/// the client side is full and reading is paused: the client server's write-stall timeout, after which the exchange
+/// is cut, ``ProxyExchange/clientStalled()``), idle (in the pool). An idle connection is polled for input: anything it reads
 /// (the upstream closing, or stray bytes) closes it.
 final class UpstreamConnection: DeadlineScheduled {
     enum State { case connecting, active, idle, closed }
-    private enum Timer { case none, connect, send, response, read, idle }
+    private enum Timer { case none, connect, send, response, read, idle, clientStall }
 
     /// The loop the connection is registered with and whose thread runs all of its code: it outlives every use
     /// (`unowned(unsafe)`, a plain load instead of a checked one on each of the many uses per response).
@@ -76,6 +77,14 @@ final class UpstreamConnection: DeadlineScheduled {
     @exclusivity(unchecked) private var polled = true
     /// Body bytes handed to the exchange per parse event (the response is never held whole).
     private static let pieceLimit = 64 * 1024
+    /// Bytes of this exchange's request written to the upstream (none: the connection can serve another as it is).
+    @exclusivity(unchecked) private var wroteRequest = false
+    /// The exchange gave up after its whole request was sent and before the response head: the response is read and
+    /// dropped (at most ``drainLimit`` bytes of body), then the connection goes back to the pool.
+    @exclusivity(unchecked) private var draining = false
+    @exclusivity(unchecked) private var drainedBytes = 0
+    /// The most response body read and dropped for an exchange that gave up; beyond, the connection closes.
+    static let drainLimit = 64 * 1024
 
     init(loop: EventLoop, pool: UpstreamPool, fileDescriptor: Int32, connected: Bool) {
         self.loop = loop
@@ -109,6 +118,8 @@ final class UpstreamConnection: DeadlineScheduled {
         self.exchange = exchange
         self.isHEAD = isHEAD
         paused = false
+        wroteRequest = false
+        draining = false
         requestComplete = complete
         output.append(head)
         if let body { output.append(body) }
@@ -137,11 +148,15 @@ final class UpstreamConnection: DeadlineScheduled {
     /// Request bytes queued and not yet written.
     var queuedRequestBytes: Int { output.pendingBytes }
 
-    /// Stops reading the response while the client cannot take more.
+    /// Stops reading the response while the client cannot take more. An HTTP/2 client has the write-stall timeout to
+    /// take enough for reading to resume: one that opens its window a byte at a time keeps its connection clear of that
+    /// timeout (each byte is progress) and would otherwise hold this connection, and so the pool, for ever. (An
+    /// HTTP/1.x client cannot trickle so: TCP opens its window by whole segments; its connection's write-stall timeout
+    /// cuts it, counted once.)
     func pauseReading() {
         guard state == .active, !paused else { return }
         paused = true
-        arm(.none)
+        arm(exchange?.clientIsMultiplexed == true ? .clientStall : .none)
         updateInterest()
     }
 
@@ -149,15 +164,40 @@ final class UpstreamConnection: DeadlineScheduled {
     func resumeReading() {
         guard state == .active, paused else { return }
         paused = false
-        if !inputClosed { arm(.read) }
+        arm(inputClosed ? .none : .read)
         updateInterest()
         parseResponse()
     }
 
-    /// The exchange gave up (its client left): the connection cannot be reused.
+    /// The exchange gave up (its client left). Its place in the pool is given up only with the upstream's work, so
+    /// that requests abandoned at once (an HTTP/2 client's rapid reset) cannot make the proxy open connection after
+    /// connection, each carrying a request the upstream still works on: a connection that has sent nothing of the
+    /// request serves the next exchange (once connected); one whose whole request was sent and whose response head has
+    /// not come keeps its place while the upstream answers (read and dropped, ``drainLimit``, the response timeout
+    /// still running), then serves the next; otherwise (the response under way: closing is how an HTTP/1.1 upstream
+    /// learns that a stream was cancelled; a request half sent) it closes. Before, it always closed: each reset
+    /// request freed its place at once and the next opened a new connection.
     func abandon() {
         exchange = nil
-        closeAndRelease()
+        switch state {
+        case .connecting:
+            forgetRequest()  // goes to the pool once connected (``finishConnecting()``)
+        case .active where !wroteRequest && !writeFailed && !paused:
+            forgetRequest()
+            idleOrClose(reusable: true)
+        case .active where requestComplete && output.isEmpty && !writeFailed && !paused && timer == .response:
+            draining = true
+            drainedBytes = 0
+            parseResponse()
+        case .active, .idle, .closed:
+            closeAndRelease()
+        }
+    }
+
+    /// Drops the request of an exchange that gave up before any of it was written.
+    private func forgetRequest() {
+        output.removeAll()
+        requestComplete = true
     }
 
     // MARK: - Events
@@ -198,6 +238,11 @@ final class UpstreamConnection: DeadlineScheduled {
         case .connect: fail(.connectTimeout)
         case .send, .response: fail(.responseTimeout)
         case .read: fail(.readTimeout)
+        case .clientStall:
+            let exchange = self.exchange
+            self.exchange = nil
+            closeAndRelease()
+            exchange?.clientStalled()
         }
     }
 
@@ -224,6 +269,7 @@ final class UpstreamConnection: DeadlineScheduled {
         let pending = output.pendingBytes
         if !output.isEmpty {
             let result = output.write(to: transport, scratch: loop.iovecScratch) { _ in }
+            if output.pendingBytes < pending { wroteRequest = true }
             if case .failed = result {
                 // An upstream that answers before taking the whole request and closes (nginx's early 413, Python's
                 // http.server's 501) resets the connection, the unread body making its close a reset: the answer it
@@ -281,8 +327,7 @@ final class UpstreamConnection: DeadlineScheduled {
             guard case .bytes = input.read(from: transport, minimumSpace: 16 * 1024).0 else { break }
         }
         inputClosed = true
-        arm(.none)
-        updateInterest()
+        updateInterest()  // the client-stall timer goes on: the client must still take what is kept
     }
 
     private func handleEndOfInput(_ event: UpstreamEvent) {
@@ -300,6 +345,10 @@ final class UpstreamConnection: DeadlineScheduled {
 
     /// Hands parsed events to the exchange until the input runs out, reading pauses, or the response ends.
     private func parseResponse() {
+        if draining {
+            drainResponse()
+            return
+        }
         while state == .active, !paused, let exchange {
             var keepReading = true
             // The event is returned, not stored in a variable outside the closure: that copied a head (its fields).
@@ -332,20 +381,62 @@ final class UpstreamConnection: DeadlineScheduled {
                     parser.canReuseConnection && input.isEmpty && output.isEmpty && requestComplete && !writeFailed
                 self.exchange = nil
                 exchange.upstreamEnded()
-                if reusable && state == .active {
-                    state = .idle
-                    arm(.idle)
-                    updateInterest()
-                    pool.connectionReady(self)
-                } else {
-                    closeAndRelease()
-                }
+                idleOrClose(reusable: reusable)
                 return
             case .error(let error):
                 fail(error.kind == .truncated ? .reset : .badResponse)
                 return
             }
         }
+    }
+
+    /// Reads and drops the response of an exchange that gave up (``abandon()``); a reusable end returns the connection
+    /// to the pool, anything else (a body over ``drainLimit``, an error, the upstream closing) closes it.
+    private func drainResponse() {
+        while state == .active {
+            var bodyBytes = 0
+            let (consumed, event) = input.withReadableBytes { bytes -> (Int, UpstreamEvent) in
+                let parsed = parser.parse(bytes, isHEAD: isHEAD, limit: Self.pieceLimit)
+                if let range = parsed.event.bodyRange { bodyBytes = range.count }
+                return parsed
+            }
+            input.consume(consumed)
+            drainedBytes += bodyBytes
+            switch consume event {
+            case .needMore:
+                if inputClosed { closeAndRelease() }
+                return
+            case .informational:
+                continue
+            case .head:
+                arm(.read)
+            case .body:
+                if drainedBytes > Self.drainLimit {
+                    closeAndRelease()
+                    return
+                }
+            case .end:
+                draining = false
+                idleOrClose(reusable: parser.canReuseConnection && input.isEmpty && output.isEmpty && !writeFailed)
+                return
+            case .error:
+                closeAndRelease()
+                return
+            }
+        }
+    }
+
+    /// The exchange is over: a `reusable` connection still active goes back to the pool (to the next waiting exchange,
+    /// or idle), any other closes.
+    private func idleOrClose(reusable: Bool) {
+        guard reusable && state == .active else {
+            closeAndRelease()
+            return
+        }
+        state = .idle
+        arm(.idle)
+        updateInterest()
+        pool.connectionReady(self)
     }
 
     private func fail(_ failure: UpstreamFailure) {
@@ -366,6 +457,7 @@ final class UpstreamConnection: DeadlineScheduled {
             case .send, .response: timeouts.response
             case .read: timeouts.read
             case .idle: timeouts.idle
+            case .clientStall: loop.context.writeStallTimeout
             }
         loop.schedule(self, at: timeout.map { loop.now &+ $0 })
     }

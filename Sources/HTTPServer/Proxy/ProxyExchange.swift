@@ -3,8 +3,10 @@
 ///
 /// Failures are answered, never hidden: before the response head, 502 (refused, reset, bad response), 503 (pool
 /// full) or 504 (timeouts) with a one-line reason; after it, the client's response is cut (the connection closes
-/// or the stream is reset), so the client sees it incomplete. A client that leaves cancels the upstream request:
-/// its connection is closed, never reused.
+/// or the stream is reset), so the client sees it incomplete. A client that leaves cancels the upstream request
+/// (``UpstreamConnection/abandon()``): its connection is closed once the response is under way; before that it keeps
+/// its place in the pool until the upstream is done with it (nothing sent: at once; the response head awaited: the
+/// response is read and dropped), so that resets cannot make the proxy open connection after connection.
 final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDelegate {
     private let proxy: ReverseProxy
     private let pool: UpstreamPool
@@ -313,13 +315,29 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
         end(failure: failure, cancelled: false)
     }
 
+    /// The client's response is one stream of an HTTP/2 connection (which flow control lets it hold open a byte at a
+    /// time).
+    var clientIsMultiplexed: Bool { stream.connectionUnsent != nil }
+
+    /// The client took too little of the response for reading to resume within the write-stall timeout (its upstream
+    /// connection, paused for it, is closed already): the response is cut (HTTP/2: the stream reset; HTTP/1.x: the
+    /// connection closed), counted `write_stall` as a client connection that stalls is, and the exchange ends as
+    /// cancelled by its client.
+    func clientStalled() {
+        guard !ended else { return }
+        connection = nil
+        stream.connection?.loop.context.observer?.connectionError(reason: "write_stall")
+        stream.abort()
+        end(failure: nil, cancelled: true)
+    }
+
     /// Seconds since the request arrived, by the loop's clock.
     private var elapsed: Double { Double(pool.loop.now &- startedAt) / 1e9 }
 
     // MARK: - Ending
 
     /// The client left (its connection closed, or its body cannot be completed): the upstream request is abandoned
-    /// (a connection carrying it is closed, never reused; a place in the pool's queue is given up).
+    /// (``UpstreamConnection/abandon()``; a place in the pool's queue is given up).
     private func cancel() {
         guard !ended else { return }
         if let connection {
