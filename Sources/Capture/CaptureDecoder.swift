@@ -148,12 +148,18 @@ public struct CaptureDecoder: Sendable {
         do {
             return try JSONTape(parsing: body.assumingMemoryBound(to: UInt8.self), maxNodes: maxValues)
         } catch {
-            if error.overLimit {
-                throw CaptureError(
-                    .tooManyRows, "\(which) holds more than \(maxValues) JSON values (\(maxRows) rows at most)")
-            }
-            throw CaptureError(.invalidJSON, "\(which) at byte offset \(error.offset): \(error.message)")
+            throw failure(error, which)
         }
+    }
+
+    /// What a body that `JSONTape` refused is: ``CaptureFailure/tooManyRows`` past ``maxValues``, else
+    /// ``CaptureFailure/invalidJSON`` naming `which` and the byte offset.
+    func failure(_ error: JSONTapeError, _ which: String) -> CaptureError {
+        if error.overLimit {
+            return CaptureError(
+                .tooManyRows, "\(which) holds more than \(maxValues) JSON values (\(maxRows) rows at most)")
+        }
+        return CaptureError(.invalidJSON, "\(which) at byte offset \(error.offset): \(error.message)")
     }
 
     /// An Open Inference Protocol v2 body parsed (``parse(_:_:)``); one whose JSON is followed by bytes (the binary
@@ -174,8 +180,8 @@ public struct CaptureDecoder: Sendable {
                     "\(which) uses the binary tensor extension (JSON then \(body.count - error.offset) bytes of tensor "
                         + "data); send JSON tensors (tritonclient: binary_data=False)")
             }
+            throw failure(error, which)
         }
-        return try parse(body, which)
     }
 
     /// Whether an `inputs` or `outputs` tensor of `tape` has `parameters.binary_data_size`.
