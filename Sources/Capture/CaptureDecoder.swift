@@ -122,8 +122,12 @@ public struct CaptureDecoder: Sendable {
         case .openInferenceV2:
             if !decodeOpenInferenceV2Directly(request, response, &rows) {
                 rows.begin()
-                try decodeOpenInferenceV2(
-                    parseTensorBody(request, "request"), parseTensorBody(response, "response"), &rows)
+                try withTensorBody(request, "request") { (request, requestBinary) throws(CaptureError) in
+                    try withTensorBody(response, "response") { (response, responseBinary) throws(CaptureError) in
+                        try decodeOpenInferenceV2(
+                            request, response, &rows, binaryRead: (requestBinary, responseBinary))
+                    }
+                }
             }
         case .mlflow:
             try decodeMLflow(parse(request, "request"), parse(response, "response"), &rows)
@@ -162,26 +166,44 @@ public struct CaptureDecoder: Sendable {
         return CaptureError(.invalidJSON, "\(which) at byte offset \(error.offset): \(error.message)")
     }
 
-    /// An Open Inference Protocol v2 body parsed (``parse(_:_:)``); one whose JSON is followed by bytes (the binary
-    /// tensor extension: a JSON header, then the tensors' raw bytes; tritonclient's default for its inputs, and for
-    /// outputs from servers that honour `binary_data_output`) is ``CaptureFailure/unsupported``, saying so.
-    func parseTensorBody(_ body: UnsafeRawBufferPointer, _ which: String) throws(CaptureError) -> JSONTape {
-        do {
-            return try JSONTape(parsing: body.assumingMemoryBound(to: UInt8.self), maxNodes: maxValues)
+    /// `use` given an Open Inference Protocol v2 body parsed (``parse(_:_:)``). A body in the binary tensor
+    /// extension (a JSON header, then the tensors' raw bytes: tritonclient's default for its inputs, and for outputs
+    /// from servers that honour `binary_data_output`) is read as the all-JSON body it stands for
+    /// (``BinaryTensorBody``); `use` is told whether it was (its tensors' `binary_data_size` then read).
+    func withTensorBody(
+        _ body: UnsafeRawBufferPointer, _ which: String,
+        _ use: (JSONTape, _ binaryRead: Bool) throws(CaptureError) -> Void
+    ) throws(CaptureError) {
+        let header: JSONTape
+        do throws(JSONTapeError) {
+            header = try JSONTape(parsing: body.assumingMemoryBound(to: UInt8.self), maxNodes: maxValues)
         } catch {
-            if !error.overLimit, error.offset > 0, error.offset < body.count,
-                let header = try? JSONTape(
+            guard !error.overLimit, error.offset > 0, error.offset < body.count,
+                let tape = try? JSONTape(
                     parsing: UnsafeRawBufferPointer(rebasing: body[..<error.offset]).assumingMemoryBound(
                         to: UInt8.self), maxNodes: maxValues),
-                Self.hasBinaryTensor(header)
-            {
-                throw CaptureError(
-                    .unsupported,
-                    "\(which) uses the binary tensor extension (JSON then \(body.count - error.offset) bytes of tensor "
-                        + "data); send JSON tensors (tritonclient: binary_data=False)")
-            }
-            throw failure(error, which)
+                Self.hasBinaryTensor(tape)
+            else { throw failure(error, which) }
+            return try binaryBody(body, tape, which, use)
         }
+        // Binary data that happens to be all whitespace leaves a valid JSON body with whitespace after it.
+        guard header.nodes[0].end < body.count, Self.hasBinaryTensor(header) else { return try use(header, false) }
+        try binaryBody(body, header, which, use)
+    }
+
+    /// `use` given the all-JSON body for `body`, a body of the binary tensor extension whose header is `header`.
+    private func binaryBody(
+        _ body: UnsafeRawBufferPointer, _ header: JSONTape, _ which: String,
+        _ use: (JSONTape, _ binaryRead: Bool) throws(CaptureError) -> Void
+    ) throws(CaptureError) {
+        guard let json = try BinaryTensorBody.json(body, header: header, maxValues: maxValues, which: which) else {
+            return try use(header, false)
+        }
+        var failed: CaptureError?
+        json.withUnsafeBytes { bytes in
+            do throws(CaptureError) { try use(parse(bytes, which), true) } catch { failed = error }
+        }
+        if let failed { throw failed }
     }
 
     /// Whether an `inputs` or `outputs` tensor of `tape` has `parameters.binary_data_size`.

@@ -15,8 +15,8 @@ public enum CaptureFailure: String, Sendable, CaseIterable {
     /// A value of the right shape but of a type or range that cannot be used: a string for a numeric feature or a
     /// regression prediction, an object where a scalar is expected, a probability outside [0, 1].
     case invalidValue = "invalid_value"
-    /// Valid traffic this decoder does not read: BYTES tensors for a numeric feature, the v2 binary data
-    /// extension, an MLflow response that is not a list of predictions.
+    /// Valid traffic this decoder does not read: BYTES tensors for a numeric feature, an MLflow response that is
+    /// not a list of predictions.
     case unsupported
     /// More rows than ``CaptureDecoder/maxRows``.
     case tooManyRows = "too_many_rows"

@@ -39,7 +39,11 @@ struct Tensor {
     func run(_ leaf: Int) -> ValueRun { ValueRun(first: leaf, count: width, leaves: true) }
 
     /// The tensor at `node`, entry `index` of the list `member`; `place` names the body in errors (e.g. `request`).
-    init(_ tape: JSONTape, _ node: Int, _ place: String, _ member: String, _ index: Int) throws(CaptureError) {
+    /// `binaryRead`: the body's binary tensors were given their data (``BinaryTensorBody``); otherwise a tensor with
+    /// `binary_data_size` is refused (its data is not in the body).
+    init(
+        _ tape: JSONTape, _ node: Int, _ place: String, _ member: String, _ index: Int, binaryRead: Bool
+    ) throws(CaptureError) {
         let list = { "\(place) \(member)[\(index)]" }
         guard tape.nodes[node].kind == .object else {
             throw CaptureError(.shapeMismatch, "\(list()) is not an object")
@@ -49,8 +53,10 @@ struct Tensor {
         }
         nameNode = name
         let place = { "\(list()) '\(tape.string(name))'" }
-        if let parameters = tape.member(node, "parameters"), tape.member(parameters, "binary_data_size") != nil {
-            throw CaptureError(.unsupported, "\(place()) uses the binary data extension")
+        if !binaryRead, let parameters = tape.member(node, "parameters"),
+            tape.member(parameters, "binary_data_size") != nil
+        {
+            throw CaptureError(.shapeMismatch, "\(place()) has binary_data_size but no binary data follows the JSON")
         }
         guard let datatype = tape.member(node, "datatype"), tape.nodes[datatype].kind == .string else {
             throw CaptureError(.missingField, "\(place()) has no 'datatype'")
@@ -117,14 +123,16 @@ struct Tensor {
     }
 
     /// The tensors of the list at `member` of the root; missing or empty is ``CaptureFailure/missingField``.
-    static func list(_ tape: JSONTape, _ member: String, _ place: String) throws(CaptureError) -> TensorList {
+    static func list(
+        _ tape: JSONTape, _ member: String, _ place: String, binaryRead: Bool
+    ) throws(CaptureError) -> TensorList {
         guard let list = tape.member(0, member), tape.nodes[list].kind == .array, tape.nodes[list].count > 0 else {
             throw CaptureError(.missingField, "\(place) has no '\(member)'")
         }
         var tensors = TensorList()
         var node = list + 1
         for i in 0..<tape.nodes[list].count {
-            tensors.append(try Tensor(tape, node, place, member, i))
+            tensors.append(try Tensor(tape, node, place, member, i, binaryRead: binaryRead))
             node = tape.nodes[node].next
         }
         return tensors
@@ -169,11 +177,14 @@ extension CaptureDecoder {
     /// ``OutputNames``; `model_version` is the version.
     ///
     /// A request that asks for binary outputs (`binary_data_output`, an output's `binary_data`: tritonclient's
-    /// defaults) is read like any other: the flags are requests a server may ignore (MLServer does), and a tensor the
-    /// server did send as binary (`binary_data_size`) is refused by itself, `unsupported`.
-    func decodeOpenInferenceV2(_ request: JSONTape, _ response: JSONTape, _ rows: inout Rows) throws(CaptureError) {
-        try decodeInputs(request, Tensor.list(request, "inputs", "request"), &rows)
-        try decodeOutputs(response, Tensor.list(response, "outputs", "response"), &rows)
+    /// defaults) is read like any other: the flags are requests a server may ignore (MLServer does); tensors sent in
+    /// the binary tensor extension (`binary_data_size`) were made JSON tensors before (``BinaryTensorBody``).
+    /// `binaryRead` says of each body whether its binary tensors were given their data (``BinaryTensorBody``).
+    func decodeOpenInferenceV2(
+        _ request: JSONTape, _ response: JSONTape, _ rows: inout Rows, binaryRead: (Bool, Bool) = (false, false)
+    ) throws(CaptureError) {
+        try decodeInputs(request, Tensor.list(request, "inputs", "request", binaryRead: binaryRead.0), &rows)
+        try decodeOutputs(response, Tensor.list(response, "outputs", "response", binaryRead: binaryRead.1), &rows)
     }
 
     private func decodeInputs(

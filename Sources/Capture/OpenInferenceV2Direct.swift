@@ -3,7 +3,7 @@ import Ingestion
 /// What the direct reader of one v2 exchange has learnt so far: the request's inputs, then the response's roles.
 struct DirectV2State {
     /// The first input is not named after a feature and may be the single `[N, F]` input
-    /// (``CaptureDecoder/decodeOpenInferenceV2(_:_:_:)``'s rule: rank 2 or more, or a one-feature model).
+    /// (``CaptureDecoder/decodeOpenInferenceV2(_:_:_:binaryRead:)``'s rule: rank 2 or more, or a one-feature model).
     var firstMayBeSingle = false
     /// The first input's leaves were read as the features (its width is the feature count); undone if a second
     /// input follows. Refused: one of its values is no feature value (a failure if it is the single input).
@@ -33,7 +33,7 @@ extension CaptureDecoder {
     }
 
     /// Open Inference Protocol v2 read from the bodies' bytes in one pass each, without a tape, for the common
-    /// forms; the same rows as ``decodeOpenInferenceV2(_:_:_:)`` in `rows`, or false (`rows` then meaningless) for
+    /// forms; the same rows as ``decodeOpenInferenceV2(_:_:_:binaryRead:)`` in `rows`, or false (`rows` then meaningless) for
     /// anything else: invalid JSON, any error of the tape path, repeated keys it reads, escapes in what it compares,
     /// names it cannot compare by bytes. A body of more bytes than ``maxValues`` is left to the tape path too (its
     /// bound is on values, never more than bytes).
@@ -128,7 +128,7 @@ extension CaptureDecoder {
         return index
     }
 
-    /// Where the leaves of `tensor` go, as ``decodeOpenInferenceV2(_:_:_:)`` maps them, and the checks of its
+    /// Where the leaves of `tensor` go, as ``decodeOpenInferenceV2(_:_:_:binaryRead:)`` maps them, and the checks of its
     /// header that the mapping makes; for the first input, the rows are set up here (its `shape[0]`).
     func directSink(
         _ s: Scanner, _ tensor: DirectTensor, _ index: Int, _ state: inout DirectV2State, _ rows: inout Rows

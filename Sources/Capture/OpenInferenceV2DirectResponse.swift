@@ -1,7 +1,7 @@
 import Ingestion
 
 extension CaptureDecoder {
-    /// The response: `outputs` read by ``OutputNames`` as ``decodeOpenInferenceV2(_:_:_:)`` reads them,
+    /// The response: `outputs` read by ``OutputNames`` as ``decodeOpenInferenceV2(_:_:_:binaryRead:)`` reads them,
     /// `model_version` the version, other members skipped; then the predictions of rows given probabilities only.
     func directResponse(_ s: inout Scanner, _ state: inout DirectV2State, _ rows: inout Rows) throws(Fallback) {
         state.readingResponse = true

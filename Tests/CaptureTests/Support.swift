@@ -29,9 +29,15 @@ func regressionSchema() -> Schema {
 func decode(
     _ decoder: CaptureDecoder, _ request: String, _ response: String, headers: [(name: String, value: String)] = []
 ) throws(CaptureError) -> [PredictionEvent] {
+    try decode(decoder, bytes: Array(request.utf8), Array(response.utf8), headers: headers)
+}
+
+/// ``decode(_:_:_:headers:)`` of bodies given as bytes (which need not be UTF-8: the v2 binary tensor extension).
+func decode(
+    _ decoder: CaptureDecoder, bytes requestBytes: [UInt8], _ responseBytes: [UInt8],
+    headers: [(name: String, value: String)] = []
+) throws(CaptureError) -> [PredictionEvent] {
     var events: [PredictionEvent] = []
-    let requestBytes = Array(request.utf8)
-    let responseBytes = Array(response.utf8)
     let result = requestBytes.withUnsafeBytes { req in
         responseBytes.withUnsafeBytes { resp -> Result<Int, CaptureError> in
             do throws(CaptureError) {

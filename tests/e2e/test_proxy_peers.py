@@ -70,10 +70,12 @@ def v2_request(batch, request_id, outputs=("predict",)):
                        "outputs": [{"name": o} for o in outputs]}).encode()
 
 
-def triton_infer(client, batch, request_id, **options):
-    inputs = [triton.InferInput("input-0", list(batch.shape), "FP64")]
-    inputs[0].set_data_from_numpy(batch, binary_data=False)  # JSON tensors (the binary extension is not captured)
-    return client.infer("credit", inputs, outputs=[triton.InferRequestedOutput("predict", binary_data=False)],
+def triton_infer(client, batch, request_id, binary=False, datatype="FP64", **options):
+    """tritonclient's infer: JSON tensors, or with `binary` the binary tensor extension for the input and the output
+    (tritonclient's default)."""
+    inputs = [triton.InferInput("input-0", list(batch.shape), datatype)]
+    inputs[0].set_data_from_numpy(batch, binary_data=binary)
+    return client.infer("credit", inputs, outputs=[triton.InferRequestedOutput("predict", binary_data=binary)],
                         request_id=request_id, **options)
 
 
@@ -190,6 +192,18 @@ def test_kserve_behind_the_proxy_answers_as_directly_and_is_recorded_as_sklearn_
             assert p.get_response() == d.get_response()
             assert p.as_numpy("predict").ravel().tolist() == clf.predict(batch).tolist()
             v2_rows.append(batch)
+            v2_sent += 1
+        # tritonclient's default, the binary tensor extension (input bytes after a JSON header; the output too, as
+        # asked), FP64 and FP32: captured as the JSON form is.
+        for i in range(4):
+            datatype = "FP64" if i % 2 else "FP32"
+            batch = rng.normal(size=(1 + i, 4)).astype(np.float64 if i % 2 else np.float32)
+            p = triton_infer(proxied, batch, f"binary-{i}", binary=True, datatype=datatype)
+            d = triton_infer(direct, batch, f"binary-{i}", binary=True, datatype=datatype)
+            assert p.get_response() == d.get_response()
+            assert p.get_response()["outputs"][0]["parameters"]["binary_data_size"] == 8 * len(batch)
+            assert p.as_numpy("predict").ravel().tolist() == clf.predict(batch.astype(float)).tolist()
+            v2_rows.append(batch.astype(float))
             v2_sent += 1
     finally:
         direct.close()

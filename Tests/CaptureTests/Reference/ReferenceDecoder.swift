@@ -531,7 +531,7 @@ struct ReferenceTensor {
         self.name = tape.string(name)
         let place = "\(place) '\(self.name)'"
         if let parameters = tape.member(node, "parameters"), tape.member(parameters, "binary_data_size") != nil {
-            throw CaptureError(.unsupported, "\(place) uses the binary data extension")
+            throw CaptureError(.shapeMismatch, "\(place) has binary_data_size but no binary data follows the JSON")
         }
         guard let datatype = tape.member(node, "datatype"), tape.nodes[datatype].kind == .string else {
             throw CaptureError(.missingField, "\(place) has no 'datatype'")
@@ -595,7 +595,7 @@ extension ReferenceDecoder {
     func decodeOpenInferenceV2(
         _ request: JSONTape, _ response: JSONTape, _ rows: inout ReferenceRows
     ) throws(CaptureError) {
-        // Binary output flags are requests a server may ignore: a tensor sent as binary is refused by itself.
+        // Binary output flags are requests a server may ignore; a tensor declared binary in an all-JSON body is refused.
         let inputs = try ReferenceTensor.list(request, "inputs", "request")
         let count = inputs[0].rows
         for input in inputs where input.rows != count {

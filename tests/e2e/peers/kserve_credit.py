@@ -22,7 +22,9 @@ class Credit(kserve.Model):
             return InferResponse(
                 model_name=self.name, infer_outputs=[
                     InferOutput(name="predict", shape=[len(predictions)], datatype="INT64", data=predictions.tolist())],
-                response_id=payload.id or "kserve")
+                response_id=payload.id or "kserve",
+                # Binary outputs when the request asks (tritonclient's binary_data=True): the v2 binary tensor extension.
+                use_binary_outputs=payload.use_binary_outputs, requested_outputs=payload.request_outputs)
         return {"predictions": self.clf.predict(np.asarray(payload["instances"], dtype=float)).tolist()}
 
 
