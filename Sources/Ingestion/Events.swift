@@ -198,6 +198,8 @@ public struct DecodeReport: Sendable, Equatable {
     public var errors: [EventError] = []
     /// The number of rejected events per ``RejectReason`` raw value (only reasons that occurred).
     public var rejectedByReason: [String: Int] = [:]
+    /// Accepted events recorded otherwise than sent (filled by the model that records them, not the decoder).
+    public var notices = IngestNotices()
 
     /// An empty report.
     public init() {}

@@ -11,7 +11,9 @@ import ModelMonitoring
 /// ``DecodeReport/maxRecordedErrors`` rejections, each with `index`, `line` for NDJSON, `reason` and
 /// `message`); a batch with bad events still records the good ones. Keys skipped are said: `"unknown_keys"` (no
 /// event field) and `"unknown_features"` (no feature of the model), each `{"count": n, "first": "<key>"}`, only
-/// when there are some. A labels answer (for a model that joins
+/// when there are some; so are values recorded under `__other__` (``IngestNotices``: `"unknown_versions"`,
+/// `"unknown_classes"`, `"unknown_groups"` with `"first": "<attribute>=<value>"`) and `"future_timestamps"`
+/// (more than a day ahead: milliseconds sent for seconds). A labels answer (for a model that joins
 /// labels) also says what became of the accepted labels: `"joined": j`, `"unmatched": {"unknown": u, "expired": x,
 /// "evicted": v, "other_instance": o}` and `"other_instances": {"<instance>": count, ...}` (the instances named by
 /// the `other_instance` ids, at most ``UnmatchedLabels/maximumListedInstances``, the labels of any further ones
@@ -346,6 +348,13 @@ struct IngestEndpoint: Sendable {
             // Likewise a misspelt feature (`amout`): its value is not recorded, and the feature counts missing.
             out += ",\"unknown_features\":{\"count\":\(report.unknownFeatures),\"first\":"
             out += jsonStringLiteral(report.firstUnknownFeature ?? "") + "}"
+        }
+        for (key, tally) in [
+            ("unknown_versions", report.notices.unknownVersions), ("unknown_classes", report.notices.unknownClasses),
+            ("unknown_groups", report.notices.unknownGroups), ("future_timestamps", report.notices.futureTimestamps),
+        ] where tally.count > 0 {
+            // Accepted, recorded under __other__ (or, for a timestamp, with a join delay of 0): said, not silent.
+            out += ",\"\(key)\":{\"count\":\(tally.count),\"first\":" + jsonStringLiteral(tally.first ?? "") + "}"
         }
         if let labels {
             out += ",\"joined\":\(labels.joined),\"unmatched\":{"

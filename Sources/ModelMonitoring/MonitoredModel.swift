@@ -130,7 +130,8 @@ public final class MonitoredModel: Sendable {
         _ kind: EventKind, body: UnsafeRawBufferPointer, format: BodyFormat, maxEvents: Int, receivedAt: Double,
         unmatched: inout UnmatchedLabels
     ) throws(BodyError) -> DecodeReport {
-        let report: DecodeReport
+        var report: DecodeReport
+        var notices = IngestNotices()
         let cache = decoderCaches.withLock { $0.popLast() } ?? DecoderCache()
         defer {
             decoderCaches.withLock { caches in
@@ -142,13 +143,20 @@ public final class MonitoredModel: Sendable {
             case .predictions:
                 report = try decodePredictions(
                     body: body, format: format, schema: context.schema, maxEvents: maxEvents, cache: cache
-                ) { event, _ in accept(event, receivedAt: receivedAt) }
+                ) { event, _ in
+                    context.note(event, receivedAt: receivedAt, in: &notices)
+                    accept(event, receivedAt: receivedAt)
+                }
                 counters.unknownFeatures(report.unknownFeatures)
             case .labels:
                 report = try decodeLabels(
                     body: body, format: format, schema: context.schema, maxEvents: maxEvents, cache: cache
-                ) { event, _ in accept(event, receivedAt: receivedAt, unmatched: &unmatched) }
+                ) { event, _ in
+                    context.note(event, receivedAt: receivedAt, in: &notices)
+                    accept(event, receivedAt: receivedAt, unmatched: &unmatched)
+                }
             }
+            report.notices = notices
             counters.unknownKeys(report.unknownKeys)
         } catch {
             counters.rejectedRequest(error.reason == .tooManyEvents ? .tooManyEvents : .invalidJSON)

@@ -216,6 +216,41 @@ struct ExporterEndpointsTests {
         #expect(scrape.contains("\(metric){model=\"eta\"} 0\n"))
     }
 
+    /// Values recorded under `__other__` (a version, class or group the model does not list) and timestamps far ahead
+    /// (milliseconds sent for seconds) are accepted and said in the answer, the count and the first, for predictions
+    /// and for labels; before, `{"accepted":n,...}` alone, so a misspelt version or class went unseen until a
+    /// dashboard showed `__other__`.
+    @Test func valuesRecordedUnderOtherAndFutureTimestampsAreAnswered() async throws {
+        let models = ExporterConfiguration(
+            models: [
+                ModelConfiguration(
+                    name: "fraud", task: .binaryClassification, versions: ["v1"], classes: ["legit", "fraud"],
+                    positiveClass: "fraud",
+                    sensitiveAttributes: [SensitiveAttribute(name: "region", groups: ["eu", "us"])],
+                    collectors: [CollectorConfiguration(name: "service"), CollectorConfiguration(name: "quality")])
+            ], source: "<code>")
+        let endpoints = try embedded(models: models).endpoints
+        let body = [
+            #"{"version":"V1","prediction":"fraud"}"#, #"{"version":"v1","prediction":"frawd","label":"legitt"}"#,
+            #"{"version":"v1","prediction":"fraud","attributes":{"region":"asia"}}"#,
+            #"{"version":"v1","prediction":"fraud","attributes":{"region":"eu"},"timestamp":1796000000000}"#,
+            #"{"version":"v1","prediction":"legit","timestamp":1796000000}"#,
+        ].joined(separator: "\n")
+        let answer = await endpoints.respond(to: post("/api/v1/models/fraud/predictions", body))
+        #expect(answer.status == 202)
+        #expect(
+            text(answer)
+                == #"{"accepted":5,"rejected":0,"errors":[],"unknown_versions":{"count":1,"first":"V1"},"#
+                + #""unknown_classes":{"count":2,"first":"frawd"},"unknown_groups":{"count":1,"first":"region=asia"},"#
+                + #""future_timestamps":{"count":1,"first":"1796000000000"}}"# + "\n")
+        let labels = await endpoints.respond(
+            to: post("/api/v1/models/fraud/labels", #"{"id":"a","label":"fraud"}"# + "\n" + #"{"id":"b","label":"x"}"#))
+        #expect(text(labels).contains(#""errors":[],"unknown_classes":{"count":1,"first":"x"},"joined":0,"#))
+        let plain = await endpoints.respond(
+            to: post("/api/v1/models/fraud/predictions", #"{"version":"v1","prediction":"legit"}"#))
+        #expect(text(plain) == #"{"accepted":1,"rejected":0,"errors":[]}"# + "\n")
+    }
+
     /// A model whose only label reader is a user's collector that declares `usesLabels` takes labels (202), and the
     /// collector sees them; without the declaration they would be refused (409).
     @Test func aCustomCollectorThatReadsLabelsKeepsThem() async throws {
