@@ -5,7 +5,9 @@
 public struct IngestNotices: Sendable, Equatable {
     /// How many events had one such value, and the body's first (as the event gave it).
     public struct Tally: Sendable, Equatable {
+        /// Events with such a value.
         public var count = 0
+        /// The first such value of the body.
         public var first: String?
 
         /// Counts one, keeping `value()` when it is the first.
@@ -28,6 +30,7 @@ public struct IngestNotices: Sendable, Equatable {
     /// How far ahead of its arrival a timestamp may be before it is said (clocks differ; milliseconds are ~1000x).
     public static let futureSlack = 86_400.0
 
+    /// Nothing noted.
     public init() {}
 
     /// Whether anything was noted.
