@@ -21,7 +21,9 @@ public struct BodyName: Sendable, Equatable {
     /// The name `body` holds at the pointer; nil when the body is not JSON (or holds more than ``maxValues``
     /// values), or the pointer leads nowhere, or to a value that is not a string or a number.
     public func name(in body: UnsafeRawBufferPointer) -> String? {
-        guard let tape = try? JSONTape(parsing: body.assumingMemoryBound(to: UInt8.self), maxNodes: Self.maxValues),
+        guard
+            let tape = try? JSONTape(
+                parsing: body.assumingMemoryBound(to: UInt8.self), maxNodes: Self.maxValues, nonFinite: true),
             let node = pointer.resolve(tape, from: 0, 0..<pointer.segments.count)
         else { return nil }
         switch tape.nodes[node].kind {

@@ -150,7 +150,7 @@ public struct CaptureDecoder: Sendable {
     /// (``CaptureFailure/tooManyRows`` past ``maxValues``).
     func parse(_ body: UnsafeRawBufferPointer, _ which: String) throws(CaptureError) -> JSONTape {
         do {
-            return try JSONTape(parsing: body.assumingMemoryBound(to: UInt8.self), maxNodes: maxValues)
+            return try JSONTape(parsing: body.assumingMemoryBound(to: UInt8.self), maxNodes: maxValues, nonFinite: true)
         } catch {
             throw failure(error, which)
         }
@@ -176,12 +176,13 @@ public struct CaptureDecoder: Sendable {
     ) throws(CaptureError) {
         let header: JSONTape
         do throws(JSONTapeError) {
-            header = try JSONTape(parsing: body.assumingMemoryBound(to: UInt8.self), maxNodes: maxValues)
+            header = try JSONTape(
+                parsing: body.assumingMemoryBound(to: UInt8.self), maxNodes: maxValues, nonFinite: true)
         } catch {
             guard !error.overLimit, error.offset > 0, error.offset < body.count,
                 let tape = try? JSONTape(
                     parsing: UnsafeRawBufferPointer(rebasing: body[..<error.offset]).assumingMemoryBound(
-                        to: UInt8.self), maxNodes: maxValues),
+                        to: UInt8.self), maxNodes: maxValues, nonFinite: true),
                 Self.hasBinaryTensor(tape)
             else { throw failure(error, which) }
             return try binaryBody(body, tape, which, use)

@@ -38,6 +38,9 @@ package struct Scanner {
     package let base: UnsafePointer<UInt8>
     package var pos: Int
     package let end: Int
+    /// Whether `NaN`, `Infinity` and `-Infinity` are read as numbers (``nonFiniteLiteral()``): not JSON, but what
+    /// Python's `json.dumps`, tritonclient (rapidjson) and Triton write for non-finite floats. Off by default.
+    package var allowsNonFinite = false
 
     package init(_ buffer: UnsafeBufferPointer<UInt8>, from start: Int = 0, to end: Int? = nil) {
         // An empty buffer may have a nil base address; point at a static NUL byte instead (never read: end is 0).
@@ -372,10 +375,36 @@ package struct Scanner {
         throw error("invalid literal")
     }
 
+    /// At `N`, `I` or `-` when ``allowsNonFinite``: consumes `NaN`, `Infinity` or `-Infinity` and returns its value;
+    /// nil (nothing consumed) when the bytes are none of them, or non-finite literals are not allowed.
+    @inline(__always) package mutating func nonFiniteLiteral() -> Double? {
+        guard allowsNonFinite else { return nil }
+        func matches(_ text: StaticString, at offset: Int) -> Bool {
+            let count = text.utf8CodeUnitCount
+            guard offset + count <= end else { return false }
+            for i in 0..<count where base[offset + i] != text.utf8Start[i] { return false }
+            return true
+        }
+        if matches("NaN", at: pos) {
+            pos += 3
+            return .nan
+        }
+        if matches("Infinity", at: pos) {
+            pos += 8
+            return .infinity
+        }
+        if matches("-Infinity", at: pos) {
+            pos += 9
+            return -.infinity
+        }
+        return nil
+    }
+
     /// Validates and skips one value of any type at nesting level `depth` (the event object is level 1).
     package mutating func skipValue(depth: Int) throws(SyntaxError) {
         skipWhitespace()
         guard pos < end else { throw error("expected a value, found end of input") }
+        if allowsNonFinite, nonFiniteLiteral() != nil { return }
         switch base[pos] {
         case 0x22: _ = try string()
         case 0x2D, 0x30...0x39: _ = try number()

@@ -53,10 +53,15 @@ package struct JSONTape {
     /// ``init(parsing:)`` that refuses, as it reads, a document of more than `maxNodes` values and object keys
     /// (``JSONTapeError/overLimit``): a tape costs ~48 bytes per value, ~24 per byte of a dense array's text, so
     /// a reader that knows how many values it can use bounds its memory by that, not by the body's size.
-    package init(parsing bytes: UnsafeBufferPointer<UInt8>, maxNodes: Int) throws(JSONTapeError) {
+    ///
+    /// `nonFinite`: `NaN` is read as `null`, `Infinity` and `-Infinity` as numbers of those values
+    /// (``Scanner/allowsNonFinite``): model-server traffic written by Python's `json.dumps` or Triton.
+    package init(
+        parsing bytes: UnsafeBufferPointer<UInt8>, maxNodes: Int, nonFinite: Bool = false
+    ) throws(JSONTapeError) {
         try self.init(
             bytes, expandedDepth: .max, maxRootCount: .max, maxNodes: maxNodes,
-            reserve: min(bytes.count / 4, maxNodes))
+            reserve: min(bytes.count / 4, maxNodes), nonFinite: nonFinite)
     }
 
     /// Validates `bytes` as ``init(parsing:)`` does, but lays out only the root and its direct children: a
@@ -66,14 +71,19 @@ package struct JSONTape {
     /// bytes of nodes per element (a dense array `[0,0,…]`: 24 bytes per byte of text). A root with more than
     /// `maxCount` elements or members is refused as it is read (`more than N members`), so the tape never holds
     /// more than 2 × `maxCount` + 1 nodes.
-    package init(parsingTopLevel bytes: UnsafeBufferPointer<UInt8>, maxCount: Int = .max) throws(JSONTapeError) {
-        try self.init(bytes, expandedDepth: 1, maxRootCount: maxCount, maxNodes: .max, reserve: 16)
+    package init(
+        parsingTopLevel bytes: UnsafeBufferPointer<UInt8>, maxCount: Int = .max, nonFinite: Bool = false
+    ) throws(JSONTapeError) {
+        try self.init(
+            bytes, expandedDepth: 1, maxRootCount: maxCount, maxNodes: .max, reserve: 16, nonFinite: nonFinite)
     }
 
     private init(
-        _ bytes: UnsafeBufferPointer<UInt8>, expandedDepth: Int, maxRootCount: Int, maxNodes: Int, reserve: Int
+        _ bytes: UnsafeBufferPointer<UInt8>, expandedDepth: Int, maxRootCount: Int, maxNodes: Int, reserve: Int,
+        nonFinite: Bool = false
     ) throws(JSONTapeError) {
         var scanner = Scanner(bytes)
+        scanner.allowsNonFinite = nonFinite
         base = scanner.base
         self.expandedDepth = expandedDepth
         self.maxRootCount = maxRootCount
@@ -98,6 +108,16 @@ package struct JSONTape {
         guard s.pos < s.end else { throw s.error("expected a value, found end of input") }
         let at = nodes.count
         let first = s.base[s.pos]
+        if s.allowsNonFinite && (first == 0x4E || first == 0x49 || first == 0x2D), case let start = s.pos,
+            let value = s.nonFiniteLiteral()
+        {
+            // NaN is a missing value (null), as model servers' own JSON encoders write it; ±Infinity a number.
+            nodes.append(
+                Node(
+                    kind: value.isNaN ? .null : .number, flag: false, start: start, end: s.pos, number: value,
+                    count: 0, next: at + 1))
+            return
+        }
         switch first {
         case 0x22:
             let t = try s.string()

@@ -212,3 +212,32 @@ def test_kserve_behind_the_proxy_answers_as_directly_and_is_recorded_as_sklearn_
     # KServe's v2 answer has no model_version: the version is the default one.
     assert_recorded(s, "credit", DEFAULT_VERSION, v2_sent, v2_rows, clf)
     assert_recorded(s, "credit-v1", DEFAULT_VERSION, len(v1_rows), v1_rows, clf)
+
+
+def test_kserve_v2_requests_with_nan_tokens_are_captured_as_missing_values(start_proxy, binary, tmp_path, kserve):
+    """Python's json.dumps writes NaN for a missing float; KServe's v2 endpoint reads it (200), as Triton does: the
+    capture reads the token as a missing value (it counted the exchange invalid_json, and lost it, before)."""
+    base, clf, rng = kserve
+    e = start_proxy(models_yaml(binary, tmp_path, [("credit", DEFAULT_VERSION, "open_inference_v2")]), base)
+    rows = []
+    for i in range(3):
+        batch = rng.normal(size=(2, 4))
+        batch[i % 2, i] = np.nan
+        body = json.dumps({"id": f"nan-{i}", "inputs": [{"name": "input-0", "shape": [2, 4], "datatype": "FP64",
+                                                         "data": batch.tolist()}]}).encode()
+        assert b"NaN" in body
+        answer = same_through_both("/v2/models/credit/infer", body, base, e.proxy.base).json()
+        assert answer["outputs"][0]["data"] == clf.predict(np.nan_to_num(batch, nan=0.0)).tolist()
+        rows.append(batch)
+    s = settled(e, {"credit": 3})
+    X = np.vstack(rows)
+    assert sample(s, PROXY_CAPTURED, model="credit") == 3
+    assert sample(s, PROXY_CAPTURE_FAILURES, model="credit", reason="invalid_json") in (None, 0)
+    assert sample(s, MODEL_REQUESTS, model="credit", version=DEFAULT_VERSION, status="ok") == len(X)
+    predicted = clf.predict(np.nan_to_num(X, nan=0.0))
+    for cls in (0, 1):
+        assert sample(s, PREDICTED_CLASS, model="credit", version=DEFAULT_VERSION, **{"class": str(cls)}) == \
+            int((predicted == cls).sum()), cls
+    # A missing value is no observation of its feature's window.
+    for j, feature in enumerate(FEATURE_NAMES):
+        assert sample(s, WINDOW_OBSERVATIONS, model="credit", feature=feature) == int((~np.isnan(X[:, j])).sum())

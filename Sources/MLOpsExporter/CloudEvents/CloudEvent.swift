@@ -128,7 +128,7 @@ struct CloudEvent: Sendable {
             // The tape points into `buffer`: it is read only inside this closure.
             let tape: JSONTape
             do throws(JSONTapeError) {
-                tape = try JSONTape(parsingTopLevel: buffer, maxCount: maxMembers)
+                tape = try JSONTape(parsingTopLevel: buffer, maxCount: maxMembers, nonFinite: true)
             } catch {
                 // The root's member bound, or any syntax error.
                 let message =
