@@ -1,5 +1,13 @@
 import Ingestion
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#elseif canImport(Musl)
+    import Musl
+#endif
+
 /// The binary tensor extension of the Open Inference Protocol (Triton's and KServe's; tritonclient's default for its
 /// inputs, and for outputs when a request asks for them): a body is a JSON header whose binary tensors have
 /// `parameters.binary_data_size` and no `data`, followed by those tensors' raw bytes, one after another in the order
@@ -11,7 +19,7 @@ import Ingestion
 /// such a body as the all-JSON body it stands for (each binary tensor given its `data`), which the v2 decoder then
 /// reads like any other: the same values as the JSON form tritonclient sends with `binary_data=False` (FP32 values
 /// as their exact double, as Python's json writes numpy's); NaN becomes `null`, a missing value.
-enum BinaryTensorBody {
+public enum BinaryTensorBody {
     /// A binary tensor of the header: its object node and its bytes' size.
     private struct Part {
         var node: Int
@@ -21,13 +29,42 @@ enum BinaryTensorBody {
     /// Byte widths of ``Tensor/datatypes`` (in that order; BYTES, last, has none).
     fileprivate static let widths = [1, 1, 2, 4, 8, 1, 2, 4, 8, 2, 4, 8, 2]
 
+    /// The most a body's bytes grow as JSON text: 12 times for FP16 and BF16 (`-1.1754943508222875e-38,` for 2
+    /// bytes), ~6 for FP32, 6 for a BYTES control character (`\u0001`) (``decodingCost(_:)``).
+    public static let maxExpansion = 12
+    /// The `binary_data_size` key, as it appears in a binary tensor's parameters.
+    private static let marker = Array(#""binary_data_size""#.utf8)
+
+    /// What decoding `body` for a capture costs, in bytes of JSON text, for a caller choosing where to decode it
+    /// (on an event loop, or a worker): its size, or ``maxExpansion`` times it when it may be in the binary tensor
+    /// extension (``mayBeBinary(_:)``, from the body itself, whatever headers came with it). A body under 2 KiB is
+    /// not looked into (24 KiB of text at most).
+    public static func decodingCost(_ body: UnsafeRawBufferPointer) -> Int {
+        body.count < 2048 || !mayBeBinary(body) ? body.count : body.count * maxExpansion
+    }
+
+    /// Whether `body` may be in the binary tensor extension: it has the `"binary_data_size"` key (each `"` found by
+    /// memchr, the rest compared).
+    public static func mayBeBinary(_ body: UnsafeRawBufferPointer) -> Bool {
+        guard let base = body.baseAddress, body.count >= marker.count else { return false }
+        let last = body.count - marker.count
+        var at = 0
+        while at <= last {
+            guard let found = memchr(base + at, 0x22, last - at + 1) else { return false }
+            at = UnsafeRawPointer(found) - base
+            if marker.withUnsafeBytes({ memcmp(base + at, $0.baseAddress!, $0.count) == 0 }) { return true }
+            at += 1
+        }
+        return false
+    }
+
     /// The all-JSON body for `body`, whose JSON header `header` (parsed from its first bytes) has binary tensors; nil
     /// when it has none (the bytes after the JSON are then not the extension's). Errors name `which` (`request`,
     /// `response`): sizes that do not add up to the bytes after the header, or do not fit a tensor's shape and
     /// datatype, are ``CaptureFailure/shapeMismatch``; more elements than `maxValues`,
     /// ``CaptureFailure/tooManyRows``.
     static func json(
-        _ body: UnsafeRawBufferPointer, header: JSONTape, maxValues: Int, which: String
+        _ body: UnsafeRawBufferPointer, header: JSONTape, maxValues: Int, maxTextBytes: Int, which: String
     ) throws(CaptureError) -> [UInt8]? {
         let parts = try binaryParts(header, which)
         guard !parts.isEmpty else { return nil }
@@ -49,7 +86,7 @@ enum BinaryTensorBody {
                     + "bytes follow its JSON")
         }
         var out: [UInt8] = []
-        out.reserveCapacity(jsonEnd + 8 * sum)
+        out.reserveCapacity(Swift.min(jsonEnd + 8 * sum, maxTextBytes))
         var copied = 0
         var offset = binaryStart
         var values = 0
@@ -65,9 +102,13 @@ enum BinaryTensorBody {
             copied = close
             out.append(contentsOf: #","data":["#.utf8)
             try tensor.appendValues(
-                UnsafeRawBufferPointer(rebasing: body[offset..<offset + part.size]), to: &out, which)
+                UnsafeRawBufferPointer(rebasing: body[offset..<offset + part.size]), to: &out, limit: maxTextBytes)
             out.append(0x5D)
             offset += part.size
+            guard out.count <= maxTextBytes else {
+                throw CaptureError(
+                    .tooManyRows, "\(which)'s binary tensors make more than \(maxTextBytes) bytes of JSON text")
+            }
         }
         out.append(contentsOf: body[copied..<jsonEnd])
         return out
@@ -140,10 +181,11 @@ private struct BinaryTensor {
     }
 
     /// The tensor's values from `bytes` as JSON, comma-separated, onto `out`.
-    func appendValues(_ bytes: UnsafeRawBufferPointer, to out: inout [UInt8], _ which: String) throws(CaptureError) {
+    /// `limit`: the most text `out` may hold (BYTES are checked as they are written, the rest after).
+    func appendValues(_ bytes: UnsafeRawBufferPointer, to out: inout [UInt8], limit: Int) throws(CaptureError) {
         let datatype = Tensor.datatypes[type]
         guard type < BinaryTensorBody.widths.count else {
-            try appendStrings(bytes, to: &out)
+            try appendStrings(bytes, to: &out, limit: limit)
             return
         }
         let width = BinaryTensorBody.widths[type]
@@ -154,6 +196,9 @@ private struct BinaryTensor {
         }
         for i in 0..<count {
             if i > 0 { out.append(0x2C) }
+            if i & 4095 == 4095 && out.count > limit {
+                throw CaptureError(.tooManyRows, "\(place)'s values make more than \(limit) bytes of JSON text")
+            }
             let at = i * width
             switch type {
             case 0: out.append(contentsOf: bytes[at] == 0 ? "false".utf8 : "true".utf8)
@@ -175,7 +220,9 @@ private struct BinaryTensor {
 
     /// BYTES: `count` elements, each a 4-byte little-endian length and its bytes, filling `bytes` exactly; written
     /// as JSON strings (bytes that are not UTF-8 as U+FFFD).
-    private func appendStrings(_ bytes: UnsafeRawBufferPointer, to out: inout [UInt8]) throws(CaptureError) {
+    private func appendStrings(
+        _ bytes: UnsafeRawBufferPointer, to out: inout [UInt8], limit: Int
+    ) throws(CaptureError) {
         var at = 0
         for i in 0..<count {
             guard bytes.count - at >= 4 else {
@@ -192,6 +239,9 @@ private struct BinaryTensor {
             if i > 0 { out.append(0x2C) }
             appendString(UnsafeRawBufferPointer(rebasing: bytes[at..<at + length]), &out)
             at += length
+            guard out.count <= limit else {
+                throw CaptureError(.tooManyRows, "\(place)'s BYTES make more than \(limit) bytes of JSON text")
+            }
         }
         guard at == bytes.count else {
             throw CaptureError(
@@ -219,20 +269,61 @@ private struct BinaryTensor {
         }
     }
 
+    /// `bytes` as a JSON string: printable ASCII as it is, `"`, `\\` and control bytes escaped, valid UTF-8 sequences
+    /// as they are (the JSON reader's rules: no overlongs, surrogates or code points past U+10FFFF), and every byte
+    /// of an invalid sequence as U+FFFD. One pass, no `String` made.
     private func appendString(_ bytes: UnsafeRawBufferPointer, _ out: inout [UInt8]) {
+        let hex: StaticString = "0123456789abcdef"
         out.append(0x22)
-        for scalar in String(decoding: bytes, as: UTF8.self).unicodeScalars {
-            switch scalar.value {
-            case 0x22: out.append(contentsOf: #"\""#.utf8)
-            case 0x5C: out.append(contentsOf: #"\\"#.utf8)
-            case 0..<0x20:
-                let hex = Array("0123456789abcdef".utf8)
-                out.append(contentsOf: #"\u00"#.utf8)
-                out.append(hex[Int(scalar.value >> 4)])
-                out.append(hex[Int(scalar.value & 0xF)])
-            default: out.append(contentsOf: String(scalar).utf8)
+        var i = 0
+        while i < bytes.count {
+            let b = bytes[i]
+            if b >= 0x20 && b < 0x80 {
+                if b == 0x22 || b == 0x5C { out.append(0x5C) }
+                out.append(b)
+                i += 1
+            } else if b < 0x20 {
+                out.append(contentsOf: [
+                    0x5C, 0x75, 0x30, 0x30, hex.utf8Start[Int(b >> 4)], hex.utf8Start[Int(b & 0xF)],
+                ])
+                i += 1
+            } else if let length = Self.utf8SequenceLength(bytes, at: i) {
+                out.append(contentsOf: bytes[i..<i + length])
+                i += length
+            } else {
+                out.append(contentsOf: [0xEF, 0xBF, 0xBD])
+                i += 1
             }
         }
         out.append(0x22)
+    }
+
+    /// The length of the valid UTF-8 sequence of two to four bytes at `i` (RFC 3629's table), nil when there is none.
+    private static func utf8SequenceLength(_ bytes: UnsafeRawBufferPointer, at i: Int) -> Int? {
+        let b0 = bytes[i]
+        let length: Int
+        var low: UInt8 = 0x80
+        var high: UInt8 = 0xBF
+        switch b0 {
+        case 0xC2...0xDF: length = 2
+        case 0xE0:
+            length = 3
+            low = 0xA0
+        case 0xE1...0xEC, 0xEE...0xEF: length = 3
+        case 0xED:
+            length = 3
+            high = 0x9F
+        case 0xF0:
+            length = 4
+            low = 0x90
+        case 0xF1...0xF3: length = 4
+        case 0xF4:
+            length = 4
+            high = 0x8F
+        default: return nil
+        }
+        guard i + length <= bytes.count, bytes[i + 1] >= low, bytes[i + 1] <= high else { return nil }
+        for k in 2..<length where bytes[i + k] < 0x80 || bytes[i + k] > 0xBF { return nil }
+        return length
     }
 }

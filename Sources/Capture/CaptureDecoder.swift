@@ -15,6 +15,11 @@ public struct CaptureDecoder: Sendable {
     public let outputs: OutputNames
     /// The most rows one exchange may have; more is ``CaptureFailure/tooManyRows`` (default 10,000).
     public var maxRows = 10_000
+    /// The most JSON text a body of the v2 binary tensor extension is rewritten to (``BinaryTensorBody``; default
+    /// 64 MiB, the most a captured body may inflate to): beyond it the exchange is ``CaptureFailure/tooManyRows``, so
+    /// that decoding a binary body never costs more than the largest JSON body taken (a BYTES element of control
+    /// bytes is 6 times its size as text).
+    public var maxBinaryTextBytes = 64 << 20
 
     let reader: ValueReader
     /// The workspace exchanges are decoded in (shared by the decoder's copies).
@@ -197,7 +202,10 @@ public struct CaptureDecoder: Sendable {
         _ body: UnsafeRawBufferPointer, _ header: JSONTape, _ which: String,
         _ use: (JSONTape, _ binaryRead: Bool) throws(CaptureError) -> Void
     ) throws(CaptureError) {
-        guard let json = try BinaryTensorBody.json(body, header: header, maxValues: maxValues, which: which) else {
+        guard
+            let json = try BinaryTensorBody.json(
+                body, header: header, maxValues: maxValues, maxTextBytes: maxBinaryTextBytes, which: which)
+        else {
             return try use(header, false)
         }
         var failed: CaptureError?

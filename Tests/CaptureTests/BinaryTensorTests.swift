@@ -183,4 +183,62 @@ struct BinaryTensorTests {
             #expect(error.reason == .tooManyRows, "\(error)")
         }
     }
+
+    @Test("BYTES: UTF-8 kept, invalid bytes U+FFFD, quotes and control bytes escaped")
+    func bytesText() throws {
+        let schema = try Schema(task: .regression, features: [FeatureSpec("c", .categorical)])
+        let decoder = try CaptureDecoder(protocol: .openInferenceV2, schema: schema)
+        let response = Array(#"{"outputs": [\#(json("y", [6], "FP64", "1, 1, 1, 1, 1, 1"))]}"#.utf8)
+        let values: [[UInt8]] = [
+            Array("é€😀".utf8), [0x61, 0xFF, 0x62], [0xE2, 0x82], [0xED, 0xA0, 0x80], Array("q\"b\\\n".utf8),
+            [0xC0, 0xAF],
+        ]
+        let data = values.flatMap { le([UInt32($0.count)]) + $0 }
+        let request = body(#"{"inputs": [\#(binary("c", [6], "BYTES", data.count))]}"#, data)
+        let events = try decode(decoder, bytes: request, response)
+        #expect(
+            events.map(\.features) == [
+                [.category("é€😀")], [.category("a\u{FFFD}b")], [.category("\u{FFFD}\u{FFFD}")],
+                [.category("\u{FFFD}\u{FFFD}\u{FFFD}")], [.category("q\"b\\\n")], [.category("\u{FFFD}\u{FFFD}")],
+            ])
+    }
+
+    @Test("binary tensors whose JSON text would pass maxBinaryTextBytes: too_many_rows, while it is written")
+    func textBound() throws {
+        let schema = try Schema(task: .regression, features: [FeatureSpec("c", .categorical)])
+        var decoder = try CaptureDecoder(protocol: .openInferenceV2, schema: schema)
+        decoder.maxBinaryTextBytes = 10_000
+        let response = Array(#"{"outputs": [\#(json("y", [1], "FP64", "1"))]}"#.utf8)
+        // 2,000 control bytes are 12,000 bytes of text; 1,000 are 6,000 (taken).
+        for (size, refused) in [(2000, true), (1000, false)] {
+            let element = [UInt8](repeating: 1, count: size)
+            let data = le([UInt32(size)]) + element
+            let request = body(#"{"inputs": [\#(binary("c", [1], "BYTES", data.count))]}"#, data)
+            do {
+                let events = try decode(decoder, bytes: request, response)
+                #expect(!refused && events.count == 1, "\(size)")
+            } catch {
+                #expect(refused && error.reason == .tooManyRows, "\(size): \(error)")
+            }
+        }
+        // Fixed-size values too: 8,192 FP16 values of 65504 are ~57,000 bytes of text.
+        var regression = try CaptureDecoder(protocol: .openInferenceV2, schema: regressionSchema())
+        regression.maxBinaryTextBytes = 10_000
+        let halves = le([UInt16](repeating: Float16(65504).bitPattern, count: 8192))
+        let request = body(#"{"inputs": [\#(binary("x", [4096, 2], "FP16", halves.count))]}"#, halves)
+        #expect(throws: CaptureError.self) {
+            try decode(regression, bytes: request, Array(#"{"outputs": []}"#.utf8))
+        }
+    }
+
+    @Test("decodingCost: a body over 2 KiB with binary_data_size weighs 12 times its size; others their size")
+    func decodingCost() {
+        let binary =
+            Array(#"{"inputs":[{"parameters":{"binary_data_size":3000}}]}"#.utf8) + [UInt8](repeating: 0, count: 3000)
+        let json = Array(#"{"inputs":[{"data":["#.utf8) + [UInt8](repeating: 0x31, count: 3000)
+        let small = Array(#"{"parameters":{"binary_data_size":8}}"#.utf8) + [UInt8](repeating: 0, count: 8)
+        #expect(binary.withUnsafeBytes { BinaryTensorBody.decodingCost($0) } == binary.count * 12)
+        #expect(json.withUnsafeBytes { BinaryTensorBody.decodingCost($0) } == json.count)
+        #expect(small.withUnsafeBytes { BinaryTensorBody.decodingCost($0) } == small.count)
+    }
 }

@@ -130,11 +130,12 @@ struct CloudEvent: Sendable {
             do throws(JSONTapeError) {
                 tape = try JSONTape(parsingTopLevel: buffer, maxCount: maxMembers, nonFinite: true)
             } catch {
-                // The root's member bound, or any syntax error.
+                // The root's member bound, or a syntax error, named with its offset (a lone surrogate or nesting
+                // too deep inside `data` was said as "not a JSON object").
                 let message =
                     error.overLimit
                     ? "structured CloudEvent: more than \(maxMembers) attributes"
-                    : "structured CloudEvent: the body is not a JSON object"
+                    : "structured CloudEvent: not valid JSON at byte offset \(error.offset): \(error.message)"
                 return .failure(Invalid(reason: .invalidEvent, message: message))
             }
             guard tape.nodes[0].kind == .object else {

@@ -100,7 +100,10 @@ struct CloudEventsEndpoint: Sendable {
             pair = found
         }
         let inflating = Self.isGzip(pair.request.body) || Self.isGzip(pair.response.body)
-        guard !onWorker && (inflating || pair.request.body.count + pair.response.body.count > inlineLimit) else {
+        guard
+            !onWorker
+                && (inflating || Self.decodingCost(pair) > inlineLimit)
+        else {
             metrics.received.add(event.kind.rawValue)
             return respond(record(pair, id: event.id, route: route, now: now))
         }
@@ -184,6 +187,13 @@ struct CloudEventsEndpoint: Sendable {
             if model.record(event, receivedAt: now) == nil { accepted += 1 }
         }
         return Self.json(#"{"status":"paired","accepted":\#(accepted),"rejected":\#(events.count - accepted)}"#)
+    }
+
+    /// What decoding `pair` costs in bytes of JSON text (a body in the v2 binary tensor extension counts as the text
+    /// it becomes).
+    private static func decodingCost(_ pair: CloudEventPairs.Pair) -> Int {
+        pair.request.body.withUnsafeBytes { BinaryTensorBody.decodingCost($0) }
+            + pair.response.body.withUnsafeBytes { BinaryTensorBody.decodingCost($0) }
     }
 
     /// `body`, inflated when it is a gzip stream.

@@ -47,11 +47,6 @@ final class ProxyRecorder: ReverseProxyObserver {
     }
 
     static let inlineLimit = 256 * 1024
-    /// A body of the v2 binary tensor extension (its head gives its JSON's length, ``binaryTensorHeader``) is read as
-    /// the JSON text it stands for (``BinaryTensorBody``), 4 to 12 times its size (~6 for FP32): toward
-    /// ``inlineLimit`` it counts 8 times its size, so that the loop never writes megabytes of text for one exchange.
-    static let binaryTensorWeight = 8
-    static let binaryTensorHeader = "Inference-Header-Content-Length"
 
     let monitor: ModelMonitor
     let metrics: ProxyMetrics
@@ -232,11 +227,11 @@ final class ProxyRecorder: ReverseProxyObserver {
     /// Records an ended exchange for `context`'s model: its upstream failure or cancellation, its latency and status,
     /// and (sampled, 2xx) its decoded rows. `counted`: the request was counted for the model when it started (a
     /// body-attributed one is counted here).
-    /// What decoding the bodies costs, in bytes of JSON, to compare with ``inlineLimit``.
-    static func inlineCost(_ exchange: ProxyExchangeRecord, _ request: [UInt8], _ response: [UInt8]) -> Int {
-        let requestWeight = exchange.request.headers.contains(binaryTensorHeader) ? binaryTensorWeight : 1
-        let responseWeight = exchange.responseHeaders?.contains(binaryTensorHeader) == true ? binaryTensorWeight : 1
-        return request.count * requestWeight + response.count * responseWeight
+    /// What decoding the bodies costs, in bytes of JSON text, to compare with ``inlineLimit``
+    /// (``BinaryTensorBody/decodingCost(_:)``: a body in the v2 binary tensor extension counts as the text it becomes).
+    static func inlineCost(_ request: [UInt8], _ response: [UInt8]) -> Int {
+        request.withUnsafeBytes { BinaryTensorBody.decodingCost($0) }
+            + response.withUnsafeBytes { BinaryTensorBody.decodingCost($0) }
     }
 
     @inline(__always)
@@ -258,7 +253,7 @@ final class ProxyRecorder: ReverseProxyObserver {
             if exchange.requestBodyOverLimit || exchange.responseBodyOverLimit {
                 counters.captureFailures.add(ProxyModelCounters.tooLarge)
             } else if let request = exchange.requestBody, let response = exchange.responseBody, entry.decoder != nil {
-                if onWorker || Self.inlineCost(exchange, request, response) <= Self.inlineLimit {
+                if onWorker || Self.inlineCost(request, response) <= Self.inlineLimit {
                     decodeAndRecord(
                         exchange, request: request, response: response, entry: entry, version: version, now: now,
                         onWorker: onWorker)
