@@ -183,7 +183,8 @@ struct CloudEventsEndpoint: Sendable {
         for (row, var event) in events.enumerated() {
             if event.id == nil { event.id = events.count == 1 ? id : "\(id)/\(row)" }
             if event.version.isEmpty { event.version = pair.response.endpoint ?? pair.request.endpoint ?? "default" }
-            if event.latencySeconds == nil { event.latencySeconds = latency }
+            // The exchange's latency is observed once, with its first row, as the proxy observes a request's.
+            if event.latencySeconds == nil && row == 0 { event.latencySeconds = latency }
             if model.record(event, receivedAt: now) == nil { accepted += 1 }
         }
         return Self.json(#"{"status":"paired","accepted":\#(accepted),"rejected":\#(events.count - accepted)}"#)
