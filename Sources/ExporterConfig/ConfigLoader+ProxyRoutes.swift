@@ -6,7 +6,7 @@ extension Reader {
 
     static let proxyRouteFields = [
         "path", "methods", "model", "model_header", "model_pointer", "version", "version_header", "version_pointer",
-        "protocol",
+        "protocol", "capture_protocol",
     ]
 
     /// 1 to ``ProxyConfiguration/maxRoutes`` routes; a route that an earlier one always shadows is refused.
@@ -95,6 +95,22 @@ extension Reader {
                 fail(
                     p, "\(path).protocol",
                     "unknown protocol \"\(name)\" (expected one of: \(ProxyRoute.RouteProtocol.allCases.map(\.rawValue).joined(separator: ", ")))"
+                )
+            }
+        }
+        if let c = value("capture_protocol"), let name = string(c, "\(path).capture_protocol") {
+            if route.protocol == .openAI {
+                fail(c, "\(path).capture_protocol", "an openai route is measured by the LLM metrics: leave it out")
+            } else if value("model_pointer") != nil {
+                fail(
+                    c, "\(path).capture_protocol",
+                    "a model_pointer route decodes with the protocol of the model its body names: leave it out")
+            } else if ProxyRoute.captureProtocols.contains(name) {
+                route.captureProtocol = name
+            } else {
+                fail(
+                    c, "\(path).capture_protocol",
+                    "unknown capture protocol \"\(name)\" (expected one of: \(ProxyRoute.captureProtocols.joined(separator: ", ")))"
                 )
             }
         }

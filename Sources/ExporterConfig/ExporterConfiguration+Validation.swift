@@ -100,6 +100,7 @@ enum ConfigurationNodes {
             if let value { fields.append((Node(key), Node(value))) }
         }
         if r.protocol != .modelServer { fields.append(("protocol", Node(r.protocol.rawValue))) }
+        if let c = r.captureProtocol { fields.append(("capture_protocol", Node(c))) }
         return Node(fields)
     }
 

@@ -178,6 +178,21 @@ extension ProxyConfiguration {
         /// whose requests the LLM metrics measure and whose model, unless the route names it, is the request body's
         /// `model` (docs/llm.md).
         public var `protocol`: RouteProtocol
+        /// The capture protocol the route's exchanges are decoded with (`capture_protocol`: `kserve_v1`,
+        /// `open_inference_v2` or `mlflow`), whatever the model's `capture.protocol`; nil: the model's, except that
+        /// a KServe path implies its protocol for a model captured with either (``impliedCaptureProtocol``).
+        public var captureProtocol: String?
+
+        /// The capture protocols a route may name.
+        public static let captureProtocols = ["kserve_v1", "open_inference_v2", "mlflow"]
+
+        /// The protocol a KServe route's path implies (KServe serves one model under both): `/v1/models/…:predict`
+        /// is `kserve_v1`, `/v2/models/…/infer` `open_inference_v2`; nil for other paths.
+        public var impliedCaptureProtocol: String? {
+            if path.hasPrefix("/v1/models/") && path.hasSuffix(":predict") { return "kserve_v1" }
+            if path.hasPrefix("/v2/models/") && path.hasSuffix("/infer") { return "open_inference_v2" }
+            return nil
+        }
 
         /// What a route's requests are.
         public enum RouteProtocol: String, Sendable, Equatable, CaseIterable {

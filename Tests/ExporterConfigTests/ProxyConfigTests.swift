@@ -91,6 +91,15 @@ struct ProxyConfigTests {
 
     @Test("every field is read")
     func everyField() throws {
+        let loaded = try load(
+            """
+              upstream: http://127.0.0.1:8080
+              routes: [{path: /score/v1, model: credit, capture_protocol: kserve_v1}]
+
+            """)
+        // A configuration checked again as code is (the serve path) keeps the route's capture protocol (it was dropped).
+        let revalidated = try loaded.validated(referencesMustExist: false)
+        #expect(revalidated.proxy?.routes.map(\.captureProtocol) == ["kserve_v1"])
         let proxy = try #require(
             try load(
                 """
@@ -120,6 +129,7 @@ struct ProxyConfigTests {
                     - path: /predict
                       model_pointer: /meta/model~1name
                       version_pointer: /meta/version
+                    - {path: /score/v1, model: credit, capture_protocol: kserve_v1}
 
                 """
             ).proxy)
@@ -140,6 +150,16 @@ struct ProxyConfigTests {
                 ProxyConfiguration.Route(path: "/fixed", model: "fraud", versionHeader: "X-V"),
                 ProxyConfiguration.Route(
                     path: "/predict", modelPointer: "/meta/model~1name", versionPointer: "/meta/version"),
+                {
+                    var route = ProxyConfiguration.Route(path: "/score/v1", model: "credit")
+                    route.captureProtocol = "kserve_v1"
+                    return route
+                }(),
+            ])
+        #expect(proxy.routes.map(\.impliedCaptureProtocol) == [nil, nil, nil, nil, nil, nil])
+        #expect(
+            ProxyConfiguration.defaultRoutes.map(\.impliedCaptureProtocol).prefix(3) == [
+                "open_inference_v2", "open_inference_v2", "kserve_v1",
             ])
     }
 
@@ -363,6 +383,18 @@ struct ProxyConfigTests {
                 "11:66: proxy.routes[0].version_pointer: an openai route's versions are its adapters: leave version_pointer out"
             ),
             (
+                "{path: /x, model: credit, capture_protocol: custom}",
+                "11:51: proxy.routes[0].capture_protocol: unknown capture protocol \"custom\" (expected one of: kserve_v1, open_inference_v2, mlflow)"
+            ),
+            (
+                "{path: /v1/completions, protocol: openai, capture_protocol: kserve_v1}",
+                "11:67: proxy.routes[0].capture_protocol: an openai route is measured by the LLM metrics: leave it out"
+            ),
+            (
+                "{path: /x, model_pointer: /m, capture_protocol: mlflow}",
+                "11:55: proxy.routes[0].capture_protocol: a model_pointer route decodes with the protocol of the model its body names: leave it out"
+            ),
+            (
                 "{path: /x, version: v1}",
                 "11:7: proxy.routes[0]: a route must say which model a request is for: {model} in the path, model, model_header or model_pointer (or protocol: openai, for the body's model)"
             ),
@@ -385,7 +417,7 @@ struct ProxyConfigTests {
             ),
             (
                 #"{path: "/x/{model}", weight: 2}"#,
-                "11:28: proxy.routes[0].weight: unknown field (expected one of: path, methods, model, model_header, model_pointer, version, version_header, version_pointer, protocol)"
+                "11:28: proxy.routes[0].weight: unknown field (expected one of: path, methods, model, model_header, model_pointer, version, version_header, version_pointer, protocol, capture_protocol)"
             ),
         ]
         for (route, error) in cases {

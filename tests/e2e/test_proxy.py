@@ -941,3 +941,30 @@ def test_urllib_clients_that_close_after_their_request_are_proxied(start_proxy, 
             assert response.status == 200
             outputs = json.loads(response.read())["outputs"]
             assert [int(x) for x in outputs[0]["data"]] == predict(batch).tolist()
+
+
+def test_a_route_decodes_with_its_own_capture_protocol(start_proxy, upstream):
+    """`capture_protocol` on a route decodes its exchanges with that protocol whatever the model's (an MLflow path of a
+    model captured as v2); a KServe path implies its own for a model captured as KServe v1 or v2."""
+    e = start_proxy(MODELS, upstream.base, routes=[(path, None) for path in DEFAULT_ROUTES] + [
+        ("/invocations", {"model": "credit", "capture_protocol": "mlflow"})])
+    rng = np.random.default_rng(17)
+    batches = []
+    for i in range(6):
+        batch = rng.normal(size=(1 + i % 3, 4))
+        path, body = [("/invocations", mlflow_body(batch)), ("/v1/models/credit:predict", v1_body(batch)),
+                      ("/v2/models/credit/infer", v2_body(batch))][i % 3]
+        status, _, answer = e.proxy.call("POST", path, body, JSON)
+        assert status == 200, answer
+        batches.append(batch)
+    _, s = quiet_scrape(e)
+    count(s, PROXY_REQUESTS, 6, model="credit")
+    count(s, PROXY_CAPTURED, 6, model="credit")
+    predicted = predict(np.vstack(batches))
+    total = sum(v for (name, labels), v in s.items() if name == PREDICTED_CLASS and ("model", "credit") in labels)
+    assert total == len(predicted)
+    for cls in (0, 1):
+        got = sum(v for (name, labels), v in s.items()
+                  if name == PREDICTED_CLASS and ("model", "credit") in labels and ("class", str(cls)) in labels)
+        assert got == int((predicted == cls).sum()), cls
+    assert not [k for k in s if k[0] == PROXY_CAPTURE_FAILURES and ("model", "credit") in k[1] and s[k] > 0]

@@ -241,3 +241,25 @@ def test_kserve_v2_requests_with_nan_tokens_are_captured_as_missing_values(start
     # A missing value is no observation of its feature's window.
     for j, feature in enumerate(FEATURE_NAMES):
         assert sample(s, WINDOW_OBSERVATIONS, model="credit", feature=feature) == int((~np.isnan(X[:, j])).sum())
+
+
+def test_one_kserve_model_is_captured_in_both_protocols_by_the_default_routes(start_proxy, binary, tmp_path, kserve):
+    """KServe serves one model under both its v1 and v2 paths: with the default routes, a model captured with either
+    protocol decodes each exchange with the protocol its path implies (v1 bodies were refused missing_field or
+    invalid_json by the model's v2 decoder; a second model and a route were needed)."""
+    base, clf, rng = kserve
+    e = start_proxy(models_yaml(binary, tmp_path, [("credit", DEFAULT_VERSION, "open_inference_v2")]), base)
+    rows = []
+    for i in range(6):
+        batch = rng.normal(size=(1 + i % 3, 4))
+        if i % 2:
+            answer = same_through_both("/v1/models/credit:predict", json.dumps({"instances": batch.tolist()}).encode(),
+                                       base, e.proxy.base).json()
+            assert answer["predictions"] == clf.predict(batch).tolist()
+        else:
+            answer = same_through_both("/v2/models/credit/infer", v2_request(batch, f"v2-{i}"), base,
+                                       e.proxy.base).json()
+            assert answer["outputs"][0]["data"] == clf.predict(batch).tolist()
+        rows.append(batch)
+    s = settled(e, {"credit": 6})
+    assert_recorded(s, "credit", DEFAULT_VERSION, 6, rows, clf)

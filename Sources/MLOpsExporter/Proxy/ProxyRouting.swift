@@ -64,6 +64,12 @@ final class ProxyRouting: Sendable {
         let version: String?
     }
 
+    /// Per route and model (`route * entries.count + model index`): the entry a request of that route for that model
+    /// takes when the route decodes with another protocol than the model's (``ProxyConfiguration/Route/captureProtocol``,
+    /// or a KServe path's implied one): the model's entry but for its decoder, made here once. Empty when no route
+    /// does (requests then take the model's entry, as always).
+    let routeEntries: [Entry?]
+
     /// The ``ModelMonitor/generation`` it was built for.
     let generation: UInt64
     let settings: ProxyConfiguration
@@ -116,8 +122,10 @@ final class ProxyRouting: Sendable {
                     errorStatuses: settings.errorStatuses))
         }
         self.entries = entries
+        let variants = Self.routeEntries(settings.routes, entries)
+        routeEntries = variants.byRoute
         unroutedContext = ProxyRecorder.Context(entry: nil, counters: unrouted, version: nil, capture: false)
-        contexts = entries.map { entry in
+        contexts = (entries + variants.made).map { entry in
             entry.map { entry in
                 (
                     ProxyRecorder.Context(entry: entry, counters: entry.counters, version: nil, capture: false),
@@ -151,6 +159,46 @@ final class ProxyRouting: Sendable {
             logMistake("proxy routes: \(error)")
             table = nil
         }
+    }
+
+    /// ``routeEntries``, and the entries made for it (their ``Entry/index`` after the models').
+    private static func routeEntries(
+        _ routes: [ProxyConfiguration.Route], _ entries: [Entry?]
+    ) -> (byRoute: [Entry?], made: [Entry?]) {
+        var byRoute = [Entry?](repeating: nil, count: routes.count * entries.count)
+        var made: [Entry?] = []
+        // One entry per model and protocol, whatever the number of routes that take it.
+        var madeFor: [String: Entry] = [:]
+        for (r, route) in routes.enumerated() where route.protocol == .modelServer {
+            for case let entry? in entries {
+                guard let decoder = entry.decoder else { continue }
+                let kserve: Set<CaptureProtocol> = [.kserveV1, .openInferenceV2]
+                let wanted: CaptureProtocol? =
+                    if let named = route.captureProtocol {
+                        CaptureProtocol(rawValue: named)
+                    } else if kserve.contains(decoder.protocol) {
+                        route.impliedCaptureProtocol.flatMap(CaptureProtocol.init(rawValue:))
+                    } else {
+                        nil
+                    }
+                guard let wanted, wanted != decoder.protocol,
+                    let other = try? CaptureDecoder(protocol: wanted, schema: decoder.schema, outputs: decoder.outputs)
+                else { continue }
+                let key = "\(entry.index) \(wanted.rawValue)"
+                let variant =
+                    madeFor[key]
+                    ?? Entry(
+                        index: entries.count + made.count, model: entry.model, decoder: other, counters: entry.counters,
+                        impliedVersion: entry.impliedVersion, llm: entry.llm, lengthFeatures: entry.lengthFeatures,
+                        errorStatuses: entry.errorStatuses)
+                if madeFor[key] == nil {
+                    madeFor[key] = variant
+                    made.append(variant)
+                }
+                byRoute[r * entries.count + entry.index] = variant
+            }
+        }
+        return (made.isEmpty ? [] : byRoute, made)
     }
 
     /// The version of a request that names none: the model's only version; or, for an LLM with adapters, the only
@@ -206,6 +254,9 @@ final class ProxyRouting: Sendable {
         switch match.model {
         case .configured(let index):
             guard index < entries.count, let entry = entries[index] else { return .unrouted }
+            if !routeEntries.isEmpty, let variant = routeEntries[match.route &* entries.count &+ index] {
+                return .model(variant, version: match.version, route: match.route)
+            }
             return .model(entry, version: match.version, route: match.route)
         case .body: return .body(route: match.route, version: match.version)
         case .unknown: return .unrouted
