@@ -360,7 +360,10 @@ struct Reader {
                 if versions.isEmpty { fail(v, "\(path).versions", "list at least one version") }
             }
         } else {
-            fail(node, "\(path).versions", "required: the versions to report separately (others become __other__)")
+            fail(
+                node, "\(path).versions",
+                "required: the versions to report separately (others become __other__; a model server that names none: [default])"
+            )
         }
         // Classes (not checked against the task when the list itself was refused)
         let classesNode = value("classes")
@@ -401,7 +404,11 @@ struct Reader {
         if let r = value("reference"), let s = string(r, "\(path).reference") {
             let resolved = resolve(s)
             if referencesMustExist && !FileManager.default.isReadableFile(atPath: resolved) {
-                fail(r, "\(path).reference", "cannot read \"\(resolved)\"")
+                // Most often not made yet: say how (`profile` reads this configuration, the file need not exist).
+                fail(
+                    r, "\(path).reference",
+                    "cannot read \"\(resolved)\" (make it from reference data: mlops-exporter profile --config FILE "
+                        + "--model NAME --input DATA.csv --out \(s))")
             }
             m.reference = resolved
         }

@@ -51,7 +51,9 @@ public final class ServiceCollector: ModelCollector {
                 "mlops_model_errors_total", help: "Failed predictions, by model, version and error kind.",
                 labels: ["model", "version", "kind"])
             latency = try! s.histogram(
-                "mlops_model_latency_seconds", help: "Prediction latency reported by the model server.",
+                "mlops_model_latency_seconds",
+                help:
+                    "Prediction latency: as the sender reports it (latency_seconds), or as the proxy measures it (request arrival to the upstream response's end), once per request.",
                 unit: "seconds", labels: ["model", "version"])
             prediction = try! s.histogram(
                 "mlops_model_prediction_value", help: "Predicted values of regression models.",

@@ -126,10 +126,19 @@ struct ConfigLoaderTests {
                 "classes: multiclass classification needs at least 3 classes"
             ),
             ("task: regression\n    versions: [v]\n    classes: [a, b]", "classes: a regression model has no classes"),
-            ("task: regression", "versions: required: the versions to report separately (others become __other__)"),
+            (
+                "task: regression",
+                "versions: required: the versions to report separately (others become __other__; a model server that names none: [default])"
+            ),
             (
                 "task: regression\n    versions: [__other__]",
                 "versions[0]: \"__other__\" is reserved for values outside the list"
+            ),
+            // A reference profile not made yet: the message says how to make it.
+            (
+                "task: regression\n    versions: [v]\n    reference: /nonexistent/ref.json",
+                "reference: cannot read \"/nonexistent/ref.json\" (make it from reference data: mlops-exporter profile "
+                    + "--config FILE --model NAME --input DATA.csv --out /nonexistent/ref.json)"
             ),
         ])
     func taskRules(body: String, expected: String) {
