@@ -362,7 +362,7 @@ struct Reader {
         } else {
             fail(
                 node, "\(path).versions",
-                "required: the versions to report separately (others become __other__; a model server that names none: [default])"
+                "required: the versions to report separately (others become __other__), e.g. [default]"
             )
         }
         // Classes (not checked against the task when the list itself was refused)

@@ -128,7 +128,7 @@ struct ConfigLoaderTests {
             ("task: regression\n    versions: [v]\n    classes: [a, b]", "classes: a regression model has no classes"),
             (
                 "task: regression",
-                "versions: required: the versions to report separately (others become __other__; a model server that names none: [default])"
+                "versions: required: the versions to report separately (others become __other__), e.g. [default]"
             ),
             (
                 "task: regression\n    versions: [__other__]",
