@@ -183,6 +183,11 @@ def test_exchanges_through_the_proxy_equal_direct_ones_and_are_counted_per_model
     count(s, PROXY_CAPTURED, 6 + 6, model="credit")
     count(s, PROXY_CAPTURED, 6, model="credit-v1")
     count(s, PROXY_CAPTURED, 6, model="credit-mlflow")
+    # Responses by status class, whatever error_statuses says (the 400 of credit-v1 counted: before, no series did).
+    for model, classes in (("credit", {"2xx": 12, "5xx": 2}), ("credit-v1", {"2xx": 6, "4xx": 1}),
+                           ("credit-mlflow", {"2xx": 6}), (UNROUTED, {"2xx": 4, "4xx": 2, "5xx": 1})):
+        for code in ("1xx", "2xx", "3xx", "4xx", "5xx"):
+            count(s, "mlops_proxy_responses_total", classes.get(code, 0), model=model, code=code)
     # One latency observation per proxied exchange; requests: the rows of a captured exchange, or one for an exchange
     # that is not (5xx: an error; the 400 is served, ok, and not captured: not a 2xx).
     n = {key: sum(len(b) for b in batches) for key, batches in rows.items()}

@@ -32,12 +32,21 @@ final class ProxyModelCounters: Sendable {
     let requests = AtomicSlots(count: 1)
     let cancelled = AtomicSlots(count: 1)
     let captured = AtomicSlots(count: 1)
+    /// By status class, 1xx to 5xx (``responseClasses``).
+    let responses = AtomicSlots(count: 5)
     let upstreamErrors = AtomicSlots(count: UpstreamFailure.allCases.count)
     let captureFailures = AtomicSlots(count: captureReasons.count)
     /// Decides which requests are sampled: the n-th request is when ⌊(n+1)·rate⌋ > ⌊n·rate⌋.
     let sampleCounter = Atomic<UInt64>(0)
 
     init(model: String) { self.model = model }
+
+    /// The `code` label values of ``responses``.
+    static let responseClasses = ["1xx", "2xx", "3xx", "4xx", "5xx"]
+
+    /// Counts a response with `status` (100-599) by its class.
+    @inline(__always)
+    func response(status: Int) { responses.add(Swift.min(Swift.max(status / 100, 1), 5) - 1) }
 
     func upstreamError(_ failure: UpstreamFailure) {
         upstreamErrors.add(UpstreamFailure.allCases.firstIndex(of: failure)!)
@@ -77,6 +86,7 @@ final class ProxyMetrics: Collector, UpstreamPoolObserver, HTTPServerObserver {
         let upstreamErrors: CounterHandle
         let captureFailures: CounterHandle
         let captured: CounterHandle
+        let responses: CounterHandle
         let cancelled: CounterHandle
         let open: GaugeHandle
         let opened: CounterHandle
@@ -103,6 +113,11 @@ final class ProxyMetrics: Collector, UpstreamPoolObserver, HTTPServerObserver {
             captured = try! s.counter(
                 "mlops_proxy_captured_total",
                 help: "Proxied exchanges decoded into predictions, per model.", labels: ["model"])
+            responses = try! s.counter(
+                "mlops_proxy_responses_total",
+                help:
+                    "Responses the proxy's clients got, per model and status class (code: 1xx to 5xx; the upstream's status, or 502/503/504 from the proxy), whether or not error_statuses counts them as model errors.",
+                labels: ["model", "code"])
             cancelled = try! s.counter(
                 "mlops_proxy_client_cancelled_total",
                 help:
@@ -191,6 +206,9 @@ final class ProxyMetrics: Collector, UpstreamPoolObserver, HTTPServerObserver {
                 sink.counter(f.captureFailures, [model, reason], value: Double(c.captureFailures.load(i)))
             }
             sink.counter(f.captured, [model], value: Double(c.captured.load(0)))
+            for (i, code) in ProxyModelCounters.responseClasses.enumerated() {
+                sink.counter(f.responses, [model, code], value: Double(c.responses.load(i)))
+            }
             sink.counter(f.cancelled, [model], value: Double(c.cancelled.load(0)))
         }
     }

@@ -241,6 +241,7 @@ final class ProxyRecorder: ReverseProxyObserver {
         let counters = context.counters
         if !counted { counters.requests.add(0) }
         if let failure = exchange.failure { counters.upstreamError(failure) }
+        if let status = exchange.status { counters.response(status: status) }
         if exchange.cancelled {
             counters.cancelled.add(0)
             return
