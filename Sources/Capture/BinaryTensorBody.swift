@@ -43,16 +43,20 @@ public enum BinaryTensorBody {
         body.count < 2048 || !mayBeBinary(body) ? body.count : body.count * maxExpansion
     }
 
-    /// Whether `body` may be in the binary tensor extension: it has the `"binary_data_size"` key (each `"` found by
-    /// memchr, the rest compared).
+    /// Whether `body` may be in the binary tensor extension: it has the `"binary_data_size"` key. Each `_` is found
+    /// by memchr (rare in tensor data, unlike `"`: a BYTES tensor's text has one every other byte) and the key
+    /// compared around its first one.
     public static func mayBeBinary(_ body: UnsafeRawBufferPointer) -> Bool {
         guard let base = body.baseAddress, body.count >= marker.count else { return false }
-        let last = body.count - marker.count
-        var at = 0
+        let underscore = 7  // `"binary_`
+        var at = underscore
+        let last = body.count - marker.count + underscore
         while at <= last {
-            guard let found = memchr(base + at, 0x22, last - at + 1) else { return false }
+            guard let found = memchr(base + at, 0x5F, last - at + 1) else { return false }
             at = UnsafeRawPointer(found) - base
-            if marker.withUnsafeBytes({ memcmp(base + at, $0.baseAddress!, $0.count) == 0 }) { return true }
+            if marker.withUnsafeBytes({ memcmp(base + at - underscore, $0.baseAddress!, $0.count) == 0 }) {
+                return true
+            }
             at += 1
         }
         return false
@@ -237,9 +241,9 @@ private struct BinaryTensor {
                     "\(place) BYTES element \(i) is \(length) bytes long, past the tensor's \(bytes.count) bytes")
             }
             if i > 0 { out.append(0x2C) }
-            appendString(UnsafeRawBufferPointer(rebasing: bytes[at..<at + length]), &out)
+            let written = appendString(UnsafeRawBufferPointer(rebasing: bytes[at..<at + length]), &out, limit: limit)
             at += length
-            guard out.count <= limit else {
+            guard written, out.count <= limit else {
                 throw CaptureError(.tooManyRows, "\(place)'s BYTES make more than \(limit) bytes of JSON text")
             }
         }
@@ -272,11 +276,18 @@ private struct BinaryTensor {
     /// `bytes` as a JSON string: printable ASCII as it is, `"`, `\\` and control bytes escaped, valid UTF-8 sequences
     /// as they are (the JSON reader's rules: no overlongs, surrogates or code points past U+10FFFF), and every byte
     /// of an invalid sequence as U+FFFD. One pass, no `String` made.
-    private func appendString(_ bytes: UnsafeRawBufferPointer, _ out: inout [UInt8]) {
+    /// False, the string cut short, once `out` holds more than `limit` bytes (checked every 4 KiB of `bytes`: one
+    /// element of 60 MiB is not written whole first).
+    private func appendString(_ bytes: UnsafeRawBufferPointer, _ out: inout [UInt8], limit: Int) -> Bool {
         let hex: StaticString = "0123456789abcdef"
         out.append(0x22)
         var i = 0
+        var nextCheck = 4096
         while i < bytes.count {
+            if i >= nextCheck {
+                if out.count > limit { return false }
+                nextCheck = i + 4096
+            }
             let b = bytes[i]
             if b >= 0x20 && b < 0x80 {
                 if b == 0x22 || b == 0x5C { out.append(0x5C) }
@@ -296,6 +307,7 @@ private struct BinaryTensor {
             }
         }
         out.append(0x22)
+        return true
     }
 
     /// The length of the valid UTF-8 sequence of two to four bytes at `i` (RFC 3629's table), nil when there is none.

@@ -192,7 +192,8 @@ public struct CaptureDecoder: Sendable {
             else { throw failure(error, which) }
             return try binaryBody(body, tape, which, use)
         }
-        // Binary data that happens to be all whitespace leaves a valid JSON body with whitespace after it.
+        // Binary data that happens to be all whitespace leaves a valid JSON body with whitespace after it. (One with
+        // no bytes after its JSON is read as all-JSON, its binary tensors refused: the reference decoder's rule.)
         guard header.nodes[0].end < body.count, Self.hasBinaryTensor(header) else { return try use(header, false) }
         try binaryBody(body, header, which, use)
     }

@@ -102,7 +102,7 @@ struct CloudEventsEndpoint: Sendable {
         let inflating = Self.isGzip(pair.request.body) || Self.isGzip(pair.response.body)
         guard
             !onWorker
-                && (inflating || Self.decodingCost(pair) > inlineLimit)
+                && (inflating || Self.decodingCost(pair, limit: inlineLimit) > inlineLimit)
         else {
             metrics.received.add(event.kind.rawValue)
             return respond(record(pair, id: event.id, route: route, now: now))
@@ -192,8 +192,11 @@ struct CloudEventsEndpoint: Sendable {
 
     /// What decoding `pair` costs in bytes of JSON text (a body in the v2 binary tensor extension counts as the text
     /// it becomes).
-    private static func decodingCost(_ pair: CloudEventPairs.Pair) -> Int {
-        pair.request.body.withUnsafeBytes { BinaryTensorBody.decodingCost($0) }
+    /// Bodies already over `limit` by their size are not looked into.
+    private static func decodingCost(_ pair: CloudEventPairs.Pair, limit: Int) -> Int {
+        let size = pair.request.body.count + pair.response.body.count
+        guard size <= limit else { return size }
+        return pair.request.body.withUnsafeBytes { BinaryTensorBody.decodingCost($0) }
             + pair.response.body.withUnsafeBytes { BinaryTensorBody.decodingCost($0) }
     }
 

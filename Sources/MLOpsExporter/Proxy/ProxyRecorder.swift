@@ -229,8 +229,11 @@ final class ProxyRecorder: ReverseProxyObserver {
     /// body-attributed one is counted here).
     /// What decoding the bodies costs, in bytes of JSON text, to compare with ``inlineLimit``
     /// (``BinaryTensorBody/decodingCost(_:)``: a body in the v2 binary tensor extension counts as the text it becomes).
+    /// Bodies already over the limit by their size are not looked into.
     static func inlineCost(_ request: [UInt8], _ response: [UInt8]) -> Int {
-        request.withUnsafeBytes { BinaryTensorBody.decodingCost($0) }
+        let size = request.count + response.count
+        guard size <= inlineLimit else { return size }
+        return request.withUnsafeBytes { BinaryTensorBody.decodingCost($0) }
             + response.withUnsafeBytes { BinaryTensorBody.decodingCost($0) }
     }
 
