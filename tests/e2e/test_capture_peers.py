@@ -129,3 +129,31 @@ def test_kserve_v1_and_v2_exchanges_through_the_logger_receiver_equal_the_models
         # model's configured versions, so it is counted under __other__.
         assert sample(s, "mlops_model_predicted_class_total", model="credit", version="__other__",
                       **{"class": str(cls)}) == expected
+
+
+def test_one_inference_service_logging_both_kserve_protocols_is_read_by_one_model(start_exporter, tmp_path, kserve):
+    """KServe serves (and its logger logs) one model under both v1 and v2; a logger event does not say which path it
+    came by: a pair the model's protocol refuses is read with the other KServe protocol (before, every v1 pair of a
+    v2 model failed missing_field)."""
+    base, clf, rng = kserve
+    (tmp_path / "models.yaml").write_text(CONFIG)
+    e = start_exporter("--config", str(tmp_path / "models.yaml"))
+    batches = [rng.normal(size=(1 + i % 3, 4)) for i in range(6)]
+    for i, batch in enumerate(batches):
+        if i % 2:
+            request = json.dumps({"instances": batch.tolist()}).encode()
+            response = post(base + "/v1/models/credit:predict", request)
+        else:
+            request = json.dumps({"inputs": [{"name": "x", "shape": list(batch.shape), "datatype": "FP64",
+                                              "data": batch.flatten().tolist()}]}).encode()
+            response = post(base + "/v2/models/credit/infer", request)
+        # "credit-kserve" is the kserve_v1 model's service: its v2 pairs are read as v2.
+        assert log_exchange(e, "credit-kserve", f"both-{i}", request, response)["accepted"] == len(batch)
+    predicted = clf.predict(np.vstack(batches))
+    _, s = scrape(e)
+    for cls in (0, 1):
+        assert sample(s, "mlops_model_predicted_class_total", model="credit-v1", version="default",
+                      **{"class": str(cls)}) == int((predicted == cls).sum())
+    # A pair neither protocol reads is still refused, with the model's protocol's reason.
+    bad = log_exchange(e, "credit-kserve", "bad", b'{"rows": [1]}', b'{"predictions": [1]}')
+    assert bad == {"status": "capture_failed", "reason": "missing_field"}, bad

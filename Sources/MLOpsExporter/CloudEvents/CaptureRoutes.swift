@@ -10,6 +10,10 @@ final class CaptureRoutes: Sendable {
     struct Route: Sendable {
         let model: MonitoredModel
         let decoder: CaptureDecoder
+        /// For a model captured with `kserve_v1` or `open_inference_v2`, the other one's decoder: KServe serves (and
+        /// logs) each model under both protocols, and a logger event does not say which path it came by, so a pair
+        /// the model's decoder refuses is read with this one (its failure is the model's decoder's, when both fail).
+        let other: CaptureDecoder?
     }
 
     struct Table {
@@ -31,7 +35,17 @@ final class CaptureRoutes: Sendable {
                     guard let capture = model.context.configuration.capture,
                         let decoder = try? Self.decoder(capture, model: model)
                     else { continue }
-                    t.byService[capture.inferenceService ?? model.name] = Route(model: model, decoder: decoder)
+                    let other: CaptureProtocol? =
+                        switch decoder.protocol {
+                        case .kserveV1: .openInferenceV2
+                        case .openInferenceV2: .kserveV1
+                        default: nil
+                        }
+                    t.byService[capture.inferenceService ?? model.name] = Route(
+                        model: model, decoder: decoder,
+                        other: other.flatMap {
+                            try? CaptureDecoder(protocol: $0, schema: decoder.schema, outputs: decoder.outputs)
+                        })
                 }
                 t.generation = generation
             }

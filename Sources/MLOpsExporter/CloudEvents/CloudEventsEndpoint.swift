@@ -157,19 +157,25 @@ struct CloudEventsEndpoint: Sendable {
         var events: [PredictionEvent] = []
         let failure: CaptureError? = bodies.request.withUnsafeBytes { request in
             bodies.response.withUnsafeBytes { response in
-                do throws(CaptureError) {
-                    // A `custom` mapping's `header:` sources see the events' ce- attributes (the request event's
-                    // first: a header is read from its first line), not the original request's headers.
-                    _ = try route.decoder.decode(
-                        request: request, response: response,
-                        headers: pair.request.attributes + pair.response.attributes
-                    ) {
-                        events.append($0)
+                func decode(_ decoder: CaptureDecoder) -> CaptureError? {
+                    do throws(CaptureError) {
+                        // A `custom` mapping's `header:` sources see the events' ce- attributes (the request event's
+                        // first: a header is read from its first line), not the original request's headers.
+                        _ = try decoder.decode(
+                            request: request, response: response,
+                            headers: pair.request.attributes + pair.response.attributes
+                        ) {
+                            events.append($0)
+                        }
+                        return nil
+                    } catch {
+                        return error
                     }
-                    return nil
-                } catch {
-                    return error
                 }
+                // A decoder that refuses a pair has delivered none of its rows: the other KServe protocol may read it.
+                guard let refused = decode(route.decoder) else { return nil }
+                guard let other = route.other, decode(other) == nil else { return refused }
+                return nil
             }
         }
         if let failure {
