@@ -15,7 +15,7 @@ import Ingestion
 /// FP16 and BF16 two); BYTES is each element as a 4-byte little-endian length and its bytes.
 ///
 /// The header's length is the body's less the binary sizes' sum (the `Inference-Header-Content-Length` header says
-/// the same; it is not needed, so a response's headers are not either). ``json(_:header:maxValues:which:)`` rewrites
+/// the same; it is not needed, so a response's headers are not either). ``json(_:header:maxValues:maxTextBytes:which:)`` rewrites
 /// such a body as the all-JSON body it stands for (each binary tensor given its `data`), which the v2 decoder then
 /// reads like any other: the same values as the JSON form tritonclient sends with `binary_data=False` (FP32 values
 /// as their exact double, as Python's json writes numpy's); NaN becomes `null`, a missing value.
@@ -185,7 +185,8 @@ private struct BinaryTensor {
     }
 
     /// The tensor's values from `bytes` as JSON, comma-separated, onto `out`.
-    /// `limit`: the most text `out` may hold (BYTES are checked as they are written, the rest after).
+    /// `limit`: the most text `out` may hold, checked as it is written (every 4 KiB of a BYTES element, every 4,096
+    /// fixed-size values).
     func appendValues(_ bytes: UnsafeRawBufferPointer, to out: inout [UInt8], limit: Int) throws(CaptureError) {
         let datatype = Tensor.datatypes[type]
         guard type < BinaryTensorBody.widths.count else {
