@@ -1,5 +1,6 @@
 import ExporterConfig
 import Exposition
+import Foundation
 import Ingestion
 import ModelMonitoring
 import Synchronization
@@ -112,6 +113,52 @@ func unmatchedByReason(_ h: Harness) -> [Double?] {
         m.record(label: LabelEvent(id: "other~01ARZ3NDEKTSV4RRFFQ69G5FAV", label: .label("no")), receivedAt: t0 + 7)
         #expect(unmatchedByReason(h) == [2, 0, 0, 1])
         #expect(h.value(#"mlops_labels_held{model="m"}"#) == 1)
+    }
+
+    /// A label and its prediction posted at the same moment, from two threads, always join once: each checked for the
+    /// other before the other was stored, and both waited apart for good (a fleet review lost 4-5 of 3,000 such pairs:
+    /// the label held after its second look, the prediction stored after its only one).
+    @Test func aLabelAndItsPredictionAtTheSameMomentJoinOnce() throws {
+        let (h, m, recorder) = try joinHarness(maxPending: 100_000)
+        let pairs = 4000
+        let start = DispatchSemaphore(value: 0)
+        let ready = DispatchSemaphore(value: 0)
+        let done = DispatchGroup()
+        // Two threads in lockstep: each pair's label and prediction released together.
+        let go = (0..<2).map { _ in DispatchSemaphore(value: 0) }
+        let arrived = DispatchSemaphore(value: 0)
+        for side in 0..<2 {
+            done.enter()
+            Thread.detachNewThread {
+                ready.signal()
+                start.wait()
+                for i in 0..<pairs {
+                    go[side].wait()
+                    if side == 0 {
+                        m.record(label: LabelEvent(id: "p\(i)", label: .label("yes")))
+                    } else {
+                        m.record(version: "v1", prediction: .label("yes"), id: "p\(i)")
+                    }
+                    arrived.signal()
+                }
+                done.leave()
+            }
+        }
+        ready.wait()
+        ready.wait()
+        start.signal()
+        start.signal()
+        for _ in 0..<pairs {
+            go[0].signal()
+            go[1].signal()
+            arrived.wait()
+            arrived.wait()
+        }
+        #expect(done.wait(timeout: .now() + 60) == .success)
+        #expect(recorder.outcomes.withLock { $0.count } == pairs)
+        #expect(h.value(#"mlops_labels_joined_total{model="m",source="endpoint"}"#) == Double(pairs))
+        #expect(h.value(#"mlops_labels_pending{model="m"}"#) == 0)
+        #expect(h.value(#"mlops_labels_held{model="m"}"#) == 0)
     }
 
     /// A prediction older than `join_ttl` has expired when its label comes; one younger joins. A TTL with a fraction of

@@ -92,6 +92,10 @@ public final class LabelJoiner: Sendable {
     /// The arrival time (bit pattern) of the last label held, 0 for none: a prediction looks among the held labels
     /// only within ``heldSeconds`` of it (no lock taken otherwise).
     let lastHeld = Atomic<UInt64>(0)
+    /// Serialises a label being held with a prediction looking for held labels, so that a label and its prediction
+    /// posted at the same moment cannot miss each other (each checking before the other was stored); taken only
+    /// within ``heldSeconds`` of a label held.
+    let holding = Mutex<Void>(())
     /// Counts kept across configuration reloads.
     public let counters: JoinCounters
     /// This exporter's instance id (``ModelMonitor/instanceID``): a label whose id names another instance is
@@ -128,20 +132,24 @@ public final class LabelJoiner: Sendable {
         // An empty id is none: no label can name it (a label's empty id is refused), so it would only wait to expire.
         guard let id = event.id, !id.isEmpty else { return nil }
         let key = PendingStore<PredictionSnapshot>.key(id)
-        if receivedAt - Double(bitPattern: lastHeld.load(ordering: .relaxed)) <= Self.heldSeconds,
-            let label = held.take(key: key, now: receivedAt)
-        {
-            // Its label came first (counted unknown then): they join now.
-            counters.joinedEndpoint.add(0)
-            counters.observeDelay(0)
-            return outcome(
-                PredictionSnapshot(event, context: context, receivedAt: receivedAt), label.payload.label,
-                label.payload.labelClass, 0)
-        }
+        // Stored first, then the held labels looked at: a label held after this prediction was stored has found it
+        // itself (it looks under `holding`, after publishing `lastHeld`), one held before is found here.
         store.insert(
             key: key, time: receivedAt, PredictionSnapshot(event, context: context, receivedAt: receivedAt),
             now: receivedAt)
-        return nil
+        guard receivedAt - Double(bitPattern: lastHeld.load(ordering: .acquiring)) <= Self.heldSeconds else {
+            return nil
+        }
+        return holding.withLock { _ -> JoinedOutcome? in
+            // Its label came first (counted unknown then): they join now, unless another label took the prediction
+            // meanwhile (that one joined it; this one stays counted unknown).
+            guard let label = held.take(key: key, now: receivedAt),
+                case .pending(let snapshot, _) = store.claim(key: key, now: receivedAt)
+            else { return nil }
+            counters.joinedEndpoint.add(0)
+            counters.observeDelay(0)
+            return outcome(snapshot, label.payload.label, label.payload.labelClass, 0)
+        }
     }
 
     /// Handles an accepted label: the outcome when its prediction is pending, else nil (counted unmatched by
@@ -171,18 +179,20 @@ public final class LabelJoiner: Sendable {
         counters.unmatched.add(reason.rawValue)
         unmatched.add(reason, instance: owner)
         guard reason == .unknown else { return nil }
-        held.insert(
-            key: key, time: receivedAt, HeldLabel(label: label.label, labelClass: label.labelClass), now: receivedAt)
-        lastHeld.store(receivedAt.bitPattern, ordering: .relaxed)
-        // A prediction recorded between the claim and the hold did not see it: look once more.
-        if case .pending(let snapshot, _) = store.claim(key: key, now: receivedAt),
-            held.take(key: key, now: receivedAt) != nil
-        {
-            counters.joinedEndpoint.add(0)
-            counters.observeDelay(0)
-            return outcome(snapshot, label.label, label.labelClass, 0)
+        return holding.withLock { _ -> JoinedOutcome? in
+            // Published before looking again: a prediction stored after this look sees it, and takes `holding`.
+            lastHeld.store(receivedAt.bitPattern, ordering: .releasing)
+            // A prediction stored since the first look: they join now, nothing held.
+            if case .pending(let snapshot, _) = store.claim(key: key, now: receivedAt) {
+                counters.joinedEndpoint.add(0)
+                counters.observeDelay(0)
+                return outcome(snapshot, label.label, label.labelClass, 0)
+            }
+            held.insert(
+                key: key, time: receivedAt, HeldLabel(label: label.label, labelClass: label.labelClass),
+                now: receivedAt)
+            return nil
         }
-        return nil
     }
 
     func outcome(_ snapshot: PredictionSnapshot, _ label: Outcome, _ labelClass: Int?, _ delay: Double) -> JoinedOutcome
