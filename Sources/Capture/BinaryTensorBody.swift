@@ -43,6 +43,14 @@ public enum BinaryTensorBody {
         body.count < 2048 || !mayBeBinary(body) ? body.count : body.count * maxExpansion
     }
 
+    /// ``decodingCost(_:)`` of an exchange's two bodies, for a caller that decodes up to `limit` where it is and
+    /// beyond elsewhere: bodies already over it by their size are not looked into.
+    public static func decodingCost(request: [UInt8], response: [UInt8], limit: Int) -> Int {
+        let size = request.count + response.count
+        guard size <= limit else { return size }
+        return request.withUnsafeBytes { decodingCost($0) } + response.withUnsafeBytes { decodingCost($0) }
+    }
+
     /// Whether `body` may be in the binary tensor extension: it has the `"binary_data_size"` key. Each `_` is found
     /// by memchr (rare in tensor data, unlike `"`: a BYTES tensor's text has one every other byte) and the key
     /// compared around its first one.
@@ -159,7 +167,7 @@ private struct BinaryTensor {
         let name = header.member(node, "name").map { header.string($0) } ?? "?"
         place = "\(which) tensor '\(name)'"
         guard let datatype = header.member(node, "datatype"), header.nodes[datatype].kind == .string,
-            let type = Tensor.datatypes.firstIndex(where: { $0.description == header.string(datatype) })
+            let type = Tensor.datatype(header, datatype)
         else {
             throw CaptureError(.missingField, "\(place) has no known 'datatype'")
         }

@@ -184,54 +184,40 @@ public struct CaptureDecoder: Sendable {
             header = try JSONTape(
                 parsing: body.assumingMemoryBound(to: UInt8.self), maxNodes: maxValues, nonFinite: true)
         } catch {
+            // JSON followed by bytes: the binary extension when the JSON before them has binary tensors.
             guard !error.overLimit, error.offset > 0, error.offset < body.count,
                 let tape = try? JSONTape(
                     parsing: UnsafeRawBufferPointer(rebasing: body[..<error.offset]).assumingMemoryBound(
                         to: UInt8.self), maxNodes: maxValues, nonFinite: true),
-                Self.hasBinaryTensor(tape)
+                let json = try binaryJSON(body, tape, which)
             else { throw failure(error, which) }
-            return try binaryBody(body, tape, which, use)
+            return try parsed(json, which, use)
         }
         // Binary data that happens to be all whitespace leaves a valid JSON body with whitespace after it. (One with
         // no bytes after its JSON is read as all-JSON, its binary tensors refused: the reference decoder's rule.)
-        guard header.nodes[0].end < body.count, Self.hasBinaryTensor(header) else { return try use(header, false) }
-        try binaryBody(body, header, which, use)
-    }
-
-    /// `use` given the all-JSON body for `body`, a body of the binary tensor extension whose header is `header`.
-    private func binaryBody(
-        _ body: UnsafeRawBufferPointer, _ header: JSONTape, _ which: String,
-        _ use: (JSONTape, _ binaryRead: Bool) throws(CaptureError) -> Void
-    ) throws(CaptureError) {
-        guard
-            let json = try BinaryTensorBody.json(
-                body, header: header, maxValues: maxValues, maxTextBytes: maxBinaryTextBytes, which: which)
-        else {
+        guard header.nodes[0].end < body.count, let json = try binaryJSON(body, header, which) else {
             return try use(header, false)
         }
+        try parsed(json, which, use)
+    }
+
+    /// The all-JSON body for `body` whose JSON is `header` (``BinaryTensorBody``); nil when it has no binary tensor.
+    private func binaryJSON(
+        _ body: UnsafeRawBufferPointer, _ header: JSONTape, _ which: String
+    ) throws(CaptureError) -> [UInt8]? {
+        try BinaryTensorBody.json(
+            body, header: header, maxValues: maxValues, maxTextBytes: maxBinaryTextBytes, which: which)
+    }
+
+    /// `use` given `json` (a binary body rewritten) parsed.
+    private func parsed(
+        _ json: [UInt8], _ which: String, _ use: (JSONTape, _ binaryRead: Bool) throws(CaptureError) -> Void
+    ) throws(CaptureError) {
         var failed: CaptureError?
         json.withUnsafeBytes { bytes in
             do throws(CaptureError) { try use(parse(bytes, which), true) } catch { failed = error }
         }
         if let failed { throw failed }
-    }
-
-    /// Whether an `inputs` or `outputs` tensor of `tape` has `parameters.binary_data_size`.
-    static func hasBinaryTensor(_ tape: JSONTape) -> Bool {
-        guard tape.nodes.first?.kind == .object else { return false }
-        for member in ["inputs", "outputs"] {
-            guard let list = tape.member(0, member), tape.nodes[list].kind == .array else { continue }
-            var tensor = list + 1
-            for _ in 0..<tape.nodes[list].count {
-                if tape.nodes[tensor].kind == .object, let parameters = tape.member(tensor, "parameters"),
-                    tape.nodes[parameters].kind == .object, tape.member(parameters, "binary_data_size") != nil
-                {
-                    return true
-                }
-                tensor = tape.nodes[tensor].next
-            }
-        }
-        return false
     }
 
     /// Throws ``CaptureFailure/tooManyRows`` above ``maxRows``.

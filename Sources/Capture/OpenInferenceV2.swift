@@ -108,7 +108,7 @@ struct Tensor {
     }
 
     /// The index in ``datatypes`` of the string node `node`, nil when it is none of them.
-    private static func datatype(_ tape: JSONTape, _ node: Int) -> Int? {
+    static func datatype(_ tape: JSONTape, _ node: Int) -> Int? {
         guard !tape.nodes[node].flag else {
             let text = tape.string(node)
             return datatypes.firstIndex { $0.description == text }

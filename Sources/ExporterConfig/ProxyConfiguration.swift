@@ -184,7 +184,7 @@ extension ProxyConfiguration {
         public var captureProtocol: String?
 
         /// The capture protocols a route may name.
-        public static let captureProtocols = ["kserve_v1", "open_inference_v2", "mlflow"]
+        public static let captureProtocols = CaptureConfiguration.protocols.filter { $0 != "custom" }
 
         /// The protocol a KServe route's path implies (KServe serves one model under both): `/v1/models/…:predict`
         /// is `kserve_v1`, `/v2/models/…/infer` `open_inference_v2`; nil for other paths.

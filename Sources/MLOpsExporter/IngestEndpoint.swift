@@ -349,12 +349,8 @@ struct IngestEndpoint: Sendable {
             out += ",\"unknown_features\":{\"count\":\(report.unknownFeatures),\"first\":"
             out += jsonStringLiteral(report.firstUnknownFeature ?? "") + "}"
         }
-        for (key, tally) in [
-            ("unknown_versions", report.notices.unknownVersions), ("unknown_classes", report.notices.unknownClasses),
-            ("unknown_groups", report.notices.unknownGroups), ("future_timestamps", report.notices.futureTimestamps),
-        ] where tally.count > 0 {
-            // Accepted, recorded under __other__ (or, for a timestamp, with a join delay of 0): said, not silent.
-            out += ",\"\(key)\":{\"count\":\(tally.count),\"first\":" + jsonStringLiteral(tally.first ?? "") + "}"
+        if !report.notices.isEmpty {
+            appendNotices(report.notices, to: &out)
         }
         if let labels {
             out += ",\"joined\":\(labels.joined),\"unmatched\":{"
@@ -368,5 +364,16 @@ struct IngestEndpoint: Sendable {
         }
         out += "}\n"
         return Array(out.utf8)
+    }
+
+    /// `IngestNotices`' non-zero tallies as `,"key":{"count":n,"first":"..."}` members.
+    static func appendNotices(_ notices: IngestNotices, to out: inout String) {
+        for (key, tally) in [
+            ("unknown_versions", notices.unknownVersions), ("unknown_classes", notices.unknownClasses),
+            ("unknown_groups", notices.unknownGroups), ("future_timestamps", notices.futureTimestamps),
+        ] where tally.count > 0 {
+            // Accepted, recorded under __other__ (or, for a timestamp, with a join delay of 0): said, not silent.
+            out += ",\"\(key)\":{\"count\":\(tally.count),\"first\":" + jsonStringLiteral(tally.first ?? "") + "}"
+        }
     }
 }

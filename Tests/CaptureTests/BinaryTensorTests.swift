@@ -116,7 +116,7 @@ struct BinaryTensorTests {
                 + #""parameters":{"binary_data_size":8}}]}"#, hex("0100000000000000"))
         let events = try decode(decoder, bytes: request, response)
         #expect(events.count == 1)
-        #expect(numbers(events[0]) == [0.550000011920929, -1.5])
+        #expect(numbers(events[0]) == [Double(Float(0.55)), -1.5])
         #expect(events[0].prediction == .label("1"))
     }
 

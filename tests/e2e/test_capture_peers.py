@@ -46,6 +46,16 @@ def log_exchange(exporter, service, event_id, request, response):
     return json.loads(answer)
 
 
+def kserve_exchange(base, protocol, batch):
+    """(request body, KServe's response body) for `batch` in `protocol` (v1: instances; v2: one FP64 tensor)."""
+    if protocol == "v1":
+        request = json.dumps({"instances": batch.tolist()}).encode()
+        return request, post(base + "/v1/models/credit:predict", request)
+    request = json.dumps({"inputs": [{"name": "x", "shape": list(batch.shape), "datatype": "FP64",
+                                      "data": batch.flatten().tolist()}]}).encode()
+    return request, post(base + "/v2/models/credit/infer", request)
+
+
 def test_mlserver_v2_exchanges_through_the_logger_receiver_equal_the_models_output(
         start_exporter, tmp_path, mlserver):
     base, clf, rng = mlserver
@@ -112,12 +122,9 @@ def test_kserve_v1_and_v2_exchanges_through_the_logger_receiver_equal_the_models
     e = start_exporter("--config", str(tmp_path / "models.yaml"))
     batches = [rng.normal(size=(1 + i % 3, 4)) for i in range(8)]
     for i, batch in enumerate(batches):
-        request = json.dumps({"instances": batch.tolist()}).encode()
-        response = post(base + "/v1/models/credit:predict", request)
+        request, response = kserve_exchange(base, "v1", batch)
         assert log_exchange(e, "credit-kserve", f"v1-{i}", request, response)["accepted"] == len(batch)
-        request = json.dumps({"inputs": [{"name": "x", "shape": list(batch.shape), "datatype": "FP64",
-                                          "data": batch.flatten().tolist()}]}).encode()
-        response = post(base + "/v2/models/credit/infer", request)
+        request, response = kserve_exchange(base, "v2", batch)
         assert log_exchange(e, "credit-kserve-v2", f"v2-{i}", request, response)["accepted"] == len(batch)
     predicted = clf.predict(np.vstack(batches))
     _, s = scrape(e)
@@ -140,13 +147,7 @@ def test_one_inference_service_logging_both_kserve_protocols_is_read_by_one_mode
     e = start_exporter("--config", str(tmp_path / "models.yaml"))
     batches = [rng.normal(size=(1 + i % 3, 4)) for i in range(6)]
     for i, batch in enumerate(batches):
-        if i % 2:
-            request = json.dumps({"instances": batch.tolist()}).encode()
-            response = post(base + "/v1/models/credit:predict", request)
-        else:
-            request = json.dumps({"inputs": [{"name": "x", "shape": list(batch.shape), "datatype": "FP64",
-                                              "data": batch.flatten().tolist()}]}).encode()
-            response = post(base + "/v2/models/credit/infer", request)
+        request, response = kserve_exchange(base, "v1" if i % 2 else "v2", batch)
         # "credit-kserve" is the kserve_v1 model's service: its v2 pairs are read as v2.
         assert log_exchange(e, "credit-kserve", f"both-{i}", request, response)["accepted"] == len(batch)
     predicted = clf.predict(np.vstack(batches))

@@ -102,7 +102,9 @@ struct CloudEventsEndpoint: Sendable {
         let inflating = Self.isGzip(pair.request.body) || Self.isGzip(pair.response.body)
         guard
             !onWorker
-                && (inflating || Self.decodingCost(pair, limit: inlineLimit) > inlineLimit)
+                && (inflating
+                    || BinaryTensorBody.decodingCost(
+                        request: pair.request.body, response: pair.response.body, limit: inlineLimit) > inlineLimit)
         else {
             metrics.received.add(event.kind.rawValue)
             return respond(record(pair, id: event.id, route: route, now: now))
@@ -194,16 +196,6 @@ struct CloudEventsEndpoint: Sendable {
             if model.record(event, receivedAt: now) == nil { accepted += 1 }
         }
         return Self.json(#"{"status":"paired","accepted":\#(accepted),"rejected":\#(events.count - accepted)}"#)
-    }
-
-    /// What decoding `pair` costs in bytes of JSON text (a body in the v2 binary tensor extension counts as the text
-    /// it becomes).
-    /// Bodies already over `limit` by their size are not looked into.
-    private static func decodingCost(_ pair: CloudEventPairs.Pair, limit: Int) -> Int {
-        let size = pair.request.body.count + pair.response.body.count
-        guard size <= limit else { return size }
-        return pair.request.body.withUnsafeBytes { BinaryTensorBody.decodingCost($0) }
-            + pair.response.body.withUnsafeBytes { BinaryTensorBody.decodingCost($0) }
     }
 
     /// `body`, inflated when it is a gzip stream.

@@ -227,16 +227,6 @@ final class ProxyRecorder: ReverseProxyObserver {
     /// Records an ended exchange for `context`'s model: its upstream failure or cancellation, its latency and status,
     /// and (sampled, 2xx) its decoded rows. `counted`: the request was counted for the model when it started (a
     /// body-attributed one is counted here).
-    /// What decoding the bodies costs, in bytes of JSON text, to compare with ``inlineLimit``
-    /// (``BinaryTensorBody/decodingCost(_:)``: a body in the v2 binary tensor extension counts as the text it becomes).
-    /// Bodies already over the limit by their size are not looked into.
-    static func inlineCost(_ request: [UInt8], _ response: [UInt8]) -> Int {
-        let size = request.count + response.count
-        guard size <= inlineLimit else { return size }
-        return request.withUnsafeBytes { BinaryTensorBody.decodingCost($0) }
-            + response.withUnsafeBytes { BinaryTensorBody.decodingCost($0) }
-    }
-
     @inline(__always)
     private func record(
         _ exchange: inout ProxyExchangeRecord, context: Context, onWorker: Bool, counted: Bool = true
@@ -257,7 +247,10 @@ final class ProxyRecorder: ReverseProxyObserver {
             if exchange.requestBodyOverLimit || exchange.responseBodyOverLimit {
                 counters.captureFailures.add(ProxyModelCounters.tooLarge)
             } else if let request = exchange.requestBody, let response = exchange.responseBody, entry.decoder != nil {
-                if onWorker || Self.inlineCost(request, response) <= Self.inlineLimit {
+                if onWorker
+                    || BinaryTensorBody.decodingCost(request: request, response: response, limit: Self.inlineLimit)
+                        <= Self.inlineLimit
+                {
                     decodeAndRecord(
                         exchange, request: request, response: response, entry: entry, version: version, now: now,
                         onWorker: onWorker)
