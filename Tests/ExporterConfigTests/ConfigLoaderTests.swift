@@ -72,12 +72,50 @@ struct ConfigLoaderTests {
             """)
         #expect(
             config.warnings.map { $0.split(separator: ":").prefix(3).joined(separator: ":") } == [
-                "test.yaml: models[0] (m): slos[2] (drift)", "test.yaml: models[0] (m): slos[3] (fairness)",
+                "test.yaml: models[0] (m): sensitive_attributes", "test.yaml: models[0] (m): slos[2] (drift)",
+                "test.yaml: models[0] (m): slos[3] (fairness)",
             ])
-        #expect(config.warnings.first?.hasSuffix("(add drift to its collectors)") == true)
+        #expect(config.warnings[1].hasSuffix("(add drift to its collectors)") == true)
         let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
             "../../examples/models.yaml")
         #expect(try ConfigLoader.load(file: url.path).warnings.isEmpty)
+    }
+
+    /// A reference profile without the drift collector, or sensitive attributes without fairness, is read by nothing
+    /// (the default collectors are `service` alone): valid but said. Before, `check-config` called such a model valid
+    /// and nothing said its drift or fairness was never computed.
+    @Test("a reference without drift, or groups without fairness, is a warning")
+    func unreadSectionsAreWarnings() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("warn-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let model = """
+            models:
+              - name: m
+                task: binary_classification
+                versions: [v1]
+                classes: ["0", "1"]
+                positive_class: "1"
+                features: [{name: a, type: numeric}]
+                sensitive_attributes: [{name: g, groups: [x, y]}]
+                reference: ref.json
+
+            """
+        // Only readable here: the profile's contents are checked where the drift collector is built.
+        try "{}".write(to: folder.appendingPathComponent("ref.json"), atomically: true, encoding: .utf8)
+        func warnings(_ collectors: String) throws -> [String] {
+            let file = folder.appendingPathComponent("m.yaml")
+            try (model + "    collectors: \(collectors)\n").write(to: file, atomically: true, encoding: .utf8)
+            return try ConfigLoader.load(file: file.path).warnings.map {
+                String($0.split(separator: ":").prefix(3).joined(separator: ":").split(separator: "/").last!)
+            }
+        }
+        #expect(
+            try warnings("[service]") == [
+                "m.yaml: models[0] (m): reference", "m.yaml: models[0] (m): sensitive_attributes",
+            ])
+        #expect(try warnings("[service, drift]") == ["m.yaml: models[0] (m): sensitive_attributes"])
+        #expect(try warnings("[service, drift, fairness]").isEmpty)
     }
 
     @Test("every problem is reported with its line and field, not just the first")
