@@ -122,7 +122,7 @@ public struct AlertingConfiguration: Sendable, Equatable {
     public var rejectRatio: Double = 0.01
     /// How long the reject share must stay above `rejectRatio`.
     public var rejectFor: Duration = .seconds(600)
-    /// How long `up == 0` must last before `MLOpsExporterDown` fires.
+    /// How long `up == 0` (or no target of the job) must last before `MLOpsExporterDown` (`MLOpsExporterAbsent`) fires.
     public var scrapeFor: Duration = .seconds(300)
 
     /// Creates the defaults.

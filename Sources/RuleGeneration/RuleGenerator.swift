@@ -95,10 +95,13 @@ public enum RuleGenerator {
             return .violation(
                 "(\n  \(accuracy(model, job: job, window: PromQL.duration(slo.window), by: nil).indented)\n)\n< bool "
                     + PromQL.number(slo.target ?? 0))
+        // The gauges are absent until there is a verdict (too few observations, fewer than two qualifying groups):
+        // that is recorded 0, as quality's NaN is, or the windows would average only the minutes in violation.
         case .drift:
-            return .violation("max(\(PromQL.selector("mlops_dataset_drift_detected", base))) > bool 0")
+            return .violation(
+                "max(\(PromQL.selector("mlops_dataset_drift_detected", base))) > bool 0 or on () vector(0)")
         case .fairness:
-            return .violation("max(\(PromQL.selector("mlops_fairness_violation", base))) > bool 0")
+            return .violation("max(\(PromQL.selector("mlops_fairness_violation", base))) > bool 0 or on () vector(0)")
         }
     }
 
@@ -312,7 +315,15 @@ public enum RuleGenerator {
                 severity: "ticket", summary: "mlops-exporter {{ $labels.instance }} cannot be scraped",
                 description:
                     "Prometheus has failed to scrape {{ $labels.instance }} (job \(job)) for \(PromQL.duration(a.scrapeFor)): the service and model SLOs, drift and fairness of its models are not measured. Check that the exporter runs (/-/healthy), its logs, and the network path; restart it if it hangs.",
-                runbook: runbook("MLOpsExporterDown"))
+                runbook: runbook("MLOpsExporterDown")),
+            // `up == 0` needs a target: with none (a scrape job named otherwise, discovery that finds nothing) every
+            // alert of this file is silent, this one included, and nothing else would say so.
+            healthAlert(
+                "MLOpsExporterAbsent", expr: "absent(\(PromQL.selector("up", [("job", "=", job)])))",
+                for: a.scrapeFor, severity: "ticket", summary: "no target of job \(job) is scraped",
+                description:
+                    "Prometheus has had no target of job \(job) for \(PromQL.duration(a.scrapeFor)): every SLO and model alert generated for this job is silent, whatever the models do. Check that the scrape configuration's job_name is \(job) (the --job given to mlops-exporter rules) and that its service discovery finds the exporters.",
+                runbook: runbook("MLOpsExporterAbsent")),
         ]
         for model in configuration.models {
             let base = matchers(model, job: job)

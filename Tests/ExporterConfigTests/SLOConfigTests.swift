@@ -113,6 +113,16 @@ struct SLOConfigTests {
                 "- {type: availability, objective: 99.99999999999}",
                 "11:41: models[0].slos[0].objective: must be a percentage"
             ),
+            // A ratio written for a percentage: 0.999 % leaves a budget no error ratio can burn fast enough to page (it
+            // was accepted, and a total outage paged nobody).
+            (
+                "- {type: availability, objective: 0.999}",
+                "11:41: models[0].slos[0].objective: is a percentage: 0.999 means 0.999 % (for 99.9 %, write 99.9)"
+            ),
+            (
+                "- {type: availability, objective: 1}",
+                "11:41: models[0].slos[0].objective: is a percentage: 1 means 1 %"
+            ),
             // Alert annotations are Go templates: Prometheus would refuse the whole rule file.
             (
                 "- {type: drift, objective: 99, description: \"owner {{ team\"}",
@@ -127,6 +137,53 @@ struct SLOConfigTests {
         let found = locatedErrors(classifier + "      " + slo + "\n")
         #expect(found.count == 1, "\(found)")
         #expect(found.first?.hasPrefix(expected) == true, "\(found)")
+    }
+
+    /// An objective so low that the error ratio (at most 1) can never exceed a page's factor times the budget is valid
+    /// but said: a total outage would page nobody. Above 93.06 % (30 days; 92.56 % for 28) both pages can fire.
+    @Test(
+        "an objective too low for the pages to fire is a warning",
+        arguments: [
+            ("99.9", "30d", nil), ("93.1", "30d", nil), ("93", "30d", "the 1h/5m page can never fire"),
+            ("92.6", "28d", nil), ("92.5", "28d", "the 1h/5m page can never fire"),
+            ("85", "30d", "the 1h/5m page can never fire"),
+            ("80", "30d", "neither page (1h/5m, 6h/30m) can ever fire"),
+        ] as [(String, String, String?)])
+    func lowObjectives(objective: String, period: String, expected: String?) throws {
+        let config = try ConfigLoader.parse(
+            classifier + "      - {type: availability, objective: \(objective), period: \(period)}\n"
+                + "service_slos: [{type: availability, objective: \(objective), period: \(period)}]\n",
+            file: "m.yaml")
+        let low = config.warnings.filter { $0.contains("objective \(objective):") }
+        if let expected {
+            #expect(low.count == 2, "\(low)")
+            #expect(low.first?.hasPrefix("m.yaml: models[0] (m): slos[0] (availability): objective") == true)
+            #expect(low.last?.hasPrefix("m.yaml: service_slos[0] (availability): objective") == true)
+            #expect(low.allSatisfy { $0.contains(expected) }, "\(low)")
+            let lowest = period == "30d" ? "93.0556" : "92.5596"
+            #expect(low.allSatisfy { $0.hasSuffix("both can above \(lowest) %)") }, "\(low)")
+        } else {
+            #expect(low.isEmpty, "\(low)")
+        }
+    }
+
+    /// An LLM model's requests count in the service latency histogram timed to the end of their generation: a
+    /// service-wide latency SLO over them reads every long generation as a slow request. Said, not refused.
+    @Test("a service-wide latency SLO over LLM models is a warning")
+    func serviceLatencyOverGenerations() throws {
+        let text = llmModel + "      - {type: ttft, objective: 99, threshold_seconds: 0.5}\n"
+        let latency = "service_slos: [{type: latency, objective: 99, threshold_seconds: 0.5}]\n"
+        let availability = "service_slos: [{type: availability, objective: 99}]\n"
+        let warned = try ConfigLoader.parse(text + latency, file: "m.yaml").warnings
+        #expect(warned.count == 1, "\(warned)")
+        #expect(
+            warned.first?.hasPrefix(
+                "m.yaml: service_slos[0] (latency): a service-wide latency SLO counts the requests of chat,") == true)
+        #expect(try ConfigLoader.parse(text + availability, file: "m.yaml").warnings.isEmpty)
+        let noLLM = try ConfigLoader.parse(
+            classifier + "      - {type: availability, objective: 99}\n"
+                + latency.replacingOccurrences(of: "0.5", with: "0.25"), file: "m.yaml")
+        #expect(!noLLM.warnings.contains { $0.contains("service-wide latency") }, "\(noLLM.warnings)")
     }
 
     @Test("two SLOs of different models that would get the same rule group or Sloth name are refused")

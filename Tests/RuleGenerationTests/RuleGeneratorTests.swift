@@ -89,13 +89,17 @@ struct RuleGeneratorTests {
         // Time-based SLIs record the 0/1 violation first, then average it.
         let drift = file.groups[4].rules
         #expect(drift[0].name == "slo:sli_violation:bool")
-        #expect(drift[0].expr == "max(mlops_dataset_drift_detected{job=\"mlops-exporter\",model=\"fraud\"}) > bool 0")
+        #expect(
+            drift[0].expr
+                == "max(mlops_dataset_drift_detected{job=\"mlops-exporter\",model=\"fraud\"}) > bool 0 or on () vector(0)"
+        )
         #expect(drift[1].expr == "avg_over_time(slo:sli_violation:bool{model=\"fraud\",slo=\"drift\"}[5m])")
         #expect(drift[8].name == "slo:sli_error:ratio_rate30d")
         let health = file.groups[5].rules.map(\.name)
         #expect(
             health == [
-                "MLOpsExporterDown", "MLOpsIngestRejects", "MLOpsIngestRequestsRefused", "MLOpsLabelsNotArriving",
+                "MLOpsExporterDown", "MLOpsExporterAbsent", "MLOpsIngestRejects", "MLOpsIngestRequestsRefused",
+                "MLOpsLabelsNotArriving",
                 "MLOpsDatasetDrift",
                 "MLOpsFairnessViolation", "MLOpsModelQualityBelowTarget",
             ])

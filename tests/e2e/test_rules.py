@@ -109,7 +109,7 @@ def test_rule_names_and_labels(rules):
             assert {"summary", "description", "runbook_url"} <= set(a["annotations"])
     health = groups["mlops-model-health"]
     assert sorted({r["alert"] for r in health}) == [
-        "MLOpsDatasetDrift", "MLOpsExporterDown", "MLOpsFairnessViolation", "MLOpsIngestRejects",
+        "MLOpsDatasetDrift", "MLOpsExporterAbsent", "MLOpsExporterDown", "MLOpsFairnessViolation", "MLOpsIngestRejects",
         "MLOpsIngestRequestsRefused", "MLOpsLabelsNotArriving", "MLOpsModelQualityBelowTarget"]
     for r in health:
         assert r["labels"]["severity"] in ("page", "ticket", "warning")
@@ -219,6 +219,18 @@ def burn_scenarios(model, slo, alerts):
                 firing.append(a)
         minutes = T if kind in REQUEST_BASED else T_TIME
         out.append((f"error ratio {ratio:g} ({multiple}x budget)", inputs, firing, minutes))
+    if kind in ("drift", "fairness"):
+        # The gauge absent (no verdict yet: too few observations, or fewer than two groups) for most of the period,
+        # then in violation for the last 6 minutes: absence counts as good, so the windows see 7 bad minutes of 61
+        # (1h) or 201, not 7 of 7. Before, nothing was recorded while it was absent and the 1h page fired.
+        on = [0] * (T_TIME - 6) + [1] * 7
+        metric = "mlops_dataset_drift_detected" if kind == "drift" else "mlops_fairness_violation"
+        labels = m if kind == "drift" else {**m, "attribute": "gender", "metric": "demographic_parity"}
+        inputs = [series(metric, labels, " ".join(["_"] * (T_TIME - 6) + ["1"] * 7))]
+        ratios = {w: sum(on[max(0, T_TIME - n):]) / len(on[max(0, T_TIME - n):]) for w, n in WINDOW_MINUTES.items()}
+        firing = [a for a, threshold in thresholds
+                  if ratios[a["labels"]["long_window"]] > threshold and ratios[a["labels"]["short_window"]] > threshold]
+        out.append(("absent, then 6 minutes in violation", inputs, firing, T_TIME))
     return out
 
 
@@ -301,7 +313,12 @@ def health_tests(config, groups):
              [check("MLOpsExporterDown", 3, []),
               check("MLOpsExporterDown", 10, [expected_alert(down, {"instance": "a:9747", "job": JOB})])]),
         case("exporter up: silent", [series("up", {"instance": "a:9747"}, "1x20")],
-             [check("MLOpsExporterDown", 10, [])]),
+             [check("MLOpsExporterDown", 10, []), check("MLOpsExporterAbsent", 10, [])]),
+        # No target of the job (the scrape job named otherwise): every other alert is silent, this one fires.
+        case("no target of the job fires after scrape_for, not before",
+             [{"series": 'up{job="mlops",instance="a:9747"}', "values": "1x20"}],
+             [check("MLOpsExporterAbsent", 3, []),
+              check("MLOpsExporterAbsent", 10, [expected_alert(rule("MLOpsExporterAbsent"), {"job": JOB})])]),
         case("drift for 40m fires after drift_for (30m); a 20m drift does not",
              [series("mlops_dataset_drift_detected", fraud, "1x60"),
               series("mlops_dataset_drift_detected", {"model": "eta"}, "1x20 0x40")],
