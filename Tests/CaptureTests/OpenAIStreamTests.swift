@@ -298,6 +298,48 @@ struct LLMExchangeMeterTests {
         #expect(m.completionTokens! == (8, true))  // tokens still count every choice
     }
 
+    /// A later chunk may repeat a choice's finish reason (some servers put it again beside `usage`): counted once per
+    /// choice, as documented. Before, each occurrence counted (`stop` twice for one choice).
+    @Test("a choice's finish reason repeated in a later chunk counts once")
+    func repeatedFinishReason() {
+        var m = LLMExchangeMeter(endpoint: LLMExchangeMeter.Endpoint(path: "/v1/chat/completions"))
+        m.responseHead(status: 200, contentType: "text/event-stream")
+        _ = feed(&m, chunk("a"), at: 0.1)
+        _ = feed(&m, chunk("", finish: "stop"), at: 0.2)
+        let usage = "{\"prompt_tokens\":3,\"completion_tokens\":1}"
+        _ = feed(
+            &m,
+            "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"},"
+                + "{\"index\":1,\"delta\":{},\"finish_reason\":\"length\"},"
+                + "{\"index\":1,\"delta\":{},\"finish_reason\":\"length\"}],\"usage\":\(usage)}\n\ndata: [DONE]\n\n",
+            at: 0.3)
+        m.finish()
+        #expect(m.finishReasons[LLMFinishReason.stop.rawValue] == 1)
+        #expect(m.finishReasons[LLMFinishReason.length.rawValue] == 1)
+    }
+
+    /// A refusal, or audio output (its transcript), reaches the user as a token does. Before, such a stream had no
+    /// TTFT and no tokens.
+    @Test("refusal and audio deltas carry output")
+    func refusalAndAudio() {
+        for delta in [
+            #"{"refusal":"I can't"}"#, #"{"audio":{"id":"a1","transcript":"Hel"}}"#, #"{"audio":{"data":"UklG"}}"#,
+        ] {
+            var m = LLMExchangeMeter(endpoint: LLMExchangeMeter.Endpoint(path: "/v1/chat/completions"))
+            m.requestEnded(elapsed: 0)
+            m.responseHead(status: 200, contentType: "text/event-stream")
+            let first = feed(&m, "data: {\"choices\":[{\"index\":0,\"delta\":\(delta)}]}\n\n", at: 0.1)
+            #expect(first.timeToFirstToken != nil, "\(delta)")
+            m.finish()
+            #expect(m.completionTokens?.count == 1, "\(delta)")
+        }
+        var m = LLMExchangeMeter(endpoint: LLMExchangeMeter.Endpoint(path: "/v1/chat/completions"))
+        m.responseHead(status: 200, contentType: "text/event-stream")
+        let none = feed(
+            &m, #"data: {"choices":[{"index":0,"delta":{"refusal":"","audio":{"id":"a1"}}}]}"# + "\n\n", at: 0.1)
+        #expect(none.timeToFirstToken == nil)
+    }
+
     @Test("an `event: error` is an error event whatever its data")
     func errorEventType() {
         var m = LLMExchangeMeter(endpoint: LLMExchangeMeter.Endpoint(path: "/v1/chat/completions"))

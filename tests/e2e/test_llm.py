@@ -326,6 +326,12 @@ def test_upstream_429_and_500_are_errors(llm_proxy, openai_upstream):
     assert total(s, REQUESTS, outcome="ok") == 0
     assert value(s, ERRORS, reason="http_429", **CHAT) == 1
     assert value(s, ERRORS, reason="http_500", **CHAT) == 2
+    # The service series follow the proxy's error_statuses (default 5xx), as for any proxied request: the 429 is a
+    # served request there (a client's 4xx paged through the availability SLO before), the 500s are errors.
+    assert total(s, "mlops_model_requests_total", model="chat", status="ok") == 1
+    assert total(s, "mlops_model_requests_total", model="chat", status="error") == 2
+    assert total(s, "mlops_model_errors_total", model="chat", kind="http_429") == 0
+    assert total(s, "mlops_model_errors_total", model="chat", kind="http_500") == 2
     count, sum_, _ = histogram(s, DURATION, **CHAT)  # error outcomes are timed too
     assert count == 3
     expected = [Expected(openai_upstream.record(f"err-{i}")) for i in (1, 2, 3)]

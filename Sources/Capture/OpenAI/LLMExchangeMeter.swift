@@ -187,7 +187,11 @@ public struct LLMExchangeMeter {
     }
 
     private mutating func add(_ document: OpenAIDocument) {
-        for reason in document.finishReasons { finishReasons[reason.rawValue] += 1 }
+        for (reason, choice) in zip(document.finishReasons, document.finishReasonChoices)
+        where choice == 0 || choicesFinished & choice == 0 {
+            // A choice's finish reason once, though a later chunk (the one with `usage`) may repeat it.
+            finishReasons[reason.rawValue] += 1
+        }
         choicesSeen |= document.choices
         choicesFinished |= document.finishedChoices
         if document.choiceBeyondMask { choicesBeyondMask = true }

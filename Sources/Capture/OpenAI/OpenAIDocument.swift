@@ -46,11 +46,14 @@ public struct LLMUsage: Sendable, Equatable {
 /// responses).
 public struct OpenAIDocument: Sendable, Equatable {
     /// Choices (or Responses API deltas) in it that carry generated output: non-empty `delta.content`,
-    /// `delta.reasoning_content`, `delta.tool_calls`, `delta.function_call`, `text`; `response.*.delta` events with
-    /// a non-empty `delta`. In a stream each is one output token as far as the proxy can tell.
+    /// `delta.reasoning_content`, `delta.refusal`, `delta.tool_calls`, `delta.function_call`, `delta.audio`'s
+    /// `transcript` or `data`, `text`; `response.*.delta` events with a non-empty `delta`. In a stream each is one output token as far as the proxy can tell.
     public var contentChoices = 0
     /// Finish reasons given, one per choice that finished (or the response's outcome).
     public var finishReasons: [LLMFinishReason] = []
+    /// The choice of each of ``finishReasons``, as a bit of ``choices`` (0: a Responses API outcome, or an `index` of
+    /// 64 or more): a stream may repeat a choice's finish reason in a later chunk (with `usage`), counted once.
+    public var finishReasonChoices: [UInt64] = []
     /// The `usage` object, when present and not null.
     public var usage: LLMUsage?
     /// The document is an error (`error` member, an `error` event, a failed response).
@@ -111,14 +114,28 @@ public struct OpenAIDocument: Sendable, Equatable {
                 guard let v = t.member(delta, key) else { return false }
                 return t.nodes[v].kind == .string && t.nodes[v].end > t.nodes[v].start
             }
-            if nonEmpty("content") || nonEmpty("reasoning_content") || nonEmpty("reasoning") { content = true }
+            if nonEmpty("content") || nonEmpty("reasoning_content") || nonEmpty("reasoning") || nonEmpty("refusal") {
+                content = true
+            }
+            // Audio output (`modalities: ["audio"]`): its transcript or its data.
+            if let a = t.member(delta, "audio"), t.nodes[a].kind == .object {
+                for key in ["transcript", "data"] {
+                    if let v = t.member(a, key), t.nodes[v].kind == .string, t.nodes[v].end > t.nodes[v].start {
+                        content = true
+                    }
+                }
+            }
             if let v = t.member(delta, "tool_calls"), t.nodes[v].kind == .array, t.nodes[v].count > 0 { content = true }
             if let v = t.member(delta, "function_call"), t.nodes[v].kind == .object { content = true }
         }
         if let v = t.member(c, "text"), t.nodes[v].kind == .string, t.nodes[v].end > t.nodes[v].start { content = true }
         if content { contentChoices += 1 }
         if let f = t.member(c, "finish_reason"), t.nodes[f].kind == .string {
-            finishReasons.append(LLMFinishReason.of(t, f))
+            // Once per choice here too (a choice listed twice in one chunk).
+            if bit == 0 || finishedChoices & bit == 0 {
+                finishReasons.append(LLMFinishReason.of(t, f))
+                finishReasonChoices.append(bit)
+            }
             finishedChoices |= bit
         }
     }
@@ -156,6 +173,7 @@ public struct OpenAIDocument: Sendable, Equatable {
         if let s = t.member(r, "status"), t.nodes[s].kind == .string {
             if t.string(s, is: "completed") {
                 finishReasons.append(.stop)
+                finishReasonChoices.append(0)
             } else if t.string(s, is: "incomplete") {
                 var reason = LLMFinishReason.other
                 if let d = t.member(r, "incomplete_details"), t.nodes[d].kind == .object,
@@ -165,8 +183,10 @@ public struct OpenAIDocument: Sendable, Equatable {
                     if t.string(why, is: "content_filter") { reason = .contentFilter }
                 }
                 finishReasons.append(reason)
+                finishReasonChoices.append(0)
             } else if t.string(s, is: "failed") {
                 finishReasons.append(.error)
+                finishReasonChoices.append(0)
                 isError = true
             }
         }

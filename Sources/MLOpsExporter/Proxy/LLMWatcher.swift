@@ -202,7 +202,13 @@ final class LLMWatcher: ProxyExchangeWatcher, @unchecked Sendable {
             collector.requestEnded(version: versionIndex, record, wasInFlight: inFlight)
         }
         guard !cancelled, let status = exchange.status ?? meter.status else { return }
-        let isError = record.outcome == .error || routing.settings.isErrorStatus(status)
+        // The service series count as any proxied request does: a status is an error by `error_statuses` (a client's
+        // 4xx is a served request there, though the LLM series call it an error); a failure or an error event is one.
+        let byStatus = record.errorReason == "http_\(status)"
+        let isError =
+            byStatus
+            ? routing.settings.isErrorStatus(status)
+            : record.outcome == .error || routing.settings.isErrorStatus(status)
         let errorKind = isError ? (record.errorReason ?? "http_\(status)") : nil
         let lengths = entry.lengthFeatures
         guard lengths.prompt != nil || lengths.completion != nil else {
