@@ -132,6 +132,18 @@ struct OpenAIRequestScannerTests {
         }
     }
 
+    /// Go's JSON decoder (Ollama, LocalAI) matches keys without regard to case, the last one winning; Python's is exact.
+    /// A `Model` beside `model` could have the request counted under another model than the one a Go server serves
+    /// (before: `model` was read, whatever followed): such a body names no model.
+    @Test("a model key in another letter case leaves no model")
+    func modelInAnotherCase() {
+        #expect(scan(#"{"model":"sql-lora","Model":"base"}"#).model == nil)
+        #expect(scan(#"{"MODEL":"base"}"#).model == nil)
+        #expect(scan(#"{"mOdEl":1,"model":"base"}"#).model == nil)
+        #expect(scan(#"{"model":"base","messages":[{"Model":"x"}],"meta":{"MODEL":"y"}}"#).model == "base")
+        #expect(scan(#"{"models":"x","model":"base","mode":"y"}"#).model == "base")
+    }
+
     @Test("escaped model names are decoded; not-a-string, absent and too long give none")
     func edges() {
         #expect(scan(#"{"model":"a\"b\\c\u00e9\ud83d\ude00"}"#).model == "a\"b\\cé😀")

@@ -64,12 +64,12 @@ import Testing
 
     /// An exporter (never started) with a proxy (its default routes: the OpenAI paths) in front of `chat`, served as
     /// `served-name`, and the catch-all model `fallback`.
-    private func llmExporter() throws -> Exporter {
+    private func llmExporter(catchAll: Bool = true) throws -> Exporter {
         var chat = ModelConfiguration(name: "chat", task: .textGeneration, versions: ["default"])
         chat.llm = LLMConfiguration(servedNames: ["served-name"])
         var fallback = ModelConfiguration(name: "fallback", task: .textGeneration, versions: ["default"])
         fallback.llm = LLMConfiguration(catchAll: true)
-        var models = ExporterConfiguration(models: [chat, fallback], source: "<code>")
+        var models = ExporterConfiguration(models: catchAll ? [chat, fallback] : [chat], source: "<code>")
         models.proxy = ProxyConfiguration(upstream: .init(host: "127.0.0.1", port: 9))
         var configuration = Exporter.Configuration()
         configuration.processMetrics = false
@@ -110,6 +110,31 @@ import Testing
         #expect(m[#"mlops_proxy_client_cancelled_total{model="chat"}"#] == 1)
         #expect(m[#"mlops_proxy_client_cancelled_total{model="fallback"}"#] == 1)
         #expect((m[#"mlops_proxy_requests_total{model="__unrouted__"}"#] ?? 0) == 0)
+        #expect((m[#"mlops_proxy_client_cancelled_total{model="__unrouted__"}"#] ?? 0) == 0)
+    }
+
+    /// An unrouted stream (its body names no configured model, and there is no catch-all) is not parsed: whether it
+    /// ended is not known, so a client that leaves at `[DONE]`, as some clients do before the body's last chunk, is not
+    /// counted as cancelling (the rule for streams the meter cannot read). Before, every such exchange counted
+    /// `mlops_proxy_client_cancelled_total{model="__unrouted__"}`, while a routed one counted ok.
+    @Test func anUnroutedStreamLeftAtItsEndIsNotCancelled() async throws {
+        let exporter = try llmExporter(catchAll: false)
+        let recorder = try #require(exporter.proxy?.recorder)
+        let request = HTTPRequest(method: "POST", path: "/v1/chat/completions")
+        let tap = recorder.proxyRequestStarted(request, requestID: "r")
+        let watcher = try #require(tap.watcher)
+        Array(#"{"model":"unknown","stream":true}"#.utf8).withUnsafeBytes { watcher.requestBody($0) }
+        watcher.requestEnded(elapsed: 0.01)
+        watcher.responseHead(status: 200, headers: ["Content-Type": "text/event-stream"], elapsed: 0.02)
+        Array((chunk(0, "Hi", finish: "stop") + "data: [DONE]\n\n").utf8).withUnsafeBytes {
+            watcher.responseBody($0, elapsed: 0.03)
+        }
+        var record = ProxyExchangeRecord(
+            request, requestID: "r", tap: tap, status: 200, responseHeaders: ["Content-Type": "text/event-stream"],
+            cancelled: true, durationSeconds: 0.04)
+        recorder.proxyExchangeEnded(&record)
+        let m = await scrape(exporter)
+        #expect(m[#"mlops_proxy_requests_total{model="__unrouted__"}"#] == 1)
         #expect((m[#"mlops_proxy_client_cancelled_total{model="__unrouted__"}"#] ?? 0) == 0)
     }
 }

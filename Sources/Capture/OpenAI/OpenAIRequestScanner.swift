@@ -8,7 +8,8 @@ import Ingestion
 /// It follows JSON's structure (strings with their escapes, nesting up to 64 levels) but does not validate the
 /// document: the upstream judges that. A body that is not a JSON object gives no model. A member given twice is read
 /// as the usual JSON decoders read it (Python's, Go's, serde's: the last one wins), and a key written with escapes
-/// (`"mod\u0065l"`) is the key it decodes to: the model the upstream serves is the one recorded.
+/// (`"mod\u0065l"`) is the key it decodes to: the model the upstream serves is the one recorded. A top-level `Model`
+/// (`model` in another letter case), which Go's decoder reads as `model` and Python's ignores, leaves no model.
 public struct OpenAIRequestScanner: Sendable {
     /// The longest `model` value kept, in bytes (a longer one is no model: ``model`` is nil).
     public static let maxModelBytes = 256
@@ -16,7 +17,7 @@ public struct OpenAIRequestScanner: Sendable {
     /// The `model` member's value (JSON escapes decoded), once the body is complete; nil when there is none, it is
     /// not a string, or it is longer than ``maxModelBytes``.
     public var model: String? {
-        guard modelState == .done else { return nil }
+        guard modelState == .done, !modelCaseVariant else { return nil }
         return Self.unescape(modelBytes)
     }
     /// `stream: true` at the top level.
@@ -42,11 +43,14 @@ public struct OpenAIRequestScanner: Sendable {
     private var key: [UInt8] = []
     private var keyTooLong = false
     /// Which member's value comes next (after its key's `:`): 0 none, 1 model, 2 stream, 3 stream_options,
-    /// 4 include_usage (in stream_options).
+    /// 4 include_usage (in stream_options), 5 `model` in another letter case.
     private var pendingMember: UInt8 = 0
     private var member: UInt8 = 0
     private var inStreamOptions = false
     private var modelState = Capture.none
+    /// A top-level key that is `model` but for letter case (`Model`, `MODEL`): Go's decoder (Ollama, LocalAI) takes it
+    /// for `model` (the last one winning), Python's ignores it, so which model serves the request is not known: none.
+    private var modelCaseVariant = false
     private var modelBytes: [UInt8] = []
     private var sawRoot = false
 
@@ -122,6 +126,7 @@ public struct OpenAIRequestScanner: Sendable {
                 let isTrue = b == 0x74
                 switch pendingMember {
                 case 1 where depth == 1: modelState = .failed
+                case 5 where depth == 1: modelCaseVariant = true
                 case 3 where depth == 1: includeUsage = false
                 case 2: stream = isTrue
                 case 4: includeUsage = isTrue
@@ -139,6 +144,8 @@ public struct OpenAIRequestScanner: Sendable {
             // Every top-level `model` replaces the one before (the last wins); one that is no string is no model.
             modelState = isString ? .reading : .failed
             modelBytes.removeAll(keepingCapacity: true)
+        case 5 where depth == 1:
+            modelCaseVariant = true
         case 2 where depth == 1:
             stream = false  // a string, object or array: no `stream: true` (the last member wins)
         case 3 where depth == 1:
@@ -175,6 +182,7 @@ public struct OpenAIRequestScanner: Sendable {
             if ServerSentEventParser.equals(k, "model") { return 1 }
             if ServerSentEventParser.equals(k, "stream") { return 2 }
             if ServerSentEventParser.equals(k, "stream_options") { return 3 }
+            if k.count == 5 && zip(k, "model".utf8).allSatisfy({ $0 | 0x20 == $1 }) { return 5 }
         } else if ServerSentEventParser.equals(k, "include_usage") {
             return 4
         }

@@ -162,8 +162,12 @@ final class LLMWatcher: ProxyExchangeWatcher, @unchecked Sendable {
     }
 
     func responseBody(_ bytes: UnsafeRawBufferPointer, elapsed: Double) {
-        // A request that no `llm` collector records (unrouted, or a model without the section) is not parsed.
-        guard let collector else { return }
+        // A request that no `llm` collector records (unrouted, or a model without the section) is not parsed: unread,
+        // so that a client leaving its stream (maybe at `[DONE]`) is not counted as cancelling (``cancelled``).
+        guard let collector else {
+            if case .pending = responseReading { responseReading = .unread }
+            return
+        }
         if case .pending(let coding) = responseReading {
             responseReading = reading(coding, factor: Self.inflationFactor)
         }
