@@ -73,7 +73,7 @@ def test_three_dashboards_with_the_expected_variables():
     for path in DASHBOARDS:
         d = load(path)
         names = [v["name"] for v in d["templating"]["list"]]
-        assert {"datasource", "model", "version", "instance"} <= set(names), path
+        assert {"datasource", "job", "model", "version", "instance"} <= set(names), path
         ds = next(v for v in d["templating"]["list"] if v["name"] == "datasource")
         assert ds["type"] == "datasource" and ds["query"] == "prometheus"
         assert d["uid"] and d["title"] and d["schemaVersion"] >= 36 and d.get("id") is None
@@ -203,8 +203,8 @@ def test_every_panel_query_returns_data(binary, start_exporter, prometheus, tmp_
     try:
         rules = slo_rules(binary, tmp_path)
         base = prometheus(exporter.port, rule_files=[rules])
-        all_values = {"datasource": "", "model": ".*", "version": ".*", "instance": ".*", "feature": ".*",
-                      "slo": ".*"}
+        all_values = {"datasource": "", "job": ".*", "model": ".*", "version": ".*", "instance": ".*",
+                      "feature": ".*", "slo": ".*"}
         queries = []
         for path in DASHBOARDS:
             d = load(path)
@@ -212,12 +212,12 @@ def test_every_panel_query_returns_data(binary, start_exporter, prometheus, tmp_
                 if (d["uid"], p["title"]) in NEEDS_LLM_TRAFFIC:
                     continue
                 for t in p["targets"]:
-                    queries.append(((d["uid"], p["title"]), t["refId"], substitute(t["expr"], all_values)))
+                    queries.append(((d["uid"], p["title"]), t["refId"], substitute(t["expr"], all_values), t["expr"]))
                 missing = {}
 
         def all_have_data():
             missing.clear()
-            for key, ref, expr in queries:
+            for key, ref, expr, _ in queries:
                 if not prom_query(base, expr):
                     missing[(key, ref)] = expr
             return not missing
@@ -229,6 +229,13 @@ def test_every_panel_query_returns_data(binary, start_exporter, prometheus, tmp_
             raise AssertionError("panel queries without data:\n" + "\n".join(
                 f"{k[0][0]} / {k[0][1]} / {k[1]}: {e}" for k, e in missing.items()))
         assert len(queries) >= 50, len(queries)
+        # The job variable filters every raw series (a batch gate's pushes, another environment): with another job
+        # chosen, the panels that read them show nothing of this one.
+        other = {**all_values, "job": "model-gate"}
+        filtered = [(key, ref, raw) for key, ref, _, raw in queries if "$job" in raw]
+        assert len(filtered) >= 40, len(filtered)
+        leaking = [(key, ref) for key, ref, raw in filtered if prom_query(base, substitute(raw, other))]
+        assert not leaking, leaking
         # The variables' queries find the demo's models, versions, instance and features.
         d = load(ROOT / "dashboards/mlops-model.json")
         found = {}
@@ -238,6 +245,7 @@ def test_every_panel_query_returns_data(binary, start_exporter, prometheus, tmp_
         assert found["model"] == ["eta", "fraud"]
         assert set(found["version"]) == {"2024.06", "v1", "v2"}
         assert found["instance"] == [f"127.0.0.1:{exporter.port}"]
+        assert found["job"] == ["mlops"]
         assert set(found["feature"]) == {"amount", "account_age_days", "country", "channel", "distance_km", "hour",
                                          "weather"}
     finally:

@@ -20,7 +20,7 @@ openai = pytest.importorskip("openai", reason="the openai SDK (tests/requirement
 
 MODEL = "chat"  # llm_support.MODELS: SERVED routes to the model `chat`, version `default`
 MESSAGES = [{"role": "user", "content": "Say something."}]
-ALL = {"datasource": "", "model": ".*", "version": ".*", "instance": ".*"}
+ALL = {"datasource": "", "job": ".*", "model": ".*", "version": ".*", "instance": ".*"}
 # The traffic, chat completions only: STREAMED streamed requests (with usage; every third without: estimated tokens)
 # whose TTFTs are spread evenly over TTFT_RANGE, gaps of 10 to 30 ms (TPOT ≈ the gap: far within the 0.05 s objective),
 # and, between them, NOT_STREAMED whole responses (cached prompt tokens) and RATE_LIMITED 429s. About 5 s in all.
