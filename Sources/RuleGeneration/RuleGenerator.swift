@@ -132,8 +132,9 @@ public enum RuleGenerator {
     static func sloRules(
         model: ModelConfiguration, slo: SLOConfiguration, alerting: AlertingConfiguration, job: String
     ) -> [Rule] {
-        let ids = [("model", model.name), ("slo", slo.name)]
-        let own = "{model=\(PromQL.string(model.name)),slo=\(PromQL.string(slo.name))}"
+        // The job on every record, so that two exporter jobs' files (prod, staging) record apart in one Prometheus.
+        let ids = [("job", job), ("model", model.name), ("slo", slo.name)]
+        let own = "{job=\(PromQL.string(job)),model=\(PromQL.string(model.name)),slo=\(PromQL.string(slo.name))}"
         let period = slo.period.rawValue
         var rules: [Rule] = []
         let ratio: (String) -> String
@@ -156,10 +157,11 @@ public enum RuleGenerator {
             Rule(.record("slo:time_period:days"), expr: "vector(\(slo.period.days))", labels: ids),
             Rule(
                 .record("slo:current_burn_rate:ratio"),
-                expr: "slo:sli_error:ratio_rate5m\(own)\n/ on (model, slo)\nslo:error_budget:ratio\(own)", labels: ids),
+                expr: "slo:sli_error:ratio_rate5m\(own)\n/ on (job, model, slo)\nslo:error_budget:ratio\(own)",
+                labels: ids),
             Rule(
                 .record("slo:period_burn_rate:ratio"),
-                expr: "slo:sli_error:ratio_rate\(period)\(own)\n/ on (model, slo)\nslo:error_budget:ratio\(own)",
+                expr: "slo:sli_error:ratio_rate\(period)\(own)\n/ on (job, model, slo)\nslo:error_budget:ratio\(own)",
                 labels: ids),
             Rule(
                 .record("slo:period_error_budget_remaining:ratio"), expr: "1 - slo:period_burn_rate:ratio\(own)",
@@ -172,7 +174,7 @@ public enum RuleGenerator {
             rules.append(
                 Rule(
                     .alert(burnRateAlert),
-                    expr: "slo:sli_error:ratio_rate\(w.long)\(own) > \(threshold)\nand on (model, slo)\n"
+                    expr: "slo:sli_error:ratio_rate\(w.long)\(own) > \(threshold)\nand on (job, model, slo)\n"
                         + "slo:sli_error:ratio_rate\(w.short)\(own) > \(threshold)",
                     labels: [
                         ("severity", w.severity), ("model", model.name), ("slo", slo.name),
@@ -185,7 +187,7 @@ public enum RuleGenerator {
                         ),
                         (
                             "description",
-                            "The \(slo.type.rawValue) error ratio of \(model.subject) over the last \(w.long) and over the last \(w.short) (slo:sli_error:ratio_rate\(w.long) and ratio_rate\(w.short){model=\"\(model.name)\",slo=\"\(slo.name)\"}) is above \(PromQL.number(w.factor)) times the error budget (\(PromQL.number(PromQL.rounded(budget * 100)))% over \(period)): at this burn rate the whole budget lasts \(exhausted). "
+                            "The \(slo.type.rawValue) error ratio of \(model.subject) over the last \(w.long) and over the last \(w.short) (slo:sli_error:ratio_rate\(w.long) and ratio_rate\(w.short)\(own)) is above \(PromQL.number(w.factor)) times the error budget (\(PromQL.number(PromQL.rounded(budget * 100)))% over \(period)): at this burn rate the whole budget lasts \(exhausted). "
                                 + (slo.description.map { "SLO: \($0). " } ?? "") + advice(slo, model: model)
                         ),
                         ("runbook_url", runbook),
@@ -236,22 +238,24 @@ public enum RuleGenerator {
                     .record("mlops:feature_bin_share:increase1h"),
                     // A feature without observations in the hour has no share (0/0 would be floored to 0 below, and
                     // its PSI read +Inf on every idle model).
-                    expr: "sum by (model, feature, bin) (increase(\(bins)[1h]))\n/ on (model, feature) group_left ()\n"
-                        + "(sum by (model, feature) (increase(\(bins)[1h])) > 0)"))
-            let q = "(mlops:feature_bin_share:increase1h)"
-            let p = "(max by (model, feature, bin) (\(PromQL.selector("mlops_feature_reference_ratio", jobOnly))))"
-            func floored(_ x: String) -> String { "((\(x) > 0) or on (model, feature, bin) (\(x) == bool 0) * 0.0001)" }
+                    expr: "sum by (job, model, feature, bin) (increase(\(bins)[1h]))\n/ on (job, model, feature) "
+                        + "group_left ()\n(sum by (job, model, feature) (increase(\(bins)[1h])) > 0)"))
+            let q = "(\(PromQL.selector("mlops:feature_bin_share:increase1h", jobOnly)))"
+            let p = "(max by (job, model, feature, bin) (\(PromQL.selector("mlops_feature_reference_ratio", jobOnly))))"
+            func floored(_ x: String) -> String {
+                "((\(x) > 0) or on (job, model, feature, bin) (\(x) == bool 0) * 0.0001)"
+            }
             rules.append(
                 Rule(
                     .record("mlops:feature_psi:increase1h"),
-                    expr: "sum by (model, feature) (\n    (\n        \(floored(q))\n      - \(floored(p))\n    )\n"
+                    expr: "sum by (job, model, feature) (\n    (\n        \(floored(q))\n      - \(floored(p))\n    )\n"
                         + "  * ln(\n        \(floored(q))\n      / \(floored(p))\n    )\n)"))
         }
         for model in configuration.models where model.task != .regression && !model.classes.isEmpty {
             rules.append(
                 Rule(
                     .record("mlops:model_accuracy:ratio_rate1h"),
-                    expr: accuracy(model, job: job, window: "1h", by: "model, version")))
+                    expr: accuracy(model, job: job, window: "1h", by: "job, model, version")))
         }
         for model in configuration.models where !model.sensitiveAttributes.isEmpty {
             guard let fairness = model.collectors.first(where: { $0.name == "fairness" }) else { continue }
@@ -272,10 +276,11 @@ public enum RuleGenerator {
         if case .bool(let b)? = options["include_other"] { includeOther = b }
         var base = matchers(model, job: job)
         if !includeOther { base.append(("group", "!=", "__other__")) }
-        let by = "sum by (model, attribute, group) "
+        let by = "sum by (job, model, attribute, group) "
         let selected = PromQL.selector("mlops_fairness_selected_total", base)
         let predictions = PromQL.selector("mlops_fairness_predictions_total", base)
-        let rates = PromQL.selector("mlops:fairness_selection_rate:ratio_rate1h", [("model", "=", model.name)])
+        let rates = PromQL.selector(
+            "mlops:fairness_selection_rate:ratio_rate1h", [("job", "=", job), ("model", "=", model.name)])
         return [
             Rule(
                 .record("mlops:fairness_selection_rate:ratio_rate1h"),
@@ -284,12 +289,12 @@ public enum RuleGenerator {
             ),
             Rule(
                 .record("mlops:fairness_demographic_parity_difference:ratio_rate1h"),
-                expr: "(max by (model, attribute) (\(rates)) - min by (model, attribute) (\(rates)))\n"
-                    + "and on (model, attribute) count by (model, attribute) (\(rates)) >= 2"),
+                expr: "(max by (job, model, attribute) (\(rates)) - min by (job, model, attribute) (\(rates)))\n"
+                    + "and on (job, model, attribute) count by (job, model, attribute) (\(rates)) >= 2"),
             Rule(
                 .record("mlops:fairness_demographic_parity_ratio:ratio_rate1h"),
-                expr: "(min by (model, attribute) (\(rates)) / max by (model, attribute) (\(rates)) > -Inf)\n"
-                    + "and on (model, attribute) count by (model, attribute) (\(rates)) >= 2"),
+                expr: "(min by (job, model, attribute) (\(rates)) / max by (job, model, attribute) (\(rates)) > -Inf)\n"
+                    + "and on (job, model, attribute) count by (job, model, attribute) (\(rates)) >= 2"),
         ]
     }
 

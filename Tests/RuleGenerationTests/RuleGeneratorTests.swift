@@ -76,13 +76,15 @@ struct RuleGeneratorTests {
             ] + Array(repeating: "MLOpsSLOErrorBudgetBurn", count: 4))
         for rule in availability {
             #expect(rule.label("model") == "fraud" && rule.label("slo") == "availability")
+            // Records carry the job too (alerts get it from them): two exporter jobs' files record apart.
+            if rule.name != RuleGenerator.burnRateAlert { #expect(rule.label("job") == "mlops-exporter") }
         }
         #expect(availability[8].expr == "vector(0.999)" && availability[9].expr == "vector(0.001)")
         let page = availability[14]
         #expect(page.label("severity") == "page" && page.label("long_window") == "1h")
         #expect(
             page.expr
-                == "slo:sli_error:ratio_rate1h{model=\"fraud\",slo=\"availability\"} > (13.44 * 0.001)\nand on (model, slo)\nslo:sli_error:ratio_rate5m{model=\"fraud\",slo=\"availability\"} > (13.44 * 0.001)"
+                == "slo:sli_error:ratio_rate1h{job=\"mlops-exporter\",model=\"fraud\",slo=\"availability\"} > (13.44 * 0.001)\nand on (job, model, slo)\nslo:sli_error:ratio_rate5m{job=\"mlops-exporter\",model=\"fraud\",slo=\"availability\"} > (13.44 * 0.001)"
         )
         #expect(page.annotation("runbook_url") == "https://runbooks.example.com/mlops-exporter/MLOpsSLOErrorBudgetBurn")
         #expect(availability[17].label("severity") == "ticket" && availability[17].label("long_window") == "3d")
@@ -93,7 +95,9 @@ struct RuleGeneratorTests {
             drift[0].expr
                 == "max(mlops_dataset_drift_detected{job=\"mlops-exporter\",model=\"fraud\"}) > bool 0 or on () vector(0)"
         )
-        #expect(drift[1].expr == "avg_over_time(slo:sli_violation:bool{model=\"fraud\",slo=\"drift\"}[5m])")
+        #expect(
+            drift[1].expr
+                == "avg_over_time(slo:sli_violation:bool{job=\"mlops-exporter\",model=\"fraud\",slo=\"drift\"}[5m])")
         #expect(drift[8].name == "slo:sli_error:ratio_rate30d")
         let health = file.groups[5].rules.map(\.name)
         #expect(
@@ -157,7 +161,7 @@ struct RuleGeneratorTests {
         #expect(alerts.count == 4)
         #expect(
             alerts[0].expr.contains(
-                "slo:sli_error:ratio_rate1h{model=\"__service__\",slo=\"availability\"} > ("))
+                "slo:sli_error:ratio_rate1h{job=\"mlops-exporter\",model=\"__service__\",slo=\"availability\"} > ("))
         #expect(
             alerts[0].annotation("summary")?.hasPrefix("service: SLO availability (availability, 99.5% over 28d)")
                 == true)
@@ -210,7 +214,9 @@ struct RuleGeneratorTests {
         #expect(goodput[9].expr == "vector(0.05)")
         let page = try #require(goodput.first { $0.name == RuleGenerator.burnRateAlert })
         #expect(page.label("slo_type") == "goodput" && page.label("severity") == "page")
-        #expect(page.expr.hasPrefix("slo:sli_error:ratio_rate1h{model=\"chat\",slo=\"goodput\"} > (14.4 * 0.05)\n"))
+        #expect(
+            page.expr.hasPrefix(
+                "slo:sli_error:ratio_rate1h{job=\"mlops-exporter\",model=\"chat\",slo=\"goodput\"} > (14.4 * 0.05)\n"))
         #expect(page.annotation("description")?.contains("goodput objectives (ttft <= 0.5s, duration <= 30s)") == true)
         let ttftPage = try #require(ttft.first { $0.name == RuleGenerator.burnRateAlert })
         #expect(ttftPage.annotation("description")?.contains("waits over 1s for its first token") == true)

@@ -94,6 +94,9 @@ def test_rule_names_and_labels(rules):
         assert records == want
         for r in group:
             assert r["labels"]["model"] == model["name"] and r["labels"]["slo"] == name
+            # Records carry the job (the burn-rate alerts get it from them): two jobs' files record apart.
+            if "record" in r:
+                assert r["labels"]["job"] == JOB
         if model["name"] == SERVICE:
             # Service-wide SLIs sum the requests of every model of the job: no model matcher.
             sli = next(r for r in group if r.get("record") == "slo:sli_error:ratio_rate5m")
@@ -279,7 +282,7 @@ def burn_rate_tests(config, groups):
                 "interval": "1m",
                 "input_series": inputs,
                 "alert_rule_test": [{"eval_time": f"{minutes}m", "alertname": "MLOpsSLOErrorBudgetBurn",
-                                     "exp_alerts": [expected_alert(a) for a in firing]}],
+                                     "exp_alerts": [expected_alert(a, {"job": JOB}) for a in firing]}],
             })
     return tests, seen
 
@@ -427,6 +430,54 @@ def test_promtool_unit_tests_prove_every_alert_fires_and_stays_silent(rules):
             assert r.returncode == 0, f"{rules.parent}/{f}\n{out[-20000:]}\n{err[-5000:]}"
 
 
+def test_two_jobs_rule_files_record_apart_in_one_prometheus(binary, tmp_path):
+    """Rules generated for two exporter jobs (prod and staging, the same models) loaded into one Prometheus: each
+    job's SLO records and fleet records are its own (the job label), so prod burning its availability budget alerts
+    for prod alone, with job="prod". Before, the records of both files had the same labels: promtool failed with
+    "duplicate sample for timestamp" and one job's SLOs went unmeasured (SRE review)."""
+    config = tmp_path / "models.yaml"
+    config.write_text("""\
+models:
+  - name: m
+    task: regression
+    versions: [v1]
+    features: [{name: x, type: numeric}]
+    slos:
+      - {type: availability, objective: 99, period: 30d}
+""")
+    for job in ("prod", "staging"):
+        r = run(binary, "rules", "--config", str(config), "--out", str(tmp_path / f"{job}.yml"), "--job", job)
+        assert r.returncode == 0, r.stderr
+    inputs = []
+    for job, errors in (("prod", 500), ("staging", 0)):
+        labels = f'job="{job}",instance="{job}:9747",model="m",version="v1"'
+        inputs += [{"series": f'mlops_model_requests_total{{{labels},status="error"}}', "values": f"0+{errors}x70"},
+                   {"series": f'mlops_model_requests_total{{{labels},status="ok"}}',
+                    "values": f"0+{1000 - errors}x70"},
+                   {"series": f'mlops_feature_bin_observations_total{{{labels},feature="x",bin="0"}}',
+                    "values": "0+10x70"}]
+    doc = yaml.safe_load((tmp_path / "prod.yml").read_text())
+    # 50 % errors over every window: all four burn-rate alerts of prod fire, none of staging.
+    burning = [r for g in doc["groups"] for r in g["rules"] if r.get("alert") == "MLOpsSLOErrorBudgetBurn"]
+    assert len(burning) == 4
+    test = {"rule_files": ["prod.yml", "staging.yml"], "evaluation_interval": "1m", "tests": [{
+        "interval": "1m", "input_series": inputs,
+        "promql_expr_test": [
+            {"expr": 'slo:sli_error:ratio_rate5m{model="m",slo="availability"}', "eval_time": "70m",
+             "exp_samples": [{"labels": 'slo:sli_error:ratio_rate5m{job="prod",model="m",slo="availability"}',
+                              "value": 0.5},
+                             {"labels": 'slo:sli_error:ratio_rate5m{job="staging",model="m",slo="availability"}',
+                              "value": 0}]},
+            {"expr": 'count by (job) (mlops:feature_bin_share:increase1h)', "eval_time": "70m",
+             "exp_samples": [{"labels": '{job="prod"}', "value": 1}, {"labels": '{job="staging"}', "value": 1}]}],
+        "alert_rule_test": [{"eval_time": "70m", "alertname": "MLOpsSLOErrorBudgetBurn",
+                             "exp_alerts": [expected_alert(a, {"job": "prod"}) for a in burning]}]}]}
+    (tmp_path / "two-jobs.test.yml").write_text(yaml.safe_dump(test, sort_keys=False, width=1000))
+    r = subprocess.run(["promtool", "test", "rules", "two-jobs.test.yml"], capture_output=True, text=True,
+                       cwd=tmp_path, timeout=300)
+    assert r.returncode == 0, r.stdout[-10000:] + r.stderr[-3000:]
+
+
 # ---- LLM SLOs: ttft, tpot, goodput ------------------------------------------------------------------------
 
 LLM_CONFIG = """\
@@ -492,7 +543,7 @@ def test_llm_slo_alerts_fire_when_burnt_and_stay_silent_when_healthy(llm_rules):
     tests["models"].append({"name": "chat/goodput: every request fails, no good request ever", "interval": "1m",
                             "input_series": failing,
                             "alert_rule_test": [{"eval_time": f"{T}m", "alertname": "MLOpsSLOErrorBudgetBurn",
-                                                 "exp_alerts": [expected_alert(a) for a in goodput]}]})
+                                                 "exp_alerts": [expected_alert(a, {"job": JOB}) for a in goodput]}]})
     # Healthy traffic on every SLO at once: nothing fires.
     healthy = (goodput_series("chat", 1000, 0)
                + [series(f"{family}_{suffix}", {"model": "chat", "version": "base", **le}, f"0+500x{T}")
