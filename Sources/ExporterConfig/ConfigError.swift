@@ -55,8 +55,13 @@ public struct ConfigErrors: Error, Sendable, Equatable, CustomStringConvertible 
     /// The problems, in file order.
     public var errors: [ConfigError]
 
-    /// Creates the list.
-    public init(_ errors: [ConfigError]) { self.errors = errors }
+    /// Creates the list, in file order (by line and column; problems found at one place keep the order they were
+    /// found in). The loader checks section by section, so it finds them in another order.
+    public init(_ errors: [ConfigError]) {
+        self.errors = errors.enumerated().sorted {
+            ($0.element.line, $0.element.column, $0.offset) < ($1.element.line, $1.element.column, $1.offset)
+        }.map(\.element)
+    }
 
     /// One problem per line.
     public var description: String { errors.map(\.description).joined(separator: "\n") }

@@ -251,7 +251,12 @@ extension Reader {
     /// `Ns`, or `Nms` for a duration with a fraction of a second.
     static func spelled(_ d: Duration) -> String {
         let (s, a) = d.components
-        return a == 0 ? "\(s)s" : "\(s * 1000 + a / 1_000_000_000_000_000)ms"
+        guard a == 0 else { return "\(s * 1000 + a / 1_000_000_000_000_000)ms" }
+        // In the largest whole unit, as the documentation writes limits (5m, 1d).
+        for (unit, seconds) in [("d", Int64(86_400)), ("h", 3_600), ("m", 60)] where s > 0 && s % seconds == 0 {
+            return "\(s / seconds)\(unit)"
+        }
+        return "\(s)s"
     }
 
     /// A number above 0 and below 1.

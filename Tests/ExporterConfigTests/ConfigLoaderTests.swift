@@ -137,6 +137,9 @@ struct ConfigLoaderTests {
                 colour: blue
             """)
         #expect(found.count == 9, "\(found)")
+        // In file order (the loader finds them section by section: unknown fields first, before).
+        let lines = found.map { Int($0.prefix { $0 != ":" }) ?? -1 }
+        #expect(lines == lines.sorted(), "\(found)")
         #expect(found.contains { $0.hasPrefix("3: models[0].task: unknown task") })
         #expect(found.contains { $0.hasPrefix("4: models[0].versions[1]:") })
         #expect(found.contains { $0.hasPrefix("8: models[0].features[0].type:") })

@@ -248,9 +248,9 @@ struct ProxyConfigTests {
             ])
         #expect(
             errorsAfterUpstream("  capture: {max_body_bytes: 67108865, sample_rate: 1.5, rate: 1}\n") == [
-                "10:57: proxy.capture.rate: unknown field (expected one of: max_body_bytes, sample_rate)",
                 "10:29: proxy.capture.max_body_bytes: must be between 0 and 67108864",
                 "10:52: proxy.capture.sample_rate: must be between 0 and 1 (the share of requests whose bodies are decoded)",
+                "10:57: proxy.capture.rate: unknown field (expected one of: max_body_bytes, sample_rate)",
             ])
     }
 

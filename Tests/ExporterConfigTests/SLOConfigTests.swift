@@ -93,7 +93,7 @@ struct SLOConfigTests {
             ),
             (
                 "- {type: quality, objective: 99, target: 0.9, window: 1m}",
-                "11:61: models[0].slos[0].window: must be between 300s and 86400s"
+                "11:61: models[0].slos[0].window: must be between 5m and 1d"
             ),
             (
                 "- {type: drift, objective: 99, runbook_url: wiki/drift}",
@@ -386,10 +386,10 @@ struct SLOConfigTests {
             """)
         #expect(
             found == [
-                "7:3: alerting.paging: unknown field (expected one of: runbook_base_url, drift_for, fairness_for, quality_for, labels_drop_ratio, labels_for, reject_ratio, reject_for, scrape_for)",
-                "4:14: alerting.drift_for: must be between 60s and 86400s",
+                "4:14: alerting.drift_for: must be between 1m and 1d",
                 "5:17: alerting.reject_ratio: must be above 0 and below 1",
                 "6:15: alerting.labels_for: \"soon\" is not a duration in whole seconds (like 30s, 5m, 1h, 1d)",
+                "7:3: alerting.paging: unknown field (expected one of: runbook_base_url, drift_for, fairness_for, quality_for, labels_drop_ratio, labels_for, reject_ratio, reject_for, scrape_for)",
             ])
     }
 }

@@ -76,8 +76,8 @@ struct WebConfigLoaderTests {
         let directory = Self.directory
         #expect(
             webProblems("tls_server_config:\n  cert_file: server.crt\n  key_fil: x\n", directory: directory) == [
-                "3:3: tls_server_config.key_fil: unknown field (expected one of: cert_file, key_file, client_auth_type, client_ca_file, min_version, max_version, cipher_suites, curve_preferences, prefer_server_cipher_suites)",
                 "2:3: tls_server_config.key_file: missing (required in tls_server_config)",
+                "3:3: tls_server_config.key_fil: unknown field (expected one of: cert_file, key_file, client_auth_type, client_ca_file, min_version, max_version, cipher_suites, curve_preferences, prefer_server_cipher_suites)",
             ])
         #expect(
             webProblems("tls_server_config:\n  cert_file: missing.crt\n  key_file: server.key\n", directory: directory)
