@@ -61,13 +61,15 @@ extension Reader {
             if let v = number(o, "\(path).objective") {
                 // The budget is taken from the ratio as the rules write it (12 decimals): it must stay above 0 and 1.
                 let ratio = (v / 100 * 1e12).rounded() / 1e12
-                if v > 0 && v <= 1 {
+                if v > 0.01 && v < 1 {
                     // A ratio written for a percentage: 0.999 would be 0.999 %, whose budget no error ratio can burn
                     // fast enough to page (it was accepted, and a total outage then paged nobody).
                     let (given, meant) = (SLOConfiguration.text(v), SLOConfiguration.text((v * 1e11).rounded() / 1e9))
                     fail(
                         o, "\(path).objective",
                         "is a percentage: \(given) means \(given) % (for \(meant) %, write \(meant))")
+                } else if v > 0 && v <= 1 {
+                    fail(o, "\(path).objective", "is a percentage, above 1 and below 100 (like 99.9)")
                 } else if v > 0 && v < 100 && ratio > 0 && ratio < 1 {
                     slo.objective = v
                 } else {
@@ -248,7 +250,7 @@ extension Reader {
         return d
     }
 
-    /// `Ns`, or `Nms` for a duration with a fraction of a second.
+    /// In the largest whole unit (`1d`, `6h`, `5m`, `30s`), or `Nms` for a duration with a fraction of a second.
     static func spelled(_ d: Duration) -> String {
         let (s, a) = d.components
         guard a == 0 else { return "\(s * 1000 + a / 1_000_000_000_000_000)ms" }

@@ -2,7 +2,8 @@ extension ExporterConfiguration {
     /// What a valid configuration holds that cannot work as its author meant, one line each
     /// (`SOURCE: models[i] (NAME): FIELD: MESSAGE`): an SLO whose indicator reads the series of a collector the
     /// model does not run (a `quality` SLO without the `quality` collector...) has no data, and its generated alerts
-    /// could never fire; an objective so low that a page could not fire even at 100 % errors (below ~93 %); a
+    /// could never fire; an objective so low that a burn-rate alert could not fire even at 100 % errors (below
+    /// 93.06 % for 30 days, 92.56 % for 28); a
     /// service-wide latency SLO over LLM models (timed to the end of each generation); a `reference` without the
     /// `drift` collector, or `sensitive_attributes` without `fairness`, is read by nothing (the default collectors are
     /// `service` alone). `check-config` and `rules` print these,
@@ -46,22 +47,27 @@ extension ExporterConfiguration {
         return out
     }
 
-    /// The warning for an objective so low that a burn-rate page can never fire, nil otherwise: a page fires when the
-    /// error ratio exceeds its factor times the budget (the factor scaled to the period as the rules scale it: 2 % of
-    /// the budget in 1 h, 5 % in 6 h), and an error ratio is at most 1.
+    /// The warning for an objective so low that a burn-rate alert can never fire, nil otherwise: an alert fires when
+    /// the error ratio exceeds its factor times the budget (the factors scaled to the period as the rules scale them:
+    /// 2 % of the budget in 1 h, 5 % in 6 h, 10 % in 1 d and in 3 d), and an error ratio is at most 1. Both pages can
+    /// fire above 93.06 % (30 days; 92.56 % for 28), the 6 h page above 83.33 % (82.14 %), the 1 d ticket above
+    /// 66.67 % (64.29 %).
     static func lowObjective(_ slo: SLOConfiguration) -> String? {
         let hours = Double(slo.period.days * 24)
         let budget = 1 - slo.objectiveRatio
-        let never: String
-        switch (0.02 * hours * budget >= 1, 0.05 * hours / 6 * budget >= 1) {
-        case (true, true): never = "neither page (1h/5m, 6h/30m) can ever fire"
-        case (true, false): never = "the 1h/5m page can never fire"
-        default: return nil
-        }
-        // Both pages can fire above 1 − 1/(the 1h factor), rounded up to 4 decimals of a percent.
+        let factors = [
+            ("1h/5m page", 0.02 * hours), ("6h/30m page", 0.05 * hours / 6), ("1d/2h ticket", 0.1 * hours / 24),
+        ]
+        let never = factors.filter { $0.1 * budget >= 1 }.map(\.0)
+        guard !never.isEmpty else { return nil }
+        // Every alert can fire above 1 − 1/(the 1h factor), rounded up to 4 decimals of a percent.
         let lowest = ((1 - 1 / (0.02 * hours)) * 1e6).rounded(.up) / 1e4
-        return "objective \(SLOConfiguration.text(slo.objective)): an error ratio cannot exceed 1, so \(never) "
-            + "(budget \(SLOConfiguration.text((budget * 1e8).rounded() / 1e6)) %; both can above \(SLOConfiguration.text(lowest)) %)"
+        let named = never.map { "the \($0)" }
+        let which = named.count == 1 ? named[0] : named.dropLast().joined(separator: ", ") + " and " + named.last!
+        return
+            "objective \(SLOConfiguration.text(slo.objective)): an error ratio cannot exceed 1, so \(which) can never "
+            + "fire (budget \(SLOConfiguration.text((budget * 1e8).rounded() / 1e6)) %; every alert can above "
+            + "\(SLOConfiguration.text(lowest)) %)"
     }
 
     /// The built-in collector whose series an SLO type's indicator reads; nil for those the proxy's LLM meter or the

@@ -300,13 +300,16 @@ public enum RuleGenerator {
 
     // MARK: Model health
 
-    /// A model-health alert: `severity`, then `labels`; summary, description and runbook annotations.
+    /// A model-health alert: `severity`, `job`, then `labels`; summary, description and runbook annotations.
+    /// Every one carries `job` (those that aggregate it away too), so that two jobs' files in one Prometheus raise
+    /// alerts Alertmanager tells apart.
     static func healthAlert(
-        _ name: String, expr: String, for duration: Duration, severity: String, labels: [(String, String)] = [],
-        summary: String, description: String, runbook: String
+        _ name: String, expr: String, for duration: Duration, job: String, severity: String,
+        labels: [(String, String)] = [], summary: String, description: String, runbook: String
     ) -> Rule {
         Rule(
-            .alert(name), expr: expr, duration: PromQL.duration(duration), labels: [("severity", severity)] + labels,
+            .alert(name), expr: expr, duration: PromQL.duration(duration),
+            labels: [("severity", severity), ("job", job)] + labels,
             annotations: [("summary", summary), ("description", description), ("runbook_url", runbook)])
     }
 
@@ -317,7 +320,7 @@ public enum RuleGenerator {
         var rules = [
             healthAlert(
                 "MLOpsExporterDown", expr: "\(PromQL.selector("up", [("job", "=", job)])) == 0", for: a.scrapeFor,
-                severity: "ticket", summary: "mlops-exporter {{ $labels.instance }} cannot be scraped",
+                job: job, severity: "ticket", summary: "mlops-exporter {{ $labels.instance }} cannot be scraped",
                 description:
                     "Prometheus has failed to scrape {{ $labels.instance }} (job \(job)) for \(PromQL.duration(a.scrapeFor)): the service and model SLOs, drift and fairness of its models are not measured. Check that the exporter runs (/-/healthy), its logs, and the network path; restart it if it hangs.",
                 runbook: runbook("MLOpsExporterDown")),
@@ -325,7 +328,7 @@ public enum RuleGenerator {
             // alert of this file is silent, this one included, and nothing else would say so.
             healthAlert(
                 "MLOpsExporterAbsent", expr: "absent(\(PromQL.selector("up", [("job", "=", job)])))",
-                for: a.scrapeFor, severity: "ticket", summary: "no target of job \(job) is scraped",
+                for: a.scrapeFor, job: job, severity: "ticket", summary: "no target of job \(job) is scraped",
                 description:
                     "Prometheus has had no target of job \(job) for \(PromQL.duration(a.scrapeFor)): every SLO and model alert generated for this job is silent, whatever the models do. Check that the scrape configuration's job_name is \(job) (the --job given to mlops-exporter rules) and that its service discovery finds the exporters.",
                 runbook: runbook("MLOpsExporterAbsent")),
@@ -340,7 +343,7 @@ public enum RuleGenerator {
                     "MLOpsIngestRejects",
                     expr:
                         "sum(rate(\(rejected)[5m]))\n/\n((sum(rate(\(accepted)[5m])) or vector(0)) + sum(rate(\(rejected)[5m])))\n> "
-                        + PromQL.number(a.rejectRatio), for: a.rejectFor, severity: "warning",
+                        + PromQL.number(a.rejectRatio), for: a.rejectFor, job: job, severity: "warning",
                     labels: [("model", name)],
                     summary: "\(name): over \(percent(a.rejectRatio)) of ingested events are rejected",
                     description:
@@ -352,7 +355,7 @@ public enum RuleGenerator {
             rules.append(
                 healthAlert(
                     "MLOpsIngestRequestsRefused", expr: "sum(rate(\(refused)[5m])) > 0", for: a.rejectFor,
-                    severity: "warning", labels: [("model", name)],
+                    job: job, severity: "warning", labels: [("model", name)],
                     summary: "\(name): ingestion requests are refused whole",
                     description:
                         "Requests sending prediction or label events for model \(name) have been refused as a whole for \(PromQL.duration(a.rejectFor)) (unauthorised, too large, malformed, another media type): none of their events reached the model. See mlops_ingest_rejected_requests_total by reason and fix the sender (its token, its batch size, its Content-Type).",
@@ -364,7 +367,7 @@ public enum RuleGenerator {
                     "MLOpsLabelsNotArriving",
                     expr:
                         "sum(rate(\(joined)[30m]))\n< \(PromQL.number(a.labelsDropRatio)) * sum(rate(\(joined)[6h] offset 30m))\n"
-                        + "and\nsum(rate(\(requests)[30m])) > 0", for: a.labelsFor, severity: "warning",
+                        + "and\nsum(rate(\(requests)[30m])) > 0", for: a.labelsFor, job: job, severity: "warning",
                     labels: [("model", name)], summary: "\(name): ground-truth labels stopped arriving",
                     description:
                         "Model \(name) still serves predictions, but labels joined to them over the last 30m arrive at under \(percent(a.labelsDropRatio)) of the rate of the 6h before: quality and fairness are going blind. Check the labelling pipeline and its sender (mlops_ingest_events_total{kind=\"labels\"}, mlops_labels_unmatched_total, mlops_predictions_expired_total).",
@@ -374,7 +377,7 @@ public enum RuleGenerator {
                     healthAlert(
                         "MLOpsDatasetDrift",
                         expr: "max by (model) (\(PromQL.selector("mlops_dataset_drift_detected", base))) > 0",
-                        for: a.driftFor, severity: "warning", labels: [("model", name)],
+                        for: a.driftFor, job: job, severity: "warning", labels: [("model", name)],
                         summary: "\(name): dataset drift for \(PromQL.duration(a.driftFor))",
                         description:
                             "The inputs of model \(name) have drifted from its reference profile for \(PromQL.duration(a.driftFor)). Check the feature pipeline first (mlops_feature_drift_score and mlops:feature_psi:increase1h by feature: a broken or rescaled feature drifts alone); if the shift is real, watch quality, retrain on recent data and update the reference profile.",
@@ -386,7 +389,7 @@ public enum RuleGenerator {
                         "MLOpsFairnessViolation",
                         expr:
                             "max by (model, attribute, metric) (\(PromQL.selector("mlops_fairness_violation", base))) > 0",
-                        for: a.fairnessFor, severity: "ticket", labels: [("model", name)],
+                        for: a.fairnessFor, job: job, severity: "ticket", labels: [("model", name)],
                         summary: "\(name): fairness violation on {{ $labels.attribute }} ({{ $labels.metric }})",
                         description:
                             "Model \(name) has violated the {{ $labels.metric }} fairness threshold for attribute {{ $labels.attribute }} for \(PromQL.duration(a.fairnessFor)) (mlops_fairness_metric shows the gap). Consider pausing automated decisions for the affected group, check the group's data and labels, and retrain with bias mitigation.",
@@ -399,7 +402,7 @@ public enum RuleGenerator {
                     healthAlert(
                         "MLOpsModelQualityBelowTarget",
                         expr: "(\n  \(accuracy(model, job: job, window: window, by: nil).indented)\n)\n< \(target)",
-                        for: a.qualityFor, severity: "ticket", labels: [("model", name), ("slo", slo.name)],
+                        for: a.qualityFor, job: job, severity: "ticket", labels: [("model", name), ("slo", slo.name)],
                         summary: "\(name): accuracy below \(target) for \(PromQL.duration(a.qualityFor))",
                         description:
                             "The accuracy of model \(name) over the last \(window) (all versions and replicas, from labelled predictions) has stayed below the SLO target \(target) for \(PromQL.duration(a.qualityFor)). Compare versions (mlops:model_accuracy:ratio_rate1h): roll back if the newest is worse; check drift and the labels; retrain if the world changed.",

@@ -134,12 +134,15 @@ struct OpenAIRequestScannerTests {
 
     /// Go's JSON decoder (Ollama, LocalAI) matches keys without regard to case, the last one winning; Python's is exact.
     /// A `Model` beside `model` could have the request counted under another model than the one a Go server serves
-    /// (before: `model` was read, whatever followed): such a body names no model.
-    @Test("a model key in another letter case leaves no model")
+    /// (before: `model` was read, whatever followed): a variant after the last `model` leaves no model.
+    @Test("a model key in another letter case after model leaves no model")
     func modelInAnotherCase() {
         #expect(scan(#"{"model":"sql-lora","Model":"base"}"#).model == nil)
         #expect(scan(#"{"MODEL":"base"}"#).model == nil)
-        #expect(scan(#"{"mOdEl":1,"model":"base"}"#).model == nil)
+        // A `model` after the variant wins in both decoders.
+        #expect(scan(#"{"mOdEl":1,"model":"base"}"#).model == "base")
+        #expect(scan(#"{"MODEL":"x","model":"base"}"#).model == "base")
+        #expect(scan(#"{"model":"base","MODEL":"x"}"#).model == nil)
         #expect(scan(#"{"model":"base","messages":[{"Model":"x"}],"meta":{"MODEL":"y"}}"#).model == "base")
         #expect(scan(#"{"models":"x","model":"base","mode":"y"}"#).model == "base")
     }

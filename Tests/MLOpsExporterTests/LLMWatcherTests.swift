@@ -133,8 +133,18 @@ import Testing
             request, requestID: "r", tap: tap, status: 200, responseHeaders: ["Content-Type": "text/event-stream"],
             cancelled: true, durationSeconds: 0.04)
         recorder.proxyExchangeEnded(&record)
+        // Left after the head, before any of the body: not known either.
+        let second = recorder.proxyRequestStarted(request, requestID: "s")
+        let watcher2 = try #require(second.watcher)
+        Array(#"{"model":"unknown","stream":true}"#.utf8).withUnsafeBytes { watcher2.requestBody($0) }
+        watcher2.requestEnded(elapsed: 0.01)
+        watcher2.responseHead(status: 200, headers: ["Content-Type": "text/event-stream"], elapsed: 0.02)
+        var record2 = ProxyExchangeRecord(
+            request, requestID: "s", tap: second, status: 200, responseHeaders: ["Content-Type": "text/event-stream"],
+            cancelled: true, durationSeconds: 0.03)
+        recorder.proxyExchangeEnded(&record2)
         let m = await scrape(exporter)
-        #expect(m[#"mlops_proxy_requests_total{model="__unrouted__"}"#] == 1)
+        #expect(m[#"mlops_proxy_requests_total{model="__unrouted__"}"#] == 2)
         #expect((m[#"mlops_proxy_client_cancelled_total{model="__unrouted__"}"#] ?? 0) == 0)
     }
 }

@@ -455,11 +455,16 @@ models:
                    {"series": f'mlops_model_requests_total{{{labels},status="ok"}}',
                     "values": f"0+{1000 - errors}x70"},
                    {"series": f'mlops_feature_bin_observations_total{{{labels},feature="x",bin="0"}}',
-                    "values": "0+10x70"}]
+                    "values": "0+10x70"},
+                   {"series": f'mlops_ingest_rejected_requests_total{{job="{job}",instance="{job}:9747",model="m",'
+                              f'reason="unauthorized"}}', "values": "0+1x70"}]
     doc = yaml.safe_load((tmp_path / "prod.yml").read_text())
     # 50 % errors over every window: all four burn-rate alerts of prod fire, none of staging.
     burning = [r for g in doc["groups"] for r in g["rules"] if r.get("alert") == "MLOpsSLOErrorBudgetBurn"]
     assert len(burning) == 4
+    refused = {job: next(r for g in yaml.safe_load((tmp_path / f"{job}.yml").read_text())["groups"]
+                         for r in g["rules"] if r.get("alert") == "MLOpsIngestRequestsRefused")
+               for job in ("prod", "staging")}
     test = {"rule_files": ["prod.yml", "staging.yml"], "evaluation_interval": "1m", "tests": [{
         "interval": "1m", "input_series": inputs,
         "promql_expr_test": [
@@ -471,7 +476,10 @@ models:
             {"expr": 'count by (job) (mlops:feature_bin_share:increase1h)', "eval_time": "70m",
              "exp_samples": [{"labels": '{job="prod"}', "value": 1}, {"labels": '{job="staging"}', "value": 1}]}],
         "alert_rule_test": [{"eval_time": "70m", "alertname": "MLOpsSLOErrorBudgetBurn",
-                             "exp_alerts": [expected_alert(a, {"job": "prod"}) for a in burning]}]}]}
+                             "exp_alerts": [expected_alert(a, {"job": "prod"}) for a in burning]},
+                            # A health alert of each job, told apart by its job (before, two identical alerts).
+                            {"eval_time": "70m", "alertname": "MLOpsIngestRequestsRefused",
+                             "exp_alerts": [expected_alert(refused[job]) for job in ("prod", "staging")]}]}]}
     (tmp_path / "two-jobs.test.yml").write_text(yaml.safe_dump(test, sort_keys=False, width=1000))
     r = subprocess.run(["promtool", "test", "rules", "two-jobs.test.yml"], capture_output=True, text=True,
                        cwd=tmp_path, timeout=300)

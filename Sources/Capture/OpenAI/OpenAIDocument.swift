@@ -119,11 +119,11 @@ public struct OpenAIDocument: Sendable, Equatable {
             }
             // Audio output (`modalities: ["audio"]`): its transcript or its data.
             if let a = t.member(delta, "audio"), t.nodes[a].kind == .object {
-                for key in ["transcript", "data"] {
-                    if let v = t.member(a, key), t.nodes[v].kind == .string, t.nodes[v].end > t.nodes[v].start {
-                        content = true
-                    }
+                func nonEmptyAudio(_ key: String) -> Bool {
+                    guard let v = t.member(a, key) else { return false }
+                    return t.nodes[v].kind == .string && t.nodes[v].end > t.nodes[v].start
                 }
+                if nonEmptyAudio("transcript") || nonEmptyAudio("data") { content = true }
             }
             if let v = t.member(delta, "tool_calls"), t.nodes[v].kind == .array, t.nodes[v].count > 0 { content = true }
             if let v = t.member(delta, "function_call"), t.nodes[v].kind == .object { content = true }

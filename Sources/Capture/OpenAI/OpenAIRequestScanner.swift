@@ -48,8 +48,9 @@ public struct OpenAIRequestScanner: Sendable {
     private var member: UInt8 = 0
     private var inStreamOptions = false
     private var modelState = Capture.none
-    /// A top-level key that is `model` but for letter case (`Model`, `MODEL`): Go's decoder (Ollama, LocalAI) takes it
-    /// for `model` (the last one winning), Python's ignores it, so which model serves the request is not known: none.
+    /// A top-level key that is `model` but for letter case (`Model`, `MODEL`) after the last `model`: Go's decoder
+    /// (Ollama, LocalAI) takes it for `model` (the last one winning), Python's ignores it, so which model serves the
+    /// request is not known: none.
     private var modelCaseVariant = false
     private var modelBytes: [UInt8] = []
     private var sawRoot = false
@@ -125,7 +126,9 @@ public struct OpenAIRequestScanner: Sendable {
             if pendingMember != 0 {
                 let isTrue = b == 0x74
                 switch pendingMember {
-                case 1 where depth == 1: modelState = .failed
+                case 1 where depth == 1:
+                    modelState = .failed
+                    modelCaseVariant = false
                 case 5 where depth == 1: modelCaseVariant = true
                 case 3 where depth == 1: includeUsage = false
                 case 2: stream = isTrue
@@ -141,8 +144,10 @@ public struct OpenAIRequestScanner: Sendable {
         defer { pendingMember = 0 }
         switch pendingMember {
         case 1 where depth == 1:
-            // Every top-level `model` replaces the one before (the last wins); one that is no string is no model.
+            // Every top-level `model` replaces the one before (the last wins); one that is no string is no model. A
+            // case variant before it is overridden by it in Go's decoder too: both read this one.
             modelState = isString ? .reading : .failed
+            modelCaseVariant = false
             modelBytes.removeAll(keepingCapacity: true)
         case 5 where depth == 1:
             modelCaseVariant = true

@@ -162,12 +162,9 @@ final class LLMWatcher: ProxyExchangeWatcher, @unchecked Sendable {
     }
 
     func responseBody(_ bytes: UnsafeRawBufferPointer, elapsed: Double) {
-        // A request that no `llm` collector records (unrouted, or a model without the section) is not parsed: unread,
-        // so that a client leaving its stream (maybe at `[DONE]`) is not counted as cancelling (``cancelled``).
-        guard let collector else {
-            if case .pending = responseReading { responseReading = .unread }
-            return
-        }
+        // A request that no `llm` collector records (unrouted, or a model without the section) is not parsed (unread:
+        // see ``ended(_:)``).
+        guard let collector else { return }
         if case .pending(let coding) = responseReading {
             responseReading = reading(coding, factor: Self.inflationFactor)
         }
@@ -190,6 +187,9 @@ final class LLMWatcher: ProxyExchangeWatcher, @unchecked Sendable {
         // A request that never completed (its client left, or the upstream failed, before the body's end) is still
         // counted: on a body route, for the model its body named so far, else the catch-all model.
         if !resolved { resolve() }
+        // A successful response no collector parsed (unrouted, or a model without `llm`) is unread: its end is not
+        // known, so a client leaving it after the head (maybe at `[DONE]`) is not counted as cancelling.
+        if collector == nil, case .pending = responseReading { responseReading = .unread }
         // Only a response that came whole is judged (a client that left, even at `[DONE]` as the SDKs do, may have
         // left before the stream's last bytes).
         if exchange.failure == nil && !exchange.cancelled { bodyEnded(&responseReading) }
@@ -208,7 +208,7 @@ final class LLMWatcher: ProxyExchangeWatcher, @unchecked Sendable {
         guard !cancelled, let status = exchange.status ?? meter.status else { return }
         // The service series count as any proxied request does: a status is an error by `error_statuses` (a client's
         // 4xx is a served request there, though the LLM series call it an error); a failure or an error event is one.
-        let byStatus = record.errorReason == "http_\(status)"
+        let byStatus = exchange.failure == nil && status >= 400
         let isError =
             byStatus
             ? routing.settings.isErrorStatus(status)
