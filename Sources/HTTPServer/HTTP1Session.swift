@@ -157,7 +157,9 @@ final class HTTP1Session: ConnectionProtocolHandler {
             // A peer that reads none of the answers queued for it gets no more until it does (written bytes bring
             // the connection back here).
             if parser.isAtRequestBoundary && !hasOutputRoom(connection) { return }
-            let (consumed, result) = connection.input.withReadableBytes { parser.parse($0) }
+            // A proxy's copies of the head's lines and of a whole body are made in its loop's kept arrays.
+            let arrays = context.handlerForwardsRequests ? connection.loop.byteArrays : nil
+            let (consumed, result) = connection.input.withReadableBytes { parser.parse($0, arrays: arrays) }
             connection.input.consume(consumed)
             // Consumed: the head in a case's payload is moved to its binding, not copied out of the result.
             switch consume result {

@@ -94,7 +94,8 @@ final class UpstreamConnection: DeadlineScheduled {
         self.transport = PlainSocketTransport(fileDescriptor: fileDescriptor)
         self.state = connected ? .idle : .connecting
         self.parser = HTTP1ResponseParser(
-            limits: (loop.context.configuration.maxHeaderBytes, loop.context.configuration.maxHeaderCount))
+            limits: (loop.context.configuration.maxHeaderBytes, loop.context.configuration.maxHeaderCount),
+            arrays: loop.byteArrays)
     }
 
     /// Registers with the loop; false (and closed) when epoll refuses.
