@@ -1,7 +1,9 @@
 /// Byte arrays kept for reuse on one event loop. The copies a proxied exchange makes of received bytes (the request's
 /// and the response's field lines, the request body, the captured response body) are made in arrays taken from here,
 /// and the arrays are given back when the exchange is done with them (``ProxyExchange``: once its record was
-/// reported), so that a proxied request does not allocate and free each of them.
+/// reported); the heads it writes (the upstream request's, the client's response's) are written in arrays taken from
+/// here too, given back once written (``OutputQueue/write(to:scratch:arrays:completed:)``). A proxied request so
+/// allocates and frees none of them.
 ///
 /// Bounded: at most ``maxArrays`` arrays, each of capacity at most ``maxCapacity`` (a larger one is freed, not kept):
 /// at most 32 × 16 KiB = 512 KiB per loop. An array kept holds its last bytes until it is reused. Confined to its
@@ -47,10 +49,16 @@ final class ByteArrayPool {
         return array
     }
 
-    /// An empty array: a kept one (with its capacity) when there is one.
+    /// An empty array: a kept one (with its capacity) when there is one, the latest kept of at least
+    /// `minimumCapacity` if any (so that a head written in it is not moved to a larger one while the small copies
+    /// take the larger arrays).
     @inline(__always)
-    func take() -> [UInt8] {
-        guard var array = pop() else { return [] }
+    func take(minimumCapacity: Int = 0) -> [UInt8] {
+        guard count > 0 else { return [] }
+        var index = count &- 1
+        while index > 0 && slots[index].capacity < minimumCapacity { index &-= 1 }
+        if index != count &- 1 { swap(&slots[index], &slots[count &- 1]) }
+        var array = pop()!
         array.removeAll(keepingCapacity: true)
         return array
     }

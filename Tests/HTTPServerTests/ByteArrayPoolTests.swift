@@ -26,6 +26,25 @@ import Testing
         #expect(pool.keptCount == 0)
     }
 
+    @Test func aHeadIsWrittenInTheLatestArrayLargeEnough() {
+        let pool = ByteArrayPool()
+        var large = [UInt8](repeating: 1, count: 1000)
+        var small = [UInt8](repeating: 2, count: 10)
+        let largeCapacity = large.capacity
+        pool.give(&large)
+        pool.give(&small)
+        let taken = pool.take(minimumCapacity: 500)
+        #expect(taken.isEmpty)
+        #expect(taken.capacity == largeCapacity)
+        #expect(pool.keptCount == 1)
+        let rest = pool.take(minimumCapacity: 5000)  // none large enough: the latest, to grow
+        #expect(rest.isEmpty)
+        #expect(rest.capacity >= 10 && rest.capacity < 500)
+        #expect(pool.keptCount == 0)
+        let head = ByteWriter.array(capacity: 4, reusing: pool.take(minimumCapacity: 4)) { $0.write("abcd") }
+        #expect(head == Array("abcd".utf8))
+    }
+
     @Test func storageStillSharedIsLeftToItsOtherHolders() {
         let pool = ByteArrayPool()
         var given = copy(pool, [1, 2, 3, 4])

@@ -269,7 +269,7 @@ final class UpstreamConnection: DeadlineScheduled {
     private func flush() {
         let pending = output.pendingBytes
         if !output.isEmpty {
-            let result = output.write(to: transport, scratch: loop.iovecScratch) { _ in }
+            let result = output.write(to: transport, scratch: loop.iovecScratch, arrays: loop.byteArrays) { _ in }
             if output.pendingBytes < pending { wroteRequest = true }
             if case .failed = result {
                 // An upstream that answers before taking the whole request and closes (nginx's early 413, Python's

@@ -185,7 +185,7 @@ public final class ReverseProxy: HTTPHandler, Sendable {
         let bytes = ForwardedRequest.encode(
             request, plan: plan, basePath: configuration.basePath, hostFallback: hostFallback,
             forwardedProto: configuration.forwardedProto, requestIDHeader: configuration.requestIDHeader,
-            requestID: requestID, addRequestID: generatedID)
+            requestID: requestID, addRequestID: generatedID, arrays: pool.loop.byteArrays)
         let exchange = ProxyExchange(
             proxy: self, pool: pool, request: consume request, requestID: requestID, generatedID: generatedID, tap: tap,
             upstreamRequest: bytes, stream: stream)
