@@ -350,7 +350,10 @@ final class UpstreamConnection: DeadlineScheduled {
             drainResponse()
             return
         }
-        while state == .active, !paused, let exchange {
+        // The exchange bound once, not per event (a retain and a release each): it changes only by ending (nil), which
+        // the identity check sees; another is attached only once this one's response ended and the loop returned.
+        guard let exchange else { return }
+        while state == .active, !paused, self.exchange === exchange {
             var keepReading = true
             // The event is returned, not stored in a variable outside the closure: that copied a head (its fields).
             let (consumed, event) = input.withReadableBytes { bytes -> (Int, UpstreamEvent) in
