@@ -104,15 +104,8 @@ extension CaptureDecoder {
             case 8 where s.token(key, is: "datatype"):
                 try tensor.note(.datatype)
                 let type = try s.plainString()
-                let keys = Tensor.datatypeKeys
-                let key = s.packed(type)
-                var found = keys.count
-                for i in keys.indices where keys[i] == key {
-                    found = i
-                    break
-                }
-                guard found < keys.count else { throw Fallback() }
-                tensor.isBytes = found == keys.count - 1
+                guard let isBytes = Tensor.isBytes(packed: s.packed(type)) else { throw Fallback() }
+                tensor.isBytes = isBytes
             case 10 where s.token(key, is: "parameters"):
                 try tensor.note(.parameters)
                 if try s.flag("binary_data_size", presence: true, depth: 4) { throw Fallback() }

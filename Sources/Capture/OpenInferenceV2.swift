@@ -19,8 +19,35 @@ struct Tensor {
         "BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32", "FP64",
         "BF16", "BYTES",
     ]
-    /// ``datatypes`` packed (``Scanner/packed(_:)-swift.method``), in the same order: the direct reader's lookup.
+    /// ``datatypes`` packed (``Scanner/packed(_:)-swift.method``), in the same order: what the direct reader's switch
+    /// (``isBytes(packed:)``) is checked against.
     static let datatypeKeys: [UInt64] = datatypes.map { Scanner.packed($0) }
+
+    /// Whether the datatype packed as `key` (``datatypeKeys``) is BYTES; nil when it is none of ``datatypes``. A switch
+    /// over the packed names as constants (PackedNameTests checks them against ``datatypeKeys``): reading
+    /// ``datatypeKeys``, a global made on first use, cost a check of its initialization and a retain per tensor, then a
+    /// scan of up to 14 keys.
+    @inline(__always)
+    static func isBytes(packed key: UInt64) -> Bool? {
+        switch key {
+        case 0x4C4F_4F42,  // BOOL
+            0x38_544E_4955,  // UINT8
+            0x3631_544E_4955,  // UINT16
+            0x3233_544E_4955,  // UINT32
+            0x3436_544E_4955,  // UINT64
+            0x3854_4E49,  // INT8
+            0x36_3154_4E49,  // INT16
+            0x32_3354_4E49,  // INT32
+            0x34_3654_4E49,  // INT64
+            0x3631_5046,  // FP16
+            0x3233_5046,  // FP32
+            0x3436_5046,  // FP64
+            0x3631_4642:  // BF16
+            false
+        case 0x53_4554_5942: true  // BYTES
+        default: nil
+        }
+    }
 
     func name(_ tape: JSONTape) -> String { tape.string(nameNode) }
 

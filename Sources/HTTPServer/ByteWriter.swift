@@ -20,8 +20,10 @@ struct ByteWriter {
     /// available for appending. Allocated by `reserveCapacity(_:)`, whose storage type is resolved once, and filled
     /// through an output span: `Array(unsafeUninitializedCapacity:initializingWith:)` allocates through the standard
     /// library's unspecialized entry point, which looks the storage class up at run time (~360 instructions an array).
-    static func array(capacity: Int, _ body: (inout ByteWriter) -> Void) -> [UInt8] {
-        var array: [UInt8] = []
+    /// `reusing`: an empty array to write in (``ByteArrayPool/take(minimumCapacity:)``), its capacity raised when short.
+    @inline(__always)
+    static func array(capacity: Int, reusing: consuming [UInt8] = [], _ body: (inout ByteWriter) -> Void) -> [UInt8] {
+        var array = reusing
         array.reserveCapacity(max(capacity, 1))
         array.append(addingCapacity: max(capacity, 1)) { span in
             span.withUnsafeMutableBufferPointer { buffer, initialized in

@@ -346,7 +346,9 @@ final class Connection: DeadlineScheduled {
                 if handler !== protocolHandler { handler = protocolHandler }
                 if output.isEmpty { break }
                 let responsesBefore = output.pendingResponses
-                let result = output.write(to: transport, scratch: loop.iovecScratch) { completed in
+                // A proxy's written arrays are kept for its next exchanges (``ByteArrayPool``).
+                let arrays = loop.context.handlerForwardsRequests ? loop.byteArrays : nil
+                let result = output.write(to: transport, scratch: loop.iovecScratch, arrays: arrays) { completed in
                     loop.responseCompleted(completed)
                 }
                 switch result {

@@ -59,6 +59,8 @@ final class EventLoop: @unchecked Sendable {
 
     let index: Int
     let context: ServerContext
+    /// Byte arrays the proxied exchanges of this loop reuse (``ByteArrayPool``).
+    let byteArrays = ByteArrayPool()
     /// Connections served by this loop; read by the acceptor to balance load.
     let connectionCount = Atomic<Int>(0)
     /// Wake-ups of the loop (`epoll_wait` returns): how tests tell an idle loop from a spinning one.

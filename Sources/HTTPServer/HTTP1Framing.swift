@@ -45,11 +45,12 @@ enum HTTP1Framing {
 
     /// Calls `body` with the name and the trimmed value of each field line in `lines` (whole lines, each ending
     /// in LF), then adds the fields to `headers`: when it was empty, as a copy of the lines checked
-    /// (``HTTPHeaders/receivedLines``, no `String` made), else appended one by one. Throws on obs-fold (a line starting with whitespace), a line without a
+    /// (``HTTPHeaders/receivedLines``, no `String` made; in an array of `arrays` when given), else appended one by
+    /// one. Throws on obs-fold (a line starting with whitespace), a line without a
     /// colon, an empty or invalid name, whitespace before the colon, or a control character in a value.
     static func forEachField(
         _ input: UnsafeBufferPointer<UInt8>, in lines: Range<Int>, into headers: inout HTTPHeaders,
-        _ body: (_ name: Bytes, _ value: Bytes) throws(Malformed) -> Void
+        arrays: ByteArrayPool? = nil, _ body: (_ name: Bytes, _ value: Bytes) throws(Malformed) -> Void
     ) throws(Malformed) {
         let keepsLines = headers.isEmpty
         var start = lines.lowerBound
@@ -63,7 +64,10 @@ enum HTTP1Framing {
             count += 1
             start = next
         }
-        if keepsLines { headers = HTTPHeaders(receivedLines: Array(input[lines]), count: count, names: names) }
+        if keepsLines {
+            let copy = arrays?.copy(input[lines]) ?? Array(input[lines])
+            headers = HTTPHeaders(receivedLines: copy, count: count, names: names)
+        }
     }
 
     /// The field line at `start` (`limit`: the end of the lines, each ending in LF): its name, trimmed value, and where

@@ -157,8 +157,11 @@ struct HTTP1Parser {
     var isAtRequestBoundary: Bool { phase == .head }
 
     /// Parses from the start of `input`, the connection's unconsumed bytes. The caller must drop the
-    /// returned number of bytes from its buffer before the next call.
-    mutating func parse(_ input: UnsafeBufferPointer<UInt8>) -> (consumed: Int, result: Result) {
+    /// returned number of bytes from its buffer before the next call. `arrays`: where the copies of a head's field
+    /// lines and of a body collected whole are made (a proxy's loop gets them back, ``ByteArrayPool``); nil: new arrays.
+    mutating func parse(
+        _ input: UnsafeBufferPointer<UInt8>, arrays: ByteArrayPool? = nil
+    ) -> (consumed: Int, result: Result) {
         var consumed = 0
         while true {
             let step: Step
@@ -170,7 +173,7 @@ struct HTTP1Parser {
                 // The head goes straight to the caller (consumed by the match: moved, not copied), never kept here:
                 // an optional head stored between the steps cost a copy in and out and two destroys of the empty
                 // optional a request.
-                let headStep = parseHead(input)
+                let headStep = parseHead(input, arrays: arrays)
                 switch consume headStep {
                 case .needMore:
                     return (0, .needMoreData)
@@ -193,7 +196,8 @@ struct HTTP1Parser {
                 if input.count - consumed < length {
                     step = .needMore
                 } else {
-                    body = Array(input[consumed..<consumed + length])
+                    body =
+                        arrays?.copy(input[consumed..<consumed + length]) ?? Array(input[consumed..<consumed + length])
                     step = .advance(length, next: nil)
                 }
             case .chunked:
@@ -310,7 +314,7 @@ struct HTTP1Parser {
 
     // MARK: - Head
 
-    private mutating func parseHead(_ input: UnsafeBufferPointer<UInt8>) -> HeadStep {
+    private mutating func parseHead(_ input: UnsafeBufferPointer<UInt8>, arrays: ByteArrayPool?) -> HeadStep {
         let scanLimits = HTTP1HeadScanner.Limits(
             maxFirstLineLength: limits.maxRequestLineLength, maxHeaderBytes: limits.maxHeaderBytes,
             maxHeaderCount: limits.maxHeaderCount)
@@ -318,7 +322,7 @@ struct HTTP1Parser {
         case .needMore:
             return .needMore
         case .complete(let requestLine, let fields, let headEnd):
-            return completeHead(input, requestLine: requestLine, fields: fields, headEnd: headEnd)
+            return completeHead(input, requestLine: requestLine, fields: fields, headEnd: headEnd, arrays: arrays)
         case .fail(.tooManyEmptyLines):
             return .fail(.init(400, "too many empty lines before the request line"))
         case .fail(.firstLineTooLong):
@@ -331,13 +335,15 @@ struct HTTP1Parser {
     }
 
     private mutating func completeHead(
-        _ input: UnsafeBufferPointer<UInt8>, requestLine: Range<Int>, fields: Range<Int>, headEnd: Int
+        _ input: UnsafeBufferPointer<UInt8>, requestLine: Range<Int>, fields: Range<Int>, headEnd: Int,
+        arrays: ByteArrayPool?
     ) -> HeadStep {
         let parsed: Head
         let framing: Framing
         do {
             (parsed, framing, forwardPlan) = try Self.parseHead(
-                input, requestLine: requestLine, fields: fields, limits: limits, plansForwarding: plansForwarding)
+                input, requestLine: requestLine, fields: fields, limits: limits, plansForwarding: plansForwarding,
+                arrays: arrays)
         } catch {
             return .fail(error)
         }
@@ -360,7 +366,7 @@ struct HTTP1Parser {
 
     private static func parseHead(
         _ input: UnsafeBufferPointer<UInt8>, requestLine: Range<Int>, fields: Range<Int>, limits: Limits,
-        plansForwarding: Bool
+        plansForwarding: Bool, arrays: ByteArrayPool?
     ) throws(HTTP1ParseError) -> (Head, Framing, RequestFieldPlan?) {
         // Request line.
         let line = input[requestLine]
@@ -394,7 +400,7 @@ struct HTTP1Parser {
         var expectsContinue = false
         var plan = RequestFieldPlan.Builder(sectionStart: fields.lowerBound)
         do {
-            try HTTP1Framing.forEachField(input, in: fields, into: &headers) {
+            try HTTP1Framing.forEachField(input, in: fields, into: &headers, arrays: arrays) {
                 name, value throws(HTTP1Framing.Malformed) in
                 if plansForwarding { plan.read(name: name, value: value, in: input) }
                 if name.count == 4 && ASCII.equalsLowercase(name, "host") {

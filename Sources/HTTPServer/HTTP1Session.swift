@@ -157,7 +157,9 @@ final class HTTP1Session: ConnectionProtocolHandler {
             // A peer that reads none of the answers queued for it gets no more until it does (written bytes bring
             // the connection back here).
             if parser.isAtRequestBoundary && !hasOutputRoom(connection) { return }
-            let (consumed, result) = connection.input.withReadableBytes { parser.parse($0) }
+            // A proxy's copies of the head's lines and of a whole body are made in its loop's kept arrays.
+            let arrays = context.handlerForwardsRequests ? connection.loop.byteArrays : nil
+            let (consumed, result) = connection.input.withReadableBytes { parser.parse($0, arrays: arrays) }
             connection.input.consume(consumed)
             // Consumed: the head in a case's payload is moved to its binding, not copied out of the result.
             switch consume result {
@@ -800,9 +802,14 @@ final class HTTP1Session: ConnectionProtocolHandler {
         // Room for a small body, copied in behind the head as it arrives (``streamWrite``): one buffer, one iovec.
         let bodyRoom = framing == .raw ? min(head.contentLength ?? 0, 4096) : 0
         if let fieldLines = head.fieldLines {
+            let capacity = HTTP1ResponseEncoder.headRoom + head.fieldLinesCount + bodyRoom
             // Sized beforehand, written with plain copies (an append per piece checks capacity and uniqueness).
-            buffer = ByteWriter.array(capacity: HTTP1ResponseEncoder.headRoom + head.fieldLinesCount + bodyRoom) {
-                writer in
+            // A proxy's head is written in an array its loop kept (``ByteArrayPool``).
+            buffer = ByteWriter.array(
+                capacity: capacity,
+                reusing: context.handlerForwardsRequests
+                    ? connection.loop.byteArrays.take(minimumCapacity: capacity) : []
+            ) { writer in
                 HTTP1ResponseEncoder.encodeHead(
                     status: status, fieldLines: fieldLines, skipping: head.fieldLinesSkipping,
                     lastLinePrefix: head.lastLinePrefix, lastLineValue: head.lastLineValue,

@@ -65,6 +65,14 @@ public struct HTTPHeaders: Sendable, Equatable {
         receivedNames = names
     }
 
+    /// Takes ``receivedLines`` out (for reuse, ``ByteArrayPool``), leaving an empty list; nil when there are none.
+    mutating func takeReceivedLines() -> [UInt8]? {
+        guard let lines = receivedLines.take() else { return nil }
+        receivedCount = 0
+        receivedNames = .max
+        return lines
+    }
+
     /// A name's bit, by its length and its first byte with case folded (names equal case-insensitively have the
     /// same bit); different names may share one.
     @inline(__always)

@@ -114,10 +114,11 @@ struct OutputQueue {
 
     /// Writes as much as the transport accepts. Returns `.bytes(total)` when everything was written,
     /// `.wouldBlock` when output remains (wait for writability), or `.failed`. Calls `completed` for
-    /// each response whose last byte went out.
+    /// each response whose last byte went out. `arrays`: where the arrays of the chunks written go for reuse
+    /// (``ByteArrayPool``), nil: released.
     mutating func write(
         to transport: any ConnectionTransport, scratch: UnsafeMutableBufferPointer<iovec>,
-        completed: (CompletedResponse) -> Void
+        arrays: ByteArrayPool? = nil, completed: (CompletedResponse) -> Void
     ) -> TransportResult {
         var total = 0
         defer { lastWriteBytes = total }
@@ -136,7 +137,7 @@ struct OutputQueue {
             switch result {
             case .bytes(let written):
                 total += written
-                advance(by: written, completed)
+                advance(by: written, arrays, completed)
                 // A short write means the socket buffer is full: wait for EPOLLOUT instead of retrying.
                 if written < requested { return .wouldBlock }
             case .wouldBlock, .endOfFile:
@@ -168,7 +169,9 @@ struct OutputQueue {
     }
 
     /// Consumes `written` bytes from the front.
-    private mutating func advance(by written: Int, _ completed: (CompletedResponse) -> Void) {
+    private mutating func advance(
+        by written: Int, _ arrays: ByteArrayPool?, _ completed: (CompletedResponse) -> Void
+    ) {
         var remaining = written
         pendingBytes -= written
         while remaining > 0 {
@@ -178,7 +181,7 @@ struct OutputQueue {
                 return
             }
             remaining -= available
-            finishFirst(completed)
+            finishFirst(completed, arrays: arrays)
             popEmptyMarkers(completed)
         }
     }
@@ -189,12 +192,18 @@ struct OutputQueue {
         }
     }
 
-    private mutating func finishFirst(_ completed: (CompletedResponse) -> Void) {
-        // The chunk is moved out (its array released here), its completion moved on to `completed`: copying the
-        // completion out and then destroying it with the chunk cost a retain and a release of each of its strings.
+    /// The least capacity of a written chunk's array given for reuse: the framing constants (``ChunkedEncoding/crlf``,
+    /// ``ChunkedEncoding/lastChunk``, shared by every response) are not worth a place.
+    static let minimumRecycledCapacity = 64
+
+    private mutating func finishFirst(_ completed: (CompletedResponse) -> Void, arrays: ByteArrayPool? = nil) {
+        // The chunk is moved out (its array released here, or kept by `arrays`), its completion moved on to
+        // `completed`: copying the completion out and then destroying it with the chunk cost a retain and a release of
+        // each of its strings.
         var finished = Chunk(bytes: [], offset: 0, completion: nil)
         swap(&finished, &chunks[first])
         first += 1
+        if let arrays, finished.bytes.capacity >= Self.minimumRecycledCapacity { arrays.give(&finished.bytes) }
         guard let completion = finished.completion.take() else { return }
         pendingResponses -= 1
         completed(completion)

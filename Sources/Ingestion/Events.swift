@@ -8,6 +8,16 @@ public enum FeatureValue: Sendable, Equatable {
     case category(String)
 }
 
+extension FeatureValue {
+    /// A `.number`'s value, nil for any other case. Read on a value in place (an array's or a buffer's element)
+    /// without copying it, which a `switch` over the element does (with the copy's destruction after: a call).
+    @inlinable @inline(__always)
+    public var numberValue: Double? {
+        if case .number(let x) = self { return x }
+        return nil
+    }
+}
+
 /// A prediction or a label: a number for regression, a class label for classification.
 public enum Outcome: Sendable, Equatable {
     /// A regression value (always finite).

@@ -30,6 +30,35 @@ public final class AtomicSlots: @unchecked Sendable {
         base[index].wrappingAdd(amount, ordering: .relaxed)
     }
 
+    /// The slots from `offset` on, lent to `body` for a run of updates: the run's position `i` is slot `offset + i`.
+    /// Updates through it are those of ``add(_:_:)`` and ``addDouble(_:_:)`` without reading the storage's address
+    /// from the object again for each one (a lock-prefixed update makes the compiler reload it).
+    @inline(__always)
+    public func withRun<R>(from offset: Int, _ body: (Run) -> R) -> R {
+        withExtendedLifetime(self) { body(Run(base: base + offset)) }
+    }
+
+    /// Slots from a fixed offset (``withRun(from:_:)``), valid only within the call that lent it.
+    public struct Run {
+        let base: UnsafeMutablePointer<Atomic<UInt64>>
+
+        /// Adds one to integer slot `index` of the run.
+        @inline(__always)
+        public func add(_ index: Int) { base[index].wrappingAdd(1, ordering: .relaxed) }
+
+        /// Adds `value` to Double slot `index` of the run (compare-and-swap, as ``AtomicSlots/addDouble(_:_:)``).
+        @inline(__always)
+        public func addDouble(_ index: Int, _ value: Double) {
+            var old = base[index].load(ordering: .relaxed)
+            while true {
+                let new = (Double(bitPattern: old) + value).bitPattern
+                let (done, current) = base[index].weakCompareExchange(expected: old, desired: new, ordering: .relaxed)
+                if done { return }
+                old = current
+            }
+        }
+    }
+
     /// Sets slot `index` to `value`.
     @inline(__always)
     public func store(_ index: Int, _ value: UInt64) { base[index].store(value, ordering: .relaxed) }

@@ -25,6 +25,11 @@ struct PackedNameTests {
         }
         for other in ["", "FP6", "FP644", "fp64", "BYTES ", "INT8\u{20}", "BYTESBYTES", "é", "UINT1", "F"] {
             #expect(!keys.contains(Self.packed("\"\(other)\"")), "\(other)")
+            #expect(Tensor.isBytes(packed: Self.packed("\"\(other)\"")) == nil, "\(other)")
+        }
+        // The direct reader's switch over the packed names as constants says the same as the keys.
+        for (i, name) in Tensor.datatypes.enumerated() {
+            #expect(Tensor.isBytes(packed: keys[i]) == (name.description == "BYTES"), "\(name)")
         }
     }
 }

@@ -52,7 +52,11 @@ struct HTTP1ResponseParser {
     /// after an error and after ``inputEnded()``.
     private(set) var canReuseConnection = false
 
-    init(limits: (maxHeaderBytes: Int, maxHeaderCount: Int)) {
+    /// Where a head's field lines are copied (``ByteArrayPool``: the proxy's loop gets them back); nil: new arrays.
+    private let arrays: ByteArrayPool?
+
+    init(limits: (maxHeaderBytes: Int, maxHeaderCount: Int), arrays: ByteArrayPool? = nil) {
+        self.arrays = arrays
         maxHeaderBytes = limits.maxHeaderBytes
         maxHeaderCount = limits.maxHeaderCount
         chunked = ChunkedDecoder(limits: Self.chunkedLimits(limits))
@@ -215,7 +219,7 @@ struct HTTP1ResponseParser {
         var framingFields = HTTP1Framing.FramingFields()
         var plan = FieldLineCopyPlan.Builder(sectionStart: fields.lowerBound)
         do {
-            try HTTP1Framing.forEachField(input, in: fields, into: &headers) {
+            try HTTP1Framing.forEachField(input, in: fields, into: &headers, arrays: arrays) {
                 name, value throws(HTTP1Framing.Malformed) in
                 try framingFields.read(name: name, value: value)
                 plan.read(name: name, value: value, in: input)

@@ -94,7 +94,8 @@ final class UpstreamConnection: DeadlineScheduled {
         self.transport = PlainSocketTransport(fileDescriptor: fileDescriptor)
         self.state = connected ? .idle : .connecting
         self.parser = HTTP1ResponseParser(
-            limits: (loop.context.configuration.maxHeaderBytes, loop.context.configuration.maxHeaderCount))
+            limits: (loop.context.configuration.maxHeaderBytes, loop.context.configuration.maxHeaderCount),
+            arrays: loop.byteArrays)
     }
 
     /// Registers with the loop; false (and closed) when epoll refuses.
@@ -268,7 +269,7 @@ final class UpstreamConnection: DeadlineScheduled {
     private func flush() {
         let pending = output.pendingBytes
         if !output.isEmpty {
-            let result = output.write(to: transport, scratch: loop.iovecScratch) { _ in }
+            let result = output.write(to: transport, scratch: loop.iovecScratch, arrays: loop.byteArrays) { _ in }
             if output.pendingBytes < pending { wroteRequest = true }
             if case .failed = result {
                 // An upstream that answers before taking the whole request and closes (nginx's early 413, Python's
@@ -349,7 +350,10 @@ final class UpstreamConnection: DeadlineScheduled {
             drainResponse()
             return
         }
-        while state == .active, !paused, let exchange {
+        // The exchange bound once, not per event (a retain and a release each): it changes only by ending (nil), which
+        // the identity check sees; another is attached only once this one's response ended and the loop returned.
+        guard let exchange else { return }
+        while state == .active, !paused, self.exchange === exchange {
             var keepReading = true
             // The event is returned, not stored in a variable outside the closure: that copied a head (its fields).
             let (consumed, event) = input.withReadableBytes { bytes -> (Int, UpstreamEvent) in

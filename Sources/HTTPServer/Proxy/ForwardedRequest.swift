@@ -110,10 +110,11 @@ enum ForwardedRequest {
     ///   - plan: the parser's plan for the request's received field lines (``RequestFieldPlan``), if it made one.
     ///   - basePath: the upstream URL's path prefix (empty or starting with `/`, no trailing `/`).
     ///   - requestID: the value of `requestIDHeader` to send when the client sent none.
+    ///   - arrays: where the head's array is taken from (``ByteArrayPool``); nil: a new one.
     static func encode(
         _ request: HTTPRequest, plan: RequestFieldPlan? = nil, basePath: String, hostFallback: String,
         forwardedProto: String,
-        requestIDHeader: String, requestID: String, addRequestID: Bool
+        requestIDHeader: String, requestID: String, addRequestID: Bool, arrays: ByteArrayPool? = nil
     ) -> (head: [UInt8], body: [UInt8]?) {
         let bodyRoom = min(request.bodyStream.map { $0.contentLength ?? 0 } ?? request.body.count, 4096)
         let received = request.headers.receivedLines
@@ -129,7 +130,8 @@ enum ForwardedRequest {
             target + (request.query?.utf8.count ?? 0) + 3 * fields + 2 * hostFallback.utf8.count
             + request.remoteAddress.utf8.count + added + 192 + bodyRoom
         var whole = true
-        let head = ByteWriter.array(capacity: capacity) { head in
+        let head = ByteWriter.array(capacity: capacity, reusing: arrays?.take(minimumCapacity: capacity) ?? []) {
+            head in
             head.write(request.method)
             head.write(UInt8(ascii: " "))
             head.write(basePath)

@@ -77,7 +77,7 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
             holdingBody = []
         }
         if tap.captureLimit > 0 {
-            captured = []
+            captured = pool.loop.byteArrays.take()
             if request.bodyStream == nil {
                 // A body within the limit is shared, not copied (the record keeps the request's own bytes).
                 requestOverLimit = request.body.count > tap.captureLimit
@@ -354,7 +354,14 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
         ended = true
         stream.delegate = nil
         guard proxy.observer != nil else {
-            request = nil
+            // The arrays the exchange is done with are kept for the next ones (``ByteArrayPool``).
+            let arrays = pool.loop.byteArrays
+            if var request = request.take() {
+                arrays.give(&request.body)
+                arrays.give(linesOf: &request.headers)
+            }
+            if responseHeaders != nil { arrays.give(linesOf: &responseHeaders!) }
+            arrays.give(&captured)
             return
         }
         endedAt = pool.loop.now
@@ -378,6 +385,15 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
             durationSeconds: Double(endedAt &- startedAt) / 1e9,
             timeToHeadSeconds: headAt.map { Double($0 &- startedAt) / 1e9 })
         observer.proxyExchangeEnded(&record)
+        // The arrays the record still holds are kept for the next exchanges (``ByteArrayPool``: emptied in place only
+        // when the observer kept no share of them). The captured request body is dropped first: within the limit it
+        // is the request's body itself.
+        let arrays = pool.loop.byteArrays
+        record.requestBody = nil
+        arrays.give(&record.request.body)
+        arrays.give(linesOf: &record.request.headers)
+        if record.responseHeaders != nil { arrays.give(linesOf: &record.responseHeaders!) }
+        arrays.give(&record.responseBody)
     }
 
     static func errorResponse(_ failure: UpstreamFailure) -> HTTPResponse {

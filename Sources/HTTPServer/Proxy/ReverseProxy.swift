@@ -149,8 +149,8 @@ public final class ReverseProxy: HTTPHandler, Sendable {
             request.body = replacement
         }
         forward(
-            consume request, plan: plan, requestID: requestID, generatedID: clientID == nil, tap: tap, pool: pool,
-            stream: stream)
+            consume request, plan: plan, requestID: consume requestID, generatedID: clientID == nil, tap: consume tap,
+            pool: consume pool, stream: consume stream)
     }
 
     /// The `Max-Forwards` value of a TRACE or OPTIONS request (the first field's, when it is `1*DIGIT`); nil when
@@ -177,18 +177,20 @@ public final class ReverseProxy: HTTPHandler, Sendable {
         return HTTPResponse(status: 200, headers: ["Content-Type": "message/http"], body: Array(text.utf8))
     }
 
-    /// Encodes `request` for the upstream and starts its exchange.
+    /// Encodes `request` for the upstream and starts its exchange. What the exchange keeps is consumed (moved into it,
+    /// not copied: a borrowed id, tap, pool and stream were retained as the exchange stored them, and released by the
+    /// caller after).
     private func forward(
-        _ request: consuming HTTPRequest, plan: RequestFieldPlan?, requestID: String, generatedID: Bool, tap: ProxyTap,
-        pool: UpstreamPool, stream: HTTPResponseStream
+        _ request: consuming HTTPRequest, plan: RequestFieldPlan?, requestID: consuming String, generatedID: Bool,
+        tap: consuming ProxyTap, pool: consuming UpstreamPool, stream: consuming HTTPResponseStream
     ) {
         let bytes = ForwardedRequest.encode(
             request, plan: plan, basePath: configuration.basePath, hostFallback: hostFallback,
             forwardedProto: configuration.forwardedProto, requestIDHeader: configuration.requestIDHeader,
-            requestID: requestID, addRequestID: generatedID)
+            requestID: requestID, addRequestID: generatedID, arrays: pool.loop.byteArrays)
         let exchange = ProxyExchange(
-            proxy: self, pool: pool, request: consume request, requestID: requestID, generatedID: generatedID, tap: tap,
-            upstreamRequest: bytes, stream: stream)
+            proxy: self, pool: consume pool, request: consume request, requestID: consume requestID,
+            generatedID: generatedID, tap: consume tap, upstreamRequest: bytes, stream: consume stream)
         exchange.start()
     }
 

@@ -142,7 +142,7 @@ final class ProxyRecorder: ReverseProxyObserver {
             if let finder = routing.bodyVersions[route] {
                 // A `version_pointer` route: the request body is copied whether or not it is decoded.
                 let limits = routing.settings.capture
-                let capture = found.decoder != nil && found.counters.sampled(rate: limits.sampleRate)
+                let capture = found.decoderProtocol != nil && found.counters.sampled(rate: limits.sampleRate)
                 return ProxyTap(
                     captureLimit: limits.maxBodyBytes,
                     context: Context(
@@ -152,7 +152,7 @@ final class ProxyRecorder: ReverseProxyObserver {
             version = named
         }
         let limits = routing.settings.capture
-        let capture = entry.decoder != nil && entry.counters.sampled(rate: limits.sampleRate)
+        let capture = entry.decoderProtocol != nil && entry.counters.sampled(rate: limits.sampleRate)
         let context: Context
         if version == nil, routing.contexts[entry.index] != nil {
             // The one context read in place (binding the pair copied both: a retain and a release more).
@@ -189,7 +189,7 @@ final class ProxyRecorder: ReverseProxyObserver {
             guard let name = body.flatMap({ body in modelFinder?.name(in: body) }),
                 let entry = routing.entry(named: name)
             else { return routing.unroutedContext }
-            let capture = entry.decoder != nil && entry.counters.sampled(rate: rate)
+            let capture = entry.decoderProtocol != nil && entry.counters.sampled(rate: rate)
             return Context(entry: entry, counters: entry.counters, version: version, capture: capture)
         }
         // A request counted when it started (its route named the model) is not counted again.
@@ -246,7 +246,9 @@ final class ProxyRecorder: ReverseProxyObserver {
         if context.capture && !isError && (200..<300).contains(status) {
             if exchange.requestBodyOverLimit || exchange.responseBodyOverLimit {
                 counters.captureFailures.add(ProxyModelCounters.tooLarge)
-            } else if let request = exchange.requestBody, let response = exchange.responseBody, entry.decoder != nil {
+            } else if let request = exchange.requestBody, let response = exchange.responseBody,
+                entry.decoderProtocol != nil
+            {
                 if onWorker
                     || BinaryTensorBody.decodingCost(request: request, response: response, limit: Self.inlineLimit)
                         <= Self.inlineLimit
@@ -373,7 +375,7 @@ final class ProxyRecorder: ReverseProxyObserver {
         }
         // Only a custom mapping reads headers (the decoder takes their names in lower case).
         let headers =
-            entry.decoder!.protocol == .custom
+            entry.decoderProtocol == .custom
             ? exchange.request.headers.map { (name: $0.name.lowercased(), value: $0.value) } : []
         let failure: CaptureError? = request.withUnsafeBytes { request in
             response.withUnsafeBytes { response in

@@ -13,6 +13,10 @@ final class ProxyRouting: Sendable {
         let index: Int
         let model: MonitoredModel
         let decoder: CaptureDecoder?
+        /// ``decoder``'s protocol, nil without one: what is asked of the decoder per exchange (whether there is one, a
+        /// custom mapping's), read without it. Testing the optional decoder itself copied the whole decoder to read
+        /// its case (a `memcpy` call per test, three per captured exchange).
+        let decoderProtocol: CaptureProtocol?
         let counters: ProxyModelCounters
         /// The version of a request that names none (neither its route nor its response): the model's only
         /// version when it declares one; else nil (recorded as `default`, which is `__other__` unless declared).
@@ -33,6 +37,7 @@ final class ProxyRouting: Sendable {
             self.index = index
             self.model = model
             self.decoder = decoder
+            self.decoderProtocol = decoder?.protocol
             self.counters = counters
             self.impliedVersion = impliedVersion
             self.llm = llm

@@ -378,20 +378,38 @@ public final class DriftCollector: ModelCollector {
             late.add(0)
             return
         }
+        // The block's and the totals' slots read through runs: their storage's address is not read again for
+        // each of the three or four updates of a column.
+        ring.withBlock(block) { slots in
+            totals.withRun(from: 0) { totals in
+                record(event, slots: slots, totals: totals)
+            }
+        }
+        ring.wrote(block)
+    }
+
+    /// Bins the event's columns into the block's `slots` and the `totals`.
+    @inline(__always)
+    private func record(_ event: PredictionEvent, slots: AtomicSlots.Run, totals: AtomicSlots.Run) {
         plans.withUnsafeBufferPointer { plans in
             planEdges.withUnsafeBufferPointer { edges in
                 event.features.withUnsafeBufferPointer { values in
                     for i in 0..<Swift.min(plans.count, values.count) {
                         let p = plans[i]
-                        switch values[i] {
-                        case .number(let x) where p.categorical < 0:
-                            Self.record(number: x, p, edges, ring: ring, block: block, totals: totals)
-                        case .category(let s) where p.categorical >= 0:
+                        // A number read in place (`FeatureValue.numberValue`): a switch over the value would copy it
+                        // and destroy the copy (a call per column).
+                        if let x = values[i].numberValue {
+                            if p.categorical < 0 {
+                                Self.record(number: x, p, edges, slots: slots, totals: totals)
+                                continue
+                            }
+                        } else if p.categorical >= 0, case .category(let s) = values[i] {
                             let b = categoricalIndexes[p.categorical].index(of: s) ?? (p.binCount &- 1)
-                            ring.add(block, p.base &+ b)
+                            slots.add(p.base &+ b)
                             totals.add(p.totalsBase &+ b)
-                        default: Self.recordMissing(p, ring: ring, block: block, totals: totals)
+                            continue
                         }
+                        Self.recordMissing(p, slots: slots, totals: totals)
                     }
                 }
             }
@@ -400,28 +418,27 @@ public final class DriftCollector: ModelCollector {
             if let p = predictionPlan {
                 switch event.prediction {
                 case .number(let x) where p.categorical < 0:
-                    Self.record(number: x, p, edges, ring: ring, block: block, totals: totals)
+                    Self.record(number: x, p, edges, slots: slots, totals: totals)
                 case .label where p.categorical >= 0:
                     let b = event.predictionClass ?? (p.binCount &- 1)
-                    ring.add(block, p.base &+ b)
+                    slots.add(p.base &+ b)
                     totals.add(p.totalsBase &+ b)
-                default: Self.recordMissing(p, ring: ring, block: block, totals: totals)
+                default: Self.recordMissing(p, slots: slots, totals: totals)
                 }
             }
             if let p = scorePlan, p.categorical < 0 {
                 if let x = event.score {
-                    Self.record(number: x, p, edges, ring: ring, block: block, totals: totals)
+                    Self.record(number: x, p, edges, slots: slots, totals: totals)
                 } else {
-                    Self.recordMissing(p, ring: ring, block: block, totals: totals)
+                    Self.recordMissing(p, slots: slots, totals: totals)
                 }
             }
         }
-        ring.wrote(block)
     }
 
     @inline(__always)
-    static func recordMissing(_ p: RecordPlan, ring: SliceRing, block: Int, totals: AtomicSlots) {
-        ring.add(block, p.base &+ p.missingOffset)
+    static func recordMissing(_ p: RecordPlan, slots: AtomicSlots.Run, totals: AtomicSlots.Run) {
+        slots.add(p.base &+ p.missingOffset)
         totals.add(p.totalsBase &+ p.binCount)
     }
 
@@ -431,8 +448,8 @@ public final class DriftCollector: ModelCollector {
     /// values near 1e308).
     @inline(__always)
     static func record(
-        number x: Double, _ p: RecordPlan, _ edges: UnsafeBufferPointer<Double>, ring: SliceRing, block: Int,
-        totals: AtomicSlots
+        number x: Double, _ p: RecordPlan, _ edges: UnsafeBufferPointer<Double>, slots: AtomicSlots.Run,
+        totals: AtomicSlots.Run
     ) {
         let b: Int
         if x < p.min {
@@ -443,26 +460,26 @@ public final class DriftCollector: ModelCollector {
             let own = UnsafeBufferPointer(rebasing: edges[p.edgesStart..<(p.edgesStart &+ p.edgesCount)])
             b = Buckets.index(of: x, in: own) &+ 1
         }
-        ring.add(block, p.base &+ b)
+        slots.add(p.base &+ b)
         totals.add(p.totalsBase &+ b)
         if p.valueCount > 0 {
             // At most 5 values: a scan. Past the last listed value, the slot of every other value.
             let listed = p.valueCount &- 1
             var k = 0
             while k < listed && edges[p.valuesStart &+ k] != x { k &+= 1 }
-            ring.add(block, p.base &+ p.binCount &+ p.fineCount &+ k)
+            slots.add(p.base &+ p.binCount &+ p.fineCount &+ k)
         }
         let below = p.binCount &+ p.fineCount &+ p.valueCount
         if x < p.min {
-            ring.add(block, p.base &+ below)
-            ring.addDouble(block, p.base &+ below &+ 1, DriftStatistics.tailDistance(x, from: p.min))
+            slots.add(p.base &+ below)
+            slots.addDouble(p.base &+ below &+ 1, DriftStatistics.tailDistance(x, from: p.min))
         } else if x > p.max {
-            ring.add(block, p.base &+ below &+ 2)
-            ring.addDouble(block, p.base &+ below &+ 3, DriftStatistics.tailDistance(x, from: p.max))
+            slots.add(p.base &+ below &+ 2)
+            slots.addDouble(p.base &+ below &+ 3, DriftStatistics.tailDistance(x, from: p.max))
         } else if p.fineCount > 0 {
             // The profile's own binning: on a range narrower than the bins' precision a plain `Int((x − min)·scale)`
             // puts values one bin off the profile's.
-            ring.add(block, p.base &+ p.binCount &+ p.fine.bin(of: x))
+            slots.add(p.base &+ p.binCount &+ p.fine.bin(of: x))
         }
     }
 

@@ -229,6 +229,11 @@ public final class SliceRing: Sendable {
         return total
     }
 
+    /// The slots of the block at `base` (``block(for:)``), lent to `body` for a run of updates (``AtomicSlots/Run``:
+    /// ``add(_:_:)`` and ``addDouble(_:_:)`` without reading the storage's address again for each).
+    @inline(__always)
+    public func withBlock<R>(_ base: Int, _ body: (AtomicSlots.Run) -> R) -> R { data.withRun(from: base, body) }
+
     /// Adds one to integer slot `position` of the block at `base`.
     @inline(__always)
     public func add(_ base: Int, _ position: Int) { data.add(base &+ position) }
