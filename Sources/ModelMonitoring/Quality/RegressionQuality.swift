@@ -63,7 +63,7 @@ struct RegressionQuality: Sendable {
     }
 
     /// Window metrics from sums. Each is NaN when undefined (no outcomes; MAPE without a nonzero actual; R²
-    /// with fewer than two outcomes).
+    /// with fewer than two outcomes, or not known to three digits from the sums).
     struct Scores: Equatable {
         var count = 0.0
         var mae = Double.nan
@@ -78,9 +78,9 @@ struct RegressionQuality: Sendable {
     ///
     /// R² is scikit-learn's `r2_score`: `1 − SS_res / SS_tot` with `SS_res = Σe²` and
     /// `SS_tot = Σy² − (Σy)²/n`; when the actuals are constant (SS_tot = 0), 1 if the predictions are
-    /// perfect (SS_res = 0) and 0 otherwise (`force_finite=True`). `SS_tot` from sums loses about
-    /// `ε · mean(y)² / var(y)` relative precision (cancellation), negligible unless the actuals' mean is
-    /// huge against their spread.
+    /// perfect (SS_res = 0) and 0 otherwise (`force_finite=True`). `SS_tot` from plain sums loses about
+    /// `√n · ε · mean(y)² / var(y)` relative precision (cancellation), negligible unless the actuals' mean is
+    /// huge against their spread: when that bound passes 10⁻³, R² is NaN (absent) rather than wrong.
     static func scores(
         count n: Double, absoluteError: Double, squaredError: Double, error: Double, actual: Double,
         actualSquared: Double, absolutePercentageError: Double, skipped: Double, constant: Bool
@@ -97,7 +97,12 @@ struct RegressionQuality: Sendable {
                 s.r2 = squaredError == 0 ? 1 : 0
             } else {
                 let total = actualSquared - actual * actual / n
-                if total > 0 { s.r2 = 1 - squaredError / total }
+                // Σy² − (Σy)²/n cancels when the actuals' mean is large against their spread (1e7 ± 1), and the sums'
+                // own rounding is about √n·ε·Σy²: R² is given only when that is under a thousandth of SS_tot (three
+                // digits known), absent otherwise, never a wrong value (it read 0.998 for `r2_score`'s 0.763).
+                if total > 0, total * 1e-3 > n.squareRoot() * Double.ulpOfOne * actualSquared {
+                    s.r2 = 1 - squaredError / total
+                }
             }
         }
         return s
