@@ -8,6 +8,7 @@ and fairlearn on the same rows, within what PromQL's extrapolation of `increase(
 
 import json
 import subprocess
+import time
 
 import numpy as np
 import pandas as pd
@@ -156,6 +157,9 @@ def test_fleet_rules_over_three_exporters_and_through_remote_write_equal_the_uni
     for base in (edge, central, direct):
         wait_for(lambda: one_or_none(base, fleet_predictions) == n, timeout=60, interval=0.5,
                  what=f"the fleet's {n} predictions in {base}")
+    # From here every Prometheus holds all of the traffic: a rule evaluated later sees it whole (one evaluated before,
+    # still the latest for up to an interval, saw part of it: CI once read a PSI 0.0085 off so).
+    settled = time.time()
 
     # The union exporter, and the independent implementations on the same rows.
     _, s = scrape(union)
@@ -214,7 +218,10 @@ def test_fleet_rules_over_three_exporters_and_through_remote_write_equal_the_uni
     for base in (edge, central, direct):
         def rules_ready():
             got = values(base, 'mlops:feature_psi:increase1h{model="churn"}')
-            return len(got) == 2 and one_or_none(base, 'mlops:fairness_demographic_parity_difference:ratio_rate1h')
+            # The fleet group's rules are evaluated together, at one timestamp.
+            evaluated = one_or_none(base, 'min(timestamp(mlops:feature_psi:increase1h{model="churn"}))')
+            return (len(got) == 2 and evaluated is not None and evaluated > settled
+                    and one_or_none(base, 'mlops:fairness_demographic_parity_difference:ratio_rate1h'))
         wait_for(rules_ready, timeout=60, interval=0.5, what=f"the fleet rules in {base}")
         for name in features:
             fleet_psi = one(base, f'mlops:feature_psi:increase1h{{model="churn",feature="{name}"}}')
