@@ -48,15 +48,7 @@ public final class AtomicSlots: @unchecked Sendable {
 
         /// Adds `value` to Double slot `index` of the run (compare-and-swap, as ``AtomicSlots/addDouble(_:_:)``).
         @inline(__always)
-        public func addDouble(_ index: Int, _ value: Double) {
-            var old = base[index].load(ordering: .relaxed)
-            while true {
-                let new = (Double(bitPattern: old) + value).bitPattern
-                let (done, current) = base[index].weakCompareExchange(expected: old, desired: new, ordering: .relaxed)
-                if done { return }
-                old = current
-            }
-        }
+        public func addDouble(_ index: Int, _ value: Double) { AtomicSlots.addDouble(base[index], value) }
     }
 
     /// Sets slot `index` to `value`.
@@ -75,11 +67,15 @@ public final class AtomicSlots: @unchecked Sendable {
 
     /// Adds `value` to Double slot `index`.
     @inline(__always)
-    public func addDouble(_ index: Int, _ value: Double) {
-        var old = base[index].load(ordering: .relaxed)
+    public func addDouble(_ index: Int, _ value: Double) { Self.addDouble(base[index], value) }
+
+    /// Adds `value` to the Double held (as its bits) in `slot`, by compare-and-swap.
+    @inline(__always)
+    static func addDouble(_ slot: borrowing Atomic<UInt64>, _ value: Double) {
+        var old = slot.load(ordering: .relaxed)
         while true {
             let new = (Double(bitPattern: old) + value).bitPattern
-            let (done, current) = base[index].weakCompareExchange(expected: old, desired: new, ordering: .relaxed)
+            let (done, current) = slot.weakCompareExchange(expected: old, desired: new, ordering: .relaxed)
             if done { return }
             old = current
         }

@@ -47,7 +47,8 @@ public struct LLMUsage: Sendable, Equatable {
 public struct OpenAIDocument: Sendable, Equatable {
     /// Choices (or Responses API deltas) in it that carry generated output: non-empty `delta.content`,
     /// `delta.reasoning_content`, `delta.refusal`, `delta.tool_calls`, `delta.function_call`, `delta.audio`'s
-    /// `transcript` or `data`, `text`; `response.*.delta` events with a non-empty `delta`. In a stream each is one output token as far as the proxy can tell.
+    /// `transcript` or `data`, `text`; `response.*.delta` events with a non-empty `delta`. In a stream each is one
+    /// output token as far as the proxy can tell.
     public var contentChoices = 0
     /// Finish reasons given, one per choice that finished (or the response's outcome).
     public var finishReasons: [LLMFinishReason] = []
@@ -110,20 +111,18 @@ public struct OpenAIDocument: Sendable, Equatable {
         choices |= bit
         var content = false
         if let delta = t.member(c, "delta"), t.nodes[delta].kind == .object {
-            func nonEmpty(_ key: String) -> Bool {
-                guard let v = t.member(delta, key) else { return false }
+            func nonEmpty(_ key: String, in object: Int? = nil) -> Bool {
+                guard let v = t.member(object ?? delta, key) else { return false }
                 return t.nodes[v].kind == .string && t.nodes[v].end > t.nodes[v].start
             }
             if nonEmpty("content") || nonEmpty("reasoning_content") || nonEmpty("reasoning") || nonEmpty("refusal") {
                 content = true
             }
             // Audio output (`modalities: ["audio"]`): its transcript or its data.
-            if let a = t.member(delta, "audio"), t.nodes[a].kind == .object {
-                func nonEmptyAudio(_ key: String) -> Bool {
-                    guard let v = t.member(a, key) else { return false }
-                    return t.nodes[v].kind == .string && t.nodes[v].end > t.nodes[v].start
-                }
-                if nonEmptyAudio("transcript") || nonEmptyAudio("data") { content = true }
+            if let a = t.member(delta, "audio"), t.nodes[a].kind == .object,
+                nonEmpty("transcript", in: a) || nonEmpty("data", in: a)
+            {
+                content = true
             }
             if let v = t.member(delta, "tool_calls"), t.nodes[v].kind == .array, t.nodes[v].count > 0 { content = true }
             if let v = t.member(delta, "function_call"), t.nodes[v].kind == .object { content = true }
