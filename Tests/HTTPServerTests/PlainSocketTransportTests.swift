@@ -93,4 +93,18 @@ import Testing
         #expect(write(transport, [bytes(10, seed: 0)]) == .failed(EPIPE))
         #expect(write(transport, [bytes(5000, seed: 0), bytes(10, seed: 1)]) == .failed(EPIPE))
     }
+
+    @Test func readsWhatArrivedThenWaitsThenSeesTheEnd() throws {
+        let (transport, peer) = try pair()
+        defer { transport.close() }
+        var buffer = [UInt8](repeating: 0, count: 64)
+        func read() -> TransportResult { buffer.withUnsafeMutableBytes { transport.read(into: $0) } }
+        #expect(read() == .wouldBlock)
+        let sent = bytes(40, seed: 7)
+        #expect(sent.withUnsafeBytes { Glibc.write(peer, $0.baseAddress, $0.count) } == 40)
+        #expect(read() == .bytes(40))
+        #expect(Array(buffer[0..<40]) == sent)
+        close(peer)
+        #expect(read() == .endOfFile)
+    }
 }
