@@ -134,7 +134,7 @@ final class EventLoop: @unchecked Sendable {
     /// Upstream pools with exchanges waiting for a connection: each at its oldest waiter's give-up time.
     @exclusivity(unchecked) private var poolDeadlines = DeadlineHeap<UpstreamPool>()
     /// Upstream connections with request bytes queued in this iteration: written once, after the connections
-    /// were processed, so that a request's head and body leave in one `sendmsg`.
+    /// were processed, so that a request's head and body leave in one write.
     @exclusivity(unchecked) private var dirtyUpstreams: [UpstreamConnection] = []
     /// The batches being processed: swapped with ``dirty`` and ``dirtyUpstreams`` so that neither list is copied
     /// or reallocated per iteration.
