@@ -191,6 +191,12 @@ extension CaptureDecoder {
                 }
                 guard let node else { continue }
                 try apply(entry, tape, node, &rows, row, "\(entry.source.rawValue) \(entry.name) row \(row)")
+                if entry.target == .id, case .every = values, rows.count > 1, let id = rows.info[row].id {
+                    // One id for the whole batch (a header, or a pointer without `*`): row `r` gets `<id>/<r>`, as
+                    // with the proxy's request id, so that every row can be labelled (the same id on every row kept
+                    // only the last one joinable).
+                    rows.info[row].id = "\(id)/\(row)"
+                }
             }
         }
         try rows.checkPredictions()

@@ -26,7 +26,29 @@ struct CustomTests {
             ])
         #expect(events.map(\.prediction) == [.label("1"), .label("0")])
         #expect(events.map(\.score) == [0.9, 0.2])
-        #expect(events.allSatisfy { $0.id == "req-7" && $0.version == "3" && $0.attributes == ["acme"] })
+        #expect(events.map(\.id) == ["req-7/0", "req-7/1"])
+        #expect(events.allSatisfy { $0.version == "3" && $0.attributes == ["acme"] })
+    }
+
+    @Test("an id shared by the rows of a batch is numbered per row; per-row ids and a single row's are kept")
+    func batchIDs() throws {
+        let shared = CustomMapping(
+            features: ["age": .init(.request, "/rows/*/a")], prediction: .init(.response, "/results/*/label"),
+            id: .init(.request, "/id"))
+        let decoder = try CaptureDecoder(protocol: .custom, schema: binarySchema(), custom: shared)
+        let batch = try decode(
+            decoder, #"{"id": "batch-42", "rows": [{"a": 1}, {"a": 3}]}"#,
+            #"{"results": [{"label": "1"}, {"label": "0"}]}"#)
+        #expect(batch.map(\.id) == ["batch-42/0", "batch-42/1"])
+        let one = try decode(decoder, #"{"id": "req-1", "rows": [{"a": 1}]}"#, #"{"results": [{"label": "1"}]}"#)
+        #expect(one.map(\.id) == ["req-1"])
+        let perRow = CustomMapping(
+            features: ["age": .init(.request, "/rows/*/a")], prediction: .init(.response, "/results/*/label"),
+            id: .init(.request, "/rows/*/id"))
+        let own = try decode(
+            try CaptureDecoder(protocol: .custom, schema: binarySchema(), custom: perRow),
+            #"{"rows": [{"a": 1, "id": "p"}, {"a": 3, "id": "q"}]}"#, #"{"results": [{"label": "1"}, {"label": "0"}]}"#)
+        #expect(own.map(\.id) == ["p", "q"])
     }
 
     @Test("no '*': one event; a numeric header is a number; a missing header is missing")
