@@ -72,6 +72,22 @@ func unmatchedByReason(_ h: Harness) -> [Double?] {
         #expect(unmatchedByReason(h) == [1, 0, 0, 0])
     }
 
+    /// The delay runs from the prediction's `timestamp` when it had one (its arrival otherwise), as documented; one
+    /// ahead of the label's arrival counts 0. The join TTL still runs from the arrival.
+    @Test func theJoinDelayRunsFromThePredictionsTimestamp() throws {
+        let (h, m, recorder) = try joinHarness(ttl: .seconds(60))
+        let t0 = WallClock.now()
+        m.record(version: "v1", prediction: .label("no"), id: "old", timestamp: t0 - 200, receivedAt: t0)
+        m.record(version: "v1", prediction: .label("no"), id: "ahead", timestamp: t0 + 3600, receivedAt: t0)
+        m.record(label: LabelEvent(id: "old", label: .label("no")), receivedAt: t0 + 1)
+        m.record(label: LabelEvent(id: "ahead", label: .label("no")), receivedAt: t0 + 1)
+        #expect(recorder.outcomes.withLock { $0.map(\.delaySeconds) } == [201, 0])
+        #expect(h.value(#"mlops_labels_join_delay_seconds_bucket{model="m",le="60"}"#) == 1)
+        #expect(h.value(#"mlops_labels_join_delay_seconds_bucket{model="m",le="300"}"#) == 2)
+        #expect(h.value(#"mlops_labels_join_delay_seconds_sum{model="m"}"#) == 201)
+        #expect(unmatchedByReason(h) == [0, 0, 0, 0])
+    }
+
     /// A prediction whose id is empty does not wait for a label: no label can name it (an empty label id is refused),
     /// so it only held a place in the store until it expired.
     @Test func aPredictionWithAnEmptyIDDoesNotWait() throws {

@@ -160,8 +160,10 @@ public final class LabelJoiner: Sendable {
         var owner: Substring? = nil
         let key = PendingStore<PredictionSnapshot>.key(label.id)
         switch store.claim(key: key, now: receivedAt) {
-        case .pending(let snapshot, let time):
-            let delay = Swift.max(0, receivedAt - time)
+        case .pending(let snapshot, _):
+            // From the prediction's time (its `timestamp` when it had one, else its arrival); the store's own time,
+            // its arrival, only ages it out. A timestamp ahead of the label (a clock ahead, milliseconds) counts 0.
+            let delay = Swift.max(0, receivedAt - snapshot.time)
             counters.joinedEndpoint.add(0)
             counters.observeDelay(delay)
             unmatched.joined += 1
