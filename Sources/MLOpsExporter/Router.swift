@@ -27,6 +27,9 @@ struct Router: HTTPHandler {
         let ingest: (model: Substring, kind: EventKind)?
     }
 
+    /// The `handler` label of `request`'s endpoint (for answers given before routing: basic authentication's).
+    func handler(for request: HTTPRequest) -> SelfMetrics.Handler { route(request).handler }
+
     private func route(_ request: HTTPRequest) -> Route {
         let ingestRoute = IngestEndpoint.route(request.path)
         switch request.path {

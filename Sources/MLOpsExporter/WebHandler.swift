@@ -12,7 +12,9 @@ import HTTPServer
 ///   429, beyond the pool's `threads + queue` 503, and a check that waited past
 ///   ``WorkerLimits/maxQueueWait`` is not run but answered 503; each with `Retry-After`. Wrong credentials
 ///   get 401 with `WWW-Authenticate`. Every refusal is counted in
-///   `mlops_exporter_auth_rejected_total{reason}` (``AuthRejectReason``).
+///   `mlops_exporter_auth_rejected_total{reason}` (``AuthRejectReason``), and every one answered in
+///   `mlops_exporter_http_requests_total` under the handler of the path it asked for (``Router/handler(for:)``),
+///   like any other answer.
 /// - A request that `hasOwnCredentials` names (an ingestion request with `Authorization: Bearer …` to a
 ///   model that has a `token`) is passed on without basic authentication: the endpoint checks the token (401
 ///   when wrong), so one `Authorization` header serves a model's token while every other path keeps basic
@@ -20,7 +22,7 @@ import HTTPServer
 /// - Accepted heads go on to `next.admit`, so that the router can refuse them cheaply too; rejections carry
 ///   the configured headers like any response.
 struct WebHandler: HTTPHandler {
-    let next: any HTTPHandler
+    let next: Router
     let web: WebConfigState
     let hasOwnCredentials: @Sendable (HTTPRequest) -> Bool
     /// Where uncached credentials are checked.
@@ -68,9 +70,16 @@ struct WebHandler: HTTPHandler {
         if case .cached = screening { return proceed() }
         if hasOwnCredentials(request) { return proceed() }
         let selfMetrics = self.selfMetrics
+        let handler = next.handler(for: request)
+        let protocolName = request.protocolName
+        let start = ContinuousClock.now
         let reject: @Sendable (AuthRejectReason) -> Void = { reason in
             selfMetrics.authRejected(reason)
-            refuse(Self.response(reason))
+            let response = Self.response(reason)
+            selfMetrics.handled(
+                handler, status: response.status, protocolName: protocolName, bytes: response.body.count,
+                seconds: (ContinuousClock.now - start).seconds)
+            refuse(response)
         }
         switch screening {
         case .cached: proceed()

@@ -116,6 +116,18 @@ struct WebHandlerAdmissionTests {
         #expect(Decision.status(wrong.wait()) == 401)
         #expect(sampleValue(exporter, "mlops_exporter_auth_rejected_total{reason=\"missing\"}") == 1)
         #expect(sampleValue(exporter, "mlops_exporter_auth_rejected_total{reason=\"invalid\"}") == 2)
+        // Answered, so counted with every answer, under the endpoint asked for (a dashboard of non-2xx codes sees them).
+        #expect(
+            sampleValue(
+                exporter, "mlops_exporter_http_requests_total{code=\"401\",handler=\"ingest\",protocol=\"http/1.1\"}")
+                == 3)
+        let scrape = Decision()
+        exporter.handler.admit(head("/metrics", method: "GET"), admission: scrape.admission)
+        #expect(scrape.status == 401)
+        #expect(
+            sampleValue(
+                exporter, "mlops_exporter_http_requests_total{code=\"401\",handler=\"metrics\",protocol=\"http/1.1\"}")
+                == 1)
     }
 
     @Test func goodCredentialsAreCheckedOnceOnThePoolThenAcceptedAtOnce() throws {
@@ -284,7 +296,7 @@ struct RouterAdmissionTests {
 
     @Test func aBodyThatNeedsAWorkerIsRefusedWhenTheWorkersAreFull() throws {
         let exporter = try makeExporter(ingest: WorkerLimits(threads: 1, queue: 0, maxQueueWait: .seconds(10)))
-        let workers = try #require(exporter.handler.next as? Router).ingest.workers
+        let workers = exporter.handler.next.ingest.workers
         let gate = DispatchSemaphore(value: 0)
         defer { gate.signal() }
         #expect(workers.submit(run: { gate.wait() }, expired: {}) == .accepted)
@@ -327,7 +339,7 @@ struct IngestOffLoopTests {
 
     @Test func smallBodiesAreDecodedInlineGzipBodiesInflatingFurtherOnAWorker() throws {
         let exporter = try makeExporter()
-        let endpoint = try #require(exporter.handler.next as? Router).ingest
+        let endpoint = exporter.handler.next.ingest
         let inline = Responses()
         endpoint.handle(
             HTTPRequest(method: "POST", path: predictions, headers: HTTPHeaders([ndjson]), body: Self.body),
@@ -345,7 +357,7 @@ struct IngestOffLoopTests {
 
     @Test func aBodyFindingTheWorkersFullIsRefusedBeforeInflating() throws {
         let exporter = try makeExporter(ingest: WorkerLimits(threads: 1, queue: 0, maxQueueWait: .seconds(10)))
-        let endpoint = try #require(exporter.handler.next as? Router).ingest
+        let endpoint = exporter.handler.next.ingest
         let gate = DispatchSemaphore(value: 0)
         defer { gate.signal() }
         #expect(endpoint.workers.submit(run: { gate.wait() }, expired: {}) == .accepted)

@@ -188,7 +188,7 @@ struct CloudEventsEndpointTests {
             // (a whole `swift test` with the Python oracles' suite stalled it 145 s, past the default 60 s).
             $0.models?.cloudEvents.ttl = .seconds(86_400)
         }
-        let workers = try #require(exporter.handler.next as? Router).cloudEvents.workers
+        let workers = exporter.handler.next.cloudEvents.workers
         let gate = DispatchSemaphore(value: 0)
         let running = DispatchSemaphore(value: 0)
         #expect(
