@@ -83,6 +83,19 @@ public final class CollectorPart: Sendable {
 
     static let identityNames = LabelNames(["collector", "model"])
 
+    /// Runs the part once outside any scrape and returns what a scrape would refuse in its output (an invalid value,
+    /// a label set of other names…) or the error it threw; nil when a scrape would keep it. For state read from
+    /// outside (a checkpoint), before it is served: a value no scrape can show would silence the part for good.
+    public func check() -> String? {
+        var sink = CollectorSink(schema: schema)
+        do {
+            try body(&sink)
+        } catch {
+            return "\(error)"
+        }
+        return sink.problem
+    }
+
     /// Per family of the schema, from the last run: the combined hash of the label sets found free of duplicates,
     /// and how many series it emitted (to size the next run's lists at once).
     struct RunMemory {

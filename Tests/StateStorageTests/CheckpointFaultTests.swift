@@ -1,11 +1,47 @@
 import Exposition
 import Foundation
-import ModelMonitoring
 import Testing
 
+@testable import ModelMonitoring
 @testable import StateStorage
 
 @Suite struct CheckpointFaultTests {
+    /// A checkpoint whose checksum holds but which carries a value no scrape can show (here NaN in every Double slot
+    /// of the quality totals, as a bit flip with a recomputed checksum leaves) is not restored: the model starts
+    /// empty and is reported `failed`, instead of its collector being left out of every scrape (and the value saved
+    /// again in every later checkpoint). The other model is restored.
+    @Test func aValueNoScrapeCanShowFailsTheModelsRestore() throws {
+        let dir = temporaryDirectory()
+        let a = try Node([Models.fraud(), Models.eta], directory: dir)
+        var traffic = Traffic(seed: 11)
+        traffic.predictions(a.model("fraud"), 500, prefix: "p", t0: WallClock.now() - 10)
+        traffic.labels(a.model("fraud"), 0..<200, prefix: "p", at: WallClock.now() - 5)
+        let quality = try #require(a.model("fraud").collectors.lazy.compactMap { $0 as? QualityCollector }.first)
+        let totals = quality.slots.totals
+        for i in 0..<totals.count { totals.store(i, Double.nan.bitPattern) }
+        /// The scrapes that left fraud's quality collector out as invalid.
+        func skipped(_ node: Node) -> Double {
+            node.samples().filter {
+                $0.contains("_collector_skipped_total{") && $0.contains(#"collector="quality""#)
+                    && $0.contains(#"model="fraud""#) && $0.contains(#"reason="invalid""#)
+            }.compactMap { Double($0.split(separator: " ").last ?? "") }.reduce(0, +)
+        }
+        _ = a.samples()
+        #expect(skipped(a) >= 1)  // the value is one a scrape refuses
+        try #require(a.checkpoint() != nil)
+
+        let b = try Node([Models.fraud(), Models.eta], directory: dir)
+        let report = b.checkpointer.restore()
+        #expect(report.results.map(\.result) == [.failed, .restored])
+        #expect(b.value(#"mlops_storage_restore_total{model="fraud",result="failed"}"#) == 1)
+        // Started empty, and scraped: the quality collector's series are there.
+        #expect(b.value(#"mlops_ingest_events_total{kind="predictions",model="fraud"}"#) ?? 0 == 0)
+        #expect(b.samples().contains { $0.hasPrefix("mlops_model_calibration_bin_probability_sum") })
+        #expect(skipped(b) == 0)
+        #expect(
+            b.samples().filter { $0.contains(#"model="eta""#) } == a.samples().filter { $0.contains(#"model="eta""#) })
+    }
+
     /// A checkpoint cut short (a copy or a disk that stopped part-way) is reported as `truncated`, wherever the cut
     /// falls: in the header, in a model's state (its section's length then runs past the end of the file) or in
     /// the checksum; the restore counts it as such and keeps the file aside.

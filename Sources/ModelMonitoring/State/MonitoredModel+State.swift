@@ -119,6 +119,14 @@ extension ModelMonitor {
             return (.failed, error)
         }
         guard state.isAtEnd else { return (.failed, .malformed("bytes left over after the model's state")) }
+        // Every value read must be one a scrape can show (a sum of probabilities is finite and non-negative…): a
+        // checkpoint whose checksum holds can still carry one that no count bound catches, and it would leave the
+        // collector out of every scrape, and be saved again in every later checkpoint.
+        for part in fresh.parts {
+            if let problem = part.check() {
+                return (.failed, .malformed("collector \"\(part.collector)\": \(problem)"))
+            }
+        }
         models.withLock { models in
             if models[name] === current { models[name] = fresh }
         }
