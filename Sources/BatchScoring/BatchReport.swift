@@ -172,14 +172,16 @@ extension BatchReport {
 
     static func drift(_ s: MetricSnapshot, model: String) -> Drift? {
         let m = ["model": model]
+        // Every column the collector watches, from its threshold (always exported): one without a value in the
+        // window (all missing) has no score, and is listed with its observations and missing count all the same.
         func columns(_ prefix: String, _ key: String) -> [Column] {
-            s.samples("mlops_\(prefix)_drift_score", matching: m).compactMap { sample in
+            s.samples("mlops_\(prefix)_drift_threshold", matching: m).compactMap { sample in
                 guard let name = sample.label(key), let method = sample.label("method") else { return nil }
                 let l = ["model": model, key: name, "method": method]
                 let window = prefix == "feature" ? "mlops_feature_window" : "mlops_prediction_window"
                 return Column(
-                    name: name, method: method, score: sample.value,
-                    threshold: s.value("mlops_\(prefix)_drift_threshold", l),
+                    name: name, method: method, score: s.value("mlops_\(prefix)_drift_score", l),
+                    threshold: sample.value,
                     statistic: s.value("mlops_\(prefix)_drift_statistic", l),
                     detected: s.value("mlops_\(prefix)_drift_detected", l).map { $0 == 1 },
                     observations: s.value("\(window)_observations", ["model": model, key: name]),

@@ -130,6 +130,48 @@ import Testing
         }
     }
 
+    /// A feature with no value in the batch (every cell empty) is in the report, with its missing count and no score,
+    /// as `/metrics` shows it: it was left out, text and JSON, while the report said the batch drifted (review).
+    @Test func aFeatureWithNoValueIsReportedWithItsMissingCount() throws {
+        let config = try temporaryFile(
+            """
+            models:
+              - name: m
+                task: binary_classification
+                versions: [v1]
+                classes: ["0", "1"]
+                positive_class: "1"
+                reference: REFERENCE
+                features:
+                  - {name: x, type: numeric}
+                  - {name: c, type: categorical}
+                collectors:
+                  - {name: drift, options: {method: psi, min_observations: 1}}
+            """, suffix: ".yaml")
+        let reference = NSTemporaryDirectory() + "batch-\(UUID().uuidString).json"
+        try String(contentsOfFile: config, encoding: .utf8).replacingOccurrences(of: "REFERENCE", with: reference)
+            .write(toFile: config, atomically: true, encoding: .utf8)
+        let rows = (0..<60).map { i in "\(Double(i) / 10),\(["A", "B"][i % 2]),\(i % 2)" }
+        let profileInput = try temporaryFile("x,c,prediction\n" + rows.joined(separator: "\n") + "\n")
+        let batch = try temporaryFile(
+            "x,c,prediction\n" + (0..<30).map { i in ",\(["A", "B"][i % 2]),\(i % 2)" }.joined(separator: "\n") + "\n")
+        defer {
+            for path in [config, reference, profileInput, batch] { try? FileManager.default.removeItem(atPath: path) }
+        }
+        _ = try Profiler.run(Profiler.Request(configPath: config, model: "m", input: profileInput, output: reference))
+        let report = try BatchRun(BatchRequest(configPath: config, model: "m", input: batch, labels: nil)).report
+        let drift = try #require(report.drift)
+        #expect(drift.features.map(\.name) == ["x", "c"])
+        let x = try #require(drift.features.first)
+        #expect(x.observations == 0 && x.missing == 30 && x.score == nil && x.detected == nil && x.method == "psi")
+        #expect(drift.features[1].observations == 30 && drift.features[1].score != nil)
+        #expect(
+            report.text.split(separator: "\n").contains { line in
+                let cells = line.split(separator: " ")
+                return cells.first == "x" && cells.contains("psi") && cells.last == "30"
+            }, "\(report.text)")
+    }
+
     @Test func ndjsonEventsAreTheIngestionAPIs() throws {
         let events = """
             {"id":"1","version":"v1","features":{"x":1,"c":"A"},"prediction":"yes","label":"yes"}
