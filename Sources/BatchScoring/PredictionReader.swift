@@ -149,6 +149,10 @@ enum PredictionReader {
             if kind == .predictions {
                 try checkEventKeys(
                     buffer, cut: cut, firstLine: firstLine, file: file, ignoring: ignoring, seen: &ignoredSeen)
+            } else {
+                try checkEventKeys(
+                    buffer, cut: cut, firstLine: firstLine, file: file, fields: labelFields, seen: &ignoredSeen,
+                    refusal: { "key \"\($0)\" is not a field of a label event (id, label, timestamp)" })
             }
             let result: Result<DecodeReport, BodyError> = buffer.withUnsafeBytes { raw in
                 do throws(BodyError) {
@@ -191,7 +195,24 @@ enum PredictionReader {
     static func checkEventKeys(
         _ buffer: [UInt8], cut: Int, firstLine: Int, file: String, ignoring: Set<String>, seen: inout Set<String>
     ) throws(ProfilingError) {
-        let fields = Set(PredictionEventFields.names)
+        try checkEventKeys(
+            buffer, cut: cut, firstLine: firstLine, file: file, fields: Set(PredictionEventFields.names),
+            ignoring: ignoring, seen: &seen,
+            refusal: {
+                "key \"\($0)\" is not a field of an ingestion event (\(eventFieldList)); "
+                    + ProfilingError.ignoreHint([$0])
+            })
+    }
+
+    /// The keys of a label event, as the labels endpoint reads them (the labels CSV's columns too).
+    static let labelFields: Set<String> = ["id", "label", "timestamp"]
+
+    /// Refuses, naming its line, a top-level key of an event in `buffer[0..<cut]` that is not in `fields` nor in
+    /// `ignoring`, with `refusal(key)` as the message.
+    static func checkEventKeys(
+        _ buffer: [UInt8], cut: Int, firstLine: Int, file: String, fields: Set<String>, ignoring: Set<String> = [],
+        seen: inout Set<String>, refusal: (String) -> String
+    ) throws(ProfilingError) {
         var line = firstLine
         var start = 0
         let problem: ProfilingError? = buffer.withUnsafeBufferPointer { bytes in
@@ -204,10 +225,7 @@ enum PredictionReader {
                 guard let keys = Scanner.objectKeys(bytes, from: start, to: end) else { continue }
                 for key in keys where !fields.contains(key) {
                     guard ignoring.contains(key) else {
-                        return ProfilingError(
-                            file: file, line: line,
-                            message: "key \"\(key)\" is not a field of an ingestion event (\(eventFieldList)); "
-                                + ProfilingError.ignoreHint([key]))
+                        return ProfilingError(file: file, line: line, message: refusal(key))
                     }
                     seen.insert(key)
                 }

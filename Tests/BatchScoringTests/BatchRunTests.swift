@@ -386,6 +386,29 @@ import Testing
         #expect(listed.report.counts.rows == 2)
     }
 
+    /// A label event's key that is no label field is refused, naming its line, as the labels CSV refuses such a column
+    /// and the predictions NDJSON such a key: a misspelt `timestmp` was accepted and its value lost unseen (review).
+    @Test func aLabelEventKeyThatIsNoFieldIsRefused() throws {
+        let config = try temporaryFile(Self.config, suffix: ".yaml")
+        let input = try temporaryFile("id,x,c,prediction\n1,0.5,A,yes\n2,1.5,B,no\n")
+        let good = try temporaryFile(
+            #"{"id": "1", "label": "yes", "timestamp": 1}"# + "\n" + #"{"id": "2", "label": "no"}"# + "\n",
+            suffix: ".ndjson")
+        let bad = try temporaryFile(
+            #"{"id": "1", "label": "yes"}"# + "\n" + #"{"id": "2", "label": "no", "timestmp": 1}"# + "\n",
+            suffix: ".ndjson")
+        defer { for path in [config, input, good, bad] { try? FileManager.default.removeItem(atPath: path) } }
+        let joined = try BatchRun(BatchRequest(configPath: config, model: "m", input: input, labels: good))
+        #expect(joined.report.counts.labelsJoined == 2)
+        #expect {
+            _ = try BatchRun(BatchRequest(configPath: config, model: "m", input: input, labels: bad))
+        } throws: { error in
+            let e = error as? ProfilingError
+            return e?.file == bad && e?.line == 2
+                && e?.message == #"key "timestmp" is not a field of a label event (id, label, timestamp)"#
+        }
+    }
+
     /// A number beyond a double's range is refused in any column, a categorical one too (it was the category "inf").
     @Test func aNumberBeyondADoubleIsRefused() throws {
         let config = try temporaryFile(Self.config, suffix: ".yaml")
