@@ -122,6 +122,8 @@ func unmatchedByReason(_ h: Harness) -> [Double?] {
         #expect(outcomes.count == 1 && outcomes.first?.actualClass == 1 && outcomes.first?.delaySeconds == 0)
         #expect(h.value(#"mlops_labels_joined_total{model="m",source="endpoint"}"#) == 1)
         #expect(h.value(#"mlops_labels_pending{model="m"}"#) == 1)  // "late": its label was 6 s older
+        // "early" counted unknown and joined: unknown minus the held ones that joined is the one label lost so far.
+        #expect(h.value(#"mlops_labels_held_joined_total{model="m"}"#) == 1)
         // "late" stays held until 5 s of the scrape's (wall) clock pass.
         #expect(h.value(#"mlops_labels_held{model="m"}"#) == 1)
         #expect(unmatchedByReason(h) == [2, 0, 0, 0])
@@ -175,6 +177,8 @@ func unmatchedByReason(_ h: Harness) -> [Double?] {
         #expect(h.value(#"mlops_labels_joined_total{model="m",source="endpoint"}"#) == Double(pairs))
         #expect(h.value(#"mlops_labels_pending{model="m"}"#) == 0)
         #expect(h.value(#"mlops_labels_held{model="m"}"#) == 0)
+        // Every label counted unknown (it came first) joined: none lost.
+        #expect(h.value(#"mlops_labels_held_joined_total{model="m"}"#) == unmatched(h, "unknown"))
     }
 
     /// A prediction older than `join_ttl` has expired when its label comes; one younger joins. A TTL with a fraction of

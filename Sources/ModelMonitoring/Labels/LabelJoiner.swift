@@ -26,6 +26,7 @@ public final class LabelJoiner: Sendable {
         let duplicates: CounterHandle
         let pending: GaugeHandle
         let held: GaugeHandle
+        let heldJoined: CounterHandle
         let delay: HistogramHandle
         let delayBounds: HistogramBounds
 
@@ -58,6 +59,11 @@ public final class LabelJoiner: Sendable {
                 "mlops_labels_held",
                 help:
                     "Labels that found no pending prediction (counted unknown), held 5 s for a prediction on its way (at most 4096 per model).",
+                labels: ["model"])
+            heldJoined = try! s.counter(
+                "mlops_labels_held_joined_total",
+                help:
+                    "Labels counted unknown on arrival (no pending prediction yet) that joined their prediction within the 5 s hold (counted joined too): unknown minus these is the labels lost.",
                 labels: ["model"])
             delay = try! s.histogram(
                 "mlops_labels_join_delay_seconds", help: "Time from a prediction to its label's arrival.",
@@ -147,6 +153,7 @@ public final class LabelJoiner: Sendable {
                 case .pending(let snapshot, _) = store.claim(key: key, now: receivedAt)
             else { return nil }
             counters.joinedEndpoint.add(0)
+            counters.joinedHeld.add(0)
             counters.observeDelay(0)
             return outcome(snapshot, label.payload.label, label.payload.labelClass, 0)
         }
@@ -187,6 +194,7 @@ public final class LabelJoiner: Sendable {
             // A prediction stored since the first look: they join now, nothing held.
             if case .pending(let snapshot, _) = store.claim(key: key, now: receivedAt) {
                 counters.joinedEndpoint.add(0)
+                counters.joinedHeld.add(0)
                 counters.observeDelay(0)
                 return outcome(snapshot, label.label, label.labelClass, 0)
             }
@@ -228,6 +236,7 @@ public final class LabelJoiner: Sendable {
         sink.gauge(f.pending, modelLabels, value: Double(pending))
         held.expire(now: now)
         sink.gauge(f.held, modelLabels, value: Double(held.counts.pending))
+        sink.counter(f.heldJoined, modelLabels, value: Double(counters.joinedHeld.load(0)))
         sink.histogram(
             f.delay, modelLabels, bounds: f.delayBounds,
             counts: counters.delays.loadRange(0, Self.delayBounds.count + 1), sum: counters.delaySum.loadDouble(0))
@@ -256,6 +265,8 @@ public struct HeldLabel: Sendable {
 public final class JoinCounters: Sendable {
     let joinedEndpoint = AtomicSlots(count: 1)
     let joinedInline = AtomicSlots(count: 1)
+    /// Labels counted unknown that joined within the hold (not saved in checkpoints, as the held labels are not).
+    let joinedHeld = AtomicSlots(count: 1)
     /// Unmatched labels, one slot per ``UnmatchedReason`` (by its `rawValue`).
     let unmatched = AtomicSlots(count: UnmatchedReason.allCases.count)
     /// Expired, evicted (capacity) and duplicate counts of replaced stores, then predictions evicted by reloads.
