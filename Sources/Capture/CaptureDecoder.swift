@@ -232,6 +232,8 @@ public struct CaptureDecoder: Sendable {
             list = member
         } else if bareList && tape.nodes[0].kind == .array {
             list = 0
+        } else if bareList && tape.nodes[0].kind != .object {
+            throw CaptureError(.unsupported, "response is \(reader.typeName(tape.nodes[0])), not a list")
         } else {
             throw CaptureError(.missingField, "response has no 'predictions'")
         }

@@ -80,6 +80,9 @@ struct FailureTests {
             (v2, #"{"inputs": [\#(age)]}"#, out + "\u{1}\u{0}", .invalidJSON),
             (v2, #"{"inputs": [{"name": "age", "shape": [1], "datatype": "FP8", "data": [1]}]}"#, out, .unsupported),
             (mlflow, row, #"{"predictions": {"a": [1]}}"#, .unsupported),
+            // An answer that is no list and no object (it was missing_field; review).
+            (mlflow, row, #""x""#, .unsupported),
+            (mlflow, row, "1", .unsupported),
         ])
     func reasons(decoder: CaptureDecoder, request: String, response: String, reason: CaptureFailure) {
         #expect(failure(decoder, request, response) == reason)
