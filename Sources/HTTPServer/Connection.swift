@@ -118,7 +118,8 @@ final class ConnectionLiveness: Sendable {
 /// the loop calls ``handle(_:)`` with epoll readiness (read into the input buffer, note writability),
 /// and after every batch of events, deliveries and timer expiries it calls ``process()`` on each
 /// touched connection, which lets the protocol consume input, writes output with one gathered
-/// write (`send` of a copy when small, else `sendmsg`), closes when the protocol is finished, and re-arms epoll interest and the deadline.
+/// write (`send` of a copy when small, else `sendmsg`), closes when the protocol is finished, and
+/// re-arms epoll interest and the deadline.
 ///
 /// Closing after a final response is graceful: `shutdown(SHUT_WR)` first, then unread input is
 /// drained for a short while ("lingering close"), because closing a socket that still has unread

@@ -15,7 +15,8 @@ struct CompletedResponse {
 /// Response bodies are queued as the handler's own array (no copy: arrays are copy-on-write and
 /// nobody mutates them again); small bodies are appended to the head buffer instead so that a typical
 /// response is one chunk. ``write(to:scratch:completed:)`` gathers up to `scratch.count` chunks into one
-/// write (the transport's: one `send` of their copy when small, else `sendmsg`), so head and body leave together (no Nagle/delayed-ACK stall).
+/// write (the transport's: one `send` of their copy when small, else `sendmsg`), so head and body
+/// leave together (no Nagle/delayed-ACK stall).
 struct OutputQueue {
     private struct Chunk {
         var bytes: [UInt8]

@@ -42,6 +42,29 @@ import Testing
             b.samples().filter { $0.contains(#"model="eta""#) } == a.samples().filter { $0.contains(#"model="eta""#) })
     }
 
+    /// A pending prediction whose saved time or probabilities ingestion would refuse (non-finite, out of [0, 1]) fails
+    /// the model's restore: joined to a label later, it would have made the join delay's or the quality collector's
+    /// sums invalid and left them out of every scrape.
+    @Test(arguments: [
+        PredictionSnapshot(
+            time: .nan, version: 0, predictedClass: 1, value: .nan, score: .nan, probabilities: [], groups: [0]),
+        PredictionSnapshot(
+            time: 1, version: 0, predictedClass: 1, value: .nan, score: .nan, probabilities: [0.5, 1.5], groups: [0]),
+        PredictionSnapshot(
+            time: 1, version: 0, predictedClass: 1, value: .nan, score: .infinity, probabilities: [], groups: [0]),
+    ])
+    func aPendingPredictionIngestionWouldRefuseFailsTheRestore(_ snapshot: PredictionSnapshot) throws {
+        let dir = temporaryDirectory()
+        let a = try Node([Models.fraud(), Models.eta], directory: dir)
+        let now = WallClock.now()
+        let store = try #require(a.model("fraud").joiner).store
+        store.insert(key: PendingStore<PredictionSnapshot>.key("crafted"), time: now, snapshot, now: now)
+        try #require(a.checkpoint() != nil)
+        let b = try Node([Models.fraud(), Models.eta], directory: dir)
+        #expect(b.checkpointer.restore().results.map(\.result) == [.failed, .restored])
+        #expect(b.value(#"mlops_labels_pending{model="fraud"}"#) == 0)
+    }
+
     /// A checkpoint cut short (a copy or a disk that stopped part-way) is reported as `truncated`, wherever the cut
     /// falls: in the header, in a model's state (its section's length then runs past the end of the file) or in
     /// the checksum; the restore counts it as such and keeps the file aside.

@@ -277,11 +277,16 @@ def test_prometheus_scrapes_over_https_with_basic_auth(start_exporter, prometheu
     wait_for(lambda: scalar(base, 'up{job="default"}') == 1 and scalar(base, 'up{job="h1"}') == 1, timeout=60,
              what="both https jobs up")
     wait_for(lambda: scalar(base, 'up{job="wrong"}') == 0, timeout=60, what="wrong password job down")
-    requests = 'sum(mlops_exporter_http_requests_total{job="%s",handler="metrics",protocol="%s"}) or vector(0)'
+    # Answered scrapes (the wrong password's 401s, which job "wrong" gets from h1's exporter over h2, are counted
+    # too: under code="401").
+    requests = ('sum(mlops_exporter_http_requests_total{job="%s",handler="metrics",protocol="%s",code="200"})'
+                ' or vector(0)')
     wait_for(lambda: scalar(base, requests % ("default", "h2")) >= 2, timeout=60, what="default scrapes over h2")
     wait_for(lambda: scalar(base, requests % ("h1", "http/1.1")) >= 2, timeout=60, what="h1 job over HTTP/1.1")
     assert scalar(base, requests % ("default", "http/1.1")) == 0
     assert scalar(base, requests % ("h1", "h2")) == 0
+    refused = 'sum(mlops_exporter_http_requests_total{job="h1",handler="metrics",protocol="h2",code="401"}) or vector(0)'
+    wait_for(lambda: scalar(base, refused) >= 1, timeout=60, what="the wrong password's 401s counted")
     targets = subprocess.run(["curl", "-sS", f"{base}/api/v1/targets"], capture_output=True, text=True).stdout
     assert "401" in targets, targets
 

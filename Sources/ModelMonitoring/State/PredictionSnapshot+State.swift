@@ -1,3 +1,5 @@
+import Ingestion
+
 extension PredictionSnapshot {
     /// Writes the snapshot compactly: a flags byte (bit 0: its time differs from the arrival time `arrival` and
     /// follows; bit 1: a value; bit 2: a score), version and class as varints, then probabilities and groups.
@@ -34,6 +36,12 @@ extension PredictionSnapshot {
         var probabilities: [Double] = []
         probabilities.reserveCapacity(n)
         for _ in 0..<n { probabilities.append(try r.double()) }
+        // What ingestion accepts, no more: a non-finite time, value or score, or a probability outside [0, 1] (which
+        // a checksum that holds cannot rule out) would make the sums of the collectors it joins into invalid,
+        // leaving them out of every scrape.
+        guard time.isFinite, flags & 2 == 0 || SummedValueLimit.accepts(value), flags & 4 == 0 || score.isFinite,
+            probabilities.allSatisfy({ $0 >= 0 && $0 <= 1 })
+        else { throw .malformed("a prediction's time, value, score or probability that ingestion refuses") }
         let attributes = context.groupLabels.count
         let groupCount = try r.count(max: attributes)
         guard groupCount == attributes else { throw .mismatch("\(groupCount) groups saved, \(attributes) attributes") }
