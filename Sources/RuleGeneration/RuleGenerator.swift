@@ -92,9 +92,11 @@ public enum RuleGenerator {
                 errors: { "(sum(rate(\(all)[\($0)])) - (sum(rate(\(good)[\($0)])) or vector(0)))" },
                 total: { "sum(rate(\(all)[\($0)]))" })
         case .quality:
+            // Absent counters (no labelled outcome yet, no replica scraped) record 0 too, as a window without
+            // outcomes (NaN) does: the SLI windows would otherwise average only the minutes in violation.
             return .violation(
                 "(\n  \(accuracy(model, job: job, window: PromQL.duration(slo.window), by: nil).indented)\n)\n< bool "
-                    + PromQL.number(slo.target ?? 0))
+                    + PromQL.number(slo.target ?? 0) + " or on () vector(0)")
         // The gauges are absent until there is a verdict (too few observations, fewer than two qualifying groups):
         // that is recorded 0, as quality's NaN is, or the windows would average only the minutes in violation.
         case .drift:

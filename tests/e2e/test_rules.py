@@ -174,6 +174,20 @@ def burn_scenarios(model, slo, alerts):
                              f"0+{100 - correct}x{T}")]
             violated = accuracy < slo["target"]
             out.append((f"accuracy {accuracy}", inputs, [a for a, _ in thresholds] if violated else [], T))
+        # The confusion counters absent (no labelled outcome yet, no replica scraped) for most of the period, then
+        # accuracy 0.5 for the last minutes: absence records 0, as a window without outcomes does, so the windows
+        # see 6 bad minutes of 61 (1h) or 201, not 6 of 6. Before, nothing was recorded while the counters were
+        # absent, and the 1h/5m page fired after 5 minutes (review). The rate has a value from the second sample.
+        gap = ["_"] * (T_TIME - 6)
+        inputs = [series("mlops_model_confusion_total",
+                         {**m, "version": "v1", "actual": classes[0], "predicted": predicted},
+                         " ".join(gap + [str(50 * i) for i in range(7)]))
+                  for predicted in classes[:2]]
+        on = [0] * (T_TIME - 5) + [1] * 6
+        ratios = {w: sum(on[max(0, T_TIME - n):]) / len(on[max(0, T_TIME - n):]) for w, n in WINDOW_MINUTES.items()}
+        firing = [a for a, threshold in thresholds
+                  if ratios[a["labels"]["long_window"]] > threshold and ratios[a["labels"]["short_window"]] > threshold]
+        out.append(("confusion counters absent, then accuracy 0.5 for 6 minutes", inputs, firing, T_TIME))
         return out
     for multiple in (20, 8, 4, 1.5, 0.5):
         ratio = min(1.0, multiple * budget)
