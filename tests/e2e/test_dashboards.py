@@ -123,6 +123,12 @@ def test_structure(path):
             assert t["datasource"] == {"type": "prometheus", "uid": "${datasource}"}, p["title"]
             used = variables_used(t["expr"]) - BUILTINS
             assert used <= defined, f"{p['title']}: undefined variables {used - defined}"
+        for t in p["targets"]:
+            if "ALERTS{" in t["expr"]:
+                # The chosen models' (and SLOs') alerts and the job's own, which carry neither label (review: the
+                # alert panels showed every model's alerts whatever was chosen).
+                assert 'model=~"$model|"' in t["expr"], p["title"]
+                assert "slo" not in defined or 'slo=~"$slo|"' in t["expr"], p["title"]
         reads_slo = any(SLO_SERIES.search(t["expr"]) for t in p["targets"])
         assert reads_slo == ((d["uid"], p["title"]) in NEEDS_SLO_RULES), (
             f"{p['title']}: NEEDS_SLO_RULES must list exactly the panels reading slo:*, mlops_slo_* or ALERTS")
