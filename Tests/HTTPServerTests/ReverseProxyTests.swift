@@ -268,6 +268,33 @@ func endlessUpstream() throws -> (upstream: ScriptedUpstream, sawClose: AtomicFl
         #expect(observer.opened.load(ordering: .relaxed) == 1)
     }
 
+    /// An upstream that answers its own `X-Request-Id` to a request whose id the proxy generated: the client gets one
+    /// field, the generated id (the event id), over HTTP/1.1 with the received lines copied as bytes and otherwise.
+    /// Before, it got both, which Python's requests reads as "upstream-id, <generated>" (review).
+    @Test func aGeneratedIDReplacesTheUpstreamsOwn() throws {
+        let upstream = try ScriptedUpstream(connections: 1) { fd, _ in
+            for _ in 0..<2 {
+                _ = ScriptedUpstream.readHead(fd)
+                ScriptedUpstream.write(
+                    fd, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nx-request-id: upstream-id\r\nX-Other: 1\r\n\r\nok")
+            }
+        }
+        let observer = RecordingProxyObserver()
+        try withProxy(upstreamPort: upstream.port, observer: observer) { port in
+            let client = try RawClient(port: port)
+            try client.send("GET /a HTTP/1.1\r\nHost: h\r\n\r\n")
+            let response = try client.readResponse()
+            #expect(response.status == 200 && response.text == "ok")
+            #expect(response.headers.filter { $0.0.lowercased() == "x-request-id" }.map(\.1) == ["generated-id"])
+            #expect(response.header("X-Other") == "1")
+            // The client's own id: the upstream's answer passes as it is.
+            try client.send("GET /b HTTP/1.1\r\nHost: h\r\nX-Request-Id: mine\r\n\r\n")
+            let second = try client.readResponse()
+            #expect(second.headers.filter { $0.0.lowercased() == "x-request-id" }.map(\.1) == ["upstream-id"])
+        }
+        #expect(eventually { observer.all.count == 2 })
+    }
+
     /// A path with a dot segment would climb out of the upstream's base path (`/base/../secret`): refused 400, never
     /// forwarded, counted; dots inside names pass.
     @Test func aPathWithADotSegmentIsRefused() throws {
@@ -451,6 +478,32 @@ func endlessUpstream() throws -> (upstream: ScriptedUpstream, sawClose: AtomicFl
             let head = try client.readResponse(bodyExpected: false)
             #expect(head.status == 200)
             #expect(head.header("Content-Length") == "100")
+            #expect(client.waitForClose(timeout: 5))
+        }
+        #expect(eventually { observer.all.first?.failure == .reset })
+    }
+
+    /// A body that runs until the upstream closes, ended by a reset rather than an orderly close, is cut, not
+    /// complete: the client sees no chunked terminator and the connection closes; counted `reset`. Before, the proxy
+    /// ended it as a whole response (`0\r\n\r\n`, the connection kept) and counted nothing (review).
+    @Test func aResetInsideABodyDelimitedByTheCloseCutsTheClientResponse() throws {
+        let upstream = try ScriptedUpstream { fd in
+            _ = ScriptedUpstream.readHead(fd)
+            ScriptedUpstream.write(fd, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\npartial-close-delimited")
+            var reset = linger(l_onoff: 1, l_linger: 0)
+            setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, socklen_t(MemoryLayout<linger>.size))
+        }
+        let observer = RecordingProxyObserver()
+        try withProxy(upstreamPort: upstream.port, observer: observer) { port in
+            let client = try RawClient(port: port)
+            try client.send("GET /closerst HTTP/1.1\r\nHost: h\r\n\r\n")
+            var seen: [UInt8] = []
+            let end = monotonicSeconds() + 5
+            while monotonicSeconds() < end, let piece = try? client.readAvailable(timeout: 1), !piece.isEmpty {
+                seen += piece
+                if String(decoding: seen, as: UTF8.self).hasSuffix("0\r\n\r\n") { break }
+            }
+            #expect(!String(decoding: seen, as: UTF8.self).hasSuffix("0\r\n\r\n"))
             #expect(client.waitForClose(timeout: 5))
         }
         #expect(eventually { observer.all.first?.failure == .reset })

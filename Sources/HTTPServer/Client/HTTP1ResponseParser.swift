@@ -127,10 +127,11 @@ struct HTTP1ResponseParser {
     }
 
     /// The connection closed (after every byte received was given to ``parse(_:isHEAD:limit:)``): ends a
-    /// close-delimited body (or a response whose end was due); anywhere else in a response, its head included, it
-    /// is a ``UpstreamParseError/Kind/truncated`` error. Call it only while a response is expected. Final: the
+    /// close-delimited body (or a response whose end was due), unless `reset` (the input ended by an error, not the
+    /// upstream's orderly close); anywhere else in a response, its head included, it is a
+    /// ``UpstreamParseError/Kind/truncated`` error. Call it only while a response is expected. Final: the
     /// parser returns the same event from then on, and ``canReuseConnection`` is false.
-    mutating func inputEnded() -> UpstreamEvent {
+    mutating func inputEnded(reset: Bool = false) -> UpstreamEvent {
         let event: UpstreamEvent
         switch phase {
         case .failed:
@@ -139,6 +140,9 @@ struct HTTP1ResponseParser {
             return closedEvent
         case .head:
             event = fail(.truncated, "the connection closed before a complete response head")
+        case .closeDelimited where reset:
+            // Only an orderly close (FIN) ends such a body; a reset cuts it.
+            event = fail(.truncated, "the connection was reset inside a body delimited by its close")
         case .fixedBody(0), .closeDelimited:
             event = finish(trailers: nil)
         case .fixedBody(let remaining):

@@ -69,6 +69,9 @@ final class UpstreamConnection: DeadlineScheduled {
     @exclusivity(unchecked) private var interest: EpollEvents = []
     /// The upstream finished sending (or the connection failed): what is buffered is all there is.
     @exclusivity(unchecked) private var inputClosed = false
+    /// The input ended by an error (a reset), not the upstream's orderly close: a body delimited by the close is then
+    /// cut, not complete.
+    @exclusivity(unchecked) private var inputFailed = false
     /// A write failed: the upstream stopped taking the request (an early answer, then a close that the unread request
     /// makes a reset). Nothing more is sent; what it answered is still read, and the connection is never reused.
     @exclusivity(unchecked) private var writeFailed = false
@@ -315,6 +318,7 @@ final class UpstreamConnection: DeadlineScheduled {
                 return
             case .endOfFile, .failed:
                 inputClosed = true
+                if case .failed = outcome { inputFailed = true }
                 arm(.none)
                 updateInterest()
                 parseResponse()  // ends the exchange once the buffered bytes are used up (maybe after a pause)
@@ -370,7 +374,7 @@ final class UpstreamConnection: DeadlineScheduled {
             input.consume(consumed)
             switch consume event {
             case .needMore:
-                if inputClosed { handleEndOfInput(parser.inputEnded()) }
+                if inputClosed { handleEndOfInput(parser.inputEnded(reset: inputFailed)) }
                 return
             case .informational(let status, let headers):
                 exchange.upstreamInformational(status: status, headers: headers)

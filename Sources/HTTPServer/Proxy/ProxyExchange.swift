@@ -244,8 +244,11 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
             case .none: isHEAD || head.status == 304 ? Self.contentLength(head) : nil
             case .chunked, .closeDelimited: nil
             }
+        // A generated id replaces a field of that name from the upstream, rather than being a second one: the client
+        // could not tell which is the event id (and a label posted with both joined would match nothing).
+        let replacesUpstreamID = generatedID && head.headers.contains(proxy.configuration.requestIDHeader)
         // An HTTP/1.x client gets the received field lines copied as bytes; HTTP/2 (HPACK) needs the `String`s.
-        if stream.acceptsFieldLines, let received = head.headers.receivedLines {
+        if stream.acceptsFieldLines, !replacesUpstreamID, let received = head.headers.receivedLines {
             let idPrefix =
                 generatedID && HTTPHeaders.isSendable(value: requestID) ? proxy.requestIDLinePrefix : nil
             if let plan = head.copyPlan {
@@ -273,7 +276,7 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
             return
         }
         var fields = ForwardedRequest.responseFields(head.headers)
-        if generatedID { fields.add(name: proxy.configuration.requestIDHeader, value: requestID) }
+        if generatedID { fields.replaceOrAdd(name: proxy.configuration.requestIDHeader, value: requestID) }
         stream.start(status: head.status, headers: fields, contentLength: length)
     }
 
