@@ -38,7 +38,7 @@ extension Reader {
             case "response_timeout": proxy.responseTimeout = timeout(value, field) ?? proxy.responseTimeout
             case "read_timeout": proxy.readTimeout = timeout(value, field) ?? proxy.readTimeout
             case "idle_timeout": proxy.idleTimeout = timeout(value, field) ?? proxy.idleTimeout
-            case "request_id_header": proxy.requestIDHeader = headerName(value, field) ?? proxy.requestIDHeader
+            case "request_id_header": proxy.requestIDHeader = requestIDHeader(value, field) ?? proxy.requestIDHeader
             case "error_statuses": proxy.errorStatuses = statusPatterns(value, field) ?? proxy.errorStatuses
             case "capture": proxy.capture = proxyCapture(value, field) ?? proxy.capture
             case "inject_include_usage": proxy.injectIncludeUsage = bool(value, field) ?? false
@@ -107,6 +107,18 @@ extension Reader {
             return nil
         }
         return text
+    }
+
+    /// `request_id_header`: a header name the proxy may set to an id of its own, so none that frames the message, names
+    /// its target, is hop-by-hop or that the proxy writes itself (the id would replace `Content-Length`, say, and
+    /// break the request sent upstream).
+    mutating func requestIDHeader(_ node: Node, _ field: String) -> String? {
+        guard let name = headerName(node, field) else { return nil }
+        guard !ProxyConfiguration.reservedRequestIDHeaders.contains(name.lowercased()) else {
+            fail(node, field, "\"\(name)\" frames the message, names its target or is the proxy's own: not an id")
+            return nil
+        }
+        return name
     }
 
     /// `error_statuses`: entries `Nxx` (N 1-5) or exact codes 100-599, none twice (an empty list: no status is a

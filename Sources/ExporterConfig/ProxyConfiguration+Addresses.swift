@@ -160,6 +160,16 @@ extension ProxyConfiguration {
         return withUnsafeMutableBytes(of: &probe) { inet_pton(ipv6 ? AF_INET6 : AF_INET, text, $0.baseAddress) == 1 }
     }
 
+    /// Header names `request_id_header` may not be (lower-case): the message's framing and target, the hop-by-hop
+    /// fields (RFC 9110 §7.6.1) and those the proxy writes itself (`X-Forwarded-*`, `Via`, `Date`, `Server`), and the
+    /// content's description.
+    static let reservedRequestIDHeaders: Set<String> = [
+        "content-length", "transfer-encoding", "host", "connection", "keep-alive", "te", "trailer", "upgrade",
+        "proxy-connection", "proxy-authenticate", "proxy-authorization", "expect", "x-forwarded-for",
+        "x-forwarded-proto", "x-forwarded-host", "forwarded", "via", "date", "server", "content-type",
+        "content-encoding", "max-forwards", "authorization", "cookie", "set-cookie", "location",
+    ]
+
     /// Whether `text` is an HTTP token (RFC 9110 §5.6.2): what a method or a header name is made of.
     static func isToken(_ text: String) -> Bool {
         !text.isEmpty

@@ -238,6 +238,15 @@ struct ProxyConfigTests {
             errorsAfterUpstream("  request_id_header: \"X Request\"\n") == [
                 #"10:22: proxy.request_id_header: "X Request" is not a header name (letters, digits and !#$%&'*+-.^_`|~)"#
             ])
+        // A name the proxy would write an id into and break the request (review: Content-Length got an id upstream,
+        // and the client a 504).
+        for name in ["Content-Length", "transfer-encoding", "Host", "Connection", "TE", "X-Forwarded-For"] {
+            #expect(
+                errorsAfterUpstream("  request_id_header: \(name)\n") == [
+                    "10:22: proxy.request_id_header: \"\(name)\" frames the message, names its target or is the proxy's own: not an id"
+                ])
+        }
+        #expect(errorsAfterUpstream("  request_id_header: X-Correlation-Id\n") == [])
         #expect(
             errorsAfterUpstream("  error_statuses: [6xx, 600, 5xx, 5XX, 99, abc]\n") == [
                 #"10:20: proxy.error_statuses[0]: "6xx" is not a status class (1xx to 5xx) or a status (100 to 599)"#,

@@ -40,6 +40,14 @@ import Testing
         #expect(!encoded(kept).contains("rid"))
     }
 
+    /// `OPTIONS *` is about the server as a whole: it goes upstream as it came, not glued to the base path ("/base*",
+    /// a target no server reads; review).
+    @Test func theAsteriskFormGoesAsItCame() {
+        let request = HTTPRequest(
+            method: "OPTIONS", path: "*", headers: HTTPHeaders([("Host", "h")]), remoteAddress: "1.2.3.4:7")
+        #expect(encoded(request).hasPrefix("OPTIONS * HTTP/1.1\r\n"))
+    }
+
     @Test func responseFieldsDropHopByHopAndFraming() {
         let fields = ForwardedRequest.responseFields(
             HTTPHeaders([

@@ -134,7 +134,8 @@ enum ForwardedRequest {
             head in
             head.write(request.method)
             head.write(UInt8(ascii: " "))
-            head.write(basePath)
+            // `OPTIONS *` (asterisk-form: the server as a whole) goes as it came, not under the base path ("/base*").
+            if request.path.utf8.first != UInt8(ascii: "*") { head.write(basePath) }
             head.write(request.path)
             if let query = request.query {
                 head.write(UInt8(ascii: "?"))
