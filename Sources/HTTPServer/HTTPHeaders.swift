@@ -83,10 +83,14 @@ public struct HTTPHeaders: Sendable, Equatable {
     /// Whether a received line may be named `name`: false only when none is.
     @inline(__always)
     private func mayHaveReceived(_ name: String) -> Bool {
-        guard receivedNames != .max else { return true }
-        guard let first = name.utf8.first else { return false }
-        return receivedNames & Self.nameBit(count: name.utf8.count, first: first) != 0
+        guard let first = name.utf8.first else { return receivedNames == .max }
+        return mayHaveReceived(nameBit: Self.nameBit(count: name.utf8.count, first: first))
     }
+
+    /// ``mayHaveReceived(_:)`` for a name whose ``nameBit(count:first:)`` was worked out once (a configured name
+    /// looked up per request): false only when no received line can have that name.
+    @inline(__always)
+    func mayHaveReceived(nameBit: UInt32) -> Bool { receivedNames == .max || receivedNames & nameBit != 0 }
 
     /// The number of field lines, counting duplicates separately.
     public var count: Int { receivedLines == nil ? fields.count : Int(receivedCount) }

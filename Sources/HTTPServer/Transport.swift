@@ -107,26 +107,27 @@ final class PlainSocketTransport: ConnectionTransport {
         message.msg_iov = vectors.baseAddress
         message.msg_iovlen = vectors.count
         while true {
-            let count = sendmsg(fileDescriptor, &message, cshims_msg_nosignal())
-            if count >= 0 { return count == 0 ? .wouldBlock : .bytes(count) }
-            switch errno {
-            case EINTR: continue
-            case EAGAIN, EWOULDBLOCK: return .wouldBlock
-            case let error: return .failed(error)
-            }
+            if let result = Self.written(sendmsg(fileDescriptor, &message, cshims_msg_nosignal())) { return result }
         }
     }
 
     /// One `send` of `count` bytes from `bytes`.
     private func send(_ bytes: UnsafeRawPointer?, _ count: Int) -> TransportResult {
         while true {
-            let sent = Glibc.send(fileDescriptor, bytes, count, cshims_msg_nosignal())
-            if sent >= 0 { return sent == 0 ? .wouldBlock : .bytes(sent) }
-            switch errno {
-            case EINTR: continue
-            case EAGAIN, EWOULDBLOCK: return .wouldBlock
-            case let error: return .failed(error)
+            if let result = Self.written(Glibc.send(fileDescriptor, bytes, count, cshims_msg_nosignal())) {
+                return result
             }
+        }
+    }
+
+    /// What a send call's return `count` means; nil when it was interrupted (call again).
+    @inline(__always)
+    private static func written(_ count: Int) -> TransportResult? {
+        if count >= 0 { return count == 0 ? .wouldBlock : .bytes(count) }
+        switch errno {
+        case EINTR: return nil
+        case EAGAIN, EWOULDBLOCK: return .wouldBlock
+        case let error: return .failed(error)
         }
     }
 

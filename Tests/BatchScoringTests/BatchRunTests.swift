@@ -87,10 +87,10 @@ import Testing
         #expect(r.text.contains("labels rejected    2 (missing_id 1, missing_label 1)"), "\(r.text)")
     }
 
-    /// A categorical cell reads as `mlops-exporter profile` reads it (`3.0` is `3`, `True` is `true`, as the same
-    /// values sent as JSON are counted): a batch of the reference's own rows does not drift. Before, the profile read
-    /// the CSV's spellings and the batch did too, while NDJSON (and live traffic) gave `3` and `true`.
-    @Test func csvCategoriesReadAsTheProfileReadsThem() throws {
+    /// A configuration file of model `m` (binary, classes "0" and "1") with `features` (YAML flow mappings) and the
+    /// drift collector (PSI, verdicts from one observation), whose reference is the returned path (not written yet).
+    func driftConfig(features: String...) throws -> (config: String, reference: String) {
+        let reference = NSTemporaryDirectory() + "batch-\(UUID().uuidString).json"
         let config = try temporaryFile(
             """
             models:
@@ -99,16 +99,21 @@ import Testing
                 versions: [v1]
                 classes: ["0", "1"]
                 positive_class: "1"
-                reference: REFERENCE
+                reference: \(reference)
                 features:
-                  - {name: code, type: categorical}
-                  - {name: flag, type: categorical}
+            \(features.map { "      - \($0)" }.joined(separator: "\n"))
                 collectors:
                   - {name: drift, options: {method: psi, min_observations: 1}}
             """, suffix: ".yaml")
-        let reference = NSTemporaryDirectory() + "batch-\(UUID().uuidString).json"
-        try String(contentsOfFile: config, encoding: .utf8).replacingOccurrences(of: "REFERENCE", with: reference)
-            .write(toFile: config, atomically: true, encoding: .utf8)
+        return (config, reference)
+    }
+
+    /// A categorical cell reads as `mlops-exporter profile` reads it (`3.0` is `3`, `True` is `true`, as the same
+    /// values sent as JSON are counted): a batch of the reference's own rows does not drift. Before, the profile read
+    /// the CSV's spellings and the batch did too, while NDJSON (and live traffic) gave `3` and `true`.
+    @Test func csvCategoriesReadAsTheProfileReadsThem() throws {
+        let (config, reference) = try driftConfig(
+            features: "{name: code, type: categorical}", "{name: flag, type: categorical}")
         let rows = (0..<60).map { i in "\([1.0, 2.0, 3.0][i % 3]),\(i % 4 == 0 ? "True" : "False"),\(i % 2).0" }
         let csv = try temporaryFile("code,flag,prediction\n" + rows.joined(separator: "\n") + "\n")
         let ndjson = try temporaryFile(
@@ -133,24 +138,7 @@ import Testing
     /// A feature with no value in the batch (every cell empty) is in the report, with its missing count and no score,
     /// as `/metrics` shows it: it was left out, text and JSON, while the report said the batch drifted (review).
     @Test func aFeatureWithNoValueIsReportedWithItsMissingCount() throws {
-        let config = try temporaryFile(
-            """
-            models:
-              - name: m
-                task: binary_classification
-                versions: [v1]
-                classes: ["0", "1"]
-                positive_class: "1"
-                reference: REFERENCE
-                features:
-                  - {name: x, type: numeric}
-                  - {name: c, type: categorical}
-                collectors:
-                  - {name: drift, options: {method: psi, min_observations: 1}}
-            """, suffix: ".yaml")
-        let reference = NSTemporaryDirectory() + "batch-\(UUID().uuidString).json"
-        try String(contentsOfFile: config, encoding: .utf8).replacingOccurrences(of: "REFERENCE", with: reference)
-            .write(toFile: config, atomically: true, encoding: .utf8)
+        let (config, reference) = try driftConfig(features: "{name: x, type: numeric}", "{name: c, type: categorical}")
         let rows = (0..<60).map { i in "\(Double(i) / 10),\(["A", "B"][i % 2]),\(i % 2)" }
         let profileInput = try temporaryFile("x,c,prediction\n" + rows.joined(separator: "\n") + "\n")
         let batch = try temporaryFile(

@@ -246,7 +246,9 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
             }
         // A generated id replaces a field of that name from the upstream, rather than being a second one: the client
         // could not tell which is the event id (and a label posted with both joined would match nothing).
-        let replacesUpstreamID = generatedID && head.headers.contains(proxy.configuration.requestIDHeader)
+        let replacesUpstreamID =
+            generatedID && head.headers.mayHaveReceived(nameBit: proxy.requestIDNameBit)
+            && head.headers.contains(proxy.configuration.requestIDHeader)
         // An HTTP/1.x client gets the received field lines copied as bytes; HTTP/2 (HPACK) needs the `String`s.
         if stream.acceptsFieldLines, !replacesUpstreamID, let received = head.headers.receivedLines {
             let idPrefix =

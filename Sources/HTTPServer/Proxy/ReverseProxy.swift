@@ -70,6 +70,9 @@ public final class ReverseProxy: HTTPHandler, Sendable {
     /// `<requestIDHeader>: ` as bytes, the start of the field line returning a generated id to an HTTP/1.x client;
     /// nil when the name is no token (such a field is never sent).
     let requestIDLinePrefix: [UInt8]?
+    /// The request id header's bit in a received section's name filter (``HTTPHeaders/mayHaveReceived(nameBit:)``):
+    /// whether an upstream's answer may hold that field is one test per response, no `String` looked at.
+    let requestIDNameBit: UInt32
 
     /// A proxy to `configuration.upstream`, reporting to `observer` and `poolObserver`.
     public init(
@@ -84,6 +87,7 @@ public final class ReverseProxy: HTTPHandler, Sendable {
         let idName = configuration.requestIDHeader
         self.requestIDLinePrefix =
             HTTPHeaders.isSendable(name: idName.utf8, value: "") ? Array((idName + ": ").utf8) : nil
+        self.requestIDNameBit = HTTPHeaders.nameBit(count: idName.utf8.count, first: idName.utf8.first ?? 0)
         self.timeouts = UpstreamPool.Timeouts(
             connect: configuration.connectTimeout.nanoseconds, response: configuration.responseTimeout.nanoseconds,
             read: configuration.readTimeout.nanoseconds, idle: configuration.idleTimeout.nanoseconds)
