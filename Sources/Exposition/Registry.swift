@@ -349,6 +349,39 @@ public final class Registry: Sendable {
         }
     }
 
+    /// What is registered at one moment, for ``unregister(since:)``.
+    public struct RegistrationMark: Sendable {
+        let familyNames: Set<String>
+        let nextCollectorID: Int
+    }
+
+    /// The families and collectors registered now: a point to roll back to.
+    public func registrationMark() -> RegistrationMark {
+        state.withLock { st in
+            RegistrationMark(
+                familyNames: Set(st.families.map(\.descriptor.name)), nextCollectorID: st.nextCollectorID)
+        }
+    }
+
+    /// Removes every family and collector registered after `mark` was taken (a builder that registers several
+    /// things and then fails undoes its part, leaving the registry as it found it). Returns how many were removed.
+    @discardableResult
+    public func unregister(since mark: RegistrationMark) -> Int {
+        state.withLock { [selfMetrics] st in
+            let families = st.families.filter { !mark.familyNames.contains($0.descriptor.name) }
+            let collectors = st.collectors.filter { $0.id >= mark.nextCollectorID }
+            for d in families.map(\.descriptor) + collectors.flatMap(\.descriptors) {
+                for n in d.reservedNames { st.reserved[n] = nil }
+            }
+            st.families.removeAll { !mark.familyNames.contains($0.descriptor.name) }
+            if !collectors.isEmpty {
+                st.collectors.removeAll { $0.id >= mark.nextCollectorID }
+                st.collectorsChanged(selfMetrics: selfMetrics)
+            }
+            return families.count + collectors.count
+        }
+    }
+
     /// Descriptors of every registered family and collector family, sorted by name.
     public var descriptors: [MetricDescriptor] {
         state.withLock { st in

@@ -115,102 +115,112 @@ public final class Exporter: Sendable {
 
     /// Builds the exporter: checks the model configuration (throws ``ConfigErrors``: its problems as a file
     /// with the same content would have them, else those of building its collectors), builds the models and
-    /// registers every collector. Nothing is bound until ``start()``; ``endpoints`` serve at once.
+    /// registers every collector. Nothing is bound until ``start()``; ``endpoints`` serve at once. When it throws,
+    /// `registry` holds nothing of it (what it had registered is unregistered), so a corrected configuration may
+    /// be tried with the same registry.
     public init(configuration: Configuration, registry: Registry = Registry(), logger: Logger) throws {
         self.configuration = configuration
         self.registry = registry
         self.logger = logger
         try Self.checkInstanceID(configuration.instanceID)
-        let selfMetrics = try SelfMetrics(
-            registry: registry, version: MLOpsExporterVersion.version, revision: configuration.revision)
-        if configuration.processMetrics {
-            try registry.register(
-                ProcessCollector(targetPID: configuration.targetPID, targetPIDFile: configuration.targetPIDFile))
+        // What this init registers is undone if it throws: the caller may fix the configuration and try again
+        // with the same registry.
+        let mark = registry.registrationMark()
+        do {
+            let selfMetrics = try SelfMetrics(
+                registry: registry, version: MLOpsExporterVersion.version, revision: configuration.revision)
+            if configuration.processMetrics {
+                try registry.register(
+                    ProcessCollector(targetPID: configuration.targetPID, targetPIDFile: configuration.targetPIDFile))
+            }
+            try SyntheticSeries.register(count: configuration.syntheticSeries, in: registry)
+            monitor = ModelMonitor(catalog: configuration.collectors, instanceID: configuration.instanceID)
+            try registry.register(monitor)
+            let models: ExporterConfiguration
+            if let given = configuration.models {
+                models = try given.validated(knownCollectors: configuration.collectors.names)
+                for warning in models.warnings { logger.warning("configuration: \(warning)") }
+            } else {
+                models = ExporterConfiguration(models: [], source: "<none>")
+                logger.info("no model configuration given: no models are monitored (only the registry's own metrics)")
+            }
+            if let storage = configuration.storage ?? models.storage {
+                let checkpointer = Checkpointer(
+                    directory: storage.path, interval: storage.checkpointInterval, lockWait: storage.lockWait,
+                    monitor: monitor, exporterVersion: MLOpsExporterVersion.version, logger: logger)
+                try registry.register(checkpointer.metrics)
+                self.checkpointer = checkpointer
+            } else {
+                checkpointer = nil
+            }
+            let proxyBox = ProxyBox()
+            config = try ConfigurationState(
+                path: configuration.configPath, initial: models, monitor: monitor, registry: registry, logger: logger,
+                afterReload: { [checkpointer] fresh in
+                    checkpointer?.requestCheckpoint()
+                    proxyBox.reloaded(fresh, logger: logger)
+                })
+            try registry.register(SLOCollector(config: config))
+            // The KServe logger receiver (docs/proxy.md); its bounds are read at start.
+            let pairs = CloudEventPairs(
+                maxPending: models.cloudEvents.maxPending, maxBytes: models.cloudEvents.maxPendingBytes,
+                ttl: models.cloudEvents.ttl.seconds)
+            let cloudEventsMetrics = CloudEventsMetrics(pairs: pairs)
+            try registry.register(cloudEventsMetrics)
+            let ingestWorkers = WorkerPool(limits: configuration.ingestWorkers)
+            let metrics = MetricsEndpoint(
+                registry: registry, selfMetrics: selfMetrics, maxRequests: configuration.maxRequests, logger: logger)
+            remoteWriter = try models.remoteWrite.map {
+                try RemoteWriter(
+                    configuration: $0, registry: registry, instanceID: configuration.instanceID, logger: logger)
+            }
+            let history = StatusHistory(registry: registry, monitor: monitor)
+            statusHistory = history
+            statusEndpoint = StatusEndpoint(
+                registry: registry, monitor: monitor, config: config, history: history,
+                metricsPath: configuration.telemetryPath, version: MLOpsExporterVersion.version,
+                grafanaURL: configuration.grafanaURL)
+            let router = Router(
+                metricsPath: configuration.telemetryPath, metrics: metrics, selfMetrics: selfMetrics,
+                status: statusEndpoint,
+                state: state, config: config,
+                ingest: IngestEndpoint(
+                    monitor: monitor, maxEvents: configuration.ingestMaxEvents,
+                    maxDecompressedBytes: configuration.ingestMaxDecompressedBytes, workers: ingestWorkers),
+                cloudEvents: CloudEventsEndpoint(
+                    monitor: monitor, pairs: pairs, routes: CaptureRoutes(), metrics: cloudEventsMetrics,
+                    workers: ingestWorkers, maxInflatedBytes: configuration.ingestMaxDecompressedBytes))
+            var serverConfiguration = configuration.server
+            serverConfiguration.listenAddresses = configuration.listenAddresses
+            if let settings = models.proxy {
+                let proxyMetrics = ProxyMetrics()
+                try registry.register(proxyMetrics)
+                let service = try ProxyService(
+                    settings: settings, server: configuration.server, monitor: monitor, metrics: proxyMetrics,
+                    workers: ingestWorkers, instanceID: configuration.instanceID, logger: logger)
+                proxyBox.set(service, metrics: proxyMetrics)
+                proxy = service
+            } else {
+                proxy = nil
+            }
+            web = try WebConfigState(
+                path: configuration.webConfigPath, initial: configuration.web, registry: registry, logger: logger)
+            WebConfigState.apply(configuration.web, to: &serverConfiguration)
+            if serverConfiguration.tls != nil {
+                for reason in HTTPServer.tlsErrorReasons { _ = try selfMetrics.errors.labels(reason) }
+            }
+            handler = WebHandler(
+                next: router, web: web,
+                hasOwnCredentials: { [monitor] request in IngestEndpoint.carriesModelToken(request, monitor: monitor) },
+                checks: WorkerPool(limits: configuration.authWorkers), selfMetrics: selfMetrics)
+            server = HTTPServer(
+                configuration: serverConfiguration, handler: handler, observer: selfMetrics, logger: logger)
+            try registry.register(ServerBudgetCollector(server: server))
+            web.attach(server)
+        } catch {
+            registry.unregister(since: mark)
+            throw error
         }
-        try SyntheticSeries.register(count: configuration.syntheticSeries, in: registry)
-        monitor = ModelMonitor(catalog: configuration.collectors, instanceID: configuration.instanceID)
-        try registry.register(monitor)
-        let models: ExporterConfiguration
-        if let given = configuration.models {
-            models = try given.validated(knownCollectors: configuration.collectors.names)
-            for warning in models.warnings { logger.warning("configuration: \(warning)") }
-        } else {
-            models = ExporterConfiguration(models: [], source: "<none>")
-            logger.info("no model configuration given: no models are monitored (only the registry's own metrics)")
-        }
-        if let storage = configuration.storage ?? models.storage {
-            let checkpointer = Checkpointer(
-                directory: storage.path, interval: storage.checkpointInterval, lockWait: storage.lockWait,
-                monitor: monitor, exporterVersion: MLOpsExporterVersion.version, logger: logger)
-            try registry.register(checkpointer.metrics)
-            self.checkpointer = checkpointer
-        } else {
-            checkpointer = nil
-        }
-        let proxyBox = ProxyBox()
-        config = try ConfigurationState(
-            path: configuration.configPath, initial: models, monitor: monitor, registry: registry, logger: logger,
-            afterReload: { [checkpointer] fresh in
-                checkpointer?.requestCheckpoint()
-                proxyBox.reloaded(fresh, logger: logger)
-            })
-        try registry.register(SLOCollector(config: config))
-        // The KServe logger receiver (docs/proxy.md); its bounds are read at start.
-        let pairs = CloudEventPairs(
-            maxPending: models.cloudEvents.maxPending, maxBytes: models.cloudEvents.maxPendingBytes,
-            ttl: models.cloudEvents.ttl.seconds)
-        let cloudEventsMetrics = CloudEventsMetrics(pairs: pairs)
-        try registry.register(cloudEventsMetrics)
-        let ingestWorkers = WorkerPool(limits: configuration.ingestWorkers)
-        let metrics = MetricsEndpoint(
-            registry: registry, selfMetrics: selfMetrics, maxRequests: configuration.maxRequests, logger: logger)
-        remoteWriter = try models.remoteWrite.map {
-            try RemoteWriter(
-                configuration: $0, registry: registry, instanceID: configuration.instanceID, logger: logger)
-        }
-        let history = StatusHistory(registry: registry, monitor: monitor)
-        statusHistory = history
-        statusEndpoint = StatusEndpoint(
-            registry: registry, monitor: monitor, config: config, history: history,
-            metricsPath: configuration.telemetryPath, version: MLOpsExporterVersion.version,
-            grafanaURL: configuration.grafanaURL)
-        let router = Router(
-            metricsPath: configuration.telemetryPath, metrics: metrics, selfMetrics: selfMetrics,
-            status: statusEndpoint,
-            state: state, config: config,
-            ingest: IngestEndpoint(
-                monitor: monitor, maxEvents: configuration.ingestMaxEvents,
-                maxDecompressedBytes: configuration.ingestMaxDecompressedBytes, workers: ingestWorkers),
-            cloudEvents: CloudEventsEndpoint(
-                monitor: monitor, pairs: pairs, routes: CaptureRoutes(), metrics: cloudEventsMetrics,
-                workers: ingestWorkers, maxInflatedBytes: configuration.ingestMaxDecompressedBytes))
-        var serverConfiguration = configuration.server
-        serverConfiguration.listenAddresses = configuration.listenAddresses
-        if let settings = models.proxy {
-            let proxyMetrics = ProxyMetrics()
-            try registry.register(proxyMetrics)
-            let service = try ProxyService(
-                settings: settings, server: configuration.server, monitor: monitor, metrics: proxyMetrics,
-                workers: ingestWorkers, instanceID: configuration.instanceID, logger: logger)
-            proxyBox.set(service, metrics: proxyMetrics)
-            proxy = service
-        } else {
-            proxy = nil
-        }
-        web = try WebConfigState(
-            path: configuration.webConfigPath, initial: configuration.web, registry: registry, logger: logger)
-        WebConfigState.apply(configuration.web, to: &serverConfiguration)
-        if serverConfiguration.tls != nil {
-            for reason in HTTPServer.tlsErrorReasons { _ = try selfMetrics.errors.labels(reason) }
-        }
-        handler = WebHandler(
-            next: router, web: web,
-            hasOwnCredentials: { [monitor] request in IngestEndpoint.carriesModelToken(request, monitor: monitor) },
-            checks: WorkerPool(limits: configuration.authWorkers), selfMetrics: selfMetrics)
-        server = HTTPServer(
-            configuration: serverConfiguration, handler: handler, observer: selfMetrics, logger: logger)
-        try registry.register(ServerBudgetCollector(server: server))
-        web.attach(server)
     }
 
     /// Binds every listen address and starts serving. Throws (naming the address) if one cannot be bound.
@@ -239,7 +249,8 @@ public final class Exporter: Sendable {
     /// not run (then no socket is bound).
     public var endpoints: ExporterEndpoints {
         ExporterEndpoints(
-            handler: handler, metricsPath: configuration.telemetryPath, maxBodyBytes: configuration.server.maxBodySize)
+            handler: handler, metricsPath: configuration.telemetryPath, maxBodyBytes: configuration.server.maxBodySize,
+            countTooLarge: { [selfMetrics = handler.selfMetrics] in selfMetrics.connectionError(reason: "too_large") })
     }
 
     /// The addresses actually bound (port 0 resolved), as `host:port` strings.

@@ -20,7 +20,10 @@ import Synchronization
 /// Contract for the host:
 /// - Pass the path without the query and not percent-decoded, the headers as received (repeated fields kept),
 ///   and the whole body; collect at most ``maxBodyBytes`` of it (a larger body is answered 413 here, without
-///   being looked at).
+///   being looked at, and counted in `mlops_exporter_http_errors_total{reason="too_large"}` as the exporter's
+///   server counts one). A host whose collection stops at the limit answers ``bodyTooLarge()``.
+/// - Pass the client's address as ``Request/remoteAddress``: basic auth limits uncached password checks per
+///   client, and requests without an address all share one client's quota.
 /// - Send the response's status, headers and body as they are; add what the host's protocol needs
 ///   (`Content-Length`, `Date`). For `HEAD` the body is a `GET`'s: send none, as for any `HEAD`.
 /// - ``respond(to:)`` may be called from any task, concurrently; it suspends, never blocks, while it waits.
@@ -94,19 +97,25 @@ public struct ExporterEndpoints: Sendable {
     /// The ingestion paths: this prefix, a model name, then `/predictions` or `/labels`.
     public static let ingestionPathPrefix = IngestEndpoint.prefix
 
-    init(handler: any HTTPHandler, metricsPath: String, maxBodyBytes: Int) {
+    /// Counts a body refused for its size, as the exporter's server counts one
+    /// (`mlops_exporter_http_errors_total{reason="too_large"}`).
+    let countTooLarge: @Sendable () -> Void
+
+    init(
+        handler: any HTTPHandler, metricsPath: String, maxBodyBytes: Int,
+        countTooLarge: @escaping @Sendable () -> Void
+    ) {
         self.handler = handler
         self.metricsPath = metricsPath
         self.maxBodyBytes = maxBodyBytes
+        self.countTooLarge = countTooLarge
     }
 
     /// The answer to `request`: screened from its head first when it has a body (see ``admit(_:)``), then
     /// handled. Returns when the response is ready; a cancelled task still gets its answer (work already
     /// queued for it, a password check, is skipped where the exporter can).
     public func respond(to request: Request) async -> Response {
-        guard request.body.count <= maxBodyBytes else {
-            return Response(HTTPResponse(status: 413, text: "request body larger than \(maxBodyBytes) bytes\n"))
-        }
+        guard request.body.count <= maxBodyBytes else { return bodyTooLarge() }
         let full = Self.httpRequest(request)
         if !request.body.isEmpty {
             var head = full
@@ -120,6 +129,15 @@ public struct ExporterEndpoints: Sendable {
             handler.handle(full, respond: HTTPResponder(isCancelled: cancelled) { answer($0) })
         }
         return Response(answer ?? HTTPResponse(status: 500, text: "no response\n"))  // handlers always answer
+    }
+
+    /// The answer to a request whose body is larger than ``maxBodyBytes`` (413 `request body larger than N
+    /// bytes`), counted as the exporter's server counts one: for a host whose body collection stopped at the limit
+    /// (Hummingbird's `collect(upTo:)` throws there), so that the client gets the exporter's answer and the
+    /// refusal is in `mlops_exporter_http_errors_total{reason="too_large"}`.
+    public func bodyTooLarge() -> Response {
+        countTooLarge()
+        return Response(HTTPResponse(status: 413, text: "request body larger than \(maxBodyBytes) bytes\n"))
     }
 
     /// The screening of a request that announces a body, from its head alone (its `body` is ignored): nil

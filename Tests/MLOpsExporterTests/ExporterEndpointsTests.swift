@@ -305,12 +305,23 @@ struct ExporterEndpointsTests {
 
     @Test("bodies too large: beyond maxBodyBytes, and beyond the event limit")
     func bodiesTooLarge() async throws {
-        let endpoints = try embedded(maxBodyBytes: 1000, maxEvents: 2).endpoints
+        let exporter = try embedded(maxBodyBytes: 1000, maxEvents: 2)
+        let endpoints = exporter.endpoints
         #expect(endpoints.maxBodyBytes == 1000)
         let big = await endpoints.respond(
             to: post("/api/v1/models/fraud/predictions", String(repeating: fraudEvent, count: 20)))
         #expect(big.status == 413)
         #expect(text(big) == "request body larger than 1000 bytes\n")
+        // Counted as the exporter's own server counts a body too large; and so is a host's own refusal.
+        let tooLarge = #"mlops_exporter_http_errors_total{reason="too_large"}"#
+        func count() -> String? {
+            String(decoding: exporter.registry.render(format: .text), as: UTF8.self).split(separator: "\n")
+                .first { $0.hasPrefix(tooLarge + " ") }.map { String($0.dropFirst(tooLarge.count + 1)) }
+        }
+        #expect(count() == "1")
+        let refused = endpoints.bodyTooLarge()
+        #expect(refused.status == 413 && text(refused) == "request body larger than 1000 bytes\n")
+        #expect(count() == "2")
         let many = await endpoints.respond(
             to: post("/api/v1/models/fraud/predictions", String(repeating: fraudEvent, count: 3)))
         #expect(many.status == 413)
@@ -338,6 +349,24 @@ struct ExporterEndpointsTests {
         model.collectors = [CollectorConfiguration(name: "service", options: ["max_error_kinds": .number(5000)])]
         let building = ExporterConfiguration(models: [model], source: "<code>")
         #expect(throws: ConfigErrors.self) { try embedded(models: building) }
+    }
+
+    @Test("a configuration that fails leaves the registry as it found it, so that a fixed one can use it")
+    func failedBuildUnregistersWhatItRegistered() throws {
+        let registry = Registry()
+        let before = registry.descriptors.map(\.name)
+        var configuration = Exporter.Configuration()
+        configuration.processMetrics = false
+        configuration.models = ExporterConfiguration(
+            models: [ModelConfiguration(name: "m", task: .binaryClassification, versions: ["v1"])], source: "<code>")
+        let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+        #expect(throws: ConfigErrors.self) {
+            try Exporter(configuration: configuration, registry: registry, logger: logger)
+        }
+        #expect(registry.descriptors.map(\.name) == before)
+        configuration.models = codeModels
+        let exporter = try Exporter(configuration: configuration, registry: registry, logger: logger)
+        #expect(exporter.models.models.map(\.name) == ["fraud", "eta"])
     }
 
     @Test("a labels answer says which labels joined, why the others did not, and which instances hold them")
