@@ -29,11 +29,15 @@ import Synchronization
 /// self-metrics prefix, `mlops_exporter` by default or when self metrics are off). The factory logs
 /// nothing.
 ///
+/// # Bounds
+/// A family holds at most ``Configuration/maxSeriesPerFamily`` series (10,000 by default); a metric that
+/// would add one more gets a no-op handler, counted `max_series`. The factory keeps one handler per series
+/// until `destroy()`.
+///
 /// # Cost
 /// Handlers are created rarely (under a lock) and used on hot paths: each holds its series handle, so
 /// an update is the ``Exposition`` series update (lock-free) with no lookup. Metrics with the same label
-/// and dimensions share one handler. The exception is counters, whose handle sits behind a lock (held
-/// only to read it) so that `reset()` can swap it for a fresh series.
+/// and dimensions share one handler; a counter's `reset()` sets its series back to 0.
 ///
 /// `destroy()` on a metric removes its series; a new metric with the same label and dimensions starts
 /// from zero. Updates through a destroyed metric are counted by the registry as dropped
@@ -53,12 +57,18 @@ public final class PrometheusMetricsFactory: MetricsFactory {
         public var defaultRecorderBuckets: [Double]
         /// Bucket upper bounds by recorder label.
         public var recorderBuckets: [String: [Double]]
+        /// The most series one family holds (distinct dimension values under one label). A metric that would
+        /// add one more gets a no-op handler, counted `max_series`: a dimension fed from client input (a
+        /// method token, a path) cannot grow the registry without bound. Default 10,000.
+        public var maxSeriesPerFamily: Int
 
         /// Creates a configuration; the defaults are ``Exposition/Buckets/defaultSeconds`` (5 ms to 10 s).
         public init(
             defaultTimerBuckets: [Double] = Buckets.defaultSeconds, timerBuckets: [String: [Double]] = [:],
-            defaultRecorderBuckets: [Double] = Buckets.defaultSeconds, recorderBuckets: [String: [Double]] = [:]
+            defaultRecorderBuckets: [Double] = Buckets.defaultSeconds, recorderBuckets: [String: [Double]] = [:],
+            maxSeriesPerFamily: Int = 10_000
         ) {
+            self.maxSeriesPerFamily = maxSeriesPerFamily
             self.defaultTimerBuckets = defaultTimerBuckets
             self.timerBuckets = timerBuckets
             self.defaultRecorderBuckets = defaultRecorderBuckets
@@ -77,6 +87,8 @@ public final class PrometheusMetricsFactory: MetricsFactory {
         case labelNamesMismatch = "label_names_mismatch"
         /// The name is taken in the registry by a family or collector that this factory did not create.
         case alreadyRegistered = "already_registered"
+        /// The family already holds ``Configuration/maxSeriesPerFamily`` series.
+        case maxSeries = "max_series"
     }
 
     /// The registry every metric is exported through.
@@ -88,10 +100,14 @@ public final class PrometheusMetricsFactory: MetricsFactory {
 
     /// Creates the backend over `registry` and registers its dropped counter there (all reasons at 0).
     ///
-    /// Throws ``Exposition/ExpositionError/invalidBuckets(metric:reason:)`` (naming the label) for an
+    /// Throws ``Exposition/ExpositionError/invalidOption(metric:reason:)`` for a `maxSeriesPerFamily` below 1,
+    /// ``Exposition/ExpositionError/invalidBuckets(metric:reason:)`` (naming the label) for an
     /// invalid bucket list, and ``Exposition/ExpositionError/alreadyRegistered(name:reason:)`` when the
     /// registry already has a swift-metrics backend.
     public init(registry: Registry, configuration: Configuration = Configuration()) throws(ExpositionError) {
+        guard configuration.maxSeriesPerFamily >= 1 else {
+            throw .invalidOption(metric: "swift-metrics", reason: "maxSeriesPerFamily must be at least 1")
+        }
         try Self.validateBuckets(configuration.defaultTimerBuckets, for: "default timer buckets")
         try Self.validateBuckets(configuration.defaultRecorderBuckets, for: "default recorder buckets")
         for (label, buckets) in configuration.timerBuckets { try Self.validateBuckets(buckets, for: label) }
@@ -100,7 +116,7 @@ public final class PrometheusMetricsFactory: MetricsFactory {
         let family = try registry.counterFamily(
             prefix + "_swift_metrics_dropped",
             help: "swift-metrics metrics given a no-op handler, by reason "
-                + "(invalid_name, type_conflict, label_names_mismatch, already_registered).",
+                + "(invalid_name, type_conflict, label_names_mismatch, already_registered, max_series).",
             labelNames: ["reason"])
         var dropped: [DropReason: Exposition.Counter] = [:]
         for reason in DropReason.allCases { dropped[reason] = try family.labels(reason.rawValue) }
@@ -217,6 +233,10 @@ public final class PrometheusMetricsFactory: MetricsFactory {
                     return nil
                 }
                 if let handler = entry.handlers[address.key] as? H { return handler }
+                guard entry.handlers.count < configuration.maxSeriesPerFamily else {
+                    refusal = .maxSeries
+                    return nil
+                }
                 family = existing
             } else {
                 do throws(ExpositionError) {

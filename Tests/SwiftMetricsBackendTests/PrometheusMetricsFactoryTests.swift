@@ -164,8 +164,33 @@ func dropped(_ registry: Registry, _ reason: String) -> [String] {
                 #"mlops_exporter_swift_metrics_dropped_total{reason="already_registered"} 1"#,
                 #"mlops_exporter_swift_metrics_dropped_total{reason="invalid_name"} 4"#,
                 #"mlops_exporter_swift_metrics_dropped_total{reason="label_names_mismatch"} 2"#,
+                #"mlops_exporter_swift_metrics_dropped_total{reason="max_series"} 0"#,
                 #"mlops_exporter_swift_metrics_dropped_total{reason="type_conflict"} 1"#,
             ])
+}
+
+@Test func aFamilyHoldsAtMostMaxSeriesPerFamilySeries() throws {
+    let (registry, factory) = try makeFactory(.init(maxSeriesPerFamily: 3))
+    // A dimension fed from client input (Hummingbird's method token): the fourth value and beyond are dropped.
+    for method in ["GET", "POST", "PUT", "X1", "X2"] {
+        Meter(label: "active", dimensions: [("method", method)], factory: factory).increment(by: 1)
+    }
+    #expect(lines(registry, "active{").count == 3)
+    #expect(dropped(registry, "max_series") == [#"mlops_exporter_swift_metrics_dropped_total{reason="max_series"} 2"#])
+    // An existing series is still found; another family has its own room.
+    Meter(label: "active", dimensions: [("method", "GET")], factory: factory).increment(by: 1)
+    #expect(lines(registry, #"active{method="GET"}"#) == [#"active{method="GET"} 2"#])
+    CoreMetrics.Counter(label: "other", dimensions: [("method", "X1")], factory: factory).increment()
+    #expect(lines(registry, "other_total{") == [#"other_total{method="X1"} 1"#])
+    // destroy() makes room again.
+    let put = Meter(label: "active", dimensions: [("method", "PUT")], factory: factory)
+    put.destroy()
+    Meter(label: "active", dimensions: [("method", "X1")], factory: factory).increment(by: 1)
+    #expect(lines(registry, #"active{method="X1"}"#) == [#"active{method="X1"} 1"#])
+    #expect(throws: ExpositionError.self) {
+        try PrometheusMetricsFactory(
+            registry: Registry(options: .init(selfMetricsPrefix: nil)), configuration: .init(maxSeriesPerFamily: 0))
+    }
 }
 
 @Test func timerAndRecorderWithOneNameConflict() throws {
