@@ -14,7 +14,8 @@ public struct PushgatewayTarget: Sendable, Equatable {
     /// The `User-Agent` sent: the sender's name and version.
     public var userAgent = "mlops-exporter"
 
-    /// Parses `url` (`http://host[:port][/prefix]`, port 80 by default; https is not supported).
+    /// Parses `url` (`http://host[:port][/prefix]`, port 80 by default; https, credentials (`user@`), a query and a
+    /// fragment are not supported: ``PushError/invalidURL(_:)``).
     public init(url: String, job: String, labels: [(name: String, value: String)]) throws(PushError) {
         let endpoint = try HTTPEndpoint(url: url)
         host = endpoint.host
@@ -93,6 +94,14 @@ struct HTTPEndpoint: Equatable {
             throw .invalidURL("only http:// URLs are supported (got \"\(url)\")")
         }
         var rest = Substring(url.dropFirst("http://".count))
+        // What this client would send wrong: credentials taken as the host, a query or fragment glued before the
+        // path it appends. Refused now, not after a run of retries.
+        if rest.prefix(while: { $0 != "/" && $0 != "?" && $0 != "#" }).contains("@") {
+            throw .invalidURL("\"\(url)\": a user name or password (user@) is not supported")
+        }
+        guard !rest.contains("?"), !rest.contains("#") else {
+            throw .invalidURL("\"\(url)\": a query or fragment (? or #) is not supported")
+        }
         var path = ""
         if let slash = rest.firstIndex(of: "/") {
             path = String(rest[slash...])
@@ -130,12 +139,12 @@ public enum PushError: Error, Sendable, Equatable, CustomStringConvertible {
     /// One line.
     public var description: String {
         switch self {
-        case .invalidURL(let m): "--push: \(m)"
+        case .invalidURL(let m): m
         case .io(let m): m
         case .status(let code, let body, let attempts):
             "answered \(code) after \(attempts) attempt\(attempts == 1 ? "" : "s"): \(Self.oneLine(body))"
         case .deadline(let seconds, let attempts, let last):
-            "push failed after \(attempts) attempt\(attempts == 1 ? "" : "s") in \(seconds) s: \(last)"
+            "push failed after \(attempts) attempt\(attempts == 1 ? "" : "s") in \((seconds * 10).rounded() / 10) s: \(last)"
         }
     }
 

@@ -456,6 +456,21 @@ struct Batch: ParsableCommand {
             throw ValidationError("--push-timeout must be between 0 and 86400 seconds")
         }
         guard !job.isEmpty else { throw ValidationError("--job must not be empty") }
+        // Checked before the batch runs: a URL the push cannot use is not found out after it.
+        if let push {
+            do {
+                _ = try PushgatewayTarget(url: push, job: job, labels: [])
+            } catch {
+                throw ValidationError("--push: \(error)")
+            }
+        }
+        if let remoteWrite {
+            do {
+                _ = try RemoteWriteReceiver(url: remoteWrite, userAgent: MLOpsExporterVersion.userAgent)
+            } catch {
+                throw ValidationError("--remote-write: \(error)")
+            }
+        }
     }
 
     func run() throws {
@@ -485,8 +500,11 @@ struct Batch: ParsableCommand {
                 let outcome = try Pushgateway.push(
                     result.render(), to: target, retry: PushRetry(deadline: pushTimeout)
                 ) { printError($0) }
+                let authority =
+                    target.host.contains(":") ? "[\(target.host)]:\(target.port)" : "\(target.host):\(target.port)"
                 printError(
-                    "pushed to \(push)\(target.path): \(outcome.status) after \(outcome.attempts) attempt(s)")
+                    "pushed to http://\(authority)\(target.path): \(outcome.status) after \(outcome.attempts) attempt(s)"
+                )
             } catch {
                 printError("mlops-exporter batch: push to \(push): \(error)")
                 throw ExitCode(1)

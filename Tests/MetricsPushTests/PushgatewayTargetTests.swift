@@ -27,6 +27,26 @@ import Testing
         #expect(throws: PushError.self) { try PushgatewayTarget(url: "http://:9091", job: "j", labels: []) }
     }
 
+    @Test func credentialsQueriesAndFragmentsAreRefusedAtOnce() throws {
+        // Before, `user:pw@host` was taken as the host name (a run of retries ending "cannot resolve"), and a query
+        // or fragment was glued before `/metrics/job/...` (answered 404 or 405).
+        for url in [
+            "http://user:pw@127.0.0.1:9091", "http://u@gw/prefix", "http://127.0.0.1:9091/?x=1",
+            "http://127.0.0.1:9091/#frag", "http://gw?x",
+        ] {
+            #expect(throws: PushError.self, "\(url)") { try PushgatewayTarget(url: url, job: "j", labels: []) }
+            #expect(throws: PushError.self, "\(url)") { try RemoteWriteReceiver(url: url + "/api/v1/write") }
+        }
+        // An `@` in the path is a path's character.
+        let t = try PushgatewayTarget(url: "http://gw:9091/a@b", job: "j", labels: [])
+        #expect(t.host == "gw" && t.path == "/a@b/metrics/job/j")
+        #expect(
+            PushError.invalidURL("x").description == "x"
+                && PushError.deadline(seconds: 2.9999999300052878, attempts: 5, last: "down").description
+                    == "push failed after 5 attempts in 3.0 s: down"
+        )
+    }
+
     @Test func responsesAreParsedWhateverTheirFraming() {
         let plain = Array("HTTP/1.1 400 Bad Request\r\nContent-Length: 5\r\n\r\nhello".utf8)
         #expect(HTTPExchange.parse(plain, complete: false)?.body == "hello")

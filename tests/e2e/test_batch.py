@@ -5,6 +5,7 @@ by file:line:column; and --push into a real prometheus-pushgateway, scraped by a
 back, with retries while nothing listens (a deadline, then a non-zero exit) and a Pushgateway started late."""
 
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -351,6 +352,98 @@ def test_push_to_nothing_retries_then_fails_within_the_deadline(setup, binary):
     assert "push failed after" in r.stderr and "connect" in r.stderr, r.stderr
     assert r.stderr.count("retrying in") >= 2
     assert 2.5 <= elapsed <= 15, elapsed
+
+
+def test_the_documented_stopped_job_alert_reads_the_newest_run(tmp_path):
+    """docs/batch.md's alert, taken from the page, under promtool: a nightly job whose runs each push a group of their
+    own (a new run id every night, the old groups kept by the Pushgateway) does not page while it runs, and pages once
+    it stopped. Before, the expression had no `max by` and paged every day on the previous night's group."""
+    if not shutil.which("promtool"):
+        pytest.skip("promtool is not installed (scripts/install-deps)")
+    import re
+    doc = open(os.path.join(os.path.dirname(__file__), "..", "..", "docs", "batch.md")).read()
+    expr = re.search(r"an alert on `([^`]*mlops_batch_last_success_timestamp_seconds[^`]*)`", doc).group(1)
+    assert "max by" in expr
+    (tmp_path / "rules.yml").write_text(
+        "groups:\n  - name: batch\n    rules:\n      - alert: NightlyStopped\n"
+        f"        expr: {json.dumps(expr)}\n")
+    day = 86400
+    # Run r1 at t=0, r2 at t=24 h (each its own group, both kept); then nothing. The series carry the time of their
+    # push, as the gauge does. One sample per hour over 60 hours.
+    hours = 60
+    r1 = " ".join(["0"] * (hours + 1))
+    r2 = " ".join(["_"] * 24 + [str(day)] * (hours + 1 - 24))
+    labels = 'job="nightly-scoring",model="fraud",instance=""'
+    test = f"""rule_files: [rules.yml]
+evaluation_interval: 1h
+tests:
+  - interval: 1h
+    input_series:
+      - series: 'mlops_batch_last_success_timestamp_seconds{{{labels},run_id="r1"}}'
+        values: '{r1}'
+      - series: 'mlops_batch_last_success_timestamp_seconds{{{labels},run_id="r2"}}'
+        values: '{r2}'
+    alert_rule_test:
+      - eval_time: 27h
+        alertname: NightlyStopped
+        exp_alerts: []
+      - eval_time: 51h
+        alertname: NightlyStopped
+        exp_alerts:
+          - exp_labels: {{job: nightly-scoring, model: fraud}}
+"""
+    (tmp_path / "test.yml").write_text(test)
+    r = subprocess.run(["promtool", "test", "rules", str(tmp_path / "test.yml")], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_push_urls_the_push_cannot_use_are_refused_before_the_run(setup, binary):
+    predictions, _ = write_batch(setup["tmp"], "badurl", dataset(np.random.default_rng(14), 50))
+    for option, url in [("--push", "http://user:pw@127.0.0.1:9"), ("--push", "http://127.0.0.1:9/?x=1"),
+                        ("--push", "http://127.0.0.1:9/#f"), ("--remote-write", "http://127.0.0.1:9/api?x=1"),
+                        ("--remote-write", "http://127.0.0.1:9")]:
+        start = time.monotonic()
+        r = run(binary, "--config", setup["config"], "--model", "m", "--input", predictions, option, url,
+                "--push-timeout", "30")
+        # Before: the batch ran, then retried for the whole --push-timeout ("cannot resolve user:pw@127.0.0.1"), or
+        # the query went before /metrics/job/... (404/405); a --remote-write problem was blamed on --push.
+        assert r.returncode == 64, (url, r.returncode, r.stderr)
+        assert f"{option}: " in r.stderr and r.stdout == "", (url, r.stderr)
+        assert time.monotonic() - start < 10
+
+
+def test_push_under_a_path_prefix_prints_the_url_it_used(setup, binary):
+    import http.server
+    import threading
+    paths = []
+
+    class Gateway(http.server.BaseHTTPRequestHandler):
+        def do_PUT(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            paths.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Gateway)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        predictions, _ = write_batch(setup["tmp"], "prefix", dataset(np.random.default_rng(15), 50))
+        port = server.server_address[1]
+        r = run(binary, "--config", setup["config"], "--model", "m", "--input", predictions,
+                "--push", f"http://127.0.0.1:{port}/pg/", "--job", "a%b c", "--run-id", "r1", "--push-timeout", "10")
+        assert r.returncode == 0, r.stderr
+        assert paths == ["/pg/metrics/job/a%25b%20c/model/m/run_id/r1"], paths
+        # Before: "pushed to http://127.0.0.1:PORT/pg//pg/metrics/...".
+        assert f"pushed to http://127.0.0.1:{port}{paths[0]}: 200" in r.stderr, r.stderr
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_a_pushgateway_started_late_receives_the_push(setup, binary, pushgateways, tmp_path):
