@@ -112,3 +112,42 @@ def test_models_built_in_code(app_binary, tmp_path):
         assert sample(scrape(e)[1], "mlops_ingest_events_total", model="churn", kind="predictions") == 1
     finally:
         e.stop()
+
+
+def test_a_body_past_the_limit_gets_the_exporters_answer_and_is_counted(app):
+    # Hummingbird's collect(upTo:) stops at the limit (16 MiB): the example answers with the exporter's 413, counted as
+    # the exporter's own server counts one. Before: Hummingbird's own 413, counted nowhere.
+    status, _, body = app.post("/api/v1/models/fraud/predictions", b"x" * (16 * 1024 * 1024 + 1), NDJSON)
+    assert (status, body) == (413, b"request body larger than 16777216 bytes\n")
+    assert sample(scrape(app)[1], "mlops_exporter_http_errors_total", reason="too_large") == 1
+
+
+def test_storage_is_restored_at_start_and_written_at_shutdown(app_binary, tmp_path):
+    # `storage:` in the models file: the example restores before it serves and checkpoints at SIGTERM, as
+    # docs/embedding.md asks of a mounting host. Before, the section was ignored without a word.
+    config = tmp_path / "models.yaml"
+    config.write_text(CONFIG + "storage:\n  path: state\n")
+    first = Exporter(app_binary, ["--port", "0", "--config", str(config)], tmp_path, subcommand=())
+    try:
+        status, _, body = first.post("/api/v1/models/fraud/predictions",
+                                     ndjson([{"version": "v1", "prediction": "fraud"}] * 4), NDJSON)
+        assert status == 202, body
+    finally:
+        assert first.stop() == 0
+    assert any((tmp_path / "state").iterdir()), "no checkpoint written at shutdown"
+    second = Exporter(app_binary, ["--port", "0", "--config", str(config)], tmp_path, subcommand=())
+    try:
+        samples = scrape(second)[1]
+        assert sample(samples, "mlops_model_requests_total", model="fraud", version="v1", status="ok") == 4
+    finally:
+        second.stop()
+
+
+def test_the_mounting_code_shown_in_the_docs_is_the_examples():
+    # README.md and docs/embedding.md show the example's mounting lines: they must be the lines that are built and
+    # tested here, not a copy that drifts.
+    source = (ROOT / "examples" / "hummingbird-app" / "Sources" / "hummingbird-example" / "main.swift").read_text()
+    start, end = "let endpoints = exporter.endpoints\n", 'router.post("/api/v1/models/{model}/{kind}", use: mount)\n'
+    shown = source[source.index(start):source.index(end) + len(end)]
+    for page in ["README.md", "docs/embedding.md"]:
+        assert shown in (ROOT / page).read_text(), page

@@ -38,7 +38,24 @@ do {
 let exporter = try Exporter(configuration: configuration, logger: logger)
 let requests = try exporter.registry.counter("hello_requests_total", help: "Requests to /hello.")
 
-let router = Router()
+/// Hummingbird's basic context plus the client's address (`ip:port`), which the exporter's basic auth limits
+/// uncached password checks by: without it every client would share one quota.
+struct AppContext: RequestContext {
+    var coreContext: CoreRequestContextStorage
+    let client: String
+
+    init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        let address = source.channel.remoteAddress
+        if let ip = address?.ipAddress, let port = address?.port {
+            client = ip.contains(":") ? "[\(ip)]:\(port)" : "\(ip):\(port)"
+        } else {
+            client = ""
+        }
+    }
+}
+
+let router = Router(context: AppContext.self)
 router.get("/hello") { _, _ in
     requests.inc()
     return "hello\n"
@@ -46,12 +63,18 @@ router.get("/hello") { _, _ in
 
 // Mount the exporter's endpoints on this router (the README shows these lines).
 let endpoints = exporter.endpoints
-@Sendable func mount(_ request: Request, _: BasicRequestContext) async throws -> Response {
-    let body = try await request.body.collect(upTo: endpoints.maxBodyBytes)
-    let answer = await endpoints.respond(
-        to: .init(
-            method: request.method.rawValue, path: request.uri.path, query: request.uri.query,
-            headers: request.headers.map { ($0.name.rawName, $0.value) }, body: Array(body.readableBytesView)))
+@Sendable func mount(_ request: Request, _ context: AppContext) async throws -> Response {
+    let answer: ExporterEndpoints.Response
+    do {
+        let body = try await request.body.collect(upTo: endpoints.maxBodyBytes)
+        answer = await endpoints.respond(
+            to: .init(
+                method: request.method.rawValue, path: request.uri.path, query: request.uri.query,
+                headers: request.headers.map { ($0.name.rawName, $0.value) }, body: Array(body.readableBytesView),
+                remoteAddress: context.client))
+    } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
+        answer = endpoints.bodyTooLarge()  // the exporter's 413, counted as its own server counts it
+    }
     let fields = answer.headers.compactMap { f in HTTPField.Name(f.name).map { HTTPField(name: $0, value: f.value) } }
     return Response(
         status: .init(code: answer.status), headers: HTTPFields(fields),
@@ -68,4 +91,8 @@ let app = Application(
         FileHandle.standardError.write(Data(line.utf8))
     },
     logger: logger)
+// With `storage:` in the models file: restore the last checkpoint before serving, then checkpoint every interval;
+// the last checkpoint is written at shutdown (SIGTERM or SIGINT end `runService()`).
+exporter.startStorage()
 try await app.runService()
+exporter.shutdown()
