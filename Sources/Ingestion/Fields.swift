@@ -115,6 +115,14 @@ struct FieldReader {
         if firstUnknownKey == nil { firstUnknownKey = s.makeString(token, scratch: &scratch) }
     }
 
+    /// Counts an `attributes` key that is no attribute of the model as an unknown key, named `attributes.<key>` when
+    /// it is the body's first (its value is skipped).
+    @inline(never)
+    mutating func unknownAttribute(_ token: StringToken, _ s: Scanner) {
+        unknownKeysInEvent &+= 1
+        if firstUnknownKey == nil { firstUnknownKey = "attributes." + s.makeString(token, scratch: &scratch) }
+    }
+
     /// Keeps the body's first key that is no feature, for the answer.
     @inline(never)
     mutating func unknownFeature(_ token: StringToken, _ s: Scanner) {
@@ -506,6 +514,7 @@ struct FieldReader {
         var key = StringToken(start: 0, end: 0, hasEscapes: false)
         repeat {
             guard let index = try keyIndex(&s, in: schema.attributeTable, hint: hint, key: &key) else {
+                unknownAttribute(key, s)
                 try s.skipValue(depth: 3)
                 continue
             }

@@ -78,7 +78,8 @@ public final class IngestCounters: Sendable {
                 labels: ["model"])
             unknownKeys = try! s.counter(
                 "mlops_ingest_unknown_keys_total",
-                help: "Keys of accepted events that are no event field, such as a misspelt one (ignored).",
+                help:
+                    "Keys of accepted events that are no event field, such as a misspelt one, or no attribute of the model (ignored).",
                 labels: ["model"])
             labelsNotUsed = try! s.counter(
                 "mlops_ingest_labels_not_used_total",

@@ -213,8 +213,9 @@ public final class MonitoredModel: Sendable {
     }
 
     /// Records one prediction given by feature and attribute names (convenient, slower than filling a
-    /// ``makePrediction(version:prediction:)`` event): unknown feature names are counted and ignored,
-    /// unknown attribute names rejected as `wrong_type`.
+    /// ``makePrediction(version:prediction:)`` event): as the ingestion API, unknown feature names are counted
+    /// (`mlops_ingest_unknown_features_total`) and ignored, unknown attribute names counted
+    /// (`mlops_ingest_unknown_keys_total`) and ignored.
     @discardableResult
     public func record(
         version: String, prediction: Outcome, features: [String: FeatureValue] = [:], score: Double? = nil,
@@ -226,12 +227,9 @@ public final class MonitoredModel: Sendable {
         for (name, value) in features {
             if let i = featureIndex(name) { event.features[i] = value } else { event.unknownFeatureCount += 1 }
         }
+        var unknownAttributes = 0
         for (name, value) in attributes {
-            guard let i = attributeIndex(name) else {
-                counters.rejected(.wrongType)
-                return .wrongType
-            }
-            event.attributes[i] = value
+            if let i = attributeIndex(name) { event.attributes[i] = value } else { unknownAttributes += 1 }
         }
         event.score = score
         event.probabilities = probabilities
@@ -241,7 +239,9 @@ public final class MonitoredModel: Sendable {
         event.id = id
         event.label = label
         event.timestamp = timestamp
-        return record(event, receivedAt: receivedAt)
+        let reason = record(event, receivedAt: receivedAt)
+        if reason == nil { counters.unknownKeys(unknownAttributes) }
+        return reason
     }
 
     /// Records a served request whose prediction is not known (a proxied request that failed, or whose body was not

@@ -204,6 +204,13 @@ struct ExporterEndpointsTests {
             #"{"accepted":2,"rejected":0,"errors":[],"unknown_features":{"count":3,"first":"amout"}}"#,
             "mlops_ingest_unknown_features_total"
         ),
+        (
+            // An attribute the model does not declare: skipped without a trace before.
+            #"{"version":"v1","prediction":"fraud","attributes":{"gendre":"f"}}"# + "\n"
+                + #"{"version":"v1","prediction":"fraud","attributes":{"x\u0031":1}}"# + "\n",
+            #"{"accepted":2,"rejected":0,"errors":[],"unknown_keys":{"count":2,"first":"attributes.gendre"}}"#,
+            "mlops_ingest_unknown_keys_total"
+        ),
     ])
     func unknownKeysAndFeaturesAreAnsweredAndCounted(body: String, expected: String, metric: String) async throws {
         let endpoints = try embedded().endpoints
