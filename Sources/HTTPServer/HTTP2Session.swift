@@ -66,6 +66,9 @@ final class HTTP2Session: ConnectionProtocolHandler {
         var admission = Admission.notAsked
         /// END_STREAM arrived: the request is complete.
         var ended = false
+        /// Its header block arrived whole (the HEADERS frame and every CONTINUATION): until then the connection is
+        /// in its head phase (header timeout, evictable at capacity), as an HTTP/1.1 connection reading a head is.
+        var headComplete = false
         /// Body bytes reserved in the budget (kept in ``HTTP2Session/outstanding`` once dispatched).
         var bodyReserved = 0
         /// Received body bytes not yet acknowledged to flow control.
@@ -326,6 +329,10 @@ final class HTTP2Session: ConnectionProtocolHandler {
             return blocked ? .write : .none
         }
         if streams.values.contains(where: { $0.dispatched && !$0.responded }) { return .none }
+        // A header block still arriving is a head being read: the header timeout, not restarted by progress. (Before,
+        // a HEADERS frame without END_HEADERS put the connection in its body phase: it left the eviction list, and
+        // a CONTINUATION trickle held the slot past any header timeout.)
+        if streams.values.contains(where: { !$0.dispatched && !$0.responded && !$0.headComplete }) { return .head }
         if streams.values.contains(where: { !$0.dispatched }) { return .body }
         // As over HTTP/1.1, a fresh connection must start its first request within the header timeout; later it may
         // idle. (Before, a client that sent only the preface held its slot for the idle timeout.)
@@ -357,8 +364,10 @@ final class HTTP2Session: ConnectionProtocolHandler {
 
     func timerExpired(_ phase: TimerPhase, connection: Connection) {
         switch phase {
-        case .head where !requestStarted:
-            // No request within the header timeout: say goodbye (GOAWAY, no error) and close once it is written.
+        case .head
+        where !requestStarted || streams.values.contains { !$0.dispatched && !$0.responded && !$0.headComplete }:
+            // No request, or a header block not whole, within the header timeout: say goodbye (GOAWAY, no error) and
+            // close once it is written.
             context.observer?.connectionError(reason: "header_timeout")
             nghttp2_session_terminate_session(session, UInt32(NGHTTP2_NO_ERROR.rawValue))
         case .idle:
@@ -1111,6 +1120,7 @@ final class HTTP2Session: ConnectionProtocolHandler {
             guard let stream = session.streams[header.stream_id], !stream.dispatched, !stream.responded
             else { return 0 }
             session.requestFramesReceived = true
+            if type == Int(NGHTTP2_HEADERS.rawValue) { stream.headComplete = true }
             if type == Int(NGHTTP2_HEADERS.rawValue), stream.headerProblem != nil {
                 session.refuseOversizedHeaders(
                     stream, endsStream: header.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0)

@@ -165,6 +165,42 @@ struct CapacityEvictionTests {
         }
     }
 
+    /// An HTTP/2 HEADERS frame without END_HEADERS (then CONTINUATION frames, or nothing) is a request head still being
+    /// read: the header timeout, not restarted by progress, and evictable at the cap. Before, the open header block
+    /// put the connection in its body phase: a CONTINUATION trickle held it past any header timeout (counted
+    /// `body_timeout` at last), and such holders were never evicted.
+    @Test func anHTTP2HeaderBlockThatNeverEndsIsAHeadBeingRead() throws {
+        let observer = RecordingObserver()
+        try withServer(configure: { $0.headerReadTimeout = .milliseconds(400) }, observer: observer) { _, port in
+            let started = monotonicSeconds()
+            let client = try RawClient(port: port)
+            // HEADERS on stream 1 without END_HEADERS: `:method: GET` (HPACK static index 2), then a CONTINUATION
+            // of one more indexed field (`accept-encoding: gzip, deflate`, index 16) every 100 ms.
+            try client.send(
+                HTTP2Session.clientPreface + HTTP2FloodTests.frame(4) + HTTP2FloodTests.frame(1, stream: 1, [0x82]))
+            var closed = false
+            while !closed && monotonicSeconds() - started < 4 {
+                try? client.send(HTTP2FloodTests.frame(9, stream: 1, [0x90]))
+                closed = client.waitForClose(timeout: 0.1)
+            }
+            #expect(closed)
+            #expect(monotonicSeconds() - started < 2)
+            #expect(eventually { observer.errors == ["header_timeout"] })
+        }
+        try withCap(1, evictionAge: .milliseconds(200)) { _, port, observer in
+            let holder = try RawClient(port: port)
+            try holder.send(
+                HTTP2Session.clientPreface + HTTP2FloodTests.frame(4) + HTTP2FloodTests.frame(1, stream: 1, [0x82]))
+            let started = monotonicSeconds()
+            let client = try RawClient(port: port)
+            try client.send("GET /new HTTP/1.1\r\nHost: t\r\n\r\n")
+            #expect(try client.readResponse(timeout: 5).status == 200)
+            #expect(monotonicSeconds() - started < 3)
+            #expect(holder.waitForClose(timeout: 3))
+            #expect(eventually { observer.errors.contains("evicted") })
+        }
+    }
+
     @Test func anHTTP2ConnectionWithoutARequestGetsTheHeaderTimeout() throws {
         let observer = RecordingObserver()
         try withServer(configure: { $0.headerReadTimeout = .milliseconds(300) }, observer: observer) { server, port in
