@@ -627,6 +627,7 @@ final class EventLoop: @unchecked Sendable {
                 _ = context.releaseConnectionSlot()
                 context.observer?.connectionError(reason: "emfile")
                 backOff(error: error, label: "out of file descriptors")
+                makeRoomForDescriptors()
                 return
             case .failed(let error):
                 _ = context.releaseConnectionSlot()
@@ -749,6 +750,28 @@ final class EventLoop: @unchecked Sendable {
             return
         }
         evictionPending = true
+        let acceptedBy = now &- age
+        if oldest.loop === self {
+            evictAwaiting(acceptedBy: acceptedBy)
+        } else {
+            oldest.loop.post(.evictAwaiting(acceptedBy: acceptedBy))
+        }
+    }
+
+    /// Acceptor, out of descriptors (the process's open-file limit below the connection cap): a client waits in the
+    /// backlog as at the cap, so the oldest connection awaiting its first request, if it is
+    /// ``HTTPServer/Configuration/capacityEvictionAge`` old, is closed (counted `evicted`); the descriptor it frees is
+    /// taken when the back-off ends. Before, no eviction ran below the cap: connections that sent nothing held every
+    /// descriptor, and a scrape waited for their header timeout.
+    private func makeRoomForDescriptors() {
+        guard !draining else { return }
+        var oldest: (loop: EventLoop, since: UInt64)?
+        for peer in peers.isEmpty ? [self] : peers {
+            let since = peer.oldestAwaitingSince.load(ordering: .relaxed)
+            if since < (oldest?.since ?? .max) { oldest = (peer, since) }
+        }
+        let age = context.capacityEvictionAge
+        guard let oldest, oldest.since &+ age <= now else { return }
         let acceptedBy = now &- age
         if oldest.loop === self {
             evictAwaiting(acceptedBy: acceptedBy)

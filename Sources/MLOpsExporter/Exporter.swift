@@ -223,8 +223,15 @@ public final class Exporter: Sendable {
         }
     }
 
-    /// Binds every listen address and starts serving. Throws (naming the address) if one cannot be bound.
+    /// Binds every listen address and starts serving. Throws (naming the address) if one cannot be bound. Raises the
+    /// process's soft open-file limit to its hard one first (as Go's runtime does), and warns when even that is below
+    /// what the connection caps may hold.
     public func start() throws {
+        OpenFileLimit.raise(
+            // The main server's clients, and with a proxy its own clients (the same cap) and its upstream pool.
+            toServe: configuration.server.maxConnections
+                + (models.proxy.map { configuration.server.maxConnections + $0.maxConnections } ?? 0),
+            logger: logger)
         startStorage()
         statusHistory.start()
         try server.start()
