@@ -241,6 +241,15 @@ final class HTTP1Session: ConnectionProtocolHandler {
 
     /// Answers `101 Switching Protocols`, then serves `request` as stream 1 of a new HTTP/2 session.
     private func upgradeToHTTP2(_ request: HTTP1Parser.Request, settings: [UInt8], _ connection: Connection) {
+        let session = HTTP2Session(context: context, connection: connection)
+        // Settings nghttp2 refuses get a 400 with the reason, over HTTP/1.1. (Before, the 101 was written and the
+        // connection closed at once: the client got no answer at all.)
+        guard session.acceptUpgradeSettings(settings, isHEAD: request.head.method == "HEAD") else {
+            fail(
+                status: 400, reason: "invalid HTTP2-Settings (RFC 9113 §6.5: a SETTINGS payload)",
+                label: "bad_request", connection)
+            return
+        }
         headReceived(connection)
         // The upgrade request's body (at most one, received already) goes to stream 1: the HTTP/1 session's
         // reservation and receiving slot end here.
@@ -250,16 +259,12 @@ final class HTTP1Session: ConnectionProtocolHandler {
         let head = request.head
         var headers = head.headers
         for name in ["Connection", "Upgrade", "HTTP2-Settings"] { headers.remove(name: name) }
-        let session = HTTP2Session(context: context, connection: connection)
         connection.output.append(Self.switchingProtocols)
         connection.protocolHandler = session
         let upgraded = HTTPRequest(
             method: head.method, path: head.path, query: head.query, version: .http2, headers: headers,
             body: request.body, protocolName: "h2", remoteAddress: connection.remoteAddress)
-        guard session.upgrade(from: upgraded, settingsPayload: settings) else {
-            connection.close(reason: "bad_request")
-            return
-        }
+        session.upgrade(from: upgraded)
         session.process(connection)
     }
 

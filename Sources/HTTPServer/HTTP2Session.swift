@@ -223,12 +223,16 @@ final class HTTP2Session: ConnectionProtocolHandler {
     /// Takes over `request` (an HTTP/1.1 request with `Upgrade: h2c`, already answered with 101) as
     /// stream 1, with the peer's settings from its `HTTP2-Settings` field. Returns false when nghttp2
     /// rejects the settings payload.
-    func upgrade(from request: HTTPRequest, settingsPayload: [UInt8]) -> Bool {
-        let result = settingsPayload.withUnsafeBufferPointer { payload in
-            nghttp2_session_upgrade2(
-                session, payload.baseAddress, payload.count, request.method == "HEAD" ? 1 : 0, nil)
-        }
-        guard result == 0 else { return false }
+    /// Takes the upgrade request's `HTTP2-Settings` as the client's first SETTINGS; false when nghttp2 refuses them
+    /// (a length that is no multiple of 6, more entries than its limit, a value out of range). Nothing is written.
+    func acceptUpgradeSettings(_ settingsPayload: [UInt8], isHEAD: Bool) -> Bool {
+        settingsPayload.withUnsafeBufferPointer { payload in
+            nghttp2_session_upgrade2(session, payload.baseAddress, payload.count, isHEAD ? 1 : 0, nil)
+        } == 0
+    }
+
+    /// Serves the upgrade request as stream 1 (after ``acceptUpgradeSettings(_:isHEAD:)``).
+    func upgrade(from request: HTTPRequest) {
         let stream = Stream(id: 1)
         stream.method = request.method
         stream.path = request.query.map { "\(request.path)?\($0)" } ?? request.path
@@ -238,7 +242,6 @@ final class HTTP2Session: ConnectionProtocolHandler {
         streams[1] = stream
         requestStarted = true
         dispatch(stream)
-        return true
     }
 
     // MARK: - ConnectionProtocolHandler

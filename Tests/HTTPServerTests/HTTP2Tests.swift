@@ -207,6 +207,24 @@ struct HTTP2Tests {
         }
     }
 
+    /// `HTTP2-Settings` that decode but that nghttp2 refuses (a length that is no multiple of 6: `AAAAAA` is 4 bytes;
+    /// 33 entries, over its limit of 32) get a 400 with the reason over HTTP/1.1. Before, the 101 was queued and the
+    /// connection closed at once: the client got nothing at all.
+    @Test(arguments: ["AAAAAA", String(repeating: "AAQAAAAA", count: 33)])
+    func upgradeWithSettingsNghttp2RefusesIsAnswered400(settings: String) throws {
+        let observer = RecordingObserver()
+        try withServer(observer: observer) { _, port in
+            let raw = try RawClient(port: port)
+            try raw.send(
+                "GET /up HTTP/1.1\r\nHost: t\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+                    + "HTTP2-Settings: \(settings)\r\n\r\n")
+            let answer = try raw.readResponse()
+            #expect(answer.status == 400)
+            #expect(answer.text.contains("invalid HTTP2-Settings"))
+            #expect(eventually { observer.errors == ["bad_request"] })
+        }
+    }
+
     @Test func drainSendsGoAwayAndFinishesStreamsInFlight() throws {
         var configuration = HTTPServer.Configuration(listenAddresses: ["127.0.0.1:0"])
         configuration.eventLoopCount = 1
