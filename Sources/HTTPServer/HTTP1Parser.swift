@@ -142,11 +142,12 @@ struct HTTP1Parser {
         self.chunked = ChunkedDecoder(limits: Self.chunkedLimits(limits))
     }
 
-    /// Trailers are skipped, bounded by the header section's byte limit only; chunk lines end in CRLF (a request's).
+    /// Trailers are skipped, bounded by the header section's byte and field limits (before, by its bytes only: 3,200
+    /// trailer fields passed); chunk lines end in CRLF (a request's).
     private static func chunkedLimits(_ limits: Limits) -> ChunkedDecoder.Limits {
         .init(
             maxChunkLineLength: limits.maxChunkLineLength, maxBodySize: limits.maxBodySize,
-            maxTrailerBytes: limits.maxHeaderBytes, maxTrailerCount: .max, requiresCRLF: true)
+            maxTrailerBytes: limits.maxHeaderBytes, maxTrailerCount: limits.maxHeaderCount, requiresCRLF: true)
     }
 
     /// Body bytes collected so far from a chunked body (a fixed-length body stays in the input until complete).
@@ -270,8 +271,12 @@ struct HTTP1Parser {
                     let error = HTTP1ParseError(413, "request body larger than \(limits.maxBodySize) bytes")
                     fail(error)
                     return (consumed, .error(error))
-                case .fail(.trailerSectionTooLarge), .fail(.tooManyTrailerFields):
+                case .fail(.trailerSectionTooLarge):
                     let error = HTTP1ParseError(431, "trailer section larger than \(limits.maxHeaderBytes) bytes")
+                    fail(error)
+                    return (consumed, .error(error))
+                case .fail(.tooManyTrailerFields):
+                    let error = HTTP1ParseError(431, "more than \(limits.maxHeaderCount) trailer fields")
                     fail(error)
                     return (consumed, .error(error))
                 }
@@ -529,8 +534,10 @@ struct HTTP1Parser {
             return .fail(.init(400, reason))
         case .fail(.bodyTooLarge):
             return .fail(.init(413, "request body larger than \(limits.maxBodySize) bytes"))
-        case .fail(.trailerSectionTooLarge), .fail(.tooManyTrailerFields):
+        case .fail(.trailerSectionTooLarge):
             return .fail(.init(431, "trailer section larger than \(limits.maxHeaderBytes) bytes"))
+        case .fail(.tooManyTrailerFields):
+            return .fail(.init(431, "more than \(limits.maxHeaderCount) trailer fields"))
         }
     }
 }

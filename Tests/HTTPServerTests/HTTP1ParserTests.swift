@@ -478,6 +478,13 @@ struct HTTP1ParserErrorTests {
             "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
                 + "0\r\nT: \(String(repeating: "t", count: 80))\r\n\r\n",
             431, limits: limits)
+        // More trailer fields than the header limit, within its bytes: 431 too (before: 3,200 trailer fields passed).
+        var counted = HTTP1Parser.Limits()
+        counted.maxHeaderCount = 5
+        let fields = { (n: Int) in (0..<n).map { "T\($0): x\r\n" }.joined() }
+        let body = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n"
+        expectError(body + fields(6) + "\r\n", 431, limits: counted)
+        #expect(parse(body + fields(5) + "\r\n", limits: counted).requests.count == 1)
     }
 
     @Test func unsupportedVersions() {
