@@ -129,8 +129,25 @@ final class TLSTransport: ConnectionTransport {
             ERR_clear_error()
             failureDetail = detail
             failureReason = handshake ? Self.handshakeReason(detail) : "tls_error"
+            if failureReason == "tls_http_request" { answerPlaintextRequest() }
             return .failed(EPROTO)
         }
+    }
+
+    /// A plaintext HTTP request on the TLS port (a scrape with the wrong scheme) is answered in plaintext with the
+    /// reason, as Go's server answers it; before, the connection closed with nothing said. What the client sent is
+    /// drained first, so that the close after the answer is an orderly one, not a reset that could discard it. Best
+    /// effort, without blocking: one small `send`.
+    private func answerPlaintextRequest() {
+        var scratch = [UInt8](repeating: 0, count: 4096)
+        for _ in 0..<16 where recv(fileDescriptor, &scratch, scratch.count, Int32(MSG_DONTWAIT)) > 0 {}
+        let answer = Array(
+            ("HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n"
+                + "client sent an HTTP request to an HTTPS server\n").utf8)
+        _ = answer.withUnsafeBytes {
+            send(fileDescriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT))
+        }
+        _ = Glibc.shutdown(fileDescriptor, Int32(SHUT_WR))
     }
 
     /// A small fixed set of labels for handshake failures, from OpenSSL's reason string.
