@@ -119,7 +119,10 @@ struct IngestEndpoint: Sendable {
             format = known
         }
         let gzip: Bool
-        switch head.headers["Content-Encoding"]?.lowercased() {
+        // Every `Content-Encoding` line, as one list (RFC 9110 §5.3): two `gzip` lines are two codings, refused as
+        // `gzip, gzip` on one line is (before, only the first line was read, and a second coding went unseen).
+        let encodings = head.headers.values(for: "Content-Encoding")
+        switch encodings.isEmpty ? nil : encodings.joined(separator: ", ").lowercased() {
         case nil, "identity": gzip = false
         case "gzip", "x-gzip": gzip = true
         case let other?:

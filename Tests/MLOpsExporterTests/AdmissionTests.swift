@@ -266,6 +266,13 @@ struct RouterAdmissionTests {
         #expect(Self.admit(exporter, head(predictions, [ndjson], method: "PUT")) == 405)
         #expect(Self.admit(exporter, head(predictions, [("Content-Type", "text/csv")])) == 415)
         #expect(Self.admit(exporter, head(predictions, [ndjson, ("Content-Encoding", "br")])) == 415)
+        // Two coding lines are two codings, as `gzip, gzip` on one line (before, only the first line was read).
+        #expect(
+            Self.admit(
+                exporter, head(predictions, [ndjson, ("Content-Encoding", "gzip"), ("Content-Encoding", "gzip")]))
+                == 415)
+        #expect(Self.admit(exporter, head(predictions, [ndjson, ("Content-Encoding", "gzip, gzip")])) == 415)
+        #expect(Self.admit(exporter, head(predictions, [ndjson, ("Content-Encoding", "gzip")])) == 0)
         // No quality or fairness collector: labels would change nothing (they were accepted and dropped uncounted).
         #expect(Self.admit(exporter, head("/api/v1/models/fraud/labels", [ndjson])) == 409)
         #expect(Self.admit(exporter, head("/metrics", method: "GET")) == 413)
@@ -280,7 +287,7 @@ struct RouterAdmissionTests {
                 == 1)
         #expect(
             sampleValue(
-                exporter, "mlops_ingest_rejected_requests_total{model=\"fraud\",reason=\"unsupported_encoding\"}") == 1)
+                exporter, "mlops_ingest_rejected_requests_total{model=\"fraud\",reason=\"unsupported_encoding\"}") == 3)
         #expect(
             sampleValue(
                 exporter, "mlops_ingest_rejected_requests_total{model=\"fraud\",reason=\"labels_not_used\"}") == 1)
