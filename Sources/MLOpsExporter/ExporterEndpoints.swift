@@ -143,8 +143,15 @@ public struct ExporterEndpoints: Sendable {
     /// The screening of a request that announces a body, from its head alone (its `body` is ignored): nil
     /// when the body may be read, else the answer (401, 404, 405, 413, 415, 429, 503 with its reason). What
     /// the exporter's server does before it reads a body; ``respond(to:)`` does it too, so calling this is
-    /// optional.
+    /// optional. A `GET` or `HEAD` head that announces no body (no `Transfer-Encoding`, no `Content-Length` other
+    /// than 0) is nil at once: a host may call this on every request, a scrape included (before, a scrape's head was
+    /// answered 413 "takes no request body").
     public func admit(_ head: Request) async -> Response? {
+        let announcesBody = head.headers.contains { field in
+            let name = field.name.lowercased()
+            return name == "transfer-encoding" || (name == "content-length" && field.value != "0")
+        }
+        if !announcesBody && (head.method == "GET" || head.method == "HEAD") { return nil }
         var request = Self.httpRequest(head)
         request.body = []
         return await decide(request)

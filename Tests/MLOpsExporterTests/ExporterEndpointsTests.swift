@@ -308,6 +308,9 @@ struct ExporterEndpointsTests {
         #expect(await endpoints.admit(post("/api/v1/models/nope/labels", ""))?.status == 404)
         #expect(await endpoints.admit(post("/api/v1/models/fraud/predictions", "")) == nil)
         #expect(await endpoints.admit(post("/api/v1/models/fraud/labels", ""))?.status == 409)  // no quality
+        // A scrape's head, for a host that calls admit on every request (it was answered 413 "takes no request body").
+        #expect(await endpoints.admit(get("/metrics")) == nil)
+        #expect(await endpoints.admit(get("/metrics", [("Content-Length", "5")]))?.status == 413)
     }
 
     @Test("bodies too large: beyond maxBodyBytes, and beyond the event limit")
