@@ -270,3 +270,80 @@ FLEET_PSI = """sum by (model, feature) (
       / ((({p}) > 0) or on (model, feature, bin) (({p}) == bool 0) * 0.0001)
     )
 )"""
+
+
+FEW_CONFIG = """
+models:
+  - name: f
+    task: regression
+    versions: [v1]
+    reference: {reference}
+    features:
+      - {{name: flag_psi, type: numeric}}
+      - {{name: flag_kl, type: numeric}}
+      - {{name: flag_js, type: numeric}}
+      - {{name: flag_auto, type: numeric}}
+      - {{name: three, type: numeric}}
+      - {{name: cz, type: categorical, values: [x, y]}}
+    collectors:
+      - name: drift
+        options:
+          min_observations: 10
+          features:
+            flag_psi: {{method: psi}}
+            flag_kl: {{method: kl_div}}
+            flag_js: {{method: jensenshannon}}
+            three: {{method: psi}}
+            cz: {{method: z}}
+"""
+
+
+def test_few_valued_numeric_columns_and_the_z_test_match_evidently(binary, tmp_path, start_exporter):
+    """A 0/1 flag and a 0/1/2 column, compared value by value as Evidently bins them (per value up to 20 distinct
+    values): before, the profile's quantile bins merged the value at the minimum with the next, so a flag was one bin
+    and PSI, KL and Jensen-Shannon (what `auto` picks past 1,000 reference rows) read 0 whatever the shift. And the z
+    test with one unknown value in the window: Evidently's first category in sorted order is a known one (`x`), not
+    `__other__` (which sorted first and hid a fall of `x` from 50 % to 42 %)."""
+    ev = evidently_tests()
+    from evidently.legacy.calculations.stattests import kl_div, z_stattest
+    rng = np.random.default_rng(28)
+    n_ref, n_cur = 2000, 500
+    ref = {f: (rng.random(n_ref) < 0.3).astype(float) for f in ["flag_psi", "flag_kl", "flag_js", "flag_auto"]}
+    ref["three"] = rng.choice([0.0, 1.0, 2.0], n_ref, p=[0.6, 0.25, 0.15])
+    ref["cz"] = np.where(rng.random(n_ref) < 0.5, "x", "y").astype(object)
+    ref["prediction"] = rng.random(n_ref)
+    cur = {f: (rng.random(n_cur) < 0.6).astype(float) for f in ["flag_psi", "flag_kl", "flag_js", "flag_auto"]}
+    cur["three"] = rng.choice([0.0, 1.0, 2.0], n_cur, p=[0.3, 0.55, 0.15])
+    cz = np.where(rng.random(n_cur) < 0.42, "x", "y").astype(object)
+    cz[0] = "zz"  # one value the reference never had: __other__
+    cur["cz"] = cz
+    config = tmp_path / "models.yaml"
+    config.write_text(FEW_CONFIG.format(reference=tmp_path / "reference.json"))
+    build_profile(binary, config, "f", ref, tmp_path / "reference.json")
+    e = start_exporter("--config", str(config))
+    lines = [json.dumps({"version": "v1", "prediction": float(rng.random()),
+                         "features": {f: (float(cur[f][i]) if f != "cz" else cur[f][i]) for f in FEW_FEATURES}})
+             for i in range(n_cur)]
+    status, _, reply = e.post("/api/v1/models/f/predictions", ("\n".join(lines) + "\n").encode(),
+                              {"Content-Type": "application/x-ndjson"})
+    assert status == 202 and json.loads(reply)["rejected"] == 0, reply
+    s = scrape(e)[1]
+    expected = {
+        "flag_psi": ("psi", ev["psi"]), "flag_kl": ("kl_div", kl_div._kl_div),
+        "flag_js": ("jensenshannon", ev["jensenshannon"]), "flag_auto": ("jensenshannon", ev["jensenshannon"]),
+        "three": ("psi", ev["psi"]),
+    }
+    for feature, (method, test) in expected.items():
+        value, drifted = test(pd.Series(ref[feature]), pd.Series(cur[feature]), ev["num"], THRESHOLDS[method])
+        score = sample(s, "mlops_feature_drift_score", model="f", feature=feature, method=method)
+        assert score == pytest.approx(value, rel=1e-9), (feature, score, value)
+        assert sample(s, "mlops_feature_drift_detected", model="f", feature=feature, method=method) == float(drifted)
+        assert drifted, feature  # the shift is real: 30 % to 60 % ones
+    p, drifted = z_stattest._z_stat_test(pd.Series(ref["cz"]), pd.Series(cur["cz"]), ev["cat"], 0.05)
+    # Evidently's 2·(1 − Φ(|z|)) is 0 below ~1e-16 where the exporter's tail is exact: equal to 1e-15 absolute.
+    assert sample(s, "mlops_feature_drift_score", model="f", feature="cz", method="z") == pytest.approx(p, rel=1e-6,
+                                                                                                       abs=1e-15)
+    assert sample(s, "mlops_feature_drift_detected", model="f", feature="cz", method="z") == float(drifted) == 1.0
+
+
+FEW_FEATURES = ["flag_psi", "flag_kl", "flag_js", "flag_auto", "three", "cz"]

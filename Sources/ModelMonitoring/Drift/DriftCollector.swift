@@ -325,15 +325,16 @@ public final class DriftCollector: ModelCollector {
         modelLabels = try! f.late.labels(model.name)
     }
 
-    /// Whether chi-square compares numeric column `name` value by value: when its profile lists its values (at most
-    /// ``NumericProfile/maxListedValues``), as Evidently counts them; over the quantile bins when it has more values.
-    /// A profile written before values were listed, of a column that may have that few values (that few non-empty
-    /// fine bins), is refused: its chi-square would merge values a quantile bin holds together.
+    /// Whether chi-square, PSI, KL and Jensen-Shannon compare numeric column `name` value by value: when its profile
+    /// lists its values (at most ``NumericProfile/maxListedValues``), as Evidently counts them; over the quantile bins
+    /// when it has more values. A profile written before values were listed, of a column that may have that few values
+    /// (that few non-empty fine bins), is refused for chi-square: it would merge values a quantile bin holds together.
     static func countsValues(
         _ name: String, _ profile: NumericProfile, _ method: DriftMethod, _ options: CollectorOptions
     ) throws(ModelCollectorError) -> Bool {
-        guard method == .chiSquare else { return false }
+        guard [.chiSquare, .psi, .klDiv, .jensenShannon].contains(method) else { return false }
         if profile.values != nil { return true }
+        guard method == .chiSquare else { return false }
         if profile.distinct == nil && profile.fine.count(where: { $0 > 0 }) <= NumericProfile.maxListedValues {
             throw options.error(
                 nil,
@@ -492,12 +493,19 @@ public final class DriftCollector: ModelCollector {
         let missing = Double(window.total(m.column.base + m.column.missingOffset))
         guard observations > 0 else { return (DriftResult(distance: .nan), 0, missing) }
         let result: DriftResult
+        // A numeric column of few values (its profile lists them) is compared value by value, as Evidently bins it:
+        // over quantile bins a value at the minimum shares its bin with the next one, so a 0/1 flag was one bin and
+        // no shift of it ever showed.
+        let perValue = m.column.valueCount > 0
+        let reference = perValue ? m.column.referenceValueCounts : m.column.referenceBins
+        let compared =
+            perValue ? window.counts(m.column.base + m.column.valuesOffset, m.column.valueCount) : current
         switch m.method {
-        case .psi: result = DriftStatistics.psi(reference: m.column.referenceBins, current: current)
-        case .klDiv: result = DriftStatistics.klDivergence(reference: m.column.referenceBins, current: current)
+        case .psi: result = DriftStatistics.psi(reference: reference, current: compared)
+        case .klDiv: result = DriftStatistics.klDivergence(reference: reference, current: compared)
         case .jensenShannon:
             result = DriftStatistics.jensenShannon(
-                reference: m.column.referenceBins, current: current, base: options.jensenShannonBase)
+                reference: reference, current: compared, base: options.jensenShannonBase)
         case .chiSquare where m.column.valueCount > 0:
             // Value by value, as Evidently counts a numeric column of few values (any value the reference lacks in one
             // slot: expected 0, so χ² is infinite whatever their number).
@@ -507,7 +515,7 @@ public final class DriftCollector: ModelCollector {
         case .chiSquare: result = DriftStatistics.chiSquare(reference: m.column.referenceBins, current: current)
         case .z:
             // Evidently's `x = 0` is the first category in sorted order, not the profile's order (configured or by
-            // frequency, `__other__` last). At most three bins.
+            // frequency); `__other__` last (``DriftColumn/sortedBins``). At most three bins.
             let order = m.column.sortedBins
             result = DriftStatistics.zTest(
                 reference: order.map { m.column.referenceBins[$0] }, current: order.map { current[$0] })

@@ -33,8 +33,10 @@ struct DriftColumn: Sendable {
     let fineGrid: FineGrid
     /// The bin labels (`bin` label values).
     let binLabels: [String]
-    /// The bins in the order of their labels' code points (`__other__` before lower-case names): Evidently's sorted
-    /// categories, the order the z test reads them in.
+    /// The bins in the order of their labels' code points, `__other__` last: Evidently's sorted categories, the order
+    /// the z test reads them in. `__other__` stands for values not known by name, so it is never taken as Evidently's
+    /// first category while a known one was seen (before, it sorted first by its `_`, and one unknown value in the
+    /// window made the z test measure only the share of unknown values, hiding a fall of 50 % to 20 %).
     let sortedBins: [Int]
     /// The bins as people read them (`< 3.2`, `3.2 – 7.9`, `> 12`; a categorical column's values), for status
     /// pages: made once, not per page.
@@ -59,12 +61,14 @@ struct DriftColumn: Sendable {
 
     static func sortedBins(_ labels: [String]) -> [Int] {
         labels.indices.sorted {
-            labels[$0].unicodeScalars.lexicographicallyPrecedes(labels[$1].unicodeScalars) { $0.value < $1.value }
+            let (a, b) = (labels[$0], labels[$1])
+            if (a == ModelContext.other) != (b == ModelContext.other) { return b == ModelContext.other }
+            return a.unicodeScalars.lexicographicallyPrecedes(b.unicodeScalars) { $0.value < $1.value }
         }
     }
 
-    /// A numeric column; `keepsFine` for KS and Wasserstein, `countsValues` for chi-square per value (the profile
-    /// must list its values).
+    /// A numeric column; `keepsFine` for KS and Wasserstein, `countsValues` for chi-square, PSI, KL and
+    /// Jensen-Shannon per value (the profile must list its values).
     init(name: String, numeric p: NumericProfile, keepsFine: Bool, countsValues: Bool, base: Int, totalsBase: Int) {
         precondition(!countsValues || p.values != nil, "counting per value needs the profile's values")
         self.name = name
