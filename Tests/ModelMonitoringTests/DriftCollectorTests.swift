@@ -170,6 +170,16 @@ func driftHarness(
             (["features": .map(["x": .map(["method": .string("z")])])], "column x: z needs a categorical column"),
             (["method": .string("hellinger")], "option method: unknown method \"hellinger\""),
             (["thresholds": .map(["psi": .number(-1)])], "option thresholds.psi: must be a finite number >= 0"),
+            // A p-value threshold above 1 called every column drifted (accepted before).
+            (["thresholds": .map(["ks": .number(3)])], "option thresholds.ks: ks scores a p-value"),
+            (
+                ["features": .map(["x": .map(["method": .string("ks"), "threshold": .number(1.5)])])],
+                "features.x.threshold: ks scores a p-value"
+            ),
+            (
+                ["features": .map(["c": .map(["threshold": .number(2)])])],
+                "column c: chisquare scores a p-value, so its threshold must lie in [0, 1]"
+            ),
             (["drift_share": .number(0)], "option drift_share: must lie in (0, 1]"),
             (["colour": .string("red")], "option colour: unknown option"),
         ] {

@@ -250,6 +250,14 @@ public final class DriftCollector: ModelCollector {
                     numeric: profile.numeric != nil, uniqueValues: unique, referenceRows: profile.count)
             }
             let (method, threshold) = pick(resolve)
+            // A test's score is a p-value: a threshold above 1 would call every column drifted (a method picked by
+            // `auto`, or a per-feature threshold without a method, is only known here).
+            if method.isPValue && threshold > 1 {
+                throw options.error(
+                    nil,
+                    "column \(columnName): \(method.rawValue) scores a p-value, so its threshold must lie in [0, 1] "
+                        + "(got \(threshold))")
+            }
             return Monitored(
                 column: try column(columnName, profile, method), method: method, threshold: threshold,
                 std: profile.numeric?.std ?? 0, referenceCount: profile.count)

@@ -44,7 +44,7 @@ struct DriftOptions: Sendable {
                 guard let m = DriftMethod(rawValue: key) else {
                     throw t.error(key, "unknown method (known: \(Self.methodNames))")
                 }
-                thresholds[m] = try Self.threshold(try t.number(key)!, t, key)
+                thresholds[m] = try Self.threshold(try t.number(key)!, t, key, method: m)
             }
         }
         if let f = try options.map("features") {
@@ -58,8 +58,9 @@ struct DriftOptions: Sendable {
                 let choice = try spec.string("method").map { (m) throws(ModelCollectorError) in
                     try Self.choice(m, spec, "method")
                 }
+                let method: DriftMethod? = if case .method(let m) = choice { m } else { nil }
                 let threshold = try spec.number("threshold").map { (t) throws(ModelCollectorError) in
-                    try Self.threshold(t, spec, "threshold")
+                    try Self.threshold(t, spec, "threshold", method: method)
                 }
                 features[name] = (choice, threshold)
             }
@@ -90,12 +91,17 @@ struct DriftOptions: Sendable {
         return .method(m)
     }
 
+    /// A finite threshold >= 0; at most 1 for a method whose score is a p-value (ks, chisquare, z): above, every
+    /// column would drift. (A method known only once `auto` is resolved is checked when the collector is built.)
     static func threshold(
-        _ value: Double, _ options: CollectorOptions, _ key: String
+        _ value: Double, _ options: CollectorOptions, _ key: String, method: DriftMethod?
     ) throws(ModelCollectorError)
         -> Double
     {
         guard value.isFinite && value >= 0 else { throw options.error(key, "must be a finite number >= 0") }
+        if let method, method.isPValue, value > 1 {
+            throw options.error(key, "\(method.rawValue) scores a p-value: its threshold must lie in [0, 1]")
+        }
         return value
     }
 
