@@ -152,6 +152,11 @@ struct Reader {
             fail(node, field, "expected a string")
             return nil
         }
+        // A NUL ends a path at the system call (`st\0ate` made a directory `st`): no field takes one.
+        guard !s.string.unicodeScalars.contains("\u{0}") else {
+            fail(node, field, "contains a NUL character")
+            return nil
+        }
         return s.string
     }
 
@@ -205,6 +210,18 @@ struct Reader {
             return nil
         }
         return v
+    }
+
+    /// The columns `batch` and `profile` files give a meaning of their own: a feature or attribute of that name
+    /// would be read as the event's field (every row of a batch refused `missing_prediction` with a `prediction`
+    /// feature).
+    static let reservedColumns = ["id", "label", "prediction", "score", "timestamp", "version"]
+
+    static func reservedColumnProblem(_ name: String, what: String) -> String? {
+        guard reservedColumns.contains(name) else { return nil }
+        return
+            "\(what) name \"\(name)\" is reserved: batch and profile files read a column of that name as the event's "
+            + "\(name) (reserved: \(reservedColumns.joined(separator: ", ")))"
     }
 
     mutating func name(_ node: Node, _ field: String, what: String) -> String? {
@@ -422,6 +439,10 @@ struct Reader {
                     fail(item, "\(path).features[\(i)].name", "feature \"\(feature.name)\" is listed twice")
                     continue
                 }
+                if let problem = Self.reservedColumnProblem(feature.name, what: "feature") {
+                    fail(item, "\(path).features[\(i)].name", problem)
+                    continue
+                }
                 m.features.append(feature)
             }
         }
@@ -435,6 +456,10 @@ struct Reader {
                         "attribute \"\(attribute.name)\" is listed twice")
                     continue
                 }
+                if let problem = Self.reservedColumnProblem(attribute.name, what: "attribute") {
+                    fail(item, "\(path).sensitive_attributes[\(i)].name", problem)
+                    continue
+                }
                 m.sensitiveAttributes.append(attribute)
             }
         }
@@ -446,6 +471,10 @@ struct Reader {
         if let t = value("token") {
             m.token = string(t, "\(path).token")
             if value("token_file") != nil { fail(t, "\(path).token", "give token or token_file, not both") }
+            // An empty token matched no `Authorization`: the model took no events at all.
+            if m.token?.trimmingCharacters(in: .whitespaces).isEmpty == true {
+                fail(t, "\(path).token", "must not be empty (leave token out for a model without one)")
+            }
         }
         if let t = value("token_file"), let p = string(t, "\(path).token_file") {
             let resolved = resolve(p)
