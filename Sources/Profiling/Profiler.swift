@@ -63,6 +63,17 @@ public enum Profiler {
         /// SHA-256 (hex) of the profile file's bytes (what `mlops_model_info` reports).
         public var profileSHA256: String
 
+        /// What the profile cannot do, one line each: a feature without a single value in the input (all missing)
+        /// gives drift nothing to compare with, so its live values are never scored. Not an error (the data may be
+        /// so), but said, as the exporter says nothing of it later. (A reference without predictions or scores is
+        /// common: their columns are not warned about.)
+        public var warnings: [String] {
+            profile.features.filter { $0.count == 0 }.map {
+                "column \($0.name): no value in the input's \(profile.rows) rows (all missing): drift never scores "
+                    + "this column (its live values are only counted in mlops_feature_window_observations)"
+            }
+        }
+
         /// One line: output, model, rows, features, both hashes.
         public var description: String {
             let extra = [profile.prediction, profile.score].compactMap { $0?.name }

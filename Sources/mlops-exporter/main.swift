@@ -370,7 +370,9 @@ struct Profile: ParsableCommand {
             options: ProfileBuilder.Options(bins: bins, fineBins: fineBins, maxCategories: maxCategories),
             ignoreColumns: ignoreColumns.map(ProfilingError.ignoredColumns) ?? [])
         do {
-            print(try Profiler.run(request))
+            let summary = try Profiler.run(request)
+            for warning in summary.warnings { printError("warning: \(warning)") }
+            print(summary)
         } catch {
             printError(error.description)
             throw ExitCode(1)

@@ -201,6 +201,17 @@ def test_ignore_columns_skips_unknown_columns(binary, tmp_path):
     assert p["rows"] == 1 and p["features"][2]["categorical"] == {"values": ["US"], "counts": [1, 0]}
 
 
+def test_a_column_without_any_value_is_warned_about(binary, tmp_path):
+    # All missing in the input: drift can never score the column. Before, profile and serve said nothing, and the
+    # live values were counted but never compared.
+    (tmp_path / "data.csv").write_text("amount,age,country,channel\n,2,,web\n,3,,app\n")
+    r, p, _ = profile(binary, tmp_path, "data.csv")
+    assert r.returncode == 0, r.stderr
+    warnings = [line for line in r.stderr.splitlines() if line.startswith("warning: ")]
+    assert [w.split(":")[1].strip() for w in warnings] == ["column amount", "column country"], r.stderr
+    assert all("drift never scores this column" in w for w in warnings)
+
+
 def test_bad_arguments(binary, tmp_path):
     r = run(binary, "--config", "x", "--model", "m", "--input", "a.csv", "--out", "o", "--format", "xml")
     assert r.returncode != 0 and "--format" in r.stderr and "xml" in r.stderr
