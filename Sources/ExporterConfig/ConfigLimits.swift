@@ -27,4 +27,11 @@ public enum ConfigLimits {
     /// sensitive attributes, groups, collectors, latency buckets, SLOs, and the web configuration's lists):
     /// 10,000. Every label value listed becomes series, so a real list stays far below.
     public static let maxListItems = 10_000
+
+    /// Most memory the models' built-in state may take, estimated from the configuration before anything is built
+    /// (``ModelConfiguration/estimatedStateBytes``: pending predictions and drift windows): 4 GiB. A valid file could
+    /// otherwise ask for more than the machine has (`max_pending: 100000000` is 12 GB), and building it, at start,
+    /// on `check-config` or on a reload, took the process down; the file is refused at the model that passes the
+    /// limit, naming its estimate.
+    public static let maxEstimatedStateBytes = 4 << 30
 }

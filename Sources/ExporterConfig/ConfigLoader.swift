@@ -239,6 +239,8 @@ struct Reader {
         return s
     }
 
+    static func mebibytes(_ bytes: Int) -> Int { (bytes + (1 << 20) - 1) >> 20 }
+
     // MARK: Document
 
     mutating func configuration(_ root: Node) -> ExporterConfiguration {
@@ -257,6 +259,7 @@ struct Reader {
         guard let items = sequence(modelsNode, "models") else { return ExporterConfiguration(models: [], source: file) }
         var names = Set<String>()
         var services: [String: String] = [:]
+        var stateBytes = 0
         for (i, item) in items.enumerated() {
             guard let model = model(item, "models[\(i)]") else {
                 if case .scalar(let s)? = Self.member(item, "name") { invalidModelNames.insert(s.string) }
@@ -280,6 +283,21 @@ struct Reader {
                 }
                 services[service] = model.name
             }
+            let estimate = model.estimatedStateBytes
+            let total = stateBytes + estimate.pending + estimate.drift
+            if total > ConfigLimits.maxEstimatedStateBytes {
+                let field = estimate.pending >= estimate.drift ? "max_pending" : "window"
+                fail(
+                    Self.member(item, field) ?? item, "models[\(i)].\(field)",
+                    "the models' state would take an estimated \(Self.mebibytes(total)) MiB (this model: pending "
+                        + "predictions \(Self.mebibytes(estimate.pending)) MiB, drift windows "
+                        + "\(Self.mebibytes(estimate.drift)) MiB), more than the limit of "
+                        + "\(Self.mebibytes(ConfigLimits.maxEstimatedStateBytes)) MiB: lower max_pending or the window's "
+                        + "slices, or split the models over exporters")
+                invalidModelNames.insert(model.name)
+                continue
+            }
+            stateBytes = total
             models.append(model)
         }
         checkLLMNames(models, items: items)

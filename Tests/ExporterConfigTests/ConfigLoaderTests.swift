@@ -152,6 +152,37 @@ struct ConfigLoaderTests {
             ], "\(found)")
     }
 
+    /// Valid before: state no machine could hold. `max_pending: 100000000` with quality made check-config abort on a
+    /// 562 MB allocation and serve reach 11 GB; a reload to such a file killed the live exporter.
+    @Test("a configuration whose models' state would pass 4 GiB is refused at the model that passes it")
+    func stateMemoryIsBounded() {
+        let model = { (name: String, pending: Int) in
+            """
+              - name: \(name)
+                task: binary_classification
+                versions: [v1]
+                classes: [a, b]
+                positive_class: b
+                collectors: [service, quality]
+                max_pending: \(pending)
+
+            """
+        }
+        #expect(
+            problems("models:\n" + model("huge", 100_000_000)) == [
+                "8: models[0].max_pending: the models' state would take an estimated 12208 MiB (this model: pending "
+                    + "predictions 12208 MiB, drift windows 0 MiB), more than the limit of 4096 MiB: lower max_pending "
+                    + "or the window's slices, or split the models over exporters"
+            ])
+        // 10,000,000 pending (1,221 MiB each): three fit, the fourth passes 4 GiB, the fifth (small) fits again.
+        let five = (0..<4).map { model("m\($0)", 10_000_000) }.joined() + model("small", 1000)
+        let found = problems("models:\n" + five)
+        #expect(
+            found.count == 1 && found[0].hasPrefix("29: models[3].max_pending: the models' state would take"),
+            "\(found)")
+        #expect(problems("models:\n" + (0..<3).map { model("m\($0)", 10_000_000) }.joined()).isEmpty)
+    }
+
     @Test("every problem is reported with its line and field, not just the first")
     func manyErrors() {
         let found = problems(
