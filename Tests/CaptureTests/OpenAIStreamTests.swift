@@ -333,6 +333,31 @@ struct LLMExchangeMeterTests {
         #expect(m.finishReasons[LLMFinishReason.length.rawValue] == 1)
     }
 
+    /// Choices of an index of 64 and more (`n` > 64) are told apart too: a repeated finish reason counts once, and
+    /// the stream is known finished once every choice finished. Before, such a choice had no identity: each repeat
+    /// counted (`stop` twice for index 70), and a stream with one was never all finished (a client leaving after
+    /// the last finish reason, as the SDKs do, would be counted cancelled).
+    @Test("choices of index 64 and more: a repeated finish reason counts once, and all finished is known")
+    func highChoiceIndices() {
+        var m = LLMExchangeMeter(endpoint: LLMExchangeMeter.Endpoint(path: "/v1/chat/completions"))
+        m.responseHead(status: 200, contentType: "text/event-stream")
+        func event(_ index: Int, _ content: String, finish: String? = nil) -> String {
+            let reason = finish.map { "\"\($0)\"" } ?? "null"
+            return "data: {\"choices\":[{\"index\":\(index),\"delta\":{\"content\":\"\(content)\"},"
+                + "\"finish_reason\":\(reason)}]}\n\n"
+        }
+        _ = feed(&m, event(0, "a") + event(70, "b"), at: 0.1)
+        #expect(m.choiceCount == 2)
+        _ = feed(&m, event(70, "", finish: "stop"), at: 0.2)
+        #expect(!m.allChoicesFinished)
+        _ = feed(&m, event(0, "", finish: "length"), at: 0.25)
+        #expect(m.allChoicesFinished)
+        _ = feed(&m, event(70, "", finish: "stop") + event(0, "", finish: "length"), at: 0.3)
+        m.finish()
+        #expect(m.finishReasons[LLMFinishReason.stop.rawValue] == 1)
+        #expect(m.finishReasons[LLMFinishReason.length.rawValue] == 1)
+    }
+
     /// A refusal, or audio output (its transcript), reaches the user as a token does. Before, such a stream had no
     /// TTFT and no tokens.
     @Test("refusal and audio deltas carry output")

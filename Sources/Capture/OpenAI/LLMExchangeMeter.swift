@@ -87,14 +87,20 @@ public struct LLMExchangeMeter {
     /// that finished, and whether one had an index of 64 or more (then they are not told apart).
     private var choicesSeen: UInt64 = 0
     private var choicesFinished: UInt64 = 0
-    private var choicesBeyondMask = false
+    /// Choices with an `index` of 64 or more (`n` > 64), seen and finished: at most ``maxHighChoices`` each, past
+    /// which (or with an index not told apart) every finish reason counts and the choices are not all known.
+    private var highSeen: Set<Int> = []
+    private var highFinished: Set<Int> = []
+    private var choicesUntracked = false
+    static let maxHighChoices = 1024
     /// How many choices the stream gave (`n`; at least 1): a token estimate or `usage.completion_tokens` counts every
     /// choice's tokens, one choice's time per output token divides by its own.
-    public var choiceCount: Int { max(1, choicesSeen.nonzeroBitCount) }
+    public var choiceCount: Int { max(1, choicesSeen.nonzeroBitCount + highSeen.count) }
     /// Every choice the stream gave has a finish reason: a client that leaves then has the whole answer (the SDKs'
     /// `if chunk.choices[0].finish_reason: break` leaves before `[DONE]`).
     public var allChoicesFinished: Bool {
-        choicesSeen != 0 && !choicesBeyondMask && choicesFinished & choicesSeen == choicesSeen
+        (choicesSeen != 0 || !highSeen.isEmpty) && !choicesUntracked && choicesFinished & choicesSeen == choicesSeen
+            && highSeen.isSubset(of: highFinished)
     }
     /// A non-streamed response was longer than `maxResponseBytes` (its usage is unknown).
     public private(set) var responseOverLimit = false
@@ -187,14 +193,28 @@ public struct LLMExchangeMeter {
     }
 
     private mutating func add(_ document: OpenAIDocument) {
-        for (reason, choice) in zip(document.finishReasons, document.finishReasonChoices)
-        where choice == 0 || choicesFinished & choice == 0 {
-            // A choice's finish reason once, though a later chunk (the one with `usage`) may repeat it.
-            finishReasons[reason.rawValue] += 1
+        // A choice's finish reason once, though a later chunk (the one with `usage`) may repeat it. (Before, a choice
+        // with an index of 64 or more counted each repeat.)
+        for (reason, choice) in zip(document.finishReasons, document.finishReasonChoices) {
+            let first: Bool
+            if choice < 0 {
+                first = true
+            } else if choice < 64 {
+                first = choicesFinished & (1 &<< UInt64(choice)) == 0
+            } else if highFinished.count < Self.maxHighChoices {
+                first = highFinished.insert(choice).inserted
+            } else {
+                first = !highFinished.contains(choice)
+                choicesUntracked = true
+            }
+            if first { finishReasons[reason.rawValue] += 1 }
         }
         choicesSeen |= document.choices
         choicesFinished |= document.finishedChoices
-        if document.choiceBeyondMask { choicesBeyondMask = true }
+        for choice in document.highChoices {
+            if highSeen.count < Self.maxHighChoices { highSeen.insert(choice) } else { choicesUntracked = true }
+        }
+        if document.choiceUnidentified { choicesUntracked = true }
         if let u = document.usage { usage = u }
         if document.isError { errorEvents += 1 }
         if document.endsStream { streamEnded = true }

@@ -52,9 +52,10 @@ public struct OpenAIDocument: Sendable, Equatable {
     public var contentChoices = 0
     /// Finish reasons given, one per choice that finished (or the response's outcome).
     public var finishReasons: [LLMFinishReason] = []
-    /// The choice of each of ``finishReasons``, as a bit of ``choices`` (0: a Responses API outcome, or an `index` of
-    /// 64 or more): a stream may repeat a choice's finish reason in a later chunk (with `usage`), counted once.
-    public var finishReasonChoices: [UInt64] = []
+    /// The choice of each of ``finishReasons``, its `index` (-1: a Responses API outcome, or an `index` that is no
+    /// integer in 0..<1,000,000): a stream may repeat a choice's finish reason in a later chunk (with `usage`),
+    /// counted once.
+    public var finishReasonChoices: [Int] = []
     /// The `usage` object, when present and not null.
     public var usage: LLMUsage?
     /// The document is an error (`error` member, an `error` event, a failed response).
@@ -65,8 +66,10 @@ public struct OpenAIDocument: Sendable, Equatable {
     public var choices: UInt64 = 0
     /// The choices in it that gave a finish reason, as ``choices``.
     public var finishedChoices: UInt64 = 0
-    /// A choice in it has an `index` of 64 or more (not told apart).
-    public var choiceBeyondMask = false
+    /// The choices in it with an `index` from 64 to 999,999 (`n` > 64: rare; listed, not bits).
+    public var highChoices: [Int] = []
+    /// A choice in it has an `index` that is no integer in 0..<1,000,000 (not told apart).
+    public var choiceUnidentified = false
 
     /// A document that says nothing.
     public init() {}
@@ -104,10 +107,10 @@ public struct OpenAIDocument: Sendable, Equatable {
         var index = position
         if let i = t.member(c, "index"), t.nodes[i].kind == .number {
             let x = t.nodes[i].number
-            index = x >= 0 && x < 64 && x == x.rounded() ? Int(x) : 64
+            index = x >= 0 && x < 1_000_000 && x == x.rounded() ? Int(x) : -1
         }
-        let bit: UInt64 = index < 64 ? 1 &<< UInt64(index) : 0
-        if index >= 64 { choiceBeyondMask = true }
+        let bit: UInt64 = index >= 0 && index < 64 ? 1 &<< UInt64(index) : 0
+        if index < 0 { choiceUnidentified = true } else if index >= 64 { highChoices.append(index) }
         choices |= bit
         var content = false
         if let delta = t.member(c, "delta"), t.nodes[delta].kind == .object {
@@ -131,9 +134,11 @@ public struct OpenAIDocument: Sendable, Equatable {
         if content { contentChoices += 1 }
         if let f = t.member(c, "finish_reason"), t.nodes[f].kind == .string {
             // Once per choice here too (a choice listed twice in one chunk).
-            if bit == 0 || finishedChoices & bit == 0 {
+            let repeated =
+                index >= 64 ? finishReasonChoices.contains(index) : index >= 0 && finishedChoices & bit != 0
+            if !repeated {
                 finishReasons.append(LLMFinishReason.of(t, f))
-                finishReasonChoices.append(bit)
+                finishReasonChoices.append(index)
             }
             finishedChoices |= bit
         }
@@ -172,7 +177,7 @@ public struct OpenAIDocument: Sendable, Equatable {
         if let s = t.member(r, "status"), t.nodes[s].kind == .string {
             if t.string(s, is: "completed") {
                 finishReasons.append(.stop)
-                finishReasonChoices.append(0)
+                finishReasonChoices.append(-1)
             } else if t.string(s, is: "incomplete") {
                 var reason = LLMFinishReason.other
                 if let d = t.member(r, "incomplete_details"), t.nodes[d].kind == .object,
@@ -182,10 +187,10 @@ public struct OpenAIDocument: Sendable, Equatable {
                     if t.string(why, is: "content_filter") { reason = .contentFilter }
                 }
                 finishReasons.append(reason)
-                finishReasonChoices.append(0)
+                finishReasonChoices.append(-1)
             } else if t.string(s, is: "failed") {
                 finishReasons.append(.error)
-                finishReasonChoices.append(0)
+                finishReasonChoices.append(-1)
                 isError = true
             }
         }
