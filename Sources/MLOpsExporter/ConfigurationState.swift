@@ -28,6 +28,8 @@ final class ConfigurationState: Sendable {
     let startCloudEvents: CloudEventsConfiguration
     /// The `remote_write:` section in force: read at start, likewise.
     let startRemoteWrite: RemoteWriteConfiguration?
+    /// The file's `storage:` at start: the checkpointer is built from it once.
+    let startStorage: StorageConfiguration?
 
     init(
         path: String?, initial: ExporterConfiguration, monitor: ModelMonitor, registry: Registry, logger: Logger,
@@ -38,6 +40,7 @@ final class ConfigurationState: Sendable {
         self.current = Mutex(initial)
         self.startCloudEvents = initial.cloudEvents
         self.startRemoteWrite = initial.remoteWrite
+        self.startStorage = initial.storage
         self.monitor = monitor
         self.logger = logger
         // Problems found while building the collectors are configuration errors, as `checkConfiguration` and a reload
@@ -143,6 +146,12 @@ final class ConfigurationState: Sendable {
                     logger.warning(
                         "the remote_write section is read at start: restart the exporter to apply the change",
                         metadata: ["file": "\(path)"])
+                }
+                if fresh.storage != startStorage {
+                    // Before, silently ignored: an added or moved storage section seemed applied.
+                    logger.warning(
+                        "the storage section is read at start: restart the exporter to apply the change",
+                        metadata: ["in_force": "\(startStorage?.path ?? "none")", "file": "\(path)"])
                 }
                 if fresh.cloudEvents != startCloudEvents {
                     // Before, the change was silently ignored (the store keeps the bounds it was built with).

@@ -321,6 +321,11 @@ struct CloudEventsEndpointTests {
             to: file, atomically: true, encoding: .utf8)
         #expect(exporter.reload() == nil)
         #expect(warnings().contains { $0.contains("remote_write section is read at start") }, "\(warnings())")
+        // So does one that adds a storage section (applied silently before: nothing was checkpointed).
+        try ("storage: {path: \"\(file.deletingLastPathComponent().path)/state\"}\n" + section + headerModels).write(
+            to: file, atomically: true, encoding: .utf8)
+        #expect(exporter.reload() == nil)
+        #expect(warnings().contains { $0.contains("storage section is read at start") }, "\(warnings())")
     }
 
     @Test("a half larger than max_pending_bytes is refused 413 too_large unless it completes a pair")
