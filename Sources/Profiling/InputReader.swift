@@ -117,6 +117,9 @@ struct ColumnMapping {
         case .number(let x): return .number(x)
         case .string(let s) where !numeric: return s.isEmpty ? .missing : .category(s)
         case .bool(let b) where !numeric: return .category(b ? "true" : "false")
+        // As the ingestion API and `batch` read a boolean of a numeric feature (1 or 0): a column sent live as
+        // booleans can be profiled (it was refused, "false is not a number").
+        case .bool(let b): return .number(b ? 1 : 0)
         default:
             if numeric { throw notANumber(json.shown, column: c, line: line) }
             throw ProfilingError(
@@ -217,7 +220,10 @@ enum InputReader {
         var lineNumber = 0
         for slice in bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
             lineNumber += 1
-            let text = slice.last == UInt8(ascii: "\r") ? slice.dropLast() : slice
+            var text = slice.last == UInt8(ascii: "\r") ? slice.dropLast() : slice
+            // A UTF-8 byte order mark before the first line is skipped, as in CSV (it was refused, the message
+            // printing the invisible character: `expected a value, got "﻿"`).
+            if lineNumber == 1 && text.starts(with: [0xEF, 0xBB, 0xBF]) { text = text.dropFirst(3) }
             if text.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
             let value = try NDJSONLine.parse(bytes, text.startIndex..<text.endIndex, file: file, line: lineNumber)
             guard case .object(let object) = value else {

@@ -380,3 +380,24 @@ def test_cli_guards(binary, tmp_path):
     assert fails(data, tmp_path / "ref.json", "--ignore-columns", "zip") == (
         f'{data}: --ignore-columns: the input has no column "zip" (header)')
     assert not (tmp_path / "ref.json").exists()
+
+
+def test_a_boolean_of_a_numeric_feature_is_1_or_0_as_live(binary, tmp_path):
+    # The ingestion API and batch read true/false of a numeric feature as 1/0; profile refused it ("false is not a
+    # number"), so a column sent live as booleans could not be profiled.
+    (tmp_path / "data.ndjson").write_text(
+        '{"amount": true, "age": false, "country": "US", "channel": "web"}\n'
+        '{"amount": false, "age": 2, "country": "DE", "channel": "app"}\n')
+    r, p, _ = profile(binary, tmp_path, "data.ndjson")
+    assert r.returncode == 0, r.stderr
+    amount = p["features"][0]["numeric"]
+    assert (amount["min"], amount["max"], amount["count"]) == (0.0, 1.0, 2)
+
+
+def test_an_ndjson_input_may_start_with_a_byte_order_mark(binary, tmp_path):
+    # As a CSV may (it was refused: `expected a value, got "\ufeff"`).
+    (tmp_path / "data.ndjson").write_bytes(
+        b'\xef\xbb\xbf{"amount": 1, "age": 2, "country": "US", "channel": "web"}\n')
+    r, p, _ = profile(binary, tmp_path, "data.ndjson")
+    assert r.returncode == 0, r.stderr
+    assert p["rows"] == 1
