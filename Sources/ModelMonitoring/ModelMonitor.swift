@@ -108,6 +108,9 @@ public final class ModelMonitor: CollectorGroup {
         let model = context.configuration
         var collectors: [any ModelCollector] = []
         var seriesBudget = model.maxSeries
+        // The collector whose series passed max_series: where the problem is reported (it had no line).
+        var passedAt: ConfigLocation?
+        var refused = 0
         for config in model.collectors {
             guard let type = catalog.types[config.name] else {
                 problems.append(
@@ -120,16 +123,20 @@ public final class ModelMonitor: CollectorGroup {
                     options: CollectorOptions(
                         config.options, model: model.name, collector: config.name, seriesBudget: seriesBudget))
                 seriesBudget -= collector.maxSeries
+                if seriesBudget < 0 && passedAt == nil { passedAt = config.location }
                 collectors.append(collector)
             } catch {
+                refused += 1
                 problems.append(.init(error.description, at: config.location(ofOption: error.option)))
             }
         }
         if seriesBudget < 0 {
+            // A collector refused above is not in the count (its own problem says what it needs).
+            let others = refused == 0 ? "" : " (not counting the \(refused) refused above)"
             problems.append(
                 .init(
-                    "model \"\(model.name)\": its collectors may create up to \(model.maxSeries - seriesBudget) series, more than max_series (\(model.maxSeries))"
-                ))
+                    "model \"\(model.name)\": its collectors may create up to \(model.maxSeries - seriesBudget) series\(others), more than max_series (\(model.maxSeries))",
+                    at: passedAt))
         }
         return MonitoredModel(
             context: context, collectors: collectors, counters: counters, joinCounters: joinCounters,

@@ -40,4 +40,31 @@ struct CheckConfigurationTests {
                 == true,
             "\(lines)")
     }
+
+    /// The max_series total is reported at the collector whose series passed it (it had no line), and says when a
+    /// refused collector is not in its count (the count read 59 while quality alone needed 184).
+    @Test("the max_series total names a line, and what it leaves out")
+    func seriesTotalIsLocated() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("check-\(UUID().uuidString).yaml")
+        try """
+        models:
+          - name: fraud
+            task: binary_classification
+            versions: [v1]
+            classes: [legit, fraud]
+            positive_class: fraud
+            max_series: 5
+            collectors:
+              - service
+              - name: fairness
+                options: {nope: 1}
+        """.write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let thrown = #expect(throws: ConfigErrors.self) { try Exporter.checkConfiguration(file: file.path) }
+        let lines = thrown?.description.split(separator: "\n").map(String.init) ?? []
+        let total = lines.first { $0.contains("more than max_series (5)") }
+        #expect(
+            total?.hasPrefix("\(file.path):9:9: model \"fraud\": its collectors may create up to ") == true, "\(lines)")
+        #expect(total?.contains("series (not counting the 1 refused above), more than") == true, "\(lines)")
+    }
 }
