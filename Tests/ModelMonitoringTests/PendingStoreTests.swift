@@ -154,3 +154,21 @@ struct PendingStoreTests {
         #expect(restored.take(key: keys[0], now: 3001) == nil)
     }
 }
+
+@Suite struct PendingStoreCapacityTests {
+    /// The shards' shares add up to the capacity exactly, from the start and after a reconfiguration. Before, each
+    /// share was rounded up: 10 over the 16 shards of a store built for 100,000 held 16.
+    @Test(arguments: [(100_000, 10), (100_000, 100_001), (20_000, 17), (5, 3)])
+    func sharesAddUpToTheCapacity(first: Int, then: Int) {
+        let store = PendingStore<Int>(capacity: first, timeToLive: 1e9)
+        for key in 1...UInt64(first + 5_000) { store.insert(key: key &* 0x9E37_79B9_7F4A_7C15, time: 0, 1, now: 0) }
+        #expect(store.counts.pending == first)
+        #expect(store.capacity == first)
+        store.reconfigure(capacity: then, timeToLive: 1e9)
+        #expect(store.capacity == then)
+        for key in 1...UInt64(then + 5_000) {
+            store.insert(key: (key + 1_000_000) &* 0x9E37_79B9_7F4A_7C15, time: 1, 1, now: 1)
+        }
+        #expect(store.counts.pending == then)
+    }
+}

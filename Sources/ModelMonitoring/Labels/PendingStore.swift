@@ -219,26 +219,28 @@ public final class PendingStore<Payload: Sendable>: Sendable {
     public init(capacity: Int, timeToLive: Double) {
         var n = 1
         while n < 16 && n * 1024 < capacity { n *= 2 }
-        let perShard = Self.perShard(capacity, shards: n)
-        shards = (0..<n).map { _ in Locked(Shard(limit: perShard)) }
+        shards = (0..<n).map { Locked(Shard(limit: Self.share(capacity, shard: $0, of: n))) }
         mask = n - 1
         timeToLiveBits = Atomic(timeToLive.bitPattern)
-        capacityValue = Atomic(perShard * n)
+        capacityValue = Atomic(capacity)
     }
 
-    static func perShard(_ capacity: Int, shards n: Int) -> Int { capacity == 0 ? 0 : (capacity + n - 1) / n }
+    /// Shard `i`'s share of `capacity` over `n` shards: the shares add up to `capacity` exactly (the first
+    /// `capacity % n` shards hold one more). Before, each share was rounded up: a reload from 100,000 to 10 over 16
+    /// shards held 16.
+    static func share(_ capacity: Int, shard i: Int, of n: Int) -> Int { capacity / n + (i < capacity % n ? 1 : 0) }
 
     /// Takes a new capacity and time-to-live in place (a reload of `max_pending` or `join_ttl`), keeping the waiting
     /// entries: a shard whose share changes is rebuilt under its lock with its entries in arrival order, the oldest
     /// over a smaller share evicted (counted, remembered); a shorter time-to-live expires entries as they are next
     /// met (counted). The number of shards stays that of the first capacity.
     public func reconfigure(capacity: Int, timeToLive: Double) {
-        let perShard = Self.perShard(capacity, shards: shards.count)
         timeToLiveBits.store(timeToLive.bitPattern, ordering: .relaxed)
-        capacityValue.store(perShard * shards.count, ordering: .relaxed)
-        for shard in shards {
+        capacityValue.store(capacity, ordering: .relaxed)
+        for (i, shard) in shards.enumerated() {
+            let share = Self.share(capacity, shard: i, of: shards.count)
             shard.mutex.withLock { s in
-                if s.limit != perShard { s = s.resized(to: perShard) }
+                if s.limit != share { s = s.resized(to: share) }
             }
         }
     }
