@@ -117,17 +117,30 @@ public final class ModelMonitor: CollectorGroup {
                     .init("model \"\(model.name)\": unknown collector \"\(config.name)\"", at: config.location))
                 continue
             }
-            do {
-                let collector = try type.init(
-                    model: context,
-                    options: CollectorOptions(
-                        config.options, model: model.name, collector: config.name, seriesBudget: seriesBudget))
-                seriesBudget -= collector.maxSeries
-                if seriesBudget < 0 && passedAt == nil { passedAt = config.location }
-                collectors.append(collector)
-            } catch {
-                refused += 1
-                problems.append(.init(error.description, at: config.location(ofOption: error.option)))
+            // Every option problem, not only the first: the option at fault is left out (its default taken) and the
+            // collector built again, until it builds or a problem names no option (before, each run of check-config
+            // showed the next one).
+            var options = config.options
+            for attempt in 0..<Self.maxOptionProblems {
+                do {
+                    let collector = try type.init(
+                        model: context,
+                        options: CollectorOptions(
+                            options, model: model.name, collector: config.name, seriesBudget: seriesBudget))
+                    if attempt == 0 {
+                        seriesBudget -= collector.maxSeries
+                        if seriesBudget < 0 && passedAt == nil { passedAt = config.location }
+                        collectors.append(collector)
+                    }
+                    break
+                } catch {
+                    if attempt == 0 { refused += 1 }
+                    problems.append(.init(error.description, at: config.location(ofOption: error.option)))
+                    guard let option = error.option, let fewer = Self.removing(option[...], from: options) else {
+                        break
+                    }
+                    options = fewer
+                }
             }
         }
         if seriesBudget < 0 {
@@ -141,6 +154,24 @@ public final class ModelMonitor: CollectorGroup {
         return MonitoredModel(
             context: context, collectors: collectors, counters: counters, joinCounters: joinCounters,
             instanceID: instanceID)
+    }
+
+    /// Most problems reported for one collector's options.
+    static let maxOptionProblems = 20
+
+    /// `options` without the option at `path` (a dotted path through nested maps, as ``CollectorOptions`` names
+    /// options; a key may hold dots itself, a feature's name), or nil when there is no such option.
+    static func removing(_ path: Substring, from options: [String: ConfigValue]) -> [String: ConfigValue]? {
+        var out = options
+        if out.removeValue(forKey: String(path)) != nil { return out }
+        for (key, value) in options where path.hasPrefix(key + ".") {
+            guard case .map(let inner) = value, let rest = removing(path.dropFirst(key.count + 1), from: inner) else {
+                continue
+            }
+            out[key] = .map(rest)
+            return out
+        }
+        return nil
     }
 
     /// Installs prepared models, replacing the previous set (models no longer configured disappear).

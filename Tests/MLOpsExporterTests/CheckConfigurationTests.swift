@@ -41,6 +41,36 @@ struct CheckConfigurationTests {
             "\(lines)")
     }
 
+    /// Every problem of one collector's options is listed in one run (before, only the first: fix it, run again, see
+    /// the next).
+    @Test("all of a collector's option problems, each at its line")
+    func allOptionProblemsOfACollector() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("check-\(UUID().uuidString).yaml")
+        try """
+        models:
+          - name: fraud
+            task: binary_classification
+            versions: [v1]
+            classes: [legit, fraud]
+            positive_class: fraud
+            collectors:
+              - name: quality
+                options:
+                  calibration_bins: 0
+                  score_bins: 100001
+                  bin_series: 3
+        """.write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let thrown = #expect(throws: ConfigErrors.self) { try Exporter.checkConfiguration(file: file.path) }
+        let lines = thrown?.description.split(separator: "\n").map(String.init) ?? []
+        #expect(lines.count == 3, "\(lines)")
+        for (line, option) in [(10, "calibration_bins"), (11, "score_bins"), (12, "bin_series")] {
+            #expect(
+                lines.contains { $0.hasPrefix("\(file.path):\(line):") && $0.contains("option \(option):") }, "\(lines)"
+            )
+        }
+    }
+
     /// The max_series total is reported at the collector whose series passed it (it had no line), and says when a
     /// refused collector is not in its count (the count read 59 while quality alone needed 184).
     @Test("the max_series total names a line, and what it leaves out")
