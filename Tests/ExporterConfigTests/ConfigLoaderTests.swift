@@ -183,6 +183,19 @@ struct ConfigLoaderTests {
         #expect(problems("models:\n" + (0..<3).map { model("m\($0)", 10_000_000) }.joined()).isEmpty)
     }
 
+    /// A byte that is no UTF-8 is named with its line and column (before: the file alone).
+    @Test("a file that is not UTF-8 is refused at its first invalid byte")
+    func invalidUTF8IsLocated() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("utf8-\(UUID().uuidString).yaml")
+        try Data(Array("models:\n  - name: caf".utf8) + [0xE9] + Array("\n".utf8)).write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let error = #expect(throws: ConfigErrors.self) { try ConfigLoader.load(file: file.path) }
+        #expect(
+            error?.errors.map { "\($0.line):\($0.column): \($0.message)" } == [
+                "2:14: cannot read: invalid UTF-8 (byte 0xE9); the file must be UTF-8 text"
+            ])
+    }
+
     @Test("every problem is reported with its line and field, not just the first")
     func manyErrors() {
         let found = problems(
