@@ -228,6 +228,17 @@ struct FieldReader {
     }
 
     /// A finite number (nil for null); records a rejection for other types.
+    /// A `timestamp`: Unix seconds, so never before 1970 (a join delay measured from -1e300 made the delay
+    /// histogram's sum 1e300 for good): a negative one is `invalid_number`, as in-process and CSV batch events.
+    mutating func timestamp(_ s: inout Scanner, _ rejection: inout Rejection?) throws(SyntaxError) -> Double? {
+        guard let t = try double(&s, "timestamp", &rejection) else { return nil }
+        guard t >= 0 else {
+            reject(&rejection, .invalidNumber, "'timestamp' is before 1970 (Unix seconds are at least 0)")
+            return nil
+        }
+        return t
+    }
+
     mutating func double(
         _ s: inout Scanner, _ name: String, _ rejection: inout Rejection?
     ) throws(SyntaxError)
@@ -318,7 +329,7 @@ struct FieldReader {
                 previous = index
                 switch field {
                 case .id: event.id = try identifier(&s, &rejection)
-                case .timestamp: event.timestamp = try double(&s, "timestamp", &rejection)
+                case .timestamp: event.timestamp = try timestamp(&s, &rejection)
                 case .version: hasVersion = try version(&s, &event, &rejection)
                 case .features: try features(&s, &event, &rejection)
                 case .prediction:
@@ -632,7 +643,7 @@ struct FieldReader {
                 switch resolve(key, s, in: fieldTable, hint: Int.max).flatMap(Field.init(rawValue:)) {
                 case .id: id = try identifier(&s, &rejection)
                 case .label: label = try outcome(&s, "label", &rejection, classIndex: &labelClass)
-                case .timestamp: event.timestamp = try double(&s, "timestamp", &rejection)
+                case .timestamp: event.timestamp = try timestamp(&s, &rejection)
                 case nil:
                     unknownKey(key, s)
                     try s.skipValue(depth: 2)

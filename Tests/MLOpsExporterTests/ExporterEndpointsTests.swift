@@ -361,6 +361,21 @@ struct ExporterEndpointsTests {
         #expect(throws: ConfigErrors.self) { try embedded(models: building) }
     }
 
+    /// A timestamp before 1970 is refused over HTTP as in process (the in-process check alone left the API open:
+    /// a prediction at -1e300, once labelled, made the join delay histogram's sum 1e300 for good).
+    @Test func aNegativeTimestampIsRefusedOverHTTP() async throws {
+        let endpoints = try embedded().endpoints
+        let answer = await endpoints.respond(
+            to: post(
+                "/api/v1/models/fraud/predictions",
+                #"{"id":"n","version":"v1","prediction":"fraud","timestamp":-1e300}"# + "\n" + fraudEvent))
+        #expect(answer.status == 202)
+        #expect(
+            text(answer).hasPrefix(
+                #"{"accepted":1,"rejected":1,"errors":[{"index":0,"line":1,"reason":"invalid_number""#))
+        #expect(text(answer).contains("before 1970"))
+    }
+
     @Test("a configuration that fails leaves the registry as it found it, so that a fixed one can use it")
     func failedBuildUnregistersWhatItRegistered() throws {
         let registry = Registry()
