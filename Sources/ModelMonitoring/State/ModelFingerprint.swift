@@ -39,7 +39,13 @@ extension ModelContext {
         // The drift collector's numeric tails hold each side's distance from the reference range in units of 2^64
         // (425e4c6), where earlier releases summed the values: a window checkpointed by one of those is not restored
         // into the new meaning (its Wasserstein scores would be wrong until the window rolled over).
-        if c.collectors.contains(where: { $0.name == "drift" }) { w.string("drift tails: distance / 2^64") }
+        if c.collectors.contains(where: { $0.name == "drift" }) {
+            w.string("drift tails: distance / 2^64")
+            // PSI, KL and Jensen-Shannon count a numeric column of few values value by value (6dd9b81): its window has
+            // more slots, so a window saved before is restored as a changed model's (counters kept, windows fresh),
+            // not refused as unreadable (the model started empty, its pending predictions lost uncounted).
+            w.string("drift: few-valued columns by value for psi, kl_div, jensenshannon")
+        }
         // A text-generation model's `llm` section sizes and defines its collector's state (bucket bounds, goodput
         // objectives); served names, adapters and the catch-all only route. Nothing is written without a section, so
         // the fingerprints of other models are those of earlier releases.
