@@ -44,6 +44,9 @@ public struct BatchRun: Sendable {
                     + "\(modelConfiguration.versions.joined(separator: ", ")) (rows of another version count as __other__)"
             )
         }
+        if let clash = modelConfiguration.fileColumnClash {
+            throw ProfilingError(file: request.configPath, message: clash)
+        }
         if let reference = request.reference { modelConfiguration.reference = reference }
         if request.labels != nil {
             modelConfiguration.maxPending = max(modelConfiguration.maxPending, try Self.lineCount(request.input))

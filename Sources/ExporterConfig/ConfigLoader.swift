@@ -212,18 +212,6 @@ struct Reader {
         return v
     }
 
-    /// The columns `batch` and `profile` files give a meaning of their own: a feature or attribute of that name
-    /// would be read as the event's field (every row of a batch refused `missing_prediction` with a `prediction`
-    /// feature).
-    static let reservedColumns = ["id", "label", "prediction", "score", "timestamp", "version"]
-
-    static func reservedColumnProblem(_ name: String, what: String) -> String? {
-        guard reservedColumns.contains(name) else { return nil }
-        return
-            "\(what) name \"\(name)\" is reserved: batch and profile files read a column of that name as the event's "
-            + "\(name) (reserved: \(reservedColumns.joined(separator: ", ")))"
-    }
-
     mutating func name(_ node: Node, _ field: String, what: String) -> String? {
         guard let s = string(node, field) else { return nil }
         let ok =
@@ -457,10 +445,6 @@ struct Reader {
                     fail(item, "\(path).features[\(i)].name", "feature \"\(feature.name)\" is listed twice")
                     continue
                 }
-                if let problem = Self.reservedColumnProblem(feature.name, what: "feature") {
-                    fail(item, "\(path).features[\(i)].name", problem)
-                    continue
-                }
                 m.features.append(feature)
             }
         }
@@ -472,10 +456,6 @@ struct Reader {
                     fail(
                         item, "\(path).sensitive_attributes[\(i)].name",
                         "attribute \"\(attribute.name)\" is listed twice")
-                    continue
-                }
-                if let problem = Self.reservedColumnProblem(attribute.name, what: "attribute") {
-                    fail(item, "\(path).sensitive_attributes[\(i)].name", problem)
                     continue
                 }
                 m.sensitiveAttributes.append(attribute)

@@ -146,6 +146,7 @@ public enum Profiler {
             let known = configuration.models.map(\.name).joined(separator: ", ")
             throw ProfilingError(file: path, message: "no model \"\(name)\" (models: \(known))")
         }
+        if let clash = model.fileColumnClash { throw ProfilingError(file: path, message: clash) }
         return model
     }
 

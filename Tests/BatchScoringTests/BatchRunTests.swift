@@ -32,6 +32,24 @@ import Testing
         return try BatchRun(BatchRequest(configPath: config, model: "m", input: input, labels: labelFile))
     }
 
+    /// A feature named like a column batch files read as the event's own (`score`) is valid for serve but cannot be
+    /// read from a file: batch and profile refuse it, naming it. Before, every batch row was refused under a wrong
+    /// reason (`missing_prediction` with a `prediction` feature).
+    @Test func aFeatureNamedLikeAnEventColumnIsRefusedWithItsName() throws {
+        let config = try temporaryFile(
+            Self.config.replacingOccurrences(of: "{name: x, type: numeric}", with: "{name: score, type: numeric}"),
+            suffix: ".yaml")
+        let input = try temporaryFile("score,c,prediction\n1,A,yes\n", suffix: ".csv")
+        defer { for path in [config, input] { try? FileManager.default.removeItem(atPath: path) } }
+        let error = #expect(throws: ProfilingError.self) {
+            try BatchRun(BatchRequest(configPath: config, model: "m", input: input))
+        }
+        #expect(
+            error?.description.contains("feature \"score\" has the name of a column batch and profile files") == true)
+        let profiled = #expect(throws: ProfilingError.self) { try Profiler.model(named: "m", in: config) }
+        #expect(profiled?.description.contains("feature \"score\"") == true)
+    }
+
     @Test func csvPredictionsAndLabelsGiveCountsAndQuality() throws {
         let run = try run(
             "id,x,c,prediction\n1,0.5,A,yes\n2,1.5,B,no\n3,2,A,yes\n4,,B,\n5,1,A,no\n",

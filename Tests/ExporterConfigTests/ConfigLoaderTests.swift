@@ -118,10 +118,10 @@ struct ConfigLoaderTests {
         #expect(try warnings("[service, drift, fairness]").isEmpty)
     }
 
-    /// Accepted before: a feature named like a column batch and profile files read as the event's field (every batch
-    /// row then refused missing_prediction), an empty inline token (the model took no events at all), a NUL in a
-    /// path (cut there at the system call: the storage landed in `st`).
-    @Test("reserved column names, an empty token and a NUL are refused with line and field")
+    /// Accepted before: an empty inline token (the model took no events at all), a NUL in a path (cut there at the
+    /// system call: the storage landed in `st`). A feature named like a column batch and profile files read as the
+    /// event's own stays valid for serve (live traffic nests features): batch and profile refuse it (BatchRunTests).
+    @Test("an empty token and a NUL are refused with line and field; a feature named score is valid")
     func reservedNamesEmptyTokenAndNUL() {
         let found = problems(
             """
@@ -142,12 +142,6 @@ struct ConfigLoaderTests {
         #expect(
             found == [
                 "7: models[0].token: must not be empty (leave token out for a model without one)",
-                "9: models[0].features[0].name: feature name \"prediction\" is reserved: batch and profile files read "
-                    + "a column of that name as the event's prediction (reserved: id, label, prediction, score, "
-                    + "timestamp, version)",
-                "12: models[0].sensitive_attributes[0].name: attribute name \"id\" is reserved: batch and profile "
-                    + "files read a column of that name as the event's id (reserved: id, label, prediction, score, "
-                    + "timestamp, version)",
                 "13: storage.path: contains a NUL character",
             ], "\(found)")
     }
