@@ -116,14 +116,15 @@ struct PendingStoreTests {
             Issue.record("key 3 should be pending")
             return
         }
-        // 1,000 evictions through a 4-slot memory: the last one is always remembered, at most 4 are.
+        // 1,000 evictions through the smallest memory (64 slots, whatever the capacity): the last one is always
+        // remembered, at most 64 are.
         for k: UInt64 in 1000..<2004 { store.insert(key: k, time: 400, Int(k), now: 400) }
         #expect(store.counts.evicted == 1000)
         var remembered = 0
         for k: UInt64 in 1000..<2000 {
             if case .dropped(.evicted) = store.claim(key: k, now: 400) { remembered += 1 }
         }
-        #expect(remembered >= 1 && remembered <= 4)
+        #expect(remembered >= 1 && remembered <= 64)
         guard case .unknown = store.claim(key: 999, now: 400) else {
             Issue.record("a key never inserted should be unknown")
             return
@@ -170,5 +171,24 @@ struct PendingStoreTests {
             store.insert(key: (key + 1_000_000) &* 0x9E37_79B9_7F4A_7C15, time: 1, 1, now: 1)
         }
         #expect(store.counts.pending == then)
+    }
+
+    /// A shard whose share is 0 (10 over 16 shards) evicts what it is given at once, and remembers it: its label is
+    /// answered `evicted`, not `unknown` (it was not remembered).
+    @Test func aShardOfShareZeroRemembersWhatItEvicts() {
+        let store = PendingStore<Int>(capacity: 100_000, timeToLive: 1e9)
+        store.reconfigure(capacity: 10, timeToLive: 1e9)
+        let keys = (1...UInt64(40)).map { $0 &* 0x9E37_79B9_7F4A_7C15 }
+        for key in keys { store.insert(key: key, time: 0, 1, now: 0) }
+        var pending = 0
+        var evicted = 0
+        for key in keys {
+            switch store.claim(key: key, now: 0) {
+            case .pending: pending += 1
+            case .dropped(.evicted): evicted += 1
+            default: break
+            }
+        }
+        #expect(pending <= 10 && pending + evicted == keys.count, "\(pending) pending, \(evicted) evicted")
     }
 }

@@ -59,7 +59,7 @@ public final class PendingStore<Payload: Sendable>: Sendable {
         var evicted: UInt64 = 0
         var duplicates: UInt64 = 0
         /// Recently dropped keys, direct-mapped by ``droppedSlot(_:)``; 0 is an empty slot (a key of 0 is never
-        /// remembered). A power of two of slots (0 when `limit` is 0).
+        /// remembered). A power of two of slots, at least 64.
         var dropped: [UInt64]
         /// One bit per slot of `dropped`: set when its key was evicted, clear when it expired.
         var droppedEvicted: [UInt64]
@@ -73,7 +73,9 @@ public final class PendingStore<Payload: Sendable>: Sendable {
             keys = Array(repeating: 0, count: slots)
             times = Array(repeating: 0, count: slots)
             payloads = Array(repeating: nil, count: slots)
-            let droppedSlots = limit == 0 ? 0 : 1 << (Int.bitWidth - (limit - 1).leadingZeroBitCount)
+            // At least 64 slots: a shard of share 0 (`max_pending` below the shard count after a reload) still
+            // remembers the ids it evicts at once, so that their labels are answered `evicted`, not `unknown`.
+            let droppedSlots = limit == 0 ? 64 : Swift.max(64, 1 << (Int.bitWidth - (limit - 1).leadingZeroBitCount))
             dropped = Array(repeating: 0, count: droppedSlots)
             droppedEvicted = Array(repeating: 0, count: (droppedSlots + 63) / 64)
             index.reserveCapacity(Swift.min(limit, 1 << 16))
@@ -253,6 +255,7 @@ public final class PendingStore<Payload: Sendable>: Sendable {
         shards[shard(key)].mutex.withLock { s in
             guard s.limit > 0 else {
                 s.evicted += 1
+                s.rememberDropped(key, .evicted)
                 return
             }
             s.expire(before: now - timeToLive)
