@@ -30,11 +30,16 @@ final class ConfigurationState: Sendable {
     let startRemoteWrite: RemoteWriteConfiguration?
     /// The file's `storage:` at start: the checkpointer is built from it once.
     let startStorage: StorageConfiguration?
+    /// Storage set outside the file (`--storage.path`, `Exporter.Configuration.storage`), which the file's section
+    /// does not override: a change of that section is then nothing to restart for.
+    let storageSetOutsideTheFile: Bool
 
     init(
         path: String?, initial: ExporterConfiguration, monitor: ModelMonitor, registry: Registry, logger: Logger,
+        storageSetOutsideTheFile: Bool = false,
         afterReload: @escaping @Sendable (ExporterConfiguration) -> Void = { _ in }
     ) throws {
+        self.storageSetOutsideTheFile = storageSetOutsideTheFile
         self.path = path
         self.afterReload = afterReload
         self.current = Mutex(initial)
@@ -147,7 +152,7 @@ final class ConfigurationState: Sendable {
                         "the remote_write section is read at start: restart the exporter to apply the change",
                         metadata: ["file": "\(path)"])
                 }
-                if fresh.storage != startStorage {
+                if fresh.storage != startStorage && !storageSetOutsideTheFile {
                     // Before, silently ignored: an added or moved storage section seemed applied.
                     logger.warning(
                         "the storage section is read at start: restart the exporter to apply the change",

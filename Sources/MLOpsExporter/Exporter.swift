@@ -156,6 +156,7 @@ public final class Exporter: Sendable {
             let proxyBox = ProxyBox()
             config = try ConfigurationState(
                 path: configuration.configPath, initial: models, monitor: monitor, registry: registry, logger: logger,
+                storageSetOutsideTheFile: configuration.storage != nil,
                 afterReload: { [checkpointer] fresh in
                     checkpointer?.requestCheckpoint()
                     proxyBox.reloaded(fresh, logger: logger)

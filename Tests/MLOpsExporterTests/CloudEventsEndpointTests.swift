@@ -328,6 +328,20 @@ struct CloudEventsEndpointTests {
         #expect(warnings().contains { $0.contains("storage section is read at start") }, "\(warnings())")
     }
 
+    /// With storage set outside the file (`--storage.path`), the file's section is not what is in force and a
+    /// restart would not apply it: its change is nothing to warn about (it was warned, `in_force=none`).
+    @Test func aStorageSectionChangedUnderStorageFromTheFlagIsNotWarned() throws {
+        let logs = RecordedLogs()
+        let (exporter, file) = try exporter(headerModels, logs: logs) {
+            $0.storage = StorageConfiguration(path: FileManager.default.temporaryDirectory.path + "/st-\(UUID())")
+        }
+        try ("storage: {path: \"\(file.deletingLastPathComponent().path)/other\"}\n" + headerModels).write(
+            to: file, atomically: true, encoding: .utf8)
+        #expect(exporter.reload() == nil)
+        let warnings = logs.lines.value.withLock { $0.filter { $0.0 == .warning }.map(\.1) }
+        #expect(!warnings.contains { $0.contains("storage section") }, "\(warnings)")
+    }
+
     @Test("a half larger than max_pending_bytes is refused 413 too_large unless it completes a pair")
     func aHalfOverTheByteBoundIsRefused() async throws {
         let (exporter, _) = try exporter("cloudevents: {max_pending_bytes: 2000}\n" + headerModels)
