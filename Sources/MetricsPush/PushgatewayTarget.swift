@@ -96,11 +96,15 @@ struct HTTPEndpoint: Equatable {
         var rest = Substring(url.dropFirst("http://".count))
         // What this client would send wrong: credentials taken as the host, a query or fragment glued before the
         // path it appends. Refused now, not after a run of retries.
-        if rest.prefix(while: { $0 != "/" && $0 != "?" && $0 != "#" }).contains("@") {
-            throw .invalidURL("\"\(url)\": a user name or password (user@) is not supported")
+        // Neither message repeats the URL: its credentials or query may be secrets, and CI logs keep them.
+        let authority = rest.prefix(while: { $0 != "/" && $0 != "?" && $0 != "#" })
+        if let at = authority.lastIndex(of: "@") {
+            throw .invalidURL(
+                "\"http://***@\(authority[authority.index(after: at)...])...\": a user name or password (user@) is not "
+                    + "supported")
         }
         guard !rest.contains("?"), !rest.contains("#") else {
-            throw .invalidURL("\"\(url)\": a query or fragment (? or #) is not supported")
+            throw .invalidURL("a query or fragment (? or #) is not supported")
         }
         var path = ""
         if let slash = rest.firstIndex(of: "/") {
