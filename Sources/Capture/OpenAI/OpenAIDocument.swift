@@ -70,6 +70,8 @@ public struct OpenAIDocument: Sendable, Equatable {
     public var highChoices: [Int] = []
     /// A choice in it has an `index` that is no integer in 0..<1,000,000 (not told apart).
     public var choiceUnidentified = false
+    /// The choices of an index of 64 or more that gave a finish reason here (empty, unallocated, for most events).
+    private var highFinished: Set<Int> = []
 
     /// A document that says nothing.
     public init() {}
@@ -134,8 +136,9 @@ public struct OpenAIDocument: Sendable, Equatable {
         if content { contentChoices += 1 }
         if let f = t.member(c, "finish_reason"), t.nodes[f].kind == .string {
             // Once per choice here too (a choice listed twice in one chunk).
+            // A set for the high indices (a list searched would be quadratic: ~27,000 choices fit in a 1 MiB event).
             let repeated =
-                index >= 64 ? finishReasonChoices.contains(index) : index >= 0 && finishedChoices & bit != 0
+                index >= 64 ? !highFinished.insert(index).inserted : index >= 0 && finishedChoices & bit != 0
             if !repeated {
                 finishReasons.append(LLMFinishReason.of(t, f))
                 finishReasonChoices.append(index)
