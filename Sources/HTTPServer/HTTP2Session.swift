@@ -220,18 +220,17 @@ final class HTTP2Session: ConnectionProtocolHandler {
         nghttp2_session_del(session)
     }
 
-    /// Takes over `request` (an HTTP/1.1 request with `Upgrade: h2c`, already answered with 101) as
-    /// stream 1, with the peer's settings from its `HTTP2-Settings` field. Returns false when nghttp2
-    /// rejects the settings payload.
     /// Takes the upgrade request's `HTTP2-Settings` as the client's first SETTINGS; false when nghttp2 refuses them
-    /// (a length that is no multiple of 6, more entries than its limit, a value out of range). Nothing is written.
+    /// (a length that is no multiple of 6, more entries than its limit). Nothing is written. A value out of range
+    /// passes here: nghttp2 then ends the upgraded connection with GOAWAY (FLOW_CONTROL_ERROR, PROTOCOL_ERROR).
     func acceptUpgradeSettings(_ settingsPayload: [UInt8], isHEAD: Bool) -> Bool {
         settingsPayload.withUnsafeBufferPointer { payload in
             nghttp2_session_upgrade2(session, payload.baseAddress, payload.count, isHEAD ? 1 : 0, nil)
         } == 0
     }
 
-    /// Serves the upgrade request as stream 1 (after ``acceptUpgradeSettings(_:isHEAD:)``).
+    /// Takes over `request` (an HTTP/1.1 request with `Upgrade: h2c`, already answered with 101) as stream 1, after
+    /// ``acceptUpgradeSettings(_:isHEAD:)`` took its settings.
     func upgrade(from request: HTTPRequest) {
         let stream = Stream(id: 1)
         stream.method = request.method
