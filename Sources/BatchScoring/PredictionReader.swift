@@ -84,7 +84,10 @@ enum PredictionReader {
                 }
                 switch role {
                 case .feature(let i, let numeric):
-                    if numeric {
+                    if numeric, let b = CSVCategory.booleanNumber(records.text(field)) {
+                        // A boolean as pandas writes a bool column: 1 or 0, as live and in NDJSON.
+                        event.features[i] = .number(b)
+                    } else if numeric {
                         let x = try number()
                         event.features[i] = x.isNaN ? .missing : .number(x)
                     } else {

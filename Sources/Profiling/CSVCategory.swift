@@ -6,6 +6,16 @@ import ModelMonitoring
 /// as `True`/`False` in CSV; JSON carries `3` (or `3.0`) and `true`/`false`, which live traffic counts as `"3"` and
 /// `"true"`/`"false"`.
 public enum CSVCategory {
+    /// A CSV cell of a numeric feature that is a boolean as pandas or JSON writes it (`True`, `true`, `TRUE`, and
+    /// `False`...): 1 or 0, as live traffic and NDJSON count a numeric feature's JSON boolean; nil for any other text.
+    public static func booleanNumber(_ raw: String) -> Double? {
+        switch raw {
+        case "true", "True", "TRUE": 1
+        case "false", "False", "FALSE": 0
+        default: nil
+        }
+    }
+
     /// The category of non-empty CSV text `raw` in a column whose configured values (or classes) are `configured`:
     /// - a configured value, as written, is that value (a configuration listing `True` means the text `True`);
     /// - text that is a JSON number is that number's category, ``ProfileBuilder/text(of:)`` (`3.0`, `3e0` → `3`; `0.5`

@@ -91,6 +91,9 @@ struct ColumnMapping {
         }
         let trimmed = raw.trimmingCharacters(in: .whitespaces)
         if trimmed.isEmpty { return .missing }
+        // A feature's boolean, as pandas writes a bool column (`True`): 1 or 0, as live and in NDJSON (it was refused,
+        // `"True" is not a number`). The prediction and score columns (the last two) take numbers only.
+        if c < builder.columns.count - 2, let b = CSVCategory.booleanNumber(trimmed) { return .number(b) }
         guard let x = Self.number(trimmed) else {
             var text = trimmed
             if text.withUTF8({ MissingValueText.isOutOfRange($0) }) {

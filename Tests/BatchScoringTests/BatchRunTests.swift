@@ -50,6 +50,13 @@ import Testing
         #expect(profiled?.description.contains("feature \"score\"") == true)
     }
 
+    /// A numeric feature's CSV cell `True`/`False` (pandas' bool column) is 1 or 0, as NDJSON's and live traffic's
+    /// booleans; it was refused, `"True" is not a number`.
+    @Test func aCSVBooleanOfANumericFeatureIsOneOrZero() throws {
+        let result = try run("x,c,prediction\nTrue,A,yes\nfalse,B,no\n")
+        #expect(result.report.counts.rows == 2 && result.report.counts.accepted == 2)
+    }
+
     @Test func csvPredictionsAndLabelsGiveCountsAndQuality() throws {
         let run = try run(
             "id,x,c,prediction\n1,0.5,A,yes\n2,1.5,B,no\n3,2,A,yes\n4,,B,\n5,1,A,no\n",

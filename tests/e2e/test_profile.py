@@ -401,3 +401,13 @@ def test_an_ndjson_input_may_start_with_a_byte_order_mark(binary, tmp_path):
     r, p, _ = profile(binary, tmp_path, "data.ndjson")
     assert r.returncode == 0, r.stderr
     assert p["rows"] == 1
+
+
+def test_a_csv_boolean_of_a_numeric_feature_is_1_or_0(binary, tmp_path):
+    # pandas writes a bool column as True/False: a numeric feature's CSV cell True is 1, as NDJSON's true and live
+    # traffic's (it was refused: "True" is not a number).
+    (tmp_path / "data.csv").write_text("amount,age,country,channel\nTrue,2,US,web\nFALSE,3,DE,app\n")
+    r, p, _ = profile(binary, tmp_path, "data.csv")
+    assert r.returncode == 0, r.stderr
+    amount = p["features"][0]["numeric"]
+    assert (amount["min"], amount["max"], amount["count"]) == (0.0, 1.0, 2)
