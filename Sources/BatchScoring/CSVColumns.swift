@@ -65,7 +65,7 @@ enum CSVColumn: Equatable {
                 what = "a feature of model \(model.name)"
             } else if model.attributeIndex(name) != nil {
                 what = "a sensitive attribute of model \(model.name)"
-            } else if ["prediction", "score", "id", "label", "timestamp", "version"].contains(name) {
+            } else if ModelConfiguration.fileColumns.contains(name) {
                 what = "the \(name) column"
             } else {
                 continue

@@ -26,20 +26,13 @@ extension ConfigLoader {
         guard let text = String(validating: data, as: UTF8.self) else {
             // Where: the line and column of the first byte that is no UTF-8 (before, the file alone was named).
             let bytes = [UInt8](data)
-            var parser = Unicode.UTF8.ForwardParser()
-            var iterator = bytes.makeIterator()
-            var index = 0
-            while case .valid(let scalar) = parser.parseScalar(from: &iterator) { index += scalar.count }
+            let index = InvalidUTF8Location.firstIndex(in: bytes, bytes.indices) ?? 0
             let lineStart = (bytes[..<index].lastIndex(of: UInt8(ascii: "\n")) ?? -1) + 1
-            let line = 1 + bytes[..<index].count { $0 == UInt8(ascii: "\n") }
-            let column = 1 + bytes[lineStart..<index].count { $0 & 0xC0 != 0x80 }
-            let hex = String(bytes[Swift.min(index, bytes.count - 1)], radix: 16, uppercase: true)
             throw ConfigErrors([
                 ConfigError(
-                    file: path, line: line, column: column, field: "",
-                    message:
-                        "cannot read: invalid UTF-8 (byte 0x\(hex.count == 1 ? "0" : "")\(hex)); the file must be UTF-8 text"
-                )
+                    file: path, line: 1 + bytes[..<index].count { $0 == UInt8(ascii: "\n") },
+                    column: InvalidUTF8Location.column(of: index, lineStart: lineStart, in: bytes), field: "",
+                    message: "cannot read: \(InvalidUTF8Location.describe(bytes[index])); the file must be UTF-8 text")
             ])
         }
         return text

@@ -739,22 +739,32 @@ final class EventLoop: @unchecked Sendable {
             resumeAcceptingAtCapacity()
             return
         }
-        var oldest: (loop: EventLoop, since: UInt64)?
-        for peer in peers.isEmpty ? [self] : peers {
-            let since = peer.oldestAwaitingSince.load(ordering: .relaxed)
-            if since < (oldest?.since ?? .max) { oldest = (peer, since) }
-        }
+        let oldest = oldestAwaitingPeer()
         let age = context.capacityEvictionAge
         guard let oldest, oldest.since &+ age <= now else {
             evictionRetryAt = (oldest?.since ?? now) &+ age
             return
         }
         evictionPending = true
-        let acceptedBy = now &- age
-        if oldest.loop === self {
+        askToEvict(oldest.loop, acceptedBy: now &- age)
+    }
+
+    /// The loop holding the oldest connection still awaiting its first request, with that connection's accept time.
+    private func oldestAwaitingPeer() -> (loop: EventLoop, since: UInt64)? {
+        var oldest: (loop: EventLoop, since: UInt64)?
+        for peer in peers.isEmpty ? [self] : peers {
+            let since = peer.oldestAwaitingSince.load(ordering: .relaxed)
+            if since < (oldest?.since ?? .max) { oldest = (peer, since) }
+        }
+        return oldest
+    }
+
+    /// Has `loop` close its oldest connection awaiting a request if it was accepted at or before `acceptedBy`.
+    private func askToEvict(_ loop: EventLoop, acceptedBy: UInt64) {
+        if loop === self {
             evictAwaiting(acceptedBy: acceptedBy)
         } else {
-            oldest.loop.post(.evictAwaiting(acceptedBy: acceptedBy))
+            loop.post(.evictAwaiting(acceptedBy: acceptedBy))
         }
     }
 
@@ -764,20 +774,9 @@ final class EventLoop: @unchecked Sendable {
     /// taken when the back-off ends. Before, no eviction ran below the cap: connections that sent nothing held every
     /// descriptor, and a scrape waited for their header timeout.
     private func makeRoomForDescriptors() {
-        guard !draining else { return }
-        var oldest: (loop: EventLoop, since: UInt64)?
-        for peer in peers.isEmpty ? [self] : peers {
-            let since = peer.oldestAwaitingSince.load(ordering: .relaxed)
-            if since < (oldest?.since ?? .max) { oldest = (peer, since) }
-        }
         let age = context.capacityEvictionAge
-        guard let oldest, oldest.since &+ age <= now else { return }
-        let acceptedBy = now &- age
-        if oldest.loop === self {
-            evictAwaiting(acceptedBy: acceptedBy)
-        } else {
-            oldest.loop.post(.evictAwaiting(acceptedBy: acceptedBy))
-        }
+        guard !draining, let oldest = oldestAwaitingPeer(), oldest.since &+ age <= now else { return }
+        askToEvict(oldest.loop, acceptedBy: now &- age)
     }
 
     private func retryEvictionIfDue() {

@@ -10,8 +10,8 @@ import ModelMonitoring
 /// Answers `202` with `{"accepted": n, "rejected": m, "errors": [...]}` (the first
 /// ``DecodeReport/maxRecordedErrors`` rejections, each with `index`, `line` for NDJSON, `reason` and
 /// `message`); a batch with bad events still records the good ones. Keys skipped are said: `"unknown_keys"` (no
-/// event field, or no attribute of the model: `attributes.<key>`) and `"unknown_features"` (no feature of the model), each `{"count": n, "first": "<key>"}`, only
-/// when there are some; so are values recorded under `__other__` (``IngestNotices``: `"unknown_versions"`,
+/// event field, or no attribute of the model: `attributes.<key>`) and `"unknown_features"` (no feature of the
+/// model), each `{"count": n, "first": "<key>"}`, only when there are some; so are values recorded under `__other__` (``IngestNotices``: `"unknown_versions"`,
 /// `"unknown_classes"`, `"unknown_groups"` with `"first": "<attribute>=<value>"`) and `"future_timestamps"`
 /// (more than a day ahead: milliseconds sent for seconds). A labels answer (for a model that joins
 /// labels) also says what became of the accepted labels: `"joined": j`, `"unmatched": {"unknown": u, "expired": x,

@@ -6,8 +6,9 @@ import ModelMonitoring
 /// as `True`/`False` in CSV; JSON carries `3` (or `3.0`) and `true`/`false`, which live traffic counts as `"3"` and
 /// `"true"`/`"false"`.
 public enum CSVCategory {
-    /// A CSV cell of a numeric feature that is a boolean as pandas or JSON writes it (`True`, `true`, `TRUE`, and
-    /// `False`...): 1 or 0, as live traffic and NDJSON count a numeric feature's JSON boolean; nil for any other text.
+    /// A CSV cell that is a boolean as pandas or JSON writes it (`True`, `true`, `TRUE`, and `False`...): 1 or 0, nil
+    /// for any other text. A numeric feature's value then, as live traffic and NDJSON count a JSON boolean; a
+    /// categorical column's `true` or `false` (``text(_:configured:)``).
     public static func booleanNumber(_ raw: String) -> Double? {
         switch raw {
         case "true", "True", "TRUE": 1
@@ -25,12 +26,8 @@ public enum CSVCategory {
     /// - any other text (`01`, ` 3`, `yes`) is the category as written.
     public static func text(_ raw: String, configured: [String]?) -> String {
         if let configured, configured.contains(where: { $0.utf8.elementsEqual(raw.utf8) }) { return raw }
-        switch raw {
-        case "true", "True", "TRUE": return "true"
-        case "false", "False", "FALSE": return "false"
-        default:
-            guard StrictJSONParser.isNumber(ArraySlice(raw.utf8)), let x = Double(raw), x.isFinite else { return raw }
-            return ProfileBuilder.text(of: x)
-        }
+        if let b = booleanNumber(raw) { return b == 1 ? "true" : "false" }
+        guard StrictJSONParser.isNumber(ArraySlice(raw.utf8)), let x = Double(raw), x.isFinite else { return raw }
+        return ProfileBuilder.text(of: x)
     }
 }

@@ -162,13 +162,19 @@ struct ConfigLoaderTests {
 
             """
         }
+        // The estimate is max_pending entries of ModelConfiguration.pendingEntryBytes, in MiB rounded up (the bytes per
+        // entry were measured against a running exporter's resident memory: docs/security.md).
+        let mib = (100_000_000 * ModelConfiguration.pendingEntryBytes + (1 << 20) - 1) >> 20
         #expect(
             problems("models:\n" + model("huge", 100_000_000)) == [
-                "8: models[0].max_pending: the models' state would take an estimated 12208 MiB (this model: pending "
-                    + "predictions 12208 MiB, drift windows 0 MiB), more than the limit of 4096 MiB: lower max_pending "
-                    + "or the window's slices, or split the models over exporters"
+                "8: models[0].max_pending: the models' state would take an estimated \(mib) MiB (this model: pending "
+                    + "predictions \(mib) MiB, drift windows 0 MiB), more than the limit of "
+                    + "\(ConfigLimits.maxEstimatedStateBytes >> 20) MiB: lower max_pending or the window's slices, or "
+                    + "split the models over exporters"
             ])
-        // 10,000,000 pending (1,221 MiB each): three fit, the fourth passes 4 GiB, the fifth (small) fits again.
+        // Four times 10,000,000 pending pass 4 GiB where three do not: the fourth is refused, the fifth (small) fits.
+        #expect(3 * 10_000_000 * ModelConfiguration.pendingEntryBytes <= ConfigLimits.maxEstimatedStateBytes)
+        #expect(4 * 10_000_000 * ModelConfiguration.pendingEntryBytes > ConfigLimits.maxEstimatedStateBytes)
         let five = (0..<4).map { model("m\($0)", 10_000_000) }.joined() + model("small", 1000)
         let found = problems("models:\n" + five)
         #expect(

@@ -4,39 +4,54 @@ import Testing
 
 @testable import MLOpsExporter
 
+/// The lines of the `ConfigErrors` that checking `models` (YAML, after a `models:` line) throws, and the file's path
+/// they start with; no lines when it is valid.
+private func problems(_ models: String) throws -> (path: String, lines: [String]) {
+    let file = FileManager.default.temporaryDirectory.appendingPathComponent("check-\(UUID().uuidString).yaml")
+    try ("models:\n" + models).write(to: file, atomically: true, encoding: .utf8)
+    defer { try? FileManager.default.removeItem(at: file) }
+    do {
+        _ = try Exporter.checkConfiguration(file: file.path)
+        return (file.path, [])
+    } catch let error as ConfigErrors {
+        return (file.path, error.description.split(separator: "\n").map(String.init))
+    }
+}
+
+/// The first lines of a binary classifier `fraud` (lines 2-6 of the file), before its own fields.
+private let fraud = """
+      - name: fraud
+        task: binary_classification
+        versions: [v1]
+        classes: [legit, fraud]
+        positive_class: fraud
+
+    """
+
 @Suite("Checking a configuration file")
 struct CheckConfigurationTests {
     @Test("collector option problems name the file, line and column of the option")
     func optionProblemsAreLocated() throws {
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("check-\(UUID().uuidString).yaml")
-        try """
-        models:
-          - name: fraud
-            task: binary_classification
-            versions: [v1]
-            classes: [legit, fraud]
-            positive_class: fraud
-            sensitive_attributes: [{name: gender, groups: [f, m]}]
-            collectors:
-              - name: service
-                options: {prediction_bucket: [1, 2]}
-              - name: fairness
-                options:
-                  bounds:
-                    disparate_impact: 0.8
-                    nope: 0.1
-        """.write(to: file, atomically: true, encoding: .utf8)
-        defer { try? FileManager.default.removeItem(at: file) }
-        let thrown = #expect(throws: ConfigErrors.self) { try Exporter.checkConfiguration(file: file.path) }
-        let lines = thrown?.description.split(separator: "\n").map(String.init) ?? []
+        let (path, lines) = try problems(
+            fraud + """
+                    sensitive_attributes: [{name: gender, groups: [f, m]}]
+                    collectors:
+                      - name: service
+                        options: {prediction_bucket: [1, 2]}
+                      - name: fairness
+                        options:
+                          bounds:
+                            disparate_impact: 0.8
+                            nope: 0.1
+                """)
         #expect(lines.count == 2, "\(lines)")
         #expect(
             lines.first?.hasPrefix(
-                #"\#(file.path):10:19: model "fraud": collector "service": option prediction_bucket: unknown option"#)
+                #"\#(path):10:19: model "fraud": collector "service": option prediction_bucket: unknown option"#)
                 == true, "\(lines)")
         #expect(
             lines.last?.hasPrefix(
-                #"\#(file.path):15:13: model "fraud": collector "fairness": option bounds.nope: unknown metric"#)
+                #"\#(path):15:13: model "fraud": collector "fairness": option bounds.nope: unknown metric"#)
                 == true,
             "\(lines)")
     }
@@ -45,28 +60,19 @@ struct CheckConfigurationTests {
     /// the next).
     @Test("all of a collector's option problems, each at its line")
     func allOptionProblemsOfACollector() throws {
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("check-\(UUID().uuidString).yaml")
-        try """
-        models:
-          - name: fraud
-            task: binary_classification
-            versions: [v1]
-            classes: [legit, fraud]
-            positive_class: fraud
-            collectors:
-              - name: quality
-                options:
-                  calibration_bins: 0
-                  score_bins: 100001
-                  bin_series: 3
-        """.write(to: file, atomically: true, encoding: .utf8)
-        defer { try? FileManager.default.removeItem(at: file) }
-        let thrown = #expect(throws: ConfigErrors.self) { try Exporter.checkConfiguration(file: file.path) }
-        let lines = thrown?.description.split(separator: "\n").map(String.init) ?? []
+        let (path, lines) = try problems(
+            fraud + """
+                    collectors:
+                      - name: quality
+                        options:
+                          calibration_bins: 0
+                          score_bins: 100001
+                          bin_series: 3
+                """)
         #expect(lines.count == 3, "\(lines)")
         for (line, option) in [(10, "calibration_bins"), (11, "score_bins"), (12, "bin_series")] {
             #expect(
-                lines.contains { $0.hasPrefix("\(file.path):\(line):") && $0.contains("option \(option):") }, "\(lines)"
+                lines.contains { $0.hasPrefix("\(path):\(line):") && $0.contains("option \(option):") }, "\(lines)"
             )
         }
     }
@@ -75,26 +81,17 @@ struct CheckConfigurationTests {
     /// refused collector is not in its count (the count read 59 while quality alone needed 184).
     @Test("the max_series total names a line, and what it leaves out")
     func seriesTotalIsLocated() throws {
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("check-\(UUID().uuidString).yaml")
-        try """
-        models:
-          - name: fraud
-            task: binary_classification
-            versions: [v1]
-            classes: [legit, fraud]
-            positive_class: fraud
-            max_series: 5
-            collectors:
-              - service
-              - name: fairness
-                options: {nope: 1}
-        """.write(to: file, atomically: true, encoding: .utf8)
-        defer { try? FileManager.default.removeItem(at: file) }
-        let thrown = #expect(throws: ConfigErrors.self) { try Exporter.checkConfiguration(file: file.path) }
-        let lines = thrown?.description.split(separator: "\n").map(String.init) ?? []
+        let (path, lines) = try problems(
+            fraud + """
+                    max_series: 5
+                    collectors:
+                      - service
+                      - name: fairness
+                        options: {nope: 1}
+                """)
         let total = lines.first { $0.contains("more than max_series (5)") }
         #expect(
-            total?.hasPrefix("\(file.path):9:9: model \"fraud\": its collectors may create up to ") == true, "\(lines)")
+            total?.hasPrefix("\(path):9:9: model \"fraud\": its collectors may create up to ") == true, "\(lines)")
         #expect(total?.contains("series (not counting the 1 refused above), more than") == true, "\(lines)")
     }
 }

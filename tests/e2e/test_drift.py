@@ -297,6 +297,8 @@ models:
             cz: {{method: z}}
 """
 
+FEW_FEATURES = ["flag_psi", "flag_kl", "flag_js", "flag_auto", "three", "cz"]
+
 
 def test_few_valued_numeric_columns_and_the_z_test_match_evidently(binary, tmp_path, start_exporter):
     """A 0/1 flag and a 0/1/2 column, compared value by value as Evidently bins them (per value up to 20 distinct
@@ -345,5 +347,3 @@ def test_few_valued_numeric_columns_and_the_z_test_match_evidently(binary, tmp_p
                                                                                                        abs=1e-15)
     assert sample(s, "mlops_feature_drift_detected", model="f", feature="cz", method="z") == float(drifted) == 1.0
 
-
-FEW_FEATURES = ["flag_psi", "flag_kl", "flag_js", "flag_auto", "three", "cz"]

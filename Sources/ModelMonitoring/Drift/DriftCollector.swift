@@ -501,9 +501,10 @@ public final class DriftCollector: ModelCollector {
         let missing = Double(window.total(m.column.base + m.column.missingOffset))
         guard observations > 0 else { return (DriftResult(distance: .nan), 0, missing) }
         let result: DriftResult
-        // A numeric column of few values (its profile lists them) is compared value by value, as Evidently bins it:
-        // over quantile bins a value at the minimum shares its bin with the next one, so a 0/1 flag was one bin and
-        // no shift of it ever showed.
+        // A numeric column of few values (its profile lists them) is compared value by value, as Evidently bins it
+        // (any value the reference lacks in one slot: for chi-square expected 0, so χ² is infinite whatever their
+        // number): over quantile bins a value at the minimum shares its bin with the next one, so a 0/1 flag was one
+        // bin and no shift of it ever showed.
         let perValue = m.column.valueCount > 0
         let reference = perValue ? m.column.referenceValueCounts : m.column.referenceBins
         let compared =
@@ -514,13 +515,7 @@ public final class DriftCollector: ModelCollector {
         case .jensenShannon:
             result = DriftStatistics.jensenShannon(
                 reference: reference, current: compared, base: options.jensenShannonBase)
-        case .chiSquare where m.column.valueCount > 0:
-            // Value by value, as Evidently counts a numeric column of few values (any value the reference lacks in one
-            // slot: expected 0, so χ² is infinite whatever their number).
-            result = DriftStatistics.chiSquare(
-                reference: m.column.referenceValueCounts,
-                current: window.counts(m.column.base + m.column.valuesOffset, m.column.valueCount))
-        case .chiSquare: result = DriftStatistics.chiSquare(reference: m.column.referenceBins, current: current)
+        case .chiSquare: result = DriftStatistics.chiSquare(reference: reference, current: compared)
         case .z:
             // Evidently's `x = 0` is the first category in sorted order, not the profile's order (configured or by
             // frequency); `__other__` last (``DriftColumn/sortedBins``). At most three bins.
