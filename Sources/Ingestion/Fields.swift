@@ -228,11 +228,10 @@ struct FieldReader {
     }
 
     /// A finite number (nil for null); records a rejection for other types.
-    /// A `timestamp`: Unix seconds, so never before 1970 (a join delay measured from -1e300 made the delay
-    /// histogram's sum 1e300 for good): a negative one is `invalid_number`, as in-process and CSV batch events.
+    /// A `timestamp` (``EventTimestamp``): a negative one is `invalid_number`, as in-process and CSV batch events.
     mutating func timestamp(_ s: inout Scanner, _ rejection: inout Rejection?) throws(SyntaxError) -> Double? {
         guard let t = try double(&s, "timestamp", &rejection) else { return nil }
-        guard t >= 0 else {
+        guard EventTimestamp.accepts(t) else {
             reject(&rejection, .invalidNumber, "'timestamp' is before 1970 (Unix seconds are at least 0)")
             return nil
         }

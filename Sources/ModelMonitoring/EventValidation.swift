@@ -30,9 +30,7 @@ enum EventValidation {
             event.labelClass = nil
         }
         if let s = event.score, !s.isFinite { return .invalidNumber }
-        // Unix seconds: before 1970 is no prediction's time (a join delay measured from -1e300 made the delay
-        // histogram's sum 1e300 for good).
-        if let t = event.timestamp, !(t >= 0 && t.isFinite) { return .invalidNumber }
+        if let t = event.timestamp, !EventTimestamp.accepts(t) { return .invalidNumber }
         if let l = event.latencySeconds, !(l >= 0 && SummedValueLimit.accepts(l)) { return .invalidNumber }
         if !event.probabilities.isEmpty {
             guard schema.task == .classification, event.probabilities.count == schema.classes.count,
@@ -45,7 +43,7 @@ enum EventValidation {
     /// Returns the reason `label` must be rejected, or nil after filling `labelClass`.
     static func check(_ label: inout LabelEvent, schema: Schema) -> RejectReason? {
         if label.id.isEmpty { return .missingID }
-        if let t = label.timestamp, !(t >= 0 && t.isFinite) { return .invalidNumber }
+        if let t = label.timestamp, !EventTimestamp.accepts(t) { return .invalidNumber }
         switch (schema.task, label.label) {
         case (.regression, .number(let x)): return SummedValueLimit.accepts(x) ? nil : .invalidNumber
         case (.classification, .label(let l)):
