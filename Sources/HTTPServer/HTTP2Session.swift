@@ -334,8 +334,12 @@ final class HTTP2Session: ConnectionProtocolHandler {
         // A header block still arriving is a head being read: the header timeout, not restarted by progress. (Before,
         // a HEADERS frame without END_HEADERS put the connection in its body phase: it left the eviction list, and
         // a CONTINUATION trickle held the slot past any header timeout.)
-        if streams.values.contains(where: { !$0.dispatched && !$0.responded && !$0.headComplete }) { return .head }
-        if streams.values.contains(where: { !$0.dispatched }) { return .body }
+        var undispatched = false
+        for stream in streams.values where !stream.dispatched {
+            if !stream.responded && !stream.headComplete { return .head }
+            undispatched = true
+        }
+        if undispatched { return .body }
         // As over HTTP/1.1, a fresh connection must start its first request within the header timeout; later it may
         // idle. (Before, a client that sent only the preface held its slot for the idle timeout.)
         return requestStarted ? .idle : .head
