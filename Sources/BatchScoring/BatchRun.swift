@@ -54,7 +54,7 @@ public struct BatchRun: Sendable {
         configuration.models = [modelConfiguration]
         let (references, problems) = ProfileLoader.references(for: configuration)
         if let problem = problems.first {
-            throw ProfilingError(file: request.reference ?? request.configPath, message: problem)
+            throw ProfilingError(file: request.reference ?? request.configPath, message: problem.message)
         }
         let monitor = ModelMonitor()
         do throws(ModelSetupErrors) {

@@ -508,6 +508,9 @@ struct Reader {
             m.slos = slos(s, "\(path).slos", model: m, llmRefused: value("llm") != nil && m.llm == nil)
         }
         if let c = value("capture") { m.capture = capture(c, "\(path).capture", model: m) }
+        m.locations = ModelLocations(
+            entry: ConfigLocation(node), reference: value("reference").flatMap(ConfigLocation.init),
+            capture: value("capture").flatMap(ConfigLocation.init))
         return errors.count == errorsBefore ? m : nil
     }
 

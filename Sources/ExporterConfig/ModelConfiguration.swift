@@ -174,6 +174,28 @@ public indirect enum ConfigValue: Sendable, Equatable {
     case map([String: ConfigValue])
 }
 
+/// Where a model's entry, its `reference` and its `capture` are in the configuration file, for the problems found
+/// after loading (a reference profile that does not fit the model, a capture mapping its schema refuses). Any two are
+/// equal: a model that only moved in the file is unchanged (a reload keeps its state).
+public struct ModelLocations: Sendable, Equatable {
+    /// The model's entry (its list item).
+    public var entry: ConfigLocation?
+    /// The `reference` value.
+    public var reference: ConfigLocation?
+    /// The `capture` value.
+    public var capture: ConfigLocation?
+
+    /// Creates locations (none known by default).
+    public init(entry: ConfigLocation? = nil, reference: ConfigLocation? = nil, capture: ConfigLocation? = nil) {
+        self.entry = entry
+        self.reference = reference
+        self.capture = capture
+    }
+
+    /// Always true: locations do not make two configurations differ.
+    public static func == (lhs: ModelLocations, rhs: ModelLocations) -> Bool { true }
+}
+
 /// One model's configuration.
 public struct ModelConfiguration: Sendable, Equatable {
     /// Model name: the `model` label value and the `{model}` of the ingestion URLs.
@@ -213,6 +235,9 @@ public struct ModelConfiguration: Sendable, Equatable {
     public var capture: CaptureConfiguration? = nil
     /// A text-generation model behind the proxy's OpenAI-compatible routes (`llm`, docs/llm.md).
     public var llm: LLMConfiguration? = nil
+    /// Where the model is written in the configuration file (empty when not read from a file): for problems found
+    /// once the file is loaded. Takes no part in equality.
+    public var locations = ModelLocations()
 
     /// client_golang's default buckets, 5 ms to 10 s.
     public static let defaultLatencyBuckets: [Double] = Buckets.defaultSeconds

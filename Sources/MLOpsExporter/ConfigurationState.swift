@@ -202,8 +202,10 @@ final class ConfigurationState: Sendable {
     {
         // The same loading as `mlops-exporter batch` (BatchScoring), so both build the models alike.
         let (references, referenceProblems) = ProfileLoader.references(for: configuration)
-        if !referenceProblems.isEmpty { throw ModelSetupErrors(problems: referenceProblems) }
-        var problems: [String] = []
+        if !referenceProblems.isEmpty {
+            throw ModelSetupErrors(referenceProblems.map { ModelSetupErrors.Problem($0.message, at: $0.location) })
+        }
+        var problems: [ModelSetupErrors.Problem] = []
         let prepared = try monitor.prepare(configuration, references: references)
         // A capture mapping is checked against its model's schema now, not at the first logger event.
         for model in prepared.models {
@@ -211,10 +213,11 @@ final class ConfigurationState: Sendable {
             do {
                 _ = try CaptureRoutes.decoder(capture, model: model)
             } catch {
-                problems.append("model \"\(model.name)\": capture: \(error)")
+                let at = model.context.configuration.locations
+                problems.append(.init("model \"\(model.name)\": capture: \(error)", at: at.capture ?? at.entry))
             }
         }
-        if !problems.isEmpty { throw ModelSetupErrors(problems: problems) }
+        if !problems.isEmpty { throw ModelSetupErrors(problems) }
         return prepared
     }
 }

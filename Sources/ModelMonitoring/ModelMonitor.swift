@@ -88,7 +88,7 @@ public final class ModelMonitor: CollectorGroup {
             do {
                 context = try ModelContext(configuration: model, referenceSHA256: hash, reference: loaded?.profile)
             } catch {
-                problems.append(.init("model \"\(model.name)\": \(error)"))
+                problems.append(.init("model \"\(model.name)\": \(error)", at: model.locations.entry))
                 continue
             }
             prepared.append(

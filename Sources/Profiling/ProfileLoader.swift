@@ -289,12 +289,13 @@ extension ProfileLoader {
     /// The reference profiles of `configuration`'s models, keyed by their `reference` path as
     /// ``ModelMonitor/prepare(_:references:)`` takes them: each file read once, checked against its model, and hashed
     /// (the hash is of the very bytes that were parsed). Problems are returned one per model, as
-    /// `model "NAME": reference: ERROR`, rather than thrown, so that a caller reports them all.
+    /// `model "NAME": reference: ERROR` with where the model's `reference` is in its file (when read from one), rather
+    /// than thrown, so that a caller reports them all.
     public static func references(
         for configuration: ExporterConfiguration
-    ) -> (references: [String: LoadedReference], problems: [String]) {
+    ) -> (references: [String: LoadedReference], problems: [(message: String, location: ConfigLocation?)]) {
         var references: [String: LoadedReference] = [:]
-        var problems: [String] = []
+        var problems: [(message: String, location: ConfigLocation?)] = []
         for model in configuration.models {
             guard let path = model.reference else { continue }
             do {
@@ -302,7 +303,9 @@ extension ProfileLoader {
                 let profile = try load(bytes: bytes, path: path, model: model)
                 references[path] = LoadedReference(profile: profile, sha256: SHA256.hex(bytes))
             } catch {
-                problems.append("model \"\(model.name)\": reference: \(error)")
+                problems.append(
+                    ("model \"\(model.name)\": reference: \(error)", model.locations.reference ?? model.locations.entry)
+                )
             }
         }
         return (references, problems)

@@ -94,4 +94,30 @@ struct CheckConfigurationTests {
             total?.hasPrefix("\(path):9:9: model \"fraud\": its collectors may create up to ") == true, "\(lines)")
         #expect(total?.contains("series (not counting the 1 refused above), more than") == true, "\(lines)")
     }
+
+    /// A reference profile that does not fit its model is reported at the model's `reference` line (it named no line
+    /// before: `FILE: model "fraud": reference: ...`).
+    @Test("a reference profile's problems found after loading name its line")
+    func referenceAndCaptureProblemsAreLocated() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("check-ref-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        // A profile of feature `c` only: the model's `amount` has none.
+        let profile = #"""
+            {"features": [{"categorical": {"counts": [1, 0], "values": ["x"]}, "missing": 0, "name": "c"}],
+             "format": "mlops-exporter.profile/v1", "input_sha256": "", "model": "fraud", "rows": 1}
+            """#
+        try profile.write(to: folder.appendingPathComponent("ref.json"), atomically: true, encoding: .utf8)
+        let (path, lines) = try problems(
+            fraud + """
+                    features: [{name: amount, type: numeric}]
+                    reference: \(folder.path)/ref.json
+                    collectors: [service, drift]
+                """)
+        #expect(
+            lines.contains {
+                $0.hasPrefix("\(path):8:16: model \"fraud\": reference: ") && $0.contains("no profile for feature")
+            }, "\(lines)")
+        #expect(!lines.contains { $0.hasPrefix("\(path):0:") }, "\(lines)")
+    }
 }
