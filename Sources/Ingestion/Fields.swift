@@ -643,10 +643,11 @@ struct FieldReader {
                 case .id: id = try identifier(&s, &rejection)
                 case .label: label = try outcome(&s, "label", &rejection, classIndex: &labelClass)
                 case .timestamp: event.timestamp = try timestamp(&s, &rejection)
-                case nil:
+                default:
+                    // Any other key, a prediction's field too (`version`, `attributes`: a label credits neither), is
+                    // skipped and counted, as a misspelt one (a prediction's field was skipped unseen).
                     unknownKey(key, s)
                     try s.skipValue(depth: 2)
-                default: try s.skipValue(depth: 2)  // a prediction's field: not a label's, ignored as before
                 }
             } while try s.objectContinues()
         }
