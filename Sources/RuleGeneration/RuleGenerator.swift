@@ -253,11 +253,14 @@ public enum RuleGenerator {
                     expr: "sum by (job, model, feature) (\n    (\n        \(floored(q))\n      - \(floored(p))\n    )\n"
                         + "  * ln(\n        \(floored(q))\n      / \(floored(p))\n    )\n)"))
         }
+        // A rule per model, each with its `model` as a static label as well (its series carry it already): rules of one
+        // name and the same labels are duplicates to `promtool check rules --lint-fatal`.
         for model in configuration.models where model.task != .regression && !model.classes.isEmpty {
             rules.append(
                 Rule(
                     .record("mlops:model_accuracy:ratio_rate1h"),
-                    expr: accuracy(model, job: job, window: "1h", by: "job, model, version")))
+                    expr: accuracy(model, job: job, window: "1h", by: "job, model, version"),
+                    labels: [("model", model.name)]))
         }
         for model in configuration.models where !model.sensitiveAttributes.isEmpty {
             guard let fairness = model.collectors.first(where: { $0.name == "fairness" }) else { continue }
@@ -283,20 +286,22 @@ public enum RuleGenerator {
         let predictions = PromQL.selector("mlops_fairness_predictions_total", base)
         let rates = PromQL.selector(
             "mlops:fairness_selection_rate:ratio_rate1h", [("job", "=", job), ("model", "=", model.name)])
+        // `model` as a static label too: one rule per model, not duplicates to promtool (``fleetRules(_:job:)``).
+        let own = [("model", model.name)]
         return [
             Rule(
                 .record("mlops:fairness_selection_rate:ratio_rate1h"),
                 expr:
-                    "\(by)(increase(\(selected)[1h]))\n/\n(\(by)(increase(\(predictions)[1h])) >= \(PromQL.number(minimum)))"
-            ),
+                    "\(by)(increase(\(selected)[1h]))\n/\n(\(by)(increase(\(predictions)[1h])) >= \(PromQL.number(minimum)))",
+                labels: own),
             Rule(
                 .record("mlops:fairness_demographic_parity_difference:ratio_rate1h"),
                 expr: "(max by (job, model, attribute) (\(rates)) - min by (job, model, attribute) (\(rates)))\n"
-                    + "and on (job, model, attribute) count by (job, model, attribute) (\(rates)) >= 2"),
+                    + "and on (job, model, attribute) count by (job, model, attribute) (\(rates)) >= 2", labels: own),
             Rule(
                 .record("mlops:fairness_demographic_parity_ratio:ratio_rate1h"),
                 expr: "(min by (job, model, attribute) (\(rates)) / max by (job, model, attribute) (\(rates)) > -Inf)\n"
-                    + "and on (job, model, attribute) count by (job, model, attribute) (\(rates)) >= 2"),
+                    + "and on (job, model, attribute) count by (job, model, attribute) (\(rates)) >= 2", labels: own),
         ]
     }
 

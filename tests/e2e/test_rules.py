@@ -55,6 +55,32 @@ def test_promtool_check_rules_passes(rules):
     assert "SUCCESS" in r.stdout
 
 
+def test_rules_of_several_models_pass_promtool_lint(binary, tmp_path):
+    """Two classifiers with quality and fairness: their per-model fleet records (accuracy, selection rate, parity)
+    share names, and each carries its model as a static label so that `promtool check rules --lint-fatal` finds no
+    duplicate (before: "duplicate rule(s) found", exit 3; the example has one classifier)."""
+    model = """\
+  - name: {name}
+    task: binary_classification
+    versions: [v1]
+    classes: ["0", "1"]
+    positive_class: "1"
+    features: [{{name: x, type: numeric}}]
+    sensitive_attributes: [{{name: gender, groups: [f, m]}}]
+    collectors: [service, quality, fairness]
+"""
+    config = tmp_path / "models.yaml"
+    config.write_text("models:\n" + model.format(name="a") + model.format(name="b"))
+    out = tmp_path / "rules.yml"
+    r = run(binary, "rules", "--config", str(config), "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run(["promtool", "check", "rules", "--lint-fatal", str(out)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    records = [rule for g in yaml.safe_load(out.read_text())["groups"] for rule in g["rules"]
+               if rule.get("record") == "mlops:model_accuracy:ratio_rate1h"]
+    assert [rule["labels"]["model"] for rule in records] == ["a", "b"]
+
+
 def test_output_is_deterministic_and_stdout_equals_file(binary, rules):
     r = run(binary, "rules", "--config", str(EXAMPLE))
     assert r.returncode == 0 and r.stdout == rules.read_text()
