@@ -248,6 +248,39 @@ struct StatusPageTests {
         #expect(later.contains("data-figure=\"request_rate\""))
     }
 
+    /// A model reset by a reload (its counts from zero) between the base point and now: the change adds the
+    /// increases between the points, as `increase()` does. Before, it compared the base with now alone: 100 ok and
+    /// 50 errors before the reset, 99 ok and 60 errors after read as 109 requests with 9% errors (OK where 38% errors
+    /// is critical).
+    @Test("a count that went down between the window's points restarted there, as increase() reads it")
+    func resetWithinTheWindow() throws {
+        let exporter = try statusExporter()
+        func point(_ time: Double, ok: Double, errors: Double) -> WindowPoint {
+            var p = WindowPoint(time: time)
+            p.ok = ok
+            p.errors = errors
+            p.latency = WindowPoint.Buckets(bounds: [0.1, 1], counts: [ok + errors, 0, 0])
+            return p
+        }
+        exporter.statusHistory.rings.withLock {
+            $0["fraud"] = [
+                point(100, ok: 100, errors: 50), point(110, ok: 0, errors: 0), point(115, ok: 40, errors: 10),
+            ]
+        }
+        let change = try #require(
+            exporter.statusHistory.change(model: "fraud", window: 60, current: point(120, ok: 99, errors: 60)))
+        #expect(change.seconds == 20)
+        #expect(change.ok == 99 && change.errors == 60)
+        #expect(change.latency.counts == [159, 0, 0])
+        // Without a reset the sum along the points is the difference of the ends.
+        exporter.statusHistory.rings.withLock {
+            $0["fraud"] = [point(100, ok: 10, errors: 5), point(110, ok: 20, errors: 5), point(115, ok: 30, errors: 8)]
+        }
+        let plain = try #require(
+            exporter.statusHistory.change(model: "fraud", window: 60, current: point(120, ok: 35, errors: 9)))
+        #expect(plain.ok == 25 && plain.errors == 4 && plain.latency.counts == [29, 0, 0])
+    }
+
     @Test(
         "the ETag changes with any one byte of the page, in the eight-byte steps and the tail, but not with volatile text"
     )
@@ -342,7 +375,8 @@ struct StatusPageTests {
         // no refresh.
         for (query, expected) in [
             ("refresh=1", "5"), ("refresh=99999", "3600"), ("refresh=99999999999999999999999", "3600"),
-            ("refresh=-3", nil), ("refresh=abc", nil), ("refresh=", nil),
+            ("refresh=-3", "5"), ("refresh=%35", "5"), ("refresh=%2B90", "90"), ("refresh=abc", nil),
+            ("refresh=", nil), ("refresh=-", nil),
         ] as [(String, String?)] {
             let page = await exporter.endpoints.respond(to: .init(method: "GET", path: "/", query: query))
             #expect(header(page, "Refresh") == expected, "\(query)")

@@ -116,8 +116,12 @@ final class StatusEndpoint: Sendable {
     static func refresh(_ query: String?) -> Int? {
         guard let query else { return nil }
         for pair in query.split(separator: "&") where pair.hasPrefix("refresh=") {
-            let digits = pair.dropFirst("refresh=".count)
+            // Percent-encoded as a form sends it (`%35`, `%2B90`); a sign allowed (below 5 is 5, as 0 is).
+            guard let value = String(pair.dropFirst("refresh=".count)).removingPercentEncoding else { continue }
+            let negative = value.hasPrefix("-")
+            let digits = value.hasPrefix("-") || value.hasPrefix("+") ? value.dropFirst() : Substring(value)
             guard !digits.isEmpty, digits.utf8.allSatisfy({ $0 &- 0x30 < 10 }) else { continue }
+            if negative { return 5 }
             return Int(digits).map { min(max($0, 5), 3600) } ?? 3600  // more digits than an Int holds: the longest
         }
         return nil

@@ -84,15 +84,18 @@ final class StatusHistory: Sendable {
     }
 
     /// What happened to `model` over the last `window` seconds up to `current`: from the oldest point within
-    /// the window (or the last one before it, when the window starts between two points); nil when no point
-    /// is a second older than `current`.
+    /// the window (or the last one before it, when the window starts between two points), through every later
+    /// point, as `increase()` adds the increases between samples (a count that went down between two points
+    /// restarted there: a reconfigured model); nil when no point is a second older than `current`.
     func change(model: String, window: Double, current: WindowPoint) -> WindowChange? {
-        let base = rings.withLock { rings -> WindowPoint? in
-            guard let ring = rings[model] else { return nil }
+        let path = rings.withLock { rings -> [WindowPoint] in
+            guard let ring = rings[model] else { return [] }
             let start = current.time - window - 0.5
             let usable = ring.filter { $0.time <= current.time - 1 }
-            return usable.first { $0.time >= start } ?? usable.last
+            guard let base = usable.first(where: { $0.time >= start }) ?? usable.last else { return [] }
+            return [base] + ring.filter { $0.time > base.time && $0.time < current.time }
         }
-        return base.map { WindowChange(from: $0, to: current) }
+        guard !path.isEmpty else { return nil }
+        return WindowChange(along: path + [current])
     }
 }

@@ -47,6 +47,14 @@ struct WindowPoint: Sendable {
             return Buckets(bounds: bounds, counts: zip(counts, earlier.counts).map { $0 - $1 })
         }
 
+        /// The counts of `self` and `later` added per bucket; `later` alone when the bounds changed (the series
+        /// restarted with other buckets) or `self` has none, `self` when `later` has none.
+        func plus(_ later: Buckets) -> Buckets {
+            if later.bounds.isEmpty { return self }
+            guard bounds == later.bounds, counts.count == later.counts.count else { return later }
+            return Buckets(bounds: bounds, counts: zip(counts, later.counts).map { $0 + $1 })
+        }
+
         /// The `q` quantile as Prometheus's `histogram_quantile` computes it (linear within a bucket, the
         /// first bucket starting at 0 when its bound is positive, the highest finite bound for the `+Inf`
         /// bucket); nil without observations.
@@ -115,18 +123,42 @@ struct WindowPoint: Sendable {
     }
 }
 
-/// What happened between two points: counts and buckets, and the seconds between them.
+/// What happened between two points, or along a run of points (the sum of the changes between each two in
+/// turn): counts and buckets, and the seconds from the first point to the last.
 struct WindowChange: Sendable {
-    let seconds: Double
-    let ok: Double
-    let errors: Double
-    let latency: WindowPoint.Buckets
-    let joined: Double
-    let joinDelay: WindowPoint.Buckets
-    let ttft: WindowPoint.Buckets
-    let tpot: WindowPoint.Buckets
-    let llmRequests: Double
-    let llmGood: Double
+    private(set) var seconds: Double
+    private(set) var ok: Double
+    private(set) var errors: Double
+    private(set) var latency: WindowPoint.Buckets
+    private(set) var joined: Double
+    private(set) var joinDelay: WindowPoint.Buckets
+    private(set) var ttft: WindowPoint.Buckets
+    private(set) var tpot: WindowPoint.Buckets
+    private(set) var llmRequests: Double
+    private(set) var llmGood: Double
+
+    /// Along `points` (at least two, oldest first): a count that went down between two of them restarted there, and
+    /// counts from zero from that point on, as `increase()` reads samples (from the first and last points alone, a
+    /// count that restarted and grew past its old value lost the old value, and one that did not lost the increase
+    /// before the restart).
+    init(along points: [WindowPoint]) {
+        precondition(points.count >= 2)
+        var total = WindowChange(from: points[0], to: points[1])
+        for i in points.indices.dropFirst(2) {
+            let next = WindowChange(from: points[i - 1], to: points[i])
+            total.seconds += next.seconds
+            total.ok += next.ok
+            total.errors += next.errors
+            total.latency = total.latency.plus(next.latency)
+            total.joined += next.joined
+            total.joinDelay = total.joinDelay.plus(next.joinDelay)
+            total.ttft = total.ttft.plus(next.ttft)
+            total.tpot = total.tpot.plus(next.tpot)
+            total.llmRequests += next.llmRequests
+            total.llmGood += next.llmGood
+        }
+        self = total
+    }
 
     init(from a: WindowPoint, to b: WindowPoint) {
         func delta(_ x: Double, _ y: Double) -> Double { y >= x ? y - x : y }
