@@ -179,6 +179,37 @@ struct CloudEventsEndpointTests {
         #expect(m[#"mlops_cloudevents_capture_failures_total{model="logged",reason="invalid_json"}"#] == nil)
     }
 
+    /// Structured mode is the media type `application/cloudevents+json` (parameters allowed), not any type it
+    /// begins (`+jsonx` was read as structured); batched content mode is refused with its reason (with `ce-*` headers
+    /// it was read as one binary-mode event whose data was the batch).
+    @Test func contentTypesAreMediaTypes() async throws {
+        let (exporter, _) = try exporter(headerModels)
+        func post(_ contentType: String, _ body: String, binary: Bool = false) async -> (Int, String) {
+            var headers: [(name: String, value: String)] = [("Content-Type", contentType)]
+            if binary {
+                headers += [
+                    ("Ce-Id", "b"), ("Ce-Specversion", "1.0"), ("Ce-Type", CloudEvent.requestType), ("Ce-Source", "t"),
+                    ("Ce-Inferenceservicename", "logged"),
+                ]
+            }
+            let response = await exporter.endpoints.respond(
+                to: .init(method: "POST", path: CloudEventsEndpoint.path, headers: headers, body: Array(body.utf8)))
+            return (response.status, String(decoding: response.body, as: UTF8.self))
+        }
+        let event = #"""
+            {"specversion": "1.0", "id": "s", "type": "\#(CloudEvent.requestType)", "source": "t",
+             "inferenceservicename": "logged", "data": {"rows": [{"x": 1}]}}
+            """#
+        let charset = await post("Application/CloudEvents+JSON; charset=utf-8", event)
+        #expect(charset.0 == 200 && charset.1.contains("waiting"), "\(charset)")
+        let other = await post("application/cloudevents+jsonx", event)
+        #expect(other.0 == 400 && other.1.contains("no ce-id header"), "\(other)")
+        let batch = await post("application/cloudevents-batch+json", "[" + event + "]", binary: true)
+        #expect(batch.0 == 400 && batch.1.contains("batched content mode"), "\(batch)")
+        let m = await scrape(exporter)
+        #expect(m[#"mlops_cloudevents_rejected_total{reason="invalid_event"}"#] == 2)
+    }
+
     /// A pair that needs a worker and finds none is refused 503 for a retry, and the half it took from the store waits
     /// again: the retry pairs. Before, that half was lost (counted nowhere) and the retry waited, then expired.
     @Test func anOverloadedPairWaitsAgainForTheRetry() async throws {

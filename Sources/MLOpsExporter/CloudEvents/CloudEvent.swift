@@ -34,14 +34,28 @@ struct CloudEvent: Sendable {
     /// lines a binary-mode event may have.
     static let maxMembers = 100
 
-    /// Whether `request` is in structured content mode (`Content-Type: application/cloudevents+json`).
-    static func isStructured(_ request: HTTPRequest) -> Bool {
-        request.headers["Content-Type"]?.lowercased().hasPrefix("application/cloudevents+json") ?? false
+    /// The media type of `request`'s `Content-Type`, lower-case, without parameters or spaces.
+    static func mediaType(_ request: HTTPRequest) -> Substring? {
+        guard let value = request.headers["Content-Type"] else { return nil }
+        let type = value.split(separator: ";", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+        return Substring(type.trimmingCharacters(in: .whitespaces).lowercased())
     }
+
+    /// Whether `request` is in structured content mode (`Content-Type: application/cloudevents+json`, parameters
+    /// such as `charset` allowed; `application/cloudevents+jsonx` is another type).
+    static func isStructured(_ request: HTTPRequest) -> Bool { mediaType(request) == "application/cloudevents+json" }
 
     /// Reads the event of `request`.
     static func read(_ request: HTTPRequest) throws(Invalid) -> CloudEvent {
         if isStructured(request) { return try structured(request.body) }
+        if mediaType(request) == "application/cloudevents-batch+json" {
+            // Batched content mode: KServe's logger never sends it, and its `ce-*` headers (if any) would describe
+            // no event of the batch.
+            throw Invalid(
+                reason: .invalidEvent,
+                message: "batched content mode (application/cloudevents-batch+json) is not accepted: send each event "
+                    + "alone, in binary or structured content mode")
+        }
         guard let id = request.headers["ce-id"], !id.isEmpty else {
             throw Invalid(
                 reason: .invalidEvent,

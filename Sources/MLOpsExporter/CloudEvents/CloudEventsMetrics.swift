@@ -69,7 +69,7 @@ final class CloudEventsMetrics: Collector {
             failures = try! s.counter(
                 "mlops_cloudevents_capture_failures_total",
                 help:
-                    "Pairs whose request and response could not be decoded into predictions, per model and reason (invalid_json, invalid_value, shape_mismatch, row_count_mismatch, missing_field, unsupported, too_many_rows; invalid_encoding: a gzip half that does not inflate; too_large: one that inflates beyond --ingest.max-decompressed-bytes).",
+                    "Pairs whose request and response could not be decoded into predictions, per model and reason (invalid_json, invalid_value, shape_mismatch, row_count_mismatch, missing_field, unsupported, too_many_rows; invalid_encoding: a gzip half that does not inflate; too_large: one that inflates beyond --ingest.max-decompressed-bytes; not_inference: a request event without a body, a metadata or readiness call the logger logged).",
                 labels: ["model", "reason"])
             schema = s
         }
