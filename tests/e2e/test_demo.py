@@ -156,6 +156,40 @@ def test_scripts_run_with_arguments_passes_them_to_serve(binary):
         assert out.returncode == 0 and "--web.listen-address" in out.stdout, out
 
 
+def test_scripts_demo_refuses_an_address_already_answered_and_sends_it_nothing(binary, start_exporter):
+    """An exporter already on the demo's address: the script refuses (non-zero, saying why) and the other exporter
+    gets no traffic. Before, that exporter answered the readiness check, got the demo's traffic while the script's
+    own exporter failed to bind, and the script exited 0."""
+    other = start_exporter("--config", CONFIG)
+    before = total(scrape(other)[1], "mlops_ingest_events_total")
+    env = {**os.environ, "MLOPS_EXPORTER_BIN": str(binary), "DEMO_ARGS": "--rate 100 --duration 3s"}
+    out = subprocess.run([str(ROOT / "scripts/demo"), "--web.listen-address", f"127.0.0.1:{other.port}"], env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0 and "already answers" in out.stderr, out
+    assert total(scrape(other)[1], "mlops_ingest_events_total") == before
+
+
+def test_scripts_demo_exits_with_the_generators_failure(binary):
+    """The generator refusing its arguments ends the demo with its status (it exited 0)."""
+    env = {**os.environ, "MLOPS_EXPORTER_BIN": str(binary), "DEMO_ARGS": "--rate 0"}
+    out = subprocess.run([str(ROOT / "scripts/demo"), "--web.listen-address", f"127.0.0.1:{free_port()}"], env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0, out
+    assert "rate" in out.stderr, out.stderr
+
+
+def test_scripts_run_reads_relative_paths_where_they_were_typed(binary, tmp_path):
+    """scripts/run from another folder with a relative --config: the file is read there (the script changed to the
+    repository's folder first: "mine.yaml: cannot read")."""
+    (tmp_path / "mine.yaml").write_text("models:\n  - name: m\n    task: nope\n")
+    env = {**os.environ, "MLOPS_EXPORTER_BIN": str(binary)}
+    out = subprocess.run([str(ROOT / "scripts/run"), "--config", "mine.yaml", "--web.listen-address",
+                          f"127.0.0.1:{free_port()}"], env=env, capture_output=True, text=True, timeout=60,
+                         cwd=tmp_path)
+    assert out.returncode != 0, out
+    assert "mine.yaml:3:11: models[0].task: unknown task" in out.stderr, out.stderr
+
+
 def thread_states(pids):
     """Per process: its command, and each thread's state and kernel wait channel (for a stop that hangs)."""
     out = {}
