@@ -204,7 +204,9 @@ public final class DemoGenerator {
                 path: "/api/v1/models/\(model)/\(kind)", body: body, contentType: "application/x-ndjson")
             guard response.status == 202 else {
                 stats.failedRequests += 1
-                reportError("POST \(model)/\(kind): HTTP \(response.status): \(response.body.prefix(200))")
+                reportError(
+                    "POST \(model)/\(kind): HTTP \(response.status): "
+                        + response.body.prefix(200).split(whereSeparator: \.isNewline).joined(separator: " "))
                 return
             }
             let accepted = Self.field("accepted", in: response.body) ?? 0

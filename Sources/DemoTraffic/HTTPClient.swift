@@ -46,6 +46,10 @@ final class DemoHTTPClient {
         basePath = path
     }
 
+    /// The `Host` header's value: an IPv6 address in brackets (RFC 9110 §7.2, as in the URL: `[::1]:9747`; without
+    /// them the exporter refused every request, 400 invalid Host header).
+    var hostHeader: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+
     deinit { close() }
 
     func close() {
@@ -98,7 +102,7 @@ final class DemoHTTPClient {
         if fd < 0 { try connect() }
         let bodyBytes = Array(body.utf8)
         let head =
-            "POST \(basePath)\(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nContent-Type: \(contentType)\r\n"
+            "POST \(basePath)\(path) HTTP/1.1\r\nHost: \(hostHeader)\r\nContent-Type: \(contentType)\r\n"
             + "Content-Length: \(bodyBytes.count)\r\nUser-Agent: mlops-exporter-demo\r\n\r\n"
         try send(Array(head.utf8) + bodyBytes)
         return try readResponse()

@@ -54,6 +54,10 @@ import Testing
     @Test func targetURLs() throws {
         let client = try DemoHTTPClient(target: "http://127.0.0.1:9747/")
         #expect(client.host == "127.0.0.1" && client.port == 9747 && client.basePath.isEmpty)
+        #expect(client.hostHeader == "127.0.0.1:9747")
+        // An IPv6 address keeps its brackets in the Host header (they were dropped: every request refused 400).
+        let v6 = try DemoHTTPClient(target: "http://[::1]:9748")
+        #expect(v6.host == "::1" && v6.port == 9748 && v6.hostHeader == "[::1]:9748")
         #expect(throws: DemoError.self) { try DemoHTTPClient(target: "https://x:1") }
         #expect(throws: DemoError.self) { try DemoHTTPClient(target: "http://x:0") }
     }
