@@ -586,7 +586,9 @@ struct Demo: ParsableCommand {
         guard (1...10_000_000).contains(referenceRows) else {
             throw ValidationError("--reference-rows must be between 1 and 10000000")
         }
-        guard labelDelay >= 0 else { throw ValidationError("--label-delay must not be negative") }
+        guard labelDelay >= 0 && labelDelay.isFinite else {
+            throw ValidationError("--label-delay must be a number of seconds, 0 or more (got \(labelDelay))")
+        }
     }
 
     func run() throws {

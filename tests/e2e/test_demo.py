@@ -132,7 +132,9 @@ def test_bad_arguments_are_refused(binary):
     for args, message in [(["--rate", "10"], "--target"), (["--target", "https://x:1"], "only http://"),
                           (["--target", "http://127.0.0.1:1", "--phases", "calm:1m"], "unknown phase"),
                           (["--target", "http://127.0.0.1:1", "--phases", "stable,drift:1m"], "needs a duration"),
-                          (["--target", "http://127.0.0.1:1", "--time-scale", "0"], "--time-scale")]:
+                          (["--target", "http://127.0.0.1:1", "--time-scale", "0"], "--time-scale"),
+                          # Not a number: said so (it was "must not be negative").
+                          (["--target", "http://127.0.0.1:1", "--label-delay=nan"], "0 or more (got nan)")]:
         rc, stderr = run_demo(binary, *args)
         assert rc != 0 and message in stderr, (args, stderr)
 
