@@ -172,8 +172,13 @@ struct FieldReader {
     /// that the same value is the same category in the profile and in traffic. Text that is no finite double stays.
     static func categoryText(_ text: String) -> String {
         guard let x = Double(text), x.isFinite else { return text }
-        if x == x.rounded(), abs(x) < 1e15 { return String(Int64(x)) }
-        return "\(x)"
+        return integralText(text) ?? "\(x)"
+    }
+
+    /// A number's text when it is integral (`1.0`, `1e2`) and below 10^15, as an integer (`1`, `100`); nil otherwise.
+    static func integralText(_ text: String) -> String? {
+        guard let x = Double(text), x.isFinite, x == x.rounded(), abs(x) < 1e15 else { return nil }
+        return String(Int64(x))
     }
 
     /// Reads a prediction or label value typed by the task; nil for null. For classification, `classIndex` is set
@@ -195,12 +200,18 @@ struct FieldReader {
                 if t.hasEscapes { classIndex = self.classIndex(outcome) }
                 return outcome
             case .number(let n) where n.isInteger: label = .label(numberText(n, s))
+            case .number(let n) where Self.integralText(numberText(n, s)) != nil:
+                // `1.0` as pandas writes an integer column that holds a NaN, or numpy a float class: the class `1`, as a
+                // categorical feature's `1.0` is the category `1` (it was refused as not an integer).
+                label = .label(Self.integralText(numberText(n, s))!)
             case .bool(let b): label = .label(b ? "true" : "false")
             case .null: return nil
             default:
+                var found = token.typeName
+                if case .number = token { found = "a number with a fraction" }
                 reject(
                     &rejection, .wrongType,
-                    "'\(name)' must be a class label (string, integer or boolean), found \(token.typeName)")
+                    "'\(name)' must be a class label (string, integral number or boolean), found \(found)")
                 return nil
             }
             classIndex = self.classIndex(label)

@@ -47,6 +47,24 @@ struct LabelTests {
         #expect(events.map(\.id) == ["e1", "e2"])
     }
 
+    /// pandas writes an integer column holding a NaN as floats (`3.0`), numpy float classes likewise: an integral
+    /// number is the class of its integer text, as a categorical feature's; one with a fraction is still refused (it
+    /// was refused as not an integer, the labels of such a file all lost).
+    @Test("a class written as an integral float is that integer's class")
+    func integralFloatClasses() throws {
+        let (events, report) = try labels(
+            """
+            {"id":"f","label":3.0}
+            {"id":"g","label":1e2}
+            {"id":"h","label":2.5}
+            """)
+        #expect(events.map(\.label) == [.label("3"), .label("100")])
+        #expect(report.rejected == 1)
+        #expect(
+            report.errors.first?.message
+                == "'label' must be a class label (string, integral number or boolean), found a number with a fraction")
+    }
+
     @Test("regression labels are numbers; JSON arrays work too")
     func regression() throws {
         let (events, report) = try labels(

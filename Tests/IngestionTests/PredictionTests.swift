@@ -276,11 +276,11 @@ struct PredictionTests {
         arguments: [
             (
                 #"{"version":"v","prediction":1.5}"#, RejectReason.wrongType,
-                "'prediction' must be a class label (string, integer or boolean), found a number"
+                "'prediction' must be a class label (string, integral number or boolean), found a number with a fraction"
             ),
             (
                 #"{"version":"v","prediction":["a"]}"#, .wrongType,
-                "'prediction' must be a class label (string, integer or boolean), found an array"
+                "'prediction' must be a class label (string, integral number or boolean), found an array"
             ),
             (
                 #"{"version":"v","prediction":"a","probabilities":{"a":0.5,"b":0.5}}"#, .invalidProbabilities,
