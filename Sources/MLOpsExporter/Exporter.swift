@@ -24,7 +24,8 @@ public final class Exporter: Sendable {
         public static let defaultListenAddress = ":9747"
         /// Addresses to listen on (`host:port`, `[v6]:port`, `:port` for all interfaces).
         public var listenAddresses: [String] = [defaultListenAddress]
-        /// Path of the metrics endpoint.
+        /// Path of the metrics endpoint (``Exporter/init(configuration:registry:logger:)`` throws
+        /// ``Exporter/InvalidTelemetryPath`` for one that cannot be reached: ``Exporter/telemetryPathProblem(_:)``).
         public var telemetryPath: String = "/metrics"
         /// Most concurrent metrics requests; more get 503. 0 means no limit.
         public var maxRequests: Int = 40
@@ -123,6 +124,7 @@ public final class Exporter: Sendable {
         self.registry = registry
         self.logger = logger
         try Self.checkInstanceID(configuration.instanceID)
+        try Self.checkTelemetryPath(configuration.telemetryPath)
         // What this init registers is undone if it throws: the caller may fix the configuration and try again
         // with the same registry.
         let mark = registry.registrationMark()

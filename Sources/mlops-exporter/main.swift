@@ -169,7 +169,9 @@ struct Serve: ParsableCommand {
         guard LogFormat(rawValue: logFormat) != nil else {
             throw ValidationError("--log.format: unknown format \"\(logFormat)\" (logfmt, json)")
         }
-        guard telemetryPath.hasPrefix("/") else { throw ValidationError("--web.telemetry-path must start with /") }
+        if let problem = Exporter.telemetryPathProblem(telemetryPath) {
+            throw ValidationError("--web.telemetry-path \(telemetryPath): \(problem)")
+        }
         if let grafanaURL, !(grafanaURL.hasPrefix("http://") || grafanaURL.hasPrefix("https://")) {
             throw ValidationError("--web.grafana-url must start with http:// or https://")
         }

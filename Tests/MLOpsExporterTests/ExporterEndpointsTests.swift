@@ -12,10 +12,11 @@ import Testing
 /// An exporter never started (no socket), with `fraud` (no token) and `eta` (token `t0ken`) built in code.
 private func embedded(
     maxBodyBytes: Int = 16 << 20, maxEvents: Int = 10_000, models: ExporterConfiguration? = codeModels,
-    instanceID: String? = nil
+    instanceID: String? = nil, telemetryPath: String = "/metrics"
 ) throws -> Exporter {
     var configuration = Exporter.Configuration()
     if let instanceID { configuration.instanceID = instanceID }
+    configuration.telemetryPath = telemetryPath
     configuration.processMetrics = false
     configuration.models = models
     configuration.server.maxBodySize = maxBodyBytes
@@ -433,5 +434,22 @@ struct ExporterEndpointsTests {
             #expect(throws: Exporter.InvalidInstanceID.self) { try embedded(instanceID: bad) }
         }
         #expect(throws: Never.self) { try embedded(instanceID: String(repeating: "x", count: 64)) }
+    }
+
+    /// A metrics path that hides one of the exporter's own (`/-/ready` served metrics to the readiness probe,
+    /// `/api/v1/cloudevents` turned the KServe logger away with 405) or that no request can reach (`?`, a space,
+    /// non-ASCII: they arrive percent-encoded, or start the query) is refused; they were accepted.
+    @Test("the telemetry path must be reachable and none of the exporter's own")
+    func telemetryPath() throws {
+        for bad in [
+            "metrics", "/", "/-/ready", "/-/healthy", "/api/v1/cloudevents", "/api/v1/models/m/predictions",
+            "/models/x", "/m?x", "/m x", "/métrics", "/m%41", "/m#x",
+        ] {
+            #expect(throws: Exporter.InvalidTelemetryPath.self, "\(bad)") { try embedded(telemetryPath: bad) }
+        }
+        for good in ["/metrics", "/prom", "/internal/metrics", "/-metrics", "/v1.0/m_x~y"] {
+            #expect(throws: Never.self, "\(good)") { try embedded(telemetryPath: good) }
+        }
+        #expect(Exporter.telemetryPathProblem("/-/ready")?.contains("own paths") == true)
     }
 }
