@@ -20,6 +20,9 @@ extension BatchReport {
         out += "rejected           \(Self.reasons(counts.rejected))\n"
         if let n = counts.unknownFeatures, n > 0 { out += "unknown features   \(Self.number(n)) (ignored)\n" }
         if let n = counts.duplicateIDs, n > 0 { out += "duplicate ids      \(Self.number(n)) (the last joins)\n" }
+        for (attribute, n) in (counts.otherGroups ?? [:]).sorted(by: { $0.key < $1.key }) {
+            out += "group __other__    \(attribute): \(Self.number(n)) (a value not among its groups, or none)\n"
+        }
         if let labelRows = counts.labelRows {
             out += "label rows read    \(labelRows)\n"
             out += "labels accepted    \(Self.number(counts.labelsAccepted))\n"

@@ -46,6 +46,10 @@ public struct BatchReport: Sendable, Codable, Equatable {
         public var duplicateIDs: Double?
         /// Feature keys the model does not declare (`mlops_ingest_unknown_features_total`; ignored).
         public var unknownFeatures: Double?
+        /// Per sensitive attribute with predictions in `__other__` (a value not among its groups, or none), how many
+        /// (`mlops_fairness_predictions_total{group="__other__"}`; nil without the fairness collector). A report whose
+        /// groups are all unknown otherwise only lacked its fairness section.
+        public var otherGroups: [String: Double]?
     }
 
     /// Drift of the dataset and of each feature and output.
@@ -145,6 +149,15 @@ extension BatchReport {
         }
         counts.unknownFeatures = s.samples("mlops_ingest_unknown_features_total", matching: m).first.map { _ in
             s.sum("mlops_ingest_unknown_features_total", m)
+        }
+        let other = s.samples("mlops_fairness_predictions_total", matching: ["model": model, "group": "__other__"])
+        if !other.isEmpty {
+            counts.otherGroups = [:]
+            for sample in other where sample.value > 0 {
+                if let attribute = sample.label("attribute") {
+                    counts.otherGroups?[attribute, default: 0] += sample.value
+                }
+            }
         }
         if let labelRows {
             counts.labelRows = labelRows

@@ -49,7 +49,12 @@ public struct BatchRun: Sendable {
         }
         if let reference = request.reference { modelConfiguration.reference = reference }
         if request.labels != nil {
-            modelConfiguration.maxPending = max(modelConfiguration.maxPending, try Self.lineCount(request.input))
+            // The pending store splits its capacity over up to 16 shards by id hash, and a shard evicts at its share:
+            // room for the busiest shard's excess too (4 standard deviations of a shard's count), or a batch of about
+            // max_pending rows and more lost labels to evictions (281 of 100,000).
+            let lines = try Self.lineCount(request.input)
+            let room = lines + 16 * Int(Double(lines).squareRoot().rounded(.up)) + 128
+            modelConfiguration.maxPending = max(modelConfiguration.maxPending, room)
         }
         configuration.models = [modelConfiguration]
         let (references, problems) = ProfileLoader.references(for: configuration)

@@ -77,7 +77,8 @@ struct CSVRecords {
     /// The error for a record over ``maxRecordBytes``.
     private func tooLong() -> ProfilingError {
         let bound = maxRecordBytes >= 1 << 20 ? "\(maxRecordBytes >> 20) MiB" : "\(maxRecordBytes) bytes"
-        return ProfilingError(file: file, line: line, message: "record longer than \(bound)")
+        // The line the record starts on (`line` is past it once it was read whole: the next one was named).
+        return ProfilingError(file: file, line: recordLine, message: "record longer than \(bound)")
     }
 
     /// The text of field `f` (for messages and categories).

@@ -7,6 +7,8 @@ struct ChunkedFile {
     private let handle: FileHandle
     let chunkSize: Int
     private(set) var atEnd = false
+    /// Whether nothing was read yet (the first piece loses a UTF-8 byte-order mark).
+    private var atStart = true
     /// The longest line (NDJSON) or record (CSV) a reader holds whole while it reads it: 64 MiB.
     static let maxLineBytes = 64 << 20
 
@@ -28,14 +30,21 @@ struct ChunkedFile {
         self.chunkSize = chunkSize
     }
 
-    /// Appends the next piece of the file to `buffer`; sets ``atEnd`` (and appends nothing) at the end.
+    /// Appends the next piece of the file to `buffer`; sets ``atEnd`` (and appends nothing) at the end. A UTF-8
+    /// byte-order mark that starts the file is left out, for every reader (profile skips it: batch read an NDJSON file
+    /// with one as another shape, refused at its second line).
     mutating func read(appendingTo buffer: inout [UInt8]) throws(ProfilingError) {
         do {
             guard let data = try handle.read(upToCount: chunkSize), !data.isEmpty else {
                 atEnd = true
                 return
             }
-            buffer.append(contentsOf: data)
+            if atStart && data.starts(with: [0xEF, 0xBB, 0xBF]) {
+                buffer.append(contentsOf: data.dropFirst(3))
+            } else {
+                buffer.append(contentsOf: data)
+            }
+            atStart = false
         } catch {
             throw ProfilingError(file: path, message: "cannot read: \(error.localizedDescription)")
         }

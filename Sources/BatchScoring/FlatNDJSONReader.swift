@@ -126,6 +126,9 @@ enum FlatNDJSONReader {
                         switch cell {
                         case .null: return nil
                         case .string(let s): return s.isEmpty ? nil : s
+                        // Python's `NaN` (json.dumps of a float NaN): missing, as in a numeric column and in profile
+                        // (it was refused as beyond a double's range).
+                        case .number(let x) where x.isNaN: return nil
                         // Beyond a double's range (`1e400`): refused, as by profile and the ingestion API (was "inf").
                         case .number(let x) where !x.isFinite: throw outOfRange()
                         case .number(let x): return x == x.rounded() && abs(x) < 1e15 ? String(Int64(x)) : "\(x)"
@@ -138,6 +141,12 @@ enum FlatNDJSONReader {
                     }
                     switch role {
                     case .feature(let i, let numeric):
+                        if numeric, case .bool(let b) = cell {
+                            // A numeric feature's boolean is 1 or 0, as live, in the events shape and in profile (it
+                            // was refused as not a number).
+                            event.features[i] = .number(b ? 1 : 0)
+                            continue
+                        }
                         event.features[i] =
                             numeric
                             ? (try number()).map(FeatureValue.number) ?? .missing

@@ -46,6 +46,7 @@ enum PredictionReader {
         let regression = model.context.configuration.task == .regression
         let features = model.context.configuration.features
         let classes = model.context.configuration.classes
+        let attributes = model.context.configuration.sensitiveAttributes
         let template = model.makePrediction(version: defaultVersion ?? "", prediction: .number(0))
         var counts = Counts()
         while try records.next() {
@@ -94,7 +95,15 @@ enum PredictionReader {
                         event.features[i] = .category(
                             CSVCategory.text(records.text(field), configured: features[i].values))
                     }
-                case .attribute(let i): event.attributes[i] = records.text(field)
+                case .attribute(let i):
+                    // A group as live traffic names it: a configured group as written; pandas' `True`/`False` (a bool
+                    // column) as JSON's `true`/`false` are named live; any other text as written, as live traffic
+                    // keeps a number's JSON text. Before, a bool column's every row was in `__other__`.
+                    let raw = records.text(field)
+                    let groups = attributes[i].groups
+                    event.attributes[i] =
+                        groups.contains(raw)
+                        ? raw : CSVCategory.booleanNumber(raw).map { $0 == 1 ? "true" : "false" } ?? raw
                 case .prediction:
                     if let o = try outcome() {
                         event.prediction = o

@@ -52,6 +52,15 @@ func temporaryFile(_ text: String, suffix: String = ".csv") throws -> String {
                 _ = try read("a,b\n1,\"" + String(repeating: "x", count: length) + "\"\n2,y\n")
             }
         }
+        // Named at the line the record starts on, also when it spans lines (it named the next record's line, or the
+        // last line it reached).
+        for (text, line) in [
+            ("a,b\n1,\"" + String(repeating: "x", count: 130) + "\"\n2,y\n", 2),
+            ("a,b\n1,y\n2,y\n3,\"" + String(repeating: "x\n", count: 70) + "\"\n4,y\n", 4),
+        ] {
+            let error = #expect(throws: ProfilingError.self) { _ = try read(text) }
+            #expect(error?.line == line, "\(String(describing: error))")
+        }
     }
 
     @Test func errorsNameLineAndColumn() throws {
