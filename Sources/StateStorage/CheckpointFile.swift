@@ -49,8 +49,11 @@ public struct CheckpointFile: Sendable {
             }
         }
 
+        /// What is wrong, when the `errno` text would not say it (a FIFO is not "a directory").
+        public var problem: String? = nil
+
         /// E.g. `write /var/lib/x/checkpoint.tmp: No space left on device`.
-        public var description: String { "\(operation): \(String(cString: strerror(code)))" }
+        public var description: String { "\(operation): \(problem ?? String(cString: strerror(code)))" }
     }
 
     /// Creates the directory (mode 0700) when it does not exist; fails when the path exists and is no directory.
@@ -160,6 +163,43 @@ public struct CheckpointFile: Sendable {
         guard fsync(fd) == 0 else { throw IOError(operation: "fsync \(directory)", code: errno) }
     }
 
+    /// Which checkpoint a name holds: device, inode, size, modification time and the last four bytes (the format's
+    /// CRC-32 of the rest). An inode number is reused once its file is removed, so another writer's checkpoint may
+    /// have this one's inode; not its size, time and checksum as well.
+    public struct Identity: Sendable, Equatable {
+        let device: UInt64
+        let inode: UInt64
+        let size: Int64
+        let modified: Int64
+        let modifiedNanoseconds: Int
+        let tail: UInt32
+    }
+
+    /// Whether `fd` (``lock()``'s descriptor) is still the file at the lock's path: false when the lock file was
+    /// removed or replaced (an operator clearing a "stale" lock), whose lock then guards nothing.
+    public func lockIsCurrent(_ fd: Int32) -> Bool {
+        var held = stat()
+        var named = stat()
+        guard fstat(fd, &held) == 0, lstat(lockPath, &named) == 0 else { return false }
+        return held.st_dev == named.st_dev && held.st_ino == named.st_ino
+    }
+
+    /// The checkpoint file's identity, nil when there is none (or it cannot be opened).
+    public var checkpointIdentity: Identity? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { return nil }
+        var tail: UInt32 = 0
+        if info.st_mode & S_IFMT == S_IFREG && info.st_size >= 4 {
+            _ = withUnsafeMutableBytes(of: &tail) { pread(fd, $0.baseAddress!, 4, off_t(info.st_size - 4)) }
+        }
+        return Identity(
+            device: UInt64(info.st_dev), inode: UInt64(info.st_ino), size: Int64(info.st_size),
+            modified: Int64(info.st_mtim.tv_sec), modifiedNanoseconds: Int(info.st_mtim.tv_nsec), tail: tail)
+    }
+
     /// Whether a checkpoint file is there (or anything else under its name).
     public var exists: Bool {
         var info = stat()
@@ -183,7 +223,18 @@ public struct CheckpointFile: Sendable {
         defer { close(fd) }
         var info = stat()
         guard fstat(fd, &info) == 0 else { throw IOError(operation: "stat \(path)", code: errno) }
-        guard info.st_mode & S_IFMT == S_IFREG else { throw IOError(operation: "read \(path)", code: EISDIR) }
+        guard info.st_mode & S_IFMT == S_IFREG else {
+            // Said as what it is (a FIFO was logged "Is a directory").
+            let kind: String
+            switch info.st_mode & S_IFMT {
+            case S_IFDIR: kind = "a directory"
+            case S_IFIFO: kind = "a FIFO"
+            case S_IFSOCK: kind = "a socket"
+            case S_IFCHR, S_IFBLK: kind = "a device"
+            default: kind = "not a regular file"
+            }
+            throw IOError(operation: "read \(path)", code: EISDIR, problem: "\(kind), not a regular file")
+        }
         let size = Int(info.st_size)
         if !prefix.isEmpty {
             var head = [UInt8](repeating: 0, count: Swift.min(size, prefix.count))

@@ -55,6 +55,9 @@ public final class Checkpointer: Sendable {
     let owns = Atomic<Bool>(false)
     /// The storage directory's lock (``CheckpointFile/lock()``), once taken: its descriptor, kept open.
     let lockDescriptor = Mutex<Int32?>(nil)
+    /// The checkpoint file this process last read or wrote (nil: none there then): a lock lost and taken again keeps
+    /// the directory this process's only when the checkpoint is still that file (``takeLock()``).
+    let knownCheckpoint = Mutex<CheckpointFile.Identity?>(nil)
     let wake = DispatchSemaphore(value: 0)
     /// Whether a checkpoint was asked for (``requestCheckpoint()``) and not yet begun: asks that arrive meanwhile
     /// join it instead of each adding a wake-up (a semaphore counts them: a flood of reloads queued one checkpoint
@@ -161,6 +164,7 @@ public final class Checkpointer: Sendable {
             return report
         }
         owns.store(true, ordering: .relaxed)
+        knownCheckpoint.withLock { $0 = file.checkpointIdentity }
         for var entry in entries {
             let (result, problem) = monitor.restore(
                 model: entry.name, fingerprint: entry.fingerprint, state: &entry.state, now: now)
@@ -265,9 +269,27 @@ public final class Checkpointer: Sendable {
     /// or what is in the lock's place in a writable directory (a directory, a link, another user's file): then the
     /// directory is not used, as when another process holds it (it was used without a lock, so two exporters
     /// restored and wrote the same state).
+    ///
+    /// A lock held is checked to be still the lock file's: one removed or replaced meanwhile (an operator clearing a
+    /// "stale" lock) guarded nothing, and another exporter may have taken the directory. It is then taken again; and
+    /// unless the checkpoint is still the one this process last read or wrote, the directory's state is no longer
+    /// this process's to replace: the next checkpoint restores it first (``owns``). Before, the process went on
+    /// writing, and two exporters wrote over each other's state.
     func takeLock() -> String? {
         lockDescriptor.withLock { held -> String? in
-            if held != nil { return nil }
+            if let fd = held {
+                if file.lockIsCurrent(fd) { return nil }
+                close(fd)
+                held = nil
+                let mine = knownCheckpoint.withLock { $0 } == file.checkpointIdentity
+                if !mine { owns.store(false, ordering: .relaxed) }
+                logger.error(
+                    "storage: the lock file was removed or replaced while this process held it; taking it again",
+                    metadata: [
+                        "path": "\(file.directory)",
+                        "checkpoint": "\(mine ? "still this process's" : "written by another process: restored first")",
+                    ])
+            }
             do throws(CheckpointFile.IOError) {
                 switch try file.lock() {
                 case .acquired(let fd):
@@ -357,6 +379,7 @@ public final class Checkpointer: Sendable {
             do throws(CheckpointFile.IOError) {
                 try file.write(w.bytes)
                 owns.store(true, ordering: .relaxed)
+                knownCheckpoint.withLock { $0 = file.checkpointIdentity }
             } catch {
                 return failed(error)
             }

@@ -72,12 +72,54 @@ import Testing
         #expect(Array(try Data(contentsOf: URL(fileURLWithPath: dir + "/checkpoint"))) == saved)
     }
 
+    /// The lock file removed while this process holds it (an operator clearing a "stale" lock): the next checkpoint
+    /// takes the lock again (another exporter started meanwhile would have found the directory free); and when the
+    /// checkpoint is no longer the one this process wrote, another process wrote there: its state is restored before
+    /// anything is written over it. Before, the process went on as if it held the lock: no lock file, and the other
+    /// exporter's checkpoint overwritten unread.
+    @Test func aLockFileRemovedWhileHeldIsTakenAgainAndAnotherWritersStateRestoredFirst() throws {
+        let (dir, _) = try validCheckpoint()
+        let a = try Node([Models.fraud()], directory: dir)
+        _ = a.checkpointer.restore()
+        var traffic = Traffic(seed: 2)
+        traffic.predictions(a.model("fraud"), 10, prefix: "a", t0: WallClock.now() - 5)
+        try #require(a.checkpoint() != nil)
+        // Removed; the checkpoint still A's own: taken again, nothing restored.
+        try FileManager.default.removeItem(atPath: dir + "/lock")
+        try #require(a.checkpoint() != nil)
+        #expect(FileManager.default.fileExists(atPath: dir + "/lock"))
+        let ownEvents = #"mlops_ingest_events_total{kind="predictions",model="fraud"}"#
+        #expect(a.value(ownEvents) == 210)
+        // Removed, and another process's checkpoint (here of 7 predictions) written there meanwhile.
+        let other = temporaryDirectory()
+        let b = try Node([Models.fraud()], directory: other)
+        traffic.predictions(b.model("fraud"), 7, prefix: "b", t0: WallClock.now() - 5)
+        try #require(b.checkpoint() != nil)
+        let written = try #require(try CheckpointFile(directory: other).read(maxBytes: 1 << 30))
+        try FileManager.default.removeItem(atPath: dir + "/lock")
+        try FileManager.default.removeItem(atPath: dir + "/checkpoint")
+        try write(written, to: dir)
+        try #require(a.checkpoint() != nil)
+        #expect(a.value(ownEvents) == 7)
+        let after = try Node([Models.fraud()], directory: other)
+        try FileManager.default.removeItem(atPath: other + "/checkpoint")
+        try Data(try #require(try CheckpointFile(directory: dir).read(maxBytes: 1 << 30))).write(
+            to: URL(fileURLWithPath: other + "/checkpoint"))
+        _ = after.checkpointer.restore()
+        #expect(after.value(ownEvents) == 7)
+    }
+
     /// A FIFO in the checkpoint's place is refused at once as unreadable and set aside: the restore opened it and
     /// waited for a writer forever (the exporter never listened, and SIGTERM did not end it).
     @Test func aFIFOInTheCheckpointsPlaceIsUnreadableAtOnce() throws {
         let dir = temporaryDirectory()
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         #expect(mkfifo(dir + "/checkpoint", 0o600) == 0)
+        // Said as what it is (it was logged "Is a directory").
+        let error = #expect(throws: CheckpointFile.IOError.self) {
+            _ = try CheckpointFile(directory: dir).read(maxBytes: 1 << 20)
+        }
+        #expect(error?.description == "read \(dir)/checkpoint: a FIFO, not a regular file")
         let b = try Node([Models.fraud()], directory: dir)
         let report = b.checkpointer.restore()
         #expect(report.failure == .unreadable)
