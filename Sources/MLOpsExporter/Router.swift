@@ -85,8 +85,19 @@ struct Router: HTTPHandler {
         case .reload, .cloudevents:
             admission.accept()
         case .metrics, .landing, .status, .healthy, .ready, .other:
-            answer(HTTPResponse(status: 413, text: "\(head.path) takes no request body\n"))
+            // A body of a length given is refused now. One of unknown length (chunked, an HTTP/2 stream left open
+            // after its HEADERS) may be empty, which is no body: received (bounded as any body is) and refused in
+            // `handle` unless it is empty (an empty chunked body was refused 413).
+            if let length = head.headers["Content-Length"], length != "0" {
+                return answer(Self.noBodyTaken(head))
+            }
+            admission.accept()
         }
+    }
+
+    /// The answer to a request with a body at an endpoint that takes none.
+    static func noBodyTaken(_ request: HTTPRequest) -> HTTPResponse {
+        HTTPResponse(status: 413, text: "\(request.path) takes no request body\n")
     }
 
     func handle(_ request: HTTPRequest, respond: HTTPResponder) {
@@ -94,6 +105,11 @@ struct Router: HTTPHandler {
         let handler = route.handler
         let answer = recording(handler, request) { respond($0) }
         if let refusal = Self.refusal(handler, request) { return answer(refusal) }
+        switch handler {
+        case .metrics, .landing, .status, .healthy, .ready, .other:
+            if !request.body.isEmpty { return answer(Self.noBodyTaken(request)) }
+        case .ingest, .reload, .cloudevents: break
+        }
         switch handler {
         case .metrics:
             metrics.handle(request, respond: answer)

@@ -170,6 +170,24 @@ def test_http10_closes_and_bad_requests_get_one_line_reasons(start_exporter):
         assert body.count(b"\n") == 1 and len(body) > 3, body
 
 
+def test_an_empty_body_of_unknown_length_is_no_body(start_exporter):
+    """GET /metrics with `Transfer-Encoding: chunked` and only the last chunk: an empty body, no body, so the scrape
+    is answered (it was refused 413 before a byte of it arrived); a chunked body that holds bytes, or a length given,
+    is still refused."""
+    e = start_exporter()
+    head = b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+    for payload, code in [
+        (head + b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", b"200"),
+        (head + b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", b"413"),
+        (head + b"Content-Length: 5\r\n\r\nhello", b"413"),
+        (head + b"Content-Length: 0\r\n\r\n", b"200"),
+    ]:
+        data = raw_exchange(e.port, payload)
+        assert data.startswith(b"HTTP/1.1 " + code), (payload, data[:200])
+        if code == b"200":
+            assert b"mlops_exporter_build_info" in data
+
+
 def test_slowloris_cut_at_header_timeout(start_exporter):
     e = start_exporter("--web.header-timeout", "1")
     with socket.create_connection(("127.0.0.1", e.port)) as s:
