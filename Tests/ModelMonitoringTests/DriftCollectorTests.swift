@@ -7,7 +7,7 @@ import Testing
 /// A model with a numeric feature `x` (reference bins underflow, [0,2], (2,5], (5,8], (8,10], overflow) and a
 /// categorical feature `c` (a, b, __other__), with a hand-made reference profile.
 func driftHarness(
-    options: [String: ConfigValue] = [:], window: WindowConfiguration = WindowConfiguration()
+    options: [String: ConfigValue] = [:], window: WindowConfiguration = WindowConfiguration(), withScore: Bool = false
 )
     throws -> (Harness, MonitoredModel)
 {
@@ -32,7 +32,13 @@ func driftHarness(
         ],
         prediction: ColumnProfile(
             name: "prediction", missing: 0,
-            categorical: CategoricalProfile(values: ["no", "yes"], counts: [70, 30, 0])))
+            categorical: CategoricalProfile(values: ["no", "yes"], counts: [70, 30, 0])),
+        score: withScore
+            ? ColumnProfile(
+                name: "score", missing: 0,
+                numeric: NumericProfile(
+                    count: 100, mean: 0.5, std: 0.25, min: 0, max: 1, edges: [0.25, 0.5, 0.75],
+                    counts: [0, 25, 25, 25, 25, 0], fine: [10, 10, 10, 10, 10, 10, 10, 10, 10, 10])) : nil)
     let monitor = ModelMonitor()
     let h = try Harness(
         monitor: monitor, [config], references: ["ref.json": LoadedReference(profile: profile, sha256: "abc")])
@@ -152,6 +158,31 @@ func driftHarness(
             h.samples().contains {
                 $0.hasPrefix(#"mlops_feature_drift_threshold{feature="c",method="chisquare",model="m"} 0.05"#)
             })
+    }
+
+    /// The model-wide `method` applies to the features it can score; the others take `auto` (a model-wide ks refused
+    /// every model with a categorical feature, z every model with a numeric one).
+    @Test func theModelWideMethodAppliesWhereItFits() throws {
+        let (h, m) = try driftHarness(options: ["method": .string("ks")])
+        m.record(version: "v1", prediction: .label("no"), features: ["x": .number(3), "c": .category("a")])
+        #expect(h.samples().contains { $0.hasPrefix(#"mlops_feature_drift_threshold{feature="x",method="ks""#) })
+        #expect(
+            h.samples().contains { $0.hasPrefix(#"mlops_feature_drift_threshold{feature="c",method="chisquare""#) })
+        let (z, _) = try driftHarness(options: ["method": .string("z")])
+        #expect(z.samples().contains { $0.hasPrefix(#"mlops_feature_drift_threshold{feature="c",method="z""#) })
+        #expect(z.samples().contains { $0.hasPrefix(#"mlops_feature_drift_threshold{feature="x",method="ks""#) })
+    }
+
+    /// A binary classifier's event with `probabilities` and no `score` feeds the score output its positive class's
+    /// probability, as quality reads it (the output had no observations and no score, nothing said why).
+    @Test func probabilitiesFeedTheScoreOutput() throws {
+        let (h, m) = try driftHarness(withScore: true)
+        for p in [0.1, 0.6, 0.9] {
+            m.record(version: "v1", prediction: .label("no"), features: ["x": .number(3)], probabilities: [1 - p, p])
+        }
+        m.record(version: "v1", prediction: .label("no"), features: ["x": .number(3)], score: 0.3)
+        m.record(version: "v1", prediction: .label("no"), features: ["x": .number(3)])
+        #expect(h.value(#"mlops_prediction_window_observations{model="m",output="score"}"#) == 4)
     }
 
     @Test func eventsOlderThanTheWindowAreCountedNotBinned() throws {

@@ -190,6 +190,10 @@ public final class DriftCollector: ModelCollector {
     let plans: [RecordPlan]
     let predictionPlan: RecordPlan?
     let scorePlan: RecordPlan?
+    /// A binary classifier's positive class index and class count: an event without `score` but with `probabilities`
+    /// gives the score output its positive class's probability (the same P(positive), as quality reads it).
+    let positiveIndex: Int?
+    let classCount: Int
     /// The numeric columns' quantile edges and listed values, each plan's at its own offsets.
     let planEdges: [Double]
     let categoricalIndexes: [NameIndex]
@@ -268,7 +272,16 @@ public final class DriftCollector: ModelCollector {
                 throw options.error(nil, "the reference profile has no column for feature \(feature.name)")
             }
             features.append(
-                try monitored(feature.name, profile) { parsed.resolved(feature: feature.name, resolve: $0) })
+                try monitored(feature.name, profile) { resolve in
+                    parsed.resolved(
+                        feature: feature.name,
+                        fits: { m in
+                            if let k = profile.categorical {
+                                return m != .ks && m != .wasserstein && (m != .z || k.values.count <= 2)
+                            }
+                            return m != .z
+                        }, resolve: resolve)
+                })
         }
         for m in features { try Self.check(m, options) }
         self.features = features
@@ -300,6 +313,8 @@ public final class DriftCollector: ModelCollector {
         }
         predictionPlan = prediction.map { plan($0.column) }
         scorePlan = score.map { plan($0.column) }
+        positiveIndex = model.positiveClassIndex
+        classCount = configuration.classes.count
         self.planEdges = planEdges
         self.categoricalIndexes = categoricalIndexes
         for m in [prediction, score].compactMap({ $0 }) { try Self.check(m, options) }
@@ -436,13 +451,21 @@ public final class DriftCollector: ModelCollector {
                 }
             }
             if let p = scorePlan, p.categorical < 0 {
-                if let x = event.score {
+                if let x = event.score ?? positiveProbability(event) {
                     Self.record(number: x, p, edges, slots: slots, totals: totals)
                 } else {
                     Self.recordMissing(p, slots: slots, totals: totals)
                 }
             }
         }
+    }
+
+    /// A binary classifier's event without `score`: its positive class's probability, when it sent `probabilities`
+    /// (they fed no score drift: the output showed no observations and no score, and nothing said why).
+    @inline(__always)
+    func positiveProbability(_ event: PredictionEvent) -> Double? {
+        guard let positiveIndex, event.probabilities.count == classCount else { return nil }
+        return event.probabilities[positiveIndex]
     }
 
     @inline(__always)

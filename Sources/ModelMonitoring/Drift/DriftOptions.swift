@@ -105,10 +105,17 @@ struct DriftOptions: Sendable {
         return value
     }
 
-    /// The method and threshold for feature `name`, with `auto` resolved by `resolve`.
-    func resolved(feature name: String, resolve: (Choice) -> DriftMethod) -> (DriftMethod, Double) {
+    /// The method and threshold for feature `name`, with `auto` resolved by `resolve`. The model-wide `method` applies
+    /// to the features it can score (`fits`): ks and wasserstein to numeric ones, z to categorical ones of at most two
+    /// values; the others take `auto` (a model-wide ks refused every model with a categorical feature). A feature's
+    /// own method that cannot score it is still refused.
+    func resolved(
+        feature name: String, fits: (DriftMethod) -> Bool, resolve: (Choice) -> DriftMethod
+    ) -> (DriftMethod, Double) {
         let override = features[name]
-        return resolved(override?.choice ?? method, threshold: override?.threshold, resolve: resolve)
+        var choice = override?.choice ?? method
+        if override?.choice == nil, case .method(let m) = method, !fits(m) { choice = .auto }
+        return resolved(choice, threshold: override?.threshold, resolve: resolve)
     }
 
     /// The method of `choice` (`auto` resolved by `resolve`) and `threshold`, else the method's configured or
