@@ -1,3 +1,4 @@
+import ExporterConfig
 import Profiling
 
 /// An RFC 4180 CSV record scanner over bytes that arrive in pieces: comma-separated fields, records ended by LF or
@@ -107,8 +108,15 @@ struct CSVRecords {
     /// A record's text is read as UTF-8 (categories, labels, ids): bytes that are not UTF-8 are bad input, not replaced
     /// silently by U+FFFD.
     private func checkUTF8() throws(ProfilingError) {
-        guard String(validating: buffer[recordStart..<position], as: UTF8.self) == nil else { return }
-        throw ProfilingError(file: file, line: recordLine, message: "not valid UTF-8")
+        guard String(validating: buffer[recordStart..<position], as: UTF8.self) == nil,
+            let bad = InvalidUTF8Location.firstIndex(in: buffer, recordStart..<position)
+        else { return }
+        // At the line and column of the first bad byte, as the configuration's (it named the record's line alone).
+        let lineStart = buffer[recordStart..<bad].lastIndex(of: Self.lf).map { $0 + 1 } ?? recordStart
+        throw ProfilingError(
+            file: file, line: recordLine + buffer[recordStart..<bad].count(where: { $0 == Self.lf }),
+            column: InvalidUTF8Location.column(of: bad, lineStart: lineStart, in: buffer),
+            message: InvalidUTF8Location.describe(buffer[bad]))
     }
 
     /// Scans one record from ``position``: true when one was read, false when the file has no more (only at the

@@ -376,7 +376,8 @@ import Testing
             _ = try BatchRun(BatchRequest(configPath: config, model: "m", input: path, labels: nil))
         } throws: { error in
             let e = error as? ProfilingError
-            return e?.line == 3 && e?.message == "not valid UTF-8"
+            // At the bad byte's line and column (the record's line alone before).
+            return e?.line == 3 && e?.column == 7 && e?.message == "invalid UTF-8 (byte 0xFF)"
         }
     }
 
