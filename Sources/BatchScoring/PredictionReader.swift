@@ -96,14 +96,10 @@ enum PredictionReader {
                             CSVCategory.text(records.text(field), configured: features[i].values))
                     }
                 case .attribute(let i):
-                    // A group as live traffic names it: a configured group as written; pandas' `True`/`False` (a bool
-                    // column) as JSON's `true`/`false` are named live; any other text as written, as live traffic
-                    // keeps a number's JSON text. Before, a bool column's every row was in `__other__`.
-                    let raw = records.text(field)
-                    let groups = attributes[i].groups
-                    event.attributes[i] =
-                        groups.contains(raw)
-                        ? raw : CSVCategory.booleanNumber(raw).map { $0 == 1 ? "true" : "false" } ?? raw
+                    // A group as live traffic names it, as a categorical feature's cell: pandas' `True`/`False` (a bool
+                    // column) is `true`/`false`, its `1.0` (an integer column holding a NaN) is `1`. Before, every row
+                    // of such a column was in `__other__`.
+                    event.attributes[i] = CSVCategory.text(records.text(field), configured: attributes[i].groups)
                 case .prediction:
                     if let o = try outcome() {
                         event.prediction = o

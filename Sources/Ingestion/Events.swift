@@ -22,7 +22,8 @@ extension FeatureValue {
 public enum Outcome: Sendable, Equatable {
     /// A regression value (always finite).
     case number(Double)
-    /// A class label: a JSON string, an integer's JSON text, or `"true"`/`"false"`.
+    /// A class label: a JSON string, an integral number's integer text (or the configured class spelled as an equal
+    /// number), or `"true"`/`"false"`.
     case label(String)
 }
 
@@ -64,8 +65,8 @@ public struct PredictionEvent: Sendable, Equatable {
     public var status: PredictionStatus
     /// The event's `error_kind`, as given (it is kept whatever the status).
     public var errorKind: String?
-    /// One value per ``Schema/attributeNames`` entry, in schema order: strings as is, numbers as their JSON
-    /// text, booleans as `"true"`/`"false"`, nil when absent or null.
+    /// One value per ``Schema/attributeNames`` entry, in schema order: strings as is, numbers as a categorical
+    /// feature's (an integral one as an integer, `1.0` → `1`), booleans as `"true"`/`"false"`, nil when absent or null.
     public var attributes: [String?]
     /// Inline ground truth, of the same type as ``prediction``.
     public var label: Outcome?

@@ -199,19 +199,39 @@ struct FieldReader {
                 let outcome = Outcome.label(string(t, s))
                 if t.hasEscapes { classIndex = self.classIndex(outcome) }
                 return outcome
-            case .number(let n) where n.isInteger: label = .label(numberText(n, s))
-            case .number(let n) where Self.integralText(numberText(n, s)) != nil:
-                // `1.0` as pandas writes an integer column that holds a NaN, or numpy a float class: the class `1`, as a
-                // categorical feature's `1.0` is the category `1` (it was refused as not an integer).
-                label = .label(Self.integralText(numberText(n, s))!)
+            case .number(let n):
+                // A class as written (`1` for the class `1`), else the configured class spelled as an equal number
+                // (`1.0` for the class `1`, `1` for the class `1.0`, as the capture decoders read it), else an integral
+                // value's integer text (`1.0` as pandas writes an integer column that holds a NaN, counted under
+                // `__other__` when no class is `1`); a number with a fraction that is no class is refused.
+                let text = numberText(n, s)
+                let written = n.isInteger ? text : Self.integralText(text)
+                if let written, let i = self.classIndex(.label(written)) {
+                    classIndex = i
+                    return .label(written)
+                }
+                if let x = Double(text), let i = schema.numericClassIndex(x) {
+                    classIndex = i
+                    return .label(schema.classes[i])
+                }
+                guard let written else {
+                    let x = Double(text) ?? .nan
+                    let why =
+                        !x.isFinite
+                        ? "a number beyond a double's range"
+                        : x == x.rounded() ? "a number too large to be a class" : "a number with a fraction"
+                    reject(
+                        &rejection, .wrongType,
+                        "'\(name)' must be a class label (string, integral number or boolean), found \(why)")
+                    return nil
+                }
+                label = .label(written)
             case .bool(let b): label = .label(b ? "true" : "false")
             case .null: return nil
             default:
-                var found = token.typeName
-                if case .number = token { found = "a number with a fraction" }
                 reject(
                     &rejection, .wrongType,
-                    "'\(name)' must be a class label (string, integral number or boolean), found \(found)")
+                    "'\(name)' must be a class label (string, integral number or boolean), found \(token.typeName)")
                 return nil
             }
             classIndex = self.classIndex(label)
@@ -543,7 +563,9 @@ struct FieldReader {
             let token = try s.scalar(depth: 3)
             switch token {
             case .string(let t): event.attributes[index] = string(t, s)
-            case .number(let n): event.attributes[index] = numberText(n, s)
+            // A number as a categorical feature's: `1.0` is the group `1` (pandas writes an integer column that holds a
+            // NaN as floats; the group was `1.0`, so `__other__`).
+            case .number(let n): event.attributes[index] = Self.categoryText(numberText(n, s))
             case .bool(let b): event.attributes[index] = b ? "true" : "false"
             case .null: event.attributes[index] = nil
             default:

@@ -65,6 +65,8 @@ public struct Schema: Sendable {
     public let positiveClassIndex: Int
 
     let classTable: NameTable
+    /// Classes spelled as numbers (`0.0`, `1`, `2.5`): their value and index, the first class of a value kept.
+    let numericClasses: [(value: Double, index: Int)]
     let featureTable: NameTable
     let attributeTable: NameTable
     let featureIsNumeric: [Bool]
@@ -85,6 +87,13 @@ public struct Schema: Sendable {
         self.features = features
         self.attributeNames = attributeNames
         classTable = try NameTable(classes, list: "classes")
+        var numeric: [(value: Double, index: Int)] = []
+        for (i, name) in classes.enumerated() {
+            if let x = JSONNumber.parse(name), x.isFinite, !numeric.contains(where: { $0.value == x }) {
+                numeric.append((x, i))
+            }
+        }
+        numericClasses = numeric
         featureTable = try NameTable(features.map(\.name), list: "features")
         attributeTable = try NameTable(attributeNames, list: "attributes")
         featureIsNumeric = features.map { $0.kind == .numeric }
@@ -92,6 +101,11 @@ public struct Schema: Sendable {
 }
 
 extension Schema {
+    /// The class spelled as a number equal to `value` (`1.0` for the class `1`, `1` for the class `1.0`), if any.
+    func numericClassIndex(_ value: Double) -> Int? {
+        numericClasses.first { $0.value == value }?.index
+    }
+
     /// The index of the feature whose name has exactly the UTF-8 bytes `name` (a byte compare: for the capture
     /// decoders, which fall back to `String` comparison for non-ASCII names).
     @inline(__always)

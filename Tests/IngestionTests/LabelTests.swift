@@ -63,6 +63,23 @@ struct LabelTests {
         #expect(
             report.errors.first?.message
                 == "'label' must be a class label (string, integral number or boolean), found a number with a fraction")
+        // Classes spelled as floats (`classes: [0.0, 1.0]`): a number is the class of an equal value, whichever way it
+        // is written (`1.0` became `1`, no class, so every outcome counted wrong).
+        let floats = try Schema(task: .classification, classes: ["0.0", "1.0"], features: [FeatureSpec("x", .numeric)])
+        let (floated, floatReport) = try labels(
+            """
+            {"id":"a","label":1.0}
+            {"id":"b","label":0}
+            {"id":"c","label":"1.0"}
+            {"id":"d","label":2}
+            {"id":"e","label":1e20}
+            """, schema: floats)
+        #expect(floated.map(\.label) == [.label("1.0"), .label("0.0"), .label("1.0"), .label("2")])
+        #expect(floated.map(\.labelClass) == [1, 0, 1, nil])
+        #expect(
+            floatReport.errors.first?.message
+                == "'label' must be a class label (string, integral number or boolean), found a number too large to be a class"
+        )
     }
 
     @Test("regression labels are numbers; JSON arrays work too")

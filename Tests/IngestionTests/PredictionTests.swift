@@ -64,7 +64,8 @@ struct PredictionTests {
                 [.missing, .missing, .missing],
             ])
         #expect(decoded.events.map(\.unknownFeatureCount) == [2, 0, 0, 0, 0, 0])
-        #expect(decoded.events[2].attributes == ["1.0"])
+        // An attribute's number as a categorical feature's: `1.0` is the group `1` (it was `1.0`, so `__other__`).
+        #expect(decoded.events[2].attributes == ["1"])
         #expect(decoded.report.unknownFeatures == 2)
     }
 
