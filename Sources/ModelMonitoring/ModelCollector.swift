@@ -46,6 +46,12 @@ public protocol ModelCollector: AnyObject, Sendable {
     func record(outcome: JoinedOutcome, receivedAt: Double)
     /// Emits the current samples.
     func collect(into sink: inout CollectorSink)
+    /// This collector, just built for a model's new options, carrying on `previous`'s state (the same collector of the
+    /// model as it ran: its windows and totals, shared, not copied) when the new options leave that state's shape as it
+    /// was (a threshold, a bound, a minimum sample changed); nil when they do not, or the collector cannot tell.
+    /// A configuration reload whose only change is collector options keeps what each such collector accumulated
+    /// (before, every option change started the model's windows empty). Called before the collector records anything.
+    func carryingState(of previous: any ModelCollector) -> (any ModelCollector)?
 }
 
 extension ModelCollector {
@@ -57,6 +63,8 @@ extension ModelCollector {
     public static var needsOutcomes: Bool { false }
     /// Collectors that do not need outcomes need not implement this.
     public func record(outcome: JoinedOutcome, receivedAt: Double) {}
+    /// By default a collector's state does not carry over a change of its options.
+    public func carryingState(of previous: any ModelCollector) -> (any ModelCollector)? { nil }
 }
 
 extension CollectorSchema {

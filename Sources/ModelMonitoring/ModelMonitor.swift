@@ -83,6 +83,20 @@ public final class ModelMonitor: CollectorGroup {
                     prepared.append(reconfigured)
                     continue
                 }
+                // Only collector options changed (the same collectors, in order): each collector whose state keeps
+                // its shape under the new options carries it on, and the pending predictions stay (a drift threshold
+                // or a fairness bound tuned: before, the model's windows started empty and its pending predictions
+                // were evicted).
+                aside.collectors = configured.collectors
+                if aside == configured, model.collectors.map(\.name) == configured.collectors.map(\.name) {
+                    let before = problems.count
+                    let carried = carryingState(of: existing, into: model, hash: hash, problems: &problems)
+                    if let carried {
+                        prepared.append(carried)
+                        continue
+                    }
+                    if problems.count > before { continue }
+                }
             }
             let context: ModelContext
             do {
@@ -98,6 +112,43 @@ public final class ModelMonitor: CollectorGroup {
         }
         if !problems.isEmpty { throw ModelSetupErrors(problems) }
         return PreparedModels(models: prepared)
+    }
+
+    /// `existing` under `configuration`, which differs only in its collectors' options: a collector whose options are
+    /// the same is kept, one whose options changed is built anew and carries on its predecessor's state when it can
+    /// (``ModelCollector/carryingState(of:)``; it starts empty otherwise), with `existing`'s counters and label join.
+    /// Nil, with `problems` appended, when the new options are refused.
+    func carryingState(
+        of existing: MonitoredModel, into configuration: ModelConfiguration, hash: String,
+        problems: inout [ModelSetupErrors.Problem]
+    ) -> MonitoredModel? {
+        let context: ModelContext
+        do {
+            context = try ModelContext(
+                configuration: configuration, referenceSHA256: hash, reference: existing.context.reference)
+        } catch {
+            problems.append(.init("model \"\(configuration.name)\": \(error)", at: configuration.locations.entry))
+            return nil
+        }
+        let before = problems.count
+        let fresh = makeModel(
+            context, counters: existing.counters, joinCounters: existing.joiner?.counters ?? JoinCounters(),
+            problems: &problems)
+        let previous = existing.context.configuration.collectors
+        guard problems.count == before, fresh.collectors.count == existing.collectors.count,
+            previous.count == configuration.collectors.count
+        else { return nil }
+        // A collector whose options did not change is kept whole (the `service` collector beside a drift threshold).
+        var collectors: [any ModelCollector] = []
+        for i in fresh.collectors.indices {
+            let (new, old) = (fresh.collectors[i], existing.collectors[i])
+            collectors.append(
+                previous[i] == configuration.collectors[i] ? old : new.carryingState(of: old) ?? new)
+        }
+        return MonitoredModel(
+            context: context, collectors: collectors, counters: existing.counters,
+            joinCounters: existing.joiner?.counters ?? JoinCounters(), instanceID: instanceID,
+            sharedJoiner: existing.joiner)
     }
 
     /// Builds a model's collectors from its configuration (appending what is wrong to `problems`).

@@ -31,9 +31,11 @@ public final class MonitoredModel: Sendable {
     let decoderCaches = Mutex<[DecoderCache]>([])
     static let maximumPooledCaches = 16
 
+    /// A model of `collectors`; `sharedJoiner`: the label join (pending predictions and counters) of the model this
+    /// one replaces, when its schema is the same (a reload that changed only collector options).
     init(
         context: ModelContext, collectors: [any ModelCollector], counters: IngestCounters, joinCounters: JoinCounters,
-        instanceID: String? = nil
+        instanceID: String? = nil, sharedJoiner: LabelJoiner? = nil
     ) {
         self.context = context
         self.collectors = collectors
@@ -42,7 +44,7 @@ public final class MonitoredModel: Sendable {
         service = collectors.lazy.compactMap { $0 as? ServiceCollector }.first
         let joiner =
             outcomeCollectors.isEmpty
-            ? nil : LabelJoiner(context: context, counters: joinCounters, instanceID: instanceID)
+            ? nil : sharedJoiner ?? LabelJoiner(context: context, counters: joinCounters, instanceID: instanceID)
         self.joiner = joiner
         usesLabels = joiner != nil || collectors.contains { type(of: $0).usesLabels }
         var parts = [

@@ -170,7 +170,7 @@ public final class DriftCollector: ModelCollector {
     let ring: SliceRing
 
     /// Per feature, what `record` needs, trivially copyable: no reference counting per feature and event.
-    struct RecordPlan {
+    struct RecordPlan: Equatable {
         let base: Int
         let totalsBase: Int
         let binCount: Int
@@ -198,7 +198,7 @@ public final class DriftCollector: ModelCollector {
     let planEdges: [Double]
     let categoricalIndexes: [NameIndex]
     let totals: AtomicSlots
-    let late = AtomicSlots(count: 1)
+    let late: AtomicSlots
     let featureLabels: [ColumnLabels]
     let predictionLabels: ColumnLabels?
     let scoreLabels: ColumnLabels?
@@ -329,6 +329,7 @@ public final class DriftCollector: ModelCollector {
         }
         ring = SliceRing(window: configuration.window, width: base, doubleSlots: doubleSlots)
         totals = AtomicSlots(count: totalsBase)
+        late = AtomicSlots(count: 1)
         let f = Self.families
         func labels(_ f: SubjectFamilies, _ subject: String, _ m: Monitored) throws(ModelCollectorError) -> ColumnLabels
         {
@@ -346,6 +347,41 @@ public final class DriftCollector: ModelCollector {
         }
         scoreLabels = try score.map { (m) throws(ModelCollectorError) in try labels(f.prediction, "score", m) }
         modelLabels = try! f.late.labels(model.name)
+    }
+
+    /// `fresh`'s configuration with `previous`'s window, totals and late count (``carryingState(of:)``).
+    private init(_ fresh: DriftCollector, stateOf previous: DriftCollector) {
+        model = fresh.model
+        options = fresh.options
+        features = fresh.features
+        prediction = fresh.prediction
+        score = fresh.score
+        ring = previous.ring
+        plans = fresh.plans
+        predictionPlan = fresh.predictionPlan
+        scorePlan = fresh.scorePlan
+        positiveIndex = fresh.positiveIndex
+        classCount = fresh.classCount
+        planEdges = fresh.planEdges
+        categoricalIndexes = fresh.categoricalIndexes
+        totals = previous.totals
+        late = previous.late
+        featureLabels = fresh.featureLabels
+        predictionLabels = fresh.predictionLabels
+        scoreLabels = fresh.scoreLabels
+        modelLabels = fresh.modelLabels
+    }
+
+    /// The same columns binned the same way (bins, fine counts, listed values: a method, threshold or minimum changed
+    /// among those that count alike) in a window of the same shape: `previous`'s state, carried on.
+    public func carryingState(of previous: any ModelCollector) -> (any ModelCollector)? {
+        guard let previous = previous as? DriftCollector, previous.ring.width == ring.width,
+            previous.ring.sliceCount == ring.sliceCount, previous.ring.sliceSeconds == ring.sliceSeconds,
+            previous.ring.doubleSlots == ring.doubleSlots, previous.totals.count == totals.count,
+            previous.plans == plans, previous.predictionPlan == predictionPlan, previous.scorePlan == scorePlan,
+            previous.planEdges == planEdges
+        else { return nil }
+        return DriftCollector(self, stateOf: previous)
     }
 
     /// Whether chi-square, PSI, KL and Jensen-Shannon compare numeric column `name` value by value: when its profile

@@ -116,7 +116,7 @@ public final class FairnessCollector: ModelCollector {
     /// The window and the totals, with the same layout (one block: attributes × groups × ``GroupCounts``).
     let slots: QualitySlots
     /// Late predictions (slot 0) and late outcomes (slot 1).
-    let late = AtomicSlots(count: 2)
+    let late: AtomicSlots
 
     /// Needs a binary classification model with sensitive attributes; options as in ``FairnessOptions``.
     public init(model: ModelContext, options: CollectorOptions) throws(ModelCollectorError) {
@@ -145,6 +145,7 @@ public final class FairnessCollector: ModelCollector {
         // The window grows with the groups: refuse a configuration over its series budget before allocating it.
         try options.requireSeries(groupCounts.reduce(2) { $0 + $1 * 14 })
         slots = QualitySlots(versions: 1, width: width, window: configuration.window)
+        late = AtomicSlots(count: 2)
         let f = Self.families
         let attributes = configuration.sensitiveAttributes.map(\.name)
         groupLabels = zip(attributes, model.groupLabels).map { attribute, groups in
@@ -161,6 +162,34 @@ public final class FairnessCollector: ModelCollector {
         lateLabels = (
             try! f.lateEvents.labels(model.name, "prediction"), try! f.lateEvents.labels(model.name, "outcome")
         )
+    }
+
+    /// `fresh`'s configuration with `previous`'s window, totals and late counts (``carryingState(of:)``).
+    private init(_ fresh: FairnessCollector, stateOf previous: FairnessCollector) {
+        model = fresh.model
+        options = fresh.options
+        positiveClass = fresh.positiveClass
+        bases = fresh.bases
+        groupCounts = fresh.groupCounts
+        metrics = fresh.metrics
+        groupLabels = fresh.groupLabels
+        metricLabels = fresh.metricLabels
+        lateLabels = fresh.lateLabels
+        slots = previous.slots
+        late = previous.late
+    }
+
+    /// The same attributes and groups counted the same way in a window of the same shape (bounds,
+    /// `min_group_observations` or `include_other` changed: they apply when the metrics are computed): `previous`'s
+    /// state, carried on.
+    public func carryingState(of previous: any ModelCollector) -> (any ModelCollector)? {
+        guard let previous = previous as? FairnessCollector, previous.positiveClass == positiveClass,
+            previous.bases == bases, previous.groupCounts == groupCounts, previous.slots.width == slots.width,
+            previous.slots.ring.width == slots.ring.width, previous.slots.ring.sliceCount == slots.ring.sliceCount,
+            previous.slots.ring.sliceSeconds == slots.ring.sliceSeconds,
+            previous.slots.totals.count == slots.totals.count
+        else { return nil }
+        return FairnessCollector(self, stateOf: previous)
     }
 
     /// Per group: 6 counters and 8 window gauges; per metric: its value, violation flag and one or two
