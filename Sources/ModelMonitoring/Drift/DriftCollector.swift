@@ -375,9 +375,8 @@ public final class DriftCollector: ModelCollector {
     /// The same columns binned the same way (bins, fine counts, listed values: a method, threshold or minimum changed
     /// among those that count alike) in a window of the same shape: `previous`'s state, carried on.
     public func carryingState(of previous: any ModelCollector) -> (any ModelCollector)? {
-        guard let previous = previous as? DriftCollector, previous.ring.width == ring.width,
-            previous.ring.sliceCount == ring.sliceCount, previous.ring.sliceSeconds == ring.sliceSeconds,
-            previous.ring.doubleSlots == ring.doubleSlots, previous.totals.count == totals.count,
+        guard let previous = previous as? DriftCollector, previous.ring.hasSameShape(as: ring),
+            previous.totals.count == totals.count,
             previous.plans == plans, previous.predictionPlan == predictionPlan, previous.scorePlan == scorePlan,
             previous.planEdges == planEdges
         else { return nil }

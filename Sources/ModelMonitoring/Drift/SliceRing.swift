@@ -66,6 +66,13 @@ public final class SliceRing: Sendable {
         for i in 0..<sliceCount { blockEpochs.store(i, UInt64(bitPattern: Int64(Int.min))) }
     }
 
+    /// Whether `other` has this ring's shape (slices, their seconds, slots per slice, Double slots): its state can
+    /// stand for this one's.
+    func hasSameShape(as other: SliceRing) -> Bool {
+        width == other.width && sliceCount == other.sliceCount && sliceSeconds == other.sliceSeconds
+            && doubleSlots == other.doubleSlots
+    }
+
     /// The epoch of Unix time `t`.
     @inline(__always)
     public func epoch(_ t: Double) -> Int { Int((t / sliceSeconds).rounded(.down)) }

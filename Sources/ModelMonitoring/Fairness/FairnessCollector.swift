@@ -185,9 +185,7 @@ public final class FairnessCollector: ModelCollector {
     public func carryingState(of previous: any ModelCollector) -> (any ModelCollector)? {
         guard let previous = previous as? FairnessCollector, previous.positiveClass == positiveClass,
             previous.bases == bases, previous.groupCounts == groupCounts, previous.slots.width == slots.width,
-            previous.slots.ring.width == slots.ring.width, previous.slots.ring.sliceCount == slots.ring.sliceCount,
-            previous.slots.ring.sliceSeconds == slots.ring.sliceSeconds,
-            previous.slots.totals.count == slots.totals.count
+            previous.slots.ring.hasSameShape(as: slots.ring), previous.slots.totals.count == slots.totals.count
         else { return nil }
         return FairnessCollector(self, stateOf: previous)
     }
