@@ -98,7 +98,7 @@ struct CheckConfigurationTests {
     /// A reference profile that does not fit its model is reported at the model's `reference` line (it named no line
     /// before: `FILE: model "fraud": reference: ...`).
     @Test("a reference profile's problems found after loading name its line")
-    func referenceAndCaptureProblemsAreLocated() throws {
+    func referenceProblemsAreLocated() throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("check-ref-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
