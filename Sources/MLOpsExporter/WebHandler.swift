@@ -89,8 +89,13 @@ struct WebHandler: HTTPHandler {
             let submission = checks.submit(
                 key: Self.client(request.remoteAddress),
                 run: {
-                    // The client left while the check waited: skip the hash, nobody would read the answer.
-                    if cancelled() { return selfMetrics.authRejected(.cancelled) }
+                    // The client left while the check waited: skip the hash. The request is still answered (503,
+                    // counted `cancelled`): the server drops an answer for a closed connection, but an embedding host's
+                    // task awaits one (`ExporterEndpoints.respond` hung for good on a cancelled task).
+                    if cancelled() {
+                        selfMetrics.authRejected(.cancelled)
+                        return refuse(Self.response(.cancelled))
+                    }
                     auth.verify(pending) ? proceed() : reject(.invalid)
                 },
                 expired: { reject(.expired) })
