@@ -142,8 +142,14 @@ public final class ModelMonitor: CollectorGroup {
         var collectors: [any ModelCollector] = []
         for i in fresh.collectors.indices {
             let (new, old) = (fresh.collectors[i], existing.collectors[i])
-            collectors.append(
-                previous[i] == configuration.collectors[i] ? old : new.carryingState(of: old) ?? new)
+            if previous[i] == configuration.collectors[i] {
+                collectors.append(old)
+                continue
+            }
+            // A carried collector must be of the new one's type (a user's `carryingState` answering anything else is
+            // not taken).
+            let carried = new.carryingState(of: old).flatMap { type(of: $0) == type(of: new) ? $0 : nil }
+            collectors.append(carried ?? new)
         }
         return MonitoredModel(
             context: context, collectors: collectors, counters: existing.counters,
