@@ -70,10 +70,15 @@ extension Reader {
                         "is a percentage: \(given) means \(given) % (for \(meant) %, write \(meant))")
                 } else if v > 0 && v <= 1 {
                     fail(o, "\(path).objective", "is a percentage, above 1 and below 100 (like 99.9)")
-                } else if v > 0 && v < 100 && ratio > 0 && ratio < 1 {
+                } else if v > 1 && v < 100 && ratio > 0 && ratio < 1 {
                     slo.objective = v
+                } else if v > 1 && v < 100 {
+                    // Below 100, but the budget the rules write (12 decimals) is 0 (it said "below 100").
+                    fail(
+                        o, "\(path).objective",
+                        "leaves an error budget of 0 at the rules' 12 decimals: at most 99.9999999999")
                 } else {
-                    fail(o, "\(path).objective", "must be a percentage above 0 and below 100 (like 99.9)")
+                    fail(o, "\(path).objective", "must be a percentage above 1 and below 100 (like 99.9)")
                 }
             }
         } else {

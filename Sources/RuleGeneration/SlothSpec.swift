@@ -16,7 +16,11 @@ extension RuleGenerator {
         if periods.isEmpty { w.line(0, "# No SLOs are configured.") }
         for (index, period) in periods.enumerated() {
             if index > 0 { w.line(0, "---") }
-            w.line(0, "# Period \(period.rawValue): sloth generate --default-slo-period \(period.rawValue) -i FILE")
+            w.line(
+                0,
+                periods.count > 1
+                    ? "# Period \(period.rawValue): save this document alone as FILE (Sloth reads every document of a file), then: sloth generate --default-slo-period \(period.rawValue) -i FILE"
+                    : "# Period \(period.rawValue): sloth generate --default-slo-period \(period.rawValue) -i FILE")
             w.line(0, "version: \"prometheus/v1\"")
             w.line(0, "service: \(YAMLWriter.quoted(job))")
             w.line(0, "slos:")

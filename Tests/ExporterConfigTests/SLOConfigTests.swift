@@ -109,9 +109,10 @@ struct SLOConfigTests {
                 "11:16: models[0].slos[0].name: SLO name \"a b\" must be"
             ),
             // An objective that rounds to 100 % (the rules' ratio has 12 decimals) leaves no budget: any error pages.
+            // Said so (it said "must be a percentage above 0 and below 100" of a value below 100).
             (
                 "- {type: availability, objective: 99.99999999999}",
-                "11:41: models[0].slos[0].objective: must be a percentage"
+                "11:41: models[0].slos[0].objective: leaves an error budget of 0 at the rules' 12 decimals"
             ),
             // A ratio written for a percentage: 0.999 % leaves a budget no error ratio can burn fast enough to page (it
             // was accepted, and a total outage paged nobody).
