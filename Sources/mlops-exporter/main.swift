@@ -547,10 +547,14 @@ struct Demo: ParsableCommand {
     @Option(help: "The exporter's base URL (http only), e.g. http://127.0.0.1:9747.")
     var target: String?
 
-    @Option(help: "Predictions per second, over both models.")
+    // `.unconditional`: a negative value (`--rate -5`) is read as the value, and refused by its own check (it was taken
+    // for an option: "Missing value for '--rate <rate>'").
+    @Option(parsing: .unconditional, help: "Predictions per second, over both models.")
     var rate = 40.0
 
-    @Option(name: .customLong("time-scale"), help: "Demo seconds per real second (phases and label delays).")
+    @Option(
+        name: .customLong("time-scale"), parsing: .unconditional,
+        help: "Demo seconds per real second (phases and label delays).")
     var timeScale = 1.0
 
     @Option(help: "Phases as name:duration,... (e.g. stable:30s,drift:10m,bias); the last may omit its duration.")
@@ -562,10 +566,11 @@ struct Demo: ParsableCommand {
     @Option(help: "Seed of the generated traffic.")
     var seed: UInt64 = 1
 
-    @Option(help: "Stop after this many (real) seconds. Default: run until interrupted.")
+    @Option(parsing: .unconditional, help: "Stop after this many (real) seconds. Default: run until interrupted.")
     var duration: Double?
 
-    @Option(name: .customLong("label-delay"), help: "Demo seconds from a prediction to its label.")
+    @Option(
+        name: .customLong("label-delay"), parsing: .unconditional, help: "Demo seconds from a prediction to its label.")
     var labelDelay = 30.0
 
     @Option(

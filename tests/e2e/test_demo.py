@@ -134,7 +134,10 @@ def test_bad_arguments_are_refused(binary):
                           (["--target", "http://127.0.0.1:1", "--phases", "stable,drift:1m"], "needs a duration"),
                           (["--target", "http://127.0.0.1:1", "--time-scale", "0"], "--time-scale"),
                           # Not a number: said so (it was "must not be negative").
-                          (["--target", "http://127.0.0.1:1", "--label-delay=nan"], "0 or more (got nan)")]:
+                          (["--target", "http://127.0.0.1:1", "--label-delay=nan"], "0 or more (got nan)"),
+                          # A negative value is the value, refused by its check (it was "Missing value for '--rate'").
+                          (["--target", "http://127.0.0.1:1", "--rate", "-5"], "--rate must be in (0, 100000]"),
+                          (["--target", "http://127.0.0.1:1", "--label-delay", "-1"], "0 or more (got -1.0)")]:
         rc, stderr = run_demo(binary, *args)
         assert rc != 0 and message in stderr, (args, stderr)
 
