@@ -638,6 +638,10 @@ def test_sloth_spec_structure(binary, tmp_path):
     r = run(binary, "rules", "--config", str(EXAMPLE), "--format", "sloth", "--out", str(out))
     assert r.returncode == 0, r.stderr
     docs = list(yaml.safe_load_all(out.read_text()))
+    # The example has 28d and 30d SLOs: each document says to save it alone before running Sloth on it (Sloth reads
+    # every document of a file; the hint said to run it on the whole file, giving both periods one period).
+    hints = [line for line in out.read_text().splitlines() if line.startswith("# Period ")]
+    assert len(hints) == len(docs) == 2 and all("save this document alone as FILE" in h for h in hints), hints
     config = yaml.safe_load(EXAMPLE.read_text())
     want = {(m["name"], s.get("name", s["type"])): s for m, s in slo_owners(config)}
     got = {}
