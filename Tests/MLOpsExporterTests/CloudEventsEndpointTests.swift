@@ -179,6 +179,25 @@ struct CloudEventsEndpointTests {
         #expect(m[#"mlops_cloudevents_capture_failures_total{model="logged",reason="invalid_json"}"#] == nil)
     }
 
+    /// The latency is the halves' `ce-time` difference only when it lies between 0 and the store's time-to-live: a
+    /// forged request time of 1970 added 1.8e9 s to the latency sum (a counter's sum: for good).
+    @Test func aLatencyBeyondTheStoresTimeToLiveIsNone() async throws {
+        let (exporter, _) = try exporter(headerModels)
+        for (id, start) in [("ok", "2026-12-05T10:00:00Z"), ("forged", "1970-01-01T00:00:00Z")] {
+            let request = await send(
+                exporter, id: id, type: CloudEvent.requestType, service: "logged", data: #"{"rows": [{"x": 1}]}"#,
+                extensions: [("verdict", "1"), ("time", start)])
+            #expect(request.0 == 200, "\(request.1)")
+            let answer = await send(
+                exporter, id: id, type: CloudEvent.responseType, service: "logged", data: "{}",
+                extensions: [("time", "2026-12-05T10:00:00.5Z")])
+            #expect(answer.0 == 200 && answer.1.contains(#""accepted":1"#), "\(answer.1)")
+        }
+        let m = await scrape(exporter)
+        #expect(m[#"mlops_model_latency_seconds_count{model="logged",version="canary"}"#] == 1)
+        #expect(m[#"mlops_model_latency_seconds_sum{model="logged",version="canary"}"#] == 0.5)
+    }
+
     /// Structured mode is the media type `application/cloudevents+json` (parameters allowed), not any type it
     /// begins (`+jsonx` was read as structured); batched content mode is refused with its reason (with `ce-*` headers
     /// it was read as one binary-mode event whose data was the batch).

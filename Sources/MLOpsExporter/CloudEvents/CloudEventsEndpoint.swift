@@ -186,7 +186,12 @@ struct CloudEventsEndpoint: Sendable {
         }
         metrics.paired(model: model.name)
         var latency: Double? = nil
-        if let start = pair.request.eventTime, let end = pair.response.eventTime, end >= start { latency = end - start }
+        // Taken only within the store's time-to-live (a pair whose halves came further apart never pairs): a forged
+        // request `ce-time` of 1970 added 1.8e9 s to the latency sum, for good.
+        if let start = pair.request.eventTime, let end = pair.response.eventTime, end >= start, end - start <= pairs.ttl
+        {
+            latency = end - start
+        }
         var accepted = 0
         for (row, var event) in events.enumerated() {
             if event.id == nil { event.id = events.count == 1 ? id : "\(id)/\(row)" }
