@@ -531,6 +531,9 @@ final class HTTP1Session: ConnectionProtocolHandler {
     private func failStreamedBody(status: Int, reason: String, label: String, _ connection: Connection) {
         guard case .streaming(let stream, _) = bodyState else { return }
         bodyState = .none
+        // The body's failure first: the handler learns that its request failed before its response stream is
+        // cancelled (the proxy took the cancelled stream for a client that left, and counted it so).
+        stream.fail()
         if let index = slots.indices.last, slots[index].response == nil {
             let responseStream = slots[index].stream
             slots[index].stream = nil
@@ -538,7 +541,6 @@ final class HTTP1Session: ConnectionProtocolHandler {
             slots[index].response = HTTPResponse(status: status, text: reason + "\n")
             responseStream?.cancel()
         }
-        stream.fail()
         acceptingRequests = false
         connection.releaseReceivingSlot()
         connection.lingerOnClose = true
@@ -721,13 +723,15 @@ final class HTTP1Session: ConnectionProtocolHandler {
     }
 
     func connectionClosed(_ connection: Connection) {
+        // The client left: its response streams are cancelled first, so that a handler streaming its body learns of a
+        // client gone, not of a body the server refused (``failStreamedBody``, which fails the body first).
+        let streams = slots.compactMap(\.stream)
+        slots.removeAll()
+        for stream in streams { stream.cancel() }
         if case .streaming(let body, _) = bodyState {
             bodyState = .none
             body.fail()
         }
-        let streams = slots.compactMap(\.stream)
-        slots.removeAll()
-        for stream in streams { stream.cancel() }
     }
 
     /// Sends what the stream at the front has: its head once, its body pieces, its end. True when the slot is

@@ -52,6 +52,8 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
     @exclusivity(unchecked) private var endedAt: UInt64 = 0
     @exclusivity(unchecked) private var endFailure: UpstreamFailure?
     @exclusivity(unchecked) private var endCancelled = false
+    /// Whether the exchange ended because the client's body could not be completed (``requestBodyFailed()``).
+    @exclusivity(unchecked) private var endBodyFailed = false
 
     init(
         proxy: ReverseProxy, pool: UpstreamPool, request: consuming HTTPRequest, requestID: String, generatedID: Bool,
@@ -112,8 +114,12 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
 
     func requestBodyPiece(_ piece: UnsafeRawBufferPointer) -> Bool { requestBody(piece) }
 
-    /// The client's body cannot be completed: the server answers the client; the upstream request goes.
-    func requestBodyFailed() { cancel() }
+    /// The client's body cannot be completed: the server answers the client; the upstream request goes. Recorded as
+    /// such, not as a client that left (it was counted in `client_cancelled_total` as well as by the server).
+    func requestBodyFailed() {
+        if !ended { endBodyFailed = true }
+        cancel()
+    }
 
     // MARK: - The request body, streamed
 
@@ -387,6 +393,7 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
             requestID: requestID, tap: tap, status: endCancelled ? nil : status,
             responseHeaders: responseHeaders.take(), responseBody: captured.take(), responseBodyOverLimit: overLimit,
             responseBodyBytes: bodyBytes, failure: endFailure, cancelled: endCancelled,
+            requestBodyFailed: endBodyFailed,
             durationSeconds: Double(endedAt &- startedAt) / 1e9,
             timeToHeadSeconds: headAt.map { Double($0 &- startedAt) / 1e9 })
         observer.proxyExchangeEnded(&record)

@@ -108,8 +108,12 @@ public struct ProxyExchangeRecord: Sendable {
     public var responseBodyBytes: Int
     /// Why the upstream exchange failed, if it did.
     public var failure: UpstreamFailure?
-    /// The client went away before the response was complete.
+    /// The client went away before the response was complete (or its request body could not be completed:
+    /// ``requestBodyFailed``); the upstream request was dropped.
     public var cancelled: Bool
+    /// The client's request body could not be completed (malformed, over the limit, too slow): the server answered the
+    /// client itself and counted it by reason. The exchange is ``cancelled`` too, but the client did not leave.
+    public var requestBodyFailed: Bool = false
     /// From the request's arrival at the proxy to the end of the exchange, in seconds.
     public var durationSeconds: Double
     /// From the request's arrival to the upstream's response head, in seconds; nil without a head.
@@ -126,8 +130,8 @@ extension ProxyExchangeRecord {
         _ request: HTTPRequest, requestBody: [UInt8]? = nil, requestBodyOverLimit: Bool = false, requestID: String,
         tap: ProxyTap, status: Int?, responseHeaders: HTTPHeaders? = nil,
         responseBody: [UInt8]? = nil, responseBodyOverLimit: Bool = false, responseBodyBytes: Int = 0,
-        failure: UpstreamFailure? = nil, cancelled: Bool = false, durationSeconds: Double,
-        timeToHeadSeconds: Double? = nil
+        failure: UpstreamFailure? = nil, cancelled: Bool = false, requestBodyFailed: Bool = false,
+        durationSeconds: Double, timeToHeadSeconds: Double? = nil
     ) {
         self.request = request
         self.requestBody = requestBody
@@ -141,6 +145,7 @@ extension ProxyExchangeRecord {
         self.responseBodyBytes = responseBodyBytes
         self.failure = failure
         self.cancelled = cancelled
+        self.requestBodyFailed = requestBodyFailed
         self.durationSeconds = durationSeconds
         self.timeToHeadSeconds = timeToHeadSeconds
     }

@@ -199,7 +199,7 @@ final class LLMWatcher: ProxyExchangeWatcher, @unchecked Sendable {
         let counters = entry?.counters ?? routing.unrouted
         for reason in failures { counters.captureFailures.add(reason) }
         if let failure = exchange.failure { counters.upstreamError(failure) }
-        if cancelled { counters.cancelled.add(0) }
+        if cancelled && !exchange.requestBodyFailed { counters.cancelled.add(0) }
         guard let entry else { return }
         let record = Self.record(exchange, meter: meter, unreadStream: unreadStream)
         if let collector {

@@ -236,7 +236,8 @@ final class ProxyRecorder: ReverseProxyObserver {
         if let failure = exchange.failure { counters.upstreamError(failure) }
         if let status = exchange.status { counters.response(status: status) }
         if exchange.cancelled {
-            counters.cancelled.add(0)
+            // A body the client could not complete is the server's to count (by reason), not a client that left.
+            if !exchange.requestBodyFailed { counters.cancelled.add(0) }
             return
         }
         guard let entry = context.entry, let status = exchange.status else { return }
