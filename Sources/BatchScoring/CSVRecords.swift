@@ -28,7 +28,6 @@ struct CSVRecords {
     /// The line (from 1) at ``position``, and the buffer offset where that line starts.
     private(set) var line = 1
     private var lineStart = 0
-    private var started = false
     /// The fields of the current record, and the line it starts on.
     private(set) var fields: [Field] = []
     private(set) var recordLine = 0
@@ -65,13 +64,7 @@ struct CSVRecords {
             lineStart -= position
             position = 0
             recordStart = 0
-            try source.read(appendingTo: &buffer)
-            if !started, source.atEnd || buffer.count >= 3 {
-                started = true
-                if buffer.starts(with: [0xEF, 0xBB, 0xBF]) {
-                    buffer.removeFirst(3)
-                }
-            }
+            try source.read(appendingTo: &buffer)  // a byte-order mark is left out there
         }
     }
 
@@ -112,11 +105,9 @@ struct CSVRecords {
             let bad = InvalidUTF8Location.firstIndex(in: buffer, recordStart..<position)
         else { return }
         // At the line and column of the first bad byte, as the configuration's (it named the record's line alone).
-        let lineStart = buffer[recordStart..<bad].lastIndex(of: Self.lf).map { $0 + 1 } ?? recordStart
+        let at = InvalidUTF8Location.position(of: bad, in: buffer, from: recordStart, line: recordLine)
         throw ProfilingError(
-            file: file, line: recordLine + buffer[recordStart..<bad].count(where: { $0 == Self.lf }),
-            column: InvalidUTF8Location.column(of: bad, lineStart: lineStart, in: buffer),
-            message: InvalidUTF8Location.describe(buffer[bad]))
+            file: file, line: at.line, column: at.column, message: InvalidUTF8Location.describe(buffer[bad]))
     }
 
     /// Scans one record from ``position``: true when one was read, false when the file has no more (only at the

@@ -35,16 +35,20 @@ struct ChunkedFile {
     /// with one as another shape, refused at its second line).
     mutating func read(appendingTo buffer: inout [UInt8]) throws(ProfilingError) {
         do {
+            if atStart {
+                // The three bytes a mark would take are read on their own first, whatever the piece size (a first
+                // piece of one or two bytes would not show it): they are the first piece unless they are the mark.
+                atStart = false
+                if let head = try handle.read(upToCount: 3), !head.isEmpty, !head.elementsEqual([0xEF, 0xBB, 0xBF]) {
+                    buffer.append(contentsOf: head)
+                    return
+                }
+            }
             guard let data = try handle.read(upToCount: chunkSize), !data.isEmpty else {
                 atEnd = true
                 return
             }
-            if atStart && data.starts(with: [0xEF, 0xBB, 0xBF]) {
-                buffer.append(contentsOf: data.dropFirst(3))
-            } else {
-                buffer.append(contentsOf: data)
-            }
-            atStart = false
+            buffer.append(contentsOf: data)
         } catch {
             throw ProfilingError(file: path, message: "cannot read: \(error.localizedDescription)")
         }

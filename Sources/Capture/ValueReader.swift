@@ -23,18 +23,13 @@ struct ValueReader: Sendable {
         self.schema = schema
         isClassification = schema.task == .classification
         var classIndex: [String: Int] = [:]
-        var numericClasses: [Double: Int] = [:]
-        var numericClassList: [(value: Double, index: Int)] = []
-        for (i, name) in schema.classes.enumerated() {
-            classIndex[name] = i
-            if let value = JSONNumber.parse(name), value.isFinite, numericClasses[value] == nil {
-                numericClasses[value] = i
-                numericClassList.append((value, i))
-            }
-        }
+        for (i, name) in schema.classes.enumerated() { classIndex[name] = i }
         self.classIndex = classIndex
-        self.numericClasses = numericClasses
-        self.numericClassList = numericClassList.count <= Self.numericClassScanLimit ? numericClassList : []
+        // The schema's reading of classes spelled as numbers (the ingestion decoder's too), held here for a lookup
+        // inlined into the decoders.
+        let numeric = schema.numericClasses
+        numericClasses = Dictionary(numeric.map { ($0.value, $0.index) }, uniquingKeysWith: { first, _ in first })
+        numericClassList = numeric.count <= Self.numericClassScanLimit ? numeric : []
         featureIndex = Dictionary(
             schema.features.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { first, _ in first })
         featureIsNumeric = schema.features.map { $0.kind == .numeric }

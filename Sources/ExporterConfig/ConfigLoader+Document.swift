@@ -27,11 +27,10 @@ extension ConfigLoader {
             // Where: the line and column of the first byte that is no UTF-8 (before, the file alone was named).
             let bytes = [UInt8](data)
             let index = InvalidUTF8Location.firstIndex(in: bytes, bytes.indices) ?? 0
-            let lineStart = (bytes[..<index].lastIndex(of: UInt8(ascii: "\n")) ?? -1) + 1
+            let at = InvalidUTF8Location.position(of: index, in: bytes, from: 0, line: 1)
             throw ConfigErrors([
                 ConfigError(
-                    file: path, line: 1 + bytes[..<index].count { $0 == UInt8(ascii: "\n") },
-                    column: InvalidUTF8Location.column(of: index, lineStart: lineStart, in: bytes), field: "",
+                    file: path, line: at.line, column: at.column, field: "",
                     message: "cannot read: \(InvalidUTF8Location.describe(bytes[index])); the file must be UTF-8 text")
             ])
         }

@@ -23,6 +23,16 @@ public enum InvalidUTF8Location {
         1 + bytes[lineStart..<index].count { $0 & 0xC0 != 0x80 }
     }
 
+    /// The line and column of the byte at `index` in `bytes` whose offset `start` begins line `line` (the bytes
+    /// between are valid UTF-8).
+    public static func position(
+        of index: Int, in bytes: [UInt8], from start: Int, line: Int
+    ) -> (line: Int, column: Int) {
+        let newline = UInt8(ascii: "\n")
+        let lineStart = bytes[start..<index].lastIndex(of: newline).map { $0 + 1 } ?? start
+        return (line + bytes[start..<index].count { $0 == newline }, column(of: index, lineStart: lineStart, in: bytes))
+    }
+
     /// `invalid UTF-8 (byte 0xE9)`.
     public static func describe(_ byte: UInt8) -> String {
         let hex = String(byte, radix: 16, uppercase: true)

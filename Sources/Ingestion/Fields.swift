@@ -210,12 +210,12 @@ struct FieldReader {
                     classIndex = i
                     return .label(written)
                 }
-                if let x = Double(text), let i = schema.numericClassIndex(x) {
+                let x = Double(text) ?? .nan
+                if let i = schema.numericClassIndex(x) {
                     classIndex = i
                     return .label(schema.classes[i])
                 }
                 guard let written else {
-                    let x = Double(text) ?? .nan
                     let why =
                         !x.isFinite
                         ? "a number beyond a double's range"

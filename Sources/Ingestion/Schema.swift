@@ -65,8 +65,10 @@ public struct Schema: Sendable {
     public let positiveClassIndex: Int
 
     let classTable: NameTable
-    /// Classes spelled as numbers (`0.0`, `1`, `2.5`): their value and index, the first class of a value kept.
-    let numericClasses: [(value: Double, index: Int)]
+    /// Classes spelled as numbers (`0.0`, `1`, `2.5`): their value and index, in class order, the first class of a
+    /// value kept: how a number sent for a class finds the class spelled otherwise (`1.0` the class `1`), in the
+    /// ingestion decoder and the capture decoders alike.
+    package let numericClasses: [(value: Double, index: Int)]
     let featureTable: NameTable
     let attributeTable: NameTable
     let featureIsNumeric: [Bool]

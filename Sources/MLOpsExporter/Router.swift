@@ -78,20 +78,25 @@ struct Router: HTTPHandler {
         let route = route(head)
         let answer = recording(route.handler, head) { admission.reject($0) }
         if let refusal = Self.refusal(route.handler, head) { return answer(refusal) }
-        switch route.handler {
-        case .ingest:
-            let (model, kind) = route.ingest!
-            ingest.admit(head, model: model, kind: kind, accept: admission.accept, refuse: answer)
-        case .reload, .cloudevents:
-            admission.accept()
-        case .metrics, .landing, .status, .healthy, .ready, .other:
+        guard Self.takesBody(route.handler) else {
             // A body of a length given is refused now. One of unknown length (chunked, an HTTP/2 stream left open
             // after its HEADERS) may be empty, which is no body: received (bounded as any body is) and refused in
             // `handle` unless it is empty (an empty chunked body was refused 413).
-            if let length = head.headers["Content-Length"], length != "0" {
-                return answer(Self.noBodyTaken(head))
-            }
+            if let length = head.headers["Content-Length"], length != "0" { return answer(Self.noBodyTaken(head)) }
+            return admission.accept()
+        }
+        if let (model, kind) = route.ingest {
+            ingest.admit(head, model: model, kind: kind, accept: admission.accept, refuse: answer)
+        } else {
             admission.accept()
+        }
+    }
+
+    /// Whether `handler`'s endpoint takes a request body (the ingestion API, reloads, the KServe logger's events).
+    static func takesBody(_ handler: SelfMetrics.Handler) -> Bool {
+        switch handler {
+        case .ingest, .reload, .cloudevents: true
+        case .metrics, .landing, .status, .healthy, .ready, .other: false
         }
     }
 
@@ -105,11 +110,7 @@ struct Router: HTTPHandler {
         let handler = route.handler
         let answer = recording(handler, request) { respond($0) }
         if let refusal = Self.refusal(handler, request) { return answer(refusal) }
-        switch handler {
-        case .metrics, .landing, .status, .healthy, .ready, .other:
-            if !request.body.isEmpty { return answer(Self.noBodyTaken(request)) }
-        case .ingest, .reload, .cloudevents: break
-        }
+        if !request.body.isEmpty && !Self.takesBody(handler) { return answer(Self.noBodyTaken(request)) }
         switch handler {
         case .metrics:
             metrics.handle(request, respond: answer)

@@ -119,7 +119,7 @@ final class StatusEndpoint: Sendable {
             // Percent-encoded as a form sends it (`%35`, `%2B90`); a sign allowed (below 5 is 5, as 0 is).
             guard let value = String(pair.dropFirst("refresh=".count)).removingPercentEncoding else { continue }
             let negative = value.hasPrefix("-")
-            let digits = value.hasPrefix("-") || value.hasPrefix("+") ? value.dropFirst() : Substring(value)
+            let digits = negative || value.hasPrefix("+") ? value.dropFirst() : Substring(value)
             guard !digits.isEmpty, digits.utf8.allSatisfy({ $0 &- 0x30 < 10 }) else { continue }
             if negative { return 5 }
             return Int(digits).map { min(max($0, 5), 3600) } ?? 3600  // more digits than an Int holds: the longest
