@@ -55,6 +55,11 @@ public final class AtomicSlots: @unchecked Sendable {
     @inline(__always)
     public func store(_ index: Int, _ value: UInt64) { base[index].store(value, ordering: .relaxed) }
 
+    /// Sets every slot to zero (for Double slots, `0.0`), one by one.
+    public func zero() {
+        for i in 0..<count { base[i].store(0, ordering: .relaxed) }
+    }
+
     /// The integer value of slot `index`.
     @inline(__always)
     public func load(_ index: Int) -> UInt64 { base[index].load(ordering: .relaxed) }

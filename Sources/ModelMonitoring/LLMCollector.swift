@@ -378,6 +378,11 @@ extension LLMCollector: PersistentCollector {
         for slots in persistentSlots { try r.slots(into: slots) }
     }
 
+    /// Every slot saved: all are counters and histograms.
+    public func restartCounters() {
+        for slots in persistentSlots { slots.zero() }
+    }
+
     var persistentSlots: [AtomicSlots] {
         [
             requests, durationCounts, durationSums, ttftCounts, ttftSums, itlCounts, itlSums, tpotCounts, tpotSums,

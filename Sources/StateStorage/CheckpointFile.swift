@@ -12,7 +12,8 @@ import Compression
 
 /// The files of a storage directory: `checkpoint` (the last complete checkpoint), `checkpoint.tmp` (one being
 /// written), `checkpoint.corrupt-<UTC time>` (unreadable checkpoints set aside, never overwritten), `lock` (held by
-/// the process using the directory, with its id in it).
+/// the process using the directory, with its id in it), `running` (made when a process takes the directory, removed
+/// when it stops cleanly after its last checkpoint: found at start, the process before it did not stop cleanly).
 ///
 /// A checkpoint is written atomically: to `checkpoint.tmp` (created anew with mode 0600, never through a link or into
 /// something already there), `fsync`, renamed over `checkpoint`, then the directory is `fsync`ed; a crash at any
@@ -114,6 +115,35 @@ public struct CheckpointFile: Sendable {
         let pid = Array("\(getpid())\n".utf8)
         if ftruncate(fd, 0) == 0 { _ = pid.withUnsafeBytes { pwrite(fd, $0.baseAddress!, $0.count, 0) } }
         return .acquired(fd)
+    }
+
+    var runningPath: String { directory + "/running" }
+
+    /// Whether the `running` marker (or anything under its name) is there: the process that held the directory last
+    /// did not stop cleanly (it crashed, was killed, or its last checkpoint failed).
+    public var runningMarkerExists: Bool {
+        var info = stat()
+        return lstat(runningPath, &info) == 0
+    }
+
+    /// Makes the `running` marker (this process's id in it), synced with the directory, unless something is there
+    /// under its name already.
+    public func markRunning() throws(IOError) {
+        guard !runningMarkerExists else { return }
+        let fd = open(runningPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else { throw IOError(operation: "open \(runningPath)", code: errno) }
+        let pid = Array("\(getpid())\n".utf8)
+        _ = pid.withUnsafeBytes { systemWrite(fd, $0.baseAddress!, $0.count) }
+        close(fd)
+        try syncDirectory()
+    }
+
+    /// Removes the `running` marker (after the last checkpoint of a clean stop), synced with the directory.
+    public func removeRunningMarker() throws(IOError) {
+        guard unlink(runningPath) == 0 || errno == ENOENT else {
+            throw IOError(operation: "unlink \(runningPath)", code: errno)
+        }
+        try syncDirectory()
     }
 
     /// Writes `bytes` as the new checkpoint, atomically (see the type's description).

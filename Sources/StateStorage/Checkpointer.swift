@@ -26,6 +26,13 @@ import Synchronization
 /// written over the saved state. The same holds for a checkpoint that appears in a directory that was unusable at
 /// start (a volume mounted late).
 ///
+/// A crash is noticed at the next start: the process that takes the directory makes its `running` marker, and removes
+/// it after the last checkpoint of a clean ``stop()``. A checkpoint found with the marker there was left by a process
+/// that crashed (or whose last checkpoint failed): its counters are older than what Prometheus last scraped, and
+/// would step back, which `rate()` and `increase()` read as a reset whose whole value is counted again. So the models'
+/// counters start from zero (a reset Prometheus reads right), their windows and pending predictions are restored
+/// (`mlops_storage_restored_after_crash`).
+///
 /// The checkpoint thread runs at the lowest CPU priority (nice 19) below the event loops and recording, so that under
 /// full load a checkpoint takes longer (about 1.5% of a busy core's time: seconds rather than a tenth of one) rather
 /// than slowing ingestion.
@@ -53,6 +60,8 @@ public final class Checkpointer: Sendable {
     /// appears there is never written over: it holds state this process never restored. The next checkpoint restores
     /// it first (``checkpoint(now:)``).
     let owns = Atomic<Bool>(false)
+    /// Whether this process made the directory's `running` marker (``markRunning()``).
+    let marked = Atomic<Bool>(false)
     /// The storage directory's lock (``CheckpointFile/lock()``), once taken: its descriptor, kept open.
     let lockDescriptor = Mutex<Int32?>(nil)
     /// The checkpoint file this process last read or wrote (nil: none there then): a lock lost and taken again keeps
@@ -91,6 +100,9 @@ public final class Checkpointer: Sendable {
         public var failure: RestoreFailureReason?
         /// Where an unreadable checkpoint was set aside, or a copy kept of one with a model that could not be read.
         public var setAside: String?
+        /// Whether the process that held the directory before did not stop cleanly: the models' counters restarted
+        /// from zero, the rest restored.
+        public var afterCrash = false
     }
 
     /// Reads the checkpoint, if any, back into the monitor's models (each model on its own, see
@@ -131,6 +143,7 @@ public final class Checkpointer: Sendable {
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
             metrics.restoreDuration.store(seconds.bitPattern, ordering: .relaxed)
         }
+        let crashed = markRunning()
         let bytes: [UInt8]
         do throws(CheckpointFile.IOError) {
             guard let read = try file.read(maxBytes: maxBytes, prefix: CheckpointFormat.magic, checkAbove: 64 << 20)
@@ -165,9 +178,16 @@ public final class Checkpointer: Sendable {
         }
         owns.store(true, ordering: .relaxed)
         knownCheckpoint.withLock { $0 = file.checkpointIdentity }
+        if crashed {
+            report.afterCrash = true
+            metrics.restoredAfterCrash.store(true, ordering: .relaxed)
+            logger.warning(
+                "storage: the process that wrote the checkpoint did not stop cleanly (a crash, a kill, or a last checkpoint that failed): windows and pending labels are restored, counters restart from zero so that Prometheus reads a reset rather than counters stepping back",
+                metadata: ["path": "\(file.path)", "created": "\(header.created)"])
+        }
         for var entry in entries {
             let (result, problem) = monitor.restore(
-                model: entry.name, fingerprint: entry.fingerprint, state: &entry.state, now: now)
+                model: entry.name, fingerprint: entry.fingerprint, state: &entry.state, now: now, counters: !crashed)
             report.results.append((entry.name, result))
             var metadata: Logger.Metadata = ["model": "\(entry.name)", "result": "\(result.rawValue)"]
             if let problem { metadata["problem"] = "\(problem)" }
@@ -182,7 +202,9 @@ public final class Checkpointer: Sendable {
             case .restored: logger.info("storage: model state restored", metadata: metadata)
             case .changed:
                 logger.warning(
-                    "storage: the model's configuration changed since the checkpoint: its windows and pending labels start empty (counters kept)",
+                    crashed
+                        ? "storage: the model's configuration changed since the checkpoint: its windows and pending labels start empty (and its counters, after a crash)"
+                        : "storage: the model's configuration changed since the checkpoint: its windows and pending labels start empty (counters kept)",
                     metadata: metadata)
             case .removed:
                 logger.warning(
@@ -222,6 +244,23 @@ public final class Checkpointer: Sendable {
         report.failure = reason
         metrics.restoreFailed(reason)
         logger.error(message, metadata: metadata)
+    }
+
+    /// Makes the directory's `running` marker unless this process made it already (the lock held): whether one was
+    /// there before (the process that held the directory last did not stop cleanly). A marker that cannot be made is
+    /// logged: a crash of this process would then go unnoticed at the next start.
+    func markRunning() -> Bool {
+        guard !marked.load(ordering: .relaxed) else { return false }
+        let crashed = file.runningMarkerExists
+        do throws(CheckpointFile.IOError) {
+            try file.markRunning()
+            marked.store(true, ordering: .relaxed)
+        } catch {
+            logger.warning(
+                "storage: the running marker cannot be made: if this process crashes, the next one restores its counters from the last checkpoint (they step back)",
+                metadata: ["path": "\(file.directory)", "error": "\(error)"])
+        }
+        return crashed
     }
 
     /// Renames an unreadable checkpoint aside; if that fails, blocks checkpoints so that it is never overwritten.
@@ -366,6 +405,7 @@ public final class Checkpointer: Sendable {
                     return nil
                 }
             }
+            _ = markRunning()
             let encodeStarted = DispatchTime.now().uptimeNanoseconds
             let names = monitor.modelNames
             let models = names.compactMap { monitor.model(named: $0) }
@@ -428,8 +468,9 @@ public final class Checkpointer: Sendable {
         if !requested.exchange(true, ordering: .acquiringAndReleasing) { wake.signal() }
     }
 
-    /// Stops the thread and writes a last checkpoint (graceful shutdown). Returns once it is written. Does nothing
-    /// when ``start()`` never ran: a process that did not restore must not write its empty state over a checkpoint.
+    /// Stops the thread and writes a last checkpoint (graceful shutdown); once it is written, removes the `running`
+    /// marker (the next start restores the counters too). Returns once it is written. Does nothing when ``start()``
+    /// never ran: a process that did not restore must not write its empty state over a checkpoint.
     public func stop() {
         let wasRunning = state.withLock { s -> Bool in
             defer { s.stopping = true }
@@ -438,7 +479,24 @@ public final class Checkpointer: Sendable {
         guard wasRunning else { return }
         wake.signal()
         finished.wait()
-        checkpoint()
+        finalCheckpoint()
+    }
+
+    /// Writes a last checkpoint and, once it is written, removes the `running` marker, so that the next start restores
+    /// the counters too: what ``stop()`` does once the thread has stopped. Nothing may be recorded after it.
+    @discardableResult
+    public func finalCheckpoint(now: Double = Date().timeIntervalSince1970) -> CheckpointReport? {
+        guard let report = checkpoint(now: now) else { return nil }
+        guard marked.load(ordering: .relaxed) else { return report }
+        do throws(CheckpointFile.IOError) {
+            try file.removeRunningMarker()
+            marked.store(false, ordering: .relaxed)
+        } catch {
+            logger.warning(
+                "storage: the running marker cannot be removed: the next start restores the last checkpoint as after a crash (counters from zero)",
+                metadata: ["path": "\(file.directory)", "error": "\(error)"])
+        }
+        return report
     }
 
     /// The nice value of the checkpoint thread: below the event loops and recording threads (nice 0), so that under

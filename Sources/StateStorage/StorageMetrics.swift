@@ -23,6 +23,7 @@ public final class StorageMetrics: Collector {
         let restoreFailures: CounterHandle
         let restoreDuration: GaugeHandle
         let dropped: CounterHandle
+        let afterCrash: GaugeHandle
 
         init() {
             var s = CollectorSchema()
@@ -48,7 +49,7 @@ public final class StorageMetrics: Collector {
             restores = try! s.counter(
                 "mlops_storage_restore_total",
                 help:
-                    "Models found in the checkpoint at start (or, when the storage directory was locked at start, when its lock was taken), by result (restored; changed: configuration changed, counters kept, windows and pending labels dropped; removed: no longer configured; failed: unreadable state, started empty).",
+                    "Models found in the checkpoint at start (or, when the storage directory was locked at start, when its lock was taken), by result (restored; changed: configuration changed, counters kept (unless after a crash), windows and pending labels dropped; removed: no longer configured; failed: unreadable state, started empty).",
                 labels: ["model", "result"])
             restoreFailures = try! s.counter(
                 "mlops_storage_restore_failures_total",
@@ -65,6 +66,11 @@ public final class StorageMetrics: Collector {
                 help:
                     "Models whose state recorded by this process was dropped, by model and reason (late_restore: the storage directory was locked or unusable at start, and the checkpoint restored when its lock was taken replaced what the model recorded since start).",
                 labels: ["model", "reason"])
+            afterCrash = try! s.gauge(
+                "mlops_storage_restored_after_crash",
+                help:
+                    "1 when the checkpoint restored was left by a process that did not stop cleanly (a crash, a kill, or a last checkpoint that failed): windows and pending labels were restored, every counter restarted from zero (Prometheus reads a reset, not counters stepping back); 0 otherwise."
+            )
             schema = s
         }
     }
@@ -83,6 +89,8 @@ public final class StorageMetrics: Collector {
     let bytes = Atomic<UInt64>(0)
     let restoreFailures = AtomicSlots(count: RestoreFailureReason.allCases.count)
     let restoreDuration = Atomic<UInt64>(0)
+    /// Whether the checkpoint restored was a crashed process's (``Checkpointer``).
+    let restoredAfterCrash = Atomic<Bool>(false)
     /// Restore results (model, result) → count; written at start or at the late restore (once: a restore that read
     /// the checkpoint owns the directory), bounded by the checkpoint's models.
     let restores = Mutex<[(model: String, result: RestoreResult)]>([])
@@ -123,6 +131,7 @@ public final class StorageMetrics: Collector {
             sink.counter(f.restoreFailures, [reason.rawValue], value: Double(restoreFailures.load(reason.slot)))
         }
         sink.gauge(f.restoreDuration, value: Double(bitPattern: restoreDuration.load(ordering: .relaxed)))
+        sink.gauge(f.afterCrash, value: restoredAfterCrash.load(ordering: .relaxed) ? 1 : 0)
     }
 }
 

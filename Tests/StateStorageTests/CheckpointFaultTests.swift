@@ -28,7 +28,7 @@ import Testing
         }
         _ = a.samples()
         #expect(skipped(a) >= 1)  // the value is one a scrape refuses
-        try #require(a.checkpoint() != nil)
+        try #require(a.stop() != nil)
 
         let b = try Node([Models.fraud(), Models.eta], directory: dir)
         let report = b.checkpointer.restore()

@@ -17,7 +17,7 @@ import Testing
         traffic.predictions(a.model("fraud"), 3000, prefix: "p", t0: t0)
         traffic.labels(a.model("fraud"), 0..<1000, prefix: "p", at: t0 + 40)
         traffic.regression(a.model("eta"), 500, t0: t0)
-        let report = try #require(a.checkpoint())
+        let report = try #require(a.stop())
         #expect(report.bytes > 0)
         #expect(a.value("mlops_storage_checkpoints_total") == 1)
         #expect(a.value("mlops_storage_checkpoint_bytes") == Double(report.bytes))
@@ -40,6 +40,63 @@ import Testing
         #expect(b.value(#"mlops_labels_joined_total{model="fraud",source="endpoint"}"#) == 3000)
     }
 
+    /// After a crash (the process that wrote the checkpoint never stopped cleanly: its `running` marker is there), the
+    /// windows and the pending predictions are restored and every counter and histogram starts from zero: the saved
+    /// counters are older than what Prometheus last scraped, and a counter that steps back is read as a reset whose
+    /// whole value is counted again (before, every counter was restored and stepped back). Labels sent after the
+    /// restart join the predictions sent before it; after a clean stop, the counters are restored again.
+    @Test func afterACrashCountersRestartFromZeroAndTheRestIsRestored() throws {
+        let dir = temporaryDirectory()
+        let a = try Node([Models.fraud(), Models.eta], directory: dir)
+        #expect(a.checkpointer.restore().afterCrash == false)
+        let t0 = WallClock.now() - 100
+        var traffic = Traffic(seed: 11)
+        traffic.predictions(a.model("fraud"), 3000, prefix: "p", t0: t0)
+        traffic.labels(a.model("fraud"), 0..<1000, prefix: "p", at: t0 + 40)
+        traffic.regression(a.model("eta"), 500, t0: t0)
+        try #require(a.checkpoint() != nil)  // and then a crashes: no clean stop
+
+        let b = try Node([Models.fraud(), Models.eta], directory: dir)
+        let report = b.checkpointer.restore()
+        #expect(report.afterCrash)
+        #expect(report.results.map(\.result) == [.restored, .restored])
+        #expect(b.value("mlops_storage_restored_after_crash") == 1)
+        let types = a.familyTypes()
+        let saved = Dictionary(uniqueKeysWithValues: a.samples().map(Node.split))
+        var counters = 0
+        var gauges = 0
+        for (series, value) in b.samples().map(Node.split) {
+            let family = String(series.prefix { $0 != "{" })
+            switch types[family] ?? types[Node.histogramFamily(family)] {
+            case "counter", "histogram":
+                #expect(value == 0, "\(series)")
+                counters += 1
+            case "gauge" where family.hasPrefix("mlops_model_cumulative_"):
+                #expect(value == 0, "\(series): a sum since start, as the counters")
+            default:
+                #expect(value == saved[series], "\(series)")
+                gauges += 1
+            }
+        }
+        #expect(counters > 100 && gauges > 100)
+        #expect(b.value(#"mlops_labels_pending{model="fraud"}"#) == 2000)
+
+        // The rest of the labels join the predictions sent before the crash; counted from zero.
+        traffic.labels(b.model("fraud"), 1000..<3000, prefix: "p", at: t0 + 60)
+        #expect(b.value(#"mlops_labels_pending{model="fraud"}"#) == 0)
+        #expect(b.value(#"mlops_labels_joined_total{model="fraud",source="endpoint"}"#) == 2000)
+        #expect(b.value(#"mlops_model_window_outcomes{model="fraud",version="v1"}"#) ?? 0 > 0)
+
+        // b stops cleanly: the next process restores its counters as they were, and is not after a crash.
+        let kept = b.samples()
+        try #require(b.stop() != nil)
+        let c = try Node([Models.fraud(), Models.eta], directory: dir)
+        let clean = c.checkpointer.restore()
+        #expect(!clean.afterCrash)
+        #expect(c.value("mlops_storage_restored_after_crash") == 0)
+        #expect(c.samples() == kept)
+    }
+
     /// A model whose configuration changed keeps its counters, drops its windows and counts its pending
     /// predictions as evicted by a reload; the other model is restored whole.
     @Test func aChangedModelStartsEmptyAndTheOthersKeepTheirState() throws {
@@ -49,7 +106,7 @@ import Testing
         var traffic = Traffic(seed: 9)
         traffic.predictions(a.model("fraud"), 500, prefix: "p", t0: t0)
         traffic.regression(a.model("eta"), 300, t0: t0)
-        try #require(a.checkpoint() != nil)
+        try #require(a.stop() != nil)
 
         var changed = Models.fraud()
         changed.window = WindowConfiguration(duration: .seconds(3600), slices: 6)
@@ -79,7 +136,7 @@ import Testing
         var traffic = Traffic(seed: 3)
         traffic.predictions(a.model("fraud"), 100, prefix: "old", t0: now - 200)  // past the TTL at restore
         traffic.predictions(a.model("fraud"), 50, prefix: "new", t0: now - 10)
-        try #require(a.checkpoint(now: now - 5) != nil)
+        try #require(a.stop(now: now - 5) != nil)
         #expect(a.value(#"mlops_labels_pending{model="fraud"}"#) == 150)
         // Restored 250 s later: the 50 new ones are still pending (255 s < 300 s), the old ones expired while the
         // exporter was down (450 s); restored 1,000 s later, the
@@ -91,6 +148,7 @@ import Testing
         // A label for one that expired while the exporter was down is answered as expired, not unknown.
         b.model("fraud").record(label: LabelEvent(id: "old-3", label: .label("fraud")), receivedAt: now + 251)
         #expect(b.value(#"mlops_labels_unmatched_total{model="fraud",reason="expired"}"#) == 1)
+        try #require(b.stop(now: now + 251) != nil)
         let c = try Node([Models.fraud(window: window, ttl: .seconds(300))], directory: dir)
         c.checkpointer.restore(now: now + 1000)
         #expect(c.value(#"mlops_labels_pending{model="fraud"}"#) == 0)
@@ -118,7 +176,38 @@ import Testing
 }
 
 extension Node {
+    /// A checkpoint as the checkpoint thread writes one: the process is still running.
     func checkpoint(now: Double = WallClock.now()) -> Checkpointer.CheckpointReport? {
         checkpointer.checkpoint(now: now)
+    }
+
+    /// The last checkpoint of a clean stop.
+    func stop(now: Double = WallClock.now()) -> Checkpointer.CheckpointReport? {
+        checkpointer.finalCheckpoint(now: now)
+    }
+
+    /// Each family's type, from the text exposition's `# TYPE` lines.
+    func familyTypes() -> [String: String] {
+        var types: [String: String] = [:]
+        for line in String(decoding: registry.render(format: .text), as: UTF8.self).split(separator: "\n")
+        where line.hasPrefix("# TYPE ") {
+            let parts = line.split(separator: " ")
+            types[String(parts[2])] = String(parts[3])
+        }
+        return types
+    }
+
+    /// A histogram sample's family: its name without `_bucket`, `_sum` or `_count`.
+    static func histogramFamily(_ name: String) -> String {
+        for suffix in ["_bucket", "_sum", "_count"] where name.hasSuffix(suffix) {
+            return String(name.dropLast(suffix.count))
+        }
+        return name
+    }
+
+    /// A sample line's series and value.
+    static func split(_ line: String) -> (String, Double) {
+        let space = line.lastIndex(of: " ")!
+        return (String(line[..<space]), Double(line[line.index(after: space)...])!)
     }
 }

@@ -12,7 +12,7 @@ import Testing
         let a = try Node([Models.fraud()], directory: dir)
         var traffic = Traffic(seed: 1)
         traffic.predictions(a.model("fraud"), 200, prefix: "p", t0: WallClock.now() - 50)
-        try #require(a.checkpoint() != nil)
+        try #require(a.stop() != nil)
         let bytes = try #require(try CheckpointFile(directory: dir).read(maxBytes: 1 << 30))
         return (dir, bytes)
     }
@@ -94,7 +94,7 @@ import Testing
         let other = temporaryDirectory()
         let b = try Node([Models.fraud()], directory: other)
         traffic.predictions(b.model("fraud"), 7, prefix: "b", t0: WallClock.now() - 5)
-        try #require(b.checkpoint() != nil)
+        try #require(b.stop() != nil)
         let written = try #require(try CheckpointFile(directory: other).read(maxBytes: 1 << 30))
         try FileManager.default.removeItem(atPath: dir + "/lock")
         try FileManager.default.removeItem(atPath: dir + "/checkpoint")

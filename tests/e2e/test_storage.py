@@ -108,6 +108,22 @@ def model_series(s, model):
             if ("model", model) in k[1] and not k[0].startswith(("mlops_exporter_", "mlops_storage_"))}
 
 
+def counter_samples(text):
+    """The names of the counter and histogram samples in a text scrape (from its `# TYPE` lines)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {s.name for f in text_string_to_metric_families(text) if f.type in ("counter", "histogram")
+            for s in f.samples}
+
+
+def after_a_crash(saved, text):
+    """`saved` (a model's series before a crash) as the next process shows them: every counter and histogram, and
+    the sums since start, from zero; the rest (windows, pending labels, scores) as saved."""
+    counters = counter_samples(text)
+    return {k: 0.0 if k[0] in counters or k[0].startswith("mlops_model_cumulative_") else v
+            for k, v in saved.items()}
+
+
 def drift_series(s):
     drift = ("mlops_feature_", "mlops_dataset_drift", "mlops_prediction_drift")
     return {k: v for k, v in s.items() if k[0].startswith(drift)}
@@ -193,11 +209,16 @@ def test_labels_sent_after_a_sigterm_restart_join_and_every_figure_equals_a_stea
     for f, method in zip(FEATURES, ("psi", "ks", "jensenshannon")):
         assert drift[("mlops_feature_drift_score", (("feature", f), ("method", method), ("model", "credit")))] > 0
 
+    assert (tmp_path / "state" / "running").exists()
     assert restarted.stop(signal.SIGTERM) == 0
     assert stat.S_IMODE((tmp_path / "state" / "checkpoint").stat().st_mode) == 0o600
+    # A clean stop: the running marker removed, the next start restores the counters too.
+    assert not (tmp_path / "state" / "running").exists()
     restarted = start_exporter(*flags)
     s = scrape(restarted)[1]
     assert sample(s, "mlops_storage_restore_total", model="credit", result="restored") == 1
+    assert sample(s, "mlops_storage_restored_after_crash") == 0
+    assert sample(s, "mlops_ingest_events_total", kind="predictions", model="credit") == n
     assert sample(s, "mlops_labels_pending", model="credit") == len(after)
     assert_same(drift_series(s), drift)
 
@@ -241,11 +262,23 @@ def test_kill_9_loses_only_what_came_after_the_last_checkpoint(live_config, star
     assert e.stop(signal.SIGKILL) == -signal.SIGKILL
     assert checkpoint_header((state / "checkpoint").read_bytes())[2] < sent, "a checkpoint took batch B"
 
+    # The checkpoint's counters are below what was scraped before the crash: restored, they would step back, which
+    # Prometheus reads as a reset whose whole value increase() counts again. They restart from zero (a reset read
+    # right); the windows and pending labels are as checkpointed.
     e = start_exporter(*storage_flags(live_config, state, "1h"))
-    s = scrape(e)[1]
-    assert_same(model_series(s, "credit"), saved)
-    assert sample(s, "mlops_ingest_events_total", kind="predictions", model="credit") == 1000
+    text, s = scrape(e)
+    restored = model_series(s, "credit")
+    assert_same(restored, after_a_crash(saved, text))
+    assert sum(1 for k, v in saved.items() if v and restored[k] == 0) > 50
+    assert sample(s, "mlops_ingest_events_total", kind="predictions", model="credit") == 0
+    assert sample(s, "mlops_labels_pending", model="credit") == 600
     assert sample(s, "mlops_storage_restore_total", model="credit", result="restored") == 1
+    assert sample(s, "mlops_storage_restored_after_crash") == 1
+    # The labels of the predictions sent before the crash still join, counted from zero.
+    post(e, labels("credit"), a["labels"][400:1000])
+    s = scrape(e)[1]
+    assert sample(s, "mlops_labels_joined_total", model="credit", source="endpoint") == 600
+    assert sample(s, "mlops_labels_pending", model="credit") == 0
     assert failures(s, "mlops_storage_restore_failures_total", RESTORE_FAILURES) == dict.fromkeys(RESTORE_FAILURES, 0)
     # The new process has written nothing yet.
     assert sample(s, "mlops_storage_checkpoints_total") == 0
@@ -303,7 +336,7 @@ def test_an_unreadable_checkpoint_is_kept_aside_and_a_fresh_one_written(reason, 
     assert failures(s, "mlops_storage_restore_failures_total", RESTORE_FAILURES) == {
         r: int(r == reason) for r in RESTORE_FAILURES}
     assert sample(s, "mlops_ingest_events_total", kind="predictions", model="credit") == 0
-    aside = sorted(p.name for p in state.iterdir() if p.name not in ("checkpoint", "lock"))
+    aside = sorted(p.name for p in state.iterdir() if p.name not in ("checkpoint", "lock", "running"))
     assert len(aside) == 1 and re.fullmatch(r"checkpoint\.corrupt-\d{8}T\d{6}Z", aside[0]), aside
     assert (state / aside[0]).read_bytes() == bad
     serves(e)
@@ -312,14 +345,17 @@ def test_an_unreadable_checkpoint_is_kept_aside_and_a_fresh_one_written(reason, 
              what="a checkpoint after the predictions")
     assert checkpoint_header((state / "checkpoint").read_bytes())[0] == 1
     assert stat.S_IMODE((state / "checkpoint").stat().st_mode) == 0o600
-    assert sorted(p.name for p in state.iterdir()) == sorted(["checkpoint", "lock", *aside])
+    assert sorted(p.name for p in state.iterdir()) == sorted(["checkpoint", "lock", "running", *aside])
     assert (state / aside[0]).read_bytes() == bad
-    # The fresh checkpoint holds what came after the fault.
+    # The fresh checkpoint holds what came after the fault (after a crash: the 50 predictions waiting for labels,
+    # the counters from zero).
     e.stop(signal.SIGKILL)
     s = scrape(start_exporter(*storage_flags(saved["config"], state, "1h")))[1]
     assert sample(s, "mlops_storage_restore_total", model="credit", result="restored") == 1
     assert failures(s, "mlops_storage_restore_failures_total", RESTORE_FAILURES) == dict.fromkeys(RESTORE_FAILURES, 0)
-    assert sample(s, "mlops_ingest_events_total", kind="predictions", model="credit") == 50
+    assert sample(s, "mlops_labels_pending", model="credit") == 50
+    assert sample(s, "mlops_ingest_events_total", kind="predictions", model="credit") == 0
+    assert sample(s, "mlops_storage_restored_after_crash") == 1
     assert (state / aside[0]).read_bytes() == bad
 
 
@@ -355,7 +391,13 @@ def test_a_full_disk_keeps_the_previous_checkpoint_intact(saved, start_exporter,
     assert metric(e, "mlops_storage_checkpoints_total") == 0
     assert e.stop(signal.SIGTERM) == 0  # the last checkpoint, at shutdown, fails the same way
     assert (state / "checkpoint").read_bytes() == saved["bytes"]
-    assert sorted(p.name for p in state.iterdir()) == ["checkpoint", "lock"]
+    # The running marker stays: the checkpoint left is older than what was served, so the next start restores it as
+    # after a crash (counters from zero, below what was scraped: read as a reset).
+    assert sorted(p.name for p in state.iterdir()) == ["checkpoint", "lock", "running"]
+    s = scrape(start_exporter(*storage_flags(saved["config"], state, "1h")))[1]
+    assert sample(s, "mlops_storage_restored_after_crash") == 1
+    assert sample(s, "mlops_ingest_events_total", kind="predictions", model="credit") == 0
+    assert sample(s, "mlops_labels_pending", model="credit") == 1500
 
 
 # 4. A model's configuration changed across a restart
@@ -404,12 +446,13 @@ def test_a_reload_keeps_the_state_and_a_checkpoint_follows_it(saved, start_expor
     for m in ("credit", "eta"):
         assert_same(model_series(s, m), kept[m])
     assert checkpoint_header((state / "checkpoint").read_bytes())[2] >= reloaded
-    # That checkpoint holds the state: restored after a kill -9, every series as before.
+    # That checkpoint holds the state: restored after a kill -9, every series as before but the counters (from zero,
+    # after a crash).
     e.stop(signal.SIGKILL)
-    s = scrape(start_exporter(*flags))[1]
+    text, s = scrape(start_exporter(*flags))
     for m in ("credit", "eta"):
         assert sample(s, "mlops_storage_restore_total", model=m, result="restored") == 1
-        assert_same(model_series(s, m), kept[m])
+        assert_same(model_series(s, m), after_a_crash(kept[m], text))
 
 
 # 6. A storage directory shared, missing at start, or holding a big file of something else

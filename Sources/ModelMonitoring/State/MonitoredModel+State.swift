@@ -19,14 +19,17 @@ extension MonitoredModel {
     /// Reads what ``saveState(into:)`` wrote into this model, freshly built and not yet recording. With `windows`
     /// (the model's fingerprint is unchanged) everything is restored; without, only the counters that a
     /// configuration reload keeps (ingestion and label join), and the saved pending predictions are counted as
-    /// evicted by a reload, as they would have been in a running process. Throws on anything malformed: the
-    /// caller then discards this model object.
-    func restoreState(from r: inout StateReader, now: Double, windows: Bool) throws(StateError) {
+    /// evicted by a reload, as they would have been in a running process. Without `counters` (the state was saved
+    /// by a process that crashed), every counter starts from zero instead of its saved value
+    /// (``PersistentCollector/restartCounters()``), windows and pending predictions as saved. Throws on anything
+    /// malformed: the caller then discards this model object.
+    func restoreState(from r: inout StateReader, now: Double, windows: Bool, counters keep: Bool) throws(StateError) {
         var ingest = try r.section()
         try ingest.slotsPrefix(into: counters.slots)
+        if !keep { counters.slots.zero() }
         var join = try r.section()
         if try join.byte() == 1 {
-            if let joiner { try joiner.restore(from: &join, now: now, windows: windows) }
+            if let joiner { try joiner.restore(from: &join, now: now, windows: windows, counters: keep) }
         }
         let n = try r.count(max: 1 << 16)
         guard !windows || n == collectors.count else {
@@ -42,6 +45,7 @@ extension MonitoredModel {
             }
             if let persistent = collector as? any PersistentCollector, !section.isAtEnd {
                 try persistent.restoreState(from: &section, now: now)
+                if !keep { persistent.restartCounters() }
             }
             guard section.isAtEnd else { throw .malformed("collector \"\(name)\": bytes left over") }
         }
@@ -64,9 +68,13 @@ extension LabelJoiner {
         }
     }
 
-    /// Reads the counters, then the pending predictions (or, without `windows`, counts them as evicted by a reload).
-    func restore(from r: inout StateReader, now: Double, windows: Bool) throws(StateError) {
-        for slots in persistentSlots { try r.slots(into: slots) }
+    /// Reads the counters (without `counters`, reads them and starts them from zero), then the pending predictions
+    /// (or, without `windows`, counts them as evicted by a reload).
+    func restore(from r: inout StateReader, now: Double, windows: Bool, counters keep: Bool) throws(StateError) {
+        for slots in persistentSlots {
+            try r.slots(into: slots)
+            if !keep { slots.zero() }
+        }
         var pending = try r.section()
         let saved: (expired: UInt64, evicted: UInt64, duplicates: UInt64, entries: Int)
         if windows {
@@ -103,9 +111,11 @@ extension ModelMonitor {
     /// Restores model `name` from its saved state (written by ``MonitoredModel/saveState(into:)`` with
     /// `fingerprint`): builds a fresh copy of the configured model, reads the state into it and, if all of it
     /// reads, installs the copy in place of the configured (empty) model. Run before any event is recorded.
-    /// Returns the result and, for a failure, why.
+    /// Without `counters` (the state was saved by a process that crashed: its counters are older than what
+    /// Prometheus last scraped), the model's counters start from zero and the rest is restored. Returns the result
+    /// and, for a failure, why.
     public func restore(
-        model name: String, fingerprint: String, state: inout StateReader, now: Double
+        model name: String, fingerprint: String, state: inout StateReader, now: Double, counters: Bool = true
     ) -> (result: RestoreResult, problem: StateError?) {
         guard let current = model(named: name) else { return (.removed, nil) }
         let unchanged = current.context.stateFingerprint == fingerprint
@@ -114,7 +124,7 @@ extension ModelMonitor {
             current.context, counters: IngestCounters(model: name), joinCounters: JoinCounters(), problems: &problems)
         guard problems.isEmpty else { return (.failed, .mismatch(problems.map(\.message).joined(separator: "; "))) }
         do {
-            try fresh.restoreState(from: &state, now: now, windows: unchanged)
+            try fresh.restoreState(from: &state, now: now, windows: unchanged, counters: counters)
         } catch {
             return (.failed, error)
         }

@@ -11,11 +11,25 @@
 ///   configuration whose fingerprint equals the one the state was saved with. It checks every count and index it
 ///   reads (throwing ``StateError``, never trapping): the exporter then discards the model's restored state whole
 ///   and starts it empty. Window slices older than the window ending at `now` are dropped.
+///
+/// After a crash (the process that wrote the checkpoint did not stop cleanly), ``restartCounters()`` runs right after
+/// ``restoreState(from:now:)``: the checkpoint's counters are older than what Prometheus last scraped, and a counter
+/// that steps back is read as a reset to zero whose whole value is counted again; a counter that restarts from zero
+/// is read as the reset it is. Windows and other state (gauges' inputs) stay as restored.
 public protocol PersistentCollector: ModelCollector {
     /// Writes the collector's counts.
     func saveState(into writer: inout StateWriter)
     /// Reads what ``saveState(into:)`` wrote.
     func restoreState(from reader: inout StateReader, now: Double) throws(StateError)
+    /// Sets every counter (and histogram) the collector exports back to zero, keeping its windows: runs, before any
+    /// event is recorded, on a collector restored from the checkpoint of a process that crashed. The default does
+    /// nothing: a collector without it shows its restored counters, which step back after a crash.
+    func restartCounters()
+}
+
+extension PersistentCollector {
+    /// Keeps the restored counters (see ``PersistentCollector``).
+    public func restartCounters() {}
 }
 
 extension ServiceCollector: PersistentCollector {
@@ -37,6 +51,11 @@ extension ServiceCollector: PersistentCollector {
         for slots in persistentSlots { try r.slots(into: slots) }
     }
 
+    /// Every slot but the time of the last event (a gauge).
+    public func restartCounters() {
+        for slots in persistentSlots where slots !== lastEvent { slots.zero() }
+    }
+
     var persistentSlots: [AtomicSlots] {
         [requests, errors, latencyCounts, latencySums, predictionCounts, predictionSums, lastEvent]
     }
@@ -56,6 +75,12 @@ extension DriftCollector: PersistentCollector {
         try r.slots(into: totals)
         try r.slots(into: late)
     }
+
+    /// The totals since start and the late count; the window stays.
+    public func restartCounters() {
+        totals.zero()
+        late.zero()
+    }
 }
 
 extension QualityCollector: PersistentCollector {
@@ -65,6 +90,12 @@ extension QualityCollector: PersistentCollector {
     public func restoreState(from r: inout StateReader, now: Double) throws(StateError) {
         try slots.restore(from: &r, late: late, now: now)
     }
+
+    /// The totals since start and the late counts; the window stays.
+    public func restartCounters() {
+        slots.totals.zero()
+        late.zero()
+    }
 }
 
 extension FairnessCollector: PersistentCollector {
@@ -73,6 +104,12 @@ extension FairnessCollector: PersistentCollector {
     /// Reads what ``saveState(into:)`` wrote.
     public func restoreState(from r: inout StateReader, now: Double) throws(StateError) {
         try slots.restore(from: &r, late: late, now: now)
+    }
+
+    /// The totals since start and the late counts; the window stays.
+    public func restartCounters() {
+        slots.totals.zero()
+        late.zero()
     }
 }
 
