@@ -401,6 +401,26 @@ def test_a_client_that_cancels_cancels_the_upstream_request(llm_proxy, openai_up
     assert total(s, ERRORS) == 0
 
 
+def test_a_client_that_leaves_before_the_response_head_stops_the_generation(llm_proxy, openai_upstream):
+    """The upstream takes 3 s before its response head (a queue, a long prefill); the client leaves after 0.3 s: the
+    upstream sees its connection closed at once, so that it can abort the generation (before, the connection kept its
+    place in the pool and the proxy read the whole generation and dropped it, as for a reset request of any model)."""
+    body = json.dumps({"model": SERVED, "messages": MESSAGES, "stream": True,
+                       "x_script": dict(id="cancel-head", tokens=10, gap=0.05, head_delay=3.0)}).encode()
+    with socket.create_connection(("127.0.0.1", llm_proxy.proxy_port), timeout=10) as s:
+        s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: proxy\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        time.sleep(0.3)  # the client's own pause before it leaves, not a synchronisation
+    closed_at = time.monotonic()
+    record = openai_upstream.record("cancel-head", timeout=6)
+    assert record["end"] == "peer_closed", record["end"]
+    assert record["peer_closed_at"] - closed_at < 1.0
+    assert not record["events"]
+    s = wait_requests(llm_proxy, 1, **CHAT)
+    assert value(s, REQUESTS, endpoint="chat_completions", outcome="cancelled", **CHAT) == 1
+    assert value(s, PROXY_CANCELLED, model="chat") == 1
+
+
 def test_a_client_that_leaves_during_its_request_body_is_counted_for_its_model(llm_proxy):
     """Two clients send a chat request's head and part of its body, then close their connections: the first after the
     body's `model` (the served name), the second before any `model`. Each request is cancelled, counted for the model

@@ -180,8 +180,10 @@ final class UpstreamConnection: DeadlineScheduled {
     /// not come keeps its place while the upstream answers (read and dropped, ``drainLimit``, the response timeout
     /// still running), then serves the next; otherwise (the response under way: closing is how an HTTP/1.1 upstream
     /// learns that a stream was cancelled; a request half sent) it closes. Before, it always closed: each reset
-    /// request freed its place at once and the next opened a new connection.
-    func abandon() {
+    /// request freed its place at once and the next opened a new connection. With `closing` (the upstream's work is
+    /// costly to finish: a generation), a connection that sent the request closes at once, the response head awaited
+    /// or not: closing is how the upstream learns to stop.
+    func abandon(closing: Bool = false) {
         exchange = nil
         switch state {
         case .connecting:
@@ -189,7 +191,8 @@ final class UpstreamConnection: DeadlineScheduled {
         case .active where !wroteRequest && !writeFailed && !paused:
             forgetRequest()
             idleOrClose(reusable: true)
-        case .active where requestComplete && output.isEmpty && !writeFailed && !paused && timer == .response:
+        case .active
+        where !closing && requestComplete && output.isEmpty && !writeFailed && !paused && timer == .response:
             draining = true
             drainedBytes = 0
             parseResponse()
@@ -398,7 +401,7 @@ final class UpstreamConnection: DeadlineScheduled {
         }
     }
 
-    /// Reads and drops the response of an exchange that gave up (``abandon()``); a reusable end returns the connection
+    /// Reads and drops the response of an exchange that gave up (``abandon(closing:)``); a reusable end returns the connection
     /// to the pool, anything else (a body over ``drainLimit``, an error, the upstream closing) closes it.
     private func drainResponse() {
         while state == .active {

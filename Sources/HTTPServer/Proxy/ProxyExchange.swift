@@ -4,9 +4,11 @@
 /// Failures are answered, never hidden: before the response head, 502 (refused, reset, bad response), 503 (pool
 /// full) or 504 (timeouts) with a one-line reason; after it, the client's response is cut (the connection closes
 /// or the stream is reset), so the client sees it incomplete. A client that leaves cancels the upstream request
-/// (``UpstreamConnection/abandon()``): its connection is closed once the response is under way; before that it keeps
-/// its place in the pool until the upstream is done with it (nothing sent: at once; the response head awaited: the
-/// response is read and dropped), so that resets cannot make the proxy open connection after connection.
+/// (``UpstreamConnection/abandon(closing:)``): its connection is closed once the response is under way; before that it
+/// keeps its place in the pool until the upstream is done with it (nothing sent: at once; the response head awaited:
+/// the response is read and dropped), so that resets cannot make the proxy open connection after connection, unless
+/// the watcher asks for the upstream to be stopped at once (``ProxyExchangeWatcher/cancelClosesUpstream``: a
+/// generation).
 final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDelegate {
     private let proxy: ReverseProxy
     private let pool: UpstreamPool
@@ -348,12 +350,12 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
     // MARK: - Ending
 
     /// The client left (its connection closed, or its body cannot be completed): the upstream request is abandoned
-    /// (``UpstreamConnection/abandon()``; a place in the pool's queue is given up).
+    /// (``UpstreamConnection/abandon(closing:)``; a place in the pool's queue is given up).
     private func cancel() {
         guard !ended else { return }
         if let connection {
             self.connection = nil
-            connection.abandon()
+            connection.abandon(closing: watcher?.cancelClosesUpstream ?? false)
         } else {
             pool.withdraw(self)
         }

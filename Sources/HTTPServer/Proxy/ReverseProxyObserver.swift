@@ -52,6 +52,12 @@ public protocol ProxyExchangeWatcher: AnyObject, Sendable {
     /// is. Called at most once, before any of the request is sent upstream (a streamed body: after
     /// ``requestEnded(elapsed:)``; a body that arrived whole: before ``requestBody(_:)``).
     func rewriteRequestBody(_ body: [UInt8]) -> [UInt8]?
+    /// The upstream's work for the request is costly to finish (a text generation): when the client leaves, the
+    /// upstream connection is closed at once, so that the upstream stops (servers such as vLLM abort a request whose
+    /// connection closes, in their queue or prefill too), also before the response head, where the connection
+    /// otherwise keeps its place in the pool while the response is read and dropped (``UpstreamConnection/abandon(closing:)``).
+    /// Read when the client leaves.
+    var cancelClosesUpstream: Bool { get }
 }
 
 extension ProxyExchangeWatcher {
@@ -59,6 +65,8 @@ extension ProxyExchangeWatcher {
     public var requestBodyHoldLimit: Int { 0 }
     /// Bodies are not changed by default.
     public func rewriteRequestBody(_ body: [UInt8]) -> [UInt8]? { nil }
+    /// A client that leaves before the response head lets the upstream finish, by default.
+    public var cancelClosesUpstream: Bool { false }
 }
 
 /// The application's per-request decision (``ReverseProxyObserver/proxyRequestStarted(_:requestID:)``).

@@ -18,6 +18,9 @@ import ModelMonitoring
 /// Confined to the exchange's event loop (``ProxyExchangeWatcher``'s contract): `@unchecked Sendable` only so that
 /// the tap that carries it may cross the observer protocol.
 final class LLMWatcher: ProxyExchangeWatcher, @unchecked Sendable {
+    /// A client that leaves stops its generation: the upstream connection closes at once, before the response head
+    /// too (a server aborts a request in its queue or prefill when its connection closes).
+    var cancelClosesUpstream: Bool { true }
     let routing: ProxyRouting
     /// The route names the model (nil: the body does).
     private(set) var entry: ProxyRouting.Entry?
