@@ -27,6 +27,12 @@ public struct ModelContext: Sendable {
     /// `max_series`, SLOs, `join_ttl`, `max_pending`, `capture` or the `llm` section's names (changing them keeps the
     /// state).
     public let stateFingerprint: String
+    /// ``stateFingerprint`` but for the collectors' options (their names and order kept): when only options changed
+    /// (a threshold, a method), a checkpoint's pending predictions and the state of each collector whose options did
+    /// not change (``collectorFingerprints``) are restored.
+    public let layoutFingerprint: String
+    /// Per collector (in configuration order), SHA-256 (hex) of its name and options.
+    public let collectorFingerprints: [String]
     /// The reference profile, when the model has one (`reference:`), already checked against the model.
     public let reference: ReferenceProfile?
     /// Per sensitive attribute (in configuration order), its groups followed by `__other__`: the `group`
@@ -61,6 +67,8 @@ public struct ModelContext: Sendable {
             isRegression || configuration.task == .textGeneration ? [] : configuration.classes + [ModelContext.other]
         self.referenceSHA256 = referenceSHA256
         stateFingerprint = Self.fingerprint(of: configuration, referenceSHA256: referenceSHA256)
+        layoutFingerprint = Self.fingerprint(of: configuration, referenceSHA256: referenceSHA256, options: false)
+        collectorFingerprints = Self.collectorFingerprints(of: configuration)
         self.reference = reference
         groupLabels = configuration.sensitiveAttributes.map { $0.groups + [ModelContext.other] }
         privilegedGroups = configuration.sensitiveAttributes.map { a in

@@ -7,7 +7,9 @@ import ModelMonitoring
 /// "MLXSTATE"                      8 bytes, the magic
 /// format version                  4 bytes, little-endian (``currentVersion``)
 /// header                          a section: exporter version (string), created (Unix time, Double), models (count)
-/// per model                       name (string), state fingerprint (string), state (a section)
+/// per model                       name (string), state fingerprint (string), fingerprints (a section: layout
+///                                 fingerprint (string), collectors (count), each collector's fingerprint (string);
+///                                 from format 2 on), state (a section)
 /// CRC-32                          4 bytes, little-endian, of every byte before it
 /// ```
 /// Strings and sections are length-prefixed (``StateWriter``); a model's state is what
@@ -15,8 +17,9 @@ import ModelMonitoring
 public enum CheckpointFormat {
     /// The magic at the start of every checkpoint.
     public static let magic: [UInt8] = Array("MLXSTATE".utf8)
-    /// The format version this exporter writes and reads (it reads no other).
-    public static let currentVersion: UInt32 = 1
+    /// The format version this exporter writes; it reads it and format 1 (without the layout and collector
+    /// fingerprints).
+    public static let currentVersion: UInt32 = 2
 
     /// The header of a checkpoint.
     public struct Header: Sendable, Equatable {
@@ -34,8 +37,8 @@ public enum CheckpointFormat {
     public struct ModelEntry: Sendable {
         /// The model's name.
         public var name: String
-        /// ``ModelMonitoring/ModelContext/stateFingerprint`` of the configuration it was saved with.
-        public var fingerprint: String
+        /// The fingerprints of the configuration it was saved with (``ModelMonitoring/StateFingerprints``).
+        public var fingerprints: StateFingerprints
         /// The model's state.
         public var state: StateReader
     }
@@ -75,7 +78,7 @@ public enum CheckpointFormat {
 
     /// Encodes a checkpoint of `models` (each writes its state through `save`) into `w`, checksum included.
     public static func encode(
-        exporterVersion: String, created: Double, models: [(name: String, fingerprint: String)],
+        exporterVersion: String, created: Double, models: [(name: String, fingerprints: StateFingerprints)],
         into w: inout StateWriter, save: (Int, inout StateWriter) -> Void
     ) {
         for b in magic { w.byte(b) }
@@ -87,7 +90,13 @@ public enum CheckpointFormat {
         }
         for (i, model) in models.enumerated() {
             w.string(model.name)
-            w.string(model.fingerprint)
+            w.string(model.fingerprints.state)
+            w.section { w in
+                w.string(model.fingerprints.layout ?? "")
+                let collectors = model.fingerprints.collectors ?? []
+                w.count(collectors.count)
+                for c in collectors { w.string(c) }
+            }
             w.section { save(i, &$0) }
         }
         let crc = w.bytes.withUnsafeBytes { CRC32.checksum($0) }
@@ -103,7 +112,7 @@ public enum CheckpointFormat {
         var version: UInt32 = 0
         for i in 0..<4 { version |= UInt32(bytes[magic.count + i]) << (8 * UInt32(i)) }
         guard version <= currentVersion else { throw .newerVersion(version) }
-        guard version == currentVersion else { throw .corrupt("format version \(version)") }
+        guard version >= 1 else { throw .corrupt("format version \(version)") }
         guard bytes.count >= magic.count + 8 else { throw .truncated }
         let body = bytes.count - 4
         var stored: UInt32 = 0
@@ -119,8 +128,14 @@ public enum CheckpointFormat {
             var entries: [ModelEntry] = []
             for _ in 0..<header.models {
                 let name = try r.string(max: 4096)
-                let fingerprint = try r.string(max: 256)
-                entries.append(ModelEntry(name: name, fingerprint: fingerprint, state: try r.section()))
+                var fingerprints = StateFingerprints(state: try r.string(max: 256))
+                if version >= 2 {
+                    var f = try r.section()
+                    fingerprints.layout = try f.string(max: 256)
+                    let n = try f.count(max: 1 << 16)
+                    fingerprints.collectors = try (0..<n).map { _ throws(StateError) in try f.string(max: 256) }
+                }
+                entries.append(ModelEntry(name: name, fingerprints: fingerprints, state: try r.section()))
             }
             guard r.isAtEnd else { throw StateError.malformed("bytes after the last model") }
             parsed = .success((header, entries))

@@ -106,7 +106,7 @@ public final class Checkpointer: Sendable {
     }
 
     /// Reads the checkpoint, if any, back into the monitor's models (each model on its own, see
-    /// ``ModelMonitoring/ModelMonitor/restore(model:fingerprint:state:now:)``), after waiting up to ``lockWait`` for
+    /// ``ModelMonitoring/ModelMonitor/restore(model:fingerprints:state:now:counters:)``), after waiting up to ``lockWait`` for
     /// the storage directory's lock if another process holds it. Never throws: every fault is logged and counted, and
     /// what could not be read starts empty.
     @discardableResult
@@ -186,8 +186,19 @@ public final class Checkpointer: Sendable {
                 metadata: ["path": "\(file.path)", "created": "\(header.created)"])
         }
         for var entry in entries {
+            // Which collectors' options changed, when nothing else did (their state starts empty), for the log.
+            var changedCollectors: [String]? = nil
+            if let context = monitor.model(named: entry.name)?.context, let saved = entry.fingerprints.collectors,
+                entry.fingerprints.layout == context.layoutFingerprint,
+                saved.count == context.collectorFingerprints.count
+            {
+                changedCollectors = zip(saved, context.collectorFingerprints).enumerated().filter {
+                    $0.element.0 != $0.element.1
+                }
+                .map { context.configuration.collectors[$0.offset].name }
+            }
             let (result, problem) = monitor.restore(
-                model: entry.name, fingerprint: entry.fingerprint, state: &entry.state, now: now, counters: !crashed)
+                model: entry.name, fingerprints: entry.fingerprints, state: &entry.state, now: now, counters: !crashed)
             report.results.append((entry.name, result))
             var metadata: Logger.Metadata = ["model": "\(entry.name)", "result": "\(result.rawValue)"]
             if let problem { metadata["problem"] = "\(problem)" }
@@ -201,11 +212,18 @@ public final class Checkpointer: Sendable {
             switch result {
             case .restored: logger.info("storage: model state restored", metadata: metadata)
             case .changed:
-                logger.warning(
-                    crashed
-                        ? "storage: the model's configuration changed since the checkpoint: its windows and pending labels start empty (and its counters, after a crash)"
-                        : "storage: the model's configuration changed since the checkpoint: its windows and pending labels start empty (counters kept)",
-                    metadata: metadata)
+                if let changedCollectors {
+                    metadata["collectors_started_empty"] = "\(changedCollectors.joined(separator: ","))"
+                    logger.warning(
+                        "storage: only collector options changed since the checkpoint: the pending labels and the unchanged collectors' state are restored, the changed collectors start empty",
+                        metadata: metadata)
+                } else {
+                    logger.warning(
+                        crashed
+                            ? "storage: the model's configuration changed since the checkpoint: its windows and pending labels start empty (and its counters, after a crash)"
+                            : "storage: the model's configuration changed since the checkpoint: its windows and pending labels start empty (counters kept)",
+                        metadata: metadata)
+                }
             case .removed:
                 logger.warning(
                     "storage: the model is no longer configured: its saved state is dropped", metadata: metadata)
@@ -412,7 +430,7 @@ public final class Checkpointer: Sendable {
             var w = StateWriter(reusing: &buffer)
             CheckpointFormat.encode(
                 exporterVersion: exporterVersion, created: now,
-                models: models.map { ($0.name, $0.context.stateFingerprint) }, into: &w
+                models: models.map { ($0.name, StateFingerprints(of: $0.context)) }, into: &w
             ) { i, w in models[i].saveState(into: &w) }
             let encoded = DispatchTime.now().uptimeNanoseconds
             defer { buffer = w.take() }

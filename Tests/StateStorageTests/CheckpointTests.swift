@@ -97,6 +97,84 @@ import Testing
         #expect(c.samples() == kept)
     }
 
+    /// A restart after a change of collector options only (here fairness's `min_group_observations`, as an operator
+    /// tunes it): the pending predictions and the unchanged collectors' state are restored, the changed collector
+    /// starts empty. Before, the whole model was `changed`: every pending prediction evicted (a day of labels lost
+    /// with a 24 h `join_ttl`) and every window emptied, for a threshold.
+    @Test func aChangeOfCollectorOptionsOnlyKeepsThePendingPredictionsAndTheOtherCollectors() throws {
+        let dir = temporaryDirectory()
+        let a = try Node([Models.fraud(), Models.eta], directory: dir)
+        let t0 = WallClock.now() - 100
+        var traffic = Traffic(seed: 13)
+        traffic.predictions(a.model("fraud"), 3000, prefix: "p", t0: t0)
+        traffic.labels(a.model("fraud"), 0..<1000, prefix: "p", at: t0 + 40)
+        traffic.regression(a.model("eta"), 300, t0: t0)
+        try #require(a.stop() != nil)
+
+        var tuned = Models.fraud()
+        tuned.collectors[3] = CollectorConfiguration(
+            name: "fairness", options: ["min_group_observations": .number(10)])
+        let b = try Node([tuned, Models.eta], directory: dir)
+        #expect(b.checkpointer.restore().results.map(\.result) == [.changed, .restored])
+        #expect(b.value(#"mlops_labels_pending{model="fraud"}"#) == 2000)
+        #expect(b.value(#"mlops_predictions_evicted_total{model="fraud",reason="reload"}"#) == 0)
+        #expect(b.value(#"mlops_fairness_window_observations{attribute="gender",group="f",model="fraud"}"#) == 0)
+        let untouched = { (line: String) in line.contains(#"model="fraud""#) && !line.hasPrefix("mlops_fairness_") }
+        let kept = a.samples().filter(untouched)
+        #expect(kept.count > 100)
+        #expect(b.samples().filter(untouched) == kept)
+        // The labels still to come join as in a's state; the fairness collector counts them from here.
+        traffic.labels(b.model("fraud"), 1000..<3000, prefix: "p", at: t0 + 60)
+        #expect(b.value(#"mlops_labels_joined_total{model="fraud",source="endpoint"}"#) == 3000)
+        #expect(b.value(#"mlops_labels_pending{model="fraud"}"#) == 0)
+
+        // A change beyond options (the window) still drops the windows and pending predictions.
+        try #require(b.stop() != nil)
+        var resized = tuned
+        resized.window = WindowConfiguration(duration: .seconds(3600), slices: 6)
+        let c = try Node([resized, Models.eta], directory: dir)
+        #expect(c.checkpointer.restore().results.map(\.result) == [.changed, .restored])
+        #expect(c.value(#"mlops_feature_window_observations{feature="amount",model="fraud"}"#) == 0)
+    }
+
+    /// A checkpoint in format 1 (written before the layout and collector fingerprints were saved: every checkpoint of
+    /// an earlier release) is read and restored whole.
+    @Test func aCheckpointInFormat1IsRestored() throws {
+        let dir = temporaryDirectory()
+        let a = try Node([Models.fraud(), Models.eta], directory: dir)
+        var traffic = Traffic(seed: 17)
+        traffic.predictions(a.model("fraud"), 500, prefix: "p", t0: WallClock.now() - 50)
+        traffic.labels(a.model("fraud"), 0..<100, prefix: "p", at: WallClock.now() - 20)
+        traffic.regression(a.model("eta"), 100, t0: WallClock.now() - 50)
+        var w = StateWriter()
+        for b in CheckpointFormat.magic { w.byte(b) }
+        for b: UInt8 in [1, 0, 0, 0] { w.byte(b) }
+        w.section { h in
+            h.string("0.9.0")
+            h.double(WallClock.now())
+            h.count(2)
+        }
+        for name in ["fraud", "eta"] {
+            w.string(name)
+            w.string(a.model(name).context.stateFingerprint)
+            w.section { a.model(name).saveState(into: &$0) }
+        }
+        var crc: UInt32 = 0xFFFF_FFFF
+        for byte in w.bytes {
+            crc ^= UInt32(byte)
+            for _ in 0..<8 { crc = crc & 1 == 1 ? (crc >> 1) ^ 0xEDB8_8320 : crc >> 1 }
+        }
+        crc ^= 0xFFFF_FFFF
+        for i in 0..<4 { w.byte(UInt8(truncatingIfNeeded: crc >> (8 * UInt32(i)))) }
+        try Data(w.bytes).write(to: URL(fileURLWithPath: dir + "/checkpoint"))
+
+        let b = try Node([Models.fraud(), Models.eta], directory: dir)
+        let report = b.checkpointer.restore()
+        #expect(report.failure == nil)
+        #expect(report.results.map(\.result) == [.restored, .restored])
+        #expect(b.samples() == a.samples())
+    }
+
     /// A model whose configuration changed keeps its counters, drops its windows and counts its pending
     /// predictions as evicted by a reload; the other model is restored whole.
     @Test func aChangedModelStartsEmptyAndTheOthersKeepTheirState() throws {

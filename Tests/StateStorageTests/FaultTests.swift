@@ -32,7 +32,7 @@ import Testing
         case "truncated": bad = Array(valid[0..<(valid.count / 2)])
         case "corrupt": bad[valid.count / 2] ^= 0x40
         case "foreign": bad = Array(#"{"not": "a checkpoint"}"#.utf8)
-        case "newer_version": bad[8] = 2
+        case "newer_version": bad[8] = 3
         case "magic_only": bad = Array(valid[0..<8])
         case "half_magic": bad = Array(valid[0..<3])
         default: bad = []
@@ -180,7 +180,7 @@ import Testing
         var w = StateWriter()
         CheckpointFormat.encode(
             exporterVersion: "t", created: 1,
-            models: [("fraud", node.model("fraud").context.stateFingerprint)], into: &w
+            models: [("fraud", StateFingerprints(of: node.model("fraud").context))], into: &w
         ) { _, w in w.section { $0.byte(7) } }  // a state that is not one
         try write(w.bytes, to: dir)
         let report = node.checkpointer.restore()
@@ -271,7 +271,7 @@ import Testing
                 raw[min(at, raw.count - 5)] ^= 0xFF
                 var state = StateReader(raw, range: entry.state.position..<(raw.count - 4))
                 let (result, _) = node.monitor.restore(
-                    model: entry.name, fingerprint: entry.fingerprint, state: &state, now: 0)
+                    model: entry.name, fingerprints: entry.fingerprints, state: &state, now: 0)
                 #expect(result != .removed)
                 if result == .failed { #expect(node.model(entry.name) === configured) }
             }

@@ -323,7 +323,7 @@ CORRUPTIONS = {
     "truncated": lambda b: b[:len(b) // 2],
     "corrupt": lambda b: b[:len(b) // 2] + bytes([b[len(b) // 2] ^ 0xFF]) + b[len(b) // 2 + 1:],
     "foreign": lambda b: json.dumps({"models": [{"name": "credit"}]}).encode(),
-    "newer_version": lambda b: b[:8] + (2).to_bytes(4, "little") + b[12:],
+    "newer_version": lambda b: b[:8] + (3).to_bytes(4, "little") + b[12:],
 }
 
 
@@ -343,7 +343,7 @@ def test_an_unreadable_checkpoint_is_kept_aside_and_a_fresh_one_written(reason, 
     accepted = time.time()
     wait_for(lambda: metric(e, "mlops_storage_last_checkpoint_success_timestamp_seconds") > accepted,
              what="a checkpoint after the predictions")
-    assert checkpoint_header((state / "checkpoint").read_bytes())[0] == 1
+    assert checkpoint_header((state / "checkpoint").read_bytes())[0] == 2
     assert stat.S_IMODE((state / "checkpoint").stat().st_mode) == 0o600
     assert sorted(p.name for p in state.iterdir()) == sorted(["checkpoint", "lock", "running", *aside])
     assert (state / aside[0]).read_bytes() == bad
@@ -418,6 +418,28 @@ def test_a_changed_model_keeps_only_its_counters_and_the_other_its_whole_state(s
     assert sample(s, "mlops_labels_pending", model="credit") == 0
     assert sample(s, "mlops_predictions_evicted_total", model="credit", reason="reload") == 1500
     assert sample(s, "mlops_model_requests_total", model="credit", version="v1", status="ok") == 0
+
+
+def test_a_change_of_collector_options_only_keeps_the_pending_labels_and_the_other_collectors(
+        saved, start_exporter, tmp_path):
+    """A rolling restart after tuning one collector's options (fairness's minimum group size): the pending
+    predictions and the other collectors' state are restored, the tuned collector starts empty (before: every pending
+    prediction evicted, every window empty)."""
+    state = state_with(tmp_path, saved["bytes"])
+    config = tmp_path / "tuned.yaml"
+    config.write_text(plain_config_text(12).replace(
+        "collectors: [service, quality, fairness]",
+        "collectors: [service, quality, {name: fairness, options: {min_group_observations: 10}}]", 1))
+    s = scrape(start_exporter(*storage_flags(config, state, "1h")))[1]
+    assert sample(s, "mlops_storage_restore_total", model="credit", result="changed") == 1
+    assert sample(s, "mlops_labels_pending", model="credit") == 1500
+    assert sample(s, "mlops_predictions_evicted_total", model="credit", reason="reload") == 0
+    before = saved["series"]["credit"]
+    untouched = {k: v for k, v in before.items() if not k[0].startswith("mlops_fairness_")}
+    assert_same({k: s[k] for k in untouched}, untouched)
+    fairness = [k for k in before if k[0] == "mlops_fairness_window_observations"]
+    assert fairness and all(before[k] > 0 or k[1][1] == ("group", "__other__") for k in fairness)
+    assert all(s[k] == 0 for k in fairness)
 
 
 # 5. Reload

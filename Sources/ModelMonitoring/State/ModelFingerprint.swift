@@ -1,11 +1,38 @@
 import ExporterConfig
 
+/// The fingerprints a model's state is saved with (``ModelContext``): the whole configuration's, and (checkpoint
+/// format 2 on) its layout's and each collector's, so that a restart after a change of collector options only restores
+/// what the change left alone (``ModelMonitor/restore(model:fingerprints:state:now:counters:)``).
+public struct StateFingerprints: Sendable, Equatable {
+    /// ``ModelContext/stateFingerprint``.
+    public var state: String
+    /// ``ModelContext/layoutFingerprint``; nil in a checkpoint written before it was saved.
+    public var layout: String?
+    /// ``ModelContext/collectorFingerprints``; nil in a checkpoint written before they were saved.
+    public var collectors: [String]?
+
+    /// The fingerprints given.
+    public init(state: String, layout: String? = nil, collectors: [String]? = nil) {
+        self.state = state
+        self.layout = layout
+        self.collectors = collectors
+    }
+
+    /// The fingerprints of `context`.
+    public init(of context: ModelContext) {
+        self.init(
+            state: context.stateFingerprint, layout: context.layoutFingerprint,
+            collectors: context.collectorFingerprints)
+    }
+}
+
 extension ModelContext {
     /// ``stateFingerprint`` of `c` with the reference profile's hash: a canonical encoding (option mappings by sorted
-    /// key) of the fields that shape a model's state, hashed.
-    static func fingerprint(of c: ModelConfiguration, referenceSHA256: String) -> String {
+    /// key) of the fields that shape a model's state, hashed. Without `options`, ``layoutFingerprint``: the same but
+    /// the collectors' options (their names kept).
+    static func fingerprint(of c: ModelConfiguration, referenceSHA256: String, options: Bool = true) -> String {
         var w = StateWriter(capacity: 1024)
-        w.string("mlops-exporter model state 1")
+        w.string(options ? "mlops-exporter model state 1" : "mlops-exporter model layout 1")
         w.string(c.name)
         w.string(c.task.rawValue)
         Self.strings(c.versions, &w)
@@ -33,7 +60,7 @@ extension ModelContext {
         w.count(c.collectors.count)
         for collector in c.collectors {
             w.string(collector.name)
-            Self.value(.map(collector.options), &w)
+            if options { Self.value(.map(collector.options), &w) }
         }
         w.string(referenceSHA256)
         // The drift collector's numeric tails hold each side's distance from the reference range in units of 2^64
@@ -61,6 +88,17 @@ extension ModelContext {
             }
         }
         return SHA256.hex(w.bytes)
+    }
+
+    /// ``collectorFingerprints`` of `c`: per collector, its name and options hashed.
+    static func collectorFingerprints(of c: ModelConfiguration) -> [String] {
+        c.collectors.map { collector in
+            var w = StateWriter(capacity: 256)
+            w.string("mlops-exporter collector options 1")
+            w.string(collector.name)
+            Self.value(.map(collector.options), &w)
+            return SHA256.hex(w.bytes)
+        }
     }
 
     static func strings(_ values: [String], _ w: inout StateWriter) {

@@ -17,13 +17,17 @@ extension MonitoredModel {
     }
 
     /// Reads what ``saveState(into:)`` wrote into this model, freshly built and not yet recording. With `windows`
-    /// (the model's fingerprint is unchanged) everything is restored; without, only the counters that a
+    /// (the model's layout is unchanged) the pending predictions are restored, and each collector's state where
+    /// `collectors` says so (its options unchanged; nil: every one); without, only the counters that a
     /// configuration reload keeps (ingestion and label join), and the saved pending predictions are counted as
     /// evicted by a reload, as they would have been in a running process. Without `counters` (the state was saved
     /// by a process that crashed), every counter starts from zero instead of its saved value
     /// (``PersistentCollector/restartCounters()``), windows and pending predictions as saved. Throws on anything
     /// malformed: the caller then discards this model object.
-    func restoreState(from r: inout StateReader, now: Double, windows: Bool, counters keep: Bool) throws(StateError) {
+    func restoreState(
+        from r: inout StateReader, now: Double, windows: Bool, collectors restoring: [Bool]? = nil,
+        counters keep: Bool
+    ) throws(StateError) {
         var ingest = try r.section()
         try ingest.slotsPrefix(into: counters.slots)
         if !keep { counters.slots.zero() }
@@ -38,7 +42,7 @@ extension MonitoredModel {
         for i in 0..<n {
             let name = try r.string(max: 256)
             var section = try r.section()
-            guard windows else { continue }
+            guard windows, restoring?[i] ?? true else { continue }
             let collector = collectors[i]
             guard name == type(of: collector).name else {
                 throw .mismatch("collector \(i) saved as \"\(name)\", configured \"\(type(of: collector).name)\"")
@@ -98,8 +102,9 @@ extension LabelJoiner {
 public enum RestoreResult: String, Sendable, CaseIterable {
     /// Everything restored.
     case restored
-    /// The model's configuration changed: its windows and pending predictions were dropped (the pending ones counted
-    /// as evicted by a reload), its ingestion and join counters kept.
+    /// The model's configuration changed: its ingestion and join counters kept, its windows and pending predictions
+    /// dropped (the pending ones counted as evicted by a reload); but when only collectors' options changed, the
+    /// pending predictions and the unchanged collectors' state kept, the changed collectors started empty.
     case changed
     /// The model is no longer configured: its state was dropped.
     case removed
@@ -109,22 +114,38 @@ public enum RestoreResult: String, Sendable, CaseIterable {
 
 extension ModelMonitor {
     /// Restores model `name` from its saved state (written by ``MonitoredModel/saveState(into:)`` with
-    /// `fingerprint`): builds a fresh copy of the configured model, reads the state into it and, if all of it
-    /// reads, installs the copy in place of the configured (empty) model. Run before any event is recorded.
+    /// `fingerprints`): builds a fresh copy of the configured model, reads the state into it and, if all of it
+    /// reads, installs the copy in place of the configured (empty) model. Run before any event is recorded. A model
+    /// whose configuration changed keeps its counters; when only collectors' options changed (the layout fingerprint
+    /// equal), its pending predictions and the state of every collector whose options did not change too, the
+    /// others starting empty.
     /// Without `counters` (the state was saved by a process that crashed: its counters are older than what
     /// Prometheus last scraped), the model's counters start from zero and the rest is restored. Returns the result
     /// and, for a failure, why.
     public func restore(
-        model name: String, fingerprint: String, state: inout StateReader, now: Double, counters: Bool = true
+        model name: String, fingerprints: StateFingerprints, state: inout StateReader, now: Double,
+        counters: Bool = true
     ) -> (result: RestoreResult, problem: StateError?) {
         guard let current = model(named: name) else { return (.removed, nil) }
-        let unchanged = current.context.stateFingerprint == fingerprint
+        let unchanged = current.context.stateFingerprint == fingerprints.state
+        // Only options changed: the same layout, collectors by the same names in the same order.
+        let sameLayout =
+            unchanged
+            || (fingerprints.layout == current.context.layoutFingerprint
+                && fingerprints.collectors?.count == current.context.collectorFingerprints.count)
+        let restoring =
+            unchanged
+            ? nil
+            : fingerprints.collectors.map { saved in
+                zip(saved, current.context.collectorFingerprints).map { $0 == $1 }
+            }
         var problems: [ModelSetupErrors.Problem] = []
         let fresh = makeModel(
             current.context, counters: IngestCounters(model: name), joinCounters: JoinCounters(), problems: &problems)
         guard problems.isEmpty else { return (.failed, .mismatch(problems.map(\.message).joined(separator: "; "))) }
         do {
-            try fresh.restoreState(from: &state, now: now, windows: unchanged, counters: counters)
+            try fresh.restoreState(
+                from: &state, now: now, windows: sameLayout, collectors: restoring, counters: counters)
         } catch {
             return (.failed, error)
         }
