@@ -7,9 +7,8 @@ import ModelMonitoring
 /// "MLXSTATE"                      8 bytes, the magic
 /// format version                  4 bytes, little-endian (``currentVersion``)
 /// header                          a section: exporter version (string), created (Unix time, Double), models (count)
-/// per model                       name (string), state fingerprint (string), fingerprints (a section: layout
-///                                 fingerprint (string), collectors (count), each collector's fingerprint (string);
-///                                 from format 2 on), state (a section)
+/// per model                       name (string), state fingerprint (string), fingerprints (a section, from format
+///                                 2 on: ``ModelMonitoring/StateFingerprints/writeParts(into:)``), state (a section)
 /// CRC-32                          4 bytes, little-endian, of every byte before it
 /// ```
 /// Strings and sections are length-prefixed (``StateWriter``); a model's state is what
@@ -91,12 +90,7 @@ public enum CheckpointFormat {
         for (i, model) in models.enumerated() {
             w.string(model.name)
             w.string(model.fingerprints.state)
-            w.section { w in
-                w.string(model.fingerprints.layout ?? "")
-                let collectors = model.fingerprints.collectors ?? []
-                w.count(collectors.count)
-                for c in collectors { w.string(c) }
-            }
+            w.section { model.fingerprints.writeParts(into: &$0) }
             w.section { save(i, &$0) }
         }
         let crc = w.bytes.withUnsafeBytes { CRC32.checksum($0) }
@@ -130,10 +124,8 @@ public enum CheckpointFormat {
                 let name = try r.string(max: 4096)
                 var fingerprints = StateFingerprints(state: try r.string(max: 256))
                 if version >= 2 {
-                    var f = try r.section()
-                    fingerprints.layout = try f.string(max: 256)
-                    let n = try f.count(max: 1 << 16)
-                    fingerprints.collectors = try (0..<n).map { _ throws(StateError) in try f.string(max: 256) }
+                    var parts = try r.section()
+                    try fingerprints.readParts(from: &parts)
                 }
                 entries.append(ModelEntry(name: name, fingerprints: fingerprints, state: try r.section()))
             }

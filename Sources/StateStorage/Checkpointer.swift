@@ -213,9 +213,11 @@ public final class Checkpointer: Sendable {
             case .restored: logger.info("storage: model state restored", metadata: metadata)
             case .changed:
                 if let changedCollectors {
-                    metadata["collectors_started_empty"] = "\(changedCollectors.joined(separator: ","))"
+                    metadata["collectors_changed"] = "\(changedCollectors.joined(separator: ","))"
                     logger.warning(
-                        "storage: only collector options changed since the checkpoint: the pending labels and the unchanged collectors' state are restored, the changed collectors start empty",
+                        entry.fingerprints.collectorOptions == nil
+                            ? "storage: only collector options changed since the checkpoint: the pending labels and the unchanged collectors' state are restored, the changed collectors start empty (a checkpoint of format 1)"
+                            : "storage: only collector options changed since the checkpoint: the pending labels and the collectors' state are restored, a changed collector's carried on as by a reload (empty where its state changed shape)",
                         metadata: metadata)
                 } else {
                     logger.warning(

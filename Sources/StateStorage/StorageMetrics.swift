@@ -49,7 +49,7 @@ public final class StorageMetrics: Collector {
             restores = try! s.counter(
                 "mlops_storage_restore_total",
                 help:
-                    "Models found in the checkpoint at start (or, when the storage directory was locked at start, when its lock was taken), by result (restored; changed: configuration changed, counters kept (unless after a crash), windows and pending labels dropped; removed: no longer configured; failed: unreadable state, started empty).",
+                    "Models found in the checkpoint at start (or, when the storage directory was locked at start, when its lock was taken), by result (restored; changed: configuration changed, counters kept (unless after a crash), windows and pending labels dropped unless only collector options changed; removed: no longer configured; failed: unreadable state, started empty).",
                 labels: ["model", "result"])
             restoreFailures = try! s.counter(
                 "mlops_storage_restore_failures_total",

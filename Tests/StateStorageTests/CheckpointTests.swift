@@ -97,11 +97,13 @@ import Testing
         #expect(c.samples() == kept)
     }
 
-    /// A restart after a change of collector options only (here fairness's `min_group_observations`, as an operator
-    /// tunes it): the pending predictions and the unchanged collectors' state are restored, the changed collector
-    /// starts empty. Before, the whole model was `changed`: every pending prediction evicted (a day of labels lost
-    /// with a 24 h `join_ttl`) and every window emptied, for a threshold.
-    @Test func aChangeOfCollectorOptionsOnlyKeepsThePendingPredictionsAndTheOtherCollectors() throws {
+    /// A restart after a change of collector options only, as an operator tunes them: fairness's
+    /// `min_group_observations` (its state keeps its shape: carried on, as a reload carries it) and quality's
+    /// `calibration_bins` (its bins change: it starts empty). The pending predictions and the other collectors' state
+    /// are restored. Before, the whole model was `changed`: every pending prediction evicted (a day of labels lost
+    /// with a 24 h `join_ttl`) and every window emptied, for a threshold. Without the saved options (a checkpoint of
+    /// format 1), a collector whose options changed starts empty, the rest restored.
+    @Test func aChangeOfCollectorOptionsOnlyCarriesTheStateOnAsAReloadWould() throws {
         let dir = temporaryDirectory()
         let a = try Node([Models.fraud(), Models.eta], directory: dir)
         let t0 = WallClock.now() - 100
@@ -110,31 +112,57 @@ import Testing
         traffic.labels(a.model("fraud"), 0..<1000, prefix: "p", at: t0 + 40)
         traffic.regression(a.model("eta"), 300, t0: t0)
         try #require(a.stop() != nil)
+        let saved = try #require(try CheckpointFile(directory: dir).read(maxBytes: 1 << 30))
 
         var tuned = Models.fraud()
+        tuned.collectors[2] = CollectorConfiguration(name: "quality", options: ["calibration_bins": .number(5)])
         tuned.collectors[3] = CollectorConfiguration(
             name: "fairness", options: ["min_group_observations": .number(10)])
         let b = try Node([tuned, Models.eta], directory: dir)
         #expect(b.checkpointer.restore().results.map(\.result) == [.changed, .restored])
         #expect(b.value(#"mlops_labels_pending{model="fraud"}"#) == 2000)
         #expect(b.value(#"mlops_predictions_evicted_total{model="fraud",reason="reload"}"#) == 0)
-        #expect(b.value(#"mlops_fairness_window_observations{attribute="gender",group="f",model="fraud"}"#) == 0)
-        let untouched = { (line: String) in line.contains(#"model="fraud""#) && !line.hasPrefix("mlops_fairness_") }
+        #expect(b.value(#"mlops_model_window_outcomes{model="fraud",version="v1"}"#) == 0)
+        let fairnessWindow = #"mlops_fairness_window_observations{attribute="gender",group="f",model="fraud"}"#
+        #expect(try #require(b.value(fairnessWindow)) > 0)
+        #expect(b.value(fairnessWindow) == a.value(fairnessWindow))
+        let untouched = { (line: String) in
+            line.contains(#"model="fraud""#) && !line.hasPrefix("mlops_fairness_metric")
+                && !line.hasPrefix("mlops_fairness_violation") && !line.hasPrefix("mlops_model_")
+        }
         let kept = a.samples().filter(untouched)
         #expect(kept.count > 100)
         #expect(b.samples().filter(untouched) == kept)
-        // The labels still to come join as in a's state; the fairness collector counts them from here.
+        // The labels still to come join the predictions sent before the restart.
         traffic.labels(b.model("fraud"), 1000..<3000, prefix: "p", at: t0 + 60)
         #expect(b.value(#"mlops_labels_joined_total{model="fraud",source="endpoint"}"#) == 3000)
         #expect(b.value(#"mlops_labels_pending{model="fraud"}"#) == 0)
+
+        // Without the saved options (format 1's entries), the changed collectors start empty, the rest restored.
+        let entries = try CheckpointFormat.decode(saved).1
+        let c = try Node([tuned, Models.eta], directory: temporaryDirectory())
+        var entry = try #require(entries.first { $0.name == "fraud" })
+        entry.fingerprints.collectorOptions = nil
+        #expect(
+            c.monitor.restore(
+                model: "fraud", fingerprints: entry.fingerprints, state: &entry.state, now: WallClock.now()
+            )
+            .result == .changed)
+        #expect(c.value(#"mlops_labels_pending{model="fraud"}"#) == 2000)
+        #expect(c.value(fairnessWindow) == 0)
+        let service = { (line: String) in
+            line.contains(#"model="fraud""#) && line.hasPrefix("mlops_model_requests_total")
+        }
+        #expect(c.samples().filter(service) == a.samples().filter(service))
 
         // A change beyond options (the window) still drops the windows and pending predictions.
         try #require(b.stop() != nil)
         var resized = tuned
         resized.window = WindowConfiguration(duration: .seconds(3600), slices: 6)
-        let c = try Node([resized, Models.eta], directory: dir)
-        #expect(c.checkpointer.restore().results.map(\.result) == [.changed, .restored])
-        #expect(c.value(#"mlops_feature_window_observations{feature="amount",model="fraud"}"#) == 0)
+        let d = try Node([resized, Models.eta], directory: dir)
+        #expect(d.checkpointer.restore().results.map(\.result) == [.changed, .restored])
+        #expect(d.value(#"mlops_feature_window_observations{feature="amount",model="fraud"}"#) == 0)
+        #expect(d.value(#"mlops_labels_pending{model="fraud"}"#) == 0)
     }
 
     /// A checkpoint in format 1 (written before the layout and collector fingerprints were saved: every checkpoint of

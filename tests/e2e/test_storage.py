@@ -420,26 +420,29 @@ def test_a_changed_model_keeps_only_its_counters_and_the_other_its_whole_state(s
     assert sample(s, "mlops_model_requests_total", model="credit", version="v1", status="ok") == 0
 
 
-def test_a_change_of_collector_options_only_keeps_the_pending_labels_and_the_other_collectors(
-        saved, start_exporter, tmp_path):
-    """A rolling restart after tuning one collector's options (fairness's minimum group size): the pending
-    predictions and the other collectors' state are restored, the tuned collector starts empty (before: every pending
-    prediction evicted, every window empty)."""
+def test_a_change_of_collector_options_only_carries_the_state_on_as_a_reload_would(saved, start_exporter, tmp_path):
+    """A rolling restart after tuning collectors' options: fairness's minimum group size (its state keeps its shape:
+    carried on) and quality's calibration bins (new bins: it starts empty). The pending predictions and the service
+    collector's state are restored (before: every pending prediction evicted, every window empty)."""
     state = state_with(tmp_path, saved["bytes"])
     config = tmp_path / "tuned.yaml"
     config.write_text(plain_config_text(12).replace(
         "collectors: [service, quality, fairness]",
-        "collectors: [service, quality, {name: fairness, options: {min_group_observations: 10}}]", 1))
+        "collectors: [service, {name: quality, options: {calibration_bins: 5}},"
+        " {name: fairness, options: {min_group_observations: 10}}]", 1))
     s = scrape(start_exporter(*storage_flags(config, state, "1h")))[1]
     assert sample(s, "mlops_storage_restore_total", model="credit", result="changed") == 1
     assert sample(s, "mlops_labels_pending", model="credit") == 1500
     assert sample(s, "mlops_predictions_evicted_total", model="credit", reason="reload") == 0
     before = saved["series"]["credit"]
-    untouched = {k: v for k, v in before.items() if not k[0].startswith("mlops_fairness_")}
-    assert_same({k: s[k] for k in untouched}, untouched)
-    fairness = [k for k in before if k[0] == "mlops_fairness_window_observations"]
-    assert fairness and all(before[k] > 0 or k[1][1] == ("group", "__other__") for k in fairness)
-    assert all(s[k] == 0 for k in fairness)
+    carried = {k: v for k, v in before.items()
+               if k[0].startswith(("mlops_fairness_window_", "mlops_fairness_predictions_total", "mlops_ingest_",
+                                   "mlops_labels_", "mlops_model_requests_total", "mlops_model_latency_seconds"))}
+    assert len(carried) > 30
+    assert_same({k: s[k] for k in carried}, carried)
+    assert any(v > 0 for k, v in carried.items() if k[0] == "mlops_fairness_window_observations")
+    outcomes = [k for k in before if k[0] == "mlops_model_window_outcomes"]
+    assert outcomes and any(before[k] > 0 for k in outcomes) and all(s[k] == 0 for k in outcomes)
 
 
 # 5. Reload

@@ -1,8 +1,8 @@
 import ExporterConfig
 
 /// The fingerprints a model's state is saved with (``ModelContext``): the whole configuration's, and (checkpoint
-/// format 2 on) its layout's and each collector's, so that a restart after a change of collector options only restores
-/// what the change left alone (``ModelMonitor/restore(model:fingerprints:state:now:counters:)``).
+/// format 2 on) its layout's, each collector's and each collector's options, so that a restart after a change of
+/// collector options carries the state on as a reload would (``ModelMonitor/restore(model:fingerprints:state:now:counters:)``).
 public struct StateFingerprints: Sendable, Equatable {
     /// ``ModelContext/stateFingerprint``.
     public var state: String
@@ -10,19 +10,53 @@ public struct StateFingerprints: Sendable, Equatable {
     public var layout: String?
     /// ``ModelContext/collectorFingerprints``; nil in a checkpoint written before they were saved.
     public var collectors: [String]?
+    /// Each collector's options as configured (the collector the state was saved with can be built again from them);
+    /// nil in a checkpoint written before they were saved.
+    public var collectorOptions: [[String: ConfigValue]]?
 
     /// The fingerprints given.
-    public init(state: String, layout: String? = nil, collectors: [String]? = nil) {
+    public init(
+        state: String, layout: String? = nil, collectors: [String]? = nil,
+        collectorOptions: [[String: ConfigValue]]? = nil
+    ) {
         self.state = state
         self.layout = layout
         self.collectors = collectors
+        self.collectorOptions = collectorOptions
     }
 
     /// The fingerprints of `context`.
     public init(of context: ModelContext) {
         self.init(
             state: context.stateFingerprint, layout: context.layoutFingerprint,
-            collectors: context.collectorFingerprints)
+            collectors: context.collectorFingerprints, collectorOptions: context.configuration.collectors.map(\.options)
+        )
+    }
+
+    /// Writes all but ``state``: the layout fingerprint, then per collector its fingerprint and its options.
+    public func writeParts(into w: inout StateWriter) {
+        w.string(layout ?? "")
+        let fingerprints = collectors ?? []
+        w.count(fingerprints.count)
+        for (i, f) in fingerprints.enumerated() {
+            w.string(f)
+            ModelContext.value(.map(collectorOptions?[i] ?? [:]), &w)
+        }
+    }
+
+    /// Reads what ``writeParts(into:)`` wrote into these fingerprints.
+    public mutating func readParts(from r: inout StateReader) throws(StateError) {
+        layout = try r.string(max: 256)
+        let n = try r.count(max: 1 << 16)
+        var fingerprints: [String] = []
+        var options: [[String: ConfigValue]] = []
+        for _ in 0..<n {
+            fingerprints.append(try r.string(max: 256))
+            guard case .map(let m) = try ModelContext.readValue(&r) else { throw .malformed("collector options") }
+            options.append(m)
+        }
+        collectors = fingerprints
+        collectorOptions = options
     }
 }
 
@@ -98,6 +132,29 @@ extension ModelContext {
             w.string(collector.name)
             Self.value(.map(collector.options), &w)
             return SHA256.hex(w.bytes)
+        }
+    }
+
+    /// Reads what ``value(_:_:)`` wrote, nested at most 32 levels.
+    static func readValue(_ r: inout StateReader, depth: Int = 0) throws(StateError) -> ConfigValue {
+        guard depth < 32 else { throw .malformed("options nested too deep") }
+        switch try r.byte() {
+        case 1: return .string(try r.string(max: 1 << 16))
+        case 2: return .number(try r.double())
+        case 3: return .bool(true)
+        case 4: return .bool(false)
+        case 5:
+            var items: [ConfigValue] = []
+            for _ in 0..<(try r.count(max: 1 << 16)) { items.append(try readValue(&r, depth: depth + 1)) }
+            return .list(items)
+        case 6:
+            var m: [String: ConfigValue] = [:]
+            for _ in 0..<(try r.count(max: 1 << 16)) {
+                let key = try r.string(max: 4096)
+                m[key] = try readValue(&r, depth: depth + 1)
+            }
+            return .map(m)
+        case let kind: throw .malformed("option value of kind \(kind)")
         }
     }
 

@@ -104,7 +104,7 @@ public enum RestoreResult: String, Sendable, CaseIterable {
     case restored
     /// The model's configuration changed: its ingestion and join counters kept, its windows and pending predictions
     /// dropped (the pending ones counted as evicted by a reload); but when only collectors' options changed, the
-    /// pending predictions and the unchanged collectors' state kept, the changed collectors started empty.
+    /// pending predictions and the collectors' state kept, carried on as by a reload.
     case changed
     /// The model is no longer configured: its state was dropped.
     case removed
@@ -116,9 +116,10 @@ extension ModelMonitor {
     /// Restores model `name` from its saved state (written by ``MonitoredModel/saveState(into:)`` with
     /// `fingerprints`): builds a fresh copy of the configured model, reads the state into it and, if all of it
     /// reads, installs the copy in place of the configured (empty) model. Run before any event is recorded. A model
-    /// whose configuration changed keeps its counters; when only collectors' options changed (the layout fingerprint
-    /// equal), its pending predictions and the state of every collector whose options did not change too, the
-    /// others starting empty.
+    /// whose configuration changed keeps its counters. When only collectors' options changed (the layout fingerprint
+    /// equal), it keeps its pending predictions and the state of every collector whose options did not change too;
+    /// a changed collector carries its state on as across a reload (``ModelCollector/carryingState(of:)``, from the
+    /// collector built again with the saved options), or starts empty.
     /// Without `counters` (the state was saved by a process that crashed: its counters are older than what
     /// Prometheus last scraped), the model's counters start from zero and the rest is restored. Returns the result
     /// and, for a failure, why.
@@ -140,16 +141,22 @@ extension ModelMonitor {
                 zip(saved, current.context.collectorFingerprints).map { $0 == $1 }
             }
         var problems: [ModelSetupErrors.Problem] = []
-        let fresh = makeModel(
+        var fresh = makeModel(
             current.context, counters: IngestCounters(model: name), joinCounters: JoinCounters(), problems: &problems)
         guard problems.isEmpty else { return (.failed, .mismatch(problems.map(\.message).joined(separator: "; "))) }
-        do {
-            try fresh.restoreState(
-                from: &state, now: now, windows: sameLayout, collectors: restoring, counters: counters)
-        } catch {
-            return (.failed, error)
+        if !unchanged, sameLayout,
+            let carried = restoreCarrying(current.context, fingerprints, state, now: now, counters: counters)
+        {
+            fresh = carried
+        } else {
+            do {
+                try fresh.restoreState(
+                    from: &state, now: now, windows: sameLayout, collectors: restoring, counters: counters)
+            } catch {
+                return (.failed, error)
+            }
+            guard state.isAtEnd else { return (.failed, .malformed("bytes left over after the model's state")) }
         }
-        guard state.isAtEnd else { return (.failed, .malformed("bytes left over after the model's state")) }
         // Every value read must be one a scrape can show (a sum of probabilities is finite and non-negative…): a
         // checkpoint whose checksum holds can still carry one that no count bound catches, and it would leave the
         // collector out of every scrape, and be saved again in every later checkpoint.
@@ -163,5 +170,41 @@ extension ModelMonitor {
         }
         generation.add(1, ordering: .releasing)
         return (unchanged ? .restored : .changed, nil)
+    }
+}
+
+extension ModelMonitor {
+    /// A model of `context` whose collectors' options differ from the saved ones: the model as it was saved (built
+    /// again from the saved options, which must give the saved state fingerprint), its state read whole, then carried
+    /// over to `context` as a reload carries it (``carryingState(of:into:hash:problems:)``). Nil when the saved options
+    /// are unknown (format 1) or do not rebuild that model, or its state does not read: the caller restores what the
+    /// change left alone instead.
+    func restoreCarrying(
+        _ context: ModelContext, _ fingerprints: StateFingerprints, _ state: StateReader, now: Double, counters: Bool
+    ) -> MonitoredModel? {
+        guard let options = fingerprints.collectorOptions, options.count == context.configuration.collectors.count
+        else { return nil }
+        var saved = context.configuration
+        for i in options.indices { saved.collectors[i].options = options[i] }
+        guard
+            let savedContext = try? ModelContext(
+                configuration: saved, referenceSHA256: context.referenceSHA256, reference: context.reference),
+            savedContext.stateFingerprint == fingerprints.state
+        else { return nil }
+        var problems: [ModelSetupErrors.Problem] = []
+        let previous = makeModel(
+            savedContext, counters: IngestCounters(model: context.name), joinCounters: JoinCounters(),
+            problems: &problems)
+        guard problems.isEmpty else { return nil }
+        var reader = state
+        do {
+            try previous.restoreState(from: &reader, now: now, windows: true, counters: counters)
+        } catch {
+            return nil
+        }
+        guard reader.isAtEnd else { return nil }
+        let carried = carryingState(
+            of: previous, into: context.configuration, hash: context.referenceSHA256, problems: &problems)
+        return problems.isEmpty ? carried : nil
     }
 }
