@@ -1,5 +1,11 @@
 import CZlib
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 extension Gzip {
     /// Decompresses a gzip (or zlib) stream, such as a request body sent with `Content-Encoding: gzip`,
     /// refusing to produce more than `maxOutputSize` bytes.
@@ -9,7 +15,9 @@ extension Gzip {
     ///
     /// Throws:
     /// - ``GzipError/outputLimitExceeded(limit:)`` as soon as the output would exceed `maxOutputSize`
-    ///   (a decompression bomb costs at most `maxOutputSize + 1` bytes of memory);
+    ///   (a decompression bomb costs at most `maxOutputSize + 1` bytes of output buffer: it grows by `realloc`, in
+    ///   place or by remapping its pages, never holding an old and a new copy at once; an output that fits is
+    ///   copied into the returned array once, so it is held twice only while it is handed over);
     /// - ``GzipError/corruptInput(_:)`` for a bad header, bad data, a CRC or length mismatch, or
     ///   bytes after the last member that do not start another member;
     /// - ``GzipError/truncatedInput`` when the input (possibly empty) ends inside a stream.
@@ -35,7 +43,7 @@ extension Gzip {
             throw rc == Z_MEM_ERROR ? .outOfMemory : .corruptInput("inflateInit2 returned \(rc)")
         }
         guard let base = input.baseAddress, !input.isEmpty else { throw .truncatedInput }
-        output.grow(toAtLeast: min(max(4096, input.count &* 4), 1 << 24))
+        guard output.grow(toAtLeast: min(max(4096, input.count &* 4), 1 << 24)) else { throw .outOfMemory }
 
         var consumed = 0  // input bytes handed to zlib so far
         stream.pointee.next_in = UnsafeMutablePointer(mutating: base.assumingMemoryBound(to: Bytef.self))
@@ -48,7 +56,7 @@ extension Gzip {
             }
             if output.free == 0 {
                 guard output.capacity < output.hardCapacity else { throw .outputLimitExceeded(limit: limit) }
-                output.grow(toAtLeast: output.capacity &* 2)
+                guard output.grow(toAtLeast: output.capacity &* 2) else { throw .outOfMemory }
             }
             let offered = min(output.free, Int(UInt32.max))
             stream.pointee.next_out = output.base! + output.count
@@ -90,7 +98,7 @@ extension GzipError {
     }
 }
 
-/// A growable malloc'd byte buffer that is not zero-filled, handed over as an array at the end.
+/// A growable `malloc`'d byte buffer that is not zero-filled, handed over as an array at the end.
 private struct OutputBuffer: ~Copyable {
     var base: UnsafeMutablePointer<UInt8>?
     var capacity = 0
@@ -103,24 +111,33 @@ private struct OutputBuffer: ~Copyable {
 
     var free: Int { capacity - count }
 
-    mutating func grow(toAtLeast wanted: Int) {
+    /// Grows the buffer to at least `wanted` bytes (at most `hardCapacity`) by `realloc`: a large block grows in
+    /// place or is moved by remapping its pages (glibc's `mremap`), so the old and the new buffer are never both
+    /// held (allocating anew and copying held 1.5 times the limit when a bomb passed it). False when out of memory.
+    mutating func grow(toAtLeast wanted: Int) -> Bool {
         let newCapacity = min(max(wanted, 1), hardCapacity)
-        guard newCapacity > capacity else { return }
-        let newBase = UnsafeMutablePointer<UInt8>.allocate(capacity: newCapacity)
-        if let base {
-            newBase.initialize(from: base, count: count)
-            base.deallocate()
-        }
-        base = newBase
+        guard newCapacity > capacity else { return true }
+        guard let grown = realloc(base, newCapacity) else { return false }
+        base = grown.assumingMemoryBound(to: UInt8.self)
         capacity = newCapacity
+        return true
     }
 
+    /// The bytes written, as an array (the buffer, shrunk to them first, is freed with the buffer).
     mutating func take() -> [UInt8] {
-        guard let base else { return [] }
-        return [UInt8](UnsafeBufferPointer(start: base, count: count))
+        guard let base, count > 0 else { return [] }
+        if capacity > count, let shrunk = realloc(base, count) {
+            self.base = shrunk.assumingMemoryBound(to: UInt8.self)
+            capacity = count
+        }
+        return [UInt8](UnsafeBufferPointer(start: self.base, count: count))
     }
 
     deinit {
-        base?.deallocate()
+        #if canImport(Glibc)
+            Glibc.free(base)
+        #elseif canImport(Darwin)
+            Darwin.free(base)
+        #endif
     }
 }

@@ -233,3 +233,31 @@ def test_slow_posts_cannot_hold_every_connection(start_exporter):
         stop.set()
         for s in slow:
             s.close()
+
+
+def test_a_gzip_bomb_costs_the_inflate_limit_once(start_exporter):
+    """A 1 GB gzip bomb (970 KB sent) against the 64 MiB inflate limit: 413, counted, and the exporter's peak memory
+    grows by about the limit, not more. Growing the output by allocating anew and copying held the old and the new
+    buffer at once: +119 MiB of peak for one bomb (hardening review)."""
+    import zlib
+
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+    bomb = b"".join([compressor.compress(b"\0" * MiB) for _ in range(1000)] + [compressor.flush()])
+    assert len(bomb) < 2 * MiB
+    e = start_exporter(*MODELS)
+    scrape(e)
+    before = peak_bytes(e)
+    status, _, body = e.post(PREDICTIONS, bomb, {"Content-Type": "application/x-ndjson", "Content-Encoding": "gzip"})
+    assert status == 413 and b"inflates beyond 67108864 bytes" in body, (status, body)
+    s = scrape(e)[1]
+    assert sample(s, "mlops_ingest_rejected_requests_total", model="fraud", reason="body_too_large") == 1
+    grown = peak_bytes(e) - before
+    assert grown < 96 * MiB, f"peak memory grew by {grown / MiB:.0f} MiB for one bomb (limit 64 MiB)"
+
+
+def peak_bytes(exporter):
+    with open(f"/proc/{exporter.proc.pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmHWM")
