@@ -58,10 +58,14 @@ final class BasicAuth: Sendable {
     /// Whether any user is configured (otherwise every request is let through).
     var isEnabled: Bool { !users.isEmpty }
 
-    /// Creates a checker for `users` (user name to bcrypt hash).
-    init(users: [String: String]) {
+    /// Creates a checker for `users` (user name to bcrypt hash), keeping the successes `previous` (the checker of the
+    /// configuration before a reload) remembered: a key digests the user's hash too, so one can only be found again
+    /// for a user whose hash is still the same. Before, every reload (a certificate rotation's SIGHUP) emptied the
+    /// cache, and the legitimate scraper waited in the bcrypt queue behind a flood of wrong passwords.
+    init(users: [String: String], carrying previous: BasicAuth? = nil) {
         self.users = users
         dummyHash = Self.makeDummyHash(cost: users.values.compactMap(Self.cost).max() ?? Self.defaultCost)
+        if let previous { verified.withLock { $0 = previous.verified.withLock { $0 } } }
     }
 
     /// Sorts `authorization` (the header value) out without running bcrypt.

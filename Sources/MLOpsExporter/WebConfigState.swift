@@ -84,7 +84,9 @@ final class WebConfigState: Sendable {
                     return rejected(error.description, trigger: trigger)
                 }
             }
-            current.withLock { $0 = Self.makeCurrent(fresh) }
+            // Built outside the lock (a bcrypt hash is made for unknown users): requests read the current one meanwhile.
+            let next = Self.makeCurrent(fresh, previous: current.withLock { $0.auth })
+            current.withLock { $0 = next }
             metrics.succeeded()
             logger.info(
                 "web configuration reloaded",
@@ -101,9 +103,9 @@ final class WebConfigState: Sendable {
         return problem
     }
 
-    private static func makeCurrent(_ web: WebConfiguration) -> Current {
+    private static func makeCurrent(_ web: WebConfiguration, previous: BasicAuth? = nil) -> Current {
         Current(
-            configuration: web, auth: BasicAuth(users: web.basicAuthUsers),
+            configuration: web, auth: BasicAuth(users: web.basicAuthUsers, carrying: previous),
             headers: web.headers.map { (name: $0.name, value: $0.value) })
     }
 }

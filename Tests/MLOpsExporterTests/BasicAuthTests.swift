@@ -1,4 +1,7 @@
+import ExporterConfig
+import Exposition
 import Foundation
+import Logging
 import Testing
 
 @testable import MLOpsExporter
@@ -33,6 +36,31 @@ struct BasicAuthTests {
         #expect(!auth.check(authorization: Self.header("nobody", "secret")))
         #expect(!auth.check(authorization: nil))
         #expect(!auth.check(authorization: "Bearer abc"))
+    }
+
+    /// A reload of the web configuration keeps the successes of users whose hash did not change (a certificate
+    /// rotation's SIGHUP emptied the cache, and the scraper then waited in the bcrypt queue behind a flood of wrong
+    /// passwords: hardening review); a changed hash is checked afresh.
+    @Test func aReloadKeepsTheCachedSuccessesOfUnchangedUsers() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("web-\(UUID().uuidString).yml")
+        defer { try? FileManager.default.removeItem(at: file) }
+        try "basic_auth_users:\n  prom: \(Self.hash)\n  other: \(Self.hash)\n".write(
+            to: file, atomically: true, encoding: .utf8)
+        let state = try WebConfigState(
+            path: file.path, initial: try WebConfigLoader.load(file: file.path), registry: Registry(),
+            logger: Logger(label: "test"))
+        let good = Self.header("prom", "secret")
+        #expect(state.snapshot.auth.check(authorization: good))
+        #expect(state.snapshot.auth.check(authorization: Self.header("other", "secret")))
+        #expect(state.reload(trigger: "test") == nil)
+        #expect(state.snapshot.auth.isCached(authorization: good))
+        // `other` gets a new hash (of the same password, another salt): its success is not found again.
+        let rehashed = "$2y$04$" + String(repeating: "A", count: 22) + String(Self.hash.suffix(31))
+        try "basic_auth_users:\n  prom: \(Self.hash)\n  other: \(rehashed)\n".write(
+            to: file, atomically: true, encoding: .utf8)
+        #expect(state.reload(trigger: "test") == nil)
+        #expect(state.snapshot.auth.isCached(authorization: good))
+        #expect(!state.snapshot.auth.isCached(authorization: Self.header("other", "secret")))
     }
 
     @Test func credentialsAreParsedFromTheHeader() {
