@@ -69,14 +69,19 @@ public final class CollectorPart: Sendable {
     /// Bits of the last run's duration in seconds (NaN before the first).
     let lastDuration = Atomic<UInt64>(Double.nan.bitPattern)
 
-    /// A part that runs `collect`.
+    /// The most series a run may emit (a model collector's declared `maxSeries`, which the model's `max_series`
+    /// budget was checked against); a run that emits more is skipped as `invalid`. Nil: no bound.
+    public let maxSeries: Int?
+
+    /// A part that runs `collect`, emitting at most `maxSeries` series (nil: unbounded).
     public init(
-        collector: String, model: String = "", schema: CollectorSchema,
+        collector: String, model: String = "", schema: CollectorSchema, maxSeries: Int? = nil,
         collect: @escaping @Sendable (inout CollectorSink) throws -> Void
     ) {
         self.collector = collector
         self.model = model
         self.schema = schema
+        self.maxSeries = maxSeries
         body = collect
         identity = try! LabelSet(names: Self.identityNames, values: [collector, model], metric: "collector part")
     }

@@ -403,6 +403,12 @@ extension Registry {
         } catch {
             return .failure(.threw(String(describing: error)))
         }
+        if let limit = part.maxSeries {
+            let emitted = sink.chunks.reduce(0) { $0 + $1.count }
+            if emitted > limit {
+                return .failure(.invalid("\(emitted) series, more than the \(limit) it declares (maxSeries)"))
+            }
+        }
         return part.memory.withLock { memory in
             // Sizes for the next run from full runs only (a partial run's lists are empty for the families it drops).
             if wanted == nil { memory.sizes = sink.chunks.map(\.count) }

@@ -13,14 +13,15 @@ import Ingestion
 ///   ``init(model:options:)``, once.
 /// - ``init(model:options:)`` validates `options` (throwing ``ModelCollectorError`` naming the option) and
 ///   pre-allocates everything recording needs; ``maxSeries`` is the most series it can ever emit for this
-///   model, checked against the model's `max_series` before the collector is used.
+///   model (a histogram is one series), checked against the model's `max_series` before the collector is used,
+///   and at every scrape: a run that emits more is left out of that scrape as `invalid`.
 /// - ``record(prediction:receivedAt:)`` and ``record(label:receivedAt:)`` are called for every accepted
 ///   event, concurrently from many threads: they must be thread-safe and cheap (atomics on slots resolved
 ///   from the context's indices; no locks, no dictionary lookups, no allocation).
 /// - ``collect(into:)`` emits the current samples through the schema's handles; it runs at scrape time,
 ///   concurrently with recording. Label values must come from finite, configured sets (never an event id).
-///   Each (model, collector) is run and checked on its own: a throw, an invalid emission or a missed
-///   deadline drops only this collector's families for this model in that scrape.
+///   Each (model, collector) is run and checked on its own: a throw, an invalid emission, more series than
+///   ``maxSeries`` or a missed deadline drops only this collector's families for this model in that scrape.
 public protocol ModelCollector: AnyObject, Sendable {
     /// The name used in configurations (`collectors: [service]`).
     static var name: String { get }

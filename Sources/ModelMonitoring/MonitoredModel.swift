@@ -61,7 +61,8 @@ public final class MonitoredModel: Sendable {
         for collector in collectors {
             parts.append(
                 CollectorPart(
-                    collector: type(of: collector).name, model: context.name, schema: type(of: collector).schema
+                    collector: type(of: collector).name, model: context.name, schema: type(of: collector).schema,
+                    maxSeries: collector.maxSeries
                 ) { collector.collect(into: &$0) })
         }
         self.parts = parts

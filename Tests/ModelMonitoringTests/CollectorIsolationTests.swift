@@ -41,6 +41,10 @@ private final class BrokenCollector: ModelCollector {
         case "duplicate": sink.gauge(Self.handles.value, labels[0], value: 2)
         case "foreign": sink.gauge(Self.foreign, value: 1)
         case "slow": _ = Self.gate.wait(timeout: .now() + 10)
+        case "many":
+            // Valid series, more than `maxSeries` declares: a collector's series must stay within the model's
+            // `max_series` budget it was checked against (before, any number was served).
+            for i in 0..<5 { sink.gauge(Self.handles.value, [model.name, "unbounded-\(i)"], value: 1) }
         default: sink.counter(Self.handles.total, [model.name], value: 1)
         }
     }
@@ -63,7 +67,7 @@ struct CollectorIsolationTests {
 
     @Test(
         "a broken collector of one model loses only its own families for that model; everything else is served",
-        arguments: ["nan", "labels", "duplicate", "foreign", "slow"])
+        arguments: ["nan", "labels", "duplicate", "foreign", "slow", "many"])
     func brokenCollectorIsIsolated(mode: String) throws {
         let h = try Self.harness(mode: mode)
         let reason = mode == "slow" ? "deadline" : "invalid"
