@@ -172,11 +172,21 @@ final class HTTP2Session: ConnectionProtocolHandler {
     /// Response body bytes submitted and not yet framed, whole answers and streamed ones: answers waiting for the
     /// peer's flow-control window, bounded by ``HTTPServer/Configuration/http2MaxUnsentResponseBytes``.
     private let unsent: UnsentResponseBytes
-    /// A DATA frame with body bytes was framed since ``windowProgress(_:)`` last looked.
-    private var dataFramed = false
+    /// Body bytes framed in DATA frames since ``windowProgress(_:)`` last found progress, counted while the
+    /// connection waits for window (``timerPhase(_:)`` `write`).
+    private var framedBodyBytes = 0
+    /// The body bytes a peer's window must let through, within the write-stall timeout, to count as progress (or
+    /// all that is held, when less): a peer opening its window a byte at a time held its answers and its slot for
+    /// ever.
+    static let minimumWindowProgress = 4096
+    /// What a GET under way is taken to add to the answers held for its peer before any larger answer was seen.
+    static let minimumAnswerEstimate = 64 * 1024
     /// Complete requests not handed to the handler while ``unsent`` is at
     /// ``HTTPServer/Configuration/http2MaxUnsentResponseBytes``, oldest first; started as the peer takes its answers.
     private var waiting: [Stream] = []
+    /// GETs handed to the handler whose answer has come neither whole nor as a stream: each may add an answer as
+    /// large as the server's largest to those held for the peer (``mayStart(_:)``).
+    private var unansweredGETs: Set<Int32> = []
     /// The peer's allowance of frames that ask nothing of the server (see ``HTTP2FrameBudget``).
     private var frameBudget: HTTP2FrameBudget
     /// The budget ran out and GOAWAY(ENHANCE_YOUR_CALM) was submitted.
@@ -275,8 +285,10 @@ final class HTTP2Session: ConnectionProtocolHandler {
         guard !connection.isClosed else { return }
         startWaiting()
         pullOutput(connection)
-        // The pull framed held answers: waiting requests may start, on the next pass.
-        if !waiting.isEmpty && !unsent.isFull {
+        // The pull framed held answers: waiting requests may start, on the next pass (not while those under way keep
+        // the next one from starting: its answer starts it; marked dirty meanwhile, the loop would spin on this
+        // connection and never take that answer from its inbox).
+        if let next = waiting.first, mayStart(next) {
             connection.loop.markDirty(connection)
         }
         wakeWriters()
@@ -289,6 +301,9 @@ final class HTTP2Session: ConnectionProtocolHandler {
             // A streamed request answered whole (``HTTPResponseStream/respond(_:)``: an error before the head).
             guard !attachment.headSent else { return }  // its head is out: the stream goes on
             detach(id)
+        }
+        if unansweredGETs.remove(id) != nil, response.body.count > context.largestWholeAnswer.load(ordering: .relaxed) {
+            context.largestWholeAnswer.store(response.body.count, ordering: .relaxed)
         }
         guard let held = outstanding.removeValue(forKey: id) else { return }  // answered already
         connection.releaseBodyBytes(held)
@@ -328,8 +343,10 @@ final class HTTP2Session: ConnectionProtocolHandler {
             let blocked = attachments.contains { id, attachment in
                 attachment.sendsBody && !attachment.deferred && streams[id] != nil
             }
+            if !blocked { framedBodyBytes = 0 }
             return blocked ? .write : .none
         }
+        framedBodyBytes = 0
         if streams.values.contains(where: { $0.dispatched && !$0.responded }) { return .none }
         // A header block still arriving is a head being read: the header timeout, not restarted by progress. (Before,
         // a HEADERS frame without END_HEADERS put the connection in its body phase: it left the eviction list, and
@@ -352,10 +369,14 @@ final class HTTP2Session: ConnectionProtocolHandler {
         return requestFramesReceived
     }
 
-    /// Whether a DATA frame was framed since the last call: the peer's window let body data move.
+    /// Whether the peer's window let body data move since the last progress: at least ``minimumWindowProgress``
+    /// bytes, or every byte held.
     func windowProgress(_ connection: Connection) -> Bool {
-        defer { dataFramed = false }
-        return dataFramed
+        guard framedBodyBytes >= Self.minimumWindowProgress || (framedBodyBytes > 0 && unsent.total == 0) else {
+            return false
+        }
+        framedBodyBytes = 0
+        return true
     }
 
     func bodyDeadline(_ connection: Connection) -> UInt64? {
@@ -515,8 +536,8 @@ final class HTTP2Session: ConnectionProtocolHandler {
         if stream.admission == .notAsked { frameBudget.credit(HTTP2FrameBudget.creditPerRequest) }
         // A peer that does not take its answers (its windows stay shut) must not have answer after answer kept whole
         // for it: past the bound, requests wait (a reading peer's window is shut between two reads too: refusing
-        // would fail it) and start as the held bytes go out.
-        guard !unsent.isFull else {
+        // would fail it) and start as the held bytes go out, after those waiting before them.
+        guard waiting.isEmpty, mayStart(stream) else {
             stream.waits = true
             waiting.append(stream)
             return
@@ -524,8 +545,22 @@ final class HTTP2Session: ConnectionProtocolHandler {
         start(stream)
     }
 
+    /// Whether `stream` may be handed to the handler now: the answers held for the peer are below the bound, and so
+    /// they stay with an answer as large as the server's largest (``ServerContext/largestWholeAnswer``, 64 KiB before
+    /// any larger) for this GET and each one under way (requests that
+    /// came together all started before any answer existed: a peer that asked for 40 scrapes at once with its
+    /// windows shut had all 40 answers kept, 7.5 MiB per connection). A first GET under way always may (one answer
+    /// larger than the bound is still served); other methods' answers are small (ingestion's, errors).
+    private func mayStart(_ stream: Stream) -> Bool {
+        guard !unsent.isFull else { return false }
+        guard stream.method == "GET", !unansweredGETs.isEmpty else { return true }
+        let estimate = context.largestWholeAnswer.load(ordering: .relaxed)
+        return unsent.total + (unansweredGETs.count + 1) * estimate <= unsent.limit
+    }
+
     /// Hands a complete request to the handler.
     private func start(_ stream: Stream) {
+        if stream.method == "GET" { unansweredGETs.insert(stream.id) }
         let held = stream.bodyReserved
         stream.bodyReserved = 0
         outstanding[stream.id] = held
@@ -538,8 +573,8 @@ final class HTTP2Session: ConnectionProtocolHandler {
 
     /// Starts the waiting requests while the answers held for the peer are below the bound.
     private func startWaiting() {
-        while !waiting.isEmpty && !unsent.isFull && !closed && !terminated {
-            let stream = waiting.removeFirst()
+        while let stream = waiting.first, mayStart(stream), !closed, !terminated {
+            waiting.removeFirst()
             stream.waits = false
             start(stream)
         }
@@ -811,6 +846,7 @@ final class HTTP2Session: ConnectionProtocolHandler {
         else { return false }
         attachments[id] = Attachment(stream: stream)
         stream.connectionUnsent = unsent
+        unansweredGETs.remove(id)
         return true
     }
 
@@ -1146,7 +1182,7 @@ final class HTTP2Session: ConnectionProtocolHandler {
             if header.type == UInt8(NGHTTP2_DATA.rawValue) {
                 // The WINDOW_UPDATEs a reader sends for it are earned.
                 session.frameBudget.credit(HTTP2FrameBudget.credit(forDataFrameOf: header.length))
-                if header.length > 0 { session.dataFramed = true }
+                session.framedBodyBytes &+= header.length
             }
             if header.type == UInt8(NGHTTP2_GOAWAY.rawValue) || header.type == UInt8(NGHTTP2_RST_STREAM.rawValue) {
                 session.countProtocolError(frame!.pointee, streamKnown: session.streams[header.stream_id] != nil)

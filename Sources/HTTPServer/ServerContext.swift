@@ -22,6 +22,9 @@ final class ServerContext: Sendable {
     /// How long a closing connection keeps draining unread input after its last response (see
     /// ``Connection``): closing a socket with unread data sends RST, which can destroy that response.
     let lingerTimeout: UInt64 = 2_000_000_000
+    /// The largest whole answer to an HTTP/2 GET delivered so far, at least ``HTTP2Session/minimumAnswerEstimate``:
+    /// what each GET a session has under way may add to the answers it holds for its peer.
+    let largestWholeAnswer = Atomic<Int>(HTTP2Session.minimumAnswerEstimate)
     let handler: any HTTPHandler
     /// ``HTTPHandler/streamsRequestBodies`` and ``HTTPHandler/screensRequestBodies``, read once: each read through
     /// the existential copied it (per request with a body).

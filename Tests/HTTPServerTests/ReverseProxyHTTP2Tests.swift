@@ -304,10 +304,9 @@ struct ReverseProxyHTTP2Tests {
         #expect(observer.all.filter(\.cancelled).count == 100)
     }
 
-    /// A client that holds proxied answers open by opening its window a byte at a time (which keeps its connection
-    /// clear of the write-stall timeout) does not hold the upstream connections: an exchange paused for its client
-    /// longer than the write-stall timeout is cut (the stream reset, counted `write_stall`) and its upstream connection
-    /// freed. Before, 2 connections x 64 such streams held all 64 upstream connections and other clients hung.
+    /// A client that holds proxied answers open by opening its window a byte at a time does not hold the upstream
+    /// connections: an exchange paused for its client longer than the write-stall timeout is cut (the stream reset,
+    /// or the connection closed, counted `write_stall`) and its upstream connection freed. Before, 2 connections x 64 such streams held all 64 upstream connections and other clients hung.
     @Test func aClientTricklingItsWindowDoesNotHoldTheUpstreamPool() throws {
         let observer = RecordingProxyObserver()
         let clientErrors = RecordingObserver()
@@ -344,11 +343,14 @@ struct ReverseProxyHTTP2Tests {
                 }
                 #expect(other?.status == 200 && other?.closed == true, "another client's request not answered")
                 #expect(monotonicSeconds() - started < 2.5)
-                #expect(held.allSatisfy { slow.responses[$0]?.errorCode == NGHTTP2_INTERNAL_ERROR.rawValue })
-                #expect(!slow.connectionClosed)
+                // Each held stream is reset, or (a window opened a byte at a time is no progress for the connection
+                // either, 4 KiB within the timeout is) the whole connection closed as a write stall.
+                #expect(
+                    slow.connectionClosed
+                        || held.allSatisfy { slow.responses[$0]?.errorCode == NGHTTP2_INTERNAL_ERROR.rawValue })
             }
         }
-        #expect(clientErrors.errors.filter { $0 == "write_stall" }.count == 2)
+        #expect(clientErrors.errors.filter { $0 == "write_stall" }.count >= 1)
         #expect(eventually { observer.all.count == 3 })
     }
 

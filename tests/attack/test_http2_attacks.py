@@ -119,3 +119,92 @@ def test_responses_a_peer_never_takes_are_bounded_per_connection(start_exporter)
     assert len(heads) >= 100 - got, f"{got} answered before, {len(heads)} after the window opened"
     for sock, _, _ in clients:
         sock.close()
+
+
+def burst_client(port, requests, window=0):
+    """One h2c connection with SETTINGS_INITIAL_WINDOW_SIZE `window` that sends `requests` GET /metrics in one
+    write, each with its own scrape timeout (so that each is rendered on its own, not shared)."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    encoder = hpack.Encoder()
+    out = PREFACE + frame(SETTINGS, 0, 0, struct.pack(">HI", 4, window)) + frame(SETTINGS, ACK, 0)
+    for i in range(requests):
+        block = encoder.encode([(":method", "GET"), (":path", "/metrics"), (":scheme", "http"), (":authority", "x"),
+                                ("x-prometheus-scrape-timeout-seconds", str(200 - i))])
+        out += frame(HEADERS, END_STREAM_AND_HEADERS, 1 + 2 * i, block)
+    sock.sendall(out)
+    return sock
+
+
+def read_heads(sock, streams, seconds, pending=b""):
+    """Reads frames for up to `seconds` (or until every stream in `streams` has its HEADERS): (heads, resets, rest)."""
+    heads, resets = set(), set()
+    sock.settimeout(0.2)
+    deadline = time.monotonic() + seconds
+    while not streams <= heads | resets and time.monotonic() < deadline:
+        try:
+            data = sock.recv(1 << 20)
+        except socket.timeout:
+            continue
+        assert data, "the exporter closed the connection"
+        found, pending = frames(pending + data)
+        heads.update(sid for kind, sid in found if kind == HEADERS)
+        resets.update(sid for kind, sid in found if kind == RST_STREAM)
+    return heads, resets, pending
+
+
+def test_requests_sent_together_start_only_as_far_as_their_answers_fit(start_exporter):
+    """20 scrapes sent in one write by a peer whose windows are shut all started before any answer existed (the
+    bound on held answers was checked only against answers already held): all 20 answers were kept, 20 x 190 KB per
+    connection (the hardening review held 7.5 MiB per connection with 40). Now a GET starts only while the answers
+    held, plus one as large as the largest answer so far for it and each GET under way, stay within 1 MiB: the rest
+    wait, none refused, and are answered once the peer opens its windows."""
+    exporter = start_exporter(*MODELS, "--bench.synthetic-series", "3000")
+    warm = burst_client(exporter.port, 1, window=65535)  # one answer over HTTP/2: its size is the estimate
+    assert 1 in read_heads(warm, {1}, 10)[0]
+    warm.close()
+    _, _, body = exporter.get("/metrics")
+    size = len(body)
+    assert size > 150_000, size
+    start = rss_bytes(exporter)
+    sock = burst_client(exporter.port, 20)
+    streams = {1 + 2 * i for i in range(20)}
+    heads, resets, pending = read_heads(sock, streams, 3)
+    assert not resets, resets
+    assert 1 <= len(heads) <= MiB // size + 1, len(heads)
+    assert rss_bytes(exporter) - start < 16 * MiB
+    # The peer opens its windows and reads: every request is answered.
+    sock.sendall(frame(SETTINGS, 0, 0, struct.pack(">HI", 4, (1 << 31) - 1))
+                 + frame(WINDOW_UPDATE, 0, 0, struct.pack(">I", (1 << 31) - 1 - 65535)))
+    more, resets, _ = read_heads(sock, streams - heads, 30, pending)
+    assert heads | more == streams and not resets, (len(heads), len(more), resets)
+    sock.close()
+
+
+def test_a_window_opened_a_byte_at_a_time_is_no_progress(start_exporter):
+    """A peer that opens its windows one byte every 0.3 s kept a stalled answer, and its connection, past any write
+    timeout: each byte framed counted as progress (hardening review: 10 connections held for 42 s with a 30 s
+    timeout). Progress is now 4 KiB within the timeout (or all that is held): the connection is closed as a write
+    stall."""
+    exporter = start_exporter(*MODELS, "--bench.synthetic-series", "3000", "--web.write-timeout", "2")
+    sock = burst_client(exporter.port, 1)
+    started = last = time.monotonic()
+    sock.settimeout(0.05)
+    closed_at = None
+    while closed_at is None and time.monotonic() - started < 10:
+        if time.monotonic() - last >= 0.3:  # one byte of window every 0.3 s, however fast the answer's bytes come
+            last = time.monotonic()
+            sock.sendall(frame(WINDOW_UPDATE, 0, 0, struct.pack(">I", 1))
+                         + frame(WINDOW_UPDATE, 0, 1, struct.pack(">I", 1)))
+        try:
+            if sock.recv(65536) == b"":
+                closed_at = time.monotonic()
+        except socket.timeout:
+            pass
+        except ConnectionResetError:
+            closed_at = time.monotonic()
+    assert closed_at is not None, "the trickling peer still holds its connection after 10 s"
+    assert closed_at - started < 5, closed_at - started
+    _, samples = scrape(exporter)
+    assert sum(v for (name, labels), v in samples.items()
+               if name == "mlops_exporter_http_errors_total" and ("reason", "write_stall") in labels) == 1
+    sock.close()
