@@ -240,6 +240,15 @@ extension Reader {
         _ node: Node, _ field: String, range: ClosedRange<Duration>, wholeSeconds: Bool = true
     ) -> Duration? {
         guard let s = string(node, field) else { return nil }
+        // A zero duration (`0s`) is a duration, out of the range (its callers take zero apart where they allow it):
+        // said so (it was "not a duration").
+        let digits = s.prefix { $0.isASCII && $0.isNumber }
+        if !digits.isEmpty, digits.allSatisfy({ $0 == "0" }), !range.contains(.zero),
+            ["ms", "s", "m", "h", "d", "w", "y"].contains(String(s.dropFirst(digits.count)))
+        {
+            fail(node, field, "must be between \(Self.spelled(range.lowerBound)) and \(Self.spelled(range.upperBound))")
+            return nil
+        }
         guard let d = DurationParser.parse(s), !wholeSeconds || d.components.attoseconds == 0 else {
             fail(
                 node, field,

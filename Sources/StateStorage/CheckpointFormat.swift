@@ -136,8 +136,9 @@ public enum CheckpointFormat {
         }
         switch parsed {
         case .success(let decoded) where stored == computed: return decoded
-        // A file cut short: a length runs past the end (and its last four bytes are no checksum).
-        case .failure(.truncated): throw .truncated
+        // A file cut short: a length runs past the end (and its last four bytes are no checksum). With a checksum that
+        // holds, the file is whole and its structure broken.
+        case .failure(.truncated) where stored != computed: throw .truncated
         case .failure(let error) where stored == computed: throw .corrupt("\(error)")
         default: throw .corrupt("checksum mismatch")
         }

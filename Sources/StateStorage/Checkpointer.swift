@@ -215,9 +215,7 @@ public final class Checkpointer: Sendable {
                 if let changedCollectors {
                     metadata["collectors_changed"] = "\(changedCollectors.joined(separator: ","))"
                     logger.warning(
-                        entry.fingerprints.collectorOptions == nil
-                            ? "storage: only collector options changed since the checkpoint: the pending labels and the unchanged collectors' state are restored, the changed collectors start empty (a checkpoint of format 1)"
-                            : "storage: only collector options changed since the checkpoint: the pending labels and the collectors' state are restored, a changed collector's carried on as by a reload (empty where its state changed shape)",
+                        "storage: only collector options changed since the checkpoint: the pending labels and the collectors' state are restored, a changed collector's carried on as by a reload (empty where its state changed shape)",
                         metadata: metadata)
                 } else {
                     logger.warning(

@@ -382,5 +382,10 @@ struct ConfigLoaderTests {
         #expect(try load(models + "storage: {path: /s, lock_wait: 2m}\n").storage?.lockWait == .seconds(120))
         #expect(problems(models + "storage: {path: /s, lock_wait: 2h}\n").count == 1)
         #expect(problems(models + "storage: {path: /s, lock_wait: soon}\n").count == 1)
+        // A zero interval is out of range, not "not a duration" (storage review).
+        #expect(
+            problems(models + "storage: {path: /s, checkpoint_interval: 0s}\n").contains {
+                $0.contains("storage.checkpoint_interval: must be between 1s and 1d")
+            })
     }
 }

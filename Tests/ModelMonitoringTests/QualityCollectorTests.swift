@@ -455,6 +455,34 @@ let exact = 1e-9
         #expect(h.value(series("mlops_model_calibration_bin_positives_total", l.merging(["bin": "8"]) { $1 })) == 40000)
     }
 
+    /// Options that only choose the series exported (`bin_series`, `score_bin_series`) carry the window and totals on
+    /// across a reload or a restart; changed bins start them empty (before, any option change emptied the collector:
+    /// storage review).
+    @Test func exportTogglesCarryTheStateOnAndBinsDoNot() throws {
+        func collector(_ options: [String: ConfigValue]) throws -> QualityCollector {
+            let config = qualityModel(
+                "b", task: .binaryClassification, classes: ["n", "p"], positive: "p", options: options)
+            return try QualityCollector(
+                model: try ModelContext(configuration: config),
+                options: CollectorOptions(config.collectors[0].options, model: config.name, collector: "quality"))
+        }
+        let old = try collector([:])
+        old.record(
+            outcome: ClassOutcome(actual: 1, predicted: 1, score: 0.9).joined(time: WallClock.now()),
+            receivedAt: WallClock.now())
+        let toggled = try collector(["bin_series": .bool(false), "score_bin_series": .bool(true)])
+        let carried = try #require(toggled.carryingState(of: old) as? QualityCollector)
+        func state(_ c: QualityCollector) -> [UInt8] {
+            var w = StateWriter()
+            c.saveState(into: &w)
+            return w.bytes
+        }
+        #expect(state(carried) == state(old))
+        #expect(state(toggled) != state(old))
+        #expect(try collector(["calibration_bins": .number(5)]).carryingState(of: old) == nil)
+        #expect(try collector(["score_bins": .number(100)]).carryingState(of: old) == nil)
+    }
+
     @Test func optionsAreValidatedByName() throws {
         func failure(_ config: ModelConfiguration) throws -> ModelCollectorError? {
             let context = try ModelContext(configuration: config)

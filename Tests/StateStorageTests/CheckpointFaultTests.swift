@@ -65,6 +65,27 @@ import Testing
         #expect(b.value(#"mlops_labels_pending{model="fraud"}"#) == 0)
     }
 
+    /// A whole file (its checksum holds) whose structure runs past its end is `corrupt`, not `truncated` (a crafted or
+    /// miswritten file: nothing was cut; storage review).
+    @Test func aLengthPastTheEndWithAChecksumThatHoldsIsCorrupt() throws {
+        var w = StateWriter()
+        for b in CheckpointFormat.magic { w.byte(b) }
+        for b: UInt8 in [2, 0, 0, 0] { w.byte(b) }
+        w.section { h in
+            h.string("t")
+            h.double(1)
+            h.count(1)  // one model announced, none there
+        }
+        let crc = crc32(w.bytes)
+        for i in 0..<4 { w.byte(UInt8(truncatingIfNeeded: crc >> (8 * UInt32(i)))) }
+        #expect(throws: CheckpointFormat.ReadError.self) { try CheckpointFormat.decode(w.bytes) }
+        do {
+            _ = try CheckpointFormat.decode(w.bytes)
+        } catch {
+            #expect(error.reason == .corrupt, "\(error)")
+        }
+    }
+
     /// A checkpoint cut short (a copy or a disk that stopped part-way) is reported as `truncated`, wherever the cut
     /// falls: in the header, in a model's state (its section's length then runs past the end of the file) or in
     /// the checksum; the restore counts it as such and keeps the file aside.

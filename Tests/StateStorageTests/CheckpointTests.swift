@@ -187,12 +187,7 @@ import Testing
             w.string(a.model(name).context.stateFingerprint)
             w.section { a.model(name).saveState(into: &$0) }
         }
-        var crc: UInt32 = 0xFFFF_FFFF
-        for byte in w.bytes {
-            crc ^= UInt32(byte)
-            for _ in 0..<8 { crc = crc & 1 == 1 ? (crc >> 1) ^ 0xEDB8_8320 : crc >> 1 }
-        }
-        crc ^= 0xFFFF_FFFF
+        let crc = crc32(w.bytes)
         for i in 0..<4 { w.byte(UInt8(truncatingIfNeeded: crc >> (8 * UInt32(i)))) }
         try Data(w.bytes).write(to: URL(fileURLWithPath: dir + "/checkpoint"))
 

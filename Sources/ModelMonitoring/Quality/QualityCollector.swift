@@ -204,7 +204,7 @@ public final class QualityCollector: ModelCollector {
     let versions: Int
     let classification: ClassificationQuality?
     let slots: QualitySlots
-    let late = AtomicSlots(count: 1)
+    let late: AtomicSlots
     /// Per version, the label sets emitted at every scrape, rendered once.
     let labels: [VersionLabels]
     let modelLabels: LabelSet
@@ -275,6 +275,33 @@ public final class QualityCollector: ModelCollector {
         }
         modelLabels = try! f.qualityLateOutcomes.labels(model.name)
         slots = QualitySlots(versions: versions, width: width, window: configuration.window)
+        late = AtomicSlots(count: 1)
+    }
+
+    /// `fresh`'s configuration with `previous`'s window, totals and late count (``carryingState(of:)``).
+    private init(_ fresh: QualityCollector, stateOf previous: QualityCollector) {
+        model = fresh.model
+        options = fresh.options
+        task = fresh.task
+        versions = fresh.versions
+        classification = fresh.classification
+        labels = fresh.labels
+        modelLabels = fresh.modelLabels
+        slots = previous.slots
+        late = previous.late
+    }
+
+    /// The same outcomes counted in the same bins (calibration and score bins unchanged: `bin_series` or
+    /// `score_bin_series` turned on or off, which only choose the series exported) in a window of the same shape:
+    /// `previous`'s state, carried on. Other changes start it empty.
+    public func carryingState(of previous: any ModelCollector) -> (any ModelCollector)? {
+        guard let previous = previous as? QualityCollector, previous.task == task, previous.versions == versions,
+            previous.classification?.calibrationBins == classification?.calibrationBins,
+            previous.classification?.scoreBins == classification?.scoreBins,
+            previous.classification?.classes == classification?.classes, previous.slots.width == slots.width,
+            previous.slots.ring.hasSameShape(as: slots.ring), previous.slots.totals.count == slots.totals.count
+        else { return nil }
+        return QualityCollector(self, stateOf: previous)
     }
 
     /// Per version: classification K² confusion + 5 counters + 6 + 3C window gauges (binary: + 5, + 3 per
