@@ -147,9 +147,13 @@ public final class Exporter: Sendable {
                 logger.info("no model configuration given: no models are monitored (only the registry's own metrics)")
             }
             if let storage = configuration.storage ?? models.storage {
+                // A SIGTERM or SIGINT sent while the restore waits for another exporter's lock (blocked until
+                // runUntilSignalled takes it) ends the wait: the process was asked to stop (before, it waited out the
+                // whole lock_wait, up to an hour, and a pod's grace period ended in SIGKILL).
                 let checkpointer = Checkpointer(
                     directory: storage.path, interval: storage.checkpointInterval, lockWait: storage.lockWait,
-                    monitor: monitor, exporterVersion: MLOpsExporterVersion.version, logger: logger)
+                    monitor: monitor, exporterVersion: MLOpsExporterVersion.version, logger: logger,
+                    stopWaiting: { SignalPipe.isPending([SIGTERM, SIGINT]) })
                 try registry.register(checkpointer.metrics)
                 self.checkpointer = checkpointer
             } else {

@@ -56,6 +56,14 @@ final class SignalPipe {
     /// Blocks `signals` in the calling thread (and the threads it starts afterwards).
     static func block(_ signals: [Int32]) { mask(signals, SIG_BLOCK) }
 
+    /// Whether one of `signals` is pending: sent, and blocked in this thread until ``next()`` takes it (the start
+    /// before the handlers are installed).
+    static func isPending(_ signals: [Int32]) -> Bool {
+        var set = sigset_t()
+        guard sigpending(&set) == 0 else { return false }
+        return signals.contains { sigismember(&set, $0) == 1 }
+    }
+
     private static func mask(_ signals: [Int32], _ how: Int32) {
         var set = sigset_t()
         sigemptyset(&set)

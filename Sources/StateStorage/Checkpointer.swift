@@ -43,6 +43,8 @@ public final class Checkpointer: Sendable {
     public let interval: Duration
     /// How long the restore at start waits for the storage directory's lock while another process holds it.
     public let lockWait: Duration
+    /// Asked during the wait for the lock: true ends it (the process is being stopped).
+    let stopWaiting: @Sendable () -> Bool
     /// The metrics (register them in the exporter's registry).
     public let metrics: StorageMetrics
     let monitor: ModelMonitor
@@ -75,14 +77,17 @@ public final class Checkpointer: Sendable {
     let state = Mutex<(running: Bool, stopping: Bool)>((false, false))
     let finished = DispatchSemaphore(value: 0)
 
-    /// A checkpointer of `monitor`'s models in `directory`.
+    /// A checkpointer of `monitor`'s models in `directory`; `stopWaiting` is asked every 100 ms while the restore
+    /// waits for another process's lock, and true ends the wait (the process is being stopped).
     public init(
         directory: String, interval: Duration = .seconds(60), lockWait: Duration = .zero, monitor: ModelMonitor,
-        exporterVersion: String, logger: Logger, maxBytes: Int = 4 << 30
+        exporterVersion: String, logger: Logger, maxBytes: Int = 4 << 30,
+        stopWaiting: @escaping @Sendable () -> Bool = { false }
     ) {
         file = CheckpointFile(directory: directory)
         self.interval = interval
         self.lockWait = lockWait
+        self.stopWaiting = stopWaiting
         self.monitor = monitor
         self.exporterVersion = exporterVersion
         self.logger = logger
@@ -308,6 +313,12 @@ public final class Checkpointer: Sendable {
         let clock = ContinuousClock()
         let start = clock.now
         while clock.now - start < wait {
+            if stopWaiting() {
+                logger.warning(
+                    "storage: asked to stop while waiting for the storage directory's lock; not waiting longer",
+                    metadata: ["path": "\(file.directory)", "waited": "\(clock.now - start)"])
+                return holder
+            }
             usleep(100_000)
             guard let still = takeLock() else {
                 logger.info(

@@ -557,6 +557,33 @@ def test_an_exporter_started_while_the_previous_one_stops_waits_for_the_lock_and
     assert sample(scrape(second)[1], "mlops_storage_checkpoint_failures_total", reason="locked") == 0
 
 
+def test_sigterm_ends_the_wait_for_the_lock(binary, saved, start_exporter, tmp_path):
+    """An exporter waiting for another one's lock (`--storage.lock-wait 60s`) is asked to stop: it stops within
+    seconds, writing nothing over the other one's directory. Before, the SIGTERM waited until the whole lock wait was
+    over (up to an hour: a pod's grace period ended in SIGKILL)."""
+    import subprocess
+    state = state_with(tmp_path, saved["bytes"])
+    first = start_exporter(*storage_flags(saved["config"], state, "1h"))
+    log = tmp_path / "second.log"
+    with open(log, "w") as out:
+        second = subprocess.Popen(
+            [str(binary), "serve", "--web.listen-address", "127.0.0.1:0",
+             *storage_flags(saved["config"], state, "1h"), "--storage.lock-wait", "60s"], stdout=out, stderr=out)
+    try:
+        wait_for(lambda: "waiting for it" in log.read_text(), timeout=10, what="the second exporter waiting")
+        asked = time.monotonic()
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(timeout=15) == 0, log.read_text()[-2000:]
+        assert time.monotonic() - asked < 5, time.monotonic() - asked
+    finally:
+        if second.poll() is None:
+            second.kill()
+            second.wait()
+    assert "not waiting longer" in log.read_text()
+    assert (state / "checkpoint").read_bytes() == saved["bytes"]
+    serves(first)
+
+
 def test_a_checkpoint_that_appears_in_a_directory_missing_at_start_is_restored_before_it_is_written_over(
         saved, start_exporter, tmp_path):
     """A symbolic link to a volume not mounted yet: no state restored at start. The checkpoint found there later holds
