@@ -30,7 +30,8 @@ final class BasicAuth: Sendable {
 
     /// Credentials that passed the cheap checks and need a bcrypt run.
     struct Pending: Sendable {
-        let password: String
+        /// The password's bytes, as sent (bcrypt compares bytes, as exporter-toolkit's Go does: not only UTF-8).
+        let password: [UInt8]
         /// The user's hash, or the dummy hash for an unknown user.
         let hash: String
         /// The cache key of a known user's credentials; nil for an unknown user.
@@ -70,9 +71,10 @@ final class BasicAuth: Sendable {
 
     /// Sorts `authorization` (the header value) out without running bcrypt.
     func screen(authorization: String?) -> Screening {
-        guard let (user, password) = Self.credentials(authorization) else { return .missing }
-        guard !user.utf8.contains(0), !password.utf8.contains(0) else { return .invalid }
-        guard let hash = users[user] else {
+        guard let (name, password) = Self.credentials(authorization) else { return .missing }
+        guard !name.contains(0), !password.contains(0) else { return .invalid }
+        // A user name that is no UTF-8 names no configured user (checked against the dummy hash, as an unknown name).
+        guard let user = String(validating: name, as: UTF8.self), let hash = users[user] else {
             return .uncached(Pending(password: password, hash: dummyHash, cacheKey: nil))
         }
         let key = Self.cacheKey(user: user, password: password, hash: hash)
@@ -108,25 +110,33 @@ final class BasicAuth: Sendable {
         return false
     }
 
-    /// The user name and password of a `Basic` authorization value.
-    static func credentials(_ authorization: String?) -> (user: String, password: String)? {
+    /// The user name and password bytes of a `Basic` authorization value, as sent: split at the first colon, not
+    /// decoded as text (a password in Latin-1 is its bytes, as Go's `r.BasicAuth` gives them; a byte-order mark is
+    /// part of the name). Before, credentials that were not UTF-8 were taken for none (`missing`), and a leading
+    /// byte-order mark was dropped from the name.
+    static func credentials(_ authorization: String?) -> (user: [UInt8], password: [UInt8])? {
         guard let authorization else { return nil }
         let parts = authorization.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
         guard parts.count == 2, parts[0].lowercased() == "basic",
-            let data = Data(base64Encoded: String(parts[1]).trimmingCharacters(in: .whitespaces)),
-            let text = String(data: data, encoding: .utf8), let colon = text.firstIndex(of: ":")
+            let data = Data(base64Encoded: String(parts[1]).trimmingCharacters(in: .whitespaces))
         else { return nil }
-        return (String(text[..<colon]), String(text[text.index(after: colon)...]))
+        let bytes = [UInt8](data)
+        guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")) else { return nil }
+        return (Array(bytes[..<colon]), Array(bytes[(colon + 1)...]))
     }
+
+    /// ``verify(password:hash:)-([UInt8],_)`` of a text password's UTF-8 bytes.
+    static func verify(password: String, hash: String) -> Bool { verify(password: Array(password.utf8), hash: hash) }
 
     /// Whether `password` matches the modular-crypt `hash` (bcrypt here), compared in constant time. A
     /// password containing NUL never matches (C strings end there).
-    static func verify(password: String, hash: String) -> Bool {
-        guard !password.utf8.contains(0) else { return false }
+    static func verify(password: [UInt8], hash: String) -> Bool {
+        guard !password.contains(0) else { return false }
+        let phrase = password.map { CChar(bitPattern: $0) } + [0]
         var data = crypt_data()
         let size = Int32(MemoryLayout<crypt_data>.size)
         let output: String? = withUnsafeMutableBytes(of: &data) { raw in
-            guard let result = crypt_rn(password, hash, raw.baseAddress, size) else { return nil }
+            guard let result = crypt_rn(phrase, hash, raw.baseAddress, size) else { return nil }
             return String(cString: result)
         }
         guard let output else { return false }
@@ -165,12 +175,12 @@ final class BasicAuth: Sendable {
         return prefix + String(decoding: tail, as: UTF8.self)
     }
 
-    private static func cacheKey(user: String, password: String, hash: String) -> [UInt8] {
+    private static func cacheKey(user: String, password: [UInt8], hash: String) -> [UInt8] {
         var material = Array(user.utf8)
         material.append(0)
         material.append(contentsOf: hash.utf8)
         material.append(0)
-        material.append(contentsOf: password.utf8)
+        material.append(contentsOf: password)
         var digest = [UInt8](repeating: 0, count: Int(SHA256_DIGEST_LENGTH))
         _ = SHA256(material, material.count, &digest)
         return digest

@@ -64,11 +64,30 @@ struct BasicAuthTests {
     }
 
     @Test func credentialsAreParsedFromTheHeader() {
-        #expect(BasicAuth.credentials(Self.header("a", "b:c"))! == ("a", "b:c"))
-        #expect(BasicAuth.credentials("basic " + Data("u:".utf8).base64EncodedString())! == ("u", ""))
+        #expect(BasicAuth.credentials(Self.header("a", "b:c"))! == (Array("a".utf8), Array("b:c".utf8)))
+        #expect(BasicAuth.credentials("basic " + Data("u:".utf8).base64EncodedString())! == (Array("u".utf8), []))
         #expect(BasicAuth.credentials("Basic !!!") == nil)
         #expect(BasicAuth.credentials("Basic " + Data("nocolon".utf8).base64EncodedString()) == nil)
         #expect(!BasicAuth(users: [:]).isEnabled)
+    }
+
+    /// Credentials are bytes, as exporter-toolkit's Go reads them: a password that is not UTF-8 (Latin-1 `caf\xe9`)
+    /// matches the hash of its bytes, and a byte-order mark before a user name is part of the name. Before, such a
+    /// password was taken for no credentials (`missing`) and the mark was dropped (hardening review).
+    @Test func credentialsAreComparedAsBytes() {
+        // bcrypt (cost 4) of the bytes 63 61 66 e9, by the system's libcrypt.
+        let latin1 = "$2y$04$abcdefghijklmnopqrstuuIVcV7r.BF.Y3HDoPGvCPCm/5xORSH8a"
+        let auth = BasicAuth(users: ["latin": latin1, "prom": Self.hash])
+        func header(_ credentials: [UInt8]) -> String { "Basic " + Data(credentials).base64EncodedString() }
+        #expect(auth.check(authorization: header(Array("latin:caf".utf8) + [0xE9])))
+        #expect(auth.isCached(authorization: header(Array("latin:caf".utf8) + [0xE9])))
+        #expect(!auth.check(authorization: header(Array("latin:caf".utf8) + [0xC3, 0xA9])))  // é in UTF-8: other bytes
+        if case .uncached = auth.screen(authorization: header(Array("latin:".utf8) + [0xFF, 0xFE])) {
+        } else {
+            Issue.record("a password that is not UTF-8 was not taken for credentials")
+        }
+        #expect(!auth.check(authorization: header([0xEF, 0xBB, 0xBF] + Array("prom:secret".utf8))))
+        #expect(auth.check(authorization: Self.header("prom", "secret")))
     }
 
     @Test func aNulInTheUserOrPasswordIsRefusedBeforeHashing() {
