@@ -241,11 +241,19 @@ public final class Exporter: Sendable {
             logger: logger)
         startStorage()
         statusHistory.start()
-        try server.start()
         do {
-            try proxy?.start()
+            try server.start()
+            do {
+                try proxy?.start()
+            } catch {
+                server.shutdown(deadline: .zero)
+                throw error
+            }
         } catch {
-            server.shutdown(deadline: .zero)
+            // Nothing was served: the checkpoint stays as it was, and the next start is no restart after a crash
+            // (before, the `running` marker made here was left, and the next start zeroed every counter).
+            statusHistory.stop()
+            checkpointer?.abandon()
             throw error
         }
         remoteWriter?.start()

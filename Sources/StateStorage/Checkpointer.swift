@@ -62,8 +62,10 @@ public final class Checkpointer: Sendable {
     /// appears there is never written over: it holds state this process never restored. The next checkpoint restores
     /// it first (``checkpoint(now:)``).
     let owns = Atomic<Bool>(false)
-    /// Whether this process made the directory's `running` marker (``markRunning()``).
+    /// Whether this process made the directory's `running` marker (``markRunning()``), or adopted one a crashed
+    /// process left (`adopted`).
     let marked = Atomic<Bool>(false)
+    let adopted = Atomic<Bool>(false)
     /// The storage directory's lock (``CheckpointFile/lock()``), once taken: its descriptor, kept open.
     let lockDescriptor = Mutex<Int32?>(nil)
     /// The checkpoint file this process last read or wrote (nil: none there then): a lock lost and taken again keeps
@@ -278,6 +280,7 @@ public final class Checkpointer: Sendable {
         do throws(CheckpointFile.IOError) {
             try file.markRunning()
             marked.store(true, ordering: .relaxed)
+            adopted.store(crashed, ordering: .relaxed)
         } catch {
             logger.warning(
                 "storage: the running marker cannot be made: if this process crashes, the next one restores its counters from the last checkpoint (they step back)",
@@ -526,6 +529,31 @@ public final class Checkpointer: Sendable {
                 metadata: ["path": "\(file.directory)", "error": "\(error)"])
         }
         return report
+    }
+
+    /// Stops the thread without a checkpoint and removes the `running` marker this process made (one a crashed
+    /// process left stays): for a start that failed before anything was served, so that the next start restores the
+    /// checkpoint as after a clean stop.
+    public func abandon() {
+        let wasRunning = state.withLock { s -> Bool in
+            defer { s.stopping = true }
+            return s.running && !s.stopping
+        }
+        if wasRunning {
+            wake.signal()
+            finished.wait()
+        }
+        writing.withLock { _ in
+            guard marked.load(ordering: .relaxed), !adopted.load(ordering: .relaxed) else { return }
+            do throws(CheckpointFile.IOError) {
+                try file.removeRunningMarker()
+                marked.store(false, ordering: .relaxed)
+            } catch {
+                logger.warning(
+                    "storage: the running marker cannot be removed: the next start restores the last checkpoint as after a crash (counters from zero)",
+                    metadata: ["path": "\(file.directory)", "error": "\(error)"])
+            }
+        }
     }
 
     /// The nice value of the checkpoint thread: below the event loops and recording threads (nice 0), so that under

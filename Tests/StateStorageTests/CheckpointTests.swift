@@ -54,6 +54,9 @@ import Testing
         traffic.predictions(a.model("fraud"), 3000, prefix: "p", t0: t0)
         traffic.labels(a.model("fraud"), 0..<1000, prefix: "p", at: t0 + 40)
         traffic.regression(a.model("eta"), 500, t0: t0)
+        // Five ids sent twice: the store's own totals (duplicates here) are counters too.
+        for _ in 0..<2 { traffic.predictions(a.model("fraud"), 5, prefix: "d", t0: t0) }
+        #expect(a.value(#"mlops_predictions_duplicate_id_total{model="fraud"}"#) == 5)
         try #require(a.checkpoint() != nil)  // and then a crashes: no clean stop
 
         let b = try Node([Models.fraud(), Models.eta], directory: dir)
@@ -79,11 +82,11 @@ import Testing
             }
         }
         #expect(counters > 100 && gauges > 100)
-        #expect(b.value(#"mlops_labels_pending{model="fraud"}"#) == 2000)
+        #expect(b.value(#"mlops_labels_pending{model="fraud"}"#) == 2005)
 
         // The rest of the labels join the predictions sent before the crash; counted from zero.
         traffic.labels(b.model("fraud"), 1000..<3000, prefix: "p", at: t0 + 60)
-        #expect(b.value(#"mlops_labels_pending{model="fraud"}"#) == 0)
+        #expect(b.value(#"mlops_labels_pending{model="fraud"}"#) == 5)
         #expect(b.value(#"mlops_labels_joined_total{model="fraud",source="endpoint"}"#) == 2000)
         #expect(b.value(#"mlops_model_window_outcomes{model="fraud",version="v1"}"#) ?? 0 > 0)
 
@@ -163,6 +166,26 @@ import Testing
         #expect(d.checkpointer.restore().results.map(\.result) == [.changed, .restored])
         #expect(d.value(#"mlops_feature_window_observations{feature="amount",model="fraud"}"#) == 0)
         #expect(d.value(#"mlops_labels_pending{model="fraud"}"#) == 0)
+    }
+
+    /// Collector options past what the reader takes (a user collector's 70,000-character option) are saved as unknown:
+    /// the fingerprints read back, the options unknown. Before, the reader refused them and the whole checkpoint was
+    /// unreadable at every start (diff review).
+    @Test func optionsTooBigToReadBackAreSavedAsUnknown() throws {
+        let normal: [String: ConfigValue] = ["threshold": .number(0.2), "features": .map(["a": .list([.bool(true)])])]
+        let big: [String: ConfigValue] = ["vocabulary": .string(String(repeating: "x", count: 70_000))]
+        for (options, readable) in [([normal, [:]], true), ([normal, big], false)] {
+            let saved = StateFingerprints(
+                state: "s", layout: "l", collectors: ["c1", "c2"], collectorOptions: options)
+            var w = StateWriter()
+            saved.writeParts(into: &w)
+            var read = StateFingerprints(state: "s")
+            var r = StateReader(w.bytes)
+            try read.readParts(from: &r)
+            #expect(r.isAtEnd)
+            #expect(read.layout == "l" && read.collectors == ["c1", "c2"])
+            #expect(read.collectorOptions == (readable ? options : nil))
+        }
     }
 
     /// A checkpoint in format 1 (written before the layout and collector fingerprints were saved: every checkpoint of

@@ -9,6 +9,7 @@ import math
 import re
 import resource
 import signal
+import socket
 import stat
 import struct
 import threading
@@ -582,6 +583,25 @@ def test_sigterm_ends_the_wait_for_the_lock(binary, saved, start_exporter, tmp_p
     assert "not waiting longer" in log.read_text()
     assert (state / "checkpoint").read_bytes() == saved["bytes"]
     serves(first)
+
+
+def test_a_start_that_fails_to_bind_leaves_no_crash_behind(binary, saved, start_exporter, tmp_path):
+    """A start that fails after the restore (its address taken) served nothing: the next start restores the counters
+    as after a clean stop. Before, the `running` marker made at the restore was left, and the next start took it for
+    a crash and zeroed every counter (diff review)."""
+    import subprocess
+    state = state_with(tmp_path, saved["bytes"])
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        r = subprocess.run([str(binary), "serve", "--web.listen-address", f"127.0.0.1:{port}",
+                            *storage_flags(saved["config"], state, "1h")], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1 and "Address already in use" in r.stderr, r.stderr[-2000:]
+    assert sorted(p.name for p in state.iterdir()) == ["checkpoint", "lock"]
+    s = scrape(start_exporter(*storage_flags(saved["config"], state, "1h")))[1]
+    assert sample(s, "mlops_storage_restored_after_crash") == 0
+    assert sample(s, "mlops_ingest_events_total", kind="predictions", model="credit") == 2000
 
 
 def test_a_checkpoint_that_appears_in_a_directory_missing_at_start_is_restored_before_it_is_written_over(

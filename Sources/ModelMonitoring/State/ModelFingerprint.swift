@@ -33,14 +33,24 @@ public struct StateFingerprints: Sendable, Equatable {
         )
     }
 
-    /// Writes all but ``state``: the layout fingerprint, then per collector its fingerprint and its options.
+    /// Writes all but ``state``: the layout fingerprint, then per collector its fingerprint and its options. Options
+    /// that ``readParts(from:)`` would refuse (past its bounds: a user collector's free-form option) are written as
+    /// unknown (`false`), which leaves every collector's options unknown when read (before, such an option made the
+    /// whole checkpoint unreadable at every start).
     public func writeParts(into w: inout StateWriter) {
         w.string(layout ?? "")
         let fingerprints = collectors ?? []
         w.count(fingerprints.count)
         for (i, f) in fingerprints.enumerated() {
             w.string(f)
-            ModelContext.value(.map(collectorOptions?[i] ?? [:]), &w)
+            var options = StateWriter(capacity: 256)
+            ModelContext.value(.map(collectorOptions?[i] ?? [:]), &options)
+            var check = StateReader(options.bytes, range: 0..<options.bytes.count)
+            if (try? ModelContext.readValue(&check)) != nil, check.isAtEnd {
+                for byte in options.bytes { w.byte(byte) }
+            } else {
+                ModelContext.value(.bool(false), &w)
+            }
         }
     }
 
@@ -50,13 +60,13 @@ public struct StateFingerprints: Sendable, Equatable {
         let n = try r.count(max: 1 << 16)
         var fingerprints: [String] = []
         var options: [[String: ConfigValue]] = []
+        var known = true
         for _ in 0..<n {
             fingerprints.append(try r.string(max: 256))
-            guard case .map(let m) = try ModelContext.readValue(&r) else { throw .malformed("collector options") }
-            options.append(m)
+            if case .map(let m) = try ModelContext.readValue(&r) { options.append(m) } else { known = false }
         }
         collectors = fingerprints
-        collectorOptions = options
+        collectorOptions = known ? options : nil
     }
 }
 

@@ -92,6 +92,9 @@ extension LabelJoiner {
             }
             counters.carried.add(3, UInt64(saved.entries))
         }
+        // The totals saved are counters too: after a crash they start from zero with the rest (the restore's own
+        // expiries and evictions are counted by the store as they happen).
+        guard keep else { return }
         counters.carried.add(0, saved.expired)
         counters.carried.add(1, saved.evicted)
         counters.carried.add(2, saved.duplicates)
