@@ -519,7 +519,12 @@ public final class Checkpointer: Sendable {
     @discardableResult
     public func finalCheckpoint(now: Double = Date().timeIntervalSince1970) -> CheckpointReport? {
         guard let report = checkpoint(now: now) else { return nil }
-        guard marked.load(ordering: .relaxed) else { return report }
+        if marked.load(ordering: .relaxed) { removeMarker() }
+        return report
+    }
+
+    /// Removes the `running` marker (logged when it cannot be).
+    private func removeMarker() {
         do throws(CheckpointFile.IOError) {
             try file.removeRunningMarker()
             marked.store(false, ordering: .relaxed)
@@ -528,7 +533,6 @@ public final class Checkpointer: Sendable {
                 "storage: the running marker cannot be removed: the next start restores the last checkpoint as after a crash (counters from zero)",
                 metadata: ["path": "\(file.directory)", "error": "\(error)"])
         }
-        return report
     }
 
     /// Stops the thread without a checkpoint and removes the `running` marker this process made (one a crashed
@@ -544,15 +548,7 @@ public final class Checkpointer: Sendable {
             finished.wait()
         }
         writing.withLock { _ in
-            guard marked.load(ordering: .relaxed), !adopted.load(ordering: .relaxed) else { return }
-            do throws(CheckpointFile.IOError) {
-                try file.removeRunningMarker()
-                marked.store(false, ordering: .relaxed)
-            } catch {
-                logger.warning(
-                    "storage: the running marker cannot be removed: the next start restores the last checkpoint as after a crash (counters from zero)",
-                    metadata: ["path": "\(file.directory)", "error": "\(error)"])
-            }
+            if marked.load(ordering: .relaxed) && !adopted.load(ordering: .relaxed) { removeMarker() }
         }
     }
 
