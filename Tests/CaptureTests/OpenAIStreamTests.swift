@@ -333,6 +333,42 @@ struct LLMExchangeMeterTests {
         #expect(m.finishReasons[LLMFinishReason.length.rawValue] == 1)
     }
 
+    /// The request's `n`: a stream whose server sends its choices one after another is all finished only once `n`
+    /// choices finished (before, a client leaving after choice 0 finished, before choice 1 began, was counted `ok`:
+    /// LLM review). The scanner reads `n` as the last whole number given; anything else is none.
+    @Test("all choices finished counts the n the request asked for")
+    func requestedChoices() {
+        func choices(_ body: String) -> Int? {
+            var scanner = OpenAIRequestScanner()
+            Array(body.utf8).withUnsafeBytes { scanner.feed($0) }
+            return scanner.choices
+        }
+        #expect(choices(#"{"model":"m","n":2,"stream":true}"#) == 2)
+        #expect(choices(#"{"n": 12}"#) == 12)
+        #expect(choices(#"{"n":1,"n":3}"#) == 3)
+        #expect(choices(#"{"model":"m"}"#) == nil)
+        #expect(choices(#"{"n":2.5}"#) == nil)
+        #expect(choices(#"{"n":2e1}"#) == nil)
+        #expect(choices(#"{"n":"2"}"#) == nil)
+        #expect(choices(#"{"n":-2}"#) == nil)
+        #expect(choices(#"{"n":0}"#) == nil)
+        #expect(choices(#"{"x":{"n":5},"messages":[{"n":4}]}"#) == nil)
+        #expect(choices(#"{"n":99999999999}"#) == nil)
+
+        var m = LLMExchangeMeter(endpoint: LLMExchangeMeter.Endpoint(path: "/v1/chat/completions"))
+        Array(#"{"model":"m","stream":true,"n":2}"#.utf8).withUnsafeBytes { m.requestBody($0) }
+        m.responseHead(status: 200, contentType: "text/event-stream")
+        func event(_ index: Int, _ content: String, finish: String? = nil) -> String {
+            let reason = finish.map { "\"\($0)\"" } ?? "null"
+            return "data: {\"choices\":[{\"index\":\(index),\"delta\":{\"content\":\"\(content)\"},"
+                + "\"finish_reason\":\(reason)}]}\n\n"
+        }
+        _ = feed(&m, event(0, "a") + event(0, "", finish: "stop"), at: 0.1)
+        #expect(!m.allChoicesFinished)  // choice 1 has not begun
+        _ = feed(&m, event(1, "b") + event(1, "", finish: "stop"), at: 0.2)
+        #expect(m.allChoicesFinished)
+    }
+
     /// Choices of an index of 64 and more (`n` > 64) are told apart too: a repeated finish reason counts once, and
     /// the stream is known finished once every choice finished. Before, such a choice had no identity: each repeat
     /// counted (`stop` twice for index 70), and a stream with one was never all finished (a client leaving after

@@ -96,11 +96,15 @@ public struct LLMExchangeMeter {
     /// How many choices the stream gave (`n`; at least 1): a token estimate or `usage.completion_tokens` counts every
     /// choice's tokens, one choice's time per output token divides by its own.
     public var choiceCount: Int { max(1, choicesSeen.nonzeroBitCount + highSeen.count) }
-    /// Every choice the stream gave has a finish reason: a client that leaves then has the whole answer (the SDKs'
-    /// `if chunk.choices[0].finish_reason: break` leaves before `[DONE]`).
+    /// Every choice the stream gave has a finish reason, and as many choices as the request's `n` asked for
+    /// (when it named one) did: a client that leaves then has the whole answer (the SDKs'
+    /// `if chunk.choices[0].finish_reason: break` leaves before `[DONE]`). Before `n` was read, a client that left
+    /// after choice 0 finished and before a server that streams its choices one after another began choice 1 was
+    /// counted `ok`.
     public var allChoicesFinished: Bool {
         (choicesSeen != 0 || !highSeen.isEmpty) && !choicesUntracked && choicesFinished & choicesSeen == choicesSeen
             && highSeen.isSubset(of: highFinished)
+            && choicesFinished.nonzeroBitCount + highFinished.count >= (request.choices ?? 1)
     }
     /// A non-streamed response was longer than `maxResponseBytes` (its usage is unknown).
     public private(set) var responseOverLimit = false

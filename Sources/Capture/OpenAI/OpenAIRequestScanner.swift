@@ -24,6 +24,9 @@ public struct OpenAIRequestScanner: Sendable {
     public private(set) var stream = false
     /// `stream_options: {include_usage: true}`.
     public private(set) var includeUsage = false
+    /// The top-level `n` (how many choices the request asks for) when it is a whole number from 1 to 1,000,000; nil
+    /// when absent or anything else.
+    public var choices: Int? { choicesState == .done && choicesValue >= 1 ? choicesValue : nil }
 
     private enum Capture: UInt8, Sendable { case none, pending, reading, done, failed }
 
@@ -43,7 +46,7 @@ public struct OpenAIRequestScanner: Sendable {
     private var key: [UInt8] = []
     private var keyTooLong = false
     /// Which member's value comes next (after its key's `:`): 0 none, 1 model, 2 stream, 3 stream_options,
-    /// 4 include_usage (in stream_options), 5 `model` in another letter case.
+    /// 4 include_usage (in stream_options), 5 `model` in another letter case, 6 n.
     private var pendingMember: UInt8 = 0
     private var member: UInt8 = 0
     private var inStreamOptions = false
@@ -54,6 +57,8 @@ public struct OpenAIRequestScanner: Sendable {
     private var modelCaseVariant = false
     private var modelBytes: [UInt8] = []
     private var sawRoot = false
+    private var choicesState = Capture.none
+    private var choicesValue = 0
 
     /// A scanner at the start of a body.
     public init() {}
@@ -65,6 +70,15 @@ public struct OpenAIRequestScanner: Sendable {
 
     @inline(__always)
     private mutating func step(_ b: UInt8) {
+        if choicesState == .reading {
+            if b >= 0x30 && b <= 0x39 {
+                choicesValue = choicesValue * 10 + Int(b - 0x30)
+                if choicesValue > 1_000_000 { choicesState = .failed }
+                return
+            }
+            // A fraction or an exponent: no whole number read here (the upstream judges it).
+            choicesState = b == 0x2E || b == 0x65 || b == 0x45 ? .failed : .done
+        }
         if inString {
             if escaped {
                 escaped = false
@@ -131,6 +145,15 @@ public struct OpenAIRequestScanner: Sendable {
                     modelCaseVariant = false
                 case 5 where depth == 1: modelCaseVariant = true
                 case 3 where depth == 1: includeUsage = false
+                case 6 where depth == 1:
+                    // The last `n` wins; a digit starts it, anything else (`-1`, `null`, `true`) is none.
+                    choicesValue = 0
+                    if b >= 0x30 && b <= 0x39 {
+                        choicesValue = Int(b - 0x30)
+                        choicesState = .reading
+                    } else {
+                        choicesState = .failed
+                    }
                 case 2: stream = isTrue
                 case 4: includeUsage = isTrue
                 default: break
@@ -156,6 +179,8 @@ public struct OpenAIRequestScanner: Sendable {
         case 3 where depth == 1:
             includeUsage = false
             inStreamOptions = opens == 0x7B
+        case 6 where depth == 1:
+            choicesState = .failed  // a string, object or array
         default: break
         }
     }
@@ -187,6 +212,7 @@ public struct OpenAIRequestScanner: Sendable {
             if ServerSentEventParser.equals(k, "model") { return 1 }
             if ServerSentEventParser.equals(k, "stream") { return 2 }
             if ServerSentEventParser.equals(k, "stream_options") { return 3 }
+            if ServerSentEventParser.equals(k, "n") { return 6 }
             if k.count == 5 && zip(k, "model".utf8).allSatisfy({ $0 | 0x20 == $1 }) { return 5 }
         } else if ServerSentEventParser.equals(k, "include_usage") {
             return 4
