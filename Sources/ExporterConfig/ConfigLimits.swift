@@ -8,6 +8,8 @@ public enum ConfigLimits {
     /// 160 MB while it is parsed), so this bounds its memory; a larger file is refused, and no more of it read
     /// (`file: larger than 2097152 bytes, ...`).
     public static let maxFileBytes = 2 << 20
+    /// Largest `token_file` read (a bearer token is a few dozen bytes).
+    public static let maxTokenFileBytes = 64 << 10
 
     /// Most values (scalars, lists and mappings, keys included) a document may have once every YAML alias
     /// is expanded: 1,000,000. An alias is a second reference to its anchor's node, so nested aliases

@@ -6,6 +6,17 @@ import Yams
 extension ConfigLoader {
     /// The text of configuration file `path`, refused beyond ``ConfigLimits/maxFileBytes`` (only that
     /// much and one byte more is read).
+    /// What `path` is when opening it could block (a FIFO, a socket): nil for anything else.
+    static func blockingKind(_ path: String) -> String? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        switch info.st_mode & S_IFMT {
+        case S_IFIFO: return "a FIFO"
+        case S_IFSOCK: return "a socket"
+        default: return nil
+        }
+    }
+
     static func read(_ path: String) throws(ConfigErrors) -> String {
         func failure(_ message: String) -> ConfigErrors {
             ConfigErrors([ConfigError(file: path, line: 0, column: 0, field: "", message: message)])
@@ -13,6 +24,11 @@ extension ConfigLoader {
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
             throw failure("cannot read: is a directory")
+        }
+        // A FIFO or socket would block the open until a writer comes: a reload hung for ever, and with it every later
+        // reload and the graceful stop (a device such as /dev/null or /dev/zero reads at once: empty, or too large).
+        if let kind = Self.blockingKind(path) {
+            throw failure("cannot read: \(kind), not a regular file: write it to a file first")
         }
         let data: Data
         do {

@@ -476,7 +476,18 @@ struct Reader {
         }
         if let t = value("token_file"), let p = string(t, "\(path).token_file") {
             let resolved = resolve(p)
-            if let content = try? String(contentsOfFile: resolved, encoding: .utf8) {
+            var info = stat()
+            // A token is short: a big file (300 MB took 900 MB and 12 s to load, at every reload too) or one that
+            // would block (a FIFO) is refused before it is read.
+            if stat(resolved, &info) == 0, info.st_mode & S_IFMT == S_IFREG,
+                info.st_size > ConfigLimits.maxTokenFileBytes
+            {
+                fail(t, "\(path).token_file", "\"\(resolved)\" is larger than \(ConfigLimits.maxTokenFileBytes) bytes")
+            } else if let kind = ConfigLoader.blockingKind(resolved) {
+                fail(t, "\(path).token_file", "\"\(resolved)\" is \(kind), not a regular file")
+            } else if let content = try? String(contentsOfFile: resolved, encoding: .utf8),
+                content.utf8.count <= ConfigLimits.maxTokenFileBytes
+            {
                 let token = content.trimmingCharacters(in: .whitespacesAndNewlines)
                 if token.isEmpty { fail(t, "\(path).token_file", "\"\(resolved)\" is empty") } else { m.token = token }
             } else {

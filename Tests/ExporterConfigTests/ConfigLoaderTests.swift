@@ -353,6 +353,31 @@ struct ConfigLoaderTests {
         #expect(config.models[0].token == "s3cret")
         let missing = "models:\n  - {name: m, task: regression, versions: [v], token_file: nope}\n"
         #expect(throws: ConfigErrors.self) { try ConfigLoader.parse(missing, file: "x.yaml", baseDirectory: dir.path) }
+        // A token file over 64 KiB is refused before it is read (a 300 MB one took 900 MB and 12 s: config review).
+        try Data(count: 70_000).write(to: dir.appendingPathComponent("big"))
+        let big = "models:\n  - {name: m, task: regression, versions: [v], token_file: big}\n"
+        do {
+            _ = try ConfigLoader.parse(big, file: "x.yaml", baseDirectory: dir.path)
+            Issue.record("a 70,000-byte token file was read")
+        } catch {
+            #expect(error.errors.contains { $0.message.contains("is larger than 65536 bytes") }, "\(error)")
+        }
+    }
+
+    /// A configuration file that is a FIFO is refused at once: opening it blocked until a writer came, and a reload
+    /// pointed at one hung for ever, with every later reload and the graceful stop (config review).
+    @Test func aFIFOInTheConfigurationsPlaceIsRefusedAtOnce() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cfg-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let fifo = dir.appendingPathComponent("models.yaml").path
+        #expect(mkfifo(fifo, 0o600) == 0)
+        do {
+            _ = try ConfigLoader.load(file: fifo)
+            Issue.record("a FIFO was read as a configuration")
+        } catch {
+            #expect(error.errors.first?.message == "cannot read: a FIFO, not a regular file: write it to a file first")
+        }
     }
 
     @Test("collector options are kept as typed values")
