@@ -129,8 +129,8 @@ public struct CheckpointFile: Sendable {
     /// Makes the `running` marker (this process's id in it), synced with the directory, unless something is there
     /// under its name already.
     public func markRunning() throws(IOError) {
-        guard !runningMarkerExists else { return }
         let fd = open(runningPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        if fd < 0 && errno == EEXIST { return }
         guard fd >= 0 else { throw IOError(operation: "open \(runningPath)", code: errno) }
         let pid = Array("\(getpid())\n".utf8)
         _ = pid.withUnsafeBytes { systemWrite(fd, $0.baseAddress!, $0.count) }

@@ -78,9 +78,9 @@ import Testing
         }
         let crc = crc32(w.bytes)
         for i in 0..<4 { w.byte(UInt8(truncatingIfNeeded: crc >> (8 * UInt32(i)))) }
-        #expect(throws: CheckpointFormat.ReadError.self) { try CheckpointFormat.decode(w.bytes) }
         do {
             _ = try CheckpointFormat.decode(w.bytes)
+            Issue.record("a checkpoint announcing a model it does not hold was read")
         } catch {
             #expect(error.reason == .corrupt, "\(error)")
         }

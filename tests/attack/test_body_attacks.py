@@ -22,12 +22,13 @@ BUDGET = [*MODELS, "--web.max-buffered-body-bytes", str(48 * MiB), "--web.max-co
 PREDICTIONS = "/api/v1/models/fraud/predictions"
 
 
-def rss_bytes(exporter):
+def rss_bytes(exporter, field="VmRSS"):
+    """The exporter's resident memory (`VmHWM`: its peak), in bytes."""
     with open(f"/proc/{exporter.proc.pid}/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS")
+    raise AssertionError(f"no {field}")
 
 
 class RSSWatch:
@@ -246,18 +247,10 @@ def test_a_gzip_bomb_costs_the_inflate_limit_once(start_exporter):
     assert len(bomb) < 2 * MiB
     e = start_exporter(*MODELS)
     scrape(e)
-    before = peak_bytes(e)
+    before = rss_bytes(e, "VmHWM")
     status, _, body = e.post(PREDICTIONS, bomb, {"Content-Type": "application/x-ndjson", "Content-Encoding": "gzip"})
     assert status == 413 and b"inflates beyond 67108864 bytes" in body, (status, body)
     s = scrape(e)[1]
     assert sample(s, "mlops_ingest_rejected_requests_total", model="fraud", reason="body_too_large") == 1
-    grown = peak_bytes(e) - before
+    grown = rss_bytes(e, "VmHWM") - before
     assert grown < 96 * MiB, f"peak memory grew by {grown / MiB:.0f} MiB for one bomb (limit 64 MiB)"
-
-
-def peak_bytes(exporter):
-    with open(f"/proc/{exporter.proc.pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    raise AssertionError("no VmHWM")
