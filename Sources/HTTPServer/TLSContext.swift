@@ -104,8 +104,10 @@ final class TLSContext: @unchecked Sendable {
 
     // MARK: - ALPN
 
-    /// Picks `h2` (when the context's argument says HTTP/2 is on) or `http/1.1` from the client's list.
-    /// `out` points into the client's own list (`input`), which outlives the callback.
+    /// Picks `h2` (when the context's argument says HTTP/2 is on) or `http/1.1` from the client's list; a client
+    /// that offers protocols but neither of those is refused with the `no_application_protocol` alert (RFC 7301
+    /// §3.2; as Go's server and nginx do) instead of being answered in a protocol it did not ask for. `out` points
+    /// into the client's own list (`input`), which outlives the callback.
     private static let selectProtocol: SSL_CTX_alpn_select_cb_func = { _, out, outLength, input, inputLength, arg in
         let http2 = Int(bitPattern: arg) == 2
         guard let input else { return SSL_TLSEXT_ERR_NOACK }
@@ -130,7 +132,7 @@ final class TLSContext: @unchecked Sendable {
             outLength!.pointee = length
             return SSL_TLSEXT_ERR_OK
         }
-        return SSL_TLSEXT_ERR_NOACK  // no common protocol: go on without ALPN (HTTP/1.1)
+        return SSL_TLSEXT_ERR_ALERT_FATAL  // no common protocol: OpenSSL sends no_application_protocol
     }
 
     // MARK: - Helpers

@@ -155,6 +155,7 @@ final class TLSTransport: ConnectionTransport {
         guard let detail else { return "tls_handshake_failed" }
         if detail.contains("http request") || detail.contains("https proxy request") { return "tls_http_request" }
         if detail.contains("did not return a certificate") { return "tls_no_client_certificate" }
+        if detail.contains("application protocol") { return "tls_no_application_protocol" }
         if detail.contains("certificate verify failed") || detail.contains("certificate") {
             return "tls_bad_client_certificate"
         }
@@ -167,6 +168,6 @@ final class TLSTransport: ConnectionTransport {
     static let failureReasons = [
         "tls_handshake_failed", "tls_handshake_aborted", "tls_handshake_timeout", "tls_http_request",
         "tls_no_client_certificate", "tls_bad_client_certificate", "tls_protocol_version", "tls_no_shared_cipher",
-        "tls_error",
+        "tls_no_application_protocol", "tls_error",
     ]
 }

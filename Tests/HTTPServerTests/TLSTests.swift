@@ -27,8 +27,9 @@ struct TLSTests {
         #expect(TLSTransport.handshakeReason("certificate verify failed") == "tls_bad_client_certificate")
         #expect(TLSTransport.handshakeReason("unsupported protocol") == "tls_protocol_version")
         #expect(TLSTransport.handshakeReason("no shared cipher") == "tls_no_shared_cipher")
+        #expect(TLSTransport.handshakeReason("no application protocol") == "tls_no_application_protocol")
         #expect(TLSTransport.handshakeReason(nil) == "tls_handshake_failed")
-        for reason in ["http request", "x", "no shared cipher"] {
+        for reason in ["http request", "x", "no shared cipher", "no application protocol"] {
             #expect(HTTPServer.tlsErrorReasons.contains(TLSTransport.handshakeReason(reason)))
         }
     }

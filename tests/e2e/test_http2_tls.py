@@ -5,6 +5,7 @@ import ctypes
 import re
 import signal
 import socket
+import ssl
 import subprocess
 
 import pytest
@@ -315,6 +316,26 @@ def test_ingestion_bodies_over_h2_match_http11(start_exporter, tmp_path):
     assert h1_body == h2_body
     text = e.get("/metrics")[2].decode()
     assert sample_value(text, "mlops_ingest_events_total", {"model": "fraud", "kind": "predictions"}) == 4000
+
+
+def test_tls_alpn_without_a_common_protocol_is_refused(start_exporter, pki, tmp_path):
+    """A client offering ALPN protocols the server does not speak gets the no_application_protocol alert (RFC 7301
+    section 3.2), as from Go's servers and nginx, counted by its reason; before, it was answered in HTTP/1.1, a
+    protocol it had not offered."""
+    e = start_exporter("--web.config.file", str(web_config(tmp_path / "web.yml", pki)))
+    context = ssl.create_default_context(cafile=str(pki / "ca.crt"))
+    context.set_alpn_protocols(["spdy/3", "h3"])
+    with socket.create_connection(("127.0.0.1", e.port), timeout=10) as raw:
+        with pytest.raises(ssl.SSLError, match="(?i)no.application.protocol"):
+            context.wrap_socket(raw, server_hostname="localhost")
+    # A client offering http/1.1 among others is still served in it; one offering no ALPN at all, too.
+    context.set_alpn_protocols(["spdy/3", "http/1.1"])
+    with socket.create_connection(("127.0.0.1", e.port), timeout=10) as raw:
+        with context.wrap_socket(raw, server_hostname="localhost") as tls:
+            assert tls.selected_alpn_protocol() == "http/1.1"
+    assert curl("--http1.1", "--no-alpn", "--cacert", str(pki / "ca.crt"), f"{https(e)}/metrics")[1] == "1.1 200"
+    body = curl_body("--cacert", str(pki / "ca.crt"), f"{https(e)}/metrics").decode()
+    assert sample_value(body, "mlops_exporter_http_errors_total", {"reason": "tls_no_application_protocol"}) == 1
 
 
 def test_http2_false_turns_off_h2c_and_alpn_h2(start_exporter, pki, tmp_path):
