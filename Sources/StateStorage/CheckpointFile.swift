@@ -88,9 +88,12 @@ public struct CheckpointFile: Sendable {
         case heldBy(String?)
     }
 
-    /// Takes the directory's lock (`<directory>/lock`: `fcntl` write lock, non-blocking) and writes this process's id
-    /// in it; another process holding it is ``LockResult/heldBy(_:)``. The lock is the process's (record locks are
-    /// per process: another checkpointer of the same process takes it too) and lasts until it exits.
+    /// Takes the directory's lock (`<directory>/lock`: an open file description lock, `F_OFD_SETLK`, a write lock on
+    /// the whole file, non-blocking) and writes this process's id in it; another holder is ``LockResult/heldBy(_:)``.
+    /// The lock belongs to the descriptor it returns, so another checkpointer of the same process (a second `Exporter`
+    /// on the same path) is refused as another process is; it lasts until ``unlock(_:)`` or the process's exit.
+    /// (Where the kernel has no such locks, `EINVAL`, a process-wide POSIX record lock is taken instead: there
+    /// another checkpointer of the same process takes it too.)
     public func lock() throws(IOError) -> LockResult {
         let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0o600)
         guard fd >= 0 else { throw IOError(operation: "open \(lockPath)", code: errno) }
@@ -102,11 +105,14 @@ public struct CheckpointFile: Sendable {
         var whole = flock()
         whole.l_type = Int16(F_WRLCK)
         whole.l_whence = Int16(SEEK_SET)
-        guard fcntl(fd, F_SETLK, &whole) == 0 else {
+        var locked = fcntl(fd, Self.openFileDescriptionSetLock, &whole) == 0
+        if !locked && errno == EINVAL { locked = fcntl(fd, F_SETLK, &whole) == 0 }
+        guard locked else {
             let code = errno
             var buffer = [UInt8](repeating: 0, count: 32)
             let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress!, $0.count, 0) }
-            // Not held by this process (its own lock would have been granted): closing releases nothing of ours.
+            // Not held through this descriptor: closing it releases nothing (an open file description lock belongs
+            // to its own description; a POSIX record lock of this process would have been granted).
             close(fd)
             guard code == EACCES || code == EAGAIN else { throw IOError(operation: "lock \(lockPath)", code: code) }
             let holder = n > 0 ? String(decoding: buffer[0..<n], as: UTF8.self).filter(\.isNumber) : ""
@@ -116,6 +122,14 @@ public struct CheckpointFile: Sendable {
         if ftruncate(fd, 0) == 0 { _ = pid.withUnsafeBytes { pwrite(fd, $0.baseAddress!, $0.count, 0) } }
         return .acquired(fd)
     }
+
+    /// Releases the lock ``lock()`` took through `fd` (closing it).
+    public func unlock(_ fd: Int32) {
+        close(fd)
+    }
+
+    /// `F_OFD_SETLK` (Linux 3.15; not exported by Glibc's Swift module).
+    static let openFileDescriptionSetLock: Int32 = 37
 
     var runningPath: String { directory + "/running" }
 

@@ -366,7 +366,9 @@ public final class Checkpointer: Sendable {
                 case .acquired(let fd):
                     held = fd
                     return nil
-                case .heldBy(let pid): return pid.map { "process \($0)" } ?? "another process"
+                case .heldBy(let pid):
+                    guard let pid else { return "another process" }
+                    return pid == "\(getpid())" ? "another Exporter of this process" : "process \(pid)"
                 }
             } catch {
                 // Something else in the lock's place (a directory, a link, a FIFO, another user's file) in a
@@ -514,10 +516,24 @@ public final class Checkpointer: Sendable {
         finalCheckpoint()
     }
 
+    /// Releases the directory's lock once this checkpointer is done with it (``finalCheckpoint(now:)``,
+    /// ``abandon()``): another `Exporter` of the same process may take the directory then (the lock is the
+    /// descriptor's, not the process's).
+    deinit { releaseLock() }
+
+    func releaseLock() {
+        lockDescriptor.withLock { held in
+            if let fd = held { file.unlock(fd) }
+            held = nil
+        }
+    }
+
     /// Writes a last checkpoint and, once it is written, removes the `running` marker, so that the next start restores
-    /// the counters too: what ``stop()`` does once the thread has stopped. Nothing may be recorded after it.
+    /// the counters too, then releases the directory's lock: what ``stop()`` does once the thread has stopped. Nothing
+    /// may be recorded after it.
     @discardableResult
     public func finalCheckpoint(now: Double = Date().timeIntervalSince1970) -> CheckpointReport? {
+        defer { releaseLock() }
         guard let report = checkpoint(now: now) else { return nil }
         if marked.load(ordering: .relaxed) { removeMarker() }
         return report
@@ -550,6 +566,7 @@ public final class Checkpointer: Sendable {
         writing.withLock { _ in
             if marked.load(ordering: .relaxed) && !adopted.load(ordering: .relaxed) { removeMarker() }
         }
+        releaseLock()
     }
 
     /// The nice value of the checkpoint thread: below the event loops and recording threads (nice 0), so that under

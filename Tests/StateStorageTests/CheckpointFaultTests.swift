@@ -60,6 +60,7 @@ import Testing
         let store = try #require(a.model("fraud").joiner).store
         store.insert(key: PendingStore<PredictionSnapshot>.key("crafted"), time: now, snapshot, now: now)
         try #require(a.checkpoint() != nil)
+        a.crash()
         let b = try Node([Models.fraud(), Models.eta], directory: dir)
         #expect(b.checkpointer.restore().results.map(\.result) == [.failed, .restored])
         #expect(b.value(#"mlops_labels_pending{model="fraud"}"#) == 0)
@@ -95,6 +96,7 @@ import Testing
         var traffic = Traffic(seed: 5)
         traffic.predictions(a.model("fraud"), 1000, prefix: "p", t0: WallClock.now() - 10)
         try #require(a.checkpoint() != nil)
+        a.crash()
         let file = CheckpointFile(directory: dir)
         let whole = try #require(try file.read(maxBytes: 1 << 30))
         for cut in [20, whole.count / 2, whole.count - 5, whole.count - 1] {

@@ -57,7 +57,8 @@ import Testing
         // Five ids sent twice: the store's own totals (duplicates here) are counters too.
         for _ in 0..<2 { traffic.predictions(a.model("fraud"), 5, prefix: "d", t0: t0) }
         #expect(a.value(#"mlops_predictions_duplicate_id_total{model="fraud"}"#) == 5)
-        try #require(a.checkpoint() != nil)  // and then a crashes: no clean stop
+        try #require(a.checkpoint() != nil)
+        a.crash()  // no clean stop
 
         let b = try Node([Models.fraud(), Models.eta], directory: dir)
         let report = b.checkpointer.restore()
@@ -246,6 +247,7 @@ import Testing
         #expect(
             b.samples().filter { $0.contains(#"model="eta""#) } == a.samples().filter { $0.contains(#"model="eta""#) })
         // A model no longer configured is reported as removed.
+        b.crash()
         let c = try Node([Models.eta], directory: dir)
         #expect(c.checkpointer.restore().results.map(\.result) == [.removed, .restored])
     }

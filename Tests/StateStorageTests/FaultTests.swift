@@ -72,6 +72,26 @@ import Testing
         #expect(Array(try Data(contentsOf: URL(fileURLWithPath: dir + "/checkpoint"))) == saved)
     }
 
+    /// Two checkpointers of one process on one directory (two `Exporter`s embedded in one service): the second is
+    /// refused as another process would be, until the first is done with it. Before, POSIX record locks being the
+    /// process's, both took the lock, both restored the same state and wrote over each other.
+    @Test func aSecondCheckpointerOfThisProcessFindsTheDirectoryLocked() throws {
+        let (dir, saved) = try validCheckpoint()
+        let a = try Node([Models.fraud()], directory: dir)
+        #expect(a.checkpointer.restore().failure == nil)
+        let b = try Node([Models.fraud()], directory: dir)
+        let refused = b.checkpointer.restore()
+        #expect(refused.failure == .locked)
+        #expect(refused.results.isEmpty)
+        #expect(b.checkpoint() == nil)
+        #expect(Array(try Data(contentsOf: URL(fileURLWithPath: dir + "/checkpoint"))) == saved)
+        // Once the first has stopped, the directory is free for a third.
+        try #require(a.stop() != nil)
+        let c = try Node([Models.fraud()], directory: dir)
+        #expect(c.checkpointer.restore().results.map(\.result) == [.restored])
+        #expect(c.value(#"mlops_ingest_events_total{kind="predictions",model="fraud"}"#) == 200)
+    }
+
     /// The lock file removed while this process holds it (an operator clearing a "stale" lock): the next checkpoint
     /// takes the lock again (another exporter started meanwhile would have found the directory free); and when the
     /// checkpoint is no longer the one this process wrote, another process wrote there: its state is restored before
@@ -145,6 +165,7 @@ import Testing
             #expect(try String(contentsOfFile: victim, encoding: .utf8) == "keep")
             let written = try #require(try CheckpointFile(directory: dir).read(maxBytes: 1 << 30))
             #expect(throws: Never.self) { try CheckpointFormat.decode(written) }
+            b.crash()
         }
     }
 
@@ -189,7 +210,10 @@ import Testing
         #expect(copy.hasPrefix(dir + "/checkpoint.unrestored-"))
         #expect(Array(try Data(contentsOf: URL(fileURLWithPath: copy))) == w.bytes)
         // Another start before the next checkpoint (a crash loop) keeps the one copy, not one more.
-        let again = try Node([Models.fraud()], directory: dir).checkpointer.restore()
+        node.crash()
+        let second = try Node([Models.fraud()], directory: dir)
+        let again = second.checkpointer.restore()
+        second.crash()
         #expect(again.setAside == copy)
         let files = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasPrefix("checkpoint.") }
         #expect(files.sorted() == ["checkpoint.unrestored-" + copy.split(separator: "-").last!], "\(files)")

@@ -4,7 +4,8 @@ import Foundation
 import Ingestion
 import Logging
 import ModelMonitoring
-import StateStorage
+
+@testable import StateStorage
 
 /// A fraud-like model with every built-in collector and a reference profile, and an eta-like regression model.
 enum Models {
@@ -79,6 +80,10 @@ struct Node {
     }
 
     func model(_ name: String) -> MonitoredModel { monitor.model(named: name)! }
+
+    /// The process ends without a clean stop (a crash, SIGKILL): the storage directory's lock goes with it, nothing is
+    /// written. (The lock is its descriptor's: a later node of this test process finds the directory free then.)
+    func crash() { checkpointer.releaseLock() }
 
     /// The text exposition's sample lines, without comments; without `mlops_storage_*` unless asked.
     func samples(storage: Bool = false) -> [String] {
