@@ -58,6 +58,23 @@ import Testing
         #expect(HTTPExchange.parse(closed, complete: true)?.body == "bye")
     }
 
+    /// Interim responses (a `100 Continue`, asked for or not; `103 Early Hints`) come before the answer and are
+    /// skipped (RFC 9110 §15.2): the `100` was taken for the answer, and a request the receiver stored was counted
+    /// refused (`batch --push` failed, remote write dropped the samples as `rejected`).
+    @Test func interimResponsesAreSkipped() {
+        let continued = Array("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n".utf8)
+        #expect(HTTPExchange.parse(continued, complete: false)?.status == 204)
+        let interimOnly = Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)
+        #expect(HTTPExchange.parse(interimOnly, complete: false) == nil)
+        #expect(HTTPExchange.parse(interimOnly, complete: true) == nil)
+        let hints = Array(
+            "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+                .utf8)
+        let answer = HTTPExchange.parse(hints, complete: false)
+        #expect(answer?.status == 200 && answer?.body == "ok")
+        #expect(HTTPExchange.parse(Array(hints.dropLast(1)), complete: false) == nil)
+    }
+
     /// A receiver's (or anything at its address's) negative `Content-Length` or chunk size, or a chunk size near
     /// `Int.max`, trapped slicing the body: in `serve` that is the remote write sender's thread, so the whole
     /// exporter. Now a negative length is a malformed answer and a bad chunk size an unframed body.

@@ -181,6 +181,26 @@ def test_a_refusing_receiver_is_not_retried_and_its_samples_are_counted(start_ex
         proc.wait(timeout=30)
 
 
+def test_a_100_continue_before_the_answer_is_skipped(start_exporter, tmp_path):
+    """With `Expect: 100-continue` among the headers a real Prometheus answers `100 Continue`, then `204`: the 100 is
+    an interim response (RFC 9110 section 15.2), not the answer. Before, it was taken for the answer: every request
+    Prometheus stored was counted refused (`http_other`) and its samples dropped as `rejected`."""
+    port = free_port()
+    proc, base = receiver(tmp_path, port, "continue")
+    try:
+        e = start_exporter("--config", str(config(tmp_path, port, "  headers: {Expect: 100-continue}\n")))
+        post(e, 30)
+        wait_for(lambda: sample(scrape(e)[1], "mlops_remote_write_requests_total") >= 3, timeout=30, interval=0.2,
+                 what="three requests sent")
+        s = scrape(e)[1]
+        assert sample(s, "mlops_remote_write_samples_dropped_total", reason="rejected") == 0
+        assert sum(v for (name, _), v in s.items() if name == "mlops_remote_write_failures_total") == 0
+        assert value(base, 'sum(mlops_model_requests_total{model="fraud",site="edge-1"})') == 30
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
 def _up(port):
     try:
         query(f"http://127.0.0.1:{port}", "vector(1)")
