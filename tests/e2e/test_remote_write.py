@@ -270,6 +270,33 @@ def test_shutdown_does_not_wait_for_a_hung_receiver(start_exporter, tmp_path):
             c.close()
 
 
+def test_the_pending_requests_never_pass_their_limit(start_exporter, tmp_path):
+    """`max_pending_requests: 1` and a receiver that never answers: the request being sent stays until its attempt
+    ends, and the newest render's waits beside it: the limit gauge says 2, what is held. Before, it said 1 while 2
+    were held."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    port = listener.getsockname()[1]
+    text = config(tmp_path, port).read_text().replace("timeout: 2s", "timeout: 30s").replace(
+        "max_pending_requests: 5", "max_pending_requests: 1")
+    (tmp_path / "one.yaml").write_text(text)
+    e = start_exporter("--config", str(tmp_path / "one.yaml"))
+    try:
+        wait_for(lambda: sample(scrape(e)[1], "mlops_remote_write_samples_dropped_total", reason="queue_full") > 0,
+                 timeout=20, interval=0.2, what="a full queue")
+        for _ in range(5):
+            s = scrape(e)[1]
+            held, limit = sample(s, "mlops_remote_write_pending_requests"), sample(
+                s, "mlops_remote_write_pending_requests_limit")
+            assert held <= limit, (held, limit)
+        assert limit == 2
+    finally:
+        listener.close()
+
+
 def test_retry_after_is_waited_for(start_exporter, tmp_path):
     """A receiver answering 429 with `Retry-After: 3` gets the next attempt after 3 s, not after the 0.1-0.5 s
     backoff: before, ten requests came in 25 s against a Retry-After of 30 (Prometheus waits it out)."""

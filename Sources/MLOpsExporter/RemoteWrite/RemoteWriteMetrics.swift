@@ -35,7 +35,9 @@ struct RemoteWriteMetrics: Sendable {
             "mlops_remote_write_pending_requests", help: "Remote write requests waiting to be sent (or retried).")
         pendingLimit = try registry.gauge(
             "mlops_remote_write_pending_requests_limit",
-            help: "Most remote write requests held at once (remote_write.max_pending_requests).")
+            help:
+                "Most remote write requests held at once (remote_write.max_pending_requests, at least 2: the request being sent and the newest render's)."
+        )
         lastSuccess = try registry.gauge(
             "mlops_remote_write_last_success_timestamp_seconds",
             help: "Unix time of the last remote write request the receiver accepted.", unit: "seconds")
