@@ -657,9 +657,18 @@ struct Rules: ParsableCommand {
     @Option(help: "The job label Prometheus scrapes the exporter under.")
     var job = RuleGenerator.defaultJob
 
+    @Option(
+        help: ArgumentHelp(
+            "How the exporters' series reach the Prometheus that evaluates the rules: scrape (a scrape job, or remote write by the Prometheus that scrapes them) or remote_write (the exporters' own remote_write:, no scraper). It decides the liveness alerts: up for scrape, the series that arrive for remote_write.",
+            valueName: "scrape|remote_write"))
+    var source = RuleGenerator.Source.scrape.rawValue
+
     func validate() throws {
         guard format == "prometheus" || format == "sloth" else {
             throw ValidationError("--format: unknown format \"\(format)\" (prometheus, sloth)")
+        }
+        guard RuleGenerator.Source(rawValue: source) != nil else {
+            throw ValidationError("--source: unknown source \"\(source)\" (scrape, remote_write)")
         }
         guard !job.isEmpty, !job.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }),
             !ConfigLoader.isTemplateText(job)
@@ -677,7 +686,8 @@ struct Rules: ParsableCommand {
         let text =
             format == "sloth"
             ? RuleGenerator.slothYAML(for: configuration, job: job)
-            : RuleGenerator.prometheusYAML(for: configuration, job: job)
+            : RuleGenerator.prometheusYAML(
+                for: configuration, job: job, source: RuleGenerator.Source(rawValue: source) ?? .scrape)
         guard let out else {
             print(text, terminator: "")
             return

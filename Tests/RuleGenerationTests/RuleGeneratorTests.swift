@@ -57,6 +57,28 @@ struct RuleGeneratorTests {
         #expect(refused?.label("model") == "fraud" && refused?.label("severity") == "warning")
     }
 
+    /// Where nothing scrapes the exporters (their own remote write feeds the receiver) there is no `up`: the rules
+    /// for a scrape job had `MLOpsExporterAbsent` firing for good and `MLOpsExporterDown` never. `--source
+    /// remote_write` reads the series that arrive; nothing else of the file changes.
+    @Test func livenessWithoutAScraperReadsTheSeriesThatArrive() {
+        let scraped = RuleGenerator.rules(for: config([fraud]), job: "edge")
+        let pushed = RuleGenerator.rules(for: config([fraud]), job: "edge", source: .remoteWrite)
+        func alert(_ file: RuleFile, _ name: String) -> String? {
+            file.groups.flatMap(\.rules).first { $0.name == name }?.expr
+        }
+        #expect(alert(scraped, "MLOpsExporterAbsent") == #"absent(up{job="edge"})"#)
+        #expect(alert(pushed, "MLOpsExporterAbsent") == #"absent(mlops_exporter_build_info{job="edge"})"#)
+        #expect(
+            alert(pushed, "MLOpsExporterDown")
+                == #"group by (job, instance) (max_over_time(mlops_exporter_build_info{job="edge"}[1h]))"#
+                + "\n" + #"unless group by (job, instance) (mlops_exporter_build_info{job="edge"})"#)
+        #expect(pushed.groups.flatMap(\.rules).allSatisfy { !$0.expr.contains("up{") })
+        let others = { (file: RuleFile) in
+            file.groups.flatMap(\.rules).filter { !$0.name.hasPrefix("MLOpsExporter") }.map(\.expr)
+        }
+        #expect(others(pushed) == others(scraped))
+    }
+
     @Test("groups: fleet, one per SLO, model health; SLO groups record windows, budget, burn rates, then alert")
     func structure() {
         let file = RuleGenerator.rules(for: config([fraud]))

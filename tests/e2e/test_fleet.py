@@ -11,6 +11,7 @@ import subprocess
 import time
 
 import numpy as np
+import yaml
 import pandas as pd
 from fairlearn.metrics import demographic_parity_difference
 from sklearn import metrics as skm
@@ -118,9 +119,14 @@ def test_fleet_rules_over_three_exporters_and_through_remote_write_equal_the_uni
     result = subprocess.run([str(binary), "rules", "--config", str(config), "--job", JOB, "--out", str(rules)],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+    # With no scraper there is no `up`: the liveness alerts read the series that arrive.
+    pushed_rules = tmp_path / "pushed-rules.yml"
+    result = subprocess.run([str(binary), "rules", "--config", str(config), "--job", JOB, "--source", "remote_write",
+                             "--out", str(pushed_rules)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
 
     # The exporters' own remote write (`remote_write:`, for sites with no scraper) into a third Prometheus.
-    direct = prometheus(None, name="direct", rule_files=[rules], flags=["--web.enable-remote-write-receiver"],
+    direct = prometheus(None, name="direct", rule_files=[pushed_rules], flags=["--web.enable-remote-write-receiver"],
                         scrape_configs="  []\n")
     replica_config = tmp_path / "replica.yaml"
     replica_config.write_text(config.read_text() + (
@@ -236,6 +242,19 @@ def test_fleet_rules_over_three_exporters_and_through_remote_write_equal_the_uni
     assert max(accuracy_tol, parity_tol) < 0.02 and max(psi_tol.values()) < 0.2 * min(expected_psi.values())
     # The central Prometheus got raw series only, and computed the fleet figures itself.
     assert values(central, f'count(up{{job="{JOB}"}})') == values(edge, f'count(up{{job="{JOB}"}})')
+
+    # The liveness alerts where nothing is scraped: none pending while the three send (the rules for a scrape job
+    # had MLOpsExporterAbsent pending from the start and firing for good: no `up` there), and a replica that stops
+    # is down (its series end with staleness markers at once).
+    assert values(direct, 'ALERTS{alertname=~"MLOpsExporter.*"}') == {}
+    assert values(direct, f'absent(up{{job="{JOB}"}})') != {}  # what the scrape rules would read
+    down = next(r["expr"] for g in yaml.safe_load(pushed_rules.read_text())["groups"] for r in g["rules"]
+                if r.get("alert") == "MLOpsExporterDown")
+    assert values(direct, down) == {}
+    replicas["pod-a"].proc.terminate()
+    replicas["pod-a"].proc.wait(timeout=30)
+    wait_for(lambda: values(direct, down) != {}, timeout=30, interval=0.5, what="pod-a seen down")
+    assert list(values(direct, down)) == [frozenset({("job", JOB), ("instance", "pod-a")})]
 
 
 def one_or_none(base, expr):
