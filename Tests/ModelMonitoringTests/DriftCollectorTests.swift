@@ -160,6 +160,33 @@ func driftHarness(
             })
     }
 
+    /// A categorical column (a feature, a multiclass prediction) with more than two configured values that the
+    /// reference shows two or fewer of (a class it never predicted): `auto` counts the values a window can hold, so
+    /// it picks chi-square. Before, it counted the reference's alone and picked the z test, which refuses such a
+    /// column: the configuration could not load at all (serve, check-config, batch).
+    @Test func autoNeverPicksTheZTestForMoreThanTwoConfiguredValues() throws {
+        let config = ModelConfiguration(
+            name: "mc", task: .multiclassClassification, versions: ["v1"], classes: ["a", "b", "c"],
+            features: [FeatureConfiguration(name: "country", kind: .categorical, values: ["US", "DE", "FR"])],
+            reference: "ref.json", collectors: [CollectorConfiguration(name: "drift", options: [:])])
+        let profile = ReferenceProfile(
+            model: "mc", rows: 200, inputSHA256: "",
+            features: [
+                ColumnProfile(
+                    name: "country", missing: 0,
+                    categorical: CategoricalProfile(values: ["US", "DE", "FR"], counts: [120, 80, 0, 0]))
+            ],
+            prediction: ColumnProfile(
+                name: "prediction", missing: 0,
+                categorical: CategoricalProfile(values: ["a", "b", "c"], counts: [110, 90, 0, 0])))
+        let h = try Harness(
+            monitor: ModelMonitor(), [config],
+            references: ["ref.json": LoadedReference(profile: profile, sha256: "abc")])
+        h.model("mc").record(version: "v1", prediction: .label("c"), features: ["country": .category("FR")])
+        #expect(h.value(#"mlops_feature_drift_score{feature="country",method="chisquare",model="mc"}"#) != nil)
+        #expect(h.value(#"mlops_prediction_drift_score{method="chisquare",model="mc",output="prediction"}"#) != nil)
+    }
+
     /// The model-wide `method` applies to the features it can score; the others take `auto` (a model-wide ks refused
     /// every model with a categorical feature, z every model with a numeric one).
     @Test func theModelWideMethodAppliesWhereItFits() throws {

@@ -245,10 +245,13 @@ public final class DriftCollector: ModelCollector {
             let resolve: (DriftOptions.Choice) -> DriftMethod = { choice in
                 if case .method(let m) = choice { return m }
                 // A numeric column's distinct values (a profile written before they were counted: its non-empty fine
-                // bins, a lower bound).
+                // bins, a lower bound). A categorical column's are the values any window can hold, its known ones
+                // (configured, or learned from the reference), or more when the reference had others (`__other__`):
+                // Evidently counts reference and current together, so a class the reference never predicted counts
+                // once it comes, and the z test refuses more than two known values.
                 let unique =
                     profile.numeric.map { $0.distinct ?? $0.fine.count { $0 > 0 } }
-                    ?? profile.categorical.map { $0.counts.count { $0 > 0 } } ?? 0
+                    ?? profile.categorical.map { max($0.counts.count { $0 > 0 }, $0.values.count) } ?? 0
                 // The column's own values, missing ones left out (as Evidently drops NaN before it chooses).
                 return DriftMethod.auto(
                     numeric: profile.numeric != nil, uniqueValues: unique, referenceRows: profile.count)
