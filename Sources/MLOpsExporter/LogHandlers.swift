@@ -37,7 +37,8 @@ public struct StderrLogHandler: LogHandler {
     /// Writes one line.
     public func log(event: LogEvent) {
         var fields: [(String, String)] = [
-            ("ts", Self.timestamp()), ("level", "\(event.level)"), ("source", label), ("msg", "\(event.message)"),
+            ("ts", Self.timestamp()), ("level", Self.levelName(event.level)), ("source", label),
+            ("msg", "\(event.message)"),
         ]
         let merged = metadata.merging(event.metadata ?? [:]) { $1 }
         for key in merged.keys.sorted() { fields.append((key, "\(merged[key]!)")) }
@@ -55,8 +56,24 @@ public struct StderrLogHandler: LogHandler {
         bytes.withUnsafeMutableBytes { _ = write(2, $0.baseAddress, $0.count) }
     }
 
+    /// RFC 3339 in UTC with milliseconds and the zone (`2026-12-05T22:44:22.521Z`), as Go's exporters write it;
+    /// before, the zone was left out, and log pipelines' RFC 3339 stages refused the lines.
     static func timestamp() -> String {
-        Date().formatted(.iso8601.year().month().day().dateSeparator(.dash).time(includingFractionalSeconds: true))
+        Date().formatted(
+            .iso8601.year().month().day().dateSeparator(.dash).time(includingFractionalSeconds: true)
+                .timeZone(separator: .omitted))
+    }
+
+    /// The level as Prometheus' Go exporters name it (`warn`, not swift-log's `warning`), so that one filter or alert
+    /// on `level=warn` covers both; swift-log's other levels keep their names.
+    static func levelName(_ level: Logger.Level) -> String {
+        level == .warning ? "warn" : level.rawValue
+    }
+
+    /// A `--log.level` value: swift-log's level names, and `warn`, the name Go's exporters take (promslog: debug,
+    /// info, warn, error).
+    public static func level(named name: String) -> Logger.Level? {
+        name == "warn" ? .warning : Logger.Level(rawValue: name)
     }
 
     static func logfmtValue(_ s: String) -> String {

@@ -155,16 +155,17 @@ struct Serve: ParsableCommand {
 
     @Option(
         name: .customLong("log.level"),
-        help: "Only log messages at or above: trace, debug, info, notice, warning, error.")
+        help: "Only log messages at or above: debug, info, warn, error (also trace, notice, warning, critical).")
     var logLevel: String = "info"
 
     @Option(name: .customLong("log.format"), help: "Log line format: logfmt or json.")
     var logFormat: String = "logfmt"
 
     func validate() throws {
-        guard Logger.Level(rawValue: logLevel) != nil else {
+        guard StderrLogHandler.level(named: logLevel) != nil else {
             throw ValidationError(
-                "--log.level: unknown level \"\(logLevel)\" (trace, debug, info, notice, warning, error)")
+                "--log.level: unknown level \"\(logLevel)\" (debug, info, warn, error; trace, notice, warning, critical)"
+            )
         }
         guard LogFormat(rawValue: logFormat) != nil else {
             throw ValidationError("--log.format: unknown format \"\(logFormat)\" (logfmt, json)")
@@ -225,7 +226,7 @@ struct Serve: ParsableCommand {
         // Before any thread starts (threads inherit the mask): SIGTERM, SIGINT and SIGHUP then reach only the
         // thread that waits for them in runUntilSignalled.
         Exporter.blockShutdownSignals()
-        let level = Logger.Level(rawValue: logLevel)!
+        let level = StderrLogHandler.level(named: logLevel)!
         let format = LogFormat(rawValue: logFormat)!
         LoggingSystem.bootstrap { StderrLogHandler(label: $0, format: format, level: level) }
         let logger = Logger(label: "mlops-exporter")

@@ -1,10 +1,14 @@
 """The command line: version, help, argument errors, bind errors and log formats."""
 
+import datetime
 import json
+import re
 import socket
 import subprocess
+import time
+import urllib.request
 
-from conftest import wait_for
+from conftest import free_port, wait_for
 
 
 def run(binary, *args, timeout=30):
@@ -47,6 +51,35 @@ def test_json_logs(start_exporter):
     records = [json.loads(l) for l in lines]
     assert any(r.get("msg") == "listening" and "addresses" in r for r in records)
     assert all({"ts", "level", "msg"} <= r.keys() for r in records)
+
+
+def test_logs_name_levels_and_time_as_go_exporters_do(binary, tmp_path):
+    """`--log.level warn` is taken (Go's exporters' name: it was refused, and a unit file shared with them failed to
+    start); a warning says `level=warn` (was `warning`) and every timestamp is RFC 3339 with its zone (was none)."""
+    port = free_port()
+    log = tmp_path / "log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([str(binary), "serve", "--web.listen-address", f"127.0.0.1:{port}", "--log.level",
+                                 "warn", "--storage.lock-wait", "5s"], stdout=out, stderr=subprocess.STDOUT)
+    try:
+        def healthy():
+            try:
+                return urllib.request.urlopen(f"http://127.0.0.1:{port}/-/healthy", timeout=2).status == 200
+            except OSError:
+                return proc.poll() is not None
+        wait_for(healthy, timeout=30, interval=0.1, what="the exporter to answer")
+        assert proc.poll() is None, log.read_text()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    lines = [l for l in log.read_text().splitlines() if l.strip()]
+    assert lines and all(" level=warn " in l for l in lines), lines  # info lines left out at warn
+    assert any("--storage.lock-wait is ignored" in l for l in lines), lines
+    for line in lines:
+        stamp = line.split(" ")[0].removeprefix("ts=")
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", stamp), line
+        parsed = datetime.datetime.fromisoformat(stamp)
+        assert parsed.tzinfo is not None and abs(parsed.timestamp() - time.time()) < 600
 
 
 def test_check_config_accepts_the_example_and_locates_errors(binary, tmp_path):
