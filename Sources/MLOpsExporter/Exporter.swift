@@ -153,7 +153,7 @@ public final class Exporter: Sendable {
                 let checkpointer = Checkpointer(
                     directory: storage.path, interval: storage.checkpointInterval, lockWait: storage.lockWait,
                     monitor: monitor, exporterVersion: MLOpsExporterVersion.version, logger: logger,
-                    stopWaiting: { SignalPipe.isPending([SIGTERM, SIGINT]) })
+                    stopWaiting: { SignalPipe.isPending([SIGTERM, SIGINT, SIGQUIT]) })
                 try registry.register(checkpointer.metrics)
                 self.checkpointer = checkpointer
             } else {
@@ -350,15 +350,17 @@ public final class Exporter: Sendable {
         return checked
     }
 
-    /// Blocks SIGTERM, SIGINT and SIGHUP in the calling thread, and so in every thread it starts afterwards: call it
+    /// Blocks SIGTERM, SIGINT, SIGQUIT and SIGHUP in the calling thread, and so in every thread it starts afterwards: call it
     /// first in `main` (before anything starts a thread) so that ``runUntilSignalled(deadline:)``, which unblocks them
     /// in its own thread, is the only one they interrupt. Without it they still work, on whichever thread the kernel
     /// picks.
     public static func blockShutdownSignals() { SignalPipe.block(Self.shutdownSignals) }
 
-    static let shutdownSignals = [SIGTERM, SIGINT, SIGHUP]
+    static let shutdownSignals = [SIGTERM, SIGINT, SIGQUIT, SIGHUP]
 
-    /// Blocks until SIGTERM or SIGINT, then shuts down gracefully; SIGHUP reloads the configuration.
+    /// Blocks until SIGTERM, SIGINT or SIGQUIT, then shuts down gracefully; SIGHUP reloads the configuration.
+    /// (SIGQUIT was left to the Swift runtime, whose backtracer printed a "crashed" report and let the process run on:
+    /// a supervisor that stops with SIGQUIT, as nginx's and Go's are stopped, never stopped it.)
     /// Returns the process exit status: 0, or 1 if the handlers could not be installed (then it shuts down at once).
     public func runUntilSignalled(deadline: Duration = .seconds(10)) -> Int32 {
         // A handler writing to a pipe, read on this thread: no Dispatch source (their handlers need a free worker
@@ -376,7 +378,8 @@ public final class Exporter: Sendable {
                 web.reload(trigger: "SIGHUP")
                 continue
             }
-            logger.info("shutting down", metadata: ["signal": "\(signal == SIGTERM ? "SIGTERM" : "SIGINT")"])
+            let name = signal == SIGTERM ? "SIGTERM" : signal == SIGQUIT ? "SIGQUIT" : "SIGINT"
+            logger.info("shutting down", metadata: ["signal": "\(name)"])
             break
         }
         // Signals during the shutdown are read by no one (a second Ctrl-C does not cut it short).

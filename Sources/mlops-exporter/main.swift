@@ -223,7 +223,7 @@ struct Serve: ParsableCommand {
     }
 
     func run() throws {
-        // Before any thread starts (threads inherit the mask): SIGTERM, SIGINT and SIGHUP then reach only the
+        // Before any thread starts (threads inherit the mask): SIGTERM, SIGINT, SIGQUIT and SIGHUP then reach only the
         // thread that waits for them in runUntilSignalled.
         Exporter.blockShutdownSignals()
         let level = StderrLogHandler.level(named: logLevel)!
