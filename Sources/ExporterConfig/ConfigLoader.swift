@@ -358,6 +358,12 @@ struct Reader {
                     n, "\(path).name", "\"\(ExporterConfiguration.serviceModelName)\" is reserved for service-wide SLOs"
                 )
                 name = nil
+            } else if name == ExporterConfiguration.unknownModelName {
+                fail(
+                    n, "\(path).name",
+                    "\"\(ExporterConfiguration.unknownModelName)\" is reserved for requests to models that are not configured"
+                )
+                name = nil
             }
         } else {
             fail(node, "\(path).name", "required")

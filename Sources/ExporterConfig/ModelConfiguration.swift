@@ -28,6 +28,10 @@ public struct ExporterConfiguration: Sendable, Equatable {
     /// The `model` label of service-wide SLOs' rules, alerts and `mlops_slo_*` series; reserved as a model name.
     public static let serviceModelName = "__service__"
 
+    /// The `model` label under which requests for models that are not configured are counted; reserved as a model
+    /// name (a model of that name shared its series with them).
+    public static let unknownModelName = "__unknown__"
+
     /// The pseudo-model that owns the service-wide SLOs: its name is ``serviceModelName``; the rule generator
     /// selects the requests of every model for it.
     public static let serviceModel = ModelConfiguration(name: serviceModelName, task: .regression, latencyBuckets: [])

@@ -13,7 +13,7 @@ import Synchronization
 /// needs no re-registration.
 public final class ModelMonitor: CollectorGroup {
     /// The model label value under which requests for unconfigured models are counted.
-    public static let unknownModel = "__unknown__"
+    public static let unknownModel = ExporterConfiguration.unknownModelName
 
     /// The ingestion families and every family of the catalog's collectors.
     public let descriptors: [MetricDescriptor]

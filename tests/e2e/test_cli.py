@@ -95,6 +95,17 @@ def test_check_config_accepts_the_example_and_locates_errors(binary, tmp_path):
     assert r.returncode == 1 and "missing.yaml" in r.stderr and "cannot read" in r.stderr
 
 
+def test_reserved_model_names_are_refused(binary, tmp_path):
+    """`__unknown__` counts requests to models that are not configured: a model of that name shared its series (and
+    its collector-duration series) with them. Refused as `__service__` already was."""
+    for name, why in [("__unknown__", "reserved for requests to models that are not configured"),
+                      ("__service__", "reserved for service-wide SLOs")]:
+        bad = tmp_path / "bad.yaml"
+        bad.write_text(f"models:\n  - name: {name}\n    task: regression\n    versions: [v]\n")
+        r = run(binary, "check-config", str(bad))
+        assert r.returncode == 1 and f'{bad}:2:11: models[0].name: "{name}" is {why}' in r.stderr, r.stderr
+
+
 def test_zero_models_are_valid(binary, tmp_path):
     empty = tmp_path / "empty.yaml"
     empty.write_text("models: []\n")
