@@ -50,11 +50,13 @@ struct Serve: ParsableCommand {
     var grafanaURL: String?
 
     @Option(
-        name: .customLong("web.max-requests"),
+        name: .customLong("web.max-requests"), parsing: .unconditional,
         help: "Maximum number of concurrent metrics requests; more get 503. 0 means no limit.")
     var maxRequests = 40
 
-    @Option(name: .customLong("process.pid"), help: "Also export process_* metrics for this pid (the model server).")
+    @Option(
+        name: .customLong("process.pid"), parsing: .unconditional,
+        help: "Also export process_* metrics for this pid (the model server).")
     var targetPID: Int32?
 
     @Option(
@@ -64,61 +66,71 @@ struct Serve: ParsableCommand {
     @Flag(name: .customLong("no-process-metrics"), help: "Do not export process_* metrics for the exporter itself.")
     var noProcessMetrics = false
 
-    @Option(name: .customLong("web.max-connections"), help: "Maximum number of open HTTP connections.")
+    @Option(
+        name: .customLong("web.max-connections"), parsing: .unconditional,
+        help: "Maximum number of open HTTP connections.")
     var maxConnections = 1024
 
-    @Option(name: .customLong("web.header-timeout"), help: "Seconds a client has to send a request's headers.")
+    @Option(
+        name: .customLong("web.header-timeout"), parsing: .unconditional,
+        help: "Seconds a client has to send a request's headers.")
     var headerTimeout = 10.0
 
-    @Option(name: .customLong("web.idle-timeout"), help: "Seconds an idle keep-alive connection is kept.")
+    @Option(
+        name: .customLong("web.idle-timeout"), parsing: .unconditional,
+        help: "Seconds an idle keep-alive connection is kept.")
     var idleTimeout = 60.0
 
     @Option(
-        name: .customLong("web.write-timeout"),
+        name: .customLong("web.write-timeout"), parsing: .unconditional,
         help: "Seconds a client may stall reading a response before the connection is closed.")
     var writeTimeout = 30.0
 
     @Option(
-        name: .customLong("web.tls-handshake-timeout"),
+        name: .customLong("web.tls-handshake-timeout"), parsing: .unconditional,
         help: "Seconds a client has to complete the TLS handshake (with tls_server_config).")
     var tlsHandshakeTimeout = 10.0
 
-    @Option(name: .customLong("web.max-body-bytes"), help: "Largest request body accepted.")
+    @Option(name: .customLong("web.max-body-bytes"), parsing: .unconditional, help: "Largest request body accepted.")
     var maxBodyBytes = 16 << 20
 
     @Option(
-        name: .customLong("web.max-buffered-body-bytes"),
+        name: .customLong("web.max-buffered-body-bytes"), parsing: .unconditional,
         help: "Most request-body bytes held at once over all connections; new bodies beyond it get 503.")
     var maxBufferedBodyBytes = 256 << 20
 
     @Option(
-        name: .customLong("web.max-connection-body-bytes"),
+        name: .customLong("web.max-connection-body-bytes"), parsing: .unconditional,
         help: "Most request-body bytes one connection may hold (HTTP/1.1 pipelining, HTTP/2 streams).")
     var maxConnectionBodyBytes = 32 << 20
 
     @Option(
-        name: .customLong("web.body-timeout"), help: "Seconds a request body may take in all, from its headers on.")
+        name: .customLong("web.body-timeout"), parsing: .unconditional,
+        help: "Seconds a request body may take in all, from its headers on.")
     var bodyTimeout = 60.0
 
     @Option(
-        name: .customLong("web.body-min-rate"),
+        name: .customLong("web.body-min-rate"), parsing: .unconditional,
         help: "Bytes per second a request body must keep up after its first 5 seconds; 0 disables.")
     var bodyMinRate = 4096
 
     @Option(
-        name: .customLong("web.reserved-connections"),
+        name: .customLong("web.reserved-connections"), parsing: .unconditional,
         help: "Connections kept for requests without a body (scrapes, health checks). Default: max-connections / 10.")
     var reservedConnections: Int?
 
-    @Option(name: .customLong("ingest.max-events"), help: "Most events one ingestion request may carry.")
+    @Option(
+        name: .customLong("ingest.max-events"), parsing: .unconditional,
+        help: "Most events one ingestion request may carry.")
     var ingestMaxEvents = 10_000
 
     @Option(
-        name: .customLong("ingest.max-decompressed-bytes"), help: "Most bytes a gzip ingestion body may inflate to.")
+        name: .customLong("ingest.max-decompressed-bytes"), parsing: .unconditional,
+        help: "Most bytes a gzip ingestion body may inflate to.")
     var ingestMaxDecompressedBytes = 64 << 20
 
     @Option(
-        name: .customLong("bench.synthetic-series"),
+        name: .customLong("bench.synthetic-series"), parsing: .unconditional,
         help:
             "Register this many synthetic series (synthetic_requests_total), for load tests and benchmarks."
     )
@@ -150,7 +162,9 @@ struct Serve: ParsableCommand {
     )
     var lockWait: String?
 
-    @Option(name: .customLong("shutdown-timeout"), help: "Seconds in-flight requests get to finish on shutdown.")
+    @Option(
+        name: .customLong("shutdown-timeout"), parsing: .unconditional,
+        help: "Seconds in-flight requests get to finish on shutdown.")
     var shutdownTimeout = 10.0
 
     @Option(
@@ -331,14 +345,16 @@ struct Profile: ParsableCommand {
     @Option(help: "Where to write the profile (JSON).")
     var out: String
 
-    @Option(help: "Quantile bins per numeric column (repeated values may merge some).")
+    @Option(parsing: .unconditional, help: "Quantile bins per numeric column (repeated values may merge some).")
     var bins = 10
 
-    @Option(name: .customLong("fine-bins"), help: "Equal-width bins of the fine histogram (for KS, Wasserstein).")
+    @Option(
+        name: .customLong("fine-bins"), parsing: .unconditional,
+        help: "Equal-width bins of the fine histogram (for KS, Wasserstein).")
     var fineBins = 1000
 
     @Option(
-        name: .customLong("max-categories"),
+        name: .customLong("max-categories"), parsing: .unconditional,
         help: "Most values learned for a categorical feature without configured values; the rest are __other__.")
     var maxCategories = 50
 
@@ -442,7 +458,9 @@ struct Batch: ParsableCommand {
         help: "The run_id label of the push's grouping key. Default: derived from the model and the input files.")
     var runID: String?
 
-    @Option(name: .customLong("push-timeout"), help: "Seconds to keep retrying a failed push or remote write.")
+    @Option(
+        name: .customLong("push-timeout"), parsing: .unconditional,
+        help: "Seconds to keep retrying a failed push or remote write.")
     var pushTimeout = 30.0
 
     @Option(
@@ -579,7 +597,9 @@ struct Demo: ParsableCommand {
         help: "Write the reference data (fraud.csv, eta.csv) into this directory and exit.")
     var referenceDirectory: String?
 
-    @Option(name: .customLong("reference-rows"), help: "Rows per model with --write-reference-data.")
+    @Option(
+        name: .customLong("reference-rows"), parsing: .unconditional,
+        help: "Rows per model with --write-reference-data.")
     var referenceRows = 5000
 
     @Option(

@@ -95,6 +95,15 @@ def test_check_config_accepts_the_example_and_locates_errors(binary, tmp_path):
     assert r.returncode == 1 and "missing.yaml" in r.stderr and "cannot read" in r.stderr
 
 
+def test_a_negative_number_is_named_as_out_of_range(binary):
+    """`--web.max-requests -3` was read as a missing value followed by a flag `-3`; now the number is read and
+    refused with its range, as `--web.max-requests=-3` already was."""
+    for args, said in [(["--web.max-requests", "-3"], "--web.max-requests must be >= 0"),
+                       (["--shutdown-timeout", "-1"], "--shutdown-timeout: -1.0 is not between 0.001 and 86400")]:
+        r = run(binary, "serve", *args)
+        assert r.returncode != 0 and said in r.stderr and "Missing value" not in r.stderr, r.stderr
+
+
 def test_reserved_model_names_are_refused(binary, tmp_path):
     """`__unknown__` counts requests to models that are not configured: a model of that name shared its series (and
     its collector-duration series) with them. Refused as `__service__` already was."""
