@@ -11,4 +11,29 @@ public enum MLOpsExporterVersion {
     /// The git commit this build was made from (`unknown` when it was not built from a git checkout of this package):
     /// read before each build by the package's `BuildRevision` plugin (Plugins/BuildRevision).
     public static let revision = BuildRevision.value
+
+    /// The platform as Go names it (`linux/amd64`, `linux/arm64`), as Go exporters' `--version` prints it.
+    public static var platform: String {
+        #if os(Linux)
+            let os = "linux"
+        #elseif os(macOS)
+            let os = "darwin"
+        #else
+            let os = "unknown"
+        #endif
+        #if arch(x86_64)
+            let arch = "amd64"
+        #elseif arch(arm64)
+            let arch = "arm64"
+        #else
+            let arch = "unknown"
+        #endif
+        return "\(os)/\(arch)"
+    }
+
+    /// What `--version` prints, in the shape of Go exporters' `version.Print`: name, version and revision on the first
+    /// line, then the platform.
+    public static var printed: String {
+        "mlops-exporter, version \(version) (revision: \(revision))\n  platform:         \(platform)"
+    }
 }

@@ -16,7 +16,7 @@ struct MLOpsExporterCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mlops-exporter",
         abstract: "Prometheus exporter for a service's SRE signals and its ML models' health.",
-        version: MLOpsExporterVersion.version,
+        version: MLOpsExporterVersion.printed,
         subcommands: [Serve.self, CheckConfig.self, Profile.self, Batch.self, Rules.self, Demo.self],
         defaultSubcommand: Serve.self)
 }

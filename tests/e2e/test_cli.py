@@ -2,6 +2,7 @@
 
 import datetime
 import json
+import os
 import re
 import socket
 import subprocess
@@ -17,7 +18,11 @@ def run(binary, *args, timeout=30):
 
 def test_version_and_help(binary):
     r = run(binary, "--version")
-    assert r.returncode == 0 and r.stdout.strip() == "0.1.0"
+    # As Go exporters' version.Print: name, version and revision first, then the platform (was `0.1.0` alone).
+    first, platform = r.stdout.strip().split("\n")
+    assert r.returncode == 0 and re.fullmatch(r"mlops-exporter, version 0\.1\.0 \(revision: ([0-9a-f]{40}|unknown)\)",
+                                              first), r.stdout
+    assert platform.split() == ["platform:", f"linux/{'amd64' if os.uname().machine == 'x86_64' else 'arm64'}"]
     r = run(binary, "serve", "--help")
     assert r.returncode == 0
     for flag in ["--web.listen-address", "--web.telemetry-path", "--web.max-requests", "--process.pid",
