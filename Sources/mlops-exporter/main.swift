@@ -245,14 +245,18 @@ struct Serve: ParsableCommand {
         LoggingSystem.bootstrap { StderrLogHandler(label: $0, format: format, level: level) }
         let logger = Logger(label: "mlops-exporter")
         var configuration = Exporter.Configuration()
+        // JSON logs get the refusal as a JSON line, as every later error (logfmt keeps the readable list).
+        let jsonLogger = format == .json ? logger : nil
         if let configPath {
-            configuration.models = try loadOrExit("configuration") {
+            configuration.models = try loadOrExit("configuration", logger: jsonLogger) {
                 try Exporter.checkConfiguration(file: configPath)
             }
             configuration.configPath = configPath
         }
         if let webConfigPath {
-            configuration.web = try loadOrExit("web configuration") { try WebConfigLoader.load(file: webConfigPath) }
+            configuration.web = try loadOrExit("web configuration", logger: jsonLogger) {
+                try WebConfigLoader.load(file: webConfigPath)
+            }
             configuration.webConfigPath = webConfigPath
         }
         configuration.listenAddresses = listenAddresses
@@ -650,11 +654,15 @@ struct Demo: ParsableCommand {
 }
 
 /// The loaded file, or exits with status 1 after printing every problem.
-func loadOrExit<T>(_ what: String, _ load: () throws -> T) throws -> T {
+func loadOrExit<T>(_ what: String, logger: Logger? = nil, _ load: () throws -> T) throws -> T {
     do {
         return try load()
     } catch {
-        printError("invalid \(what):\n\(error)")
+        if let logger {
+            logger.error("cannot start: invalid \(what)", metadata: ["error": "\(error)"])
+        } else {
+            printError("invalid \(what):\n\(error)")
+        }
         throw ExitCode(1)
     }
 }

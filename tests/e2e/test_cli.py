@@ -144,6 +144,19 @@ def test_serve_without_config_monitors_no_models_and_says_so_once(start_exporter
     assert len(said) == 1 and "level=info" in said[0], said
 
 
+def test_invalid_config_at_start_is_a_json_line_with_json_logs(binary, tmp_path):
+    """With `--log.format json` the refusal of a configuration is a JSON log line like every later error (it was
+    plain text, and JSON log collectors lost the most important start failure)."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("models:\n  - name: m\n    task: nope\n    versions: [v]\n")
+    r = run(binary, "serve", "--config", str(bad), "--web.listen-address", "127.0.0.1:0", "--log.format", "json")
+    assert r.returncode == 1
+    records = [json.loads(line) for line in r.stderr.splitlines() if line.strip()]
+    assert [x["level"] for x in records] == ["error"], r.stderr
+    assert records[0]["msg"] == "cannot start: invalid configuration"
+    assert f"{bad}:3:11: models[0].task: unknown task" in records[0]["error"]
+
+
 def test_invalid_config_at_start_stops_with_the_location(binary, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("models:\n  - name: m\n    task: nope\n    versions: [v]\n")
