@@ -35,12 +35,13 @@ struct WebReader {
         var configuration = WebConfiguration()
         guard
             let fields = reader.mapping(
-                root, "", allowed: ["tls_server_config", "http_server_config", "basic_auth_users"])
+                root, "", allowed: ["tls_server_config", "http_server_config", "basic_auth_users", "rate_limit"])
         else { return configuration }
         for (key, value) in fields {
             switch key {
             case "tls_server_config": configuration.tls = tls(value, key)
             case "http_server_config": httpServer(value, key, into: &configuration)
+            case "rate_limit": configuration.rateLimit = rateLimit(value, key)
             default: configuration.basicAuthUsers = users(value, key)
             }
         }
@@ -193,6 +194,36 @@ struct WebReader {
                 configuration.headers.append(WebConfiguration.Header(name: canonical, value: text))
             }
         }
+    }
+
+    // MARK: rate_limit
+
+    /// `{interval, burst}`; `interval: 0s` (or none) turns the limit off, as in exporter-toolkit. A burst of 0 with an
+    /// interval refuses every request there (Go's limiter allows nothing): refused here as a mistake.
+    mutating func rateLimit(_ node: Node, _ path: String) -> WebConfiguration.RateLimit? {
+        guard let fields = reader.mapping(node, path, allowed: ["interval", "burst"]) else { return nil }
+        var interval: Duration? = nil
+        var burst = 0
+        var burstNode: Node? = nil
+        for (key, value) in fields {
+            let field = "\(path).\(key)"
+            if key == "interval" {
+                interval = reader.duration(value, field, range: .zero ... .seconds(86_400), wholeSeconds: false)
+            } else {
+                burstNode = value
+                burst = reader.int(value, field, range: 0...1_000_000) ?? 1
+            }
+        }
+        guard let interval, interval > .zero else { return nil }
+        guard burst >= 1 else {
+            reader.fail(
+                burstNode ?? node, "\(path).burst",
+                burstNode == nil
+                    ? "required with an interval (the requests allowed at once; 0 would refuse every request)"
+                    : "must be at least 1 (0 would refuse every request)")
+            return nil
+        }
+        return WebConfiguration.RateLimit(interval: interval, burst: burst)
     }
 
     // MARK: basic_auth_users

@@ -14,6 +14,9 @@
 ///     Strict-Transport-Security: max-age=31536000
 /// basic_auth_users:
 ///   prometheus: $2y$10$...   # bcrypt hash
+/// rate_limit:
+///   interval: 100ms
+///   burst: 20
 /// ```
 public struct WebConfiguration: Sendable, Equatable {
     /// The `tls_server_config` section: when present, every listener speaks TLS.
@@ -58,8 +61,26 @@ public struct WebConfiguration: Sendable, Equatable {
         }
     }
 
+    /// `rate_limit`: requests to the exporter's listeners (every path) at most one per `interval` on average, with
+    /// bursts of up to `burst` (a token bucket, as exporter-toolkit's `rate.NewLimiter(rate.Every(interval),
+    /// burst)`); beyond it, 429.
+    public struct RateLimit: Sendable, Equatable {
+        /// One request's share of time: the bucket gains a token per interval.
+        public var interval: Duration
+        /// The bucket's size: requests that may come at once after a quiet time (at least 1).
+        public var burst: Int
+
+        /// Creates the limit.
+        public init(interval: Duration, burst: Int) {
+            self.interval = interval
+            self.burst = burst
+        }
+    }
+
     /// TLS for the listeners; nil: cleartext HTTP.
     public var tls: TLSServer?
+    /// The `rate_limit` section; nil (absent, or `interval: 0s`): no limit.
+    public var rateLimit: RateLimit?
     /// `http_server_config.http2`: offer HTTP/2 (ALPN `h2` with TLS, h2c in cleartext). Default true.
     public var http2 = true
     /// `http_server_config.headers`: added to every response.

@@ -28,6 +28,8 @@ final class SelfMetrics: HTTPServerObserver {
     private let scrapeDurationHandles: [Histogram]
     let rejectedMaxRequests: Counter
     let authRejectedFamily: CounterFamily
+    /// Requests refused by `rate_limit`.
+    let rateLimited: Counter
     /// `authRejectedFamily` handles by ``AuthRejectReason`` raw value.
     private let authRejectedHandles: [Counter]
     /// `requests` handles by (handler, protocol, common status), resolved on first use without a lock: counting a
@@ -89,6 +91,9 @@ final class SelfMetrics: HTTPServerObserver {
             help:
                 "Requests refused by basic authentication, by reason (missing, invalid, client_limit, queue_full, expired, cancelled).",
             labelNames: ["reason"])
+        rateLimited = try registry.counter(
+            "mlops_exporter_http_rate_limited_total",
+            help: "Requests refused with 429 by the web configuration's rate_limit.")
         connectionsOpen = try registry.gauge(
             "mlops_exporter_http_connections_open", help: "HTTP connections currently open.")
         connectionsTotal = try registry.counter(

@@ -14,6 +14,8 @@ final class WebConfigState: Sendable {
         let configuration: WebConfiguration
         let auth: BasicAuth
         let headers: [(name: String, value: String)]
+        /// `rate_limit`, nil when there is none.
+        let limiter: RateLimiter?
     }
 
     let path: String?
@@ -85,7 +87,7 @@ final class WebConfigState: Sendable {
                 }
             }
             // Built outside the lock (a bcrypt hash is made for unknown users): requests read the current one meanwhile.
-            let next = Self.makeCurrent(fresh, previous: current.withLock { $0.auth })
+            let next = Self.makeCurrent(fresh, previous: current.withLock { $0 })
             current.withLock { $0 = next }
             metrics.succeeded()
             logger.info(
@@ -103,10 +105,16 @@ final class WebConfigState: Sendable {
         return problem
     }
 
-    private static func makeCurrent(_ web: WebConfiguration, previous: BasicAuth? = nil) -> Current {
-        Current(
-            configuration: web, auth: BasicAuth(users: web.basicAuthUsers, carrying: previous),
-            headers: web.headers.map { (name: $0.name, value: $0.value) })
+    /// The state for `web`; the previous one's success cache is carried, and its rate limiter when the limit is the
+    /// same (a reload does not refill the bucket).
+    private static func makeCurrent(_ web: WebConfiguration, previous: Current? = nil) -> Current {
+        let limiter = web.rateLimit.map { limit in
+            previous?.limiter.flatMap { $0.limit == (limit.interval, limit.burst) ? $0 : nil }
+                ?? RateLimiter(interval: limit.interval, burst: limit.burst)
+        }
+        return Current(
+            configuration: web, auth: BasicAuth(users: web.basicAuthUsers, carrying: previous?.auth),
+            headers: web.headers.map { (name: $0.name, value: $0.value) }, limiter: limiter)
     }
 }
 

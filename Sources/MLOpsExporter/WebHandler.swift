@@ -19,6 +19,9 @@ import HTTPServer
 ///   model that has a `token`) is passed on without basic authentication: the endpoint checks the token (401
 ///   when wrong), so one `Authorization` header serves a model's token while every other path keeps basic
 ///   auth.
+/// - `rate_limit` comes first: beyond it a request gets 429 with `Retry-After` (at its head when it has a body,
+///   before the body is received), counted in `mlops_exporter_http_rate_limited_total` and, as every answer, in
+///   `mlops_exporter_http_requests_total`.
 /// - Accepted heads go on to `next.admit`, so that the router can refuse them cheaply too; rejections carry
 ///   the configured headers like any response.
 struct WebHandler: HTTPHandler {
@@ -35,6 +38,7 @@ struct WebHandler: HTTPHandler {
     func handle(_ request: HTTPRequest, respond: HTTPResponder) {
         let current = web.snapshot
         let respond = current.headers.isEmpty ? respond : respond.settingHeaders(current.headers)
+        if let limiter = current.limiter, !limiter.allow() { return respond(rateLimited(request)) }
         let next = self.next
         authenticate(request, current.auth, cancelled: { respond.isCancelled }, refuse: { respond($0) }) {
             next.handle(request, respond: respond)
@@ -49,6 +53,9 @@ struct WebHandler: HTTPHandler {
             for field in headers { response.headers.replaceOrAdd(name: field.name, value: field.value) }
             admission.reject(response)
         }
+        // Refused at the head, before its body is received, when it would be refused whole (the token is taken once
+        // the request is complete, by handle).
+        if let limiter = current.limiter, !limiter.hasToken() { return refuse(rateLimited(head)) }
         let forward =
             headers.isEmpty ? admission : HTTPAdmission { response in response.map(refuse) ?? admission.accept() }
         let next = self.next
@@ -105,6 +112,17 @@ struct WebHandler: HTTPHandler {
             case .keyLimit: reject(.clientLimit)
             }
         }
+    }
+
+    /// The answer to a request refused by `rate_limit` (429, as exporter-toolkit's), counted.
+    private func rateLimited(_ request: HTTPRequest) -> HTTPResponse {
+        selfMetrics.rateLimited.inc()
+        var response = HTTPResponse(status: 429, text: "Too Many Requests\n")
+        response.headers.add(name: "Retry-After", value: String(Self.retryAfterSeconds))
+        selfMetrics.handled(
+            next.handler(for: request), status: 429, protocolName: request.protocolName, bytes: response.body.count,
+            seconds: 0)
+        return response
     }
 
     /// The answer to a request refused for `reason`.

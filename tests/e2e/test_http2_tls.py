@@ -349,6 +349,39 @@ def test_http2_false_turns_off_h2c_and_alpn_h2(start_exporter, pki, tmp_path):
     assert status == "1.1 200" and "ALPN: server accepted http/1.1" in err, err
 
 
+def test_rate_limit_answers_429_beyond_the_bucket_and_counts_it(start_exporter, binary, tmp_path):
+    """exporter-toolkit's `rate_limit: {interval, burst}`: `burst` requests at once, then one per interval; beyond,
+    429 with Retry-After, counted. Before, the field was unknown and a web configuration shared with Go exporters
+    stopped the exporter from starting."""
+    web = web_config(tmp_path / "web.yml", extra="rate_limit:\n  interval: 3s\n  burst: 3\n")
+    e = start_exporter("--web.config.file", str(web))
+    statuses = [e.get("/-/healthy") for _ in range(5)]
+    assert [s for s, _, _ in statuses] == [200, 200, 200, 429, 429], statuses
+    assert statuses[3][1].get("Retry-After") == "1" and statuses[3][2] == b"Too Many Requests\n"
+    # A body is refused at its head, like a request without one.
+    status, _, _ = e.post("/api/v1/models/fraud/predictions", b'{"version":"v1"}\n',
+                          {"Content-Type": "application/x-ndjson"})
+    assert status == 429
+    refused = 3
+
+    def scraped():
+        nonlocal refused
+        status, _, body = e.get("/metrics")
+        if status == 429:
+            refused += 1
+            return None
+        return body.decode()
+    body = wait_for(scraped, timeout=20, interval=0.5, what="a token again")
+    assert sample_value(body, "mlops_exporter_http_rate_limited_total", {}) == refused
+    assert sample_value(body, "mlops_exporter_http_requests_total",
+                        {"handler": "healthy", "protocol": "http/1.1", "code": "429"}) == 2
+    # A burst of 0 would refuse every request: refused as a mistake, with the place.
+    bad = web_config(tmp_path / "bad.yml", extra="rate_limit:\n  interval: 1s\n  burst: 0\n")
+    r = subprocess.run([str(binary), "serve", "--web.config.file", str(bad), "--web.listen-address", "127.0.0.1:0"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1 and f"{bad}:3:10: rate_limit.burst: must be at least 1" in r.stderr, r.stderr
+
+
 def test_basic_auth_and_a_model_token_together(start_exporter, tmp_path):
     """With basic auth on, an ingestion request to a model that has a token authenticates with the token alone;
     every other request (other paths, models without a token, other schemes) still needs basic auth."""
