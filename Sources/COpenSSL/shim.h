@@ -1,7 +1,11 @@
 /* OpenSSL 3: TLS for the HTTP server. Function-like macros are wrapped in static inline helpers. */
+#include <arpa/inet.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <string.h>
 
 static inline int copenssl_ctx_set_min_proto_version(SSL_CTX *ctx, int version) {
     return (int)SSL_CTX_set_min_proto_version(ctx, version);
@@ -36,3 +40,123 @@ static inline long copenssl_op_no_renegotiation(void) { return (long)SSL_OP_NO_R
 
 static inline long copenssl_op_ignore_unexpected_eof(void) { return (long)SSL_OP_IGNORE_UNEXPECTED_EOF; }
 static inline long copenssl_op_server_preference(void) { return (long)SSL_OP_CIPHER_SERVER_PREFERENCE; }
+
+/* PEM held in memory (the web configuration's inline `cert`, `key`, `client_ca`). An encrypted key is refused (no
+ * passphrase prompt on the terminal). */
+static int copenssl_no_passphrase(char *buf, int size, int rwflag, void *u) {
+    (void)buf; (void)size; (void)rwflag; (void)u;
+    return -1;
+}
+
+/* The leaf certificate, then any further certificates of the PEM as its chain. 1 on success. */
+static inline int copenssl_ctx_use_certificate_chain_pem(SSL_CTX *ctx, const char *pem, int length) {
+    BIO *bio = BIO_new_mem_buf(pem, length);
+    if (!bio) return 0;
+    X509 *leaf = PEM_read_bio_X509_AUX(bio, NULL, copenssl_no_passphrase, NULL);
+    int ok = leaf ? SSL_CTX_use_certificate(ctx, leaf) : 0;
+    if (leaf) X509_free(leaf);
+    if (ok == 1) {
+        SSL_CTX_clear_chain_certs(ctx);
+        X509 *ca;
+        while ((ca = PEM_read_bio_X509(bio, NULL, copenssl_no_passphrase, NULL)) != NULL) {
+            if (SSL_CTX_add0_chain_cert(ctx, ca) != 1) {
+                X509_free(ca);
+                ok = 0;
+                break;
+            }
+        }
+        unsigned long last = ERR_peek_last_error();
+        if (ok == 1 && ERR_GET_LIB(last) == ERR_LIB_PEM && ERR_GET_REASON(last) == PEM_R_NO_START_LINE) ERR_clear_error();
+    }
+    BIO_free(bio);
+    return ok == 1;
+}
+
+/* The private key of the PEM. 1 on success. */
+static inline int copenssl_ctx_use_private_key_pem(SSL_CTX *ctx, const char *pem, int length) {
+    BIO *bio = BIO_new_mem_buf(pem, length);
+    if (!bio) return 0;
+    EVP_PKEY *key = PEM_read_bio_PrivateKey(bio, NULL, copenssl_no_passphrase, NULL);
+    BIO_free(bio);
+    if (!key) return 0;
+    int ok = SSL_CTX_use_PrivateKey(ctx, key);
+    EVP_PKEY_free(key);
+    return ok == 1;
+}
+
+/* Adds every certificate of the PEM to the context's trust store and to the CA names sent to clients. Returns how
+ * many were added (0: none, an error). */
+static inline int copenssl_ctx_add_client_ca_pem(SSL_CTX *ctx, const char *pem, int length) {
+    BIO *bio = BIO_new_mem_buf(pem, length);
+    if (!bio) return 0;
+    X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+    int added = 0;
+    X509 *cert;
+    while ((cert = PEM_read_bio_X509(bio, NULL, copenssl_no_passphrase, NULL)) != NULL) {
+        if (X509_STORE_add_cert(store, cert) == 1 && SSL_CTX_add_client_CA(ctx, cert) == 1) added++;
+        X509_free(cert);
+    }
+    ERR_clear_error();
+    BIO_free(bio);
+    return added;
+}
+
+/* Whether one of the certificate's subject alternative names (DNS, email, URI as written; IP addresses as text, an
+ * IPv4-mapped IPv6 address as IPv4, as Go prints them) is one of `allowed`: NUL-separated names ending with an empty
+ * one. */
+static inline int copenssl_cert_has_allowed_san(X509 *cert, const char *allowed) {
+    GENERAL_NAMES *names = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+    if (!names) return 0;
+    int found = 0;
+    for (int i = 0; i < sk_GENERAL_NAME_num(names) && !found; i++) {
+        const GENERAL_NAME *name = sk_GENERAL_NAME_value(names, i);
+        char text[INET6_ADDRSTRLEN];
+        const unsigned char *data = NULL;
+        size_t length = 0;
+        if (name->type == GEN_DNS || name->type == GEN_EMAIL || name->type == GEN_URI) {
+            data = ASN1_STRING_get0_data(name->d.ia5);
+            length = (size_t)ASN1_STRING_length(name->d.ia5);
+        } else if (name->type == GEN_IPADD) {
+            const unsigned char *ip = ASN1_STRING_get0_data(name->d.ip);
+            int n = ASN1_STRING_length(name->d.ip);
+            static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+            const char *written = NULL;
+            if (n == 4) written = inet_ntop(AF_INET, ip, text, sizeof text);
+            else if (n == 16 && memcmp(ip, mapped, 12) == 0) written = inet_ntop(AF_INET, ip + 12, text, sizeof text);
+            else if (n == 16) written = inet_ntop(AF_INET6, ip, text, sizeof text);
+            if (written) {
+                data = (const unsigned char *)text;
+                length = strlen(text);
+            }
+        }
+        if (!data) continue;
+        for (const char *a = allowed; *a; a += strlen(a) + 1) {
+            if (strlen(a) == length && memcmp(a, data, length) == 0) {
+                found = 1;
+                break;
+            }
+        }
+    }
+    GENERAL_NAMES_free(names);
+    return found;
+}
+
+/* The verify callback of `client_allowed_sans`: the context's app data is "1" (the chain is verified) or "0" (any
+ * certificate, RequireAnyClientCert), then the allowed names as above. The client's own certificate (depth 0) must
+ * carry one of them; the chain is judged as OpenSSL judged it, or accepted whatever it is for "0". */
+static int copenssl_verify_allowed_sans(int preverify_ok, X509_STORE_CTX *store) {
+    SSL *ssl = X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx());
+    const char *config = ssl ? SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)) : NULL;
+    if (!config) return 0;
+    int verifies = config[0] == '1';
+    if (verifies && !preverify_ok) return 0;
+    if (X509_STORE_CTX_get_error_depth(store) != 0) return 1;
+    X509 *cert = X509_STORE_CTX_get_current_cert(store);
+    if (cert && copenssl_cert_has_allowed_san(cert, config + 1)) return 1;
+    X509_STORE_CTX_set_error(store, X509_V_ERR_APPLICATION_VERIFICATION);
+    return 0;
+}
+
+static inline SSL_verify_cb copenssl_verify_allowed_sans_callback(void) { return copenssl_verify_allowed_sans; }
+
+static inline int copenssl_ctx_set_app_data(SSL_CTX *ctx, void *data) { return SSL_CTX_set_app_data(ctx, data); }

@@ -52,13 +52,16 @@ struct WebReader {
 
     mutating func tls(_ node: Node, _ path: String) -> WebConfiguration.TLSServer? {
         let allowed = [
-            "cert_file", "key_file", "client_auth_type", "client_ca_file", "min_version", "max_version",
-            "cipher_suites", "curve_preferences", "prefer_server_cipher_suites",
+            "cert_file", "key_file", "cert", "key", "client_auth_type", "client_ca_file", "client_ca",
+            "client_allowed_sans", "min_version", "max_version", "cipher_suites", "curve_preferences",
+            "prefer_server_cipher_suites",
         ]
         guard let fields = reader.mapping(node, path, allowed: allowed) else { return nil }
         var values: [String: (node: Node, text: String)] = [:]
         var lists: [String: [String]] = [:]
         var preferServer = true
+        var sans: [String] = []
+        var sansNode: Node? = nil
         for (key, value) in fields {
             let field = "\(path).\(key)"
             switch key {
@@ -68,37 +71,62 @@ struct WebReader {
                 lists[key] = choices(value, field, from: WebConfiguration.curves)
             case "prefer_server_cipher_suites":
                 if let flag = bool(value, field) { preferServer = flag }
+            case "client_allowed_sans":
+                sansNode = value
+                sans = allowedSANs(value, field)
             default:
                 if let text = reader.string(value, field) { values[key] = (value, text) }
             }
         }
-        let certFile = file(values["cert_file"], "\(path).cert_file", in: node)
-        let keyFile = file(values["key_file"], "\(path).key_file", in: node)
-        let clientCAFile = values["client_ca_file"].flatMap { file($0, "\(path).client_ca_file", in: node) }
+        // A certificate and a key, each from a file or written here (exporter-toolkit's `cert`, `key`).
+        let certFile = either(file: "cert_file", inline: "cert", values, path, in: node)
+        let keyFile = either(file: "key_file", inline: "key", values, path, in: node)
         var tls = WebConfiguration.TLSServer(certFile: certFile ?? "", keyFile: keyFile ?? "")
-        tls.clientCAFile = clientCAFile
+        tls.cert = values["cert_file"] == nil ? values["cert"]?.text : nil
+        tls.key = values["key_file"] == nil ? values["key"]?.text : nil
+        if values["client_ca_file"] != nil, let (caNode, _) = values["client_ca"] {
+            reader.fail(caNode, "\(path).client_ca", "give client_ca_file or client_ca, not both")
+        }
+        tls.clientCAFile = values["client_ca_file"].flatMap { file($0, "\(path).client_ca_file", in: node) }
+        if let (caNode, text) = values["client_ca"], values["client_ca_file"] == nil {
+            if text.contains("-----BEGIN CERTIFICATE-----") {
+                tls.clientCA = text
+            } else {
+                reader.fail(caNode, "\(path).client_ca", "holds no PEM certificate (-----BEGIN CERTIFICATE-----)")
+            }
+        }
         tls.cipherSuites = lists["cipher_suites"] ?? []
         tls.curvePreferences = lists["curve_preferences"] ?? []
         tls.preferServerCipherSuites = preferServer
-        if let (typeNode, type) = values["client_auth_type"] {
+        if let (typeNode, written) = values["client_auth_type"] {
+            let type = written == "RequireClientCert" ? "RequireAnyClientCert" : written
             if WebConfiguration.clientAuthTypes.contains(type) {
                 tls.clientAuthType = type
             } else {
                 reader.fail(
                     typeNode, "\(path).client_auth_type",
-                    "unknown value \"\(type)\" (expected one of: \(WebConfiguration.clientAuthTypes.joined(separator: ", ")))"
+                    "unknown value \"\(written)\" (expected one of: \(WebConfiguration.clientAuthTypes.joined(separator: ", ")))"
                 )
             }
         }
-        if let (caNode, _) = values["client_ca_file"], tls.clientAuthType == "NoClientCert" {
+        let caNode = values["client_ca_file"]?.node ?? values["client_ca"]?.node
+        if let caNode, tls.clientAuthType == "NoClientCert" {
             reader.fail(caNode, "\(path).client_ca_file", "client CAs are configured without a client_auth_type")
         }
-        if ["RequireAndVerifyClientCert", "VerifyClientCertIfGiven"].contains(tls.clientAuthType)
-            && values["client_ca_file"] == nil
-        {
+        if ["RequireAndVerifyClientCert", "VerifyClientCertIfGiven"].contains(tls.clientAuthType) && caNode == nil {
             reader.fail(
                 values["client_auth_type"]?.node, "\(path).client_ca_file",
-                "required by client_auth_type \(tls.clientAuthType)")
+                "required by client_auth_type \(tls.clientAuthType) (or client_ca)")
+        }
+        if let sansNode {
+            if ["RequireAnyClientCert", "RequireAndVerifyClientCert"].contains(tls.clientAuthType) {
+                tls.clientAllowedSANs = sans
+            } else {
+                reader.fail(
+                    sansNode, "\(path).client_allowed_sans",
+                    "needs client_auth_type RequireAnyClientCert or RequireAndVerifyClientCert (a client could "
+                        + "send no certificate to match)")
+            }
         }
         let minimum = version(values["min_version"], "\(path).min_version")
         let maximum = version(values["max_version"], "\(path).max_version")
@@ -113,10 +141,51 @@ struct WebReader {
         return certFile != nil && keyFile != nil ? tls : nil
     }
 
+    /// A readable file under `file`, or (nil path, "" returned) PEM text under `inline`; exactly one of them.
+    private mutating func either(
+        file fileKey: String, inline: String, _ values: [String: (node: Node, text: String)], _ path: String,
+        in parent: Node
+    ) -> String? {
+        switch (values[fileKey], values[inline]) {
+        case (.some, .some(let written)):
+            reader.fail(written.node, "\(path).\(inline)", "give \(fileKey) or \(inline), not both")
+            return nil
+        case (nil, .some(let written)):
+            guard written.text.contains("-----BEGIN ") else {
+                // The value itself is never repeated: it may be a key.
+                reader.fail(written.node, "\(path).\(inline)", "is not PEM text (no -----BEGIN line)")
+                return nil
+            }
+            return ""
+        default:
+            return file(values[fileKey], "\(path).\(fileKey)", in: parent, alternative: inline)
+        }
+    }
+
+    /// `client_allowed_sans`: a list of names (no empty one, no NUL).
+    private mutating func allowedSANs(_ node: Node, _ field: String) -> [String] {
+        guard let items = reader.sequence(node, field) else { return [] }
+        var out: [String] = []
+        for (index, item) in items.enumerated() {
+            guard let text = reader.string(item, "\(field)[\(index)]") else { continue }
+            guard !text.isEmpty, !text.contains("\0") else {
+                reader.fail(item, "\(field)[\(index)]", "must be a non-empty name without NUL")
+                continue
+            }
+            out.append(text)
+        }
+        if out.isEmpty && items.isEmpty { reader.fail(node, field, "empty: no client could connect") }
+        return out
+    }
+
     /// A readable file named by `entry`, resolved against the configuration's directory.
-    private mutating func file(_ entry: (node: Node, text: String)?, _ field: String, in parent: Node) -> String? {
+    private mutating func file(
+        _ entry: (node: Node, text: String)?, _ field: String, in parent: Node, alternative: String? = nil
+    ) -> String? {
         guard let (node, text) = entry else {
-            reader.fail(parent, field, "missing (required in tls_server_config)")
+            reader.fail(
+                parent, field,
+                "missing (required in tls_server_config\(alternative.map { ", or \($0)" } ?? ""))")
             return nil
         }
         guard !text.isEmpty else {
@@ -208,7 +277,15 @@ struct WebReader {
         for (key, value) in fields {
             let field = "\(path).\(key)"
             if key == "interval" {
-                interval = reader.duration(value, field, range: .zero ... .seconds(86_400), wholeSeconds: false)
+                // `0s` (or `0`) is off, as in exporter-toolkit: the duration syntax has no zero.
+                if case .scalar(let scalar) = value, scalar.string.first == "0",
+                    ["", "ms", "s", "m", "h"].contains(String(scalar.string.drop(while: { $0 == "0" })))
+                {
+                    interval = .zero
+                } else {
+                    interval = reader.duration(
+                        value, field, range: .milliseconds(1) ... .seconds(86_400), wholeSeconds: false)
+                }
             } else {
                 burstNode = value
                 burst = reader.int(value, field, range: 0...1_000_000) ?? 1

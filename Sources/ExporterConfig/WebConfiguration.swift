@@ -20,15 +20,23 @@
 /// ```
 public struct WebConfiguration: Sendable, Equatable {
     /// The `tls_server_config` section: when present, every listener speaks TLS.
-    public struct TLSServer: Sendable, Equatable {
-        /// PEM certificate chain, resolved against the configuration file's directory.
+    public struct TLSServer: Sendable, Equatable, CustomStringConvertible {
+        /// PEM certificate chain, resolved against the configuration file's directory; empty with ``cert``.
         public var certFile: String
-        /// PEM private key, resolved against the configuration file's directory.
+        /// PEM private key, resolved against the configuration file's directory; empty with ``key``.
         public var keyFile: String
+        /// `cert`: the certificate chain written in the file (PEM), in place of `cert_file`.
+        public var cert: String?
+        /// `key`: the private key written in the file (PEM), in place of `key_file`. A secret: never logged.
+        public var key: String?
         /// One of ``WebConfiguration/clientAuthTypes``. Default `NoClientCert`.
         public var clientAuthType: String = "NoClientCert"
         /// PEM CA bundle that client certificates must chain to.
         public var clientCAFile: String?
+        /// `client_ca`: the client CAs written in the file (PEM), in place of `client_ca_file`.
+        public var clientCA: String?
+        /// `client_allowed_sans`: a client certificate must carry one of these subject alternative names.
+        public var clientAllowedSANs: [String] = []
         /// Lowest TLS version (`TLS10` ... `TLS13`). Default `TLS12`.
         public var minVersion: String = "TLS12"
         /// Highest TLS version; nil: the highest available.
@@ -44,6 +52,12 @@ public struct WebConfiguration: Sendable, Equatable {
         public init(certFile: String, keyFile: String) {
             self.certFile = certFile
             self.keyFile = keyFile
+        }
+
+        /// Where the certificate and key come from and the client policy; never the key itself.
+        public var description: String {
+            "tls_server_config(cert: \(cert == nil ? certFile : "inline"), key: \(key == nil ? keyFile : "inline"), "
+                + "client_auth_type: \(clientAuthType))"
         }
     }
 
@@ -91,7 +105,8 @@ public struct WebConfiguration: Sendable, Equatable {
     /// The configuration of an empty (or absent) file: cleartext, HTTP/2 on, no headers, no users.
     public init() {}
 
-    /// The `client_auth_type` values (the names of Go's `tls.ClientAuthType`).
+    /// The `client_auth_type` values (the names of Go's `tls.ClientAuthType`; `RequireClientCert`, exporter-toolkit's
+    /// older name of `RequireAnyClientCert`, is read as that).
     public static let clientAuthTypes = [
         "NoClientCert", "RequestClientCert", "RequireAnyClientCert", "VerifyClientCertIfGiven",
         "RequireAndVerifyClientCert",

@@ -1,7 +1,7 @@
 /// TLS settings for the server's listeners: certificate, client authentication, protocol versions,
 /// cipher suites and groups. Files are read when a ``TLSContext`` is built (at ``HTTPServer/start()``
 /// and on ``HTTPServer/reloadTLS(_:)``), so replacing a certificate on disk takes effect on reload.
-public struct TLSConfiguration: Sendable, Equatable {
+public struct TLSConfiguration: Sendable, Equatable, CustomStringConvertible {
     /// A TLS protocol version.
     public enum Version: String, Sendable, Equatable, CaseIterable {
         case tls10 = "TLS10"
@@ -24,14 +24,25 @@ public struct TLSConfiguration: Sendable, Equatable {
         case requireAndVerifyClientCert = "RequireAndVerifyClientCert"
     }
 
-    /// PEM certificate chain (leaf first).
+    /// PEM certificate chain (leaf first); unused when ``certificatePEM`` is set.
     public var certificateFile: String
-    /// PEM private key of the leaf certificate. Never logged.
+    /// PEM private key of the leaf certificate; unused when ``privateKeyPEM`` is set.
     public var privateKeyFile: String
+    /// The certificate chain itself (PEM text), in place of ``certificateFile``.
+    public var certificatePEM: String?
+    /// The private key itself (PEM text), in place of ``privateKeyFile``. Never logged (``description`` leaves it
+    /// out).
+    public var privateKeyPEM: String?
     /// Client certificate policy. Default ``ClientAuth/noClientCert``.
     public var clientAuth: ClientAuth = .noClientCert
     /// PEM bundle of CAs that client certificates must chain to (required to verify them).
     public var clientCAFile: String?
+    /// The client CAs themselves (PEM text), in place of ``clientCAFile``.
+    public var clientCAPEM: String?
+    /// When not empty, a client certificate must carry one of these subject alternative names (DNS name, email
+    /// address, URI, or IP address as text), compared exactly, as exporter-toolkit's `client_allowed_sans`; only with
+    /// ``ClientAuth/requireAnyClientCert`` or ``ClientAuth/requireAndVerifyClientCert``.
+    public var allowedClientSANs: [String] = []
     /// Lowest protocol version accepted. Default TLS 1.2.
     public var minVersion: Version = .tls12
     /// Highest protocol version accepted; nil: the highest OpenSSL supports (TLS 1.3).
@@ -49,6 +60,12 @@ public struct TLSConfiguration: Sendable, Equatable {
     public init(certificateFile: String, privateKeyFile: String) {
         self.certificateFile = certificateFile
         self.privateKeyFile = privateKeyFile
+    }
+
+    /// What is configured, without key material.
+    public var description: String {
+        "TLSConfiguration(certificate: \(certificatePEM == nil ? certificateFile : "inline"), key: "
+            + "\(privateKeyPEM == nil ? privateKeyFile : "inline"), clientAuth: \(clientAuth.rawValue))"
     }
 
     /// The OpenSSL group names of the Go curve names accepted in ``curvePreferences``.

@@ -10,6 +10,8 @@ import Glibc
 /// context they started with. Errors name the file or field at fault, never key material.
 final class TLSContext: @unchecked Sendable {
     let context: OpaquePointer
+    /// The `client_allowed_sans` list the verify callback reads (the context's app data), freed with the context.
+    private var allowedSANs: UnsafeMutablePointer<CChar>?
 
     init(_ configuration: TLSConfiguration, http2: Bool) throws(HTTPServerError) {
         // OpenSSL's socket BIO writes with write(2), which raises SIGPIPE on a reset peer.
@@ -19,15 +21,30 @@ final class TLSContext: @unchecked Sendable {
         }
         self.context = context
         ERR_clear_error()
-        guard SSL_CTX_use_certificate_chain_file(context, configuration.certificateFile) == 1 else {
-            throw Self.error("cannot load certificate file \(configuration.certificateFile)")
+        // A key file, or inline key, protected by a passphrase is refused (no prompt on the terminal).
+        SSL_CTX_set_default_passwd_cb(context, copenssl_no_passphrase)
+        let certificateName = configuration.certificatePEM == nil ? "file \(configuration.certificateFile)" : "(cert)"
+        let keyName = configuration.privateKeyPEM == nil ? "file \(configuration.privateKeyFile)" : "(key)"
+        if let pem = configuration.certificatePEM {
+            guard Self.withPEM(pem, { copenssl_ctx_use_certificate_chain_pem(context, $0, $1) }) == 1 else {
+                throw Self.error("cannot load the certificate \(certificateName)")
+            }
+        } else {
+            guard SSL_CTX_use_certificate_chain_file(context, configuration.certificateFile) == 1 else {
+                throw Self.error("cannot load certificate file \(configuration.certificateFile)")
+            }
         }
-        guard SSL_CTX_use_PrivateKey_file(context, configuration.privateKeyFile, SSL_FILETYPE_PEM) == 1 else {
-            throw Self.error("cannot load key file \(configuration.privateKeyFile)")
+        if let pem = configuration.privateKeyPEM {
+            guard Self.withPEM(pem, { copenssl_ctx_use_private_key_pem(context, $0, $1) }) == 1 else {
+                throw Self.error("cannot load the key \(keyName)")
+            }
+        } else {
+            guard SSL_CTX_use_PrivateKey_file(context, configuration.privateKeyFile, SSL_FILETYPE_PEM) == 1 else {
+                throw Self.error("cannot load key file \(configuration.privateKeyFile)")
+            }
         }
         guard SSL_CTX_check_private_key(context) == 1 else {
-            throw Self.error(
-                "key file \(configuration.privateKeyFile) does not match certificate \(configuration.certificateFile)")
+            throw Self.error("key \(keyName) does not match certificate \(certificateName)")
         }
         try configureClientAuth(configuration)
         guard copenssl_ctx_set_min_proto_version(context, Self.openSSLVersion(configuration.minVersion)) == 1,
@@ -63,6 +80,15 @@ final class TLSContext: @unchecked Sendable {
 
     deinit {
         SSL_CTX_free(context)
+        allowedSANs?.deallocate()
+    }
+
+    /// Calls `body` with the PEM text's bytes and length (OpenSSL reads them through a memory BIO).
+    private static func withPEM(_ pem: String, _ body: (UnsafePointer<CChar>, Int32) -> Int32) -> Int32 {
+        var bytes = Array(pem.utf8CString)
+        bytes.removeLast()  // the NUL: the length says where the text ends
+        guard !bytes.isEmpty, bytes.count < Int(Int32.max) else { return 0 }
+        return bytes.withUnsafeBufferPointer { body($0.baseAddress!, Int32($0.count)) }
     }
 
     private func configureClientAuth(_ configuration: TLSConfiguration) throws(HTTPServerError) {
@@ -71,6 +97,10 @@ final class TLSContext: @unchecked Sendable {
                 throw Self.error("cannot load client CA file \(caFile)")
             }
             if let names = SSL_load_client_CA_file(caFile) { SSL_CTX_set_client_CA_list(context, names) }
+        } else if let pem = configuration.clientCAPEM {
+            guard Self.withPEM(pem, { copenssl_ctx_add_client_ca_pem(context, $0, $1) }) > 0 else {
+                throw Self.error("client_ca holds no certificate")
+            }
         }
         let acceptAny: SSL_verify_cb = { _, _ in 1 }
         switch configuration.clientAuth {
@@ -88,9 +118,32 @@ final class TLSContext: @unchecked Sendable {
         let verifies =
             configuration.clientAuth == .verifyClientCertIfGiven
             || configuration.clientAuth == .requireAndVerifyClientCert
-        if verifies && configuration.clientCAFile == nil {
+        if verifies && configuration.clientCAFile == nil && configuration.clientCAPEM == nil {
             throw HTTPServerError(
                 .invalidConfiguration, "client_auth_type \(configuration.clientAuth.rawValue) needs a client CA file")
+        }
+        if !configuration.allowedClientSANs.isEmpty {
+            let chainVerified: Bool
+            switch configuration.clientAuth {
+            case .requireAnyClientCert: chainVerified = false
+            case .requireAndVerifyClientCert: chainVerified = true
+            default:
+                throw HTTPServerError(
+                    .invalidConfiguration,
+                    "client_allowed_sans needs client_auth_type RequireAnyClientCert or RequireAndVerifyClientCert")
+            }
+            // "1" or "0", then each name and its NUL, then an empty name.
+            var list: [CChar] = [CChar(UInt8(ascii: chainVerified ? "1" : "0"))]
+            for name in configuration.allowedClientSANs {
+                list += name.utf8.map { CChar(bitPattern: $0) } + [0]
+            }
+            list.append(0)
+            let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: list.count)
+            buffer.initialize(from: list, count: list.count)
+            allowedSANs = buffer
+            _ = copenssl_ctx_set_app_data(context, buffer)
+            SSL_CTX_set_verify(
+                context, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, copenssl_verify_allowed_sans_callback())
         }
     }
 

@@ -51,8 +51,12 @@ final class WebConfigState: Sendable {
     /// Converts the file's `tls_server_config` (already validated) into the server's settings.
     static func tlsConfiguration(_ tls: WebConfiguration.TLSServer) -> TLSConfiguration {
         var out = TLSConfiguration(certificateFile: tls.certFile, privateKeyFile: tls.keyFile)
+        out.certificatePEM = tls.cert
+        out.privateKeyPEM = tls.key
         out.clientAuth = TLSConfiguration.ClientAuth(rawValue: tls.clientAuthType) ?? .noClientCert
         out.clientCAFile = tls.clientCAFile
+        out.clientCAPEM = tls.clientCA
+        out.allowedClientSANs = tls.clientAllowedSANs
         out.minVersion = TLSConfiguration.Version(rawValue: tls.minVersion) ?? .tls12
         out.maxVersion = tls.maxVersion.flatMap(TLSConfiguration.Version.init(rawValue:))
         out.cipherSuites = tls.cipherSuites

@@ -76,8 +76,8 @@ struct WebConfigLoaderTests {
         let directory = Self.directory
         #expect(
             webProblems("tls_server_config:\n  cert_file: server.crt\n  key_fil: x\n", directory: directory) == [
-                "2:3: tls_server_config.key_file: missing (required in tls_server_config)",
-                "3:3: tls_server_config.key_fil: unknown field (expected one of: cert_file, key_file, client_auth_type, client_ca_file, min_version, max_version, cipher_suites, curve_preferences, prefer_server_cipher_suites)",
+                "2:3: tls_server_config.key_file: missing (required in tls_server_config, or key)",
+                "3:3: tls_server_config.key_fil: unknown field (expected one of: cert_file, key_file, cert, key, client_auth_type, client_ca_file, client_ca, client_allowed_sans, min_version, max_version, cipher_suites, curve_preferences, prefer_server_cipher_suites)",
             ])
         #expect(
             webProblems("tls_server_config:\n  cert_file: missing.crt\n  key_file: server.key\n", directory: directory)
@@ -91,7 +91,7 @@ struct WebConfigLoaderTests {
             webProblems(
                 "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_auth_type: RequireAndVerifyClientCert\n",
                 directory: directory) == [
-                    "4:21: tls_server_config.client_ca_file: required by client_auth_type RequireAndVerifyClientCert"
+                    "4:21: tls_server_config.client_ca_file: required by client_auth_type RequireAndVerifyClientCert (or client_ca)"
                 ])
         #expect(
             webProblems(
@@ -118,6 +118,50 @@ struct WebConfigLoaderTests {
         #expect(webProblems("tls_config: {}\n").first?.hasPrefix("1:1: tls_config: unknown field") == true)
         #expect(webProblems("a: [\n").first?.contains("invalid YAML") == true)
         #expect(webProblems("a: b\n\u{0}") == ["2:1: : invalid YAML: control characters are not allowed"])
+    }
+
+    /// exporter-toolkit's fields beyond the files: inline `cert`, `key`, `client_ca`, `client_allowed_sans`, the
+    /// older `RequireClientCert`, `rate_limit`. Before, each was an unknown field and the exporter did not start with
+    /// a web configuration shared with Go exporters.
+    @Test func toolkitFieldsBeyondTheFilesAreRead() throws {
+        let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+        let key = "-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n"
+        func quoted(_ text: String) -> String { "|\n" + text.split(separator: "\n").map { "    \($0)\n" }.joined() }
+        let text =
+            "tls_server_config:\n  cert: \(quoted(pem))  key: \(quoted(key))  client_auth_type: RequireClientCert\n"
+            + "  client_ca: \(quoted(pem))  client_allowed_sans: [scraper.example, 10.0.0.1]\n"
+            + "rate_limit: {interval: 250ms, burst: 5}\n"
+        let web = try WebConfigLoader.parse(text, file: "web.yml")
+        let tls = try #require(web.tls)
+        #expect(tls.cert == pem && tls.key == key && tls.certFile.isEmpty && tls.keyFile.isEmpty)
+        #expect(tls.clientCA == pem && tls.clientCAFile == nil)
+        #expect(tls.clientAuthType == "RequireAnyClientCert")
+        #expect(tls.clientAllowedSANs == ["scraper.example", "10.0.0.1"])
+        #expect(web.rateLimit == WebConfiguration.RateLimit(interval: .milliseconds(250), burst: 5))
+        #expect(try WebConfigLoader.parse("rate_limit: {interval: 0s, burst: 0}\n", file: "w").rateLimit == nil)
+        #expect(
+            webProblems("tls_server_config:\n  cert: \(quoted(pem))  key: secret-not-pem\n") == [
+                "6:8: tls_server_config.key: is not PEM text (no -----BEGIN line)"
+            ])
+        #expect(
+            webProblems(
+                "tls_server_config:\n  cert_file: server.crt\n  cert: \(quoted(pem))  key_file: server.key\n",
+                directory: Self.directory) == ["3:9: tls_server_config.cert: give cert_file or cert, not both"])
+        #expect(
+            webProblems(
+                "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n"
+                    + "  client_allowed_sans: [a]\n", directory: Self.directory)
+                == [
+                    "4:24: tls_server_config.client_allowed_sans: needs client_auth_type RequireAnyClientCert or "
+                        + "RequireAndVerifyClientCert (a client could send no certificate to match)"
+                ])
+        #expect(
+            webProblems("rate_limit: {interval: 1s, burst: 0}\n") == [
+                "1:35: rate_limit.burst: must be at least 1 (0 would refuse every request)"
+            ])
+        #expect(
+            webProblems("rate_limit: {interval: soon, burst: 2}\n").first?.hasPrefix("1:24: rate_limit.interval")
+                == true)
     }
 
     @Test func bcryptHashShapes() {

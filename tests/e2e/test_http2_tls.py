@@ -219,6 +219,49 @@ def test_mutual_tls_rejects_a_client_without_certificate(start_exporter, pki, tm
     assert sample_value(body, "mlops_exporter_http_errors_total", {"reason": "tls_no_client_certificate"}) == 1
 
 
+def test_inline_pem_and_client_allowed_sans_as_exporter_toolkit(start_exporter, pki, tmp_path):
+    """exporter-toolkit's inline `cert`, `key` and `client_ca`, and `client_allowed_sans`: a client certificate that
+    chains to the CA but carries none of the allowed names is refused at the handshake (counted); one carrying an
+    allowed DNS name or IP address is served; the older `RequireClientCert` means RequireAnyClientCert. Before, each
+    field was unknown and the exporter did not start with a web configuration shared with Go exporters."""
+    issue(pki, "allowed", "scraper", san="DNS:scraper.example")
+    issue(pki, "allowed-ip", "scraper-ip", san="IP:10.1.2.3")
+    issue(pki, "other", "intruder", san="DNS:intruder.example,IP:10.9.9.9")
+
+    def block(path):
+        return "|\n" + "".join(f"    {line}\n" for line in (pki / path).read_text().splitlines())
+    web = tmp_path / "web.yml"
+    web.write_text("tls_server_config:\n"
+                   f"  cert: {block('server.crt')}  key: {block('server.key')}"
+                   f"  client_auth_type: RequireAndVerifyClientCert\n  client_ca: {block('ca.crt')}"
+                   "  client_allowed_sans: [scraper.example, 10.1.2.3]\n")
+    e = start_exporter("--web.config.file", str(web))
+    ca = ("--cacert", str(pki / "ca.crt"))
+
+    def with_cert(name):
+        return curl(*ca, "--cert", str(pki / f"{name}.crt"), "--key", str(pki / f"{name}.key"), f"{https(e)}/-/healthy")
+    assert with_cert("allowed")[1] == "2 200"
+    assert with_cert("allowed-ip")[1] == "2 200"
+    code, status, _ = with_cert("other")
+    assert code != 0 and status.endswith("000")
+    code, status, _ = with_cert("client")  # no SAN at all
+    assert code != 0 and status.endswith("000")
+    body = curl_body(*ca, "--cert", str(pki / "allowed.crt"), "--key", str(pki / "allowed.key"),
+                     f"{https(e)}/metrics").decode()
+    assert sample_value(body, "mlops_exporter_http_errors_total", {"reason": "tls_bad_client_certificate"}) == 2
+    # RequireAnyClientCert (spelled RequireClientCert): the chain is not verified, the names still are.
+    issue_self_signed = ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+                         "self.key", "-out", "self.crt", "-days", "2", "-subj", "/CN=self", "-addext",
+                         "subjectAltName=DNS:scraper.example"]
+    openssl(*issue_self_signed, cwd=pki)
+    web.write_text(f"tls_server_config:\n  cert_file: {pki}/server.crt\n  key_file: {pki}/server.key\n"
+                   "  client_auth_type: RequireClientCert\n  client_allowed_sans: [scraper.example]\n")
+    e.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: with_cert("self")[1] == "2 200", timeout=20, what="the reloaded web configuration")
+    code, status, _ = with_cert("other")
+    assert code != 0 and status.endswith("000")
+
+
 # MARK: - Web configuration file
 
 
