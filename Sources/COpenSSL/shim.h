@@ -1,11 +1,9 @@
 /* OpenSSL 3: TLS for the HTTP server. Function-like macros are wrapped in static inline helpers. */
-#include <arpa/inet.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
-#include <string.h>
 
 static inline int copenssl_ctx_set_min_proto_version(SSL_CTX *ctx, int version) {
     return (int)SSL_CTX_set_min_proto_version(ctx, version);
@@ -101,40 +99,98 @@ static inline int copenssl_ctx_add_client_ca_pem(SSL_CTX *ctx, const char *pem, 
     return added;
 }
 
-/* Whether one of the certificate's subject alternative names (DNS, email, URI as written; IP addresses as text, an
- * IPv4-mapped IPv6 address as IPv4, as Go prints them) is one of `allowed`: NUL-separated names ending with an empty
- * one. */
+/* Writes `n` in decimal at `out`; returns the characters written. */
+static inline int copenssl_decimal(unsigned n, char *out) {
+    char digits[10];
+    int count = 0;
+    do {
+        digits[count++] = (char)('0' + n % 10);
+        n /= 10;
+    } while (n > 0);
+    for (int i = 0; i < count; i++) out[i] = digits[count - 1 - i];
+    return count;
+}
+
+/* An IP address as Go's net.IP.String() writes it: dotted IPv4 (also for an IPv4-mapped IPv6 address), else IPv6
+ * in RFC 5952 form (lower-case hex without leading zeros, the longest run of two or more zero groups as `::`). The
+ * text is NUL-terminated in `out` (at least 46 bytes); returns its length, 0 for another size. (No socket header:
+ * they clash with Glibc's module in this system module.) */
+static inline int copenssl_ip_text(const unsigned char *ip, int n, char *out) {
+    static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    int length = 0;
+    int is_mapped = n == 16;
+    for (int i = 0; is_mapped && i < 12; i++) is_mapped = ip[i] == mapped[i];
+    if (n == 4 || is_mapped) {
+        const unsigned char *v4 = n == 4 ? ip : ip + 12;
+        for (int i = 0; i < 4; i++) {
+            if (i > 0) out[length++] = '.';
+            length += copenssl_decimal(v4[i], out + length);
+        }
+        out[length] = 0;
+        return length;
+    }
+    if (n != 16) return 0;
+    unsigned groups[8];
+    for (int i = 0; i < 8; i++) groups[i] = (unsigned)ip[2 * i] << 8 | ip[2 * i + 1];
+    int best = -1, best_length = 0;
+    for (int i = 0; i < 8;) {
+        if (groups[i] != 0) { i++; continue; }
+        int j = i;
+        while (j < 8 && groups[j] == 0) j++;
+        if (j - i > best_length) { best = i; best_length = j - i; }
+        i = j;
+    }
+    if (best_length < 2) best = -1;
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 0; i < 8; i++) {
+        if (i == best) {
+            out[length++] = ':';
+            out[length++] = ':';
+            i += best_length - 1;
+            continue;
+        }
+        if (i > 0 && i != best + best_length) out[length++] = ':';
+        int started = 0;
+        for (int shift = 12; shift >= 0; shift -= 4) {
+            unsigned digit = groups[i] >> shift & 0xf;
+            if (digit != 0 || started || shift == 0) {
+                out[length++] = hex[digit];
+                started = 1;
+            }
+        }
+    }
+    out[length] = 0;
+    return length;
+}
+
+/* Whether one of the certificate's subject alternative names (DNS, email, URI as written; IP addresses as text, as
+ * Go prints them) is one of `allowed`: NUL-separated names ending with an empty one. */
 static inline int copenssl_cert_has_allowed_san(X509 *cert, const char *allowed) {
     GENERAL_NAMES *names = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
     if (!names) return 0;
     int found = 0;
     for (int i = 0; i < sk_GENERAL_NAME_num(names) && !found; i++) {
         const GENERAL_NAME *name = sk_GENERAL_NAME_value(names, i);
-        char text[INET6_ADDRSTRLEN];
+        char text[48];
         const unsigned char *data = NULL;
-        size_t length = 0;
+        int length = 0;
         if (name->type == GEN_DNS || name->type == GEN_EMAIL || name->type == GEN_URI) {
             data = ASN1_STRING_get0_data(name->d.ia5);
-            length = (size_t)ASN1_STRING_length(name->d.ia5);
+            length = ASN1_STRING_length(name->d.ia5);
         } else if (name->type == GEN_IPADD) {
-            const unsigned char *ip = ASN1_STRING_get0_data(name->d.ip);
-            int n = ASN1_STRING_length(name->d.ip);
-            static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-            const char *written = NULL;
-            if (n == 4) written = inet_ntop(AF_INET, ip, text, sizeof text);
-            else if (n == 16 && memcmp(ip, mapped, 12) == 0) written = inet_ntop(AF_INET, ip + 12, text, sizeof text);
-            else if (n == 16) written = inet_ntop(AF_INET6, ip, text, sizeof text);
-            if (written) {
-                data = (const unsigned char *)text;
-                length = strlen(text);
-            }
+            length = copenssl_ip_text(ASN1_STRING_get0_data(name->d.ip), ASN1_STRING_length(name->d.ip), text);
+            data = length > 0 ? (const unsigned char *)text : NULL;
         }
         if (!data) continue;
-        for (const char *a = allowed; *a; a += strlen(a) + 1) {
-            if (strlen(a) == length && memcmp(a, data, length) == 0) {
-                found = 1;
-                break;
+        for (const char *a = allowed; *a && !found;) {
+            int k = 0;
+            while (a[k]) k++;
+            if (k == length) {
+                int same = 1;
+                for (int m = 0; m < k && same; m++) same = (unsigned char)a[m] == data[m];
+                found = same;
             }
+            a += k + 1;
         }
     }
     GENERAL_NAMES_free(names);

@@ -226,6 +226,7 @@ def test_inline_pem_and_client_allowed_sans_as_exporter_toolkit(start_exporter, 
     field was unknown and the exporter did not start with a web configuration shared with Go exporters."""
     issue(pki, "allowed", "scraper", san="DNS:scraper.example")
     issue(pki, "allowed-ip", "scraper-ip", san="IP:10.1.2.3")
+    issue(pki, "allowed-ip6", "scraper-ip6", san="IP:2001:db8:0:0:0:0:0:1")
     issue(pki, "other", "intruder", san="DNS:intruder.example,IP:10.9.9.9")
 
     def block(path):
@@ -234,7 +235,7 @@ def test_inline_pem_and_client_allowed_sans_as_exporter_toolkit(start_exporter, 
     web.write_text("tls_server_config:\n"
                    f"  cert: {block('server.crt')}  key: {block('server.key')}"
                    f"  client_auth_type: RequireAndVerifyClientCert\n  client_ca: {block('ca.crt')}"
-                   "  client_allowed_sans: [scraper.example, 10.1.2.3]\n")
+                   "  client_allowed_sans: [scraper.example, 10.1.2.3, '2001:db8::1']\n")
     e = start_exporter("--web.config.file", str(web))
     ca = ("--cacert", str(pki / "ca.crt"))
 
@@ -242,6 +243,7 @@ def test_inline_pem_and_client_allowed_sans_as_exporter_toolkit(start_exporter, 
         return curl(*ca, "--cert", str(pki / f"{name}.crt"), "--key", str(pki / f"{name}.key"), f"{https(e)}/-/healthy")
     assert with_cert("allowed")[1] == "2 200"
     assert with_cert("allowed-ip")[1] == "2 200"
+    assert with_cert("allowed-ip6")[1] == "2 200"  # written as Go writes it (RFC 5952)
     code, status, _ = with_cert("other")
     assert code != 0 and status.endswith("000")
     code, status, _ = with_cert("client")  # no SAN at all
