@@ -43,11 +43,13 @@ def binary():
 class Exporter:
     """A running mlops-exporter process listening on 127.0.0.1 at a kernel-chosen port."""
 
-    def __init__(self, binary, args, tmp_path, preexec_fn=None, subcommand=("serve",)):
+    def __init__(self, binary, args, tmp_path, preexec_fn=None, subcommand=("serve",), serve_flags=True):
+        """`serve_flags`: add `--web.listen-address 127.0.0.1:0 --log.level debug` (not for another program)."""
         self.log_path = tmp_path / f"exporter-{time.monotonic_ns()}.log"
         self.log = open(self.log_path, "w+")
+        common = ["--web.listen-address", "127.0.0.1:0", "--log.level", "debug"] if serve_flags else []
         self.proc = subprocess.Popen(
-            [str(binary), *subcommand, "--web.listen-address", "127.0.0.1:0", "--log.level", "debug", *args],
+            [str(binary), *subcommand, *common, *args],
             stdout=self.log, stderr=self.log, cwd=ROOT, preexec_fn=preexec_fn,
         )
         port = wait_for(self._port_from_log, timeout=30, what="exporter to log its listen address")

@@ -152,6 +152,10 @@ public struct ExporterEndpoints: Sendable {
             return name == "transfer-encoding" || (name == "content-length" && field.value != "0")
         }
         if !announcesBody && (head.method == "GET" || head.method == "HEAD") { return nil }
+        // A body announced larger than the limit: 413 from the head, as the exporter's server answers it (before, nil:
+        // a host collecting up to the limit waited for a body that the client would only send whole).
+        let announced = head.headers.first { $0.name.lowercased() == "content-length" }.flatMap { Int($0.value) }
+        if let announced, announced > maxBodyBytes { return bodyTooLarge() }
         var request = Self.httpRequest(head)
         request.body = []
         return await decide(request)

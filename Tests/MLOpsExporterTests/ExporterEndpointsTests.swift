@@ -333,6 +333,14 @@ struct ExporterEndpointsTests {
         let refused = endpoints.bodyTooLarge()
         #expect(refused.status == 413 && text(refused) == "request body larger than 1000 bytes\n")
         #expect(count() == "2")
+        // Announced larger than the limit: 413 from the head, before anything is read (it was nil: a host collecting
+        // up to the limit waited for the body).
+        let announced = await endpoints.admit(
+            post("/api/v1/models/fraud/predictions", "", [("Content-Length", "1001")]))
+        #expect(announced?.status == 413)
+        #expect(
+            await endpoints.admit(post("/api/v1/models/fraud/predictions", "", [("Content-Length", "1000")])) == nil)
+        #expect(count() == "3")
         let many = await endpoints.respond(
             to: post("/api/v1/models/fraud/predictions", String(repeating: fraudEvent, count: 3)))
         #expect(many.status == 413)

@@ -6,11 +6,14 @@ OpenMetrics) and checks that its own route still answers."""
 import gzip
 import json
 import os
+import signal
+import socket
 import subprocess
+import time
 
 import pytest
 
-from conftest import ROOT, Exporter, sample, scrape
+from conftest import ROOT, Exporter, sample, scrape, wait_for
 
 BINARY = ROOT / "examples" / "hummingbird-app" / ".build" / "debug" / "hummingbird-example"
 
@@ -49,7 +52,7 @@ def app(app_binary, tmp_path):
     config = tmp_path / "models.yaml"
     config.write_text(CONFIG)
     # --port 0: the kernel picks a free port, which the app prints as "listening on 127.0.0.1:PORT".
-    e = Exporter(app_binary, ["--port", "0", "--config", str(config)], tmp_path, subcommand=())
+    e = Exporter(app_binary, ["--port", "0", "--config", str(config)], tmp_path, subcommand=(), serve_flags=False)
     yield e
     e.stop()
 
@@ -104,7 +107,7 @@ def test_the_mounted_ingestion_api_refuses_with_reasons(app):
 
 
 def test_models_built_in_code(app_binary, tmp_path):
-    e = Exporter(app_binary, ["--port", "0"], tmp_path, subcommand=())
+    e = Exporter(app_binary, ["--port", "0"], tmp_path, subcommand=(), serve_flags=False)
     try:
         status, _, body = e.post("/api/v1/models/churn/predictions",
                                  b'{"version":"v1","prediction":"churn"}\n', NDJSON)
@@ -117,8 +120,13 @@ def test_models_built_in_code(app_binary, tmp_path):
 def test_a_body_past_the_limit_gets_the_exporters_answer_and_is_counted(app):
     # Hummingbird's collect(upTo:) stops at the limit (16 MiB): the example answers with the exporter's 413, counted as
     # the exporter's own server counts one. Before: Hummingbird's own 413, counted nowhere.
-    status, _, body = app.post("/api/v1/models/fraud/predictions", b"x" * (16 * 1024 * 1024 + 1), NDJSON)
-    assert (status, body) == (413, b"request body larger than 16777216 bytes\n")
+    # Announced by Content-Length: answered from the head, the connection closed (curl stops sending at the answer).
+    big = app.log_path.parent / "big.ndjson"
+    big.write_bytes(b"x" * (16 * 1024 * 1024 + 1))
+    r = subprocess.run(["curl", "-sS", "-w", "\n%{http_code}", "-H", "Content-Type: application/x-ndjson",
+                        "--data-binary", f"@{big}", f"{app.base}/api/v1/models/fraud/predictions"],
+                       capture_output=True, timeout=60)
+    assert r.stdout == b"request body larger than 16777216 bytes\n\n413", (r.stdout, r.stderr)
     assert sample(scrape(app)[1], "mlops_exporter_http_errors_total", reason="too_large") == 1
 
 
@@ -127,7 +135,7 @@ def test_storage_is_restored_at_start_and_written_at_shutdown(app_binary, tmp_pa
     # docs/embedding.md asks of a mounting host. Before, the section was ignored without a word.
     config = tmp_path / "models.yaml"
     config.write_text(CONFIG + "storage:\n  path: state\n")
-    first = Exporter(app_binary, ["--port", "0", "--config", str(config)], tmp_path, subcommand=())
+    first = Exporter(app_binary, ["--port", "0", "--config", str(config)], tmp_path, subcommand=(), serve_flags=False)
     try:
         status, _, body = first.post("/api/v1/models/fraud/predictions",
                                      ndjson([{"version": "v1", "prediction": "fraud"}] * 4), NDJSON)
@@ -135,7 +143,7 @@ def test_storage_is_restored_at_start_and_written_at_shutdown(app_binary, tmp_pa
     finally:
         assert first.stop() == 0
     assert any((tmp_path / "state").iterdir()), "no checkpoint written at shutdown"
-    second = Exporter(app_binary, ["--port", "0", "--config", str(config)], tmp_path, subcommand=())
+    second = Exporter(app_binary, ["--port", "0", "--config", str(config)], tmp_path, subcommand=(), serve_flags=False)
     try:
         samples = scrape(second)[1]
         assert sample(samples, "mlops_model_requests_total", model="fraud", version="v1", status="ok") == 4
@@ -147,7 +155,62 @@ def test_the_mounting_code_shown_in_the_docs_is_the_examples():
     # README.md and docs/embedding.md show the example's mounting lines: they must be the lines that are built and
     # tested here, not a copy that drifts.
     source = (ROOT / "examples" / "hummingbird-app" / "Sources" / "hummingbird-example" / "main.swift").read_text()
-    start, end = "let endpoints = exporter.endpoints\n", 'router.post("/api/v1/models/{model}/{kind}", use: mount)\n'
+    start, end = "let endpoints = exporter.endpoints\n", 'router.on("/api/v1/models/**", method: method, use: mount)\n}\n'
     shown = source[source.index(start):source.index(end) + len(end)]
     for page in ["README.md", "docs/embedding.md"]:
         assert shown in (ROOT / page).read_text(), page
+
+
+def test_a_body_is_screened_from_its_head_before_it_is_read(app):
+    """A client without the model's token gets 401 from the head, its 15 MiB body never read (the example read the
+    whole body first: 16 such clients took the service from 129 to 407 MB); an announced size past the limit gets
+    the exporter's 413 the same way."""
+    for headers, expected in [(b"Content-Length: 15728640\r\n", b"HTTP/1.1 401"),
+                              (b"Content-Length: 17000000\r\nAuthorization: Bearer s3cret\r\n", b"HTTP/1.1 413")]:
+        with socket.create_connection(("127.0.0.1", app.port), timeout=10) as s:
+            s.sendall(b"POST /api/v1/models/eta/predictions HTTP/1.1\r\nHost: x\r\n"
+                      b"Content-Type: application/x-ndjson\r\n" + headers + b"\r\n")
+            answer = s.recv(4096)  # no byte of the body sent: the answer comes from the head alone
+            assert answer.startswith(expected), answer
+    assert sample(scrape(app)[1], "mlops_ingest_rejected_requests_total", model="eta", reason="unauthorized") == 1
+
+
+def test_methods_are_answered_as_the_exporter_answers_them(app):
+    """HEAD of /metrics is a GET without body (it was Hummingbird's 404); a wrong method gets the exporter's 405 with
+    Allow and its reason (it was a bare 404)."""
+    status, headers, body = app.get("/metrics", method="HEAD")
+    assert status == 200 and body == b"" and headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    status, headers, body = app.get("/metrics", method="OPTIONS")
+    assert status == 405 and headers["Allow"] == "GET, HEAD" and body.startswith(b"method OPTIONS not allowed"), body
+    status, headers, body = app.get("/api/v1/models/fraud/predictions")
+    assert status == 405 and headers["Allow"] == "POST", (status, headers)
+    status, _, body = app.post("/api/v1/models/fraud/predictions/x", b"{}\n", NDJSON)
+    assert status == 404 and body, body
+
+
+def test_sighup_reloads_the_models_file(app_binary, tmp_path):
+    """SIGHUP reloads the models file as it does for `mlops-exporter serve`; before, its default action ended the
+    service without its last checkpoint."""
+    config = tmp_path / "models.yaml"
+    config.write_text(CONFIG)
+    e = Exporter(app_binary, ["--port", "0", "--config", str(config)], tmp_path, subcommand=(), serve_flags=False)
+    try:
+        config.write_text(CONFIG + "  - name: added\n    task: regression\n    versions: [v1]\n")
+        e.proc.send_signal(signal.SIGHUP)
+        body = b'{"version":"v1","prediction":2.5}\n'
+        wait_for(lambda: e.post("/api/v1/models/added/predictions", body, NDJSON)[0] == 202, timeout=20,
+                 what="the added model")
+        assert e.proc.poll() is None
+    finally:
+        assert e.stop() == 0
+
+
+def test_bad_arguments_are_refused(app_binary):
+    """An unknown argument, a missing value or a port that is none is an error with the usage (exit 2); before, each
+    was ignored and the service started on 8080 with the built-in model."""
+    for args, said in [(["--confg", "x.yaml"], "unknown argument --confg"), (["--config"], "--config needs a value"),
+                       (["--port", "abc"], "--port: abc is not a port")]:
+        r = subprocess.run([str(app_binary), *args], capture_output=True, text=True, timeout=30)
+        assert r.returncode == 2 and said in r.stderr and "usage: hummingbird-example" in r.stderr, (args, r.stderr)
+    r = subprocess.run([str(app_binary), "--help"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0 and r.stdout.startswith("usage: hummingbird-example")

@@ -2,7 +2,7 @@
 // `GET /metrics` (the service's metrics and its models' health, negotiated, gzip, coalesced) and the ingestion
 // API (`POST /api/v1/models/{model}/predictions|labels`). No second server, no second port.
 //
-//   hummingbird-example [--port N] [--config FILE]
+//   hummingbird-example [--port N] [--config FILE]   (SIGHUP reloads FILE; SIGTERM, SIGINT stop)
 //
 // --port: where to listen on 127.0.0.1 (default 8080; 0 picks a free port); the bound address is printed as
 // `listening on 127.0.0.1:PORT`. --config: the models, from a YAML file as `mlops-exporter serve --config` reads
@@ -13,17 +13,39 @@ import Hummingbird
 import Logging
 import MLOpsExporter
 
-let arguments = CommandLine.arguments
-func argument(_ name: String) -> String? {
-    guard let i = arguments.firstIndex(of: name), i + 1 < arguments.count else { return nil }
-    return arguments[i + 1]
+/// The command line: `--port N` and `--config FILE` (each at most once), `--help`; anything else is an error
+/// (exit 2 with the usage).
+let usage = "usage: hummingbird-example [--port N] [--config FILE]\n"
+func fail(_ message: String) -> Never {
+    FileHandle.standardError.write(Data("hummingbird-example: \(message)\n\(usage)".utf8))
+    exit(2)
+}
+var options: [String: String] = [:]
+var rest = CommandLine.arguments.dropFirst()
+while let name = rest.popFirst() {
+    if name == "--help" || name == "-h" {
+        FileHandle.standardOutput.write(Data(usage.utf8))
+        exit(0)
+    }
+    guard ["--port", "--config"].contains(name) else { fail("unknown argument \(name)") }
+    guard options[name] == nil else { fail("\(name) given twice") }
+    guard let value = rest.popFirst(), !value.hasPrefix("--") else { fail("\(name) needs a value") }
+    options[name] = value
+}
+let port: Int
+if let text = options["--port"] {
+    guard let number = Int(text), (0...65535).contains(number) else { fail("--port: \(text) is not a port (0-65535)") }
+    port = number
+} else {
+    port = 8080
 }
 
 let logger = Logger(label: "hummingbird-example")
 var configuration = Exporter.Configuration()
 do {
-    if let file = argument("--config") {
+    if let file = options["--config"] {
         configuration.models = try Exporter.checkConfiguration(file: file)
+        configuration.configPath = file  // what `exporter.reload()` (SIGHUP) reads again
     } else {
         // The same checks as a file's: a mistake here throws ConfigErrors naming the field.
         let churn = ModelConfiguration(
@@ -61,29 +83,39 @@ router.get("/hello") { _, _ in
     return "hello\n"
 }
 
-// Mount the exporter's endpoints on this router (the README shows these lines).
+// Mount the exporter's endpoints on this router (docs/embedding.md shows these lines). A request announcing a body
+// is screened from its head first (credentials, token, model, media type, size, room on the workers): a client
+// without a token never gets its body read.
 let endpoints = exporter.endpoints
 @Sendable func mount(_ request: Request, _ context: AppContext) async throws -> Response {
-    let answer: ExporterEndpoints.Response
-    do {
-        let body = try await request.body.collect(upTo: endpoints.maxBodyBytes)
-        answer = await endpoints.respond(
-            to: .init(
-                method: request.method.rawValue, path: request.uri.path, query: request.uri.query,
-                headers: request.headers.map { ($0.name.rawName, $0.value) }, body: Array(body.readableBytesView),
-                remoteAddress: context.client))
-    } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
-        answer = endpoints.bodyTooLarge()  // the exporter's 413, counted as its own server counts it
+    var exchange = ExporterEndpoints.Request(
+        method: request.method.rawValue, path: request.uri.path, query: request.uri.query,
+        headers: request.headers.map { ($0.name.rawName, $0.value) }, body: [], remoteAddress: context.client)
+    var answer: ExporterEndpoints.Response
+    if let refused = await endpoints.admit(exchange) {
+        // The body is left unread: the connection closes after the answer, as the exporter's own server closes it.
+        answer = refused
+        answer.headers.append((name: "Connection", value: "close"))
+    } else {
+        do {
+            exchange.body = Array(try await request.body.collect(upTo: endpoints.maxBodyBytes).readableBytesView)
+            answer = await endpoints.respond(to: exchange)
+        } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
+            answer = endpoints.bodyTooLarge()  // the exporter's 413, counted as its own server counts it
+        }
     }
     let fields = answer.headers.compactMap { f in HTTPField.Name(f.name).map { HTTPField(name: $0, value: f.value) } }
     return Response(
         status: .init(code: answer.status), headers: HTTPFields(fields),
         body: .init(byteBuffer: ByteBuffer(bytes: answer.body)))
 }
-router.get(RouterPath(endpoints.metricsPath), use: mount)
-router.post("/api/v1/models/{model}/{kind}", use: mount)
+// Every method, so that a wrong one gets the exporter's 405 with `Allow` (HEAD of /metrics is a GET without body).
+let methods: [HTTPRequest.Method] = [.get, .head, .post, .put, .delete, .patch, .options]
+for method in methods {
+    router.on(RouterPath(endpoints.metricsPath), method: method, use: mount)
+    router.on("/api/v1/models/**", method: method, use: mount)
+}
 
-let port = Int(argument("--port") ?? "8080") ?? 8080
 let app = Application(
     router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)),
     onServerRunning: { channel in
@@ -91,6 +123,18 @@ let app = Application(
         FileHandle.standardError.write(Data(line.utf8))
     },
     logger: logger)
+// SIGHUP reloads the models file, as it does for `mlops-exporter serve` (its default action would end the process
+// without the last checkpoint).
+signal(SIGHUP, SIG_IGN)
+let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+hangup.setEventHandler {
+    if let problem = exporter.reload() {
+        logger.error("configuration reload rejected", metadata: ["problem": "\(problem)"])
+    } else {
+        logger.info("configuration reloaded")
+    }
+}
+hangup.resume()
 // With `storage:` in the models file: restore the last checkpoint before serving, then checkpoint every interval;
 // the last checkpoint is written at shutdown (SIGTERM or SIGINT end `runService()`).
 exporter.startStorage()
