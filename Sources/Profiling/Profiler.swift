@@ -67,28 +67,11 @@ public enum Profiler {
         /// gives drift nothing to compare with, so its live values are never scored. Not an error (the data may be
         /// so), but said, as the exporter says nothing of it later. (A reference without predictions or scores is
         /// common: their columns are not warned about.)
-        ///
-        /// And a numeric column whose fine bins are too coarse for KS and Wasserstein: one of them (spread evenly
-        /// over `[min, max]`) holds at least 10 % of the values, and more than a few distinct ones (a few far values
-        /// stretch the range). KS evaluates D at fine-bin edges, so it can read D too low by up to that share and
-        /// miss drift that scipy sees at once (799 values near 100 and one of 1e6: p = 1 for a shift of 3 σ).
         public var warnings: [String] {
-            let empty = profile.features.filter { $0.count == 0 }.map {
+            profile.features.filter { $0.count == 0 }.map {
                 "column \($0.name): no value in the input's \(profile.rows) rows (all missing): drift never scores "
                     + "this column (its live values are only counted in mlops_feature_window_observations)"
             }
-            let coarse = (profile.features + [profile.score].compactMap { $0 }).compactMap { column -> String? in
-                guard let numeric = column.numeric, numeric.count > 0, let top = numeric.fine.max() else { return nil }
-                let share = Double(top) / Double(numeric.count)
-                let distinct = numeric.distinct ?? numeric.fine.count { $0 > 0 }
-                guard share >= 0.1, share * Double(distinct) >= 10 else { return nil }
-                let percent = "\(Int((share * 100).rounded(.down)))%"
-                return "column \(column.name): one of its \(numeric.fine.count) fine bins over [\(numeric.min), "
-                    + "\(numeric.max)] holds \(percent) of its values (far values stretch the range): ks can read D "
-                    + "too low by up to \(percent) and miss drift, and wasserstein is as coarse; psi or jensenshannon "
-                    + "on its quantile bins are not (method: psi), or profile it without the far values"
-            }
-            return empty + coarse
         }
 
         /// One line: output, model, rows, features, both hashes.

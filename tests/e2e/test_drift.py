@@ -347,3 +347,51 @@ def test_few_valued_numeric_columns_and_the_z_test_match_evidently(binary, tmp_p
                                                                                                        abs=1e-15)
     assert sample(s, "mlops_feature_drift_detected", model="f", feature="cz", method="z") == float(drifted) == 1.0
 
+
+
+FAR_CONFIG = """
+models:
+  - name: far
+    task: regression
+    versions: [v1]
+    reference: {reference}
+    features:
+      - {{name: amount, type: numeric}}
+    collectors:
+      - name: drift
+        options:
+          min_observations: 100
+          features:
+            amount: {{method: ks}}
+"""
+
+
+@pytest.mark.parametrize("far", [1e6, 1e300])
+def test_ks_with_a_far_reference_value_stays_within_the_quantile_bins_bound(binary, tmp_path, start_exporter, far):
+    """799 reference values near 100 and one far value, against a shift of 3 sigma: the fine bins over [min, max]
+    hold nearly everything in one bin, so D from them alone read 0.001 and p = 1 (no drift) where scipy's exact D is
+    0.87. D is now also read at the quantile bins' edges: a lower bound of scipy's D within the largest quantile-bin
+    share, and the drift detected."""
+    rng = np.random.default_rng(33)
+    ref = np.concatenate([rng.normal(100, 10, 799), [far]])
+    cur = rng.normal(130, 10, 500)
+    config = tmp_path / "models.yaml"
+    config.write_text(FAR_CONFIG.format(reference=tmp_path / "reference.json"))
+    profile = build_profile(binary, config, "far", {"amount": ref, "prediction": rng.random(800)},
+                            tmp_path / "reference.json")
+    e = start_exporter("--config", str(config))
+    body = "".join(json.dumps({"version": "v1", "prediction": 1.0, "features": {"amount": float(v)}}) + "\n"
+                   for v in cur)
+    status, _, reply = e.post("/api/v1/models/far/predictions", body.encode(), {"Content-Type": "application/x-ndjson"})
+    assert status == 202 and json.loads(reply)["rejected"] == 0, reply
+    s = scrape(e)[1]
+    labels = {"model": "far", "feature": "amount", "method": "ks"}
+    d = sample(s, "mlops_feature_drift_statistic", **labels)
+    d_exact = stats.ks_2samp(ref, cur).statistic
+    column = profile["features"][0]["numeric"]
+    edges = column["edges"]
+    # The quantile bins of both samples, a value on an edge in the bin below (as the profile bins it).
+    shares = [np.bincount(np.searchsorted(edges, x, side="left"), minlength=len(edges) + 1).max() / len(x)
+              for x in (ref, cur)]
+    assert 0 <= d_exact - d <= max(shares) + 1e-12, (d, d_exact, shares)
+    assert d > 0.5 and sample(s, "mlops_feature_drift_detected", **labels) == 1

@@ -584,6 +584,7 @@ public final class DriftCollector: ModelCollector {
             result = DriftStatistics.zTest(
                 reference: order.map { m.column.referenceBins[$0] }, current: order.map { current[$0] })
         case .wasserstein, .ks:
+            let currentBins = current
             // The range from the column, not by binding its profile: that would copy (and retain) its arrays.
             guard m.column.isNumeric else {
                 // Configuration validation keeps distribution methods off categorical columns.
@@ -595,10 +596,18 @@ public final class DriftCollector: ModelCollector {
             result = m.column.referenceFineCumulative.withUnsafeBufferPointer { reference in
                 scratch.withUnsafeBufferPointer { current in
                     if m.method == .ks {
-                        let d = DriftStatistics.ksStatistic(
+                        let fine = DriftStatistics.ksStatistic(
                             referenceCumulative: reference, currentCumulative: current, currentBelow: below,
                             currentAbove: above)
-                        guard !d.isNaN else { return DriftResult(statistic: .nan, pValue: .nan) }
+                        guard !fine.isNaN else { return DriftResult(statistic: .nan, pValue: .nan) }
+                        // Also at the quantile bins' edges, where far values do not stretch the grid: each is a
+                        // point of both empirical CDFs, so D stays a lower bound of the exact one and comes close
+                        // where the fine bins crowd (799 values near 100 and one of 1e6: D 0.001 from the fine
+                        // bins alone, 0.86 here, exact 0.87).
+                        let d = Swift.max(
+                            fine,
+                            DriftStatistics.ksStatistic(referenceBins: m.column.referenceBins, currentBins: currentBins)
+                        )
                         return DriftResult(
                             statistic: d,
                             pValue: SpecialFunctions.ksTwoSampleAsymptoticPValue(

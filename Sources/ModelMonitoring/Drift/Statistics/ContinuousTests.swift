@@ -195,6 +195,25 @@ extension DriftStatistics {
         return scaled / (n * m)
     }
 
+    /// The KS statistic at the edges of ordered bins (the profile's quantile bins, both samples binned alike: a
+    /// value on an edge in the bin below): `max_k |R_k/n − C_k/m|` over the running totals. A lower bound of the
+    /// exact D, as any evaluation at chosen points is. NaN if either total is 0 or the counts differ in number.
+    public static func ksStatistic(referenceBins: [Double], currentBins: [Double]) -> Double {
+        guard referenceBins.count == currentBins.count else { return .nan }
+        let n = referenceBins.reduce(0, +)
+        let m = currentBins.reduce(0, +)
+        guard n > 0, m > 0 else { return .nan }
+        var r = 0.0
+        var c = 0.0
+        var scaled = 0.0
+        for k in referenceBins.indices {
+            r += referenceBins[k]
+            c += currentBins[k]
+            scaled = max(scaled, abs(r * m - c * n))
+        }
+        return scaled / (n * m)
+    }
+
     /// The error bound of the binned KS statistic: the largest share of one fine bin in either sample
     /// (`max_i max(ref_i/n, cur_i/m)`); `D_exact − D_binned` lies in `[0, bound]`.
     public static func ksStatisticBound(
