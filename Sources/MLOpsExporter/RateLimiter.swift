@@ -21,8 +21,15 @@ final class RateLimiter: Sendable {
         limit = (interval, burst)
         let (seconds, attoseconds) = interval.components
         self.interval = max(1, UInt64(seconds) * 1_000_000_000 + UInt64(attoseconds / 1_000_000_000))
-        capacity = self.interval.multipliedReportingOverflow(by: UInt64(max(1, burst))).partialValue
+        // Saturated: a day's interval times a million burst is past 2^64 ns (a wrapped product made a small bucket,
+        // or none). Half the range keeps `theoretical arrival − now` clear of wrapping too.
+        let (product, overflow) = self.interval.multipliedReportingOverflow(by: UInt64(max(1, burst)))
+        capacity = overflow ? UInt64.max >> 1 : min(product, UInt64.max >> 1)
+        retryAfterSeconds = max(1, Int((Double(self.interval) / 1e9).rounded(.up)))
     }
+
+    /// Seconds until a token comes at the latest (the interval, rounded up, at least 1): a 429's `Retry-After`.
+    let retryAfterSeconds: Int
 
     /// Takes a token now: false when the bucket is empty (the request gets 429).
     func allow() -> Bool { allow(now: Self.now()) }

@@ -48,16 +48,25 @@ struct WebHandler: HTTPHandler {
     func admit(_ head: HTTPRequest, admission: HTTPAdmission) {
         let current = web.snapshot
         let headers = current.headers
+        let limiter = current.limiter
+        // Refused at the head, before its body is received, when it would be refused whole (an accepted head's token
+        // is taken once the request is complete, by handle).
+        if let limiter, !limiter.hasToken() {
+            var response = rateLimited(head)
+            for field in headers { response.headers.replaceOrAdd(name: field.name, value: field.value) }
+            return admission.reject(response)
+        }
+        // A head refused here (credentials, token, model, media type) never reaches handle: it takes its token now,
+        // as a whole request would (before, such refusals cost none: basic-auth guesses in POSTs went unlimited).
         let refuse: @Sendable (HTTPResponse) -> Void = { response in
+            _ = limiter?.allow()
             var response = response
             for field in headers { response.headers.replaceOrAdd(name: field.name, value: field.value) }
             admission.reject(response)
         }
-        // Refused at the head, before its body is received, when it would be refused whole (the token is taken once
-        // the request is complete, by handle).
-        if let limiter = current.limiter, !limiter.hasToken() { return refuse(rateLimited(head)) }
         let forward =
-            headers.isEmpty ? admission : HTTPAdmission { response in response.map(refuse) ?? admission.accept() }
+            headers.isEmpty && limiter == nil
+            ? admission : HTTPAdmission { response in response.map(refuse) ?? admission.accept() }
         let next = self.next
         authenticate(head, current.auth, cancelled: { admission.isCancelled }, refuse: refuse) {
             next.admit(head, admission: forward)
@@ -114,11 +123,12 @@ struct WebHandler: HTTPHandler {
         }
     }
 
-    /// The answer to a request refused by `rate_limit` (429, as exporter-toolkit's), counted.
+    /// The answer to a request refused by `rate_limit` (429, as exporter-toolkit's), counted; `Retry-After` is
+    /// when the next token comes at the latest (the interval, in whole seconds, at least 1).
     private func rateLimited(_ request: HTTPRequest) -> HTTPResponse {
         selfMetrics.rateLimited.inc()
         var response = HTTPResponse(status: 429, text: "Too Many Requests\n")
-        response.headers.add(name: "Retry-After", value: String(Self.retryAfterSeconds))
+        response.headers.add(name: "Retry-After", value: String(web.snapshot.limiter?.retryAfterSeconds ?? 1))
         selfMetrics.handled(
             next.handler(for: request), status: 429, protocolName: request.protocolName, bytes: response.body.count,
             seconds: 0)

@@ -1,6 +1,7 @@
 """End to end: HTTP/2 (h2c, Upgrade, ALPN), TLS and the exporter-toolkit web configuration, driven by the
 real clients (curl, nghttp, h2load, openssl) against the real binary on loopback."""
 
+import base64
 import ctypes
 import re
 import signal
@@ -402,7 +403,8 @@ def test_rate_limit_answers_429_beyond_the_bucket_and_counts_it(start_exporter, 
     e = start_exporter("--web.config.file", str(web))
     statuses = [e.get("/-/healthy") for _ in range(5)]
     assert [s for s, _, _ in statuses] == [200, 200, 200, 429, 429], statuses
-    assert statuses[3][1].get("Retry-After") == "1" and statuses[3][2] == b"Too Many Requests\n"
+    # Retry-After: when the next token comes at the latest (it said 1 s whatever the interval).
+    assert statuses[3][1].get("Retry-After") == "3" and statuses[3][2] == b"Too Many Requests\n"
     # A body is refused at its head, like a request without one.
     status, _, _ = e.post("/api/v1/models/fraud/predictions", b'{"version":"v1"}\n',
                           {"Content-Type": "application/x-ndjson"})
@@ -420,6 +422,16 @@ def test_rate_limit_answers_429_beyond_the_bucket_and_counts_it(start_exporter, 
     assert sample_value(body, "mlops_exporter_http_rate_limited_total", {}) == refused
     assert sample_value(body, "mlops_exporter_http_requests_total",
                         {"handler": "healthy", "protocol": "http/1.1", "code": "429"}) == 2
+    # A head refused before its body is read (wrong credentials) takes its token too: before, it took none, so
+    # password guesses in POSTs went unlimited.
+    guarded = web_config(tmp_path / "guarded.yml", users={"prom": bcrypt("s3cret")},
+                         extra="rate_limit:\n  interval: 60s\n  burst: 2\n")
+    g = start_exporter("--web.config.file", str(guarded))
+    guesses = [g.post("/api/v1/models/fraud/predictions", b'{"version":"v1"}\n',
+                      {"Content-Type": "application/x-ndjson",
+                       "Authorization": "Basic " + base64.b64encode(f"prom:guess{i}".encode()).decode()})[0]
+               for i in range(4)]
+    assert guesses == [401, 401, 429, 429], guesses
     # A burst of 0 would refuse every request: refused as a mistake, with the place.
     bad = web_config(tmp_path / "bad.yml", extra="rate_limit:\n  interval: 1s\n  burst: 0\n")
     r = subprocess.run([str(binary), "serve", "--web.config.file", str(bad), "--web.listen-address", "127.0.0.1:0"],
