@@ -167,25 +167,35 @@ struct HTTPExchange {
         return response
     }
 
+    /// Interim responses skipped before the answer at most.
+    static let maxInterimResponses = 16
+
     /// The response in `bytes` if it is whole (or, when `complete`, whatever body there is). Interim responses
     /// (1xx but 101: a `100 Continue`, asked for by an `Expect` header or not, `103 Early Hints`) are skipped, as RFC
     /// 9110 §15.2 requires: the answer is the final response after them. Before, a `100 Continue` was taken for the
     /// answer and a delivered request counted refused.
     static func parse(_ bytes: [UInt8], complete: Bool) -> Response? {
-        parse(bytes[...], complete: complete)
-    }
-
-    private static func parse(_ bytes: ArraySlice<UInt8>, complete: Bool) -> Response? {
         let crlf2: [UInt8] = [13, 10, 13, 10]
-        let start = bytes.startIndex
-        guard bytes.count >= 4,
-            let end = (start...(bytes.endIndex - 4)).first(where: { bytes[$0..<($0 + 4)].elementsEqual(crlf2) })
-        else { return nil }
-        let lines = String(decoding: bytes[start..<end], as: UTF8.self).split(separator: "\r\n")
-        let statusParts = lines.first?.split(separator: " ") ?? []
-        guard statusParts.count >= 2, let status = Int(statusParts[1]) else { return nil }
-        if (100..<200).contains(status) && status != 101 {
-            return parse(bytes[(end + 4)...], complete: complete)
+        var start = 0
+        var interim = 0
+        // In a loop, not by recursion: a receiver answering thousands of `100 Continue` in the 1 MiB read overflowed
+        // the stack (the remote write thread, so the whole exporter). Past ``maxInterimResponses`` the last interim
+        // one is the answer (counted `http_other`).
+        var end = 0
+        var status = 0
+        var lines: [Substring] = []
+        while true {
+            guard bytes.count - start >= 4,
+                let found = (start...(bytes.count - 4)).first(where: { bytes[$0..<($0 + 4)].elementsEqual(crlf2) })
+            else { return nil }
+            end = found
+            lines = String(decoding: bytes[start..<end], as: UTF8.self).split(separator: "\r\n")
+            let statusParts = lines.first?.split(separator: " ") ?? []
+            guard statusParts.count >= 2, let code = Int(statusParts[1]) else { return nil }
+            status = code
+            guard (100..<200).contains(status), status != 101, interim < maxInterimResponses else { break }
+            interim += 1
+            start = end + 4
         }
         var headers: [(name: String, value: String)] = []
         for line in lines.dropFirst() {
@@ -204,7 +214,7 @@ struct HTTPExchange {
             if let body = dechunk(rest) { return response.with(body) }
             return complete ? response.with(rest) : nil
         }
-        if status == 204 || status == 304 || status == 101 { return response }
+        if status == 204 || status == 304 || (100..<200).contains(status) { return response }
         if !complete { return nil }
         response = response.with(rest)
         return response

@@ -73,6 +73,15 @@ import Testing
         let answer = HTTPExchange.parse(hints, complete: false)
         #expect(answer?.status == 200 && answer?.body == "ok")
         #expect(HTTPExchange.parse(Array(hints.dropLast(1)), complete: false) == nil)
+        // At most 16 are skipped, in a loop: 5,000 of them (a hostile receiver) overflowed the stack by recursion and
+        // ended the exporter; past 16 the interim answer is the answer (counted http_other).
+        let interim = Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)
+        let flood =
+            Array(repeating: interim, count: 5000).flatMap { $0 } + Array("HTTP/1.1 204 No Content\r\n\r\n".utf8)
+        #expect(HTTPExchange.parse(flood, complete: false)?.status == 100)
+        let sixteen =
+            Array(repeating: interim, count: 16).flatMap { $0 } + Array("HTTP/1.1 204 No Content\r\n\r\n".utf8)
+        #expect(HTTPExchange.parse(sixteen, complete: false)?.status == 204)
     }
 
     /// A receiver's (or anything at its address's) negative `Content-Length` or chunk size, or a chunk size near
