@@ -21,6 +21,12 @@ final class TLSContext: @unchecked Sendable {
         }
         self.context = context
         ERR_clear_error()
+        // Resumed sessions need a session id context whenever client certificates are asked for: without one OpenSSL
+        // answers every resumption attempt with an internal_error alert (nginx's and Go's session caches failed their
+        // second connection). One per context: a reload builds a new one, whose cache and ticket keys are new too,
+        // so no session outlives the client policy it was made under.
+        let sessionContext = Array("mlops-exporter".utf8)
+        _ = SSL_CTX_set_session_id_context(context, sessionContext, UInt32(sessionContext.count))
         // A key file, or inline key, protected by a passphrase is refused (no prompt on the terminal).
         SSL_CTX_set_default_passwd_cb(context, copenssl_no_passphrase)
         let certificateName = configuration.certificatePEM == nil ? "file \(configuration.certificateFile)" : "(cert)"
