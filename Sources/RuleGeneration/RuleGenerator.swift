@@ -339,8 +339,14 @@ public enum RuleGenerator {
             annotations: [("summary", summary), ("description", description), ("runbook_url", runbook)])
     }
 
-    /// `MLOpsExporterDown` and `MLOpsExporterAbsent` for the way the series arrive.
-    static func livenessRules(_ a: AlertingConfiguration, job: String, source: Source) -> [Rule] {
+    /// `MLOpsExporterDown` and `MLOpsExporterAbsent` for the way the series arrive. Sent series arrive every
+    /// `sendInterval` (the file's `remote_write.interval`): up to 2m30s, Prometheus' 5m lookback holds two sends, and
+    /// the plain selector also honours the staleness markers of a clean stop (seen at once); past it, an exporter
+    /// counts as sending while its last sample is within twice the interval (a plain selector found nothing between
+    /// two sends, and both alerts fired against healthy exporters).
+    static func livenessRules(
+        _ a: AlertingConfiguration, job: String, source: Source, sendInterval: Duration = .seconds(15)
+    ) -> [Rule] {
         func runbook(_ alert: String) -> String { "\(a.runbookBaseURL)/\(alert)" }
         switch source {
         case .scrape:
@@ -364,21 +370,28 @@ public enum RuleGenerator {
             // No scrape, no `up`: an exporter is alive while its series arrive. One that sent within the hour and
             // sends no more (stopped, or cut off from the receiver) is down; none at all is absent.
             let info = PromQL.selector("mlops_exporter_build_info", [("job", "=", job)])
+            let sparse = sendInterval * 2 > .seconds(300)
+            let recent = PromQL.duration(max(.seconds(300), sendInterval * 2))
+            let seen = PromQL.duration(max(.seconds(3600), sendInterval * 8))
+            let sending = sparse ? "last_over_time(\(info)[\(recent)])" : info
             return [
                 healthAlert(
                     "MLOpsExporterDown",
                     expr:
-                        "group by (job, instance) (max_over_time(\(info)[1h]))\nunless group by (job, instance) (\(info))",
+                        "group by (job, instance) (max_over_time(\(info)[\(seen)]))\n"
+                        + "unless group by (job, instance) (\(sending))",
                     for: a.scrapeFor, job: job, severity: "ticket",
                     summary: "mlops-exporter {{ $labels.instance }} has stopped sending its series",
                     description:
-                        "mlops-exporter {{ $labels.instance }} (job \(job)) sent its series by remote write within the last hour and has sent none for \(PromQL.duration(a.scrapeFor)): the service and model SLOs, drift and fairness of its models are not measured. Check that the exporter runs, its mlops_remote_write_failures_total and logs, and the path to the receiver. (A replica stopped on purpose fires it too, for up to an hour.)",
+                        "mlops-exporter {{ $labels.instance }} (job \(job)) sent its series by remote write within the last \(seen) and none for \(recent) and then \(PromQL.duration(a.scrapeFor)): the service and model SLOs, drift and fairness of its models are not measured. Check that the exporter runs, its mlops_remote_write_failures_total and logs, and the path to the receiver. (A replica stopped on purpose fires it too, for up to \(seen).)",
                     runbook: runbook("MLOpsExporterDown")),
                 healthAlert(
-                    "MLOpsExporterAbsent", expr: "absent(\(info))", for: a.scrapeFor, job: job, severity: "ticket",
+                    "MLOpsExporterAbsent", expr: sparse ? "absent_over_time(\(info)[\(recent)])" : "absent(\(info))",
+                    for: a.scrapeFor, job: job,
+                    severity: "ticket",
                     summary: "no exporter of job \(job) sends its series",
                     description:
-                        "No mlops-exporter with job \(job) has sent its series by remote write for \(PromQL.duration(a.scrapeFor)): every SLO and model alert generated for this job is silent, whatever the models do. Check that the exporters' remote_write external_labels give job \(job) (the --job given to mlops-exporter rules) and that they reach this receiver.",
+                        "No mlops-exporter with job \(job) has sent its series by remote write for \(recent) and then \(PromQL.duration(a.scrapeFor)): every SLO and model alert generated for this job is silent, whatever the models do. Check that the exporters' remote_write external_labels give job \(job) (the --job given to mlops-exporter rules) and that they reach this receiver.",
                     runbook: runbook("MLOpsExporterAbsent")),
             ]
         }
@@ -388,7 +401,8 @@ public enum RuleGenerator {
         let a = configuration.alerting
         func runbook(_ alert: String) -> String { "\(a.runbookBaseURL)/\(alert)" }
         func percent(_ ratio: Double) -> String { PromQL.number(PromQL.rounded(ratio * 100)) + "%" }
-        var rules = livenessRules(a, job: job, source: source)
+        var rules = livenessRules(
+            a, job: job, source: source, sendInterval: configuration.remoteWrite?.interval ?? .seconds(15))
         for model in configuration.models {
             let base = matchers(model, job: job)
             let name = model.name

@@ -72,6 +72,19 @@ struct RuleGeneratorTests {
             alert(pushed, "MLOpsExporterDown")
                 == #"group by (job, instance) (max_over_time(mlops_exporter_build_info{job="edge"}[1h]))"#
                 + "\n" + #"unless group by (job, instance) (mlops_exporter_build_info{job="edge"})"#)
+        // Sent every 15 minutes (remote_write.interval): twice that counts as still sending, eight times as seen
+        // (with a plain selector, 5 minutes after each send both alerts fired against a healthy exporter).
+        var slow = config([fraud])
+        slow.remoteWrite = RemoteWriteConfiguration(url: .init(host: "receiver", port: 9090, basePath: "/api/v1/write"))
+        slow.remoteWrite?.interval = .seconds(900)
+        let sparse = RuleGenerator.rules(for: slow, job: "edge", source: .remoteWrite)
+        #expect(
+            alert(sparse, "MLOpsExporterAbsent") == #"absent_over_time(mlops_exporter_build_info{job="edge"}[30m])"#)
+        #expect(
+            alert(sparse, "MLOpsExporterDown")
+                == #"group by (job, instance) (max_over_time(mlops_exporter_build_info{job="edge"}[2h]))"#
+                + "\n"
+                + #"unless group by (job, instance) (last_over_time(mlops_exporter_build_info{job="edge"}[30m]))"#)
         #expect(pushed.groups.flatMap(\.rules).allSatisfy { !$0.expr.contains("up{") })
         let others = { (file: RuleFile) in
             file.groups.flatMap(\.rules).filter { !$0.name.hasPrefix("MLOpsExporter") }.map(\.expr)

@@ -720,3 +720,45 @@ def test_slo_metrics_are_exported_and_follow_reloads(start_exporter, tmp_path):
     lines = scrape()
     assert 'mlops_slo_objective_ratio{model="fraud",slo="availability"} 0.995' in lines
     assert any('model="fraud",objective="99.5",period="30d",slo="availability"' in x for x in lines)
+
+
+def test_remote_write_liveness_alerts_follow_the_send_interval(binary, tmp_path):
+    """`--source remote_write` with `remote_write.interval: 15m`: samples every 15 minutes keep both liveness alerts
+    silent (a plain selector found nothing 5 minutes after each send, and both fired against a healthy exporter); the
+    exporter that stops sending is down 30 minutes after its last sample and `scrape_for` (5m) later. promtool test
+    rules, on synthetic series."""
+    config = tmp_path / "models.yaml"
+    config.write_text("models:\n  - name: m\n    task: regression\n    versions: [v1]\n"
+                      "remote_write: {url: 'http://receiver:9090/api/v1/write', interval: 15m}\n")
+    out = tmp_path / "rules.yml"
+    run(binary, "rules", "--config", str(config), "--source", "remote_write", "--job", "edge", "--out", str(out))
+    healthy = 'mlops_exporter_build_info{job="edge",instance="a",version="0.1.0",revision="x"}'
+    stopped = 'mlops_exporter_build_info{job="edge",instance="b",version="0.1.0",revision="x"}'
+    test = tmp_path / "test.yml"
+    test.write_text(f"""rule_files: [{out}]
+evaluation_interval: 1m
+tests:
+  - interval: 15m
+    input_series:
+      - series: '{healthy}'
+        values: '1x8'
+      - series: '{stopped}'
+        values: '1x2'
+    alert_rule_test:
+      - eval_time: 44m
+        alertname: MLOpsExporterAbsent
+        exp_alerts: []
+      - eval_time: 44m
+        alertname: MLOpsExporterDown
+        exp_alerts: []
+      - eval_time: 70m
+        alertname: MLOpsExporterDown
+        exp_alerts:
+          - exp_labels: {{severity: ticket, job: edge, instance: b}}
+            exp_annotations:
+              summary: "mlops-exporter b has stopped sending its series"
+              description: "mlops-exporter b (job edge) sent its series by remote write within the last 2h and none for 30m and then 5m: the service and model SLOs, drift and fairness of its models are not measured. Check that the exporter runs, its mlops_remote_write_failures_total and logs, and the path to the receiver. (A replica stopped on purpose fires it too, for up to 2h.)"
+              runbook_url: "https://runbooks.example.com/mlops-exporter/MLOpsExporterDown"
+""")
+    r = subprocess.run(["promtool", "test", "rules", str(test)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
