@@ -129,6 +129,11 @@ final class TLSContext: @unchecked Sendable {
                 .invalidConfiguration, "client_auth_type \(configuration.clientAuth.rawValue) needs a client CA file")
         }
         if !configuration.allowedClientSANs.isEmpty {
+            // The list goes to C as NUL-separated names ending with an empty one: an empty name ended it early, a NUL
+            // inside one split it (the web configuration refuses both; a library user's list is checked here).
+            guard configuration.allowedClientSANs.allSatisfy({ !$0.isEmpty && !$0.utf8.contains(0) }) else {
+                throw HTTPServerError(.invalidConfiguration, "client_allowed_sans: a name is empty or holds a NUL")
+            }
             let chainVerified: Bool
             switch configuration.clientAuth {
             case .requireAnyClientCert: chainVerified = false

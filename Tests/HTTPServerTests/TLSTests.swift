@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import HTTPServer
@@ -11,6 +12,37 @@ struct TLSTests {
             _ = try TLSContext(configuration, http2: true)
         } throws: { error in
             "\(error)".contains("cannot load certificate file /nonexistent/server.crt")
+        }
+    }
+
+    /// `allowedClientSANs` goes to C as NUL-separated names ending with an empty one: an empty name ended the list
+    /// early, a NUL inside one split it into two allowed names. Refused for a library user as the web configuration
+    /// refuses them.
+    @Test(arguments: [["scraper", ""], ["a\u{0}b"]])
+    func anEmptyOrNULNameInTheAllowedSANsIsRefused(_ names: [String]) throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tls-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let openssl = Process()
+        openssl.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+        openssl.arguments = [
+            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+            folder.path + "/k.pem", "-out", folder.path + "/c.pem", "-days", "1", "-subj", "/CN=t",
+        ]
+        openssl.standardError = FileHandle.nullDevice
+        try openssl.run()
+        openssl.waitUntilExit()
+        try #require(openssl.terminationStatus == 0)
+        var configuration = TLSConfiguration(
+            certificateFile: folder.path + "/c.pem", privateKeyFile: folder.path + "/k.pem")
+        configuration.clientAuth = .requireAnyClientCert
+        configuration.allowedClientSANs = ["scraper"]
+        _ = try TLSContext(configuration, http2: true)
+        configuration.allowedClientSANs = names
+        #expect {
+            _ = try TLSContext(configuration, http2: true)
+        } throws: { error in
+            "\(error)".contains("client_allowed_sans: a name is empty or holds a NUL")
         }
     }
 

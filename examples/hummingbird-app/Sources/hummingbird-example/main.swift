@@ -110,7 +110,7 @@ let endpoints = exporter.endpoints
         body: .init(byteBuffer: ByteBuffer(bytes: answer.body)))
 }
 // Every method, so that a wrong one gets the exporter's 405 with `Allow` (HEAD of /metrics is a GET without body).
-let methods: [HTTPRequest.Method] = [.get, .head, .post, .put, .delete, .patch, .options]
+let methods: [HTTPRequest.Method] = [.get, .head, .post, .put, .delete, .patch, .options, .trace]
 for method in methods {
     router.on(RouterPath(endpoints.metricsPath), method: method, use: mount)
     router.on("/api/v1/models/**", method: method, use: mount)
