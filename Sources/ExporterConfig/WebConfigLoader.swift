@@ -277,15 +277,14 @@ struct WebReader {
         for (key, value) in fields {
             let field = "\(path).\(key)"
             if key == "interval" {
-                // `0s` (or `0`) is off, as in exporter-toolkit: the duration syntax has no zero.
-                if case .scalar(let scalar) = value, scalar.string.first == "0",
-                    ["", "ms", "s", "m", "h"].contains(String(scalar.string.drop(while: { $0 == "0" })))
-                {
-                    interval = .zero
-                } else {
-                    interval = reader.duration(
-                        value, field, range: .milliseconds(1) ... .seconds(86_400), wholeSeconds: false)
+                // Go's duration syntax, as exporter-toolkit reads it (`time.ParseDuration`: `1.5s`, `500us`,
+                // `1m30s`, `48h`; `0` or `0s` is off).
+                guard let text = reader.string(value, field) else { continue }
+                guard let parsed = Self.goDuration(text), parsed >= .zero else {
+                    reader.fail(value, field, "\"\(text)\" is not a duration (like 100ms, 1.5s, 1m30s, 2h)")
+                    continue
                 }
+                interval = parsed
             } else {
                 burstNode = value
                 burst = reader.int(value, field, range: 0...1_000_000) ?? 1
@@ -301,6 +300,39 @@ struct WebReader {
             return nil
         }
         return WebConfiguration.RateLimit(interval: interval, burst: burst)
+    }
+
+    /// A duration in Go's syntax (`time.ParseDuration`): an optional sign, then one or more decimal numbers (a
+    /// fraction allowed) each with a unit of `ns`, `us`, `µs`, `ms`, `s`, `m`, `h`; `0` alone. Nil otherwise, or past
+    /// about 292 years (Go's own limit).
+    static func goDuration(_ text: String) -> Duration? {
+        var rest = Substring(text)
+        var negative = false
+        if rest.first == "-" || rest.first == "+" {
+            negative = rest.first == "-"
+            rest = rest.dropFirst()
+        }
+        if rest == "0" { return .zero }
+        guard !rest.isEmpty else { return nil }
+        let units: [(String, Double)] = [
+            ("ns", 1e-9), ("us", 1e-6), ("µs", 1e-6), ("μs", 1e-6), ("ms", 1e-3), ("s", 1), ("m", 60), ("h", 3600),
+        ]
+        var seconds = 0.0
+        while !rest.isEmpty {
+            let number = rest.prefix { $0.isASCII && ($0.isNumber || $0 == ".") }
+            guard !number.isEmpty, number != ".", number.filter({ $0 == "." }).count <= 1,
+                let value = Double(number.hasPrefix(".") ? "0" + number : String(number))
+            else { return nil }
+            rest = rest.dropFirst(number.count)
+            // The longest unit that matches (`ms` before `m`).
+            guard let (unit, scale) = units.filter({ rest.hasPrefix($0.0) }).max(by: { $0.0.count < $1.0.count })
+            else { return nil }
+            rest = rest.dropFirst(unit.count)
+            seconds += value * scale
+        }
+        guard seconds.isFinite, seconds < 9.2e9 else { return nil }
+        let nanoseconds = Int64((seconds * 1e9).rounded())
+        return .nanoseconds(negative ? -nanoseconds : nanoseconds)
     }
 
     // MARK: basic_auth_users

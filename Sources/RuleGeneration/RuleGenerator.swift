@@ -24,6 +24,20 @@ public enum RuleGenerator {
         case remoteWrite = "remote_write"
     }
 
+    /// What the rules cannot do for `configuration` and `source`, one line each: with the exporters' own remote write
+    /// sending less often than every 2m30s, a 5-minute window (the burn-rate alerts' short windows, the ingestion
+    /// alerts) holds fewer than the two samples `rate()` needs, and those rules never fire.
+    public static func warnings(for configuration: ExporterConfiguration, source: Source) -> [String] {
+        let interval = configuration.remoteWrite?.interval ?? .seconds(15)
+        guard source == .remoteWrite, interval * 2 > .seconds(300) else { return [] }
+        return [
+            "remote_write.interval \(PromQL.duration(interval)) sends less often than every 2m30s: rate() over the "
+                + "rules' 5m windows (burn-rate alerts' short windows, MLOpsIngestRejects, MLOpsIngestRequestsRefused) "
+                + "and, past 15m, their 30m windows (MLOpsLabelsNotArriving) has fewer than two samples, so those "
+                + "alerts never fire; only the liveness alerts follow the interval"
+        ]
+    }
+
     /// The rule file for `configuration`, with every series selected by `job` (the `job` label of the
     /// exporter's scrape target, or of its own remote write).
     public static func rules(

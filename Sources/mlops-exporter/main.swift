@@ -712,11 +712,12 @@ struct Rules: ParsableCommand {
                 file: configPath, knownCollectors: CollectorCatalog.builtIn.names, referencesMustExist: false)
         }
         for warning in configuration.warnings { printError("warning: \(warning)") }
+        let source = RuleGenerator.Source(rawValue: source) ?? .scrape
+        for warning in RuleGenerator.warnings(for: configuration, source: source) { printError("warning: \(warning)") }
         let text =
             format == "sloth"
             ? RuleGenerator.slothYAML(for: configuration, job: job)
-            : RuleGenerator.prometheusYAML(
-                for: configuration, job: job, source: RuleGenerator.Source(rawValue: source) ?? .scrape)
+            : RuleGenerator.prometheusYAML(for: configuration, job: job, source: source)
         guard let out else {
             print(text, terminator: "")
             return

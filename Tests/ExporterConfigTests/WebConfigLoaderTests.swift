@@ -162,6 +162,23 @@ struct WebConfigLoaderTests {
         #expect(
             webProblems("rate_limit: {interval: soon, burst: 2}\n").first?.hasPrefix("1:24: rate_limit.interval")
                 == true)
+        // Go's duration syntax, as exporter-toolkit reads it (before, `1.5s`, `500us`, `1m0.5s` and `48h` were refused
+        // and a web configuration shared with Go exporters stopped the exporter from starting).
+        let durations: [(String, Int64)] = [
+            ("1.5s", 1_500_000_000), ("500us", 500_000), ("2.5m", 150_000_000_000), ("1m0.5s", 60_500_000_000),
+            ("48h", 172_800_000_000_000), ("1h30m", 5_400_000_000_000), ("100ms", 100_000_000), (".5s", 500_000_000),
+        ]
+        for (text, nanoseconds) in durations {
+            #expect(WebReader.goDuration(text) == .nanoseconds(nanoseconds), "\(text)")
+            let parsed = try WebConfigLoader.parse("rate_limit: {interval: \(text), burst: 3}\n", file: "w")
+            #expect(parsed.rateLimit?.interval == .nanoseconds(nanoseconds), "\(text)")
+        }
+        for text in ["", "s", "1", "1.2.3s", "1d", "5 s", "1e3s", "-"] {
+            #expect(WebReader.goDuration(text) == nil, "\(text)")
+        }
+        #expect(
+            webProblems("rate_limit: {interval: -1s, burst: 2}\n").first?.hasPrefix("1:24: rate_limit.interval")
+                == true)
     }
 
     @Test func bcryptHashShapes() {

@@ -91,11 +91,9 @@ let endpoints = exporter.endpoints
     var exchange = ExporterEndpoints.Request(
         method: request.method.rawValue, path: request.uri.path, query: request.uri.query,
         headers: request.headers.map { ($0.name.rawName, $0.value) }, body: [], remoteAddress: context.client)
-    var answer: ExporterEndpoints.Response
+    let answer: ExporterEndpoints.Response
     if let refused = await endpoints.admit(exchange) {
-        // The body is left unread: the connection closes after the answer, as the exporter's own server closes it.
-        answer = refused
-        answer.headers.append((name: "Connection", value: "close"))
+        answer = refused  // the body is not collected (Hummingbird reads and drops what the client still sends)
     } else {
         do {
             exchange.body = Array(try await request.body.collect(upTo: endpoints.maxBodyBytes).readableBytesView)
