@@ -350,10 +350,10 @@ public final class Exporter: Sendable {
         return checked
     }
 
-    /// Blocks SIGTERM, SIGINT, SIGQUIT and SIGHUP in the calling thread, and so in every thread it starts afterwards: call it
-    /// first in `main` (before anything starts a thread) so that ``runUntilSignalled(deadline:)``, which unblocks them
-    /// in its own thread, is the only one they interrupt. Without it they still work, on whichever thread the kernel
-    /// picks.
+    /// Blocks SIGTERM, SIGINT, SIGQUIT and SIGHUP in the calling thread, and so in every thread it starts afterwards:
+    /// call it first in `main` (before anything starts a thread) so that ``runUntilSignalled(deadline:)``, which
+    /// unblocks them in its own thread, is the only one they interrupt. Without it they still work, on whichever
+    /// thread the kernel picks.
     public static func blockShutdownSignals() { SignalPipe.block(Self.shutdownSignals) }
 
     static let shutdownSignals = [SIGTERM, SIGINT, SIGQUIT, SIGHUP]

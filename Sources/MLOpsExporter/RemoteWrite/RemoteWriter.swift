@@ -71,8 +71,8 @@ final class RemoteWriter: Sendable {
         self.configuration = configuration
         self.registry = registry
         self.logger = logger
-        // The request being sent stays until its attempt ends: with `max_pending_requests: 1`, it and the newest render's
-        // request are held.
+        // The request being sent stays until its attempt ends: with `max_pending_requests: 1`, it and the newest
+        // render's request are held.
         metrics = try RemoteWriteMetrics(registry: registry, maxPending: max(2, configuration.maxPendingRequests))
         var labels = configuration.externalLabels
         if labels["job"] == nil { labels["job"] = "mlops-exporter" }
