@@ -52,7 +52,15 @@ class Exporter:
             [str(binary), *subcommand, *common, *args],
             stdout=self.log, stderr=self.log, cwd=ROOT, preexec_fn=preexec_fn,
         )
-        port = wait_for(self._port_from_log, timeout=30, what="exporter to log its listen address")
+        try:
+            port = wait_for(self._port_from_log, timeout=30, what="exporter to log its listen address")
+        except BaseException:
+            # Never announced a port (a flag that silences the announcement, a hang): not left running for the rest
+            # of the session, where a stray exporter spinning skewed every later timing.
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait(timeout=30)
+            raise
         self.port = int(port)
         self.base = f"http://127.0.0.1:{self.port}"
 
