@@ -1,4 +1,5 @@
-/// Prometheus-style durations: `30s`, `5m`, `1h30m`, `1d`, `250ms`, `1w` (units ms, s, m, h, d, w, y).
+/// Prometheus-style durations: `30s`, `5m`, `1h30m`, `1d`, `250ms`, `1w` (units ms, s, m, h, d, w, y); and Go's
+/// (``parseGo(_:)``), for the fields exporter-toolkit reads with `time.ParseDuration`.
 public enum DurationParser {
     /// The duration `text` spells, or nil.
     public static func parse(_ text: String) -> Duration? {
@@ -48,5 +49,38 @@ public enum DurationParser {
         // 2^63 is exact as a Double; every Double below it converts to Int64.
         guard ms < 0x1p63 else { return nil }
         return .milliseconds(Int64(ms))
+    }
+
+    /// A duration in Go's syntax (`time.ParseDuration`): an optional sign, then one or more decimal numbers (a
+    /// fraction allowed) each with a unit of `ns`, `us`, `µs`, `ms`, `s`, `m`, `h`; `0` alone. Nil otherwise, or past
+    /// about 292 years (Go's own limit).
+    public static func parseGo(_ text: String) -> Duration? {
+        var rest = Substring(text)
+        var negative = false
+        if rest.first == "-" || rest.first == "+" {
+            negative = rest.first == "-"
+            rest = rest.dropFirst()
+        }
+        if rest == "0" { return .zero }
+        guard !rest.isEmpty else { return nil }
+        let units: [(String, Double)] = [
+            ("ns", 1e-9), ("us", 1e-6), ("µs", 1e-6), ("μs", 1e-6), ("ms", 1e-3), ("s", 1), ("m", 60), ("h", 3600),
+        ]
+        var seconds = 0.0
+        while !rest.isEmpty {
+            let number = rest.prefix { $0.isASCII && ($0.isNumber || $0 == ".") }
+            guard !number.isEmpty, number != ".", number.filter({ $0 == "." }).count <= 1,
+                let value = Double(number.hasPrefix(".") ? "0" + number : String(number))
+            else { return nil }
+            rest = rest.dropFirst(number.count)
+            // The longest unit that matches (`ms` before `m`).
+            guard let (unit, scale) = units.filter({ rest.hasPrefix($0.0) }).max(by: { $0.0.count < $1.0.count })
+            else { return nil }
+            rest = rest.dropFirst(unit.count)
+            seconds += value * scale
+        }
+        guard seconds.isFinite, seconds < 9.2e9 else { return nil }
+        let nanoseconds = Int64((seconds * 1e9).rounded())
+        return .nanoseconds(negative ? -nanoseconds : nanoseconds)
     }
 }

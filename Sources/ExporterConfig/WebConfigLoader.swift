@@ -280,7 +280,7 @@ struct WebReader {
                 // Go's duration syntax, as exporter-toolkit reads it (`time.ParseDuration`: `1.5s`, `500us`,
                 // `1m30s`, `48h`; `0` or `0s` is off).
                 guard let text = reader.string(value, field) else { continue }
-                guard let parsed = Self.goDuration(text), parsed >= .zero else {
+                guard let parsed = DurationParser.parseGo(text), parsed >= .zero else {
                     reader.fail(value, field, "\"\(text)\" is not a duration (like 100ms, 1.5s, 1m30s, 2h)")
                     continue
                 }
@@ -300,39 +300,6 @@ struct WebReader {
             return nil
         }
         return WebConfiguration.RateLimit(interval: interval, burst: burst)
-    }
-
-    /// A duration in Go's syntax (`time.ParseDuration`): an optional sign, then one or more decimal numbers (a
-    /// fraction allowed) each with a unit of `ns`, `us`, `µs`, `ms`, `s`, `m`, `h`; `0` alone. Nil otherwise, or past
-    /// about 292 years (Go's own limit).
-    static func goDuration(_ text: String) -> Duration? {
-        var rest = Substring(text)
-        var negative = false
-        if rest.first == "-" || rest.first == "+" {
-            negative = rest.first == "-"
-            rest = rest.dropFirst()
-        }
-        if rest == "0" { return .zero }
-        guard !rest.isEmpty else { return nil }
-        let units: [(String, Double)] = [
-            ("ns", 1e-9), ("us", 1e-6), ("µs", 1e-6), ("μs", 1e-6), ("ms", 1e-3), ("s", 1), ("m", 60), ("h", 3600),
-        ]
-        var seconds = 0.0
-        while !rest.isEmpty {
-            let number = rest.prefix { $0.isASCII && ($0.isNumber || $0 == ".") }
-            guard !number.isEmpty, number != ".", number.filter({ $0 == "." }).count <= 1,
-                let value = Double(number.hasPrefix(".") ? "0" + number : String(number))
-            else { return nil }
-            rest = rest.dropFirst(number.count)
-            // The longest unit that matches (`ms` before `m`).
-            guard let (unit, scale) = units.filter({ rest.hasPrefix($0.0) }).max(by: { $0.0.count < $1.0.count })
-            else { return nil }
-            rest = rest.dropFirst(unit.count)
-            seconds += value * scale
-        }
-        guard seconds.isFinite, seconds < 9.2e9 else { return nil }
-        let nanoseconds = Int64((seconds * 1e9).rounded())
-        return .nanoseconds(negative ? -nanoseconds : nanoseconds)
     }
 
     // MARK: basic_auth_users

@@ -147,15 +147,14 @@ public struct ExporterEndpoints: Sendable {
     /// than 0) is nil at once: a host may call this on every request, a scrape included (before, a scrape's head was
     /// answered 413 "takes no request body").
     public func admit(_ head: Request) async -> Response? {
-        let announcesBody = head.headers.contains { field in
-            let name = field.name.lowercased()
-            return name == "transfer-encoding" || (name == "content-length" && field.value != "0")
+        let length = head.headers.first { $0.name.lowercased() == "content-length" }?.value
+        let chunked = head.headers.contains { $0.name.lowercased() == "transfer-encoding" }
+        if !chunked && (length == nil || length == "0") && (head.method == "GET" || head.method == "HEAD") {
+            return nil
         }
-        if !announcesBody && (head.method == "GET" || head.method == "HEAD") { return nil }
         // A body announced larger than the limit: 413 from the head, as the exporter's server answers it (before, nil:
         // a host collecting up to the limit waited for a body that the client would only send whole).
-        let announced = head.headers.first { $0.name.lowercased() == "content-length" }.flatMap { Int($0.value) }
-        if let announced, announced > maxBodyBytes { return bodyTooLarge() }
+        if let announced = length.flatMap({ Int($0) }), announced > maxBodyBytes { return bodyTooLarge() }
         var request = Self.httpRequest(head)
         request.body = []
         return await decide(request)

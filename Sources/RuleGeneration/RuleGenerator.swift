@@ -28,8 +28,8 @@ public enum RuleGenerator {
     /// sending less often than every 2m30s, a 5-minute window (the burn-rate alerts' short windows, the ingestion
     /// alerts) holds fewer than the two samples `rate()` needs, and those rules never fire.
     public static func warnings(for configuration: ExporterConfiguration, source: Source) -> [String] {
-        let interval = configuration.remoteWrite?.interval ?? .seconds(15)
-        guard source == .remoteWrite, interval * 2 > .seconds(300) else { return [] }
+        let interval = sendInterval(configuration)
+        guard source == .remoteWrite, sendsSparsely(interval) else { return [] }
         return [
             "remote_write.interval \(PromQL.duration(interval)) sends less often than every 2m30s: rate() over the "
                 + "rules' 5m windows (burn-rate alerts' short windows, MLOpsIngestRejects, MLOpsIngestRequestsRefused) "
@@ -37,6 +37,14 @@ public enum RuleGenerator {
                 + "alerts never fire; only the liveness alerts follow the interval"
         ]
     }
+
+    /// The exporters' own remote write interval (`remote_write.interval`, its default without the section).
+    static func sendInterval(_ configuration: ExporterConfiguration) -> Duration {
+        configuration.remoteWrite?.interval ?? .seconds(15)
+    }
+
+    /// Whether sends every `interval` leave Prometheus' 5m lookback (and any 5m window) with fewer than two of them.
+    static func sendsSparsely(_ interval: Duration) -> Bool { interval * 2 > .seconds(300) }
 
     /// The rule file for `configuration`, with every series selected by `job` (the `job` label of the
     /// exporter's scrape target, or of its own remote write).
@@ -384,7 +392,7 @@ public enum RuleGenerator {
             // No scrape, no `up`: an exporter is alive while its series arrive. One that sent within the hour and
             // sends no more (stopped, or cut off from the receiver) is down; none at all is absent.
             let info = PromQL.selector("mlops_exporter_build_info", [("job", "=", job)])
-            let sparse = sendInterval * 2 > .seconds(300)
+            let sparse = sendsSparsely(sendInterval)
             let recent = PromQL.duration(max(.seconds(300), sendInterval * 2))
             let seen = PromQL.duration(max(.seconds(3600), sendInterval * 8))
             let sending = sparse ? "last_over_time(\(info)[\(recent)])" : info
@@ -416,7 +424,7 @@ public enum RuleGenerator {
         func runbook(_ alert: String) -> String { "\(a.runbookBaseURL)/\(alert)" }
         func percent(_ ratio: Double) -> String { PromQL.number(PromQL.rounded(ratio * 100)) + "%" }
         var rules = livenessRules(
-            a, job: job, source: source, sendInterval: configuration.remoteWrite?.interval ?? .seconds(15))
+            a, job: job, source: source, sendInterval: sendInterval(configuration))
         for model in configuration.models {
             let base = matchers(model, job: job)
             let name = model.name

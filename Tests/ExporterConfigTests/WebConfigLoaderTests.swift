@@ -169,12 +169,12 @@ struct WebConfigLoaderTests {
             ("48h", 172_800_000_000_000), ("1h30m", 5_400_000_000_000), ("100ms", 100_000_000), (".5s", 500_000_000),
         ]
         for (text, nanoseconds) in durations {
-            #expect(WebReader.goDuration(text) == .nanoseconds(nanoseconds), "\(text)")
+            #expect(DurationParser.parseGo(text) == .nanoseconds(nanoseconds), "\(text)")
             let parsed = try WebConfigLoader.parse("rate_limit: {interval: \(text), burst: 3}\n", file: "w")
             #expect(parsed.rateLimit?.interval == .nanoseconds(nanoseconds), "\(text)")
         }
         for text in ["", "s", "1", "1.2.3s", "1d", "5 s", "1e3s", "-"] {
-            #expect(WebReader.goDuration(text) == nil, "\(text)")
+            #expect(DurationParser.parseGo(text) == nil, "\(text)")
         }
         #expect(
             webProblems("rate_limit: {interval: -1s, burst: 2}\n").first?.hasPrefix("1:24: rate_limit.interval")

@@ -606,7 +606,9 @@ public final class DriftCollector: ModelCollector {
                         // bins alone, 0.86 here, exact 0.87).
                         let d = Swift.max(
                             fine,
-                            DriftStatistics.ksStatistic(referenceBins: m.column.referenceBins, currentBins: currentBins)
+                            DriftStatistics.ksStatistic(
+                                referenceFine: m.column.referenceBins, currentFine: currentBins, currentBelow: 0,
+                                currentAbove: 0)
                         )
                         return DriftResult(
                             statistic: d,

@@ -153,7 +153,9 @@ extension DriftStatistics {
         return DriftResult(statistic: d, pValue: SpecialFunctions.ksTwoSampleAsymptoticPValue(d: d, n: n, m: m))
     }
 
-    /// The KS statistic alone from fine histograms (see ``ks(referenceFine:currentFine:currentBelow:currentAbove:n:m:)``).
+    /// The KS statistic alone from fine histograms (see ``ks(referenceFine:currentFine:currentBelow:currentAbove:n:m:)``);
+    /// any two histograms on one grid of ordered bins will do (the drift collector also passes the quantile bins, with
+    /// nothing outside them: D at their edges, a lower bound of the exact one too).
     public static func ksStatistic(
         referenceFine: [Double], currentFine: [Double], currentBelow: Double, currentAbove: Double
     ) -> Double {
@@ -191,25 +193,6 @@ extension DriftStatistics {
         while i < bins {
             scaled = max(scaled, gap(i))
             i &+= 1
-        }
-        return scaled / (n * m)
-    }
-
-    /// The KS statistic at the edges of ordered bins (the profile's quantile bins, both samples binned alike: a
-    /// value on an edge in the bin below): `max_k |R_k/n − C_k/m|` over the running totals. A lower bound of the
-    /// exact D, as any evaluation at chosen points is. NaN if either total is 0 or the counts differ in number.
-    public static func ksStatistic(referenceBins: [Double], currentBins: [Double]) -> Double {
-        guard referenceBins.count == currentBins.count else { return .nan }
-        let n = referenceBins.reduce(0, +)
-        let m = currentBins.reduce(0, +)
-        guard n > 0, m > 0 else { return .nan }
-        var r = 0.0
-        var c = 0.0
-        var scaled = 0.0
-        for k in referenceBins.indices {
-            r += referenceBins[k]
-            c += currentBins[k]
-            scaled = max(scaled, abs(r * m - c * n))
         }
         return scaled / (n * m)
     }
