@@ -208,3 +208,55 @@ def test_a_window_opened_a_byte_at_a_time_is_no_progress(start_exporter):
     assert sum(v for (name, labels), v in samples.items()
                if name == "mlops_exporter_http_errors_total" and ("reason", "write_stall") in labels) == 1
     sock.close()
+
+
+def read_until_closed_or_stream(sock, stream, seconds):
+    """Reads until the exporter closes the connection ("closed"), sends HEADERS on `stream` ("answered") or resets it
+    ("reset"), or `seconds` pass (None)."""
+    pending, deadline = b"", time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            data = sock.recv(65536)
+        except socket.timeout:
+            return None
+        except ConnectionResetError:
+            return "closed"
+        if not data:
+            return "closed"
+        found, pending = frames(pending + data)
+        for kind, sid in found:
+            if sid == stream and kind == HEADERS:
+                return "answered"
+            if sid == stream and kind == RST_STREAM:
+                return "reset"
+    return None
+
+
+def test_a_header_block_of_references_to_one_large_entry_closes_the_connection(start_exporter):
+    """HPACK lets one byte stand for a whole dynamic-table entry: a HEADERS frame of 16,000 references to a 4,000-byte
+    field decodes to 64 MB, and nghttp2 checks every field it decodes. Before, the block was decoded to its end on the
+    event loop (~0.2 s of CPU per block with 140,000 references; a reviewer's two connections timed scrapes out) and
+    the stream answered 431. Now a block 4 times over the header limits closes the connection at once, counted `bad_request`."""
+    exporter = start_exporter(*MODELS)
+    _, before = scrape(exporter)
+    sock = socket.create_connection(("127.0.0.1", exporter.port), timeout=5)
+    sock.sendall(PREFACE + frame(SETTINGS, 0, 0))
+    encoder = hpack.Encoder()
+    head = [(":method", "GET"), (":path", "/-/healthy"), (":scheme", "http"), (":authority", "x")]
+    # Stream 1 puts the large field in the dynamic table (the newest entry: index 62), and is answered.
+    sock.sendall(frame(HEADERS, END_STREAM_AND_HEADERS, 1, encoder.encode(head + [("x-big", "y" * 4000)])))
+    assert read_until_closed_or_stream(sock, 1, 5) == "answered"
+    # Stream 3: a head that adds nothing to the table (static indices and literals without indexing), then 16,000
+    # one-byte references to the entry.
+    literal = lambda index, text: bytes([index, len(text)]) + text.encode()  # noqa: E731
+    block = b"\x82\x86" + literal(4, "/-/healthy") + literal(1, "x") + b"\xbe" * 16_000
+    assert len(block) <= 16_384
+    started = time.monotonic()
+    sock.sendall(frame(HEADERS, END_STREAM_AND_HEADERS, 3, block))
+    assert read_until_closed_or_stream(sock, 3, 5) == "closed"
+    assert time.monotonic() - started < 2
+    sock.close()
+    _, after = scrape(exporter)
+    key = ("mlops_exporter_http_errors_total", (("reason", "bad_request"),))
+    assert after.get(key, 0) == before.get(key, 0) + 1, (before.get(key), after.get(key))
