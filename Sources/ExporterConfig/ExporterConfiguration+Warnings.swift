@@ -6,7 +6,8 @@ extension ExporterConfiguration {
     /// 93.06 % for 30 days, 92.56 % for 28); a
     /// service-wide latency SLO over LLM models (timed to the end of each generation); a `reference` without the
     /// `drift` collector, or `sensitive_attributes` without `fairness`, is read by nothing (the default collectors are
-    /// `service` alone). `check-config` and `rules` print these,
+    /// `service` alone); an `llm` section without a `proxy:` section is read by nothing (only the proxy measures LLM
+    /// requests). `check-config` and `rules` print these,
     /// `serve` logs them; none is an error (a collector may be added later, and the configuration stays loadable).
     public var warnings: [String] {
         var out: [String] = []
@@ -21,6 +22,12 @@ extension ExporterConfiguration {
                 out.append(
                     "\(source): models[\(i)] (\(model.name)): sensitive_attributes: the fairness collector does not run, "
                         + "so no group is compared (add fairness to its collectors)")
+            }
+            if model.llm != nil && proxy == nil {
+                out.append(
+                    "\(source): models[\(i)] (\(model.name)): llm: there is no proxy: section, so nothing measures this "
+                        + "model's requests and its mlops_llm_* series stay at zero (add a proxy: section in front of its "
+                        + "OpenAI-compatible server, docs/llm.md)")
             }
             for (j, slo) in model.slos.enumerated() {
                 if let low = Self.lowObjective(slo) {

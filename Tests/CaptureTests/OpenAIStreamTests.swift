@@ -222,6 +222,22 @@ struct OpenAIDocumentTests {
         #expect(empty.contentChoices == 0 && empty.usage == nil)
     }
 
+    /// A count that is no token count is not taken and is said (the proxy counts the exchange `invalid_value`);
+    /// `null` is an absent count. Before, it vanished without a trace.
+    @Test("usage counts that are no token counts are flagged, null ones absent")
+    func invalidUsageCounts() throws {
+        for bad in ["1e18", "-1", "2.5", #""7""#, "true"] {
+            let d = try #require(read(#"{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":"# + bad + "}}"))
+            #expect(d.usage == LLMUsage(promptTokens: 3, hasInvalidCount: true), "\(bad)")
+        }
+        let cached = try #require(
+            read(#"{"choices":[],"usage":{"prompt_tokens":3,"prompt_tokens_details":{"cached_tokens":1e16}}}"#))
+        #expect(cached.usage == LLMUsage(promptTokens: 3, hasInvalidCount: true))
+        let nulls = try #require(
+            read(#"{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":null,"prompt_tokens_details":null}}"#))
+        #expect(nulls.usage == LLMUsage(promptTokens: 3))
+    }
+
     @Test("completions text, embeddings usage, errors, and not JSON")
     func others() throws {
         let c = try #require(read(#"{"object":"text_completion","choices":[{"text":" the","finish_reason":"stop"}]}"#))

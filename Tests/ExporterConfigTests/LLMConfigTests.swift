@@ -152,4 +152,15 @@ private func yaml(_ llm: String, task: String = "text_generation", more: String 
         let openAI = ProxyConfiguration.defaultRoutes.filter { $0.protocol == .openAI }.map(\.path)
         #expect(openAI == ["/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/responses"])
     }
+
+    /// Only the proxy measures LLM requests: an `llm` section without a `proxy:` section is read by nothing. Before,
+    /// such a configuration started without a word and its `mlops_llm_*` series stayed at zero for good.
+    @Test func anLLMSectionWithoutAProxyIsAWarning() throws {
+        let alone = try ConfigLoader.parse(yaml("      catch_all: true"), file: "t.yaml")
+        #expect(alone.warnings.count == 1)
+        #expect(alone.warnings.first?.hasPrefix("t.yaml: models[0] (chat): llm: there is no proxy: section") == true)
+        let proxied = try ConfigLoader.parse(
+            yaml("      catch_all: true", more: "proxy:\n  upstream: http://127.0.0.1:8000\n"), file: "t.yaml")
+        #expect(proxied.warnings.isEmpty)
+    }
 }

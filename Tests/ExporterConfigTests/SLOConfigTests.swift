@@ -178,7 +178,9 @@ struct SLOConfigTests {
     /// service-wide latency SLO over them reads every long generation as a slow request. Said, not refused.
     @Test("a service-wide latency SLO over LLM models is a warning")
     func serviceLatencyOverGenerations() throws {
-        let text = llmModel + "      - {type: ttft, objective: 99, threshold_seconds: 0.5}\n"
+        let text =
+            llmModel + "      - {type: ttft, objective: 99, threshold_seconds: 0.5}\n"
+            + "proxy: {upstream: http://127.0.0.1:8000}\n"
         let latency = "service_slos: [{type: latency, objective: 99, threshold_seconds: 0.5}]\n"
         let availability = "service_slos: [{type: availability, objective: 99}]\n"
         let warned = try ConfigLoader.parse(text + latency, file: "m.yaml").warnings

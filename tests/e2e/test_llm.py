@@ -340,6 +340,41 @@ def test_upstream_429_and_500_are_errors(llm_proxy, openai_upstream):
     assert total(s, TOKENS) == 0 and total(s, FINISH) == 0
 
 
+def test_a_redirect_is_an_error_not_a_good_request(llm_proxy, openai_upstream):
+    """Only a 2xx answer generated anything: a 302 (an ingress sending the client to a login page) or a 307 is an
+    error (`http_other`) and meets no objective. Before, any status below 400 counted `ok` and within every objective,
+    so goodput read 100 % behind a redirecting ingress. The service series follow `error_statuses` (a served request)."""
+    for i, status in enumerate((302, 307)):
+        body = json.dumps({"model": SERVED, "messages": MESSAGES, "stream": True,
+                           "x_script": {"id": f"redir-{i}", "status": status}}).encode()
+        conn = http.client.HTTPConnection("127.0.0.1", llm_proxy.proxy_port, timeout=10)
+        conn.request("POST", "/v1/chat/completions", body, {"Content-Type": "application/json"})
+        assert conn.getresponse().status == status
+        conn.close()
+    s = wait_requests(llm_proxy, 2, **CHAT)
+    assert value(s, REQUESTS, endpoint="chat_completions", outcome="error", **CHAT) == 2
+    assert total(s, REQUESTS, outcome="ok") == 0
+    assert value(s, ERRORS, reason="http_other", **CHAT) == 2
+    assert total(s, WITHIN) == 0
+    assert total(s, "mlops_model_requests_total", model="chat", status="ok") == 2
+
+
+def test_usage_counts_that_are_no_token_counts_are_counted_not_dropped(llm_proxy, openai_upstream):
+    """A `usage` count that is no whole number of tokens below 1e15 (here 1e18) is not taken, and the exchange is
+    counted `mlops_proxy_capture_failures_total{reason="invalid_value"}`; a stream's completion tokens are then the
+    estimate. Before, it vanished: nothing counted or said it."""
+    client = sdk_client(llm_proxy.proxy_port)
+    client.chat.completions.create(model=SERVED, messages=MESSAGES,
+                                   extra_headers=script(id="usage-1", completion_tokens=10**18))
+    stream_chat(client, id="usage-2", tokens=4, completion_tokens=10**18)
+    s = wait_requests(llm_proxy, 2, **CHAT)
+    assert value(s, "mlops_proxy_capture_failures_total", model="chat", reason="invalid_value") == 2
+    assert value(s, TOKENS, type="prompt", source="usage", **CHAT) == 7 + 7
+    assert value(s, TOKENS, type="completion", source="usage", **CHAT) == 0
+    assert value(s, TOKENS, type="completion", source="estimated", **CHAT) == 4
+    assert value(s, REQUESTS, endpoint="chat_completions", outcome="ok", **CHAT) == 2
+
+
 def test_upstream_dying_mid_stream_is_an_interrupted_stream(llm_proxy, openai_upstream):
     """The upstream closes after 3 of 10 content chunks: the client must not see a clean end; the request is an
     error (stream_interrupted) with the 3 tokens seen counted as estimated."""

@@ -32,12 +32,19 @@ public struct LLMUsage: Sendable, Equatable {
     public var completionTokens: Int?
     /// `prompt_tokens_details.cached_tokens` (`input_tokens_details.cached_tokens`).
     public var cachedTokens: Int?
+    /// One of those members was present (not `null`) but no count: not a whole number in 0..<1e15 (a string, a
+    /// fraction, a negative number, 1e18). Its count is nil; the exchange is counted as a capture failure.
+    public var hasInvalidCount: Bool
 
     /// Creates usage counts.
-    public init(promptTokens: Int? = nil, completionTokens: Int? = nil, cachedTokens: Int? = nil) {
+    public init(
+        promptTokens: Int? = nil, completionTokens: Int? = nil, cachedTokens: Int? = nil,
+        hasInvalidCount: Bool = false
+    ) {
         self.promptTokens = promptTokens
         self.completionTokens = completionTokens
         self.cachedTokens = cachedTokens
+        self.hasInvalidCount = hasInvalidCount
     }
 }
 
@@ -203,19 +210,25 @@ public struct OpenAIDocument: Sendable, Equatable {
     /// `usage`: chat and completions (`prompt_tokens`, `completion_tokens`, `prompt_tokens_details.cached_tokens`)
     /// or the Responses API (`input_tokens`, `output_tokens`, `input_tokens_details.cached_tokens`).
     static func usage(_ t: JSONTape, _ u: Int) -> LLMUsage {
+        var invalid = false
         func count(_ node: Int, _ key: String) -> Int? {
-            guard let v = t.member(node, key), t.nodes[v].kind == .number else { return nil }
-            let x = t.nodes[v].number
-            guard x >= 0, x < 1e15, x == x.rounded() else { return nil }
+            guard let v = t.member(node, key), t.nodes[v].kind != .null else { return nil }
+            let x = t.nodes[v].kind == .number ? t.nodes[v].number : -1
+            guard x >= 0, x < 1e15, x == x.rounded() else {
+                invalid = true
+                return nil
+            }
             return Int(x)
         }
         func details(_ key: String) -> Int? {
             guard let d = t.member(u, key), t.nodes[d].kind == .object else { return nil }
             return count(d, "cached_tokens")
         }
-        return LLMUsage(
+        var usage = LLMUsage(
             promptTokens: count(u, "prompt_tokens") ?? count(u, "input_tokens"),
             completionTokens: count(u, "completion_tokens") ?? count(u, "output_tokens"),
             cachedTokens: details("prompt_tokens_details") ?? details("input_tokens_details"))
+        usage.hasInvalidCount = invalid
+        return usage
     }
 }

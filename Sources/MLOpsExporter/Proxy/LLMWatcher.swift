@@ -199,6 +199,8 @@ final class LLMWatcher: ProxyExchangeWatcher, @unchecked Sendable {
         if case .unread = responseReading {} else { meter.finish() }
         let cancelled = Self.cancelled(exchange, meter, unreadStream: unreadStream)
         if meter.responseOverLimit { failures.insert(ProxyModelCounters.tooLarge) }
+        // A `usage` count that is no token count (1e18, a fraction, a string) was not taken: said here.
+        if meter.usage?.hasInvalidCount == true { failures.insert(ProxyModelCounters.invalidValue) }
         let counters = entry?.counters ?? routing.unrouted
         for reason in failures { counters.captureFailures.add(reason) }
         if let failure = exchange.failure { counters.upstreamError(failure) }
@@ -210,8 +212,9 @@ final class LLMWatcher: ProxyExchangeWatcher, @unchecked Sendable {
         }
         guard !cancelled, let status = exchange.status ?? meter.status else { return }
         // The service series count as any proxied request does: a status is an error by `error_statuses` (a client's
-        // 4xx is a served request there, though the LLM series call it an error); a failure or an error event is one.
-        let byStatus = exchange.failure == nil && status >= 400
+        // 4xx, or a redirect, is a served request there, though the LLM series call it an error); a failure or an
+        // error event is one.
+        let byStatus = exchange.failure == nil && !(200..<300).contains(status)
         let isError =
             byStatus
             ? routing.settings.isErrorStatus(status)
@@ -268,7 +271,8 @@ final class LLMWatcher: ProxyExchangeWatcher, @unchecked Sendable {
         } else if let failure = exchange.failure {
             outcome = .error
             reason = exchange.responseHeaders == nil ? failure.rawValue : "stream_interrupted"
-        } else if let status, status >= 400 {
+        } else if let status, !(200..<300).contains(status) {
+            // Only a 2xx answer is one: a redirect (an ingress sending clients to a login page) generated nothing.
             outcome = .error
             reason = "http_\(status)"
         } else if meter.errorEvents > 0 {

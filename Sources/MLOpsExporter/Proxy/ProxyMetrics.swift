@@ -20,6 +20,8 @@ final class ProxyModelCounters: Sendable {
     static let overloaded = CaptureFailure.allCases.count + 1
     static let unsupportedEncoding = CaptureFailure.allCases.count + 2
     static let invalidEncoding = CaptureFailure.allCases.count + 3
+    /// The decoder's `invalid_value`: also an LLM response's `usage` count that is no token count.
+    static let invalidValue = CaptureFailure.allCases.firstIndex(of: .invalidValue)!
 
     /// The capture failure of a body whose coding could not be undone: `too_large` past the limit, else
     /// `invalid_encoding`.
