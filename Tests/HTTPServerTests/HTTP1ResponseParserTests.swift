@@ -270,6 +270,14 @@ private let responseCases: [ResponseCase] = [
         ]),
     ResponseCase(
         name: "HTTP/2 status line", input: "HTTP/2.0 200 OK\r\n\r\n", expected: [error(.unsupported)]),
+    // Another protocol's greeting is refused at its first bytes (before, the head was awaited: a wrong upstream port
+    // was a 504 after the response timeout, not a 502).
+    ResponseCase(name: "another protocol", input: "SSH-2.0-OpenSSH_9.2\r\n", expected: [error(.malformed)]),
+    ResponseCase(name: "another protocol after empty lines", input: "\r\nHTTX", expected: [error(.malformed)]),
+    // A length past Int.max (it saturated, and was passed on to the client as 9223372036854775807).
+    ResponseCase(
+        name: "Content-Length past Int.max",
+        input: "HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999999\r\n\r\nabcd", expected: [error(.malformed)]),
     ResponseCase(
         name: "two-digit status", input: "HTTP/1.1 20 OK\r\n\r\n", expected: [error(.malformed)]),
     ResponseCase(

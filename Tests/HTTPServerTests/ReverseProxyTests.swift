@@ -296,13 +296,18 @@ func endlessUpstream() throws -> (upstream: ScriptedUpstream, sawClose: AtomicFl
     }
 
     /// A path with a dot segment would climb out of the upstream's base path (`/base/../secret`): refused 400, never
-    /// forwarded, counted; dots inside names pass.
+    /// forwarded, counted; dots inside names pass. A segment ends at `#`, `\`, `%2f`, `%5c` too, and `;` starts its
+    /// parameters: before, `/..#f` reached nginx as `/base/..#f` and was served from outside `/base`.
     @Test func aPathWithADotSegmentIsRefused() throws {
         let observer = RecordingProxyObserver()
         try withServer { _, upstream in
             try withProxy(upstreamPort: upstream, observer: observer, configure: { $0.basePath = "/base" }) { port in
                 let client = try RawClient(port: port)
-                for path in ["/../secret", "/a/./b", "/%2e%2E/secret", "/a/..", "/.%2e/x"] {
+                let refused = [
+                    "/../secret", "/a/./b", "/%2e%2E/secret", "/a/..", "/.%2e/x", "/..#f", "/%2e%2e#", "/a\\..\\x",
+                    "/..%2fsecret", "/a%5C..%5Cb", "/..;/secret", "/a/.;x=1/b",
+                ]
+                for path in refused {
                     try client.send("GET \(path) HTTP/1.1\r\nHost: example\r\n\r\n")
                     let response = try client.readResponse()
                     #expect(response.status == 400, "\(path)")
@@ -310,13 +315,15 @@ func endlessUpstream() throws -> (upstream: ScriptedUpstream, sawClose: AtomicFl
                 }
                 try client.send("GET /v1/models/a..b/m.json?x=/../ HTTP/1.1\r\nHost: example\r\n\r\n")
                 #expect(try client.readResponse().text == "GET /base/v1/models/a..b/m.json?x=/../ body=0")
+                try client.send("GET /a;..%2F.b/c.d HTTP/1.1\r\nHost: example\r\n\r\n")
+                #expect(try client.readResponse().text == "GET /base/a;..%2F.b/c.d body=0")
                 let h2 = try HTTP2Client(port: port)
                 let id = h2.request("GET", "/../secret")
                 #expect(try h2.response(id).status == 400)
             }
         }
-        #expect(observer.refusals.withLock { $0 } == Array(repeating: "bad_request", count: 6))
-        #expect(eventually { observer.all.count == 1 })
+        #expect(observer.refusals.withLock { $0 } == Array(repeating: "bad_request", count: 13))
+        #expect(eventually { observer.all.count == 2 })
     }
 
     /// Max-Forwards (RFC 9110 §7.6.2) on TRACE and OPTIONS: at 0 the proxy answers as the final recipient (TRACE

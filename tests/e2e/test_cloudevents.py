@@ -2,6 +2,7 @@
 modes, produced by the CloudEvents Python SDK) for a scikit-learn model trained here, in the KServe v1 and Open
 Inference Protocol v2 shapes; pairs, orphans, refusals and capture failures counted (docs/proxy.md)."""
 import datetime
+import http.client
 import json
 
 import numpy as np
@@ -159,6 +160,18 @@ def test_refusals_and_orphans_are_counted(start_exporter, tmp_path):
     assert status == 400 and b"ce-type" in body
     status, _, _ = e.get("/api/v1/cloudevents")
     assert status == 405
+    # A context attribute sent twice has no one value: refused, not paired by the first (before, `ce-id: a` and
+    # `ce-id: b` waited as `a`).
+    conn = http.client.HTTPConnection("127.0.0.1", e.port, timeout=10)
+    conn.putrequest("POST", "/api/v1/cloudevents")
+    for name, value in [("Content-Type", "application/json"), ("ce-specversion", "1.0"), ("ce-source", "t"),
+                        ("ce-id", "dup-a"), ("ce-id", "dup-b"), ("ce-type", REQUEST),
+                        ("ce-inferenceservicename", "credit-isvc"), ("Content-Length", "2")]:
+        conn.putheader(name, value)
+    conn.endheaders(b"{}")
+    answer = conn.getresponse()
+    assert answer.status == 400 and b"ce-id appears twice" in answer.read()
+    conn.close()
     # A request whose response never comes expires after cloudevents.ttl (1 s), counted as an orphan.
     assert send(e, {"id": "lonely", "type": REQUEST, "inferenceservicename": "credit-isvc"},
                 {"instances": [[0, 0, 0, 0]]})[0] == 200
@@ -167,7 +180,7 @@ def test_refusals_and_orphans_are_counted(start_exporter, tmp_path):
     _, s = scrape(e)
     assert sample(s, "mlops_cloudevents_pending") == 0
     assert sample(s, "mlops_cloudevents_rejected_total", reason="unknown_service") == 1
-    assert sample(s, "mlops_cloudevents_rejected_total", reason="invalid_event") == 1
+    assert sample(s, "mlops_cloudevents_rejected_total", reason="invalid_event") == 2
     assert sample(s, "mlops_cloudevents_rejected_total", reason="unknown_type") == 1
 
 

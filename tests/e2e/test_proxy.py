@@ -463,6 +463,30 @@ def test_upstream_faults_are_answered_and_counted(start_proxy, upstream):
     count(s, PROXY_REQUESTS, 1, model="credit")
 
 
+def test_a_response_cut_after_its_head_is_an_error_and_not_captured(start_proxy, upstream):
+    """The upstream sends a 200 head and the whole JSON answer, then closes 100 bytes short of its Content-Length: the
+    client's response is cut, so the request is a model error (kind `reset`) and its bodies are not decoded. Before, it
+    counted `ok` in the service series (availability SLOs read a success) and the partial body was captured as a
+    prediction."""
+    e = start_proxy(MODELS, upstream.base, routes=ROUTES)
+    batch = np.random.default_rng(3).normal(size=(2, 4))
+    c, r = e.proxy.open("POST", "/v2/models/credit/infer?cut=1", v2_body(batch, "a"), JSON, timeout=10)
+    assert r.status == 200
+    partial = read_cut_body(r)
+    c.close()
+    assert partial is None or partial.startswith(b'{"model_name"')
+    def recorded():
+        _, s = quiet_scrape(e)
+        return s if sample(s, PROXY_UPSTREAM_ERRORS, model="credit", reason="reset") == 1 else None
+    s = wait_for(recorded, timeout=10, what="the cut exchange recorded")
+    count(s, MODEL_REQUESTS, 1, model="credit", version="default", status="error")
+    count(s, MODEL_ERRORS, 1, model="credit", version="default", kind="reset")
+    count(s, MODEL_REQUESTS, 0, model="credit", version="v7", status="ok")
+    count(s, MODEL_REQUESTS, 0, model="credit", version="default", status="ok")
+    count(s, PROXY_CAPTURED, 0, model="credit")
+    count(s, INGEST_EVENTS, 0, model="credit", kind="predictions")
+
+
 def read_until(response, received, expected, deadline):
     """Reads the streamed body (chunk by chunk, as it arrives) until `received` is `expected` long."""
     while len(received) < len(expected):

@@ -179,6 +179,11 @@ struct HTTP1ResponseParser {
             maxFirstLineLength: maxHeaderBytes, maxHeaderBytes: maxHeaderBytes, maxHeaderCount: maxHeaderCount)
         switch scanner.scan(input, limits: limits) {
         case .needMore:
+            // An upstream that speaks something else (an SSH banner, a TLS alert, another server's greeting) is told
+            // apart from a slow one by its first bytes, not after the response timeout.
+            guard Self.mayBeginStatusLine(input) else {
+                return (0, fail(.malformed, "not an HTTP/1.x response (no status line)"))
+            }
             return (0, .needMore)
         case .fail(.tooManyEmptyLines):
             return (0, fail(.malformed, "too many empty lines before the status line"))
@@ -252,6 +257,8 @@ struct HTTP1ResponseParser {
             }
             framing = .chunked
         } else if let contentLength {
+            // Past Int.max (the value saturates there): passed on, the client would be told a length no body has.
+            guard contentLength < Int.max else { throw UpstreamParseError(.malformed, "Content-Length too large") }
             framing = .contentLength(contentLength)
         } else {
             framing = .closeDelimited
@@ -262,6 +269,23 @@ struct HTTP1ResponseParser {
         return UpstreamResponseHead(
             version: version, status: status, reason: reason, headers: headers, framing: framing,
             copyPlan: plan.finish(sectionEnd: fields.upperBound))
+    }
+
+    /// Whether `input` (a head not yet complete) may still become a status line: after any empty lines, its bytes so
+    /// far are a prefix of `HTTP/`.
+    private static func mayBeginStatusLine(_ input: UnsafeBufferPointer<UInt8>) -> Bool {
+        var index = 0
+        while index < input.count && (input[index] == UInt8(ascii: "\r") || input[index] == UInt8(ascii: "\n")) {
+            index += 1
+        }
+        let prefix: StaticString = "HTTP/"
+        var k = 0
+        while k < prefix.utf8CodeUnitCount && index < input.count {
+            guard input[index] == prefix.utf8Start[k] else { return false }
+            k += 1
+            index += 1
+        }
+        return true
     }
 
     /// `HTTP/1.x SP 3DIGIT [SP reason]`.

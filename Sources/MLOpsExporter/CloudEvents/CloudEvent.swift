@@ -66,7 +66,14 @@ struct CloudEvent: Sendable {
         var attributes: [(name: String, value: String)] = []
         for field in request.headers {
             let name = field.name.lowercased()
-            if name.hasPrefix("ce-") { attributes.append((name, field.value)) }
+            guard name.hasPrefix("ce-") else { continue }
+            // An attribute has one value: of two, which one the sender meant is a guess (the first was taken: two ids
+            // paired with either half).
+            guard !attributes.contains(where: { $0.name == name }) else {
+                throw Invalid(
+                    reason: .invalidEvent, message: "\(name) appears twice: a context attribute has one value")
+            }
+            attributes.append((name, field.value))
         }
         return try make(
             id: id, type: request.headers["ce-type"], specVersion: request.headers["ce-specversion"],

@@ -241,7 +241,9 @@ final class ProxyRecorder: ReverseProxyObserver {
             return
         }
         guard let entry = context.entry, let status = exchange.status else { return }
-        let isError = entry.isErrorStatus(status)
+        // An upstream that failed after its head (reset, timed out or broke its framing mid-body) left the client an
+        // incomplete response: an error whatever its status, and its bodies are not decoded.
+        let isError = exchange.failure != nil || entry.isErrorStatus(status)
         let now = WallClock.now()
         let version = context.version ?? entry.impliedVersion
         if context.capture && !isError && (200..<300).contains(status) {

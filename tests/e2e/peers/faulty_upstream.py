@@ -7,7 +7,7 @@ Paths (a path that is none of these answers 404, unless `fixed` has it):
 - `/v2/models/{m}[/versions/{v}]/infer`, `/v1/models/{m}:predict`, `/invocations`: a toy binary classifier
   (prediction 1 when the row's dot product with `WEIGHTS` is positive) answering in the protocol's JSON
   (Open Inference v2 with `model_version` = `Upstream.model_version`, KServe v1, MLflow); 400 for a body it cannot
-  read.
+  read. v2 with `?cut=1`: the whole answer under a head announcing 100 bytes more, then a close.
 - `/echo`: a JSON document of what arrived: method, target, version, header lines, body length and SHA-256.
 - `/status/{code}`: that status, a text body and a custom header.
 - `/hop`: a response with hop-by-hop headers (`Connection: X-Up-Hop`, `X-Up-Hop`, `Keep-Alive`) and a custom one.
@@ -307,10 +307,17 @@ class _Connection(asyncio.Protocol):
             predictions = [toy_predict(flat[i * width:(i + 1) * width]) for i in range(rows)]
         except (ValueError, KeyError, IndexError, TypeError) as error:
             return json_response({"error": f"bad request: {error}"}, 400)
-        return json_response({"model_name": path.split("/")[3], "model_version": self.up.model_version,
-                              "id": document.get("id", "toy"),
-                              "outputs": [{"name": "predict", "shape": [rows], "datatype": "INT64",
-                                           "data": predictions}]})
+        answer = json_response({"model_name": path.split("/")[3], "model_version": self.up.model_version,
+                                "id": document.get("id", "toy"),
+                                "outputs": [{"name": "predict", "shape": [rows], "datatype": "INT64",
+                                             "data": predictions}]})
+        if query.get("cut"):
+            # The whole document under a head that announces 100 bytes more, then a close: a cut response.
+            self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+                                 % (len(answer.body) + 100) + answer.body)
+            self.transport.close()
+            return None
+        return answer
 
     def v1(self, r, path, query, body):
         try:
