@@ -96,6 +96,10 @@ import Testing
             String(decoding: encoded(request(named)), as: UTF8.self)
                 == "GET /base/a HTTP/1.1\r\nX-C: 3\r\nHost: h\r\nX-Forwarded-For: 127.0.0.1\r\n"
                 + "X-Forwarded-Proto: http\r\nX-Forwarded-Host: h\r\n\r\n")
+        // An HTTP/1.0 request without Host: the upstream's own Host, and no X-Forwarded-Host (before, the upstream's
+        // authority was sent as the one the client asked for).
+        let noHost = String(decoding: encoded(request(try #require(parsedHead(heads[3])))), as: UTF8.self)
+        #expect(noHost.contains("\r\nHost: ") && !noHost.contains("X-Forwarded-Host"), "\(noHost)")
         let several = try #require(parsedHead(heads[4]))
         #expect(
             String(decoding: encoded(request(several)), as: UTF8.self).contains(

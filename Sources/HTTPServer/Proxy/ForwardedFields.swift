@@ -138,7 +138,7 @@ enum ForwardedFields {
             fallback.withUTF8 { authority in
                 ForwardedRequest.appendForwarding(
                     authority: authority, forwardedFor: forwardedFor, remoteAddress: remoteAddress,
-                    forwardedProto: forwardedProto, to: &head)
+                    forwardedProto: forwardedProto, forwardedHost: false, to: &head)
             }
         }
     }

@@ -236,28 +236,30 @@ enum ForwardedRequest {
                 append(field.name, field.value, to: &head)
             }
         }
-        var authority = host ?? headers[":authority"] ?? hostFallback
+        let requested = host ?? headers[":authority"]
+        var authority = requested ?? hostFallback
         authority.withUTF8 { authority in
             guard var forwardedFor else {
                 appendForwarding(
                     authority: authority, forwardedFor: nil, remoteAddress: remoteAddress,
-                    forwardedProto: forwardedProto, to: &head)
+                    forwardedProto: forwardedProto, forwardedHost: requested != nil, to: &head)
                 return
             }
             forwardedFor.withUTF8 { forwardedFor in
                 appendForwarding(
                     authority: authority, forwardedFor: forwardedFor, remoteAddress: remoteAddress,
-                    forwardedProto: forwardedProto, to: &head)
+                    forwardedProto: forwardedProto, forwardedHost: requested != nil, to: &head)
             }
         }
     }
 
     /// Appends `Host: authority`, `X-Forwarded-For` (`forwardedFor`, the client's, all its lines joined, extended with
-    /// the client's address; the address alone when there was none or it was empty), `X-Forwarded-Proto` and
-    /// `X-Forwarded-Host: authority`.
+    /// the client's address; the address alone when there was none or it was empty), `X-Forwarded-Proto` and, when
+    /// `forwardedHost` (the authority is the one the client asked for, not the upstream's own in place of a `Host` an
+    /// HTTP/1.0 client did not send), `X-Forwarded-Host: authority`.
     static func appendForwarding(
         authority: UnsafeBufferPointer<UInt8>, forwardedFor: UnsafeBufferPointer<UInt8>?, remoteAddress: String,
-        forwardedProto: String, to head: inout ByteWriter
+        forwardedProto: String, forwardedHost: Bool = true, to head: inout ByteWriter
     ) {
         head.write("Host: ")
         head.write(authority)
@@ -270,8 +272,10 @@ enum ForwardedRequest {
         remote.withUTF8 { head.write($0[address(of: $0)]) }
         head.write("\r\nX-Forwarded-Proto: ")
         head.write(forwardedProto)
-        head.write("\r\nX-Forwarded-Host: ")
-        head.write(authority)
+        if forwardedHost {
+            head.write("\r\nX-Forwarded-Host: ")
+            head.write(authority)
+        }
         head.write("\r\n")
     }
 
