@@ -79,10 +79,12 @@ public enum ContentNegotiation {
     /// Ranges with weight 0 are never chosen, and a format is not produced through a wildcard when a more
     /// specific range gives it weight 0 (`*/*, text/plain;q=0` → OpenMetrics).
     ///
-    /// `application/openmetrics-text;version=0.0.1` does not match this exporter's OpenMetrics 1.0.0;
-    /// only when no range matches at all does it select OpenMetrics (1.0.0 is the successor of the
-    /// 0.0.1 draft with the same syntax, and Prometheus picks its parser by media type alone).
-    /// Otherwise, as in client_golang, the answer is text 0.0.4.
+    /// `application/openmetrics-text;version=0.0.1` (what Prometheus asked for before OpenMetrics 1.0.0, and with
+    /// `scrape_protocols: [OpenMetricsText0.0.1]`) is served OpenMetrics 1.0.0, as client_golang's
+    /// `NegotiateIncludingOpenMetrics` serves it (1.0.0 is the successor of the 0.0.1 draft with the same syntax, and
+    /// Prometheus picks its parser by media type alone); a range naming 1.0.0 is more specific than one naming 0.0.1,
+    /// so 1.0.0 refused (`q=0`) is not brought back by the draft. Before, a 0.0.1 range only counted when nothing
+    /// else matched: `openmetrics-text;version=0.0.1, */*;q=0.1` got text. Otherwise the answer is text 0.0.4.
     public static func format(accept: String?) -> ExpositionFormat {
         guard let accept else { return .text }
         return format(ranges: parseAccept(accept))
@@ -114,10 +116,6 @@ public enum ContentNegotiation {
             for (i, format) in preference.enumerated() where matches(range, format) && (weights[i] ?? 1) == best {
                 return format
             }
-        }
-        let openMetricsRefused = weights[1] == 0
-        if !openMetricsRefused && ranges.contains(where: { isOpenMetricsDraft($0) && $0.quality > 0 }) {
-            return .openMetrics
         }
         return .text
     }
@@ -179,16 +177,18 @@ public enum ContentNegotiation {
         case .openMetrics:
             guard range.type == "application" else { return false }
             if range.subtype == "*" { return version == nil }
-            return range.subtype == "openmetrics-text" && (version == nil || version == "1.0.0")
+            return range.subtype == "openmetrics-text" && (version == nil || version == "1.0.0" || version == "0.0.1")
         }
     }
 
     /// The weight the client gives `format`: that of the most specific matching range (an exact
-    /// version counts as more specific than none), the highest if several tie; `nil` if none matches.
+    /// version counts as more specific than none, the version served as more specific than the OpenMetrics draft's),
+    /// the highest if several tie; `nil` if none matches.
     static func effectiveQuality(of format: ExpositionFormat, in ranges: [MediaRange]) -> Double? {
         var best: (specificity: Int, quality: Double)?
         for range in ranges where matches(range, format) {
-            let specificity = range.specificity + (range.parameters["version"] == nil ? 0 : 1)
+            let version = range.parameters["version"]
+            let specificity = range.specificity + (version == nil ? 0 : isOpenMetricsDraft(range) ? 1 : 2)
             if best == nil || specificity > best!.specificity
                 || (specificity == best!.specificity && range.quality > best!.quality)
             {

@@ -42,12 +42,21 @@ import Testing
         #expect(ContentNegotiation.format(acceptLines: []) == .text)
     }
 
-    @Test func openMetricsDraftOnlyWhenNothingMatchesBetter() {
+    /// The OpenMetrics draft 0.0.1 weighs as OpenMetrics (served 1.0.0), as client_golang's
+    /// `NegotiateIncludingOpenMetrics` takes it. Before, it counted only when nothing else matched: Prometheus' own
+    /// header of before 1.0.0, and `scrape_protocols: [OpenMetricsText0.0.1]`, got text.
+    @Test func theOpenMetricsDraftWeighsAsOpenMetrics() {
         #expect(ContentNegotiation.format(accept: "application/openmetrics-text; version=0.0.1") == .openMetrics)
         #expect(
             ContentNegotiation.format(
-                accept: "application/openmetrics-text;version=0.0.1,text/plain;version=0.0.4;q=0.5") == .text)
-        #expect(ContentNegotiation.format(accept: "application/openmetrics-text;version=0.0.1,*/*;q=0.1") == .text)
+                accept: "application/openmetrics-text; version=0.0.1,text/plain;version=0.0.4;q=0.5,*/*;q=0.1")
+                == .openMetrics)
+        #expect(
+            ContentNegotiation.format(accept: "application/openmetrics-text;version=0.0.1;q=0.5,*/*;q=0.4")
+                == .openMetrics)
+        #expect(
+            ContentNegotiation.format(accept: "application/openmetrics-text;version=0.0.1;q=0.3,text/plain;q=0.5")
+                == .text)
         // 1.0.0 explicitly refused: the draft does not bring it back.
         #expect(
             ContentNegotiation.format(
