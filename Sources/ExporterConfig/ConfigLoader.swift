@@ -90,6 +90,9 @@ struct Reader {
     /// Names of models listed in the file that have errors (left out of the configuration): a route naming one says
     /// so, instead of calling it unknown.
     var invalidModelNames: Set<String> = []
+    /// Models listed with errors elsewhere whose name and latency buckets were read: the service-wide latency SLO's
+    /// threshold is checked against their buckets too, so that one run reports that problem with the others.
+    var refusedModelsWithBuckets: [ModelConfiguration] = []
 
     /// `path` resolved against ``baseDirectory``; as given when absolute or when there is no base directory
     /// (a configuration built in code: relative to the working directory).
@@ -248,6 +251,9 @@ struct Reader {
         var names = Set<String>()
         var services: [String: String] = [:]
         var stateBytes = 0
+        // Every model whose latency buckets are known, valid or not (a service-wide latency SLO's threshold must be a
+        // bucket of each).
+        var fleet: [ModelConfiguration] = []
         for (i, item) in items.enumerated() {
             guard let model = model(item, "models[\(i)]") else {
                 if case .scalar(let s)? = Self.member(item, "name") { invalidModelNames.insert(s.string) }
@@ -257,6 +263,7 @@ struct Reader {
                 fail(item, "models[\(i)].name", "model \"\(model.name)\" is configured twice")
                 continue
             }
+            fleet.append(model)
             if let capture = model.capture {
                 let service = capture.inferenceService ?? model.name
                 if let owner = services[service] {
@@ -294,8 +301,9 @@ struct Reader {
             configuration.alerting = alerting(a, "alerting") ?? configuration.alerting
         }
         if let s = fields.first(where: { $0.key == "service_slos" })?.value {
+            let refused = refusedModelsWithBuckets.filter { !names.contains($0.name) }
             configuration.serviceSLOs = slos(
-                s, "service_slos", model: ExporterConfiguration.serviceModel, fleet: models)
+                s, "service_slos", model: ExporterConfiguration.serviceModel, fleet: fleet + refused)
         }
         checkSLONamesAcrossModels(configuration, root: root)
         if let s = fields.first(where: { $0.key == "storage" })?.value { configuration.storage = storage(s, "storage") }
@@ -468,8 +476,11 @@ struct Reader {
             }
         }
         if let w = value("window") { m.window = window(w, "\(path).window") ?? m.window }
+        var bucketsRead = true
         if let b = value("latency_buckets") {
-            m.latencyBuckets = buckets(b, "\(path).latency_buckets") ?? m.latencyBuckets
+            let read = buckets(b, "\(path).latency_buckets")
+            bucketsRead = read != nil
+            m.latencyBuckets = read ?? m.latencyBuckets
         }
         if let c = value("collectors") { m.collectors = collectors(c, "\(path).collectors") }
         if let t = value("token") {
@@ -528,7 +539,11 @@ struct Reader {
         m.locations = ModelLocations(
             entry: ConfigLocation(node), reference: value("reference").flatMap(ConfigLocation.init),
             capture: value("capture").flatMap(ConfigLocation.init))
-        return errors.count == errorsBefore ? m : nil
+        guard errors.count == errorsBefore else {
+            if bucketsRead && name != nil { refusedModelsWithBuckets.append(m) }
+            return nil
+        }
+        return m
     }
 
     mutating func feature(_ node: Node, _ path: String, hasReference: Bool) -> FeatureConfiguration? {

@@ -381,6 +381,31 @@ struct SLOConfigTests {
             ])
     }
 
+    /// A model refused for another error still has its latency buckets checked against the service-wide latency
+    /// SLO's threshold: one run reports both problems. Before, the refused model was left out of the check, and the
+    /// threshold's error appeared only after the first one was fixed.
+    @Test("a model with errors still counts for the service-wide latency threshold")
+    func refusedModelsCountForTheServiceThreshold() {
+        let found = locatedErrors(
+            """
+            models:
+              - name: r
+                task: regression
+                versions: [v1]
+                latency_buckets: [0.5, 1]
+                slos: [{type: availability, objective: 120}]
+              - {name: s, task: regression, versions: [v1], latency_buckets: [0.25, 1]}
+            service_slos:
+              - {type: latency, objective: 99, threshold_seconds: 0.25}
+            """)
+        #expect(found.count == 2, "\(found)")
+        #expect(found.first?.hasPrefix("6:44: models[0].slos[0].objective:") == true, "\(found)")
+        #expect(
+            found.last
+                == "9:55: service_slos[0].threshold_seconds: 0.25 is not a bucket of every model's latency_buckets (missing in: r)"
+        )
+    }
+
     @Test("alerting section problems are located")
     func alerting() {
         let found = locatedErrors(
