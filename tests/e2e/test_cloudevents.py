@@ -172,6 +172,13 @@ def test_refusals_and_orphans_are_counted(start_exporter, tmp_path):
     answer = conn.getresponse()
     assert answer.status == 400 and b"ce-id appears twice" in answer.read()
     conn.close()
+    # The same in structured mode (the pair was made under the last id, the prediction recorded under the first).
+    status, _, body = e.post(
+        "/api/v1/cloudevents",
+        b'{"specversion":"1.0","source":"t","id":"s-a","id":"s-b","type":"' + REQUEST.encode()
+        + b'","inferenceservicename":"credit-isvc","data":{"instances":[[0,0,0,0]]}}',
+        headers={"Content-Type": "application/cloudevents+json"})
+    assert status == 400 and b"id appears twice" in body, body
     # A request whose response never comes expires after cloudevents.ttl (1 s), counted as an orphan.
     assert send(e, {"id": "lonely", "type": REQUEST, "inferenceservicename": "credit-isvc"},
                 {"instances": [[0, 0, 0, 0]]})[0] == 200
@@ -180,7 +187,7 @@ def test_refusals_and_orphans_are_counted(start_exporter, tmp_path):
     _, s = scrape(e)
     assert sample(s, "mlops_cloudevents_pending") == 0
     assert sample(s, "mlops_cloudevents_rejected_total", reason="unknown_service") == 1
-    assert sample(s, "mlops_cloudevents_rejected_total", reason="invalid_event") == 2
+    assert sample(s, "mlops_cloudevents_rejected_total", reason="invalid_event") == 3
     assert sample(s, "mlops_cloudevents_rejected_total", reason="unknown_type") == 1
 
 

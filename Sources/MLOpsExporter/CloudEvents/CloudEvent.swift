@@ -197,8 +197,17 @@ struct CloudEvent: Sendable {
             // The attributes as binary mode's headers: strings as they are, numbers as written, booleans as
             // true/false (`datacontenttype` is binary mode's Content-Type, not a ce- header).
             var attributes: [(name: String, value: String)] = []
+            var seen = Set<String>()
             for (key, value) in tape.members(0) {
                 let name = tape.string(key)
+                // As in binary mode: an attribute (or data) has one value; of two, which one was meant is a guess
+                // (the pair was made under the last id, the prediction recorded under the first).
+                guard seen.insert(name).inserted else {
+                    return .failure(
+                        Invalid(
+                            reason: .invalidEvent,
+                            message: "structured CloudEvent: \(name) appears twice: a context attribute has one value"))
+                }
                 guard name != "data" && name != "data_base64" && name != "datacontenttype" else { continue }
                 let node = tape.nodes[value]
                 let text: String
