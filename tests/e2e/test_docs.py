@@ -28,3 +28,36 @@ def test_every_exposed_family_is_in_the_metrics_reference(start_exporter):
     _, _, text = e.get("/metrics", headers={"Accept": "text/plain;version=0.0.4"})
     names = check_documented(text.decode())
     assert len(names) > 30 and "mlops_model_requests_total" in names
+
+
+def test_the_families_of_every_optional_section_are_in_the_metrics_reference_with_their_help(start_exporter, tmp_path):
+    """The families that only storage, remote write, the proxy, the KServe logger receiver, the quality option
+    `score_bin_series` and an LLM model bring, checked as the default ones are: examples/models.yaml with those
+    sections added. Before, their HELP was never compared: three storage rows and one quality row had drifted."""
+    import yaml
+    from conftest import free_port
+
+    config = yaml.safe_load((ROOT / "examples" / "models.yaml").read_text())
+    for model in config["models"]:
+        if "reference" in model:
+            model["reference"] = str(ROOT / "examples" / model["reference"])
+    fraud = config["models"][0]
+    fraud["collectors"] = ["service", "drift", {"name": "quality", "options": {"score_bin_series": True}}, "fairness"]
+    fraud["capture"] = {"protocol": "open_inference_v2", "inference_service": "fraud-isvc"}
+    config["models"].append({"name": "chat", "task": "text_generation", "versions": ["base"],
+                             "llm": {"objectives": {"ttft_seconds": 0.5}, "catch_all": True}})
+    config["storage"] = {"path": str(tmp_path / "store"), "checkpoint_interval": "1s"}
+    config["remote_write"] = {"url": f"http://127.0.0.1:{free_port()}/api/v1/write", "interval": "1s"}
+    config["proxy"] = {"listen": [f"127.0.0.1:{free_port()}"], "upstream": f"http://127.0.0.1:{free_port()}"}
+    (tmp_path / "full.yaml").write_text(yaml.safe_dump(config))
+    e = start_exporter("--config", str(tmp_path / "full.yaml"))
+    _, _, text = e.get("/metrics", headers={"Accept": "text/plain;version=0.0.4"})
+    names = check_documented(text.decode())
+    assert {"mlops_storage_checkpoint_failures_total", "mlops_storage_restore_failures_total",
+            "mlops_remote_write_samples_total", "mlops_proxy_requests_total", "mlops_llm_requests_total",
+            "mlops_cloudevents_pending", "mlops_model_score_bin_total"} <= names, sorted(names)
+    # A second start restores the first one's last checkpoint: the restore's families appear.
+    e.stop()
+    again = start_exporter("--config", str(tmp_path / "full.yaml"))
+    _, _, text = again.get("/metrics", headers={"Accept": "text/plain;version=0.0.4"})
+    assert "mlops_storage_restore_total" in check_documented(text.decode())
