@@ -96,6 +96,50 @@ import Testing
         #expect(dropped(registry, "shutdown") == 0)
     }
 
+    /// At stop, what is queued behind the send under way is sent too (one attempt each), before the staleness
+    /// markers. Before, it was dropped (`shutdown`) though the receiver answered: a render queued just before SIGTERM
+    /// never arrived.
+    @Test func stoppingSendsWhatIsQueuedFirst() throws {
+        let sent = Mutex<[[UInt8]]>([])
+        let gate = DispatchSemaphore(value: 0)
+        let registry = Registry()
+        try SyntheticSeries.register(count: 4, in: registry)
+        var configuration = RemoteWriteConfiguration(
+            url: ProxyConfiguration.Upstream(host: "127.0.0.1", port: 9, basePath: "/api/v1/write"))
+        configuration.interval = .seconds(3600)
+        configuration.timeout = .seconds(1)
+        let writer = try RemoteWriter(
+            configuration: configuration, registry: registry, instanceID: "t",
+            logger: Logger(label: "t") { _ in SwiftLogNoOpLogHandler() },
+            transport: { body in
+                // The second request is held until the test lets it go.
+                if sent.withLock({
+                    $0.append(body); return $0.count
+                }) == 2 {
+                    _ = gate.wait(timeout: .now() + 5)
+                }
+                return .delivered
+            })
+        func waitForSent(_ count: Int) {
+            let deadline = ContinuousClock.now + .seconds(10)
+            while sent.withLock({ $0.count }) < count && ContinuousClock.now < deadline {
+                Thread.sleep(forTimeInterval: 0.01)
+            }
+        }
+        writer.start()
+        waitForSent(1)
+        writer.collectOnce()  // sent, and held at the gate
+        waitForSent(2)
+        writer.collectOnce()  // queued behind it
+        DispatchQueue.global().asyncAfter(deadline: .now() + 0.2) { gate.signal() }
+        writer.stop(within: .seconds(5))
+        let bodies = sent.withLock { $0 }
+        #expect(bodies.count == 4)
+        #expect(try decode(bodies[2]).allSatisfy { !StaleMarkers.isMarker($0.value) })
+        #expect(try bodies.last.map(decode)?.allSatisfy { StaleMarkers.isMarker($0.value) } == true)
+        #expect(dropped(registry, "shutdown") == 0)
+    }
+
     /// A render of more requests than `max_pending_requests` keeps all of them; the next render drops the earlier
     /// one's, oldest first. Before, each render dropped its own first requests (and the family metadata, which goes
     /// with the first) every interval, however healthy the receiver.

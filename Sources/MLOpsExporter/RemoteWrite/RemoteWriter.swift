@@ -18,8 +18,9 @@ import Synchronization
 /// while the receiver was healthy). A 429's or 5xx's `Retry-After` (seconds, at most 300) is waited for when longer
 /// than the backoff, as Prometheus does. A series that the last render had and this one has not is sent a staleness
 /// marker (the spec's MUST: without one a receiver kept its last sample for 5 minutes, so fleet sums counted a removed
-/// model or a replaced pod twice), and at ``stop(within:)`` every series of the last render is, in one attempt bounded
-/// by the timeout and the shutdown's deadline; the last render's series are held for that (one render's samples).
+/// model or a replaced pod twice); at ``stop(within:)`` what is queued is sent (one attempt each), then every series of
+/// the last render is marked stale, in one attempt bounded by the timeout and the shutdown's deadline; the last
+/// render's series are held for that (one render's samples).
 /// Every sample that is not delivered is counted in
 /// `mlops_remote_write_samples_dropped_total{reason}`. Neither thread holds anything that
 /// ingestion or scrapes need: a receiver that hangs costs one thread waiting up to `timeout` per attempt.
@@ -54,7 +55,9 @@ final class RemoteWriter: Sendable {
     let logger: Logger
     /// The pending requests, oldest first, and whether the first is being sent (the producer then never drops it:
     /// its samples are counted once, as sent or dropped, by the sender).
-    let queue = Mutex<(pending: [Pending], headInFlight: Bool)>(([], false))
+    let queue = Mutex<(pending: [Pending], headInFlight: Bool, closed: Bool)>(([], false, false))
+    /// At stop: when ``stop(within:)`` stops waiting for the threads (the sender sends what is queued until then).
+    let stopWaitEnds = Mutex<ContinuousClock.Instant?>(nil)
     let wake = DispatchSemaphore(value: 0)
     let stopping = Atomic<Bool>(false)
     let started = Atomic<Bool>(false)
@@ -102,10 +105,15 @@ final class RemoteWriter: Sendable {
     func stop(within: Duration = .seconds(3600)) {
         guard started.load(ordering: .relaxed), !stopping.exchange(true, ordering: .relaxed) else { return }
         let began = ContinuousClock.now
+        let wait = min(configuration.timeout + .seconds(2), max(.zero, within))
+        stopWaitEnds.withLock { $0 = began + wait }
         wake.signal()
-        _ = threadsDone.wait(timeout: .now() + min(configuration.timeout.seconds + 2, max(0, within.seconds)))
+        _ = threadsDone.wait(timeout: .now() + wait.seconds)
         let left = queue.withLock { q in
-            defer { q.pending.removeAll() }
+            defer {
+                q.pending.removeAll()
+                q.closed = true  // a send still under way is not counted sent as well
+            }
             return q.pending.reduce(0) { $0 + $1.samples }
         }
         if left > 0 {
@@ -205,19 +213,22 @@ final class RemoteWriter: Sendable {
         let entries = bodies.enumerated().map { i, body in
             Pending(body: body, samples: min(per, samples.count - i * per), render: render)
         }
-        let droppedSamples = queue.withLock { q -> Int in
+        let dropped = queue.withLock { q -> Int? in
+            guard !q.closed else { return nil }
             q.pending += entries
-            var dropped = 0
+            var evicted = 0
             let oldest = q.headInFlight ? 1 : 0
             // Earlier renders' requests go first, oldest first; this render's are all kept.
             while q.pending.count > max(configuration.maxPendingRequests, oldest + 1), oldest < q.pending.count,
                 q.pending[oldest].render != render
             {
-                dropped += q.pending.remove(at: oldest).samples
+                evicted += q.pending.remove(at: oldest).samples
             }
             metrics.pending.set(Double(q.pending.count))
-            return dropped
+            return evicted
         }
+        // A render that ended after the stop had counted what was queued: dropped at shutdown too.
+        guard let droppedSamples = dropped else { return metrics.dropped("shutdown", samples.count) }
         if droppedSamples > 0 {
             metrics.dropped("queue_full", droppedSamples)
             // Said once per streak of full renders, not every interval (the counter has every one).
@@ -237,6 +248,7 @@ final class RemoteWriter: Sendable {
     private func sendLoop() {
         var backoff = configuration.minBackoff.seconds
         var failuresInARow = 0  // logged at the first failure of a streak and when it ends, not at each retry
+        defer { drain() }
         while !stopping.load(ordering: .relaxed) {
             let head = queue.withLock { q -> Pending? in
                 q.headInFlight = !q.pending.isEmpty
@@ -253,15 +265,11 @@ final class RemoteWriter: Sendable {
                     logger.info("remote write: delivering again", metadata: ["failed_sends": "\(failuresInARow)"])
                     failuresInARow = 0
                 }
-                removeHead()
-                metrics.sent.inc(by: Double(next.samples))
-                metrics.requests.inc()
-                metrics.lastSuccess.set(WallClock.now())
+                delivered(next)
                 backoff = configuration.minBackoff.seconds
             case .rejected(let reason, let answer):
                 metrics.failed(reason)
-                removeHead()
-                metrics.dropped("rejected", next.samples)
+                if removeHead() { metrics.dropped("rejected", next.samples) }
                 logger.warning(
                     "remote write: the receiver refused a request (not retried)",
                     metadata: ["reason": "\(reason)", "answer": "\(answer.prefix(200))"])
@@ -284,12 +292,45 @@ final class RemoteWriter: Sendable {
     /// The longest `Retry-After` waited for, in seconds.
     static let maxRetryAfter = 300.0
 
-    /// Removes the head of the queue, the request just sent (the producer never drops a head in flight).
-    private func removeHead() {
+    /// Removes the head of the queue, the request just sent (the producer never drops a head in flight); false when
+    /// ``stop(within:)`` already took (and counted dropped) everything queued.
+    @discardableResult
+    private func removeHead() -> Bool {
         queue.withLock { q in
+            guard !q.closed else { return false }
             if !q.pending.isEmpty { q.pending.removeFirst() }
             q.headInFlight = false
             metrics.pending.set(Double(q.pending.count))
+            return true
+        }
+    }
+
+    /// `request`, the head, was delivered.
+    private func delivered(_ request: Pending) {
+        guard removeHead() else { return }
+        metrics.sent.inc(by: Double(request.samples))
+        metrics.requests.inc()
+        metrics.lastSuccess.set(WallClock.now())
+    }
+
+    /// At stop, what is queued (the last renders) is sent, one attempt each, oldest first, while an attempt can end
+    /// before ``stop(within:)`` stops waiting (before, it was all dropped, counted `shutdown`, though the receiver was
+    /// up: a render queued just before SIGTERM never arrived). The first failure ends it; the rest is counted by
+    /// ``stop(within:)``.
+    private func drain() {
+        guard let ends = stopWaitEnds.withLock({ $0 }) else { return }
+        while ContinuousClock.now + configuration.timeout <= ends {
+            let head = queue.withLock { q -> Pending? in
+                guard !q.closed else { return nil }
+                q.headInFlight = !q.pending.isEmpty
+                return q.pending.first
+            }
+            guard let next = head else { return }
+            guard transport(next.body) == .delivered else {
+                queue.withLock { $0.headInFlight = false }
+                return
+            }
+            delivered(next)
         }
     }
 }
