@@ -38,7 +38,7 @@ struct HTTP1ParseError: Error, Equatable, Sendable {
 ///   `Host` (or an absolute-form target's authority) must be `uri-host [ ":" port ]` (RFC 9112 §3.2: 400 otherwise).
 /// - `Content-Length` must be digits, duplicates (as lines or list elements) must agree;
 ///   `Transfer-Encoding` must be exactly `chunked` (other codings answer 501) and is rejected together
-///   with `Content-Length` or in HTTP/1.0; chunk extensions are tolerated and trailers skipped.
+///   with `Content-Length` or in HTTP/1.0; chunk extensions are tolerated and trailers checked as field lines, then dropped.
 /// - size limits from ``Limits`` answer 414, 431 and 413.
 struct HTTP1Parser {
     /// Size limits, taken from ``HTTPServer/Configuration``.
@@ -256,7 +256,13 @@ struct HTTP1Parser {
                 switch chunked.next(input, at: consumed, limit: limit) {
                 case .needMore:
                     return (consumed, .needMoreData)
-                case .framing(let count), .trailer(_, let count):
+                case .framing(let count):
+                    consumed += count
+                case .trailer(let line, let count):
+                    if let error = Self.malformedTrailer(input, line) {
+                        fail(error)
+                        return (consumed, .error(error))
+                    }
                     consumed += count
                 case .data(let range):
                     return (range.upperBound, .data(range))
@@ -412,7 +418,14 @@ struct HTTP1Parser {
                     hostCount += 1
                     guard HTTP1Framing.isHostValue(value) else { throw HTTP1Framing.Malformed("invalid Host header") }
                 } else if name.count == 6 && ASCII.equalsLowercase(name, "expect") {
-                    expectsContinue = ASCII.equalsLowercase(value, "100-continue")
+                    // A list (RFC 9110 §10.1.1): `100-continue, foo` asks for it too (it was not seen: no 100 sent).
+                    expectsContinue =
+                        expectsContinue
+                        || value.split(separator: UInt8(ascii: ",")).contains { element in
+                            ASCII.equalsLowercase(
+                                element.drop { ASCII.isWhitespace($0) }.reversed().drop { ASCII.isWhitespace($0) }
+                                    .reversed(), "100-continue")
+                        }
                 } else {
                     try framingFields.read(name: name, value: value)
                 }
@@ -519,11 +532,25 @@ struct HTTP1Parser {
 
     // MARK: - Chunked body
 
+    /// A trailer field line that is no field line (RFC 9112 §7.1.2: the rules of the header section's; before, any
+    /// bytes were skipped: no colon, a bare CR, NUL, obs-fold), as a 400; nil for a valid one (then dropped).
+    static func malformedTrailer(_ input: UnsafeBufferPointer<UInt8>, _ line: Range<Int>) -> HTTP1ParseError? {
+        do {
+            _ = try HTTP1Framing.parseFieldLine(input, line)
+            return nil
+        } catch {
+            return HTTP1ParseError(400, "trailer: \(error.reason)")
+        }
+    }
+
     private mutating func decodeChunked(_ input: UnsafeBufferPointer<UInt8>, at start: Int) -> Step {
         switch chunked.next(input, at: start) {
         case .needMore:
             return .needMore
-        case .framing(let count), .trailer(_, let count):
+        case .framing(let count):
+            return .advance(count, next: .chunked)
+        case .trailer(let line, let count):
+            if let error = Self.malformedTrailer(input, line) { return .fail(error) }
             return .advance(count, next: .chunked)
         case .data(let range):
             body.append(contentsOf: input[range])

@@ -75,6 +75,9 @@ final class HTTP1Session: ConnectionProtocolHandler {
     @exclusivity(unchecked) private var parser: HTTP1Parser
     /// Requests dispatched and not yet encoded, in order.
     @exclusivity(unchecked) private var slots: [Slot] = []
+    /// A body being received asked for `100 Continue` while earlier requests' answers were still due: sent after
+    /// them (``encodeReadyResponses(_:)``), unless the body came whole first.
+    @exclusivity(unchecked) private var continueOwed = false
     @exclusivity(unchecked) private var nextRequestID: UInt64 = 0
     @exclusivity(unchecked) private var requestsReceived = 0
     /// False once no further request will be read: after a non-keep-alive request, a parse error, the
@@ -322,17 +325,31 @@ final class HTTP1Session: ConnectionProtocolHandler {
         case .none: break
         }
         if !slots.isEmpty || !acceptingRequests { return .none }
-        if parser.isAtRequestBoundary && connection.input.isEmpty {
-            // A fresh connection must send its first request head in time; later it may idle.
+        if parser.isAtRequestBoundary && Self.holdsNoRequestByte(connection) {
+            // A fresh connection must send its first request head in time; later it may idle (an empty line after a
+            // request, which RFC 9112 §2.2 says to ignore, included: it went from the 60 s idle close to a 408 at the
+            // 10 s header timeout).
             return requestsReceived == 0 ? .head : .idle
         }
         return parser.isAtRequestBoundary ? .head : .body
+    }
+
+    /// Whether the connection's unread input is empty or only empty lines (CR and LF): no request has begun.
+    private static func holdsNoRequestByte(_ connection: Connection) -> Bool {
+        connection.input.readableCount == 0
+            || connection.input.withReadableBytes { bytes in
+                bytes.allSatisfy { $0 == UInt8(ascii: "\r") || $0 == UInt8(ascii: "\n") }
+            }
     }
 
     func timerExpired(_ phase: TimerPhase, connection: Connection) {
         switch phase {
         case .idle:
             connection.close(reason: "idle_timeout")
+        case .head where parser.isAtRequestBoundary && Self.holdsNoRequestByte(connection):
+            // Nothing of a request came: closed without an answer, as nginx and Go close it (a 408 nobody asked for
+            // is read by a client that reuses the connection as the answer to its next request).
+            connection.close(reason: "header_timeout")
         case .head:
             fail(status: 408, reason: "request header read timeout", label: "header_timeout", connection)
         case .body:
@@ -473,8 +490,15 @@ final class HTTP1Session: ConnectionProtocolHandler {
             return false
         }
         bodyReserved = wanted
-        if head.expectsContinue && slots.isEmpty && connection.output.isEmpty && connection.input.isEmpty {
-            connection.output.append(Self.continueResponse)
+        if head.expectsContinue && connection.input.isEmpty {
+            if slots.isEmpty {
+                // After any answer already encoded (an earlier request's, still being written): in order.
+                connection.output.append(Self.continueResponse)
+            } else if !streamed {
+                // Pipelined behind requests not answered yet: the 100 follows their answers (before, it was never
+                // sent, and the client waiting for it got 408 at the body timeout, counted against it).
+                continueOwed = true
+            }
         }
         // A fixed-length body buffered whole already (the usual small POST, sent with its head) goes whole even to a
         // handler that streams bodies: no stream object and no call per piece, and the handler can keep the bytes
@@ -623,6 +647,7 @@ final class HTTP1Session: ConnectionProtocolHandler {
     ) {
         let id = nextRequestID
         nextRequestID &+= 1
+        continueOwed = false  // the body it was owed for is complete (or the request has none)
         headReceived(connection)
         let keepAlive = head.keepAlive && !draining
         if !keepAlive { acceptingRequests = false }
@@ -868,6 +893,10 @@ final class HTTP1Session: ConnectionProtocolHandler {
             } else {
                 break
             }
+        }
+        if continueOwed && slots.isEmpty {
+            continueOwed = false
+            if case .receiving = bodyState { connection.output.append(Self.continueResponse) }
         }
         connection.loop.markDirty(connection)
     }

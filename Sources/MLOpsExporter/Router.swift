@@ -62,16 +62,29 @@ struct Router: HTTPHandler {
 
     /// 404 for an unknown path, 405 with `Allow` for a method the endpoint does not take; nil otherwise.
     private static func refusal(_ handler: SelfMetrics.Handler, _ request: HTTPRequest) -> HTTPResponse? {
+        if request.method == "OPTIONS" && request.path == "*" {
+            return options(["GET", "HEAD", "POST", "PUT", "OPTIONS"])
+        }
         if handler == .other { return .notFound("404 page not found: \(request.path)\n") }
         let allowed =
             handler == .reload
             ? ["POST", "PUT"] : handler == .ingest || handler == .cloudevents ? ["POST"] : ["GET", "HEAD"]
+        // What the path takes (RFC 9110 §9.3.7): HAProxy's default health check is `OPTIONS / HTTP/1.0`, which a 405
+        // marked down (node_exporter and Prometheus answer it 200).
+        if request.method == "OPTIONS" { return options(allowed + ["OPTIONS"]) }
         guard allowed.contains(request.method) else {
             var response = HTTPResponse(status: 405, text: "method \(request.method) not allowed on \(request.path)\n")
             response.headers.add(name: "Allow", value: allowed.joined(separator: ", "))
             return response
         }
         return nil
+    }
+
+    /// 200 to OPTIONS, empty, with `Allow: methods`.
+    private static func options(_ methods: [String]) -> HTTPResponse {
+        var response = HTTPResponse(status: 200)
+        response.headers.add(name: "Allow", value: methods.joined(separator: ", "))
+        return response
     }
 
     func admit(_ head: HTTPRequest, admission: HTTPAdmission) {

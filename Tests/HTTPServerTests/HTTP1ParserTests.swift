@@ -175,6 +175,20 @@ struct HTTP1ParserHappyPathTests {
         #expect(try #require(parse("GET /a HTTP/1.1\r\nHost: h\r\n\r\n").requests.first).head.query == nil)
     }
 
+    /// `Expect` is a list: `100-continue` among other expectations asks for a 100 (before, only the whole value was
+    /// compared, and curl's request with another expectation stalled a second).
+    @Test(arguments: ["100-continue", "100-Continue", "foo, 100-continue", " 100-continue ,x"])
+    func expectIsAList(_ value: String) {
+        var parser = HTTP1Parser(limits: .init())
+        let input = Array("POST / HTTP/1.1\r\nHost: h\r\nExpect: \(value)\r\nContent-Length: 2\r\n\r\n".utf8)
+        let (_, result) = input.withUnsafeBufferPointer { parser.parse($0) }
+        guard case .bodyAnnounced(let head, _) = result else {
+            Issue.record("expected the body to be announced, got \(result)")
+            return
+        }
+        #expect(head.expectsContinue, "\(value)")
+    }
+
     @Test func aHeadThatAnnouncesABodyStopsBeforeTheBody() {
         var parser = HTTP1Parser(limits: .init())
         let input = Array(
@@ -485,6 +499,17 @@ struct HTTP1ParserErrorTests {
         let body = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n"
         expectError(body + fields(6) + "\r\n", 431, limits: counted)
         #expect(parse(body + fields(5) + "\r\n", limits: counted).requests.count == 1)
+    }
+
+    /// Trailer lines follow the header section's rules (RFC 9112 §7.1.2): before, any bytes were skipped (no colon, a
+    /// bare CR, NUL, obs-fold, a space before the colon) and the request served.
+    @Test func malformedTrailersAre400() {
+        let body = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n"
+        for trailer in ["bad trailer", "X: a\rb", "X : a", ": empty", "X\u{0}: a", "X: \u{1}"] {
+            expectError(body + trailer + "\r\n\r\n", 400)
+        }
+        expectError(body + "X: 1\r\n folded\r\n\r\n", 400)
+        #expect(parse(body + "X-Checksum: abc\r\n\r\n").requests.count == 1)
     }
 
     @Test func unsupportedVersions() {

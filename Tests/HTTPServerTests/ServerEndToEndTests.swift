@@ -357,6 +357,22 @@ struct ServerEndToEndTests {
         }
     }
 
+    /// A request with `Expect: 100-continue` pipelined behind one not answered yet gets its 100 after that answer
+    /// (RFC 9110 §10.1.1). Before, no 100 was ever sent: the client waited, and got 408 at the body timeout.
+    @Test func aPipelinedExpectContinueGetsItsContinueAfterTheEarlierAnswer() throws {
+        try withServer { _, port in
+            let client = try RawClient(port: port)
+            try client.send(
+                "GET /slow?ms=150 HTTP/1.1\r\nHost: t\r\n\r\n"
+                    + "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+            #expect(try client.readResponse().text == "slow")
+            let interim = try client.readResponse(bodyExpected: false, timeout: 3)
+            #expect(interim.status == 100)
+            try client.send("data")
+            #expect(try client.readResponse().text == "data")
+        }
+    }
+
     @Test func largeResponseIsWrittenCompletely() throws {
         try withServer { _, port in
             let client = try RawClient(port: port)

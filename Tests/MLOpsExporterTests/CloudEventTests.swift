@@ -28,10 +28,14 @@ private let v1 = #""specversion": "1.0", "source": "t", "#
             method: "POST", path: CloudEventsEndpoint.path, headers: HTTPHeaders(headers), body: Array(data.utf8))
     }
 
-    static func structured(_ type: String, _ data: String, extra: String = "") -> HTTPRequest {
+    static func structured(
+        _ type: String, _ data: String, extra: String = "", endpoint: String = "canary"
+    )
+        -> HTTPRequest
+    {
         let body = """
             {"specversion": "1.0", "id": "e-1", "type": "\(type)", "source": "test", "inferenceservicename": "svc",
-             "endpoint": "canary", \(extra) "datacontenttype": "application/json", "data": \(data)}
+             "endpoint": "\(endpoint)", \(extra) "datacontenttype": "application/json", "data": \(data)}
             """
         return HTTPRequest(
             method: "POST", path: CloudEventsEndpoint.path,
@@ -187,7 +191,7 @@ private let v1 = #""specversion": "1.0", "source": "t", "#
             Self.binary(CloudEvent.requestType, "{}").replacing("ce-endpoint", with: ""))
         #expect(binary.endpoint == nil)
         let structured = try CloudEvent.read(
-            Self.structured(CloudEvent.requestType, "{}", extra: #""endpoint": "","#))
+            Self.structured(CloudEvent.requestType, "{}", endpoint: ""))
         #expect(structured.endpoint == nil)
     }
 

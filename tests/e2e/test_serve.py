@@ -64,6 +64,14 @@ def test_endpoints_and_errors(start_exporter):
     assert status == 404 and body.count(b"\n") == 1
     status, headers, _ = e.get("/metrics", method="POST")
     assert status == 405 and headers["Allow"] == "GET, HEAD"
+    # OPTIONS says what a path takes (HAProxy's default health check is `OPTIONS / HTTP/1.0`: a 405 marked the
+    # exporter down); `OPTIONS *` what the server takes.
+    for path, allowed in (("/", "GET, HEAD, OPTIONS"), ("/-/reload", "POST, PUT, OPTIONS")):
+        status, headers, body = e.get(path, method="OPTIONS")
+        assert status == 200 and headers["Allow"] == allowed and body == b"", (path, status, headers)
+    with socket.create_connection(("127.0.0.1", e.port), timeout=5) as s:
+        s.sendall(b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert s.recv(4096).startswith(b"HTTP/1.1 200 OK\r\n")
 
 
 def test_negotiation_content_types_and_promtool(start_exporter):
