@@ -143,6 +143,14 @@ public enum ProfileLoader {
                         + "(expected values + 1 for __other__)")
             }
             try checkCategories(categorical.values, fail)
+            if values == nil,
+                let i = categorical.values.firstIndex(where: { $0.utf8.count > CategoryCounts.maxLearnedBytes })
+            {
+                throw fail(
+                    "values[\(i)] is \(categorical.values[i].utf8.count) bytes long, more than the "
+                        + "\(CategoryCounts.maxLearnedBytes) a learned category may have: it would be a label value "
+                        + "(rebuild the profile: mlops-exporter profile counts such values in __other__)")
+            }
             // Byte for byte, as live values are matched (`String`'s `==` calls NFC and NFD spellings equal).
             if let values, values.map({ Array($0.utf8) }) != categorical.values.map({ Array($0.utf8) }) {
                 throw fail(
@@ -160,6 +168,10 @@ public enum ProfileLoader {
     /// Most fine bins a profile may have: what `mlops-exporter profile --fine-bins` takes at most (the window keeps each
     /// KS or Wasserstein column's fine counts per slice).
     public static let maxFineBins = 1_000_000
+
+    /// The largest profile file read (512 MiB; ~20,000 features at `profile`'s default 1,000 fine bins): read whole
+    /// at start and at every reload, it had no bound.
+    public static let maxProfileBytes = 512 << 20
 
     /// A non-empty numeric column's `mean` within `[min, max]` and its population `std` at most `max − min` (it is at
     /// most half that), both up to a rounding slack of 1e-9 of the larger of `|min|` and `|max|`. (Wasserstein's score

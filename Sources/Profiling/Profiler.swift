@@ -159,8 +159,13 @@ public enum Profiler {
     }
 
     /// The bytes of `path`: a `ProfilingError` naming it when it is missing, a directory, not a regular file (a pipe, a
-    /// FIFO, a device such as `/dev/null`; reported as "permission denied" before, even to root) or unreadable.
-    public static func read(_ path: String) throws(ProfilingError) -> [UInt8] {
+    /// FIFO, a device such as `/dev/null`; reported as "permission denied" before, even to root), larger than
+    /// `maxBytes`, or unreadable.
+    public static func read(
+        _ path: String, maxBytes: Int = ProfileLoader.maxProfileBytes
+    ) throws(ProfilingError)
+        -> [UInt8]
+    {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw ProfilingError(file: path, message: "cannot read: no such file")
@@ -171,6 +176,10 @@ public enum Profiler {
             throw ProfilingError(
                 file: path,
                 message: "cannot read: not a regular file (a pipe, FIFO or device): write it to a file first")
+        }
+        if Int(info.st_size) > maxBytes {
+            throw ProfilingError(
+                file: path, message: "cannot read: \(info.st_size) bytes, more than the \(maxBytes) a profile may have")
         }
         do {
             return Array(try Data(contentsOf: URL(fileURLWithPath: path)))

@@ -86,6 +86,19 @@ import Testing
         #expect(configured == CategoricalProfile(values: ["d", "q"], counts: [1, 0, 12]))
     }
 
+    /// A learned category becomes a label value: one longer than 1 KiB counts in `__other__` (a 70 MiB cell of free
+    /// text was learned, and pushed as a label value). Configured values are matched whatever their length.
+    @Test func aValueLongerThanTheBoundIsNeverLearned() {
+        let long = String(repeating: "x", count: CategoryCounts.maxLearnedBytes + 1)
+        let edge = String(repeating: "y", count: CategoryCounts.maxLearnedBytes)
+        let counts = CategoryCounts([(long, 9), (edge, 2), ("a", 1)])
+        #expect(
+            counts.profile(values: nil, maxCategories: 50)
+                == CategoricalProfile(values: [edge, "a"], counts: [2, 1, 9]))
+        #expect(
+            counts.profile(values: [long], maxCategories: 50) == CategoricalProfile(values: [long], counts: [9, 3]))
+    }
+
     @Test func rowsFeedFeaturesPredictionAndScore() {
         let model = ModelConfiguration(
             name: "fraud", task: .binaryClassification, classes: ["legit", "fraud"],

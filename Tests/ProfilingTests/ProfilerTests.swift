@@ -278,6 +278,25 @@ struct Workspace {
         )
         #expect(
             try failure(c: [nfc], d: ["a", "b", "a"]) == #"ref.json: features[1] (d): values[2] "a" is listed twice"#)
+        // A learned category longer than the bound would be a label value (a configured one is the configuration's).
+        let long = String(repeating: "x", count: CategoryCounts.maxLearnedBytes + 1)
+        #expect(
+            try failure(c: [nfc], d: ["a", long]).hasPrefix(
+                "ref.json: features[1] (d): values[1] is 1025 bytes long, more than the 1024 a learned category may have"
+            ))
+    }
+
+    /// A profile is read whole at start and at every reload: one past the bound is refused before it is read.
+    @Test func aProfileLargerThanTheBoundIsRefused() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("big-\(UUID().uuidString).json").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        #expect(FileManager.default.createFile(atPath: path, contents: Data(repeating: 0x20, count: 2048)))
+        #expect {
+            try Profiler.read(path, maxBytes: 1024)
+        } throws: { error in
+            (error as? ProfilingError)?.description
+                == "\(path): cannot read: 2048 bytes, more than the 1024 a profile may have"
+        }
     }
 
     /// Hand-edited columns that no data gives: they loaded, and drift compared live traffic with them.

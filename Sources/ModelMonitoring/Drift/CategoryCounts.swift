@@ -8,6 +8,11 @@ public struct CategoryCounts: Sendable, Equatable {
     /// Count per value, keyed by the value's UTF-8 bytes.
     private var counts: [[UInt8]: Int] = [:]
 
+    /// The longest value learned as a category of its own, in UTF-8 bytes: a learned category becomes a label value
+    /// (`bin="…"`) in every scrape and push. A longer one counts in `__other__` (a 70 MiB cell of free text was
+    /// learned, and a batch pushed it as a label value: 147 MB on the Pushgateway's page).
+    public static let maxLearnedBytes = 1024
+
     /// No values yet.
     public init() {}
 
@@ -25,13 +30,15 @@ public struct CategoryCounts: Sendable, Equatable {
     /// frequent values (ties broken by UTF-8 byte order, i.e. code point order), most frequent first; every other value
     /// counts in `__other__` (the last count).
     ///
+    /// A value longer than ``maxLearnedBytes`` is never learned either: it counts in `__other__`.
+    ///
     /// A value spelled `__other__` in the data is never learned as a value of its own: it counts in `__other__`, as the
     /// drift collector counts a live value `__other__` (a value outside the profile's list). A profile listing it would
     /// name the bin `__other__` twice, which the profile loader refuses. (The configuration refuses `__other__` among
     /// configured values.)
     public func profile(values: [String]?, maxCategories: Int) -> CategoricalProfile {
         let other = Array(ModelContext.other.utf8)
-        let learned = counts.filter { $0.key != other }.sorted { a, b in
+        let learned = counts.filter { $0.key != other && $0.key.count <= Self.maxLearnedBytes }.sorted { a, b in
             a.value != b.value ? a.value > b.value : a.key.lexicographicallyPrecedes(b.key)
         }
         let known = values ?? learned.prefix(maxCategories).map { String(decoding: $0.key, as: UTF8.self) }
