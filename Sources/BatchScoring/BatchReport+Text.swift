@@ -23,6 +23,13 @@ extension BatchReport {
         for (attribute, n) in (counts.otherGroups ?? [:]).sorted(by: { $0.key < $1.key }) {
             out += "group __other__    \(attribute): \(Self.number(n)) (a value not among its groups, or none)\n"
         }
+        if let n = counts.otherVersions {
+            out += "version __other__  \(Self.number(n)) (a version the model does not list)\n"
+        }
+        if let n = counts.otherClasses {
+            out += "class __other__    \(Self.number(n)) (a class the model does not list)\n"
+        }
+        if let n = counts.inlineLabelsJoined { out += "inline labels joined \(Self.number(n))\n" }
         if let labelRows = counts.labelRows {
             out += "label rows read    \(labelRows)\n"
             out += "labels accepted    \(Self.number(counts.labelsAccepted))\n"

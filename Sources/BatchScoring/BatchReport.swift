@@ -38,8 +38,12 @@ public struct BatchReport: Sendable, Codable, Equatable {
         public var labelsAccepted: Double?
         /// Label rows rejected, by reason (nil without labels; they were counted among the predictions' before).
         public var labelsRejected: [String: Double]?
-        /// Labels joined to their prediction (`mlops_labels_joined_total`, both sources).
+        /// Labels of the labels file joined to their prediction (`mlops_labels_joined_total{source="endpoint"}`).
         public var labelsJoined: Double?
+        /// Inline labels (the predictions' own `label` column or key) joined (`mlops_labels_joined_total{
+        /// source="inline"}`; nil when none). They were added to ``labelsJoined``: with a labels file of the same
+        /// labels, "200 joined, 200 unmatched" read as a contradiction.
+        public var inlineLabelsJoined: Double?
         /// Labels that joined no prediction, by reason (`mlops_labels_unmatched_total`).
         public var labelsUnmatched: [String: Double]?
         /// Predictions whose id an earlier one had (`mlops_predictions_duplicate_id_total`; only the last is joined).
@@ -50,6 +54,13 @@ public struct BatchReport: Sendable, Codable, Equatable {
         /// (`mlops_fairness_predictions_total{group="__other__"}`; nil without the fairness collector). A report whose
         /// groups are all unknown otherwise only lacked its fairness section.
         public var otherGroups: [String: Double]?
+        /// Predictions of a version the model does not list, recorded under `__other__`
+        /// (`mlops_model_requests_total{version="__other__"}`; nil when none).
+        public var otherVersions: Double?
+        /// Predictions of a class the model does not list, recorded under `__other__`
+        /// (`mlops_model_predicted_class_total{class="__other__"}`; nil when none). A misspelt class in a nightly file
+        /// was said nowhere.
+        public var otherClasses: Double?
     }
 
     /// Drift of the dataset and of each feature and output.
@@ -159,6 +170,12 @@ extension BatchReport {
                 }
             }
         }
+        let otherVersions = s.sum("mlops_model_requests_total", ["model": model, "version": "__other__"])
+        if otherVersions > 0 { counts.otherVersions = otherVersions }
+        let otherClasses = s.sum("mlops_model_predicted_class_total", ["model": model, "class": "__other__"])
+        if otherClasses > 0 { counts.otherClasses = otherClasses }
+        let inline = s.sum("mlops_labels_joined_total", ["model": model, "source": "inline"])
+        if inline > 0 { counts.inlineLabelsJoined = inline }
         if let labelRows {
             counts.labelRows = labelRows
             counts.labelsAccepted = s.sum("mlops_ingest_events_total", ["model": model, "kind": "labels"])
@@ -171,7 +188,7 @@ extension BatchReport {
                 }
                 counts.labelsRejected = labelsRejected
             }
-            counts.labelsJoined = s.sum("mlops_labels_joined_total", m)
+            counts.labelsJoined = s.sum("mlops_labels_joined_total", ["model": model, "source": "endpoint"])
             counts.labelsUnmatched = byLabel("mlops_labels_unmatched_total", "reason")
         }
         var report = BatchReport(

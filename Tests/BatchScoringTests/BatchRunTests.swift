@@ -159,6 +159,28 @@ import Testing
         #expect(rendered.contains("# TYPE mlops_batch_last_success_timestamp_seconds gauge"))
     }
 
+    /// Inline labels are reported apart from the labels file's, and predictions recorded under `__other__` for a
+    /// version or a class the model does not list are said. Before, inline joins were added to the file's ("200
+    /// joined, 200 unmatched" for one set of labels given twice), and a misspelt class was said nowhere.
+    @Test func inlineLabelsAndUnlistedVersionsAndClassesAreSaid() throws {
+        let r = try run(
+            "id,x,c,version,prediction,label\n1,0.5,A,v1,yes,yes\n2,1.5,B,v9,maybe,no\n3,2,A,v1,no,\n",
+            labels: "id,label\n1,yes\n3,no\n"
+        ).report
+        #expect(r.counts.inlineLabelsJoined == 2)
+        #expect(r.counts.labelsJoined == 1)  // 3; 1's own label joined it already
+        #expect(r.counts.labelsUnmatched == ["unknown": 1])
+        #expect(r.counts.otherVersions == 1 && r.counts.otherClasses == 1)
+        let text = r.text
+        #expect(text.contains("version __other__  1 (a version the model does not list)"))
+        #expect(text.contains("class __other__    1 (a class the model does not list)"))
+        #expect(text.contains("inline labels joined 2"))
+        let plain = try run("id,x,c,prediction\n1,0.5,A,yes\n").report
+        #expect(
+            plain.counts.otherVersions == nil && plain.counts.otherClasses == nil
+                && plain.counts.inlineLabelsJoined == nil)
+    }
+
     /// The report says what the figures that leave outcomes out were computed over, and counts duplicate ids (log
     /// loss over 2 of 3 outcomes read as if over 3; review).
     @Test func theReportSaysWhatFiguresLeaveOut() throws {
