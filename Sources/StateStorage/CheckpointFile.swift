@@ -162,9 +162,14 @@ public struct CheckpointFile: Sendable {
 
     /// Writes `bytes` as the new checkpoint, atomically (see the type's description).
     public func write(_ bytes: [UInt8]) throws(IOError) {
-        // Whatever is there (a leftover, a FIFO, a link) goes; the file is made anew, exclusively.
+        // Whatever is there (a leftover, a FIFO, a link) goes; the file is made anew, exclusively. A directory (which
+        // unlink cannot remove: every checkpoint failed, the last one too) is removed when empty, else renamed aside.
         if unlink(temporaryPath) != 0 && errno != ENOENT {
-            throw IOError(operation: "unlink \(temporaryPath)", code: errno)
+            let code = errno
+            let aside = temporaryPath + ".aside-\(time(nil))"
+            guard code == EISDIR, rmdir(temporaryPath) == 0 || rename(temporaryPath, aside) == 0 else {
+                throw IOError(operation: "unlink \(temporaryPath)", code: code)
+            }
         }
         try writeNew(temporaryPath, bytes)
         guard rename(temporaryPath, path) == 0 else {

@@ -365,6 +365,16 @@ public final class Checkpointer: Sendable {
                 switch try file.lock() {
                 case .acquired(let fd):
                     held = fd
+                    // Taken (again) after another process held it: unless the checkpoint is still the one this process
+                    // last read or wrote, that process wrote meanwhile, and its state is restored first. Before, this
+                    // was checked only when the lost lock was noticed: an exporter that noticed it before the other's
+                    // first write took the lock back later and wrote over the other's state.
+                    if owns.load(ordering: .relaxed), knownCheckpoint.withLock({ $0 }) != file.checkpointIdentity {
+                        owns.store(false, ordering: .relaxed)
+                        logger.warning(
+                            "storage: the checkpoint changed while another process held the lock; restoring it first",
+                            metadata: ["path": "\(file.directory)"])
+                    }
                     return nil
                 case .heldBy(let pid):
                     guard let pid else { return "another process" }

@@ -129,6 +129,36 @@ import Testing
         #expect(after.value(ownEvents) == 7)
     }
 
+    /// The lock file removed, and another exporter taking the directory before this one's next checkpoint: that
+    /// checkpoint finds the lock held (counted `locked`); once the other has written and gone, the lock taken back does
+    /// not make the directory this process's again: the other's checkpoint is restored before it is written over.
+    /// Before, the identity of the checkpoint was compared only when the lost lock was noticed (still this process's
+    /// then), and the other exporter's state was overwritten unread.
+    @Test func aLockTakenBackAfterAnotherExporterHeldItRestoresThatExportersCheckpointFirst() throws {
+        let (dir, _) = try validCheckpoint()
+        let a = try Node([Models.fraud()], directory: dir)
+        _ = a.checkpointer.restore()
+        var traffic = Traffic(seed: 3)
+        traffic.predictions(a.model("fraud"), 10, prefix: "a", t0: WallClock.now() - 5)
+        try #require(a.checkpoint() != nil)
+        try FileManager.default.removeItem(atPath: dir + "/lock")
+        let b = try Node([Models.fraud()], directory: dir)
+        _ = b.checkpointer.restore()
+        let events = #"mlops_ingest_events_total{kind="predictions",model="fraud"}"#
+        #expect(a.checkpoint() == nil)  // B holds the lock now
+        // (B found A's running marker: its counters restarted from zero, as after a crash; A's 210 are not B's.)
+        traffic.predictions(b.model("fraud"), 7, prefix: "b", t0: WallClock.now() - 5)
+        let written = try #require(b.value(events))
+        #expect(written != a.value(events))
+        try #require(b.stop() != nil)
+        try #require(a.checkpoint() != nil)
+        #expect(a.value(events) == written)
+        let after = try Node([Models.fraud()], directory: dir)
+        a.crash()
+        _ = after.checkpointer.restore()
+        #expect(after.value(events) == written)
+    }
+
     /// A FIFO in the checkpoint's place is refused at once as unreadable and set aside: the restore opened it and
     /// waited for a writer forever (the exporter never listened, and SIGTERM did not end it).
     @Test func aFIFOInTheCheckpointsPlaceIsUnreadableAtOnce() throws {
@@ -165,6 +195,27 @@ import Testing
             #expect(try String(contentsOfFile: victim, encoding: .utf8) == "keep")
             let written = try #require(try CheckpointFile(directory: dir).read(maxBytes: 1 << 30))
             #expect(throws: Never.self) { try CheckpointFormat.decode(written) }
+            b.crash()
+        }
+    }
+
+    /// A directory at `checkpoint.tmp` (which `unlink` cannot remove) is removed when empty, else renamed aside with
+    /// what it holds. Before, every checkpoint failed (`io`), the last one too, and the next start took the clean stop
+    /// for a crash.
+    @Test func aDirectoryAtTheTemporaryPathIsMovedOutOfTheWay() throws {
+        let (dir, _) = try validCheckpoint()
+        for full in [false, true] {
+            try FileManager.default.createDirectory(
+                atPath: dir + "/checkpoint.tmp/sub", withIntermediateDirectories: true)
+            if !full { try FileManager.default.removeItem(atPath: dir + "/checkpoint.tmp/sub") }
+            let b = try Node([Models.fraud()], directory: dir)
+            _ = b.checkpointer.restore()
+            try #require(b.checkpoint() != nil, "\(full)")
+            let kept = try FileManager.default.contentsOfDirectory(atPath: dir).filter {
+                $0.hasPrefix("checkpoint.tmp.aside-")
+            }
+            #expect(kept.count == (full ? 1 : 0))
+            if full { #expect(FileManager.default.fileExists(atPath: dir + "/" + kept[0] + "/sub")) }
             b.crash()
         }
     }
