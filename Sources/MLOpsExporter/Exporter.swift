@@ -110,6 +110,8 @@ public final class Exporter: Sendable {
     let statusEndpoint: StatusEndpoint
     /// The exporter's own remote write (`remote_write:` in the configuration), if any.
     let remoteWriter: RemoteWriter?
+    /// The KServe logger's halves waiting for their pair (dropped and counted at ``shutdown(deadline:)``).
+    let cloudEventPairs: CloudEventPairs
 
     /// The processors this process may use.
     static let cores = ProcessInfo.processInfo.activeProcessorCount
@@ -172,6 +174,7 @@ public final class Exporter: Sendable {
             let pairs = CloudEventPairs(
                 maxPending: models.cloudEvents.maxPending, maxBytes: models.cloudEvents.maxPendingBytes,
                 ttl: models.cloudEvents.ttl.seconds)
+            cloudEventPairs = pairs
             let cloudEventsMetrics = CloudEventsMetrics(pairs: pairs)
             try registry.register(cloudEventsMetrics)
             let ingestWorkers = WorkerPool(limits: configuration.ingestWorkers)
@@ -288,6 +291,13 @@ public final class Exporter: Sendable {
         proxy?.shutdown(deadline: deadline)
         server.shutdown(deadline: deadline)
         statusHistory.stop()
+        // No more events come: halves still waiting for their pair are not kept across restarts.
+        let unpaired = cloudEventPairs.dropAllAtShutdown()
+        if unpaired > 0 {
+            logger.warning(
+                "cloudevents: events waiting for their other half dropped at shutdown (not kept across restarts)",
+                metadata: ["events": "\(unpaired)"])
+        }
         // The last checkpoint first: a remote write waiting on a hung receiver delayed it past a pod's grace period.
         checkpointer?.stop()
         remoteWriter?.stop(within: deadline - (ContinuousClock.now - began))

@@ -23,12 +23,12 @@ import Testing
     @Test func countBytesAndTimeAreBoundedAndCounted() {
         let pairs = CloudEventPairs(maxPending: 3, maxBytes: 100, ttl: 10)
         for i in 0..<5 { _ = pairs.add(half(10, at: Double(i)), kind: .request, key: "r\(i)", now: Double(i)) }
-        #expect(pairs.counts.pending == 3 && pairs.counts.orphans[0] == [0, 2])
+        #expect(pairs.counts.pending == 3 && pairs.counts.orphans[0] == [0, 2, 0])
         // A large half evicts as many as its bytes need.
         _ = pairs.add(half(95, at: 5), kind: .response, key: "big", now: 5)
-        #expect(pairs.counts.pending == 1 && pairs.counts.bytes == 95 && pairs.counts.orphans[0] == [0, 5])
+        #expect(pairs.counts.pending == 1 && pairs.counts.bytes == 95 && pairs.counts.orphans[0] == [0, 5, 0])
         pairs.expire(now: 16)
-        #expect(pairs.counts.pending == 0 && pairs.counts.orphans[1] == [1, 0])
+        #expect(pairs.counts.pending == 0 && pairs.counts.orphans[1] == [1, 0, 0])
     }
 
     /// A half larger than the byte bound alone is refused, not kept beyond the bound (it evicted every other half
@@ -40,7 +40,7 @@ import Testing
             Issue.record("a 101-byte half was kept under a 100-byte bound")
             return
         }
-        #expect(pairs.counts.pending == 1 && pairs.counts.bytes == 10 && pairs.counts.orphans[0] == [0, 0])
+        #expect(pairs.counts.pending == 1 && pairs.counts.bytes == 10 && pairs.counts.orphans[0] == [0, 0, 0])
         #expect(pairs.add(half(500, at: 2), kind: .response, key: "small", now: 2).pair?.response.body.count == 500)
         #expect(pairs.counts.pending == 0 && pairs.counts.bytes == 0)
     }
@@ -72,9 +72,23 @@ import Testing
         #expect(counts.orphans[CloudEventPairs.Kind.response.rawValue][CloudEventPairs.OrphanReason.evicted.slot] == 1)
     }
 
+    /// At shutdown every waiting half is dropped and counted `shutdown`, by kind.
+    @Test func halvesWaitingAtShutdownAreCountedDropped() {
+        let pairs = CloudEventPairs(maxPending: 10, maxBytes: 1000, ttl: 60)
+        let half = CloudEventPairs.Half(body: [1], arrival: 0, eventTime: nil, endpoint: nil)
+        _ = pairs.add(half, kind: .request, key: "a", now: 0)
+        _ = pairs.add(half, kind: .response, key: "b", now: 0)
+        _ = pairs.add(half, kind: .request, key: "c", now: 0)
+        #expect(pairs.dropAllAtShutdown() == 3)
+        let counts = pairs.counts
+        #expect(counts.pending == 0 && counts.bytes == 0)
+        #expect(counts.orphans[0] == [0, 0, 2] && counts.orphans[1] == [0, 0, 1])
+        #expect(pairs.dropAllAtShutdown() == 0)
+    }
+
     @Test func reasonSlotsAreTheirPositions() {
         #expect(CloudEventsMetrics.RejectReason.allCases.map(\.slot) == Array(0..<5))
-        #expect(CloudEventPairs.OrphanReason.allCases.map(\.slot) == Array(0..<2))
+        #expect(CloudEventPairs.OrphanReason.allCases.map(\.slot) == Array(0..<3))
         #expect(
             CloudEventsMetrics.RejectReason.allCases.map(\.rawValue) == [
                 "invalid_event", "unknown_type", "unknown_service", "overloaded", "too_large",

@@ -186,9 +186,23 @@ def test_refusals_and_orphans_are_counted(start_exporter, tmp_path):
              timeout=10, what="the lonely request to expire")
     _, s = scrape(e)
     assert sample(s, "mlops_cloudevents_pending") == 0
-    assert sample(s, "mlops_cloudevents_rejected_total", reason="unknown_service") == 1
     assert sample(s, "mlops_cloudevents_rejected_total", reason="invalid_event") == 3
     assert sample(s, "mlops_cloudevents_rejected_total", reason="unknown_type") == 1
+
+
+def test_halves_waiting_at_shutdown_are_said_dropped(start_exporter, tmp_path):
+    """A half still waiting for its pair when the exporter stops is dropped (halves are not kept across restarts) and
+    said so in the last log lines, counted `orphans_total{reason="shutdown"}`. Before, it went without a count or a
+    word, and its pair arriving after the restart expired as an orphan."""
+    (tmp_path / "models.yaml").write_text(CONFIG.replace("ttl: 1s", "ttl: 10m"))
+    e = start_exporter("--config", str(tmp_path / "models.yaml"))
+    for i in range(2):
+        assert send(e, {"id": f"at-stop-{i}", "type": REQUEST, "inferenceservicename": "credit-isvc"},
+                    {"instances": [[0, 0, 0, 0]]})[0] == 200
+    assert sample(scrape(e)[1], "mlops_cloudevents_pending") == 2
+    e.stop()
+    log = e.log_path.read_text()
+    assert "events waiting for their other half dropped at shutdown" in log and "events=2" in log, log
 
 
 HEADER_CONFIG = """

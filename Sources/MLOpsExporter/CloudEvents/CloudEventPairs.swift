@@ -3,7 +3,7 @@ import Synchronization
 /// The KServe logger's halves waiting for their other half: a request event waits for the response event with the
 /// same `ce-id` (and service), or the other way round. Bounded by count (`max_pending`) and by bytes
 /// (`max_pending_bytes`), each half kept at most `ttl`; a half dropped unpaired is counted as an orphan by reason
-/// (`expired`, `evicted`) and by kind.
+/// (`expired`, `evicted`, `shutdown`) and by kind.
 ///
 /// One lock for the whole store: a pair costs two short critical sections (a dictionary insert, then a removal), and
 /// logger traffic is one event per inference, far below what a lock sustains.
@@ -21,12 +21,15 @@ final class CloudEventPairs: Sendable {
         case expired
         /// Dropped to make room (`max_pending`, `max_pending_bytes`).
         case evicted
+        /// Waiting when the exporter stopped (halves are not kept across restarts, nor in checkpoints).
+        case shutdown
 
         /// Its slot in ``State/orphans``: its position in `allCases`.
         var slot: Int {
             switch self {
             case .expired: 0
             case .evicted: 1
+            case .shutdown: 2
             }
         }
     }
@@ -196,6 +199,16 @@ final class CloudEventPairs: Sendable {
             let waiting = s.waiting
             s.order = s.order[s.head...].filter { waiting[$0.key]?.sequence == $0.sequence }
             s.head = 0
+        }
+    }
+
+    /// Drops every waiting half, counted as an orphan for `shutdown`; returns how many there were. At shutdown, after
+    /// the server stopped taking events (before, they went without a count or a word).
+    func dropAllAtShutdown() -> Int {
+        state.withLock { s in
+            let count = s.waiting.count
+            while !s.waiting.isEmpty && s.head < s.order.count { dropOldest(&s, reason: .shutdown) }
+            return count
         }
     }
 

@@ -58,7 +58,7 @@ final class CloudEventsMetrics: Collector {
             orphans = try! s.counter(
                 "mlops_cloudevents_orphans_total",
                 help:
-                    "Events dropped without their other half, by type and reason (expired: cloudevents.ttl passed; evicted: cloudevents.max_pending or max_pending_bytes reached).",
+                    "Events dropped without their other half, by type and reason (expired: cloudevents.ttl passed; evicted: cloudevents.max_pending or max_pending_bytes reached; shutdown: waiting when the exporter stopped, said in its last log lines).",
                 labels: ["type", "reason"])
             duplicates = try! s.counter(
                 "mlops_cloudevents_duplicates_total",
