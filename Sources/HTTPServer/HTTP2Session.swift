@@ -1262,6 +1262,9 @@ final class HTTP2Session: ConnectionProtocolHandler {
             break
         case NGHTTP2_REFUSED_STREAM.rawValue:
             if !streamKnown { context.observer?.connectionError(reason: "stream_refused") }
+        case NGHTTP2_ENHANCE_YOUR_CALM.rawValue:
+            // Only this server resets a stream with it (``resetOversizedBlock(_:)``), which counted it `too_large`.
+            break
         default:
             context.observer?.connectionError(reason: "bad_request")
         }

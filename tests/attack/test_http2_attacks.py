@@ -266,3 +266,6 @@ def test_a_header_block_of_references_to_one_large_entry_is_reset_at_once(start_
     _, after = scrape(exporter)
     key = ("mlops_exporter_http_errors_total", (("reason", "too_large"),))
     assert after.get(key, 0) == before.get(key, 0) + 1, (before.get(key), after.get(key))
+    # Counted once: the reset is not a protocol error of the peer's as well.
+    bad = ("mlops_exporter_http_errors_total", (("reason", "bad_request"),))
+    assert after.get(bad, 0) == before.get(bad, 0), (before.get(bad), after.get(bad))
