@@ -106,8 +106,7 @@ import Testing
         try SyntheticSeries.register(count: 4, in: registry)
         var configuration = RemoteWriteConfiguration(
             url: ProxyConfiguration.Upstream(host: "127.0.0.1", port: 9, basePath: "/api/v1/write"))
-        configuration.interval = .seconds(3600)
-        configuration.timeout = .seconds(1)
+        configuration.interval = .seconds(3600)  // the default timeout (10 s), longer than the stop's wait below
         let writer = try RemoteWriter(
             configuration: configuration, registry: registry, instanceID: "t",
             logger: Logger(label: "t") { _ in SwiftLogNoOpLogHandler() },

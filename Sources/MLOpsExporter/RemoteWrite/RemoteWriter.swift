@@ -313,13 +313,13 @@ final class RemoteWriter: Sendable {
         metrics.lastSuccess.set(WallClock.now())
     }
 
-    /// At stop, what is queued (the last renders) is sent, one attempt each, oldest first, while an attempt can end
-    /// before ``stop(within:)`` stops waiting (before, it was all dropped, counted `shutdown`, though the receiver was
-    /// up: a render queued just before SIGTERM never arrived). The first failure ends it; the rest is counted by
-    /// ``stop(within:)``.
+    /// At stop, what is queued (the last renders) is sent, one attempt each, oldest first, while ``stop(within:)``
+    /// still waits (before, it was all dropped, counted `shutdown`, though the receiver was up: a render queued just
+    /// before SIGTERM never arrived). The first failure ends it; what is left when the stop stops waiting is counted
+    /// there (an attempt still under way then and delivered later is not counted sent as well: the queue is closed).
     private func drain() {
         guard let ends = stopWaitEnds.withLock({ $0 }) else { return }
-        while ContinuousClock.now + configuration.timeout <= ends {
+        while ContinuousClock.now < ends {
             let head = queue.withLock { q -> Pending? in
                 guard !q.closed else { return nil }
                 q.headInFlight = !q.pending.isEmpty
