@@ -15,7 +15,7 @@ public enum ProfileLoader {
     /// for byte).
     /// Profile features the configuration does not list are allowed (and unused).
     public static func load(path: String, model: ModelConfiguration) throws(ProfilingError) -> ReferenceProfile {
-        try load(bytes: try Profiler.read(path), path: path, model: model)
+        try load(bytes: try Profiler.read(path, maxBytes: maxProfileBytes), path: path, model: model)
     }
 
     /// ``load(path:model:)`` on the file's bytes already read (so that a caller hashing them hashes what was parsed).
@@ -311,7 +311,7 @@ extension ProfileLoader {
         for model in configuration.models {
             guard let path = model.reference else { continue }
             do {
-                let bytes = try Profiler.read(path)
+                let bytes = try Profiler.read(path, maxBytes: maxProfileBytes)
                 let profile = try load(bytes: bytes, path: path, model: model)
                 references[path] = LoadedReference(profile: profile, sha256: SHA256.hex(bytes))
             } catch {

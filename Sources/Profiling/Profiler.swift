@@ -160,12 +160,8 @@ public enum Profiler {
 
     /// The bytes of `path`: a `ProfilingError` naming it when it is missing, a directory, not a regular file (a pipe, a
     /// FIFO, a device such as `/dev/null`; reported as "permission denied" before, even to root), larger than
-    /// `maxBytes`, or unreadable.
-    public static func read(
-        _ path: String, maxBytes: Int = ProfileLoader.maxProfileBytes
-    ) throws(ProfilingError)
-        -> [UInt8]
-    {
+    /// `maxBytes` (a profile's bound, ``ProfileLoader/maxProfileBytes``; reference data has none), or unreadable.
+    public static func read(_ path: String, maxBytes: Int = .max) throws(ProfilingError) -> [UInt8] {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw ProfilingError(file: path, message: "cannot read: no such file")
