@@ -29,6 +29,9 @@ extension BatchReport {
         if let n = counts.otherClasses {
             out += "class __other__    \(Self.number(n)) (a class the model does not list)\n"
         }
+        if let n = counts.otherLabelClasses {
+            out += "label __other__    \(Self.number(n)) (a label class the model does not list, joined)\n"
+        }
         if let n = counts.inlineLabelsJoined { out += "inline labels joined \(Self.number(n))\n" }
         if let labelRows = counts.labelRows {
             out += "label rows read    \(labelRows)\n"

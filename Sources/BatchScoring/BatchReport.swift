@@ -61,6 +61,9 @@ public struct BatchReport: Sendable, Codable, Equatable {
         /// (`mlops_model_predicted_class_total{class="__other__"}`; nil when none). A misspelt class in a nightly file
         /// was said nowhere.
         public var otherClasses: Double?
+        /// Labels of a class the model does not list, joined under `__other__`
+        /// (`mlops_model_confusion_total{actual="__other__"}`, with the quality collector; nil when none).
+        public var otherLabelClasses: Double?
     }
 
     /// Drift of the dataset and of each feature and output.
@@ -174,6 +177,8 @@ extension BatchReport {
         if otherVersions > 0 { counts.otherVersions = otherVersions }
         let otherClasses = s.sum("mlops_model_predicted_class_total", ["model": model, "class": "__other__"])
         if otherClasses > 0 { counts.otherClasses = otherClasses }
+        let otherLabelClasses = s.sum("mlops_model_confusion_total", ["model": model, "actual": "__other__"])
+        if otherLabelClasses > 0 { counts.otherLabelClasses = otherLabelClasses }
         let inline = s.sum("mlops_labels_joined_total", ["model": model, "source": "inline"])
         if inline > 0 { counts.inlineLabelsJoined = inline }
         if let labelRows {

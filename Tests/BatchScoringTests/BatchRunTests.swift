@@ -164,17 +164,18 @@ import Testing
     /// joined, 200 unmatched" for one set of labels given twice), and a misspelt class was said nowhere.
     @Test func inlineLabelsAndUnlistedVersionsAndClassesAreSaid() throws {
         let r = try run(
-            "id,x,c,version,prediction,label\n1,0.5,A,v1,yes,yes\n2,1.5,B,v9,maybe,no\n3,2,A,v1,no,\n",
+            "id,x,c,version,prediction,label\n1,0.5,A,v1,yes,yes\n2,1.5,B,v9,maybe,Noo\n3,2,A,v1,no,\n",
             labels: "id,label\n1,yes\n3,no\n"
         ).report
         #expect(r.counts.inlineLabelsJoined == 2)
         #expect(r.counts.labelsJoined == 1)  // 3; 1's own label joined it already
         #expect(r.counts.labelsUnmatched == ["unknown": 1])
-        #expect(r.counts.otherVersions == 1 && r.counts.otherClasses == 1)
+        #expect(r.counts.otherVersions == 1 && r.counts.otherClasses == 1 && r.counts.otherLabelClasses == 1)
         let text = r.text
         #expect(text.contains("version __other__  1 (a version the model does not list)"))
         #expect(text.contains("class __other__    1 (a class the model does not list)"))
         #expect(text.contains("inline labels joined 2"))
+        #expect(text.contains("label __other__    1 (a label class the model does not list, joined)"))
         let plain = try run("id,x,c,prediction\n1,0.5,A,yes\n").report
         #expect(
             plain.counts.otherVersions == nil && plain.counts.otherClasses == nil
