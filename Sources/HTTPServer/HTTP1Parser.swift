@@ -38,7 +38,8 @@ struct HTTP1ParseError: Error, Equatable, Sendable {
 ///   `Host` (or an absolute-form target's authority) must be `uri-host [ ":" port ]` (RFC 9112 §3.2: 400 otherwise).
 /// - `Content-Length` must be digits, duplicates (as lines or list elements) must agree;
 ///   `Transfer-Encoding` must be exactly `chunked` (other codings answer 501) and is rejected together
-///   with `Content-Length` or in HTTP/1.0; chunk extensions are tolerated and trailers checked as field lines, then dropped.
+///   with `Content-Length` or in HTTP/1.0; chunk extensions are tolerated and trailers checked as field lines,
+///   then dropped.
 /// - size limits from ``Limits`` answer 414, 431 and 413.
 struct HTTP1Parser {
     /// Size limits, taken from ``HTTPServer/Configuration``.

@@ -11,7 +11,8 @@ import Synchronization
 /// joins its runs), and the ``StatusHistory`` for rates over the window.
 ///
 /// Pages render on a Dispatch queue, never on an event loop, at most ``maxRenders`` at once (more get 503 with
-/// `Retry-After: 1`; a page of a model that is not configured is a 404 without a render), each bounded by ``renderTimeout`` for its collectors. Responses: `Cache-Control: no-store`,
+/// `Retry-After: 1`; a page of a model that is not configured is a 404 without a render), each bounded by
+/// ``renderTimeout`` for its collectors. Responses: `Cache-Control: no-store`,
 /// a weak `ETag` over the page without its clock-only text (`If-None-Match` gets 304), a
 /// `Content-Security-Policy` that allows nothing but the page's own stylesheet (no script), `nosniff`,
 /// `no-referrer`, and `Refresh: N` when asked with `?refresh=N` (brought into 5 to 3600 seconds). `HEAD` is answered by the
