@@ -148,6 +148,22 @@ struct PendingStoreTests {
         #expect(remembered >= 170, "\(200 - remembered) of 200 evictions forgotten")
     }
 
+    /// An entry saved with an arrival after the restore's now (the wall clock set back, or a checkpoint from a host
+    /// whose clock ran ahead) is taken as arriving now: it expires a time-to-live later. Before, it outlived the
+    /// time-to-live by the skew (a day back: held a day longer).
+    @Test func anArrivalAfterTheRestoresNowIsTakenAsNow() throws {
+        let saved = PendingStore<Int>(capacity: 100, timeToLive: 8)
+        saved.insert(key: 7, time: 86_400 + 1000, 1, now: 86_400 + 1000)
+        var w = StateWriter()
+        saved.save(into: &w) { payload, _, w in w.count(payload) }
+        let restored = PendingStore<Int>(capacity: 100, timeToLive: 8)
+        var r = StateReader(w.bytes)
+        _ = try restored.restore(from: &r, now: 1000) { r, _ throws(StateError) in try r.count(max: 1 << 20) }
+        #expect(restored.counts.pending == 1)
+        restored.expire(now: 1009)
+        #expect(restored.counts.pending == 0 && restored.counts.expired == 1)
+    }
+
     @Test(
         "restored under another sharding (16 shards saved, 1 now), the newest entries are kept and the oldest evicted")
     func restoreIntoFewerShardsKeepsTheNewest() throws {

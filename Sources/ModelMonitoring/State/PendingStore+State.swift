@@ -69,7 +69,9 @@ extension PendingStore {
             for _ in 0..<n {
                 let key = try r.fixed64()
                 previous = previous &+ (try r.signed())
-                let time = Double(bitPattern: UInt64(bitPattern: previous))
+                // An arrival after now (the wall clock set back since, or a checkpoint from a host whose clock ran
+                // ahead) is taken as now: it outlived `join_ttl` by the skew (a day back: held a day longer).
+                let time = Swift.min(Double(bitPattern: UInt64(bitPattern: previous)), now)
                 decoded.append((key, time, try payload(&r, time)))
             }
             entries += n
