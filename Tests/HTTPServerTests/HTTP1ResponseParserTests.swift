@@ -274,6 +274,11 @@ private let responseCases: [ResponseCase] = [
     // was a 504 after the response timeout, not a 502).
     ResponseCase(name: "another protocol", input: "SSH-2.0-OpenSSH_9.2\r\n", expected: [error(.malformed)]),
     ResponseCase(name: "another protocol after empty lines", input: "\r\nHTTX", expected: [error(.malformed)]),
+    // Whole, the same verdict as split (the fuzzer: whole, a first line over the limit was `tooLarge`; split, the first
+    // bytes said `malformed`).
+    ResponseCase(
+        name: "another protocol with a long first line",
+        input: "3;ext=1\r\n" + String(repeating: "x", count: 1100) + "\r\n\r\n", expected: [error(.malformed)]),
     // A length past Int.max (it saturated, and was passed on to the client as 9223372036854775807).
     ResponseCase(
         name: "Content-Length past Int.max",

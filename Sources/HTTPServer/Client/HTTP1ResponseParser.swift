@@ -177,13 +177,14 @@ struct HTTP1ResponseParser {
     ) -> (consumed: Int, event: UpstreamEvent) {
         let limits = HTTP1HeadScanner.Limits(
             maxFirstLineLength: maxHeaderBytes, maxHeaderBytes: maxHeaderBytes, maxHeaderCount: maxHeaderCount)
+        // An upstream that speaks something else (an SSH banner, a TLS alert, another server's greeting) is told apart
+        // from a slow one by its first bytes, not after the response timeout; checked before the head is scanned, so
+        // that the verdict does not depend on how the bytes were split (whole, such a head was too large instead).
+        guard Self.mayBeginStatusLine(input) else {
+            return (0, fail(.malformed, "not an HTTP/1.x response (no status line)"))
+        }
         switch scanner.scan(input, limits: limits) {
         case .needMore:
-            // An upstream that speaks something else (an SSH banner, a TLS alert, another server's greeting) is told
-            // apart from a slow one by its first bytes, not after the response timeout.
-            guard Self.mayBeginStatusLine(input) else {
-                return (0, fail(.malformed, "not an HTTP/1.x response (no status line)"))
-            }
             return (0, .needMore)
         case .fail(.tooManyEmptyLines):
             return (0, fail(.malformed, "too many empty lines before the status line"))
