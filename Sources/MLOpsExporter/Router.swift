@@ -87,9 +87,26 @@ struct Router: HTTPHandler {
         return response
     }
 
+    /// OPTIONS on a page or an ingestion path of a model that is not configured: the 404 a GET or POST there gets
+    /// (it was 200 with `Allow`, from the path's shape alone); nil otherwise.
+    private func unknownModelOptions(_ route: Route, _ request: HTTPRequest) -> HTTPResponse? {
+        guard request.method == "OPTIONS" else { return nil }
+        let name: String?
+        if let (model, _) = route.ingest {
+            name = String(model)
+        } else if route.handler == .status, case .model(let model)? = StatusEndpoint.page(request.path) {
+            name = model
+        } else {
+            name = nil
+        }
+        guard let name, !config.configuration.models.contains(where: { $0.name == name }) else { return nil }
+        return status.unknownModel(name)
+    }
+
     func admit(_ head: HTTPRequest, admission: HTTPAdmission) {
         let route = route(head)
         let answer = recording(route.handler, head) { admission.reject($0) }
+        if let unknown = unknownModelOptions(route, head) { return answer(unknown) }
         if let refusal = Self.refusal(route.handler, head) { return answer(refusal) }
         guard Self.takesBody(route.handler) else {
             // A body of a length given is refused now. One of unknown length (chunked, an HTTP/2 stream left open
@@ -122,6 +139,7 @@ struct Router: HTTPHandler {
         let route = route(request)
         let handler = route.handler
         let answer = recording(handler, request) { respond($0) }
+        if let unknown = unknownModelOptions(route, request) { return answer(unknown) }
         if let refusal = Self.refusal(handler, request) { return answer(refusal) }
         if !request.body.isEmpty && !Self.takesBody(handler) { return answer(Self.noBodyTaken(request)) }
         switch handler {

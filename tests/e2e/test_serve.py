@@ -69,6 +69,10 @@ def test_endpoints_and_errors(start_exporter):
     for path, allowed in (("/", "GET, HEAD, OPTIONS"), ("/-/reload", "POST, PUT, OPTIONS")):
         status, headers, body = e.get(path, method="OPTIONS")
         assert status == 200 and headers["Allow"] == allowed and body == b"", (path, status, headers)
+    # A model that is not configured is a 404 there too, as for GET and POST (it was 200 from the path's shape).
+    for path in ("/models/nope", "/api/v1/models/nope/predictions"):
+        status, _, body = e.get(path, method="OPTIONS")
+        assert status == 404 and body.startswith(b'unknown model "nope"'), (path, status, body)
     with socket.create_connection(("127.0.0.1", e.port), timeout=5) as s:
         s.sendall(b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n")
         assert s.recv(4096).startswith(b"HTTP/1.1 200 OK\r\n")
