@@ -422,10 +422,8 @@ struct HTTP1Parser {
                     // A list (RFC 9110 §10.1.1): `100-continue, foo` asks for it too (it was not seen: no 100 sent).
                     expectsContinue =
                         expectsContinue
-                        || value.split(separator: UInt8(ascii: ",")).contains { element in
-                            ASCII.equalsLowercase(
-                                element.drop { ASCII.isWhitespace($0) }.reversed().drop { ASCII.isWhitespace($0) }
-                                    .reversed(), "100-continue")
+                        || value.split(separator: UInt8(ascii: ",")).contains {
+                            ASCII.equalsLowercase(ASCII.trimmingWhitespace($0), "100-continue")
                         }
                 } else {
                     try framingFields.read(name: name, value: value)

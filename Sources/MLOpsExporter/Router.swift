@@ -91,15 +91,8 @@ struct Router: HTTPHandler {
     /// (it was 200 with `Allow`, from the path's shape alone); nil otherwise.
     private func unknownModelOptions(_ route: Route, _ request: HTTPRequest) -> HTTPResponse? {
         guard request.method == "OPTIONS" else { return nil }
-        let name: String?
-        if let (model, _) = route.ingest {
-            name = String(model)
-        } else if route.handler == .status, case .model(let model)? = StatusEndpoint.page(request.path) {
-            name = model
-        } else {
-            name = nil
-        }
-        guard let name, !config.configuration.models.contains(where: { $0.name == name }) else { return nil }
+        if let (model, _) = route.ingest { return status.unknownModel(String(model)) }
+        guard route.handler == .status, case .model(let name)? = StatusEndpoint.page(request.path) else { return nil }
         return status.unknownModel(name)
     }
 

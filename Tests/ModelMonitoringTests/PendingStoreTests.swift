@@ -148,17 +148,25 @@ struct PendingStoreTests {
         #expect(remembered >= 170, "\(200 - remembered) of 200 evictions forgotten")
     }
 
+    /// `saved` (payloads as counts) restored into a new store of `capacity` and `timeToLive` at `now`.
+    private func restore(
+        _ saved: PendingStore<Int>, capacity: Int, timeToLive: Double, now: Double
+    ) throws -> PendingStore<Int> {
+        var w = StateWriter()
+        saved.save(into: &w) { payload, _, w in w.count(payload) }
+        let restored = PendingStore<Int>(capacity: capacity, timeToLive: timeToLive)
+        var r = StateReader(w.bytes)
+        _ = try restored.restore(from: &r, now: now) { r, _ throws(StateError) in try r.count(max: 1 << 20) }
+        return restored
+    }
+
     /// An entry saved with an arrival after the restore's now (the wall clock set back, or a checkpoint from a host
     /// whose clock ran ahead) is taken as arriving now: it expires a time-to-live later. Before, it outlived the
     /// time-to-live by the skew (a day back: held a day longer).
     @Test func anArrivalAfterTheRestoresNowIsTakenAsNow() throws {
         let saved = PendingStore<Int>(capacity: 100, timeToLive: 8)
         saved.insert(key: 7, time: 86_400 + 1000, 1, now: 86_400 + 1000)
-        var w = StateWriter()
-        saved.save(into: &w) { payload, _, w in w.count(payload) }
-        let restored = PendingStore<Int>(capacity: 100, timeToLive: 8)
-        var r = StateReader(w.bytes)
-        _ = try restored.restore(from: &r, now: 1000) { r, _ throws(StateError) in try r.count(max: 1 << 20) }
+        let restored = try restore(saved, capacity: 100, timeToLive: 8, now: 1000)
         #expect(restored.counts.pending == 1)
         restored.expire(now: 1009)
         #expect(restored.counts.pending == 0 && restored.counts.expired == 1)
@@ -175,11 +183,7 @@ struct PendingStoreTests {
             keys.append(key)
             saved.insert(key: key, time: Double(i + 1), i, now: Double(i + 1))
         }
-        var w = StateWriter()
-        saved.save(into: &w) { payload, _, w in w.count(payload) }
-        let restored = PendingStore<Int>(capacity: 1024, timeToLive: 1e9)
-        var r = StateReader(w.bytes)
-        _ = try restored.restore(from: &r, now: 3001) { r, _ throws(StateError) in try r.count(max: 1 << 20) }
+        let restored = try restore(saved, capacity: 1024, timeToLive: 1e9, now: 3001)
         #expect(restored.counts.pending == 1024)
         #expect(restored.counts.evicted == 3000 - 1024)
         // The 1,024 newest are there, with their payloads; the oldest are not.

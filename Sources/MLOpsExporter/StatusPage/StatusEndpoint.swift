@@ -89,9 +89,7 @@ final class StatusEndpoint: Sendable {
         history.start()
         // A model that is not configured is answered from the configuration, without taking a render slot (3,000
         // requests for unknown names took them from the real pages: 689 of those got 503).
-        if case .model(let name) = page, !config.configuration.models.contains(where: { $0.name == name }) {
-            return respond(unknownModel(name))
-        }
+        if case .model(let name) = page, let unknown = unknownModel(name) { return respond(unknown) }
         guard inFlight.wrappingAdd(1, ordering: .relaxed).newValue <= Self.maxRenders else {
             inFlight.wrappingSubtract(1, ordering: .relaxed)
             var busy = HTTPResponse(
@@ -136,7 +134,7 @@ final class StatusEndpoint: Sendable {
     func response(_ page: Page, refresh: Int?, ifNoneMatch: String?, now: Double) -> HTTPResponse {
         guard let html = render(page, refresh: refresh, now: now) else {
             guard case .model(let name) = page else { return .notFound("404 page not found\n") }
-            return unknownModel(name)
+            return unknownModel(name) ?? .notFound("unknown model \"\(name)\"\n")
         }
         let etag = html.weakETag()
         var headers: HTTPHeaders = [
@@ -151,9 +149,10 @@ final class StatusEndpoint: Sendable {
         return HTTPResponse(status: 200, headers: headers, body: html.bytes)
     }
 
-    /// 404 for a model page of a model that is not configured, as the ingestion API says it (the name is echoed in
-    /// text/plain, nosniff).
-    func unknownModel(_ name: String) -> HTTPResponse {
+    /// 404 for a page of `name` when no model of that name is configured, as the ingestion API says it (the name is
+    /// echoed in text/plain, nosniff); nil when it is configured.
+    func unknownModel(_ name: String) -> HTTPResponse? {
+        guard !config.configuration.models.contains(where: { $0.name == name }) else { return nil }
         let known = monitor.modelNames
         return .notFound(
             "unknown model \"\(name)\" "
