@@ -17,7 +17,13 @@ enum EventValidation {
         }
         switch (schema.task, event.prediction) {
         case (.regression, .number(let x)): if !SummedValueLimit.accepts(x) { return .invalidNumber }
-        case (.classification, .label(let l)): event.predictionClass = schema.classes.firstIndex(of: l)
+        case (.classification, .label(let l)):
+            // A class index already given (a decoder that read the class by its index) is checked, not searched for:
+            // one comparison of the same string, where the search compares every class before it.
+            if let given = event.predictionClass, given >= 0, given < schema.classes.count, schema.classes[given] == l {
+                break
+            }
+            event.predictionClass = schema.classes.firstIndex(of: l)
         default: return .wrongType
         }
         if let label = event.label {

@@ -457,21 +457,24 @@ public final class DriftCollector: ModelCollector {
             planEdges.withUnsafeBufferPointer { edges in
                 event.features.withUnsafeBufferPointer { values in
                     for i in 0..<Swift.min(plans.count, values.count) {
-                        let p = plans[i]
+                        // The plan read in place, field by field: a copy of it (18 words) per column cost more than
+                        // the binning.
+                        let p = plans.baseAddress! + i
                         // A number read in place (`FeatureValue.numberValue`): a switch over the value would copy it
                         // and destroy the copy (a call per column).
                         if let x = values[i].numberValue {
-                            if p.categorical < 0 {
+                            if p.pointee.categorical < 0 {
                                 Self.record(number: x, p, edges, slots: slots, totals: totals)
                                 continue
                             }
-                        } else if p.categorical >= 0, case .category(let s) = values[i] {
-                            let b = categoricalIndexes[p.categorical].index(of: s) ?? (p.binCount &- 1)
-                            slots.add(p.base &+ b)
-                            totals.add(p.totalsBase &+ b)
+                        } else if p.pointee.categorical >= 0, case .category(let s) = values[i] {
+                            let b =
+                                categoricalIndexes[p.pointee.categorical].index(of: s) ?? (p.pointee.binCount &- 1)
+                            slots.add(p.pointee.base &+ b)
+                            totals.add(p.pointee.totalsBase &+ b)
                             continue
                         }
-                        Self.recordMissing(p, slots: slots, totals: totals)
+                        Self.recordMissing(p.pointee, slots: slots, totals: totals)
                     }
                 }
             }
@@ -480,7 +483,7 @@ public final class DriftCollector: ModelCollector {
             if let p = predictionPlan {
                 switch event.prediction {
                 case .number(let x) where p.categorical < 0:
-                    Self.record(number: x, p, edges, slots: slots, totals: totals)
+                    withUnsafePointer(to: p) { Self.record(number: x, $0, edges, slots: slots, totals: totals) }
                 case .label where p.categorical >= 0:
                     let b = event.predictionClass ?? (p.binCount &- 1)
                     slots.add(p.base &+ b)
@@ -490,7 +493,7 @@ public final class DriftCollector: ModelCollector {
             }
             if let p = scorePlan, p.categorical < 0 {
                 if let x = event.score ?? positiveProbability(event) {
-                    Self.record(number: x, p, edges, slots: slots, totals: totals)
+                    withUnsafePointer(to: p) { Self.record(number: x, $0, edges, slots: slots, totals: totals) }
                 } else {
                     Self.recordMissing(p, slots: slots, totals: totals)
                 }
@@ -518,38 +521,41 @@ public final class DriftCollector: ModelCollector {
     /// values near 1e308).
     @inline(__always)
     static func record(
-        number x: Double, _ p: RecordPlan, _ edges: UnsafeBufferPointer<Double>, slots: AtomicSlots.Run,
-        totals: AtomicSlots.Run
+        number x: Double, _ plan: UnsafePointer<RecordPlan>, _ edges: UnsafeBufferPointer<Double>,
+        slots: AtomicSlots.Run, totals: AtomicSlots.Run
     ) {
+        let base = plan.pointee.base
+        let binCount = plan.pointee.binCount
+        let fineCount = plan.pointee.fineCount
+        let valueCount = plan.pointee.valueCount
+        let below = binCount &+ fineCount &+ valueCount
         let b: Int
-        if x < p.min {
+        if x < plan.pointee.min {
             b = 0
-        } else if x > p.max {
-            b = p.edgesCount &+ 2
+            slots.add(base &+ below)
+            slots.addDouble(base &+ below &+ 1, DriftStatistics.tailDistance(x, from: plan.pointee.min))
+        } else if x > plan.pointee.max {
+            b = plan.pointee.edgesCount &+ 2
+            slots.add(base &+ below &+ 2)
+            slots.addDouble(base &+ below &+ 3, DriftStatistics.tailDistance(x, from: plan.pointee.max))
         } else {
-            let own = UnsafeBufferPointer(rebasing: edges[p.edgesStart..<(p.edgesStart &+ p.edgesCount)])
+            // The column's edges without a slice of `edges` (its bounds checks cost as much as the search).
+            let own = UnsafeBufferPointer(
+                start: edges.baseAddress! + plan.pointee.edgesStart, count: plan.pointee.edgesCount)
             b = Buckets.index(of: x, in: own) &+ 1
-        }
-        slots.add(p.base &+ b)
-        totals.add(p.totalsBase &+ b)
-        if p.valueCount > 0 {
-            // At most 5 values: a scan. Past the last listed value, the slot of every other value.
-            let listed = p.valueCount &- 1
-            var k = 0
-            while k < listed && edges[p.valuesStart &+ k] != x { k &+= 1 }
-            slots.add(p.base &+ p.binCount &+ p.fineCount &+ k)
-        }
-        let below = p.binCount &+ p.fineCount &+ p.valueCount
-        if x < p.min {
-            slots.add(p.base &+ below)
-            slots.addDouble(p.base &+ below &+ 1, DriftStatistics.tailDistance(x, from: p.min))
-        } else if x > p.max {
-            slots.add(p.base &+ below &+ 2)
-            slots.addDouble(p.base &+ below &+ 3, DriftStatistics.tailDistance(x, from: p.max))
-        } else if p.fineCount > 0 {
             // The profile's own binning: on a range narrower than the bins' precision a plain `Int((x − min)·scale)`
             // puts values one bin off the profile's.
-            slots.add(p.base &+ p.binCount &+ p.fine.bin(of: x))
+            if fineCount > 0 { slots.add(base &+ binCount &+ plan.pointee.fine.bin(of: x)) }
+        }
+        slots.add(base &+ b)
+        totals.add(plan.pointee.totalsBase &+ b)
+        if valueCount > 0 {
+            // At most 5 values: a scan. Past the last listed value, the slot of every other value.
+            let listed = valueCount &- 1
+            let values = edges.baseAddress! + plan.pointee.valuesStart
+            var k = 0
+            while k < listed && values[k] != x { k &+= 1 }
+            slots.add(base &+ binCount &+ fineCount &+ k)
         }
     }
 

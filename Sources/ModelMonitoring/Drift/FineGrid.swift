@@ -35,14 +35,16 @@ public struct FineGrid: Sendable, Equatable {
     @inline(__always)
     public func bin(of x: Double) -> Int {
         guard max > min else { return 0 }
+        let last = bins &- 1
         let scaled = (x - min) * norm
-        var index = scaled >= 0 ? (scaled < Double(bins) ? Int(scaled) : bins &- 1) : 0
-        if x < edge(index) {
+        var index = scaled >= 0 ? (scaled < Double(bins) ? Int(scaled) : last) : 0
+        // ``edge(_:)`` of bins below the last, inlined: neither edge read here is `edge(bins)`.
+        if x < Double(index) * step + min {
             index &-= 1
-        } else if index != bins &- 1 && x >= edge(index &+ 1) {
+        } else if index != last && x >= Double(index &+ 1) * step + min {
             index &+= 1
         }
-        return Swift.max(0, Swift.min(bins &- 1, index))
+        return Swift.max(0, Swift.min(last, index))
     }
 
     /// The left edge of bin `k` (`max` for `k == bins`).
