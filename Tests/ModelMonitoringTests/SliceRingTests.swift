@@ -32,6 +32,41 @@ import Testing
         #expect(ring.sum(0, blocks: ring.liveBlocks(now: 1000)) == 1)  // the three old counts are gone
     }
 
+    /// A window saved by a clock a day ahead (or restored after the clock was set back): restored with its newest
+    /// slice at now, its slices' spacing kept, so that events at the real time are recorded, not late, and its older
+    /// slices leave the window as time passes. Left in the future, every event for a day was late.
+    @Test func aWindowSavedAheadOfNowMovesBackWholeSoThatNowRecords() throws {
+        // 4 slices of 10 s; epochs 200 (1 count), 201 (2) and 203 (3) saved, restored at epoch 100.
+        let saved = SliceRing(sliceSeconds: 10, sliceCount: 4, width: 2)
+        for (t, n) in [(2005.0, 1), (2015, 2), (2035, 3)] {
+            let block = try #require(saved.block(for: t))
+            for _ in 0..<n { saved.add(block, 0) }
+            saved.add(block, 1)
+        }
+        var w = StateWriter()
+        saved.save(into: &w)
+        let ring = SliceRing(sliceSeconds: 10, sliceCount: 4, width: 2)
+        var r = StateReader(w.bytes)
+        try ring.restore(from: &r, now: 1005)
+        #expect(r.isAtEnd)
+        // Moved 103 epochs back: 97 (1), 98 (2), 100 (3), all in the window ending at epoch 100.
+        #expect(ring.sum(0, blocks: ring.liveBlocks(now: 1005)) == 6)
+        #expect(ring.sum(1, blocks: ring.liveBlocks(now: 1005)) == 3)
+        let block = try #require(ring.block(for: 1005))
+        ring.add(block, 0)
+        ring.wrote(block)
+        #expect(ring.sum(0, blocks: ring.liveBlocks(now: 1005)) == 7)
+        #expect(ring.window(now: 1005).total(0) == 7)
+        // The spacing kept: epoch 97 leaves the window at epoch 101, epoch 98 at 102.
+        #expect(ring.sum(0, blocks: ring.liveBlocks(now: 1010)) == 6)
+        #expect(ring.sum(0, blocks: ring.liveBlocks(now: 1020)) == 4)
+        // A window saved in the past is restored where it was: its slices older than the window dropped.
+        let past = SliceRing(sliceSeconds: 10, sliceCount: 4, width: 2)
+        var again = StateReader(w.bytes)
+        try past.restore(from: &again, now: 2045)
+        #expect(past.sum(0, blocks: past.liveBlocks(now: 2045)) == 5)
+    }
+
     @Test func concurrentWritersAcrossSliceBoundariesLoseNothing() async throws {
         let ring = SliceRing(sliceSeconds: 1, sliceCount: 1000, width: 3)
         await withTaskGroup(of: Void.self) { group in

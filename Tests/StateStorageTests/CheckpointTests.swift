@@ -283,6 +283,36 @@ import Testing
         // Counters since start are kept.
         #expect(c.value(#"mlops_ingest_events_total{kind="predictions",model="fraud"}"#) == 150)
     }
+
+    /// A checkpoint written by a clock a day ahead (or restored after the clock was set back a day): the windows move
+    /// back whole with their newest slice at now, so that events at the real time are recorded in them, not late; the
+    /// time of the last event is now, not a day ahead (staleness alerts could not fire for a day).
+    @Test func aCheckpointFromAClockAheadLeavesTheWindowsRecording() throws {
+        let dir = temporaryDirectory()
+        let window = WindowConfiguration(duration: .seconds(600), slices: 6)
+        let a = try Node([Models.fraud(window: window)], directory: dir)
+        let now = WallClock.now()
+        let ahead = now + 86_400
+        var traffic = Traffic(seed: 5)
+        traffic.predictions(a.model("fraud"), 40, prefix: "ahead", t0: ahead)
+        traffic.labels(a.model("fraud"), 0..<40, prefix: "ahead", at: ahead + 1)
+        try #require(a.stop(now: ahead + 2) != nil)
+        let b = try Node([Models.fraud(window: window)], directory: dir)
+        b.checkpointer.restore(now: now)
+        let observations = #"mlops_feature_window_observations{feature="amount",model="fraud"}"#
+        #expect(b.value(observations) == 40)
+        #expect(try #require(b.value(#"mlops_model_window_outcomes{model="fraud",version="v1"}"#)) > 0)
+        traffic.predictions(b.model("fraud"), 30, prefix: "now", t0: now)
+        traffic.labels(b.model("fraud"), 0..<30, prefix: "now", at: now + 1)
+        #expect(b.value(observations) == 70)
+        #expect(b.value(#"mlops_drift_late_events_total{model="fraud"}"#) == 0)
+        #expect(b.value(#"mlops_quality_late_outcomes_total{model="fraud"}"#) == 0)
+        for version in ["v1", "v2"] {
+            let last = try #require(
+                b.value(#"mlops_model_last_event_timestamp_seconds{model="fraud",version="\#(version)"}"#))
+            #expect(last >= now && last < now + 10, "\(version): \(last - now) s after now")
+        }
+    }
 }
 
 @Suite struct CheckpointRequestTests {

@@ -49,6 +49,9 @@ extension ServiceCollector: PersistentCollector {
             guard errorKinds.slot(of: name) == i else { throw .mismatch("error kind \"\(name)\" not in slot \(i)") }
         }
         for slots in persistentSlots { try r.slots(into: slots) }
+        // A last event after now (a checkpoint written by a clock that ran ahead, or the clock set back since) is now:
+        // kept in the future, `storeMax` never let a real event lower it and staleness alerts stayed silent.
+        for v in 0..<lastEvent.count where lastEvent.loadDouble(v) > now { lastEvent.store(v, now.bitPattern) }
     }
 
     /// Every slot but the time of the last event (a gauge).
