@@ -87,20 +87,26 @@ struct Router: HTTPHandler {
         return response
     }
 
-    /// OPTIONS on a page or an ingestion path of a model that is not configured: the 404 a GET or POST there gets
-    /// (it was 200 with `Allow`, from the path's shape alone); nil otherwise.
-    private func unknownModelOptions(_ route: Route, _ request: HTTPRequest) -> HTTPResponse? {
-        guard request.method == "OPTIONS" else { return nil }
-        if let (model, _) = route.ingest { return status.unknownModel(String(model)) }
-        guard route.handler == .status, case .model(let name)? = StatusEndpoint.page(request.path) else { return nil }
-        return status.unknownModel(name)
+    /// The refusal of `request`'s method (``refusal(_:_:)``), or the answer to OPTIONS, unless the path names nothing
+    /// here: then the 404 a GET or POST there gets. A 405's `Allow` and OPTIONS' say what the resource takes, so
+    /// whether it exists is decided first: a status path that is no page (`/models/`, `/models/a/b`) or names a model
+    /// that is not configured, an ingestion path of such a model. (A method the endpoint takes goes on to the
+    /// endpoint, which answers the same 404 and counts it as its own.)
+    private func refusalOrMissing(_ route: Route, _ request: HTTPRequest) -> HTTPResponse? {
+        guard let refusal = Self.refusal(route.handler, request) else { return nil }
+        guard refusal.status == 405 || request.method == "OPTIONS" else { return refusal }
+        if let (model, _) = route.ingest { return status.unknownModel(String(model)) ?? refusal }
+        guard route.handler == .status else { return refusal }
+        guard case .model(let name)? = StatusEndpoint.page(request.path) else {
+            return .notFound("404 page not found: \(request.path)\n")
+        }
+        return status.unknownModel(name) ?? refusal
     }
 
     func admit(_ head: HTTPRequest, admission: HTTPAdmission) {
         let route = route(head)
         let answer = recording(route.handler, head) { admission.reject($0) }
-        if let unknown = unknownModelOptions(route, head) { return answer(unknown) }
-        if let refusal = Self.refusal(route.handler, head) { return answer(refusal) }
+        if let refusal = refusalOrMissing(route, head) { return answer(refusal) }
         guard Self.takesBody(route.handler) else {
             // A body of a length given is refused now. One of unknown length (chunked, an HTTP/2 stream left open
             // after its HEADERS) may be empty, which is no body: received (bounded as any body is) and refused in
@@ -132,8 +138,7 @@ struct Router: HTTPHandler {
         let route = route(request)
         let handler = route.handler
         let answer = recording(handler, request) { respond($0) }
-        if let unknown = unknownModelOptions(route, request) { return answer(unknown) }
-        if let refusal = Self.refusal(handler, request) { return answer(refusal) }
+        if let refusal = refusalOrMissing(route, request) { return answer(refusal) }
         if !request.body.isEmpty && !Self.takesBody(handler) { return answer(Self.noBodyTaken(request)) }
         switch handler {
         case .metrics:

@@ -70,9 +70,18 @@ def test_endpoints_and_errors(start_exporter):
         status, headers, body = e.get(path, method="OPTIONS")
         assert status == 200 and headers["Allow"] == allowed and body == b"", (path, status, headers)
     # A model that is not configured is a 404 there too, as for GET and POST (it was 200 from the path's shape).
+    # Whatever the method: whether the resource exists is decided before the method is (a 405's Allow and OPTIONS'
+    # say what it takes; GET on an ingestion path of such a model, POST on its page and OPTIONS on a status path that
+    # is no page were 405 or 200 with Allow).
     for path in ("/models/nope", "/api/v1/models/nope/predictions"):
-        status, _, body = e.get(path, method="OPTIONS")
-        assert status == 404 and body.startswith(b'unknown model "nope"'), (path, status, body)
+        for method in ("OPTIONS", "GET", "HEAD", "POST", "DELETE"):
+            status, _, body = e.get(path, method=method)
+            assert status == 404, (path, method, status, body)
+            assert method == "HEAD" or body.startswith(b'unknown model "nope"'), (path, method, body)
+    for path in ("/models/", "/models/a/b"):
+        for method in ("OPTIONS", "GET", "POST"):
+            status, _, body = e.get(path, method=method)
+            assert status == 404 and body.startswith(b"404 page not found"), (path, method, status, body)
     with socket.create_connection(("127.0.0.1", e.port), timeout=5) as s:
         s.sendall(b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n")
         assert s.recv(4096).startswith(b"HTTP/1.1 200 OK\r\n")
