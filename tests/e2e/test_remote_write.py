@@ -176,6 +176,10 @@ def test_a_refusing_receiver_is_not_retried_and_its_samples_are_counted(start_ex
         s = scrape(e)[1]
         assert sample(s, "mlops_remote_write_failures_total", reason="http_4xx") >= 1
         assert sample(s, "mlops_remote_write_pending_requests") <= 1
+        # Said in the log once per streak, as other failures are (a receiver refusing every request logged each one).
+        wait_for(lambda: sample(scrape(e)[1], "mlops_remote_write_failures_total", reason="http_4xx") >= 3,
+                 timeout=20, interval=0.2, what="three refusals")
+        assert e.log_path.read_text().count("remote write: the receiver refused a request") == 1
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -293,6 +297,33 @@ def test_the_pending_requests_never_pass_their_limit(start_exporter, tmp_path):
                 s, "mlops_remote_write_pending_requests_limit")
             assert held <= limit, (held, limit)
         assert limit == 2
+    finally:
+        listener.close()
+
+
+def test_the_limit_gauge_covers_a_render_of_more_requests_than_the_limit(start_exporter, tmp_path):
+    """A render of more requests than `max_pending_requests` keeps them all, beside the one being sent: the limit
+    gauge says so (it said 2 while 6 were held, and an alert on pending >= limit fired for nothing)."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    port = listener.getsockname()[1]
+    text = config(tmp_path, port).read_text().replace("timeout: 2s", "timeout: 30s").replace(
+        "max_pending_requests: 5", "max_pending_requests: 2")
+    (tmp_path / "two.yaml").write_text(text)
+    # 20,000 synthetic series: a render of 5 requests (at most 5,000 samples each).
+    e = start_exporter("--config", str(tmp_path / "two.yaml"), "--bench.synthetic-series", "20000")
+    try:
+        wait_for(lambda: sample(scrape(e)[1], "mlops_remote_write_pending_requests") >= 5, timeout=20, interval=0.2,
+                 what="a render's requests queued")
+        for _ in range(5):
+            s = scrape(e)[1]
+            held, limit = sample(s, "mlops_remote_write_pending_requests"), sample(
+                s, "mlops_remote_write_pending_requests_limit")
+            assert held <= limit, (held, limit)
+        assert limit >= 6
     finally:
         listener.close()
 

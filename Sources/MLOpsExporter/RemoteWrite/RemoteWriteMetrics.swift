@@ -18,7 +18,11 @@ struct RemoteWriteMetrics: Sendable {
     /// `http_429`, `http_4xx`, `http_5xx`, `http_other`.
     static let failureReasons = ["network", "http_429", "http_4xx", "http_5xx", "http_other"]
 
+    /// The configured bound (at least 2), which the limit gauge shows unless a render needs more.
+    let configuredLimit: Int
+
     init(registry: Registry, maxPending: Int) throws(ExpositionError) {
+        configuredLimit = maxPending
         sent = try registry.counter(
             "mlops_remote_write_samples_total", help: "Samples delivered to the remote write receiver.")
         requests = try registry.counter(
@@ -36,7 +40,7 @@ struct RemoteWriteMetrics: Sendable {
         pendingLimit = try registry.gauge(
             "mlops_remote_write_pending_requests_limit",
             help:
-                "Most remote write requests held at once (remote_write.max_pending_requests, at least 2: the request being sent and the newest render's)."
+                "Most remote write requests held at once (remote_write.max_pending_requests, at least 2: the request being sent and the newest render's; more while one render needs more requests: those and the one being sent)."
         )
         lastSuccess = try registry.gauge(
             "mlops_remote_write_last_success_timestamp_seconds",
@@ -48,6 +52,9 @@ struct RemoteWriteMetrics: Sendable {
         for r in Self.failureReasons { _ = try failures.labels(r) }
         pendingLimit.set(Double(maxPending))
     }
+
+    /// The bound while the newest render needs `requests` requests: they are all kept, beside the one being sent.
+    func renderQueued(requests: Int) { pendingLimit.set(Double(max(configuredLimit, requests + 1))) }
 
     func dropped(_ reason: String, _ samples: Int) { try? dropped.labels(reason).inc(by: Double(samples)) }
     func failed(_ reason: String) { try? failures.labels(reason).inc() }

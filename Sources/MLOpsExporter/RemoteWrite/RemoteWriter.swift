@@ -225,6 +225,7 @@ final class RemoteWriter: Sendable {
                 evicted += q.pending.remove(at: oldest).samples
             }
             metrics.pending.set(Double(q.pending.count))
+            metrics.renderQueued(requests: entries.count)
             return evicted
         }
         // A render that ended after the stop had counted what was queued: dropped at shutdown too.
@@ -248,6 +249,7 @@ final class RemoteWriter: Sendable {
     private func sendLoop() {
         var backoff = configuration.minBackoff.seconds
         var failuresInARow = 0  // logged at the first failure of a streak and when it ends, not at each retry
+        var rejectionsInARow = 0  // the same for requests the receiver refused
         defer { drain() }
         while !stopping.load(ordering: .relaxed) {
             let head = queue.withLock { q -> Pending? in
@@ -261,18 +263,26 @@ final class RemoteWriter: Sendable {
             let outcome = transport(next.body)
             switch outcome {
             case .delivered:
-                if failuresInARow > 0 {
-                    logger.info("remote write: delivering again", metadata: ["failed_sends": "\(failuresInARow)"])
+                if failuresInARow > 0 || rejectionsInARow > 0 {
+                    logger.info(
+                        "remote write: delivering again",
+                        metadata: ["failed_sends": "\(failuresInARow)", "refused_requests": "\(rejectionsInARow)"])
                     failuresInARow = 0
+                    rejectionsInARow = 0
                 }
                 delivered(next)
                 backoff = configuration.minBackoff.seconds
             case .rejected(let reason, let answer):
                 metrics.failed(reason)
                 if removeHead() { metrics.dropped("rejected", next.samples) }
-                logger.warning(
-                    "remote write: the receiver refused a request (not retried)",
-                    metadata: ["reason": "\(reason)", "answer": "\(answer.prefix(200))"])
+                // Once per streak too: a receiver that refuses every request (a revoked tenant token) logged each one,
+                // for as long as it refused (the counters have every one).
+                rejectionsInARow += 1
+                if rejectionsInARow == 1 {
+                    logger.warning(
+                        "remote write: the receiver refused a request (not retried; said again after a send succeeds)",
+                        metadata: ["reason": "\(reason)", "answer": "\(answer.prefix(200))"])
+                }
             case .retry(let reason, let retryAfter):
                 metrics.failed(reason)
                 failuresInARow += 1
