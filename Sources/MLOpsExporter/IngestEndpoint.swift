@@ -314,10 +314,12 @@ struct IngestEndpoint: Sendable {
         return monitor.model(named: String(name))?.context.configuration.token != nil
     }
 
-    /// The credentials of an `Authorization: Bearer <token>` value (scheme case-insensitive), or nil.
+    /// The credentials of an `Authorization: Bearer <token>` value (scheme case-insensitive, then `1*SP` as RFC 9110
+    /// §11.4 writes it: two spaces were part of the token), or nil when there are none.
     static func bearerToken(_ header: String) -> Substring? {
         guard header.utf8.count > 7, header.prefix(7).lowercased() == "bearer " else { return nil }
-        return header.dropFirst(7)
+        let credentials = header.dropFirst(7).drop { $0 == " " }
+        return credentials.isEmpty ? nil : credentials
     }
 
     /// Whether an `Authorization` value is `Bearer <token>`, compared in constant time.

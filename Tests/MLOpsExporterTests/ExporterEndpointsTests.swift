@@ -135,13 +135,18 @@ struct ExporterEndpointsTests {
                 path, event + event, [("Authorization", "Bearer t0ken"), ("Content-Type", "application/x-ndjson")]))
         #expect(accepted.status == 202)
         #expect(text(accepted) == "{\"accepted\":2,\"rejected\":0,\"errors\":[]}\n")
+        // The scheme and the token separated by `1*SP` (RFC 9110 §11.4): two spaces were read as part of the token.
+        let spaced = await endpoints.respond(to: post(path, event, [("Authorization", "bearer   t0ken")]))
+        #expect(spaced.status == 202)
+        let empty = await endpoints.respond(to: post(path, event, [("Authorization", "Bearer   ")]))
+        #expect(empty.status == 401)
         let fraud = await endpoints.respond(to: post("/api/v1/models/fraud/predictions", fraudEvent))
         #expect(fraud.status == 202)
         let scrape = text(await endpoints.respond(to: get("/metrics")))
-        #expect(scrape.contains("mlops_ingest_events_total{kind=\"predictions\",model=\"eta\"} 2\n"))
+        #expect(scrape.contains("mlops_ingest_events_total{kind=\"predictions\",model=\"eta\"} 3\n"))
         #expect(scrape.contains("mlops_ingest_events_total{kind=\"predictions\",model=\"fraud\"} 1\n"))
         #expect(
-            scrape.contains("mlops_ingest_rejected_requests_total{model=\"eta\",reason=\"unauthorized\"} 2\n"))
+            scrape.contains("mlops_ingest_rejected_requests_total{model=\"eta\",reason=\"unauthorized\"} 3\n"))
     }
 
     /// Labels for a model without a quality or fairness collector are refused, with the reason, and counted (inline
