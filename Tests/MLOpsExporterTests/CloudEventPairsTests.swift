@@ -129,9 +129,25 @@ import Testing
         #expect(abs(try #require(RFC3339.parse(text)) - expected) < 1e-3)
     }
 
-    @Test(arguments: ["2026-13-02T18:40:48Z", "2026-12-02T24:00:00Z", "2026-12-02T18:40:48", "yesterday", ""])
+    @Test(arguments: [
+        "2026-13-02T18:40:48Z", "2026-12-02T24:00:00Z", "2026-12-02T18:40:48", "yesterday", "",
+        // Dates that do not exist and offsets past 23:59 (they were taken).
+        "2026-02-29T00:00:00Z", "2026-02-30T00:00:00Z", "2026-04-31T00:00:00Z", "1900-02-29T00:00:00Z",
+        "2026-12-02T18:40:48+24:00", "2026-12-02T18:40:48-01:60",
+    ])
     func rfc3339RefusesWhatItIsNot(text: String) {
         #expect(RFC3339.parse(text) == nil)
+    }
+
+    /// The difference of two times is exact to their fractions' precision: as one Double near 1.8e9 each, a 1 µs
+    /// difference read 0.954 µs.
+    @Test func rfc3339DifferencesKeepTheFractionsPrecision() throws {
+        let start = try #require(RFC3339.instant("2026-12-02T18:40:48.000001Z"))
+        let end = try #require(RFC3339.instant("2026-12-02T18:40:48.000002Z"))
+        #expect(abs(end.seconds(since: start) - 1e-6) < 1e-12)
+        let later = try #require(RFC3339.instant("2026-12-02T19:40:48.5+01:00"))
+        #expect(abs(later.seconds(since: start) - 0.499999) < 1e-9)
+        #expect(RFC3339.instant("2024-02-29T00:00:00Z") != nil && RFC3339.instant("2000-02-29T00:00:00Z") != nil)
     }
 }
 

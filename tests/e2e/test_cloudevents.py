@@ -179,6 +179,15 @@ def test_refusals_and_orphans_are_counted(start_exporter, tmp_path):
         + b'","inferenceservicename":"credit-isvc","data":{"instances":[[0,0,0,0]]}}',
         headers={"Content-Type": "application/cloudevents+json"})
     assert status == 400 and b"id appears twice" in body, body
+    # A `time` that is not RFC 3339 (the spec's MUST): refused, in both modes (it was taken as absent, and the pair's
+    # latency went unrecorded without a word).
+    for bad in ("2026-02-30T10:00:00Z", "2026-12-02T10:00:00", "2026-12-02T10:00:00+24:00"):
+        status, _, body = send(e, {"id": "t-" + bad, "type": REQUEST, "inferenceservicename": "credit-isvc",
+                                   "time": bad}, {"instances": [[0, 0, 0, 0]]})
+        assert status == 400 and b"ce-time" in body and b"RFC 3339" in body, (bad, status, body)
+    status, _, body = send(e, {"id": "t-s", "type": REQUEST, "inferenceservicename": "credit-isvc",
+                               "time": "yesterday"}, {"instances": [[0, 0, 0, 0]]}, structured=True)
+    assert status == 400 and b"RFC 3339" in body, (status, body)
     # A request whose response never comes expires after cloudevents.ttl (1 s), counted as an orphan.
     assert send(e, {"id": "lonely", "type": REQUEST, "inferenceservicename": "credit-isvc"},
                 {"instances": [[0, 0, 0, 0]]})[0] == 200
@@ -186,7 +195,7 @@ def test_refusals_and_orphans_are_counted(start_exporter, tmp_path):
              timeout=10, what="the lonely request to expire")
     _, s = scrape(e)
     assert sample(s, "mlops_cloudevents_pending") == 0
-    assert sample(s, "mlops_cloudevents_rejected_total", reason="invalid_event") == 3
+    assert sample(s, "mlops_cloudevents_rejected_total", reason="invalid_event") == 7
     assert sample(s, "mlops_cloudevents_rejected_total", reason="unknown_type") == 1
 
 

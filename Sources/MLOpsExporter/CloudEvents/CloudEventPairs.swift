@@ -38,7 +38,7 @@ final class CloudEventPairs: Sendable {
     struct Half: Sendable {
         let body: [UInt8]
         let arrival: Double
-        let eventTime: Double?
+        let eventTime: RFC3339.Instant?
         /// `ce-endpoint` (a KServe predictor or canary name), if any.
         let endpoint: String?
         /// The event's attributes as `ce-*` headers (``CloudEvent/attributes``).
@@ -47,7 +47,7 @@ final class CloudEventPairs: Sendable {
         let bytes: Int
 
         init(
-            body: [UInt8], arrival: Double, eventTime: Double?, endpoint: String?,
+            body: [UInt8], arrival: Double, eventTime: RFC3339.Instant?, endpoint: String?,
             attributes: [(name: String, value: String)] = []
         ) {
             self.body = body

@@ -188,9 +188,10 @@ struct CloudEventsEndpoint: Sendable {
         var latency: Double? = nil
         // Taken only within the store's time-to-live (a pair whose halves came further apart never pairs): a forged
         // request `ce-time` of 1970 added 1.8e9 s to the latency sum, for good.
-        if let start = pair.request.eventTime, let end = pair.response.eventTime, end >= start, end - start <= pairs.ttl
+        if let start = pair.request.eventTime, let end = pair.response.eventTime,
+            case let seconds = end.seconds(since: start), seconds >= 0, seconds <= pairs.ttl
         {
-            latency = end - start
+            latency = seconds
         }
         var accepted = 0
         for (row, var event) in events.enumerated() {
