@@ -102,11 +102,15 @@ extension ConnectionProtocolHandler {
     func idleActivity(_ connection: Connection, didRead: Bool) -> Bool { didRead }
 }
 
-/// A connection's closed flag, shared with the responders and admissions of its requests on other threads.
+/// A connection's closed flag, shared with the responders and admissions of its requests on other threads; or an
+/// HTTP/2 stream's, closed with its stream (a reset) or with its connection (`parent`).
 final class ConnectionLiveness: Sendable {
     private let closed = Atomic<Bool>(false)
+    private let parent: ConnectionLiveness?
 
-    var isClosed: Bool { closed.load(ordering: .relaxed) }
+    init(parent: ConnectionLiveness? = nil) { self.parent = parent }
+
+    var isClosed: Bool { closed.load(ordering: .relaxed) || parent?.isClosed == true }
 
     func markClosed() { closed.store(true, ordering: .relaxed) }
 }
@@ -214,8 +218,8 @@ final class Connection: DeadlineScheduled {
     }
 
     /// The admission through which a handler answers ``HTTPHandler/admit(_:admission:)`` for request `requestID`.
-    func admission(requestID: UInt64) -> HTTPAdmission {
-        HTTPAdmission(loop: loop, connectionID: id, liveness: liveness, requestID: requestID)
+    func admission(requestID: UInt64, liveness: ConnectionLiveness? = nil) -> HTTPAdmission {
+        HTTPAdmission(loop: loop, connectionID: id, liveness: liveness ?? self.liveness, requestID: requestID)
     }
 
     /// Returns `count` bytes reserved with ``reserveBodyBytes(_:)``.

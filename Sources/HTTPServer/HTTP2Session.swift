@@ -77,6 +77,17 @@ final class HTTP2Session: ConnectionProtocolHandler {
         var admittedAt: UInt64 = 0
         /// Complete and handed over (to the handler, or to ``HTTP2Session/waiting``); waiting for its response.
         var dispatched = false
+        /// Closed when the stream closes (a reset by the client, or the connection's end): what its admission and
+        /// responder answer `isCancelled` with, so that work queued for a reset stream (a password check) is
+        /// skipped, as for a client that left (it was run: only the connection's close was seen). Made on first use.
+        var liveness: ConnectionLiveness?
+
+        func liveness(of connection: Connection) -> ConnectionLiveness {
+            if let liveness { return liveness }
+            let made = ConnectionLiveness(parent: connection.liveness)
+            liveness = made
+            return made
+        }
         /// Complete, but waiting in ``HTTP2Session/waiting`` for the peer to take the answers held for it.
         var waits = false
         /// Answered (by the handler, with an error status, or the head of its streamed response submitted).
@@ -573,7 +584,8 @@ final class HTTP2Session: ConnectionProtocolHandler {
         stream.body = []
         context.handler.handle(
             request,
-            respond: HTTPResponder(connection: connection, requestID: UInt64(stream.id)))
+            respond: HTTPResponder(
+                connection: connection, requestID: UInt64(stream.id), liveness: stream.liveness(of: connection)))
     }
 
     /// Starts the waiting requests while the answers held for the peer are below the bound.
@@ -669,7 +681,7 @@ final class HTTP2Session: ConnectionProtocolHandler {
         }
         context.handler.admit(
             request(for: stream, body: []),
-            admission: connection.admission(requestID: UInt64(stream.id)))
+            admission: connection.admission(requestID: UInt64(stream.id), liveness: stream.liveness(of: connection)))
     }
 
     func admissionDecided(_ rejection: HTTPResponse?, requestID: UInt64, connection: Connection) {
@@ -1218,6 +1230,7 @@ final class HTTP2Session: ConnectionProtocolHandler {
                 session.cancelledStreams.append(attachment.stream)
             }
             guard let stream = session.streams.removeValue(forKey: streamID) else { return 0 }
+            stream.liveness?.markClosed()
             // An answer the peer reset (or never took) before it was all framed.
             session.unsent.whole -= stream.responseBody.count - stream.responseOffset
             stream.responseBody = []

@@ -130,8 +130,11 @@ public struct HTTPResponder: Sendable {
     /// Fields set on the response before it is sent (see ``settingHeaders(_:)``).
     var extraHeaders: [(name: String, value: String)] = []
 
-    init(connection: Connection, requestID: UInt64) {
-        self.destination = .connection(connection.loop, connectionID: connection.id, liveness: connection.liveness)
+    /// The responder of request `requestID` on `connection`; `liveness` is the request's own (an HTTP/2 stream's,
+    /// closed by a reset), else the connection's.
+    init(connection: Connection, requestID: UInt64, liveness: ConnectionLiveness? = nil) {
+        self.destination = .connection(
+            connection.loop, connectionID: connection.id, liveness: liveness ?? connection.liveness)
         self.requestID = requestID
     }
 
@@ -146,8 +149,8 @@ public struct HTTPResponder: Sendable {
         self.requestID = 0
     }
 
-    /// Whether the request's connection has closed: a response would be dropped, so work still queued for it
-    /// can be skipped. Thread-safe, cheap (one atomic load).
+    /// Whether the request's connection has closed (or its HTTP/2 stream was reset): a response would be dropped, so
+    /// work still queued for it can be skipped. Thread-safe, cheap (an atomic load or two).
     public var isCancelled: Bool {
         switch destination {
         case .connection(_, _, let liveness): liveness.isClosed

@@ -1,4 +1,5 @@
 import Dispatch
+import Exposition
 import Foundation
 import Synchronization
 
@@ -33,7 +34,10 @@ public struct WorkerLimits: Sendable, Equatable {
 ///   (``Submission/keyLimit``) when `key` already has ``WorkerLimits/perKey`` jobs in the pool; the caller
 ///   answers 503 or 429 and counts it.
 /// - An accepted job gets exactly one of its closures called, on a pool thread: `run`, or `expired` when it
-///   waited longer than ``WorkerLimits/maxQueueWait`` or the pool was shut down first.
+///   waited longer than ``WorkerLimits/maxQueueWait`` or the pool was shut down first. A job is expired once that
+///   time has passed even while every thread is busy (a thread of the pool's own watches the queue's oldest job):
+///   before, the wait was checked only when a thread took the job, so a client waited behind a slow job (a bcrypt
+///   check at cost 17: 13 s) for all of it, and then got its 503.
 /// - The per-key table holds only keys with a job in the pool, so it never has more than `threads + queue`
 ///   entries. It is touched only on submission and completion, under the pool's lock.
 /// - The threads stop when the pool is deinitialised or ``shutdown()`` is called; jobs still waiting then
@@ -59,6 +63,7 @@ final class WorkerPool: Sendable {
         for _ in 0..<limits.threads {
             Thread.detachNewThread { [core] in core.work() }
         }
+        Thread.detachNewThread { [core] in core.expireOverdue() }
     }
 
     deinit { core.stop() }
@@ -103,6 +108,8 @@ final class WorkerPool: Sendable {
         let wakeups = DispatchSemaphore(value: 0)
         /// Running plus waiting jobs, mirrored for the lock-free ``WorkerPool/hasRoom``.
         let load = Atomic<Int>(0)
+        /// Signalled when a job is queued into an empty queue (a new oldest job to watch) and on stop.
+        let oldestChanged = DispatchSemaphore(value: 0)
 
         init(limits: WorkerLimits) {
             self.limits = limits
@@ -123,7 +130,10 @@ final class WorkerPool: Sendable {
                 load.store(state.waiting + state.running, ordering: .relaxed)
                 return .accepted
             }
-            if outcome == .accepted { wakeups.signal() }
+            if outcome == .accepted {
+                wakeups.signal()
+                oldestChanged.signal()
+            }
             return outcome
         }
 
@@ -134,6 +144,39 @@ final class WorkerPool: Sendable {
             }
             guard !wasStopped else { return }
             for _ in 0..<limits.threads { wakeups.signal() }
+            oldestChanged.signal()
+        }
+
+        /// The watcher's loop: expires the waiting jobs that waited longer than ``WorkerLimits/maxQueueWait`` (the
+        /// oldest first: the queue is in order of arrival), then sleeps until the new oldest one's time or a job is
+        /// queued.
+        func expireOverdue() {
+            while true {
+                let now = ContinuousClock.now
+                let (overdue, next, stopped) = state.withLock { state -> ([Job], ContinuousClock.Instant?, Bool) in
+                    guard !state.stopped else { return ([], nil, true) }
+                    var overdue: [Job] = []
+                    while state.waiting > 0, let job = state.ring[state.head],
+                        now - job.enqueued > limits.maxQueueWait
+                    {
+                        state.ring[state.head] = nil
+                        state.head = (state.head + 1) % state.ring.count
+                        state.waiting -= 1
+                        if let key = job.key, limits.perKey != nil, let held = state.perKey[key] {
+                            if held <= 1 { state.perKey[key] = nil } else { state.perKey[key] = held - 1 }
+                        }
+                        overdue.append(job)
+                    }
+                    load.store(state.waiting + state.running, ordering: .relaxed)
+                    let oldest = state.waiting > 0 ? state.ring[state.head]?.enqueued : nil
+                    return (overdue, oldest.map { $0 + limits.maxQueueWait }, false)
+                }
+                for job in overdue { job.expired() }
+                if stopped { return }
+                // Slept in steps of at most a minute (a wait of days is not one `DispatchTime` sum).
+                let seconds = next.map { min(60, max(0, ($0 - ContinuousClock.now).seconds) + 0.001) } ?? 60
+                _ = oldestChanged.wait(timeout: .now() + seconds)
+            }
         }
 
         /// A pool thread's loop.

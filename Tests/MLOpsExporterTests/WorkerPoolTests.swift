@@ -73,18 +73,27 @@ struct WorkerPoolTests {
         #expect(log.wait(for: 1).last == "again")
     }
 
-    @Test func expiresJobsThatWaitedTooLong() {
+    /// A job is expired once it has waited its time, while every thread is still busy: before, the wait was checked
+    /// only when a thread took the job, so its client waited for the whole of the job ahead (a bcrypt check at cost
+    /// 17: 13 s) and then got its 503.
+    @Test func expiresJobsThatWaitedTooLongWhileEveryThreadIsBusy() {
         let pool = WorkerPool(
             // 300 ms: the blocker itself must reach the worker within that (50 ms was missed once on a loaded
             // 2-core machine, and the blocker expired instead of the late job).
-            limits: WorkerLimits(threads: 1, queue: 4, maxQueueWait: .milliseconds(300)))
+            limits: WorkerLimits(threads: 1, queue: 4, perKey: 1, maxQueueWait: .milliseconds(300)))
         let gate = DispatchSemaphore(value: 0)
         let log = Log()
         #expect(Self.block(pool, gate, log) == .accepted)
-        #expect(pool.submit(run: { log.add("late") }, expired: { log.add("late expired") }) == .accepted)
-        Thread.sleep(forTimeInterval: 0.6)  // the job must age: nothing to poll for
+        let submitted = ContinuousClock.now
+        #expect(
+            pool.submit(key: "k", run: { log.add("late") }, expired: { log.add("late expired") }) == .accepted)
+        #expect(log.wait(for: 1) == ["late expired"])
+        #expect(ContinuousClock.now - submitted < .seconds(3))
+        // Its place and its key's share are given back.
+        #expect(pool.jobs == 1)
+        #expect(pool.submit(key: "k", run: { log.add("next") }, expired: { log.add("next expired") }) == .accepted)
         gate.signal()
-        #expect(log.wait(for: 2) == ["blocker", "late expired"])
+        #expect(log.wait(for: 2).prefix(2) == ["late expired", "blocker"])
     }
 
     @Test func shutdownExpiresWaitingJobsAndRefusesNewOnes() {

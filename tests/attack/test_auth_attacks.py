@@ -277,3 +277,64 @@ def test_pipelined_gzip_bombs_do_not_stall_the_event_loops(start_exporter, tmp_p
     assert 503 in statuses and overloaded == statuses.count(503)
     assert all(h.get("retry-after") for status, h, _ in answers if status == 503)
     assert set(statuses) <= {202, 400, 503}
+
+
+def one_core():
+    """preexec_fn: the exporter may use CPU 0 only, so that its password checks have one thread (half the cores, one
+    at least) whatever the machine."""
+    os.sched_setaffinity(0, {0})
+
+
+def test_a_check_waiting_behind_a_slow_one_is_refused_at_the_queue_bound(start_exporter, tmp_path):
+    """The 2 s bound on waiting for a password check holds while the one thread is busy: a check queued behind a
+    cost-17 one (seconds of bcrypt) is answered 503 `expired` after 2 s. Before, the wait was checked only when the
+    thread took the job: the client waited for the whole slow check, and then got its 503."""
+    web = web_config(tmp_path, {"slow": bcrypt("x", 17), "prom": bcrypt("s3cret", 4)})
+    e = start_exporter("--web.config.file", str(web), "--no-process-metrics", preexec_fn=one_core)
+    slow = {}
+    blocker = threading.Thread(target=lambda: slow.update(answer=get(e, authorization=basic("slow", "no"),
+                                                                          timeout=120)))
+    blocker.start()
+    try:
+        time.sleep(0.3)  # the slow check must have the thread first: nothing to poll for from outside
+        status, _, seconds = get(e, authorization=basic("prom", "s3cret"), timeout=60)
+        print(f"\nqueued check answered {status} after {seconds:.2f} s")
+        assert status == 503 and 1.5 < seconds < 4.0, (status, seconds)
+    finally:
+        blocker.join(timeout=120)
+    assert slow["answer"][0] == 401 and slow["answer"][2] > seconds, slow
+    assert metric_sum(get(e, authorization=basic("prom", "s3cret"))[1].decode(), "mlops_exporter_auth_rejected_total",
+                      reason="expired") == 1
+
+
+def test_a_check_of_a_reset_http2_stream_is_skipped(start_exporter, tmp_path):
+    """A password check queued for an HTTP/2 stream its client reset is skipped (`cancelled`), as one of a client that
+    closed its connection is: before, only the connection's close was seen, and every reset stream's bcrypt ran."""
+    import hpack
+    from test_http2_attacks import END_STREAM_AND_HEADERS, HEADERS, PREFACE, RST_STREAM, SETTINGS, frame
+
+    web = web_config(tmp_path, {"slow": bcrypt("x", 13), "prom": bcrypt("s3cret", 10)})
+    e = start_exporter("--web.config.file", str(web), "--no-process-metrics", preexec_fn=one_core)
+    slow = {}
+    blocker = threading.Thread(target=lambda: slow.update(answer=get(e, authorization=basic("slow", "no"),
+                                                                          timeout=60)))
+    blocker.start()
+    try:
+        time.sleep(0.2)  # the slow check must have the thread first
+        with socket.create_connection(("127.0.0.1", e.port), timeout=10) as sock:
+            encoder = hpack.Encoder()
+            out = PREFACE + frame(SETTINGS, 0, 0)
+            for stream in (1, 3, 5):
+                block = encoder.encode([(":method", "GET"), (":path", "/metrics"), (":scheme", "http"),
+                                        (":authority", "x"), ("authorization", basic("prom", "wrong"))])
+                out += frame(HEADERS, END_STREAM_AND_HEADERS, stream, block)
+            for stream in (1, 3, 5):
+                out += frame(RST_STREAM, 0, stream, (8).to_bytes(4, "big"))  # CANCEL
+            sock.sendall(out)
+            blocker.join(timeout=60)  # the connection stays open while the queued checks come up
+            text = lambda: get(e, authorization=basic("prom", "s3cret"))[1].decode()
+            wait_for(lambda: metric_sum(text(), "mlops_exporter_auth_rejected_total", reason="cancelled") == 3,
+                     timeout=10, interval=0.1, what="the reset streams' checks skipped")
+            assert metric_sum(text(), "mlops_exporter_auth_rejected_total", reason="invalid") == 1  # the slow one
+    finally:
+        blocker.join(timeout=60)
