@@ -2,7 +2,8 @@
 public enum FeatureValue: Sendable, Equatable {
     /// Absent from the event, or JSON `null`.
     case missing
-    /// A numeric feature's value (always finite).
+    /// A numeric feature's value (always finite). Given in process for a categorical feature, it is taken as the
+    /// category it names (`3` → `"3"`, `2.5` → `"2.5"`), as the JSON decoder reads a number there.
     case number(Double)
     /// A categorical feature's value: the string, a number's JSON text, or `"true"`/`"false"`.
     case category(String)

@@ -8,11 +8,22 @@ enum EventValidation {
         if event.version.isEmpty { return .missingVersion }
         guard event.features.count == schema.features.count, event.attributes.count == schema.attributeNames.count
         else { return .wrongType }
+        var numberForCategory = false
         for (value, spec) in zip(event.features, schema.features) {
             switch (value, spec.kind) {
             case (.number(let x), .numeric): if !x.isFinite { return .invalidNumber }
             case (.category, .numeric): return .wrongType
+            case (.number(let x), _):
+                if !x.isFinite { return .invalidNumber }
+                numberForCategory = true
             default: break
+            }
+        }
+        if numberForCategory {
+            // A number for a categorical feature is the category it names, as the JSON decoder reads `"country": 3`
+            // (it was kept a number, which no category bin takes: counted missing, though it was sent).
+            for i in event.features.indices where schema.features[i].kind != .numeric {
+                if case .number(let x) = event.features[i] { event.features[i] = .category(ProfileBuilder.text(of: x)) }
             }
         }
         switch (schema.task, event.prediction) {

@@ -201,8 +201,9 @@ public final class MonitoredModel: Sendable {
     /// ``record(_:receivedAt:)`` validating `event` where it stands, without copying it first (a copy retains each of
     /// its arrays and strings): for a caller that reuses or drops the event afterwards, such as a decoder's reused
     /// row event. Same rules, result and counts. Validation may normalise the event, accepted or not: its
-    /// `predictionClass` and `labelClass` are set from its labels (as the collectors see them); nothing else of it
-    /// changes.
+    /// `predictionClass` and `labelClass` are set from its labels (as the collectors see them), and a number given for
+    /// a categorical feature becomes the category it names (`3` → `"3"`, as the JSON decoder reads it); nothing else
+    /// of it changes.
     @discardableResult
     public func record(_ event: inout PredictionEvent, receivedAt: Double = WallClock.now()) -> RejectReason? {
         if let reason = EventValidation.check(&event, schema: context.schema) {

@@ -41,16 +41,30 @@ import Testing
         #expect(
             f.record(version: "v1", prediction: .label("fraud"), features: ["amount": .number(3), "zzz": .number(1)])
                 == nil)
+        // A number for a categorical feature is the category it names, as the JSON decoder reads `"country": 3` (it
+        // was accepted and kept a number, which no category takes: counted missing); not finite, it is refused.
+        var event = PredictionEvent(schema: f.context.schema)
+        event.version = "v1"
+        event.prediction = .label("fraud")
+        event.features = [.number(3), .number(3)]
+        #expect(f.record(&event) == nil)
+        #expect(event.features == [.number(3), .category("3")])
+        event.features = [.number(3), .number(2.5)]
+        #expect(f.record(&event) == nil)
+        #expect(event.features[1] == .category("2.5"))
+        #expect(
+            f.record(version: "v1", prediction: .label("fraud"), features: ["country": .number(.infinity)])
+                == .invalidNumber)
         #expect(f.record(label: LabelEvent(id: "", label: .label("fraud"))) == .missingID)
         #expect(f.record(label: LabelEvent(id: "7", label: .number(1))) == .wrongType)
         #expect(f.record(label: LabelEvent(id: "7", label: .label("fraud"))) == nil)
         #expect(h.model("eta").record(version: "2024.06", prediction: .number(.infinity)) == .invalidNumber)
         #expect(h.value(#"mlops_ingest_rejected_total{model="fraud",reason="wrong_type"}"#) == 3)
-        #expect(h.value(#"mlops_ingest_rejected_total{model="fraud",reason="invalid_number"}"#) == 4)
+        #expect(h.value(#"mlops_ingest_rejected_total{model="fraud",reason="invalid_number"}"#) == 5)
         #expect(h.value(#"mlops_ingest_rejected_total{model="fraud",reason="invalid_probabilities"}"#) == 2)
         #expect(h.value(#"mlops_ingest_rejected_total{model="fraud",reason="missing_version"}"#) == 1)
         #expect(h.value(#"mlops_ingest_rejected_total{model="fraud",reason="missing_id"}"#) == 1)
-        #expect(h.value(#"mlops_ingest_events_total{kind="predictions",model="fraud"}"#) == 2)
+        #expect(h.value(#"mlops_ingest_events_total{kind="predictions",model="fraud"}"#) == 4)
         // fraud has no quality or fairness collector: its valid label is counted as not used, not as accepted.
         #expect(h.value(#"mlops_ingest_events_total{kind="labels",model="fraud"}"#) == 0)
         #expect(h.value(#"mlops_ingest_labels_not_used_total{model="fraud"}"#) == 1)
