@@ -27,7 +27,7 @@ public final class Counter: FamilySeries {
     /// Adds one.
     @inline(__always)
     public func inc() {
-        integer.wrappingAdd(1, ordering: .relaxed)
+        addWhole(1)
         _meta.meta.touch(self)
     }
 
@@ -38,8 +38,28 @@ public final class Counter: FamilySeries {
             _meta.meta.rejected()
             return
         }
-        integer.wrappingAdd(UInt64(amount), ordering: .relaxed)
+        addWhole(UInt64(amount))
         _meta.meta.touch(self)
+    }
+
+    /// Adds `amount` to the integer part; one that passes 2^64 carries 2^64 into the double part, so that the total
+    /// goes on up (it wrapped round to a small number: read as a counter reset).
+    @inline(__always)
+    private func addWhole(_ amount: UInt64) {
+        let old = integer.wrappingAdd(amount, ordering: .relaxed).oldValue
+        if old > UInt64.max &- amount { addFraction(0x1p64) }
+    }
+
+    /// Adds `amount` to the double part (a compare-and-swap loop).
+    private func addFraction(_ amount: Double) {
+        var old = fractionBits.load(ordering: .relaxed)
+        while true {
+            let new = (Double(bitPattern: old) + amount).bitPattern
+            let (exchanged, current) = fractionBits.weakCompareExchange(
+                expected: old, desired: new, ordering: .relaxed)
+            if exchanged { break }
+            old = current
+        }
     }
 
     /// Adds a non-negative finite amount; anything else is refused and counted.
@@ -49,16 +69,9 @@ public final class Counter: FamilySeries {
             return
         }
         if amount == amount.rounded(.towardZero) && amount < FloatFormat.twoTo53 {
-            integer.wrappingAdd(UInt64(amount), ordering: .relaxed)
+            addWhole(UInt64(amount))
         } else {
-            var old = fractionBits.load(ordering: .relaxed)
-            while true {
-                let new = (Double(bitPattern: old) + amount).bitPattern
-                let (exchanged, current) = fractionBits.weakCompareExchange(
-                    expected: old, desired: new, ordering: .relaxed)
-                if exchanged { break }
-                old = current
-            }
+            addFraction(amount)
         }
         _meta.meta.touch(self)
     }

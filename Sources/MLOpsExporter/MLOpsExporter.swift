@@ -1,5 +1,11 @@
+// What a service that embeds the exporter names: its configuration, the registry and metric types, the models and
+// their events (`MonitoredModel`, `PredictionEvent`, `LabelEvent`, `RejectReason`), and its state's storage. Before,
+// the models and events were not re-exported: `import MLOpsExporter` alone could record a prediction through a
+// method but could not name the event types a delayed label needs.
 @_exported import ExporterConfig
 @_exported import Exposition
+@_exported import Ingestion
+@_exported import ModelMonitoring
 @_exported import StateStorage
 
 /// The version of mlops-exporter, shown by `--version`, the landing page and `mlops_exporter_build_info`.

@@ -16,6 +16,24 @@ struct CounterTests {
         #expect(c.value == 3.75)
     }
 
+    /// Whole increments that pass 2^64 carry into the double part: the total goes on up (it wrapped round to 8, read
+    /// by Prometheus as a counter reset).
+    @Test("whole increments past 2^64 keep the counter going up")
+    func pastTwoToThe64() throws {
+        let registry = plainRegistry()
+        let c = try registry.counter("big", help: "Big.")
+        c.inc(by: Int.max)
+        c.inc(by: Int.max)
+        let before = c.value
+        c.inc(by: 10)
+        #expect(c.value >= before)
+        #expect(c.value == 0x1p64)  // 2^64 + 8, as a double
+        c.inc()
+        #expect(c.value >= 0x1p64)
+        let text = String(decoding: registry.render(format: .text), as: UTF8.self)
+        #expect(text.contains("big_total 1.8446744073709552e+19\n"))
+    }
+
     @Test("unlabelled counter in text 0.0.4: family named with _total")
     func renderText() throws {
         let registry = plainRegistry()
