@@ -30,7 +30,8 @@ import Synchronization
 /// nothing.
 ///
 /// # Bounds
-/// A family holds at most ``Configuration/maxSeriesPerFamily`` series (10,000 by default); a metric that
+/// The factory makes at most ``Configuration/maxFamilies`` families (10,000 by default; beyond, `max_families`), and
+/// a family holds at most ``Configuration/maxSeriesPerFamily`` series (10,000 by default); a metric that
 /// would add one more gets a no-op handler, counted `max_series`. The factory keeps one handler per series
 /// until `destroy()`.
 ///
@@ -61,14 +62,19 @@ public final class PrometheusMetricsFactory: MetricsFactory {
         /// add one more gets a no-op handler, counted `max_series`: a dimension fed from client input (a
         /// method token, a path) cannot grow the registry without bound. Default 10,000.
         public var maxSeriesPerFamily: Int
+        /// The most families the factory creates (distinct metric labels, as sanitised). A metric that would add one
+        /// more gets a no-op handler, counted `max_families`: a label built from input (a name per customer) cannot
+        /// grow the registry without bound either. Default 10,000.
+        public var maxFamilies: Int
 
         /// Creates a configuration; the defaults are ``Exposition/Buckets/defaultSeconds`` (5 ms to 10 s).
         public init(
             defaultTimerBuckets: [Double] = Buckets.defaultSeconds, timerBuckets: [String: [Double]] = [:],
             defaultRecorderBuckets: [Double] = Buckets.defaultSeconds, recorderBuckets: [String: [Double]] = [:],
-            maxSeriesPerFamily: Int = 10_000
+            maxSeriesPerFamily: Int = 10_000, maxFamilies: Int = 10_000
         ) {
             self.maxSeriesPerFamily = maxSeriesPerFamily
+            self.maxFamilies = maxFamilies
             self.defaultTimerBuckets = defaultTimerBuckets
             self.timerBuckets = timerBuckets
             self.defaultRecorderBuckets = defaultRecorderBuckets
@@ -89,6 +95,8 @@ public final class PrometheusMetricsFactory: MetricsFactory {
         case alreadyRegistered = "already_registered"
         /// The family already holds ``Configuration/maxSeriesPerFamily`` series.
         case maxSeries = "max_series"
+        /// The factory already made ``Configuration/maxFamilies`` families.
+        case maxFamilies = "max_families"
     }
 
     /// The registry every metric is exported through.
@@ -105,6 +113,9 @@ public final class PrometheusMetricsFactory: MetricsFactory {
     /// invalid bucket list, and ``Exposition/ExpositionError/alreadyRegistered(name:reason:)`` when the
     /// registry already has a swift-metrics backend.
     public init(registry: Registry, configuration: Configuration = Configuration()) throws(ExpositionError) {
+        guard configuration.maxFamilies >= 1 else {
+            throw .invalidOption(metric: "swift-metrics", reason: "maxFamilies must be at least 1")
+        }
         guard configuration.maxSeriesPerFamily >= 1 else {
             throw .invalidOption(metric: "swift-metrics", reason: "maxSeriesPerFamily must be at least 1")
         }
@@ -116,7 +127,7 @@ public final class PrometheusMetricsFactory: MetricsFactory {
         let family = try registry.counterFamily(
             prefix + "_swift_metrics_dropped",
             help: "swift-metrics metrics given a no-op handler, by reason "
-                + "(invalid_name, type_conflict, label_names_mismatch, already_registered, max_series).",
+                + "(invalid_name, type_conflict, label_names_mismatch, already_registered, max_series, max_families).",
             labelNames: ["reason"])
         var dropped: [DropReason: Exposition.Counter] = [:]
         for reason in DropReason.allCases { dropped[reason] = try family.labels(reason.rawValue) }
@@ -239,6 +250,10 @@ public final class PrometheusMetricsFactory: MetricsFactory {
                 }
                 family = existing
             } else {
+                guard families.count < configuration.maxFamilies else {
+                    refusal = .maxFamilies
+                    return nil
+                }
                 do throws(ExpositionError) {
                     family = try register(registry, name, "swift-metrics \(kind.rawValue) \"\(label)\".", labelNames)
                 } catch {

@@ -164,6 +164,7 @@ func dropped(_ registry: Registry, _ reason: String) -> [String] {
                 #"mlops_exporter_swift_metrics_dropped_total{reason="already_registered"} 1"#,
                 #"mlops_exporter_swift_metrics_dropped_total{reason="invalid_name"} 4"#,
                 #"mlops_exporter_swift_metrics_dropped_total{reason="label_names_mismatch"} 2"#,
+                #"mlops_exporter_swift_metrics_dropped_total{reason="max_families"} 0"#,
                 #"mlops_exporter_swift_metrics_dropped_total{reason="max_series"} 0"#,
                 #"mlops_exporter_swift_metrics_dropped_total{reason="type_conflict"} 1"#,
             ])
@@ -190,6 +191,29 @@ func dropped(_ registry: Registry, _ reason: String) -> [String] {
     #expect(throws: ExpositionError.self) {
         try PrometheusMetricsFactory(
             registry: Registry(options: .init(selfMetricsPrefix: nil)), configuration: .init(maxSeriesPerFamily: 0))
+    }
+}
+
+/// Labels built from input (a name per customer) cannot grow the registry without bound: the families the factory
+/// makes are bounded too (2,000 labels made 2,000 families, nothing refused).
+@Test func theFactoryMakesAtMostMaxFamiliesFamilies() throws {
+    let (registry, factory) = try makeFactory(.init(maxFamilies: 3))
+    for name in ["a", "b", "c", "d", "e"] { CoreMetrics.Counter(label: name, factory: factory).increment() }
+    #expect(["a", "b", "c"].allSatisfy { lines(registry, "\($0)_total ").count == 1 })
+    #expect(lines(registry, "d_total").isEmpty && lines(registry, "e_total").isEmpty)
+    #expect(
+        dropped(registry, "max_families") == [#"mlops_exporter_swift_metrics_dropped_total{reason="max_families"} 2"#])
+    // A family already made takes new series.
+    CoreMetrics.Counter(label: "a", dimensions: [("k", "v")], factory: factory).increment()
+    #expect(
+        dropped(registry, "label_names_mismatch") == [
+            #"mlops_exporter_swift_metrics_dropped_total{reason="label_names_mismatch"} 1"#
+        ])
+    CoreMetrics.Counter(label: "b", factory: factory).increment()
+    #expect(lines(registry, "b_total ") == ["b_total 2"])
+    #expect(throws: ExpositionError.self) {
+        try PrometheusMetricsFactory(
+            registry: Registry(options: .init(selfMetricsPrefix: nil)), configuration: .init(maxFamilies: 0))
     }
 }
 
