@@ -322,9 +322,28 @@ struct WebReader {
                 reader.fail(hashNode, field, "expected a bcrypt hash ($2y$, $2b$ or $2a$, cost 04-31, 60 characters)")
                 continue
             }
+            // bcrypt writes the last of its 31 characters from 4 bits, the rest zero: one that is not so is no
+            // hash bcrypt made, and no password matches it (it was taken, and its user could never log in).
+            guard Self.hasCanonicalEnd(hash) else {
+                reader.fail(
+                    hashNode, field,
+                    "not a hash bcrypt makes: its last character must be one of \(Self.canonicalLast) (no password matches it)"
+                )
+                continue
+            }
             users[name] = hash
         }
         return users
+    }
+
+    /// The characters a bcrypt hash can end with: those of bcrypt's base64 alphabet whose low 2 bits are zero.
+    static let canonicalLast = "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789".enumerated()
+        .filter { $0.offset % 4 == 0 }.map { String($0.element) }.joined()
+
+    /// Whether a hash (``isBcryptHash(_:)``) ends as bcrypt writes it (``canonicalLast``).
+    static func hasCanonicalEnd(_ hash: String) -> Bool {
+        guard let last = hash.utf8.last else { return false }
+        return canonicalLast.utf8.contains(last)
     }
 
     /// `$2y$10$` + 53 characters of bcrypt's base64 alphabet.

@@ -143,8 +143,12 @@ final class BasicAuth: Sendable {
         let left = Array(output.utf8)
         let right = Array(hash.utf8)
         guard left.count == right.count else { return false }
+        // A bcrypt hash is compared by its 31 hash characters only, as Go's bcrypt does: its salt's last character
+        // carries 2 bits and the rest are ignored, so a salt written with others set (not as bcrypt writes it)
+        // names the same salt, and libxcrypt's output spells it canonically (the right password was refused).
+        let start = Self.cost(hash) != nil && left.count == 60 ? 29 : 0
         var difference: UInt8 = 0
-        for index in left.indices { difference |= left[index] ^ right[index] }
+        for index in start..<left.count { difference |= left[index] ^ right[index] }
         return difference == 0
     }
 

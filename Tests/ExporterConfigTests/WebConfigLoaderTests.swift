@@ -187,5 +187,14 @@ struct WebConfigLoaderTests {
         #expect(!WebReader.isBcryptHash("$2y$03$" + Self.hash.dropFirst(7)))
         #expect(!WebReader.isBcryptHash("$1$" + Self.hash.dropFirst(3)))
         #expect(!WebReader.isBcryptHash(String(Self.hash.dropLast())))
+        // bcrypt's last character carries 4 bits: one with the low 2 set matches no password (it was taken, and its
+        // user could never log in).
+        #expect(WebReader.hasCanonicalEnd(Self.hash))
+        let noHash = String(Self.hash.dropLast()) + "L"
+        #expect(WebReader.isBcryptHash(noHash) && !WebReader.hasCanonicalEnd(noHash))
+        #expect(
+            webProblems("basic_auth_users:\n  prom: '\(noHash)'\n") == [
+                "2:9: basic_auth_users.prom: not a hash bcrypt makes: its last character must be one of .CGKOSWaeimquy26 (no password matches it)"
+            ])
     }
 }

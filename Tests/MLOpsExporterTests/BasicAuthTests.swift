@@ -21,6 +21,13 @@ struct BasicAuthTests {
         #expect(!BasicAuth.verify(password: "secret", hash: "$2y$04$not-a-valid-hash"))
         // $2b$ is the same algorithm under another prefix.
         #expect(BasicAuth.verify(password: "secret", hash: "$2b$" + Self.hash.dropFirst(4)))
+        // The salt's last character carries 2 bits: `P` names the salt `O` does (the hash Go's bcrypt accepts;
+        // libxcrypt's output spells the salt with `O`, and the right password was refused).
+        let salt = Array(Self.hash)
+        #expect(salt[28] == "O")
+        let otherSpelling = String(salt[..<28]) + "P" + String(salt[29...])
+        #expect(BasicAuth.verify(password: "secret", hash: otherSpelling))
+        #expect(!BasicAuth.verify(password: "Secret", hash: otherSpelling))
     }
 
     @Test func successesAreCachedFailuresAreNot() {
