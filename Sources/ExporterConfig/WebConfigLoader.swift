@@ -260,6 +260,13 @@ struct WebReader {
                     reader.fail(valueNode, "\(field).\(name)", "must not contain CR, LF or NUL")
                     continue
                 }
+                // As exporter-toolkit: `X-Frame-Options: allowall` was served, where Go refuses the file.
+                if let values = WebConfiguration.allowedHeaderValues[canonical], !values.contains(text) {
+                    reader.fail(
+                        valueNode, "\(field).\(name)",
+                        "expected one of \(values.map { "\"\($0)\"" }.joined(separator: ", ")), not \"\(text)\"")
+                    continue
+                }
                 configuration.headers.append(WebConfiguration.Header(name: canonical, value: text))
             }
         }

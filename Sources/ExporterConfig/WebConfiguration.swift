@@ -118,8 +118,17 @@ public struct WebConfiguration: Sendable, Equatable {
     /// The `curve_preferences` values.
     public static let curves = ["X25519", "CurveP256", "CurveP384", "CurveP521"]
 
-    /// The `cipher_suites` values: the TLS 1.0–1.2 suites Go knows, by their IANA names.
-    public static let cipherSuiteNames = [
+    /// The TLS 1.3 suites, which `cipher_suites` may name (Go's `tls.CipherSuites()` lists them, so exporter-toolkit
+    /// takes them) but which, as in Go, configure nothing: every TLS 1.3 suite stays on.
+    public static let tls13CipherSuiteNames = [
+        "TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256",
+    ]
+
+    /// The `cipher_suites` values: the suites Go knows, by their IANA names (TLS 1.0–1.2, then TLS 1.3's).
+    public static let cipherSuiteNames = tls12CipherSuiteNames + tls13CipherSuiteNames
+
+    /// The TLS 1.0–1.2 suites Go knows, by their IANA names.
+    public static let tls12CipherSuiteNames = [
         "TLS_RSA_WITH_3DES_EDE_CBC_SHA", "TLS_RSA_WITH_AES_128_CBC_SHA", "TLS_RSA_WITH_AES_256_CBC_SHA",
         "TLS_RSA_WITH_AES_128_CBC_SHA256", "TLS_RSA_WITH_AES_128_GCM_SHA256", "TLS_RSA_WITH_AES_256_GCM_SHA384",
         "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA", "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA",
@@ -135,5 +144,10 @@ public struct WebConfiguration: Sendable, Equatable {
     public static let allowedHeaders = [
         "Cache-Control", "Content-Security-Policy", "Strict-Transport-Security", "X-Content-Type-Options",
         "X-Frame-Options", "X-XSS-Protection",
+    ]
+
+    /// The only values exporter-toolkit takes for some of ``allowedHeaders`` (compared exactly, as it does).
+    public static let allowedHeaderValues = [
+        "X-Content-Type-Options": ["nosniff"], "X-Frame-Options": ["deny", "sameorigin"],
     ]
 }

@@ -68,6 +68,11 @@ public struct TLSConfiguration: Sendable, Equatable, CustomStringConvertible {
             + "\(privateKeyPEM == nil ? privateKeyFile : "inline"), clientAuth: \(clientAuth.rawValue))"
     }
 
+    /// The TLS 1.3 suites by their IANA names: accepted in ``cipherSuites`` and, as in Go, configuring nothing.
+    public static let tls13CipherSuites: Set<String> = [
+        "TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256",
+    ]
+
     /// The OpenSSL group names of the Go curve names accepted in ``curvePreferences``.
     public static let curveNames: [String: String] = [
         "X25519": "X25519", "CurveP256": "P-256", "CurveP384": "P-384", "CurveP521": "P-521",

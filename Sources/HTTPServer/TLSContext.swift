@@ -59,9 +59,18 @@ final class TLSContext: @unchecked Sendable {
             throw Self.error("unsupported TLS version range")
         }
         if !configuration.cipherSuites.isEmpty {
-            let list = try Self.openSSLCipherList(configuration.cipherSuites)
-            guard SSL_CTX_set_cipher_list(context, list) == 1 else {
-                throw Self.error("cipher_suites: none of the suites is usable")
+            // TLS 1.3's suites configure nothing, as in Go (every one stays on). Named alone, no TLS 1.0-1.2 suite is
+            // left: as in Go, such handshakes fail (here, TLS 1.3 is the least version).
+            let older = configuration.cipherSuites.filter { !TLSConfiguration.tls13CipherSuites.contains($0) }
+            if older.isEmpty {
+                guard copenssl_ctx_set_min_proto_version(context, copenssl_tls1_3_version()) == 1 else {
+                    throw Self.error("cipher_suites: TLS 1.3 is not available")
+                }
+            } else {
+                let list = try Self.openSSLCipherList(older)
+                guard SSL_CTX_set_cipher_list(context, list) == 1 else {
+                    throw Self.error("cipher_suites: none of the suites is usable")
+                }
             }
         }
         if !configuration.curvePreferences.isEmpty {

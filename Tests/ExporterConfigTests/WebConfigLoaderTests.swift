@@ -115,6 +115,22 @@ struct WebConfigLoaderTests {
         #expect(
             webProblems("http_server_config:\n  headers:\n    Set-Cookie: a=b\n").first?.hasPrefix(
                 "3:5: http_server_config.headers.Set-Cookie: this header cannot be configured") == true)
+        // The values exporter-toolkit takes for these two (`allowall` was served, where Go refuses the file).
+        #expect(
+            webProblems("http_server_config:\n  headers:\n    X-Frame-Options: allowall\n") == [
+                #"3:22: http_server_config.headers.X-Frame-Options: expected one of "deny", "sameorigin", not "allowall""#
+            ])
+        #expect(
+            webProblems("http_server_config:\n  headers:\n    X-Content-Type-Options: sniff\n") == [
+                #"3:29: http_server_config.headers.X-Content-Type-Options: expected one of "nosniff", not "sniff""#
+            ])
+        #expect(webProblems("http_server_config:\n  headers:\n    X-Frame-Options: sameorigin\n").isEmpty)
+        // TLS 1.3's suites, as Go's tls.CipherSuites() lists them (they were "unknown value").
+        #expect(
+            webProblems(
+                "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  cipher_suites: [TLS_AES_128_GCM_SHA256]\n",
+                directory: Self.directory
+            ).isEmpty)
         #expect(webProblems("tls_config: {}\n").first?.hasPrefix("1:1: tls_config: unknown field") == true)
         #expect(webProblems("a: [\n").first?.contains("invalid YAML") == true)
         #expect(webProblems("a: b\n\u{0}") == ["2:1: : invalid YAML: control characters are not allowed"])

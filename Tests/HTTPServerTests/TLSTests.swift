@@ -46,6 +46,30 @@ struct TLSTests {
         }
     }
 
+    /// TLS 1.3's suites may be named, as Go (and so exporter-toolkit) takes them, and configure nothing (they were
+    /// refused, "unknown or unsupported suite"): named alone, no older suite is left, so TLS 1.3 is the least version.
+    @Test func tls13SuitesAreTakenAndConfigureNothing() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tls-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let openssl = Process()
+        openssl.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+        openssl.arguments = [
+            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+            folder.path + "/k.pem", "-out", folder.path + "/c.pem", "-days", "1", "-subj", "/CN=t",
+        ]
+        openssl.standardError = FileHandle.nullDevice
+        try openssl.run()
+        openssl.waitUntilExit()
+        try #require(openssl.terminationStatus == 0)
+        var configuration = TLSConfiguration(
+            certificateFile: folder.path + "/c.pem", privateKeyFile: folder.path + "/k.pem")
+        configuration.cipherSuites = ["TLS_AES_128_GCM_SHA256", "TLS_CHACHA20_POLY1305_SHA256"]
+        _ = try TLSContext(configuration, http2: true)
+        configuration.cipherSuites = ["TLS_AES_256_GCM_SHA384", "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"]
+        _ = try TLSContext(configuration, http2: true)
+    }
+
     @Test func cipherSuitesAreMappedFromIANANames() throws {
         #expect(
             try TLSContext.openSSLCipherList(["TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"]) == "ECDHE-RSA-AES128-GCM-SHA256"
