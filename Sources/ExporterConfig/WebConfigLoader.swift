@@ -79,15 +79,17 @@ struct WebReader {
             }
         }
         // A certificate and a key, each from a file or written here (exporter-toolkit's `cert`, `key`).
-        let certFile = either(file: "cert_file", inline: "cert", values, path, in: node)
-        let keyFile = either(file: "key_file", inline: "key", values, path, in: node)
+        let certFile = either(file: "cert_file", inline: "cert", values, path, in: node, holding: .certificate)
+        let keyFile = either(file: "key_file", inline: "key", values, path, in: node, holding: .privateKey)
         var tls = WebConfiguration.TLSServer(certFile: certFile ?? "", keyFile: keyFile ?? "")
         tls.cert = values["cert_file"] == nil ? values["cert"]?.text : nil
         tls.key = values["key_file"] == nil ? values["key"]?.text : nil
         if values["client_ca_file"] != nil, let (caNode, _) = values["client_ca"] {
             reader.fail(caNode, "\(path).client_ca", "give client_ca_file or client_ca, not both")
         }
-        tls.clientCAFile = values["client_ca_file"].flatMap { file($0, "\(path).client_ca_file", in: node) }
+        tls.clientCAFile = values["client_ca_file"].flatMap {
+            file($0, "\(path).client_ca_file", in: node, holding: .certificate)
+        }
         if let (caNode, text) = values["client_ca"], values["client_ca_file"] == nil {
             if text.contains("-----BEGIN CERTIFICATE-----") {
                 tls.clientCA = text
@@ -141,10 +143,30 @@ struct WebReader {
         return certFile != nil && keyFile != nil ? tls : nil
     }
 
+    /// What a PEM file named in `tls_server_config` must hold: a block whose label ends so (`CERTIFICATE`;
+    /// `PRIVATE KEY`, `EC PRIVATE KEY`, `RSA PRIVATE KEY`).
+    enum PEMContent: String {
+        case certificate = "CERTIFICATE"
+        case privateKey = "PRIVATE KEY"
+
+        /// Whether `text` has a `-----BEGIN …-----` line of this content; and the label of the first block, if any.
+        func found(in text: Substring) -> (holds: Bool, first: String?) {
+            var first: String?
+            for line in text.split(whereSeparator: \.isNewline) {
+                let trimmed = line.trimmingCharacters(in: .whitespaces)
+                guard trimmed.hasPrefix("-----BEGIN "), trimmed.hasSuffix("-----"), trimmed.count > 16 else { continue }
+                let label = String(trimmed.dropFirst(11).dropLast(5))
+                if label == rawValue || label.hasSuffix(" " + rawValue) { return (true, label) }
+                if first == nil { first = label }
+            }
+            return (false, first)
+        }
+    }
+
     /// A readable file under `file`, or (nil path, "" returned) PEM text under `inline`; exactly one of them.
     private mutating func either(
         file fileKey: String, inline: String, _ values: [String: (node: Node, text: String)], _ path: String,
-        in parent: Node
+        in parent: Node, holding content: PEMContent
     ) -> String? {
         switch (values[fileKey], values[inline]) {
         case (.some, .some(let written)):
@@ -158,7 +180,7 @@ struct WebReader {
             }
             return ""
         default:
-            return file(values[fileKey], "\(path).\(fileKey)", in: parent, alternative: inline)
+            return file(values[fileKey], "\(path).\(fileKey)", in: parent, alternative: inline, holding: content)
         }
     }
 
@@ -178,9 +200,16 @@ struct WebReader {
         return out
     }
 
-    /// A readable file named by `entry`, resolved against the configuration's directory.
+    /// The most of a certificate or key file read to check what it holds (a CA bundle of a thousand certificates is
+    /// ~1.5 MB; a block past this is not looked for).
+    static let pemCheckBytes = 4 << 20
+
+    /// A readable file named by `entry`, resolved against the configuration's directory, holding `content` (a
+    /// swapped certificate and key, or an empty CA file, was refused only when the server started, with OpenSSL's
+    /// words, "PEM lib", and neither file, line nor field).
     private mutating func file(
-        _ entry: (node: Node, text: String)?, _ field: String, in parent: Node, alternative: String? = nil
+        _ entry: (node: Node, text: String)?, _ field: String, in parent: Node, alternative: String? = nil,
+        holding content: PEMContent
     ) -> String? {
         guard let (node, text) = entry else {
             reader.fail(
@@ -193,8 +222,22 @@ struct WebReader {
             return nil
         }
         let resolved = text.hasPrefix("/") ? text : reader.baseDirectory + "/" + text
-        guard FileManager.default.isReadableFile(atPath: resolved) else {
+        guard FileManager.default.isReadableFile(atPath: resolved),
+            let handle = FileHandle(forReadingAtPath: resolved)
+        else {
             reader.fail(node, field, "cannot read file \(resolved)")
+            return nil
+        }
+        let head = (try? handle.read(upToCount: Self.pemCheckBytes)) ?? nil
+        try? handle.close()
+        let pem = String(decoding: head ?? Data(), as: UTF8.self)
+        let (holds, first) = content.found(in: pem[...])
+        guard holds else {
+            let kind = content == .certificate ? "certificate" : "private key"
+            reader.fail(
+                node, field,
+                "\(resolved) holds no PEM \(kind) (-----BEGIN \(content.rawValue)-----)"
+                    + (first.map { "; its first block is a \($0)" } ?? (pem.isEmpty ? "; it is empty" : "")))
             return nil
         }
         return resolved

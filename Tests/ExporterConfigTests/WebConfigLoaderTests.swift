@@ -17,13 +17,19 @@ private func webProblems(_ yaml: String, directory: String = ".") -> [String] {
 struct WebConfigLoaderTests {
     static let hash = "$2y$04$Q.iuDQ/WjcjA1gUDRIeH9OYhdWJx/vtjFyc0ypSQiWk58jsVizjjK"
 
-    /// A directory holding empty `server.crt`, `server.key` and `ca.crt` (the loader checks readability).
+    /// A directory holding `server.crt`, `server.key` and `ca.crt` with PEM blocks of their kinds (the loader checks
+    /// each is readable and holds its kind; the blocks' contents are the TLS context's to check), and an empty
+    /// `empty.pem`.
     static let directory: String = {
         let path = NSTemporaryDirectory() + "web-config-tests-\(getpid())"
         try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        for name in ["server.crt", "server.key", "ca.crt"] {
-            _ = FileManager.default.createFile(atPath: path + "/" + name, contents: Data())
+        for (name, label) in [
+            ("server.crt", "CERTIFICATE"), ("server.key", "EC PRIVATE KEY"), ("ca.crt", "CERTIFICATE"),
+        ] {
+            let pem = "-----BEGIN \(label)-----\nAAAA\n-----END \(label)-----\n"
+            _ = FileManager.default.createFile(atPath: path + "/" + name, contents: Data(pem.utf8))
         }
+        _ = FileManager.default.createFile(atPath: path + "/empty.pem", contents: Data())
         return path
     }()
 
@@ -115,6 +121,21 @@ struct WebConfigLoaderTests {
         #expect(
             webProblems("http_server_config:\n  headers:\n    Set-Cookie: a=b\n").first?.hasPrefix(
                 "3:5: http_server_config.headers.Set-Cookie: this header cannot be configured") == true)
+        // A certificate file where the key belongs, a key where the CA belongs, an empty CA file: named with file,
+        // line and field (they were refused at the server's start with OpenSSL's "PEM lib" and no position).
+        #expect(
+            webProblems(
+                "tls_server_config:\n  cert_file: server.crt\n  key_file: server.crt\n", directory: Self.directory)
+                == [
+                    "3:13: tls_server_config.key_file: \(Self.directory)/server.crt holds no PEM private key (-----BEGIN PRIVATE KEY-----); its first block is a CERTIFICATE"
+                ])
+        #expect(
+            webProblems(
+                "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: empty.pem\n",
+                directory: Self.directory)
+                == [
+                    "5:19: tls_server_config.client_ca_file: \(Self.directory)/empty.pem holds no PEM certificate (-----BEGIN CERTIFICATE-----); it is empty"
+                ])
         // The values exporter-toolkit takes for these two (`allowall` was served, where Go refuses the file).
         #expect(
             webProblems("http_server_config:\n  headers:\n    X-Frame-Options: allowall\n") == [
