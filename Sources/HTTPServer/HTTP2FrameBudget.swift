@@ -22,9 +22,25 @@
 /// whole read was charged first: a body sent as 2,000 DATA frames of 32 bytes in one write, within its window, ran
 /// out before any of its refunds.
 ///
+/// RST_STREAM frames have a bound of their own besides (rapid reset, CVE-2023-44487): ``resetBurst`` at once, then
+/// ``resetsPerSecond``, nghttp2's defaults, whose own limit (set looser, see ``HTTP2Session``) ended the connection
+/// with GOAWAY(INTERNAL_ERROR), which tells the client the server failed; beyond this one it is a flood as above,
+/// GOAWAY(ENHANCE_YOUR_CALM).
+///
 /// Cost per frame: a decrement while the frame headers are walked (no lookup, no clock read); the clock is read once
 /// per batch of input, for the refill.
 struct HTTP2FrameBudget {
+    /// RST_STREAM frames a connection may send at once, and the most time gives back (nghttp2's default).
+    static let resetBurst = 1000
+    /// RST_STREAM frames time gives back per second (nghttp2's default).
+    static let resetsPerSecond = 33
+    /// The RST_STREAM frames left.
+    private(set) var resets = Self.resetBurst
+    /// When time last refilled ``resets`` (monotonic ns); advanced by whole frames only.
+    private var resetsRefilledAt: UInt64
+    /// The type byte of a frame header that straddles two batches of input.
+    private var partialType: UInt8 = 0
+
     /// Tokens a connection starts with, and the most time gives back.
     static let burst = 1000
     /// Tokens time gives back per second, up to ``burst``.
@@ -48,6 +64,7 @@ struct HTTP2FrameBudget {
     /// A budget for a connection whose input starts with `prefaceBytes` bytes of client preface, at `now`.
     init(now: UInt64, prefaceBytes: Int = 24) {
         refilledAt = now
+        resetsRefilledAt = now
         skip = prefaceBytes
     }
 
@@ -57,19 +74,26 @@ struct HTTP2FrameBudget {
     /// ``resume()``.
     private(set) var ranOut = false
 
-    /// Gives back the tokens time earned since the last refill, up to ``burst``.
+    /// Gives back the tokens (and RST_STREAM frames) time earned since the last refill, up to their bursts.
     mutating func refill(now: UInt64) {
+        Self.refill(&resets, at: &resetsRefilledAt, now: now, burst: Self.resetBurst, rate: Self.resetsPerSecond)
+        Self.refill(&tokens, at: &refilledAt, now: now, burst: Self.burst, rate: Self.refillPerSecond)
+    }
+
+    /// Adds to `tokens` what `rate` per second earned since `refilledAt`, up to `burst`; `refilledAt` advances by the
+    /// whole tokens earned only.
+    private static func refill(_ tokens: inout Int, at refilledAt: inout UInt64, now: UInt64, burst: Int, rate: Int) {
         guard now > refilledAt else { return }
-        guard tokens < Self.burst else {
+        guard tokens < burst else {
             refilledAt = now
             return
         }
-        let rate = UInt64(Self.refillPerSecond)
+        let rate = UInt64(rate)
         let elapsed = now - refilledAt
         let earned = elapsed / 1_000_000_000 * rate + elapsed % 1_000_000_000 * rate / 1_000_000_000
         guard earned > 0 else { return }
-        if earned >= UInt64(Self.burst - tokens) {
-            tokens = Self.burst
+        if earned >= UInt64(burst - tokens) {
+            tokens = burst
             refilledAt = now
         } else {
             tokens += Int(earned)
@@ -96,18 +120,22 @@ struct HTTP2FrameBudget {
             }
             let headerStart = offset - headerBytesSeen
             let length: Int
+            let type: UInt8
             if headerBytesSeen == 0 && count - offset >= 9 {
-                // The whole header is here: its 24-bit length is all that is needed.
+                // The whole header is here: its 24-bit length and its type are all that is needed.
                 length = Int(bytes[offset]) << 16 | Int(bytes[offset + 1]) << 8 | Int(bytes[offset + 2])
+                type = bytes[offset + 3]
                 offset += 9
             } else {
                 while headerBytesSeen < 9 && offset < count {
                     if headerBytesSeen < 3 { partialHeader = partialHeader << 8 | UInt64(bytes[offset]) }
+                    if headerBytesSeen == 3 { partialType = bytes[offset] }
                     headerBytesSeen += 1
                     offset += 1
                 }
                 guard headerBytesSeen == 9 else { return count }
                 length = Int(partialHeader)
+                type = partialType
                 partialHeader = 0
                 headerBytesSeen = 0
             }
@@ -120,6 +148,13 @@ struct HTTP2FrameBudget {
                 ranOut = true
                 skip = 0
                 return headerStart
+            }
+            if type == 3 {  // RST_STREAM: beyond its own bound, a flood whatever the tokens
+                guard resets > 0 else {
+                    isExhausted = true
+                    return max(0, headerStart)
+                }
+                resets -= 1
             }
             tokens -= 1
             skip = length

@@ -228,6 +228,10 @@ final class HTTP2Session: ConnectionProtocolHandler {
         nghttp2_option_set_max_outbound_ack(options, 1000)
         // Flow-control credit is given by hand, once a body's bytes are admitted and reserved.
         nghttp2_option_set_no_auto_window_update(options, 1)
+        // RST_STREAM floods are the frame budget's (ENHANCE_YOUR_CALM, at nghttp2's default bound): nghttp2's own
+        // limit, four times looser, is left as a backstop (it ends the connection with INTERNAL_ERROR).
+        nghttp2_option_set_stream_reset_rate_limit(
+            options, UInt64(4 * HTTP2FrameBudget.resetBurst), UInt64(4 * HTTP2FrameBudget.resetsPerSecond))
         nghttp2_session_server_new2(&session, callbacks, Unmanaged.passUnretained(self).toOpaque(), options)
         nghttp2_option_del(options)
         nghttp2_session_callbacks_del(callbacks)

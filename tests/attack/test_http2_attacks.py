@@ -9,7 +9,7 @@ import time
 
 import hpack
 
-from conftest import ROOT, scrape
+from conftest import ROOT, sample, scrape
 from test_body_attacks import rss_bytes
 
 MiB = 1 << 20
@@ -269,3 +269,43 @@ def test_a_header_block_of_references_to_one_large_entry_is_reset_at_once(start_
     # Counted once: the reset is not a protocol error of the peer's as well.
     bad = ("mlops_exporter_http_errors_total", (("reason", "bad_request"),))
     assert after.get(bad, 0) == before.get(bad, 0), (before.get(bad), after.get(bad))
+
+
+def test_a_rapid_reset_flood_is_told_to_calm_down(start_exporter):
+    """CVE-2023-44487: streams opened and reset at once. Past 1,000 resets (then 33 a second) the connection ends with
+    GOAWAY(ENHANCE_YOUR_CALM), as the other floods do, counted `bad_request`: nghttp2's own limit ended it with
+    INTERNAL_ERROR, which tells the client the server failed."""
+    exporter = start_exporter(*MODELS)
+    sock = socket.create_connection(("127.0.0.1", exporter.port), timeout=5)
+    encoder = hpack.Encoder()
+    out = PREFACE + frame(SETTINGS, 0, 0)
+    for i in range(1200):
+        block = encoder.encode([(":method", "GET"), (":path", "/-/healthy"), (":scheme", "http"), (":authority", "x")])
+        out += frame(HEADERS, END_STREAM_AND_HEADERS, 1 + 2 * i, block) + frame(RST_STREAM, 0, 1 + 2 * i,
+                                                                               struct.pack(">I", 8))
+    try:
+        sock.sendall(out)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    pending, goaway, deadline = b"", None, time.monotonic() + 10
+    while goaway is None and time.monotonic() < deadline:
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            data = sock.recv(65536)
+        except (socket.timeout, ConnectionResetError):
+            break
+        if not data:
+            break
+        pending += data
+        offset = 0
+        while offset + 9 <= len(pending):
+            length = int.from_bytes(pending[offset:offset + 3], "big")
+            if offset + 9 + length > len(pending):
+                break
+            if pending[offset + 3] == 7:  # GOAWAY: last stream id, then the error code
+                goaway = int.from_bytes(pending[offset + 13:offset + 17], "big")
+            offset += 9 + length
+        pending = pending[offset:]
+    sock.close()
+    assert goaway == 0xB, f"GOAWAY error code {goaway}"  # ENHANCE_YOUR_CALM
+    assert sample(scrape(exporter)[1], "mlops_exporter_http_errors_total", reason="bad_request") == 1
