@@ -279,14 +279,15 @@ struct Reader {
                 services[service] = model.name
             }
             let estimate = model.estimatedStateBytes
-            let total = stateBytes + estimate.pending + estimate.drift
+            let total = stateBytes + estimate.pending + estimate.drift + estimate.windows
             if total > ConfigLimits.maxEstimatedStateBytes {
-                let field = estimate.pending >= estimate.drift ? "max_pending" : "window"
+                let field = estimate.pending >= estimate.drift + estimate.windows ? "max_pending" : "window"
                 fail(
                     Self.member(item, field) ?? item, "models[\(i)].\(field)",
                     "the models' state would take an estimated \(Self.mebibytes(total)) MiB (this model: pending "
                         + "predictions \(Self.mebibytes(estimate.pending)) MiB, drift windows "
-                        + "\(Self.mebibytes(estimate.drift)) MiB), more than the limit of "
+                        + "\(Self.mebibytes(estimate.drift)) MiB, quality and fairness windows "
+                        + "\(Self.mebibytes(estimate.windows)) MiB), more than the limit of "
                         + "\(Self.mebibytes(ConfigLimits.maxEstimatedStateBytes)) MiB: lower max_pending or the window's "
                         + "slices, or split the models over exporters")
                 invalidModelNames.insert(model.name)

@@ -163,15 +163,35 @@ struct ConfigLoaderTests {
             """
         }
         // The estimate is max_pending entries of ModelConfiguration.pendingEntryBytes, in MiB rounded up (the bytes per
-        // entry were measured against a running exporter's resident memory: docs/security.md).
-        let mib = (100_000_000 * ModelConfiguration.pendingEntryBytes + (1 << 20) - 1) >> 20
+        // entry were measured against a running exporter's resident memory: docs/security.md), plus the quality
+        // window: per version (v1 and __other__) the 3 × 3 confusion cells, 4 sums, 10 calibration bins × 3 and 1,000
+        // score bins × 2, 8 bytes each, in each of the 12 slices, the totals and the window's cached totals.
+        let pendingBytes = 100_000_000 * ModelConfiguration.pendingEntryBytes
+        let windowBytes = 2 * (3 * 3 + 4 + 3 * 10 + 2 * 1000) * (12 + 2) * 8
+        let mib = { (bytes: Int) in (bytes + (1 << 20) - 1) >> 20 }
         #expect(
             problems("models:\n" + model("huge", 100_000_000)) == [
-                "8: models[0].max_pending: the models' state would take an estimated \(mib) MiB (this model: pending "
-                    + "predictions \(mib) MiB, drift windows 0 MiB), more than the limit of "
+                "8: models[0].max_pending: the models' state would take an estimated \(mib(pendingBytes + windowBytes)) "
+                    + "MiB (this model: pending predictions \(mib(pendingBytes)) MiB, drift windows 0 MiB, quality and "
+                    + "fairness windows \(mib(windowBytes)) MiB), more than the limit of "
                     + "\(ConfigLimits.maxEstimatedStateBytes >> 20) MiB: lower max_pending or the window's slices, or "
                     + "split the models over exporters"
             ])
+        // Quality windows count (they did not: 40 models of 60 classes over 1,000 slices took 2.4 GB that the
+        // estimate said was 5 MB): 61 × 61 confusion cells and 4 sums per version, 2 versions, 1,002 slices' worth.
+        let perModel = (61 * 61 + 4) * 2 * 1002 * 8 + ModelConfiguration.pendingEntryBytes
+        #expect(
+            71 * perModel <= ConfigLimits.maxEstimatedStateBytes && 72 * perModel > ConfigLimits.maxEstimatedStateBytes)
+        let classes = (0..<60).map { "c\($0)" }.joined(separator: ", ")
+        let wide = (0..<73).map {
+            "  - name: w\($0)\n    task: multiclass_classification\n    versions: [v1]\n    classes: [\(classes)]\n"
+                + "    collectors: [service, quality]\n    max_pending: 1\n    window: {duration: 1h, slices: 1000}\n"
+        }.joined()
+        let refused = problems("models:\n" + wide)
+        #expect(
+            refused.count == 2
+                && refused.allSatisfy { $0.contains("models[7") && $0.contains("].window: the models' state") }
+                && refused[0].contains("models[71]"), "\(refused)")
         // Four times 10,000,000 pending pass 4 GiB where three do not: the fourth is refused, the fifth (small) fits.
         #expect(3 * 10_000_000 * ModelConfiguration.pendingEntryBytes <= ConfigLimits.maxEstimatedStateBytes)
         #expect(4 * 10_000_000 * ModelConfiguration.pendingEntryBytes > ConfigLimits.maxEstimatedStateBytes)
