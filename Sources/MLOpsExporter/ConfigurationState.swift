@@ -66,6 +66,21 @@ final class ConfigurationState: Sendable {
     static let maxAnsweredProblems = 20
 
     /// The answer to a rejected `POST /-/reload`: one line, the first ``maxAnsweredProblems`` problems.
+    /// The check that a proxy upstream's host resolves (its problem, or nil), as the configuration is loaded: at
+    /// start and by `check-config` (an upstream that did not resolve passed check-config and stopped `serve` with
+    /// neither file, line nor field), and on a reload for an upstream other than `inUse` (the one serving).
+    static func upstreamResolves(unless inUse: (host: String, port: Int)? = nil) -> ConfigLoader.UpstreamCheck {
+        { host, port in
+            guard host != inUse?.host || port != inUse?.port else { return nil }
+            do throws(HTTPServerError) {
+                _ = try UpstreamAddress.resolve(host: host, port: port)
+                return nil
+            } catch {
+                return error.message
+            }
+        }
+    }
+
     static func rejection(_ problems: ConfigErrors) -> String {
         var reason = problems.errors.prefix(maxAnsweredProblems).map(\.description).joined(separator: "; ")
         if problems.errors.count > maxAnsweredProblems {
@@ -126,15 +141,7 @@ final class ConfigurationState: Sendable {
                 let inUse = current.withLock { $0.proxy?.upstream }
                 let fresh = try ConfigLoader.load(
                     file: path, knownCollectors: monitor.catalog.names,
-                    upstreamCheck: { host, port in
-                        guard host != inUse?.host || port != inUse?.port else { return nil }
-                        do throws(HTTPServerError) {
-                            _ = try UpstreamAddress.resolve(host: host, port: port)
-                            return nil
-                        } catch {
-                            return error.message
-                        }
-                    })
+                    upstreamCheck: Self.upstreamResolves(unless: inUse.map { ($0.host, $0.port) }))
                 for warning in fresh.warnings { logger.warning("configuration: \(warning)") }
                 let models: PreparedModels
                 do throws(ModelSetupErrors) {

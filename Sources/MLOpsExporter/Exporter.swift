@@ -335,7 +335,8 @@ public final class Exporter: Sendable {
     ) throws
         -> ExporterConfiguration
     {
-        let configuration = try ConfigLoader.load(file: file, knownCollectors: collectors.names)
+        let configuration = try ConfigLoader.load(
+            file: file, knownCollectors: collectors.names, upstreamCheck: ConfigurationState.upstreamResolves())
         do throws(ModelSetupErrors) {
             _ = try ConfigurationState.prepare(configuration, monitor: ModelMonitor(catalog: collectors))
         } catch {

@@ -345,6 +345,25 @@ struct CloudEventsEndpointTests {
         #expect(exporter.models.proxy?.upstream.host == "127.0.0.1")
     }
 
+    /// At start and by check-config too, an upstream that does not resolve is a located error, as on a reload: it
+    /// passed check-config, and `serve` stopped with neither file, line nor field.
+    @Test func checkConfigurationResolvesTheUpstream() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ce-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let file = folder.appendingPathComponent("models.yaml")
+        try
+            "models:\n  - name: a\n    task: regression\n    versions: [v1]\nproxy:\n  upstream: http://no-such-host.invalid:80\n"
+            .write(to: file, atomically: true, encoding: .utf8)
+        #expect {
+            _ = try Exporter.checkConfiguration(file: file.path)
+        } throws: { error in
+            guard let errors = error as? ConfigErrors else { return false }
+            return errors.errors.map(\.field) == ["proxy.upstream"] && errors.errors[0].line == 6
+                && errors.errors[0].message.contains("cannot resolve")
+        }
+    }
+
     /// A proxy section added by a reload waits for a restart, and says so (it was silent: nothing listened).
     @Test func aProxySectionAddedByAReloadWarns() throws {
         let logs = RecordedLogs()
