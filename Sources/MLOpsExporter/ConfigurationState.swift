@@ -152,6 +152,17 @@ final class ConfigurationState: Sendable {
                 monitor.apply(models)
                 current.withLock { $0 = fresh }
                 metrics.succeeded()
+                // What the reload emptied, said (it was one line naming every model, whatever was kept or reset).
+                for name in models.rebuilt {
+                    logger.warning(
+                        "model rebuilt by the reload: its collectors start empty (windows, and their counters from zero) and its pending predictions are evicted (mlops_predictions_evicted_total{reason=\"reload\"})",
+                        metadata: ["model": "\(name)", "file": "\(path)"])
+                }
+                for (name, collectors) in models.collectorsStartedEmpty.sorted(by: { $0.key < $1.key }) {
+                    logger.warning(
+                        "collectors whose new options could not carry their state start empty (the model's other state is kept)",
+                        metadata: ["model": "\(name)", "collectors": "\(collectors.joined(separator: ", "))"])
+                }
                 if fresh.remoteWrite != startRemoteWrite {
                     // Before, silently ignored: a rotated token or tenant header kept the old one, a removed
                     // section kept sending.

@@ -164,7 +164,9 @@ public final class Exporter: Sendable {
             let proxyBox = ProxyBox()
             config = try ConfigurationState(
                 path: configuration.configPath, initial: models, monitor: monitor, registry: registry, logger: logger,
-                storageSetOutsideTheFile: configuration.storage != nil,
+                // The file's own section handed back whole (as `serve` does when no storage flag is given) is the
+                // file's: its changes on reload are said to wait for a restart (they were ignored without a word).
+                storageSetOutsideTheFile: configuration.storage != nil && configuration.storage != models.storage,
                 afterReload: { [checkpointer] fresh in
                     checkpointer?.requestCheckpoint()
                     proxyBox.reloaded(fresh, logger: logger)

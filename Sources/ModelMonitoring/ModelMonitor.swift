@@ -53,6 +53,8 @@ public final class ModelMonitor: CollectorGroup {
     {
         var problems: [ModelSetupErrors.Problem] = []
         var prepared: [MonitoredModel] = []
+        var rebuilt: [String] = []
+        var startedEmpty: [String: [String]] = [:]
         let current = models.withLock { $0 }
         for model in configuration.models {
             let loaded = model.reference.flatMap { references[$0] }
@@ -90,9 +92,12 @@ public final class ModelMonitor: CollectorGroup {
                 aside.collectors = configured.collectors
                 if aside == configured, model.collectors.map(\.name) == configured.collectors.map(\.name) {
                     let before = problems.count
-                    let carried = carryingState(of: existing, into: model, hash: hash, problems: &problems)
+                    var empty: [String] = []
+                    let carried = carryingState(
+                        of: existing, into: model, hash: hash, problems: &problems, startedEmpty: &empty)
                     if let carried {
                         prepared.append(carried)
+                        if !empty.isEmpty { startedEmpty[model.name] = empty }
                         continue
                     }
                     if problems.count > before { continue }
@@ -109,18 +114,22 @@ public final class ModelMonitor: CollectorGroup {
                 makeModel(
                     context, counters: current[model.name]?.counters ?? IngestCounters(model: model.name),
                     joinCounters: current[model.name]?.joiner?.counters ?? JoinCounters(), problems: &problems))
+            if current[model.name] != nil { rebuilt.append(model.name) }
         }
         if !problems.isEmpty { throw ModelSetupErrors(problems) }
-        return PreparedModels(models: prepared)
+        var result = PreparedModels(models: prepared)
+        result.rebuilt = rebuilt
+        result.collectorsStartedEmpty = startedEmpty
+        return result
     }
 
     /// `existing` under `configuration`, which differs only in its collectors' options: a collector whose options are
     /// the same is kept, one whose options changed is built anew and carries on its predecessor's state when it can
-    /// (``ModelCollector/carryingState(of:)``; it starts empty otherwise), with `existing`'s counters and label join.
-    /// Nil, with `problems` appended, when the new options are refused.
+    /// (``ModelCollector/carryingState(of:)``; it starts empty otherwise, its name appended to `startedEmpty`), with
+    /// `existing`'s counters and label join. Nil, with `problems` appended, when the new options are refused.
     func carryingState(
         of existing: MonitoredModel, into configuration: ModelConfiguration, hash: String,
-        problems: inout [ModelSetupErrors.Problem]
+        problems: inout [ModelSetupErrors.Problem], startedEmpty: inout [String]
     ) -> MonitoredModel? {
         let context: ModelContext
         do {
@@ -149,6 +158,7 @@ public final class ModelMonitor: CollectorGroup {
             // A carried collector must be of the new one's type (a user's `carryingState` answering anything else is
             // not taken).
             let carried = new.carryingState(of: old).flatMap { type(of: $0) == type(of: new) ? $0 : nil }
+            if carried == nil { startedEmpty.append(configuration.collectors[i].name) }
             collectors.append(carried ?? new)
         }
         return MonitoredModel(
@@ -302,6 +312,13 @@ public struct LoadedReference: Sendable {
 public struct PreparedModels: Sendable {
     /// The models, in configuration order.
     public let models: [MonitoredModel]
+    /// Models that were configured before and are built anew, their state not carried (a changed feature, version,
+    /// class, window, bucket list or reference): their collectors start empty (windows, and their counters from
+    /// zero) and their pending predictions are evicted when applied (`reason="reload"`). A reload says so.
+    public var rebuilt: [String] = []
+    /// Per model whose collectors' options changed: the collectors built anew whose state the new options could not
+    /// carry (they start empty; the model's other state stays). A reload says so.
+    public var collectorsStartedEmpty: [String: [String]] = [:]
 }
 
 /// Everything wrong with a configuration's models that only building their collectors reveals.

@@ -411,6 +411,51 @@ struct CloudEventsEndpointTests {
         #expect(!warnings.contains { $0.contains("storage section") }, "\(warnings)")
     }
 
+    /// `serve` hands the file's own storage section back as the exporter's storage (when no flag is given): a reload
+    /// that moves or removes it is warned too (it was taken for storage set outside the file, and ignored silently).
+    @Test func aStorageSectionOfTheFileMovedByAReloadIsWarned() throws {
+        let logs = RecordedLogs()
+        let folder = FileManager.default.temporaryDirectory.path + "/st-\(UUID())"
+        let section = "storage: {path: \"\(folder)/a\"}\n"
+        let (exporter, file) = try exporter(section + headerModels, logs: logs) {
+            $0.storage = $0.models?.storage
+        }
+        try ("storage: {path: \"\(folder)/b\"}\n" + headerModels).write(to: file, atomically: true, encoding: .utf8)
+        #expect(exporter.reload() == nil)
+        let warnings = logs.lines.value.withLock { $0.filter { $0.0 == .warning }.map(\.1) }
+        #expect(warnings.contains { $0.contains("storage section is read at start") }, "\(warnings)")
+    }
+
+    /// A reload that rebuilds a model (its state not carried) or starts some of its collectors empty says so, by
+    /// model and collector (the log said "configuration reloaded" and every model's name, whatever was reset).
+    @Test func aReloadThatEmptiesAModelSaysSo() throws {
+        let logs = RecordedLogs()
+        let (exporter, file) = try exporter(headerModels, logs: logs)
+        func warnings() -> [String] {
+            logs.lines.value.withLock { $0.filter { $0.0 == .warning }.map(\.1) }
+        }
+        // A feature added to `logged`: rebuilt.
+        let rebuilt = headerModels.replacingOccurrences(
+            of: "versions: [canary, \"7\"]", with: "versions: [canary, \"7\", \"8\"]")
+        try rebuilt.write(to: file, atomically: true, encoding: .utf8)
+        #expect(exporter.reload() == nil)
+        #expect(warnings().filter { $0.hasPrefix("model rebuilt by the reload") }.count == 1, "\(warnings())")
+        // A service option of `proxied` that its state cannot carry: that collector starts empty.
+        let last = try #require(rebuilt.range(of: "collectors: [service]", options: .backwards))
+        let option = rebuilt.replacingCharacters(
+            in: last, with: "collectors: [{name: service, options: {max_error_kinds: 3}}]")
+        #expect(option != rebuilt)
+        try option.write(to: file, atomically: true, encoding: .utf8)
+        #expect(exporter.reload() == nil)
+        #expect(
+            warnings().contains { $0.hasPrefix("collectors whose new options could not carry their state") },
+            "\(warnings())")
+        // An unchanged file: nothing.
+        let before = warnings().count
+        #expect(exporter.reload() == nil)
+        #expect(warnings().count == before)
+    }
+
     @Test("a half larger than max_pending_bytes is refused 413 too_large unless it completes a pair")
     func aHalfOverTheByteBoundIsRefused() async throws {
         let (exporter, _) = try exporter("cloudevents: {max_pending_bytes: 2000}\n" + headerModels)

@@ -179,7 +179,7 @@ extension ModelMonitor {
 extension ModelMonitor {
     /// A model of `context` whose collectors' options differ from the saved ones: the model as it was saved (built
     /// again from the saved options, which must give the saved state fingerprint), its state read whole, then carried
-    /// over to `context` as a reload carries it (``carryingState(of:into:hash:problems:)``). Nil when the saved options
+    /// over to `context` as a reload carries it (``carryingState(of:into:hash:problems:startedEmpty:)``). Nil when the saved options
     /// are unknown (format 1) or do not rebuild that model, or its state does not read: the caller restores what the
     /// change left alone instead.
     func restoreCarrying(
@@ -206,8 +206,10 @@ extension ModelMonitor {
             return nil
         }
         guard reader.isAtEnd else { return nil }
+        var startedEmpty: [String] = []
         let carried = carryingState(
-            of: previous, into: context.configuration, hash: context.referenceSHA256, problems: &problems)
+            of: previous, into: context.configuration, hash: context.referenceSHA256, problems: &problems,
+            startedEmpty: &startedEmpty)
         return problems.isEmpty ? carried : nil
     }
 }
