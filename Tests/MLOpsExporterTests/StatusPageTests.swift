@@ -281,6 +281,27 @@ struct StatusPageTests {
         #expect(plain.ok == 25 && plain.errors == 4 && plain.latency.counts == [29, 0, 0])
     }
 
+    /// A model that appears between two samples (a reload added it) counted from zero when it was built: its first
+    /// point is zero at the sample before. Before, its first point was its counts at the next tick, and what it got
+    /// in between (50 errors of 100 requests) never showed in its window: OK where its availability SLO was missed.
+    @Test func aModelThatAppearsBetweenSamplesCountsFromZero() throws {
+        let exporter = try statusExporter()
+        let fraud = try #require(exporter.model("fraud"))
+        let t0 = 1_000_000.0
+        exporter.statusHistory.sample(now: t0)
+        // As if a reload had added `fraud` after that sample: no point of it, and traffic before the next one.
+        exporter.statusHistory.rings.withLock { $0["fraud"] = nil }
+        for _ in 0..<10 { fraud.recordRequest(version: "v1", status: .error, latencySeconds: 0.03) }
+        exporter.statusHistory.sample(now: t0 + 1)
+        let ring = exporter.statusHistory.rings.withLock { $0["fraud"] ?? [] }
+        #expect(ring.map(\.time) == [t0, t0 + 1])
+        #expect(ring.first?.errors == 0 && ring.last?.errors == 10)
+        var current = try #require(ring.last)
+        current.time = t0 + 5
+        let change = try #require(exporter.statusHistory.change(model: "fraud", window: 60, current: current))
+        #expect(change.errors == 10)
+    }
+
     @Test(
         "the ETag changes with any one byte of the page, in the eight-byte steps and the tail, but not with volatile text"
     )

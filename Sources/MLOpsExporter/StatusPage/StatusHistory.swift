@@ -21,6 +21,8 @@ final class StatusHistory: Sendable {
     let registry: Registry
     let monitor: ModelMonitor
     let rings = Mutex<[String: [WindowPoint]]>([:])
+    /// When ``sample(now:)`` last ran (nil before the first).
+    let lastSampled = Mutex<Double?>(nil)
     let running = Atomic<Bool>(false)
     let stopped = Atomic<Bool>(false)
     let held: Gauge?
@@ -78,9 +80,20 @@ final class StatusHistory: Sendable {
         // model's page that came during a tick took 21-24 s.
         let byModel = snapshot.partitioned(by: "model")
         let points = due.map { ($0, WindowPoint(model: $0, snapshot: byModel[$0] ?? MetricSnapshot(), time: now)) }
+        // A model that appeared since the last sample (a reload added it) counted from zero when it was built, after
+        // that sample: its first point is zero then. Before, its first point was its counts at the next tick, up to a
+        // second later, and what came in that second (a burst of errors) never showed in its window. (At the first
+        // sample there is none: the models' counts then, restored from a checkpoint, are the base.)
+        let previous = lastSampled.withLock { last -> Double? in
+            defer { last = now }
+            return last
+        }
         let total = rings.withLock { rings -> Int in
             for (name, point) in points {
                 var ring = rings[name] ?? []
+                if ring.isEmpty, let previous {
+                    ring.append(WindowPoint(model: name, snapshot: MetricSnapshot(), time: previous))
+                }
                 ring.append(point)
                 if ring.count > Self.capacity { ring.removeFirst(ring.count - Self.capacity) }
                 rings[name] = ring
