@@ -114,7 +114,11 @@ final class ProxyService: Sendable {
     /// A reload changed the configuration: applies what can change while running.
     func apply(_ settings: ProxyConfiguration?, metrics: ProxyMetrics) {
         guard let settings else {
-            logger.warning("the proxy section was removed: the proxy keeps running until a restart")
+            // Said with what the file's own warnings then say of a missing proxy (an llm model "measured by nothing"):
+            // that holds from the restart, not before.
+            logger.warning(
+                "the proxy section was removed: the proxy keeps running with its last settings (routes, captures, llm "
+                    + "measurement) until a restart; warnings about the file's missing proxy: section apply from then")
             return
         }
         if settings.listenAddresses != listenAddresses {
