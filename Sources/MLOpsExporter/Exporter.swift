@@ -262,6 +262,7 @@ public final class Exporter: Sendable {
             throw error
         }
         remoteWriter?.start()
+        web.watchFiles()
         state.ready.store(true, ordering: .relaxed)
         logger.info(
             "listening",
@@ -293,6 +294,7 @@ public final class Exporter: Sendable {
         proxy?.shutdown(deadline: deadline)
         server.shutdown(deadline: deadline)
         statusHistory.stop()
+        web.stopWatching()
         // No more events come: halves still waiting for their pair are not kept across restarts.
         let unpaired = cloudEventPairs.dropAllAtShutdown()
         if unpaired > 0 {

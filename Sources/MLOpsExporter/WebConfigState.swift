@@ -1,13 +1,18 @@
+import Dispatch
 import ExporterConfig
 import Exposition
+import Glibc
 import HTTPServer
 import Logging
 import Synchronization
 
 /// The web configuration in force (`--web.config.file`): basic-auth users and response headers for the
-/// ``WebHandler``, and the TLS settings of the server. Re-read on SIGHUP: a file that fails validation,
-/// or whose certificate cannot be loaded, leaves the previous configuration in force, is logged with
-/// every problem, and sets `mlops_exporter_web_config_last_reload_successful` to 0.
+/// ``WebHandler``, and the TLS settings of the server. Re-read on SIGHUP, and when the file or one its TLS section
+/// names (certificate, key, client CA) changes on disk (checked every ``watchInterval``; exporter-toolkit reads
+/// them at every connection, and a certificate rotated in place, as cert-manager's mounted secrets are, was served
+/// old until a SIGHUP): a file that fails validation, or whose certificate cannot be loaded, leaves the previous
+/// configuration in force, is logged with every problem, and sets `mlops_exporter_web_config_last_reload_successful`
+/// to 0 (a change is tried once: the next change tries again).
 final class WebConfigState: Sendable {
     /// What the handler needs per request, swapped as one value on reload.
     struct Current: Sendable {
@@ -26,6 +31,12 @@ final class WebConfigState: Sendable {
     /// The server whose TLS settings a reload replaces; set once the server exists. Held weakly: the server
     /// holds this state through its handler, and an embedded exporter must be freed whole once released.
     private let server = Mutex<WeakServer>(WeakServer())
+    /// How often the files are looked at (a `stat` each).
+    static let watchInterval: Duration = .seconds(5)
+    /// The files' identities (device, inode, size, modification time) when last looked at; empty before.
+    private let stamps = Mutex<[String: [Int]]>([:])
+    private let watching = Atomic<Bool>(false)
+    private let stopped = Atomic<Bool>(false)
 
     init(path: String?, initial: WebConfiguration, registry: Registry, logger: Logger) throws(ExpositionError) {
         self.path = path
@@ -98,6 +109,49 @@ final class WebConfigState: Sendable {
                 "web configuration reloaded",
                 metadata: ["trigger": "\(trigger)", "file": "\(path)", "users": "\(fresh.basicAuthUsers.count)"])
             return nil
+        }
+    }
+
+    /// Starts looking at the files every ``watchInterval`` (once; nothing without a file).
+    func watchFiles() {
+        guard path != nil, !watching.exchange(true, ordering: .relaxed) else { return }
+        _ = filesChanged()  // the files as they are now
+        scheduleWatch()
+    }
+
+    /// Stops looking at the files.
+    func stopWatching() { stopped.store(true, ordering: .relaxed) }
+
+    private func scheduleWatch() {
+        DispatchQueue.global(qos: .utility).asyncAfter(deadline: .now() + Self.watchInterval.seconds) {
+            [weak self] in
+            guard let self, !self.stopped.load(ordering: .relaxed) else { return }
+            if self.filesChanged() { self.reload(trigger: "file change") }
+            self.scheduleWatch()
+        }
+    }
+
+    /// Whether the file or a TLS file it names differs from when last looked at (the first look: false).
+    func filesChanged() -> Bool {
+        guard let path else { return false }
+        var files = [path]
+        if let tls = snapshot.configuration.tls {
+            files += [tls.certFile, tls.keyFile, tls.clientCAFile ?? ""].filter { !$0.isEmpty }
+        }
+        var now: [String: [Int]] = [:]
+        for file in files {
+            var info = stat()
+            // Followed through links (a mounted secret's files are links into the directory it swaps).
+            now[file] =
+                stat(file, &info) == 0
+                ? [
+                    Int(info.st_dev), Int(info.st_ino), Int(info.st_size), Int(info.st_mtim.tv_sec),
+                    Int(info.st_mtim.tv_nsec),
+                ] : []
+        }
+        return stamps.withLock { stamps in
+            defer { stamps = now }
+            return !stamps.isEmpty && stamps != now
         }
     }
 

@@ -327,6 +327,19 @@ def test_sighup_reload_keeps_old_web_config_when_bad_and_rereads_certificates(st
     assert "CN=renewed.localhost" in err, err
 
 
+def test_a_certificate_replaced_on_disk_is_served_without_a_sighup(start_exporter, pki, tmp_path):
+    """exporter-toolkit reads the TLS files at every connection: a certificate rotated in place (cert-manager's mounted
+    secret) is served without a signal. Before, the old one was served until a SIGHUP (or until it expired)."""
+    web = web_config(tmp_path / "web.yml", pki)
+    e = start_exporter("--web.config.file", str(web))
+    ca = ("--cacert", str(pki / "ca.crt"))
+    assert "CN=localhost" in curl("-v", *ca, f"{https(e)}/metrics")[2]
+    issue(pki, "server", "rotated.localhost", san="DNS:localhost,IP:127.0.0.1")
+    wait_for(lambda: "CN=rotated.localhost" in curl("-v", *ca, f"{https(e)}/metrics")[2], timeout=30, interval=0.5,
+             what="the rotated certificate served")
+    assert "web configuration reloaded" in e.log_path.read_text()
+
+
 def test_prometheus_scrapes_over_https_with_basic_auth(start_exporter, prometheus, pki, tmp_path):
     web = web_config(tmp_path / "web.yml", pki, users={"prom": bcrypt("s3cret")})
     # One exporter per job, so that each one's self metrics show only that job's protocol.

@@ -117,8 +117,8 @@ final class ProxyService: Sendable {
             // Said with what the file's own warnings then say of a missing proxy (an llm model "measured by nothing"):
             // that holds from the restart, not before.
             logger.warning(
-                "the proxy section was removed: the proxy keeps running with its last settings (routes, captures, llm "
-                    + "measurement) until a restart; warnings about the file's missing proxy: section apply from then")
+                "the proxy section was removed: the proxy keeps running with its last settings (routes, captures, llm measurement) until a restart; warnings about the file's missing proxy: section apply from then"
+            )
             return
         }
         if settings.listenAddresses != listenAddresses {
