@@ -209,6 +209,13 @@ final class HTTP2Session: ConnectionProtocolHandler {
     private var headerBlockBytes = 0
     /// The peer opened a request stream (or upgraded with one): until then the connection is in its `head` phase.
     private var requestStarted = false
+    /// The highest request stream opened, and the ids below it the client skipped (RFC 9113 §5.1.1: opening a
+    /// stream closes the idle ones below it, and a HEADERS frame on one of them is a connection error: nghttp2 ignores
+    /// it, as it cannot tell such an id from a stream it closed). The last ``maxSkippedRanges`` runs are kept: an id
+    /// in an older run is ignored, as before.
+    private var highestRequestStream: Int32 = -1
+    private var skippedStreamIDs: [ClosedRange<Int32>] = []
+    static let maxSkippedRanges = 64
     /// A frame that carries a request (HEADERS, DATA of a stream still receiving) arrived since
     /// ``idleActivity(_:didRead:)`` last looked.
     private var requestFramesReceived = false
@@ -269,6 +276,7 @@ final class HTTP2Session: ConnectionProtocolHandler {
         stream.body = request.body
         stream.receivedAt = connection.loop.now
         streams[1] = stream
+        highestRequestStream = 1
         requestStarted = true
         dispatch(stream)
     }
@@ -505,6 +513,31 @@ final class HTTP2Session: ConnectionProtocolHandler {
         }
         if !chunk.isEmpty { connection.output.append(chunk) }
         cancelClosedStreams()
+    }
+
+    /// A request stream `id` was opened: the ids the client skipped to it are closed (``skippedStreamIDs``).
+    private func requestStreamOpened(_ id: Int32) {
+        guard id > highestRequestStream else { return }
+        if id > highestRequestStream + 2 {
+            skippedStreamIDs.append(max(1, highestRequestStream + 2)...(id - 2))
+            if skippedStreamIDs.count > Self.maxSkippedRanges { skippedStreamIDs.removeFirst() }
+        }
+        highestRequestStream = id
+    }
+
+    /// A HEADERS frame begins on stream `id`: on an id the client skipped (a stream it can no longer open), a
+    /// connection error, GOAWAY(PROTOCOL_ERROR), counted `bad_request` (RFC 9113 §5.1.1; it was ignored, and the
+    /// request never answered).
+    private func headersBegin(on id: Int32) {
+        guard id < highestRequestStream, id & 1 == 1, streams[id] == nil,
+            skippedStreamIDs.contains(where: { $0.contains(id) })
+        else { return }
+        if !errorCounted {
+            errorCounted = true
+            context.observer?.connectionError(reason: "bad_request")
+        }
+        connection.lingerOnClose = true
+        nghttp2_session_terminate_session(session, UInt32(NGHTTP2_PROTOCOL_ERROR.rawValue))
     }
 
     /// The peer sent more frames that ask nothing than its ``HTTP2FrameBudget`` allows: GOAWAY(ENHANCE_YOUR_CALM),
@@ -1125,6 +1158,12 @@ final class HTTP2Session: ConnectionProtocolHandler {
     }
 
     private static func installCallbacks(_ callbacks: OpaquePointer?) {
+        nghttp2_session_callbacks_set_on_begin_frame_callback(callbacks) { _, header, userData in
+            let header = header!.pointee
+            guard header.type == UInt8(NGHTTP2_HEADERS.rawValue) else { return 0 }
+            HTTP2Session.from(userData).headersBegin(on: header.stream_id)
+            return 0
+        }
         nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks) { _, frame, userData in
             let frame = frame!.pointee
             HTTP2Session.from(userData).headerBlockBegins()
@@ -1132,6 +1171,7 @@ final class HTTP2Session: ConnectionProtocolHandler {
                 return 0
             }
             let session = HTTP2Session.from(userData)
+            session.requestStreamOpened(frame.hd.stream_id)
             let stream = Stream(id: frame.hd.stream_id)
             stream.receivedAt = session.connection.loop.now
             session.streams[frame.hd.stream_id] = stream

@@ -66,6 +66,9 @@ def test_connection_errors_nghttp2_answers_itself_count_bad_request(start_export
         "RST_STREAM on an idle stream": frame(RST_STREAM, 0, 7, struct.pack(">I", 0)),
         "HEADERS on an even stream": frame(HEADERS, END_STREAM_AND_HEADERS, 2, request(hpack.Encoder())),
         "PING of 9 bytes": frame(PING, 0, 0, b"123456789"),
+        # RFC 9113 §5.1.1: opening stream 5 closed the idle stream 3; nghttp2 ignored its HEADERS (never answered).
+        "HEADERS on a stream id the client skipped": frame(HEADERS, END_STREAM_AND_HEADERS, 5, request(hpack.Encoder()))
+        + frame(HEADERS, END_STREAM_AND_HEADERS, 3, request(hpack.Encoder())),
     }
     for name, payload in cases.items():
         before = errors(exporter, "bad_request")
