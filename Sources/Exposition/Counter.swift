@@ -42,10 +42,13 @@ public final class Counter: FamilySeries {
         _meta.meta.touch(self)
     }
 
-    /// Adds `amount` to the integer part; one that passes 2^64 carries 2^64 into the double part, so that the total
-    /// goes on up (it wrapped round to a small number: read as a counter reset).
+    /// Adds `amount` to the integer part while it is below 2^63, else to the double part (whole increments that
+    /// passed 2^64 wrapped round to a small number, read as a counter reset). Two increments racing past the check
+    /// can still pass 2^64: the carry of 2^64 into the double part then follows the add, and a scrape between the
+    /// two may see the wrapped value (two increments of ~2^63 at once).
     @inline(__always)
     private func addWhole(_ amount: UInt64) {
+        guard integer.load(ordering: .relaxed) < 1 << 63 else { return addFraction(Double(amount)) }
         let old = integer.wrappingAdd(amount, ordering: .relaxed).oldValue
         if old > UInt64.max &- amount { addFraction(0x1p64) }
     }

@@ -65,7 +65,6 @@ final class ConfigurationState: Sendable {
     static let maxLoggedProblems = 100
     static let maxAnsweredProblems = 20
 
-    /// The answer to a rejected `POST /-/reload`: one line, the first ``maxAnsweredProblems`` problems.
     /// The check that a proxy upstream's host resolves (its problem, or nil), as the configuration is loaded: at
     /// start and by `check-config` (an upstream that did not resolve passed check-config and stopped `serve` with
     /// neither file, line nor field), and on a reload for an upstream other than `inUse` (the one serving).
@@ -81,6 +80,7 @@ final class ConfigurationState: Sendable {
         }
     }
 
+    /// The answer to a rejected `POST /-/reload`: one line, the first ``maxAnsweredProblems`` problems.
     static func rejection(_ problems: ConfigErrors) -> String {
         var reason = problems.errors.prefix(maxAnsweredProblems).map(\.description).joined(separator: "; ")
         if problems.errors.count > maxAnsweredProblems {

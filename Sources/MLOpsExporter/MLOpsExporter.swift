@@ -1,10 +1,17 @@
 // What a service that embeds the exporter names: its configuration, the registry and metric types, the models and
 // their events (`MonitoredModel`, `PredictionEvent`, `LabelEvent`, `RejectReason`), and its state's storage. Before,
 // the models and events were not re-exported: `import MLOpsExporter` alone could record a prediction through a
-// method but could not name the event types a delayed label needs.
+// method but could not name the event types a delayed label needs. Ingestion's event types only, by name: the
+// module's `FeatureKind` (the schema's) would make ExporterConfig's, which configurations name, ambiguous.
 @_exported import ExporterConfig
 @_exported import Exposition
-@_exported import Ingestion
+@_exported import enum Ingestion.FeatureValue
+@_exported import struct Ingestion.LabelEvent
+@_exported import enum Ingestion.Outcome
+@_exported import struct Ingestion.PredictionEvent
+@_exported import enum Ingestion.PredictionStatus
+@_exported import enum Ingestion.RejectReason
+@_exported import struct Ingestion.Schema
 @_exported import ModelMonitoring
 @_exported import StateStorage
 

@@ -105,6 +105,9 @@ final class WebConfigState: Sendable {
             let next = Self.makeCurrent(fresh, previous: current.withLock { $0 })
             current.withLock { $0 = next }
             metrics.succeeded()
+            // The files the new configuration names, as they are now (other TLS files read as a change at the next
+            // look, and reloaded again for nothing).
+            if watching.load(ordering: .relaxed) { _ = filesChanged() }
             logger.info(
                 "web configuration reloaded",
                 metadata: ["trigger": "\(trigger)", "file": "\(path)", "users": "\(fresh.basicAuthUsers.count)"])

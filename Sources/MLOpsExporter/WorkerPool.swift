@@ -118,6 +118,7 @@ final class WorkerPool: Sendable {
 
         func submit(_ job: Job) -> Submission {
             let capacity = limits.threads + limits.queue
+            var wasEmpty = false
             let outcome = state.withLock { state -> Submission in
                 guard !state.stopped, state.waiting + state.running < capacity else { return .queueFull }
                 if let key = job.key, let perKey = limits.perKey {
@@ -126,13 +127,15 @@ final class WorkerPool: Sendable {
                     state.perKey[key] = held + 1
                 }
                 state.ring[(state.head + state.waiting) % state.ring.count] = job
+                wasEmpty = state.waiting == 0
                 state.waiting += 1
                 load.store(state.waiting + state.running, ordering: .relaxed)
                 return .accepted
             }
             if outcome == .accepted {
                 wakeups.signal()
-                oldestChanged.signal()
+                // A new oldest job for the watcher (a later one's time comes after the oldest's).
+                if wasEmpty { oldestChanged.signal() }
             }
             return outcome
         }
@@ -162,9 +165,7 @@ final class WorkerPool: Sendable {
                         state.ring[state.head] = nil
                         state.head = (state.head + 1) % state.ring.count
                         state.waiting -= 1
-                        if let key = job.key, limits.perKey != nil, let held = state.perKey[key] {
-                            if held <= 1 { state.perKey[key] = nil } else { state.perKey[key] = held - 1 }
-                        }
+                        release(job, &state)
                         overdue.append(job)
                     }
                     load.store(state.waiting + state.running, ordering: .relaxed)
@@ -218,10 +219,15 @@ final class WorkerPool: Sendable {
         private func finished(_ job: Job) {
             state.withLock { state in
                 state.running -= 1
-                if let key = job.key, limits.perKey != nil, let held = state.perKey[key] {
-                    if held <= 1 { state.perKey[key] = nil } else { state.perKey[key] = held - 1 }
-                }
+                release(job, &state)
                 load.store(state.waiting + state.running, ordering: .relaxed)
+            }
+        }
+
+        /// Gives back `job`'s share of its key (under the lock).
+        private func release(_ job: Job, _ state: inout State) {
+            if let key = job.key, limits.perKey != nil, let held = state.perKey[key] {
+                if held <= 1 { state.perKey[key] = nil } else { state.perKey[key] = held - 1 }
             }
         }
     }

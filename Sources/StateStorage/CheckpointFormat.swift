@@ -119,6 +119,8 @@ public enum CheckpointFormat {
             let header = Header(
                 formatVersion: version, exporterVersion: try h.string(max: 256), created: try h.double(),
                 models: try h.count(max: 1 << 20))
+            // Every model's sections know when they were written: their windows move back by one difference.
+            r.savedAt = header.created.isFinite ? header.created : nil
             var entries: [ModelEntry] = []
             for _ in 0..<header.models {
                 let name = try r.string(max: 4096)

@@ -98,6 +98,21 @@ struct ServerSentEventTests {
     func noData() {
         #expect(events("event: ping\n\n: c\n\ndata: x\n").isEmpty)
     }
+
+    /// A keep-alive `data:` line with nothing after it is no event (the standard drops an event whose data is
+    /// empty; it was dispatched, and counted malformed); two such lines are one newline.
+    @Test func anEventWhoseDataIsEmptyIsNotDispatched() {
+        #expect(events("data:\n\ndata: \n\n").isEmpty)
+        #expect(events("data:\ndata:\n\n").map(\.1) == ["\n"])
+    }
+
+    /// llama.cpp's server reports an error in a stream as an `error:` field (not one of the standard's): read as an
+    /// event of type `error` (it was dropped, and the failed request counted ok).
+    @Test func llamaCppsErrorFieldIsAnErrorEvent() {
+        let got = events("data: {\"a\":1}\n\nerror: {\"code\":400,\"message\":\"too long\"}\n\n")
+        #expect(got.map(\.0) == ["", "error"])
+        #expect(got.last?.1 == #"{"code":400,"message":"too long"}"#)
+    }
 }
 
 @Suite("OpenAI request scanner")
@@ -442,6 +457,17 @@ struct LLMExchangeMeterTests {
         #expect(m.malformedEvents == 0)
     }
 
+    /// A choice ended with `finish_reason: "error"` (vLLM's): an error, as a Responses API `failed` event is (it was
+    /// counted ok, and within every objective).
+    @Test func aChoiceFinishedWithAnErrorIsAnError() {
+        var m = LLMExchangeMeter(endpoint: LLMExchangeMeter.Endpoint(path: "/v1/chat/completions"))
+        m.responseHead(status: 200, contentType: "text/event-stream")
+        _ = feed(&m, chunk("a"), at: 0.1)
+        _ = feed(&m, chunk("", finish: "error"), at: 0.2)
+        #expect(m.errorEvents == 1)
+        #expect(m.finishReasons[LLMFinishReason.error.rawValue] == 1)
+    }
+
     @Test("a non-streamed response is read whole at the end; an error status is not parsed")
     func whole() {
         var m = LLMExchangeMeter(endpoint: .completions)
@@ -502,13 +528,21 @@ struct IncludeUsageInjectionTests {
         #expect(empty == #"{"stream":true,"stream_options":{"include_usage":true}}"#)
     }
 
+    /// `"stream_options": null` (the OpenAI SDKs send it) asks for nothing: replaced by the object (it was kept, and
+    /// the server reported no usage); the bytes around it kept.
+    @Test func aNullStreamOptionsIsReplaced() {
+        #expect(
+            rewrite(#"{"stream":true,"stream_options":null,"model":"m"}"#)
+                == #"{"stream":true,"stream_options":{"include_usage":true},"model":"m"}"#)
+        #expect(rewrite(#"{"stream":true,"stream_options":"x"}"#) == nil)
+    }
+
     @Test("nothing changes: not streamed, already asked (even false), options not an object, not JSON")
     func leaves() {
         #expect(rewrite(#"{"model":"m","stream":false}"#) == nil)
         #expect(rewrite(#"{"model":"m"}"#) == nil)
         #expect(rewrite(#"{"stream":true,"stream_options":{"include_usage":false}}"#) == nil)
         #expect(rewrite(#"{"stream":true,"stream_options":{"include_usage":true}}"#) == nil)
-        #expect(rewrite(#"{"stream":true,"stream_options":null}"#) == nil)
         #expect(rewrite(#"{"stream":"true"}"#) == nil)
         #expect(rewrite(#"{"stream":true"#) == nil)
         #expect(rewrite(#"[{"stream":true}]"#) == nil)

@@ -7,6 +7,10 @@ import Testing
 /// package: before, `LabelEvent`, `MonitoredModel` and `RejectReason` could not be named and it did not compile.
 @Suite struct EmbeddingImportTests {
     @Test func aDelayedLabelIsRecordedWithTheExportersImportAlone() throws {
+        // The configuration's feature kind, named as before the events were re-exported (ambiguous when Ingestion
+        // was re-exported whole: it has a `FeatureKind` of its own).
+        let kind: FeatureKind = .numeric
+        #expect(FeatureConfiguration(name: "x", kind: kind).kind == .numeric)
         var configuration = Exporter.Configuration()
         configuration.processMetrics = false
         configuration.models = ExporterConfiguration(

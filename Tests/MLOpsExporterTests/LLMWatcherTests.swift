@@ -41,6 +41,23 @@ import Testing
         #expect(LLMWatcher.record(exchange(cancelled: true, duration: 0.25), meter: twoChoices).outcome == .cancelled)
     }
 
+    /// A 2xx stream that ended without saying so (no `[DONE]`, a choice without a finish reason: a close-delimited
+    /// body cut, llama.cpp's stream ended after an error) was cut short: an error, `stream_interrupted` (it was ok and
+    /// within every objective). One that said it was over, by `[DONE]` or by every choice's finish reason, is ok.
+    @Test func aStreamThatEndedWithoutSayingSoWasInterrupted() {
+        let cut = meter([(chunk(0, "a"), 0.1), (chunk(0, "b"), 0.2)])
+        let record = LLMWatcher.record(exchange(cancelled: false, duration: 0.3), meter: cut)
+        #expect(record.outcome == .error && record.errorReason == "stream_interrupted")
+        let done = meter([(chunk(0, "a"), 0.1), ("data: [DONE]\n\n", 0.2)])
+        #expect(LLMWatcher.record(exchange(cancelled: false, duration: 0.3), meter: done).outcome == .ok)
+        let finished = meter([(chunk(0, "a"), 0.1), (chunk(0, "", finish: "stop"), 0.2)])
+        #expect(LLMWatcher.record(exchange(cancelled: false, duration: 0.3), meter: finished).outcome == .ok)
+        // llama.cpp's error field: a stream error.
+        let llama = meter([(chunk(0, "a"), 0.1), ("error: {\"code\":500,\"message\":\"x\"}\n\n", 0.2)])
+        let failed = LLMWatcher.record(exchange(cancelled: false, duration: 0.3), meter: llama)
+        #expect(failed.outcome == .error && failed.errorReason == "stream_error")
+    }
+
     /// With `n` choices the tokens counted are every choice's: one choice's time per output token divides by its
     /// own tokens (it was divided by all of them: n = 2 halved it, and slow requests counted as within objective).
     @Test func timePerOutputTokenIsPerChoice() {

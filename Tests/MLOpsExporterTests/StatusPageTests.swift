@@ -289,12 +289,15 @@ struct StatusPageTests {
         let fraud = try #require(exporter.model("fraud"))
         let t0 = 1_000_000.0
         exporter.statusHistory.sample(now: t0)
-        // As if a reload had added `fraud` after that sample: no point of it, and traffic before the next one.
+        // A tick at which no model is due (each took a point at t0, one a second at most): it counts too, the zero
+        // point is at the last tick, not at the last point taken (a model's points come every window/120 s).
+        exporter.statusHistory.sample(now: t0 + 0.5)
+        // As if a reload had added `fraud` after that tick: no point of it, and traffic before the next one.
         exporter.statusHistory.rings.withLock { $0["fraud"] = nil }
         for _ in 0..<10 { fraud.recordRequest(version: "v1", status: .error, latencySeconds: 0.03) }
         exporter.statusHistory.sample(now: t0 + 1)
         let ring = exporter.statusHistory.rings.withLock { $0["fraud"] ?? [] }
-        #expect(ring.map(\.time) == [t0, t0 + 1])
+        #expect(ring.map(\.time) == [t0 + 0.5, t0 + 1])
         #expect(ring.first?.errors == 0 && ring.last?.errors == 10)
         var current = try #require(ring.last)
         current.time = t0 + 5

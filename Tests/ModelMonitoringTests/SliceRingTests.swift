@@ -60,6 +60,16 @@ import Testing
         // The spacing kept: epoch 97 leaves the window at epoch 101, epoch 98 at 102.
         #expect(ring.sum(0, blocks: ring.liveBlocks(now: 1010)) == 6)
         #expect(ring.sum(0, blocks: ring.liveBlocks(now: 1020)) == 4)
+        // Two windows of one checkpoint move back by the same difference, the checkpoint's time less now (known to
+        // the reader): each by its own newest slice put a window last written 3 slices before the checkpoint 3 slices
+        // out of step with its neighbour. Saved at 2045 (epoch 204), restored at 1005 (epoch 100): 104 back.
+        var withTime = StateReader(w.bytes)
+        withTime.savedAt = 2045
+        let inStep = SliceRing(sliceSeconds: 10, sliceCount: 4, width: 2)
+        try inStep.restore(from: &withTime, now: 1005)
+        // Epochs 200 (1), 201 (2), 203 (3) to 96, 97, 99: 96 is out of the window ending at epoch 100.
+        #expect(inStep.sum(0, blocks: inStep.liveBlocks(now: 1005)) == 5)
+        #expect(inStep.sum(0, blocks: inStep.liveBlocks(now: 1025)) == 3)
         // A window saved in the past is restored where it was: its slices older than the window dropped.
         let past = SliceRing(sliceSeconds: 10, sliceCount: 4, width: 2)
         var again = StateReader(w.bytes)

@@ -147,8 +147,12 @@ public struct OpenAIDocument: Sendable, Equatable {
             let repeated =
                 index >= 64 ? !highFinished.insert(index).inserted : index >= 0 && finishedChoices & bit != 0
             if !repeated {
-                finishReasons.append(LLMFinishReason.of(t, f))
+                let reason = LLMFinishReason.of(t, f)
+                finishReasons.append(reason)
                 finishReasonChoices.append(index)
+                // A choice the server ended with an error (vLLM's `finish_reason: "error"`): the request failed, as
+                // a Responses API `failed` event says (it was ok, and within every objective).
+                if reason == .error { isError = true }
             }
             finishedChoices |= bit
         }

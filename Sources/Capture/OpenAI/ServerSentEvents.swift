@@ -132,6 +132,17 @@ public struct ServerSentEventParser {
         } else if Self.equals(name, "event") {
             type.removeAll(keepingCapacity: true)
             type.append(contentsOf: value.prefix(256))
+        } else if Self.equals(name, "error") {
+            // Not a field of the standard (which ignores it), but how llama.cpp's server reports an error in a
+            // stream (`error: {...}`, then the body ends): read as an event of type `error` with that data (it was
+            // dropped, and the failed request counted ok).
+            type.removeAll(keepingCapacity: true)
+            type.append(contentsOf: "error".utf8)
+            if !oversized {
+                if hasData { data.append(0x0A) }
+                hasData = true
+                data.append(contentsOf: value.prefix(Swift.max(0, maxEventBytes - data.count)))
+            }
         }
     }
 
@@ -142,7 +153,9 @@ public struct ServerSentEventParser {
             hasData = false
             oversized = false
         }
-        guard hasData else { return }
+        // An event whose data is empty (a keep-alive `data:` line) is not dispatched (the standard's rule; it was
+        // counted malformed).
+        guard hasData, !data.isEmpty || oversized else { return }
         if oversized {
             handle(.oversized)
             return

@@ -278,6 +278,11 @@ final class LLMWatcher: ProxyExchangeWatcher, @unchecked Sendable {
         } else if meter.errorEvents > 0 {
             outcome = .error
             reason = "stream_error"
+        } else if meter.isEventStream && !meter.streamEnded && !meter.allChoicesFinished && !unreadStream {
+            // A 2xx stream that ended without saying so (no `[DONE]`, no end event, a choice without a finish reason):
+            // cut short, as a close-delimited body closed mid-way is (it was ok, and within every objective).
+            outcome = .error
+            reason = "stream_interrupted"
         } else {
             outcome = .ok
         }

@@ -263,13 +263,13 @@ final class RemoteWriter: Sendable {
             let outcome = transport(next.body)
             switch outcome {
             case .delivered:
-                if failuresInARow > 0 || rejectionsInARow > 0 {
-                    logger.info(
-                        "remote write: delivering again",
-                        metadata: ["failed_sends": "\(failuresInARow)", "refused_requests": "\(rejectionsInARow)"])
+                // Said after failed sends only: a receiver refusing some requests (out-of-order samples) and taking
+                // the others would log this line at each turn.
+                if failuresInARow > 0 {
+                    logger.info("remote write: delivering again", metadata: ["failed_sends": "\(failuresInARow)"])
                     failuresInARow = 0
-                    rejectionsInARow = 0
                 }
+                rejectionsInARow = 0
                 delivered(next)
                 backoff = configuration.minBackoff.seconds
             case .rejected(let reason, let answer):

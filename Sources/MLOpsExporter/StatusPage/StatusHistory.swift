@@ -59,6 +59,16 @@ final class StatusHistory: Sendable {
 
     /// Takes a point of every model that is due.
     func sample(now: Double) {
+        // A model that appeared since the last tick (a reload added it) counted from zero when it was built, after
+        // that tick: its first point is zero then (every tick's time is kept, points due or not: a model's points
+        // come every window/120 s, and a zero point at the last point taken spread its first counts over time it did
+        // not exist). Before, its first point was its counts at the next tick, up to a second later, and what came in
+        // that second (a burst of errors) never showed in its window. (At the first tick there is none: the models'
+        // counts then, restored from a checkpoint, are the base.)
+        let previous = lastSampled.withLock { last -> Double? in
+            defer { last = now }
+            return last
+        }
         let names = monitor.modelNames
         let configured = Set(names)
         let due = rings.withLock { rings -> Set<String> in
@@ -80,14 +90,6 @@ final class StatusHistory: Sendable {
         // model's page that came during a tick took 21-24 s.
         let byModel = snapshot.partitioned(by: "model")
         let points = due.map { ($0, WindowPoint(model: $0, snapshot: byModel[$0] ?? MetricSnapshot(), time: now)) }
-        // A model that appeared since the last sample (a reload added it) counted from zero when it was built, after
-        // that sample: its first point is zero then. Before, its first point was its counts at the next tick, up to a
-        // second later, and what came in that second (a burst of errors) never showed in its window. (At the first
-        // sample there is none: the models' counts then, restored from a checkpoint, are the base.)
-        let previous = lastSampled.withLock { last -> Double? in
-            defer { last = now }
-            return last
-        }
         let total = rings.withLock { rings -> Int in
             for (name, point) in points {
                 var ring = rings[name] ?? []

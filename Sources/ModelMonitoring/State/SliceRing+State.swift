@@ -19,12 +19,14 @@ extension SliceRing {
     }
 
     /// Reads a window written by ``save(into:)`` into this ring, which nothing records into yet. Slices that lie
-    /// outside the window ending at `now` are dropped (as a rotation would have done). A window whose newest slice
-    /// lies after `now` (written by a clock that ran ahead, or the clock set back since) is moved back whole so that
-    /// its newest slice is now's, its slices' order and spacing kept: left in the future, every event until the clock
-    /// caught up was older than the window's newest slice by more than the window, late, and the window stayed as
-    /// restored (as pending predictions saved with a future arrival are taken as arriving now). Throws when the saved
-    /// shape differs from this ring's (another window configuration).
+    /// outside the window ending at `now` are dropped (as a rotation would have done). A window saved after `now`
+    /// (by a clock that ran ahead, or the clock set back since) is moved back whole, its slices' order and spacing
+    /// kept: by the difference between the reader's ``StateReader/savedAt`` and `now` when known (the same for every
+    /// window of a checkpoint, so that a model's drift and quality windows stay in step), and at least so far that its
+    /// newest slice is now's. Left in the future, every event until the clock caught up was older than the window's
+    /// newest slice by more than the window, late, and the window stayed as restored (as pending predictions saved
+    /// with a future arrival are taken as arriving now). Throws when the saved shape differs from this ring's
+    /// (another window configuration).
     public func restore(from r: inout StateReader, now: Double) throws(StateError) {
         let count = try r.count(max: 1 << 20)
         let savedWidth = try r.count(max: Int(Int32.max))
@@ -54,9 +56,11 @@ extension SliceRing {
             savedEpochs[block] = Int(e)
         }
         let newestSaved = savedEpochs.max() ?? Int.min
-        if newestSaved > nowEpoch {
+        var shift = 0
+        if let savedAt = r.savedAt, savedAt > now, savedAt < 1e15 { shift = epoch(savedAt) - nowEpoch }
+        if newestSaved != Int.min && newestSaved - shift > nowEpoch { shift = newestSaved - nowEpoch }
+        if shift > 0 {
             // Every slice `shift` epochs back: block b (epoch e) to the block of e − shift, b − shift mod the count.
-            let shift = newestSaved - nowEpoch
             rotateBlocks(left: shift % sliceCount, &savedEpochs)
             for block in 0..<sliceCount where savedEpochs[block] != Int.min { savedEpochs[block] -= shift }
         }

@@ -99,6 +99,10 @@ public struct StateReader: Sendable {
     /// The read position.
     public private(set) var position: Int
     let end: Int
+    /// When the state was written (Unix time), when known: a checkpoint's creation time, handed to the readers of its
+    /// sections. A window restored at a `now` before it (a clock that ran ahead, or set back since) moves back by that
+    /// difference, the same for every window of the checkpoint (``SliceRing/restore(from:now:)``).
+    public var savedAt: Double?
 
     /// A reader of `bytes[range]` (all of them by default).
     public init(_ bytes: [UInt8], range: Range<Int>? = nil) {
@@ -174,7 +178,9 @@ public struct StateReader: Sendable {
         guard length <= UInt64(end - position) else { throw .truncated }
         let n = Int(length)
         defer { position += n }
-        return StateReader(bytes, range: position..<position + n)
+        var section = StateReader(bytes, range: position..<position + n)
+        section.savedAt = savedAt
+        return section
     }
 
     /// Reads slots written by ``StateWriter/slots(_:start:count:)`` into the first of `slots`, for a layout that only
