@@ -5,6 +5,23 @@ import Testing
 
 @Suite("TLS configuration")
 struct TLSTests {
+    /// A folder holding a self-signed P-256 certificate `c.pem` and its key `k.pem`, made by openssl.
+    static func selfSignedCertificate() throws -> URL {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tls-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let openssl = Process()
+        openssl.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+        openssl.arguments = [
+            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+            folder.path + "/k.pem", "-out", folder.path + "/c.pem", "-days", "1", "-subj", "/CN=t",
+        ]
+        openssl.standardError = FileHandle.nullDevice
+        try openssl.run()
+        openssl.waitUntilExit()
+        try #require(openssl.terminationStatus == 0)
+        return folder
+    }
+
     @Test func unreadableFilesAreNamedInTheError() {
         let configuration = TLSConfiguration(
             certificateFile: "/nonexistent/server.crt", privateKeyFile: "/nonexistent/k")
@@ -20,19 +37,8 @@ struct TLSTests {
     /// refuses them.
     @Test(arguments: [["scraper", ""], ["a\u{0}b"]])
     func anEmptyOrNULNameInTheAllowedSANsIsRefused(_ names: [String]) throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tls-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let folder = try Self.selfSignedCertificate()
         defer { try? FileManager.default.removeItem(at: folder) }
-        let openssl = Process()
-        openssl.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-        openssl.arguments = [
-            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
-            folder.path + "/k.pem", "-out", folder.path + "/c.pem", "-days", "1", "-subj", "/CN=t",
-        ]
-        openssl.standardError = FileHandle.nullDevice
-        try openssl.run()
-        openssl.waitUntilExit()
-        try #require(openssl.terminationStatus == 0)
         var configuration = TLSConfiguration(
             certificateFile: folder.path + "/c.pem", privateKeyFile: folder.path + "/k.pem")
         configuration.clientAuth = .requireAnyClientCert
@@ -49,19 +55,8 @@ struct TLSTests {
     /// TLS 1.3's suites may be named, as Go (and so exporter-toolkit) takes them, and configure nothing (they were
     /// refused, "unknown or unsupported suite"): named alone, no older suite is left, so TLS 1.3 is the least version.
     @Test func tls13SuitesAreTakenAndConfigureNothing() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tls-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let folder = try Self.selfSignedCertificate()
         defer { try? FileManager.default.removeItem(at: folder) }
-        let openssl = Process()
-        openssl.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-        openssl.arguments = [
-            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
-            folder.path + "/k.pem", "-out", folder.path + "/c.pem", "-days", "1", "-subj", "/CN=t",
-        ]
-        openssl.standardError = FileHandle.nullDevice
-        try openssl.run()
-        openssl.waitUntilExit()
-        try #require(openssl.terminationStatus == 0)
         var configuration = TLSConfiguration(
             certificateFile: folder.path + "/c.pem", privateKeyFile: folder.path + "/k.pem")
         configuration.cipherSuites = ["TLS_AES_128_GCM_SHA256", "TLS_CHACHA20_POLY1305_SHA256"]

@@ -285,16 +285,23 @@ def one_core():
     os.sched_setaffinity(0, {0})
 
 
+def slow_check_in_background(e):
+    """Starts a check of the `slow` user (a wrong password) in a thread: ({"answer": (status, body, seconds)} once
+    it is answered, the thread)."""
+    slow = {}
+    blocker = threading.Thread(target=lambda: slow.update(answer=get(e, authorization=basic("slow", "no"),
+                                                                          timeout=120)))
+    blocker.start()
+    return slow, blocker
+
+
 def test_a_check_waiting_behind_a_slow_one_is_refused_at_the_queue_bound(start_exporter, tmp_path):
     """The 2 s bound on waiting for a password check holds while the one thread is busy: a check queued behind a
     cost-17 one (seconds of bcrypt) is answered 503 `expired` after 2 s. Before, the wait was checked only when the
     thread took the job: the client waited for the whole slow check, and then got its 503."""
     web = web_config(tmp_path, {"slow": bcrypt("x", 17), "prom": bcrypt("s3cret", 4)})
     e = start_exporter("--web.config.file", str(web), "--no-process-metrics", preexec_fn=one_core)
-    slow = {}
-    blocker = threading.Thread(target=lambda: slow.update(answer=get(e, authorization=basic("slow", "no"),
-                                                                          timeout=120)))
-    blocker.start()
+    slow, blocker = slow_check_in_background(e)
     try:
         time.sleep(0.3)  # the slow check must have the thread first: nothing to poll for from outside
         status, _, seconds = get(e, authorization=basic("prom", "s3cret"), timeout=60)
@@ -315,10 +322,7 @@ def test_a_check_of_a_reset_http2_stream_is_skipped(start_exporter, tmp_path):
 
     web = web_config(tmp_path, {"slow": bcrypt("x", 13), "prom": bcrypt("s3cret", 10)})
     e = start_exporter("--web.config.file", str(web), "--no-process-metrics", preexec_fn=one_core)
-    slow = {}
-    blocker = threading.Thread(target=lambda: slow.update(answer=get(e, authorization=basic("slow", "no"),
-                                                                          timeout=60)))
-    blocker.start()
+    slow, blocker = slow_check_in_background(e)
     try:
         time.sleep(0.2)  # the slow check must have the thread first
         with socket.create_connection(("127.0.0.1", e.port), timeout=10) as sock:
