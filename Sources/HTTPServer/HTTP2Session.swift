@@ -529,6 +529,12 @@ final class HTTP2Session: ConnectionProtocolHandler {
     /// connection error, GOAWAY(PROTOCOL_ERROR), counted `bad_request` (RFC 9113 §5.1.1; it was ignored, and the
     /// request never answered).
     private func headersBegin(on id: Int32) {
+        // A new id counts as opened whatever nghttp2 then does with it (a stream it refuses over the concurrent-stream
+        // limit is never begun, but it is no skipped id: the client's trailers on it must be ignored).
+        if id > highestRequestStream, id & 1 == 1 {
+            requestStreamOpened(id)
+            return
+        }
         guard id < highestRequestStream, id & 1 == 1, streams[id] == nil,
             skippedStreamIDs.contains(where: { $0.contains(id) })
         else { return }

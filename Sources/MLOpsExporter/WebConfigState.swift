@@ -105,9 +105,10 @@ final class WebConfigState: Sendable {
             let next = Self.makeCurrent(fresh, previous: current.withLock { $0 })
             current.withLock { $0 = next }
             metrics.succeeded()
-            // The files the new configuration names, as they are now (other TLS files read as a change at the next
-            // look, and reloaded again for nothing).
-            if watching.load(ordering: .relaxed) { _ = filesChanged() }
+            // Files the new configuration names that were not looked at before, as they are now (other TLS files
+            // read as a change at the next look, and reloaded again for nothing); those already looked at keep their
+            // stamps, so that a change made while this reload ran is seen at the next look.
+            if watching.load(ordering: .relaxed) { stampNewFiles() }
             logger.info(
                 "web configuration reloaded",
                 metadata: ["trigger": "\(trigger)", "file": "\(path)", "users": "\(fresh.basicAuthUsers.count)"])
@@ -136,7 +137,25 @@ final class WebConfigState: Sendable {
 
     /// Whether the file or a TLS file it names differs from when last looked at (the first look: false).
     func filesChanged() -> Bool {
-        guard let path else { return false }
+        let now = currentStamps()
+        return stamps.withLock { stamps in
+            defer { stamps = now }
+            return !stamps.isEmpty && stamps != now
+        }
+    }
+
+    /// Stamps the files the configuration in force names that have none yet, and forgets those it no longer names.
+    private func stampNewFiles() {
+        let now = currentStamps()
+        stamps.withLock { stamps in
+            for (file, stamp) in now where stamps[file] == nil { stamps[file] = stamp }
+            for file in stamps.keys where now[file] == nil { stamps[file] = nil }
+        }
+    }
+
+    /// The identity of each file the configuration in force names (the file, its TLS certificate, key, client CA).
+    private func currentStamps() -> [String: [Int]] {
+        guard let path else { return [:] }
         var files = [path]
         if let tls = snapshot.configuration.tls {
             files += [tls.certFile, tls.keyFile, tls.clientCAFile ?? ""].filter { !$0.isEmpty }
@@ -152,10 +171,7 @@ final class WebConfigState: Sendable {
                     Int(info.st_mtim.tv_nsec),
                 ] : []
         }
-        return stamps.withLock { stamps in
-            defer { stamps = now }
-            return !stamps.isEmpty && stamps != now
-        }
+        return now
     }
 
     private func rejected(_ problem: String, trigger: String) -> String {

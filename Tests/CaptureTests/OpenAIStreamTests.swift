@@ -99,10 +99,10 @@ struct ServerSentEventTests {
         #expect(events("event: ping\n\n: c\n\ndata: x\n").isEmpty)
     }
 
-    /// A keep-alive `data:` line with nothing after it is no event (the standard drops an event whose data is
-    /// empty; it was dispatched, and counted malformed); two such lines are one newline.
-    @Test func anEventWhoseDataIsEmptyIsNotDispatched() {
-        #expect(events("data:\n\ndata: \n\n").isEmpty)
+    /// A `data:` line with nothing after it is an event with empty data, as the standard dispatches it (the meter
+    /// takes it for a keep-alive); two such lines are one newline.
+    @Test func anEventWhoseDataIsEmptyIsDispatchedEmpty() {
+        #expect(events("data:\n\ndata: \n\n").map(\.1) == ["", ""])
         #expect(events("data:\ndata:\n\n").map(\.1) == ["\n"])
     }
 
@@ -455,6 +455,18 @@ struct LLMExchangeMeterTests {
         _ = feed(&m, "event: error\ndata: {\"message\":\"engine overloaded\",\"code\":503}\n\n", at: 0.2)
         #expect(m.errorEvents == 1)
         #expect(m.malformedEvents == 0)
+    }
+
+    /// A keep-alive event with empty data carries nothing: not malformed (it was counted so); an `event: error` is an
+    /// error whatever its data, empty too, and so is llama.cpp's bare `error:` line.
+    @Test func emptyDataIsAKeepAliveUnlessItIsAnError() {
+        var m = LLMExchangeMeter(endpoint: LLMExchangeMeter.Endpoint(path: "/v1/chat/completions"))
+        m.responseHead(status: 200, contentType: "text/event-stream")
+        _ = feed(&m, "data:\n\n" + chunk("a") + "data: \n\n", at: 0.1)
+        #expect(m.malformedEvents == 0 && m.errorEvents == 0)
+        _ = feed(&m, "event: error\ndata:\n\n", at: 0.2)
+        _ = feed(&m, "error:\n\n", at: 0.3)
+        #expect(m.errorEvents == 2 && m.malformedEvents == 0)
     }
 
     /// A choice ended with `finish_reason: "error"` (vLLM's): an error, as a Responses API `failed` event is (it was

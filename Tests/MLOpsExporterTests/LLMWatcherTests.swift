@@ -52,6 +52,23 @@ import Testing
         #expect(LLMWatcher.record(exchange(cancelled: false, duration: 0.3), meter: done).outcome == .ok)
         let finished = meter([(chunk(0, "a"), 0.1), (chunk(0, "", finish: "stop"), 0.2)])
         #expect(LLMWatcher.record(exchange(cancelled: false, duration: 0.3), meter: finished).outcome == .ok)
+        // Fewer choices than `n` asked for, each finished: the stream said it was over (a server that ignores `n`).
+        var two = LLMExchangeMeter(endpoint: .chatCompletions)
+        Array(#"{"n":2,"stream":true}"#.utf8).withUnsafeBytes { two.requestBody($0) }
+        two.requestEnded(elapsed: 0)
+        two.responseHead(status: 200, contentType: "text/event-stream")
+        for (text, at) in [(chunk(0, "a"), 0.1), (chunk(0, "", finish: "stop"), 0.2)] {
+            _ = Array(text.utf8).withUnsafeBytes { two.responseBody($0, elapsed: at) }
+        }
+        #expect(LLMWatcher.record(exchange(cancelled: false, duration: 0.3), meter: two).outcome == .ok)
+        // Another route's stream ends its own way (llama.cpp's `/completion`): not judged by OpenAI's markers.
+        var other = LLMExchangeMeter(endpoint: .other)
+        other.requestEnded(elapsed: 0)
+        other.responseHead(status: 200, contentType: "text/event-stream")
+        _ = Array(#"data: {"content":"a","stop":true}"#.utf8 + [10, 10]).withUnsafeBytes {
+            other.responseBody($0, elapsed: 0.1)
+        }
+        #expect(LLMWatcher.record(exchange(cancelled: false, duration: 0.3), meter: other).outcome == .ok)
         // llama.cpp's error field: a stream error.
         let llama = meter([(chunk(0, "a"), 0.1), ("error: {\"code\":500,\"message\":\"x\"}\n\n", 0.2)])
         let failed = LLMWatcher.record(exchange(cancelled: false, duration: 0.3), meter: llama)

@@ -96,3 +96,53 @@ def test_streams_nghttp2_refuses_count_stream_refused(start_exporter):
     assert not closed and len(refused) == 50, (closed, len(refused))
     assert len({s for kind, s, _ in parsed if kind == HEADERS}) == 100
     assert errors(exporter, "stream_refused") - before == 50
+
+
+def test_trailers_on_a_stream_the_server_refused_are_ignored(start_exporter):
+    """A stream nghttp2 refuses over the concurrent-stream limit (before the client has our SETTINGS) is never begun,
+    but it is no skipped id: the client's trailers on it, sent before it saw the RST_STREAM, are ignored (RFC 9113
+    §5.1). With the skipped-id check first written, they ended the connection with GOAWAY(PROTOCOL_ERROR)."""
+    exporter = start_exporter(*MODELS)
+    encoder = hpack.Encoder()
+    sock = socket.create_connection(("127.0.0.1", exporter.port), timeout=5)
+
+    def post(stream, ends):
+        return frame(HEADERS, END_STREAM_AND_HEADERS if ends else 0x4, stream,
+                     encoder.encode([(":method", "POST"), (":path", "/-/healthy"), (":scheme", "http"),
+                                     (":authority", "x")]))
+
+    out = PREFACE + frame(SETTINGS, 0, 0) + b"".join(post(s, False) for s in range(1, 203, 2))
+    sock.sendall(out)
+    received, deadline = b"", time.monotonic() + 10
+
+    def read_until(predicate):
+        nonlocal received
+        while time.monotonic() < deadline:
+            found, offset = [], 0
+            while offset + 9 <= len(received):
+                length = int.from_bytes(received[offset:offset + 3], "big")
+                if offset + 9 + length > len(received):
+                    break
+                found.append((received[offset + 3], int.from_bytes(received[offset + 5:offset + 9], "big"),
+                              received[offset + 9:offset + 9 + length]))
+                offset += 9 + length
+            if predicate(found):
+                return found
+            sock.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                data = sock.recv(65536)
+            except socket.timeout:
+                break
+            if not data:
+                break
+            received += data
+        return None
+
+    refused = read_until(lambda f: any(kind == RST_STREAM and sid == 201 for kind, sid, _ in f))
+    assert refused is not None, "stream 201 was not refused"
+    # A new stream, then trailers on the refused one; then stream 205 must still be answered on this connection.
+    sock.sendall(post(203, True) + frame(HEADERS, END_STREAM_AND_HEADERS, 201, encoder.encode([("x-sum", "1")]))
+                 + post(205, True))
+    answered = read_until(lambda f: any(kind == HEADERS and sid == 205 for kind, sid, _ in f))
+    sock.close()
+    assert answered is not None and goaway_code(answered) is None, answered

@@ -106,6 +106,13 @@ public struct LLMExchangeMeter {
             && highSeen.isSubset(of: highFinished)
             && choicesFinished.nonzeroBitCount + highFinished.count >= (request.choices ?? 1)
     }
+    /// Every choice the response gave has a finish reason (however many the request asked for): a stream that ends
+    /// so said it was over (``allChoicesFinished`` also asks for the request's `n`, to tell a client that left early).
+    public var everyChoiceGivenFinished: Bool {
+        (choicesSeen != 0 || !highSeen.isEmpty) && !choicesUntracked && choicesFinished & choicesSeen == choicesSeen
+            && highSeen.isSubset(of: highFinished)
+    }
+
     /// A non-streamed response was longer than `maxResponseBytes` (its usage is unknown).
     public private(set) var responseOverLimit = false
 
@@ -166,6 +173,9 @@ public struct LLMExchangeMeter {
                     errorEvents += 1
                     return
                 }
+                // An event with empty data (a keep-alive `data:` line, dispatched as the standard says) carries
+                // nothing: not malformed (it was counted so).
+                if data.isEmpty { return }
                 if ServerSentEventParser.equals(
                     UnsafeBufferPointer(
                         start: data.baseAddress?.assumingMemoryBound(to: UInt8.self), count: data.count),

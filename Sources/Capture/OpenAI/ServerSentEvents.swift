@@ -153,9 +153,7 @@ public struct ServerSentEventParser {
             hasData = false
             oversized = false
         }
-        // An event whose data is empty (a keep-alive `data:` line) is not dispatched (the standard's rule; it was
-        // counted malformed).
-        guard hasData, !data.isEmpty || oversized else { return }
+        guard hasData else { return }
         if oversized {
             handle(.oversized)
             return

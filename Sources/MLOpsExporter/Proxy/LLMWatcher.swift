@@ -278,9 +278,13 @@ final class LLMWatcher: ProxyExchangeWatcher, @unchecked Sendable {
         } else if meter.errorEvents > 0 {
             outcome = .error
             reason = "stream_error"
-        } else if meter.isEventStream && !meter.streamEnded && !meter.allChoicesFinished && !unreadStream {
+        } else if meter.isEventStream && !meter.streamEnded && !meter.everyChoiceGivenFinished && !unreadStream
+            && [.chatCompletions, .completions, .responses].contains(meter.endpoint)
+        {
             // A 2xx stream that ended without saying so (no `[DONE]`, no end event, a choice without a finish reason):
-            // cut short, as a close-delimited body closed mid-way is (it was ok, and within every objective).
+            // cut short, as a close-delimited body closed mid-way is (it was ok, and within every objective). Only
+            // where OpenAI's protocol says how a stream ends: another route's stream (llama.cpp's `/completion`,
+            // TGI's `/generate_stream`) ends its own way.
             outcome = .error
             reason = "stream_interrupted"
         } else {
