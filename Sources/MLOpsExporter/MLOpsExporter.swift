@@ -5,6 +5,9 @@
 // module's `FeatureKind` (the schema's) would make ExporterConfig's, which configurations name, ambiguous.
 @_exported import ExporterConfig
 @_exported import Exposition
+@_exported import ModelMonitoring
+@_exported import StateStorage
+
 @_exported import enum Ingestion.FeatureValue
 @_exported import struct Ingestion.LabelEvent
 @_exported import enum Ingestion.Outcome
@@ -12,8 +15,6 @@
 @_exported import enum Ingestion.PredictionStatus
 @_exported import enum Ingestion.RejectReason
 @_exported import struct Ingestion.Schema
-@_exported import ModelMonitoring
-@_exported import StateStorage
 
 /// The version of mlops-exporter, shown by `--version`, the landing page and `mlops_exporter_build_info`.
 public enum MLOpsExporterVersion {
