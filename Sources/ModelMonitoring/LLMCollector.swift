@@ -108,7 +108,8 @@ public final class LLMCollector: ModelCollector {
                 unit: "seconds", labels: ["model", "version"])
             itl = try! s.histogram(
                 "mlops_llm_inter_token_latency_seconds",
-                help: "Gaps between consecutive content-bearing events of a stream (events read together: 0).",
+                help:
+                    "Gaps between consecutive content-bearing events of a choice (n > 1: each choice's own; events read together: 0).",
                 unit: "seconds", labels: ["model", "version"])
             tpot = try! s.histogram(
                 "mlops_llm_time_per_output_token_seconds",

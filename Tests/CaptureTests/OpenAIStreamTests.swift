@@ -325,8 +325,10 @@ struct LLMExchangeMeterTests {
         #expect(abs(m.timeToFirstToken! - 0.2) < 1e-12)
     }
 
-    @Test("n > 1: an event carrying a token of each choice is one arrival (no zero gaps between its choices)")
-    func severalChoicesAreOneArrival() {
+    /// n > 1: each choice's gaps are between its own tokens (vLLM counts inter-token latency per sequence): an event
+    /// carrying a token of each choice gives each choice its gap, never a zero gap between its choices.
+    @Test("n > 1: an event carrying a token of each choice gives each choice its own gap")
+    func severalChoicesInOneEvent() {
         var m = LLMExchangeMeter(endpoint: LLMExchangeMeter.Endpoint(path: "/v1/chat/completions"))
         m.requestEnded(elapsed: 0)
         m.responseHead(status: 200, contentType: "text/event-stream")
@@ -335,13 +337,35 @@ struct LLMExchangeMeterTests {
                 + "{\"index\":1,\"delta\":{\"content\":\"\(b)\"}}]}\n\n"
         }
         let first = feed(&m, both("a", "x"), at: 0.1)
-        #expect(first.zeroGaps == 0 && first.timeToFirstToken != nil)
+        #expect(first.zeroGaps == 0 && first.timeToFirstToken != nil && first.gap == nil && first.moreGaps.isEmpty)
         let second = feed(&m, both("b", "y"), at: 0.15)
-        #expect(second.zeroGaps == 0 && second.gap != nil)
-        // Two events in one read: one zero gap between them.
+        #expect(second.zeroGaps == 0 && second.gap != nil && second.moreGaps.count == 1)
+        // Two events in one read: each choice's second token has a zero gap.
         let two = feed(&m, both("c", "z") + both("d", "w"), at: 0.2)
-        #expect(two.zeroGaps == 1)
+        #expect(two.zeroGaps == 2 && two.moreGaps.count == 1)
         #expect(m.completionTokens! == (8, true))  // tokens still count every choice
+    }
+
+    /// Choices sent in turn, one per chunk (vLLM streams `n` > 1 so): each gap is the choice's own, 0.05 s here (they
+    /// were the stream's: 0.01 and 0.04 s in turn, and p50/p99 understated).
+    @Test func choicesSentInTurnHaveTheirOwnGaps() {
+        var m = LLMExchangeMeter(endpoint: LLMExchangeMeter.Endpoint(path: "/v1/chat/completions"))
+        m.requestEnded(elapsed: 0)
+        m.responseHead(status: 200, contentType: "text/event-stream")
+        func one(_ index: Int, _ t: String) -> String {
+            "data: {\"choices\":[{\"index\":\(index),\"delta\":{\"content\":\"\(t)\"}}]}\n\n"
+        }
+        var gaps: [Double] = []
+        for step in 0..<5 {
+            let t0 = 0.1 + Double(step) * 0.05
+            for (index, at) in [(0, t0), (1, t0 + 0.01)] {
+                let arrival = feed(&m, one(index, "t"), at: at)
+                if let gap = arrival.gap { gaps.append(gap) }
+                gaps += arrival.moreGaps
+            }
+        }
+        #expect(gaps.count == 8)
+        #expect(gaps.allSatisfy { abs($0 - 0.05) < 1e-9 }, "\(gaps)")
     }
 
     /// A later chunk may repeat a choice's finish reason (some servers put it again beside `usage`): counted once per

@@ -46,6 +46,9 @@ public struct LLMExchangeMeter {
         public var gap: Double?
         /// Further content-bearing events in the same piece.
         public var zeroGaps = 0
+        /// With `n` > 1, the gaps of the other choices that had a token in this piece (each choice's gap is from its
+        /// own previous token: vLLM counts inter-token latency per sequence).
+        public var moreGaps: [Double] = []
 
         /// Creates an arrival.
         public init(timeToFirstToken: Double? = nil, gap: Double? = nil, zeroGaps: Int = 0) {
@@ -69,6 +72,10 @@ public struct LLMExchangeMeter {
     public private(set) var firstContentAt: Double?
     /// When the last content-bearing event arrived.
     public private(set) var lastContentAt: Double?
+    /// When each choice (index below 64) last had a token, for the gaps between its tokens (a gap is a choice's: two
+    /// choices sent in turn, as vLLM streams `n` > 1, interleaved their gaps); made when a choice other than 0 shows.
+    private var choiceLastAt: [Double] = []
+    private var choice0LastAt: Double?
     /// Content-bearing choices seen in the stream (the estimate of completion tokens without `usage`).
     public private(set) var contentChunks = 0
     /// Finish reasons, counted by ``LLMFinishReason/rawValue``.
@@ -155,7 +162,7 @@ public struct LLMExchangeMeter {
         // Content-bearing choices (tokens, for the estimate) and the events that carried them (arrivals, for timing:
         // with n > 1 one event carries a token of each choice at once, not n arrivals).
         var arrived = 0
-        var arrivals = 0
+        var arrival = Arrival()
         // The parser is moved out while it calls back, so that the callback may change the rest of the meter.
         var parser = ServerSentEventParser()
         swap(&parser, &events)
@@ -189,21 +196,47 @@ public struct LLMExchangeMeter {
                     return
                 }
                 arrived += document.contentChoices
-                if document.contentChoices > 0 { arrivals += 1 }
+                if document.contentChoices > 0 { contentArrived(document.contentChoiceBits, elapsed, &arrival) }
                 add(document)
             }
         }
         guard arrived > 0 else { return Arrival() }
         contentChunks += arrived
-        var arrival = Arrival(zeroGaps: arrivals - 1)
-        if let last = lastContentAt {
-            arrival.gap = elapsed - last
-        } else {
+        lastContentAt = elapsed
+        return arrival
+    }
+
+    /// An event with content for the choices in `bits` (none: choice 0's) arrived at `elapsed`: the stream's first
+    /// token (its time to first token), or each choice's gap since its own previous token (0 for a second event of the
+    /// piece); a choice's first token after the stream's has no gap.
+    private mutating func contentArrived(_ bits: UInt64, _ elapsed: Double, _ arrival: inout Arrival) {
+        if firstContentAt == nil {
             firstContentAt = elapsed
             arrival.timeToFirstToken = elapsed - (requestEndedAt ?? 0)
         }
-        lastContentAt = elapsed
-        return arrival
+        var rest = bits == 0 ? 1 : bits
+        while rest != 0 {
+            let choice = rest.trailingZeroBitCount
+            rest &= rest &- 1
+            let last: Double?
+            if choice == 0 {
+                last = choice0LastAt
+                choice0LastAt = elapsed
+            } else {
+                if choiceLastAt.isEmpty { choiceLastAt = [Double](repeating: .nan, count: 64) }
+                last = choiceLastAt[choice].isNaN ? nil : choiceLastAt[choice]
+                choiceLastAt[choice] = elapsed
+            }
+            guard let last else { continue }
+            let gap = elapsed - last
+            if gap == 0 {
+                arrival.zeroGaps += 1
+            } else if arrival.gap == nil {
+                arrival.gap = gap
+            } else {
+                arrival.moreGaps.append(gap)
+            }
+        }
     }
 
     private mutating func add(_ document: OpenAIDocument) {

@@ -67,6 +67,9 @@ public struct OpenAIDocument: Sendable, Equatable {
     public var usage: LLMUsage?
     /// The document is an error (`error` member, an `error` event, a failed response).
     public var isError = false
+    /// The choices (one bit per `index` below 64) that carried content in this document (a Responses API delta, or
+    /// a choice of a higher index, sets none: it counts as choice 0's, for the gaps between tokens).
+    public var contentChoiceBits: UInt64 = 0
     /// A Responses API event that ends its stream (`response.completed`, `response.incomplete`, `response.failed`).
     public var endsStream = false
     /// The choices in it, one bit per `index` (its position when it has none) below 64; no allocation per event.
@@ -140,7 +143,10 @@ public struct OpenAIDocument: Sendable, Equatable {
             if let v = t.member(delta, "function_call"), t.nodes[v].kind == .object { content = true }
         }
         if let v = t.member(c, "text"), t.nodes[v].kind == .string, t.nodes[v].end > t.nodes[v].start { content = true }
-        if content { contentChoices += 1 }
+        if content {
+            contentChoices += 1
+            contentChoiceBits |= bit
+        }
         if let f = t.member(c, "finish_reason"), t.nodes[f].kind == .string {
             // Once per choice here too (a choice listed twice in one chunk).
             // A set for the high indices (a list searched would be quadratic: ~27,000 choices fit in a 1 MiB event).

@@ -183,6 +183,7 @@ final class LLMWatcher: ProxyExchangeWatcher, @unchecked Sendable {
         if arrival.gap != nil || arrival.zeroGaps > 0 {
             collector.tokenGaps(version: versionIndex, gap: arrival.gap, zeros: arrival.zeroGaps)
         }
+        for gap in arrival.moreGaps { collector.tokenGaps(version: versionIndex, gap: gap, zeros: 0) }
     }
 
     /// The exchange ended: records it in the model's `llm` collector and `service` series, and the proxy's counters.
