@@ -1,6 +1,6 @@
 extension ExporterConfiguration {
     /// What a valid configuration holds that cannot work as its author meant, one line each
-    /// (`SOURCE: models[i] (NAME): FIELD: MESSAGE`): an SLO whose indicator reads the series of a collector the
+    /// (`SOURCE[:LINE:COLUMN]: models[i] (NAME): FIELD: MESSAGE`, the model's place when read from a file): an SLO whose indicator reads the series of a collector the
     /// model does not run (a `quality` SLO without the `quality` collector...) has no data, and its generated alerts
     /// could never fire; an objective so low that a burn-rate alert could not fire even at 100 % errors (below
     /// 93.06 % for 30 days, 92.56 % for 28); a
@@ -12,30 +12,31 @@ extension ExporterConfiguration {
     public var warnings: [String] {
         var out: [String] = []
         for (i, model) in models.enumerated() {
+            let at = Self.place(source, model.locations.entry)
             let running = Set(model.collectors.map(\.name))
             if model.reference != nil && !running.contains("drift") {
                 out.append(
-                    "\(source): models[\(i)] (\(model.name)): reference: the drift collector does not run, so nothing "
+                    "\(Self.place(source, model.locations.reference ?? model.locations.entry)): models[\(i)] (\(model.name)): reference: the drift collector does not run, so nothing "
                         + "compares traffic with this profile (add drift to its collectors)")
             }
             if !model.sensitiveAttributes.isEmpty && !running.contains("fairness") {
                 out.append(
-                    "\(source): models[\(i)] (\(model.name)): sensitive_attributes: the fairness collector does not run, "
+                    "\(at): models[\(i)] (\(model.name)): sensitive_attributes: the fairness collector does not run, "
                         + "so no group is compared (add fairness to its collectors)")
             }
             if model.llm != nil && proxy == nil {
                 out.append(
-                    "\(source): models[\(i)] (\(model.name)): llm: there is no proxy: section, so nothing measures this "
+                    "\(at): models[\(i)] (\(model.name)): llm: there is no proxy: section, so nothing measures this "
                         + "model's requests and its mlops_llm_* series stay at zero (add a proxy: section in front of its "
                         + "OpenAI-compatible server, docs/llm.md)")
             }
             for (j, slo) in model.slos.enumerated() {
                 if let low = Self.lowObjective(slo) {
-                    out.append("\(source): models[\(i)] (\(model.name)): slos[\(j)] (\(slo.name)): \(low)")
+                    out.append("\(at): models[\(i)] (\(model.name)): slos[\(j)] (\(slo.name)): \(low)")
                 }
                 guard let collector = Self.collectorRead(by: slo.type), !running.contains(collector) else { continue }
                 out.append(
-                    "\(source): models[\(i)] (\(model.name)): slos[\(j)] (\(slo.name)): a \(slo.type.rawValue) SLO reads "
+                    "\(at): models[\(i)] (\(model.name)): slos[\(j)] (\(slo.name)): a \(slo.type.rawValue) SLO reads "
                         + "the \(collector) collector's series, which this model does not run: it has no data and its "
                         + "alerts never fire (add \(collector) to its collectors)")
             }
@@ -52,6 +53,13 @@ extension ExporterConfiguration {
             }
         }
         return out
+    }
+
+    /// `SOURCE:LINE:COLUMN` at `location` when it is known (a file's), else `SOURCE`: where a warning's model is, as
+    /// errors say it (warnings named file and field only).
+    static func place(_ source: String, _ location: ConfigLocation?) -> String {
+        guard let location else { return source }
+        return "\(source):\(location.line):\(location.column)"
     }
 
     /// The warning for an objective so low that a burn-rate alert can never fire, nil otherwise: an alert fires when

@@ -71,9 +71,9 @@ struct ConfigLoaderTests {
                   - {type: fairness, objective: 99, period: 28d}
             """)
         #expect(
-            config.warnings.map { $0.split(separator: ":").prefix(3).joined(separator: ":") } == [
-                "test.yaml: models[0] (m): sensitive_attributes", "test.yaml: models[0] (m): slos[2] (drift)",
-                "test.yaml: models[0] (m): slos[3] (fairness)",
+            config.warnings.map { $0.split(separator: ":").prefix(5).joined(separator: ":") } == [
+                "test.yaml:2:5: models[0] (m): sensitive_attributes", "test.yaml:2:5: models[0] (m): slos[2] (drift)",
+                "test.yaml:2:5: models[0] (m): slos[3] (fairness)",
             ])
         #expect(config.warnings[1].hasSuffix("(add drift to its collectors)") == true)
         let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
@@ -107,14 +107,15 @@ struct ConfigLoaderTests {
             let file = folder.appendingPathComponent("m.yaml")
             try (model + "    collectors: \(collectors)\n").write(to: file, atomically: true, encoding: .utf8)
             return try ConfigLoader.load(file: file.path).warnings.map {
-                String($0.split(separator: ":").prefix(3).joined(separator: ":").split(separator: "/").last!)
+                String($0.split(separator: ":").prefix(5).joined(separator: ":").split(separator: "/").last!)
             }
         }
+        // Each at its place in the file: the reference's, the model's entry (they named file and field only).
         #expect(
             try warnings("[service]") == [
-                "m.yaml: models[0] (m): reference", "m.yaml: models[0] (m): sensitive_attributes",
+                "m.yaml:9:16: models[0] (m): reference", "m.yaml:2:5: models[0] (m): sensitive_attributes",
             ])
-        #expect(try warnings("[service, drift]") == ["m.yaml: models[0] (m): sensitive_attributes"])
+        #expect(try warnings("[service, drift]") == ["m.yaml:2:5: models[0] (m): sensitive_attributes"])
         #expect(try warnings("[service, drift, fairness]").isEmpty)
     }
 
