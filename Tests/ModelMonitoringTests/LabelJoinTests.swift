@@ -133,6 +133,19 @@ func unmatchedByReason(_ h: Harness) -> [Double?] {
         #expect(h.value(#"mlops_labels_held{model="m"}"#) == 1)
     }
 
+    /// A label held after another whose request started earlier (a long labels body: its labels carry the time it
+    /// started) still joins its prediction within 5 s of its own arrival: the older time overwrote the newer as the
+    /// last held, and the prediction, 11 s after that older time, did not look among the held labels.
+    @Test func anOlderHeldLabelDoesNotHideANewerOne() throws {
+        let (h, m, recorder) = try joinHarness()
+        let t0 = WallClock.now()
+        m.record(label: LabelEvent(id: "newer", label: .label("yes")), receivedAt: t0)
+        m.record(label: LabelEvent(id: "older", label: .label("no")), receivedAt: t0 - 10)
+        m.record(version: "v1", prediction: .label("yes"), id: "newer", receivedAt: t0 + 1)
+        #expect(recorder.outcomes.withLock { $0.count } == 1)
+        #expect(h.value(#"mlops_labels_held_joined_total{model="m"}"#) == 1)
+    }
+
     /// A label and its prediction posted at the same moment, from two threads, always join once: each checked for the
     /// other before the other was stored, and both waited apart for good (a fleet review lost 4-5 of 3,000 such pairs:
     /// the label held after its second look, the prediction stored after its only one).

@@ -190,7 +190,12 @@ public final class LabelJoiner: Sendable {
         guard reason == .unknown else { return nil }
         return holding.withLock { _ -> JoinedOutcome? in
             // Published before looking again: a prediction stored after this look sees it, and takes `holding`.
-            lastHeld.store(receivedAt.bitPattern, ordering: .releasing)
+            // The latest arrival, not the last stored: a long request's labels carry its start time, older than a
+            // newer request's, and overwriting that hid the newer held label from its prediction (it was lost).
+            // Under `holding`, so no other writer races this one.
+            if receivedAt > Double(bitPattern: lastHeld.load(ordering: .relaxed)) {
+                lastHeld.store(receivedAt.bitPattern, ordering: .releasing)
+            }
             // A prediction stored since the first look: they join now, nothing held.
             if case .pending(let snapshot, _) = store.claim(key: key, now: receivedAt) {
                 counters.joinedEndpoint.add(0)
