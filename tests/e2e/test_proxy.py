@@ -1001,3 +1001,30 @@ def test_a_route_decodes_with_its_own_capture_protocol(start_proxy, upstream):
                   if name == PREDICTED_CLASS and ("model", "credit") in labels and ("class", str(cls)) in labels)
         assert got == int((predicted == cls).sum()), cls
     assert not [k for k in s if k[0] == PROXY_CAPTURE_FAILURES and ("model", "credit") in k[1] and s[k] > 0]
+
+
+def test_an_idempotent_request_on_a_pooled_connection_the_upstream_closed_is_sent_again(start_proxy, upstream):
+    """A pooled connection the upstream closes as a request goes out (its keep-alive timeout meeting the request)
+    answers nothing: a GET is sent once more on a new connection and answered (it was a 502 `reset`, where nginx, Go
+    and Envoy resend idempotent requests, RFC 9112 §9.3.1); a POST is not sent twice: 502 as before."""
+    e = start_proxy(MODELS, upstream.base, routes=ROUTES)
+    conn = http.client.HTTPConnection("127.0.0.1", e.proxy_port, timeout=10)
+
+    def call(method, path):
+        conn.request(method, path, body=b"{}" if method == "POST" else None)
+        r = conn.getresponse()
+        return r.status, r.read()
+
+    try:
+        first = call("GET", "/close-on-reuse")
+        assert first[0] == 200, first
+        # The same pooled upstream connection: the upstream closes it at this request; the proxy sends it again.
+        second = call("GET", "/close-on-reuse")
+        assert second[0] == 200, second
+        assert json.loads(second[1])["connection"] != json.loads(first[1])["connection"]
+        status, body = call("POST", "/close-on-reuse")
+        assert status == 502 and b"closed the connection" in body, (status, body)
+    finally:
+        conn.close()
+    s = scrape(e)[1]
+    assert sample(s, "mlops_proxy_upstream_errors_total", model=UNROUTED, reason="reset") == 1

@@ -59,6 +59,9 @@ final class UpstreamConnection: DeadlineScheduled {
     @exclusivity(unchecked) private var parser: HTTP1ResponseParser
     @exclusivity(unchecked) private var exchange: ProxyExchange?
     @exclusivity(unchecked) private var isHEAD = false
+    /// Responses this connection delivered whole, and whether any byte of the current one arrived.
+    @exclusivity(unchecked) private var responsesServed = 0
+    @exclusivity(unchecked) private var responseStarted = false
     @exclusivity(unchecked) private var paused = false
     /// The whole request is queued (its body may still be streaming in from the client before that).
     @exclusivity(unchecked) private var requestComplete = true
@@ -121,6 +124,7 @@ final class UpstreamConnection: DeadlineScheduled {
     func begin(_ exchange: ProxyExchange, head: [UInt8], body: [UInt8]?, isHEAD: Bool, complete: Bool) {
         self.exchange = exchange
         self.isHEAD = isHEAD
+        responseStarted = false
         paused = false
         wroteRequest = false
         draining = false
@@ -314,6 +318,7 @@ final class UpstreamConnection: DeadlineScheduled {
             let (outcome, filled) = input.read(from: transport, minimumSpace: 16 * 1024)
             switch outcome {
             case .bytes:
+                responseStarted = true
                 if timer == .read { arm(.read) }
                 parseResponse()
                 if !filled { return }
@@ -390,6 +395,7 @@ final class UpstreamConnection: DeadlineScheduled {
             case .end:
                 let reusable =
                     parser.canReuseConnection && input.isEmpty && output.isEmpty && requestComplete && !writeFailed
+                responsesServed += 1
                 self.exchange = nil
                 exchange.upstreamEnded()
                 idleOrClose(reusable: reusable)
@@ -454,7 +460,10 @@ final class UpstreamConnection: DeadlineScheduled {
         let exchange = self.exchange
         self.exchange = nil
         closeAndRelease()
-        exchange?.upstreamFailed(failure)
+        // A pooled connection that answered before and closed without a byte of this response: the upstream's
+        // keep-alive timeout met the request on its way (the exchange may send an idempotent one again).
+        exchange?.upstreamFailed(
+            failure, beforeAnyResponse: failure == .reset && responsesServed > 0 && !responseStarted)
     }
 
     // MARK: - Bookkeeping

@@ -53,7 +53,13 @@ final class UpstreamPool: DeadlineScheduled {
     var waitingCount: Int { waiting.count - waitingHead }
 
     /// Gives `exchange` a connection now (idle, or a new one), queues it, or fails it with `pool_full`.
-    func acquire(_ exchange: ProxyExchange) {
+    /// `fresh`: a new connection when there is room for one (a request sent again after a pooled connection failed
+    /// it: the other idle ones may be as old), else as any.
+    func acquire(_ exchange: ProxyExchange, fresh: Bool = false) {
+        if fresh && openCount < maxConnections {
+            connect(for: exchange)
+            return
+        }
         if let connection = idle.popLast() {
             observer?.upstreamConnectionBusy(reused: true)
             exchange.attach(connection)

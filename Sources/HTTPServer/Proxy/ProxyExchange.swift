@@ -56,6 +56,13 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
     @exclusivity(unchecked) private var endCancelled = false
     /// Whether the exchange ended because the client's body could not be completed (``requestBodyFailed()``).
     @exclusivity(unchecked) private var endBodyFailed = false
+    /// The request as it was sent, kept while an idempotent request (its body whole, at most ``maxReplayBytes``) may
+    /// be sent again: a pooled connection the upstream closed as the request went out answers nothing, and the
+    /// request goes once more on a new connection (RFC 9112 §9.3.1; nginx, Go and Envoy do so). Once at most.
+    @exclusivity(unchecked) private var replay: (head: [UInt8], body: [UInt8]?)?
+    @exclusivity(unchecked) private var retried = false
+    /// The most request bytes kept to send a request again.
+    static let maxReplayBytes = 64 * 1024
 
     init(
         proxy: ReverseProxy, pool: UpstreamPool, request: consuming HTTPRequest, requestID: String, generatedID: Bool,
@@ -225,6 +232,11 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
         heldRequest = []
         heldBody = nil
         heldRequestBytes = 0
+        if !retried, requestComplete, let method = request?.method, Self.isIdempotent(method),
+            head.count + (body?.count ?? 0) <= Self.maxReplayBytes
+        {
+            replay = (head, body)  // shared, not copied (the arrays are not written to once queued)
+        }
         connection.begin(self, head: head, body: body, isHEAD: isHEAD, complete: requestComplete)
     }
 
@@ -309,13 +321,35 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
 
     func upstreamEnded() {
         guard !ended else { return }
+        replay = nil
         connection = nil
         stream.finish()
         end(failure: nil, cancelled: false)
     }
 
-    func upstreamFailed(_ failure: UpstreamFailure) {
+    /// RFC 9110 §9.2.2's idempotent methods: sending one again does what sending it once does.
+    static func isIdempotent(_ method: String) -> Bool {
+        switch method {
+        case "GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE": true
+        default: false
+        }
+    }
+
+    /// The upstream failed the request; `beforeAnyResponse`: on a connection that had served responses before, it
+    /// closed without a byte of this one (the race of its keep-alive timeout with the request going out): an
+    /// idempotent request is sent once more, on a new connection (it was a 502 `reset` whatever its method).
+    func upstreamFailed(_ failure: UpstreamFailure, beforeAnyResponse: Bool = false) {
         guard !ended else { return }
+        if beforeAnyResponse, headAt == nil, !retried, let replay {
+            retried = true
+            self.replay = nil
+            connection = nil
+            heldRequest = replay.head
+            heldBody = replay.body
+            pool.acquire(self, fresh: true)
+            return
+        }
+        replay = nil
         connection = nil
         if headAt == nil {
             var response = Self.errorResponse(failure)

@@ -13,7 +13,8 @@ Paths (a path that is none of these answers 404, unless `fixed` has it):
 - `/hop`: a response with hop-by-hop headers (`Connection: X-Up-Hop`, `X-Up-Hop`, `Keep-Alive`) and a custom one.
 - `/slow?ms=N`: answers after N ms (for the pool test).
 - `/hold-head`: never answers; waits for the peer to close (30 s at most).
-- `/close-before-head`: closes the connection after reading the request; `/reset`: the same with an RST.
+- `/close-before-head`: closes the connection after reading the request; `/reset`: the same with an RST;
+  `/close-on-reuse`: answers the first request of a connection, closes at a later one without answering.
 - `/garbage`: bytes that are not an HTTP response, then a close.
 - `/close-mid-body?total=N&sent=M[&chunked=1]`: a head announcing N bytes (or chunked), M bytes, then a close.
 - `/stall-body?total=N&sent=M`: the same, then silence until the peer closes.
@@ -164,6 +165,7 @@ class _Connection(asyncio.Protocol):
         self.busy = False
         self.transport = None
         self.lost = None
+        self.handled = 0  # requests dispatched on this connection
 
     # Connection accounting
 
@@ -257,6 +259,7 @@ class _Connection(asyncio.Protocol):
         method, target, version, headers = head
         up = self.up
         up.requests += 1
+        self.handled += 1
         r = Received()
         r.method, r.target, r.version, r.headers = method, target, version, headers
         r.body_length, r.body_sha256 = len(body), hashlib.sha256(body).hexdigest()
@@ -292,6 +295,7 @@ class _Connection(asyncio.Protocol):
             "invocations": self.mlflow, "echo": self.echo, "status": self.status, "hop": self.hop,
             "slow": self.slow, "hold-head": self.hold_head, "close-before-head": self.close_before_head,
             "reset": self.reset, "garbage": self.garbage, "close-mid-body": self.close_mid_body,
+            "close-on-reuse": self.close_on_reuse,
             "stall-body": self.stall_body, "big": self.big, "sse": self.stream, "stream": self.stream,
         }.get(first, self.not_found)
 
@@ -377,6 +381,14 @@ class _Connection(asyncio.Protocol):
 
     def close_before_head(self, r, path, query, body):
         self.transport.close()
+
+    def close_on_reuse(self, r, path, query, body):
+        """Answers the first request of a connection; closes at a later one without answering (a keep-alive timeout
+        meeting a request on its way)."""
+        if self.handled > 1:
+            self.transport.close()
+            return None
+        return json_response({"connection": self.id})
 
     def reset(self, r, path, query, body):
         self.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
