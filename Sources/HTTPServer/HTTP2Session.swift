@@ -1177,7 +1177,6 @@ final class HTTP2Session: ConnectionProtocolHandler {
                 return 0
             }
             let session = HTTP2Session.from(userData)
-            session.requestStreamOpened(frame.hd.stream_id)
             let stream = Stream(id: frame.hd.stream_id)
             stream.receivedAt = session.connection.loop.now
             session.streams[frame.hd.stream_id] = stream

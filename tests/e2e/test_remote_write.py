@@ -274,20 +274,27 @@ def test_shutdown_does_not_wait_for_a_hung_receiver(start_exporter, tmp_path):
             c.close()
 
 
-def test_the_pending_requests_never_pass_their_limit(start_exporter, tmp_path):
-    """`max_pending_requests: 1` and a receiver that never answers: the request being sent stays until its attempt
-    ends, and the newest render's waits beside it: the limit gauge says 2, what is held. Before, it said 1 while 2
-    were held."""
+def silent_receiver(tmp_path, max_pending):
+    """A listener that accepts and never answers, and a configuration sending to it with `max_pending_requests`
+    and a 30 s timeout: (listener, configuration path). Close the listener at the end."""
     import socket
 
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(8)
-    port = listener.getsockname()[1]
-    text = config(tmp_path, port).read_text().replace("timeout: 2s", "timeout: 30s").replace(
-        "max_pending_requests: 5", "max_pending_requests: 1")
-    (tmp_path / "one.yaml").write_text(text)
-    e = start_exporter("--config", str(tmp_path / "one.yaml"))
+    text = config(tmp_path, listener.getsockname()[1]).read_text().replace("timeout: 2s", "timeout: 30s").replace(
+        "max_pending_requests: 5", f"max_pending_requests: {max_pending}")
+    path = tmp_path / f"silent-{max_pending}.yaml"
+    path.write_text(text)
+    return listener, path
+
+
+def test_the_pending_requests_never_pass_their_limit(start_exporter, tmp_path):
+    """`max_pending_requests: 1` and a receiver that never answers: the request being sent stays until its attempt
+    ends, and the newest render's waits beside it: the limit gauge says 2, what is held. Before, it said 1 while 2
+    were held."""
+    listener, path = silent_receiver(tmp_path, 1)
+    e = start_exporter("--config", str(path))
     try:
         wait_for(lambda: sample(scrape(e)[1], "mlops_remote_write_samples_dropped_total", reason="queue_full") > 0,
                  timeout=20, interval=0.2, what="a full queue")
@@ -304,17 +311,9 @@ def test_the_pending_requests_never_pass_their_limit(start_exporter, tmp_path):
 def test_the_limit_gauge_covers_a_render_of_more_requests_than_the_limit(start_exporter, tmp_path):
     """A render of more requests than `max_pending_requests` keeps them all, beside the one being sent: the limit
     gauge says so (it said 2 while 6 were held, and an alert on pending >= limit fired for nothing)."""
-    import socket
-
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(8)
-    port = listener.getsockname()[1]
-    text = config(tmp_path, port).read_text().replace("timeout: 2s", "timeout: 30s").replace(
-        "max_pending_requests: 5", "max_pending_requests: 2")
-    (tmp_path / "two.yaml").write_text(text)
+    listener, path = silent_receiver(tmp_path, 2)
     # 20,000 synthetic series: a render of 5 requests (at most 5,000 samples each).
-    e = start_exporter("--config", str(tmp_path / "two.yaml"), "--bench.synthetic-series", "20000")
+    e = start_exporter("--config", str(path), "--bench.synthetic-series", "20000")
     try:
         wait_for(lambda: sample(scrape(e)[1], "mlops_remote_write_pending_requests") >= 5, timeout=20, interval=0.2,
                  what="a render's requests queued")

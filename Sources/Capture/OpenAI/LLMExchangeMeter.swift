@@ -70,8 +70,6 @@ public struct LLMExchangeMeter {
     public private(set) var isEventStream = false
     /// When the first content-bearing event arrived.
     public private(set) var firstContentAt: Double?
-    /// When the last content-bearing event arrived.
-    public private(set) var lastContentAt: Double?
     /// When each choice (index below 64) last had a token, for the gaps between its tokens (a gap is a choice's: two
     /// choices sent in turn, as vLLM streams `n` > 1, interleaved their gaps); made when a choice other than 0 shows.
     private var choiceLastAt: [Double] = []
@@ -202,7 +200,6 @@ public struct LLMExchangeMeter {
         }
         guard arrived > 0 else { return Arrival() }
         contentChunks += arrived
-        lastContentAt = elapsed
         return arrival
     }
 

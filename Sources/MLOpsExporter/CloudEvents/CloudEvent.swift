@@ -273,9 +273,6 @@ enum RFC3339 {
         func seconds(since start: Instant) -> Double { Double(seconds - start.seconds) + (fraction - start.fraction) }
     }
 
-    /// `text` as Unix time, or nil when it is not RFC 3339.
-    static func parse(_ text: String) -> Double? { instant(text)?.unix }
-
     /// `text` as an ``Instant``, or nil when it is not RFC 3339 (a date that does not exist, such as February 30, an
     /// offset past 23:59, included).
     static func instant(_ text: String) -> Instant? {

@@ -280,7 +280,7 @@ final class LLMWatcher: ProxyExchangeWatcher, @unchecked Sendable {
             outcome = .error
             reason = "stream_error"
         } else if meter.isEventStream && !meter.streamEnded && !meter.everyChoiceGivenFinished && !unreadStream
-            && [.chatCompletions, .completions, .responses].contains(meter.endpoint)
+            && meter.endpoint != .other
         {
             // A 2xx stream that ended without saying so (no `[DONE]`, no end event, a choice without a finish reason):
             // cut short, as a close-delimited body closed mid-way is (it was ok, and within every objective). Only
