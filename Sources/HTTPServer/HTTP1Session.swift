@@ -230,10 +230,14 @@ final class HTTP1Session: ConnectionProtocolHandler {
     }
 
     /// The decoded `HTTP2-Settings` payload when `request` is a valid h2c upgrade request (RFC 7540 §3.2)
-    /// that can be honoured: the first request on a cleartext connection with HTTP/2 enabled.
+    /// that can be honoured: the first request on a cleartext connection with HTTP/2 enabled, and nothing received
+    /// after it but (the start of) the HTTP/2 preface. A request pipelined behind it (a client that did not wait for
+    /// the 101) makes the upgrade ignored, as RFC 9110 §7.8 lets a server: both are answered over HTTP/1.1. Before,
+    /// the 101 was queued, the HTTP/2 session found no preface and closed: neither answer was sent.
     private func h2cUpgradeSettings(_ head: borrowing HTTP1Parser.Head, _ connection: Connection) -> [UInt8]? {
         guard requestsReceived == 0, slots.isEmpty, connection.output.isEmpty, !draining,
-            context.configuration.http2Enabled, !connection.transport.isSecure, head.version == .http1_1
+            context.configuration.http2Enabled, !connection.transport.isSecure, head.version == .http1_1,
+            connection.input.isEmpty || prefaceMatch(connection) != .none
         else { return nil }
         let headers = head.headers
         guard headers.containsToken("h2c", in: "Upgrade"), headers.containsToken("HTTP2-Settings", in: "Connection"),

@@ -207,6 +207,23 @@ struct HTTP2Tests {
         }
     }
 
+    /// An upgrade request with an HTTP/1.1 request pipelined behind it (sent before the 101 could arrive): the
+    /// upgrade is ignored and both are answered over HTTP/1.1, in order. Before, the 101 was queued, the bytes after
+    /// it were no HTTP/2 preface, and the connection closed with neither answer sent.
+    @Test func upgradeWithARequestPipelinedBehindItIsServedOverHTTP1() throws {
+        try withServer { _, port in
+            let raw = try RawClient(port: port)
+            try raw.send(
+                "GET /ok HTTP/1.1\r\nHost: t\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+                    + "HTTP2-Settings: \r\n\r\nGET /ok HTTP/1.1\r\nHost: t\r\n\r\n")
+            let first = try raw.readResponse()
+            #expect(first.status == 200)
+            #expect(first.header("upgrade") == nil)
+            let second = try raw.readResponse()
+            #expect(second.status == 200)
+        }
+    }
+
     /// `HTTP2-Settings` that decode but that nghttp2 refuses (a length that is no multiple of 6: `AAAAAA` is 4 bytes;
     /// 33 entries, over its limit of 32) get a 400 with the reason over HTTP/1.1. Before, the 101 was queued and the
     /// connection closed at once: the client got nothing at all.
