@@ -5,7 +5,7 @@ import ModelMonitoring
 import Synchronization
 
 /// Routes requests to the exporter's endpoints and records every answer in the self metrics.
-/// Unknown paths get 404, wrong methods 405 with `Allow`.
+/// Unknown paths get 404, wrong methods 405 with `Allow`, methods RFC 9110 does not define 501.
 ///
 /// ``admit(_:admission:)`` decides from the head of a request that announces a body, with the same routing
 /// and method checks as ``handle(_:respond:)`` (404, 405): ingestion requests are screened by the
@@ -60,8 +60,19 @@ struct Router: HTTPHandler {
         }
     }
 
-    /// 404 for an unknown path, 405 with `Allow` for a method the endpoint does not take; nil otherwise.
+    /// The methods RFC 9110 §9 and RFC 5789 define: any other is not implemented anywhere here (501, §15.6.2),
+    /// where one of these that a path does not take is refused there (405 with `Allow`).
+    private static let recognizedMethods: Set<String> = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+    ]
+
+    /// 501 for a method no endpoint implements, 404 for an unknown path, 405 with `Allow` for a method the endpoint
+    /// does not take; nil otherwise.
     private static func refusal(_ handler: SelfMetrics.Handler, _ request: HTTPRequest) -> HTTPResponse? {
+        if !recognizedMethods.contains(request.method) {
+            // Before, a method such as `FOO` got 405 (or 404), which says the server knows it (RFC 9110 §9.1).
+            return HTTPResponse(status: 501, text: "method \(request.method) not implemented\n")
+        }
         if request.method == "OPTIONS" && request.path == "*" {
             return options(["GET", "HEAD", "POST", "PUT", "OPTIONS"])
         }

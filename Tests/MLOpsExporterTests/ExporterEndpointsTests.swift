@@ -308,6 +308,12 @@ struct ExporterEndpointsTests {
         let method = await endpoints.respond(to: get("/api/v1/models/fraud/predictions"))
         #expect(method.status == 405)
         #expect(header(method, "Allow") == "POST")
+        // A method RFC 9110 does not define is not implemented anywhere (it was 405, or 404 on an unknown path).
+        for path in ["/metrics", "/api/v1/models/fraud/predictions", "/nowhere"] {
+            let foo = await endpoints.respond(to: ExporterEndpoints.Request(method: "FOO", path: path, headers: []))
+            #expect(foo.status == 501)
+            #expect(text(foo) == "method FOO not implemented\n")
+        }
         let media = await endpoints.respond(
             to: post("/api/v1/models/fraud/predictions", predictions, [("Content-Type", "text/csv")]))
         #expect(media.status == 415)
