@@ -266,8 +266,16 @@ public struct CheckpointFile: Sendable {
         // Non-blocking: a FIFO opens at once (it waited for a writer, past SIGTERM), then fails the regular-file check.
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         if fd < 0 {
-            if errno == ENOENT { return nil }
-            throw IOError(operation: "open \(path)", code: errno)
+            let code = errno
+            // A link whose target is missing is a checkpoint that cannot be read, not the absence of one: it was taken
+            // for a first start, silently (a volume not mounted, a target deleted: a day of windows lost unsaid).
+            var info = stat()
+            if code == ENOENT, lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFLNK {
+                throw IOError(
+                    operation: "read \(path)", code: code, problem: "a symbolic link to a file that does not exist")
+            }
+            if code == ENOENT { return nil }
+            throw IOError(operation: "open \(path)", code: code)
         }
         defer { close(fd) }
         var info = stat()

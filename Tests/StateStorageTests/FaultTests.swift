@@ -176,6 +176,22 @@ import Testing
         #expect(report.setAside?.hasPrefix(dir + "/checkpoint.corrupt-") == true)
     }
 
+    /// A link at `checkpoint` whose target is missing is an unreadable checkpoint (counted, set aside), not a first
+    /// start: it was read as no checkpoint at all, logged at info and counted nowhere.
+    @Test func aDanglingLinkInTheCheckpointsPlaceIsUnreadable() throws {
+        let dir = temporaryDirectory()
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: dir + "/checkpoint", withDestinationPath: dir + "/gone")
+        let error = #expect(throws: CheckpointFile.IOError.self) {
+            _ = try CheckpointFile(directory: dir).read(maxBytes: 1 << 20)
+        }
+        #expect(error?.description == "read \(dir)/checkpoint: a symbolic link to a file that does not exist")
+        let b = try Node([Models.fraud()], directory: dir)
+        let report = b.checkpointer.restore()
+        #expect(report.failure == .unreadable)
+        #expect(report.setAside?.hasPrefix(dir + "/checkpoint.corrupt-") == true)
+    }
+
     /// Whatever is at `checkpoint.tmp` (a FIFO, a link to another file) is replaced, never opened through: a FIFO
     /// there blocked every checkpoint and the shutdown; a link had its target overwritten with checkpoint bytes.
     @Test func aFIFOOrALinkAtTheTemporaryPathIsNotOpenedThrough() throws {
