@@ -64,10 +64,17 @@ extension CaptureDecoder {
         var inputs = 0
         var parameters = false
         var outputs = false
+        var idRead = false
+        var id: String?
         if !s.take(0x7D) {
             repeat {
                 let key = try s.plainKey()
                 switch key.end &- key.start {
+                case 2 where s.token(key, is: "id"):
+                    guard !idRead else { throw Fallback() }
+                    idRead = true
+                    // A string is the request's id; another value is none (as on the tape path).
+                    if s.nextByte() == 0x22 { id = try s.stringText() } else { try s.skip(depth: 2) }
                 case 6 where s.token(key, is: "inputs"):
                     guard inputs == 0 else { throw Fallback() }
                     inputs = try directInputs(&s, &state, &rows)
@@ -95,6 +102,7 @@ extension CaptureDecoder {
         } else if state.unknownInputs > 0 {
             for row in 0..<rows.count { rows.info[row].unknownFeatures = state.unknownInputs }
         }
+        if let id { rows.setRequestID(id) }
     }
 
     /// The request's `inputs` (a non-empty list); returns their count.

@@ -34,6 +34,17 @@ struct Rows {
         attributeCount = schema.attributeNames.count
     }
 
+    /// Names the rows after one id for the whole exchange (a v2 request's `id`): one row takes it, each of several
+    /// `<id>/<row>`, as the proxy's request id does. An empty id is none.
+    mutating func setRequestID(_ id: String) {
+        guard !id.isEmpty else { return }
+        if count == 1 {
+            info[0].id = id
+        } else {
+            for row in 0..<count { info[row].id = "\(id)/\(row)" }
+        }
+    }
+
     /// No rows, for an exchange (or another reading of one): what the arrays hold is meaningless until
     /// ``reset(count:)``, which reuses them.
     mutating func begin() { count = 0 }

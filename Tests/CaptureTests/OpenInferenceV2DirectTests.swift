@@ -126,7 +126,11 @@ struct OpenInferenceV2DirectTests {
             }
         }
         var request: [(String, String)] = [("inputs", w.array(inputs))]
-        if w.g.chance(20) { request.append(("id", #""req-\#(w.g.int(100))""#)) }
+        // The request's id names the rows; an empty one, or one that is no string, is none.
+        if w.g.chance(20) {
+            let id = w.g.chance(70) ? #""req-\#(w.g.int(100))""# : w.g.pick(["\"\"", "7", "null", #""a\"b""#, "[1]"])
+            request.append(("id", id))
+        }
         if w.g.chance(15) {
             let flag = w.g.chance(10) ? "true" : "false"
             request.append(("parameters", w.object([("content_type", #""pd""#), ("binary_data_output", flag)])))

@@ -30,6 +30,29 @@ struct OpenInferenceV2Tests {
         #expect(events.allSatisfy { $0.version == "v0.1.0" && $0.score == nil })
     }
 
+    /// The request's `id` (tritonclient's `request_id`, the protocol's request identifier) is the event id, so that
+    /// labels can name it; the response's echo of it, or a server's own, is not read. Before, it was ignored.
+    @Test("the request's id names its rows: the id for one, <id>/<row> for several; an empty one or no string is none")
+    func requestIDNamesTheRows() throws {
+        let decoder = try CaptureDecoder(protocol: .openInferenceV2, schema: regressionSchema())
+        func ids(_ id: String?, rows: Int) throws -> [String?] {
+            let data = (0..<rows).map { "[\($0), 1]" }.joined(separator: ", ")
+            let member = id.map { #""id": \#($0), "# } ?? ""
+            let request =
+                #"{\#(member)"inputs": [{"name": "x", "shape": [\#(rows), 2], "datatype": "FP64", "data": [\#(data)]}]}"#
+            let predictions = (0..<rows).map { _ in "0.5" }.joined(separator: ",")
+            let output = #"{"name": "y", "shape": [\#(rows)], "datatype": "FP64", "data": [\#(predictions)]}"#
+            let response = #"{"id": "server-own", "outputs": [\#(output)]}"#
+            return try decode(decoder, request, response).map(\.id)
+        }
+        #expect(try ids(#""req-1""#, rows: 1) == ["req-1"])
+        #expect(try ids(#""req-2""#, rows: 3) == ["req-2/0", "req-2/1", "req-2/2"])
+        #expect(try ids(#""a\"b""#, rows: 1) == ["a\"b"])
+        for none in [nil, #""""#, "7", "null", "{}"] {
+            #expect(try ids(none, rows: 2) == [nil, nil], "\(none ?? "absent")")
+        }
+    }
+
     @Test("decode(rows:) gives each row its index and the row count, and the same events as decode(_:)")
     func rowsAndCount() throws {
         let decoder = try CaptureDecoder(protocol: .openInferenceV2, schema: regressionSchema())

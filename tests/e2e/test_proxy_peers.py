@@ -9,8 +9,10 @@ import subprocess
 
 import numpy as np
 import pandas as pd
+import pytest
 import requests
 import tritonclient.http as triton
+from sklearn.metrics import accuracy_score
 
 from conftest import sample, scrape, wait_for
 from model_servers import kserve, mlserver, trained  # noqa: F401 (fixtures)
@@ -117,8 +119,14 @@ def assert_recorded(s, model, version, requests_sent, rows, clf):
 def test_mlserver_behind_the_proxy_answers_as_directly_and_is_recorded_as_sklearn_predicts(
         start_proxy, binary, tmp_path, mlserver):
     base, clf, rng = mlserver
-    e = start_proxy(models_yaml(binary, tmp_path, [("credit", "v1, default", "open_inference_v2")]), base)
-    rows, sent = [], 0
+    models = models_yaml(binary, tmp_path, [("credit", "v1, default", "open_inference_v2")])
+    e = start_proxy(models.replace("collectors: [service, drift]", "collectors: [service, drift, quality]"), base)
+    rows, sent, ids = [], 0, []
+
+    def named(request_id, batch):
+        """The event ids of a request's rows: its v2 body's id (docs/proxy.md), `<id>/<row>` for a batch."""
+        return [request_id] if len(batch) == 1 else [f"{request_id}/{r}" for r in range(len(batch))]
+
     # requests: v2, with and without the version in the path (MLServer's model_version is v1 either way).
     for i in range(8):
         batch = rng.normal(size=(1 + i % 4, 4))
@@ -128,6 +136,7 @@ def test_mlserver_behind_the_proxy_answers_as_directly_and_is_recorded_as_sklear
         assert answer["model_version"] == "v1"
         assert np.ravel(answer["outputs"][0]["data"]).tolist() == clf.predict(batch).tolist()
         rows.append(batch)
+        ids += named(f"req-{i}", batch)
         sent += 1
     # A batch whose answer passes 500 bytes: MLServer gzips it (its default gzip_enabled, for requests' default
     # Accept-Encoding); the capture inflates it.
@@ -137,6 +146,7 @@ def test_mlserver_behind_the_proxy_answers_as_directly_and_is_recorded_as_sklear
     assert answer.headers.get("Content-Encoding") == "gzip"
     assert np.ravel(answer.json()["outputs"][0]["data"]).tolist() == clf.predict(batch).tolist()
     rows.append(batch)
+    ids += named("req-big", batch)
     sent += 1
     # tritonclient (keep-alive connections of its own), directly and through the proxy; every other request and
     # answer gzip-compressed (MLServer inflates the request itself).
@@ -153,12 +163,23 @@ def test_mlserver_behind_the_proxy_answers_as_directly_and_is_recorded_as_sklear
             assert p.get_response() == d.get_response()
             assert p.as_numpy("predict").ravel().tolist() == clf.predict(batch).tolist()
             rows.append(batch)
+            ids += named(f"triton-{i}", batch)
             sent += 1
     finally:
         direct.close()
         proxied.close()
     s = settled(e, {"credit": sent})
     assert_recorded(s, "credit", "v1", sent, rows, clf)
+    # Labels name the requests' own v2 ids (tritonclient's request_id), no header sent: every row joins, and the
+    # accuracy is scikit-learn's on the same rows (the body's id was ignored: none joined).
+    truth = rng.integers(0, 2, size=len(ids)).tolist()
+    labels = "".join(json.dumps({"id": i, "label": str(t)}) + "\n" for i, t in zip(ids, truth))
+    answer = requests.post(e.base + "/api/v1/models/credit/labels", data=labels,
+                           headers={"Content-Type": "application/x-ndjson"}, timeout=10)
+    assert answer.status_code == 202 and answer.json()["joined"] == len(ids), answer.text
+    _, s = scrape(e)
+    assert sample(s, "mlops_model_accuracy", model="credit", version="v1") == pytest.approx(
+        accuracy_score(truth, clf.predict(np.vstack(rows))), abs=1e-12)
 
 
 def test_kserve_behind_the_proxy_answers_as_directly_and_is_recorded_as_sklearn_predicts(

@@ -591,7 +591,7 @@ extension ReferenceDecoder {
     /// Open Inference Protocol v2: one event per row (`shape[0]`) of the inputs; an input per feature (by name,
     /// shape `[N]` or `[N, 1]`; other names counted unknown) or one input `[N, F]` in the schema's feature order
     /// (an input not named after a feature, of rank 2 or more, or of rank 1 for a one-feature model); outputs by
-    /// ``OutputNames``; `model_version` is the version.
+    /// ``OutputNames``; `model_version` is the version; the request's `id` the rows' id.
     func decodeOpenInferenceV2(
         _ request: JSONTape, _ response: JSONTape, _ rows: inout ReferenceRows
     ) throws(CaptureError) {
@@ -641,6 +641,11 @@ extension ReferenceDecoder {
             }
         }
         try decodeOutputs(response, &rows)
+        // The request's `id` (a non-empty string) names the rows: `<id>/<row>` for several.
+        if let id = request.member(0, "id"), request.nodes[id].kind == .string, !request.string(id).isEmpty {
+            let text = request.string(id)
+            for row in 0..<rows.count { rows.ids[row] = rows.count == 1 ? text : "\(text)/\(row)" }
+        }
     }
 
     private func checkBytes(_ input: ReferenceTensor, _ index: Int) throws(CaptureError) {
