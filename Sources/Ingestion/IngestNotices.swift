@@ -24,25 +24,32 @@ public struct IngestNotices: Sendable, Equatable {
     public var unknownClasses = Tally()
     /// Sensitive attribute values that are not among the attribute's groups (first as `attribute=value`).
     public var unknownGroups = Tally()
-    /// Timestamps more than ``futureSlack`` seconds after the event arrived (first as the number sent).
+    /// Timestamps more than ``EventTimestamp/futureSlack`` seconds after the event arrived (first as the number
+    /// sent): ignored.
     public var futureTimestamps = Tally()
-
-    /// How far ahead of its arrival a timestamp may be before it is said (clocks differ; milliseconds are ~1000x).
-    public static let futureSlack = 86_400.0
+    /// Timestamps more than ``EventTimestamp/pastSlack`` seconds before the event arrived (first as the number sent):
+    /// ignored.
+    public var pastTimestamps = Tally()
 
     /// Nothing noted.
     public init() {}
 
     /// Whether anything was noted.
     public var isEmpty: Bool {
-        unknownVersions.count + unknownClasses.count + unknownGroups.count + futureTimestamps.count == 0
+        unknownVersions.count + unknownClasses.count + unknownGroups.count + futureTimestamps.count
+            + pastTimestamps.count == 0
     }
 
-    /// Notes `timestamp` when it is more than ``futureSlack`` after `receivedAt`.
+    /// Notes `timestamp` when it is no plausible time for an event received at `receivedAt`
+    /// (``EventTimestamp/isPlausible(_:receivedAt:)``).
     @inline(__always)
     public mutating func check(timestamp: Double?, receivedAt: Double) {
-        guard let timestamp, timestamp > receivedAt + Self.futureSlack else { return }
-        futureTimestamps.note(
-            timestamp < 1e15 && timestamp == timestamp.rounded() ? String(Int64(timestamp)) : "\(timestamp)")
+        guard let timestamp, !EventTimestamp.isPlausible(timestamp, receivedAt: receivedAt) else { return }
+        let text = timestamp < 1e15 && timestamp == timestamp.rounded() ? String(Int64(timestamp)) : "\(timestamp)"
+        if timestamp > receivedAt {
+            futureTimestamps.note(text)
+        } else {
+            pastTimestamps.note(text)
+        }
     }
 }

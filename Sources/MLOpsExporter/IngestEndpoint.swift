@@ -12,8 +12,9 @@ import ModelMonitoring
 /// `message`); a batch with bad events still records the good ones. Keys skipped are said: `"unknown_keys"` (no
 /// event field, or no attribute of the model: `attributes.<key>`) and `"unknown_features"` (no feature of the
 /// model), each `{"count": n, "first": "<key>"}`, only when there are some; so are values recorded under `__other__` (``IngestNotices``: `"unknown_versions"`,
-/// `"unknown_classes"`, `"unknown_groups"` with `"first": "<attribute>=<value>"`) and `"future_timestamps"`
-/// (more than a day ahead: milliseconds sent for seconds). A labels answer (for a model that joins
+/// `"unknown_classes"`, `"unknown_groups"` with `"first": "<attribute>=<value>"`), `"future_timestamps"`
+/// (more than a day ahead: milliseconds sent for seconds) and `"past_timestamps"` (ten years back), both ignored.
+/// A labels answer (for a model that joins
 /// labels) also says what became of the accepted labels: `"joined": j`, `"unmatched": {"unknown": u, "expired": x,
 /// "evicted": v, "other_instance": o}` and `"other_instances": {"<instance>": count, ...}` (the instances named by
 /// the `other_instance` ids, at most ``UnmatchedLabels/maximumListedInstances``, the labels of any further ones
@@ -376,8 +377,10 @@ struct IngestEndpoint: Sendable {
         for (key, tally) in [
             ("unknown_versions", notices.unknownVersions), ("unknown_classes", notices.unknownClasses),
             ("unknown_groups", notices.unknownGroups), ("future_timestamps", notices.futureTimestamps),
+            ("past_timestamps", notices.pastTimestamps),
         ] where tally.count > 0 {
-            // Accepted, recorded under __other__ (or, for a timestamp, with a join delay of 0): said, not silent.
+            // Accepted, recorded under __other__ (or, for a timestamp, ignored: the join delay is measured from the
+            // event's arrival): said, not silent.
             out += ",\"\(key)\":{\"count\":\(tally.count),\"first\":" + jsonStringLiteral(tally.first ?? "") + "}"
         }
     }

@@ -41,7 +41,9 @@ public enum RequestRejectReason: String, Sendable, CaseIterable {
 /// - `mlops_ingest_unknown_features_total{model}`: feature keys that are not in the schema (ignored);
 /// - `mlops_ingest_unknown_keys_total{model}`: keys of accepted events that are no event field (ignored);
 /// - `mlops_ingest_labels_not_used_total{model}`: labels of a model that does not use labels, inline in accepted
-///   predictions or recorded in process (ignored; the HTTP API refuses such labels posted alone).
+///   predictions or recorded in process (ignored; the HTTP API refuses such labels posted alone);
+/// - `mlops_ingest_ignored_timestamps_total{model,reason}`: accepted predictions whose `timestamp` was ignored as
+///   implausible (`future`, `past`: ``EventTimestamp/isPlausible(_:receivedAt:)``).
 ///
 /// Kept across configuration reloads while the model keeps its name, so counters do not reset.
 public final class IngestCounters: Sendable {
@@ -57,6 +59,7 @@ public final class IngestCounters: Sendable {
         let unknownFeatures: CounterHandle
         let unknownKeys: CounterHandle
         let labelsNotUsed: CounterHandle
+        let ignoredTimestamps: CounterHandle
 
         init() {
             var s = CollectorSchema()
@@ -86,6 +89,11 @@ public final class IngestCounters: Sendable {
                 help:
                     "Labels of a model with no quality or fairness collector, inline in accepted predictions or recorded in process (ignored).",
                 labels: ["model"])
+            ignoredTimestamps = try! s.counter(
+                "mlops_ingest_ignored_timestamps_total",
+                help:
+                    "Accepted predictions whose timestamp was ignored (their join delay measured from their arrival): more than a day after it (future) or ten years before it (past).",
+                labels: ["model", "reason"])
             schema = s
         }
     }
@@ -110,13 +118,19 @@ public final class IngestCounters: Sendable {
         case request(RequestRejectReason)
         case unknownKeys
         case inlineLabelsNotUsed
+        case ignoredTimestamp(future: Bool)
     }
 
     /// The slots added after the first layout, oldest first: append, never reorder (checkpoints hold them by place).
-    static let added: [Added] = [.request(.labelsNotUsed), .unknownKeys, .inlineLabelsNotUsed]
+    static let added: [Added] = [
+        .request(.labelsNotUsed), .unknownKeys, .inlineLabelsNotUsed, .ignoredTimestamp(future: true),
+        .ignoredTimestamp(future: false),
+    ]
     private static func addedSlot(_ slot: Added) -> Int { unknownFeaturesSlot + 1 + added.firstIndex(of: slot)! }
     private static let unknownKeysSlot = addedSlot(.unknownKeys)
     private static let inlineLabelsNotUsedSlot = addedSlot(.inlineLabelsNotUsed)
+    private static let futureTimestampSlot = addedSlot(.ignoredTimestamp(future: true))
+    private static let pastTimestampSlot = addedSlot(.ignoredTimestamp(future: false))
     /// The slot of each request reason, in `requestReasons` order.
     private static let requestSlots: [Int] = requestReasons.map { reason in
         RequestRejectReason.firstLayout.firstIndex(of: reason).map { requestBase + $0 } ?? addedSlot(.request(reason))
@@ -137,6 +151,7 @@ public final class IngestCounters: Sendable {
                 case .request(let reason): try! f.rejectedRequests.labels(model, reason.rawValue)
                 case .unknownKeys: try! f.unknownKeys.labels(model)
                 case .inlineLabelsNotUsed: try! f.labelsNotUsed.labels(model)
+                case .ignoredTimestamp(let future): try! f.ignoredTimestamps.labels(model, future ? "future" : "past")
                 }
             }
         slots = AtomicSlots(count: labels.count)
@@ -167,6 +182,11 @@ public final class IngestCounters: Sendable {
     /// Counts one label the model does not use (inline in an accepted prediction, or recorded in process).
     @inline(__always)
     public func inlineLabelNotUsed() { slots.add(Self.inlineLabelsNotUsedSlot) }
+
+    /// Counts an accepted prediction whose timestamp is ignored: after its arrival (`future`) or before it.
+    public func ignoredTimestamp(future: Bool) {
+        slots.add(future ? Self.futureTimestampSlot : Self.pastTimestampSlot)
+    }
 
     /// Counts keys of accepted events that are no event field.
     public func unknownKeys(_ count: Int) {
@@ -205,6 +225,9 @@ public final class IngestCounters: Sendable {
         sink.counter(
             f.labelsNotUsed, labels[Self.inlineLabelsNotUsedSlot],
             value: Double(slots.load(Self.inlineLabelsNotUsedSlot)))
+        for slot in [Self.futureTimestampSlot, Self.pastTimestampSlot] {
+            sink.counter(f.ignoredTimestamps, labels[slot], value: Double(slots.load(slot)))
+        }
     }
 }
 

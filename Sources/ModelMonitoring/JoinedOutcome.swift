@@ -35,7 +35,9 @@ public struct PredictionSnapshot: Sendable, Equatable {
 
     /// The snapshot of an accepted prediction event.
     public init(_ event: PredictionEvent, context: ModelContext, receivedAt: Double) {
-        time = event.timestamp ?? receivedAt
+        // An implausible timestamp (a day ahead, ten years back) is ignored: the delay is measured from the arrival.
+        time =
+            event.timestamp.flatMap { EventTimestamp.isPlausible($0, receivedAt: receivedAt) ? $0 : nil } ?? receivedAt
         version = context.versionIndex(event.version)
         switch event.prediction {
         case .number(let x):

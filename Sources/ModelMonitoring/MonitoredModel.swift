@@ -93,6 +93,9 @@ public final class MonitoredModel: Sendable {
     /// Hands an accepted prediction to every collector, and to the label join.
     @inline(__always)
     func accept(_ event: PredictionEvent, receivedAt: Double) {
+        if let t = event.timestamp, !EventTimestamp.isPlausible(t, receivedAt: receivedAt) {
+            counters.ignoredTimestamp(future: t > receivedAt)
+        }
         for collector in collectors { collector.record(prediction: event, receivedAt: receivedAt) }
         if let joiner {
             if let outcome = joiner.predicted(event, receivedAt: receivedAt) {

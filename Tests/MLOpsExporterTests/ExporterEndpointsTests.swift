@@ -248,14 +248,27 @@ struct ExporterEndpointsTests {
             #"{"version":"v1","prediction":"fraud","attributes":{"region":"asia"}}"#,
             #"{"version":"v1","prediction":"fraud","attributes":{"region":"eu"},"timestamp":1796000000000}"#,
             #"{"version":"v1","prediction":"legit","timestamp":1796000000}"#,
+            #"{"version":"v1","prediction":"legit","timestamp":1,"id":"old"}"#,
         ].joined(separator: "\n")
         let answer = await endpoints.respond(to: post("/api/v1/models/fraud/predictions", body))
         #expect(answer.status == 202)
         #expect(
             text(answer)
-                == #"{"accepted":5,"rejected":0,"errors":[],"unknown_versions":{"count":1,"first":"V1"},"#
+                == #"{"accepted":6,"rejected":0,"errors":[],"unknown_versions":{"count":1,"first":"V1"},"#
                 + #""unknown_classes":{"count":2,"first":"frawd"},"unknown_groups":{"count":1,"first":"region=asia"},"#
-                + #""future_timestamps":{"count":1,"first":"1796000000000"}}"# + "\n")
+                + #""future_timestamps":{"count":1,"first":"1796000000000"},"past_timestamps":{"count":1,"first":"1"}}"#
+                + "\n")
+        // Both are ignored, counted: a label of the 1970 one is joined with its delay from its arrival (it was 57
+        // years, in a histogram sum that never resets).
+        let old = await endpoints.respond(to: post("/api/v1/models/fraud/labels", #"{"id":"old","label":"legit"}"#))
+        #expect(text(old).contains(#""joined":1"#))
+        let metrics = text(await endpoints.respond(to: get("/metrics")))
+        for reason in ["future", "past"] {
+            #expect(metrics.contains("mlops_ingest_ignored_timestamps_total{model=\"fraud\",reason=\"\(reason)\"} 1\n"))
+        }
+        let delay = metrics.split(separator: "\n").first { $0.hasPrefix("mlops_labels_join_delay_seconds_sum{") }
+        let seconds = try #require(delay.flatMap { Double($0.split(separator: " ").last!) })
+        #expect(seconds >= 0 && seconds < 60, "\(delay!)")
         let labels = await endpoints.respond(
             to: post("/api/v1/models/fraud/labels", #"{"id":"a","label":"fraud"}"# + "\n" + #"{"id":"b","label":"x"}"#))
         #expect(text(labels).contains(#""errors":[],"unknown_classes":{"count":1,"first":"x"},"joined":0,"#))
