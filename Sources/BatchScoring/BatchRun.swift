@@ -70,6 +70,15 @@ public struct BatchRun: Sendable {
         guard let model = monitor.model(named: request.model) else {
             throw ProfilingError(file: request.configPath, message: "model \"\(request.model)\" was not built")
         }
+        if let labels = request.labels, !model.usesLabels {
+            // They were read, counted as neither accepted nor rejected, and the run said nothing (the ingestion API
+            // refuses them with 409 labels_not_used).
+            throw ProfilingError(
+                file: labels,
+                message:
+                    "--labels: model \(request.model) has no quality or fairness collector, so nothing would use its labels (add one to its collectors)"
+            )
+        }
 
         try CSVColumn.checkIgnorable(request.ignoreColumns, file: request.input, model: model)
         let receivedAt = WallClock.now()
@@ -88,9 +97,11 @@ public struct BatchRun: Sendable {
                 ignoring: Set(request.ignoreColumns), receivedAt: receivedAt)
         case .ndjson:
             // Ingestion events: a top-level key that is no event field is refused unless listed (as by `profile`).
+            // An event without `version` gets --model-version, as a CSV row does (it was rejected missing_version,
+            // every one, the flag ignored without a word); without the flag it is rejected, as by the ingestion API.
             rows = try PredictionReader.ndjson(
                 file: request.input, model: model, kind: .predictions, ignoring: Set(request.ignoreColumns),
-                receivedAt: receivedAt
+                defaultVersion: request.defaultVersion, receivedAt: receivedAt
             ).rows
         }
         var labelRows: Int?

@@ -128,7 +128,8 @@ enum PredictionReader {
     }
 
     static func ndjson(
-        file: String, model: MonitoredModel, kind: EventKind, ignoring: Set<String> = [], receivedAt: Double
+        file: String, model: MonitoredModel, kind: EventKind, ignoring: Set<String> = [], defaultVersion: String? = nil,
+        receivedAt: Double
     ) throws(ProfilingError) -> Counts {
         var source = try ChunkedFile(path: file)
         defer { source.close() }
@@ -162,12 +163,14 @@ enum PredictionReader {
                     buffer, cut: cut, firstLine: firstLine, file: file, fields: labelFields, seen: &ignoredSeen,
                     refusal: { "key \"\($0)\" is not a field of a label event (id, label, timestamp)" })
             }
+            var unmatched = UnmatchedLabels()
             let result: Result<DecodeReport, BodyError> = buffer.withUnsafeBytes { raw in
                 do throws(BodyError) {
                     return .success(
                         try model.ingest(
                             kind, body: UnsafeRawBufferPointer(rebasing: raw[0..<cut]), format: .ndjson,
-                            maxEvents: Int.max, receivedAt: receivedAt))
+                            maxEvents: Int.max, receivedAt: receivedAt, defaultVersion: defaultVersion,
+                            unmatched: &unmatched))
                 } catch {
                     return .failure(error)
                 }

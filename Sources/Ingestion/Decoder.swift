@@ -26,13 +26,15 @@
 /// visitor may change it (the decoder restores the arrays' schema lengths for the next event).
 ///
 /// `cache`, when given, carries decoding state from earlier bodies (see ``DecoderCache``); it must not be used by
-/// another call at the same time.
+/// another call at the same time. `defaultVersion`, when given, is the version of an event without one (an empty one
+/// included), which is otherwise rejected `missing_version`.
 public func decodePredictions(
     body: UnsafeRawBufferPointer, format: BodyFormat, schema: Schema, maxEvents: Int, cache: DecoderCache? = nil,
-    visit: (inout PredictionEvent, Int) -> Void
+    defaultVersion: String? = nil, visit: (inout PredictionEvent, Int) -> Void
 ) throws(BodyError) -> DecodeReport {
     var event = PredictionEvent(schema: schema)
     var fields = FieldReader(schema: schema, cache: cache)
+    fields.defaultVersion = defaultVersion
     defer { cache?.fieldSuccessors = fields.fieldSuccessors }
     var report = DecodeReport()
     var unknownFeatures = 0

@@ -93,6 +93,9 @@ struct FieldReader {
     /// The first key of a `features` object of the body that is no feature of the model (a misspelt `amout`), to name
     /// in the answer.
     var firstUnknownFeature: String?
+    /// The version of an event that names none (the batch command's `--model-version`); nil: such an event is
+    /// rejected `missing_version`, as the ingestion API has it.
+    var defaultVersion: String?
 
     init(schema: Schema, cache: DecoderCache?) {
         self.schema = schema
@@ -392,7 +395,11 @@ struct FieldReader {
         }
         // An empty version is none, as ``MonitoredModel/record`` has it (it was recorded under `__other__`).
         if rejection == nil && (!hasVersion || event.version.isEmpty) {
-            reject(&rejection, .missingVersion, "missing 'version'")
+            if let defaultVersion {
+                event.version = defaultVersion
+            } else {
+                reject(&rejection, .missingVersion, "missing 'version'")
+            }
         }
         if rejection == nil {
             if let prediction {

@@ -131,10 +131,11 @@ public final class MonitoredModel: Sendable {
     }
 
     /// ``ingest(_:body:format:maxEvents:receivedAt:)``, also adding to `unmatched` the labels (of a `.labels` body)
-    /// that joined, and those that joined no prediction, by reason and instance.
+    /// that joined, and those that joined no prediction, by reason and instance. `defaultVersion`: the version of a
+    /// prediction without one (the batch command's `--model-version`), else rejected `missing_version`.
     public func ingest(
         _ kind: EventKind, body: UnsafeRawBufferPointer, format: BodyFormat, maxEvents: Int, receivedAt: Double,
-        unmatched: inout UnmatchedLabels
+        defaultVersion: String? = nil, unmatched: inout UnmatchedLabels
     ) throws(BodyError) -> DecodeReport {
         var report: DecodeReport
         var notices = IngestNotices()
@@ -148,7 +149,8 @@ public final class MonitoredModel: Sendable {
             switch kind {
             case .predictions:
                 report = try decodePredictions(
-                    body: body, format: format, schema: context.schema, maxEvents: maxEvents, cache: cache
+                    body: body, format: format, schema: context.schema, maxEvents: maxEvents, cache: cache,
+                    defaultVersion: defaultVersion
                 ) { event, _ in
                     context.note(event, receivedAt: receivedAt, in: &notices)
                     accept(event, receivedAt: receivedAt)

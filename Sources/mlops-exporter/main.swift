@@ -409,7 +409,7 @@ struct Batch: ParsableCommand {
         abstract: "Run a model's collectors over a batch of predictions (and labels) as one window; print a report.",
         discussion: """
             Exit status: 0; 2 with --fail-on-drift when dataset drift is detected; 1 for bad input (one line naming \
-            file, line and column) or a failed push. See docs/batch.md.
+            file, line and column), a failed push, or predictions of which none was accepted. See docs/batch.md.
             """)
 
     @Option(name: .customLong("config"), help: "Model configuration file (YAML).")
@@ -439,7 +439,7 @@ struct Batch: ParsableCommand {
     @Option(
         name: .customLong("model-version"),
         help:
-            "Version of CSV rows (flat NDJSON objects) without a version. Default: the model's first configured version."
+            "Version of rows without one: CSV rows and flat NDJSON objects (default: the model's first configured version), ingestion events (default: none, such an event is rejected)."
     )
     var modelVersion: String?
 
@@ -551,6 +551,16 @@ struct Batch: ParsableCommand {
                 printError("mlops-exporter batch: remote write to \(remoteWrite): \(error)")
                 throw ExitCode(1)
             }
+        }
+        // Rows read and none accepted: nothing was scored (every row lacked a version, say), which a CI gate must not
+        // take for a pass, drift or not (it exited 0). The report and the push above still say what was rejected.
+        let counts = result.report.counts
+        if counts.rows > 0 && counts.accepted == 0 {
+            let reasons = counts.rejected.sorted { $0.key < $1.key }.map { "\($0.key) \(Int($0.value))" }
+            printError(
+                "mlops-exporter batch: \(input): none of the \(counts.rows) predictions was accepted (rejected: "
+                    + reasons.joined(separator: ", ") + ")")
+            throw ExitCode(1)
         }
         if failOnDrift && result.report.driftDetected { throw ExitCode(2) }
     }

@@ -221,6 +221,46 @@ def test_ndjson_events_and_flat_ndjson_give_the_same_report(setup, binary):
     assert reports[0] == reports[1] == reports[2]
 
 
+def test_versionless_events_take_model_version_and_a_batch_of_nothing_accepted_fails(setup, binary, tmp_path):
+    """Ingestion events without `version` get --model-version, as CSV rows do (the flag was ignored and every event
+    rejected missing_version); without it they are rejected, and a batch of which no prediction was accepted exits 1
+    naming the reasons (it exited 0, --fail-on-drift too: a CI gate passed a batch in which nothing was scored)."""
+    rng = np.random.default_rng(31)
+    cur = dataset(rng, 400, shift=2.0)
+    events = tmp_path / "noversion.ndjson"
+    with open(events, "w") as out:
+        for i in range(len(cur["id"])):
+            out.write(json.dumps({
+                "id": cur["id"][i], "prediction": cur["prediction"][i], "score": cur["score"][i],
+                "features": {**{f: cur[f][i] for f in NUMERIC}, "c_a": cur["c_a"][i]}}) + "\n")
+    base = ["--config", setup["config"], "--model", "m", "--input", events, "--format", "json"]
+    r = run(binary, *base, "--model-version", "v1", "--fail-on-drift")
+    assert r.returncode == 2, r.stderr  # f_a shifted by two standard deviations: drift
+    report = json.loads(r.stdout)
+    assert report["counts"]["accepted"] == len(cur["id"]) and report["counts"]["rejected"] == {}, report["counts"]
+    for flags in ([], ["--fail-on-drift"]):
+        r = run(binary, *base, *flags)
+        assert r.returncode == 1, (flags, r.returncode, r.stderr)
+        assert json.loads(r.stdout)["counts"]["rejected"] == {"missing_version": len(cur["id"])}
+        assert r.stderr.strip() == (f"mlops-exporter batch: {events}: none of the {len(cur['id'])} predictions was "
+                                    f"accepted (rejected: missing_version {len(cur['id'])})"), r.stderr
+
+
+def test_labels_for_a_model_that_uses_none_are_refused(setup, binary, tmp_path):
+    """--labels for a model without quality or fairness: refused naming the file (they were read, counted as neither
+    accepted nor rejected, and the run exited 0; the ingestion API refuses them 409 labels_not_used)."""
+    config = tmp_path / "drift-only.yaml"
+    config.write_text(setup["config"].read_text().replace("      - quality\n", "").replace(
+        "      - name: fairness\n        options: {min_group_observations: 30}\n", ""))
+    predictions, labels = write_batch(tmp_path, "unused", dataset(np.random.default_rng(32), 200))
+    r = run(binary, "--config", config, "--model", "m", "--input", predictions, "--labels", labels)
+    assert r.returncode == 1 and r.stdout == "", (r.returncode, r.stdout)
+    assert r.stderr.strip() == (f"{labels}: --labels: model m has no quality or fairness collector, so nothing would "
+                                "use its labels (add one to its collectors)"), r.stderr
+    r = run(binary, "--config", config, "--model", "m", "--input", predictions)
+    assert r.returncode == 0, r.stderr
+
+
 def test_bad_input_is_named_by_file_line_and_column(setup, binary):
     tmp = setup["tmp"]
     bad = tmp / "bad.csv"
