@@ -10,9 +10,12 @@ import Profiling
 /// the wrong type for its column is an error naming file and line (and the column). Slower than the events' decoder:
 /// meant for files written by a script, as for `profile`.
 enum FlatNDJSONReader {
-    /// Whether the first non-blank line of `path` is a flat object: one with a feature or sensitive attribute of
-    /// `model` as a top-level key and no `features` object (an event without features is an event); nil for an
-    /// empty file.
+    /// Whether the lines of `path` are flat objects, as the first line that tells says: a flat one has a feature or
+    /// sensitive attribute of `model` as a top-level key and no `features` object; an event has a `features` object
+    /// (a line that is no object, or not JSON, is left to the events' decoder, which names it). A line with neither
+    /// (only `id`, `prediction`, `score`...: Spark's JSON writer drops a row's null columns) does not tell, and the
+    /// next one is read; a file of such lines is events (without features). Nil for an empty file. (The first line
+    /// alone decided: a flat file whose first row had every feature null was read as events, and failed on line 2.)
     static func isFlat(_ path: String, model: MonitoredModel) throws(ProfilingError) -> Bool? {
         var file = try ChunkedFile(path: path, chunkSize: 64 << 10)
         defer { file.close() }
@@ -21,7 +24,10 @@ enum FlatNDJSONReader {
         // however long the first line, and blank lines already passed are dropped).
         var start = 0
         var searched = 0
-        func judge(_ line: ArraySlice<UInt8>) -> Bool {
+        var lineNumber = 1
+        var sawLine = false
+        /// True: flat; false: events; nil: the line does not tell.
+        func judge(_ line: ArraySlice<UInt8>) -> Bool? {
             let isColumn = { (key: String) in model.featureIndex(key) != nil || model.attributeIndex(key) != nil }
             guard let value = try? NDJSONLine.parse(buffer, line.startIndex..<line.endIndex, file: path, line: 0) else {
                 // Not strictly readable (a key twice, a bare NaN): flat when its keys say so, so that the flat
@@ -30,24 +36,33 @@ enum FlatNDJSONReader {
                     Scanner.objectKeys($0, from: line.startIndex, to: line.endIndex)
                 }
                 guard let keys, !keys.contains("features") else { return false }
-                return keys.contains(where: isColumn)
+                return keys.contains(where: isColumn) ? true : nil
             }
             guard case .object(let object) = value else { return false }  // the events' decoder names the problem
             if case .object? = object["features"] { return false }
-            return object.keys.contains(where: isColumn)
+            return object.keys.contains(where: isColumn) ? true : nil
         }
         while true {
             while let newline = buffer[searched...].firstIndex(of: UInt8(ascii: "\n")) {
                 let line = buffer[start..<newline]
                 start = newline + 1
                 searched = start
-                if !isBlank(line) { return judge(line) }
+                lineNumber += 1
+                if !isBlank(line) {
+                    sawLine = true
+                    if let verdict = judge(line) { return verdict }
+                }
             }
             searched = buffer.count
-            if file.atEnd { return isBlank(buffer[start...]) ? nil : judge(buffer[start...]) }
+            if file.atEnd {
+                let last = buffer[start...]
+                if isBlank(last) { return sawLine ? false : nil }
+                return judge(last) ?? false
+            }
             if searched - start > ChunkedFile.maxLineBytes {
                 throw ProfilingError(
-                    file: path, message: "the first line is longer than \(ChunkedFile.maxLineBytes >> 20) MiB")
+                    file: path, line: lineNumber,
+                    message: "line longer than \(ChunkedFile.maxLineBytes >> 20) MiB")
             }
             if start > 0 {
                 buffer.removeSubrange(0..<start)

@@ -261,6 +261,25 @@ def test_labels_for_a_model_that_uses_none_are_refused(setup, binary, tmp_path):
     assert r.returncode == 0, r.stderr
 
 
+def test_flat_ndjson_whose_first_rows_have_every_feature_null_is_read_as_flat(setup, binary, tmp_path):
+    """Spark's JSON writer drops a row's null columns: a first row with every feature and attribute null has none of
+    them as keys. The shape is told by the first line that tells (it was the first line alone: the file was read as
+    events, and failed on line 3 with "key f_a is not a field of an ingestion event")."""
+    cur = dataset(np.random.default_rng(33), 60)
+    flat = tmp_path / "spark.ndjson"
+    with open(flat, "w") as out:
+        for i in range(len(cur["id"])):
+            row = {k: (float(cur[k][i]) if k in NUMERIC + ["score"] else cur[k][i])
+                   for k in ["id"] + NUMERIC + CATEGORICAL + ["gender", "prediction", "score"]}
+            if i < 2:
+                row = {k: row[k] for k in ["id", "prediction", "score"]}
+            out.write(json.dumps(row) + "\n")
+    r = run(binary, "--config", setup["config"], "--model", "m", "--input", flat, "--format", "json")
+    assert r.returncode == 0, r.stderr
+    counts = json.loads(r.stdout)["counts"]
+    assert counts["rows"] == counts["accepted"] == len(cur["id"]), counts
+
+
 def test_bad_input_is_named_by_file_line_and_column(setup, binary):
     tmp = setup["tmp"]
     bad = tmp / "bad.csv"
