@@ -39,7 +39,13 @@ struct ChunkedFile {
                 // The three bytes a mark would take are read on their own first, whatever the piece size (a first
                 // piece of one or two bytes would not show it): they are the first piece unless they are the mark.
                 atStart = false
-                if let head = try handle.read(upToCount: 3), !head.isEmpty, !head.elementsEqual([0xEF, 0xBB, 0xBF]) {
+                let head = try handle.read(upToCount: 3)
+                if let head, head.starts(with: [0x1F, 0x8B]) {
+                    // Read as text it failed at its first bytes as something else ("a quote inside an unquoted
+                    // field", "invalid UTF-8"): said as what it is.
+                    throw ProfilingError(file: path, message: "gzip-compressed: decompress it first (gunzip)")
+                }
+                if let head, !head.isEmpty, !head.elementsEqual([0xEF, 0xBB, 0xBF]) {
                     buffer.append(contentsOf: head)
                     return
                 }
@@ -49,6 +55,8 @@ struct ChunkedFile {
                 return
             }
             buffer.append(contentsOf: data)
+        } catch let error as ProfilingError {
+            throw error
         } catch {
             throw ProfilingError(file: path, message: "cannot read: \(error.localizedDescription)")
         }

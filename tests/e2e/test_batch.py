@@ -300,6 +300,13 @@ def test_bad_input_is_named_by_file_line_and_column(setup, binary):
     assert len(r.stderr.strip().splitlines()) == 1
     r = run(binary, "--config", setup["config"], "--model", "m", "--input", tmp / "missing.csv")
     assert r.returncode == 1 and "missing.csv: cannot read: no such file" in r.stderr
+    # A gzip file is said to be one (read as text it was "a quote inside an unquoted field" at line 1).
+    import gzip
+    packed = tmp / "bad.csv.gz"
+    packed.write_bytes(gzip.compress(b"id,f_a,f_b,f_c,c_a,prediction\n1,0.5,1,2,A,yes\n"))
+    r = run(binary, "--config", setup["config"], "--model", "m", "--input", packed, "--input-format", "csv")
+    assert r.returncode == 1 and r.stderr.strip() == f"{packed}: gzip-compressed: decompress it first (gunzip)", \
+        r.stderr
 
 
 def test_a_pipe_input_is_refused_and_an_unwritable_report_fails_the_run(setup, binary):
