@@ -34,20 +34,27 @@ struct Rows {
         attributeCount = schema.attributeNames.count
     }
 
-    /// Names the rows after one id for the whole exchange (a v2 request's `id`): one row takes it, each of several
-    /// `<id>/<row>`, as the proxy's request id does. An empty id is none.
+    /// The id of the whole exchange (a v2 request's `id`), for rows without one of their own: one row takes it, each of
+    /// several `<id>/<row>` as it is delivered (never all held at once), as the proxy's request id does.
+    private(set) var exchangeID: String?
+
+    /// The longest exchange id taken, in UTF-8 bytes: what a KServe logger event's `ce-id` may be. A longer one is
+    /// none (a 60 KB id on each of 10,000 rows took 600 MB when every row's was made at once).
+    static let maxExchangeIDBytes = 256
+
+    /// Names the rows after one id for the whole exchange (``exchangeID``); an empty one, or one longer than
+    /// ``maxExchangeIDBytes``, is none.
     mutating func setRequestID(_ id: String) {
-        guard !id.isEmpty else { return }
-        if count == 1 {
-            info[0].id = id
-        } else {
-            for row in 0..<count { info[row].id = "\(id)/\(row)" }
-        }
+        guard !id.isEmpty, id.utf8.count <= Self.maxExchangeIDBytes else { return }
+        exchangeID = id
     }
 
     /// No rows, for an exchange (or another reading of one): what the arrays hold is meaningless until
     /// ``reset(count:)``, which reuses them.
-    mutating func begin() { count = 0 }
+    mutating func begin() {
+        count = 0
+        exchangeID = nil
+    }
 
     /// Frees the arrays (an empty row set) when they hold more than `limit` values in all.
     mutating func releaseIfOver(_ limit: Int) {
@@ -63,6 +70,7 @@ struct Rows {
     /// (an earlier exchange's with as many rows) are written in place, not allocated again.
     mutating func reset(count: Int) {
         self.count = count
+        exchangeID = nil
         if features.count == count * featureCount {
             Rows.clear(&features)
         } else {
@@ -177,7 +185,13 @@ struct Rows {
             } else if !event.probabilities.isEmpty {
                 event.probabilities.removeAll(keepingCapacity: true)
             }
-            event.id = info[row].id
+            if let id = info[row].id {
+                event.id = id
+            } else if let exchangeID {
+                event.id = count == 1 ? exchangeID : "\(exchangeID)/\(row)"
+            } else {
+                event.id = nil
+            }
             event.version = info[row].version ?? ""
             if event.attributes.count != attributeCount {
                 event.attributes = Rows.filled(count: attributeCount) { nil }

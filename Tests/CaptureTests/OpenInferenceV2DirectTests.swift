@@ -128,7 +128,10 @@ struct OpenInferenceV2DirectTests {
         var request: [(String, String)] = [("inputs", w.array(inputs))]
         // The request's id names the rows; an empty one, or one that is no string, is none.
         if w.g.chance(20) {
-            let id = w.g.chance(70) ? #""req-\#(w.g.int(100))""# : w.g.pick(["\"\"", "7", "null", #""a\"b""#, "[1]"])
+            let id =
+                w.g.chance(70)
+                ? #""req-\#(w.g.int(100))""#
+                : w.g.pick(["\"\"", "7", "null", #""a\"b""#, "[1]", "\"\(String(repeating: "x", count: 257))\""])
             request.append(("id", id))
         }
         if w.g.chance(15) {

@@ -641,8 +641,10 @@ extension ReferenceDecoder {
             }
         }
         try decodeOutputs(response, &rows)
-        // The request's `id` (a non-empty string) names the rows: `<id>/<row>` for several.
-        if let id = request.member(0, "id"), request.nodes[id].kind == .string, !request.string(id).isEmpty {
+        // The request's `id` (a non-empty string of at most 256 bytes) names the rows: `<id>/<row>` for several.
+        if let id = request.member(0, "id"), request.nodes[id].kind == .string, !request.string(id).isEmpty,
+            request.string(id).utf8.count <= 256
+        {
             let text = request.string(id)
             for row in 0..<rows.count { rows.ids[row] = rows.count == 1 ? text : "\(text)/\(row)" }
         }
