@@ -12,11 +12,13 @@ import Profiling
 enum FlatNDJSONReader {
     /// Whether the lines of `path` are flat objects, as the first line that tells says: a flat one has a feature or
     /// sensitive attribute of `model` as a top-level key and no `features` object; an event has a `features` object
-    /// (a line that is no object, or not JSON, is left to the events' decoder, which names it). A line with neither
-    /// (only `id`, `prediction`, `score`...: Spark's JSON writer drops a row's null columns) does not tell, and the
-    /// next one is read; a file of such lines is events (without features). Nil for an empty file. (The first line
-    /// alone decided: a flat file whose first row had every feature null was read as events, and failed on line 2.)
+    /// (a line that is no object, or not JSON, is left to the events' decoder, which names it), or a key only events
+    /// have (``eventOnlyKeys``). A line with none of these (only `id`, `prediction`, `score`...: Spark's JSON writer
+    /// drops a row's null columns) does not tell, and the next one is read, up to ``undecidedLines`` of them; a file
+    /// of such lines is events (without features). Nil for an empty file. (The first line alone decided: a flat file
+    /// whose first row had every feature null was read as events, and failed on line 2.)
     static func isFlat(_ path: String, model: MonitoredModel) throws(ProfilingError) -> Bool? {
+        var undecided = 0
         var file = try ChunkedFile(path: path, chunkSize: 64 << 10)
         defer { file.close() }
         var buffer: [UInt8] = []
@@ -28,7 +30,6 @@ enum FlatNDJSONReader {
         var sawLine = false
         /// True: flat; false: events; nil: the line does not tell.
         func judge(_ line: ArraySlice<UInt8>) -> Bool? {
-            let isColumn = { (key: String) in model.featureIndex(key) != nil || model.attributeIndex(key) != nil }
             guard let value = try? NDJSONLine.parse(buffer, line.startIndex..<line.endIndex, file: path, line: 0) else {
                 // Not strictly readable (a key twice, a bare NaN): flat when its keys say so, so that the flat
                 // reader names the problem (the events' decoder said the first feature "is not a field of an event").
@@ -36,11 +37,18 @@ enum FlatNDJSONReader {
                     Scanner.objectKeys($0, from: line.startIndex, to: line.endIndex)
                 }
                 guard let keys, !keys.contains("features") else { return false }
-                return keys.contains(where: isColumn) ? true : nil
+                return verdict(keys)
             }
             guard case .object(let object) = value else { return false }  // the events' decoder names the problem
             if case .object? = object["features"] { return false }
-            return object.keys.contains(where: isColumn) ? true : nil
+            return verdict(object.keys)
+        }
+        func verdict(_ keys: some Sequence<String>) -> Bool? {
+            let isColumn = { (key: String) in model.featureIndex(key) != nil || model.attributeIndex(key) != nil }
+            if keys.contains(where: isColumn) { return true }
+            if keys.contains(where: Self.eventOnlyKeys.contains) { return false }
+            undecided += 1
+            return undecided < Self.undecidedLines ? nil : false
         }
         while true {
             while let newline = buffer[searched...].firstIndex(of: UInt8(ascii: "\n")) {
@@ -72,6 +80,12 @@ enum FlatNDJSONReader {
             try file.read(appendingTo: &buffer)
         }
     }
+
+    /// Keys of an ingestion event that no CSV column (so no flat object) has.
+    static let eventOnlyKeys: Set<String> = ["latency_seconds", "status", "error_kind", "probabilities", "attributes"]
+    /// The most lines read that do not tell the shape before the file is taken for events (a file of events without
+    /// `features` was read whole once more to find that out).
+    static let undecidedLines = 1_000
 
     static func isBlank(_ line: ArraySlice<UInt8>) -> Bool {
         !line.contains(where: { $0 != 0x20 && $0 != 0x09 && $0 != 0x0D })

@@ -233,7 +233,9 @@ final class HTTP1Session: ConnectionProtocolHandler {
     /// that can be honoured: the first request on a cleartext connection with HTTP/2 enabled, and nothing received
     /// after it but (the start of) the HTTP/2 preface. A request pipelined behind it (a client that did not wait for
     /// the 101) makes the upgrade ignored, as RFC 9110 §7.8 lets a server: both are answered over HTTP/1.1. Before,
-    /// the 101 was queued, the HTTP/2 session found no preface and closed: neither answer was sent.
+    /// the 101 was queued, the HTTP/2 session found no preface and closed: neither answer was sent. (Only what has
+    /// arrived is looked at: a request that comes in a later read, after the 101 was decided, is still no preface, and
+    /// the connection closes; a client must not send one before the 101, RFC 9113 §3.2.)
     private func h2cUpgradeSettings(_ head: borrowing HTTP1Parser.Head, _ connection: Connection) -> [UInt8]? {
         guard requestsReceived == 0, slots.isEmpty, connection.output.isEmpty, !draining,
             context.configuration.http2Enabled, !connection.transport.isSecure, head.version == .http1_1,

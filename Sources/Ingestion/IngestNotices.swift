@@ -31,6 +31,10 @@ public struct IngestNotices: Sendable, Equatable {
     /// ignored.
     public var pastTimestamps = Tally()
 
+    /// How far ahead of its arrival a timestamp may be before it is said.
+    @available(*, deprecated, renamed: "EventTimestamp.futureSlack")
+    public static var futureSlack: Double { EventTimestamp.futureSlack }
+
     /// Nothing noted.
     public init() {}
 
