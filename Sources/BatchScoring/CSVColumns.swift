@@ -105,7 +105,11 @@ enum CSVColumn: Equatable {
 
     /// Why a CSV cell is not a number (``number(_:)`` gave nil): `shown` is the cell as an error shows it.
     static func notANumber(_ bytes: UnsafeBufferPointer<UInt8>, shown: String) -> String {
-        MissingValueText.isOutOfRange(bytes)
-            ? "not a finite number (beyond a double's range)" : "\(shown) is not a number"
+        if MissingValueText.isOutOfRange(bytes) { return "not a finite number (beyond a double's range)" }
+        // pandas writes a float infinity `inf`: said as what it is (it was "\"inf\" is not a number").
+        if MissingValueText.isInfinityText(bytes) {
+            return "\(shown) is an infinity: a value must be finite or missing"
+        }
+        return "\(shown) is not a number"
     }
 }

@@ -101,6 +101,11 @@ struct ColumnMapping {
                     file: file, line: line, field: "column \"\(builder.columns[c].name)\"",
                     message: "not a finite number (beyond a double's range)")
             }
+            if text.withUTF8({ MissingValueText.isInfinityText($0) }) {
+                throw ProfilingError(
+                    file: file, line: line, field: "column \"\(builder.columns[c].name)\"",
+                    message: "\(ColumnMapping.quoted(raw)) is an infinity: a value must be finite or missing")
+            }
             throw notANumber(ColumnMapping.quoted(raw), column: c, line: line)
         }
         return .number(x)

@@ -25,6 +25,14 @@ public enum MissingValueText {
         return copy.withUTF8 { isMissing($0) }
     }
 
+    /// Whether `bytes` (spaces around ignored) spell an infinity as pandas' `to_csv` and R write one (`inf`, `-inf`,
+    /// `Inf`, `Infinity`, with a sign or not, in any case): refused as one, not as "not a number".
+    public static func isInfinityText(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        var text = String(decoding: bytes, as: UTF8.self).trimmingSpacesAndTabs.lowercased()
+        if text.hasPrefix("+") || text.hasPrefix("-") { text.removeFirst() }
+        return text == "inf" || text == "infinity"
+    }
+
     /// Whether `bytes` (spaces around ignored) is a number beyond a `Double`'s range (`1e400`), which reads as an
     /// infinity: "not a finite number" is then the message, not "not a number".
     public static func isOutOfRange(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {

@@ -101,7 +101,8 @@ func failure(
             failure("amount,country,channel\n\"1\n\"\"\t\\\u{1}\",DE,web\n")
                 == #"data.csv:2: column "amount": "1\n\"\t\\\u0001" is not a number"#)
         #expect(
-            failure("amount,country,channel\ninf,DE,web\n") == #"data.csv:2: column "amount": "inf" is not a number"#)
+            failure("amount,country,channel\ninf,DE,web\n")
+                == #"data.csv:2: column "amount": "inf" is an infinity: a value must be finite or missing"#)
         #expect(
             failure("amount,country,channel\n0x10,DE,web\n") == #"data.csv:2: column "amount": "0x10" is not a number"#)
     }

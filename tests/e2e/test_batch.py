@@ -287,6 +287,17 @@ def test_bad_input_is_named_by_file_line_and_column(setup, binary):
     r = run(binary, "--config", setup["config"], "--model", "m", "--input", bad)
     assert r.returncode == 1
     assert r.stderr.strip() == f'{bad}:3:7: column "f_b": "abc" is not a number', r.stderr
+    # pandas writes a float infinity as `inf`: said as one (it was "is not a number"), by batch and by profile.
+    bad.write_text("id,f_a,f_b,f_c,c_a,prediction\n1,0.5,1,2,A,yes\n2,-inf,1,2,B,no\n")
+    r = run(binary, "--config", setup["config"], "--model", "m", "--input", bad)
+    assert r.returncode == 1
+    assert r.stderr.strip() == f'{bad}:3:3: column "f_a": "-inf" is an infinity: a value must be finite or missing', \
+        r.stderr
+    p = subprocess.run([str(binary), "profile", "--config", str(setup["config"]), "--model", "m", "--input", str(bad),
+                        "--out", str(tmp / "inf.json")], capture_output=True, text=True)
+    assert p.returncode == 1
+    assert p.stderr.strip() == f'{bad}:3: column "f_a": "-inf" is an infinity: a value must be finite or missing', \
+        p.stderr
     bad.write_text("id,f_a,f_b,f_c,c_a,prediction,colour\n1,0.5,1,2,A,yes,red\n")
     r = run(binary, "--config", setup["config"], "--model", "m", "--input", bad)
     assert r.returncode == 1 and r.stderr.startswith(f"{bad}:1: ") and '"colour"' in r.stderr
