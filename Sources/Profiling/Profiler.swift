@@ -210,9 +210,11 @@ public enum Profiler {
             try Data(bytes).write(to: URL(fileURLWithPath: path), options: .atomic)
             if exists { chmod(path, info.st_mode & 0o7777) }
         } catch {
+            // Foundation's sentence, not its description (a dump of the error's fields: "Error Domain=NSCocoaErrorDomain
+            // Code=4 ... UserInfo={...}", for `--out /proc/version`).
             let reason =
                 FileManager.default.isWritableFile(atPath: folder.isEmpty ? "." : folder)
-                ? "\(error)" : "permission denied"
+                ? error.localizedDescription : "permission denied"
             throw ProfilingError(file: path, message: "cannot write: \(reason)")
         }
     }

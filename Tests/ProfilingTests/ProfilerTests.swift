@@ -99,6 +99,14 @@ struct Workspace {
         #expect(
             w.failure(w.request(input: "data.csv", output: "no/ref.json"))
                 == "\(w.path("no/ref.json")): cannot write: no such folder \"\(w.path("no"))\"")
+        // A file the system will not let be replaced: one line, Foundation's sentence (it was a dump of the error's
+        // fields: "Error Domain=NSCocoaErrorDomain Code=4 ... UserInfo={...}").
+        var procRequest = w.request(input: "data.csv")
+        procRequest.output = "/proc/version"
+        let proc = w.failure(procRequest)
+        #expect(
+            proc.hasPrefix("/proc/version: cannot write: ") && !proc.contains("Domain") && !proc.contains("\n"),
+            "\(proc)")
         try w.write("bad.yaml", "models: 3\n")
         var badConfig = w.request(input: "data.csv")
         badConfig.configPath = w.path("bad.yaml")
