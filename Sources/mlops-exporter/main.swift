@@ -760,4 +760,22 @@ func printError(_ message: String) {
     line.withUnsafeMutableBytes { _ = write(2, $0.baseAddress, $0.count) }
 }
 
+/// ArgumentParser keeps the last of an option given twice, without a word (`serve --config a.yaml --config b.yaml`
+/// served b.yaml): refused, as Prometheus refuses a repeated flag, but for `--web.listen-address`, which is meant to be
+/// repeated. Exits with ArgumentParser's usage status, 64.
+func refuseRepeatedOptions(_ arguments: ArraySlice<String>) {
+    var seen: Set<Substring> = []
+    for argument in arguments {
+        if argument == "--" { break }  // what follows is no option
+        guard argument.hasPrefix("--") else { continue }
+        let name = argument.prefix { $0 != "=" }
+        if name == "--web.listen-address" { continue }
+        if !seen.insert(name).inserted {
+            printError("mlops-exporter: \(name) is given more than once; give it once")
+            exit(64)
+        }
+    }
+}
+
+refuseRepeatedOptions(CommandLine.arguments.dropFirst())
 MLOpsExporterCommand.main()

@@ -39,6 +39,19 @@ def test_bad_arguments_are_named(binary):
     assert r.returncode == 1 and "nonsense" in r.stderr
 
 
+def test_an_option_given_twice_is_refused(binary, tmp_path):
+    """`serve --config a --config b` served b without a word (ArgumentParser keeps the last): refused, as Prometheus
+    refuses a repeated flag; --web.listen-address is meant to be repeated."""
+    for args in (["serve", "--config", "a.yaml", "--config=b.yaml"],
+                 ["batch", "--config", "m.yaml", "--model", "a", "--model", "b", "--input", "x.csv"],
+                 ["serve", "--log.level", "info", "--log.level", "debug"]):
+        r = run(binary, *args)
+        name = "--config" if "--config=b.yaml" in args else "--model" if "batch" in args else "--log.level"
+        assert (r.returncode, r.stderr.strip()) == (64, f"mlops-exporter: {name} is given more than once; give it once")
+    r = run(binary, "serve", "--web.listen-address", "nonsense", "--web.listen-address", "nonsense2")
+    assert r.returncode == 1 and "nonsense" in r.stderr  # repeated as meant: the addresses are read
+
+
 def test_busy_port_is_a_clear_error(binary):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

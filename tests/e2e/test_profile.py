@@ -188,7 +188,8 @@ def test_errors_exit_1_with_one_clear_line(binary, tmp_path, name, content, args
     config.write_text(CONFIG)
     if content is not None:
         (tmp_path / name).write_text(content)
-    r = run(binary, "--config", str(config), "--model", "fraud", "--input", str(tmp_path / name),
+    model = [] if "--model" in args else ["--model", "fraud"]  # an option is given once (twice is refused)
+    r = run(binary, "--config", str(config), *model, "--input", str(tmp_path / name),
             "--out", str(tmp_path / "ref.json"), *args)
     assert r.returncode == 1
     assert r.stderr.strip() == message.format(dir=tmp_path)
