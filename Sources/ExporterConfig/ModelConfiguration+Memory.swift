@@ -4,8 +4,16 @@ extension ModelConfiguration {
     /// table. Measured: `max_pending: 100000000` asked for 562,500,032 bytes of payloads per shard group.
     public static let pendingEntryBytes = 128
     /// Bytes a drift column takes per window slice at most: 8 per counter, a numeric column's reference bins, its
-    /// 1,000 fine bins (KS, Wasserstein), listed values, tails and missing count.
+    /// 1,000 fine bins (KS, Wasserstein), listed values, tails and missing count. A categorical feature with more
+    /// listed values takes 8 bytes per value and 8 more slots (``driftColumnSlots(_:)``).
     public static let driftColumnSliceBytes = 1_040 * 8
+    /// Bytes of one series' pre-built label set (its rendered labels and their storage): the drift collector builds
+    /// two per bin of each column up front with `bin_series` (its default). Measured: 40 categorical features of
+    /// 5,000 values took 240 MB at start whatever the window, 600 bytes a series.
+    public static let seriesLabelBytes = 600
+    /// The bins a numeric column is assumed to have for its bin series (a reference profile's default 10, and two
+    /// tails): the profile, which has the real count, is not read here.
+    static let numericSeriesBins = 12
 
     /// The memory this model's state takes once built, estimated from above for the built-in stores that grow with
     /// the configuration: the label join's pending predictions (`max_pending`, with `quality` or `fairness`), the
@@ -17,9 +25,22 @@ extension ModelConfiguration {
     public var estimatedStateBytes: (pending: Int, drift: Int, windows: Int) {
         let names = Set(collectors.map(\.name))
         let pending = names.contains("quality") || names.contains("fairness") ? maxPending * Self.pendingEntryBytes : 0
-        let drift =
-            names.contains("drift")
-            ? (features.count + 2) * (window.slices + 2) * Self.driftColumnSliceBytes : 0
+        var drift = 0
+        if let collector = collectors.first(where: { $0.name == "drift" }) {
+            // The features, the prediction and the score; a categorical feature of many listed values takes more
+            // than the fixed size (40 features of 5,000 values over 168 slices took 2 GB that the estimate put at
+            // 300 MB), and its bin series' label sets are built at start.
+            let slots = features.reduce(0) { $0 + Self.driftColumnSlots($1) } + 2 * Self.driftColumnSliceBytes / 8
+            drift = slots * (window.slices + 2) * 8
+            if collector.options["bin_series"] != .bool(false) {
+                // A categorical feature's listed values, `__other__` and missing; another column's reference bins.
+                let bins = features.reduce(0) { total, feature in
+                    let listed = feature.kind == .categorical ? feature.values?.count : nil
+                    return total + (listed.map { $0 + 2 } ?? Self.numericSeriesBins)
+                }
+                drift += 2 * bins * Self.seriesLabelBytes
+            }
+        }
         var slots = 0
         if let quality = collectors.first(where: { $0.name == "quality" }) {
             slots += (versions.count + 1) * qualitySlotsPerVersion(quality)
@@ -29,6 +50,12 @@ extension ModelConfiguration {
         }
         // Each slice, the totals since start and the window's cached totals.
         return (pending, drift, slots * (window.slices + 2) * 8)
+    }
+
+    /// The 8-byte slots a drift column of `feature` takes per slice: the fixed size, or a categorical feature's listed
+    /// values with `__other__`, missing and the running sums when they are more.
+    static func driftColumnSlots(_ feature: FeatureConfiguration) -> Int {
+        max(Self.driftColumnSliceBytes / 8, feature.kind == .categorical ? (feature.values?.count ?? 0) + 8 : 0)
     }
 
     /// The quality collector's slots per version and slice (its layout: `ClassificationQuality`, 14 for regression).

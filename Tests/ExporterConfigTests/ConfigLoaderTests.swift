@@ -204,6 +204,40 @@ struct ConfigLoaderTests {
         #expect(problems("models:\n" + (0..<3).map { model("m\($0)", 10_000_000) }.joined()).isEmpty)
     }
 
+    /// A categorical feature with many listed values takes 8 bytes a value in each drift slice and two bin series a
+    /// value (their label sets built at start): the estimate counted a fixed 1,040 slots a column and no series, so
+    /// 4 models of 40 such features over 168 slices, estimated at 307 MiB, took 2,048 MB (a review's measurement: a
+    /// column (values + 1) × 8 bytes a slice, 600 bytes a series). Nine models of 10 features of 5,000 values over
+    /// 1,000 slices pass 4 GiB by that layout where eight do not: the ninth is refused.
+    @Test("the drift estimate grows with a categorical feature's listed values")
+    func driftEstimateCountsListedValues() {
+        let values = (0..<5000).map { "v\($0)" }
+        let model = { (name: String) in
+            ModelConfiguration(
+                name: name, task: .regression, versions: ["v1"],
+                features: (0..<10).map { FeatureConfiguration(name: "f\($0)", kind: .categorical, values: values) },
+                window: WindowConfiguration(slices: 1000), collectors: [CollectorConfiguration(name: "drift")])
+        }
+        // The measured layout, a lower bound: per slice (and the totals, the window's cached totals) each column's
+        // values and __other__, 8 bytes each; two series a bin (the values, __other__, missing), 600 bytes each.
+        let measured = 10 * 5001 * 8 * 1002 + 2 * 10 * 5002 * 600
+        let estimate = model("m").estimatedStateBytes.drift
+        #expect(estimate >= measured && estimate < measured * 11 / 10, "\(estimate) against \(measured)")
+        #expect(
+            8 * estimate <= ConfigLimits.maxEstimatedStateBytes && 9 * estimate > ConfigLimits.maxEstimatedStateBytes)
+        // The values listed once (a YAML anchor), or the file passes its 2 MiB bound.
+        let listed = "&values [" + values.joined(separator: ", ") + "]"
+        let file = (0..<9).map { m in
+            "  - name: m\(m)\n    task: regression\n    versions: [v1]\n    features:\n"
+                + (0..<10).map { f in
+                    "      - {name: f\(f), type: categorical, values: \(m == 0 && f == 0 ? listed : "*values")}\n"
+                }.joined() + "    collectors: [drift]\n    window: {duration: 1000h, slices: 1000}\n"
+        }.joined()
+        let refused = problems("models:\n" + file)
+        #expect(
+            refused.count == 1 && refused[0].contains("models[8].window: the models' state would take"), "\(refused)")
+    }
+
     /// A byte that is no UTF-8 is named with its line and column (before: the file alone).
     @Test("a file that is not UTF-8 is refused at its first invalid byte")
     func invalidUTF8IsLocated() throws {
