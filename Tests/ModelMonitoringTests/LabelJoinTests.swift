@@ -357,6 +357,24 @@ func unmatchedByReason(_ h: Harness) -> [Double?] {
 }
 
 @Suite struct PendingReloadTests {
+    /// A prediction that reaches the replaced model after a reload rebuilt it (its request resolved the model before
+    /// the swap, as a batch being decoded did) is counted evicted on reload: it was stored in the replaced joiner,
+    /// where no label can find it, and counted nowhere (a review: 890 evictions counted for 900 labels lost).
+    @Test func aPredictionReachingAReplacedModelCountsAsEvictedOnReload() throws {
+        let (h, old, _) = try joinHarness()
+        let now = WallClock.now()
+        for i in 0..<2 {
+            #expect(old.record(version: "v1", prediction: .label("yes"), id: "p\(i)", receivedAt: now) == nil)
+        }
+        var changed = old.context.configuration
+        changed.versions = ["v1", "v2", "v3"]  // a version list changed: the model is rebuilt
+        h.monitor.apply(try h.monitor.prepare(ExporterConfiguration(models: [changed], source: "t")))
+        #expect(h.model("m") !== old)
+        #expect(h.value(#"mlops_predictions_evicted_total{model="m",reason="reload"}"#) == 2)
+        #expect(old.record(version: "v1", prediction: .label("no"), id: "late", receivedAt: now + 1) == nil)
+        #expect(h.value(#"mlops_predictions_evicted_total{model="m",reason="reload"}"#) == 3)
+    }
+
     /// A reload of `max_pending` or `join_ttl` keeps the waiting predictions (they were counted evicted by the reload
     /// and their labels answered unknown): a smaller capacity evicts the oldest, counted as capacity evictions; the
     /// newer ones still join.

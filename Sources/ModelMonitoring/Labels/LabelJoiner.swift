@@ -104,6 +104,10 @@ public final class LabelJoiner: Sendable {
     let holding = Mutex<Void>(())
     /// Counts kept across configuration reloads.
     public let counters: JoinCounters
+    /// Set when a reload replaced this joiner (``inherit(from:)``): a prediction that still reaches it (its request
+    /// resolved the model before the swap) is counted evicted on reload at once, not stored where no label can find
+    /// it (a batch decoded across the swap went uncounted: 890 evictions counted for 900 labels lost).
+    let retired = Atomic<Bool>(false)
     /// This exporter's instance id (``ModelMonitor/instanceID``): a label whose id names another instance is
     /// unmatched for `other_instance`.
     public let instanceID: String?
@@ -137,6 +141,10 @@ public final class LabelJoiner: Sendable {
         }
         // An empty id is none: no label can name it (a label's empty id is refused), so it would only wait to expire.
         guard let id = event.id, !id.isEmpty else { return nil }
+        if retired.load(ordering: .acquiring) {
+            counters.carried.add(3)
+            return nil
+        }
         let key = PendingStore<PredictionSnapshot>.key(id)
         // Stored first, then the held labels looked at: a label held after this prediction was stored has found it
         // itself (it looks under `holding`, after publishing `lastHeld`), one held before is found here.
@@ -250,6 +258,9 @@ public final class LabelJoiner: Sendable {
     /// Folds a replaced joiner's counts into these counters (its pending predictions count as evicted on
     /// reload).
     func inherit(from old: LabelJoiner) {
+        // First: a prediction that reaches the old joiner from now on counts itself (one that looked just before may
+        // still be stored after the counts below: a window of a few instructions, not a batch's decoding).
+        old.retired.store(true, ordering: .releasing)
         let (pending, expired, evicted, duplicates) = old.store.counts
         counters.carried.add(0, expired)
         counters.carried.add(1, evicted)
