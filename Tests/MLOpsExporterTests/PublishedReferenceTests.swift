@@ -29,4 +29,17 @@ import Testing
         #expect(first == nil)
         #expect(PublishedReference<Box>.gracePeriod <= .seconds(5))
     }
+
+    /// Publishes back to back hold at most `maxRetired` replaced values: the next waits for the oldest's grace period
+    /// (reloads back to back, each rebuilding a model, held one per reload for 5 s: 1.5 GB after 400).
+    @Test func publishesBackToBackHoldAtMostMaxRetiredValues() {
+        let reference = PublishedReference(Box(0))
+        let limit = PublishedReference<Box>.maxRetired
+        let start = ContinuousClock.now
+        for i in 1...limit { reference.publish(Box(i)) }
+        #expect(reference.retiredCount == limit && ContinuousClock.now - start < PublishedReference<Box>.gracePeriod)
+        reference.publish(Box(limit + 1))
+        #expect(ContinuousClock.now - start > PublishedReference<Box>.gracePeriod)
+        #expect(reference.value.n == limit + 1 && reference.retiredCount <= limit)
+    }
 }

@@ -929,6 +929,10 @@ def test_a_reload_moves_the_proxy_to_a_new_upstream_and_new_routes(start_proxy, 
         config.write_text(text.replace(upstream.base, second.base).replace('- path: "/invocations"', '- path: "/score"'))
         status, _, body = e.get("/-/reload", method="POST")
         assert status == 200, body
+        # Said in the log (the new pool was built without a word).
+        log = e.log_path.read_text()
+        assert "proxy upstream settings changed" in log and f"upstream={second.base}" in log, \
+            log[-2000:]
         status, _, _ = e.proxy.call("POST", "/v2/models/credit/infer", v2_body(batch), JSON)
         assert status == 200
         assert second.requests == 1 and upstream.requests == 1

@@ -86,11 +86,11 @@ final class ProxyService: Sendable {
     private let stopFlag = StopFlag()
 
     func start() throws {
-        // Releases replaced routings and proxies once their grace period is over, every second (a routing holds its
-        // models: without this, the last reloads' were held until the next reload).
+        // Releases replaced routings and proxies once their grace period is over, four times a second (a routing
+        // holds its models: without this, the last reloads' were held until the next reload).
         Thread.detachNewThread { [recorder, front, stopFlag] in
             while !stopFlag.stopped.load(ordering: .relaxed) {
-                Thread.sleep(forTimeInterval: 1)
+                Thread.sleep(forTimeInterval: 0.25)
                 recorder.routing.prune()
                 front.current.prune()
             }
@@ -142,6 +142,14 @@ final class ProxyService: Sendable {
                     try Self.makeProxy(
                         settings, eventLoopCount: eventLoopCount, makeRequestID: makeRequestID, recorder: recorder,
                         metrics: metrics))
+                // Said (a new upstream or pool was built without a word: only "configuration reloaded").
+                logger.info(
+                    "proxy upstream settings changed: a new connection pool serves new requests",
+                    metadata: [
+                        "upstream": "\(settings.upstream)", "max_connections": "\(settings.maxConnections)",
+                        "connect_timeout": "\(settings.connectTimeout)",
+                        "response_timeout": "\(settings.responseTimeout)",
+                    ])
                 old = settings
             } catch {
                 logger.error("proxy upstream not changed: \(error)")

@@ -1,16 +1,21 @@
+import Foundation
 import Synchronization
 
 /// A reference that many threads read without a lock and one writer replaces now and then (the proxy's routing
 /// snapshot, its upstream settings): reading is one atomic load. A replaced value is kept alive for
 /// ``gracePeriod`` after it was replaced (a reader that loaded it a moment before takes its own strong
-/// reference at once), then released at a later ``publish(_:now:)`` or ``prune(now:)`` (the owner calls it every few
-/// seconds): at most the values replaced within the last grace period are held. Before, the period was 60 s and
-/// only a publish released: a routing holds its models (a quality collector is megabytes), so each reload that
-/// rebuilt models held ~13 MB for a minute, and the last ones until the next reload.
+/// reference at once), then released at a later ``publish(_:now:)`` or ``prune(now:)`` (the owner calls it several
+/// times a second): at most ``maxRetired`` values are held, a publish that would hold more waiting for the oldest's
+/// period to end. Before, the period was 60 s and only a publish released: a routing holds its models (a quality
+/// collector is megabytes), so each reload that rebuilt models held ~13 MB for a minute; then 5 s without a count,
+/// and reloads back to back, each rebuilding a model, held a model per reload: 1.5 GB after 400 (a review).
 final class PublishedReference<Value: AnyObject & Sendable>: Sendable {
     /// How long a replaced value stays alive: far longer than the few instructions between a reader's load and its
     /// retain.
-    static var gracePeriod: Duration { .seconds(5) }
+    static var gracePeriod: Duration { .seconds(1) }
+    /// The most replaced values held at once: reloads faster than this many a grace period wait (the reloading
+    /// thread, never a reader).
+    static var maxRetired: Int { 8 }
 
     private let bits: Atomic<UInt>
     /// The current value (owning it) and the replaced ones with the time they were replaced.
@@ -41,13 +46,21 @@ final class PublishedReference<Value: AnyObject & Sendable>: Sendable {
     /// The number of replaced values still held (for tests).
     var retiredCount: Int { owned.withLock { $0.retired.count } }
 
-    /// Makes `value` current; values replaced more than ``gracePeriod`` ago are released.
+    /// Makes `value` current; values replaced more than ``gracePeriod`` ago are released. With ``maxRetired`` values
+    /// replaced within the period, waits until the oldest's period is over.
     func publish(_ value: Value, now: ContinuousClock.Instant = .now) {
-        owned.withLock { owned in
+        var now = now
+        while let wait = owned.withLock({ owned -> Duration? in
             owned.retired.removeAll { now - $0.at > Self.gracePeriod }
+            if owned.retired.count >= Self.maxRetired { return Self.gracePeriod - (now - owned.retired[0].at) }
             owned.retired.append((owned.current, now))
             owned.current = value
             bits.store(UInt(bitPattern: Unmanaged.passUnretained(value).toOpaque()), ordering: .releasing)
+            return nil
+        }) {
+            let seconds = Double(wait.components.seconds) + Double(wait.components.attoseconds) * 1e-18
+            Thread.sleep(forTimeInterval: min(max(seconds, 0) + 0.001, 2))
+            now = .now
         }
     }
 }
