@@ -224,7 +224,7 @@ struct Reader {
                     && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "_-.".unicodeScalars.contains($0))
             }
         guard ok, s != "__other__" else {
-            fail(node, field, "\(what) \"\(s)\" must be 1-128 characters of letters, digits, '_', '-' or '.'")
+            fail(node, field, "\(what) \"\(s)\" must be 1-128 characters of ASCII letters, digits, '_', '-' or '.'")
             return nil
         }
         return s

@@ -342,6 +342,12 @@ struct ConfigLoaderTests {
         #expect(dup == ["3: models[1].name: model \"m\" is configured twice"])
         let bad = problems("models:\n  - {name: \"a b\", task: regression, versions: [v]}\n")
         #expect(bad.first?.contains("model name \"a b\" must be 1-128 characters") == true)
+        // Letters are ASCII letters: the message said "letters", and "Größe" was refused by it.
+        let unicode = problems("models:\n  - {name: \"Größe\", task: regression, versions: [v]}\n")
+        #expect(
+            unicode == [
+                #"2: models[0].name: model name "Größe" must be 1-128 characters of ASCII letters, digits, '_', '-' or '.'"#
+            ])
         // "." and "..": path segments no browser keeps, so the model's page and URLs could not be reached.
         for dots in [".", ".."] {
             let refused = problems("models:\n  - {name: \"\(dots)\", task: regression, versions: [v]}\n")
