@@ -25,6 +25,9 @@ extension ExporterConfiguration {
         if !reader.errors.isEmpty { throw ConfigErrors(reader.errors) }
         // Valid: the reader kept every model and collector, in order. Keep where they were read from, if anywhere.
         for (m, model) in models.enumerated() {
+            // The model's fields' places too (a reference that does not fit its model was named without them when a
+            // loaded file was handed to the exporter to build).
+            checked.models[m].locations = model.locations
             for (c, collector) in model.collectors.enumerated() {
                 checked.models[m].collectors[c].location = collector.location
                 checked.models[m].collectors[c].optionLocations = collector.optionLocations

@@ -331,6 +331,11 @@ public final class Exporter: Sendable {
     /// Look it up again after a configuration reload: a changed model is a new object.
     public func model(_ name: String) -> MonitoredModel? { monitor.model(named: name) }
 
+    /// The check ``checkConfiguration(file:collectors:)`` makes of a proxy upstream as the file is loaded (its host
+    /// resolves), for a host that loads the file itself (`ConfigLoader.load(file:knownCollectors:upstreamCheck:)`) and
+    /// builds the models once, in ``init(configuration:registry:logger:)``.
+    public static var upstreamCheck: ConfigLoader.UpstreamCheck { ConfigurationState.upstreamResolves() }
+
     /// Loads `file` and builds its models with `collectors` exactly as `serve` would, without serving:
     /// what `check-config` runs. Throws ``ConfigErrors``: the file's problems, else those of building its
     /// models (at the line and column of the collector option at fault when there is one).

@@ -39,6 +39,25 @@ def test_bad_arguments_are_named(binary):
     assert r.returncode == 1 and "nonsense" in r.stderr
 
 
+def test_a_model_that_cannot_be_built_stops_serve_with_its_place_in_the_file(binary, tmp_path):
+    """The models are built once at start (a check built them all first and threw them away: half of the start); a
+    problem building one (a reference profile of other features) is still named by file, line and column."""
+    config = tmp_path / "m.yaml"
+    base = ("models:\n  - name: m\n    task: regression\n    versions: [v1]\n    features: [{name: a, type: numeric}]\n"
+            f"    reference: {tmp_path / 'r.json'}\n    collectors: [service, drift]\n")
+    config.write_text(base)
+    (tmp_path / "r.csv").write_text("a,prediction\n1,2\n2,3\n3,4\n")
+    r = subprocess.run([str(binary), "profile", "--config", str(config), "--model", "m", "--input",
+                        str(tmp_path / "r.csv"), "--out", str(tmp_path / "r.json")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    config.write_text(base.replace("name: a,", "name: b,"))
+    r = run(binary, "serve", "--config", str(config), "--web.listen-address", "127.0.0.1:0")
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines() == [
+        "invalid configuration:",
+        f'{config}:6:16: model "m": reference: {tmp_path / "r.json"}: features: no profile for feature "b"'], r.stderr
+
+
 def test_an_option_given_twice_is_refused(binary, tmp_path):
     """`serve --config a --config b` served b without a word (ArgumentParser keeps the last): refused, as Prometheus
     refuses a repeated flag; --web.listen-address is meant to be repeated."""
