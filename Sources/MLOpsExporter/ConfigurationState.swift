@@ -24,6 +24,9 @@ final class ConfigurationState: Sendable {
     let reloadLock = Mutex(())
     /// Called after each successful reload (a checkpoint follows it).
     let afterReload: @Sendable (ExporterConfiguration) -> Void
+    /// Called before a reload's models are applied, holding only the reload lock (which no request takes): where a
+    /// reload flood waits for what earlier reloads left to be released (``PublishedReference/waitForRoom()``).
+    let beforeApply: @Sendable () -> Void
     /// The `cloudevents:` bounds in force: read at start, a reload that changes them says so.
     let startCloudEvents: CloudEventsConfiguration
     /// The `remote_write:` section in force: read at start, likewise.
@@ -37,8 +40,10 @@ final class ConfigurationState: Sendable {
     init(
         path: String?, initial: ExporterConfiguration, monitor: ModelMonitor, registry: Registry, logger: Logger,
         storageSetOutsideTheFile: Bool = false,
+        beforeApply: @escaping @Sendable () -> Void = {},
         afterReload: @escaping @Sendable (ExporterConfiguration) -> Void = { _ in }
     ) throws {
+        self.beforeApply = beforeApply
         self.storageSetOutsideTheFile = storageSetOutsideTheFile
         self.path = path
         self.afterReload = afterReload
@@ -149,6 +154,7 @@ final class ConfigurationState: Sendable {
                 } catch {
                     throw ConfigErrors(error, file: path)
                 }
+                beforeApply()
                 monitor.apply(models)
                 current.withLock { $0 = fresh }
                 metrics.succeeded()

@@ -167,6 +167,7 @@ public final class Exporter: Sendable {
                 // The file's own section handed back whole (as `serve` does when no storage flag is given) is the
                 // file's: its changes on reload are said to wait for a restart (they were ignored without a word).
                 storageSetOutsideTheFile: configuration.storage != nil && configuration.storage != models.storage,
+                beforeApply: { proxyBox.waitForRoom() },
                 afterReload: { [checkpointer] fresh in
                     checkpointer?.requestCheckpoint()
                     proxyBox.reloaded(fresh, logger: logger)
@@ -415,6 +416,9 @@ final class ProxyBox: Sendable {
     private let service = Mutex<(ProxyService, ProxyMetrics)?>(nil)
 
     func set(_ proxy: ProxyService, metrics: ProxyMetrics) { service.withLock { $0 = (proxy, metrics) } }
+
+    /// Waits, before a reload applies, until the proxy holds few enough replaced routings and upstreams.
+    func waitForRoom() { service.withLock { $0?.0 }?.waitForRoom() }
 
     func reloaded(_ configuration: ExporterConfiguration, logger: Logger) {
         guard let (proxy, metrics) = service.withLock({ $0 }) else {

@@ -252,9 +252,14 @@ public final class ModelMonitor: CollectorGroup {
         // A replaced model's pending predictions cannot be joined any more: count them, keep its totals. One that
         // kept its state (``prepare(_:references:)``) keeps its store, under the new capacity and time-to-live.
         for (name, old) in previous {
-            guard let new = byName[name], new !== old, let oldJoiner = old.joiner else { continue }
+            guard let oldJoiner = old.joiner else { continue }
+            guard let new = byName[name] else {
+                oldJoiner.retire()  // the model is gone: a late prediction is not stored where nothing reads
+                continue
+            }
+            guard new !== old else { continue }
             if new.joiner !== oldJoiner {
-                new.joiner?.inherit(from: oldJoiner)
+                if let joiner = new.joiner { joiner.inherit(from: oldJoiner) } else { oldJoiner.retire() }
             } else {
                 let c = new.context.configuration
                 if c.maxPending != old.context.configuration.maxPending

@@ -373,6 +373,13 @@ func unmatchedByReason(_ h: Harness) -> [Double?] {
         #expect(h.value(#"mlops_predictions_evicted_total{model="m",reason="reload"}"#) == 2)
         #expect(old.record(version: "v1", prediction: .label("no"), id: "late", receivedAt: now + 1) == nil)
         #expect(h.value(#"mlops_predictions_evicted_total{model="m",reason="reload"}"#) == 3)
+        // A model a reload removes: a late prediction is not stored where nothing reads it.
+        let removed = h.model("m")
+        #expect(removed.record(version: "v1", prediction: .label("no"), id: "kept", receivedAt: now + 2) == nil)
+        #expect(removed.joiner?.store.counts.pending == 1)
+        h.monitor.apply(try h.monitor.prepare(ExporterConfiguration(models: [], source: "t")))
+        #expect(removed.record(version: "v1", prediction: .label("no"), id: "late2", receivedAt: now + 3) == nil)
+        #expect(removed.joiner?.store.counts.pending == 1)
     }
 
     /// A reload of `max_pending` or `join_ttl` keeps the waiting predictions (they were counted evicted by the reload

@@ -111,6 +111,13 @@ final class ProxyService: Sendable {
         server.shutdown(deadline: deadline)
     }
 
+    /// Waits until the routings and upstreams replaced by earlier reloads are few enough to take one more each
+    /// (``PublishedReference/waitForRoom()``): on the reloading thread, before the reload's models are applied.
+    func waitForRoom() {
+        recorder.routing.waitForRoom()
+        front.current.waitForRoom()
+    }
+
     /// A reload changed the configuration: applies what can change while running.
     func apply(_ settings: ProxyConfiguration?, metrics: ProxyMetrics) {
         guard let settings else {

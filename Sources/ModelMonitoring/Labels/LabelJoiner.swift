@@ -255,12 +255,15 @@ public final class LabelJoiner: Sendable {
             counts: counters.delays.loadRange(0, Self.delayBounds.count + 1), sum: counters.delaySum.loadDouble(0))
     }
 
+    /// Marks this joiner replaced (``retired``): a prediction that still reaches it is counted evicted on reload.
+    func retire() { retired.store(true, ordering: .releasing) }
+
     /// Folds a replaced joiner's counts into these counters (its pending predictions count as evicted on
     /// reload).
     func inherit(from old: LabelJoiner) {
         // First: a prediction that reaches the old joiner from now on counts itself (one that looked just before may
         // still be stored after the counts below: a window of a few instructions, not a batch's decoding).
-        old.retired.store(true, ordering: .releasing)
+        old.retire()
         let (pending, expired, evicted, duplicates) = old.store.counts
         counters.carried.add(0, expired)
         counters.carried.add(1, evicted)
