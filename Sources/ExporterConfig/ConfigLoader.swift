@@ -289,7 +289,8 @@ struct Reader {
                         + "\(Self.mebibytes(estimate.drift)) MiB, quality and fairness windows "
                         + "\(Self.mebibytes(estimate.windows)) MiB), more than the limit of "
                         + "\(Self.mebibytes(ConfigLimits.maxEstimatedStateBytes)) MiB: lower max_pending or the window's "
-                        + "slices, or split the models over exporters")
+                        + "slices (or the categorical values listed; drift's bin_series: false drops their series), or "
+                        + "split the models over exporters")
                 invalidModelNames.insert(model.name)
                 continue
             }

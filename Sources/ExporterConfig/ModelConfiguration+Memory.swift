@@ -14,6 +14,9 @@ extension ModelConfiguration {
     /// The bins a numeric column is assumed to have for its bin series (a reference profile's default 10, and two
     /// tails): the profile, which has the real count, is not read here.
     static let numericSeriesBins = 12
+    /// The bins a categorical feature whose values a profile learns is assumed to have: `profile`'s default
+    /// `--max-categories` (50), `__other__` and missing. A profile made with more is not counted here.
+    static let learnedCategorySeriesBins = 52
 
     /// The memory this model's state takes once built, estimated from above for the built-in stores that grow with
     /// the configuration: the label join's pending predictions (`max_pending`, with `quality` or `fairness`), the
@@ -33,11 +36,13 @@ extension ModelConfiguration {
             let slots = features.reduce(0) { $0 + Self.driftColumnSlots($1) } + 2 * Self.driftColumnSliceBytes / 8
             drift = slots * (window.slices + 2) * 8
             if collector.options["bin_series"] != .bool(false) {
-                // A categorical feature's listed values, `__other__` and missing; another column's reference bins.
-                let bins = features.reduce(0) { total, feature in
-                    let listed = feature.kind == .categorical ? feature.values?.count : nil
-                    return total + (listed.map { $0 + 2 } ?? Self.numericSeriesBins)
+                // A categorical feature's listed (or learned) values, `__other__` and missing; a numeric one's
+                // reference bins; the prediction's classes (a regressor's bins) and the score's bins.
+                var bins = features.reduce(0) { total, feature in
+                    guard feature.kind == .categorical else { return total + Self.numericSeriesBins }
+                    return total + (feature.values.map { $0.count + 2 } ?? Self.learnedCategorySeriesBins)
                 }
+                bins += (classes.isEmpty ? Self.numericSeriesBins : classes.count + 2) + Self.numericSeriesBins
                 drift += 2 * bins * Self.seriesLabelBytes
             }
         }

@@ -175,8 +175,9 @@ struct ConfigLoaderTests {
                 "8: models[0].max_pending: the models' state would take an estimated \(mib(pendingBytes + windowBytes)) "
                     + "MiB (this model: pending predictions \(mib(pendingBytes)) MiB, drift windows 0 MiB, quality and "
                     + "fairness windows \(mib(windowBytes)) MiB), more than the limit of "
-                    + "\(ConfigLimits.maxEstimatedStateBytes >> 20) MiB: lower max_pending or the window's slices, or "
-                    + "split the models over exporters"
+                    + "\(ConfigLimits.maxEstimatedStateBytes >> 20) MiB: lower max_pending or the window's slices (or the "
+                    + "categorical values listed; drift's bin_series: false drops their series), or split the models over "
+                    + "exporters"
             ])
         // Quality windows count (they did not: 40 models of 60 classes over 1,000 slices took 2.4 GB that the
         // estimate said was 5 MB): 61 × 61 confusion cells and 4 sums per version, 2 versions, 1,002 slices' worth.
