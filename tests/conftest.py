@@ -47,7 +47,11 @@ class Exporter:
         """`serve_flags`: add `--web.listen-address 127.0.0.1:0 --log.level debug` (not for another program)."""
         self.log_path = tmp_path / f"exporter-{time.monotonic_ns()}.log"
         self.log = open(self.log_path, "w+")
-        common = ["--web.listen-address", "127.0.0.1:0", "--log.level", "debug"] if serve_flags else []
+        # `--log.level debug` unless the caller sets a level (an option given twice is refused).
+        level = ["--log.level", "debug"]
+        if any(str(a) == "--log.level" or str(a).startswith("--log.level=") for a in args):
+            level = []
+        common = ["--web.listen-address", "127.0.0.1:0", *level] if serve_flags else []
         self.proc = subprocess.Popen(
             [str(binary), *subcommand, *common, *args],
             stdout=self.log, stderr=self.log, cwd=ROOT, preexec_fn=preexec_fn,

@@ -201,8 +201,8 @@ extension CaptureDecoder {
     /// Open Inference Protocol v2: one event per row (`shape[0]`) of the inputs; an input per feature (by name,
     /// shape `[N]` or `[N, 1]`; other names counted unknown) or one input `[N, F]` in the schema's feature order
     /// (an input not named after a feature, of rank 2 or more, or of rank 1 for a one-feature model); outputs by
-    /// ``OutputNames``; `model_version` is the version; the request's `id` (a non-empty string: tritonclient's
-    /// `request_id`) is the rows' id, `<id>/<row>` for a batch of several rows.
+    /// ``OutputNames``; `model_version` is the version; the request's `id` (a non-empty string of at most 256 bytes:
+    /// tritonclient's `request_id`) is the rows' id, `<id>/<row>` for a batch of several rows.
     ///
     /// A request that asks for binary outputs (`binary_data_output`, an output's `binary_data`: tritonclient's
     /// defaults) is read like any other: the flags are requests a server may ignore (MLServer does); tensors sent in
