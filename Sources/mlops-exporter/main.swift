@@ -510,6 +510,14 @@ struct Batch: ParsableCommand {
     }
 
     func run() throws {
+        if push == nil && remoteWrite == nil {
+            // Said, not refused (a wrapper may pass them on a dry run): they were ignored without a word.
+            let given = CommandLine.arguments.dropFirst().prefix { $0 != "--" }
+            for flag in ["--job", "--run-id", "--push-timeout"]
+            where given.contains(where: { $0 == flag || $0.hasPrefix(flag + "=") }) {
+                printError("mlops-exporter batch: \(flag) is ignored without --push or --remote-write")
+            }
+        }
         let request = BatchRequest(
             configPath: configPath, model: model, input: input,
             inputFormat: inputFormat.flatMap(InputFormat.init(rawValue:)), labels: labels, reference: reference,

@@ -246,6 +246,17 @@ def test_versionless_events_take_model_version_and_a_batch_of_nothing_accepted_f
                                     f"accepted (rejected: missing_version {len(cur['id'])})"), r.stderr
 
 
+def test_push_flags_without_a_push_are_said_to_be_ignored(setup, binary, tmp_path):
+    """--job, --run-id and --push-timeout without --push or --remote-write do nothing: said on standard error (they
+    were ignored without a word), the run itself unchanged."""
+    predictions, _ = write_batch(tmp_path, "nopush", dataset(np.random.default_rng(34), 200))
+    r = run(binary, "--config", setup["config"], "--model", "m", "--input", predictions, "--job", "nightly",
+            "--run-id=r1", "--push-timeout", "5")
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.splitlines() == [f"mlops-exporter batch: {flag} is ignored without --push or --remote-write"
+                                     for flag in ("--job", "--run-id", "--push-timeout")], r.stderr
+
+
 def test_labels_for_a_model_that_uses_none_are_refused(setup, binary, tmp_path):
     """--labels for a model without quality or fairness: refused naming the file (they were read, counted as neither
     accepted nor rejected, and the run exited 0; the ingestion API refuses them 409 labels_not_used)."""
