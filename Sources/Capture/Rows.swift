@@ -35,7 +35,8 @@ struct Rows {
     }
 
     /// The id of the whole exchange (a v2 request's `id`), for rows without one of their own: one row takes it, each of
-    /// several `<id>/<row>` as it is delivered (never all held at once), as the proxy's request id does.
+    /// several `<id>/<row>` as it is delivered (never all held at once), as the proxy's request id does. Cleared with
+    /// the rows (``reset(count:)``, which every reading that yields rows goes through).
     private(set) var exchangeID: String?
 
     /// The longest exchange id taken, in UTF-8 bytes: what a KServe logger event's `ce-id` may be. A longer one is
@@ -51,10 +52,7 @@ struct Rows {
 
     /// No rows, for an exchange (or another reading of one): what the arrays hold is meaningless until
     /// ``reset(count:)``, which reuses them.
-    mutating func begin() {
-        count = 0
-        exchangeID = nil
-    }
+    mutating func begin() { count = 0 }
 
     /// Frees the arrays (an empty row set) when they hold more than `limit` values in all.
     mutating func releaseIfOver(_ limit: Int) {

@@ -225,9 +225,10 @@ public final class IngestCounters: Sendable {
         sink.counter(
             f.labelsNotUsed, labels[Self.inlineLabelsNotUsedSlot],
             value: Double(slots.load(Self.inlineLabelsNotUsedSlot)))
-        for slot in [Self.futureTimestampSlot, Self.pastTimestampSlot] {
-            sink.counter(f.ignoredTimestamps, labels[slot], value: Double(slots.load(slot)))
-        }
+        sink.counter(
+            f.ignoredTimestamps, labels[Self.futureTimestampSlot], value: Double(slots.load(Self.futureTimestampSlot)))
+        sink.counter(
+            f.ignoredTimestamps, labels[Self.pastTimestampSlot], value: Double(slots.load(Self.pastTimestampSlot)))
     }
 }
 

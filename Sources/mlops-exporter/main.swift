@@ -302,12 +302,11 @@ struct Serve: ParsableCommand {
         }
         let exporter: Exporter
         do {
-            exporter = try loadOrExit("configuration", logger: jsonLogger, rethrowing: { !($0 is ConfigErrors) }) {
-                try Exporter(configuration: configuration, logger: logger)
-            }
+            exporter = try Exporter(configuration: configuration, logger: logger)
             try exporter.start()
-        } catch let exit as ExitCode {
-            throw exit
+        } catch let errors as ConfigErrors {
+            // A model that cannot be built, said as a file's problems are (the exporter builds the models).
+            throw invalid("configuration", errors, logger: jsonLogger)
         } catch {
             logger.error("cannot start", metadata: ["error": "\(error)"])
             throw ExitCode(1)
@@ -680,22 +679,23 @@ struct Demo: ParsableCommand {
     }
 }
 
-/// The loaded file, or exits with status 1 after printing every problem; an error `rethrowing` picks is thrown as it
-/// is.
-func loadOrExit<T>(
-    _ what: String, logger: Logger? = nil, rethrowing: (any Error) -> Bool = { _ in false }, _ load: () throws -> T
-) throws -> T {
+/// The loaded file, or exits with status 1 after printing every problem.
+func loadOrExit<T>(_ what: String, logger: Logger? = nil, _ load: () throws -> T) throws -> T {
     do {
         return try load()
     } catch {
-        if rethrowing(error) { throw error }
-        if let logger {
-            logger.error("cannot start: invalid \(what)", metadata: ["error": "\(error)"])
-        } else {
-            printError("invalid \(what):\n\(error)")
-        }
-        throw ExitCode(1)
+        throw invalid(what, error, logger: logger)
     }
+}
+
+/// Prints `error`, the problems of an invalid `what` (as a JSON log line with `logger`), and returns exit status 1.
+func invalid(_ what: String, _ error: any Error, logger: Logger?) -> ExitCode {
+    if let logger {
+        logger.error("cannot start: invalid \(what)", metadata: ["error": "\(error)"])
+    } else {
+        printError("invalid \(what):\n\(error)")
+    }
+    return ExitCode(1)
 }
 
 /// `mlops-exporter rules`: writes the Prometheus rules (or a Sloth spec) for the configured SLOs and models.

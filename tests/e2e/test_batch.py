@@ -4,6 +4,7 @@ within the bounds of docs/drift.md) computed here on the same rows; --fail-on-dr
 by file:line:column; and --push into a real prometheus-pushgateway, scraped by a real Prometheus and queried
 back, with retries while nothing listens (a deadline, then a non-zero exit) and a Pushgateway started late."""
 
+import gzip
 import json
 import os
 import shutil
@@ -323,7 +324,6 @@ def test_bad_input_is_named_by_file_line_and_column(setup, binary):
     r = run(binary, "--config", setup["config"], "--model", "m", "--input", tmp / "missing.csv")
     assert r.returncode == 1 and "missing.csv: cannot read: no such file" in r.stderr
     # A gzip file is said to be one (read as text it was "a quote inside an unquoted field" at line 1).
-    import gzip
     packed = tmp / "bad.csv.gz"
     packed.write_bytes(gzip.compress(b"id,f_a,f_b,f_c,c_a,prediction\n1,0.5,1,2,A,yes\n"))
     r = run(binary, "--config", setup["config"], "--model", "m", "--input", packed, "--input-format", "csv")
