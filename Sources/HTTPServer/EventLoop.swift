@@ -144,6 +144,12 @@ final class EventLoop: @unchecked Sendable {
     /// (``reportAfterFlush(_:)``), and the batch being reported. Bound: the exchanges that end within one iteration.
     @exclusivity(unchecked) private var endedExchanges: [ProxyExchange] = []
     @exclusivity(unchecked) private var endedBatch: [ProxyExchange] = []
+    /// Exchanges handed to ``reportAfterFlush(_:)`` so far, and how many of them were reported: written by this loop
+    /// only (a plain store each), read by ``HTTPServer/waitForEndedExchangesReported(timeout:)``. The first is
+    /// stored before the exchange's last bytes are written, so a client that read its answer finds it counted.
+    let exchangesEnded = Atomic<UInt64>(0)
+    let exchangesReported = Atomic<UInt64>(0)
+    @exclusivity(unchecked) private var endedCount: UInt64 = 0
 
     init(index: Int, context: ServerContext) throws(HTTPServerError) {
         self.index = index
@@ -384,6 +390,8 @@ final class EventLoop: @unchecked Sendable {
     /// its own included.
     func reportAfterFlush(_ exchange: ProxyExchange) {
         endedExchanges.append(exchange)
+        endedCount &+= 1
+        exchangesEnded.store(endedCount, ordering: .releasing)
     }
 
     private func reportEnded() {
@@ -394,6 +402,7 @@ final class EventLoop: @unchecked Sendable {
             }
             Self.empty(&endedBatch)
         }
+        exchangesReported.store(endedCount, ordering: .releasing)
     }
 
     /// Empties a batch, keeping its capacity: popping its few elements costs a fraction of

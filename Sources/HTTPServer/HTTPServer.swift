@@ -212,6 +212,14 @@ public final class HTTPServer: Sendable {
         if runNow { completion() }
     }
 
+    /// The event loops while the server runs (none before ``start()`` and once it stops).
+    var runningLoops: [EventLoop] {
+        lifecycle.withLock { lifecycle in
+            if case .running(let loops, _) = lifecycle.state { return loops }
+            return []
+        }
+    }
+
     /// Wake-ups of all event loops so far (0 when not running): for tests that an idle server does not spin.
     var loopWakeUps: Int {
         lifecycle.withLock { lifecycle in

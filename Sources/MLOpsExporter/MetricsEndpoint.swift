@@ -35,11 +35,16 @@ final class MetricsEndpoint: Sendable {
     let compressors: GzipPool
     let queue = DispatchQueue(label: "mlops-exporter.render", qos: .userInitiated, attributes: .concurrent)
     let logger: Logger
+    /// Called on the render queue before each render, with a tenth of its timeout: waits at most that long for what
+    /// was answered before the render to be recorded (the proxy's exchanges, recorded just after their answers are
+    /// written).
+    let settle: @Sendable (Duration) -> Void
 
     init(
         registry: Registry, selfMetrics: SelfMetrics, maxRequests: Int, logger: Logger,
-        defaultTimeout: Duration = .seconds(10)
+        defaultTimeout: Duration = .seconds(10), settle: @escaping @Sendable (Duration) -> Void = { _ in }
     ) {
+        self.settle = settle
         self.logger = logger
         self.registry = registry
         self.selfMetrics = selfMetrics
@@ -102,6 +107,7 @@ final class MetricsEndpoint: Sendable {
     /// join (nor lead) the shared render.
     private func renderAndAnswer(_ key: Key, timeout: Duration, alone: Waiter?) {
         let start = ContinuousClock.now
+        settle(timeout / 10)
         var buffer = (alone == nil ? buffers.withLock { $0.removeValue(forKey: key) } : nil) ?? []
         let report = registry.render(format: key.format, into: &buffer, timeout: timeout)
         var body = buffer

@@ -651,6 +651,32 @@ func endlessUpstream() throws -> (upstream: ScriptedUpstream, sawClose: AtomicFl
         #expect(observer.all.count == 1)
     }
 
+    @Test func aReaderWaitsForTheExchangesAnsweredBeforeItToBeReported() throws {
+        // A scrape that begins once a client has its answer must find the exchange recorded: the exchange is
+        // reported after the flush, so the reader waits for it. Here the report is held until the test lets it go.
+        let release = AtomicFlag()
+        let observer = RecordingProxyObserver(onEnded: {
+            let deadline = ContinuousClock.now + .seconds(5)
+            while !release.isSet && ContinuousClock.now < deadline { usleep(1000) }
+        })
+        try withServer { _, upstream in
+            try withProxyServer(upstreamPort: upstream, observer: observer) { server, port in
+                #expect(server.waitForEndedExchangesReported(timeout: .milliseconds(10)))  // nothing ended yet
+                let client = try RawClient(port: port)
+                try client.send("GET /hello HTTP/1.1\r\nHost: example\r\n\r\n")
+                #expect(try client.readResponse().text == "GET /hello body=0")
+                // Answered, not reported: the wait says so when its time is up.
+                let started = ContinuousClock.now
+                #expect(!server.waitForEndedExchangesReported(timeout: .milliseconds(50)))
+                #expect(ContinuousClock.now - started >= .milliseconds(50))
+                #expect(observer.all.isEmpty)
+                release.set()
+                #expect(server.waitForEndedExchangesReported(timeout: .seconds(5)))
+                #expect(observer.all.count == 1)
+            }
+        }
+    }
+
     @Test func clientLeavingMidBodyCancelsTheUpstreamRequest() throws {
         let upstreamSawClose = Atomic<Bool>(false)
         let upstream = try ScriptedUpstream { fd in

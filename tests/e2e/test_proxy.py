@@ -1032,3 +1032,57 @@ def test_an_idempotent_request_on_a_pooled_connection_the_upstream_closed_is_sen
         conn.close()
     s = scrape(e)[1]
     assert sample(s, "mlops_proxy_upstream_errors_total", model=UNROUTED, reason="reset") == 1
+
+
+
+def test_a_scrape_made_after_a_proxied_answer_counts_it(start_proxy, upstream):
+    """A client that has its answer through the proxy, then scrapes, finds the exchange recorded: an exchange is
+    recorded just after its loop writes the answer (a capture of up to 256 KiB decoded there), and a scrape waits for
+    what was answered before it. Before, the scrape came first: here, while a 4,000-row batch was being decoded
+    (every time); in a CI run, a 502 answered with its `reset` not counted yet."""
+    e = start_proxy(MODELS, upstream.base, routes=ROUTES)
+    rng = np.random.default_rng(7)
+    batch = np.round(rng.normal(size=(4000, 4)), 4)
+    body = v2_body(batch)
+    assert 100_000 < len(body) < 256 * 1024  # decoded on the event loop, not on a worker
+    for i in range(1, 4):
+        status, _, _ = e.proxy.call("POST", "/v2/models/credit/infer", body, JSON)
+        assert status == 200
+        s = scrape(e)[1]
+        assert sample(s, PROXY_CAPTURED, model="credit") == i
+        assert sample(s, INGEST_EVENTS, model="credit", kind="predictions") == i * len(batch)
+    # Scrapes that overlap share their collectors' runs, so only a scrape made alone is promised this. Four clients
+    # scraping one at a time after each answer find at least the answers all had read when the scrape began.
+    small = v2_body(np.zeros((1, 4)))
+    lock, one_scrape = threading.Lock(), threading.Lock()
+    answered, behind = [0], []
+    deadline = time.monotonic() + 15
+
+    def client():
+        conn = http.client.HTTPConnection("127.0.0.1", e.proxy_port, timeout=10)
+        try:
+            for _ in range(50):
+                if time.monotonic() > deadline:
+                    return
+                conn.request("POST", "/v2/models/credit/infer", body=small, headers=JSON)
+                r = conn.getresponse()
+                r.read()
+                assert r.status == 200
+                with lock:
+                    answered[0] += 1
+                with one_scrape:
+                    with lock:
+                        floor = answered[0]
+                    counted = sample(scrape(e)[1], PROXY_CAPTURED, model="credit") - 3
+                if counted < floor:
+                    behind.append((floor, counted))
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=client) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert answered[0] >= 50, answered[0]
+    assert not behind, (len(behind), behind[:5], answered[0])

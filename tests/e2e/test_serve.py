@@ -296,7 +296,10 @@ def test_shutdown_signals_reach_only_the_waiting_thread_and_stop_a_busy_exporter
         pid = e.proc.pid
         tasks = os.listdir(f"/proc/{pid}/task")
         assert len(tasks) > 2, tasks
-        assert blocked_signals(pid, pid) & SHUTDOWN_SIGNALS_MASK == 0
+        # The main thread unblocks them once it waits for them, just after it logged `listening` (a signal sent
+        # meanwhile stays pending until then): polled, as a loaded machine can read the mask in between.
+        wait_for(lambda: blocked_signals(pid, pid) & SHUTDOWN_SIGNALS_MASK == 0, timeout=10,
+                 what="the main thread waiting for the shutdown signals")
         for tid in tasks:
             if int(tid) != pid:
                 assert blocked_signals(pid, tid) & SHUTDOWN_SIGNALS_MASK == SHUTDOWN_SIGNALS_MASK, tid

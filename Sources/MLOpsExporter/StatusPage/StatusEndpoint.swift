@@ -55,11 +55,16 @@ final class StatusEndpoint: Sendable {
     let grafanaURL: String?
     let inFlight = Atomic<Int>(0)
     let queue = DispatchQueue(label: "mlops-exporter.status", qos: .utility, attributes: .concurrent)
+    /// Called on the render queue before each render, with a tenth of ``renderTimeout`` (as
+    /// ``MetricsEndpoint/settle`` is).
+    let settle: @Sendable (Duration) -> Void
 
     init(
         registry: Registry, monitor: ModelMonitor, config: ConfigurationState, history: StatusHistory,
-        metricsPath: String, version: String, grafanaURL: String?
+        metricsPath: String, version: String, grafanaURL: String?,
+        settle: @escaping @Sendable (Duration) -> Void = { _ in }
     ) {
+        self.settle = settle
         self.registry = registry
         self.monitor = monitor
         self.config = config
@@ -107,6 +112,7 @@ final class StatusEndpoint: Sendable {
                 respond(HTTPResponse(status: 499, text: "the client left before the page was rendered\n"))
                 return
             }
+            settle(Self.renderTimeout / 10)
             let answer = response(page, refresh: refresh, ifNoneMatch: ifNoneMatch, now: WallClock.now())
             // Before answering: a client that sends its next request as soon as it has this answer must find the
             // render counted out.
