@@ -33,6 +33,8 @@ struct CSVRecords {
     private(set) var recordLine = 0
     /// Where the current record starts in ``buffer``.
     private var recordStart = 0
+    /// The header's column names, once the caller read them: a record's bad bytes are named by their column.
+    var header: [String] = []
 
     init(file: String, chunkSize: Int = 4 << 20, maxRecordBytes: Int = ChunkedFile.maxLineBytes) throws(ProfilingError)
     {
@@ -106,8 +108,20 @@ struct CSVRecords {
         else { return }
         // At the line and column of the first bad byte, as the configuration's (it named the record's line alone).
         let at = InvalidUTF8Location.position(of: bad, in: buffer, from: recordStart, line: recordLine)
+        // The field it is in: the commas before it outside quotes (a doubled quote toggles twice).
+        var field = 0
+        var quoted = false
+        for byte in buffer[recordStart..<bad] {
+            if byte == Self.quote {
+                quoted.toggle()
+            } else if byte == Self.comma && !quoted {
+                field += 1
+            }
+        }
+        let name = field < header.count ? "column \"\(header[field])\"" : "field \(field + 1)"
         throw ProfilingError(
-            file: file, line: at.line, column: at.column, message: InvalidUTF8Location.describe(buffer[bad]))
+            file: file, line: at.line, column: at.column,
+            message: "\(name): \(InvalidUTF8Location.describe(buffer[bad])); the input must be UTF-8 text")
     }
 
     /// Scans one record from ``position``: true when one was read, false when the file has no more (only at the

@@ -16,6 +16,7 @@ enum LabelReader {
             throw ProfilingError(file: file, message: "the labels file is empty (no header, no data rows)")
         }
         let header = records.fields.map { records.text($0) }
+        records.header = header
         let headerLine = records.recordLine
         for name in header where !["id", "label", "timestamp"].contains(name) {
             throw ProfilingError(

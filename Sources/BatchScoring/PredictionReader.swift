@@ -32,6 +32,7 @@ enum PredictionReader {
             throw ProfilingError(file: file, message: "the input is empty (no header, no data rows)")
         }
         let header = records.fields.map { records.text($0) }
+        records.header = header
         let headerLine = records.recordLine
         let roles = try CSVColumn.roles(
             header: header, file: file, line: headerLine, model: model, ignoring: ignoring,

@@ -28,6 +28,11 @@ public enum ProfileLoader {
         do {
             profile = try JSONDecoder().decode(ReferenceProfile.self, from: Data(bytes))
         } catch let error as DecodingError {
+            if case .dataCorrupted(let context) = error, context.codingPath.isEmpty,
+                let syntax = syntaxError(in: bytes, file: path)
+            {
+                throw syntax
+            }
             throw Self.error(error, file: path)
         } catch {
             throw ProfilingError(file: path, message: "not a reference profile: \(error)")
@@ -273,6 +278,38 @@ public enum ProfileLoader {
             total = next
         }
         return total
+    }
+
+    /// Where and why `bytes` are not JSON, by line and column (Foundation's decoder says only that they are not: a
+    /// truncated profile was "not a JSON reference profile", with no place); nil when they parse.
+    static func syntaxError(in bytes: [UInt8], file: String) -> ProfilingError? {
+        var index = 0
+        var line = 1
+        var lineStart = 0
+        func advance(to offset: Int) {
+            while index < offset {
+                if bytes[index] == UInt8(ascii: "\n") {
+                    line += 1
+                    lineStart = index + 1
+                }
+                index += 1
+            }
+        }
+        if let bad = InvalidUTF8.firstIndex(in: bytes, 0..<bytes.count) {
+            advance(to: bad)
+            return InvalidUTF8.error(file: file, bytes: bytes, at: bad, line: line, lineStart: lineStart)
+        }
+        do {
+            _ = try StrictJSONParser.parse(bytes[...])
+            return nil
+        } catch {
+            advance(to: min(error.offset, bytes.count))
+            let column = String(decoding: bytes[lineStart..<index], as: UTF8.self).count + 1
+            return ProfilingError(
+                file: file, line: line, column: column, field: error.field,
+                message: "not a JSON reference profile: "
+                    + error.message.replacingOccurrences(of: "the line ends", with: "the file ends"))
+        }
     }
 
     static func error(_ error: DecodingError, file: String) -> ProfilingError {

@@ -388,19 +388,41 @@ import Testing
         #expect(r.counts.rows == 2 && r.counts.accepted == 2)
     }
 
-    @Test func bytesThatAreNotUTF8AreBadInputNamedByLine() throws {
+    @Test(arguments: [
+        // Unquoted, and quoted with a comma and a doubled quote before the bad byte: the column is the same.
+        ("2,0.5,", 7), ("2,0.5,\"x,\"\"y", 13),
+    ])
+    func bytesThatAreNotUTF8AreBadInputNamedByLineAndColumn(before: String, column: Int) throws {
         // (Swift strings are UTF-8: the bad bytes are written as bytes.)
         let path = NSTemporaryDirectory() + "batch-\(UUID().uuidString).csv"
-        try Data(Array("id,x,c,prediction\n1,0.5,A,yes\n2,0.5,".utf8) + [0xFF, 0x42] + Array(",no\n".utf8)).write(
-            to: URL(fileURLWithPath: path))
+        let quote: [UInt8] = before.contains("\"") ? [0x22] : []
+        try Data(
+            Array("id,x,c,prediction\n1,0.5,A,yes\n\(before)".utf8) + [0xFF, 0x42] + quote + Array(",no\n".utf8)
+        ).write(to: URL(fileURLWithPath: path))
         let config = try temporaryFile(Self.config, suffix: ".yaml")
         defer { for p in [path, config] { try? FileManager.default.removeItem(atPath: p) } }
         #expect {
             _ = try BatchRun(BatchRequest(configPath: config, model: "m", input: path, labels: nil))
         } throws: { error in
             let e = error as? ProfilingError
-            // At the bad byte's line and column (the record's line alone before).
-            return e?.line == 3 && e?.column == 7 && e?.message == "invalid UTF-8 (byte 0xFF)"
+            // At the bad byte's line and column (the record's line alone before), in its column by name (before,
+            // none: profile named the field).
+            return e?.line == 3 && e?.column == column
+                && e?.message == "column \"c\": invalid UTF-8 (byte 0xFF); the input must be UTF-8 text"
+        }
+    }
+
+    @Test func bytesThatAreNotUTF8InALabelsFileAreNamedByColumn() throws {
+        let path = NSTemporaryDirectory() + "labels-\(UUID().uuidString).csv"
+        try Data(Array("id,label\n1,yes\n2,".utf8) + [0xC3] + Array("\n".utf8)).write(to: URL(fileURLWithPath: path))
+        let config = try temporaryFile(Self.config, suffix: ".yaml")
+        let input = try temporaryFile("id,x,c,prediction\n1,0.5,A,yes\n", suffix: ".csv")
+        defer { for p in [path, config, input] { try? FileManager.default.removeItem(atPath: p) } }
+        #expect {
+            _ = try BatchRun(BatchRequest(configPath: config, model: "m", input: input, labels: path))
+        } throws: { error in
+            (error as? ProfilingError)?.message
+                == "column \"label\": invalid UTF-8 (byte 0xC3); the input must be UTF-8 text"
         }
     }
 

@@ -382,7 +382,17 @@ struct Workspace {
     }
 
     @Test func malformedFiles() {
-        #expect(failure(text: "{") == "ref.json: not a JSON reference profile")
+        // Where the JSON goes wrong, by line and column (before: "not a JSON reference profile", nowhere).
+        #expect(failure(text: "{") == "ref.json:1:2: not a JSON reference profile: the file ends inside an object")
+        #expect(
+            failure(
+                text:
+                    "{\n  \"format\": \"mlops-reference/1\",\n  \"features\": [\n    {\"name\": \"é\", \"counts\": [0,")
+                == "ref.json:4:32: key \"features.counts\": not a JSON reference profile: the file ends where a value should be"
+        )
+        #expect(
+            failure(text: "{\"format\": 1} {}")
+                == "ref.json:1:15: not a JSON reference profile: text after the JSON value")
         #expect(failure(text: "{\"format\": 1}") == "ref.json: format: expected String")
         #expect(failure(text: "{\"format\": \"x\"}") == "ref.json: model: required, missing")
         #expect(throws: ProfilingError.self) { try ProfileLoader.load(path: "/nonexistent/ref.json", model: fraud) }
