@@ -870,7 +870,10 @@ final class EventLoop: @unchecked Sendable {
 
     private func tearDown() {
         for connection in openConnectionList { connection.close(reason: "shutdown") }
-        for case let upstream? in upstreams { upstream.close() }
+        for case let upstream? in upstreams {
+            upstream.close()
+            upstream.pool.forget(upstream)
+        }
         for listener in listeners { listener.close() }
         listeners = []
         reportEnded()  // the exchanges the closes ended

@@ -1086,3 +1086,39 @@ def test_a_scrape_made_after_a_proxied_answer_counts_it(start_proxy, upstream):
         t.join(30)
     assert answered[0] >= 50, answered[0]
     assert not behind, (len(behind), behind[:5], answered[0])
+
+
+def test_a_reload_that_builds_a_new_pool_while_a_request_is_in_flight_leaves_the_old_pool_to_finish(
+        start_proxy, upstream, tmp_path):
+    """A reload that changes the upstream settings builds a new pool; a request in flight finishes on the old one,
+    whose connection then closes (it was kept idle, its idle timer left on the loop while the replaced proxy and its
+    pool were freed 5 s after the reload: the exporter crashed reading the freed pool, seconds after any reload that
+    overlapped a request of more than about a second, or with `idle_timeout` over 5 s; a review found it)."""
+    e = start_proxy(MODELS, upstream.base, routes=ROUTES, idle_timeout="4s")
+    result = {}
+
+    def slow():
+        result["answer"] = e.proxy.call("GET", "/slow?ms=1500", timeout=30)
+
+    t = threading.Thread(target=slow)
+    t.start()
+    wait_for(lambda: upstream.open == 1, timeout=5, what="the slow request upstream")
+    config = tmp_path / "proxy-0.yaml"  # what start_proxy wrote
+    config.write_text(config.read_text().replace("response_timeout: 10s", "response_timeout: 9s"))
+    status, _, body = e.get("/-/reload", method="POST")
+    assert status == 200, body
+    t.join(30)
+    assert result["answer"][0] == 200, result
+    reloaded = time.monotonic()
+    # Done with its exchange, the old pool's connection closes at once, not after its idle timeout (4 s).
+    wait_for(lambda: sample(scrape(e)[1], PROXY_UPSTREAM_OPEN) == 0, timeout=3, interval=0.05,
+             what="the replaced pool's connection closed")
+    assert time.monotonic() - reloaded < 3
+    # Past the replaced proxy's 5 s and the idle timeout: alive, and serving through the new pool.
+    deadline = time.monotonic() + 30
+    while time.monotonic() - reloaded < 7 and time.monotonic() < deadline:
+        assert e.proc.poll() is None, e.log_path.read_text()[-3000:]
+        time.sleep(0.2)
+    assert e.proc.poll() is None, e.log_path.read_text()[-3000:]
+    status, _, _ = e.proxy.call("POST", "/v2/models/credit/infer", v2_body(np.zeros((1, 4))), JSON)
+    assert status == 200

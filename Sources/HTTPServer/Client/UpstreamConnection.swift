@@ -39,7 +39,11 @@ final class UpstreamConnection: DeadlineScheduled {
     /// The loop the connection is registered with and whose thread runs all of its code: it outlives every use
     /// (`unowned(unsafe)`, a plain load instead of a checked one on each of the many uses per response).
     unowned(unsafe) let loop: EventLoop
-    unowned let pool: UpstreamPool
+    /// Its pool, kept alive by it: a proxy a reload replaced is freed with its pools, and an idle connection of
+    /// such a pool still had its idle timer on the loop, which then reached a freed pool (`unowned`: a crash, after
+    /// any reload that built a new pool while a connection of the old one was busy or idle, a review found). The
+    /// cycle with the pool's idle list ends when the connection closes (idle timer, upstream, failure, teardown).
+    let pool: UpstreamPool
     /// The pool's timeouts, copied: read on every timer change (several per response), where a load through the
     /// checked `unowned` reference costs an atomic retain and release.
     private let timeouts: UpstreamPool.Timeouts
@@ -511,7 +515,7 @@ final class UpstreamConnection: DeadlineScheduled {
 
     /// Closes the socket and gives its place in the pool back, once: a connection closed already (by a timer, a
     /// failure, the upstream) is not counted closed again when its exchange gives up.
-    private func closeAndRelease() {
+    func closeAndRelease() {
         guard state != .closed else { return }
         close()
         pool.connectionClosed(self)

@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 
 /// The keep-alive connections to one upstream that one event loop holds, and the exchanges waiting for one.
 ///
@@ -36,11 +37,15 @@ final class UpstreamPool: DeadlineScheduled {
     @exclusivity(unchecked) var due: UInt64 = 0
     @exclusivity(unchecked) var heapIndex = -1
     private let observer: (any UpstreamPoolObserver)?
+    /// Set when the proxy that made the pool was replaced (``ReverseProxy/retire()``): a connection done with its
+    /// exchange is closed, not kept (the replacement has a pool of its own).
+    private let retired: RetiredFlag
 
     init(
         loop: EventLoop, address: UpstreamAddress, maxConnections: Int, maxWaiting: Int, timeouts: Timeouts,
-        observer: (any UpstreamPoolObserver)?
+        observer: (any UpstreamPoolObserver)?, retired: RetiredFlag = RetiredFlag()
     ) {
+        self.retired = retired
         self.loop = loop
         self.address = address
         self.maxConnections = max(1, maxConnections)
@@ -117,12 +122,22 @@ final class UpstreamPool: DeadlineScheduled {
     /// listed twice).
     func connectionReady(_ connection: UpstreamConnection) {
         guard connection.state == .idle else { return }
+        if retired.isSet && waitingCount == 0 {
+            connection.closeAndRelease()
+            return
+        }
         if let next = nextWaiting() {
             observer?.upstreamConnectionBusy(reused: true)
             next.attach(connection)
             return
         }
         idle.append(connection)
+    }
+
+    /// `connection`, closed as its loop stops, leaves the idle list (which it kept alive: a replaced proxy's pool and
+    /// its idle connections would be left holding each other).
+    func forget(_ connection: UpstreamConnection) {
+        if let index = idle.firstIndex(where: { $0 === connection }) { idle.remove(at: index) }
     }
 
     /// `connection` closed (already): its place may go to a waiting exchange.
@@ -144,6 +159,13 @@ final class UpstreamPool: DeadlineScheduled {
         if waitingHead == waiting.count { loop.schedule(self, at: nil) }  // none left waiting
         return next
     }
+}
+
+/// Whether a proxy was replaced (set once, read by its pools on their loops when a connection is done).
+final class RetiredFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+    func set() { value.store(true, ordering: .relaxed) }
+    var isSet: Bool { value.load(ordering: .relaxed) }
 }
 
 /// Counts of the proxy's upstream connections, for self metrics. Called on event-loop threads: must be cheap and

@@ -65,6 +65,7 @@ public final class ReverseProxy: HTTPHandler, Sendable {
     private let poolObserver: (any UpstreamPoolObserver)?
     private let pools: [PoolSlot]
     private let timeouts: UpstreamPool.Timeouts
+    private let retired = RetiredFlag()
     /// The `Host` sent when the client sent none: the upstream's `host:port`, rendered once, not per request.
     private let hostFallback: String
     /// `<requestIDHeader>: ` as bytes, the start of the field line returning a generated id to an HTTP/1.x client;
@@ -92,6 +93,11 @@ public final class ReverseProxy: HTTPHandler, Sendable {
             connect: configuration.connectTimeout.nanoseconds, response: configuration.responseTimeout.nanoseconds,
             read: configuration.readTimeout.nanoseconds, idle: configuration.idleTimeout.nanoseconds)
     }
+
+    /// Says that another proxy took this one's place (a reload's new upstream settings): its pools close each
+    /// connection once it is done with the exchanges in flight or waiting, instead of keeping it for requests that
+    /// now go to the new proxy's pools. What is idle already closes at its idle timeout. Thread-safe.
+    public func retire() { retired.set() }
 
     /// HTTP/1.x request bodies are forwarded as they arrive.
     public var streamsRequestBodies: Bool { true }
@@ -212,7 +218,7 @@ public final class ReverseProxy: HTTPHandler, Sendable {
             loop: loop, address: configuration.upstream,
             maxConnections: max(1, Self.share(of: configuration.maxConnections, loop: loop.index, loops: pools.count)),
             maxWaiting: Self.share(of: configuration.maxWaiting, loop: loop.index, loops: pools.count),
-            timeouts: timeouts, observer: poolObserver)
+            timeouts: timeouts, observer: poolObserver, retired: retired)
         slot.pool = pool
         return pool
     }

@@ -145,10 +145,12 @@ final class ProxyService: Sendable {
                     || old.idleTimeout != settings.idleTimeout || old.requestIDHeader != settings.requestIDHeader
             else { return }
             do {
+                let replaced = front.current.value
                 front.current.publish(
                     try Self.makeProxy(
                         settings, eventLoopCount: eventLoopCount, makeRequestID: makeRequestID, recorder: recorder,
                         metrics: metrics))
+                replaced.retire()
                 // Said (a new upstream or pool was built without a word: only "configuration reloaded").
                 logger.info(
                     "proxy upstream settings changed: a new connection pool serves new requests",
