@@ -112,6 +112,12 @@ public final class Exporter: Sendable {
     let remoteWriter: RemoteWriter?
     /// The KServe logger's halves waiting for their pair (dropped and counted at ``shutdown(deadline:)``).
     let cloudEventPairs: CloudEventPairs
+    /// The ingestion and password-check worker threads, stopped at ``shutdown(deadline:)`` (they were left until the
+    /// exporter was freed: a host keeping it kept cores + 1 + cores / 2 + 1 idle threads per exporter, a review
+    /// found).
+    let workerPools: [WorkerPool]
+    /// Where this exporter's registrations begin in ``registry`` (removed when ``start()`` fails).
+    let registrationMark: Registry.RegistrationMark
 
     /// The processors this process may use.
     static let cores = ProcessInfo.processInfo.activeProcessorCount
@@ -130,6 +136,7 @@ public final class Exporter: Sendable {
         // What this init registers is undone if it throws: the caller may fix the configuration and try again
         // with the same registry.
         let mark = registry.registrationMark()
+        registrationMark = mark
         do {
             let selfMetrics = try SelfMetrics(
                 registry: registry, version: MLOpsExporterVersion.version, revision: configuration.revision)
@@ -223,10 +230,12 @@ public final class Exporter: Sendable {
             if serverConfiguration.tls != nil {
                 for reason in HTTPServer.tlsErrorReasons { _ = try selfMetrics.errors.labels(reason) }
             }
+            let authWorkers = WorkerPool(limits: configuration.authWorkers)
+            workerPools = [ingestWorkers, authWorkers]
             handler = WebHandler(
                 next: router, web: web,
                 hasOwnCredentials: { [monitor] request in IngestEndpoint.carriesModelToken(request, monitor: monitor) },
-                checks: WorkerPool(limits: configuration.authWorkers), selfMetrics: selfMetrics)
+                checks: authWorkers, selfMetrics: selfMetrics)
             server = HTTPServer(
                 configuration: serverConfiguration, handler: handler, observer: selfMetrics, logger: logger)
             try registry.register(ServerBudgetCollector(server: server))
@@ -246,6 +255,9 @@ public final class Exporter: Sendable {
             toServe: configuration.server.maxConnections
                 + (models.proxy.map { configuration.server.maxConnections + $0.maxConnections } ?? 0),
             logger: logger)
+        // Once only: a start that failed stopped the storage and the status history for good (a second start served
+        // without checkpoints, silently, a review found).
+        guard !state.startFailed.load(ordering: .relaxed) else { throw StartFailedBefore() }
         startStorage()
         statusHistory.start()
         do {
@@ -253,14 +265,21 @@ public final class Exporter: Sendable {
             do {
                 try proxy?.start()
             } catch {
+                proxy?.shutdown(deadline: .zero)
                 server.shutdown(deadline: .zero)
                 throw error
             }
         } catch {
             // Nothing was served: the checkpoint stays as it was, and the next start is no restart after a crash
-            // (before, the `running` marker made here was left, and the next start zeroed every counter).
+            // (before, the `running` marker made here was left, and the next start zeroed every counter). Nothing is
+            // left running (the proxy's pruning thread was), and the registry holds nothing of this exporter, so a
+            // new one may be made with it.
             statusHistory.stop()
             checkpointer?.abandon()
+            proxy?.shutdown(deadline: .zero)
+            for pool in workerPools { pool.shutdown() }
+            state.startFailed.store(true, ordering: .relaxed)
+            registry.unregister(since: registrationMark)
             throw error
         }
         remoteWriter?.start()
@@ -304,6 +323,9 @@ public final class Exporter: Sendable {
                 "cloudevents: events waiting for their other half dropped at shutdown (not kept across restarts)",
                 metadata: ["events": "\(unpaired)"])
         }
+        // Nothing more is served (or, for a host that mounts the endpoints, should be): the workers go; requests
+        // that still come are refused as overloaded (503).
+        for pool in workerPools { pool.shutdown() }
         // The last checkpoint first: a remote write waiting on a hung receiver delayed it past a pod's grace period.
         checkpointer?.stop()
         remoteWriter?.stop(within: deadline - (ContinuousClock.now - began))

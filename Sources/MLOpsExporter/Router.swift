@@ -201,6 +201,8 @@ final class ExporterState: Sendable {
     let ready = Atomic<Bool>(false)
     /// Whether ``Exporter/startStorage()`` ran.
     let storageStarted = Atomic<Bool>(false)
+    /// Whether ``Exporter/start()`` failed (it is not made again).
+    let startFailed = Atomic<Bool>(false)
 }
 
 extension HTTPResponse {
