@@ -382,6 +382,30 @@ public final class Registry: Sendable {
         }
     }
 
+    /// Removes what was registered between `start` and `end` (marks taken in that order), leaving what was registered
+    /// before and after: a builder whose product fails later takes back its own part only. Returns how many were
+    /// removed.
+    @discardableResult
+    public func unregister(between start: RegistrationMark, and end: RegistrationMark) -> Int {
+        state.withLock { [selfMetrics] st in
+            func between(_ name: String) -> Bool {
+                !start.familyNames.contains(name) && end.familyNames.contains(name)
+            }
+            func betweenID(_ id: Int) -> Bool { id >= start.nextCollectorID && id < end.nextCollectorID }
+            let families = st.families.filter { between($0.descriptor.name) }
+            let collectors = st.collectors.filter { betweenID($0.id) }
+            for d in families.map(\.descriptor) + collectors.flatMap(\.descriptors) {
+                for n in d.reservedNames { st.reserved[n] = nil }
+            }
+            st.families.removeAll { between($0.descriptor.name) }
+            if !collectors.isEmpty {
+                st.collectors.removeAll { betweenID($0.id) }
+                st.collectorsChanged(selfMetrics: selfMetrics)
+            }
+            return families.count + collectors.count
+        }
+    }
+
     /// Descriptors of every registered family and collector family, sorted by name.
     public var descriptors: [MetricDescriptor] {
         state.withLock { st in

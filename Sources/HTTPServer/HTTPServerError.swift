@@ -24,7 +24,9 @@ public struct HTTPServerError: Error, Sendable, CustomStringConvertible {
     /// The `errno` of the failing system call, when there was one.
     public var errno: Int32?
 
-    init(_ kind: Kind, _ message: String, errno: Int32? = nil) {
+    /// An error of `kind` saying `message` (and `errno`'s text): for a caller that wraps the server and reports its
+    /// own misuse the same way.
+    public init(_ kind: Kind, _ message: String, errno: Int32? = nil) {
         self.kind = kind
         self.message = message
         self.errno = errno

@@ -116,8 +116,10 @@ public final class Exporter: Sendable {
     /// exporter was freed: a host keeping it kept cores + 1 + cores / 2 + 1 idle threads per exporter, a review
     /// found).
     let workerPools: [WorkerPool]
-    /// Where this exporter's registrations begin in ``registry`` (removed when ``start()`` fails).
+    /// Where this exporter's registrations begin and end in ``registry`` (what lies between is removed when
+    /// ``start()`` fails; a host's own registrations, before or after, stay).
     let registrationMark: Registry.RegistrationMark
+    let registrationEnd: Registry.RegistrationMark
 
     /// The processors this process may use.
     static let cores = ProcessInfo.processInfo.activeProcessorCount
@@ -240,6 +242,7 @@ public final class Exporter: Sendable {
                 configuration: serverConfiguration, handler: handler, observer: selfMetrics, logger: logger)
             try registry.register(ServerBudgetCollector(server: server))
             web.attach(server)
+            registrationEnd = registry.registrationMark()
         } catch {
             registry.unregister(since: mark)
             throw error
@@ -250,14 +253,20 @@ public final class Exporter: Sendable {
     /// process's soft open-file limit to its hard one first (as Go's runtime does), and warns when even that is below
     /// what the connection caps may hold.
     public func start() throws {
+        // Once only. A start that failed stopped the storage and the status history for good (a second start served
+        // without checkpoints, silently, a review found); a second start of a running exporter must not take the
+        // failure path below (it tore the running exporter down, the next review found).
+        let (claimed, was) = state.started.compareExchange(
+            expected: ExporterState.notStarted, desired: ExporterState.startedOnce, ordering: .acquiringAndReleasing)
+        guard claimed else {
+            if was == ExporterState.startFailed { throw StartFailedBefore() }
+            throw HTTPServerError(.invalidState, "the exporter was already started (an exporter starts once)")
+        }
         OpenFileLimit.raise(
             // The main server's clients, and with a proxy its own clients (the same cap) and its upstream pool.
             toServe: configuration.server.maxConnections
                 + (models.proxy.map { configuration.server.maxConnections + $0.maxConnections } ?? 0),
             logger: logger)
-        // Once only: a start that failed stopped the storage and the status history for good (a second start served
-        // without checkpoints, silently, a review found).
-        guard !state.startFailed.load(ordering: .relaxed) else { throw StartFailedBefore() }
         startStorage()
         statusHistory.start()
         do {
@@ -278,8 +287,8 @@ public final class Exporter: Sendable {
             checkpointer?.abandon()
             proxy?.shutdown(deadline: .zero)
             for pool in workerPools { pool.shutdown() }
-            state.startFailed.store(true, ordering: .relaxed)
-            registry.unregister(since: registrationMark)
+            state.started.store(ExporterState.startFailed, ordering: .releasing)
+            registry.unregister(between: registrationMark, and: registrationEnd)
             throw error
         }
         remoteWriter?.start()
@@ -323,8 +332,12 @@ public final class Exporter: Sendable {
                 "cloudevents: events waiting for their other half dropped at shutdown (not kept across restarts)",
                 metadata: ["events": "\(unpaired)"])
         }
-        // Nothing more is served (or, for a host that mounts the endpoints, should be): the workers go; requests
-        // that still come are refused as overloaded (503).
+        // Nothing more is served (or, for a host that mounts the endpoints, should be): the workers finish what is
+        // queued (captures of answered exchanges, within what is left of the deadline), then go; ingestion requests
+        // and password checks that still come are refused as overloaded (503).
+        while workerPools.contains(where: { $0.jobs > 0 }), ContinuousClock.now - began < deadline {
+            usleep(1000)
+        }
         for pool in workerPools { pool.shutdown() }
         // The last checkpoint first: a remote write waiting on a hung receiver delayed it past a pod's grace period.
         checkpointer?.stop()

@@ -109,7 +109,9 @@ final class MetricsEndpoint: Sendable {
         let start = ContinuousClock.now
         settle(timeout / 10)
         var buffer = (alone == nil ? buffers.withLock { $0.removeValue(forKey: key) } : nil) ?? []
-        let report = registry.render(format: key.format, into: &buffer, timeout: timeout)
+        // The wait comes out of the render's time (the scrape's margin for compressing and sending is kept).
+        let report = registry.render(
+            format: key.format, into: &buffer, timeout: timeout - (ContinuousClock.now - start))
         var body = buffer
         if key.gzip {
             body = compressors.compress(buffer)

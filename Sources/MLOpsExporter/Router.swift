@@ -201,8 +201,12 @@ final class ExporterState: Sendable {
     let ready = Atomic<Bool>(false)
     /// Whether ``Exporter/startStorage()`` ran.
     let storageStarted = Atomic<Bool>(false)
-    /// Whether ``Exporter/start()`` failed (it is not made again).
-    let startFailed = Atomic<Bool>(false)
+    /// Whether ``Exporter/start()`` was called (``startedOnce``), and whether it failed (``startFailed``): it is
+    /// called once.
+    let started = Atomic<Int>(notStarted)
+    static let notStarted = 0
+    static let startedOnce = 1
+    static let startFailed = 2
 }
 
 extension HTTPResponse {

@@ -304,7 +304,7 @@ public enum ProfileLoader {
             return nil
         } catch {
             advance(to: min(error.offset, bytes.count))
-            let column = String(decoding: bytes[lineStart..<index], as: UTF8.self).count + 1
+            let column = String(decoding: bytes[lineStart..<index], as: UTF8.self).unicodeScalars.count + 1
             return ProfilingError(
                 file: file, line: line, column: column, field: error.field,
                 message: "not a JSON reference profile: "

@@ -88,6 +88,35 @@ struct ExporterLifecycleTests {
         #expect(exporter.proxyAddresses == ["127.0.0.1:\(port)"])
     }
 
+    /// A second start of a running exporter is refused and changes nothing (a first version of the failed-start
+    /// path took it for a failed first start: the running exporter's workers stopped and its registrations went).
+    @Test func aSecondStartOfARunningExporterIsRefusedAndLeavesItServing() throws {
+        let exporter = try Self.exporter(listen: "127.0.0.1:0")
+        try exporter.start()
+        defer { exporter.shutdown(deadline: .seconds(1)) }
+        #expect(throws: HTTPServerError.self) { try exporter.start() }
+        #expect(String(decoding: exporter.registry.render(format: .text), as: UTF8.self).contains("mlops_model_"))
+        for pool in exporter.workerPools { #expect(pool.submit(run: {}, expired: {}) == .accepted) }
+    }
+
+    /// A failed start takes back the exporter's own registrations only: what the host registered in the same registry
+    /// after making the exporter stays (and a new exporter may be made with that registry).
+    @Test func aFailedStartKeepsTheHostsOwnRegistrations() throws {
+        let registry = Registry()
+        let (busy, port) = try occupiedPort()
+        defer { close(busy) }
+        let failed = try Self.exporter(listen: "127.0.0.1:\(port)", registry: registry)
+        let hostCounter = try registry.counter("host_requests", help: "The host's own.")
+        hostCounter.inc()
+        #expect(throws: HTTPServerError.self) { try failed.start() }
+        let text = String(decoding: registry.render(format: .text), as: UTF8.self)
+        #expect(text.contains("host_requests_total 1"))
+        #expect(!text.contains("mlops_model_"))
+        let replacement = try Self.exporter(listen: "127.0.0.1:0", registry: registry)
+        try replacement.start()
+        replacement.shutdown(deadline: .seconds(1))
+    }
+
     /// Shutting down stops the ingestion and password-check workers (they ran until the exporter was freed).
     @Test func shutdownStopsTheWorkers() throws {
         let exporter = try Self.exporter(listen: "127.0.0.1:0")

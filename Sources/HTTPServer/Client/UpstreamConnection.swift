@@ -272,6 +272,10 @@ final class UpstreamConnection: DeadlineScheduled {
         state = exchange == nil ? .idle : .active
         arm(.none)
         if state == .idle {
+            // Its exchange gave up while it connected: idle, with the idle timer as any idle connection (it had
+            // none: kept until the upstream closed it, and now holding its pool).
+            arm(.idle)
+            updateInterest()
             pool.connectionReady(self)
         } else {
             flush()
