@@ -149,7 +149,6 @@ final class EventLoop: @unchecked Sendable {
     /// stored before the exchange's last bytes are written, so a client that read its answer finds it counted.
     let exchangesEnded = Atomic<UInt64>(0)
     let exchangesReported = Atomic<UInt64>(0)
-    @exclusivity(unchecked) private var endedCount: UInt64 = 0
 
     init(index: Int, context: ServerContext) throws(HTTPServerError) {
         self.index = index
@@ -390,8 +389,7 @@ final class EventLoop: @unchecked Sendable {
     /// its own included.
     func reportAfterFlush(_ exchange: ProxyExchange) {
         endedExchanges.append(exchange)
-        endedCount &+= 1
-        exchangesEnded.store(endedCount, ordering: .releasing)
+        exchangesEnded.store(exchangesEnded.load(ordering: .relaxed) &+ 1, ordering: .releasing)
     }
 
     private func reportEnded() {
@@ -402,7 +400,7 @@ final class EventLoop: @unchecked Sendable {
             }
             Self.empty(&endedBatch)
         }
-        exchangesReported.store(endedCount, ordering: .releasing)
+        exchangesReported.store(exchangesEnded.load(ordering: .relaxed), ordering: .releasing)
     }
 
     /// Empties a batch, keeping its capacity: popping its few elements costs a fraction of

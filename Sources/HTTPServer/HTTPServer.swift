@@ -60,11 +60,7 @@ public final class HTTPServer: Sendable {
 
     deinit {
         // Without an explicit shutdown, stop the loops now (not waiting) so their threads exit.
-        let loops: [EventLoop] = lifecycle.withLock { lifecycle in
-            if case .running(let loops, _) = lifecycle.state { return loops }
-            return []
-        }
-        loops.first?.post(.beginShutdown(deadline: Syscall.monotonicNow()))
+        runningLoops.first?.post(.beginShutdown(deadline: Syscall.monotonicNow()))
     }
 
     /// Validates the configuration, binds every listen address and starts the event-loop threads.
@@ -221,14 +217,7 @@ public final class HTTPServer: Sendable {
     }
 
     /// Wake-ups of all event loops so far (0 when not running): for tests that an idle server does not spin.
-    var loopWakeUps: Int {
-        lifecycle.withLock { lifecycle in
-            if case .running(let loops, _) = lifecycle.state {
-                return loops.reduce(0) { $0 + $1.wakeUps.load(ordering: .relaxed) }
-            }
-            return 0
-        }
-    }
+    var loopWakeUps: Int { runningLoops.reduce(0) { $0 + $1.wakeUps.load(ordering: .relaxed) } }
 
     /// Gracefully stops the server and blocks the calling thread until it is stopped; see
     /// ``shutdown(deadline:completion:)``. Must not be called from a handler (an event-loop thread),

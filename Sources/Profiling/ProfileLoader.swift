@@ -283,30 +283,19 @@ public enum ProfileLoader {
     /// Where and why `bytes` are not JSON, by line and column (Foundation's decoder says only that they are not: a
     /// truncated profile was "not a JSON reference profile", with no place); nil when they parse.
     static func syntaxError(in bytes: [UInt8], file: String) -> ProfilingError? {
-        var index = 0
-        var line = 1
-        var lineStart = 0
-        func advance(to offset: Int) {
-            while index < offset {
-                if bytes[index] == UInt8(ascii: "\n") {
-                    line += 1
-                    lineStart = index + 1
-                }
-                index += 1
-            }
-        }
         if let bad = InvalidUTF8.firstIndex(in: bytes, 0..<bytes.count) {
-            advance(to: bad)
-            return InvalidUTF8.error(file: file, bytes: bytes, at: bad, line: line, lineStart: lineStart)
+            let at = InvalidUTF8Location.position(of: bad, in: bytes, from: 0, line: 1)
+            return ProfilingError(
+                file: file, line: at.line, column: at.column,
+                message: InvalidUTF8Location.describe(bytes[bad]) + "; the input must be UTF-8 text")
         }
         do {
             _ = try StrictJSONParser.parse(bytes[...])
             return nil
         } catch {
-            advance(to: min(error.offset, bytes.count))
-            let column = String(decoding: bytes[lineStart..<index], as: UTF8.self).unicodeScalars.count + 1
+            let at = InvalidUTF8Location.position(of: min(error.offset, bytes.count), in: bytes, from: 0, line: 1)
             return ProfilingError(
-                file: file, line: line, column: column, field: error.field,
+                file: file, line: at.line, column: at.column, field: error.field,
                 message: "not a JSON reference profile: "
                     + error.message.replacingOccurrences(of: "the line ends", with: "the file ends"))
         }

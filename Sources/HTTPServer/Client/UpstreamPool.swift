@@ -134,15 +134,15 @@ final class UpstreamPool: DeadlineScheduled {
         idle.append(connection)
     }
 
-    /// `connection`, closed as its loop stops, leaves the idle list (which it kept alive: a replaced proxy's pool and
-    /// its idle connections would be left holding each other).
+    /// `connection`, closed, leaves the idle list (which it keeps alive: a replaced proxy's pool and its idle
+    /// connections would be left holding each other); alone when its loop stops, else through ``connectionClosed(_:)``.
     func forget(_ connection: UpstreamConnection) {
         if let index = idle.firstIndex(where: { $0 === connection }) { idle.remove(at: index) }
     }
 
     /// `connection` closed (already): its place may go to a waiting exchange.
     func connectionClosed(_ connection: UpstreamConnection) {
-        if let index = idle.firstIndex(where: { $0 === connection }) { idle.remove(at: index) }
+        forget(connection)
         openCount -= 1
         observer?.upstreamConnectionClosed()
         if openCount < maxConnections, let next = nextWaiting() { connect(for: next) }
