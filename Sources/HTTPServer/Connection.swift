@@ -156,6 +156,8 @@ final class Connection: DeadlineScheduled {
     /// Set by the protocol when it stops reading in the middle of a request (parse error, timeout):
     /// the peer is probably still sending, so the close must linger.
     @exclusivity(unchecked) var lingerOnClose = false
+    /// Whether an error was counted for this connection (``countError(_:)``).
+    @exclusivity(unchecked) private(set) var errorCounted = false
 
     /// Whether this connection has closed, readable from any thread (responders and admissions hold it).
     let liveness = ConnectionLiveness()
@@ -484,12 +486,21 @@ final class Connection: DeadlineScheduled {
     @inline(__always)
     func requestHeadEnded() { headEnded = true }
 
-    /// Closes the socket at once, dropping queued output. `reason` goes to the observer when not nil.
+    /// Counts the error that ends this connection (``HTTPServerObserver/connectionError(reason:)``), once: a
+    /// connection is counted under its first reason only (a client that leaves without reading its 400 is not
+    /// counted `reset` as well).
+    func countError(_ reason: String) {
+        guard !errorCounted else { return }
+        errorCounted = true
+        loop.context.observer?.connectionError(reason: reason)
+    }
+
+    /// Closes the socket at once, dropping queued output. `reason` is counted (``countError(_:)``) when not nil.
     func close(reason: String?) {
         guard !isClosed else { return }
         isClosed = true
         liveness.markClosed()
-        if let reason { loop.context.observer?.connectionError(reason: reason) }
+        if let reason { countError(reason) }
         output.removeAll()
         releaseBodyBytes(bodyBytesReserved)
         releaseReceivingSlot()

@@ -284,7 +284,7 @@ final class HTTP1Session: ConnectionProtocolHandler {
     private func finishAfterEndOfInput(_ connection: Connection) {
         acceptingRequests = false
         if !connection.input.isEmpty || !parser.isAtRequestBoundary {
-            context.observer?.connectionError(reason: "incomplete_request")
+            connection.countError("incomplete_request")
         }
     }
 
@@ -399,7 +399,7 @@ final class HTTP1Session: ConnectionProtocolHandler {
         // completeness is not known before parsing: it waits for the decision.
         if case .awaitingAdmission(_, _, let contentLength?) = bodyState, connection.input.readableCount < contentLength
         {
-            context.observer?.connectionError(reason: "incomplete_request")
+            connection.countError("incomplete_request")
             connection.close(reason: nil)
         }
     }
@@ -574,7 +574,7 @@ final class HTTP1Session: ConnectionProtocolHandler {
         acceptingRequests = false
         connection.releaseReceivingSlot()
         connection.lingerOnClose = true
-        context.observer?.connectionError(reason: label)
+        connection.countError(label)
         encodeReadyResponses(connection)
     }
 
@@ -623,7 +623,7 @@ final class HTTP1Session: ConnectionProtocolHandler {
         connection.releaseReceivingSlot()
         acceptingRequests = false
         connection.lingerOnClose = true
-        if let reason { context.observer?.connectionError(reason: reason) }
+        if let reason { connection.countError(reason) }
         let id = nextRequestID
         nextRequestID &+= 1
         headReceived(connection)
@@ -692,7 +692,7 @@ final class HTTP1Session: ConnectionProtocolHandler {
         releaseBodyReservation(connection)
         connection.releaseReceivingSlot()
         connection.lingerOnClose = true
-        context.observer?.connectionError(reason: label)
+        connection.countError(label)
         context.logger.debug(
             "rejecting request",
             metadata: ["peer": "\(connection.remoteAddress)", "status": "\(status)", "reason": "\(reason)"])

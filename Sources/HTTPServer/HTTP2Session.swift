@@ -172,8 +172,6 @@ final class HTTP2Session: ConnectionProtocolHandler {
     private var terminated = false
     /// The last pull stopped at ``outputThreshold`` with frames still to come.
     private var heldBackOutput = false
-    /// The connection's error is counted already: a GOAWAY with an error code that follows is not counted again.
-    private var errorCounted = false
     /// Streams handed to the handler and not yet answered by it, including streams the peer has reset
     /// meanwhile, with the body bytes each holds in the budget: the handler's work per connection, capped at
     /// the concurrent-stream limit.
@@ -423,12 +421,12 @@ final class HTTP2Session: ConnectionProtocolHandler {
         where !requestStarted || streams.values.contains { !$0.dispatched && !$0.responded && !$0.headComplete }:
             // No request, or a header block not whole, within the header timeout: say goodbye (GOAWAY, no error) and
             // close once it is written.
-            context.observer?.connectionError(reason: "header_timeout")
+            connection.countError("header_timeout")
             nghttp2_session_terminate_session(session, UInt32(NGHTTP2_NO_ERROR.rawValue))
         case .idle:
             // Idle keep-alive ended: say goodbye (GOAWAY, no error) and close once it is written; counted as HTTP/1.x's
             // idle close is (security.md's table).
-            context.observer?.connectionError(reason: "idle_timeout")
+            connection.countError("idle_timeout")
             nghttp2_session_terminate_session(session, UInt32(NGHTTP2_NO_ERROR.rawValue))
         case .body, .head:
             // Streams past their total time or below the minimum rate get 408; with none, the whole
@@ -458,8 +456,7 @@ final class HTTP2Session: ConnectionProtocolHandler {
                 }
                 return
             }
-            context.observer?.connectionError(reason: "body_timeout")
-            errorCounted = true
+            connection.countError("body_timeout")
             nghttp2_session_terminate_session(session, UInt32(NGHTTP2_PROTOCOL_ERROR.rawValue))
         case .none, .write, .linger, .handshake:
             break
@@ -538,10 +535,7 @@ final class HTTP2Session: ConnectionProtocolHandler {
         guard id < highestRequestStream, id & 1 == 1, streams[id] == nil,
             skippedStreamIDs.contains(where: { $0.contains(id) })
         else { return }
-        if !errorCounted {
-            errorCounted = true
-            context.observer?.connectionError(reason: "bad_request")
-        }
+        connection.countError("bad_request")
         connection.lingerOnClose = true
         nghttp2_session_terminate_session(session, UInt32(NGHTTP2_PROTOCOL_ERROR.rawValue))
     }
@@ -551,10 +545,7 @@ final class HTTP2Session: ConnectionProtocolHandler {
     private func calmDown() {
         guard !calmedDown else { return }
         calmedDown = true
-        if !errorCounted {
-            errorCounted = true
-            context.observer?.connectionError(reason: "bad_request")
-        }
+        connection.countError("bad_request")
         connection.lingerOnClose = true  // the peer is still sending: let the GOAWAY reach it
         context.logger.debug(
             "closing HTTP/2 connection: frame flood", metadata: ["peer": "\(connection.remoteAddress)"])
@@ -564,7 +555,6 @@ final class HTTP2Session: ConnectionProtocolHandler {
     /// A fatal session error (bad preface, flood, out of memory): nothing more can be said on it.
     private func fail(_ connection: Connection, reason: String, error: Int32) {
         terminated = true
-        errorCounted = true
         connection.lingerOnClose = true
         context.logger.debug(
             "closing HTTP/2 connection",
@@ -1314,9 +1304,8 @@ final class HTTP2Session: ConnectionProtocolHandler {
     /// they are decided: NO_ERROR after an answer, REFUSED_STREAM of a known stream, INTERNAL_ERROR.
     private func countProtocolError(_ frame: nghttp2_frame, streamKnown: Bool) {
         if frame.hd.type == UInt8(NGHTTP2_GOAWAY.rawValue) {
-            guard frame.goaway.error_code != NGHTTP2_NO_ERROR.rawValue, !errorCounted else { return }
-            errorCounted = true
-            context.observer?.connectionError(reason: "bad_request")
+            guard frame.goaway.error_code != NGHTTP2_NO_ERROR.rawValue else { return }
+            connection.countError("bad_request")
             return
         }
         switch frame.rst_stream.error_code {

@@ -237,5 +237,8 @@ public protocol HTTPServerObserver: AnyObject, Sendable {
     /// ``HTTPServer/Configuration/bodyTimeout``), `body_memory` (503: the body budget is full), `body_connections`
     /// (503: every connection slot for bodies is taken); HTTP/2: `stream_refused` (a stream beyond the limit of unanswered requests); TLS:
     /// the labels of ``HTTPServer/tlsErrorReasons`` (`tls_handshake_timeout`, `tls_no_client_certificate`, …).
+    /// A connection that an error ends is reported once, under its first reason (a client that leaves before
+    /// reading its 400 is not a `reset` as well); HTTP/2 stream-level errors (`stream_refused`, a stream's
+    /// `too_large` or refused body) are reported per stream.
     func connectionError(reason: String)
 }

@@ -382,7 +382,7 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
     func clientStalled() {
         guard !ended else { return }
         connection = nil
-        stream.connection?.loop.context.observer?.connectionError(reason: "write_stall")
+        stream.connection?.countError("write_stall")
         stream.abort()
         end(failure: nil, cancelled: true)
     }
