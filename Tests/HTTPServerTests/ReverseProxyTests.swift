@@ -411,10 +411,58 @@ func endlessUpstream() throws -> (upstream: ScriptedUpstream, sawClose: AtomicFl
             }
         }
         #expect(eventually { observer.all.count == 2 })
-        let first = observer.all[0]
-        #expect(first.responseBody.map { Array($0) } == Array(payload.prefix(1000)))
-        #expect(first.responseBodyOverLimit)
-        #expect(first.responseBodyBytes == payload.count)
+        // Bodies announced over the capture limit are not copied (the copy, up to the limit, was held while the
+        // client was slow to take the response: 1 MiB more per stalled request by default); a request over the limit
+        // has neither half captured.
+        let echo = observer.all[0]
+        #expect(echo.requestBodyOverLimit && echo.requestBody == [])
+        #expect(echo.responseBody == nil && !echo.responseBodyOverLimit)
+        #expect(echo.responseBodyBytes == payload.count)
+        let big = observer.all[1]
+        #expect(!big.requestBodyOverLimit && big.requestBody == [])
+        #expect(big.responseBodyOverLimit && big.responseBody == [])
+        #expect(big.responseBodyBytes == 3_000_000)
+    }
+
+    /// Bodies within the capture limit are captured whole; a response of unknown length (chunked) over it is captured
+    /// up to the limit.
+    @Test func bodiesAreCapturedUpToTheLimit() throws {
+        let observer = RecordingProxyObserver(captureLimit: 1000)
+        let payload = [UInt8]((0..<600).map { UInt8(truncatingIfNeeded: $0) })
+        let pieces = (0..<3).map { String(repeating: Character(UnicodeScalar(UInt8(97 + $0))), count: 500) }
+        let released = Gate()
+        let upstream = try ScriptedUpstream(connections: 1) { fd, _ in
+            _ = ScriptedUpstream.readHead(fd)
+            ScriptedUpstream.stepped(fd, pieces: pieces, gate: released)
+        }
+        try withServer { _, echoUpstream in
+            try withProxy(upstreamPort: echoUpstream, observer: observer) { port in
+                let client = try RawClient(port: port)
+                try client.send("POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: \(payload.count)\r\n\r\n")
+                try client.send(payload)
+                #expect(try client.readResponse().body == payload)
+            }
+        }
+        try withProxy(upstreamPort: upstream.port, observer: observer) { port in
+            released.open(pieces.count)
+            let client = try RawClient(port: port)
+            try client.send("GET /chunks HTTP/1.1\r\nHost: h\r\n\r\n")
+            #expect(try client.readResponse(bodyExpected: false).header("Transfer-Encoding") == "chunked")
+            var body = ""
+            let deadline = monotonicSeconds() + 5
+            while !body.hasSuffix("0\r\n\r\n") && monotonicSeconds() < deadline {
+                body += String(decoding: try client.readAvailable(timeout: 1), as: UTF8.self)
+            }
+            #expect(body == pieces.map { ScriptedUpstream.chunk($0) }.joined() + "0\r\n\r\n")
+        }
+        #expect(eventually { observer.all.count == 2 })
+        let echo = observer.all[0]
+        #expect(echo.requestBody == payload && !echo.requestBodyOverLimit)
+        #expect(echo.responseBody == payload && !echo.responseBodyOverLimit)
+        let chunked = observer.all[1]
+        let captured = chunked.responseBody.map { String(decoding: $0, as: UTF8.self) }
+        #expect(captured == String(pieces.joined().prefix(1000)))
+        #expect(chunked.responseBodyOverLimit && chunked.responseBodyBytes == 1500)
     }
 
     @Test func refusedUpstreamIs502() throws {

@@ -88,14 +88,17 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
             holdingBody = []
         }
         if tap.captureLimit > 0 {
-            captured = pool.loop.byteArrays.take()
             if request.bodyStream == nil {
                 // A body within the limit is shared, not copied (the record keeps the request's own bytes).
                 requestOverLimit = request.body.count > tap.captureLimit
-                capturedRequest = requestOverLimit ? Array(request.body.prefix(tap.captureLimit)) : request.body
+                capturedRequest = requestOverLimit ? [] : request.body
             } else {
+                // A body announced over the limit is not copied: it could only be counted as such.
+                requestOverLimit = (request.bodyStream?.contentLength ?? 0) > tap.captureLimit
                 capturedRequest = []
             }
+            // Nor is the response of a request over the limit (nothing decodes one half).
+            if !requestOverLimit { captured = pool.loop.byteArrays.take() }
         }
         self.request = request
     }
@@ -264,6 +267,13 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
             case .none: isHEAD || head.status == 304 ? Self.contentLength(head) : nil
             case .chunked, .closeDelimited: nil
             }
+        // A body announced over the capture limit is not copied (it could only be counted as such): a client slow to
+        // take it then holds its response queue only, not a copy of the limit's size as well.
+        if case .contentLength(let n) = head.framing, n > tap.captureLimit, captured != nil {
+            overLimit = true
+            pool.loop.byteArrays.give(&captured)
+            captured = []
+        }
         // A generated id replaces a field of that name from the upstream, rather than being a second one: the client
         // could not tell which is the event id (and a label posted with both joined would match nothing).
         let replacesUpstreamID =

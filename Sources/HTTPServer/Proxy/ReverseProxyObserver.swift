@@ -95,7 +95,8 @@ public struct ProxyTap: Sendable {
 public struct ProxyExchangeRecord: Sendable {
     /// The client's request head (and its whole body when it was not streamed: an HTTP/2 request).
     public var request: HTTPRequest
-    /// The first bytes of the request body, up to the tap's limit; nil when nothing was to be captured.
+    /// The first bytes of the request body, up to the tap's limit (none when its length, announced or whole, was
+    /// over the limit: it is not copied); nil when nothing was to be captured.
     public var requestBody: [UInt8]?
     /// Whether the request body was longer than the tap's limit.
     public var requestBodyOverLimit: Bool
@@ -108,7 +109,8 @@ public struct ProxyExchangeRecord: Sendable {
     public var status: Int?
     /// The upstream's response head fields (hop-by-hop included), nil when no head came.
     public var responseHeaders: HTTPHeaders?
-    /// The first bytes of the response body, up to the tap's limit; nil when nothing was to be captured.
+    /// The first bytes of the response body, up to the tap's limit (none when its `Content-Length` was over the
+    /// limit: it is not copied); nil when nothing was to be captured (a request over the limit: nothing is).
     public var responseBody: [UInt8]?
     /// Whether the response body was longer than the tap's limit (then ``responseBody`` holds only its start).
     public var responseBodyOverLimit: Bool
