@@ -80,6 +80,9 @@ import Testing
             // Several X-Forwarded-For lines are one list, joined in order (empty ones add nothing).
             "GET /x HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 1.1.1.1\r\nx-forwarded-for:\r\n"
                 + "X-Forwarded-For: 2.2.2.2, 3.3.3.3\r\n\r\n",
+            // X-Forwarded-For named by `Connection`: hop-by-hop, the client's values dropped (they were passed on).
+            "GET /y HTTP/1.1\r\nHost: h\r\nConnection: x-forwarded-for\r\nX-Forwarded-For: 6.6.6.6\r\n"
+                + "X-Forwarded-For: 7.7.7.7\r\n\r\n",
         ]
         for text in heads {
             let head = try #require(parsedHead(text))
@@ -104,6 +107,8 @@ import Testing
         #expect(
             String(decoding: encoded(request(several)), as: UTF8.self).contains(
                 "\r\nX-Forwarded-For: 1.1.1.1, 2.2.2.2, 3.3.3.3, 127.0.0.1\r\n"))
+        let listed = String(decoding: encoded(request(try #require(parsedHead(heads[5])))), as: UTF8.self)
+        #expect(listed.contains("\r\nX-Forwarded-For: 127.0.0.1\r\n") && !listed.contains("6.6.6.6"), "\(listed)")
         let old = try #require(parsedHead(heads[3]))
         #expect(
             String(decoding: encoded(request(old, remote: "[::1]:7")), as: UTF8.self).contains(

@@ -164,6 +164,9 @@ enum ForwardedFields {
             case .host:
                 if host == nil { host = line.value }
             case .forwardedFor:
+                // Named in `Connection`: the client's value is hop-by-hop, dropped (RFC 9110 §7.6.1) before the
+                // proxy adds the peer's address.
+                if let listed, listed.contains(name, in: section) { return }
                 if forwardedFor != nil { severalForwardedFor = true }
                 forwardedFor = line.value  // extended by the caller (joined with the others when several)
             case .endToEnd:

@@ -225,7 +225,9 @@ enum ForwardedRequest {
                 if host == nil { host = field.value }
                 continue
             case .forwardedFor:
-                // All of them in order, one list (RFC 9110 §5.3), extended below.
+                // All of them in order, one list (RFC 9110 §5.3), extended below; none when `Connection` names the
+                // field (hop-by-hop then, RFC 9110 §7.6.1).
+                if !listed.isEmpty && isListed(field.name.utf8, listed) { continue }
                 if !field.value.isEmpty { forwardedFor = forwardedFor.map { $0 + ", " + field.value } ?? field.value }
                 continue
             case .endToEnd:
