@@ -45,13 +45,21 @@ extension Reader {
             default: proxy.routes = proxyRoutes(value, field, models: models) ?? proxy.routes
             }
         }
-        // A body's model or version is read from the captured request body.
+        // A body's model or version is read from the captured request body. The routes are looked at as written (so
+        // that another route's error does not hide this one: the routes read are none then).
+        let routeItems: [Node] =
+            if case .sequence(let items)? = fields.first(where: { $0.key == "routes" })?.value { Array(items) } else {
+                []
+            }
         if proxy.capture.maxBodyBytes == 0,
-            let i = proxy.routes.firstIndex(where: { $0.modelPointer != nil || $0.versionPointer != nil }),
+            let i = routeItems.firstIndex(where: {
+                Self.member($0, "model_pointer") != nil || Self.member($0, "version_pointer") != nil
+            }),
             let capture = fields.first(where: { $0.key == "capture" })?.value
         {
             let field =
-                proxy.routes[i].modelPointer != nil ? "the model (model_pointer)" : "the version (version_pointer)"
+                Self.member(routeItems[i], "model_pointer") != nil
+                ? "the model (model_pointer)" : "the version (version_pointer)"
             fail(
                 capture, "\(path).capture.max_body_bytes",
                 "must be above 0: routes[\(i)] reads \(field) from the request body")

@@ -72,8 +72,9 @@ extension Reader {
                 // Before, "unknown model", though the file configures it: its own errors are what to fix.
                 fail(m, "\(path).model", "model \"\(name)\" has errors (listed with it): fix them first")
             } else {
-                let known =
-                    models.isEmpty ? "none is configured" : "configured: \(models.map(\.name).joined(separator: ", "))"
+                // Models with errors of their own are configured too (before, "none is configured" beside them).
+                let names = models.map(\.name) + invalidModelNames.subtracting(models.map(\.name)).sorted()
+                let known = names.isEmpty ? "none is configured" : "configured: \(names.joined(separator: ", "))"
                 fail(m, "\(path).model", "unknown model \"\(name)\" (\(known))")
             }
         }

@@ -8,32 +8,36 @@ extension Reader {
         guard let fields = mapping(node, path, allowed: ["path", "checkpoint_interval", "lock_wait"]) else {
             return nil
         }
-        guard let p = fields.first(where: { $0.key == "path" })?.value else {
+        // Every field is checked, so that one error does not hide the next.
+        var valid = true
+        var dir: String?
+        if let p = fields.first(where: { $0.key == "path" })?.value {
+            dir = string(p, "\(path).path")
+            if dir?.isEmpty == true {
+                fail(p, "\(path).path", "must not be empty")
+                dir = nil
+            }
+        } else {
             fail(node, "\(path).path", "required: the storage directory")
-            return nil
         }
-        guard let dir = string(p, "\(path).path") else { return nil }
-        guard !dir.isEmpty else {
-            fail(p, "\(path).path", "must not be empty")
-            return nil
-        }
-        var storage = StorageConfiguration(path: resolve(dir))
+        var storage = StorageConfiguration(path: resolve(dir ?? "."))
         if let i = fields.first(where: { $0.key == "checkpoint_interval" })?.value {
-            guard
-                let d = duration(i, "\(path).checkpoint_interval", range: StorageConfiguration.intervalRange)
-            else { return nil }
-            storage.checkpointInterval = d
+            if let d = duration(i, "\(path).checkpoint_interval", range: StorageConfiguration.intervalRange) {
+                storage.checkpointInterval = d
+            } else {
+                valid = false
+            }
         }
         if let w = fields.first(where: { $0.key == "lock_wait" })?.value {
             if let s = w.scalar?.string, StorageConfiguration.lockWait(parsing: s) == .zero {
                 storage.lockWait = .zero
-            } else {
-                guard let d = duration(w, "\(path).lock_wait", range: StorageConfiguration.lockWaitRange) else {
-                    return nil
-                }
+            } else if let d = duration(w, "\(path).lock_wait", range: StorageConfiguration.lockWaitRange) {
                 storage.lockWait = d
+            } else {
+                valid = false
             }
         }
+        guard valid, dir != nil else { return nil }
         return storage
     }
 }

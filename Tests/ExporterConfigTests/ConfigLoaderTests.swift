@@ -474,5 +474,12 @@ struct ConfigLoaderTests {
             problems(models + "storage: {path: /s, checkpoint_interval: 0s}\n").contains {
                 $0.contains("storage.checkpoint_interval: must be between 1s and 1d")
             })
+        // Every field's error is listed, not the first one only (a docs review: fixing one showed the next).
+        let all = problems(models + "storage: {path: \"\", checkpoint_interval: 500ms, lock_wait: 2h}\n")
+        #expect(all.count == 3, "\(all)")
+        #expect(all.contains { $0.contains("storage.path: must not be empty") })
+        #expect(all.contains { $0.contains("storage.checkpoint_interval:") })
+        #expect(all.contains { $0.contains("storage.lock_wait:") })
+        #expect(problems(models + "storage: {lock_wait: 2h}\n").count == 2)
     }
 }

@@ -86,7 +86,19 @@ struct ProxyConfigTests {
         #expect(
             problems.contains(
                 #"10:30: proxy.routes[0].model: model "fraud" has errors (listed with it): fix them first"#))
-        #expect(problems.contains(#"10:56: proxy.routes[1].model: unknown model "churn" (configured: credit)"#))
+        // The models with errors are configured too: listed after the others (before: left out, and with no other
+        // model "none is configured").
+        #expect(problems.contains(#"10:56: proxy.routes[1].model: unknown model "churn" (configured: credit, fraud)"#))
+        let alone = locatedErrors(
+            """
+            models:
+              - {name: fraud, task: regresion, versions: [a]}
+            proxy:
+              upstream: http://127.0.0.1:8080
+              routes: [{path: /y, model: churn}]
+
+            """)
+        #expect(alone.contains(#"5:30: proxy.routes[0].model: unknown model "churn" (configured: fraud)"#), "\(alone)")
     }
 
     @Test("every field is read")
@@ -437,6 +449,12 @@ struct ProxyConfigTests {
             errorsAfterUpstream("  capture: {max_body_bytes: 0}\n  routes:\n    - {path: /x, model_pointer: /m}\n") == [
                 "10:12: proxy.capture.max_body_bytes: must be above 0: routes[0] reads the model (model_pointer) from the request body"
             ])
+        // Also beside another route's error (which left no routes read, and so hid this one: a docs review).
+        let beside = errorsAfterUpstream(
+            "  capture: {max_body_bytes: 0}\n  routes:\n    - {path: /x, model_pointer: /m}\n    - {path: /y, weight: 2}\n"
+        )
+        #expect(beside.count == 3, "\(beside)")  // routes[1]: its model, and its unknown field
+        #expect(beside.contains { $0.contains("must be above 0: routes[0] reads the model (model_pointer)") })
         // A route that an earlier one always takes first is refused; one after a header route is a fallback.
         #expect(
             errorsAfterUpstream(
