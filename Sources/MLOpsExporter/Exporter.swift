@@ -13,7 +13,7 @@ import Synchronization
 ///
 /// Embed it in a Swift service in one of two ways:
 /// - on its own server: create, ``start()`` (binds the listen addresses), register metrics in ``registry``,
-///   ``shutdown(deadline:)``; or let the `mlops-exporter serve` command run it until SIGTERM or SIGINT
+///   ``shutdown(deadline:)``; or let the `mlops-exporter serve` command run it until SIGTERM, SIGINT or SIGQUIT
 ///   (``runUntilSignalled()``);
 /// - on the service's own HTTP server (Hummingbird, Vapor, ...): create it and mount ``endpoints`` on that
 ///   server's routes; ``start()`` is then never called and no socket is bound (docs/embedding.md).

@@ -21,10 +21,10 @@ struct MLOpsExporterCommand: ParsableCommand {
         defaultSubcommand: Serve.self)
 }
 
-/// `mlops-exporter serve`: runs the exporter until SIGTERM or SIGINT.
+/// `mlops-exporter serve`: runs the exporter until SIGTERM, SIGINT or SIGQUIT.
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Serve /metrics (and the landing page, /-/healthy, /-/ready) until SIGTERM or SIGINT.")
+        abstract: "Serve /metrics (and the landing page, /-/healthy, /-/ready) until SIGTERM, SIGINT or SIGQUIT.")
 
     @Option(
         name: .customLong("config"),
@@ -186,6 +186,9 @@ struct Serve: ParsableCommand {
         }
         if let problem = Exporter.telemetryPathProblem(telemetryPath) {
             throw ValidationError("--web.telemetry-path \(telemetryPath): \(problem)")
+        }
+        if let problem = Exporter.listenAddressesProblem(listenAddresses) {
+            throw ValidationError("--web.listen-address: \(problem)")
         }
         if let grafanaURL, !(grafanaURL.hasPrefix("http://") || grafanaURL.hasPrefix("https://")) {
             throw ValidationError("--web.grafana-url must start with http:// or https://")
@@ -646,6 +649,13 @@ struct Demo: ParsableCommand {
         }
         guard labelDelay >= 0 && labelDelay.isFinite else {
             throw ValidationError("--label-delay must be a number of seconds, 0 or more (got \(labelDelay))")
+        }
+        // Usage errors (64), as every other command's, not the demo's run-time failure (2).
+        if let target, !target.hasPrefix("http://") {
+            throw ValidationError("--target: only http:// URLs are supported (got \"\(target)\")")
+        }
+        if let phases {
+            do { _ = try DemoSchedule(parsing: phases, cycles: cycle) } catch { throw ValidationError("\(error)") }
         }
     }
 

@@ -36,7 +36,7 @@ def test_bad_arguments_are_named(binary):
     r = run(binary, "serve", "--web.max-requests", "-1")
     assert r.returncode != 0 and "--web.max-requests" in r.stderr
     r = run(binary, "serve", "--web.listen-address", "nonsense")
-    assert r.returncode == 1 and "nonsense" in r.stderr
+    assert r.returncode == 64 and "nonsense" in r.stderr
 
 
 def test_a_model_that_cannot_be_built_stops_serve_with_its_place_in_the_file(binary, tmp_path):
@@ -67,8 +67,28 @@ def test_an_option_given_twice_is_refused(binary, tmp_path):
         r = run(binary, *args)
         name = "--config" if "--config=b.yaml" in args else "--model" if "batch" in args else "--log.level"
         assert (r.returncode, r.stderr.strip()) == (64, f"mlops-exporter: {name} is given more than once; give it once")
-    r = run(binary, "serve", "--web.listen-address", "nonsense", "--web.listen-address", "nonsense2")
-    assert r.returncode == 1 and "nonsense" in r.stderr  # repeated as meant: the addresses are read
+    r = run(binary, "serve", "--web.listen-address", "127.0.0.1:0", "--web.listen-address", "nonsense2")
+    assert r.returncode == 64 and "nonsense2" in r.stderr  # repeated as meant: each address is read
+
+
+def test_listen_addresses_and_demo_arguments_are_usage_errors(binary):
+    """A listen address given twice started, then failed on its own port ("address already in use", exit 1), and an
+    unparsable one exited 1 after logging; the demo's bad --target or --phases exited 2 (its run-time failure): all
+    are usage errors now, exit 64 with the reason, as every other bad flag (a docs review's findings)."""
+    port = free_port()
+    cases = [
+        (["serve", "--web.listen-address", f"127.0.0.1:{port}", "--web.listen-address", f"127.0.0.1:{port}"],
+         f'--web.listen-address: "127.0.0.1:{port}" is given twice (the same address as an earlier one); give it once'),
+        (["serve", "--web.listen-address", "127.0.0.1:99999"],
+         '--web.listen-address: invalid listen address "127.0.0.1:99999": port must be a number in 0...65535'),
+        (["demo", "--target", "https://127.0.0.1:1"],
+         '--target: only http:// URLs are supported (got "https://127.0.0.1:1")'),
+        (["demo", "--target", "http://127.0.0.1:1", "--phases", "stable:1m,drif"], "--phases"),
+    ]
+    for args, message in cases:
+        r = run(binary, *args, timeout=10)
+        assert r.returncode == 64, (args, r.returncode, r.stderr)
+        assert message in r.stderr, (args, r.stderr)
 
 
 def test_busy_port_is_a_clear_error(binary):
