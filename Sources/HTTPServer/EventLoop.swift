@@ -140,10 +140,16 @@ final class EventLoop: @unchecked Sendable {
     /// or reallocated per iteration.
     @exclusivity(unchecked) private var dirtyBatch: [Connection] = []
     @exclusivity(unchecked) private var dirtyUpstreamBatch: [UpstreamConnection] = []
-    /// Proxied exchanges that ended since the last flush, reported to the observer right after it
-    /// (``reportAfterFlush(_:)``), and the batch being reported. Bound: the exchanges that end within one iteration.
+    /// Proxied exchanges that ended and are not yet reported to the observer (``reportAfterFlush(_:)``), and the
+    /// batch being reported. Bound: ``unreportedExchangesBound`` plus the exchanges that end within one iteration.
     @exclusivity(unchecked) private var endedExchanges: [ProxyExchange] = []
     @exclusivity(unchecked) private var endedBatch: [ProxyExchange] = []
+    /// When the oldest of ``endedExchanges`` ended (the iteration's ``now``).
+    @exclusivity(unchecked) private var firstUnreportedEndedAt: UInt64 = 0
+    /// Ended exchanges wait for a moment with no event ready at most this many at once and this long (ns), so that a
+    /// loop kept busy (saturation, a long stream) still reports them promptly; each holds its captured bodies.
+    static let unreportedExchangesBound = 32
+    static let unreportedExchangesDelay: UInt64 = 1_000_000
     /// Exchanges handed to ``reportAfterFlush(_:)`` so far, and how many of them were reported: written by this loop
     /// only (a plain store each), read by ``HTTPServer/waitForEndedExchangesReported(timeout:)``. The first is
     /// stored before the exchange's last bytes are written, so a client that read its answer finds it counted.
@@ -246,7 +252,10 @@ final class EventLoop: @unchecked Sendable {
         threadID.store(UInt(pthread_self()), ordering: .releasing)
         _ = pthread_setname_np(pthread_self(), "http-loop-\(index)")
         while !stopped {
-            let count = epoll.wait(timeoutMilliseconds: nextTimeout())
+            // With ended exchanges not yet reported, only look for what is ready: they are reported when nothing is
+            // (or at their bound), so that recording them never holds back an answer that is already there.
+            let reportsWaiting = !endedExchanges.isEmpty
+            let count = epoll.wait(timeoutMilliseconds: reportsWaiting ? 0 : nextTimeout())
             wakeUps.add(1, ordering: .relaxed)
             now = Syscall.monotonicNow()
             for eventIndex in 0..<count {
@@ -279,6 +288,12 @@ final class EventLoop: @unchecked Sendable {
             resumeAcceptingAfterBackoff()
             retryEvictionIfDue()
             processDirty()
+            if !endedExchanges.isEmpty,
+                count == 0 || draining || endedExchanges.count >= Self.unreportedExchangesBound
+                    || now &- firstUnreportedEndedAt >= Self.unreportedExchangesDelay
+            {
+                reportEnded()
+            }
             if draining {
                 if let shutdownDeadline, now >= shutdownDeadline { forceCloseAll() }
                 if openConnections == 0 { stopped = true }
@@ -381,13 +396,14 @@ final class EventLoop: @unchecked Sendable {
             }
             Self.empty(&dirtyUpstreamBatch)
         }
-        if !endedExchanges.isEmpty { reportEnded() }
     }
 
-    /// Reports `exchange`, which ended, to the proxy's observer once what this iteration wrote is flushed: recording
-    /// an exchange (decoding a capture) then never holds back the responses that ended in the same batch of events,
-    /// its own included.
+    /// Reports `exchange`, which ended, to the proxy's observer once what this iteration wrote is flushed and no
+    /// event is ready: recording an exchange (decoding a capture) then never holds back the responses that ended in
+    /// the same batch of events, its own included, nor those of the next batch already there (a burst of requests
+    /// answered over a few iterations). Bounds: ``unreportedExchangesBound`` exchanges, ``unreportedExchangesDelay``.
     func reportAfterFlush(_ exchange: ProxyExchange) {
+        if endedExchanges.isEmpty { firstUnreportedEndedAt = now }
         endedExchanges.append(exchange)
         exchangesEnded.store(exchangesEnded.load(ordering: .relaxed) &+ 1, ordering: .releasing)
     }

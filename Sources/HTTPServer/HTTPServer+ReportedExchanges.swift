@@ -4,8 +4,9 @@ extension HTTPServer {
     /// Waits until the ``ReverseProxy`` exchanges that ended before the call have been reported to its observer
     /// (``ReverseProxyObserver/proxyExchangeEnded(_:)``), at most `timeout`; returns whether they all were.
     ///
-    /// A loop reports the exchanges that ended in an iteration just after writing their responses, so that
-    /// recording them never delays an answer: a client can read its answer before the exchange is recorded. A
+    /// A loop reports the exchanges that ended once their responses are written and no event is ready (at most
+    /// 1 ms or 32 exchanges later), so that recording them never delays an answer: a client can read its answer
+    /// before the exchange is recorded. A
     /// reader of what the observer records (a scrape) calls this first, so that what a client was answered before
     /// the read began is in it. Waits for the exchanges ended when the call began only (under load the loops end
     /// more all the time): normally none, or one loop iteration's reporting. Must not be called on an event-loop
