@@ -239,6 +239,6 @@ public protocol HTTPServerObserver: AnyObject, Sendable {
     /// the labels of ``HTTPServer/tlsErrorReasons`` (`tls_handshake_timeout`, `tls_no_client_certificate`, …).
     /// A connection that an error ends is reported once, under its first reason (a client that leaves before
     /// reading its 400 is not a `reset` as well); HTTP/2 stream-level errors (`stream_refused`, a stream's
-    /// `too_large` or refused body) are reported per stream.
+    /// `too_large` or refused body, a proxied stream's `write_stall`) are reported per stream.
     func connectionError(reason: String)
 }

@@ -457,8 +457,9 @@ final class ProxyBox: Sendable {
     func waitForRoom() { service.withLock { $0?.0 }?.waitForRoom() }
 
     /// Waits (at most `timeout`) until the exchanges the proxy answered so far are recorded: a scrape then counts
-    /// every exchange a client was answered before it (recorded just after the answer is written, they were
-    /// missing from a scrape that came in between: a CI run found a 502 answered and not counted).
+    /// every exchange a client was answered before it (recorded after the answer is written, once the loop has no
+    /// event ready, at most 1 ms later, they were missing from a scrape that came in between: a CI run found a 502
+    /// answered and not counted).
     func waitForReports(timeout: Duration) {
         service.withLock { $0?.0 }?.server.waitForEndedExchangesReported(timeout: timeout)
     }

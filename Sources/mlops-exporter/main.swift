@@ -650,11 +650,12 @@ struct Demo: ParsableCommand {
         guard labelDelay >= 0 && labelDelay.isFinite else {
             throw ValidationError("--label-delay must be a number of seconds, 0 or more (got \(labelDelay))")
         }
-        // Usage errors (64), as every other command's, not the demo's run-time failure (2).
-        if let target, !target.hasPrefix("http://") {
+        // Usage errors (64), as every other command's, not the demo's run-time failure (2); unused (so unchecked)
+        // when only the reference data is written.
+        if referenceDirectory == nil, let target, !target.hasPrefix("http://") {
             throw ValidationError("--target: only http:// URLs are supported (got \"\(target)\")")
         }
-        if let phases {
+        if referenceDirectory == nil, let phases {
             do { _ = try DemoSchedule(parsing: phases, cycles: cycle) } catch { throw ValidationError("\(error)") }
         }
     }

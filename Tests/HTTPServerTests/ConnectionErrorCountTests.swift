@@ -9,13 +9,15 @@ import Testing
 @Suite("Connection errors are counted once")
 struct ConnectionErrorCountTests {
     /// Sends `bytes`, waits until the server has answered and shut its side down (it then lingers, reading what the
-    /// client may still send), and closes with the answer unread: the kernel sends a reset.
+    /// client may still send), and closes with a reset (`SO_LINGER` 0; the answer is unread too).
     private func leaveUnread(_ bytes: [UInt8], port: Int) throws {
         let client = try RawClient(port: port)
         try client.send(bytes)
         let peerShutDown: Int16 = 0x2000  // POLLRDHUP (<poll.h> declares it with _GNU_SOURCE only)
         var poller = pollfd(fd: client.fd, events: peerShutDown, revents: 0)
         #expect(poll(&poller, 1, 5_000) == 1 && poller.revents & peerShutDown != 0)
+        var reset = linger(l_onoff: 1, l_linger: 0)
+        setsockopt(client.fd, SOL_SOCKET, SO_LINGER, &reset, socklen_t(MemoryLayout<linger>.size))
         client.close()
     }
 

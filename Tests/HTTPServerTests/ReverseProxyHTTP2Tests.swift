@@ -304,6 +304,46 @@ struct ReverseProxyHTTP2Tests {
         #expect(observer.all.filter(\.cancelled).count == 100)
     }
 
+    /// Streams of one connection that stall while the connection itself makes progress (other streams flowing) are
+    /// each reset and each counted `write_stall`: a stream's stall is the stream's, not the connection's (a version
+    /// that counted it as the connection's error counted the first stream only, and no later error of the connection).
+    @Test func eachStalledStreamIsCountedWhileTheConnectionFlows() throws {
+        let clientErrors = RecordingObserver()
+        var streamsResetFirst = false
+        try withServer { _, upstream in
+            try withProxyServer(
+                upstreamPort: upstream, observer: RecordingProxyObserver(),
+                configure: { $0.eventLoopCount = 1 },
+                configureServer: {
+                    $0.writeStallTimeout = .milliseconds(500)
+                    $0.eventLoopCount = 1
+                }, serverObserver: clientErrors
+            ) { _, port in
+                let client = try HTTP2Client(port: port, initialWindowSize: 0, manualWindow: true)
+                let held = (0..<2).map { _ in client.request("GET", "/big?bytes=2000000") }
+                let started = monotonicSeconds()
+                func reset() -> Bool {
+                    held.allSatisfy { client.responses[$0]?.errorCode == NGHTTP2_INTERNAL_ERROR.rawValue }
+                }
+                while monotonicSeconds() - started < 4 && !reset() && !client.connectionClosed {
+                    // Small answers taken whole meanwhile: the connection makes progress, the held streams none.
+                    let small = client.request("GET", "/big?bytes=8000")
+                    _ = try? client.run(timeout: 0.01) { false }  // the request goes out: its stream is open
+                    client.windowUpdate(65_535, stream: small)
+                    client.windowUpdate(65_535)
+                    _ = try? client.run(timeout: 0.1) { client.responses[small]?.closed == true }
+                }
+                // A client starved of the CPU for the whole timeout (a loaded machine) has its connection closed as
+                // stalled first: then there is nothing to count per stream.
+                streamsResetFirst = reset() && !client.connectionClosed
+                #expect(streamsResetFirst || client.connectionClosed)
+            }
+        }
+        if streamsResetFirst {
+            #expect(clientErrors.errors.filter { $0 == "write_stall" }.count == 2, "\(clientErrors.errors)")
+        }
+    }
+
     /// A client that holds proxied answers open by opening its window a byte at a time does not hold the upstream
     /// connections: an exchange paused for its client longer than the write-stall timeout is cut (the stream reset,
     /// or the connection closed, counted `write_stall`) and its upstream connection freed. Before, 2 connections x 64 such streams held all 64 upstream connections and other clients hung.

@@ -392,7 +392,7 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
     func clientStalled() {
         guard !ended else { return }
         connection = nil
-        stream.connection?.countError("write_stall")
+        stream.connection?.loop.context.observer?.connectionError(reason: "write_stall")  // per stream
         stream.abort()
         end(failure: nil, cancelled: true)
     }

@@ -112,7 +112,8 @@ public struct ProxyExchangeRecord: Sendable {
     /// The first bytes of the response body, up to the tap's limit (none when its `Content-Length` was over the
     /// limit: it is not copied); nil when nothing was to be captured (a request over the limit: nothing is).
     public var responseBody: [UInt8]?
-    /// Whether the response body was longer than the tap's limit (then ``responseBody`` holds only its start).
+    /// Whether the response body was longer than the tap's limit (then ``responseBody`` holds only its start, none
+    /// when its `Content-Length` said so).
     public var responseBodyOverLimit: Bool
     /// Body bytes received from the upstream.
     public var responseBodyBytes: Int
