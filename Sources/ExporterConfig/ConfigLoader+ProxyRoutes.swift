@@ -73,7 +73,8 @@ extension Reader {
                 fail(m, "\(path).model", "model \"\(name)\" has errors (listed with it): fix them first")
             } else {
                 // Models with errors of their own are configured too (before, "none is configured" beside them).
-                let names = models.map(\.name) + invalidModelNames.subtracting(models.map(\.name)).sorted()
+                let valid = models.map(\.name)
+                let names = valid + invalidModelNames.subtracting(valid).sorted()
                 let known = names.isEmpty ? "none is configured" : "configured: \(names.joined(separator: ", "))"
                 fail(m, "\(path).model", "unknown model \"\(name)\" (\(known))")
             }

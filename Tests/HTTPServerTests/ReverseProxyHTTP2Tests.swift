@@ -304,40 +304,52 @@ struct ReverseProxyHTTP2Tests {
         #expect(observer.all.filter(\.cancelled).count == 100)
     }
 
+    /// A proxy (one loop, at most `maxConnections` upstream connections) whose server cuts a client paused longer
+    /// than 500 ms (its write-stall timeout), in front of the test server; `body` gets its port.
+    private func withStallingProxy(
+        observer: RecordingProxyObserver = RecordingProxyObserver(), maxConnections: Int = 64,
+        clientErrors: RecordingObserver, _ body: (Int) throws -> Void
+    ) throws {
+        try withServer { _, upstream in
+            try withProxyServer(
+                upstreamPort: upstream, observer: observer,
+                configure: {
+                    $0.maxConnections = maxConnections
+                    $0.eventLoopCount = 1
+                },
+                configureServer: {
+                    $0.writeStallTimeout = .milliseconds(500)
+                    $0.eventLoopCount = 1
+                }, serverObserver: clientErrors
+            ) { _, port in try body(port) }
+        }
+    }
+
     /// Streams of one connection that stall while the connection itself makes progress (other streams flowing) are
     /// each reset and each counted `write_stall`: a stream's stall is the stream's, not the connection's (a version
     /// that counted it as the connection's error counted the first stream only, and no later error of the connection).
     @Test func eachStalledStreamIsCountedWhileTheConnectionFlows() throws {
         let clientErrors = RecordingObserver()
         var streamsResetFirst = false
-        try withServer { _, upstream in
-            try withProxyServer(
-                upstreamPort: upstream, observer: RecordingProxyObserver(),
-                configure: { $0.eventLoopCount = 1 },
-                configureServer: {
-                    $0.writeStallTimeout = .milliseconds(500)
-                    $0.eventLoopCount = 1
-                }, serverObserver: clientErrors
-            ) { _, port in
-                let client = try HTTP2Client(port: port, initialWindowSize: 0, manualWindow: true)
-                let held = (0..<2).map { _ in client.request("GET", "/big?bytes=2000000") }
-                let started = monotonicSeconds()
-                func reset() -> Bool {
-                    held.allSatisfy { client.responses[$0]?.errorCode == NGHTTP2_INTERNAL_ERROR.rawValue }
-                }
-                while monotonicSeconds() - started < 4 && !reset() && !client.connectionClosed {
-                    // Small answers taken whole meanwhile: the connection makes progress, the held streams none.
-                    let small = client.request("GET", "/big?bytes=8000")
-                    _ = try? client.run(timeout: 0.01) { false }  // the request goes out: its stream is open
-                    client.windowUpdate(65_535, stream: small)
-                    client.windowUpdate(65_535)
-                    _ = try? client.run(timeout: 0.1) { client.responses[small]?.closed == true }
-                }
-                // A client starved of the CPU for the whole timeout (a loaded machine) has its connection closed as
-                // stalled first: then there is nothing to count per stream.
-                streamsResetFirst = reset() && !client.connectionClosed
-                #expect(streamsResetFirst || client.connectionClosed)
+        try withStallingProxy(clientErrors: clientErrors) { port in
+            let client = try HTTP2Client(port: port, initialWindowSize: 0, manualWindow: true)
+            let held = (0..<2).map { _ in client.request("GET", "/big?bytes=2000000") }
+            let started = monotonicSeconds()
+            func reset() -> Bool {
+                held.allSatisfy { client.responses[$0]?.errorCode == NGHTTP2_INTERNAL_ERROR.rawValue }
             }
+            while monotonicSeconds() - started < 4 && !reset() && !client.connectionClosed {
+                // Small answers taken whole meanwhile: the connection makes progress, the held streams none.
+                let small = client.request("GET", "/big?bytes=8000")
+                _ = try? client.run(timeout: 0.01) { false }  // the request goes out: its stream is open
+                client.windowUpdate(65_535, stream: small)
+                client.windowUpdate(65_535)
+                _ = try? client.run(timeout: 0.1) { client.responses[small]?.closed == true }
+            }
+            // A client starved of the CPU for the whole timeout (a loaded machine) has its connection closed as
+            // stalled first: then there is nothing to count per stream.
+            streamsResetFirst = reset() && !client.connectionClosed
+            #expect(streamsResetFirst || client.connectionClosed)
         }
         if streamsResetFirst {
             #expect(clientErrors.errors.filter { $0 == "write_stall" }.count == 2, "\(clientErrors.errors)")
@@ -350,45 +362,33 @@ struct ReverseProxyHTTP2Tests {
     @Test func aClientTricklingItsWindowDoesNotHoldTheUpstreamPool() throws {
         let observer = RecordingProxyObserver()
         let clientErrors = RecordingObserver()
-        try withServer { _, upstream in
-            try withProxyServer(
-                upstreamPort: upstream, observer: observer,
-                configure: {
-                    $0.maxConnections = 2
-                    $0.eventLoopCount = 1
-                },
-                configureServer: {
-                    $0.writeStallTimeout = .milliseconds(500)
-                    $0.eventLoopCount = 1
-                }, serverObserver: clientErrors
-            ) { _, port in
-                let slow = try HTTP2Client(port: port, initialWindowSize: 0, manualWindow: true)
-                let held = (0..<2).map { _ in slow.request("GET", "/big?bytes=2000000") }
-                let started = monotonicSeconds()
-                var other: HTTP2Client.Response?
-                var otherClient: HTTP2Client?
-                var otherID: Int32 = 0
-                while monotonicSeconds() - started < 4 && other?.closed != true {
-                    for id in held { slow.windowUpdate(1, stream: id) }
-                    slow.windowUpdate(2)
-                    _ = try? slow.run(timeout: 0.1) { false }
-                    if otherClient == nil && monotonicSeconds() - started > 0.3 {
-                        otherClient = try HTTP2Client(port: port)
-                        otherID = otherClient!.request("GET", "/hello")
-                    }
-                    if let client = otherClient {
-                        _ = try? client.run(timeout: 0.01) { false }
-                        other = client.responses[otherID]
-                    }
+        try withStallingProxy(observer: observer, maxConnections: 2, clientErrors: clientErrors) { port in
+            let slow = try HTTP2Client(port: port, initialWindowSize: 0, manualWindow: true)
+            let held = (0..<2).map { _ in slow.request("GET", "/big?bytes=2000000") }
+            let started = monotonicSeconds()
+            var other: HTTP2Client.Response?
+            var otherClient: HTTP2Client?
+            var otherID: Int32 = 0
+            while monotonicSeconds() - started < 4 && other?.closed != true {
+                for id in held { slow.windowUpdate(1, stream: id) }
+                slow.windowUpdate(2)
+                _ = try? slow.run(timeout: 0.1) { false }
+                if otherClient == nil && monotonicSeconds() - started > 0.3 {
+                    otherClient = try HTTP2Client(port: port)
+                    otherID = otherClient!.request("GET", "/hello")
                 }
-                #expect(other?.status == 200 && other?.closed == true, "another client's request not answered")
-                #expect(monotonicSeconds() - started < 2.5)
-                // Each held stream is reset, or (a window opened a byte at a time is no progress for the connection
-                // either, 4 KiB within the timeout is) the whole connection closed as a write stall.
-                #expect(
-                    slow.connectionClosed
-                        || held.allSatisfy { slow.responses[$0]?.errorCode == NGHTTP2_INTERNAL_ERROR.rawValue })
+                if let client = otherClient {
+                    _ = try? client.run(timeout: 0.01) { false }
+                    other = client.responses[otherID]
+                }
             }
+            #expect(other?.status == 200 && other?.closed == true, "another client's request not answered")
+            #expect(monotonicSeconds() - started < 2.5)
+            // Each held stream is reset, or (a window opened a byte at a time is no progress for the connection
+            // either, 4 KiB within the timeout is) the whole connection closed as a write stall.
+            #expect(
+                slow.connectionClosed
+                    || held.allSatisfy { slow.responses[$0]?.errorCode == NGHTTP2_INTERNAL_ERROR.rawValue })
         }
         #expect(clientErrors.errors.filter { $0 == "write_stall" }.count >= 1)
         #expect(eventually { observer.all.count == 3 })
