@@ -61,3 +61,30 @@ def test_the_families_of_every_optional_section_are_in_the_metrics_reference_wit
     again = start_exporter("--config", str(tmp_path / "full.yaml"))
     _, _, text = again.get("/metrics", headers={"Accept": "text/plain;version=0.0.4"})
     assert "mlops_storage_restore_total" in check_documented(text.decode())
+
+
+def test_every_generated_rule_is_in_the_slo_reference(binary, tmp_path):
+    """docs/slos.md (which the README says holds every rule) names every recording rule and alert that `rules`
+    writes for examples/models.yaml and examples/llm.yaml. Before, the fleet group's three fairness records were
+    documented only in docs/fleet.md."""
+    import subprocess
+
+    import yaml
+
+    names = set()
+    for example in ("models.yaml", "llm.yaml"):
+        out = tmp_path / f"rules-{example}"
+        r = subprocess.run([str(binary), "rules", "--config", str(ROOT / "examples" / example), "--out", str(out)],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        names |= {rule.get("record") or rule.get("alert")
+                  for group in yaml.safe_load(out.read_text())["groups"] for rule in group["rules"]}
+    assert {"mlops:fairness_selection_rate:ratio_rate1h", "slo:sli_error:ratio_rate5m"} <= names
+    slos = (ROOT / "docs" / "slos.md").read_text()
+    # A row may list one family's windows as `slo:sli_error:ratio_rate5m`, `…30m`: a suffix after the first name.
+    shorthand = {first.rstrip("0123456789dhms") + suffix
+                 for row in slos.splitlines() if "`…" in row
+                 for first in re.findall(r"`([a-z_:]+[0-9]+[dhms])`", row)[:1]
+                 for suffix in re.findall(r"`…([0-9]+[dhms])`", row)}
+    missing = sorted(n for n in names if f"`{n}`" not in slos and n not in shorthand)
+    assert not missing, f"not in docs/slos.md: {missing}"
