@@ -14,6 +14,7 @@ import ModelMonitoring
 /// model), each `{"count": n, "first": "<key>"}`, only when there are some; so are values recorded under `__other__` (``IngestNotices``: `"unknown_versions"`,
 /// `"unknown_classes"`, `"unknown_groups"` with `"first": "<attribute>=<value>"`), `"future_timestamps"`
 /// (more than a day ahead: milliseconds sent for seconds) and `"past_timestamps"` (ten years back), both ignored.
+/// A `"first"` longer than ``firstMaxBytes`` bytes is cut there and ends with `…`.
 /// A labels answer (for a model that joins
 /// labels) also says what became of the accepted labels: `"joined": j`, `"unmatched": {"unknown": u, "expired": x,
 /// "evicted": v, "other_instance": o}` and `"other_instances": {"<instance>": count, ...}` (the instances named by
@@ -348,12 +349,12 @@ struct IngestEndpoint: Sendable {
         if report.unknownKeys > 0 {
             // Skipped, so said: a misspelt key (`probabilites`) loses its value without any event being rejected.
             out += ",\"unknown_keys\":{\"count\":\(report.unknownKeys),\"first\":"
-            out += jsonStringLiteral(report.firstUnknownKey ?? "") + "}"
+            out += jsonStringLiteral(shownFirst(report.firstUnknownKey)) + "}"
         }
         if report.unknownFeatures > 0 {
             // Likewise a misspelt feature (`amout`): its value is not recorded, and the feature counts missing.
             out += ",\"unknown_features\":{\"count\":\(report.unknownFeatures),\"first\":"
-            out += jsonStringLiteral(report.firstUnknownFeature ?? "") + "}"
+            out += jsonStringLiteral(shownFirst(report.firstUnknownFeature)) + "}"
         }
         if !report.notices.isEmpty {
             appendNotices(report.notices, to: &out)
@@ -381,7 +382,17 @@ struct IngestEndpoint: Sendable {
         ] where tally.count > 0 {
             // Accepted, recorded under __other__ (or, for a timestamp, ignored: the join delay is measured from the
             // event's arrival): said, not silent.
-            out += ",\"\(key)\":{\"count\":\(tally.count),\"first\":" + jsonStringLiteral(tally.first ?? "") + "}"
+            out += ",\"\(key)\":{\"count\":\(tally.count),\"first\":" + jsonStringLiteral(shownFirst(tally.first)) + "}"
         }
+    }
+
+    /// The most UTF-8 bytes of a `"first"` value an answer repeats (a 15 MB class name was sent back whole).
+    static let firstMaxBytes = 256
+
+    /// `first` as an answer repeats it: whole within ``firstMaxBytes``, else its first characters and `…`.
+    static func shownFirst(_ first: String?) -> String {
+        guard let first else { return "" }
+        guard first.utf8.count > firstMaxBytes else { return first }
+        return first.utf8Prefix(maxBytes: firstMaxBytes - 3) + "…"
     }
 }

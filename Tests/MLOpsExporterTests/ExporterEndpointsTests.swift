@@ -272,6 +272,15 @@ struct ExporterEndpointsTests {
         let labels = await endpoints.respond(
             to: post("/api/v1/models/fraud/labels", #"{"id":"a","label":"fraud"}"# + "\n" + #"{"id":"b","label":"x"}"#))
         #expect(text(labels).contains(#""errors":[],"unknown_classes":{"count":1,"first":"x"},"joined":0,"#))
+        // A long value is repeated cut to 256 bytes, between characters, ending with "…" (a 15 MB class name was sent
+        // back whole, in every answer).
+        let long = String(repeating: "ab", count: 300)
+        let cut = await endpoints.respond(
+            to: post("/api/v1/models/fraud/predictions", #"{"version":"v1","prediction":""# + long + #""}"#))
+        #expect(text(cut).contains(#""unknown_classes":{"count":1,"first":""# + long.prefix(253) + #"…"}"#))
+        let unknownKey = await endpoints.respond(
+            to: post("/api/v1/models/fraud/predictions", #"{"version":"v1","prediction":"legit",""# + long + #"":1}"#))
+        #expect(text(unknownKey).contains(#""unknown_keys":{"count":1,"first":""# + long.prefix(253) + #"…"}"#))
         let plain = await endpoints.respond(
             to: post("/api/v1/models/fraud/predictions", #"{"version":"v1","prediction":"legit"}"#))
         #expect(text(plain) == #"{"accepted":1,"rejected":0,"errors":[]}"# + "\n")

@@ -133,6 +133,27 @@ func unmatchedByReason(_ h: Harness) -> [Double?] {
         #expect(h.value(#"mlops_labels_held{model="m"}"#) == 1)
     }
 
+    /// A held label of no configured class keeps at most 1 KiB of its text, cut between characters (a client posting
+    /// 15 MB labels for unknown ids held hundreds of MB: the count was the only bound); it still joins as `__other__`,
+    /// and a configured class is held whole.
+    @Test func aHeldLabelOfNoClassKeepsAtMostAKibibyteOfItsText() throws {
+        let (_, m, recorder) = try joinHarness()
+        let t0 = WallClock.now()
+        let long = String(repeating: "é", count: 600)  // 1,200 UTF-8 bytes, two per character
+        m.record(label: LabelEvent(id: "long", label: .label(long)), receivedAt: t0)
+        m.record(label: LabelEvent(id: "short", label: .label("yes")), receivedAt: t0)
+        m.record(version: "v1", prediction: .label("yes"), id: "long", receivedAt: t0 + 1)
+        m.record(version: "v1", prediction: .label("yes"), id: "short", receivedAt: t0 + 1)
+        let outcomes = recorder.outcomes.withLock { $0 }
+        #expect(outcomes.count == 2)
+        #expect(outcomes.first?.label == .label(String(repeating: "é", count: 512)))
+        #expect(outcomes.first?.actualClass == 2)
+        #expect(outcomes.last?.label == .label("yes") && outcomes.last?.actualClass == 1)
+        #expect(
+            HeldLabel(label: .label("x" + long), labelClass: nil).label
+                == .label("x" + String(repeating: "é", count: 511)))
+    }
+
     /// A label held after another whose request started earlier (a long labels body: its labels carry the time it
     /// started) still joins its prediction within 5 s of its own arrival: the older time overwrote the newer as the
     /// last held, and the prediction, 11 s after that older time, did not look among the held labels.

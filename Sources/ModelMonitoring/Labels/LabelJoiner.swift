@@ -272,12 +272,28 @@ public final class LabelJoiner: Sendable {
     }
 }
 
-/// A label held for its prediction (``LabelJoiner/held``).
+/// A label held for its prediction (``LabelJoiner/held``): at most ``LabelJoiner/heldCapacity`` per model, each for
+/// ``LabelJoiner/heldSeconds``, a label of no configured class keeping at most ``maxLabelBytes`` of its text.
 public struct HeldLabel: Sendable {
     /// The ground truth.
     public var label: Outcome
     /// Its class index, for classification.
     public var labelClass: Int?
+
+    /// The most UTF-8 bytes of a held label's text when it is no configured class (joined, it counts as `__other__`
+    /// whatever its text): the held labels' memory is then bounded by their count (a client sending 15 MB labels of
+    /// unknown ids held hundreds of MB).
+    public static let maxLabelBytes = 1024
+
+    /// `label` to hold, its text cut to ``maxLabelBytes`` (whole Unicode scalars) when `labelClass` is nil.
+    public init(label: Outcome, labelClass: Int?) {
+        if labelClass == nil, case .label(let text) = label, text.utf8.count > Self.maxLabelBytes {
+            self.label = .label(String(text.utf8Prefix(maxBytes: Self.maxLabelBytes)))
+        } else {
+            self.label = label
+        }
+        self.labelClass = labelClass
+    }
 }
 
 /// A model's label-join counts that outlive a configuration reload.
