@@ -670,6 +670,15 @@ final class HTTP2Session: ConnectionProtocolHandler {
             refuse(stream, HTTPResponse(status: 400, text: problem + "\n"), reason: "bad_request")
             return true
         }
+        // Refused from its head, as HTTP/1.1 refuses it: a body announced over the limit was read up to the limit
+        // (16 MiB by default) before its 413.
+        let maxBody = context.configuration.maxBodySize
+        if let declared = stream.headers["content-length"].flatMap({ Int($0) }), declared > maxBody {
+            refuse(
+                stream, HTTPResponse(status: 413, text: "request body larger than \(maxBody) bytes\n"),
+                reason: "too_large")
+            return true
+        }
         return false
     }
 

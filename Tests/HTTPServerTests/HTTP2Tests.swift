@@ -110,6 +110,23 @@ struct HTTP2Tests {
         }
     }
 
+    /// A body announced over the limit is refused from its head, with HTTP/1.1's reason, before any of it is read
+    /// (its stream is then reset, NO_ERROR). Before, it was read up to the limit first (16 MiB by default): here, with
+    /// 100 of the announced bytes sent and the stream left open, no answer came.
+    @Test func aBodyAnnouncedOverTheLimitIs413FromItsHead() throws {
+        let observer = RecordingObserver()
+        try withServer(configure: { $0.maxBodySize = 1000 }, observer: observer) { _, port in
+            let client = try HTTP2Client(port: port)
+            let id = client.request(
+                "POST", "/echo", body: [UInt8](repeating: 1, count: 100), headers: [("content-length", "1000000")],
+                endStream: false)
+            let response = try client.response(id)
+            #expect(response.status == 413)
+            #expect(response.text == "request body larger than 1000 bytes\n")
+            #expect(eventually { observer.errors == ["too_large"] })
+        }
+    }
+
     /// A head over the header limits is answered 431 with its reason on its stream only, counted `too_large`, as over
     /// HTTP/1.1 (with a body announced too: the body is not taken). Before, nghttp2 reset the stream (INTERNAL_ERROR),
     /// no status.
