@@ -372,6 +372,15 @@ struct WebReader {
                 reader.fail(hashNode, field, "expected a bcrypt hash ($2y$, $2b$ or $2a$, cost 04-31, 60 characters)")
                 continue
             }
+            // Every check of an unknown user runs at the highest configured cost, and a bcrypt run cannot be stopped:
+            // one request against a cost-31 hash held a core for days, and every uncached login got 503 meanwhile.
+            if let cost = Self.bcryptCost(hash), cost > Self.maxBcryptCost {
+                reader.fail(
+                    hashNode, field,
+                    "bcrypt cost \(cost) is above \(Self.maxBcryptCost) (htpasswd -C's highest): each step doubles a check's time, and cost \(Self.maxBcryptCost) already takes seconds; make the hash again with htpasswd -nB -C 10 (or up to \(Self.maxBcryptCost))"
+                )
+                continue
+            }
             // bcrypt writes the last of its 31 characters from 4 bits, the rest zero: one that is not so is no
             // hash bcrypt made, and no password matches it (it was taken, and its user could never log in).
             guard Self.hasCanonicalEnd(hash) else {
@@ -394,6 +403,16 @@ struct WebReader {
     static func hasCanonicalEnd(_ hash: String) -> Bool {
         guard let last = hash.utf8.last else { return false }
         return canonicalLast.utf8.contains(last)
+    }
+
+    /// The highest bcrypt cost a configured hash may have: `htpasswd -C`'s (a check at 17 takes seconds).
+    public static let maxBcryptCost = 17
+
+    /// The cost of a hash that ``isBcryptHash(_:)`` accepts.
+    static func bcryptCost(_ hash: String) -> Int? {
+        let bytes = Array(hash.utf8)
+        guard bytes.count >= 7 else { return nil }
+        return Int(String(decoding: bytes[4..<6], as: UTF8.self))
     }
 
     /// `$2y$10$` + 53 characters of bcrypt's base64 alphabet.

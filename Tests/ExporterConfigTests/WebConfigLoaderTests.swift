@@ -114,6 +114,15 @@ struct WebConfigLoaderTests {
             webProblems("basic_auth_users:\n  prom: plaintext\n") == [
                 "2:9: basic_auth_users.prom: expected a bcrypt hash ($2y$, $2b$ or $2a$, cost 04-31, 60 characters)"
             ])
+        // A well-formed hash of a cost no check can finish in reasonable time (a request against cost 31 held a core
+        // for days); 17, htpasswd -C's highest, is taken.
+        let salt = String(repeating: "a", count: 52) + "e"
+        #expect(
+            webProblems("basic_auth_users:\n  prom: $2y$31$\(salt)\n") == [
+                "2:9: basic_auth_users.prom: bcrypt cost 31 is above 17 (htpasswd -C's highest): each step doubles a check's time, and cost 17 already takes seconds; make the hash again with htpasswd -nB -C 10 (or up to 17)"
+            ])
+        #expect(webProblems("basic_auth_users:\n  prom: $2y$18$\(salt)\n").count == 1)
+        #expect(webProblems("basic_auth_users:\n  prom: $2y$17$\(salt)\n").isEmpty)
         #expect(
             webProblems("http_server_config:\n  http2: maybe\n") == [
                 "2:10: http_server_config.http2: expected true or false"
