@@ -96,12 +96,42 @@ struct FieldReader {
     /// The version of an event that names none (the batch command's `--model-version`); nil: such an event is
     /// rejected `missing_version`, as the ingestion API has it.
     var defaultVersion: String?
+    /// The current event's mark, and for each feature, attribute and class the mark of the last event whose
+    /// `features`, `attributes` or `probabilities` object gave it: a key given twice in one event is found by one
+    /// comparison (no set to clear per event).
+    var eventMark: UInt32 = 0
+    var featureMarks: [UInt32] = []
+    var attributeMarks: [UInt32] = []
+    var classMarks: [UInt32] = []
+
+    /// Starts an event: a new ``eventMark`` (the marks start over when it wraps).
+    @inline(__always)
+    mutating func markNewEvent() {
+        eventMark &+= 1
+        if eventMark == 0 {
+            for i in featureMarks.indices { featureMarks[i] = 0 }
+            for i in attributeMarks.indices { attributeMarks[i] = 0 }
+            for i in classMarks.indices { classMarks[i] = 0 }
+            eventMark = 1
+        }
+    }
+
+    /// Whether `marks[index]` holds `mark` (given in this event already); sets it.
+    @inline(__always)
+    static func givenTwice(_ marks: inout [UInt32], _ index: Int, mark: UInt32) -> Bool {
+        if marks[index] == mark { return true }
+        marks[index] = mark
+        return false
+    }
 
     init(schema: Schema, cache: DecoderCache?) {
         self.schema = schema
         isClassification = schema.task == .classification
         strings = cache?.strings ?? StringCache()
         fieldSuccessors = cache?.fieldSuccessors ?? DecoderCache.initialFieldSuccessors
+        featureMarks = Array(repeating: 0, count: schema.features.count)
+        attributeMarks = Array(repeating: 0, count: schema.attributeNames.count)
+        classMarks = Array(repeating: 0, count: schema.classes.count)
     }
 
     /// The String of a string token, from ``strings`` when it is short and escape-free.
@@ -340,6 +370,8 @@ struct FieldReader {
         var prediction: Outcome?
         var predictionClass: Int?
         var labelClass: Int?
+        var given: UInt32 = 0  // one bit per `Field`
+        markNewEvent()
         s.pos += 1
         if !s.objectIsEmpty() {
             let fields = fieldTable
@@ -360,6 +392,10 @@ struct FieldReader {
                     fieldSuccessors = fieldSuccessors & ~(0xF << shift) | UInt64(truncatingIfNeeded: index) << shift
                 }
                 previous = index
+                // JSON decoders keep the last of a key given twice, so its first value was lost unsaid: refused, as
+                // `batch` and `profile` refuse it in their files and the CloudEvents receiver in an envelope.
+                if given & (1 << index) != 0 { rejectDuplicate(&rejection, PredictionEventFields.names[index]) }
+                given |= 1 << index
                 switch field {
                 case .id: event.id = try identifier(&s, &rejection)
                 case .timestamp: event.timestamp = try timestamp(&s, &rejection)
@@ -509,6 +545,9 @@ struct FieldReader {
                 for i in next..<index { event.features[i] = .missing }
                 next = index &+ 1
             }
+            if Self.givenTwice(&featureMarks, index, mark: eventMark) {
+                rejectDuplicate(&rejection, "features.\(schema.features[index].name)")
+            }
             let token = try s.scalar(depth: 3)
             if schema.featureIsNumeric[index] {
                 switch token {
@@ -567,6 +606,9 @@ struct FieldReader {
                 continue
             }
             hint = index + 1
+            if Self.givenTwice(&attributeMarks, index, mark: eventMark) {
+                rejectDuplicate(&rejection, "attributes.\(schema.attributeNames[index])")
+            }
             let token = try s.scalar(depth: 3)
             switch token {
             case .string(let t): event.attributes[index] = string(t, s)
@@ -618,6 +660,9 @@ struct FieldReader {
                         continue
                     }
                     hint = index + 1
+                    if Self.givenTwice(&classMarks, index, mark: eventMark) {
+                        rejectDuplicate(&rejection, "probabilities.\(schema.classes[index])")
+                    }
                     if let p = probability(token, &rejection) { event.probabilities[index] = p }
                 } while try s.objectContinues()
             }
@@ -675,11 +720,19 @@ struct FieldReader {
         var labelClass: Int?
         event.timestamp = nil
         unknownKeysInEvent = 0
+        var given: UInt32 = 0  // one bit per `Field`
         s.pos += 1
         if !s.objectIsEmpty() {
             repeat {
                 let key = try s.key()
-                switch resolve(key, s, in: fieldTable, hint: Int.max).flatMap(Field.init(rawValue:)) {
+                let field = resolve(key, s, in: fieldTable, hint: Int.max).flatMap(Field.init(rawValue:))
+                if let field, field == .id || field == .label || field == .timestamp {
+                    if given & (1 << field.rawValue) != 0 {
+                        rejectDuplicate(&rejection, PredictionEventFields.names[field.rawValue])
+                    }
+                    given |= 1 << field.rawValue
+                }
+                switch field {
                 case .id: id = try identifier(&s, &rejection)
                 case .label: label = try outcome(&s, "label", &rejection, classIndex: &labelClass)
                 case .timestamp: event.timestamp = try timestamp(&s, &rejection)
@@ -708,6 +761,12 @@ private func setAllFeaturesMissing(_ event: inout PredictionEvent) {
     event.features.withUnsafeMutableBufferPointer { values in
         for i in values.indices { values[i] = .missing }
     }
+}
+
+/// Records a key given twice in one event (`invalid_json`), unless an earlier problem was recorded for it.
+@inline(__always)
+private func rejectDuplicate(_ rejection: inout Rejection?, _ key: @autoclosure () -> String) {
+    reject(&rejection, .invalidJSON, "'\(key())' is given twice (each key may appear once in an event)")
 }
 
 /// Records `reason` unless an earlier problem was recorded for the event (the first one is reported).

@@ -15,6 +15,24 @@ private func labels(
 
 @Suite("Label events")
 struct LabelTests {
+    /// `id`, `label` or `timestamp` given twice rejects the label (`invalid_json`): the first was dropped unsaid.
+    @Test("a key given twice in a label rejects it")
+    func keyGivenTwice() throws {
+        let (events, report) = try labels(
+            """
+            {"id":"e1","label":"a","label":"b"}
+            {"id":"e2","id":"e3","label":"a"}
+            {"id":"e4","label":"a","x":1,"x":2}
+            """)
+        #expect(events.map(\.id) == ["e4"])
+        #expect(
+            report.errors.map(\.message) == [
+                "'label' is given twice (each key may appear once in an event)",
+                "'id' is given twice (each key may appear once in an event)",
+            ])
+        #expect(report.errors.allSatisfy { $0.reason == .invalidJSON })
+    }
+
     @Test("classification labels, with and without timestamp; unknown keys ignored")
     func classification() throws {
         let (events, report) = try labels(

@@ -120,7 +120,7 @@ struct PredictionTests {
                 [.missing, .missing, .category("y")],
                 [.missing, .number(5), .missing],
                 [.number(6), .number(7), .category("z")],
-                [.missing, .missing, .category("w")],  // a duplicate `features` wins as a whole
+                // (the fifth, `features` given twice, is rejected: `keyGivenTwice`)
                 [.number(9), .number(10), .category("v")],
                 [.missing, .missing, .missing],
                 [.number(12), .number(11), .missing],
@@ -146,8 +146,8 @@ struct PredictionTests {
     @Test("features in any order are resolved (hint and hash paths)")
     func featureOrder() throws {
         let event = try #require(
-            try single(#"{"version":"v","prediction":1,"features":{"city":"x","age":1,"income":2,"age":3}}"#))
-        #expect(event.features == [.number(3), .number(2), .category("x")])  // duplicate key: last wins
+            try single(#"{"version":"v","prediction":1,"features":{"city":"x","income":2,"age":3}}"#))
+        #expect(event.features == [.number(3), .number(2), .category("x")])
     }
 
     @Test("classification predictions: strings, integers and booleans become labels")
@@ -352,16 +352,36 @@ struct PredictionTests {
         #expect(decoded.events[1].features == [.number(4), .number(5), .category("y")])
     }
 
-    @Test("a later null wins over earlier probabilities, features and attributes")
-    func laterNullWins() throws {
+    /// A known key given twice in one event rejects it, `invalid_json` naming the key: JSON decoders keep the last,
+    /// so the first value was dropped without a word (it was accepted, the last one winning). Keys that are no field,
+    /// feature or attribute are skipped as before; the next event starts afresh (its keys are not "given twice").
+    @Test("a key given twice in an event rejects it")
+    func keyGivenTwice() throws {
         let decoded = try decode(
             #"""
-            [{"version":"v","prediction":"a","probabilities":[0.5,0.25,0.25],"probabilities":null},
-             {"version":"v","prediction":"a","probabilities":{"a":1,"b":0,"c":0},"probabilities":null,"features":{"x":1},"features":null}]
+            [{"version":"v1","version":"v2","prediction":"a"},
+             {"version":"v","prediction":"a","probabilities":[0.5,0.25,0.25],"probabilities":null},
+             {"version":"v","prediction":"a","features":{"x":1,"x":2}},
+             {"version":"v","prediction":"a","probabilities":{"a":0.5,"b":0.5,"a":0,"c":0}},
+             {"version":"v","prediction":"a","features":{"x":1},"other":1,"other":2},
+             {"version":"v","prediction":"a","features":{"x":3}}]
             """#, schema: classificationSchema())
         #expect(decoded.report.accepted == 2)
-        #expect(decoded.events.map(\.probabilities) == [[], []])
-        #expect(decoded.events[1].features == [.missing])
+        #expect(
+            decoded.report.errors.map { "\($0.index) \($0.reason.rawValue) \($0.message)" } == [
+                "0 invalid_json 'version' is given twice (each key may appear once in an event)",
+                "1 invalid_json 'probabilities' is given twice (each key may appear once in an event)",
+                "2 invalid_json 'features.x' is given twice (each key may appear once in an event)",
+                "3 invalid_json 'probabilities.a' is given twice (each key may appear once in an event)",
+            ])
+        #expect(decoded.events.map(\.features) == [[.number(1)], [.number(3)]])
+        let attribute = try rejection(#"{"version":"v","prediction":1,"attributes":{"gender":"f","gender":"m"}}"#)
+        #expect(attribute?.message == "'attributes.gender' is given twice (each key may appear once in an event)")
+        // A model without features (the marks were sized from the features' count alone: out of range here).
+        let noFeatures = try Schema(task: .regression, features: [], attributeNames: ["gender"])
+        let featureless = try rejection(
+            #"{"version":"v","prediction":1,"attributes":{"gender":"f","gender":"m"}}"#, schema: noFeatures)
+        #expect(featureless?.reason == .invalidJSON)
     }
 
     @Test("a visitor that changes the event's arrays does not break the next events")
