@@ -6,6 +6,15 @@ import Yams
 /// errors, relative file paths resolve against the file's directory, and referenced files must be readable.
 /// The file is bounded like the models' (``ConfigLimits``).
 public enum WebConfigLoader {
+    /// The highest bcrypt cost a `basic_auth_users` hash may have: `htpasswd -C`'s (a check at 17 takes seconds).
+    public static let maxBcryptCost = 17
+
+    /// What is wrong with `hash` as a `basic_auth_users` hash, nil when it is usable: a bcrypt hash (`$2y$`, `$2b$`
+    /// or `$2a$`, a two-digit cost, 53 characters of bcrypt's base64) that bcrypt could have made (its last
+    /// character), of cost at most ``maxBcryptCost``. The file's loader checks it, and `Exporter` a configuration
+    /// built in code.
+    public static func basicAuthHashProblem(_ hash: String) -> String? { WebReader.basicAuthHashProblem(hash) }
+
     /// Reads `path` and validates it.
     public static func load(file path: String) throws(ConfigErrors) -> WebConfiguration {
         let text = try ConfigLoader.read(path)
@@ -368,26 +377,8 @@ struct WebReader {
                 continue
             }
             guard let hash = reader.string(hashNode, field) else { continue }
-            guard Self.isBcryptHash(hash) else {
-                reader.fail(hashNode, field, "expected a bcrypt hash ($2y$, $2b$ or $2a$, cost 04-31, 60 characters)")
-                continue
-            }
-            // Every check of an unknown user runs at the highest configured cost, and a bcrypt run cannot be stopped:
-            // one request against a cost-31 hash held a core for days, and every uncached login got 503 meanwhile.
-            if let cost = Self.bcryptCost(hash), cost > Self.maxBcryptCost {
-                reader.fail(
-                    hashNode, field,
-                    "bcrypt cost \(cost) is above \(Self.maxBcryptCost) (htpasswd -C's highest): each step doubles a check's time, and cost \(Self.maxBcryptCost) already takes seconds; make the hash again with htpasswd -nB -C 10 (or up to \(Self.maxBcryptCost))"
-                )
-                continue
-            }
-            // bcrypt writes the last of its 31 characters from 4 bits, the rest zero: one that is not so is no
-            // hash bcrypt made, and no password matches it (it was taken, and its user could never log in).
-            guard Self.hasCanonicalEnd(hash) else {
-                reader.fail(
-                    hashNode, field,
-                    "not a hash bcrypt makes: its last character must be one of \(Self.canonicalLast) (no password matches it)"
-                )
+            if let problem = Self.basicAuthHashProblem(hash) {
+                reader.fail(hashNode, field, problem)
                 continue
             }
             users[name] = hash
@@ -405,22 +396,46 @@ struct WebReader {
         return canonicalLast.utf8.contains(last)
     }
 
-    /// The highest bcrypt cost a configured hash may have: `htpasswd -C`'s (a check at 17 takes seconds).
-    public static let maxBcryptCost = 17
+    /// The highest bcrypt cost a configured hash may have (``WebConfigLoader/maxBcryptCost``).
+    static let maxBcryptCost = WebConfigLoader.maxBcryptCost
 
-    /// The cost of a hash that ``isBcryptHash(_:)`` accepts.
+    /// What is wrong with `hash` as a `basic_auth_users` hash, nil when it is usable: a bcrypt hash (`$2y$`, `$2b$`
+    /// or `$2a$`, a two-digit cost, 53 characters of bcrypt's base64) that bcrypt could have made (its last
+    /// character), of cost at most ``maxBcryptCost`` (``WebConfigLoader/basicAuthHashProblem(_:)``).
+    static func basicAuthHashProblem(_ hash: String) -> String? {
+        guard isBcryptHash(hash), let cost = bcryptCost(hash) else {
+            return "expected a bcrypt hash ($2y$, $2b$ or $2a$, cost 04-\(maxBcryptCost), 60 characters)"
+        }
+        // bcrypt writes the last of its 31 characters from 4 bits, the rest zero: one that is not so is no
+        // hash bcrypt made, and no password matches it (it was taken, and its user could never log in).
+        guard hasCanonicalEnd(hash) else {
+            return
+                "not a hash bcrypt makes: its last character must be one of \(canonicalLast) (no password matches it)"
+        }
+        // Every check of an unknown user runs at the highest configured cost, and a bcrypt run cannot be stopped:
+        // one request against a cost-31 hash held a core for days, and every uncached login got 503 meanwhile.
+        guard cost <= maxBcryptCost else {
+            return
+                "bcrypt cost \(cost) is above \(maxBcryptCost) (htpasswd -C's highest): each step doubles a check's time, and cost \(maxBcryptCost) already takes seconds; make the hash again with htpasswd -nB -C 10 (or up to \(maxBcryptCost))"
+        }
+        return nil
+    }
+
+    /// The cost of a `$2?$NN$` hash: two ASCII digits (`Int` alone took `+5`, a cost crypt refuses: no password
+    /// matched such a hash).
     static func bcryptCost(_ hash: String) -> Int? {
         let bytes = Array(hash.utf8)
-        guard bytes.count >= 7 else { return nil }
-        return Int(String(decoding: bytes[4..<6], as: UTF8.self))
+        guard bytes.count >= 7, bytes[4] >= 0x30, bytes[4] <= 0x39, bytes[5] >= 0x30, bytes[5] <= 0x39 else {
+            return nil
+        }
+        return Int(bytes[4] - 0x30) * 10 + Int(bytes[5] - 0x30)
     }
 
     /// `$2y$10$` + 53 characters of bcrypt's base64 alphabet.
     static func isBcryptHash(_ hash: String) -> Bool {
         let bytes = Array(hash.utf8)
         guard bytes.count == 60, hash.hasPrefix("$2y$") || hash.hasPrefix("$2b$") || hash.hasPrefix("$2a$"),
-            bytes[6] == UInt8(ascii: "$"), let cost = Int(String(decoding: bytes[4..<6], as: UTF8.self)),
-            (4...31).contains(cost)
+            bytes[6] == UInt8(ascii: "$"), let cost = bcryptCost(hash), (4...31).contains(cost)
         else { return false }
         return bytes[7...].allSatisfy { byte in
             switch byte {

@@ -648,8 +648,9 @@ final class HTTP2Session: ConnectionProtocolHandler {
     /// Answers (and returns true) a request the server does not take, counted as over HTTP/1.1: CONNECT (nghttp2 lets
     /// it through without `:path`, RFC 9113 §8.5) 501, counted `bad_request`; a request without `:method` or `:path`,
     /// or whose hosts cannot stand (``hostProblem(authority:hosts:)``), 400, counted `bad_request`; a `:path` longer
-    /// than ``HTTPServer/Configuration/maxRequestTargetLength`` 414, counted `too_large`. (Before, CONNECT was
-    /// answered 400 and counted nowhere.)
+    /// than ``HTTPServer/Configuration/maxRequestTargetLength`` 414, counted `too_large`; a `content-length` over
+    /// ``HTTPServer/Configuration/maxBodySize`` 413, counted `too_large`, before any of the body is read. (Before,
+    /// CONNECT was answered 400 and counted nowhere.)
     private func refusedAsMalformed(_ stream: Stream) -> Bool {
         if stream.method == "CONNECT" {
             refuse(stream, HTTPResponse(status: 501, text: "CONNECT is not supported\n"), reason: "bad_request")

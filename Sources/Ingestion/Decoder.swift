@@ -19,7 +19,8 @@
 /// field are skipped (their values still have to be valid JSON), counted in ``DecodeReport/unknownKeys`` for the
 /// accepted events, the body's first named in ``DecodeReport/firstUnknownKey``. A known key given twice in one event
 /// (an event field, a feature, an attribute, a class of `probabilities`) rejects the event as `invalid_json` (JSON
-/// decoders keep the last, so the first value was lost unsaid). Nesting deeper than 64 levels is a syntax error. `null` counts as absent for every field.
+/// decoders keep the last, so the first value was lost unsaid). Nesting deeper than 64 levels is a syntax error.
+/// `null` counts as absent for every field (given twice, even as `null`, a key still rejects the event).
 ///
 /// The visitor gets the decoder's one event `inout`, so that it is not copied per event (a copy retains and
 /// releases each of its strings and arrays); the next event overwrites it: copy what must outlive the call. The

@@ -134,7 +134,8 @@ public enum BodyFormat: Sendable, Equatable {
 
 /// Why an event (or a body) was rejected: a small fixed set, suitable as a Prometheus `reason` label value.
 public enum RejectReason: String, Sendable, CaseIterable {
-    /// Not valid JSON (an NDJSON line, or a whole JSON-array body).
+    /// Not valid JSON (an NDJSON line, or a whole JSON-array body), or an event that gives a key twice (an event
+    /// field, a feature, an attribute, a class of `probabilities`: JSON decoders keep the last, losing the first).
     case invalidJSON = "invalid_json"
     /// An element of the batch is valid JSON but not an object.
     case notAnObject = "not_an_object"

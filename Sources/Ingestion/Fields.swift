@@ -521,7 +521,8 @@ struct FieldReader {
 
     /// Reads the `features` object. Every feature ends up either given by this object or `.missing` (no reset of
     /// the reused event beforehand): a feature skipped over in schema order is set missing on the way, the ones
-    /// after the last key at the end. Keys out of order are still read; a duplicate `features` key wins as a whole.
+    /// after the last key at the end. Keys out of order are still read; a feature given twice rejects the event (a `features` key given twice
+    /// is refused by the event's parser).
     mutating func features(
         _ s: inout Scanner, _ event: inout PredictionEvent, _ rejection: inout Rejection?
     )
@@ -655,8 +656,12 @@ struct FieldReader {
                     let index = try keyIndex(&s, in: schema.classTable, hint: hint, key: &key)
                     let token = try s.scalar(depth: 3)
                     guard let index else {
-                        let name = s.makeString(key, scratch: &scratch)
-                        reject(&rejection, .invalidProbabilities, "'probabilities' has unknown class '\(name)'")
+                        // Named in the answer: at most 256 bytes of it (a 15 MB key was repeated whole).
+                        if rejection == nil {
+                            let name = s.makeString(key, scratch: &scratch)
+                            let shown = name.utf8.count > 256 ? name.utf8Prefix(maxBytes: 253) + "…" : name[...]
+                            reject(&rejection, .invalidProbabilities, "'probabilities' has unknown class '\(shown)'")
+                        }
                         continue
                     }
                     hint = index + 1
@@ -690,7 +695,7 @@ struct FieldReader {
         } else {
             let token = try s.scalar(depth: 2)
             if case .null = token {
-                probabilitiesSeen = false  // a later `null` wins over an earlier object or array too
+                probabilitiesSeen = false
                 return
             }
             reject(&rejection, .wrongType, "'probabilities' must be an object or an array, found \(token.typeName)")

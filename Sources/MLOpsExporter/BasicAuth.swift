@@ -1,5 +1,6 @@
 import CCrypt
 import COpenSSL
+import ExporterConfig
 import Foundation
 import Synchronization
 
@@ -158,7 +159,8 @@ final class BasicAuth: Sendable {
         guard bytes.count >= 7, bytes[0] == UInt8(ascii: "$"), bytes[3] == UInt8(ascii: "$"),
             bytes[6] == UInt8(ascii: "$")
         else { return nil }
-        return Int(String(decoding: bytes[4..<6], as: UTF8.self))
+        guard bytes[4] >= 0x30, bytes[4] <= 0x39, bytes[5] >= 0x30, bytes[5] <= 0x39 else { return nil }
+        return Int(bytes[4] - 0x30) * 10 + Int(bytes[5] - 0x30)
     }
 
     /// A well-formed bcrypt hash at `cost` whose password nobody knows: a fresh salt from `crypt_gensalt_rn`
@@ -188,5 +190,28 @@ final class BasicAuth: Sendable {
         var digest = [UInt8](repeating: 0, count: Int(SHA256_DIGEST_LENGTH))
         _ = SHA256(material, material.count, &digest)
         return digest
+    }
+}
+
+extension Exporter {
+    /// A user of ``Configuration/web``'s `basicAuthUsers` whose hash cannot be used
+    /// (`WebConfigLoader.basicAuthHashProblem`): a configuration built in code is held to the file's checks.
+    public struct InvalidBasicAuthUser: Error, Sendable, CustomStringConvertible {
+        /// The user name.
+        public let user: String
+        /// What is wrong with its hash.
+        public let problem: String
+        /// The user, what is wrong, and where the configuration came from.
+        public var description: String { "basic auth user \"\(user)\": \(problem) (Exporter.Configuration.web)" }
+    }
+
+    /// Throws ``InvalidBasicAuthUser`` for the first user (by name) whose hash cannot be used: unchecked, a
+    /// `$2y$31$` hash made every unknown user's check run for days.
+    static func checkBasicAuthUsers(_ users: [String: String]) throws(InvalidBasicAuthUser) {
+        for (user, hash) in users.sorted(by: { $0.key < $1.key }) {
+            if let problem = WebConfigLoader.basicAuthHashProblem(hash) {
+                throw InvalidBasicAuthUser(user: user, problem: problem)
+            }
+        }
     }
 }

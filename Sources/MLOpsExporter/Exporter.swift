@@ -48,7 +48,9 @@ public final class Exporter: Sendable {
         public var models: ExporterConfiguration? = nil
         /// The web configuration file (`--web.config.file`) to re-read on SIGHUP; nil: none.
         public var webConfigPath: String?
-        /// The web configuration (TLS, HTTP/2, headers, basic auth), already loaded and validated.
+        /// The web configuration (TLS, HTTP/2, headers, basic auth), already loaded and validated (the basic auth
+        /// hashes are checked again: ``Exporter/init(configuration:registry:logger:)`` throws
+        /// ``Exporter/InvalidBasicAuthUser``).
         public var web = WebConfiguration()
         /// The model collectors configurations may name: the built-in ones, plus any you register.
         public var collectors: CollectorCatalog = .builtIn
@@ -135,6 +137,7 @@ public final class Exporter: Sendable {
         self.logger = logger
         try Self.checkInstanceID(configuration.instanceID)
         try Self.checkTelemetryPath(configuration.telemetryPath)
+        try Self.checkBasicAuthUsers(configuration.web.basicAuthUsers)
         // What this init registers is undone if it throws: the caller may fix the configuration and try again
         // with the same registry.
         let mark = registry.registrationMark()

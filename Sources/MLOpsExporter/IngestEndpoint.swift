@@ -14,7 +14,8 @@ import ModelMonitoring
 /// model), each `{"count": n, "first": "<key>"}`, only when there are some; so are values recorded under `__other__` (``IngestNotices``: `"unknown_versions"`,
 /// `"unknown_classes"`, `"unknown_groups"` with `"first": "<attribute>=<value>"`), `"future_timestamps"`
 /// (more than a day ahead: milliseconds sent for seconds) and `"past_timestamps"` (ten years back), both ignored.
-/// A `"first"` longer than ``firstMaxBytes`` bytes is cut there and ends with `…`.
+/// A `"first"` longer than ``firstMaxBytes`` bytes (an error's `"message"` longer than ``messageMaxBytes``) is cut
+/// there, between Unicode scalars, and ends with `…`.
 /// A labels answer (for a model that joins
 /// labels) also says what became of the accepted labels: `"joined": j`, `"unmatched": {"unknown": u, "expired": x,
 /// "evicted": v, "other_instance": o}` and `"other_instances": {"<instance>": count, ...}` (the instances named by
@@ -343,7 +344,9 @@ struct IngestEndpoint: Sendable {
             if i > 0 { out += "," }
             out += "{\"index\":\(error.index),"
             if let line = error.line { out += "\"line\":\(line)," }
-            out += "\"reason\":\"\(error.reason.rawValue)\",\"message\":" + jsonStringLiteral(error.message) + "}"
+            // Cut as the "first" values are: a message that quotes the input could repeat much of it.
+            out += "\"reason\":\"\(error.reason.rawValue)\",\"message\":"
+            out += jsonStringLiteral(shownMessage(error.message)) + "}"
         }
         out += "]"
         if report.unknownKeys > 0 {
@@ -389,7 +392,16 @@ struct IngestEndpoint: Sendable {
     /// The most UTF-8 bytes of a `"first"` value an answer repeats (a 15 MB class name was sent back whole).
     static let firstMaxBytes = 256
 
-    /// `first` as an answer repeats it: whole within ``firstMaxBytes``, else its first characters and `…`.
+    /// The most UTF-8 bytes of an error's `"message"` an answer gives.
+    static let messageMaxBytes = 512
+
+    /// `message` as an answer gives it: whole within ``messageMaxBytes``, else cut there and ended with `…`.
+    static func shownMessage(_ message: String) -> String {
+        guard message.utf8.count > messageMaxBytes else { return message }
+        return message.utf8Prefix(maxBytes: messageMaxBytes - 3) + "…"
+    }
+
+    /// `first` as an answer repeats it: whole within ``firstMaxBytes``, else its first Unicode scalars and `…`.
     static func shownFirst(_ first: String?) -> String {
         guard let first else { return "" }
         guard first.utf8.count > firstMaxBytes else { return first }

@@ -60,7 +60,8 @@ public struct PredictionSnapshot: Sendable, Equatable {
 public struct JoinedOutcome: Sendable, Equatable {
     /// The prediction as it was received.
     public var prediction: PredictionSnapshot
-    /// The label, typed like the model's predictions.
+    /// The label, typed like the model's predictions (a class label of no configured class: at most
+    /// ``HeldLabel/maxLabelBytes`` of its text, cut between Unicode scalars; it counts as `__other__`).
     public var label: Outcome
     /// For classification, the label's index in ``ModelContext/classLabels`` (`__other__` last); -1 for
     /// regression.

@@ -124,6 +124,10 @@ struct HTTP2Tests {
             #expect(response.status == 413)
             #expect(response.text == "request body larger than 1000 bytes\n")
             #expect(eventually { observer.errors == ["too_large"] })
+            // One at the limit is taken.
+            let atLimit = client.request(
+                "POST", "/echo", body: [UInt8](repeating: 1, count: 1000), headers: [("content-length", "1000")])
+            #expect(try client.response(atLimit).status == 200)
         }
     }
 

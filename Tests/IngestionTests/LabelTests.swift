@@ -23,12 +23,14 @@ struct LabelTests {
             {"id":"e1","label":"a","label":"b"}
             {"id":"e2","id":"e3","label":"a"}
             {"id":"e4","label":"a","x":1,"x":2}
+            {"id":"e5","\\u006cabel":"a","label":"b"}
             """)
         #expect(events.map(\.id) == ["e4"])
         #expect(
             report.errors.map(\.message) == [
                 "'label' is given twice (each key may appear once in an event)",
                 "'id' is given twice (each key may appear once in an event)",
+                "'label' is given twice (each key may appear once in an event)",  // one written with an escape
             ])
         #expect(report.errors.allSatisfy { $0.reason == .invalidJSON })
     }

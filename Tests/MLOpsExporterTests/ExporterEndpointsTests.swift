@@ -281,6 +281,14 @@ struct ExporterEndpointsTests {
         let unknownKey = await endpoints.respond(
             to: post("/api/v1/models/fraud/predictions", #"{"version":"v1","prediction":"legit",""# + long + #"":1}"#))
         #expect(text(unknownKey).contains(#""unknown_keys":{"count":1,"first":""# + long.prefix(253) + #"…"}"#))
+        // An error's message that quotes the input is cut to 512 bytes (an unknown class of `probabilities` was
+        // repeated whole).
+        let message = await endpoints.respond(
+            to: post(
+                "/api/v1/models/fraud/predictions",
+                #"{"version":"v1","prediction":"legit","probabilities":{""# + long + #"":1}}"#))
+        let cutMessage = #"'probabilities' has unknown class '"# + long.prefix(253) + "…'"
+        #expect(text(message).contains(#""reason":"invalid_probabilities","message":""# + cutMessage + #"""#))
         let plain = await endpoints.respond(
             to: post("/api/v1/models/fraud/predictions", #"{"version":"v1","prediction":"legit"}"#))
         #expect(text(plain) == #"{"accepted":1,"rejected":0,"errors":[]}"# + "\n")
@@ -492,5 +500,28 @@ struct ExporterEndpointsTests {
             #expect(throws: Never.self, "\(good)") { try embedded(telemetryPath: good) }
         }
         #expect(Exporter.telemetryPathProblem("/-/ready")?.contains("own paths") == true)
+    }
+
+    /// A configuration built in code is held to the web configuration file's checks of its basic auth hashes: a
+    /// cost-31 hash (every unknown user's check ran at that cost, for days) or a malformed one is refused; they
+    /// reached the authenticator unchecked.
+    @Test func basicAuthHashesBuiltInCodeAreChecked() throws {
+        let salt = String(repeating: "a", count: 52) + "e"
+        for (hash, refused) in [
+            ("$2y$31$" + salt, true), ("$2y$+5$" + salt, true), ("plain", true), ("$2y$10$" + salt, false),
+        ] {
+            var configuration = Exporter.Configuration()
+            configuration.processMetrics = false
+            configuration.web.basicAuthUsers = ["prom": hash]
+            let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+            if refused {
+                let error = #expect(throws: Exporter.InvalidBasicAuthUser.self, "\(hash)") {
+                    try Exporter(configuration: configuration, logger: logger)
+                }
+                #expect(error?.user == "prom")
+            } else {
+                #expect(throws: Never.self) { try Exporter(configuration: configuration, logger: logger) }
+            }
+        }
     }
 }

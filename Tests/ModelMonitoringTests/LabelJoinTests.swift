@@ -152,6 +152,11 @@ func unmatchedByReason(_ h: Harness) -> [Double?] {
         #expect(
             HeldLabel(label: .label("x" + long), labelClass: nil).label
                 == .label("x" + String(repeating: "é", count: 511)))
+        // The same label joining a pending prediction at once (not held) is cut the same.
+        m.record(version: "v1", prediction: .label("yes"), id: "first", receivedAt: t0 + 2)
+        m.record(label: LabelEvent(id: "first", label: .label(long)), receivedAt: t0 + 3)
+        let direct = recorder.outcomes.withLock { $0.last }
+        #expect(direct?.label == .label(String(repeating: "é", count: 512)) && direct?.actualClass == 2)
     }
 
     /// A label held after another whose request started earlier (a long labels body: its labels carry the time it

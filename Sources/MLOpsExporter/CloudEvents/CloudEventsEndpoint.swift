@@ -68,7 +68,7 @@ struct CloudEventsEndpoint: Sendable {
             event = try CloudEvent.read(request)
         } catch {
             metrics.refused(error.reason)
-            return respond(HTTPResponse(status: 400, text: error.message + "\n"))
+            return respond(HTTPResponse(status: 400, text: IngestEndpoint.shownMessage(error.message) + "\n"))
         }
         guard let route = routes.route(service: event.service, monitor: monitor) else {
             metrics.refused(.unknownService)
