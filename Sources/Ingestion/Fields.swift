@@ -521,8 +521,8 @@ struct FieldReader {
 
     /// Reads the `features` object. Every feature ends up either given by this object or `.missing` (no reset of
     /// the reused event beforehand): a feature skipped over in schema order is set missing on the way, the ones
-    /// after the last key at the end. Keys out of order are still read; a feature given twice rejects the event (a `features` key given twice
-    /// is refused by the event's parser).
+    /// after the last key at the end. Keys out of order are still read; a feature given twice rejects the event (a
+    /// `features` key given twice is refused by the event's parser).
     mutating func features(
         _ s: inout Scanner, _ event: inout PredictionEvent, _ rejection: inout Rejection?
     )
