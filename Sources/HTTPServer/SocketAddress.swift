@@ -49,6 +49,34 @@ public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// Whether `self` and `other` cannot both be bound (no `SO_REUSEPORT`: the second bind fails with "address
+    /// already in use"): the same port, not 0, and the same address, or a wildcard that covers the other's: `:P`
+    /// (dual-stack `[::]`, every address), `0.0.0.0:P` every IPv4 address, `[::]:P` every IPv6 address (it is bound
+    /// IPv6-only). Addresses are compared as numbers (`[::1]` and `[0::1]` are one).
+    public func overlaps(_ other: ListenAddress) -> Bool {
+        guard port != 0, port == other.port else { return false }
+        switch (host, other.host) {
+        case (.any, _), (_, .any):
+            return true
+        case (.ipv4(let a), .ipv4(let b)):
+            let (x, y) = (Self.number(a, family: AF_INET), Self.number(b, family: AF_INET))
+            return x == y || x == Self.number("0.0.0.0", family: AF_INET)
+                || y == Self.number("0.0.0.0", family: AF_INET)
+        case (.ipv6(let a), .ipv6(let b)):
+            let (x, y) = (Self.number(a, family: AF_INET6), Self.number(b, family: AF_INET6))
+            return x == y || x == Self.number("::", family: AF_INET6) || y == Self.number("::", family: AF_INET6)
+        default:
+            return false
+        }
+    }
+
+    /// The address `text` as `inet_pton` writes it (16 bytes, IPv4 in the first 4), as two words.
+    private static func number(_ text: String, family: Int32) -> [UInt64] {
+        var words = (UInt64(0), UInt64(0))
+        _ = withUnsafeMutableBytes(of: &words) { inet_pton(family, text, $0.baseAddress) }
+        return [words.0, words.1]
+    }
+
     /// The address in the form accepted by ``init(_:)``.
     public var description: String {
         switch host {

@@ -52,6 +52,19 @@ struct SupportTypesTests {
         #expect(error?.description.contains(text) == true)
     }
 
+    /// Two addresses that cannot both be bound: the same port and address, or a wildcard covering the other's.
+    @Test(arguments: [
+        (":80", "127.0.0.1:80", true), ("*:80", "[::1]:80", true), ("0.0.0.0:80", "127.0.0.1:80", true),
+        ("127.0.0.1:80", "localhost:80", true), ("[::]:80", "[::1]:80", true), ("[::1]:80", "[0::1]:80", true),
+        ("0.0.0.0:80", "[::1]:80", false), ("[::]:80", "127.0.0.1:80", false), ("127.0.0.1:80", "127.0.0.2:80", false),
+        (":80", ":81", false), (":0", ":0", false), ("0.0.0.0:0", "127.0.0.1:0", false),
+    ])
+    func overlappingListenAddresses(a: String, b: String, overlap: Bool) throws {
+        let (x, y) = (try ListenAddress(a), try ListenAddress(b))
+        #expect(x.overlaps(y) == overlap)
+        #expect(y.overlaps(x) == overlap)
+    }
+
     @Test func responseHeadEncoding() {
         var date = DateCache()
         var buffer: [UInt8] = []

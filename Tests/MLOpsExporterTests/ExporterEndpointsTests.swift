@@ -502,6 +502,19 @@ struct ExporterEndpointsTests {
         #expect(Exporter.telemetryPathProblem("/-/ready")?.contains("own paths") == true)
     }
 
+    /// Listen addresses that cannot all be bound are a usage error naming the pair: `:P` with `127.0.0.1:P` passed
+    /// the check (only an address given twice failed it) and failed at bind with "address already in use".
+    @Test func overlappingListenAddressesAreRefused() {
+        #expect(
+            Exporter.listenAddressesProblem([":9747", "127.0.0.1:9747"])
+                == #""127.0.0.1:9747" overlaps ":9747" (the same port, and one of them listens on every address of the other); give one of them another port"#
+        )
+        #expect(
+            Exporter.listenAddressesProblem(["127.0.0.1:9747", "localhost:9747"])
+                == #""localhost:9747" is given twice (the same address as an earlier one); give it once"#)
+        #expect(Exporter.listenAddressesProblem(["127.0.0.1:9747", "[::1]:9747", ":0", ":0"]) == nil)
+    }
+
     /// A configuration built in code is held to the web configuration file's checks of its basic auth hashes: a
     /// cost-31 hash (every unknown user's check ran at that cost, for days) or a malformed one is refused; they
     /// reached the authenticator unchecked.
