@@ -155,6 +155,9 @@ public final class Exporter: Sendable {
             let models: ExporterConfiguration
             if let given = configuration.models {
                 models = try given.validated(knownCollectors: configuration.collectors.names)
+                if let proxy = models.proxy {
+                    try Self.checkProxyListenAddresses(proxy.listenAddresses, web: configuration.listenAddresses)
+                }
                 for warning in models.warnings { logger.warning("configuration: \(warning)") }
             } else {
                 models = ExporterConfiguration(models: [], source: "<none>")

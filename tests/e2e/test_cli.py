@@ -95,6 +95,30 @@ def test_listen_addresses_and_demo_arguments_are_usage_errors(binary, tmp_path):
     assert r.returncode == 0 and any(tmp_path.iterdir()), r.stderr
 
 
+def test_overlapping_listen_addresses_are_named(binary, tmp_path):
+    """Addresses that cannot all be bound: a flag's overlapping another (`:P` with `127.0.0.1:P`) is a usage error,
+    and the proxy's listen address overlapping the exporter's own or another of its own stops the start naming both
+    (both failed at bind with "address already in use", the process's own port, unsaid)."""
+    port = free_port()
+    r = run(binary, "serve", "--web.listen-address", f":{port}", "--web.listen-address", f"127.0.0.1:{port}",
+            timeout=10)
+    assert r.returncode == 64, r.stderr
+    assert f'"127.0.0.1:{port}" overlaps ":{port}"' in r.stderr, r.stderr
+    model = ("models:\n  - name: m\n    task: regression\n    versions: [default]\n"
+             "    features: [{name: a, type: numeric}]\n")
+    for listen, web, message in [
+        ([f"127.0.0.1:{port}"], f":{port}",
+         f'proxy.listen \\"127.0.0.1:{port}\\" overlaps --web.listen-address \\":{port}\\"'),
+        ([f":{port}", f"127.0.0.1:{port}"], f"127.0.0.1:{free_port()}",
+         f'proxy.listen \\"127.0.0.1:{port}\\" overlaps \\":{port}\\"'),
+    ]:
+        config = tmp_path / "c.yaml"
+        config.write_text(model + f"proxy:\n  listen: {listen}\n  upstream: http://127.0.0.1:{free_port()}\n")
+        r = run(binary, "serve", "--config", str(config), "--web.listen-address", web, timeout=10)
+        assert r.returncode == 1, r.stderr
+        assert message in r.stderr, r.stderr
+
+
 def test_busy_port_is_a_clear_error(binary):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
