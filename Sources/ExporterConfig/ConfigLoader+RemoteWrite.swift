@@ -10,23 +10,28 @@ extension Reader {
             "headers",
         ]
         guard let fields = mapping(node, path, allowed: allowed) else { return nil }
-        guard let urlNode = fields.first(where: { $0.key == "url" })?.value else {
-            fail(node, "\(path).url", "required: the receiver's URL (http://host:port/api/v1/write)")
-            return nil
-        }
-        guard let text = string(urlNode, "\(path).url") else { return nil }
-        var config: RemoteWriteConfiguration
-        switch ProxyConfiguration.Upstream.parse(text) {
-        case .success(let url):
-            guard !url.basePath.isEmpty else {
-                fail(urlNode, "\(path).url", "name the receiver's path (Prometheus: /api/v1/write)")
-                return nil
+        // A URL that cannot be used still lets the other fields be checked (their errors were found one run later):
+        // they are read into a stand-in, and nil is returned at the end.
+        var url: ProxyConfiguration.Upstream?
+        if let urlNode = fields.first(where: { $0.key == "url" })?.value {
+            if let text = string(urlNode, "\(path).url") {
+                switch ProxyConfiguration.Upstream.parse(text) {
+                case .success(let parsed) where parsed.basePath.isEmpty:
+                    fail(urlNode, "\(path).url", "name the receiver's path (Prometheus: /api/v1/write)")
+                case .success(let parsed):
+                    url = parsed
+                case .failure(let problem):
+                    fail(
+                        urlNode, "\(path).url", problem.message.replacingOccurrences(of: "upstream", with: "receiver"))
+                }
             }
-            config = RemoteWriteConfiguration(url: url)
-        case .failure(let problem):
-            fail(urlNode, "\(path).url", problem.message.replacingOccurrences(of: "upstream", with: "receiver"))
+        } else {
+            fail(node, "\(path).url", "required: the receiver's URL (http://host:port/api/v1/write)")
+        }
+        guard let standIn = try? ProxyConfiguration.Upstream.parse("http://127.0.0.1:9090/api/v1/write").get() else {
             return nil
         }
+        var config = RemoteWriteConfiguration(url: url ?? standIn)
         for (key, value) in fields {
             let field = "\(path).\(key)"
             switch key {
@@ -63,7 +68,7 @@ extension Reader {
         if config.minBackoff > config.maxBackoff {
             fail(node, "\(path).min_backoff", "must not exceed max_backoff")
         }
-        return config
+        return url == nil ? nil : config
     }
 
     /// Headers the sender sets itself (the remote-write spec's reserved ones, and the framing ones), lower-case.

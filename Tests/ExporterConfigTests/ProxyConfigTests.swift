@@ -541,4 +541,26 @@ struct ProxyConfigTests {
             }, "\(problems)")
         #expect(problems.count == 3, "\(problems)")
     }
+
+    /// A URL that cannot be used, or none, no longer hides the other fields' errors (they were found one run later).
+    @Test func aBadURLDoesNotHideTheOtherFieldsErrors() {
+        let yaml = """
+            models:
+              - {name: m, task: regression, versions: [v1]}
+            remote_write:
+              url: ftp://x
+              timeout: zz
+              max_pending_requests: 0
+
+            """
+        #expect(
+            locatedErrors(yaml).map { $0.split(separator: " ", maxSplits: 1).last.map(String.init) ?? $0 } == [
+                #"remote_write.url: "ftp://x" is not an http:// URL (http://host:port[/base-path])"#,
+                #"remote_write.timeout: "zz" is not a duration (like 500ms, 15s, 1m)"#,
+                "remote_write.max_pending_requests: must be between 1 and 1000",
+            ])
+        let missing = locatedErrors("models: []\nremote_write:\n  interval: 0s\n")
+        #expect(
+            missing.count == 2 && missing.last?.hasSuffix("remote_write.interval: must be between 1s and 1h") == true)
+    }
 }
