@@ -205,6 +205,14 @@ final class HTTP2Session: ConnectionProtocolHandler {
     /// size as RFC 9113 §6.5.2 counts it (``headerBlockFieldArrived(_:)``).
     private var headerBlockFields = 0
     private var headerBlockBytes = 0
+    /// The header bytes (as ``Stream/headerBytes`` counts them) of the streams open on this connection: bounded by
+    /// ``maxHeldHeaderBytes`` (a new stream beyond it is refused).
+    private var heldHeaderBytes = 0
+    /// The most header bytes a connection's open streams hold before a new stream is refused (RST_STREAM
+    /// REFUSED_STREAM, safe to retry; counted `stream_refused`): HPACK lets one byte on the wire stand for a 4 KB
+    /// field, and 900 connections of 100 streams each, every head just under the 16 KiB limit and waiting for a body,
+    /// held 1.5 GB for 11 MB sent. With it: `--web.max-connections` x (256 KiB + one head).
+    static let maxHeldHeaderBytes = 256 << 10
     /// The peer opened a request stream (or upgraded with one): until then the connection is in its `head` phase.
     private var requestStarted = false
     /// The highest request stream opened, and the ids below it the client skipped (RFC 9113 §5.1.1: opening a
@@ -1177,6 +1185,14 @@ final class HTTP2Session: ConnectionProtocolHandler {
                 return 0
             }
             let session = HTTP2Session.from(userData)
+            guard session.heldHeaderBytes < HTTP2Session.maxHeldHeaderBytes else {
+                // Not made: its fields, DATA and closing find no stream (ignored, their flow-control credit given back);
+                // the RST_STREAM of a stream unknown here is counted `stream_refused` when it is sent.
+                nghttp2_submit_rst_stream(
+                    session.session, UInt8(NGHTTP2_FLAG_NONE.rawValue), frame.hd.stream_id,
+                    UInt32(NGHTTP2_REFUSED_STREAM.rawValue))
+                return 0
+            }
             let stream = Stream(id: frame.hd.stream_id)
             stream.receivedAt = session.connection.loop.now
             session.streams[frame.hd.stream_id] = stream
@@ -1279,6 +1295,7 @@ final class HTTP2Session: ConnectionProtocolHandler {
                 session.cancelledStreams.append(attachment.stream)
             }
             guard let stream = session.streams.removeValue(forKey: streamID) else { return 0 }
+            session.heldHeaderBytes -= stream.headerBytes
             stream.liveness?.markClosed()
             // An answer the peer reset (or never took) before it was all framed.
             session.unsent.whole -= stream.responseBody.count - stream.responseOffset
@@ -1372,6 +1389,7 @@ final class HTTP2Session: ConnectionProtocolHandler {
         _ stream: Stream, name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>, trailer: Bool
     ) -> Int32 {
         stream.headerBytes += name.count + value.count + 32  // RFC 9113 §6.5.2 accounting
+        heldHeaderBytes += name.count + value.count + 32  // given back when the stream closes
         let limits = context.configuration
         if stream.headerBytes > limits.maxHeaderBytes {
             stream.headerProblem =

@@ -131,6 +131,27 @@ struct HTTP2Tests {
         }
     }
 
+    /// The heads a connection's open streams hold are bounded (256 KiB): a new stream beyond is refused
+    /// (REFUSED_STREAM, counted `stream_refused`), and one can open again once streams close. Before, 100 streams of
+    /// heads just under the limit, each waiting for its body, were all held, on every connection (1.5 GB from 900
+    /// connections for 11 MB sent through HPACK).
+    @Test func theHeadsOfAConnectionsOpenStreamsAreBounded() throws {
+        let observer = RecordingObserver()
+        try withServer(configure: { $0.maxHeaderBytes = 16 << 10 }, observer: observer) { _, port in
+            let client = try HTTP2Client(port: port)
+            let big = [("x-a", String(repeating: "v", count: 15_000))]
+            // 15 KB heads waiting for their bodies: 17 fit under 256 KiB, the rest are refused.
+            let waiting = (0..<30).map { _ in
+                client.request("POST", "/echo", body: [], headers: big, endStream: false)
+            }
+            try client.run(timeout: 5) { waiting.suffix(5).allSatisfy { client.responses[$0]?.closed == true } }
+            let refused = waiting.filter { client.responses[$0]?.errorCode == 7 }  // REFUSED_STREAM
+            #expect(refused.count >= 10 && refused.count <= 14, "\(refused.count) refused")
+            #expect(waiting.prefix(15).allSatisfy { client.responses[$0]?.closed != true })
+            #expect(eventually { observer.errors.filter { $0 == "stream_refused" }.count == refused.count })
+        }
+    }
+
     /// A head over the header limits is answered 431 with its reason on its stream only, counted `too_large`, as over
     /// HTTP/1.1 (with a body announced too: the body is not taken). Before, nghttp2 reset the stream (INTERNAL_ERROR),
     /// no status.
