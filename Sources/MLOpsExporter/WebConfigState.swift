@@ -82,7 +82,7 @@ final class WebConfigState: Sendable {
     func reload(trigger: String) -> String? {
         guard let path else { return nil }
         return reloadLock.withLock { _ -> String? in
-            let fresh: WebConfiguration
+            var fresh: WebConfiguration
             do throws(ConfigErrors) {
                 fresh = try WebConfigLoader.load(file: path)
             } catch {
@@ -93,6 +93,11 @@ final class WebConfigState: Sendable {
                 logger.warning(
                     "web configuration: switching TLS on or off, or http2, takes a restart; applying the rest",
                     metadata: ["trigger": "\(trigger)"])
+                // What is in force stays what is recorded: the next reload (the file watcher's, 5 s later) compared
+                // with the file's TLS and turned TLS on for a listener serving plain HTTP (scrapes got 400), or kept a
+                // new certificate out until one more reload.
+                if (fresh.tls == nil) != (old.tls == nil) { fresh.tls = old.tls }
+                fresh.http2 = old.http2
             }
             if let tls = fresh.tls, old.tls != nil, let server = server.withLock({ $0.server }) {
                 do throws(HTTPServerError) {

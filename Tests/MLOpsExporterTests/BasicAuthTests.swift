@@ -70,6 +70,38 @@ struct BasicAuthTests {
         #expect(!state.snapshot.auth.isCached(authorization: Self.header("other", "secret")))
     }
 
+    /// A reload that would switch TLS on (it takes a restart) keeps recording what is in force: the next reload
+    /// (the file watcher's, seconds later) compared with the file's TLS and turned TLS on for a listener serving plain
+    /// HTTP (scrapes got 400). The rest of the file (users) applies at once, as before.
+    @Test func aReloadThatSwitchesTLSOnKeepsTheStateInForce() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tls-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let openssl = Process()
+        openssl.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+        openssl.arguments = [
+            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+            folder.path + "/k.pem", "-out", folder.path + "/c.pem", "-days", "1", "-subj", "/CN=t",
+        ]
+        openssl.standardError = FileHandle.nullDevice
+        try openssl.run()
+        openssl.waitUntilExit()
+        try #require(openssl.terminationStatus == 0)
+        let file = folder.appendingPathComponent("web.yml")
+        try "basic_auth_users:\n  prom: \(Self.hash)\n".write(to: file, atomically: true, encoding: .utf8)
+        let state = try WebConfigState(
+            path: file.path, initial: try WebConfigLoader.load(file: file.path), registry: Registry(),
+            logger: Logger(label: "test"))
+        try
+            "tls_server_config:\n  cert_file: c.pem\n  key_file: k.pem\nbasic_auth_users:\n  prom: \(Self.hash)\n  other: \(Self.hash)\n"
+            .write(to: file, atomically: true, encoding: .utf8)
+        for _ in 0..<2 {  // the signal's reload, then the watcher's
+            #expect(state.reload(trigger: "test") == nil)
+            #expect(state.snapshot.configuration.tls == nil)
+            #expect(state.snapshot.configuration.basicAuthUsers.count == 2)
+        }
+    }
+
     @Test func credentialsAreParsedFromTheHeader() {
         #expect(BasicAuth.credentials(Self.header("a", "b:c"))! == (Array("a".utf8), Array("b:c".utf8)))
         #expect(BasicAuth.credentials("basic " + Data("u:".utf8).base64EncodedString())! == (Array("u".utf8), []))
