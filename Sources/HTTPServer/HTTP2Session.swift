@@ -1224,7 +1224,11 @@ final class HTTP2Session: ConnectionProtocolHandler {
             }
             if stream.body.count + length > owner.context.configuration.maxBodySize {
                 nghttp2_session_consume(session, streamID, length)
-                owner.refuse(stream, HTTPResponse(status: 413, text: "request body too large\n"), reason: "too_large")
+                // HTTP/1.1's reason (a chunked body over the limit gets it there; this said "request body too large").
+                let limit = owner.context.configuration.maxBodySize
+                owner.refuse(
+                    stream, HTTPResponse(status: 413, text: "request body larger than \(limit) bytes\n"),
+                    reason: "too_large")
                 return 0
             }
             stream.body.append(contentsOf: UnsafeBufferPointer(start: data, count: length))

@@ -107,6 +107,8 @@ struct HTTP2Tests {
             let id = client.request("POST", "/echo", body: [UInt8](repeating: 1, count: 5000))
             let response = try client.response(id)
             #expect(response.status == 413)
+            // Without content-length, found in the body: HTTP/1.1's reason too (it said "request body too large").
+            #expect(response.text == "request body larger than 1000 bytes\n")
         }
     }
 
