@@ -653,6 +653,12 @@ final class HTTP2Session: ConnectionProtocolHandler {
         return nil
     }
 
+    /// The 413 of a body over ``HTTPServer/Configuration/maxBodySize``, announced or found in its DATA: HTTP/1.1's
+    /// reason (the DATA path said "request body too large", where HTTP/1.1 names the limit).
+    private var bodyTooLarge: HTTPResponse {
+        HTTPResponse(status: 413, text: "request body larger than \(context.configuration.maxBodySize) bytes\n")
+    }
+
     /// Answers (and returns true) a request the server does not take, counted as over HTTP/1.1: CONNECT (nghttp2 lets
     /// it through without `:path`, RFC 9113 §8.5) 501, counted `bad_request`; a request without `:method` or `:path`,
     /// or whose hosts cannot stand (``hostProblem(authority:hosts:)``), 400, counted `bad_request`; a `:path` longer
@@ -681,11 +687,10 @@ final class HTTP2Session: ConnectionProtocolHandler {
         }
         // Refused from its head, as HTTP/1.1 refuses it: a body announced over the limit was read up to the limit
         // (16 MiB by default) before its 413.
-        let maxBody = context.configuration.maxBodySize
-        if let declared = stream.headers["content-length"].flatMap({ Int($0) }), declared > maxBody {
-            refuse(
-                stream, HTTPResponse(status: 413, text: "request body larger than \(maxBody) bytes\n"),
-                reason: "too_large")
+        if let declared = stream.headers["content-length"].flatMap({ Int($0) }),
+            declared > context.configuration.maxBodySize
+        {
+            refuse(stream, bodyTooLarge, reason: "too_large")
             return true
         }
         return false
@@ -1224,11 +1229,7 @@ final class HTTP2Session: ConnectionProtocolHandler {
             }
             if stream.body.count + length > owner.context.configuration.maxBodySize {
                 nghttp2_session_consume(session, streamID, length)
-                // HTTP/1.1's reason (a chunked body over the limit gets it there; this said "request body too large").
-                let limit = owner.context.configuration.maxBodySize
-                owner.refuse(
-                    stream, HTTPResponse(status: 413, text: "request body larger than \(limit) bytes\n"),
-                    reason: "too_large")
+                owner.refuse(stream, owner.bodyTooLarge, reason: "too_large")
                 return 0
             }
             stream.body.append(contentsOf: UnsafeBufferPointer(start: data, count: length))

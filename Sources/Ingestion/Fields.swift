@@ -658,9 +658,8 @@ struct FieldReader {
                     guard let index else {
                         // Named in the answer: at most 256 bytes of it (a 15 MB key was repeated whole).
                         if rejection == nil {
-                            let name = s.makeString(key, scratch: &scratch)
-                            let shown = name.utf8.count > 256 ? name.utf8Prefix(maxBytes: 253) + "…" : name[...]
-                            reject(&rejection, .invalidProbabilities, "'probabilities' has unknown class '\(shown)'")
+                            let name = s.makeString(key, scratch: &scratch).shortened(toUTF8Bytes: 256)
+                            reject(&rejection, .invalidProbabilities, "'probabilities' has unknown class '\(name)'")
                         }
                         continue
                     }

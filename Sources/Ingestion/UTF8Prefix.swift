@@ -9,4 +9,10 @@ extension String {
         while end > utf8.startIndex, utf8[end] & 0xC0 == 0x80 { end = utf8.index(before: end) }
         return self[..<end]
     }
+
+    /// The string whole when its UTF-8 form has at most `maxBytes` bytes, else its first Unicode scalars within
+    /// `maxBytes - 3` bytes followed by `…` (3 bytes): how an answer repeats a client's value within a bound.
+    public func shortened(toUTF8Bytes maxBytes: Int) -> String {
+        utf8.count <= maxBytes ? self : utf8Prefix(maxBytes: maxBytes - 3) + "…"
+    }
 }

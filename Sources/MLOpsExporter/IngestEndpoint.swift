@@ -396,15 +396,8 @@ struct IngestEndpoint: Sendable {
     static let messageMaxBytes = 512
 
     /// `message` as an answer gives it: whole within ``messageMaxBytes``, else cut there and ended with `…`.
-    static func shownMessage(_ message: String) -> String {
-        guard message.utf8.count > messageMaxBytes else { return message }
-        return message.utf8Prefix(maxBytes: messageMaxBytes - 3) + "…"
-    }
+    static func shownMessage(_ message: String) -> String { message.shortened(toUTF8Bytes: messageMaxBytes) }
 
     /// `first` as an answer repeats it: whole within ``firstMaxBytes``, else its first Unicode scalars and `…`.
-    static func shownFirst(_ first: String?) -> String {
-        guard let first else { return "" }
-        guard first.utf8.count > firstMaxBytes else { return first }
-        return first.utf8Prefix(maxBytes: firstMaxBytes - 3) + "…"
-    }
+    static func shownFirst(_ first: String?) -> String { first?.shortened(toUTF8Bytes: firstMaxBytes) ?? "" }
 }

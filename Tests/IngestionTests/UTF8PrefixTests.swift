@@ -10,4 +10,12 @@ import Testing
     func cutsBetweenCharacters(text: String, maxBytes: Int, expected: String) {
         #expect(String(text.utf8Prefix(maxBytes: maxBytes)) == expected)
     }
+
+    /// A string over the bound keeps its first scalars within the bound less the 3 bytes of the `…` it ends with.
+    @Test func shortenedEndsWithAnEllipsisWithinTheBound() {
+        #expect("abcdef".shortened(toUTF8Bytes: 6) == "abcdef")
+        #expect("abcdefg".shortened(toUTF8Bytes: 6) == "abc…")
+        #expect("aé€g".shortened(toUTF8Bytes: 6) == "aé…")
+        #expect("aé€g".shortened(toUTF8Bytes: 6).utf8.count <= 6)
+    }
 }

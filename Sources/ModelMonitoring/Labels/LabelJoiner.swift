@@ -224,11 +224,9 @@ public final class LabelJoiner: Sendable {
         case .number(let y):
             return JoinedOutcome(
                 prediction: snapshot, label: label, actualClass: -1, actualValue: y, delaySeconds: delay)
-        case .label(let text):
+        case .label:
             // A label of no class is cut as a held one is, whichever way it joined (``HeldLabel/maxLabelBytes``).
-            let label =
-                labelClass == nil && text.utf8.count > HeldLabel.maxLabelBytes
-                ? Outcome.label(String(text.utf8Prefix(maxBytes: HeldLabel.maxLabelBytes))) : label
+            let label = HeldLabel(label: label, labelClass: labelClass).label
             return JoinedOutcome(
                 prediction: snapshot, label: label, actualClass: context.classIndex(labelClass), actualValue: .nan,
                 delaySeconds: delay)
