@@ -82,6 +82,13 @@ final class WebConfigState: Sendable {
     func reload(trigger: String) -> String? {
         guard let path else { return nil }
         return reloadLock.withLock { _ -> String? in
+            // The files as they are read now: whatever this reload makes of them (in force or rejected), the watcher
+            // looks again only at a later change. Before, every SIGHUP after an edit was followed by the watcher's
+            // reload of the same files (a rejected file counted two failures).
+            if watching.load(ordering: .relaxed) {
+                let read = currentStamps()
+                stamps.withLock { stamps in stamps.merge(read) { _, now in now } }
+            }
             var fresh: WebConfiguration
             do throws(ConfigErrors) {
                 fresh = try WebConfigLoader.load(file: path)

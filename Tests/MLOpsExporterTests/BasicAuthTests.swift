@@ -98,6 +98,31 @@ struct BasicAuthTests {
         }
     }
 
+    /// A reload by SIGHUP takes the files as it read them: the file watcher's next look finds no change. Before, every
+    /// SIGHUP after an edit was followed by the watcher's reload of the same files, and a rejected file counted a
+    /// second failure (`mlops_exporter_web_config_reloads_total`).
+    @Test func theWatcherDoesNotRepeatASignalledReload() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("web-\(UUID().uuidString).yml")
+        defer { try? FileManager.default.removeItem(at: file) }
+        try "basic_auth_users:\n  prom: \(Self.hash)\n".write(to: file, atomically: true, encoding: .utf8)
+        let state = try WebConfigState(
+            path: file.path, initial: try WebConfigLoader.load(file: file.path), registry: Registry(),
+            logger: Logger(label: "test"))
+        state.watchFiles()
+        defer { state.stopWatching() }
+        try "basic_auth_users: [\n".write(to: file, atomically: true, encoding: .utf8)
+        #expect(state.reload(trigger: "SIGHUP") != nil)
+        #expect(!state.filesChanged())
+        try "basic_auth_users:\n  prom: \(Self.hash)\n  other: \(Self.hash)\n".write(
+            to: file, atomically: true, encoding: .utf8)
+        #expect(state.reload(trigger: "SIGHUP") == nil)
+        #expect(!state.filesChanged())
+        #expect(state.snapshot.configuration.basicAuthUsers.count == 2)
+        // A change after the reload is still seen.
+        try "basic_auth_users:\n  prom: \(Self.hash)\n".write(to: file, atomically: true, encoding: .utf8)
+        #expect(state.filesChanged())
+    }
+
     @Test func credentialsAreParsedFromTheHeader() {
         #expect(BasicAuth.credentials(Self.header("a", "b:c"))! == (Array("a".utf8), Array("b:c".utf8)))
         #expect(BasicAuth.credentials("basic " + Data("u:".utf8).base64EncodedString())! == (Array("u".utf8), []))
