@@ -29,6 +29,12 @@ final class TLSContext: @unchecked Sendable {
         _ = SSL_CTX_set_session_id_context(context, sessionContext, UInt32(sessionContext.count))
         // A key file, or inline key, protected by a passphrase is refused (no prompt on the terminal).
         SSL_CTX_set_default_passwd_cb(context, copenssl_no_passphrase)
+        // TLS 1.0 and 1.1 sign their handshakes with SHA-1 and MD5, which OpenSSL's security level 1 and above (the
+        // distributions' default) refuse: asked for by `min_version`, they were accepted and every such client failed
+        // (counted `tls_no_shared_cipher`). As in Go, the versions asked for are served: level 0, for these only.
+        if configuration.minVersion == .tls10 || configuration.minVersion == .tls11 {
+            SSL_CTX_set_security_level(context, 0)
+        }
         let certificateName = configuration.certificatePEM == nil ? "file \(configuration.certificateFile)" : "(cert)"
         let keyName = configuration.privateKeyPEM == nil ? "file \(configuration.privateKeyFile)" : "(key)"
         if let pem = configuration.certificatePEM {

@@ -8,6 +8,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import warnings
 
 import pytest
 
@@ -236,6 +237,41 @@ def test_mutual_tls_rejects_a_client_without_certificate(start_exporter, pki, tm
                     if attempt > 0:
                         assert tls.session_reused, (version, attempt)
                     session = tls.session
+
+
+def old_tls_client_answer(port, version):
+    """A TLS `version` (1.0 or 1.1) client's answer to GET /-/healthy, or the handshake's error."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.set_ciphers("DEFAULT@SECLEVEL=0")  # this client's own OpenSSL refuses these versions otherwise
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        context.minimum_version = context.maximum_version = version
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        try:
+            with context.wrap_socket(raw) as tls:
+                tls.sendall(b"GET /-/healthy HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                return tls.recv(4096)
+        except ssl.SSLError as error:
+            return error
+
+
+def test_min_version_tls10_serves_tls10_and_tls11_clients(start_exporter, pki, tmp_path):
+    """`min_version: TLS10` (or TLS11) serves such clients, as exporter-toolkit does: before, OpenSSL's security level
+    refused every one (counted `tls_no_shared_cipher`) while the file was accepted. Without it they are refused."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        old = (ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1)
+    e = start_exporter("--web.config.file", str(web_config(tmp_path / "web.yml", pki, extra="  min_version: TLS10\n")))
+    for version in old:
+        answer = old_tls_client_answer(e.port, version)
+        assert isinstance(answer, bytes) and answer.startswith(b"HTTP/1.1 200"), (version, answer)
+    strict = start_exporter("--web.config.file", str(web_config(tmp_path / "strict.yml", pki)))
+    for version in old:
+        assert isinstance(old_tls_client_answer(strict.port, version), ssl.SSLError), version
+    body = curl_body("--cacert", str(pki / "ca.crt"), f"{https(strict)}/metrics").decode()
+    assert sample_value(body, "mlops_exporter_http_errors_total", {"reason": "tls_protocol_version"}) == 2, body
 
 
 def test_inline_pem_and_client_allowed_sans_as_exporter_toolkit(start_exporter, pki, tmp_path):
