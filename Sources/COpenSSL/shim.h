@@ -25,6 +25,16 @@ static inline long copenssl_ctx_set_options(SSL_CTX *ctx, long options) {
     return (long)SSL_CTX_set_options(ctx, (uint64_t)options);
 }
 
+/* A memory BIO that answers "retry" when empty (a handshake stepped off the event loop reads from one). */
+static inline BIO *copenssl_retrying_memory_bio(void) {
+    BIO *bio = BIO_new(BIO_s_mem());
+    if (bio != NULL) BIO_set_mem_eof_return(bio, -1);
+    return bio;
+}
+
+/* A socket BIO on `fd` that does not close it. */
+static inline BIO *copenssl_socket_bio(int fd) { return BIO_new_socket(fd, BIO_NOCLOSE); }
+
 static inline int copenssl_tls1_2_version(void) { return TLS1_2_VERSION; }
 static inline int copenssl_tls1_3_version(void) { return TLS1_3_VERSION; }
 static inline int copenssl_tls1_1_version(void) { return TLS1_1_VERSION; }

@@ -2,6 +2,11 @@ import CSystemShims
 import Glibc
 
 extension HTTPServer {
+    /// Runs a TLS handshake step off the event loop (``Configuration/tlsHandshakeOffload``): `run` on another
+    /// thread, or `expired` instead; false: not taken.
+    public typealias TLSHandshakeOffload =
+        @Sendable (_ run: @escaping @Sendable () -> Void, _ expired: @escaping @Sendable () -> Void) -> Bool
+
     /// Everything tunable about the server: where it listens, how many threads it runs and the
     /// limits and timeouts that protect it from slow or hostile clients. Every field has a sane
     /// default; ``HTTPServer/start()`` validates the values and throws on nonsense.
@@ -99,6 +104,14 @@ extension HTTPServer {
         public var tls: TLSConfiguration?
         /// Time a client has to complete the TLS handshake after connecting. Default 10 s.
         public var tlsHandshakeTimeout: Duration
+        /// Where TLS handshake steps run: nil, on the event loops; otherwise each step (`SSL_do_handshake`, a full
+        /// handshake's signature with the server's key among them: milliseconds a client can ask for without
+        /// credentials) is handed to this function, which runs its first closure on another thread under a bound of
+        /// its own, or its second when the step waited too long (the handshake then fails, counted
+        /// `tls_handshake_timeout`), and returns false when it cannot take the step (the handshake fails,
+        /// `tls_handshake_failed`). The event loops then keep serving established connections whatever the rate of
+        /// handshakes. `Exporter` sets it to a pool of half the cores.
+        public var tlsHandshakeOffload: TLSHandshakeOffload?
 
         /// Creates a configuration listening on `listenAddresses` with default limits.
         public init(listenAddresses: [String] = ["127.0.0.1:0"]) {

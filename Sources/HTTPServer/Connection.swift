@@ -265,6 +265,13 @@ final class Connection: DeadlineScheduled {
         }
     }
 
+    /// A TLS handshake step ran off the loop: its outcome is taken up (and what it allows read) by reading.
+    func handshakeStepped() {
+        guard !isClosed, !lingering, !inputClosed, let secure = transport as? TLSTransport else { return }
+        secure.stepReturned = true
+        readInput()
+    }
+
     private func readInput() {
         for _ in 0..<4 {
             let (outcome, filled) = input.read(from: transport, minimumSpace: 4096)

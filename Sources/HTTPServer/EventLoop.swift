@@ -48,6 +48,8 @@ final class EventLoop: @unchecked Sendable {
         case evictAwaiting(acceptedBy: UInt64)
         /// To the acceptor: the loop it asked had no such connection any more (look again).
         case evictionFailed
+        /// A connection's TLS handshake step ran off the loop (``HTTPServer/Configuration/tlsHandshakeOffload``).
+        case handshakeStepped(connectionID: UInt64)
         /// Start a graceful shutdown; force-close what remains at `deadline` (monotonic ns).
         case beginShutdown(deadline: UInt64)
     }
@@ -337,6 +339,10 @@ final class EventLoop: @unchecked Sendable {
                 evictAwaiting(acceptedBy: acceptedBy)
             case .evictionFailed:
                 evictionFailed()
+            case .handshakeStepped(let connectionID):
+                guard let connection = connection(withID: connectionID) else { break }  // closed meanwhile
+                connection.handshakeStepped()
+                markDirty(connection)
             case .beginShutdown(let deadline):
                 beginShutdown(deadline: deadline)
             }
@@ -527,7 +533,8 @@ final class EventLoop: @unchecked Sendable {
         }
         let transport: any ConnectionTransport
         if let tls = context.currentTLS {
-            guard let secure = TLSTransport(fileDescriptor: fd, context: tls) else {
+            guard let secure = TLSTransport(fileDescriptor: fd, context: tls, offload: context.tlsHandshakeOffload)
+            else {
                 context.logger.warning("SSL_new failed for a new connection")
                 Syscall.close(fd)
                 releaseSlot()
@@ -541,6 +548,9 @@ final class EventLoop: @unchecked Sendable {
         // Generations 1 ..< 2^30: an id is never 0 (the wake-up token) nor has a listener's or an upstream's bit.
         connectionGeneration = connectionGeneration % 0x3FFF_FFFF + 1
         let id = connectionGeneration << 32 | UInt64(slot)
+        if let secure = transport as? TLSTransport, secure.offload != nil {
+            secure.stepFinished = { [self] in post(.handshakeStepped(connectionID: id)) }
+        }
         let connection = Connection(
             id: id, loop: self, transport: transport, remoteAddress: remoteAddress,
             protocolHandler: HTTP1Session(context: context), acceptedAt: acceptedAt)

@@ -11,6 +11,7 @@ final class ServerContext: Sendable {
     let idleTimeout: UInt64
     let writeStallTimeout: UInt64
     let tlsHandshakeTimeout: UInt64
+    let tlsHandshakeOffload: HTTPServer.TLSHandshakeOffload?
     /// ``HTTPServer/Configuration/capacityEvictionAge`` in nanoseconds.
     let capacityEvictionAge: UInt64
     let bodyTimeout: UInt64
@@ -60,6 +61,7 @@ final class ServerContext: Sendable {
         self.idleTimeout = configuration.idleTimeout.nanoseconds
         self.writeStallTimeout = configuration.writeStallTimeout.nanoseconds
         self.tlsHandshakeTimeout = configuration.tlsHandshakeTimeout.nanoseconds
+        self.tlsHandshakeOffload = configuration.tlsHandshakeOffload
         self.capacityEvictionAge = configuration.capacityEvictionAge.nanoseconds
         self.bodyTimeout = configuration.bodyTimeout.nanoseconds
         self.bodyRateGrace = configuration.bodyRateGrace.nanoseconds

@@ -6,37 +6,96 @@ import Glibc
 /// reports `wouldBlock` until it completes, and ``wantsWritable`` while OpenSSL waits to send), then
 /// reads decrypt and writes encrypt. After the handshake ``negotiatedProtocol`` holds the ALPN choice.
 ///
+/// With a ``HTTPServer/Configuration/tlsHandshakeOffload`` the handshake's steps run off the event loop (a full
+/// handshake signs with the server's key: milliseconds of CPU a client can ask for without credentials): the loop
+/// moves ciphertext between the socket and two memory BIOs, a step (`SSL_do_handshake`) runs on the offload's
+/// thread, and ``stepFinished`` tells the loop to call ``read(into:)`` again. While a step runs the loop touches
+/// nothing of OpenSSL's: what arrives is held in ``heldInput``; the step's job holds this object, so a connection
+/// closed meanwhile frees it only after the step. Once the handshake is done the socket BIOs take over (the memory
+/// BIO's remaining records, data sent right after the client's Finished, are read first). Without an offload the
+/// handshake runs on the loop, through the socket BIO.
+///
 /// Failures carry a short reason (``failureReason``, e.g. `tls_handshake_failed`,
 /// `tls_no_client_certificate`, `tls_http_request`) that the connection reports to the observer.
-final class TLSTransport: ConnectionTransport {
+final class TLSTransport: ConnectionTransport, @unchecked Sendable {
     let fileDescriptor: Int32
     private let ssl: OpaquePointer
     /// Keeps the context alive as long as the connection that was created from it.
     private let context: TLSContext
-    private(set) var isHandshaking = true
-    private(set) var negotiatedProtocol: String?
-    private(set) var failureReason: String?
+    var isHandshaking = true
+    var negotiatedProtocol: String?
+    var failureReason: String?
     /// OpenSSL's detail for the last failure (an error string; never key material), for debug logs.
-    private(set) var failureDetail: String?
-    private var wantsWrite = false
+    var failureDetail: String?
+    /// OpenSSL, or the offloaded handshake's output, waits for the socket to take bytes.
+    var wantsWrite = false
 
-    init?(fileDescriptor: Int32, context: TLSContext) {
+    // MARK: The handshake off the loop (TLSTransport+Offload.swift)
+
+    /// Runs a step off the loop; nil: the handshake runs on the loop.
+    let offload: HTTPServer.TLSHandshakeOffload?
+    /// Called on the offload's thread after a step (or its expiry): the loop then calls ``read(into:)``.
+    var stepFinished: (@Sendable () -> Void)?
+    /// The memory BIOs the handshake reads from and writes to (owned by `ssl`); nil once the socket's replace them.
+    var memoryInput: OpaquePointer?
+    var memoryOutput: OpaquePointer?
+    /// A step was handed to the offload and has not been taken back by the loop.
+    var stepInFlight = false
+    /// What the last step came to: written by the offload's thread before ``stepFinished``, read by the loop only
+    /// after the loop got that message (``stepReturned``; the loop's inbox lock orders the two).
+    var stepOutcome: HandshakeStep?
+    /// The loop got the step's message (``Connection/handshakeStepped()``).
+    var stepReturned = false
+    /// Ciphertext read from the socket while a step runs (OpenSSL's BIO is the step's until it ends).
+    var heldInput: [UInt8] = []
+    /// Handshake bytes OpenSSL wrote that the socket has not taken yet.
+    var heldOutput: [UInt8] = []
+    /// Ciphertext the memory BIO received since the last step began (a step is due).
+    var inputSinceStep = false
+    /// Ciphertext received before the handshake completed (bounded by ``maxHandshakeBytes``).
+    var handshakeBytes = 0
+
+    init?(fileDescriptor: Int32, context: TLSContext, offload: HTTPServer.TLSHandshakeOffload? = nil) {
         guard let ssl = context.makeConnection(fileDescriptor: fileDescriptor) else { return nil }
         self.fileDescriptor = fileDescriptor
         self.ssl = ssl
         self.context = context
+        self.offload = offload
+        if offload != nil {
+            guard let input = copenssl_retrying_memory_bio() else {
+                SSL_free(ssl)
+                return nil
+            }
+            guard let output = copenssl_retrying_memory_bio() else {
+                BIO_free(input)
+                SSL_free(ssl)
+                return nil
+            }
+            SSL_set_bio(ssl, input, output)  // the socket BIO SSL_set_fd made is freed
+            memoryInput = input
+            memoryOutput = output
+        }
     }
 
     deinit {
         SSL_free(ssl)
     }
 
+    /// The SSL object, for the offloaded steps (TLSTransport+Offload.swift).
+    var connection: OpaquePointer { ssl }
+
     var wantsWritable: Bool { wantsWrite }
     var isSecure: Bool { true }
     /// Plaintext OpenSSL has decrypted but not yet handed out (epoll cannot see it).
-    var hasBufferedInput: Bool { !isHandshaking && SSL_pending(ssl) > 0 }
+    var hasBufferedInput: Bool {
+        !isHandshaking && (SSL_pending(ssl) > 0 || (memoryInput.map { BIO_ctrl_pending($0) > 0 } ?? false))
+    }
 
     func read(into buffer: UnsafeMutableRawBufferPointer) -> TransportResult {
+        if isHandshaking && offload != nil {
+            let progress = advanceOffloadedHandshake()
+            guard isHandshaking == false, case .bytes = progress else { return progress }
+        }
         ERR_clear_error()
         if isHandshaking {
             let result = SSL_do_handshake(ssl)
@@ -60,6 +119,8 @@ final class TLSTransport: ConnectionTransport {
                 total += Int(count)
                 continue
             }
+            // The handshake's memory BIO read to its end: the socket's takes over, and is read at once.
+            if memoryInput != nil, SSL_get_error(ssl, count) == SSL_ERROR_WANT_READ, switchInputToSocket() { continue }
             let result = outcome(of: count, handshake: false)
             if total > 0, case .wouldBlock = result { break }
             if total > 0 { return .bytes(total) }  // report the error on the next read
@@ -71,6 +132,16 @@ final class TLSTransport: ConnectionTransport {
 
     func write(_ vectors: UnsafeMutableBufferPointer<iovec>) -> TransportResult {
         if isHandshaking { return .wouldBlock }
+        if memoryOutput != nil {
+            // The handshake's last bytes (session tickets) go first; then OpenSSL writes to the socket itself.
+            switch switchOutputToSocket() {
+            case .failed(let code): return .failed(code)
+            case .wouldBlock:
+                wantsWrite = true
+                return .wouldBlock
+            default: break
+            }
+        }
         ERR_clear_error()
         var total = 0
         for vector in vectors {
@@ -138,7 +209,7 @@ final class TLSTransport: ConnectionTransport {
     /// reason, as Go's server answers it; before, the connection closed with nothing said. What the client sent is
     /// drained first, so that the close after the answer is an orderly one, not a reset that could discard it. Best
     /// effort, without blocking: one small `send`.
-    private func answerPlaintextRequest() {
+    func answerPlaintextRequest() {
         var scratch = [UInt8](repeating: 0, count: 4096)
         for _ in 0..<16 where recv(fileDescriptor, &scratch, scratch.count, Int32(MSG_DONTWAIT)) > 0 {}
         let answer = Array(

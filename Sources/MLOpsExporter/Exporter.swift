@@ -71,6 +71,11 @@ public final class Exporter: Sendable {
         /// (`client_limit`) with `Retry-After`, counted in `mlops_exporter_auth_rejected_total{reason}`.
         public var authWorkers = WorkerLimits(
             threads: Exporter.cores / 2, queue: 16, perKey: 4, maxQueueWait: .seconds(2))
+        /// The threads that run TLS handshake steps (with `--web.config.file` TLS), off the event loops: half the
+        /// cores (one at least), so that a flood of handshakes (each signs with the server's key) leaves the event
+        /// loops to the connections already established. Steps wait in a queue of `server.maxConnections` (a
+        /// connection has one at most) for at most `server.tlsHandshakeTimeout`.
+        public var tlsHandshakeThreads = Exporter.cores / 2
         /// Source revision shown in `mlops_exporter_build_info`: by default the git commit this build was made from
         /// (``MLOpsExporterVersion/revision``, `unknown` outside a git checkout).
         public var revision: String = MLOpsExporterVersion.revision
@@ -118,6 +123,8 @@ public final class Exporter: Sendable {
     /// exporter was freed: a host keeping it kept cores + 1 + cores / 2 + 1 idle threads per exporter, a review
     /// found).
     let workerPools: [WorkerPool]
+    /// Runs TLS handshake steps (``Configuration/tlsHandshakeThreads``); nil without TLS.
+    let handshakeWorkers: WorkerPool?
     /// Where this exporter's registrations begin and end in ``registry`` (what lies between is removed when
     /// ``start()`` fails; a host's own registrations, before or after, stay).
     let registrationMark: Registry.RegistrationMark
@@ -240,6 +247,18 @@ public final class Exporter: Sendable {
             }
             let authWorkers = WorkerPool(limits: configuration.authWorkers)
             workerPools = [ingestWorkers, authWorkers]
+            if serverConfiguration.tls != nil {
+                let handshakes = WorkerPool(
+                    limits: WorkerLimits(
+                        threads: configuration.tlsHandshakeThreads, queue: serverConfiguration.maxConnections,
+                        maxQueueWait: serverConfiguration.tlsHandshakeTimeout))
+                handshakeWorkers = handshakes
+                serverConfiguration.tlsHandshakeOffload = { run, expired in
+                    handshakes.submit(run: run, expired: expired) == .accepted
+                }
+            } else {
+                handshakeWorkers = nil
+            }
             handler = WebHandler(
                 next: router, web: web,
                 hasOwnCredentials: { [monitor] request in IngestEndpoint.carriesModelToken(request, monitor: monitor) },
@@ -293,6 +312,7 @@ public final class Exporter: Sendable {
             checkpointer?.abandon()
             proxy?.shutdown(deadline: .zero)
             for pool in workerPools { pool.shutdown() }
+            handshakeWorkers?.shutdown()
             state.started.store(ExporterState.startFailed, ordering: .releasing)
             registry.unregister(between: registrationMark, and: registrationEnd)
             throw error
@@ -345,6 +365,7 @@ public final class Exporter: Sendable {
             usleep(1000)
         }
         for pool in workerPools { pool.shutdown() }
+        handshakeWorkers?.shutdown()  // the server is down: no handshake is waited for
         // The last checkpoint first: a remote write waiting on a hung receiver delayed it past a pod's grace period.
         checkpointer?.stop()
         remoteWriter?.stop(within: deadline - (ContinuousClock.now - began))
