@@ -33,16 +33,55 @@ struct HTTP2ResponseFields {
         ranges.append((nameStart..<valueStart, valueStart..<storage.count))
     }
 
-    /// Classifies a handler's field: HTTP/1 connection management is meaningless in HTTP/2 and
-    /// forbidden there; names must be tokens and values free of CR, LF and NUL.
-    static func classify(_ field: HTTPHeaders.Field) -> Disposition {
-        let name = field.name.utf8
+    /// Adds the fields of `headers` that HTTP/2 allows (``classify(_:)``), names lower-cased; returns whether a `date`
+    /// was among them. Field lines a parser received (an upstream's response, ``HTTPHeaders/receivedLines``, already
+    /// checked: token names, no CR, LF or NUL) are copied as bytes, so that a value that is not UTF-8 reaches the
+    /// client unchanged, as over HTTP/1.1 (decoded, it became U+FFFD).
+    mutating func addFields(of headers: HTTPHeaders) -> Bool {
+        var hasDate = false
+        guard let lines = headers.receivedLines else {
+            for field in headers {
+                switch Self.classify(field) {
+                case .dropped: continue
+                case .date: hasDate = true
+                case .regular: break
+                }
+                add(field.name.lowercased(), field.value)
+            }
+            return hasDate
+        }
+        lines.withUnsafeBufferPointer { section in
+            var reader = ReceivedFieldLines(section)
+            while let line = reader.next() {
+                let name = section[line.name]
+                guard !Self.isDropped(name: name) else { continue }
+                if ASCII.equalsIgnoringCase(name, "date".utf8) { hasDate = true }
+                let nameStart = storage.count
+                for byte in name { storage.append(byte &- 0x41 < 26 ? byte | 0x20 : byte) }
+                let valueStart = storage.count
+                storage.append(contentsOf: section[line.value])
+                ranges.append((nameStart..<valueStart, valueStart..<storage.count))
+            }
+        }
+        return hasDate
+    }
+
+    /// Whether a field of this name is not sent over HTTP/2 (connection-specific, or `content-length`, the server's).
+    private static func isDropped<Name: Collection<UInt8>>(name: Name) -> Bool {
         for forbidden in [
             "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "content-length",
         ]
         where ASCII.equalsIgnoringCase(name, forbidden.utf8) {
-            return .dropped
+            return true
         }
+        return false
+    }
+
+    /// Classifies a handler's field: HTTP/1 connection management is meaningless in HTTP/2 and
+    /// forbidden there; names must be tokens and values free of CR, LF and NUL.
+    static func classify(_ field: HTTPHeaders.Field) -> Disposition {
+        let name = field.name.utf8
+        if isDropped(name: name) { return .dropped }
         guard HTTPHeaders.isSendable(name: name, value: field.value) else { return .dropped }
         return ASCII.equalsIgnoringCase(name, "date".utf8) ? .date : .regular
     }

@@ -54,6 +54,9 @@ final class HTTP2Session: ConnectionProtocolHandler {
         /// `cookie` fields received (joined into one for the handler when several).
         var cookieFields = 0
         var headers = HTTPHeaders()
+        /// The regular fields as received, `name: value` CRLF each: the handler's ``HTTPHeaders/receivedLines``, so
+        /// that a value that is not UTF-8 (obs-text, RFC 9110 §5.5) is forwarded unchanged, as over HTTP/1.1.
+        var fieldLines: [UInt8] = []
         var headerBytes = 0
         /// Trailer fields received (counted against the header limits, never kept: see ``receiveHeader``).
         var trailerFields = 0
@@ -674,6 +677,12 @@ final class HTTP2Session: ConnectionProtocolHandler {
             refuse(stream, HTTPResponse(status: 400, text: "missing :method or :path\n"), reason: "bad_request")
             return true
         }
+        // As HTTP/1.1 refuses it (RFC 9112 §3.2, RFC 3986: ASCII only); nghttp2 lets bytes above 0x7F through, which
+        // were forwarded as they came or, not UTF-8, as U+FFFD.
+        if !stream.path.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) {
+            refuse(stream, HTTPResponse(status: 400, text: "invalid request target\n"), reason: "bad_request")
+            return true
+        }
         let limit = context.configuration.maxRequestTargetLength
         if stream.path.utf8.count > limit {
             refuse(
@@ -710,7 +719,16 @@ final class HTTP2Session: ConnectionProtocolHandler {
             query = nil
         }
         var headers = stream.headers
-        if let authority = stream.authority, !headers.contains("host") {
+        if stream.cookieFields <= 1 {
+            // The fields' bytes as received (``Stream/fieldLines``), `host` from `:authority` added as a line.
+            var lines = stream.fieldLines
+            var count = stream.headers.count
+            if let authority = stream.authority, !headers.contains("host") {
+                lines.append(contentsOf: "host: \(authority)\r\n".utf8)
+                count += 1
+            }
+            headers = HTTPHeaders(receivedLines: lines, count: count)
+        } else if let authority = stream.authority, !headers.contains("host") {
             headers.add(name: "host", value: authority)
         }
         if stream.cookieFields > 1 {
@@ -862,15 +880,7 @@ final class HTTP2Session: ConnectionProtocolHandler {
     private func responseFields(status: Int, headers: HTTPHeaders, contentLength: Int?) -> HTTP2ResponseFields {
         var fields = HTTP2ResponseFields()
         fields.add(":status", String(status))
-        var hasDate = false
-        for field in headers {
-            switch HTTP2ResponseFields.classify(field) {
-            case .dropped: continue
-            case .date: hasDate = true
-            case .regular: break
-            }
-            fields.add(field.name.lowercased(), field.value)
-        }
+        let hasDate = fields.addFields(of: headers)
         if let contentLength { fields.add("content-length", String(contentLength)) }
         if !hasDate { fields.add("date") { connection.loop.dateCache.appendValue(to: &$0) } }
         return fields
@@ -1024,10 +1034,7 @@ final class HTTP2Session: ConnectionProtocolHandler {
         else { return }
         var fields = HTTP2ResponseFields()
         fields.add(":status", String(status))
-        for field in headers {
-            guard case .regular = HTTP2ResponseFields.classify(field) else { continue }
-            fields.add(field.name.lowercased(), field.value)
-        }
+        _ = fields.addFields(of: headers)
         _ = fields.withNameValues { nva in
             nghttp2_submit_headers(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), id, nil, nva.baseAddress, nva.count, nil)
         }
@@ -1425,6 +1432,10 @@ final class HTTP2Session: ConnectionProtocolHandler {
         } else {
             if name.count == 6 && ASCII.equalsLowercase(name, "cookie") { stream.cookieFields += 1 }
             stream.headers.add(name: String(decoding: name, as: UTF8.self), value: valueText)
+            stream.fieldLines.append(contentsOf: name)
+            stream.fieldLines.append(contentsOf: [UInt8(ascii: ":"), UInt8(ascii: " ")])
+            stream.fieldLines.append(contentsOf: value)
+            stream.fieldLines.append(contentsOf: [0x0D, 0x0A])
         }
         return 0
     }

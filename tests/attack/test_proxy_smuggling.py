@@ -28,8 +28,9 @@ class RecordingUpstream:
     """An HTTP/1.1 upstream that answers each request head (and its Content-Length body) with 200 after `delay`
     seconds, and records (connection number, arrival time, request line) of each, and every byte received."""
 
-    def __init__(self, delay=0.0):
+    def __init__(self, delay=0.0, response=b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"):
         self.delay = delay
+        self.response = response
         self.requests = []
         self.received = b""
         self.lock = threading.Lock()
@@ -79,7 +80,7 @@ class RecordingUpstream:
                 with self.lock:
                     self.requests.append((number, time.monotonic(), head.split(b"\r\n")[0].decode()))
                 time.sleep(self.delay)
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                conn.sendall(self.response)
         except OSError:
             return
         finally:
@@ -136,6 +137,11 @@ ATTACKS = [
     b"GET /v2/x HTTP/1.1\r\nHost: a:80@evil\r\n\r\n",
     b"GET /v2/x HTTP/1.1\r\nHost: a/../b\r\n\r\n",
     b"GET http://a:80@evil/v2/x HTTP/1.1\r\nHost: h\r\n\r\n",
+    # A fragment, which upstreams cut off: the route read another path than the one served (no model's series).
+    b"POST /v2/models/credit/infer#x HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\n{}",
+    b"GET /v2/x?a#evil HTTP/1.1\r\nHost: h\r\n\r\n",
+    # A singleton field given twice: the proxy would take the first, another hop the second.
+    b"OPTIONS /v2/x HTTP/1.1\r\nHost: h\r\nMax-Forwards: 5\r\nMax-Forwards: 0\r\n\r\n",
 ]
 
 
@@ -180,5 +186,63 @@ def test_pipelined_posts_reach_the_upstream_one_after_another(start_exporter, tm
         times = [t for _, t, _ in upstream.requests]
         assert all(b - a >= 0.25 for a, b in zip(times, times[1:])), times
         assert {number for number, _, _ in upstream.requests} == {1}
+    finally:
+        upstream.close()
+
+
+def h2c_exchange(port, path, headers=()):
+    """One request over h2c (prior knowledge) with raw header bytes; (status, response headers as raw pairs)."""
+    import h2.config
+    import h2.connection
+    import h2.events
+
+    config = h2.config.H2Configuration(client_side=True, header_encoding=None, validate_outbound_headers=False,
+                                       normalize_outbound_headers=False, validate_inbound_headers=False)
+    connection = h2.connection.H2Connection(config)
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        connection.initiate_connection()
+        connection.send_headers(1, [(b":method", b"GET"), (b":path", path), (b":scheme", b"http"),
+                                    (b":authority", b"h"), *headers], end_stream=True)
+        s.sendall(connection.data_to_send())
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            data = s.recv(65536)
+            assert data, "closed before the response"
+            for event in connection.receive_data(data):
+                if isinstance(event, h2.events.ResponseReceived):
+                    fields = list(event.headers)
+                    return dict(fields)[b":status"], fields
+            s.sendall(connection.data_to_send())
+    raise AssertionError("no response")
+
+
+def test_http2_targets_and_field_bytes_as_over_http1(start_exporter, tmp_path):
+    """Over HTTP/2 as over HTTP/1.1: a :path with bytes outside ASCII is refused 400 (it was forwarded, and a byte
+    that is not UTF-8 became U+FFFD on the way), and a field value that is not UTF-8 passes unchanged both ways (it
+    became U+FFFD)."""
+    upstream = RecordingUpstream(response=b"HTTP/1.1 200 OK\r\nX-A: \xff\xfe\r\nContent-Length: 2\r\n\r\nok")
+    try:
+        _, port = start(start_exporter, tmp_path, upstream)
+        for path in (b"/v2/models/cr\xc3\xa9dit/infer", b"/v2/x?q=\x80"):
+            assert h2c_exchange(port, path)[0] == b"400", path
+        status, fields = h2c_exchange(port, b"/v2/ok", [(b"x-a", b"\xff\xfe")])
+        assert status == b"200"
+        assert (b"x-a", b"\xff\xfe") in fields, fields
+        assert [line for _, _, line in upstream.requests] == ["GET /v2/ok HTTP/1.1"]
+        assert b"x-a: \xff\xfe\r\n" in upstream.received, upstream.received
+    finally:
+        upstream.close()
+
+
+def test_interim_responses_beyond_the_limit_are_counted(start_exporter, tmp_path):
+    """An upstream's 1xx beyond 8 in one exchange is not passed on, and is counted (it was dropped unsaid)."""
+    upstream = RecordingUpstream(
+        response=b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n" * 20 + b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    try:
+        exporter, port = start(start_exporter, tmp_path, upstream)
+        answer = exchange(port, b"GET /v2/x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+        assert answer.count(b"HTTP/1.1 103 ") == 8 and b"HTTP/1.1 200 OK" in answer, answer
+        wait_for(lambda: sample(scrape(exporter)[1], "mlops_proxy_interim_responses_dropped_total",
+                                reason="over_limit") == 12, what="the 12 dropped interim responses counted")
     finally:
         upstream.close()

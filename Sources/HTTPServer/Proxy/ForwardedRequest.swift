@@ -289,6 +289,39 @@ enum ForwardedRequest {
         return 0..<remote.count
     }
 
+    /// ``responseFields(_:)`` as field lines (``HTTPHeaders/receivedLines``) when `headers` holds the lines the parser
+    /// received, so that a value that is not UTF-8 reaches an HTTP/2 client unchanged (decoded, it became U+FFFD);
+    /// `added`, when given, replaces the lines of its name. Nil when there are no such lines.
+    static func responseFieldLines(
+        _ headers: HTTPHeaders, adding added: (name: String, value: String)?
+    )
+        -> HTTPHeaders?
+    {
+        guard let received = headers.receivedLines else { return nil }
+        let listed = connectionListed(headers)
+        var lines: [UInt8] = []
+        lines.reserveCapacity(received.count + (added.map { $0.name.utf8.count + $0.value.utf8.count + 4 } ?? 0))
+        var count = 0
+        received.withUnsafeBufferPointer { section in
+            var reader = ReceivedFieldLines(section)
+            while let line = reader.next() {
+                let name = section[line.name]
+                if isHopByHopResponseField(name) || (!listed.isEmpty && isListed(name, listed)) { continue }
+                if let added, ASCII.equalsIgnoringCase(name, added.name.utf8) { continue }
+                lines.append(contentsOf: name)
+                lines.append(contentsOf: [UInt8(ascii: ":"), UInt8(ascii: " ")])
+                lines.append(contentsOf: section[line.value])
+                lines.append(contentsOf: [0x0D, 0x0A])
+                count += 1
+            }
+        }
+        if let added {
+            lines.append(contentsOf: "\(added.name): \(added.value)\r\n".utf8)
+            count += 1
+        }
+        return HTTPHeaders(receivedLines: lines, count: count)
+    }
+
     /// The response head's fields to pass to the client: end-to-end fields only, framing left to the server.
     static func responseFields(_ headers: HTTPHeaders) -> HTTPHeaders {
         let listed = connectionListed(headers)

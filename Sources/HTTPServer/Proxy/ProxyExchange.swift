@@ -249,7 +249,11 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
     /// An interim (1xx) response from the upstream: passed on to the client (RFC 9110 §15.2: a proxy forwards those it
     /// did not ask for), hop-by-hop fields removed; not 100 Continue, which the proxy answered itself.
     func upstreamInformational(status: Int, headers: HTTPHeaders) {
-        guard !ended, status != 100, informationalSent < Self.maxInformational else { return }
+        guard !ended, status != 100 else { return }
+        guard informationalSent < Self.maxInformational else {
+            proxy.observer?.proxyInterimResponseDropped(reason: "over_limit")
+            return
+        }
         informationalSent += 1
         stream.informational(status: status, headers: ForwardedRequest.responseFields(headers))
     }
@@ -305,6 +309,13 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
                 }
             }
             stream.start(status: head.status, fieldLines: lines, hasDate: hasDate, contentLength: length)
+            return
+        }
+        let added =
+            generatedID && HTTPHeaders.isSendable(value: requestID)
+            ? (name: proxy.configuration.requestIDHeader, value: requestID) : nil
+        if let lines = ForwardedRequest.responseFieldLines(head.headers, adding: added) {
+            stream.start(status: head.status, headers: lines, contentLength: length)
             return
         }
         var fields = ForwardedRequest.responseFields(head.headers)

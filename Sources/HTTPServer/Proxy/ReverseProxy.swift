@@ -1,3 +1,4 @@
+import Glibc
 import Synchronization
 
 /// An ``HTTPHandler`` that forwards every request to one HTTP/1.1 upstream and streams the response back: the
@@ -120,8 +121,23 @@ public final class ReverseProxy: HTTPHandler, Sendable {
             respond(HTTPResponse(status: 400, text: "the request path has a dot segment (. or ..)\n"))
             return
         }
+        // A fragment is no part of a request target (RFC 9112 §3.2): upstreams cut it off, so the path the route
+        // attributed (`/v2/models/credit/infer#x`: to no model) was not the one served.
+        guard !Self.hasFragment(request.path), !(request.query.map(Self.hasFragment) ?? false) else {
+            observer?.proxyRequestRefused(reason: "bad_request")
+            respond(HTTPResponse(status: 400, text: "the request target has a fragment (#)\n"))
+            return
+        }
         // The parser's plan for this request's field lines (HTTP/1.x), lent for this call.
         var plan = loop.lentForwardPlan
+        if request.method == "TRACE" || request.method == "OPTIONS", request.headers.contains("Max-Forwards") {
+            // A singleton field (RFC 9110 §7.6.2) given twice: which one counts is anybody's guess.
+            guard request.headers.values(for: "Max-Forwards").count == 1 else {
+                observer?.proxyRequestRefused(reason: "bad_request")
+                respond(HTTPResponse(status: 400, text: "Max-Forwards given more than once\n"))
+                return
+            }
+        }
         if request.method == "TRACE" || request.method == "OPTIONS", let forwards = Self.maxForwards(request.headers) {
             // RFC 9110 §7.6.2: at 0 the proxy is the final recipient; else the upstream gets one less.
             guard forwards > 0 else {
@@ -165,6 +181,13 @@ public final class ReverseProxy: HTTPHandler, Sendable {
 
     /// The `Max-Forwards` value of a TRACE or OPTIONS request (the first field's, when it is `1*DIGIT`); nil when
     /// absent or invalid (the request is then forwarded as it is).
+    /// Whether `text` holds a `#` (one library scan of its bytes).
+    static func hasFragment(_ text: String) -> Bool {
+        text.utf8.withContiguousStorageIfAvailable { bytes in
+            bytes.baseAddress.map { memchr($0, Int32(UInt8(ascii: "#")), bytes.count) != nil } ?? false
+        } ?? text.utf8.contains(UInt8(ascii: "#"))
+    }
+
     static func maxForwards(_ headers: HTTPHeaders) -> Int? {
         guard let text = headers["Max-Forwards"], !text.isEmpty, text.utf8.count <= 9,
             text.utf8.allSatisfy({ $0 &- UInt8(ascii: "0") < 10 })

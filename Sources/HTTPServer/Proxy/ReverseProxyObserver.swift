@@ -18,11 +18,16 @@ public protocol ReverseProxyObserver: AnyObject, Sendable {
     /// The proxy answered a request 400 itself, without forwarding it (a path with a dot segment); `reason` is
     /// `bad_request`, as the server's own refusals of malformed requests are counted. The default does nothing.
     func proxyRequestRefused(reason: String)
+    /// An interim (1xx) response from the upstream was not passed on: the request had already had
+    /// ``ProxyExchange/maxInformational`` of them (`reason`: `over_limit`). The default does nothing.
+    func proxyInterimResponseDropped(reason: String)
 }
 
 extension ReverseProxyObserver {
     /// Does nothing: an observer that counts no refusals.
     public func proxyRequestRefused(reason: String) {}
+    /// Does nothing: an observer that counts no dropped interim responses.
+    public func proxyInterimResponseDropped(reason: String) {}
 }
 
 /// Watches one proxied exchange's bytes as they pass, for an application that measures a stream as it goes (an LLM's

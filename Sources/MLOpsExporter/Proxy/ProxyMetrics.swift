@@ -95,6 +95,7 @@ final class ProxyMetrics: Collector, UpstreamPoolObserver, HTTPServerObserver {
         let reused: CounterHandle
         let clientConnections: GaugeHandle
         let clientErrors: CounterHandle
+        let interimDropped: CounterHandle
 
         init() {
             var s = CollectorSchema()
@@ -138,6 +139,11 @@ final class ProxyMetrics: Collector, UpstreamPoolObserver, HTTPServerObserver {
                 help:
                     "Client connections and requests of the proxy port ended by an error, by reason (the exporter's own port counts the same in mlops_exporter_http_errors_total).",
                 labels: ["reason"])
+            interimDropped = try! s.counter(
+                "mlops_proxy_interim_responses_dropped_total",
+                help:
+                    "Interim (1xx) responses from the upstream not passed on to the client, by reason (over_limit: beyond 8 in one exchange).",
+                labels: ["reason"])
             schema = s
         }
     }
@@ -149,6 +155,7 @@ final class ProxyMetrics: Collector, UpstreamPoolObserver, HTTPServerObserver {
     private let models = Mutex<[String: ProxyModelCounters]>([:])
     private let connections = AtomicSlots(count: 3)  // open, opened, reused
     private let clients = AtomicSlots(count: 1 + connectionErrorReasons.count)  // open, then errors by reason
+    private let interimDropped = AtomicSlots(count: 1)  // over_limit
 
     /// The counters of `model` (made on first use; kept while it is configured).
     func counters(_ model: String) -> ProxyModelCounters {
@@ -190,8 +197,12 @@ final class ProxyMetrics: Collector, UpstreamPoolObserver, HTTPServerObserver {
         clients.add(1 + index)
     }
 
+    /// An upstream's interim response beyond the exchange's limit was not passed on.
+    func interimResponseDropped() { interimDropped.add(0) }
+
     func collect(into sink: inout CollectorSink) {
         let f = Self.families
+        sink.counter(f.interimDropped, ["over_limit"], value: Double(interimDropped.load(0)))
         sink.gauge(f.open, value: Double(Int64(bitPattern: connections.load(0))))
         sink.counter(f.opened, value: Double(connections.load(1)))
         sink.counter(f.reused, value: Double(connections.load(2)))

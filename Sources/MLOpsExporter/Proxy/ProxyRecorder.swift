@@ -106,6 +106,8 @@ final class ProxyRecorder: ReverseProxyObserver {
     /// Counted with the client requests the proxy's server refused (`mlops_proxy_client_connection_errors_total`).
     func proxyRequestRefused(reason: String) { metrics.connectionError(reason: reason) }
 
+    func proxyInterimResponseDropped(reason: String) { metrics.interimResponseDropped() }
+
     func proxyRequestStarted(_ request: HTTPRequest, requestID: String) -> ProxyTap {
         let routing = currentRouting()
         let attribution = routing.attribute(method: request.method, path: request.path) { request.headers[$0] }
