@@ -161,6 +161,10 @@ public struct BatchRun: Sendable {
         guard let format = format ?? InputFormat(path: path) else {
             // A process substitution (`--input <(…)`) has no extension: say what is wrong with it first.
             try ChunkedFile.requireRegular(path)
+            // `data.csv.gz`: what --input-format would find at its first bytes, said without it.
+            if path.hasSuffix(".gz") {
+                throw ProfilingError(file: path, message: "gzip-compressed: decompress it first (gunzip)")
+            }
             throw ProfilingError(
                 file: path, message: "cannot tell the format from the extension (.csv, .ndjson, .jsonl)")
         }
@@ -173,8 +177,7 @@ public struct BatchRun: Sendable {
                 file: path, knownCollectors: CollectorCatalog.builtIn.names, referencesMustExist: false)
         } catch {
             throw ProfilingError(
-                file: path, message: "invalid configuration: \(error.errors.map(\.description).joined(separator: "; "))"
-            )
+                file: path, message: "invalid configuration: " + ConfigErrors.describe(error, in: path))
         }
     }
 

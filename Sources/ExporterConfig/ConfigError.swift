@@ -65,4 +65,14 @@ public struct ConfigErrors: Error, Sendable, Equatable, CustomStringConvertible 
 
     /// One problem per line.
     public var description: String { errors.map(\.description).joined(separator: "\n") }
+
+    /// The problems on one line, "; " between them, for a message that names `file` already: a problem in it reads
+    /// `LINE:COLUMN: FIELD: MESSAGE` (or `MESSAGE`), one in another file (a reference) names that file.
+    public static func describe(_ errors: ConfigErrors, in file: String) -> String {
+        errors.errors.map { error in
+            guard error.file == file else { return error.description }
+            let location = error.line > 0 ? "\(error.line):\(error.column): " : ""
+            return location + (error.field.isEmpty ? error.message : "\(error.field): \(error.message)")
+        }.joined(separator: "; ")
+    }
 }

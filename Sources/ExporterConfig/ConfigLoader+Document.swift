@@ -30,6 +30,16 @@ extension ConfigLoader {
         if let kind = Self.blockingKind(path) {
             throw failure("cannot read: \(kind), not a regular file: write it to a file first")
         }
+        // Said as the batch's files are (`no such file`, `permission denied`): Foundation's text named the file
+        // again ("The file doesn’t exist.", with a curly apostrophe).
+        if access(path, R_OK) != 0 {
+            let code = errno
+            switch code {
+            case ENOENT: throw failure("cannot read: no such file")
+            case EACCES: throw failure("cannot read: permission denied")
+            default: throw failure("cannot read: \(String(cString: strerror(code)).lowercased())")
+            }
+        }
         let data: Data
         do {
             let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
@@ -71,7 +81,7 @@ extension ConfigLoader {
             parser = try Parser(yaml: text, resolver: .basic)
             root = try parser.singleRoot()
         } catch {
-            throw ConfigErrors([yamlError(error, file: file)])
+            throw ConfigErrors([yamlError(error, file: file, text: text)])
         }
         guard let root else { return nil }
         var expansion = ExpansionCheck(file: file)

@@ -44,7 +44,7 @@ public enum ConfigLoader {
         return configuration
     }
 
-    static func yamlError(_ error: any Error, file: String) -> ConfigError {
+    static func yamlError(_ error: any Error, file: String, text: String = "") -> ConfigError {
         if let y = error as? YamlError {
             switch y {
             case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _),
@@ -52,9 +52,18 @@ public enum ConfigLoader {
                 return ConfigError(
                     file: file, line: mark.line, column: mark.column, field: "", message: "invalid YAML: \(problem)")
             case .duplicatedKeysInMapping(let duplicates, let context):
+                // Yams marks the mapping; the key's second line is where the user looks (it was the mapping's start).
+                let key = duplicates.sorted().first ?? ""
+                let at =
+                    secondOccurrence(
+                        of: key, inBlockMappingAt: context.mark.line, column: context.mark.column, in: text)
+                    ?? (context.mark.line, context.mark.column)
                 return ConfigError(
-                    file: file, line: context.mark.line, column: context.mark.column, field: "",
-                    message: "duplicate keys \(duplicates)")
+                    file: file, line: at.line, column: at.column, field: key,
+                    message: duplicates.count == 1
+                        ? "key given twice in one mapping"
+                        : "key given twice in one mapping (and \(duplicates.sorted().dropFirst().map { "\"\($0)\"" }.joined(separator: ", ")))"
+                )
             case .reader(let problem, let offset, _, let yaml):
                 // Input libyaml refuses to read (control characters, invalid UTF-8): Yams' description would
                 // quote the line over three lines.
@@ -65,6 +74,34 @@ public enum ConfigLoader {
             }
         }
         return ConfigError(file: file, line: 0, column: 0, field: "", message: "invalid YAML: \(error)")
+    }
+
+    /// Where `key` is given a second time in the block mapping whose first key is at `line`:`column` (from 1): the
+    /// lines from there at that indentation, until one less indented; nil when not found so (a flow mapping, quoting).
+    static func secondOccurrence(
+        of key: String, inBlockMappingAt line: Int, column: Int, in text: String
+    )
+        -> (line: Int, column: Int)?
+    {
+        guard line > 0, column > 0, !key.isEmpty else { return nil }
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        var seen = 0
+        for index in (line - 1)..<lines.count {
+            let bytes = Array(lines[index].utf8)
+            let indentation = bytes.prefix { $0 == UInt8(ascii: " ") }.count
+            let blank = indentation == bytes.count || bytes[indentation] == UInt8(ascii: "#")
+            if blank { continue }
+            // The mapping's first line may start with `- ` before its key; later ones are indented to the key.
+            if index > line - 1 && indentation < column - 1 { return nil }
+            guard bytes.count >= column - 1 + key.utf8.count + 1, indentation <= column - 1 else { continue }
+            let rest = bytes[(column - 1)...]
+            guard rest.starts(with: Array(key.utf8)) else { continue }
+            let after = rest.dropFirst(key.utf8.count).drop { $0 == UInt8(ascii: " ") }
+            guard after.first == UInt8(ascii: ":") else { continue }
+            seen += 1
+            if seen == 2 { return (index + 1, column) }
+        }
+        return nil
     }
 
     /// Line and column (from 1) of the character `offset` characters into `text`.

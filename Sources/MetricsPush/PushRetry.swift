@@ -71,8 +71,9 @@ public enum Pushgateway {
     }
 
     /// The retry loop over `attempt` (given the seconds it may take), with `now` and `sleep` replaceable for tests.
+    /// `what` names the attempts in the log (`push`, `remote write`).
     static func run(
-        retry: PushRetry, log: (String) -> Void, now: () -> Double = monotonicNow,
+        retry: PushRetry, what: String = "push", log: (String) -> Void, now: () -> Double = monotonicNow,
         sleep: (Double) -> Void = sleepSeconds, jitter: () -> Double = { Double.random(in: 0..<0.2) },
         attempt: (Double) -> AttemptResult
     ) throws(PushError) -> Outcome {
@@ -100,7 +101,7 @@ public enum Pushgateway {
                 throw .deadline(seconds: retry.deadline, attempts: attempts, last: last)
             }
             wait = min(wait, left)
-            log("push attempt \(attempts) failed (\(last)); retrying in \(formatted(wait)) s")
+            log("\(what) attempt \(attempts) failed (\(last)); retrying in \(formatted(wait)) s")
             sleep(wait)
         }
     }

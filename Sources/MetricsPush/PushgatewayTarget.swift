@@ -148,7 +148,7 @@ public enum PushError: Error, Sendable, Equatable, CustomStringConvertible {
         case .status(let code, let body, let attempts):
             "answered \(code) after \(attempts) attempt\(attempts == 1 ? "" : "s"): \(Self.oneLine(body))"
         case .deadline(let seconds, let attempts, let last):
-            "push failed after \(attempts) attempt\(attempts == 1 ? "" : "s") in \((seconds * 10).rounded() / 10) s: \(last)"
+            "failed after \(attempts) attempt\(attempts == 1 ? "" : "s") in \((seconds * 10).rounded() / 10) s: \(last)"
         }
     }
 

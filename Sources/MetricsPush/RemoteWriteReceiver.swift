@@ -68,7 +68,7 @@ public struct RemoteWriteReceiver: Sendable {
         for body in bodies {
             var left = retry
             left.deadline = max(0.001, end - Pushgateway.monotonicNow())
-            _ = try Pushgateway.run(retry: left, log: log) { timeout in
+            _ = try Pushgateway.run(retry: left, what: "remote write", log: log) { timeout in
                 switch post(body, timeout: timeout) {
                 case .delivered: return .success(status: 200)
                 case .retry(_, let status?, let detail, let retryAfter):

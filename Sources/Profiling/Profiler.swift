@@ -139,8 +139,7 @@ public enum Profiler {
             configuration = try ConfigLoader.load(file: path, referencesMustExist: false)
         } catch {
             throw ProfilingError(
-                file: path, message: "invalid configuration: \(error.errors.map(\.description).joined(separator: "; "))"
-            )
+                file: path, message: "invalid configuration: " + ConfigErrors.describe(error, in: path))
         }
         guard let model = configuration.model(named: name) else {
             let known = configuration.models.map(\.name).joined(separator: ", ")

@@ -321,6 +321,15 @@ struct ConfigLoaderTests {
         #expect(found.contains { $0.hasSuffix(expected) }, "\(found)")
     }
 
+    /// A key given twice is located at its second line and named (it was the mapping's first line, and
+    /// `duplicate keys ["name"]` without a field).
+    @Test func aDuplicateKeyIsLocatedWhereItIsRepeated() {
+        #expect(
+            problems("models:\n  - name: a\n    task: regression\n\n    # note\n    name: b\n")
+                == ["6: name: key given twice in one mapping"])
+        #expect(problems("models:\n  - {name: a, name: b}\n") == ["2: name: key given twice in one mapping"])
+    }
+
     @Test("YAML syntax errors and empty or wrong documents are located")
     func syntax() {
         #expect(problems("models: [\n  - name: x\n").first?.contains("invalid YAML") == true)

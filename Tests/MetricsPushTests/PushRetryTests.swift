@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import Synchronization
 import Testing
 
@@ -31,6 +32,29 @@ import Testing
         } catch {
             return (.failure(error), attempts)
         }
+    }
+
+    /// A remote write's retries are logged as such (they read "push attempt", as if the Pushgateway had failed).
+    @Test func aRemoteWriteLogsItsAttemptsAsRemoteWrites() throws {
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)  // bound, never listening: refused at once
+        defer { close(listener) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) }
+        }
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) }
+        }
+        let receiver = try RemoteWriteReceiver(
+            url: "http://127.0.0.1:\(UInt16(bigEndian: address.sin_port))/api/v1/write")
+        var lines: [String] = []
+        #expect(throws: PushError.self) {
+            try receiver.postAll([[1, 2, 3]], retry: PushRetry(deadline: 0.6)) { lines.append($0) }
+        }
+        #expect(!lines.isEmpty && lines.allSatisfy { $0.hasPrefix("remote write attempt ") }, "\(lines)")
     }
 
     @Test func backoffDoublesUpToItsMaximum() {

@@ -43,7 +43,7 @@ import Testing
         #expect(
             PushError.invalidURL("x").description == "x"
                 && PushError.deadline(seconds: 2.9999999300052878, attempts: 5, last: "down").description
-                    == "push failed after 5 attempts in 3.0 s: down"
+                    == "failed after 5 attempts in 3.0 s: down"
         )
     }
 

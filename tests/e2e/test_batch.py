@@ -329,6 +329,16 @@ def test_bad_input_is_named_by_file_line_and_column(setup, binary):
     r = run(binary, "--config", setup["config"], "--model", "m", "--input", packed, "--input-format", "csv")
     assert r.returncode == 1 and r.stderr.strip() == f"{packed}: gzip-compressed: decompress it first (gunzip)", \
         r.stderr
+    # Without --input-format too (it said it could not tell the format from the extension).
+    r = run(binary, "--config", setup["config"], "--model", "m", "--input", packed)
+    assert r.returncode == 1 and r.stderr.strip() == f"{packed}: gzip-compressed: decompress it first (gunzip)", \
+        r.stderr
+    # A configuration that cannot be read is named once, in the batch files' words (it was named twice, and said
+    # "The file doesn’t exist." in Foundation's).
+    missing = tmp / "nowhere.yaml"
+    r = run(binary, "--config", missing, "--model", "m", "--input", nd)
+    assert r.returncode == 1 and r.stderr.strip() == f"{missing}: invalid configuration: cannot read: no such file", \
+        r.stderr
 
 
 def test_a_pipe_input_is_refused_and_an_unwritable_report_fails_the_run(setup, binary):
@@ -437,7 +447,7 @@ def test_push_to_nothing_retries_then_fails_within_the_deadline(setup, binary):
             "--push", f"http://127.0.0.1:{port}", "--push-timeout", "3")
     elapsed = time.monotonic() - start
     assert r.returncode == 1, r.stderr
-    assert "push failed after" in r.stderr and "connect" in r.stderr, r.stderr
+    assert "push to " in r.stderr and "failed after" in r.stderr and "connect" in r.stderr, r.stderr
     assert r.stderr.count("retrying in") >= 2
     assert 2.5 <= elapsed <= 15, elapsed
 
