@@ -22,6 +22,21 @@ public enum ConfigLoader {
             referencesMustExist: referencesMustExist, upstreamCheck: upstreamCheck)
     }
 
+    /// ``load(file:knownCollectors:referencesMustExist:upstreamCheck:)`` that hands back what it could read beside the
+    /// problems it found, instead of throwing them: the configuration without the models that have problems. For
+    /// `check-config`, which builds the models it could read, so that their collector options' problems are listed
+    /// with the file's (a model with a problem hid every other model's option errors). Throws only when nothing could
+    /// be read (the file unreadable, not YAML, empty).
+    public static func loadReadable(
+        file path: String, knownCollectors: Set<String> = builtInCollectors, upstreamCheck: UpstreamCheck? = nil
+    ) throws(ConfigErrors) -> (configuration: ExporterConfiguration, problems: [ConfigError]) {
+        let text = try read(path)
+        let folder = (path as NSString).deletingLastPathComponent
+        return try parseReadable(
+            text, file: path, baseDirectory: folder.isEmpty ? "." : folder, knownCollectors: knownCollectors,
+            referencesMustExist: true, upstreamCheck: upstreamCheck)
+    }
+
     /// Checks the proxy's upstream host and port as the file is read (a reload resolves a changed upstream here, so
     /// that one that does not resolve refuses the reload, located); the problem, or nil. The loader itself resolves
     /// nothing (`check-config` validates files for hosts that resolve only where they are deployed).
@@ -33,6 +48,19 @@ public enum ConfigLoader {
         _ text: String, file: String, baseDirectory: String = ".", knownCollectors: Set<String> = builtInCollectors,
         referencesMustExist: Bool = true, upstreamCheck: UpstreamCheck? = nil
     ) throws(ConfigErrors) -> ExporterConfiguration {
+        let (configuration, problems) = try parseReadable(
+            text, file: file, baseDirectory: baseDirectory, knownCollectors: knownCollectors,
+            referencesMustExist: referencesMustExist, upstreamCheck: upstreamCheck)
+        if !problems.isEmpty { throw ConfigErrors(problems) }
+        return configuration
+    }
+
+    /// ``parse(_:file:baseDirectory:knownCollectors:referencesMustExist:upstreamCheck:)``'s configuration (the models
+    /// with problems left out) and problems.
+    static func parseReadable(
+        _ text: String, file: String, baseDirectory: String, knownCollectors: Set<String>,
+        referencesMustExist: Bool, upstreamCheck: UpstreamCheck?
+    ) throws(ConfigErrors) -> (configuration: ExporterConfiguration, problems: [ConfigError]) {
         var reader = Reader(file: file, baseDirectory: baseDirectory, knownCollectors: knownCollectors)
         reader.referencesMustExist = referencesMustExist
         reader.upstreamCheck = upstreamCheck
@@ -40,8 +68,7 @@ public enum ConfigLoader {
             throw ConfigErrors([ConfigError(file: file, line: 0, column: 0, field: "", message: "the file is empty")])
         }
         let configuration = reader.configuration(root)
-        if !reader.errors.isEmpty { throw ConfigErrors(reader.errors) }
-        return configuration
+        return (configuration, reader.errors)
     }
 
     static func yamlError(_ error: any Error, file: String, text: String = "") -> ConfigError {

@@ -408,13 +408,17 @@ public final class Exporter: Sendable {
     ) throws
         -> ExporterConfiguration
     {
-        let configuration = try ConfigLoader.load(
+        // The models the file's problems leave readable are built too: their collector options' problems are listed
+        // with the file's (one model's problem hid every other model's option errors).
+        let (configuration, problems) = try ConfigLoader.loadReadable(
             file: file, knownCollectors: collectors.names, upstreamCheck: ConfigurationState.upstreamResolves())
+        var all = problems
         do throws(ModelSetupErrors) {
             _ = try ConfigurationState.prepare(configuration, monitor: ModelMonitor(catalog: collectors))
         } catch {
-            throw ConfigErrors(error, file: file)
+            all += ConfigErrors(error, file: file).errors
         }
+        if !all.isEmpty { throw ConfigErrors(all) }
         return configuration
     }
 

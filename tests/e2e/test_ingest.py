@@ -236,6 +236,14 @@ def test_check_config_reports_collector_option_errors(binary, tmp_path):
     assert result.returncode == 1
     assert f'{config}:21:19: model "eta": collector "service": option prediction_bucket: unknown option' \
         in result.stderr, result.stderr
+    # With another model's problem in the file too, both are listed (the option's was hidden until that was fixed).
+    config.write_text(CONFIG.replace("prediction_buckets: [10, 60]", "prediction_bucket: [10, 60]")
+                      .replace("    collectors: [service]\n", "    collectors: [service]\n    colour: red\n", 1))
+    result = subprocess.run([str(binary), "check-config", str(config)], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert f"{config}:13:5: models[0].colour: unknown field" in result.stderr, result.stderr
+    assert f'{config}:22:19: model "eta": collector "service": option prediction_bucket: unknown option' \
+        in result.stderr, result.stderr
 
 
 def test_check_config_and_serve_resolve_aliases_in_collector_options(binary, start_exporter, tmp_path):
