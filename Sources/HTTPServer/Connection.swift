@@ -436,7 +436,7 @@ final class Connection: DeadlineScheduled {
         if lingering {
             interest = [.readable, .readHangup]
         } else {
-            if !inputClosed {
+            if !inputClosed && !transport.pausesInput {
                 // Without input wanted, still notice a peer that leaves (FIN), so that work waiting for it (an
                 // admission) is cancelled; what it sent before leaving is read then, at most a socket buffer.
                 interest.formUnion(handler.wantsInput(self) ? [.readable, .readHangup] : [.readHangup])

@@ -53,10 +53,13 @@ final class HTTP2Session: ConnectionProtocolHandler {
         var authority: String?
         /// `cookie` fields received (joined into one for the handler when several).
         var cookieFields = 0
-        var headers = HTTPHeaders()
-        /// The regular fields as received, `name: value` CRLF each: the handler's ``HTTPHeaders/receivedLines``, so
-        /// that a value that is not UTF-8 (obs-text, RFC 9110 §5.5) is forwarded unchanged, as over HTTP/1.1.
+        /// The regular fields as received, `name: value` CRLF each (one copy, no `String` per field): the handler's
+        /// ``HTTPHeaders/receivedLines``, so that a value that is not UTF-8 (obs-text, RFC 9110 §5.5) is forwarded
+        /// unchanged, as over HTTP/1.1.
         var fieldLines: [UInt8] = []
+        var fieldCount = 0
+        /// The fields, read from ``fieldLines`` (a lookup makes the `String`s it needs).
+        var headers: HTTPHeaders { HTTPHeaders(receivedLines: fieldLines, count: fieldCount) }
         var headerBytes = 0
         /// Trailer fields received (counted against the header limits, never kept: see ``receiveHeader``).
         var trailerFields = 0
@@ -281,7 +284,14 @@ final class HTTP2Session: ConnectionProtocolHandler {
         let stream = Stream(id: 1)
         stream.method = request.method
         stream.path = request.query.map { "\(request.path)?\($0)" } ?? request.path
-        stream.headers = request.headers
+        if let lines = request.headers.receivedLines {
+            stream.fieldLines = lines
+        } else {
+            for field in request.headers {
+                stream.fieldLines.append(contentsOf: "\(field.name): \(field.value)\r\n".utf8)
+            }
+        }
+        stream.fieldCount = request.headers.count
         stream.body = request.body
         stream.receivedAt = connection.loop.now
         streams[1] = stream
@@ -718,24 +728,38 @@ final class HTTP2Session: ConnectionProtocolHandler {
             path = target
             query = nil
         }
-        var headers = stream.headers
-        if stream.cookieFields <= 1 {
-            // The fields' bytes as received (``Stream/fieldLines``), `host` from `:authority` added as a line.
-            var lines = stream.fieldLines
-            var count = stream.headers.count
-            if let authority = stream.authority, !headers.contains("host") {
-                lines.append(contentsOf: "host: \(authority)\r\n".utf8)
-                count += 1
-            }
-            headers = HTTPHeaders(receivedLines: lines, count: count)
-        } else if let authority = stream.authority, !headers.contains("host") {
-            headers.add(name: "host", value: authority)
-        }
+        // The fields' bytes as received (``Stream/fieldLines``); `host` from `:authority` added as a line, and the
+        // `cookie` fields joined into one line, as bytes too.
+        var lines: [UInt8]
+        var count = stream.fieldCount
         if stream.cookieFields > 1 {
-            let joined = headers.values(for: "cookie").joined(separator: "; ")
-            headers.storage.removeAll { HTTPHeaders.namesEqual($0.name, "cookie") }
-            headers.add(name: "cookie", value: joined)
+            lines = []
+            lines.reserveCapacity(stream.fieldLines.count + 16)
+            var cookie: [UInt8] = Array("cookie: ".utf8)
+            stream.fieldLines.withUnsafeBufferPointer { section in
+                var reader = ReceivedFieldLines(section)
+                var first = true
+                while let line = reader.next() {
+                    guard ASCII.equalsLowercase(section[line.name], "cookie") else {
+                        lines.append(contentsOf: section[line.whole])
+                        continue
+                    }
+                    if !first { cookie.append(contentsOf: [UInt8(ascii: ";"), UInt8(ascii: " ")]) }
+                    first = false
+                    cookie.append(contentsOf: section[line.value])
+                }
+            }
+            lines.append(contentsOf: cookie)
+            lines.append(contentsOf: [0x0D, 0x0A])
+            count -= stream.cookieFields - 1
+        } else {
+            lines = stream.fieldLines
         }
+        if let authority = stream.authority, !stream.headers.contains("host") {
+            lines.append(contentsOf: "host: \(authority)\r\n".utf8)
+            count += 1
+        }
+        let headers = HTTPHeaders(receivedLines: lines, count: count)
         return HTTPRequest(
             method: stream.method, path: path, query: query, version: .http2, headers: headers, body: body,
             protocolName: "h2", remoteAddress: connection.remoteAddress)
@@ -1410,7 +1434,7 @@ final class HTTP2Session: ConnectionProtocolHandler {
                 : "header section larger than \(limits.maxHeaderBytes) bytes"
             return 0
         }
-        if stream.headers.count + stream.trailerFields >= limits.maxHeaderCount {
+        if stream.fieldCount + stream.trailerFields >= limits.maxHeaderCount {
             stream.headerProblem =
                 trailer
                 ? "more than \(limits.maxHeaderCount) header and trailer fields"
@@ -1421,8 +1445,8 @@ final class HTTP2Session: ConnectionProtocolHandler {
             stream.trailerFields += 1
             return 0
         }
-        let valueText = String(decoding: value, as: UTF8.self)
         if name.first == UInt8(ascii: ":") {
+            let valueText = String(decoding: value, as: UTF8.self)
             switch String(decoding: name, as: UTF8.self) {
             case ":method": stream.method = valueText
             case ":path": stream.path = valueText
@@ -1431,11 +1455,11 @@ final class HTTP2Session: ConnectionProtocolHandler {
             }
         } else {
             if name.count == 6 && ASCII.equalsLowercase(name, "cookie") { stream.cookieFields += 1 }
-            stream.headers.add(name: String(decoding: name, as: UTF8.self), value: valueText)
             stream.fieldLines.append(contentsOf: name)
             stream.fieldLines.append(contentsOf: [UInt8(ascii: ":"), UInt8(ascii: " ")])
             stream.fieldLines.append(contentsOf: value)
             stream.fieldLines.append(contentsOf: [0x0D, 0x0A])
+            stream.fieldCount += 1
         }
         return 0
     }

@@ -13,15 +13,28 @@ enum HandshakeStep {
 }
 
 extension TLSTransport {
-    /// Most ciphertext a handshake may receive before it completes: OpenSSL's own bound on a ClientHello (128 KiB)
-    /// and a client certificate chain, with room; beyond, the handshake fails (`tls_handshake_failed`). The socket
-    /// BIO's handshake on the loop is bounded by OpenSSL alone.
+    /// Most ciphertext the handshake's steps may be given before it completes: OpenSSL's own bound on a ClientHello
+    /// (128 KiB) and a client certificate chain, with room; beyond, the handshake fails (`tls_handshake_failed`). What
+    /// arrives behind the client's last handshake message (TLS 1.3 lets a request, a body of megabytes, follow its
+    /// Finished in one flight) is no part of it: it is read ``handshakeReadChunk`` at a time. The socket BIO's
+    /// handshake on the loop is bounded by OpenSSL alone.
     static let maxHandshakeBytes = 256 * 1024
+    /// Most ciphertext read from the socket for one step, and held while a step runs: beyond it the loop stops reading
+    /// until the step is back (back-pressure, not a failure).
+    static let handshakeReadChunk = 64 * 1024
+
+    /// The connection stops reading while a step runs with enough held (``handshakeReadChunk``) or after the client's
+    /// end of input (a level-triggered poll would report the socket again and again meanwhile).
+    var pausesInput: Bool {
+        offload != nil && stepInFlight && (peerEnded || heldInput.count >= Self.handshakeReadChunk)
+    }
 
     /// The loop's part of an offloaded handshake (``read(into:)`` calls it while ``isHandshaking``): takes a finished
     /// step back, sends what it wrote, moves the socket's ciphertext into the memory BIO and hands the next step to
     /// the offload when new input is there. `.bytes(0)` once the handshake is complete (the caller reads on);
-    /// `.wouldBlock` while it goes on; `.failed` with ``failureReason`` set when it failed or the client left.
+    /// `.wouldBlock` while it goes on; `.failed` with ``failureReason`` set when it failed or the client left. A
+    /// client's end of input while its last bytes wait for a step (a request and `shutdown(SHUT_WR)` behind its
+    /// Finished) ends the handshake only if the step wants more: it was taken for an abort.
     func advanceOffloadedHandshake() -> TransportResult {
         if stepInFlight {
             // The outcome is read only once the step said so (``stepReturned``): before, the offload's thread may
@@ -41,7 +54,7 @@ extension TLSTransport {
             case .done(let negotiated):
                 negotiatedProtocol = negotiated
                 isHandshaking = false
-                appendHeldInput()
+                appendHeldInput(counted: false)  // records behind the handshake: application data
                 if case .failed(let code) = switchOutputToSocket() { return aborted(code) }
                 return .bytes(0)
             case .wantsInput:
@@ -49,13 +62,16 @@ extension TLSTransport {
             }
         }
         if case .failed(let code) = flushHeldOutput() { return aborted(code) }
-        appendHeldInput()
-        switch receive(into: nil) {
-        case .failed(let code): return aborted(code)
-        case .endOfFile: return aborted(0)
-        default: break
+        guard appendHeldInput(counted: true) else { return tooMuchInput() }
+        if !peerEnded {
+            switch receive(into: nil) {
+            case .failed(EMSGSIZE): return tooMuchInput()
+            case .failed(let code): return aborted(code)
+            case .endOfFile: peerEnded = true
+            default: break
+            }
         }
-        guard inputSinceStep else { return .wouldBlock }
+        guard inputSinceStep else { return peerEnded ? aborted(0) : .wouldBlock }
         return submitStep()
     }
 
@@ -65,7 +81,11 @@ extension TLSTransport {
         inputSinceStep = false
         let accepted = offload!(
             { [self] in
-                stepOutcome = runStep()
+                // The connection closed while the step waited: nothing to sign for (a client that sends a ClientHello
+                // and resets cost a signature each, and queued real clients behind them).
+                stepOutcome =
+                    abandoned.load(ordering: .relaxed)
+                    ? .failed(reason: "tls_handshake_aborted", detail: nil) : runStep()
                 stepFinished?()
             },
             { [self] in
@@ -101,35 +121,39 @@ extension TLSTransport {
         return .failed(reason: Self.handshakeReason(detail), detail: detail)
     }
 
-    /// While a step runs: the socket's ciphertext is kept aside (a level-triggered poll would report it again).
+    /// While a step runs: the socket's ciphertext is kept aside (a level-triggered poll would report it again), up to
+    /// ``handshakeReadChunk`` (then ``pausesInput``); the client's end of input is noted for when the step is back.
     private func holdInputWhileStepRuns() -> TransportResult {
+        // The last step's output the socket did not take: sent now (a writable socket would wake the loop for ever).
+        if case .failed(let code) = flushHeldOutput() { return aborted(code) }
+        guard !peerEnded, heldInput.count < Self.handshakeReadChunk else { return .wouldBlock }
         switch receive(into: &heldInput) {
         case .failed(let code): return aborted(code)
-        case .endOfFile: return aborted(0)
+        case .endOfFile:
+            peerEnded = true
+            return .wouldBlock
         default: return .wouldBlock
         }
     }
 
-    /// Reads the socket until it would block, into `held` or (nil) the memory BIO; `.failed(EMSGSIZE)` past
-    /// ``maxHandshakeBytes``.
+    /// Reads the socket until it would block or ``handshakeReadChunk`` bytes came, into `held` (up to that much in
+    /// all) or (nil) the memory BIO; `.failed(EMSGSIZE)` past ``maxHandshakeBytes`` given to the handshake.
     private func receive(into held: UnsafeMutablePointer<[UInt8]>?) -> TransportResult {
         var buffer = [UInt8](repeating: 0, count: 16 * 1024)
         var total = 0
         while true {
-            let room = Self.maxHandshakeBytes - handshakeBytes
-            guard room > 0 else {
-                failureDetail = "more than \(Self.maxHandshakeBytes) bytes before the handshake completed"
-                return .failed(EMSGSIZE)
-            }
+            let room = Self.handshakeReadChunk - (held?.pointee.count ?? total)
+            guard room > 0 else { return .bytes(total) }
             let count = buffer.withUnsafeMutableBytes { recv(fileDescriptor, $0.baseAddress, min($0.count, room), 0) }
             if count > 0 {
-                handshakeBytes += count
                 total += count
                 if let held {
                     held.pointee.append(contentsOf: buffer[0..<count])
                 } else {
                     _ = buffer.withUnsafeBytes { BIO_write(memoryInput, $0.baseAddress, Int32(count)) }
                     inputSinceStep = true
+                    handshakeBytes += count
+                    if handshakeBytes > Self.maxHandshakeBytes { return .failed(EMSGSIZE) }
                 }
                 continue
             }
@@ -142,12 +166,16 @@ extension TLSTransport {
         }
     }
 
-    /// Ciphertext held while the last step ran goes to the memory BIO.
-    private func appendHeldInput() {
-        guard !heldInput.isEmpty, let input = memoryInput else { return }
+    /// Ciphertext held while the last step ran goes to the memory BIO; `counted`: toward ``maxHandshakeBytes`` (false
+    /// when the handshake is complete: what follows it). False when that passes the bound.
+    @discardableResult
+    private func appendHeldInput(counted: Bool) -> Bool {
+        guard !heldInput.isEmpty, let input = memoryInput else { return true }
         _ = heldInput.withUnsafeBytes { BIO_write(input, $0.baseAddress, Int32($0.count)) }
+        if counted { handshakeBytes += heldInput.count }
         heldInput.removeAll()
         inputSinceStep = true
+        return !counted || handshakeBytes <= Self.maxHandshakeBytes
     }
 
     /// What OpenSSL wrote to the memory BIO, moved to ``heldOutput``.
@@ -207,12 +235,15 @@ extension TLSTransport {
         return true
     }
 
+    /// The handshake was given more than ``maxHandshakeBytes``.
+    private func tooMuchInput() -> TransportResult {
+        failureReason = "tls_handshake_failed"
+        failureDetail = "more than \(Self.maxHandshakeBytes) bytes before the handshake completed"
+        return .failed(EMSGSIZE)
+    }
+
     /// The client left or the socket failed during the handshake (`code` 0: end of input).
     private func aborted(_ code: Int32) -> TransportResult {
-        if code == EMSGSIZE {
-            failureReason = "tls_handshake_failed"
-            return .failed(EMSGSIZE)
-        }
         failureReason = "tls_handshake_aborted"
         return .failed(code == 0 ? ECONNRESET : code)
     }

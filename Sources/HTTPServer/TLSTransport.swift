@@ -1,6 +1,7 @@
 import COpenSSL
 import CSystemShims
 import Glibc
+import Synchronization
 
 /// TLS over a non-blocking socket: the server side of the handshake runs inside ``read(into:)`` (it
 /// reports `wouldBlock` until it completes, and ``wantsWritable`` while OpenSSL waits to send), then
@@ -52,8 +53,12 @@ final class TLSTransport: ConnectionTransport, @unchecked Sendable {
     var heldOutput: [UInt8] = []
     /// Ciphertext the memory BIO received since the last step began (a step is due).
     var inputSinceStep = false
-    /// Ciphertext received before the handshake completed (bounded by ``maxHandshakeBytes``).
+    /// Ciphertext given to the handshake's steps (bounded by ``maxHandshakeBytes``).
     var handshakeBytes = 0
+    /// The client's end of input came during the handshake (taken up once the step under way is back).
+    var peerEnded = false
+    /// The connection closed: a step still waiting for the offload is not run (set on the loop, read by the step).
+    let abandoned = Atomic<Bool>(false)
 
     init?(fileDescriptor: Int32, context: TLSContext, offload: HTTPServer.TLSHandshakeOffload? = nil) {
         guard let ssl = context.makeConnection(fileDescriptor: fileDescriptor) else { return nil }
@@ -62,13 +67,10 @@ final class TLSTransport: ConnectionTransport, @unchecked Sendable {
         self.context = context
         self.offload = offload
         if offload != nil {
-            guard let input = copenssl_retrying_memory_bio() else {
-                SSL_free(ssl)
-                return nil
-            }
+            // Every property is set: a failed init runs deinit, which frees `ssl` (freed here too, it was freed twice).
+            guard let input = copenssl_retrying_memory_bio() else { return nil }
             guard let output = copenssl_retrying_memory_bio() else {
                 BIO_free(input)
-                SSL_free(ssl)
                 return nil
             }
             SSL_set_bio(ssl, input, output)  // the socket BIO SSL_set_fd made is freed
@@ -84,7 +86,7 @@ final class TLSTransport: ConnectionTransport, @unchecked Sendable {
     /// The SSL object, for the offloaded steps (TLSTransport+Offload.swift).
     var connection: OpaquePointer { ssl }
 
-    var wantsWritable: Bool { wantsWrite }
+    var wantsWritable: Bool { wantsWrite || !heldOutput.isEmpty }
     var isSecure: Bool { true }
     /// Plaintext OpenSSL has decrypted but not yet handed out (epoll cannot see it).
     var hasBufferedInput: Bool {
@@ -95,6 +97,9 @@ final class TLSTransport: ConnectionTransport, @unchecked Sendable {
         if isHandshaking && offload != nil {
             let progress = advanceOffloadedHandshake()
             guard isHandshaking == false, case .bytes = progress else { return progress }
+        } else if memoryOutput != nil, !isHandshaking, case .failed(let code) = switchOutputToSocket() {
+            // The handshake's last bytes that the socket did not take at once (sent before anything read is answered).
+            return .failed(code)
         }
         ERR_clear_error()
         if isHandshaking {
@@ -172,6 +177,7 @@ final class TLSTransport: ConnectionTransport, @unchecked Sendable {
     }
 
     func close() {
+        abandoned.store(true, ordering: .relaxed)
         Syscall.close(fileDescriptor)
     }
 

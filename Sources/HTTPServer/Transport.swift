@@ -34,6 +34,8 @@ protocol ConnectionTransport: AnyObject {
     /// Input already read from the socket and held inside the transport (TLS records): epoll will not
     /// report it, so the connection reads again without waiting.
     var hasBufferedInput: Bool { get }
+    /// The connection stops polling for input for now (a TLS handshake step under way holds enough of it).
+    var pausesInput: Bool { get }
     /// After a `.failed` result: the observer label for it (e.g. `tls_handshake_failed`); nil: `reset`.
     var failureReason: String? { get }
     /// After a `.failed` result: details for a debug log line, never secrets.
@@ -54,6 +56,7 @@ extension ConnectionTransport {
     var isHandshaking: Bool { false }
     var negotiatedProtocol: String? { nil }
     var hasBufferedInput: Bool { false }
+    var pausesInput: Bool { false }
     var failureReason: String? { nil }
     var failureDetail: String? { nil }
 }

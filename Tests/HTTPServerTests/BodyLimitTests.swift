@@ -326,6 +326,25 @@ struct BodyLimitTests {
         }
     }
 
+    /// The upgraded request (stream 1) reaches the handler with its fields: they were lost once HTTP/2 streams kept
+    /// their fields as received lines (an upgraded stream's came from HTTP/1.1, not as lines of its own).
+    @Test func anUpgradedRequestKeepsItsFields() throws {
+        try withServer { _, port in
+            let client = try RawClient(port: port)
+            try client.send(
+                "GET /headers HTTP/1.1\r\nHost: t\r\nX-Probe: here\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+                    + "Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n")
+            #expect(try client.readResponse(bodyExpected: false).status == 101)
+            try client.send(Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8) + [0, 0, 0, 4, 0, 0, 0, 0, 0])
+            var received: [UInt8] = []
+            let found = eventually {
+                received += (try? client.readAvailable(timeout: 0.05)) ?? []
+                return String(decoding: received, as: UTF8.self).contains("X-Probe: here")
+            }
+            #expect(found, "\(String(decoding: received, as: UTF8.self))")
+        }
+    }
+
     @Test func http2SlowStreamGets408AndOthersAreServed() throws {
         try withServer(
             configure: {

@@ -34,28 +34,54 @@ final class TLSTestClient {
 
     /// Sends `GET path` (keep-alive) and reads the response to its end: its status line and body.
     func get(_ path: String) throws -> (status: String, body: String) {
-        let request = Array("GET \(path) HTTP/1.1\r\nHost: t\r\n\r\n".utf8)
-        guard SSL_write(ssl, request, Int32(request.count)) == Int32(request.count) else {
-            throw TestFailure("SSL_write failed")
+        try send(Array("GET \(path) HTTP/1.1\r\nHost: t\r\n\r\n".utf8))
+        return try response()
+    }
+
+    /// Sends `request` whole.
+    func send(_ request: [UInt8]) throws {
+        var sent = 0
+        while sent < request.count {
+            let count = request[sent...].withUnsafeBytes { SSL_write(ssl, $0.baseAddress, Int32($0.count)) }
+            guard count > 0 else { throw TestFailure("SSL_write failed after \(sent) bytes") }
+            sent += Int(count)
         }
+    }
+
+    /// Reads one response to its end: its status line and body.
+    func response() throws -> (status: String, body: String) {
         var received: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
+        var chunk = [UInt8](repeating: 0, count: 16384)
+        var headEnd: Int?
+        var length = 0
         while true {
-            let text = String(decoding: received, as: UTF8.self)
-            if let headEnd = text.range(of: "\r\n\r\n") {
-                let head = text[..<headEnd.lowerBound]
-                let length =
+            if headEnd == nil, let end = TLSTestClient.headEnd(in: received) {
+                headEnd = end
+                let head = String(decoding: received[..<end], as: UTF8.self)
+                length =
                     head.split(separator: "\r\n").first { $0.lowercased().hasPrefix("content-length:") }
                     .flatMap { Int($0.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) } ?? 0
-                let body = text[headEnd.upperBound...]
-                if body.utf8.count >= length {
-                    return (String(head.split(separator: "\r\n")[0]), String(body))
-                }
+            }
+            if let headEnd, received.count - headEnd - 4 >= length {
+                let status = String(decoding: received[..<headEnd], as: UTF8.self).split(separator: "\r\n")[0]
+                return (
+                    String(status), String(decoding: received[(headEnd + 4)..<(headEnd + 4 + length)], as: UTF8.self)
+                )
             }
             let count = SSL_read(ssl, &chunk, Int32(chunk.count))
             guard count > 0 else { throw TestFailure("SSL_read ended after \(received.count) bytes") }
             received += chunk[0..<Int(count)]
         }
+    }
+
+    /// Where the head ends (its blank line's CR), if it does.
+    static func headEnd(in bytes: [UInt8]) -> Int? {
+        guard bytes.count >= 4 else { return nil }
+        for index in 0...(bytes.count - 4)
+        where bytes[index] == 0x0D && bytes[index + 1] == 0x0A && bytes[index + 2] == 0x0D && bytes[index + 3] == 0x0A {
+            return index
+        }
+        return nil
     }
 }
 
@@ -78,6 +104,15 @@ final class HeldSteps: Sendable {
     }
 
     var held: Int { state.withLock { $0.run.count } }
+
+    /// Runs the held steps on the calling thread.
+    func runHeldHere() {
+        let run = state.withLock { state in
+            defer { state = (false, [], []) }
+            return state.run
+        }
+        for job in run { job() }
+    }
     func hold() { state.withLock { $0.holding = true } }
 
     /// Runs the held steps (or expires them), and those to come at once.
@@ -90,8 +125,82 @@ final class HeldSteps: Sendable {
     }
 }
 
+/// An offload that runs each step `delay` seconds late, on another thread.
+func delayedSteps(_ delay: Double) -> HTTPServer.TLSHandshakeOffload {
+    { run, _ in
+        DispatchQueue.global().asyncAfter(deadline: .now() + delay) { run() }
+        return true
+    }
+}
+
 @Suite("TLS handshakes off the event loop")
 struct TLSHandshakeOffloadTests {
+    /// A request right behind the client's Finished (TLS 1.3 allows it in one flight) is read while the step for the
+    /// Finished waits, however large: it was counted toward the handshake's 256 KiB and failed it
+    /// (`tls_handshake_failed`). The client's end of input behind a request ends nothing early: it was taken for an
+    /// abort (`tls_handshake_aborted`), the request unanswered.
+    @Test func dataAndEndOfInputBehindTheFinishedWaitForTheStep() throws {
+        let folder = try TLSTests.selfSignedCertificate()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let observer = RecordingObserver()
+        try withServer(
+            configure: {
+                Self.configure(&$0, folder: folder)
+                $0.tlsHandshakeOffload = delayedSteps(0.2)
+            }, observer: observer
+        ) { _, port in
+            let body = [UInt8]((0..<(1 << 20)).map { UInt8(ascii: "a") + UInt8($0 % 26) })
+            let upload = try TLSTestClient(port: port)
+            try upload.send(
+                Array("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: \(body.count)\r\n\r\n".utf8) + body)
+            let echoed = try upload.response()
+            #expect(echoed.status == "HTTP/1.1 200 OK")
+            #expect(Array(echoed.body.utf8) == body)
+            let closing = try TLSTestClient(port: port)
+            try closing.send(Array("GET /closing HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".utf8))
+            shutdown(closing.raw.fd, Int32(SHUT_WR))
+            #expect(try closing.response().body == "GET /closing body=0")
+            #expect(!observer.errors.contains { $0.hasPrefix("tls_") }, "\(observer.errors)")
+        }
+    }
+
+    /// A step whose connection closed while it waited is not run (an attacker's ClientHellos, each reset at once, cost
+    /// a signature each and queued real clients behind them): it comes back `tls_handshake_aborted`.
+    @Test func aStepOfAClosedConnectionIsNotRun() throws {
+        let folder = try TLSTests.selfSignedCertificate()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let context = try TLSContext(
+            TLSConfiguration(certificateFile: folder.path + "/c.pem", privateKeyFile: folder.path + "/k.pem"),
+            http2: false)
+        var pair: [Int32] = [0, 0]
+        #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &pair) == 0)
+        defer { Glibc.close(pair[1]) }
+        _ = fcntl(pair[0], F_SETFL, fcntl(pair[0], F_GETFL) | O_NONBLOCK)
+        let steps = HeldSteps()
+        steps.hold()
+        let made = TLSTransport(fileDescriptor: pair[0], context: context, offload: steps.offload)
+        let transport = try #require(made)
+        // A client's ClientHello on the other end.
+        let clientContext = try #require(SSL_CTX_new(TLS_client_method()))
+        defer { SSL_CTX_free(clientContext) }
+        let client = try #require(SSL_new(clientContext))
+        defer { SSL_free(client) }
+        _ = fcntl(pair[1], F_SETFL, fcntl(pair[1], F_GETFL) | O_NONBLOCK)
+        SSL_set_fd(client, pair[1])
+        #expect(SSL_connect(client) == -1)  // sent, waits for the server
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let result = buffer.withUnsafeMutableBytes { transport.read(into: $0) }
+        #expect(result == .wouldBlock)
+        #expect(steps.held == 1)
+        transport.close()
+        steps.runHeldHere()
+        guard case .failed(let reason, _)? = transport.stepOutcome else {
+            Issue.record("the step ran: \(String(describing: transport.stepOutcome))")
+            return
+        }
+        #expect(reason == "tls_handshake_aborted")
+    }
+
     static func configure(_ configuration: inout HTTPServer.Configuration, folder: URL) {
         configuration.tls = TLSConfiguration(
             certificateFile: folder.path + "/c.pem", privateKeyFile: folder.path + "/k.pem")

@@ -230,6 +230,11 @@ def test_http2_targets_and_field_bytes_as_over_http1(start_exporter, tmp_path):
         assert (b"x-a", b"\xff\xfe") in fields, fields
         assert [line for _, _, line in upstream.requests] == ["GET /v2/ok HTTP/1.1"]
         assert b"x-a: \xff\xfe\r\n" in upstream.received, upstream.received
+        # Cookies an HTTP/2 client sends apart are joined into one line (RFC 9113 §8.2.3), bytes unchanged too.
+        status, _ = h2c_exchange(port, b"/v2/cookies", [(b"cookie", b"a=1"), (b"x-b", b"2"), (b"cookie", b"b=\xff")])
+        assert status == b"200"
+        assert b"cookie: a=1; b=\xff\r\n" in upstream.received and b"x-b: 2\r\n" in upstream.received, \
+            upstream.received
     finally:
         upstream.close()
 
