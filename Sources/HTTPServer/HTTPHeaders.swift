@@ -17,12 +17,13 @@ public struct HTTPHeaders: Sendable, Equatable {
     /// The fields as `String`s; empty while ``receivedLines`` holds them.
     private var fields: [(name: String, value: String)]
 
-    /// The header section as an HTTP/1.x parser received it, while the list is unchanged since: then it *is* the
-    /// list (``fields`` is empty), its field lines in order, each `name:value` with optional whitespace around the
+    /// The header section as an HTTP/1.x parser (or, as `name: value` lines, an HTTP/2 session: its regular
+    /// fields, `host` from `:authority` when absent, cookies joined) received it, while the list is unchanged since:
+    /// then it *is* the list (``fields`` is empty), its field lines in order, each `name:value` with optional whitespace around the
     /// value and ending in CRLF or a bare LF, the names tokens and the values free of CR, LF and NUL (the parser
     /// checked them). `String`s are made only for what is read: a lookup by name scans the bytes and decodes the
     /// value found; iterating or changing the list decodes every field (changing it also drops these bytes). Nil
-    /// for a list built in code or from HTTP/2. A proxy forwards these bytes as they are (``ForwardedFields``).
+    /// for a list built in code. A proxy forwards these bytes as they are (``ForwardedFields``).
     private(set) var receivedLines: [UInt8]?
     /// The number of lines in ``receivedLines``.
     private var receivedCount: UInt32 = 0
