@@ -267,7 +267,7 @@ final class HTTP1Session: ConnectionProtocolHandler {
         bodyState = .none
         let head = request.head
         var headers = head.headers
-        for name in ["Connection", "Upgrade", "HTTP2-Settings"] { headers.remove(name: name) }
+        headers.removeKeepingReceivedBytes(["Connection", "Upgrade", "HTTP2-Settings"])
         connection.output.append(Self.switchingProtocols)
         connection.protocolHandler = session
         let upgraded = HTTPRequest(

@@ -137,6 +137,28 @@ public struct HTTPHeaders: Sendable, Equatable {
         storage.removeAll { Self.namesEqual($0.name, name) }
     }
 
+    /// Removes every line named one of `names` (case-insensitively), keeping the other lines' received bytes when
+    /// the list holds them (``remove(name:)`` decodes every field: a value that is not UTF-8 became U+FFFD).
+    mutating func removeKeepingReceivedBytes(_ names: [String]) {
+        guard let lines = receivedLines else {
+            for name in names { remove(name: name) }
+            return
+        }
+        var kept: [UInt8] = []
+        kept.reserveCapacity(lines.count)
+        var count = 0
+        lines.withUnsafeBufferPointer { section in
+            var reader = ReceivedFieldLines(section)
+            while let line = reader.next() {
+                let name = section[line.name]
+                if names.contains(where: { ASCII.equalsIgnoringCase(name, $0.utf8) }) { continue }
+                kept.append(contentsOf: section[line.whole])
+                count += 1
+            }
+        }
+        self = HTTPHeaders(receivedLines: kept, count: count)
+    }
+
     /// The value of the first line named `name` (case-insensitively), or `nil`.
     public subscript(name: String) -> String? {
         if let lines = receivedLines {

@@ -24,6 +24,24 @@ import Testing
         return (request.head.headers, built)
     }
 
+    /// What an h2c upgrade removes (Connection, Upgrade) goes, the other lines keep their bytes (a value that is
+    /// not UTF-8 included: ``HTTPHeaders/remove(name:)`` decoded every field, U+FFFD for it), and the lookups answer
+    /// as the same removal from fields built in code.
+    @Test func removingKeepsTheOtherLinesBytes() throws {
+        var (received, built) = try both()
+        received.removeKeepingReceivedBytes(["connection", "UPGRADE"])
+        built.removeKeepingReceivedBytes(["connection", "UPGRADE"])
+        #expect(
+            received.receivedLines
+                == Array("Host: h\r\nACCEPT: a\r\naccept:  b \nX-Empty:\r\nSet-Cookie:c=1\r\n".utf8))
+        #expect(received.count == 5 && built.count == 5)
+        #expect(received.map { "\($0.name)=\($0.value)" } == built.map { "\($0.name)=\($0.value)" })
+        var obsText = HTTPHeaders(
+            receivedLines: [0x41, 0x3A, 0xFF, 0x0D, 0x0A, 0x42, 0x3A, 0x31, 0x0D, 0x0A], count: 2)
+        obsText.removeKeepingReceivedBytes(["b"])
+        #expect(obsText.receivedLines == [0x41, 0x3A, 0xFF, 0x0D, 0x0A])
+    }
+
     @Test func lookupsAnswerAsTheFieldsBuiltInCode() throws {
         let (received, built) = try both()
         #expect(received.receivedLines == Array(Self.section.utf8))
