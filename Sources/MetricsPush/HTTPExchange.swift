@@ -6,7 +6,9 @@
 /// bounded by a timeout (each socket operation waits at most what is left of it: a server that answers a byte at a
 /// time cannot hold it longer): enough for a push. No TLS. Redirects that keep the method and body (307, 308) to an
 /// `http://` URL or a path are followed, at most ``maxRedirects`` of them within the same timeout (as Prometheus'
-/// remote write does, `follow_redirects`); other redirects are answers (Go's client turns a POST into a GET).
+/// remote write does, `follow_redirects`); other redirects are answers (Go's client turns a POST into a GET). A
+/// redirect to another host gets no credentials (`Authorization`, `Proxy-Authorization`, `Cookie`), as Go's client
+/// sends none there: a receiver's redirect could collect them.
 struct HTTPExchange {
     /// A response: status, and body (at most 64 KiB kept).
     struct Response: Equatable {
@@ -34,6 +36,8 @@ struct HTTPExchange {
     ) throws(PushError) -> Response {
         let deadline = Pushgateway.monotonicNow() + max(0.001, timeout)
         var (host, port, path) = (host, port, path)
+        var headers = headers
+        let firstHost = host
         var redirects = 0
         while true {
             let response = try sendOnce(
@@ -47,8 +51,14 @@ struct HTTPExchange {
                 throw .io("more than \(maxRedirects) redirects (the last to \(location))")
             }
             (host, port, path) = next
+            if host.lowercased() != firstHost.lowercased() {
+                headers.removeAll { Self.credentialHeaders.contains($0.name.lowercased()) }
+            }
         }
     }
+
+    /// The request headers a redirect to another host does not get.
+    static let credentialHeaders: Set<String> = ["authorization", "proxy-authorization", "cookie"]
 
     /// Where a `Location` sends the request: an `http://` URL, or a path on the same server; nil for anything else
     /// (`https://`, a relative reference), which is then the answer.

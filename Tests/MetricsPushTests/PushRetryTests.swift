@@ -130,6 +130,30 @@ import Testing
         #expect(lines.contains("Content-Type: application/x-protobuf"))
     }
 
+    /// A redirect to another host gets no credentials (a receiver's redirect collected the configured `Authorization`
+    /// on any host); other headers (a tenant's `X-Scope-OrgID`) go on, and a redirect on the same host keeps them all.
+    @Test func aRedirectToAnotherHostGetsNoCredentials() throws {
+        let final = try TestServer(answers: [204, 204])
+        defer { final.stop() }
+        let first = try TestServer(
+            answers: [307, 307],
+            locations: [
+                0: "http://localhost:\(final.port)/steal", 1: "http://127.0.0.1:\(final.port)/same-host",
+            ])
+        defer { first.stop() }
+        let receiver = try RemoteWriteReceiver(
+            url: "http://127.0.0.1:\(first.port)/api/v1/write",
+            headers: [("Authorization", "Bearer SECRET"), ("X-Scope-OrgID", "team-a")], userAgent: "t/1")
+        #expect(receiver.post([1], timeout: 5) == .delivered)
+        #expect(receiver.post([2], timeout: 5) == .delivered)
+        let requests = final.requests.withLock { $0 }
+        #expect(requests.count == 2)
+        let other = try #require(requests.first)
+        #expect(other.hasPrefix("POST /steal ") && !other.contains("SECRET") && other.contains("X-Scope-OrgID: team-a"))
+        let same = try #require(requests.last)
+        #expect(same.hasPrefix("POST /same-host ") && same.contains("Authorization: Bearer SECRET"))
+    }
+
     /// Redirects that keep the method and body (307 to another server, 308 to a path) are followed, as Prometheus'
     /// remote write follows them; a 301 (which would turn the POST into a GET) is the answer; a loop ends.
     @Test func remoteWritesFollowRedirectsThatKeepTheirBody() throws {
