@@ -4,6 +4,7 @@ labels a scrape would add; a receiver that stops makes the sends fail, counted, 
 the receiver back on the same port gets the samples again; a 4xx is not retried."""
 
 import json
+import re
 import signal
 import subprocess
 import time
@@ -102,6 +103,9 @@ def test_remote_write_delivers_survives_a_receiver_outage_and_resumes(start_expo
     # Said in the log once per streak, not at every retry or every full render (the counters have each one).
     log = e.log_path.read_text()
     assert log.count("remote write: a send failed") == 1, log[-2000:]
+    # With what happened: the reason alone said `network` for a refused connection, a timeout and a redirect loop.
+    failed = next(line for line in log.splitlines() if "remote write: a send failed" in line)
+    assert re.search(r'detail="[^"]*(refused|connect)', failed), failed
     assert log.count("remote write: the queue is full") == 1, log[-2000:]
 
     # Back on the same port (same storage): delivery resumes with the new values.

@@ -18,7 +18,8 @@ struct RemoteWriteHTTP: Sendable {
         guard let receiver else { return .rejected("http_other", "the receiver's URL cannot be used") }
         switch receiver.post(body, timeout: timeout) {
         case .delivered: return .delivered
-        case .retry(let reason, _, _, let retryAfter): return .retry(reason, retryAfter: retryAfter)
+        case .retry(let reason, let status, let detail, let retryAfter):
+            return .retry(reason, retryAfter: retryAfter, detail: status.map { "\($0): \(detail)" } ?? detail)
         case .rejected(let reason, let status, let body): return .rejected(reason, "\(status): \(body)")
         }
     }

@@ -28,8 +28,9 @@ final class RemoteWriter: Sendable {
     /// What one send did.
     enum Outcome: Sendable, Equatable {
         case delivered
-        /// Retry later (network error, 5xx, 429); the reason label, and the receiver's `Retry-After` in seconds.
-        case retry(String, retryAfter: Double? = nil)
+        /// Retry later (network error, 5xx, 429); the reason label, the receiver's `Retry-After` in seconds, and what
+        /// happened (the network error, or the status and the receiver's answer) for the log.
+        case retry(String, retryAfter: Double? = nil, detail: String = "")
         /// Never retry (4xx); the reason label and the receiver's answer.
         case rejected(String, String)
     }
@@ -283,12 +284,15 @@ final class RemoteWriter: Sendable {
                         "remote write: the receiver refused a request (not retried; said again after a send succeeds)",
                         metadata: ["reason": "\(reason)", "answer": "\(answer.prefix(200))"])
                 }
-            case .retry(let reason, let retryAfter):
+            case .retry(let reason, let retryAfter, let detail):
                 metrics.failed(reason)
                 failuresInARow += 1
                 if failuresInARow == 1 {
+                    // The detail says which network error (a refused connection, a timeout, a redirect loop, a head
+                    // too large): the reason alone said `network` for all of them.
                     logger.warning(
-                        "remote write: a send failed, retrying with backoff", metadata: ["reason": "\(reason)"])
+                        "remote write: a send failed, retrying with backoff",
+                        metadata: ["reason": "\(reason)", "detail": "\(detail)"])
                 }
                 // While it waits, the head may be dropped for room like any other pending request.
                 queue.withLock { $0.headInFlight = false }
