@@ -150,27 +150,46 @@ struct HTMLText {
     static func attribute(_ s: String) -> String { escape(s) }
 
     @inline(__always)
-    static func needsEscape(_ b: UInt8) -> Bool { b == 38 || b == 60 || b == 62 || b == 34 || b == 39 }
+    static func needsEscape(_ b: UInt8) -> Bool { b == 38 || b == 60 || b == 62 || b == 34 || b == 39 || b == 0xE2 }
 
-    /// Appends `s` with `&`, `<`, `>`, `"` and `'` escaped: the runs between them copied whole. Byte by byte is
-    /// right: the five are ASCII, never part of a multi-byte UTF-8 sequence.
+    /// Whether the UTF-8 at `i` is a bidirectional embedding, override or isolate control (U+202A-U+202E,
+    /// U+2066-U+2069): one that a name leaves open turns the text after it around (a version `U+202E v9` showed its
+    /// count 16 as 61).
+    @inline(__always)
+    static func isBidiControl(_ b: UnsafeBufferPointer<UInt8>, at i: Int) -> Bool {
+        guard i &+ 2 < b.count, b[i] == 0xE2 else { return false }
+        return (b[i &+ 1] == 0x80 && (0xAA...0xAE).contains(b[i &+ 2]))
+            || (b[i &+ 1] == 0x81 && (0xA6...0xA9).contains(b[i &+ 2]))
+    }
+
+    /// Appends `s` with `&`, `<`, `>`, `"` and `'` escaped, and bidirectional controls shown as U+FFFD
+    /// (``isBidiControl(_:at:)``): the runs between them copied whole. Byte by byte is right: the five are ASCII,
+    /// never part of a multi-byte UTF-8 sequence, and a control's three bytes start with 0xE2, never a continuation.
     static func appendEscaped(_ s: String, to out: inout [UInt8]) {
         var s = s
         s.withUTF8 { b in
             var start = 0
-            for i in 0..<b.count {
+            var i = 0
+            while i < b.count {
                 let entity: StaticString
+                var width = 1
                 switch b[i] {
                 case UInt8(ascii: "&"): entity = "&amp;"
                 case UInt8(ascii: "<"): entity = "&lt;"
                 case UInt8(ascii: ">"): entity = "&gt;"
                 case UInt8(ascii: "\""): entity = "&quot;"
                 case UInt8(ascii: "'"): entity = "&#39;"
-                default: continue
+                case 0xE2 where isBidiControl(b, at: i):
+                    entity = "\u{FFFD}"
+                    width = 3
+                default:
+                    i &+= 1
+                    continue
                 }
                 out.append(contentsOf: UnsafeBufferPointer(rebasing: b[start..<i]))
                 out.append(contentsOf: UnsafeBufferPointer(start: entity.utf8Start, count: entity.utf8CodeUnitCount))
-                start = i &+ 1
+                i &+= width
+                start = i
             }
             out.append(contentsOf: UnsafeBufferPointer(rebasing: b[start...]))
         }
