@@ -7,24 +7,6 @@ import Testing
 
 @testable import MLOpsExporter
 
-/// A collector that blocks its first run until released.
-private final class BlockingCollector: Collector {
-    let name = "blocking"
-    let entered = DispatchSemaphore(value: 0)
-    let release = DispatchSemaphore(value: 0)
-    let armed = Atomic<Bool>(true)
-    static let (families, value) = try! CollectorSchema.build { try $0.gauge("blocking_value", help: "") }
-    var schema: CollectorSchema { Self.families }
-
-    func collect(into sink: inout CollectorSink) throws {
-        if armed.exchange(false, ordering: .acquiringAndReleasing) {
-            entered.signal()
-            release.wait()
-        }
-        sink.gauge(Self.value, value: 1)
-    }
-}
-
 private final class Answers: Sendable {
     let responses = Mutex<[String: (status: Int, body: String)]>([:])
     let arrived = DispatchSemaphore(value: 0)

@@ -139,6 +139,34 @@ import Testing
         #expect(dropped(registry, "shutdown") == 0)
     }
 
+    /// A render under way when the stop comes is queued and sent before the staleness markers: before, the sender's
+    /// drain found the queue still empty and ended, and the render queued just after was dropped at shutdown
+    /// (`reason="shutdown"`) with a healthy receiver.
+    @Test func aRenderUnderWayAtTheStopIsSent() throws {
+        let sent = Mutex<[[UInt8]]>([])
+        let registry = Registry()
+        try SyntheticSeries.register(count: 4, in: registry)
+        let slow = BlockingCollector()
+        try registry.register(slow)
+        let writer = try RemoteWriter(
+            configuration: RemoteWriteConfiguration(
+                url: ProxyConfiguration.Upstream(host: "127.0.0.1", port: 9, basePath: "/api/v1/write")),
+            registry: registry, instanceID: "t", logger: Logger(label: "t") { _ in SwiftLogNoOpLogHandler() },
+            transport: { body in
+                sent.withLock { $0.append(body) }
+                return .delivered
+            })
+        writer.start()
+        #expect(slow.entered.wait(timeout: .now() + 10) == .success)  // the first render is under way, held
+        DispatchQueue.global().asyncAfter(deadline: .now() + 0.3) { slow.release.signal() }
+        writer.stop(within: .seconds(5))
+        let bodies = sent.withLock { $0 }
+        #expect(bodies.count == 2)
+        #expect(try bodies.first.map(decode)?.allSatisfy { !StaleMarkers.isMarker($0.value) } == true)
+        #expect(try bodies.last.map(decode)?.allSatisfy { StaleMarkers.isMarker($0.value) } == true)
+        #expect(dropped(registry, "shutdown") == 0)
+    }
+
     /// A render of more requests than `max_pending_requests` keeps all of them; the next render drops the earlier
     /// one's, oldest first. Before, each render dropped its own first requests (and the family metadata, which goes
     /// with the first) every interval, however healthy the receiver.

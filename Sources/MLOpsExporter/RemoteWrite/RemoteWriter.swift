@@ -62,6 +62,8 @@ final class RemoteWriter: Sendable {
     let wake = DispatchSemaphore(value: 0)
     let stopping = Atomic<Bool>(false)
     let started = Atomic<Bool>(false)
+    /// The render thread has ended: its last render is queued (the sender's drain at stop waits for it).
+    let producerDone = Atomic<Bool>(false)
     let threadsDone = DispatchGroup()
     /// The series of the last render queued: those the next render lacks, and all of them at stop, are marked stale.
     let lastSeries = Mutex<[ExpositionSample]>([])
@@ -92,6 +94,8 @@ final class RemoteWriter: Sendable {
         threadsDone.enter()
         Thread.detachNewThread { [self] in
             produce()
+            producerDone.store(true, ordering: .releasing)
+            wake.signal()
             threadsDone.leave()
         }
         Thread.detachNewThread { [self] in
@@ -333,6 +337,11 @@ final class RemoteWriter: Sendable {
     /// there (an attempt still under way then and delivered later is not counted sent as well: the queue is closed).
     private func drain() {
         guard let ends = stopWaitEnds.withLock({ $0 }) else { return }
+        // A render under way when the stop came is queued first (the drain found the queue empty, ended, and the
+        // render queued just after was dropped at shutdown with a healthy receiver).
+        while !producerDone.load(ordering: .acquiring) && ContinuousClock.now < ends {
+            _ = wake.wait(timeout: .now() + 0.05)
+        }
         while ContinuousClock.now < ends {
             let head = queue.withLock { q -> Pending? in
                 guard !q.closed else { return nil }
