@@ -98,7 +98,7 @@ public enum Pushgateway {
             }
             let left = retry.deadline - (now() - start)
             guard left > 0.05 else {
-                throw .deadline(seconds: retry.deadline, attempts: attempts, last: last)
+                throw .deadline(seconds: retry.deadline, attempts: attempts, last: last, what: what)
             }
             wait = min(wait, left)
             log("\(what) attempt \(attempts) failed (\(last)); retrying in \(formatted(wait)) s")

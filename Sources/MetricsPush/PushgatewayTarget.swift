@@ -138,7 +138,7 @@ public enum PushError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The receiver answered with an error status that is not retried (and this body), at attempt `attempts`.
     case status(Int, body: String, attempts: Int)
     /// The deadline passed with no success; the last failure.
-    case deadline(seconds: Double, attempts: Int, last: String)
+    case deadline(seconds: Double, attempts: Int, last: String, what: String = "push")
 
     /// One line.
     public var description: String {
@@ -147,8 +147,8 @@ public enum PushError: Error, Sendable, Equatable, CustomStringConvertible {
         case .io(let m): m
         case .status(let code, let body, let attempts):
             "answered \(code) after \(attempts) attempt\(attempts == 1 ? "" : "s"): \(Self.oneLine(body))"
-        case .deadline(let seconds, let attempts, let last):
-            "failed after \(attempts) attempt\(attempts == 1 ? "" : "s") in \((seconds * 10).rounded() / 10) s: \(last)"
+        case .deadline(let seconds, let attempts, let last, let what):
+            "\(what) failed after \(attempts) attempt\(attempts == 1 ? "" : "s") in \((seconds * 10).rounded() / 10) s: \(last)"
         }
     }
 

@@ -51,9 +51,10 @@ import Testing
         let receiver = try RemoteWriteReceiver(
             url: "http://127.0.0.1:\(UInt16(bigEndian: address.sin_port))/api/v1/write")
         var lines: [String] = []
-        #expect(throws: PushError.self) {
+        let error = #expect(throws: PushError.self) {
             try receiver.postAll([[1, 2, 3]], retry: PushRetry(deadline: 0.6)) { lines.append($0) }
         }
+        #expect(error?.description.hasPrefix("remote write failed after") == true, "\(String(describing: error))")
         #expect(!lines.isEmpty && lines.allSatisfy { $0.hasPrefix("remote write attempt ") }, "\(lines)")
     }
 
@@ -94,7 +95,7 @@ import Testing
         let clock = Clock()
         let (result, attempts) = run(
             PushRetry(deadline: 5, initialDelay: 0.25, maximumDelay: 8), [.failed("refused")], clock: clock)
-        guard case .failure(.deadline(5, let n, "refused")) = result else {
+        guard case .failure(.deadline(5, let n, "refused", "push")) = result else {
             Issue.record("\(result)")
             return
         }

@@ -43,7 +43,9 @@ import Testing
         #expect(
             PushError.invalidURL("x").description == "x"
                 && PushError.deadline(seconds: 2.9999999300052878, attempts: 5, last: "down").description
-                    == "failed after 5 attempts in 3.0 s: down"
+                    == "push failed after 5 attempts in 3.0 s: down"
+                && PushError.deadline(seconds: 1, attempts: 2, last: "x", what: "remote write").description
+                    == "remote write failed after 2 attempts in 1.0 s: x"
         )
     }
 

@@ -447,7 +447,7 @@ def test_push_to_nothing_retries_then_fails_within_the_deadline(setup, binary):
             "--push", f"http://127.0.0.1:{port}", "--push-timeout", "3")
     elapsed = time.monotonic() - start
     assert r.returncode == 1, r.stderr
-    assert "push to " in r.stderr and "failed after" in r.stderr and "connect" in r.stderr, r.stderr
+    assert "push failed after" in r.stderr and "connect" in r.stderr, r.stderr
     assert r.stderr.count("retrying in") >= 2
     assert 2.5 <= elapsed <= 15, elapsed
 
