@@ -111,10 +111,25 @@ public enum ConfigLoader {
         -> (line: Int, column: Int)?
     {
         guard line > 0, column > 0, !key.isEmpty else { return nil }
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        // Lines as YAML counts them: a CR alone breaks one too (splitting at LF only, a mapping's line past the
+        // last one trapped: found by Fuzz/ config).
+        var lines: [ArraySlice<UInt8>] = []
+        let all = Array(text.utf8)
+        var start = 0
+        var at = 0
+        while at < all.count {
+            if all[at] == 0x0A || all[at] == 0x0D {
+                lines.append(all[start..<at])
+                if all[at] == 0x0D && at + 1 < all.count && all[at + 1] == 0x0A { at += 1 }  // CRLF: one break
+                start = at + 1
+            }
+            at += 1
+        }
+        lines.append(all[start...])
+        guard line - 1 < lines.count else { return nil }
         var seen = 0
         for index in (line - 1)..<lines.count {
-            let bytes = Array(lines[index].utf8)
+            let bytes = Array(lines[index])
             let indentation = bytes.prefix { $0 == UInt8(ascii: " ") }.count
             let blank = indentation == bytes.count || bytes[indentation] == UInt8(ascii: "#")
             if blank { continue }

@@ -328,6 +328,13 @@ struct ConfigLoaderTests {
             problems("models:\n  - name: a\n    task: regression\n\n    # note\n    name: b\n")
                 == ["6: name: key given twice in one mapping"])
         #expect(problems("models:\n  - {name: a, name: b}\n") == ["2: name: key given twice in one mapping"])
+        // Lines as YAML counts them, a lone CR breaking one: splitting at LF only, a mapping placed past the last line
+        // trapped (found by Fuzz/ config).
+        #expect(
+            problems("models:\r\r\r\r  - name: a\r    task: regression\r    name: b\r")
+                == ["7: name: key given twice in one mapping"])
+        #expect(
+            problems("models:\r\n  - name: a\r\n    name: b\r\n") == ["3: name: key given twice in one mapping"])
     }
 
     @Test("YAML syntax errors and empty or wrong documents are located")
