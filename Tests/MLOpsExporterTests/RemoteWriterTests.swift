@@ -130,7 +130,12 @@ import Testing
         writer.collectOnce()  // sent, and held at the gate
         waitForSent(2)
         writer.collectOnce()  // queued behind it
-        DispatchQueue.global().asyncAfter(deadline: .now() + 0.2) { gate.signal() }
+        // A thread of its own: Dispatch's pool, starved by the suites running beside it, released it too late (a CI
+        // run saw this test fail after 122 s).
+        Thread.detachNewThread {
+            Thread.sleep(forTimeInterval: 0.2)
+            gate.signal()
+        }
         writer.stop(within: .seconds(5))
         let bodies = sent.withLock { $0 }
         #expect(bodies.count == 4)
@@ -158,7 +163,10 @@ import Testing
             })
         writer.start()
         #expect(slow.entered.wait(timeout: .now() + 10) == .success)  // the first render is under way, held
-        DispatchQueue.global().asyncAfter(deadline: .now() + 0.3) { slow.release.signal() }
+        Thread.detachNewThread {  // not Dispatch's pool (see stoppingSendsWhatIsQueuedFirst)
+            Thread.sleep(forTimeInterval: 0.3)
+            slow.release.signal()
+        }
         writer.stop(within: .seconds(5))
         let bodies = sent.withLock { $0 }
         #expect(bodies.count == 2)
