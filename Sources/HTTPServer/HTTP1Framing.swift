@@ -149,6 +149,9 @@ enum HTTP1Framing {
         var hasTransferEncoding = false
         /// The codings of all `Transfer-Encoding` lines in order, parameters dropped, as written.
         var transferCodings: [String] = []
+        /// Whether a coding had parameters (`chunked;x=1`: `chunked` defines none, RFC 9112 §7.1; a parser that
+        /// reads such a coding as unknown frames the body otherwise).
+        var transferCodingHasParameters = false
         /// A `close` connection option.
         var close = false
         /// A `keep-alive` connection option.
@@ -197,6 +200,7 @@ enum HTTP1Framing {
                 hasTransferEncoding = true
                 forEachListElement(value) { element in
                     let coding = element.prefix { $0 != UInt8(ascii: ";") }
+                    if coding.count < element.count { transferCodingHasParameters = true }
                     transferCodings.append(String(decoding: ASCII.trimmingWhitespace(coding), as: UTF8.self))
                 }
             default:
@@ -551,11 +555,14 @@ struct ChunkedDecoder {
             index += 1
         }
         guard index > start else { return .fail(.malformed("invalid chunk size")) }
+        let digitsEnd = index
         while index < end, ASCII.isWhitespace(input[index]) { index += 1 }
         guard index == end || input[index] == UInt8(ascii: ";") else {
             return .fail(.malformed("invalid chunk size"))
         }
-        guard Self.isChunkExtensions(input, index..<end) else {
+        // BWS only before an extension's ';' (RFC 9112 §7.1.1): `5 ` CRLF is off the grammar.
+        if limits.requiresCRLF && index == end && index > digitsEnd { return .fail(.malformed("invalid chunk size")) }
+        guard Self.isChunkExtensions(input, index..<end, trailingWhitespace: !limits.requiresCRLF) else {
             return .fail(.malformed("invalid chunk extension"))
         }
         if size == 0 {
@@ -588,8 +595,11 @@ struct ChunkedDecoder {
 
     /// Whether `input[range]` is `*( BWS ";" BWS name [ BWS "=" BWS ( token / quoted-string ) ] )` (RFC 9112 §7.1.1):
     /// a quoted string must close on its line (one that does not reads differently to a parser that ends the line at
-    /// a CRLF inside quotes), names and values are tokens, no control byte but HTAB.
-    static func isChunkExtensions(_ input: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> Bool {
+    /// a CRLF inside quotes), names and values are tokens, no control byte but HTAB. Whitespace after the last
+    /// extension, which the grammar has no place for, only with `trailingWhitespace`.
+    static func isChunkExtensions(
+        _ input: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, trailingWhitespace: Bool = true
+    ) -> Bool {
         var i = range.lowerBound
         let end = range.upperBound
         func skipWhitespace() { while i < end, input[i] == 0x20 || input[i] == 0x09 { i += 1 } }
@@ -599,14 +609,19 @@ struct ChunkedDecoder {
             return i > start
         }
         while true {
+            let before = i
             skipWhitespace()
-            if i == end { return true }
+            if i == end { return trailingWhitespace || i == before }
             guard input[i] == UInt8(ascii: ";") else { return false }
             i += 1
             skipWhitespace()
             guard token() else { return false }
+            let afterName = i
             skipWhitespace()
-            guard i < end, input[i] == UInt8(ascii: "=") else { continue }
+            guard i < end, input[i] == UInt8(ascii: "=") else {
+                i = afterName  // the whitespace is the next extension's BWS, or trailing
+                continue
+            }
             i += 1
             skipWhitespace()
             guard i < end else { return false }

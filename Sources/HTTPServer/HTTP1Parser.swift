@@ -452,6 +452,9 @@ struct HTTP1Parser {
                 throw HTTP1ParseError(501, "unsupported transfer coding \"\(unknown.prefix(32))\"")
             }
             guard transferCodings.count == 1 else { throw HTTP1ParseError(400, "invalid Transfer-Encoding") }
+            if framingFields.transferCodingHasParameters {
+                throw HTTP1ParseError(501, "unsupported transfer coding parameters (chunked has none)")
+            }
             framing = .chunked
         } else if let contentLength {
             guard contentLength <= limits.maxBodySize else {

@@ -180,6 +180,10 @@ public struct HTTPHeaders: Sendable, Equatable {
         return fields.compactMap { Self.namesEqual($0.name, name) ? $0.value : nil }
     }
 
+    /// Whether more than one line is named `name` (case-insensitively): for a field that holds one value
+    /// (`Authorization`, `Content-Type`), a request whose readers may take either line (the first, the last, both).
+    public func isRepeated(_ name: String) -> Bool { values(for: name).count > 1 }
+
     /// Whether at least one line is named `name` (case-insensitively).
     public func contains(_ name: String) -> Bool {
         if let lines = receivedLines {

@@ -93,6 +93,14 @@ struct IngestEndpoint: Sendable {
                 ))
         }
         if let token = model.context.configuration.token {
+            // Two `Authorization` lines: which one a proxy in front checked is unknown (the first was taken).
+            if head.headers.isRepeated("Authorization") {
+                return .failure(
+                    Refusal(
+                        model: model, status: 401, reason: .unauthorized,
+                        message: "more than one Authorization header: send the bearer token once",
+                        headers: ["WWW-Authenticate": "Bearer realm=\"mlops-exporter\""]))
+            }
             guard let given = head.headers["Authorization"], Self.bearerMatches(given, token: token) else {
                 return .failure(
                     Refusal(
@@ -110,6 +118,14 @@ struct IngestEndpoint: Sendable {
                 ))
         }
         var format: BodyFormat? = nil
+        // Two `Content-Type` lines: the body's format is a guess (the first was taken, the second unseen).
+        if head.headers.isRepeated("Content-Type") {
+            let given = head.headers.values(for: "Content-Type").joined(separator: "\", \"")
+            return .failure(
+                Refusal(
+                    model: model, status: 415, reason: .unsupportedMediaType,
+                    message: "more than one Content-Type header (\"\(given.prefix(200))\"): send one"))
+        }
         if let contentType = head.headers["Content-Type"] {
             guard let known = Self.format(contentType, body: []) else {
                 return .failure(
@@ -311,8 +327,8 @@ struct IngestEndpoint: Sendable {
     /// Whether `request` is an ingestion request with `Authorization: Bearer …` for a model that has a `token`:
     /// such a request is authenticated here, by the token, instead of by the web configuration's basic auth.
     static func carriesModelToken(_ request: HTTPRequest, monitor: ModelMonitor) -> Bool {
-        guard let (name, _) = route(request.path), let given = request.headers["Authorization"],
-            bearerToken(given) != nil
+        guard let (name, _) = route(request.path), !request.headers.isRepeated("Authorization"),
+            let given = request.headers["Authorization"], bearerToken(given) != nil
         else { return false }
         return monitor.model(named: String(name))?.context.configuration.token != nil
     }

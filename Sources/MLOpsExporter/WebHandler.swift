@@ -82,7 +82,10 @@ struct WebHandler: HTTPHandler {
         then proceed: @escaping @Sendable () -> Void
     ) {
         guard auth.isEnabled else { return proceed() }
-        let screening = auth.screen(authorization: request.headers["Authorization"])
+        // Two `Authorization` lines are refused as invalid credentials: a proxy in front may have checked the other.
+        let screening: BasicAuth.Screening =
+            request.headers.isRepeated("Authorization")
+            ? .invalid : auth.screen(authorization: request.headers["Authorization"])
         if case .cached = screening { return proceed() }
         if hasOwnCredentials(request) { return proceed() }
         let selfMetrics = self.selfMetrics

@@ -374,6 +374,9 @@ struct HTTP1ParserErrorTests {
         expectError("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, chunked\r\n\r\n", 400)
         expectError("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding:\r\n\r\n", 400)
         expectError("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400)
+        // `chunked` has no parameters: a parser reading `chunked;x=1` as an unknown coding frames the body otherwise.
+        expectError("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked;x=1\r\n\r\n0\r\n\r\n", 501)
+        expectError("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked ; x\r\n\r\n0\r\n\r\n", 501)
     }
 
     @Test(arguments: [
@@ -395,6 +398,13 @@ struct HTTP1ParserErrorTests {
         "5;=b\r\nhello\r\n0\r\n\r\n",
         "5;a b\r\nhello\r\n0\r\n\r\n",
         "5;a=\"x\\\r\nhello\r\n0\r\n\r\n",
+        // Whitespace the grammar has no place for: BWS comes only before an extension's ';'.
+        "5 \r\nhello\r\n0\r\n\r\n",
+        "5\t\r\nhello\r\n0\r\n\r\n",
+        "5;a \r\nhello\r\n0\r\n\r\n",
+        "5;a=b\t\r\nhello\r\n0\r\n\r\n",
+        "5;a=\"b\" \r\nhello\r\n0\r\n\r\n",
+        "5\r\nhello\r\n0 \r\n\r\n",
     ])
     func badChunks(body: String) {
         expectError("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n\(body)", 400)

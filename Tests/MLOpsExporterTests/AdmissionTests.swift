@@ -244,6 +244,43 @@ struct WebHandlerAdmissionTests {
         exporter.handler.admit(head(path, [good, ndjson]), admission: basicOnly.admission)
         #expect(Decision.status(basicOnly.wait()) == 401)
     }
+
+    /// Two `Authorization` lines are refused whatever they hold: a proxy in front may have checked the other one (the
+    /// first was taken: a right one first passed, a wrong one first was refused).
+    @Test func twoAuthorizationLinesAreRefused() throws {
+        let exporter = try makeExporter()
+        let warm = Decision()
+        exporter.handler.admit(head(predictions, [good, ndjson]), admission: warm.admission)
+        #expect(Decision.status(warm.wait()) == 0)  // the credentials are cached now
+        let wrong = ("Authorization", BasicAuthTests.header("prom", "wrong"))
+        for fields in [[good, wrong], [good, good], [wrong, good]] {
+            let decision = Decision()
+            exporter.handler.admit(head(predictions, fields + [ndjson]), admission: decision.admission)
+            #expect(decision.status == 401)  // at once: never hashed
+        }
+        #expect(sampleValue(exporter, "mlops_exporter_auth_rejected_total{reason=\"invalid\"}") == 3)
+        // A model's bearer token given twice: refused by the web handler's check (basic auth is on) ...
+        let tokenTwice = [("Authorization", "Bearer t0ken"), ("Authorization", "Bearer t0ken"), ndjson]
+        let twice = Decision()
+        exporter.handler.admit(head("/api/v1/models/eta/predictions", tokenTwice), admission: twice.admission)
+        #expect(twice.status == 401)
+        // ... and by the endpoint's own when it is off.
+        var configuration = Exporter.Configuration()
+        configuration.processMetrics = false
+        configuration.models = try ConfigLoader.parse(
+            "models: [{name: eta, task: regression, versions: [v1], token: t0ken, collectors: [service]}]",
+            file: "test.yaml")
+        let open = try Exporter(
+            configuration: configuration, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+        let endpoint = Decision()
+        open.handler.admit(head("/api/v1/models/eta/predictions", tokenTwice), admission: endpoint.admission)
+        #expect(endpoint.status == 401)
+        #expect(sampleValue(open, "mlops_ingest_rejected_requests_total{model=\"eta\",reason=\"unauthorized\"}") == 1)
+        let once = Decision()
+        open.handler.admit(
+            head("/api/v1/models/eta/predictions", Array(tokenTwice.dropFirst())), admission: once.admission)
+        #expect(once.status == 0)
+    }
 }
 
 @Suite("Admission: routing and ingestion checks from the head")
@@ -268,6 +305,8 @@ struct RouterAdmissionTests {
         #expect(Self.admit(exporter, head("/api/v1/models/nope/predictions", [ndjson])) == 404)
         #expect(Self.admit(exporter, head(predictions, [ndjson], method: "PUT")) == 405)
         #expect(Self.admit(exporter, head(predictions, [("Content-Type", "text/csv")])) == 415)
+        // Two type lines: the format would be a guess (the first was taken, whatever the second said).
+        #expect(Self.admit(exporter, head(predictions, [ndjson, ("Content-Type", "application/json")])) == 415)
         #expect(Self.admit(exporter, head(predictions, [ndjson, ("Content-Encoding", "br")])) == 415)
         // Two coding lines are two codings, as `gzip, gzip` on one line (before, only the first line was read).
         #expect(
@@ -290,7 +329,7 @@ struct RouterAdmissionTests {
         #expect(
             sampleValue(
                 exporter, "mlops_ingest_rejected_requests_total{model=\"fraud\",reason=\"unsupported_media_type\"}")
-                == 1)
+                == 2)
         #expect(
             sampleValue(
                 exporter, "mlops_ingest_rejected_requests_total{model=\"fraud\",reason=\"unsupported_encoding\"}") == 3)

@@ -47,6 +47,10 @@ struct CloudEvent: Sendable {
 
     /// Reads the event of `request`.
     static func read(_ request: HTTPRequest) throws(Invalid) -> CloudEvent {
+        // Two `Content-Type` lines: structured or binary mode, and the data's type, would be a guess.
+        if request.headers.isRepeated("Content-Type") {
+            throw Invalid(reason: .invalidEvent, message: "more than one Content-Type header: send one")
+        }
         if isStructured(request) { return try structured(request.body) }
         if mediaType(request) == "application/cloudevents-batch+json" {
             // Batched content mode: KServe's logger never sends it, and its `ce-*` headers (if any) would describe
