@@ -88,6 +88,10 @@ public struct LLMExchangeMeter {
     /// `.failed` event. A client that leaves after it has the whole response (the OpenAI SDKs close the connection
     /// at `[DONE]`, before the HTTP body's last chunk).
     public private(set) var streamEnded = false
+    /// When the stream said it was over (the piece that carried ``streamEnded``'s event).
+    public private(set) var streamEndedAt: Double?
+    /// `[DONE]` came: what follows it is no part of the answer (the SDKs stop reading there), so it is not measured.
+    private var doneSeen = false
     /// The choices a stream gave, one bit per `index` below 64 (per chunk: two ORs, no allocation, no lookup), those
     /// that finished, and whether one had an index of 64 or more (then they are not told apart).
     private var choicesSeen: UInt64 = 0
@@ -166,6 +170,8 @@ public struct LLMExchangeMeter {
         swap(&parser, &events)
         defer { swap(&parser, &events) }
         parser.feed(bytes) { event in
+            // After `[DONE]` nothing is measured: a client never sees it (its tokens were counted, its gaps timed).
+            if doneSeen { return }
             switch event {
             case .oversized: malformedEvents += 1
             case .data(let type, let data):
@@ -187,6 +193,7 @@ public struct LLMExchangeMeter {
                     "[DONE]")
                 {
                     streamEnded = true
+                    doneSeen = true
                     return
                 }
                 guard let document = OpenAIDocument(parsing: data) else {
@@ -198,6 +205,7 @@ public struct LLMExchangeMeter {
                 add(document)
             }
         }
+        if streamEnded && streamEndedAt == nil { streamEndedAt = elapsed }
         guard arrived > 0 else { return Arrival() }
         contentChunks += arrived
         return arrival
