@@ -21,9 +21,12 @@ def test_a_flood_of_frames_that_ask_nothing_is_closed(start_exporter, kind):
     before = errors(exporter, "bad_request")
     result = measure(exporter.port, exporter.proc.pid, kind, seconds=2.0, connections=1)
     assert result["closed"] == [True], result
-    # Before: 5-40 million frames went through in 2 s; now the connection is closed after a thousand or so (what
-    # the client had queued in its socket by then is counted here too).
-    assert result["frames"][0] < 2_000_000, result
+    # Before: 5-40 million frames went through in 2 s and kept the loops 30-60 % busy; now the connection is closed
+    # after a thousand or so. The frames the client wrote are no measure of it: after GOAWAY the server drains what
+    # still comes for up to 2 s (a lingering close, so that the client reads the GOAWAY rather than a reset), at a
+    # percent of a core, and a client starved of CPU notices the close late (a CI run counted 3.14 million frames
+    # written with the loops 1 % busy). What the flood cost the server is the measure.
+    assert max(result["busy"].values()) < 0.25, result  # a debug build: 0-2 %, refused_headers 9 %
     assert errors(exporter, "bad_request") - before == 1
     assert result["scrapes"] > 0
     assert exporter.proc.poll() is None
