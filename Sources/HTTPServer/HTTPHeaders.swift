@@ -182,7 +182,18 @@ public struct HTTPHeaders: Sendable, Equatable {
 
     /// Whether more than one line is named `name` (case-insensitively): for a field that holds one value
     /// (`Authorization`, `Content-Type`), a request whose readers may take either line (the first, the last, both).
-    public func isRepeated(_ name: String) -> Bool { values(for: name).count > 1 }
+    public func isRepeated(_ name: String) -> Bool {
+        if let lines = receivedLines {
+            guard mayHaveReceived(name) else { return false }
+            return ReceivedFieldLines.count(named: name, in: lines, limit: 2) > 1
+        }
+        var seen = false
+        for field in fields where Self.namesEqual(field.name, name) {
+            if seen { return true }
+            seen = true
+        }
+        return false
+    }
 
     /// Whether at least one line is named `name` (case-insensitively).
     public func contains(_ name: String) -> Bool {

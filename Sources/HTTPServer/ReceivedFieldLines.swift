@@ -82,6 +82,16 @@ struct ReceivedFieldLines: IteratorProtocol {
         return values
     }
 
+    /// How many lines of `lines` are named `name` (case-insensitively), counting at most to `limit`.
+    static func count(named name: String, in lines: [UInt8], limit: Int) -> Int {
+        var found = 0
+        forEachValue(named: name, in: lines) { _, _ in
+            found += 1
+            return found < limit
+        }
+        return found
+    }
+
     /// Whether a line of `lines` is named `name` (case-insensitively).
     static func contains(named name: String, in lines: [UInt8]) -> Bool {
         var found = false

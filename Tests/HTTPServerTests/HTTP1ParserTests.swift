@@ -118,6 +118,25 @@ struct HTTP1ParserHappyPathTests {
             + "0\r\nX-Checksum: 1\r\nX-Other: 2\r\n\r\n"
         let request = try #require(parse(input).requests.first)
         #expect(request.body == Array("0123456789abcdefghijklmnopqrstuvwxyz".utf8))
+        // BWS before each ';' and around '=' is the grammar's (RFC 9112 §7.1.1); only whitespace at a line's end is not.
+        for line in ["5 ;a", "5\t;a=b", "5;a ;b", "5;a=\"x\" ;b", "5; a = b", "5;a ; b = \"c d\" ;e"] {
+            let chunked =
+                "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n\(line)\r\nhello\r\n0\r\n\r\n"
+            let result = parse(chunked)
+            #expect(result.error == nil, "\(line)")
+            #expect(result.requests.first?.body == Array("hello".utf8), "\(line)")
+        }
+    }
+
+    /// A field given on two lines is told from one given once (the received bytes are searched, no `String` made).
+    @Test func repeatedFieldsAreTold() throws {
+        let input = "GET / HTTP/1.1\r\nHost: h\r\nauthorization: a\r\nX: 1\r\nAuthorization: b\r\n\r\n"
+        let request = try #require(parse(input).requests.first)
+        #expect(request.head.headers.isRepeated("Authorization"))
+        #expect(!request.head.headers.isRepeated("X"))
+        #expect(!request.head.headers.isRepeated("Content-Type"))
+        let built = HTTPHeaders([("A", "1"), ("b", "2"), ("a", "3")])
+        #expect(built.isRepeated("a") && !built.isRepeated("B") && !built.isRepeated("c"))
     }
 
     @Test func http10DefaultsToClose() throws {

@@ -205,7 +205,6 @@ private let v1 = #""specversion": "1.0", "source": "t", "#
         }
     }
 
-    /// A binary event without `ce-specversion` 1.0 or without `ce-source` (both accepted before).
     /// Two `Content-Type` lines (structured or binary mode, and the data's type, a guess): refused, in both modes.
     @Test(arguments: ["application/json", "application/cloudevents+json"])
     func twoContentTypesAreRefused(second: String) {
@@ -218,6 +217,7 @@ private let v1 = #""specversion": "1.0", "source": "t", "#
         }
     }
 
+    /// A binary event without `ce-specversion` 1.0 or without `ce-source` (both accepted before).
     @Test(arguments: [("ce-specversion", "0.3"), ("ce-source", "")])
     func binaryEventsAreCloudEvents1(name: String, value: String) {
         let request = Self.binary(CloudEvent.requestType, "{}").replacing(name, with: value)

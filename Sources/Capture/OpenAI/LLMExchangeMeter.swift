@@ -88,8 +88,6 @@ public struct LLMExchangeMeter {
     /// `.failed` event. A client that leaves after it has the whole response (the OpenAI SDKs close the connection
     /// at `[DONE]`, before the HTTP body's last chunk).
     public private(set) var streamEnded = false
-    /// When the stream said it was over (the piece that carried ``streamEnded``'s event).
-    public private(set) var streamEndedAt: Double?
     /// `[DONE]` came: what follows it is no part of the answer (the SDKs stop reading there), so it is not measured.
     private var doneSeen = false
     /// The choices a stream gave, one bit per `index` below 64 (per chunk: two ORs, no allocation, no lookup), those
@@ -205,7 +203,6 @@ public struct LLMExchangeMeter {
                 add(document)
             }
         }
-        if streamEnded && streamEndedAt == nil { streamEndedAt = elapsed }
         guard arrived > 0 else { return Arrival() }
         contentChunks += arrived
         return arrival

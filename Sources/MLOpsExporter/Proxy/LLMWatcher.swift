@@ -267,13 +267,9 @@ final class LLMWatcher: ProxyExchangeWatcher, @unchecked Sendable {
         let outcome: LLMRequestRecord.Outcome
         var reason: String?
         let status = exchange.status ?? meter.status
-        // A stream that said it was over had given the whole answer: an upstream that then kept its body open until
-        // the read timeout, or reset it, cut nothing the client needed (a client that read on to the body's end saw
-        // it cut, one that left at `[DONE]`, as the SDKs do, did not: the outcome was the client's, not the model's).
-        let endedBeforeFailure = meter.isEventStream && meter.streamEnded && exchange.responseHeaders != nil
         if cancelled(exchange, meter, unreadStream: unreadStream) {
             outcome = .cancelled
-        } else if let failure = exchange.failure, !endedBeforeFailure {
+        } else if let failure = exchange.failure {
             outcome = .error
             reason = exchange.responseHeaders == nil ? failure.rawValue : "stream_interrupted"
         } else if let status, !(200..<300).contains(status) {
@@ -297,12 +293,7 @@ final class LLMWatcher: ProxyExchangeWatcher, @unchecked Sendable {
         }
         var r = LLMRequestRecord(endpoint: meter.endpoint.rawValue, outcome: outcome)
         r.errorReason = reason
-        if outcome != .cancelled {
-            // Cut after its end: the request lasted until the stream said it was over, not until the cut.
-            r.durationSeconds =
-                exchange.failure != nil && endedBeforeFailure
-                ? meter.streamEndedAt ?? exchange.durationSeconds : exchange.durationSeconds
-        }
+        if outcome != .cancelled { r.durationSeconds = exchange.durationSeconds }
         r.timeToFirstTokenSeconds = meter.timeToFirstToken
         if let usage = meter.usage {
             r.promptTokens = usage.promptTokens
