@@ -46,6 +46,14 @@ extension Reader {
                 fail(n, "\(path).\(key)", "only the custom protocol maps fields (\(name) has a fixed mapping)")
                 continue
             }
+            // An attribute is one of the model's `sensitive_attributes`: with none declared, say so (the list of the
+            // names allowed was empty: "expected one of: ").
+            if key == "attributes" && allowed.isEmpty, case .mapping(let m) = n, let first = m.first {
+                fail(
+                    first.key, "\(path).attributes.\(first.key.string ?? "?")",
+                    "unknown attribute: the model declares no sensitive_attributes (declare it there, with its groups)")
+                continue
+            }
             guard let entries = mapping(n, "\(path).\(key)", allowed: allowed.sorted()) else { continue }
             var out: [String: String] = [:]
             for (entry, where_) in entries {

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import ExporterConfig
@@ -44,6 +45,23 @@ struct CaptureConfigTests {
         #expect(config.cloudEvents.maxPending == 5 && config.cloudEvents.ttl == .seconds(120))
         // Built in code, the same configuration passes the file's checks and keeps every field.
         #expect(try config.validated(knownCollectors: ["service"]).models[0].capture == capture)
+    }
+
+    /// An attribute mapped for a model that declares none is named with what to do (it said "unknown field
+    /// (expected one of: )").
+    @Test func anAttributeOfAModelWithoutAttributesSaysWhereToDeclareIt() {
+        let config = model.replacingOccurrences(of: "    sensitive_attributes: [{name: g, groups: [a, b]}]\n", with: "")
+        #expect(config != model)
+        let capture = #"{protocol: custom, fields: {prediction: "response:/p"}, attributes: {tenant: "header:X-T"}}"#
+        do {
+            _ = try ConfigLoader.parse(config + "    capture: " + capture + "\n", file: "t.yaml")
+            Issue.record("accepted")
+        } catch {
+            #expect(
+                error.errors.map { "\($0.field): \($0.message)" } == [
+                    "models[0].capture.attributes.tenant: unknown attribute: the model declares no sensitive_attributes (declare it there, with its groups)"
+                ])
+        }
     }
 
     @Test func everyMistakeIsNamed() {
