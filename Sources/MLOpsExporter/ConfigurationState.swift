@@ -98,19 +98,28 @@ final class ConfigurationState: Sendable {
     /// has nothing to read).
     var hasFile: Bool { path != nil }
 
-    /// The answers waiting for the next reload of ``requestReload(trigger:then:)``, and whether one is under way.
+    /// The answers waiting for the next reload of ``requestReload(trigger:then:)``, whether one is under way, and when
+    /// the last one began.
     private struct ReloadRequests {
         var running = false
         var waiting: [@Sendable (ConfigErrors?) -> Void] = []
+        var lastStart: ContinuousClock.Instant?
     }
+
+    /// The shortest time between two reloads run for requests: a client posting `/-/reload` again as soon as it is
+    /// answered made one reload after another (1,500 a second: a core busy and 1.2 MB of log a second, unauthenticated
+    /// unless basic auth is on); now a request that comes sooner waits for the next one, at most this long.
+    static let minimumRequestedReloadInterval = Duration.seconds(1)
     private let requests = Mutex(ReloadRequests())
 
     /// Reloads for a request (`POST /-/reload`), off the calling thread, and calls `deliver` with the result. Requests
     /// are coalesced: one reload runs at a time, and every request that arrives while it runs is answered by the
     /// next one, which reads the file as it is after they arrived (so each request still sees its own change). A
     /// flood of requests costs two reloads at a time, not one each: nothing is dropped, and the waiting answers are
-    /// bounded by the requests in flight (connections × pipelined requests). Reloads actually run are counted in
-    /// `mlops_exporter_config_reloads_total{result}`, requests in `mlops_exporter_http_requests_total{handler="reload"}`.
+    /// bounded by the requests in flight (connections × pipelined requests). Reloads for requests begin at least
+    /// ``minimumRequestedReloadInterval`` apart (SIGHUP's and the library's are not paced). Reloads actually run are
+    /// counted in `mlops_exporter_config_reloads_total{result}`, requests in
+    /// `mlops_exporter_http_requests_total{handler="reload"}`.
     func requestReload(trigger: String, then deliver: @escaping @Sendable (ConfigErrors?) -> Void) {
         let starts = requests.withLock { r -> Bool in
             r.waiting.append(deliver)
@@ -120,12 +129,22 @@ final class ConfigurationState: Sendable {
         guard starts else { return }
         DispatchQueue.global().async { [self] in
             while true {
+                let wait = requests.withLock { r -> Duration? in
+                    if r.waiting.isEmpty {
+                        r.running = false
+                        return nil
+                    }
+                    guard let last = r.lastStart else { return .zero }
+                    return max(.zero, last + Self.minimumRequestedReloadInterval - .now)
+                }
+                guard let wait else { return }
+                // The requests that come while it waits are answered by the same reload.
+                if wait > .zero { Thread.sleep(forTimeInterval: wait.seconds) }
                 let batch = requests.withLock { r -> [@Sendable (ConfigErrors?) -> Void] in
                     defer { r.waiting = [] }
-                    if r.waiting.isEmpty { r.running = false }
+                    r.lastStart = .now
                     return r.waiting
                 }
-                if batch.isEmpty { return }
                 let result = reload(trigger: trigger)
                 for answer in batch { answer(result) }
             }

@@ -43,8 +43,13 @@ final class CloudEventPairs: Sendable {
         let endpoint: String?
         /// The event's attributes as `ce-*` headers (``CloudEvent/attributes``).
         let attributes: [(name: String, value: String)]
-        /// What the half holds, counted against `max_pending_bytes`: its body and its attributes' names and values.
+        /// What the half holds, counted against `max_pending_bytes`: its body, and its attributes' names and values
+        /// with ``attributeOverhead`` each (a half of 90 short attributes took five times the bytes counted).
         let bytes: Int
+
+        /// The memory of one attribute beside its text: its pair in the array and the heap storage of its two
+        /// strings (a header's of over 15 bytes: the object's header and capacity rounded up).
+        static let attributeOverhead = 96
 
         init(
             body: [UInt8], arrival: Double, eventTime: RFC3339.Instant?, endpoint: String?,
@@ -55,7 +60,9 @@ final class CloudEventPairs: Sendable {
             self.eventTime = eventTime
             self.endpoint = endpoint
             self.attributes = attributes
-            bytes = attributes.reduce(body.count) { $0 + $1.name.utf8.count + $1.value.utf8.count }
+            bytes = attributes.reduce(body.count) {
+                $0 + $1.name.utf8.count + $1.value.utf8.count + Self.attributeOverhead
+            }
         }
     }
 

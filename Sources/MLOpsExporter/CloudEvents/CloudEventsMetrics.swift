@@ -53,7 +53,9 @@ final class CloudEventsMetrics: Collector {
             pending = try! s.gauge(
                 "mlops_cloudevents_pending", help: "Request or response events waiting for their other half.")
             pendingBytes = try! s.gauge(
-                "mlops_cloudevents_pending_bytes", help: "Bytes of the events waiting for their other half.",
+                "mlops_cloudevents_pending_bytes",
+                help:
+                    "Bytes of the events waiting for their other half (bodies, and attributes with 96 bytes each for their storage).",
                 unit: "bytes")
             orphans = try! s.counter(
                 "mlops_cloudevents_orphans_total",
