@@ -30,6 +30,12 @@ public enum ConfigLimits {
     /// 10,000. Every label value listed becomes series, so a real list stays far below.
     public static let maxListItems = 10_000
 
+    /// Longest item of a list of label values (versions, classes, categorical values, groups, LLM served names):
+    /// 256 bytes of UTF-8. Each becomes a label value of its series, some of them kept once per bucket or bin: a
+    /// 5 KiB version with the quality collector's `score_bins: 100000` took 1.7 GB to check (names, of models,
+    /// features and attributes, are 128 characters at most).
+    public static let maxLabelValueBytes = 256
+
     /// Most memory the models' built-in state may take, estimated from the configuration before anything is built
     /// (``ModelConfiguration/estimatedStateBytes``: pending predictions and drift windows): 4 GiB. A valid file could
     /// otherwise ask for more than the machine has (`max_pending: 100000000` is 12 GB), and building it, at start,

@@ -256,6 +256,13 @@ struct Reader {
                 fail(item, "\(field)[\(i)]", "\"__other__\" is reserved for values outside the list")
                 continue
             }
+            if s.utf8.count > ConfigLimits.maxLabelValueBytes {
+                fail(
+                    item, "\(field)[\(i)]",
+                    "\(s.utf8.count) bytes long: at most \(ConfigLimits.maxLabelValueBytes) (it is a label value of its series)"
+                )
+                continue
+            }
             if unique && !seen.insert(s).inserted {
                 fail(item, "\(field)[\(i)]", "\"\(s)\" is listed twice")
                 continue

@@ -2,8 +2,9 @@ import ExporterConfig
 import Exposition
 import Foundation
 import Ingestion
-import ModelMonitoring
 import Testing
+
+@testable import ModelMonitoring
 
 /// A model running only the `quality` collector.
 func qualityModel(
@@ -401,6 +402,25 @@ let exact = 1e-9
         // Edges belong to the bin below, as in sklearn's calibration_curve.
         #expect(ProbabilityBins.index(0.1, bins: 10) == 0 && ProbabilityBins.index(0.1.nextUp, bins: 10) == 1)
         #expect(ProbabilityBins.index(0.3, bins: 10) == 2 && ProbabilityBins.index(0.7, bins: 10) == 6)
+    }
+
+    /// The bins' label sets are made only for the series exported: every version's were made for every calibration
+    /// and score bin whatever `bin_series` and `score_bin_series` said (a 5 KiB version with `score_bins: 100000`
+    /// took 1.7 GB to check).
+    @Test func binLabelSetsOnlyForTheSeriesExported() throws {
+        let off = qualityModel(
+            "b", task: .binaryClassification, classes: ["n", "p"], positive: "p",
+            options: ["score_bins": .number(1000), "bin_series": .bool(false)])
+        let on = qualityModel(
+            "c", task: .binaryClassification, classes: ["n", "p"], positive: "p",
+            options: ["score_bins": .number(1000), "score_bin_series": .bool(true)])
+        let h = try Harness([off, on])
+        let quiet = qualityCollector(h, "b")
+        #expect(
+            quiet.labels.allSatisfy { $0.scorePositive.isEmpty && $0.scoreNegative.isEmpty && $0.calibration.isEmpty })
+        let exported = qualityCollector(h, "c")
+        #expect(exported.labels.allSatisfy { $0.scorePositive.count == 1000 && $0.scoreNegative.count == 1000 })
+        #expect(exported.labels.allSatisfy { !$0.calibration.isEmpty })
     }
 
     @Test func maxSeriesIsTheSeriesEmittedWhenEverythingIsPresent() throws {

@@ -253,8 +253,10 @@ public final class QualityCollector: ModelCollector {
         // The window grows with the series (K² confusion cells): refuse before allocating it.
         try options.requireSeries(Self.series(versions: versions, classification: classification, options: parsed))
         let f = Self.families
-        let calibrationBins = (0..<(classification?.calibrationBins ?? 0)).map { String($0 + 1) }
-        let scoreBins = (0..<(classification?.scoreBins ?? 0)).map { String($0 + 1) }
+        // The bins' label sets only for the series exported (`bin_series`, `score_bin_series`): made for every
+        // bin of every version whatever the options, a 5 KiB version with `score_bins: 100000` took 1.7 GB.
+        let calibrationBins = (0..<(parsed.binSeries ? classification?.calibrationBins ?? 0 : 0)).map { String($0 + 1) }
+        let scoreBins = (0..<(parsed.scoreBinSeries ? classification?.scoreBins ?? 0 : 0)).map { String($0 + 1) }
         let classes = model.classLabels
         let positive = classification?.positive
         let configured = classification?.configured ?? 0
