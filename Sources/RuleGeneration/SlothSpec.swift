@@ -31,6 +31,33 @@ extension RuleGenerator {
         return w.text
     }
 
+    /// Whether `name` is one Sloth accepts for a service or an SLO (its `^[A-Za-z0-9][-A-Za-z0-9_.]*[A-Za-z0-9]$`):
+    /// letters, digits, `-`, `_` and `.`, two at least, starting and ending with a letter or a digit.
+    public static func isSlothName(_ name: String) -> Bool {
+        let bytes = Array(name.utf8)
+        func alphanumeric(_ b: UInt8) -> Bool { (b | 0x20) >= 0x61 && (b | 0x20) <= 0x7A || (b >= 0x30 && b <= 0x39) }
+        guard bytes.count >= 2, alphanumeric(bytes[0]), alphanumeric(bytes[bytes.count - 1]) else { return false }
+        return bytes.allSatisfy { alphanumeric($0) || $0 == 0x2D || $0 == 0x5F || $0 == 0x2E }
+    }
+
+    /// What a Sloth spec of `configuration` for `job` would hold that Sloth refuses: `job` as its `service`, and each
+    /// SLO's name (`<model>-<slo>`) that is no Sloth name (``isSlothName(_:)``); empty when Sloth takes it all.
+    public static func slothNameProblems(for configuration: ExporterConfiguration, job: String = defaultJob) -> [String]
+    {
+        var problems: [String] = []
+        if !isSlothName(job) {
+            problems.append(
+                "--job \"\(job)\" cannot be the Sloth spec's service: Sloth wants letters, digits, '-', '_' and '.', starting and ending with a letter or digit"
+            )
+        }
+        for (model, slo) in configuration.allSLOs where !isSlothName("\(model.shortName)-\(slo.name)") {
+            problems.append(
+                "SLO \"\(slo.name)\" of \(model.subject): its Sloth name \"\(model.shortName)-\(slo.name)\" is none (letters, digits, '-', '_' and '.', starting and ending with a letter or digit): rename the SLO (slos[].name) or the model"
+            )
+        }
+        return problems
+    }
+
     static func spec(
         _ w: inout YAMLWriter, slo: SLOConfiguration, model: ModelConfiguration, alerting: AlertingConfiguration,
         job: String

@@ -756,6 +756,12 @@ struct Rules: ParsableCommand {
         for warning in configuration.warnings { printError("warning: \(warning)") }
         let source = RuleGenerator.Source(rawValue: source) ?? .scrape
         for warning in RuleGenerator.warnings(for: configuration, source: source) { printError("warning: \(warning)") }
+        if format == "sloth" {
+            // Names Sloth refuses: a spec written with them failed only in `sloth generate`.
+            let problems = RuleGenerator.slothNameProblems(for: configuration, job: job)
+            for problem in problems { printError("\(configPath): \(problem)") }
+            if !problems.isEmpty { throw ExitCode(1) }
+        }
         let text =
             format == "sloth"
             ? RuleGenerator.slothYAML(for: configuration, job: job)

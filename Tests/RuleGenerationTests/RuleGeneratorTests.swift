@@ -37,6 +37,24 @@ private var chat: ModelConfiguration {
 
 @Suite("Rule generation")
 struct RuleGeneratorTests {
+    /// Sloth takes a service or SLO name of letters, digits, `-`, `_` and `.`, starting and ending with a letter or a
+    /// digit: an SLO named `lat_` (valid in the file) or `--job monitoring/mlops-exporter` made a spec that only
+    /// `sloth generate` refused.
+    @Test func slothNamesAreChecked() {
+        #expect(RuleGenerator.slothNameProblems(for: config([fraud, chat])).isEmpty)
+        var odd = fraud
+        odd.slos[1].name = "lat_"
+        let problems = RuleGenerator.slothNameProblems(for: config([odd]), job: "monitoring/mlops-exporter")
+        #expect(problems.count == 2)
+        #expect(
+            problems.first?.hasPrefix("--job \"monitoring/mlops-exporter\" cannot be the Sloth spec's service") == true)
+        #expect(problems.last?.hasPrefix("SLO \"lat_\" of model fraud: its Sloth name \"fraud-lat_\" is none") == true)
+        for good in ["ab", "a.b-c_d", "mlops-exporter", "9x"] { #expect(RuleGenerator.isSlothName(good), "\(good)") }
+        for bad in ["x", "", "a_", "-a", "a/b", "a b", ".a", "é1"] {
+            #expect(!RuleGenerator.isSlothName(bad), "\(bad)")
+        }
+    }
+
     @Test("burn-rate factors follow Sloth: budget share x period hours / long window hours")
     func factors() {
         #expect(BurnRateWindow.windows(periodDays: 30).map(\.factor) == [14.4, 6, 3, 1])

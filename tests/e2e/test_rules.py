@@ -767,3 +767,30 @@ tests:
 """)
     r = subprocess.run(["promtool", "test", "rules", str(test)], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_sloth_spec_names_sloth_refuses_are_refused(binary, tmp_path):
+    """An SLO named `lat_` (the file allows it) and `--job monitoring/mlops-exporter` made a Sloth spec that only
+    `sloth generate` refused (its names: letters, digits, `-`, `_`, `.`, starting and ending with a letter or digit);
+    now `rules --format sloth` names each and exits 1, and the Prometheus format, which takes any job, still works."""
+    config = tmp_path / "models.yaml"
+    config.write_text(
+        "models:\n"
+        "  - name: clf\n"
+        "    task: regression\n"
+        "    versions: [v1]\n"
+        "    slos: [{name: lat_, type: availability, objective: 99}]\n")
+    r = run(binary, "rules", "--config", str(config), "--format", "sloth", "--job", "monitoring/mlops-exporter")
+    assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)
+    assert r.stdout == ""
+    lines = r.stderr.strip().splitlines()
+    assert any(line.startswith(f"{config}: --job \"monitoring/mlops-exporter\" cannot be the Sloth spec's service")
+               for line in lines), r.stderr
+    assert any(f"{config}: SLO \"lat_\" of model clf: its Sloth name \"clf-lat_\" is none" in line
+               for line in lines), r.stderr
+    r = run(binary, "rules", "--config", str(config), "--job", "monitoring/mlops-exporter")
+    assert r.returncode == 0, r.stderr
+    config.write_text(config.read_text().replace("lat_", "lat"))
+    r = run(binary, "rules", "--config", str(config), "--format", "sloth")
+    assert r.returncode == 0, r.stderr
+    assert 'name: "clf-lat"' in r.stdout
