@@ -200,7 +200,8 @@ public final class Exporter: Sendable {
                 maxPending: models.cloudEvents.maxPending, maxBytes: models.cloudEvents.maxPendingBytes,
                 ttl: models.cloudEvents.ttl.seconds)
             cloudEventPairs = pairs
-            let cloudEventsMetrics = CloudEventsMetrics(pairs: pairs)
+            let cloudEventsMetrics = CloudEventsMetrics(
+                pairs: pairs, isConfigured: { [monitor] in monitor.model(named: $0) != nil })
             try registry.register(cloudEventsMetrics)
             let ingestWorkers = WorkerPool(limits: configuration.ingestWorkers)
             let metrics = MetricsEndpoint(

@@ -317,9 +317,18 @@ struct CloudEventsEndpointTests {
         let (exporter, file) = try exporter(headerModels)
         try proxy(
             exporter, path: "/predict", headers: ["x-verdict": "1"], body: #"{"rows": [{"x": 1}]}"#, response: "{}")
+        // And its KServe logger series (they were kept, for good).
+        _ = await send(
+            exporter, id: "r", type: CloudEvent.requestType, service: "logged", data: #"{"rows": [{"x": 1}]}"#,
+            extensions: [("verdict", "1")])
+        _ = await send(exporter, id: "r", type: CloudEvent.responseType, service: "logged", data: "{}")
+        _ = await send(exporter, id: "s", type: CloudEvent.requestType, service: "logged", data: "not json")
+        _ = await send(exporter, id: "s", type: CloudEvent.responseType, service: "logged", data: "{}")
         let before = await scrape(exporter)
         #expect(before[#"mlops_proxy_requests_total{model="logged"}"#] == 0)
         #expect(before[#"mlops_proxy_requests_total{model="proxied"}"#] == 1)
+        #expect(before[#"mlops_cloudevents_paired_total{model="logged"}"#] == 1)
+        #expect(before.keys.contains { $0.hasPrefix("mlops_cloudevents_capture_failures_total{model=\"logged\"") })
         let start = try #require(headerModels.range(of: "  - name: logged"))
         let end = try #require(headerModels.range(of: "  - name: proxied"))
         try headerModels.replacingCharacters(in: start.lowerBound..<end.lowerBound, with: "").write(
@@ -327,6 +336,7 @@ struct CloudEventsEndpointTests {
         #expect(exporter.reload() == nil)
         let after = await scrape(exporter)
         #expect(!after.keys.contains { $0.hasPrefix("mlops_proxy_") && $0.contains(#"model="logged""#) })
+        #expect(!after.keys.contains { $0.hasPrefix("mlops_cloudevents_") && $0.contains(#"model="logged""#) })
         #expect(after[#"mlops_proxy_requests_total{model="proxied"}"#] == 1)
         #expect(after[#"mlops_proxy_requests_total{model="__unrouted__"}"#] == 0)
     }

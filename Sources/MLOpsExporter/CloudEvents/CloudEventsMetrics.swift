@@ -84,10 +84,16 @@ final class CloudEventsMetrics: Collector {
     let pairs: CloudEventPairs
     let received = AtomicSlots(count: 2)
     let rejected = AtomicSlots(count: RejectReason.allCases.count)
-    /// Per model: pairs, then failures by reason (bounded by the models ever configured × the reasons).
+    /// Per model: pairs, then failures by reason (bounded by the models configured × the reasons: a model a reload
+    /// removed is dropped at the next collection, its series with it; they were exported, and kept, for good).
     let perModel = Mutex<[String: (paired: UInt64, failures: [String: UInt64])]>([:])
+    /// Whether a model is configured now.
+    let isConfigured: @Sendable (String) -> Bool
 
-    init(pairs: CloudEventPairs) { self.pairs = pairs }
+    init(pairs: CloudEventPairs, isConfigured: @escaping @Sendable (String) -> Bool = { _ in true }) {
+        self.pairs = pairs
+        self.isConfigured = isConfigured
+    }
 
     func refused(_ reason: RejectReason) { rejected.add(reason.slot) }
 
@@ -116,7 +122,11 @@ final class CloudEventsMetrics: Collector {
             }
         }
         sink.counter(f.duplicates, value: Double(counts.duplicates))
-        for (model, c) in perModel.withLock({ $0 }).sorted(by: { $0.key < $1.key }) {
+        let current = perModel.withLock { table in
+            for model in table.keys where !isConfigured(model) { table[model] = nil }
+            return table
+        }
+        for (model, c) in current.sorted(by: { $0.key < $1.key }) {
             sink.counter(f.paired, [model], value: Double(c.paired))
             for (reason, n) in c.failures.sorted(by: { $0.key < $1.key }) {
                 sink.counter(f.failures, [model, reason], value: Double(n))
