@@ -36,6 +36,10 @@ public enum ConfigLimits {
     /// features and attributes, are 128 characters at most).
     public static let maxLabelValueBytes = 256
 
+    /// Longest categorical value listed (`values:`): 1,024 bytes of UTF-8, what `profile` learns at most (a category of
+    /// a dataset, a product's name, is often longer than a version; one learned could not be listed).
+    public static let maxCategoryBytes = 1024
+
     /// Most memory the models' built-in state may take, estimated from the configuration before anything is built
     /// (``ModelConfiguration/estimatedStateBytes``: pending predictions and drift windows): 4 GiB. A valid file could
     /// otherwise ask for more than the machine has (`max_pending: 100000000` is 12 GB), and building it, at start,

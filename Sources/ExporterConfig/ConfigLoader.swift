@@ -242,7 +242,9 @@ struct Reader {
         return s.string
     }
 
-    mutating func strings(_ node: Node, _ field: String, unique: Bool = true) -> [String]? {
+    mutating func strings(
+        _ node: Node, _ field: String, unique: Bool = true, maxBytes: Int = ConfigLimits.maxLabelValueBytes
+    ) -> [String]? {
         guard let items = sequence(node, field) else { return nil }
         var out: [String] = []
         var seen = Set<String>()
@@ -256,10 +258,10 @@ struct Reader {
                 fail(item, "\(field)[\(i)]", "\"__other__\" is reserved for values outside the list")
                 continue
             }
-            if s.utf8.count > ConfigLimits.maxLabelValueBytes {
+            if s.utf8.count > maxBytes {
                 fail(
                     item, "\(field)[\(i)]",
-                    "\(s.utf8.count) bytes long: at most \(ConfigLimits.maxLabelValueBytes) (it is a label value of its series)"
+                    "\(s.utf8.count) bytes long: at most \(maxBytes) (it is a label value of its series)"
                 )
                 continue
             }
@@ -657,7 +659,7 @@ struct Reader {
                 fail(v, "\(path).values", "only categorical features list values")
                 return nil
             }
-            values = strings(v, "\(path).values")
+            values = strings(v, "\(path).values", maxBytes: ConfigLimits.maxCategoryBytes)
             if values?.isEmpty == true { fail(v, "\(path).values", "list at least one value") }
         } else if kind == .categorical && !hasReference {
             fail(

@@ -127,27 +127,36 @@ final class ConfigurationState: Sendable {
             return !r.running
         }
         guard starts else { return }
-        DispatchQueue.global().async { [self] in
-            while true {
-                let wait = requests.withLock { r -> Duration? in
-                    if r.waiting.isEmpty {
-                        r.running = false
-                        return nil
-                    }
-                    guard let last = r.lastStart else { return .zero }
-                    return max(.zero, last + Self.minimumRequestedReloadInterval - .now)
+        DispatchQueue.global().async { [self] in runRequestedReloads(trigger: trigger) }
+    }
+
+    /// Runs reloads for the requests waiting until none is; when the last began less than
+    /// ``minimumRequestedReloadInterval`` ago, goes on that much later (no thread held while it waits: the requests
+    /// that come meanwhile are answered by the same reload).
+    private func runRequestedReloads(trigger: String) {
+        while true {
+            let wait = requests.withLock { r -> Duration? in
+                if r.waiting.isEmpty {
+                    r.running = false
+                    return nil
                 }
-                guard let wait else { return }
-                // The requests that come while it waits are answered by the same reload.
-                if wait > .zero { Thread.sleep(forTimeInterval: wait.seconds) }
-                let batch = requests.withLock { r -> [@Sendable (ConfigErrors?) -> Void] in
-                    defer { r.waiting = [] }
-                    r.lastStart = .now
-                    return r.waiting
-                }
-                let result = reload(trigger: trigger)
-                for answer in batch { answer(result) }
+                guard let last = r.lastStart else { return .zero }
+                return max(.zero, last + Self.minimumRequestedReloadInterval - .now)
             }
+            guard let wait else { return }
+            if wait > .zero {
+                DispatchQueue.global().asyncAfter(deadline: .now() + wait.seconds) { [self] in
+                    runRequestedReloads(trigger: trigger)
+                }
+                return
+            }
+            let batch = requests.withLock { r -> [@Sendable (ConfigErrors?) -> Void] in
+                defer { r.waiting = [] }
+                r.lastStart = .now
+                return r.waiting
+            }
+            let result = reload(trigger: trigger)
+            for answer in batch { answer(result) }
         }
     }
 

@@ -115,9 +115,11 @@ struct CSVParser {
                 if position + 1 < bytes.count, bytes[position + 1] == Self.quote {
                     text.append(Self.quote)
                     position += 2
+                    if position - recordBegin > maxRecordBytes { throw tooLong(start) }
                     continue
                 }
                 position += 1
+                if position - recordBegin > maxRecordBytes { throw tooLong(start) }
                 return try self.text(text, written: begin..<position, line: firstLine, index: index)
             }
             if b == Self.lf { line += 1 }

@@ -179,7 +179,9 @@ public enum Profiler {
         // Read straight into the array (a `Data` turned into one held the file twice: 2 x its size at the peak).
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
-            let reason = errno == EACCES ? "permission denied" : String(cString: strerror(errno))
+            let reason =
+                errno == EACCES
+                ? "permission denied" : errno == ENOENT ? "no such file" : String(cString: strerror(errno))
             throw ProfilingError(file: path, message: "cannot read: \(reason)")
         }
         defer { close(fd) }

@@ -50,6 +50,12 @@ extension RuleGenerator {
                 "--job \"\(job)\" cannot be the Sloth spec's service: Sloth wants letters, digits, '-', '_' and '.', starting and ending with a letter or digit"
             )
         }
+        var names = Set<String>()
+        for (model, slo) in configuration.allSLOs where !names.insert("\(model.shortName)-\(slo.name)").inserted {
+            problems.append(
+                "SLO \"\(slo.name)\" of \(model.subject): its Sloth name \"\(model.shortName)-\(slo.name)\" is another SLO's too (a model named with a '-' and an SLO of another model): rename one"
+            )
+        }
         for (model, slo) in configuration.allSLOs where !isSlothName("\(model.shortName)-\(slo.name)") {
             problems.append(
                 "SLO \"\(slo.name)\" of \(model.subject): its Sloth name \"\(model.shortName)-\(slo.name)\" is none (letters, digits, '-', '_' and '.', starting and ending with a letter or digit): rename the SLO (slos[].name) or the model"

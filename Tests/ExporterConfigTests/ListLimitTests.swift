@@ -79,6 +79,8 @@ struct ListLimitTests {
     func longLabelValues() {
         let long = String(repeating: "v", count: 257)
         let most = String(repeating: "w", count: 256)
+        // A categorical value as long as `profile` learns (1,024 bytes) is listed; one more is not.
+        let category = String(repeating: "c", count: 1025)
         let found = locatedErrors(
             """
             models:
@@ -87,7 +89,7 @@ struct ListLimitTests {
                 versions: [\(most), \(long)]
                 classes: [a, "\(String(repeating: "é", count: 129))"]
                 positive_class: a
-                features: [{name: f, type: categorical, values: [x, \(long)]}]
+                features: [{name: f, type: categorical, values: [x, \(long), \(category)]}]
                 sensitive_attributes: [{name: s, groups: [p, \(long)]}]
             """)
         #expect(
@@ -96,7 +98,7 @@ struct ListLimitTests {
                 // The list without it is then one short.
                 "5:14: models[0].classes: binary classification needs exactly 2 classes",
                 "5:18: models[0].classes[1]: 258 bytes long: at most 256 (it is a label value of its series)",
-                "7:57: models[0].features[0].values[1]: 257 bytes long: at most 256 (it is a label value of its series)",
+                "7:316: models[0].features[0].values[2]: 1025 bytes long: at most 1024 (it is a label value of its series)",
                 "8:46: models[0].sensitive_attributes[0].groups: list at least two groups",
                 "8:50: models[0].sensitive_attributes[0].groups[1]: 257 bytes long: at most 256 (it is a label value of its series)",
             ])

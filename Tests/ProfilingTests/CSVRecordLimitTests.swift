@@ -29,6 +29,10 @@ import Testing
             Self.read("a,b\n\"x\n\ny\nzzzzzzzzzzzzzzzzzz\",1\n", limit: 16) == [
                 "1: a|b", "data.csv:2: record longer than 16 bytes",
             ])
+        // A quoted field of doubled quotes, closed at the end of the input: counted too.
+        let quotes = "\"" + String(repeating: "\"\"", count: 12) + "\""
+        #expect(Self.read("a,b\n1,\(quotes)", limit: 16) == ["1: a|b", "data.csv:2: record longer than 16 bytes"])
+        #expect(Self.read("a,b\n1,\"\"\"\"", limit: 16) == ["1: a|b", "2: 1|\""])
         #expect(CSVParser.bound(CSVParser.maxRecordBytes) == "64 MiB")
     }
 }

@@ -49,6 +49,15 @@ struct RuleGeneratorTests {
         #expect(
             problems.first?.hasPrefix("--job \"monitoring/mlops-exporter\" cannot be the Sloth spec's service") == true)
         #expect(problems.last?.hasPrefix("SLO \"lat_\" of model fraud: its Sloth name \"fraud-lat_\" is none") == true)
+        // Two SLOs of one Sloth name: model `a-b`'s `c` and model `a`'s `b-c`.
+        var ab = ModelConfiguration(name: "a-b", task: .regression, versions: ["v1"])
+        ab.slos = [SLOConfiguration(name: "c", type: .availability, objective: 99)]
+        var a = ModelConfiguration(name: "a", task: .regression, versions: ["v1"])
+        a.slos = [SLOConfiguration(name: "b-c", type: .availability, objective: 99)]
+        #expect(
+            RuleGenerator.slothNameProblems(for: config([ab, a])) == [
+                "SLO \"b-c\" of model a: its Sloth name \"a-b-c\" is another SLO's too (a model named with a '-' and an SLO of another model): rename one"
+            ])
         for good in ["ab", "a.b-c_d", "mlops-exporter", "9x"] { #expect(RuleGenerator.isSlothName(good), "\(good)") }
         for bad in ["x", "", "a_", "-a", "a/b", "a b", ".a", "é1"] {
             #expect(!RuleGenerator.isSlothName(bad), "\(bad)")

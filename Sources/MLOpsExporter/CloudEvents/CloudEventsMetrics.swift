@@ -122,8 +122,10 @@ final class CloudEventsMetrics: Collector {
             }
         }
         sink.counter(f.duplicates, value: Double(counts.duplicates))
+        // Asked outside the lock (the monitor's lock is never taken under this one).
+        let removed = perModel.withLock { Array($0.keys) }.filter { !isConfigured($0) }
         let current = perModel.withLock { table in
-            for model in table.keys where !isConfigured(model) { table[model] = nil }
+            for model in removed { table[model] = nil }
             return table
         }
         for (model, c) in current.sorted(by: { $0.key < $1.key }) {

@@ -1,3 +1,5 @@
+import ExporterConfig
+
 /// The counts of a categorical column's values while a profile is built, and the ``CategoricalProfile`` they give.
 ///
 /// Values are told apart by their UTF-8 bytes, as live traffic's are (the drift collector looks a value up in a
@@ -11,7 +13,7 @@ public struct CategoryCounts: Sendable, Equatable {
     /// The longest value learned as a category of its own, in UTF-8 bytes: a learned category becomes a label value
     /// (`bin="…"`) in every scrape and push. A longer one counts in `__other__` (a 70 MiB cell of free text was
     /// learned, and a batch pushed it as a label value: 147 MB on the Pushgateway's page).
-    public static let maxLearnedBytes = 1024
+    public static let maxLearnedBytes = ConfigLimits.maxCategoryBytes
 
     /// No values yet.
     public init() {}
