@@ -25,6 +25,15 @@ static inline long copenssl_ctx_set_options(SSL_CTX *ctx, long options) {
     return (long)SSL_CTX_set_options(ctx, (uint64_t)options);
 }
 
+/* Whether the cipher suite a handshake is negotiating may carry HTTP/2 (RFC 9113 §9.2.2 and Appendix A: TLS 1.3, or
+ * TLS 1.2 with an AEAD suite and an ephemeral key exchange); 1 when none is chosen yet. */
+static inline int copenssl_pending_cipher_allows_http2(const SSL *ssl) {
+    const SSL_CIPHER *cipher = SSL_get_pending_cipher(ssl);
+    if (cipher == NULL || SSL_version(ssl) >= TLS1_3_VERSION) return 1;
+    int kx = SSL_CIPHER_get_kx_nid(cipher);
+    return SSL_CIPHER_is_aead(cipher) && (kx == NID_kx_ecdhe || kx == NID_kx_dhe || kx == NID_kx_any);
+}
+
 /* A memory BIO that answers "retry" when empty (a handshake stepped off the event loop reads from one). */
 static inline BIO *copenssl_retrying_memory_bio(void) {
     BIO *bio = BIO_new(BIO_s_mem());

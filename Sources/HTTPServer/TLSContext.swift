@@ -185,11 +185,15 @@ final class TLSContext: @unchecked Sendable {
 
     /// Picks `h2` (when the context's argument says HTTP/2 is on) or `http/1.1` from the client's list; a client
     /// that offers protocols but neither of those is refused with the `no_application_protocol` alert (RFC 7301
-    /// §3.2; as Go's server and nginx do) instead of being answered in a protocol it did not ask for. `out` points
-    /// into the client's own list (`input`), which outlives the callback.
-    private static let selectProtocol: SSL_CTX_alpn_select_cb_func = { _, out, outLength, input, inputLength, arg in
-        let http2 = Int(bitPattern: arg) == 2
+    /// §3.2; as Go's server and nginx do) instead of being answered in a protocol it did not ask for. Over a TLS 1.2
+    /// suite HTTP/2 must not use (RFC 9113 §9.2.2: not AEAD, or no ephemeral key exchange: `ECDHE-RSA-AES128-SHA`
+    /// was served with `h2`), a client that also offers `http/1.1` gets it; one that offers only `h2` still gets `h2`
+    /// (as before). `out` points into the client's own list (`input`), which outlives the callback.
+    private static let selectProtocol: SSL_CTX_alpn_select_cb_func = { ssl, out, outLength, input, inputLength, arg in
+        let http2Enabled = Int(bitPattern: arg) == 2
         guard let input else { return SSL_TLSEXT_ERR_NOACK }
+        let http2 = http2Enabled && (ssl.map { copenssl_pending_cipher_allows_http2($0) != 0 } ?? true)
+        var onlyHTTP2: (UnsafePointer<UInt8>, UInt8)?
         var http11: (UnsafePointer<UInt8>, UInt8)?
         var index = 0
         let count = Int(inputLength)
@@ -198,15 +202,18 @@ final class TLSContext: @unchecked Sendable {
             let start = index + 1
             guard length > 0, start + length <= count else { break }
             let name = UnsafeBufferPointer(start: input + start, count: length)
-            if http2 && name.elementsEqual("h2".utf8) {
-                out!.pointee = input + start
-                outLength!.pointee = UInt8(length)
-                return SSL_TLSEXT_ERR_OK
+            if http2Enabled && name.elementsEqual("h2".utf8) {
+                if http2 {
+                    out!.pointee = input + start
+                    outLength!.pointee = UInt8(length)
+                    return SSL_TLSEXT_ERR_OK
+                }
+                onlyHTTP2 = onlyHTTP2 ?? (input + start, UInt8(length))
             }
             if http11 == nil && name.elementsEqual("http/1.1".utf8) { http11 = (input + start, UInt8(length)) }
             index = start + length
         }
-        if let (pointer, length) = http11 {
+        if let (pointer, length) = http11 ?? onlyHTTP2 {
             out!.pointee = pointer
             outLength!.pointee = length
             return SSL_TLSEXT_ERR_OK

@@ -184,6 +184,30 @@ def test_tls_alpn_negotiates_h2_and_falls_back_to_http11(start_exporter, pki, tm
     assert "PRIVATE KEY" not in log and (pki / "server.key").read_text().splitlines()[1] not in log
 
 
+def test_tls12_suites_http2_must_not_use_get_http11(start_exporter, pki, tmp_path):
+    """RFC 9113 §9.2.2: HTTP/2 over TLS 1.2 only with an AEAD suite and an ephemeral key exchange. Before, a client
+    offering h2 and http/1.1 over ECDHE-ECDSA-AES128-SHA (CBC) got h2; now it gets http/1.1 (and one offering only h2
+    still gets h2, as before); an AEAD suite and TLS 1.3 still get h2."""
+    web = web_config(tmp_path / "web.yml", pki)
+    e = start_exporter("--web.config.file", str(web))
+
+    def negotiated(cipher, protocols, tls13=False):
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.load_verify_locations(str(pki / "ca.crt"))
+        if not tls13:
+            context.maximum_version = ssl.TLSVersion.TLSv1_2
+            context.set_ciphers(cipher)
+        context.set_alpn_protocols(protocols)
+        with socket.create_connection(("127.0.0.1", e.port), timeout=10) as raw:
+            with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+                return tls.cipher()[0], tls.selected_alpn_protocol()
+
+    assert negotiated("ECDHE-ECDSA-AES128-SHA", ["h2", "http/1.1"]) == ("ECDHE-ECDSA-AES128-SHA", "http/1.1")
+    assert negotiated("ECDHE-ECDSA-AES128-SHA", ["h2"]) == ("ECDHE-ECDSA-AES128-SHA", "h2")
+    assert negotiated("ECDHE-ECDSA-AES128-GCM-SHA256", ["h2", "http/1.1"]) == ("ECDHE-ECDSA-AES128-GCM-SHA256", "h2")
+    assert negotiated("", ["h2", "http/1.1"], tls13=True)[1] == "h2"
+
+
 def test_tls_handshake_timeout(start_exporter, pki, tmp_path):
     web = web_config(tmp_path / "web.yml", pki)
     e = start_exporter("--web.config.file", str(web), "--web.tls-handshake-timeout", "0.3")
