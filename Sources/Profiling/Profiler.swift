@@ -177,7 +177,9 @@ public enum Profiler {
                 file: path, message: "cannot read: \(info.st_size) bytes, more than the \(maxBytes) a profile may have")
         }
         // Read straight into the array (a `Data` turned into one held the file twice: 2 x its size at the peak).
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // Non-blocking, and checked again once open: a FIFO put in the file's place after the check above would
+        // otherwise block the open until a writer came.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else {
             let reason =
                 errno == EACCES
@@ -185,6 +187,12 @@ public enum Profiler {
             throw ProfilingError(file: path, message: "cannot read: \(reason)")
         }
         defer { close(fd) }
+        var opened = stat()
+        guard fstat(fd, &opened) == 0, opened.st_mode & S_IFMT == S_IFREG else {
+            throw ProfilingError(
+                file: path,
+                message: "cannot read: not a regular file (a pipe, FIFO or device): write it to a file first")
+        }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(Int(info.st_size) + 1)
         var chunk = [UInt8](repeating: 0, count: 1 << 20)
