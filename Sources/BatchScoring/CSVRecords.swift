@@ -72,9 +72,8 @@ struct CSVRecords {
 
     /// The error for a record over ``maxRecordBytes``.
     private func tooLong() -> ProfilingError {
-        let bound = maxRecordBytes >= 1 << 20 ? "\(maxRecordBytes >> 20) MiB" : "\(maxRecordBytes) bytes"
         // The line the record starts on (`line` is past it once it was read whole: the next one was named).
-        return ProfilingError(file: file, line: recordLine, message: "record longer than \(bound)")
+        ProfilingError(file: file, line: recordLine, message: "record longer than \(Profiler.bound(maxRecordBytes))")
     }
 
     /// The text of field `f` (for messages and categories).

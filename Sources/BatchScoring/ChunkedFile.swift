@@ -9,8 +9,9 @@ struct ChunkedFile {
     private(set) var atEnd = false
     /// Whether nothing was read yet (the first piece loses a UTF-8 byte-order mark).
     private var atStart = true
-    /// The longest line (NDJSON) or record (CSV) a reader holds whole while it reads it: 64 MiB.
-    static let maxLineBytes = 64 << 20
+    /// The longest line (NDJSON) or record (CSV) a reader holds whole while it reads it (``Profiler/maxRecordBytes``,
+    /// `profile`'s too).
+    static let maxLineBytes = Profiler.maxRecordBytes
 
     /// Opens `path` (a ``ProfilingError`` naming it when it is missing, a directory or unreadable).
     init(path: String, chunkSize: Int = 4 << 20) throws(ProfilingError) {

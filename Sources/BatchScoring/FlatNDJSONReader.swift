@@ -70,7 +70,7 @@ enum FlatNDJSONReader {
             if searched - start > ChunkedFile.maxLineBytes {
                 throw ProfilingError(
                     file: path, line: lineNumber,
-                    message: "line longer than \(ChunkedFile.maxLineBytes >> 20) MiB")
+                    message: "line longer than \(Profiler.bound(ChunkedFile.maxLineBytes))")
             }
             if start > 0 {
                 buffer.removeSubrange(0..<start)
@@ -110,7 +110,7 @@ enum FlatNDJSONReader {
                 if buffer.count > ChunkedFile.maxLineBytes {
                     throw ProfilingError(
                         file: file, line: lineNumber + 1,
-                        message: "line longer than \(ChunkedFile.maxLineBytes >> 20) MiB")
+                        message: "line longer than \(Profiler.bound(ChunkedFile.maxLineBytes))")
                 }
                 continue
             }

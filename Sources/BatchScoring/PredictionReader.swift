@@ -151,7 +151,7 @@ enum PredictionReader {
                 if buffer.count > ChunkedFile.maxLineBytes {
                     throw ProfilingError(
                         file: file, line: firstLine,
-                        message: "line longer than \(ChunkedFile.maxLineBytes >> 20) MiB")
+                        message: "line longer than \(Profiler.bound(ChunkedFile.maxLineBytes))")
                 }
                 continue
             }

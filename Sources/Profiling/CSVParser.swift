@@ -12,11 +12,11 @@ struct CSVParser {
     /// Where the record being read began (for ``maxRecordBytes``).
     private var recordBegin = 0
 
-    /// The longest record read: 64 MiB, as `batch` reads (a 200 MiB record took 640 MB: its fields' text is copied).
-    static let maxRecordBytes = 64 << 20
+    /// The longest record read (``Profiler/maxRecordBytes``, as `batch` reads: a 200 MiB record took 640 MB, its
+    /// fields' text copied).
     private let maxRecordBytes: Int
 
-    init(bytes: [UInt8], file: String, maxRecordBytes: Int = CSVParser.maxRecordBytes) {
+    init(bytes: [UInt8], file: String, maxRecordBytes: Int = Profiler.maxRecordBytes) {
         self.bytes = bytes
         self.file = file
         self.maxRecordBytes = maxRecordBytes
@@ -69,11 +69,8 @@ struct CSVParser {
 
     /// The error for a record over ``maxRecordBytes``, starting on line `start`.
     private func tooLong(_ start: Int) -> ProfilingError {
-        ProfilingError(file: file, line: start, message: "record longer than \(Self.bound(maxRecordBytes))")
+        ProfilingError(file: file, line: start, message: "record longer than \(Profiler.bound(maxRecordBytes))")
     }
-
-    /// `bytes` as a message says it: in MiB when whole ones, otherwise in bytes.
-    static func bound(_ bytes: Int) -> String { bytes >= 1 << 20 ? "\(bytes >> 20) MiB" : "\(bytes) bytes" }
 
     /// A carriage return outside quotes that does not end a line (CRLF): classic Mac line endings, most likely.
     private func bareCR(field: Int) -> ProfilingError {

@@ -229,9 +229,10 @@ enum InputReader {
         for slice in bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
             lineNumber += 1
             // As `batch` reads: a 200 MiB line was parsed whole into values several times its size.
-            guard slice.count <= CSVParser.maxRecordBytes else {
+            guard slice.count <= Profiler.maxRecordBytes else {
                 throw ProfilingError(
-                    file: file, line: lineNumber, message: "line longer than \(CSVParser.maxRecordBytes >> 20) MiB")
+                    file: file, line: lineNumber, message: "line longer than \(Profiler.bound(Profiler.maxRecordBytes))"
+                )
             }
             var text = slice.last == UInt8(ascii: "\r") ? slice.dropLast() : slice
             // A UTF-8 byte order mark before the first line is skipped, as in CSV (it was refused, the message

@@ -22,6 +22,15 @@ import ModelMonitoring
 /// Memory: the whole input file is read (its SHA-256 is part of the profile), plus the builder's values
 /// of numeric columns (see ``ProfileBuilder``).
 public enum Profiler {
+    /// The longest line (NDJSON) or record (CSV) that `profile` and `batch` hold whole while they read it: 64 MiB
+    /// (a file without line breaks would otherwise take the memory).
+    public static let maxRecordBytes = 64 << 20
+
+    /// `bytes` as a message says a bound: in MiB when whole ones, otherwise in bytes.
+    public static func bound(_ bytes: Int) -> String {
+        bytes >= 1 << 20 && bytes % (1 << 20) == 0 ? "\(bytes >> 20) MiB" : "\(bytes) bytes"
+    }
+
     /// What to profile and where to write it.
     public struct Request: Sendable, Equatable {
         /// The configuration file.
@@ -161,24 +170,9 @@ public enum Profiler {
     /// FIFO, a device such as `/dev/null`; reported as "permission denied" before, even to root), larger than
     /// `maxBytes` (a profile's bound, ``ProfileLoader/maxProfileBytes``; reference data has none), or unreadable.
     public static func read(_ path: String, maxBytes: Int = .max) throws(ProfilingError) -> [UInt8] {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw ProfilingError(file: path, message: "cannot read: no such file")
-        }
-        guard !isDirectory.boolValue else { throw ProfilingError(file: path, message: "cannot read: is a directory") }
-        var info = stat()
-        if stat(path, &info) == 0, info.st_mode & S_IFMT != S_IFREG {
-            throw ProfilingError(
-                file: path,
-                message: "cannot read: not a regular file (a pipe, FIFO or device): write it to a file first")
-        }
-        if Int(info.st_size) > maxBytes {
-            throw ProfilingError(
-                file: path, message: "cannot read: \(info.st_size) bytes, more than the \(maxBytes) a profile may have")
-        }
-        // Read straight into the array (a `Data` turned into one held the file twice: 2 x its size at the peak).
-        // Non-blocking, and checked again once open: a FIFO put in the file's place after the check above would
-        // otherwise block the open until a writer came.
+        // Opened non-blocking, then judged by what is open (a FIFO checked by name first, then put in the file's
+        // place, blocked the open until a writer came); read straight into the array (a `Data` turned into one held
+        // the file twice).
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else {
             let reason =
@@ -187,11 +181,21 @@ public enum Profiler {
             throw ProfilingError(file: path, message: "cannot read: \(reason)")
         }
         defer { close(fd) }
-        var opened = stat()
-        guard fstat(fd, &opened) == 0, opened.st_mode & S_IFMT == S_IFREG else {
+        var info = stat()
+        guard fstat(fd, &info) == 0 else {
+            throw ProfilingError(file: path, message: "cannot read: \(String(cString: strerror(errno)))")
+        }
+        switch info.st_mode & S_IFMT {
+        case S_IFREG: break
+        case S_IFDIR: throw ProfilingError(file: path, message: "cannot read: is a directory")
+        default:
             throw ProfilingError(
                 file: path,
                 message: "cannot read: not a regular file (a pipe, FIFO or device): write it to a file first")
+        }
+        if Int(info.st_size) > maxBytes {
+            throw ProfilingError(
+                file: path, message: "cannot read: \(info.st_size) bytes, more than the \(maxBytes) a profile may have")
         }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(Int(info.st_size) + 1)

@@ -81,8 +81,7 @@ struct ListLimitTests {
         let most = String(repeating: "w", count: 256)
         // A categorical value as long as `profile` learns (1,024 bytes) is listed; one more is not.
         let category = String(repeating: "c", count: 1025)
-        let found = locatedErrors(
-            """
+        let yaml = """
             models:
               - name: m
                 task: binary_classification
@@ -91,16 +90,23 @@ struct ListLimitTests {
                 positive_class: a
                 features: [{name: f, type: categorical, values: [x, \(long), \(category)]}]
                 sensitive_attributes: [{name: s, groups: [p, \(long)]}]
-            """)
+            """
+        // Where each refused item (or its list) begins: its line, and the column of its first character.
+        let lines = yaml.split(separator: "\n", omittingEmptySubsequences: false)
+        func at(_ line: Int, _ text: String) -> String {
+            let range = lines[line - 1].range(of: text)!
+            return "\(line):\(lines[line - 1].distance(from: lines[line - 1].startIndex, to: range.lowerBound) + 1)"
+        }
+        let message = "bytes long: at most 256 (it is a label value of its series)"
         #expect(
-            found == [
-                "4:274: models[0].versions[1]: 257 bytes long: at most 256 (it is a label value of its series)",
+            locatedErrors(yaml) == [
+                "\(at(4, long)): models[0].versions[1]: 257 \(message)",
                 // The list without it is then one short.
-                "5:14: models[0].classes: binary classification needs exactly 2 classes",
-                "5:18: models[0].classes[1]: 258 bytes long: at most 256 (it is a label value of its series)",
-                "7:316: models[0].features[0].values[2]: 1025 bytes long: at most 1024 (it is a label value of its series)",
-                "8:46: models[0].sensitive_attributes[0].groups: list at least two groups",
-                "8:50: models[0].sensitive_attributes[0].groups[1]: 257 bytes long: at most 256 (it is a label value of its series)",
+                "\(at(5, "[")): models[0].classes: binary classification needs exactly 2 classes",
+                "\(at(5, "\"")): models[0].classes[1]: 258 \(message)",
+                "\(at(7, category)): models[0].features[0].values[2]: 1025 bytes long: at most 1024 (it is a label value of its series)",
+                "\(at(8, "[p")): models[0].sensitive_attributes[0].groups: list at least two groups",
+                "\(at(8, long)): models[0].sensitive_attributes[0].groups[1]: 257 \(message)",
             ])
     }
 

@@ -33,6 +33,6 @@ import Testing
         let quotes = "\"" + String(repeating: "\"\"", count: 12) + "\""
         #expect(Self.read("a,b\n1,\(quotes)", limit: 16) == ["1: a|b", "data.csv:2: record longer than 16 bytes"])
         #expect(Self.read("a,b\n1,\"\"\"\"", limit: 16) == ["1: a|b", "2: 1|\""])
-        #expect(CSVParser.bound(CSVParser.maxRecordBytes) == "64 MiB")
+        #expect(Profiler.bound(Profiler.maxRecordBytes) == "64 MiB" && Profiler.bound(16) == "16 bytes")
     }
 }
