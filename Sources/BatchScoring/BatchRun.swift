@@ -21,6 +21,9 @@ public struct BatchRun: Sendable {
     let rendered: [UInt8]
     /// Seconds the run took.
     public let duration: Double
+    /// When the run finished (Unix seconds): `mlops_batch_last_success_timestamp_seconds`, and the time remote write
+    /// stamps the samples with.
+    public let finishedAt: Double
 
     /// Reads the configuration and the inputs, runs the collectors and builds the report. Throws a
     /// ``ProfilingError`` (`file[:line[:column]]: [field: ]message`) for any bad input.
@@ -139,6 +142,7 @@ public struct BatchRun: Sendable {
             model: request.model, input: request.input, labels: request.labels, snapshot: snapshot, rows: rows,
             labelRows: labelRows, predictionRejections: predictionRejections)
         let finished = WallClock.now()
+        finishedAt = finished
         duration = finished - started
         let batchPart = BatchMetrics.part(
             model: request.model, finishedAt: finished, duration: duration, predictions: rows, labels: labelRows)

@@ -461,7 +461,9 @@ struct HTTP1HeadScanner {
 /// Line breaks: with ``Limits/requiresCRLF`` a chunk-size line and the end of chunk data must be CRLF (a request
 /// body: a bare LF there is read differently by other parsers on the path, the way requests are smuggled; RFC 9112
 /// allows a lone LF only in the start line and field lines), otherwise a lone LF is accepted too (an upstream's
-/// response, which the proxy frames anew for its client). Trailer field lines follow the rules of field lines.
+/// response, which the proxy frames anew for its client). The trailer section's lines, its closing empty line
+/// included, follow the same rule: they end the body, and `0\r\nX: 1\n\r\n` followed by a request was a trailer
+/// line and a new request here, one long trailer line to a parser in front that takes only CRLF.
 ///
 /// Each call to ``next(_:at:limit:)`` looks at the input from `start` and returns one ``Step``; the caller must
 /// consume exactly the bytes the step names before the next call (the decoder has already moved on). After
@@ -659,6 +661,9 @@ struct ChunkedDecoder {
             return .needMore
         }
         let end = HTTP1Framing.trimCarriageReturn(input, start, lineFeed)
+        if limits.requiresCRLF && end == lineFeed {
+            return .fail(.malformed("a trailer line ends in a lone LF, not CRLF"))
+        }
         let lineLength = lineFeed + 1 - start
         if end == start { return .end(lineLength) }
         trailerBytes += lineLength

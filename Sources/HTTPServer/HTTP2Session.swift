@@ -630,6 +630,10 @@ final class HTTP2Session: ConnectionProtocolHandler {
 
     /// Hands a complete request to the handler.
     private func start(_ stream: Stream) {
+        // Streams the peer reset earlier in the same input are withdrawn first (their upstream requests, their places
+        // in the proxy's queue): a peer that resets 32 waiting streams and opens one in one write got 503 `pool_full`
+        // for it, the queue still holding the 32 until the whole input had been read.
+        cancelClosedStreams()
         if stream.method == "GET" { unansweredGETs.insert(stream.id) }
         let held = stream.bodyReserved
         stream.bodyReserved = 0
@@ -1434,7 +1438,13 @@ final class HTTP2Session: ConnectionProtocolHandler {
                 : "header section larger than \(limits.maxHeaderBytes) bytes"
             return 0
         }
-        if stream.fieldCount + stream.trailerFields >= limits.maxHeaderCount {
+        // Cookie crumbs (RFC 9113 §8.2.3: one `cookie` field split for compression) are one field, as they are
+        // joined into one for HTTP/1.1: 150 crumbs were refused 431 where the same cookie in one HTTP/1.1 line passed.
+        // The header section's byte limit bounds them.
+        let crumbs = max(0, stream.cookieFields - 1)
+        let isCrumb =
+            !trailer && stream.cookieFields > 0 && name.count == 6 && ASCII.equalsLowercase(name, "cookie")
+        if !isCrumb && stream.fieldCount - crumbs + stream.trailerFields >= limits.maxHeaderCount {
             stream.headerProblem =
                 trailer
                 ? "more than \(limits.maxHeaderCount) header and trailer fields"

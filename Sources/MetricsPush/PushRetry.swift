@@ -84,7 +84,7 @@ public enum Pushgateway {
             let remaining = retry.deadline - (now() - start)
             let last: String
             var wait = retry.delay(after: attempts) * (1 + jitter())
-            switch attempt(min(10, max(0.05, remaining))) {
+            switch attempt(max(0.05, remaining)) {
             case .success(let status):
                 return Outcome(status: status, attempts: attempts)
             case .status(let code, let body, let retryAfter):

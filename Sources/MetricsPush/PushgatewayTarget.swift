@@ -31,9 +31,12 @@ public struct PushgatewayTarget: Sendable, Equatable {
         return out
     }
 
-    /// `name/value`, or `name@base64/base64url(value)` for a value that is empty or holds a `/`.
+    /// `name/value`, or `name@base64/base64url(value)` for a value that is empty, holds a `/`, or is `.` or `..`.
     public static func segment(name: String, value: String) -> String {
-        if value.isEmpty || value.contains("/") { return "\(name)@base64/\(base64url(Array(value.utf8)))" }
+        // `.` and `..` too: the Pushgateway's router cleans them out of the path (a 301 to another group's URL).
+        if value.isEmpty || value.contains("/") || value == "." || value == ".." {
+            return "\(name)@base64/\(base64url(Array(value.utf8)))"
+        }
         return "\(name)/\(percentEncoded(value))"
     }
 

@@ -15,9 +15,9 @@ public struct WriteRequestEncoder: Sendable {
     /// Added to every series.
     public var externalLabels: [ExpositionSample.Label]
 
-    /// An encoder adding `externalLabels`.
+    /// An encoder adding `externalLabels` (an empty value is no label: the spec forbids empty values).
     public init(externalLabels: [String: String] = [:]) {
-        self.externalLabels = externalLabels.map { .init(name: $0.key, value: $0.value) }
+        self.externalLabels = externalLabels.filter { !$0.value.isEmpty }.map { .init(name: $0.key, value: $0.value) }
     }
 
     /// The requests' bodies for `samples` at `timestamp` (milliseconds since the Unix epoch), in order.

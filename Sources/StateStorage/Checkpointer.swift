@@ -163,6 +163,20 @@ public final class Checkpointer: Sendable {
         } catch {
             let reason: RestoreFailureReason =
                 error.code == EFBIG ? .tooLarge : error.code == EBADMSG ? .corrupt : .unreadable
+            if error.reason == .permission && late {
+                return report  // the checkpoint that read it late fails as `permission`, logged and counted there
+            }
+            if error.reason == .permission {
+                // Not this file's fault but the directory's (a volume whose owner is set after start): nothing to set
+                // aside (a rename there fails as the read did, and blocked every checkpoint for the process's life,
+                // permissions fixed or not). It stays unread: each checkpoint reads it first, and fails as
+                // `permission` until it can.
+                failed(
+                    &report, reason,
+                    "storage: cannot read the checkpoint (permissions); starting with empty state, and restoring it at the first checkpoint that can read it",
+                    ["path": "\(file.path)", "reason": "\(reason.rawValue)", "error": "\(error)"])
+                return report
+            }
             failed(
                 &report, reason, "storage: cannot read the checkpoint; starting with empty state",
                 ["path": "\(file.path)", "reason": "\(reason.rawValue)", "error": "\(error)"])
@@ -447,6 +461,10 @@ public final class Checkpointer: Sendable {
                 if blocked.load(ordering: .relaxed) {
                     metrics.failed(.blocked)
                     return nil
+                }
+                if !owns.load(ordering: .relaxed) && file.exists {
+                    // Still unread (permissions): never written over.
+                    return failed(CheckpointFile.IOError(operation: "read \(file.path)", code: EACCES))
                 }
             }
             _ = markRunning()

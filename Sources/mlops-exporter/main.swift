@@ -538,6 +538,8 @@ struct Batch: ParsableCommand {
             throw ExitCode(1)
         }
         let id = runID ?? BatchRunID.derived(model: model, files: [input, labels].compactMap { $0 })
+        // A failed push does not skip the remote write (another store, maybe up): both are tried, then the run fails.
+        var delivered = true
         if let push {
             do {
                 var target = try PushgatewayTarget(
@@ -553,7 +555,7 @@ struct Batch: ParsableCommand {
                 )
             } catch {
                 printError("mlops-exporter batch: push to \(push): \(error)")
-                throw ExitCode(1)
+                delivered = false
             }
         }
         if let remoteWrite {
@@ -563,14 +565,15 @@ struct Batch: ParsableCommand {
                 // `job` and `run_id` as the push's grouping key has them: concurrent runs (shards) of one job are other
                 // series, not one overwriting the other.
                 let bodies = try WriteRequestEncoder(externalLabels: ["job": job, "run_id": id]).encode(
-                    samples, metadata: metadata, timestamp: Int64((WallClock.now() * 1000).rounded()))
+                    samples, metadata: metadata, timestamp: Int64((result.finishedAt * 1000).rounded()))
                 try receiver.postAll(bodies, retry: PushRetry(deadline: pushTimeout)) { printError($0) }
                 printError("sent \(samples.count) samples to \(remoteWrite) in \(bodies.count) request(s)")
             } catch {
                 printError("mlops-exporter batch: remote write to \(remoteWrite): \(error)")
-                throw ExitCode(1)
+                delivered = false
             }
         }
+        guard delivered else { throw ExitCode(1) }
         // Rows read and none accepted: nothing was scored (every row lacked a version, say), which a CI gate must not
         // take for a pass, drift or not (it exited 0). The report and the push above still say what was rejected.
         let counts = result.report.counts

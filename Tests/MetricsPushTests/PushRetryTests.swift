@@ -91,6 +91,23 @@ import Testing
         #expect(PushError.status(400, body: body, attempts: 1).description.hasSuffix("bad metric"))
     }
 
+    /// An attempt may take all the time left: each was cut at 10 s, so a Pushgateway that answers in 11 s was never
+    /// reached, whatever `--push-timeout` allowed (an attacker of batch found; docs/batch.md: "bounded by the time
+    /// left").
+    @Test func anAttemptMayTakeAllTheTimeLeft() throws {
+        let clock = Clock()
+        var given: [Double] = []
+        let outcome = try Pushgateway.run(
+            retry: PushRetry(deadline: 25), log: { _ in }, now: { clock.now }, sleep: { clock.now += $0 },
+            jitter: { 0 }
+        ) { timeout in
+            given.append(timeout)
+            clock.now += 11
+            return .success(status: 200)
+        }
+        #expect(outcome.attempts == 1 && given == [25])
+    }
+
     @Test func theDeadlineEndsTheRetries() {
         let clock = Clock()
         let (result, attempts) = run(

@@ -19,6 +19,10 @@ import Testing
         #expect(PushgatewayTarget.segment(name: "job", value: "/var/tmp") == "job@base64/L3Zhci90bXA=")
         #expect(PushgatewayTarget.base64url([0xFB, 0xFF]) == "-_8=")
         #expect(PushgatewayTarget.segment(name: "run_id", value: "a b%é") == "run_id/a%20b%25%C3%A9")
+        // `.` and `..` would be cleaned out of the path by the Pushgateway's router: a 301, every push refused.
+        #expect(PushgatewayTarget.segment(name: "run_id", value: ".") == "run_id@base64/Lg==")
+        #expect(PushgatewayTarget.segment(name: "job", value: "..") == "job@base64/Li4=")
+        #expect(PushgatewayTarget.segment(name: "job", value: "...") == "job/...")
     }
 
     @Test func onlyHTTP() {

@@ -83,6 +83,11 @@ struct RemoteWriteTests {
         let request = try Prometheus_WriteRequest(serializedBytes: try Snappy.uncompress(body, limit: 1 << 20))
         let labels = request.timeseries[0].labels.map { "\($0.name)=\($0.value)" }
         #expect(labels == ["__name__=a_total", "model=fleet", "x=1"])
+        // An empty external label is none either (`batch --run-id ""` sent `run_id=""`, an attacker of batch found).
+        let none = WriteRequestEncoder(externalLabels: ["run_id": "", "job": "j"])
+        let other = try #require(try none.encode(samples, timestamp: 1).first)
+        let decoded = try Prometheus_WriteRequest(serializedBytes: try Snappy.uncompress(other, limit: 1 << 20))
+        #expect(decoded.timeseries[0].labels.map { "\($0.name)=\($0.value)" } == ["__name__=a_total", "job=j", "x=1"])
     }
 
     /// A series the previous render had and this one lacks gets a staleness marker (the spec's MUST), the others

@@ -130,6 +130,10 @@ ATTACKS = [
     b"POST /v2/x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\nhello\r\n0\r\n\r\n" + SMUGGLED,
     b"POST /v2/x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5;a=b\nhello\r\n0\r\n\r\n" + SMUGGLED,
     b"POST /v2/x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\n0\r\n\r\n" + SMUGGLED,
+    # ... and in the trailer section, which ends the body too: `X: 1\n\r\n` was a trailer line and the end here, one
+    # long trailer line to a parser that takes only CRLF (an attacker of the proxy found it accepted).
+    b"POST /v2/x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX: 1\n\r\n" + SMUGGLED,
+    b"POST /v2/x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\n" + SMUGGLED,
     # A quoted chunk extension that does not close on its line.
     b'POST /v2/x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5;a="x\r\nhello\r\n0\r\n\r\n' + SMUGGLED,
     # Hosts that are no host.
@@ -142,6 +146,10 @@ ATTACKS = [
     b"GET /v2/x?a#evil HTTP/1.1\r\nHost: h\r\n\r\n",
     # A singleton field given twice: the proxy would take the first, another hop the second.
     b"OPTIONS /v2/x HTTP/1.1\r\nHost: h\r\nMax-Forwards: 5\r\nMax-Forwards: 0\r\n\r\n",
+    b"GET /v2/x HTTP/1.1\r\nHost: h\r\nX-Request-Id: a1\r\nX-Request-Id: b1\r\n\r\n",
+    # A Max-Forwards that is no number stops no loop (it went on unchanged).
+    b"OPTIONS /v2/x HTTP/1.1\r\nHost: h\r\nMax-Forwards: abc\r\n\r\n",
+    b"TRACE /v2/x HTTP/1.1\r\nHost: h\r\nMax-Forwards: -1\r\n\r\n",
 ]
 
 
@@ -159,6 +167,11 @@ def test_ambiguous_framing_and_hosts_never_reach_the_upstream(start_exporter, tm
         assert b"smuggled" not in upstream.received and b"evil" not in upstream.received
         wait_for(lambda: sample(scrape(exporter)[1], "mlops_proxy_client_connection_errors_total",
                                 reason="bad_request") == len(ATTACKS), what="every refusal counted")
+        # A Max-Forwards larger than the proxy recognises goes on as the largest it does (RFC 9110 §7.6.2: the lesser
+        # of one less and that), not unchanged.
+        assert exchange(port, b"OPTIONS /v2/mf HTTP/1.1\r\nHost: h\r\nMax-Forwards: 99999999999999999999999\r\n"
+                              b"Connection: close\r\n\r\n").startswith(b"HTTP/1.1 200 ")
+        assert b"Max-Forwards: 999999999\r\n" in upstream.received, upstream.received
         # A body refused by the server is not a client that left: the four chunked attacks, whose heads were
         # forwarded, were counted in client_cancelled_total as well.
         samples = scrape(exporter)[1]
@@ -235,6 +248,14 @@ def test_http2_targets_and_field_bytes_as_over_http1(start_exporter, tmp_path):
         assert status == b"200"
         assert b"cookie: a=1; b=\xff\r\n" in upstream.received and b"x-b: 2\r\n" in upstream.received, \
             upstream.received
+        # 150 crumbs are one field, as the one line they become (and the same cookie over HTTP/1.1) is: they were
+        # counted one field each against the 100-field limit and refused 431 (an HTTP/2 probe). 99 other fields
+        # beside them still pass, and a 101st field is still refused.
+        crumbs = [(b"cookie", b"c%d=1" % i) for i in range(150)]
+        others = [(b"x-f%d" % i, b"1") for i in range(99)]
+        assert h2c_exchange(port, b"/v2/crumbs", crumbs + others)[0] == b"200"
+        assert b"cookie: " + b"; ".join(b"c%d=1" % i for i in range(150)) + b"\r\n" in upstream.received
+        assert h2c_exchange(port, b"/v2/crumbs", crumbs + others + [(b"x-f99", b"1")])[0] == b"431"
     finally:
         upstream.close()
 

@@ -1122,3 +1122,62 @@ def test_a_reload_that_builds_a_new_pool_while_a_request_is_in_flight_leaves_the
     assert e.proc.poll() is None, e.log_path.read_text()[-3000:]
     status, _, _ = e.proxy.call("POST", "/v2/models/credit/infer", v2_body(np.zeros((1, 4))), JSON)
     assert status == 200
+
+
+def test_streams_reset_in_the_same_write_as_a_new_one_free_their_places_first(start_proxy, upstream):
+    """An h2c client fills the proxy's waiting places with slow requests, then in one write resets them all and opens
+    a new stream: the new one must wait for a connection and be answered. Before, the resets were applied only after
+    the whole input was read, the new stream found the queue full and got 503 `pool_full` (an HTTP/2 probe)."""
+    import h2.config
+    import h2.connection
+    import h2.events
+    e = start_proxy(MODELS, upstream.base, routes=ROUTES, max_connections=2, max_waiting=4, response_timeout="20s")
+    sock = socket.create_connection(("127.0.0.1", e.proxy_port), timeout=5)
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
+    conn.initiate_connection()
+    sock.sendall(conn.data_to_send())
+
+    def request(path):
+        sid = conn.get_next_available_stream_id()
+        conn.send_headers(sid, [(":method", "GET"), (":path", path), (":scheme", "http"),
+                                (":authority", f"127.0.0.1:{e.proxy_port}")], end_stream=True)
+        return sid
+
+    statuses = {}
+
+    def read(until, seconds):
+        deadline = time.monotonic() + seconds
+        while not until() and time.monotonic() < deadline:
+            sock.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                data = sock.recv(65536)
+            except socket.timeout:
+                break
+            assert data, "the proxy closed the connection"
+            for event in conn.receive_data(data):
+                if isinstance(event, h2.events.ResponseReceived):
+                    statuses[event.stream_id] = dict(event.headers)[":status"]
+                elif isinstance(event, h2.events.DataReceived):
+                    conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+            sock.sendall(conn.data_to_send())
+
+    try:
+        # More slow requests than the connection's loop can hold (its share of max_connections and max_waiting): the
+        # first are sent upstream or wait, the rest are refused at once.
+        slow = [request(f"/slow?ms=3000&i={i}") for i in range(8)]
+        sock.sendall(conn.data_to_send())
+        wait_for(lambda: upstream.requests >= 1, timeout=10, what="the first slow request upstream")
+        read(lambda: False, 0.5)
+        refused = [sid for sid in slow if statuses.get(sid) == "503"]
+        assert refused and len(refused) < len(slow), statuses  # the queue was full: some refused, some held
+        held = [sid for sid in slow if sid not in statuses]
+        for sid in held:
+            conn.reset_stream(sid)
+        probe = request("/slow?ms=10&probe=1")
+        sock.sendall(conn.data_to_send())  # the resets and the new stream in one write
+        read(lambda: probe in statuses, 15)
+        assert statuses.get(probe) == "200", (statuses.get(probe), statuses)
+    finally:
+        sock.close()
+    _, s = quiet_scrape(e)
+    count(s, PROXY_UPSTREAM_ERRORS, len(refused), model=UNROUTED, reason="pool_full")

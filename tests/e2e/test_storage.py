@@ -6,6 +6,7 @@ metrics say why), a model whose configuration changed across a restart, and the 
 
 import json
 import math
+import os
 import re
 import resource
 import signal
@@ -630,6 +631,47 @@ def test_a_checkpoint_that_appears_in_a_directory_missing_at_start_is_restored_b
     assert e.stop(signal.SIGTERM) == 0
     s = scrape(start_exporter(*storage_flags(saved["config"], link, "1h")))[1]
     assert sample(s, "mlops_storage_restore_total", model="credit", result="restored") == 1
+    assert sample(s, "mlops_ingest_events_total", kind="predictions", model="credit") == 2000
+
+
+def drop_file_permission_override():
+    """In the child before exec: CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH out of the bounding set, so that the exporter
+    (root, as the tests run) meets file permissions as a sidecar's unprivileged user does."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    for capability in (1, 2):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
+        if libc.prctl(24, capability, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+def test_a_checkpoint_unreadable_for_permissions_is_restored_once_they_are_fixed(saved, start_exporter, tmp_path):
+    """A volume whose permissions are set after the sidecar started: the checkpoint cannot be read (EACCES) nor set
+    aside (the directory is not writable). It stays unread and unwritten-over; each checkpoint fails as `permission`;
+    once the permissions are fixed, the next checkpoint restores it (late_restore) and writes. Before, the failed
+    rename blocked every checkpoint for the process's life (`blocked`), permissions fixed or not, and what it recorded
+    was lost at its stop (an attacker of the storage found it)."""
+    state = state_with(tmp_path, saved["bytes"])
+    os.chmod(state / "checkpoint", 0o000)
+    os.chmod(state, 0o500)
+    try:
+        e = start_exporter(*storage_flags(saved["config"], state, "1s"), preexec_fn=drop_file_permission_override)
+        assert metric(e, "mlops_storage_restore_failures_total", reason="unreadable") == 1
+        wait_for(lambda: metric(e, "mlops_storage_checkpoint_failures_total", reason="permission") >= 2,
+                 what="checkpoints failing while the permissions are wrong")
+        assert sorted(p.name for p in state.iterdir()) == ["checkpoint"]  # not renamed, not written over
+        assert metric(e, "mlops_ingest_events_total", kind="predictions", model="credit") == 0
+    finally:
+        os.chmod(state, 0o700)
+        os.chmod(state / "checkpoint", 0o600)
+    wait_for(lambda: metric(e, "mlops_storage_checkpoints_total") >= 1,
+             what="a checkpoint once the permissions were fixed")
+    s = scrape(e)[1]
+    assert sample(s, "mlops_storage_checkpoint_failures_total", reason="blocked") == 0
+    assert sample(s, "mlops_storage_restore_total", model="credit", result="restored") == 1
+    assert sample(s, "mlops_storage_state_dropped_total", model="credit", reason="late_restore") == 1
+    assert sample(s, "mlops_ingest_events_total", kind="predictions", model="credit") == 2000
+    assert e.stop(signal.SIGTERM) == 0
+    s = scrape(start_exporter(*storage_flags(saved["config"], state, "1h")))[1]
     assert sample(s, "mlops_ingest_events_total", kind="predictions", model="credit") == 2000
 
 

@@ -137,17 +137,30 @@ public final class ReverseProxy: HTTPHandler, Sendable {
                 respond(HTTPResponse(status: 400, text: "Max-Forwards given more than once\n"))
                 return
             }
-        }
-        if request.method == "TRACE" || request.method == "OPTIONS", let forwards = Self.maxForwards(request.headers) {
-            // RFC 9110 §7.6.2: at 0 the proxy is the final recipient; else the upstream gets one less.
+            // Not `1*DIGIT` (`abc`, `-1`): passed on unchanged, it stopped no loop.
+            guard let forwards = Self.maxForwards(request.headers) else {
+                observer?.proxyRequestRefused(reason: "bad_request")
+                respond(HTTPResponse(status: 400, text: "Max-Forwards is not a number of digits\n"))
+                return
+            }
+            // RFC 9110 §7.6.2: at 0 the proxy is the final recipient; else the upstream gets the lesser of one less
+            // and the largest value the proxy recognises (a value of 23 digits went on unchanged).
             guard forwards > 0 else {
                 respond(Self.finalRecipientResponse(request))
                 return
             }
+            let next = String(min(forwards - 1, Self.largestMaxForwards))
             request.headers.storage = request.headers.storage.map {
-                HTTPHeaders.namesEqual($0.name, "max-forwards") ? ($0.name, String(forwards - 1)) : $0
+                HTTPHeaders.namesEqual($0.name, "max-forwards") ? ($0.name, next) : $0
             }
             plan = nil  // the fields are no longer the received lines
+        }
+        // One request id: given twice, the upstream (or a mesh) may take the other line, and a label posted with that
+        // id found no prediction (the first line was the event id; both went upstream).
+        if request.headers.isRepeated(configuration.requestIDHeader) {
+            observer?.proxyRequestRefused(reason: "bad_request")
+            respond(HTTPResponse(status: 400, text: "\(configuration.requestIDHeader) given more than once\n"))
+            return
         }
         // A stream is attached to every request the server is still serving (HTTP/1.x and HTTP/2); none means the
         // client is gone, and the answer below goes nowhere.
@@ -179,8 +192,6 @@ public final class ReverseProxy: HTTPHandler, Sendable {
             pool: consume pool, stream: consume stream)
     }
 
-    /// The `Max-Forwards` value of a TRACE or OPTIONS request (the first field's, when it is `1*DIGIT`); nil when
-    /// absent or invalid (the request is then forwarded as it is).
     /// Whether `text` holds a `#` (one library scan of its bytes).
     static func hasFragment(_ text: String) -> Bool {
         text.utf8.withContiguousStorageIfAvailable { bytes in
@@ -188,11 +199,17 @@ public final class ReverseProxy: HTTPHandler, Sendable {
         } ?? text.utf8.contains(UInt8(ascii: "#"))
     }
 
+    /// The largest `Max-Forwards` the proxy recognises (nine digits): a larger value is taken for one more than it.
+    static let largestMaxForwards = 999_999_999
+
+    /// The `Max-Forwards` value of a TRACE or OPTIONS request, when it is `1*DIGIT` (over nine digits:
+    /// ``largestMaxForwards`` + 1); nil when absent or not a number.
     static func maxForwards(_ headers: HTTPHeaders) -> Int? {
-        guard let text = headers["Max-Forwards"], !text.isEmpty, text.utf8.count <= 9,
+        guard let text = headers["Max-Forwards"], !text.isEmpty,
             text.utf8.allSatisfy({ $0 &- UInt8(ascii: "0") < 10 })
         else { return nil }
-        return Int(text)
+        let digits = text.utf8.drop { $0 == UInt8(ascii: "0") }
+        return digits.count > 9 ? largestMaxForwards + 1 : Int(text)
     }
 
     /// The proxy's answer as the final recipient of a TRACE or OPTIONS request whose `Max-Forwards` is 0: OPTIONS
