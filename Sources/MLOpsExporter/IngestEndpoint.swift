@@ -83,14 +83,10 @@ struct IngestEndpoint: Sendable {
     /// that uses them (409), `Content-Type` and `Content-Encoding` (415).
     func screen(_ head: HTTPRequest, model name: Substring, kind: EventKind) -> Result<Screened, Refusal> {
         guard let model = monitor.model(named: String(name)) else {
-            let known = monitor.modelNames
             return .failure(
                 Refusal(
                     model: nil, status: 404, reason: .unknownModel,
-                    message: "unknown model \"\(name)\" "
-                        + (known.isEmpty
-                            ? "(no models are configured)" : "(configured: \(known.joined(separator: ", ")))")
-                ))
+                    message: UnknownModelMessage.text(name, known: monitor.modelNames)))
         }
         if let token = model.context.configuration.token {
             // Two `Authorization` lines: which one a proxy in front checked is unknown (the first was taken).

@@ -89,7 +89,8 @@ struct Router: HTTPHandler {
         if request.method == "OPTIONS" { return options(allowed + ["OPTIONS"]) }
         guard allowed.contains(request.method) else {
             var response = HTTPResponse(status: 405, text: "method \(request.method) not allowed on \(request.path)\n")
-            response.headers.add(name: "Allow", value: allowed.joined(separator: ", "))
+            // OPTIONS too: the resource takes it (RFC 9110 §15.5.6: the methods it currently supports).
+            response.headers.add(name: "Allow", value: (allowed + ["OPTIONS"]).joined(separator: ", "))
             return response
         }
         return nil

@@ -337,7 +337,7 @@ struct ExporterEndpointsTests {
         #expect(await endpoints.respond(to: get("/nowhere")).status == 404)
         let method = await endpoints.respond(to: get("/api/v1/models/fraud/predictions"))
         #expect(method.status == 405)
-        #expect(header(method, "Allow") == "POST")
+        #expect(header(method, "Allow") == "POST, OPTIONS")
         // A method RFC 9110 does not define is not implemented anywhere (it was 405, or 404 on an unknown path).
         for path in ["/metrics", "/api/v1/models/fraud/predictions", "/nowhere"] {
             let foo = await endpoints.respond(to: ExporterEndpoints.Request(method: "FOO", path: path, headers: []))

@@ -12,7 +12,7 @@ import Testing
 /// A class, group and attribute value that would run as script if a page did not escape it.
 private let hostile = "<script>alert(1)</script>"
 
-private func statusExporter() throws -> Exporter {
+private func statusExporter(qualityWindow: Duration = .seconds(3600)) throws -> Exporter {
     var fraud = ModelConfiguration(
         name: "fraud", task: .binaryClassification, versions: ["v1", "v2"], classes: ["legit", hostile],
         positiveClass: hostile, sensitiveAttributes: [SensitiveAttribute(name: "region", groups: ["north", hostile])],
@@ -25,7 +25,7 @@ private func statusExporter() throws -> Exporter {
     fraud.slos = [
         SLOConfiguration(type: .availability, objective: 99),
         SLOConfiguration(type: .latency, objective: 90, thresholdSeconds: 0.05),
-        SLOConfiguration(type: .quality, objective: 95, metric: .accuracy, target: 0.9),
+        SLOConfiguration(type: .quality, objective: 95, metric: .accuracy, target: 0.9, window: qualityWindow),
     ]
     let eta = ModelConfiguration(name: "eta", task: .regression, versions: ["v1"])
     var configuration = Exporter.Configuration()
@@ -211,7 +211,7 @@ struct StatusPageTests {
         _ = fraud.record(
             version: "v2", prediction: .label("legit"), latencySeconds: 0.01, id: "b", label: .label(hostile))
         let html = try #require(exporter.statusEndpoint.render(.model("fraud"), refresh: nil, now: 1_000_000)).html
-        #expect(html.contains("accuracy 95.2% over the window&#39;s 21 outcomes, all versions, target 90%"), "\(html)")
+        #expect(html.contains("accuracy 95.2% over the last 60 min (21 outcomes, all versions), target 90%"), "\(html)")
         #expect(!html.contains(#"data-state="critical""#))
         // Below the target pooled too: Critical, as the alert fires.
         for i in 0..<5 {
@@ -220,6 +220,40 @@ struct StatusPageTests {
         }
         let worse = try #require(exporter.statusEndpoint.render(.model("fraud"), refresh: nil, now: 1_000_001)).html
         #expect(worse.contains(#"data-state="critical""#))
+    }
+
+    /// The quality SLO stands on the accuracy over the SLO's own `window`, as its rule reads the confusion counts,
+    /// not over the model's window: with a 1 m model window and a 1 h SLO window, five wrong labels after a hundred
+    /// right ones a minute before made the page Critical while the alert stayed silent (a status page probe). Here the
+    /// other way round: 100 wrong labels, then 100 right ones more than the SLO's 5 minutes later, all within the
+    /// model's 10-minute window (50% accuracy there): over the SLO's window, 100%.
+    @Test func theQualitySLOReadsItsOwnWindow() async throws {
+        let exporter = try statusExporter(qualityWindow: .seconds(300))
+        let fraud = try #require(exporter.model("fraud"))
+        for i in 0..<100 {
+            _ = fraud.record(
+                version: "v1", prediction: .label("legit"), latencySeconds: 0.01, id: "w\(i)", label: .label(hostile))
+        }
+        let t0 = 1_000_000.0
+        exporter.statusHistory.sample(now: t0)
+        for i in 0..<100 {
+            _ = fraud.record(
+                version: "v1", prediction: .label("legit"), latencySeconds: 0.01, id: "r\(i)", label: .label("legit"))
+        }
+        let html = try #require(exporter.statusEndpoint.render(.model("fraud"), refresh: nil, now: t0 + 400)).html
+        #expect(html.contains("accuracy 100% over the last 5 min (100 outcomes, all versions), target 90%"), "\(html)")
+        #expect(html.contains("accuracy") && !html.contains("SLO quality not met"))
+        // Without a point old enough (no history yet), the counts since start: 50%, not met.
+        let fresh = try statusExporter(qualityWindow: .seconds(300))
+        let other = try #require(fresh.model("fraud"))
+        for i in 0..<10 {
+            _ = other.record(
+                version: "v1", prediction: .label("legit"), latencySeconds: 0.01, id: "a\(i)",
+                label: .label(i < 5 ? "legit" : hostile))
+        }
+        let early = try #require(fresh.statusEndpoint.render(.model("fraud"), refresh: nil, now: t0)).html
+        #expect(early.contains("accuracy 50% over the last 5 min (10 outcomes, all versions), target 90%"), "\(early)")
+        #expect(early.contains("SLO quality not met"))
     }
 
     @Test("rates over the window: the difference of counts since the history's oldest point within the window")

@@ -181,11 +181,11 @@ def test_methods_are_answered_as_the_exporter_answers_them(app):
     status, headers, body = app.get("/metrics", method="HEAD")
     assert status == 200 and body == b"" and headers["Content-Type"].startswith("text/plain; version=0.0.4")
     status, headers, body = app.get("/metrics", method="DELETE")
-    assert status == 405 and headers["Allow"] == "GET, HEAD" and body.startswith(b"method DELETE not allowed"), body
+    assert status == 405 and headers["Allow"] == "GET, HEAD, OPTIONS" and body.startswith(b"method DELETE not allowed"), body
     status, headers, body = app.get("/metrics", method="OPTIONS")
     assert status == 200 and headers["Allow"] == "GET, HEAD, OPTIONS" and body == b"", (status, headers, body)
     status, headers, body = app.get("/api/v1/models/fraud/predictions")
-    assert status == 405 and headers["Allow"] == "POST", (status, headers)
+    assert status == 405 and headers["Allow"] == "POST, OPTIONS", (status, headers)
     status, _, body = app.post("/api/v1/models/fraud/predictions/x", b"{}\n", NDJSON)
     assert status == 404 and body, body
 

@@ -121,7 +121,7 @@ def test_every_error_status_has_a_reason_and_is_counted(exporter):
     status, _, body = exporter.post(PRED, b"not gzip at all", {**JSON, "Content-Encoding": "gzip"})
     assert status == 400 and b"gzip" in body
     status, headers, body = exporter.get(PRED)
-    assert status == 405 and headers["Allow"] == "POST"
+    assert status == 405 and headers["Allow"] == "POST, OPTIONS"
     # A token is configured for eta: missing or wrong -> 401 with WWW-Authenticate; right -> 202.
     eta = "/api/v1/models/eta/predictions"
     one = ndjson([{"version": "2024.06", "prediction": 12.5, "features": {"distance_km": 3}}])

@@ -63,7 +63,7 @@ def test_endpoints_and_errors(start_exporter):
     status, _, body = e.get("/nope")
     assert status == 404 and body.count(b"\n") == 1
     status, headers, _ = e.get("/metrics", method="POST")
-    assert status == 405 and headers["Allow"] == "GET, HEAD"
+    assert status == 405 and headers["Allow"] == "GET, HEAD, OPTIONS"  # OPTIONS too (RFC 9110 §15.5.6)
     # OPTIONS says what a path takes (HAProxy's default health check is `OPTIONS / HTTP/1.0`: a 405 marked the
     # exporter down); `OPTIONS *` what the server takes.
     for path, allowed in (("/", "GET, HEAD, OPTIONS"), ("/-/reload", "POST, PUT, OPTIONS")):

@@ -6,7 +6,7 @@ import Exposition
 /// ``StatusHistory`` point within the window.
 ///
 /// State (worst wins): `critical` when a request-based SLO's SLI over the window is below its objective or the
-/// window's accuracy pooled over the versions misses the quality SLO's target; `warning` when dataset drift is detected or a fairness metric is
+/// accuracy over the quality SLO's own `window`, all versions pooled, misses its target; `warning` when dataset drift is detected or a fairness metric is
 /// outside its bounds; `ok` when the model has seen traffic and neither holds; `unknown` ("No data") before
 /// any prediction.
 struct ModelHealth {
@@ -66,7 +66,12 @@ struct ModelHealth {
     var model: [String: String] { ["model": configuration.name] }
     var windowSeconds: Double { configuration.window.duration.seconds }
 
-    init(configuration: ModelConfiguration, snapshot: MetricSnapshot, change: WindowChange?) {
+    /// `qualityChange`: the labelled outcomes (correct, all) over the last `window` seconds, all versions, for a quality
+    /// SLO's window; nil when the history has no point old enough (the counts since start are used then).
+    init(
+        configuration: ModelConfiguration, snapshot: MetricSnapshot, change: WindowChange?,
+        qualityChange: (Double) -> (correct: Double, outcomes: Double)? = { _ in nil }
+    ) {
         self.configuration = configuration
         self.snapshot = snapshot
         self.change = change
@@ -98,7 +103,8 @@ struct ModelHealth {
 
         var standings: [SLOStanding] = []
         for slo in configuration.slos {
-            standings.append(Self.standing(slo, snapshot: snapshot, change: change, model: m))
+            standings.append(
+                Self.standing(slo, snapshot: snapshot, change: change, qualityChange: qualityChange, model: m))
         }
         slos = standings
 
@@ -125,27 +131,9 @@ struct ModelHealth {
         self.reasons = reasons
     }
 
-    /// The window's accuracy over every version: each version's `mlops_model_accuracy` weighted by its
-    /// `mlops_model_window_outcomes`; nil without outcomes.
-    static func pooledAccuracy(
-        _ snapshot: MetricSnapshot, model m: [String: String]
-    ) -> (accuracy: Double, outcomes: Double)? {
-        var outcomes: [String: Double] = [:]
-        for s in snapshot.samples("mlops_model_window_outcomes", matching: m) {
-            outcomes[s.label("version") ?? "", default: 0] += s.value
-        }
-        var correct = 0.0
-        var total = 0.0
-        for a in snapshot.samples("mlops_model_accuracy", matching: m) where a.value.isFinite {
-            let n = outcomes[a.label("version") ?? ""] ?? 0
-            correct += a.value * n
-            total += n
-        }
-        return total > 0 ? (correct / total, total) : nil
-    }
-
     static func standing(
-        _ slo: SLOConfiguration, snapshot: MetricSnapshot, change: WindowChange?, model m: [String: String]
+        _ slo: SLOConfiguration, snapshot: MetricSnapshot, change: WindowChange?,
+        qualityChange: (Double) -> (correct: Double, outcomes: Double)?, model m: [String: String]
     ) -> SLOStanding {
         let objective = slo.objectiveRatio
         func ratio(_ sli: Double?, _ what: String) -> SLOStanding {
@@ -170,17 +158,28 @@ struct ModelHealth {
             guard let c = change, c.llmRequests > 0 else { return ratio(nil, "within every objective") }
             return ratio(min(1, c.llmGood / c.llmRequests), "within every objective")
         case .quality:
-            // Pooled over the versions, as the generated rule pools them (MLOpsModelQualityBelowTarget): one wrong
-            // label on a canary made the whole model Critical here while the alert stayed silent.
+            // As the generated rule reads it (MLOpsModelQualityBelowTarget): the raw counters' increase over the SLO's
+            // own `window`, pooled over the versions. (Over the model's window, five wrong labels after a hundred
+            // right ones a minute before made the page Critical while the alert stayed silent; per version, one wrong
+            // label on a canary did.)
             let target = slo.target ?? 0
-            guard let pooled = pooledAccuracy(snapshot, model: m) else {
-                return SLOStanding(slo: slo, sli: nil, met: nil, basis: "no labelled outcomes in the window")
+            let window = slo.window.seconds
+            let counted =
+                qualityChange(window)
+                ?? (
+                    snapshot.sum("mlops_model_correct_predictions_total", m),
+                    snapshot.sum("mlops_model_classification_outcomes_total", m)
+                )
+            let over = "over the last \(Shown.seconds(window))"
+            guard counted.outcomes > 0 else {
+                return SLOStanding(slo: slo, sli: nil, met: nil, basis: "no labelled outcomes \(over)")
             }
-            let met = pooled.accuracy >= target
+            let accuracy = counted.correct / counted.outcomes
+            let met = accuracy >= target
             return SLOStanding(
                 slo: slo, sli: met ? 1 : 0, met: met,
                 basis:
-                    "accuracy \(Shown.percent(pooled.accuracy)) over the window's \(Shown.count(pooled.outcomes)) outcomes, all versions, target \(Shown.percent(target))"
+                    "accuracy \(Shown.percent(accuracy)) \(over) (\(Shown.count(counted.outcomes)) outcomes, all versions), target \(Shown.percent(target))"
             )
         case .drift:
             guard let detected = snapshot.value("mlops_dataset_drift_detected", m) else {

@@ -32,6 +32,7 @@ final class StatusEndpoint: Sendable {
         "mlops_fairness_metric",
         "mlops_llm_requests_total", "mlops_llm_requests_within_objective_total",
         "mlops_llm_time_to_first_token_seconds", "mlops_llm_time_per_output_token_seconds",
+        "mlops_model_correct_predictions_total", "mlops_model_classification_outcomes_total",
     ])
     /// The families a model's page reads: the overview's and its details'.
     static let modelFamilies = overviewFamilies.union(
@@ -140,7 +141,8 @@ final class StatusEndpoint: Sendable {
     func response(_ page: Page, refresh: Int?, ifNoneMatch: String?, now: Double) -> HTTPResponse {
         guard let html = render(page, refresh: refresh, now: now) else {
             guard case .model(let name) = page else { return .notFound("404 page not found\n") }
-            return unknownModel(name) ?? .notFound("unknown model \"\(name)\"\n")
+            return unknownModel(name)
+                ?? .notFound(UnknownModelMessage.text(Substring(name), known: monitor.modelNames) + "\n")
         }
         let etag = html.weakETag()
         var headers: HTTPHeaders = [
@@ -159,11 +161,7 @@ final class StatusEndpoint: Sendable {
     /// echoed in text/plain, nosniff); nil when it is configured.
     func unknownModel(_ name: String) -> HTTPResponse? {
         guard !config.configuration.models.contains(where: { $0.name == name }) else { return nil }
-        let known = monitor.modelNames
-        return .notFound(
-            "unknown model \"\(name)\" "
-                + (known.isEmpty ? "(no models are configured)" : "(configured: \(known.joined(separator: ", ")))")
-                + "\n")
+        return .notFound(UnknownModelMessage.text(Substring(name), known: monitor.modelNames) + "\n")
     }
 
     /// Whether `If-None-Match` names `etag` (weak comparison, RFC 9110 §13.1.2), or is `*`.
@@ -207,6 +205,9 @@ final class StatusEndpoint: Sendable {
     func health(_ model: ModelConfiguration, _ snapshot: MetricSnapshot, now: Double) -> ModelHealth {
         let current = WindowPoint(model: model.name, snapshot: snapshot, time: now)
         let change = history.change(model: model.name, window: model.window.duration.seconds, current: current)
-        return ModelHealth(configuration: model, snapshot: snapshot, change: change)
+        let labelled = QualityPoint(model: model.name, snapshot: snapshot, time: now)
+        return ModelHealth(
+            configuration: model, snapshot: snapshot, change: change,
+            qualityChange: { [history] in history.qualityChange(model: model.name, window: $0, current: labelled) })
     }
 }

@@ -11,6 +11,12 @@ import Synchronization
 /// `labels` and `llm` parts: the same runs a scrape makes, so nothing is counted twice. Bound: at most
 /// ``capacity`` points per configured model (`mlops_exporter_status_history_points` says how many are held);
 /// the points of a model no longer configured are dropped at the next tick.
+///
+/// A model with a quality SLO also has ``QualityPoint``s over the longest of its quality SLOs' windows (every such
+/// window / 120, from its `quality` part's two outcome counters; at most ``capacity`` more, counted in the same
+/// gauge), so that the page reads the SLO's accuracy over the SLO's `window`, as the generated rule does, not over the
+/// model's window: with a 1 m model window and a 1 h SLO window, five wrong labels after a hundred right ones a minute
+/// before made the page Critical while the alert stayed silent.
 final class StatusHistory: Sendable {
     static let pointsPerWindow = 120
     /// Points kept per model: a whole window, plus the one just before it.
@@ -21,6 +27,7 @@ final class StatusHistory: Sendable {
     let registry: Registry
     let monitor: ModelMonitor
     let rings = Mutex<[String: [WindowPoint]]>([:])
+    let qualityRings = Mutex<[String: [QualityPoint]]>([:])
     /// When ``sample(now:)`` last ran (nil before the first).
     let lastSampled = Mutex<Double?>(nil)
     let running = Atomic<Bool>(false)
@@ -34,7 +41,7 @@ final class StatusHistory: Sendable {
         held = try? registry.gauge(
             "mlops_exporter_status_history_points",
             help:
-                "Points of the models' counts held for the status page's rates over the window (at most 122 per model)."
+                "Points of the models' counts held for the status page's rates over the window (at most 122 per model, and 122 more for a model with a quality SLO)."
         )
     }
 
@@ -55,6 +62,11 @@ final class StatusHistory: Sendable {
     /// Seconds between two points of `model`.
     static func interval(_ model: MonitoredModel) -> Double {
         max(1, model.context.configuration.window.duration.seconds / Double(pointsPerWindow))
+    }
+
+    /// The longest window of `model`'s quality SLOs, if it has any.
+    static func qualityWindow(_ model: MonitoredModel) -> Double? {
+        model.context.configuration.slos.lazy.filter { $0.type == .quality }.map(\.window.seconds).max()
     }
 
     /// Takes a point of every model that is due.
@@ -81,15 +93,46 @@ final class StatusHistory: Sendable {
             }
             return due
         }
-        guard !due.isEmpty else { return }
-        let parts = monitor.parts().filter { due.contains($0.model) && Self.sampledCollectors.contains($0.collector) }
-        let snapshot = registry.snapshot(of: parts, timeout: .seconds(5), families: WindowPoint.families)
+        let qualityDue = qualityRings.withLock { rings -> Set<String> in
+            var due = Set<String>()
+            for name in names {
+                guard let model = monitor.model(named: name), let window = Self.qualityWindow(model) else {
+                    rings[name] = nil
+                    continue
+                }
+                let interval = max(1, window / Double(Self.pointsPerWindow))
+                if let last = rings[name]?.last, now - last.time < interval - 0.05 { continue }
+                due.insert(name)
+            }
+            for key in rings.keys where !configured.contains(key) { rings[key] = nil }
+            return due
+        }
+        guard !due.isEmpty || !qualityDue.isEmpty else { return }
+        let parts = monitor.parts().filter {
+            (due.contains($0.model) && Self.sampledCollectors.contains($0.collector))
+                || ($0.collector == "quality" && qualityDue.contains($0.model))
+        }
+        let snapshot = registry.snapshot(
+            of: parts, timeout: .seconds(5), families: WindowPoint.families.union(QualityPoint.families.names))
         // Each model's samples apart once, and the points made before the lock is taken. Before, each point scanned
         // every model's samples (and every ring key was looked for in the list of names), inside the lock that a page
         // reading the history waits for: with 3,000 models an idle exporter (a debug build) took about a core, and a
         // model's page that came during a tick took 21-24 s.
         let byModel = snapshot.partitioned(by: "model")
         let points = due.map { ($0, WindowPoint(model: $0, snapshot: byModel[$0] ?? MetricSnapshot(), time: now)) }
+        let qualityPoints = qualityDue.map {
+            ($0, QualityPoint(model: $0, snapshot: byModel[$0] ?? MetricSnapshot(), time: now))
+        }
+        let qualityTotal = qualityRings.withLock { rings -> Int in
+            for (name, point) in qualityPoints {
+                var ring = rings[name] ?? []
+                if ring.isEmpty, let previous { ring.append(QualityPoint(time: previous)) }
+                ring.append(point)
+                if ring.count > Self.capacity { ring.removeFirst(ring.count - Self.capacity) }
+                rings[name] = ring
+            }
+            return rings.values.reduce(0) { $0 + $1.count }
+        }
         let total = rings.withLock { rings -> Int in
             for (name, point) in points {
                 var ring = rings[name] ?? []
@@ -102,7 +145,7 @@ final class StatusHistory: Sendable {
             }
             return rings.values.reduce(0) { $0 + $1.count }
         }
-        held?.set(Double(total))
+        held?.set(Double(total + qualityTotal))
     }
 
     /// What happened to `model` over the last `window` seconds up to `current`: from the oldest point within
@@ -110,14 +153,29 @@ final class StatusHistory: Sendable {
     /// point, as `increase()` adds the increases between samples (a count that went down between two points
     /// restarted there: a reconfigured model); nil when no point is a second older than `current`.
     func change(model: String, window: Double, current: WindowPoint) -> WindowChange? {
-        let path = rings.withLock { rings -> [WindowPoint] in
-            guard let ring = rings[model] else { return [] }
-            let start = current.time - window - 0.5
-            let usable = ring.filter { $0.time <= current.time - 1 }
-            guard let base = usable.first(where: { $0.time >= start }) ?? usable.last else { return [] }
-            return [base] + ring.filter { $0.time > base.time && $0.time < current.time }
-        }
+        let path = rings.withLock { Self.path(in: $0[model] ?? [], window: window, until: current.time, time: \.time) }
         guard !path.isEmpty else { return nil }
         return WindowChange(along: path + [current])
+    }
+
+    /// The points of `ring` a change over the last `window` seconds up to `now` runs along (see
+    /// ``change(model:window:current:)``); empty when none is a second older than `now`.
+    static func path<Point>(in ring: [Point], window: Double, until now: Double, time: (Point) -> Double) -> [Point] {
+        let start = now - window - 0.5
+        let usable = ring.filter { time($0) <= now - 1 }
+        guard let base = usable.first(where: { time($0) >= start }) ?? usable.last else { return [] }
+        return [base] + ring.filter { time($0) > time(base) && time($0) < now }
+    }
+
+    /// What `model` had labelled over the last `window` seconds up to `current`, chosen as ``change(model:window:current:)``
+    /// chooses its points; nil when no point is a second older than `current`.
+    func qualityChange(
+        model: String, window: Double, current: QualityPoint
+    ) -> (correct: Double, outcomes: Double)? {
+        let path = qualityRings.withLock {
+            Self.path(in: $0[model] ?? [], window: window, until: current.time, time: \.time)
+        }
+        guard !path.isEmpty else { return nil }
+        return QualityPoint.change(along: path + [current])
     }
 }
