@@ -70,6 +70,26 @@ import Testing
                 accept: "application/openmetrics-text;q=1, application/openmetrics-text;version=1.0.0;q=0") == .text)
         #expect(
             ContentNegotiation.format(accept: "application/*, application/openmetrics-text;version=1.0.0;q=0") == .text)
+        // The draft turned down does not turn down 1.0.0, which an unversioned range accepts (RFC 9110 §12.5.1: 1.0.0
+        // does not match the draft's range; it was text, the draft's q=0 taken for 1.0.0's, a scrape-path probe).
+        #expect(
+            ContentNegotiation.format(
+                accept: "application/openmetrics-text;version=0.0.1;q=0, application/openmetrics-text")
+                == .openMetrics)
+        #expect(
+            ContentNegotiation.format(
+                accept:
+                    "application/openmetrics-text;version=0.0.1;q=0.1, application/openmetrics-text;q=0.9, text/plain;q=0.5"
+            ) == .openMetrics)
+        // Nor the other way round: OpenMetrics refused in general, the draft alone does not bring 1.0.0 back.
+        #expect(
+            ContentNegotiation.format(
+                accept: "application/openmetrics-text;q=0, application/openmetrics-text;version=0.0.1")
+                == .text)
+        // A type wildcard stays less specific than the draft's range.
+        #expect(
+            ContentNegotiation.format(accept: "application/*;q=0, application/openmetrics-text;version=0.0.1")
+                == .openMetrics)
     }
 
     @Test func tiesFollowSpecificityThenHeaderOrder() {
