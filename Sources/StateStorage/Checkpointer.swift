@@ -16,7 +16,9 @@ import Synchronization
 /// (`mlops_storage_restore_failures_total{reason}`), renamed `checkpoint.corrupt-<time>` and every model starts
 /// empty; a checkpoint that cannot be written is logged and counted (`mlops_storage_checkpoint_failures_total`) and
 /// the previous one stays. If an unreadable checkpoint cannot be set aside, no checkpoint is written over it
-/// (`reason="blocked"`).
+/// (`reason="blocked"`) until a later checkpoint can set it aside. One that can be neither read nor renamed for lack
+/// of permission (the directory's owner set after start) stays unread: each checkpoint reads it first (`permission`
+/// until it can), then restores it.
 ///
 /// One process per directory (``CheckpointFile/lock()``): the restore waits up to ``lockWait`` for a lock another
 /// process holds (the exporter it replaces, still writing its last checkpoint). Without it, the process starts
@@ -54,8 +56,11 @@ public final class Checkpointer: Sendable {
     let maxBytes: Int
     /// One checkpoint at a time; also holds the buffer reused from one checkpoint to the next.
     let writing = Mutex<[UInt8]>([])
-    /// Set when an unreadable checkpoint could not be set aside: never write over it.
+    /// Set when an unreadable checkpoint could not be set aside: never write over it (each checkpoint tries again).
     let blocked = Atomic<Bool>(false)
+    /// The `running` marker a restore found while the checkpoint could not be read for lack of permission: the late
+    /// restore that reads it is one after a crash (its own ``markRunning()`` finds the marker this process made).
+    let crashBeforeUnread = Atomic<Bool>(false)
     /// Whether the checkpoint at ``CheckpointFile/path`` is this process's to replace: the restore looked and found
     /// none, read it, or set it aside; or this process wrote it. Until then (the directory was unusable or locked at
     /// start: a volume not mounted yet, a symbolic link to nowhere, another exporter still running) a checkpoint that
@@ -150,7 +155,7 @@ public final class Checkpointer: Sendable {
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
             metrics.restoreDuration.store(seconds.bitPattern, ordering: .relaxed)
         }
-        let crashed = markRunning()
+        let crashed = markRunning() || (late && crashBeforeUnread.exchange(false, ordering: .relaxed))
         let bytes: [UInt8]
         do throws(CheckpointFile.IOError) {
             guard let read = try file.read(maxBytes: maxBytes, prefix: CheckpointFormat.magic, checkAbove: 64 << 20)
@@ -163,18 +168,18 @@ public final class Checkpointer: Sendable {
         } catch {
             let reason: RestoreFailureReason =
                 error.code == EFBIG ? .tooLarge : error.code == EBADMSG ? .corrupt : .unreadable
-            if error.reason == .permission && late {
-                return report  // the checkpoint that read it late fails as `permission`, logged and counted there
-            }
             if error.reason == .permission {
-                // Not this file's fault but the directory's (a volume whose owner is set after start): nothing to set
-                // aside (a rename there fails as the read did, and blocked every checkpoint for the process's life,
-                // permissions fixed or not). It stays unread: each checkpoint reads it first, and fails as
-                // `permission` until it can.
-                failed(
-                    &report, reason,
-                    "storage: cannot read the checkpoint (permissions); starting with empty state, and restoring it at the first checkpoint that can read it",
-                    ["path": "\(file.path)", "reason": "\(reason.rawValue)", "error": "\(error)"])
+                // Set aside when the directory allows it (a file of another user in a writable directory: checkpoints
+                // go on). When the rename fails for lack of permission too (a volume whose owner is set after start),
+                // it stays unread: each checkpoint reads it first, and fails as `permission` until it can (that
+                // rename failure blocked every checkpoint for the process's life, permissions fixed or not).
+                if !late {
+                    failed(
+                        &report, reason, "storage: cannot read the checkpoint (permissions); starting with empty state",
+                        ["path": "\(file.path)", "reason": "\(reason.rawValue)", "error": "\(error)"])
+                }
+                report.setAside = setAside(now: now, keepUnreadable: true, quietly: late)
+                if report.setAside == nil && crashed { crashBeforeUnread.store(true, ordering: .relaxed) }
                 return report
             }
             failed(
@@ -303,18 +308,32 @@ public final class Checkpointer: Sendable {
         return crashed
     }
 
-    /// Renames an unreadable checkpoint aside; if that fails, blocks checkpoints so that it is never overwritten.
-    func setAside(now: Double) -> String? {
+    /// Renames an unreadable checkpoint aside; if that fails, blocks checkpoints so that it is never overwritten
+    /// (until a later ``setAside(now:keepUnreadable:quietly:)`` succeeds). `keepUnreadable`: a checkpoint that could
+    /// not be read for lack of permission, which a rename refused for lack of permission too leaves unread, not
+    /// blocked: the next checkpoint reads it first.
+    func setAside(now: Double, keepUnreadable: Bool = false, quietly: Bool = false) -> String? {
         do throws(CheckpointFile.IOError) {
             let target = try file.setAside(now: now)
             owns.store(true, ordering: .relaxed)
+            blocked.store(false, ordering: .relaxed)
             logger.warning("storage: the unreadable checkpoint was kept aside", metadata: ["path": "\(target)"])
             return target
         } catch {
+            if keepUnreadable && error.reason == .permission {
+                if !quietly {
+                    logger.error(
+                        "storage: the checkpoint can be neither read nor set aside (permissions): it is left unread, and each checkpoint reads it first, failing as permission until it can",
+                        metadata: ["path": "\(file.path)", "error": "\(error)"])
+                }
+                return nil
+            }
             blocked.store(true, ordering: .relaxed)
-            logger.error(
-                "storage: the unreadable checkpoint cannot be set aside; no checkpoint will be written over it",
-                metadata: ["path": "\(file.path)", "error": "\(error)"])
+            if !quietly {
+                logger.error(
+                    "storage: the unreadable checkpoint cannot be set aside; no checkpoint will be written over it until it can",
+                    metadata: ["path": "\(file.path)", "error": "\(error)"])
+            }
             return nil
         }
     }
@@ -430,12 +449,17 @@ public final class Checkpointer: Sendable {
     @discardableResult
     public func checkpoint(now: Double = Date().timeIntervalSince1970) -> CheckpointReport? {
         writing.withLock { buffer -> CheckpointReport? in
-            if blocked.load(ordering: .relaxed) {
-                metrics.failed(.blocked)
-                logger.error(
-                    "storage: checkpoint not written: an unreadable checkpoint could not be set aside",
-                    metadata: ["path": "\(file.path)"])
-                return nil
+            // Tried again each time: a directory made writable since lets it go aside, and checkpoints go on.
+            if blocked.load(ordering: .relaxed) && (!file.exists || setAside(now: now, quietly: true) == nil) {
+                if file.exists {
+                    metrics.failed(.blocked)
+                    logger.error(
+                        "storage: checkpoint not written: an unreadable checkpoint could not be set aside",
+                        metadata: ["path": "\(file.path)"])
+                    return nil
+                }
+                blocked.store(false, ordering: .relaxed)  // moved away by hand
+                owns.store(true, ordering: .relaxed)
             }
             let started = DispatchTime.now().uptimeNanoseconds
             do throws(CheckpointFile.IOError) {

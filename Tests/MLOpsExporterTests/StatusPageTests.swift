@@ -204,6 +204,7 @@ struct StatusPageTests {
     @Test func theQualitySLOPoolsTheVersionsAsItsRuleDoes() async throws {
         let exporter = try statusExporter()
         let fraud = try #require(exporter.model("fraud"))
+        exporter.statusHistory.sample(now: 999_990)
         for i in 0..<20 {
             _ = fraud.record(
                 version: "v1", prediction: .label("legit"), latencySeconds: 0.01, id: "a\(i)", label: .label("legit"))
@@ -243,7 +244,7 @@ struct StatusPageTests {
         let html = try #require(exporter.statusEndpoint.render(.model("fraud"), refresh: nil, now: t0 + 400)).html
         #expect(html.contains("accuracy 100% over the last 5 min (100 outcomes, all versions), target 90%"), "\(html)")
         #expect(html.contains("accuracy") && !html.contains("SLO quality not met"))
-        // Without a point old enough (no history yet), the counts since start: 50%, not met.
+        // Without a point a second old (no history yet), no verdict: not the counts since start.
         let fresh = try statusExporter(qualityWindow: .seconds(300))
         let other = try #require(fresh.model("fraud"))
         for i in 0..<10 {
@@ -252,8 +253,51 @@ struct StatusPageTests {
                 label: .label(i < 5 ? "legit" : hostile))
         }
         let early = try #require(fresh.statusEndpoint.render(.model("fraud"), refresh: nil, now: t0)).html
-        #expect(early.contains("accuracy 50% over the last 5 min (10 outcomes, all versions), target 90%"), "\(early)")
-        #expect(early.contains("SLO quality not met"))
+        #expect(early.contains("collecting… (accuracy over the last 5 min)"), "\(early)")
+        #expect(!early.contains("SLO quality not met"))
+    }
+
+    /// A quality SLO a reload adds to a model that keeps its counts: its points start at the counts then, not at zero
+    /// (a zero point put every outcome since the model started in the SLO's window: 100 old wrong labels and 20 new
+    /// right ones read 16.7% and Critical where the rule read 100%, a review found).
+    @Test func aQualitySLOAddedByAReloadCountsFromThen() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("status-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let file = folder.appendingPathComponent("models.yaml")
+        let model = """
+            models:
+              - name: fraud
+                task: binary_classification
+                classes: ["legit", "fraud"]
+                positive_class: fraud
+                versions: [v1]
+                window: {duration: 10m, slices: 10}
+                collectors: [service, quality]
+
+            """
+        try model.write(to: file, atomically: true, encoding: .utf8)
+        var configuration = Exporter.Configuration()
+        configuration.processMetrics = false
+        configuration.configPath = file.path
+        configuration.models = try Exporter.checkConfiguration(file: file.path)
+        let exporter = try Exporter(
+            configuration: configuration, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+        for i in 0..<100 {
+            _ = exporter.model("fraud")?.record(
+                version: "v1", prediction: .label("legit"), latencySeconds: 0.01, id: "w\(i)", label: .label("fraud"))
+        }
+        let t0 = 1_000_000.0
+        exporter.statusHistory.sample(now: t0)
+        let slo = "    slos: [{type: quality, objective: 95, target: 0.9, window: 5m}]\n"
+        try (model + slo).write(to: file, atomically: true, encoding: .utf8)
+        #expect(exporter.reload() == nil)
+        exporter.statusHistory.sample(now: t0 + 10)
+        for i in 0..<20 {
+            _ = exporter.model("fraud")?.record(
+                version: "v1", prediction: .label("legit"), latencySeconds: 0.01, id: "r\(i)", label: .label("legit"))
+        }
+        let html = try #require(exporter.statusEndpoint.render(.model("fraud"), refresh: nil, now: t0 + 20)).html
+        #expect(html.contains("accuracy 100% over the last 5 min (20 outcomes, all versions), target 90%"), "\(html)")
     }
 
     @Test("rates over the window: the difference of counts since the history's oldest point within the window")

@@ -644,13 +644,18 @@ def drop_file_permission_override():
             raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
 
 
-def test_a_checkpoint_unreadable_for_permissions_is_restored_once_they_are_fixed(saved, start_exporter, tmp_path):
+@pytest.mark.parametrize("crashed", [False, True], ids=["clean", "after_crash"])
+def test_a_checkpoint_unreadable_for_permissions_is_restored_once_they_are_fixed(
+        crashed, saved, start_exporter, tmp_path):
     """A volume whose permissions are set after the sidecar started: the checkpoint cannot be read (EACCES) nor set
     aside (the directory is not writable). It stays unread and unwritten-over; each checkpoint fails as `permission`;
-    once the permissions are fixed, the next checkpoint restores it (late_restore) and writes. Before, the failed
-    rename blocked every checkpoint for the process's life (`blocked`), permissions fixed or not, and what it recorded
-    was lost at its stop (an attacker of the storage found it)."""
+    once the permissions are fixed, the next checkpoint restores it (late_restore) and writes, as after a crash when
+    the process before left its `running` marker (counters from zero). Before, the failed rename blocked every
+    checkpoint for the process's life (`blocked`), permissions fixed or not, and what it recorded was lost at its stop
+    (an attacker of the storage found it); and a first fix forgot the crash (a review)."""
     state = state_with(tmp_path, saved["bytes"])
+    if crashed:
+        (state / "running").write_text("")
     os.chmod(state / "checkpoint", 0o000)
     os.chmod(state, 0o500)
     try:
@@ -658,7 +663,8 @@ def test_a_checkpoint_unreadable_for_permissions_is_restored_once_they_are_fixed
         assert metric(e, "mlops_storage_restore_failures_total", reason="unreadable") == 1
         wait_for(lambda: metric(e, "mlops_storage_checkpoint_failures_total", reason="permission") >= 2,
                  what="checkpoints failing while the permissions are wrong")
-        assert sorted(p.name for p in state.iterdir()) == ["checkpoint"]  # not renamed, not written over
+        assert "checkpoint" in [p.name for p in state.iterdir()]  # not renamed, not written over
+        assert not [p for p in state.iterdir() if p.name.startswith("checkpoint.")]
         assert metric(e, "mlops_ingest_events_total", kind="predictions", model="credit") == 0
     finally:
         os.chmod(state, 0o700)
@@ -669,10 +675,44 @@ def test_a_checkpoint_unreadable_for_permissions_is_restored_once_they_are_fixed
     assert sample(s, "mlops_storage_checkpoint_failures_total", reason="blocked") == 0
     assert sample(s, "mlops_storage_restore_total", model="credit", result="restored") == 1
     assert sample(s, "mlops_storage_state_dropped_total", model="credit", reason="late_restore") == 1
-    assert sample(s, "mlops_ingest_events_total", kind="predictions", model="credit") == 2000
+    assert sample(s, "mlops_storage_restored_after_crash") == int(crashed)
+    # After a crash the counters restart from zero (the windows and pending labels are restored).
+    assert sample(s, "mlops_ingest_events_total", kind="predictions", model="credit") == (0 if crashed else 2000)
     assert e.stop(signal.SIGTERM) == 0
-    s = scrape(start_exporter(*storage_flags(saved["config"], state, "1h")))[1]
-    assert sample(s, "mlops_ingest_events_total", kind="predictions", model="credit") == 2000
+
+
+def test_a_checkpoint_only_its_own_mode_keeps_unread_is_set_aside(saved, start_exporter, tmp_path):
+    """Another user's checkpoint in a writable directory (the container's user changed): renamed aside, as before the
+    permission fix, and checkpoints go on (kept unread, it blocked them all, a review found)."""
+    state = state_with(tmp_path, saved["bytes"])
+    os.chmod(state / "checkpoint", 0o000)
+    e = start_exporter(*storage_flags(saved["config"], state, "1s"), preexec_fn=drop_file_permission_override)
+    assert metric(e, "mlops_storage_restore_failures_total", reason="unreadable") == 1
+    wait_for(lambda: metric(e, "mlops_storage_checkpoints_total") >= 1, what="checkpoints going on")
+    assert len([p for p in state.iterdir() if p.name.startswith("checkpoint.corrupt-")]) == 1
+    assert metric(e, "mlops_storage_checkpoint_failures_total", reason="permission") == 0
+
+
+def test_a_blocked_checkpoint_is_set_aside_once_the_directory_allows_it(saved, start_exporter, tmp_path):
+    """A corrupt checkpoint in a directory the exporter cannot write: it cannot be set aside, so nothing is written
+    over it (`blocked`); once the directory is writable, the next checkpoint sets it aside and writes. Before, only a
+    restart did (and `blocked` was untested)."""
+    data = bytearray(saved["bytes"])
+    data[len(data) // 2] ^= 0xFF
+    state = state_with(tmp_path, bytes(data))
+    os.chmod(state, 0o500)
+    try:
+        e = start_exporter(*storage_flags(saved["config"], state, "1s"), preexec_fn=drop_file_permission_override)
+        assert metric(e, "mlops_storage_restore_failures_total", reason="corrupt") == 1
+        wait_for(lambda: metric(e, "mlops_storage_checkpoint_failures_total", reason="blocked") >= 2,
+                 what="checkpoints blocked while the corrupt one cannot be set aside")
+        assert (state / "checkpoint").read_bytes() == bytes(data)
+    finally:
+        os.chmod(state, 0o700)
+    wait_for(lambda: metric(e, "mlops_storage_checkpoints_total") >= 1, what="a checkpoint once it could be set aside")
+    aside = [p for p in state.iterdir() if p.name.startswith("checkpoint.corrupt-")]
+    assert len(aside) == 1 and aside[0].read_bytes() == bytes(data)
+    assert e.stop(signal.SIGTERM) == 0
 
 
 def test_a_big_file_of_something_else_is_refused_from_its_first_bytes(saved, start_exporter, tmp_path):

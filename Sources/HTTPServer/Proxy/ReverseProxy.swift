@@ -157,7 +157,9 @@ public final class ReverseProxy: HTTPHandler, Sendable {
         }
         // One request id: given twice, the upstream (or a mesh) may take the other line, and a label posted with that
         // id found no prediction (the first line was the event id; both went upstream).
-        if request.headers.isRepeated(configuration.requestIDHeader) {
+        if request.headers.mayHaveReceived(nameBit: requestIDNameBit),
+            request.headers.isRepeated(configuration.requestIDHeader)
+        {
             observer?.proxyRequestRefused(reason: "bad_request")
             respond(HTTPResponse(status: 400, text: "\(configuration.requestIDHeader) given more than once\n"))
             return

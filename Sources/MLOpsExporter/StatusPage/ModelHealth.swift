@@ -67,7 +67,7 @@ struct ModelHealth {
     var windowSeconds: Double { configuration.window.duration.seconds }
 
     /// `qualityChange`: the labelled outcomes (correct, all) over the last `window` seconds, all versions, for a quality
-    /// SLO's window; nil when the history has no point old enough (the counts since start are used then).
+    /// SLO's window; nil when the history has no point a second old yet (the SLO then says "collecting…").
     init(
         configuration: ModelConfiguration, snapshot: MetricSnapshot, change: WindowChange?,
         qualityChange: (Double) -> (correct: Double, outcomes: Double)? = { _ in nil }
@@ -164,13 +164,10 @@ struct ModelHealth {
             // label on a canary did.)
             let target = slo.target ?? 0
             let window = slo.window.seconds
-            let counted =
-                qualityChange(window)
-                ?? (
-                    snapshot.sum("mlops_model_correct_predictions_total", m),
-                    snapshot.sum("mlops_model_classification_outcomes_total", m)
-                )
             let over = "over the last \(Shown.seconds(window))"
+            guard let counted = qualityChange(window) else {
+                return SLOStanding(slo: slo, sli: nil, met: nil, basis: "collecting… (accuracy \(over))")
+            }
             guard counted.outcomes > 0 else {
                 return SLOStanding(slo: slo, sli: nil, met: nil, basis: "no labelled outcomes \(over)")
             }

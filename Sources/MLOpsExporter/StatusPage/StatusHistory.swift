@@ -83,10 +83,13 @@ final class StatusHistory: Sendable {
         }
         let names = monitor.modelNames
         let configured = Set(names)
+        // Models with no point yet: new since the last tick (a reload added them), or the first tick.
+        var fresh = Set<String>()
         let due = rings.withLock { rings -> Set<String> in
             for key in rings.keys where !configured.contains(key) { rings[key] = nil }
             var due = Set<String>()
             for name in names {
+                if rings[name]?.isEmpty ?? true { fresh.insert(name) }
                 guard let model = monitor.model(named: name) else { continue }
                 if let last = rings[name]?.last, now - last.time < Self.interval(model) - 0.05 { continue }
                 due.insert(name)
@@ -126,7 +129,9 @@ final class StatusHistory: Sendable {
         let qualityTotal = qualityRings.withLock { rings -> Int in
             for (name, point) in qualityPoints {
                 var ring = rings[name] ?? []
-                if ring.isEmpty, let previous { ring.append(QualityPoint(time: previous)) }
+                // Zero at the last tick only for a model new since it, as for the other points; a model that gained
+                // its quality SLO by a reload kept its counts, and a zero point put all of them in the SLO's window.
+                if ring.isEmpty, fresh.contains(name), let previous { ring.append(QualityPoint(time: previous)) }
                 ring.append(point)
                 if ring.count > Self.capacity { ring.removeFirst(ring.count - Self.capacity) }
                 rings[name] = ring
