@@ -183,14 +183,17 @@ public enum ContentNegotiation {
 
     /// The weight the client gives `format`: that of the most specific matching range (an exact version counts as
     /// more specific than none; the OpenMetrics draft's, which the 1.0.0 output answers for Prometheus 2.x before
-    /// 2.5, as less specific than none: `openmetrics-text;version=0.0.1;q=0, openmetrics-text` turned OpenMetrics
-    /// down and got text, RFC 9110 §12.5.1 giving 1.0.0 the unversioned range's q=1), the highest if several tie;
-    /// `nil` if none matches.
+    /// 2.5, as less specific than any range but `*/*`: `openmetrics-text;version=0.0.1;q=0, openmetrics-text` turned
+    /// OpenMetrics down and got text, RFC 9110 §12.5.1 giving 1.0.0 the unversioned range's q=1), the highest if
+    /// several tie; `nil` if none matches.
     static func effectiveQuality(of format: ExpositionFormat, in ranges: [MediaRange]) -> Double? {
         var best: (specificity: Int, quality: Double)?
         for range in ranges where matches(range, format) {
             let version = range.parameters["version"]
-            let specificity = range.specificity * 3 + (version == nil ? 1 : isOpenMetricsDraft(range) ? 0 : 2)
+            // */* 1, type/* 4, the draft 2 (above */* only: the draft alone still asks for OpenMetrics), type/subtype
+            // 7, with an exact version 8.
+            let specificity =
+                isOpenMetricsDraft(range) ? 2 : range.specificity * 3 + (version == nil ? 1 : 2)
             if best == nil || specificity > best!.specificity
                 || (specificity == best!.specificity && range.quality > best!.quality)
             {

@@ -58,6 +58,14 @@ public final class Checkpointer: Sendable {
     let writing = Mutex<[UInt8]>([])
     /// Set when an unreadable checkpoint could not be set aside: never write over it (each checkpoint tries again).
     let blocked = Atomic<Bool>(false)
+    /// The file that could not be set aside (``blocked``): renamed by a later checkpoint only while it is still that
+    /// file; one put in its place meanwhile (a backup) is read first, as a checkpoint never read.
+    let blockedFile = Mutex<CheckpointFile.Identity?>(nil)
+    /// Set once a checkpoint unreadable for lack of permission has been counted and logged: the checkpoints that read
+    /// it again until they can count `permission` only, and say it once.
+    let permissionReported = Atomic<Bool>(false)
+    /// Set once the `running` marker could not be made and that was logged.
+    let markerWarned = Atomic<Bool>(false)
     /// The `running` marker a restore found while the checkpoint could not be read for lack of permission: the late
     /// restore that reads it is one after a crash (its own ``markRunning()`` finds the marker this process made).
     let crashBeforeUnread = Atomic<Bool>(false)
@@ -155,7 +163,8 @@ public final class Checkpointer: Sendable {
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
             metrics.restoreDuration.store(seconds.bitPattern, ordering: .relaxed)
         }
-        let crashed = markRunning() || (late && crashBeforeUnread.exchange(false, ordering: .relaxed))
+        let crashedBefore = late && crashBeforeUnread.exchange(false, ordering: .relaxed)
+        let crashed = markRunning() || crashedBefore
         let bytes: [UInt8]
         do throws(CheckpointFile.IOError) {
             guard let read = try file.read(maxBytes: maxBytes, prefix: CheckpointFormat.magic, checkAbove: 64 << 20)
@@ -173,12 +182,16 @@ public final class Checkpointer: Sendable {
                 // go on). When the rename fails for lack of permission too (a volume whose owner is set after start),
                 // it stays unread: each checkpoint reads it first, and fails as `permission` until it can (that
                 // rename failure blocked every checkpoint for the process's life, permissions fixed or not).
-                if !late {
+                let first = !permissionReported.exchange(true, ordering: .relaxed)
+                if first {
                     failed(
-                        &report, reason, "storage: cannot read the checkpoint (permissions); starting with empty state",
+                        &report, reason,
+                        late
+                            ? "storage: cannot read the checkpoint this process never read (permissions)"
+                            : "storage: cannot read the checkpoint (permissions); starting with empty state",
                         ["path": "\(file.path)", "reason": "\(reason.rawValue)", "error": "\(error)"])
                 }
-                report.setAside = setAside(now: now, keepUnreadable: true, quietly: late)
+                report.setAside = setAside(now: now, keepUnreadable: true, quietly: !first)
                 if report.setAside == nil && crashed { crashBeforeUnread.store(true, ordering: .relaxed) }
                 return report
             }
@@ -203,6 +216,7 @@ public final class Checkpointer: Sendable {
             return report
         }
         owns.store(true, ordering: .relaxed)
+        permissionReported.store(false, ordering: .relaxed)
         knownCheckpoint.withLock { $0 = file.checkpointIdentity }
         if crashed {
             report.afterCrash = true
@@ -301,9 +315,12 @@ public final class Checkpointer: Sendable {
             marked.store(true, ordering: .relaxed)
             adopted.store(crashed, ordering: .relaxed)
         } catch {
-            logger.warning(
-                "storage: the running marker cannot be made: if this process crashes, the next one restores its counters from the last checkpoint (they step back)",
-                metadata: ["path": "\(file.directory)", "error": "\(error)"])
+            // Said once: it is tried at each checkpoint, and a directory that stays read-only said it every interval.
+            if !markerWarned.exchange(true, ordering: .relaxed) {
+                logger.warning(
+                    "storage: the running marker cannot be made: if this process crashes, the next one restores its counters from the last checkpoint (they step back)",
+                    metadata: ["path": "\(file.directory)", "error": "\(error)"])
+            }
         }
         return crashed
     }
@@ -317,6 +334,7 @@ public final class Checkpointer: Sendable {
             let target = try file.setAside(now: now)
             owns.store(true, ordering: .relaxed)
             blocked.store(false, ordering: .relaxed)
+            permissionReported.store(false, ordering: .relaxed)
             logger.warning("storage: the unreadable checkpoint was kept aside", metadata: ["path": "\(target)"])
             return target
         } catch {
@@ -329,6 +347,7 @@ public final class Checkpointer: Sendable {
                 return nil
             }
             blocked.store(true, ordering: .relaxed)
+            blockedFile.withLock { $0 = file.checkpointIdentity }
             if !quietly {
                 logger.error(
                     "storage: the unreadable checkpoint cannot be set aside; no checkpoint will be written over it until it can",
@@ -449,18 +468,6 @@ public final class Checkpointer: Sendable {
     @discardableResult
     public func checkpoint(now: Double = Date().timeIntervalSince1970) -> CheckpointReport? {
         writing.withLock { buffer -> CheckpointReport? in
-            // Tried again each time: a directory made writable since lets it go aside, and checkpoints go on.
-            if blocked.load(ordering: .relaxed) && (!file.exists || setAside(now: now, quietly: true) == nil) {
-                if file.exists {
-                    metrics.failed(.blocked)
-                    logger.error(
-                        "storage: checkpoint not written: an unreadable checkpoint could not be set aside",
-                        metadata: ["path": "\(file.path)"])
-                    return nil
-                }
-                blocked.store(false, ordering: .relaxed)  // moved away by hand
-                owns.store(true, ordering: .relaxed)
-            }
             let started = DispatchTime.now().uptimeNanoseconds
             do throws(CheckpointFile.IOError) {
                 try file.prepareDirectory()
@@ -474,16 +481,38 @@ public final class Checkpointer: Sendable {
             } catch {
                 return failed(error)
             }
+            // Blocked: the rename is tried again (a directory made writable since lets it go aside, and checkpoints go
+            // on) while the file is still the one that could not be read; another one in its place (a backup put back,
+            // or none) is read first, as a checkpoint never read.
+            if blocked.load(ordering: .relaxed) {
+                if file.exists && blockedFile.withLock({ $0 }) == file.checkpointIdentity {
+                    guard setAside(now: now, quietly: true) != nil else {
+                        metrics.failed(.blocked)
+                        logger.error(
+                            "storage: checkpoint not written: an unreadable checkpoint could not be set aside",
+                            metadata: ["path": "\(file.path)"])
+                        return nil
+                    }
+                } else {
+                    blocked.store(false, ordering: .relaxed)
+                    owns.store(false, ordering: .relaxed)
+                }
+            }
             if !owns.load(ordering: .relaxed) {
                 if file.exists {
-                    logger.warning(
-                        "storage: the storage directory holds a checkpoint this process never read (the directory was locked by another process or unusable at start): restoring it before the first checkpoint",
-                        metadata: ["path": "\(file.path)"])
+                    if !permissionReported.load(ordering: .relaxed) {
+                        logger.warning(
+                            "storage: the storage directory holds a checkpoint this process never read (the directory was locked by another process or unusable at start, or the checkpoint replaced): restoring it before the first checkpoint",
+                            metadata: ["path": "\(file.path)"])
+                    }
                     var report = RestoreReport()
                     _ = read(into: &report, now: now, buffer: &buffer, late: true)
                 }
                 if blocked.load(ordering: .relaxed) {
                     metrics.failed(.blocked)
+                    logger.error(
+                        "storage: checkpoint not written: an unreadable checkpoint could not be set aside",
+                        metadata: ["path": "\(file.path)"])
                     return nil
                 }
                 if !owns.load(ordering: .relaxed) && file.exists {

@@ -86,10 +86,14 @@ import Testing
             ContentNegotiation.format(
                 accept: "application/openmetrics-text;q=0, application/openmetrics-text;version=0.0.1")
                 == .text)
-        // A type wildcard stays less specific than the draft's range.
+        // A type wildcard matches 1.0.0 where the draft's range does not: it decides, the draft only above `*/*`.
         #expect(
-            ContentNegotiation.format(accept: "application/*;q=0, application/openmetrics-text;version=0.0.1")
+            ContentNegotiation.format(accept: "application/openmetrics-text;version=0.0.1;q=0, application/*")
                 == .openMetrics)
+        #expect(
+            ContentNegotiation.format(accept: "application/*;q=0, application/openmetrics-text;version=0.0.1") == .text)
+        #expect(
+            ContentNegotiation.format(accept: "*/*;q=0, application/openmetrics-text;version=0.0.1") == .openMetrics)
     }
 
     @Test func tiesFollowSpecificityThenHeaderOrder() {

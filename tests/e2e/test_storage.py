@@ -693,10 +693,12 @@ def test_a_checkpoint_only_its_own_mode_keeps_unread_is_set_aside(saved, start_e
     assert metric(e, "mlops_storage_checkpoint_failures_total", reason="permission") == 0
 
 
-def test_a_blocked_checkpoint_is_set_aside_once_the_directory_allows_it(saved, start_exporter, tmp_path):
+@pytest.mark.parametrize("backup", [False, True], ids=["set_aside", "backup_put_back"])
+def test_a_blocked_checkpoint_is_set_aside_once_the_directory_allows_it(backup, saved, start_exporter, tmp_path):
     """A corrupt checkpoint in a directory the exporter cannot write: it cannot be set aside, so nothing is written
     over it (`blocked`); once the directory is writable, the next checkpoint sets it aside and writes. Before, only a
-    restart did (and `blocked` was untested)."""
+    restart did (and `blocked` was untested). With a good backup put in its place meanwhile, the backup is read and
+    restored, not renamed aside unread (a review found the retried rename took whatever file was there)."""
     data = bytearray(saved["bytes"])
     data[len(data) // 2] ^= 0xFF
     state = state_with(tmp_path, bytes(data))
@@ -707,12 +709,46 @@ def test_a_blocked_checkpoint_is_set_aside_once_the_directory_allows_it(saved, s
         wait_for(lambda: metric(e, "mlops_storage_checkpoint_failures_total", reason="blocked") >= 2,
                  what="checkpoints blocked while the corrupt one cannot be set aside")
         assert (state / "checkpoint").read_bytes() == bytes(data)
+        if backup:
+            os.chmod(state, 0o700)
+            (tmp_path / "backup").write_bytes(saved["bytes"])
+            os.replace(tmp_path / "backup", state / "checkpoint")
     finally:
         os.chmod(state, 0o700)
-    wait_for(lambda: metric(e, "mlops_storage_checkpoints_total") >= 1, what="a checkpoint once it could be set aside")
+    wait_for(lambda: metric(e, "mlops_storage_checkpoints_total") >= 1, what="a checkpoint once it could go on")
     aside = [p for p in state.iterdir() if p.name.startswith("checkpoint.corrupt-")]
-    assert len(aside) == 1 and aside[0].read_bytes() == bytes(data)
+    s = scrape(e)[1]
+    if backup:
+        assert not aside
+        assert sample(s, "mlops_storage_restore_total", model="credit", result="restored") == 1
+        assert sample(s, "mlops_ingest_events_total", kind="predictions", model="credit") == 2000
+    else:
+        assert len(aside) == 1 and aside[0].read_bytes() == bytes(data)
     assert e.stop(signal.SIGTERM) == 0
+
+
+def test_a_checkpoint_unreadable_for_permissions_at_the_late_restore_is_counted_once(saved, start_exporter, tmp_path):
+    """The directory locked at start (so the checkpoint was not read then), and the checkpoint unreadable for lack of
+    permission when the lock is free: the late restore counts it `unreadable` once and says why (it was neither
+    counted nor logged, a review found), and sets it aside in the writable directory."""
+    import fcntl
+    state = state_with(tmp_path, saved["bytes"])
+    os.chmod(state / "checkpoint", 0o000)
+    holder = open(state / "lock", "a+")
+    fcntl.lockf(holder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    try:
+        e = start_exporter("--storage.lock-wait", "0s", *storage_flags(saved["config"], state, "1s"),
+                           preexec_fn=drop_file_permission_override)
+        wait_for(lambda: metric(e, "mlops_storage_checkpoint_failures_total", reason="locked") >= 1,
+                 what="checkpoints failing while the lock is held")
+    finally:
+        holder.close()
+    wait_for(lambda: metric(e, "mlops_storage_checkpoints_total") >= 1, what="a checkpoint once the lock was free")
+    s = scrape(e)[1]
+    assert sample(s, "mlops_storage_restore_failures_total", reason="locked") == 1
+    assert sample(s, "mlops_storage_restore_failures_total", reason="unreadable") == 1
+    assert "cannot read the checkpoint this process never read (permissions)" in e.log_path.read_text()
+    assert len([p for p in state.iterdir() if p.name.startswith("checkpoint.corrupt-")]) == 1
 
 
 def test_a_big_file_of_something_else_is_refused_from_its_first_bytes(saved, start_exporter, tmp_path):
