@@ -249,6 +249,18 @@ public struct CheckpointFile: Sendable {
             modified: Int64(info.st_mtim.tv_sec), modifiedNanoseconds: Int(info.st_mtim.tv_nsec), tail: tail)
     }
 
+    /// What is under the checkpoint's name, told apart without opening it: the file a link leads to (`stat`), else
+    /// the entry itself (`lstat`: a dangling link); nil when nothing is there. For "is it still the file that could not
+    /// be set aside", which ``checkpointIdentity`` (nil for whatever cannot be opened) cannot tell.
+    public var entryIdentity: Identity? {
+        var info = stat()
+        guard stat(path, &info) == 0 || lstat(path, &info) == 0 else { return nil }
+        return Identity(
+            device: UInt64(info.st_dev), inode: UInt64(info.st_ino), size: Int64(info.st_size),
+            modified: Int64(info.st_mtim.tv_sec), modifiedNanoseconds: Int(info.st_mtim.tv_nsec),
+            tail: UInt32(info.st_mode))
+    }
+
     /// Whether a checkpoint file is there (or anything else under its name).
     public var exists: Bool {
         var info = stat()

@@ -16,9 +16,9 @@ import Synchronization
 /// (`mlops_storage_restore_failures_total{reason}`), renamed `checkpoint.corrupt-<time>` and every model starts
 /// empty; a checkpoint that cannot be written is logged and counted (`mlops_storage_checkpoint_failures_total`) and
 /// the previous one stays. If an unreadable checkpoint cannot be set aside, no checkpoint is written over it
-/// (`reason="blocked"`) until a later checkpoint can set it aside. One that can be neither read nor renamed for lack
-/// of permission (the directory's owner set after start) stays unread: each checkpoint reads it first (`permission`
-/// until it can), then restores it.
+/// (`reason="blocked"`) until a later checkpoint can set it aside while it is still that file (another one put in its
+/// place, a backup, is read first). One that can be neither read nor renamed for lack of permission (the directory's
+/// owner set after start) stays unread: each checkpoint reads it first (`permission` until it can), then restores it.
 ///
 /// One process per directory (``CheckpointFile/lock()``): the restore waits up to ``lockWait`` for a lock another
 /// process holds (the exporter it replaces, still writing its last checkpoint). Without it, the process starts
@@ -200,6 +200,7 @@ public final class Checkpointer: Sendable {
                 ["path": "\(file.path)", "reason": "\(reason.rawValue)", "error": "\(error)"])
             // Kept aside like a corrupt one: the next checkpoint must not replace what could not be read.
             report.setAside = setAside(now: now)
+            if report.setAside == nil && crashed { crashBeforeUnread.store(true, ordering: .relaxed) }
             return report
         }
         // The first checkpoint will be about this size: its buffer is sized once instead of grown.
@@ -213,6 +214,8 @@ public final class Checkpointer: Sendable {
                 &report, error.reason, "storage: the checkpoint cannot be read; starting with empty state",
                 ["path": "\(file.path)", "reason": "\(error.reason.rawValue)", "error": "\(error)"])
             report.setAside = setAside(now: now)
+            // Blocked: the crash is remembered for the read of what a later checkpoint finds there (a backup).
+            if report.setAside == nil && crashed { crashBeforeUnread.store(true, ordering: .relaxed) }
             return report
         }
         owns.store(true, ordering: .relaxed)
@@ -347,7 +350,7 @@ public final class Checkpointer: Sendable {
                 return nil
             }
             blocked.store(true, ordering: .relaxed)
-            blockedFile.withLock { $0 = file.checkpointIdentity }
+            blockedFile.withLock { $0 = file.entryIdentity }
             if !quietly {
                 logger.error(
                     "storage: the unreadable checkpoint cannot be set aside; no checkpoint will be written over it until it can",
@@ -485,7 +488,7 @@ public final class Checkpointer: Sendable {
             // on) while the file is still the one that could not be read; another one in its place (a backup put back,
             // or none) is read first, as a checkpoint never read.
             if blocked.load(ordering: .relaxed) {
-                if file.exists && blockedFile.withLock({ $0 }) == file.checkpointIdentity {
+                if let current = file.entryIdentity, blockedFile.withLock({ $0 }) == current {
                     guard setAside(now: now, quietly: true) != nil else {
                         metrics.failed(.blocked)
                         logger.error(
@@ -535,6 +538,10 @@ public final class Checkpointer: Sendable {
                 try file.write(w.bytes)
                 owns.store(true, ordering: .relaxed)
                 knownCheckpoint.withLock { $0 = file.checkpointIdentity }
+                // What an unread file left behind is over with it (it was removed): a later one is reported anew,
+                // and a later late restore is no restore after this process's start's crash.
+                permissionReported.store(false, ordering: .relaxed)
+                crashBeforeUnread.store(false, ordering: .relaxed)
             } catch {
                 return failed(error)
             }

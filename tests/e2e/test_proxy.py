@@ -1167,8 +1167,12 @@ def test_streams_reset_in_the_same_write_as_a_new_one_free_their_places_first(st
         slow = [request(f"/slow?ms=3000&i={i}") for i in range(8)]
         sock.sendall(conn.data_to_send())
         wait_for(lambda: upstream.requests >= 1, timeout=10, what="the first slow request upstream")
-        read(lambda: False, 0.5)
+        # The refusals counted, then read until as many 503s have arrived (a fixed wait could read too few).
+        pool_full = wait_for(lambda: sample(quiet_scrape(e)[1], PROXY_UPSTREAM_ERRORS, model=UNROUTED,
+                                            reason="pool_full"), timeout=10, what="the refusals counted")
+        read(lambda: sum(v == "503" for v in statuses.values()) >= pool_full, 10)
         refused = [sid for sid in slow if statuses.get(sid) == "503"]
+        assert len(refused) == pool_full, (statuses, pool_full)
         assert refused and len(refused) < len(slow), statuses  # the queue was full: some refused, some held
         held = [sid for sid in slow if sid not in statuses]
         for sid in held:

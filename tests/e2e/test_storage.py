@@ -667,8 +667,10 @@ def test_a_checkpoint_unreadable_for_permissions_is_restored_once_they_are_fixed
         assert not [p for p in state.iterdir() if p.name.startswith("checkpoint.")]
         assert metric(e, "mlops_ingest_events_total", kind="predictions", model="credit") == 0
     finally:
-        os.chmod(state, 0o700)
+        # The file first: a checkpoint between the two would find a writable directory and an unreadable file, and
+        # set it aside unread.
         os.chmod(state / "checkpoint", 0o600)
+        os.chmod(state, 0o700)
     wait_for(lambda: metric(e, "mlops_storage_checkpoints_total") >= 1,
              what="a checkpoint once the permissions were fixed")
     s = scrape(e)[1]
@@ -710,7 +712,8 @@ def test_a_blocked_checkpoint_is_set_aside_once_the_directory_allows_it(backup, 
                  what="checkpoints blocked while the corrupt one cannot be set aside")
         assert (state / "checkpoint").read_bytes() == bytes(data)
         if backup:
-            os.chmod(state, 0o700)
+            # Put back while the directory is still read-only to the exporter (the test keeps its capabilities): made
+            # writable first, a checkpoint in between would set the corrupt file aside and own the name.
             (tmp_path / "backup").write_bytes(saved["bytes"])
             os.replace(tmp_path / "backup", state / "checkpoint")
     finally:
@@ -729,26 +732,35 @@ def test_a_blocked_checkpoint_is_set_aside_once_the_directory_allows_it(backup, 
 
 def test_a_checkpoint_unreadable_for_permissions_at_the_late_restore_is_counted_once(saved, start_exporter, tmp_path):
     """The directory locked at start (so the checkpoint was not read then), and the checkpoint unreadable for lack of
-    permission when the lock is free: the late restore counts it `unreadable` once and says why (it was neither
-    counted nor logged, a review found), and sets it aside in the writable directory."""
+    permission, in a directory the exporter cannot write, when the lock is free: the late restore counts it
+    `unreadable` once and says why once (it was neither counted nor logged, a review found), each checkpoint after
+    fails as `permission`; once the permissions are fixed it is restored."""
     import fcntl
     state = state_with(tmp_path, saved["bytes"])
     os.chmod(state / "checkpoint", 0o000)
     holder = open(state / "lock", "a+")
     fcntl.lockf(holder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    os.chmod(state, 0o500)
     try:
         e = start_exporter("--storage.lock-wait", "0s", *storage_flags(saved["config"], state, "1s"),
                            preexec_fn=drop_file_permission_override)
         wait_for(lambda: metric(e, "mlops_storage_checkpoint_failures_total", reason="locked") >= 1,
                  what="checkpoints failing while the lock is held")
+        holder.close()
+        wait_for(lambda: metric(e, "mlops_storage_checkpoint_failures_total", reason="permission") >= 3,
+                 what="checkpoints failing while the checkpoint cannot be read")
+        s = scrape(e)[1]
+        assert sample(s, "mlops_storage_restore_failures_total", reason="locked") == 1
+        assert sample(s, "mlops_storage_restore_failures_total", reason="unreadable") == 1
+        assert e.log_path.read_text().count("cannot read the checkpoint this process never read (permissions)") == 1
     finally:
         holder.close()
-    wait_for(lambda: metric(e, "mlops_storage_checkpoints_total") >= 1, what="a checkpoint once the lock was free")
+        os.chmod(state / "checkpoint", 0o600)
+        os.chmod(state, 0o700)
+    wait_for(lambda: metric(e, "mlops_storage_checkpoints_total") >= 1, what="a checkpoint once it could be read")
     s = scrape(e)[1]
-    assert sample(s, "mlops_storage_restore_failures_total", reason="locked") == 1
-    assert sample(s, "mlops_storage_restore_failures_total", reason="unreadable") == 1
-    assert "cannot read the checkpoint this process never read (permissions)" in e.log_path.read_text()
-    assert len([p for p in state.iterdir() if p.name.startswith("checkpoint.corrupt-")]) == 1
+    assert sample(s, "mlops_storage_restore_total", model="credit", result="restored") == 1
+    assert sample(s, "mlops_ingest_events_total", kind="predictions", model="credit") == 2000
 
 
 def test_a_big_file_of_something_else_is_refused_from_its_first_bytes(saved, start_exporter, tmp_path):
