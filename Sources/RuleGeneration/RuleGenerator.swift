@@ -214,6 +214,9 @@ public enum RuleGenerator {
         for w in BurnRateWindow.windows(periodDays: slo.period.days) {
             let threshold = "(\(PromQL.number(w.factor)) * \(PromQL.number(budget)))"
             let exhausted = PromQL.duration(seconds: Int64((Double(w.longHours * 3600) / w.budgetConsumed).rounded()))
+            // Shown to four decimals (0.9333, 13.44): the threshold in the expression keeps every digit.
+            let factor = PromQL.number((w.factor * 10_000).rounded() / 10_000)
+            let share = PromQL.number(PromQL.rounded(w.budgetConsumed * 100))
             rules.append(
                 Rule(
                     .alert(burnRateAlert),
@@ -226,11 +229,11 @@ public enum RuleGenerator {
                     annotations: [
                         (
                             "summary",
-                            "\(model.shortName): SLO \(slo.name) (\(slo.type.rawValue), \(PromQL.number(slo.objective))% over \(period)) burns its error budget over \(PromQL.number(w.factor))x too fast"
+                            "\(model.shortName): SLO \(slo.name) (\(slo.type.rawValue), \(PromQL.number(slo.objective))% over \(period)) spent over \(share)% of its error budget in the last \(w.long) (\(factor)x the rate that spends it over \(period))"
                         ),
                         (
                             "description",
-                            "The \(slo.type.rawValue) error ratio of \(model.subject) over the last \(w.long) and over the last \(w.short) (slo:sli_error:ratio_rate\(w.long) and ratio_rate\(w.short)\(own)) is above \(PromQL.number(w.factor)) times the error budget (\(PromQL.number(PromQL.rounded(budget * 100)))% over \(period)): at this burn rate the whole budget lasts \(exhausted). "
+                            "The \(slo.type.rawValue) error ratio of \(model.subject) over the last \(w.long) and over the last \(w.short) (slo:sli_error:ratio_rate\(w.long) and ratio_rate\(w.short)\(own)) is above \(factor) times the error budget (\(PromQL.number(PromQL.rounded(budget * 100)))% over \(period)): at this burn rate the whole budget lasts \(exhausted). "
                                 + (slo.description.map { "SLO: \($0). " } ?? "") + advice(slo, model: model)
                         ),
                         ("runbook_url", runbook),

@@ -284,7 +284,20 @@ struct RuleGeneratorTests {
         #expect(ttftPage.annotation("description")?.contains("waits over 1s for its first token") == true)
         #expect(
             ttftPage.annotation("summary")
-                == "chat: SLO ttft (ttft, 99% over 30d) burns its error budget over 14.4x too fast")
+                == "chat: SLO ttft (ttft, 99% over 30d) spent over 2% of its error budget in the last 1h (14.4x the rate that spends it over 30d)"
+        )
+        // The 3d ticket of a 28d SLO: its factor shown to four decimals, and no "too fast" at a rate under 1 (an SRE's
+        // walk of the rules: "burns its error budget over 0.933333333333x too fast").
+        let ticket = try #require(
+            RuleGenerator.sloRules(
+                model: chat, slo: SLOConfiguration(type: .availability, objective: 99, period: .days28),
+                alerting: AlertingConfiguration(), job: "mlops-exporter"
+            ).last { $0.name == RuleGenerator.burnRateAlert })
+        #expect(
+            ticket.annotation("summary")
+                == "chat: SLO availability (availability, 99% over 28d) spent over 10% of its error budget in the last 3d (0.9333x the rate that spends it over 28d)"
+        )
+        #expect(ticket.annotation("description")?.contains("is above 0.9333 times the error budget") == true)
         let tpotPage = try #require(tpot.first { $0.name == RuleGenerator.burnRateAlert })
         #expect(tpotPage.annotation("description")?.contains("over 0.05s per output token") == true)
         // Sloth: request-based, so events.
