@@ -92,7 +92,10 @@ extension RuleGenerator {
         w.map(
             6, "annotations",
             [
-                ("summary", "\(model.shortName): SLO \(slo.name) burns its error budget too fast"),
+                (
+                    "summary",
+                    "\(model.shortName): SLO \(slo.name) is spending its error budget fast (multiwindow burn rate)"
+                ),
                 ("description", advice(slo, model: model)),
                 ("runbook_url", slo.runbookURL ?? "\(alerting.runbookBaseURL)/\(burnRateAlert)"),
             ])

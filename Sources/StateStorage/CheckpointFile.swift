@@ -213,8 +213,9 @@ public struct CheckpointFile: Sendable {
     }
 
     /// Which checkpoint a name holds: device, inode, size, modification time and the last four bytes (the format's
-    /// CRC-32 of the rest). An inode number is reused once its file is removed, so another writer's checkpoint may
-    /// have this one's inode; not its size, time and checksum as well.
+    /// CRC-32 of the rest; for ``entryIdentity`` the file type, with the status change time). An inode number is
+    /// reused once its file is removed, so another writer's checkpoint may have this one's inode; not its size, time
+    /// and checksum as well.
     public struct Identity: Sendable, Equatable {
         let device: UInt64
         let inode: UInt64
@@ -222,6 +223,8 @@ public struct CheckpointFile: Sendable {
         let modified: Int64
         let modifiedNanoseconds: Int
         let tail: UInt32
+        var changed: Int64 = 0
+        var changedNanoseconds = 0
     }
 
     /// Whether `fd` (``lock()``'s descriptor) is still the file at the lock's path: false when the lock file was
@@ -251,14 +254,17 @@ public struct CheckpointFile: Sendable {
 
     /// What is under the checkpoint's name, told apart without opening it: the file a link leads to (`stat`), else
     /// the entry itself (`lstat`: a dangling link); nil when nothing is there. For "is it still the file that could not
-    /// be set aside", which ``checkpointIdentity`` (nil for whatever cannot be opened) cannot tell.
+    /// be set aside", which ``checkpointIdentity`` (nil for whatever cannot be opened) cannot tell. The status change
+    /// time is in it (a backup copied over the file in place with `cp -p` keeps inode, size and mtime, not ctime),
+    /// and of the mode only the file type (a `chmod` is no other file).
     public var entryIdentity: Identity? {
         var info = stat()
         guard stat(path, &info) == 0 || lstat(path, &info) == 0 else { return nil }
         return Identity(
             device: UInt64(info.st_dev), inode: UInt64(info.st_ino), size: Int64(info.st_size),
             modified: Int64(info.st_mtim.tv_sec), modifiedNanoseconds: Int(info.st_mtim.tv_nsec),
-            tail: UInt32(info.st_mode))
+            tail: UInt32(info.st_mode & S_IFMT), changed: Int64(info.st_ctim.tv_sec),
+            changedNanoseconds: Int(info.st_ctim.tv_nsec))
     }
 
     /// Whether a checkpoint file is there (or anything else under its name).

@@ -199,6 +199,7 @@ public final class Checkpointer: Sendable {
                 &report, reason, "storage: cannot read the checkpoint; starting with empty state",
                 ["path": "\(file.path)", "reason": "\(reason.rawValue)", "error": "\(error)"])
             // Kept aside like a corrupt one: the next checkpoint must not replace what could not be read.
+            permissionReported.store(false, ordering: .relaxed)  // another file's failure: a later one is reported
             report.setAside = setAside(now: now)
             if report.setAside == nil && crashed { crashBeforeUnread.store(true, ordering: .relaxed) }
             return report
@@ -213,6 +214,7 @@ public final class Checkpointer: Sendable {
             failed(
                 &report, error.reason, "storage: the checkpoint cannot be read; starting with empty state",
                 ["path": "\(file.path)", "reason": "\(error.reason.rawValue)", "error": "\(error)"])
+            permissionReported.store(false, ordering: .relaxed)
             report.setAside = setAside(now: now)
             // Blocked: the crash is remembered for the read of what a later checkpoint finds there (a backup).
             if report.setAside == nil && crashed { crashBeforeUnread.store(true, ordering: .relaxed) }
@@ -338,6 +340,7 @@ public final class Checkpointer: Sendable {
             owns.store(true, ordering: .relaxed)
             blocked.store(false, ordering: .relaxed)
             permissionReported.store(false, ordering: .relaxed)
+            crashBeforeUnread.store(false, ordering: .relaxed)  // nothing unread is left to restore
             logger.warning("storage: the unreadable checkpoint was kept aside", metadata: ["path": "\(target)"])
             return target
         } catch {

@@ -1167,12 +1167,19 @@ def test_streams_reset_in_the_same_write_as_a_new_one_free_their_places_first(st
         slow = [request(f"/slow?ms=3000&i={i}") for i in range(8)]
         sock.sendall(conn.data_to_send())
         wait_for(lambda: upstream.requests >= 1, timeout=10, what="the first slow request upstream")
-        # The refusals counted, then read until as many 503s have arrived (a fixed wait could read too few).
-        pool_full = wait_for(lambda: sample(quiet_scrape(e)[1], PROXY_UPSTREAM_ERRORS, model=UNROUTED,
-                                            reason="pool_full"), timeout=10, what="the refusals counted")
-        read(lambda: sum(v == "503" for v in statuses.values()) >= pool_full, 10)
+        # Read until the 503s received equal the refusals counted, twice in a row (a fixed wait could read too few,
+        # and a count read while refusals are still being made could be too low).
+        agreed = []
+
+        def settled():
+            read(lambda: False, 0.2)
+            counted = sample(scrape(e)[1], PROXY_UPSTREAM_ERRORS, model=UNROUTED, reason="pool_full") or 0
+            seen = sum(v == "503" for v in statuses.values())
+            agreed.append(counted if counted == seen and counted > 0 else None)
+            return len(agreed) >= 2 and agreed[-1] is not None and agreed[-1] == agreed[-2]
+
+        wait_for(settled, timeout=15, what="the 503s received to equal the refusals counted")
         refused = [sid for sid in slow if statuses.get(sid) == "503"]
-        assert len(refused) == pool_full, (statuses, pool_full)
         assert refused and len(refused) < len(slow), statuses  # the queue was full: some refused, some held
         held = [sid for sid in slow if sid not in statuses]
         for sid in held:
