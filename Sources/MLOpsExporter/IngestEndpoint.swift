@@ -161,6 +161,15 @@ struct IngestEndpoint: Sendable {
         respond(response)
     }
 
+    /// The refusal of every ingestion request once the exporter has shut down (its workers stopped, its last checkpoint
+    /// written): a small body was still accepted inline and counted after it, and a large one was told to retry.
+    /// Counted `overloaded`; no `Retry-After`, a retry will not help.
+    func shutDown(_ model: MonitoredModel) -> Refusal {
+        Refusal(
+            model: model, status: 503, reason: .overloaded,
+            message: "the exporter has shut down: it takes no more events")
+    }
+
     /// The refusal of a body for `model` that needs a worker when `workers` has no room.
     func overloaded(_ model: MonitoredModel) -> Refusal {
         Refusal(
@@ -180,6 +189,7 @@ struct IngestEndpoint: Sendable {
         case .failure(let refusal):
             refuse(refusal, respond: respond)
         case .success(let screened):
+            guard !workers.isStopped else { return refuse(shutDown(screened.model), respond: respond) }
             let length = head.headers["Content-Length"].flatMap { Int($0) } ?? 0
             if length > inlineBodyLimit && !workers.hasRoom {
                 refuse(overloaded(screened.model), respond: respond)
@@ -201,6 +211,7 @@ struct IngestEndpoint: Sendable {
         case .success(let value): screened = value
         }
         let model = screened.model
+        guard !workers.isStopped else { return refuse(shutDown(model), respond: respond) }
         let body = request.body
         guard body.count <= inlineBodyLimit else {
             return offload(

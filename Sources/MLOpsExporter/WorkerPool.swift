@@ -55,6 +55,10 @@ final class WorkerPool: Sendable {
 
     let limits: WorkerLimits
     private let core: Core
+    private let stopping = Atomic<Bool>(false)
+
+    /// Whether ``shutdown()`` was called (lock-free: read per request).
+    var isStopped: Bool { stopping.load(ordering: .relaxed) }
 
     /// Starts `limits.threads` threads.
     init(limits: WorkerLimits) {
@@ -82,7 +86,10 @@ final class WorkerPool: Sendable {
     var jobs: Int { core.load.load(ordering: .relaxed) }
 
     /// Stops the threads once they are idle; waiting jobs are expired, later submissions refused.
-    func shutdown() { core.stop() }
+    func shutdown() {
+        stopping.store(true, ordering: .relaxed)
+        core.stop()
+    }
 
     private struct Job: Sendable {
         let key: String?

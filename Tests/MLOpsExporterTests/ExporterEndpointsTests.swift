@@ -83,6 +83,28 @@ struct ExporterEndpointsTests {
         #expect(text(response).contains("mlops_exporter_build_info"))
     }
 
+    /// After `shutdown(deadline:)` every ingestion request a host still routes to the endpoints gets 503, counted,
+    /// with no `Retry-After`: a small body was accepted inline (202) and counted, a large one told to retry (an
+    /// embedding probe, docs/embedding.md: "get 503").
+    @Test func ingestionAfterShutdownIsRefused() async throws {
+        let exporter = try embedded()
+        exporter.shutdown(deadline: .seconds(1))
+        let small = await exporter.endpoints.respond(
+            to: post("/api/v1/models/fraud/predictions", fraudEvent, [("Content-Type", "application/x-ndjson")]))
+        #expect(small.status == 503 && header(small, "Retry-After") == nil)
+        #expect(text(small) == "the exporter has shut down: it takes no more events\n")
+        let large = await exporter.endpoints.respond(
+            to: post(
+                "/api/v1/models/fraud/predictions", String(repeating: fraudEvent, count: 8_000),
+                [("Content-Type", "application/x-ndjson")]))
+        #expect(large.status == 503 && header(large, "Retry-After") == nil)
+        let metrics = text(await exporter.endpoints.respond(to: get("/metrics")))
+        #expect(metrics.contains(#"mlops_ingest_events_total{kind="predictions",model="fraud"} 0"#), "\(metrics)")
+        #expect(
+            metrics.contains(#"mlops_ingest_rejected_requests_total{model="fraud",reason="overloaded"} 2"#),
+            "\(metrics)")
+    }
+
     @Test("/metrics negotiates the format from Accept")
     func negotiation() async throws {
         let endpoints = try embedded().endpoints
