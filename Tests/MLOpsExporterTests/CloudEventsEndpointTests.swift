@@ -127,6 +127,19 @@ private let headerModels = """
 
 @Suite("The KServe logger receiver")
 struct CloudEventsEndpointTests {
+    /// After `shutdown(deadline:)` no event is taken: 503, counted, no `Retry-After` (a small event was still paired
+    /// inline after it, as ingestion's were, an embedding probe found).
+    @Test func eventsAfterShutdownAreRefused() async throws {
+        let (exporter, _) = try exporter(headerModels)
+        exporter.shutdown(deadline: .seconds(1))
+        let (status, body) = await send(
+            exporter, id: "late", type: CloudEvent.requestType, service: "logged", data: #"{"rows": [{"x": 1}]}"#)
+        #expect(status == 503 && body == "the exporter has shut down: it takes no more events\n", "\(body)")
+        let m = await scrape(exporter)
+        #expect(m[#"mlops_cloudevents_rejected_total{reason="overloaded"}"#] == 1)
+        #expect(m["mlops_cloudevents_pending"] == 0)
+    }
+
     @Test("a custom mapping's header: sources read the events' ce- attributes, in both content modes")
     func headerSourcesReadTheAttributes() async throws {
         let (exporter, _) = try exporter(headerModels)

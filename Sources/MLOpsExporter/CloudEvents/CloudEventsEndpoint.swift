@@ -37,6 +37,11 @@ struct CloudEventsEndpoint: Sendable {
     var maxInflatedBytes = 64 << 20
 
     func handle(_ request: HTTPRequest, respond: @escaping @Sendable (HTTPResponse) -> Void) {
+        // After the exporter's shutdown nothing is taken (a small event was still paired inline), as for ingestion.
+        guard !workers.isStopped else {
+            metrics.refused(.overloaded)
+            return respond(HTTPResponse(status: 503, text: "the exporter has shut down: it takes no more events\n"))
+        }
         // A structured-mode body is JSON to validate: up to `inlineLimit` here, beyond on a worker (as ingestion).
         guard CloudEvent.isStructured(request) && request.body.count > inlineLimit else {
             return receive(request, onWorker: false, respond: respond)
