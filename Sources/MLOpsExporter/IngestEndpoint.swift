@@ -165,10 +165,11 @@ struct IngestEndpoint: Sendable {
     /// written): a small body was still accepted inline and counted after it, and a large one was told to retry.
     /// Counted `overloaded`; no `Retry-After`, a retry will not help.
     func shutDown(_ model: MonitoredModel) -> Refusal {
-        Refusal(
-            model: model, status: 503, reason: .overloaded,
-            message: "the exporter has shut down: it takes no more events")
+        Refusal(model: model, status: 503, reason: .overloaded, message: Self.shutDownMessage)
     }
+
+    /// The reason ingestion and the KServe logger receiver give once the exporter has shut down.
+    static let shutDownMessage = "the exporter has shut down: it takes no more events"
 
     /// The refusal of a body for `model` that needs a worker when `workers` has no room.
     func overloaded(_ model: MonitoredModel) -> Refusal {

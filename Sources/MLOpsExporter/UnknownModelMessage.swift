@@ -1,3 +1,5 @@
+import Ingestion
+
 /// The one-line reason of a 404 for a model that is not configured, as the ingestion API and the status page say it:
 /// the name asked for (bytes outside printable ASCII escaped, at most ``maxNameBytes`` of it) and the configured
 /// names (at most ``maxListed`` of them). A decoded status path (`/models/a%0d%0aX: 1`) put a line break in the
@@ -19,17 +21,14 @@ enum UnknownModelMessage {
         return "unknown model \"\(shown(name))\" \(listed)"
     }
 
-    /// `name` with `\`, `"` and bytes outside printable ASCII escaped (`\n`, `\u{2028}`), cut after
-    /// ``maxNameBytes`` bytes of it (`…` then).
+    /// `name` cut to its first ``maxNameBytes`` bytes of whole scalars (`…` then, as `String.utf8Prefix` cuts), with
+    /// `\`, `"` and everything outside printable ASCII escaped (`\n`, `\u{2028}`: unlike `jsonStringLiteral`, which
+    /// leaves line separators and bidirectional overrides as they are).
     static func shown<S: StringProtocol>(_ name: S) -> String {
+        let whole = String(name)
+        let kept = whole.utf8Prefix(maxBytes: maxNameBytes)
         var out = ""
-        var used = 0
-        for scalar in name.unicodeScalars {
-            if used >= maxNameBytes {
-                out += "…"
-                break
-            }
-            used += String(scalar).utf8.count
+        for scalar in kept.unicodeScalars {
             switch scalar {
             case "\\": out += "\\\\"
             case "\"": out += "\\\""
@@ -40,6 +39,6 @@ enum UnknownModelMessage {
             default: out += "\\u{\(String(scalar.value, radix: 16))}"
             }
         }
-        return out
+        return kept.endIndex == whole.endIndex ? out : out + "…"
     }
 }

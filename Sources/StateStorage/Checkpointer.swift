@@ -56,11 +56,14 @@ public final class Checkpointer: Sendable {
     let maxBytes: Int
     /// One checkpoint at a time; also holds the buffer reused from one checkpoint to the next.
     let writing = Mutex<[UInt8]>([])
-    /// Set when an unreadable checkpoint could not be set aside: never write over it (each checkpoint tries again).
-    let blocked = Atomic<Bool>(false)
-    /// The file that could not be set aside (``blocked``): renamed by a later checkpoint only while it is still that
-    /// file; one put in its place meanwhile (a backup) is read first, as a checkpoint never read.
-    let blockedFile = Mutex<CheckpointFile.Identity?>(nil)
+    /// An unreadable checkpoint that could not be set aside: never written over. Each checkpoint renames it aside
+    /// while it is still that file (its ``CheckpointFile/entryIdentity``); one put in its place meanwhile (a backup)
+    /// is read first, as a checkpoint never read.
+    struct Blocked {
+        let file: CheckpointFile.Identity?
+    }
+    /// Set (non-nil) while checkpoints are blocked.
+    let blocked = Mutex<Blocked?>(nil)
     /// Set once a checkpoint unreadable for lack of permission has been counted and logged: the checkpoints that read
     /// it again until they can count `permission` only, and say it once.
     let permissionReported = Atomic<Bool>(false)
@@ -338,7 +341,7 @@ public final class Checkpointer: Sendable {
         do throws(CheckpointFile.IOError) {
             let target = try file.setAside(now: now)
             owns.store(true, ordering: .relaxed)
-            blocked.store(false, ordering: .relaxed)
+            blocked.withLock { $0 = nil }
             permissionReported.store(false, ordering: .relaxed)
             crashBeforeUnread.store(false, ordering: .relaxed)  // nothing unread is left to restore
             logger.warning("storage: the unreadable checkpoint was kept aside", metadata: ["path": "\(target)"])
@@ -352,8 +355,7 @@ public final class Checkpointer: Sendable {
                 }
                 return nil
             }
-            blocked.store(true, ordering: .relaxed)
-            blockedFile.withLock { $0 = file.entryIdentity }
+            blocked.withLock { $0 = Blocked(file: file.entryIdentity) }
             if !quietly {
                 logger.error(
                     "storage: the unreadable checkpoint cannot be set aside; no checkpoint will be written over it until it can",
@@ -490,8 +492,8 @@ public final class Checkpointer: Sendable {
             // Blocked: the rename is tried again (a directory made writable since lets it go aside, and checkpoints go
             // on) while the file is still the one that could not be read; another one in its place (a backup put back,
             // or none) is read first, as a checkpoint never read.
-            if blocked.load(ordering: .relaxed) {
-                if let current = file.entryIdentity, blockedFile.withLock({ $0 }) == current {
+            if let stuck = blocked.withLock({ $0 }) {
+                if let current = file.entryIdentity, stuck.file == current {
                     guard setAside(now: now, quietly: true) != nil else {
                         metrics.failed(.blocked)
                         logger.error(
@@ -500,7 +502,7 @@ public final class Checkpointer: Sendable {
                         return nil
                     }
                 } else {
-                    blocked.store(false, ordering: .relaxed)
+                    blocked.withLock { $0 = nil }
                     owns.store(false, ordering: .relaxed)
                 }
             }
@@ -514,7 +516,7 @@ public final class Checkpointer: Sendable {
                     var report = RestoreReport()
                     _ = read(into: &report, now: now, buffer: &buffer, late: true)
                 }
-                if blocked.load(ordering: .relaxed) {
+                if blocked.withLock({ $0 }) != nil {
                     metrics.failed(.blocked)
                     logger.error(
                         "storage: checkpoint not written: an unreadable checkpoint could not be set aside",

@@ -644,6 +644,12 @@ def drop_file_permission_override():
             raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
 
 
+def start_unprivileged(start_exporter, saved, state, *flags):
+    """The exporter on `state` with 1 s checkpoints, meeting file permissions as an unprivileged user does."""
+    return start_exporter(*flags, *storage_flags(saved["config"], state, "1s"),
+                          preexec_fn=drop_file_permission_override)
+
+
 @pytest.mark.parametrize("crashed", [False, True], ids=["clean", "after_crash"])
 def test_a_checkpoint_unreadable_for_permissions_is_restored_once_they_are_fixed(
         crashed, saved, start_exporter, tmp_path):
@@ -659,7 +665,7 @@ def test_a_checkpoint_unreadable_for_permissions_is_restored_once_they_are_fixed
     os.chmod(state / "checkpoint", 0o000)
     os.chmod(state, 0o500)
     try:
-        e = start_exporter(*storage_flags(saved["config"], state, "1s"), preexec_fn=drop_file_permission_override)
+        e = start_unprivileged(start_exporter, saved, state)
         assert metric(e, "mlops_storage_restore_failures_total", reason="unreadable") == 1
         wait_for(lambda: metric(e, "mlops_storage_checkpoint_failures_total", reason="permission") >= 2,
                  what="checkpoints failing while the permissions are wrong")
@@ -688,7 +694,7 @@ def test_a_checkpoint_only_its_own_mode_keeps_unread_is_set_aside(saved, start_e
     permission fix, and checkpoints go on (kept unread, it blocked them all, a review found)."""
     state = state_with(tmp_path, saved["bytes"])
     os.chmod(state / "checkpoint", 0o000)
-    e = start_exporter(*storage_flags(saved["config"], state, "1s"), preexec_fn=drop_file_permission_override)
+    e = start_unprivileged(start_exporter, saved, state)
     assert metric(e, "mlops_storage_restore_failures_total", reason="unreadable") == 1
     wait_for(lambda: metric(e, "mlops_storage_checkpoints_total") >= 1, what="checkpoints going on")
     assert len([p for p in state.iterdir() if p.name.startswith("checkpoint.corrupt-")]) == 1
@@ -706,7 +712,7 @@ def test_a_blocked_checkpoint_is_set_aside_once_the_directory_allows_it(backup, 
     state = state_with(tmp_path, bytes(data))
     os.chmod(state, 0o500)
     try:
-        e = start_exporter(*storage_flags(saved["config"], state, "1s"), preexec_fn=drop_file_permission_override)
+        e = start_unprivileged(start_exporter, saved, state)
         assert metric(e, "mlops_storage_restore_failures_total", reason="corrupt") == 1
         wait_for(lambda: metric(e, "mlops_storage_checkpoint_failures_total", reason="blocked") >= 2,
                  what="checkpoints blocked while the corrupt one cannot be set aside")
@@ -742,8 +748,7 @@ def test_a_checkpoint_unreadable_for_permissions_at_the_late_restore_is_counted_
     fcntl.lockf(holder, fcntl.LOCK_EX | fcntl.LOCK_NB)
     os.chmod(state, 0o500)
     try:
-        e = start_exporter("--storage.lock-wait", "0s", *storage_flags(saved["config"], state, "1s"),
-                           preexec_fn=drop_file_permission_override)
+        e = start_unprivileged(start_exporter, saved, state, "--storage.lock-wait", "0s")
         wait_for(lambda: metric(e, "mlops_storage_checkpoint_failures_total", reason="locked") >= 1,
                  what="checkpoints failing while the lock is held")
         holder.close()

@@ -40,7 +40,7 @@ struct CloudEventsEndpoint: Sendable {
         // After the exporter's shutdown nothing is taken (a small event was still paired inline), as for ingestion.
         guard !workers.isStopped else {
             metrics.refused(.overloaded)
-            return respond(HTTPResponse(status: 503, text: "the exporter has shut down: it takes no more events\n"))
+            return respond(HTTPResponse(status: 503, text: IngestEndpoint.shutDownMessage + "\n"))
         }
         // A structured-mode body is JSON to validate: up to `inlineLimit` here, beyond on a worker (as ingestion).
         guard CloudEvent.isStructured(request) && request.body.count > inlineLimit else {

@@ -205,9 +205,13 @@ final class StatusEndpoint: Sendable {
     func health(_ model: ModelConfiguration, _ snapshot: MetricSnapshot, now: Double) -> ModelHealth {
         let current = WindowPoint(model: model.name, snapshot: snapshot, time: now)
         let change = history.change(model: model.name, window: model.window.duration.seconds, current: current)
-        let labelled = QualityPoint(model: model.name, snapshot: snapshot, time: now)
+        // The outcome counts read only for a quality SLO (the overview renders every model).
         return ModelHealth(
             configuration: model, snapshot: snapshot, change: change,
-            qualityChange: { [history] in history.qualityChange(model: model.name, window: $0, current: labelled) })
+            qualityChange: { [history] window in
+                history.qualityChange(
+                    model: model.name, window: window,
+                    current: QualityPoint(model: model.name, snapshot: snapshot, time: now))
+            })
     }
 }

@@ -84,31 +84,16 @@ final class StatusHistory: Sendable {
         let names = monitor.modelNames
         let configured = Set(names)
         // Models with no point yet: new since the last tick (a reload added them), or the first tick.
-        var fresh = Set<String>()
-        let due = rings.withLock { rings -> Set<String> in
-            for key in rings.keys where !configured.contains(key) { rings[key] = nil }
-            var due = Set<String>()
-            for name in names {
-                if rings[name]?.isEmpty ?? true { fresh.insert(name) }
-                guard let model = monitor.model(named: name) else { continue }
-                if let last = rings[name]?.last, now - last.time < Self.interval(model) - 0.05 { continue }
-                due.insert(name)
+        let fresh = Set(rings.withLock { rings in names.filter { rings[$0]?.isEmpty ?? true } })
+        let due = rings.withLock {
+            self.due(in: &$0, names: names, configured: configured, now: now, time: \WindowPoint.time) {
+                Self.interval($0)
             }
-            return due
         }
-        let qualityDue = qualityRings.withLock { rings -> Set<String> in
-            var due = Set<String>()
-            for name in names {
-                guard let model = monitor.model(named: name), let window = Self.qualityWindow(model) else {
-                    rings[name] = nil
-                    continue
-                }
-                let interval = max(1, window / Double(Self.pointsPerWindow))
-                if let last = rings[name]?.last, now - last.time < interval - 0.05 { continue }
-                due.insert(name)
+        let qualityDue = qualityRings.withLock {
+            self.due(in: &$0, names: names, configured: configured, now: now, time: \QualityPoint.time) { model in
+                Self.qualityWindow(model).map { max(1, $0 / Double(Self.pointsPerWindow)) }
             }
-            for key in rings.keys where !configured.contains(key) { rings[key] = nil }
-            return due
         }
         guard !due.isEmpty || !qualityDue.isEmpty else { return }
         let parts = monitor.parts().filter {
@@ -126,31 +111,52 @@ final class StatusHistory: Sendable {
         let qualityPoints = qualityDue.map {
             ($0, QualityPoint(model: $0, snapshot: byModel[$0] ?? MetricSnapshot(), time: now))
         }
-        let qualityTotal = qualityRings.withLock { rings -> Int in
-            for (name, point) in qualityPoints {
-                var ring = rings[name] ?? []
-                // Zero at the last tick only for a model new since it, as for the other points; a model that gained
-                // its quality SLO by a reload kept its counts, and a zero point put all of them in the SLO's window.
-                if ring.isEmpty, fresh.contains(name), let previous { ring.append(QualityPoint(time: previous)) }
-                ring.append(point)
-                if ring.count > Self.capacity { ring.removeFirst(ring.count - Self.capacity) }
-                rings[name] = ring
-            }
-            return rings.values.reduce(0) { $0 + $1.count }
+        // Zero at the last tick only for a model new since it; a model that gained its quality SLO by a reload kept
+        // its counts, and a zero point put all of them in the SLO's window.
+        let qualityTotal = qualityRings.withLock {
+            Self.append(qualityPoints, to: &$0) { fresh.contains($0) ? previous.map(QualityPoint.init(time:)) : nil }
         }
-        let total = rings.withLock { rings -> Int in
-            for (name, point) in points {
-                var ring = rings[name] ?? []
-                if ring.isEmpty, let previous {
-                    ring.append(WindowPoint(model: name, snapshot: MetricSnapshot(), time: previous))
-                }
-                ring.append(point)
-                if ring.count > Self.capacity { ring.removeFirst(ring.count - Self.capacity) }
-                rings[name] = ring
+        let total = rings.withLock {
+            Self.append(points, to: &$0) { name in
+                previous.map { WindowPoint(model: name, snapshot: MetricSnapshot(), time: $0) }
             }
-            return rings.values.reduce(0) { $0 + $1.count }
         }
         held?.set(Double(total + qualityTotal))
+    }
+
+    /// The models of `names` whose last point in `rings` is at least their interval old (`interval` nil: the model
+    /// keeps no ring there, its points dropped); the rings of models not `configured` are dropped.
+    func due<Point>(
+        in rings: inout [String: [Point]], names: [String], configured: Set<String>, now: Double,
+        time: (Point) -> Double, interval: (MonitoredModel) -> Double?
+    ) -> Set<String> {
+        for key in rings.keys where !configured.contains(key) { rings[key] = nil }
+        var due = Set<String>()
+        for name in names {
+            guard let model = monitor.model(named: name) else { continue }
+            guard let every = interval(model) else {
+                rings[name] = nil
+                continue
+            }
+            if let last = rings[name]?.last, now - time(last) < every - 0.05 { continue }
+            due.insert(name)
+        }
+        return due
+    }
+
+    /// Appends each point to its model's ring (after `zero`'s point, for a ring still empty), keeping the last
+    /// ``capacity``; returns the points held in all.
+    static func append<Point>(
+        _ points: [(String, Point)], to rings: inout [String: [Point]], zero: (String) -> Point?
+    ) -> Int {
+        for (name, point) in points {
+            var ring = rings[name] ?? []
+            if ring.isEmpty, let first = zero(name) { ring.append(first) }
+            ring.append(point)
+            if ring.count > capacity { ring.removeFirst(ring.count - capacity) }
+            rings[name] = ring
+        }
+        return rings.values.reduce(0) { $0 + $1.count }
     }
 
     /// What happened to `model` over the last `window` seconds up to `current`: from the oldest point within
