@@ -342,15 +342,22 @@ struct Reader {
         // Every model whose latency buckets are known, valid or not (a service-wide latency SLO's threshold must be a
         // bucket of each).
         var fleet: [ModelConfiguration] = []
+        // Every name listed, of refused models too: a name given twice is reported with the models' other problems
+        // (it was checked only when both models were valid, so a second run showed it).
+        var listed = Set<String>()
         for (i, item) in items.enumerated() {
-            guard let model = model(item, "models[\(i)]") else {
-                if case .scalar(let s)? = Self.member(item, "name") { invalidModelNames.insert(s.string) }
+            let model = model(item, "models[\(i)]")
+            var name = model?.name
+            if model == nil, case .scalar(let s)? = Self.member(item, "name") {
+                invalidModelNames.insert(s.string)
+                name = s.string
+            }
+            if let name, !listed.insert(name).inserted {
+                fail(item, "models[\(i)].name", "model \"\(name)\" is configured twice")
                 continue
             }
-            if !names.insert(model.name).inserted {
-                fail(item, "models[\(i)].name", "model \"\(model.name)\" is configured twice")
-                continue
-            }
+            guard let model else { continue }
+            names.insert(model.name)
             fleet.append(model)
             if let capture = model.capture {
                 let service = capture.inferenceService ?? model.name
