@@ -275,13 +275,14 @@ final class ConfigurationState: Sendable {
 }
 
 extension ConfigErrors {
-    /// The problems of building `file`'s models, each at its location in the file when known.
+    /// The problems of building `file`'s models, each at its location in the file when known, else at its field when
+    /// known (a configuration built in code: `<code>: models[0].collectors[1].options.bins: ...`).
     init(_ setup: ModelSetupErrors, file: String) {
         self.init(
             setup.located.map {
                 ConfigError(
-                    file: file, line: $0.location?.line ?? 0, column: $0.location?.column ?? 0, field: "",
-                    message: $0.message)
+                    file: file, line: $0.location?.line ?? 0, column: $0.location?.column ?? 0, field: $0.field,
+                    message: $0.field.isEmpty ? $0.message : $0.fieldMessage)
             })
     }
 }

@@ -56,7 +56,7 @@ public final class ModelMonitor: CollectorGroup {
         var rebuilt: [String] = []
         var startedEmpty: [String: [String]] = [:]
         let current = models.withLock { $0 }
-        for model in configuration.models {
+        for (index, model) in configuration.models.enumerated() {
             let loaded = model.reference.flatMap { references[$0] }
             let hash = loaded?.sha256 ?? ""
             // An unchanged model keeps its collectors, and so its counts.
@@ -113,7 +113,8 @@ public final class ModelMonitor: CollectorGroup {
             prepared.append(
                 makeModel(
                     context, counters: current[model.name]?.counters ?? IngestCounters(model: model.name),
-                    joinCounters: current[model.name]?.joiner?.counters ?? JoinCounters(), problems: &problems))
+                    joinCounters: current[model.name]?.joiner?.counters ?? JoinCounters(), modelIndex: index,
+                    problems: &problems))
             if current[model.name] != nil { rebuilt.append(model.name) }
         }
         if !problems.isEmpty { throw ModelSetupErrors(problems) }
@@ -167,9 +168,11 @@ public final class ModelMonitor: CollectorGroup {
             sharedJoiner: existing.joiner)
     }
 
-    /// Builds a model's collectors from its configuration (appending what is wrong to `problems`).
+    /// Builds a model's collectors from its configuration (appending what is wrong to `problems`). `modelIndex`, the
+    /// model's place in its configuration when known, names the field of a problem that has no location (a
+    /// configuration built in code): `models[1].collectors[0].options.prediction_buckets`.
     func makeModel(
-        _ context: ModelContext, counters: IngestCounters, joinCounters: JoinCounters,
+        _ context: ModelContext, counters: IngestCounters, joinCounters: JoinCounters, modelIndex: Int? = nil,
         problems: inout [ModelSetupErrors.Problem]
     ) -> MonitoredModel {
         let model = context.configuration
@@ -177,11 +180,19 @@ public final class ModelMonitor: CollectorGroup {
         var seriesBudget = model.maxSeries
         // The collector whose series passed max_series: where the problem is reported (it had no line).
         var passedAt: ConfigLocation?
+        var passedIn: Int?
         var refused = 0
-        for config in model.collectors {
+        for (c, config) in model.collectors.enumerated() {
+            // The field of a problem of this collector, when it has no location and the model's index is known.
+            func field(_ option: String?) -> String? {
+                guard config.location == nil, let modelIndex else { return nil }
+                return "models[\(modelIndex)].collectors[\(c)]" + (option.map { ".options.\($0)" } ?? "")
+            }
             guard let type = catalog.types[config.name] else {
                 problems.append(
-                    .init("model \"\(model.name)\": unknown collector \"\(config.name)\"", at: config.location))
+                    .init(
+                        model: model.name, "unknown collector \"\(config.name)\"", at: config.location,
+                        field: field(nil)))
                 continue
             }
             // Every option problem, not only the first: the option at fault is left out (its default taken) and the
@@ -196,13 +207,18 @@ public final class ModelMonitor: CollectorGroup {
                             options, model: model.name, collector: config.name, seriesBudget: seriesBudget))
                     if attempt == 0 {
                         seriesBudget -= collector.maxSeries
-                        if seriesBudget < 0 && passedAt == nil { passedAt = config.location }
+                        if seriesBudget < 0 && passedIn == nil { (passedAt, passedIn) = (config.location, c) }
                         collectors.append(collector)
                     }
                     break
                 } catch {
                     if attempt == 0 { refused += 1 }
-                    problems.append(.init(error.description, at: config.location(ofOption: error.option)))
+                    let at = config.location(ofOption: error.option)
+                    if let path = field(error.option) {
+                        problems.append(.init(error.description, at: at, field: path, fieldMessage: error.atField))
+                    } else {
+                        problems.append(.init(error.description, at: at))
+                    }
                     guard let option = error.option, let fewer = Self.removing(option[...], from: options) else {
                         break
                     }
@@ -215,8 +231,9 @@ public final class ModelMonitor: CollectorGroup {
             let others = refused == 0 ? "" : " (not counting the \(refused) refused above)"
             problems.append(
                 .init(
-                    "model \"\(model.name)\": its collectors may create up to \(model.maxSeries - seriesBudget) series\(others), more than max_series (\(model.maxSeries))",
-                    at: passedAt))
+                    model: model.name,
+                    "its collectors may create up to \(model.maxSeries - seriesBudget) series\(others), more than max_series (\(model.maxSeries))",
+                    at: passedAt, field: passedAt == nil ? modelIndex.map { "models[\($0)].max_series" } : nil))
         }
         return MonitoredModel(
             context: context, collectors: collectors, counters: counters, joinCounters: joinCounters,
@@ -324,35 +341,4 @@ public struct PreparedModels: Sendable {
     /// Per model whose collectors' options changed: the collectors built anew whose state the new options could not
     /// carry (they start empty; the model's other state stays). A reload says so.
     public var collectorsStartedEmpty: [String: [String]] = [:]
-}
-
-/// Everything wrong with a configuration's models that only building their collectors reveals.
-public struct ModelSetupErrors: Error, Sendable, CustomStringConvertible {
-    /// One problem: a line of text, and where it is in the configuration file when known (a collector's
-    /// option, or its entry).
-    public struct Problem: Sendable, Equatable {
-        /// What is wrong, naming the model (and the collector and option).
-        public var message: String
-        /// Where in the configuration file, if known.
-        public var location: ConfigLocation?
-
-        /// Creates a problem.
-        public init(_ message: String, at location: ConfigLocation? = nil) {
-            self.message = message
-            self.location = location
-        }
-    }
-
-    /// The problems, in configuration order.
-    public var located: [Problem]
-
-    /// One line per problem.
-    public var problems: [String] { located.map(\.message) }
-
-    /// Creates the list.
-    public init(_ problems: [Problem]) { located = problems }
-    /// Creates the list of problems without locations.
-    public init(problems: [String]) { located = problems.map { Problem($0) } }
-    /// The problems, one per line.
-    public var description: String { problems.joined(separator: "\n") }
 }

@@ -1,0 +1,32 @@
+import ExporterConfig
+import Testing
+
+@testable import MLOpsExporter
+
+/// A collector option's problem in a configuration built in code has no line to be found by: it names the field, as
+/// the file's reader names its fields (it read `<code>: model "m": collector "service": option ...`).
+@Suite("Collector option problems of a configuration built in code name the field")
+struct CodeCollectorOptionTests {
+    @Test("the option's field path, under the configuration's source")
+    func optionProblemNamesItsField() {
+        let fine = ModelConfiguration(name: "a", task: .regression, versions: ["v"])
+        let bad = ModelConfiguration(
+            name: "m", task: .regression, versions: ["v"],
+            collectors: [
+                CollectorConfiguration(name: "quality"),
+                CollectorConfiguration(name: "service", options: ["prediction_buckets": .string("x")]),
+            ])
+        do {
+            _ = try Exporter.checkConfiguration(ExporterConfiguration(models: [fine, bad], source: "<code>"))
+            Issue.record("should have thrown")
+        } catch let error as ConfigErrors {
+            #expect(
+                error.description
+                    == #"<code>: models[1].collectors[1].options.prediction_buckets: model "m": collector "service": expected a list of numbers"#
+            )
+            #expect(error.errors.map(\.field) == ["models[1].collectors[1].options.prediction_buckets"])
+        } catch {
+            Issue.record("not ConfigErrors: \(error)")
+        }
+    }
+}
