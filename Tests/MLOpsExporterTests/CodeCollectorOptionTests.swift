@@ -29,4 +29,18 @@ struct CodeCollectorOptionTests {
             Issue.record("not ConfigErrors: \(error)")
         }
     }
+
+    @Test("a max_series total without a line names the model's max_series")
+    func seriesTotalNamesItsField() {
+        let capped = ModelConfiguration(name: "m", task: .regression, versions: ["v"], maxSeries: 1)
+        do {
+            _ = try Exporter.checkConfiguration(ExporterConfiguration(models: [capped], source: "<code>"))
+            Issue.record("should have thrown")
+        } catch let error as ConfigErrors {
+            #expect(error.errors.map(\.field) == ["models[0].max_series"])
+            #expect(error.description.hasPrefix(#"<code>: models[0].max_series: model "m": its collectors may create"#))
+        } catch {
+            Issue.record("not ConfigErrors: \(error)")
+        }
+    }
 }
