@@ -246,7 +246,9 @@ public struct ModelConfiguration: Sendable, Equatable {
     /// client_golang's default buckets, 5 ms to 10 s.
     public static let defaultLatencyBuckets: [Double] = Buckets.defaultSeconds
 
-    /// Creates a model configuration with defaults for everything but name and task.
+    /// Creates a model configuration with defaults for everything but name, task and versions. `versions` must list
+    /// at least one (e.g. `["default"]`): its default, none, is refused by validation, as a file's model without
+    /// `versions` is (`models[0].versions: list at least one version`).
     public init(
         name: String, task: ModelTask, versions: [String] = [], classes: [String] = [], positiveClass: String? = nil,
         features: [FeatureConfiguration] = [], sensitiveAttributes: [SensitiveAttribute] = [],
