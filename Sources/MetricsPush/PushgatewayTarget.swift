@@ -1,3 +1,5 @@
+import Glibc
+
 /// Where a push goes: a Pushgateway's `http://host:port[/prefix]` and a grouping key, as the URL path
 /// `/metrics/job/<job>/<name>/<value>...` that the Pushgateway documents: a value with a `/`, or an empty one, is
 /// written base64url-encoded (RFC 4648 §5) with `@base64` after its name (`model@base64/…`); other values are
@@ -124,11 +126,42 @@ struct HTTPEndpoint: Equatable {
             port = p
             hostPart = rest[..<colon]
         }
-        if hostPart.hasPrefix("[") && hostPart.hasSuffix("]") { hostPart = hostPart.dropFirst().dropLast() }
+        // A host this client cannot resolve is refused now, not retried as a network failure until the deadline
+        // (`http://[::1` was 5 attempts of "cannot resolve [::").
+        if hostPart.hasPrefix("[") {
+            guard hostPart.hasSuffix("]"), Self.isIPv6(hostPart.dropFirst().dropLast()) else {
+                throw .invalidURL("invalid IPv6 address in \"\(url)\" (http://[::1]:9091)")
+            }
+            hostPart = hostPart.dropFirst().dropLast()
+        } else {
+            guard hostPart.utf8.allSatisfy(Self.isHostByte) else {
+                throw .invalidURL(
+                    "invalid host in \"\(url)\" (a name or IPv4 address; an IPv6 address in brackets: http://[::1]:9091)"
+                )
+            }
+        }
         guard !hostPart.isEmpty else { throw .invalidURL("no host in \"\(url)\"") }
         host = String(hostPart)
         self.port = port
         self.path = path
+    }
+}
+
+extension HTTPEndpoint {
+    /// A byte of a host name or IPv4 address (RFC 3986 reg-name: unreserved, percent-encoded, sub-delims).
+    static func isHostByte(_ b: UInt8) -> Bool {
+        switch b {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+            UInt8(ascii: "0")...UInt8(ascii: "9"):
+            true
+        default: "-._~%!$&'()*+,;=".utf8.contains(b)
+        }
+    }
+
+    /// Whether `text` is an IPv6 address (`inet_pton`'s reading).
+    static func isIPv6(_ text: Substring) -> Bool {
+        var address = in6_addr()
+        return inet_pton(AF_INET6, String(text), &address) == 1
     }
 }
 

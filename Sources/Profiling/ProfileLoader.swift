@@ -24,15 +24,14 @@ public enum ProfileLoader {
     ) throws(ProfilingError)
         -> ReferenceProfile
     {
+        // Strict JSON first: Foundation's decoder takes the first of a key given twice (`"model"`, `"features"`) where
+        // Python's json, which may have written or edited the file, takes the last; such a profile is refused, at the
+        // key's line and column.
+        if let syntax = syntaxError(in: bytes, file: path) { throw syntax }
         let profile: ReferenceProfile
         do {
             profile = try JSONDecoder().decode(ReferenceProfile.self, from: Data(bytes))
         } catch let error as DecodingError {
-            if case .dataCorrupted(let context) = error, context.codingPath.isEmpty,
-                let syntax = syntaxError(in: bytes, file: path)
-            {
-                throw syntax
-            }
             throw Self.error(error, file: path)
         } catch {
             throw ProfilingError(file: path, message: "not a reference profile: \(error)")

@@ -159,7 +159,7 @@ public enum Profiler {
     }
 
     /// Whether `a` and `b` name one existing file (the same device and inode, through links and relative paths alike).
-    static func sameFile(_ a: String, _ b: String) -> Bool {
+    public static func sameFile(_ a: String, _ b: String) -> Bool {
         var x = stat()
         var y = stat()
         guard stat(a, &x) == 0, stat(b, &y) == 0 else { return false }

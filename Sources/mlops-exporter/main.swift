@@ -329,17 +329,18 @@ struct CheckConfig: ParsableCommand {
     var file: String
 
     func run() throws {
+        let config: ExporterConfiguration
         do {
-            let config = try Exporter.checkConfiguration(file: file)
-            for warning in config.warnings { printError("warning: \(warning)") }
-            let names = config.models.map(\.name).joined(separator: ", ")
-            print(
-                config.models.isEmpty
-                    ? "\(file): valid, no models" : "\(file): valid, \(config.models.count) model(s): \(names)")
+            config = try Exporter.checkConfiguration(file: file)
         } catch {
             printError("\(error)")
             throw ExitCode(1)
         }
+        for warning in config.warnings { printError("warning: \(warning)") }
+        let names = config.models.map(\.name).joined(separator: ", ")
+        try writeOrExit(
+            config.models.isEmpty
+                ? "\(file): valid, no models\n" : "\(file): valid, \(config.models.count) model(s): \(names)\n")
     }
 }
 
@@ -403,14 +404,15 @@ struct Profile: ParsableCommand {
             format: format.flatMap(InputFormat.init(rawValue:)),
             options: ProfileBuilder.Options(bins: bins, fineBins: fineBins, maxCategories: maxCategories),
             ignoreColumns: ignoreColumns.map(ProfilingError.ignoredColumns) ?? [])
+        let summary: Profiler.Summary
         do {
-            let summary = try Profiler.run(request)
-            for warning in summary.warnings { printError("warning: \(warning)") }
-            print(summary)
+            summary = try Profiler.run(request)
         } catch {
             printError(error.description)
             throw ExitCode(1)
         }
+        for warning in summary.warnings { printError("warning: \(warning)") }
+        try writeOrExit("\(summary)\n")
     }
 }
 
@@ -661,6 +663,15 @@ struct Demo: ParsableCommand {
         if referenceDirectory == nil, let phases {
             do { _ = try DemoSchedule(parsing: phases, cycles: cycle) } catch { throw ValidationError("\(error)") }
         }
+        // The generator's own checks, here so that they are usage errors too (they exited 2, batch's "drift").
+        guard referenceDirectory == nil else { return }
+        guard rate > 0, rate <= 100_000 else { throw ValidationError("--rate must be in (0, 100000] (got \(rate))") }
+        guard timeScale > 0, timeScale <= 100_000 else {
+            throw ValidationError("--time-scale must be in (0, 100000] (got \(timeScale))")
+        }
+        if let duration, !(duration > 0) {
+            throw ValidationError("--duration must be positive (got \(duration))")
+        }
     }
 
     func run() throws {
@@ -770,8 +781,19 @@ struct Rules: ParsableCommand {
             ? RuleGenerator.slothYAML(for: configuration, job: job)
             : RuleGenerator.prometheusYAML(for: configuration, job: job, source: source)
         guard let out else {
-            print(text, terminator: "")
+            try writeOrExit(text)
             return
+        }
+        // Not onto the configuration or a profile it names: the rules would replace them (profile refuses the same).
+        let inputs =
+            [(configPath, "the configuration")]
+            + configuration.models.compactMap { model in
+                model.reference.map { ($0, "model \"\(model.name)\"'s reference profile") }
+            }
+        for (path, what) in inputs where Profiler.sameFile(out, path) {
+            printError(
+                "\(out): cannot write: this is \(what) (\(path)); the rules would replace it: choose another --out")
+            throw ExitCode(1)
         }
         // profile's writer: through links, into devices and the process's own descriptors, never replacing them.
         do throws(ProfilingError) {
@@ -794,6 +816,14 @@ func writeStandardOutput(_ text: String) -> String? {
         offset += n
     }
     return nil
+}
+
+/// Writes `text` to standard output whole, or reports why it cannot and exits 1: a result lost to a full disk or a
+/// closed pipe fails the command (`print` dropped the error and the command exited 0).
+func writeOrExit(_ text: String) throws {
+    guard let problem = writeStandardOutput(text) else { return }
+    printError("mlops-exporter: cannot write to standard output: \(problem)")
+    throw ExitCode(1)
 }
 
 func printError(_ message: String) {

@@ -393,6 +393,11 @@ struct Workspace {
         #expect(
             failure(text: "{\"format\": 1} {}")
                 == "ref.json:1:15: not a JSON reference profile: text after the JSON value")
+        // A key given twice: Foundation's decoder took the first (`"model": "fraud"`) where Python's json takes the
+        // last, so the two readers of one profile disagreed; refused at the second.
+        #expect(
+            failure(text: "{\"model\": \"fraud\",\n \"model\": \"other\"}")
+                == "ref.json:2:2: key \"model\": not a JSON reference profile: appears twice in the object")
         #expect(failure(text: "{\"format\": 1}") == "ref.json: format: expected String")
         #expect(failure(text: "{\"format\": \"x\"}") == "ref.json: model: required, missing")
         #expect(throws: ProfilingError.self) { try ProfileLoader.load(path: "/nonexistent/ref.json", model: fraud) }

@@ -500,7 +500,10 @@ def test_push_urls_the_push_cannot_use_are_refused_before_the_run(setup, binary)
     predictions, _ = write_batch(setup["tmp"], "badurl", dataset(np.random.default_rng(14), 50))
     for option, url in [("--push", "http://user:pw@127.0.0.1:9"), ("--push", "http://127.0.0.1:9/?x=1"),
                         ("--push", "http://127.0.0.1:9/#f"), ("--remote-write", "http://127.0.0.1:9/api?x=1"),
-                        ("--remote-write", "http://127.0.0.1:9")]:
+                        ("--remote-write", "http://127.0.0.1:9"),
+                        # A host no resolver takes: retried as a network failure for the whole --push-timeout before.
+                        ("--push", "http://[::1"), ("--push", "http://[::1:9091"), ("--push", "http://::1:9091"),
+                        ("--push", "http://a b:9091"), ("--remote-write", "http://[nope]:9/api/v1/write")]:
         start = time.monotonic()
         r = run(binary, "--config", setup["config"], "--model", "m", "--input", predictions, option, url,
                 "--push-timeout", "30")

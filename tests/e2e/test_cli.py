@@ -330,3 +330,43 @@ def test_many_listen_addresses_all_answer(start_exporter):
     for port in ports:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/-/healthy", timeout=5) as r:
             assert r.status == 200
+
+
+def test_demo_rates_and_durations_out_of_range_are_usage_errors(binary):
+    """`demo --rate -1`, `--time-scale 0`, `--duration 0` were checked when the demo ran and exited 2 (the demo's
+    run-time failure, and batch's "drift detected"); usage errors exit 64, as the demo's bad --target does."""
+    for args, message in [(["--rate", "-1"], "--rate must be in (0, 100000]"),
+                          (["--rate", "nan"], "--rate must be in (0, 100000]"),
+                          (["--time-scale", "0"], "--time-scale must be in (0, 100000]"),
+                          (["--duration", "0"], "--duration must be positive")]:
+        r = run(binary, "demo", "--target", "http://127.0.0.1:1", *args, timeout=10)
+        assert r.returncode == 64 and message in r.stderr, (args, r.returncode, r.stderr)
+
+
+def test_results_that_cannot_be_written_to_standard_output_fail_the_command(binary, tmp_path):
+    """`rules > /dev/full` and `check-config FILE > /dev/full` printed into a full disk and exited 0 (a CI step writing
+    its rule file so got an empty file and a green step); `batch` already failed so. Now each exits 1 and says why."""
+    config = tmp_path / "m.yaml"
+    config.write_text("models:\n  - name: m\n    task: regression\n    versions: [v]\n"
+                      "    slos:\n      - {type: availability, objective: 99.9, period: 28d}\n")
+    for args in (["rules", "--config", str(config)], ["check-config", str(config)]):
+        with open("/dev/full", "w") as full:
+            r = subprocess.run([str(binary), *args], stdout=full, stderr=subprocess.PIPE, text=True, timeout=30)
+        assert r.returncode == 1, (args, r.returncode, r.stderr)
+        assert "cannot write to standard output: No space left on device" in r.stderr, (args, r.stderr)
+
+
+def test_rules_are_not_written_over_the_configuration(binary, tmp_path):
+    """`rules --config m.yaml --out m.yaml` replaced the configuration with the rules and exited 0 (profile refused
+    the same); refused now, through a link too, and the configuration is left as it was."""
+    config = tmp_path / "m.yaml"
+    text = ("models:\n  - name: m\n    task: regression\n    versions: [v]\n"
+            "    slos:\n      - {type: availability, objective: 99.9, period: 28d}\n")
+    config.write_text(text)
+    link = tmp_path / "link.yaml"
+    link.symlink_to("m.yaml")
+    for out in (config, link):
+        r = run(binary, "rules", "--config", str(config), "--out", str(out))
+        assert r.returncode == 1, (out, r.stderr)
+        assert f"{out}: cannot write: this is the configuration ({config})" in r.stderr, r.stderr
+        assert config.read_text() == text

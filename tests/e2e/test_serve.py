@@ -539,3 +539,17 @@ def test_sidecar_target_process_metrics(start_exporter, tmp_path):
     finally:
         target.kill()
         target.wait()
+
+
+def test_every_documented_server_error_reason_is_exposed_from_the_start(start_exporter):
+    """Each `reason` docs/metrics.md lists for mlops_exporter_http_errors_total (those of plain HTTP/1.1 and HTTP/2) is
+    a series at 0 before any error, so that `rate()` and `increase()` see its first one (`stream_refused` appeared only
+    when a stream was first refused)."""
+    row = next(line for line in open("docs/metrics.md") if line.startswith("| `mlops_exporter_http_errors_total`"))
+    listed = re.findall(r"`([a-z_]+)`", row.split("|")[3])
+    reasons = [r for r in listed if r != "reason" and not r.startswith("tls_")]
+    assert "stream_refused" in reasons and "evicted" in reasons, listed
+    status, _, body = start_exporter().get("/metrics")
+    assert status == 200
+    exposed = set(re.findall(r'^mlops_exporter_http_errors_total\{reason="([a-z_]+)"\} 0', body.decode(), re.M))
+    assert set(reasons) <= exposed, set(reasons) - exposed
