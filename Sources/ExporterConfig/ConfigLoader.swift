@@ -71,13 +71,24 @@ public enum ConfigLoader {
         return (configuration, reader.errors)
     }
 
+    /// libyaml's `problem` in the user's terms: its nesting limit names the C call that sets it ("Maximum nesting level
+    /// reached, set with yaml_set_max_nest_level()"), which a user of the exporter cannot make.
+    static func userFacing(_ problem: String) -> String {
+        problem.hasPrefix("Maximum nesting level reached")
+            ? "nested deeper than \(libyamlMaximumNesting) levels of mappings and sequences" : problem
+    }
+
+    /// libyaml's default nesting limit (`yaml_set_max_nest_level`, not changed by Yams).
+    static let libyamlMaximumNesting = 1000
+
     static func yamlError(_ error: any Error, file: String, text: String = "") -> ConfigError {
         if let y = error as? YamlError {
             switch y {
             case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _),
                 .composer(_, let problem, let mark, _):
                 return ConfigError(
-                    file: file, line: mark.line, column: mark.column, field: "", message: "invalid YAML: \(problem)")
+                    file: file, line: mark.line, column: mark.column, field: "",
+                    message: "invalid YAML: \(userFacing(problem))")
             case .duplicatedKeysInMapping(let duplicates, let context):
                 // Yams marks the mapping; the key's second line is where the user looks (it was the mapping's start).
                 let key = duplicates.sorted().first ?? ""

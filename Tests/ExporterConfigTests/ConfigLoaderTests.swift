@@ -346,6 +346,12 @@ struct ConfigLoaderTests {
         #expect(
             problems("models:\n  - name: m\n    task: \"a\\nb\\u001B\"\n    versions: [v]\n").first?.hasPrefix(
                 #"3: models[0].task: unknown task "a\nb\u{1B}""#) == true)
+        // Nesting past libyaml's limit named the C call that sets it ("set with yaml_set_max_nest_level()").
+        let deep =
+            "models:\n  - name: m\n    x: " + String(repeating: "[", count: 1100) + String(repeating: "]", count: 1100)
+        #expect(
+            problems(deep + "\n").map { $0.drop { $0 != ":" } }
+                == [": : invalid YAML: nested deeper than 1000 levels of mappings and sequences"])
         #expect(problems("") == ["0: : the file is empty"])
         #expect(problems("models: []\n") == [])  // zero models: a plain metrics server
         #expect(problems("- a\n") == ["1: : expected a mapping"])
