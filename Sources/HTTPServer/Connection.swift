@@ -251,7 +251,7 @@ final class Connection: DeadlineScheduled {
     func handle(_ events: EpollEvents) {
         if events.contains(.error) || (events.contains(.hangup) && !lingering) {
             // Reset by the peer (or both directions shut down): nothing can be answered any more.
-            close(reason: "reset")
+            close(reason: resetReason)
             return
         }
         if lingering {
@@ -263,6 +263,13 @@ final class Connection: DeadlineScheduled {
         {
             readInput()  // also drives a TLS handshake that waited for writability
         }
+    }
+
+    /// How a reset by the peer is counted: `reset`, unless the connection was idle between requests with nothing left
+    /// to send (nil: not an error): such a client lost nothing (a script streaming through the proxy with the openai
+    /// SDK that exits without closing its client resets its connection so, most times).
+    private var resetReason: String? {
+        output.isEmpty && protocolHandler.timerPhase(self) == .idle ? nil : "reset"
     }
 
     /// A TLS handshake step ran off the loop: its outcome is taken up (and what it allows read) by reading.
@@ -294,7 +301,7 @@ final class Connection: DeadlineScheduled {
                             "detail": "\(detail)",
                         ])
                 }
-                close(reason: transport.failureReason ?? "reset")
+                close(reason: transport.failureReason ?? resetReason)
                 return
             }
         }

@@ -553,3 +553,34 @@ def test_every_documented_server_error_reason_is_exposed_from_the_start(start_ex
     assert status == 200
     exposed = set(re.findall(r'^mlops_exporter_http_errors_total\{reason="([a-z_]+)"\} 0', body.decode(), re.M))
     assert set(reasons) <= exposed, set(reasons) - exposed
+
+
+def test_a_reset_of_an_idle_keep_alive_connection_is_no_error_but_one_mid_request_is(start_exporter):
+    """A client that resets its keep-alive connection after its last response lost nothing: it was counted `reset` in
+    the error counters an SRE alerts on (seen through the proxy: a script streaming with the openai SDK that exits
+    without closing its client, 2 runs in 3). A reset in the middle of a request head still is one."""
+    import struct
+    e = start_exporter()
+
+    def resets():
+        return sample_value(e.get("/metrics")[2].decode(), "mlops_exporter_http_errors_total", {"reason": "reset"})
+
+    def reset_after(request):
+        s = socket.create_connection(("127.0.0.1", e.port))
+        s.sendall(request)
+        if request.endswith(b"\r\n\r\n"):
+            data = b""
+            while b"\r\n\r\n" not in data or len(data) < data.index(b"\r\n\r\n") + 4 + int(
+                    re.search(rb"Content-Length: (\d+)", data).group(1)):
+                chunk = s.recv(65536)
+                assert chunk, data
+                data += chunk
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.close()  # RST
+
+    before = resets()
+    for _ in range(3):
+        reset_after(b"GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n")
+    reset_after(b"GET /-/healthy HTTP/1.1\r\nHo")  # mid-head
+    assert wait_for(lambda: resets() == before + 1 or None, timeout=10, what="the mid-head reset counted")
+    assert resets() == before + 1
