@@ -129,10 +129,10 @@ struct HTTPEndpoint: Equatable {
         // A host this client cannot resolve is refused now, not retried as a network failure until the deadline
         // (`http://[::1` was 5 attempts of "cannot resolve [::").
         if hostPart.hasPrefix("[") {
-            guard hostPart.hasSuffix("]"), Self.isIPv6(hostPart.dropFirst().dropLast()) else {
+            guard hostPart.hasSuffix("]"), let address = Self.ipv6Host(hostPart.dropFirst().dropLast()) else {
                 throw .invalidURL("invalid IPv6 address in \"\(url)\" (http://[::1]:9091)")
             }
-            hostPart = hostPart.dropFirst().dropLast()
+            hostPart = Substring(address)
         } else {
             guard hostPart.utf8.allSatisfy(Self.isHostByte) else {
                 throw .invalidURL(
@@ -158,10 +158,19 @@ extension HTTPEndpoint {
         }
     }
 
-    /// Whether `text` is an IPv6 address (`inet_pton`'s reading).
-    static func isIPv6(_ text: Substring) -> Bool {
+    /// The host to resolve for bracketed `text` when it is an IPv6 address (`inet_pton`'s reading), with an optional
+    /// zone, `%eth0` or RFC 6874's `%25eth0` (given to the resolver as `fe80::1%eth0`); nil otherwise.
+    static func ipv6Host(_ text: Substring) -> String? {
         var address = in6_addr()
-        return inet_pton(AF_INET6, String(text), &address) == 1
+        guard let percent = text.firstIndex(of: "%") else {
+            return inet_pton(AF_INET6, String(text), &address) == 1 ? String(text) : nil
+        }
+        var zone = text[text.index(after: percent)...]
+        if zone.hasPrefix("25") && zone.count > 2 { zone = zone.dropFirst(2) }
+        guard inet_pton(AF_INET6, String(text[..<percent]), &address) == 1, !zone.isEmpty,
+            zone.utf8.allSatisfy({ isHostByte($0) && $0 != UInt8(ascii: "%") })
+        else { return nil }
+        return text[..<percent] + "%" + zone
     }
 }
 

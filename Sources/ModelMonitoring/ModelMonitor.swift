@@ -185,7 +185,7 @@ public final class ModelMonitor: CollectorGroup {
         for (c, config) in model.collectors.enumerated() {
             // The field of a problem of this collector, when it has no location and the model's index is known.
             func field(_ option: String?) -> String? {
-                guard config.location == nil, let modelIndex else { return nil }
+                guard config.location == nil, model.locations.entry == nil, let modelIndex else { return nil }
                 return "models[\(modelIndex)].collectors[\(c)]" + (option.map { ".options.\($0)" } ?? "")
             }
             guard let type = catalog.types[config.name] else {
@@ -233,7 +233,9 @@ public final class ModelMonitor: CollectorGroup {
                 .init(
                     model: model.name,
                     "its collectors may create up to \(model.maxSeries - seriesBudget) series\(others), more than max_series (\(model.maxSeries))",
-                    at: passedAt, field: passedAt == nil ? modelIndex.map { "models[\($0)].max_series" } : nil))
+                    at: passedAt ?? model.locations.entry,
+                    field: passedAt == nil && model.locations.entry == nil
+                        ? modelIndex.map { "models[\($0)].max_series" } : nil))
         }
         return MonitoredModel(
             context: context, collectors: collectors, counters: counters, joinCounters: joinCounters,

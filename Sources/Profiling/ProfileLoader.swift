@@ -27,7 +27,9 @@ public enum ProfileLoader {
         // Strict JSON first: Foundation's decoder takes the first of a key given twice (`"model"`, `"features"`) where
         // Python's json, which may have written or edited the file, takes the last; such a profile is refused, at the
         // key's line and column.
-        if let syntax = syntaxError(in: bytes, file: path) { throw syntax }
+        // A byte order mark (editors on Windows write one) is no JSON, and Foundation skips it: so does the check.
+        let text = bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? Array(bytes.dropFirst(3)) : bytes
+        if let syntax = syntaxError(in: text, file: path) { throw syntax }
         let profile: ReferenceProfile
         do {
             profile = try JSONDecoder().decode(ReferenceProfile.self, from: Data(bytes))

@@ -31,6 +31,25 @@ import Testing
         #expect(throws: PushError.self) { try PushgatewayTarget(url: "http://:9091", job: "j", labels: []) }
     }
 
+    @Test func hostsNoResolverTakesAreRefusedAtOnceAndTheOthersKept() throws {
+        // Before, `http://[::1` and the like were retried as network failures until the deadline ("cannot resolve").
+        for url in [
+            "http://[::1", "http://[::1:9091", "http://::1:9091", "http://a b:9091", "http://[nope]:9",
+            "http://[fe80::1%]",
+        ] {
+            #expect(throws: PushError.self, "\(url)") { try PushgatewayTarget(url: url, job: "j", labels: []) }
+        }
+        for (url, host) in [
+            ("http://localhost:9091", "localhost"), ("http://[::1]:9091/prefix", "::1"),
+            ("http://my_host.Example", "my_host.Example"),
+            ("http://[::ffff:127.0.0.1]", "::ffff:127.0.0.1"), ("http://[fe80::1%lo]:9", "fe80::1%lo"),
+            // RFC 6874's spelling of the zone, given to the resolver decoded.
+            ("http://[fe80::1%25eth0]:9", "fe80::1%eth0"),
+        ] {
+            #expect(try PushgatewayTarget(url: url, job: "j", labels: []).host == host, "\(url)")
+        }
+    }
+
     @Test func credentialsQueriesAndFragmentsAreRefusedAtOnce() throws {
         // Before, `user:pw@host` was taken as the host name (a run of retries ending "cannot resolve"), and a query
         // or fragment was glued before `/metrics/job/...` (answered 404 or 405).
