@@ -178,6 +178,13 @@ def test_check_config_accepts_the_example_and_locates_errors(binary, tmp_path):
     assert f"{bad}:5:5: models[0].colour: unknown field" in r.stderr
     r = run(binary, "check-config", str(tmp_path / "missing.yaml"))
     assert r.returncode == 1 and "missing.yaml" in r.stderr and "cannot read" in r.stderr
+    # A model without a collectors list over its max_series: at the model's entry (it had no line; for a moment it
+    # had a code-built configuration's field path instead).
+    over = tmp_path / "over.yaml"
+    over.write_text("models:\n  - name: m\n    task: regression\n    versions: [v]\n    max_series: 1\n")
+    r = run(binary, "check-config", str(over))
+    assert r.returncode == 1
+    assert f'{over}:2:5: model "m": its collectors may create up to' in r.stderr, r.stderr
 
 
 def test_a_negative_number_is_named_as_out_of_range(binary):
