@@ -402,6 +402,15 @@ final class HTTP1Session: ConnectionProtocolHandler {
             connection.countError("incomplete_request")
             connection.close(reason: nil)
         }
+        // So is a body streaming to the handler after its answer (a proxy's upstream answered before the body was in)
+        // that what is left cannot complete: failed now, not at the body timeouts (it waited 5 s for the minimum rate,
+        // counted `body_too_slow`, and the exchange's record with it).
+        if case .streaming(let body, _) = bodyState, let length = body.contentLength,
+            body.bytesReceived + connection.input.readableCount < length
+        {
+            connection.countError("incomplete_request")
+            connection.close(reason: nil)
+        }
     }
 
     func beginDrain(_ connection: Connection) {

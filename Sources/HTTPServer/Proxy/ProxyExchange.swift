@@ -56,6 +56,12 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
     @exclusivity(unchecked) private var endCancelled = false
     /// Whether the exchange ended because the client's body could not be completed (``requestBodyFailed()``).
     @exclusivity(unchecked) private var endBodyFailed = false
+    /// The upstream answered before the client's body was all in, and that body is being captured: the report waits
+    /// for the rest of it (read only into the capture), so that the record holds the whole request (an upstream
+    /// answering early, such as nginx's `return`, had the capture decode a cut body: `invalid_json`).
+    @exclusivity(unchecked) private var reportAwaitsBody = false
+    /// The client's body could not be completed after the answer: the captured request is cut.
+    @exclusivity(unchecked) private var capturedRequestCut = false
     /// The request as it was sent, kept while an idempotent request (its body whole, at most ``maxReplayBytes``) may
     /// be sent again: a pooled connection the upstream closed as the request went out answers nothing, and the
     /// request goes once more on a new connection (RFC 9112 §9.3.1; nginx, Go and Envoy do so). Once at most.
@@ -129,6 +135,12 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
     /// The client's body cannot be completed: the server answers the client; the upstream request goes. Recorded as
     /// such, not as a client that left (it was counted in `client_cancelled_total` as well as by the server).
     func requestBodyFailed() {
+        if reportAwaitsBody {
+            reportAwaitsBody = false
+            capturedRequestCut = true
+            pool.loop.reportAfterFlush(self)
+            return
+        }
         if !ended { endBodyFailed = true }
         cancel()
     }
@@ -137,17 +149,13 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
 
     /// A piece of the client's body: captured, framed and queued upstream; false to pause the client.
     private func requestBody(_ piece: UnsafeRawBufferPointer) -> Bool {
-        guard !ended else { return true }  // the exchange is over (answered early): the rest is read and dropped
-        watcher?.requestBody(piece)
-        if capturedRequest != nil, !requestOverLimit {
-            let room = tap.captureLimit - capturedRequest!.count
-            if piece.count <= room {
-                capturedRequest!.append(contentsOf: piece)
-            } else {
-                capturedRequest!.append(contentsOf: piece.prefix(room))
-                requestOverLimit = true
-            }
+        guard !ended else {
+            // The exchange is over (answered early): the rest is read and dropped, but for its capture.
+            if reportAwaitsBody { captureRequestPiece(piece) }
+            return true
         }
+        watcher?.requestBody(piece)
+        captureRequestPiece(piece)
         if holdingBody != nil {
             if holdingBody!.count + piece.count <= holdLimit {
                 holdingBody!.append(contentsOf: piece)
@@ -156,6 +164,19 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
             releaseHeldBody(rewrite: false)  // too long to hold: forwarded unchanged from here
         }
         return queueBodyPiece(piece)
+    }
+
+    /// Copies a piece of the client's body into the capture, up to the limit.
+    @inline(__always)
+    private func captureRequestPiece(_ piece: UnsafeRawBufferPointer) {
+        guard capturedRequest != nil, !requestOverLimit else { return }
+        let room = tap.captureLimit - capturedRequest!.count
+        if piece.count <= room {
+            capturedRequest!.append(contentsOf: piece)
+        } else {
+            capturedRequest!.append(contentsOf: piece.prefix(room))
+            requestOverLimit = true
+        }
     }
 
     /// Frames and queues one piece of the body (chunked when the client's body is).
@@ -194,6 +215,12 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
 
     /// The client's body is complete: the end goes upstream.
     func requestBodyEnded() {
+        if reportAwaitsBody {
+            reportAwaitsBody = false
+            requestComplete = true
+            pool.loop.reportAfterFlush(self)
+            return
+        }
         guard !ended else { return }
         requestComplete = true
         watcher?.requestEnded(elapsed: elapsed)
@@ -444,6 +471,10 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
         endedAt = pool.loop.now
         endFailure = failure
         endCancelled = cancelled
+        if failure == nil, !cancelled, !requestComplete, capturedRequest != nil, !requestOverLimit {
+            reportAwaitsBody = true  // reported at the body's end (or failure), which the server reads on
+            return
+        }
         pool.loop.reportAfterFlush(self)
     }
 
@@ -456,6 +487,7 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
         // every field), and a record passed by value (even `consume`d) was copied into the argument.
         var record = ProxyExchangeRecord(
             request: consume request, requestBody: capturedRequest.take(), requestBodyOverLimit: requestOverLimit,
+            requestBodyCut: capturedRequestCut,
             requestID: requestID, tap: tap, status: endCancelled ? nil : status,
             responseHeaders: responseHeaders.take(), responseBody: captured.take(), responseBodyOverLimit: overLimit,
             responseBodyBytes: bodyBytes, failure: endFailure, cancelled: endCancelled,

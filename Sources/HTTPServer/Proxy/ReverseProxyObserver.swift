@@ -105,6 +105,10 @@ public struct ProxyExchangeRecord: Sendable {
     public var requestBody: [UInt8]?
     /// Whether the request body was longer than the tap's limit.
     public var requestBodyOverLimit: Bool
+    /// Whether the client's body stopped short after the upstream had answered (the client left, or was too slow):
+    /// ``requestBody`` holds only what came. (An upstream may answer before reading the whole body; the record then
+    /// waits for the rest of it, read for the capture alone.)
+    public var requestBodyCut: Bool = false
     /// The request id sent upstream (the client's, or a generated one, also returned to the client).
     public var requestID: String
     /// What ``ReverseProxyObserver/proxyRequestStarted(_:requestID:)`` returned.
@@ -143,7 +147,8 @@ extension ProxyExchangeRecord {
     /// Creates a record (the proxy makes these; an application's tests may too). The request is unlabelled so that this
     /// initializer differs from the memberwise one the proxy uses.
     public init(
-        _ request: HTTPRequest, requestBody: [UInt8]? = nil, requestBodyOverLimit: Bool = false, requestID: String,
+        _ request: HTTPRequest, requestBody: [UInt8]? = nil, requestBodyOverLimit: Bool = false,
+        requestBodyCut: Bool = false, requestID: String,
         tap: ProxyTap, status: Int?, responseHeaders: HTTPHeaders? = nil,
         responseBody: [UInt8]? = nil, responseBodyOverLimit: Bool = false, responseBodyBytes: Int = 0,
         failure: UpstreamFailure? = nil, cancelled: Bool = false, requestBodyFailed: Bool = false,
@@ -152,6 +157,7 @@ extension ProxyExchangeRecord {
         self.request = request
         self.requestBody = requestBody
         self.requestBodyOverLimit = requestBodyOverLimit
+        self.requestBodyCut = requestBodyCut
         self.requestID = requestID
         self.tap = tap
         self.status = status

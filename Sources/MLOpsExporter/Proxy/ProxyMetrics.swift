@@ -10,16 +10,18 @@ import Synchronization
 final class ProxyModelCounters: Sendable {
     /// Capture failure reasons: the decoder's, then `too_large` (a body over `capture.max_body_bytes`, received or
     /// inflated), `overloaded` (a body over 256 KiB or compressed found no free decoding worker),
-    /// `unsupported_encoding` (a `Content-Encoding` other than gzip or deflate) and `invalid_encoding` (a compressed
-    /// body that does not inflate).
+    /// `unsupported_encoding` (a `Content-Encoding` other than gzip or deflate), `invalid_encoding` (a compressed
+    /// body that does not inflate) and `incomplete_body` (the client's body stopped short after the upstream had
+    /// answered).
     static let captureReasons =
         CaptureFailure.allCases.map(\.rawValue) + [
-            "too_large", "overloaded", "unsupported_encoding", "invalid_encoding",
+            "too_large", "overloaded", "unsupported_encoding", "invalid_encoding", "incomplete_body",
         ]
     static let tooLarge = CaptureFailure.allCases.count
     static let overloaded = CaptureFailure.allCases.count + 1
     static let unsupportedEncoding = CaptureFailure.allCases.count + 2
     static let invalidEncoding = CaptureFailure.allCases.count + 3
+    static let incompleteBody = CaptureFailure.allCases.count + 4
     /// The decoder's `invalid_value`: also an LLM response's `usage` count that is no token count.
     static let invalidValue = CaptureFailure.allCases.firstIndex(of: .invalidValue)!
 
@@ -111,7 +113,7 @@ final class ProxyMetrics: Collector, UpstreamPoolObserver, HTTPServerObserver {
             captureFailures = try! s.counter(
                 "mlops_proxy_capture_failures_total",
                 help:
-                    "Proxied exchanges whose bodies could not be decoded into predictions, per model and reason (the decoder's reasons; too_large: a body over capture.max_body_bytes, received or inflated; overloaded: no decoding worker free; unsupported_encoding: a Content-Encoding other than gzip or deflate; invalid_encoding: a compressed body that does not inflate). The client's response is never affected.",
+                    "Proxied exchanges whose bodies could not be decoded into predictions, per model and reason (the decoder's reasons; too_large: a body over capture.max_body_bytes, received or inflated; overloaded: no decoding worker free; unsupported_encoding: a Content-Encoding other than gzip or deflate; invalid_encoding: a compressed body that does not inflate; incomplete_body: the client's body stopped short after the upstream had answered). The client's response is never affected.",
                 labels: ["model", "reason"])
             captured = try! s.counter(
                 "mlops_proxy_captured_total",

@@ -251,6 +251,8 @@ final class ProxyRecorder: ReverseProxyObserver {
         if context.capture && !isError && (200..<300).contains(status) {
             if exchange.requestBodyOverLimit || exchange.responseBodyOverLimit {
                 counters.captureFailures.add(ProxyModelCounters.tooLarge)
+            } else if exchange.requestBodyCut {
+                counters.captureFailures.add(ProxyModelCounters.incompleteBody)
             } else if let request = exchange.requestBody, let response = exchange.responseBody,
                 entry.decoderProtocol != nil
             {
