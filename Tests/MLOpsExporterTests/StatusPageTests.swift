@@ -537,6 +537,7 @@ struct StatusPageTests {
                 }
                 let rank = q * total
                 let b = cumulative.firstIndex { $0 >= rank }!
+                #expect(buckets.isBeyondBounds(q) == (b == bounds.count), "q=\(q) counts=\(counts)")
                 let expected: Double
                 if b == bounds.count {
                     expected = bounds.last!
@@ -549,6 +550,20 @@ struct StatusPageTests {
                 #expect(abs(buckets.quantile(q)! - expected) < 1e-12, "q=\(q) counts=\(counts)")
             }
         }
+    }
+
+    /// A p99 in the `+Inf` bucket is the highest bound by `histogram_quantile`: it read "1 s" for requests of 2 s.
+    @Test("a quantile beyond the highest finite bound is shown after '>'")
+    func quantileBeyondTheBounds() {
+        func shown(_ counts: [Double], _ q: Double) -> String {
+            var h = HTMLText()
+            ModelCard.quantile("latency_p99", WindowPoint.Buckets(bounds: [0.1, 1], counts: counts), q, into: &h)
+            return String(decoding: h.bytes, as: UTF8.self)
+        }
+        #expect(shown([9, 0, 1], 0.99).hasPrefix("&gt; <data value=\"1\" data-figure=\"latency_p99\">"))
+        #expect(shown([9, 0, 1], 0.5).hasPrefix("<data value=\""))
+        #expect(shown([0, 99, 1], 0.99).hasPrefix("<data value=\"1"))  // the rank reached within the last bound
+        #expect(shown([0, 0, 0], 0.99).isEmpty)
     }
 
     @Test("numbers shown read back to the value within their last digit, over ten magnitudes each way")

@@ -69,29 +69,37 @@ enum ModelCard {
                     : "<span class=\"muted\">no requests in the window</span>")
         }
         h.raw("</dd>\n<dt>Latency p50 / p99</dt><dd>")
-        if let c = m.change, let p50 = c.latency.quantile(0.5), let p99 = c.latency.quantile(0.99) {
-            h.figure("latency_p50", p50, shown: .seconds)
+        if let c = m.change, c.latency.quantile(0.5) != nil {
+            quantile("latency_p50", c.latency, 0.5, into: &h)
             h.raw(" / ")
-            h.figure("latency_p99", p99, shown: .seconds)
+            quantile("latency_p99", c.latency, 0.99, into: &h)
         } else {
             h.raw("<span class=\"muted\">no latencies in the window</span>")
         }
         h.raw("</dd>\n")
     }
 
+    /// The `q`-quantile of `buckets` as figure `name` (interpolated as `histogram_quantile` does), after `> ` when it
+    /// lies beyond the highest finite bound: the value is then that bound, a floor (a p99 of 2 s requests read "1 s").
+    static func quantile(_ name: String, _ buckets: WindowPoint.Buckets, _ q: Double, into h: inout HTMLText) {
+        guard let value = buckets.quantile(q) else { return }
+        if buckets.isBeyondBounds(q) { h.raw("&gt; ") }
+        h.figure(name, value, shown: .seconds)
+    }
+
     /// A text-generation model's time to first token and time per output token over the window, and goodput.
     static func llm(_ m: ModelHealth, into h: inout HTMLText) {
         h.raw("<dt>TTFT p50 / p99</dt><dd>")
-        if let c = m.change, let p50 = c.ttft.quantile(0.5), let p99 = c.ttft.quantile(0.99) {
-            h.figure("ttft_p50", p50, shown: .seconds)
+        if let c = m.change, c.ttft.quantile(0.5) != nil {
+            quantile("ttft_p50", c.ttft, 0.5, into: &h)
             h.raw(" / ")
-            h.figure("ttft_p99", p99, shown: .seconds)
+            quantile("ttft_p99", c.ttft, 0.99, into: &h)
         } else {
             h.raw("<span class=\"muted\">no streamed responses in the window</span>")
         }
         h.raw("</dd>\n<dt>TPOT p50</dt><dd>")
-        if let p50 = m.change?.tpot.quantile(0.5) {
-            h.figure("tpot_p50", p50, shown: .seconds)
+        if let tpot = m.change?.tpot, tpot.quantile(0.5) != nil {
+            quantile("tpot_p50", tpot, 0.5, into: &h)
         } else {
             h.raw("<span class=\"muted\">none in the window</span>")
         }
@@ -113,9 +121,9 @@ enum ModelCard {
             h.raw(" · ")
             h.volatileFigure("join_rate", rate, shown: .rate)
             h.raw(" joined")
-            if let p50 = c.joinDelay.quantile(0.5) {
+            if c.joinDelay.quantile(0.5) != nil {
                 h.raw(" · delay p50 ")
-                h.figure("join_delay_p50", p50, shown: .seconds)
+                quantile("join_delay_p50", c.joinDelay, 0.5, into: &h)
             }
         }
         h.raw("</dd>\n")

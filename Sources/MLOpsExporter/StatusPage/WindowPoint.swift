@@ -78,6 +78,14 @@ struct WindowPoint: Sendable {
             return bounds[bounds.count - 1]
         }
 
+        /// Whether the `q`-quantile lies beyond the highest finite bound (in the `+Inf` bucket), where
+        /// ``quantile(_:)`` gives that bound, as `histogram_quantile` does: a floor, not a measure.
+        func isBeyondBounds(_ q: Double) -> Bool {
+            let total = self.total
+            guard total > 0, !bounds.isEmpty, counts.count > bounds.count else { return false }
+            return total - counts[bounds.count] < q * total
+        }
+
         /// The share of observations at or below `bound` (a bucket bound), nil without observations or when
         /// `bound` is not one.
         func share(atMost bound: Double) -> Double? {
