@@ -170,7 +170,12 @@ enum ModelCard {
         if let target = q.target {
             let met = q.higherIsBetter ? q.sample.value >= target : q.sample.value <= target
             h.raw(" target \(q.higherIsBetter ? Shown.percent(target) : Shown.number(target)) ")
-            h.raw(met ? "<span class=\"verdict good\">met</span>" : "<span class=\"verdict bad\">missed</span>")
+            // This version's, over the model's window: no verdict of the SLO's (all versions pooled, over the SLO's own
+            // window, below), which "met"/"missed" here contradicted.
+            h.raw(
+                met
+                    ? "<span class=\"verdict good\">reached by this version</span>"
+                    : "<span class=\"verdict bad\">not reached by this version</span>")
         }
         h.raw("</dd>\n")
     }
