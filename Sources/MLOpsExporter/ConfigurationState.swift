@@ -255,7 +255,10 @@ final class ConfigurationState: Sendable {
         // The same loading as `mlops-exporter batch` (BatchScoring), so both build the models alike.
         let (references, referenceProblems) = ProfileLoader.references(for: configuration)
         if !referenceProblems.isEmpty {
-            throw ModelSetupErrors(referenceProblems.map { ModelSetupErrors.Problem($0.message, at: $0.location) })
+            throw ModelSetupErrors(
+                referenceProblems.map {
+                    ModelSetupErrors.Problem($0.message, at: $0.location, field: $0.field, fieldMessage: $0.fieldMessage)
+                })
         }
         var problems: [ModelSetupErrors.Problem] = []
         let prepared = try monitor.prepare(configuration, references: references)
@@ -266,7 +269,13 @@ final class ConfigurationState: Sendable {
                 _ = try CaptureRoutes.decoder(capture, model: model)
             } catch {
                 let at = model.context.configuration.locations
-                problems.append(.init("model \"\(model.name)\": capture: \(error)", at: at.capture ?? at.entry))
+                // Built in code (no location): the field, as the file reader names fields.
+                let index = at.entry == nil ? configuration.models.firstIndex { $0.name == model.name } : nil
+                problems.append(
+                    .init(
+                        "model \"\(model.name)\": capture: \(error)", at: at.capture ?? at.entry,
+                        field: index.map { "models[\($0)].capture" } ?? "",
+                        fieldMessage: "model \"\(model.name)\": \(error)"))
             }
         }
         if !problems.isEmpty { throw ModelSetupErrors(problems) }

@@ -107,7 +107,10 @@ public final class ModelMonitor: CollectorGroup {
             do {
                 context = try ModelContext(configuration: model, referenceSHA256: hash, reference: loaded?.profile)
             } catch {
-                problems.append(.init("model \"\(model.name)\": \(error)", at: model.locations.entry))
+                problems.append(
+                    .init(
+                        model: model.name, "\(error)", at: model.locations.entry,
+                        field: model.locations.entry == nil ? "models[\(index)]" : nil))
                 continue
             }
             prepared.append(

@@ -332,21 +332,37 @@ extension ProfileLoader {
     /// than thrown, so that a caller reports them all.
     public static func references(
         for configuration: ExporterConfiguration
-    ) -> (references: [String: LoadedReference], problems: [(message: String, location: ConfigLocation?)]) {
+    ) -> (references: [String: LoadedReference], problems: [ReferenceProblem]) {
         var references: [String: LoadedReference] = [:]
-        var problems: [(message: String, location: ConfigLocation?)] = []
-        for model in configuration.models {
+        var problems: [ReferenceProblem] = []
+        for (index, model) in configuration.models.enumerated() {
             guard let path = model.reference else { continue }
             do {
                 let bytes = try Profiler.read(path, maxBytes: maxProfileBytes)
                 let profile = try load(bytes: bytes, path: path, model: model)
                 references[path] = LoadedReference(profile: profile, sha256: SHA256.hex(bytes))
             } catch {
+                let location = model.locations.reference ?? model.locations.entry
                 problems.append(
-                    ("model \"\(model.name)\": reference: \(error)", model.locations.reference ?? model.locations.entry)
-                )
+                    ReferenceProblem(
+                        message: "model \"\(model.name)\": reference: \(error)", location: location,
+                        field: location == nil ? "models[\(index)].reference" : "",
+                        fieldMessage: "model \"\(model.name)\": \(error)"))
             }
         }
         return (references, problems)
+    }
+
+    /// A reference profile that cannot be used: a line naming the model, and where it is configured (in a file: its
+    /// location; built in code: the field, `models[0].reference`, with ``fieldMessage`` the line without it).
+    public struct ReferenceProblem: Sendable {
+        /// `model "m": reference: <what is wrong>`.
+        public var message: String
+        /// The `reference` value's place in the file (else the model's entry); nil when built in code.
+        public var location: ConfigLocation?
+        /// `models[<index>].reference` when built in code (no location), else empty.
+        public var field: String
+        /// `model "m": <what is wrong>`: the line to show after ``field``.
+        public var fieldMessage: String
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import ExporterConfig
 import Testing
 
@@ -25,6 +26,25 @@ struct CodeCollectorOptionTests {
                     == #"<code>: models[1].collectors[1].options.prediction_buckets: model "m": collector "service": expected a list of numbers"#
             )
             #expect(error.errors.map(\.field) == ["models[1].collectors[1].options.prediction_buckets"])
+        } catch {
+            Issue.record("not ConfigErrors: \(error)")
+        }
+    }
+
+    /// It read `<code>: model "m": reference: ...`, with no field.
+    @Test("a reference profile that cannot be used names the model's reference")
+    func referenceProblemNamesItsField() {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("ref-\(UUID().uuidString).json").path
+        #expect(FileManager.default.createFile(atPath: path, contents: Data(#"{"format": 1}"#.utf8)))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let fine = ModelConfiguration(name: "a", task: .regression, versions: ["v"])
+        let referenced = ModelConfiguration(name: "m", task: .regression, versions: ["v"], reference: path)
+        do {
+            _ = try Exporter.checkConfiguration(ExporterConfiguration(models: [fine, referenced], source: "<code>"))
+            Issue.record("should have thrown")
+        } catch let error as ConfigErrors {
+            #expect(error.errors.map(\.field) == ["models[1].reference"])
+            #expect(error.description.hasPrefix(#"<code>: models[1].reference: model "m": "#), "\(error)")
         } catch {
             Issue.record("not ConfigErrors: \(error)")
         }
