@@ -257,7 +257,8 @@ final class ConfigurationState: Sendable {
         if !referenceProblems.isEmpty {
             throw ModelSetupErrors(
                 referenceProblems.map {
-                    ModelSetupErrors.Problem($0.message, at: $0.location, field: $0.field, fieldMessage: $0.fieldMessage)
+                    ModelSetupErrors.Problem(
+                        $0.message, at: $0.location, field: $0.field, fieldMessage: $0.fieldMessage)
                 })
         }
         var problems: [ModelSetupErrors.Problem] = []

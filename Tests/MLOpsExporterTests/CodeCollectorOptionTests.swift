@@ -1,5 +1,5 @@
-import Foundation
 import ExporterConfig
+import Foundation
 import Testing
 
 @testable import MLOpsExporter
