@@ -320,7 +320,11 @@ final class HTTP1Session: ConnectionProtocolHandler {
     }
 
     func isFinished(_ connection: Connection) -> Bool {
-        slots.isEmpty && !acceptingRequests
+        // A body still streaming to its handler after the last answer (`Connection: close`, answered before the body
+        // was in: a proxy's upstream answering early) is read to its end first, bounded by the body timeouts: the
+        // connection closed at the answer, the proxy's capture lost the body and the client's writes were reset.
+        if case .streaming = bodyState { return false }
+        return slots.isEmpty && !acceptingRequests
     }
 
     func timerPhase(_ connection: Connection) -> TimerPhase {
@@ -398,15 +402,6 @@ final class HTTP1Session: ConnectionProtocolHandler {
         // waiting for the answer any more (this also cancels the handler's admission work). A chunked body's
         // completeness is not known before parsing: it waits for the decision.
         if case .awaitingAdmission(_, _, let contentLength?) = bodyState, connection.input.readableCount < contentLength
-        {
-            connection.countError("incomplete_request")
-            connection.close(reason: nil)
-        }
-        // So is a body streaming to the handler after its answer (a proxy's upstream answered before the body was in)
-        // that what is left cannot complete: failed now, not at the body timeouts (it waited 5 s for the minimum rate,
-        // counted `body_too_slow`, and the exchange's record with it).
-        if case .streaming(let body, _) = bodyState, let length = body.contentLength,
-            body.bytesReceived + connection.input.readableCount < length
         {
             connection.countError("incomplete_request")
             connection.close(reason: nil)
@@ -548,6 +543,13 @@ final class HTTP1Session: ConnectionProtocolHandler {
             connection.input.consume(consumed)
             switch piece {
             case .needMoreData:
+                // The client closed its side and what it sent is read: the body cannot complete (any framing). Failed
+                // now, not at the body timeouts: a body streaming after its answer (a proxy's upstream answered early)
+                // waited 5 s for the minimum rate, counted `body_too_slow`, and the exchange's record with it.
+                if inputEnded {
+                    connection.countError("incomplete_request")
+                    connection.close(reason: nil)
+                }
                 return false
             case .data:
                 continue  // also when the input is used up: the end of a fixed-length body needs no more bytes

@@ -1201,8 +1201,11 @@ class EarlyAnsweringUpstream:
     ANSWER = json.dumps({"model_name": "credit", "outputs": [
         {"name": "predict", "shape": [1], "datatype": "INT64", "data": [1]}]}).encode()
 
-    def __init__(self):
+    def __init__(self, receive_buffer=None, delay=0.0):
         self.server = socket.create_server(("127.0.0.1", 0))
+        if receive_buffer:  # inherited by the accepted sockets: the proxy's writes fill it quickly
+            self.server.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+        self.delay = delay
         self.port = self.server.getsockname()[1]
         self.base = f"http://127.0.0.1:{self.port}"
         threading.Thread(target=self.accept, daemon=True).start()
@@ -1225,15 +1228,20 @@ class EarlyAnsweringUpstream:
                         return
                     buf += data
                 head, buf = buf.split(b"\r\n\r\n", 1)
-                length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
+                declared = re.search(rb"(?i)content-length: *(\d+)", head)
+                if self.delay:
+                    time.sleep(self.delay)  # reading nothing meanwhile (a peer's behaviour, not a synchronisation)
                 conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
                              % len(self.ANSWER) + self.ANSWER)
-                while len(buf) < length:
+                # The body, by its length, or chunked (to its last chunk, no trailer: the tests send none).
+                def complete():
+                    return len(buf) >= int(declared.group(1)) if declared else b"0\r\n\r\n" in buf
+                while not complete():
                     data = conn.recv(65536)
                     if not data:
                         return
                     buf += data
-                buf = buf[length:]
+                buf = buf[int(declared.group(1)):] if declared else buf.split(b"0\r\n\r\n", 1)[1]
 
     def close(self):
         self.server.close()
@@ -1262,28 +1270,74 @@ def test_an_answer_before_the_whole_body_still_captures_the_whole_request(start_
                     answer += data
                 assert answer.startswith(b"HTTP/1.1 200"), answer
                 s.sendall(body)
-        # One more, whose body stops short: its client leaves after the answer.
+        # The last request of a connection (`Connection: close`): the connection waits for the body (it closed at the
+        # answer, and the body was lost).
         with socket.create_connection(("127.0.0.1", e.proxy_port), timeout=10) as s:
-            s.sendall(head + body[:10])
+            s.sendall(head.replace(b"Host: x\r\n", b"Host: x\r\nConnection: close\r\n"))
             answer = b""
             while not answer.endswith(EarlyAnsweringUpstream.ANSWER):
                 data = s.recv(65536)
                 assert data, answer
                 answer += data
+            s.sendall(body)
+            assert s.recv(65536) == b""  # then the connection closes
+        # Two more, whose bodies stop short (Content-Length, then chunked): their clients leave after the answer.
+        chunked = head.replace(b"Content-Length: %d" % len(body), b"Transfer-Encoding: chunked")
+        for start in (head + body[:10], chunked + b"a\r\n" + body[:10] + b"\r\n"):
+            with socket.create_connection(("127.0.0.1", e.proxy_port), timeout=10) as s:
+                s.sendall(start)
+                answer = b""
+                while not answer.endswith(EarlyAnsweringUpstream.ANSWER):
+                    data = s.recv(65536)
+                    assert data, answer
+                    answer += data
 
         def recorded():
             _, samples = scrape(e)
-            done = sample(samples, PROXY_CAPTURED, model="credit") == n and sample(
-                samples, PROXY_CAPTURE_FAILURES, model="credit", reason="incomplete_body") == 1
+            done = sample(samples, PROXY_CAPTURED, model="credit") == n + 1 and sample(
+                samples, PROXY_CAPTURE_FAILURES, model="credit", reason="incomplete_body") == 2
             return samples if done else None
-        samples = wait_for(recorded, timeout=30, what="20 captures and one incomplete body")
-        assert sample(samples, INGEST_EVENTS, model="credit", kind="predictions") == n
+        samples = wait_for(recorded, timeout=30, what="21 captures and two incomplete bodies")
+        assert sample(samples, INGEST_EVENTS, model="credit", kind="predictions") == n + 1
         assert sample(samples, PROXY_CAPTURE_FAILURES, model="credit", reason="invalid_json") == 0
-        assert sample(samples, PROXY_REQUESTS, model="credit") == n + 1
-        # The client's close ended its body at once, counted as such (it waited for the minimum body rate, 5 s, and
-        # was counted `body_too_slow`).
+        assert sample(samples, PROXY_REQUESTS, model="credit") == n + 3
+        # The client's close ended its body at once, counted as such, chunked too (it waited for the minimum body
+        # rate, 5 s, and was counted `body_too_slow`).
         errors = "mlops_proxy_client_connection_errors_total"
-        assert sample(samples, errors, reason="incomplete_request") == 1
+        assert sample(samples, errors, reason="incomplete_request") == 2
         assert sample(samples, errors, reason="body_too_slow") == 0
+    finally:
+        up.close()
+
+
+def test_an_early_answer_to_a_body_paused_for_the_upstream_reads_the_rest_and_records_it(start_proxy):
+    """A client body paused for an upstream that read none of it (256 KiB queued), then answered: the exchange ended
+    with the body still paused, which nothing resumed. No timer runs for a body paused by its handler, so the
+    connection was never read again, not even for the client's close, and (waiting for its body) the exchange was
+    never recorded. The rest of the body is read now, captured, and the exchange recorded."""
+    up = EarlyAnsweringUpstream(receive_buffer=4096, delay=1.0)
+    try:
+        e = start_proxy(MODELS, up.base, routes=ROUTES, max_body_bytes=16 << 20)
+        body = json.dumps({"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP64", "data": [0.5, 1.5, 2.5, 3.5]}],
+                           "pad": "x" * (8 << 20)}).encode()
+        with socket.create_connection(("127.0.0.1", e.proxy_port), timeout=30) as s:
+            s.sendall(b"POST /v2/models/credit/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                      b"Content-Length: %d\r\n\r\n" % len(body))
+            sender = threading.Thread(target=s.sendall, args=(body,), daemon=True)
+            sender.start()
+            answer = b""
+            while not answer.endswith(EarlyAnsweringUpstream.ANSWER):
+                data = s.recv(65536)
+                assert data, answer
+                answer += data
+            sender.join(30)
+            assert not sender.is_alive(), "the proxy stopped reading the body"
+
+            def recorded():
+                _, samples = scrape(e)
+                return samples if sample(samples, PROXY_CAPTURED, model="credit") == 1 else None
+            samples = wait_for(recorded, timeout=30, what="the exchange captured")
+        assert sample(samples, PROXY_CAPTURE_FAILURES, model="credit", reason="incomplete_body") == 0
+        assert sample(samples, INGEST_EVENTS, model="credit", kind="predictions") == 1
     finally:
         up.close()

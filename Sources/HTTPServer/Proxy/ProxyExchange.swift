@@ -457,6 +457,9 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
         guard !ended else { return }
         ended = true
         stream.delegate = nil
+        // The rest of a body paused for the upstream is read now (dropped, or captured below): paused, it was never
+        // read again, and neither was the client's close (no timer runs for a body paused by its handler).
+        if !requestComplete, let bodyStream, bodyStream.isPaused { bodyStream.resume() }
         guard proxy.observer != nil else {
             // The arrays the exchange is done with are kept for the next ones (``ByteArrayPool``).
             let arrays = pool.loop.byteArrays
