@@ -293,6 +293,8 @@ final class HTTP1Session: ConnectionProtocolHandler {
             return  // already answered, or the request belongs to an earlier incarnation: ignore
         }
         slots[index].response = response
+        // Answered whole: a body still streaming that the handler did not take is read and dropped, not held.
+        if index == slots.count - 1, case .streaming(let body, _) = bodyState { body.discardUnclaimed() }
         connection.releaseBodyBytes(slots[index].bodyBytes)
         slots[index].bodyBytes = 0
         bodyWaitsForBudget = false
@@ -886,6 +888,14 @@ final class HTTP1Session: ConnectionProtocolHandler {
         for slot in slots { connection.releaseBodyBytes(slot.bodyBytes) }
         slots.removeAll()
         for stream in streams { stream.cancel() }
+        // A body still streaming goes too: the connection closes now, so that the client learns at once that its
+        // response was cut (it was read to its end first, up to the body timeout).
+        if case .streaming(let body, _) = bodyState {
+            bodyState = .none
+            body.fail()
+            connection.releaseReceivingSlot()
+            releaseBodyReservation(connection)
+        }
     }
 
     // MARK: - Responses

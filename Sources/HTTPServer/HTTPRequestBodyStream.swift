@@ -33,6 +33,8 @@ final class HTTPRequestBodyStream: @unchecked Sendable {
     @exclusivity(unchecked) private var ended = false
     @exclusivity(unchecked) private var failed = false
     @exclusivity(unchecked) private var finished = false
+    /// The request was answered with no delegate taken: the rest of the body is read and dropped.
+    @exclusivity(unchecked) private var discarding = false
     /// Strong, not weak: the connection holds the stream only while the body is being received (its session lets go
     /// when the body ends or the connection closes), so the two never keep each other; a weak reference would send
     /// every retain and release of the connection, many per request, through its side table. Let go once the body has
@@ -53,11 +55,20 @@ final class HTTPRequestBodyStream: @unchecked Sendable {
 
     // MARK: - Session side
 
+    /// The request was answered whole without its handler taking the body (a proxy refusing it: a dot segment, a
+    /// repeated request id): what is held and what follows is dropped as it is read. Held instead, it grew to the body
+    /// limit, 16 MiB a connection, outside the buffered-body budget.
+    func discardUnclaimed() {
+        guard delegate == nil else { return }
+        discarding = true
+        held = []
+    }
+
     /// A piece of the body; false when the handler paused.
     func deliver(_ piece: UnsafeRawBufferPointer) -> Bool {
         bytesReceived += piece.count
         guard let delegate, held.isEmpty else {
-            held.append([UInt8](piece))
+            if !discarding { held.append([UInt8](piece)) }
             return true
         }
         if !delegate.requestBodyPiece(piece) { isPaused = true }

@@ -256,14 +256,22 @@ public final class MonitoredModel: Sendable {
     /// Records a served request whose prediction is not known (a proxied request that failed, or whose body was not
     /// decoded): only the `service` collector's request, error and latency series count it; drift, quality and
     /// fairness see nothing. A version the model does not declare counts under `__other__`, like a prediction's.
+    /// `nil` when recorded; a latency that is negative, not finite or beyond ±1e140 refuses the request as the
+    /// ingestion API refuses such an event: `invalid_number`, counted in `mlops_ingest_rejected_total`, nothing
+    /// recorded (the request was counted and its latency dropped, without a word).
+    @discardableResult
     public func recordRequest(
         version: String, status: PredictionStatus, errorKind: String? = nil, latencySeconds: Double?,
         receivedAt: Double = WallClock.now()
-    ) {
-        let latency = latencySeconds.flatMap { $0 >= 0 && SummedValueLimit.accepts($0) ? $0 : nil }
+    ) -> RejectReason? {
+        if let latency = latencySeconds, !(latency >= 0 && SummedValueLimit.accepts(latency)) {
+            counters.rejected(.invalidNumber)
+            return .invalidNumber
+        }
         service?.record(
-            request: version, status: status, errorKind: errorKind, latencySeconds: latency,
+            request: version, status: status, errorKind: errorKind, latencySeconds: latencySeconds,
             receivedAt: receivedAt)
+        return nil
     }
 
     /// Records one delayed label with the ingestion API's rules; `nil` when accepted, else the reason. For a model

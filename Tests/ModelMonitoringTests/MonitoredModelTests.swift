@@ -100,6 +100,21 @@ import Testing
         #expect(h.value(#"mlops_model_requests_total{model="eta",status="ok",version="v1"}"#) == 3)
     }
 
+    /// A request without a prediction whose latency was NaN or negative was counted, its latency dropped without a
+    /// word; it is refused as the same latency in an event is.
+    @Test func aRequestWithAnInvalidLatencyIsRefusedAndCounted() throws {
+        let h = try Harness([ModelConfiguration(name: "eta", task: .regression, versions: ["v1"])])
+        let m = h.model("eta")
+        #expect(m.recordRequest(version: "v1", status: .ok, latencySeconds: 0.5) == nil)
+        #expect(m.recordRequest(version: "v1", status: .ok, latencySeconds: nil) == nil)
+        for bad in [Double.nan, -5, .infinity, 1e141] {
+            #expect(m.recordRequest(version: "v1", status: .ok, latencySeconds: bad) == .invalidNumber, "\(bad)")
+        }
+        #expect(h.value(#"mlops_ingest_rejected_total{model="eta",reason="invalid_number"}"#) == 4)
+        #expect(h.value(#"mlops_model_requests_total{model="eta",status="ok",version="v1"}"#) == 2)
+        #expect(h.value(#"mlops_model_latency_seconds_count{model="eta",version="v1"}"#) == 1)
+    }
+
     @Test func preShapedEventsUseResolvedIndices() throws {
         let h = try Harness([fraud])
         let f = h.model("fraud")

@@ -8,6 +8,7 @@ import http.client
 import json
 import re
 import socket
+import struct
 import subprocess
 import threading
 import time
@@ -1341,3 +1342,94 @@ def test_an_early_answer_to_a_body_paused_for_the_upstream_reads_the_rest_and_re
         assert sample(samples, INGEST_EVENTS, model="credit", kind="predictions") == 1
     finally:
         up.close()
+
+
+def test_a_body_the_proxy_refuses_is_read_and_dropped_not_held(start_proxy, upstream):
+    """The proxy answers some requests itself (400 for a dot segment) without taking their streamed body: its pieces
+    were held, whole, up to the body limit (16 MiB a connection), outside the buffered-body budget (8 connections:
+    +130 MB of RSS). They are dropped as they are read."""
+    e = start_proxy(MODELS, upstream.base, "--web.max-buffered-body-bytes", str(4 * MIB), routes=ROUTES)
+    piece = b"x" * 65536
+    chunk = b"%x\r\n" % len(piece) + piece + b"\r\n"
+
+    def send(s):
+        s.sendall(b"POST /v2/models/../credit/infer HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            data = s.recv(65536)
+            assert data, answer
+            answer += data
+        assert answer.startswith(b"HTTP/1.1 400"), answer
+        for _ in range(192):  # 12 MiB
+            s.sendall(chunk)
+        s.sendall(b"0\r\n\r\n")
+
+    sockets = [socket.create_connection(("127.0.0.1", e.proxy_port), timeout=30) for _ in range(4)]
+    try:
+        send(sockets[0])  # warm-up: the loop's own buffers
+        before = rss_bytes(e.proc.pid)
+        threads = [threading.Thread(target=send, args=(s,)) for s in sockets[1:]]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert not any(t.is_alive() for t in threads)
+        # 36 MiB sent: held, RSS grew by as much (the bodies stay until their connections close).
+        assert rss_bytes(e.proc.pid) - before < 16 * MIB
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def test_a_response_cut_by_the_upstream_closes_the_client_connection_while_its_body_streams(start_proxy):
+    """The upstream reset its response after the head while the client's body was still coming: the client's
+    connection, whose response was cut, stayed open until that body ended (up to the body timeout), the close being
+    the client's only sign of the cut. It closes at once now."""
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+
+    def upstream_once():
+        conn, _ = server.accept()
+        with conn:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{")
+            body = data.split(b"\r\n\r\n", 1)[1]
+            while len(body) < 1000:  # some of the request body forwarded first
+                body += conn.recv(65536)
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # reset
+    threading.Thread(target=upstream_once, daemon=True).start()
+    try:
+        e = start_proxy(MODELS, f"http://127.0.0.1:{port}", routes=ROUTES)
+        # The body announced is longer than the client sends (10 MB over 10 s): its end never comes.
+        with socket.create_connection(("127.0.0.1", e.proxy_port), timeout=15) as s:
+            s.sendall(b"POST /v2/models/credit/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 15000000\r\n\r\n")
+            done = threading.Event()
+
+            def trickle():  # 10 MB over 10 s, unless the connection goes first
+                try:
+                    for _ in range(100):
+                        if done.is_set():
+                            return
+                        s.sendall(b"x" * 100_000)
+                        time.sleep(0.1)  # the client's pace, not a synchronisation
+                except OSError:
+                    pass
+            sender = threading.Thread(target=trickle, daemon=True)
+            sender.start()
+            received = b""
+            try:
+                while True:
+                    data = s.recv(65536)
+                    if not data:
+                        break
+                    received += data
+            except ConnectionResetError:
+                pass
+            still_sending = sender.is_alive()
+            done.set()
+            assert received.startswith(b"HTTP/1.1 200") and received.endswith(b"{"), received
+            assert still_sending, "the connection closed only once the body had ended"
+    finally:
+        server.close()
