@@ -502,7 +502,10 @@ struct Reader {
         if let v = value("versions") {
             if let versions = strings(v, "\(path).versions") {
                 m.versions = versions
-                if versions.isEmpty { fail(v, "\(path).versions", "list at least one version") }
+                // Only for a list that is empty (`[""]` is refused at its item, not again as no version at all).
+                if versions.isEmpty && v.sequence?.isEmpty != false {
+                    fail(v, "\(path).versions", "list at least one version")
+                }
             }
         } else {
             fail(

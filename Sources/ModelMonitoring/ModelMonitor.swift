@@ -202,6 +202,9 @@ public final class ModelMonitor: CollectorGroup {
             // collector built again, until it builds or a problem names no option (before, each run of check-config
             // showed the next one).
             var options = config.options
+            // The options left out so far: a collector that then says one is missing (required) has said what is
+            // wrong with it already (a bad required option read as two problems, the second untrue).
+            var leftOut: Set<String> = []
             for attempt in 0..<Self.maxOptionProblems {
                 do {
                     let collector = try type.init(
@@ -216,6 +219,7 @@ public final class ModelMonitor: CollectorGroup {
                     break
                 } catch {
                     if attempt == 0 { refused += 1 }
+                    if let option = error.option, leftOut.contains(option) { break }
                     let at = config.location(ofOption: error.option)
                     if let path = field(error.option) {
                         problems.append(.init(error.description, at: at, field: path, fieldMessage: error.atField))
@@ -226,6 +230,7 @@ public final class ModelMonitor: CollectorGroup {
                         break
                     }
                     options = fewer
+                    leftOut.insert(option)
                 }
             }
         }

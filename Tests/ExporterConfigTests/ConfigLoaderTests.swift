@@ -352,6 +352,10 @@ struct ConfigLoaderTests {
         #expect(
             problems(deep + "\n").map { $0.drop { $0 != ":" } }
                 == [": : invalid YAML: nested deeper than 1000 levels of mappings and sequences"])
+        // An empty version is one problem, at its item (it was also "list at least one version", untrue).
+        #expect(
+            problems("models:\n  - name: m\n    task: regression\n    versions: [\"\"]\n")
+                == ["4: models[0].versions[0]: must not be empty"])
         #expect(problems("") == ["0: : the file is empty"])
         #expect(problems("models: []\n") == [])  // zero models: a plain metrics server
         #expect(problems("- a\n") == ["1: : expected a mapping"])

@@ -50,6 +50,37 @@ private final class BrokenCollector: ModelCollector {
     }
 }
 
+/// A user collector with a required option, as examples/custom-collector's `high_score`.
+private final class ThresholdCollector: ModelCollector {
+    static let name = "threshold"
+    static let schema = CollectorSchema()
+    init(model: ModelContext, options: CollectorOptions) throws(ModelCollectorError) {
+        guard try options.number("threshold") != nil else {
+            throw options.error("threshold", "required: the score at or above which a prediction counts")
+        }
+    }
+    var maxSeries: Int { 0 }
+    func record(prediction: PredictionEvent, receivedAt: Double) {}
+    func collect(into sink: inout CollectorSink) {}
+}
+
+/// A bad required option was two problems: its own, then "required" from the retry without it (untrue: it was given).
+@Test("a bad required option is one problem")
+func aBadRequiredOptionIsOneProblem() throws {
+    var catalog = CollectorCatalog.builtIn
+    try catalog.register(ThresholdCollector.self)
+    var model = fraud
+    model.collectors = [CollectorConfiguration(name: "threshold", options: ["threshold": .string("hi")])]
+    do {
+        _ = try ModelMonitor(catalog: catalog).prepare(
+            ExporterConfiguration(models: [model], source: "t"), references: [:])
+        Issue.record("should have thrown")
+    } catch {
+        #expect(error.problems.count == 1, "\(error.problems)")
+        #expect(error.problems.first?.contains("required") == false, "\(error.problems)")
+    }
+}
+
 @Suite("Per (model, collector) isolation")
 struct CollectorIsolationTests {
     static func harness(mode: String) throws -> Harness {
