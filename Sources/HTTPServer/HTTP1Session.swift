@@ -85,6 +85,9 @@ final class HTTP1Session: ConnectionProtocolHandler {
     @exclusivity(unchecked) private var acceptingRequests = true
     @exclusivity(unchecked) private var draining = false
     @exclusivity(unchecked) private var inputEnded = false
+    /// A response was cut short (``cut(_:aborted:)``): the connection closes once it is written, a body still
+    /// streaming or not.
+    @exclusivity(unchecked) private var responseAborted = false
     @exclusivity(unchecked) private var bodyState = BodyState.none
     /// Bytes reserved for the body being received.
     @exclusivity(unchecked) private var bodyReserved = 0
@@ -325,7 +328,7 @@ final class HTTP1Session: ConnectionProtocolHandler {
         // A body still streaming to its handler after the last answer (`Connection: close`, answered before the body
         // was in: a proxy's upstream answering early) is read to its end first, bounded by the body timeouts: the
         // connection closed at the answer, the proxy's capture lost the body and the client's writes were reset.
-        if case .streaming = bodyState { return false }
+        if case .streaming = bodyState, !responseAborted { return false }
         return slots.isEmpty && !acceptingRequests
     }
 
@@ -816,7 +819,7 @@ final class HTTP1Session: ConnectionProtocolHandler {
                 receivedAt: slots[0].receivedAt)
             if framing == .closeDelimited {
                 connection.output.append([], completion: completion)
-                cut(connection)
+                cut(connection, aborted: false)  // complete: a body still streaming is read first
                 return false
             }
             connection.output.append(framing == .chunked ? ChunkedEncoding.lastChunk : [], completion: completion)
@@ -882,20 +885,16 @@ final class HTTP1Session: ConnectionProtocolHandler {
 
     /// Ends the connection after what is queued: the response at the front is incomplete (aborted, or its length
     /// is the connection's end). Requests behind it are dropped.
-    private func cut(_ connection: Connection) {
+    private func cut(_ connection: Connection, aborted: Bool = true) {
         acceptingRequests = false
         let streams = slots.dropFirst().compactMap(\.stream)
         for slot in slots { connection.releaseBodyBytes(slot.bodyBytes) }
         slots.removeAll()
         for stream in streams { stream.cancel() }
-        // A body still streaming goes too: the connection closes now, so that the client learns at once that its
-        // response was cut (it was read to its end first, up to the body timeout).
-        if case .streaming(let body, _) = bodyState {
-            bodyState = .none
-            body.fail()
-            connection.releaseReceivingSlot()
-            releaseBodyReservation(connection)
-        }
+        // A response cut short closes the connection once written, a body still streaming or not, so that the client
+        // learns at once (it was read to its end first, up to the body timeout). Not failed here: this runs inside the
+        // handler's abort, before its exchange has ended with its own failure; the close fails it after.
+        if aborted { responseAborted = true }
     }
 
     // MARK: - Responses

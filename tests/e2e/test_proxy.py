@@ -1202,8 +1202,9 @@ class EarlyAnsweringUpstream:
     ANSWER = json.dumps({"model_name": "credit", "outputs": [
         {"name": "predict", "shape": [1], "datatype": "INT64", "data": [1]}]}).encode()
 
-    def __init__(self, receive_buffer=None, delay=0.0):
+    def __init__(self, receive_buffer=None, delay=0.0, chunked=False):
         self.server = socket.create_server(("127.0.0.1", 0))
+        self.chunked = chunked
         if receive_buffer:  # inherited by the accepted sockets: the proxy's writes fill it quickly
             self.server.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
         self.delay = delay
@@ -1232,8 +1233,12 @@ class EarlyAnsweringUpstream:
                 declared = re.search(rb"(?i)content-length: *(\d+)", head)
                 if self.delay:
                     time.sleep(self.delay)  # reading nothing meanwhile (a peer's behaviour, not a synchronisation)
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
-                             % len(self.ANSWER) + self.ANSWER)
+                if self.chunked:
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                 + b"%x\r\n" % len(self.ANSWER) + self.ANSWER + b"\r\n0\r\n\r\n")
+                else:
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+                                 % len(self.ANSWER) + self.ANSWER)
                 # The body, by its length, or chunked (to its last chunk, no trailer: the tests send none).
                 def complete():
                     return len(buf) >= int(declared.group(1)) if declared else b"0\r\n\r\n" in buf
@@ -1431,5 +1436,46 @@ def test_a_response_cut_by_the_upstream_closes_the_client_connection_while_its_b
             done.set()
             assert received.startswith(b"HTTP/1.1 200") and received.endswith(b"{"), received
             assert still_sending, "the connection closed only once the body had ended"
+
+        # Recorded as the upstream's reset (a first attempt at the close failed the body inside the abort: the
+        # exchange ended as cancelled and was counted nowhere).
+        def recorded():
+            _, samples = scrape(e)
+            return samples if sample(samples, PROXY_UPSTREAM_ERRORS, model="credit", reason="reset") == 1 else None
+        samples = wait_for(recorded, timeout=10, what="the upstream's reset counted")
+        assert sample(samples, MODEL_REQUESTS, model="credit", version="default", status="error") == 1
+        assert sample(samples, PROXY_CANCELLED, model="credit") == 0
     finally:
         server.close()
+
+
+def test_an_http_1_0_client_answered_early_with_a_close_delimited_response_is_captured(start_proxy):
+    """An HTTP/1.0 client's response to a chunked upstream answer is delimited by the connection's close: the
+    connection closed when that answer ended, before the client's body was in, and the exchange was recorded nowhere
+    (a first attempt at closing cut responses at once). The body is read to its end first, then the connection
+    closes."""
+    up = EarlyAnsweringUpstream(chunked=True)
+    try:
+        e = start_proxy(MODELS, up.base, routes=ROUTES)
+        body = json.dumps({"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP64",
+                                       "data": [0.5, 1.5, 2.5, 3.5]}]}).encode()
+        with socket.create_connection(("127.0.0.1", e.proxy_port), timeout=10) as s:
+            s.sendall(b"POST /v2/models/credit/infer HTTP/1.0\r\nContent-Type: application/json\r\n"
+                      b"Content-Length: %d\r\n\r\n" % len(body))
+            answer = b""
+            while not answer.endswith(EarlyAnsweringUpstream.ANSWER):
+                data = s.recv(65536)
+                assert data, answer
+                answer += data
+            s.sendall(body)
+            while data:
+                data = s.recv(65536)  # to the close
+        assert answer.startswith(b"HTTP/1.1 200"), answer
+
+        def recorded():
+            _, samples = scrape(e)
+            return samples if sample(samples, PROXY_CAPTURED, model="credit") == 1 else None
+        samples = wait_for(recorded, timeout=10, what="the exchange captured")
+        assert sample(samples, INGEST_EVENTS, model="credit", kind="predictions") == 1
+    finally:
+        up.close()
