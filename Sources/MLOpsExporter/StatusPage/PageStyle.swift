@@ -24,7 +24,7 @@ enum PageStyle {
         h2 a, h2 span:first-child, section.feature h4 { overflow-wrap: anywhere; min-width: 0; }
         h3 { font-size: 1em; margin: 1em 0 0.4em; }
         .card, .panel { background: #fff; border: 1px solid var(--line); border-left: 6px solid var(--unknown); \
-        border-radius: 6px; padding: 0.8em 1em; min-width: 0; overflow-wrap: anywhere; }
+        border-radius: 6px; padding: 0.8em 1em; min-width: 0; overflow-wrap: anywhere; overflow-x: auto; }
         .panel { margin-bottom: 1em; border-left-width: 1px; }
         .card.ok { border-left-color: var(--ok); } .card.warning { border-left-color: var(--warning); }
         .card.critical { border-left-color: var(--critical); }
@@ -41,7 +41,8 @@ enum PageStyle {
         ul.drifted-features { display: inline; padding: 0; list-style: none; }
         ul.drifted-features li { display: inline; } ul.drifted-features li + li::before { content: ", "; }
         table { border-collapse: collapse; margin: 0.3em 0 0.6em; }
-        th, td { border-bottom: 1px solid var(--line); padding: 0.2em 0.6em; text-align: left; }
+        th, td { border-bottom: 1px solid var(--line); padding: 0.2em 0.6em; text-align: left; \
+        overflow-wrap: break-word; }
         td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
         .features { display: grid; gap: 0.8em; grid-template-columns: repeat(auto-fill, minmax(340px, 1fr)); }
         section.feature { border: 1px solid var(--line); border-radius: 6px; padding: 0.5em 0.7em; background: #fff; }
