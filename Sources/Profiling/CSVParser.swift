@@ -24,6 +24,15 @@ struct CSVParser {
         position = textStart
     }
 
+    /// The header's names, once it is read (``InputReader``): a record's field is then named by its column.
+    var header: [String] = []
+
+    /// Field `index` (1-based) of a record: `column "country"` under the header, `field 2` where there is no name (in
+    /// the header itself, or past its end).
+    func fieldName(_ index: Int) -> String {
+        index >= 1 && index <= header.count ? "column \"\(header[index - 1])\"" : "field \(index)"
+    }
+
     private static let quote = UInt8(ascii: "\"")
     private static let comma = UInt8(ascii: ",")
     private static let lf = UInt8(ascii: "\n")
@@ -63,7 +72,7 @@ struct CSVParser {
             }
             if bytes[position] == Self.cr { throw bareCR(field: fields.count) }
             throw ProfilingError(
-                file: file, line: line, field: "field \(fields.count)", message: "text after a closing quote")
+                file: file, line: line, field: fieldName(fields.count), message: "text after a closing quote")
         }
     }
 
@@ -74,7 +83,7 @@ struct CSVParser {
 
     /// A carriage return outside quotes that does not end a line (CRLF): classic Mac line endings, most likely.
     private func bareCR(field: Int) -> ProfilingError {
-        ProfilingError(file: file, line: line, field: "field \(field)", message: CSVLineEndings.bareCRMessage)
+        ProfilingError(file: file, line: line, field: fieldName(field), message: CSVLineEndings.bareCRMessage)
     }
 
     private func lineBreakLength(at i: Int) -> Int? {
@@ -94,7 +103,7 @@ struct CSVParser {
             if b == Self.cr { throw bareCR(field: index) }
             if b == Self.quote {
                 throw ProfilingError(
-                    file: file, line: start, field: "field \(index)", message: "a quote inside an unquoted field")
+                    file: file, line: start, field: fieldName(index), message: "a quote inside an unquoted field")
             }
             position += 1
         }
@@ -125,7 +134,7 @@ struct CSVParser {
             if position - recordBegin > maxRecordBytes { throw tooLong(start) }
         }
         throw ProfilingError(
-            file: file, line: start, field: "field \(index)", message: "a quoted field is not closed before the end")
+            file: file, line: start, field: fieldName(index), message: "a quoted field is not closed before the end")
     }
 
     /// Field `index`'s text from its bytes `field`; throws naming the first byte that is not UTF-8 in
@@ -138,6 +147,6 @@ struct CSVParser {
         let lineStart = bytes[textStart..<bad].lastIndex(of: Self.lf).map { $0 + 1 } ?? textStart
         throw InvalidUTF8.error(
             file: file, bytes: bytes, at: bad, line: line + bytes[written.lowerBound..<bad].count { $0 == Self.lf },
-            lineStart: lineStart, field: "field \(index)")
+            lineStart: lineStart, field: fieldName(index))
     }
 }

@@ -180,6 +180,7 @@ enum InputReader {
         guard let (header, headerLine) = try parser.next() else {
             throw ProfilingError(file: file, message: "the input is empty (no header, no data rows)")
         }
+        parser.header = header
         var seen = Set<String>()
         for name in header where !seen.insert(name).inserted {
             throw ProfilingError(

@@ -26,24 +26,24 @@ struct EncodingTests {
     @Test("a CSV byte that is not UTF-8 is an error at its line and column, never a replacement character")
     func csv() {
         let header = "amount,country,channel\n"
-        #expect(failure(bytes(header + "1,D%E,web\n")) == "data.csv:2:4: field 2: \(invalid)")
+        #expect(failure(bytes(header + "1,D%E,web\n")) == "data.csv:2:4: column \"country\": \(invalid)")
         // The column counts characters: é is one.
-        #expect(failure(bytes(header + "1,\"é%\",web\n")) == "data.csv:2:5: field 2: \(invalid)")
+        #expect(failure(bytes(header + "1,\"é%\",web\n")) == "data.csv:2:5: column \"country\": \(invalid)")
         // In a quoted field across lines, the line and column are those of the byte.
-        #expect(failure(bytes(header + "1,\"a\nbc%\",web\n")) == "data.csv:3:3: field 2: \(invalid)")
-        #expect(failure(bytes(header + "1,\"a\"\"\nb\"\"%\",web\n")) == "data.csv:3:4: field 2: \(invalid)")
+        #expect(failure(bytes(header + "1,\"a\nbc%\",web\n")) == "data.csv:3:3: column \"country\": \(invalid)")
+        #expect(failure(bytes(header + "1,\"a\"\"\nb\"\"%\",web\n")) == "data.csv:3:4: column \"country\": \(invalid)")
         // In the header, after a byte order mark (not a character of the line).
         #expect(failure(bytes("\u{FEFF}amount,coun%try,channel\n1,DE,web\n")) == "data.csv:1:12: field 2: \(invalid)")
         // A sequence cut short, at the end of the file; an overlong encoding; a lone continuation byte.
         #expect(
             failure(bytes(header + "1,DE,web%", bad: [0xE2, 0x82]))
-                == "data.csv:2:9: field 3: invalid UTF-8 (byte 0xE2); the input must be UTF-8 text")
+                == "data.csv:2:9: column \"channel\": invalid UTF-8 (byte 0xE2); the input must be UTF-8 text")
         #expect(
             failure(bytes(header + "1,%,web\n", bad: [0xC0, 0xAF]))
-                == "data.csv:2:3: field 2: invalid UTF-8 (byte 0xC0); the input must be UTF-8 text")
+                == "data.csv:2:3: column \"country\": invalid UTF-8 (byte 0xC0); the input must be UTF-8 text")
         #expect(
             failure(bytes(header + "%,DE,web\n", bad: [0x80]))
-                == "data.csv:2:1: field 1: invalid UTF-8 (byte 0x80); the input must be UTF-8 text")
+                == "data.csv:2:1: column \"amount\": invalid UTF-8 (byte 0x80); the input must be UTF-8 text")
         #expect(failure(bytes(header + "1,Zürich,web\n2,日本,app\n")) == "no error")
     }
 

@@ -93,10 +93,13 @@ func failure(
         #expect(failure("amount,country,channel\n1,DE,web,x\n") == "data.csv:2: 4 fields, the header has 3")
         #expect(
             failure("amount,country,channel\n1,\"DE,web\n")
-                == "data.csv:2: field 2: a quoted field is not closed before the end")
+                == "data.csv:2: column \"country\": a quoted field is not closed before the end")
         #expect(
-            failure("amount,country,channel\n1,D\"E,web\n") == "data.csv:2: field 2: a quote inside an unquoted field")
-        #expect(failure("amount,country,channel\n1,\"DE\"x,web\n") == "data.csv:2: field 2: text after a closing quote")
+            failure("amount,country,channel\n1,D\"E,web\n")
+                == "data.csv:2: column \"country\": a quote inside an unquoted field")
+        #expect(
+            failure("amount,country,channel\n1,\"DE\"x,web\n")
+                == "data.csv:2: column \"country\": text after a closing quote")
         #expect(
             failure("amount,country,channel\n\"1\n\"\"\t\\\u{1}\",DE,web\n")
                 == #"data.csv:2: column "amount": "1\n\"\t\\\u0001" is not a number"#)
