@@ -131,7 +131,7 @@ def test_profile_refuses_csv_that_is_not_utf8_naming_line_and_column(binary, tmp
     result, _ = run(binary, "profile", "--config", str(config), "--model", "fraud", "--input", str(data),
                     "--out", str(out))
     assert result.returncode == 1, result
-    assert result.stderr.strip() == f"{data}:3:2: field 1: invalid UTF-8 (byte 0xFF); the input must be UTF-8 text"
+    assert result.stderr.strip() == f"{data}:3:2: column \"country\": invalid UTF-8 (byte 0xFF); the input must be UTF-8 text"
     assert not out.exists()
 
 
