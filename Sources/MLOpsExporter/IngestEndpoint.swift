@@ -221,11 +221,15 @@ struct IngestEndpoint: Sendable {
         guard screened.gzip else {
             return ingest(body, model: model, kind: kind, format: screened.format, respond: respond)
         }
-        // A small gzip body is inflated here, but never beyond what an identity body may be on the loop; one that
-        // inflates further goes to a worker, where it is inflated again up to the full limit.
+        // A small gzip body is inflated here, but never beyond what an identity body may be on the loop, nor beyond
+        // --ingest.max-decompressed-bytes (a limit under 256 KiB was not applied here: 1001 bytes inflated past a
+        // limit of 1000 were recorded); one that inflates further goes to a worker, inflated again up to the limit.
+        let inlineLimit = min(inlineBodyLimit, maxDecompressedBytes)
         do throws(GzipError) {
-            let inflated = try Gzip.gunzip(body, maxOutputSize: inlineBodyLimit)
+            let inflated = try Gzip.gunzip(body, maxOutputSize: inlineLimit)
             ingest(inflated, model: model, kind: kind, format: screened.format, respond: respond)
+        } catch .outputLimitExceeded(let limit) where inlineLimit == maxDecompressedBytes {
+            refuse(gzipRefusal(.outputLimitExceeded(limit: limit), model: model), respond: respond)
         } catch .outputLimitExceeded {
             offload(body, gzip: true, model: model, kind: kind, format: screened.format, respond: respond)
         } catch {

@@ -329,3 +329,23 @@ def test_promtool_accepts_the_quality_and_fairness_output(start_exporter, tmp_pa
         assert family in text, family
     result = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True)
     assert result.returncode == 0 and not result.stdout.strip(), result.stdout + result.stderr
+
+
+def test_a_decompressed_body_limit_under_256_kib_holds_for_small_gzip_bodies(start_exporter, tmp_path):
+    """A gzip body small enough to be inflated on the event loop was inflated up to 256 KiB whatever
+    --ingest.max-decompressed-bytes said: with a limit of 1000 bytes, 100 KB inflated were recorded (an ingestion
+    probe). It is refused as a larger body is, 413 `body_too_large`."""
+    config = tmp_path / "models.yaml"
+    config.write_text(CONFIG)
+    e = start_exporter("--config", str(config), "--ingest.max-decompressed-bytes", "1000")
+    small = ndjson([event(0)])
+    assert len(small) <= 1000
+    status, _, reply = e.post(PRED, gzip.compress(small), {**NDJSON, "Content-Encoding": "gzip"})
+    assert status == 202, reply
+    big = ndjson([event(i) for i in range(100)])
+    assert 1000 < len(big) < 256 * 1024
+    status, _, reply = e.post(PRED, gzip.compress(big), {**NDJSON, "Content-Encoding": "gzip"})
+    assert status == 413, reply
+    s = scrape(e)[1]
+    assert sample(s, "mlops_ingest_events_total", model="fraud", kind="predictions") == 1
+    assert sample(s, "mlops_ingest_rejected_requests_total", model="fraud", reason="body_too_large") == 1
