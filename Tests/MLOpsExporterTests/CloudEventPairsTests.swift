@@ -20,6 +20,15 @@ import Testing
         #expect(pairs.add(half(1, at: 4), kind: .response, key: "b", now: 4).pair?.request.body.count == 4)
     }
 
+    /// Ids are bytes: `é` composed and `e` with a combining accent are two ids (a `String` key paired them, as
+    /// canonically equivalent).
+    @Test func canonicallyEquivalentIdsAreTwoIds() {
+        let pairs = CloudEventPairs(maxPending: 10, maxBytes: 1 << 20, ttl: 60)
+        #expect(pairs.add(half(3, at: 0), kind: .request, key: CloudEventPairs.Key("s\u{1F}\u{E9}X1"), now: 0).waits)
+        #expect(pairs.add(half(3, at: 1), kind: .response, key: CloudEventPairs.Key("s\u{1F}e\u{301}X1"), now: 1).waits)
+        #expect(pairs.counts.pending == 2)
+    }
+
     @Test func countBytesAndTimeAreBoundedAndCounted() {
         let pairs = CloudEventPairs(maxPending: 3, maxBytes: 100, ttl: 10)
         for i in 0..<5 { _ = pairs.add(half(10, at: Double(i)), kind: .request, key: "r\(i)", now: Double(i)) }

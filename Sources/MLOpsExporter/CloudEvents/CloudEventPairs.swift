@@ -66,6 +66,14 @@ final class CloudEventPairs: Sendable {
         }
     }
 
+    /// A half's key: its service and `ce-id`, compared byte for byte. A `String` key compared them canonically, so
+    /// that two different ids (`é` composed and decomposed) paired; the label join compares ids by their bytes too.
+    struct Key: Hashable, Sendable, ExpressibleByStringInterpolation {
+        let bytes: [UInt8]
+        init(_ text: String) { bytes = Array(text.utf8) }
+        init(stringLiteral text: String) { self.init(text) }
+    }
+
     /// A request and its response.
     struct Pair: Sendable {
         let request: Half
@@ -73,10 +81,10 @@ final class CloudEventPairs: Sendable {
     }
 
     struct State {
-        var waiting: [String: (kind: Kind, half: Half, sequence: UInt64)] = [:]
+        var waiting: [Key: (kind: Kind, half: Half, sequence: UInt64)] = [:]
         /// Keys in arrival order, with the sequence number they were stored under (a key paired or replaced leaves
         /// a stale entry, skipped when reached).
-        var order: [(key: String, sequence: UInt64)] = []
+        var order: [(key: Key, sequence: UInt64)] = []
         var head = 0
         var next: UInt64 = 0
         var bytes = 0
@@ -108,7 +116,7 @@ final class CloudEventPairs: Sendable {
     }
 
     /// Stores `half` of `kind` under `key`, or pairs it with its other half waiting there.
-    func add(_ half: Half, kind: Kind, key: String, now: Double) -> Outcome {
+    func add(_ half: Half, kind: Kind, key: Key, now: Double) -> Outcome {
         state.withLock { s -> Outcome in
             expire(&s, now: now)
             if let other = s.waiting[key] {
@@ -138,7 +146,7 @@ final class CloudEventPairs: Sendable {
     /// again, under its arrival time, for a retry of its other half, and is counted as an orphan if none comes. When
     /// the key holds a half again meanwhile, the newer is kept: `half` is counted a duplicate (the same kind) or an
     /// evicted orphan (the other kind: both wait for a retry of this pair, and the store keeps one half per key).
-    func restore(_ half: Half, kind: Kind, key: String, now: Double) {
+    func restore(_ half: Half, kind: Kind, key: Key, now: Double) {
         state.withLock { s in
             expire(&s, now: now)
             if let other = s.waiting[key] {
@@ -154,7 +162,7 @@ final class CloudEventPairs: Sendable {
     }
 
     /// Stores `half` under `key` (free of a half), the oldest halves dropped first to make room (counted evicted).
-    private func store(_ s: inout State, _ half: Half, kind: Kind, key: String) {
+    private func store(_ s: inout State, _ half: Half, kind: Kind, key: Key) {
         while !s.waiting.isEmpty && (s.waiting.count >= maxPending || s.bytes + half.bytes > maxBytes) {
             dropOldest(&s, reason: .evicted)
         }

@@ -89,7 +89,7 @@ struct CloudEventsEndpoint: Sendable {
             body: event.data, arrival: now, eventTime: event.time, endpoint: event.endpoint,
             attributes: event.attributes)
         let pair: CloudEventPairs.Pair
-        let key = event.service + "\u{1F}" + event.id
+        let key = CloudEventPairs.Key(event.service + "\u{1F}" + event.id)
         switch pairs.add(half, kind: event.kind, key: key, now: now) {
         case .tooLarge:
             metrics.refused(.tooLarge)
