@@ -3,16 +3,6 @@ import Testing
 
 @testable import ExporterConfig
 
-/// `field: message` of each problem of `yaml` read as a file (no reference needs to exist).
-private func fileProblems(_ yaml: String) -> [String] {
-    do {
-        _ = try ConfigLoader.parse(yaml, file: "f.yaml", referencesMustExist: false)
-        return []
-    } catch {
-        return error.errors.map { "\($0.field): \($0.message)" }
-    }
-}
-
 /// `field: message` of each problem of `configuration`, built in code.
 private func codeProblems(
     _ configuration: ExporterConfiguration, knownCollectors: Set<String> = ConfigLoader.builtInCollectors

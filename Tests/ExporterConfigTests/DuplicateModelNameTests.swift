@@ -2,16 +2,6 @@ import Testing
 
 @testable import ExporterConfig
 
-/// `field: message` of each problem of `yaml` read as a file (no reference needs to exist).
-private func fileProblems(_ yaml: String) -> [String] {
-    do {
-        _ = try ConfigLoader.parse(yaml, file: "f.yaml", referencesMustExist: false)
-        return []
-    } catch {
-        return error.errors.map { "\($0.field): \($0.message)" }
-    }
-}
-
 /// A model name given twice was reported only when neither model had another problem: the loader skipped the
 /// duplicate check for a model it refused, so one run showed the other problem and the next one the duplicate.
 @Suite("A model name given twice is reported with the models' other problems")

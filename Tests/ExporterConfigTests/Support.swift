@@ -11,6 +11,16 @@ func locatedErrors(_ yaml: String) -> [String] {
     }
 }
 
+/// `field: message` of each problem of `yaml` read as a file (no reference needs to exist).
+func fileProblems(_ yaml: String) -> [String] {
+    do {
+        _ = try ConfigLoader.parse(yaml, file: "f.yaml", referencesMustExist: false)
+        return []
+    } catch {
+        return error.errors.map { "\($0.field): \($0.message)" }
+    }
+}
+
 /// A regression model whose only collector is `service` with options `options` (YAML lines indented by 10).
 func withOptions(_ options: String) -> String {
     """

@@ -1212,6 +1212,16 @@ class EarlyAnsweringUpstream:
         self.base = f"http://127.0.0.1:{self.port}"
         threading.Thread(target=self.accept, daemon=True).start()
 
+    @classmethod
+    def read_answer(cls, sock):
+        """The bytes `sock` receives up to the end of the upstream's answer (which comes before any of the body)."""
+        answer = b""
+        while not answer.endswith(cls.ANSWER):
+            data = sock.recv(65536)
+            assert data, answer
+            answer += data
+        return answer
+
     def accept(self):
         while True:
             try:
@@ -1269,22 +1279,14 @@ def test_an_answer_before_the_whole_body_still_captures_the_whole_request(start_
         with socket.create_connection(("127.0.0.1", e.proxy_port), timeout=10) as s:
             for _ in range(n):
                 s.sendall(head)
-                answer = b""
-                while not answer.endswith(EarlyAnsweringUpstream.ANSWER):  # the answer before any byte of the body
-                    data = s.recv(65536)
-                    assert data, answer
-                    answer += data
+                answer = EarlyAnsweringUpstream.read_answer(s)  # the answer before any byte of the body
                 assert answer.startswith(b"HTTP/1.1 200"), answer
                 s.sendall(body)
         # The last request of a connection (`Connection: close`): the connection waits for the body (it closed at the
         # answer, and the body was lost).
         with socket.create_connection(("127.0.0.1", e.proxy_port), timeout=10) as s:
             s.sendall(head.replace(b"Host: x\r\n", b"Host: x\r\nConnection: close\r\n"))
-            answer = b""
-            while not answer.endswith(EarlyAnsweringUpstream.ANSWER):
-                data = s.recv(65536)
-                assert data, answer
-                answer += data
+            EarlyAnsweringUpstream.read_answer(s)
             s.sendall(body)
             assert s.recv(65536) == b""  # then the connection closes
         # Two more, whose bodies stop short (Content-Length, then chunked): their clients leave after the answer.
@@ -1292,11 +1294,7 @@ def test_an_answer_before_the_whole_body_still_captures_the_whole_request(start_
         for start in (head + body[:10], chunked + b"a\r\n" + body[:10] + b"\r\n"):
             with socket.create_connection(("127.0.0.1", e.proxy_port), timeout=10) as s:
                 s.sendall(start)
-                answer = b""
-                while not answer.endswith(EarlyAnsweringUpstream.ANSWER):
-                    data = s.recv(65536)
-                    assert data, answer
-                    answer += data
+                EarlyAnsweringUpstream.read_answer(s)
 
         def recorded():
             _, samples = scrape(e)
@@ -1331,11 +1329,7 @@ def test_an_early_answer_to_a_body_paused_for_the_upstream_reads_the_rest_and_re
                       b"Content-Length: %d\r\n\r\n" % len(body))
             sender = threading.Thread(target=s.sendall, args=(body,), daemon=True)
             sender.start()
-            answer = b""
-            while not answer.endswith(EarlyAnsweringUpstream.ANSWER):
-                data = s.recv(65536)
-                assert data, answer
-                answer += data
+            EarlyAnsweringUpstream.read_answer(s)
             sender.join(30)
             assert not sender.is_alive(), "the proxy stopped reading the body"
 
@@ -1462,14 +1456,10 @@ def test_an_http_1_0_client_answered_early_with_a_close_delimited_response_is_ca
         with socket.create_connection(("127.0.0.1", e.proxy_port), timeout=10) as s:
             s.sendall(b"POST /v2/models/credit/infer HTTP/1.0\r\nContent-Type: application/json\r\n"
                       b"Content-Length: %d\r\n\r\n" % len(body))
-            answer = b""
-            while not answer.endswith(EarlyAnsweringUpstream.ANSWER):
-                data = s.recv(65536)
-                assert data, answer
-                answer += data
+            answer = EarlyAnsweringUpstream.read_answer(s)
             s.sendall(body)
-            while data:
-                data = s.recv(65536)  # to the close
+            while s.recv(65536):  # to the close
+                pass
         assert answer.startswith(b"HTTP/1.1 200"), answer
 
         def recorded():

@@ -169,13 +169,22 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
     /// Copies a piece of the client's body into the capture, up to the limit.
     @inline(__always)
     private func captureRequestPiece(_ piece: UnsafeRawBufferPointer) {
-        guard capturedRequest != nil, !requestOverLimit else { return }
-        let room = tap.captureLimit - capturedRequest!.count
+        Self.copy(piece, into: &capturedRequest, overLimit: &requestOverLimit, limit: tap.captureLimit)
+    }
+
+    /// Appends `piece` to `capture` (nil: nothing is captured) up to `limit` bytes in all; a piece that does not fit
+    /// whole is cut there and sets `overLimit`, after which nothing more is copied. The request's and the response's.
+    @inline(__always)
+    private static func copy(
+        _ piece: UnsafeRawBufferPointer, into capture: inout [UInt8]?, overLimit: inout Bool, limit: Int
+    ) {
+        guard capture != nil, !overLimit else { return }
+        let room = limit - capture!.count
         if piece.count <= room {
-            capturedRequest!.append(contentsOf: piece)
+            capture!.append(contentsOf: piece)
         } else {
-            capturedRequest!.append(contentsOf: piece.prefix(room))
-            requestOverLimit = true
+            capture!.append(contentsOf: piece.prefix(room))
+            overLimit = true
         }
     }
 
@@ -355,15 +364,7 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
         guard !ended else { return false }
         bodyBytes += bytes.count
         watcher?.responseBody(bytes, elapsed: elapsed)
-        if captured != nil, !overLimit {
-            let room = tap.captureLimit - captured!.count
-            if bytes.count <= room {
-                captured!.append(contentsOf: bytes)
-            } else {
-                captured!.append(contentsOf: bytes.prefix(room))
-                overLimit = true
-            }
-        }
+        Self.copy(bytes, into: &captured, overLimit: &overLimit, limit: tap.captureLimit)
         return stream.write(bytes)
     }
 
