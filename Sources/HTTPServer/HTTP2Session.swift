@@ -176,6 +176,9 @@ final class HTTP2Session: ConnectionProtocolHandler {
     private var closed = false
     private var inputEnded = false
     private var terminated = false
+    /// The server ended the connection (a timeout, a protocol error, a flood): streams it cut were not abandoned by
+    /// their client (``HTTPHandler/abandoned(_:clientLeft:)``).
+    private var serverEnded = false
     /// The last pull stopped at ``outputThreshold`` with frames still to come.
     private var heldBackOutput = false
     /// Streams handed to the handler and not yet answered by it, including streams the peer has reset
@@ -443,12 +446,12 @@ final class HTTP2Session: ConnectionProtocolHandler {
             // No request, or a header block not whole, within the header timeout: say goodbye (GOAWAY, no error) and
             // close once it is written.
             connection.countError("header_timeout")
-            nghttp2_session_terminate_session(session, UInt32(NGHTTP2_NO_ERROR.rawValue))
+            endSession(UInt32(NGHTTP2_NO_ERROR.rawValue))
         case .idle:
             // Idle keep-alive ended: say goodbye (GOAWAY, no error) and close once it is written; counted as HTTP/1.x's
             // idle close is (security.md's table).
             connection.countError("idle_timeout")
-            nghttp2_session_terminate_session(session, UInt32(NGHTTP2_NO_ERROR.rawValue))
+            endSession(UInt32(NGHTTP2_NO_ERROR.rawValue))
         case .body, .head:
             // Streams past their total time or below the minimum rate get 408; with none, the whole
             // connection went quiet for the read timeout.
@@ -478,7 +481,7 @@ final class HTTP2Session: ConnectionProtocolHandler {
                 return
             }
             connection.countError("body_timeout")
-            nghttp2_session_terminate_session(session, UInt32(NGHTTP2_PROTOCOL_ERROR.rawValue))
+            endSession(UInt32(NGHTTP2_PROTOCOL_ERROR.rawValue))
         case .none, .write, .linger, .handshake:
             break
         }
@@ -558,7 +561,7 @@ final class HTTP2Session: ConnectionProtocolHandler {
         else { return }
         connection.countError("bad_request")
         connection.lingerOnClose = true
-        nghttp2_session_terminate_session(session, UInt32(NGHTTP2_PROTOCOL_ERROR.rawValue))
+        endSession(UInt32(NGHTTP2_PROTOCOL_ERROR.rawValue))
     }
 
     /// The peer sent more frames that ask nothing than its ``HTTP2FrameBudget`` allows: GOAWAY(ENHANCE_YOUR_CALM),
@@ -570,12 +573,13 @@ final class HTTP2Session: ConnectionProtocolHandler {
         connection.lingerOnClose = true  // the peer is still sending: let the GOAWAY reach it
         context.logger.debug(
             "closing HTTP/2 connection: frame flood", metadata: ["peer": "\(connection.remoteAddress)"])
-        nghttp2_session_terminate_session(session, UInt32(NGHTTP2_ENHANCE_YOUR_CALM.rawValue))
+        endSession(UInt32(NGHTTP2_ENHANCE_YOUR_CALM.rawValue))
     }
 
     /// A fatal session error (bad preface, flood, out of memory): nothing more can be said on it.
     private func fail(_ connection: Connection, reason: String, error: Int32) {
         terminated = true
+        serverEnded = true
         connection.lingerOnClose = true
         context.logger.debug(
             "closing HTTP/2 connection",
@@ -584,6 +588,25 @@ final class HTTP2Session: ConnectionProtocolHandler {
                 "error": "\(String(cString: nghttp2_strerror(error)))",
             ])
         connection.close(reason: reason)
+    }
+
+    /// Says goodbye (GOAWAY with `code`): the connection closes once it is written.
+    private func endSession(_ code: UInt32) {
+        serverEnded = true
+        nghttp2_session_terminate_session(session, code)
+    }
+
+    /// Whether `stream` was taken up and is neither handed to the handler nor answered: its head valid and its body
+    /// admitted (or being decided), or its complete request waiting in ``waiting``.
+    private func neverHandedOver(_ stream: Stream) -> Bool {
+        guard !stream.responded, stream.headComplete else { return false }
+        return stream.waits || (!stream.dispatched && (stream.admission == .admitted || stream.admission == .pending))
+    }
+
+    /// Tells the handler that `stream`'s request will never reach it (once: the stream counts as answered after).
+    private func reportAbandoned(_ stream: Stream) {
+        stream.responded = true
+        context.handler.abandoned(request(for: stream, body: []), clientLeft: !serverEnded)
     }
 
     // MARK: - Requests
@@ -1043,6 +1066,10 @@ final class HTTP2Session: ConnectionProtocolHandler {
     func connectionClosed(_ connection: Connection) {
         guard !closed else { return }
         closed = true
+        // Requests taken up whose streams nghttp2 never closed (the connection ended under them), in stream order.
+        for id in streams.keys.sorted() {
+            if let stream = streams[id], neverHandedOver(stream) { reportAbandoned(stream) }
+        }
         let detached = attachments.sorted { $0.key < $1.key }.map(\.value)
         attachments = [:]
         for attachment in detached { release(attachment) }
@@ -1335,6 +1362,7 @@ final class HTTP2Session: ConnectionProtocolHandler {
                 session.cancelledStreams.append(attachment.stream)
             }
             guard let stream = session.streams.removeValue(forKey: streamID) else { return 0 }
+            let abandoned = session.neverHandedOver(stream)
             session.heldHeaderBytes -= stream.headerBytes
             stream.liveness?.markClosed()
             // An answer the peer reset (or never took) before it was all framed.
@@ -1359,6 +1387,7 @@ final class HTTP2Session: ConnectionProtocolHandler {
             if let completion = stream.completion, errorCode == NGHTTP2_NO_ERROR.rawValue {
                 session.connection.loop.responseCompleted(completion)
             }
+            if abandoned { session.reportAbandoned(stream) }
             return 0
         }
     }

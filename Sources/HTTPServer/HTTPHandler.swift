@@ -42,6 +42,14 @@ public protocol HTTPHandler: Sendable {
     /// ``RequestFieldPlan``). Only a handler that hands its requests to a ``ReverseProxy`` should answer true (the
     /// work is wasted otherwise). Default: false. Read once, when the server starts.
     var forwardsRequests: Bool { get }
+    /// A request the server took up but will never hand to ``handle(_:respond:)`` nor answer: an HTTP/2 stream whose
+    /// head was valid and whose body was admitted (or whose complete request waited for the peer to take earlier
+    /// answers) closed first: its client reset it, or its connection ended. `head.body` is empty. `clientLeft`:
+    /// false when the server itself ended the connection (a timeout, a protocol error: counted by the server by
+    /// reason). Called on the event-loop thread, once per such request; it must return quickly. HTTP/1.x requests
+    /// never come here (a client that leaves mid-body leaves a streaming handler's request, handed over at its head,
+    /// cancelled). Default: nothing.
+    func abandoned(_ head: HTTPRequest, clientLeft: Bool)
 }
 
 extension HTTPHandler {
@@ -58,6 +66,8 @@ extension HTTPHandler {
 
     /// Requests are not forwarded.
     public var forwardsRequests: Bool { false }
+    /// Nothing is counted.
+    public func abandoned(_ head: HTTPRequest, clientLeft: Bool) {}
 }
 
 /// The answer to ``HTTPHandler/admit(_:admission:)``: call ``accept()`` or ``reject(_:)`` once.

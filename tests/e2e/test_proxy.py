@@ -1195,6 +1195,54 @@ def test_streams_reset_in_the_same_write_as_a_new_one_free_their_places_first(st
     count(s, PROXY_UPSTREAM_ERRORS, len(refused), model=UNROUTED, reason="pool_full")
 
 
+def test_h2_requests_abandoned_mid_body_are_counted_as_cancelled(start_proxy, upstream):
+    """An h2c client starts two v2 requests whose bodies never complete: it resets the first stream after part of
+    its body, and closes the connection in the middle of the second. Each counts as a request for its model and as a
+    cancelled one, as an HTTP/1.1 client leaving mid-body does; nothing reaches the upstream. Before, an HTTP/2
+    request is handed to the proxy only once its body is whole: both counted nowhere (a proxy probe)."""
+    import h2.config
+    import h2.connection
+    import h2.errors
+    e = start_proxy(MODELS, upstream.base, routes=ROUTES)
+    _, before = scrape(e)
+    forwarded = upstream.requests
+
+    def open_stream(conn, sock):
+        sid = conn.get_next_available_stream_id()
+        conn.send_headers(sid, [(":method", "POST"), (":path", "/v2/models/credit/infer"), (":scheme", "http"),
+                                (":authority", f"127.0.0.1:{e.proxy_port}"), ("content-type", "application/json"),
+                                ("content-length", "100000")])
+        conn.send_data(sid, b'{"inputs": [' + b" " * 1000)
+        sock.sendall(conn.data_to_send())
+        return sid
+
+    def connect():
+        sock = socket.create_connection(("127.0.0.1", e.proxy_port), timeout=5)
+        conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
+        conn.initiate_connection()
+        sock.sendall(conn.data_to_send())
+        return conn, sock
+
+    conn, sock = connect()
+    try:
+        sid = open_stream(conn, sock)
+        conn.reset_stream(sid, error_code=h2.errors.ErrorCodes.CANCEL)
+        sock.sendall(conn.data_to_send())
+        wait_for(lambda: (sample(scrape(e)[1], PROXY_CANCELLED, model="credit") or 0) == 1, timeout=10,
+                 what="the reset stream counted as cancelled")
+    finally:
+        sock.close()
+    conn, sock = connect()
+    open_stream(conn, sock)
+    conn.receive_data(sock.recv(65536))  # the proxy's SETTINGS: it has read the connection's start
+    sock.close()
+    wait_for(lambda: (sample(scrape(e)[1], PROXY_CANCELLED, model="credit") or 0) == 2, timeout=10,
+             what="the request whose connection closed counted as cancelled")
+    _, s = quiet_scrape(e)
+    assert sample(s, PROXY_REQUESTS, model="credit") - (sample(before, PROXY_REQUESTS, model="credit") or 0) == 2
+    assert upstream.requests == forwarded
+
+
 class EarlyAnsweringUpstream:
     """An upstream that answers a v2 request as soon as it has the head, then reads (and drops) the body: as nginx's
     `return` does, and as HTTP allows."""

@@ -194,6 +194,27 @@ public final class ReverseProxy: HTTPHandler, Sendable {
             pool: consume pool, stream: consume stream)
     }
 
+    /// A request whose HTTP/2 stream closed before its body was complete (or while it waited for the client to take
+    /// earlier answers): counted as an exchange its client left before anything went upstream (cancelled; when the
+    /// server ended the connection, its body failed instead), as an HTTP/1.x request whose client leaves mid-body
+    /// is. One the proxy would have refused at once (a dot segment or a fragment in its target) counts as that
+    /// refusal. No request id is generated for it.
+    public func abandoned(_ head: HTTPRequest, clientLeft: Bool) {
+        guard let observer else { return }
+        guard !DotSegments.present(in: head.path), !Self.hasFragment(head.path),
+            !(head.query.map(Self.hasFragment) ?? false)
+        else {
+            observer.proxyRequestRefused(reason: "bad_request")
+            return
+        }
+        let requestID = head.headers[configuration.requestIDHeader] ?? ""
+        let tap = observer.proxyRequestStarted(head, requestID: requestID)
+        var record = ProxyExchangeRecord(
+            head, requestID: requestID, tap: tap, status: nil, cancelled: true, requestBodyFailed: !clientLeft,
+            durationSeconds: 0)
+        observer.proxyExchangeEnded(&record)
+    }
+
     /// Whether `text` holds a `#` (one library scan of its bytes).
     static func hasFragment(_ text: String) -> Bool {
         text.utf8.withContiguousStorageIfAvailable { bytes in

@@ -32,6 +32,9 @@ final class ProxyService: Sendable {
         func handle(_ request: consuming HTTPRequest, respond: HTTPResponder) {
             current.value.handle(consume request, respond: respond)
         }
+        func abandoned(_ head: HTTPRequest, clientLeft: Bool) {
+            current.value.abandoned(head, clientLeft: clientLeft)
+        }
         var streamsRequestBodies: Bool { true }
         /// Every body is admitted, as by the proxy (`admit` is not implemented here).
         var screensRequestBodies: Bool { false }
