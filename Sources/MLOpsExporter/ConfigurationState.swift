@@ -183,9 +183,18 @@ final class ConfigurationState: Sendable {
                     throw ConfigErrors(error, file: path)
                 }
                 beforeApply()
-                monitor.apply(models)
+                let removed = monitor.apply(models)
                 current.withLock { $0 = fresh }
                 metrics.succeeded()
+                for model in removed {
+                    // Said as a restart says it of a saved model no longer configured (before, nothing was).
+                    logger.warning(
+                        "model removed by the reload: its series, windows and predictions waiting for labels are gone",
+                        metadata: [
+                            "model": "\(model.name)", "pending_predictions": "\(model.pendingPredictions)",
+                            "file": "\(path)",
+                        ])
+                }
                 // What the reload emptied, said (it was one line naming every model, whatever was kept or reset).
                 for name in models.rebuilt {
                     logger.warning(

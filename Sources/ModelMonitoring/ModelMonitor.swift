@@ -268,8 +268,10 @@ public final class ModelMonitor: CollectorGroup {
         return nil
     }
 
-    /// Installs prepared models, replacing the previous set (models no longer configured disappear).
-    public func apply(_ prepared: PreparedModels) {
+    /// Installs prepared models, replacing the previous set (models no longer configured disappear). Returns the
+    /// models that disappeared, by name, with the predictions each had waiting for labels (dropped with it).
+    @discardableResult
+    public func apply(_ prepared: PreparedModels) -> [(name: String, pendingPredictions: Int)] {
         var byName: [String: MonitoredModel] = [:]
         for model in prepared.models { byName[model.name] = model }
         let previous = models.withLock { old in
@@ -278,7 +280,9 @@ public final class ModelMonitor: CollectorGroup {
         }
         // A replaced model's pending predictions cannot be joined any more: count them, keep its totals. One that
         // kept its state (``prepare(_:references:)``) keeps its store, under the new capacity and time-to-live.
+        var removed: [(name: String, pendingPredictions: Int)] = []
         for (name, old) in previous {
+            if byName[name] == nil { removed.append((name, old.joiner?.store.counts.pending ?? 0)) }
             guard let oldJoiner = old.joiner else { continue }
             guard let new = byName[name] else {
                 oldJoiner.retire()  // the model is gone: a late prediction is not stored where nothing reads
@@ -299,6 +303,7 @@ public final class ModelMonitor: CollectorGroup {
         }
         order.withLock { $0 = prepared.models.map(\.name) }
         generation.add(1, ordering: .releasing)
+        return removed.sorted { $0.name < $1.name }
     }
 
     /// Bumped whenever the set of model objects changes (every ``apply(_:)``, a restore): what is derived from the

@@ -487,6 +487,12 @@ struct CloudEventsEndpointTests {
         let before = warnings().count
         #expect(exporter.reload() == nil)
         #expect(warnings().count == before)
+        // `logged` removed: said (it was not, where a restart says it of a saved model).
+        let cut = try #require(option.range(of: "  - name: proxied"))
+        let withoutLogged = "models:\n" + option[cut.lowerBound...]
+        try withoutLogged.write(to: file, atomically: true, encoding: .utf8)
+        #expect(exporter.reload() == nil)
+        #expect(warnings().contains { $0.hasPrefix("model removed by the reload") }, "\(warnings())")
     }
 
     @Test("a half larger than max_pending_bytes is refused 413 too_large unless it completes a pair")

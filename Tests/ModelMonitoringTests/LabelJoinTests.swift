@@ -48,6 +48,20 @@ func unmatchedByReason(_ h: Harness) -> [Double?] {
 }
 
 @Suite struct LabelJoinTests {
+    /// `apply` names the models a new configuration removes, with the predictions each had waiting for labels (gone
+    /// with it): what the reload's warning says (before, nothing said it).
+    @Test func applyNamesTheRemovedModelsAndTheirPendingPredictions() throws {
+        let (h, m, _) = try joinHarness()
+        let t0 = WallClock.now()
+        m.record(version: "v1", prediction: .label("no"), id: "a", receivedAt: t0)
+        m.record(version: "v1", prediction: .label("yes"), id: "b", receivedAt: t0)
+        let kept = h.monitor.apply(
+            try h.monitor.prepare(ExporterConfiguration(models: [m.context.configuration], source: "t")))
+        #expect(kept.isEmpty)
+        let removed = h.monitor.apply(try h.monitor.prepare(ExporterConfiguration(models: [fraud], source: "t")))
+        #expect(removed.map(\.name) == ["m"] && removed.map(\.pendingPredictions) == [2], "\(removed)")
+    }
+
     @Test func labelsJoinTheirPredictionsWithTheirDelay() throws {
         let (h, m, recorder) = try joinHarness()
         let t0 = WallClock.now()
