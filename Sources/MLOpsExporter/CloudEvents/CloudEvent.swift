@@ -198,15 +198,19 @@ struct CloudEvent: Sendable {
                 switch node.kind {
                 case .string: data = Array(tape.string(value).utf8)
                 case .object, .array: data = Array(buffer[node.start..<node.end])
+                // A null member is an absent one (the JSON format's rule for every attribute).
+                case .null: data = []
                 default:
                     return .failure(
                         Invalid(
                             reason: .invalidEvent,
-                            message: "structured CloudEvent: data is null, a number or a boolean, not a request or "
+                            message: "structured CloudEvent: data is a number or a boolean, not a request or "
                                 + "response (a JSON object, array or string)"))
                 }
             } else {
-                return .failure(Invalid(reason: .invalidEvent, message: "structured CloudEvent without data"))
+                // No data (optional in CloudEvents): an event without a body, as in binary mode (where a metadata or
+                // readiness call's request has none: `not_inference` once paired). It was refused 400 here.
+                data = []
             }
             // The attributes as binary mode's headers: strings as they are, numbers as written, booleans as
             // true/false (`datacontenttype` is binary mode's Content-Type, not a ce- header).
