@@ -96,6 +96,9 @@ final class HTTP2Session: ConnectionProtocolHandler {
         }
         /// Complete, but waiting in ``HTTP2Session/waiting`` for the peer to take the answers held for it.
         var waits = false
+        /// The server reset it (RST_STREAM sent: nghttp2's own resets of a malformed request included): not abandoned by
+        /// its client.
+        var serverReset = false
         /// Answered (by the handler, with an error status, or the head of its streamed response submitted).
         var responded = false
         var responseBody: [UInt8] = []
@@ -497,7 +500,9 @@ final class HTTP2Session: ConnectionProtocolHandler {
     }
 
     func beginDrain(_ connection: Connection) {
-        // Graceful GOAWAY: the streams taken so far complete, no new one is accepted.
+        // Graceful GOAWAY: the streams taken so far complete, no new one is accepted; bodies still coming when the
+        // drain's deadline closes the connection are cut by the server.
+        serverEnded = true
         let last = nghttp2_session_get_last_proc_stream_id(session)
         nghttp2_submit_goaway(
             session, UInt8(NGHTTP2_FLAG_NONE.rawValue), last, UInt32(NGHTTP2_NO_ERROR.rawValue), nil, 0)
@@ -603,10 +608,12 @@ final class HTTP2Session: ConnectionProtocolHandler {
         return stream.waits || (!stream.dispatched && (stream.admission == .admitted || stream.admission == .pending))
     }
 
-    /// Tells the handler that `stream`'s request will never reach it (once: the stream counts as answered after).
-    private func reportAbandoned(_ stream: Stream) {
+    /// Tells the handler that `stream`'s request will never reach it, with `body`, what had come of its body (once: the
+    /// stream counts as answered after).
+    private func reportAbandoned(_ stream: Stream, body: [UInt8]) {
         stream.responded = true
-        context.handler.abandoned(request(for: stream, body: []), clientLeft: !serverEnded)
+        context.handler.abandoned(
+            request(for: stream, body: body), clientLeft: !serverEnded && !stream.serverReset)
     }
 
     // MARK: - Requests
@@ -1068,7 +1075,7 @@ final class HTTP2Session: ConnectionProtocolHandler {
         closed = true
         // Requests taken up whose streams nghttp2 never closed (the connection ended under them), in stream order.
         for id in streams.keys.sorted() {
-            if let stream = streams[id], neverHandedOver(stream) { reportAbandoned(stream) }
+            if let stream = streams[id], neverHandedOver(stream) { reportAbandoned(stream, body: stream.body) }
         }
         let detached = attachments.sorted { $0.key < $1.key }.map(\.value)
         attachments = [:]
@@ -1338,6 +1345,13 @@ final class HTTP2Session: ConnectionProtocolHandler {
                 session.framedBodyBytes &+= header.length
             }
             if header.type == UInt8(NGHTTP2_GOAWAY.rawValue) || header.type == UInt8(NGHTTP2_RST_STREAM.rawValue) {
+                // Sent before the stream (or the session) closes: what is cut from here on is the server's doing
+                // (a GOAWAY with an error: a connection error nghttp2 found by itself; a reset: a malformed stream).
+                if header.type == UInt8(NGHTTP2_RST_STREAM.rawValue) {
+                    session.streams[header.stream_id]?.serverReset = true
+                } else if frame!.pointee.goaway.error_code != NGHTTP2_NO_ERROR.rawValue {
+                    session.serverEnded = true
+                }
                 session.countProtocolError(frame!.pointee, streamKnown: session.streams[header.stream_id] != nil)
                 return 0
             }
@@ -1362,7 +1376,8 @@ final class HTTP2Session: ConnectionProtocolHandler {
                 session.cancelledStreams.append(attachment.stream)
             }
             guard let stream = session.streams.removeValue(forKey: streamID) else { return 0 }
-            let abandoned = session.neverHandedOver(stream)
+            // What came of its body, kept before it is discarded below (a body route names its model in it).
+            let abandoned = session.neverHandedOver(stream) ? stream.body : nil
             session.heldHeaderBytes -= stream.headerBytes
             stream.liveness?.markClosed()
             // An answer the peer reset (or never took) before it was all framed.
@@ -1387,7 +1402,7 @@ final class HTTP2Session: ConnectionProtocolHandler {
             if let completion = stream.completion, errorCode == NGHTTP2_NO_ERROR.rawValue {
                 session.connection.loop.responseCompleted(completion)
             }
-            if abandoned { session.reportAbandoned(stream) }
+            if let abandoned { session.reportAbandoned(stream, body: abandoned) }
             return 0
         }
     }

@@ -44,11 +44,12 @@ public protocol HTTPHandler: Sendable {
     var forwardsRequests: Bool { get }
     /// A request the server took up but will never hand to ``handle(_:respond:)`` nor answer: an HTTP/2 stream whose
     /// head was valid and whose body was admitted (or whose complete request waited for the peer to take earlier
-    /// answers) closed first: its client reset it, or its connection ended. `head.body` is empty. `clientLeft`:
-    /// false when the server itself ended the connection (a timeout, a protocol error: counted by the server by
-    /// reason). Called on the event-loop thread, once per such request; it must return quickly. HTTP/1.x requests
-    /// never come here (a client that leaves mid-body leaves a streaming handler's request, handed over at its head,
-    /// cancelled). Default: nothing.
+    /// answers) closed first: its client reset it, or its connection ended. `head.body` holds what came of the body.
+    /// `clientLeft`: false when the server cut it (a malformed body, a protocol error, a timeout: counted by the server
+    /// by reason; or the shutdown's deadline). Called on the event-loop thread, inside the server's HTTP/2 processing,
+    /// once per such request: it must return quickly and call nothing of the server. HTTP/1.x requests never come
+    /// here (a client that leaves mid-body leaves a streaming handler's request, handed over at its head, cancelled).
+    /// Default: nothing.
     func abandoned(_ head: HTTPRequest, clientLeft: Bool)
 }
 

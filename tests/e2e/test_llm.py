@@ -484,6 +484,44 @@ def test_a_client_that_leaves_during_its_request_body_is_counted_for_its_model(l
     assert total(s, REQUESTS) == 2 and histogram(s, DURATION, **CHAT)[0] == 0
 
 
+def test_an_h2_client_that_resets_during_its_request_body_is_counted_for_its_model(llm_proxy):
+    """The same over HTTP/2 (h2c): a stream reset after the body's `model`, another before any. HTTP/2 hands a request
+    over only once its body is whole: both counted nowhere before; then, told without their partial bodies, both
+    under the catch-all model (a review of that fix)."""
+    import h2.config
+    import h2.connection
+    import h2.errors
+    named = json.dumps({"model": SERVED, "messages": MESSAGES, "stream": True}).encode()
+    unnamed = json.dumps({"messages": MESSAGES, "model": SERVED, "stream": True}).encode()
+    sock = socket.create_connection(("127.0.0.1", llm_proxy.proxy_port), timeout=10)
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
+    conn.initiate_connection()
+    try:
+        for body, cut in ((named, named.index(b'"messages"') + 14), (unnamed, 20)):
+            sid = conn.get_next_available_stream_id()
+            conn.send_headers(sid, [(":method", "POST"), (":path", "/v1/chat/completions"), (":scheme", "http"),
+                                    (":authority", "proxy"), ("content-type", "application/json"),
+                                    ("content-length", str(len(body)))])
+            conn.send_data(sid, body[:cut])
+            conn.reset_stream(sid, error_code=h2.errors.ErrorCodes.CANCEL)
+        sock.sendall(conn.data_to_send())
+        fallback = {"model": "fallback", "version": OTHER_VERSION}
+
+        def both():
+            _, s = scrape(llm_proxy)
+            done = (total(s, REQUESTS, **CHAT) + total(s, REQUESTS, **fallback)
+                    + value(s, PROXY_REQUESTS, model=UNROUTED))
+            return s if done >= 2 and total(s, IN_FLIGHT) == 0 else None
+        s = wait_for(both, timeout=10, what="both requests recorded")
+    finally:
+        sock.close()
+    assert value(s, REQUESTS, endpoint="chat_completions", outcome="cancelled", **CHAT) == 1
+    assert value(s, REQUESTS, endpoint="chat_completions", outcome="cancelled", **fallback) == 1
+    assert value(s, PROXY_REQUESTS, model="chat") == 1 and value(s, PROXY_REQUESTS, model="fallback") == 1
+    assert value(s, PROXY_CANCELLED, model="chat") == 1 and value(s, PROXY_CANCELLED, model="fallback") == 1
+    assert value(s, PROXY_REQUESTS, model=UNROUTED) == 0
+
+
 def test_a_client_that_closes_at_done_had_the_whole_response(llm_proxy, openai_upstream):
     """The OpenAI SDK stops reading at `data: [DONE]` and closes its connection; an upstream whose chunked body ends
     0.5 s after that event sees the client gone first. The client had the whole response: the request is ok (timed,

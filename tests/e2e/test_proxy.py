@@ -1243,6 +1243,47 @@ def test_h2_requests_abandoned_mid_body_are_counted_as_cancelled(start_proxy, up
     assert upstream.requests == forwarded
 
 
+def test_an_h2_body_longer_than_its_content_length_is_the_clients_error_not_a_cancel(start_proxy, upstream):
+    """An h2c stream whose DATA runs past its `content-length`: nghttp2 resets it (PROTOCOL_ERROR), counted
+    `bad_request`. The request counts for its model, not as a client that left (it did, a review found: the server's
+    own reset was taken for the client's)."""
+    import h2.config
+    import h2.connection
+    e = start_proxy(MODELS, upstream.base, routes=ROUTES)
+    sock = socket.create_connection(("127.0.0.1", e.proxy_port), timeout=5)
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8",
+                                                                validate_outbound_headers=False))
+    conn.initiate_connection()
+    sid = conn.get_next_available_stream_id()
+    conn.send_headers(sid, [(":method", "POST"), (":path", "/v2/models/credit/infer"), (":scheme", "http"),
+                            (":authority", f"127.0.0.1:{e.proxy_port}"), ("content-length", "10")])
+    # The h2 package checks content-length itself: the frame is written by hand (DATA, no flags, stream `sid`).
+    data = b'{"inputs": [1, 2, 3]}'
+    sock.sendall(conn.data_to_send() + len(data).to_bytes(3, "big") + b"\x00\x00" + sid.to_bytes(4, "big") + data)
+    try:
+        wait_for(lambda: (sample(scrape(e)[1], PROXY_REQUESTS, model="credit") or 0) == 1, timeout=10,
+                 what="the request counted")
+    finally:
+        sock.close()
+    # A connection error nghttp2 finds by itself (DATA on stream 0: GOAWAY PROTOCOL_ERROR) under a stream mid-body.
+    sock = socket.create_connection(("127.0.0.1", e.proxy_port), timeout=5)
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
+    conn.initiate_connection()
+    sid = conn.get_next_available_stream_id()
+    conn.send_headers(sid, [(":method", "POST"), (":path", "/v2/models/credit/infer"), (":scheme", "http"),
+                            (":authority", f"127.0.0.1:{e.proxy_port}"), ("content-length", "100")])
+    conn.send_data(sid, b'{"inputs": [')
+    sock.sendall(conn.data_to_send() + (4).to_bytes(3, "big") + b"\x00\x00" + (0).to_bytes(4, "big") + b"abcd")
+    try:
+        wait_for(lambda: (sample(scrape(e)[1], PROXY_REQUESTS, model="credit") or 0) == 2, timeout=10,
+                 what="the second request counted")
+    finally:
+        sock.close()
+    _, s = quiet_scrape(e)
+    count(s, PROXY_CANCELLED, 0, model="credit")
+    assert (sample(s, "mlops_proxy_client_connection_errors_total", reason="bad_request") or 0) >= 2
+
+
 class EarlyAnsweringUpstream:
     """An upstream that answers a v2 request as soon as it has the head, then reads (and drops) the body: as nginx's
     `return` does, and as HTTP allows."""

@@ -197,21 +197,30 @@ public final class ReverseProxy: HTTPHandler, Sendable {
     /// A request whose HTTP/2 stream closed before its body was complete (or while it waited for the client to take
     /// earlier answers): counted as an exchange its client left before anything went upstream (cancelled; when the
     /// server ended the connection, its body failed instead), as an HTTP/1.x request whose client leaves mid-body
-    /// is. One the proxy would have refused at once (a dot segment or a fragment in its target) counts as that
-    /// refusal. No request id is generated for it.
+    /// is; what came of its body is seen by the tap's watcher and copied for the record as it would have been. One
+    /// the proxy would have refused at once (a dot segment or a fragment in its target, its request id header given
+    /// twice) counts as that refusal. No request id is generated for it.
     public func abandoned(_ head: HTTPRequest, clientLeft: Bool) {
         guard let observer else { return }
         guard !DotSegments.present(in: head.path), !Self.hasFragment(head.path),
-            !(head.query.map(Self.hasFragment) ?? false)
+            !(head.query.map(Self.hasFragment) ?? false),
+            !(head.headers.mayHaveReceived(nameBit: requestIDNameBit)
+                && head.headers.isRepeated(configuration.requestIDHeader))
         else {
             observer.proxyRequestRefused(reason: "bad_request")
             return
         }
         let requestID = head.headers[configuration.requestIDHeader] ?? ""
         let tap = observer.proxyRequestStarted(head, requestID: requestID)
+        // What came of the body, as an HTTP/1.x exchange whose client left mid-body has it: seen by the watcher (an
+        // LLM route's model is the one its body names so far), copied up to the tap's limit.
+        let body = head.body
+        if let watcher = tap.watcher, !body.isEmpty { body.withUnsafeBytes { watcher.requestBody($0) } }
+        let overLimit = tap.captureLimit > 0 && body.count > tap.captureLimit
         var record = ProxyExchangeRecord(
-            head, requestID: requestID, tap: tap, status: nil, cancelled: true, requestBodyFailed: !clientLeft,
-            durationSeconds: 0)
+            head, requestBody: tap.captureLimit > 0 && !overLimit ? body : nil, requestBodyOverLimit: overLimit,
+            requestBodyCut: true, requestID: requestID, tap: tap, status: nil, cancelled: true,
+            requestBodyFailed: !clientLeft, durationSeconds: 0)
         observer.proxyExchangeEnded(&record)
     }
 
