@@ -14,8 +14,9 @@ struct CSVRecords {
         var start: Int
         var end: Int
         var quoted: Bool
-        /// The 1-based column (in bytes) where the field starts on its line.
-        var column: Int
+        /// Where the field starts: the offset in ``CSVRecords/buffer`` of its line's start, and of its own start.
+        var lineStart: Int
+        var offset: Int
     }
 
     let file: String
@@ -47,6 +48,15 @@ struct CSVRecords {
     private static let comma = UInt8(ascii: ",")
     private static let lf = UInt8(ascii: "\n")
     private static let cr = UInt8(ascii: "\r")
+
+    /// The 1-based column, in characters (as every input error counts them), of byte `offset` of ``buffer`` on the
+    /// line that starts at `lineStart`.
+    private func characterColumn(_ offset: Int, lineStart: Int) -> Int {
+        1 + buffer[lineStart..<offset].count { $0 & 0xC0 != 0x80 }
+    }
+
+    /// The 1-based column, in characters, where `field` (of the current record) starts on its line.
+    func column(_ field: Field) -> Int { characterColumn(field.offset, lineStart: field.lineStart) }
 
     /// Reads the next record into ``fields``; false at the end of the file.
     mutating func next() throws(ProfilingError) -> Bool {
@@ -149,7 +159,7 @@ struct CSVRecords {
         var p = position
         let n = buffer.count
         while true {
-            let column = p - lineStart + 1
+            let (fieldLineStart, fieldOffset) = (lineStart, p)
             if p < n, buffer[p] == Self.quote {
                 // Quoted field.
                 let start = scratch.count
@@ -179,12 +189,16 @@ struct CSVRecords {
                     (position, line, lineStart) = (savedPosition, savedLine, savedLineStart)
                     if source.atEnd {
                         throw ProfilingError(
-                            file: file, line: recordLine, column: column, field: "field \(fields.count + 1)",
+                            file: file, line: recordLine,
+                            column: characterColumn(fieldOffset, lineStart: fieldLineStart),
+                            field: "field \(fields.count + 1)",
                             message: "a quoted field is not closed before the end")
                     }
                     return nil
                 }
-                fields.append(Field(start: start, end: scratch.count, quoted: true, column: column))
+                fields.append(
+                    Field(
+                        start: start, end: scratch.count, quoted: true, lineStart: fieldLineStart, offset: fieldOffset))
             } else {
                 let start = p
                 while p < n {
@@ -192,19 +206,22 @@ struct CSVRecords {
                     if b == Self.comma || b == Self.lf { break }
                     if b == Self.cr, p + 1 < n, buffer[p + 1] != Self.lf {
                         throw ProfilingError(
-                            file: file, line: line, column: p - lineStart + 1, field: "field \(fields.count + 1)",
+                            file: file, line: line, column: characterColumn(p, lineStart: lineStart),
+                            field: "field \(fields.count + 1)",
                             message: CSVLineEndings.bareCRMessage)
                     }
                     if b == Self.quote {
                         throw ProfilingError(
-                            file: file, line: line, column: p - lineStart + 1, field: "field \(fields.count + 1)",
+                            file: file, line: line, column: characterColumn(p, lineStart: lineStart),
+                            field: "field \(fields.count + 1)",
                             message: "a quote inside an unquoted field")
                     }
                     p += 1
                 }
                 var end = p
                 if p < n, buffer[p] == Self.lf, end > start, buffer[end - 1] == Self.cr { end -= 1 }
-                fields.append(Field(start: start, end: end, quoted: false, column: column))
+                fields.append(
+                    Field(start: start, end: end, quoted: false, lineStart: fieldLineStart, offset: fieldOffset))
             }
             guard p < n else {
                 (position, line, lineStart) = (savedPosition, savedLine, savedLineStart)
@@ -233,7 +250,8 @@ struct CSVRecords {
                 return nil
             }
             throw ProfilingError(
-                file: file, line: line, column: p - lineStart + 1, field: "field \(fields.count)",
+                file: file, line: line, column: characterColumn(p, lineStart: lineStart),
+                field: "field \(fields.count)",
                 message: buffer[p] == Self.cr ? CSVLineEndings.bareCRMessage : "text after a closing quote")
         }
     }

@@ -46,7 +46,7 @@ enum LabelReader {
                 if field.start == field.end { return nil }
                 guard let x = records.withBytes(field, { CSVColumn.number($0) }) else {
                     throw ProfilingError(
-                        file: file, line: line, column: field.column, field: "column \"\(header[c])\"",
+                        file: file, line: line, column: records.column(field), field: "column \"\(header[c])\"",
                         message: records.withBytes(field) {
                             CSVColumn.notANumber($0, shown: PredictionReader.quoted(records.text(field)))
                         })

@@ -69,7 +69,7 @@ enum PredictionReader {
                     let x = records.withBytes(field) { CSVColumn.number($0) }
                     guard let x else {
                         throw ProfilingError(
-                            file: file, line: line, column: field.column, field: "column \"\(header[c])\"",
+                            file: file, line: line, column: records.column(field), field: "column \"\(header[c])\"",
                             message: records.withBytes(field) {
                                 CSVColumn.notANumber($0, shown: quoted(records.text(field)))
                             })

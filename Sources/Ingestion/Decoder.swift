@@ -211,7 +211,9 @@ private func forEachEvent(
                 } catch {
                     failure = EventError(
                         index: index, line: line, offset: error.offset, reason: .invalidJSON,
-                        message: "malformed JSON at column \(error.offset - lineStart + 1): \(error.message)")
+                        message:
+                            "malformed JSON at column \(characterColumn(body, lineStart, error.offset)): \(error.message)"
+                    )
                 }
                 if let failure {
                     report.record(failure)
@@ -229,6 +231,13 @@ private func forEachEvent(
 
 /// The offset of the next LF at or after `from`, or `body.count` (libc's vectorised `memchr`).
 @inline(__always)
+/// The 1-based column, in characters (bytes that do not continue a UTF-8 character), of byte `offset` of `body` on the
+/// line that starts at `lineStart`: as the CLI's input errors count columns (the offset in bytes named another column
+/// than the error's own on a line with accented text).
+private func characterColumn(_ body: UnsafeBufferPointer<UInt8>, _ lineStart: Int, _ offset: Int) -> Int {
+    1 + body[lineStart..<min(offset, body.count)].count { $0 & 0xC0 != 0x80 }
+}
+
 private func nextNewline(_ body: UnsafeBufferPointer<UInt8>, from: Int) -> Int {
     guard let base = body.baseAddress, from < body.count else { return body.count }
     guard let found = memchr(base + from, 0x0A, body.count - from) else { return body.count }

@@ -320,6 +320,22 @@ import Testing
         }
     }
 
+    /// A CSV error's column counts characters, as the NDJSON readers' do (it counted bytes: after `é€😀`, 9 bytes and
+    /// 3 characters, column 11 where the field starts at character 5; a batch probe).
+    @Test func aCSVColumnCountsCharacters() throws {
+        #expect {
+            _ = try run("id,x,c,prediction\né€😀,abc,A,yes\n")
+        } throws: { error in
+            let e = error as? ProfilingError
+            return e?.line == 2 && e?.column == 5 && e?.field == "column \"x\""
+        }
+        #expect {
+            _ = try run("id,x,c,prediction\né€😀,1,A\"B,yes\n")
+        } throws: { error in
+            (error as? ProfilingError)?.column == 8
+        }
+    }
+
     /// As `profile`: pandas' missing-value texts (`NA`, `NULL`, `<NA>`...) are missing numbers, `1e400` is out of
     /// range (it was "not a number"), CR-only line endings are refused as such (they read as one odd header).
     @Test func missingValueTextsOutOfRangeNumbersAndCROnlyLines() throws {

@@ -160,6 +160,16 @@ struct FramingTests {
         #expect(decoded.report.rejectedByReason == ["invalid_json": 2, "not_an_object": 1, "missing_version": 1])
     }
 
+    /// Columns count characters, as the CLI's input errors do: after `é€😀` (9 bytes, 3 characters) the column was
+    /// the byte's, 6 more than the `FILE:LINE:COLUMN` the batch printed before it (a batch probe).
+    @Test func aColumnCountsCharactersNotBytes() throws {
+        let decoded = try decode("{\"version\":\"é€😀\",}", .ndjson)
+        #expect(
+            decoded.report.errors.map(\.message) == [
+                "malformed JSON at column 18: expected string key in object, found '}'"
+            ])
+    }
+
     @Test("NDJSON: an object cannot span lines; an unterminated string stops at the line end")
     func spanning() throws {
         let decoded = try decode("{\"version\":\"v\",\n\"prediction\":1}\n{\"id\":\"abc\n\(good)", .ndjson)
