@@ -29,6 +29,28 @@ struct ReverseProxyHTTP2Tests {
         #expect(observer.all.first.map { $0.request.body } == Array("rewritten:abc".utf8))
     }
 
+    /// Exchanges that waited for an upstream connection are let go once they end: the pool kept each one it took
+    /// from its queue (its request, its client's connection with the HTTP/2 session, the tap) until 64 had been
+    /// taken, and a replaced proxy's pool, never run again, kept them for good (RSS grew ~0.5 MB per reload that
+    /// changed the upstream under h2c traffic: a reload probe).
+    @Test func exchangesThatWaitedForAConnectionAreLetGo() throws {
+        let observer = TokenObserver()
+        try withServer { _, upstream in
+            var configuration = ReverseProxy.Configuration(
+                upstream: try UpstreamAddress.resolve(host: "127.0.0.1", port: upstream), eventLoopCount: 2,
+                makeRequestID: { "id" })
+            configuration.maxConnections = 2
+            try withServer(handler: ReverseProxy(configuration: configuration, observer: observer)) { _, port in
+                let client = try HTTP2Client(port: port)
+                // One connection for the client's loop: two of the three streams wait.
+                let ids = (0..<3).map { _ in client.request("GET", "/slow?ms=50") }
+                for id in ids { #expect(try client.response(id).status == 200) }
+                #expect(eventually { observer.ended.load(ordering: .relaxed) == 3 })
+                #expect(eventually { observer.liveTokens == 0 }, "\(observer.liveTokens) exchanges still held")
+            }
+        }
+    }
+
     @Test func smallRequestsHEADAndBodiesPassThrough() throws {
         let observer = RecordingProxyObserver()
         let payload = (0..<3_000_000).map(Self.patternByte)
@@ -591,4 +613,20 @@ final class RewritingWatcher: ProxyExchangeWatcher {
     func responseBody(_ bytes: UnsafeRawBufferPointer, elapsed: Double) {}
     var requestBodyHoldLimit: Int { 10 }
     func rewriteRequestBody(_ body: [UInt8]) -> [UInt8]? { Array("rewritten:".utf8) + body }
+}
+
+/// An observer that gives each exchange a token (its tap's context) and keeps only weak references to them: a token
+/// alive after its exchange ended is an exchange something still holds.
+final class TokenObserver: ReverseProxyObserver {
+    final class Token: Sendable {}
+    struct WeakToken: @unchecked Sendable { weak var token: Token? }
+    let tokens = Mutex<[WeakToken]>([])
+    let ended = Atomic<Int>(0)
+    var liveTokens: Int { tokens.withLock { $0.count { $0.token != nil } } }
+    func proxyRequestStarted(_ request: HTTPRequest, requestID: String) -> ProxyTap {
+        let token = Token()
+        tokens.withLock { $0.append(WeakToken(token: token)) }
+        return ProxyTap(context: token)
+    }
+    func proxyExchangeEnded(_ exchange: inout ProxyExchangeRecord) { ended.add(1, ordering: .relaxed) }
 }

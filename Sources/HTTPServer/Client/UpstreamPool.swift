@@ -29,8 +29,10 @@ final class UpstreamPool: DeadlineScheduled {
     let timeouts: Timeouts
     @exclusivity(unchecked) private var idle: [UpstreamConnection] = []
     @exclusivity(unchecked) private(set) var openCount = 0
-    /// Exchanges waiting for a connection, oldest first (from `waitingHead`), with when each must give up.
-    @exclusivity(unchecked) private var waiting: [(exchange: ProxyExchange, giveUpAt: UInt64)] = []
+    /// Exchanges waiting for a connection, oldest first (from `waitingHead`), with when each must give up; the places
+    /// before `waitingHead` are emptied as they are taken (an exchange kept there kept its request, its client's
+    /// connection and the pool itself alive: a replaced proxy's pool never ran again to drop them).
+    @exclusivity(unchecked) private var waiting: [(exchange: ProxyExchange?, giveUpAt: UInt64)] = []
     @exclusivity(unchecked) private var waitingHead = 0
     // DeadlineScheduled: the loop's pool timer, at the oldest waiter's give-up time (or earlier: it checks again).
     @exclusivity(unchecked) var deadline: UInt64 = 0
@@ -150,13 +152,17 @@ final class UpstreamPool: DeadlineScheduled {
 
     private func nextWaiting() -> ProxyExchange? {
         guard waitingHead < waiting.count else { return nil }
-        let next = waiting[waitingHead].exchange
+        let next = waiting[waitingHead].exchange.take()
         waitingHead += 1
-        if waitingHead >= 64 && waitingHead * 2 >= waiting.count {
+        if waitingHead == waiting.count {
+            // None left waiting.
+            waiting.removeAll(keepingCapacity: true)
+            waitingHead = 0
+            loop.schedule(self, at: nil)
+        } else if waitingHead >= 64 && waitingHead * 2 >= waiting.count {
             waiting.removeFirst(waitingHead)
             waitingHead = 0
         }
-        if waitingHead == waiting.count { loop.schedule(self, at: nil) }  // none left waiting
         return next
     }
 }
