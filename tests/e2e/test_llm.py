@@ -484,6 +484,68 @@ def test_a_client_that_leaves_during_its_request_body_is_counted_for_its_model(l
     assert total(s, REQUESTS) == 2 and histogram(s, DURATION, **CHAT)[0] == 0
 
 
+def read_response_head(sock):
+    """The bytes `sock` receives up to the end of a response head."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, data
+        data += chunk
+    return data
+
+
+def test_a_failure_before_the_body_is_counted_for_the_model_the_body_names(start_proxy):
+    """The upstream refuses connections: the proxy answers 502 once it has the head. The client sends its body only
+    after that answer (as the SDK's separate writes may): the failure counts for the model the body names (it went
+    to the catch-all model before: the record was made without the body; an LLM probe)."""
+    from conftest import free_port
+    e = start_proxy(MODELS, f"http://127.0.0.1:{free_port()}")
+    body = json.dumps({"model": SERVED, "messages": MESSAGES}).encode()
+    with socket.create_connection(("127.0.0.1", e.proxy_port), timeout=10) as s:
+        s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: proxy\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: %d\r\n\r\n" % len(body))
+        assert read_response_head(s).startswith(b"HTTP/1.1 502 ")
+        s.sendall(body)
+        got = wait_for(lambda: (lambda s: s if total(s, ERRORS, **CHAT) >= 1 else None)(scrape(e)[1]), timeout=10,
+                       what="the failure counted for chat")
+    assert value(got, ERRORS, reason="connect_refused", **CHAT) == 1
+    assert value(got, PROXY_REQUESTS, model="chat") == 1 and total(got, REQUESTS, model="fallback") == 0
+
+
+def test_an_early_answer_before_the_body_is_counted_for_the_model_the_body_names(start_proxy):
+    """An upstream (a gateway) answers 413 as soon as it has the head, before the body: the client sends its body
+    after the answer. The answer counts for the model the body names (the catch-all model's before; an LLM probe)."""
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def serve():
+        conn, _ = server.accept()
+        with conn:
+            read_response_head(conn)  # the request's head
+            conn.sendall(b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n\r\n")
+            conn.settimeout(5)
+            try:
+                while conn.recv(65536):
+                    pass
+            except OSError:
+                pass
+    import threading
+    threading.Thread(target=serve, daemon=True).start()
+    e = start_proxy(MODELS, f"http://127.0.0.1:{server.getsockname()[1]}")
+    body = json.dumps({"model": SERVED, "messages": MESSAGES}).encode()
+    try:
+        with socket.create_connection(("127.0.0.1", e.proxy_port), timeout=10) as s:
+            s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: proxy\r\nContent-Type: application/json\r\n"
+                      b"Content-Length: %d\r\n\r\n" % len(body))
+            assert read_response_head(s).startswith(b"HTTP/1.1 413 ")
+            s.sendall(body)
+            got = wait_for(lambda: (lambda s: s if total(s, REQUESTS, **CHAT) >= 1 else None)(scrape(e)[1]),
+                           timeout=10, what="the answer counted for chat")
+    finally:
+        server.close()
+    assert value(got, ERRORS, reason="http_413", **CHAT) == 1
+    assert total(got, REQUESTS, model="fallback") == 0
+
+
 def test_an_h2_client_that_resets_during_its_request_body_is_counted_for_its_model(llm_proxy):
     """The same over HTTP/2 (h2c): a stream reset after the body's `model`, another before any. HTTP/2 hands a request
     over only once its body is whole: both counted nowhere before; then, told without their partial bodies, both

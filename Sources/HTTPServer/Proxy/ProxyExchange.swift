@@ -56,9 +56,11 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
     @exclusivity(unchecked) private var endCancelled = false
     /// Whether the exchange ended because the client's body could not be completed (``requestBodyFailed()``).
     @exclusivity(unchecked) private var endBodyFailed = false
-    /// The upstream answered before the client's body was all in, and that body is being captured: the report waits
-    /// for the rest of it (read only into the capture), so that the record holds the whole request (an upstream
-    /// answering early, such as nginx's `return`, had the capture decode a cut body: `invalid_json`).
+    /// The exchange ended (answered by the upstream, or failed by the proxy) before the client's body was all in, and
+    /// that body is captured or watched: the report waits for the rest of it (read only into the capture and the
+    /// watcher), so that the record holds the whole request (an upstream answering early, such as nginx's `return`,
+    /// had the capture decode a cut body: `invalid_json`; a 502 `connect_refused`, or an early 413, on a route whose
+    /// model the body names was counted for no model when the body came after the head).
     @exclusivity(unchecked) private var reportAwaitsBody = false
     /// The client's body could not be completed after the answer: the captured request is cut.
     @exclusivity(unchecked) private var capturedRequestCut = false
@@ -150,8 +152,11 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
     /// A piece of the client's body: captured, framed and queued upstream; false to pause the client.
     private func requestBody(_ piece: UnsafeRawBufferPointer) -> Bool {
         guard !ended else {
-            // The exchange is over (answered early): the rest is read and dropped, but for its capture.
-            if reportAwaitsBody { captureRequestPiece(piece) }
+            // The exchange is over (answered early): the rest is read and dropped, but for its capture and watcher.
+            if reportAwaitsBody {
+                watcher?.requestBody(piece)
+                captureRequestPiece(piece)
+            }
             return true
         }
         watcher?.requestBody(piece)
@@ -475,7 +480,7 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
         endedAt = pool.loop.now
         endFailure = failure
         endCancelled = cancelled
-        if failure == nil, !cancelled, !requestComplete, capturedRequest != nil, !requestOverLimit {
+        if !cancelled, !requestComplete, watcher != nil || (capturedRequest != nil && !requestOverLimit) {
             reportAwaitsBody = true  // reported at the body's end (or failure), which the server reads on
             return
         }
