@@ -235,6 +235,9 @@ struct OpenAIDocumentTests {
         #expect(!d.isError)
         let empty = try #require(read(#"{"choices":[],"usage":null}"#))
         #expect(empty.contentChoices == 0 && empty.usage == nil)
+        // A reason that is no string is `other`, as the docs say of any other value (it was counted nowhere).
+        let odd = try #require(read(#"{"choices":[{"index":0,"finish_reason":3},{"index":1,"finish_reason":{}}]}"#))
+        #expect(odd.finishReasons == [.other, .other])
     }
 
     /// A count that is no token count is not taken and is said (the proxy counts the exchange `invalid_value`);
@@ -323,6 +326,15 @@ struct LLMExchangeMeterTests {
         #expect(m.finishReasons[LLMFinishReason.stop.rawValue] == 1)
         #expect(m.malformedEvents == 1)
         #expect(abs(m.timeToFirstToken! - 0.2) < 1e-12)
+    }
+
+    /// Data that starts with `[DONE]` ends the stream, as the SDKs read it (`[DONE] ` was counted malformed).
+    @Test func aDoneFollowedBySpaceEndsTheStream() {
+        var m = LLMExchangeMeter(endpoint: LLMExchangeMeter.Endpoint(path: "/v1/chat/completions"))
+        m.requestEnded(elapsed: 0)
+        m.responseHead(status: 200, contentType: "text/event-stream")
+        _ = feed(&m, chunk("a", finish: "stop") + "data: [DONE] \n\n", at: 0.1)
+        #expect(m.streamEnded && m.malformedEvents == 0)
     }
 
     /// n > 1: each choice's gaps are between its own tokens (vLLM counts inter-token latency per sequence): an event

@@ -185,7 +185,9 @@ public struct LLMExchangeMeter {
                 // An event with empty data (a keep-alive `data:` line, dispatched as the standard says) carries
                 // nothing: not malformed (it was counted so).
                 if data.isEmpty { return }
-                if ServerSentEventParser.equals(
+                // `[DONE]` and whatever follows it on the line (`[DONE] `): the SDKs end the stream at any data that
+                // starts so (it was counted malformed, the stream then judged without its end).
+                if ServerSentEventParser.startsWith(
                     UnsafeBufferPointer(
                         start: data.baseAddress?.assumingMemoryBound(to: UInt8.self), count: data.count),
                     "[DONE]")

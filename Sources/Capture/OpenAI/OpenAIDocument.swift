@@ -147,13 +147,15 @@ public struct OpenAIDocument: Sendable, Equatable {
             contentChoices += 1
             contentChoiceBits |= bit
         }
-        if let f = t.member(c, "finish_reason"), t.nodes[f].kind == .string {
+        // Not finished: null (or no member). Any other value is a reason: a string's own, `other` for the rest (a
+        // number was counted nowhere).
+        if let f = t.member(c, "finish_reason"), t.nodes[f].kind != .null {
             // Once per choice here too (a choice listed twice in one chunk).
             // A set for the high indices (a list searched would be quadratic: ~27,000 choices fit in a 1 MiB event).
             let repeated =
                 index >= 64 ? !highFinished.insert(index).inserted : index >= 0 && finishedChoices & bit != 0
             if !repeated {
-                let reason = LLMFinishReason.of(t, f)
+                let reason = t.nodes[f].kind == .string ? LLMFinishReason.of(t, f) : .other
                 finishReasons.append(reason)
                 finishReasonChoices.append(index)
                 // A choice the server ended with an error (vLLM's `finish_reason: "error"`): the request failed, as

@@ -164,6 +164,14 @@ public struct ServerSentEventParser {
     }
 
     @inline(__always)
+    /// Whether `bytes` begin with `text`.
+    static func startsWith(_ bytes: UnsafeBufferPointer<UInt8>, _ text: StaticString) -> Bool {
+        guard bytes.count >= text.utf8CodeUnitCount else { return false }
+        let p = text.utf8Start
+        for k in 0..<text.utf8CodeUnitCount where bytes[k] != p[k] { return false }
+        return true
+    }
+
     static func equals(_ bytes: UnsafeBufferPointer<UInt8>, _ text: StaticString) -> Bool {
         guard bytes.count == text.utf8CodeUnitCount else { return false }
         let p = text.utf8Start
