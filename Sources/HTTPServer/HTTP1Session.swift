@@ -248,7 +248,9 @@ final class HTTP1Session: ConnectionProtocolHandler {
         guard headers.containsToken("h2c", in: "Upgrade"), headers.containsToken("HTTP2-Settings", in: "Connection"),
             headers.values(for: "HTTP2-Settings").count == 1, let encoded = headers["HTTP2-Settings"]
         else { return nil }
-        return Base64URL.decode(encoded)
+        // Not base64url: a payload no SETTINGS frame has (one byte), which the upgrade answers 400 as the ones nghttp2
+        // refuses (such a request was served over HTTP/1.1, the upgrade ignored, where a bad length got the 400).
+        return Base64URL.decode(encoded) ?? [0]
     }
 
     /// Answers `101 Switching Protocols`, then serves `request` as stream 1 of a new HTTP/2 session.
