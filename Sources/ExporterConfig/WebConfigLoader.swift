@@ -308,8 +308,13 @@ struct WebReader {
                     )
                     continue
                 }
-                guard !text.contains(where: { $0 == "\r" || $0 == "\n" || $0 == "\0" }) else {
-                    reader.fail(valueNode, "\(field).\(name)", "must not contain CR, LF or NUL")
+                // By bytes (RFC 9110 §5.5: a field value is visible characters, spaces and tabs): as `Character`s,
+                // a CR LF pair is one, equal to neither CR nor LF, and such a value was taken, then sent on no
+                // response (the server drops a field it cannot send).
+                guard text.utf8.allSatisfy({ $0 == 0x09 || $0 >= 0x20 && $0 != 0x7F }) else {
+                    reader.fail(
+                        valueNode, "\(field).\(name)",
+                        "must not contain CR, LF, NUL or another control character")
                     continue
                 }
                 // As exporter-toolkit: `X-Frame-Options: allowall` was served, where Go refuses the file.

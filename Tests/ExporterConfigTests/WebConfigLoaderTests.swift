@@ -78,6 +78,18 @@ struct WebConfigLoaderTests {
         #expect(web.basicAuthUsers == ["prom": Self.hash])
     }
 
+    /// A header value with a CR LF pair, or another control character, is refused as one with a lone CR or LF is: a
+    /// CR LF pair is one Swift `Character`, equal to neither, and such a value was taken, then sent on no response
+    /// (a web-port probe).
+    @Test(arguments: [#""private\r\nX-Injected: 1""#, #""private\n""#, #""a\u0001b""#, #""a\u007Fb""#])
+    func aHeaderValueWithAControlCharacterIsRefused(value: String) {
+        #expect(
+            webProblems("http_server_config:\n  headers:\n    Cache-Control: \(value)\n") == [
+                "3:20: http_server_config.headers.Cache-Control: must not contain CR, LF, NUL or another control character"
+            ])
+        #expect(webProblems("http_server_config:\n  headers:\n    Cache-Control: \"private,\tmax-age=0\"\n").isEmpty)
+    }
+
     @Test func errorsNameLineColumnAndField() {
         let directory = Self.directory
         #expect(
