@@ -83,6 +83,13 @@ extension HTTPServer {
         /// ``maxPipelinedRequests`` answers of any size. The body of a request already taken is still read. Default
         /// 1 MiB (as ``http2MaxUnsentResponseBytes``).
         public var maxPipelinedResponseBytes: Int
+        /// Most answer bytes queued over all connections for peers that have not taken them yet (each connection's
+        /// counted once it is left holding some after a write: a shared answer counts once per connection holding
+        /// it). While over it, a new HTTP/1.x request is answered 503 (`Retry-After: 1`), counted `answer_memory`,
+        /// without reaching the handler: peers that ask and never read (a scrape of a large /metrics each) cannot
+        /// make the process hold answers without bound (``maxPipelinedResponseBytes`` bounds one connection).
+        /// Default 256 MiB (as ``maxBufferedBodyBytes``).
+        public var maxUnreadAnswerBytes: Int
         /// `listen(2)` backlog. Default `SOMAXCONN`.
         public var listenBacklog: Int
         /// Whether HTTP/2 is served: h2c (prior knowledge and `Upgrade: h2c`) in cleartext, ALPN `h2` with
@@ -135,6 +142,7 @@ extension HTTPServer {
             self.maxBodySize = 16 * 1024 * 1024
             self.maxPipelinedRequests = 16
             self.maxPipelinedResponseBytes = 1024 * 1024
+            self.maxUnreadAnswerBytes = 256 * 1024 * 1024
             self.listenBacklog = Int(SOMAXCONN)
             self.http2Enabled = true
             self.http2MaxConcurrentStreams = 100
@@ -180,6 +188,7 @@ extension HTTPServer {
                 "reservedConnections must be in 0..<maxConnections")
             try require(maxPipelinedRequests >= 1, "maxPipelinedRequests must be at least 1")
             try require(maxPipelinedResponseBytes >= 1, "maxPipelinedResponseBytes must be at least 1")
+            try require(maxUnreadAnswerBytes >= 1, "maxUnreadAnswerBytes must be at least 1")
             try require(listenBacklog >= 1, "listenBacklog must be at least 1")
             try require(
                 (1...1_000_000).contains(http2MaxConcurrentStreams), "http2MaxConcurrentStreams must be in 1...1000000")

@@ -407,7 +407,21 @@ final class Connection: DeadlineScheduled {
                 loop.markDirty(self)  // the 64 rounds above ran out: continue after the other connections
             }
         }
+        accountUnreadOutput()
         updateRegistration(handler)
+    }
+
+    /// The output bytes this connection last added to ``ServerContext/unreadAnswerBytes``.
+    @exclusivity(unchecked) private var unreadReported = 0
+
+    /// Brings this connection's part of ``ServerContext/unreadAnswerBytes`` to what its queue still holds: one
+    /// comparison when nothing is left unwritten and nothing was (the common case), an atomic add otherwise.
+    @inline(__always)
+    private func accountUnreadOutput() {
+        let held = output.pendingBytes
+        guard held != unreadReported else { return }
+        loop.context.unreadAnswerBytes.add(held &- unreadReported, ordering: .relaxed)
+        unreadReported = held
     }
 
     /// All responses are written: close now, or half-close and linger when the peer may still be
@@ -516,6 +530,7 @@ final class Connection: DeadlineScheduled {
         liveness.markClosed()
         if let reason { countError(reason) }
         output.removeAll()
+        accountUnreadOutput()
         releaseBodyBytes(bodyBytesReserved)
         releaseReceivingSlot()
         protocolHandler.connectionClosed(self)

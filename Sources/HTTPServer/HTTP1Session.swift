@@ -692,6 +692,15 @@ final class HTTP1Session: ConnectionProtocolHandler {
             }
             bodyReserved = 0
         }
+        // Peers that do not take their answers hold too much over the process: this request gets a short 503, not
+        // another answer to hold (its body, still to come, is read and dropped).
+        if context.holdsTooManyUnreadAnswers {
+            context.observer?.connectionError(reason: "answer_memory")
+            deliver(
+                Self.overloaded("the server holds too many answers its clients have not read"), requestID: id,
+                connection: connection)
+            return
+        }
         let httpRequest = head.moveIntoRequest(
             body: body, remoteAddress: connection.remoteAddress, bodyStream: bodyStream)
         // The parser's plan for this head is lent to a forwarding handler for the call (see EventLoop.lentForwardPlan).

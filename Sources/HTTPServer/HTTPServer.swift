@@ -165,6 +165,13 @@ public final class HTTPServer: Sendable {
     /// Connections receiving a request body now: at most `maxConnections − reservedConnections`.
     public var connectionsReceivingBodies: Int { context.bodyBudget.receivingConnections }
 
+    /// Answer bytes the connections hold for peers that have not taken them
+    /// (``Configuration/maxUnreadAnswerBytes`` bounds it). Thread-safe.
+    public var unreadAnswerBytes: Int { context.unreadAnswerBytes.load(ordering: .relaxed) }
+
+    /// ``Configuration/maxUnreadAnswerBytes``.
+    public var unreadAnswerLimit: Int { context.configuration.maxUnreadAnswerBytes }
+
     /// Whether ``start()`` succeeded and shutdown has not completed.
     public var isRunning: Bool {
         lifecycle.withLock { lifecycle in

@@ -26,6 +26,13 @@ final class ServerContext: Sendable {
     /// The largest whole answer to an HTTP/2 GET delivered so far, at least ``HTTP2Session/minimumAnswerEstimate``:
     /// what each GET a session has under way may add to the answers it holds for its peer.
     let largestWholeAnswer = Atomic<Int>(HTTP2Session.minimumAnswerEstimate)
+    /// Answer bytes that connections are left holding after their writes (``Connection/accountUnreadOutput()``):
+    /// over ``HTTPServer/Configuration/maxUnreadAnswerBytes``, new HTTP/1.x requests are answered 503.
+    let unreadAnswerBytes = Atomic<Int>(0)
+    /// Whether ``unreadAnswerBytes`` is over its bound (one relaxed load: checked per request).
+    var holdsTooManyUnreadAnswers: Bool {
+        unreadAnswerBytes.load(ordering: .relaxed) > configuration.maxUnreadAnswerBytes
+    }
     let handler: any HTTPHandler
     /// ``HTTPHandler/streamsRequestBodies`` and ``HTTPHandler/screensRequestBodies``, read once: each read through
     /// the existential copied it (per request with a body).

@@ -2,8 +2,9 @@ import Exposition
 import HTTPServer
 
 /// Exports the HTTP server's request-body budget at scrape time: bytes held and their bound, and connections
-/// receiving a body. Refusals are counted by the server's observer in
-/// `mlops_exporter_http_errors_total{reason="body_memory"|"body_connections"|"body_too_slow"}`.
+/// receiving a body; and the answer bytes held for peers that have not read them, and their bound. Refusals are
+/// counted by the server's observer in
+/// `mlops_exporter_http_errors_total{reason="body_memory"|"body_connections"|"body_too_slow"|"answer_memory"}`.
 struct ServerBudgetCollector: Collector {
     /// Weak: the server holds the registry (through its handler), which holds this collector.
     let server: WeakServer
@@ -19,6 +20,8 @@ struct ServerBudgetCollector: Collector {
         let buffered: GaugeHandle
         let limit: GaugeHandle
         let receiving: GaugeHandle
+        let unread: GaugeHandle
+        let unreadLimit: GaugeHandle
 
         init() {
             var s = CollectorSchema()
@@ -36,6 +39,16 @@ struct ServerBudgetCollector: Collector {
                 help:
                     "Connections receiving a request body now (at most --web.max-connections minus --web.reserved-connections)."
             )
+            unread = try! s.gauge(
+                "mlops_exporter_http_unread_answer_bytes",
+                help:
+                    "Answer bytes the server holds for clients that have not read them yet (counted per connection once a write leaves some: a shared answer once per connection holding it).",
+                unit: "bytes")
+            unreadLimit = try! s.gauge(
+                "mlops_exporter_http_unread_answer_limit_bytes",
+                help:
+                    "Most answer bytes held for clients that have not read them (--web.max-unread-answer-bytes); new requests beyond it get 503.",
+                unit: "bytes")
             schema = s
         }
     }
@@ -49,5 +62,7 @@ struct ServerBudgetCollector: Collector {
         sink.gauge(f.buffered, value: Double(server.bufferedBodyBytes))
         sink.gauge(f.limit, value: Double(server.bufferedBodyLimit))
         sink.gauge(f.receiving, value: Double(server.connectionsReceivingBodies))
+        sink.gauge(f.unread, value: Double(server.unreadAnswerBytes))
+        sink.gauge(f.unreadLimit, value: Double(server.unreadAnswerLimit))
     }
 }

@@ -132,7 +132,8 @@ public final class LLMCollector: ModelCollector {
                 ["model", "version", "objective"])
             malformed = s.counter(
                 "mlops_llm_stream_malformed_events_total",
-                "Server-sent events whose data was neither JSON nor [DONE] (passed through unchanged).")
+                "Server-sent events whose data was neither JSON nor [DONE] (passed through unchanged); a successful answer that was not streamed and is not JSON counts one."
+            )
             schema = s
         }
     }

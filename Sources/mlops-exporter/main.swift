@@ -100,6 +100,11 @@ struct Serve: ParsableCommand {
     var maxBufferedBodyBytes = 256 << 20
 
     @Option(
+        name: .customLong("web.max-unread-answer-bytes"), parsing: .unconditional,
+        help: "Most answer bytes held over all connections for clients that have not read them; new requests get 503.")
+    var maxUnreadAnswerBytes = 256 << 20
+
+    @Option(
         name: .customLong("web.max-connection-body-bytes"), parsing: .unconditional,
         help: "Most request-body bytes one connection may hold (HTTP/1.1 pipelining, HTTP/2 streams).")
     var maxConnectionBodyBytes = 32 << 20
@@ -197,6 +202,7 @@ struct Serve: ParsableCommand {
         guard maxConnections > 0 else { throw ValidationError("--web.max-connections must be > 0") }
         guard maxBodyBytes > 0 else { throw ValidationError("--web.max-body-bytes must be > 0") }
         guard maxBufferedBodyBytes > 0 else { throw ValidationError("--web.max-buffered-body-bytes must be > 0") }
+        guard maxUnreadAnswerBytes > 0 else { throw ValidationError("--web.max-unread-answer-bytes must be > 0") }
         guard maxConnectionBodyBytes > 0 else {
             throw ValidationError("--web.max-connection-body-bytes must be > 0")
         }
@@ -284,6 +290,7 @@ struct Serve: ParsableCommand {
         configuration.server.writeStallTimeout = .seconds(writeTimeout)
         configuration.server.maxBodySize = maxBodyBytes
         configuration.server.maxBufferedBodyBytes = maxBufferedBodyBytes
+        configuration.server.maxUnreadAnswerBytes = maxUnreadAnswerBytes
         configuration.server.maxConnectionBodyBytes = maxConnectionBodyBytes
         configuration.server.bodyTimeout = .seconds(bodyTimeout)
         configuration.server.minBodyRate = bodyMinRate

@@ -98,6 +98,39 @@ struct ServerEndToEndTests {
         }
     }
 
+    /// Answers their clients do not take are bounded over the whole process: while the connections hold more than
+    /// ``HTTPServer/Configuration/maxUnreadAnswerBytes`` unwritten, a new request gets a short 503 (counted
+    /// `answer_memory`), not another answer to hold. Before, each connection held its answer (a scrape of a large
+    /// /metrics): 100 clients that asked and never read made the process hold 1.5 GB (a web-port probe). Once the
+    /// answers are read, requests are served again: the count went back to nothing.
+    @Test func unreadAnswersAreBoundedOverTheProcess() throws {
+        let observer = RecordingObserver()
+        try withServer(configure: { $0.maxUnreadAnswerBytes = 1 << 20 }, observer: observer) { _, port in
+            let reader = try RawClient(port: port, receiveBuffer: 4096)
+            try reader.send("GET /big?bytes=16000000 HTTP/1.1\r\nHost: t\r\n\r\n")
+            // The answer is written as far as the kernel takes it; the rest is held for the reader.
+            var refused: ClientResponse?
+            #expect(
+                eventually {
+                    guard let client = try? RawClient(port: port) else { return false }
+                    try? client.send("GET /small HTTP/1.1\r\nHost: t\r\n\r\n")
+                    guard let answer = try? client.readResponse(), answer.status == 503 else { return false }
+                    refused = answer
+                    return true
+                })
+            #expect(refused?.text == "the server holds too many answers its clients have not read; retry later\n")
+            #expect(refused?.header("retry-after") == "1")
+            #expect(observer.errors.contains("answer_memory"))
+            #expect(try reader.readResponse(timeout: 20).body.count == 16_000_000)
+            #expect(
+                eventually {
+                    guard let client = try? RawClient(port: port) else { return false }
+                    try? client.send("GET /small HTTP/1.1\r\nHost: t\r\n\r\n")
+                    return (try? client.readResponse())?.status == 200
+                })
+        }
+    }
+
     @Test func headHasTheContentLengthOfGetButNoBody() throws {
         try withServer { _, port in
             let client = try RawClient(port: port)
