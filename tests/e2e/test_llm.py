@@ -546,6 +546,41 @@ def test_an_early_answer_before_the_body_is_counted_for_the_model_the_body_names
     assert total(got, REQUESTS, model="fallback") == 0
 
 
+def test_a_held_body_whose_exchange_fails_as_it_is_released_is_still_read_and_counted(start_proxy):
+    """With inject_include_usage a chat body is held up to the capture limit; one that outgrows it is released, and
+    the connection asked for then is refused at once (pool_full: the only one is taken, no waiting). The rest of the
+    body must be read on and the 503 counted for the model the body names. Before, the body stayed paused for good:
+    nothing counted, the client's connection never closed (a review)."""
+    from conftest import free_port  # noqa: F401
+    from proxy_support import PROXY_UPSTREAM_ERRORS, PROXY_UPSTREAM_OPEN
+    silent = socket.create_server(("127.0.0.1", 0))  # listens, never accepts: a connection to it stays busy
+    e = start_proxy(MODELS, f"http://127.0.0.1:{silent.getsockname()[1]}", max_connections=1, max_waiting=0,
+                    inject_include_usage=True)
+    small = json.dumps({"model": SERVED, "messages": MESSAGES}).encode()
+    a = socket.create_connection(("127.0.0.1", e.proxy_port), timeout=10)
+    try:
+        a.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: proxy\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: %d\r\n\r\n" % len(small) + small)
+        wait_for(lambda: (value(scrape(e)[1], PROXY_UPSTREAM_OPEN) or 0) == 1, timeout=10,
+                 what="the only upstream connection taken")
+        big = json.dumps({"model": SERVED, "messages": MESSAGES, "pad": "x" * 1_400_000}).encode()
+        with socket.create_connection(("127.0.0.1", e.proxy_port), timeout=10) as b:
+            b.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: proxy\r\nContent-Type: application/json\r\n"
+                      b"Transfer-Encoding: chunked\r\n\r\n")
+            for at in range(0, len(big), 65536):
+                piece = big[at:at + 65536]
+                b.sendall(b"%x\r\n" % len(piece) + piece + b"\r\n")
+            b.sendall(b"0\r\n\r\n")
+            assert read_response_head(b).startswith(b"HTTP/1.1 503 ")
+            got = wait_for(
+                lambda: (lambda s: s if value(s, PROXY_UPSTREAM_ERRORS, model="chat", reason="pool_full") else None)(
+                    scrape(e)[1]), timeout=10, what="the 503 counted for chat")
+        assert value(got, ERRORS, reason="pool_full", **CHAT) == 1
+    finally:
+        a.close()
+        silent.close()
+
+
 def test_an_h2_client_that_resets_during_its_request_body_is_counted_for_its_model(llm_proxy):
     """The same over HTTP/2 (h2c): a stream reset after the body's `model`, another before any. HTTP/2 hands a request
     over only once its body is whole: both counted nowhere before; then, told without their partial bodies, both

@@ -163,8 +163,8 @@ public struct ServerSentEventParser {
         }
     }
 
-    @inline(__always)
     /// Whether `bytes` begin with `text`.
+    @inline(__always)
     static func startsWith(_ bytes: UnsafeBufferPointer<UInt8>, _ text: StaticString) -> Bool {
         guard bytes.count >= text.utf8CodeUnitCount else { return false }
         let p = text.utf8Start
@@ -172,6 +172,7 @@ public struct ServerSentEventParser {
         return true
     }
 
+    @inline(__always)
     static func equals(_ bytes: UnsafeBufferPointer<UInt8>, _ text: StaticString) -> Bool {
         guard bytes.count == text.utf8CodeUnitCount else { return false }
         let p = text.utf8Start

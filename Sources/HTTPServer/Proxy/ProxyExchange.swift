@@ -167,6 +167,10 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
                 return true
             }
             releaseHeldBody(rewrite: false)  // too long to hold: forwarded unchanged from here
+            // Asking for a connection there may have ended the exchange at once (503 `pool_full`): the rest of the
+            // body is read on (queued for no connection, the piece paused the body, which nothing resumed: the
+            // exchange was never reported, and its client's connection stayed open for good; a review found).
+            if ended { return true }
         }
         return queueBodyPiece(piece)
     }
@@ -232,6 +236,7 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
         if reportAwaitsBody {
             reportAwaitsBody = false
             requestComplete = true
+            watcher?.requestEnded(elapsed: elapsed)  // it saw the whole body (a compressed one checked complete)
             pool.loop.reportAfterFlush(self)
             return
         }
