@@ -85,7 +85,7 @@ extension HTTPServer {
         public var maxPipelinedResponseBytes: Int
         /// Most answer bytes queued over all connections for peers that have not taken them yet (each connection's
         /// counted once it is left holding some after a write: a shared answer counts once per connection holding
-        /// it). While over it, a new HTTP/1.x request is answered 503 (`Retry-After: 1`), counted `answer_memory`,
+        /// it). While over it, a new request (HTTP/1.x, or an HTTP/2 stream) is answered 503 (`Retry-After: 1`), counted `answer_memory`,
         /// without reaching the handler: peers that ask and never read (a scrape of a large /metrics each) cannot
         /// make the process hold answers without bound (``maxPipelinedResponseBytes`` bounds one connection).
         /// Default 256 MiB (as ``maxBufferedBodyBytes``).

@@ -633,6 +633,18 @@ final class HTTP2Session: ConnectionProtocolHandler {
                 session, UInt8(NGHTTP2_FLAG_NONE.rawValue), stream.id, UInt32(NGHTTP2_REFUSED_STREAM.rawValue))
             return
         }
+        // Peers that do not take their answers hold too much over the process: a short 503, as over HTTP/1.x
+        // (``HTTPServer/Configuration/maxUnreadAnswerBytes``).
+        if context.holdsTooManyUnreadAnswers {
+            context.observer?.connectionError(reason: "answer_memory")
+            connection.releaseBodyBytes(stream.bodyReserved)
+            stream.bodyReserved = 0
+            discard(stream)
+            submit(
+                Self.overloaded("the server holds too many answers its clients have not read"), on: stream,
+                reportCompletion: true)
+            return
+        }
         if stream.admission == .notAsked { frameBudget.credit(HTTP2FrameBudget.creditPerRequest) }
         // A peer that does not take its answers (its windows stay shut) must not have answer after answer kept whole
         // for it: past the bound, requests wait (a reading peer's window is shut between two reads too: refusing

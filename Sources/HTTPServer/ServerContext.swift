@@ -27,7 +27,7 @@ final class ServerContext: Sendable {
     /// what each GET a session has under way may add to the answers it holds for its peer.
     let largestWholeAnswer = Atomic<Int>(HTTP2Session.minimumAnswerEstimate)
     /// Answer bytes that connections are left holding after their writes (``Connection/accountUnreadOutput()``):
-    /// over ``HTTPServer/Configuration/maxUnreadAnswerBytes``, new HTTP/1.x requests are answered 503.
+    /// over ``HTTPServer/Configuration/maxUnreadAnswerBytes``, new requests are answered 503.
     let unreadAnswerBytes = Atomic<Int>(0)
     /// Whether ``unreadAnswerBytes`` is over its bound (one relaxed load: checked per request).
     var holdsTooManyUnreadAnswers: Bool {

@@ -102,7 +102,7 @@ struct Serve: ParsableCommand {
     @Option(
         name: .customLong("web.max-unread-answer-bytes"), parsing: .unconditional,
         help:
-            "Most answer bytes held over all connections for clients that have not read them; new HTTP/1.x requests get 503."
+            "Most answer bytes held over all connections for clients that have not read them; new requests get 503."
     )
     var maxUnreadAnswerBytes = 256 << 20
 

@@ -121,6 +121,10 @@ struct ServerEndToEndTests {
             #expect(refused?.text == "the server holds too many answers its clients have not read; retry later\n")
             #expect(refused?.header("retry-after") == "1")
             #expect(observer.errors.contains("answer_memory"))
+            // So does an HTTP/2 stream.
+            let h2 = try HTTP2Client(port: port)
+            let answer = try h2.response(h2.request("GET", "/small"))
+            #expect(answer.status == 503 && answer.text.hasPrefix("the server holds too many answers"))
             #expect(try reader.readResponse(timeout: 20).body.count == 16_000_000)
             #expect(
                 eventually {
