@@ -171,6 +171,13 @@ public struct HTTPHeaders: Sendable, Equatable {
         return nil
     }
 
+    /// Whether the value of the first line named `name` was received as valid UTF-8 (true when there is none, and for
+    /// fields set as `String`s): ``subscript(name:)`` reads invalid bytes as U+FFFD.
+    func firstValueIsValidUTF8(_ name: String) -> Bool {
+        guard let lines = receivedLines, mayHaveReceived(name) else { return true }
+        return ReceivedFieldLines.firstValueIsValidUTF8(named: name, in: lines)
+    }
+
     /// The values of all lines named `name` (case-insensitively), in order. Values are not split on commas.
     public func values(for name: String) -> [String] {
         if let lines = receivedLines {

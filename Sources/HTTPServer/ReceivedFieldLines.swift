@@ -72,6 +72,18 @@ struct ReceivedFieldLines: IteratorProtocol {
         return found
     }
 
+    /// Whether the first line of `lines` named `name` (case-insensitively) has a value of valid UTF-8 (true when
+    /// there is none): a value read as a `String` has U+FFFD in place of invalid bytes, so two different values may
+    /// read alike.
+    static func firstValueIsValidUTF8(named name: String, in lines: [UInt8]) -> Bool {
+        var valid = true
+        forEachValue(named: name, in: lines) { section, value in
+            valid = String(validating: section[value], as: UTF8.self) != nil
+            return false
+        }
+        return valid
+    }
+
     /// The values of the lines of `lines` named `name` (case-insensitively), in order.
     static func values(named name: String, in lines: [UInt8]) -> [String] {
         var values: [String] = []

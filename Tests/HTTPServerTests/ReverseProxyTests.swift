@@ -268,6 +268,29 @@ func endlessUpstream() throws -> (upstream: ScriptedUpstream, sawClose: AtomicFl
         #expect(observer.opened.load(ordering: .relaxed) == 1)
     }
 
+    /// A request id that is not valid UTF-8 is refused 400, counted `bad_request`, never forwarded: read as a
+    /// `String` its bad bytes became U+FFFD, so `id-\xE9` and `id-\xE8` were one event id (a capture probe). An id
+    /// holding a real U+FFFD, valid UTF-8, is forwarded as it is.
+    @Test func aRequestIDThatIsNotUTF8IsRefused() throws {
+        let observer = RecordingProxyObserver()
+        try withServer { _, upstream in
+            try withProxy(upstreamPort: upstream, observer: observer) { port in
+                let client = try RawClient(port: port)
+                try client.send(
+                    Array("GET /a HTTP/1.1\r\nHost: example\r\nX-Request-Id: id-".utf8) + [0xE9]
+                        + Array("\r\n\r\n".utf8))
+                let refused = try client.readResponse()
+                #expect(refused.status == 400 && refused.text == "X-Request-Id is not valid UTF-8\n")
+                let other = try RawClient(port: port)
+                try other.send("GET /b HTTP/1.1\r\nHost: example\r\nX-Request-Id: id-\u{FFFD}\r\n\r\n")
+                #expect(try other.readResponse().text == "GET /b body=0")
+            }
+        }
+        #expect(observer.refusals.withLock { $0 } == ["bad_request"])
+        #expect(eventually { observer.all.count == 1 })
+        #expect(observer.all.map(\.requestID) == ["id-\u{FFFD}"])
+    }
+
     /// An upstream that answers its own `X-Request-Id` to a request whose id the proxy generated: the client gets one
     /// field, the generated id (the event id), over HTTP/1.1 with the received lines copied as bytes and otherwise.
     /// Before, it got both, which Python's requests reads as "upstream-id, <generated>" (review).

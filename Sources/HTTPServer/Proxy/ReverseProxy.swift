@@ -157,12 +157,22 @@ public final class ReverseProxy: HTTPHandler, Sendable {
         }
         // One request id: given twice, the upstream (or a mesh) may take the other line, and a label posted with that
         // id found no prediction (the first line was the event id; both went upstream).
-        if request.headers.mayHaveReceived(nameBit: requestIDNameBit),
-            request.headers.isRepeated(configuration.requestIDHeader)
-        {
-            observer?.proxyRequestRefused(reason: "bad_request")
-            respond(HTTPResponse(status: 400, text: "\(configuration.requestIDHeader) given more than once\n"))
-            return
+        if request.headers.mayHaveReceived(nameBit: requestIDNameBit) {
+            if request.headers.isRepeated(configuration.requestIDHeader) {
+                observer?.proxyRequestRefused(reason: "bad_request")
+                respond(HTTPResponse(status: 400, text: "\(configuration.requestIDHeader) given more than once\n"))
+                return
+            }
+            // An id that is not UTF-8 reads with U+FFFD in place of its bad bytes: two such ids were one event id
+            // (the second prediction replaced the first) and neither could be labelled by its own bytes (a capture
+            // probe). Refused, as the KServe logger receiver refuses such a `ce-id`. (Checked when a U+FFFD shows.)
+            if let id = request.headers[configuration.requestIDHeader], id.unicodeScalars.contains("\u{FFFD}"),
+                !request.headers.firstValueIsValidUTF8(configuration.requestIDHeader)
+            {
+                observer?.proxyRequestRefused(reason: "bad_request")
+                respond(HTTPResponse(status: 400, text: "\(configuration.requestIDHeader) is not valid UTF-8\n"))
+                return
+            }
         }
         // A stream is attached to every request the server is still serving (HTTP/1.x and HTTP/2); none means the
         // client is gone, and the answer below goes nowhere.
