@@ -201,6 +201,21 @@ struct StatusPageTests {
     /// The quality SLO stands on the window's accuracy pooled over the versions, as its generated rule and alert do:
     /// one wrong label on a canary version made the whole model Critical on the page (the worst version's accuracy)
     /// while `MLOpsModelQualityBelowTarget` stayed silent.
+    /// A figure a version has none of (ROC AUC with one class among its outcomes) shows a muted dash, as the
+    /// fairness tables do (the cell was blank; a status page probe).
+    @Test func aFigureAVersionHasNoneOfShowsADash() throws {
+        let exporter = try statusExporter()
+        let fraud = try #require(exporter.model("fraud"))
+        _ = fraud.record(version: "v1", prediction: .label("legit"), score: 0.2, id: "a", label: .label("legit"))
+        _ = fraud.record(version: "v1", prediction: .label(hostile), score: 0.9, id: "b", label: .label(hostile))
+        _ = fraud.record(version: "v2", prediction: .label("legit"), score: 0.3, id: "c", label: .label("legit"))
+        let html = try #require(exporter.statusEndpoint.render(.model("fraud"), refresh: nil, now: 1_000_000)).html
+        let start = try #require(html.range(of: "<tr><th>ROC AUC</th>"))
+        let row = html[start.upperBound...].prefix { $0 != "\n" }
+        #expect(row.components(separatedBy: "<td").count == 3, "\(row)")  // v1 and v2
+        #expect(row.hasSuffix("<td class=\"n\"><span class=\"muted\">–</span></td></tr>"), "\(row)")
+    }
+
     @Test func theQualitySLOPoolsTheVersionsAsItsRuleDoes() async throws {
         let exporter = try statusExporter()
         let fraud = try #require(exporter.model("fraud"))

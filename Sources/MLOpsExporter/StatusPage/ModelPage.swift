@@ -185,6 +185,10 @@ enum ModelPage {
                         h.metric(
                             figure.metric, s.labels, s.value,
                             shown: figure.percent ? .percent : .number)
+                    } else {
+                        // Undefined for this version (ROC AUC with one class among its outcomes, MAPE with only zero
+                        // actuals): said as the fairness tables say it (the cell was blank).
+                        h.raw("<span class=\"muted\">–</span>")
                     }
                     h.raw("</td>")
                 }
