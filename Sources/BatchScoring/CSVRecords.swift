@@ -52,7 +52,7 @@ struct CSVRecords {
     /// The 1-based column, in characters (as every input error counts them), of byte `offset` of ``buffer`` on the
     /// line that starts at `lineStart`.
     private func characterColumn(_ offset: Int, lineStart: Int) -> Int {
-        1 + buffer[lineStart..<offset].count { $0 & 0xC0 != 0x80 }
+        InvalidUTF8Location.column(of: offset, lineStart: lineStart, in: buffer)
     }
 
     /// The 1-based column, in characters, where `field` (of the current record) starts on its line.

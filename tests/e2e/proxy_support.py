@@ -160,6 +160,17 @@ NOT_CONTENT = {"date", "server", "connection", "keep-alive", "transfer-encoding"
                "upgrade", REQUEST_ID_HEADER.lower()}
 
 
+def read_head(sock):
+    """The bytes `sock` receives up to the end of a message head (`\\r\\n\\r\\n`), asserting the peer does not close
+    first; what came after the head, if anything, is included."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, data
+        data += chunk
+    return data
+
+
 def content_headers(headers):
     """The header lines that must be byte-identical through the proxy, names lowercased, sorted by name: the order of
     fields of different names carries no meaning (RFC 9110 §5.3), that of lines of the same name does (kept)."""

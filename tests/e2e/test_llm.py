@@ -13,16 +13,17 @@ import http.client
 import json
 import socket
 import subprocess
+import threading
 import time
 
 import pytest
 
-from conftest import scrape, wait_for
+from conftest import free_port, scrape, wait_for
 from llm_support import (
     ADAPTER, DURATION, ENDPOINTS, ERRORS, FINISH, IN_FLIGHT, ITL, MALFORMED, MODELS, MODELS_WITHOUT_CATCH_ALL,
     OPENAI_ROUTES_YAML, OTHER_VERSION, REQUESTS, SERVED, TOKENS, TOL, TPOT, TTFT, WITHIN, Expected, RawExchange,
     assert_buckets, assert_close, histogram, openai_upstream, script, sdk_client, total, value)  # noqa: F401 (fixture)
-from proxy_support import PROXY_CANCELLED, PROXY_REQUESTS, UNROUTED, start_proxy  # noqa: F401 (fixture)
+from proxy_support import PROXY_CANCELLED, PROXY_REQUESTS, UNROUTED, read_head, start_proxy  # noqa: F401 (fixture)
 
 openai = pytest.importorskip("openai", reason="the openai SDK (tests/requirements.txt) is not installed")
 
@@ -484,27 +485,16 @@ def test_a_client_that_leaves_during_its_request_body_is_counted_for_its_model(l
     assert total(s, REQUESTS) == 2 and histogram(s, DURATION, **CHAT)[0] == 0
 
 
-def read_response_head(sock):
-    """The bytes `sock` receives up to the end of a response head."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(65536)
-        assert chunk, data
-        data += chunk
-    return data
-
-
 def test_a_failure_before_the_body_is_counted_for_the_model_the_body_names(start_proxy):
     """The upstream refuses connections: the proxy answers 502 once it has the head. The client sends its body only
     after that answer (as the SDK's separate writes may): the failure counts for the model the body names (it went
     to the catch-all model before: the record was made without the body; an LLM probe)."""
-    from conftest import free_port
     e = start_proxy(MODELS, f"http://127.0.0.1:{free_port()}")
     body = json.dumps({"model": SERVED, "messages": MESSAGES}).encode()
     with socket.create_connection(("127.0.0.1", e.proxy_port), timeout=10) as s:
         s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: proxy\r\nContent-Type: application/json\r\n"
                   b"Content-Length: %d\r\n\r\n" % len(body))
-        assert read_response_head(s).startswith(b"HTTP/1.1 502 ")
+        assert read_head(s).startswith(b"HTTP/1.1 502 ")
         s.sendall(body)
         got = wait_for(lambda: (lambda s: s if total(s, ERRORS, **CHAT) >= 1 else None)(scrape(e)[1]), timeout=10,
                        what="the failure counted for chat")
@@ -520,7 +510,7 @@ def test_an_early_answer_before_the_body_is_counted_for_the_model_the_body_names
     def serve():
         conn, _ = server.accept()
         with conn:
-            read_response_head(conn)  # the request's head
+            read_head(conn)  # the request's head
             conn.sendall(b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n\r\n")
             conn.settimeout(5)
             try:
@@ -528,7 +518,6 @@ def test_an_early_answer_before_the_body_is_counted_for_the_model_the_body_names
                     pass
             except OSError:
                 pass
-    import threading
     threading.Thread(target=serve, daemon=True).start()
     e = start_proxy(MODELS, f"http://127.0.0.1:{server.getsockname()[1]}")
     body = json.dumps({"model": SERVED, "messages": MESSAGES}).encode()
@@ -536,7 +525,7 @@ def test_an_early_answer_before_the_body_is_counted_for_the_model_the_body_names
         with socket.create_connection(("127.0.0.1", e.proxy_port), timeout=10) as s:
             s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: proxy\r\nContent-Type: application/json\r\n"
                       b"Content-Length: %d\r\n\r\n" % len(body))
-            assert read_response_head(s).startswith(b"HTTP/1.1 413 ")
+            assert read_head(s).startswith(b"HTTP/1.1 413 ")
             s.sendall(body)
             got = wait_for(lambda: (lambda s: s if total(s, REQUESTS, **CHAT) >= 1 else None)(scrape(e)[1]),
                            timeout=10, what="the answer counted for chat")
@@ -551,7 +540,6 @@ def test_a_held_body_whose_exchange_fails_as_it_is_released_is_still_read_and_co
     the connection asked for then is refused at once (pool_full: the only one is taken, no waiting). The rest of the
     body must be read on and the 503 counted for the model the body names. Before, the body stayed paused for good:
     nothing counted, the client's connection never closed (a review)."""
-    from conftest import free_port  # noqa: F401
     from proxy_support import PROXY_UPSTREAM_ERRORS, PROXY_UPSTREAM_OPEN
     silent = socket.create_server(("127.0.0.1", 0))  # listens, never accepts: a connection to it stays busy
     e = start_proxy(MODELS, f"http://127.0.0.1:{silent.getsockname()[1]}", max_connections=1, max_waiting=0,
@@ -571,7 +559,7 @@ def test_a_held_body_whose_exchange_fails_as_it_is_released_is_still_read_and_co
                 piece = big[at:at + 65536]
                 b.sendall(b"%x\r\n" % len(piece) + piece + b"\r\n")
             b.sendall(b"0\r\n\r\n")
-            assert read_response_head(b).startswith(b"HTTP/1.1 503 ")
+            assert read_head(b).startswith(b"HTTP/1.1 503 ")
             got = wait_for(
                 lambda: (lambda s: s if value(s, PROXY_UPSTREAM_ERRORS, model="chat", reason="pool_full") else None)(
                     scrape(e)[1]), timeout=10, what="the 503 counted for chat")

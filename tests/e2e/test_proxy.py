@@ -25,7 +25,8 @@ from proxy_support import (
     DEFAULT_ROUTES, GENERATED_ID, HTTP_ERROR_KIND, INGEST_EVENTS, LABELS_JOINED, MODEL_ERRORS, MODEL_LATENCY_COUNT,
     MODEL_REQUESTS,
     PREDICTED_CLASS, PROXY_CANCELLED, PROXY_CAPTURE_FAILURES, PROXY_CAPTURED, PROXY_REQUESTS, PROXY_UPSTREAM_ERRORS,
-    PROXY_UPSTREAM_OPEN, REQUEST_ID_HEADER, TOO_LARGE, UNROUTED, Client, content_headers, elapsed, header, start_proxy)  # noqa: F401
+    PROXY_UPSTREAM_OPEN, REQUEST_ID_HEADER, TOO_LARGE, UNROUTED, Client, content_headers, elapsed, header, read_head,
+    start_proxy)  # noqa: F401
 
 FEATURES = "[{name: x0, type: numeric}, {name: x1, type: numeric}, {name: x2, type: numeric}, {name: x3, type: numeric}]"
 MODELS = f"""
@@ -1442,11 +1443,7 @@ def test_a_body_the_proxy_refuses_is_read_and_dropped_not_held(start_proxy, upst
 
     def send(s):
         s.sendall(b"POST /v2/models/../credit/infer HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
-        answer = b""
-        while b"\r\n\r\n" not in answer:
-            data = s.recv(65536)
-            assert data, answer
-            answer += data
+        answer = read_head(s)
         assert answer.startswith(b"HTTP/1.1 400"), answer
         for _ in range(192):  # 12 MiB
             s.sendall(chunk)
@@ -1479,9 +1476,7 @@ def test_a_response_cut_by_the_upstream_closes_the_client_connection_while_its_b
     def upstream_once():
         conn, _ = server.accept()
         with conn:
-            data = b""
-            while b"\r\n\r\n" not in data:
-                data += conn.recv(65536)
+            data = read_head(conn)
             conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{")
             body = data.split(b"\r\n\r\n", 1)[1]
             while len(body) < 1000:  # some of the request body forwarded first

@@ -153,14 +153,10 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
     private func requestBody(_ piece: UnsafeRawBufferPointer) -> Bool {
         guard !ended else {
             // The exchange is over (answered early): the rest is read and dropped, but for its capture and watcher.
-            if reportAwaitsBody {
-                watcher?.requestBody(piece)
-                captureRequestPiece(piece)
-            }
+            if reportAwaitsBody { observeRequestPiece(piece) }
             return true
         }
-        watcher?.requestBody(piece)
-        captureRequestPiece(piece)
+        observeRequestPiece(piece)
         if holdingBody != nil {
             if holdingBody!.count + piece.count <= holdLimit {
                 holdingBody!.append(contentsOf: piece)
@@ -175,9 +171,10 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
         return queueBodyPiece(piece)
     }
 
-    /// Copies a piece of the client's body into the capture, up to the limit.
+    /// Shows a piece of the client's body to the watcher and copies it into the capture, up to the limit.
     @inline(__always)
-    private func captureRequestPiece(_ piece: UnsafeRawBufferPointer) {
+    private func observeRequestPiece(_ piece: UnsafeRawBufferPointer) {
+        watcher?.requestBody(piece)
         Self.copy(piece, into: &capturedRequest, overLimit: &requestOverLimit, limit: tap.captureLimit)
     }
 

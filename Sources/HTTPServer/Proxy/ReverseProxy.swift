@@ -116,16 +116,8 @@ public final class ReverseProxy: HTTPHandler, Sendable {
             respond(HTTPResponse(status: 500, text: "the proxy runs only on its server's event loops\n"))
             return
         }
-        guard !DotSegments.present(in: request.path) else {
-            observer?.proxyRequestRefused(reason: "bad_request")
-            respond(HTTPResponse(status: 400, text: "the request path has a dot segment (. or ..)\n"))
-            return
-        }
-        // A fragment is no part of a request target (RFC 9112 §3.2): upstreams cut it off, so the path the route
-        // attributed (`/v2/models/credit/infer#x`: to no model) was not the one served.
-        guard !Self.hasFragment(request.path), !(request.query.map(Self.hasFragment) ?? false) else {
-            observer?.proxyRequestRefused(reason: "bad_request")
-            respond(HTTPResponse(status: 400, text: "the request target has a fragment (#)\n"))
+        if let refusal = Self.targetRefusal(request) {
+            refuse(refusal, respond)
             return
         }
         // The parser's plan for this request's field lines (HTTP/1.x), lent for this call.
@@ -133,14 +125,12 @@ public final class ReverseProxy: HTTPHandler, Sendable {
         if request.method == "TRACE" || request.method == "OPTIONS", request.headers.contains("Max-Forwards") {
             // A singleton field (RFC 9110 §7.6.2) given twice: which one counts is anybody's guess.
             guard request.headers.values(for: "Max-Forwards").count == 1 else {
-                observer?.proxyRequestRefused(reason: "bad_request")
-                respond(HTTPResponse(status: 400, text: "Max-Forwards given more than once\n"))
+                refuse("Max-Forwards given more than once\n", respond)
                 return
             }
             // Not `1*DIGIT` (`abc`, `-1`): passed on unchanged, it stopped no loop.
             guard let forwards = Self.maxForwards(request.headers) else {
-                observer?.proxyRequestRefused(reason: "bad_request")
-                respond(HTTPResponse(status: 400, text: "Max-Forwards is not a number of digits\n"))
+                refuse("Max-Forwards is not a number of digits\n", respond)
                 return
             }
             // RFC 9110 §7.6.2: at 0 the proxy is the final recipient; else the upstream gets the lesser of one less
@@ -155,24 +145,9 @@ public final class ReverseProxy: HTTPHandler, Sendable {
             }
             plan = nil  // the fields are no longer the received lines
         }
-        // One request id: given twice, the upstream (or a mesh) may take the other line, and a label posted with that
-        // id found no prediction (the first line was the event id; both went upstream).
-        if request.headers.mayHaveReceived(nameBit: requestIDNameBit) {
-            if request.headers.isRepeated(configuration.requestIDHeader) {
-                observer?.proxyRequestRefused(reason: "bad_request")
-                respond(HTTPResponse(status: 400, text: "\(configuration.requestIDHeader) given more than once\n"))
-                return
-            }
-            // An id that is not UTF-8 reads with U+FFFD in place of its bad bytes: two such ids were one event id
-            // (the second prediction replaced the first) and neither could be labelled by its own bytes (a capture
-            // probe). Refused, as the KServe logger receiver refuses such a `ce-id`. (Checked when a U+FFFD shows.)
-            if let id = request.headers[configuration.requestIDHeader], id.unicodeScalars.contains("\u{FFFD}"),
-                !request.headers.firstValueIsValidUTF8(configuration.requestIDHeader)
-            {
-                observer?.proxyRequestRefused(reason: "bad_request")
-                respond(HTTPResponse(status: 400, text: "\(configuration.requestIDHeader) is not valid UTF-8\n"))
-                return
-            }
+        if let refusal = requestIDRefusal(request.headers) {
+            refuse(refusal, respond)
+            return
         }
         // A stream is attached to every request the server is still serving (HTTP/1.x and HTTP/2); none means the
         // client is gone, and the answer below goes nowhere.
@@ -208,15 +183,11 @@ public final class ReverseProxy: HTTPHandler, Sendable {
     /// earlier answers): counted as an exchange its client left before anything went upstream (cancelled; when the
     /// server ended the connection, its body failed instead), as an HTTP/1.x request whose client leaves mid-body
     /// is; what came of its body is seen by the tap's watcher and copied for the record as it would have been. One
-    /// the proxy would have refused at once (a dot segment or a fragment in its target, its request id header given
-    /// twice) counts as that refusal. No request id is generated for it.
+    /// the proxy would have refused at once (``targetRefusal(_:)``, ``requestIDRefusal(_:)``) counts as that refusal.
+    /// No request id is generated for it.
     public func abandoned(_ head: HTTPRequest, clientLeft: Bool) {
         guard let observer else { return }
-        guard !DotSegments.present(in: head.path), !Self.hasFragment(head.path),
-            !(head.query.map(Self.hasFragment) ?? false),
-            !(head.headers.mayHaveReceived(nameBit: requestIDNameBit)
-                && head.headers.isRepeated(configuration.requestIDHeader))
-        else {
+        guard Self.targetRefusal(head) == nil, requestIDRefusal(head.headers) == nil else {
             observer.proxyRequestRefused(reason: "bad_request")
             return
         }
@@ -232,6 +203,42 @@ public final class ReverseProxy: HTTPHandler, Sendable {
             requestBodyCut: true, requestID: requestID, tap: tap, status: nil, cancelled: true,
             requestBodyFailed: !clientLeft, durationSeconds: 0)
         observer.proxyExchangeEnded(&record)
+    }
+
+    /// Why the proxy refuses `request`'s target itself (400), nil when it does not: a dot segment (a path the upstream
+    /// may resolve to another one than the route matched), or a fragment, no part of a request target (RFC 9112 §3.2):
+    /// upstreams cut it off, so the path the route attributed (`/v2/models/credit/infer#x`: to no model) was not the
+    /// one served.
+    @inline(__always)
+    static func targetRefusal(_ request: borrowing HTTPRequest) -> String? {
+        if DotSegments.present(in: request.path) { return "the request path has a dot segment (. or ..)\n" }
+        if hasFragment(request.path) || (request.query.map(hasFragment) ?? false) {
+            return "the request target has a fragment (#)\n"
+        }
+        return nil
+    }
+
+    /// Why the proxy refuses the request id of `headers` (400), nil when it does not. Given twice: the upstream (or a
+    /// mesh) may take the other line, and a label posted with that id found no prediction (the first line was the
+    /// event id; both went upstream). Not UTF-8: read with U+FFFD in place of its bad bytes, two such ids were one
+    /// event id (the second prediction replaced the first) and neither could be labelled by its own bytes (a capture
+    /// probe); refused as the KServe logger receiver refuses such a `ce-id` (its bytes checked when a U+FFFD shows).
+    @inline(__always)
+    func requestIDRefusal(_ headers: HTTPHeaders) -> String? {
+        guard headers.mayHaveReceived(nameBit: requestIDNameBit) else { return nil }
+        let name = configuration.requestIDHeader
+        if headers.isRepeated(name) { return "\(name) given more than once\n" }
+        if let id = headers[name], id.unicodeScalars.contains("\u{FFFD}"), !headers.firstValueIsValidUTF8(name) {
+            return "\(name) is not valid UTF-8\n"
+        }
+        return nil
+    }
+
+    /// Answers a request the proxy refuses itself: 400 with `text`, counted `bad_request` as the server's own refusals
+    /// of malformed requests are.
+    private func refuse(_ text: String, _ respond: HTTPResponder) {
+        observer?.proxyRequestRefused(reason: "bad_request")
+        respond(HTTPResponse(status: 400, text: text))
     }
 
     /// Whether `text` holds a `#` (one library scan of its bytes).

@@ -105,9 +105,10 @@ public struct ProxyExchangeRecord: Sendable {
     public var requestBody: [UInt8]?
     /// Whether the request body was longer than the tap's limit.
     public var requestBodyOverLimit: Bool
-    /// Whether the client's body stopped short after the upstream had answered (the client left, or was too slow):
-    /// ``requestBody`` holds only what came. (An upstream may answer before reading the whole body; the record then
-    /// waits for the rest of it, read for the capture alone.)
+    /// Whether the client's body stopped short after the exchange had ended (the upstream answered, or the proxy failed
+    /// it, before the body was in; then the client left, or was too slow), or never completed (an HTTP/2 stream
+    /// abandoned mid-body): ``requestBody`` holds only what came. (An exchange that ends before the whole body waits
+    /// for the rest of it, read for the capture and the watcher alone.)
     public var requestBodyCut: Bool = false
     /// The request id sent upstream (the client's, or a generated one, also returned to the client).
     public var requestID: String
