@@ -38,7 +38,7 @@ public struct BatchRun: Sendable {
         // Only this model: the others (and their references) play no part.
         var modelConfiguration = configuration.models[index]
         if let version = request.defaultVersion, !modelConfiguration.versions.isEmpty,
-            !modelConfiguration.versions.contains(version)
+            !modelConfiguration.versions.contains(where: { $0.sameBytes(version) })
         {
             // Before, every row was reported under __other__ without a word.
             throw ProfilingError(

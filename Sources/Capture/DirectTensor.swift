@@ -355,6 +355,6 @@ extension CaptureDecoder {
         default:
             throw Fallback()
         }
-        return (.label(text), reader.classIndex[text])
+        return (.label(text), reader.classIndex(text))
     }
 }

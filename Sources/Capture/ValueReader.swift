@@ -5,7 +5,7 @@ import Ingestion
 struct ValueReader: Sendable {
     let schema: Schema
     let isClassification: Bool
-    /// Class label → index in the schema's classes.
+    /// Class label → index in the schema's classes (read through ``classIndex(_:)``, which checks the bytes).
     let classIndex: [String: Int]
     /// For classes spelled as numbers ("0", "1", "2.5"): their value → index (the first class of a value wins).
     let numericClasses: [Double: Int]
@@ -34,6 +34,14 @@ struct ValueReader: Sendable {
             schema.features.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { first, _ in first })
         featureIsNumeric = schema.features.map { $0.kind == .numeric }
         featureNamesAreASCII = schema.features.allSatisfy { $0.name.utf8.allSatisfy { $0 < 0x80 } }
+    }
+
+    /// The index of class `label`, byte for byte as the ingestion decoder matches classes: the table's `String` keys
+    /// also match a canonically equivalent spelling (`ç` in NFD for the configured `ç` in NFC), another label value.
+    @inline(__always)
+    func classIndex(_ label: String) -> Int? {
+        guard let index = classIndex[label], schema.classes[index].utf8.elementsEqual(label.utf8) else { return nil }
+        return index
     }
 
     /// The class spelled as the number `value` (``numericClasses``), found by a scan when there are few.
@@ -169,14 +177,14 @@ struct ValueReader: Sendable {
             switch n.kind {
             case .string:
                 let text = tape.string(node)
-                return (.label(text), classIndex[text])
+                return (.label(text), classIndex(text))
             case .number:
                 if let index = numericClasses[n.number] { return (.label(schema.classes[index]), index) }
                 let text = tape.numberText(node)
-                return (.label(text), classIndex[text])
+                return (.label(text), classIndex(text))
             case .bool:
                 let text = n.flag ? "true" : "false"
-                return (.label(text), classIndex[text])
+                return (.label(text), classIndex(text))
             case .null: return nil
             default: throw CaptureError(.invalidValue, "\(place()) must be a class label, found \(typeName(n))")
             }
@@ -283,7 +291,7 @@ struct ValueReader: Sendable {
             var given = [Bool](repeating: false, count: rows.classCount)
             for (key, value) in tape.members(node) {
                 let name = tape.string(key)
-                guard let index = classIndex[name] else {
+                guard let index = classIndex(name) else {
                     throw CaptureError(.shapeMismatch, "\(place()) has unknown class '\(name)'")
                 }
                 guard !given[index] else {

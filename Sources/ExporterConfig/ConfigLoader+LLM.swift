@@ -1,3 +1,4 @@
+import Exposition
 import Yams
 
 /// A text-generation model's `llm` section (``LLMConfiguration``) and the checks across models (served names unique,
@@ -76,7 +77,7 @@ extension Reader {
             }
             servedNameCheck(name, k, "\(path).\(name)")
             guard let version = string(v, "\(path).\(name)") else { continue }
-            guard model.versions.contains(version) else {
+            guard model.versions.contains(where: { $0.sameBytes(version) }) else {
                 fail(
                     v, "\(path).\(name)",
                     "\"\(version)\" is not a version of model \"\(model.name)\" (its versions: \(model.versions.joined(separator: ", ")))"

@@ -1,3 +1,4 @@
+import Exposition
 import Yams
 
 /// The proxy's `routes` (see ``ProxyConfiguration/Route`` for the path patterns).
@@ -136,7 +137,7 @@ extension Reader {
                     "the path names the version ({version}): give {version}, version or version_header")
             } else if version.isEmpty {
                 fail(v, "\(path).version", "must not be empty")
-            } else if let fixedModel, !fixedModel.versions.contains(version) {
+            } else if let fixedModel, !fixedModel.versions.contains(where: { $0.sameBytes(version) }) {
                 fail(
                     v, "\(path).version",
                     "\"\(version)\" is not a version of model \"\(fixedModel.name)\" (its versions: \(fixedModel.versions.joined(separator: ", ")))"

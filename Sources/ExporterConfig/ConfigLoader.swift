@@ -1,3 +1,4 @@
+import Exposition
 import Foundation
 import Yams
 
@@ -276,13 +277,32 @@ struct Reader {
                 )
                 continue
             }
-            if unique && !seen.insert(s).inserted {
-                fail(item, "\(field)[\(i)]", "\"\(s)\" is listed twice")
+            if unique, case (false, let earlier) = seen.insert(s) {
+                fail(item, "\(field)[\(i)]", Self.listedTwice(s, earlier: earlier))
                 continue
             }
             out.append(s)
         }
         return out
+    }
+
+    /// The message for `s` listed after `earlier`, its equal under Swift's `String` comparison: the same text, or the
+    /// same in another Unicode normalization (`café` in NFC and in NFD), which looks the same but is another label
+    /// value, and which events would have to spell byte for byte.
+    static func listedTwice(_ s: String, earlier: String) -> String {
+        if earlier.sameBytes(s) { return "\"\(s)\" is listed twice" }
+        return "\"\(s)\" is listed twice, in two Unicode normalizations (their UTF-8 bytes differ, so they would be "
+            + "two label values that look the same): keep one"
+    }
+
+    /// Why `s` is not one of `list` (named `what`), byte for byte as events are matched, or nil when it is.
+    static func notListed(_ s: String, in list: [String], _ what: String) -> String? {
+        if list.contains(where: { $0.sameBytes(s) }) { return nil }
+        if list.contains(s) {
+            return "\"\(s)\" is one of the \(what) only in another Unicode normalization (its UTF-8 bytes differ): "
+                + "spell it as the \(what) do"
+        }
+        return "\"\(s)\" is not one of the \(what)"
     }
 
     mutating func int(_ node: Node, _ field: String, range: ClosedRange<Int>) -> Int? {
@@ -528,8 +548,8 @@ struct Reader {
                 fail(classesNode ?? node, "\(path).classes", "binary classification needs exactly 2 classes")
             }
             if let p = m.positiveClass {
-                if !m.classes.contains(p) && classesRead {
-                    fail(value("positive_class"), "\(path).positive_class", "\"\(p)\" is not one of the classes")
+                if classesRead, let problem = Self.notListed(p, in: m.classes, "classes") {
+                    fail(value("positive_class"), "\(path).positive_class", problem)
                 }
             } else {
                 fail(node, "\(path).positive_class", "required for binary classification")
@@ -711,8 +731,8 @@ struct Reader {
         var privileged: String?
         if let p = value("privileged") {
             privileged = string(p, "\(path).privileged")
-            if let privileged, !groups.contains(privileged) {
-                fail(p, "\(path).privileged", "\"\(privileged)\" is not one of the groups")
+            if let privileged, let problem = Self.notListed(privileged, in: groups, "groups") {
+                fail(p, "\(path).privileged", problem)
                 return nil
             }
         }

@@ -53,6 +53,8 @@ struct LabelKey: Hashable, Sendable {
 }
 
 extension String {
-    /// Byte-wise equality (see ``LabelKey``).
-    func sameBytes(_ other: String) -> Bool { LabelKey.compareBytes(self, other) == 0 }
+    /// Whether the two strings are the same UTF-8 bytes. Swift's `==` compares canonical equivalence (`café` in NFC
+    /// and in NFD are equal); label values, and the names and values matched against them, are told apart by their
+    /// bytes, as Prometheus tells label values apart (see ``LabelKey``).
+    public func sameBytes(_ other: String) -> Bool { LabelKey.compareBytes(self, other) == 0 }
 }

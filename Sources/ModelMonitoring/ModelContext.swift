@@ -1,4 +1,5 @@
 import ExporterConfig
+import Exposition
 import Ingestion
 
 /// One model as its collectors see it: the configuration, the decoding schema, and the finite label sets
@@ -72,9 +73,11 @@ public struct ModelContext: Sendable {
         self.reference = reference
         groupLabels = configuration.sensitiveAttributes.map { $0.groups + [ModelContext.other] }
         privilegedGroups = configuration.sensitiveAttributes.map { a in
-            a.privileged.flatMap { a.groups.firstIndex(of: $0) }
+            a.privileged.flatMap { p in a.groups.firstIndex { $0.sameBytes(p) } }
         }
-        positiveClassIndex = configuration.positiveClass.flatMap { configuration.classes.firstIndex(of: $0) }
+        positiveClassIndex = configuration.positiveClass.flatMap { p in
+            configuration.classes.firstIndex { $0.sameBytes(p) }
+        }
         var indexes: [NameIndex] = []
         for attribute in configuration.sensitiveAttributes { indexes.append(try NameIndex(attribute.groups)) }
         groupIndexes = indexes
@@ -87,11 +90,12 @@ public struct ModelContext: Sendable {
         return i
     }
 
-    /// The index in ``versionLabels`` of `version` (the last one, `__other__`, when it is not configured).
+    /// The index in ``versionLabels`` of `version` (the last one, `__other__`, when it is not configured), byte for
+    /// byte: `vé` in NFD is not the configured `vé` in NFC (it would be counted under a label value it does not have).
     @inline(__always)
     public func versionIndex(_ version: String) -> Int {
         let versions = configuration.versions
-        for i in 0..<versions.count where versions[i] == version { return i }
+        for i in 0..<versions.count where versions[i].sameBytes(version) { return i }
         return versions.count
     }
 

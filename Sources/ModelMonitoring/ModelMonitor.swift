@@ -312,8 +312,12 @@ public final class ModelMonitor: CollectorGroup {
     /// the old one's state (`MonitoredModel.reconfigured`), so it moves too.
     public let generation = Atomic<UInt64>(0)
 
-    /// The model named `name`, if configured.
-    public func model(named name: String) -> MonitoredModel? { models.withLock { $0[name] } }
+    /// The model named `name`, if configured: byte for byte (the table's `String` keys match canonically equivalent
+    /// spellings, `café` in NFD for the configured `café` in NFC).
+    public func model(named name: String) -> MonitoredModel? {
+        guard let model = models.withLock({ $0[name] }), model.context.name.sameBytes(name) else { return nil }
+        return model
+    }
 
     /// The configured model names, in configuration order.
     public var modelNames: [String] { order.withLock { $0 } }
