@@ -349,6 +349,65 @@ def test_few_valued_numeric_columns_and_the_z_test_match_evidently(binary, tmp_p
 
 
 
+AUTO_Z_CONFIG = """
+models:
+  - name: g
+    task: binary_classification
+    versions: [v1]
+    classes: ["no", "yes"]
+    positive_class: "yes"
+    reference: {reference}
+    features:
+      - {{name: cat, type: categorical, values: [x, y]}}
+    collectors:
+      - name: drift
+        options:
+          min_observations: 10
+"""
+
+
+@pytest.mark.parametrize("window", ["known values", "a third value"])
+def test_auto_z_follows_evidentlys_choice_over_reference_and_window(binary, tmp_path, start_exporter, window):
+    """A categorical column of two values (a feature, a binary classifier's prediction) with at most 1,000 reference
+    rows: `auto` runs the z test, as Evidently does, while the window holds those values; Evidently picks its test
+    from reference and window together, so a value the reference never had (`__other__`) makes it `chisquare`, and
+    the exporter scores the column so (method label `chisquare`). Before, the z test pooled the new value with `y`, so
+    `y` replaced by a new value (30 % of the window) read p = 1: no drift."""
+    ev = evidently_tests()
+    from evidently.legacy.calculations.stattests.registry import get_stattest
+    rng = np.random.default_rng(43)
+    n_ref, n_cur = 800, 500
+    ref = {"cat": np.where(rng.random(n_ref) < 0.7, "x", "y").astype(object),
+           "prediction": np.where(rng.random(n_ref) < 0.7, "no", "yes").astype(object)}
+    if window == "known values":
+        cur = {"cat": np.where(rng.random(n_cur) < 0.5, "x", "y").astype(object),
+               "prediction": np.where(rng.random(n_cur) < 0.5, "no", "yes").astype(object)}
+    else:
+        cur = {"cat": np.where(rng.random(n_cur) < 0.7, "x", "new").astype(object),
+               "prediction": np.where(rng.random(n_cur) < 0.7, "no", "maybe").astype(object)}
+    config = tmp_path / "models.yaml"
+    config.write_text(AUTO_Z_CONFIG.format(reference=tmp_path / "reference.json"))
+    build_profile(binary, config, "g", ref, tmp_path / "reference.json")
+    e = start_exporter("--config", str(config))
+    lines = [json.dumps({"version": "v1", "prediction": cur["prediction"][i], "features": {"cat": cur["cat"][i]}})
+             for i in range(n_cur)]
+    status, _, reply = e.post("/api/v1/models/g/predictions", ("\n".join(lines) + "\n").encode(),
+                              {"Content-Type": "application/x-ndjson"})
+    assert status == 202 and json.loads(reply)["rejected"] == 0, reply
+    s = scrape(e)[1]
+    for family, labels, column in [("mlops_feature_drift", {"feature": "cat"}, "cat"),
+                                   ("mlops_prediction_drift", {"output": "prediction"}, "prediction")]:
+        test = get_stattest(pd.Series(ref[column]), pd.Series(cur[column]), ev["cat"], None)
+        p, drifted = test.func(pd.Series(ref[column]), pd.Series(cur[column]), ev["cat"], test.default_threshold)
+        assert test.name == ("z" if window == "known values" else "chisquare")
+        score = sample(s, f"{family}_score", model="g", method=test.name, **labels)
+        assert score == pytest.approx(p, rel=1e-6, abs=1e-15), (column, score, p)
+        assert sample(s, f"{family}_detected", model="g", method=test.name, **labels) == float(drifted) == 1.0
+        other = "chisquare" if test.name == "z" else "z"
+        assert sample(s, f"{family}_score", model="g", method=other, **labels) is None, column
+        assert sample(s, f"{family}_threshold", model="g", method=test.name, **labels) == test.default_threshold
+
+
 FAR_CONFIG = """
 models:
   - name: far

@@ -123,6 +123,9 @@ public final class DriftCollector: ModelCollector {
     final class ColumnLabels: Sendable {
         let subject: LabelSet
         let method: LabelSet
+        /// `{model, subject, method="chisquare"}` and its threshold, for a `z` picked by `auto` while `chisquare`
+        /// scores it (``Monitored/widenedThreshold``).
+        let widened: (labels: LabelSet, threshold: FormattedValue)?
         let bins: [LabelSet]
         /// The reference's share of each bin (whole sample lines) and the threshold, rendered once: they change
         /// only with the configuration.
@@ -134,6 +137,9 @@ public final class DriftCollector: ModelCollector {
         init(_ f: SubjectFamilies, model: String, subject: String, _ m: Monitored) throws(ExpositionError) {
             self.subject = try f.observations.labels(model, subject)
             method = try f.score.labels(model, subject, m.method.rawValue)
+            widened = try m.widenedThreshold.map { (t) throws(ExpositionError) in
+                (try f.score.labels(model, subject, DriftMethod.chiSquare.rawValue), FormattedValue(t))
+            }
             var bins: [LabelSet] = []
             for label in m.column.binLabels { bins.append(try f.binObservations.labels(model, subject, label)) }
             self.bins = bins
@@ -152,13 +158,20 @@ public final class DriftCollector: ModelCollector {
         /// Reference std for Wasserstein's normalisation.
         let std: Double
         let referenceCount: Int
+        /// For a `z` that `auto` picked, the threshold of the `chisquare` that scores the column while its reference
+        /// and window together hold more than two values (``evaluate(_:window:scratch:)``); nil otherwise.
+        let widenedThreshold: Double?
 
-        init(column: DriftColumn, method: DriftMethod, threshold: Double, std: Double, referenceCount: Int) {
+        init(
+            column: DriftColumn, method: DriftMethod, threshold: Double, std: Double, referenceCount: Int,
+            widenedThreshold: Double? = nil
+        ) {
             self.column = column
             self.method = method
             self.threshold = threshold
             self.std = std
             self.referenceCount = referenceCount
+            self.widenedThreshold = widenedThreshold
         }
     }
 
@@ -239,11 +252,13 @@ public final class DriftCollector: ModelCollector {
         }
         // A column's method is resolved from its profile first: it decides whether the column keeps fine counts.
         func monitored(
-            _ columnName: String, _ profile: ColumnProfile,
+            _ columnName: String, _ profile: ColumnProfile, ownThreshold: Double? = nil,
             _ pick: ((DriftOptions.Choice) -> DriftMethod) -> (DriftMethod, Double)
         ) throws(ModelCollectorError) -> Monitored {
+            var picked = false
             let resolve: (DriftOptions.Choice) -> DriftMethod = { choice in
                 if case .method(let m) = choice { return m }
+                picked = true
                 // A numeric column's distinct values (a profile written before they were counted: its non-empty fine
                 // bins, a lower bound). A categorical column's are the values any window can hold, its known ones
                 // (configured, or learned from the reference), or more when the reference had others (`__other__`):
@@ -265,9 +280,14 @@ public final class DriftCollector: ModelCollector {
                     "column \(columnName): \(method.rawValue) scores a p-value, so its threshold must lie in [0, 1] "
                         + "(got \(threshold))")
             }
+            // Evidently picks `z` from the values of reference and window together: once the window brings a third
+            // (a value the reference lacks, `__other__`), `chisquare` (``evaluate(_:window:scratch:)``).
+            let widened =
+                picked && method == .z
+                ? ownThreshold ?? parsed.thresholds[.chiSquare] ?? DriftMethod.chiSquare.defaultThreshold : nil
             return Monitored(
                 column: try column(columnName, profile, method), method: method, threshold: threshold,
-                std: profile.numeric?.std ?? 0, referenceCount: profile.count)
+                std: profile.numeric?.std ?? 0, referenceCount: profile.count, widenedThreshold: widened)
         }
         var features: [Monitored] = []
         for feature in configuration.features {
@@ -275,7 +295,8 @@ public final class DriftCollector: ModelCollector {
                 throw options.error(nil, "the reference profile has no column for feature \(feature.name)")
             }
             features.append(
-                try monitored(feature.name, profile) { resolve in
+                try monitored(feature.name, profile, ownThreshold: parsed.features[feature.name]?.threshold) {
+                    resolve in
                     parsed.resolved(
                         feature: feature.name,
                         fits: { m in
@@ -560,14 +581,16 @@ public final class DriftCollector: ModelCollector {
     }
 
     /// The window's comparison of one column with its reference, or nil when the window has no values.
+    /// `widened`: a `z` picked by `auto` scored by `chisquare` (``Monitored/widenedThreshold``).
     func evaluate(
         _ m: Monitored, window: SliceRing.Window, scratch: inout [Double]
-    ) -> (result: DriftResult, observations: Double, missing: Double) {
+    ) -> (result: DriftResult, observations: Double, missing: Double, widened: Bool) {
         let current = window.counts(m.column.base, m.column.binCount)
         let observations = current.reduce(0, +)
         let missing = Double(window.total(m.column.base + m.column.missingOffset))
-        guard observations > 0 else { return (DriftResult(distance: .nan), 0, missing) }
+        guard observations > 0 else { return (DriftResult(distance: .nan), 0, missing, false) }
         let result: DriftResult
+        var widened = false
         // A numeric column of few values (its profile lists them) is compared value by value, as Evidently bins it
         // (any value the reference lacks in one slot: for chi-square expected 0, so χ² is infinite whatever their
         // number): over quantile bins a value at the minimum shares its bin with the next one, so a 0/1 flag was one
@@ -583,6 +606,11 @@ public final class DriftCollector: ModelCollector {
             result = DriftStatistics.jensenShannon(
                 reference: reference, current: compared, base: options.jensenShannonBase)
         case .chiSquare: result = DriftStatistics.chiSquare(reference: reference, current: compared)
+        case .z where m.widenedThreshold != nil && Self.valuesSeen(reference, compared) > 2:
+            // `auto` picked `z` for at most two values; Evidently picks from reference and window together, so a
+            // third (one the reference never showed, `__other__`) makes it `chisquare` (``isWidened(_:_:)``).
+            result = DriftStatistics.chiSquare(reference: reference, current: compared)
+            widened = true
         case .z:
             // Evidently's `x = 0` is the first category in sorted order, not the profile's order (configured or by
             // frequency); `__other__` last (``DriftColumn/sortedBins``). At most three bins.
@@ -594,7 +622,7 @@ public final class DriftCollector: ModelCollector {
             // The range from the column, not by binding its profile: that would copy (and retain) its arrays.
             guard m.column.isNumeric else {
                 // Configuration validation keeps distribution methods off categorical columns.
-                return (DriftResult(distance: .nan), observations, missing)
+                return (DriftResult(distance: .nan), observations, missing, false)
             }
             window.cumulativeCounts(m.column.base + m.column.fineOffset, m.column.fineCount, into: &scratch)
             let below = Double(window.total(m.column.base + m.column.belowCountOffset))
@@ -632,7 +660,12 @@ public final class DriftCollector: ModelCollector {
                 }
             }
         }
-        return (result, observations, missing)
+        return (result, observations, missing, widened)
+    }
+
+    /// The values with a count in the reference or in the window (bin by bin; `__other__` one more).
+    static func valuesSeen(_ reference: [Double], _ current: [Double]) -> Int {
+        zip(reference, current).count { $0 > 0 || $1 > 0 }
     }
 
     /// Computes every column's drift over the window ending now and emits the families. A run that keeps only
@@ -689,21 +722,29 @@ public final class DriftCollector: ModelCollector {
         _ m: Monitored, _ f: SubjectFamilies, _ labels: ColumnLabels, window: SliceRing.Window, evaluating: Bool,
         scratch: inout [Double], into sink: inout CollectorSink
     ) -> (verdict: Bool?, missing: Double) {
-        sink.gauge(f.threshold, labels.method, value: labels.threshold)
         if options.binSeries && (sink.wants(f.binObservations) || sink.wants(f.referenceRatio)) {
             emitBins(m, f, labels, into: &sink)
         }
-        guard evaluating else { return (nil, 0) }
-        let (result, observations, missing) = evaluate(m, window: window, scratch: &scratch)
+        guard evaluating else {
+            sink.gauge(f.threshold, labels.method, value: labels.threshold)
+            return (nil, 0)
+        }
+        let (result, observations, missing, widened) = evaluate(m, window: window, scratch: &scratch)
+        // The method the figures are of: the column's, or `chisquare` for a widened `z` (and its threshold).
+        let (method, methodLabels, threshold, shownThreshold) =
+            widened
+            ? (DriftMethod.chiSquare, labels.widened!.labels, m.widenedThreshold!, labels.widened!.threshold)
+            : (m.method, labels.method, m.threshold, labels.threshold)
+        sink.gauge(f.threshold, methodLabels, value: shownThreshold)
         sink.gauge(f.observations, labels.subject, value: observations)
         var verdict: Bool?
         if observations > 0 && !result.score.isNaN {
-            sink.gauge(f.score, labels.method, value: result.score)
-            sink.gauge(f.statistic, labels.method, value: result.statistic)
-            if let p = result.pValue { sink.gauge(f.pValue, labels.method, value: p) }
+            sink.gauge(f.score, methodLabels, value: result.score)
+            sink.gauge(f.statistic, methodLabels, value: result.statistic)
+            if let p = result.pValue { sink.gauge(f.pValue, methodLabels, value: p) }
             if observations >= Double(options.minObservations) {
-                verdict = m.method.isDrift(score: result.score, threshold: m.threshold)
-                sink.gauge(f.detected, labels.method, value: verdict! ? 1 : 0)
+                verdict = method.isDrift(score: result.score, threshold: threshold)
+                sink.gauge(f.detected, methodLabels, value: verdict! ? 1 : 0)
             }
         }
         return (verdict, missing)
