@@ -148,6 +148,12 @@ final class Connection: DeadlineScheduled {
     @exclusivity(unchecked) private var registeredInterest: EpollEvents = []
     @exclusivity(unchecked) private var timerPhase: TimerPhase = .none
     @exclusivity(unchecked) private var timerBase: UInt64 = 0
+    /// Set while an eviction scan passes this connection over (``EventLoop``'s `evictIdle`).
+    @exclusivity(unchecked) var evictionPassedOver = false
+
+    /// Since when the connection has been kept alive idle (monotonic ns): its requests answered, its output written,
+    /// nothing of a next one read; nil otherwise.
+    var idleSince: UInt64? { timerPhase == .idle && output.isEmpty && !isClosed ? timerBase : nil }
     @exclusivity(unchecked) private var didRead = false
     @exclusivity(unchecked) private var didWrite = false
     /// Set by the protocol when a request head was complete since the last timer update (``requestHeadEnded()``).

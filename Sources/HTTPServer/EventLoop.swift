@@ -48,6 +48,12 @@ final class EventLoop: @unchecked Sendable {
         case evictAwaiting(acceptedBy: UInt64)
         /// To the acceptor: the loop it asked had no such connection any more (look again).
         case evictionFailed
+        /// To a loop, from the acceptor at the cap with a client waiting and no connection awaiting its first request
+        /// old enough: close the connection kept alive idle the longest, if idle since `idleBy` (monotonic ns) or
+        /// before, and nothing of a next request has come in.
+        case evictIdle(idleBy: UInt64)
+        /// To the acceptor: the loop it asked had no such idle connection.
+        case idleEvictionFailed
         /// A connection's TLS handshake step ran off the loop (``HTTPServer/Configuration/tlsHandshakeOffload``).
         case handshakeStepped(connectionID: UInt64)
         /// Start a graceful shutdown; force-close what remains at `deadline` (monotonic ns).
@@ -118,6 +124,10 @@ final class EventLoop: @unchecked Sendable {
     @exclusivity(unchecked) private var evictionPending = false
     /// At the cap, with a client waiting and no connection old enough to evict: when to look again (monotonic ns).
     @exclusivity(unchecked) private var evictionRetryAt: UInt64?
+    /// At the cap: the loops asked in turn for an idle connection (``evictIdle(idleBy:)``) since one was last closed,
+    /// and the next to ask.
+    @exclusivity(unchecked) private var idleEvictionsFailed = 0
+    @exclusivity(unchecked) private var idleEvictionCursor = 0
     /// Acceptor: the accept time given to the last accepted connection (monotonic ns); each is later than the last.
     @exclusivity(unchecked) private var lastAcceptedAt: UInt64 = 0
     @exclusivity(unchecked) private var acceptBackoffUntil: UInt64?
@@ -339,6 +349,10 @@ final class EventLoop: @unchecked Sendable {
                 evictAwaiting(acceptedBy: acceptedBy)
             case .evictionFailed:
                 evictionFailed()
+            case .evictIdle(let idleBy):
+                evictIdle(idleBy: idleBy)
+            case .idleEvictionFailed:
+                idleEvictionFailed()
             case .handshakeStepped(let connectionID):
                 guard let connection = connection(withID: connectionID) else { break }  // closed meanwhile
                 connection.handshakeStepped()
@@ -709,6 +723,7 @@ final class EventLoop: @unchecked Sendable {
         context.acceptPausedAtCapacity.store(false, ordering: .sequentiallyConsistent)
         evictionPending = false
         evictionRetryAt = nil
+        idleEvictionsFailed = 0
         if !draining && acceptBackoffUntil == nil { setListenerMode(.accepting) }
     }
 
@@ -762,8 +777,11 @@ final class EventLoop: @unchecked Sendable {
 
     /// Acceptor, at the cap: a client waits in the backlog. Asks the loop with the oldest connection awaiting its first
     /// request to close it, if it is ``HTTPServer/Configuration/capacityEvictionAge`` old; the slot it frees resumes
-    /// accepting. Otherwise looks again when the oldest reaches that age (or in that much time, when none awaits:
-    /// an adoption may be on its way to a loop).
+    /// accepting, or looks again when the oldest reaches that age. When none awaits, asks the loops in turn for the
+    /// connection kept alive idle the longest, however briefly (``evictIdle(idleBy:)``; an age would let clients that
+    /// renew their requests more often keep their slots: before, clients that made a request on every slot and then
+    /// renewed it now and then held the server from everyone else for good); when no loop has one, looks again in the
+    /// eviction age (an adoption may be on its way to a loop).
     private func clientWaitsAtCapacity() {
         guard !evictionPending, evictionRetryAt == nil, !draining else { return }
         // A connection closed meanwhile (its `resumeAccepting` is on its way): no one needs to go.
@@ -775,6 +793,15 @@ final class EventLoop: @unchecked Sendable {
         let oldest = oldestAwaitingPeer()
         let age = context.capacityEvictionAge
         guard let oldest, oldest.since &+ age <= now else {
+            let loops = peers.isEmpty ? [self] : peers
+            if oldest == nil && idleEvictionsFailed < loops.count {
+                evictionPending = true
+                let loop = loops[idleEvictionCursor % loops.count]
+                idleEvictionCursor &+= 1
+                if loop === self { evictIdle(idleBy: now) } else { loop.post(.evictIdle(idleBy: now)) }
+                return
+            }
+            idleEvictionsFailed = 0
             evictionRetryAt = (oldest?.since ?? now) &+ age
             return
         }
@@ -832,6 +859,49 @@ final class EventLoop: @unchecked Sendable {
     }
 
     private func evictionFailed() {
+        evictionPending = false
+        watchAgain()
+    }
+
+    /// Closes this loop's connection kept alive idle the longest (counted `evicted_idle`) if it has been idle since
+    /// `idleBy` or before and nothing of a next request waits in its socket (a request already sent is not cut: the
+    /// connection is passed over); otherwise tells the acceptor. A scan of the loop's connections: it runs only at the
+    /// cap with a client waiting, never per request.
+    private func evictIdle(idleBy: UInt64) {
+        var passedOver = 0
+        while passedOver < 8 {
+            var victim: Connection?
+            var since = idleBy &+ 1
+            for case let connection? in connectionSlots {
+                if let idle = connection.idleSince, idle < since, !connection.evictionPassedOver {
+                    victim = connection
+                    since = idle
+                }
+            }
+            guard let victim else { break }
+            if Syscall.hasPendingInput(victim.transport.fileDescriptor) {
+                victim.evictionPassedOver = true
+                passedOver += 1
+                continue
+            }
+            context.logger.debug(
+                "evicting a kept-alive idle connection, to make room", metadata: ["peer": "\(victim.remoteAddress)"])
+            victim.close(reason: "evicted_idle")  // its slot, freed, resumes the acceptor
+            clearPassedOver()
+            return
+        }
+        clearPassedOver()
+        if index == 0 { idleEvictionFailed() } else { acceptor?.post(.idleEvictionFailed) }
+    }
+
+    private func clearPassedOver() {
+        for case let connection? in connectionSlots where connection.evictionPassedOver {
+            connection.evictionPassedOver = false
+        }
+    }
+
+    private func idleEvictionFailed() {
+        idleEvictionsFailed += 1
         evictionPending = false
         watchAgain()
     }

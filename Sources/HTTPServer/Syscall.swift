@@ -16,6 +16,12 @@ enum Syscall {
         return UInt64(spec.tv_sec) &* 1_000_000_000 &+ UInt64(spec.tv_nsec)
     }
 
+    /// Whether bytes wait to be read from socket `fd` (a peek that takes none; a closed peer's end of stream is none).
+    static func hasPendingInput(_ fd: Int32) -> Bool {
+        var byte: UInt8 = 0
+        return recv(fd, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT)) > 0
+    }
+
     /// Closes `fd`, ignoring errors: on Linux the descriptor is released even when `close` fails,
     /// and retrying after EINTR could close a descriptor reused by another thread.
     static func close(_ fd: Int32) {

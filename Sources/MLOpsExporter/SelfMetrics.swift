@@ -54,7 +54,7 @@ final class SelfMetrics: HTTPServerObserver {
     static let errorReasons = [
         "header_timeout", "body_timeout", "idle_timeout", "write_stall", "bad_request", "too_large",
         "incomplete_request", "reset", "shutdown", "emfile", "accept_failed", "body_too_slow", "body_memory",
-        "body_connections", "answer_memory", "evicted", "stream_refused",
+        "body_connections", "answer_memory", "evicted", "evicted_idle", "stream_refused",
     ]
 
     init(registry: Registry, version: String, revision: String) throws(ExpositionError) {

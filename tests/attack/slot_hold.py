@@ -11,7 +11,7 @@ import socket
 import ssl
 import time
 
-KINDS = ("silent", "partial_head", "h2_preface", "tls")
+KINDS = ("silent", "partial_head", "h2_preface", "tls", "kept_alive")
 
 
 def open_connections(pid):
@@ -29,15 +29,40 @@ def open_connections(pid):
 
 def hold(port, kind):
     """One connection that holds a slot: it connects and sends nothing, half a request head, only the HTTP/2
-    preface and SETTINGS, or half a TLS ClientHello."""
+    preface and SETTINGS, half a TLS ClientHello, or one whole request whose answer it reads (kept alive idle)."""
     sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-    if kind == "partial_head":
+    if kind == "kept_alive":
+        renew(sock)
+    elif kind == "partial_head":
         sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
     elif kind == "h2_preface":
         sock.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00")
     elif kind == "tls":
         sock.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")  # the start of a ClientHello
     return sock
+
+
+def renew(sock):
+    """One request on the kept-alive connection `sock`, its answer read whole (`/-/healthy`: a short fixed body);
+    False when the server has closed the connection."""
+    try:
+        sock.sendall(b"GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n")
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            chunk = sock.recv(4096)
+            if not chunk:
+                return False
+            answer += chunk
+        head, _, body = answer.partition(b"\r\n\r\n")
+        length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
+        while len(body) < length:
+            chunk = sock.recv(4096)
+            if not chunk:
+                return False
+            body += chunk
+        return True
+    except OSError:
+        return False
 
 
 def time_new_client(port, tls=False, timeout=30.0):

@@ -81,7 +81,7 @@ final class ProxyMetrics: Collector, UpstreamPoolObserver, HTTPServerObserver {
     static let connectionErrorReasons = [
         "header_timeout", "body_timeout", "idle_timeout", "write_stall", "bad_request", "too_large",
         "incomplete_request", "reset", "shutdown", "emfile", "accept_failed", "body_too_slow", "body_memory",
-        "body_connections", "answer_memory", "stream_refused", "evicted", "other",
+        "body_connections", "answer_memory", "stream_refused", "evicted", "evicted_idle", "other",
     ]
 
     struct Families {
