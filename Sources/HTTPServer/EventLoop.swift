@@ -476,6 +476,20 @@ final class EventLoop: @unchecked Sendable {
 
     // MARK: - Upstream sockets
 
+    /// The connection of `pool` that has waited on its client the longest, since `since` or before
+    /// (``UpstreamConnection/clientBoundSince``); a scan, made only while requests wait for a connection of the pool.
+    func longestClientBound(in pool: UpstreamPool, since: UInt64) -> UpstreamConnection? {
+        var victim: UpstreamConnection?
+        var oldest = since &+ 1
+        for case let upstream? in upstreams where upstream.pool === pool {
+            if let bound = upstream.clientBoundSince, bound < oldest {
+                victim = upstream
+                oldest = bound
+            }
+        }
+        return victim
+    }
+
     /// Polls `upstream`'s descriptor with `interest` on this loop; returns errno on failure.
     func register(_ upstream: UpstreamConnection, interest: EpollEvents) -> Int32? {
         let slot = Self.takeSlot(in: &upstreams, free: &freeUpstreamSlots)
@@ -780,8 +794,8 @@ final class EventLoop: @unchecked Sendable {
     /// accepting, or looks again when the oldest reaches that age. When none awaits, asks the loops in turn for the
     /// connection kept alive idle the longest, however briefly (``evictIdle(idleBy:)``; an age would let clients that
     /// renew their requests more often keep their slots: before, clients that made a request on every slot and then
-    /// renewed it now and then held the server from everyone else for good); when no loop has one, looks again in the
-    /// eviction age (an adoption may be on its way to a loop).
+    /// renewed it now and then held the server from everyone else for good); looks again at the oldest's age, or within
+    /// 100 ms (a listed connection may have had its request since; a request may end; an adoption may be on its way).
     private func clientWaitsAtCapacity() {
         guard !evictionPending, evictionRetryAt == nil, !draining else { return }
         // A connection closed meanwhile (its `resumeAccepting` is on its way): no one needs to go.
@@ -802,7 +816,10 @@ final class EventLoop: @unchecked Sendable {
                 return
             }
             idleEvictionsFailed = 0
-            evictionRetryAt = (oldest?.since ?? now) &+ age
+            // Look again when the oldest awaiting connection reaches the age, but within 100 ms: it may have had its
+            // request meanwhile (published by its loop a moment later: a connection answered just now may still be
+            // listed), and a connection may go idle (a request ending).
+            evictionRetryAt = min(oldest.map { $0.since &+ age } ?? .max, now &+ min(age, 100_000_000))
             return
         }
         evictionPending = true

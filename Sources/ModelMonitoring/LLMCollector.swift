@@ -67,7 +67,7 @@ public final class LLMCollector: ModelCollector {
     /// `reason` label values of `mlops_llm_errors_total` besides `http_<status>` (400 to 599, and `http_other`).
     public static let errorReasons = [
         "stream_interrupted", "stream_error", "connect_refused", "connect_failed", "connect_timeout", "reset",
-        "response_timeout", "read_timeout", "bad_response", "pool_full",
+        "response_timeout", "read_timeout", "bad_response", "pool_full", "reclaimed",
     ]
     static let httpSlots = 201  // http_400 ... http_599, http_other
     static let errorSlots = errorReasons.count + httpSlots

@@ -416,6 +416,53 @@ struct ReverseProxyHTTP2Tests {
         #expect(eventually { observer.all.count == 3 })
     }
 
+    /// A request waiting for a connection of the full pool takes one whose response has waited 1 s or more on its
+    /// client, however that client trickles its window (`reclaimed`: the stream reset), long before the write-stall
+    /// timeout. Before, such a client held the connection for as long as it kept taking a little, and the others'
+    /// requests got 503 `pool_full` at the response timeout.
+    @Test func aWaitingRequestTakesTheConnectionOfATricklingReader() throws {
+        let observer = RecordingProxyObserver()
+        try withServer { _, upstream in
+            try withProxyServer(
+                upstreamPort: upstream, observer: observer,
+                configure: {
+                    $0.maxConnections = 1
+                    $0.eventLoopCount = 1
+                },
+                configureServer: {
+                    $0.writeStallTimeout = .seconds(30)
+                    $0.eventLoopCount = 1
+                }
+            ) { _, port in
+                let slow = try HTTP2Client(port: port, initialWindowSize: 0, manualWindow: true)
+                let held = slow.request("GET", "/big?bytes=2000000")
+                let started = monotonicSeconds()
+                var other: HTTP2Client.Response?
+                var otherClient: HTTP2Client?
+                var otherID: Int32 = 0
+                while monotonicSeconds() - started < 6 && other?.closed != true {
+                    slow.windowUpdate(1, stream: held)
+                    slow.windowUpdate(1)
+                    _ = try? slow.run(timeout: 0.1) { false }
+                    if otherClient == nil && monotonicSeconds() - started > 0.3 {
+                        otherClient = try HTTP2Client(port: port)
+                        otherID = otherClient!.request("GET", "/hello")
+                    }
+                    if let client = otherClient {
+                        _ = try? client.run(timeout: 0.01) { false }
+                        other = client.responses[otherID]
+                    }
+                }
+                #expect(other?.status == 200 && other?.closed == true, "another client's request not answered")
+                #expect(monotonicSeconds() - started < 3)
+                _ = try? slow.run(timeout: 1) { slow.responses[held]?.errorCode != nil }
+                #expect(slow.connectionClosed || slow.responses[held]?.errorCode == NGHTTP2_INTERNAL_ERROR.rawValue)
+            }
+        }
+        #expect(eventually { observer.all.count == 2 })
+        #expect(observer.all.first { $0.request.path == "/big" }?.failure?.rawValue == "reclaimed")
+    }
+
     // MARK: - A handler streaming to a slow reader
 
     @Test func slowReaderStopsItsStreamsWriterOnly() throws {

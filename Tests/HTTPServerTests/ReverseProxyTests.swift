@@ -587,6 +587,8 @@ func endlessUpstream() throws -> (upstream: ScriptedUpstream, sawClose: AtomicFl
         #expect(eventually { observer.all.first?.failure == .reset })
     }
 
+    /// The client left after it got the response head: cancelled, and its status is the one it got (counted in
+    /// `mlops_proxy_responses_total`; before, nil: a response whose client left mid-body counted in no class).
     @Test func clientLeavingCancelsTheUpstreamRequest() throws {
         let (upstream, upstreamSawClose) = try endlessUpstream()
         let observer = RecordingProxyObserver()
@@ -598,6 +600,7 @@ func endlessUpstream() throws -> (upstream: ScriptedUpstream, sawClose: AtomicFl
             #expect(eventually { upstreamSawClose.isSet })
         }
         #expect(eventually { observer.all.first?.cancelled == true })
+        #expect(observer.all.first?.status == 200)
     }
 
     @Test func anExchangeInFlightWhenTheServerStopsIsStillReported() throws {
@@ -770,6 +773,7 @@ func endlessUpstream() throws -> (upstream: ScriptedUpstream, sawClose: AtomicFl
             #expect(eventually { upstreamSawClose.load(ordering: .sequentiallyConsistent) })
         }
         #expect(eventually { observer.all.first?.cancelled == true })
+        #expect(observer.all.first?.status == nil)  // it left before any head
     }
 
     /// An upstream that stops taking the request (reads its head, then none of a large body) is given up after the
@@ -901,6 +905,39 @@ func endlessUpstream() throws -> (upstream: ScriptedUpstream, sawClose: AtomicFl
         let waited = observer.all.first { $0.request.path == "/second" }
         #expect(waited?.failure == .poolFull)
         #expect((waited?.durationSeconds ?? 99) < 1.5, "gave up after \(waited?.durationSeconds ?? -1) s")
+    }
+
+    /// A request waiting for a connection of the full pool takes one that has waited 1 s or more on its client's body
+    /// (`reclaimed`: 503 to that client). Before, a client sending its body just above the minimum rate held the
+    /// connection for as long as the body took, and the waiting request got 503 `pool_full` at the response timeout
+    /// (a probe: 128 such bodies made the proxy unavailable to everyone else, counted nowhere).
+    @Test func aWaitingRequestTakesTheConnectionOfASlowBody() throws {
+        let observer = RecordingProxyObserver()
+        try withServer { _, upstream in
+            try withProxyServer(
+                upstreamPort: upstream, observer: observer,
+                configure: {
+                    $0.maxConnections = 1
+                    $0.eventLoopCount = 1
+                },
+                configureServer: { $0.eventLoopCount = 1 }
+            ) { _, port in
+                let slow = try RawClient(port: port)
+                try slow.send("POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 100000\r\n\r\n0123456789")
+                #expect(eventually { observer.opened.load(ordering: .relaxed) == 1 })
+                let started = monotonicSeconds()
+                let other = try RawClient(port: port)
+                try other.send("GET /hello HTTP/1.1\r\nHost: h\r\n\r\n")
+                #expect(try other.readResponse(timeout: 10).text == "GET /hello body=0")
+                #expect(monotonicSeconds() - started < 3)
+                let cut = try slow.readResponse(timeout: 5)
+                #expect(cut.status == 503)
+                #expect(cut.text.contains("too slow"))
+            }
+        }
+        #expect(eventually { observer.all.count == 2 })
+        #expect(observer.all.first { $0.request.path == "/echo" }?.failure?.rawValue == "reclaimed")
+        #expect(observer.all.first { $0.request.path == "/hello" }?.failure == nil)
     }
 
     /// A pooled connection's idle timer is stopped when it is reused: a request that takes longer than what was left

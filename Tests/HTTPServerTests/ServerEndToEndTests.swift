@@ -286,20 +286,19 @@ struct ServerEndToEndTests {
 
     @Test func maxConnectionsIsHonoured() throws {
         try withServer(configure: { $0.maxConnections = 2 }) { server, port in
+            // Two connections with a request under way (each answered after 1 s) fill the cap.
             let first = try RawClient(port: port)
             let second = try RawClient(port: port)
-            for client in [first, second] {
-                try client.send("GET / HTTP/1.1\r\nHost: t\r\n\r\n")
-                #expect(try client.readResponse().status == 200)
-            }
+            for client in [first, second] { try client.send("GET /slow?ms=1000 HTTP/1.1\r\nHost: t\r\n\r\n") }
             // The kernel completes the third handshake (backlog), but the server does not accept it.
             let third = try RawClient(port: port)
             try third.send("GET /third HTTP/1.1\r\nHost: t\r\n\r\n")
             #expect(!third.hasInput(within: 0.3))
             #expect(server.openConnections == 2)
 
-            try first.send("GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
-            _ = try first.readResponse()
+            // Once a connection is idle (its answer written), it makes room for the third.
+            #expect(try first.readResponse(timeout: 5).text == "slow")
+            #expect(try second.readResponse(timeout: 5).text == "slow")
             let response = try third.readResponse(timeout: 5)
             #expect(response.text == "GET /third body=0")
             #expect(eventually { server.openConnections == 2 })

@@ -20,6 +20,9 @@ public enum UpstreamFailure: String, Sendable, CaseIterable {
     /// Every pooled connection was busy and the waiting queue was full, or a request waited the response timeout
     /// for a connection.
     case poolFull = "pool_full"
+    /// The connection was waiting on this request's client (its body still arriving, or its response not taken) while
+    /// another request waited for a connection of the full pool: cut to serve it (``UpstreamPool``).
+    case reclaimed
 }
 
 /// One HTTP/1.1 connection to the upstream, on one event loop: connects without blocking, carries one exchange at
@@ -67,6 +70,13 @@ final class UpstreamConnection: DeadlineScheduled {
     @exclusivity(unchecked) private var responsesServed = 0
     @exclusivity(unchecked) private var responseStarted = false
     @exclusivity(unchecked) private var paused = false
+    /// Since when (monotonic ns; 0: not) the upstream has been waiting on the client's body: all of it so far written,
+    /// more to come.
+    @exclusivity(unchecked) private var bodyWaitSince: UInt64 = 0
+    /// Since when (monotonic ns; 0: not) the response has been held for its client: paused, and through resumptions
+    /// that never caught up with the upstream (a read that found nothing more clears it). An HTTP/2 client opening
+    /// its window a little at a time stays held from its first pause.
+    @exclusivity(unchecked) private var readerWaitSince: UInt64 = 0
     /// The whole request is queued (its body may still be streaming in from the client before that).
     @exclusivity(unchecked) private var requestComplete = true
     /// Request bytes queued above which the exchange stops reading its client's body.
@@ -130,6 +140,8 @@ final class UpstreamConnection: DeadlineScheduled {
         self.isHEAD = isHEAD
         responseStarted = false
         paused = false
+        bodyWaitSince = 0
+        readerWaitSince = 0
         wroteRequest = false
         draining = false
         requestComplete = complete
@@ -168,6 +180,7 @@ final class UpstreamConnection: DeadlineScheduled {
     func pauseReading() {
         guard state == .active, !paused else { return }
         paused = true
+        if readerWaitSince == 0 { readerWaitSince = loop.now }
         arm(exchange?.clientIsMultiplexed == true ? .clientStall : .none)
         updateInterest()
     }
@@ -316,6 +329,11 @@ final class UpstreamConnection: DeadlineScheduled {
         } else if timer == .connect || timer == .send {
             arm(.none)  // all written so far; the client is still sending the body (its own timeouts apply)
         }
+        if output.isEmpty && !requestComplete {
+            if bodyWaitSince == 0 { bodyWaitSince = loop.now }
+        } else if requestComplete {
+            bodyWaitSince = 0
+        }
         if output.pendingBytes < Self.requestLowWater { exchange?.upstreamWritable() }
         updateInterest()
     }
@@ -331,6 +349,7 @@ final class UpstreamConnection: DeadlineScheduled {
                 parseResponse()
                 if !filled { return }
             case .wouldBlock:
+                readerWaitSince = 0  // the client took all the upstream had
                 return
             case .endOfFile, .failed:
                 inputClosed = true
@@ -463,6 +482,20 @@ final class UpstreamConnection: DeadlineScheduled {
         updateInterest()
         pool.connectionReady(self)
     }
+
+    /// Since when the connection has waited on its exchange's client (its body, or room for its response), or nil
+    /// when it is not waiting on it or has no exchange.
+    var clientBoundSince: UInt64? {
+        guard state == .active, exchange != nil else { return nil }
+        let since =
+            bodyWaitSince == 0
+            ? readerWaitSince : (readerWaitSince == 0 ? bodyWaitSince : min(bodyWaitSince, readerWaitSince))
+        return since == 0 ? nil : since
+    }
+
+    /// Cut for a request waiting for a connection of the full pool (``UpstreamPool``): the exchange fails `reclaimed`
+    /// (503 before its response head, the response cut after), the connection closes and its place goes to the waiter.
+    func reclaim() { fail(.reclaimed) }
 
     private func fail(_ failure: UpstreamFailure) {
         let exchange = self.exchange

@@ -81,8 +81,31 @@ final class UpstreamPool: DeadlineScheduled {
             return
         }
         let giveUpAt = loop.now &+ timeouts.response
-        if waitingCount == 0 { loop.schedule(self, at: giveUpAt) }
         waiting.append((exchange, giveUpAt))
+        reclaim()
+        scheduleWaiting()
+    }
+
+    /// How long a connection must have waited on its client before a waiting request may take it (monotonic ns).
+    static let reclaimAge: UInt64 = 1_000_000_000
+
+    /// Requests wait for a connection of the full pool: the connection that has waited on its client the longest (its
+    /// request body still arriving, or its response held for a client that does not take it), at least
+    /// ``reclaimAge``, is cut for each (``UpstreamConnection/reclaim()``; the place it frees goes to the first waiter).
+    /// Before, clients that sent their bodies just above the minimum rate, or read their responses a little at a time,
+    /// held every connection while the others' requests waited up to the response timeout for a 503. A scan of the
+    /// loop's upstream connections, only while requests wait.
+    private func reclaim() {
+        while waitingCount > 0, let victim = loop.longestClientBound(in: self, since: loop.now &- Self.reclaimAge) {
+            victim.reclaim()  // closes: its place connects the first waiter
+        }
+    }
+
+    /// The pool's timer while requests wait: the first waiter's give-up time, or sooner, to reclaim a connection that
+    /// has by then waited ``reclaimAge`` on its client.
+    private func scheduleWaiting() {
+        guard waitingHead < waiting.count else { return }
+        loop.schedule(self, at: min(waiting[waitingHead].giveUpAt, loop.now &+ Self.reclaimAge / 4))
     }
 
     /// A waiting exchange gave up (its client left): it is skipped when its turn comes.
@@ -98,7 +121,8 @@ final class UpstreamPool: DeadlineScheduled {
         while waitingHead < waiting.count, waiting[waitingHead].giveUpAt <= now, let next = nextWaiting() {
             next.upstreamFailed(.poolFull)
         }
-        if waitingHead < waiting.count { loop.schedule(self, at: waiting[waitingHead].giveUpAt) }
+        reclaim()
+        scheduleWaiting()
     }
 
     private func connect(for exchange: ProxyExchange) {

@@ -499,7 +499,8 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
         var record = ProxyExchangeRecord(
             request: consume request, requestBody: capturedRequest.take(), requestBodyOverLimit: requestOverLimit,
             requestBodyCut: capturedRequestCut,
-            requestID: requestID, tap: tap, status: endCancelled ? nil : status,
+            // A client that left once its response head was sent got that status (it was not counted as a response).
+            requestID: requestID, tap: tap, status: endCancelled && headAt == nil ? nil : status,
             responseHeaders: responseHeaders.take(), responseBody: captured.take(), responseBodyOverLimit: overLimit,
             responseBodyBytes: bodyBytes, failure: endFailure, cancelled: endCancelled,
             requestBodyFailed: endBodyFailed,
@@ -530,6 +531,10 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
             HTTPResponse(
                 status: 503, headers: ["Retry-After": "1", "Content-Type": "text/plain; charset=utf-8"],
                 body: Array("too many requests waiting for an upstream connection\n".utf8))
+        case .reclaimed:
+            HTTPResponse(
+                status: 503, headers: ["Retry-After": "1", "Content-Type": "text/plain; charset=utf-8"],
+                body: Array("request body too slow: its upstream connection went to a waiting request\n".utf8))
         }
     }
 

@@ -108,7 +108,7 @@ final class ProxyMetrics: Collector, UpstreamPoolObserver, HTTPServerObserver {
             upstreamErrors = try! s.counter(
                 "mlops_proxy_upstream_errors_total",
                 help:
-                    "Proxied requests the upstream failed, per model and reason (connect_refused, connect_failed, connect_timeout, reset, response_timeout, read_timeout, bad_response, pool_full).",
+                    "Proxied requests the upstream failed, per model and reason (connect_refused, connect_failed, connect_timeout, reset, response_timeout, read_timeout, bad_response, pool_full, reclaimed).",
                 labels: ["model", "reason"])
             captureFailures = try! s.counter(
                 "mlops_proxy_capture_failures_total",
