@@ -126,6 +126,7 @@ private func forEachEvent(
     case .json:
         // Pass 1: validate the whole array and count its elements.
         var scanner = Scanner(body)
+        scanner.allowsNonFinite = true
         do {
             try scanner.expect(0x5B, "'[' (a JSON array of events)")
             var count = 0
@@ -148,6 +149,7 @@ private func forEachEvent(
         }
         // Pass 2: decode; syntax errors cannot happen any more.
         scanner = Scanner(body)
+        scanner.allowsNonFinite = true
         scanner.skipWhitespace()
         scanner.pos += 1
         if scanner.peek() == 0x5D { return }
@@ -189,6 +191,7 @@ private func forEachEvent(
             let next = lineEnd + 1
             if lineEnd > lineStart && body[lineEnd - 1] == 0x0D { lineEnd -= 1 }
             var scanner = Scanner(body, from: lineStart, to: lineEnd)
+            scanner.allowsNonFinite = true
             scanner.skipWhitespace()
             if !scanner.atEnd {
                 let start = scanner.pos

@@ -28,7 +28,17 @@ extension Scanner {
         guard pos < end else { throw error("expected a value, found end of input") }
         switch base[pos] {
         case 0x22: return .string(try string())
-        case 0x2D, 0x30...0x39: return .number(try number())
+        case 0x2D, 0x30...0x39, 0x4E, 0x49:
+            // `NaN` (a missing value, as the profile, the capture and pandas read it), `Infinity` and `-Infinity`, as
+            // Python's `json` writes them (``allowsNonFinite``).
+            let b = base[pos]
+            if b == 0x4E || b == 0x49 || b == 0x2D && pos + 1 < end && base[pos + 1] == 0x49 {
+                let start = pos
+                guard let value = nonFiniteLiteral() else { throw error("expected a value, found \(describe(b))") }
+                return value.isNaN
+                    ? .null : .number(NumberToken(start: start, end: pos, value: value, isInteger: false))
+            }
+            return .number(try number())
         case 0x74, 0x66, 0x6E:
             if let value = try literal() { return .bool(value) }
             return .null

@@ -86,9 +86,28 @@ struct NumberTests {
         #expect(malformed(#"[{"version":"v","prediction":-x}]"#)! == (30, "invalid number: expected a digit"))
         #expect(malformed(#"[{"version":"v","prediction":+1}]"#)! == (29, "expected a value, found '+'"))
         #expect(malformed(#"[{"version":"v","prediction":.5}]"#)! == (29, "expected a value, found '.'"))
-        #expect(malformed(#"[{"version":"v","prediction":NaN}]"#)! == (29, "expected a value, found 'N'"))
+        #expect(malformed(#"[{"version":"v","prediction":Nan}]"#)! == (29, "expected a value, found 'N'"))
+        #expect(malformed(#"[{"version":"v","prediction":Inf}]"#)! == (29, "expected a value, found 'I'"))
         #expect(
             malformed(#"[{"version":"v","prediction":1e}]"#)! == (31, "invalid number: expected a digit in exponent"))
+    }
+
+    /// `NaN`, `Infinity` and `-Infinity`, as Python's `json` writes them (a pandas missing value sent with
+    /// `requests.post(json=...)`): `NaN` is a missing value, an infinity a number out of range, as `profile`, `batch`
+    /// and the proxy's capture read them. Before, the whole event was refused `invalid_json`, and one NDJSON line
+    /// meant two things.
+    @Test("Python's non-finite literals: NaN missing, infinities out of range")
+    func pythonNonFinite() throws {
+        let event = try #require(
+            try single(#"{"version":"v","prediction":1.5,"features":{"age":NaN,"income":2,"city":NaN}}"#))
+        #expect(event.features == [.missing, .number(2), .missing])
+        let nd = try decode(
+            "{\"version\":\"v\",\"prediction\":1,\"features\":{\"age\":NaN}}\n"
+                + "{\"version\":\"v\",\"prediction\":1,\"features\":{\"age\":-Infinity}}\n", .ndjson)
+        #expect(nd.events.count == 1 && nd.events.first?.features.first == .missing)
+        #expect(nd.report.errors.first?.reason == .invalidNumber)
+        #expect(nd.report.errors.first?.message == "feature 'age' is out of range")
+        #expect(try rejection(#"{"version":"v","prediction":Infinity}"#)?.reason == .invalidNumber)
     }
 
     @Test("out-of-range numbers reject the event as invalid_number")

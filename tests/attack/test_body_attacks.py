@@ -236,6 +236,36 @@ def test_slow_posts_cannot_hold_every_connection(start_exporter):
             s.close()
 
 
+def test_a_small_gzip_bomb_is_refused_at_200_times_its_size(start_exporter):
+    """A gzip body may inflate to at most 200 times its compressed size past 1 MiB (as Apache's
+    DeflateInflateRatioLimit): a 64 KB bomb is refused at 200 times its size, not at the 64 MiB limit. Before, each
+    1 MB bomb cost 0.17 CPU-s of inflating, and four clients kept both cores busy (a DoS probe); a body of events
+    that compress as events do is taken whole."""
+    import gzip
+    import json
+    import zlib
+
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+    bomb = b"".join([compressor.compress(b"\n" * MiB) for _ in range(64)] + [compressor.flush()])
+    e = start_exporter(*MODELS)
+    status, _, body = e.post(PREDICTIONS, bomb, {"Content-Type": "application/x-ndjson", "Content-Encoding": "gzip"})
+    limit = max(MiB, 200 * len(bomb))
+    assert limit < 64 * MiB
+    assert status == 413 and f"inflates beyond {limit} bytes (200 times".encode() in body, (status, body)
+    s = scrape(e)[1]
+    assert sample(s, "mlops_ingest_rejected_requests_total", model="fraud", reason="body_too_large") == 1
+    # 9,000 events of their own (ids, amounts, ages), over 1 MiB inflated: well under 200 times, taken.
+    lines = "".join(json.dumps({"id": f"transaction-{i:08d}", "version": "v1", "prediction": "legit",
+                                "features": {"amount": round(i * 0.37 % 1000, 2), "account_age_days": i % 3650,
+                                             "country": "DE", "channel": "web"},
+                                "attributes": {"gender": "female", "age_band": "26-40"}}) + "\n"
+                    for i in range(9000)).encode()
+    packed = gzip.compress(lines)
+    assert len(lines) > MiB and len(lines) < 200 * len(packed)
+    status, _, body = e.post(PREDICTIONS, packed, {"Content-Type": "application/x-ndjson", "Content-Encoding": "gzip"})
+    assert status == 202 and json.loads(body)["accepted"] == 9000, (status, body[:200])
+
+
 def test_a_gzip_bomb_costs_the_inflate_limit_once(start_exporter):
     """A 1 GB gzip bomb (970 KB sent) against the 64 MiB inflate limit: 413, counted, and the exporter's peak memory
     grows by about the limit, not more. Growing the output by allocating anew and copying held the old and the new
