@@ -97,7 +97,10 @@ extension Reader {
     mutating func timeout(_ node: Node, _ field: String) -> Duration? {
         guard let text = string(node, field) else { return nil }
         guard let d = DurationParser.parse(text) else {
-            fail(node, field, "\"\(text)\" is not a duration (like 500ms, 5s, 1m)")
+            fail(
+                node, field,
+                DurationParser.isZero(text)
+                    ? "must be between 1ms and 1d" : "\"\(text)\" is not a duration (like 500ms, 5s, 1m)")
             return nil
         }
         guard ProxyConfiguration.timeoutRange.contains(d) else {

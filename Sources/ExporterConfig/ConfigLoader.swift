@@ -747,7 +747,10 @@ struct Reader {
             case "duration":
                 guard let s = string(value, "\(path).duration") else { continue }
                 guard let d = DurationParser.parse(s) else {
-                    fail(value, "\(path).duration", "\"\(s)\" is not a duration (like 30s, 5m, 1h, 1d)")
+                    fail(
+                        value, "\(path).duration",
+                        DurationParser.isZero(s)
+                            ? "must be more than 0s" : "\"\(s)\" is not a duration (like 30s, 5m, 1h30m, 1d)")
                     continue
                 }
                 w.duration = d

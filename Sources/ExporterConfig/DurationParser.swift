@@ -1,14 +1,31 @@
-/// Prometheus-style durations: `30s`, `5m`, `1h30m`, `1d`, `250ms`, `1w` (units ms, s, m, h, d, w, y); and Go's
-/// (``parseGo(_:)``), for the fields exporter-toolkit reads with `time.ParseDuration`.
+/// Prometheus-style durations: `30s`, `5m`, `1h30m`, `1d`, `250ms`, `1w` (units ms, s, m, h, d, w, y, each at most
+/// once and from the largest down, as Prometheus' `model.ParseDuration` reads them: `1h1h` and `30m1h` are refused,
+/// which were read as 2h and 1h30m); and Go's (``parseGo(_:)``), for the fields exporter-toolkit reads with
+/// `time.ParseDuration`.
 public enum DurationParser {
-    /// The duration `text` spells, or nil.
+    /// The duration `text` spells, more than zero, or nil.
     public static func parse(_ text: String) -> Duration? {
+        guard let d = parseAllowingZero(text), d > .zero else { return nil }
+        return d
+    }
+
+    /// Whether `text` spells a zero duration (`0s`, `0m`, `0h0m`): a duration, where the caller wants one above zero
+    /// (its message says so, not that `0s` is no duration).
+    public static func isZero(_ text: String) -> Bool { parseAllowingZero(text) == .zero }
+
+    /// The duration `text` spells (zero included), or nil.
+    static func parseAllowingZero(_ text: String) -> Duration? {
         var total: Double = 0
         var number = ""
         var unit = ""
         var sawAny = false
+        /// The units, largest first: each must come after the one before it.
+        let order = ["y", "w", "d", "h", "m", "s", "ms"]
+        var previous = -1
         func flush() -> Bool {
-            guard let n = Double(number), !unit.isEmpty else { return false }
+            guard let n = Double(number), !unit.isEmpty, let rank = order.firstIndex(of: unit), rank > previous
+            else { return false }
+            previous = rank
             let seconds: Double
             switch unit {
             case "ms": seconds = n / 1000
@@ -38,7 +55,7 @@ public enum DurationParser {
             }
         }
         guard !number.isEmpty || !unit.isEmpty else { return sawAny ? milliseconds(total) : nil }
-        guard flush(), total > 0 else { return nil }
+        guard flush() else { return nil }
         return milliseconds(total)
     }
 

@@ -186,14 +186,18 @@ enum InputReader {
             throw ProfilingError(
                 file: file, line: headerLine, message: "column \"\(name)\" appears twice in the header")
         }
+        // The header's problems name its line, as `batch` names it (a config probe: `unkcol.csv: column "idd"`).
+        func atHeader(_ error: ProfilingError) -> ProfilingError {
+            var error = error
+            if error.line == 0 { error.line = headerLine }
+            return error
+        }
         for feature in mapping.model.features where !seen.contains(feature.name) {
-            throw mapping.missingFeature(feature.name, what: "column")
+            throw atHeader(mapping.missingFeature(feature.name, what: "column"))
         }
-        if let error = mapping.ignoredButProfiled() ?? mapping.ignoredButAbsent(what: "column", present: seen.contains)
-        {
-            throw error
-        }
-        if let error = mapping.unknown(header) { throw error }
+        if let error = mapping.ignoredButProfiled() { throw error }
+        if let error = mapping.ignoredButAbsent(what: "column", present: seen.contains) { throw atHeader(error) }
+        if let error = mapping.unknown(header) { throw atHeader(error) }
         // For each builder column, its position in the header (nil: absent).
         let positions = builder.columns.map { column in header.firstIndex(of: column.name) }
         var row = [ProfileBuilder.Value](repeating: .absent, count: positions.count)

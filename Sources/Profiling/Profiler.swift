@@ -76,11 +76,21 @@ public enum Profiler {
         /// gives drift nothing to compare with, so its live values are never scored. Not an error (the data may be
         /// so), but said, as the exporter says nothing of it later. (A reference without predictions or scores is
         /// common: their columns are not warned about.)
+        /// So is a classifier's prediction of a class the model does not list, counted `__other__` (as `batch` says
+        /// it; the profile counted it without a word, a config probe).
         public var warnings: [String] {
-            profile.features.filter { $0.count == 0 }.map {
+            var lines = profile.features.filter { $0.count == 0 }.map {
                 "column \($0.name): no value in the input's \(profile.rows) rows (all missing): drift never scores "
                     + "this column (its live values are only counted in mlops_feature_window_observations)"
             }
+            if let p = profile.prediction, let c = p.categorical, let unlisted = c.counts.last, unlisted > 0,
+                c.counts.count == c.values.count + 1
+            {
+                lines.append(
+                    "column \(p.name): \(unlisted) of \(profile.rows) rows predict a class the model does not list "
+                        + "(counted \(ModelContext.other), as live traffic's would be)")
+            }
+            return lines
         }
 
         /// One line: output, model, rows, features, both hashes.

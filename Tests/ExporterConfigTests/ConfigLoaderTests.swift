@@ -387,15 +387,27 @@ struct ConfigLoaderTests {
         "durations parse like Prometheus'",
         arguments: [
             ("30s", 30.0), ("5m", 300), ("1h30m", 5400), ("1d", 86400), ("250ms", 0.25), ("1w", 604_800),
+            ("1y1w1d1h1m1s1ms", 32_230_861.001),
         ])
     func durations(text: String, seconds: Double) throws {
         let d = try #require(DurationParser.parse(text))
         #expect(abs(Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 - seconds) < 1e-9)
     }
 
-    @Test("bad durations are refused", arguments: ["", "5", "m", "1x", "-1s", "1.5h", "1h 2m", "0s"])
+    /// Units repeated or out of order (`1h1h`, `30m1h`) are refused, as Prometheus refuses them: they were read as
+    /// 2h and 1h30m (a config probe).
+    @Test(
+        "bad durations are refused",
+        arguments: ["", "5", "m", "1x", "-1s", "1.5h", "1h 2m", "0s", "1h1h", "30m1h", "1s1m", "1ms1s", "1s1s"])
     func badDurations(text: String) {
         #expect(DurationParser.parse(text) == nil)
+    }
+
+    /// A zero duration is said to be zero, not "not a duration" (a config probe).
+    @Test func aZeroWindowIsSaidToBeZero() {
+        #expect(DurationParser.isZero("0s") && DurationParser.isZero("0h0m") && !DurationParser.isZero("0x"))
+        let refused = problems("models:\n  - {name: m, task: regression, versions: [v], window: {duration: 0s}}\n")
+        #expect(refused == ["2: models[0].window.duration: must be more than 0s"], "\(refused)")
     }
 
     @Test(

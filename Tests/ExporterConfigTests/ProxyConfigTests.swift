@@ -241,7 +241,7 @@ struct ProxyConfigTests {
             errorsAfterUpstream(
                 "  connect_timeout: 0s\n  response_timeout: soon\n  read_timeout: 2d\n  idle_timeout: [4s]\n")
                 == [
-                    #"10:20: proxy.connect_timeout: "0s" is not a duration (like 500ms, 5s, 1m)"#,
+                    "10:20: proxy.connect_timeout: must be between 1ms and 1d",
                     #"11:21: proxy.response_timeout: "soon" is not a duration (like 500ms, 5s, 1m)"#,
                     "12:17: proxy.read_timeout: must be between 1ms and 1d",
                     "13:17: proxy.idle_timeout: expected a string",

@@ -71,7 +71,7 @@ import Testing
                 + "(remove it from --ignore-columns)")
         #expect(
             failure(csv, ignore: ["zip", "zipcode"])
-                == #"data.csv: --ignore-columns: the input has no column "zipcode" (header)"#)
+                == #"data.csv:1: --ignore-columns: the input has no column "zipcode" (header)"#)
         let ndjson =
             #"{"amount": 1, "country": "DE", "channel": "web"}"# + "\n"
             + #"{"amount": 2, "country": "DE", "channel": "web", "zip": 9}"#

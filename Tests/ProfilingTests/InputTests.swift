@@ -116,14 +116,14 @@ func failure(
         #expect(failure("amount,country,channel\n") == "data.csv: no data rows (only a header)")
         #expect(
             failure("country,channel\nDE,web\n")
-                == #"data.csv: column "amount" (feature of model fraud) is missing from the header"#)
+                == #"data.csv:1: column "amount" (feature of model fraud) is missing from the header"#)
         #expect(
             failure("amount,country,channel,amount\n1,DE,web,2\n")
                 == #"data.csv:1: column "amount" appears twice in the header"#)
         let unknown = failure("amount,country,channel,ammount,zip\n1,DE,web,1,2\n")
         #expect(
             unknown
-                == #"data.csv: columns "ammount", "zip" are not features of model fraud (nor prediction, score, id, label, timestamp, version or a sensitive attribute); skip with --ignore-columns 'ammount,zip'"#
+                == #"data.csv:1: columns "ammount", "zip" are not features of model fraud (nor prediction, score, id, label, timestamp, version or a sensitive attribute); skip with --ignore-columns 'ammount,zip'"#
         )
         #expect(failure("amount,country,channel,zip\n1,DE,web,1\n", ignore: ["zip"]) == "no error")
         // pandas' DataFrame.to_csv() writes its index first, unnamed: the hint spells it '' and --ignore-columns ''

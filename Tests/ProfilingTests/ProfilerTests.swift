@@ -56,6 +56,21 @@ struct Workspace {
 @Suite struct ProfilerTests {
     static let csv = "amount,country,channel,prediction,score\n1,DE,web,fraud,0.9\n2,FR,app,legit,0.2\n,DE,web,legit,\n"
 
+    /// A prediction of a class the model does not list is counted `__other__` and said (it was counted without a
+    /// word, where `batch` says it).
+    @Test func anUnlistedPredictedClassIsWarnedAbout() throws {
+        let w = try Workspace()
+        try w.write("data.csv", "amount,country,channel,prediction\n1,DE,web,fraud\n2,FR,app,maybe\n3,DE,web,legit\n")
+        let summary = try Profiler.run(w.request(input: "data.csv"))
+        #expect(
+            summary.warnings == [
+                "column prediction: 1 of 3 rows predict a class the model does not list (counted __other__, as live "
+                    + "traffic's would be)"
+            ])
+        try w.write("ok.csv", Self.csv)
+        #expect(try Profiler.run(w.request(input: "ok.csv", output: "ok.json")).warnings.isEmpty)
+    }
+
     @Test func runWritesAProfileThatLoadsBack() throws {
         let w = try Workspace()
         try w.write("data.csv", Self.csv)

@@ -163,9 +163,9 @@ OK_HEADER = "amount,age,country,channel\n"
     ("data.csv", None, [], "{dir}/data.csv: cannot read: no such file"),
     ("data.csv", OK_HEADER + "1,2,US,web\n", ["--model", "eta"], '{dir}/models.yaml: no model "eta" (models: fraud)'),
     ("data.csv", "amount,country,channel\n1,US,web\n", [],
-     '{dir}/data.csv: column "age" (feature of model fraud) is missing from the header'),
+     '{dir}/data.csv:1: column "age" (feature of model fraud) is missing from the header'),
     ("data.csv", "amount,age,country,channel,zip,Age\n1,2,US,web,1,2\n", [],
-     '{dir}/data.csv: columns "zip", "Age" are not features of model fraud (nor prediction, score, id, label, '
+     '{dir}/data.csv:1: columns "zip", "Age" are not features of model fraud (nor prediction, score, id, label, '
      'timestamp, version or a sensitive attribute); skip with --ignore-columns \'zip,Age\''),
     ("data.csv", OK_HEADER + "1,2,US,web\n1,2,\"a\nb\",web\n3,abc,US,web\n", [],
      '{dir}/data.csv:5: column "age": "abc" is not a number'),
@@ -379,7 +379,7 @@ def test_cli_guards(binary, tmp_path):
         f'{data}: --ignore-columns: "age" is a feature of model fraud: it is profiled, it cannot be ignored (remove '
         "it from --ignore-columns)")
     assert fails(data, tmp_path / "ref.json", "--ignore-columns", "zip") == (
-        f'{data}: --ignore-columns: the input has no column "zip" (header)')
+        f'{data}:1: --ignore-columns: the input has no column "zip" (header)')
     assert not (tmp_path / "ref.json").exists()
 
 
