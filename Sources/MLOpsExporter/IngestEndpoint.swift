@@ -260,8 +260,8 @@ struct IngestEndpoint: Sendable {
 
     /// How many times its compressed size a gzip body may inflate to (past ``inflateRatioFloor``), as Apache's
     /// `DeflateInflateRatioLimit` (200): NDJSON events compress 5 to 50 times, a bomb 1,000 times. Before, only
-    /// ``maxDecompressedBytes`` bound it: 1 MB bodies inflating to 64 MiB cost 0.17 CPU-s each, and four clients
-    /// kept both cores busy with 12 MB/s of uploads (a DoS probe); now each costs at most 200 bytes inflated per byte.
+    /// ``maxDecompressedBytes`` bound it: a 64 KB bomb inflated to 64 MiB; now to 13 MB. (A 1 MB bomb still reaches
+    /// the 64 MiB limit: 0.17 CPU-s each, four clients kept both cores busy, a DoS probe.)
     static let inflateRatio = 200
     /// Below this inflated size the ratio does not apply (a small body of repeated events may compress further).
     static let inflateRatioFloor = 1 << 20

@@ -17,6 +17,8 @@ public struct ModelContext: Sendable {
     public let schema: Schema
     /// The configured versions followed by `__other__`: the `version` label values, by version index.
     public let versionLabels: [String]
+    /// The configured versions' UTF-8 bytes, for ``versionIndex(_:)``.
+    private let versionBytes: [[UInt8]]
     /// For classification, the configured classes followed by `__other__`; empty for regression.
     public let classLabels: [String]
     /// SHA-256 (hex) of the reference profile file, or empty when none is configured.
@@ -63,6 +65,7 @@ public struct ModelContext: Sendable {
             attributeNames: configuration.sensitiveAttributes.map(\.name),
             positiveClass: configuration.positiveClass.flatMap { configuration.classes.firstIndex(of: $0) })
         versionLabels = configuration.versions + [ModelContext.other]
+        versionBytes = configuration.versions.map { Array($0.utf8) }
         // A text-generation model's predictions are text: no classes, not even __other__.
         classLabels =
             isRegression || configuration.task == .textGeneration ? [] : configuration.classes + [ModelContext.other]
@@ -94,9 +97,16 @@ public struct ModelContext: Sendable {
     /// byte: `vé` in NFD is not the configured `vé` in NFC (it would be counted under a label value it does not have).
     @inline(__always)
     public func versionIndex(_ version: String) -> Int {
-        let versions = configuration.versions
-        for i in 0..<versions.count where versions[i].sameBytes(version) { return i }
-        return versions.count
+        var version = version
+        // Per request: the bytes in place (a small string's on the stack), against each version's, length first.
+        return version.withUTF8 { given in
+            versionBytes.withUnsafeBufferPointer { versions in
+                for i in 0..<versions.count where versions[i].count == given.count {
+                    if versions[i].withUnsafeBufferPointer({ $0.elementsEqual(given) }) { return i }
+                }
+                return versions.count
+            }
+        }
     }
 
     /// The index in ``classLabels`` of a decoded class index (`nil`: not a configured class, so `__other__`).

@@ -907,6 +907,64 @@ func endlessUpstream() throws -> (upstream: ScriptedUpstream, sawClose: AtomicFl
         #expect((waited?.durationSeconds ?? 99) < 1.5, "gave up after \(waited?.durationSeconds ?? -1) s")
     }
 
+    /// A response whose client paused once at the start, then caught up and keeps up with a trickling upstream (an
+    /// LLM stream), is not "waiting on its client": a request waiting for the pool's one connection does not cut it.
+    /// Before, only a read that found nothing cleared the mark, which a short read never makes: the stream was cut
+    /// `reclaimed` (a review's repro).
+    @Test func aCaughtUpReaderIsNotReclaimed() throws {
+        let observer = RecordingProxyObserver()
+        let upstream = try ScriptedUpstream(connections: 2) { fd, index in
+            _ = ScriptedUpstream.readHead(fd)
+            if index == 0 {
+                ScriptedUpstream.write(fd, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")
+                ScriptedUpstream.write(fd, String(repeating: "x", count: 20_000_000))
+                for _ in 0..<40 {
+                    usleep(100_000)
+                    ScriptedUpstream.write(fd, "tick\n")
+                }
+            } else {
+                ScriptedUpstream.write(fd, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+                usleep(300_000)
+            }
+        }
+        let lastRead = Atomic<Int>(0)
+        let total = Atomic<Int>(0)
+        try withProxyServer(
+            upstreamPort: upstream.port, observer: observer,
+            configure: {
+                $0.maxConnections = 1
+                $0.eventLoopCount = 1
+            },
+            configureServer: { $0.eventLoopCount = 1 }
+        ) { _, port in
+            let streaming = try RawClient(port: port, receiveBuffer: 8192)
+            try streaming.send("GET /stream HTTP/1.1\r\nHost: h\r\n\r\n")
+            let fd = streaming.fd
+            let start = monotonicSeconds()
+            Thread.detachNewThread {
+                usleep(1_000_000)  // one short pause at the start: the proxy pauses reading its upstream
+                var buffer = [UInt8](repeating: 0, count: 1 << 16)
+                while true {
+                    let n = buffer.withUnsafeMutableBytes { Glibc.recv(fd, $0.baseAddress, $0.count, 0) }
+                    if n <= 0 { return }
+                    total.add(n, ordering: .relaxed)
+                    lastRead.store(Int((monotonicSeconds() - start) * 1000), ordering: .relaxed)
+                }
+            }
+            // The client has taken the whole burst well before the second request comes.
+            #expect(eventually { total.load(ordering: .relaxed) >= 20_000_000 })
+            usleep(1_200_000)
+            let other = try RawClient(port: port)
+            try other.send("GET /other HTTP/1.1\r\nHost: h\r\n\r\n")
+            // It waits for the stream's connection (which the stream does not give up), or gets 503 at the response
+            // timeout; either way the stream is not cut for it.
+            _ = try? other.readResponse(timeout: 3)
+        }
+        #expect(eventually(timeout: 8) { observer.all.count == 2 })
+        let stream = observer.all.first { $0.request.path == "/stream" }
+        #expect(stream?.failure?.rawValue != "reclaimed", "a client that kept up was cut as 'waiting on its client'")
+    }
+
     /// A request waiting for a connection of the full pool takes one that has waited 1 s or more on its client's body
     /// (`reclaimed`: 503 to that client). Before, a client sending its body just above the minimum rate held the
     /// connection for as long as the body took, and the waiting request got 503 `pool_full` at the response timeout

@@ -6,6 +6,7 @@ verdicts included, for six datasets."""
 
 import json
 import math
+import re
 import subprocess
 
 import numpy as np
@@ -406,6 +407,11 @@ def test_auto_z_follows_evidentlys_choice_over_reference_and_window(binary, tmp_
         other = "chisquare" if test.name == "z" else "z"
         assert sample(s, f"{family}_score", model="g", method=other, **labels) is None, column
         assert sample(s, f"{family}_threshold", model="g", method=test.name, **labels) == test.default_threshold
+    # The status page names the method the scores are of (it said `z` beside a chisquare score).
+    status, _, page = e.get("/models/g")
+    assert status == 200
+    methods = re.findall(rb"\n<p>(\w+) ", page)
+    assert methods and set(methods) == {test.name.encode()}, methods
 
 
 FAR_CONFIG = """

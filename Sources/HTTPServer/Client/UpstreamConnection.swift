@@ -310,6 +310,7 @@ final class UpstreamConnection: DeadlineScheduled {
                 writeFailed = true
                 output.removeAll()
                 requestComplete = true
+                bodyWaitSince = 0  // its answer is read now: not waiting on the client
                 if timer != .read { arm(.response) }
                 updateInterest()
                 exchange?.upstreamWritable()  // a client paused by back-pressure goes on (its body is dropped)
@@ -347,7 +348,13 @@ final class UpstreamConnection: DeadlineScheduled {
                 responseStarted = true
                 if timer == .read { arm(.read) }
                 parseResponse()
-                if !filled { return }
+                if !filled {
+                    // The socket had no more (a short read) and the client took it all: it keeps up with the
+                    // upstream (a review: only a read that found nothing cleared it, which a short read never makes,
+                    // so a stream that paused once stayed reclaimable for good).
+                    if !paused { readerWaitSince = 0 }
+                    return
+                }
             case .wouldBlock:
                 readerWaitSince = 0  // the client took all the upstream had
                 return

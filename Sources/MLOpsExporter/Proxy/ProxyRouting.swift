@@ -1,5 +1,6 @@
 import Capture
 import ExporterConfig
+import Exposition
 import ModelMonitoring
 
 /// What the proxy needs to attribute a request, built once per configuration and model generation: the route
@@ -268,8 +269,13 @@ final class ProxyRouting: Sendable {
         }
     }
 
-    /// The configured model named `name` (a request body's, by a route's `model_pointer`).
-    func entry(named name: String) -> Entry? { entriesByName[name] }
+    /// The configured model named `name` (a request body's, by a route's `model_pointer`), byte for byte: the table's
+    /// `String` keys also match a canonically equivalent spelling (`café` in NFD for the configured NFC), which the
+    /// ingestion API refuses as another model.
+    func entry(named name: String) -> Entry? {
+        guard let entry = entriesByName[name], entry.model.name.sameBytes(name) else { return nil }
+        return entry
+    }
 
     /// The model and version an OpenAI request body's `model` names: a served name, an adapter (its version), else
     /// the catch-all with version `__other__`; nil when none (or no name). A scan of the names, no allocation.

@@ -32,8 +32,9 @@ extension DriftCollector {
         return (features.map { ($0, false) } + outputs.map { ($0, true) }).map { (m, isOutput) in
             let c = m.column
             let current = (0..<c.binCount).map { window.total(c.base + $0) }
+            let method = isWidened(m, window: window) ? DriftMethod.chiSquare : m.method
             return ColumnDistribution(
-                column: c.name, isOutput: isOutput, method: m.method.rawValue, isNumeric: c.isNumeric,
+                column: c.name, isOutput: isOutput, method: method.rawValue, isNumeric: c.isNumeric,
                 binLabels: c.binLabels,
                 binRanges: c.binRanges, reference: c.referenceRatios, current: current)
         }

@@ -663,6 +663,13 @@ public final class DriftCollector: ModelCollector {
         return (result, observations, missing, widened)
     }
 
+    /// Whether `m`, a `z` picked by `auto`, is scored by `chisquare` over `window`: its reference and window together
+    /// hold more than two values (``evaluate(_:window:scratch:)``).
+    func isWidened(_ m: Monitored, window: SliceRing.Window) -> Bool {
+        guard m.widenedThreshold != nil else { return false }
+        return Self.valuesSeen(m.column.referenceBins, window.counts(m.column.base, m.column.binCount)) > 2
+    }
+
     /// The values with a count in the reference or in the window (bin by bin; `__other__` one more).
     static func valuesSeen(_ reference: [Double], _ current: [Double]) -> Int {
         zip(reference, current).count { $0 > 0 || $1 > 0 }
@@ -726,7 +733,11 @@ public final class DriftCollector: ModelCollector {
             emitBins(m, f, labels, into: &sink)
         }
         guard evaluating else {
-            sink.gauge(f.threshold, labels.method, value: labels.threshold)
+            // The method the scores would be of (a run that keeps the thresholds alone: the same series).
+            let widened = isWidened(m, window: window)
+            sink.gauge(
+                f.threshold, widened ? labels.widened!.labels : labels.method,
+                value: widened ? labels.widened!.threshold : labels.threshold)
             return (nil, 0)
         }
         let (result, observations, missing, widened) = evaluate(m, window: window, scratch: &scratch)
