@@ -48,9 +48,9 @@ final class EventLoop: @unchecked Sendable {
         case evictAwaiting(acceptedBy: UInt64)
         /// To the acceptor: the loop it asked had no such connection any more (look again).
         case evictionFailed
-        /// To a loop, from the acceptor at the cap with a client waiting and no connection awaiting its first request
-        /// old enough: close the connection kept alive idle the longest, if idle since `idleBy` (monotonic ns) or
-        /// before, and nothing of a next request has come in.
+        /// To a loop, from the acceptor at the cap with a client waiting and no connection awaiting its first request:
+        /// close the connection kept alive idle the longest, if idle since `idleBy` (monotonic ns) or before, and
+        /// nothing of a next request has come in.
         case evictIdle(idleBy: UInt64)
         /// To the acceptor: the loop it asked had no such idle connection.
         case idleEvictionFailed

@@ -378,6 +378,32 @@ struct ReverseProxyHTTP2Tests {
         }
     }
 
+    /// Opens `slow`'s window a byte at a time on each of `held` (and on the connection) every 0.1 s while another
+    /// client, from 0.3 s on, asks `GET /hello`; returns that client's response once it is whole, or what it had
+    /// after `seconds`.
+    static func askWhileTrickling(
+        _ slow: HTTP2Client, _ held: [Int32], port: Int, for seconds: Double
+    ) throws -> HTTP2Client.Response? {
+        let started = monotonicSeconds()
+        var other: HTTP2Client.Response?
+        var otherClient: HTTP2Client?
+        var otherID: Int32 = 0
+        while monotonicSeconds() - started < seconds && other?.closed != true {
+            for id in held { slow.windowUpdate(1, stream: id) }
+            slow.windowUpdate(Int32(held.count))
+            _ = try? slow.run(timeout: 0.1) { false }
+            if otherClient == nil && monotonicSeconds() - started > 0.3 {
+                otherClient = try HTTP2Client(port: port)
+                otherID = otherClient!.request("GET", "/hello")
+            }
+            if let client = otherClient {
+                _ = try? client.run(timeout: 0.01) { false }
+                other = client.responses[otherID]
+            }
+        }
+        return other
+    }
+
     /// A client that holds proxied answers open by opening its window a byte at a time does not hold the upstream
     /// connections: an exchange paused for its client longer than the write-stall timeout is cut (the stream reset,
     /// or the connection closed, counted `write_stall`) and its upstream connection freed. Before, 2 connections x 64 such streams held all 64 upstream connections and other clients hung.
@@ -388,22 +414,7 @@ struct ReverseProxyHTTP2Tests {
             let slow = try HTTP2Client(port: port, initialWindowSize: 0, manualWindow: true)
             let held = (0..<2).map { _ in slow.request("GET", "/big?bytes=2000000") }
             let started = monotonicSeconds()
-            var other: HTTP2Client.Response?
-            var otherClient: HTTP2Client?
-            var otherID: Int32 = 0
-            while monotonicSeconds() - started < 4 && other?.closed != true {
-                for id in held { slow.windowUpdate(1, stream: id) }
-                slow.windowUpdate(2)
-                _ = try? slow.run(timeout: 0.1) { false }
-                if otherClient == nil && monotonicSeconds() - started > 0.3 {
-                    otherClient = try HTTP2Client(port: port)
-                    otherID = otherClient!.request("GET", "/hello")
-                }
-                if let client = otherClient {
-                    _ = try? client.run(timeout: 0.01) { false }
-                    other = client.responses[otherID]
-                }
-            }
+            let other = try Self.askWhileTrickling(slow, held, port: port, for: 4)
             #expect(other?.status == 200 && other?.closed == true, "another client's request not answered")
             #expect(monotonicSeconds() - started < 2.5)
             // Each held stream is reset, or (a window opened a byte at a time is no progress for the connection
@@ -437,22 +448,7 @@ struct ReverseProxyHTTP2Tests {
                 let slow = try HTTP2Client(port: port, initialWindowSize: 0, manualWindow: true)
                 let held = slow.request("GET", "/big?bytes=2000000")
                 let started = monotonicSeconds()
-                var other: HTTP2Client.Response?
-                var otherClient: HTTP2Client?
-                var otherID: Int32 = 0
-                while monotonicSeconds() - started < 6 && other?.closed != true {
-                    slow.windowUpdate(1, stream: held)
-                    slow.windowUpdate(1)
-                    _ = try? slow.run(timeout: 0.1) { false }
-                    if otherClient == nil && monotonicSeconds() - started > 0.3 {
-                        otherClient = try HTTP2Client(port: port)
-                        otherID = otherClient!.request("GET", "/hello")
-                    }
-                    if let client = otherClient {
-                        _ = try? client.run(timeout: 0.01) { false }
-                        other = client.responses[otherID]
-                    }
-                }
+                let other = try Self.askWhileTrickling(slow, [held], port: port, for: 6)
                 #expect(other?.status == 200 && other?.closed == true, "another client's request not answered")
                 #expect(monotonicSeconds() - started < 3)
                 _ = try? slow.run(timeout: 1) { slow.responses[held]?.errorCode != nil }

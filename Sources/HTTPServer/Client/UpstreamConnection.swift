@@ -74,8 +74,8 @@ final class UpstreamConnection: DeadlineScheduled {
     /// more to come.
     @exclusivity(unchecked) private var bodyWaitSince: UInt64 = 0
     /// Since when (monotonic ns; 0: not) the response has been held for its client: paused, and through resumptions
-    /// that never caught up with the upstream (a read that found nothing more clears it). An HTTP/2 client opening
-    /// its window a little at a time stays held from its first pause.
+    /// that never caught up with the upstream (a read that took all the socket had, the client with room to spare,
+    /// clears it). An HTTP/2 client opening its window a little at a time stays held from its first pause.
     @exclusivity(unchecked) private var readerWaitSince: UInt64 = 0
     /// The whole request is queued (its body may still be streaming in from the client before that).
     @exclusivity(unchecked) private var requestComplete = true
