@@ -23,7 +23,8 @@ struct CapacityEvictionTests {
     }
 
     @Test func connectionsThatSentNoRequestMakeRoomForAWaitingClient() throws {
-        try withCap(4, evictionAge: .milliseconds(200)) { server, port, observer in
+        // An eviction age of 1 ms: the holders are old enough at once, so they go before the clients kept alive idle.
+        try withCap(4, evictionAge: .milliseconds(1)) { server, port, observer in
             // Four ways of holding a slot without asking anything, oldest first: nothing, half a request head, only the
             // HTTP/2 preface and SETTINGS, nothing again.
             let silent = try RawClient(port: port)
@@ -89,11 +90,13 @@ struct CapacityEvictionTests {
         try withServer(
             configure: {
                 $0.maxConnections = 4
-                $0.capacityEvictionAge = .milliseconds(100)
+                // 1 ms: the two awaiting their first request are old enough when the third comes, so they go before
+                // the two kept alive idle.
+                $0.capacityEvictionAge = .milliseconds(1)
             }, handler: handler, observer: observer
         ) { server, port in
-            // The first connection goes to loop 0 (the acceptor), the second to loop 1; each has a request, so that
-            // neither is evictable, and the first's blocks loop 0.
+            // The first connection goes to loop 0 (the acceptor), the second to loop 1; each has a request, and the
+            // first's blocks loop 0.
             let blocker = try RawClient(port: port)
             let other = try RawClient(port: port)
             try other.send("GET /other HTTP/1.1\r\nHost: t\r\n\r\n")
@@ -117,6 +120,8 @@ struct CapacityEvictionTests {
             let since1 = loop1.oldestAwaitingSince.load(ordering: .relaxed)
             #expect(since0 != .max && since1 != .max)
             #expect(since0 < since1, "accepted first, on loop 0: \(since0); second, on loop 1: \(since1)")
+            // Both older than the eviction age before the third comes (else the two kept alive idle go first).
+            #expect(eventually { Syscall.monotonicNow() > since1 &+ 1_000_000 })
 
             // At the cap, a new client makes room by evicting the first; the second stays.
             let third = try RawClient(port: port)
@@ -156,6 +161,26 @@ struct CapacityEvictionTests {
             #expect(second.waitForClose(timeout: 3))
             #expect(!third.waitForClose(timeout: 0.2))
             #expect(server.openConnections == 2)
+        }
+    }
+
+    /// A connection awaiting its first request that is younger than the eviction age does not hold idle eviction
+    /// back: the kept-alive idle one goes at once. Before, any such connection deferred it, to its age (a flood of
+    /// silent connections switched idle eviction off, and the one accepted after each eviction paced evictions to ~15
+    /// a second: a probe).
+    @Test func youngSilentConnectionsDoNotHoldIdleEvictionBack() throws {
+        try withCap(2, evictionAge: .seconds(30)) { server, port, observer in
+            let kept = try RawClient(port: port)
+            try kept.send("GET /a HTTP/1.1\r\nHost: t\r\n\r\n")
+            #expect(try kept.readResponse().status == 200)
+            let silent = try RawClient(port: port)
+            #expect(eventually { server.openConnections == 2 })
+            let third = try RawClient(port: port)
+            try third.send("GET /third HTTP/1.1\r\nHost: t\r\n\r\n")
+            #expect(try third.readResponse(timeout: 5).text == "GET /third body=0")
+            #expect(kept.waitForClose(timeout: 3))
+            #expect(!silent.waitForClose(timeout: 0.2))
+            #expect(observer.errors == ["evicted_idle"])
         }
     }
 
