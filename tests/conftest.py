@@ -89,6 +89,20 @@ class Exporter:
     def open_fds(self):
         return len(os.listdir(f"/proc/{self.proc.pid}/fd"))
 
+    def fd_targets(self):
+        """What each of the exporter's descriptors is (`socket:[…]`, `anon_inode:[eventfd]`, a path): for telling a
+        connection left open from a descriptor the runtime opened lazily (Dispatch's eventfd and timerfd)."""
+        targets = []
+        for fd in os.listdir(f"/proc/{self.proc.pid}/fd"):
+            try:
+                targets.append(os.readlink(f"/proc/{self.proc.pid}/fd/{fd}"))
+            except OSError:
+                pass  # closed meanwhile
+        return targets
+
+    def open_sockets(self):
+        return sum(1 for target in self.fd_targets() if target.startswith("socket:"))
+
     def stop(self, sig=signal.SIGTERM, timeout=15):
         if self.proc.poll() is None:
             self.proc.send_signal(sig)

@@ -119,14 +119,14 @@ def test_h2_body_equals_http1_body(start_exporter):
 def test_h2load_20000_requests_without_failures_or_fd_leak(start_exporter):
     e = start_exporter("--no-process-metrics", "--web.max-requests", "0")
     e.get("/metrics")
-    fds = e.open_fds()
+    fds = e.open_sockets()
     r = subprocess.run(["h2load", "-n", "20000", "-c", "10", "-m", "10", f"{e.base}/metrics"],
                        capture_output=True, text=True, timeout=300)
     assert "requests: 20000 total, 20000 started, 20000 done, 20000 succeeded, 0 failed, 0 errored" in r.stdout, \
         r.stdout
     assert "status codes: 20000 2xx" in r.stdout
     # Closing is graceful (lingering close up to a few seconds per connection); on a loaded CI machine give it time.
-    wait_for(lambda: e.open_fds() <= fds, timeout=60, what=f"connections to close (fds before: {fds}, now: {e.open_fds()})")
+    wait_for(lambda: e.open_sockets() <= fds, timeout=60, what=f"connections to close (sockets before: {fds})")
     # Large bodies (10,000 series, ~560 KB): output is held back at 64 KiB per connection and resumed.
     big = start_exporter("--no-process-metrics", "--web.max-requests", "0", "--bench.synthetic-series", "10000")
     r = subprocess.run(["h2load", "-n", "1000", "-c", "10", "-m", "10", f"{big.base}/metrics"],
@@ -137,7 +137,7 @@ def test_h2load_20000_requests_without_failures_or_fd_leak(start_exporter):
 def test_malformed_h2_input_closes_only_that_connection(start_exporter):
     e = start_exporter("--no-process-metrics")
     e.get("/-/healthy")
-    fds = e.open_fds()
+    fds = e.open_sockets()
     with socket.create_connection(("127.0.0.1", e.port), timeout=5) as s:
         s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\xff" * 64)
         data = b""
@@ -153,7 +153,7 @@ def test_malformed_h2_input_closes_only_that_connection(start_exporter):
     assert "0 errored" in flood.stdout
     assert curl("--http2-prior-knowledge", f"{e.base}/-/healthy")[1] == "2 200"
     # Closing is graceful (lingering close up to a few seconds per connection); on a loaded CI machine give it time.
-    wait_for(lambda: e.open_fds() <= fds, timeout=60, what=f"connections to close (fds before: {fds}, now: {e.open_fds()})")
+    wait_for(lambda: e.open_sockets() <= fds, timeout=60, what=f"connections to close (sockets before: {fds})")
 
 
 # MARK: - TLS

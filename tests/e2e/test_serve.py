@@ -224,9 +224,12 @@ def test_slowloris_cut_at_header_timeout(start_exporter):
 
 
 def test_vanishing_clients_leak_no_fds(start_exporter):
+    """Sockets, not every descriptor: under CI load the count of all descriptors once stayed above its baseline for
+    10 s (twice in two sessions, never reproduced alone): a descriptor the runtime opens lazily (Dispatch's eventfd
+    or timerfd) is no client left open. The failure names what the descriptors are."""
     e = start_exporter()
     e.get("/-/healthy")
-    baseline = e.open_fds()
+    baseline = e.open_sockets()
     reads = [0]
 
     def accepted():
@@ -244,8 +247,10 @@ def test_vanishing_clients_leak_no_fds(start_exporter):
     # Every client's connection accepted first: fds back to the baseline between two accept batches proved nothing
     # (CI: back to 14, then 45 once the rest of the backlog was accepted).
     wait_for(lambda: accepted() >= before + 50 + (reads[0] - 1), timeout=10, what="the 50 connections accepted")
-    wait_for(lambda: e.open_fds() <= baseline, timeout=10, what=f"fds back to {baseline}")
-    assert e.open_fds() <= baseline
+    try:
+        wait_for(lambda: e.open_sockets() <= baseline, timeout=10, what=f"sockets back to {baseline}")
+    except AssertionError as failure:
+        raise AssertionError(f"{failure}; descriptors now: {sorted(e.fd_targets())}") from None
 
 
 def test_sigterm_lets_running_scrapes_complete(start_exporter):
