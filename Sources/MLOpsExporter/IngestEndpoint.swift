@@ -224,12 +224,12 @@ struct IngestEndpoint: Sendable {
         // A small gzip body is inflated here, but never beyond what an identity body may be on the loop, nor beyond
         // --ingest.max-decompressed-bytes (a limit under 256 KiB was not applied here: 1001 bytes inflated past a
         // limit of 1000 were recorded); one that inflates further goes to a worker, inflated again up to the limit.
-        let limit = inflateLimit(compressed: body.count)
-        let inlineLimit = min(inlineBodyLimit, limit)
+        let ceiling = inflateLimit(compressed: body.count)
+        let inlineLimit = min(inlineBodyLimit, ceiling)
         do throws(GzipError) {
             let inflated = try Gzip.gunzip(body, maxOutputSize: inlineLimit)
             ingest(inflated, model: model, kind: kind, format: screened.format, respond: respond)
-        } catch .outputLimitExceeded(let limit) where inlineLimit == inflateLimit(compressed: body.count) {
+        } catch .outputLimitExceeded(let limit) where inlineLimit == ceiling {
             refuse(gzipRefusal(.outputLimitExceeded(limit: limit), model: model), respond: respond)
         } catch .outputLimitExceeded {
             offload(body, gzip: true, model: model, kind: kind, format: screened.format, respond: respond)

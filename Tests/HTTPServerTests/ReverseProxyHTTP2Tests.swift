@@ -434,17 +434,9 @@ struct ReverseProxyHTTP2Tests {
     @Test func aWaitingRequestTakesTheConnectionOfATricklingReader() throws {
         let observer = RecordingProxyObserver()
         try withServer { _, upstream in
-            try withProxyServer(
-                upstreamPort: upstream, observer: observer,
-                configure: {
-                    $0.maxConnections = 1
-                    $0.eventLoopCount = 1
-                },
-                configureServer: {
-                    $0.writeStallTimeout = .seconds(30)
-                    $0.eventLoopCount = 1
-                }
-            ) { _, port in
+            try withOneUpstreamConnection(
+                upstreamPort: upstream, observer: observer, configureServer: { $0.writeStallTimeout = .seconds(30) }
+            ) { port in
                 let slow = try HTTP2Client(port: port, initialWindowSize: 0, manualWindow: true)
                 let held = slow.request("GET", "/big?bytes=2000000")
                 let started = monotonicSeconds()

@@ -68,6 +68,25 @@ func withProxyServer(
     }
 }
 
+/// ``withProxyServer(upstreamPort:observer:configure:configureServer:serverObserver:_:)`` on one event loop whose pool
+/// has one upstream connection: every request waits for the same one.
+func withOneUpstreamConnection(
+    upstreamPort: Int, observer: RecordingProxyObserver,
+    configureServer: (inout HTTPServer.Configuration) -> Void = { _ in }, _ body: (Int) throws -> Void
+) throws {
+    try withProxyServer(
+        upstreamPort: upstreamPort, observer: observer,
+        configure: {
+            $0.maxConnections = 1
+            $0.eventLoopCount = 1
+        },
+        configureServer: {
+            $0.eventLoopCount = 1
+            configureServer(&$0)
+        }
+    ) { _, port in try body(port) }
+}
+
 /// A scripted upstream on a blocking socket: accepts `connections` connections and runs `script` on each in a
 /// thread of its own, with the connection's index (in accept order).
 final class ScriptedUpstream: @unchecked Sendable {
@@ -929,14 +948,7 @@ func endlessUpstream() throws -> (upstream: ScriptedUpstream, sawClose: AtomicFl
         }
         let lastRead = Atomic<Int>(0)
         let total = Atomic<Int>(0)
-        try withProxyServer(
-            upstreamPort: upstream.port, observer: observer,
-            configure: {
-                $0.maxConnections = 1
-                $0.eventLoopCount = 1
-            },
-            configureServer: { $0.eventLoopCount = 1 }
-        ) { _, port in
+        try withOneUpstreamConnection(upstreamPort: upstream.port, observer: observer) { port in
             let streaming = try RawClient(port: port, receiveBuffer: 8192)
             try streaming.send("GET /stream HTTP/1.1\r\nHost: h\r\n\r\n")
             let fd = streaming.fd
@@ -972,14 +984,7 @@ func endlessUpstream() throws -> (upstream: ScriptedUpstream, sawClose: AtomicFl
     @Test func aWaitingRequestTakesTheConnectionOfASlowBody() throws {
         let observer = RecordingProxyObserver()
         try withServer { _, upstream in
-            try withProxyServer(
-                upstreamPort: upstream, observer: observer,
-                configure: {
-                    $0.maxConnections = 1
-                    $0.eventLoopCount = 1
-                },
-                configureServer: { $0.eventLoopCount = 1 }
-            ) { _, port in
+            try withOneUpstreamConnection(upstreamPort: upstream, observer: observer) { port in
                 let slow = try RawClient(port: port)
                 try slow.send("POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 100000\r\n\r\n0123456789")
                 #expect(eventually { observer.opened.load(ordering: .relaxed) == 1 })

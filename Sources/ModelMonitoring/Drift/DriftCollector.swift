@@ -608,7 +608,7 @@ public final class DriftCollector: ModelCollector {
         case .chiSquare: result = DriftStatistics.chiSquare(reference: reference, current: compared)
         case .z where m.widenedThreshold != nil && Self.valuesSeen(reference, compared) > 2:
             // `auto` picked `z` for at most two values; Evidently picks from reference and window together, so a
-            // third (one the reference never showed, `__other__`) makes it `chisquare` (``isWidened(_:_:)``).
+            // third (one the reference never showed, `__other__`) makes it `chisquare` (``isWidened(_:window:)``).
             result = DriftStatistics.chiSquare(reference: reference, current: compared)
             widened = true
         case .z:
