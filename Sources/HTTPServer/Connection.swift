@@ -83,6 +83,10 @@ protocol ConnectionProtocolHandler: AnyObject {
     /// of a stream still receiving), not the PINGs, SETTINGS or WINDOW_UPDATEs a peer may send to hold its slot. Asked
     /// at every update, so that what was read in another phase is not taken for activity later.
     func idleActivity(_ connection: Connection, didRead: Bool) -> Bool
+    /// The connection, kept alive idle, is about to be closed to make room (``Connection/evict()``): a protocol that
+    /// can say so queues it in the output (HTTP/2: GOAWAY, NO_ERROR, so that the client knows that no request of its
+    /// was cut). Written once, without waiting, before the close.
+    func sayGoodbye(_ connection: Connection)
 }
 
 extension ConnectionProtocolHandler {
@@ -100,6 +104,7 @@ extension ConnectionProtocolHandler {
     func windowProgress(_ connection: Connection) -> Bool { true }
     func connectionClosed(_ connection: Connection) {}
     func idleActivity(_ connection: Connection, didRead: Bool) -> Bool { didRead }
+    func sayGoodbye(_ connection: Connection) {}
 }
 
 /// A connection's closed flag, shared with the responders and admissions of its requests on other threads; or an
@@ -527,6 +532,19 @@ final class Connection: DeadlineScheduled {
         guard !errorCounted else { return }
         errorCounted = true
         loop.context.observer?.connectionError(reason: reason)
+    }
+
+    /// Closes the connection to make room for a waiting client (idle eviction, counted `evicted_idle`): what the
+    /// protocol says in goodbye (``ConnectionProtocolHandler/sayGoodbye(_:)``, HTTP/2's GOAWAY) is written once,
+    /// without waiting (an idle connection's send buffer has room for it; if not, it is dropped), then the socket is
+    /// closed: the slot is free when this returns.
+    func evict() {
+        guard !isClosed else { return }
+        protocolHandler.sayGoodbye(self)
+        if !output.isEmpty {
+            _ = output.write(to: transport, scratch: loop.iovecScratch, arrays: nil) { loop.responseCompleted($0) }
+        }
+        close(reason: "evicted_idle")
     }
 
     /// Closes the socket at once, dropping queued output. `reason` is counted (``countError(_:)``) when not nil.

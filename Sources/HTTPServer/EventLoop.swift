@@ -906,7 +906,7 @@ final class EventLoop: @unchecked Sendable {
             }
             context.logger.debug(
                 "evicting a kept-alive idle connection, to make room", metadata: ["peer": "\(victim.remoteAddress)"])
-            victim.close(reason: "evicted_idle")  // its slot, freed, resumes the acceptor
+            victim.evict()  // its slot, freed, resumes the acceptor
             clearPassedOver()
             return
         }

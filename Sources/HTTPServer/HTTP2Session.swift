@@ -595,6 +595,14 @@ final class HTTP2Session: ConnectionProtocolHandler {
         connection.close(reason: reason)
     }
 
+    /// Evicted while idle: GOAWAY (NO_ERROR, naming the last stream taken) into the output, which
+    /// ``Connection/evict()`` writes before it closes.
+    func sayGoodbye(_ connection: Connection) {
+        guard !serverEnded else { return }
+        endSession(UInt32(NGHTTP2_NO_ERROR.rawValue))
+        pullOutput(connection)
+    }
+
     /// Says goodbye (GOAWAY with `code`): the connection closes once it is written.
     private func endSession(_ code: UInt32) {
         serverEnded = true

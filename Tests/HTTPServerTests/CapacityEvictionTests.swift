@@ -164,6 +164,21 @@ struct CapacityEvictionTests {
         }
     }
 
+    /// An HTTP/2 connection evicted while kept alive idle is told first: GOAWAY before the close, so that a client whose
+    /// next request crossed the close knows that it was not taken (before: closed without a word).
+    @Test func anHTTP2ConnectionEvictedIdleGetsAGoawayFirst() throws {
+        try withCap(1, evictionAge: .seconds(30)) { _, port, observer in
+            let idle = try HTTP2Client(port: port)
+            #expect(try idle.response(idle.request("GET", "/a")).status == 200)
+            let next = try RawClient(port: port)
+            try next.send("GET /next HTTP/1.1\r\nHost: t\r\n\r\n")
+            #expect(try next.readResponse(timeout: 5).status == 200)
+            try idle.run(timeout: 5) { idle.connectionClosed }
+            #expect(idle.goAwayReceived)
+            #expect(observer.errors == ["evicted_idle"])
+        }
+    }
+
     /// A connection awaiting its first request that is younger than the eviction age does not hold idle eviction
     /// back: the kept-alive idle one goes at once. Before, any such connection deferred it, to its age (a flood of
     /// silent connections switched idle eviction off, and the one accepted after each eviction paced evictions to ~15
