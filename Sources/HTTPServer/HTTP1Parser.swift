@@ -401,7 +401,7 @@ struct HTTP1Parser {
         guard !target.isEmpty, target.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
             throw HTTP1ParseError(400, "invalid request target")
         }
-        let method = String(decoding: methodBytes, as: UTF8.self)
+        let method = HTTP1Framing.methodString(methodBytes)
         if method == "CONNECT" { throw HTTP1ParseError(501, "CONNECT is not supported") }
         let (path, query, authority) = try splitTarget(target, method: method)
 

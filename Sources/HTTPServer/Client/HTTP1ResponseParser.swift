@@ -318,6 +318,6 @@ struct HTTP1ResponseParser {
         guard reason.allSatisfy(HTTP1Framing.isFieldValueCharacter) else {
             throw UpstreamParseError(.malformed, "invalid character in reason phrase")
         }
-        return (version, status, String(decoding: reason, as: UTF8.self))
+        return (version, status, HTTP1Framing.reasonString(reason))
     }
 }
