@@ -1,3 +1,5 @@
+import ExporterConfig
+
 /// An RFC 4180 CSV record reader over a file's bytes: comma-separated fields, records ended by LF or
 /// CRLF, fields optionally in double quotes (with `""` for a quote, and commas, quotes and line breaks
 /// inside). A UTF-8 byte order mark is skipped; blank lines are skipped (as pandas does). Quotes inside an
@@ -9,8 +11,11 @@ struct CSVParser {
     private let textStart: Int
     private var position = 0
     private var line = 1
-    /// Where the record being read began (for ``maxRecordBytes``).
+    /// Where the record being read began (for ``maxRecordBytes``), and its line.
     private var recordBegin = 0
+    private var recordLine = 0
+    /// Where each field of the record being read begins (its first byte, a quoted field's opening quote).
+    private var fieldOffsets: [Int] = []
 
     /// The longest record read (``Profiler/maxRecordBytes``, as `batch` reads: a 200 MiB record took 640 MB, its
     /// fields' text copied).
@@ -33,6 +38,16 @@ struct CSVParser {
         index >= 1 && index <= header.count ? "column \"\(header[index - 1])\"" : "field \(index)"
     }
 
+    /// `error`, about field `index` (from 0) of the record last read, placed where that field begins: its line (a
+    /// record may span lines inside quotes) and 1-based column in characters, as `batch` places a cell's error.
+    func located(_ error: ProfilingError, field index: Int) -> ProfilingError {
+        guard index < fieldOffsets.count else { return error }
+        var error = error
+        (error.line, error.column) = InvalidUTF8Location.position(
+            of: fieldOffsets[index], in: bytes, from: recordBegin, line: recordLine)
+        return error
+    }
+
     private static let quote = UInt8(ascii: "\"")
     private static let comma = UInt8(ascii: ",")
     private static let lf = UInt8(ascii: "\n")
@@ -47,8 +62,11 @@ struct CSVParser {
         guard position < bytes.count else { return nil }
         let start = line
         recordBegin = position
+        recordLine = start
+        fieldOffsets.removeAll(keepingCapacity: true)
         var fields: [String] = []
         while true {
+            fieldOffsets.append(position)
             let field: String
             if bytes[position] == Self.quote {
                 field = try quoted(start: start, index: fields.count + 1)
@@ -60,6 +78,7 @@ struct CSVParser {
             if bytes[position] == Self.comma {
                 position += 1
                 if position >= bytes.count {
+                    fieldOffsets.append(position)
                     fields.append("")
                     return (fields, start)
                 }

@@ -207,10 +207,15 @@ enum InputReader {
                     file: file, line: line, message: "\(fields.count) fields, the header has \(header.count)")
             }
             for (c, position) in positions.enumerated() {
-                row[c] =
-                    try position.map { (p: Int) throws(ProfilingError) in
-                        try mapping.value(csv: fields[p], column: c, line: line)
-                    } ?? .absent
+                guard let p = position else {
+                    row[c] = .absent
+                    continue
+                }
+                do {
+                    row[c] = try mapping.value(csv: fields[p], column: c, line: line)
+                } catch {
+                    throw parser.located(error, field: p)
+                }
             }
             builder.add(row)
         }

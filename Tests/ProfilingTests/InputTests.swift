@@ -45,7 +45,7 @@ func failure(
         #expect(p.features[1].missing == 0 && p.features[1].categorical?.values.contains("NA") == true)
         #expect(
             failure("amount,country,channel\n1e400,DE,web\n")
-                == #"data.csv:2: column "amount": not a finite number (beyond a double's range)"#)
+                == #"data.csv:2:1: column "amount": not a finite number (beyond a double's range)"#)
         #expect(
             failure("amount,country,channel\r1,DE,web\r")
                 == "data.csv:1: field 3: a carriage return without a line feed outside quotes: lines must end with LF "
@@ -86,9 +86,26 @@ func failure(
         #expect(p.inputSHA256 == SHA256.hex(Array(csv.utf8)))
     }
 
+    /// A cell's error names where the cell begins, line and character column, as `batch` does (it named the line
+    /// alone): on its own line when a quoted field before it spans lines, the column counted in characters.
+    @Test func cellErrorsNameTheirColumn() {
+        #expect(
+            failure("amount,country,channel\n1,DE,web\n12.5x,FR,app\n")
+                == #"data.csv:3:1: column "amount": "12.5x" is not a number"#)
+        #expect(
+            failure("country,amount,channel\nDE,1,web\n\"Zürich\",abc,web\n")
+                == #"data.csv:3:10: column "amount": "abc" is not a number"#)
+        #expect(
+            failure("country,channel,amount\n\"a\nbc\",web,abc\n")
+                == #"data.csv:3:9: column "amount": "abc" is not a number"#)
+        #expect(
+            failure("country,channel,amount\nDE,web,\"1\n2\"\n")
+                == #"data.csv:2:8: column "amount": "1\n2" is not a number"#)
+    }
+
     @Test func lineNumbersCountEmbeddedNewlines() {
         let csv = "amount,country,channel\n1,\"a\nb\nc\",web\n\n2,DE,web\nabc,DE,web\n"
-        #expect(failure(csv) == #"data.csv:7: column "amount": "abc" is not a number"#)
+        #expect(failure(csv) == #"data.csv:7:1: column "amount": "abc" is not a number"#)
         #expect(failure("amount,country,channel\n1,DE\n") == "data.csv:2: 2 fields, the header has 3")
         #expect(failure("amount,country,channel\n1,DE,web,x\n") == "data.csv:2: 4 fields, the header has 3")
         #expect(
@@ -102,12 +119,13 @@ func failure(
                 == "data.csv:2: column \"country\": text after a closing quote")
         #expect(
             failure("amount,country,channel\n\"1\n\"\"\t\\\u{1}\",DE,web\n")
-                == #"data.csv:2: column "amount": "1\n\"\t\\\u0001" is not a number"#)
+                == #"data.csv:2:1: column "amount": "1\n\"\t\\\u0001" is not a number"#)
         #expect(
             failure("amount,country,channel\ninf,DE,web\n")
-                == #"data.csv:2: column "amount": "inf" is an infinity: a value must be finite or missing"#)
+                == #"data.csv:2:1: column "amount": "inf" is an infinity: a value must be finite or missing"#)
         #expect(
-            failure("amount,country,channel\n0x10,DE,web\n") == #"data.csv:2: column "amount": "0x10" is not a number"#)
+            failure("amount,country,channel\n0x10,DE,web\n")
+                == #"data.csv:2:1: column "amount": "0x10" is not a number"#)
     }
 
     @Test func headerProblems() {

@@ -308,7 +308,7 @@ def test_bad_input_is_named_by_file_line_and_column(setup, binary):
     p = subprocess.run([str(binary), "profile", "--config", str(setup["config"]), "--model", "m", "--input", str(bad),
                         "--out", str(tmp / "inf.json")], capture_output=True, text=True)
     assert p.returncode == 1
-    assert p.stderr.strip() == f'{bad}:3: column "f_a": "-inf" is an infinity: a value must be finite or missing', \
+    assert p.stderr.strip() == f'{bad}:3:3: column "f_a": "-inf" is an infinity: a value must be finite or missing', \
         p.stderr
     bad.write_text("id,f_a,f_b,f_c,c_a,prediction,colour\n1,0.5,1,2,A,yes,red\n")
     r = run(binary, "--config", setup["config"], "--model", "m", "--input", bad)

@@ -168,8 +168,8 @@ OK_HEADER = "amount,age,country,channel\n"
      '{dir}/data.csv:1: columns "zip", "Age" are not features of model fraud (nor prediction, score, id, label, '
      'timestamp, version or a sensitive attribute); skip with --ignore-columns \'zip,Age\''),
     ("data.csv", OK_HEADER + "1,2,US,web\n1,2,\"a\nb\",web\n3,abc,US,web\n", [],
-     '{dir}/data.csv:5: column "age": "abc" is not a number'),
-    ("data.csv", OK_HEADER + "1,2,US,web\n1,\"a\nb\",US,web\n", [], '{dir}/data.csv:3: column "age": "a\\nb" is not a number'),
+     '{dir}/data.csv:5:3: column "age": "abc" is not a number'),
+    ("data.csv", OK_HEADER + "1,2,US,web\n1,\"a\nb\",US,web\n", [], '{dir}/data.csv:3:3: column "age": "a\\nb" is not a number'),
     ("data.csv", OK_HEADER + "1,2,US,web\n1,2,US\n", [], "{dir}/data.csv:3: 3 fields, the header has 4"),
     ("data.csv", "", [], "{dir}/data.csv: the input is empty (no header, no data rows)"),
     ("data.csv", OK_HEADER, [], "{dir}/data.csv: no data rows (only a header)"),
