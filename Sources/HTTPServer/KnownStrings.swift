@@ -36,13 +36,15 @@ extension Slice where Base == UnsafeBufferPointer<UInt8> {
     /// Whether these bytes are exactly `literal`'s UTF-8, byte by byte (no generic sequence comparison).
     @inline(__always)
     fileprivate func elementsEqual(literal: StaticString) -> Bool {
-        guard count == literal.utf8CodeUnitCount else { return false }
-        let other = literal.utf8Start
-        var offset = 0
-        for byte in self {
-            guard byte == other[offset] else { return false }
-            offset += 1
+        // `withUTF8Buffer`, not `utf8Start`: a one-scalar literal has no pointer to its bytes.
+        literal.withUTF8Buffer { other in
+            guard count == other.count else { return false }
+            var offset = 0
+            for byte in self {
+                guard byte == other[offset] else { return false }
+                offset += 1
+            }
+            return true
         }
-        return true
     }
 }
