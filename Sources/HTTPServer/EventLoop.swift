@@ -49,8 +49,8 @@ final class EventLoop: @unchecked Sendable {
         /// To the acceptor: the loop it asked had no such connection any more (look again).
         case evictionFailed
         /// To a loop, from the acceptor at the cap with a client waiting and no connection awaiting its first request
-        /// old enough to evict: close the connection kept alive idle the longest, if idle since `idleBy` (monotonic ns) or before, and
-        /// nothing of a next request has come in.
+        /// old enough to evict: close the connection kept alive idle the longest, if idle since `idleBy` (monotonic
+        /// ns) or before, and nothing of a next request has come in.
         case evictIdle(idleBy: UInt64)
         /// To the acceptor: the loop it asked had no such idle connection.
         case idleEvictionFailed
@@ -792,10 +792,10 @@ final class EventLoop: @unchecked Sendable {
     /// Acceptor, at the cap: a client waits in the backlog. Asks the loop with the oldest connection awaiting its first
     /// request to close it, if it is ``HTTPServer/Configuration/capacityEvictionAge`` old; the slot it frees resumes
     /// accepting. When none is that old, asks the loops in turn for the connection kept alive idle the longest, however
-    /// briefly (``evictIdle(idleBy:)``; an age would let clients that
-    /// renew their requests more often keep their slots: before, clients that made a request on every slot and then
-    /// renewed it now and then held the server from everyone else for good); looks again at the oldest's age, or within
-    /// 100 ms (a listed connection may have had its request since; a request may end; an adoption may be on its way).
+    /// briefly (``evictIdle(idleBy:)``; an age would let clients that renew their requests more often keep their
+    /// slots: before, clients that made a request on every slot and then renewed it now and then held the server from
+    /// everyone else for good); looks again at the oldest's age, or within 100 ms (a listed connection may have had its
+    /// request since; a request may end; an adoption may be on its way).
     private func clientWaitsAtCapacity() {
         guard !evictionPending, evictionRetryAt == nil, !draining else { return }
         // A connection closed meanwhile (its `resumeAccepting` is on its way): no one needs to go.
@@ -807,8 +807,8 @@ final class EventLoop: @unchecked Sendable {
         let oldest = oldestAwaitingPeer()
         let age = context.capacityEvictionAge
         guard let oldest, oldest.since &+ age <= now else {
-            // None old enough: the connection kept alive idle the longest goes instead, young connections awaiting their
-            // first request notwithstanding (the one accepted after each eviction is one: waiting for it paced
+            // None old enough: the connection kept alive idle the longest goes instead, young connections awaiting
+            // their first request notwithstanding (the one accepted after each eviction is one: waiting for it paced
             // evictions to ~15 a second, and a flood of silent connections switched idle eviction off, a probe).
             let loops = peers.isEmpty ? [self] : peers
             if idleEvictionsFailed < loops.count {
