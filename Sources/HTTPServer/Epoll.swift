@@ -60,7 +60,7 @@ final class Epoll {
     /// Waits up to `timeoutMilliseconds` (-1: forever) and returns the number of ready events,
     /// 0 on timeout or EINTR (the caller's loop re-computes its timeout and calls again).
     func wait(timeoutMilliseconds: Int32) -> Int {
-        let count = epoll_wait(fd, events, capacity, timeoutMilliseconds)
+        let count = cshims_epoll_wait(fd, events, capacity, timeoutMilliseconds)
         if count < 0 {
             let error = errno
             precondition(error == EINTR, "epoll_wait failed: \(Syscall.describe(error))")

@@ -71,7 +71,8 @@ final class EventLoop: @unchecked Sendable {
     let byteArrays = ByteArrayPool()
     /// Connections served by this loop; read by the acceptor to balance load.
     let connectionCount = Atomic<Int>(0)
-    /// Wake-ups of the loop (`epoll_wait` returns): how tests tell an idle loop from a spinning one.
+    /// Wake-ups of the loop (`epoll_wait` returns): how tests tell an idle loop from a spinning one. Written by the
+    /// loop's thread only (a load and a store, no locked update), read from any.
     let wakeUps = Atomic<Int>(0)
     /// When the oldest of this loop's connections awaiting their first request was accepted (monotonic ns), `.max`
     /// when there is none: read by the acceptor to choose whom to evict at the cap.
@@ -80,6 +81,10 @@ final class EventLoop: @unchecked Sendable {
     private let epoll: Epoll
     private let wakeFD: Int32
     private let inbox = Mutex(Inbox())
+    /// Whether the inbox holds messages: set with them and cleared with them under the inbox's lock, read by the loop
+    /// without it, so that an iteration with nothing posted takes no lock (a message posted after the read wakes the
+    /// loop through the eventfd, and the next iteration reads it).
+    private let inboxHasMessages = Atomic<Bool>(false)
     private let threadID = Atomic<UInt>(0)
 
     // Thread-confined state below.
@@ -202,6 +207,7 @@ final class EventLoop: @unchecked Sendable {
     func post(_ message: Message) {
         let mustWake = inbox.withLock { inbox in
             inbox.messages.append(message)
+            inboxHasMessages.store(true, ordering: .releasing)
             if inbox.wakePending { return false }
             inbox.wakePending = true
             return true
@@ -268,7 +274,7 @@ final class EventLoop: @unchecked Sendable {
             // (or at their bound), so that recording them never holds back an answer that is already there.
             let reportsWaiting = !endedExchanges.isEmpty
             let count = epoll.wait(timeoutMilliseconds: reportsWaiting ? 0 : nextTimeout())
-            wakeUps.add(1, ordering: .relaxed)
+            wakeUps.store(wakeUps.load(ordering: .relaxed) &+ 1, ordering: .relaxed)
             now = Syscall.monotonicNow()
             for eventIndex in 0..<count {
                 let (events, token) = epoll.event(at: eventIndex)
@@ -329,7 +335,9 @@ final class EventLoop: @unchecked Sendable {
     }
 
     private func drainInbox() {
+        guard inboxHasMessages.load(ordering: .acquiring) else { return }
         let messages = inbox.withLock { inbox in
+            inboxHasMessages.store(false, ordering: .relaxed)
             inbox.wakePending = false
             var taken: [Message] = []
             swap(&taken, &inbox.messages)

@@ -75,7 +75,7 @@ final class PlainSocketTransport: ConnectionTransport {
         while true {
             // recv rather than read: the socket call skips the file layer's read path (about 100 ns a call on
             // loopback TCP).
-            let count = recv(fileDescriptor, buffer.baseAddress, buffer.count, 0)
+            let count = cshims_recv(fileDescriptor, buffer.baseAddress, buffer.count, 0)
             if count > 0 { return .bytes(count) }
             if count == 0 { return .endOfFile }
             switch errno {
@@ -110,14 +110,16 @@ final class PlainSocketTransport: ConnectionTransport {
         message.msg_iov = vectors.baseAddress
         message.msg_iovlen = vectors.count
         while true {
-            if let result = Self.written(sendmsg(fileDescriptor, &message, cshims_msg_nosignal())) { return result }
+            if let result = Self.written(cshims_sendmsg(fileDescriptor, &message, cshims_msg_nosignal())) {
+                return result
+            }
         }
     }
 
     /// One `send` of `count` bytes from `bytes`.
     private func send(_ bytes: UnsafeRawPointer?, _ count: Int) -> TransportResult {
         while true {
-            if let result = Self.written(Glibc.send(fileDescriptor, bytes, count, cshims_msg_nosignal())) {
+            if let result = Self.written(cshims_send(fileDescriptor, bytes, count, cshims_msg_nosignal())) {
                 return result
             }
         }

@@ -12,7 +12,9 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 /// GNU extension: `accept` that sets `SOCK_NONBLOCK`/`SOCK_CLOEXEC` atomically on the new socket.
 extern int accept4(int sockfd, struct sockaddr *addr, socklen_t *addrlen, int flags);
@@ -59,6 +61,33 @@ static inline int cshims_efd_nonblock_cloexec(void) { return EFD_NONBLOCK | EFD_
 static inline int cshims_sock_nonblock_cloexec(void) { return SOCK_NONBLOCK | SOCK_CLOEXEC; }
 static inline int cshims_sock_stream_cloexec(void) { return SOCK_STREAM | SOCK_CLOEXEC; }
 static inline int cshims_msg_nosignal(void) { return MSG_NOSIGNAL; }
+
+// MARK: - Socket calls without the cancellation point
+//
+// glibc's `recv`, `send`, `sendmsg` and `epoll_wait` are thread cancellation points: in a process with more than one
+// thread each call switches the thread to asynchronous cancellation and back, two atomic updates of its cancel state
+// (about 10 ns, and a barrier, per call; four calls per proxied request). No thread of ours is ever cancelled, so the
+// event loops make the system calls through `syscall`, which is none. Same results and `errno` as the glibc calls.
+
+/// `recv(2)`, not a cancellation point.
+static inline ssize_t cshims_recv(int fd, void *buffer, size_t length, int flags) {
+    return syscall(SYS_recvfrom, fd, buffer, length, flags, NULL, NULL);
+}
+
+/// `send(2)`, not a cancellation point.
+static inline ssize_t cshims_send(int fd, const void *buffer, size_t length, int flags) {
+    return syscall(SYS_sendto, fd, buffer, length, flags, NULL, 0);
+}
+
+/// `sendmsg(2)`, not a cancellation point.
+static inline ssize_t cshims_sendmsg(int fd, const struct msghdr *message, int flags) {
+    return syscall(SYS_sendmsg, fd, message, flags);
+}
+
+/// `epoll_wait(2)` (as `epoll_pwait` without a signal mask, which every architecture has), not a cancellation point.
+static inline int cshims_epoll_wait(int epfd, struct epoll_event *events, int capacity, int timeout) {
+    return (int)syscall(SYS_epoll_pwait, epfd, events, capacity, timeout, NULL, 8);
+}
 
 /// `timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)`.
 static inline int cshims_timerfd_create_monotonic(void) {
