@@ -1010,6 +1010,22 @@ final class EventLoop: @unchecked Sendable {
         }
         peers = []
         acceptor = nil
+        // Connections and upstream connections hold their loop strongly (a `let` read in place, no retain on the hot
+        // path): nothing the loop kept may still hold one, or the loop and its descriptors would outlive the server.
+        connectionSlots = []
+        deadlines = DeadlineHeap()
+        oldestAwaiting = nil
+        newestAwaiting = nil
+        dirty = []
+        dirtyBatch = []
+        upstreams = []
+        upstreamDeadlines = DeadlineHeap()
+        poolDeadlines = DeadlineHeap()
+        dirtyUpstreams = []
+        dirtyUpstreamBatch = []
+        endedExchanges = []
+        endedBatch = []
+        lentForwardPlan = nil
         threadID.store(0, ordering: .releasing)
         let onExit = self.onExit
         self.onExit = nil

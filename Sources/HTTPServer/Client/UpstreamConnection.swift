@@ -39,9 +39,9 @@ final class UpstreamConnection: DeadlineScheduled {
     enum State { case connecting, active, idle, closed }
     private enum Timer { case none, connect, send, response, read, idle, clientStall }
 
-    /// The loop the connection is registered with and whose thread runs all of its code: it outlives every use
-    /// (`unowned(unsafe)`, a plain load instead of a checked one on each of the many uses per response).
-    unowned(unsafe) let loop: EventLoop
+    /// The loop the connection is registered with and whose thread runs all of its code. Strong and `let`, read in
+    /// place with no retain (as ``Connection/loop``); the loop lets go of its upstream connections when it stops.
+    let loop: EventLoop
     /// Its pool, kept alive by it: a proxy a reload replaced is freed with its pools, and an idle connection of
     /// such a pool still had its idle timer on the loop, which then reached a freed pool (`unowned`: a crash, after
     /// any reload that built a new pool while a connection of the old one was busy or idle, a review found). The
