@@ -1,8 +1,8 @@
 import Synchronization
 
-/// The process-wide budget of request-body bytes the server holds (see
-/// ``HTTPServer/Configuration/maxBufferedBodyBytes``), and the count of connections receiving a body
-/// (see ``HTTPServer/Configuration/reservedConnections``). Shared by all loops: lock-free.
+/// The budget of request-body bytes the server holds (see ``HTTPServer/Configuration/maxBufferedBodyBytes``: counted in
+/// a ``SharedMemoryBounds``, with the other servers of the process that share it), and the count of the server's
+/// connections receiving a body (see ``HTTPServer/Configuration/reservedConnections``). Shared by all loops: lock-free.
 ///
 /// A connection reserves bytes before it buffers them and releases them when the request's response is
 /// delivered or the connection closes (``Connection`` keeps its own total, so a close returns everything).
@@ -11,25 +11,27 @@ final class BodyBudget: Sendable {
     let limit: Int
     /// Connections that may be receiving a body at once.
     let connectionLimit: Int
-    private let used = Atomic<Int>(0)
+    /// Where the reserved bytes are counted.
+    private let shared: SharedMemoryBounds
     private let receiving = Atomic<Int>(0)
 
-    init(limit: Int, connectionLimit: Int) {
+    init(shared: SharedMemoryBounds, limit: Int, connectionLimit: Int) {
+        self.shared = shared
         self.limit = limit
         self.connectionLimit = connectionLimit
     }
 
-    /// Bytes reserved now.
-    var reservedBytes: Int { used.load(ordering: .relaxed) }
+    /// Bytes reserved now (by every server sharing the bounds).
+    var reservedBytes: Int { shared.bodyBytes.load(ordering: .relaxed) }
 
     /// Connections receiving a body now.
     var receivingConnections: Int { receiving.load(ordering: .relaxed) }
 
     /// Reserves `count` bytes; false (and nothing reserved) when they do not fit.
     func reserve(_ count: Int) -> Bool {
-        var current = used.load(ordering: .relaxed)
+        var current = shared.bodyBytes.load(ordering: .relaxed)
         while current + count <= limit {
-            let (exchanged, original) = used.compareExchange(
+            let (exchanged, original) = shared.bodyBytes.compareExchange(
                 expected: current, desired: current + count, ordering: .relaxed)
             if exchanged { return true }
             current = original
@@ -39,7 +41,7 @@ final class BodyBudget: Sendable {
 
     /// Returns `count` reserved bytes.
     func release(_ count: Int) {
-        if count > 0 { used.subtract(count, ordering: .relaxed) }
+        if count > 0 { shared.bodyBytes.subtract(count, ordering: .relaxed) }
     }
 
     /// Claims one of the connection slots for bodies; false at ``connectionLimit``.

@@ -90,6 +90,10 @@ extension HTTPServer {
         /// make the process hold answers without bound (``maxPipelinedResponseBytes`` bounds one connection).
         /// Default 256 MiB (as ``maxBufferedBodyBytes``).
         public var maxUnreadAnswerBytes: Int
+        /// The body and unread-answer bounds shared with the other servers of the process given the same instance
+        /// (they then replace ``maxBufferedBodyBytes`` and ``maxUnreadAnswerBytes``): one total for the process. nil
+        /// (the default): the server's own, of those two settings.
+        public var sharedMemory: SharedMemoryBounds?
         /// `listen(2)` backlog. Default `SOMAXCONN`.
         public var listenBacklog: Int
         /// Whether HTTP/2 is served: h2c (prior knowledge and `Upgrade: h2c`) in cleartext, ALPN `h2` with

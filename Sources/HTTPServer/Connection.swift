@@ -424,16 +424,16 @@ final class Connection: DeadlineScheduled {
         updateRegistration(handler)
     }
 
-    /// The output bytes this connection last added to ``ServerContext/unreadAnswerBytes``.
+    /// The output bytes this connection last added to ``SharedMemoryBounds/unreadAnswerBytes``.
     @exclusivity(unchecked) private var unreadReported = 0
 
-    /// Brings this connection's part of ``ServerContext/unreadAnswerBytes`` to what its queue still holds: one
+    /// Brings this connection's part of ``SharedMemoryBounds/unreadAnswerBytes`` to what its queue still holds: one
     /// comparison when nothing is left unwritten and nothing was (the common case), an atomic add otherwise.
     @inline(__always)
     private func accountUnreadOutput() {
         let held = output.pendingBytes
         guard held != unreadReported else { return }
-        loop.context.unreadAnswerBytes.add(held &- unreadReported, ordering: .relaxed)
+        loop.context.memory.unreadAnswerBytes.add(held &- unreadReported, ordering: .relaxed)
         unreadReported = held
     }
 

@@ -154,23 +154,23 @@ public final class HTTPServer: Sendable {
         context.openConnections.load(ordering: .relaxed)
     }
 
-    /// Request-body bytes held now (received or being received, and not yet answered), over all connections:
-    /// at most ``Configuration/maxBufferedBodyBytes``.
+    /// Request-body bytes held now (received or being received, and not yet answered), over all connections (and
+    /// those of the servers sharing ``Configuration/sharedMemory``): at most ``bufferedBodyLimit``.
     public var bufferedBodyBytes: Int { context.bodyBudget.reservedBytes }
 
-    /// The most request-body bytes held at once (``Configuration/maxBufferedBodyBytes``, at least
-    /// ``Configuration/maxBodySize``).
+    /// The most request-body bytes held at once (``Configuration/maxBufferedBodyBytes``, or the shared bounds', at
+    /// least ``Configuration/maxBodySize``).
     public var bufferedBodyLimit: Int { context.bodyBudget.limit }
 
     /// Connections receiving a request body now: at most `maxConnections − reservedConnections`.
     public var connectionsReceivingBodies: Int { context.bodyBudget.receivingConnections }
 
-    /// Answer bytes the connections hold for peers that have not taken them
-    /// (``Configuration/maxUnreadAnswerBytes`` bounds it). Thread-safe.
-    public var unreadAnswerBytes: Int { context.unreadAnswerBytes.load(ordering: .relaxed) }
+    /// Answer bytes the connections hold for peers that have not taken them (with those of the servers sharing
+    /// ``Configuration/sharedMemory``; ``unreadAnswerLimit`` bounds it). Thread-safe.
+    public var unreadAnswerBytes: Int { context.memory.unreadAnswerBytes.load(ordering: .relaxed) }
 
-    /// ``Configuration/maxUnreadAnswerBytes``.
-    public var unreadAnswerLimit: Int { context.configuration.maxUnreadAnswerBytes }
+    /// ``Configuration/maxUnreadAnswerBytes``, or the shared bounds'.
+    public var unreadAnswerLimit: Int { context.memory.maxUnreadAnswerBytes }
 
     /// Whether ``start()`` succeeded and shutdown has not completed.
     public var isRunning: Bool {

@@ -26,12 +26,14 @@ final class ServerContext: Sendable {
     /// The largest whole answer to an HTTP/2 GET delivered so far, at least ``HTTP2Session/minimumAnswerEstimate``:
     /// what each GET a session has under way may add to the answers it holds for its peer.
     let largestWholeAnswer = Atomic<Int>(HTTP2Session.minimumAnswerEstimate)
-    /// Answer bytes that connections are left holding after their writes (``Connection/accountUnreadOutput()``):
-    /// over ``HTTPServer/Configuration/maxUnreadAnswerBytes``, new requests are answered 503.
-    let unreadAnswerBytes = Atomic<Int>(0)
-    /// Whether ``unreadAnswerBytes`` is over its bound (one relaxed load: checked per request).
+    /// The body and unread-answer bounds, the process's when ``HTTPServer/Configuration/sharedMemory`` gives them,
+    /// else this server's own.
+    let memory: SharedMemoryBounds
+    /// Whether the answer bytes that connections are left holding after their writes
+    /// (``SharedMemoryBounds/unreadAnswerBytes``) are over their bound: new requests are then answered 503 (one
+    /// relaxed load: checked per request).
     var holdsTooManyUnreadAnswers: Bool {
-        unreadAnswerBytes.load(ordering: .relaxed) > configuration.maxUnreadAnswerBytes
+        memory.unreadAnswerBytes.load(ordering: .relaxed) > memory.maxUnreadAnswerBytes
     }
     let handler: any HTTPHandler
     /// ``HTTPHandler/streamsRequestBodies`` and ``HTTPHandler/screensRequestBodies``, read once: each read through
@@ -73,8 +75,14 @@ final class ServerContext: Sendable {
         self.bodyTimeout = configuration.bodyTimeout.nanoseconds
         self.bodyRateGrace = configuration.bodyRateGrace.nanoseconds
         self.connectionBodyLimit = max(configuration.maxConnectionBodyBytes, configuration.maxBodySize)
+        let memory =
+            configuration.sharedMemory
+            ?? SharedMemoryBounds(
+                maxBufferedBodyBytes: configuration.maxBufferedBodyBytes,
+                maxUnreadAnswerBytes: configuration.maxUnreadAnswerBytes)
+        self.memory = memory
         self.bodyBudget = BodyBudget(
-            limit: max(configuration.maxBufferedBodyBytes, configuration.maxBodySize),
+            shared: memory, limit: max(memory.maxBufferedBodyBytes, configuration.maxBodySize),
             connectionLimit: configuration.maxConnections - configuration.effectiveReservedConnections)
         self.handler = handler
         self.handlerStreamsBodies = handler.streamsRequestBodies

@@ -139,6 +139,14 @@ public final class Exporter: Sendable {
     /// `registry` holds nothing of it (what it had registered is unregistered), so a corrected configuration may
     /// be tried with the same registry.
     public init(configuration: Configuration, registry: Registry = Registry(), logger: Logger) throws {
+        var configuration = configuration
+        // One body and one unread-answer budget for the process: the web port's server and the proxy's share them
+        // (each had its own: together they held twice `--web.max-buffered-body-bytes`, the proxy's part on no gauge).
+        if configuration.server.sharedMemory == nil {
+            configuration.server.sharedMemory = SharedMemoryBounds(
+                maxBufferedBodyBytes: configuration.server.maxBufferedBodyBytes,
+                maxUnreadAnswerBytes: configuration.server.maxUnreadAnswerBytes)
+        }
         self.configuration = configuration
         self.registry = registry
         self.logger = logger
