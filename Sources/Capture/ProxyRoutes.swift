@@ -101,10 +101,63 @@ public struct ProxyRouteTable: Sendable {
         self.pieces = pieces
     }
 
-    /// The first route that `method` and `path` (the request path without its query, not percent-decoded) match,
-    /// with its model and version; nil when none does. `header` gives a request header's value by name (any case);
-    /// it is called only for routes whose model or version comes from a header, once the path and method matched.
+    /// The first route that `method` and `path` (the request path without its query) match, with its model and
+    /// version; nil when none does. `header` gives a request header's value by name (any case); it is called only for
+    /// routes whose model or version comes from a header, once the path and method matched.
+    ///
+    /// Percent-encoded unreserved characters in `path` (`%63` for `c`: letters, digits, `-`, `.`, `_`, `~`) are read
+    /// decoded: they name the same path (RFC 3986 §6.2.2.2), and model servers decode them before routing, so
+    /// `/v2/models/cre%64it/infer` is model `credit`'s (it counted as unrouted: traffic any client could hide from a
+    /// model's monitoring). Other escapes (`%2F`) stay as they are.
     public func match(method: String, path: UnsafeRawBufferPointer, header: (String) -> String?) -> ProxyRouteMatch? {
+        if path.contains(UInt8(ascii: "%")), let decoded = Self.decodingUnreserved(path) {
+            return decoded.withUnsafeBytes { matchDecoded(method: method, path: $0, header: header) }
+        }
+        return matchDecoded(method: method, path: path, header: header)
+    }
+
+    /// `path` with its percent-encoded unreserved characters decoded; nil when it has none.
+    static func decodingUnreserved(_ path: UnsafeRawBufferPointer) -> [UInt8]? {
+        func hexValue(_ byte: UInt8) -> UInt8? {
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): byte &- UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): byte &- UInt8(ascii: "a") &+ 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): byte &- UInt8(ascii: "A") &+ 10
+            default: nil
+            }
+        }
+        func isUnreserved(_ byte: UInt8) -> Bool {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
+                UInt8(ascii: "~"):
+                true
+            default: false
+            }
+        }
+        var out: [UInt8] = []
+        out.reserveCapacity(path.count)
+        var decodedAny = false
+        var i = 0
+        while i < path.count {
+            if path[i] == UInt8(ascii: "%"), i + 2 < path.count, let high = hexValue(path[i + 1]),
+                let low = hexValue(path[i + 2]), isUnreserved(high &<< 4 | low)
+            {
+                out.append(high &<< 4 | low)
+                decodedAny = true
+                i += 3
+            } else {
+                out.append(path[i])
+                i += 1
+            }
+        }
+        return decodedAny ? out : nil
+    }
+
+    /// ``match(method:path:header:)`` of a path whose unreserved characters are not percent-encoded.
+    private func matchDecoded(
+        method: String, path: UnsafeRawBufferPointer, header: (String) -> String?
+    ) -> ProxyRouteMatch? {
         guard let bit = methodNames.firstIndex(of: method) else { return nil }
         let methodMask: UInt64 = 1 << UInt64(bit)
         return compiled.withUnsafeBufferPointer { compiled in

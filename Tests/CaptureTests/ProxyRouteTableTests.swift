@@ -46,8 +46,18 @@ struct ProxyRouteTableTests {
             match(table, "/v1/models/churn-v2:predict")
                 == ProxyRouteMatch(route: 2, model: .configured(2), version: nil))
         #expect(match(table, "/v2/models/churn/infer")?.model == .unknown("churn"))
-        // Not decoded: a percent-encoded name is an unknown one, as sent.
-        #expect(match(table, "/v2/models/cr%65dit/infer")?.model == .unknown("cr%65dit"))
+        // Percent-encoded unreserved characters name the same path (RFC 3986 §6.2.2.2; model servers decode them
+        // before routing): before, `cr%65dit` was an unknown model, its traffic on no series of `credit`'s.
+        #expect(
+            match(table, "/v2/models/cr%65dit/infer") == ProxyRouteMatch(route: 1, model: .configured(1), version: nil))
+        #expect(match(table, "/v2/models/%63%72%45dit/infer")?.model == .unknown("crEdit"))
+        #expect(
+            match(table, "/v2/models/credit/versions/v%31%2e%7E/infer")
+                == ProxyRouteMatch(route: 0, model: .configured(1), version: "v1.~"))
+        // Other escapes stay: `%2F` is no segment boundary, and an escape that is none is read as sent.
+        #expect(match(table, "/v2/models/cr%2Fedit/infer")?.model == .unknown("cr%2Fedit"))
+        #expect(match(table, "/v2/models/credit%6/infer")?.model == .unknown("credit%6"))
+        #expect(match(table, "/v2/models/credit%/infer")?.model == .unknown("credit%"))
         // The placeholder ends at the first ':', so a name with a ':' does not reach ":predict".
         #expect(match(table, "/v1/models/a:b:predict") == nil)
         for other in [
