@@ -1010,8 +1010,18 @@ final class EventLoop: @unchecked Sendable {
         }
         peers = []
         acceptor = nil
-        // Connections and upstream connections hold their loop strongly (a `let` read in place, no retain on the hot
-        // path): nothing the loop kept may still hold one, or the loop and its descriptors would outlive the server.
+        releaseHeldObjects()
+        threadID.store(0, ordering: .releasing)
+        let onExit = self.onExit
+        self.onExit = nil
+        onExit?()
+    }
+
+    /// Empties every table, heap and list of connections, upstream connections and exchanges. Connections and upstream
+    /// connections hold their loop strongly (a `let` read in place, no retain on the hot path): nothing the loop keeps
+    /// may still hold one once it stops, or the loop and its descriptors would outlive the server. The tear-down calls
+    /// it; so does a harness that drove a connection by hand without running the loop (Fuzz/).
+    func releaseHeldObjects() {
         connectionSlots = []
         deadlines = DeadlineHeap()
         oldestAwaiting = nil
@@ -1026,9 +1036,5 @@ final class EventLoop: @unchecked Sendable {
         endedExchanges = []
         endedBatch = []
         lentForwardPlan = nil
-        threadID.store(0, ordering: .releasing)
-        let onExit = self.onExit
-        self.onExit = nil
-        onExit?()
     }
 }

@@ -174,6 +174,34 @@ struct BodyLimitTests {
         }
     }
 
+    /// Two servers given the same ``SharedMemoryBounds`` (the exporter's web port and its proxy's) hold one budget:
+    /// each had its own, and the two held twice the bound.
+    @Test func serversSharingMemoryBoundsShareOneBodyBudget() throws {
+        let shared = SharedMemoryBounds(maxBufferedBodyBytes: 2 << 20, maxUnreadAnswerBytes: 1 << 20)
+        let configure: (inout HTTPServer.Configuration) -> Void = {
+            $0.maxBodySize = 1 << 20
+            $0.sharedMemory = shared
+        }
+        try withServer(configure: configure) { first, firstPort in
+            try withServer(configure: configure) { second, secondPort in
+                #expect(first.bufferedBodyLimit == 2 << 20 && second.unreadAnswerLimit == 1 << 20)
+                let holders = try [firstPort, secondPort].map { port in
+                    let holder = try RawClient(port: port)
+                    try holder.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1048576\r\n\r\nx")
+                    return holder
+                }
+                #expect(eventually { first.bufferedBodyBytes == 2 << 20 && second.bufferedBodyBytes == 2 << 20 })
+                for port in [firstPort, secondPort] {
+                    let refused = try RawClient(port: port)
+                    try refused.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1048576\r\n\r\n")
+                    #expect(try refused.readResponse(timeout: 2).status == 503)
+                }
+                holders[1].close()
+                #expect(eventually { first.bufferedBodyBytes == 1 << 20 })
+            }
+        }
+    }
+
     @Test func aBodyTricklingBelowTheMinimumRateGets408() throws {
         let observer = RecordingObserver()
         try withServer(

@@ -53,6 +53,7 @@ public func fuzzHTTP2Session(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int3
         handler.connection = nil
         _ = handler.takeWaiting()
         _ = handler.takeAdmissions()
+        loop.releaseHeldObjects()  // the loop never ran: what it keeps (dirty list, deadlines) holds the connection
     }
     var driver = Driver(
         connection: connection, transport: transport, newestFirst: input.flag(6), holdingAnswers: input.flag(2))
