@@ -1,5 +1,6 @@
-import Capture
 import Testing
+
+@testable import Capture
 
 /// The default routes of the configuration, in their order.
 private let defaultRoutes = [
@@ -33,6 +34,21 @@ private func buildError(_ routes: [ProxyRouteTable.Route], models: [String] = mo
 
 @Suite("The proxy's route table")
 struct ProxyRouteTableTests {
+    @Test("the word-at-a-time search for '%' agrees with a byte-by-byte one, at every length and position")
+    func percentSearch() {
+        for count in 0...40 {
+            let clean = [UInt8](repeating: UInt8(ascii: "a"), count: count)
+            #expect(clean.withUnsafeBytes { ProxyRouteTable.hasPercent($0) } == false)
+            for position in 0..<count {
+                for byte: UInt8 in [UInt8(ascii: "%"), 0xA5, 0x24, 0x26] {
+                    var path = clean
+                    path[position] = byte
+                    #expect(path.withUnsafeBytes { ProxyRouteTable.hasPercent($0) } == path.contains(UInt8(ascii: "%")))
+                }
+            }
+        }
+    }
+
     @Test("the default routes take KServe v1 and Open Inference v2 paths")
     func defaults() throws {
         let table = try ProxyRouteTable(routes: defaultRoutes, modelNames: models)

@@ -6,7 +6,7 @@ import re
 import socket
 
 from conftest import sample, scrape, wait_for
-from test_proxy_smuggling import MODELS, RecordingUpstream
+from test_proxy_smuggling import RecordingUpstream, start
 
 KiB = 1024
 BUDGET = 1024 * KiB
@@ -15,19 +15,6 @@ BUDGET = 1024 * KiB
 WINDOW = 64 * KiB
 PREDICTIONS = "/api/v1/models/credit/predictions"
 INFER = "/v2/models/credit/infer"
-
-
-def start(start_exporter, tmp_path, upstream):
-    config = tmp_path / "proxy.yaml"
-    config.write_text(MODELS + f'proxy:\n  listen: ["127.0.0.1:0"]\n  upstream: http://127.0.0.1:{upstream.port}\n')
-    exporter = start_exporter("--config", str(config), "--web.max-buffered-body-bytes", str(BUDGET),
-                              "--web.max-body-bytes", str(BUDGET))
-
-    def proxy_port():
-        m = re.search(r'msg="proxy listening" addresses=127\.0\.0\.1:(\d+)', exporter.log_path.read_text())
-        return int(m.group(1)) if m else None
-
-    return exporter, wait_for(proxy_port, timeout=30, what="the proxy to log its listen address")
 
 
 def hold_body(port, path, length):
@@ -56,7 +43,8 @@ def buffered(exporter):
 def test_the_web_port_and_the_proxy_share_one_body_budget(start_exporter, tmp_path):
     upstream = RecordingUpstream()
     try:
-        exporter, proxy_port = start(start_exporter, tmp_path, upstream)
+        exporter, proxy_port = start(start_exporter, tmp_path, upstream, "--web.max-buffered-body-bytes", str(BUDGET),
+                                     "--web.max-body-bytes", str(BUDGET))
         # A body held on the web port leaves no room for one on the proxy's ...
         held = BUDGET - 32 * KiB
         web = hold_body(exporter.port, PREDICTIONS, held)
