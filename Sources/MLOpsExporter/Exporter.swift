@@ -150,6 +150,7 @@ public final class Exporter: Sendable {
         self.configuration = configuration
         self.registry = registry
         self.logger = logger
+        DispatchTimerDescriptors.make()
         try Self.checkInstanceID(configuration.instanceID)
         try Self.checkTelemetryPath(configuration.telemetryPath)
         try Self.checkBasicAuthUsers(configuration.web.basicAuthUsers)
@@ -301,6 +302,9 @@ public final class Exporter: Sendable {
             toServe: configuration.server.maxConnections
                 + (models.proxy.map { configuration.server.maxConnections + $0.maxConnections } ?? 0),
             logger: logger)
+        // Made before anything listens: once clients hold every descriptor the process may open, a pipe made
+        // after the start (runUntilSignalled's) could not be, and the exporter stopped.
+        SignalPipe.reserve()
         startStorage()
         statusHistory.start()
         do {

@@ -1,3 +1,5 @@
+import Synchronization
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Musl)
@@ -7,6 +9,9 @@
 /// The write end of the pipe that ``SignalPipe``'s handler writes to (-1: none). Set before the handler is
 /// installed and reset after it is removed; the handler only reads it.
 private nonisolated(unsafe) var signalPipeWriteEnd: Int32 = -1
+
+/// A pipe made ahead by ``SignalPipe/reserve()`` (read end, write end), taken by the next ``SignalPipe``.
+private let reservedSignalPipe = Mutex<(Int32, Int32)?>(nil)
 
 /// The signal handler: writes the signal's number to the pipe (`write` is async-signal-safe; a full pipe
 /// drops the byte, and a pipe holding unread signals already wakes the reader).
@@ -29,15 +34,30 @@ final class SignalPipe {
     private let readEnd: Int32
     private let writeEnd: Int32
 
-    /// Installs the handler for `signals`. Nil if the pipe cannot be made or another instance is installed.
-    init?(signals: [Int32]) {
-        guard signalPipeWriteEnd < 0 else { return nil }
+    /// Makes the pipe the next instance takes (once; a no-op while one is reserved), so that the instance needs no
+    /// descriptor when made: the exporter reserves it before it listens, since clients may take every descriptor
+    /// left after that.
+    static func reserve() {
+        reservedSignalPipe.withLock { reserved in
+            if reserved == nil { reserved = makePipe() }
+        }
+    }
+
+    private static func makePipe() -> (Int32, Int32)? {
         var fds: [Int32] = [0, 0]
         guard pipe(&fds) == 0 else { return nil }
-        readEnd = fds[0]
-        writeEnd = fds[1]
         for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-        _ = fcntl(writeEnd, F_SETFL, fcntl(writeEnd, F_GETFL) | O_NONBLOCK)
+        _ = fcntl(fds[1], F_SETFL, fcntl(fds[1], F_GETFL) | O_NONBLOCK)
+        return (fds[0], fds[1])
+    }
+
+    /// Installs the handler for `signals`, on the reserved pipe if there is one. Nil if the pipe cannot be made or
+    /// another instance is installed.
+    init?(signals: [Int32]) {
+        guard signalPipeWriteEnd < 0 else { return nil }
+        guard let (read, write) = reservedSignalPipe.withLock({ $0.take() }) ?? Self.makePipe() else { return nil }
+        readEnd = read
+        writeEnd = write
         self.signals = signals
         signalPipeWriteEnd = writeEnd
         for signal in signals {

@@ -495,6 +495,56 @@ def test_out_of_file_descriptors_does_not_spin(binary, tmp_path):
         e.stop(signal.SIGKILL)
 
 
+def test_descriptors_are_made_before_listening(binary, tmp_path):
+    """Once the exporter listens, clients may take every descriptor it may open (the test above). What it made after
+    that failed then: libdispatch's event loop (an epoll and an eventfd, made at the first `asyncAfter`, the status
+    history's) trapped the process (SIGILL: the test above failed so in a CI run), its timerfd left the timers
+    unarmed, and the signal pipe made after the start stopped the exporter. Traced with strace: after it says it
+    listens, through scrapes and status-history ticks, it makes no descriptor but its connections and files."""
+    import shutil
+
+    from conftest import Exporter
+
+    strace = shutil.which("strace")
+    assert strace, "strace is missing (scripts/install-deps installs it)"
+    trace = tmp_path / "trace"
+    made = "epoll_create,epoll_create1,eventfd,eventfd2,timerfd_create,signalfd,signalfd4,pipe,pipe2,inotify_init1"
+    e = Exporter(strace, [], tmp_path, subcommand=(
+        "-f", "-qq", "-s", "200", "-o", str(trace), "-e", f"trace={made},listen,timerfd_settime,write", str(binary), "serve"))
+    try:
+        def after_listening():
+            lines = trace.read_text(errors="replace").splitlines()
+            start = next((i for i, line in enumerate(lines) if "msg=listening" in line), None)
+            return None if start is None else lines[start + 1:]
+
+        for path in ("/metrics", "/-/healthy", "/metrics"):
+            assert e.get(path)[0] == 200
+        # The status history samples every second: two more ticks re-armed the timer (without a new descriptor).
+        wait_for(lambda: sum("timerfd_settime(" in line for line in (after_listening() or [])) >= 2,
+                 timeout=20, what="two status-history ticks traced")
+        calls = tuple(f" {name}(" for name in made.split(","))
+
+        def making(line):
+            return any(call in " " + line.split(None, 1)[-1] for call in calls)
+
+        late = [line for line in after_listening() if making(line)]
+        assert not late, f"descriptors made after the exporter said it listens: {late}"
+        # Stricter, and what caught libdispatch's descriptors (its timerfd is made by its manager thread, which the
+        # first timer starts): once a listener is open, only the thread that opened it makes descriptors, the
+        # server's event loops, before it starts them.
+        lines = trace.read_text(errors="replace").splitlines()
+        first = next(i for i, line in enumerate(lines) if " listen(" in " " + line.split(None, 1)[-1])
+        listener = lines[first].split()[0]
+        others = [line for line in lines[first:] if making(line) and line.split()[0] != listener]
+        assert not others, f"descriptors made by another thread after the listener was opened: {others}"
+    finally:
+        # The exporter first (a killed strace detaches from it and leaves it running).
+        for task in os.listdir(f"/proc/{e.proc.pid}/task"):
+            for child in open(f"/proc/{e.proc.pid}/task/{task}/children").read().split():
+                os.kill(int(child), signal.SIGKILL)
+        e.stop()
+
+
 def test_write_stall_is_not_reset_by_trickled_input(start_exporter):
     """A client that never reads a large response but keeps sending a byte now and then must still be
     cut at the write-stall timeout: only bytes written count as progress."""

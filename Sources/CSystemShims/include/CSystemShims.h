@@ -1,4 +1,4 @@
-// Linux system interfaces that the Swift `Glibc` module does not import: epoll, eventfd, timerfd,
+// Linux system interfaces that the Swift `Glibc` module does not import: epoll, eventfd,
 // and the GNU-only `accept4` and `pthread_setname_np`. Everything macro-like or awkward to call
 // from Swift (the packed `struct epoll_event` on x86_64) is wrapped in a `static inline` helper.
 #ifndef CSYSTEMSHIMS_H
@@ -11,7 +11,6 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <sys/timerfd.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -86,12 +85,7 @@ static inline ssize_t cshims_sendmsg(int fd, const struct msghdr *message, int f
 
 /// `epoll_wait(2)` (as `epoll_pwait` without a signal mask, which every architecture has), not a cancellation point.
 static inline int cshims_epoll_wait(int epfd, struct epoll_event *events, int capacity, int timeout) {
-    return (int)syscall(SYS_epoll_pwait, epfd, events, capacity, timeout, NULL, 8);
-}
-
-/// `timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)`.
-static inline int cshims_timerfd_create_monotonic(void) {
-    return timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    return (int)syscall(SYS_epoll_pwait, epfd, events, capacity, timeout, NULL, (size_t)8);
 }
 
 /// A thread-safe description of an errno value, e.g. "Address already in use".
