@@ -12,6 +12,10 @@
 final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDelegate {
     private let proxy: ReverseProxy
     private let pool: UpstreamPool
+    /// The pool's loop (the caller's: the exchange runs on it), held here strongly: a read of the pool's
+    /// `unowned(unsafe)` reference is a copy (a retain and a release), a `let` of the exchange is borrowed. (The
+    /// exchange ends before its loop stops, or with it.)
+    private let loop: EventLoop
     /// The client's request, moved into the record at the end (nil from then on: no copy of it is made). Spelled
     /// `Optional<…>`, not `HTTPRequest?`, so that it has no implicit `nil` default: the initializer's assignment is
     /// then its initialization, not the destruction of a `nil` through the runtime's generic witness (~60
@@ -73,7 +77,7 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
     static let maxReplayBytes = 64 * 1024
 
     init(
-        proxy: ReverseProxy, pool: UpstreamPool, request: consuming HTTPRequest, requestID: String, generatedID: Bool,
+        proxy: ReverseProxy, pool: UpstreamPool, loop: EventLoop, request: consuming HTTPRequest, requestID: String, generatedID: Bool,
         tap: ProxyTap, upstreamRequest: (head: [UInt8], body: [UInt8]?), stream: HTTPResponseStream
     ) {
         self.proxy = proxy
@@ -83,7 +87,8 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
         self.generatedID = generatedID
         self.tap = tap
         self.watcher = tap.watcher
-        self.startedAt = pool.loop.now
+        self.loop = loop
+        self.startedAt = loop.now
         self.heldRequest = upstreamRequest.head
         self.heldBody = upstreamRequest.body
         self.stream = stream
@@ -106,7 +111,7 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
                 capturedRequest = []
             }
             // Nor is the response of a request over the limit (nothing decodes one half).
-            if !requestOverLimit { captured = pool.loop.byteArrays.take() }
+            if !requestOverLimit { captured = loop.byteArrays.take() }
         }
         self.request = request
     }
@@ -140,7 +145,7 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
         if reportAwaitsBody {
             reportAwaitsBody = false
             capturedRequestCut = true
-            pool.loop.reportAfterFlush(self)
+            loop.reportAfterFlush(self)
             return
         }
         if !ended { endBodyFailed = true }
@@ -234,7 +239,7 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
             reportAwaitsBody = false
             requestComplete = true
             watcher?.requestEnded(elapsed: elapsed)  // it saw the whole body (a compressed one checked complete)
-            pool.loop.reportAfterFlush(self)
+            loop.reportAfterFlush(self)
             return
         }
         guard !ended else { return }
@@ -303,7 +308,7 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
 
     func upstreamHead(_ head: UpstreamResponseHead) {
         guard !ended else { return }
-        headAt = pool.loop.now
+        headAt = loop.now
         status = head.status
         responseHeaders = head.headers
         watcher?.responseHead(status: head.status, headers: head.headers, elapsed: elapsed)
@@ -318,7 +323,7 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
         // take it then holds its response queue only, not a copy of the limit's size as well.
         if case .contentLength(let n) = head.framing, n > tap.captureLimit, captured != nil {
             overLimit = true
-            pool.loop.byteArrays.give(&captured)
+            loop.byteArrays.give(&captured)
             captured = []
         }
         // A generated id replaces a field of that name from the upstream, rather than being a second one: the client
@@ -444,7 +449,7 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
     }
 
     /// Seconds since the request arrived, by the loop's clock.
-    private var elapsed: Double { Double(pool.loop.now &- startedAt) / 1e9 }
+    private var elapsed: Double { Double(loop.now &- startedAt) / 1e9 }
 
     // MARK: - Ending
 
@@ -470,7 +475,7 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
         if !requestComplete, let bodyStream, bodyStream.isPaused { bodyStream.resume() }
         guard proxy.observer != nil else {
             // The arrays the exchange is done with are kept for the next ones (``ByteArrayPool``).
-            let arrays = pool.loop.byteArrays
+            let arrays = loop.byteArrays
             if var request = request.take() {
                 arrays.give(&request.body)
                 arrays.give(linesOf: &request.headers)
@@ -479,14 +484,14 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
             arrays.give(&captured)
             return
         }
-        endedAt = pool.loop.now
+        endedAt = loop.now
         endFailure = failure
         endCancelled = cancelled
         if !cancelled, !requestComplete, watcher != nil || (capturedRequest != nil && !requestOverLimit) {
             reportAwaitsBody = true  // reported at the body's end (or failure), which the server reads on
             return
         }
-        pool.loop.reportAfterFlush(self)
+        loop.reportAfterFlush(self)
     }
 
     /// Reports the exchange that ended to the observer (once), after the loop flushed what the iteration wrote.
@@ -510,7 +515,7 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
         // The arrays the record still holds are kept for the next exchanges (``ByteArrayPool``: emptied in place only
         // when the observer kept no share of them). The captured request body is dropped first: within the limit it
         // is the request's body itself.
-        let arrays = pool.loop.byteArrays
+        let arrays = loop.byteArrays
         record.requestBody = nil
         arrays.give(&record.request.body)
         arrays.give(linesOf: &record.request.headers)

@@ -176,7 +176,7 @@ public final class ReverseProxy: HTTPHandler, Sendable {
         }
         forward(
             consume request, plan: plan, requestID: consume requestID, generatedID: clientID == nil, tap: consume tap,
-            pool: consume pool, stream: consume stream)
+            pool: consume pool, loop: loop, stream: consume stream)
     }
 
     /// A request whose HTTP/2 stream closed before its body was complete (or while it waited for the client to take
@@ -281,14 +281,14 @@ public final class ReverseProxy: HTTPHandler, Sendable {
     /// caller after).
     private func forward(
         _ request: consuming HTTPRequest, plan: RequestFieldPlan?, requestID: consuming String, generatedID: Bool,
-        tap: consuming ProxyTap, pool: consuming UpstreamPool, stream: consuming HTTPResponseStream
+        tap: consuming ProxyTap, pool: consuming UpstreamPool, loop: EventLoop, stream: consuming HTTPResponseStream
     ) {
         let bytes = ForwardedRequest.encode(
             request, plan: plan, basePath: configuration.basePath, hostFallback: hostFallback,
             forwardedProto: configuration.forwardedProto, requestIDHeader: configuration.requestIDHeader,
-            requestID: requestID, addRequestID: generatedID, arrays: pool.loop.byteArrays)
+            requestID: requestID, addRequestID: generatedID, arrays: loop.byteArrays)
         let exchange = ProxyExchange(
-            proxy: self, pool: consume pool, request: consume request, requestID: consume requestID,
+            proxy: self, pool: consume pool, loop: loop, request: consume request, requestID: consume requestID,
             generatedID: generatedID, tap: consume tap, upstreamRequest: bytes, stream: consume stream)
         exchange.start()
     }
