@@ -50,6 +50,17 @@ public struct CheckpointFile: Sendable {
             }
         }
 
+        /// Whether the failure says nothing of the file: the process or the system was short of descriptors or
+        /// memory (EMFILE, ENFILE, ENOMEM, ENOBUFS), or the call was interrupted (EINTR, EAGAIN). Such a checkpoint is
+        /// read again later, never set aside as unreadable (a start at a low open-file limit set a good one aside, and
+        /// the next start began empty).
+        public var isTransient: Bool {
+            switch code {
+            case EMFILE, ENFILE, ENOMEM, ENOBUFS, EINTR, EAGAIN: true
+            default: false
+            }
+        }
+
         /// What is wrong, when the `errno` text would not say it (a FIFO is not "a directory").
         public var problem: String? = nil
 
@@ -374,7 +385,10 @@ public struct CheckpointFile: Sendable {
     public func setAside(now: Double) throws(IOError) -> String {
         let target = asidePath(now: now)
         guard rename(path, target) == 0 else { throw IOError(operation: "rename \(path) to \(target)", code: errno) }
-        try syncDirectory()
+        // Renamed: the checkpoint is aside whether or not the directory's sync succeeds (a failed sync, reported as a
+        // failed rename, blocked checkpoints over a file that was no longer there). A crash before the directory
+        // reaches the disk may bring the name back: read again then, and set aside again.
+        try? syncDirectory()
         return target
     }
 

@@ -67,6 +67,8 @@ public final class Checkpointer: Sendable {
     /// Set once a checkpoint unreadable for lack of permission has been counted and logged: the checkpoints that read
     /// it again until they can count `permission` only, and say it once.
     let permissionReported = Atomic<Bool>(false)
+    /// Why the checkpoint last could not be read (what a checkpoint that finds it still unread fails with).
+    let unreadError = Mutex<CheckpointFile.IOError?>(nil)
     /// Set once the `running` marker could not be made and that was logged.
     let markerWarned = Atomic<Bool>(false)
     /// The `running` marker a restore found while the checkpoint could not be read for lack of permission: the late
@@ -180,6 +182,19 @@ public final class Checkpointer: Sendable {
         } catch {
             let reason: RestoreFailureReason =
                 error.code == EFBIG ? .tooLarge : error.code == EBADMSG ? .corrupt : .unreadable
+            unreadError.withLock { $0 = error }
+            if error.isTransient {
+                // Nothing wrong with the file: it stays, unread, and each checkpoint reads it first and fails until it
+                // can (as for permissions), so that it is never written over.
+                failed(
+                    &report, reason,
+                    late
+                        ? "storage: cannot read the checkpoint this process never read (tried again at the next checkpoint)"
+                        : "storage: cannot read the checkpoint now; starting with empty state (it is read again, and restored, before the first checkpoint)",
+                    ["path": "\(file.path)", "reason": "\(reason.rawValue)", "error": "\(error)"])
+                if crashed { crashBeforeUnread.store(true, ordering: .relaxed) }
+                return report
+            }
             if error.reason == .permission {
                 // Set aside when the directory allows it (a file of another user in a writable directory: checkpoints
                 // go on). When the rename fails for lack of permission too (a volume whose owner is set after start),
@@ -524,8 +539,9 @@ public final class Checkpointer: Sendable {
                     return nil
                 }
                 if !owns.load(ordering: .relaxed) && file.exists {
-                    // Still unread (permissions): never written over.
-                    return failed(CheckpointFile.IOError(operation: "read \(file.path)", code: EACCES))
+                    // Still unread (permissions, or short of descriptors or memory): never written over.
+                    return failed(
+                        unreadError.withLock { $0 } ?? CheckpointFile.IOError(operation: "read \(file.path)", code: EACCES))
                 }
             }
             _ = markRunning()

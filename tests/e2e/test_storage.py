@@ -605,6 +605,42 @@ def test_a_start_that_fails_to_bind_leaves_no_crash_behind(binary, saved, start_
     assert sample(s, "mlops_ingest_events_total", kind="predictions", model="credit") == 2000
 
 
+def test_starts_short_of_descriptors_never_lose_the_checkpoint(binary, saved, start_exporter, tmp_path):
+    """Started at every open-file limit from one too low to run at all to one that runs: whether the start fails or
+    serves (then stopped with SIGTERM), the checkpoint is never set aside and the next ordinary start restores it.
+    Before, a read that failed with EMFILE set a good checkpoint aside as unreadable, and the next start began empty
+    (a probe found it)."""
+    import subprocess
+    state = state_with(tmp_path, saved["bytes"])
+    outcomes = {}
+    for limit in range(6, 26):
+        log = tmp_path / f"start-{limit}.log"
+        with open(log, "w") as out:
+            proc = subprocess.Popen(
+                [str(binary), "serve", "--web.listen-address", "127.0.0.1:0",
+                 *storage_flags(saved["config"], state, "1h")], stdout=out, stderr=out,
+                preexec_fn=lambda limit=limit: resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit)))
+            try:
+                wait_for(lambda: proc.poll() is not None or "msg=listening" in log.read_text(), timeout=30,
+                         what=f"the start at an open-file limit of {limit} to end or serve")
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGTERM)
+                outcomes[limit] = proc.wait(timeout=30)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+        aside = sorted(p.name for p in state.iterdir() if p.name.startswith("checkpoint."))
+        assert not aside and (state / "checkpoint").exists(), \
+            f"limit {limit}: {aside}; log: {log.read_text()[-2000:]}"
+    # Both kinds of start were tried: some limits too low to serve, the highest enough.
+    assert set(outcomes.values()) == {0, 1}, outcomes
+    s = scrape(start_exporter(*storage_flags(saved["config"], state, "1h")))[1]
+    assert sample(s, "mlops_storage_restored_after_crash") == 0
+    assert sample(s, "mlops_ingest_events_total", kind="predictions", model="credit") == 2000
+    assert sample(s, "mlops_ingest_events_total", kind="labels", model="credit") == 500
+
+
 def test_a_checkpoint_that_appears_in_a_directory_missing_at_start_is_restored_before_it_is_written_over(
         saved, start_exporter, tmp_path):
     """A symbolic link to a volume not mounted yet: no state restored at start. The checkpoint found there later holds
