@@ -541,7 +541,8 @@ public final class Checkpointer: Sendable {
                 if !owns.load(ordering: .relaxed) && file.exists {
                     // Still unread (permissions, or short of descriptors or memory): never written over.
                     return failed(
-                        unreadError.withLock { $0 } ?? CheckpointFile.IOError(operation: "read \(file.path)", code: EACCES))
+                        unreadError.withLock { $0 }
+                            ?? CheckpointFile.IOError(operation: "read \(file.path)", code: EACCES))
                 }
             }
             _ = markRunning()

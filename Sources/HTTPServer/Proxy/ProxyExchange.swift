@@ -77,8 +77,8 @@ final class ProxyExchange: HTTPResponseStreamDelegate, HTTPRequestBodyStreamDele
     static let maxReplayBytes = 64 * 1024
 
     init(
-        proxy: ReverseProxy, pool: UpstreamPool, loop: EventLoop, request: consuming HTTPRequest, requestID: String, generatedID: Bool,
-        tap: ProxyTap, upstreamRequest: (head: [UInt8], body: [UInt8]?), stream: HTTPResponseStream
+        proxy: ReverseProxy, pool: UpstreamPool, loop: EventLoop, request: consuming HTTPRequest, requestID: String,
+        generatedID: Bool, tap: ProxyTap, upstreamRequest: (head: [UInt8], body: [UInt8]?), stream: HTTPResponseStream
     ) {
         self.proxy = proxy
         self.pool = pool
