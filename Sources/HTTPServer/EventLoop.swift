@@ -859,12 +859,21 @@ final class EventLoop: @unchecked Sendable {
     /// Acceptor, out of descriptors (the process's open-file limit below the connection cap): a client waits in the
     /// backlog as at the cap, so the oldest connection awaiting its first request, if it is
     /// ``HTTPServer/Configuration/capacityEvictionAge`` old, is closed (counted `evicted`); the descriptor it frees is
-    /// taken when the back-off ends. Before, no eviction ran below the cap: connections that sent nothing held every
-    /// descriptor, and a scrape waited for their header timeout.
+    /// taken when the back-off ends. When none is that old, the connection kept alive idle the longest goes instead,
+    /// asked of the loops in turn, as at the cap (``evictIdle(idleBy:)``). Before, no eviction ran below the cap:
+    /// connections that sent nothing held every descriptor, and a scrape waited for their header timeout; and then
+    /// connections kept alive idle (a scraper's, a pooled client's) held them, and it waited for their idle timeout.
     private func makeRoomForDescriptors() {
+        guard !draining else { return }
         let age = context.capacityEvictionAge
-        guard !draining, let oldest = oldestAwaitingPeer(), oldest.since &+ age <= now else { return }
-        askToEvict(oldest.loop, acceptedBy: now &- age)
+        if let oldest = oldestAwaitingPeer(), oldest.since &+ age <= now {
+            askToEvict(oldest.loop, acceptedBy: now &- age)
+            return
+        }
+        let loops = peers.isEmpty ? [self] : peers
+        let loop = loops[idleEvictionCursor % loops.count]
+        idleEvictionCursor &+= 1
+        if loop === self { evictIdle(idleBy: now) } else { loop.post(.evictIdle(idleBy: now)) }
     }
 
     private func retryEvictionIfDue() {

@@ -421,6 +421,49 @@ def test_out_of_file_descriptors_a_scrape_is_served_by_evicting_an_idle_connecti
         e.stop(signal.SIGKILL)
 
 
+def test_out_of_file_descriptors_a_scrape_is_served_by_evicting_a_kept_alive_connection(binary, tmp_path):
+    """As above, with clients that made a request each and keep their connections alive, idle (a scraper's, pooled
+    model clients'): the one idle the longest is evicted for a client waiting in the backlog, as at the cap. Before,
+    only connections without a request were evicted when out of descriptors: the scrape waited for the idle timeout
+    (60 s; a probe found it)."""
+    import http.client
+    import resource
+
+    from conftest import Exporter
+
+    e = Exporter(binary, [], tmp_path, preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (40, 40)))
+    kept = []
+    waiting = []
+    try:
+        for _ in range(60):
+            if "out of file descriptors" in e.log_path.read_text():
+                break
+            c = socket.create_connection(("127.0.0.1", e.port), timeout=5)
+            c.sendall(b"GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n")
+            try:
+                c.settimeout(0.5)
+                answered = c.recv(4096).startswith(b"HTTP/1.1 200")
+            except TimeoutError:
+                answered = False  # in the backlog: out of descriptors
+            c.settimeout(5)
+            (kept if answered else waiting).append(c)
+        wait_for(lambda: "out of file descriptors" in e.log_path.read_text(), timeout=10, what="descriptors exhausted")
+        assert len(kept) >= 20, len(kept)
+        started = time.monotonic()
+        scrape = http.client.HTTPConnection("127.0.0.1", e.port, timeout=8)
+        scrape.request("GET", "/metrics")
+        response = scrape.getresponse()
+        text = response.read().decode()
+        assert response.status == 200
+        assert time.monotonic() - started < 5
+        assert sample_value(text, "mlops_exporter_http_errors_total", {"reason": "evicted_idle"}) >= 1
+        scrape.close()
+    finally:
+        for c in kept + waiting:
+            c.close()
+        e.stop(signal.SIGKILL)
+
+
 def test_out_of_file_descriptors_does_not_spin(binary, tmp_path):
     """With RLIMIT_NOFILE tiny, connections beyond it make accept fail with EMFILE: the exporter must back
     off (not burn CPU on a listener that stays readable) and serve again once descriptors free up."""
