@@ -40,18 +40,18 @@ extension ConfigLoader {
             default: throw failure("cannot read: \(String(cString: strerror(code)).lowercased())")
             }
         }
-        let data: Data
-        do {
-            let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
-            defer { try? handle.close() }
-            data = try handle.read(upToCount: ConfigLimits.maxFileBytes + 1) ?? Data()
-        } catch {
-            throw failure("cannot read: \(reason(error))")
+        // Read with the system calls, so that a failure says its errno ("too many open files"): Foundation's
+        // FileHandle said "The operation could not be completed. (NSCocoaErrorDomain error 256.)".
+        let data: [UInt8]
+        switch Self.readBytes(path, upTo: ConfigLimits.maxFileBytes + 1) {
+        case .success(let bytes): data = bytes
+        case .failure(let error):
+            throw failure("cannot read: \(String(cString: strerror(error.code)).lowercased())")
         }
         guard data.count <= ConfigLimits.maxFileBytes else { throw failure(tooLarge) }
         guard let text = String(validating: data, as: UTF8.self) else {
             // Where: the line and column of the first byte that is no UTF-8 (before, the file alone was named).
-            let bytes = [UInt8](data)
+            let bytes = data
             let index = InvalidUTF8Location.firstIndex(in: bytes, bytes.indices) ?? 0
             let at = InvalidUTF8Location.position(of: index, in: bytes, from: 0, line: 1)
             throw ConfigErrors([
@@ -61,6 +61,33 @@ extension ConfigLoader {
             ])
         }
         return text
+    }
+
+    /// The first `limit` bytes of the file at `path` (all of it when shorter), or the `errno` of the open or read
+    /// that failed.
+    static func readBytes(_ path: String, upTo limit: Int) -> Result<[UInt8], SystemErrno> {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return .failure(SystemErrno(code: errno)) }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+        while bytes.count < limit {
+            let wanted = min(chunk.count, limit - bytes.count)
+            let n = chunk.withUnsafeMutableBytes { readDescriptor(fd, $0.baseAddress, wanted) }
+            if n > 0 {
+                bytes.append(contentsOf: chunk[..<n])
+            } else if n == 0 {
+                break
+            } else if errno != EINTR {
+                return .failure(SystemErrno(code: errno))
+            }
+        }
+        return .success(bytes)
+    }
+
+    /// An `errno` value, as an error.
+    struct SystemErrno: Error {
+        let code: Int32
     }
 
     static let tooLarge =
@@ -93,4 +120,9 @@ extension ConfigLoader {
         }
         return root
     }
+}
+
+/// `read(2)` (inside ``ConfigLoader`` the name is its own `read`).
+private func readDescriptor(_ fd: Int32, _ buffer: UnsafeMutableRawPointer?, _ count: Int) -> Int {
+    read(fd, buffer, count)
 }

@@ -116,6 +116,7 @@ struct HTTPExchange {
         }
         defer { freeaddrinfo(list) }
         var lastError: Int32 = 0
+        var lastCall = "cannot connect to"
         var entry: UnsafeMutablePointer<addrinfo>? = first
         let seconds = max(0.001, timeout)
         var tv = timeval(tv_sec: Int(seconds), tv_usec: Int((seconds - seconds.rounded(.down)) * 1e6))
@@ -127,11 +128,16 @@ struct HTTPExchange {
                 _ = setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
                 if Glibc.connect(s, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 { return s }
                 lastError = errno
+                lastCall = "cannot connect to"
                 _ = close(s)
+            } else {
+                // Said as the socket's failure: "cannot connect …: Success" before (out of descriptors, a probe found).
+                lastError = errno
+                lastCall = "cannot make a socket to connect to"
             }
             entry = info.pointee.ai_next
         }
-        throw .io("cannot connect to \(host):\(port): \(String(cString: strerror(lastError)))")
+        throw .io("\(lastCall) \(host):\(port): \(String(cString: strerror(lastError)))")
     }
 
     private static func write(_ fd: Int32, _ bytes: [UInt8], deadline: Double) throws(PushError) {

@@ -252,6 +252,15 @@ struct ConfigLoaderTests {
             ])
     }
 
+    @Test("a read that fails says its errno, not Foundation's code")
+    func readFailureSaysItsErrno() {
+        // A regular file that opens and then fails to read (EIO at offset 0): before, the message was "cannot read:
+        // The operation could not be completed. (NSCocoaErrorDomain error 256.)", also for EMFILE (a probe's reload
+        // while the process was out of descriptors).
+        let error = #expect(throws: ConfigErrors.self) { try ConfigLoader.load(file: "/proc/self/mem") }
+        #expect(error?.errors.map(\.message) == ["cannot read: input/output error"])
+    }
+
     @Test("every problem is reported with its line and field, not just the first")
     func manyErrors() {
         let found = problems(
