@@ -86,6 +86,7 @@ public struct ProcessCollector: Collector {
         self.targets = targets
         self.procRoot = procRoot
         reader = ProcReader(procRoot: procRoot)
+        for target in targets { reader.prepare(target.source) }
     }
 
     /// Watches the exporter and, if given, the model server by pid (preferred when both are given) or
@@ -108,7 +109,7 @@ public struct ProcessCollector: Collector {
 
     /// Reads every target and emits its series (see the type's documentation for what is omitted).
     public func collect(into sink: inout CollectorSink) throws {
-        let snapshots = targets.map { snapshot(of: $0.source) }
+        let snapshots = targets.map { reader.snapshot(of: $0.source, keep: true) }
         let f = Self.families
         for (target, snapshot) in zip(targets, snapshots) {
             let labels = [target.label]
@@ -312,6 +313,14 @@ public struct ProcessStat: Sendable, Hashable {
 // MARK: - Reading procfs
 
 /// Reads procfs files into one reusable buffer. Thread-safe; one reading at a time.
+///
+/// On procfs, the files of the processes a collector watches are kept open and read again from their start at each
+/// scrape (procfs makes a file's text anew for each read from offset 0), so that a scrape opens nothing: the exporter
+/// itself at its open-file limit (clients holding every other descriptor) is when `process_open_fds` matters most,
+/// and opening its files then failed, and every series of the exporter went missing (a probe found it). The
+/// exporter's own are opened when the collector is made, before the server listens. At most three descriptors for
+/// each watched process (`stat`, `limits`, `net/netstat`); a pidfile target's are closed when its pid changes or its
+/// process is gone.
 final class ProcReader: Sendable {
     let procRoot: String
     /// procfs reports the number of open fds as the size of `/proc/<pid>/fd` (Linux ≥ 6.2); a copy of
@@ -319,6 +328,8 @@ final class ProcReader: Sendable {
     let isProcfs: Bool
     private let buffer = Mutex<[UInt8]>([UInt8](repeating: 0, count: 16 * 1024))
     private let bootTime = Mutex<Double?>(nil)
+    /// The open files of each watched process directory (only the sources passed as `keep`).
+    private let kept = Mutex<[ProcessCollector.Target.Source: OpenProcessFiles]>([:])
 
     static let clockTicksPerSecond = Double(sysconf(Int32(_SC_CLK_TCK)))
     static let pageSize = UInt64(sysconf(Int32(_SC_PAGESIZE)))
@@ -332,7 +343,16 @@ final class ProcReader: Sendable {
             n > 0 && String(decoding: link[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) == String(getpid())
     }
 
-    func snapshot(of source: ProcessCollector.Target.Source) -> ProcessSnapshot? {
+    /// Opens the files of `source` now (the collector's own targets, at its making), so that its scrapes need no
+    /// descriptor.
+    func prepare(_ source: ProcessCollector.Target.Source) {
+        guard isProcfs, source == .current else { return }
+        _ = snapshot(of: source, keep: true)
+        buffer.withLock { buffer in _ = bootTime(buffer: &buffer) }
+    }
+
+    /// One reading of `source`. `keep`: its files stay open for the next (a source the collector watches).
+    func snapshot(of source: ProcessCollector.Target.Source, keep: Bool = false) -> ProcessSnapshot? {
         buffer.withLock { buffer in
             let directory: String
             switch source {
@@ -342,7 +362,15 @@ final class ProcReader: Sendable {
                 guard pid > 0 else { return nil }
                 directory = procRoot + "/" + String(pid)
             case .pidFile(let path):
-                guard let n = Self.read(path, into: &buffer, limit: 4096),
+                guard let n = Self.read(path, into: &buffer, limit: 4096) else {
+                    // Out of descriptors, the pidfile cannot be opened: the process it named last is read instead
+                    // (its files are open), rather than taken for gone.
+                    let short = errno == EMFILE || errno == ENFILE
+                    guard short, keep, let last = kept.withLock({ $0[source]?.directory }) else { return nil }
+                    directory = last
+                    break
+                }
+                guard
                     let pid = buffer.withUnsafeBufferPointer({ b -> Int? in
                         let content = UnsafeBufferPointer(rebasing: b[0..<n])
                         return ProcText.integer(ProcText.trimmed(content, 0, n))
@@ -350,12 +378,37 @@ final class ProcReader: Sendable {
                 else { return nil }
                 directory = procRoot + "/" + String(pid)
             }
-            return read(directory, buffer: &buffer)
+            guard keep && isProcfs else {
+                let files = OpenProcessFiles(directory: directory)
+                defer { files.close() }
+                return read(files, buffer: &buffer)
+            }
+            return kept.withLock { kept in
+                if let files = kept[source], files.directory != directory {
+                    files.close()
+                    kept[source] = nil
+                }
+                var files = kept[source] ?? OpenProcessFiles(directory: directory)
+                files.openMissing()
+                guard let snapshot = read(files, buffer: &buffer) else {
+                    // Gone (or not readable now): opened again at the next scrape (a pid reused is another process).
+                    files.close()
+                    kept[source] = nil
+                    return nil
+                }
+                kept[source] = files
+                return snapshot
+            }
         }
     }
 
-    private func read(_ directory: String, buffer: inout [UInt8]) -> ProcessSnapshot? {
-        guard let n = Self.read(directory + "/stat", into: &buffer),
+    deinit {
+        for files in kept.withLock({ $0.values }) { files.close() }
+    }
+
+    private func read(_ files: OpenProcessFiles, buffer: inout [UInt8]) -> ProcessSnapshot? {
+        let directory = files.directory
+        guard let n = Self.read(files.stat, into: &buffer),
             let stat = buffer.withUnsafeBufferPointer({ ProcessStat(bytes: UnsafeBufferPointer(rebasing: $0[0..<n])) }),
             stat.state != "Z", stat.state != "X"
         else { return nil }
@@ -365,18 +418,18 @@ final class ProcReader: Sendable {
             cpuSeconds: Double(stat.userTicks &+ stat.systemTicks) / ticks,
             residentMemoryBytes: Double(stat.residentPages &* Self.pageSize),
             virtualMemoryBytes: Double(stat.virtualMemoryBytes), threads: stat.threads)
-        if let boot = bootTimeSeconds(buffer: &buffer) {
+        if let boot = bootTime(buffer: &buffer) {
             snapshot.startTimeSeconds = boot + Double(stat.startTicks) / ticks
         }
         snapshot.openFDs = countFDs(directory + "/fd")
-        if let n = Self.read(directory + "/limits", into: &buffer) {
+        if let n = Self.read(files.limits, into: &buffer) {
             buffer.withUnsafeBufferPointer { b in
                 let text = UnsafeBufferPointer(rebasing: b[0..<n])
                 snapshot.maxFDs = ProcText.softLimit(text, "Max open files").map { Double($0) }
                 snapshot.maxAddressSpaceBytes = ProcText.softLimit(text, "Max address space").map { Double($0) }
             }
         }
-        if let n = Self.read(directory + "/net/netstat", into: &buffer) {
+        if let n = Self.read(files.netstat, into: &buffer) {
             buffer.withUnsafeBufferPointer { b in
                 let text = UnsafeBufferPointer(rebasing: b[0..<n])
                 snapshot.networkReceiveBytes = ProcText.netstat(text, section: "IpExt", field: "InOctets").map {
@@ -391,7 +444,7 @@ final class ProcReader: Sendable {
     }
 
     /// `btime` from `/proc/stat`, read once: it is fixed for the life of the system.
-    private func bootTimeSeconds(buffer: inout [UInt8]) -> Double? {
+    private func bootTime(buffer: inout [UInt8]) -> Double? {
         if let cached = bootTime.withLock({ $0 }) { return cached }
         guard let n = Self.read(procRoot + "/stat", into: &buffer),
             let btime = buffer.withUnsafeBufferPointer({
@@ -428,15 +481,22 @@ final class ProcReader: Sendable {
     /// `nil` if it cannot be opened or read or is longer than `limit` bytes (a pidfile pointing at
     /// `/dev/zero` must not exhaust memory). Non-blocking, so that a FIFO cannot hang a scrape.
     static func read(_ path: String, into buffer: inout [UInt8], limit: Int = 1 << 20) -> Int? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
+        return read(fd, into: &buffer, limit: limit)
+    }
+
+    /// Reads the whole of the open file `fd` from its start (`pread`, so that a kept descriptor reads it anew);
+    /// `nil` when `fd` is -1, the read fails, or the file is longer than `limit` bytes.
+    static func read(_ fd: Int32, into buffer: inout [UInt8], limit: Int = 1 << 20) -> Int? {
+        guard fd >= 0 else { return nil }
         var length = 0
         while true {
             if length > limit { return nil }
             if length == buffer.count { buffer.append(contentsOf: repeatElement(0, count: buffer.count)) }
             let n = buffer.withUnsafeMutableBytes { b in
-                Glibc.read(fd, b.baseAddress! + length, b.count - length)
+                pread(fd, b.baseAddress! + length, b.count - length, off_t(length))
             }
             if n < 0 {
                 if errno == EINTR { continue }
@@ -445,6 +505,34 @@ final class ProcReader: Sendable {
             if n == 0 { return length }
             length += n
         }
+    }
+}
+
+/// The procfs files of one process directory a reading uses, open (-1: could not be opened).
+struct OpenProcessFiles: Sendable {
+    let directory: String
+    private(set) var stat: Int32 = -1
+    private(set) var limits: Int32 = -1
+    private(set) var netstat: Int32 = -1
+
+    init(directory: String) {
+        self.directory = directory
+        openMissing()
+    }
+
+    /// Opens those not open (one that could not be opened before, out of descriptors, is tried again).
+    mutating func openMissing() {
+        if stat < 0 { stat = Self.open(directory + "/stat") }
+        if limits < 0 { limits = Self.open(directory + "/limits") }
+        if netstat < 0 { netstat = Self.open(directory + "/net/netstat") }
+    }
+
+    private static func open(_ path: String) -> Int32 {
+        Glibc.open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+    }
+
+    func close() {
+        for fd in [stat, limits, netstat] where fd >= 0 { Glibc.close(fd) }
     }
 }
 

@@ -131,6 +131,18 @@ private final class Sleeper {
         #expect(!lines.contains { $0.contains("process=\"target\"") })
     }
 
+    @Test("the files kept open are read anew at each scrape")
+    func keptFilesAreReadAnew() throws {
+        // The collector opens its own procfs files when made and reads them again from their start at each scrape
+        // (a scrape at the open-file limit opens nothing). A kept descriptor that returned the text of its first
+        // read would report the same CPU time after this thread burned 50 ms of it.
+        let collector = ProcessCollector()
+        let first = try #require(value(try render(collector), "process_cpu_seconds_total{process=\"exporter\"}"))
+        burnCPU(milliseconds: 50)
+        let second = try #require(value(try render(collector), "process_cpu_seconds_total{process=\"exporter\"}"))
+        #expect(second >= first + 0.04, "\(first) -> \(second)")
+    }
+
     @Test func openFDsFollowOpenedFiles() throws {
         let collector = ProcessCollector()
         // Other suites run in parallel in this process and open files too: retry until one clean

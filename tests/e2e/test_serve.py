@@ -464,6 +464,42 @@ def test_out_of_file_descriptors_a_scrape_is_served_by_evicting_a_kept_alive_con
         e.stop(signal.SIGKILL)
 
 
+def test_at_the_open_file_limit_a_scrape_still_has_the_process_series(binary, tmp_path):
+    """Clients that send a request head and hold its body (not evictable: they sent a request) take every descriptor
+    but the one a scrape's connection takes: the exporter's own process_* series are still there, when they matter
+    most. Its procfs files are opened at start and kept; before, a scrape opened /proc/self/stat, limits and netstat,
+    failed with EMFILE, and every process_* series was left out (a probe found it)."""
+    import resource
+
+    from conftest import Exporter
+
+    limit = 40
+    e = Exporter(binary, ["--web.body-min-rate", "0", "--web.body-timeout", "60"], tmp_path,
+                 preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit)))
+    holders = []
+    try:
+        for _ in range(limit):
+            before = e.open_fds()
+            if before >= limit - 1:
+                break
+            c = socket.create_connection(("127.0.0.1", e.port), timeout=5)
+            c.sendall(b"POST /api/v1/models/m/predictions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n")
+            holders.append(c)
+            wait_for(lambda: e.open_fds() > before, timeout=5, what="the holder accepted")
+        wait_for(lambda: e.open_fds() == limit - 1, timeout=10, what="one descriptor left")
+        status, _, body = e.get("/metrics", timeout=10)
+        assert status == 200
+        text = body.decode()
+        assert sample_value(text, "process_max_fds", {"process": "exporter"}) == limit
+        assert sample_value(text, "process_open_fds", {"process": "exporter"}) == limit
+        assert sample_value(text, "process_resident_memory_bytes", {"process": "exporter"}) > 0
+        assert sample_value(text, "process_network_receive_bytes_total", {"process": "exporter"}) is not None
+    finally:
+        for c in holders:
+            c.close()
+        e.stop(signal.SIGKILL)
+
+
 def test_out_of_file_descriptors_does_not_spin(binary, tmp_path):
     """With RLIMIT_NOFILE tiny, connections beyond it make accept fail with EMFILE: the exporter must back
     off (not burn CPU on a listener that stays readable) and serve again once descriptors free up."""
