@@ -12,7 +12,8 @@ import Synchronization
 /// them at every connection, and a certificate rotated in place, as cert-manager's mounted secrets are, was served
 /// old until a SIGHUP): a file that fails validation, or whose certificate cannot be loaded, leaves the previous
 /// configuration in force, is logged with every problem, and sets `mlops_exporter_web_config_last_reload_successful`
-/// to 0 (a change is tried once: the next change tries again).
+/// to 0 (a change is tried once: the next change tries again; one seen while the process is out of descriptors waits
+/// until it can be read).
 final class WebConfigState: Sendable {
     /// What the handler needs per request, swapped as one value on reload.
     struct Current: Sendable {
@@ -142,9 +143,40 @@ final class WebConfigState: Sendable {
         DispatchQueue.global(qos: .utility).asyncAfter(deadline: .now() + Self.watchInterval.seconds) {
             [weak self] in
             guard let self, !self.stopped.load(ordering: .relaxed) else { return }
-            if self.filesChanged() { self.reload(trigger: "file change") }
+            self.look()
             self.scheduleWatch()
         }
+    }
+
+    /// Set while a change waits for a descriptor to be read with (``look()``).
+    private let changeWaits = Atomic<Bool>(false)
+
+    /// One look at the files: a change is reloaded, unless the process is out of descriptors (clients may hold every
+    /// one): then the change waits for the next look, when one may be free. Before, it was read then, failed, and was
+    /// never tried again (a rotated certificate stayed unserved; a probe found it).
+    func look() {
+        let changed = filesChanged()
+        guard changed || changeWaits.load(ordering: .relaxed) else { return }
+        guard Self.descriptorAvailable() else {
+            if !changeWaits.exchange(true, ordering: .relaxed) {
+                logger.warning(
+                    "web configuration: a change waits: out of file descriptors to read it with (looked at again every \(Self.watchInterval))",
+                    metadata: ["file": "\(path ?? "")"])
+            }
+            return
+        }
+        changeWaits.store(false, ordering: .relaxed)
+        reload(trigger: "file change")
+    }
+
+    /// Whether the process can open a descriptor now (not at its open-file limit, nor the system at its own).
+    static func descriptorAvailable() -> Bool {
+        let fd = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        guard fd < 0 else {
+            close(fd)
+            return true
+        }
+        return errno != EMFILE && errno != ENFILE
     }
 
     /// Whether the file or a TLS file it names differs from when last looked at (the first look: false).

@@ -464,6 +464,26 @@ def test_out_of_file_descriptors_a_scrape_is_served_by_evicting_a_kept_alive_con
         e.stop(signal.SIGKILL)
 
 
+HELD_MODEL = "models:\n  - name: m\n    task: regression\n    versions: [\"1\"]\n    collectors: [service]\n"
+
+
+def hold_descriptors(e, limit):
+    """Opens connections that each send a prediction request's head and hold its body (for model `m` of
+    HELD_MODEL: not answered, not idle, so never evicted; run with `--web.body-min-rate 0`) until the exporter holds
+    `limit` descriptors; returns them."""
+    holders = []
+    for _ in range(limit):
+        before = e.open_fds()
+        if before >= limit:
+            break
+        c = socket.create_connection(("127.0.0.1", e.port), timeout=5)
+        c.sendall(b"POST /api/v1/models/m/predictions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n")
+        holders.append(c)
+        wait_for(lambda: e.open_fds() > before, timeout=5, what="the holder accepted")
+    wait_for(lambda: e.open_fds() == limit, timeout=10, what=f"{limit} descriptors held")
+    return holders
+
+
 def test_at_the_open_file_limit_a_scrape_still_has_the_process_series(binary, tmp_path):
     """Clients that send a request head and hold its body (not evictable: they sent a request) take every descriptor
     but the one a scrape's connection takes: the exporter's own process_* series are still there, when they matter
@@ -474,19 +494,13 @@ def test_at_the_open_file_limit_a_scrape_still_has_the_process_series(binary, tm
     from conftest import Exporter
 
     limit = 40
-    e = Exporter(binary, ["--web.body-min-rate", "0", "--web.body-timeout", "60"], tmp_path,
+    config = tmp_path / "models.yaml"
+    config.write_text(HELD_MODEL)
+    e = Exporter(binary, ["--config", str(config), "--web.body-min-rate", "0", "--web.body-timeout", "60"], tmp_path,
                  preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit)))
     holders = []
     try:
-        for _ in range(limit):
-            before = e.open_fds()
-            if before >= limit - 1:
-                break
-            c = socket.create_connection(("127.0.0.1", e.port), timeout=5)
-            c.sendall(b"POST /api/v1/models/m/predictions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n")
-            holders.append(c)
-            wait_for(lambda: e.open_fds() > before, timeout=5, what="the holder accepted")
-        wait_for(lambda: e.open_fds() == limit - 1, timeout=10, what="one descriptor left")
+        holders = hold_descriptors(e, limit - 1)  # one left: the scrape's connection
         status, _, body = e.get("/metrics", timeout=10)
         assert status == 200
         text = body.decode()
@@ -494,6 +508,48 @@ def test_at_the_open_file_limit_a_scrape_still_has_the_process_series(binary, tm
         assert sample_value(text, "process_open_fds", {"process": "exporter"}) == limit
         assert sample_value(text, "process_resident_memory_bytes", {"process": "exporter"}) > 0
         assert sample_value(text, "process_network_receive_bytes_total", {"process": "exporter"}) is not None
+    finally:
+        for c in holders:
+            c.close()
+        e.stop(signal.SIGKILL)
+
+
+def test_a_web_config_change_seen_out_of_descriptors_is_applied_once_they_free(binary, tmp_path):
+    """The web configuration file changes while clients hold every descriptor: the change waits (logged) and is
+    applied at the first look after they free. Before, the watcher read it then, failed with EMFILE, and never tried
+    again: a rotated certificate stayed unserved until the next change or a SIGHUP (a probe found it)."""
+    import resource
+
+    from conftest import Exporter
+
+    limit = 40
+    web = tmp_path / "web.yml"
+    web.write_text("http_server_config:\n  headers:\n    X-Frame-Options: deny\n")
+    config = tmp_path / "models.yaml"
+    config.write_text(HELD_MODEL)
+    e = Exporter(binary, ["--config", str(config), "--web.config.file", str(web), "--web.body-min-rate", "0",
+                          "--web.body-timeout", "60"],
+                 tmp_path, preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit)))
+    holders = []
+    try:
+        assert e.get("/-/healthy")[1].get("X-Frame-Options") == "deny"
+        holders = hold_descriptors(e, limit)
+        web.write_text("http_server_config:\n  headers:\n    X-Frame-Options: sameorigin\n")
+        # The watcher looks every 5 s.
+        wait_for(lambda: "a change waits" in e.log_path.read_text() or "reload rejected" in e.log_path.read_text(),
+                 timeout=15, what="the watcher to see the change")
+        for c in holders:
+            c.close()
+        holders = []
+
+        def applied():
+            try:
+                return e.get("/-/healthy", timeout=2)[1].get("X-Frame-Options") == "sameorigin"
+            except OSError:
+                return False
+
+        wait_for(applied, timeout=15, what="the change applied once descriptors are free")
+        assert "reload rejected" not in e.log_path.read_text()
     finally:
         for c in holders:
             c.close()
