@@ -94,6 +94,9 @@ extension HTTPServer {
         /// (they then replace ``maxBufferedBodyBytes`` and ``maxUnreadAnswerBytes``): one total for the process. nil
         /// (the default): the server's own, of those two settings.
         public var sharedMemory: SharedMemoryBounds?
+        /// The servers of the process that share its open-file limit, given the same instance: out of descriptors, a
+        /// server makes room among the connections of all of them (``SharedDescriptors``). nil (the default): its own.
+        public var sharedDescriptors: SharedDescriptors?
         /// `listen(2)` backlog. Default `SOMAXCONN`.
         public var listenBacklog: Int
         /// Whether HTTP/2 is served: h2c (prior knowledge and `Upgrade: h2c`) in cleartext, ALPN `h2` with

@@ -839,8 +839,13 @@ final class EventLoop: @unchecked Sendable {
 
     /// The loop holding the oldest connection still awaiting its first request, with that connection's accept time.
     private func oldestAwaitingPeer() -> (loop: EventLoop, since: UInt64)? {
+        oldestAwaiting(among: peers.isEmpty ? [self] : peers)
+    }
+
+    /// Of `loops`, the one holding the oldest connection still awaiting its first request, with its accept time.
+    private func oldestAwaiting(among loops: [EventLoop]) -> (loop: EventLoop, since: UInt64)? {
         var oldest: (loop: EventLoop, since: UInt64)?
-        for peer in peers.isEmpty ? [self] : peers {
+        for peer in loops {
             let since = peer.oldestAwaitingSince.load(ordering: .relaxed)
             if since < (oldest?.since ?? .max) { oldest = (peer, since) }
         }
@@ -863,14 +868,18 @@ final class EventLoop: @unchecked Sendable {
     /// asked of the loops in turn, as at the cap (``evictIdle(idleBy:)``). Before, no eviction ran below the cap:
     /// connections that sent nothing held every descriptor, and a scrape waited for their header timeout; and then
     /// connections kept alive idle (a scraper's, a pooled client's) held them, and it waited for their idle timeout.
+    /// With ``HTTPServer/Configuration/sharedDescriptors``, the connections of every server sharing them are
+    /// candidates (a failed eviction on another server's loop is reported to that server's acceptor, which then looks
+    /// again at its own state).
     private func makeRoomForDescriptors() {
         guard !draining else { return }
         let age = context.capacityEvictionAge
-        if let oldest = oldestAwaitingPeer(), oldest.since &+ age <= now {
+        let shared = context.configuration.sharedDescriptors?.loops ?? []
+        let loops = shared.isEmpty ? (peers.isEmpty ? [self] : peers) : shared
+        if let oldest = oldestAwaiting(among: loops), oldest.since &+ age <= now {
             askToEvict(oldest.loop, acceptedBy: now &- age)
             return
         }
-        let loops = peers.isEmpty ? [self] : peers
         let loop = loops[idleEvictionCursor % loops.count]
         idleEvictionCursor &+= 1
         if loop === self { evictIdle(idleBy: now) } else { loop.post(.evictIdle(idleBy: now)) }

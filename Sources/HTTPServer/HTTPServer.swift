@@ -95,6 +95,7 @@ public final class HTTPServer: Sendable {
             for listener in listeners { acceptor.addListener(listener) }
             acceptor.peers = loops
             for loop in loops { loop.acceptor = acceptor }
+            context.configuration.sharedDescriptors?.add(loops)
 
             let bound = listeners.map(\.boundAddress)
             lifecycle.state = .running(loops: loops, bound: bound)

@@ -147,6 +147,11 @@ public final class Exporter: Sendable {
                 maxBufferedBodyBytes: configuration.server.maxBufferedBodyBytes,
                 maxUnreadAnswerBytes: configuration.server.maxUnreadAnswerBytes)
         }
+        // One open-file limit: out of descriptors, either server makes room among both's connections (each evicted
+        // only its own: silent connections on the proxy's port kept scrapes out of the web port).
+        if configuration.server.sharedDescriptors == nil {
+            configuration.server.sharedDescriptors = SharedDescriptors()
+        }
         self.configuration = configuration
         self.registry = registry
         self.logger = logger

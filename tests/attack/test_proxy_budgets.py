@@ -68,3 +68,36 @@ def test_the_web_port_and_the_proxy_share_one_body_budget(start_exporter, tmp_pa
         assert sample(samples, "mlops_exporter_http_buffered_body_limit_bytes") == BUDGET
     finally:
         upstream.close()
+
+
+def test_out_of_descriptors_silent_connections_on_the_proxy_port_make_room_for_a_scrape(start_exporter, tmp_path):
+    """Connections that send nothing to the proxy's port take every descriptor the process may open: a scrape on the
+    web port gets in within the eviction age (1 s) and a moment, the oldest of them evicted to make room (counted on
+    the proxy's side). The two servers share the process's descriptors (docs/security.md); each evicted only its own,
+    and the scrape waited for their header timeout (10 s; a probe found it)."""
+    import resource
+    import time
+
+    upstream = RecordingUpstream()
+    limit = 48
+    silent = []
+    try:
+        exporter, proxy_port = start(
+            start_exporter, tmp_path, upstream,
+            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit)))
+        for _ in range(limit):
+            before = exporter.open_fds()
+            if before >= limit:
+                break
+            silent.append(socket.create_connection(("127.0.0.1", proxy_port), timeout=5))
+            wait_for(lambda: exporter.open_fds() > before, timeout=5, what="the silent connection accepted")
+        assert exporter.open_fds() == limit
+        time.sleep(1.2)  # the silent connections pass the eviction age (1 s): a duration waited out
+        started = time.monotonic()
+        assert exporter.get("/-/healthy", timeout=8)[0] == 200
+        assert time.monotonic() - started < 4
+        assert sample(scrape(exporter)[1], "mlops_proxy_client_connection_errors_total", reason="evicted") >= 1
+    finally:
+        for c in silent:
+            c.close()
+        upstream.close()

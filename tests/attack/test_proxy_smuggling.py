@@ -90,13 +90,13 @@ class RecordingUpstream:
         self.sock.close()
 
 
-def start(start_exporter, tmp_path, upstream, *args):
+def start(start_exporter, tmp_path, upstream, *args, preexec_fn=None):
     """The exporter (with the flags `args`) with its proxy on a kernel-chosen port (read from its log: a port picked
     free beforehand could be taken meanwhile by the exporter's own web listener, which binds port 0); (exporter, proxy
     port)."""
     config = tmp_path / "proxy.yaml"
     config.write_text(MODELS + f'proxy:\n  listen: ["127.0.0.1:0"]\n  upstream: http://127.0.0.1:{upstream.port}\n')
-    exporter = start_exporter("--config", str(config), *args)
+    exporter = start_exporter("--config", str(config), *args, preexec_fn=preexec_fn)
 
     def proxy_port():
         m = re.search(r'msg="proxy listening" addresses=127\.0\.0\.1:(\d+)', exporter.log_path.read_text())
