@@ -95,7 +95,6 @@ public final class HTTPServer: Sendable {
             for listener in listeners { acceptor.addListener(listener) }
             acceptor.peers = loops
             for loop in loops { loop.acceptor = acceptor }
-            context.configuration.sharedDescriptors?.add(loops)
 
             let bound = listeners.map(\.boundAddress)
             lifecycle.state = .running(loops: loops, bound: bound)
@@ -114,6 +113,7 @@ public final class HTTPServer: Sendable {
                     throw error
                 }
             }
+            context.configuration.sharedDescriptors?.add(loops, of: ObjectIdentifier(self))
         }
         context.logger.info(
             "HTTP server listening",
@@ -256,6 +256,7 @@ public final class HTTPServer: Sendable {
         let waiters: [@Sendable () -> Void] = lifecycle.withLock { lifecycle in
             lifecycle.loopsRunning -= 1
             guard lifecycle.loopsRunning == 0 else { return [] }
+            context.configuration.sharedDescriptors?.remove(ObjectIdentifier(self))
             switch lifecycle.state {
             case .running(_, let bound), .stopping(let bound), .stopped(let bound):
                 lifecycle.state = .stopped(bound: bound)
