@@ -380,11 +380,16 @@ final class Connection: DeadlineScheduled {
                 if handler !== protocolHandler { handler = protocolHandler }
                 if output.isEmpty { break }
                 let responsesBefore = output.pendingResponses
-                // A proxy's written arrays are kept for its next exchanges (``ByteArrayPool``).
-                let arrays = loop.context.handlerForwardsRequests ? loop.byteArrays : nil
-                let result = output.write(to: transport, scratch: loop.iovecScratch, arrays: arrays) { completed in
-                    loop.responseCompleted(completed)
-                }
+                // A proxy's written arrays are kept for its next exchanges (``ByteArrayPool``; read in the call,
+                // borrowed: a local optional copy of the reference was a retain and a release per write).
+                let result =
+                    loop.context.handlerForwardsRequests
+                    ? output.write(to: transport, scratch: loop.iovecScratch, arrays: loop.byteArrays) { completed in
+                        loop.responseCompleted(completed)
+                    }
+                    : output.write(to: transport, scratch: loop.iovecScratch, arrays: nil) { completed in
+                        loop.responseCompleted(completed)
+                    }
                 switch result {
                 case .bytes(let count):
                     if count > 0 {

@@ -163,9 +163,12 @@ final class HTTP1Session: ConnectionProtocolHandler {
             // A peer that reads none of the answers queued for it gets no more until it does (written bytes bring
             // the connection back here).
             if parser.isAtRequestBoundary && !hasOutputRoom(connection) { return }
-            // A proxy's copies of the head's lines and of a whole body are made in its loop's kept arrays.
-            let arrays = context.handlerForwardsRequests ? connection.loop.byteArrays : nil
-            let (consumed, result) = connection.input.withReadableBytes { parser.parse($0, arrays: arrays) }
+            // A proxy's copies of the head's lines and of a whole body are made in its loop's kept arrays (read in
+            // the call, borrowed: a local optional copy of the reference was a retain and a release per parse).
+            let (consumed, result) =
+                context.handlerForwardsRequests
+                ? connection.input.withReadableBytes { parser.parse($0, arrays: connection.loop.byteArrays) }
+                : connection.input.withReadableBytes { parser.parse($0, arrays: nil) }
             connection.input.consume(consumed)
             // Consumed: the head in a case's payload is moved to its binding, not copied out of the result.
             switch consume result {

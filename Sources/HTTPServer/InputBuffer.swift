@@ -82,8 +82,11 @@ struct InputBuffer {
 
 extension InputBuffer {
     /// Reads what `transport` has into the buffer, with at least `minimumSpace` bytes free first: the outcome, and
-    /// whether the bytes read filled that space (then more may be waiting in the socket).
-    mutating func read(from transport: any ConnectionTransport, minimumSpace: Int) -> (TransportResult, filled: Bool) {
+    /// whether the bytes read filled that space (then more may be waiting in the socket). Generic, not `any`: an upstream
+    /// connection's concrete transport was boxed into an existential for each call (a retain and a release).
+    mutating func read<Transport: ConnectionTransport>(
+        from transport: Transport, minimumSpace: Int
+    ) -> (TransportResult, filled: Bool) {
         var outcome = TransportResult.wouldBlock
         var space = 0
         let count = write(minimumSpace: minimumSpace) { buffer in

@@ -117,8 +117,8 @@ struct OutputQueue {
     /// `.wouldBlock` when output remains (wait for writability), or `.failed`. Calls `completed` for
     /// each response whose last byte went out. `arrays`: where the arrays of the chunks written go for reuse
     /// (``ByteArrayPool``), nil: released.
-    mutating func write(
-        to transport: any ConnectionTransport, scratch: UnsafeMutableBufferPointer<iovec>,
+    mutating func write<Transport: ConnectionTransport>(
+        to transport: Transport, scratch: UnsafeMutableBufferPointer<iovec>,
         arrays: ByteArrayPool? = nil, completed: (CompletedResponse) -> Void
     ) -> TransportResult {
         var total = 0
