@@ -164,10 +164,6 @@ public enum ConfigLoader {
         let line = 1 + before.count { $0.isNewline }
         return (line, 1 + before.reversed().prefix { !$0.isNewline }.count)
     }
-
-    static func reason(_ error: any Error) -> String {
-        (error as NSError).localizedFailureReason ?? (error as NSError).localizedDescription
-    }
 }
 
 /// Walks the YAML tree, building typed values and collecting errors.

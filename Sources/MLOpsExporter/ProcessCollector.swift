@@ -520,9 +520,11 @@ struct OpenProcessFiles: Sendable {
         openMissing()
     }
 
-    /// Opens those not open (one that could not be opened before, out of descriptors, is tried again).
+    /// Opens those not open (one that could not be opened before, out of descriptors, is tried again); none but
+    /// `stat` while it cannot be (a process gone: one failed open a scrape, not three).
     mutating func openMissing() {
         if stat < 0 { stat = Self.open(directory + "/stat") }
+        guard stat >= 0 else { return }
         if limits < 0 { limits = Self.open(directory + "/limits") }
         if netstat < 0 { netstat = Self.open(directory + "/net/netstat") }
     }
