@@ -84,7 +84,10 @@ def triton_infer(client, batch, request_id, binary=False, datatype="FP64", **opt
 def settled(e, sent):
     """The scrape once every exchange of every model in `sent` ({model: requests}) has been decoded or counted as a
     capture failure: an exchange is decoded after its response has left (a compressed one on a worker), so a scrape
-    right after the client's last answer may come before it (polled, with a deadline)."""
+    right after the client's last answer may come before it (polled, with a deadline). The scrape returned is one
+    taken after that: an exchange is counted captured once its rows are recorded, but one render reads the collectors
+    one after another, so the scrape that first showed the count could hold the model's series from before a worker
+    recorded the last rows (a CI run: 379 rows of 467, with every exchange counted captured)."""
     def done():
         _, s = scrape(e)
         for model, n in sent.items():
@@ -93,7 +96,8 @@ def settled(e, sent):
             if ended < n:
                 return None
         return s
-    return wait_for(done, timeout=15, what=f"every exchange decoded or counted ({sent})")
+    wait_for(done, timeout=15, what=f"every exchange decoded or counted ({sent})")
+    return scrape(e)[1]
 
 
 def assert_recorded(s, model, version, requests_sent, rows, clf):
