@@ -102,7 +102,7 @@ public struct CaptureDecoder: Sendable {
         // by Workspace.keptValues, whatever the exchanges).
         defer { workspace.rows.releaseIfOver(Workspace.keptValues) }
         workspace.rows.begin()
-        try decodeRows(request, response, headers, &workspace.rows)
+        try decodeRows(request, response, headers, &workspace.rows, &workspace.shape)
         workspace.rows.fillBinaryScores(positive: schema.positiveClassIndex)
         workspace.event.timestamp = nil
         workspace.event.latencySeconds = nil
@@ -119,13 +119,13 @@ public struct CaptureDecoder: Sendable {
     /// The exchange's rows, in `rows` (at ``Rows/begin()``).
     private func decodeRows(
         _ request: UnsafeRawBufferPointer, _ response: UnsafeRawBufferPointer,
-        _ headers: [(name: String, value: String)], _ rows: inout Rows
+        _ headers: [(name: String, value: String)], _ rows: inout Rows, _ shape: inout RequestShape
     ) throws(CaptureError) {
         switch `protocol` {
         case .kserveV1:
             try decodeKServeV1(parse(request, "request"), parse(response, "response"), &rows)
         case .openInferenceV2:
-            if !decodeOpenInferenceV2Directly(request, response, &rows) {
+            if !decodeOpenInferenceV2Directly(request, response, &rows, &shape) {
                 rows.begin()
                 try withTensorBody(request, "request") { (request, requestBinary) throws(CaptureError) in
                     try withTensorBody(response, "response") { (response, responseBinary) throws(CaptureError) in

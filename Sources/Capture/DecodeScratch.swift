@@ -7,6 +7,8 @@ import Synchronization
 struct Workspace {
     var rows: Rows
     var event: PredictionEvent
+    /// The last v2 request read in full, replayed for one of the same structure.
+    var shape = RequestShape()
     /// The most values (features, attributes, row infos) a workspace keeps after an exchange: a bigger exchange's
     /// arrays are freed when it ends, so that one exchange of ``CaptureDecoder/maxRows`` rows does not stay in memory
     /// (ordinary exchanges, a few rows, are far below).

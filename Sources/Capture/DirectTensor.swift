@@ -193,7 +193,8 @@ extension CaptureDecoder {
                 guard leaves.k < leaves.expected else { throw Fallback() }
                 if featureByColumn || fixedFeature >= 0,
                     let atNext = directNumericRun(
-                        &s, &leaves, &rows, byColumn: featureByColumn, fixed: fixedFeature, nested: level > 0)
+                        &s, &leaves, &rows.features, rows.featureCount, &rows.leafLog, byColumn: featureByColumn,
+                        fixed: fixedFeature, nested: level > 0)
                 {
                     // Short plain numbers for numeric features, read in a run; at the next element after a ',', or
                     // after the last one read.
@@ -231,23 +232,25 @@ extension CaptureDecoder {
     /// reached. Returns nil when the first leaf is none of those (nothing read), true when the cursor is at an
     /// element after a ',', false when it is after a leaf, not at a ','.
     ///
-    /// The features are written in place (one uniqueness check for the run, not one per leaf).
+    /// The features are written in place (one uniqueness check for the run, not one per leaf), each leaf logged in
+    /// `log` (``RequestShape``).
     @inline(__always)
     private func directNumericRun(
-        _ s: inout Scanner, _ leaves: inout LeafPosition, _ rows: inout Rows, byColumn: Bool, fixed: Int,
-        nested: Bool
+        _ s: inout Scanner, _ leaves: inout LeafPosition, _ features: inout [FeatureValue], _ featureCount: Int,
+        _ log: inout FeatureLeafLog, byColumn: Bool, fixed: Int, nested: Bool
     ) -> Bool? {
-        let featureCount = rows.featureCount
         let isNumeric = reader.featureIsNumeric
-        return rows.features.withUnsafeMutableBufferPointer { features -> Bool? in
+        return features.withUnsafeMutableBufferPointer { features -> Bool? in
             var read = false
             while true {
                 let feature = byColumn ? leaves.column : fixed
                 let index = leaves.row &* featureCount &+ feature
+                let start = s.pos
                 guard isNumeric[feature], index < features.count,
                     let value = s.shortNumber()
                 else { return read ? true : nil }
                 Rows.overwrite(features.baseAddress! + index, with: .number(value))
+                log.append(start: start, end: s.pos, slot: index)
                 read = true
                 leaves.advance()
                 guard nested, s.take(0x2C) else { return false }
@@ -267,9 +270,13 @@ extension CaptureDecoder {
         case .none:
             try s.skip(depth: depth)
         case .matrix:
-            rows.features[row &* rows.featureCount &+ column] = try directFeature(&s, column)
+            let value = try directFeature(&s, column)
+            if case .missing = value {} else { rows.leafLog.refuse() }
+            rows.features[row &* rows.featureCount &+ column] = value
         case .column(let index):
-            rows.features[row &* rows.featureCount &+ index] = try directFeature(&s, index)
+            let value = try directFeature(&s, index)
+            if case .missing = value {} else { rows.leafLog.refuse() }
+            rows.features[row &* rows.featureCount &+ index] = value
         case .probabilities:
             let value = try directNumber(&s)
             guard value >= 0 && value <= 1 else { throw Fallback() }

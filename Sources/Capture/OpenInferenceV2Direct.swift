@@ -37,15 +37,28 @@ extension CaptureDecoder {
     /// anything else: invalid JSON, any error of the tape path, repeated keys it reads, escapes in what it compares,
     /// names it cannot compare by bytes. A body of more bytes than ``maxValues`` is left to the tape path too (its
     /// bound is on values, never more than bytes).
+    ///
+    /// A request with the bytes of the one `shape` keeps but for its short numbers is read by replaying that one
+    /// (``RequestShape/replay(_:_:_:)``); one read in full is kept there in its place when it can be replayed.
     func decodeOpenInferenceV2Directly(
-        _ request: UnsafeRawBufferPointer, _ response: UnsafeRawBufferPointer, _ rows: inout Rows
+        _ request: UnsafeRawBufferPointer, _ response: UnsafeRawBufferPointer, _ rows: inout Rows,
+        _ shape: inout RequestShape
     ) -> Bool {
         guard readsV2Directly, request.count <= maxValues, response.count <= maxValues else { return false }
+        let requestBytes = request.assumingMemoryBound(to: UInt8.self)
         var state = DirectV2State()
         do {
-            var s = Scanner(request.assumingMemoryBound(to: UInt8.self))
-            try directRequest(&s, &state, &rows)
-            s = Scanner(response.assumingMemoryBound(to: UInt8.self))
+            if !shape.replay(requestBytes, &rows, &state) {
+                rows.begin()
+                state = DirectV2State()
+                var s = Scanner(requestBytes)
+                try directRequest(&s, &state, &rows)
+                shape.keep(requestBytes, &rows, state)
+                s = Scanner(response.assumingMemoryBound(to: UInt8.self))
+                try directResponse(&s, &state, &rows)
+                return true
+            }
+            var s = Scanner(response.assumingMemoryBound(to: UInt8.self))
             try directResponse(&s, &state, &rows)
             return true
         } catch {
@@ -117,6 +130,7 @@ extension CaptureDecoder {
             if index == 1 && state.firstReadAsSingle {
                 // Not the single input after all: its values were no features.
                 for i in rows.features.indices { rows.features[i] = .missing }
+                rows.leafLog.refuse()
                 state.firstReadAsSingle = false
             }
             var tensor = DirectTensor()

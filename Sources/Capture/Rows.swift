@@ -27,6 +27,9 @@ struct Rows {
     private(set) var probabilities: [Double] = []
     /// `count * attributeCount` values.
     var attributes: [String?] = []
+    /// The feature leaves the direct v2 reader took from short numbers while it read the request
+    /// (``RequestShape``); begun with the rows.
+    var leafLog = FeatureLeafLog()
 
     init(schema: borrowing Schema) {
         featureCount = schema.features.count
@@ -52,7 +55,10 @@ struct Rows {
 
     /// No rows, for an exchange (or another reading of one): what the arrays hold is meaningless until
     /// ``reset(count:)``, which reuses them.
-    mutating func begin() { count = 0 }
+    mutating func begin() {
+        count = 0
+        leafLog.begin()
+    }
 
     /// Frees the arrays (an empty row set) when they hold more than `limit` values in all.
     mutating func releaseIfOver(_ limit: Int) {

@@ -93,6 +93,12 @@ struct OpenInferenceV2DirectTests {
         }
     }
 
+    /// The default output names, or (one time in five) names of its own.
+    static func outputNames(_ g: inout RandomizedEquivalenceTests.Generator) -> OutputNames {
+        g.chance(20)
+            ? OutputNames(prediction: "label", score: ["confidence"], probabilities: ["probs", "p"]) : OutputNames()
+    }
+
     /// A request, a response and what they were built as.
     struct Exchange {
         var request: String
@@ -229,10 +235,156 @@ struct OpenInferenceV2DirectTests {
         let request = Array(exchange.request.utf8)
         let response = Array(exchange.response.utf8)
         var rows = Rows(schema: decoder.schema)
+        var shape = RequestShape()
         let read = request.withUnsafeBytes { req in
-            response.withUnsafeBytes { resp in decoder.decodeOpenInferenceV2Directly(req, resp, &rows) }
+            response.withUnsafeBytes { resp in decoder.decodeOpenInferenceV2Directly(req, resp, &rows, &shape) }
         }
         return read ? rows : nil
+    }
+
+    /// `text` with numbers outside strings replaced by `make`'s (each at random, or `every` one): those in `data`
+    /// arrays only (the leaves a replay reads afresh), or any (shapes too).
+    static func renumber(
+        _ text: String, _ g: inout RandomizedEquivalenceTests.Generator, dataOnly: Bool, every: Bool = false,
+        _ make: () -> String
+    ) -> String {
+        let bytes = Array(text.utf8)
+        var out: [UInt8] = []
+        var i = 0
+        var depth = 0
+        // The depth of the `data` array being read (numbers deeper are leaves), and whether `"data":` was just read.
+        var dataDepth: Int?
+        var afterDataKey = false
+        let numberBytes = Array("0123456789.eE+-".utf8)
+        while i < bytes.count {
+            let byte = bytes[i]
+            if byte == UInt8(ascii: "\"") {
+                var end = i + 1
+                while end < bytes.count && bytes[end] != UInt8(ascii: "\"") {
+                    end += bytes[end] == UInt8(ascii: "\\") ? 2 : 1
+                }
+                end = min(end + 1, bytes.count)
+                afterDataKey = bytes[i..<end].elementsEqual(Array("\"data\"".utf8))
+                out.append(contentsOf: bytes[i..<end])
+                i = end
+                continue
+            }
+            switch byte {
+            case UInt8(ascii: "["), UInt8(ascii: "{"):
+                depth += 1
+                if afterDataKey && byte == UInt8(ascii: "[") && dataDepth == nil { dataDepth = depth }
+                afterDataKey = false
+            case UInt8(ascii: "]"), UInt8(ascii: "}"):
+                if dataDepth == depth { dataDepth = nil }
+                depth -= 1
+            case UInt8(ascii: ":"), UInt8(ascii: " "), UInt8(ascii: "\n"), UInt8(ascii: "\t"), UInt8(ascii: "\r"):
+                break
+            default:
+                afterDataKey = false
+            }
+            let isStart = byte == UInt8(ascii: "-") || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
+            guard isStart else {
+                out.append(byte)
+                i += 1
+                continue
+            }
+            var end = i + 1
+            while end < bytes.count, numberBytes.contains(bytes[end]) { end += 1 }
+            if (!dataOnly || dataDepth != nil) && (every || g.chance(60)) {
+                out.append(contentsOf: Array(make().utf8))
+            } else {
+                out.append(contentsOf: bytes[i..<end])
+            }
+            i = end
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    @Test(
+        "pairs of exchanges of one structure: the second, replayed, reads as the direct reader and the tape path read it"
+    )
+    func replayedRequests() throws {
+        var w = Writer(g: RandomizedEquivalenceTests.Generator(rng: SplitMix64(seed: 61)))
+        var replayed = 0
+        var refused = 0
+        var firstKept = 0
+        for iteration in 0..<4_000 {
+            let schema = Self.schemas[w.g.int(Self.schemas.count)]
+            let outputs = Self.outputNames(&w.g)
+            w.spaced = w.g.chance(30)
+            var g = RandomizedEquivalenceTests.Generator(rng: SplitMix64(seed: UInt64(iteration) &+ 7))
+            // A short plain number, what a replay reads; another writer's numbers for every form.
+            func short() -> String {
+                g.chance(80) ? "\(g.chance(10) ? "-" : "")\(g.int(100)).\(1 + g.int(999))" : "\(g.int(10))"
+            }
+            var other = Writer(g: RandomizedEquivalenceTests.Generator(rng: SplitMix64(seed: UInt64(iteration) &+ 99)))
+            var first = Self.exchange(schema, outputs, &w)
+            if w.g.chance(70) { first.request = Self.renumber(first.request, &w.g, dataOnly: true, every: true, short) }
+            var second = first
+            switch w.g.int(10) {
+            case 0..<6: second.request = Self.renumber(first.request, &w.g, dataOnly: true, short)
+            case 6: second.request = Self.renumber(first.request, &w.g, dataOnly: true) { other.number() }
+            case 7: second.request = Self.renumber(first.request, &w.g, dataOnly: false, short)
+            case 8: second = Self.mutate(second, &w.g)
+            default: second = Self.exchange(schema, outputs, &w)
+            }
+            if w.g.chance(20) { second.response = Self.exchange(schema, outputs, &w).response }
+            let decoder = try CaptureDecoder(protocol: .openInferenceV2, schema: schema, outputs: outputs)
+            var tape = decoder
+            tape.readsV2Directly = false
+
+            // The direct reader with one shape, as a workspace holds it: the first exchange, then the second.
+            var rows = Rows(schema: schema)
+            var shape = RequestShape()
+            let a = (Array(first.request.utf8), Array(first.response.utf8))
+            let b = (Array(second.request.utf8), Array(second.response.utf8))
+            rows.begin()
+            let firstRead = a.0.withUnsafeBytes { req in
+                a.1.withUnsafeBytes { resp in decoder.decodeOpenInferenceV2Directly(req, resp, &rows, &shape) }
+            }
+            if firstRead && !shape.isEmpty { firstKept += 1 }
+            var probe = Rows(schema: schema)
+            var probeState = DirectV2State()
+            let replays = b.0.withUnsafeBufferPointer { shape.replay($0, &probe, &probeState) }
+            if !shape.isEmpty { if replays { replayed += 1 } else { refused += 1 } }
+            rows.begin()
+            let secondRead = b.0.withUnsafeBytes { req in
+                b.1.withUnsafeBytes { resp in decoder.decodeOpenInferenceV2Directly(req, resp, &rows, &shape) }
+            }
+            let fresh = Self.directRows(decoder, second)
+            #expect(secondRead == (fresh != nil), "\(iteration): \(first.request) then \(second.request)")
+            if secondRead, let fresh {
+                #expect(
+                    "\(Self.summary(rows))" == "\(Self.summary(fresh))",
+                    "\(iteration): \(first.request) then \(second.request)")
+            }
+            // The whole decoder (its workspace's shape): the second exchange's events are the tape path's.
+            _ = try? decode(decoder, first.request, first.response)
+            let actual = Result { () throws(CaptureError) in try decode(decoder, second.request, second.response) }
+            let expected = Result { () throws(CaptureError) in try decode(tape, second.request, second.response) }
+            #expect(
+                actual == expected && "\(actual)" == "\(expected)",
+                "\(iteration): \(first.request) then \(second.request) -> \(second.response)")
+        }
+        // Both ways are taken often: replays, and requests of another structure told apart.
+        #expect(
+            firstKept > 800 && replayed > 700 && refused > 300,
+            "kept \(firstKept), replayed \(replayed), refused \(refused)")
+    }
+
+    /// What the direct reader left in `rows`: every value a delivery reads, printed exactly.
+    static func summary(_ rows: Rows) -> String {
+        var text = "\(rows.count) \(rows.exchangeID ?? "-")"
+        for row in 0..<rows.count {
+            let info = rows.info[row]
+            text +=
+                " | \(info.unknownFeatures) \(String(describing: info.prediction)) \(String(describing: info.predictionClass))"
+            text +=
+                " \(String(describing: info.score)) \(info.hasProbabilities) \(info.id ?? "-") \(info.version ?? "-")"
+            for i in 0..<rows.featureCount { text += " \(rows.features[row * rows.featureCount + i])" }
+            for i in 0..<rows.attributeCount { text += " \(rows.attributes[row * rows.attributeCount + i] ?? "-")" }
+        }
+        return text + " p\(rows.probabilities)"
     }
 
     @Test("random exchanges: the direct reader delivers what the tape path delivers, to the bit, and reads most")
@@ -246,10 +398,7 @@ struct OpenInferenceV2DirectTests {
         var readWith = (rows: 0, probabilities: 0, score: 0, single: 0, version: 0, spaced: 0)
         for iteration in 0..<iterations {
             let schema = Self.schemas[w.g.int(Self.schemas.count)]
-            let outputs =
-                w.g.chance(20)
-                ? OutputNames(prediction: "label", score: ["confidence"], probabilities: ["probs", "p"])
-                : OutputNames()
+            let outputs = Self.outputNames(&w.g)
             w.spaced = w.g.chance(40)
             var exchange = Self.exchange(schema, outputs, &w)
             let mutated = w.g.chance(30)
