@@ -115,21 +115,24 @@ struct RequestShape {
             var at = first
             var from = first
             var k = 0
-            let count = leaves.count
             let done = rows.features.withUnsafeMutableBufferPointer { features -> Bool in
-                guard let slots = features.baseAddress else { return false }
-                while k < count {
-                    let leaf = leaves[k]
-                    let piece = leaf.start &- from
-                    guard request.count &- at >= piece, Self.same(body + at, known + from, piece) else { return false }
-                    s.pos = at &+ piece
-                    guard let value = s.shortNumber() else { return false }
-                    Rows.overwrite(slots + leaf.slot, with: .number(value))
-                    at = s.pos
-                    from = leaf.end
-                    k &+= 1
+                leaves.withUnsafeBufferPointer { leaves -> Bool in
+                    guard let slots = features.baseAddress else { return false }
+                    while k < leaves.count {
+                        let leaf = leaves[k]
+                        let piece = leaf.start &- from
+                        guard request.count &- at >= piece, Self.same(body + at, known + from, piece) else {
+                            return false
+                        }
+                        s.pos = at &+ piece
+                        guard let value = s.shortNumber() else { return false }
+                        Rows.overwrite(slots + leaf.slot, with: .number(value))
+                        at = s.pos
+                        from = leaf.end
+                        k &+= 1
+                    }
+                    return true
                 }
-                return true
             }
             guard done else { return false }
             let last = kept.count &- from

@@ -39,8 +39,11 @@ struct ShortNumberTests {
 
     /// Checks one input: when `number()` reads a short plain number from it, `shortNumber()` reads the same, to the
     /// bit, ending where it ends, and that is `Double(String)` of its text; otherwise nil, the cursor unmoved.
-    static func check(_ input: String, _ mismatches: inout [String]) {
-        let bytes = Array(input.utf8)
+    static func check(_ input: String, _ mismatches: inout [String]) { check(bytes: Array(input.utf8), &mismatches) }
+
+    /// ``check(_:_:)`` on bytes that need not be UTF-8.
+    static func check(bytes: [UInt8], _ mismatches: inout [String]) {
+        let input = bytes.map { $0 < 0x80 ? String(UnicodeScalar($0)) : "\\x\(String($0, radix: 16))" }.joined()
         let (value, pos) = read(bytes)
         if let (text, expected) = number(bytes), isShort(text) {
             if value?.bitPattern != expected.bitPattern || Double(text)?.bitPattern != expected.bitPattern
@@ -65,7 +68,10 @@ struct ShortNumberTests {
         ])
     func edges(_ text: String) {
         var mismatches: [String] = []
-        for tail in ["", ",", "]", " ", "}", "e5", "E", ".5", "5", "x"] { Self.check(text + tail, &mismatches) }
+        // Alone and with bytes after it (a number and the byte after it within 8 bytes are read as one word).
+        for tail in ["", ",", "]", " ", "}", "e5", "E", ".5", "5", "x"] {
+            for more in ["", "        ", ",0.25,1]}", "5555555"] { Self.check(text + tail + more, &mismatches) }
+        }
         // Short ones are read (not left to the general parser).
         #expect(!Self.isShort(text) || Self.read(Array(text.utf8)).value != nil, "\(text)")
         #expect(mismatches.isEmpty, "\(mismatches)")
@@ -97,6 +103,19 @@ struct ShortNumberTests {
         }
         #expect(mismatches.isEmpty, "\(mismatches)")
         #expect(short > 100_000)
+    }
+
+    @Test("500,000 random strings of number bytes, at every length and cut, read like number(), or are left to it")
+    func randomBytes() {
+        var rng = SplitMix64(seed: 8)
+        let alphabet = Array("0123456789012345678901234567890123456789.-.eE,] x".utf8) + [0x80, 0xFF, 0x00, 0x2F, 0x3A]
+        var mismatches: [String] = []
+        for _ in 0..<500_000 {
+            let count = Int.random(in: 1...20, using: &rng)
+            Self.check(bytes: (0..<count).map { _ in alphabet.randomElement(using: &rng)! }, &mismatches)
+            if mismatches.count >= 10 { break }
+        }
+        #expect(mismatches.isEmpty, "\(mismatches)")
     }
 
     @Test("the shortest text of random doubles in [-1000, 1000] and [0, 1] reads like Double(String)")
