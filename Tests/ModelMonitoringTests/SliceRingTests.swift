@@ -1,3 +1,4 @@
+import Exposition
 import ModelMonitoring
 import Testing
 
@@ -22,6 +23,47 @@ import Testing
         // Older than the window: refused.
         #expect(ring.block(for: 1009) == nil)
         #expect(ring.block(for: 1010) != nil)
+    }
+
+    /// Events placed while the wall clock ran a day ahead, then the clock set right (an NTP step back): the window
+    /// read now still holds them, and events now count in it. Before, the window read blank and every event was late
+    /// until the clock caught up with the newest slice, a day later.
+    @Test func aClockSteppedBackKeepsTheWindowAndRecordsNow() throws {
+        let ring = SliceRing(sliceSeconds: 10, sliceCount: 6, width: 1)
+        let ahead = WallClock.now() + 86_400
+        for k in 0..<3 {
+            let block = try #require(ring.block(for: ahead + Double(k) * 10))
+            ring.add(block, 0)
+            ring.wrote(block)
+        }
+        #expect(ring.window(now: ahead + 25).total(0) == 3)
+        // Read at the real time before any event: the three counts, not an empty window.
+        #expect(ring.window(now: WallClock.now()).total(0) == 3)
+        let block = try #require(ring.block(for: WallClock.now()), "an event now is late")
+        ring.add(block, 0)
+        ring.wrote(block)
+        #expect(ring.window(now: WallClock.now()).total(0) == 4)
+        // Time passing from there rotates the window as before: a window later, the counts have left it.
+        #expect(ring.window(now: WallClock.now() + 70).total(0) == 0)
+    }
+
+    /// A step back shorter than the window (three slices): an event now goes to the newest slice, and the window
+    /// read now holds every count (before, the newer slices were left out of it, and the events went to old ones).
+    @Test func aShortStepBackAlsoKeepsTheNewerSlices() throws {
+        let ring = SliceRing(sliceSeconds: 10, sliceCount: 12, width: 1)
+        let now = WallClock.now()
+        for t in [now + 30, now + 40] {
+            let block = try #require(ring.block(for: t))
+            ring.add(block, 0)
+            ring.wrote(block)
+        }
+        let block = try #require(ring.block(for: now))
+        ring.add(block, 0)
+        ring.wrote(block)
+        #expect(ring.window(now: now).total(0) == 3)
+        // An event of a past instant while the clock is right is still older than the window: refused.
+        #expect(ring.block(for: WallClock.now() - 3_600) == nil)
+        #expect(ring.window(now: WallClock.now()).total(0) == 3)
     }
 
     @Test func aJumpLongerThanTheWindowClearsEverything() throws {

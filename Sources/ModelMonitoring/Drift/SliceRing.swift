@@ -36,6 +36,9 @@ public final class SliceRing: Sendable {
     let closed = Mutex<ClosedTotals?>(nil)
     /// The positions (within a block) of Double slots whose window totals ``Window/totalDouble(_:)`` reads.
     let doubleSlots: [Int]
+    /// Epochs added to every time's (``epoch(_:)``): how far the wall clock has stepped back, in slices, since the
+    /// ring began (``realign(now:)``).
+    let stepBack = Atomic<Int>(0)
 
     struct ClosedTotals {
         let nowEpoch: Int
@@ -73,22 +76,51 @@ public final class SliceRing: Sendable {
             && doubleSlots == other.doubleSlots
     }
 
-    /// The epoch of Unix time `t`.
+    /// The epoch of Unix time `t` (its slice's number, moved on by the clock's steps back: ``realign(now:)``).
     @inline(__always)
-    public func epoch(_ t: Double) -> Int { Int((t / sliceSeconds).rounded(.down)) }
+    public func epoch(_ t: Double) -> Int {
+        Int((t / sliceSeconds).rounded(.down)) &+ stepBack.load(ordering: .relaxed)
+    }
 
     /// The offset in ``data`` of the block for an event at Unix time `t`, or nil when `t` is older than
     /// the window (relative to the newest slice seen).
+    ///
+    /// An event more than a slice behind the newest one while the wall clock is too (the clock stepped back: events
+    /// are placed by their arrival, which is now) moves the ring's time on by the step first (``realign(now:)``).
     @inline(__always)
     public func block(for t: Double) -> Int? {
-        let e = epoch(t)
+        var e = epoch(t)
         var current = newest.load(ordering: .acquiring)
         if e > current {
             advance(to: e)
             current = e
+        } else if e < current &- 1, realign(now: WallClock.now()) {
+            e = epoch(t)
+            current = newest.load(ordering: .acquiring)
+            if e > current {
+                advance(to: e)
+                current = e
+            }
         }
         if e <= current - sliceCount { return nil }
         return block(ofEpoch: e) * width
+    }
+
+    /// When Unix time `now` lies more than a slice before the newest slice (the wall clock stepped back: an NTP step,
+    /// a virtual machine's clock set right after a resume), moves the ring's time on by the step, so that `now` is in
+    /// the newest slice: the window keeps what it holds, in order, and goes on from there, rather than going blank
+    /// and counting every event late until the clock has caught up with the newest slice (a day, for a clock that
+    /// ran a day ahead). True when it did. A step forward needs nothing: the window rotates as time passing does.
+    @discardableResult
+    func realign(now: Double) -> Bool {
+        rotation.withLock { _ -> Bool in
+            let current = newest.load(ordering: .relaxed)
+            let e = epoch(now)
+            guard current != Int.min, e < current &- 1 else { return false }
+            stepBack.add(current &- e, ordering: .relaxed)
+            lateWrites.add(1, ordering: .releasing)
+            return true
+        }
     }
 
     /// The block holding epoch `e` (non-negative modulo).
@@ -129,8 +161,8 @@ public final class SliceRing: Sendable {
     /// the newest change only at a rotation or by a late write, so their totals are computed once and kept;
     /// a scrape adds only the newest block to them.
     public func window(now: Double) -> Window {
-        let e = epoch(now)
         let blocks = liveBlocks(now: now)
+        let e = epoch(now)
         let generation = lateWrites.load(ordering: .acquiring)
         let newestEpoch = newest.load(ordering: .acquiring)
         let open = newestEpoch == Int.min ? -1 : block(ofEpoch: newestEpoch) * width
@@ -213,6 +245,8 @@ public final class SliceRing: Sendable {
 
     /// The blocks (offsets) whose slice lies in the window ending at Unix time `now`.
     public func liveBlocks(now: Double) -> [Int] {
+        let newestEpoch = newest.load(ordering: .acquiring)
+        if newestEpoch != Int.min && epoch(now) < newestEpoch &- 1 { realign(now: now) }
         let e = epoch(now)
         var out: [Int] = []
         for block in 0..<sliceCount {
