@@ -98,6 +98,20 @@ public final class AtomicSlots: @unchecked Sendable {
         }
     }
 
+    /// Raises Double slot `index` (a time) to `value` if that is later, or sets it to `value` if it is later than
+    /// `value` by more than `steppedBack` seconds (the wall clock stepped back: kept, a time in the future would stand
+    /// until the clock caught up with it). One compare-and-swap, as ``storeMax(_:_:)``.
+    @inline(__always)
+    public func storeLatest(_ index: Int, _ value: Double, steppedBack: Double) {
+        var old = base[index].load(ordering: .relaxed)
+        while Double(bitPattern: old) < value || Double(bitPattern: old) - value > steppedBack {
+            let (done, current) = base[index].weakCompareExchange(
+                expected: old, desired: value.bitPattern, ordering: .relaxed)
+            if done { return }
+            old = current
+        }
+    }
+
     /// Raises integer slot `index` to `value` if that is larger (unsigned comparison).
     @inline(__always)
     public func storeMaxInteger(_ index: Int, _ value: UInt64) {

@@ -187,7 +187,7 @@ public final class ServiceCollector: ModelCollector {
         } else if classes > 0 {
             predictionCounts.add(v &* classes &+ model.classIndex(event.predictionClass))
         }
-        lastEvent.storeMax(v, receivedAt)
+        lastEvent.storeLatest(v, receivedAt, steppedBack: Self.clockStep)
     }
 
     /// Counts a request without a prediction (``MonitoredModel/recordRequest(version:status:errorKind:latencySeconds:receivedAt:)``):
@@ -198,7 +198,7 @@ public final class ServiceCollector: ModelCollector {
     ) {
         let v = model.versionIndex(version)
         recordServed(v, status: status, errorKind: errorKind, latencySeconds: latencySeconds)
-        lastEvent.storeMax(v, receivedAt)
+        lastEvent.storeLatest(v, receivedAt, steppedBack: Self.clockStep)
     }
 
     /// The request, its error kind and its latency, for version index `v`.
@@ -231,9 +231,14 @@ public final class ServiceCollector: ModelCollector {
         return errorKinds.slot(of: kind) ?? errorKindLimit
     }
 
+    /// How far before the last event's time an event's may be before the wall clock is taken to have stepped back
+    /// (receipt times of concurrent recorders differ by far less).
+    static let clockStep = 60.0
+
     /// Emits every version's series (error kinds seen so far; `__other__` only once used).
     public func collect(into sink: inout CollectorSink) {
         let f = Self.families
+        let now = WallClock.now()
         let kinds = errorKinds.all
         let kindLabels = self.kindLabels.withLock { cached in
             for v in 0..<versions where cached[v].count < kinds.count {
@@ -267,7 +272,13 @@ public final class ServiceCollector: ModelCollector {
                     sink.counter(f.predictedClass, l.classes[c], value: Double(predictionCounts.load(v * classes + c)))
                 }
             }
-            let last = lastEvent.loadDouble(v)
+            var last = lastEvent.loadDouble(v)
+            // After now by more than a step (the wall clock set back since): now, as at a restore, so that a staleness
+            // alert (`time() - …`) counts from here rather than staying silent until the clock catches up.
+            if last > now + Self.clockStep {
+                lastEvent.store(v, now.bitPattern)
+                last = now
+            }
             if last > 0 { sink.gauge(f.lastEvent, l.version, value: last) }
             if v < versions - 1 { sink.info(f.info, l.info) }
         }

@@ -32,6 +32,24 @@ import Testing
         #expect(!h.samples().contains { $0.hasPrefix("mlops_model_info") && $0.contains("__other__") })
     }
 
+    /// Events while the wall clock ran a day ahead, then the clock set right (an NTP step back): the last event's time
+    /// is now's, at the next event or the next scrape, not a day ahead (a staleness alert, `time() - …`, was silent
+    /// for the day). Receipt times a little out of order (concurrent recorders) still keep the latest.
+    @Test func aWallClockSteppedBackDoesNotLeaveTheLastEventInTheFuture() throws {
+        let h = try Harness([fraud])
+        let m = h.model("fraud")
+        let name = #"mlops_model_last_event_timestamp_seconds{model="fraud",version="v1"}"#
+        let now = WallClock.now()
+        #expect(m.record(version: "v1", prediction: .label("fraud"), receivedAt: now + 86_400) == nil)
+        #expect(m.record(version: "v1", prediction: .label("fraud"), receivedAt: now) == nil)
+        #expect(try abs(#require(h.value(name)) - now) < 1)
+        #expect(m.record(version: "v1", prediction: .label("fraud"), receivedAt: now - 2) == nil)
+        #expect(try abs(#require(h.value(name)) - now) < 1)
+        // No event after the step: the scrape brings it back to now.
+        #expect(m.record(version: "v1", prediction: .label("fraud"), receivedAt: now + 86_400) == nil)
+        #expect(try abs(#require(h.value(name)) - WallClock.now()) < 60)
+    }
+
     @Test func regressionPredictionHistogramUsesTheConfiguredBuckets() throws {
         let h = try Harness([eta])
         let m = h.model("eta")

@@ -171,11 +171,12 @@ final class RemoteWriter: Sendable {
         let done = DispatchSemaphore(value: 0)
     }
 
-    /// Waits `seconds`, or less when stopping; false when stopping.
+    /// Waits `seconds`, or less when stopping; false when stopping. Timed on the monotonic clock: a wall clock
+    /// stepped back (an NTP step) stalled sending for as long as the step.
     private func pause(_ seconds: Double) -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
+        let deadline = ContinuousClock.now + .seconds(max(0, seconds))
         while !stopping.load(ordering: .relaxed) {
-            let left = deadline.timeIntervalSinceNow
+            let left = (deadline - ContinuousClock.now).seconds
             if left <= 0 { return true }
             Thread.sleep(forTimeInterval: min(left, 0.05))
         }
@@ -184,9 +185,9 @@ final class RemoteWriter: Sendable {
 
     private func produce() {
         while !stopping.load(ordering: .relaxed) {
-            let began = Date()
+            let began = ContinuousClock.now
             collectOnce()
-            guard pause(configuration.interval.seconds - Date().timeIntervalSince(began)) else { return }
+            guard pause(configuration.interval.seconds - (ContinuousClock.now - began).seconds) else { return }
         }
     }
 
