@@ -24,6 +24,33 @@ struct PendingStoreTests {
         #expect(store.counts.pending == 0)
     }
 
+    /// Predictions stored while the wall clock ran a month ahead, then the clock set right (an NTP step back), then
+    /// more: they all expire by their ages. Before, the month-ahead entries stood at the head of the ring and nothing
+    /// behind them expired for a month (counted pending; their labels still answered `expired`).
+    @Test("entries stored by a clock a month ahead, then set right, expire by their ages")
+    func aClockSteppedBack() {
+        let store = PendingStore<Int>(capacity: 1_000, timeToLive: 3_600)
+        let now = 1_800_000_000.0
+        let month = 30 * 86_400.0
+        for k: UInt64 in 1...10 {
+            store.insert(key: k, time: now + month + Double(k), Int(k), now: now + month + Double(k))
+        }
+        for k: UInt64 in 11...20 { store.insert(key: k, time: now + Double(k), Int(k), now: now + Double(k)) }
+        #expect(store.counts.pending == 20)
+        store.expire(now: now + 1_800)
+        #expect(store.counts.pending == 20)
+        store.expire(now: now + 3 * 3_600)
+        #expect(store.counts.pending == 0)
+        #expect(store.counts.expired == 20)
+        // A step back with no insert after it: the scrape's expiry moves the times back too.
+        let other = PendingStore<Int>(capacity: 1_000, timeToLive: 3_600)
+        for k: UInt64 in 1...5 { other.insert(key: k, time: now + month, Int(k), now: now + month) }
+        other.expire(now: now)
+        #expect(other.counts.pending == 5)
+        other.expire(now: now + 2 * 3_600)
+        #expect(other.counts.pending == 0)
+    }
+
     @Test("20,000 random inserts and takes agree with a simple model (oldest waiting entry evicted when full)")
     func againstAModel() {
         var rng = SeededRandom(seed: 3)

@@ -155,6 +155,13 @@ public final class LabelJoiner: Sendable {
             return nil
         }
         return holding.withLock { _ -> JoinedOutcome? in
+            // The last label held arrived after now by more than a step back of the wall clock: the held labels'
+            // times moved back (the newest's now), and so the last one's, so that predictions go on without `holding`
+            // once they are past the hold.
+            if Double(bitPattern: lastHeld.load(ordering: .relaxed)) - receivedAt > PendingStore<HeldLabel>.clockStep {
+                held.expire(now: receivedAt)
+                lastHeld.store(receivedAt.bitPattern, ordering: .releasing)
+            }
             // Its label came first (counted unknown then): they join now, unless another label took the prediction
             // meanwhile (that one joined it; this one stays counted unknown).
             guard let label = held.take(key: key, now: receivedAt),
@@ -201,7 +208,10 @@ public final class LabelJoiner: Sendable {
             // The latest arrival, not the last stored: a long request's labels carry its start time, older than a
             // newer request's, and overwriting that hid the newer held label from its prediction (it was lost).
             // Under `holding`, so no other writer races this one.
-            if receivedAt > Double(bitPattern: lastHeld.load(ordering: .relaxed)) {
+            // Lowered too when after this arrival by more than a step of the wall clock back: a time in the future
+            // sent every prediction under `holding` until the clock caught up with it.
+            let last = Double(bitPattern: lastHeld.load(ordering: .relaxed))
+            if receivedAt > last || last - receivedAt > PendingStore<HeldLabel>.clockStep {
                 lastHeld.store(receivedAt.bitPattern, ordering: .releasing)
             }
             // A prediction stored since the first look: they join now, nothing held.

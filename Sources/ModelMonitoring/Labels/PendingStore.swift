@@ -201,6 +201,24 @@ public final class PendingStore<Payload: Sendable>: Sendable {
             return out
         }
 
+        /// When the newest entry arrived more than ``PendingStore/clockStep`` after `now` (the wall clock stepped back
+        /// since: an NTP step), moves every entry's time back by that much, so that the newest arrived now and the
+        /// others keep their ages. Arrival order is expiry order only on one clock: a prediction stored a month ahead
+        /// stood at the head, and no entry behind it expired for a month (counted pending, its label answered
+        /// `expired`).
+        mutating func rebase(now: Double) {
+            guard count > 0 else { return }
+            var tail = head + count - 1
+            if tail >= capacity { tail -= capacity }
+            let step = times[tail] - now
+            guard step > PendingStore.clockStep else { return }
+            var read = head
+            for _ in 0..<count {
+                times[read] -= step
+                read = read + 1 == capacity ? 0 : read + 1
+            }
+        }
+
         mutating func expire(before deadline: Double) {
             while count > 0 && times[head] < deadline {
                 if dropHead(.expired) { expired += 1 }
@@ -265,6 +283,7 @@ public final class PendingStore<Payload: Sendable>: Sendable {
                 s.rememberDropped(key, .evicted)
                 return
             }
+            s.rebase(now: now)
             s.expire(before: now - timeToLive)
             s.append(key, time, payload)
         }
@@ -295,9 +314,19 @@ public final class PendingStore<Payload: Sendable>: Sendable {
         return nil
     }
 
-    /// Expires every shard's old entries (run at scrape time, so that the counts are current).
+    /// How much later than now an entry's arrival must be for the wall clock to be taken as stepped back (arrivals
+    /// of concurrent writers differ by far less).
+    static var clockStep: Double { 60 }
+
+    /// Expires every shard's old entries (run at scrape time, so that the counts are current), after moving the times
+    /// of a shard whose newest entry arrived after now back (``Shard/rebase(now:)``).
     public func expire(now: Double) {
-        for shard in shards { shard.mutex.withLock { $0.expire(before: now - timeToLive) } }
+        for shard in shards {
+            shard.mutex.withLock { s in
+                s.rebase(now: now)
+                s.expire(before: now - timeToLive)
+            }
+        }
     }
 
     /// Entries waiting now, and the running totals of expired, evicted and replaced (duplicate id) entries.
