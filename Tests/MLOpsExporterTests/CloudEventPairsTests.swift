@@ -22,6 +22,21 @@ import Testing
 
     /// Ids are bytes: `é` composed and `e` with a combining accent are two ids (a `String` key paired them, as
     /// canonically equivalent).
+    /// Halves stored while the wall clock ran a day ahead, then the clock set right (an NTP step back), then more: they
+    /// all expire as orphans by their ages. Before, a half stored ahead kept every later one from expiring for a day.
+    @Test func halvesStoredByAClockAheadStillExpire() {
+        let pairs = CloudEventPairs(maxPending: 100, maxBytes: 1 << 20, ttl: 60)
+        let day = 86_400.0
+        for i in 0..<3 {
+            _ = pairs.add(half(3, at: day + Double(i)), kind: .request, key: "a\(i)", now: day + Double(i))
+        }
+        for i in 0..<3 { _ = pairs.add(half(3, at: Double(i)), kind: .request, key: "b\(i)", now: Double(i)) }
+        pairs.expire(now: 30)
+        #expect(pairs.counts.pending == 6)
+        pairs.expire(now: 200)
+        #expect(pairs.counts.pending == 0 && pairs.counts.orphans[0] == [6, 0, 0])
+    }
+
     @Test func canonicallyEquivalentIdsAreTwoIds() {
         let pairs = CloudEventPairs(maxPending: 10, maxBytes: 1 << 20, ttl: 60)
         #expect(pairs.add(half(3, at: 0), kind: .request, key: CloudEventPairs.Key("s\u{1F}\u{E9}X1"), now: 0).waits)

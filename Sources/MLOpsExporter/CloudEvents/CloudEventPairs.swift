@@ -37,7 +37,8 @@ final class CloudEventPairs: Sendable {
     /// One half: its body, when it arrived, and the `ce-time` it carried (Unix time), if any.
     struct Half: Sendable {
         let body: [UInt8]
-        let arrival: Double
+        /// Moved back after a step back of the wall clock (``CloudEventPairs/expire(now:)``).
+        fileprivate(set) var arrival: Double
         let eventTime: RFC3339.Instant?
         /// `ce-endpoint` (a KServe predictor or canary name), if any.
         let endpoint: String?
@@ -92,6 +93,8 @@ final class CloudEventPairs: Sendable {
         var orphans = [[UInt64]](
             repeating: [UInt64](repeating: 0, count: OrphanReason.allCases.count), count: Kind.allCases.count)
         var duplicates: UInt64 = 0
+        /// The latest arrival stored (``CloudEventPairs/rebase(_:now:)``).
+        var newestArrival = -Double.infinity
     }
 
     let maxPending: Int
@@ -170,6 +173,7 @@ final class CloudEventPairs: Sendable {
         s.waiting[key] = (kind, half, s.next)
         s.order.append((key, s.next))
         s.bytes += half.bytes
+        s.newestArrival = Swift.max(s.newestArrival, half.arrival)
     }
 
     /// Drops the halves older than the time-to-live (also done by ``add(_:kind:key:now:)``; at scrape time so that
@@ -177,6 +181,7 @@ final class CloudEventPairs: Sendable {
     func expire(now: Double) { state.withLock { expire(&$0, now: now) } }
 
     private func expire(_ s: inout State, now: Double) {
+        rebase(&s, now: now)
         while s.head < s.order.count {
             let (key, sequence) = s.order[s.head]
             guard let entry = s.waiting[key], entry.sequence == sequence else {
@@ -187,6 +192,17 @@ final class CloudEventPairs: Sendable {
             dropOldest(&s, reason: .expired)
         }
         compact(&s)
+    }
+
+    /// When the newest half stored arrived more than a minute after `now` (the wall clock stepped back since: an NTP
+    /// step), moves every half's arrival back by that much, so that the newest arrived now and the others keep their
+    /// ages: arrival order is expiry order only on one clock, and a half stored ahead kept every later one from
+    /// expiring until the clock caught up with it.
+    private func rebase(_ s: inout State, now: Double) {
+        let step = s.newestArrival - now
+        guard step > 60 else { return }
+        s.newestArrival = now
+        for key in Array(s.waiting.keys) { s.waiting[key]?.half.arrival -= step }
     }
 
     /// Drops the oldest waiting half, counted as an orphan for `reason`.
