@@ -341,6 +341,32 @@ struct StatusPageTests {
         #expect(later.contains("data-figure=\"request_rate\""))
     }
 
+    /// The wall clock stepped back an hour between two ticks (an NTP step), the monotonic clock one second on: the
+    /// history moves with the step, so the rates over the window read as before it. Before, no point was older than
+    /// now and the page said "collecting…" for the hour.
+    @Test("a wall clock stepped back between ticks: the history moves with it and the rates still read")
+    func clockSteppedBack() throws {
+        let exporter = try statusExporter()
+        let fraud = try #require(exporter.model("fraud"))
+        let t0 = 1_000_000.0
+        let c0 = ContinuousClock.now
+        exporter.statusHistory.sample(now: t0, clock: c0)
+        for i in 0..<30 {
+            fraud.recordRequest(version: "v2", status: i % 5 == 0 ? .error : .ok, latencySeconds: 0.03)
+        }
+        // One second later by the monotonic clock, an hour earlier by the wall clock.
+        let back = t0 + 1 - 3_600
+        exporter.statusHistory.sample(now: back, clock: c0 + .seconds(1))
+        let html = try #require(exporter.statusEndpoint.render(.overview, refresh: nil, now: back + 19)).html
+        #expect(html.contains(#"data-figure="error_ratio">20%</data>"#), "\(html)")
+        #expect(exporter.statusHistory.rings.withLock { $0.values.flatMap { $0 }.allSatisfy { $0.time <= back } })
+        // Without the monotonic clock (a caller's own times) nothing moves.
+        let other = try statusExporter()
+        other.statusHistory.sample(now: t0)
+        other.statusHistory.sample(now: back)
+        #expect(other.statusHistory.rings.withLock { $0.values.flatMap { $0 }.contains { $0.time == t0 } })
+    }
+
     /// A model reset by a reload (its counts from zero) between the base point and now: the change adds the
     /// increases between the points, as `increase()` does. Before, it compared the base with now alone: 100 ok and
     /// 50 errors before the reset, 99 ok and 60 errors after read as 109 requests with 9% errors (OK where 38% errors

@@ -30,6 +30,9 @@ final class StatusHistory: Sendable {
     let qualityRings = Mutex<[String: [QualityPoint]]>([:])
     /// When ``sample(now:)`` last ran (nil before the first).
     let lastSampled = Mutex<Double?>(nil)
+    /// The wall clock and the monotonic one at the last tick (``sample(now:clock:)``): a step of the wall clock between
+    /// two ticks is told from time passing by their difference.
+    let lastTick = Mutex<(wall: Double, clock: ContinuousClock.Instant)?>(nil)
     let running = Atomic<Bool>(false)
     let stopped = Atomic<Bool>(false)
     let held: Gauge?
@@ -55,7 +58,7 @@ final class StatusHistory: Sendable {
 
     private func tick() {
         guard !stopped.load(ordering: .relaxed) else { return }
-        sample(now: WallClock.now())
+        sample(now: WallClock.now(), clock: ContinuousClock.now)
         queue.asyncAfter(deadline: .now() + .seconds(1)) { [weak self] in self?.tick() }
     }
 
@@ -69,8 +72,20 @@ final class StatusHistory: Sendable {
         model.context.configuration.slos.lazy.filter { $0.type == .quality }.map(\.window.seconds).max()
     }
 
-    /// Takes a point of every model that is due.
-    func sample(now: Double) {
+    /// Takes a point of every model that is due. With `clock` (the timer's ticks), a step of the wall clock since the
+    /// last tick (an NTP step: the wall clock moved more than 2 s more or less than the monotonic one) first moves every
+    /// point by the step, so that the history keeps its spacing on the new clock: after a step back, the page showed
+    /// "collecting…" for as long as the step (no point was older than now), and after a step forward its rates ran over
+    /// the step's length.
+    func sample(now: Double, clock: ContinuousClock.Instant? = nil) {
+        if let clock {
+            let step = lastTick.withLock { last -> Double in
+                defer { last = (now, clock) }
+                guard let last else { return 0 }
+                return (now - last.wall) - (clock - last.clock).seconds
+            }
+            if abs(step) > 2 { move(by: step) }
+        }
         // A model that appeared since the last tick (a reload added it) counted from zero when it was built, after
         // that tick: its first point is zero then (every tick's time is kept, points due or not: a model's points
         // come every window/120 s, and a zero point at the last point taken spread its first counts over time it did
@@ -122,6 +137,22 @@ final class StatusHistory: Sendable {
             }
         }
         held?.set(Double(total + qualityTotal))
+    }
+
+    /// Moves every point, and the last sample's time, by `seconds`.
+    func move(by seconds: Double) {
+        rings.withLock { Self.move(&$0, by: seconds, time: \.time) }
+        qualityRings.withLock { Self.move(&$0, by: seconds, time: \.time) }
+        lastSampled.withLock { $0 = $0.map { $0 + seconds } }
+    }
+
+    static func move<Point>(_ rings: inout [String: [Point]], by seconds: Double, time: WritableKeyPath<Point, Double>)
+    {
+        for key in Array(rings.keys) {
+            guard var ring = rings.removeValue(forKey: key) else { continue }
+            for i in ring.indices { ring[i][keyPath: time] += seconds }
+            rings[key] = ring
+        }
     }
 
     /// The models of `names` whose last point in `rings` is at least their interval old (`interval` nil: the model
