@@ -50,6 +50,7 @@ extension CaptureDecoder {
         do {
             if !shape.replay(requestBytes, &rows, &state) {
                 rows.begin()
+                if request.count > RequestShape.maxBytes { rows.leafLog.refuse() }  // too long to keep: not logged
                 state = DirectV2State()
                 var s = Scanner(requestBytes)
                 try directRequest(&s, &state, &rows)

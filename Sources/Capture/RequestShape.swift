@@ -11,9 +11,10 @@ import Ingestion
 /// Where the direct reader took a feature from a short plain number (``Scanner/shortNumber()``) in a v2 request: the
 /// number's bytes and the slot of ``Rows/features`` it went to. Logged while a request is read (``Rows/leafLog``).
 struct FeatureLeaf {
-    var start: Int
-    var end: Int
-    var slot: Int
+    /// Offsets into the request (below ``RequestShape/maxBytes``).
+    var start: UInt16
+    var end: UInt16
+    var slot: UInt32
 }
 
 /// The feature leaves one reading of a request took from short numbers, in the order read.
@@ -27,15 +28,18 @@ struct FeatureLeafLog {
         usable = true
     }
 
-    /// A leaf taken; one that starts before the last one's end (a tensor's data read again) makes the log unusable.
+    /// A leaf taken; one that starts before the last one's end (a tensor's data read again), past
+    /// ``RequestShape/maxBytes`` or past ``RequestShape/maxLeaves`` leaves makes the log unusable (its memory bounded).
     @inline(__always)
     mutating func append(start: Int, end: Int, slot: Int) {
         guard usable else { return }
-        if let last = leaves.last, start < last.end {
+        guard end <= RequestShape.maxBytes, leaves.count < RequestShape.maxLeaves, slot <= Int(UInt32.max),
+            leaves.last.map({ start >= Int($0.end) }) ?? true
+        else {
             usable = false
             return
         }
-        leaves.append(FeatureLeaf(start: start, end: end, slot: slot))
+        leaves.append(FeatureLeaf(start: UInt16(start), end: UInt16(end), slot: UInt32(slot)))
     }
 
     mutating func refuse() { usable = false }
@@ -48,13 +52,16 @@ struct FeatureLeafLog {
 /// features. Clients send the same structure again and again (one serializer, one model): reading one then costs a
 /// comparison of its bytes and the numbers' parsing, not a walk of its JSON.
 ///
-/// Bounded: a request of at most ``maxBytes`` bytes is kept, one per workspace (a decoder's).
+/// Bounded: a request of at most ``maxBytes`` bytes and ``maxLeaves`` leaves is kept, one per workspace (a decoder's):
+/// with the log it is read with, at most 24 KiB a workspace.
 ///
 /// Contract: ``replay(_:_:_:)`` sets `rows` and `state` exactly as ``CaptureDecoder``'s direct reading of the
 /// request would (tested against it on random pairs of requests), or returns false with `rows` meaningless.
 struct RequestShape {
     /// The longest request kept.
-    static let maxBytes = 16 * 1024
+    static let maxBytes = 8 * 1024
+    /// The most feature leaves of a request kept.
+    static let maxLeaves = 1024
 
     private var bytes: [UInt8] = []
     private var leaves: [FeatureLeaf] = []
@@ -79,7 +86,7 @@ struct RequestShape {
         }
         guard set == rows.leafLog.leaves.count else { return }
         for leaf in rows.leafLog.leaves {
-            guard case .number = rows.features[leaf.slot] else { return }
+            guard case .number = rows.features[Int(leaf.slot)] else { return }
         }
         let unknown = rows.info[0].unknownFeatures
         for row in 0..<rows.count {
@@ -108,7 +115,7 @@ struct RequestShape {
             guard let known = kept.baseAddress else { return false }
             // The first piece (the envelope up to the first leaf) before the rows are touched: a request of another
             // structure is told apart here.
-            let first = leaves.first?.start ?? kept.count
+            let first = leaves.first.map { Int($0.start) } ?? kept.count
             guard request.count >= first, Self.same(body, known, first) else { return false }
             rows.reset(count: rowCount)
             var s = Scanner(request)
@@ -120,15 +127,15 @@ struct RequestShape {
                     guard let slots = features.baseAddress else { return false }
                     while k < leaves.count {
                         let leaf = leaves[k]
-                        let piece = leaf.start &- from
+                        let piece = Int(leaf.start) &- from
                         guard request.count &- at >= piece, Self.same(body + at, known + from, piece) else {
                             return false
                         }
                         s.pos = at &+ piece
                         guard let value = s.shortNumber() else { return false }
-                        Rows.overwrite(slots + leaf.slot, with: .number(value))
+                        Rows.overwrite(slots + Int(leaf.slot), with: .number(value))
                         at = s.pos
-                        from = leaf.end
+                        from = Int(leaf.end)
                         k &+= 1
                     }
                     return true

@@ -372,6 +372,35 @@ struct OpenInferenceV2DirectTests {
             "kept \(firstKept), replayed \(replayed), refused \(refused)")
     }
 
+    @Test("a request is kept for replays up to 8 KiB and 1,024 feature leaves, the memory a workspace keeps bounded")
+    func keptRequestsAreBounded() throws {
+        let schema = Self.schemas.last!  // 20 numeric features
+        let decoder = try CaptureDecoder(protocol: .openInferenceV2, schema: schema, outputs: OutputNames())
+        func kept(rows count: Int, id: String = "") -> Bool {
+            let row = (0..<20).map { "\($0 % 10).5" }.joined(separator: ",")
+            let data = Array(repeating: row, count: count).joined(separator: ",")
+            let request = Array(
+                #"{"id":"\#(id)","inputs":[{"name":"x","shape":[\#(count),20],"datatype":"FP64","data":[\#(data)]}]}"#
+                    .utf8)
+            let predictions = Array(repeating: "1", count: count).joined(separator: ",")
+            let response = Array(
+                #"{"outputs":[{"name":"predict","shape":[\#(count)],"datatype":"INT64","data":[\#(predictions)]}]}"#
+                    .utf8)
+            var rows = Rows(schema: schema)
+            var shape = RequestShape()
+            rows.begin()
+            let read = request.withUnsafeBytes { req in
+                response.withUnsafeBytes { decoder.decodeOpenInferenceV2Directly(req, $0, &rows, &shape) }
+            }
+            #expect(read)
+            return !shape.isEmpty
+        }
+        #expect(kept(rows: 51))  // 1,020 leaves, 4.2 KB
+        #expect(!kept(rows: 52))  // 1,040 leaves
+        #expect(kept(rows: 1, id: String(repeating: "i", count: 8_000)))
+        #expect(!kept(rows: 1, id: String(repeating: "i", count: 8_200)))  // over 8 KiB
+    }
+
     /// What the direct reader left in `rows`: every value a delivery reads, printed exactly.
     static func summary(_ rows: Rows) -> String {
         var text = "\(rows.count) \(rows.exchangeID ?? "-")"

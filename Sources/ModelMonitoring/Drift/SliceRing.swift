@@ -111,9 +111,13 @@ public final class SliceRing: Sendable {
     /// the newest slice: the window keeps what it holds, in order, and goes on from there, rather than going blank
     /// and counting every event late until the clock has caught up with the newest slice (a day, for a clock that
     /// ran a day ahead). True when it did. A step forward needs nothing: the window rotates as time passing does.
+    /// Checked before the lock is taken: an old event (a backfill through `record(..., receivedAt:)`) while the clock is
+    /// right costs a reading of the clock, not the rotation lock.
     @discardableResult
     func realign(now: Double) -> Bool {
-        rotation.withLock { _ -> Bool in
+        let newestEpoch = newest.load(ordering: .acquiring)
+        guard newestEpoch != Int.min, epoch(now) < newestEpoch &- 1 else { return false }
+        return rotation.withLock { _ -> Bool in
             let current = newest.load(ordering: .relaxed)
             let e = epoch(now)
             guard current != Int.min, e < current &- 1 else { return false }
@@ -245,8 +249,7 @@ public final class SliceRing: Sendable {
 
     /// The blocks (offsets) whose slice lies in the window ending at Unix time `now`.
     public func liveBlocks(now: Double) -> [Int] {
-        let newestEpoch = newest.load(ordering: .acquiring)
-        if newestEpoch != Int.min && epoch(now) < newestEpoch &- 1 { realign(now: now) }
+        realign(now: now)
         let e = epoch(now)
         var out: [Int] = []
         for block in 0..<sliceCount {
