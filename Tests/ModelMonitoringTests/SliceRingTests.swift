@@ -66,6 +66,16 @@ import Testing
         #expect(ring.window(now: WallClock.now()).total(0) == 3)
     }
 
+    /// A look back (a caller's `now` an hour ago) while the clock is right is no step: it moves nothing.
+    @Test func aPastNowIsALookBackNotAStep() throws {
+        let ring = SliceRing(sliceSeconds: 10, sliceCount: 6, width: 1)
+        let block = try #require(ring.block(for: WallClock.now()))
+        ring.add(block, 0)
+        ring.wrote(block)
+        #expect(ring.window(now: WallClock.now() - 3_600).total(0) == 0)
+        #expect(ring.window(now: WallClock.now()).total(0) == 1)
+    }
+
     @Test func aJumpLongerThanTheWindowClearsEverything() throws {
         let ring = SliceRing(sliceSeconds: 1, sliceCount: 3, width: 1)
         for t in 0..<3 { ring.add(try #require(ring.block(for: Double(t) + 100)), 0) }

@@ -249,7 +249,9 @@ public final class SliceRing: Sendable {
 
     /// The blocks (offsets) whose slice lies in the window ending at Unix time `now`.
     public func liveBlocks(now: Double) -> [Int] {
-        realign(now: now)
+        // The wall clock read for the step, not `now`: a caller's past `now` (a look back) moves nothing.
+        let newestEpoch = newest.load(ordering: .acquiring)
+        if newestEpoch != Int.min && epoch(now) < newestEpoch &- 1 { realign(now: WallClock.now()) }
         let e = epoch(now)
         var out: [Int] = []
         for block in 0..<sliceCount {
