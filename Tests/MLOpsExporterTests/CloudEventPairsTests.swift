@@ -35,6 +35,16 @@ import Testing
         #expect(pairs.counts.pending == 6)
         pairs.expire(now: 200)
         #expect(pairs.counts.pending == 0 && pairs.counts.orphans[0] == [6, 0, 0])
+        // A half taken before the step and put back after it (no worker was free) arrives now, and moves the
+        // others no second time: they still expire by their ages, not at once.
+        let again = CloudEventPairs(maxPending: 100, maxBytes: 1 << 20, ttl: 60)
+        _ = again.add(half(3, at: day), kind: .request, key: "x", now: day)
+        _ = again.add(half(3, at: 10), kind: .request, key: "y", now: 10)
+        again.restore(half(3, at: day + 1), kind: .response, key: "z", now: 40)
+        again.expire(now: 60)
+        #expect(again.counts.pending == 3)
+        again.expire(now: 150)
+        #expect(again.counts.pending == 0)
     }
 
     @Test func canonicallyEquivalentIdsAreTwoIds() {

@@ -160,6 +160,10 @@ final class CloudEventPairs: Sendable {
                 }
                 return
             }
+            // An arrival more than a minute after now (taken before a step back of the wall clock): now's, as the
+            // others waiting were moved back; kept, the next expiry would move them all back a second time.
+            var half = half
+            if half.arrival - now > 60 { half.arrival = now }
             store(&s, half, kind: kind, key: key)
         }
     }
