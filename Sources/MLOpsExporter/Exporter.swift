@@ -365,8 +365,17 @@ public final class Exporter: Sendable {
     public func shutdown(deadline: Duration = .seconds(10)) {
         let began = ContinuousClock.now
         state.ready.store(false, ordering: .relaxed)
-        proxy?.shutdown(deadline: deadline)
-        server.shutdown(deadline: deadline)
+        // Both ports stop at once, under one deadline: one after the other, each with the whole deadline, a stream on
+        // the proxy port kept the web port serving, and the stop took up to twice `--shutdown-timeout` (a supervisor's
+        // SIGKILL then came before the last checkpoint).
+        let stopped = DispatchGroup()
+        if let proxy {
+            stopped.enter()
+            proxy.shutdown(deadline: deadline) { stopped.leave() }
+        }
+        stopped.enter()
+        server.shutdown(deadline: deadline) { stopped.leave() }
+        stopped.wait()
         statusHistory.stop()
         web.stopWatching()
         // No more events come: halves still waiting for their pair are not kept across restarts.
@@ -478,11 +487,19 @@ public final class Exporter: Sendable {
             return 1
         }
         while true {
-            let signal = signals.next()
+            var signal = signals.next()
             if signal == SIGHUP {
-                _ = config.reload(trigger: "SIGHUP")
-                web.reload(trigger: "SIGHUP")
-                continue
+                // SIGHUPs queued meanwhile are one reload, and a stop among them is not kept waiting behind them: a
+                // storm of 40 (each reload up to 5 s, waiting for the proxy's replaced routings) delayed a SIGTERM by
+                // 19 s, the exporter ready and serving all along.
+                let queued = signals.queued()
+                if let stop = queued.first(where: { $0 != SIGHUP }) {
+                    signal = stop
+                } else {
+                    _ = config.reload(trigger: "SIGHUP")
+                    web.reload(trigger: "SIGHUP")
+                    continue
+                }
             }
             let name = signal == SIGTERM ? "SIGTERM" : signal == SIGQUIT ? "SIGQUIT" : "SIGINT"
             logger.info("shutting down", metadata: ["signal": "\(name)"])

@@ -31,6 +31,8 @@ private func writeSignalToPipe(_ signal: Int32) {
 final class SignalPipe {
     private let signals: [Int32]
     private var previous: [sigaction] = []
+    /// The creating thread's signal mask before the signals were unblocked in it (``restore()`` puts it back).
+    private var previousMask = sigset_t()
     private let readEnd: Int32
     private let writeEnd: Int32
 
@@ -70,7 +72,7 @@ final class SignalPipe {
             previous.append(old)
         }
         // Delivered here even if the process blocked them early (``block(_:)``) for every other thread.
-        Self.mask(signals, SIG_UNBLOCK)
+        Self.mask(signals, SIG_UNBLOCK, old: &previousMask)
     }
 
     /// Blocks `signals` in the calling thread (and the threads it starts afterwards).
@@ -85,10 +87,27 @@ final class SignalPipe {
     }
 
     private static func mask(_ signals: [Int32], _ how: Int32) {
+        var ignored = sigset_t()
+        mask(signals, how, old: &ignored)
+    }
+
+    private static func mask(_ signals: [Int32], _ how: Int32, old: inout sigset_t) {
         var set = sigset_t()
         sigemptyset(&set)
         for signal in signals { sigaddset(&set, signal) }
-        pthread_sigmask(how, &set, nil)
+        pthread_sigmask(how, &set, &old)
+    }
+
+    /// The signals that have arrived and are not read yet, read without waiting (empty when none).
+    func queued() -> [Int32] {
+        var out: [Int32] = []
+        var descriptor = pollfd(fd: readEnd, events: Int16(POLLIN), revents: 0)
+        while poll(&descriptor, 1, 0) == 1, descriptor.revents & Int16(POLLIN) != 0 {
+            var byte: UInt8 = 0
+            guard read(readEnd, &byte, 1) == 1 else { break }
+            out.append(Int32(byte))
+        }
+        return out
     }
 
     /// Blocks until one of the signals arrives and returns it.
@@ -103,12 +122,18 @@ final class SignalPipe {
         }
     }
 
-    /// Puts the previous handlers back and closes the pipe (the signals stay unblocked in this thread).
+    /// Puts the previous handlers back and closes the pipe.
+    ///
+    /// The signals are blocked in this thread while the handlers change, and its mask from before is then put back: a
+    /// signal that came between the old handler's return and the process's exit took the default action (the CLI
+    /// exited 129 on a SIGHUP during its stop); with the CLI's mask (them blocked from the start) it stays pending.
     func restore() {
+        Self.mask(signals, SIG_BLOCK)
         for (signal, old) in zip(signals, previous) {
             var old = old
             sigaction(signal, &old, nil)
         }
+        pthread_sigmask(SIG_SETMASK, &previousMask, nil)
         signalPipeWriteEnd = -1
         close(readEnd)
         close(writeEnd)

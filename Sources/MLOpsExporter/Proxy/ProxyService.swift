@@ -114,6 +114,12 @@ final class ProxyService: Sendable {
         server.shutdown(deadline: deadline)
     }
 
+    /// Begins a graceful stop within `deadline` and returns at once; `completion` runs when the proxy has stopped.
+    func shutdown(deadline: Duration, completion: @escaping @Sendable () -> Void) {
+        stopFlag.stopped.store(true, ordering: .relaxed)
+        server.shutdown(deadline: deadline, completion: completion)
+    }
+
     /// Waits until the routings and upstreams replaced by earlier reloads are few enough to take one more each
     /// (``PublishedReference/waitForRoom()``): on the reloading thread, before the reload's models are applied.
     func waitForRoom() {
