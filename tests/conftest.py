@@ -256,3 +256,34 @@ def scrape(exporter):
 def sample(samples, name, **labels):
     """The value of the series `name{labels}` in a `scrape` result; None when it is absent."""
     return samples.get((name, tuple(sorted(labels.items()))))
+
+
+class WriteReceiver:
+    """An HTTP receiver (a remote write endpoint) on a free loopback port that answers every POST 204 and notes when
+    each arrived, on the monotonic clock; `close()` stops it."""
+
+    def __init__(self):
+        import http.server
+        import threading
+
+        arrivals = self.arrivals = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                arrivals.append(time.monotonic())
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def since(self, instant):
+        return sum(1 for t in self.arrivals if t >= instant)
+
+    def close(self):
+        self.server.shutdown()

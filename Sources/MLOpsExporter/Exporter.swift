@@ -368,13 +368,16 @@ public final class Exporter: Sendable {
         // Both ports stop at once, under one deadline: one after the other, each with the whole deadline, a stream on
         // the proxy port kept the web port serving, and the stop took up to twice `--shutdown-timeout` (a supervisor's
         // SIGKILL then came before the last checkpoint).
+        // With remote write, a quarter of the deadline (at most 1 s) is kept for its staleness markers: a stream held
+        // open to the deadline left none, and the receiver kept the stopped exporter's series for 5 minutes.
+        let reserve = remoteWriter == nil ? Duration.zero : min(.seconds(1), deadline / 4)
         let stopped = DispatchGroup()
         if let proxy {
             stopped.enter()
-            proxy.shutdown(deadline: deadline) { stopped.leave() }
+            proxy.shutdown(deadline: deadline - reserve) { stopped.leave() }
         }
         stopped.enter()
-        server.shutdown(deadline: deadline) { stopped.leave() }
+        server.shutdown(deadline: deadline - reserve) { stopped.leave() }
         stopped.wait()
         statusHistory.stop()
         web.stopWatching()

@@ -4,15 +4,13 @@ alone (what an NTP step does). A clock that ran a day ahead and is set right mus
 leave the last event's time a day ahead, or stall remote write for the size of the step."""
 
 import glob
-import http.server
 import json
-import threading
 import time
 from email.utils import parsedate_to_datetime
 
 import pytest
 
-from conftest import ROOT, Exporter, scrape, sample, wait_for
+from conftest import ROOT, Exporter, WriteReceiver, sample, scrape, wait_for
 
 MODEL = f"""
 models:
@@ -38,34 +36,10 @@ def libfaketime():
     return found[0]
 
 
-class Receiver:
-    """A remote write receiver that notes when each request arrives (the monotonic clock: the test's is not faked)."""
-
-    def __init__(self):
-        arrivals = self.arrivals = []
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                arrivals.append(time.monotonic())
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def since(self, instant):
-        return sum(1 for t in self.arrivals if t >= instant)
-
-
 @pytest.fixture
 def faked(binary, tmp_path):
     """Starts the exporter with its wall clock read from a file: (exporter, step(offset), receiver)."""
-    receiver = Receiver()
+    receiver = WriteReceiver()
     clock = tmp_path / "clock"
     clock.write_text("+0\n")  # started at the real time (libfaketime moves timerfd deadlines too: a step at start
     # would move the runtime's first timers by it)
@@ -101,7 +75,7 @@ def faked(binary, tmp_path):
         yield exporter, step, receiver
     finally:
         exporter.stop()
-        receiver.server.shutdown()
+        receiver.close()
 
 
 def post(exporter, count, start):

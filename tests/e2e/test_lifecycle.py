@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import wait_for
+from conftest import WriteReceiver, wait_for
 from proxy_support import start_proxy  # noqa: F401
 
 MODELS = """
@@ -105,6 +105,30 @@ def test_a_storm_of_sighups_does_not_hold_back_sigterm(start_proxy, slow_upstrea
     assert took < 9, f"stopped {took:.1f} s after SIGTERM"
     reloads = exporter.log_path.read_text().count("SIGHUP")
     assert reloads < 40, "every SIGHUP was a reload of its own"
+
+
+def test_remote_write_keeps_time_for_its_staleness_markers(start_proxy, slow_upstream):
+    """A stream held open to the deadline: the drains leave remote write a slice of it for the staleness markers (the
+    stopped exporter's series end at once on the receiver). Before, the drains took it all and no marker was sent,
+    silently."""
+    receiver = WriteReceiver()
+    posts = receiver.arrivals
+    try:
+        models = MODELS + (f"remote_write:\n  url: http://127.0.0.1:{receiver.port}/api/v1/write\n"
+                           "  interval: 60s\n  timeout: 2s\n")
+        exporter = start_proxy(models, slow_upstream.url, "--shutdown-timeout", "3")
+        wait_for(lambda: posts, timeout=10, what="a first remote write")
+        stream = socket.create_connection(("127.0.0.1", exporter.proxy_port))
+        stream.sendall(b"POST /stream HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}")
+        wait_for(lambda: b"data: x" in stream.recv(4096), timeout=10, what="the stream through the proxy")
+        stopping = time.monotonic()
+        took, rc = stop_seconds(exporter)
+        assert rc == 0 and took < 4, took
+        # The markers: the one write after the stop began (the interval's next write is a minute after the first).
+        assert any(t > stopping for t in posts), (stopping, posts, exporter.log_path.read_text()[-1500:])
+        stream.close()
+    finally:
+        receiver.close()
 
 
 def test_signals_during_the_stop_never_kill_it(start_proxy, slow_upstream):

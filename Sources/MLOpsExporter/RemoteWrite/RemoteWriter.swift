@@ -143,7 +143,12 @@ final class RemoteWriter: Sendable {
         metrics.staleMarkers.inc(by: Double(markers.count))
         let timestamp = Int64((WallClock.now() * 1000).rounded())
         guard within > .zero, let bodies = try? encoder.encode(markers, timestamp: timestamp) else {
-            return metrics.dropped("shutdown", markers.count)
+            metrics.dropped("shutdown", markers.count)
+            // Said in the log: counted just before exit, where nothing carries the count (before, silent).
+            logger.warning(
+                "remote write: staleness markers not sent at shutdown (no time left of --shutdown-timeout)",
+                metadata: ["series": "\(markers.count)"])
+            return
         }
         let per = encoder.maxSamplesPerRequest
         let progress = ShutdownSend()
