@@ -175,7 +175,15 @@ public final class Checkpointer: Sendable {
             guard let read = try file.read(maxBytes: maxBytes, prefix: CheckpointFormat.magic, checkAbove: 64 << 20)
             else {
                 owns.store(true, ordering: .relaxed)
-                logger.info("storage: no checkpoint yet; starting with empty state", metadata: ["path": "\(file.path)"])
+                if crashed {
+                    // Before, only "no checkpoint yet": a crash loop before the first checkpoint left no trace.
+                    logger.warning(
+                        "storage: the process before did not stop cleanly and left no checkpoint (it stopped before its first); starting with empty state",
+                        metadata: ["path": "\(file.path)"])
+                } else {
+                    logger.info(
+                        "storage: no checkpoint yet; starting with empty state", metadata: ["path": "\(file.path)"])
+                }
                 return report
             }
             bytes = read

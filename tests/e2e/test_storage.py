@@ -586,6 +586,21 @@ def test_sigterm_ends_the_wait_for_the_lock(binary, saved, start_exporter, tmp_p
     serves(first)
 
 
+def test_a_crash_before_the_first_checkpoint_is_said(live_config, start_exporter, tmp_path):
+    """A process killed before its first checkpoint leaves its `running` marker and no checkpoint: the next start says
+    the one before did not stop cleanly (before, only "no checkpoint yet": a crash loop left no trace)."""
+    flags = storage_flags(live_config, tmp_path / "state", "1h")
+    first = start_exporter(*flags)
+    assert (tmp_path / "state" / "running").exists() and not (tmp_path / "state" / "checkpoint").exists()
+    first.stop(signal.SIGKILL)
+    second = start_exporter(*flags)
+    log = second.log_path.read_text()
+    assert "did not stop cleanly and left no checkpoint" in log and "no checkpoint yet" not in log
+    assert second.stop(signal.SIGTERM) == 0
+    third = start_exporter(*flags)
+    assert "did not stop cleanly" not in third.log_path.read_text()
+
+
 def test_a_start_that_fails_to_bind_leaves_no_crash_behind(binary, saved, start_exporter, tmp_path):
     """A start that fails after the restore (its address taken) served nothing: the next start restores the counters
     as after a clean stop. Before, the `running` marker made at the restore was left, and the next start took it for
