@@ -319,7 +319,7 @@ public final class Exporter: Sendable {
             } catch {
                 proxy?.shutdown(deadline: .zero)
                 server.shutdown(deadline: .zero)
-                throw error
+                throw ProxyStartError(error)
             }
         } catch {
             // Nothing was served: the checkpoint stays as it was, and the next start is no restart after a crash
@@ -514,6 +514,17 @@ public final class Exporter: Sendable {
         logger.info("stopped")
         return 0
     }
+}
+
+/// The proxy's listener could not start (its `proxy.listen` address busy, not allowed, …): the error says it is the
+/// proxy's, not the exporter's own port (before, "bind to … Address already in use" left which one unsaid).
+public struct ProxyStartError: Error, CustomStringConvertible {
+    /// What the proxy's server threw.
+    public let underlying: any Error
+
+    init(_ underlying: any Error) { self.underlying = underlying }
+
+    public var description: String { "proxy (proxy.listen): \(underlying)" }
 }
 
 /// Hands a reloaded configuration to the proxy, which is built after the configuration state it listens to.

@@ -129,6 +129,23 @@ def test_busy_port_is_a_clear_error(binary):
     assert f"127.0.0.1:{port}" in r.stderr and "in use" in r.stderr.lower()
 
 
+def test_a_busy_proxy_port_is_named_the_proxys(binary, tmp_path):
+    """The proxy's listen address taken, the web port free: exit 1 naming the proxy (before, "bind to … Address
+    already in use" left which of the process's ports it was unsaid)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        config = tmp_path / "c.yaml"
+        config.write_text("models:\n  - name: m\n    task: regression\n    versions: [default]\n"
+                          "    features: [{name: a, type: numeric}]\n"
+                          f"proxy:\n  listen: [\"127.0.0.1:{port}\"]\n  upstream: http://127.0.0.1:{free_port()}\n")
+        r = run(binary, "serve", "--config", str(config), "--web.listen-address", f"127.0.0.1:{free_port()}",
+                timeout=10)
+    assert r.returncode == 1, r.stderr
+    assert "proxy (proxy.listen)" in r.stderr and f"127.0.0.1:{port}" in r.stderr and "in use" in r.stderr.lower()
+
+
 def test_json_logs(start_exporter):
     e = start_exporter("--log.format", "json")
     e.get("/-/healthy")
