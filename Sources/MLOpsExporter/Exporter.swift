@@ -524,6 +524,7 @@ public struct ProxyStartError: Error, CustomStringConvertible {
 
     init(_ underlying: any Error) { self.underlying = underlying }
 
+    /// `proxy (proxy.listen): ` and the underlying error.
     public var description: String { "proxy (proxy.listen): \(underlying)" }
 }
 
