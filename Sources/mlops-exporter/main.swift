@@ -171,7 +171,9 @@ struct Serve: ParsableCommand {
 
     @Option(
         name: .customLong("shutdown-timeout"), parsing: .unconditional,
-        help: "Seconds in-flight requests get to finish on shutdown.")
+        help:
+            "Seconds in-flight requests get to finish on shutdown, on both the web and proxy ports (0.001 to 86400; a quarter of it, at most 1 s, kept for remote write's staleness markers when configured)."
+    )
     var shutdownTimeout = 10.0
 
     @Option(
