@@ -79,7 +79,10 @@ struct ExporterLifecycleTests {
         models.proxy = proxy
         let registry = Registry()
         let failed = try Self.exporter(listen: "127.0.0.1:0", models: models, registry: registry)
-        #expect(throws: HTTPServerError.self) { try failed.start() }
+        // Named the proxy's (the web port's own bind error is an HTTPServerError as it is).
+        let error = #expect(throws: ProxyStartError.self) { try failed.start() }
+        #expect(error?.underlying is HTTPServerError)
+        #expect(error.map { "\($0)".hasPrefix("proxy (proxy.listen): bind to 127.0.0.1:\(port)") } == true)
         #expect(throws: StartFailedBefore.self) { try failed.start() }
         close(busy)
         let exporter = try Self.exporter(listen: "127.0.0.1:0", models: models, registry: registry)
