@@ -259,10 +259,10 @@ def sample(samples, name, **labels):
 
 
 class WriteReceiver:
-    """An HTTP receiver (a remote write endpoint) on a free loopback port that answers every POST 204 and notes when
-    each arrived, on the monotonic clock; `close()` stops it."""
+    """An HTTP receiver (a remote write endpoint) on a free loopback port that answers every POST `status` with
+    `headers` and notes when each arrived, on the monotonic clock; `close()` stops it."""
 
-    def __init__(self):
+    def __init__(self, status=204, headers=None):
         import http.server
         import threading
 
@@ -272,7 +272,9 @@ class WriteReceiver:
             def do_POST(self):
                 self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 arrivals.append(time.monotonic())
-                self.send_response(204)
+                self.send_response(status)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.end_headers()
 
             def log_message(self, *args):

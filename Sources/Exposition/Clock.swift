@@ -25,6 +25,12 @@ public enum WallClock {
         clock_gettime(CLOCK_REALTIME, &ts)
         return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
     }
+
+    /// Seconds by which a time kept from an earlier reading (an arrival, a last event) may be after now before the
+    /// clock is taken to have stepped back since (an NTP step, a virtual machine's clock set right): readings by
+    /// concurrent threads, and a receipt time read before a short queue, differ by far less. The stores of arrival
+    /// times move their times back by such a step rather than wait for the clock to catch up with them.
+    public static let stepBackTolerance = 60.0
 }
 
 extension Duration {

@@ -187,7 +187,7 @@ public final class ServiceCollector: ModelCollector {
         } else if classes > 0 {
             predictionCounts.add(v &* classes &+ model.classIndex(event.predictionClass))
         }
-        lastEvent.storeLatest(v, receivedAt, steppedBack: Self.clockStep)
+        lastEvent.storeLatest(v, receivedAt, steppedBack: WallClock.stepBackTolerance)
     }
 
     /// Counts a request without a prediction (``MonitoredModel/recordRequest(version:status:errorKind:latencySeconds:receivedAt:)``):
@@ -198,7 +198,7 @@ public final class ServiceCollector: ModelCollector {
     ) {
         let v = model.versionIndex(version)
         recordServed(v, status: status, errorKind: errorKind, latencySeconds: latencySeconds)
-        lastEvent.storeLatest(v, receivedAt, steppedBack: Self.clockStep)
+        lastEvent.storeLatest(v, receivedAt, steppedBack: WallClock.stepBackTolerance)
     }
 
     /// The request, its error kind and its latency, for version index `v`.
@@ -230,10 +230,6 @@ public final class ServiceCollector: ModelCollector {
         if kind.utf8.count == 9 && kind == ModelContext.other { return errorKindLimit }
         return errorKinds.slot(of: kind) ?? errorKindLimit
     }
-
-    /// How far before the last event's time an event's may be before the wall clock is taken to have stepped back
-    /// (receipt times of concurrent recorders differ by far less).
-    static let clockStep = 60.0
 
     /// Emits every version's series (error kinds seen so far; `__other__` only once used).
     public func collect(into sink: inout CollectorSink) {
@@ -275,7 +271,7 @@ public final class ServiceCollector: ModelCollector {
             var last = lastEvent.loadDouble(v)
             // After now by more than a step (the wall clock set back since): now, as at a restore, so that a staleness
             // alert (`time() - …`) counts from here rather than staying silent until the clock catches up.
-            if last > now + Self.clockStep {
+            if last > now + WallClock.stepBackTolerance {
                 lastEvent.store(v, now.bitPattern)
                 last = now
             }

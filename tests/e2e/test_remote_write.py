@@ -9,7 +9,7 @@ import signal
 import subprocess
 import time
 
-from conftest import free_port, query, scrape, sample, wait_for
+from conftest import WriteReceiver, free_port, query, scrape, sample, wait_for
 
 NDJSON = {"Content-Type": "application/x-ndjson"}
 
@@ -334,31 +334,14 @@ def test_the_limit_gauge_covers_a_render_of_more_requests_than_the_limit(start_e
 def test_retry_after_is_waited_for(start_exporter, tmp_path):
     """A receiver answering 429 with `Retry-After: 3` gets the next attempt after 3 s, not after the 0.1-0.5 s
     backoff: before, ten requests came in 25 s against a Retry-After of 30 (Prometheus waits it out)."""
-    import http.server
-    import threading
-
-    times = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):
-            self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            times.append(time.monotonic())
-            self.send_response(429)
-            self.send_header("Retry-After", "3")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    receiver = WriteReceiver(429, {"Retry-After": "3", "Content-Length": "0"})
+    times = receiver.arrivals
     try:
-        e = start_exporter("--config", str(config(tmp_path, server.server_address[1])))
+        e = start_exporter("--config", str(config(tmp_path, receiver.port)))
         wait_for(lambda: len(times) >= 1, timeout=20, interval=0.05, what="the first request")
         wait_for(lambda: len(times) >= 2, timeout=20, interval=0.05, what="the retry")
         gap = times[1] - times[0]
         assert gap >= 2.5, f"retried {gap:.2f} s after a 429 with Retry-After: 3"
         assert sample(scrape(e)[1], "mlops_remote_write_failures_total", reason="http_429") >= 1
     finally:
-        server.shutdown()
+        receiver.close()

@@ -1,3 +1,4 @@
+import Exposition
 import Synchronization
 
 /// The KServe logger's halves waiting for their other half: a request event waits for the response event with the
@@ -160,10 +161,10 @@ final class CloudEventPairs: Sendable {
                 }
                 return
             }
-            // An arrival more than a minute after now (taken before a step back of the wall clock): now's, as the
+            // An arrival more than the step tolerance after now (taken before a step back of the wall clock): now's, as the
             // others waiting were moved back; kept, the next expiry would move them all back a second time.
             var half = half
-            if half.arrival - now > 60 { half.arrival = now }
+            if half.arrival - now > WallClock.stepBackTolerance { half.arrival = now }
             store(&s, half, kind: kind, key: key)
         }
     }
@@ -198,13 +199,13 @@ final class CloudEventPairs: Sendable {
         compact(&s)
     }
 
-    /// When the newest half stored arrived more than a minute after `now` (the wall clock stepped back since: an NTP
+    /// When the newest half stored arrived more than ``WallClock/stepBackTolerance`` after `now` (the wall clock stepped back since: an NTP
     /// step), moves every half's arrival back by that much, so that the newest arrived now and the others keep their
     /// ages: arrival order is expiry order only on one clock, and a half stored ahead kept every later one from
     /// expiring until the clock caught up with it.
     private func rebase(_ s: inout State, now: Double) {
         let step = s.newestArrival - now
-        guard step > 60 else { return }
+        guard step > WallClock.stepBackTolerance else { return }
         s.newestArrival = now
         for key in Array(s.waiting.keys) { s.waiting[key]?.half.arrival -= step }
     }

@@ -158,7 +158,7 @@ public final class LabelJoiner: Sendable {
             // The last label held arrived after now by more than a step back of the wall clock: the held labels'
             // times moved back (the newest's now), and so the last one's, so that predictions go on without `holding`
             // once they are past the hold.
-            if Double(bitPattern: lastHeld.load(ordering: .relaxed)) - receivedAt > PendingStore<HeldLabel>.clockStep {
+            if Double(bitPattern: lastHeld.load(ordering: .relaxed)) - receivedAt > WallClock.stepBackTolerance {
                 held.expire(now: receivedAt)
                 lastHeld.store(receivedAt.bitPattern, ordering: .releasing)
             }
@@ -211,7 +211,7 @@ public final class LabelJoiner: Sendable {
             // Lowered too when after this arrival by more than a step of the wall clock back: a time in the future
             // sent every prediction under `holding` until the clock caught up with it.
             let last = Double(bitPattern: lastHeld.load(ordering: .relaxed))
-            if receivedAt > last || last - receivedAt > PendingStore<HeldLabel>.clockStep {
+            if receivedAt > last || last - receivedAt > WallClock.stepBackTolerance {
                 lastHeld.store(receivedAt.bitPattern, ordering: .releasing)
             }
             // A prediction stored since the first look: they join now, nothing held.

@@ -1,3 +1,4 @@
+import Exposition
 import Ingestion
 import Synchronization
 
@@ -201,7 +202,7 @@ public final class PendingStore<Payload: Sendable>: Sendable {
             return out
         }
 
-        /// When the newest entry arrived more than ``PendingStore/clockStep`` after `now` (the wall clock stepped back
+        /// When the newest entry arrived more than ``WallClock/stepBackTolerance`` after `now` (the wall clock stepped back
         /// since: an NTP step), moves every entry's time back by that much, so that the newest arrived now and the
         /// others keep their ages. Arrival order is expiry order only on one clock: a prediction stored a month ahead
         /// stood at the head, and no entry behind it expired for a month (counted pending, its label answered
@@ -211,7 +212,7 @@ public final class PendingStore<Payload: Sendable>: Sendable {
             var tail = head + count - 1
             if tail >= capacity { tail -= capacity }
             let step = times[tail] - now
-            guard step > PendingStore.clockStep else { return }
+            guard step > WallClock.stepBackTolerance else { return }
             var read = head
             for _ in 0..<count {
                 times[read] -= step
@@ -313,10 +314,6 @@ public final class PendingStore<Payload: Sendable>: Sendable {
         if case .pending(let payload, let time) = claim(key: key, now: now) { return (payload, time) }
         return nil
     }
-
-    /// How much later than now an entry's arrival must be for the wall clock to be taken as stepped back (arrivals
-    /// of concurrent writers differ by far less).
-    static var clockStep: Double { 60 }
 
     /// Expires every shard's old entries (run at scrape time, so that the counts are current), after moving the times
     /// of a shard whose newest entry arrived after now back (``Shard/rebase(now:)``).
