@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import ModelMonitoring
@@ -65,5 +66,59 @@ struct RegressionR2Tests {
         // The cases the review measured wrong are absent.
         #expect(r2(offset: 1e9, spread: 1, seed: 5).0.isNaN)
         #expect(r2(offset: 1e9, spread: 0.01, seed: 9).0.isNaN)
+    }
+    /// Actuals whose rounding errors do not cancel (a level shift: the first half above the mean, the second below;
+    /// sorted; one repeated pair), swept across the spreads where R² goes from absent to given, for a model that
+    /// predicts the mean (R² = 0 exactly) and one with some error. Before, R² was given with its third digit wrong (a
+    /// probe read −0.0198 for 0: the bound took the sums' rounding as a random walk, √n·ε, where these add up, n·ε).
+    @Test("R² is exact to three digits or absent when the sums' rounding errors add up")
+    func exactOrAbsentForOrderedActuals() {
+        var checked = 0
+        var given = 0
+        for n in [1_000, 5_000, 20_000] {
+            for pattern in 0..<3 {
+                for step in 0..<24 {
+                    let spread = 0.01 * pow(2, Double(step) / 2)
+                    let offset = 54_321.5
+                    let z: [Double] = (0..<n).map { i in
+                        switch pattern {
+                        case 0: i < n / 2 ? 1 : -1
+                        case 1: -1 + 2 * Double(i) / Double(n - 1)
+                        default: i % 2 == 0 ? 0.75 : -0.75
+                        }
+                    }
+                    let y = z.map { offset + spread * $0 }
+                    let mean = y.reduce(0, +) / Double(n)
+                    let ssTot = y.reduce(0) { $0 + ($1 - mean) * ($1 - mean) }
+                    for predictsMean in [true, false] {
+                        let p = y.enumerated().map { i, v in
+                            predictsMean ? mean : v + spread * (i % 3 == 0 ? 0.3 : -0.2)
+                        }
+                        var (sumY, sumY2, sumE2, sumAbs, sumE) = (0.0, 0.0, 0.0, 0.0, 0.0)
+                        for (value, prediction) in zip(y, p) {
+                            let e = prediction - value
+                            sumY += value
+                            sumY2 += value * value
+                            sumE2 += e * e
+                            sumAbs += abs(e)
+                            sumE += e
+                        }
+                        let r2 = RegressionQuality.scores(
+                            count: Double(n), absoluteError: sumAbs, squaredError: sumE2, error: sumE, actual: sumY,
+                            actualSquared: sumY2, absolutePercentageError: 0, skipped: Double(n), constant: false
+                        ).r2
+                        let exact = 1 - sumE2 / ssTot
+                        checked += 1
+                        if r2.isNaN { continue }
+                        given += 1
+                        #expect(
+                            abs(r2 - exact) < 1e-3,
+                            "n \(n), pattern \(pattern), \(offset) ± \(spread): \(r2) vs \(exact)")
+                    }
+                }
+            }
+        }
+        // The wide spreads of the sweep are given.
+        #expect(given > checked / 4)
     }
 }

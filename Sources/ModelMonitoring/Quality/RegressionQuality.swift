@@ -78,8 +78,8 @@ struct RegressionQuality: Sendable {
     ///
     /// R² is scikit-learn's `r2_score`: `1 − SS_res / SS_tot` with `SS_res = Σe²` and
     /// `SS_tot = Σy² − (Σy)²/n`; when the actuals are constant (SS_tot = 0), 1 if the predictions are
-    /// perfect (SS_res = 0) and 0 otherwise (`force_finite=True`). `SS_tot` from plain sums loses about
-    /// `√n · ε · mean(y)² / var(y)` relative precision (cancellation), negligible unless the actuals' mean is
+    /// perfect (SS_res = 0) and 0 otherwise (`force_finite=True`). `SS_tot` from plain sums loses up to about
+    /// `3 · n · ε · (1 + mean(y)² / var(y))` relative precision (cancellation), negligible unless the actuals' mean is
     /// huge against their spread: when that bound passes 10⁻³, R² is NaN (absent) rather than wrong.
     static func scores(
         count n: Double, absoluteError: Double, squaredError: Double, error: Double, actual: Double,
@@ -97,10 +97,12 @@ struct RegressionQuality: Sendable {
                 s.r2 = squaredError == 0 ? 1 : 0
             } else {
                 let total = actualSquared - actual * actual / n
-                // Σy² − (Σy)²/n cancels when the actuals' mean is large against their spread (1e7 ± 1), and the sums'
-                // own rounding is about √n·ε·Σy²: R² is given only when that is under a thousandth of SS_tot (three
-                // digits known), absent otherwise, never a wrong value (it read 0.998 for `r2_score`'s 0.763).
-                if total > 0, total * 1e-3 > n.squareRoot() * Double.ulpOfOne * actualSquared {
+                // Σy² − (Σy)²/n cancels when the actuals' mean is large against their spread (1e7 ± 1). The sums'
+                // own rounding is at most about n·ε·Σy² for Σy² and 2·n·ε·Σy² for (Σy)²/n (Cauchy-Schwarz): errors
+                // that add up, not a random walk (√n·ε), for actuals in order or with a level shift (a probe read
+                // −0.0198 for an R² of 0 under a √n bound). R² is given only when 3·n·ε·Σy² is under a thousandth of
+                // SS_tot (three digits known), absent otherwise, never a wrong value (it read 0.998 for 0.763).
+                if total > 0, total * 1e-3 > 3 * n * Double.ulpOfOne * actualSquared {
                     s.r2 = 1 - squaredError / total
                 }
             }
