@@ -69,9 +69,10 @@ public final class ModelMonitor: CollectorGroup {
                 // Only fields that no collector reads changed: `capture` (read by the capture routes, rebuilt from the
                 // models at the next generation), the token (read per request from the model's context), SLOs (rules
                 // and dashboards), `max_series` (a bound checked when the collectors are built: checked again here),
-                // `join_ttl` and `max_pending` (the pending store takes them in place, at ``apply(_:)``). The same
-                // state under the new configuration: a reload keeps its windows and pending predictions, as a restart
-                // would.
+                // `join_ttl` and `max_pending` (the pending store takes them in place, at ``apply(_:)``), the `llm`
+                // section's names (served names, adapters, catch-all: read by the proxy's routes, rebuilt from the
+                // models at the next generation). The same state under the new configuration: a reload keeps its
+                // windows and pending predictions, as a restart would (the state fingerprint leaves them out too).
                 var aside = model
                 aside.capture = configured.capture
                 aside.token = configured.token
@@ -79,6 +80,12 @@ public final class ModelMonitor: CollectorGroup {
                 aside.maxSeries = configured.maxSeries
                 aside.joinTTL = configured.joinTTL
                 aside.maxPending = configured.maxPending
+                if var llm = aside.llm, let old = configured.llm {
+                    llm.servedNames = old.servedNames
+                    llm.adapters = old.adapters
+                    llm.catchAll = old.catchAll
+                    aside.llm = llm
+                }
                 let series = existing.collectors.reduce(0) { $0 + $1.maxSeries }
                 if aside == configured, series <= model.maxSeries, let reconfigured = try? existing.reconfigured(model)
                 {

@@ -155,6 +155,29 @@ private let chat: ModelConfiguration = {
 
     /// The `llm` section's buckets and objectives define the collector's saved counts: a checkpoint taken under other
     /// ones is not restored as if it were this model's state (`changed`, not `restored`). Its names only route.
+    /// A reload that only adds a served name or an adapter (names the proxy's routes read) keeps the model and its
+    /// counts, as a restart does (the state fingerprint leaves the names out). Before, it rebuilt the model: every
+    /// `mlops_llm_*` and `mlops_model_requests_total` series of it went back to zero (a probe counted 151).
+    @Test func aReloadThatOnlyRenamesKeepsTheCounts() throws {
+        let h = try Harness([chat])
+        try llm(h).firstToken(version: 1, seconds: 0.3)
+        h.model("chat").record(version: "sql", prediction: .label("x"))
+        let requests = #"mlops_model_requests_total{model="chat",status="ok",version="sql"}"#
+        let ttft = #"mlops_llm_time_to_first_token_seconds_count{model="chat",version="sql"}"#
+        #expect(h.value(requests) == 1 && h.value(ttft) == 1)
+        var renamed = chat
+        renamed.llm?.servedNames = ["chat", "chat-alias"]
+        renamed.llm?.adapters = [.init(name: "sql-lora", version: "sql")]
+        h.monitor.apply(try h.monitor.prepare(ExporterConfiguration(models: [renamed], source: "t")))
+        #expect(h.model("chat").context.configuration.llm?.servedNames == ["chat", "chat-alias"])
+        #expect(h.value(requests) == 1 && h.value(ttft) == 1)
+        // Buckets are the state's shape: changing them still rebuilds.
+        var rebucketed = renamed
+        rebucketed.llm?.ttftBuckets = [0.2, 1]
+        h.monitor.apply(try h.monitor.prepare(ExporterConfiguration(models: [rebucketed], source: "t")))
+        #expect(h.value(ttft) == 0)
+    }
+
     @Test func bucketsAndObjectivesArePartOfTheStateFingerprint() throws {
         func fingerprint(_ edit: (inout LLMConfiguration) -> Void) throws -> String {
             var m = chat
