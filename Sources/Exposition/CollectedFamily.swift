@@ -59,7 +59,7 @@ struct CollectedFamily: Sendable {
                         out.append(state.on ? UInt8(ascii: "1") : UInt8(ascii: "0"))
                         out.append(UInt8(ascii: "\n"))
                     }
-                case .histogram(let layout, let counts, let sum):
+                case .histogram(let layout, let counts, let sum, let negativeObserved):
                     let le = om ? layout.leOpenMetrics : layout.leText
                     var running: UInt64 = 0
                     for i in counts.indices {
@@ -69,8 +69,8 @@ struct CollectedFamily: Sendable {
                         out.append(UInt8(ascii: "\n"))
                     }
                     out.appendSumAndCount(
-                        names, labels, sum: sum, count: running, negativeBounds: layout.hasNegativeBound,
-                        format: context.format)
+                        names, labels, sum: sum, count: running,
+                        negativeBounds: layout.hasNegativeBound || negativeObserved, format: context.format)
                 case .summary(let quantiles, let count, let sum):
                     for q in quantiles where !om || OpenMetricsRules.allowsQuantile(q.value) {
                         out.appendSeries(

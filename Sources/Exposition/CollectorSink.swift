@@ -169,9 +169,12 @@ public struct CollectorSink: Sendable {
     // MARK: Histograms and summaries
 
     /// A histogram: per-bucket counts (NOT cumulative), one more than the bounds for the `+Inf` bucket, and
-    /// the sum of observations.
+    /// the sum of observations. `negativeObserved`: a value below zero was ever observed (kept by the caller once
+    /// seen), so that OpenMetrics, whose `_sum` is a counter, leaves `_sum` and `_count` out from then on rather than
+    /// showing a sum that goes down, or one that comes and goes with its sign.
     public mutating func histogram(
-        _ h: HistogramHandle, _ labels: LabelSet = .none, bounds: HistogramBounds, counts: [UInt64], sum: Double
+        _ h: HistogramHandle, _ labels: LabelSet = .none, bounds: HistogramBounds, counts: [UInt64], sum: Double,
+        negativeObserved: Bool = false
     ) {
         guard counts.count == bounds.layout.bounds.count + 1 else {
             fail(
@@ -179,7 +182,9 @@ public struct CollectorSink: Sendable {
             )
             return
         }
-        add(h.family, labels, .histogram(bounds.layout, counts: counts, sum: sum))
+        add(
+            h.family, labels,
+            .histogram(bounds.layout, counts: counts, sum: sum, negativeObserved: negativeObserved))
     }
 
     /// A histogram with bounds validated and label values rendered now.
@@ -295,7 +300,7 @@ enum CollectedValue: Sendable {
     case lines([UInt8], hashes: [UInt64])
     case info
     case stateSet([StateValue])
-    case histogram(HistogramLayout, counts: [UInt64], sum: Double)
+    case histogram(HistogramLayout, counts: [UInt64], sum: Double, negativeObserved: Bool)
     case summary(quantiles: [QuantileValue], count: UInt64, sum: Double)
 }
 

@@ -17,7 +17,8 @@ public enum ExpositionFormat: Sendable, Hashable, CaseIterable {
 /// Constraints OpenMetrics puts on values that text 0.0.4 does not.
 enum OpenMetricsRules {
     /// Histogram and summary `_sum` samples are counter-like in OpenMetrics: never negative or NaN, and
-    /// absent when a bucket bound is negative. `_count` is written only together with `_sum`.
+    /// absent when a bucket bound is negative or a negative value was ever observed (`negativeBounds` then: a
+    /// sum that could go down is no counter). `_count` is written only together with `_sum`.
     static func allowsSum(_ sum: Double, negativeBounds: Bool) -> Bool {
         !negativeBounds && sum >= 0
     }

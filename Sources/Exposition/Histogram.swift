@@ -30,8 +30,9 @@ final class HistogramLayout: Sendable {
 /// bucket, and a compare-and-swap add of the value into the sum. Buckets are stored non-cumulative and
 /// summed at render time, so `_count` always equals the `+Inf` bucket. NaN observations are refused and
 /// counted as dropped (reason `invalid_value`). OpenMetrics forbids a negative or NaN `_sum` (and a `_sum`
-/// beside negative bucket bounds); in that case the OpenMetrics output omits `_sum` and `_count` (which
-/// go together), while the buckets, whose `+Inf` count is the count, stay. Text 0.0.4 always has both.
+/// beside negative bucket bounds, or for a series that ever observed a negative value: its sum is no counter);
+/// in that case the OpenMetrics output omits `_sum` and `_count` (which go together), while the buckets, whose
+/// `+Inf` count is the count, stay. Text 0.0.4 always has both.
 ///
 /// `@unchecked Sendable`: the bucket atomics live in memory this object allocates once and frees in
 /// `deinit`; every access to them is atomic.
@@ -41,6 +42,9 @@ public final class Histogram: FamilySeries, @unchecked Sendable {
     let layout: HistogramLayout
     let buckets: UnsafeMutablePointer<Atomic<UInt64>>
     let sumBits = Atomic<UInt64>(0)
+    /// Set at the first observation below zero, and kept: OpenMetrics then has no `_sum` (nor `_count`) for the
+    /// series, rather than a sum that goes down or comes and goes with its sign.
+    let negativeObserved = Atomic<Bool>(false)
     let exemplars = Mutex<[Exemplar?]>([])
 
     init(meta: SeriesMeta, layout: HistogramLayout) {
@@ -64,6 +68,7 @@ public final class Histogram: FamilySeries, @unchecked Sendable {
             return
         }
         buckets[layout.bucketIndex(value)].wrappingAdd(1, ordering: .relaxed)
+        if value < 0 { negativeObserved.store(true, ordering: .relaxed) }
         var old = sumBits.load(ordering: .relaxed)
         while true {
             let new = (Double(bitPattern: old) + value).bitPattern
@@ -124,7 +129,9 @@ public final class Histogram: FamilySeries, @unchecked Sendable {
             out.append(UInt8(ascii: "\n"))
         }
         out.appendSumAndCount(
-            names, labels, sum: sum, count: running, negativeBounds: layout.hasNegativeBound, format: context.format)
+            names, labels, sum: sum, count: running,
+            negativeBounds: layout.hasNegativeBound || negativeObserved.load(ordering: .relaxed), format: context.format
+        )
         if context.emitCreated { out.appendCreated(names, meta, context) }
     }
 }

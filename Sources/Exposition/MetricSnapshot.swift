@@ -111,7 +111,7 @@ public struct MetricSnapshot: Sendable {
                             labels: Self.labels(s.labels) + Self.labels(state.label), value: state.on ? 1 : 0,
                             histogram: nil, quantiles: []))
                 }
-            case .histogram(let layout, let counts, let sum):
+            case .histogram(let layout, let counts, let sum, _):
                 let h = HistogramValue(bounds: layout.bounds, counts: counts, sum: sum)
                 family.samples.append(
                     Sample(labels: Self.labels(s.labels), value: Double(h.count), histogram: h, quantiles: []))

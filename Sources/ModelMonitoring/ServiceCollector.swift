@@ -107,6 +107,9 @@ public final class ServiceCollector: ModelCollector {
     let latencySums: AtomicSlots  // [version] Double
     let predictionCounts: AtomicSlots  // regression: [version][bucket]; classification: [version][class]
     let predictionSums: AtomicSlots  // regression: [version] Double
+    /// Regression, per version: 1 once a prediction below zero came (OpenMetrics then leaves the histogram's `_sum`
+    /// and `_count` out for good). Not saved: a restore sets it from a negative sum.
+    let predictionNegative: AtomicSlots
     let lastEvent: AtomicSlots  // [version] Double
 
     /// Options: `prediction_buckets` (regression), `error_kinds`, `max_error_kinds`.
@@ -152,6 +155,7 @@ public final class ServiceCollector: ModelCollector {
         latencySums = AtomicSlots(count: versions)
         predictionCounts = AtomicSlots(count: versions * (prediction?.bucketCount ?? classes))
         predictionSums = AtomicSlots(count: versions)
+        predictionNegative = AtomicSlots(count: versions)
         lastEvent = AtomicSlots(count: versions)
         let f = Self.families
         labels = model.versionLabels.map { version in
@@ -183,6 +187,7 @@ public final class ServiceCollector: ModelCollector {
             if case .number(let value) = event.prediction {
                 predictionCounts.add(v &* layout.bucketCount &+ layout.index(value))
                 predictionSums.addDouble(v, value)
+                if value < 0 { predictionNegative.store(v, 1) }
             }
         } else if classes > 0 {
             predictionCounts.add(v &* classes &+ model.classIndex(event.predictionClass))
@@ -262,7 +267,7 @@ public final class ServiceCollector: ModelCollector {
                 sink.histogram(
                     f.prediction, l.version, bounds: layout.histogram,
                     counts: predictionCounts.loadRange(v * layout.bucketCount, layout.bucketCount),
-                    sum: predictionSums.loadDouble(v))
+                    sum: predictionSums.loadDouble(v), negativeObserved: predictionNegative.load(v) != 0)
             } else {
                 for c in 0..<classes {
                     sink.counter(f.predictedClass, l.classes[c], value: Double(predictionCounts.load(v * classes + c)))

@@ -158,6 +158,27 @@ struct HistogramTests {
                 """)
     }
 
+    /// Buckets from 0 and a negative value observed: OpenMetrics leaves `_sum` and `_count` out from then on, whatever
+    /// the sum's sign (before, the sum went down 5 → 4 as a counter, then both vanished while it was negative and came
+    /// back with it positive: `_count` went stale in Prometheus). Text keeps them throughout.
+    @Test("a negative observation with non-negative bounds drops _sum and _count for good in OpenMetrics")
+    func negativeObservationKeepsSumOut() throws {
+        let registry = plainRegistry()
+        let h = try registry.histogram("value", help: "", buckets: [0, 1, 10])
+        var sums: [[String]] = []
+        for x in [5.0, -1, -10, 20, 30] {
+            h.observe(x)
+            sums.append(lines(rendered(registry, .openMetrics), startingWith: "value_sum"))
+            #expect(lines(rendered(registry, .text), startingWith: "value_count") == ["value_count \(sums.count)"])
+        }
+        #expect(sums == [["value_sum 5"], [], [], [], []])
+        #expect(lines(rendered(registry, .openMetrics), startingWith: "value_count").isEmpty)
+        #expect(
+            lines(rendered(registry, .openMetrics), startingWith: "value_bucket{le=\"+Inf\"}") == [
+                #"value_bucket{le="+Inf"} 5"#
+            ])
+    }
+
     @Test("exemplars are attached to the observation's bucket, OpenMetrics only")
     func exemplars() throws {
         let registry = plainRegistry()

@@ -235,6 +235,31 @@ import Testing
         #expect(!h.samples().contains { $0.contains(#"model="fraud""#) })
     }
 
+    /// Prediction buckets from 0 and a negative prediction: the version's histogram has no `_sum`/`_count` in
+    /// OpenMetrics from then on (a probe saw its sum go down 5 → 4, then vanish and come back with its sign); text
+    /// keeps them.
+    @Test func aNegativePredictionDropsTheSumForGoodInOpenMetrics() throws {
+        var fromZero = eta
+        fromZero.collectors = [
+            CollectorConfiguration(
+                name: "service", options: ["prediction_buckets": .list([.number(0), .number(1), .number(10)])])
+        ]
+        let h = try Harness([fromZero])
+        func lines(_ format: ExpositionFormat, _ prefix: String) -> [String] {
+            String(decoding: h.registry.render(format: format), as: UTF8.self).split(separator: "\n")
+                .filter { $0.hasPrefix(prefix) }.map(String.init)
+        }
+        let version = #"{model="eta",version="2024.06"}"#
+        var sums: [Int] = []
+        for x in [5.0, -1, -10, 20] {
+            h.model("eta").record(version: "2024.06", prediction: .number(x))
+            sums.append(lines(.openMetrics, "mlops_model_prediction_value_sum" + version).count)
+            #expect(lines(.text, "mlops_model_prediction_value_count" + version).count == 1)
+        }
+        #expect(sums == [1, 0, 0, 0])
+        #expect(lines(.openMetrics, "mlops_model_prediction_value_count" + version).isEmpty)
+    }
+
     @Test func aCaptureOnlyChangeKeepsTheStateUnderTheNewConfiguration() throws {
         var withQuality = fraud
         withQuality.collectors = [CollectorConfiguration(name: "service"), CollectorConfiguration(name: "quality")]

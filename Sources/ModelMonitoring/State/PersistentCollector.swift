@@ -52,6 +52,8 @@ extension ServiceCollector: PersistentCollector {
         // A last event after now (a checkpoint written by a clock that ran ahead, or the clock set back since) is now:
         // kept in the future, `storeMax` never let a real event lower it and staleness alerts stayed silent.
         for v in 0..<lastEvent.count where lastEvent.loadDouble(v) > now { lastEvent.store(v, now.bitPattern) }
+        // Negative predictions seen before: known when they left the sum below zero.
+        for v in 0..<predictionSums.count where predictionSums.loadDouble(v) < 0 { predictionNegative.store(v, 1) }
     }
 
     /// Every slot but the time of the last event (a gauge).
