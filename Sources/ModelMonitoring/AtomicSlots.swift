@@ -55,6 +55,12 @@ public final class AtomicSlots: @unchecked Sendable {
     @inline(__always)
     public func store(_ index: Int, _ value: UInt64) { base[index].store(value, ordering: .relaxed) }
 
+    /// Sets slot `index` to `value` and returns what it held, in one atomic step (no update between the two is lost).
+    @inline(__always)
+    public func exchange(_ index: Int, _ value: UInt64) -> UInt64 {
+        base[index].exchange(value, ordering: .relaxed)
+    }
+
     /// Sets every slot to zero (for Double slots, `0.0`), one by one.
     public func zero() {
         for i in 0..<count { base[i].store(0, ordering: .relaxed) }

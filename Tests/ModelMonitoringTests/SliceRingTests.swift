@@ -178,4 +178,60 @@ import Testing
             check()
         }
     }
+    /// Totals since start of the cumulative slots: every count added, whatever rotations cleared its block since, while
+    /// the other slots only hold the window; a total read later is never smaller, with writers racing the rotations.
+    @Test func cumulativeTotalsKeepEveryCountAcrossRotations() async throws {
+        let ring = SliceRing(sliceSeconds: 1, sliceCount: 4, width: 3, cumulative: [2, 0])
+        // Each task gives what it added per slot, or the totals it read in turn.
+        let results = await withTaskGroup(of: (added: [UInt64], reads: [[UInt64]]).self) { group in
+            for writer in 0..<4 {
+                group.addTask {
+                    var mine: [UInt64] = [0, 0, 0]
+                    for i in 0..<20_000 {
+                        // Through 200 slices of a 4-slice window: 50 rotations of every block. A writer more than the
+                        // window behind another gets nil (late), not counted.
+                        let t = 5000 + Double(i) / 100 + Double(writer) * 0.001
+                        guard let block = ring.block(for: t) else { continue }
+                        ring.add(block, i % 3)
+                        mine[i % 3] += 1
+                    }
+                    return (mine, [])
+                }
+            }
+            group.addTask { ([0, 0, 0], (0..<2_000).map { _ in ring.cumulativeTotals() }) }
+            return await group.reduce(into: [(added: [UInt64], reads: [[UInt64]])]()) { $0.append($1) }
+        }
+        let counts = (0..<3).map { k in results.reduce(0) { $0 + $1.added[k] } }
+        let reads = results.flatMap(\.reads)
+        let totals = ring.cumulativeTotals()
+        // Slot 2 then slot 0 (the order given).
+        #expect(totals == [counts[2], counts[0]])
+        // At least one writer's (the first to run is never behind the window).
+        #expect(counts[0] >= 6_667)
+        // The window holds the last slices only; slot 1 (not cumulative) has no total.
+        let blocks = ring.liveBlocks(now: 5000 + 199.99)
+        #expect(ring.sum(0, blocks: blocks) < totals[1])
+        let seen = reads + [totals]
+        for (a, b) in zip(seen, seen.dropFirst()) { #expect(a[0] <= b[0] && a[1] <= b[1]) }
+    }
+
+    /// Totals set from a checkpoint, and counters restarted from zero while the window stays (a wrapping difference
+    /// that reads zero, then counts on).
+    @Test func cumulativeTotalsSetAndRestarted() throws {
+        let ring = SliceRing(sliceSeconds: 10, sliceCount: 2, width: 2, cumulative: [0])
+        for t in [100.0, 101, 115] {
+            let block = try #require(ring.block(for: t))
+            ring.add(block, 0)
+        }
+        #expect(ring.cumulativeTotals() == [3])
+        ring.setCumulativeTotals([1_000])
+        #expect(ring.cumulativeTotals() == [1_000])
+        ring.setCumulativeTotals([0])
+        #expect(ring.cumulativeTotals() == [0])
+        // A rotation retires the counts of 100 and 101 (and one more event): the total counts on from zero.
+        let block = try #require(ring.block(for: 121))
+        ring.add(block, 0)
+        #expect(ring.cumulativeTotals() == [1])
+        #expect(ring.window(now: 121).total(0) == 2)
+    }
 }

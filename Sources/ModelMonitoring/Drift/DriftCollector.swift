@@ -185,7 +185,6 @@ public final class DriftCollector: ModelCollector {
     /// Per feature, what `record` needs, trivially copyable: no reference counting per feature and event.
     struct RecordPlan: Equatable {
         let base: Int
-        let totalsBase: Int
         let binCount: Int
         let fineCount: Int
         let missingOffset: Int
@@ -210,7 +209,6 @@ public final class DriftCollector: ModelCollector {
     /// The numeric columns' quantile edges and listed values, each plan's at its own offsets.
     let planEdges: [Double]
     let categoricalIndexes: [NameIndex]
-    let totals: AtomicSlots
     let late: AtomicSlots
     let featureLabels: [ColumnLabels]
     let predictionLabels: ColumnLabels?
@@ -316,14 +314,14 @@ public final class DriftCollector: ModelCollector {
             case .numeric(let p):
                 defer { planEdges += p.edges + c.values }
                 return RecordPlan(
-                    base: c.base, totalsBase: c.totalsBase, binCount: c.binCount, fineCount: c.fineCount,
+                    base: c.base, binCount: c.binCount, fineCount: c.fineCount,
                     missingOffset: c.missingOffset, fine: c.fineGrid, min: p.min, max: p.max,
                     edgesStart: planEdges.count, edgesCount: p.edges.count,
                     valuesStart: planEdges.count + p.edges.count, valueCount: c.valueCount, categorical: -1)
             case .categorical(_, let index):
                 defer { categoricalIndexes.append(index) }
                 return RecordPlan(
-                    base: c.base, totalsBase: c.totalsBase, binCount: c.binCount, fineCount: 0,
+                    base: c.base, binCount: c.binCount, fineCount: 0,
                     missingOffset: c.missingOffset, fine: c.fineGrid, min: 0, max: 0, edgesStart: 0, edgesCount: 0,
                     valuesStart: 0, valueCount: 0, categorical: categoricalIndexes.count)
             }
@@ -351,8 +349,14 @@ public final class DriftCollector: ModelCollector {
             m.column.isNumeric
                 ? [m.column.base + m.column.belowDistanceOffset, m.column.base + m.column.aboveDistanceOffset] : []
         }
-        ring = SliceRing(window: configuration.window, width: base, doubleSlots: doubleSlots)
-        totals = AtomicSlots(count: totalsBase)
+        // The columns' bins and missing counts since start (`totalsBase` order): kept by the ring, each event counted
+        // once, in its block.
+        let cumulative = (features + [prediction, score].compactMap { $0 }).flatMap { m -> [Int] in
+            (0..<m.column.binCount).map { m.column.base + $0 } + [m.column.base + m.column.missingOffset]
+        }
+        precondition(cumulative.count == totalsBase)
+        ring = SliceRing(
+            window: configuration.window, width: base, doubleSlots: doubleSlots, cumulative: cumulative)
         late = AtomicSlots(count: 1)
         let f = Self.families
         func labels(_ f: SubjectFamilies, _ subject: String, _ m: Monitored) throws(ModelCollectorError) -> ColumnLabels
@@ -388,7 +392,6 @@ public final class DriftCollector: ModelCollector {
         classCount = fresh.classCount
         planEdges = fresh.planEdges
         categoricalIndexes = fresh.categoricalIndexes
-        totals = previous.totals
         late = previous.late
         featureLabels = fresh.featureLabels
         predictionLabels = fresh.predictionLabels
@@ -400,7 +403,6 @@ public final class DriftCollector: ModelCollector {
     /// among those that count alike) in a window of the same shape: `previous`'s state, carried on.
     public func carryingState(of previous: any ModelCollector) -> (any ModelCollector)? {
         guard let previous = previous as? DriftCollector, previous.ring.hasSameShape(as: ring),
-            previous.totals.count == totals.count,
             previous.plans == plans, previous.predictionPlan == predictionPlan, previous.scorePlan == scorePlan,
             previous.planEdges == planEdges
         else { return nil }
@@ -461,19 +463,15 @@ public final class DriftCollector: ModelCollector {
             late.add(0)
             return
         }
-        // The block's and the totals' slots read through runs: their storage's address is not read again for
-        // each of the three or four updates of a column.
-        ring.withBlock(block) { slots in
-            totals.withRun(from: 0) { totals in
-                record(event, slots: slots, totals: totals)
-            }
-        }
+        // The block's slots read through a run: their storage's address is not read again for each of the three or
+        // four updates of a column. The totals since start are the ring's (``SliceRing/cumulativeTotals()``).
+        ring.withBlock(block) { slots in record(event, slots: slots) }
         ring.wrote(block)
     }
 
-    /// Bins the event's columns into the block's `slots` and the `totals`.
+    /// Bins the event's columns into the block's `slots`.
     @inline(__always)
-    private func record(_ event: PredictionEvent, slots: AtomicSlots.Run, totals: AtomicSlots.Run) {
+    private func record(_ event: PredictionEvent, slots: AtomicSlots.Run) {
         plans.withUnsafeBufferPointer { plans in
             planEdges.withUnsafeBufferPointer { edges in
                 event.features.withUnsafeBufferPointer { values in
@@ -485,17 +483,16 @@ public final class DriftCollector: ModelCollector {
                         // and destroy the copy (a call per column).
                         if let x = values[i].numberValue {
                             if p.pointee.categorical < 0 {
-                                Self.record(number: x, p, edges, slots: slots, totals: totals)
+                                Self.record(number: x, p, edges, slots: slots)
                                 continue
                             }
                         } else if p.pointee.categorical >= 0, case .category(let s) = values[i] {
                             let b =
                                 categoricalIndexes[p.pointee.categorical].index(of: s) ?? (p.pointee.binCount &- 1)
                             slots.add(p.pointee.base &+ b)
-                            totals.add(p.pointee.totalsBase &+ b)
                             continue
                         }
-                        Self.recordMissing(p.pointee, slots: slots, totals: totals)
+                        Self.recordMissing(p.pointee, slots: slots)
                     }
                 }
             }
@@ -504,19 +501,18 @@ public final class DriftCollector: ModelCollector {
             if let p = predictionPlan {
                 switch event.prediction {
                 case .number(let x) where p.categorical < 0:
-                    withUnsafePointer(to: p) { Self.record(number: x, $0, edges, slots: slots, totals: totals) }
+                    withUnsafePointer(to: p) { Self.record(number: x, $0, edges, slots: slots) }
                 case .label where p.categorical >= 0:
                     let b = event.predictionClass ?? (p.binCount &- 1)
                     slots.add(p.base &+ b)
-                    totals.add(p.totalsBase &+ b)
-                default: Self.recordMissing(p, slots: slots, totals: totals)
+                default: Self.recordMissing(p, slots: slots)
                 }
             }
             if let p = scorePlan, p.categorical < 0 {
                 if let x = event.score ?? positiveProbability(event) {
-                    withUnsafePointer(to: p) { Self.record(number: x, $0, edges, slots: slots, totals: totals) }
+                    withUnsafePointer(to: p) { Self.record(number: x, $0, edges, slots: slots) }
                 } else {
-                    Self.recordMissing(p, slots: slots, totals: totals)
+                    Self.recordMissing(p, slots: slots)
                 }
             }
         }
@@ -531,9 +527,8 @@ public final class DriftCollector: ModelCollector {
     }
 
     @inline(__always)
-    static func recordMissing(_ p: RecordPlan, slots: AtomicSlots.Run, totals: AtomicSlots.Run) {
+    static func recordMissing(_ p: RecordPlan, slots: AtomicSlots.Run) {
         slots.add(p.base &+ p.missingOffset)
-        totals.add(p.totalsBase &+ p.binCount)
     }
 
     /// Bins a numeric value: reference bin (underflow, quantile bins closed on the right, overflow), its listed value's
@@ -543,7 +538,7 @@ public final class DriftCollector: ModelCollector {
     @inline(__always)
     static func record(
         number x: Double, _ plan: UnsafePointer<RecordPlan>, _ edges: UnsafeBufferPointer<Double>,
-        slots: AtomicSlots.Run, totals: AtomicSlots.Run
+        slots: AtomicSlots.Run
     ) {
         let base = plan.pointee.base
         let binCount = plan.pointee.binCount
@@ -569,7 +564,6 @@ public final class DriftCollector: ModelCollector {
             if fineCount > 0 { slots.add(base &+ binCount &+ plan.pointee.fine.bin(of: x)) }
         }
         slots.add(base &+ b)
-        totals.add(plan.pointee.totalsBase &+ b)
         if valueCount > 0 {
             // At most 5 values: a scan. Past the last listed value, the slot of every other value.
             let listed = valueCount &- 1
@@ -689,12 +683,14 @@ public final class DriftCollector: ModelCollector {
         // One buffer for every column's fine running totals (KS, Wasserstein), reused: collect never runs concurrently with
         // itself.
         var scratch: [Double] = []
+        // The bins' and missing counts since start, read at once (``SliceRing/cumulativeTotals()``).
+        let totals = ring.cumulativeTotals()
         for (m, labels) in zip(features, featureLabels) {
             let (verdict, missing) = emitDrift(
-                m, f.feature, labels, window: window, evaluating: evaluatingFeatures, scratch: &scratch, into: &sink)
+                m, f.feature, labels, window: window, totals: totals, evaluating: evaluatingFeatures,
+                scratch: &scratch, into: &sink)
             if evaluatingFeatures { sink.gauge(f.windowMissing, labels.subject, value: missing) }
-            sink.counter(
-                f.missing, labels.subject, value: Double(totals.load(m.column.totalsBase + m.column.binCount)))
+            sink.counter(f.missing, labels.subject, value: Double(totals[m.column.totalsBase + m.column.binCount]))
             if let verdict {
                 verdicts += 1
                 if verdict { drifted += 1 }
@@ -703,13 +699,13 @@ public final class DriftCollector: ModelCollector {
         let evaluatingOutputs = Self.wantsEvaluation(f.prediction, sink)
         if let prediction, let predictionLabels {
             _ = emitDrift(
-                prediction, f.prediction, predictionLabels, window: window, evaluating: evaluatingOutputs,
-                scratch: &scratch, into: &sink)
+                prediction, f.prediction, predictionLabels, window: window, totals: totals,
+                evaluating: evaluatingOutputs, scratch: &scratch, into: &sink)
         }
         if let score, let scoreLabels {
             _ = emitDrift(
-                score, f.prediction, scoreLabels, window: window, evaluating: evaluatingOutputs, scratch: &scratch,
-                into: &sink)
+                score, f.prediction, scoreLabels, window: window, totals: totals, evaluating: evaluatingOutputs,
+                scratch: &scratch, into: &sink)
         }
         if verdicts > 0 {
             let share = Double(drifted) / Double(verdicts)
@@ -726,11 +722,11 @@ public final class DriftCollector: ModelCollector {
     }
 
     func emitDrift(
-        _ m: Monitored, _ f: SubjectFamilies, _ labels: ColumnLabels, window: SliceRing.Window, evaluating: Bool,
-        scratch: inout [Double], into sink: inout CollectorSink
+        _ m: Monitored, _ f: SubjectFamilies, _ labels: ColumnLabels, window: SliceRing.Window, totals: [UInt64],
+        evaluating: Bool, scratch: inout [Double], into sink: inout CollectorSink
     ) -> (verdict: Bool?, missing: Double) {
         if options.binSeries && (sink.wants(f.binObservations) || sink.wants(f.referenceRatio)) {
-            emitBins(m, f, labels, into: &sink)
+            emitBins(m, f, labels, totals: totals, into: &sink)
         }
         guard evaluating else {
             // The method the scores would be of (a run that keeps the thresholds alone: the same series).
@@ -761,10 +757,12 @@ public final class DriftCollector: ModelCollector {
         return (verdict, missing)
     }
 
-    func emitBins(_ m: Monitored, _ f: SubjectFamilies, _ labels: ColumnLabels, into sink: inout CollectorSink) {
+    func emitBins(
+        _ m: Monitored, _ f: SubjectFamilies, _ labels: ColumnLabels, totals: [UInt64], into sink: inout CollectorSink
+    ) {
         let c = m.column
         for b in 0..<c.binCount {
-            sink.counter(f.binObservations, labels.bins[b], value: Double(totals.load(c.totalsBase + b)))
+            sink.counter(f.binObservations, labels.bins[b], value: Double(totals[c.totalsBase + b]))
         }
         sink.gauge(f.referenceRatio, constant: labels.referenceRatios)
     }

@@ -16,6 +16,11 @@ import Synchronization
 /// the blocks whose epoch lies in the window ending at `now`, so an idle model's window empties as time passes
 /// even without events. Reads run concurrently with writes: each slot is read atomically, the window as a whole
 /// is not a snapshot.
+///
+/// Integer slots at the ring's `cumulative` positions also have totals since the ring began
+/// (``cumulativeTotals()``), for counters such as a bin's observations: a writer adds to its block alone, and a rotation
+/// moves a reused block's counts at those positions into `retired` (an atomic exchange per slot, so an update racing
+/// the rotation stays in the block, counted there) instead of writers adding to a running total as well.
 public final class SliceRing: Sendable {
     /// Seconds per slice.
     public let sliceSeconds: Double
@@ -39,6 +44,14 @@ public final class SliceRing: Sendable {
     /// Epochs added to every time's (``epoch(_:)``): how far the wall clock has stepped back, in slices, since the
     /// ring began (``realign(now:)``).
     let stepBack = Atomic<Int>(0)
+    /// Positions (within a block) of the integer slots with totals since the ring began.
+    let cumulative: [Int]
+    /// Per position of `cumulative`, the counts of the blocks cleared since the ring began, less any set aside by
+    /// ``setCumulativeTotals(_:)`` (wrapping: their sum with the blocks' counts is the total).
+    let retired: AtomicSlots
+    /// Whether each position of a block is one of `cumulative` (a rotation moves those into `retired`, not zeroing
+    /// them).
+    let isCumulative: [Bool]
 
     struct ClosedTotals {
         let nowEpoch: Int
@@ -48,18 +61,27 @@ public final class SliceRing: Sendable {
     }
 
     /// A model's configured window (`duration` split into `slices`), each slice `width` slots wide.
-    public convenience init(window: WindowConfiguration, width: Int, doubleSlots: [Int] = []) {
+    public convenience init(
+        window: WindowConfiguration, width: Int, doubleSlots: [Int] = [], cumulative: [Int] = []
+    ) {
         self.init(
             sliceSeconds: window.duration.seconds / Double(window.slices), sliceCount: window.slices, width: width,
-            doubleSlots: doubleSlots)
+            doubleSlots: doubleSlots, cumulative: cumulative)
     }
 
     /// A window of `sliceCount` slices of `sliceSeconds` seconds, each `width` slots wide. The window totals of
     /// the Double slots at `doubleSlots` (positions within a block) are kept with the integer ones, for
-    /// ``Window/totalDouble(_:)``.
-    public init(sliceSeconds: Double, sliceCount: Int, width: Int, doubleSlots: [Int] = []) {
+    /// ``Window/totalDouble(_:)``. The integer slots at `cumulative` (distinct positions within a block) also have
+    /// totals since the ring began (``cumulativeTotals()``).
+    public init(sliceSeconds: Double, sliceCount: Int, width: Int, doubleSlots: [Int] = [], cumulative: [Int] = []) {
         precondition(sliceSeconds > 0 && sliceCount > 0 && width >= 0)
         precondition(doubleSlots.allSatisfy { $0 >= 0 && $0 < width })
+        precondition(cumulative.allSatisfy { $0 >= 0 && $0 < width } && Set(cumulative).count == cumulative.count)
+        self.cumulative = cumulative
+        retired = AtomicSlots(count: cumulative.count)
+        var isCumulative = [Bool](repeating: false, count: width)
+        for position in cumulative { isCumulative[position] = true }
+        self.isCumulative = isCumulative
         self.sliceSeconds = sliceSeconds
         self.sliceCount = sliceCount
         self.width = width
@@ -73,7 +95,7 @@ public final class SliceRing: Sendable {
     /// stand for this one's.
     func hasSameShape(as other: SliceRing) -> Bool {
         width == other.width && sliceCount == other.sliceCount && sliceSeconds == other.sliceSeconds
-            && doubleSlots == other.doubleSlots
+            && doubleSlots == other.doubleSlots && cumulative == other.cumulative
     }
 
     /// The epoch of Unix time `t` (its slice's number, moved on by the clock's steps back: ``realign(now:)``).
@@ -143,7 +165,9 @@ public final class SliceRing: Sendable {
             for epoch in first...e {
                 let block = self.block(ofEpoch: epoch)
                 let base = block * width
-                for i in 0..<width { data.store(base + i, 0) }
+                // The cumulative slots' counts move to `retired`: an update after its exchange stays in the block.
+                for (i, position) in cumulative.enumerated() { retired.add(i, data.exchange(base &+ position, 0)) }
+                for i in 0..<width where !isCumulative[i] { data.store(base + i, 0) }
                 blockEpochs.store(block, UInt64(bitPattern: Int64(epoch)))
             }
             newestBase.store(block(ofEpoch: e) * width, ordering: .relaxed)
@@ -243,6 +267,35 @@ public final class SliceRing: Sendable {
                 // Counts stay far below 2^63: converted as signed, one instruction instead of several.
                 forEachTotal(position, count) { i, total in out[i] = Double(Int64(bitPattern: total)) }
                 initialized = count
+            }
+        }
+    }
+
+    /// The totals since the ring began of the slots at its `cumulative` positions, in their order: the retired counts
+    /// plus every block's (in the window or not yet reused). Read under the rotation lock, so that no rotation moves
+    /// counts between the two while they are read: a total read later is never smaller (counters stay monotonic).
+    public func cumulativeTotals() -> [UInt64] {
+        rotation.withLock { _ in
+            var out = [UInt64](repeating: 0, count: cumulative.count)
+            for (i, position) in cumulative.enumerated() {
+                var total = retired.load(i)
+                for block in 0..<sliceCount { total &+= data.load(block &* width &+ position) }
+                out[i] = total
+            }
+            return out
+        }
+    }
+
+    /// Sets the totals since the ring began (``cumulativeTotals()``) to `totals` (one per `cumulative` position): a
+    /// checkpoint's, or zeros for counters restarted after a crash. A total may be below what the blocks hold (counters
+    /// restarted while the window stays): `retired` keeps the wrapping difference, and the total reads as set.
+    public func setCumulativeTotals(_ totals: [UInt64]) {
+        precondition(totals.count == cumulative.count)
+        rotation.withLock { _ in
+            for (i, position) in cumulative.enumerated() {
+                var live: UInt64 = 0
+                for block in 0..<sliceCount { live &+= data.load(block &* width &+ position) }
+                retired.store(i, totals[i] &- live)
             }
         }
     }

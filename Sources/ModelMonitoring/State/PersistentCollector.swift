@@ -70,20 +70,26 @@ extension DriftCollector: PersistentCollector {
     /// The window, the totals since start, and the late count.
     public func saveState(into w: inout StateWriter) {
         ring.save(into: &w)
-        w.slots(totals)
+        // The totals since start, as before the ring kept them: one slot per column's bin and missing count.
+        let totals = ring.cumulativeTotals()
+        let slots = AtomicSlots(count: totals.count)
+        for (i, total) in totals.enumerated() { slots.store(i, total) }
+        w.slots(slots)
         w.slots(late)
     }
 
     /// Reads what ``saveState(into:)`` wrote.
     public func restoreState(from r: inout StateReader, now: Double) throws(StateError) {
         try ring.restore(from: &r, now: now)
-        try r.slots(into: totals)
+        let slots = AtomicSlots(count: ring.cumulative.count)
+        try r.slots(into: slots)
+        ring.setCumulativeTotals((0..<slots.count).map { slots.load($0) })
         try r.slots(into: late)
     }
 
     /// The totals since start and the late count; the window stays.
     public func restartCounters() {
-        totals.zero()
+        ring.setCumulativeTotals([UInt64](repeating: 0, count: ring.cumulative.count))
         late.zero()
     }
 }
