@@ -97,11 +97,21 @@ public final class ModelMonitor: CollectorGroup {
                 // or a fairness bound tuned: before, the model's windows started empty and its pending predictions
                 // were evicted).
                 aside.collectors = configured.collectors
+                // The privileged groups too (AIF360's signed metrics: the fairness collector reads them, its counts keep
+                // their shape): the fairness collector is built anew and carries its state; the others stay whole.
+                let privilegedChanged =
+                    model.sensitiveAttributes.map(\.privileged) != configured.sensitiveAttributes.map(\.privileged)
+                if privilegedChanged, aside.sensitiveAttributes.count == configured.sensitiveAttributes.count {
+                    for a in aside.sensitiveAttributes.indices {
+                        aside.sensitiveAttributes[a].privileged = configured.sensitiveAttributes[a].privileged
+                    }
+                }
                 if aside == configured, model.collectors.map(\.name) == configured.collectors.map(\.name) {
                     let before = problems.count
                     var empty: [String] = []
                     let carried = carryingState(
-                        of: existing, into: model, hash: hash, problems: &problems, startedEmpty: &empty)
+                        of: existing, into: model, hash: hash, problems: &problems, startedEmpty: &empty,
+                        rebuilding: privilegedChanged ? { $0 is FairnessCollector } : { _ in false })
                     if let carried {
                         prepared.append(carried)
                         if !empty.isEmpty { startedEmpty[model.name] = empty }
@@ -137,10 +147,13 @@ public final class ModelMonitor: CollectorGroup {
     /// `existing` under `configuration`, which differs only in its collectors' options: a collector whose options are
     /// the same is kept, one whose options changed is built anew and carries on its predecessor's state when it can
     /// (``ModelCollector/carryingState(of:)``; it starts empty otherwise, its name appended to `startedEmpty`), with
-    /// `existing`'s counters and label join. Nil, with `problems` appended, when the new options are refused.
+    /// `existing`'s counters and label join. Nil, with `problems` appended, when the new options are refused. A collector
+    /// for which `rebuilding` is true (one that reads a model field that changed) is built anew even when its options
+    /// did not change, and carries its state likewise.
     func carryingState(
         of existing: MonitoredModel, into configuration: ModelConfiguration, hash: String,
-        problems: inout [ModelSetupErrors.Problem], startedEmpty: inout [String]
+        problems: inout [ModelSetupErrors.Problem], startedEmpty: inout [String],
+        rebuilding: (any ModelCollector) -> Bool = { _ in false }
     ) -> MonitoredModel? {
         let context: ModelContext
         do {
@@ -162,7 +175,7 @@ public final class ModelMonitor: CollectorGroup {
         var collectors: [any ModelCollector] = []
         for i in fresh.collectors.indices {
             let (new, old) = (fresh.collectors[i], existing.collectors[i])
-            if previous[i] == configuration.collectors[i] {
+            if previous[i] == configuration.collectors[i] && !rebuilding(new) {
                 collectors.append(old)
                 continue
             }

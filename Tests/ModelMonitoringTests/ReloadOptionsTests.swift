@@ -82,4 +82,46 @@ import Testing
         #expect(h.value(#"mlops_labels_joined_total{model="m",source="endpoint"}"#) == 1)
         #expect(h.value(#"mlops_predictions_evicted_total{model="m",reason="reload"}"#) == 0)
     }
+    /// The privileged group changed (or set where there was none): the fairness collector is built anew and carries its
+    /// window and counts, the AIF360 metrics follow the new group, and the other collectors and the pending
+    /// predictions stay. Before, the model was rebuilt and every counter of it restarted from zero (a probe counted
+    /// 141 series in 19 families).
+    @Test func aPrivilegedGroupChangeKeepsTheStateAndComparesWithTheNewGroup() throws {
+        let config = ModelConfiguration(
+            name: "m", task: .binaryClassification, versions: ["v1"], classes: ["no", "yes"], positiveClass: "yes",
+            sensitiveAttributes: [SensitiveAttribute(name: "gender", groups: ["f", "m"], privileged: "m")],
+            collectors: [
+                CollectorConfiguration(name: "service"),
+                CollectorConfiguration(name: "fairness", options: ["min_group_observations": .number(1)]),
+            ])
+        let h = try Harness([config])
+        let m = h.model("m")
+        // Group f: 1 of 4 selected; group m: 2 of 4.
+        for i in 0..<8 {
+            var e = m.makePrediction(version: "v1", prediction: .label([0, 4, 5].contains(i) ? "yes" : "no"))
+            e.id = "p\(i)"
+            e.attributes = [i < 4 ? "f" : "m"]
+            _ = m.record(e)
+        }
+        let impact = #"mlops_fairness_metric{attribute="gender",metric="disparate_impact",model="m"}"#
+        let selected = #"mlops_fairness_selected_total{attribute="gender",group="f",model="m"}"#
+        #expect(h.value(impact) == 0.5)
+        #expect(h.value(selected) == 1)
+        var changed = config
+        changed.sensitiveAttributes[0].privileged = "f"
+        h.monitor.apply(try h.monitor.prepare(ExporterConfiguration(models: [changed], source: "t")))
+        let after = h.model("m")
+        #expect(after !== m && after.joiner === m.joiner && after.collectors[0] === m.collectors[0])
+        #expect(after.collectors[1] !== m.collectors[1])
+        // The same counts, compared with the new privileged group.
+        #expect(h.value(selected) == 1)
+        #expect(h.value(impact) == 2)
+        #expect(h.value(#"mlops_model_requests_total{model="m",status="ok",version="v1"}"#) == 8)
+        #expect(h.value(#"mlops_labels_pending{model="m"}"#) == 8)
+        // Without a privileged group: fairlearn's metrics only, the counts still kept.
+        changed.sensitiveAttributes[0].privileged = nil
+        h.monitor.apply(try h.monitor.prepare(ExporterConfiguration(models: [changed], source: "t")))
+        #expect(h.value(impact) == nil)
+        #expect(h.value(selected) == 1)
+    }
 }
