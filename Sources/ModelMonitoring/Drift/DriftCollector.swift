@@ -6,8 +6,8 @@ import Ingestion
 /// across a fleet.
 ///
 /// Each event's features (and prediction and score) are binned on the reference's bins and counted in the
-/// current slice of a ``SliceRing`` (the model's `window`: `duration` split in `slices`), plus cumulative
-/// totals. At scrape time the window's counts are compared with the reference by each column's method
+/// current slice of a ``SliceRing`` (the model's `window`: `duration` split in `slices`), whose cumulative
+/// positions also give the totals since start (a rotation retires a reused slice's counts). At scrape time the window's counts are compared with the reference by each column's method
 /// (``DriftOptions``; `auto` follows Evidently's rule, resolved once from the reference), giving:
 /// - `mlops_feature_drift_score{model,feature,method}`: the value compared with the threshold (a distance;
 ///   for `ks`, `chisquare` and `z` the p-value, as Evidently reports it), `mlops_feature_drift_threshold`,
