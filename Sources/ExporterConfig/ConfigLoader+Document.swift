@@ -100,6 +100,16 @@ extension ConfigLoader {
         guard text.utf8.count <= ConfigLimits.maxFileBytes else {
             throw ConfigErrors([ConfigError(file: file, line: 0, column: 0, field: "", message: tooLarge)])
         }
+        // Keys that are no names (an alias's above all) refused before YAML composes them: ``ComplexKeyScan``.
+        if let key = ComplexKeyScan.firstComplexKey(in: text) {
+            throw ConfigErrors([
+                ConfigError(
+                    file: file, line: key.line, column: key.column, field: "",
+                    message:
+                        "\(key.what) as a mapping key: a configuration's keys are names (an alias there is expanded to be "
+                        + "compared with the other keys, without bound)")
+            ])
+        }
         let parser: Parser
         let root: Node?
         do {

@@ -29,6 +29,35 @@ struct ExpansionLimitTests {
             ])
     }
 
+    /// A key that is an alias of an alias-built list: the YAML library hashes mapping keys expanded to find duplicates,
+    /// so three levels of a thousand (13 KB) took minutes, a reload hung and every later one behind it (a probe). Such
+    /// keys (aliases, sequences, mappings, explicit `?` keys) are refused before composing, at their place.
+    @Test("a key that is an alias, a sequence or a mapping is refused at once, at its place")
+    func complexKeys() {
+        let bomb = laughs(levels: 3, width: 1000).replacingOccurrences(of: "          ", with: "")
+        for (key, column) in [
+            ("kk: {*a2 : 1}", 6), ("kk: {*a2: 1}", 6), ("kk: {*a2:1}", 6), ("*a2: 1", 1), ("[*a2]: 1", 5),
+            ("kk: [[*a2]: 1]", 10), ("? *a2\n: 1", 1), ("kk: {{x: *a2}: 1}", 13),
+        ] {
+            let started = ContinuousClock.now
+            let found = locatedErrors("models: []\n" + bomb + "\n" + key + "\n")
+            #expect(ContinuousClock.now - started < .seconds(1), "\(key)")
+            #expect(found.count == 1, "\(key)")
+            #expect(found.first?.hasPrefix("5:\(column): : ") == true, "\(key): \(found)")
+            #expect(found.first?.contains("as a mapping key") == true, "\(key)")
+        }
+        // Not keys: an IPv6 address in a plain value, quoted or commented or block text, an alias as a value.
+        for text in [
+            "upstream: http://[::1]:8080/x", "listen: [::1]:9748", #"a: "*b: c""#, "a: '[x]: y'", "a: 1  # *b: c",
+            "a: |\n  *b: c\n  [x]: y\nc: d", "- a: >-\n    {x}: y\n  b: c", "a: &x 1\nb: *x", "a: [*x, *x]",
+            "a: b *c:d",
+        ] {
+            #expect(ComplexKeyScan.firstComplexKey(in: text) == nil, "\(text)")
+        }
+        // A key after a block scalar's text is scanned again: the sibling of a sequence entry's block scalar.
+        #expect(ComplexKeyScan.firstComplexKey(in: "- a: |\n    text\n  *b: c")?.line == 3)
+    }
+
     @Test("aliases nested deeper than the limit are refused")
     func aliasDepth() {
         let depth = ConfigLimits.maxAliasDepth + 1
