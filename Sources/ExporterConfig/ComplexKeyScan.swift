@@ -1,5 +1,5 @@
-/// A scan of a configuration file's text, before YAML composes it, for mapping keys that are no plain scalar: an alias
-/// (`*name: …`), a sequence or mapping (`[a]: …`, `{a: b}: …`), or an explicit key (`? …`).
+/// A scan of a configuration file's text, before YAML composes it, for mapping keys that can hold an alias: an alias
+/// (`*name: …`), a sequence or mapping with one inside (`[*a]: …`, `{a: *b}: …`), or an explicit key (`? …`).
 ///
 /// The configuration's keys are names; such keys serve no field, and they are the one place where an alias costs
 /// work beyond the text's size: the YAML library checks a mapping's keys for duplicates by hashing them, and a key
@@ -38,6 +38,9 @@ struct ComplexKeyScan {
         }
         /// Nesting of flow collections (`[`, `{` where a token starts).
         var flow = 0
+        /// Per open flow collection, whether an alias is inside (a collection key without one costs no more than its
+        /// text: the loader then says which field it is in).
+        var aliasInside: [Bool] = []
         while i < bytes.count {
             // At a line's start: its indentation; the lines of a block scalar are skipped whole.
             if i == lineStart {
@@ -90,11 +93,15 @@ struct ComplexKeyScan {
                 var k = i + 1
                 while k < bytes.count && isAnchorByte(bytes[k]) { k += 1 }
                 if k > i + 1 && colonAfter(k, inFlow: flow > 0) { return (line, i - lineStart + 1, "an alias") }
+                if k > i + 1 { aliasInside = aliasInside.map { _ in true } }
             case UInt8(ascii: "[") where tokenStart, UInt8(ascii: "{") where tokenStart:
                 flow += 1
+                aliasInside.append(false)
             case UInt8(ascii: "]") where flow > 0, UInt8(ascii: "}") where flow > 0:
                 flow -= 1
-                if colonAfter(i + 1, inFlow: flow > 0) { return (line, i - lineStart + 1, "a sequence or mapping") }
+                if aliasInside.removeLast() && colonAfter(i + 1, inFlow: flow > 0) {
+                    return (line, i - lineStart + 1, "a sequence or mapping holding an alias")
+                }
             case UInt8(ascii: "?") where tokenStart && (isBlank(bytes[i + 1]) || bytes[i + 1] == UInt8(ascii: "\n")):
                 return (line, i - lineStart + 1, "an explicit key (`?`)")
             case UInt8(ascii: "|") where tokenStart && flow == 0, UInt8(ascii: ">") where tokenStart && flow == 0:
