@@ -6,13 +6,15 @@ import Yams
 extension ConfigLoader {
     /// The text of configuration file `path`, refused beyond ``ConfigLimits/maxFileBytes`` (only that
     /// much and one byte more is read).
-    /// What `path` is when opening it could block (a FIFO, a socket): nil for anything else.
+    /// What `path` is when opening or reading it could block (a FIFO, a socket, a character device such as
+    /// /dev/kmsg or a terminal): nil for anything else.
     static func blockingKind(_ path: String) -> String? {
         var info = stat()
         guard stat(path, &info) == 0 else { return nil }
         switch info.st_mode & S_IFMT {
         case S_IFIFO: return "a FIFO"
         case S_IFSOCK: return "a socket"
+        case S_IFCHR: return "a character device"
         default: return nil
         }
     }
@@ -25,8 +27,8 @@ extension ConfigLoader {
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
             throw failure("cannot read: is a directory")
         }
-        // A FIFO or socket would block the open until a writer comes: a reload hung for ever, and with it every later
-        // reload and the graceful stop (a device such as /dev/null or /dev/zero reads at once: empty, or too large).
+        // A FIFO or socket would block the open until a writer comes, a device such as /dev/kmsg the read: a reload hung
+        // for ever, and with it every later reload and the graceful stop.
         if let kind = Self.blockingKind(path) {
             throw failure("cannot read: \(kind), not a regular file: write it to a file first")
         }

@@ -231,6 +231,12 @@ struct WebReader {
             return nil
         }
         let resolved = text.hasPrefix("/") ? text : reader.baseDirectory + "/" + text
+        // A FIFO (or socket, or device) would block the open, and OpenSSL's later: a start or reload hung for ever with
+        // the stop signals held back (a probe's `mkfifo` as cert_file: only SIGKILL ended it).
+        if let kind = ConfigLoader.blockingKind(resolved) {
+            reader.fail(node, field, "\(resolved) is \(kind), not a regular file: write it to a file first")
+            return nil
+        }
         guard FileManager.default.isReadableFile(atPath: resolved),
             let handle = FileHandle(forReadingAtPath: resolved)
         else {

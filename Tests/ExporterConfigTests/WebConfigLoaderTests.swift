@@ -90,6 +90,22 @@ struct WebConfigLoaderTests {
         #expect(webProblems("http_server_config:\n  headers:\n    Cache-Control: \"private,\tmax-age=0\"\n").isEmpty)
     }
 
+    /// A FIFO as a TLS file: refused at once. Before, the open blocked until a writer came: `serve` hung at start (or
+    /// at a reload) with the stop signals held back, and only SIGKILL ended it (a probe).
+    @Test func aFIFOAsATLSFileIsRefusedAtOnce() throws {
+        let fifo = Self.directory + "/fifo-\(UInt32.random(in: 0...UInt32.max)).pem"
+        #expect(mkfifo(fifo, 0o600) == 0)
+        defer { unlink(fifo) }
+        let started = ContinuousClock.now
+        let found = webProblems(
+            "tls_server_config:\n  cert_file: \(fifo)\n  key_file: server.key\n", directory: Self.directory)
+        #expect(ContinuousClock.now - started < .seconds(2))
+        #expect(
+            found == [
+                "2:14: tls_server_config.cert_file: \(fifo) is a FIFO, not a regular file: write it to a file first"
+            ])
+    }
+
     @Test func errorsNameLineColumnAndField() {
         let directory = Self.directory
         #expect(
