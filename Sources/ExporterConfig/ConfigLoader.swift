@@ -247,6 +247,12 @@ struct Reader {
             fail(node, field, "contains a NUL character")
             return nil
         }
+        // YAML's null, unquoted: no value, not the text (`token: ~` set the token "~", `versions: [v1, null]` a version
+        // "null", `reference: null` a file of that name; a probe).
+        if s.style == .plain, ["~", "null", "Null", "NULL"].contains(s.string) {
+            fail(node, field, "is null (YAML's `\(s.string)`): leave the field out, or quote the text (\"\(s.string)\")")
+            return nil
+        }
         return s.string
     }
 

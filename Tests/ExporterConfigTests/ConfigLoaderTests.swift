@@ -19,6 +19,23 @@ private func problems(_ yaml: String) -> [String] {
 
 @Suite("Configuration file")
 struct ConfigLoaderTests {
+    /// YAML's null, unquoted, where a string goes: refused at its place. Before, `token: ~` set the token "~" (a secret
+    /// the operator did not mean), `versions: [v1, null]` a version "null", `reference: null` a file named so (a probe).
+    /// Quoted, it is the text.
+    @Test func aNullWhereAStringGoesIsRefused() {
+        let found = locatedErrors(
+            "models:\n  - name: m\n    task: regression\n    versions: [v1, null]\n    token: ~\n")
+        #expect(
+            found == [
+                "4:20: models[0].versions[1]: is null (YAML's `null`): leave the field out, or quote the text (\"null\")",
+                "5:12: models[0].token: is null (YAML's `~`): leave the field out, or quote the text (\"~\")",
+            ])
+        #expect(
+            locatedErrors(
+                "models:\n  - name: m\n    task: regression\n    versions: [v1, \"null\"]\n    token: \"~x\"\n")
+                == [])
+    }
+
     @Test("the example configuration loads with every field")
     func example() throws {
         let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
