@@ -57,7 +57,16 @@ extension Reader {
         var route = ProxyRoute(path: pattern)
         if let m = value("methods") {
             let methods = distinctStrings(m, "\(path).methods", empty: "list at least one method (like POST)") {
-                ProxyConfiguration.isToken($0) ? nil : "\"\($0)\" is not an HTTP method (a token, like POST)"
+                guard ProxyConfiguration.isToken($0) else {
+                    return "\"\($0)\" is not an HTTP method (a token, like POST)"
+                }
+                // Methods are case-sensitive (RFC 9110 §9.1): `get` matched no request, and the route's traffic went
+                // unrouted without a word (a probe).
+                let upper = $0.uppercased()
+                if upper != $0, ProxyConfiguration.standardMethods.contains(upper) {
+                    return "\"\($0)\": methods are case-sensitive (RFC 9110 §9.1): write \(upper)"
+                }
+                return nil
             }
             route.methods = methods ?? route.methods
         }

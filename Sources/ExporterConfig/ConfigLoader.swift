@@ -250,7 +250,8 @@ struct Reader {
         // YAML's null, unquoted: no value, not the text (`token: ~` set the token "~", `versions: [v1, null]` a version
         // "null", `reference: null` a file of that name; a probe).
         if s.style == .plain, ["~", "null", "Null", "NULL"].contains(s.string) {
-            fail(node, field, "is null (YAML's `\(s.string)`): leave the field out, or quote the text (\"\(s.string)\")")
+            fail(
+                node, field, "is null (YAML's `\(s.string)`): leave the field out, or quote the text (\"\(s.string)\")")
             return nil
         }
         return s.string
@@ -501,6 +502,11 @@ struct Reader {
                     n, "\(path).name",
                     "\"\(ExporterConfiguration.unknownModelName)\" is reserved for requests to models that are not configured"
                 )
+                name = nil
+            } else if name == ExporterConfiguration.unroutedModelName {
+                fail(
+                    n, "\(path).name",
+                    "\"\(ExporterConfiguration.unroutedModelName)\" is reserved for proxied requests no route matched")
                 name = nil
             }
         } else {

@@ -32,6 +32,10 @@ public struct ExporterConfiguration: Sendable, Equatable {
     /// name (a model of that name shared its series with them).
     public static let unknownModelName = "__unknown__"
 
+    /// The `model` label of the proxy's requests that no route matched (`mlops_proxy_requests_total`); reserved as a
+    /// model name (a model of that name shared its proxy series with them: a probe).
+    public static let unroutedModelName = "__unrouted__"
+
     /// The pseudo-model that owns the service-wide SLOs: its name is ``serviceModelName``; the rule generator
     /// selects the requests of every model for it.
     public static let serviceModel = ModelConfiguration(name: serviceModelName, task: .regression, latencyBuckets: [])

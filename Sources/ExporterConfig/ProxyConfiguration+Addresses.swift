@@ -171,6 +171,11 @@ extension ProxyConfiguration {
     ]
 
     /// Whether `text` is an HTTP token (RFC 9110 §5.6.2): what a method or a header name is made of.
+    /// The methods RFC 9110 (§9.3) and RFC 5789 define, in their (case-sensitive) spelling.
+    static let standardMethods: Set<String> = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+    ]
+
     static func isToken(_ text: String) -> Bool {
         !text.isEmpty
             && text.utf8.allSatisfy { b in

@@ -19,6 +19,20 @@ private func problems(_ yaml: String) -> [String] {
 
 @Suite("Configuration file")
 struct ConfigLoaderTests {
+    /// The pseudo-models' names are refused as model names: a model `__unrouted__` shared its proxy series with the
+    /// requests no route matched (a probe read 3 for one routed request and two unrouted ones).
+    @Test func reservedModelNamesAreRefused() {
+        for (name, reason) in [
+            ("__service__", "is reserved for service-wide SLOs"),
+            ("__unknown__", "is reserved for requests to models that are not configured"),
+            ("__unrouted__", "is reserved for proxied requests no route matched"),
+        ] {
+            #expect(
+                locatedErrors("models:\n  - name: \(name)\n    task: regression\n    versions: [v1]\n")
+                    == ["2:11: models[0].name: \"\(name)\" \(reason)"])
+        }
+    }
+
     /// YAML's null, unquoted, where a string goes: refused at its place. Before, `token: ~` set the token "~" (a secret
     /// the operator did not mean), `versions: [v1, null]` a version "null", `reference: null` a file named so (a probe).
     /// Quoted, it is the text.

@@ -348,6 +348,11 @@ struct ProxyConfigTests {
                 #"11:28: proxy.routes[0].methods[0]: "GE T" is not an HTTP method (a token, like POST)"#
             ),
             (
+                // Case-sensitive (RFC 9110 §9.1): `get` matched no request and the route's traffic went unrouted.
+                "{path: /x, methods: [get], model: credit}",
+                #"11:28: proxy.routes[0].methods[0]: "get": methods are case-sensitive (RFC 9110 §9.1): write GET"#
+            ),
+            (
                 "{path: /x, methods: [PUT, PUT], model: credit}",
                 #"11:33: proxy.routes[0].methods[1]: "PUT" is listed twice"#
             ),

@@ -76,7 +76,7 @@ final class ProxyModelCounters: Sendable {
 /// it removes them (they were kept for good, so a removed model's requests stayed in fleet sums). The proxy port's own
 /// client connections: open, and errors by reason (the server's ``HTTPServerObserver`` labels).
 final class ProxyMetrics: Collector, UpstreamPoolObserver, HTTPServerObserver {
-    static let unrouted = "__unrouted__"
+    static let unrouted = ExporterConfiguration.unroutedModelName
     /// The server's connection error labels (``HTTPServerObserver/connectionError(reason:)``), then `other`.
     static let connectionErrorReasons = [
         "header_timeout", "body_timeout", "idle_timeout", "write_stall", "bad_request", "too_large",
