@@ -23,6 +23,17 @@ extension Reader {
                     value, field, empty: "list at least one address (like \":9748\")",
                     problem: ProxyConfiguration.listenAddressProblem)
                 proxy.listenAddresses = addresses ?? proxy.listenAddresses
+                if let addresses, let overlap = listenOverlap, case .sequence(let items) = value,
+                    items.count == addresses.count
+                {
+                    for i in addresses.indices {
+                        guard let earlier = addresses[..<i].first(where: { overlap($0, addresses[i]) }) else { continue }
+                        fail(
+                            items[i], "\(field)[\(i)]",
+                            "\"\(addresses[i])\" overlaps \"\(earlier)\" (the same port, and one of them listens on every "
+                                + "address of the other): give one of them another port")
+                    }
+                }
             case "upstream":
                 guard let text = string(value, field) else { continue }
                 switch ProxyConfiguration.Upstream.parse(text) {

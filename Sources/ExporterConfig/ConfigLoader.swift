@@ -14,13 +14,13 @@ public enum ConfigLoader {
     /// file need not exist yet (for `mlops-exporter profile`, which writes it).
     public static func load(
         file path: String, knownCollectors: Set<String> = builtInCollectors, referencesMustExist: Bool = true,
-        upstreamCheck: UpstreamCheck? = nil
+        upstreamCheck: UpstreamCheck? = nil, listenOverlap: ListenOverlap? = nil
     ) throws(ConfigErrors) -> ExporterConfiguration {
         let text = try read(path)
         let folder = (path as NSString).deletingLastPathComponent
         return try parse(
             text, file: path, baseDirectory: folder.isEmpty ? "." : folder, knownCollectors: knownCollectors,
-            referencesMustExist: referencesMustExist, upstreamCheck: upstreamCheck)
+            referencesMustExist: referencesMustExist, upstreamCheck: upstreamCheck, listenOverlap: listenOverlap)
     }
 
     /// ``load(file:knownCollectors:referencesMustExist:upstreamCheck:)`` that hands back what it could read beside the
@@ -29,13 +29,14 @@ public enum ConfigLoader {
     /// with the file's (a model with a problem hid every other model's option errors). Throws only when nothing could
     /// be read (the file unreadable, not YAML, empty).
     public static func loadReadable(
-        file path: String, knownCollectors: Set<String> = builtInCollectors, upstreamCheck: UpstreamCheck? = nil
+        file path: String, knownCollectors: Set<String> = builtInCollectors, upstreamCheck: UpstreamCheck? = nil,
+        listenOverlap: ListenOverlap? = nil
     ) throws(ConfigErrors) -> (configuration: ExporterConfiguration, problems: [ConfigError]) {
         let text = try read(path)
         let folder = (path as NSString).deletingLastPathComponent
         return try parseReadable(
             text, file: path, baseDirectory: folder.isEmpty ? "." : folder, knownCollectors: knownCollectors,
-            referencesMustExist: true, upstreamCheck: upstreamCheck)
+            referencesMustExist: true, upstreamCheck: upstreamCheck, listenOverlap: listenOverlap)
     }
 
     /// Checks the proxy's upstream host and port as the file is read (a reload resolves a changed upstream here, so
@@ -43,15 +44,20 @@ public enum ConfigLoader {
     /// nothing (`check-config` validates files for hosts that resolve only where they are deployed).
     public typealias UpstreamCheck = @Sendable (_ host: String, _ port: Int) -> String?
 
+    /// Whether two listen addresses (each valid) cannot both be bound, as the server binds them: `proxy.listen`'s are
+    /// checked against each other as the file is read (an overlap passed check-config and stopped `serve`, without
+    /// file or line). The loader knows no sockets: without it, overlaps are left to the start.
+    public typealias ListenOverlap = @Sendable (_ first: String, _ second: String) -> Bool
+
     /// Validates YAML `text`, naming `file` in errors; relative paths resolve against `baseDirectory`.
     /// `referencesMustExist` as in ``load(file:knownCollectors:referencesMustExist:)``.
     public static func parse(
         _ text: String, file: String, baseDirectory: String = ".", knownCollectors: Set<String> = builtInCollectors,
-        referencesMustExist: Bool = true, upstreamCheck: UpstreamCheck? = nil
+        referencesMustExist: Bool = true, upstreamCheck: UpstreamCheck? = nil, listenOverlap: ListenOverlap? = nil
     ) throws(ConfigErrors) -> ExporterConfiguration {
         let (configuration, problems) = try parseReadable(
             text, file: file, baseDirectory: baseDirectory, knownCollectors: knownCollectors,
-            referencesMustExist: referencesMustExist, upstreamCheck: upstreamCheck)
+            referencesMustExist: referencesMustExist, upstreamCheck: upstreamCheck, listenOverlap: listenOverlap)
         if !problems.isEmpty { throw ConfigErrors(problems) }
         return configuration
     }
@@ -60,11 +66,12 @@ public enum ConfigLoader {
     /// with problems left out) and problems.
     static func parseReadable(
         _ text: String, file: String, baseDirectory: String, knownCollectors: Set<String>,
-        referencesMustExist: Bool, upstreamCheck: UpstreamCheck?
+        referencesMustExist: Bool, upstreamCheck: UpstreamCheck?, listenOverlap: ListenOverlap? = nil
     ) throws(ConfigErrors) -> (configuration: ExporterConfiguration, problems: [ConfigError]) {
         var reader = Reader(file: file, baseDirectory: baseDirectory, knownCollectors: knownCollectors)
         reader.referencesMustExist = referencesMustExist
         reader.upstreamCheck = upstreamCheck
+        reader.listenOverlap = listenOverlap
         guard let root = try compose(text, file: file) else {
             throw ConfigErrors([ConfigError(file: file, line: 0, column: 0, field: "", message: "the file is empty")])
         }
@@ -173,6 +180,7 @@ struct Reader {
     let knownCollectors: Set<String>
     var referencesMustExist = true
     var upstreamCheck: ConfigLoader.UpstreamCheck?
+    var listenOverlap: ConfigLoader.ListenOverlap?
     var errors: [ConfigError] = []
     /// Names of models listed in the file that have errors (left out of the configuration): a route naming one says
     /// so, instead of calling it unknown.

@@ -174,7 +174,8 @@ final class ConfigurationState: Sendable {
                 let inUse = current.withLock { $0.proxy?.upstream }
                 let fresh = try ConfigLoader.load(
                     file: path, knownCollectors: monitor.catalog.names,
-                    upstreamCheck: Self.upstreamResolves(unless: inUse.map { ($0.host, $0.port) }))
+                    upstreamCheck: Self.upstreamResolves(unless: inUse.map { ($0.host, $0.port) }),
+                    listenOverlap: Exporter.listenOverlap)
                 for warning in fresh.warnings { logger.warning("configuration: \(warning)") }
                 let models: PreparedModels
                 do throws(ModelSetupErrors) {

@@ -430,6 +430,15 @@ public final class Exporter: Sendable {
     /// builds the models once, in ``init(configuration:registry:logger:)``.
     public static var upstreamCheck: ConfigLoader.UpstreamCheck { ConfigurationState.upstreamResolves() }
 
+    /// The check ``checkConfiguration(file:collectors:)`` makes of `proxy.listen`'s addresses as the file is loaded
+    /// (none overlaps another: ``ListenAddress/overlaps(_:)``), for a host that loads the file itself.
+    public static var listenOverlap: ConfigLoader.ListenOverlap {
+        { first, second in
+            guard let a = try? ListenAddress(first), let b = try? ListenAddress(second) else { return false }
+            return a.overlaps(b)
+        }
+    }
+
     /// Loads `file` and builds its models with `collectors` exactly as `serve` would, without serving:
     /// what `check-config` runs. Throws ``ConfigErrors``: the file's problems, else those of building its
     /// models (at the line and column of the collector option at fault when there is one).
@@ -441,7 +450,8 @@ public final class Exporter: Sendable {
         // The models the file's problems leave readable are built too: their collector options' problems are listed
         // with the file's (one model's problem hid every other model's option errors).
         let (configuration, problems) = try ConfigLoader.loadReadable(
-            file: file, knownCollectors: collectors.names, upstreamCheck: ConfigurationState.upstreamResolves())
+            file: file, knownCollectors: collectors.names, upstreamCheck: ConfigurationState.upstreamResolves(),
+            listenOverlap: listenOverlap)
         var all = problems
         do throws(ModelSetupErrors) {
             _ = try ConfigurationState.prepare(configuration, monitor: ModelMonitor(catalog: collectors))

@@ -267,7 +267,7 @@ struct Serve: ParsableCommand {
             configuration.models = try loadOrExit("configuration", logger: jsonLogger) {
                 try ConfigLoader.load(
                     file: configPath, knownCollectors: configuration.collectors.names,
-                    upstreamCheck: Exporter.upstreamCheck)
+                    upstreamCheck: Exporter.upstreamCheck, listenOverlap: Exporter.listenOverlap)
             }
             configuration.configPath = configPath
         }
