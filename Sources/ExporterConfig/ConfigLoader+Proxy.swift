@@ -27,7 +27,9 @@ extension Reader {
                     items.count == addresses.count
                 {
                     for i in addresses.indices {
-                        guard let earlier = addresses[..<i].first(where: { overlap($0, addresses[i]) }) else { continue }
+                        guard let earlier = addresses[..<i].first(where: { overlap($0, addresses[i]) }) else {
+                            continue
+                        }
                         fail(
                             items[i], "\(field)[\(i)]",
                             "\"\(addresses[i])\" overlaps \"\(earlier)\" (the same port, and one of them listens on every "
