@@ -202,6 +202,8 @@ struct Serve: ParsableCommand {
         if let grafanaURL, !(grafanaURL.hasPrefix("http://") || grafanaURL.hasPrefix("https://")) {
             throw ValidationError("--web.grafana-url must start with http:// or https://")
         }
+        // A pid is positive: -1 or 0 started, and the target's series only ever said `process_target_up 0`.
+        if let targetPID, targetPID <= 0 { throw ValidationError("--process.pid must be a process id (> 0)") }
         guard syntheticSeries >= 0 else { throw ValidationError("--bench.synthetic-series must be >= 0") }
         guard maxConnections > 0 else { throw ValidationError("--web.max-connections must be > 0") }
         guard maxBodyBytes > 0 else { throw ValidationError("--web.max-body-bytes must be > 0") }

@@ -81,6 +81,8 @@ def test_listen_addresses_and_demo_arguments_are_usage_errors(binary, tmp_path):
          f'--web.listen-address: "127.0.0.1:{port}" is given twice (the same address as an earlier one); give it once'),
         (["serve", "--web.listen-address", "127.0.0.1:99999"],
          '--web.listen-address: invalid listen address "127.0.0.1:99999": port must be a number in 0...65535'),
+        # A pid is positive (-1 started, its target forever `process_target_up 0`: a probe).
+        (["serve", "--process.pid", "-1"], "--process.pid must be a process id (> 0)"),
         (["demo", "--target", "https://127.0.0.1:1"],
          '--target: only http:// URLs are supported (got "https://127.0.0.1:1")'),
         (["demo", "--target", "http://127.0.0.1:1", "--phases", "stable:1m,drif"], "--phases"),
