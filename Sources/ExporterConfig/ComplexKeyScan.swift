@@ -38,9 +38,10 @@ struct ComplexKeyScan {
         }
         /// Nesting of flow collections (`[`, `{` where a token starts).
         var flow = 0
-        /// Per open flow collection, whether an alias is inside (a collection key without one costs no more than its
-        /// text: the loader then says which field it is in).
-        var aliasInside: [Bool] = []
+        /// How many of the open flow collections, from the outermost, hold an alias (those opened after the last alias
+        /// do not; a collection key without one costs no more than its text: the loader then says which field it is in).
+        /// A count, not a flag per level: a file of 2 MiB nests a million levels before YAML's own limit is applied.
+        var withAlias = 0
         while i < bytes.count {
             // At a line's start: its indentation; the lines of a block scalar are skipped whole.
             if i == lineStart {
@@ -93,13 +94,14 @@ struct ComplexKeyScan {
                 var k = i + 1
                 while k < bytes.count && isAnchorByte(bytes[k]) { k += 1 }
                 if k > i + 1 && colonAfter(k, inFlow: flow > 0) { return (line, i - lineStart + 1, "an alias") }
-                if k > i + 1 { aliasInside = aliasInside.map { _ in true } }
+                if k > i + 1 { withAlias = flow }
             case UInt8(ascii: "[") where tokenStart, UInt8(ascii: "{") where tokenStart:
                 flow += 1
-                aliasInside.append(false)
             case UInt8(ascii: "]") where flow > 0, UInt8(ascii: "}") where flow > 0:
+                let heldAlias = withAlias >= flow
                 flow -= 1
-                if aliasInside.removeLast() && colonAfter(i + 1, inFlow: flow > 0) {
+                withAlias = min(withAlias, flow)
+                if heldAlias && colonAfter(i + 1, inFlow: flow > 0) {
                     return (line, i - lineStart + 1, "a sequence or mapping holding an alias")
                 }
             case UInt8(ascii: "?") where tokenStart && (isBlank(bytes[i + 1]) || bytes[i + 1] == UInt8(ascii: "\n")):

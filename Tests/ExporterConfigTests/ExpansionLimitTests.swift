@@ -55,6 +55,11 @@ struct ExpansionLimitTests {
         ] {
             #expect(ComplexKeyScan.firstComplexKey(in: text) == nil, "\(text)")
         }
+        // Linear in the text: a million nested flow collections with aliases inside (a flag per level was quadratic).
+        let started = ContinuousClock.now
+        let deep = String(repeating: "[", count: 1_000_000) + String(repeating: "*a, ", count: 200_000)
+        #expect(ComplexKeyScan.firstComplexKey(in: deep) == nil)
+        #expect(ContinuousClock.now - started < .seconds(5))
         // A key after a block scalar's text is scanned again: the sibling of a sequence entry's block scalar.
         #expect(ComplexKeyScan.firstComplexKey(in: "- a: |\n    text\n  *b: c")?.line == 3)
     }
