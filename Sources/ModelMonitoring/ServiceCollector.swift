@@ -187,7 +187,8 @@ public final class ServiceCollector: ModelCollector {
             if case .number(let value) = event.prediction {
                 predictionCounts.add(v &* layout.bucketCount &+ layout.index(value))
                 predictionSums.addDouble(v, value)
-                if value < 0 { predictionNegative.store(v, 1) }
+                // Stored once: a store per negative prediction would take the line from the other cores each time.
+                if value < 0 && predictionNegative.load(v) == 0 { predictionNegative.store(v, 1) }
             }
         } else if classes > 0 {
             predictionCounts.add(v &* classes &+ model.classIndex(event.predictionClass))
