@@ -68,7 +68,8 @@ public final class Histogram: FamilySeries, @unchecked Sendable {
             return
         }
         buckets[layout.bucketIndex(value)].wrappingAdd(1, ordering: .relaxed)
-        if value < 0 { negativeObserved.store(true, ordering: .relaxed) }
+        // Stored once: a store per negative observation would take the line from the other cores each time.
+        if value < 0 && !negativeObserved.load(ordering: .relaxed) { negativeObserved.store(true, ordering: .relaxed) }
         var old = sumBits.load(ordering: .relaxed)
         while true {
             let new = (Double(bitPattern: old) + value).bitPattern
