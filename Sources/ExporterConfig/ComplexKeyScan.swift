@@ -120,15 +120,18 @@ struct ComplexKeyScan {
                     && (bytes[k] == UInt8(ascii: "\n") || bytes[k] == UInt8(ascii: "\r")
                         || bytes[k] == UInt8(ascii: "#"))
                 {
-                    // The parent's indentation: its key's column, after the line's `- ` entries.
+                    // The parent's indentation: its key's column, after the line's `- ` entries; the last entry's
+                    // dash when the scalar is the entry itself (`- |`: its text may be indented by only one more).
                     var indent = lineStart
+                    var lastDash: Int? = nil
                     while indent < i
                         && (bytes[indent] == UInt8(ascii: " ")
                             || (bytes[indent] == UInt8(ascii: "-") && isBlank(bytes[indent + 1])))
                     {
+                        if bytes[indent] == UInt8(ascii: "-") { lastDash = indent }
                         indent += 1
                     }
-                    blockParent = indent - lineStart
+                    blockParent = (indent == i ? lastDash ?? indent : indent) - lineStart
                     while i + 1 < bytes.count && bytes[i + 1] != UInt8(ascii: "\n") { i += 1 }
                 }
             default: break

@@ -51,7 +51,7 @@ struct ExpansionLimitTests {
         for text in [
             "upstream: http://[::1]:8080/x", "listen: [::1]:9748", #"a: "*b: c""#, "a: '[x]: y'", "a: 1  # *b: c",
             "a: |\n  *b: c\n  [x]: y\nc: d", "- a: >-\n    {x}: y\n  b: c", "a: &x 1\nb: *x", "a: [*x, *x]",
-            "a: b *c:d", "[a, b]: 1", "{x: 1}: 2",
+            "a: b *c:d", "[a, b]: 1", "{x: 1}: 2", "- |\n  see *note: here\n- b", "x:\n  - >\n    *y: z",
         ] {
             #expect(ComplexKeyScan.firstComplexKey(in: text) == nil, "\(text)")
         }
