@@ -32,7 +32,8 @@ public enum RuleGenerator {
         guard source == .remoteWrite, sendsSparsely(interval) else { return [] }
         return [
             "remote_write.interval \(PromQL.duration(interval)) sends less often than every 2m30s: rate() over the "
-                + "rules' 5m windows (burn-rate alerts' short windows, MLOpsIngestRejects, MLOpsIngestRequestsRefused) "
+                + "rules' 5m windows (burn-rate alerts' short windows, MLOpsIngestRejects, MLOpsIngestRequestsRefused, "
+                + "MLOpsIngestUnknownModel) "
                 + "and, past 15m, their 30m windows (MLOpsLabelsNotArriving) has fewer than two samples, so those "
                 + "alerts never fire; only the liveness alerts follow the interval"
         ]
@@ -504,6 +505,18 @@ public enum RuleGenerator {
                         runbook: slo.runbookURL ?? runbook("MLOpsModelQualityBelowTarget")))
             }
         }
+        // Requests naming no configured model (a misspelt name, a sender still using a removed or renamed model) are
+        // counted under `__unknown__`, which no model's rules select: a sender losing all its data raised nothing.
+        let unknown = PromQL.selector(
+            "mlops_ingest_rejected_requests_total",
+            [("job", "=", job), ("model", "=", ExporterConfiguration.unknownModelName)])
+        rules.append(
+            healthAlert(
+                "MLOpsIngestUnknownModel", expr: "sum(rate(\(unknown)[5m])) > 0", for: a.rejectFor, job: job,
+                severity: "warning", summary: "ingestion requests name a model that is not configured",
+                description:
+                    "Requests sending prediction or label events for a model this exporter does not configure have been refused (404 unknown_model) for \(PromQL.duration(a.rejectFor)): none of their events is recorded anywhere. Find the sender (its URL names the model) and fix the name, or configure the model if it is new.",
+                runbook: runbook("MLOpsIngestUnknownModel")))
         return rules
     }
 }

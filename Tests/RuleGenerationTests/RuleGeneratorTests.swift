@@ -167,7 +167,7 @@ struct RuleGeneratorTests {
                 "MLOpsExporterDown", "MLOpsExporterAbsent", "MLOpsIngestRejects", "MLOpsIngestRequestsRefused",
                 "MLOpsLabelsNotArriving",
                 "MLOpsDatasetDrift",
-                "MLOpsFairnessViolation", "MLOpsModelQualityBelowTarget",
+                "MLOpsFairnessViolation", "MLOpsModelQualityBelowTarget", "MLOpsIngestUnknownModel",
             ])
         for rule in file.rules {
             if case .alert = rule.kind {

@@ -140,7 +140,8 @@ def test_rule_names_and_labels(rules):
     health = groups["mlops-model-health"]
     assert sorted({r["alert"] for r in health}) == [
         "MLOpsDatasetDrift", "MLOpsExporterAbsent", "MLOpsExporterDown", "MLOpsFairnessViolation", "MLOpsIngestRejects",
-        "MLOpsIngestRequestsRefused", "MLOpsLabelsNotArriving", "MLOpsModelQualityBelowTarget"]
+        "MLOpsIngestRequestsRefused", "MLOpsIngestUnknownModel", "MLOpsLabelsNotArriving",
+        "MLOpsModelQualityBelowTarget"]
     for r in health:
         assert r["labels"]["severity"] in ("page", "ticket", "warning")
         assert r["annotations"]["runbook_url"].startswith("https://runbooks.example.com/mlops-exporter/")
@@ -408,6 +409,17 @@ def health_tests(config, groups):
         case("no request refused: silent",
              [series("mlops_ingest_rejected_requests_total", {**fraud, "reason": "unauthorized"}, "0x30")],
              [check("MLOpsIngestRequestsRefused", 20, [])]),
+        # A misspelt model name: counted under __unknown__, which no model's rules select (a probe: nothing fired).
+        case("requests for a model not configured fire after reject_for",
+             [series("mlops_ingest_rejected_requests_total", {"model": "__unknown__", "reason": "unknown_model"},
+                     "0+3x30")],
+             [check("MLOpsIngestUnknownModel", 5, []),
+              check("MLOpsIngestUnknownModel", 20, [expected_alert(rule("MLOpsIngestUnknownModel"))]),
+              check("MLOpsIngestRequestsRefused", 20, [])]),
+        case("no request for an unknown model: silent",
+             [series("mlops_ingest_rejected_requests_total", {"model": "__unknown__", "reason": "unknown_model"},
+                     "0x30")],
+             [check("MLOpsIngestUnknownModel", 20, [])]),
         # Hours of history at a 5m resolution (a separate test file with a 5m evaluation interval).
         case("labels stop while predictions go on: fires",
              [series("mlops_labels_joined_total", {**fraud, "source": "api"}, "0+50x72 3600+0x18"),
