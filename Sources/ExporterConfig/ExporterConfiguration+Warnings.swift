@@ -31,7 +31,7 @@ extension ExporterConfiguration {
                         + "OpenAI-compatible server, docs/llm.md)")
             }
             for (j, slo) in model.slos.enumerated() {
-                if let low = Self.lowObjective(slo) {
+                if let low = Self.lowObjective(slo) ?? Self.oneMinutePages(slo) {
                     out.append("\(at): models[\(i)] (\(model.name)): slos[\(j)] (\(slo.name)): \(low)")
                 }
                 guard let collector = Self.collectorRead(by: slo.type), !running.contains(collector) else { continue }
@@ -83,6 +83,21 @@ extension ExporterConfiguration {
             "objective \(SLOConfiguration.text(slo.objective)): an error ratio cannot exceed 1, so \(which) can never "
             + "fire (budget \(SLOConfiguration.text((budget * 1e8).rounded() / 1e6)) %; every alert can above "
             + "\(SLOConfiguration.text(lowest)) %)"
+    }
+
+    /// A time-based SLO (quality, drift, fairness: the share of minutes in violation, one per rule evaluation) whose
+    /// budget is so small that the 1h/5m page's threshold is under two minutes of violation in the hour: one or two
+    /// evaluations page (a probe: one minute of drift at 99.9 % fired the page). Nil otherwise.
+    static func oneMinutePages(_ slo: SLOConfiguration) -> String? {
+        guard slo.type.isTimeBased else { return nil }
+        let minutes = 0.02 * Double(slo.period.days * 24) * (1 - slo.objectiveRatio) * 60
+        guard minutes < 2 else { return nil }
+        // The objective from which the page needs at least two minutes, rounded down to 4 decimals of a percent.
+        let highest = ((1 - 2 / (0.02 * Double(slo.period.days * 24) * 60)) * 1e6).rounded(.down) / 1e4
+        return
+            "objective \(SLOConfiguration.text(slo.objective)): a \(slo.type.rawValue) SLO counts minutes in violation, "
+            + "and its 1h/5m page fires past \(SLOConfiguration.text((minutes * 100).rounded() / 100)) of them in an hour: "
+            + "a single minute pages (time-based SLOs want objectives up to \(SLOConfiguration.text(highest)) %)"
     }
 
     /// The built-in collector whose series an SLO type's indicator reads; nil for those the proxy's LLM meter or the

@@ -175,6 +175,28 @@ struct SLOConfigTests {
         }
     }
 
+    /// A time-based SLO counts minutes in violation: with a budget under two minutes of the 1h/5m page's hour, one
+    /// minute of drift pages (a probe: at 99.9 % all four burn-rate alerts fired on a single minute). Said, not refused.
+    @Test(
+        "a time-based SLO whose page fires on a minute of violation is a warning",
+        arguments: [
+            ("drift", "99.9", "30d", true), ("drift", "99.8", "30d", true), ("drift", "99.7", "30d", false),
+            ("fairness", "99.8", "28d", true),
+            ("drift", "99.75", "28d", false), ("availability", "99.99", "30d", false),
+        ] as [(String, String, String, Bool)])
+    func highTimeBasedObjectives(type: String, objective: String, period: String, warned: Bool) throws {
+        let config = try ConfigLoader.parse(
+            classifier + "      - {type: \(type), objective: \(objective), period: \(period)}\n"
+                + "    collectors: [service, drift, fairness]\n",
+            file: "m.yaml", referencesMustExist: false)
+        let found = config.warnings.filter { $0.contains("a single minute pages") }
+        #expect(found.count == (warned ? 1 : 0), "\(config.warnings)")
+        if warned {
+            let highest = period == "30d" ? "99.7685" : "99.7519"
+            #expect(found.first?.hasSuffix("(time-based SLOs want objectives up to \(highest) %)") == true, "\(found)")
+        }
+    }
+
     /// An LLM model's requests count in the service latency histogram timed to the end of their generation: a
     /// service-wide latency SLO over them reads every long generation as a slow request. Said, not refused.
     @Test("a service-wide latency SLO over LLM models is a warning")
