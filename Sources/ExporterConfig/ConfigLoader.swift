@@ -100,12 +100,13 @@ public enum ConfigLoader {
             case .duplicatedKeysInMapping(let duplicates, let context):
                 // Yams marks the mapping; the key's second line is where the user looks (it was the mapping's start).
                 let key = duplicates.sorted().first ?? ""
-                let at =
-                    secondOccurrence(
-                        of: key, inBlockMappingAt: context.mark.line, column: context.mark.column, in: text)
-                    ?? (context.mark.line, context.mark.column)
+                let second = secondOccurrence(
+                    of: key, inBlockMappingAt: context.mark.line, column: context.mark.column, in: text)
+                let at = second ?? (context.mark.line, context.mark.column)
+                // The whole field path where the block mapping's lines tell it (`models[0].task`, not `task`).
+                let field = second.flatMap { fieldPath(of: key, line: $0.line, column: $0.column, in: text) } ?? key
                 return ConfigError(
-                    file: file, line: at.line, column: at.column, field: key,
+                    file: file, line: at.line, column: at.column, field: field,
                     message: duplicates.count == 1
                         ? "key given twice in one mapping"
                         : "key given twice in one mapping (and \(duplicates.sorted().dropFirst().map { "\"\($0)\"" }.joined(separator: ", ")))"
@@ -132,19 +133,7 @@ public enum ConfigLoader {
         guard line > 0, column > 0, !key.isEmpty else { return nil }
         // Lines as YAML counts them: a CR alone breaks one too (splitting at LF only, a mapping's line past the
         // last one trapped: found by Fuzz/ config).
-        var lines: [ArraySlice<UInt8>] = []
-        let all = Array(text.utf8)
-        var start = 0
-        var at = 0
-        while at < all.count {
-            if all[at] == 0x0A || all[at] == 0x0D {
-                lines.append(all[start..<at])
-                if all[at] == 0x0D && at + 1 < all.count && all[at + 1] == 0x0A { at += 1 }  // CRLF: one break
-                start = at + 1
-            }
-            at += 1
-        }
-        lines.append(all[start...])
+        let lines = yamlLines(text)
         guard line - 1 < lines.count else { return nil }
         var seen = 0
         for index in (line - 1)..<lines.count {
@@ -163,6 +152,119 @@ public enum ConfigLoader {
             if seen == 2 { return (index + 1, column) }
         }
         return nil
+    }
+
+    /// The field path (`models[0].task`) of block mapping key `key` at `line`:`column` (from 1), read from the lines
+    /// above it as block YAML lays them out: each less indented `name:` line is a parent mapping's key, each `- ` a
+    /// sequence entry counted among its siblings. Nil where the layout is not plain block style (flow collections,
+    /// explicit or quoted keys), so that the caller falls back to the key alone.
+    static func fieldPath(of key: String, line: Int, column: Int, in text: String) -> String? {
+        let lines = yamlLines(text).map { layout(Array($0)) }
+        guard line >= 1, line <= lines.count else { return nil }
+        var parts = [key]  // innermost first
+        var index = line - 1
+        // The column of the node whose parent is sought: a key's, or a sequence entry's dash (`inSequence`).
+        var at = column - 1
+        var inSequence = false
+        var reachedTop = false
+        // Each step moves up a line or out to a less indented column: bounded by the text's size.
+        for _ in 0...(lines.count + text.utf8.count) {
+            guard let here = lines[index] else { return nil }
+            // An entry marker before the node on its own line: the node is that sequence entry (or in it); its index
+            // is the number of entries of the same sequence above.
+            if let dash = here.dashes.last(where: { $0 < at }) {
+                var count = 0
+                for k in stride(from: index - 1, through: 0, by: -1) {
+                    guard let other = lines[k] else { continue }
+                    let first = other.dashes.first ?? other.keyColumn
+                    if first < dash || (first == dash && other.dashes.first != dash) { break }
+                    if other.dashes.contains(dash) { count += 1 }
+                }
+                parts.append("[\(count)]")
+                at = dash
+                inSequence = true
+                continue
+            }
+            if at == 0 && !inSequence {
+                reachedTop = true
+                break
+            }
+            // Upward: deeper lines and siblings are passed; the line opening the sequence entry this mapping is in,
+            // or the parent key (less indented; for a sequence, at its dashes' column too), ends the search.
+            var next: Int?
+            for k in stride(from: index - 1, through: 0, by: -1) {
+                guard let other = lines[k] else { continue }
+                let first = other.dashes.first ?? other.keyColumn
+                if !inSequence, let last = other.dashes.last, last < at, other.keyColumn >= at {
+                    next = k
+                    break
+                }
+                if first > at || (first == at && (inSequence ? !other.dashes.isEmpty : other.dashes.isEmpty)) {
+                    continue
+                }
+                guard let name = other.key, other.keyColumn <= at else { return nil }
+                parts.append(name)
+                at = other.keyColumn
+                inSequence = false
+                next = k
+                break
+            }
+            guard let found = next else { return nil }
+            index = found
+        }
+        guard reachedTop else { return nil }
+        var path = ""
+        for part in parts.reversed() { path += part.hasPrefix("[") || path.isEmpty ? part : "." + part }
+        return path
+    }
+
+    /// A line's block layout: the columns of its `- ` entry markers, then the column of what follows them and, when
+    /// that is a plain `name:` key, its name. Nil for a blank or comment line.
+    static func layout(_ bytes: [UInt8]) -> (dashes: [Int], keyColumn: Int, key: String?)? {
+        var i = 0
+        var dashes: [Int] = []
+        while i < bytes.count {
+            if bytes[i] == UInt8(ascii: " ") {
+                i += 1
+            } else if bytes[i] == UInt8(ascii: "-") && (i + 1 == bytes.count || bytes[i + 1] == UInt8(ascii: " ")) {
+                dashes.append(i)
+                i += 1
+            } else {
+                break
+            }
+        }
+        guard i < bytes.count, bytes[i] != UInt8(ascii: "#") else { return dashes.isEmpty ? nil : (dashes, i, nil) }
+        // A plain key: text up to a `:` followed by a space or the line's end (no quote, flow or `?` first).
+        let opening: [UInt8] = [
+            UInt8(ascii: "{"), UInt8(ascii: "["), UInt8(ascii: "\""), UInt8(ascii: "'"), UInt8(ascii: "?"),
+        ]
+        guard !opening.contains(bytes[i]) else { return (dashes, i, nil) }
+        var j = i
+        while j < bytes.count {
+            if bytes[j] == UInt8(ascii: ":") && (j + 1 == bytes.count || bytes[j + 1] == UInt8(ascii: " ")) { break }
+            j += 1
+        }
+        guard j < bytes.count else { return (dashes, i, nil) }
+        let name = String(decoding: bytes[i..<j], as: UTF8.self).trimmingCharacters(in: .whitespaces)
+        return (dashes, i, name.isEmpty ? nil : name)
+    }
+
+    /// The lines of `text` as YAML counts them: a lone CR breaks one too, CRLF is one break.
+    static func yamlLines(_ text: String) -> [ArraySlice<UInt8>] {
+        var lines: [ArraySlice<UInt8>] = []
+        let all = Array(text.utf8)
+        var start = 0
+        var at = 0
+        while at < all.count {
+            if all[at] == 0x0A || all[at] == 0x0D {
+                lines.append(all[start..<at])
+                if all[at] == 0x0D && at + 1 < all.count && all[at + 1] == 0x0A { at += 1 }  // CRLF: one break
+                start = at + 1
+            }
+            at += 1
+        }
+        lines.append(all[start...])
+        return lines
     }
 
     /// Line and column (from 1) of the character `offset` characters into `text`.

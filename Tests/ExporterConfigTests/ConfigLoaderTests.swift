@@ -361,20 +361,35 @@ struct ConfigLoaderTests {
         #expect(found.contains { $0.hasSuffix(expected) }, "\(found)")
     }
 
-    /// A key given twice is located at its second line and named (it was the mapping's first line, and
-    /// `duplicate keys ["name"]` without a field).
+    /// A key given twice is located at its second line and named by its whole field path (it was the mapping's first
+    /// line, and `duplicate keys ["name"]` without a field; then the key alone, `task` for `models[0].task`: a probe).
     @Test func aDuplicateKeyIsLocatedWhereItIsRepeated() {
         #expect(
             problems("models:\n  - name: a\n    task: regression\n\n    # note\n    name: b\n")
-                == ["6: name: key given twice in one mapping"])
+                == ["6: models[0].name: key given twice in one mapping"])
+        // In a flow mapping the key alone (its line is the mapping's).
         #expect(problems("models:\n  - {name: a, name: b}\n") == ["2: name: key given twice in one mapping"])
         // Lines as YAML counts them, a lone CR breaking one: splitting at LF only, a mapping placed past the last line
         // trapped (found by Fuzz/ config).
         #expect(
             problems("models:\r\r\r\r  - name: a\r    task: regression\r    name: b\r")
-                == ["7: name: key given twice in one mapping"])
+                == ["7: models[0].name: key given twice in one mapping"])
         #expect(
-            problems("models:\r\n  - name: a\r\n    name: b\r\n") == ["3: name: key given twice in one mapping"])
+            problems("models:\r\n  - name: a\r\n    name: b\r\n") == [
+                "3: models[0].name: key given twice in one mapping"
+            ])
+        // The second model, a compact sequence (dashes at the key's column), and a nested mapping.
+        #expect(
+            problems("models:\n- name: a\n  task: regression\n- name: b\n  task: regression\n  task: x\n")
+                .contains("6: models[1].task: key given twice in one mapping"))
+        #expect(
+            problems(
+                "models:\n  - name: a\n    task: regression\n    versions: [v1]\n    collectors:\n      - name: drift\n"
+                    + "        options:\n          threshold: 0.1\n          threshold: 0.2\n"
+            )
+            .contains("9: models[0].collectors[0].options.threshold: key given twice in one mapping"))
+        #expect(ConfigLoader.fieldPath(of: "a", line: 3, column: 3, in: "x:\n  y: 1\n  a: 2\n") == "x.a")
+        #expect(ConfigLoader.fieldPath(of: "a", line: 1, column: 1, in: "a: 1\n") == "a")
     }
 
     @Test("YAML syntax errors and empty or wrong documents are located")
