@@ -167,6 +167,8 @@ public enum ConfigLoader {
         var at = column - 1
         var inSequence = false
         var reachedTop = false
+        // Lines looked at, bounded: a 2 MiB file of short lines nested deep would otherwise cost lines × depth.
+        var budget = 4_000_000
         // Each step moves up a line or out to a less indented column: bounded by the text's size.
         for _ in 0...(lines.count + text.utf8.count) {
             guard let here = lines[index] else { return nil }
@@ -175,6 +177,8 @@ public enum ConfigLoader {
             if let dash = here.dashes.last(where: { $0 < at }) {
                 var count = 0
                 for k in stride(from: index - 1, through: 0, by: -1) {
+                    budget -= 1
+                    if budget < 0 { return nil }
                     guard let other = lines[k] else { continue }
                     let first = other.dashes.first ?? other.keyColumn
                     if first < dash || (first == dash && other.dashes.first != dash) { break }
@@ -193,6 +197,8 @@ public enum ConfigLoader {
             // or the parent key (less indented; for a sequence, at its dashes' column too), ends the search.
             var next: Int?
             for k in stride(from: index - 1, through: 0, by: -1) {
+                budget -= 1
+                if budget < 0 { return nil }
                 guard let other = lines[k] else { continue }
                 let first = other.dashes.first ?? other.keyColumn
                 if !inSequence, let last = other.dashes.last, last < at, other.keyColumn >= at {

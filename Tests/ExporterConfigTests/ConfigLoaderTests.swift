@@ -390,6 +390,18 @@ struct ConfigLoaderTests {
             .contains("9: models[0].collectors[0].options.threshold: key given twice in one mapping"))
         #expect(ConfigLoader.fieldPath(of: "a", line: 3, column: 3, in: "x:\n  y: 1\n  a: 2\n") == "x.a")
         #expect(ConfigLoader.fieldPath(of: "a", line: 1, column: 1, in: "a: 1\n") == "a")
+        // Bounded work: 100 levels deep, each with 2,000 siblings above the key (lines × depth: 20 million looks).
+        var deep = ""
+        for level in 0..<100 {
+            let indent = String(repeating: " ", count: 2 * level)
+            for i in 0..<2_000 { deep += "\(indent)s\(i): 1\n" }
+            deep += "\(indent)k\(level):\n"
+        }
+        deep += String(repeating: " ", count: 200) + "a: 1\n"
+        let started = ContinuousClock.now
+        let path = ConfigLoader.fieldPath(of: "a", line: 100 * 2_001 + 1, column: 201, in: deep)
+        #expect(ContinuousClock.now - started < .seconds(10))
+        #expect(path == nil || path?.hasSuffix("k99.a") == true)
     }
 
     @Test("YAML syntax errors and empty or wrong documents are located")
