@@ -289,6 +289,12 @@ struct Reader {
     var referencesMustExist = true
     var upstreamCheck: ConfigLoader.UpstreamCheck?
     var listenOverlap: ConfigLoader.ListenOverlap?
+    /// Model names the exporter's own series use as `model` label values, and what for.
+    static let reservedModelNames = [
+        ExporterConfiguration.serviceModelName: "service-wide SLOs",
+        ExporterConfiguration.unknownModelName: "requests to models that are not configured",
+        ExporterConfiguration.unroutedModelName: "proxied requests no route matched",
+    ]
     var errors: [ConfigError] = []
     /// Names of models listed in the file that have errors (left out of the configuration): a route naming one says
     /// so, instead of calling it unknown.
@@ -608,21 +614,8 @@ struct Reader {
                 // browser or URL library keeps: its page and API could not be reached.
                 fail(n, "\(path).name", "model name \"\(dots)\" must not be only dots: it is part of URLs")
                 name = nil
-            } else if name == ExporterConfiguration.serviceModelName {
-                fail(
-                    n, "\(path).name", "\"\(ExporterConfiguration.serviceModelName)\" is reserved for service-wide SLOs"
-                )
-                name = nil
-            } else if name == ExporterConfiguration.unknownModelName {
-                fail(
-                    n, "\(path).name",
-                    "\"\(ExporterConfiguration.unknownModelName)\" is reserved for requests to models that are not configured"
-                )
-                name = nil
-            } else if name == ExporterConfiguration.unroutedModelName {
-                fail(
-                    n, "\(path).name",
-                    "\"\(ExporterConfiguration.unroutedModelName)\" is reserved for proxied requests no route matched")
+            } else if let purpose = Self.reservedModelNames[name ?? ""] {
+                fail(n, "\(path).name", "\"\(name ?? "")\" is reserved for \(purpose)")
                 name = nil
             }
         } else {

@@ -192,6 +192,7 @@ struct SLOConfigTests {
         let found = config.warnings.filter { $0.contains("a single minute pages") }
         #expect(found.count == (warned ? 1 : 0), "\(config.warnings)")
         if warned {
+            // 1 − 2 minutes / (0.02 × hours × 60): 1 − 2/864 for 30 days, 1 − 2/806.4 for 28, rounded down.
             let highest = period == "30d" ? "99.7685" : "99.7519"
             #expect(found.first?.hasSuffix("(time-based SLOs want objectives up to \(highest) %)") == true, "\(found)")
         }

@@ -22,7 +22,11 @@ struct RegressionR2Tests {
     /// (the collector's R², the two-pass R²) for actuals `offset + spread·z` and predictions off by `spread/2·z'`.
     private func r2(offset: Double, spread: Double, count: Int = 1000, seed: UInt64) -> (Double, Double) {
         let y = noise(count, seed: seed).map { offset + spread * $0 }
-        let p = zip(y, noise(count, seed: seed &+ 1)).map { $0 + spread / 2 * $1 }
+        return r2(actuals: y, predictions: zip(y, noise(count, seed: seed &+ 1)).map { $0 + spread / 2 * $1 })
+    }
+
+    /// (the collector's R² from its sums, the two-pass R²: the mean first, then Σ(y − mean)², as `r2_score`).
+    private func r2(actuals y: [Double], predictions p: [Double]) -> (Double, Double) {
         let errors = zip(p, y).map { $0 - $1 }
         // The collector's sums: plain Double additions in arrival order.
         var (sumY, sumY2, sumE2, sumAbs, sumE) = (0.0, 0.0, 0.0, 0.0, 0.0)
@@ -33,10 +37,11 @@ struct RegressionR2Tests {
             sumAbs += abs(e)
             sumE += e
         }
+        let n = Double(y.count)
         let scores = RegressionQuality.scores(
-            count: Double(count), absoluteError: sumAbs, squaredError: sumE2, error: sumE, actual: sumY,
-            actualSquared: sumY2, absolutePercentageError: 0, skipped: Double(count), constant: false)
-        let mean = y.reduce(0, +) / Double(count)
+            count: n, absoluteError: sumAbs, squaredError: sumE2, error: sumE, actual: sumY,
+            actualSquared: sumY2, absolutePercentageError: 0, skipped: n, constant: false)
+        let mean = y.reduce(0, +) / n
         let ssTot = y.reduce(0) { $0 + ($1 - mean) * ($1 - mean) }
         let ssRes = errors.reduce(0) { $0 + $1 * $1 }
         return (scores.r2, 1 - ssRes / ssTot)
@@ -89,25 +94,11 @@ struct RegressionR2Tests {
                     }
                     let y = z.map { offset + spread * $0 }
                     let mean = y.reduce(0, +) / Double(n)
-                    let ssTot = y.reduce(0) { $0 + ($1 - mean) * ($1 - mean) }
                     for predictsMean in [true, false] {
                         let p = y.enumerated().map { i, v in
                             predictsMean ? mean : v + spread * (i % 3 == 0 ? 0.3 : -0.2)
                         }
-                        var (sumY, sumY2, sumE2, sumAbs, sumE) = (0.0, 0.0, 0.0, 0.0, 0.0)
-                        for (value, prediction) in zip(y, p) {
-                            let e = prediction - value
-                            sumY += value
-                            sumY2 += value * value
-                            sumE2 += e * e
-                            sumAbs += abs(e)
-                            sumE += e
-                        }
-                        let r2 = RegressionQuality.scores(
-                            count: Double(n), absoluteError: sumAbs, squaredError: sumE2, error: sumE, actual: sumY,
-                            actualSquared: sumY2, absolutePercentageError: 0, skipped: Double(n), constant: false
-                        ).r2
-                        let exact = 1 - sumE2 / ssTot
+                        let (r2, exact) = r2(actuals: y, predictions: p)
                         checked += 1
                         if r2.isNaN { continue }
                         given += 1

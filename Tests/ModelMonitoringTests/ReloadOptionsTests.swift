@@ -18,6 +18,15 @@ import Testing
                 references: ["ref.json": LoadedReference(profile: reference, sha256: "abc")]))
     }
 
+    /// A binary classifier with `service` and `fairness` (groups of one are compared), gender's privileged group `m`.
+    let fairnessModel = ModelConfiguration(
+        name: "m", task: .binaryClassification, versions: ["v1"], classes: ["no", "yes"], positiveClass: "yes",
+        sensitiveAttributes: [SensitiveAttribute(name: "gender", groups: ["f", "m"], privileged: "m")],
+        collectors: [
+            CollectorConfiguration(name: "service"),
+            CollectorConfiguration(name: "fairness", options: ["min_group_observations": .number(1)]),
+        ])
+
     @Test func aDriftThresholdChangeKeepsTheWindow() throws {
         let (h, m) = try driftHarness(options: ["thresholds": .map(["ks": .number(0.05)])])
         for x in [1.0, 3, 6, 9, 9] {
@@ -49,14 +58,7 @@ import Testing
     }
 
     @Test func aFairnessBoundChangeKeepsTheWindowThePendingPredictionsAndTheOtherCollectors() throws {
-        let gender = SensitiveAttribute(name: "gender", groups: ["f", "m"], privileged: "m")
-        let config = ModelConfiguration(
-            name: "m", task: .binaryClassification, versions: ["v1"], classes: ["no", "yes"], positiveClass: "yes",
-            sensitiveAttributes: [gender],
-            collectors: [
-                CollectorConfiguration(name: "service"),
-                CollectorConfiguration(name: "fairness", options: ["min_group_observations": .number(1)]),
-            ])
+        let config = fairnessModel
         let h = try Harness([config])
         let m = h.model("m")
         for i in 0..<6 {
@@ -87,13 +89,7 @@ import Testing
     /// predictions stay. Before, the model was rebuilt and every counter of it restarted from zero (a probe counted
     /// 141 series in 19 families).
     @Test func aPrivilegedGroupChangeKeepsTheStateAndComparesWithTheNewGroup() throws {
-        let config = ModelConfiguration(
-            name: "m", task: .binaryClassification, versions: ["v1"], classes: ["no", "yes"], positiveClass: "yes",
-            sensitiveAttributes: [SensitiveAttribute(name: "gender", groups: ["f", "m"], privileged: "m")],
-            collectors: [
-                CollectorConfiguration(name: "service"),
-                CollectorConfiguration(name: "fairness", options: ["min_group_observations": .number(1)]),
-            ])
+        let config = fairnessModel
         let h = try Harness([config])
         let m = h.model("m")
         // Group f: 1 of 4 selected; group m: 2 of 4.

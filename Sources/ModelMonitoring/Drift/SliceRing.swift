@@ -275,15 +275,19 @@ public final class SliceRing: Sendable {
     /// plus every block's (in the window or not yet reused). Read under the rotation lock, so that no rotation moves
     /// counts between the two while they are read: a total read later is never smaller (counters stay monotonic).
     public func cumulativeTotals() -> [UInt64] {
-        rotation.withLock { _ in
-            var out = [UInt64](repeating: 0, count: cumulative.count)
-            for (i, position) in cumulative.enumerated() {
-                var total = retired.load(i)
-                for block in 0..<sliceCount { total &+= data.load(block &* width &+ position) }
-                out[i] = total
-            }
-            return out
+        rotation.withLock { _ in totalsWithoutLock() }
+    }
+
+    /// ``cumulativeTotals()``, for a caller holding the rotation lock.
+    private func totalsWithoutLock() -> [UInt64] {
+        var out = (0..<cumulative.count).map { retired.load($0) }
+        // Block by block, positions in order: each block's slots read in one pass (position by position, every load
+        // was a block's width from the one before).
+        for block in 0..<sliceCount {
+            let base = block &* width
+            for (i, position) in cumulative.enumerated() { out[i] &+= data.load(base &+ position) }
         }
+        return out
     }
 
     /// Sets the totals since the ring began (``cumulativeTotals()``) to `totals` (one per `cumulative` position): a
@@ -292,11 +296,10 @@ public final class SliceRing: Sendable {
     public func setCumulativeTotals(_ totals: [UInt64]) {
         precondition(totals.count == cumulative.count)
         rotation.withLock { _ in
-            for (i, position) in cumulative.enumerated() {
-                var live: UInt64 = 0
-                for block in 0..<sliceCount { live &+= data.load(block &* width &+ position) }
-                retired.store(i, totals[i] &- live)
-            }
+            // The blocks' share of each total, the rest retired.
+            retired.zero()
+            let live = totalsWithoutLock()
+            for i in cumulative.indices { retired.store(i, totals[i] &- live[i]) }
         }
     }
 
